@@ -1,0 +1,56 @@
+import type { FieldCause } from '../../lib/errors.ts';
+import type { KubeObject } from '../object.ts';
+
+/**
+ * What the apiserver needs to know about one resource type. Pure data + pure hooks:
+ * the REST layer in src/apiserver is generic over these.
+ */
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
+
+export interface TableColumn {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  format?: string;
+  description: string;
+  /** 0 = always shown; >0 = only with -o wide */
+  priority: number;
+}
+
+export interface TableDef {
+  columns: TableColumn[];
+  /** one cell per column, same order; `now` for AGE-like columns */
+  row(obj: KubeObject, now: Date): (string | number | boolean | null)[];
+}
+
+export interface ResourceDef {
+  group: string; // '' for core
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  categories: string[];
+  namespaced: boolean;
+  verbs: Verb[];
+  /** subresources served, e.g. ['status'] or ['status','binding'] for pods */
+  subresources: string[];
+  /** true when the object has a .status that only the status subresource may change */
+  hasStatus: boolean;
+  /** fill defaults in place (called on create and update, after admission mutation) */
+  defaults?(obj: KubeObject): void;
+  /** validation on create (old undefined) and update (old set): field causes, empty = valid */
+  validate?(obj: KubeObject, old?: KubeObject): FieldCause[];
+  /**
+   * fields usable in fieldSelector besides metadata.name / metadata.namespace, mapped to
+   * the string value they compare against ('' when absent)
+   */
+  fieldSelectors?: Record<string, (obj: KubeObject) => string>;
+  table?: TableDef;
+  /** bump metadata.generation when this returns true for (old,new) on update; default: spec changed */
+  generationChanged?(oldObj: KubeObject, newObj: KubeObject): boolean;
+}
+
+export function apiVersionOf(def: Pick<ResourceDef, 'group' | 'version'>): string {
+  return def.group ? `${def.group}/${def.version}` : def.version;
+}

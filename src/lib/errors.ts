@@ -1,0 +1,94 @@
+/**
+ * One error type for all of hedge. `code` is stable and is what callers branch on;
+ * the apiserver maps codes to HTTP + Kubernetes `Status` in exactly one place
+ * (src/apiserver/status.ts).
+ */
+export type ErrorCode =
+  | 'NotFound'
+  | 'AlreadyExists'
+  | 'Conflict'
+  | 'Invalid'
+  | 'BadRequest'
+  | 'Gone'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'MethodNotAllowed'
+  | 'NotAcceptable'
+  | 'UnsupportedMediaType'
+  | 'RequestEntityTooLarge'
+  | 'Timeout'
+  | 'TooManyRequests'
+  | 'Unavailable'
+  | 'Internal';
+
+/** Kubernetes `StatusCause` (metav1.CauseType values such as FieldValueRequired, FieldValueInvalid). */
+export interface FieldCause {
+  field: string;
+  reason: CauseType;
+  message: string;
+}
+
+export type CauseType =
+  | 'FieldValueNotFound'
+  | 'FieldValueRequired'
+  | 'FieldValueDuplicate'
+  | 'FieldValueInvalid'
+  | 'FieldValueNotSupported'
+  | 'FieldValueForbidden'
+  | 'FieldValueTooLong'
+  | 'FieldValueTooMany'
+  | 'InternalError'
+  | 'FieldValueTypeInvalid'
+  | 'UnexpectedServerResponse'
+  | 'FieldManagerConflict'
+  | 'ResourceVersionTooLarge';
+
+export interface ErrorDetails {
+  /** resource name, e.g. "pods" */
+  kind?: string;
+  group?: string;
+  name?: string;
+  causes?: FieldCause[];
+  retryAfterSeconds?: number;
+}
+
+export class HedgeError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, opts: { details?: ErrorDetails; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'HedgeError';
+    this.code = code;
+    this.details = opts.details ?? {};
+  }
+}
+
+export function isHedgeError(err: unknown, code?: ErrorCode): err is HedgeError {
+  return err instanceof HedgeError && (code === undefined || err.code === code);
+}
+
+export const notFound = (kind: string, name: string, group = ''): HedgeError =>
+  new HedgeError('NotFound', `${group ? `${kind}.${group}` : kind} "${name}" not found`, { details: { kind, group, name } });
+
+export const alreadyExists = (kind: string, name: string, group = ''): HedgeError =>
+  new HedgeError('AlreadyExists', `${group ? `${kind}.${group}` : kind} "${name}" already exists`, {
+    details: { kind, group, name },
+  });
+
+export const conflict = (kind: string, name: string, reason: string, group = ''): HedgeError =>
+  new HedgeError(
+    'Conflict',
+    `Operation cannot be fulfilled on ${group ? `${kind}.${group}` : kind} "${name}": ${reason}`,
+    { details: { kind, group, name } },
+  );
+
+export const badRequest = (message: string): HedgeError => new HedgeError('BadRequest', message);
+
+/** 422 with field causes; message formatted like apimachinery's NewInvalid. */
+export function invalid(kindName: string, name: string, causes: FieldCause[], group = ''): HedgeError {
+  const summary = causes.map((c) => `${c.field}: ${c.message}`).join(', ');
+  return new HedgeError('Invalid', `${kindName} "${name}" is invalid: ${summary}`, {
+    details: { kind: kindName.toLowerCase(), group, name, causes },
+  });
+}
