@@ -1,0 +1,118 @@
+import type { FieldCause } from '../../lib/errors.ts';
+import { isPlainObject } from '../object.ts';
+import { refTarget, type Definitions, type SchemaObject } from './definitions.ts';
+
+export interface SchemaValidationResult {
+  /**
+   * Paths of fields the schema does not know, formatted like upstream strict decoding
+   * (`spec.containers[0].imagePullPolic`); the apiserver reports each as
+   * `unknown field "<path>"`.
+   */
+  unknownFields: string[];
+  /** values of the wrong JSON type (FieldValueTypeInvalid), e.g. a string where an integer goes */
+  typeErrors: FieldCause[];
+}
+
+/**
+ * Walk `obj` against definition `definitionName`. Mirrors what kube-apiserver's decoder
+ * notices: unknown fields (for fieldValidation=Strict/Warn) and values that would not decode
+ * into the Go type. It does not check required fields or formats: that is validation proper.
+ */
+export function validateAgainstSchema(definitions: Definitions, definitionName: string, obj: unknown): SchemaValidationResult {
+  const result: SchemaValidationResult = { unknownFields: [], typeErrors: [] };
+  const root = definitions[definitionName];
+  if (!root) throw new Error(`no OpenAPI definition named ${definitionName}`);
+  walk(definitions, root, obj, '', result);
+  return result;
+}
+
+function join(path: string, field: string): string {
+  return path ? `${path}.${field}` : field;
+}
+
+function jsonType(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+function typeError(result: SchemaValidationResult, path: string, value: unknown, expected: string): void {
+  const shown = isPlainObject(value) || Array.isArray(value) ? jsonType(value) : JSON.stringify(value);
+  result.typeErrors.push({
+    field: path || '<root>',
+    reason: 'FieldValueTypeInvalid',
+    message: `Invalid value: ${shown}: ${path || 'body'} in body must be of type ${expected}: "${jsonType(value)}"`,
+  });
+}
+
+function resolve(definitions: Definitions, schema: SchemaObject): SchemaObject {
+  let s = schema;
+  // a $ref may carry only a description beside it; the referenced schema is the type
+  for (let depth = 0; s.$ref && depth < 8; depth++) {
+    const target = definitions[refTarget(s.$ref)];
+    if (!target) return {};
+    s = target;
+  }
+  return s;
+}
+
+function walk(definitions: Definitions, schemaIn: SchemaObject, value: unknown, path: string, result: SchemaValidationResult): void {
+  // null decodes to the zero value of any Go field
+  if (value === null || value === undefined) return;
+  const schema = resolve(definitions, schemaIn);
+  if (schema['x-kubernetes-int-or-string']) {
+    if (typeof value !== 'string' && typeof value !== 'number') typeError(result, path, value, 'string');
+    else if (schema.format === 'int-or-string' && typeof value === 'number' && !Number.isInteger(value)) {
+      typeError(result, path, value, 'integer');
+    }
+    return;
+  }
+  switch (schema.type) {
+    case 'string':
+      if (typeof value !== 'string') typeError(result, path, value, 'string');
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') typeError(result, path, value, 'boolean');
+      return;
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value)) typeError(result, path, value, 'integer');
+      return;
+    case 'number':
+      if (typeof value !== 'number') typeError(result, path, value, 'number');
+      return;
+    case 'array': {
+      if (!Array.isArray(value)) {
+        typeError(result, path, value, 'array');
+        return;
+      }
+      if (schema.items) {
+        for (let i = 0; i < value.length; i++) walk(definitions, schema.items, value[i], `${path}[${i}]`, result);
+      }
+      return;
+    }
+    case 'object':
+    case undefined:
+      break;
+    default:
+      return;
+  }
+  if (schema.type === undefined && !schema.properties && !schema.additionalProperties) return;
+  if (!isPlainObject(value)) {
+    typeError(result, path, value, 'object');
+    return;
+  }
+  const { properties, additionalProperties } = schema;
+  if (properties) {
+    for (const [key, v] of Object.entries(value)) {
+      const prop = properties[key];
+      if (prop) walk(definitions, prop, v, join(path, key), result);
+      else if (!schema['x-kubernetes-preserve-unknown-fields']) result.unknownFields.push(join(path, key));
+    }
+    return;
+  }
+  if (additionalProperties && typeof additionalProperties === 'object') {
+    for (const [key, v] of Object.entries(value)) walk(definitions, additionalProperties, v, join(path, key), result);
+  }
+  // an object schema with neither properties nor additionalProperties is free-form (RawExtension, FieldsV1)
+}

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { builtinResources } from './builtin.ts';
+import { ResourceRegistry, subresourceInfo } from './registry.ts';
+
+const reg = new ResourceRegistry(builtinResources());
+
+test('lookup by group/version/plural', () => {
+  const pods = reg.lookup('', 'v1', 'pods');
+  assert.equal(pods?.kind, 'Pod');
+  assert.equal(pods?.namespaced, true);
+  assert.deepEqual(pods?.shortNames, ['po']);
+  assert.deepEqual(pods?.categories, ['all']);
+  assert.equal(reg.lookup('', 'v1', 'nope'), undefined);
+  assert.equal(reg.lookup('apps', 'v1', 'pods'), undefined);
+  assert.equal(reg.lookup('coordination.k8s.io', 'v1', 'leases')?.kind, 'Lease');
+});
+
+test('lookup by apiVersion/kind', () => {
+  assert.equal(reg.byKind('v1', 'Node')?.plural, 'nodes');
+  assert.equal(reg.byKind('node.k8s.io/v1', 'RuntimeClass')?.plural, 'runtimeclasses');
+  assert.equal(reg.byKind('v1', 'RuntimeClass'), undefined);
+  assert.equal(reg.byKind('coordination.k8s.io/v1', 'Pod'), undefined);
+});
+
+test('discovery facts match upstream', () => {
+  const ns = reg.lookup('', 'v1', 'namespaces');
+  assert.equal(ns?.namespaced, false);
+  assert.ok(!ns?.verbs.includes('deletecollection'));
+  assert.equal(reg.lookup('', 'v1', 'nodes')?.namespaced, false);
+  assert.equal(reg.lookup('node.k8s.io', 'v1', 'runtimeclasses')?.namespaced, false);
+  assert.equal(reg.lookup('', 'v1', 'endpoints')?.singular, 'endpoints');
+  assert.equal(reg.lookup('', 'v1', 'configmaps')?.listKind, 'ConfigMapList');
+  const short = reg.all().flatMap((d) => d.shortNames).sort();
+  assert.deepEqual(short, ['cm', 'ep', 'ev', 'no', 'ns', 'po', 'sa', 'svc']);
+  const inAll = reg.all().filter((d) => d.categories.includes('all')).map((d) => d.plural).sort();
+  assert.deepEqual(inAll, ['pods', 'services']);
+});
+
+test('byGroupVersion and groups', () => {
+  assert.equal(reg.byGroupVersion('', 'v1').length, 9);
+  assert.deepEqual(reg.groups(), [
+    { group: '', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'node.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+  ]);
+});
+
+test('duplicate resources are rejected', () => {
+  const defs = builtinResources();
+  assert.throws(() => new ResourceRegistry([...defs, defs[0]]), /duplicate resource/);
+});
+
+test('subresource discovery info', () => {
+  const pods = reg.lookup('', 'v1', 'pods');
+  assert.ok(pods);
+  assert.deepEqual(subresourceInfo(pods, 'status'), { kind: 'Pod', verbs: ['get', 'patch', 'update'] });
+  assert.deepEqual(subresourceInfo(pods, 'eviction'), { kind: 'Eviction', verbs: ['create'], group: 'policy', version: 'v1' });
+  assert.equal(subresourceInfo(pods, 'exec').kind, 'PodExecOptions');
+  assert.deepEqual(subresourceInfo(pods, 'log').verbs, ['get']);
+});
+
+test('builtinResources returns fresh objects', () => {
+  const a = builtinResources();
+  a[0].shortNames.push('x');
+  assert.ok(!builtinResources()[0].shortNames.includes('x'));
+});

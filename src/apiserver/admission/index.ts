@@ -1,0 +1,4 @@
+export type { AdmissionOperation, AdmissionPlugin, AdmissionRequest } from './types.ts';
+export { AdmissionChain } from './chain.ts';
+export { defaultsPlugin } from './defaults.ts';
+export { immortalNamespaces, namespaceLifecyclePlugin, type NamespaceLifecycleOptions } from './namespace-lifecycle.ts';

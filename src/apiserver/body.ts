@@ -1,0 +1,78 @@
+import type { IncomingMessage } from 'node:http';
+import { parseAllDocuments } from 'yaml';
+import { HedgeError, badRequest } from '../lib/errors.ts';
+import { mediaTypeOf } from './negotiate.ts';
+import { statusErrors } from './status.ts';
+
+/** Read the whole request body, refusing more than `maxBytes` (413) before buffering it. */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    throw statusErrors.tooLarge(maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      req.resume();
+      throw statusErrors.tooLarge(maxBytes);
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function decodeUtf8(buf: Buffer): string {
+  try {
+    return utf8.decode(buf);
+  } catch {
+    throw badRequest('the request body is not valid UTF-8');
+  }
+}
+
+export type BodyFormat = 'json' | 'yaml';
+
+export const objectMediaTypes = ['application/json', 'application/yaml'];
+
+/** Map a Content-Type to the decoder for object bodies (create/update); 415 otherwise. */
+export function objectBodyFormat(contentType: string | undefined): BodyFormat {
+  const mt = mediaTypeOf(contentType);
+  // A missing Content-Type is treated as JSON, as most clients send JSON without thinking about it.
+  if (mt === '' || mt === 'application/json') return 'json';
+  if (mt === 'application/yaml' || mt === 'application/x-yaml' || mt === 'text/yaml') return 'yaml';
+  throw statusErrors.unsupportedMediaType(mt, [...objectMediaTypes, 'application/vnd.kubernetes.protobuf']);
+}
+
+/** Parse a JSON or YAML document; malformed input -> 400 with the parser's message. */
+export function parseDocument(text: string, format: BodyFormat): unknown {
+  if (format === 'json') {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
+    }
+  }
+  let docs;
+  try {
+    docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(docs)) throw badRequest('error converting YAML to JSON: unexpected document stream');
+  const real = docs.filter((d) => d.contents !== null);
+  if (real.length > 1) throw badRequest('error converting YAML to JSON: expected a single document');
+  const doc = real[0] ?? docs[0];
+  if (!doc) return null;
+  if (doc.errors.length > 0) {
+    throw badRequest(`error converting YAML to JSON: ${doc.errors[0].message}`);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    throw new HedgeError('BadRequest', `error converting YAML to JSON: ${(err as Error).message}`);
+  }
+}

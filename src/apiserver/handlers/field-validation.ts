@@ -1,0 +1,50 @@
+import { definitionNameFor, loadDefinitions, validateAgainstSchema, type Definitions } from '../../api/openapi/index.ts';
+import type { ResourceDef } from '../../api/resources/types.ts';
+import { HedgeError } from '../../lib/errors.ts';
+
+export type FieldValidationMode = 'Strict' | 'Warn' | 'Ignore';
+
+export interface FieldChecker {
+  /**
+   * Check a decoded body against the type's schema. Wrong JSON types are always a 400 (the
+   * object could not be decoded); unknown fields are a 400 in Strict mode and warnings in Warn.
+   * Returns the warnings to send.
+   */
+  check(def: ResourceDef, obj: unknown, mode: FieldValidationMode): string[];
+}
+
+export function parseFieldValidation(v: string | null): FieldValidationMode {
+  if (v === null || v === '') return 'Warn';
+  if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v;
+  throw new HedgeError('BadRequest', `fieldValidation must be one of "Ignore", "Warn", or "Strict", got: ${v}`);
+}
+
+/** FieldChecker backed by the generated upstream OpenAPI definitions. */
+export function schemaFieldChecker(definitions: Definitions = loadDefinitions()): FieldChecker {
+  return {
+    check(def, obj, mode) {
+      const apiVersion = def.group ? `${def.group}/${def.version}` : def.version;
+      const name = definitionNameFor(apiVersion, def.kind, definitions);
+      if (!name) return [];
+      const result = validateAgainstSchema(definitions, name, obj);
+      if (result.typeErrors.length > 0) {
+        const detail = result.typeErrors.map((c) => `${c.field}: ${c.message}`).join(', ');
+        throw new HedgeError('BadRequest', `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${detail}`, {
+          details: { causes: result.typeErrors },
+        });
+      }
+      if (mode === 'Ignore' || result.unknownFields.length === 0) return [];
+      const msgs = result.unknownFields.map((f) => `unknown field "${f}"`);
+      if (mode === 'Strict') {
+        throw new HedgeError(
+          'BadRequest',
+          `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${msgs.join(', ')}`,
+        );
+      }
+      return msgs;
+    },
+  };
+}
+
+/** For tests and for resources without schemas: never complains. */
+export const noFieldChecker: FieldChecker = { check: () => [] };

@@ -1,0 +1,74 @@
+import { definitionNameFor, loadDefinitions, type Definitions } from '../../api/openapi/index.ts';
+import { isPlainObject, type Json, type KubeObject } from '../../api/object.ts';
+import { applyJsonPatch } from '../../api/patch/json-patch.ts';
+import { applyMergePatch } from '../../api/patch/merge-patch.ts';
+import { emptyPatchMeta, patchMetaFromOpenAPI, type OpenAPIV2Schema, type PatchMeta } from '../../api/patch/patch-meta.ts';
+import { serverSideApply, updateManagedFields } from '../../api/patch/server-side-apply.ts';
+import { applyStrategicMergePatch } from '../../api/patch/strategic-merge-patch.ts';
+import type { ResourceDef } from '../../api/resources/types.ts';
+import { HedgeError } from '../../lib/errors.ts';
+
+export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
+
+export const patchMediaTypes: Record<string, PatchType> = {
+  'application/json-patch+json': 'json',
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/apply-patch+yaml': 'apply',
+};
+
+/** Patch application and managedFields bookkeeping, with per-type patch metadata cached. */
+export interface PatchEngine {
+  /** json / merge / strategic patch of `current` (returns a new object) */
+  patch(def: ResourceDef, type: Exclude<PatchType, 'apply'>, current: KubeObject, patch: Json): KubeObject;
+  serverSideApply(def: ResourceDef, live: KubeObject | undefined, applied: KubeObject, manager: string, force: boolean, now: Date): KubeObject;
+  /** record `manager` as the writer of what changed between old and updated */
+  trackUpdate(def: ResourceDef, old: KubeObject | undefined, updated: KubeObject, manager: string, subresource: string, now: Date): KubeObject;
+}
+
+export function createPatchEngine(definitions: Definitions = loadDefinitions()): PatchEngine {
+  const metas = new Map<ResourceDef, PatchMeta>();
+  const metaFor = (def: ResourceDef): PatchMeta => {
+    let m = metas.get(def);
+    if (!m) {
+      const apiVersion = def.group ? `${def.group}/${def.version}` : def.version;
+      const name = definitionNameFor(apiVersion, def.kind, definitions);
+      m = name ? patchMetaFromOpenAPI(definitions as Record<string, OpenAPIV2Schema>, name) : emptyPatchMeta;
+      metas.set(def, m);
+    }
+    return m;
+  };
+  const asObject = (v: Json): KubeObject => {
+    if (!isPlainObject(v)) throw new HedgeError('BadRequest', 'the patched object is not a JSON object');
+    const obj = v as unknown as KubeObject;
+    if (!isPlainObject(obj.metadata)) obj.metadata = {};
+    return obj;
+  };
+  return {
+    patch(def, type, current, patch) {
+      const doc = current as unknown as Json;
+      switch (type) {
+        case 'json':
+          return asObject(applyJsonPatch(doc, patch));
+        case 'merge':
+          return asObject(applyMergePatch(doc, patch));
+        case 'strategic':
+          return asObject(applyStrategicMergePatch(doc, patch, metaFor(def)));
+      }
+    },
+    serverSideApply(def, live, applied, manager, force, now) {
+      return serverSideApply({ live, applied, manager, force, meta: metaFor(def), now });
+    },
+    trackUpdate(def, old, updated, manager, subresource, now) {
+      return updateManagedFields({
+        old,
+        updated,
+        manager,
+        operation: 'Update',
+        now,
+        meta: metaFor(def),
+        subresource: subresource || undefined,
+      });
+    },
+  };
+}

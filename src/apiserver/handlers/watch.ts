@@ -1,0 +1,167 @@
+import type { KubeObject } from '../../api/object.ts';
+import { HedgeError, isHedgeError } from '../../lib/errors.ts';
+import type { WatchEvent } from '../../store/types.ts';
+import { isTrue } from '../request-info.ts';
+import { contentTypeOf, negotiateOutput, type OutputFormat } from '../negotiate.ts';
+import type { Decoded } from '../registry/object-codec.ts';
+import { statusErrors, statusFromError } from '../status.ts';
+import { compileMatcher, namespaceOf, parseNonNegativeInt, parseResourceVersion } from './read.ts';
+import { includeObjectParam, setWarnings } from './respond.ts';
+import type { RequestScope } from './scope.ts';
+import { partialObjectMetadata } from './table.ts';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+const initialEventsEndAnnotation = 'k8s.io/initial-events-end';
+
+/**
+ * A watch over HTTP/1.1 chunked JSON lines, as upstream's watch handler serves it:
+ * optional initial state, then store events translated with selector semantics
+ * (an object entering the selection is ADDED, leaving it is DELETED).
+ */
+export async function handleWatch(rq: RequestScope): Promise<void> {
+  const fmt = negotiateOutput(rq.req.headers.accept, 'watch');
+  const q = rq.query;
+  const { match } = compileMatcher(rq);
+  const rv = parseResourceVersion(q.get('resourceVersion'));
+  const rvMatch = q.get('resourceVersionMatch') ?? '';
+  const bookmarks = isTrue(q.get('allowWatchBookmarks'));
+  const sendInitialParam = q.get('sendInitialEvents');
+  const timeoutSeconds = parseNonNegativeInt(q.get('timeoutSeconds'), 'timeoutSeconds');
+  if (sendInitialParam !== null && rvMatch !== 'NotOlderThan') {
+    throw new HedgeError('Invalid', 'resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan', {
+      details: {
+        causes: [{ reason: 'FieldValueForbidden', field: 'resourceVersionMatch', message: 'Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' }],
+      },
+    });
+  }
+  if (rvMatch !== '' && rvMatch !== 'NotOlderThan') {
+    throw new HedgeError('BadRequest', `resourceVersionMatch: Unsupported value: "${rvMatch}": supported values: "NotOlderThan"`);
+  }
+  const sendInitial = sendInitialParam !== null ? isTrue(sendInitialParam) : rv === undefined || rv === 0;
+  const reg = rq.server.registry;
+  const ns = namespaceOf(rq);
+  const prefix = rq.rs.prefix(ns || undefined);
+  const apiVersion = rq.def.group ? `${rq.def.group}/${rq.def.version}` : rq.def.version;
+
+  const abort = new AbortController();
+  const stop = (): void => abort.abort();
+  rq.signal.addEventListener('abort', stop, { once: true });
+  rq.server.closing.addEventListener('abort', stop, { once: true });
+  const seconds = timeoutSeconds && timeoutSeconds > 0 ? timeoutSeconds : rq.server.defaultWatchTimeoutSeconds;
+  const timer = setTimeout(stop, seconds * 1000);
+
+  const res = rq.res;
+  setWarnings(res, rq.warnings);
+  res.statusCode = 200;
+  res.setHeader('Content-Type', contentTypeOf(fmt.kind === 'json' || fmt.kind === 'yaml' ? { kind: 'json' } : fmt));
+  res.setHeader('Cache-Control', 'no-cache, private');
+  res.setHeader('Transfer-Encoding', 'chunked');
+  res.flushHeaders();
+
+  const write = (type: WatchEventType, obj: unknown, json?: string): void => {
+    res.write(`{"type":"${type}","object":${json ?? JSON.stringify(obj)}}\n`);
+  };
+  const send = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, d: Decoded | KubeObject): void => {
+    const obj = 'rev' in d && typeof d.json === 'function' ? d.obj : (d as KubeObject);
+    writeObjectEvent(rq, fmt, type, obj, 'rev' in d && typeof d.json === 'function' ? d : undefined, write);
+  };
+  const bookmark = (revision: number, annotations?: Record<string, string>): void => {
+    const metadata: KubeObject['metadata'] = { resourceVersion: String(revision) };
+    if (annotations) metadata.annotations = annotations;
+    write('BOOKMARK', { kind: rq.def.kind, apiVersion, metadata });
+  };
+
+  try {
+    let from: number;
+    if (sendInitial) {
+      const list = await reg.store.list(prefix, {});
+      for (const kv of list.items) {
+        const d = reg.codec.decode(kv);
+        if (match(d.obj)) send('ADDED', d);
+      }
+      from = list.revision + 1;
+      if (sendInitialParam !== null && bookmarks) bookmark(list.revision, { [initialEventsEndAnnotation]: 'true' });
+    } else if (rv !== undefined && rv > 0) {
+      from = rv + 1;
+    } else {
+      from = (await reg.store.currentRevision()) + 1;
+    }
+    const compacted = await reg.store.compactedRevision();
+    if (rv !== undefined && rv > 0 && !sendInitial && rv < compacted) throw statusErrors.tooOldResourceVersion(rv, compacted);
+    const events = reg.store.watch(prefix, {
+      fromRevision: from,
+      signal: abort.signal,
+      progressIntervalMs: bookmarks ? rq.server.bookmarkIntervalMs : undefined,
+    });
+    for await (const ev of events) {
+      if (abort.signal.aborted) break;
+      translate(ev);
+    }
+  } catch (err) {
+    if (!abort.signal.aborted) {
+      const e =
+        isHedgeError(err, 'Gone') && !/too old resource version/.test(err.message)
+          ? statusErrors.tooOldResourceVersion(rv ?? 0, await reg.store.compactedRevision().catch(() => 0))
+          : err;
+      if (!isHedgeError(e)) rq.log.error({ err: e }, 'watch failed');
+      write('ERROR', statusFromError(e));
+    }
+  } finally {
+    clearTimeout(timer);
+    rq.signal.removeEventListener('abort', stop);
+    rq.server.closing.removeEventListener('abort', stop);
+    abort.abort();
+    res.end();
+  }
+
+  function translate(ev: WatchEvent): void {
+    switch (ev.type) {
+      case 'progress':
+        if (bookmarks) bookmark(ev.revision);
+        return;
+      case 'put': {
+        const d = reg.codec.decode(ev.kv);
+        const now = match(d.obj);
+        let before: boolean;
+        let prev: KubeObject | undefined;
+        if (ev.kv.createRevision === ev.kv.modRevision) before = false;
+        else if (ev.prevKv) {
+          prev = reg.codec.decodeUncached(ev.prevKv.key, ev.prevKv.value, ev.kv.modRevision).obj;
+          before = match(prev);
+        } else before = now;
+        if (now && before) send('MODIFIED', d);
+        else if (now) send('ADDED', d);
+        else if (before && prev) send('DELETED', prev);
+        return;
+      }
+      case 'delete': {
+        const d = reg.codec.decodeDeleted(ev.kv);
+        if (match(d.obj)) send('DELETED', d);
+        return;
+      }
+    }
+  }
+}
+
+function writeObjectEvent(
+  rq: RequestScope,
+  fmt: OutputFormat,
+  type: WatchEventType,
+  obj: KubeObject,
+  decoded: Decoded | undefined,
+  write: (type: WatchEventType, obj: unknown, json?: string) => void,
+): void {
+  switch (fmt.kind) {
+    case 'table': {
+      const t = rq.server.table(rq.def, [obj], { now: new Date(), includeObject: includeObjectParam(rq.query) });
+      write(type, { kind: 'Table', apiVersion: `meta.k8s.io/${fmt.version}`, metadata: { resourceVersion: obj.metadata.resourceVersion }, ...t });
+      return;
+    }
+    case 'partial':
+      write(type, partialObjectMetadata(obj, fmt.version));
+      return;
+    default:
+      write(type, obj, decoded?.json());
+  }
+}

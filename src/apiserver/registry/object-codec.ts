@@ -1,0 +1,89 @@
+import type { KubeObject } from '../../api/object.ts';
+import { HedgeError } from '../../lib/errors.ts';
+import type { KeyValue } from '../../store/types.ts';
+
+/** An object read from the store, with resourceVersion filled in. Treat `obj` as read-only: it is shared. */
+export interface Decoded {
+  key: string;
+  rev: number;
+  obj: KubeObject;
+  /** the stored value (no resourceVersion), to detect no-op writes */
+  raw: string;
+  /** JSON of `obj`, computed once per revision (lists concatenate these) */
+  json(): string;
+}
+
+/**
+ * Stored values are the object's JSON without metadata.resourceVersion (the store revision is the
+ * resourceVersion, as in upstream's etcd3 storage). Decoded objects are cached by key+revision so
+ * lists and watches do not re-parse and re-serialize unchanged objects.
+ */
+export class ObjectCodec {
+  readonly #cache = new Map<string, Decoded>();
+  readonly #max: number;
+
+  constructor(opts: { maxCached?: number } = {}) {
+    this.#max = opts.maxCached ?? 50_000;
+  }
+
+  encode(obj: KubeObject): string {
+    const rv = obj.metadata.resourceVersion;
+    if (rv === undefined) return JSON.stringify(obj);
+    delete obj.metadata.resourceVersion;
+    try {
+      return JSON.stringify(obj);
+    } finally {
+      obj.metadata.resourceVersion = rv;
+    }
+  }
+
+  decode(kv: KeyValue): Decoded {
+    const hit = this.#cache.get(kv.key);
+    if (hit && hit.rev === kv.modRevision) return hit;
+    const d = this.#parse(kv.key, kv.value, kv.modRevision);
+    if (!hit || hit.rev < kv.modRevision) {
+      this.#cache.delete(kv.key);
+      this.#cache.set(kv.key, d);
+      if (this.#cache.size > this.#max) {
+        const oldest = this.#cache.keys().next().value;
+        if (oldest !== undefined) this.#cache.delete(oldest);
+      }
+    }
+    return d;
+  }
+
+  /** A delete event: the last value, stamped with the delete's revision (like upstream watch). */
+  decodeDeleted(kv: KeyValue): Decoded {
+    this.#cache.delete(kv.key);
+    return this.#parse(kv.key, kv.value, kv.modRevision);
+  }
+
+  /** Decode for a value that must not be cached under its key (e.g. a previous value). */
+  decodeUncached(key: string, value: string, rev: number): Decoded {
+    return this.#parse(key, value, rev);
+  }
+
+  forget(key: string): void {
+    this.#cache.delete(key);
+  }
+
+  #parse(key: string, value: string, rev: number): Decoded {
+    let obj: KubeObject;
+    try {
+      obj = JSON.parse(value) as KubeObject;
+    } catch (err) {
+      throw new HedgeError('Internal', `stored object at ${key} is not valid JSON`, { cause: err });
+    }
+    if (typeof obj !== 'object' || obj === null) throw new HedgeError('Internal', `stored object at ${key} is not an object`);
+    obj.metadata ??= {};
+    obj.metadata.resourceVersion = String(rev);
+    let json: string | undefined;
+    return {
+      key,
+      rev,
+      obj,
+      raw: value,
+      json: () => (json ??= JSON.stringify(obj)),
+    };
+  }
+}

@@ -1,0 +1,284 @@
+import type { KubeObject } from '../../api/object.ts';
+import type { ResourceDef } from '../../api/resources/types.ts';
+import { ResourceRegistry } from '../../api/resources/index.ts';
+import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
+import type { Store } from '../../store/types.ts';
+import type { AdmissionChain, AdmissionOperation } from '../admission/index.ts';
+import type { UserInfo } from '../auth/types.ts';
+import { gracePeriodFor, isCore, prepareCreateSpecial } from './behaviour.ts';
+import { ObjectCodec, type Decoded } from './object-codec.ts';
+import { ResourceStore, type UpdateResult } from './resource-store.ts';
+import { generateName } from '../../api/meta/name.ts';
+import { invalidObject, prepareForCreate, prepareForUpdate, timestamp, validateMeta } from './strategy.ts';
+
+export interface OperationContext {
+  user: UserInfo;
+  dryRun: boolean;
+  signal: AbortSignal;
+  /** writer recorded in managedFields; undefined = do not track (e.g. server-side apply did it) */
+  fieldManager?: string;
+}
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+}
+
+export interface DeleteOutcome {
+  obj: Decoded;
+  /** false when deletion is pending (grace period or finalizers) */
+  deleted: boolean;
+}
+
+/**
+ * Hooks the registry calls around writes. Managed fields and schema checks plug in here so the
+ * registry itself stays generic.
+ */
+export interface WriteHooks {
+  /** managedFields for a non-apply write by `manager` (after admission mutation, before validation) */
+  trackManagedFields?(req: { def: ResourceDef; old?: KubeObject; obj: KubeObject; manager: string; subresource: string; now: Date }): KubeObject;
+  /** after a namespace object was created (e.g. its default ServiceAccount) */
+  afterCreate?(def: ResourceDef, obj: KubeObject): Promise<void>;
+  /** a namespace entered Terminating */
+  namespaceTerminating?(name: string): void;
+}
+
+export interface RegistryOptions {
+  store: Store;
+  resources: ResourceRegistry;
+  admission: AdmissionChain;
+  codec?: ObjectCodec;
+  now?: () => Date;
+  hooks?: WriteHooks;
+}
+
+/**
+ * The write paths of the apiserver, independent of HTTP: create, update (incl. status), patch via a
+ * caller-supplied transform, delete with grace periods and finalizers, and collection delete.
+ */
+export class Registry {
+  readonly resources: ResourceRegistry;
+  readonly codec: ObjectCodec;
+  readonly store: Store;
+  readonly #admission: AdmissionChain;
+  readonly #stores = new Map<ResourceDef, ResourceStore>();
+  readonly #now: () => Date;
+  hooks: WriteHooks;
+
+  constructor(opts: RegistryOptions) {
+    this.resources = opts.resources;
+    this.store = opts.store;
+    this.codec = opts.codec ?? new ObjectCodec();
+    this.#admission = opts.admission;
+    this.#now = opts.now ?? (() => new Date());
+    this.hooks = opts.hooks ?? {};
+    for (const def of opts.resources.all()) this.#stores.set(def, new ResourceStore(def, opts.store, this.codec));
+  }
+
+  now(): Date {
+    return this.#now();
+  }
+
+  storeFor(def: ResourceDef): ResourceStore {
+    let rs = this.#stores.get(def);
+    if (!rs) {
+      rs = new ResourceStore(def, this.store, this.codec);
+      this.#stores.set(def, rs);
+    }
+    return rs;
+  }
+
+  defFor(group: string, plural: string): ResourceDef | undefined {
+    return this.resources.all().find((d) => d.group === group && d.plural === plural);
+  }
+
+  async create(def: ResourceDef, input: KubeObject, ctx: OperationContext, subresource = ''): Promise<Decoded> {
+    const rs = this.storeFor(def);
+    if (input.metadata.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
+    const wantsGenerated = !input.metadata.name && !!input.metadata.generateName;
+    for (let attempt = 0; ; attempt++) {
+      let obj = attempt === 0 ? input : structuredClone(input);
+      if (wantsGenerated) obj.metadata.name = generateName(obj.metadata.generateName ?? '');
+      await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'mutate');
+      prepareForCreate(def, obj, this.#now());
+      prepareCreateSpecial(def, obj);
+      obj = this.#track(def, undefined, obj, ctx, subresource);
+      this.#validate(def, obj);
+      await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'validate');
+      try {
+        const created = await rs.create(obj, ctx.dryRun);
+        if (!ctx.dryRun && this.hooks.afterCreate) await this.hooks.afterCreate(def, created.obj);
+        return created;
+      } catch (err) {
+        if (wantsGenerated && isHedgeError(err, 'AlreadyExists') && attempt < 8) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** PUT of the main resource or of `status`: the body replaces the stored object. */
+  async update(def: ResourceDef, namespace: string, name: string, body: KubeObject, subresource: string, ctx: OperationContext): Promise<Decoded> {
+    return this.transform(def, namespace, name, subresource, ctx, () => structuredClone(body));
+  }
+
+  /**
+   * Read-modify-write: `change` turns the current object into the desired one (patch, binding, PUT
+   * body); then the same update pipeline as PUT. Retried on conflicts unless the result carries a
+   * resourceVersion precondition.
+   */
+  async transform(
+    def: ResourceDef,
+    namespace: string,
+    name: string,
+    subresource: string,
+    ctx: OperationContext,
+    change: (current: KubeObject) => KubeObject | Promise<KubeObject>,
+    opts: { current?: Decoded } = {},
+  ): Promise<Decoded> {
+    const rs = this.storeFor(def);
+    const out = await rs.guaranteedUpdate(
+      namespace,
+      name,
+      async (current): Promise<UpdateResult> => {
+        const old = structuredClone(current);
+        const desired = await change(current);
+        if (!desired.metadata || typeof desired.metadata !== 'object') desired.metadata = {};
+        let obj = prepareForUpdate(def, desired, old, subresource);
+        await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'mutate');
+        obj = this.#track(def, old, obj, ctx, subresource);
+        this.#validate(def, obj, old);
+        await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'validate');
+        // An object being deleted goes away once its last finalizer is removed (ShouldDeleteDuringUpdate).
+        if (obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0 && old.metadata.deletionGracePeriodSeconds === 0) {
+          return { kind: 'delete', obj };
+        }
+        return { kind: 'write', obj };
+      },
+      { dryRun: ctx.dryRun, current: opts.current },
+    );
+    return out.obj;
+  }
+
+  async delete(def: ResourceDef, namespace: string, name: string, options: DeleteOptions, ctx: OperationContext): Promise<DeleteOutcome> {
+    const rs = this.storeFor(def);
+    for (let attempt = 0; ; attempt++) {
+      const cur = await rs.get(namespace, name);
+      const obj = cur.obj;
+      const pre = options.preconditions;
+      if (pre?.uid && pre.uid !== obj.metadata.uid) {
+        throw rs.conflict(name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid ?? ''}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
+        throw rs.conflict(
+          name,
+          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion ?? ''}`,
+        );
+      }
+      await this.#admit('DELETE', def, '', undefined, obj, ctx, 'validate');
+      try {
+        if (isCore(def, 'namespaces')) return await this.#deleteNamespace(rs, cur, ctx);
+        const grace = gracePeriodFor(def, obj, options.gracePeriodSeconds);
+        const hasFinalizers = (obj.metadata.finalizers ?? []).length > 0;
+        const pendingGrace = obj.metadata.deletionGracePeriodSeconds;
+        if (obj.metadata.deletionTimestamp) {
+          // Already being deleted: a shorter grace period shortens it; grace 0 without finalizers removes it.
+          if (grace === 0 && !hasFinalizers) return { obj: await rs.remove(cur, ctx.dryRun), deleted: true };
+          if (pendingGrace !== undefined && grace < pendingGrace) {
+            return { obj: await this.#markDeleting(rs, cur, grace, ctx), deleted: false };
+          }
+          return { obj: cur, deleted: false };
+        }
+        if (grace > 0 || hasFinalizers) return { obj: await this.#markDeleting(rs, cur, grace, ctx), deleted: false };
+        return { obj: await rs.remove(cur, ctx.dryRun), deleted: true };
+      } catch (err) {
+        if (isHedgeError(err, 'Conflict') && err.message === 'retry' && attempt < 20) continue;
+        throw err;
+      }
+    }
+  }
+
+  async #markDeleting(rs: ResourceStore, cur: Decoded, grace: number, ctx: OperationContext): Promise<Decoded> {
+    const now = this.#now();
+    const out = await rs.guaranteedUpdate(
+      cur.obj.metadata.namespace ?? '',
+      cur.obj.metadata.name ?? '',
+      (obj) => {
+        obj.metadata.deletionTimestamp = timestamp(new Date(now.getTime() + grace * 1000));
+        obj.metadata.deletionGracePeriodSeconds = grace;
+        delete obj.metadata.resourceVersion;
+        return { kind: 'write', obj };
+      },
+      { dryRun: ctx.dryRun, current: cur },
+    );
+    return out.obj;
+  }
+
+  async #deleteNamespace(rs: ResourceStore, cur: Decoded, ctx: OperationContext): Promise<DeleteOutcome> {
+    const name = cur.obj.metadata.name ?? '';
+    if (cur.obj.metadata.deletionTimestamp) {
+      throw new HedgeError(
+        'Conflict',
+        'Operation cannot be fulfilled on namespaces "' +
+          name +
+          '": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.',
+        { details: { kind: 'namespaces', name } },
+      );
+    }
+    const spec = cur.obj.spec as { finalizers?: string[] } | undefined;
+    if ((spec?.finalizers ?? []).length === 0 && (cur.obj.metadata.finalizers ?? []).length === 0) {
+      return { obj: await rs.remove(cur, ctx.dryRun), deleted: true };
+    }
+    const now = timestamp(this.#now());
+    const out = await rs.guaranteedUpdate(
+      '',
+      name,
+      (obj) => {
+        obj.metadata.deletionTimestamp = now;
+        obj.metadata.deletionGracePeriodSeconds = 0;
+        obj.status = { ...(obj.status as object | undefined), phase: 'Terminating' };
+        delete obj.metadata.resourceVersion;
+        return { kind: 'write', obj };
+      },
+      { dryRun: ctx.dryRun, current: cur },
+    );
+    if (!ctx.dryRun) this.hooks.namespaceTerminating?.(name);
+    return { obj: out.obj, deleted: false };
+  }
+
+  #track(def: ResourceDef, old: KubeObject | undefined, obj: KubeObject, ctx: OperationContext, subresource: string): KubeObject {
+    if (!ctx.fieldManager || !this.hooks.trackManagedFields) return obj;
+    return this.hooks.trackManagedFields({ def, old, obj, manager: ctx.fieldManager, subresource, now: this.#now() });
+  }
+
+  #validate(def: ResourceDef, obj: KubeObject, old?: KubeObject): void {
+    const causes = [...validateMeta(def, obj, old), ...(def.validate?.(obj, old) ?? [])];
+    if (causes.length > 0) throw invalidObject(def, obj.metadata.name ?? '', causes);
+  }
+
+  async #admit(
+    operation: AdmissionOperation,
+    def: ResourceDef,
+    subresource: string,
+    object: KubeObject | undefined,
+    oldObject: KubeObject | undefined,
+    ctx: OperationContext,
+    phase: 'mutate' | 'validate',
+  ): Promise<void> {
+    const target = object ?? oldObject;
+    const req = {
+      operation,
+      def,
+      subresource,
+      namespace: target?.metadata.namespace ?? '',
+      name: target?.metadata.name ?? '',
+      object,
+      oldObject,
+      user: ctx.user,
+      dryRun: ctx.dryRun,
+      signal: ctx.signal,
+    };
+    if (phase === 'mutate') await this.#admission.mutate(req);
+    else await this.#admission.validate(req);
+  }
+}

@@ -1,0 +1,143 @@
+import type { KubeObject } from '../../api/object.ts';
+import type { ResourceDef } from '../../api/resources/types.ts';
+import { HedgeError, alreadyExists, conflict, isHedgeError, notFound } from '../../lib/errors.ts';
+import type { KeyValue, ListResult, Store } from '../../store/types.ts';
+import { objectKey, resourcePrefix } from './keys.ts';
+import type { Decoded, ObjectCodec } from './object-codec.ts';
+
+export const modifiedMessage = 'the object has been modified; please apply your changes to the latest version and try again';
+
+/** Decide what an update does with the current object: write `obj`, delete it, or nothing. */
+export type UpdateResult = { kind: 'write'; obj: KubeObject } | { kind: 'delete'; obj: KubeObject };
+
+export interface UpdateOutcome {
+  obj: Decoded;
+  /** the object was removed from the store (finalizers drained on a deleting object) */
+  deleted: boolean;
+}
+
+/**
+ * Generic storage for one resource type (upstream's genericregistry.Store, minus the strategy):
+ * keys, decode with cache, and the guaranteed-update loop.
+ */
+export class ResourceStore {
+  constructor(
+    readonly def: ResourceDef,
+    readonly store: Store,
+    readonly codec: ObjectCodec,
+  ) {}
+
+  key(namespace: string, name: string): string {
+    return objectKey(this.def, namespace, name);
+  }
+
+  prefix(namespace?: string): string {
+    return resourcePrefix(this.def, namespace);
+  }
+
+  notFound(name: string): HedgeError {
+    return notFound(this.def.plural, name, this.def.group);
+  }
+
+  conflict(name: string, reason = modifiedMessage): HedgeError {
+    return conflict(this.def.plural, name, reason, this.def.group);
+  }
+
+  async tryGet(namespace: string, name: string, revision?: number): Promise<Decoded | undefined> {
+    const kv = await this.store.get(this.key(namespace, name), revision === undefined ? undefined : { revision });
+    return kv ? this.codec.decode(kv) : undefined;
+  }
+
+  async get(namespace: string, name: string, revision?: number): Promise<Decoded> {
+    const d = await this.tryGet(namespace, name, revision);
+    if (!d) throw this.notFound(name);
+    return d;
+  }
+
+  async list(namespace: string | undefined, opts: { limit?: number; startAfter?: string; revision?: number }): Promise<ListResult> {
+    return this.store.list(this.prefix(namespace), opts);
+  }
+
+  async create(obj: KubeObject, dryRun: boolean): Promise<Decoded> {
+    const ns = obj.metadata.namespace ?? '';
+    const name = obj.metadata.name ?? '';
+    const key = this.key(ns, name);
+    const value = this.codec.encode(obj);
+    if (dryRun) {
+      if (await this.store.get(key)) throw alreadyExists(this.def.plural, name, this.def.group);
+      return this.codec.decodeUncached(key, value, 0);
+    }
+    let kv: KeyValue;
+    try {
+      kv = await this.store.create(key, value);
+    } catch (err) {
+      if (isHedgeError(err, 'AlreadyExists')) throw alreadyExists(this.def.plural, name, this.def.group);
+      throw err;
+    }
+    return this.codec.decode(kv);
+  }
+
+  /**
+   * Read-modify-write with compare-and-swap, retried on store conflicts. `tryUpdate` sees the
+   * current object (a private copy) and throws to abort; if the returned object carries a
+   * resourceVersion that differs from the current one, that is the caller's precondition and the
+   * result is a 409 rather than a retry.
+   */
+  async guaranteedUpdate(
+    namespace: string,
+    name: string,
+    tryUpdate: (current: KubeObject, currentDecoded: Decoded) => Promise<UpdateResult> | UpdateResult,
+    opts: { dryRun: boolean; current?: Decoded },
+  ): Promise<UpdateOutcome> {
+    const key = this.key(namespace, name);
+    let cur = opts.current;
+    for (let attempt = 0; ; attempt++) {
+      if (!cur) {
+        const kv = await this.store.get(key);
+        if (!kv) throw this.notFound(name);
+        cur = this.codec.decode(kv);
+      }
+      const result = await tryUpdate(structuredClone(cur.obj), cur);
+      const wantRv = result.obj.metadata.resourceVersion;
+      if (wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.rev)) throw this.conflict(name);
+      try {
+        if (result.kind === 'delete') {
+          if (opts.dryRun) return { obj: this.codec.decodeUncached(key, this.codec.encode(result.obj), cur.rev), deleted: true };
+          const kv = await this.store.delete(key, { expectedRevision: cur.rev });
+          this.codec.forget(key);
+          return { obj: this.codec.decodeUncached(key, kv.value, kv.modRevision), deleted: true };
+        }
+        const value = this.codec.encode(result.obj);
+        // A write that changes nothing is not a write: same object, same resourceVersion (as upstream).
+        if (value === cur.raw) return { obj: cur, deleted: false };
+        if (opts.dryRun) return { obj: this.codec.decodeUncached(key, value, cur.rev), deleted: false };
+        const kv = await this.store.update(key, value, { expectedRevision: cur.rev });
+        return { obj: this.codec.decode(kv), deleted: false };
+      } catch (err) {
+        if (isHedgeError(err, 'NotFound')) throw this.notFound(name);
+        if (isHedgeError(err, 'Conflict') && attempt < 20) {
+          cur = undefined;
+          continue;
+        }
+        if (isHedgeError(err, 'Conflict')) throw this.conflict(name);
+        throw err;
+      }
+    }
+  }
+
+  /** Remove the object, guarded by the revision the caller decided on. */
+  async remove(cur: Decoded, dryRun: boolean): Promise<Decoded> {
+    const name = cur.obj.metadata.name ?? '';
+    if (dryRun) return cur;
+    try {
+      const kv = await this.store.delete(cur.key, { expectedRevision: cur.rev });
+      this.codec.forget(cur.key);
+      return this.codec.decodeUncached(cur.key, kv.value, cur.rev);
+    } catch (err) {
+      if (isHedgeError(err, 'NotFound')) throw this.notFound(name);
+      if (isHedgeError(err, 'Conflict')) throw new HedgeError('Conflict', 'retry', { cause: err });
+      throw err;
+    }
+  }
+}
+

@@ -1,0 +1,131 @@
+/**
+ * Parse a request path into Kubernetes request attributes, following apiserver's
+ * RequestInfoFactory (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go).
+ */
+
+export type RequestVerb =
+  | 'get'
+  | 'list'
+  | 'watch'
+  | 'create'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'deletecollection'
+  // non-resource requests use the lower-cased HTTP method
+  | 'head'
+  | 'options'
+  | 'post'
+  | 'put';
+
+export interface ResourceRequestInfo {
+  isResourceRequest: true;
+  verb: RequestVerb;
+  apiPrefix: 'api' | 'apis';
+  group: string;
+  version: string;
+  /** '' when not namespaced in the path */
+  namespace: string;
+  resource: string;
+  subresource: string;
+  name: string;
+  path: string;
+}
+
+export interface NonResourceRequestInfo {
+  isResourceRequest: false;
+  verb: RequestVerb;
+  path: string;
+  /** set for discovery of /api, /api/v1, /apis, /apis/g, /apis/g/v */
+  apiPrefix?: 'api' | 'apis';
+  group?: string;
+  version?: string;
+}
+
+export type RequestInfo = ResourceRequestInfo | NonResourceRequestInfo;
+
+const namespaceSubresources = new Set(['status', 'finalize']);
+
+export function parseRequestInfo(method: string, pathname: string, query: URLSearchParams): RequestInfo {
+  const m = method.toUpperCase();
+  const nonResource = (extra: Partial<NonResourceRequestInfo> = {}): NonResourceRequestInfo => ({
+    isResourceRequest: false,
+    verb: m.toLowerCase() as RequestVerb,
+    path: pathname,
+    ...extra,
+  });
+  const parts = pathname.split('/').filter((p) => p !== '');
+  if (parts.length === 0) return nonResource();
+  const prefix = parts[0];
+  if (prefix !== 'api' && prefix !== 'apis') return nonResource();
+  let rest: string[];
+  let group = '';
+  let version: string;
+  if (prefix === 'api') {
+    if (parts.length < 2) return nonResource({ apiPrefix: 'api' });
+    version = parts[1];
+    rest = parts.slice(2);
+  } else {
+    if (parts.length < 3) return nonResource({ apiPrefix: 'apis', group: parts[1] });
+    group = parts[1];
+    version = parts[2];
+    rest = parts.slice(3);
+  }
+  if (rest.length === 0) return nonResource({ apiPrefix: prefix, group, version });
+  let verb: RequestVerb;
+  switch (m) {
+    case 'POST':
+      verb = 'create';
+      break;
+    case 'GET':
+    case 'HEAD':
+      verb = 'get';
+      break;
+    case 'PUT':
+      verb = 'update';
+      break;
+    case 'PATCH':
+      verb = 'patch';
+      break;
+    case 'DELETE':
+      verb = 'delete';
+      break;
+    default:
+      verb = m.toLowerCase() as RequestVerb;
+  }
+  let legacyWatch = false;
+  if (rest[0] === 'watch') {
+    legacyWatch = true;
+    rest = rest.slice(1);
+    verb = 'watch';
+  }
+  let namespace = '';
+  if (rest[0] === 'namespaces' && rest.length > 1) {
+    namespace = rest[1];
+    if (rest.length > 2 && !namespaceSubresources.has(rest[2])) rest = rest.slice(2);
+  }
+  const info: ResourceRequestInfo = {
+    isResourceRequest: true,
+    verb,
+    apiPrefix: prefix,
+    group,
+    version,
+    namespace,
+    resource: rest[0] ?? '',
+    name: rest[1] ?? '',
+    subresource: rest[2] ?? '',
+    path: pathname,
+  };
+  if (rest.length > 3) info.subresource = rest.slice(2).join('/');
+  if (info.name === '' || legacyWatch) {
+    if (info.verb === 'get') info.verb = 'list';
+    if (info.verb === 'delete') info.verb = 'deletecollection';
+  }
+  if ((info.verb === 'list' || info.verb === 'get') && isTrue(query.get('watch'))) info.verb = 'watch';
+  if (legacyWatch) info.verb = 'watch';
+  return info;
+}
+
+export function isTrue(v: string | null): boolean {
+  return v === '1' || v === 'true' || v === 'True' || v === 'TRUE';
+}

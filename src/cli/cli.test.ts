@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const BIN = resolve(fileURLToPath(new URL('../../bin/hedge.js', import.meta.url)));
+
+function hedge(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
+    c.on('error', rej);
+    c.on('close', (code) => {
+      clearTimeout(t);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('hedge command line', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-cli-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('--help works on every command, exit 0', async () => {
+    const top = await hedge(['--help']);
+    assert.equal(top.code, 0);
+    for (const c of ['server', 'up', 'token']) assert.match(top.stdout, new RegExp(`^  ${c}\\b`, 'm'));
+    const server = await hedge(['server', '--help']);
+    assert.equal(server.code, 0);
+    for (const f of ['--data-dir', '--listen', '--store', '--advertise-host', '--log-level', '--config']) assert.ok(server.stdout.includes(f), f);
+    assert.equal((await hedge(['up', '--help'])).code, 0);
+  });
+
+  it('bad usage exits 2 and names the flag or key', async () => {
+    const unknown = await hedge(['server', '--bogus']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown option '--bogus'/);
+    const listen = await hedge(['server', '--listen', 'nowhere', '--data-dir', dir]);
+    assert.equal(listen.code, 2);
+    assert.match(listen.stderr, /--listen: "nowhere" is not HOST:PORT/);
+    const cfg = join(dir, 'c.yaml');
+    await writeFile(cfg, 'store: etcd\n');
+    const bad = await hedge(['server', '--config', cfg]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /config file .*c\.yaml: key "store"/);
+    assert.equal((await hedge(['token', 'create-node', 'Bad_Name', '--data-dir', dir])).code, 2);
+  });
+
+  it('token create-node prints a token and stores it', async () => {
+    const r = await hedge(['token', 'create-node', 'edge-1', '--data-dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^[A-Za-z0-9_-]{43}\n$/);
+  });
+
+  it('a runtime failure exits 1 with a message', async () => {
+    // a data dir below a regular file cannot be created
+    const file = join(dir, 'plain-file');
+    await writeFile(file, 'x');
+    const r = await hedge(['server', '--data-dir', join(file, 'sub'), '--listen', '127.0.0.1:0']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^hedge: --data-dir .*: cannot create/m);
+  });
+});

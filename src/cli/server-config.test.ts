@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, resolveServerSettings } from './server-config.ts';
+
+describe('resolveServerSettings', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-cfg-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('applies defaults', async () => {
+    assert.deepEqual(await resolveServerSettings({ flags: {} }), {
+      dataDir: '/var/lib/hedge',
+      listen: { host: '127.0.0.1', port: 6443 },
+      store: 'sqlite',
+      advertiseHost: [],
+      logLevel: 'info',
+    });
+  });
+
+  it('flags win over the file, the file over defaults', async () => {
+    const f = join(dir, 'a.yaml');
+    await writeFile(f, 'dataDir: /srv/hedge\nlisten: "[::1]:7443"\nstore: memory\nadvertiseHost: edge.example\n');
+    const s = await resolveServerSettings({ flags: { listen: '0.0.0.0:9443', logLevel: undefined }, configFile: f });
+    assert.deepEqual(s, {
+      dataDir: '/srv/hedge',
+      listen: { host: '0.0.0.0', port: 9443 },
+      store: 'memory',
+      advertiseHost: ['edge.example'],
+      logLevel: 'info',
+    });
+  });
+
+  it('names the flag at fault', async () => {
+    await assert.rejects(resolveServerSettings({ flags: { listen: 'nope' } }), (e) => e instanceof ConfigError && /^--listen: /.test(e.message));
+    await assert.rejects(resolveServerSettings({ flags: { store: 'etcd' } }), /ConfigError: --store: /);
+    await assert.rejects(resolveServerSettings({ flags: { advertiseHost: ['bad host'] } }), /ConfigError: --advertise-host: /);
+  });
+
+  it('names the file and key at fault', async () => {
+    const f = join(dir, 'b.yaml');
+    await writeFile(f, 'store: etcd\n');
+    await assert.rejects(resolveServerSettings({ flags: {}, configFile: f }), new RegExp(`config file ${f}: key "store": `));
+    await writeFile(f, 'stor: sqlite\n');
+    await assert.rejects(resolveServerSettings({ flags: {}, configFile: f }), /unknown key\(s\) "stor"/);
+    await writeFile(f, 'a: [\n');
+    await assert.rejects(resolveServerSettings({ flags: {}, configFile: f }), /not valid YAML/);
+    await assert.rejects(resolveServerSettings({ flags: {}, configFile: join(dir, 'missing.yaml') }), /ConfigError: --config .*missing\.yaml: ENOENT/);
+  });
+});

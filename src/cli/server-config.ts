@@ -1,0 +1,140 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseListenAddress, type ListenAddress } from './listen-address.ts';
+
+/**
+ * `hedge server` settings. Each has a flag and a config-file key of the same name
+ * (flag `--data-dir` = key `dataDir`); flags win over the file, the file over defaults.
+ */
+export interface ServerSettings {
+  dataDir: string;
+  listen: ListenAddress;
+  store: 'sqlite' | 'memory';
+  /** extra host names / IPs for the serving certificate */
+  advertiseHost: string[];
+  logLevel: LogLevel;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Defaults in flag syntax (they go through the same validation as flags). */
+export interface ServerDefaults {
+  dataDir: string;
+  listen: string;
+  store: 'sqlite' | 'memory';
+  advertiseHost: string[];
+  logLevel: LogLevel;
+}
+
+export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
+  dataDir: '/var/lib/hedge',
+  listen: '127.0.0.1:6443',
+  store: 'sqlite',
+  advertiseHost: [],
+  logLevel: 'info',
+};
+
+/** config key → flag, for error messages */
+export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
+  dataDir: '--data-dir',
+  listen: '--listen',
+  store: '--store',
+  advertiseHost: '--advertise-host',
+  logLevel: '--log-level',
+};
+
+const listenSchema = z.string().transform((s, ctx) => {
+  const r = parseListenAddress(s);
+  if (typeof r === 'string') {
+    ctx.addIssue({ code: 'custom', message: r });
+    return z.NEVER;
+  }
+  return r;
+});
+
+const hostSchema = z
+  .string()
+  .min(1)
+  .regex(/^[A-Za-z0-9.:-]+$/, 'must be a DNS name or an IP address');
+
+/** The shape of a config file / of the flags given: every key optional, no unknown keys. */
+const partialSchema = z.strictObject({
+  dataDir: z.string().min(1, 'must not be empty').optional(),
+  listen: listenSchema.optional(),
+  store: z.enum(['sqlite', 'memory']).optional(),
+  // a single string is accepted in the file for convenience
+  advertiseHost: z
+    .union([hostSchema, z.array(hostSchema)])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .optional(),
+  logLevel: z.enum(LOG_LEVELS).optional(),
+});
+
+type PartialSettings = z.output<typeof partialSchema>;
+
+/** Raised for bad flags or config; the CLI turns it into exit code 2. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssues(err: z.ZodError, where: (key: string) => string): string {
+  return err.issues
+    .map((i) => {
+      const key = String(i.path[0] ?? '');
+      if (i.code === 'unrecognized_keys') return `${where('')}unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${where(key)}${i.message}`;
+    })
+    .join('; ');
+}
+
+function validate(input: unknown, where: (key: string) => string): PartialSettings {
+  const r = partialSchema.safeParse(input);
+  if (!r.success) throw new ConfigError(describeIssues(r.error, where));
+  return r.data;
+}
+
+export async function loadConfigFile(path: string): Promise<PartialSettings> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: want a mapping of keys`);
+  return validate(doc, (key) => (key === '' ? `config file ${path}: ` : `config file ${path}: key "${key}": `));
+}
+
+export interface ResolveOptions {
+  /** flags the user gave (undefined = not given) */
+  flags: Partial<Record<keyof ServerSettings, unknown>>;
+  configFile?: string;
+  /** defaults that differ from SERVER_DEFAULTS (e.g. `hedge up`) */
+  defaults?: Partial<ServerDefaults>;
+}
+
+export async function resolveServerSettings(opts: ResolveOptions): Promise<ServerSettings> {
+  const given = Object.fromEntries(Object.entries(opts.flags).filter(([, v]) => v !== undefined));
+  const fromFlags = validate(given, (key) => `${SERVER_FLAGS[key as keyof ServerSettings] ?? key}: `);
+  const fromFile = opts.configFile === undefined ? {} : await loadConfigFile(opts.configFile);
+  const defaults = validate({ ...SERVER_DEFAULTS, ...opts.defaults }, (key) => `default ${key}: `);
+  const merged = { ...defaults, ...fromFile, ...fromFlags };
+  return {
+    dataDir: merged.dataDir!,
+    listen: merged.listen!,
+    store: merged.store!,
+    advertiseHost: merged.advertiseHost ?? [],
+    logLevel: merged.logLevel!,
+  };
+}

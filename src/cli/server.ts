@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { createLogger } from '../lib/log.ts';
+import { flushLogger } from './flush-logger.ts';
+import { ConfigError, LOG_LEVELS, resolveServerSettings, type ServerDefaults, type ServerSettings } from './server-config.ts';
+import { waitForShutdownSignal } from './signals.ts';
+import { usageError } from './usage-error.ts';
+
+export interface ServerFlags {
+  dataDir?: string;
+  listen?: string;
+  store?: string;
+  advertiseHost?: string[];
+  logLevel?: string;
+  config?: string;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** The flags `hedge server` and `hedge up` share; defaults live in server-config.ts so the file can override them. */
+export function addServerOptions(cmd: Command, defaults: { dataDir: string; logLevel?: string }): Command {
+  return cmd
+    .option('--data-dir <dir>', `directory for all state: PKI, tokens, database, kubeconfig (default: ${defaults.dataDir})`)
+    .option('--listen <host:port>', 'address to serve the Kubernetes API on (default: 127.0.0.1:6443)')
+    .option('--store <kind>', 'sqlite (at <data-dir>/state.db) or memory (default: sqlite)')
+    .option('--advertise-host <host>', 'extra DNS name or IP for the serving certificate; repeatable', collect)
+    .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: ${defaults.logLevel ?? 'info'})`)
+    .option('--config <file>', 'YAML file; keys are the flag names in camelCase (dataDir, listen, ...); flags win');
+}
+
+export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
+  try {
+    return await resolveServerSettings({
+      flags: {
+        dataDir: flags.dataDir,
+        listen: flags.listen,
+        store: flags.store,
+        advertiseHost: flags.advertiseHost,
+        logLevel: flags.logLevel,
+      },
+      configFile: flags.config,
+      defaults,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw usageError(err.message);
+    throw err;
+  }
+}
+
+export function registerServerCommand(program: Command): void {
+  const cmd = program
+    .command('server')
+    .description('run the control plane: a Kubernetes API server on embedded SQLite')
+    .addHelpText(
+      'after',
+      '\nOn first start it creates a CA, serving and admin certificates under <data-dir>/pki,\n' +
+        'a bootstrap token in <data-dir>/tokens.csv, and writes <data-dir>/kubeconfig.',
+    );
+  addServerOptions(cmd, { dataDir: '/var/lib/hedge' }).action(async (flags: ServerFlags) => {
+    const settings = await settingsFromFlags(flags, { dataDir: '/var/lib/hedge' });
+    const logger = createLogger({ level: settings.logLevel });
+    const shutdown = waitForShutdownSignal();
+    try {
+      // loaded on use: `hedge --help` must not pull in the store and apiserver
+      const { startServer } = await import('./start-server.ts');
+      const server = await startServer(settings, logger);
+      process.stderr.write(`hedge server ready at ${server.url} ; export KUBECONFIG=${server.kubeconfigPath}\n`);
+      const sig = await shutdown;
+      logger.info({ component: 'cli', signal: sig }, 'shutting down');
+      await server.close();
+    } finally {
+      await flushLogger(logger);
+    }
+  });
+}

@@ -1,0 +1,103 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createApiServer } from '../apiserver/index.ts';
+import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
+import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
+import { ensurePki } from '../apiserver/auth/pki.ts';
+import { TokenFile, tokenFilePath } from '../apiserver/auth/tokens.ts';
+import { HedgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import { openStore } from '../store/index.ts';
+import type { Store } from '../store/types.ts';
+import { dialableHost, formatHostPort } from './listen-address.ts';
+import type { ServerSettings } from './server-config.ts';
+
+export interface RunningServer {
+  /** URL clients dial (wildcard listen addresses become loopback) */
+  url: string;
+  kubeconfigPath: string;
+  tokenFile: TokenFile;
+  /** stop serving, then close the store; idempotent */
+  close(): Promise<void>;
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/**
+ * Bring up the control plane described by `settings`: PKI, tokens, store, apiserver,
+ * kubeconfig. On failure everything opened so far is closed again.
+ */
+export async function startServer(settings: ServerSettings, logger: Logger): Promise<RunningServer> {
+  const { dataDir } = settings;
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new HedgeError('Internal', `--data-dir ${dataDir}: cannot create: ${(err as Error).message}`, { cause: err });
+  }
+  const hosts = [...settings.advertiseHost];
+  if (!isWildcard(settings.listen.host)) hosts.push(settings.listen.host);
+  const pki = await ensurePki({ dataDir, hosts });
+  const tokenFile = await TokenFile.open(tokenFilePath(dataDir));
+  await tokenFile.ensureBootstrapToken();
+
+  const storeLogger = logger.child({ component: 'store' });
+  const store: Store =
+    settings.store === 'sqlite'
+      ? await openStore({ kind: 'sqlite', path: join(dataDir, 'state.db') }, storeLogger)
+      : await openStore({ kind: 'memory' }, storeLogger);
+
+  let api;
+  try {
+    api = await createApiServer({
+      host: settings.listen.host,
+      port: settings.listen.port,
+      store,
+      logger: logger.child({ component: 'apiserver' }),
+      tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.caCert },
+      authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),
+    });
+  } catch (err) {
+    await store.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new HedgeError('Unavailable', `--listen ${formatHostPort(settings.listen.host, settings.listen.port)}: ${code}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+
+  const port = Number(new URL(api.url).port);
+  const url = `https://${formatHostPort(dialableHost(settings.listen.host), port)}`;
+  const kubeconfigPath = join(dataDir, 'kubeconfig');
+  try {
+    await writeKubeconfig(kubeconfigPath, {
+      server: url,
+      caCert: pki.caCert,
+      credentials: { clientCert: pki.adminCert, clientKey: pki.adminKey },
+    });
+  } catch (err) {
+    await api.close();
+    await store.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    kubeconfigPath,
+    tokenFile,
+    close() {
+      closing ??= (async () => {
+        try {
+          await api.close();
+        } finally {
+          await store.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}

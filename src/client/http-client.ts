@@ -1,0 +1,317 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { HedgeError, isHedgeError } from '../lib/errors.ts';
+import { isPlainObject, type KubeObject } from '../api/object.ts';
+import type { ConnectionConfig } from './kubeconfig.ts';
+import { apiVersionOfRef, resolveResource, resourcePath } from './resources.ts';
+import { errorFromStatus } from './status-error.ts';
+import type {
+  BindOptions,
+  DeleteOptions,
+  GetOptions,
+  KubeClient,
+  ListOptions,
+  ObjectList,
+  PatchOptions,
+  PatchType,
+  ResourceTarget,
+  WatchEvent,
+  WatchOptions,
+  WriteOptions,
+} from './types.ts';
+
+const patchContentType: Record<PatchType, string> = {
+  json: 'application/json-patch+json',
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+};
+
+const watchTypes = new Set(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK']);
+
+export interface HttpKubeClientOptions extends ConnectionConfig {
+  userAgent?: string;
+  /** per request, except watches; default 30 s */
+  requestTimeoutMs?: number;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+function queryString(q: Query): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/** KubeClient over HTTP(S) with undici: one keep-alive Agent, JSON only, no client-go machinery. */
+export class HttpKubeClient implements KubeClient {
+  private readonly dispatcher: Agent;
+  private readonly base: string;
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
+
+  constructor(opts: HttpKubeClientOptions) {
+    this.base = opts.server.replace(/\/+$/, '');
+    this.dispatcher = new Agent({
+      connect: {
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: !opts.insecureSkipTLSVerify,
+      },
+      keepAliveTimeout: 30_000,
+    });
+    this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'hedge/0.1' };
+    if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
+    this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async call(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<unknown> {
+    const signals = [AbortSignal.timeout(this.timeoutMs)];
+    if (opts.signal) signals.push(opts.signal);
+    const headers = { ...this.headers };
+    if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.base + path, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        dispatcher: this.dispatcher,
+        signal: AbortSignal.any(signals),
+      });
+    } catch (err) {
+      throw transportError(err, method, path, opts.signal);
+    }
+    const text = await res.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // non-JSON bodies are kept as text for the error message
+    }
+    if (res.statusCode < 200 || res.statusCode > 299) throw errorFromStatus(res.statusCode, parsed);
+    return parsed;
+  }
+
+  async get<T extends KubeObject = KubeObject>(res: ResourceTarget, name: string, opts: GetOptions = {}): Promise<T> {
+    const r = resolveResource(res);
+    return (await this.call('GET', resourcePath(r, { namespace: opts.namespace, name }), opts)) as T;
+  }
+
+  async list<T extends KubeObject = KubeObject>(res: ResourceTarget, opts: ListOptions = {}): Promise<ObjectList<T>> {
+    const r = resolveResource(res);
+    const q = queryString({
+      labelSelector: opts.labelSelector,
+      fieldSelector: opts.fieldSelector,
+      limit: opts.limit,
+      continue: opts.continue,
+      resourceVersion: opts.resourceVersion,
+    });
+    const body = await this.call('GET', resourcePath(r, { namespace: opts.namespace }) + q, opts);
+    if (!isPlainObject(body) || !Array.isArray(body.items)) {
+      throw new HedgeError('Internal', `list ${r.plural}: the server sent no items`);
+    }
+    const list = body as unknown as ObjectList<T>;
+    list.metadata ??= { resourceVersion: '' };
+    // Lists drop apiVersion/kind from items; put them back so callers can treat items as objects.
+    for (const item of list.items) {
+      item.apiVersion ??= apiVersionOfRef(r);
+      item.kind ??= r.kind;
+    }
+    return list;
+  }
+
+  async *watch<T extends KubeObject = KubeObject>(
+    res: ResourceTarget,
+    opts: WatchOptions = {},
+  ): AsyncGenerator<WatchEvent<T>> {
+    const r = resolveResource(res);
+    const q = queryString({
+      watch: 1,
+      labelSelector: opts.labelSelector,
+      fieldSelector: opts.fieldSelector,
+      resourceVersion: opts.resourceVersion,
+      allowWatchBookmarks: opts.allowWatchBookmarks,
+      timeoutSeconds: opts.timeoutSeconds,
+    });
+    const path = resourcePath(r, { namespace: opts.namespace }) + q;
+    // Our own controller so that a consumer breaking out of the loop tears the stream down.
+    const local = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, local.signal]) : local.signal;
+    let res2: Dispatcher.ResponseData;
+    try {
+      res2 = await request(this.base + path, {
+        method: 'GET',
+        headers: this.headers,
+        dispatcher: this.dispatcher,
+        signal,
+        headersTimeout: this.timeoutMs,
+        // A quiet watch is legal: the server ends it at timeoutSeconds.
+        bodyTimeout: opts.timeoutSeconds ? (opts.timeoutSeconds + 30) * 1000 : 0,
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      throw transportError(err, 'GET', path, opts.signal);
+    }
+    try {
+      if (res2.statusCode < 200 || res2.statusCode > 299) {
+        const text = await res2.body.text();
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // keep text
+        }
+        throw errorFromStatus(res2.statusCode, parsed);
+      }
+      const decoder = new TextDecoder();
+      let buf = '';
+      for await (const chunk of res2.body) {
+        buf += decoder.decode(chunk as Uint8Array, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) yield parseWatchLine<T>(line);
+        }
+      }
+      const rest = (buf + decoder.decode()).trim();
+      if (rest) yield parseWatchLine<T>(rest);
+    } catch (err) {
+      if (isHedgeError(err)) throw err;
+      // The caller stopping the watch is the normal way out, not a failure.
+      if (opts.signal?.aborted) return;
+      throw transportError(err, 'GET', path, opts.signal);
+    } finally {
+      local.abort();
+      res2.body.destroy();
+    }
+  }
+
+  async create<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts: WriteOptions = {}): Promise<T> {
+    const r = resolveResource(res);
+    const path = resourcePath(r, { namespace: obj.metadata.namespace }) + writeQuery(opts);
+    return (await this.call('POST', path, { body: withTypeMeta(obj, r), signal: opts.signal })) as T;
+  }
+
+  async update<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts: WriteOptions = {}): Promise<T> {
+    return this.put(res, obj, undefined, opts);
+  }
+
+  async updateStatus<T extends KubeObject = KubeObject>(
+    res: ResourceTarget,
+    obj: T,
+    opts: WriteOptions = {},
+  ): Promise<T> {
+    return this.put(res, obj, 'status', opts);
+  }
+
+  private async put<T extends KubeObject>(
+    res: ResourceTarget,
+    obj: T,
+    subresource: string | undefined,
+    opts: WriteOptions,
+  ): Promise<T> {
+    const r = resolveResource(res);
+    const name = obj.metadata.name;
+    if (!name) throw new HedgeError('Invalid', 'update needs metadata.name');
+    const path = resourcePath(r, { namespace: obj.metadata.namespace, name, subresource }) + writeQuery(opts);
+    return (await this.call('PUT', path, { body: withTypeMeta(obj, r), signal: opts.signal })) as T;
+  }
+
+  async patch<T extends KubeObject = KubeObject>(
+    res: ResourceTarget,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    opts: PatchOptions = {},
+  ): Promise<T> {
+    const r = resolveResource(res);
+    const path =
+      resourcePath(r, { namespace: opts.namespace, name, subresource: opts.subresource }) + writeQuery(opts);
+    return (await this.call('PATCH', path, {
+      body: patch,
+      contentType: patchContentType[type],
+      signal: opts.signal,
+    })) as T;
+  }
+
+  async delete(res: ResourceTarget, name: string, opts: DeleteOptions = {}): Promise<KubeObject | undefined> {
+    const r = resolveResource(res);
+    const body = {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      gracePeriodSeconds: opts.gracePeriodSeconds,
+      preconditions: opts.preconditions,
+      propagationPolicy: opts.propagationPolicy,
+    };
+    const out = await this.call('DELETE', resourcePath(r, { namespace: opts.namespace, name }), {
+      body,
+      signal: opts.signal,
+    });
+    // Some deletes answer with a Status (success) rather than the object.
+    return isPlainObject(out) && out.kind !== 'Status' && isPlainObject(out.metadata) ? (out as KubeObject) : undefined;
+  }
+
+  async bind(opts: BindOptions): Promise<void> {
+    const binding = {
+      apiVersion: 'v1',
+      kind: 'Binding',
+      metadata: { name: opts.name, namespace: opts.namespace, ...(opts.uid ? { uid: opts.uid } : {}) },
+      target: { apiVersion: 'v1', kind: 'Node', name: opts.nodeName },
+    };
+    const path = resourcePath(resolveResource({ apiVersion: 'v1', kind: 'Pod' }), {
+      namespace: opts.namespace,
+      name: opts.name,
+      subresource: 'binding',
+    });
+    await this.call('POST', path, { body: binding, signal: opts.signal });
+  }
+}
+
+function writeQuery(opts: WriteOptions): string {
+  return queryString({ fieldManager: opts.fieldManager, dryRun: opts.dryRun ? 'All' : undefined });
+}
+
+function withTypeMeta<T extends KubeObject>(obj: T, r: ReturnType<typeof resolveResource>): T {
+  return { ...obj, apiVersion: obj.apiVersion ?? apiVersionOfRef(r), kind: obj.kind ?? r.kind };
+}
+
+function parseWatchLine<T extends KubeObject>(line: string): WatchEvent<T> {
+  let ev: unknown;
+  try {
+    ev = JSON.parse(line);
+  } catch (err) {
+    throw new HedgeError('Internal', 'watch: the server sent a line that is not JSON', { cause: err });
+  }
+  if (!isPlainObject(ev) || typeof ev.type !== 'string' || !isPlainObject(ev.object)) {
+    throw new HedgeError('Internal', 'watch: malformed event');
+  }
+  if (ev.type === 'ERROR') {
+    const code = typeof ev.object.code === 'number' ? ev.object.code : 500;
+    const err = errorFromStatus(code, ev.object);
+    // An expired resourceVersion arrives as ERROR with a 410 Status; callers relist on Gone.
+    throw code === 410 ? new HedgeError('Gone', err.message, { cause: err }) : err;
+  }
+  if (!watchTypes.has(ev.type)) throw new HedgeError('Internal', `watch: unknown event type ${ev.type}`);
+  return { type: ev.type as WatchEvent['type'], object: ev.object as T };
+}
+
+function transportError(err: unknown, method: string, path: string, signal?: AbortSignal): HedgeError {
+  if (isHedgeError(err)) return err;
+  if (signal?.aborted) return new HedgeError('Timeout', `${method} ${path}: aborted`, { cause: err });
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new HedgeError('Timeout', `${method} ${path}: timed out`, { cause: err });
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  return new HedgeError('Unavailable', `${method} ${path}: ${msg}`, { cause: err });
+}

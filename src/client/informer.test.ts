@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HedgeError } from '../lib/errors.ts';
+import { silentLogger } from '../lib/log.ts';
+import type { KubeObject } from '../api/object.ts';
+import { FakeClock } from './clock.ts';
+import { FakeKubeClient } from './fake-client.ts';
+import { Informer } from './informer.ts';
+import { Resources } from './resources.ts';
+
+const node = (name: string, labels: Record<string, string> = {}): KubeObject => ({ metadata: { name, labels } });
+
+/** Yield to the event loop until `cond` holds (bounded so a broken test fails instead of hanging). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+function setup(c: FakeKubeClient, clock = new FakeClock()) {
+  const seen: string[] = [];
+  const inf = new Informer<KubeObject>({
+    client: c,
+    resource: Resources.nodes,
+    logger: silentLogger(),
+    clock,
+    onAdd: (o) => seen.push(`add ${o.metadata.name}`),
+    onUpdate: (_, o) => seen.push(`update ${o.metadata.name}`),
+    onDelete: (o) => seen.push(`delete ${o.metadata.name}`),
+  });
+  const ac = new AbortController();
+  const done = inf.run(ac.signal);
+  return { inf, seen, ac, done, clock };
+}
+
+test('lists, syncs, then follows watch events', async () => {
+  const c = new FakeKubeClient();
+  await c.create(Resources.nodes, node('a'));
+  const { inf, seen, ac, done } = setup(c);
+  await inf.waitForSync();
+  assert.ok(inf.hasSynced());
+  await until(() => c.openWatches === 1, 'watch');
+  await c.create(Resources.nodes, node('b'));
+  await c.patch(Resources.nodes, 'a', 'merge', { metadata: { labels: { x: 'y' } } });
+  await c.delete(Resources.nodes, 'b');
+  await until(() => seen.length === 4, 'events');
+  assert.deepEqual(seen, ['add a', 'add b', 'update a', 'delete b']);
+  assert.deepEqual(inf.get('a')?.metadata.labels, { x: 'y' });
+  assert.equal(inf.size, 1);
+  ac.abort();
+  await done;
+});
+
+test('bookmarks advance the resourceVersion; a closed watch resumes without relisting', async () => {
+  const c = new FakeKubeClient();
+  const { inf, seen, ac, done } = setup(c);
+  await inf.waitForSync();
+  await until(() => c.openWatches === 1, 'watch');
+  await c.create(Resources.leases, { metadata: { name: 'l', namespace: 'x' } });
+  c.sendBookmarks();
+  await until(() => inf.resourceVersion === c.resourceVersion, 'bookmark');
+  const lists = c.calls.filter((x) => x.verb === 'list').length;
+  c.closeWatches();
+  await until(() => c.calls.filter((x) => x.verb === 'watch').length === 2 && c.openWatches === 1, 'rewatch');
+  await c.create(Resources.nodes, node('n'));
+  await until(() => seen.length === 1, 'add after rewatch');
+  assert.equal(c.calls.filter((x) => x.verb === 'list').length, lists);
+  ac.abort();
+  await done;
+});
+
+test('Gone relists and reports objects deleted meanwhile', async () => {
+  const c = new FakeKubeClient();
+  await c.create(Resources.nodes, node('a'));
+  await c.create(Resources.nodes, node('b'));
+  const { inf, seen, ac, done } = setup(c);
+  await inf.waitForSync();
+  await until(() => c.openWatches === 1, 'watch');
+  c.breakWatches(new HedgeError('Gone', 'too old'));
+  // Mutations the watch never delivered: only the relist can reveal them.
+  await c.delete(Resources.nodes, 'a');
+  await c.create(Resources.nodes, node('c'));
+  await until(() => seen.includes('delete a') && seen.includes('add c'), 'relist diff');
+  assert.deepEqual(inf.list().map((n) => n.metadata.name).sort(), ['b', 'c']);
+  ac.abort();
+  await done;
+});
+
+test('errors back off on the clock; stop clears the pending timer', async () => {
+  const c = new FakeKubeClient();
+  c.failNext('list', new HedgeError('Unavailable', 'down'));
+  c.failNext('list', new HedgeError('Unavailable', 'down'));
+  const clock = new FakeClock();
+  const { inf, ac, done } = setup(c, clock);
+  await until(() => clock.pending === 1, 'first back-off');
+  assert.equal(inf.hasSynced(), false);
+  clock.advance(60_000);
+  await until(() => clock.pending === 1 && c.calls.filter((x) => x.verb === 'list').length === 2, 'second back-off');
+  ac.abort();
+  await done;
+  assert.equal(clock.pending, 0);
+  assert.equal(inf.hasSynced(), false);
+});

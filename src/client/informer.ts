@@ -1,0 +1,212 @@
+import type { Logger } from '../lib/log.ts';
+import { isHedgeError } from '../lib/errors.ts';
+import type { KubeObject } from '../api/object.ts';
+import { Backoff, type BackoffOptions } from './backoff.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { KubeClient, ResourceTarget } from './types.ts';
+
+export interface InformerHandlers<T extends KubeObject> {
+  onAdd?(obj: T): void;
+  onUpdate?(oldObj: T, newObj: T): void;
+  onDelete?(obj: T): void;
+}
+
+export interface InformerOptions<T extends KubeObject> extends InformerHandlers<T> {
+  client: KubeClient;
+  resource: ResourceTarget;
+  logger: Logger;
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** list page size; default 500 like client-go */
+  pageSize?: number;
+  clock?: Clock;
+  backoff?: BackoffOptions;
+  /** server-side watch timeout; default random 300–600 s like the reflector */
+  watchTimeoutSeconds?: number;
+}
+
+export const cacheKey = (obj: KubeObject): string =>
+  obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : (obj.metadata.name ?? '');
+
+/**
+ * list+watch with resourceVersion continuity and a local cache, like client-go's reflector +
+ * informer but without the delta FIFO: handlers run inline, in event order, after the cache
+ * is updated. A 410 relists (and emits deletes for objects that vanished meanwhile); other
+ * errors back off (capped, jittered) and resume from the last resourceVersion seen.
+ */
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private synced = false;
+  private rv = '';
+  private readonly syncWaiters: (() => void)[] = [];
+  private readonly clock: Clock;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: InformerOptions<T>) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger;
+    if (opts.onAdd || opts.onUpdate || opts.onDelete) this.handlers.push(opts);
+  }
+
+  addHandlers(h: InformerHandlers<T>): void {
+    this.handlers.push(h);
+    if (this.synced) for (const obj of this.cache.values()) h.onAdd?.(obj);
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** the last resourceVersion the cache reflects */
+  get resourceVersion(): string {
+    return this.rv;
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        const i = this.syncWaiters.indexOf(done);
+        if (i >= 0) this.syncWaiters.splice(i, 1);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.syncWaiters.push(done);
+    });
+  }
+
+  /** Runs until `signal` aborts; never rejects for API errors (they are logged and retried). */
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ initialMs: 800, maxMs: 30_000, ...this.opts.backoff });
+    let needList = true;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await this.relist(signal);
+          needList = false;
+          backoff.reset();
+        }
+        await this.watchOnce(signal, backoff);
+      } catch (err) {
+        if (signal.aborted) break;
+        if (isHedgeError(err, 'Gone')) {
+          this.log.info({ resourceVersion: this.rv }, 'watch expired; relisting');
+          needList = true;
+          continue;
+        }
+        const delay = backoff.next();
+        this.log.warn({ err, delayMs: delay }, 'list/watch failed; retrying');
+        try {
+          await this.clock.sleep(delay, signal);
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+
+  private async relist(signal: AbortSignal): Promise<void> {
+    const fresh = new Map<string, T>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.opts.client.list<T>(this.opts.resource, {
+        namespace: this.opts.namespace,
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+        limit: this.opts.pageSize ?? 500,
+        continue: cont,
+        signal,
+      });
+      for (const item of page.items) fresh.set(cacheKey(item), item);
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion;
+    } while (cont);
+    // Replace: what disappeared while we were not watching is a delete.
+    for (const [k, old] of this.cache) {
+      if (!fresh.has(k)) {
+        this.cache.delete(k);
+        this.emit('delete', old);
+      }
+    }
+    for (const [k, obj] of fresh) {
+      const old = this.cache.get(k);
+      this.cache.set(k, obj);
+      if (!old) this.emit('add', obj);
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('update', obj, old);
+    }
+    this.rv = rv;
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private async watchOnce(signal: AbortSignal, backoff: Backoff): Promise<void> {
+    const timeoutSeconds = this.opts.watchTimeoutSeconds ?? Math.floor(300 + Math.random() * 300);
+    const events = this.opts.client.watch<T>(this.opts.resource, {
+      namespace: this.opts.namespace,
+      labelSelector: this.opts.labelSelector,
+      fieldSelector: this.opts.fieldSelector,
+      resourceVersion: this.rv,
+      allowWatchBookmarks: true,
+      timeoutSeconds,
+      signal,
+    });
+    for await (const ev of events) {
+      backoff.reset();
+      const obj = ev.object;
+      const k = cacheKey(obj);
+      switch (ev.type) {
+        case 'BOOKMARK':
+          break;
+        case 'ADDED':
+        case 'MODIFIED': {
+          const old = this.cache.get(k);
+          this.cache.set(k, obj);
+          if (old) this.emit('update', obj, old);
+          else this.emit('add', obj);
+          break;
+        }
+        case 'DELETED': {
+          const old = this.cache.get(k);
+          this.cache.delete(k);
+          this.emit('delete', old ?? obj);
+          break;
+        }
+      }
+      if (obj.metadata.resourceVersion) this.rv = obj.metadata.resourceVersion;
+    }
+  }
+
+  private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        if (kind === 'add') h.onAdd?.(obj);
+        else if (kind === 'update') h.onUpdate?.(old as T, obj);
+        else h.onDelete?.(obj);
+      } catch (err) {
+        // A failing handler must not stop the informer for the other handlers.
+        this.log.error({ err }, 'informer handler threw');
+      }
+    }
+  }
+}

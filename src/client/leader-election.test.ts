@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../lib/log.ts';
+import type { KubeObject } from '../api/object.ts';
+import { FakeClock } from './clock.ts';
+import { FakeKubeClient } from './fake-client.ts';
+import { LeaderElector } from './leader-election.ts';
+import { Resources } from './resources.ts';
+
+const elector = (client: FakeKubeClient, clock: FakeClock, identity: string): LeaderElector =>
+  new LeaderElector({ client, clock, identity, logger: silentLogger(), namespace: 'kube-system', name: 'hedge-scheduler', leaseDurationSeconds: 15 });
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('first candidate creates the Lease with a MicroTime renewTime; the second waits', async () => {
+  const c = new FakeKubeClient();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  const a = elector(c, clock, 'a');
+  const b = elector(c, clock, 'b');
+  assert.equal(await a.tryAcquireOrRenew(), true);
+  const lease = await c.get<KubeObject & { spec: Record<string, unknown> }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
+  assert.equal(lease.spec.holderIdentity, 'a');
+  assert.equal(lease.spec.renewTime, '2026-01-01T00:00:00.000000Z');
+  assert.equal(lease.spec.leaseDurationSeconds, 15);
+  assert.equal(await b.tryAcquireOrRenew(), false);
+  clock.advance(5_000);
+  assert.equal(await a.tryAcquireOrRenew(), true);
+  // b measures expiry from when IT saw the record change, not from renewTime.
+  clock.advance(14_000);
+  assert.equal(await b.tryAcquireOrRenew(), false);
+  clock.advance(15_000);
+  assert.equal(await b.tryAcquireOrRenew(), true);
+  const after = await c.get<KubeObject & { spec: Record<string, unknown> }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
+  assert.equal(after.spec.holderIdentity, 'b');
+  assert.equal(after.spec.leaseTransitions, 1);
+});
+
+test('run leads, and releases on stop so another candidate takes over at once', async () => {
+  const c = new FakeKubeClient();
+  const clock = new FakeClock();
+  const a = elector(c, clock, 'a');
+  const ac = new AbortController();
+  let leadSignal: AbortSignal | undefined;
+  const done = a.run(ac.signal, (s) => {
+    leadSignal = s;
+  });
+  await until(() => a.isLeader() && leadSignal !== undefined, 'a leading');
+  ac.abort();
+  await done;
+  assert.equal(leadSignal?.aborted, true);
+  assert.equal(a.isLeader(), false);
+  const b = elector(c, clock, 'b');
+  assert.equal(await b.tryAcquireOrRenew(), true);
+});
+
+test('a leader that cannot renew steps down after the renew deadline', async () => {
+  const c = new FakeKubeClient();
+  const clock = new FakeClock();
+  const a = new LeaderElector({ client: c, clock, identity: 'a', logger: silentLogger(), namespace: 'kube-system', name: 'l', renewDeadlineSeconds: 4, retryPeriodSeconds: 2 });
+  const ac = new AbortController();
+  let leadSignal: AbortSignal | undefined;
+  const done = a.run(ac.signal, (s) => {
+    leadSignal = s;
+  });
+  await until(() => leadSignal !== undefined && clock.pending === 1, 'leading');
+  // Someone else grabbed the lease (e.g. after a long GC pause): renewals now fail.
+  const lease = await c.get(Resources.leases, 'l', { namespace: 'kube-system' });
+  await c.update(Resources.leases, { ...lease, spec: { ...(lease.spec as object), holderIdentity: 'z' } });
+  clock.advance(2_000);
+  await until(() => leadSignal?.aborted === true, 'stepped down');
+  ac.abort();
+  await done;
+});

@@ -1,0 +1,28 @@
+import { nodeAffinity } from './node-affinity.ts';
+import { nodePorts } from './node-ports.ts';
+import { nodeReady } from './node-ready.ts';
+import { nodeResourcesFit } from './node-resources-fit.ts';
+import { nodeUnschedulable } from './node-unschedulable.ts';
+import { runtimeHandler } from './runtime-handler.ts';
+import { taintToleration } from './taint-toleration.ts';
+import type { Filter } from './types.ts';
+
+export type { Filter, FilterContext } from './types.ts';
+export { nodeAffinity, matchExpression, matchTerm } from './node-affinity.ts';
+export { nodePorts } from './node-ports.ts';
+export { nodeReady } from './node-ready.ts';
+export { nodeResourcesFit } from './node-resources-fit.ts';
+export { nodeUnschedulable } from './node-unschedulable.ts';
+export { runtimeHandler, offeredHandlers, IMPLICIT_HANDLERS } from './runtime-handler.ts';
+export { taintToleration } from './taint-toleration.ts';
+
+/** Run in this order; the first filter that rejects a node gives that node's reasons (as upstream). */
+export const defaultFilters: readonly Filter[] = [
+  nodeReady,
+  nodeUnschedulable,
+  nodeAffinity,
+  taintToleration,
+  nodeResourcesFit,
+  nodePorts,
+  runtimeHandler,
+];

@@ -1,0 +1,16 @@
+import { toleratesTaint } from '../../common/tolerations.ts';
+import type { Filter } from './types.ts';
+
+export const REASON_UNSCHEDULABLE = 'node(s) were unschedulable';
+
+const unschedulableTaint = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' } as const;
+
+/** spec.unschedulable (kubectl cordon) keeps pods off unless they tolerate the unschedulable taint, as upstream. */
+export const nodeUnschedulable: Filter = {
+  name: 'NodeUnschedulable',
+  filter({ node, pod }) {
+    if (!node.spec?.unschedulable) return [];
+    const tolerated = (pod.pod.spec?.tolerations ?? []).some((t) => toleratesTaint(t, unschedulableTaint));
+    return tolerated ? [] : [REASON_UNSCHEDULABLE];
+  },
+};

@@ -1,0 +1,15 @@
+export type {
+  DeleteOptions,
+  KeyValue,
+  ListOptions,
+  ListResult,
+  Store,
+  UpdateOptions,
+  WatchEvent,
+  WatchOptions,
+  WriteOptions,
+} from './types.ts';
+export { MemoryStore, type MemoryStoreOptions } from './memory/memory-store.ts';
+export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.ts';
+export { openStore, type StoreConfig } from './open-store.ts';
+export { prefixEnd } from './key-range.ts';

@@ -1,0 +1,88 @@
+/**
+ * kine-like layout: the log table IS the store. Every write appends one row whose
+ * id is the revision; the current value of a key is its newest row (unless that
+ * row is a tombstone). A delete row carries the deleted value, so delete events
+ * can be rebuilt from the table alone. prev_revision links a row to the key's
+ * previous row, which is what compaction deletes once it is superseded.
+ */
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS log (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  create_revision INTEGER NOT NULL,
+  prev_revision INTEGER NOT NULL,
+  value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+`;
+
+export interface LogRow {
+  id: number;
+  name: string;
+  created: number;
+  deleted: number;
+  create_revision: number;
+  prev_revision: number;
+  value: string;
+}
+
+/** a log row joined with the row it superseded (absent for creates or once compacted away) */
+export interface HistoryRow {
+  id: number;
+  name: string;
+  created: number;
+  deleted: number;
+  create_revision: number;
+  value: string;
+  p_id: number | null;
+  p_create_revision: number | null;
+  p_value: string | null;
+}
+
+export interface KvRow {
+  id: number;
+  name: string;
+  create_revision: number;
+  value: string;
+}
+
+/** Upper bound for a range scan with an empty prefix; SQLite compares TEXT as UTF-8 bytes. */
+export const MAX_KEY = '\u{10FFFF}';
+
+/** Newest row per key at or below a revision, within [lo, hi), excluding tombstones. */
+const LATEST_PER_KEY = `
+  SELECT l.id, l.name, l.create_revision, l.value FROM log l
+  JOIN (SELECT MAX(id) AS id FROM log WHERE name >= ? AND name < ? AND id <= ? GROUP BY name) m ON l.id = m.id
+  WHERE l.deleted = 0`;
+
+export const SQL = {
+  begin: 'BEGIN IMMEDIATE',
+  commit: 'COMMIT',
+  rollback: 'ROLLBACK',
+  maxId: 'SELECT COALESCE(MAX(id), 0) AS rev FROM log',
+  getMeta: 'SELECT value FROM meta WHERE key = ?',
+  setMeta: 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+  latest: 'SELECT * FROM log WHERE name = ? ORDER BY id DESC LIMIT 1',
+  getAt: 'SELECT * FROM log WHERE name = ? AND id <= ? ORDER BY id DESC LIMIT 1',
+  insert: `INSERT INTO log (id, name, created, deleted, create_revision, prev_revision, value)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  list: `${LATEST_PER_KEY} ORDER BY l.name LIMIT ?`,
+  count: `SELECT COUNT(*) AS n FROM (${LATEST_PER_KEY})`,
+  history: `
+    SELECT l.id, l.name, l.created, l.deleted, l.create_revision, l.value,
+           p.id AS p_id, p.create_revision AS p_create_revision, p.value AS p_value
+    FROM log l LEFT JOIN log p ON l.created = 0 AND p.id = l.prev_revision
+    WHERE l.name >= ? AND l.name < ? AND l.id >= ? AND l.id <= ?
+    ORDER BY l.id LIMIT ?`,
+  /** rows superseded by a row in [from, to] */
+  compactSuperseded: 'DELETE FROM log WHERE id IN (SELECT prev_revision FROM log WHERE id >= ? AND id <= ?)',
+  /** tombstones below the new compacted revision: the key is absent at every readable revision */
+  compactTombstones: 'DELETE FROM log WHERE deleted = 1 AND id >= ? AND id < ?',
+  rowCount: 'SELECT COUNT(*) AS n FROM log',
+} as const;

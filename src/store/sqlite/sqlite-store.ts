@@ -1,0 +1,415 @@
+import { statSync } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { HedgeError } from '../../lib/errors.ts';
+import { silentLogger, type Logger } from '../../lib/log.ts';
+import {
+  assertValidKey,
+  compactedError,
+  prefixEnd,
+  resolveReadRevision,
+  storeClosedError,
+} from '../key-range.ts';
+import type {
+  DeleteOptions,
+  KeyValue,
+  ListOptions,
+  ListResult,
+  Store,
+  UpdateOptions,
+  WatchEvent,
+  WatchOptions,
+  WriteOptions,
+} from '../types.ts';
+import { WatchHub, type ChangeEvent } from '../watch-hub.ts';
+import { MAX_KEY, SCHEMA_SQL, SQL, type HistoryRow, type KvRow, type LogRow } from './schema.ts';
+
+export interface SqliteStoreOptions {
+  /** database file; its -wal and -shm files live beside it */
+  path: string;
+  /** automatic compaction keeps this many revisions of history (default 10,000; 0 = never compact automatically) */
+  compactKeepRevisions?: number;
+  /** how often automatic compaction and the WAL checkpoint run (default 60,000 ms; 0 = never) */
+  compactIntervalMs?: number;
+  logger?: Logger;
+  /** live events a watcher may buffer before it falls back to replaying from the table (default 10,000) */
+  watchQueueLimit?: number;
+  /** most writes committed in one transaction (default 1,000) */
+  maxBatch?: number;
+  /** WAL bytes left on disk after a checkpoint resets it (journal_size_limit; default 64 MiB) */
+  walSizeLimitBytes?: number;
+}
+
+export interface SqliteStoreStats {
+  revision: number;
+  compactedRevision: number;
+  /** rows in the log table (history + current values) */
+  rows: number;
+  dbBytes: number;
+  walBytes: number;
+  watchers: number;
+}
+
+type WriteOp =
+  | { kind: 'create'; key: string; value: string }
+  | { kind: 'update'; key: string; value: string; expectedRevision: number }
+  | { kind: 'delete'; key: string; expectedRevision?: number };
+
+interface PendingWrite {
+  op: WriteOp;
+  signal: AbortSignal | undefined;
+  resolve: (kv: KeyValue) => void;
+  reject: (err: unknown) => void;
+}
+
+type Outcome = { ok: true; kv: KeyValue } | { ok: false; error: unknown };
+
+/** Revisions compacted per transaction, so one compaction never blocks the event loop for long. */
+const COMPACT_CHUNK = 1_000;
+const META_COMPACTED = 'compacted_revision';
+
+/**
+ * The default store: one SQLite file in WAL mode with synchronous=FULL, owned by
+ * this process. Writes issued in the same event-loop turn are group-committed in
+ * one transaction, and each write's promise settles only after that commit is
+ * durable. Watch events are produced here, by the writer, right after commit.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly log: Logger;
+  private readonly stmts: ReturnType<typeof prepareStatements>;
+  private readonly hub: WatchHub;
+  private readonly maxBatch: number;
+  private readonly keepRevisions: number;
+  private rev: number;
+  private compacted: number;
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private compaction: Promise<void> = Promise.resolve();
+
+  constructor(opts: SqliteStoreOptions) {
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'store-sqlite' });
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 1_000);
+    this.keepRevisions = opts.compactKeepRevisions ?? 10_000;
+    this.db = new Database(opts.path);
+    try {
+      const mode = this.db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal' && opts.path !== ':memory:') {
+        throw new HedgeError('Internal', `sqlite: cannot enable WAL on ${opts.path} (journal_mode=${String(mode)})`);
+      }
+      // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma(`journal_size_limit = ${Math.floor(opts.walSizeLimitBytes ?? 64 * 1024 * 1024)}`);
+      this.db.exec(SCHEMA_SQL);
+      this.stmts = prepareStatements(this.db);
+      this.compacted = this.stmts.getMeta.get(META_COMPACTED)?.value ?? 0;
+      this.rev = Math.max(this.stmts.maxId.get()?.rev ?? 0, this.compacted);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.hub = new WatchHub({
+      revision: this.rev,
+      queueLimit: opts.watchQueueLimit,
+      history: { readHistory: (prefix, from, to, limit) => this.readHistory(prefix, from, to, limit) },
+    });
+    const interval = opts.compactIntervalMs ?? 60_000;
+    if (interval > 0) {
+      this.maintenanceTimer = setInterval(() => {
+        this.runMaintenance().catch((err: unknown) => this.log.error({ err }, 'store maintenance failed'));
+      }, interval);
+      this.maintenanceTimer.unref();
+    }
+    this.log.debug({ path: opts.path, revision: this.rev, compacted: this.compacted }, 'store opened');
+  }
+
+  async get(key: string, opts: { revision?: number; signal?: AbortSignal } = {}): Promise<KeyValue | undefined> {
+    this.checkOpen(opts.signal);
+    const at = resolveReadRevision(opts.revision, this.rev, this.compacted);
+    const row = this.stmts.getAt.get(key, at);
+    return row === undefined || row.deleted === 1 ? undefined : toKv(row);
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    this.checkOpen(opts.signal);
+    const at = resolveReadRevision(opts.revision, this.rev, this.compacted);
+    const hi = prefixEnd(prefix) ?? MAX_KEY;
+    // NUL is not allowed in keys, so key+'\0' is the smallest key after `startAfter`.
+    let lo = prefix;
+    if (opts.startAfter !== undefined && opts.startAfter + '\0' > lo) lo = opts.startAfter + '\0';
+    const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : -1;
+    const rows = this.stmts.list.all(lo, hi, at, limit > 0 ? limit + 1 : -1);
+    if (limit > 0 && rows.length > limit) {
+      const items = rows.slice(0, limit).map(toKv);
+      const last = items[items.length - 1].key;
+      const remaining = this.stmts.count.get(last + '\0', hi, at)?.n ?? 0;
+      return { items, revision: at, more: true, remaining };
+    }
+    return { items: rows.map(toKv), revision: at, more: false, remaining: 0 };
+  }
+
+  async count(prefix: string): Promise<number> {
+    this.checkOpen();
+    return this.stmts.count.get(prefix, prefixEnd(prefix) ?? MAX_KEY, this.rev)?.n ?? 0;
+  }
+
+  create(key: string, value: string, opts: WriteOptions = {}): Promise<KeyValue> {
+    return this.enqueue({ kind: 'create', key, value }, opts.signal);
+  }
+
+  update(key: string, value: string, opts: UpdateOptions): Promise<KeyValue> {
+    return this.enqueue({ kind: 'update', key, value, expectedRevision: opts.expectedRevision }, opts.signal);
+  }
+
+  delete(key: string, opts: DeleteOptions = {}): Promise<KeyValue> {
+    return this.enqueue({ kind: 'delete', key, expectedRevision: opts.expectedRevision }, opts.signal);
+  }
+
+  watch(prefix: string, opts: WatchOptions): AsyncIterable<WatchEvent> {
+    this.checkOpen();
+    return this.hub.watch(prefix, opts);
+  }
+
+  async currentRevision(): Promise<number> {
+    this.checkOpen();
+    return this.rev;
+  }
+
+  async compactedRevision(): Promise<number> {
+    this.checkOpen();
+    return this.compacted;
+  }
+
+  compact(revision: number): Promise<void> {
+    this.checkOpen();
+    if (revision > this.rev) {
+      return Promise.reject(
+        new HedgeError('BadRequest', `cannot compact to future revision ${revision} (current ${this.rev})`),
+      );
+    }
+    const run = this.compaction.then(() => this.compactTo(revision));
+    this.compaction = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Automatic compaction (keeping `compactKeepRevisions`) followed by a WAL checkpoint that truncates the file. */
+  async runMaintenance(): Promise<void> {
+    if (this.closed) return;
+    if (this.keepRevisions > 0 && this.rev - this.keepRevisions > this.compacted) {
+      await this.compact(this.rev - this.keepRevisions);
+    }
+    if (this.closed) return;
+    // No other connection reads this file, so TRUNCATE never has to wait for readers.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  stats(): SqliteStoreStats {
+    this.checkOpen();
+    const file = this.db.name;
+    return {
+      revision: this.rev,
+      compactedRevision: this.compacted,
+      rows: this.stmts.rowCount.get()?.n ?? 0,
+      dbBytes: fileSize(file),
+      walBytes: fileSize(`${file}-wal`),
+      watchers: this.hub.watcherCount,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.maintenanceTimer);
+    this.maintenanceTimer = undefined;
+    // Writes already accepted are committed, not dropped.
+    while (this.pending.length > 0) this.flush();
+    this.closed = true;
+    await this.compaction;
+    this.hub.closeAll();
+    this.db.close();
+    this.log.debug({ revision: this.rev }, 'store closed');
+  }
+
+  private enqueue(op: WriteOp, signal: AbortSignal | undefined): Promise<KeyValue> {
+    try {
+      this.checkOpen(signal);
+      if (op.kind === 'create') assertValidKey(op.key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<KeyValue>((resolve, reject) => {
+      this.pending.push({ op, signal, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate runs after the current turn's microtasks, so every write
+        // issued in this turn (e.g. by many awaiting callers resumed at once) joins the batch.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /** One group commit: applies up to maxBatch queued writes in a single transaction. */
+  private flush(): void {
+    const batch = this.pending.splice(0, this.maxBatch);
+    if (this.pending.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+    if (batch.length === 0 || this.closed) {
+      for (const w of batch) w.reject(storeClosedError());
+      return;
+    }
+    const outcomes: Outcome[] = [];
+    const events: ChangeEvent[] = [];
+    let rev = this.rev;
+    try {
+      this.stmts.begin.run();
+      for (const w of batch) {
+        if (w.signal?.aborted) {
+          outcomes.push({ ok: false, error: w.signal.reason });
+          continue;
+        }
+        const result = this.apply(w.op, rev + 1);
+        if (result instanceof HedgeError) {
+          outcomes.push({ ok: false, error: result });
+          continue;
+        }
+        rev++;
+        events.push(result);
+        outcomes.push({ ok: true, kv: result.kv });
+      }
+      this.stmts.commit.run();
+    } catch (err) {
+      if (this.db.inTransaction) this.stmts.rollback.run();
+      this.log.error({ err, batch: batch.length }, 'group commit failed');
+      const error = new HedgeError('Internal', 'storage write failed', { cause: err });
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    this.rev = rev;
+    // Same synchronous block as the commit: a watcher reading history can never
+    // see the table ahead of (or behind) what it is sent live.
+    this.hub.publish(events);
+    batch.forEach((w, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) w.resolve(outcome.kv);
+      else w.reject(outcome.error);
+    });
+  }
+
+  /** Applies one write inside the open transaction; returns its event, or the error that refuses it. */
+  private apply(op: WriteOp, rev: number): ChangeEvent | HedgeError {
+    const row = this.stmts.latest.get(op.key);
+    const current = row !== undefined && row.deleted === 0 ? toKv(row) : undefined;
+    switch (op.kind) {
+      case 'create': {
+        if (current !== undefined) return new HedgeError('AlreadyExists', `key "${op.key}" already exists`);
+        this.stmts.insert.run(rev, op.key, 1, 0, rev, row?.id ?? 0, op.value);
+        return { type: 'put', kv: { key: op.key, value: op.value, createRevision: rev, modRevision: rev } };
+      }
+      case 'update': {
+        if (current === undefined) return new HedgeError('NotFound', `key "${op.key}" not found`);
+        if (current.modRevision !== op.expectedRevision) return conflictError(op.key, current, op.expectedRevision);
+        this.stmts.insert.run(rev, op.key, 0, 0, current.createRevision, current.modRevision, op.value);
+        const kv = { key: op.key, value: op.value, createRevision: current.createRevision, modRevision: rev };
+        return { type: 'put', kv, prevKv: current };
+      }
+      case 'delete': {
+        if (current === undefined) return new HedgeError('NotFound', `key "${op.key}" not found`);
+        if (op.expectedRevision !== undefined && current.modRevision !== op.expectedRevision) {
+          return conflictError(op.key, current, op.expectedRevision);
+        }
+        this.stmts.insert.run(rev, op.key, 0, 1, current.createRevision, current.modRevision, current.value);
+        return { type: 'delete', kv: { ...current, modRevision: rev }, prevKv: current };
+      }
+      default: {
+        const never: never = op;
+        throw new Error(`unknown write ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async compactTo(revision: number): Promise<void> {
+    while (!this.closed && this.compacted < revision) {
+      const from = this.compacted;
+      const to = Math.min(revision, from + COMPACT_CHUNK);
+      this.db.transaction(() => {
+        this.stmts.compactSuperseded.run(from, to);
+        this.stmts.compactTombstones.run(from, to);
+        this.stmts.setMeta.run(META_COMPACTED, to);
+      })();
+      this.compacted = to;
+      if (this.compacted < revision) await yieldToLoop();
+    }
+    this.log.debug({ compacted: this.compacted }, 'compacted');
+  }
+
+  private readHistory(prefix: string, from: number, to: number, limit: number): ChangeEvent[] {
+    if (from < this.compacted) throw compactedError(from, this.compacted);
+    if (from > to || this.closed) return [];
+    const rows = this.stmts.history.all(prefix, prefixEnd(prefix) ?? MAX_KEY, from, to, limit);
+    return rows.map(historyEvent);
+  }
+
+  private checkOpen(signal?: AbortSignal): void {
+    if (this.closed) throw storeClosedError();
+    signal?.throwIfAborted();
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    begin: db.prepare<[]>(SQL.begin),
+    commit: db.prepare<[]>(SQL.commit),
+    rollback: db.prepare<[]>(SQL.rollback),
+    maxId: db.prepare<[], { rev: number }>(SQL.maxId),
+    getMeta: db.prepare<[string], { value: number }>(SQL.getMeta),
+    setMeta: db.prepare<[string, number]>(SQL.setMeta),
+    latest: db.prepare<[string], LogRow>(SQL.latest),
+    getAt: db.prepare<[string, number], LogRow>(SQL.getAt),
+    insert: db.prepare<[number, string, number, number, number, number, string]>(SQL.insert),
+    list: db.prepare<[string, string, number, number], KvRow>(SQL.list),
+    count: db.prepare<[string, string, number], { n: number }>(SQL.count),
+    history: db.prepare<[string, string, number, number, number], HistoryRow>(SQL.history),
+    compactSuperseded: db.prepare<[number, number]>(SQL.compactSuperseded),
+    compactTombstones: db.prepare<[number, number]>(SQL.compactTombstones),
+    rowCount: db.prepare<[], { n: number }>(SQL.rowCount),
+  };
+}
+
+function toKv(row: KvRow): KeyValue {
+  return { key: row.name, value: row.value, createRevision: row.create_revision, modRevision: row.id };
+}
+
+function historyEvent(row: HistoryRow): ChangeEvent {
+  const kv = toKv(row);
+  const prevKv =
+    row.p_id !== null && row.p_value !== null && row.p_create_revision !== null
+      ? { key: row.name, value: row.p_value, createRevision: row.p_create_revision, modRevision: row.p_id }
+      : undefined;
+  if (row.deleted === 1) return prevKv === undefined ? { type: 'delete', kv } : { type: 'delete', kv, prevKv };
+  return prevKv === undefined ? { type: 'put', kv } : { type: 'put', kv, prevKv };
+}
+
+function conflictError(key: string, current: KeyValue, expected: number): HedgeError {
+  return new HedgeError(
+    'Conflict',
+    `key "${key}" was modified at revision ${current.modRevision}, expected ${expected}`,
+  );
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

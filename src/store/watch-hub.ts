@@ -1,0 +1,184 @@
+import type { WatchEvent, WatchOptions } from './types.ts';
+
+/** A committed change. Every write has its own revision, so there is exactly one per revision. */
+export type ChangeEvent = Extract<WatchEvent, { type: 'put' | 'delete' }>;
+
+/**
+ * Where a watcher reads events it did not get live: its start-up replay, and the
+ * catch-up after its live buffer overflowed. Synchronous on purpose: a read and
+ * the switch to live delivery then happen in one turn of the event loop, so no
+ * publish can slip between them.
+ */
+export interface HistorySource {
+  /**
+   * Change events with `from <= revision <= to` whose key starts with `prefix`,
+   * oldest first, at most `limit`. Throws HedgeError('Gone') when `from` is older
+   * than the compacted revision.
+   */
+  readHistory(prefix: string, from: number, to: number, limit: number): ChangeEvent[];
+}
+
+export interface WatchHubOptions {
+  history: HistorySource;
+  /** the latest committed revision when the hub starts */
+  revision: number;
+  /** live events one watcher may buffer before it falls back to reading history (default 10,000) */
+  queueLimit?: number;
+  /** events read from history at a time (default 500) */
+  pageSize?: number;
+}
+
+type Mode = 'catchup' | 'live';
+
+class Watcher {
+  mode: Mode = 'catchup';
+  queue: ChangeEvent[] = [];
+  wake: (() => void) | undefined;
+  ended = false;
+
+  /** next revision to read from history while in catch-up mode */
+  readFrom: number;
+
+  constructor(
+    readonly prefix: string,
+    /** the watch's fromRevision: nothing older is ever delivered */
+    readonly minRevision: number,
+  ) {
+    this.readFrom = minRevision;
+  }
+
+  notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+/**
+ * Fans committed events out to watchers. A watcher first replays history, then
+ * takes live events from a bounded queue; when a consumer is so slow that the
+ * queue passes `queueLimit`, the queue is dropped and the watcher replays from
+ * history again from its first undelivered event. So slow watchers cost bounded
+ * memory and lose nothing unless the store compacts past them, in which case the
+ * iterator throws HedgeError('Gone') and the client re-lists (as with etcd).
+ */
+export class WatchHub {
+  private readonly history: HistorySource;
+  private readonly queueLimit: number;
+  private readonly pageSize: number;
+  private readonly watchers = new Set<Watcher>();
+  private latest: number;
+
+  constructor(opts: WatchHubOptions) {
+    this.history = opts.history;
+    this.latest = opts.revision;
+    this.queueLimit = opts.queueLimit ?? 10_000;
+    this.pageSize = opts.pageSize ?? 500;
+  }
+
+  /** the latest revision published to watchers */
+  get revision(): number {
+    return this.latest;
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  /** Call right after a commit, in the same synchronous block, with the events in revision order. */
+  publish(events: readonly ChangeEvent[]): void {
+    if (events.length === 0) return;
+    this.latest = events[events.length - 1].kv.modRevision;
+    for (const w of this.watchers) {
+      if (w.mode !== 'live') continue;
+      let added = false;
+      for (const ev of events) {
+        if (ev.kv.modRevision >= w.minRevision && ev.kv.key.startsWith(w.prefix)) {
+          w.queue.push(ev);
+          added = true;
+        }
+      }
+      if (w.queue.length > this.queueLimit) {
+        w.readFrom = w.queue[0].kv.modRevision;
+        w.queue = [];
+        w.mode = 'catchup';
+      }
+      if (added) w.notify();
+    }
+  }
+
+  /** Ends every watcher (their iterators finish); used on store close. */
+  closeAll(): void {
+    for (const w of this.watchers) {
+      w.ended = true;
+      w.queue = [];
+      w.notify();
+    }
+    this.watchers.clear();
+  }
+
+  watch(prefix: string, opts: WatchOptions): AsyncIterable<WatchEvent> {
+    // The start revision is fixed now, not at the first next(): writes made between
+    // watch() and the first pull are replayed from history.
+    const from = opts.fromRevision !== undefined && opts.fromRevision > 0 ? opts.fromRevision : this.latest + 1;
+    return this.run(new Watcher(prefix, from), opts);
+  }
+
+  private async *run(w: Watcher, opts: WatchOptions): AsyncGenerator<WatchEvent> {
+    const { signal } = opts;
+    const interval = opts.progressIntervalMs ?? 0;
+    if (signal.aborted) return;
+    this.watchers.add(w);
+    const onAbort = (): void => {
+      // Drop the buffer at once: a consumer may never call next() again.
+      this.watchers.delete(w);
+      w.queue = [];
+      w.notify();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    let lastYield = Date.now();
+    try {
+      for (;;) {
+        if (signal.aborted || w.ended) return;
+        const ev = w.queue.shift();
+        if (ev !== undefined) {
+          yield ev;
+          lastYield = Date.now();
+          continue;
+        }
+        if (w.mode === 'catchup') {
+          this.catchUp(w);
+          continue;
+        }
+        const progressDue = await new Promise<boolean>((resolve) => {
+          w.wake = () => resolve(false);
+          if (interval > 0) {
+            timer = setTimeout(() => resolve(true), Math.max(0, lastYield + interval - Date.now()));
+          }
+        });
+        w.wake = undefined;
+        clearTimeout(timer);
+        timer = undefined;
+        if (progressDue && w.mode === 'live' && w.queue.length === 0 && !signal.aborted && !w.ended) {
+          yield { type: 'progress', revision: this.latest };
+          lastYield = Date.now();
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      this.watchers.delete(w);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private catchUp(w: Watcher): void {
+    const page = this.history.readHistory(w.prefix, w.readFrom, this.latest, this.pageSize);
+    w.queue = page;
+    if (page.length < this.pageSize) {
+      w.mode = 'live';
+    } else {
+      w.readFrom = page[page.length - 1].kv.modRevision + 1;
+    }
+  }
+}
