@@ -1,6 +1,9 @@
 import type { Logger } from '../lib/log.ts';
 import type { Store } from '../store/types.ts';
+import type { ResourceDef } from '../api/resources/types.ts';
+import type { AdmissionPlugin } from './admission/types.ts';
 import type { Authenticator } from './auth/types.ts';
+import type { Authorizer } from './authorizer.ts';
 
 export interface TlsMaterial {
   /** PEM */
@@ -21,6 +24,20 @@ export interface ApiServerConfig {
   authenticator: Authenticator;
   /** max request body, bytes (default 3 MiB like kube-apiserver) */
   maxBodyBytes?: number;
+  /** served resource types (default: builtinResources()) */
+  resources?: ResourceDef[];
+  /** default: every authenticated user may do everything */
+  authorizer?: Authorizer;
+  /** admission plugins run after the built-in ones (defaults, namespace lifecycle), in order */
+  admissionPlugins?: AdmissionPlugin[];
+  /** idle interval between watch BOOKMARKs when clients allow them (default 60 s) */
+  watchBookmarkIntervalMs?: number;
+  /** watch length when a client gives no timeoutSeconds (default 1800 s, upstream's min-request-timeout) */
+  watchTimeoutSeconds?: number;
+  /** how often a terminating namespace with remaining content is retried (default 1 s) */
+  namespaceRetryMs?: number;
+  /** false skips creating default/kube-system/kube-public/kube-node-lease at startup (default true) */
+  bootstrapNamespaces?: boolean;
 }
 
 export interface ApiServer {

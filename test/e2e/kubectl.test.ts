@@ -49,7 +49,7 @@ describe('kubectl against hedge server', { skip: KUBECTL === undefined && 'no ku
 
   before(async () => {
     s = await startHedgeServer({ store: 'sqlite' });
-    ok(await k(['create', 'namespace', NS]), 'create namespace');
+    ok(await k(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })), 'create namespace');
   });
   after(async () => {
     if (s === undefined) return;
@@ -67,7 +67,7 @@ describe('kubectl against hedge server', { skip: KUBECTL === undefined && 'no ku
 
   it('create, get (table, yaml, json, wide, jsonpath, name) and describe', async () => {
     assert.match(ok(await k(['create', '-f', '-'], POD_YAML), 'create pod'), /^pod\/web created$/m);
-    assert.match(ok(await k(['create', 'configmap', 'literal', '-n', NS, '--from-literal=a=1', '--from-literal=b=2']), 'create cm'), /configmap\/literal created/);
+    assert.match(ok(await k(['create', '-f', '-'], configMap('literal', { a: '1', b: '2' })), 'create cm'), /configmap\/literal created/);
 
     const table = ok(await k(['get', 'pods', '-n', NS]), 'get pods');
     assert.match(table, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/m);
@@ -100,9 +100,18 @@ describe('kubectl against hedge server', { skip: KUBECTL === undefined && 'no ku
     const missing = await k(['get', 'pod', 'nope', '-n', NS]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /Error from server \(NotFound\): pods "nope" not found/);
-    const dup = await k(['create', 'configmap', 'literal', '-n', NS]);
+    const dup = await k(['create', '-f', '-'], configMap('literal', { a: '1' }));
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /AlreadyExists|already exists/);
+  });
+
+  it('create generators (kubectl sends protobuf bodies for these)', async () => {
+    assert.match(ok(await k(['create', 'namespace', 'gen-ns']), 'create namespace'), /namespace\/gen-ns created/);
+    assert.match(
+      ok(await k(['create', 'configmap', 'gen-cm', '-n', NS, '--from-literal=a=1', '--from-literal=b=2']), 'create configmap'),
+      /configmap\/gen-cm created/,
+    );
+    assert.deepEqual(JSON.parse(ok(await k(['get', 'cm', 'gen-cm', '-n', NS, '-o', 'json']), 'get')).data, { a: '1', b: '2' });
   });
 
   it('apply (client-side) is idempotent and updates', async () => {
@@ -175,7 +184,7 @@ describe('kubectl against hedge server', { skip: KUBECTL === undefined && 'no ku
 
   it('get -w shows a change as it happens', async () => {
     ok(await k(['create', '-f', '-'], configMap('w0', { a: '1' })), 'create');
-    const w = s.spawnKubectl(['get', 'configmaps', '-n', NS, '-w']);
+    const w = s.spawnKubectl(['get', 'configmaps', '-n', NS, '-w', '-v=6']);
     try {
       await waitForLine(w, (l) => /^w0\s/.test(l));
       ok(await k(['create', '-f', '-'], configMap('w1', { a: '1', b: '2' })), 'create w1');

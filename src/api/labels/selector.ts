@@ -248,7 +248,7 @@ class Parser {
       try {
         reqs.push(this.#requirement());
       } catch (err) {
-        throw new Error(`unable to parse requirement: ${(err as Error).message}`);
+        throw new Error(`unable to parse requirement: ${(err as Error).message}`, { cause: err });
       }
       const after = this.#next(true);
       if (after.tok === 'eos') return reqs;
@@ -363,7 +363,7 @@ export function parseSelector(input: string): Selector {
     return { requirements: reqs.sort(byKey) };
   } catch (err) {
     if (err instanceof HedgeError) throw err;
-    throw new HedgeError('BadRequest', (err as Error).message);
+    throw new HedgeError('BadRequest', (err as Error).message, { cause: err });
   }
 }
 

@@ -252,6 +252,13 @@ describe('kubectl against the served documents', { skip: kubectlPath ? false : '
     assert.match(r.stdout, /Number of port to expose on the pod's IP address/);
   });
 
+  it('explain works for a cluster-scoped kind (nodes.status.conditions)', async () => {
+    const r = await kubectl('explain', 'nodes.status.conditions');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /FIELD: conditions <\[\]NodeCondition>/);
+    assert.match(r.stdout, /lastHeartbeatTime\s+<string>/);
+  });
+
   it('explain works for a named group (deployments.spec.strategy)', async () => {
     const r = await kubectl('explain', 'deployments.spec.strategy');
     assert.equal(r.code, 0, r.stderr);

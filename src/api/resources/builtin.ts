@@ -1,4 +1,35 @@
 import { eventFields, namespaceFields, nodeFields, podFields, secretFields } from '../fields/field-maps.ts';
+import { defaultEndpoints, defaultNamespace, defaultNode, defaultPod, defaultSecret, defaultService } from '../defaults/index.ts';
+import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, type NameValidator } from '../meta/name.ts';
+import {
+  objectValidator,
+  validateConfigMap,
+  validateEndpoints,
+  validateEvent,
+  validateLease,
+  validateNamespace,
+  validateNode,
+  validatePod,
+  validatePodUpdate,
+  validateRuntimeClass,
+  validateSecret,
+  validateService,
+  validateServiceAccount,
+  type SpecValidator,
+} from '../validation/index.ts';
+import {
+  configMapTable,
+  endpointsTable,
+  eventTable,
+  leaseTable,
+  namespaceTable,
+  nodeTable,
+  podTable,
+  runtimeClassTable,
+  secretTable,
+  serviceAccountTable,
+  serviceTable,
+} from '../table/index.ts';
 import type { ResourceDef, Verb } from './types.ts';
 
 /** Verbs every ordinary upstream resource serves. */
@@ -6,18 +37,25 @@ const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list'
 /** Namespaces are the one kind upstream does not allow deletecollection on. */
 const NAMESPACE_VERBS: Verb[] = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
-type Base = Omit<ResourceDef, 'listKind' | 'verbs' | 'subresources' | 'hasStatus' | 'shortNames' | 'categories'> &
-  Partial<Pick<ResourceDef, 'verbs' | 'subresources' | 'hasStatus' | 'shortNames' | 'categories'>>;
+type Base = Omit<ResourceDef, 'listKind' | 'verbs' | 'subresources' | 'hasStatus' | 'shortNames' | 'categories' | 'validate'> &
+  Partial<Pick<ResourceDef, 'verbs' | 'subresources' | 'hasStatus' | 'shortNames' | 'categories'>> & {
+    /** name rule for metadata.name (default DNS-1123 subdomain, as for most kinds) */
+    nameFn?: NameValidator;
+    spec?: SpecValidator;
+    update?: SpecValidator;
+  };
 
 function def(b: Base): ResourceDef {
+  const { nameFn, spec, update, ...rest } = b;
   return {
     listKind: `${b.kind}List`,
     subresources: [],
     hasStatus: false,
     shortNames: [],
     categories: [],
-    ...b,
+    ...rest,
     verbs: [...(b.verbs ?? ALL_VERBS)],
+    validate: objectValidator({ namespaced: b.namespaced, nameFn: nameFn ?? nameIsDNSSubdomain, spec, update }),
   };
 }
 
@@ -31,7 +69,7 @@ export function builtinResources(): ResourceDef[] {
     def({
       group: '',
       version: 'v1',
-      kind: 'Namespace',
+      kind: 'Namespace', table: namespaceTable,
       plural: 'namespaces',
       singular: 'namespace',
       shortNames: ['ns'],
@@ -40,11 +78,14 @@ export function builtinResources(): ResourceDef[] {
       subresources: ['status', 'finalize'],
       hasStatus: true,
       fieldSelectors: namespaceFields,
+      nameFn: nameIsDNSLabel,
+      defaults: defaultNamespace,
+      spec: validateNamespace,
     }),
     def({
       group: '',
       version: 'v1',
-      kind: 'Node',
+      kind: 'Node', table: nodeTable,
       plural: 'nodes',
       singular: 'node',
       shortNames: ['no'],
@@ -52,11 +93,13 @@ export function builtinResources(): ResourceDef[] {
       subresources: ['status'],
       hasStatus: true,
       fieldSelectors: nodeFields,
+      defaults: defaultNode,
+      spec: validateNode,
     }),
     def({
       group: '',
       version: 'v1',
-      kind: 'Pod',
+      kind: 'Pod', table: podTable,
       plural: 'pods',
       singular: 'pod',
       shortNames: ['po'],
@@ -65,13 +108,16 @@ export function builtinResources(): ResourceDef[] {
       subresources: ['status', 'binding', 'log', 'exec', 'eviction'],
       hasStatus: true,
       fieldSelectors: podFields,
+      defaults: defaultPod,
+      spec: validatePod,
+      update: (obj, old) => validatePodUpdate(obj, old!),
     }),
-    def({ group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', singular: 'configmap', shortNames: ['cm'], namespaced: true }),
-    def({ group: '', version: 'v1', kind: 'Secret', plural: 'secrets', singular: 'secret', namespaced: true, fieldSelectors: secretFields }),
+    def({ group: '', version: 'v1', kind: 'ConfigMap', table: configMapTable, plural: 'configmaps', singular: 'configmap', shortNames: ['cm'], namespaced: true, spec: validateConfigMap }),
+    def({ group: '', version: 'v1', kind: 'Secret', table: secretTable, plural: 'secrets', singular: 'secret', namespaced: true, fieldSelectors: secretFields, defaults: defaultSecret, spec: validateSecret }),
     def({
       group: '',
       version: 'v1',
-      kind: 'Service',
+      kind: 'Service', table: serviceTable,
       plural: 'services',
       singular: 'service',
       shortNames: ['svc'],
@@ -79,26 +125,31 @@ export function builtinResources(): ResourceDef[] {
       namespaced: true,
       subresources: ['status'],
       hasStatus: true,
+      nameFn: nameIsDNS1035Label,
+      defaults: defaultService,
+      spec: validateService,
     }),
     def({
       group: '',
       version: 'v1',
-      kind: 'ServiceAccount',
+      kind: 'ServiceAccount', table: serviceAccountTable,
       plural: 'serviceaccounts',
       singular: 'serviceaccount',
       shortNames: ['sa'],
       namespaced: true,
+      spec: validateServiceAccount,
     }),
-    def({ group: '', version: 'v1', kind: 'Endpoints', plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'], namespaced: true }),
-    def({ group: '', version: 'v1', kind: 'Event', plural: 'events', singular: 'event', shortNames: ['ev'], namespaced: true, fieldSelectors: eventFields }),
-    def({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease', namespaced: true }),
+    def({ group: '', version: 'v1', kind: 'Endpoints', table: endpointsTable, plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'], namespaced: true, defaults: defaultEndpoints, spec: validateEndpoints }),
+    def({ group: '', version: 'v1', kind: 'Event', table: eventTable, plural: 'events', singular: 'event', shortNames: ['ev'], namespaced: true, fieldSelectors: eventFields, spec: validateEvent }),
+    def({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', table: leaseTable, plural: 'leases', singular: 'lease', namespaced: true, spec: validateLease }),
     def({
       group: 'node.k8s.io',
       version: 'v1',
-      kind: 'RuntimeClass',
+      kind: 'RuntimeClass', table: runtimeClassTable,
       plural: 'runtimeclasses',
       singular: 'runtimeclass',
       namespaced: false,
+      spec: validateRuntimeClass,
     }),
   ];
 }

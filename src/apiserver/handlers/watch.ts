@@ -62,12 +62,14 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   const write = (type: WatchEventType, obj: unknown, json?: string): void => {
     res.write(`{"type":"${type}","object":${json ?? JSON.stringify(obj)}}\n`);
   };
-  const send = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, d: Decoded | KubeObject): void => {
-    const obj = 'rev' in d && typeof d.json === 'function' ? d.obj : (d as KubeObject);
-    writeObjectEvent(rq, fmt, type, obj, 'rev' in d && typeof d.json === 'function' ? d : undefined, write);
+  const send = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, d: Decoded): void => {
+    writeObjectEvent(rq, fmt, type, d.obj, d, write);
+  };
+  const sendObj = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, obj: KubeObject): void => {
+    writeObjectEvent(rq, fmt, type, obj, undefined, write);
   };
   const bookmark = (revision: number, annotations?: Record<string, string>): void => {
-    const metadata: KubeObject['metadata'] = { resourceVersion: String(revision) };
+    const metadata: { resourceVersion: string; annotations?: Record<string, string> } = { resourceVersion: String(revision) };
     if (annotations) metadata.annotations = annotations;
     write('BOOKMARK', { kind: rq.def.kind, apiVersion, metadata });
   };
@@ -132,7 +134,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
         } else before = now;
         if (now && before) send('MODIFIED', d);
         else if (now) send('ADDED', d);
-        else if (before && prev) send('DELETED', prev);
+        else if (before && prev) sendObj('DELETED', prev);
         return;
       }
       case 'delete': {

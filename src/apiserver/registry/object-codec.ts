@@ -1,4 +1,5 @@
 import type { KubeObject } from '../../api/object.ts';
+import { mutableMeta } from './mutable-meta.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import type { KeyValue } from '../../store/types.ts';
 
@@ -29,11 +30,12 @@ export class ObjectCodec {
   encode(obj: KubeObject): string {
     const rv = obj.metadata.resourceVersion;
     if (rv === undefined) return JSON.stringify(obj);
-    delete obj.metadata.resourceVersion;
+    const m = mutableMeta(obj);
+    delete m.resourceVersion;
     try {
       return JSON.stringify(obj);
     } finally {
-      obj.metadata.resourceVersion = rv;
+      m.resourceVersion = rv;
     }
   }
 
@@ -76,7 +78,7 @@ export class ObjectCodec {
     }
     if (typeof obj !== 'object' || obj === null) throw new HedgeError('Internal', `stored object at ${key} is not an object`);
     obj.metadata ??= {};
-    obj.metadata.resourceVersion = String(rev);
+    mutableMeta(obj).resourceVersion = String(rev);
     let json: string | undefined;
     return {
       key,

@@ -6,6 +6,7 @@ import type { Store } from '../../store/types.ts';
 import type { AdmissionChain, AdmissionOperation } from '../admission/index.ts';
 import type { UserInfo } from '../auth/types.ts';
 import { gracePeriodFor, isCore, prepareCreateSpecial } from './behaviour.ts';
+import { mutableMeta } from './mutable-meta.ts';
 import { ObjectCodec, type Decoded } from './object-codec.ts';
 import { ResourceStore, type UpdateResult } from './resource-store.ts';
 import { generateName } from '../../api/meta/name.ts';
@@ -147,7 +148,8 @@ export class Registry {
         let obj = prepareForUpdate(def, desired, old, subresource);
         await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'mutate');
         obj = this.#track(def, old, obj, ctx, subresource);
-        this.#validate(def, obj, old);
+        // Binding writes spec.nodeName directly in storage upstream, past the pod update rules.
+        this.#validate(def, obj, old, subresource === 'binding');
         await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'validate');
         // An object being deleted goes away once its last finalizer is removed (ShouldDeleteDuringUpdate).
         if (obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0 && old.metadata.deletionGracePeriodSeconds === 0) {
@@ -204,9 +206,10 @@ export class Registry {
       cur.obj.metadata.namespace ?? '',
       cur.obj.metadata.name ?? '',
       (obj) => {
-        obj.metadata.deletionTimestamp = timestamp(new Date(now.getTime() + grace * 1000));
-        obj.metadata.deletionGracePeriodSeconds = grace;
-        delete obj.metadata.resourceVersion;
+        const m = mutableMeta(obj);
+        m.deletionTimestamp = timestamp(new Date(now.getTime() + grace * 1000));
+        m.deletionGracePeriodSeconds = grace;
+        delete m.resourceVersion;
         return { kind: 'write', obj };
       },
       { dryRun: ctx.dryRun, current: cur },
@@ -234,10 +237,11 @@ export class Registry {
       '',
       name,
       (obj) => {
-        obj.metadata.deletionTimestamp = now;
-        obj.metadata.deletionGracePeriodSeconds = 0;
+        const m = mutableMeta(obj);
+        m.deletionTimestamp = now;
+        m.deletionGracePeriodSeconds = 0;
         obj.status = { ...(obj.status as object | undefined), phase: 'Terminating' };
-        delete obj.metadata.resourceVersion;
+        delete m.resourceVersion;
         return { kind: 'write', obj };
       },
       { dryRun: ctx.dryRun, current: cur },
@@ -251,8 +255,15 @@ export class Registry {
     return this.hooks.trackManagedFields({ def, old, obj, manager: ctx.fieldManager, subresource, now: this.#now() });
   }
 
-  #validate(def: ResourceDef, obj: KubeObject, old?: KubeObject): void {
-    const causes = [...validateMeta(def, obj, old), ...(def.validate?.(obj, old) ?? [])];
+  #validate(def: ResourceDef, obj: KubeObject, old?: KubeObject, metadataOnly = false): void {
+    const seen = new Set<string>();
+    // ResourceDef.validate may check metadata too; report each problem once.
+    const causes = [...validateMeta(def, obj, old), ...((!metadataOnly && def.validate?.(obj, old)) || [])].filter((c) => {
+      const k = `${c.field}\u0000${c.message}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
     if (causes.length > 0) throw invalidObject(def, obj.metadata.name ?? '', causes);
   }
 

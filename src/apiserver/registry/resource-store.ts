@@ -2,6 +2,8 @@ import type { KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { HedgeError, alreadyExists, conflict, isHedgeError, notFound } from '../../lib/errors.ts';
 import type { KeyValue, ListResult, Store } from '../../store/types.ts';
+import { jsonEqual } from '../../api/patch/merge-patch.ts';
+import type { Json } from '../../api/object.ts';
 import { objectKey, resourcePrefix } from './keys.ts';
 import type { Decoded, ObjectCodec } from './object-codec.ts';
 
@@ -109,7 +111,7 @@ export class ResourceStore {
         }
         const value = this.codec.encode(result.obj);
         // A write that changes nothing is not a write: same object, same resourceVersion (as upstream).
-        if (value === cur.raw) return { obj: cur, deleted: false };
+        if (value === cur.raw || sameObject(value, cur.raw)) return { obj: cur, deleted: false };
         if (opts.dryRun) return { obj: this.codec.decodeUncached(key, value, cur.rev), deleted: false };
         const kv = await this.store.update(key, value, { expectedRevision: cur.rev });
         return { obj: this.codec.decode(kv), deleted: false };
@@ -141,3 +143,9 @@ export class ResourceStore {
   }
 }
 
+
+/** Same JSON regardless of key order (writers may rebuild metadata in another order). */
+function sameObject(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  return jsonEqual(JSON.parse(a) as Json, JSON.parse(b) as Json);
+}

@@ -4,6 +4,7 @@ import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, type NameValida
 import { validateObjectMeta, validateObjectMetaUpdate } from '../../api/meta/object-meta.ts';
 import { isPlainObject, type KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
+import { mutableMeta } from './mutable-meta.ts';
 import { HedgeError, type FieldCause } from '../../lib/errors.ts';
 
 /**
@@ -26,7 +27,7 @@ export function invalidObject(def: ResourceDef, name: string, causes: FieldCause
 
 /** Fill system metadata on create. The caller has already resolved namespace and generateName. */
 export function prepareForCreate(def: ResourceDef, obj: KubeObject, now: Date): void {
-  const m = obj.metadata;
+  const m = mutableMeta(obj);
   m.uid = randomUUID();
   m.creationTimestamp = timestamp(now);
   delete m.deletionTimestamp;
@@ -51,13 +52,13 @@ export function prepareForUpdate(def: ResourceDef, obj: KubeObject, old: KubeObj
     out = structuredClone(old);
     if ('status' in obj) out.status = obj.status;
     else delete out.status;
-    out.metadata.resourceVersion = obj.metadata.resourceVersion;
+    mutableMeta(out).resourceVersion = obj.metadata.resourceVersion;
     if (obj.metadata.managedFields !== undefined) out.metadata.managedFields = obj.metadata.managedFields;
   } else if (def.hasStatus && subresource === '') {
     if ('status' in old) out.status = structuredClone(old.status);
     else delete out.status;
   }
-  const m = out.metadata;
+  const m = mutableMeta(out);
   const o = old.metadata;
   if (!m.uid) m.uid = o.uid;
   m.creationTimestamp = o.creationTimestamp;

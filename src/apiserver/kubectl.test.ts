@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateCa, generateServingCert } from './auth/pki.ts';
+import { startTestServer, testToken, type TestServer } from './testing/test-server.ts';
+
+/**
+ * The real kubectl against the in-process server. kubectl never sends a bearer token over
+ * plain HTTP, so this runs over TLS with a throwaway CA.
+ */
+
+const kubectlPath = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+
+describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }, () => {
+  let t: TestServer;
+  let dir: string;
+  let kubeconfig: string;
+
+  const kubectl = (args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = execFile(
+        kubectlPath as string,
+        ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
+        { timeout: 20_000, env: { PATH: process.env.PATH ?? '', HOME: dir } },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? Number(err.code) : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  const ok = async (args: string[], input?: string): Promise<string> => {
+    const r = await kubectl(args, input);
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-kubectl-'));
+    const ca = await generateCa();
+    const serving = await generateServingCert({ ca, hosts: ['127.0.0.1'] });
+    t = await startTestServer({ tls: { cert: serving.cert, key: serving.key, clientCa: ca.cert } });
+    kubeconfig = join(dir, 'kubeconfig');
+    const b64 = (s: string): string => Buffer.from(s).toString('base64');
+    await writeFile(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: hedge',
+        '  cluster:',
+        `    server: ${t.url}`,
+        `    certificate-authority-data: ${b64(ca.cert)}`,
+        'users:',
+        '- name: admin',
+        '  user:',
+        `    token: ${testToken}`,
+        'contexts:',
+        '- name: hedge',
+        '  context: {cluster: hedge, user: admin, namespace: default}',
+        'current-context: hedge',
+        '',
+      ].join('\n'),
+    );
+  });
+  after(async () => {
+    await t?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const podYaml = (name: string, labels = 'app: web'): string =>
+    `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  labels:\n    ${labels}\nspec:\n  containers:\n  - name: main\n    image: busybox:1.36\n`;
+
+  it('reports the server version without a skew warning', async () => {
+    const r = await kubectl(['version', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const v = JSON.parse(r.stdout) as { serverVersion: { gitVersion: string } };
+    assert.match(v.serverVersion.gitVersion, /^v1\.32\./);
+    assert.doesNotMatch(r.stderr, /skew/i);
+  });
+
+  it('lists api-resources through aggregated discovery', async () => {
+    const out = await ok(['api-resources']);
+    assert.match(out, /^pods\s+po\s+v1\s+true\s+Pod$/m);
+    assert.match(out, /^runtimeclasses\s+node\.k8s\.io\/v1\s+false\s+RuntimeClass$/m);
+  });
+
+  it('creates from a file and prints tables, yaml, json, wide and jsonpath', async () => {
+    assert.match(await ok(['create', '-f', '-'], podYaml('web-1')), /pod\/web-1 created/);
+    const table = await ok(['get', 'pods']);
+    assert.match(table, /^NAME\b/m);
+    assert.match(table, /^web-1\b/m);
+    const all = await ok(['get', 'pods', '-A']);
+    assert.match(all, /^default\s+web-1\b/m);
+    assert.match(await ok(['get', 'pods', '-o', 'wide']), /web-1/);
+    const y = await ok(['get', 'pod', 'web-1', '-o', 'yaml']);
+    assert.match(y, /^kind: Pod$/m);
+    assert.match(y, /^ {2}name: web-1$/m);
+    const j = JSON.parse(await ok(['get', 'pod', 'web-1', '-o', 'json'])) as { metadata: { uid: string } };
+    assert.ok(j.metadata.uid);
+    assert.equal(await ok(['get', 'pod', 'web-1', '-o', 'jsonpath={.spec.containers[0].image}']), 'busybox:1.36');
+    assert.match(await ok(['get', 'pods', '-l', 'app=web', '-o', 'name']), /^pod\/web-1$/m);
+    assert.match(await ok(['describe', 'pod', 'web-1']), /^Name:\s+web-1$/m);
+  });
+
+  it('applies client-side twice (second is unchanged) and server-side twice', async () => {
+    const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n';
+    assert.match(await ok(['apply', '-f', '-'], cm), /configmap\/settings created/);
+    assert.match(await ok(['apply', '-f', '-'], cm), /configmap\/settings unchanged/);
+    const cm2 = cm.replace('fast', 'slow');
+    assert.match(await ok(['apply', '-f', '-'], cm2), /configmap\/settings configured/);
+    const ssa = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-settings\ndata:\n  a: "1"\n';
+    assert.match(await ok(['apply', '--server-side', '-f', '-'], ssa), /serverside-applied/);
+    assert.match(await ok(['apply', '--server-side', '-f', '-'], ssa), /serverside-applied/);
+    assert.equal(await ok(['get', 'cm', 'ssa-settings', '-o', 'jsonpath={.data.a}']), '1');
+  });
+
+  it('patches (json, merge, strategic), labels and annotates', async () => {
+    await ok(['patch', 'cm', 'settings', '--type', 'merge', '-p', '{"data":{"m":"1"}}']);
+    await ok(['patch', 'cm', 'settings', '--type', 'json', '-p', '[{"op":"add","path":"/data/j","value":"2"}]']);
+    await ok(['patch', 'pod', 'web-1', '-p', '{"metadata":{"labels":{"s":"3"}}}']);
+    await ok(['label', 'cm', 'settings', 'tier=backend']);
+    await ok(['annotate', 'cm', 'settings', 'owner=me']);
+    const cm = JSON.parse(await ok(['get', 'cm', 'settings', '-o', 'json'])) as {
+      data: Record<string, string>;
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+    };
+    assert.equal(cm.data.m, '1');
+    assert.equal(cm.data.j, '2');
+    assert.equal(cm.metadata.labels.tier, 'backend');
+    assert.equal(cm.metadata.annotations.owner, 'me');
+    assert.equal(await ok(['get', 'pod', 'web-1', '-o', 'jsonpath={.metadata.labels.s}']), '3');
+  });
+
+  it('reports server errors the way kubectl users know them', async () => {
+    const nf = await kubectl(['get', 'pod', 'missing']);
+    assert.notEqual(nf.code, 0);
+    assert.match(nf.stderr, /Error from server \(NotFound\): pods "missing" not found/);
+    const strict = await kubectl(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\nspec:\n  x: 1\n');
+    assert.notEqual(strict.code, 0);
+    assert.match(strict.stderr, /unknown field "spec"/);
+  });
+
+  it('streams get -w and waits for deletion', async () => {
+    const child = spawn(kubectlPath as string, ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), 'get', 'pods', '-w'], {
+      env: { PATH: process.env.PATH ?? '', HOME: dir },
+    });
+    let out = '';
+    const seen = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`get -w printed: ${out}`)), 15_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/^web-2\b/m.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    try {
+      // the first line (header + existing pod) shows the watch is established
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no initial output')), 15_000);
+        const check = (): void => {
+          if (/^web-1\b/m.test(out)) {
+            clearTimeout(timer);
+            child.stdout.off('data', check);
+            resolve();
+          }
+        };
+        child.stdout.on('data', check);
+        check();
+      });
+      await ok(['create', '-f', '-'], podYaml('web-2'));
+      await seen;
+    } finally {
+      child.kill();
+    }
+
+    const waiter = kubectl(['wait', '--for=delete', 'pod/web-2', '--timeout=15s']);
+    assert.match(await ok(['delete', 'pod', 'web-2']), /pod "web-2" deleted/);
+    const w = await waiter;
+    assert.equal(w.code, 0, w.stderr);
+    assert.equal((await kubectl(['get', 'pod', 'web-2'])).code, 1);
+  });
+});

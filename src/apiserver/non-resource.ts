@@ -1,0 +1,124 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { servedOpenapiV2, servedOpenapiV3, servedOpenapiV3Index, type ServedDocument } from '../api/openapi/index.ts';
+import type { ResourceRegistry } from '../api/resources/index.ts';
+import { HedgeError } from '../lib/errors.ts';
+import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { sendJson, sendText } from './handlers/respond.ts';
+import { contentTypeOf, negotiateOutput } from './negotiate.ts';
+import { statusErrors } from './status.ts';
+
+export const serverVersion = {
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.0-hedge',
+  gitCommit: '0000000000000000000000000000000000000000',
+  gitTreeState: 'clean',
+  buildDate: '2026-01-01T00:00:00Z',
+  goVersion: 'go1.23.0',
+  compiler: 'gc',
+  platform: 'linux/amd64',
+};
+
+export interface NonResourceRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  path: string;
+  query: URLSearchParams;
+  resources: ResourceRegistry;
+  serverAddress: string;
+  authenticated: boolean;
+}
+
+/** Health, version, discovery and OpenAPI. */
+export async function serveNonResource(r: NonResourceRequest): Promise<void> {
+  const { req, res, path, resources } = r;
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
+  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  if (p === '/healthz' || p === '/livez' || p === '/readyz' || /^\/(healthz|livez|readyz)\//.test(p)) {
+    sendText(res, 200, 'ok', 'text/plain; charset=utf-8');
+    return;
+  }
+  if (p === '/version') {
+    sendJson(res, 200, serverVersion);
+    return;
+  }
+  if (!r.authenticated) throw statusErrors.notFoundPath();
+  const accept = req.headers.accept;
+  if (p === '/') {
+    const paths = ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/openapi/v2', '/openapi/v3', '/readyz', '/version'];
+    for (const g of resources.groups()) {
+      if (g.group === '') continue;
+      paths.push(`/apis/${g.group}`, ...g.versions.map((v) => `/apis/${g.group}/${v}`));
+    }
+    sendJson(res, 200, { paths: paths.sort() });
+    return;
+  }
+  if (p === '/api' || p === '/apis') {
+    const fmt = negotiateOutput(accept, 'discovery');
+    res.setHeader('Vary', 'Accept');
+    if (fmt.kind === 'discovery') {
+      sendJson(res, 200, aggregatedDiscovery(resources, p === '/api' ? 'api' : 'apis', fmt.version), contentTypeOf(fmt));
+      return;
+    }
+    sendJson(res, 200, p === '/api' ? apiVersions(r.serverAddress) : apiGroupList(resources));
+    return;
+  }
+  const parts = p.split('/').filter((s) => s !== '');
+  if (parts[0] === 'api' && parts.length === 2) {
+    negotiateOutput(accept, 'other');
+    const doc = apiResourceList(resources, '', parts[1]);
+    if (!doc) throw statusErrors.notFoundPath();
+    sendJson(res, 200, doc);
+    return;
+  }
+  if (parts[0] === 'apis' && (parts.length === 2 || parts.length === 3)) {
+    negotiateOutput(accept, 'other');
+    const doc = parts.length === 2 ? apiGroupDoc(resources, parts[1]) : apiResourceList(resources, parts[1], parts[2]);
+    if (!doc) throw statusErrors.notFoundPath();
+    sendJson(res, 200, doc);
+    return;
+  }
+  if (p === '/openapi/v2') {
+    // kubectl asks for protobuf first and falls back to JSON on 406.
+    negotiateOutput(accept, 'other');
+    serveDocument(r, servedOpenapiV2(cachedDefsFor(resources)));
+    return;
+  }
+  if (p === '/openapi/v3') {
+    negotiateOutput(accept, 'other');
+    serveDocument(r, servedOpenapiV3Index(cachedDefsFor(resources)));
+    return;
+  }
+  if (p.startsWith('/openapi/v3/')) {
+    negotiateOutput(accept, 'other');
+    const doc = servedOpenapiV3(cachedDefsFor(resources), p.slice('/openapi/v3/'.length));
+    if (!doc) throw new HedgeError('NotFound', 'the server could not find the requested resource');
+    serveDocument(r, doc);
+    return;
+  }
+  throw statusErrors.notFoundPath();
+}
+
+/** The openapi module caches documents per array identity; keep one array per registry. */
+const defsArrays = new WeakMap<ResourceRegistry, ReturnType<ResourceRegistry['all']>>();
+function cachedDefsFor(resources: ResourceRegistry): ReturnType<ResourceRegistry['all']> {
+  let a = defsArrays.get(resources);
+  if (!a) {
+    a = resources.all();
+    defsArrays.set(resources, a);
+  }
+  return a;
+}
+
+function serveDocument(r: NonResourceRequest, doc: ServedDocument): void {
+  const { req, res } = r;
+  res.setHeader('ETag', doc.etag);
+  res.setHeader('Vary', 'Accept');
+  if (req.headers['if-none-match'] === doc.etag) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  sendText(res, 200, doc.json, 'application/json');
+}

@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { builtinResources, ResourceRegistry } from '../api/resources/index.ts';
+import type { KubeObject } from '../api/object.ts';
+import { HedgeError, isHedgeError } from '../lib/errors.ts';
+import { AdmissionChain, defaultsPlugin, namespaceLifecyclePlugin } from './admission/index.ts';
+import type { UserInfo } from './auth/types.ts';
+import { allowAllAuthorizer, forbidden } from './authorizer.ts';
+import { createPatchEngine } from './handlers/patch-engine.ts';
+import { schemaFieldChecker } from './handlers/field-validation.ts';
+import { serveResource } from './handlers/resource.ts';
+import { sendError } from './handlers/respond.ts';
+import type { RequestScope, ServerScope } from './handlers/scope.ts';
+import { defaultTableConverter } from './handlers/table.ts';
+import { serveNonResource } from './non-resource.ts';
+import { NamespaceFinalizer } from './registry/namespace-finalizer.ts';
+import { Registry } from './registry/registry.ts';
+import { parseRequestInfo } from './request-info.ts';
+import type { ApiServer, ApiServerConfig } from './types.ts';
+
+export const bootstrapNamespaceNames = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+/** The running server, with its internals for tests and the CLI. */
+export interface RunningApiServer extends ApiServer {
+  readonly registry: Registry;
+  /** resolves once no terminating namespace is waiting to be emptied */
+  namespacesIdle(): Promise<void>;
+}
+
+const systemUser: UserInfo = { username: 'system:apiserver', groups: ['system:masters'] };
+
+/** A Kubernetes-compatible REST API server over `config.store`. */
+export async function createApiServer(config: ApiServerConfig): Promise<RunningApiServer> {
+  const log = config.logger;
+  const resources = new ResourceRegistry(config.resources ?? builtinResources());
+  const nsDef = resources.lookup('', 'v1', 'namespaces');
+  const saDef = resources.lookup('', 'v1', 'serviceaccounts');
+  const closing = new AbortController();
+
+  const admission = new AdmissionChain([
+    defaultsPlugin(),
+    namespaceLifecyclePlugin({
+      getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
+    }),
+    ...(config.admissionPlugins ?? []),
+  ]);
+  const patch = createPatchEngine();
+  const registry: Registry = new Registry({ store: config.store, resources, admission });
+  const finalizer = new NamespaceFinalizer({ registry, logger: log, retryMs: config.namespaceRetryMs });
+  registry.hooks = {
+    trackManagedFields: ({ def, old, obj, manager, subresource, now }) => patch.trackUpdate(def, old, obj, manager, subresource, now),
+    afterCreate: async (def, obj) => {
+      if (def === nsDef && saDef && obj.metadata.name) await ensureDefaultServiceAccount(obj.metadata.name);
+    },
+    namespaceTerminating: (name) => finalizer.enqueue(name),
+  };
+
+  async function ensureDefaultServiceAccount(namespace: string): Promise<void> {
+    if (!saDef) return;
+    const sa: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace } };
+    try {
+      await registry.create(saDef, sa, { user: systemUser, dryRun: false, signal: closing.signal, fieldManager: 'kube-controller-manager' });
+    } catch (err) {
+      if (!isHedgeError(err, 'AlreadyExists')) log.warn({ err, namespace }, 'could not create the default service account');
+    }
+  }
+
+  if (nsDef && config.bootstrapNamespaces !== false) {
+    for (const name of bootstrapNamespaceNames) {
+      const existing = await registry.storeFor(nsDef).tryGet('', name);
+      if (existing) continue;
+      try {
+        await registry.create(
+          nsDef,
+          { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+          { user: systemUser, dryRun: false, signal: closing.signal, fieldManager: 'kube-apiserver' },
+        );
+      } catch (err) {
+        if (!isHedgeError(err, 'AlreadyExists')) throw err;
+      }
+    }
+  }
+  await finalizer.resume();
+
+  const scope: ServerScope = {
+    registry,
+    log,
+    maxBodyBytes: config.maxBodyBytes ?? 3 * 1024 * 1024,
+    table: defaultTableConverter,
+    fields: schemaFieldChecker(),
+    patch,
+    bookmarkIntervalMs: config.watchBookmarkIntervalMs ?? 60_000,
+    defaultWatchTimeoutSeconds: config.watchTimeoutSeconds ?? 1800,
+    closing: closing.signal,
+  };
+  const authorizer = config.authorizer ?? allowAllAuthorizer();
+  let serverAddress = '';
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const requestId = randomUUID();
+    res.setHeader('Audit-Id', requestId);
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const reqLog = log.child({ requestId });
+    let user: UserInfo | undefined;
+    let code = 200;
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const path = url.pathname;
+      if (isPublicPath(path)) {
+        await serveNonResource({ req, res, path, query: url.searchParams, resources, serverAddress, authenticated: false });
+        return;
+      }
+      user = config.authenticator.authenticate(req);
+      if (!user) throw new HedgeError('Unauthorized', 'Unauthorized');
+      const info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
+      const decision = await authorizer.authorize(user, info);
+      if (!decision.allowed) throw forbidden(user, info, decision.reason);
+      if (!info.isResourceRequest) {
+        await serveNonResource({ req, res, path, query: url.searchParams, resources, serverAddress, authenticated: true });
+        return;
+      }
+      const def = resources.lookup(info.group, info.version, info.resource);
+      if (!def) throw new HedgeError('NotFound', 'the server could not find the requested resource');
+      // A cluster-scoped resource under /namespaces/{ns}/ does not exist (namespaces themselves aside).
+      if (!def.namespaced && info.namespace && def.plural !== 'namespaces') {
+        throw new HedgeError('NotFound', 'the server could not find the requested resource');
+      }
+      if (def.namespaced && info.name && !info.namespace) {
+        throw new HedgeError('NotFound', 'the server could not find the requested resource');
+      }
+      const rq: RequestScope = {
+        server: scope,
+        req,
+        res,
+        query: url.searchParams,
+        info,
+        def,
+        rs: registry.storeFor(def),
+        user,
+        signal: abort.signal,
+        log: reqLog,
+        warnings: [],
+      };
+      await serveResource(rq);
+    } catch (err) {
+      if (res.headersSent) {
+        reqLog.warn({ err }, 'request failed after the response started');
+        res.end();
+        return;
+      }
+      const status = sendError(res, err);
+      code = status.code;
+      if (code >= 500) reqLog.error({ err }, 'request failed');
+    } finally {
+      code = res.statusCode || code;
+      reqLog.debug(
+        { method: req.method, url: req.url, code, user: user?.username, ms: Math.round((performance.now() - started) * 10) / 10 },
+        'request',
+      );
+    }
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err }, 'unhandled request error');
+      if (!res.headersSent) sendError(res, err);
+      else res.end();
+    });
+  };
+
+  const server: Server = config.tls
+    ? createHttpsServer(
+        { cert: config.tls.cert, key: config.tls.key, ca: config.tls.clientCa, requestCert: true, rejectUnauthorized: false },
+        listener,
+      )
+    : createHttpServer(listener);
+  server.keepAliveTimeout = 65_000;
+  server.on('clientError', (err, socket) => {
+    log.debug({ err }, 'client error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  serverAddress = `${host}:${addr.port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${serverAddress}`;
+  log.info({ url }, 'apiserver listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    registry,
+    namespacesIdle: () => finalizer.idle(),
+    close() {
+      closed ??= (async () => {
+        closing.abort();
+        finalizer.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // watches end via `closing`; anything else still open is cut
+          setImmediate(() => server.closeAllConnections());
+        });
+      })();
+      return closed;
+    },
+  };
+}
+
+function isPublicPath(path: string): boolean {
+  return (
+    path === '/version' ||
+    path === '/healthz' ||
+    path === '/livez' ||
+    path === '/readyz' ||
+    path.startsWith('/healthz/') ||
+    path.startsWith('/livez/') ||
+    path.startsWith('/readyz/')
+  );
+}

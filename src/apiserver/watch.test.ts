@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from './testing/test-server.ts';
+import { openWatch } from './testing/watch-reader.ts';
+
+const JSON_CT = { 'content-type': 'application/json' };
+
+describe('apiserver watch', () => {
+  let t: TestServer;
+  const create = async (ns: string, name: string, labels: Record<string, string> = {}) => {
+    const r = await t.json<{ metadata: { resourceVersion: string } }>(`/api/v1/namespaces/${ns}/configmaps`, {
+      method: 'POST',
+      headers: JSON_CT,
+      body: JSON.stringify({ metadata: { name, labels } }),
+    });
+    assert.equal(r.status, 201);
+    return r.body.metadata.resourceVersion;
+  };
+  const relabel = (ns: string, name: string, labels: Record<string, string | null>) =>
+    t.json(`/api/v1/namespaces/${ns}/configmaps/${name}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ metadata: { labels } }),
+    });
+  const waitFor = async (cond: () => boolean, what: string) => {
+    const deadline = Date.now() + 3000;
+    while (!cond()) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  before(async () => {
+    t = await startTestServer({ watchBookmarkIntervalMs: 50 });
+    for (const ns of ['w1', 'w2', 'w3', 'w4', 'w5']) {
+      await t.json('/api/v1/namespaces', { method: 'POST', headers: JSON_CT, body: JSON.stringify({ metadata: { name: ns } }) });
+    }
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('sends synthetic ADDED events for current state, then live events', async () => {
+    await create('w1', 'a');
+    const w = await openWatch(t, '/api/v1/namespaces/w1/configmaps?watch=1');
+    try {
+      assert.equal(w.status, 200);
+      assert.equal(w.contentType, 'application/json');
+      const first = await w.next();
+      assert.equal(first.type, 'ADDED');
+      assert.equal(first.object.metadata?.name, 'a');
+      await create('w1', 'b');
+      const second = await w.next();
+      assert.equal(second.type, 'ADDED');
+      assert.equal(second.object.metadata?.name, 'b');
+      await relabel('w1', 'b', { x: 'y' });
+      assert.equal((await w.next()).type, 'MODIFIED');
+      await t.json('/api/v1/namespaces/w1/configmaps/b', { method: 'DELETE' });
+      const del = await w.next();
+      assert.equal(del.type, 'DELETED');
+      assert.equal(del.object.metadata?.name, 'b');
+    } finally {
+      w.close();
+    }
+  });
+
+  it('resumes after a resourceVersion, exclusive', async () => {
+    const rv1 = await create('w2', 'one');
+    await create('w2', 'two');
+    const w = await openWatch(t, `/api/v1/namespaces/w2/configmaps?watch=true&resourceVersion=${rv1}`);
+    try {
+      const ev = await w.next();
+      assert.equal(ev.type, 'ADDED');
+      assert.equal(ev.object.metadata?.name, 'two');
+    } finally {
+      w.close();
+    }
+  });
+
+  it('serves the legacy /watch/ path for a single object', async () => {
+    await create('w2', 'solo');
+    const w = await openWatch(t, '/api/v1/watch/namespaces/w2/configmaps/solo');
+    try {
+      const ev = await w.next();
+      assert.equal(ev.object.metadata?.name, 'solo');
+      await relabel('w2', 'one', { other: 'change' });
+      await relabel('w2', 'solo', { mine: 'yes' });
+      const next = await w.next();
+      assert.equal(next.type, 'MODIFIED');
+      assert.equal(next.object.metadata?.name, 'solo');
+    } finally {
+      w.close();
+    }
+  });
+
+  it('translates selector entry and exit into ADDED and DELETED', async () => {
+    const w = await openWatch(t, '/api/v1/namespaces/w3/configmaps?watch=1&labelSelector=app%3Dweb');
+    try {
+      await create('w3', 'x', { app: 'db' });
+      await relabel('w3', 'x', { app: 'web' });
+      const added = await w.next();
+      assert.equal(added.type, 'ADDED');
+      assert.equal(added.object.metadata?.name, 'x');
+      await relabel('w3', 'x', { tier: 'front' });
+      assert.equal((await w.next()).type, 'MODIFIED');
+      const rvBefore = Number((await t.json<{ metadata: { resourceVersion: string } }>('/api/v1/namespaces/w3/configmaps/x')).body.metadata.resourceVersion);
+      await relabel('w3', 'x', { app: 'db' });
+      const gone = await w.next();
+      assert.equal(gone.type, 'DELETED');
+      assert.ok(Number(gone.object.metadata?.resourceVersion) > rvBefore, 'DELETED carries the event resourceVersion');
+    } finally {
+      w.close();
+    }
+  });
+
+  it('sends bookmarks, and the initial-events-end bookmark for sendInitialEvents', async () => {
+    await create('w4', 'init');
+    const w = await openWatch(
+      t,
+      '/api/v1/namespaces/w4/configmaps?watch=1&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan',
+    );
+    try {
+      const added = await w.next();
+      assert.equal(added.type, 'ADDED');
+      const end = await w.next();
+      assert.equal(end.type, 'BOOKMARK');
+      assert.equal(end.object.kind, 'ConfigMap');
+      assert.equal(end.object.metadata?.annotations?.['k8s.io/initial-events-end'], 'true');
+      const periodic = await w.next(2000);
+      assert.equal(periodic.type, 'BOOKMARK');
+      assert.match(periodic.object.metadata?.resourceVersion ?? '', /^\d+$/);
+    } finally {
+      w.close();
+    }
+    const bad = await t.json('/api/v1/namespaces/w4/configmaps?watch=1&sendInitialEvents=true');
+    assert.equal(bad.status, 422);
+  });
+
+  it('reports a compacted resourceVersion as an ERROR event with a 410 Status', async () => {
+    const rv = await create('w5', 'old');
+    await create('w5', 'newer');
+    await t.store.compact(await t.store.currentRevision());
+    const w = await openWatch(t, `/api/v1/namespaces/w5/configmaps?watch=1&resourceVersion=${rv}`);
+    try {
+      const ev = await w.next();
+      assert.equal(ev.type, 'ERROR');
+      assert.equal(ev.object.kind, 'Status');
+      assert.equal(ev.object.code, 410);
+      assert.equal(ev.object.reason, 'Expired');
+      assert.match(String(ev.object.message), /^too old resource version: /);
+      assert.equal(await w.ended(), true);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('serves Table events when asked', async () => {
+    const w = await openWatch(t, '/api/v1/namespaces/w1/configmaps?watch=1', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+    try {
+      const ev = await w.next();
+      assert.equal(ev.type, 'ADDED');
+      assert.equal(ev.object.kind, 'Table');
+      assert.equal((ev.object.rows as unknown[]).length, 1);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('ends at timeoutSeconds and releases store watches on disconnect', async () => {
+    const timed = await openWatch(t, '/api/v1/namespaces/w1/configmaps?watch=1&timeoutSeconds=1&resourceVersion=0');
+    assert.equal(await timed.ended(3000), true);
+    timed.close();
+    await waitFor(() => t.store.openWatches === 0, 'timed-out watch release');
+    const watches = await Promise.all([1, 2, 3].map(() => openWatch(t, '/api/v1/configmaps?watch=1')));
+    await waitFor(() => t.store.openWatches === 3, 'three store watches');
+    for (const w of watches) w.close();
+    await waitFor(() => t.store.openWatches === 0, 'store watches released');
+  });
+});

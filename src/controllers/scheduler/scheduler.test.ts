@@ -1,0 +1,164 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HedgeError } from '../../lib/errors.ts';
+import { silentLogger } from '../../lib/log.ts';
+import { FakeClock } from '../../client/clock.ts';
+import { FakeKubeClient } from '../../client/fake-client.ts';
+import { Resources } from '../../client/resources.ts';
+import type { KubeObject } from '../../api/object.ts';
+import type { PodObject } from '../common/types.ts';
+import { makeNode, makePod, until, type NodeSpecInput, type PodSpecInput } from '../testing/objects.ts';
+import { Scheduler } from './scheduler.ts';
+
+async function start(nodes: [string, NodeSpecInput][], opts: { clock?: FakeClock } = {}) {
+  const client = new FakeKubeClient();
+  const clock = opts.clock ?? new FakeClock();
+  for (const [name, o] of nodes) await client.create(Resources.nodes, makeNode(name, o));
+  await client.create(Resources.runtimeclasses, { metadata: { name: 'gvisor' }, handler: 'gvisor' });
+  const s = new Scheduler({ client, clock, logger: silentLogger() });
+  const ac = new AbortController();
+  const done = s.run(ac.signal);
+  await Promise.all([s.pods.waitForSync(), s.nodeInformer.waitForSync(), s.runtimeClasses.waitForSync()]);
+  return {
+    client,
+    clock,
+    s,
+    stop: async () => {
+      ac.abort();
+      await done;
+    },
+  };
+}
+
+const nodeOf = async (c: FakeKubeClient, name: string): Promise<string | undefined> =>
+  (await c.get<PodObject>(Resources.pods, name, { namespace: 'default' })).spec?.nodeName;
+
+async function boundTo(c: FakeKubeClient, name: string): Promise<string> {
+  let n: string | undefined;
+  await until(async () => (n = await nodeOf(c, name)) !== undefined, `${name} bound`);
+  return n as string;
+}
+
+const cases: { filter: string; nodes: [string, NodeSpecInput][]; pod: PodSpecInput; want: string }[] = [
+  { filter: 'NodeReady', nodes: [['a', { ready: 'Unknown' }], ['b', {}]], pod: {}, want: 'b' },
+  { filter: 'NodeUnschedulable', nodes: [['a', { unschedulable: true }], ['b', {}]], pod: {}, want: 'b' },
+  { filter: 'NodeAffinity (nodeSelector)', nodes: [['a', {}], ['b', { labels: { zone: 'edge' } }]], pod: { nodeSelector: { zone: 'edge' } }, want: 'b' },
+  {
+    filter: 'NodeAffinity (required terms)',
+    nodes: [['a', { labels: { gpu: '1' } }], ['b', {}]],
+    pod: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'gpu', operator: 'DoesNotExist' }] }] } } } },
+    want: 'b',
+  },
+  { filter: 'TaintToleration', nodes: [['a', { taints: [{ key: 'k', effect: 'NoSchedule' }] }], ['b', { cpu: '1' }]], pod: {}, want: 'b' },
+  { filter: 'NodeResourcesFit', nodes: [['a', { cpu: '1' }], ['b', { cpu: '500m' }]], pod: { cpu: '600m' }, want: 'a' },
+  { filter: 'NodeResourcesFit (overhead)', nodes: [['a', { cpu: '1' }], ['b', { cpu: '2' }]], pod: { cpu: '600m', overhead: { cpu: '500m' } }, want: 'b' },
+  { filter: 'RuntimeHandler', nodes: [['a', {}], ['b', { cpu: '1', handlers: ['runc', 'gvisor'] }]], pod: { runtimeClassName: 'gvisor' }, want: 'b' },
+];
+
+for (const c of cases) {
+  test(`filter ${c.filter}: the pod lands on the only fitting node`, async () => {
+    const { client, stop } = await start(c.nodes);
+    try {
+      await client.create(Resources.pods, makePod('p', c.pod));
+      assert.equal(await boundTo(client, 'p'), c.want);
+    } finally {
+      await stop();
+    }
+  });
+}
+
+test('filter NodePorts: a second pod with the same host port goes elsewhere', async () => {
+  const { client, stop } = await start([['a', { cpu: '8' }], ['b', { cpu: '1' }]]);
+  try {
+    await client.create(Resources.pods, makePod('p1', { hostPort: 80 }));
+    assert.equal(await boundTo(client, 'p1'), 'a');
+    await client.create(Resources.pods, makePod('p2', { hostPort: 80 }));
+    assert.equal(await boundTo(client, 'p2'), 'b');
+  } finally {
+    await stop();
+  }
+});
+
+test('no fit: FailedScheduling event and PodScheduled=False; a new node makes it schedulable', async () => {
+  const { client, clock, s, stop } = await start([
+    ['a', { cpu: '1' }],
+    ['b', { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }] }],
+    ['c', { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }] }],
+  ]);
+  try {
+    await client.create(Resources.pods, makePod('big', { cpu: '2' }));
+    const want = '0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.';
+    await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
+    const [ev] = (await client.list<KubeObject & Record<string, unknown>>(Resources.events, { namespace: 'default' })).items;
+    assert.equal(ev.reason, 'FailedScheduling');
+    assert.equal(ev.type, 'Warning');
+    assert.equal(ev.message, want);
+    assert.equal((ev.involvedObject as { name: string }).name, 'big');
+    await until(async () => {
+      const p = await client.get<PodObject>(Resources.pods, 'big', { namespace: 'default' });
+      const cond = p.status?.conditions?.find((x) => x.type === 'PodScheduled');
+      return cond?.status === 'False' && cond.reason === 'Unschedulable' && cond.message === want;
+    }, 'condition');
+    // retry after back-off: same message → the same event's count grows
+    clock.advance(1000);
+    await until(async () => {
+      const evs = (await client.list<KubeObject & { count?: number }>(Resources.events, { namespace: 'default' })).items;
+      return evs.length === 1 && evs[0].count === 2;
+    }, 'aggregated event');
+    assert.equal(s.stats.failedAttempts, 2);
+    await client.create(Resources.nodes, makeNode('d', { cpu: '4' }));
+    clock.advance(2000);
+    assert.equal(await boundTo(client, 'big'), 'd');
+  } finally {
+    await stop();
+  }
+});
+
+test('unknown RuntimeClass is reported; pods for other schedulers are ignored', async () => {
+  const { client, stop } = await start([['a', {}]]);
+  try {
+    await client.create(Resources.pods, makePod('other', { schedulerName: 'someone-else' }));
+    await client.create(Resources.pods, makePod('p', { runtimeClassName: 'nope' }));
+    await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
+    const [ev] = (await client.list<KubeObject & { message?: string }>(Resources.events, { namespace: 'default' })).items;
+    assert.equal(ev.message, '0/1 nodes are available: runtimeclass.node.k8s.io "nope" not found.');
+    assert.equal(await nodeOf(client, 'other'), undefined);
+  } finally {
+    await stop();
+  }
+});
+
+test('a failed bind is retried after back-off', async () => {
+  const { client, clock, s, stop } = await start([['a', {}]]);
+  try {
+    client.failNext('bind', new HedgeError('Unavailable', 'apiserver restarting'));
+    await client.create(Resources.pods, makePod('p'));
+    await until(() => s.stats.bindErrors === 1, 'bind error');
+    assert.equal(await nodeOf(client, 'p'), undefined);
+    clock.advance(1000);
+    assert.equal(await boundTo(client, 'p'), 'a');
+  } finally {
+    await stop();
+  }
+});
+
+test('end to end: 10 nodes, 100 pods, all bound within capacity and spread evenly', async () => {
+  const nodes: [string, NodeSpecInput][] = Array.from({ length: 10 }, (_, i) => [`n${i}`, { cpu: '4', memory: '8Gi', pods: '20' }]);
+  const { client, s, stop } = await start(nodes);
+  try {
+    for (let i = 0; i < 100; i++) {
+      await client.create(Resources.pods, makePod(`p${i}`, { cpu: '200m', memory: '256Mi', ownerUid: 'rs' }));
+    }
+    await until(async () => (await client.list(Resources.pods, { fieldSelector: 'spec.nodeName=' })).items.length === 0, 'all bound', 20000);
+    const pods = (await client.list<PodObject>(Resources.pods)).items;
+    const perNode = new Map<string, number>();
+    for (const p of pods) perNode.set(p.spec?.nodeName ?? '', (perNode.get(p.spec?.nodeName ?? '') ?? 0) + 1);
+    assert.equal(perNode.size, 10);
+    for (const [n, count] of perNode) assert.equal(count, 10, `node ${n}`);
+    assert.equal(s.stats.bound, 100);
+    assert.equal(s.stats.failedAttempts, 0);
+    assert.ok(pods.every((p) => p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'True')));
+  } finally {
+    await stop();
+  }
+});

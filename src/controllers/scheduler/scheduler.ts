@@ -1,0 +1,344 @@
+import type { PodCondition } from 'kubernetes-types/core/v1.js';
+import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
+import { isHedgeError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { KubeObject } from '../../api/object.ts';
+import { systemClock, type Clock } from '../../client/clock.ts';
+import { Informer } from '../../client/informer.ts';
+import { formatTime } from '../../client/micro-time.ts';
+import { Resources } from '../../client/resources.ts';
+import type { KubeClient } from '../../client/types.ts';
+import { EventRecorder } from '../common/events.ts';
+import type { NodeObject, PodObject } from '../common/types.ts';
+import { defaultFilters, type Filter } from './filters/index.ts';
+import { fitErrorMessage } from './fit-error.ts';
+import { NodeInfo, podInfo, podKey, type PodInfo } from './node-info.ts';
+import { SchedulingQueue, type QueueEntry } from './queue.ts';
+import { scoreNodes } from './scores.ts';
+
+type RuntimeClassObject = RuntimeClass & KubeObject;
+
+export interface SchedulerConfig {
+  client: KubeClient;
+  logger: Logger;
+  clock?: Clock;
+  /** pods whose spec.schedulerName is one of these (or empty) are ours */
+  schedulerNames?: string[];
+  /** reportingInstance of events */
+  identity?: string;
+  /** first retry delay of an unschedulable pod; doubles per attempt (default 1 s) */
+  initialBackoffMs?: number;
+  /** cap of the retry delay (default 10 s, as upstream's podMaxBackoffDuration) */
+  maxBackoffMs?: number;
+  /** binds in flight at once (default 16) */
+  bindConcurrency?: number;
+  filters?: readonly Filter[];
+}
+
+export type ScheduleResult =
+  | { kind: 'fit'; node: string }
+  | { kind: 'unschedulable'; message: string; reasons: Map<string, string[]> };
+
+const COMPONENT = 'hedge-scheduler';
+
+function isTerminal(pod: PodObject): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+}
+
+/** node fields whose change can make a waiting pod fit (upstream's node update event filter) */
+function schedulingView(n: NodeObject): string {
+  return JSON.stringify([
+    n.metadata.labels,
+    n.spec?.taints,
+    n.spec?.unschedulable,
+    n.status?.allocatable,
+    n.status?.conditions?.find((c) => c.type === 'Ready')?.status,
+    n.status?.runtimeHandlers,
+  ]);
+}
+
+/**
+ * The hedge scheduler: informers keep a per-node view (NodeInfo) up to date incrementally;
+ * one loop pops pending pods, filters and scores nodes, assumes the pod onto the winner and
+ * binds through pods/binding without waiting (bounded concurrency). See README.md.
+ */
+export class Scheduler {
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly names: Set<string>;
+  private readonly filters: readonly Filter[];
+  private readonly queue: SchedulingQueue;
+  private readonly nodes = new Map<string, NodeInfo>();
+  /** pod key → node it is accounted on (bound or assumed) */
+  private readonly podNode = new Map<string, string>();
+  /** pods we bound whose binding the informer has not shown yet */
+  private readonly assumed = new Set<string>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly events: EventRecorder;
+  private wake: (() => void) | undefined;
+  readonly pods: Informer<PodObject>;
+  readonly nodeInformer: Informer<NodeObject>;
+  readonly runtimeClasses: Informer<RuntimeClassObject>;
+  /** counters for tests and the bench */
+  readonly stats = { bound: 0, failedAttempts: 0, bindErrors: 0 };
+
+  constructor(private readonly cfg: SchedulerConfig) {
+    this.clock = cfg.clock ?? systemClock;
+    this.log = cfg.logger.child({ component: COMPONENT });
+    this.names = new Set(cfg.schedulerNames ?? ['default-scheduler', 'hedge-scheduler']);
+    this.filters = cfg.filters ?? defaultFilters;
+    this.queue = new SchedulingQueue({
+      initialBackoffMs: cfg.initialBackoffMs ?? 1000,
+      maxBackoffMs: cfg.maxBackoffMs ?? 10_000,
+    });
+    this.events = new EventRecorder({ client: cfg.client, component: COMPONENT, instance: cfg.identity, clock: this.clock, logger: this.log });
+    const common = { client: cfg.client, logger: this.log, clock: this.clock };
+    this.pods = new Informer<PodObject>({
+      ...common,
+      resource: Resources.pods,
+      onAdd: (p) => this.onPod(p),
+      onUpdate: (_, p) => this.onPod(p),
+      onDelete: (p) => this.onPodDelete(p),
+    });
+    this.nodeInformer = new Informer<NodeObject>({
+      ...common,
+      resource: Resources.nodes,
+      onAdd: (n) => this.onNode(n, undefined),
+      onUpdate: (o, n) => this.onNode(n, o),
+      onDelete: (n) => this.onNodeDelete(n),
+    });
+    this.runtimeClasses = new Informer<RuntimeClassObject>({
+      ...common,
+      resource: Resources.runtimeclasses,
+      onAdd: () => this.clusterChanged(),
+      onUpdate: () => this.clusterChanged(),
+    });
+  }
+
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const informers = [this.nodeInformer, this.runtimeClasses, this.pods].map((i) => i.run(signal));
+    try {
+      await Promise.all([this.nodeInformer, this.runtimeClasses, this.pods].map((i) => i.waitForSync(signal)));
+      this.log.info({ nodes: this.nodes.size, pending: this.queue.size }, 'scheduler synced');
+      await this.loop(signal);
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      await Promise.allSettled([...this.inflight]);
+      await Promise.all(informers);
+    }
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    const limit = this.cfg.bindConcurrency ?? 16;
+    while (!signal.aborted) {
+      const entry = this.queue.pop(this.clock.now());
+      if (!entry) {
+        await this.idle(signal);
+        continue;
+      }
+      await this.scheduleOne(entry, signal);
+      while (this.inflight.size >= limit) await Promise.race(this.inflight);
+    }
+  }
+
+  /** park until a pod becomes ready: woken by informer events or the earliest back-off expiry */
+  private async idle(signal: AbortSignal): Promise<void> {
+    const next = this.queue.nextReadyAt();
+    const ac = new AbortController();
+    const both = AbortSignal.any([signal, ac.signal]);
+    const woken = new Promise<void>((resolve) => (this.wake = resolve));
+    const sleeps: Promise<unknown>[] = [woken];
+    if (next !== undefined) sleeps.push(this.clock.sleep(Math.max(0, next - this.clock.now()), both).catch(() => undefined));
+    sleeps.push(new Promise<void>((resolve) => both.addEventListener('abort', () => resolve(), { once: true })));
+    await Promise.race(sleeps);
+    ac.abort();
+    this.wake = undefined;
+  }
+
+  private kick(): void {
+    this.wake?.();
+  }
+
+  private responsible(pod: PodObject): boolean {
+    return this.names.has(pod.spec?.schedulerName || 'default-scheduler');
+  }
+
+  private nodeInfo(name: string): NodeInfo {
+    let ni = this.nodes.get(name);
+    if (!ni) {
+      ni = new NodeInfo(name);
+      this.nodes.set(name, ni);
+    }
+    return ni;
+  }
+
+  private clusterChanged(): void {
+    this.queue.onClusterChange(this.clock.now());
+    this.kick();
+  }
+
+  private onPod(pod: PodObject): void {
+    const key = podKey(pod);
+    const nodeName = pod.spec?.nodeName;
+    if (nodeName) {
+      this.queue.delete(key);
+      this.assumed.delete(key);
+      const prev = this.podNode.get(key);
+      if (isTerminal(pod)) {
+        if (prev) {
+          this.nodes.get(prev)?.removePod(key);
+          this.podNode.delete(key);
+          this.clusterChanged();
+        }
+        return;
+      }
+      if (prev && prev !== nodeName) this.nodes.get(prev)?.removePod(key);
+      this.nodeInfo(nodeName).addPod(podInfo(pod));
+      this.podNode.set(key, nodeName);
+      return;
+    }
+    // A status update racing our bind shows the pod still unbound: it is already placed.
+    if (this.assumed.has(key)) return;
+    if (!this.responsible(pod) || pod.metadata.deletionTimestamp || isTerminal(pod)) {
+      this.queue.delete(key);
+      return;
+    }
+    this.queue.addOrUpdate(pod, this.clock.now());
+    this.kick();
+  }
+
+  private onPodDelete(pod: PodObject): void {
+    const key = podKey(pod);
+    this.queue.delete(key);
+    this.assumed.delete(key);
+    this.events.forget(pod.metadata.uid);
+    const prev = this.podNode.get(key);
+    if (prev) {
+      this.nodes.get(prev)?.removePod(key);
+      this.podNode.delete(key);
+      this.clusterChanged();
+    }
+  }
+
+  private onNode(node: NodeObject, old: NodeObject | undefined): void {
+    const name = node.metadata.name ?? '';
+    this.nodeInfo(name).setNode(node);
+    if (!old || schedulingView(old) !== schedulingView(node)) this.clusterChanged();
+  }
+
+  private onNodeDelete(node: NodeObject): void {
+    const ni = this.nodes.get(node.metadata.name ?? '');
+    if (!ni) return;
+    ni.node = undefined;
+    if (ni.pods.size === 0) this.nodes.delete(ni.name);
+  }
+
+  /** handler the pod needs, undefined for the default, or an error message for an unknown RuntimeClass */
+  private handlerFor(pod: PodObject): { handler: string | undefined } | { error: string } {
+    const rcName = pod.spec?.runtimeClassName;
+    if (!rcName) return { handler: undefined };
+    const rc = this.runtimeClasses.get(rcName);
+    if (!rc) return { error: `runtimeclass.node.k8s.io "${rcName}" not found` };
+    return { handler: rc.handler };
+  }
+
+  /** Filter and score every known node for `pod`. Pure over the current cache (exposed for tests). */
+  findNode(pod: PodObject): ScheduleResult {
+    const pi = podInfo(pod);
+    const candidates = [...this.nodes.values()].filter((ni) => ni.node !== undefined);
+    const h = this.handlerFor(pod);
+    if ('error' in h) {
+      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), h.error), reasons: new Map() };
+    }
+    const reasons = new Map<string, string[]>();
+    const feasible: NodeInfo[] = [];
+    for (const ni of candidates) {
+      const ctx = { pod: pi, nodeInfo: ni, node: ni.node as NodeObject, runtimeHandler: h.handler };
+      let failed: string[] = [];
+      for (const f of this.filters) {
+        failed = f.filter(ctx);
+        if (failed.length) break;
+      }
+      if (failed.length) reasons.set(ni.name, failed);
+      else feasible.push(ni);
+    }
+    if (feasible.length === 0) {
+      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, reasons), reasons };
+    }
+    return { kind: 'fit', node: scoreNodes(pi, feasible)[0].name };
+  }
+
+  private async scheduleOne(entry: QueueEntry, signal: AbortSignal): Promise<void> {
+    // Always decide on the latest version the informer holds.
+    const pod = this.pods.get(entry.pod.metadata.name ?? '', entry.pod.metadata.namespace) ?? entry.pod;
+    if (pod.spec?.nodeName || pod.metadata.deletionTimestamp || !this.responsible(pod)) return;
+    const result = this.findNode(pod);
+    switch (result.kind) {
+      case 'fit':
+        this.assume(pod, result.node, entry, signal);
+        return;
+      case 'unschedulable':
+        this.stats.failedAttempts++;
+        this.queue.requeue(entry, this.clock.now());
+        this.log.debug({ pod: entry.key, message: result.message }, 'unschedulable');
+        await this.recordFailure(pod, result.message, signal);
+        return;
+    }
+  }
+
+  private assume(pod: PodObject, nodeName: string, entry: QueueEntry, signal: AbortSignal): void {
+    const key = entry.key;
+    const placed: PodInfo = podInfo({ ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName } });
+    this.nodeInfo(nodeName).addPod(placed);
+    this.podNode.set(key, nodeName);
+    this.assumed.add(key);
+    const p = this.cfg.client
+      .bind({ namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', nodeName, uid: pod.metadata.uid, signal })
+      .then(() => {
+        this.stats.bound++;
+      })
+      .catch((err: unknown) => {
+        this.stats.bindErrors++;
+        if (!this.assumed.has(key)) return;
+        this.assumed.delete(key);
+        this.nodes.get(nodeName)?.removePod(key);
+        this.podNode.delete(key);
+        // Conflict/NotFound: the pod was bound or deleted elsewhere; the informer will tell us.
+        if (isHedgeError(err, 'Conflict') || isHedgeError(err, 'NotFound') || signal.aborted) return;
+        this.log.warn({ err, pod: key, node: nodeName }, 'bind failed; will retry');
+        this.queue.requeue(entry, this.clock.now());
+        this.kick();
+      })
+      .finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private async recordFailure(pod: PodObject, message: string, signal: AbortSignal): Promise<void> {
+    await this.events.record({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'FailedScheduling', message }, signal);
+    const cur = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    if (cur?.status === 'False' && cur.reason === 'Unschedulable' && cur.message === message) return;
+    const cond: PodCondition = {
+      type: 'PodScheduled',
+      status: 'False',
+      reason: 'Unschedulable',
+      message,
+      lastTransitionTime: cur?.status === 'False' && cur.lastTransitionTime ? cur.lastTransitionTime : formatTime(this.clock.now()),
+    };
+    try {
+      await this.cfg.client.patch(
+        Resources.pods,
+        pod.metadata.name ?? '',
+        'strategic',
+        { status: { conditions: [{ ...cond, lastProbeTime: null }] } },
+        { namespace: pod.metadata.namespace, subresource: 'status', signal },
+      );
+    } catch (err) {
+      if (!signal.aborted && !isHedgeError(err, 'NotFound')) this.log.warn({ err, pod: podKey(pod) }, 'could not set PodScheduled=False');
+    }
+  }
+}
