@@ -2,11 +2,14 @@ import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 
 export type { ObjectMeta };
 
+/** kubernetes-types marks every field readonly; the server and fakes build and edit objects. */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Any Kubernetes object as the apiserver handles it: JSON with apiVersion/kind/metadata. */
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata: ObjectMeta;
+  metadata: Mutable<ObjectMeta>;
   [field: string]: unknown;
 }
 

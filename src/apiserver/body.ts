@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { parseAllDocuments } from 'yaml';
 import { HedgeError, badRequest } from '../lib/errors.ts';
 import { mediaTypeOf } from './negotiate.ts';
+import { decodeKubeProtobuf } from './protobuf/index.ts';
 import { statusErrors } from './status.ts';
 
 /** Read the whole request body, refusing more than `maxBytes` (413) before buffering it. */
@@ -34,7 +35,7 @@ export function decodeUtf8(buf: Buffer): string {
   }
 }
 
-export type BodyFormat = 'json' | 'yaml';
+export type BodyFormat = 'json' | 'yaml' | 'protobuf';
 
 export const objectMediaTypes = ['application/json', 'application/yaml'];
 
@@ -44,11 +45,18 @@ export function objectBodyFormat(contentType: string | undefined): BodyFormat {
   // A missing Content-Type is treated as JSON, as most clients send JSON without thinking about it.
   if (mt === '' || mt === 'application/json') return 'json';
   if (mt === 'application/yaml' || mt === 'application/x-yaml' || mt === 'text/yaml') return 'yaml';
+  if (mt === 'application/vnd.kubernetes.protobuf') return 'protobuf';
   throw statusErrors.unsupportedMediaType(mt, [...objectMediaTypes, 'application/vnd.kubernetes.protobuf']);
 }
 
+/** Decode a body of any accepted object format. */
+export function decodeObjectBody(buf: Buffer, format: BodyFormat): unknown {
+  if (format === 'protobuf') return decodeKubeProtobuf(buf);
+  return parseDocument(decodeUtf8(buf), format);
+}
+
 /** Parse a JSON or YAML document; malformed input -> 400 with the parser's message. */
-export function parseDocument(text: string, format: BodyFormat): unknown {
+export function parseDocument(text: string, format: 'json' | 'yaml'): unknown {
   if (format === 'json') {
     try {
       return JSON.parse(text) as unknown;

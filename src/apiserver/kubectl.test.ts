@@ -137,6 +137,21 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     assert.equal(await ok(['get', 'pod', 'web-1', '-o', 'jsonpath={.metadata.labels.s}']), '3');
   });
 
+  it('creates typed objects that kubectl sends as protobuf', async () => {
+    assert.match(await ok(['create', 'namespace', 'team-a']), /namespace\/team-a created/);
+    assert.match(await ok(['create', 'configmap', 'cfg', '-n', 'team-a', '--from-literal=k=v', '--from-literal=x=y']), /created/);
+    assert.match(await ok(['create', 'secret', 'generic', 'sec', '-n', 'team-a', '--from-literal=pw=s3cret']), /created/);
+    assert.match(await ok(['create', 'serviceaccount', 'robot', '-n', 'team-a']), /created/);
+    const cm = JSON.parse(await ok(['get', 'cm', 'cfg', '-n', 'team-a', '-o', 'json'])) as { data: Record<string, string> };
+    assert.deepEqual(cm.data, { k: 'v', x: 'y' });
+    const sec = JSON.parse(await ok(['get', 'secret', 'sec', '-n', 'team-a', '-o', 'json'])) as { data: Record<string, string>; type: string };
+    assert.equal(Buffer.from(sec.data.pw, 'base64').toString(), 's3cret');
+    assert.equal(sec.type, 'Opaque');
+    assert.match(await ok(['get', 'sa', '-n', 'team-a']), /^robot\b/m);
+    assert.match(await ok(['get', 'sa', '-n', 'team-a']), /^default\b/m);
+    assert.match(await ok(['delete', 'namespace', 'team-a']), /deleted/);
+  });
+
   it('reports server errors the way kubectl users know them', async () => {
     const nf = await kubectl(['get', 'pod', 'missing']);
     assert.notEqual(nf.code, 0);

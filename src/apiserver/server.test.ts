@@ -449,7 +449,7 @@ describe('apiserver REST', () => {
     });
     assert.equal(agg.headers.get('content-type'), 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
     assert.equal(agg.body.kind, 'APIGroupDiscoveryList');
-    const items = agg.body.items as { versions: { version: string; resources: { resource: string; scope: string }[] }[] }[];
+    const items = agg.body.items as unknown as { versions: { version: string; resources: { resource: string; scope: string }[] }[] }[];
     assert.equal(items.length, 1);
     assert.equal(items[0].versions[0].resources.find((r) => r.resource === 'nodes')?.scope, 'Cluster');
     const aggApis = await t.json<Obj>('/apis', { headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } });

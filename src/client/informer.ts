@@ -126,7 +126,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private async relist(signal: AbortSignal): Promise<void> {
     const fresh = new Map<string, T>();
     let cont: string | undefined;
-    let rv = '';
+    let rv: string;
     do {
       const page = await this.opts.client.list<T>(this.opts.resource, {
         namespace: this.opts.namespace,

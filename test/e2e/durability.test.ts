@@ -16,7 +16,7 @@ describe('durability across kill -9', () => {
     await servers[0]?.cleanup();
   });
 
-  it('keeps every acknowledged object after a crash during writes', async () => {
+  it('keeps every acknowledged object after a crash during writes', async (t) => {
     const first = await startHedgeServer({ store: 'sqlite' });
     servers.push(first);
     const ns = await first.api('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
@@ -64,6 +64,7 @@ describe('durability across kill -9', () => {
     const lost = [...acked.keys()].filter((n) => present.get(n) !== acked.get(n));
     assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged objects lost`);
     assert.ok(present.size >= acked.size);
+    t.diagnostic(`acknowledged ${acked.size}, attempted ${next}, present after restart ${present.size}`);
 
     // the restarted server keeps serving writes and reads on top of the recovered state
     const after = await second.api('POST', `/api/v1/namespaces/${NS}/configmaps`, {

@@ -295,46 +295,66 @@ export async function startHedgeServer(opts: StartOptions = {}): Promise<HedgeSe
   };
 }
 
-/** Read a child's stdout line by line until `match` returns true for one; bounded. */
-export function waitForLine(child: ChildProcess, match: (line: string) => boolean, timeoutMs = 20_000): Promise<string[]> {
-  return new Promise((resolvePromise, reject) => {
-    const lines: string[] = [];
-    let partial = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching line within ${timeoutMs} ms; got:\n${lines.join('\n')}\nstderr:\n${stderr}`));
-    }, timeoutMs);
-    const onData = (d: Buffer): void => {
-      partial += d.toString();
-      const parts = partial.split('\n');
-      partial = parts.pop() ?? '';
-      for (const l of parts) {
-        lines.push(l);
-        if (match(l)) {
-          cleanup();
-          resolvePromise(lines);
-          return;
-        }
-      }
-    };
-    const onErr = (d: Buffer): void => {
-      stderr += d.toString();
-    };
-    const onExit = (): void => {
-      cleanup();
-      reject(new Error(`process exited before a matching line; got:\n${lines.join('\n')}\nstderr:\n${stderr}`));
-    };
-    function cleanup(): void {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stderr?.off('data', onErr);
-      child.off('close', onExit);
-    }
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onErr);
-    child.once('close', onExit);
+export interface LineReader {
+  /** every stdout line so far */
+  readonly lines: string[];
+  /**
+   * Resolve with the lines read since the previous call, up to and including the first one
+   * `match` accepts; bounded. Lines are buffered from spawn on, so none is lost between calls.
+   */
+  waitFor(match: (line: string) => boolean, timeoutMs?: number): Promise<string[]>;
+}
+
+/** Read a child's stdout line by line (e.g. `kubectl get -w`). */
+export function readLines(child: ChildProcess): LineReader {
+  const lines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  let closed = false;
+  let cursor = 0;
+  let wake: (() => void) | undefined;
+  child.stdout?.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+    wake?.();
   });
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.once('close', () => {
+    closed = true;
+    wake?.();
+  });
+  return {
+    lines,
+    waitFor(match, timeoutMs = 20_000) {
+      return new Promise((resolvePromise, reject) => {
+        const from = cursor;
+        const timer = setTimeout(() => {
+          wake = undefined;
+          reject(new Error(`no matching line within ${timeoutMs} ms; got:\n${lines.slice(from).join('\n')}\nstderr:\n${stderr}`));
+        }, timeoutMs);
+        const check = (): void => {
+          for (; cursor < lines.length; cursor++) {
+            if (match(lines[cursor])) {
+              cursor++;
+              clearTimeout(timer);
+              wake = undefined;
+              resolvePromise(lines.slice(from, cursor));
+              return;
+            }
+          }
+          if (closed) {
+            clearTimeout(timer);
+            wake = undefined;
+            reject(new Error(`process exited before a matching line; got:\n${lines.slice(from).join('\n')}\nstderr:\n${stderr}`));
+          }
+        };
+        wake = check;
+        check();
+      });
+    },
+  };
 }
 
 /** An executable KUBE_EDITOR: applies `sedExpr` to the file kubectl hands it. */

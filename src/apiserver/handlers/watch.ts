@@ -62,11 +62,13 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   const write = (type: WatchEventType, obj: unknown, json?: string): void => {
     res.write(`{"type":"${type}","object":${json ?? JSON.stringify(obj)}}\n`);
   };
+  // upstream sends Table column definitions with the first event only
+  const state = { columnsSent: false };
   const send = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, d: Decoded): void => {
-    writeObjectEvent(rq, fmt, type, d.obj, d, write);
+    writeObjectEvent(state, rq, fmt, type, d.obj, d, write);
   };
   const sendObj = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, obj: KubeObject): void => {
-    writeObjectEvent(rq, fmt, type, obj, undefined, write);
+    writeObjectEvent(state, rq, fmt, type, obj, undefined, write);
   };
   const bookmark = (revision: number, annotations?: Record<string, string>): void => {
     const metadata: { resourceVersion: string; annotations?: Record<string, string> } = { resourceVersion: String(revision) };
@@ -147,6 +149,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
 }
 
 function writeObjectEvent(
+  state: { columnsSent: boolean },
   rq: RequestScope,
   fmt: OutputFormat,
   type: WatchEventType,
@@ -156,7 +159,12 @@ function writeObjectEvent(
 ): void {
   switch (fmt.kind) {
     case 'table': {
-      const t = rq.server.table(rq.def, [obj], { now: new Date(), includeObject: includeObjectParam(rq.query) });
+      const t = rq.server.table(rq.def, [obj], {
+        now: new Date(),
+        includeObject: includeObjectParam(rq.query),
+        includeColumns: !state.columnsSent,
+      });
+      state.columnsSent = true;
       write(type, { kind: 'Table', apiVersion: `meta.k8s.io/${fmt.version}`, metadata: { resourceVersion: obj.metadata.resourceVersion }, ...t });
       return;
     }

@@ -1,6 +1,6 @@
 import { isPlainObject, type Json, type KubeObject } from '../../api/object.ts';
 import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
-import { decodeUtf8, objectBodyFormat, parseDocument, readBody } from '../body.ts';
+import { decodeObjectBody, decodeUtf8, objectBodyFormat, parseDocument, readBody } from '../body.ts';
 import { mediaTypeOf, negotiateOutput } from '../negotiate.ts';
 import { isCore, returnsDeletedObject } from '../registry/behaviour.ts';
 import { mutableMeta } from '../registry/mutable-meta.ts';
@@ -45,7 +45,7 @@ async function readObjectBody(rq: RequestScope): Promise<unknown> {
   const format = objectBodyFormat(rq.req.headers['content-type']);
   const buf = await readBody(rq.req, rq.server.maxBodyBytes);
   if (buf.length === 0) throw badRequest('the request body is empty; expected an object');
-  return parseDocument(decodeUtf8(buf), format);
+  return decodeObjectBody(buf, format);
 }
 
 /**
@@ -186,7 +186,7 @@ async function parseDeleteOptions(rq: RequestScope): Promise<{ options: DeleteOp
   let dryRun = parseDryRun(rq);
   const buf = await readBody(rq.req, rq.server.maxBodyBytes);
   if (buf.length > 0) {
-    const body = parseDocument(decodeUtf8(buf), objectBodyFormat(rq.req.headers['content-type']));
+    const body = decodeObjectBody(buf, objectBodyFormat(rq.req.headers['content-type']));
     if (body !== null) {
       if (!isPlainObject(body)) throw badRequest('DeleteOptions must be an object');
       const b = body as {

@@ -110,8 +110,8 @@ test('tolerations: explicit seconds, forever, zero, and the default', () => {
   assert.equal(evictionTime(makePod('p'), s.t.health, { defaultTolerationSeconds: 2 }), since + 2_000);
   const wrongEffect = makePod('p', { tolerations: [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoSchedule' }] });
   assert.equal(evictionTime(wrongEffect, s.t.health, ev), since + 300_000);
-  const terminating = makePod('p');
-  terminating.metadata.deletionTimestamp = '2026-01-01T00:00:00Z';
+  const base = makePod('p');
+  const terminating = { ...base, metadata: { ...base.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } };
   assert.equal(evictionTime(terminating, s.t.health, ev), undefined);
 });
 

@@ -1,0 +1,2 @@
+export { decodeKubeProtobuf, isProtobufEnvelope } from './decode.ts';
+export { protobufKinds } from './schemas.ts';

@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../lib/log.ts';
+import { FakeClock } from '../client/clock.ts';
+import { FakeKubeClient } from '../client/fake-client.ts';
+import { Resources } from '../client/resources.ts';
+import type { PodObject } from './common/types.ts';
+import { startControllers } from './start.ts';
+import { makeNode, makePod, until } from './testing/objects.ts';
+
+test('startControllers runs both controllers under leader election and stops on abort', async () => {
+  const client = new FakeKubeClient();
+  const clock = new FakeClock();
+  await client.create(Resources.nodes, makeNode('n1'));
+  const ac = new AbortController();
+  const running = startControllers({ client, clock, logger: silentLogger(), signal: ac.signal, leaderElection: { identity: 'me' } });
+  await client.create(Resources.pods, makePod('p'));
+  await until(async () => (await client.get<PodObject>(Resources.pods, 'p', { namespace: 'default' })).spec?.nodeName === 'n1', 'bound');
+  const leases = await client.list(Resources.leases, { namespace: 'kube-system' });
+  assert.deepEqual(leases.items.map((l) => l.metadata.name).sort(), ['hedge-node-lifecycle', 'hedge-scheduler']);
+  assert.ok(running.nodeLifecycle);
+  ac.abort();
+  await running.done;
+  const released = await client.get<{ metadata: object; spec: { holderIdentity?: string } }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
+  assert.equal(released.spec.holderIdentity, '');
+});

@@ -1,0 +1,85 @@
+import { hostname } from 'node:os';
+import type { Logger } from '../lib/log.ts';
+import type { Clock } from '../client/clock.ts';
+import { LeaderElector } from '../client/leader-election.ts';
+import type { KubeClient } from '../client/types.ts';
+import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
+import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
+
+export interface LeaderElectionOptions {
+  /** default kube-system */
+  namespace?: string;
+  /** default: hostname + pid */
+  identity?: string;
+  leaseDurationSeconds?: number;
+  renewDeadlineSeconds?: number;
+  retryPeriodSeconds?: number;
+}
+
+type Tunables<T> = Omit<T, 'client' | 'logger' | 'clock'>;
+
+export interface ControllersOptions {
+  client: KubeClient;
+  logger: Logger;
+  signal: AbortSignal;
+  clock?: Clock;
+  /** false disables; an object tunes it */
+  scheduler?: false | Tunables<SchedulerConfig>;
+  nodeLifecycle?: false | Tunables<NodeLifecycleConfig>;
+  /**
+   * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
+   * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
+   */
+  leaderElection?: LeaderElectionOptions;
+}
+
+export interface RunningControllers {
+  /** resolves when every controller has stopped (after `signal` aborts) */
+  done: Promise<void>;
+  scheduler?: Scheduler;
+  nodeLifecycle?: NodeLifecycleController;
+}
+
+/** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
+export function startControllers(opts: ControllersOptions): RunningControllers {
+  const { client, logger, signal, clock } = opts;
+  const identity = opts.leaderElection?.identity ?? `${hostname()}_${process.pid}`;
+  const runs: Promise<void>[] = [];
+  const out: RunningControllers = { done: Promise.resolve() };
+
+  const supervise = (name: string, run: (s: AbortSignal) => Promise<void>): void => {
+    const le = opts.leaderElection;
+    const p = le
+      ? new LeaderElector({
+          client,
+          logger: logger.child({ component: `${name}-election` }),
+          clock,
+          namespace: le.namespace ?? 'kube-system',
+          name,
+          identity,
+          leaseDurationSeconds: le.leaseDurationSeconds,
+          renewDeadlineSeconds: le.renewDeadlineSeconds,
+          retryPeriodSeconds: le.retryPeriodSeconds,
+        }).run(signal, run)
+      : run(signal);
+    runs.push(p.catch((err: unknown) => logger.error({ err, controller: name }, 'controller stopped with an error')));
+  };
+
+  if (opts.scheduler !== false) {
+    const cfg = { ...opts.scheduler, client, logger, clock, identity };
+    // A fresh Scheduler per leadership term: its caches must not outlive the term.
+    supervise('hedge-scheduler', async (s) => {
+      out.scheduler = new Scheduler(cfg);
+      await out.scheduler.run(s);
+    });
+  }
+  if (opts.nodeLifecycle !== false) {
+    const cfg = { ...opts.nodeLifecycle, client, logger, clock };
+    supervise('hedge-node-lifecycle', async (s) => {
+      out.nodeLifecycle = new NodeLifecycleController(cfg);
+      await out.nodeLifecycle.run(s);
+    });
+  }
+  out.done = Promise.all(runs).then(() => undefined);
+  return out;
+}
