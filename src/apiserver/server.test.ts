@@ -534,3 +534,55 @@ describe('apiserver REST', () => {
     assert.equal(noManager.status, 400);
   });
 });
+
+describe('apiserver authorization and failure handling', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({
+      authorizer: {
+        authorize: (user, attrs) =>
+          user.username === 'mallory' && attrs.isResourceRequest && attrs.verb === 'list'
+            ? { allowed: false, reason: 'not today' }
+            : { allowed: true },
+      },
+      admissionPlugins: [
+        {
+          name: 'Explodes',
+          validate(req) {
+            if (req.name === 'boom') throw new Error('plugin bug');
+          },
+        },
+      ],
+    });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('answers 403 with the upstream message when the authorizer denies', async () => {
+    const r = await t.json<Obj>('/api/v1/namespaces/default/pods', { headers: { authorization: 'Bearer user-mallory' } });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.reason, 'Forbidden');
+    assert.equal(
+      r.body.message,
+      'pods is forbidden: User "mallory" cannot list resource "pods" in API group "" in the namespace "default": not today',
+    );
+    const nodes = await t.json<Obj>('/api/v1/nodes', { headers: { authorization: 'Bearer user-mallory' } });
+    assert.match(nodes.body.message ?? '', /cannot list resource "nodes" in API group "" at the cluster scope/);
+    const allowed = await t.json<Obj>('/api/v1/namespaces/default/pods', { headers: { authorization: 'Bearer user-alice' } });
+    assert.equal(allowed.status, 200);
+  });
+
+  it('turns unexpected errors into a 500 Status and keeps serving', async () => {
+    const r = await t.json<Obj>('/api/v1/namespaces/default/configmaps', {
+      method: 'POST',
+      headers: JSON_CT,
+      body: JSON.stringify({ metadata: { name: 'boom' } }),
+    });
+    assert.equal(r.status, 500);
+    assert.equal(r.body.reason, 'InternalError');
+    assert.match(r.body.message ?? '', /plugin bug/);
+    assert.equal((await t.json('/api/v1/namespaces/default/configmaps/boom')).status, 404);
+    assert.equal((await t.json('/api/v1/namespaces')).status, 200);
+  });
+});

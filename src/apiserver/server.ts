@@ -42,7 +42,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const admission = new AdmissionChain([
     defaultsPlugin(),
     namespaceLifecyclePlugin({
-      getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
+      // Without a namespaces resource there is no lifecycle to enforce.
+      getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : { metadata: { name } }),
     }),
     ...(config.admissionPlugins ?? []),
   ]);

@@ -161,6 +161,11 @@ describe('apiserver watch', () => {
       assert.equal(ev.type, 'ADDED');
       assert.equal(ev.object.kind, 'Table');
       assert.equal((ev.object.rows as unknown[]).length, 1);
+      assert.ok((ev.object.columnDefinitions as unknown[]).length > 0);
+      await create('w1', 'table-later');
+      let later = await w.next();
+      while (later.object.kind === 'Table' && (later.object.rows as { cells: unknown[] }[])[0].cells[0] !== 'table-later') later = await w.next();
+      assert.deepEqual(later.object.columnDefinitions, []);
     } finally {
       w.close();
     }

@@ -61,10 +61,14 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
   } catch (err) {
     await store.close();
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-      throw new HedgeError('Unavailable', `--listen ${formatHostPort(settings.listen.host, settings.listen.port)}: ${code}`, {
-        cause: err,
-      });
+    const why: Record<string, string> = {
+      EADDRINUSE: 'address already in use',
+      EADDRNOTAVAIL: 'no such local address',
+      EACCES: 'permission denied',
+    };
+    if (code !== undefined && why[code] !== undefined) {
+      const where = formatHostPort(settings.listen.host, settings.listen.port);
+      throw new HedgeError('Unavailable', `--listen ${where}: ${why[code]} (${code})`, { cause: err });
     }
     throw err;
   }

@@ -8,8 +8,8 @@ import {
   matchLabels,
   parseFieldSelector,
   parseLabelSelector,
-  type FieldRequirement,
-  type LabelRequirement,
+  type FieldSelector,
+  type Selector,
 } from './selectors.ts';
 import type {
   BindOptions,
@@ -47,8 +47,8 @@ interface HistoryEntry {
 interface Watcher {
   resource: string;
   namespace?: string;
-  labels: LabelRequirement[];
-  fields: FieldRequirement[];
+  labels: Selector;
+  fields: FieldSelector;
   bookmarks: boolean;
   push(ev: WatchEvent | Error | 'end'): void;
 }
@@ -450,7 +450,7 @@ function isGracefulPod(r: ResourceRef, obj: KubeObject): boolean {
   return isScheduledPod(r, obj) && (obj.metadata.deletionGracePeriodSeconds ?? 0) > 0;
 }
 
-function selects(obj: KubeObject, namespace: string | undefined, labels: LabelRequirement[], fields: FieldRequirement[]): boolean {
+function selects(obj: KubeObject, namespace: string | undefined, labels: Selector, fields: FieldSelector): boolean {
   if (namespace && obj.metadata.namespace !== namespace) return false;
   return matchLabels(labels, obj.metadata.labels) && matchFields(fields, obj);
 }

@@ -1,77 +1,40 @@
-import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
-import { HedgeError } from '../lib/errors.ts';
+import type { Json } from '../api/object.ts';
 import { isPlainObject } from '../api/object.ts';
+import { definitionNameFor, loadDefinitions } from '../api/openapi/index.ts';
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  emptyPatchMeta,
+  patchMetaFromOpenAPI,
+  type OpenAPIV2Schema,
+  type PatchMeta,
+} from '../api/patch/index.ts';
 import type { PatchType } from './types.ts';
 
-/**
- * Patch application for the in-memory fake. Strategic merge is a deliberately small subset:
- * merge-patch semantics plus merge-by-key for the lists controllers patch (conditions by type,
- * containers by name, …) and `$patch: delete` on list items. Dedup candidate with src/api/patch.
- */
-const mergeKeys: Record<string, string> = {
-  conditions: 'type',
-  containers: 'name',
-  initContainers: 'name',
-  ephemeralContainers: 'name',
-  volumes: 'name',
-  env: 'name',
-  ports: 'containerPort',
-  ownerReferences: 'uid',
-  addresses: 'type',
-  containerStatuses: 'name',
-  initContainerStatuses: 'name',
-};
+/** Patch application for the in-memory fake: the same engine and merge keys the apiserver uses. */
+const metas = new Map<string, PatchMeta>();
 
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (!isPlainObject(patch)) return structuredClone(patch);
-  const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+function metaFor(doc: unknown): PatchMeta {
+  if (!isPlainObject(doc) || typeof doc.apiVersion !== 'string' || typeof doc.kind !== 'string') return emptyPatchMeta;
+  const key = `${doc.apiVersion}|${doc.kind}`;
+  let meta = metas.get(key);
+  if (!meta) {
+    const definitions = loadDefinitions();
+    const name = definitionNameFor(doc.apiVersion, doc.kind, definitions);
+    meta = name ? patchMetaFromOpenAPI(definitions as Record<string, OpenAPIV2Schema>, name) : emptyPatchMeta;
+    metas.set(key, meta);
   }
-  return out;
-}
-
-function strategicMerge(target: unknown, patch: unknown, field: string): unknown {
-  if (Array.isArray(patch)) {
-    const key = mergeKeys[field];
-    if (!key || !Array.isArray(target) || !patch.every(isPlainObject)) return structuredClone(patch);
-    const out = [...target] as unknown[];
-    for (const item of patch as Record<string, unknown>[]) {
-      const idx = out.findIndex((t) => isPlainObject(t) && t[key] === item[key]);
-      if (item.$patch === 'delete') {
-        if (idx >= 0) out.splice(idx, 1);
-      } else if (idx >= 0) out[idx] = strategicMerge(out[idx], item, '');
-      else out.push(structuredClone(item));
-    }
-    return out;
-  }
-  if (!isPlainObject(patch)) return structuredClone(patch);
-  const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (k.startsWith('$')) continue;
-    if (v === null) delete out[k];
-    else out[k] = strategicMerge(out[k], v, k);
-  }
-  return out;
+  return meta;
 }
 
 export function applyPatch(doc: unknown, type: PatchType, patch: unknown): unknown {
   switch (type) {
-    case 'json': {
-      if (!Array.isArray(patch)) throw new HedgeError('BadRequest', 'json patch must be an array of operations');
-      try {
-        return jsonpatch.applyPatch(structuredClone(doc), patch as Operation[], true, false).newDocument;
-      } catch (err) {
-        throw new HedgeError('Invalid', `json patch: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-        });
-      }
-    }
+    case 'json':
+      return applyJsonPatch(doc as Json, patch);
     case 'merge':
-      return mergePatch(doc, patch);
+      return applyMergePatch(doc as Json, patch as Json);
     case 'strategic':
-      return strategicMerge(doc, patch, '');
+      return applyStrategicMergePatch(doc as Json, patch as Json, metaFor(doc));
   }
 }

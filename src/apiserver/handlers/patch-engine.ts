@@ -1,10 +1,16 @@
 import { definitionNameFor, loadDefinitions, type Definitions } from '../../api/openapi/index.ts';
 import { isPlainObject, type Json, type KubeObject } from '../../api/object.ts';
-import { applyJsonPatch } from '../../api/patch/json-patch.ts';
-import { applyMergePatch } from '../../api/patch/merge-patch.ts';
-import { emptyPatchMeta, patchMetaFromOpenAPI, type OpenAPIV2Schema, type PatchMeta } from '../../api/patch/patch-meta.ts';
-import { serverSideApply, updateManagedFields } from '../../api/patch/server-side-apply.ts';
-import { applyStrategicMergePatch } from '../../api/patch/strategic-merge-patch.ts';
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  emptyPatchMeta,
+  patchMetaFromOpenAPI,
+  serverSideApply,
+  updateManagedFields,
+  type OpenAPIV2Schema,
+  type PatchMeta,
+} from '../../api/patch/index.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { HedgeError } from '../../lib/errors.ts';
 

@@ -2,7 +2,7 @@ import type { KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { HedgeError, alreadyExists, conflict, isHedgeError, notFound } from '../../lib/errors.ts';
 import type { KeyValue, ListResult, Store } from '../../store/types.ts';
-import { jsonEqual } from '../../api/patch/merge-patch.ts';
+import { jsonEqual } from '../../api/patch/index.ts';
 import type { Json } from '../../api/object.ts';
 import { objectKey, resourcePrefix } from './keys.ts';
 import type { Decoded, ObjectCodec } from './object-codec.ts';
