@@ -3,6 +3,7 @@
  * event (TARGETS.md: watch delivers to 1,000 watchers). Prints a table; asserts nothing.
  *   node --import tsx bench/apiserver-watch.ts [--watchers N] [--writes N]
  */
+import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].m
 const agent = new Agent({ keepAlive: true, ca, cert, key, maxSockets: WATCHERS + 10 });
 const u = new URL(s.url);
 const controller = new AbortController();
+// one abort signal ends every watch request
+setMaxListeners(WATCHERS + 10, controller.signal);
 
 try {
   const ns = await s.api('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'w' } });

@@ -1,3 +1,5 @@
+import { HedgeError } from '../lib/errors.ts';
+
 /**
  * Parse a request path into Kubernetes request attributes, following apiserver's
  * RequestInfoFactory (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go).
@@ -54,7 +56,10 @@ export function parseRequestInfo(method: string, pathname: string, query: URLSea
     path: pathname,
     ...extra,
   });
-  const parts = pathname.split('/').filter((p) => p !== '');
+  const parts = pathname
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeSegment);
   if (parts.length === 0) return nonResource();
   const prefix = parts[0];
   if (prefix !== 'api' && prefix !== 'apis') return nonResource();
@@ -124,6 +129,15 @@ export function parseRequestInfo(method: string, pathname: string, query: URLSea
   if ((info.verb === 'list' || info.verb === 'get') && isTrue(query.get('watch'))) info.verb = 'watch';
   if (legacyWatch) info.verb = 'watch';
   return info;
+}
+
+function decodeSegment(seg: string): string {
+  if (!seg.includes('%')) return seg;
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    throw new HedgeError('BadRequest', `malformed path segment: ${JSON.stringify(seg)}`);
+  }
 }
 
 export function isTrue(v: string | null): boolean {

@@ -231,6 +231,38 @@ describe('apiserver REST', () => {
     assert.equal(method.status, 405);
   });
 
+  it('retries concurrent patches internally so none is lost', async () => {
+    await post('/api/v1/namespaces/default/configmaps', { metadata: { name: 'race' }, data: {} });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => patch('/api/v1/namespaces/default/configmaps/race', 'application/merge-patch+json', { data: { [`k${i}`]: String(i) } })),
+    );
+    assert.ok(results.every((r) => r.status === 200));
+    const got = await t.json<Obj>('/api/v1/namespaces/default/configmaps/race');
+    assert.equal(Object.keys(got.body.data ?? {}).length, 10);
+    const withRv = await patch('/api/v1/namespaces/default/configmaps/race', 'application/merge-patch+json', {
+      metadata: { resourceVersion: '1' },
+      data: { z: '1' },
+    });
+    assert.equal(withRv.status, 409);
+  });
+
+  it('lists at an exact resourceVersion and refuses future ones', async () => {
+    const c = await post('/api/v1/namespaces/default/configmaps', { metadata: { name: 'exact' }, data: { v: 'old' } });
+    const rv = c.body.metadata.resourceVersion ?? '';
+    await patch('/api/v1/namespaces/default/configmaps/exact', 'application/merge-patch+json', { data: { v: 'new' } });
+    const old = await t.json<Obj>(`/api/v1/namespaces/default/configmaps?resourceVersion=${rv}&resourceVersionMatch=Exact`);
+    assert.equal(old.status, 200);
+    assert.equal(old.body.metadata.resourceVersion, rv);
+    assert.equal(old.body.items?.find((i) => i.metadata.name === 'exact')?.data?.v, 'old');
+    const any = await t.json<Obj>('/api/v1/namespaces/default/configmaps?resourceVersion=0');
+    assert.equal(any.body.items?.find((i) => i.metadata.name === 'exact')?.data?.v, 'new');
+    const future = await t.json<Obj>('/api/v1/namespaces/default/configmaps?resourceVersion=999999999');
+    assert.equal(future.status, 504);
+    assert.match(future.body.message ?? '', /Too large resource version/);
+    const noRv = await t.json<Obj>('/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact');
+    assert.equal(noRv.status, 400);
+  });
+
   it('honours fieldValidation Strict, Warn and Ignore', async () => {
     const body = { metadata: { name: 'fv' }, data: { a: '1' }, spec: { foo: 1 } };
     const strict = await post('/api/v1/namespaces/default/configmaps?fieldValidation=Strict', body);

@@ -83,6 +83,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
       for (const kv of list.items) {
         const d = reg.codec.decode(kv);
         if (match(d.obj)) send('ADDED', d);
+        if (res.writableNeedDrain) await drained(res, abort.signal);
       }
       from = list.revision + 1;
       if (sendInitialParam !== null && bookmarks) bookmark(list.revision, { [initialEventsEndAnnotation]: 'true' });
@@ -101,6 +102,8 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
     for await (const ev of events) {
       if (abort.signal.aborted) break;
       translate(ev);
+      // A slow client slows its own watch instead of growing our buffers without bound.
+      if (res.writableNeedDrain) await drained(res, abort.signal);
     }
   } catch (err) {
     if (!abort.signal.aborted) {
@@ -146,6 +149,18 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
       }
     }
   }
+}
+
+function drained(res: RequestScope['res'], signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function writeObjectEvent(

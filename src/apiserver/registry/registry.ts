@@ -98,8 +98,10 @@ export class Registry {
     const rs = this.storeFor(def);
     if (input.metadata.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
     const wantsGenerated = !input.metadata.name && !!input.metadata.generateName;
+    // each generateName attempt starts from the object as the client sent it
+    const pristine = wantsGenerated ? structuredClone(input) : input;
     for (let attempt = 0; ; attempt++) {
-      let obj = attempt === 0 ? input : structuredClone(input);
+      let obj = attempt === 0 ? input : structuredClone(pristine);
       if (wantsGenerated) obj.metadata.name = generateName(obj.metadata.generateName ?? '');
       await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'mutate');
       prepareForCreate(def, obj, this.#now());

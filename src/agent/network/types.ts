@@ -1,0 +1,27 @@
+/** The network seam: CNI underneath (bridge default; macvlan and host-device as modes). */
+export interface NetworkSandbox {
+  /** container id CNI sees (CNI_CONTAINERID) */
+  id: string;
+  pod: { uid: string; namespace: string; name: string };
+  /** network namespace path to set up (created by the plugin in setUp when absent) */
+  netnsPath: string;
+  /** hostPort mappings (portmap) */
+  portMappings: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }[];
+}
+
+export interface NetworkResult {
+  ips: { address: string; family: 4 | 6; gateway?: string; interface: string }[];
+  /** host-side interface (veth) name, for stats */
+  hostInterface?: string;
+  interfaces: { name: string; mac?: string; sandbox?: string }[];
+}
+
+export interface NetworkPlugin {
+  readonly name: string;
+  /** creates the netns (if needed) and runs CNI ADD; idempotent for the same id */
+  setUp(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult>;
+  /** runs CNI DEL and removes the netns; idempotent, never throws for "already gone" */
+  tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void>;
+  /** CNI CHECK / the current result of a set-up sandbox, used after an agent restart */
+  status(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult | undefined>;
+}

@@ -1,0 +1,152 @@
+/**
+ * The runtime seam. One RuntimeHandler per RuntimeClass handler name (`runc`, `gvisor`,
+ * `microvm`); runc/crun/runsc share the OCI implementation. The pod sync loop only talks to
+ * this interface, so the microVM runtime plugs in beside the OCI one.
+ */
+import type { Mount } from '../snapshot/types.ts';
+
+export type SandboxId = string & { readonly __brand: 'SandboxId' };
+export type ContainerId = string & { readonly __brand: 'ContainerId' };
+
+export interface SandboxConfig {
+  id: SandboxId;
+  pod: { uid: string; namespace: string; name: string };
+  hostname: string;
+  /** network namespace the sandbox joins (made by the NetworkPlugin); undefined = host network */
+  netnsPath?: string;
+  /** share an IPC namespace between the pod's containers */
+  shareIpc: boolean;
+  /** cgroup path (relative to each v1 controller root) of the pod, e.g. hedge/pod<uid> */
+  cgroupParent: string;
+  /** pod-level limits incl. RuntimeClass overhead; undefined = unlimited */
+  resources: { cpuMilli?: number; memoryBytes?: number };
+  /** /etc/hosts and /etc/resolv.conf content written for the pod */
+  hostsFile: string;
+  resolvConf: string;
+  /** directory for this sandbox's state (bundles, pid files, sockets) */
+  stateDir: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface SandboxInfo {
+  id: SandboxId;
+  handler: string;
+  netnsPath?: string;
+  /** e.g. the VM's pid for microvm, or undefined */
+  pid?: number;
+}
+
+export interface ContainerMount {
+  containerPath: string;
+  hostPath: string;
+  readOnly: boolean;
+  /** 'bind' (default) or 'tmpfs' for Memory emptyDir */
+  type?: 'bind' | 'tmpfs';
+  /** tmpfs size limit */
+  sizeBytes?: number;
+}
+
+export interface ContainerConfig {
+  id: ContainerId;
+  sandboxId: SandboxId;
+  name: string;
+  /** image reference and digest it was resolved to (for status.imageID) */
+  image: { ref: string; digest: string };
+  /** the container's root filesystem, from the Snapshotter */
+  rootfs: Mount[];
+  command: string[];
+  env: { name: string; value: string }[];
+  workingDir: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  mounts: ContainerMount[];
+  resources: { cpuRequestMilli?: number; cpuLimitMilli?: number; memoryLimitBytes?: number; pidsLimit?: number };
+  security: {
+    privileged: boolean;
+    readOnlyRootFilesystem: boolean;
+    capabilitiesAdd: string[];
+    capabilitiesDrop: string[];
+    noNewPrivileges: boolean;
+  };
+  tty: boolean;
+  /** CRI-format log file the runtime writes stdout/stderr to */
+  logPath: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export type ContainerState =
+  | { state: 'created'; createdAt: Date }
+  | { state: 'running'; startedAt: Date; pid: number }
+  | { state: 'exited'; startedAt?: Date; finishedAt: Date; exitCode: number; reason: string; message?: string }
+  | { state: 'unknown'; reason: string };
+
+export interface ContainerStatus {
+  id: ContainerId;
+  sandboxId: SandboxId;
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  status: ContainerState;
+}
+
+export interface CpuStats {
+  usageNanoCores?: number;
+  /** cumulative CPU time, ns */
+  usageCoreNanoSeconds: number;
+}
+export interface MemoryStats {
+  usageBytes: number;
+  workingSetBytes: number;
+  rssBytes: number;
+  pageFaults?: number;
+  majorPageFaults?: number;
+}
+export interface NetworkStats {
+  interfaces: { name: string; rxBytes: number; txBytes: number; rxErrors: number; txErrors: number }[];
+}
+export interface BlockIoStats {
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+}
+export interface ContainerStats {
+  timestamp: Date;
+  cpu: CpuStats;
+  memory: MemoryStats;
+  blkio?: BlockIoStats;
+}
+export interface SandboxStats extends ContainerStats {
+  network?: NetworkStats;
+}
+
+export interface ExecRequest {
+  command: string[];
+  tty: boolean;
+  stdin?: NodeJS.ReadableStream;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  signal: AbortSignal;
+}
+
+export interface RuntimeHandler {
+  /** RuntimeClass handler name */
+  readonly name: string;
+  createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo>;
+  /** stops everything left in the sandbox and frees its resources; idempotent */
+  removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void>;
+  createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void>;
+  start(id: ContainerId, signal: AbortSignal): Promise<void>;
+  /** SIGTERM, wait up to timeoutSeconds, then SIGKILL; resolves once exited */
+  stop(id: ContainerId, opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<void>;
+  /** idempotent */
+  remove(id: ContainerId, signal: AbortSignal): Promise<void>;
+  status(id: ContainerId, signal: AbortSignal): Promise<ContainerStatus>;
+  /** every container this handler knows, incl. ones created before an agent restart (adoption) */
+  list(signal: AbortSignal): Promise<ContainerStatus[]>;
+  stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats>;
+  sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats>;
+  /** resolves with the exit code */
+  exec(id: ContainerId, req: ExecRequest): Promise<number>;
+}
