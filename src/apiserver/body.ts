@@ -58,11 +58,13 @@ export function decodeObjectBody(buf: Buffer, format: BodyFormat): unknown {
 /** Parse a JSON or YAML document; malformed input -> 400 with the parser's message. */
 export function parseDocument(text: string, format: 'json' | 'yaml'): unknown {
   if (format === 'json') {
+    let v: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      v = JSON.parse(text) as unknown;
     } catch (err) {
       throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
     }
+    return checkDepth(v);
   }
   let docs;
   try {
@@ -79,8 +81,25 @@ export function parseDocument(text: string, format: 'json' | 'yaml'): unknown {
     throw badRequest(`error converting YAML to JSON: ${doc.errors[0].message}`);
   }
   try {
-    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+    return checkDepth(doc.toJS({ maxAliasCount: 100 }) as unknown);
   } catch (err) {
+    if (err instanceof HedgeError) throw err;
     throw new HedgeError('BadRequest', `error converting YAML to JSON: ${(err as Error).message}`);
   }
+}
+
+/** Deeper than any real object; beyond it recursive copies and encoders could overflow the stack. */
+export const maxNestingDepth = 1000;
+
+function checkDepth(value: unknown): unknown {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > maxNestingDepth) throw badRequest(`the request body is nested more than ${maxNestingDepth} levels deep`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return value;
 }

@@ -217,6 +217,8 @@ describe('apiserver REST', () => {
       body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]),
     });
     assert.equal(badUtf8.status, 400);
+    const deep = await post('/api/v1/namespaces/default/configmaps', `{"metadata":{"name":"deep"},"data":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+    assert.equal(deep.status, 400);
     const noNs = await post('/api/v1/namespaces/missing/configmaps', { metadata: { name: 'x' } });
     assert.equal(noNs.status, 404);
     assert.equal(noNs.body.message, 'namespaces "missing" not found');

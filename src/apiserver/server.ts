@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +39,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const nsDef = resources.lookup('', 'v1', 'namespaces');
   const saDef = resources.lookup('', 'v1', 'serviceaccounts');
   const closing = new AbortController();
+  // every open watch listens on it; thousands of watchers are normal, not a leak
+  setMaxListeners(0, closing.signal);
 
   const admission = new AdmissionChain([
     defaultsPlugin(),

@@ -41,6 +41,7 @@ export type CauseType =
   | 'FieldValueTypeInvalid'
   | 'UnexpectedServerResponse'
   | 'FieldManagerConflict'
+  | 'NamespaceTerminating'
   | 'ResourceVersionTooLarge';
 
 export interface ErrorDetails {
@@ -85,10 +86,10 @@ export const conflict = (kind: string, name: string, reason: string, group = '')
 
 export const badRequest = (message: string): HedgeError => new HedgeError('BadRequest', message);
 
-/** 422 with field causes; message formatted like apimachinery's NewInvalid. */
-export function invalid(kindName: string, name: string, causes: FieldCause[], group = ''): HedgeError {
+/** 422 with field causes; message formatted like apimachinery's NewInvalid (details.kind is the Kind). */
+export function invalid(kind: string, name: string, causes: FieldCause[], group = ''): HedgeError {
   const summary = causes.map((c) => `${c.field}: ${c.message}`).join(', ');
-  return new HedgeError('Invalid', `${kindName} "${name}" is invalid: ${summary}`, {
-    details: { kind: kindName.toLowerCase(), group, name, causes },
+  return new HedgeError('Invalid', `${group ? `${kind}.${group}` : kind} "${name}" is invalid: ${summary}`, {
+    details: { kind, group, name, causes },
   });
 }

@@ -12,7 +12,8 @@ const CONCURRENCY = 8;
 describe('durability across kill -9', () => {
   const servers: HedgeServer[] = [];
   after(async () => {
-    for (const s of servers.reverse()) await s.stop({ graceMs: 2000 }).catch(() => undefined);
+    for (const s of [...servers].reverse()) await s.stop({ graceMs: 2000 }).catch(() => undefined);
+    // the first server created the data dir; the restarted one only borrowed it
     await servers[0]?.cleanup();
   });
 

@@ -44,7 +44,7 @@ export function namespaceLifecyclePlugin(opts: NamespaceLifecycleOptions): Admis
               name: req.name,
               causes: [
                 {
-                  reason: 'FieldValueForbidden',
+                  reason: 'NamespaceTerminating',
                   field: 'metadata.namespace',
                   message: `namespace ${req.namespace} is being terminated`,
                 },

@@ -1,0 +1,158 @@
+import { HedgeError } from '../../../lib/errors.ts';
+import type {
+  ContainerConfig,
+  ContainerId,
+  ContainerStats,
+  ContainerStatus,
+  ExecRequest,
+  RuntimeHandler,
+  SandboxConfig,
+  SandboxId,
+  SandboxInfo,
+  SandboxStats,
+} from '../../runtime/types.ts';
+
+interface FakeContainer {
+  cfg: ContainerConfig;
+  status: ContainerStatus['status'];
+}
+
+/** What a started container does on its own: keep running (default) or exit at once with a code. */
+export type FakeBehavior = { kind: 'run' } | { kind: 'exit'; code: number; reason?: string } | { kind: 'fail-start'; message: string };
+
+export interface FakeRuntimeOptions {
+  name?: string;
+  now?: () => number;
+}
+
+/**
+ * In-memory RuntimeHandler for agent tests. Containers run until a test makes them exit
+ * (`exit`) or a behavior says so; `ops` records every call in order so tests can check
+ * sequencing (preStop before stop, containers before sandbox).
+ */
+export class FakeRuntime implements RuntimeHandler {
+  readonly name: string;
+  readonly sandboxes = new Map<SandboxId, SandboxConfig>();
+  readonly containers = new Map<ContainerId, FakeContainer>();
+  readonly ops: string[] = [];
+  /** keyed by container name; consulted on every start */
+  readonly behaviors = new Map<string, FakeBehavior>();
+  /** exec results keyed by the command's first word; default exit 0 */
+  execResult: (cfg: ContainerConfig, req: ExecRequest) => Promise<number> | number = () => 0;
+  failCreateSandbox?: string;
+  private readonly now: () => number;
+  private pid = 1000;
+
+  constructor(opts: FakeRuntimeOptions = {}) {
+    this.name = opts.name ?? 'runc';
+    this.now = opts.now ?? Date.now;
+  }
+
+  async createSandbox(cfg: SandboxConfig): Promise<SandboxInfo> {
+    this.ops.push(`createSandbox:${cfg.pod.name}`);
+    if (this.failCreateSandbox) throw new HedgeError('Internal', this.failCreateSandbox);
+    this.sandboxes.set(cfg.id, cfg);
+    return { id: cfg.id, handler: this.name, netnsPath: cfg.netnsPath };
+  }
+
+  async removeSandbox(id: SandboxId): Promise<void> {
+    const sb = this.sandboxes.get(id);
+    this.ops.push(`removeSandbox:${sb?.pod.name ?? id}`);
+    for (const [cid, c] of this.containers) if (c.cfg.sandboxId === id) this.containers.delete(cid);
+    this.sandboxes.delete(id);
+  }
+
+  async createContainer(cfg: ContainerConfig): Promise<void> {
+    this.ops.push(`create:${cfg.name}`);
+    if (!this.sandboxes.has(cfg.sandboxId)) throw new HedgeError('NotFound', `sandbox ${cfg.sandboxId} not found`);
+    this.containers.set(cfg.id, { cfg, status: { state: 'created', createdAt: new Date(this.now()) } });
+  }
+
+  async start(id: ContainerId): Promise<void> {
+    const c = this.must(id);
+    this.ops.push(`start:${c.cfg.name}`);
+    const b = this.behaviors.get(c.cfg.name) ?? { kind: 'run' };
+    const at = new Date(this.now());
+    switch (b.kind) {
+      case 'run':
+        c.status = { state: 'running', startedAt: at, pid: ++this.pid };
+        return;
+      case 'exit':
+        c.status = { state: 'exited', startedAt: at, finishedAt: at, exitCode: b.code, reason: b.reason ?? (b.code === 0 ? 'Completed' : 'Error') };
+        return;
+      case 'fail-start':
+        c.status = { state: 'exited', finishedAt: at, exitCode: 128, reason: 'StartError', message: b.message };
+        throw new HedgeError('Internal', b.message);
+    }
+  }
+
+  async stop(id: ContainerId, opts: { timeoutSeconds: number }): Promise<void> {
+    const c = this.containers.get(id);
+    if (!c) return;
+    this.ops.push(`stop:${c.cfg.name}:${opts.timeoutSeconds}`);
+    if (c.status.state === 'running') {
+      c.status = { state: 'exited', startedAt: c.status.startedAt, finishedAt: new Date(this.now()), exitCode: 137, reason: 'Error' };
+    }
+  }
+
+  async remove(id: ContainerId): Promise<void> {
+    const c = this.containers.get(id);
+    if (c) this.ops.push(`remove:${c.cfg.name}`);
+    this.containers.delete(id);
+  }
+
+  async status(id: ContainerId): Promise<ContainerStatus> {
+    return this.toStatus(id, this.must(id));
+  }
+
+  async list(): Promise<ContainerStatus[]> {
+    return [...this.containers].map(([id, c]) => this.toStatus(id, c));
+  }
+
+  async stats(id: ContainerId): Promise<ContainerStats> {
+    this.must(id);
+    return { timestamp: new Date(this.now()), cpu: { usageCoreNanoSeconds: 0 }, memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0 } };
+  }
+
+  async sandboxStats(id: SandboxId): Promise<SandboxStats> {
+    if (!this.sandboxes.has(id)) throw new HedgeError('NotFound', `sandbox ${id} not found`);
+    return { timestamp: new Date(this.now()), cpu: { usageCoreNanoSeconds: 0 }, memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0 } };
+  }
+
+  async exec(id: ContainerId, req: ExecRequest): Promise<number> {
+    const c = this.must(id);
+    this.ops.push(`exec:${c.cfg.name}:${req.command.join(' ')}`);
+    return this.execResult(c.cfg, req);
+  }
+
+  /** make a running container exit (a crash or a normal end) */
+  exit(id: ContainerId, code: number, reason = code === 0 ? 'Completed' : 'Error'): void {
+    const c = this.must(id);
+    const startedAt = c.status.state === 'running' ? c.status.startedAt : undefined;
+    c.status = { state: 'exited', startedAt, finishedAt: new Date(this.now()), exitCode: code, reason };
+  }
+
+  /** the newest container of that name (by creation order) */
+  byName(name: string): { id: ContainerId; cfg: ContainerConfig; status: ContainerStatus['status'] } | undefined {
+    let found: { id: ContainerId; cfg: ContainerConfig; status: ContainerStatus['status'] } | undefined;
+    for (const [id, c] of this.containers) if (c.cfg.name === name) found = { id, cfg: c.cfg, status: c.status };
+    return found;
+  }
+
+  private must(id: ContainerId): FakeContainer {
+    const c = this.containers.get(id);
+    if (!c) throw new HedgeError('NotFound', `container ${id} not found`);
+    return c;
+  }
+
+  private toStatus(id: ContainerId, c: FakeContainer): ContainerStatus {
+    return {
+      id,
+      sandboxId: c.cfg.sandboxId,
+      name: c.cfg.name,
+      labels: { ...c.cfg.labels },
+      annotations: { ...c.cfg.annotations },
+      status: { ...c.status },
+    };
+  }
+}

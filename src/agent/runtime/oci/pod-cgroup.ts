@@ -1,0 +1,79 @@
+/**
+ * The pod-level cgroup on cgroup v1: one directory per controller holding the pod limits (incl.
+ * RuntimeClass overhead); the runtimes put each container below it at <parent>/<containerId>.
+ */
+import { mkdir, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** controllers we create the pod dir in up front; runc creates the others (cpuset, devices...) itself */
+const POD_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio'] as const;
+
+export interface PodCgroupOptions {
+  cgroupRoot: string;
+  cgroupParent: string;
+  resources: { cpuMilli?: number; memoryBytes?: number };
+}
+
+export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
+  for (const ctl of POD_CONTROLLERS) {
+    const base = join(opts.cgroupRoot, ctl);
+    if (!(await exists(base))) continue;
+    await mkdir(join(base, opts.cgroupParent), { recursive: true });
+  }
+  const { cpuMilli, memoryBytes } = opts.resources;
+  if (cpuMilli !== undefined) {
+    const dir = join(opts.cgroupRoot, 'cpu', opts.cgroupParent);
+    await writeFile(join(dir, 'cpu.cfs_period_us'), '100000');
+    await writeFile(join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.floor(cpuMilli * 100))));
+    await writeFile(join(dir, 'cpu.shares'), String(Math.max(2, Math.floor((cpuMilli * 1024) / 1000))));
+  }
+  if (memoryBytes !== undefined) {
+    await writeFile(join(opts.cgroupRoot, 'memory', opts.cgroupParent, 'memory.limit_in_bytes'), String(memoryBytes));
+  }
+}
+
+/**
+ * Removes <parent> in every mounted hierarchy (incl. the ones a runtime created), children first.
+ * A cgroup with live tasks cannot be removed (EBUSY): that is reported, not swallowed.
+ */
+export async function removePodCgroup(opts: { cgroupRoot: string; cgroupParent: string }): Promise<void> {
+  let hierarchies: string[];
+  try {
+    hierarchies = await readdir(opts.cgroupRoot);
+  } catch {
+    return;
+  }
+  for (const h of hierarchies) {
+    if (h === 'unified') continue;
+    await removeTree(join(opts.cgroupRoot, h, opts.cgroupParent));
+  }
+}
+
+async function removeTree(dir: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
+  try {
+    await rmdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** The container's cgroup directory for a controller. */
+export function containerCgroupDir(cgroupRoot: string, controller: string, cgroupParent: string, id: string): string {
+  return join(cgroupRoot, controller, cgroupParent, id);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,118 @@
+import type { ConfigMap, Secret, Volume, VolumeProjection } from 'kubernetes-types/core/v1.js';
+import { mkdir } from 'node:fs/promises';
+import { Quantity } from '../../api/meta/quantity.ts';
+import { Resources } from '../../client/resources.ts';
+import { HedgeError, isHedgeError } from '../../lib/errors.ts';
+import { writeAtomic } from './atomic-writer.ts';
+import { downwardFiles } from './downward-api.ts';
+import { checkHostPath } from './host-path.ts';
+import { configMapData, projectKeys, secretData } from './key-projection.ts';
+import { volumeDir } from './paths.ts';
+import { requestServiceAccountToken } from './service-account-token.ts';
+import type { PreparedVolume, ProjectedFile, VolumeContext } from './types.ts';
+
+/**
+ * Makes every volume of the pod ready on the host (idempotent: configMap/secret/downwardAPI
+ * content is refreshed through the atomic writer on every call). Throws HedgeError naming the
+ * missing object, e.g. `configmap "x" not found`, for the caller to surface on the pod.
+ */
+export async function setUpPodVolumes(ctx: VolumeContext): Promise<Map<string, PreparedVolume>> {
+  const out = new Map<string, PreparedVolume>();
+  for (const v of ctx.pod.spec?.volumes ?? []) out.set(v.name, await setUpVolume(ctx, v));
+  return out;
+}
+
+async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolume> {
+  const uid = ctx.pod.metadata?.uid ?? '';
+  const stamp = new Date(ctx.clock.now()).toISOString().replace(/[:.]/g, '_');
+  if (v.emptyDir) {
+    const dir = volumeDir(ctx.dataDir, uid, 'empty-dir', v.name);
+    await mkdir(dir, { recursive: true, mode: 0o777 });
+    if (v.emptyDir.medium === 'Memory' && !(await ctx.mounter.isMountPoint(dir))) {
+      const size = v.emptyDir.sizeLimit ? Quantity.parse(String(v.emptyDir.sizeLimit)).value() : undefined;
+      await ctx.mounter.mountTmpfs(dir, { sizeBytes: size, signal: ctx.signal });
+    }
+    return { name: v.name, hostPath: dir, readOnly: false };
+  }
+  if (v.hostPath) {
+    await checkHostPath(v.hostPath);
+    return { name: v.name, hostPath: v.hostPath.path, readOnly: false };
+  }
+  let files: ProjectedFile[] | undefined;
+  let plugin = '';
+  if (v.configMap) {
+    plugin = 'configmap';
+    files = await configMapFiles(ctx, v.configMap.name ?? '', v.configMap.items, v.configMap.defaultMode, v.configMap.optional ?? false);
+  } else if (v.secret) {
+    plugin = 'secret';
+    files = await secretFiles(ctx, v.secret.secretName ?? '', v.secret.items, v.secret.defaultMode, v.secret.optional ?? false);
+  } else if (v.downwardAPI) {
+    plugin = 'downward-api';
+    files = downwardFiles(ctx.pod, v.downwardAPI.items, v.downwardAPI.defaultMode);
+  } else if (v.projected) {
+    plugin = 'projected';
+    files = [];
+    for (const s of v.projected.sources ?? []) files.push(...(await projectedSource(ctx, s, v.projected.defaultMode)));
+  }
+  if (!files) {
+    const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
+    throw new HedgeError('Invalid', `volume "${v.name}": volume type ${kind} is not supported by this node`);
+  }
+  const dir = volumeDir(ctx.dataDir, uid, plugin, v.name);
+  await writeAtomic(dir, files, stamp);
+  return { name: v.name, hostPath: dir, readOnly: true };
+}
+
+async function projectedSource(ctx: VolumeContext, s: VolumeProjection, defaultMode: number | undefined): Promise<ProjectedFile[]> {
+  if (s.configMap) return configMapFiles(ctx, s.configMap.name ?? '', s.configMap.items, defaultMode, s.configMap.optional ?? false);
+  if (s.secret) return secretFiles(ctx, s.secret.name ?? '', s.secret.items, defaultMode, s.secret.optional ?? false);
+  if (s.downwardAPI) return downwardFiles(ctx.pod, s.downwardAPI.items, defaultMode);
+  if (s.serviceAccountToken) {
+    const token = await requestServiceAccountToken(ctx, s.serviceAccountToken);
+    if (token === undefined) return [];
+    return [{ path: s.serviceAccountToken.path, data: Buffer.from(token), mode: defaultMode ?? 0o644 }];
+  }
+  return []; // clusterTrustBundle: not supported yet
+}
+
+async function configMapFiles(
+  ctx: VolumeContext,
+  name: string,
+  items: Parameters<typeof projectKeys>[0]['items'],
+  defaultMode: number | undefined,
+  optional: boolean,
+): Promise<ProjectedFile[]> {
+  const cm = await getOptional<ConfigMap>(ctx, Resources.configmaps, name, optional, 'configmap');
+  if (!cm) return [];
+  return projectKeys({ kind: 'configmap', name, data: configMapData(cm), items, defaultMode, optional });
+}
+
+async function secretFiles(
+  ctx: VolumeContext,
+  name: string,
+  items: Parameters<typeof projectKeys>[0]['items'],
+  defaultMode: number | undefined,
+  optional: boolean,
+): Promise<ProjectedFile[]> {
+  const s = await getOptional<Secret>(ctx, Resources.secrets, name, optional, 'secret');
+  if (!s) return [];
+  return projectKeys({ kind: 'secret', name, data: secretData(s), items, defaultMode, optional });
+}
+
+async function getOptional<T>(
+  ctx: VolumeContext,
+  res: typeof Resources.configmaps | typeof Resources.secrets,
+  name: string,
+  optional: boolean,
+  kind: string,
+): Promise<T | undefined> {
+  try {
+    return (await ctx.client.get(res, name, { namespace: ctx.pod.metadata?.namespace, signal: ctx.signal })) as unknown as T;
+  } catch (err) {
+    if (isHedgeError(err, 'NotFound')) {
+      if (optional) return undefined;
+      throw new HedgeError('NotFound', `${kind} "${name}" not found`, { cause: err });
+    }
+    throw err;
+  }
+}
