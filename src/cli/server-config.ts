@@ -14,6 +14,12 @@ export interface ServerSettings {
   /** extra host names / IPs for the serving certificate */
   advertiseHost: string[];
   logLevel: LogLevel;
+  /** run the scheduler and node lifecycle controller in this process */
+  controllers: boolean;
+  /** seconds without a node heartbeat before the node is Unknown and tainted */
+  nodeMonitorGracePeriod: number;
+  /** seconds a pod without a matching toleration stays on an unreachable node (autonomous nodes: forever) */
+  defaultTolerationSeconds: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -26,6 +32,9 @@ export interface ServerDefaults {
   store: 'sqlite' | 'memory';
   advertiseHost: string[];
   logLevel: LogLevel;
+  controllers: boolean;
+  nodeMonitorGracePeriod: number;
+  defaultTolerationSeconds: number;
 }
 
 export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
@@ -34,6 +43,9 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   store: 'sqlite',
   advertiseHost: [],
   logLevel: 'info',
+  controllers: true,
+  nodeMonitorGracePeriod: 40,
+  defaultTolerationSeconds: 300,
 };
 
 /** config key → flag, for error messages */
@@ -43,7 +55,12 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   store: '--store',
   advertiseHost: '--advertise-host',
   logLevel: '--log-level',
+  controllers: '--no-controllers',
+  nodeMonitorGracePeriod: '--node-monitor-grace-period',
+  defaultTolerationSeconds: '--default-toleration-seconds',
 };
+
+const seconds = z.coerce.number().int('must be a whole number of seconds').positive('must be > 0');
 
 const listenSchema = z.string().transform((s, ctx) => {
   const r = parseListenAddress(s);
@@ -70,6 +87,9 @@ const partialSchema = z.strictObject({
     .transform((v) => (Array.isArray(v) ? v : [v]))
     .optional(),
   logLevel: z.enum(LOG_LEVELS).optional(),
+  controllers: z.boolean().optional(),
+  nodeMonitorGracePeriod: seconds.optional(),
+  defaultTolerationSeconds: seconds.optional(),
 });
 
 type PartialSettings = z.output<typeof partialSchema>;
@@ -136,5 +156,8 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     store: merged.store!,
     advertiseHost: merged.advertiseHost ?? [],
     logLevel: merged.logLevel!,
+    controllers: merged.controllers!,
+    nodeMonitorGracePeriod: merged.nodeMonitorGracePeriod!,
+    defaultTolerationSeconds: merged.defaultTolerationSeconds!,
   };
 }

@@ -12,6 +12,10 @@ export interface ServerFlags {
   advertiseHost?: string[];
   logLevel?: string;
   config?: string;
+  /** commander sets false for --no-controllers */
+  controllers?: boolean;
+  nodeMonitorGracePeriod?: string;
+  defaultTolerationSeconds?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -26,7 +30,13 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--store <kind>', 'sqlite (at <data-dir>/state.db) or memory (default: sqlite)')
     .option('--advertise-host <host>', 'extra DNS name or IP for the serving certificate; repeatable', collect)
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: ${defaults.logLevel ?? 'info'})`)
-    .option('--config <file>', 'YAML file; keys are the flag names in camelCase (dataDir, listen, ...); flags win');
+    .option('--config <file>', 'YAML file; keys are the flag names in camelCase (dataDir, listen, ...); flags win')
+    .option('--no-controllers', 'do not run the scheduler and node lifecycle controller in this process')
+    .option('--node-monitor-grace-period <seconds>', 'node heartbeat age after which a node is Unknown (default: 40)')
+    .option(
+      '--default-toleration-seconds <seconds>',
+      'how long pods without a toleration stay on an unreachable ordinary node (default: 300)',
+    );
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -38,6 +48,10 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         store: flags.store,
         advertiseHost: flags.advertiseHost,
         logLevel: flags.logLevel,
+        // commander defaults a --no-x flag to true; only an explicit --no-controllers counts as given
+        controllers: flags.controllers === false ? false : undefined,
+        nodeMonitorGracePeriod: flags.nodeMonitorGracePeriod,
+        defaultTolerationSeconds: flags.defaultTolerationSeconds,
       },
       configFile: flags.config,
       defaults,

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { createApiServer } from '../apiserver/index.ts';
 import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
 import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
-import { ensurePki } from '../apiserver/auth/pki.ts';
+import { ensurePki, generateClientCert } from '../apiserver/auth/pki.ts';
+import { HttpKubeClient } from '../client/index.ts';
+import { startControllers } from '../controllers/index.ts';
 import { TokenFile, tokenFilePath } from '../apiserver/auth/tokens.ts';
 import { HedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
@@ -88,6 +90,29 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     throw err;
   }
 
+  // Controllers reach the apiserver the way any client would (API only), under their own identity.
+  const stopControllers = new AbortController();
+  let controllers: { done: Promise<void>; client: HttpKubeClient } | undefined;
+  if (settings.controllers) {
+    const cred = await generateClientCert({
+      ca: { cert: pki.caCert, key: pki.caKey },
+      commonName: 'system:hedge-controllers',
+      organizations: ['system:masters'],
+    });
+    const client = new HttpKubeClient({ server: url, ca: pki.caCert, cert: cred.cert, key: cred.key, userAgent: 'hedge-controllers' });
+    const running = startControllers({
+      client,
+      logger: logger.child({ component: 'controllers' }),
+      signal: stopControllers.signal,
+      nodeLifecycle: {
+        nodeMonitorGracePeriodMs: settings.nodeMonitorGracePeriod * 1000,
+        defaultTolerationSeconds: settings.defaultTolerationSeconds,
+      },
+      leaderElection: {},
+    });
+    controllers = { done: running.done, client };
+  }
+
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -96,6 +121,11 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     close() {
       closing ??= (async () => {
         try {
+          stopControllers.abort();
+          if (controllers) {
+            await controllers.done;
+            await controllers.client.close();
+          }
           await api.close();
         } finally {
           await store.close();

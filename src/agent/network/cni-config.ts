@@ -4,7 +4,7 @@
  * missing master) comes back from them as a HedgeError with their own message.
  */
 import { invalid, type FieldCause } from '../../lib/errors.ts';
-import { CNI_VERSION, type CniNetworkConfigList, type CniPluginConf } from './cni.ts';
+import { CNI_VERSION, type CniJson, type CniNetworkConfigList, type CniPluginConf } from './cni.ts';
 
 export interface BridgeModeConfig {
   type: 'bridge';
@@ -107,7 +107,7 @@ export function validateNetworkConfig(cfg: CniNetworkConfig): void {
   if (causes.length > 0) throw invalid('NetworkConfig', cfg.networkName ?? 'hedge', causes);
 }
 
-function hostLocal(dataDir: string, subnet: string, gateway?: string): CniPluginConf {
+function hostLocal(dataDir: string, subnet: string, gateway?: string): { [key: string]: CniJson } {
   return {
     type: 'host-local',
     // host-local keeps one file per leased IP here; under our data dir, not /var/lib/cni

@@ -10,7 +10,8 @@ export interface NetworkSandbox {
 }
 
 export interface NetworkResult {
-  ips: { address: string; family: 4 | 6; gateway?: string; interface: string }[];
+  /** address is bare (no /prefix); interface is the name of the interface holding it ('' if the plugin did not say) */
+  ips: { address: string; prefixLength?: number; family: 4 | 6; gateway?: string; interface: string }[];
   /** host-side interface (veth) name, for stats */
   hostInterface?: string;
   interfaces: { name: string; mac?: string; sandbox?: string }[];
@@ -23,5 +24,5 @@ export interface NetworkPlugin {
   /** runs CNI DEL and removes the netns; idempotent, never throws for "already gone" */
   tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void>;
   /** CNI CHECK / the current result of a set-up sandbox, used after an agent restart */
-  status(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult | undefined>;
+  status(sandbox: NetworkSandbox, signal: AbortSignal, opts?: { check?: boolean }): Promise<NetworkResult | undefined>;
 }

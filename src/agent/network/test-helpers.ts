@@ -1,0 +1,45 @@
+/** Shared bits of the network tests and bench: names unique per run, host link snapshots. */
+import { randomBytes } from 'node:crypto';
+import { runChecked, runProcess } from './run-process.ts';
+
+export function randomSuffix(bytes = 3): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** A /24 in 10.200.0.0–10.249.255.0, random per call, so parallel runs rarely collide. */
+export function randomSubnet(): { subnet: string; prefix: string } {
+  const [a, b] = randomBytes(2);
+  const prefix = `10.${200 + (a % 50)}.${b}`;
+  return { subnet: `${prefix}.0/24`, prefix };
+}
+
+export async function hostLinks(): Promise<Set<string>> {
+  const { stdout } = await runChecked('ip', ['-o', 'link', 'show']);
+  return new Set(
+    stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':')[1].trim().split('@')[0]),
+  );
+}
+
+export async function linkExists(name: string, netns?: string): Promise<boolean> {
+  const args = ['ip', 'link', 'show', 'dev', name];
+  const res = netns ? await runProcess('nsenter', [`--net=${netns}`, '--', ...args]) : await runProcess(args[0], args.slice(1));
+  return res.code === 0;
+}
+
+export async function inNetns(netns: string, cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProcess('nsenter', [`--net=${netns}`, '--', ...cmd]);
+}
+
+/** A veth pair owned by the caller, both ends up, in the host namespace. */
+export async function createVethPair(a: string, b: string): Promise<void> {
+  await runChecked('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+  await runChecked('ip', ['link', 'set', a, 'up']);
+  await runChecked('ip', ['link', 'set', b, 'up']);
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  await runProcess('ip', ['link', 'del', 'dev', name]);
+}

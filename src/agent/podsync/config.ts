@@ -1,0 +1,37 @@
+/** Pod sync tunables; defaults follow the kubelet. */
+export interface PodSyncConfig {
+  nodeName: string;
+  dataDir: string;
+  /** handler used when a pod names no RuntimeClass */
+  defaultHandler: string;
+  /** CrashLoopBackOff / ImagePullBackOff: first delay, doubling up to max */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** a container that ran this long gets its back-off reset */
+  backoffResetMs: number;
+  /** how often each pod worker re-checks its containers (exits, probes) */
+  resyncMs: number;
+  /** the node's address, reported as status.hostIP */
+  hostIP?: string;
+  /** host resolv.conf copied into pods with dnsPolicy Default (and ClusterFirst without cluster DNS) */
+  hostResolvConf: string;
+  /** cluster DNS servers for dnsPolicy ClusterFirst; empty = fall back to the host's */
+  clusterDNS: string[];
+  clusterDomain: string;
+  /** cgroup parent for pods (relative path) */
+  cgroupRoot: string;
+}
+
+export const defaultPodSyncConfig = (nodeName: string, dataDir: string): PodSyncConfig => ({
+  nodeName,
+  dataDir,
+  defaultHandler: 'runc',
+  backoffBaseMs: 10_000,
+  backoffMaxMs: 300_000,
+  backoffResetMs: 600_000,
+  resyncMs: 1_000,
+  hostResolvConf: '/etc/resolv.conf',
+  clusterDNS: [],
+  clusterDomain: 'cluster.local',
+  cgroupRoot: 'hedge',
+});

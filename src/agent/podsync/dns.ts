@@ -1,0 +1,90 @@
+import type { Pod } from 'kubernetes-types/core/v1.js';
+
+/** /etc/hosts like the kubelet's managed file: localhost lines, the pod's own name, then hostAliases. */
+export function hostsFile(pod: Pod, podIP: string | undefined): string {
+  const lines = [
+    '# Kubernetes-managed hosts file.',
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'fe00::0\tip6-mcastprefix',
+    'fe00::1\tip6-allnodes',
+    'fe00::2\tip6-allrouters',
+  ];
+  const hostname = podHostname(pod);
+  if (podIP) {
+    const sub = pod.spec?.subdomain;
+    const ns = pod.metadata?.namespace ?? 'default';
+    lines.push(sub ? `${podIP}\t${hostname}.${sub}.${ns}.svc.cluster.local\t${hostname}` : `${podIP}\t${hostname}`);
+  }
+  const aliases = pod.spec?.hostAliases ?? [];
+  if (aliases.length) {
+    lines.push('', '# Entries added by HostAliases.');
+    for (const a of aliases) if (a.hostnames?.length) lines.push(`${a.ip}\t${a.hostnames.join('\t')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function podHostname(pod: Pod): string {
+  return (pod.spec?.hostname || pod.metadata?.name || 'pod').slice(0, 63);
+}
+
+export interface HostDns {
+  nameservers: string[];
+  searches: string[];
+  options: string[];
+}
+
+export function parseResolvConf(text: string): HostDns {
+  const out: HostDns = { nameservers: [], searches: [], options: [] };
+  for (const raw of text.split('\n')) {
+    const f = raw.replace(/[#;].*$/, '').trim().split(/\s+/);
+    if (f[0] === 'nameserver' && f[1]) out.nameservers.push(f[1]);
+    else if ((f[0] === 'search' || f[0] === 'domain') && f.length > 1) out.searches = f.slice(1);
+    else if (f[0] === 'options') out.options.push(...f.slice(1));
+  }
+  return out;
+}
+
+/**
+ * resolv.conf for the pod from dnsPolicy + dnsConfig. Loopback nameservers from the host are
+ * dropped: inside the pod's network namespace 127.x is the pod itself (systemd-resolved's
+ * 127.0.0.53 would silently break DNS); a public fallback is not invented either.
+ */
+export function resolvConf(pod: Pod, host: HostDns, cluster: { dns: string[]; domain: string }): string {
+  const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
+  const ns = pod.metadata?.namespace ?? 'default';
+  const hostNs = host.nameservers.filter((s) => !s.startsWith('127.') && s !== '::1');
+  let servers: string[] = [];
+  let searches: string[] = [];
+  let options: string[] = [];
+  const clusterFirst = (policy === 'ClusterFirst' || (policy === 'ClusterFirstWithHostNet' && pod.spec?.hostNetwork)) && cluster.dns.length > 0;
+  if (policy === 'None') {
+    // only dnsConfig
+  } else if (clusterFirst) {
+    servers = cluster.dns;
+    searches = [`${ns}.svc.${cluster.domain}`, `svc.${cluster.domain}`, cluster.domain, ...host.searches];
+    options = ['ndots:5'];
+  } else {
+    servers = hostNs;
+    searches = host.searches;
+    options = host.options;
+  }
+  const cfg = pod.spec?.dnsConfig;
+  servers = dedup([...servers, ...(cfg?.nameservers ?? [])]).slice(0, 3);
+  searches = dedup([...searches, ...(cfg?.searches ?? [])]).slice(0, 32);
+  const opts = new Map<string, string | undefined>();
+  for (const o of options) {
+    const [k, v] = o.split(':');
+    opts.set(k, v);
+  }
+  for (const o of cfg?.options ?? []) opts.set(o.name ?? '', o.value);
+  const lines: string[] = [];
+  if (searches.length) lines.push(`search ${searches.join(' ')}`);
+  for (const s of servers) lines.push(`nameserver ${s}`);
+  const optStr = [...opts].filter(([k]) => k).map(([k, v]) => (v === undefined ? k : `${k}:${v}`));
+  if (optStr.length) lines.push(`options ${optStr.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+const dedup = (xs: string[]): string[] => [...new Set(xs)];

@@ -1,0 +1,16 @@
+/**
+ * Labels the agent stamps on every container it creates. They are how a restarted agent
+ * recognises its containers (adoption) and recovers the restart count without a database.
+ */
+export const Labels = {
+  podUid: 'io.hedge.pod.uid',
+  podName: 'io.hedge.pod.name',
+  podNamespace: 'io.hedge.pod.namespace',
+  containerName: 'io.hedge.container.name',
+  /** 'init' | 'app' */
+  containerKind: 'io.hedge.container.kind',
+  /** restartCount at creation: the adopted container's restartCount */
+  restartCount: 'io.hedge.container.restart-count',
+} as const;
+
+export type ContainerKind = 'init' | 'app';

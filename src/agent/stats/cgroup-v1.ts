@@ -1,0 +1,120 @@
+/**
+ * cgroup v1 stat readers (this host: cpu and cpuacct mounted separately, blkio with throttle.*
+ * only). The cgroup root is a parameter so tests can point at fixture trees.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats } from '../runtime/types.ts';
+
+export interface CgroupRef {
+  /** e.g. /sys/fs/cgroup */
+  root: string;
+  /** path below each controller, e.g. hedge/pod123/abc */
+  path: string;
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+async function readInt(file: string): Promise<number | undefined> {
+  const t = await readText(file);
+  if (t === undefined) return undefined;
+  const n = Number(t.trim());
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** `key value` lines (memory.stat, cpuacct.stat). */
+export function parseFlatKeyed(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^-?\d+$/.test(v)) out.set(k, Number(v));
+  }
+  return out;
+}
+
+/** blkio.throttle.io_service_bytes / io_serviced: `MAJ:MIN Op value` lines plus a `Total` line. */
+export function parseBlkio(text: string): { read: number; write: number } {
+  let read = 0;
+  let write = 0;
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    if (parts.length !== 3) continue;
+    const [, op, v] = parts;
+    if (op === 'Read') read += Number(v);
+    else if (op === 'Write') write += Number(v);
+  }
+  return { read, write };
+}
+
+export async function readCpu(ref: CgroupRef): Promise<CpuStats | undefined> {
+  const usage = await readInt(join(ref.root, 'cpuacct', ref.path, 'cpuacct.usage'));
+  if (usage === undefined) return undefined;
+  return { usageCoreNanoSeconds: usage };
+}
+
+export async function readMemory(ref: CgroupRef): Promise<MemoryStats | undefined> {
+  const dir = join(ref.root, 'memory', ref.path);
+  const usage = await readInt(join(dir, 'memory.usage_in_bytes'));
+  if (usage === undefined) return undefined;
+  const stat = parseFlatKeyed((await readText(join(dir, 'memory.stat'))) ?? '');
+  // cAdvisor: working set = usage - inactive file (never below 0)
+  const inactiveFile = stat.get('total_inactive_file') ?? stat.get('inactive_file') ?? 0;
+  const workingSet = Math.max(0, usage - inactiveFile);
+  const out: MemoryStats = {
+    usageBytes: usage,
+    workingSetBytes: workingSet,
+    rssBytes: stat.get('total_rss') ?? stat.get('rss') ?? 0,
+  };
+  const pf = stat.get('total_pgfault') ?? stat.get('pgfault');
+  const mpf = stat.get('total_pgmajfault') ?? stat.get('pgmajfault');
+  if (pf !== undefined) out.pageFaults = pf;
+  if (mpf !== undefined) out.majorPageFaults = mpf;
+  return out;
+}
+
+export async function readBlkio(ref: CgroupRef): Promise<BlockIoStats | undefined> {
+  const dir = join(ref.root, 'blkio', ref.path);
+  // v1 here only has throttle.*; CFQ/BFQ kernels have the plain files. Read what exists.
+  const bytes = (await readText(join(dir, 'blkio.throttle.io_service_bytes'))) ?? (await readText(join(dir, 'blkio.io_service_bytes')));
+  const ops = (await readText(join(dir, 'blkio.throttle.io_serviced'))) ?? (await readText(join(dir, 'blkio.io_serviced')));
+  if (bytes === undefined && ops === undefined) return undefined;
+  const b = parseBlkio(bytes ?? '');
+  const o = parseBlkio(ops ?? '');
+  return { readBytes: b.read, writeBytes: b.write, readOps: o.read, writeOps: o.write };
+}
+
+export async function readPids(ref: CgroupRef): Promise<number | undefined> {
+  return readInt(join(ref.root, 'pids', ref.path, 'pids.current'));
+}
+
+/** memory.oom_control's `oom_kill` counter (kernel ≥ 4.13) or `under_oom`. */
+export async function readOomKilled(ref: CgroupRef): Promise<boolean> {
+  const text = await readText(join(ref.root, 'memory', ref.path, 'memory.oom_control'));
+  if (text === undefined) return false;
+  const m = parseFlatKeyed(text);
+  return (m.get('oom_kill') ?? 0) > 0 || (m.get('under_oom') ?? 0) > 0;
+}
+
+/** One sample of a cgroup; usageNanoCores comes from `withNanoCores` and a previous sample. */
+export async function readCgroupStats(ref: CgroupRef, now: () => Date = () => new Date()): Promise<ContainerStats | undefined> {
+  const [cpu, memory, blkio] = await Promise.all([readCpu(ref), readMemory(ref), readBlkio(ref)]);
+  if (!cpu || !memory) return undefined;
+  const out: ContainerStats = { timestamp: now(), cpu, memory };
+  if (blkio) out.blkio = blkio;
+  return out;
+}
+
+/** usageNanoCores = Δ cpu ns / Δ wall s (what the kubelet summary API reports). */
+export function withNanoCores<T extends ContainerStats>(cur: T, prev: ContainerStats | undefined): T {
+  if (!prev) return cur;
+  const dtNs = (cur.timestamp.getTime() - prev.timestamp.getTime()) * 1e6;
+  const dCpu = cur.cpu.usageCoreNanoSeconds - prev.cpu.usageCoreNanoSeconds;
+  if (dtNs <= 0 || dCpu < 0) return cur;
+  return { ...cur, cpu: { ...cur.cpu, usageNanoCores: Math.round((dCpu / dtNs) * 1e9) } };
+}

@@ -1,0 +1,13 @@
+export {
+  parseFlatKeyed,
+  parseBlkio,
+  readCpu,
+  readMemory,
+  readBlkio,
+  readPids,
+  readOomKilled,
+  readCgroupStats,
+  withNanoCores,
+  type CgroupRef,
+} from './cgroup-v1.ts';
+export { parseNetDev, readNetDev } from './net-dev.ts';
