@@ -21,19 +21,31 @@ describe('resolveServerSettings', () => {
       store: 'sqlite',
       advertiseHost: [],
       logLevel: 'info',
+      controllers: true,
+      nodeMonitorGracePeriod: 40,
+      defaultTolerationSeconds: 300,
     });
   });
 
   it('flags win over the file, the file over defaults', async () => {
     const f = join(dir, 'a.yaml');
-    await writeFile(f, 'dataDir: /srv/hedge\nlisten: "[::1]:7443"\nstore: memory\nadvertiseHost: edge.example\n');
-    const s = await resolveServerSettings({ flags: { listen: '0.0.0.0:9443', logLevel: undefined }, configFile: f });
+    await writeFile(
+      f,
+      'dataDir: /srv/hedge\nlisten: "[::1]:7443"\nstore: memory\nadvertiseHost: edge.example\ncontrollers: false\nnodeMonitorGracePeriod: 5\n',
+    );
+    const s = await resolveServerSettings({
+      flags: { listen: '0.0.0.0:9443', logLevel: undefined, nodeMonitorGracePeriod: '7' },
+      configFile: f,
+    });
     assert.deepEqual(s, {
       dataDir: '/srv/hedge',
       listen: { host: '0.0.0.0', port: 9443 },
       store: 'memory',
       advertiseHost: ['edge.example'],
       logLevel: 'info',
+      controllers: false,
+      nodeMonitorGracePeriod: 7,
+      defaultTolerationSeconds: 300,
     });
   });
 
@@ -41,6 +53,7 @@ describe('resolveServerSettings', () => {
     await assert.rejects(resolveServerSettings({ flags: { listen: 'nope' } }), (e) => e instanceof ConfigError && /^--listen: /.test(e.message));
     await assert.rejects(resolveServerSettings({ flags: { store: 'etcd' } }), /ConfigError: --store: /);
     await assert.rejects(resolveServerSettings({ flags: { advertiseHost: ['bad host'] } }), /ConfigError: --advertise-host: /);
+    await assert.rejects(resolveServerSettings({ flags: { nodeMonitorGracePeriod: '-3' } }), /ConfigError: --node-monitor-grace-period: /);
   });
 
   it('names the file and key at fault', async () => {

@@ -12,7 +12,7 @@ export interface RunOptions {
   /** hard cap on the child's life; nothing waits forever */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
-  /** extra pipes beyond stdio (fd 3...); returned to `onSpawn` */
+  /** extra pipes beyond stdio (fd 3...); `onSpawn` gets them and owns (destroys) them */
   extraFds?: number;
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
@@ -54,10 +54,6 @@ export function runCommand(cmd: string, args: string[], opts: RunOptions): Promi
       // don't hold the event loop on pipes a daemonized grandchild inherited
       child.stdout?.destroy();
       child.stderr?.destroy();
-      for (let i = 3; i < child.stdio.length; i++) {
-        const s = child.stdio[i];
-        if (s && 'destroy' in s) s.destroy();
-      }
       if (err) reject(err);
       else if (res) resolve(res);
     }

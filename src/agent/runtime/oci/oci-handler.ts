@@ -1,0 +1,672 @@
+/**
+ * RuntimeHandler for OCI runtimes (runc, crun, runsc) with conmon as the per-container
+ * supervisor, so containers outlive the agent. All state is files under `stateDir`:
+ *
+ *   runtime-root/            --root of the OCI runtime
+ *   sandboxes/<sid>.json     SandboxConfig (pod files live in SandboxConfig.stateDir)
+ *   containers/<cid>/meta.json, bundle/{config.json,rootfs}
+ *   exits/<cid>              conmon's exit file (exit code; mtime = finishedAt)
+ *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HedgeError, notFound } from '../../../lib/errors.ts';
+import type { Logger } from '../../../lib/log.ts';
+import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
+import { parseNetDev, readNetDev } from '../../stats/net-dev.ts';
+import type {
+  ContainerConfig,
+  ContainerId,
+  ContainerState,
+  ContainerStats,
+  ContainerStatus,
+  ExecRequest,
+  RuntimeHandler,
+  SandboxConfig,
+  SandboxId,
+  SandboxInfo,
+  SandboxStats,
+} from '../types.ts';
+import { createPodCgroup, removePodCgroup } from './pod-cgroup.ts';
+import { runChecked, runCommand, type RunResult } from './run-command.ts';
+import { buildSpec, type OciRuntimeKind } from './spec.ts';
+
+export interface OciRuntimeHandlerOptions {
+  /** RuntimeClass handler name */
+  name: string;
+  runtime: { binary: string; kind: OciRuntimeKind; globalArgs: string[] };
+  stateDir: string;
+  conmonBinary: string;
+  logger: Logger;
+  /** default /sys/fs/cgroup */
+  cgroupRoot?: string;
+  /** conmon --log-size-max; undefined = let the CriLogRotator handle size (see logs/README.md) */
+  logSizeMax?: number;
+}
+
+interface ContainerMeta {
+  config: ContainerConfig;
+  createdAt: string;
+  startedAt?: string;
+  conmonPid: number;
+}
+
+const EXIT_WAIT_AFTER_KILL_MS = 10_000;
+const CREATE_TIMEOUT_MS = 60_000;
+const RUNTIME_CALL_TIMEOUT_MS = 30_000;
+const NSENTER = 'nsenter';
+
+export class OciRuntimeHandler implements RuntimeHandler {
+  readonly name: string;
+  readonly #o: OciRuntimeHandlerOptions;
+  readonly #log: Logger;
+  readonly #cgroupRoot: string;
+  readonly #prevStats = new Map<string, ContainerStats>();
+  #runtimeBinary: string | undefined;
+
+  constructor(opts: OciRuntimeHandlerOptions) {
+    this.name = opts.name;
+    this.#o = opts;
+    this.#log = opts.logger.child({ component: 'oci-runtime', handler: opts.name });
+    this.#cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup';
+  }
+
+  get #runtimeRoot(): string {
+    return join(this.#o.stateDir, 'runtime-root');
+  }
+  #containerDir(id: string): string {
+    return join(this.#o.stateDir, 'containers', id);
+  }
+  #bundle(id: string): string {
+    return join(this.#containerDir(id), 'bundle');
+  }
+  #exitFile(id: string): string {
+    return join(this.#o.stateDir, 'exits', id);
+  }
+
+  /** crun refuses cgroup "hybrid" mode (v2 mount at /sys/fs/cgroup/unified); hide it in a private mount ns. */
+  async #binary(): Promise<string> {
+    if (this.#runtimeBinary) return this.#runtimeBinary;
+    let bin = this.#o.runtime.binary;
+    if (this.#o.runtime.kind === 'crun' && (await exists(join(this.#cgroupRoot, 'unified', 'cgroup.procs')))) {
+      const dir = join(this.#o.stateDir, 'bin');
+      await mkdir(dir, { recursive: true });
+      const wrapper = join(dir, 'crun-hybrid');
+      const script = `#!/bin/sh\nexec unshare -m --propagation private /bin/sh -c 'umount ${this.#cgroupRoot}/unified 2>/dev/null; exec "$0" "$@"' ${shellQuote(bin)} "$@"\n`;
+      await writeAtomic(wrapper, script);
+      await chmod(wrapper, 0o755);
+      bin = wrapper;
+    }
+    this.#runtimeBinary = bin;
+    return bin;
+  }
+
+  #globalArgs(): string[] {
+    return [...this.#o.runtime.globalArgs, `--root=${this.#runtimeRoot}`];
+  }
+
+  /** runsc's control socket is abstract, scoped to the netns: every call must run inside it. */
+  async #runtimeCmd(args: string[], netnsPath: string | undefined): Promise<[string, string[]]> {
+    const bin = await this.#binary();
+    const full = [...this.#globalArgs(), ...args];
+    if (this.#o.runtime.kind === 'runsc' && netnsPath) return [NSENTER, [`--net=${netnsPath}`, '--', bin, ...full]];
+    return [bin, full];
+  }
+
+  async #runtime(args: string[], netnsPath: string | undefined, signal: AbortSignal): Promise<RunResult> {
+    const [cmd, argv] = await this.#runtimeCmd(args, netnsPath);
+    return runCommand(cmd, argv, { signal, timeoutMs: RUNTIME_CALL_TIMEOUT_MS });
+  }
+
+  async #runtimeState(id: string, netnsPath: string | undefined, signal: AbortSignal): Promise<{ status: string; pid: number; created?: string } | undefined> {
+    const res = await this.#runtime(['state', id], netnsPath, signal);
+    if (res.code !== 0) return undefined;
+    try {
+      const j = JSON.parse(res.stdout) as { status: string; pid: number; created?: string };
+      return j;
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---- sandboxes --------------------------------------------------------------------------
+
+  async #readSandbox(id: string): Promise<SandboxConfig | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.#o.stateDir, 'sandboxes', `${id}.json`), 'utf8')) as SandboxConfig;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #sandbox(id: string): Promise<SandboxConfig> {
+    const s = await this.#readSandbox(id);
+    if (!s) throw notFound('sandbox', id);
+    return s;
+  }
+
+  async createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo> {
+    if (this.#o.runtime.kind === 'runsc' && !cfg.netnsPath) {
+      throw new HedgeError('Invalid', 'the gVisor runtime needs a pod network namespace (hostNetwork pods are not supported)');
+    }
+    await mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true });
+    await mkdir(cfg.stateDir, { recursive: true });
+    await writeAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile);
+    await writeAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf);
+    await writeAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`);
+    if (cfg.shareIpc) {
+      const shm = join(cfg.stateDir, 'shm');
+      await mkdir(shm, { recursive: true });
+      if (!(await isMountpoint(shm, signal))) {
+        await runChecked('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=67108864', 'shm', shm], { signal });
+      }
+      if (this.#o.runtime.kind !== 'runsc') {
+        // a persistent IPC namespace (bind-mounted nsfs) stands in for the pause container's
+        const ipc = join(cfg.stateDir, 'ipcns');
+        if (!(await isMountpoint(ipc, signal))) {
+          await writeFile(ipc, '');
+          await runChecked('unshare', [`--ipc=${ipc}`, 'true'], { signal });
+        }
+      }
+    }
+    await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
+    await writeAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), JSON.stringify(cfg));
+    this.#log.info({ sandbox: cfg.id }, 'sandbox created');
+    const info: SandboxInfo = { id: cfg.id, handler: this.name };
+    if (cfg.netnsPath) info.netnsPath = cfg.netnsPath;
+    return info;
+  }
+
+  async removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void> {
+    const cfg = await this.#readSandbox(id);
+    if (!cfg) return;
+    for (const c of await this.#metas()) {
+      if (c.config.sandboxId !== id) continue;
+      await this.stop(c.config.id, { timeoutSeconds: 0, signal });
+      await this.remove(c.config.id, signal);
+    }
+    for (const m of ['shm', 'ipcns']) {
+      const p = join(cfg.stateDir, m);
+      if (await isMountpoint(p, signal)) await runChecked('umount', [p], { signal });
+    }
+    await rm(cfg.stateDir, { recursive: true, force: true });
+    await removePodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent });
+    await rm(join(this.#o.stateDir, 'sandboxes', `${id}.json`), { force: true });
+    this.#log.info({ sandbox: id }, 'sandbox removed');
+  }
+
+  // ---- containers -------------------------------------------------------------------------
+
+  async #readMeta(id: string): Promise<ContainerMeta | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.#containerDir(id), 'meta.json'), 'utf8')) as ContainerMeta;
+    } catch {
+      return undefined;
+    }
+  }
+  async #meta(id: string): Promise<ContainerMeta> {
+    const m = await this.#readMeta(id);
+    if (!m) throw notFound('container', id);
+    return m;
+  }
+  async #metas(): Promise<ContainerMeta[]> {
+    let ids: string[];
+    try {
+      ids = await readdir(join(this.#o.stateDir, 'containers'));
+    } catch {
+      return [];
+    }
+    const out: ContainerMeta[] = [];
+    for (const id of ids) {
+      const m = await this.#readMeta(id);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  async #nofile(): Promise<number> {
+    // the runtime cannot raise RLIMIT_NOFILE past its own hard limit without CAP_SYS_RESOURCE
+    try {
+      const limits = await readFile('/proc/self/limits', 'utf8');
+      const m = /Max open files\s+\S+\s+(\d+)/.exec(limits);
+      if (m) return Number(m[1]);
+    } catch {
+      /* fall through */
+    }
+    return 1024;
+  }
+
+  async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
+    const sandbox = await this.#sandbox(cfg.sandboxId);
+    if (await this.#readMeta(cfg.id)) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
+    const dir = this.#containerDir(cfg.id);
+    const bundle = this.#bundle(cfg.id);
+    const rootfs = join(bundle, 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    await mkdir(join(this.#o.stateDir, 'exits'), { recursive: true });
+    await mkdir(join(this.#o.stateDir, 's'), { recursive: true });
+    await mkdir(this.#runtimeRoot, { recursive: true });
+    await rm(this.#exitFile(cfg.id), { force: true });
+    try {
+      const spec = buildSpec({
+        container: cfg,
+        sandbox,
+        kind: this.#o.runtime.kind,
+        nofile: await this.#nofile(),
+        paths: {
+          rootfs,
+          hostsFile: join(sandbox.stateDir, 'hosts'),
+          resolvConf: join(sandbox.stateDir, 'resolv.conf'),
+          hostnameFile: join(sandbox.stateDir, 'hostname'),
+          ...(sandbox.shareIpc ? { podShm: join(sandbox.stateDir, 'shm'), podIpcNs: join(sandbox.stateDir, 'ipcns') } : {}),
+        },
+      });
+      await writeAtomic(join(bundle, 'config.json'), JSON.stringify(spec));
+      for (const m of cfg.rootfs) await mountOne(m, rootfs, signal);
+      // meta first: if the agent dies during conmon, the next agent finds (and can clean) it
+      const meta: ContainerMeta = { config: cfg, createdAt: new Date().toISOString(), conmonPid: 0 };
+      await writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta));
+      meta.conmonPid = await this.#launchConmon(cfg, sandbox, signal);
+      await writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta));
+      this.#log.info({ container: cfg.id, name: cfg.name }, 'container created');
+    } catch (err) {
+      await this.remove(cfg.id, AbortSignal.timeout(30_000)).catch((e: unknown) =>
+        this.#log.warn({ err: e, container: cfg.id }, 'cleanup after failed create'),
+      );
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal): Promise<number> {
+    const dir = this.#containerDir(cfg.id);
+    const args = [
+      '--api-version', '1',
+      '-c', cfg.id,
+      '-u', cfg.id,
+      '-n', cfg.name,
+      '-r', await this.#binary(),
+      '-b', this.#bundle(cfg.id),
+      '-p', join(dir, 'pid'),
+      '-l', `k8s-file:${cfg.logPath}`,
+      '--exit-dir', join(this.#o.stateDir, 'exits'),
+      '--socket-dir-path', join(this.#o.stateDir, 's'),
+      '--conmon-pidfile', join(dir, 'conmon.pid'),
+      '--syslog=false',
+      '--log-level', 'error',
+    ];
+    for (const a of this.#globalArgs()) args.push('--runtime-arg', a);
+    if (cfg.tty) args.push('-t');
+    if (this.#o.logSizeMax !== undefined) args.push('--log-size-max', String(this.#o.logSizeMax));
+    let cmd = this.#o.conmonBinary;
+    let argv = args;
+    if (this.#o.runtime.kind === 'runsc' && sandbox.netnsPath) {
+      // nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroup mounts (MACHINE.md)
+      cmd = NSENTER;
+      argv = [`--net=${sandbox.netnsPath}`, '--', this.#o.conmonBinary, ...args];
+    }
+    await mkdir(join(cfg.logPath, '..'), { recursive: true });
+    let sync = '';
+    let syncDone: (v: string) => void = () => {};
+    const syncPromise = new Promise<string>((r) => (syncDone = r));
+    let syncStream: NodeJS.ReadableStream | undefined;
+    const res = await runCommand(cmd, argv, {
+      signal,
+      timeoutMs: CREATE_TIMEOUT_MS,
+      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      extraFds: 1,
+      onSpawn: (child) => {
+        const s = child.stdio[3] as NodeJS.ReadableStream | null;
+        if (!s) return;
+        syncStream = s;
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => {
+          sync += d;
+          if (sync.includes('}')) syncDone(sync);
+        });
+        s.on('end', () => syncDone(sync));
+        s.on('error', () => syncDone(sync));
+      },
+    });
+    try {
+      if (res.code !== 0) throw new HedgeError('Internal', `conmon exited ${res.code}: ${res.stderr.trim()}`);
+      const text = await withTimeout(syncPromise, CREATE_TIMEOUT_MS, signal, 'conmon sync pipe');
+      const m = /\{[^}]*\}/.exec(text);
+      if (!m) throw new HedgeError('Internal', `conmon reported nothing on its sync pipe for ${cfg.id}: ${res.stderr.trim()}`);
+      const j = JSON.parse(m[0]) as { data?: number; pid?: number; message?: string };
+      const pid = j.data ?? j.pid ?? -1;
+      if (pid <= 0) throw new HedgeError('Internal', `creating container ${cfg.name}: ${j.message ?? 'runtime create failed'}`);
+    } finally {
+      (syncStream as { destroy?: () => void } | undefined)?.destroy?.();
+    }
+    const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim());
+    return conmonPid;
+  }
+
+  async start(id: ContainerId, signal: AbortSignal): Promise<void> {
+    const meta = await this.#meta(id);
+    const sandbox = await this.#sandbox(meta.config.sandboxId);
+    // conmon can return before runsc's create has finished (MACHINE.md)
+    await waitFor(
+      async () => {
+        const st = await this.#runtimeState(id, sandbox.netnsPath, signal);
+        return st?.status === 'created' || st?.status === 'running' || st?.status === 'stopped';
+      },
+      { timeoutMs: CREATE_TIMEOUT_MS, signal, what: `container ${id} to be created` },
+    );
+    const res = await this.#runtime(['start', id], sandbox.netnsPath, signal);
+    if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
+    meta.startedAt = new Date().toISOString();
+    await writeAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta));
+  }
+
+  async #readExit(id: string): Promise<{ code: number; at: Date } | undefined> {
+    try {
+      const [text, st] = await Promise.all([readFile(this.#exitFile(id), 'utf8'), stat(this.#exitFile(id))]);
+      const code = Number(text.trim());
+      if (text.trim() === '' || !Number.isFinite(code)) return undefined;
+      return { code, at: st.mtime };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #waitExit(id: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    try {
+      await waitFor(async () => (await this.#readExit(id)) !== undefined, { timeoutMs, signal, what: 'exit' });
+      return true;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      return false;
+    }
+  }
+
+  async stop(id: ContainerId, opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<void> {
+    const meta = await this.#meta(id);
+    if (await this.#readExit(id)) return;
+    const sandbox = await this.#readSandbox(meta.config.sandboxId);
+    const netns = sandbox?.netnsPath;
+    if (opts.timeoutSeconds > 0) {
+      await this.#runtime(['kill', id, '15'], netns, opts.signal);
+      if (await this.#waitExit(id, opts.timeoutSeconds * 1000, opts.signal)) return;
+    }
+    await this.#runtime(['kill', id, '9'], netns, opts.signal);
+    if (await this.#waitExit(id, EXIT_WAIT_AFTER_KILL_MS, opts.signal)) return;
+    if (!(await pidAlive(meta.conmonPid))) return; // conmon gone: nobody will write an exit file
+    throw new HedgeError('Timeout', `container ${meta.config.name} did not exit after SIGKILL`);
+  }
+
+  async remove(id: ContainerId, signal: AbortSignal): Promise<void> {
+    const meta = await this.#readMeta(id);
+    const sandbox = meta ? await this.#readSandbox(meta.config.sandboxId) : undefined;
+    const res = await this.#runtime(['delete', '--force', id], sandbox?.netnsPath, signal);
+    if (res.code !== 0 && !/does not exist|not exist|no such|not found/i.test(res.stderr + res.stdout)) {
+      this.#log.warn({ container: id, stderr: res.stderr.trim() }, 'runtime delete failed');
+    }
+    if (meta && meta.conmonPid > 0 && (await pidAlive(meta.conmonPid))) {
+      const gone = await waitFor(async () => !(await pidAlive(meta.conmonPid)), { timeoutMs: 5000, signal, what: 'conmon exit' }).then(
+        () => true,
+        () => false,
+      );
+      if (!gone) {
+        try {
+          process.kill(meta.conmonPid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    const rootfs = join(this.#bundle(id), 'rootfs');
+    if (await isMountpoint(rootfs, signal)) await runChecked('umount', ['-R', rootfs], { signal });
+    await rm(this.#containerDir(id), { recursive: true, force: true });
+    await rm(this.#exitFile(id), { force: true });
+    await rm(join(this.#o.stateDir, 's', id), { recursive: true, force: true });
+    this.#prevStats.delete(id);
+  }
+
+  async #state(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerState> {
+    const id = meta.config.id;
+    const exit = await this.#readExit(id);
+    if (exit) return this.#exited(meta, exit);
+    const sandbox = await this.#readSandbox(meta.config.sandboxId);
+    const st = await this.#runtimeState(id, sandbox?.netnsPath, signal);
+    if (!st) {
+      if (meta.conmonPid > 0 && (await pidAlive(meta.conmonPid))) return { state: 'unknown', reason: 'runtime has no state for the container' };
+      return { state: 'unknown', reason: 'container lost (no runtime state, conmon gone, no exit file)' };
+    }
+    switch (st.status) {
+      case 'creating':
+      case 'created':
+        return { state: 'created', createdAt: new Date(meta.createdAt) };
+      case 'running':
+      case 'paused':
+        return { state: 'running', startedAt: new Date(meta.startedAt ?? st.created ?? meta.createdAt), pid: st.pid };
+      case 'stopped': {
+        // conmon writes the exit file right after reaping; give it a moment
+        if (await this.#waitExit(id, 2000, signal)) {
+          const e = await this.#readExit(id);
+          if (e) return this.#exited(meta, e);
+        }
+        return { state: 'unknown', reason: 'stopped but no exit code recorded' };
+      }
+      default:
+        return { state: 'unknown', reason: `runtime state ${st.status}` };
+    }
+  }
+
+  async #exited(meta: ContainerMeta, exit: { code: number; at: Date }): Promise<ContainerState> {
+    const oom =
+      (await exists(join(this.#bundle(meta.config.id), 'oom'))) ||
+      (await readOomKilled({ root: this.#cgroupRoot, path: join(await this.#cgroupParent(meta), meta.config.id) }));
+    const out: ContainerState = {
+      state: 'exited',
+      finishedAt: exit.at,
+      exitCode: exit.code,
+      reason: oom ? 'OOMKilled' : exit.code === 0 ? 'Completed' : 'Error',
+    };
+    if (meta.startedAt) out.startedAt = new Date(meta.startedAt);
+    return out;
+  }
+
+  async #cgroupParent(meta: ContainerMeta): Promise<string> {
+    const s = await this.#readSandbox(meta.config.sandboxId);
+    return s?.cgroupParent ?? '';
+  }
+
+  async status(id: ContainerId, signal: AbortSignal): Promise<ContainerStatus> {
+    const meta = await this.#meta(id);
+    return this.#statusOf(meta, signal);
+  }
+
+  async #statusOf(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerStatus> {
+    const c = meta.config;
+    return {
+      id: c.id,
+      sandboxId: c.sandboxId,
+      name: c.name,
+      labels: c.labels,
+      annotations: c.annotations,
+      status: await this.#state(meta, signal),
+    };
+  }
+
+  async list(signal: AbortSignal): Promise<ContainerStatus[]> {
+    const out: ContainerStatus[] = [];
+    for (const m of await this.#metas()) out.push(await this.#statusOf(m, signal));
+    return out;
+  }
+
+  async stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats> {
+    const meta = await this.#meta(id);
+    void signal;
+    const path = join(await this.#cgroupParent(meta), id);
+    const cur = await readCgroupStats({ root: this.#cgroupRoot, path });
+    if (!cur) throw notFound('container cgroup', path);
+    const out = withNanoCores(cur, this.#prevStats.get(id));
+    this.#prevStats.set(id, cur);
+    return out;
+  }
+
+  async sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats> {
+    const s = await this.#sandbox(id);
+    const cur = await readCgroupStats({ root: this.#cgroupRoot, path: s.cgroupParent });
+    if (!cur) throw notFound('pod cgroup', s.cgroupParent);
+    const key = `sandbox:${id}`;
+    const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
+    this.#prevStats.set(key, cur);
+    if (s.netnsPath) {
+      // any process in the netns will do; fall back to nsenter when no container is running
+      let net;
+      for (const m of await this.#metas()) {
+        if (m.config.sandboxId !== id) continue;
+        const pid = Number((await readFile(join(this.#containerDir(m.config.id), 'pid'), 'utf8').catch(() => '0')).trim());
+        if (pid > 0 && this.#o.runtime.kind !== 'runsc') net = await readNetDev('/proc', pid);
+        if (net) break;
+      }
+      if (!net) {
+        const res = await runCommand(NSENTER, [`--net=${s.netnsPath}`, '--', 'cat', '/proc/net/dev'], { signal, timeoutMs: 5000 });
+        if (res.code === 0) net = parseNetDev(res.stdout);
+      }
+      if (net) out.network = net;
+    }
+    return out;
+  }
+
+  async exec(id: ContainerId, req: ExecRequest): Promise<number> {
+    const meta = await this.#meta(id);
+    const sandbox = await this.#sandbox(meta.config.sandboxId);
+    let [cmd, argv] = await this.#runtimeCmd(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
+    if (req.tty) {
+      // `runtime exec --tty` wants a controlling terminal; script(1) gives it one
+      argv = ['-qfec', [cmd, ...argv].map(shellQuote).join(' '), '/dev/null'];
+      cmd = 'script';
+    }
+    return new Promise((resolve, reject) => {
+      if (req.signal.aborted) {
+        reject(new HedgeError('Timeout', 'exec aborted'));
+        return;
+      }
+      const child = spawn(cmd, argv, { stdio: [req.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      if (req.stdin && child.stdin) {
+        req.stdin.pipe(child.stdin);
+        child.stdin.on('error', () => {});
+      }
+      if (req.stdout) child.stdout?.pipe(req.stdout, { end: false });
+      else child.stdout?.resume();
+      if (req.stderr) child.stderr?.pipe(req.stderr, { end: false });
+      else child.stderr?.resume();
+      const onAbort = (): void => {
+        child.kill('SIGKILL');
+      };
+      req.signal.addEventListener('abort', onAbort, { once: true });
+      child.on('error', (err) => {
+        req.signal.removeEventListener('abort', onAbort);
+        reject(new HedgeError('Internal', `exec: ${err.message}`, { cause: err }));
+      });
+      child.on('close', (code, sig) => {
+        req.signal.removeEventListener('abort', onAbort);
+        if (req.stdin && child.stdin) req.stdin.unpipe(child.stdin);
+        if (req.signal.aborted) reject(new HedgeError('Timeout', 'exec aborted', { cause: req.signal.reason }));
+        else resolve(code ?? (sig ? 137 : 1));
+      });
+    });
+  }
+
+  /** conmon's control FIFO: message type 2 = reopen the log file (what CRI-O's ReopenContainerLog writes). */
+  async reopenLog(id: ContainerId, signal: AbortSignal): Promise<void> {
+    await this.#meta(id);
+    const ctl = join(this.#bundle(id), 'ctl');
+    // O_NONBLOCK: opening a FIFO for write blocks forever if conmon (the reader) is gone
+    const res = await runCommand('/bin/sh', ['-c', `exec 3<>"$1"; printf '2 0 0\\n' >&3`, 'sh', ctl], { signal, timeoutMs: 5000 });
+    if (res.code !== 0) throw new HedgeError('Internal', `reopen log of ${id}: ${res.stderr.trim()}`);
+  }
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+async function mountOne(m: import('../../snapshot/types.ts').Mount, target: string, signal: AbortSignal): Promise<void> {
+  const dest = m.target ? join(target, m.target) : target;
+  if (m.type === 'bind' || m.type === 'rbind') {
+    const opts = new Set(m.options.filter((o) => o !== 'bind' && o !== 'rbind'));
+    opts.add(m.type === 'rbind' || m.options.includes('rbind') ? 'rbind' : 'bind');
+    await runChecked('mount', ['-o', [...opts].join(','), m.source, dest], { signal });
+    return;
+  }
+  await runChecked('mount', ['-t', m.type, ...(m.options.length ? ['-o', m.options.join(',')] : []), m.source, dest], { signal });
+}
+
+async function isMountpoint(p: string, signal: AbortSignal): Promise<boolean> {
+  if (!(await exists(p))) return false;
+  const res = await runCommand('mountpoint', ['-q', p], { signal, timeoutMs: 5000 });
+  return res.code === 0;
+}
+
+export async function writeAtomic(path: string, data: string): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function pidAlive(pid: number): Promise<boolean> {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // a zombie still answers kill(0)
+  try {
+    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(st);
+  } catch {
+    return false;
+  }
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Polls a condition (state lives in files and other processes, so there is nothing to subscribe to). */
+export async function waitFor(
+  cond: () => Promise<boolean>,
+  opts: { timeoutMs: number; signal: AbortSignal; what: string; intervalMs?: number },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let interval = opts.intervalMs ?? 10;
+  for (;;) {
+    if (await cond()) return;
+    if (opts.signal.aborted) throw new HedgeError('Timeout', `waiting for ${opts.what}: aborted`, { cause: opts.signal.reason });
+    if (Date.now() >= deadline) throw new HedgeError('Timeout', `timed out waiting for ${opts.what}`);
+    await new Promise((r) => setTimeout(r, Math.min(interval, Math.max(1, deadline - Date.now()))));
+    interval = Math.min(interval * 2, 100);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => done(() => reject(new HedgeError('Timeout', `timed out waiting for ${what}`))), ms);
+    const onAbort = (): void => done(() => reject(new HedgeError('Timeout', `${what}: aborted`)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    function done(f: () => void): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', onAbort);
+      f();
+    }
+    p.then(
+      (v) => done(() => resolve(v)),
+      (e: unknown) => done(() => reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
+}
