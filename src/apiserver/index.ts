@@ -13,3 +13,17 @@ export {
 export { statusFromError, httpStatusFor, successStatus, type Status, type StatusDetails } from './status.ts';
 export { objectKey, resourcePrefix } from './registry/keys.ts';
 export { parseRequestInfo, type RequestInfo, type ResourceRequestInfo, type NonResourceRequestInfo } from './request-info.ts';
+export { defaultAuthorizer, authorizeNode } from './node-authorizer.ts';
+export { nodeNameOf, NODE_USER_PREFIX, MASTERS_GROUP, NODE_LEASE_NAMESPACE } from './node-identity.ts';
+export { runtimeClassPlugin, nodeRestrictionPlugin, type RuntimeClassAdmissionOptions } from './admission/index.ts';
+export { defaultRuntimeClasses, runtimeClassObject, type DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
+export { directNodeDialer, type DirectNodeDialerOptions, type NodeDialer, type NodeRequest, type NodeResponse } from './node-proxy/index.ts';
+export type { ApiGroupProvider, SubresourceProvider, UpgradeScope } from './providers.ts';
+export {
+  ServiceAccountTokens,
+  loadOrCreateServiceAccountKey,
+  verifyServiceAccountToken,
+  withServiceAccountTokens,
+  type ServiceAccountTokenOptions,
+} from './serviceaccount/index.ts';
+export { reviewDef } from './reviews/index.ts';

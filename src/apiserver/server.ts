@@ -3,12 +3,26 @@ import { setMaxListeners } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { builtinResources, ResourceRegistry } from '../api/resources/index.ts';
 import type { KubeObject } from '../api/object.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
-import { AdmissionChain, defaultsPlugin, namespaceLifecyclePlugin } from './admission/index.ts';
-import type { UserInfo } from './auth/types.ts';
-import { allowAllAuthorizer, forbidden } from './authorizer.ts';
+import type { ResourceDef } from '../api/resources/types.ts';
+import { AdmissionChain, defaultsPlugin, namespaceLifecyclePlugin, nodeRestrictionPlugin, runtimeClassPlugin } from './admission/index.ts';
+import type { Authenticator, UserInfo } from './auth/types.ts';
+import { forbidden, type Authorizer } from './authorizer.ts';
+import { defaultRuntimeClasses, runtimeClassObject } from './bootstrap/runtime-classes.ts';
+import { defaultAuthorizer } from './node-authorizer.ts';
+import { directNodeDialer } from './node-proxy/node-dialer.ts';
+import { podLogProvider } from './node-proxy/pod-log.ts';
+import { podStreamProvider } from './node-proxy/pod-exec.ts';
+import { writeRawResponse } from './node-proxy/raw-response.ts';
+import { subresourceKey, type ApiGroupProvider, type SubresourceProvider, type UpgradeScope } from './providers.ts';
+import { reviewsProvider } from './reviews/reviews-provider.ts';
+import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
+import { tokenRequestProvider } from './serviceaccount/token-request.ts';
+import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
+import { statusFromError } from './status.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
 import { schemaFieldChecker } from './handlers/field-validation.ts';
 import { serveResource } from './handlers/resource.ts';
@@ -18,7 +32,7 @@ import { defaultTableConverter } from './handlers/table.ts';
 import { serveNonResource } from './non-resource.ts';
 import { NamespaceFinalizer } from './registry/namespace-finalizer.ts';
 import { Registry } from './registry/registry.ts';
-import { parseRequestInfo } from './request-info.ts';
+import { parseRequestInfo, type ResourceRequestInfo } from './request-info.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
 
 export const bootstrapNamespaceNames = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -26,6 +40,7 @@ export const bootstrapNamespaceNames = ['default', 'kube-system', 'kube-public',
 /** The running server, with its internals for tests and the CLI. */
 export interface RunningApiServer extends ApiServer {
   readonly registry: Registry;
+  readonly serviceAccountTokens: ServiceAccountTokens;
   /** resolves once no terminating namespace is waiting to be emptied */
   namespacesIdle(): Promise<void>;
 }
@@ -35,7 +50,23 @@ const systemUser: UserInfo = { username: 'system:apiserver', groups: ['system:ma
 /** A Kubernetes-compatible REST API server over `config.store`. */
 export async function createApiServer(config: ApiServerConfig): Promise<RunningApiServer> {
   const log = config.logger;
-  const resources = new ResourceRegistry(config.resources ?? builtinResources());
+  const authorizer: Authorizer = config.authorizer ?? defaultAuthorizer();
+  const saTokens = new ServiceAccountTokens(config.serviceAccountTokens);
+  const authenticator: Authenticator = withServiceAccountTokens(config.authenticator, saTokens);
+  const dialer = config.nodeDialer ?? directNodeDialer(config.kubeletClient);
+  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer }), ...(config.apiGroupProviders ?? [])];
+  const subProviders: SubresourceProvider[] = [
+    podLogProvider({ dialer }),
+    podStreamProvider('exec', { dialer }),
+    podStreamProvider('attach', { dialer }),
+    tokenRequestProvider({ tokens: saTokens }),
+  ];
+  const baseDefs = withSubresources(config.resources ?? builtinResources(), subProviders);
+  const providerByDef = new Map<ResourceDef, ApiGroupProvider>();
+  for (const p of groupProviders) for (const d of p.resources) providerByDef.set(d, p);
+  const resources = new ResourceRegistry([...baseDefs, ...groupProviders.flatMap((p) => p.resources)]);
+  const subByKey = new Map(subProviders.map((p) => [subresourceKey(p.group, p.resource, p.subresource), p]));
+  const rcDef = resources.lookup('node.k8s.io', 'v1', 'runtimeclasses');
   const nsDef = resources.lookup('', 'v1', 'namespaces');
   const saDef = resources.lookup('', 'v1', 'serviceaccounts');
   const closing = new AbortController();
@@ -44,10 +75,12 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
 
   const admission = new AdmissionChain([
     defaultsPlugin(),
+    runtimeClassPlugin({ getRuntimeClass: async (name) => (rcDef ? (await registry.storeFor(rcDef).tryGet('', name))?.obj : undefined) }),
     namespaceLifecyclePlugin({
       // Without a namespaces resource there is no lifecycle to enforce.
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : { metadata: { name } }),
     }),
+    nodeRestrictionPlugin(),
     ...(config.admissionPlugins ?? []),
   ]);
   const patch = createPatchEngine();
@@ -86,6 +119,16 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       }
     }
   }
+  if (rcDef) {
+    for (const rc of config.runtimeClasses ?? defaultRuntimeClasses) {
+      if (await registry.storeFor(rcDef).tryGet('', rc.name)) continue;
+      try {
+        await registry.create(rcDef, runtimeClassObject(rc), { user: systemUser, dryRun: false, signal: closing.signal, fieldManager: 'kube-apiserver' });
+      } catch (err) {
+        if (!isHedgeError(err, 'AlreadyExists')) throw err;
+      }
+    }
+  }
   await finalizer.resume();
 
   const scope: ServerScope = {
@@ -99,8 +142,27 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     defaultWatchTimeoutSeconds: config.watchTimeoutSeconds ?? 1800,
     closing: closing.signal,
   };
-  const authorizer = config.authorizer ?? allowAllAuthorizer();
   let serverAddress = '';
+
+  /** authenticate, parse and authorize a resource request; throws the Status-bearing error otherwise */
+  const admitRequest = async (req: IncomingMessage, url: URL): Promise<{ user: UserInfo; info: ResourceRequestInfo; def: ResourceDef } | { user: UserInfo; info: undefined; def: undefined }> => {
+    const user = authenticator.authenticate(req);
+    if (!user) throw new HedgeError('Unauthorized', 'Unauthorized');
+    const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+    const decision = await authorizer.authorize(user, info);
+    if (!decision.allowed) throw forbidden(user, info, decision.reason);
+    if (!info.isResourceRequest) return { user, info: undefined, def: undefined };
+    const def = resources.lookup(info.group, info.version, info.resource);
+    if (!def) throw new HedgeError('NotFound', 'the server could not find the requested resource');
+    // A cluster-scoped resource under /namespaces/{ns}/ does not exist (namespaces themselves aside).
+    if (!def.namespaced && info.namespace && def.plural !== 'namespaces') {
+      throw new HedgeError('NotFound', 'the server could not find the requested resource');
+    }
+    if (def.namespaced && info.name && !info.namespace) {
+      throw new HedgeError('NotFound', 'the server could not find the requested resource');
+    }
+    return { user, info, def };
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
@@ -118,24 +180,13 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
         await serveNonResource({ req, res, path, query: url.searchParams, resources, serverAddress, authenticated: false });
         return;
       }
-      user = config.authenticator.authenticate(req);
-      if (!user) throw new HedgeError('Unauthorized', 'Unauthorized');
-      const info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
-      const decision = await authorizer.authorize(user, info);
-      if (!decision.allowed) throw forbidden(user, info, decision.reason);
-      if (!info.isResourceRequest) {
+      const admitted = await admitRequest(req, url);
+      user = admitted.user;
+      if (admitted.info === undefined) {
         await serveNonResource({ req, res, path, query: url.searchParams, resources, serverAddress, authenticated: true });
         return;
       }
-      const def = resources.lookup(info.group, info.version, info.resource);
-      if (!def) throw new HedgeError('NotFound', 'the server could not find the requested resource');
-      // A cluster-scoped resource under /namespaces/{ns}/ does not exist (namespaces themselves aside).
-      if (!def.namespaced && info.namespace && def.plural !== 'namespaces') {
-        throw new HedgeError('NotFound', 'the server could not find the requested resource');
-      }
-      if (def.namespaced && info.name && !info.namespace) {
-        throw new HedgeError('NotFound', 'the server could not find the requested resource');
-      }
+      const { info, def } = admitted;
       const rq: RequestScope = {
         server: scope,
         req,
@@ -149,6 +200,20 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
         log: reqLog,
         warnings: [],
       };
+      const provider = providerByDef.get(def);
+      if (provider) {
+        await provider.serve(rq);
+        return;
+      }
+      if (info.subresource !== '') {
+        const sub = subByKey.get(subresourceKey(def.group, def.plural, info.subresource));
+        if (sub) {
+          // a streaming subresource asked for without an upgrade: upstream answers 400 for exec/attach
+          if (!sub.serve) throw new HedgeError('BadRequest', `Upgrade request required`);
+          await sub.serve(rq);
+          return;
+        }
+      }
       await serveResource(rq);
     } catch (err) {
       if (res.headersSent) {
@@ -168,6 +233,48 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     }
   };
 
+  /** exec/attach: HTTP Upgrade requests never reach `handle`; the raw socket is ours */
+  const handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const requestId = randomUUID();
+    const reqLog = log.child({ requestId });
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    socket.once('close', onClose);
+    closing.signal.addEventListener('abort', () => socket.destroy(), { once: true, signal: abort.signal });
+    socket.on('error', (err) => reqLog.debug({ err }, 'upgrade socket error'));
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const admitted = await admitRequest(req, url);
+      if (admitted.info === undefined) throw new HedgeError('BadRequest', 'Upgrade is only supported for pods/exec and pods/attach');
+      const { info, def, user } = admitted;
+      const sub = info.subresource ? subByKey.get(subresourceKey(def.group, def.plural, info.subresource)) : undefined;
+      if (!sub?.upgrade) throw new HedgeError('BadRequest', `Upgrade is not supported for ${info.subresource ? `${def.plural}/${info.subresource}` : def.plural}`);
+      const rq: UpgradeScope = {
+        server: scope,
+        req,
+        socket,
+        head,
+        query: url.searchParams,
+        info,
+        def,
+        rs: registry.storeFor(def),
+        user,
+        signal: abort.signal,
+        log: reqLog,
+      };
+      await sub.upgrade(rq);
+      reqLog.debug({ url: req.url, user: user.username }, 'upgrade');
+    } catch (err) {
+      const status = statusFromError(err);
+      if (status.code >= 500) reqLog.error({ err }, 'upgrade failed');
+      const extra: Record<string, string> = { 'Audit-Id': requestId };
+      if (status.code === 401) extra['WWW-Authenticate'] = 'Basic realm="kubernetes-master"';
+      writeRawResponse(socket, status.code, 'application/json', JSON.stringify(status), extra);
+      socket.off('close', onClose);
+      abort.abort();
+    }
+  };
+
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       log.error({ err }, 'unhandled request error');
@@ -183,6 +290,12 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       )
     : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handleUpgrade(req, socket, head).catch((err: unknown) => {
+      log.error({ err }, 'unhandled upgrade error');
+      socket.destroy();
+    });
+  });
   server.on('clientError', (err, socket) => {
     log.debug({ err }, 'client error');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -206,6 +319,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   return {
     url,
     registry,
+    serviceAccountTokens: saTokens,
     namespacesIdle: () => finalizer.idle(),
     close() {
       closed ??= (async () => {
@@ -233,4 +347,14 @@ function isPublicPath(path: string): boolean {
     path.startsWith('/livez/') ||
     path.startsWith('/readyz/')
   );
+}
+
+/** Subresources served by providers appear in discovery like the built-in ones (pods/attach, serviceaccounts/token). */
+function withSubresources(defs: ResourceDef[], providers: SubresourceProvider[]): ResourceDef[] {
+  return defs.map((def) => {
+    const extra = providers
+      .filter((p) => p.group === def.group && p.resource === def.plural && !def.subresources.includes(p.subresource))
+      .map((p) => p.subresource);
+    return extra.length === 0 ? def : { ...def, subresources: [...def.subresources, ...extra] };
+  });
 }

@@ -4,6 +4,10 @@ import type { ResourceDef } from '../api/resources/types.ts';
 import type { AdmissionPlugin } from './admission/types.ts';
 import type { Authenticator } from './auth/types.ts';
 import type { Authorizer } from './authorizer.ts';
+import type { DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
+import type { DirectNodeDialerOptions, NodeDialer } from './node-proxy/node-dialer.ts';
+import type { ApiGroupProvider } from './providers.ts';
+import type { ServiceAccountTokenOptions } from './serviceaccount/token-signer.ts';
 
 export interface TlsMaterial {
   /** PEM */
@@ -26,9 +30,9 @@ export interface ApiServerConfig {
   maxBodyBytes?: number;
   /** served resource types (default: builtinResources()) */
   resources?: ResourceDef[];
-  /** default: every authenticated user may do everything */
+  /** default: defaultAuthorizer() — system:masters and ordinary users may do everything, nodes get the node rules */
   authorizer?: Authorizer;
-  /** admission plugins run after the built-in ones (defaults, namespace lifecycle), in order */
+  /** admission plugins run after the built-in ones (defaults, RuntimeClass, namespace lifecycle, NodeRestriction), in order */
   admissionPlugins?: AdmissionPlugin[];
   /** idle interval between watch BOOKMARKs when clients allow them (default 60 s) */
   watchBookmarkIntervalMs?: number;
@@ -38,6 +42,16 @@ export interface ApiServerConfig {
   namespaceRetryMs?: number;
   /** false skips creating default/kube-system/kube-public/kube-node-lease at startup (default true) */
   bootstrapNamespaces?: boolean;
+  /** RuntimeClasses created at startup when absent (default: defaultRuntimeClasses); [] for none */
+  runtimeClasses?: readonly DefaultRuntimeClass[];
+  /** how logs/exec reach a node (default: directNodeDialer(kubeletClient)) */
+  nodeDialer?: NodeDialer;
+  /** TLS/scheme for the default node dialer */
+  kubeletClient?: DirectNodeDialerOptions;
+  /** service account token signing (TokenRequest); pass a persisted key in production */
+  serviceAccountTokens?: ServiceAccountTokenOptions;
+  /** extra groups served by custom handlers (e.g. metrics.k8s.io), shown in discovery */
+  apiGroupProviders?: ApiGroupProvider[];
 }
 
 export interface ApiServer {

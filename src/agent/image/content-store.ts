@@ -93,8 +93,10 @@ export class ContentStore {
       await running;
       return false;
     }
-    if (await this.has(digest)) return false;
-    const p = this.download(digest, source, opts).finally(() => this.inflight.delete(digest));
+    // registered before any await so a concurrent caller always finds it
+    const p = (async () => ((await this.has(digest)) ? false : await this.download(digest, source, opts)))().finally(() =>
+      this.inflight.delete(digest),
+    );
     this.inflight.set(digest, p);
     return await p;
   }

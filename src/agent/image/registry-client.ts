@@ -118,11 +118,10 @@ export class RegistryClient {
     let res = await this.raw(`${this.base(ref)}${path}`, opts.method, build(), opts.signal, opts.follow ?? false);
     if (res.statusCode === 401) {
       const challenge = header(res.headers, 'www-authenticate');
-      const hadAuth = this.tokens.has(key);
       const errText = await registryErrorText(res);
       if (!challenge) throw new HedgeError('Unauthorized', `${formatReference(ref)}: unauthorized: ${errText || 'no auth challenge'}`);
       const auth = await this.authorize(ref, challenge, scope, opts.credentials?.(ref.registry), opts.signal);
-      if (!auth || (hadAuth && auth === this.tokens.get(key) && false)) {
+      if (!auth) {
         throw new HedgeError('Unauthorized', `${formatReference(ref)}: unauthorized: ${errText || 'authentication required'}`);
       }
       this.tokens.set(key, auth);

@@ -10,6 +10,7 @@ import { HedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { buildConflist, validateNetworkConfig, type CniNetworkConfig } from './cni-config.ts';
 import { CniRunner, type CniCachedAttachment, type CniNetworkConfigList, type CniResult, type CniRuntimeConf } from './cni.ts';
+import { sweepMasqRules } from './masq-sweep.ts';
 import { createNetns, netnsExists, removeNetns } from './netns.ts';
 import { runProcess } from './run-process.ts';
 import type { NetworkPlugin, NetworkResult, NetworkSandbox } from './types.ts';
@@ -68,7 +69,12 @@ export class CniNetworkPlugin implements NetworkPlugin {
   async status(sandbox: NetworkSandbox, signal: AbortSignal, opts: StatusOptions = {}): Promise<NetworkResult | undefined> {
     const cached = await this.runner.getCachedAttachment(this.networkName, sandbox.id, this.ifName);
     if (cached === undefined || !(await netnsExists(cached.netns))) return undefined;
-    if (opts.check) await this.runner.checkNetworkList(cached.config, this.runtimeConf(sandbox, cached.netns, cached), signal);
+    if (opts.check) {
+      // portmap 1.1.x CHECK always looks for its ip6tables chain and fails on IPv4-only results
+      const hasV6 = (cached.result.ips ?? []).some((ip) => ip.address.includes(':'));
+      const list = hasV6 ? cached.config : { ...cached.config, plugins: cached.config.plugins.filter((p) => p.type !== 'portmap') };
+      await this.runner.checkNetworkList(list, this.runtimeConf(sandbox, cached.netns, cached), signal);
+    }
     return toNetworkResult(cached.result, cached.config);
   }
 
@@ -99,7 +105,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
         return toNetworkResult(cached.result, cached.config);
       }
       // an attachment whose namespace vanished (reboot, crash): release its IP before redoing it
-      await this.runner.delNetworkList(cached.config, this.runtimeConf(sandbox, '', cached), signal);
+      await this.del(cached.config, this.runtimeConf(sandbox, '', cached), signal);
     }
     const created = !(await netnsExists(sandbox.netnsPath));
     if (created) await createNetns(sandbox.netnsPath, { signal });
@@ -112,7 +118,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
         return toNetworkResult(result, list);
       } catch (err) {
         // the spec asks runtimes to DEL after a failed ADD so half-made state (IPs, veths, rules) goes away
-        await this.runner.delNetworkList(list, rt).catch((e: unknown) => {
+        await this.del(list, rt).catch((e: unknown) => {
           this.log?.warn({ err: e, sandbox: sandbox.id }, 'cleanup DEL after failed ADD failed');
         });
         throw err;
@@ -130,10 +136,17 @@ export class CniNetworkPlugin implements NetworkPlugin {
     // without a cached result host-device does not know which device to return; nothing of ours is attached then
     if (cached !== undefined || this.cfg.mode.type !== 'passthrough') {
       const list = cached?.config ?? buildConflist(this.cfg);
-      await this.runner.delNetworkList(list, this.runtimeConf(sandbox, alive ? netnsPath : '', cached), signal);
+      await this.del(list, this.runtimeConf(sandbox, alive ? netnsPath : '', cached), signal);
     }
     await removeNetns(netnsPath, { signal });
     if (sandbox.netnsPath !== netnsPath) await removeNetns(sandbox.netnsPath, { signal });
+  }
+
+  private async del(list: CniNetworkConfigList, rt: CniRuntimeConf, signal?: AbortSignal): Promise<void> {
+    await this.runner.delNetworkList(list, rt, signal);
+    if (list.plugins.some((p) => p.type === 'bridge' && p.ipMasq === true)) {
+      await sweepMasqRules(list.name, rt.containerId, { signal });
+    }
   }
 
   private async pickDevice(): Promise<string | undefined> {

@@ -20,6 +20,8 @@ export interface PodSyncConfig {
   clusterDomain: string;
   /** cgroup parent for pods (relative path) */
   cgroupRoot: string;
+  /** where pod network namespaces are created */
+  netnsDir: string;
 }
 
 export const defaultPodSyncConfig = (nodeName: string, dataDir: string): PodSyncConfig => ({
@@ -34,4 +36,5 @@ export const defaultPodSyncConfig = (nodeName: string, dataDir: string): PodSync
   clusterDNS: [],
   clusterDomain: 'cluster.local',
   cgroupRoot: 'hedge',
+  netnsDir: '/run/hedge/netns',
 });

@@ -29,7 +29,8 @@ export async function requestServiceAccountToken(ctx: VolumeContext, src: Servic
   };
   try {
     const res = await ctx.client.create<TokenRequest>(ref, req, { signal: ctx.signal });
-    return res.status?.token;
+    if (res.status?.token) return res.status.token;
+    throw new Error('the apiserver returned no token (TokenRequest unsupported?)');
   } catch (err) {
     ctx.logger.warn({ err, serviceAccount: sa }, 'TokenRequest failed; skipping projected token');
     ctx.warn?.('FailedMount', `serviceAccountToken for "${sa}" skipped: ${(err as Error).message}`);

@@ -2,3 +2,5 @@ export type { AdmissionOperation, AdmissionPlugin, AdmissionRequest } from './ty
 export { AdmissionChain } from './chain.ts';
 export { defaultsPlugin } from './defaults.ts';
 export { immortalNamespaces, namespaceLifecyclePlugin, type NamespaceLifecycleOptions } from './namespace-lifecycle.ts';
+export { runtimeClassPlugin, type RuntimeClassAdmissionOptions } from './runtime-class.ts';
+export { checkNodeTokenRequest, nodeRestrictionPlugin } from './node-restriction.ts';

@@ -82,6 +82,19 @@ export const schemas: Record<string, Schema> = {
     3: msg('imagePullSecrets', 'LocalObjectReference', true),
     4: { name: 'automountServiceAccountToken', type: { t: 'bool' } },
   },
+  // authorization.k8s.io/v1 and authentication.k8s.io/v1: kubectl auth can-i|whoami, kubectl create token
+  SelfSubjectAccessReview: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'SelfSubjectAccessReviewSpec') },
+  SelfSubjectAccessReviewSpec: { 1: msg('resourceAttributes', 'ResourceAttributes'), 2: msg('nonResourceAttributes', 'NonResourceAttributes') },
+  ResourceAttributes: { 1: s('namespace'), 2: s('verb'), 3: s('group'), 4: s('version'), 5: s('resource'), 6: s('subresource'), 7: s('name') },
+  NonResourceAttributes: { 1: s('path'), 2: s('verb') },
+  SelfSubjectReview: { 1: msg('metadata', 'ObjectMeta') },
+  TokenRequest: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'TokenRequestSpec') },
+  TokenRequestSpec: {
+    1: { name: 'audiences', type: { t: 'string' }, repeated: true },
+    3: msg('boundObjectRef', 'BoundObjectReference'),
+    4: { name: 'expirationSeconds', type: { t: 'int64' } },
+  },
+  BoundObjectReference: { 1: s('kind'), 2: s('apiVersion'), 3: s('name'), 4: s('uid') },
 };
 
 /** apiVersion/kind → schema name for the object types we accept as protobuf */
@@ -92,4 +105,7 @@ export const protobufKinds: Record<string, string> = {
   'v1/ServiceAccount': 'ServiceAccount',
   'v1/DeleteOptions': 'DeleteOptions',
   'meta.k8s.io/v1/DeleteOptions': 'DeleteOptions',
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': 'SelfSubjectAccessReview',
+  'authentication.k8s.io/v1/SelfSubjectReview': 'SelfSubjectReview',
+  'authentication.k8s.io/v1/TokenRequest': 'TokenRequest',
 };

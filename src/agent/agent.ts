@@ -1,0 +1,174 @@
+import { systemClock, type Clock } from '../client/clock.ts';
+import type { KubeClient } from '../client/types.ts';
+import type { Logger } from '../lib/log.ts';
+import type { ImageStore } from './image/types.ts';
+import { NodeLease } from './lease/node-lease.ts';
+import type { NetworkPlugin } from './network/types.ts';
+import { defaultNodeConfig, type NodeConfig } from './node/config.ts';
+import { systemHostProbe, type HostProbe } from './node/host-probe.ts';
+import { NodeRegistrar } from './node/node-registrar.ts';
+import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
+import { apiEventRecorder } from './podsync/events.ts';
+import { PodSync } from './podsync/pod-sync.ts';
+import type { RuntimeHandler } from './runtime/types.ts';
+import { startNodeServer, type NodeServer, type RouteHandler } from './server/node-server.ts';
+import type { NodeServerAuth } from './server/types.ts';
+import type { Snapshotter } from './snapshot/types.ts';
+import { systemMounter } from './volumes/mounter.ts';
+import type { Mounter } from './volumes/types.ts';
+
+export interface AgentConfig {
+  nodeName: string;
+  dataDir: string;
+  labels: Record<string, string>;
+  internalIP?: string;
+  podsPerNode: number;
+  reserved: NodeConfig['reserved'];
+  thresholds: NodeConfig['thresholds'];
+  statusUpdateFrequencyMs: number;
+  statusReportFrequencyMs: number;
+  leaseDurationSeconds: number;
+  leaseRenewIntervalMs: number;
+  backoff: { baseMs: number; maxMs: number; resetMs: number };
+  podResyncMs: number;
+  defaultRuntimeHandler: string;
+  clusterDNS: string[];
+  clusterDomain: string;
+  hostResolvConf: string;
+  netnsDir: string;
+  cgroupRoot: string;
+  server: { host: string; port: number; tls?: { cert: string; key: string; ca?: string }; auth: NodeServerAuth };
+}
+
+export type AgentConfigInput = Partial<Omit<AgentConfig, 'nodeName' | 'dataDir'>> & Pick<AgentConfig, 'nodeName' | 'dataDir'>;
+
+export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
+  const node = defaultNodeConfig(input.nodeName, input.dataDir);
+  const ps = defaultPodSyncConfig(input.nodeName, input.dataDir);
+  return {
+    labels: {},
+    podsPerNode: node.maxPods,
+    reserved: node.reserved,
+    thresholds: node.thresholds,
+    statusUpdateFrequencyMs: node.statusUpdateFrequencyMs,
+    statusReportFrequencyMs: node.statusReportFrequencyMs,
+    leaseDurationSeconds: 40,
+    leaseRenewIntervalMs: 10_000,
+    backoff: { baseMs: ps.backoffBaseMs, maxMs: ps.backoffMaxMs, resetMs: ps.backoffResetMs },
+    podResyncMs: ps.resyncMs,
+    defaultRuntimeHandler: ps.defaultHandler,
+    clusterDNS: ps.clusterDNS,
+    clusterDomain: ps.clusterDomain,
+    hostResolvConf: ps.hostResolvConf,
+    netnsDir: ps.netnsDir,
+    cgroupRoot: ps.cgroupRoot,
+    server: { host: '0.0.0.0', port: 10250, auth: { tokens: new Set(), clientCerts: true } },
+    ...input,
+  };
+}
+
+export interface AgentDeps {
+  client: KubeClient;
+  runtimes: Map<string, RuntimeHandler>;
+  network: NetworkPlugin;
+  images: ImageStore;
+  snapshotter: Snapshotter;
+  logger: Logger;
+  clock?: Clock;
+  mounter?: Mounter;
+  host?: HostProbe;
+  /** extra node-server routes, e.g. /stats/summary */
+  routes?: Map<string, RouteHandler>;
+}
+
+export interface Agent {
+  /** settles once every loop stopped after `signal` aborted */
+  done: Promise<void>;
+  podSync: PodSync;
+  registrar: NodeRegistrar;
+  lease: NodeLease;
+  server: NodeServer;
+}
+
+/** Wires node registration, the lease, pod sync and the node server; runs until `signal` aborts. */
+export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signal: AbortSignal): Promise<Agent> {
+  const cfg = resolveAgentConfig(input);
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger.child({ component: 'agent', node: cfg.nodeName });
+  const host = deps.host ?? systemHostProbe();
+  const nodeCfg: NodeConfig = {
+    nodeName: cfg.nodeName,
+    dataDir: cfg.dataDir,
+    labels: cfg.labels,
+    internalIP: cfg.internalIP,
+    kubeletPort: cfg.server.port,
+    maxPods: cfg.podsPerNode,
+    reserved: cfg.reserved,
+    thresholds: cfg.thresholds,
+    statusUpdateFrequencyMs: cfg.statusUpdateFrequencyMs,
+    statusReportFrequencyMs: cfg.statusReportFrequencyMs,
+    runtimeHandlers: [...deps.runtimes.keys()],
+  };
+  const podCfg: PodSyncConfig = {
+    nodeName: cfg.nodeName,
+    dataDir: cfg.dataDir,
+    defaultHandler: cfg.defaultRuntimeHandler,
+    backoffBaseMs: cfg.backoff.baseMs,
+    backoffMaxMs: cfg.backoff.maxMs,
+    backoffResetMs: cfg.backoff.resetMs,
+    resyncMs: cfg.podResyncMs,
+    hostIP: cfg.internalIP,
+    hostResolvConf: cfg.hostResolvConf,
+    clusterDNS: cfg.clusterDNS,
+    clusterDomain: cfg.clusterDomain,
+    cgroupRoot: cfg.cgroupRoot,
+    netnsDir: cfg.netnsDir,
+  };
+  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }) });
+  const lease = new NodeLease({
+    client: deps.client,
+    nodeName: cfg.nodeName,
+    clock,
+    logger: logger.child({ component: 'lease' }),
+    leaseDurationSeconds: cfg.leaseDurationSeconds,
+    renewIntervalMs: cfg.leaseRenewIntervalMs,
+    nodeUid: async () => registrar.uid,
+  });
+  const usage = await host.usage(cfg.dataDir).catch(() => undefined);
+  const podSync = new PodSync(
+    {
+      client: deps.client,
+      runtimes: deps.runtimes,
+      network: deps.network,
+      images: deps.images,
+      snapshotter: deps.snapshotter,
+      mounter: deps.mounter ?? systemMounter(),
+      logger,
+      clock,
+      events: apiEventRecorder({ client: deps.client, nodeName: cfg.nodeName, clock, logger }),
+      nodeAllocatable: {
+        cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
+        memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,
+      },
+    },
+    podCfg,
+  );
+  const server = await startNodeServer({ ...cfg.server, pods: podSync, logger, now: () => clock.now(), routes: deps.routes });
+  const loops = [
+    registrar.run(signal),
+    lease.run(signal),
+    (async () => {
+      // Pods are only run once the Node exists (the scheduler binds to it; status needs it).
+      const registered = await Promise.race([
+        registrar.registered(),
+        new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true })),
+      ]);
+      if (registered !== undefined) await podSync.run(signal);
+    })(),
+  ];
+  const done = Promise.allSettled(loops).then(async (results) => {
+    await server.close();
+    for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'agent loop failed');
+  });
+  return { done, podSync, registrar, lease, server };
+}

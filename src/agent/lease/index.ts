@@ -1,0 +1,1 @@
+export { NodeLease, NODE_LEASE_NAMESPACE, type NodeLeaseOptions } from './node-lease.ts';

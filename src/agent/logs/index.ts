@@ -1,0 +1,10 @@
+export {
+  readCriLog,
+  parseCriLine,
+  formatCriLine,
+  type CriLogLine,
+  type CriLogPaths,
+  type LogStream,
+  type ReadCriLogOptions,
+} from './cri-log.ts';
+export { CriLogRotator, type CriLogRotatorOptions, type RotateTarget } from './rotator.ts';

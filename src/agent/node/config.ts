@@ -1,0 +1,32 @@
+/** Node registration and status tunables; defaults follow the kubelet. */
+export interface NodeConfig {
+  nodeName: string;
+  dataDir: string;
+  labels: Record<string, string>;
+  internalIP?: string;
+  kubeletPort: number;
+  maxPods: number;
+  /** subtracted from capacity to give allocatable */
+  reserved: { cpuMilli: number; memoryBytes: number; ephemeralStorageBytes: number };
+  /** conditions flip to True below these */
+  thresholds: { memoryAvailableBytes: number; diskAvailableFraction: number; pidAvailableFraction: number };
+  /** check and patch status this often when it changed */
+  statusUpdateFrequencyMs: number;
+  /** patch at least this often even when nothing changed (heartbeat) */
+  statusReportFrequencyMs: number;
+  /** RuntimeClass handlers this node offers */
+  runtimeHandlers: string[];
+}
+
+export const defaultNodeConfig = (nodeName: string, dataDir: string): NodeConfig => ({
+  nodeName,
+  dataDir,
+  labels: {},
+  kubeletPort: 10250,
+  maxPods: 110,
+  reserved: { cpuMilli: 0, memoryBytes: 0, ephemeralStorageBytes: 0 },
+  thresholds: { memoryAvailableBytes: 100 * 1024 * 1024, diskAvailableFraction: 0.1, pidAvailableFraction: 0.05 },
+  statusUpdateFrequencyMs: 10_000,
+  statusReportFrequencyMs: 60_000,
+  runtimeHandlers: ['runc'],
+});

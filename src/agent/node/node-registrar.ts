@@ -1,0 +1,121 @@
+import type { Node, NodeStatus } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../../api/object.ts';
+import { Backoff } from '../../client/backoff.ts';
+import type { Clock } from '../../client/clock.ts';
+import { Resources } from '../../client/resources.ts';
+import type { KubeClient } from '../../client/types.ts';
+import { isHedgeError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { NodeConfig } from './config.ts';
+import type { HostProbe } from './host-probe.ts';
+import { nodeStatus, statusFingerprint } from './node-status.ts';
+
+type NodeObject = Node & KubeObject;
+
+/**
+ * Registers the Node and keeps its status current: every statusUpdateFrequency it recomputes
+ * status and patches when it changed, and at least every statusReportFrequency as a heartbeat.
+ */
+export class NodeRegistrar {
+  private lastFingerprint = '';
+  private lastReport = 0;
+  private conditions: NodeStatus['conditions'] = [];
+  private uidValue?: string;
+  private readonly waiters: ((uid: string) => void)[] = [];
+  /** when set, Ready is False with this message */
+  notReady?: string;
+
+  constructor(
+    private readonly opts: { client: KubeClient; cfg: NodeConfig; host: HostProbe; clock: Clock; logger: Logger },
+  ) {}
+
+  get uid(): string | undefined {
+    return this.uidValue;
+  }
+
+  /** resolves with the Node's uid once registered */
+  registered(): Promise<string> {
+    if (this.uidValue) return Promise.resolve(this.uidValue);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  labels(id: { hostname: string; architecture: string }): Record<string, string> {
+    return {
+      'kubernetes.io/hostname': this.opts.cfg.nodeName,
+      'kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': id.architecture,
+      'beta.kubernetes.io/os': 'linux',
+      'beta.kubernetes.io/arch': id.architecture,
+      ...this.opts.cfg.labels,
+    };
+  }
+
+  /** create the Node, or adopt an existing one (labels merged); then write the first status */
+  async register(signal: AbortSignal): Promise<void> {
+    const { client, cfg, host } = this.opts;
+    const id = await host.identity();
+    const labels = this.labels(id);
+    let node: NodeObject;
+    try {
+      node = await client.create<NodeObject>(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: cfg.nodeName, labels } }, { signal });
+    } catch (err) {
+      if (!isHedgeError(err, 'AlreadyExists')) throw err;
+      node = await client.patch<NodeObject>(Resources.nodes, cfg.nodeName, 'merge', { metadata: { labels } }, { signal });
+      this.conditions = node.status?.conditions ?? [];
+    }
+    await this.syncStatus(signal, true);
+    this.uidValue = node.metadata.uid ?? '';
+    for (const w of this.waiters.splice(0)) w(this.uidValue);
+  }
+
+  /** one status check; patches when changed or when the report interval passed (or `force`) */
+  async syncStatus(signal: AbortSignal, force = false): Promise<boolean> {
+    const { client, cfg, host, clock } = this.opts;
+    const now = clock.now();
+    const status = nodeStatus({
+      cfg,
+      cpus: host.cpus(),
+      id: await host.identity(),
+      usage: await host.usage(cfg.dataDir),
+      now,
+      previous: this.conditions,
+      notReady: this.notReady,
+    });
+    const fp = statusFingerprint(status);
+    if (!force && fp === this.lastFingerprint && now - this.lastReport < cfg.statusReportFrequencyMs) return false;
+    await client.patch(Resources.nodes, cfg.nodeName, 'merge', { status }, { subresource: 'status', signal });
+    this.lastFingerprint = fp;
+    this.lastReport = now;
+    this.conditions = status.conditions;
+    return true;
+  }
+
+  /** register (retrying with back-off) then keep status current until `signal` aborts */
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ initialMs: 200, maxMs: 7_000 });
+    const log = this.opts.logger;
+    while (!signal.aborted && this.uidValue === undefined) {
+      try {
+        await this.register(signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        const d = backoff.next();
+        log.warn({ err, delayMs: d }, 'node registration failed; retrying');
+        await this.opts.clock.sleep(d, signal).catch(() => undefined);
+      }
+    }
+    while (!signal.aborted) {
+      try {
+        await this.opts.clock.sleep(this.opts.cfg.statusUpdateFrequencyMs, signal);
+      } catch {
+        return;
+      }
+      try {
+        await this.syncStatus(signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        log.warn({ err }, 'node status update failed');
+      }
+    }
+  }
+}

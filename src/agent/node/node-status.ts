@@ -1,0 +1,90 @@
+import type { NodeCondition, NodeStatus } from 'kubernetes-types/core/v1.js';
+import { formatTime } from '../../client/micro-time.ts';
+import type { NodeConfig } from './config.ts';
+import type { HostIdentity, HostUsage } from './host-probe.ts';
+
+export const KUBELET_VERSION = 'v1.32.0-hedge';
+export const RUNTIME_VERSION = 'hedge://0.1.0';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** kubelet's node conditions from host usage, honest and threshold-driven */
+export function nodeConditions(cfg: NodeConfig, u: HostUsage, now: number, previous: readonly NodeCondition[] = [], notReady?: string): NodeCondition[] {
+  const memPressure = u.memory.availableBytes < cfg.thresholds.memoryAvailableBytes;
+  const diskPressure = u.disk.totalBytes > 0 && u.disk.availableBytes / u.disk.totalBytes < cfg.thresholds.diskAvailableFraction;
+  const pidPressure = u.pids.max > 0 && (u.pids.max - u.pids.used) / u.pids.max < cfg.thresholds.pidAvailableFraction;
+  const prev = new Map(previous.map((c) => [c.type, c]));
+  const mk = (type: string, on: boolean, yes: [string, string], no: [string, string]): NodeCondition => {
+    const status = on ? 'True' : 'False';
+    const [reason, message] = on ? yes : no;
+    const p = prev.get(type);
+    return {
+      type,
+      status,
+      lastHeartbeatTime: formatTime(now),
+      lastTransitionTime: p && p.status === status && p.lastTransitionTime ? p.lastTransitionTime : formatTime(now),
+      reason,
+      message,
+    };
+  };
+  return [
+    mk('MemoryPressure', memPressure, ['KubeletHasInsufficientMemory', 'kubelet has insufficient memory available'], ['KubeletHasSufficientMemory', 'kubelet has sufficient memory available']),
+    mk('DiskPressure', diskPressure, ['KubeletHasDiskPressure', 'kubelet has disk pressure'], ['KubeletHasNoDiskPressure', 'kubelet has no disk pressure']),
+    mk('PIDPressure', pidPressure, ['KubeletHasInsufficientPID', 'kubelet has insufficient PID available'], ['KubeletHasSufficientPID', 'kubelet has sufficient PID available']),
+    mk('Ready', notReady === undefined, ['KubeletReady', 'kubelet is posting ready status'], ['KubeletNotReady', notReady ?? '']),
+  ];
+}
+
+export function nodeStatus(opts: {
+  cfg: NodeConfig;
+  cpus: number;
+  id: HostIdentity;
+  usage: HostUsage;
+  now: number;
+  previous?: readonly NodeCondition[];
+  notReady?: string;
+}): NodeStatus {
+  const { cfg, usage } = opts;
+  const mem = usage.memory.totalBytes;
+  const disk = usage.disk.totalBytes;
+  const st: Mutable<NodeStatus> = {
+    capacity: {
+      cpu: String(opts.cpus),
+      memory: `${Math.floor(mem / 1024)}Ki`,
+      'ephemeral-storage': `${Math.floor(disk / 1024)}Ki`,
+      pods: String(cfg.maxPods),
+    },
+    allocatable: {
+      cpu: `${Math.max(0, opts.cpus * 1000 - cfg.reserved.cpuMilli)}m`,
+      memory: `${Math.floor(Math.max(0, mem - cfg.reserved.memoryBytes) / 1024)}Ki`,
+      'ephemeral-storage': String(Math.max(0, disk - cfg.reserved.ephemeralStorageBytes)),
+      pods: String(cfg.maxPods),
+    },
+    conditions: nodeConditions(cfg, usage, opts.now, opts.previous, opts.notReady),
+    addresses: [...(cfg.internalIP ? [{ type: 'InternalIP', address: cfg.internalIP }] : []), { type: 'Hostname', address: opts.id.hostname || cfg.nodeName }],
+    daemonEndpoints: { kubeletEndpoint: { Port: cfg.kubeletPort } },
+    nodeInfo: {
+      machineID: opts.id.machineID,
+      systemUUID: opts.id.machineID,
+      bootID: opts.id.bootID,
+      kernelVersion: opts.id.kernelVersion,
+      osImage: opts.id.osImage,
+      containerRuntimeVersion: RUNTIME_VERSION,
+      kubeletVersion: KUBELET_VERSION,
+      kubeProxyVersion: '',
+      operatingSystem: 'linux',
+      architecture: opts.id.architecture,
+    },
+  };
+  // k8s 1.30 NodeRuntimeHandler; kubernetes-types 1.30 lacks the field, so it is added untyped.
+  (st as Record<string, unknown>).runtimeHandlers = cfg.runtimeHandlers.map((name) => ({
+    name,
+    features: { recursiveReadOnlyMounts: false, userNamespaces: false },
+  }));
+  return st;
+}
+
+/** status without heartbeat times, to decide whether anything really changed */
+export function statusFingerprint(s: NodeStatus): string {
+  return JSON.stringify({ ...s, conditions: (s.conditions ?? []).map((c) => ({ ...c, lastHeartbeatTime: undefined })) });
+}

@@ -1,0 +1,280 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
+import { Resources } from '../../client/resources.ts';
+import type { KubeObject } from '../../api/object.ts';
+import { Labels } from './labels.ts';
+import { eventually, Harness } from './testing/harness.ts';
+import type { ContainerId, SandboxId } from '../runtime/types.ts';
+
+const cs = (p: Pod, name: string): ContainerStatus | undefined => p.status?.containerStatuses?.find((c) => c.name === name);
+const cond = (p: Pod, type: string): string | undefined => p.status?.conditions?.find((c) => c.type === type)?.status;
+const app = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ name: 'app', image: 'busybox:1', ...over });
+
+describe('pod sync lifecycle', () => {
+  let h: Harness;
+  before(async () => {
+    h = await new Harness().init();
+    h.start();
+  });
+  after(() => h.close());
+
+  it('runs a pod to Running with pod IP, conditions and container status, then Succeeded', async () => {
+    await h.createPod('ok', { restartPolicy: 'Never', containers: [app()] });
+    const p = await h.until('ok', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    assert.match(p.status?.podIP ?? '', /^10\.88\.0\.\d+$/);
+    assert.equal(p.status?.hostIP, '192.0.2.10');
+    assert.ok(p.status?.startTime);
+    const c = cs(p, 'app');
+    assert.ok(c?.state?.running);
+    assert.match(c?.containerID ?? '', /^hedge:\/\/[0-9a-f]{32}$/);
+    assert.equal(c?.restartCount, 0);
+    assert.equal(cond(p, 'PodReadyToStartContainers'), 'True');
+    assert.equal(cond(p, 'Initialized'), 'True');
+    // the ContainerConfig carries the adoption labels and the merged command
+    const rc = h.runtime.byName('app');
+    assert.equal(rc?.cfg.labels[Labels.podUid], p.metadata?.uid);
+    assert.deepEqual(rc?.cfg.command, ['/bin/sh', '-c', 'sleep 1000']);
+    // resolv.conf never carries the host's loopback resolver
+    const sb = [...h.runtime.sandboxes.values()].find((s) => s.pod.name === 'ok');
+    assert.equal(sb?.resolvConf.includes('127.0.0.53'), false);
+    assert.match(sb?.resolvConf ?? '', /nameserver 192\.0\.2\.53/);
+    assert.match(sb?.hostsFile ?? '', new RegExp(`${p.status?.podIP}\\tok`));
+
+    h.runtime.exit(rc!.id, 0);
+    const done = await h.until('ok', (x) => x.status?.phase === 'Succeeded', 'Succeeded');
+    assert.equal(cs(done, 'app')?.state?.terminated?.exitCode, 0);
+    assert.equal(cs(done, 'app')?.state?.terminated?.reason, 'Completed');
+    await eventually(() => ![...h.runtime.sandboxes.values()].some((s) => s.pod.name === 'ok'), 'sandbox released');
+  });
+
+  it('a bad command fails the pod with the exit code (restartPolicy Never)', async () => {
+    h.runtime.behaviors.set('bad', { kind: 'exit', code: 127, reason: 'Error' });
+    await h.createPod('bad', { restartPolicy: 'Never', containers: [app({ name: 'bad', command: ['/nope'] })] });
+    const p = await h.until('bad', (x) => x.status?.phase === 'Failed', 'Failed');
+    assert.equal(cs(p, 'bad')?.state?.terminated?.exitCode, 127);
+    assert.equal(cs(p, 'bad')?.restartCount, 0);
+  });
+
+  it('runs init containers in order, each to completion, before app containers', async () => {
+    h.runtime.behaviors.set('init-a', { kind: 'exit', code: 0 });
+    h.runtime.behaviors.set('init-b', { kind: 'exit', code: 0 });
+    await h.createPod('inits', {
+      initContainers: [app({ name: 'init-a' }), app({ name: 'init-b' })],
+      containers: [app({ name: 'main' })],
+    });
+    const p = await h.until('inits', (x) => x.status?.phase === 'Running', 'Running');
+    const starts = h.runtime.ops.filter((o) => /^start:(init-a|init-b|main)$/.test(o));
+    assert.deepEqual(starts, ['start:init-a', 'start:init-b', 'start:main']);
+    assert.equal(p.status?.initContainerStatuses?.[0].state?.terminated?.exitCode, 0);
+    assert.equal(cond(p, 'Initialized'), 'True');
+  });
+
+  it('resolves env (fieldRef, configMapKeyRef, $(VAR)) and reports a missing configMap as CreateContainerConfigError', async () => {
+    await h.createPod('envy', {
+      containers: [
+        app({
+          name: 'envy',
+          command: ['echo', '$(GREETING) $(NOPE)'],
+          env: [
+            { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: 'WHO', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'who' } } },
+            { name: 'GREETING', value: 'hi $(WHO) from $(POD)' },
+          ],
+        }),
+      ],
+    });
+    const p = await h.until('envy', (x) => cs(x, 'envy')?.state?.waiting?.reason === 'CreateContainerConfigError', 'config error');
+    assert.equal(cs(p, 'envy')?.state?.waiting?.message, 'configmap "cfg" not found');
+    assert.equal(p.status?.phase, 'Pending');
+    await h.client.create(Resources.configmaps, { metadata: { name: 'cfg', namespace: 'default' }, data: { who: 'bob' } });
+    const ok = await h.until('envy', (x) => x.status?.phase === 'Running', 'Running');
+    const env = Object.fromEntries(h.runtime.byName('envy')!.cfg.env.map((e) => [e.name, e.value]));
+    assert.equal(env.POD, 'envy');
+    assert.equal(env.IP, ok.status?.podIP);
+    assert.equal(env.GREETING, 'hi bob from envy');
+    assert.equal(env.PATH, '/bin');
+    assert.deepEqual(h.runtime.byName('envy')!.cfg.command, ['echo', 'hi bob from envy $(NOPE)']);
+  });
+
+  it('reports an unpullable image as ErrImagePull, then ImagePullBackOff with the registry message', async () => {
+    await h.createPod('nopull', { containers: [app({ name: 'np', image: 'ghost:1' })] });
+    let p: Pod | undefined;
+    await eventually(async () => {
+      p = await h.pod('nopull');
+      return p !== undefined && cs(p, 'np')?.state?.waiting?.reason === 'ErrImagePull';
+    }, 'ErrImagePull').catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(p?.status)}`);
+    });
+    assert.ok(p);
+    assert.match(cs(p, 'np')?.state?.waiting?.message ?? '', /ghost:1: not found/);
+    const p2 = await h.until('nopull', (x) => cs(x, 'np')?.state?.waiting?.reason === 'ImagePullBackOff', 'ImagePullBackOff');
+    assert.match(cs(p2, 'np')?.state?.waiting?.message ?? '', /Back-off pulling image "ghost:1": .*not found/);
+  });
+
+  it('keeps a pod Pending with a clear condition when its RuntimeClass handler is not on this node', async () => {
+    await h.client.create(Resources.runtimeclasses, { metadata: { name: 'kata' }, handler: 'kata' } as KubeObject);
+    await h.createPod('norc', { runtimeClassName: 'kata', containers: [app({ name: 'k' })] });
+    const p = await h.until('norc', (x) => cond(x, 'PodReadyToStartContainers') === 'False', 'condition');
+    const c = p.status?.conditions?.find((x) => x.type === 'PodReadyToStartContainers');
+    assert.equal(c?.reason, 'RuntimeHandlerNotFound');
+    assert.match(c?.message ?? '', /no runtime for "kata" is configured/);
+    assert.equal(p.status?.phase, 'Pending');
+    assert.equal(h.runtime.ops.includes('createSandbox:norc'), false);
+    assert.ok(h.events.events.some((e) => e.pod === 'norc' && e.reason === 'FailedCreatePodSandBox'));
+  });
+
+  it('writes status only when it changed', async () => {
+    await h.createPod('quiet', { containers: [app({ name: 'q' })] });
+    await h.until('quiet', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    const patches = (): number => h.client.calls.filter((c) => c.verb === 'patch' && c.name === 'quiet').length;
+    const before = patches();
+    for (let i = 0; i < 5; i++) await h.tick();
+    assert.equal(patches(), before);
+  });
+});
+
+describe('restart back-off, probes, deletion', () => {
+  let h: Harness;
+  before(async () => {
+    h = await new Harness().init({ backoffBaseMs: 10_000, backoffMaxMs: 40_000 });
+    h.start();
+  });
+  after(() => h.close());
+
+  it('CrashLoopBackOff: immediate first restart, then 10 s, 20 s back-off', async () => {
+    h.runtime.behaviors.set('crash', { kind: 'exit', code: 1 });
+    await h.createPod('crashy', { containers: [app({ name: 'crash' })] });
+    let p = await h.until('crashy', (x) => cs(x, 'crash')?.state?.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff');
+    assert.equal(cs(p, 'crash')?.restartCount, 1);
+    assert.match(cs(p, 'crash')?.state?.waiting?.message ?? '', /^back-off 10s restarting failed container=crash pod=crashy_default/);
+    assert.equal(cs(p, 'crash')?.lastState?.terminated?.exitCode, 1);
+    assert.equal(p.status?.phase, 'Running');
+    // measured on the container timestamps: exit → next start
+    const fin1 = Date.parse(cs(p, 'crash')?.lastState?.terminated?.finishedAt ?? '');
+    p = await h.until('crashy', (x) => cs(x, 'crash')?.restartCount === 2, 'restart 2');
+    const start2 = Date.parse(cs(p, 'crash')?.state?.terminated?.startedAt ?? cs(p, 'crash')?.lastState?.terminated?.startedAt ?? '');
+    assert.equal(start2 - fin1, 10_000);
+    p = await h.until('crashy', (x) => /back-off 20s/.test(cs(x, 'crash')?.state?.waiting?.message ?? ''), '20s back-off');
+    const fin2 = Date.parse(cs(p, 'crash')?.lastState?.terminated?.finishedAt ?? '');
+    p = await h.until('crashy', (x) => cs(x, 'crash')?.restartCount === 3, 'restart 3');
+    const start3 = Date.parse(cs(p, 'crash')?.state?.terminated?.startedAt ?? cs(p, 'crash')?.lastState?.terminated?.startedAt ?? '');
+    assert.equal(start3 - fin2, 20_000);
+  });
+
+  it('readiness probe flips Ready; liveness failure restarts with restartCount+1', async () => {
+    let readyOk = false;
+    let liveOk = true;
+    h.runtime.execResult = (_cfg, req) => (req.command[0] === 'ready' ? (readyOk ? 0 : 1) : req.command[0] === 'live' ? (liveOk ? 0 : 1) : 0);
+    await h.createPod('probed', {
+      containers: [
+        app({
+          name: 'p',
+          readinessProbe: { exec: { command: ['ready'] }, periodSeconds: 1, failureThreshold: 1 },
+          livenessProbe: { exec: { command: ['live'] }, periodSeconds: 1, failureThreshold: 3 },
+        }),
+      ],
+    });
+    await h.until('probed', (x) => x.status?.phase === 'Running' && cs(x, 'p')?.state?.running !== undefined, 'Running');
+    for (let i = 0; i < 3; i++) await h.tick();
+    let p = (await h.pod('probed'))!;
+    assert.equal(cond(p, 'Ready'), 'False');
+    assert.equal(cs(p, 'p')?.ready, false);
+    readyOk = true;
+    p = await h.until('probed', (x) => cond(x, 'Ready') === 'True', 'Ready');
+    assert.equal(cs(p, 'p')?.ready, true);
+    liveOk = false;
+    p = await h.until('probed', (x) => (cs(x, 'p')?.restartCount ?? 0) === 1, 'liveness restart');
+    assert.match(cs(p, 'p')?.lastState?.terminated?.message ?? '', /failed liveness probe/);
+    liveOk = true;
+  });
+
+  it('graceful deletion: preStop, then stop, then sandbox and network, then the pod object', async () => {
+    await h.createPod('bye', {
+      terminationGracePeriodSeconds: 15,
+      containers: [app({ name: 'b', lifecycle: { preStop: { exec: { command: ['drain'] } } } })],
+    });
+    await h.until('bye', (x) => x.status?.phase === 'Running', 'Running');
+    let sandboxesAtDelete = -1;
+    const orig = h.client.delete.bind(h.client);
+    h.client.delete = async (res, name, opts) => {
+      if (name === 'bye' && opts?.gracePeriodSeconds === 0) {
+        sandboxesAtDelete = [...h.runtime.sandboxes.values()].filter((s) => s.pod.name === 'bye').length;
+        assert.ok(opts.preconditions?.uid);
+      }
+      return orig(res, name, opts);
+    };
+    await h.client.delete(Resources.pods, 'bye', { namespace: 'default' });
+    for (let i = 0; i < 50 && (await h.pod('bye')); i++) await h.tick();
+    assert.equal(await h.pod('bye'), undefined);
+    const ops = h.runtime.ops.filter((o) => /^(exec:b|stop:b|removeSandbox:bye)/.test(o));
+    // stop gets what is left of the 15 s grace period after preStop
+    assert.equal(ops.length, 3);
+    assert.equal(ops[0], 'exec:b:drain');
+    assert.match(ops[1], /^stop:b:1[3-5]$/);
+    assert.equal(ops[2], 'removeSandbox:bye');
+    assert.ok(h.network.ops.includes('tearDown:bye'));
+    assert.equal(sandboxesAtDelete, 0);
+  });
+});
+
+describe('agent restart', () => {
+  it('adopts running containers without restarting them and keeps restartCount', async () => {
+    const h = await new Harness().init();
+    try {
+      h.start();
+      let crashes = 1;
+      h.runtime.behaviors.set('a', { kind: 'exit', code: 2 });
+      await h.createPod('keep', { containers: [app({ name: 'a' })] });
+      await h.until('keep', (x) => (cs(x, 'a')?.restartCount ?? 0) >= crashes, 'one restart');
+      h.runtime.behaviors.delete('a');
+      const p = await h.until('keep', (x) => cs(x, 'a')?.state?.running !== undefined, 'running again');
+      const rc = cs(p, 'a')?.restartCount ?? 0;
+      crashes = rc;
+      assert.ok(rc >= 1);
+      await h.stop();
+      const creates = h.runtime.ops.filter((o) => o === 'create:a').length;
+      const id = cs(p, 'a')?.containerID;
+
+      h.start();
+      await eventually(() => h.sync?.hasSynced() === true, 'synced');
+      for (let i = 0; i < 5; i++) await h.tick();
+      const after = (await h.pod('keep'))!;
+      assert.equal(h.runtime.ops.filter((o) => o === 'create:a').length, creates);
+      assert.equal(cs(after, 'a')?.restartCount, rc);
+      assert.equal(cs(after, 'a')?.containerID, id);
+      assert.ok(cs(after, 'a')?.state?.running);
+      assert.equal(h.sync?.locate('default', 'keep', 'a')?.id, id?.replace('hedge://', ''));
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('removes containers and sandboxes of pods no longer bound to this node', async () => {
+    const h = await new Harness().init();
+    try {
+      const sbId = 'orphan-sb' as SandboxId;
+      await h.runtime.createSandbox({
+        id: sbId, pod: { uid: 'gone-uid', namespace: 'default', name: 'gone' }, hostname: 'gone', shareIpc: false, cgroupParent: '', resources: {},
+        hostsFile: '', resolvConf: '', stateDir: '/tmp', labels: {}, annotations: {},
+      });
+      await h.runtime.createContainer({
+        id: 'orphan-c' as ContainerId, sandboxId: sbId, name: 'x', image: { ref: 'busybox:1', digest: '' }, rootfs: [], command: [], env: [],
+        workingDir: '/', user: { uid: 0, gid: 0, additionalGids: [] }, mounts: [], resources: {},
+        security: { privileged: false, readOnlyRootFilesystem: false, capabilitiesAdd: [], capabilitiesDrop: [], noNewPrivileges: false },
+        tty: false, logPath: '/dev/null', labels: { [Labels.podUid]: 'gone-uid', [Labels.containerName]: 'x' }, annotations: {},
+      });
+      await h.runtime.start('orphan-c' as ContainerId);
+      // a foreign container (no hedge labels) is left alone
+      await h.runtime.createContainer({ ...h.runtime.containers.get('orphan-c' as ContainerId)!.cfg, id: 'foreign' as ContainerId, labels: {} });
+      h.start();
+      await eventually(() => h.sync?.hasSynced() === true, 'synced');
+      assert.equal(h.runtime.containers.has('orphan-c' as ContainerId), false);
+      assert.equal(h.runtime.sandboxes.has(sbId), false);
+      assert.deepEqual(h.runtime.ops.filter((o) => o.startsWith('stop:x') || o === 'remove:x'), ['stop:x:2', 'remove:x']);
+    } finally {
+      await h.close();
+    }
+  });
+});

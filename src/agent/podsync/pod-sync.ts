@@ -1,0 +1,177 @@
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { Informer } from '../../client/informer.ts';
+import { Resources } from '../../client/resources.ts';
+import type { KubeObject } from '../../api/object.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
+import { tearDownPodVolumes } from '../volumes/tear-down.ts';
+import type { PodSyncConfig } from './config.ts';
+import { Labels } from './labels.ts';
+import { PodWorker } from './pod-worker.ts';
+import { knownPodUids, loadSandbox } from './sandbox-state.ts';
+import type { PodSyncDeps } from './types.ts';
+
+type PodObject = Pod & KubeObject;
+
+export interface ContainerLocation {
+  pod: Pod;
+  handler?: RuntimeHandler;
+  id?: ContainerId;
+  prevId?: ContainerId;
+  logDir: string;
+  restartCount: number;
+}
+
+/**
+ * Watches this node's pods (fieldSelector spec.nodeName) and runs one PodWorker per pod:
+ * serialized within a pod, concurrent across pods. On start it adopts containers the runtimes
+ * already run and removes those of pods no longer bound here.
+ */
+export class PodSync {
+  private readonly workers = new Map<string, PodWorker>();
+  private readonly runs = new Set<Promise<void>>();
+  private readonly log: Logger;
+  private informer?: Informer<PodObject>;
+  private adopted = false;
+  private readonly pendingAdoption = new Map<string, { handler: string; containers: ContainerStatus[] }>();
+
+  constructor(
+    private readonly deps: PodSyncDeps,
+    private readonly cfg: PodSyncConfig,
+  ) {
+    this.log = deps.logger.child({ component: 'podsync' });
+  }
+
+  /** runs until `signal` aborts */
+  async run(signal: AbortSignal): Promise<void> {
+    const informer = new Informer<PodObject>({
+      client: this.deps.client,
+      resource: Resources.pods,
+      fieldSelector: `spec.nodeName=${this.cfg.nodeName}`,
+      logger: this.log,
+      clock: this.deps.clock,
+    });
+    this.informer = informer;
+    const informerRun = informer.run(signal);
+    try {
+      await informer.waitForSync(signal);
+      await this.adoptAndCleanOrphans(informer.list(), signal);
+      informer.addHandlers({
+        onAdd: (p) => this.upsert(p, signal),
+        onUpdate: (_o, p) => this.upsert(p, signal),
+        onDelete: (p) => this.workers.get(p.metadata.uid ?? '')?.handle({ type: 'deleted' }),
+      });
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
+    await informerRun;
+    await Promise.allSettled([...this.runs]);
+  }
+
+  /** every worker is parked (or finished): nothing is in flight */
+  idle(): boolean {
+    return this.adopted && [...this.workers.values()].every((w) => w.done || w.parked);
+  }
+
+  hasSynced(): boolean {
+    return this.adopted;
+  }
+
+  /** pods with a live worker (for the node server's /pods) */
+  pods(): Pod[] {
+    return [...this.workers.values()].filter((w) => !w.done).map((w) => w.currentPod);
+  }
+
+  locate(namespace: string, name: string, container?: string): ContainerLocation | undefined {
+    for (const w of this.workers.values()) {
+      const p = w.currentPod;
+      if (p.metadata?.namespace !== namespace || p.metadata?.name !== name) continue;
+      const cname = container || p.spec?.containers?.[0]?.name || '';
+      const c = w.container(cname);
+      return c ? { pod: p, ...c } : undefined;
+    }
+    return undefined;
+  }
+
+  worker(uid: string): PodWorker | undefined {
+    return this.workers.get(uid);
+  }
+
+  private upsert(p: PodObject, signal: AbortSignal): void {
+    const uid = p.metadata.uid ?? '';
+    const existing = this.workers.get(uid);
+    if (existing) {
+      existing.handle({ type: 'updated', pod: p });
+      return;
+    }
+    const w = new PodWorker(p, this.deps, this.cfg);
+    this.workers.set(uid, w);
+    const adopt = this.pendingAdoption.get(uid);
+    this.pendingAdoption.delete(uid);
+    const run = (async () => {
+      if (adopt) await w.adopt(adopt.handler, adopt.containers, signal);
+      await w.run(signal);
+    })()
+      .catch((err: unknown) => {
+        if (!signal.aborted) this.log.error({ err, uid }, 'pod worker crashed');
+      })
+      .finally(() => {
+        if (this.workers.get(uid) === w && w.done) this.workers.delete(uid);
+        this.runs.delete(run);
+      });
+    this.runs.add(run);
+  }
+
+  /** containers already running are handed to their pod's worker; everything else is cleaned */
+  private async adoptAndCleanOrphans(pods: PodObject[], signal: AbortSignal): Promise<void> {
+    const live = new Map(pods.map((p) => [p.metadata.uid ?? '', p]));
+    const orphanSandboxes = new Map<string, { handler: RuntimeHandler; ids: Set<SandboxId> }>();
+    for (const [name, h] of this.deps.runtimes) {
+      let list: ContainerStatus[];
+      try {
+        list = await h.list(signal);
+      } catch (err) {
+        this.log.error({ err, handler: name }, 'listing containers failed; skipping adoption for this handler');
+        continue;
+      }
+      for (const c of list) {
+        const uid = c.labels[Labels.podUid];
+        if (!uid) continue; // not ours
+        if (live.has(uid)) {
+          const e = this.pendingAdoption.get(uid) ?? { handler: name, containers: [] };
+          e.containers.push(c);
+          this.pendingAdoption.set(uid, e);
+          continue;
+        }
+        this.log.info({ uid, container: c.name }, 'removing orphaned container');
+        await h.stop(c.id, { timeoutSeconds: 2, signal }).catch(() => undefined);
+        await h.remove(c.id, signal).catch((err: unknown) => this.log.warn({ err }, 'orphan remove failed'));
+        await this.deps.snapshotter.remove(c.id).catch(() => undefined);
+        const e = orphanSandboxes.get(uid) ?? { handler: h, ids: new Set<SandboxId>() };
+        e.ids.add(c.sandboxId);
+        orphanSandboxes.set(uid, e);
+      }
+    }
+    for (const [uid, e] of orphanSandboxes) {
+      for (const id of e.ids) await e.handler.removeSandbox(id, signal).catch((err: unknown) => this.log.warn({ err }, 'orphan sandbox remove failed'));
+      if (!(await loadSandbox(this.cfg.dataDir, uid))) await tearDownPodVolumes({ dataDir: this.cfg.dataDir, uid, mounter: this.deps.mounter, signal });
+    }
+    // Sandboxes (and netns) left without containers, e.g. the agent died mid-create.
+    for (const uid of await knownPodUids(this.cfg.dataDir)) {
+      if (live.has(uid)) continue;
+      const sb = await loadSandbox(this.cfg.dataDir, uid);
+      if (sb) {
+        this.log.info({ uid, sandbox: sb.id }, 'removing orphaned sandbox');
+        const h = this.deps.runtimes.get(sb.handler);
+        if (sb.created && h) await h.removeSandbox(sb.id, signal).catch(() => undefined);
+        if (sb.netnsPath) {
+          await this.deps.network
+            .tearDown({ id: sb.id, pod: sb.pod, netnsPath: sb.netnsPath, portMappings: [] }, signal)
+            .catch((err: unknown) => this.log.warn({ err }, 'orphan network teardown failed'));
+        }
+      }
+      await tearDownPodVolumes({ dataDir: this.cfg.dataDir, uid, mounter: this.deps.mounter, signal });
+    }
+    this.adopted = true;
+  }
+}

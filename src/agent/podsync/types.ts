@@ -1,0 +1,92 @@
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Clock } from '../../client/clock.ts';
+import type { KubeClient } from '../../client/types.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { ImageStore } from '../image/types.ts';
+import type { NetworkPlugin } from '../network/types.ts';
+import type { ContainerId, ContainerState, RuntimeHandler, SandboxId } from '../runtime/types.ts';
+import type { Snapshotter } from '../snapshot/types.ts';
+import type { Mounter } from '../volumes/types.ts';
+import type { EventRecorder } from './events.ts';
+import type { ContainerKind } from './labels.ts';
+
+export interface PodSyncDeps {
+  client: KubeClient;
+  runtimes: Map<string, RuntimeHandler>;
+  network: NetworkPlugin;
+  images: ImageStore;
+  snapshotter: Snapshotter;
+  mounter: Mounter;
+  logger: Logger;
+  clock: Clock;
+  events: EventRecorder;
+  /** for resourceFieldRef without limits */
+  nodeAllocatable: { cpuMilli: number; memoryBytes: number };
+}
+
+/** Where a running sandbox is; persisted so a restarted agent can find and clean it. */
+export interface SandboxRecord {
+  id: SandboxId;
+  handler: string;
+  netnsPath?: string;
+  podIP?: string;
+  /** the runtime's createSandbox succeeded (before that only the network may exist) */
+  created: boolean;
+  pod: { uid: string; namespace: string; name: string };
+}
+
+export interface ProbeTrack {
+  nextAt: number;
+  successes: number;
+  failures: number;
+  /** undefined until the first result */
+  ok?: boolean;
+}
+
+export interface TerminatedInfo {
+  exitCode: number;
+  reason: string;
+  message?: string;
+  startedAt?: number;
+  finishedAt: number;
+  containerId: ContainerId;
+}
+
+/** The agent's view of one container of the pod across restarts. */
+export interface ContainerRecord {
+  name: string;
+  kind: ContainerKind;
+  /** the current runtime container (newest attempt) */
+  id?: ContainerId;
+  /** the attempt before, kept for `logs --previous` */
+  prevId?: ContainerId;
+  restartCount: number;
+  observed?: ContainerState;
+  /** why it is not running, when it is not */
+  waiting?: { reason: string; message?: string };
+  lastTerminated?: TerminatedInfo;
+  /** the container whose exit has been accounted for (back-off computed) */
+  handledExit?: ContainerId;
+  /** back-off for the next restart/pull, 0 = none yet */
+  backoffMs: number;
+  retryAt: number;
+  /** delay currently being waited out (for the CrashLoopBackOff message) */
+  waitingDelayMs: number;
+  pullFailures: number;
+  image?: string;
+  imageID?: string;
+  logPath?: string;
+  started: boolean;
+  ready: boolean;
+  probes: { startup?: ProbeTrack; liveness?: ProbeTrack; readiness?: ProbeTrack };
+  /** set when the agent kills the container (liveness/startup failure) */
+  killReason?: string;
+}
+
+/** Inputs a worker reacts to; tagged so handling stays exhaustive. */
+export type PodEvent =
+  | { type: 'updated'; pod: Pod }
+  | { type: 'deleted' }
+  | { type: 'tick' };
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';

@@ -1,0 +1,214 @@
+/**
+ * Real runs of runc, crun and runsc under conmon. Needs root, conmon, the runtime binaries and
+ * busybox-static; each suite skips with the reason when something is missing.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, describe, test } from 'node:test';
+import { silentLogger } from '../../../lib/log.ts';
+import { CriLogRotator } from '../../logs/rotator.ts';
+import type { ContainerId, SandboxId } from '../types.ts';
+import { OciRuntimeHandler, pidAlive, waitFor } from './oci-handler.ts';
+import { runCommand } from './run-command.ts';
+import type { OciRuntimeKind } from './spec.ts';
+import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from './test-support.ts';
+
+interface RuntimeCase {
+  kind: OciRuntimeKind;
+  handlerName: string;
+  binary: string;
+  globalArgs: string[];
+}
+
+const CASES: RuntimeCase[] = [
+  { kind: 'runc', handlerName: 'runc', binary: '/usr/sbin/runc', globalArgs: [] },
+  { kind: 'crun', handlerName: 'runc', binary: '/usr/bin/crun', globalArgs: [] },
+  { kind: 'runsc', handlerName: 'gvisor', binary: '/usr/bin/runsc', globalArgs: ['--network=host', '--platform=ptrace'] },
+];
+
+const signal = (): AbortSignal => AbortSignal.timeout(60_000);
+const CGROOT = '/sys/fs/cgroup';
+
+// HEDGE_OCI_RUNTIMES=runc,runsc narrows the run while debugging one runtime
+const only = process.env.HEDGE_OCI_RUNTIMES?.split(',');
+for (const rc of CASES) {
+  const skip =
+    canRunContainers() ??
+    (existsSync(rc.binary) ? undefined : `${rc.binary} not installed`) ??
+    (only && !only.includes(rc.kind) ? 'not in HEDGE_OCI_RUNTIMES' : undefined);
+  describe(`OciRuntimeHandler with ${rc.kind}`, { skip, concurrency: false }, () => {
+    const suffix = randomBytes(4).toString('hex');
+    const tmp = mkdtempSync(join(tmpdir(), `hedge-oci-${rc.kind}-`));
+    const rootfs = makeBusyboxRootfs(join(tmp, 'rootfs'));
+    const netnsName = `hedge-test-${rc.kind}-${suffix}`;
+    let netnsPath = '';
+    const stateDir = join(tmp, 'state');
+    const cgroupParent = `hedge-test/pod-${rc.kind}-${suffix}`;
+    const sandboxId = `sb-${suffix}` as SandboxId;
+    const mk = (): OciRuntimeHandler =>
+      new OciRuntimeHandler({
+        name: rc.handlerName,
+        runtime: { binary: rc.binary, kind: rc.kind, globalArgs: rc.globalArgs },
+        stateDir,
+        conmonBinary: 'conmon',
+        logger: silentLogger(),
+      });
+    const h = mk();
+    let n = 0;
+    const newContainer = async (command: string[]): Promise<{ id: ContainerId; logPath: string }> => {
+      const id = `c${n++}-${suffix}` as ContainerId;
+      const logPath = join(tmp, 'logs', `${id}.log`);
+      await h.createContainer(containerConfig({ id, sandboxId, rootfs, command, logPath }), signal());
+      return { id, logPath };
+    };
+
+    test('setup sandbox', async () => {
+      netnsPath = addNetns(netnsName);
+      await h.createSandbox(sandboxConfig({ id: sandboxId, stateDir: join(tmp, 'sandbox'), netnsPath, cgroupParent }), signal());
+      assert.ok(existsSync(join(CGROOT, 'memory', cgroupParent)));
+      assert.equal(readFileSync(join(CGROOT, 'memory', cgroupParent, 'memory.limit_in_bytes'), 'utf8').trim(), String(256 * 1024 * 1024));
+    });
+
+    test('lifecycle: start, logs, exec, stats, SIGTERM stop, remove leaves nothing', async () => {
+      const { id, logPath } = await newContainer(['sh', '-c', "trap 'exit 143' TERM; echo hello; echo err >&2; sleep 30 & wait"]);
+      assert.equal((await h.status(id, signal())).status.state, 'created');
+      await h.start(id, signal());
+      const st = await h.status(id, signal());
+      assert.equal(st.status.state, 'running');
+      assert.ok(st.status.state === 'running' && st.status.pid > 0);
+
+      await waitFor(async () => existsSync(logPath) && /stderr F err/.test(readFileSync(logPath, 'utf8')) && /stdout F hello/.test(readFileSync(logPath, 'utf8')), {
+        timeoutMs: 10_000,
+        signal: signal(),
+        what: 'log lines',
+      });
+      const lines = readFileSync(logPath, 'utf8').trim().split('\n');
+      for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] /);
+
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (d: Buffer) => (text += d.toString()));
+      const code = await h.exec(id, { command: ['echo', 'hi'], tty: false, stdout: out, signal: signal() });
+      assert.equal(code, 0);
+      assert.equal(text.trim(), 'hi');
+      assert.equal(await h.exec(id, { command: ['sh', '-c', 'exit 7'], tty: false, signal: signal() }), 7);
+
+      const s1 = await h.stats(id, signal());
+      assert.ok(s1.cpu.usageCoreNanoSeconds > 0, 'cpu usage');
+      assert.ok(s1.memory.usageBytes > 0, 'memory usage');
+      const s2 = await h.stats(id, signal());
+      assert.ok(s2.cpu.usageNanoCores !== undefined);
+      const ss = await h.sandboxStats(sandboxId, signal());
+      assert.ok(ss.cpu.usageCoreNanoSeconds >= s1.cpu.usageCoreNanoSeconds);
+      assert.ok(ss.network && ss.network.interfaces.every((i) => i.name !== 'lo'));
+
+      const conmonPid = Number(readFileSync(join(stateDir, 'containers', id, 'conmon.pid'), 'utf8'));
+      assert.ok(await pidAlive(conmonPid));
+      const t0 = Date.now();
+      await h.stop(id, { timeoutSeconds: 20, signal: signal() });
+      assert.ok(Date.now() - t0 < 10_000, 'SIGTERM honoured before the grace period ran out');
+      const ex = (await h.status(id, signal())).status;
+      assert.equal(ex.state, 'exited');
+      assert.ok(ex.state === 'exited' && ex.exitCode === 143 && ex.reason === 'Error', JSON.stringify(ex));
+
+      await h.remove(id, signal());
+      await h.remove(id, signal()); // idempotent
+      await assert.rejects(h.status(id, signal()), /not found/);
+      assert.equal(await pidAlive(conmonPid), false);
+      assert.equal(existsSync(join(stateDir, 'containers', id)), false);
+      assert.equal(existsSync(join(CGROOT, 'memory', cgroupParent, id)), false);
+      assert.equal(existsSync(join(CGROOT, 'pids', cgroupParent, id)), false);
+      assert.deepEqual(await runtimeList(rc, stateDir, netnsPath), []);
+    });
+
+    test('a container ignoring SIGTERM is SIGKILLed after the timeout', async () => {
+      const { id, logPath } = await newContainer(['sh', '-c', "trap '' TERM; echo ready; while true; do sleep 1; done"]);
+      await h.start(id, signal());
+      await waitFor(async () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('ready'), { timeoutMs: 10_000, signal: signal(), what: 'ready' });
+      const t0 = Date.now();
+      await h.stop(id, { timeoutSeconds: 1, signal: signal() });
+      assert.ok(Date.now() - t0 >= 1000, 'waited for the grace period');
+      const ex = (await h.status(id, signal())).status;
+      assert.ok(ex.state === 'exited' && ex.exitCode === 137, JSON.stringify(ex));
+      await h.remove(id, signal());
+    });
+
+    test('exit code of a failing command lands in status', async () => {
+      const { id } = await newContainer(['sh', '-c', 'exit 3']);
+      await h.start(id, signal());
+      await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 10_000, signal: signal(), what: 'exit' });
+      const ex = (await h.status(id, signal())).status;
+      assert.ok(ex.state === 'exited' && ex.exitCode === 3 && ex.reason === 'Error' && ex.finishedAt instanceof Date, JSON.stringify(ex));
+      await h.remove(id, signal());
+    });
+
+    test('log rotation: rename + conmon reopen through the ctl FIFO', async () => {
+      const { id, logPath } = await newContainer(['sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done']);
+      await h.start(id, signal());
+      await waitFor(async () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('line1'), { timeoutMs: 10_000, signal: signal(), what: 'first lines' });
+      const rot = new CriLogRotator({ maxSizeBytes: 1, maxFiles: 5 });
+      assert.equal(await rot.rotateIfNeeded({ logPath, reopen: (sig) => h.reopenLog(id, sig) }, signal()), true);
+      const [rotated] = await rot.rotatedFiles(logPath);
+      assert.ok(rotated && readFileSync(rotated, 'utf8').includes('stdout F line0'));
+      await waitFor(async () => existsSync(logPath) && / stdout F line\d+/.test(readFileSync(logPath, 'utf8')), { timeoutMs: 10_000, signal: signal(), what: 'lines in the reopened file' });
+      assert.equal(readFileSync(logPath, 'utf8').includes('stdout F line0\n'), false);
+      await h.stop(id, { timeoutSeconds: 0, signal: signal() });
+      await h.remove(id, signal());
+    });
+
+    test('a new handler on the same stateDir adopts running containers', async () => {
+      const { id } = await newContainer(['sh', '-c', 'exec sleep 30']);
+      await h.start(id, signal());
+      const h2 = mk();
+      const listed = await h2.list(signal());
+      const mine = listed.find((c) => c.id === id);
+      assert.ok(mine && mine.status.state === 'running', JSON.stringify(listed));
+      await h2.stop(id, { timeoutSeconds: 5, signal: signal() });
+      assert.equal((await h2.status(id, signal())).status.state, 'exited');
+      await h2.remove(id, signal());
+    });
+
+    test('removeSandbox cleans up containers, cgroups and pod files', async () => {
+      const { id } = await newContainer(['sh', '-c', 'exec sleep 30']);
+      await h.start(id, signal());
+      await h.removeSandbox(sandboxId, signal());
+      await h.removeSandbox(sandboxId, signal());
+      assert.deepEqual(await h.list(signal()), []);
+      for (const ctl of ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset']) {
+        assert.equal(existsSync(join(CGROOT, ctl, cgroupParent)), false, ctl);
+      }
+      assert.equal(existsSync(join(tmp, 'sandbox')), false);
+    });
+
+    // teardown runs even when a test above failed
+    after(async () => {
+      const ac = AbortSignal.timeout(60_000);
+      for (const c of await h.list(ac).catch(() => [])) {
+        await h.stop(c.id, { timeoutSeconds: 0, signal: ac }).catch(() => undefined);
+        await h.remove(c.id, ac).catch(() => undefined);
+      }
+      await h.removeSandbox(sandboxId, ac).catch(() => undefined);
+      delNetns(netnsName);
+      for (const ctl of ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd']) {
+        try {
+          rmdirSync(join(CGROOT, ctl, 'hedge-test'));
+        } catch {
+          /* shared with other suites or already gone */
+        }
+      }
+      rmSync(tmp, { recursive: true, force: true });
+    });
+  });
+}
+
+async function runtimeList(rc: RuntimeCase, stateDir: string, netnsPath: string): Promise<string[]> {
+  const args = [...rc.globalArgs, `--root=${join(stateDir, 'runtime-root')}`, 'list', '-q'];
+  const [cmd, argv] = rc.kind === 'runsc' ? ['nsenter', [`--net=${netnsPath}`, '--', rc.binary, ...args]] : [rc.kind === 'crun' ? join(stateDir, 'bin', 'crun-hybrid') : rc.binary, args];
+  const res = await runCommand(cmd, argv, { signal: AbortSignal.timeout(10_000) });
+  return res.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+}
+

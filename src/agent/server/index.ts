@@ -1,0 +1,4 @@
+export { startNodeServer, type NodeServer, type RouteHandler } from './node-server.ts';
+export { serveExec, exitStatus, Channel, EXEC_PROTOCOLS } from './exec-stream.ts';
+export { parseLogQuery, streamContainerLog, type LogQuery } from './container-logs.ts';
+export type { NodeServerAuth, NodeServerOptions, PodSource } from './types.ts';

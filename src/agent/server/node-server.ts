@@ -1,0 +1,167 @@
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { HedgeError, isHedgeError, type ErrorCode } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import { parseLogQuery, streamContainerLog } from './container-logs.ts';
+import { EXEC_PROTOCOLS, serveExec } from './exec-stream.ts';
+import type { NodeServerOptions } from './types.ts';
+
+export interface NodeServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** extra GET routes (e.g. /stats/summary, later), matched by exact path */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+
+const httpCode: Partial<Record<ErrorCode, number>> = { BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405 };
+
+/**
+ * The kubelet-style API the apiserver proxies `kubectl logs` / `exec` to:
+ * /healthz, /pods, /containerLogs/{ns}/{pod}/{container}, /exec/{ns}/{pod}/{container} (WebSocket).
+ */
+export async function startNodeServer(
+  opts: NodeServerOptions & { logger: Logger; now?: () => number; routes?: Map<string, RouteHandler> },
+): Promise<NodeServer> {
+  const log = opts.logger.child({ component: 'node-server' });
+  const now = opts.now ?? Date.now;
+  const closing = new AbortController();
+  const server: Server = opts.tls
+    ? createHttps({ cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.auth.clientCerts, rejectUnauthorized: false })
+    : createHttp();
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
+  });
+
+  const authenticate = (req: IncomingMessage): void => {
+    if (opts.auth.anonymous) return;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(h);
+    if (m && opts.auth.tokens.has(m[1].trim())) return;
+    const sock = req.socket as Partial<TLSSocket>;
+    if (opts.auth.clientCerts && sock.authorized === true) return;
+    throw new HedgeError('Unauthorized', 'Unauthorized');
+  };
+
+  const fail = (res: ServerResponse, err: unknown): void => {
+    const code = isHedgeError(err) ? (httpCode[err.code] ?? 500) : 500;
+    if (code === 500) log.error({ err }, 'node server request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(code, { 'Content-Type': 'text/plain' });
+    res.end(`${(err as Error).message}\n`);
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://node');
+      try {
+        if (url.pathname === '/healthz') {
+          res.writeHead(200, { 'Content-Type': 'text/plain' });
+          res.end('ok');
+          return;
+        }
+        authenticate(req);
+        if (req.method !== 'GET') throw new HedgeError('MethodNotAllowed', `${req.method} not allowed`);
+        if (url.pathname === '/pods' || url.pathname === '/pods/') {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: opts.pods.pods() }));
+          return;
+        }
+        const logs = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
+        if (logs) {
+          const [ns, pod, container] = logs.slice(1).map(decodeURIComponent);
+          const loc = opts.pods.locate(ns, pod, container);
+          if (!loc) throw new HedgeError('NotFound', `container "${container}" in pod "${pod}" not found on this node`);
+          const ac = new AbortController();
+          const onClose = (): void => ac.abort();
+          res.on('close', onClose);
+          closing.signal.addEventListener('abort', onClose, { once: true });
+          try {
+            await streamContainerLog(res, loc, parseLogQuery(url.searchParams, now()), ac.signal);
+          } finally {
+            closing.signal.removeEventListener('abort', onClose);
+          }
+          return;
+        }
+        const extra = opts.routes?.get(url.pathname);
+        if (extra) {
+          await extra(req, res, url);
+          return;
+        }
+        if (url.pathname.startsWith('/exec/')) throw new HedgeError('BadRequest', 'exec needs a WebSocket upgrade');
+        throw new HedgeError('NotFound', `${url.pathname} not found`);
+      } catch (err) {
+        fail(res, err);
+      }
+    })();
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://node');
+    const reject = (code: number, msg: string): void => {
+      socket.end(`HTTP/1.1 ${code} ${msg}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${msg}\n`);
+    };
+    try {
+      authenticate(req);
+    } catch {
+      reject(401, 'Unauthorized');
+      return;
+    }
+    const m = /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
+    if (!m) {
+      reject(404, 'Not Found');
+      return;
+    }
+    const [ns, pod, container] = m.slice(1).map(decodeURIComponent);
+    const loc = opts.pods.locate(ns, pod, container);
+    if (!loc?.handler || !loc.id) {
+      reject(404, `container "${container}" in pod "${pod}" is not running on this node`);
+      return;
+    }
+    const command = url.searchParams.getAll('command');
+    if (command.length === 0) {
+      reject(400, 'command is required');
+      return;
+    }
+    const flag = (k: string): boolean => ['1', 'true'].includes(url.searchParams.get(k) ?? '');
+    const handler = loc.handler;
+    const id = loc.id;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (!ws.protocol) {
+        ws.close(1002, `supported subprotocols: ${EXEC_PROTOCOLS.join(', ')}`);
+        return;
+      }
+      void serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), signal: closing.signal }).catch(
+        (err: unknown) => log.error({ err }, 'exec failed'),
+      );
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ port, tls: Boolean(opts.tls) }, 'node server listening');
+  return {
+    port,
+    async close() {
+      closing.abort();
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parseBlkio, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
+import { parseNetDev } from './net-dev.ts';
+import type { ContainerStats } from '../runtime/types.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'hedge-cg-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const path = 'hedge/pod1/c1';
+function put(ctl: string, file: string, text: string): void {
+  mkdirSync(join(root, ctl, path), { recursive: true });
+  writeFileSync(join(root, ctl, path, file), text);
+}
+
+put('cpuacct', 'cpuacct.usage', '5000000000\n');
+put('cpuacct', 'cpuacct.stat', 'user 300\nsystem 200\n');
+put('memory', 'memory.usage_in_bytes', '10485760\n');
+put('memory', 'memory.stat', 'cache 4096\nrss 1000\ninactive_file 5\ntotal_rss 2097152\ntotal_inactive_file 1048576\ntotal_pgfault 77\ntotal_pgmajfault 3\n');
+put('memory', 'memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
+put('blkio', 'blkio.throttle.io_service_bytes', '8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 12288\n8:0 Total 12288\n8:16 Read 1\nTotal 12289\n');
+put('blkio', 'blkio.throttle.io_serviced', '8:0 Read 2\n8:0 Write 3\n8:0 Total 5\nTotal 5\n');
+put('pids', 'pids.current', '4\n');
+
+test('reads cpu, memory (cAdvisor working set), blkio throttle files and pids', async () => {
+  const t = new Date('2024-01-01T00:00:00Z');
+  const s = await readCgroupStats({ root, path }, () => t);
+  assert.ok(s);
+  assert.equal(s.cpu.usageCoreNanoSeconds, 5_000_000_000);
+  assert.deepEqual(s.memory, { usageBytes: 10485760, workingSetBytes: 10485760 - 1048576, rssBytes: 2097152, pageFaults: 77, majorPageFaults: 3 });
+  assert.deepEqual(s.blkio, { readBytes: 4097, writeBytes: 8192, readOps: 2, writeOps: 3 });
+  assert.equal(await readPids({ root, path }), 4);
+  assert.equal(await readOomKilled({ root, path }), true);
+  assert.equal(await readCgroupStats({ root, path: 'missing' }), undefined);
+  assert.equal(await readBlkio({ root, path: 'missing' }), undefined);
+});
+
+test('usageNanoCores from two samples', () => {
+  const a: ContainerStats = { timestamp: new Date(0), cpu: { usageCoreNanoSeconds: 1e9 }, memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0 } };
+  const b: ContainerStats = { ...a, timestamp: new Date(2000), cpu: { usageCoreNanoSeconds: 2e9 } };
+  assert.equal(withNanoCores(b, a).cpu.usageNanoCores, 500_000_000);
+  assert.equal(withNanoCores(b, undefined).cpu.usageNanoCores, undefined);
+  assert.equal(withNanoCores(a, b).cpu.usageNanoCores, undefined); // counter reset / clock skew
+});
+
+test('parseBlkio ignores Total and malformed lines', () => {
+  assert.deepEqual(parseBlkio('8:0 Read 10\nTotal 10\ngarbage\n'), { read: 10, write: 0 });
+});
+
+test('parseNetDev skips lo', () => {
+  const text = `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0
+  eth0:    2000      20    1    0    0     0          0         0     3000      30    2    0    0     0       0          0
+`;
+  assert.deepEqual(parseNetDev(text), { interfaces: [{ name: 'eth0', rxBytes: 2000, rxErrors: 1, txBytes: 3000, txErrors: 2 }] });
+});

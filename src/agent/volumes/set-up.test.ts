@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { lstat, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { FakeClock } from '../../client/clock.ts';
+import { FakeKubeClient } from '../../client/fake-client.ts';
+import { Resources } from '../../client/resources.ts';
+import { silentLogger } from '../../lib/log.ts';
+import { FakeMounter } from './mounter.ts';
+import { setUpPodVolumes } from './set-up.ts';
+import { tearDownPodVolumes } from './tear-down.ts';
+import type { VolumeContext } from './types.ts';
+
+describe('pod volumes', () => {
+  let dir: string;
+  const client = new FakeKubeClient();
+  const mounter = new FakeMounter();
+  const clock = new FakeClock();
+  const warnings: string[] = [];
+  const ctx = (pod: Pod): VolumeContext => ({
+    pod, dataDir: dir, client, mounter, logger: silentLogger(), clock, nodeName: 'n', signal: new AbortController().signal,
+    warn: (r, m) => warnings.push(`${r}: ${m}`),
+  });
+  const pod = (volumes: unknown[]): Pod => ({ metadata: { name: 'p', namespace: 'default', uid: 'uid-1', labels: { app: 'web', tier: 'x"y' } }, spec: { containers: [], volumes } as Pod['spec'] });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-vol-'));
+    await client.create(Resources.configmaps, { metadata: { name: 'cm', namespace: 'default' }, data: { 'a.conf': 'A', b: 'B' } });
+    await client.create(Resources.secrets, { metadata: { name: 's', namespace: 'default' }, data: { token: Buffer.from('t0p').toString('base64') } });
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('emptyDir on disk and in memory (tmpfs with sizeLimit), cleaned up with the pod', async () => {
+    const v = await setUpPodVolumes(ctx(pod([{ name: 'scratch', emptyDir: {} }, { name: 'mem', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } }])));
+    assert.equal(v.get('scratch')?.hostPath, join(dir, 'pods/uid-1/volumes/empty-dir/scratch'));
+    assert.ok((await stat(v.get('scratch')!.hostPath)).isDirectory());
+    assert.equal(mounter.mounted.get(v.get('mem')!.hostPath), 64 * 1024 * 1024);
+    await tearDownPodVolumes({ dataDir: dir, uid: 'uid-1', mounter, signal: new AbortController().signal });
+    assert.equal(mounter.mounted.size, 0);
+    await assert.rejects(stat(join(dir, 'pods/uid-1')));
+  });
+
+  it('configMap with items/mode and atomic ..data swap on refresh', async () => {
+    const p = pod([{ name: 'cfg', configMap: { name: 'cm', items: [{ key: 'a.conf', path: 'conf/a.conf', mode: 0o600 }] } }]);
+    const v = await setUpPodVolumes(ctx(p));
+    const root = v.get('cfg')!.hostPath;
+    assert.equal(v.get('cfg')?.readOnly, true);
+    assert.equal(await readFile(join(root, 'conf/a.conf'), 'utf8'), 'A');
+    assert.equal((await stat(join(root, 'conf/a.conf'))).mode & 0o777, 0o600);
+    assert.ok((await lstat(join(root, 'conf'))).isSymbolicLink());
+    const first = await readlink(join(root, '..data'));
+    await client.patch(Resources.configmaps, 'cm', 'merge', { data: { 'a.conf': 'A2' } }, { namespace: 'default' });
+    clock.advance(1000);
+    await setUpPodVolumes(ctx(p));
+    assert.equal(await readFile(join(root, 'conf/a.conf'), 'utf8'), 'A2');
+    const second = await readlink(join(root, '..data'));
+    assert.notEqual(first, second);
+    await assert.rejects(stat(join(root, first)), 'old payload dir removed');
+  });
+
+  it('a missing configMap fails unless optional', async () => {
+    await assert.rejects(setUpPodVolumes(ctx(pod([{ name: 'x', configMap: { name: 'nope' } }]))), /configmap "nope" not found/);
+    const v = await setUpPodVolumes(ctx(pod([{ name: 'x', configMap: { name: 'nope', optional: true } }])));
+    assert.ok(v.get('x'));
+  });
+
+  it('secret, downwardAPI and projected (token skipped with a warning when TokenRequest is unavailable)', async () => {
+    const v = await setUpPodVolumes(
+      ctx(
+        pod([
+          { name: 'sec', secret: { secretName: 's', defaultMode: 0o400 } },
+          { name: 'dw', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'name', fieldRef: { fieldPath: 'metadata.name' } }] } },
+          { name: 'proj', projected: { sources: [{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'cm', items: [{ key: 'b', path: 'b' }] } }] } },
+        ]),
+      ),
+    );
+    assert.equal(await readFile(join(v.get('sec')!.hostPath, 'token'), 'utf8'), 't0p');
+    assert.equal((await stat(join(v.get('sec')!.hostPath, 'token'))).mode & 0o777, 0o400);
+    assert.equal(await readFile(join(v.get('dw')!.hostPath, 'labels'), 'utf8'), 'app="web"\ntier="x\\"y"');
+    assert.equal(await readFile(join(v.get('dw')!.hostPath, 'name'), 'utf8'), 'p');
+    assert.equal(await readFile(join(v.get('proj')!.hostPath, 'b'), 'utf8'), 'B');
+    await assert.rejects(stat(join(v.get('proj')!.hostPath, 'token')));
+    assert.ok(warnings.some((w) => w.startsWith('FailedMount: serviceAccountToken')));
+  });
+
+  it('hostPath type checks', async () => {
+    const f = join(dir, 'afile');
+    await writeFile(f, 'x');
+    await setUpPodVolumes(ctx(pod([{ name: 'h', hostPath: { path: f, type: 'File' } }])));
+    await assert.rejects(setUpPodVolumes(ctx(pod([{ name: 'h', hostPath: { path: f, type: 'Directory' } }]))), /is not a directory/);
+    const created = join(dir, 'made/here');
+    await setUpPodVolumes(ctx(pod([{ name: 'h', hostPath: { path: created, type: 'DirectoryOrCreate' } }])));
+    assert.ok((await stat(created)).isDirectory());
+    await assert.rejects(setUpPodVolumes(ctx(pod([{ name: 'h', hostPath: { path: f, type: 'Socket' } }]))), /not a socket/);
+  });
+});

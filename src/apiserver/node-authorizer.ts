@@ -1,0 +1,76 @@
+import type { UserInfo } from './auth/types.ts';
+import type { AuthorizationAttributes, AuthorizationDecision, Authorizer } from './authorizer.ts';
+import { MASTERS_GROUP, NODE_LEASE_NAMESPACE, nodeNameOf } from './node-identity.ts';
+
+const readVerbs = new Set(['get', 'list', 'watch']);
+const writeVerbs = new Set(['create', 'update', 'patch']);
+
+/** `<group>/<resource>` a node may get, list and watch. */
+const nodeReadable = new Set([
+  '/pods',
+  '/nodes',
+  '/services',
+  '/endpoints',
+  '/events',
+  'node.k8s.io/runtimeclasses',
+  'coordination.k8s.io/leases',
+]);
+/**
+ * Upstream's node authorizer lets a node read only the configmaps, secrets and service accounts
+ * referenced by pods bound to it (a graph of pod → object edges). We do not keep that graph yet:
+ * a node may `get` any of them by name, but not list or watch them.
+ */
+const nodeGettable = new Set(['/configmaps', '/secrets', '/serviceaccounts']);
+const nonResourceReadable = /^\/(api|apis|openapi|version|healthz|livez|readyz)(\/|$)/;
+
+const allow: AuthorizationDecision = { allowed: true };
+const deny = (reason = ''): AuthorizationDecision => ({ allowed: false, reason });
+
+/** What a node identity may do; ownership (its own Node, its own pods) is checked by NodeRestriction admission. */
+export function authorizeNode(node: string, attrs: AuthorizationAttributes): AuthorizationDecision {
+  if (!attrs.isResourceRequest) return (attrs.verb === 'get' || attrs.verb === 'head') && nonResourceReadable.test(attrs.path) ? allow : deny();
+  const key = `${attrs.group}/${attrs.resource}`;
+  const sub = attrs.subresource;
+  const verb = attrs.verb;
+  if (sub === '' && readVerbs.has(verb) && nodeReadable.has(key)) return allow;
+  if (sub === '' && verb === 'get' && nodeGettable.has(key)) return allow;
+  switch (key) {
+    case '/nodes':
+      if ((sub === '' && (writeVerbs.has(verb) || verb === 'delete')) || (sub === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get'))) return allow;
+      break;
+    case '/pods':
+      if (sub === '' && verb === 'delete') return allow;
+      if (sub === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) return allow;
+      break;
+    case 'coordination.k8s.io/leases':
+      if (sub === '' && attrs.namespace === NODE_LEASE_NAMESPACE && (writeVerbs.has(verb) || verb === 'delete')) return allow;
+      break;
+    case '/events':
+    case 'events.k8s.io/events':
+      if (sub === '' && writeVerbs.has(verb)) return allow;
+      break;
+    case '/serviceaccounts':
+      if (sub === 'token' && verb === 'create') return allow;
+      break;
+    case 'authorization.k8s.io/selfsubjectaccessreviews':
+    case 'authentication.k8s.io/selfsubjectreviews':
+      if (verb === 'create') return allow;
+      break;
+  }
+  return deny(`node "${node}" cannot ${verb} ${sub ? `${attrs.resource}/${sub}` : attrs.resource}`);
+}
+
+/**
+ * The default authorizer: system:masters may do anything, node identities get the node rules,
+ * and every other authenticated user may do anything — there is no RBAC yet.
+ */
+export function defaultAuthorizer(): Authorizer {
+  return {
+    authorize(user: UserInfo, attrs: AuthorizationAttributes): AuthorizationDecision {
+      if (user.groups.includes(MASTERS_GROUP)) return allow;
+      const node = nodeNameOf(user);
+      if (node !== undefined) return authorizeNode(node, attrs);
+      return allow;
+    },
+  };
+}

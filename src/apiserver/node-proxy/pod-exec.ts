@@ -1,0 +1,97 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { badRequest } from '../../lib/errors.ts';
+import type { SubresourceProvider, UpgradeScope } from '../providers.ts';
+import { isTrue } from '../request-info.ts';
+import type { NodeDialer } from './node-dialer.ts';
+import { resolvePodTarget } from './pod-target.ts';
+import { writeRawResponse } from './raw-response.ts';
+
+/** Upstream streamParams: booleans as "1", command repeated. */
+export function streamQuery(q: URLSearchParams, kind: 'exec' | 'attach'): URLSearchParams {
+  const out = new URLSearchParams();
+  const stdin = isTrue(q.get('stdin'));
+  const stdout = isTrue(q.get('stdout'));
+  const stderr = isTrue(q.get('stderr'));
+  const tty = isTrue(q.get('tty'));
+  if (!stdin && !stdout && !stderr) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
+  if (stdin) out.set('input', '1');
+  if (stdout) out.set('output', '1');
+  if (stderr) out.set('error', '1');
+  if (tty) out.set('tty', '1');
+  if (kind === 'exec') {
+    const command = q.getAll('command');
+    if (command.length === 0) throw badRequest('you must specify at least one command for the container');
+    for (const c of command) out.append('command', c);
+  }
+  return out;
+}
+
+/** Request headers that stay between the client and us. */
+const notForwarded = new Set(['authorization', 'host', 'proxy-authorization', 'content-length']);
+
+function forwardedHeaders(headers: UpgradeScope['req']['headers']): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || notForwarded.has(k) || k.startsWith('impersonate-')) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function splice(a: Duplex, b: Duplex): void {
+  const end = (): void => {
+    a.destroy();
+    b.destroy();
+  };
+  a.on('error', end).on('close', end);
+  b.on('error', end).on('close', end);
+  a.pipe(b);
+  b.pipe(a);
+}
+
+/**
+ * pods/exec and pods/attach: the upgraded connection (WebSocket v5.channel.k8s.io or SPDY) is
+ * relayed byte for byte to the node's /exec|/attach, as kube-apiserver's UpgradeAwareHandler does;
+ * the stream protocol is negotiated between the client and the node.
+ */
+export function podStreamProvider(kind: 'exec' | 'attach', deps: { dialer: NodeDialer }): SubresourceProvider {
+  return {
+    group: '',
+    resource: 'pods',
+    subresource: kind,
+    async upgrade(rq: UpgradeScope): Promise<void> {
+      const { info } = rq;
+      const query = streamQuery(rq.query, kind);
+      const t = await resolvePodTarget(rq.server.registry, info.namespace, info.name, rq.query.get('container') ?? '');
+      const phase = (t.pod.status as { phase?: string } | undefined)?.phase;
+      if (phase === 'Succeeded' || phase === 'Failed') {
+        throw badRequest(`cannot ${kind} into a container in a completed pod; current phase is ${phase}`);
+      }
+      const enc = encodeURIComponent;
+      const resp = await deps.dialer.request({
+        nodeName: t.nodeName,
+        node: t.node,
+        method: rq.req.method === 'POST' ? 'POST' : 'GET',
+        path: `/${kind}/${enc(info.namespace)}/${enc(info.name)}/${enc(t.container)}?${query.toString()}`,
+        headers: forwardedHeaders(rq.req.headers),
+        signal: rq.signal,
+      });
+      const client = rq.socket;
+      if (resp.kind === 'response') {
+        // the node refused the upgrade: pass its answer on so the client can fall back (e.g. WebSocket → SPDY)
+        const chunks: Buffer[] = [];
+        for await (const c of resp.body as AsyncIterable<Buffer>) chunks.push(c);
+        writeRawResponse(client, resp.statusCode, String(resp.headers['content-type'] ?? 'text/plain'), Buffer.concat(chunks));
+        return;
+      }
+      let head = `HTTP/1.1 ${resp.statusCode} ${resp.statusMessage}\r\n`;
+      for (let i = 0; i + 1 < resp.rawHeaders.length; i += 2) head += `${resp.rawHeaders[i]}: ${resp.rawHeaders[i + 1]}\r\n`;
+      client.write(`${head}\r\n`);
+      if (resp.head.length > 0) client.write(resp.head);
+      if (rq.head.length > 0) resp.socket.write(rq.head);
+      splice(client, resp.socket);
+      rq.log.debug({ pod: info.name, container: t.container, node: t.nodeName, kind }, 'stream proxied');
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import type { UserInfo } from './auth/types.ts';
+import { startTestServer, testAuthenticator, type TestServer } from './testing/test-server.ts';
+
+/** `node-<name>` is that node; otherwise the usual test tokens. */
+const authenticator = {
+  authenticate(req: IncomingMessage): UserInfo | undefined {
+    const m = /^Bearer node-(.+)$/.exec(req.headers.authorization ?? '');
+    if (m) return { username: `system:node:${m[1]}`, groups: ['system:nodes', 'system:authenticated'] };
+    return testAuthenticator().authenticate(req);
+  },
+};
+
+describe('NodeRestriction', () => {
+  let t: TestServer;
+  const as = (who: string) => ({ authorization: `Bearer ${who}`, 'content-type': 'application/json' });
+  const call = (who: string, method: string, path: string, body?: unknown, contentType = 'application/json') =>
+    t.json<{ message?: string; status?: unknown }>(path, { method, headers: { ...as(who), 'content-type': contentType }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const nodeObj = (name: string) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name } });
+  const podObj = (name: string, node: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName: node, containers: [{ name: 'c', image: 'x' }] } });
+
+  before(async () => {
+    t = await startTestServer({ authenticator });
+    for (const [p, b] of [
+      ['/api/v1/nodes', nodeObj('other')],
+      ['/api/v1/namespaces/default/pods', podObj('mine', 'me')],
+      ['/api/v1/namespaces/default/pods', podObj('theirs', 'other')],
+      ['/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' } }],
+    ] as const) {
+      assert.equal((await call('test-token', 'POST', p, b)).status, 201);
+    }
+  });
+  after(() => t.close());
+
+  it('lets a node register and update only itself', async () => {
+    assert.equal((await call('node-me', 'POST', '/api/v1/nodes', nodeObj('me'))).status, 201);
+    const other = await call('node-me', 'POST', '/api/v1/nodes', nodeObj('other2'));
+    assert.equal(other.status, 403);
+    assert.equal(other.body.message, 'nodes "other2" is forbidden: node "me" is not allowed to modify node "other2"');
+    const patch = { metadata: { labels: { a: 'b' } } };
+    assert.equal((await call('node-me', 'PATCH', '/api/v1/nodes/me/status', patch, 'application/merge-patch+json')).status, 200);
+    const r = await call('node-me', 'PATCH', '/api/v1/nodes/other', patch, 'application/merge-patch+json');
+    assert.equal(r.status, 403);
+    assert.equal(r.body.message, 'nodes "other" is forbidden: node "me" is not allowed to modify node "other"');
+  });
+
+  it('lets a node change status and delete only pods bound to it', async () => {
+    const st = { status: { phase: 'Running' } };
+    assert.equal((await call('node-me', 'PATCH', '/api/v1/namespaces/default/pods/mine/status', st, 'application/merge-patch+json')).status, 200);
+    const theirs = await call('node-me', 'PATCH', '/api/v1/namespaces/default/pods/theirs/status', st, 'application/merge-patch+json');
+    assert.equal(theirs.status, 403);
+    assert.equal(theirs.body.message, 'pods "theirs" is forbidden: node "me" can only update pod status for pods with spec.nodeName set to itself');
+    assert.equal((await call('node-me', 'DELETE', '/api/v1/namespaces/default/pods/theirs')).status, 403);
+    assert.equal((await call('node-me', 'PATCH', '/api/v1/namespaces/default/pods/mine', { metadata: { labels: { x: 'y' } } }, 'application/merge-patch+json')).status, 403);
+    assert.equal((await call('node-me', 'DELETE', '/api/v1/namespaces/default/pods/mine')).status, 200);
+  });
+
+  it('lets a node hold only its own lease, read what it needs, and nothing else', async () => {
+    const lease = (name: string) => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { holderIdentity: name } });
+    assert.equal((await call('node-me', 'POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', lease('me'))).status, 201);
+    const other = await call('node-me', 'POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', lease('other'));
+    assert.equal(other.status, 403);
+    assert.equal(other.body.message, 'leases.coordination.k8s.io "other" is forbidden: can only access node lease with the same name as the requesting node');
+    assert.equal((await call('node-me', 'POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', lease('me'))).status, 403);
+    assert.equal((await call('node-me', 'GET', '/api/v1/pods')).status, 200);
+    assert.equal((await call('node-me', 'GET', '/api/v1/namespaces/default/configmaps/cm')).status, 200);
+    const list = await call('node-me', 'GET', '/api/v1/namespaces/default/configmaps');
+    assert.equal(list.status, 403);
+    assert.match(list.body.message ?? '', /^configmaps is forbidden: User "system:node:me" cannot list resource "configmaps"/);
+    assert.equal((await call('node-me', 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } })).status, 403);
+    // admins and other users are not restricted
+    assert.equal((await call('user-alice', 'GET', '/api/v1/namespaces/default/configmaps')).status, 200);
+    assert.equal((await call('test-token', 'DELETE', '/api/v1/namespaces/default/pods/theirs')).status, 200);
+  });
+});

@@ -1,0 +1,1 @@
+export { attributesFromReview, reviewDef, reviewsProvider } from './reviews-provider.ts';
