@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createApiServer } from '../apiserver/index.ts';
+import { createApiServer, loadOrCreateServiceAccountKey } from '../apiserver/index.ts';
 import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
 import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
 import { ensurePki, generateClientCert } from '../apiserver/auth/pki.ts';
@@ -50,9 +50,20 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       ? await openStore({ kind: 'sqlite', path: join(dataDir, 'state.db') }, storeLogger)
       : await openStore({ kind: 'memory' }, storeLogger);
 
+  // the apiserver's identity towards nodes' kubelet servers (logs, exec); nodes verify it against the cluster CA
+  const kubeletClientCert = await generateClientCert({
+    ca: { cert: pki.caCert, key: pki.caKey },
+    commonName: 'system:hedge-apiserver-kubelet-client',
+    organizations: ['system:masters'],
+  });
+  // persistent, so service account tokens stay valid across restarts
+  const saKey = await loadOrCreateServiceAccountKey(join(dataDir, 'pki', 'sa.key'));
+
   let api;
   try {
     api = await createApiServer({
+      kubeletClient: { cert: kubeletClientCert.cert, key: kubeletClientCert.key },
+      serviceAccountTokens: { privateKeyPem: saKey },
       host: settings.listen.host,
       port: settings.listen.port,
       store,

@@ -131,7 +131,8 @@ export async function startNodeServer(
       reject(400, 'command is required');
       return;
     }
-    const flag = (k: string): boolean => ['1', 'true'].includes(url.searchParams.get(k) ?? '');
+    // kubelet names (input/output/error, what kube-apiserver sends) and the client-facing names (stdin/...)
+    const flag = (...keys: string[]): boolean => keys.some((k) => ['1', 'true'].includes(url.searchParams.get(k) ?? ''));
     const handler = loc.handler;
     const id = loc.id;
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -139,7 +140,7 @@ export async function startNodeServer(
         ws.close(1002, `supported subprotocols: ${EXEC_PROTOCOLS.join(', ')}`);
         return;
       }
-      void serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), signal: closing.signal }).catch(
+      void serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('input', 'stdin'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal }).catch(
         (err: unknown) => log.error({ err }, 'exec failed'),
       );
     });
