@@ -5,7 +5,8 @@
  * talks to pod A: ping RTT (median of samples), TCP throughput (iperf3) and TCP_RR (1-byte
  * request/response over one connection, node scripts under nsenter). Prints a markdown table;
  * asserts nothing. "% of host" is host/mode for RTT and mode/host for the rates, so 100% means
- * as good as loopback either way.
+ * as good as loopback either way. TCP_RR runs node on both ends, so per-round-trip user-space
+ * cost is part of every row (the host row included); it compresses differences between modes.
  *
  *   node --import tsx bench/network-modes.ts [--runs 3] [--rr 20000] [--pings 30] [--iperf-seconds 2]
  */
@@ -62,15 +63,18 @@ function nsenter(netns: string, cmd: string[]): string[] {
   return [`--net=${netns}`, '--', ...cmd];
 }
 
-/** Starts a long-lived server in the namespace and waits for `readyLine` on its stdout. */
-async function startServer(netns: string, cmd: string[], readyLine: RegExp): Promise<ChildProcess> {
+/** Starts a long-lived server in the namespace and waits for `readyLine` on its stdout (kept drained after). */
+function startServer(netns: string, cmd: string[], readyLine: RegExp): Promise<ChildProcess> {
   const child = spawn('nsenter', nsenter(netns, cmd), { stdio: ['ignore', 'pipe', 'inherit'] });
-  let seen = '';
-  for await (const chunk of child.stdout!) {
-    seen += String(chunk);
-    if (readyLine.test(seen)) return child;
-  }
-  throw new Error(`${cmd[0]} exited before it was ready: ${seen}`);
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (readyLine.test(seen)) resolve(child);
+    });
+    child.on('close', () => reject(new Error(`${cmd[0]} exited before it was ready: ${seen}`)));
+    child.on('error', reject);
+  });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -79,48 +83,70 @@ async function stop(child: ChildProcess): Promise<void> {
   await once(child, 'close');
 }
 
-async function measure(serverNs: string, clientNs: string, target: string): Promise<Measurement> {
-  const rrServer = await startServer(serverNs, [process.execPath, '-e', RR_SERVER, target, String(RR_PORT)], /ready/);
+interface Scenario {
+  label: string;
+  serverNs: string;
+  clientNs: string;
+  target: string;
+  pings: number[];
+  gbits: number[];
+  rrs: number[];
+}
+
+/** One sample of each metric; scenarios are interleaved per run so load drift on a shared machine hits all alike. */
+async function sample(sc: Scenario): Promise<void> {
+  const p = await runChecked('nsenter', nsenter(sc.clientNs, ['busybox', 'ping', '-c', String(PINGS), '-i', '0.02', sc.target]));
+  for (const m of p.stdout.matchAll(/time=([\d.]+) ms/g)) sc.pings.push(Number(m[1]));
+  const rr = await runChecked(
+    'nsenter',
+    nsenter(sc.clientNs, [process.execPath, '-e', RR_CLIENT, sc.target, String(RR_PORT), String(RR_COUNT)]),
+  );
+  sc.rrs.push(Number(rr.stdout.trim()));
+  const iperfServer = await startServer(
+    sc.serverNs,
+    ['iperf3', '-s', '-1', '--forceflush', '-B', sc.target, '-p', String(IPERF_PORT)],
+    /listening/i,
+  );
   try {
-    const pings: number[] = [];
-    const rrs: number[] = [];
-    const gbits: number[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      const p = await runChecked('nsenter', nsenter(clientNs, ['busybox', 'ping', '-c', String(PINGS), '-i', '0.02', target]));
-      for (const m of p.stdout.matchAll(/time=([\d.]+) ms/g)) pings.push(Number(m[1]));
-      const rr = await runChecked('nsenter', nsenter(clientNs, [process.execPath, '-e', RR_CLIENT, target, String(RR_PORT), String(RR_COUNT)]));
-      rrs.push(Number(rr.stdout.trim()));
-      const iperfServer = await startServer(serverNs, ['iperf3', '-s', '-1', '-B', target, '-p', String(IPERF_PORT)], /listening/i);
-      try {
-        const c = await runChecked(
-          'nsenter',
-          nsenter(clientNs, ['iperf3', '-c', target, '-p', String(IPERF_PORT), '-t', String(IPERF_SECONDS), '-J']),
-          { timeoutMs: (IPERF_SECONDS + 20) * 1000 },
-        );
-        const json = JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number } } };
-        gbits.push(json.end.sum_received.bits_per_second / 1e9);
-      } finally {
-        await stop(iperfServer);
-      }
-    }
-    return { pingMs: median(pings), gbits: median(gbits), rrPerSec: median(rrs) };
+    const c = await runChecked(
+      'nsenter',
+      nsenter(sc.clientNs, ['iperf3', '-c', sc.target, '-p', String(IPERF_PORT), '-t', String(IPERF_SECONDS), '-J']),
+      { timeoutMs: (IPERF_SECONDS + 20) * 1000 },
+    );
+    const json = JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number } } };
+    sc.gbits.push(json.end.sum_received.bits_per_second / 1e9);
   } finally {
-    await stop(rrServer);
+    await stop(iperfServer);
   }
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+
+async function runCleanups(): Promise<void> {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
+}
+
+// ^C mid-run must not leave namespaces, links and CNI rules behind
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void runCleanups().finally(() => process.exit(130));
+  });
 }
 
 async function main(): Promise<void> {
   const run = randomSuffix();
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-netbench-'));
   const netnsDir = `/run/hedge/bench-${run}`;
-  const cleanups: (() => Promise<unknown>)[] = [];
+  const scenarios: Scenario[] = [];
+  const scenario = (label: string, serverNs: string, clientNs: string, target: string): void => {
+    scenarios.push({ label, serverNs, clientNs, target, pings: [], gbits: [], rrs: [] });
+  };
   const results: [string, Measurement][] = [];
   try {
     const hostNs = `${netnsDir}/host`;
     await createNetns(hostNs);
     cleanups.push(() => removeNetns(hostNs));
-    const host = await measure(hostNs, hostNs, '127.0.0.1');
-    results.push(['host (loopback, one netns)', host]);
+    scenario('host (loopback, one netns)', hostNs, hostNs, '127.0.0.1');
 
     const parent = `hbm${run}a`;
     await createVethPair(parent, `hbm${run}b`);
@@ -151,10 +177,18 @@ async function main(): Promise<void> {
       });
       const ra = await plugin.setUp(a, signal);
       await plugin.setUp(b, signal);
-      results.push([label, await measure(a.netnsPath, b.netnsPath, ra.ips[0].address)]);
+      scenario(label, a.netnsPath, b.netnsPath, ra.ips[0].address);
+    }
+    for (const sc of scenarios) {
+      const server = await startServer(sc.serverNs, [process.execPath, '-e', RR_SERVER, sc.target, String(RR_PORT)], /ready/);
+      cleanups.push(() => stop(server));
+    }
+    for (let r = 0; r < RUNS; r++) for (const sc of scenarios) await sample(sc);
+    for (const sc of scenarios) {
+      results.push([sc.label, { pingMs: median(sc.pings), gbits: median(sc.gbits), rrPerSec: median(sc.rrs) }]);
     }
   } finally {
-    for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
+    await runCleanups();
     await rm(netnsDir, { recursive: true, force: true });
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -104,21 +104,14 @@ export class ContentStore {
   private async download(digest: string, source: BlobSource, opts: IngestOptions): Promise<boolean> {
     const partial = this.ingestPath(digest);
     const hash = createHash('sha256');
-    let offset = 0;
-    try {
-      offset = (await stat(partial)).size;
-    } catch {
-      offset = 0;
-    }
+    let offset = await stat(partial).then((st) => st.size, () => 0);
     if (opts.size !== undefined && offset > opts.size) {
       await rm(partial, { force: true });
       offset = 0;
     }
     if (offset > 0) {
       // re-hash what we already have so the final digest covers every byte
-      await pipeline(createReadStream(partial, { end: offset - 1 }), async function* (src: AsyncIterable<Buffer>) {
-        for await (const chunk of src) hash.update(chunk);
-      });
+      for await (const chunk of createReadStream(partial, { end: offset - 1 })) hash.update(chunk as Buffer);
     }
     const { body, offset: served } = await source(offset, opts.signal);
     if (served !== offset) {

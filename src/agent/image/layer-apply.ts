@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { realpath, rm } from 'node:fs/promises';
+import { chmod, open, realpath, rm } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +21,8 @@ const OPAQUE = '.wh..wh..opq';
 export async function applyLayer(blobPath: string, dir: string, signal: AbortSignal): Promise<string> {
   const whiteouts: string[] = [];
   const opaques: string[] = [];
+  // chown (done by node-tar after chmod) clears setuid/setgid: put those bits back afterwards
+  const specialModes: [string, number][] = [];
   const hash = createHash('sha256');
   const unpack = new Unpack({
     cwd: dir,
@@ -40,6 +42,8 @@ export async function applyLayer(blobPath: string, dir: string, signal: AbortSig
         return false;
       }
       const type = (entry as ReadEntry).type;
+      const mode = (entry as ReadEntry).mode ?? 0;
+      if ((mode & 0o7000) !== 0 && (type === 'File' || type === 'OldFile' || type === 'Directory')) specialModes.push([p, mode & 0o7777]);
       // device nodes and fifos in images are rare and a sandbox gets its own /dev
       return type !== 'CharacterDevice' && type !== 'BlockDevice' && type !== 'FIFO';
     },
@@ -60,6 +64,10 @@ export async function applyLayer(blobPath: string, dir: string, signal: AbortSig
     throw new HedgeError('Invalid', `extracting layer ${blobPath}: ${(err as Error).message}`, { cause: err });
   }
   const root = await realpath(dir);
+  for (const [p, mode] of specialModes) {
+    const abs = await inside(root, p);
+    if (abs) await chmod(abs, mode);
+  }
   for (const d of opaques) {
     const abs = await inside(root, d);
     if (abs) await makeOpaque(abs);
@@ -85,7 +93,6 @@ async function inside(root: string, rel: string): Promise<string | undefined> {
 }
 
 async function firstBytes(path: string, n: number): Promise<Buffer> {
-  const { open } = await import('node:fs/promises');
   const fh = await open(path, 'r');
   try {
     const b = Buffer.alloc(n);

@@ -58,8 +58,8 @@ export class RegistryClient {
   async headManifest(ref: ImageRef, reference: string, opts: { credentials?: Creds; signal: AbortSignal }): Promise<{ digest?: string; mediaType?: string }> {
     this.stats.manifestRequests++;
     const res = await this.send(ref, `/v2/${ref.repository}/manifests/${reference}`, { method: 'HEAD', accept: MANIFEST_ACCEPT, ...opts });
-    await res.body.dump();
     if (res.statusCode !== 200) throw await this.failure(ref, res, 'manifest');
+    await res.body.dump();
     return { digest: header(res.headers, 'docker-content-digest'), mediaType: header(res.headers, 'content-type')?.split(';')[0] };
   }
 
@@ -205,7 +205,7 @@ export class RegistryClient {
 
 /** the registry's own message(s) from `{"errors":[{"code","message"}]}`, or the body text */
 async function registryErrorText(res: RawResponse): Promise<string> {
-  let text = '';
+  let text: string;
   try {
     text = (await res.body.text()).slice(0, 2000);
   } catch {
