@@ -121,14 +121,20 @@ async function sample(sc: Scenario): Promise<void> {
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];
+let cleaning: Promise<void> | undefined;
 
-async function runCleanups(): Promise<void> {
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
+/** Runs once however often it is called (normal end and a signal may race), newest first. */
+function runCleanups(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
+  })();
+  return cleaning;
 }
 
 // ^C mid-run must not leave namespaces, links and CNI rules behind
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
+    console.error(`${sig}: cleaning up`);
     void runCleanups().finally(() => process.exit(130));
   });
 }
@@ -137,6 +143,8 @@ async function main(): Promise<void> {
   const run = randomSuffix();
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-netbench-'));
   const netnsDir = `/run/hedge/bench-${run}`;
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  cleanups.push(() => rm(netnsDir, { recursive: true, force: true }));
   const scenarios: Scenario[] = [];
   const scenario = (label: string, serverNs: string, clientNs: string, target: string): void => {
     scenarios.push({ label, serverNs, clientNs, target, pings: [], gbits: [], rrs: [] });
@@ -189,8 +197,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await runCleanups();
-    await rm(netnsDir, { recursive: true, force: true });
-    await rm(dataDir, { recursive: true, force: true });
   }
 
   const host = results[0][1];

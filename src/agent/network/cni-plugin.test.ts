@@ -186,6 +186,26 @@ test('bridge: setUp after the namespace vanished redoes the attachment and frees
   await plugin.destroy();
 });
 
+test('bridge: parallel setUps get distinct IPs; CHECK notices a broken attachment', async (t) => {
+  const env = await setup(t);
+  const bridge = `hedget${env.run}`;
+  env.defer(() => deleteLink(bridge));
+  const plugin = env.plugin({ type: 'bridge', bridge, subnet: randomSubnet().subnet });
+  const sandboxes = ['p0', 'p1', 'p2', 'p3'].map((n) => env.sandbox(n));
+  const results = await Promise.all(sandboxes.map((sb) => plugin.setUp(sb, signal)));
+  assert.equal(new Set(results.map((r) => r.ips[0].address)).size, 4);
+  assert.ok(await plugin.status(sandboxes[0], signal, { check: true }));
+  await inNetns(sandboxes[0].netnsPath, ['ip', 'link', 'del', 'eth0']);
+  await assert.rejects(plugin.status(sandboxes[0], signal, { check: true }), (e: unknown) => {
+    assert.ok(isHedgeError(e), String(e));
+    assert.match(e.message, /CNI plugin bridge CHECK failed/);
+    return true;
+  });
+  await Promise.all(sandboxes.map((sb) => plugin.tearDown(sb, signal)));
+  assert.deepEqual(await ipamFiles(env.dataDir), []);
+  await plugin.destroy();
+});
+
 test('macvlan: pods on a test-owned parent reach each other', async (t) => {
   const env = await setup(t);
   const parent = `hedgm${env.run}a`;

@@ -4,6 +4,11 @@
  * row is a tombstone). A delete row carries the deleted value, so delete events
  * can be rebuilt from the table alone. prev_revision links a row to the key's
  * previous row, which is what compaction deletes once it is superseded.
+ *
+ * `current` maps each live key to its newest log row and is written in the same
+ * transaction as the log, so reads at the current revision cost O(live keys)
+ * instead of grouping the whole history under a prefix. Reads at older
+ * revisions still come from the log.
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS log (
@@ -16,6 +21,10 @@ CREATE TABLE IF NOT EXISTS log (
   value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
+CREATE TABLE IF NOT EXISTS current (
+  name TEXT PRIMARY KEY,
+  id INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
   value INTEGER NOT NULL
@@ -61,6 +70,12 @@ const LATEST_PER_KEY = `
   JOIN (SELECT MAX(id) AS id FROM log WHERE name >= ? AND name < ? AND id <= ? GROUP BY name) m ON l.id = m.id
   WHERE l.deleted = 0`;
 
+/** Live keys within [lo, hi) at the current revision. */
+const CURRENT_IN_RANGE = `
+  SELECT l.id, l.name, l.create_revision, l.value FROM current c
+  JOIN log l ON l.id = c.id
+  WHERE c.name >= ? AND c.name < ?`;
+
 export const SQL = {
   begin: 'BEGIN IMMEDIATE',
   commit: 'COMMIT',
@@ -74,6 +89,17 @@ export const SQL = {
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
   list: `${LATEST_PER_KEY} ORDER BY l.name LIMIT ?`,
   count: `SELECT COUNT(*) AS n FROM (${LATEST_PER_KEY})`,
+  listCurrent: `${CURRENT_IN_RANGE} ORDER BY c.name LIMIT ?`,
+  countCurrent: 'SELECT COUNT(*) AS n FROM current WHERE name >= ? AND name < ?',
+  setCurrent: 'INSERT INTO current (name, id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET id = excluded.id',
+  deleteCurrent: 'DELETE FROM current WHERE name = ?',
+  /** fills `current` from the log, for databases written before the table existed */
+  rebuildCurrent: `
+    INSERT OR REPLACE INTO current (name, id)
+    SELECT l.name, l.id FROM log l
+    JOIN (SELECT MAX(id) AS id FROM log GROUP BY name) m ON l.id = m.id
+    WHERE l.deleted = 0`,
+  clearCurrent: 'DELETE FROM current',
   history: `
     SELECT l.id, l.name, l.created, l.deleted, l.create_revision, l.value,
            p.id AS p_id, p.create_revision AS p_create_revision, p.value AS p_value

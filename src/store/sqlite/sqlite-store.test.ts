@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { runStoreContract } from '../contract.ts';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.ts';
 
@@ -19,16 +20,17 @@ runStoreContract('sqlite', async () => {
 
 async function withStore(
   opts: Omit<SqliteStoreOptions, 'path'>,
-  fn: (open: () => SqliteStore) => Promise<void>,
+  fn: (open: () => SqliteStore, path: string) => Promise<void>,
 ): Promise<void> {
   const { dir, cleanup } = await tempDir();
+  const path = join(dir, 'state.db');
   const opened: SqliteStore[] = [];
   try {
     await fn(() => {
-      const s = new SqliteStore({ path: join(dir, 'state.db'), ...opts });
+      const s = new SqliteStore({ path, ...opts });
       opened.push(s);
       return s;
-    });
+    }, path);
   } finally {
     for (const s of opened) await s.close();
     await cleanup();
@@ -125,5 +127,34 @@ test('automatic compaction and WAL checkpoints keep the log and the WAL bounded'
       keys.map(() => '299'),
     );
     ac.abort();
+  });
+});
+
+test('current-state reads match the log, and a file without the current table is rebuilt on open', async () => {
+  await withStore({ compactIntervalMs: 0 }, async (open, path) => {
+    const s1 = open();
+    const kvs = await Promise.all(Array.from({ length: 20 }, (_, i) => s1.create(`/cur/${String(i).padStart(2, '0')}`, `v${i}`)));
+    await Promise.all(kvs.slice(0, 10).map((kv) => s1.update(kv.key, 'updated', { expectedRevision: kv.modRevision })));
+    await Promise.all(kvs.slice(5, 15).map((kv) => s1.delete(kv.key)));
+    await s1.create('/cur/05', 'again');
+    const rev = await s1.currentRevision();
+    const expected = await s1.list('/cur/');
+    assert.deepEqual(expected.items.map((kv) => kv.key), ['/cur/00', '/cur/01', '/cur/02', '/cur/03', '/cur/04', '/cur/05', '/cur/15', '/cur/16', '/cur/17', '/cur/18', '/cur/19']);
+    // The same state read from the log: one write later, at the previous revision.
+    await s1.create('/other', 'x');
+    assert.deepEqual(await s1.list('/cur/', { revision: rev }), expected);
+    assert.equal(await s1.count('/cur/'), 11);
+    const page = await s1.list('/cur/', { limit: 4, startAfter: '/cur/02' });
+    assert.deepEqual([page.items.map((kv) => kv.key), page.more, page.remaining], [['/cur/03', '/cur/04', '/cur/05', '/cur/15'], true, 4]);
+    await s1.close();
+
+    // Simulate a file written before `current` existed.
+    const raw = new Database(path);
+    raw.exec("DROP TABLE current; DELETE FROM meta WHERE key = 'current_table_built'");
+    raw.close();
+    const s2 = open();
+    assert.deepEqual((await s2.list('/cur/')).items, expected.items);
+    assert.equal(await s2.count('/cur/'), 11);
+    assert.equal(await s2.count(''), 12);
   });
 });

@@ -67,6 +67,8 @@ type Outcome = { ok: true; kv: KeyValue } | { ok: false; error: unknown };
 /** Revisions compacted per transaction, so one compaction never blocks the event loop for long. */
 const COMPACT_CHUNK = 1_000;
 const META_COMPACTED = 'compacted_revision';
+/** set once `current` is known to mirror the log (absent in files from before the table existed) */
+const META_CURRENT_BUILT = 'current_table_built';
 
 /**
  * The default store: one SQLite file in WAL mode with synchronous=FULL, owned by
@@ -106,6 +108,13 @@ export class SqliteStore implements Store {
       this.db.exec(SCHEMA_SQL);
       this.stmts = prepareStatements(this.db);
       this.compacted = this.stmts.getMeta.get(META_COMPACTED)?.value ?? 0;
+      if (this.stmts.getMeta.get(META_CURRENT_BUILT) === undefined) {
+        this.db.transaction(() => {
+          this.stmts.clearCurrent.run();
+          this.stmts.rebuildCurrent.run();
+          this.stmts.setMeta.run(META_CURRENT_BUILT, 1);
+        })();
+      }
       this.rev = Math.max(this.stmts.maxId.get()?.rev ?? 0, this.compacted);
     } catch (err) {
       this.db.close();
@@ -141,11 +150,17 @@ export class SqliteStore implements Store {
     let lo = prefix;
     if (opts.startAfter !== undefined && opts.startAfter + '\0' > lo) lo = opts.startAfter + '\0';
     const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : -1;
-    const rows = this.stmts.list.all(lo, hi, at, limit > 0 ? limit + 1 : -1);
+    // Reads run synchronously between commits, so at === this.rev means `current` is exactly that state.
+    const latest = at === this.rev;
+    const rows = latest
+      ? this.stmts.listCurrent.all(lo, hi, limit > 0 ? limit + 1 : -1)
+      : this.stmts.list.all(lo, hi, at, limit > 0 ? limit + 1 : -1);
     if (limit > 0 && rows.length > limit) {
       const items = rows.slice(0, limit).map(toKv);
       const last = items[items.length - 1].key;
-      const remaining = this.stmts.count.get(last + '\0', hi, at)?.n ?? 0;
+      const remaining = latest
+        ? (this.stmts.countCurrent.get(last + '\0', hi)?.n ?? 0)
+        : (this.stmts.count.get(last + '\0', hi, at)?.n ?? 0);
       return { items, revision: at, more: true, remaining };
     }
     return { items: rows.map(toKv), revision: at, more: false, remaining: 0 };
@@ -153,7 +168,7 @@ export class SqliteStore implements Store {
 
   async count(prefix: string): Promise<number> {
     this.checkOpen();
-    return this.stmts.count.get(prefix, prefixEnd(prefix) ?? MAX_KEY, this.rev)?.n ?? 0;
+    return this.stmts.countCurrent.get(prefix, prefixEnd(prefix) ?? MAX_KEY)?.n ?? 0;
   }
 
   create(key: string, value: string, opts: WriteOptions = {}): Promise<KeyValue> {
@@ -313,12 +328,14 @@ export class SqliteStore implements Store {
       case 'create': {
         if (current !== undefined) return new HedgeError('AlreadyExists', `key "${op.key}" already exists`);
         this.stmts.insert.run(rev, op.key, 1, 0, rev, row?.id ?? 0, op.value);
+        this.stmts.setCurrent.run(op.key, rev);
         return { type: 'put', kv: { key: op.key, value: op.value, createRevision: rev, modRevision: rev } };
       }
       case 'update': {
         if (current === undefined) return new HedgeError('NotFound', `key "${op.key}" not found`);
         if (current.modRevision !== op.expectedRevision) return conflictError(op.key, current, op.expectedRevision);
         this.stmts.insert.run(rev, op.key, 0, 0, current.createRevision, current.modRevision, op.value);
+        this.stmts.setCurrent.run(op.key, rev);
         const kv = { key: op.key, value: op.value, createRevision: current.createRevision, modRevision: rev };
         return { type: 'put', kv, prevKv: current };
       }
@@ -328,6 +345,7 @@ export class SqliteStore implements Store {
           return conflictError(op.key, current, op.expectedRevision);
         }
         this.stmts.insert.run(rev, op.key, 0, 1, current.createRevision, current.modRevision, current.value);
+        this.stmts.deleteCurrent.run(op.key);
         return { type: 'delete', kv: { ...current, modRevision: rev }, prevKv: current };
       }
       default: {
@@ -378,6 +396,12 @@ function prepareStatements(db: Database.Database) {
     insert: db.prepare<[number, string, number, number, number, number, string]>(SQL.insert),
     list: db.prepare<[string, string, number, number], KvRow>(SQL.list),
     count: db.prepare<[string, string, number], { n: number }>(SQL.count),
+    listCurrent: db.prepare<[string, string, number], KvRow>(SQL.listCurrent),
+    countCurrent: db.prepare<[string, string], { n: number }>(SQL.countCurrent),
+    setCurrent: db.prepare<[string, number]>(SQL.setCurrent),
+    deleteCurrent: db.prepare<[string]>(SQL.deleteCurrent),
+    rebuildCurrent: db.prepare<[]>(SQL.rebuildCurrent),
+    clearCurrent: db.prepare<[]>(SQL.clearCurrent),
     history: db.prepare<[string, string, number, number, number], HistoryRow>(SQL.history),
     compactSuperseded: db.prepare<[number, number]>(SQL.compactSuperseded),
     compactTombstones: db.prepare<[number, number]>(SQL.compactTombstones),
