@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { startEtcd, type EtcdProcess } from '../src/store/etcd/etcd-process.ts';
+import { EtcdStore } from '../src/store/etcd/etcd-store.ts';
 import { MemoryStore } from '../src/store/memory/memory-store.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { KeyValue, Store } from '../src/store/types.ts';
@@ -16,7 +18,7 @@ import type { KeyValue, Store } from '../src/store/types.ts';
 const RUNS = 3;
 const VALUE = JSON.stringify({ kind: 'Pod', pad: 'x'.repeat(1_000) });
 
-type Kind = 'memory' | 'sqlite';
+type Kind = 'memory' | 'sqlite' | 'etcd';
 type Op = 'create' | 'update';
 
 interface Sample {
@@ -27,6 +29,8 @@ interface Sample {
 
 const dir = mkdtempSync(join(tmpdir(), 'hedge-bench-'));
 let dbSeq = 0;
+/** a local single-member etcd (fsync on every raft write), started for the etcd rows */
+let etcd: EtcdProcess | undefined;
 
 function opsFor(kind: Kind, writers: number): number {
   if (kind === 'memory') return 20_000;
@@ -35,6 +39,10 @@ function opsFor(kind: Kind, writers: number): number {
 
 function openStore(kind: Kind): Store {
   if (kind === 'memory') return new MemoryStore();
+  if (kind === 'etcd') {
+    if (etcd === undefined) throw new Error('etcd is not running');
+    return new EtcdStore({ endpoints: [etcd.endpoint], prefix: `/bench-${dbSeq++}` });
+  }
   return new SqliteStore({ path: join(dir, `bench-${dbSeq++}.db`), compactIntervalMs: 0 });
 }
 
@@ -106,7 +114,8 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const rawRuns: Sample[] = [];
   const cells: Array<{ label: string; op: string; writers: number; sample: Sample; vsRaw: boolean }> = [];
-  for (const kind of ['memory', 'sqlite'] as const) {
+  etcd = await startEtcd();
+  for (const kind of ['memory', 'sqlite', 'etcd'] as const) {
     for (const op of ['create', 'update'] as const) {
       for (const writers of [1, 64]) {
         const runs: Sample[] = [];
@@ -139,4 +148,5 @@ try {
   await main();
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  await etcd?.stop();
 }

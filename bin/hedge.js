@@ -1,5 +1,37 @@
-#!/usr/bin/env node
-// Thin launcher: run the TypeScript CLI through tsx so `npm link` / package bin works without a build step.
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/main.ts');
+#!/usr/bin/env -S node --max-semi-space-size=8
+// Launcher: run the bundle from `npm run build` (dist/) when it is newer than every source file,
+// else the TypeScript sources through tsx. The bundle starts faster and keeps ~30 MB less
+// resident (no transpiler in the process); a stale bundle is never run. HEDGE_FROM_SOURCE=1
+// forces the sources.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function newestMtimeMs(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtimeMs(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function distIsCurrent() {
+  if (process.env.HEDGE_FROM_SOURCE === '1') return false;
+  try {
+    return statSync(join(root, 'dist', 'BUILD_STAMP')).mtimeMs >= newestMtimeMs(join(root, 'src'));
+  } catch {
+    return false;
+  }
+}
+
+if (distIsCurrent()) {
+  await import('../dist/main.js');
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+}

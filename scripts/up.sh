@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Newcomer entry point: install what hedge needs, then run `hedge up` (Ctrl-C stops it).
-# Arguments go to `hedge up` (e.g. --listen 127.0.0.1:7443, --data-dir DIR).
+# Newcomer entry point: install what hedge needs, then run `hedge up` (control plane + one local
+# node + a demo pod under runc and one under gVisor; Ctrl-C deletes the demo pods and stops).
+# Arguments go to `hedge up` (e.g. --listen 127.0.0.1:7443, --data-dir DIR, --no-demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/up.sh: hedge up runs containers (namespaces, cgroups, mounts): run it as root" >&2
+  exit 2
+fi
 bash scripts/setup.sh
 exec node bin/hedge.js up "$@"

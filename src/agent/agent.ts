@@ -154,6 +154,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     podCfg,
   );
   const server = await startNodeServer({ ...cfg.server, pods: podSync, logger, now: () => clock.now(), routes: deps.routes });
+  // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)
+  nodeCfg.kubeletPort = server.port;
   const loops = [
     registrar.run(signal),
     lease.run(signal),

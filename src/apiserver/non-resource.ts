@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { servedOpenapiV2, servedOpenapiV3, servedOpenapiV3Index, type ServedDocument } from '../api/openapi/index.ts';
 import type { ResourceRegistry } from '../api/resources/index.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { sendJson, sendText } from './handlers/respond.ts';
-import { contentTypeOf, negotiateOutput } from './negotiate.ts';
+import { contentTypeOf, negotiateOutput, parseAccept } from './negotiate.ts';
+import { encodeOpenapiV2, openapiV2ProtoMime, openapiV2ProtoMimeDeprecated } from './openapi-v2-proto.ts';
 import { statusErrors } from './status.ts';
 
 export const serverVersion = {
@@ -79,10 +81,15 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
     sendJson(res, 200, doc);
     return;
   }
-  if (p === '/openapi/v2') {
-    // kubectl asks for protobuf first and falls back to JSON on 406.
+  if (p === '/openapi/v2' || p === '/swagger-2.0.0.pb-v1') {
+    // kubectl 1.27/1.28 accept only protobuf here; later ones use v3, and ask for v2 JSON as a fallback
+    const doc = servedOpenapiV2(cachedDefsFor(resources));
+    if (p === '/swagger-2.0.0.pb-v1' || prefersProtobuf(accept)) {
+      serveDocument(r, doc, protobufOf(doc), openapiV2ProtoMime);
+      return;
+    }
     negotiateOutput(accept, 'other');
-    serveDocument(r, servedOpenapiV2(cachedDefsFor(resources)));
+    serveDocument(r, doc);
     return;
   }
   if (p === '/openapi/v3') {
@@ -111,14 +118,48 @@ function cachedDefsFor(resources: ResourceRegistry): ReturnType<ResourceRegistry
   return a;
 }
 
-function serveDocument(r: NonResourceRequest, doc: ServedDocument): void {
+/** the first acceptable media range is gnostic protobuf (`@` or `.` before the version, as clients vary) */
+function prefersProtobuf(accept: string | undefined): boolean {
+  const first = parseAccept(accept).find((m) => m.q > 0);
+  if (!first) return false;
+  const mime = `${first.type}/${first.subtype}`.toLowerCase();
+  return mime === openapiV2ProtoMime || mime === openapiV2ProtoMimeDeprecated;
+}
+
+interface EncodedDocument {
+  body: Buffer;
+  etag: string;
+}
+
+/** encoded on first request, once per document */
+const protobufs = new WeakMap<ServedDocument, EncodedDocument>();
+function protobufOf(doc: ServedDocument): EncodedDocument {
+  let e = protobufs.get(doc);
+  if (!e) {
+    const body = encodeOpenapiV2(doc.doc as Record<string, unknown>);
+    // its own ETag, as kube-openapi computes one per representation
+    e = { body, etag: `"${createHash('sha512').update(body).digest('hex').toUpperCase()}"` };
+    protobufs.set(doc, e);
+  }
+  return e;
+}
+
+function serveDocument(r: NonResourceRequest, doc: ServedDocument, encoded?: EncodedDocument, contentType = 'application/json'): void {
   const { req, res } = r;
-  res.setHeader('ETag', doc.etag);
+  const etag = encoded?.etag ?? doc.etag;
+  res.setHeader('ETag', etag);
   res.setHeader('Vary', 'Accept');
-  if (req.headers['if-none-match'] === doc.etag) {
+  if (req.headers['if-none-match'] === etag) {
     res.statusCode = 304;
     res.end();
     return;
   }
-  sendText(res, 200, doc.json, 'application/json');
+  if (encoded) {
+    res.statusCode = 200;
+    res.setHeader('Content-Type', contentType);
+    res.setHeader('Content-Length', encoded.body.length);
+    res.end(encoded.body);
+    return;
+  }
+  sendText(res, 200, doc.json, contentType);
 }

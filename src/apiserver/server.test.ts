@@ -455,6 +455,27 @@ describe('apiserver REST', () => {
     const rows = list.body.rows as { cells: unknown[]; object: Obj }[];
     assert.ok(rows.length > 0);
     assert.equal(rows[0].object.kind, 'PartialObjectMetadata');
+    // the spliced Metadata rows are exactly what serializing the whole Table gives
+    const v1beta1 = { accept: 'application/json;as=Table;v=v1beta1;g=meta.k8s.io' };
+    const [spliced, plain, full] = await Promise.all([
+      t.json<Obj>('/api/v1/namespaces/default/pods', { headers: v1beta1 }),
+      t.json<Obj>('/api/v1/namespaces/default/pods', { headers: { accept: 'application/json' } }),
+      t.json<Obj>('/api/v1/namespaces/default/pods?includeObject=Object', { headers: v1beta1 }),
+    ]);
+    assert.equal(spliced.body.apiVersion, 'meta.k8s.io/v1beta1');
+    assert.match(spliced.headers.get('content-type') ?? '', /v=v1beta1/);
+    const items = plain.body.items as Obj[];
+    const splicedRows = spliced.body.rows as { cells: unknown[]; object: Obj }[];
+    assert.equal(splicedRows.length, items.length);
+    // ages may tick between the two requests
+    const age = (full.body.columnDefinitions as { name: string }[]).findIndex((c) => c.name === 'Age');
+    const timeless = (cells: unknown[]): unknown[] => cells.filter((_, j) => j !== age);
+    for (const [i, row] of splicedRows.entries()) {
+      assert.deepEqual(row.object, { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: items[i].metadata });
+      assert.deepEqual(timeless(row.cells), timeless((full.body.rows as { cells: unknown[] }[])[i].cells));
+    }
+    assert.deepEqual(spliced.body.columnDefinitions, full.body.columnDefinitions);
+    assert.deepEqual(spliced.body.metadata, full.body.metadata);
     const none = await t.json<Obj>('/api/v1/namespaces/default/pods/st?includeObject=None', { headers: accept });
     assert.equal(none.body.kind, 'Table');
     const oneRow = (none.body.rows as { cells: unknown[]; object?: unknown }[])[0];
@@ -490,10 +511,14 @@ describe('apiserver REST', () => {
     assert.ok((aggApis.body.items as { metadata: { name: string } }[]).some((i) => i.metadata.name === 'node.k8s.io'));
   });
 
-  it('serves OpenAPI with ETags and refuses protobuf-only requests with 406', async () => {
+  it('serves OpenAPI with ETags, v2 also as protobuf, and refuses what it cannot produce with 406', async () => {
     const pb = await t.request('/openapi/v2', { headers: { accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' } });
-    assert.equal(pb.status, 406);
+    assert.equal(pb.status, 200);
+    assert.equal(pb.headers.get('content-type'), 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
     await pb.arrayBuffer();
+    const none = await t.request('/openapi/v2', { headers: { accept: 'application/vnd.kubernetes.protobuf' } });
+    assert.equal(none.status, 406);
+    await none.arrayBuffer();
     const v2 = await t.request('/openapi/v2', { headers: { accept: 'application/json' } });
     assert.equal(v2.status, 200);
     const etag = v2.headers.get('etag');

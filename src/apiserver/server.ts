@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { builtinResources, ResourceRegistry } from '../api/resources/index.ts';
 import type { KubeObject } from '../api/object.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
 import { AdmissionChain, defaultsPlugin, namespaceLifecyclePlugin, nodeRestrictionPlugin, runtimeClassPlugin } from './admission/index.ts';
 import type { Authenticator, UserInfo } from './auth/types.ts';
@@ -169,8 +170,11 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     const requestId = randomUUID();
     res.setHeader('Audit-Id', requestId);
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
-    const reqLog = log.child({ requestId });
+    // only a response cut short is an abort: aborting every finished request costs a DOMException each
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const reqLog = lazyChild(log, { requestId });
     let user: UserInfo | undefined;
     let code = 200;
     try {
@@ -226,7 +230,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       if (code >= 500) reqLog.error({ err }, 'request failed');
     } finally {
       code = res.statusCode || code;
-      reqLog.debug(
+      if (log.isLevelEnabled('debug')) reqLog.debug(
         { method: req.method, url: req.url, code, user: user?.username, ms: Math.round((performance.now() - started) * 10) / 10 },
         'request',
       );
@@ -335,6 +339,18 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       return closed;
     },
   };
+}
+
+/** A child logger made on first use: most requests never log, and pino children are not free. */
+function lazyChild(log: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(log, {
+    get(_target, prop) {
+      child ??= log.child(bindings);
+      const v: unknown = Reflect.get(child, prop, child);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(child) : v;
+    },
+  });
 }
 
 function isPublicPath(path: string): boolean {

@@ -36,11 +36,31 @@ describe('hedge command line', () => {
   it('--help works on every command, exit 0', async () => {
     const top = await hedge(['--help']);
     assert.equal(top.code, 0);
-    for (const c of ['server', 'up', 'token']) assert.match(top.stdout, new RegExp(`^  ${c}\\b`, 'm'));
+    for (const c of ['server', 'node', 'up', 'token']) assert.match(top.stdout, new RegExp(`^  ${c}\\b`, 'm'));
     const server = await hedge(['server', '--help']);
     assert.equal(server.code, 0);
     for (const f of ['--data-dir', '--listen', '--store', '--advertise-host', '--log-level', '--config']) assert.ok(server.stdout.includes(f), f);
     assert.equal((await hedge(['up', '--help'])).code, 0);
+    const node = await hedge(['node', '--help']);
+    assert.equal(node.code, 0);
+    for (const f of ['--kubeconfig', '--node-name', '--data-dir', '--listen', '--internal-ip', '--pod-subnet', '--bridge', '--insecure-registry', '--runtimes', '--log-level', '--config']) {
+      assert.ok(node.stdout.includes(f), f);
+    }
+  });
+
+  it('hedge node: bad usage exits 2 and names the flag', async () => {
+    const missing = await hedge(['node', '--data-dir', dir]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--kubeconfig: required/);
+    const subnet = await hedge(['node', '--kubeconfig', join(dir, 'k'), '--pod-subnet', '10.0.0.0/33']);
+    assert.equal(subnet.code, 2);
+    assert.match(subnet.stderr, /--pod-subnet: must be an IPv4 CIDR/);
+    const rt = await hedge(['node', '--kubeconfig', join(dir, 'k'), '--runtimes', 'runc,kata']);
+    assert.equal(rt.code, 2);
+    assert.match(rt.stderr, /--runtimes: each must be one of runc, gvisor/);
+    const kc = await hedge(['node', '--kubeconfig', join(dir, 'nope.kubeconfig'), '--data-dir', join(dir, 'n')]);
+    assert.equal(kc.code, 1);
+    assert.match(kc.stderr, /--kubeconfig .*nope\.kubeconfig: cannot read/);
   });
 
   it('bad usage exits 2 and names the flag or key', async () => {
@@ -62,6 +82,19 @@ describe('hedge command line', () => {
     const r = await hedge(['token', 'create-node', 'edge-1', '--data-dir', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^[A-Za-z0-9_-]{43}\n$/);
+  });
+
+  it('token create-node --kubeconfig-out writes a token kubeconfig with the CA and server URL', async () => {
+    const { writeKubeconfig } = await import('../apiserver/auth/kubeconfig.ts');
+    const { loadKubeconfig } = await import('../client/index.ts');
+    await writeKubeconfig(join(dir, 'kubeconfig'), { server: 'https://127.0.0.1:6443', caCert: 'CA-PEM', credentials: { clientCert: 'c', clientKey: 'k' } });
+    const out = join(dir, 'edge-2.kubeconfig');
+    const r = await hedge(['token', 'create-node', 'edge-2', '--data-dir', dir, '--kubeconfig-out', out, '--server', 'https://10.0.0.1:6443']);
+    assert.equal(r.code, 0, r.stderr);
+    const conn = await loadKubeconfig(out);
+    assert.equal(conn.server, 'https://10.0.0.1:6443');
+    assert.equal(conn.ca, 'CA-PEM');
+    assert.equal(conn.token, r.stdout.trim());
   });
 
   it('a runtime failure exits 1 with a message', async () => {

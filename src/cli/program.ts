@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerNodeCommand } from './node.ts';
 import { registerServerCommand } from './server.ts';
 import { registerTokenCommand } from './token.ts';
 import { registerUpCommand } from './up.ts';
@@ -15,6 +16,7 @@ export function createProgram(): Command {
       throw err.exitCode === 0 ? err : new CommanderError(EXIT_USAGE, err.code, err.message);
     });
   registerServerCommand(program);
+  registerNodeCommand(program);
   registerUpCommand(program);
   registerTokenCommand(program);
   return program;

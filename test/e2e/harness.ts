@@ -108,6 +108,8 @@ export function run(cmd: string, args: string[], opts: { input?: string; env?: N
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
+    // a child that exits before reading stdin must not become an uncaught EPIPE
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

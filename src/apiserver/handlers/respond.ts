@@ -28,6 +28,21 @@ export function sendText(res: ServerResponse, code: number, body: string, conten
   res.end(body);
 }
 
+export function sendBytes(res: ServerResponse, code: number, body: Buffer, contentType: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.statusCode = code;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Cache-Control', 'no-cache, private');
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
+}
+
+const comma = Buffer.from(',');
+const listTail = Buffer.from(']}');
+
 export function sendJson(res: ServerResponse, code: number, body: unknown, contentType = 'application/json'): void {
   sendText(res, code, JSON.stringify(body), contentType);
 }
@@ -53,7 +68,8 @@ export function sendObject(rq: RequestScope, code: number, d: Decoded | KubeObje
   switch (fmt.kind) {
     case 'json':
     case 'discovery':
-      sendText(rq.res, code, decoded ? decoded.json() : JSON.stringify(obj), 'application/json');
+      if (decoded) sendBytes(rq.res, code, decoded.buf(), 'application/json');
+      else sendText(rq.res, code, JSON.stringify(obj), 'application/json');
       return;
     case 'yaml':
       sendText(rq.res, code, toYaml(obj), contentTypeOf(fmt));
@@ -100,10 +116,18 @@ export function sendList(rq: RequestScope, items: Decoded[], meta: ListMeta, fmt
   switch (fmt.kind) {
     case 'json':
     case 'discovery': {
-      const head = `{"kind":${JSON.stringify(def.listKind)},"apiVersion":${JSON.stringify(apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`;
-      const parts: string[] = new Array<string>(items.length);
-      for (let i = 0; i < items.length; i++) parts[i] = items[i].json();
-      sendText(rq.res, 200, `${head}${parts.join(',')}]}`, 'application/json');
+      const head = Buffer.from(`{"kind":${JSON.stringify(def.listKind)},"apiVersion":${JSON.stringify(apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`);
+      // copy each item's cached bytes into one body: no re-serialization, no string join and re-encode
+      const parts: Buffer[] = [head];
+      let length = head.length + listTail.length;
+      for (let i = 0; i < items.length; i++) {
+        if (i > 0) parts.push(comma);
+        const b = items[i].buf();
+        parts.push(b);
+        length += b.length + (i > 0 ? 1 : 0);
+      }
+      parts.push(listTail);
+      sendBytes(rq.res, 200, Buffer.concat(parts, length), 'application/json');
       return;
     }
     case 'yaml':
@@ -115,11 +139,13 @@ export function sendList(rq: RequestScope, items: Decoded[], meta: ListMeta, fmt
       );
       return;
     case 'table': {
-      const t = rq.server.table(
-        def,
-        items.map((d) => d.obj),
-        { now: new Date(), includeObject: includeObjectParam(rq.query) },
-      );
+      const includeObject = includeObjectParam(rq.query);
+      const objs = items.map((d) => d.obj);
+      if (includeObject === 'Metadata') {
+        sendTableWithMetadata(rq, items, rq.server.table(def, objs, { now: new Date(), includeObject: 'None' }), meta, fmt.version);
+        return;
+      }
+      const t = rq.server.table(def, objs, { now: new Date(), includeObject });
       sendJson(rq.res, 200, { kind: 'Table', apiVersion: `meta.k8s.io/${fmt.version}`, metadata: meta, ...t }, contentTypeOf(fmt));
       return;
     }
@@ -138,3 +164,30 @@ export function sendList(rq: RequestScope, items: Decoded[], meta: ListMeta, fmt
       return;
   }
 }
+
+/** each object's PartialObjectMetadata row object, serialized once per revision */
+const partialRows = new WeakMap<Decoded, Buffer>();
+function partialRow(d: Decoded): Buffer {
+  let b = partialRows.get(d);
+  if (!b) {
+    b = Buffer.from(JSON.stringify(partialObjectMetadata(d.obj)));
+    partialRows.set(d, b);
+  }
+  return b;
+}
+
+/**
+ * The Table kubectl asks for (rows carry PartialObjectMetadata): cells are computed per request
+ * (ages change), the metadata - most of the bytes, managedFields included - is spliced in from
+ * a per-revision cache. Same JSON as serializing the whole Table.
+ */
+function sendTableWithMetadata(rq: RequestScope, items: Decoded[], t: ReturnType<RequestScope['server']['table']>, meta: ListMeta, version: 'v1' | 'v1beta1'): void {
+  const head = JSON.stringify({ kind: 'Table', apiVersion: `meta.k8s.io/${version}`, metadata: meta, columnDefinitions: t.columnDefinitions });
+  const parts: Buffer[] = [Buffer.from(`${head.slice(0, -1)},"rows":[`)];
+  for (let i = 0; i < t.rows.length; i++) {
+    parts.push(Buffer.from(`${i > 0 ? ',' : ''}{"cells":${JSON.stringify(t.rows[i].cells)},"object":`), partialRow(items[i]), rowTail);
+  }
+  parts.push(listTail);
+  sendBytes(rq.res, 200, Buffer.concat(parts), contentTypeOf({ kind: 'table', version }));
+}
+const rowTail = Buffer.from('}');

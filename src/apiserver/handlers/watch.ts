@@ -22,7 +22,7 @@ const initialEventsEndAnnotation = 'k8s.io/initial-events-end';
 export async function handleWatch(rq: RequestScope): Promise<void> {
   const fmt = negotiateOutput(rq.req.headers.accept, 'watch');
   const q = rq.query;
-  const { match } = compileMatcher(rq);
+  const { match, filtering } = compileMatcher(rq);
   const rv = parseResourceVersion(q.get('resourceVersion'));
   const rvMatch = q.get('resourceVersionMatch') ?? '';
   const bookmarks = isTrue(q.get('allowWatchBookmarks'));
@@ -47,7 +47,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   const abort = new AbortController();
   const stop = (): void => abort.abort();
   rq.signal.addEventListener('abort', stop, { once: true });
-  rq.server.closing.addEventListener('abort', stop, { once: true });
+  const unlistenClosing = onAbort(rq.server.closing, stop);
   const seconds = timeoutSeconds && timeoutSeconds > 0 ? timeoutSeconds : rq.server.defaultWatchTimeoutSeconds;
   const timer = setTimeout(stop, seconds * 1000);
 
@@ -59,8 +59,8 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   res.setHeader('Transfer-Encoding', 'chunked');
   res.flushHeaders();
 
-  const write = (type: WatchEventType, obj: unknown, json?: string): void => {
-    res.write(`{"type":"${type}","object":${json ?? JSON.stringify(obj)}}\n`);
+  const write = (type: WatchEventType, obj: unknown, decoded?: Decoded): void => {
+    res.write(decoded ? eventLine(type, decoded) : `{"type":"${type}","object":${JSON.stringify(obj)}}\n`);
   };
   // upstream sends Table column definitions with the first event only
   const state = { columnsSent: false };
@@ -117,7 +117,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   } finally {
     clearTimeout(timer);
     rq.signal.removeEventListener('abort', stop);
-    rq.server.closing.removeEventListener('abort', stop);
+    unlistenClosing();
     abort.abort();
     res.end();
   }
@@ -133,7 +133,8 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
         let before: boolean;
         let prev: KubeObject | undefined;
         if (ev.kv.createRevision === ev.kv.modRevision) before = false;
-        else if (ev.prevKv) {
+        // without a selector an update is always MODIFIED: no need to decode the previous value
+        else if (ev.prevKv && filtering) {
           prev = reg.codec.decodeUncached(ev.prevKv.key, ev.prevKv.value, ev.kv.modRevision).obj;
           before = match(prev);
         } else before = now;
@@ -149,6 +150,32 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * Every open watch listens for server shutdown. EventTarget checks each new listener against all
+ * present ones, so 1,000 watchers on one signal cost O(n^2); one listener per signal fanning out
+ * to a Set keeps each watch O(1).
+ */
+const abortFanouts = new WeakMap<AbortSignal, Set<() => void>>();
+function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => undefined;
+  }
+  let fns = abortFanouts.get(signal);
+  if (!fns) {
+    const set = new Set<() => void>();
+    fns = set;
+    abortFanouts.set(signal, set);
+    signal.addEventListener('abort', () => {
+      for (const f of [...set]) f();
+      set.clear();
+    }, { once: true });
+  }
+  fns.add(fn);
+  const registered = fns;
+  return () => void registered.delete(fn);
 }
 
 function drained(res: RequestScope['res'], signal: AbortSignal): Promise<void> {
@@ -170,7 +197,7 @@ function writeObjectEvent(
   type: WatchEventType,
   obj: KubeObject,
   decoded: Decoded | undefined,
-  write: (type: WatchEventType, obj: unknown, json?: string) => void,
+  write: (type: WatchEventType, obj: unknown, decoded?: Decoded) => void,
 ): void {
   switch (fmt.kind) {
     case 'table': {
@@ -187,6 +214,26 @@ function writeObjectEvent(
       write(type, partialObjectMetadata(obj, fmt.version));
       return;
     default:
-      write(type, obj, decoded?.json());
+      write(type, obj, decoded);
   }
+}
+
+/**
+ * One event's JSON line, encoded once and shared by every watcher that sends it (decoded objects
+ * are shared per key+revision), so a write fanned out to 1,000 watchers is serialized once.
+ */
+const closeLine = Buffer.from('}\n');
+const eventLines = new WeakMap<Decoded, Partial<Record<WatchEventType, Buffer>>>();
+function eventLine(type: WatchEventType, d: Decoded): Buffer {
+  let lines = eventLines.get(d);
+  if (!lines) {
+    lines = {};
+    eventLines.set(d, lines);
+  }
+  if (!lines[type]) {
+    const head = Buffer.from(`{"type":"${type}","object":`);
+    const obj = d.buf();
+    lines[type] = Buffer.concat([head, obj, closeLine], head.length + obj.length + closeLine.length);
+  }
+  return lines[type];
 }

@@ -10,8 +10,10 @@ export interface Decoded {
   obj: KubeObject;
   /** the stored value (no resourceVersion), to detect no-op writes */
   raw: string;
-  /** JSON of `obj`, computed once per revision (lists concatenate these) */
+  /** JSON of `obj` */
   json(): string;
+  /** JSON of `obj` as UTF-8, encoded once per revision: lists copy these into one body */
+  buf(): Buffer;
 }
 
 /**
@@ -21,6 +23,8 @@ export interface Decoded {
  */
 export class ObjectCodec {
   readonly #cache = new Map<string, Decoded>();
+  /** recent delete events, by key */
+  readonly #deleted = new Map<string, Decoded>();
   readonly #max: number;
 
   constructor(opts: { maxCached?: number } = {}) {
@@ -57,7 +61,17 @@ export class ObjectCodec {
   /** A delete event: the last value, stamped with the delete's revision (like upstream watch). */
   decodeDeleted(kv: KeyValue): Decoded {
     this.#cache.delete(kv.key);
-    return this.#parse(kv.key, kv.value, kv.modRevision);
+    // every watcher of the resource decodes the same delete event: parse it once
+    const hit = this.#deleted.get(kv.key);
+    if (hit && hit.rev === kv.modRevision) return hit;
+    const d = this.#parse(kv.key, kv.value, kv.modRevision);
+    this.#deleted.delete(kv.key);
+    this.#deleted.set(kv.key, d);
+    if (this.#deleted.size > 1000) {
+      const oldest = this.#deleted.keys().next().value;
+      if (oldest !== undefined) this.#deleted.delete(oldest);
+    }
+    return d;
   }
 
   /** Decode for a value that must not be cached under its key (e.g. a previous value). */
@@ -79,13 +93,16 @@ export class ObjectCodec {
     if (typeof obj !== 'object' || obj === null) throw new HedgeError('Internal', `stored object at ${key} is not an object`);
     obj.metadata ??= {};
     mutableMeta(obj).resourceVersion = String(rev);
-    let json: string | undefined;
+    // only the bytes are kept: the string form is cheap to recover and rarely needed twice
+    let bytes: Buffer | undefined;
+    const buf = (): Buffer => (bytes ??= Buffer.from(JSON.stringify(obj)));
     return {
       key,
       rev,
       obj,
       raw: value,
-      json: () => (json ??= JSON.stringify(obj)),
+      json: () => buf().toString('utf8'),
+      buf,
     };
   }
 }

@@ -1,4 +1,4 @@
-export { OciRuntimeHandler, type OciRuntimeHandlerOptions } from './oci-handler.ts';
+export { OciRuntimeHandler, type OciRuntimeHandlerOptions, type SpanSink } from './oci-handler.ts';
 export {
   buildSpec,
   effectiveCapabilities,

@@ -3,6 +3,7 @@
  * busybox-static; each suite skips with the reason when something is missing.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { after, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { CriLogRotator } from '../../logs/rotator.ts';
 import type { ContainerId, SandboxId } from '../types.ts';
-import { OciRuntimeHandler, pidAlive, waitFor } from './oci-handler.ts';
+import { OciRuntimeHandler, pidAlive, procStartTime, waitFor } from './oci-handler.ts';
 import { runCommand } from './run-command.ts';
 import type { OciRuntimeKind } from './spec.ts';
 import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from './test-support.ts';
@@ -32,6 +33,17 @@ const CASES: RuntimeCase[] = [
 
 const signal = (): AbortSignal => AbortSignal.timeout(60_000);
 const CGROOT = '/sys/fs/cgroup';
+
+test('procStartTime identifies a live process and is undefined for a gone one', async () => {
+  const self = await procStartTime(process.pid);
+  assert.match(self ?? '', /^\d+$/);
+  assert.equal(await procStartTime(process.pid), self);
+  const child = spawn('true');
+  const pid = child.pid ?? 0;
+  await new Promise((r) => child.on('exit', r));
+  assert.equal(await procStartTime(pid), undefined); // reaped by node on exit
+  assert.equal(await procStartTime(0), undefined);
+});
 
 // HEDGE_OCI_RUNTIMES=runc,runsc narrows the run while debugging one runtime
 const only = process.env.HEDGE_OCI_RUNTIMES?.split(',');
@@ -143,6 +155,18 @@ for (const rc of CASES) {
       await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 10_000, signal: signal(), what: 'exit' });
       const ex = (await h.status(id, signal())).status;
       assert.ok(ex.state === 'exited' && ex.exitCode === 3 && ex.reason === 'Error' && ex.finishedAt instanceof Date, JSON.stringify(ex));
+      await h.remove(id, signal());
+    });
+
+    test('a container whose process is killed behind our back shows exited, not running', async () => {
+      const { id } = await newContainer(['sh', '-c', 'exec sleep 30']);
+      await h.start(id, signal());
+      const st = (await h.status(id, signal())).status;
+      assert.ok(st.state === 'running' && st.pid > 0, JSON.stringify(st));
+      process.kill(st.pid, 'SIGKILL');
+      await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 10_000, signal: signal(), what: 'exit' });
+      const ex = (await h.status(id, signal())).status;
+      assert.ok(ex.state === 'exited' && ex.exitCode === 137, JSON.stringify(ex));
       await h.remove(id, signal());
     });
 

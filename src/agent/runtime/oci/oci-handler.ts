@@ -9,6 +9,7 @@
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
 import { spawn } from 'node:child_process';
+import { watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
@@ -43,13 +44,24 @@ export interface OciRuntimeHandlerOptions {
   cgroupRoot?: string;
   /** conmon --log-size-max; undefined = let the CriLogRotator handle size (see logs/README.md) */
   logSizeMax?: number;
+  /** called with each timed step of create/start/status (bench/runtime-start.ts prints the breakdown) */
+  onSpan?: SpanSink;
 }
+
+export type SpanSink = (step: string, ms: number, containerId: string) => void;
 
 interface ContainerMeta {
   config: ContainerConfig;
   createdAt: string;
   startedAt?: string;
   conmonPid: number;
+  /**
+   * The container's host pid as conmon's sync pipe reported it once `runtime create` had finished,
+   * with its /proc start time (so a recycled pid is not mistaken for it). Lets start() and status()
+   * skip `runtime state` calls (one runc/runsc exec each: 20–60 ms here).
+   */
+  pid?: number;
+  pidStartTime?: string;
 }
 
 const EXIT_WAIT_AFTER_KILL_MS = 10_000;
@@ -64,6 +76,17 @@ export class OciRuntimeHandler implements RuntimeHandler {
   readonly #cgroupRoot: string;
   readonly #prevStats = new Map<string, ContainerStats>();
   #runtimeBinary: string | undefined;
+
+  async #span<T>(id: string, step: string, f: () => Promise<T>): Promise<T> {
+    const sink = this.#o.onSpan;
+    if (!sink) return f();
+    const t = performance.now();
+    try {
+      return await f();
+    } finally {
+      sink(step, performance.now() - t, id);
+    }
+  }
 
   constructor(opts: OciRuntimeHandlerOptions) {
     this.name = opts.name;
@@ -106,16 +129,21 @@ export class OciRuntimeHandler implements RuntimeHandler {
     return [...this.#o.runtime.globalArgs, `--root=${this.#runtimeRoot}`];
   }
 
-  /** runsc's control socket is abstract, scoped to the netns: every call must run inside it. */
-  async #runtimeCmd(args: string[], netnsPath: string | undefined): Promise<[string, string[]]> {
-    const bin = await this.#binary();
+  /**
+   * runsc's control socket is abstract, scoped to the netns: every call must run inside it.
+   * `noCgroups`: the call touches no cgroup, so crun can skip its hybrid-mode wrapper (sh, unshare,
+   * sh, umount: four execs on the start path); checked by hand for crun 1.8.1 start/state/kill.
+   */
+  async #runtimeCmd(args: string[], netnsPath: string | undefined, noCgroups = false): Promise<[string, string[]]> {
+    const bin = noCgroups && this.#o.runtime.kind === 'crun' ? this.#o.runtime.binary : await this.#binary();
     const full = [...this.#globalArgs(), ...args];
     if (this.#o.runtime.kind === 'runsc' && netnsPath) return [NSENTER, [`--net=${netnsPath}`, '--', bin, ...full]];
     return [bin, full];
   }
 
   async #runtime(args: string[], netnsPath: string | undefined, signal: AbortSignal): Promise<RunResult> {
-    const [cmd, argv] = await this.#runtimeCmd(args, netnsPath);
+    const noCgroups = args[0] === 'start' || args[0] === 'state' || args[0] === 'kill';
+    const [cmd, argv] = await this.#runtimeCmd(args, netnsPath, noCgroups);
     return runCommand(cmd, argv, { signal, timeoutMs: RUNTIME_CALL_TIMEOUT_MS });
   }
 
@@ -181,11 +209,16 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void> {
     const cfg = await this.#readSandbox(id);
     if (!cfg) return;
-    for (const c of await this.#metas()) {
-      if (c.config.sandboxId !== id) continue;
-      await this.stop(c.config.id, { timeoutSeconds: 0, signal });
-      await this.remove(c.config.id, signal);
-    }
+    // in parallel: runsc's delete alone takes ~1.8 s per container here (MACHINE.md)
+    const mine = (await this.#metas()).filter((c) => c.config.sandboxId === id);
+    const results = await Promise.allSettled(
+      mine.map(async (c) => {
+        await this.stop(c.config.id, { timeoutSeconds: 0, signal });
+        await this.remove(c.config.id, signal);
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const m of ['shm', 'ipcns']) {
       const p = join(cfg.stateDir, m);
       if (await isMountpoint(p, signal)) await runChecked('umount', [p], { signal });
@@ -225,7 +258,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
     return out;
   }
 
+  #nofileCached: number | undefined;
   async #nofile(): Promise<number> {
+    this.#nofileCached ??= await this.#readNofile();
+    return this.#nofileCached;
+  }
+  async #readNofile(): Promise<number> {
     // the runtime cannot raise RLIMIT_NOFILE past its own hard limit without CAP_SYS_RESOURCE
     try {
       const limits = await readFile('/proc/self/limits', 'utf8');
@@ -238,22 +276,27 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
-    const sandbox = await this.#sandbox(cfg.sandboxId);
-    if (await this.#readMeta(cfg.id)) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
+    const t0 = performance.now();
+    const [sandbox, existing] = await Promise.all([this.#sandbox(cfg.sandboxId), this.#readMeta(cfg.id)]);
+    if (existing) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
     const dir = this.#containerDir(cfg.id);
     const bundle = this.#bundle(cfg.id);
     const rootfs = join(bundle, 'rootfs');
-    await mkdir(rootfs, { recursive: true });
-    await mkdir(join(this.#o.stateDir, 'exits'), { recursive: true });
-    await mkdir(join(this.#o.stateDir, 's'), { recursive: true });
-    await mkdir(this.#runtimeRoot, { recursive: true });
-    await rm(this.#exitFile(cfg.id), { force: true });
+    const [nofile] = await Promise.all([
+      this.#nofile(),
+      this.#binary(),
+      mkdir(rootfs, { recursive: true }),
+      mkdir(join(cfg.logPath, '..'), { recursive: true }),
+      this.#dirsOnce(),
+      rm(this.#exitFile(cfg.id), { force: true }),
+    ]);
+    this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
     try {
       const spec = buildSpec({
         container: cfg,
         sandbox,
         kind: this.#o.runtime.kind,
-        nofile: await this.#nofile(),
+        nofile,
         paths: {
           rootfs,
           hostsFile: join(sandbox.stateDir, 'hosts'),
@@ -262,13 +305,23 @@ export class OciRuntimeHandler implements RuntimeHandler {
           ...(sandbox.shareIpc ? { podShm: join(sandbox.stateDir, 'shm'), podIpcNs: join(sandbox.stateDir, 'ipcns') } : {}),
         },
       });
-      await writeAtomic(join(bundle, 'config.json'), JSON.stringify(spec));
-      for (const m of cfg.rootfs) await mountOne(m, rootfs, signal);
       // meta first: if the agent dies during conmon, the next agent finds (and can clean) it
       const meta: ContainerMeta = { config: cfg, createdAt: new Date().toISOString(), conmonPid: 0 };
-      await writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta));
-      meta.conmonPid = await this.#launchConmon(cfg, sandbox, signal);
-      await writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta));
+      // independent: the mount is an exec (the slow part), the files are not
+      await Promise.all([
+        this.#span(cfg.id, 'rootfs mount', async () => {
+          for (const m of cfg.rootfs) await mountOne(m, rootfs, signal);
+        }),
+        this.#span(cfg.id, 'spec + meta write', () =>
+          Promise.all([writeAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta))]),
+        ),
+      ]);
+      const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal);
+      meta.conmonPid = conmonPid;
+      meta.pid = pid;
+      const startTime = await procStartTime(pid);
+      if (startTime) meta.pidStartTime = startTime;
+      await this.#span(cfg.id, 'meta write', () => writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta)));
       this.#log.info({ container: cfg.id, name: cfg.name }, 'container created');
     } catch (err) {
       await this.remove(cfg.id, AbortSignal.timeout(30_000)).catch((e: unknown) =>
@@ -279,7 +332,23 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
   }
 
-  async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal): Promise<number> {
+  /** the handler-wide directories, made once per handler instead of on every create */
+  #dirs: Promise<void> | undefined;
+  #dirsOnce(): Promise<void> {
+    this.#dirs ??= Promise.all(
+      [join(this.#o.stateDir, 'exits'), join(this.#o.stateDir, 's'), this.#runtimeRoot].map((d) => mkdir(d, { recursive: true })),
+    ).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#dirs = undefined;
+        throw err;
+      },
+    );
+    return this.#dirs;
+  }
+
+  /** Resolves once `runtime create` has finished: conmon's sync pipe carries the container pid (or the error). */
+  async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal): Promise<{ conmonPid: number; pid: number }> {
     const dir = this.#containerDir(cfg.id);
     const args = [
       '--api-version', '1',
@@ -306,11 +375,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
       cmd = NSENTER;
       argv = [`--net=${sandbox.netnsPath}`, '--', this.#o.conmonBinary, ...args];
     }
-    await mkdir(join(cfg.logPath, '..'), { recursive: true });
     let sync = '';
     let syncDone: (v: string) => void = () => {};
     const syncPromise = new Promise<string>((r) => (syncDone = r));
     let syncStream: NodeJS.ReadableStream | undefined;
+    const tSpawn = performance.now();
     const res = await runCommand(cmd, argv, {
       signal,
       timeoutMs: CREATE_TIMEOUT_MS,
@@ -329,36 +398,43 @@ export class OciRuntimeHandler implements RuntimeHandler {
         s.on('error', () => syncDone(sync));
       },
     });
+    this.#o.onSpan?.('conmon spawn → parent exit', performance.now() - tSpawn, cfg.id);
+    let pid: number;
     try {
       if (res.code !== 0) throw new HedgeError('Internal', `conmon exited ${res.code}: ${res.stderr.trim()}`);
-      const text = await withTimeout(syncPromise, CREATE_TIMEOUT_MS, signal, 'conmon sync pipe');
+      const text = await this.#span(cfg.id, 'runtime create (sync pipe)', () => withTimeout(syncPromise, CREATE_TIMEOUT_MS, signal, 'conmon sync pipe'));
       const m = /\{[^}]*\}/.exec(text);
       if (!m) throw new HedgeError('Internal', `conmon reported nothing on its sync pipe for ${cfg.id}: ${res.stderr.trim()}`);
       const j = JSON.parse(m[0]) as { data?: number; pid?: number; message?: string };
-      const pid = j.data ?? j.pid ?? -1;
+      pid = j.data ?? j.pid ?? -1;
       if (pid <= 0) throw new HedgeError('Internal', `creating container ${cfg.name}: ${j.message ?? 'runtime create failed'}`);
     } finally {
       (syncStream as { destroy?: () => void } | undefined)?.destroy?.();
     }
     const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim());
-    return conmonPid;
+    return { conmonPid, pid };
   }
 
   async start(id: ContainerId, signal: AbortSignal): Promise<void> {
     const meta = await this.#meta(id);
     const sandbox = await this.#sandbox(meta.config.sandboxId);
-    // conmon can return before runsc's create has finished (MACHINE.md)
-    await waitFor(
-      async () => {
-        const st = await this.#runtimeState(id, sandbox.netnsPath, signal);
-        return st?.status === 'created' || st?.status === 'running' || st?.status === 'stopped';
-      },
-      { timeoutMs: CREATE_TIMEOUT_MS, signal, what: `container ${id} to be created` },
-    );
-    const res = await this.#runtime(['start', id], sandbox.netnsPath, signal);
+    if (!(meta.pid && meta.pid > 0)) {
+      // created by an agent that died before conmon's sync pipe answered: ask the runtime
+      // (conmon's parent returns before create has finished, MACHINE.md)
+      await this.#span(id, 'wait created (state poll)', () =>
+        waitFor(
+          async () => {
+            const st = await this.#runtimeState(id, sandbox.netnsPath, signal);
+            return st?.status === 'created' || st?.status === 'running' || st?.status === 'stopped';
+          },
+          { timeoutMs: CREATE_TIMEOUT_MS, signal, what: `container ${id} to be created` },
+        ),
+      );
+    }
+    const res = await this.#span(id, 'runtime start', () => this.#runtime(['start', id], sandbox.netnsPath, signal));
     if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
     meta.startedAt = new Date().toISOString();
-    await writeAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta));
+    await this.#span(id, 'meta write', () => writeAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta)));
   }
 
   async #readExit(id: string): Promise<{ code: number; at: Date } | undefined> {
@@ -372,13 +448,39 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
   }
 
+  /** Waits for conmon's exit file: woken by inotify on the exits dir, with a slow poll as the safety net. */
   async #waitExit(id: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    if (await this.#readExit(id)) return true;
+    let wake: () => void = () => {};
+    let watcher: FSWatcher | undefined;
     try {
-      await waitFor(async () => (await this.#readExit(id)) !== undefined, { timeoutMs, signal, what: 'exit' });
-      return true;
-    } catch (err) {
-      if (signal.aborted) throw err;
-      return false;
+      watcher = watch(join(this.#o.stateDir, 'exits'), (_ev, name) => {
+        if (name === null || name === id) wake();
+      });
+      watcher.on('error', () => wake());
+    } catch {
+      watcher = undefined; // no exits dir yet: the poll below still works
+    }
+    const deadline = Date.now() + timeoutMs;
+    try {
+      for (;;) {
+        if (await this.#readExit(id)) return true;
+        if (signal.aborted) throw new HedgeError('Timeout', `waiting for ${id} to exit: aborted`, { cause: signal.reason });
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(t);
+            signal.removeEventListener('abort', done);
+            resolve();
+          };
+          const t = setTimeout(done, Math.min(left, watcher ? 250 : 20));
+          signal.addEventListener('abort', done, { once: true });
+          wake = done;
+        });
+      }
+    } finally {
+      watcher?.close();
     }
   }
 
@@ -429,6 +531,15 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const id = meta.config.id;
     const exit = await this.#readExit(id);
     if (exit) return this.#exited(meta, exit);
+    if (meta.startedAt && meta.pid && meta.pid > 0 && meta.pidStartTime) {
+      // started and its process is still the one conmon reported: running, no runtime exec needed
+      if ((await procStartTime(meta.pid)) === meta.pidStartTime) return { state: 'running', startedAt: new Date(meta.startedAt), pid: meta.pid };
+      // gone: conmon writes the exit file right after reaping it
+      if (await this.#waitExit(id, 2000, signal)) {
+        const e = await this.#readExit(id);
+        if (e) return this.#exited(meta, e);
+      }
+    }
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const st = await this.#runtimeState(id, sandbox?.netnsPath, signal);
     if (!st) {
@@ -475,8 +586,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   async status(id: ContainerId, signal: AbortSignal): Promise<ContainerStatus> {
-    const meta = await this.#meta(id);
-    return this.#statusOf(meta, signal);
+    return this.#span(id, 'status', async () => this.#statusOf(await this.#meta(id), signal));
   }
 
   async #statusOf(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerStatus> {
@@ -615,6 +725,23 @@ async function exists(p: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Field 22 of /proc/PID/stat (start time in clock ticks since boot), or undefined when the pid is
+ * gone or a zombie: identifies one process across pid reuse.
+ */
+export async function procStartTime(pid: number): Promise<string | undefined> {
+  if (pid <= 0) return undefined;
+  try {
+    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may hold spaces and parens: split after the last ')'
+    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds the microVM guest: an uncompressed vmlinux (from Debian's linux-image) and an initramfs
+# (busybox-static, the guest agent, the needed kernel modules). Output is cached under
+#   $OUT_ROOT/<kernel-version>-<hash of inputs>/{vmlinux,initrd.gz,hedge-agent,manifest.json}
+# and $OUT_ROOT/current.json points at the latest build. Prints the build directory.
+#   HEDGE_GUEST_DIR   output root (default /var/lib/hedge/guest)
+#   HEDGE_GUEST_KVER  kernel version (default: newest in /usr/lib/modules with a /boot/vmlinuz)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT_ROOT=${HEDGE_GUEST_DIR:-/var/lib/hedge/guest}
+GUEST_SRC=src/guest
+
+die() { echo "build-guest: $*" >&2; exit 1; }
+
+KVER=${HEDGE_GUEST_KVER:-}
+if [[ -z $KVER ]]; then
+  for d in $(ls -1 /usr/lib/modules 2>/dev/null | sort -V -r); do
+    [[ -f /boot/vmlinuz-$d ]] && { KVER=$d; break; }
+  done
+fi
+[[ -n $KVER ]] || die "no kernel found: install Debian's linux-image-amd64 (apt-get install --no-install-recommends linux-image-amd64)"
+VMLINUZ=/boot/vmlinuz-$KVER
+MODDIR=/usr/lib/modules/$KVER
+[[ -f $VMLINUZ && -f $MODDIR/modules.dep ]] || die "missing $VMLINUZ or $MODDIR/modules.dep"
+BUSYBOX=$(command -v busybox || true)
+[[ -n $BUSYBOX ]] || die "busybox-static is needed"
+ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked; install busybox-static"
+if command -v musl-gcc >/dev/null; then CC=(musl-gcc -static -Os -s); else CC=(gcc -static -Os -s); fi
+
+# The key covers every input, so a changed kernel, agent or builder gives a new directory.
+HASH=$( {
+  echo "${CC[*]}"
+  sha256sum "$VMLINUZ" "$MODDIR/modules.dep" "$BUSYBOX" \
+    "$GUEST_SRC"/agent/*.c "$GUEST_SRC"/initramfs/*.ts "$GUEST_SRC"/initramfs/init.sh "$0" | cut -d' ' -f1
+} | sha256sum | cut -c1-12)
+DIR=$OUT_ROOT/$KVER-$HASH
+current() { printf '{"dir":"%s"}\n' "$DIR" > "$OUT_ROOT/current.json.tmp" && mv "$OUT_ROOT/current.json.tmp" "$OUT_ROOT/current.json"; }
+if [[ -f $DIR/manifest.json ]]; then
+  current; echo "$DIR"; exit 0
+fi
+mkdir -p "$OUT_ROOT"; TMP=$(mktemp -d "$OUT_ROOT/.tmp.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+"${CC[@]}" -Wall -o "$TMP/hedge-agent" "$GUEST_SRC/agent/hedge-agent.c"
+
+# vmlinux: find the compressed payload inside the bzImage and decompress it (what the kernel's
+# scripts/extract-vmlinux does; Debian does not ship it without linux-headers).
+extract() { # magic-regex decompress-cmd...
+  local magic=$1; shift
+  for off in $(LC_ALL=C grep -obUaP "$magic" "$VMLINUZ" | cut -d: -f1); do
+    tail -c +$((off + 1)) "$VMLINUZ" | "$@" > "$TMP/vmlinux" 2>/dev/null || true
+    [[ $(head -c 4 "$TMP/vmlinux" | od -An -tx1 | tr -d ' ') == 7f454c46 ]] && return 0
+  done
+  return 1
+}
+extract '\xFD7zXZ\x00' xz -dc || extract '\x28\xb5\x2f\xfd' zstd -dc || extract '\x1f\x8b\x08' gzip -dc \
+  || die "could not extract vmlinux from $VMLINUZ"
+
+node --import tsx "$GUEST_SRC/initramfs/build-initramfs.ts" "$MODDIR" "$TMP/hedge-agent" "$BUSYBOX" \
+  "$GUEST_SRC/initramfs/init.sh" "$TMP/initrd.gz" > "$TMP/initramfs.json"
+
+cat > "$TMP/manifest.json" <<JSON
+{"kernelVersion":"$KVER","hash":"$HASH","vmlinux":"vmlinux","initrd":"initrd.gz","agent":"hedge-agent","initramfs":$(cat "$TMP/initramfs.json")}
+JSON
+rm -f "$TMP/initramfs.json"
+chmod 755 "$TMP"
+mkdir -p "$OUT_ROOT"
+rm -rf "$DIR"
+mv "$TMP" "$DIR"
+trap - EXIT
+current
+echo "$DIR"

@@ -1,0 +1,69 @@
+/**
+ * The host side of the guest agent protocol (src/guest/agent/hedge-agent.c, src/guest/README.md):
+ * frames `u32be len | u8 type | u32be id | payload`, len counting type+id+payload.
+ * Request payloads are NUL-terminated entries whose first byte is the key, which keeps the C
+ * side a few lines of parsing.
+ */
+export const HostFrame = { start: 1, stdin: 2, signal: 3, stats: 4, hello: 5, mount: 6, umount: 7 } as const;
+export const GuestFrame = {
+  hello: 0x81,
+  started: 0x82,
+  error: 0x83,
+  stdout: 0x84,
+  stderr: 0x85,
+  exit: 0x86,
+  stats: 0x87,
+  mounted: 0x88,
+} as const;
+
+export interface Frame {
+  type: number;
+  id: number;
+  payload: Buffer;
+}
+
+export const MAX_FRAME = 1 << 20;
+
+export function encodeFrame(type: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUInt32BE(payload.length + 5, 0);
+  h.writeUInt8(type, 4);
+  h.writeUInt32BE(id >>> 0, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** Key-prefixed NUL-terminated entries; values must not contain NUL. */
+export function encodeEntries(entries: [string, string][]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [k, v] of entries) {
+    if (k.length !== 1) throw new Error(`entry key must be one character: ${k}`);
+    if (v.includes('\0')) throw new Error(`entry ${k} contains NUL`);
+    parts.push(Buffer.from(`${k}${v}\0`));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Incremental decoder for a byte stream. */
+export class FrameDecoder {
+  #buf: Buffer = Buffer.alloc(0);
+  push(chunk: Buffer): Frame[] {
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    const out: Frame[] = [];
+    for (;;) {
+      if (this.#buf.length < 9) break;
+      const len = this.#buf.readUInt32BE(0);
+      if (len < 5 || len > MAX_FRAME) throw new Error(`bad frame length ${len}`);
+      if (this.#buf.length < len + 4) break;
+      out.push({ type: this.#buf.readUInt8(4), id: this.#buf.readUInt32BE(5), payload: Buffer.from(this.#buf.subarray(9, len + 4)) });
+      this.#buf = this.#buf.subarray(len + 4);
+    }
+    return out;
+  }
+}
+
+/** Decodes the guest's wait(2) status the way a shell and the kubelet report it. */
+export function exitCodeOf(status: number): { exitCode: number; signal?: number } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { exitCode: (status >> 8) & 0xff };
+  return { exitCode: 128 + sig, signal: sig };
+}

@@ -1,0 +1,8 @@
+export { MicroVmRuntimeHandler, type MicroVmRuntimeHandlerOptions } from './microvm-handler.ts';
+export { GuestAgentClient, type GuestKernel, type GuestMountSpec, type GuestProcessSpec } from './agent-client.ts';
+export { QmpClient } from './qmp.ts';
+export { launchVm, qemuArgs, type Accelerator, type GuestArtifacts, type VmLaunchOptions } from './vm.ts';
+export { ensureRootfsImage, rootfsImageKey, type RootfsImage } from './rootfs-image.ts';
+export { parseGuestStats, type GuestStats } from './guest-stats.ts';
+export { CriLogWriter, criTimestamp } from './cri-log-writer.ts';
+export { findGuestArtifacts, buildGuest } from './guest-artifacts.ts';

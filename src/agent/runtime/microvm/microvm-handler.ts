@@ -1,0 +1,804 @@
+/**
+ * RuntimeHandler `microvm`: one qemu microVM per pod sandbox, containers run inside it under our
+ * guest agent (src/guest). All state is files under `stateDir`, so a restarted agent re-adopts
+ * running VMs:
+ *
+ *   accel.json                    detected accelerator (per host kernel)
+ *   sandboxes/<sid>/vm.json       SandboxConfig + VM facts (pid, sockets, accelerator, sizes)
+ *   sandboxes/<sid>/qemu.pid, console.log
+ *   s/<hash>.qmp, s/<hash>.agent  unix sockets (short: sun_path is 108 bytes)
+ *   containers/<cid>/meta.json    ContainerConfig + guest process id, SCSI slot, guest root
+ *   containers/<cid>/exit.json    exit code + time, written when the guest reports the exit
+ *   images/<key>.ext4             read-only rootfs images shared by all VMs
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { release as hostRelease } from 'node:os';
+import { join, relative } from 'node:path';
+import { HedgeError, notFound } from '../../../lib/errors.ts';
+import type { Logger } from '../../../lib/log.ts';
+import type {
+  ContainerConfig,
+  ContainerId,
+  ContainerState,
+  ContainerStats,
+  ContainerStatus,
+  ExecRequest,
+  RuntimeHandler,
+  SandboxConfig,
+  SandboxId,
+  SandboxInfo,
+  SandboxStats,
+} from '../types.ts';
+import { GuestAgentClient, type GuestProcessSpec } from './agent-client.ts';
+import { CriLogWriter } from './cri-log-writer.ts';
+import { exitCodeOf } from './frames.ts';
+import { parseGuestStats } from './guest-stats.ts';
+import { QmpClient } from './qmp.ts';
+import { ensureRootfsImage } from './rootfs-image.ts';
+import { launchVm, type Accelerator, type GuestArtifacts } from './vm.ts';
+
+export interface MicroVmRuntimeHandlerOptions {
+  /** RuntimeClass handler name, default `microvm` */
+  name?: string;
+  stateDir: string;
+  guest: GuestArtifacts;
+  logger: Logger;
+  qemuBinary?: string;
+  /** 'auto' probes KVM by booting a VM and waiting for the agent's hello; else TCG */
+  accelerator?: Accelerator | 'auto';
+  /** guest kernel + agent + page cache headroom added to the pod's memory limit */
+  memoryOverheadMiB?: number;
+  /** VM memory when the pod sets no limit */
+  defaultMemoryMiB?: number;
+  /** boot-to-hello limit; TCG boots in ~3 s on an idle 2-core machine */
+  bootTimeoutMs?: number;
+  seccomp?: boolean;
+}
+
+interface VmState {
+  config: SandboxConfig;
+  pid: number;
+  qmpSocket: string;
+  agentSocket: string;
+  accelerator: Accelerator;
+  memoryMiB: number;
+  cpus: number;
+  guestKernel?: string;
+  nextScsiId: number;
+  createdAt: string;
+}
+
+interface ContainerMeta {
+  config: ContainerConfig;
+  createdAt: string;
+  scsiId: number;
+  guestRoot: string;
+  procId?: number;
+  pid?: number;
+  startedAt?: string;
+}
+
+interface ExitRecord {
+  exitCode: number;
+  signal?: number;
+  finishedAt: string;
+  reason?: string;
+}
+
+type Route =
+  | { kind: 'container'; id: ContainerId; log: CriLogWriter }
+  | { kind: 'exec'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; onExit: (status: number) => void };
+
+const KVM_PROBE_TIMEOUT_MS = 8_000;
+const KILL_WAIT_MS = 10_000;
+const SIGTERM = 15;
+const SIGKILL = 9;
+
+export class MicroVmRuntimeHandler implements RuntimeHandler {
+  readonly name: string;
+  readonly #o: MicroVmRuntimeHandlerOptions;
+  readonly #log: Logger;
+  readonly #clients = new Map<string, Promise<GuestAgentClient>>();
+  readonly #routes = new Map<string, Map<number, Route>>();
+  readonly #exitWaiters = new Map<string, (() => void)[]>();
+  readonly #prevCpu = new Map<string, { at: number; nanos: number }>();
+  #accel: Accelerator | undefined;
+  #accelProbe: Promise<Accelerator> | undefined;
+
+  constructor(opts: MicroVmRuntimeHandlerOptions) {
+    this.name = opts.name ?? 'microvm';
+    this.#o = opts;
+    this.#log = opts.logger.child({ component: 'microvm-runtime', handler: this.name });
+    if (opts.accelerator && opts.accelerator !== 'auto') this.#accel = opts.accelerator;
+  }
+
+  /** the accelerator VMs run with; undefined until detected (first sandbox or detectAccelerator) */
+  get accelerator(): Accelerator | undefined {
+    return this.#accel;
+  }
+
+  /** drops guest connections (VMs keep running), as an agent exit would */
+  async close(): Promise<void> {
+    const cs = [...this.#clients.values()];
+    this.#clients.clear();
+    this.#routes.clear();
+    for (const p of cs) await p.then((c) => c.close(), () => undefined);
+  }
+
+  // ---- paths ---------------------------------------------------------------------------------
+
+  #vmDir(sid: string): string {
+    return join(this.#o.stateDir, 'sandboxes', sid);
+  }
+  #containerDir(cid: string): string {
+    return join(this.#o.stateDir, 'containers', cid);
+  }
+  #sockets(sid: string): { qmp: string; agent: string } {
+    const h = createHash('sha256').update(sid).digest('hex').slice(0, 12);
+    const dir = join(this.#o.stateDir, 's');
+    return { qmp: join(dir, `${h}.qmp`), agent: join(dir, `${h}.agent`) };
+  }
+
+  // ---- accelerator ---------------------------------------------------------------------------
+
+  /** KVM only if a real guest boots with it: a PVM /dev/kvm opens fine but cannot run a stock kernel. */
+  async detectAccelerator(signal: AbortSignal): Promise<Accelerator> {
+    if (this.#accel) return this.#accel;
+    this.#accelProbe ??= this.#probeAccelerator(signal).finally(() => (this.#accelProbe = undefined));
+    const a = await this.#accelProbe;
+    this.#accel = a;
+    return a;
+  }
+
+  async #probeAccelerator(signal: AbortSignal): Promise<Accelerator> {
+    const cacheFile = join(this.#o.stateDir, 'accel.json');
+    try {
+      const c = JSON.parse(await readFile(cacheFile, 'utf8')) as { hostKernel: string; accelerator: Accelerator };
+      if (c.hostKernel === hostRelease()) return c.accelerator;
+    } catch {
+      /* probe */
+    }
+    let accel: Accelerator = 'tcg';
+    const kvmOk = await access('/dev/kvm', constants.R_OK | constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (kvmOk) {
+      const dir = join(this.#o.stateDir, 'probe');
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      let pid: number | undefined;
+      const qmpSocket = join(dir, 'q');
+      const agentSocket = join(dir, 'a');
+      try {
+        pid = await launchVm(
+          { ...this.#launchBase(), name: 'hedge-kvm-probe', dir, qmpSocket, agentSocket, accelerator: 'kvm', memoryMiB: 128, cpus: 1 },
+          signal,
+        );
+        const c = await GuestAgentClient.connect(agentSocket, { timeoutMs: KVM_PROBE_TIMEOUT_MS, signal });
+        c.close();
+        accel = 'kvm';
+      } catch (err) {
+        this.#log.info({ err: (err as Error).message }, 'KVM cannot boot the guest here; using TCG');
+      } finally {
+        if (pid) await killAndWait(pid, signal);
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    await mkdir(this.#o.stateDir, { recursive: true });
+    await writeAtomic(cacheFile, JSON.stringify({ hostKernel: hostRelease(), accelerator: accel }));
+    this.#log.info({ accelerator: accel }, 'microVM accelerator');
+    return accel;
+  }
+
+  #launchBase(): { qemuBinary: string; guest: GuestArtifacts; seccomp: boolean } {
+    return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#o.guest, seccomp: this.#o.seccomp ?? true };
+  }
+
+  // ---- state files ---------------------------------------------------------------------------
+
+  async #readVm(sid: string): Promise<VmState | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.#vmDir(sid), 'vm.json'), 'utf8')) as VmState;
+    } catch {
+      return undefined;
+    }
+  }
+  async #vm(sid: string): Promise<VmState> {
+    const v = await this.#readVm(sid);
+    if (!v) throw notFound('sandbox', sid);
+    return v;
+  }
+  async #writeVm(v: VmState): Promise<void> {
+    await writeAtomic(join(this.#vmDir(v.config.id), 'vm.json'), JSON.stringify(v));
+  }
+  async #readMeta(cid: string): Promise<ContainerMeta | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.#containerDir(cid), 'meta.json'), 'utf8')) as ContainerMeta;
+    } catch {
+      return undefined;
+    }
+  }
+  async #meta(cid: string): Promise<ContainerMeta> {
+    const m = await this.#readMeta(cid);
+    if (!m) throw notFound('container', cid);
+    return m;
+  }
+  async #writeMeta(m: ContainerMeta): Promise<void> {
+    await writeAtomic(join(this.#containerDir(m.config.id), 'meta.json'), JSON.stringify(m));
+  }
+  async #metas(): Promise<ContainerMeta[]> {
+    const ids = await readdir(join(this.#o.stateDir, 'containers')).catch(() => [] as string[]);
+    const out: ContainerMeta[] = [];
+    for (const id of ids) {
+      const m = await this.#readMeta(id);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+  async #readExit(cid: string): Promise<ExitRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.#containerDir(cid), 'exit.json'), 'utf8')) as ExitRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---- guest connection ----------------------------------------------------------------------
+
+  #routesOf(sid: string): Map<number, Route> {
+    let r = this.#routes.get(sid);
+    if (!r) {
+      r = new Map();
+      this.#routes.set(sid, r);
+    }
+    return r;
+  }
+
+  /** Connects (once) to the VM's agent; container routes are registered first so replayed output/exits land. */
+  #client(v: VmState, signal: AbortSignal, timeoutMs = 15_000): Promise<GuestAgentClient> {
+    const sid = v.config.id;
+    let p = this.#clients.get(sid);
+    if (!p) {
+      p = (async () => {
+        const routes = this.#routesOf(sid);
+        for (const m of await this.#metas()) {
+          if (m.config.sandboxId !== sid || m.procId === undefined || routes.has(m.procId)) continue;
+          routes.set(m.procId, { kind: 'container', id: m.config.id, log: new CriLogWriter(m.config.logPath) });
+        }
+        const c = await GuestAgentClient.connect(v.agentSocket, { timeoutMs, signal });
+        c.on('output', (id, stream, data) => this.#onOutput(sid, id, stream, data));
+        c.on('exit', (id, status) => void this.#onExit(sid, c, id, status));
+        c.on('close', () => this.#clients.delete(sid));
+        return c;
+      })();
+      this.#clients.set(sid, p);
+      p.catch(() => this.#clients.delete(sid));
+    }
+    return p;
+  }
+
+  #onOutput(sid: string, id: number, stream: 'stdout' | 'stderr', data: Buffer): void {
+    const r = this.#routes.get(sid)?.get(id);
+    if (!r) return;
+    if (r.kind === 'container') {
+      try {
+        r.log.write(stream, data);
+      } catch (err) {
+        this.#log.warn({ err, container: r.id }, 'writing container log failed');
+      }
+    } else {
+      (stream === 'stdout' ? r.out : r.err)?.write(data);
+    }
+  }
+
+  async #onExit(sid: string, c: GuestAgentClient, id: number, status: number): Promise<void> {
+    const routes = this.#routes.get(sid);
+    const r = routes?.get(id);
+    if (!r) {
+      // an exit for a container removed meanwhile, or an exec of a previous agent: nobody needs it
+      c.forget(id);
+      return;
+    }
+    routes?.delete(id);
+    if (r.kind === 'exec') {
+      c.forget(id);
+      r.onExit(status);
+      return;
+    }
+    r.log.flush();
+    const e = exitCodeOf(status);
+    const rec: ExitRecord = { exitCode: e.exitCode, finishedAt: new Date().toISOString() };
+    if (e.signal !== undefined) rec.signal = e.signal;
+    if (!(await this.#readExit(r.id)) && (await this.#readMeta(r.id))) {
+      await writeAtomic(join(this.#containerDir(r.id), 'exit.json'), JSON.stringify(rec)).catch((err: unknown) =>
+        this.#log.warn({ err, container: r.id }, 'recording exit failed'),
+      );
+    }
+    c.forget(id);
+    for (const w of this.#exitWaiters.get(r.id) ?? []) w();
+    this.#exitWaiters.delete(r.id);
+  }
+
+  async #qmp<T>(v: VmState, signal: AbortSignal, fn: (q: QmpClient) => Promise<T>): Promise<T> {
+    const q = await QmpClient.connect(v.qmpSocket, signal);
+    try {
+      return await fn(q);
+    } finally {
+      q.close();
+    }
+  }
+
+  // ---- sandboxes -----------------------------------------------------------------------------
+
+  #sizeVm(cfg: SandboxConfig): { memoryMiB: number; cpus: number } {
+    const overhead = this.#o.memoryOverheadMiB ?? 64;
+    const podMiB = cfg.resources.memoryBytes ? Math.ceil(cfg.resources.memoryBytes / (1024 * 1024)) : (this.#o.defaultMemoryMiB ?? 256);
+    const cpus = Math.max(1, Math.ceil((cfg.resources.cpuMilli ?? 1000) / 1000));
+    return { memoryMiB: Math.max(128, podMiB + overhead), cpus: Math.min(cpus, 8) };
+  }
+
+  async createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo> {
+    const existing = await this.#readVm(cfg.id);
+    if (existing && pidAlive(existing.pid)) return this.#info(existing);
+    const accelerator = await this.detectAccelerator(signal);
+    const dir = this.#vmDir(cfg.id);
+    const socks = this.#sockets(cfg.id);
+    await mkdir(dir, { recursive: true });
+    await mkdir(join(this.#o.stateDir, 's'), { recursive: true });
+    await mkdir(cfg.stateDir, { recursive: true });
+    await rm(socks.qmp, { force: true });
+    await rm(socks.agent, { force: true });
+    const size = this.#sizeVm(cfg);
+    let pid: number | undefined;
+    try {
+      const launch = {
+        ...this.#launchBase(),
+        name: `hedge-${cfg.id.slice(0, 32)}`,
+        dir,
+        qmpSocket: socks.qmp,
+        agentSocket: socks.agent,
+        accelerator,
+        ...size,
+      };
+      pid = await launchVm(cfg.netnsPath ? { ...launch, netnsPath: cfg.netnsPath } : launch, signal);
+      const v: VmState = {
+        config: cfg,
+        pid,
+        qmpSocket: socks.qmp,
+        agentSocket: socks.agent,
+        accelerator,
+        ...size,
+        nextScsiId: 1,
+        createdAt: new Date().toISOString(),
+      };
+      await this.#writeVm(v);
+      const c = await this.#client(v, signal, this.#o.bootTimeoutMs ?? 60_000);
+      if (c.kernel) v.guestKernel = c.kernel.release;
+      await this.#writeVm(v);
+      this.#log.info({ sandbox: cfg.id, pid, accelerator, memoryMiB: size.memoryMiB, guestKernel: v.guestKernel }, 'microVM up');
+      return this.#info(v);
+    } catch (err) {
+      this.#clients.get(cfg.id)?.then((c) => c.close(), () => undefined);
+      this.#clients.delete(cfg.id);
+      if (pid) await killAndWait(pid, signal).catch(() => undefined);
+      const consoleTail = await readFile(join(dir, 'console.log'), 'utf8').then((t) => t.slice(-2000), () => '');
+      await rm(dir, { recursive: true, force: true });
+      await rm(socks.qmp, { force: true });
+      await rm(socks.agent, { force: true });
+      throw new HedgeError('Internal', `microVM for sandbox ${cfg.id} did not come up: ${(err as Error).message}${consoleTail ? `\nconsole:\n${consoleTail}` : ''}`, {
+        cause: err,
+      });
+    }
+  }
+
+  #info(v: VmState): SandboxInfo {
+    const info: SandboxInfo = { id: v.config.id, handler: this.name, pid: v.pid };
+    if (v.config.netnsPath) info.netnsPath = v.config.netnsPath;
+    return info;
+  }
+
+  /** facts for node status and benchmarks */
+  async vmInfo(id: SandboxId): Promise<{ pid: number; accelerator: Accelerator; memoryMiB: number; cpus: number; guestKernel?: string } | undefined> {
+    const v = await this.#readVm(id);
+    if (!v) return undefined;
+    const out: { pid: number; accelerator: Accelerator; memoryMiB: number; cpus: number; guestKernel?: string } = {
+      pid: v.pid,
+      accelerator: v.accelerator,
+      memoryMiB: v.memoryMiB,
+      cpus: v.cpus,
+    };
+    if (v.guestKernel) out.guestKernel = v.guestKernel;
+    return out;
+  }
+
+  async removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void> {
+    const v = await this.#readVm(id);
+    for (const m of await this.#metas()) {
+      if (m.config.sandboxId !== id) continue;
+      // the VM goes away with everything in it: only the host-side records need removing
+      for (const w of this.#exitWaiters.get(m.config.id) ?? []) w();
+      await rm(this.#containerDir(m.config.id), { recursive: true, force: true });
+    }
+    const c = this.#clients.get(id);
+    this.#clients.delete(id);
+    this.#routes.delete(id);
+    await c?.then((x) => x.close(), () => undefined);
+    if (v) {
+      if (pidAlive(v.pid)) {
+        await this.#qmp(v, AbortSignal.any([signal, AbortSignal.timeout(5000)]), (q) => q.execute('quit', {}, signal)).catch(() => undefined);
+        if (!(await waitGone(v.pid, 5000, signal))) await killAndWait(v.pid, signal);
+      }
+      await rm(v.qmpSocket, { force: true });
+      await rm(v.agentSocket, { force: true });
+      await rm(v.config.stateDir, { recursive: true, force: true });
+    }
+    await rm(this.#vmDir(id), { recursive: true, force: true });
+    this.#prevCpu.delete(id);
+    this.#log.info({ sandbox: id }, 'microVM removed');
+  }
+
+  // ---- containers ----------------------------------------------------------------------------
+
+  async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
+    if (await this.#readMeta(cfg.id)) throw new HedgeError('AlreadyExists', `container ${cfg.id} exists`);
+    const v = await this.#vm(cfg.sandboxId);
+    const image = await ensureRootfsImage({ imagesDir: join(this.#o.stateDir, 'images'), digest: cfg.image.digest, rootfs: cfg.rootfs, signal });
+    const scsiId = v.nextScsiId;
+    v.nextScsiId += 1;
+    await this.#writeVm(v);
+    // microvm has no PCI/mmio hotplug; a SCSI bus takes disks at any time
+    await this.#qmp(v, signal, async (q) => {
+      await q.execute(
+        'blockdev-add',
+        { driver: 'raw', 'node-name': `rootfs${scsiId}`, 'read-only': true, file: { driver: 'file', filename: image.path, 'read-only': true } },
+        signal,
+      );
+      await q.execute('device_add', { driver: 'scsi-hd', id: `sd${scsiId}`, bus: 'scsi0.0', drive: `rootfs${scsiId}`, channel: 0, 'scsi-id': scsiId, lun: 0 }, signal);
+    });
+    const c = await this.#client(v, signal);
+    const files = [
+      { path: '/etc/hosts', content: v.config.hostsFile },
+      { path: '/etc/resolv.conf', content: v.config.resolvConf },
+      { path: '/etc/hostname', content: `${v.config.hostname}\n` },
+      ...(await volumeFiles(cfg)),
+    ];
+    const guestRoot = await c.mount({ key: guestKey(cfg.id), scsiTarget: `0:${scsiId}:0`, fstype: image.fstype, files, hostname: v.config.hostname }, signal);
+    await mkdir(this.#containerDir(cfg.id), { recursive: true });
+    await this.#writeMeta({ config: cfg, createdAt: new Date().toISOString(), scsiId, guestRoot });
+    this.#log.info({ container: cfg.id, sandbox: cfg.sandboxId, image: image.path }, 'container created');
+  }
+
+  async start(id: ContainerId, signal: AbortSignal): Promise<void> {
+    const m = await this.#meta(id);
+    if (m.procId !== undefined) throw new HedgeError('Conflict', `container ${id} already started`);
+    const v = await this.#vm(m.config.sandboxId);
+    const c = await this.#client(v, signal);
+    const procId = c.newId();
+    m.procId = procId;
+    // the process id is on disk before the guest knows it, so a restarted agent can route its output
+    await this.#writeMeta(m);
+    this.#routesOf(v.config.id).set(procId, { kind: 'container', id, log: new CriLogWriter(m.config.logPath) });
+    try {
+      m.pid = await c.start(procId, this.#processSpec(m, m.config.command, false), signal);
+    } catch (err) {
+      this.#routesOf(v.config.id).delete(procId);
+      await writeAtomic(
+        join(this.#containerDir(id), 'exit.json'),
+        JSON.stringify({ exitCode: 128, finishedAt: new Date().toISOString(), reason: 'StartError' } satisfies ExitRecord),
+      );
+      throw new HedgeError('Internal', `start container ${id}: ${(err as Error).message}`, { cause: err });
+    }
+    m.startedAt = new Date().toISOString();
+    await this.#writeMeta(m);
+  }
+
+  #processSpec(m: ContainerMeta, argv: string[], stdin: boolean): GuestProcessSpec {
+    const cfg = m.config;
+    if (argv.length === 0) throw new HedgeError('Invalid', `container ${cfg.id} has no command`);
+    return {
+      argv,
+      env: cfg.env,
+      cwd: cfg.workingDir || '/',
+      uid: cfg.user.uid,
+      gid: cfg.user.gid,
+      groups: cfg.user.additionalGids,
+      root: m.guestRoot,
+      stdin,
+      rlimits: [{ name: 'NOFILE', soft: 1048576, hard: 1048576 }],
+    };
+  }
+
+  async #waitExit(id: ContainerId, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    if (await this.#readExit(id)) return true;
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', onAbort);
+        const ws = this.#exitWaiters.get(id)?.filter((w) => w !== waiter);
+        if (ws) this.#exitWaiters.set(id, ws);
+        resolve(ok);
+      };
+      const waiter = (): void => done(true);
+      const onAbort = (): void => done(false);
+      const t = setTimeout(() => void this.#readExit(id).then((e) => done(!!e)), timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#exitWaiters.set(id, [...(this.#exitWaiters.get(id) ?? []), waiter]);
+      // the exit may have been recorded between the first check and registering
+      void this.#readExit(id).then((e) => e && done(true));
+    });
+  }
+
+  async stop(id: ContainerId, opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<void> {
+    const m = await this.#meta(id);
+    if (m.procId === undefined || (await this.#readExit(id))) return;
+    const v = await this.#vm(m.config.sandboxId);
+    if (!pidAlive(v.pid)) {
+      await this.#recordVmGone(id);
+      return;
+    }
+    const c = await this.#client(v, opts.signal);
+    if (opts.timeoutSeconds > 0) {
+      c.kill(m.procId, SIGTERM);
+      if (await this.#waitExit(id, opts.timeoutSeconds * 1000, opts.signal)) return;
+    }
+    c.kill(m.procId, SIGKILL);
+    if (!(await this.#waitExit(id, KILL_WAIT_MS, opts.signal))) {
+      throw new HedgeError('Timeout', `container ${id} did not exit after SIGKILL`);
+    }
+  }
+
+  async #recordVmGone(id: ContainerId): Promise<void> {
+    if (await this.#readExit(id)) return;
+    await writeAtomic(
+      join(this.#containerDir(id), 'exit.json'),
+      JSON.stringify({ exitCode: 137, finishedAt: new Date().toISOString(), reason: 'VmExited' } satisfies ExitRecord),
+    );
+  }
+
+  async remove(id: ContainerId, signal: AbortSignal): Promise<void> {
+    const m = await this.#readMeta(id);
+    if (!m) return;
+    const v = await this.#readVm(m.config.sandboxId);
+    if (v && pidAlive(v.pid)) {
+      if (m.procId !== undefined && !(await this.#readExit(id))) await this.stop(id, { timeoutSeconds: 0, signal });
+      const c = await this.#client(v, signal);
+      await c.umount(guestKey(id), signal).catch((err: unknown) => this.#log.warn({ err, container: id }, 'guest umount failed'));
+      await this.#qmp(v, signal, async (q) => {
+        await q.execute('device_del', { id: `sd${m.scsiId}` }, signal).catch(() => undefined);
+        // the drive node can go once the guest has released the device
+        for (let i = 0; i < 50; i++) {
+          const ok = await q.execute('blockdev-del', { 'node-name': `rootfs${m.scsiId}` }, signal).then(
+            () => true,
+            () => false,
+          );
+          if (ok) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }).catch((err: unknown) => this.#log.warn({ err, container: id }, 'detaching rootfs disk failed'));
+    }
+    if (v && m.procId !== undefined) this.#routes.get(v.config.id)?.delete(m.procId);
+    await rm(this.#containerDir(id), { recursive: true, force: true });
+  }
+
+  async #state(m: ContainerMeta): Promise<ContainerState> {
+    const e = await this.#readExit(m.config.id);
+    if (e) {
+      const out: ContainerState = {
+        state: 'exited',
+        finishedAt: new Date(e.finishedAt),
+        exitCode: e.exitCode,
+        reason: e.reason ?? (e.exitCode === 0 ? 'Completed' : 'Error'),
+      };
+      if (m.startedAt) out.startedAt = new Date(m.startedAt);
+      return out;
+    }
+    if (m.procId === undefined) return { state: 'created', createdAt: new Date(m.createdAt) };
+    const v = await this.#readVm(m.config.sandboxId);
+    if (!v || !pidAlive(v.pid)) {
+      await this.#recordVmGone(m.config.id);
+      return this.#state(m);
+    }
+    return { state: 'running', startedAt: new Date(m.startedAt ?? m.createdAt), pid: m.pid ?? 0 };
+  }
+
+  async #statusOf(m: ContainerMeta): Promise<ContainerStatus> {
+    return {
+      id: m.config.id,
+      sandboxId: m.config.sandboxId,
+      name: m.config.name,
+      labels: m.config.labels,
+      annotations: m.config.annotations,
+      status: await this.#state(m),
+    };
+  }
+
+  async status(id: ContainerId, _signal: AbortSignal): Promise<ContainerStatus> {
+    return this.#statusOf(await this.#meta(id));
+  }
+
+  /** Also reattaches to every live VM, so exits that happened while the agent was down get recorded. */
+  async list(signal: AbortSignal): Promise<ContainerStatus[]> {
+    const sids = await readdir(join(this.#o.stateDir, 'sandboxes')).catch(() => [] as string[]);
+    for (const sid of sids) {
+      const v = await this.#readVm(sid);
+      if (v && pidAlive(v.pid)) await this.#client(v, signal).catch((err: unknown) => this.#log.warn({ err, sandbox: sid }, 'reattach failed'));
+    }
+    const out: ContainerStatus[] = [];
+    for (const m of await this.#metas()) out.push(await this.#statusOf(m));
+    return out;
+  }
+
+  /** Sandbox ids with a VM state file (for the agent's sandbox GC). */
+  async listSandboxes(): Promise<SandboxId[]> {
+    const sids = await readdir(join(this.#o.stateDir, 'sandboxes')).catch(() => [] as string[]);
+    return sids as SandboxId[];
+  }
+
+  // ---- stats ---------------------------------------------------------------------------------
+
+  async sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats> {
+    const v = await this.#vm(id);
+    const c = await this.#client(v, signal);
+    const s = parseGuestStats(await c.stats(signal));
+    const now = Date.now();
+    const prev = this.#prevCpu.get(id);
+    this.#prevCpu.set(id, { at: now, nanos: s.cpuNanos });
+    const cpu: SandboxStats['cpu'] = { usageCoreNanoSeconds: s.cpuNanos };
+    if (prev && now > prev.at) cpu.usageNanoCores = Math.max(0, Math.round(((s.cpuNanos - prev.nanos) / (now - prev.at)) * 1e6));
+    return {
+      timestamp: new Date(now),
+      cpu,
+      memory: { usageBytes: s.memory.usageBytes, workingSetBytes: s.memory.workingSetBytes, rssBytes: s.memory.rssBytes },
+      blkio: s.blkio,
+      network: s.network,
+    };
+  }
+
+  /** The guest has no per-container cgroups yet: a container reports its VM's figures. */
+  async stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats> {
+    const m = await this.#meta(id);
+    const s = await this.sandboxStats(m.config.sandboxId, signal);
+    const out: ContainerStats = { timestamp: s.timestamp, cpu: s.cpu, memory: s.memory };
+    if (s.blkio) out.blkio = s.blkio;
+    return out;
+  }
+
+  // ---- exec ----------------------------------------------------------------------------------
+
+  async exec(id: ContainerId, req: ExecRequest): Promise<number> {
+    const m = await this.#meta(id);
+    const st = await this.#state(m);
+    if (st.state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
+    const v = await this.#vm(m.config.sandboxId);
+    const c = await this.#client(v, req.signal);
+    const procId = c.newId();
+    const routes = this.#routesOf(v.config.id);
+    const exited = new Promise<number>((resolve) => {
+      const r: Route = { kind: 'exec', onExit: (status) => resolve(exitCodeOf(status).exitCode) };
+      if (req.stdout) r.out = req.stdout;
+      if (req.stderr) r.err = req.stderr;
+      routes.set(procId, r);
+    });
+    const onAbort = (): void => {
+      if (!c.closed) c.kill(procId, SIGKILL);
+    };
+    try {
+      await c.start(procId, this.#processSpec(m, req.command, !!req.stdin), req.signal);
+    } catch (err) {
+      routes.delete(procId);
+      throw new HedgeError('Internal', `exec in ${id}: ${(err as Error).message}`, { cause: err });
+    }
+    req.signal.addEventListener('abort', onAbort, { once: true });
+    if (req.stdin) {
+      req.stdin.on('data', (d: Buffer | string) => {
+        if (!c.closed) c.stdin(procId, Buffer.isBuffer(d) ? d : Buffer.from(d));
+      });
+      req.stdin.on('end', () => {
+        if (!c.closed) c.stdin(procId, null);
+      });
+    }
+    const closed = new Promise<never>((_, reject) =>
+      c.once('close', () => reject(new HedgeError('Unavailable', `guest agent connection lost during exec in ${id}`))),
+    );
+    let code: number;
+    try {
+      code = await Promise.race([exited, closed]);
+    } finally {
+      req.signal.removeEventListener('abort', onAbort);
+      routes.delete(procId);
+    }
+    if (req.signal.aborted) throw new HedgeError('Timeout', 'exec aborted', { cause: req.signal.reason });
+    return code;
+  }
+}
+
+/** guest mount key: the container id, shortened to keep guest paths small */
+function guestKey(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 16);
+}
+
+const VOLUME_COPY_LIMIT = 1 << 20;
+
+/**
+ * configMap/secret/downward-API volumes are small directories: their files are copied into the
+ * container's writable layer at create time (a snapshot, not a live view). Larger or tmpfs
+ * volumes need a shared path (9p) that is not wired up yet.
+ */
+async function volumeFiles(cfg: ContainerConfig): Promise<{ path: string; content: string }[]> {
+  const out: { path: string; content: string }[] = [];
+  let total = 0;
+  for (const mnt of cfg.mounts) {
+    if (mnt.type === 'tmpfs') continue;
+    const st = await stat(mnt.hostPath).catch(() => undefined);
+    if (!st) continue;
+    if (st.isFile()) {
+      if (st.size + total > VOLUME_COPY_LIMIT) continue;
+      total += st.size;
+      out.push({ path: mnt.containerPath, content: await readFile(mnt.hostPath, 'utf8') });
+      continue;
+    }
+    if (!st.isDirectory()) continue;
+    const walk = async (dir: string): Promise<void> => {
+      for (const name of await readdir(dir)) {
+        // the `..data` indirection of atomic-writer volumes: the visible keys point through it
+        if (name.startsWith('..')) continue;
+        const p = join(dir, name);
+        const s = await stat(p).catch(() => undefined);
+        if (!s) continue;
+        if (s.isDirectory()) await walk(p);
+        else if (s.isFile() && total + s.size <= VOLUME_COPY_LIMIT) {
+          total += s.size;
+          out.push({ path: join(mnt.containerPath, relative(mnt.hostPath, p)), content: await readFile(p, 'utf8') });
+        }
+      }
+    };
+    await walk(mnt.hostPath);
+  }
+  return out;
+}
+
+async function writeAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitGone(pid: number, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid) && !(await isZombie(pid))) {
+    if (Date.now() > deadline || signal.aborted) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/** gone or a zombie waiting for init (daemonized qemu is not our child) */
+export async function processGone(pid: number): Promise<boolean> {
+  return !pidAlive(pid) || (await isZombie(pid));
+}
+
+async function isZombie(pid: number): Promise<boolean> {
+  const s = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return / Z /.test(s.slice(s.lastIndexOf(')')));
+}
+
+async function killAndWait(pid: number, signal: AbortSignal): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await waitGone(pid, 5000, signal);
+}

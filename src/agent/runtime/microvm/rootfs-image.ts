@@ -1,0 +1,85 @@
+/**
+ * Read-only ext4 block images of container root filesystems, built once per image (keyed by the
+ * image digest and the snapshot mounts) and shared by every VM that runs the image: qemu opens
+ * them read-only, the guest puts a tmpfs upper on top with overlayfs. No device-mapper here
+ * (MACHINE.md), so this stands in for a block snapshotter.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HedgeError } from '../../../lib/errors.ts';
+import type { Mount } from '../../snapshot/types.ts';
+import { runChecked, runCommand } from '../oci/run-command.ts';
+
+export interface RootfsImage {
+  path: string;
+  fstype: 'ext4' | 'erofs';
+  sizeBytes: number;
+}
+
+export function rootfsImageKey(digest: string, rootfs: Mount[]): string {
+  return createHash('sha256').update(digest).update('\0').update(JSON.stringify(rootfs)).digest('hex').slice(0, 24);
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function dirBytes(dir: string, signal: AbortSignal): Promise<number> {
+  const r = await runChecked('du', ['-sb', dir], { signal });
+  return Number(r.stdout.split(/\s/)[0] ?? 0);
+}
+
+/** mkfs.ext4 -d copies the tree into the image without mounting it (no loop device needed). */
+async function mkfsFromDir(dir: string, out: string, signal: AbortSignal): Promise<void> {
+  const bytes = await dirBytes(dir, signal);
+  // ext4 metadata and block rounding: 30 % + 16 MiB keeps small images from filling up
+  const size = Math.ceil((bytes * 1.3 + 16 * 1024 * 1024) / 4096) * 4096;
+  await runChecked('mkfs.ext4', ['-q', '-F', '-b', '4096', '-O', '^has_journal', '-m', '0', '-L', 'rootfs', '-d', dir, out, `${size / 1024}k`], {
+    signal,
+    timeoutMs: 300_000,
+  });
+}
+
+export async function ensureRootfsImage(o: { imagesDir: string; digest: string; rootfs: Mount[]; signal: AbortSignal }): Promise<RootfsImage> {
+  const [first] = o.rootfs;
+  if (!first) throw new HedgeError('Invalid', 'container has no rootfs mount');
+  // a block snapshotter can hand over an image directly
+  if (o.rootfs.length === 1 && (first.type === 'ext4' || first.type === 'erofs')) {
+    return { path: first.source, fstype: first.type, sizeBytes: (await stat(first.source)).size };
+  }
+  const key = rootfsImageKey(o.digest, o.rootfs);
+  const path = join(o.imagesDir, `${key}.ext4`);
+  if (await exists(path)) return { path, fstype: 'ext4', sizeBytes: (await stat(path)).size };
+  await mkdir(o.imagesDir, { recursive: true });
+  const tmp = await mkdtemp(join(o.imagesDir, '.build-'));
+  try {
+    const img = join(tmp, 'image.ext4');
+    if (o.rootfs.length === 1 && first.type === 'bind') {
+      await mkfsFromDir(first.source, img, o.signal);
+    } else if (o.rootfs.length === 1 && first.type === 'overlay') {
+      // flatten the overlay by mounting it read-only for the copy
+      const mnt = join(tmp, 'mnt');
+      await mkdir(mnt);
+      const opts = first.options.filter((x) => !x.startsWith('upperdir=') && !x.startsWith('workdir=')).concat('ro');
+      const upper = first.options.find((x) => x.startsWith('upperdir='))?.slice('upperdir='.length);
+      const lower = first.options.find((x) => x.startsWith('lowerdir='))?.slice('lowerdir='.length);
+      const lowers = [upper, lower].filter((x): x is string => !!x).join(':');
+      await runChecked('mount', ['-t', 'overlay', 'overlay', '-o', opts.filter((x) => !x.startsWith('lowerdir=')).concat(`lowerdir=${lowers}`).join(','), mnt], { signal: o.signal });
+      try {
+        await mkfsFromDir(mnt, img, o.signal);
+      } finally {
+        await runCommand('umount', [mnt], { signal: o.signal, timeoutMs: 10_000 });
+      }
+    } else {
+      throw new HedgeError('Invalid', `microvm: unsupported rootfs mounts ${JSON.stringify(o.rootfs.map((m) => m.type))}`);
+    }
+    await rename(img, path);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return { path, fstype: 'ext4', sizeBytes: (await stat(path)).size };
+}

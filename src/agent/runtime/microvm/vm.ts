@@ -1,0 +1,111 @@
+/**
+ * Launching one qemu microVM per sandbox. qemu `-daemonize` returns once its sockets listen and
+ * then lives on its own (reparented to init), so VMs survive an agent restart; the pidfile and
+ * the sockets under the VM's directory are all a restarted agent needs to reattach.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HedgeError } from '../../../lib/errors.ts';
+
+export type Accelerator = 'kvm' | 'tcg';
+
+export interface GuestArtifacts {
+  vmlinux: string;
+  initrd: string;
+  kernelVersion: string;
+}
+
+export interface VmLaunchOptions {
+  qemuBinary: string;
+  name: string;
+  /** directory for pidfile, console log; sockets go to `socketDir` (unix path length limit) */
+  dir: string;
+  qmpSocket: string;
+  agentSocket: string;
+  accelerator: Accelerator;
+  memoryMiB: number;
+  cpus: number;
+  guest: GuestArtifacts;
+  /** qemu -sandbox (seccomp): on unless the build lacks it */
+  seccomp: boolean;
+  /** run qemu inside this netns (nsenter), for the pod's tap later */
+  netnsPath?: string;
+  extraKernelArgs?: string[];
+}
+
+export interface VmPaths {
+  pidFile: string;
+  consoleLog: string;
+}
+
+export function vmPaths(dir: string): VmPaths {
+  return { pidFile: join(dir, 'qemu.pid'), consoleLog: join(dir, 'console.log') };
+}
+
+/**
+ * Under TCG the guest's TSC is the host's, but the kernel's PIT calibration of it fails when the
+ * host is busy and the boot then hangs (seen in ~1 of 3 boots on a loaded 2-core machine). Telling
+ * the guest the frequency skips the calibration.
+ */
+export function tcgKernelArgs(): string[] {
+  let khz = 0;
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    khz = m?.[1] ? Math.round(Number(m[1]) * 1000) : 0;
+  } catch {
+    /* leave calibration to the guest */
+  }
+  return [...(khz > 0 ? [`tsc_early_khz=${khz}`] : []), 'tsc=reliable', 'no_timer_check'];
+}
+
+export function qemuArgs(o: VmLaunchOptions): string[] {
+  const p = vmPaths(o.dir);
+  const timing = o.accelerator === 'tcg' ? tcgKernelArgs() : [];
+  const accel = o.accelerator === 'kvm' ? 'kvm' : 'tcg,tb-size=32';
+  const args = [
+    '-name', o.name,
+    '-M', 'microvm',
+    '-accel', accel,
+    '-cpu', o.accelerator === 'kvm' ? 'host' : 'max',
+    '-smp', String(o.cpus),
+    '-m', `${o.memoryMiB}M`,
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-daemonize', '-pidfile', p.pidFile,
+    '-serial', `file:${p.consoleLog}`,
+    '-qmp', `unix:${o.qmpSocket},server=on,wait=off`,
+    '-kernel', o.guest.vmlinux,
+    '-initrd', o.guest.initrd,
+    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'loglevel=3', ...timing, ...(o.extraKernelArgs ?? [])].join(' '),
+    '-device', 'virtio-serial-device',
+    '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`,
+    '-device', 'virtserialport,chardev=agent,name=hedge.agent',
+    // container rootfs disks are hot-plugged onto this bus: microvm has no PCI/mmio hotplug
+    '-device', 'virtio-scsi-device,id=scsi0',
+  ];
+  // spawn=deny and elevateprivileges=deny would forbid -daemonize's fork and setsid (the filter goes on first)
+  if (o.seccomp) args.push('-sandbox', 'on,obsolete=deny,resourcecontrol=deny');
+  return args;
+}
+
+/** Starts qemu detached; resolves with its pid once the sockets are listening. */
+export async function launchVm(o: VmLaunchOptions, signal: AbortSignal): Promise<number> {
+  let cmd = o.qemuBinary;
+  let args = qemuArgs(o);
+  if (o.netnsPath) {
+    args = [`--net=${o.netnsPath}`, '--', cmd, ...args];
+    cmd = 'nsenter';
+  }
+  const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], signal });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (c) => resolve({ code: c ?? 1, stderr: err }));
+  });
+  if (code !== 0) throw new HedgeError('Internal', `qemu failed to start (exit ${code}): ${stderr.trim()}`);
+  const pid = Number((await readFile(vmPaths(o.dir).pidFile, 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new HedgeError('Internal', 'qemu wrote no pidfile');
+  return pid;
+}

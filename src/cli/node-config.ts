@@ -1,0 +1,196 @@
+import { hostname } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseListenAddress, type ListenAddress } from './listen-address.ts';
+import { ConfigError, LOG_LEVELS, type LogLevel } from './server-config.ts';
+
+/** The RuntimeClass handlers `hedge node` knows how to offer. */
+export const NODE_RUNTIMES = ['runc', 'gvisor'] as const;
+export type NodeRuntime = (typeof NODE_RUNTIMES)[number];
+
+/**
+ * `hedge node` settings. Each has a flag and a config-file key of the same name
+ * (flag `--node-name` = key `nodeName`); flags win over the file, the file over defaults.
+ */
+export interface NodeSettings {
+  /** kubeconfig with this node's credentials (token or client certificate) */
+  kubeconfig: string;
+  nodeName: string;
+  dataDir: string;
+  /** the kubelet-style server the apiserver reaches for logs/exec */
+  listen: ListenAddress;
+  /** address reported as the Node's InternalIP (the apiserver dials it) */
+  internalIP?: string;
+  podSubnet: string;
+  bridge: string;
+  insecureRegistry: string[];
+  runtimes: NodeRuntime[];
+  logLevel: LogLevel;
+  /** where pod network namespaces are pinned */
+  netnsDir: string;
+  /** cgroup parent of all pods (relative to each controller root) */
+  cgroupRoot: string;
+}
+
+export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
+  kubeconfig: '--kubeconfig',
+  nodeName: '--node-name',
+  dataDir: '--data-dir',
+  listen: '--listen',
+  internalIP: '--internal-ip',
+  podSubnet: '--pod-subnet',
+  bridge: '--bridge',
+  insecureRegistry: '--insecure-registry',
+  runtimes: '--runtimes',
+  logLevel: '--log-level',
+  netnsDir: '--netns-dir',
+  cgroupRoot: '--cgroup-root',
+};
+
+export interface NodeDefaults {
+  nodeName: string;
+  dataDir: string;
+  listen: string;
+  podSubnet: string;
+  bridge: string;
+  insecureRegistry: string[];
+  runtimes: NodeRuntime[];
+  logLevel: LogLevel;
+  netnsDir: string;
+  cgroupRoot: string;
+}
+
+export function nodeDefaults(): NodeDefaults {
+  return {
+    // node names are DNS subdomains: lower case
+    nodeName: hostname().toLowerCase(),
+    dataDir: '/var/lib/hedge-node',
+    listen: '0.0.0.0:10250',
+    podSubnet: '10.88.0.0/16',
+    bridge: 'hedge0',
+    insecureRegistry: [],
+    runtimes: ['runc', 'gvisor'],
+    logLevel: 'info',
+    netnsDir: '/run/hedge/netns',
+    cgroupRoot: 'hedge',
+  };
+}
+
+const listenSchema = z.string().transform((s, ctx) => {
+  const r = parseListenAddress(s);
+  if (typeof r === 'string') {
+    ctx.addIssue({ code: 'custom', message: r });
+    return z.NEVER;
+  }
+  return r;
+});
+
+const cidrSchema = z.string().refine((s) => {
+  const [ip, bits, extra] = s.split('/');
+  return extra === undefined && isIP(ip) === 4 && /^\d{1,2}$/.test(bits ?? '') && Number(bits) >= 8 && Number(bits) <= 30;
+}, 'must be an IPv4 CIDR between /8 and /30, e.g. 10.88.0.0/16');
+
+/** a YAML list, or a comma-separated string (the flag form) */
+const stringList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''));
+
+const partialSchema = z.strictObject({
+  kubeconfig: z.string().min(1, 'must not be empty').optional(),
+  nodeName: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a lower-case DNS subdomain (a-z, 0-9, "-", ".")')
+    .optional(),
+  dataDir: z.string().min(1, 'must not be empty').optional(),
+  listen: listenSchema.optional(),
+  internalIP: z
+    .string()
+    .refine((s) => isIP(s) !== 0, 'must be an IP address')
+    .optional(),
+  podSubnet: cidrSchema.optional(),
+  bridge: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]')
+    .optional(),
+  insecureRegistry: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be HOST or HOST:PORT'))).optional(),
+  runtimes: stringList
+    .pipe(z.array(z.enum(NODE_RUNTIMES, { message: `each must be one of ${NODE_RUNTIMES.join(', ')}` })).min(1, 'name at least one runtime'))
+    .optional(),
+  logLevel: z.enum(LOG_LEVELS).optional(),
+  netnsDir: z.string().startsWith('/', 'must be an absolute path').optional(),
+  cgroupRoot: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path like hedge')
+    .optional(),
+});
+
+type PartialSettings = z.output<typeof partialSchema>;
+
+function describeIssues(err: z.ZodError, where: (key: string) => string): string {
+  return err.issues
+    .map((i) => {
+      const key = String(i.path[0] ?? '');
+      if (i.code === 'unrecognized_keys') return `${where('')}unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${where(key)}${i.message}`;
+    })
+    .join('; ');
+}
+
+function validate(input: unknown, where: (key: string) => string): PartialSettings {
+  const r = partialSchema.safeParse(input);
+  if (!r.success) throw new ConfigError(describeIssues(r.error, where));
+  return r.data;
+}
+
+async function loadNodeConfigFile(path: string): Promise<PartialSettings> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: want a mapping of keys`);
+  return validate(doc, (key) => (key === '' ? `config file ${path}: ` : `config file ${path}: key "${key}": `));
+}
+
+export interface ResolveNodeOptions {
+  /** flags the user gave (undefined = not given) */
+  flags: Partial<Record<keyof NodeSettings, unknown>>;
+  configFile?: string;
+  defaults?: Partial<NodeDefaults>;
+}
+
+/** Flags over config file over defaults; throws ConfigError naming the flag or file key at fault. */
+export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<NodeSettings> {
+  const given = Object.fromEntries(Object.entries(opts.flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
+  const fromFlags = validate(given, (key) => `${NODE_FLAGS[key as keyof NodeSettings] ?? key}: `);
+  const fromFile = opts.configFile === undefined ? {} : await loadNodeConfigFile(opts.configFile);
+  const defaults = validate({ ...nodeDefaults(), ...opts.defaults }, (key) => `default ${key}: `);
+  const merged = { ...defaults, ...fromFile, ...fromFlags };
+  if (merged.kubeconfig === undefined) {
+    throw new ConfigError('--kubeconfig: required (a kubeconfig with this node\'s credentials, e.g. from `hedge token create-node NAME --kubeconfig-out FILE`)');
+  }
+  return {
+    kubeconfig: merged.kubeconfig,
+    nodeName: merged.nodeName!,
+    dataDir: merged.dataDir!,
+    listen: merged.listen!,
+    internalIP: merged.internalIP,
+    podSubnet: merged.podSubnet!,
+    bridge: merged.bridge!,
+    insecureRegistry: merged.insecureRegistry ?? [],
+    runtimes: [...new Set(merged.runtimes!)],
+    logLevel: merged.logLevel!,
+    netnsDir: merged.netnsDir!,
+    cgroupRoot: merged.cgroupRoot!,
+  };
+}

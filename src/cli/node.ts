@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { createLogger } from '../lib/log.ts';
+import { flushLogger } from './flush-logger.ts';
+import { resolveNodeSettings, type NodeSettings } from './node-config.ts';
+import { ConfigError, LOG_LEVELS } from './server-config.ts';
+import { waitForShutdownSignal } from './signals.ts';
+import { usageError } from './usage-error.ts';
+
+export interface NodeFlags {
+  kubeconfig?: string;
+  nodeName?: string;
+  dataDir?: string;
+  listen?: string;
+  internalIp?: string;
+  podSubnet?: string;
+  bridge?: string;
+  insecureRegistry?: string[];
+  runtimes?: string;
+  logLevel?: string;
+  netnsDir?: string;
+  cgroupRoot?: string;
+  config?: string;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSettings> {
+  try {
+    return await resolveNodeSettings({
+      flags: {
+        kubeconfig: flags.kubeconfig,
+        nodeName: flags.nodeName,
+        dataDir: flags.dataDir,
+        listen: flags.listen,
+        internalIP: flags.internalIp,
+        podSubnet: flags.podSubnet,
+        bridge: flags.bridge,
+        insecureRegistry: flags.insecureRegistry,
+        runtimes: flags.runtimes,
+        logLevel: flags.logLevel,
+        netnsDir: flags.netnsDir,
+        cgroupRoot: flags.cgroupRoot,
+      },
+      configFile: flags.config,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw usageError(err.message);
+    throw err;
+  }
+}
+
+export function registerNodeCommand(program: Command): void {
+  program
+    .command('node')
+    .description('run an edge node: register with the API server and run its pods under runc / gVisor')
+    .option('--kubeconfig <file>', 'kubeconfig with this node\'s credentials (required; `hedge token create-node NAME --kubeconfig-out FILE`)')
+    .option('--node-name <name>', 'name of the Node object (default: the host name)')
+    .option('--data-dir <dir>', 'all node state: images, snapshots, runtime state, logs (default: /var/lib/hedge-node)')
+    .option('--listen <host:port>', 'the kubelet-style server the API server reaches for logs/exec (default: 0.0.0.0:10250)')
+    .option('--internal-ip <ip>', 'address reported as the Node\'s InternalIP (default: the listen host, else the first non-loopback IPv4)')
+    .option('--pod-subnet <cidr>', 'pod addresses (CNI bridge + host-local) (default: 10.88.0.0/16)')
+    .option('--bridge <name>', 'host bridge the pods attach to (default: hedge0)')
+    .option('--insecure-registry <host:port>', 'registry reached over plain HTTP (loopback ones always are); repeatable', collect)
+    .option('--runtimes <list>', 'RuntimeClass handlers to offer, comma-separated: runc,gvisor (default: both; missing binaries are skipped)')
+    .option('--netns-dir <dir>', 'where pod network namespaces are pinned (default: /run/hedge/netns)')
+    .option('--cgroup-root <path>', 'cgroup parent of all pods (default: hedge)')
+    .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
+    .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
+    .addHelpText(
+      'after',
+      '\nContainers are supervised by conmon and keep running when `hedge node` stops; a restarted\n' +
+        'node adopts them without restarting them.',
+    )
+    .action(async (flags: NodeFlags) => {
+      const settings = await nodeSettingsFromFlags(flags);
+      const logger = createLogger({ level: settings.logLevel });
+      const shutdown = waitForShutdownSignal();
+      try {
+        // loaded on use: `hedge --help` must not pull in the agent
+        const { startNode } = await import('./start-node.ts');
+        const node = await startNode(settings, logger);
+        process.stderr.write(`hedge node ${node.nodeName} ready; node server on port ${node.port}; runtimes ${node.runtimes.join(',')}\n`);
+        const sig = await shutdown;
+        logger.info({ component: 'cli', signal: sig }, 'shutting down');
+        await node.close();
+      } finally {
+        await flushLogger(logger);
+      }
+    });
+}

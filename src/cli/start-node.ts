@@ -1,0 +1,209 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { startAgent, type Agent } from '../agent/agent.ts';
+import { LocalImageStore } from '../agent/image/index.ts';
+import { CriLogRotator } from '../agent/logs/index.ts';
+import { CniNetworkPlugin } from '../agent/network/index.ts';
+import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
+import type { RuntimeHandler } from '../agent/runtime/types.ts';
+import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
+import { generateCa, generateServingCert } from '../apiserver/auth/pki.ts';
+import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
+import { HedgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import type { NodeRuntime, NodeSettings } from './node-config.ts';
+
+export interface RunningNode {
+  nodeName: string;
+  /** port of the kubelet-style server */
+  port: number;
+  /** RuntimeClass handlers offered (those whose binaries exist) */
+  runtimes: string[];
+  agent: Agent;
+  images: LocalImageStore;
+  /** stop the agent loops and close the client; containers keep running (conmon supervises them) */
+  close(): Promise<void>;
+}
+
+interface RuntimeBinary {
+  binary: string;
+  kind: 'runc' | 'runsc';
+  globalArgs: string[];
+}
+
+/** Where each handler's runtime lives (Debian paths) and the flags MACHINE.md found necessary. */
+export const RUNTIME_BINARIES: Record<NodeRuntime, RuntimeBinary> = {
+  runc: { binary: '/usr/sbin/runc', kind: 'runc', globalArgs: [] },
+  // gVisor's own network stack does not start on this kernel; it runs in the pod netns with the host stack
+  gvisor: { binary: '/usr/bin/runsc', kind: 'runsc', globalArgs: ['--network=host', '--platform=ptrace'] },
+};
+
+const CONMON = '/usr/bin/conmon';
+const LOG_ROTATE_INTERVAL_MS = 10_000;
+
+/** The host's first non-internal IPv4, which is what other machines can dial; loopback otherwise. */
+export function defaultInternalIP(listenHost: string): string {
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') return listenHost;
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** The node server's certificate: self-issued, kept in <data-dir>/pki so restarts reuse it. */
+async function nodeServingCert(dataDir: string, hosts: string[]): Promise<{ cert: string; key: string }> {
+  const dir = join(dataDir, 'pki');
+  const certPath = join(dir, 'node-server.crt');
+  const keyPath = join(dir, 'node-server.key');
+  try {
+    return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8') };
+  } catch {
+    // first start: make one below
+  }
+  // The apiserver does not verify kubelet serving certificates unless given a CA, so a
+  // private throwaway CA is enough; its key is not kept.
+  const ca = await generateCa('hedge-node-serving-ca');
+  const pair = await generateServingCert({ ca, hosts });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(keyPath, pair.key, { mode: 0o600 });
+  await writeFile(certPath, pair.cert);
+  return pair;
+}
+
+async function loadNodeKubeconfig(path: string): Promise<ConnectionConfig> {
+  try {
+    return await loadKubeconfig(path);
+  } catch (err) {
+    throw new HedgeError('Invalid', `--kubeconfig ${path}: ${(err as Error).message.replace(/^kubeconfig \S+: /, '')}`, { cause: err });
+  }
+}
+
+/**
+ * Wire the real parts of an edge node (OCI runtimes under conmon, CNI bridge, image store
+ * over overlay snapshots, CRI log rotation) into the agent and start it.
+ */
+export async function startNode(settings: NodeSettings, logger: Logger): Promise<RunningNode> {
+  const { dataDir, nodeName } = settings;
+  const conn = await loadNodeKubeconfig(settings.kubeconfig);
+  if (!existsSync(CONMON)) throw new HedgeError('Unavailable', `${CONMON} not found: install conmon (scripts/setup.sh)`);
+  const offered = settings.runtimes.filter((r) => existsSync(RUNTIME_BINARIES[r].binary));
+  for (const r of settings.runtimes) {
+    if (!offered.includes(r)) logger.warn({ component: 'node', runtime: r, binary: RUNTIME_BINARIES[r].binary }, 'runtime binary missing; handler not offered');
+  }
+  if (offered.length === 0) {
+    throw new HedgeError('Unavailable', `--runtimes: none of ${settings.runtimes.join(', ')} is installed (${settings.runtimes.map((r) => RUNTIME_BINARIES[r].binary).join(', ')})`);
+  }
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new HedgeError('Internal', `--data-dir ${dataDir}: cannot create: ${(err as Error).message}`, { cause: err });
+  }
+
+  const internalIP = settings.internalIP ?? defaultInternalIP(settings.listen.host);
+  const tls = await nodeServingCert(dataDir, [...new Set([nodeName, internalIP, '127.0.0.1', 'localhost'])]);
+  const snapshotter = await OverlaySnapshotter.open({ root: join(dataDir, 'snapshots') });
+  const images = await LocalImageStore.open({
+    root: join(dataDir, 'images'),
+    snapshotter,
+    registry: { insecureRegistries: settings.insecureRegistry, userAgent: 'hedge-node/0.1' },
+  });
+  const network = new CniNetworkPlugin(
+    { mode: { type: 'bridge', bridge: settings.bridge, subnet: settings.podSubnet }, dataDir, netnsDir: settings.netnsDir },
+    logger.child({ component: 'network' }),
+  );
+  await network.writeConfig();
+  const runtimes = new Map<string, RuntimeHandler>();
+  for (const name of offered) {
+    runtimes.set(
+      name,
+      new OciRuntimeHandler({
+        name,
+        runtime: RUNTIME_BINARIES[name],
+        stateDir: join(dataDir, 'runtimes', name),
+        conmonBinary: CONMON,
+        logger: logger.child({ component: 'runtime', handler: name }),
+      }),
+    );
+  }
+
+  const client = new HttpKubeClient({ ...conn, userAgent: `hedge-node/0.1 (${nodeName})` });
+  const stop = new AbortController();
+  let agent: Agent;
+  try {
+    agent = await startAgent(
+      {
+        nodeName,
+        dataDir,
+        internalIP,
+        labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+        defaultRuntimeHandler: offered.includes('runc') ? 'runc' : offered[0],
+        netnsDir: settings.netnsDir,
+        cgroupRoot: settings.cgroupRoot,
+        server: {
+          host: settings.listen.host,
+          port: settings.listen.port,
+          // client certificates are checked against the cluster CA: the apiserver's kubelet client cert is signed by it
+          tls: { cert: tls.cert, key: tls.key, ca: conn.ca },
+          auth: { tokens: new Set(), clientCerts: conn.ca !== undefined },
+        },
+      },
+      { client, runtimes, network, images, snapshotter, logger },
+      stop.signal,
+    );
+  } catch (err) {
+    await client.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new HedgeError('Unavailable', `--listen ${settings.listen.host}:${settings.listen.port}: ${code}`, { cause: err });
+    }
+    throw err;
+  }
+  const rotation = runLogRotation(agent, stop.signal, logger.child({ component: 'log-rotation' }));
+
+  let closing: Promise<void> | undefined;
+  return {
+    nodeName,
+    port: agent.server.port,
+    runtimes: offered,
+    agent,
+    images,
+    close() {
+      closing ??= (async () => {
+        stop.abort();
+        await agent.done;
+        await rotation;
+        await client.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Every 10 s, rotate each running container's CRI log that grew past the limit (kubelet: 10 MiB, 5 files). */
+async function runLogRotation(agent: Agent, signal: AbortSignal, log: Logger): Promise<void> {
+  const rotator = new CriLogRotator({ maxSizeBytes: 10 * 1024 * 1024, maxFiles: 5 });
+  while (!signal.aborted) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, LOG_ROTATE_INTERVAL_MS);
+      signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    });
+    if (signal.aborted) return;
+    for (const pod of agent.podSync.pods()) {
+      const ns = pod.metadata?.namespace ?? 'default';
+      const name = pod.metadata?.name ?? '';
+      for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+        const loc = agent.podSync.locate(ns, name, c.name);
+        // only conmon needs telling to reopen; other handlers' writers reopen by themselves
+        if (!(loc?.handler instanceof OciRuntimeHandler) || !loc.id) continue;
+        const { handler, id } = loc;
+        try {
+          await rotator.rotateIfNeeded({ logPath: join(loc.logDir, `${loc.restartCount}.log`), reopen: (s) => handler.reopenLog(id, s) }, signal);
+        } catch (err) {
+          log.warn({ err, pod: `${ns}/${name}`, container: c.name }, 'log rotation failed');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,504 @@
+/*
+ * hedge guest agent: PID 1 of the microVM (after /init has loaded modules).
+ * Talks to the host over one virtio-serial port with binary frames (see ../README.md):
+ *   u32be len | u8 type | u32be id | payload[len-5]
+ * Single-threaded poll loop: the port, every child's stdout/stderr pipe and a signalfd for
+ * SIGCHLD. Writes to the port are blocking on purpose: while the host is disconnected
+ * (agent restart) the guest driver blocks writers, so no output or exit event is lost.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+enum {
+  H_START = 1, H_STDIN = 2, H_SIGNAL = 3, H_STATS = 4, H_HELLO = 5, H_MOUNT = 6, H_UMOUNT = 7,
+  G_HELLO = 0x81, G_STARTED = 0x82, G_ERROR = 0x83, G_STDOUT = 0x84, G_STDERR = 0x85,
+  G_EXIT = 0x86, G_STATS = 0x87, G_MOUNTED = 0x88,
+};
+
+#define MAXP 64
+#define MAXFRAME (1 << 20)
+
+struct proc {
+  uint32_t id;
+  pid_t pid;
+  int out, err, in;
+  int exited;
+  int status;
+};
+
+static struct proc procs[MAXP];
+static int port = -1;
+static char *logbuf;
+
+static void die(const char *m) {
+  fprintf(stderr, "hedge-agent: %s: %s\n", m, strerror(errno));
+  sync();
+  reboot(RB_POWER_OFF);
+  _exit(1);
+}
+
+static void writeall(int fd, const void *b, size_t n) {
+  const char *p = b;
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR || errno == EAGAIN) { usleep(1000); continue; }
+      die("write port");
+    }
+    p += w; n -= (size_t)w;
+  }
+}
+
+static void put32(unsigned char *b, uint32_t v) { b[0] = v >> 24; b[1] = v >> 16; b[2] = v >> 8; b[3] = v; }
+static uint32_t get32(const unsigned char *b) { return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3]; }
+
+static void sendf(int type, uint32_t id, const void *p, size_t n) {
+  unsigned char h[9];
+  put32(h, (uint32_t)(n + 5)); h[4] = (unsigned char)type; put32(h + 5, id);
+  writeall(port, h, 9);
+  if (n) writeall(port, p, n);
+}
+
+static void senderr(uint32_t id, const char *what) {
+  char m[512];
+  int n = snprintf(m, sizeof m, "%s: %s", what, strerror(errno));
+  sendf(G_ERROR, id, m, (size_t)n);
+}
+
+static void readall(int fd, void *b, size_t n) {
+  char *p = b;
+  while (n) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) {
+      struct pollfd pf = { fd, POLLIN, 0 };
+      poll(&pf, 1, -1);
+      continue;
+    }
+    /* host closed the chardev: the guest sees EOF/EPIPE until it reconnects; wait for it */
+    if (r <= 0) { usleep(20000); continue; }
+    p += r; n -= (size_t)r;
+  }
+}
+
+static void hello(void) {
+  struct utsname u;
+  char b[512];
+  uname(&u);
+  int n = snprintf(b, sizeof b, "%s\n%s", u.release, u.version);
+  sendf(G_HELLO, 0, b, (size_t)n);
+  /* replay what the (possibly restarted) host may have missed */
+  for (int i = 0; i < MAXP; i++) {
+    if (!procs[i].id) continue;
+    unsigned char pb[4];
+    put32(pb, (uint32_t)procs[i].pid);
+    sendf(G_STARTED, procs[i].id, pb, 4);
+    if (procs[i].exited) { put32(pb, (uint32_t)procs[i].status); sendf(G_EXIT, procs[i].id, pb, 4); }
+  }
+}
+
+static struct proc *findp(uint32_t id) {
+  for (int i = 0; i < MAXP; i++) if (procs[i].id == id) return &procs[i];
+  return NULL;
+}
+
+/* entries: NUL-terminated strings, first byte is the key */
+struct startreq {
+  char *argv[256]; int argc;
+  char *envp[256]; int envc;
+  const char *cwd, *root, *rlimits[16];
+  int nrl;
+  uid_t uid; gid_t gid;
+  gid_t groups[32]; int ngroups;
+  int stdin_pipe;
+};
+
+static int mkdirs(const char *path, mode_t mode) {
+  char b[512];
+  snprintf(b, sizeof b, "%s", path);
+  for (char *p = b + 1; *p; p++) {
+    if (*p == '/') { *p = 0; if (mkdir(b, mode) < 0 && errno != EEXIST) return -1; *p = '/'; }
+  }
+  if (mkdir(b, mode) < 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+static int rlimit_res(const char *n) {
+  if (!strcmp(n, "NOFILE")) return RLIMIT_NOFILE;
+  if (!strcmp(n, "NPROC")) return RLIMIT_NPROC;
+  if (!strcmp(n, "CORE")) return RLIMIT_CORE;
+  if (!strcmp(n, "STACK")) return RLIMIT_STACK;
+  if (!strcmp(n, "AS")) return RLIMIT_AS;
+  return -1;
+}
+
+static void do_start(uint32_t id, char *p, size_t n) {
+  struct startreq r;
+  memset(&r, 0, sizeof r);
+  r.cwd = "/";
+  for (size_t off = 0; off < n;) {
+    char *e = p + off;
+    size_t l = strnlen(e, n - off);
+    if (l == n - off) break;
+    off += l + 1;
+    switch (e[0]) {
+      case 'A': if (r.argc < 255) r.argv[r.argc++] = e + 1; break;
+      case 'E': if (r.envc < 255) r.envp[r.envc++] = e + 1; break;
+      case 'C': r.cwd = e + 1; break;
+      case 'R': r.root = e + 1; break;
+      case 'U': r.uid = (uid_t)strtoul(e + 1, NULL, 10); break;
+      case 'G': r.gid = (gid_t)strtoul(e + 1, NULL, 10); break;
+      case 'S': if (r.ngroups < 32) r.groups[r.ngroups++] = (gid_t)strtoul(e + 1, NULL, 10); break;
+      case 'L': if (r.nrl < 16) r.rlimits[r.nrl++] = e + 1; break;
+      case 'I': r.stdin_pipe = 1; break;
+    }
+  }
+  if (!r.argc) { errno = EINVAL; senderr(id, "empty argv"); return; }
+  struct proc *slot = NULL;
+  for (int i = 0; i < MAXP; i++) if (!procs[i].id) { slot = &procs[i]; break; }
+  if (!slot || findp(id)) { errno = EBUSY; senderr(id, "no process slot"); return; }
+  int o[2], e2[2], in[2] = { -1, -1 }, ex[2];
+  if (pipe2(o, O_CLOEXEC) || pipe2(e2, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) { senderr(id, "pipe"); return; }
+  if (r.stdin_pipe && pipe2(in, O_CLOEXEC)) { senderr(id, "pipe"); return; }
+  pid_t pid = fork();
+  if (pid < 0) { senderr(id, "fork"); return; }
+  if (pid == 0) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigprocmask(SIG_SETMASK, &s, NULL);
+    setsid();
+    int nul = open("/dev/null", O_RDWR);
+    dup2(r.stdin_pipe ? in[0] : nul, 0);
+    dup2(o[1], 1);
+    dup2(e2[1], 2);
+    const char *fail = "chroot";
+    if (r.root && (chroot(r.root) || chdir("/"))) goto bad;
+    fail = "chdir";
+    if (chdir(r.cwd)) goto bad;
+    fail = "setrlimit";
+    for (int i = 0; i < r.nrl; i++) {
+      char nm[32]; unsigned long long soft, hard;
+      if (sscanf(r.rlimits[i], "%31[A-Z]=%llu:%llu", nm, &soft, &hard) != 3) continue;
+      int res = rlimit_res(nm);
+      struct rlimit rl = { soft, hard };
+      if (res >= 0 && setrlimit(res, &rl)) goto bad;
+    }
+    fail = "setgroups";
+    if (setgroups((size_t)r.ngroups, r.groups)) goto bad;
+    fail = "setgid";
+    if (setgid(r.gid)) goto bad;
+    fail = "setuid";
+    if (setuid(r.uid)) goto bad;
+    extern char **environ;
+    environ = r.envp;
+    if (!getenv("PATH")) putenv("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    fail = "exec";
+    execvp(r.argv[0], r.argv);
+  bad:;
+    int er = errno;
+    char m[256];
+    int ml = snprintf(m, sizeof m, "%s %s: %s", fail, fail[0] == 'e' ? r.argv[0] : "", strerror(er));
+    write(ex[1], m, (size_t)ml);
+    _exit(127);
+  }
+  close(o[1]); close(e2[1]); close(ex[1]);
+  if (in[0] >= 0) close(in[0]);
+  char m[256];
+  ssize_t ml = read(ex[0], m, sizeof m);
+  close(ex[0]);
+  if (ml > 0) {
+    sendf(G_ERROR, id, m, (size_t)ml);
+    close(o[0]); close(e2[0]);
+    if (in[1] >= 0) close(in[1]);
+    waitpid(pid, NULL, 0);
+    return;
+  }
+  fcntl(o[0], F_SETFL, O_NONBLOCK);
+  fcntl(e2[0], F_SETFL, O_NONBLOCK);
+  *slot = (struct proc){ .id = id, .pid = pid, .out = o[0], .err = e2[0], .in = in[1] };
+  unsigned char pb[4];
+  put32(pb, (uint32_t)pid);
+  sendf(G_STARTED, id, pb, 4);
+}
+
+/* Mount a container rootfs: read-only block device (by SCSI address) + tmpfs upper via overlay. */
+static int find_scsi_dev(const char *target, char *dev, size_t dl) {
+  /* target is "channel:id:lun"; the SCSI host number is the guest's business */
+  char suffix[64], p[512];
+  snprintf(suffix, sizeof suffix, ":%s", target);
+  size_t sl = strlen(suffix);
+  for (int tries = 0; tries < 500; tries++) {
+    DIR *sd = opendir("/sys/bus/scsi/devices");
+    struct dirent *se;
+    while (sd && (se = readdir(sd))) {
+      size_t nl = strlen(se->d_name);
+      if (nl <= sl || strcmp(se->d_name + nl - sl, suffix)) continue;
+      snprintf(p, sizeof p, "/sys/bus/scsi/devices/%s/block", se->d_name);
+      DIR *d = opendir(p);
+      struct dirent *de;
+      while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char name[256];
+        snprintf(name, sizeof name, "%s", de->d_name);
+        snprintf(dev, dl, "/dev/%.200s", name);
+        closedir(d);
+        closedir(sd);
+        /* the block dir shows up before sd has read the capacity: wait for a size and the node */
+        char szp[600], sz[32] = "0";
+        snprintf(szp, sizeof szp, "/sys/block/%.200s/size", name);
+        struct stat st;
+        for (int t = 0; t < 300; t++) {
+          int fd = open(szp, O_RDONLY | O_CLOEXEC);
+          ssize_t r = fd >= 0 ? read(fd, sz, sizeof sz - 1) : -1;
+          if (fd >= 0) close(fd);
+          sz[r > 0 ? r : 0] = 0;
+          if (strtoull(sz, NULL, 10) > 0 && stat(dev, &st) == 0) break;
+          usleep(10000);
+        }
+        return 0;
+      }
+      if (d) closedir(d);
+    }
+    if (sd) closedir(sd);
+    usleep(10000);
+  }
+  errno = ENODEV;
+  return -1;
+}
+
+static int mkdev(const char *root, const char *name, mode_t mode, int maj, int min) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/dev/%s", root, name);
+  return mknod(p, S_IFCHR | mode, makedev(maj, min));
+}
+
+static int writefile(const char *root, const char *path, const char *data, size_t n) {
+  char p[512];
+  snprintf(p, sizeof p, "%s%s", root, path);
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", p);
+  char *sl = strrchr(dir, '/');
+  if (sl) { *sl = 0; mkdirs(dir, 0755); }
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  ssize_t w = write(fd, data, n);
+  close(fd);
+  return w == (ssize_t)n ? 0 : -1;
+}
+
+/* payload: K<key>, D<scsi addr>, T<fstype>, F<path>\0<len-prefixed?> — files as "F/path=content" */
+static void do_mount(uint32_t id, char *p, size_t n) {
+  const char *key = NULL, *addr = NULL, *fstype = "ext4";
+  for (size_t off = 0; off < n;) {
+    char *e = p + off;
+    size_t l = strnlen(e, n - off);
+    if (l == n - off) break;
+    off += l + 1;
+    if (e[0] == 'K') key = e + 1;
+    else if (e[0] == 'D') addr = e + 1;
+    else if (e[0] == 'T') fstype = e + 1;
+    else if (e[0] == 'H') sethostname(e + 1, strlen(e + 1));
+  }
+  if (!key || !addr || strchr(key, '/')) { errno = EINVAL; senderr(id, "mount request"); return; }
+  char base[256], lower[300], rw[300], upper[300], work[300], root[300], dev[300], opts[1024];
+  snprintf(base, sizeof base, "/run/c/%s", key);
+  snprintf(lower, sizeof lower, "%s/lower", base);
+  snprintf(rw, sizeof rw, "%s/rw", base);
+  snprintf(upper, sizeof upper, "%s/rw/upper", base);
+  snprintf(work, sizeof work, "%s/rw/work", base);
+  snprintf(root, sizeof root, "%s/root", base);
+  if (mkdirs(lower, 0755) || mkdirs(rw, 0755) || mkdirs(root, 0755)) { senderr(id, "mkdir"); return; }
+  if (find_scsi_dev(addr, dev, sizeof dev)) { senderr(id, addr); return; }
+  int mr = -1;
+  for (int t = 0; t < 100 && (mr = mount(dev, lower, fstype, MS_RDONLY, strcmp(fstype, "ext4") ? "" : "noload")) && (errno == ENXIO || errno == ENODEV || errno == ENOENT); t++) usleep(20000);
+  if (mr) { senderr(id, "mount lower"); return; }
+  if (mount("tmpfs", rw, "tmpfs", 0, "mode=0755")) { senderr(id, "mount tmpfs"); return; }
+  mkdirs(upper, 0755); mkdirs(work, 0755);
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  if (mount("overlay", root, "overlay", 0, opts)) { senderr(id, "mount overlay"); return; }
+  char sub[400];
+  snprintf(sub, sizeof sub, "%s/proc", root); mkdirs(sub, 0555);
+  if (mount("proc", sub, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "")) { senderr(id, "mount proc"); return; }
+  snprintf(sub, sizeof sub, "%s/sys", root); mkdirs(sub, 0555);
+  mount("sysfs", sub, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "");
+  snprintf(sub, sizeof sub, "%s/tmp", root); mkdirs(sub, 01777);
+  snprintf(sub, sizeof sub, "%s/dev", root); mkdirs(sub, 0755);
+  if (mount("tmpfs", sub, "tmpfs", MS_NOSUID, "mode=0755,size=65536")) { senderr(id, "mount dev"); return; }
+  mkdev(root, "null", 0666, 1, 3); mkdev(root, "zero", 0666, 1, 5); mkdev(root, "full", 0666, 1, 7);
+  mkdev(root, "random", 0666, 1, 8); mkdev(root, "urandom", 0666, 1, 9); mkdev(root, "tty", 0666, 5, 0);
+  snprintf(sub, sizeof sub, "%s/dev/pts", root); mkdirs(sub, 0755);
+  snprintf(sub, sizeof sub, "%s/dev/shm", root); mkdirs(sub, 01777);
+  mount("shm", sub, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  /* files the host wants in place (hosts, resolv.conf, hostname): "F/path" followed by "B<content>" */
+  const char *fpath = NULL;
+  for (size_t off = 0; off < n;) {
+    char *e = p + off;
+    size_t l = strnlen(e, n - off);
+    if (l == n - off) break;
+    off += l + 1;
+    if (e[0] == 'F') fpath = e + 1;
+    else if (e[0] == 'B' && fpath) {
+      if (writefile(root, fpath, e + 1, l - 1)) { senderr(id, fpath); return; }
+      fpath = NULL;
+    }
+  }
+  sendf(G_MOUNTED, id, root, strlen(root));
+}
+
+static void do_umount(uint32_t id, char *p, size_t n) {
+  char key[128], path[400];
+  snprintf(key, sizeof key, "%.*s", (int)n, p);
+  if (strchr(key, '/') || !key[0]) return;
+  const char *subs[] = { "root/dev/shm", "root/dev", "root/sys", "root/proc", "root", "rw", "lower" };
+  for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+    snprintf(path, sizeof path, "/run/c/%s/%s", key, subs[i]);
+    umount2(path, MNT_DETACH);
+  }
+  sendf(G_MOUNTED, id, "", 0);
+}
+
+static void do_stats(uint32_t id) {
+  static const char *files[] = { "/proc/stat", "/proc/meminfo", "/proc/diskstats", "/proc/net/dev", "/proc/loadavg" };
+  size_t len = 0;
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    len += (size_t)snprintf(logbuf + len, MAXFRAME - len, "==%s==\n", files[i]);
+    int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t r;
+    while (len < MAXFRAME - 1 && (r = read(fd, logbuf + len, MAXFRAME - 1 - len)) > 0) len += (size_t)r;
+    close(fd);
+  }
+  sendf(G_STATS, id, logbuf, len);
+}
+
+/* returns 0 on EOF */
+static int pump(struct proc *pr, int fd, int type) {
+  static char b[65536];
+  for (;;) {
+    ssize_t r = read(fd, b, sizeof b);
+    if (r > 0) { sendf(type, pr->id, b, (size_t)r); continue; }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return 1;
+    return 0;
+  }
+}
+
+static void finish(struct proc *pr) {
+  if (pr->out >= 0) { pump(pr, pr->out, G_STDOUT); close(pr->out); pr->out = -1; }
+  if (pr->err >= 0) { pump(pr, pr->err, G_STDERR); close(pr->err); pr->err = -1; }
+  if (pr->in >= 0) { close(pr->in); pr->in = -1; }
+  unsigned char b[4];
+  put32(b, (uint32_t)pr->status);
+  sendf(G_EXIT, pr->id, b, 4);
+}
+
+static void reap(void) {
+  int st;
+  pid_t pid;
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (int i = 0; i < MAXP; i++) {
+      if (procs[i].id && procs[i].pid == pid && !procs[i].exited) {
+        procs[i].exited = 1;
+        procs[i].status = st;
+        finish(&procs[i]);
+      }
+    }
+  }
+}
+
+static void handle(int type, uint32_t id, char *p, size_t n) {
+  struct proc *pr;
+  switch (type) {
+    case H_HELLO: hello(); break;
+    case H_START: do_start(id, p, n); break;
+    case H_MOUNT: do_mount(id, p, n); break;
+    case H_UMOUNT: do_umount(id, p, n); break;
+    case H_STATS: do_stats(id); break;
+    case H_STDIN:
+      pr = findp(id);
+      if (!pr || pr->in < 0) break;
+      if (n == 0) { close(pr->in); pr->in = -1; break; }
+      if (write(pr->in, p, n) < 0) { close(pr->in); pr->in = -1; }
+      break;
+    case H_SIGNAL:
+      pr = findp(id);
+      if (!pr) break;
+      if (n >= 1 && !pr->exited) kill(pr->pid, p[0]);
+      /* signal 0 = forget: the host has recorded the exit */
+      if (n >= 1 && p[0] == 0 && pr->exited) memset(pr, 0, sizeof *pr), pr->out = pr->err = pr->in = -1;
+      break;
+  }
+}
+
+int main(void) {
+  logbuf = malloc(MAXFRAME);
+  for (int i = 0; i < MAXP; i++) procs[i].out = procs[i].err = procs[i].in = -1;
+  const char *path = "/dev/vport0p1";
+  for (int i = 0; i < 500 && (port = open(path, O_RDWR | O_CLOEXEC)) < 0; i++) usleep(10000);
+  if (port < 0) die("open /dev/vport0p1");
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &s, NULL);
+  int sfd = signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
+  hello();
+  char *buf = malloc(MAXFRAME);
+  for (;;) {
+    struct pollfd pf[2 + 2 * MAXP];
+    struct proc *owner[2 + 2 * MAXP];
+    int nf = 0;
+    pf[nf++] = (struct pollfd){ port, POLLIN, 0 };
+    pf[nf++] = (struct pollfd){ sfd, POLLIN, 0 };
+    for (int i = 0; i < MAXP; i++) {
+      if (!procs[i].id) continue;
+      if (procs[i].out >= 0) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].out, POLLIN, 0 }; }
+      if (procs[i].err >= 0) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].err, POLLIN, 0 }; }
+    }
+    if (poll(pf, (nfds_t)nf, -1) < 0) continue;
+    if (pf[1].revents) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) > 0) {}
+      reap();
+    }
+    for (int i = 2; i < nf; i++) {
+      if (!pf[i].revents) continue;
+      struct proc *pr = owner[i];
+      int isout = pf[i].fd == pr->out;
+      if (pf[i].fd != pr->out && pf[i].fd != pr->err) continue;
+      if (!pump(pr, pf[i].fd, isout ? G_STDOUT : G_STDERR)) {
+        close(pf[i].fd);
+        if (isout) pr->out = -1; else pr->err = -1;
+      }
+    }
+    if (pf[0].revents & POLLIN) {
+      unsigned char h[9];
+      readall(port, h, 9);
+      uint32_t len = get32(h);
+      if (len < 5 || len > MAXFRAME) die("bad frame");
+      readall(port, buf, len - 5);
+      buf[len - 5] = 0;
+      handle(h[4], get32(h + 5), buf, len - 5);
+    } else if (pf[0].revents & (POLLHUP | POLLERR)) {
+      usleep(20000); /* host disconnected; wait for it to come back */
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { runStoreContract } from '../contract.ts';
+import { openStore } from '../open-store.ts';
+import { startEtcd, type EtcdProcess } from './etcd-process.ts';
+import { EtcdStore } from './etcd-store.ts';
+
+// One real etcd for the file; every test gets its own key prefix in it.
+let etcd: Promise<EtcdProcess> | undefined;
+let seq = 0;
+function server(): Promise<EtcdProcess> {
+  etcd ??= startEtcd();
+  return etcd;
+}
+after(async () => {
+  if (etcd !== undefined) await (await etcd).stop();
+});
+
+runStoreContract('etcd', async () => {
+  const { endpoint } = await server();
+  const store = new EtcdStore({ endpoints: [endpoint], prefix: `/t${seq++}`, watchQueueLimit: 100 });
+  return { store, cleanup: async () => {} };
+});
+
+test('prefixes keep clusters sharing one etcd apart', async () => {
+  const { endpoint } = await server();
+  const a = (await openStore({ kind: 'etcd', endpoints: [endpoint], prefix: '/cluster-a' })) as EtcdStore;
+  const b = new EtcdStore({ endpoints: [endpoint], prefix: '/cluster-b' });
+  try {
+    await a.create('/registry/x', 'a');
+    await b.create('/registry/x', 'b');
+    await b.create('/registry/y', 'b');
+    assert.deepEqual((await a.list('/registry/')).items.map((kv) => [kv.key, kv.value]), [['/registry/x', 'a']]);
+    assert.equal(await b.count(''), 2);
+    assert.equal((await b.get('/registry/x'))?.value, 'b');
+    // The revision is etcd's, shared by both.
+    assert.equal(await a.currentRevision(), await b.currentRevision());
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

@@ -1,0 +1,396 @@
+import { Etcd3, type IOptions, type IKeyValue, type IResponseHeader, type Watcher } from 'etcd3';
+import { HedgeError } from '../../lib/errors.ts';
+import { silentLogger, type Logger } from '../../lib/log.ts';
+import { assertValidKey, prefixEnd, storeClosedError } from '../key-range.ts';
+import type {
+  DeleteOptions,
+  KeyValue,
+  ListOptions,
+  ListResult,
+  Store,
+  UpdateOptions,
+  WatchEvent,
+  WatchOptions,
+  WriteOptions,
+} from '../types.ts';
+
+export interface EtcdStoreOptions {
+  endpoints: string[];
+  /** prepended to every key, so several clusters can share one etcd (e.g. '/hedge-a') */
+  prefix?: string;
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
+  logger?: Logger;
+  /** live events a watcher may buffer before its etcd watch is paused (default 10,000) */
+  watchQueueLimit?: number;
+}
+
+type ChangeEvent = Extract<WatchEvent, { type: 'put' | 'delete' }>;
+
+const COMPACTED = 'required revision has been compacted';
+const FUTURE = 'required revision is a future revision';
+
+/**
+ * Store on etcd v3, for several apiservers sharing one cluster. Revisions are
+ * etcd's global revision, so they start wherever etcd is (1 for a new cluster)
+ * and also advance for writes outside `prefix`. All reads are linearizable.
+ */
+export class EtcdStore implements Store {
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+  private readonly log: Logger;
+  private readonly queueLimit: number;
+  private closed = false;
+  /** highest revision seen in any response; where a watch without fromRevision starts */
+  private known = 0;
+  /** compaction this client did or observed; etcd does not report it directly */
+  private compacted = 0;
+  private readonly activeWatches = new Set<() => Promise<void>>();
+
+  constructor(opts: EtcdStoreOptions) {
+    this.prefix = opts.prefix ?? '';
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'store-etcd' });
+    this.queueLimit = opts.watchQueueLimit ?? 10_000;
+    const options: IOptions = { hosts: opts.endpoints };
+    if (opts.tls !== undefined) {
+      options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
+    }
+    this.client = new Etcd3(options);
+  }
+
+  async get(key: string, opts: { revision?: number; signal?: AbortSignal } = {}): Promise<KeyValue | undefined> {
+    this.checkOpen(opts.signal);
+    const res = await this.call(() =>
+      this.client.kv.range({ key: Buffer.from(this.full(key)), revision: revisionArg(opts.revision) }),
+    );
+    const kv = res.kvs[0];
+    return kv === undefined ? undefined : this.toKv(kv);
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    this.checkOpen(opts.signal);
+    const fullPrefix = this.full(prefix);
+    let start = fullPrefix;
+    if (opts.startAfter !== undefined) {
+      const after = this.full(opts.startAfter) + '\0';
+      if (after > start) start = after;
+    }
+    // etcd needs a non-empty start key; '\0' is the first possible one.
+    if (start === '') start = '\0';
+    const end = rangeEnd(fullPrefix);
+    const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : 0;
+    const res = await this.call(() =>
+      this.client.kv.range({
+        key: Buffer.from(start),
+        range_end: end,
+        limit,
+        revision: revisionArg(opts.revision),
+      }),
+    );
+    const items = res.kvs.map((kv) => this.toKv(kv));
+    const revision = Number(res.header.revision);
+    const remaining = res.more ? Number(res.count) - items.length : 0;
+    return { items, revision: opts.revision !== undefined && opts.revision > 0 ? opts.revision : revision, more: res.more, remaining };
+  }
+
+  async count(prefix: string): Promise<number> {
+    this.checkOpen();
+    const fullPrefix = this.full(prefix);
+    const res = await this.call(() =>
+      this.client.kv.range({ key: Buffer.from(fullPrefix || '\0'), range_end: rangeEnd(fullPrefix), count_only: true }),
+    );
+    return Number(res.count);
+  }
+
+  async create(key: string, value: string, opts: WriteOptions = {}): Promise<KeyValue> {
+    this.checkOpen(opts.signal);
+    assertValidKey(key);
+    const k = Buffer.from(this.full(key));
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: k, value: Buffer.from(value) } }],
+      }),
+    );
+    if (!res.succeeded) throw new HedgeError('AlreadyExists', `key "${key}" already exists`);
+    const rev = Number(res.header.revision);
+    return { key, value, createRevision: rev, modRevision: rev };
+  }
+
+  async update(key: string, value: string, opts: UpdateOptions): Promise<KeyValue> {
+    this.checkOpen(opts.signal);
+    const k = Buffer.from(this.full(key));
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [{ key: k, target: 'Mod', result: 'Equal', mod_revision: opts.expectedRevision }],
+        success: [{ request_put: { key: k, value: Buffer.from(value), prev_kv: true } }],
+        failure: [{ request_range: { key: k } }],
+      }),
+    );
+    if (!res.succeeded) throw this.refusal(key, res.responses[0]?.response_range?.kvs[0], opts.expectedRevision);
+    const prev = res.responses[0].response_put.prev_kv;
+    return { key, value, createRevision: Number(prev.create_revision), modRevision: Number(res.header.revision) };
+  }
+
+  async delete(key: string, opts: DeleteOptions = {}): Promise<KeyValue> {
+    this.checkOpen(opts.signal);
+    const k = Buffer.from(this.full(key));
+    const expected = opts.expectedRevision;
+    // A key that exists always has mod_revision > 0, so "Greater than 0" means "exists".
+    const compare =
+      expected === undefined
+        ? { key: k, target: 'Mod' as const, result: 'Greater' as const, mod_revision: 0 }
+        : { key: k, target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected };
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [compare],
+        success: [{ request_delete_range: { key: k, prev_kv: true } }],
+        failure: [{ request_range: { key: k } }],
+      }),
+    );
+    const prev = res.succeeded ? res.responses[0]?.response_delete_range?.prev_kvs[0] : undefined;
+    if (prev === undefined) throw this.refusal(key, res.responses[0]?.response_range?.kvs[0], expected ?? 0);
+    return { ...this.toKv(prev), modRevision: Number(res.header.revision) };
+  }
+
+  watch(prefix: string, opts: WatchOptions): AsyncIterable<WatchEvent> {
+    this.checkOpen();
+    // Fixed now, not at the first next(): this client's writes after this call are delivered.
+    const from = opts.fromRevision !== undefined && opts.fromRevision > 0 ? opts.fromRevision : this.known + 1;
+    return this.runWatch(prefix, from, opts);
+  }
+
+  async currentRevision(): Promise<number> {
+    this.checkOpen();
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(this.prefix + '\0'), count_only: true }));
+    return Number(res.header.revision);
+  }
+
+  async compactedRevision(): Promise<number> {
+    this.checkOpen();
+    return this.compacted;
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.checkOpen();
+    if (revision <= this.compacted) return;
+    try {
+      await this.call(() => this.client.kv.compact({ revision, physical: false }));
+    } catch (err) {
+      // etcd refuses to compact at or below its compacted revision; that state is what was asked for.
+      if (!(err instanceof HedgeError && err.code === 'Gone')) throw err;
+    }
+    this.compacted = revision;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Cancel etcd watches before closing the client, or etcd3 keeps reconnecting them.
+    await Promise.all([...this.activeWatches].map((end) => end()));
+    this.activeWatches.clear();
+    this.client.close();
+  }
+
+  private async *runWatch(prefix: string, from: number, opts: WatchOptions): AsyncGenerator<WatchEvent> {
+    const { signal } = opts;
+    const interval = opts.progressIntervalMs ?? 0;
+    if (signal.aborted) return;
+    const fullPrefix = this.full(prefix);
+    let queue: ChangeEvent[] = [];
+    let failure: unknown;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    let watcher: Watcher | undefined;
+    /** next revision the etcd watch must (re)start from */
+    let next = from;
+    /** no event for the prefix is undelivered up to here (from etcd progress notifications and events) */
+    let safe = from - 1;
+    let paused = false;
+    const notify = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    let pendingStart: Promise<void> = Promise.resolve();
+    const stop = async (): Promise<void> => {
+      const w = watcher;
+      watcher = undefined;
+      if (w === undefined) return;
+      w.removeAllListeners();
+      w.on('error', () => undefined);
+      await w.cancel().catch(() => undefined);
+    };
+    const end = async (): Promise<void> => {
+      ended = true;
+      notify();
+      await pendingStart.catch(() => undefined);
+      await stop();
+    };
+    const start = async (): Promise<void> => {
+      const builder = this.client.watch().withPreviousKV().startRevision(String(next));
+      const w = await (fullPrefix === '' ? builder.inRange({ start: '\0', end: '\0' }) : builder.prefix(fullPrefix)).create();
+      if (ended || paused) {
+        await w.cancel().catch(() => undefined);
+        return;
+      }
+      watcher = w;
+      w.on('data', (res) => {
+        if (res.events.length === 0) {
+          // A progress notification: etcd sends these only to watchers that are caught up.
+          safe = Math.max(safe, Number(res.header.revision));
+          return;
+        }
+        for (const ev of res.events) {
+          // protobuf gives null, not undefined, for an absent prev_kv
+          const converted = this.toEvent(ev.type, ev.kv, ev.prev_kv ?? undefined);
+          queue.push(converted);
+          next = converted.kv.modRevision + 1;
+        }
+        if (queue.length > this.queueLimit) {
+          // Slow consumer: stop the etcd watch; it is restarted from `next` once the queue drains.
+          paused = true;
+          void stop();
+        }
+        notify();
+      });
+      w.on('error', (err) => {
+        failure = err;
+        void stop();
+        notify();
+      });
+    };
+    const startOrFail = (): void => {
+      pendingStart = start().catch((err: unknown) => {
+        failure = err;
+        notify();
+      });
+    };
+    const onAbort = (): void => void end();
+    this.activeWatches.add(end);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    let lastYield = Date.now();
+    startOrFail();
+    try {
+      for (;;) {
+        if (signal.aborted || ended) return;
+        const ev = queue.shift();
+        if (ev !== undefined) {
+          safe = Math.max(safe, ev.kv.modRevision);
+          yield ev;
+          lastYield = Date.now();
+          continue;
+        }
+        if (failure !== undefined) throw await this.watchFailure(failure, next);
+        if (paused) {
+          paused = false;
+          queue = [];
+          startOrFail();
+        }
+        const progressDue = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(false);
+          if (interval > 0) timer = setTimeout(() => resolve(true), Math.max(0, lastYield + interval - Date.now()));
+        });
+        wake = undefined;
+        clearTimeout(timer);
+        timer = undefined;
+        if (progressDue && queue.length === 0 && failure === undefined && !signal.aborted && !ended) {
+          yield { type: 'progress', revision: safe };
+          lastYield = Date.now();
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      this.activeWatches.delete(end);
+      signal.removeEventListener('abort', onAbort);
+      if (!this.closed) void end();
+    }
+  }
+
+  /** A watch that etcd cancelled: Gone when its start revision was compacted away. */
+  private async watchFailure(err: unknown, next: number): Promise<unknown> {
+    if (this.closed) return storeClosedError();
+    try {
+      await this.call(() => this.client.kv.range({ key: Buffer.from(this.prefix + '\0'), revision: next, count_only: true }));
+    } catch (probe) {
+      if (probe instanceof HedgeError && probe.code === 'Gone') return probe;
+    }
+    this.log.warn({ err }, 'etcd watch failed');
+    return new HedgeError('Unavailable', 'etcd watch failed', { cause: err });
+  }
+
+  private toEvent(type: string, kv: IKeyValue, prev: IKeyValue | undefined): ChangeEvent {
+    const rev = Number(kv.mod_revision);
+    if (type === 'Delete') {
+      // etcd's delete event carries only the key; the deleted value comes from prev_kv.
+      const base =
+        prev === undefined
+          ? { key: this.strip(kv.key), value: '', createRevision: 0, modRevision: rev }
+          : { ...this.toKv(prev), modRevision: rev };
+      return prev === undefined ? { type: 'delete', kv: base } : { type: 'delete', kv: base, prevKv: this.toKv(prev) };
+    }
+    const put = this.toKv(kv);
+    return prev === undefined ? { type: 'put', kv: put } : { type: 'put', kv: put, prevKv: this.toKv(prev) };
+  }
+
+  private refusal(key: string, current: IKeyValue | undefined, expected: number): HedgeError {
+    if (current === undefined) return new HedgeError('NotFound', `key "${key}" not found`);
+    return new HedgeError(
+      'Conflict',
+      `key "${key}" was modified at revision ${current.mod_revision}, expected ${expected}`,
+    );
+  }
+
+  /** Runs one etcd call, mapping its errors onto HedgeError and remembering the newest revision seen. */
+  private async call<T extends { header: IResponseHeader }>(fn: () => Promise<T>): Promise<T> {
+    let res: T;
+    try {
+      res = await fn();
+    } catch (err) {
+      throw this.mapError(err);
+    }
+    this.known = Math.max(this.known, Number(res.header.revision));
+    return res;
+  }
+
+  private mapError(err: unknown): HedgeError {
+    if (this.closed) return storeClosedError();
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.includes(COMPACTED)) {
+      return new HedgeError('Gone', `etcd: ${COMPACTED}`, { cause: err });
+    }
+    if (message.includes(FUTURE)) return new HedgeError('BadRequest', `etcd: ${FUTURE}`, { cause: err });
+    return new HedgeError('Unavailable', `etcd: ${message}`, { cause: err });
+  }
+
+  private full(key: string): string {
+    return this.prefix + key;
+  }
+
+  private strip(key: Buffer): string {
+    return key.toString('utf8').slice(this.prefix.length);
+  }
+
+  private toKv(kv: IKeyValue): KeyValue {
+    return {
+      key: this.strip(kv.key),
+      value: kv.value.toString('utf8'),
+      createRevision: Number(kv.create_revision),
+      modRevision: Number(kv.mod_revision),
+    };
+  }
+
+  private checkOpen(signal?: AbortSignal): void {
+    if (this.closed) throw storeClosedError();
+    signal?.throwIfAborted();
+  }
+}
+
+function revisionArg(revision: number | undefined): number {
+  return revision !== undefined && revision > 0 ? revision : 0;
+}
+
+/** etcd range_end for a prefix; '\0' means "to the end of the keyspace" */
+function rangeEnd(fullPrefix: string): Buffer {
+  return Buffer.from(prefixEnd(fullPrefix) ?? '\0');
+}

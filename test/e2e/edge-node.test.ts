@@ -1,0 +1,212 @@
+/**
+ * Issue 3's end-to-end check: real `hedge server` + real `hedge node` + a real docker-registry
+ * holding the fixture images, driven with the real kubectl.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { buildTestImages } from '../fixtures/images/build.ts';
+import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
+import { findKubectl, readLines, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
+import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+
+const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
+const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
+
+async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, explain: () => string = () => ''): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 50;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${explain()}`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 300);
+  }
+}
+
+describe('edge node: hedge server + hedge node + docker-registry', { skip, timeout: 240_000 }, () => {
+  let server: HedgeServer;
+  let node: HedgeNode;
+  let registry: RunningRegistry;
+  let tmp: string;
+  let httpdImage = '';
+  let busyboxImage = '';
+  const nodeName = `e2e-${process.pid}`;
+
+  const getPod = async (name: string): Promise<Pod | undefined> => {
+    const r = await server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
+    return r.status === 200 ? (r.body as Pod) : undefined;
+  };
+  // which pod a leaked sandbox belonged to (its sandbox.json under the node's data dir names it)
+  const leakOwners = (ids: string[]): string =>
+    ids.map((id) => {
+      const r = spawnSync('sh', ['-c', `grep -rl ${id} ${node.dataDir}/pods 2>/dev/null | head -3; grep -rh '"name"' $(grep -rl ${id} ${node.dataDir}/pods 2>/dev/null | head -1) 2>/dev/null | head -2`]);
+      return `${id}: ${r.stdout.toString().trim()}`;
+    }).join('\n');
+  const explain = (): string => `node output:\n${node.output().slice(-3000)}`;
+  const waitRunning = (name: string): Promise<Pod> =>
+    waitUntil(`${name} Running with an IP`, 60_000, async () => {
+      const p = await getPod(name);
+      return p?.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.[0]?.ready ? p : undefined;
+    }, explain);
+  const kubectl = async (args: string[], input?: string): Promise<string> => {
+    const r = await server.kubectl(args, { input });
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  // a fresh connection each time: busybox httpd closes after one answer, so a pooled socket would be stale
+  const fetchText = (ip: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const req = get({ host: ip, port: 8080, path: '/', agent: false, timeout: 5_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`GET http://${ip}:8080/: timeout`)));
+      req.on('error', (err) => reject(new Error(`GET http://${ip}:8080/: ${err.message}`)));
+    });
+  const webPod = (name: string, runtimeClassName: string): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, labels: { app: 'web' } },
+      spec: {
+        runtimeClassName,
+        // httpd as pid 1 ignores SIGTERM: do not wait the default 30 s for it on delete
+        terminationGracePeriodSeconds: 2,
+        containers: [{ name: 'web', image: httpdImage, command: ['sh', '-c', 'echo serving on 8080; exec httpd -f -p 8080 -h /www'], ports: [{ containerPort: 8080 }] }],
+      },
+    });
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'hedge-edge-e2e-'));
+    const images = await buildTestImages(join(tmp, 'images'));
+    registry = await startRegistry();
+    await pushLayout(images.layoutDir, registry.url, 'hedge/httpd:1', 'httpd');
+    await pushLayout(images.layoutDir, registry.url, 'hedge/busybox:1', 'busybox');
+    httpdImage = `${registry.host}/hedge/httpd:1`;
+    busyboxImage = `${registry.host}/hedge/busybox:1`;
+    server = await startHedgeServer();
+    const kubeconfig = join(tmp, 'node.kubeconfig');
+    const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig]);
+    assert.equal(tok.code, 0, tok.stderr);
+    node = await startHedgeNode({ kubeconfig, nodeName });
+    await waitUntil('node Ready', 30_000, async () => {
+      const r = await server.api('GET', `/api/v1/nodes/${nodeName}`);
+      const conds = (r.body as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? [];
+      return conds.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+    }, explain);
+  });
+
+  after(async () => {
+    // best effort: let the agent tear down what a failed test left, then remove the rest by hand
+    try {
+      if (server && node) {
+        await server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=40s'], { timeoutMs: 45_000 });
+      }
+    } catch {
+      // fall through to the manual cleanup
+    }
+    await node?.cleanup();
+    await server?.stop();
+    await server?.cleanup();
+    await registry?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('runs pods under runc and gVisor that serve HTTP on their pod IPs', async () => {
+    await kubectl(['apply', '-f', '-'], webPod('web-runc', 'runc'));
+    await kubectl(['apply', '-f', '-'], webPod('web-gvisor', 'gvisor'));
+    const runc = await waitRunning('web-runc');
+    const gvisor = await waitRunning('web-gvisor');
+    assert.notEqual(runc.status?.podIP, gvisor.status?.podIP);
+    for (const p of [runc, gvisor]) {
+      assert.equal(p.spec?.nodeName, nodeName);
+      assert.match(await fetchText(p.status!.podIP!), /hello from hedge/);
+    }
+    const wide = await kubectl(['get', 'pods', '-o', 'wide']);
+    assert.match(wide, /web-runc\s+1\/1\s+Running/);
+    assert.match(wide, /web-gvisor\s+1\/1\s+Running/);
+  });
+
+  it('kubectl logs, logs -f and exec work through the apiserver for both runtimes', async () => {
+    for (const name of ['web-runc', 'web-gvisor']) {
+      assert.match(await kubectl(['logs', name]), /serving on 8080/);
+      const follow = server.spawnKubectl(['logs', '-f', name]);
+      const lines = readLines(follow);
+      try {
+        await lines.waitFor((l) => l.includes('serving on 8080'), 20_000);
+      } finally {
+        follow.kill('SIGKILL');
+      }
+      assert.equal((await kubectl(['exec', name, '--', 'echo', 'hi'])).trim(), 'hi');
+    }
+  });
+
+  it('an unpullable image ends in ErrImagePull/ImagePullBackOff with the registry reason', async () => {
+    await kubectl(['run', 'bad-image', `--image=${registry.host}/hedge/nope:1`, '--restart=Never']);
+    const waiting = await waitUntil('image pull failure', 30_000, async () => {
+      const w = (await getPod('bad-image'))?.status?.containerStatuses?.[0]?.state?.waiting;
+      return w && ['ErrImagePull', 'ImagePullBackOff'].includes(w.reason ?? '') ? w : undefined;
+    }, explain);
+    // docker-registry answers NAME_UNKNOWN / MANIFEST_UNKNOWN; its wording must reach the user
+    assert.match(waiting.message ?? '', /unknown|not found/i, JSON.stringify(waiting));
+  });
+
+  it('a command exiting 3 with restartPolicy Never leaves the pod Failed with exitCode 3', async () => {
+    await kubectl(['run', 'exit3', `--image=${busyboxImage}`, '--restart=Never', '--command', '--', 'sh', '-c', 'exit 3']);
+    const p = await waitUntil('exit3 Failed', 30_000, async () => {
+      const pod = await getPod('exit3');
+      return pod?.status?.phase === 'Failed' ? pod : undefined;
+    }, explain);
+    assert.equal(p.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 3);
+  });
+
+  it('kill -9 of the agent and a restart leave containers running, adopted unchanged', async () => {
+    const before = await Promise.all(['web-runc', 'web-gvisor'].map(async (n) => (await getPod(n))!));
+    const conmons = (await node.hostState()).conmonPids;
+    assert.ok(conmons.length >= 2, `conmon processes: ${conmons.join(',')}`);
+    await node.kill9();
+    // the containers do not depend on the agent
+    for (const p of before) assert.match(await fetchText(p.status!.podIP!), /hello from hedge/);
+    await node.start();
+    // logs go through the Node's advertised (new) port to the new agent, which must have adopted the container
+    await waitUntil('restarted agent serving logs', 30_000, async () => {
+      const r = await server.kubectl(['logs', 'web-gvisor']);
+      return r.code === 0 && r.stdout.includes('serving on 8080') ? true : undefined;
+    }, explain);
+    for (const b of before) {
+      const a = await waitRunning(b.metadata!.name!);
+      assert.equal(a.metadata?.uid, b.metadata?.uid);
+      assert.equal(a.status?.containerStatuses?.[0]?.restartCount, b.status?.containerStatuses?.[0]?.restartCount);
+      assert.equal(a.status?.containerStatuses?.[0]?.containerID, b.status?.containerStatuses?.[0]?.containerID);
+      assert.equal(a.status?.containerStatuses?.[0]?.state?.running?.startedAt, b.status?.containerStatuses?.[0]?.state?.running?.startedAt);
+      assert.match(await fetchText(a.status!.podIP!), /hello from hedge/);
+    }
+    const still = (await node.hostState()).conmonPids;
+    for (const pid of conmons) assert.ok(still.includes(pid), `conmon ${pid} was replaced: before ${conmons.join(',')}, after ${still.join(',')}`);
+  });
+
+  it('kubectl delete removes the pods and leaves nothing behind on the host', async () => {
+    // an earlier failure may have left the agent down; the cleanup is its job
+    if (!node.running()) await node.start();
+    await kubectl(['delete', 'pods', 'web-runc', 'web-gvisor', 'bad-image', 'exit3', '--wait=true', '--timeout=60s']);
+    const list = await server.api('GET', '/api/v1/namespaces/default/pods');
+    assert.deepEqual((list.body as { items: Pod[] }).items.map((p) => p.metadata?.name), []);
+    const empty = { netns: [], conmonPids: [], podCgroups: [], bridgePorts: [], mounts: [] };
+    // the API object goes once the agent confirmed; allow its teardown bookkeeping a moment to settle
+    let last = await node.hostState();
+    await waitUntil('host state clean', 15_000, async () => {
+      last = await node.hostState();
+      return JSON.stringify(last) === JSON.stringify(empty) ? true : undefined;
+    }, () => `${JSON.stringify(last, null, 2)}\n${leakOwners(last.netns)}`);
+    assert.deepEqual(last, empty);
+  });
+});

@@ -1,0 +1,215 @@
+/**
+ * Runs the real `hedge node` as a child process beside a `startHedgeServer` control plane, with
+ * its own data dir, netns dir, cgroup root, bridge and pod subnet so parallel test files never
+ * share host state; and finds (and, in cleanup, removes) whatever host state it left.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, run } from './harness.ts';
+
+const HEDGE_BIN = join(REPO_ROOT, 'bin', 'hedge.js');
+const CGROUP_V1 = '/sys/fs/cgroup';
+
+export interface NodeHostState {
+  /** pinned network namespaces */
+  netns: string[];
+  /** conmon processes whose bundle lives under the data dir */
+  conmonPids: number[];
+  /** pod cgroup dirs (memory controller) */
+  podCgroups: string[];
+  /** interfaces enslaved to the node's bridge */
+  bridgePorts: string[];
+  /** mount points under the data dir */
+  mounts: string[];
+}
+
+export interface HedgeNode {
+  nodeName: string;
+  dataDir: string;
+  netnsDir: string;
+  cgroupRoot: string;
+  bridge: string;
+  podSubnet: string;
+  pid(): number;
+  running(): boolean;
+  output(): string;
+  /** (re)start the process; resolves on its ready line */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+  hostState(): Promise<NodeHostState>;
+  /** best effort: kill leftover containers, unmount, remove netns/cgroups/bridge/data dir */
+  cleanup(): Promise<void>;
+}
+
+/** Reasons an edge-node test cannot run here, or undefined. */
+export function edgeNodeSkipReason(binaries: string[]): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (namespaces, cgroups, mounts)';
+  const missing = binaries.filter((b) => !existsSync(b));
+  return missing.length ? `missing ${missing.join(', ')} (run scripts/setup.sh)` : undefined;
+}
+
+function waitExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', () => r()));
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+async function procCmdlines(): Promise<{ pid: number; argv: string[] }[]> {
+  const out: { pid: number; argv: string[] }[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const raw = await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '');
+    if (raw) out.push({ pid: Number(d), argv: raw.split('\0').filter((s) => s !== '') });
+  }
+  return out;
+}
+
+async function cgroupPodDirs(root: string): Promise<string[]> {
+  const base = join(CGROUP_V1, 'memory', root);
+  const names = await readdir(base).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith('pod')).map((n) => join(base, n));
+}
+
+async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+}
+
+export async function startHedgeNode(opts: { kubeconfig: string; nodeName: string; runtimes?: string[]; extraArgs?: string[] }): Promise<HedgeNode> {
+  const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
+  const dataDir = await mkdtemp(join(tmpdir(), 'hedge-node-e2e-'));
+  const netnsDir = `/run/hedge/e2e-${rand}/netns`;
+  const cgroupRoot = `hedge-e2e-${rand}`;
+  const bridge = `hx${rand}`;
+  // a random /24 in 10.200.0.0/13, away from the default 10.88.0.0/16
+  const podSubnet = `10.${200 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}.0/24`;
+  const args = [
+    HEDGE_BIN,
+    'node',
+    '--kubeconfig', opts.kubeconfig,
+    '--node-name', opts.nodeName,
+    '--data-dir', dataDir,
+    '--listen', '127.0.0.1:0',
+    '--internal-ip', '127.0.0.1',
+    '--pod-subnet', podSubnet,
+    '--bridge', bridge,
+    '--netns-dir', netnsDir,
+    '--cgroup-root', cgroupRoot,
+    '--runtimes', (opts.runtimes ?? ['runc', 'gvisor']).join(','),
+    '--log-level', 'warn',
+    ...(opts.extraArgs ?? []),
+  ];
+  let child: ChildProcess | undefined;
+  let out = '';
+
+  const node: HedgeNode = {
+    nodeName: opts.nodeName,
+    dataDir,
+    netnsDir,
+    cgroupRoot,
+    bridge,
+    podSubnet,
+    pid: () => child?.pid ?? 0,
+    running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+    output: () => out,
+    async start() {
+      const c = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      live.add(c);
+      c.once('exit', () => live.delete(c));
+      const ready = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`hedge node not ready in 30 s\n${out}`)), 30_000);
+        const onData = (d: Buffer): void => {
+          out += d.toString();
+          if (/hedge node \S+ ready/.test(out.slice(-2000))) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        c.stdout?.on('data', onData);
+        c.stderr?.on('data', onData);
+        c.once('exit', (code, sig) => {
+          clearTimeout(timer);
+          reject(new Error(`hedge node exited (${code ?? sig}) before ready\n${out}`));
+        });
+      });
+      // later exits must not turn into unhandled rejections
+      ready.catch(() => undefined);
+      await ready;
+    },
+    async stop() {
+      const c = child;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      c.kill('SIGTERM');
+      const t = setTimeout(() => c.pid && process.kill(c.pid, 'SIGKILL'), 15_000);
+      await waitExit(c);
+      clearTimeout(t);
+    },
+    async kill9() {
+      const c = child;
+      if (!c?.pid || c.exitCode !== null || c.signalCode !== null) return;
+      process.kill(c.pid, 'SIGKILL');
+      await waitExit(c);
+    },
+    async hostState() {
+      const procs = await procCmdlines();
+      const conmonPids = procs
+        .filter((p) => p.argv[0]?.endsWith('conmon') && p.argv.some((a) => a.startsWith(dataDir)))
+        .map((p) => p.pid);
+      const netns = await readdir(netnsDir).catch(() => [] as string[]);
+      const ports = await run('ip', ['-o', 'link', 'show', 'master', bridge]);
+      return {
+        netns,
+        conmonPids,
+        podCgroups: await cgroupPodDirs(cgroupRoot),
+        bridgePorts: ports.code === 0 ? ports.stdout.split('\n').filter((l) => l.trim() !== '') : [],
+        mounts: await mountsUnder(dataDir),
+      };
+    },
+    async cleanup() {
+      await node.stop();
+      const st = await node.hostState();
+      for (const pid of st.conmonPids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      // container processes (runc inits, gVisor sandboxes) live in the pods' cgroups
+      for (const dir of st.podCgroups) {
+        const procs = await run('sh', ['-c', `find ${dir.replace('/memory/', '/pids/')} -name cgroup.procs -exec cat {} + 2>/dev/null`]);
+        for (const pid of procs.stdout.split('\n').filter((s) => /^\d+$/.test(s))) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+      }
+      for (const m of st.mounts.sort((a, b) => b.length - a.length)) await run('umount', ['-l', m]);
+      for (const ns of st.netns) {
+        await run('umount', [join(netnsDir, ns)]);
+      }
+      await rm(join(netnsDir, '..'), { recursive: true, force: true });
+      for (const ctl of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'freezer', 'devices', 'hugetlb']) {
+        await run('sh', ['-c', `find ${join(CGROUP_V1, ctl, cgroupRoot)} -depth -type d -exec rmdir {} + 2>/dev/null; true`]);
+      }
+      await run('ip', ['link', 'del', bridge]);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  await node.start();
+  return node;
+}
