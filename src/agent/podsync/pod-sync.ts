@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { Informer } from '../../client/informer.ts';
 import { Resources } from '../../client/resources.ts';
@@ -110,6 +112,7 @@ export class PodSync {
     this.pendingAdoption.delete(uid);
     const run = (async () => {
       if (adopt) await w.adopt(adopt.handler, adopt.containers, signal);
+      else await w.restore(signal);
       await w.run(signal);
     })()
       .catch((err: unknown) => {
@@ -172,6 +175,24 @@ export class PodSync {
       }
       await tearDownPodVolumes({ dataDir: this.cfg.dataDir, uid, mounter: this.deps.mounter, signal });
     }
+    await this.removeUnrecordedNetns(signal);
     this.adopted = true;
+  }
+
+  /** a netns no sandbox record names (e.g. an agent that died between netns and record) */
+  private async removeUnrecordedNetns(signal: AbortSignal): Promise<void> {
+    const recorded = new Set<string>();
+    for (const uid of await knownPodUids(this.cfg.dataDir)) {
+      const sb = await loadSandbox(this.cfg.dataDir, uid);
+      if (sb?.netnsPath) recorded.add(basename(sb.netnsPath));
+    }
+    const entries = await readdir(this.cfg.netnsDir).catch(() => [] as string[]);
+    for (const id of entries) {
+      if (recorded.has(id)) continue;
+      this.log.info({ netns: id }, 'removing unrecorded netns');
+      await this.deps.network
+        .tearDown({ id, pod: { uid: '', namespace: '', name: '' }, netnsPath: join(this.cfg.netnsDir, id), portMappings: [] }, signal)
+        .catch((err: unknown) => this.log.warn({ err, netns: id }, 'unrecorded netns teardown failed'));
+    }
   }
 }

@@ -119,6 +119,20 @@ export class PodWorker {
     this.wake?.();
   }
 
+  /**
+   * Picks up the sandbox a previous agent left for this pod (sandbox.json) when the runtime holds
+   * no containers for it (image still pulling, pod finished, agent killed mid-create): reuse it,
+   * or free a half-made one, rather than make a second netns and leak the first.
+   */
+  async restore(signal: AbortSignal): Promise<void> {
+    const saved = await loadSandbox(this.cfg.dataDir, this.uid);
+    if (!saved) return;
+    this.sandbox = saved;
+    if (!saved.created || this.finalPhase) {
+      await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the previous sandbox failed'));
+    }
+  }
+
   /** takes over containers found in the runtime at agent start, without restarting them */
   async adopt(handler: string, containers: ContainerStatus[], signal: AbortSignal): Promise<void> {
     const saved = await loadSandbox(this.cfg.dataDir, this.uid);
@@ -212,6 +226,8 @@ export class PodWorker {
       return;
     }
     if (this.finalPhase) {
+      // a release interrupted by an agent restart is finished here
+      if (this.sandbox) await this.releaseSandbox(signal);
       await this.writeStatus(signal);
       return;
     }
