@@ -31,10 +31,10 @@ export interface ImageImporter {
 export async function prepareDemoImage(opts: { workDir: string; images: ImageImporter; signal: AbortSignal }): Promise<DemoImage> {
   if (!existsSync('/bin/busybox')) throw new HedgeError('Unavailable', 'demo: /bin/busybox missing (install busybox-static; scripts/setup.sh does)');
   // fixture code is shared with the tests on purpose: one builder for every image hedge makes
-  const { buildTestImages } = await import('../../test/fixtures/images/build.ts');
+  const { buildTestImages } = await import('./demo-images/build.ts');
   const built = await buildTestImages(opts.workDir);
   if (existsSync(REGISTRY_BINARY)) {
-    const { startRegistry, pushLayout } = await import('../../test/fixtures/images/registry.ts');
+    const { startRegistry, pushLayout } = await import('./demo-images/registry.ts');
     const registry = await startRegistry();
     try {
       await pushLayout(built.layoutDir, registry.url, 'demo/httpd:1', 'httpd');

@@ -239,12 +239,9 @@ describe('kubectl against hedge server', { skip: KUBECTL === undefined && 'no ku
     ok(await k(['delete', 'cm', 'd1', '-n', NS, '--ignore-not-found']), 'ignore-not-found');
   });
 
-  // kubectl 1.27/1.28 apply fetches /openapi/v2 as protobuf only (then /swagger-2.0.0.pb-v1) and
-  // fails on 406; until the apiserver serves that encoding these run as TODO (reported, not fatal).
-  const OPENAPI_V2_PROTOBUF_TODO = new Set(['1.27', '1.28']);
+  // kubectl 1.27/1.28 apply fetches /openapi/v2 as protobuf only: the apiserver serves that encoding
   for (const { version, path } of findVersionedKubectls()) {
-    const todo = OPENAPI_V2_PROTOBUF_TODO.has(version) && 'needs /openapi/v2 served as protobuf';
-    it(`kubectl ${version}: get, apply, delete`, { todo }, async () => {
+    it(`kubectl ${version}: get, apply, delete`, async () => {
       const name = `v${version.replace('.', '-')}`;
       const kv = (args: string[], input?: string): Promise<RunResult> => s.kubectl(args, { input, binary: path });
       assert.match(ok(await kv(['apply', '-f', '-'], configMap(name, { v: version })), `${version} apply`), new RegExp(`configmap/${name} created`));
