@@ -251,6 +251,32 @@ describe('agent restart', () => {
     }
   });
 
+  it('a restarted agent reuses the sandbox of a pod with no container yet, and frees it on delete', async () => {
+    const h = await new Harness().init();
+    try {
+      h.start();
+      await h.createPod('waits', { containers: [app({ name: 'w', image: 'ghost:2' })] });
+      await h.until('waits', (x) => cs(x, 'w')?.state?.waiting?.reason === 'ErrImagePull', 'ErrImagePull');
+      await h.stop();
+      const sandboxes = (): number => [...h.runtime.sandboxes.values()].filter((s) => s.pod.name === 'waits').length;
+      assert.equal(sandboxes(), 1);
+
+      h.start();
+      await eventually(() => h.sync?.hasSynced() === true, 'synced');
+      for (let i = 0; i < 3; i++) await h.tick();
+      // no second sandbox or netns beside the first
+      assert.equal(h.network.ops.filter((o) => o === 'setUp:waits').length, 1);
+      assert.equal(sandboxes(), 1);
+      assert.equal(h.network.active.size, 1);
+
+      const p = (await h.pod('waits'))!;
+      await h.client.delete(Resources.pods, 'waits', { namespace: 'default', gracePeriodSeconds: 0 });
+      await eventually(() => sandboxes() === 0 && h.network.active.size === 0, `sandbox and network freed (uid ${p.metadata?.uid})`);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('removes containers and sandboxes of pods no longer bound to this node', async () => {
     const h = await new Harness().init();
     try {
