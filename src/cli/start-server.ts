@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createApiServer, loadOrCreateServiceAccountKey } from '../apiserver/index.ts';
@@ -103,6 +104,8 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
 
   // Controllers reach the apiserver the way any client would (API only), under their own identity.
   const stopControllers = new AbortController();
+  // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
+  setMaxListeners(0, stopControllers.signal);
   let controllers: { done: Promise<void>; client: HttpKubeClient } | undefined;
   if (settings.controllers) {
     const cred = await generateClientCert({

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -43,6 +44,8 @@ export function registerUpCommand(program: Command): void {
     const logger = createLogger({ level: settings.logLevel });
     const shutdown = waitForShutdownSignal();
     const stop = new AbortController();
+    // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
+    setMaxListeners(0, stop.signal);
     void shutdown.then(() => stop.abort(new Error('interrupted')));
     const out = (s: string): boolean => process.stdout.write(`${s}\n`);
     try {
