@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ConfigError, loadConfigFile, validateSettings, type Where } from './config-file.ts';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
+
+export { ConfigError };
 
 /**
  * `hedge server` settings. Each has a flag and a config-file key of the same name
@@ -94,46 +95,8 @@ const partialSchema = z.strictObject({
 
 type PartialSettings = z.output<typeof partialSchema>;
 
-/** Raised for bad flags or config; the CLI turns it into exit code 2. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-function describeIssues(err: z.ZodError, where: (key: string) => string): string {
-  return err.issues
-    .map((i) => {
-      const key = String(i.path[0] ?? '');
-      if (i.code === 'unrecognized_keys') return `${where('')}unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
-      return `${where(key)}${i.message}`;
-    })
-    .join('; ');
-}
-
-function validate(input: unknown, where: (key: string) => string): PartialSettings {
-  const r = partialSchema.safeParse(input);
-  if (!r.success) throw new ConfigError(describeIssues(r.error, where));
-  return r.data;
-}
-
-export async function loadConfigFile(path: string): Promise<PartialSettings> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`--config ${path}: ${(err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`--config ${path}: not valid YAML: ${(err as Error).message}`);
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: want a mapping of keys`);
-  return validate(doc, (key) => (key === '' ? `config file ${path}: ` : `config file ${path}: key "${key}": `));
+function validate(input: unknown, where: Where): PartialSettings {
+  return validateSettings(partialSchema, input, where);
 }
 
 export interface ResolveOptions {
@@ -147,7 +110,7 @@ export interface ResolveOptions {
 export async function resolveServerSettings(opts: ResolveOptions): Promise<ServerSettings> {
   const given = Object.fromEntries(Object.entries(opts.flags).filter(([, v]) => v !== undefined));
   const fromFlags = validate(given, (key) => `${SERVER_FLAGS[key as keyof ServerSettings] ?? key}: `);
-  const fromFile = opts.configFile === undefined ? {} : await loadConfigFile(opts.configFile);
+  const fromFile = opts.configFile === undefined ? {} : await loadConfigFile(partialSchema, opts.configFile);
   const defaults = validate({ ...SERVER_DEFAULTS, ...opts.defaults }, (key) => `default ${key}: `);
   const merged = { ...defaults, ...fromFile, ...fromFlags };
   return {

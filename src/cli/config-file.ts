@@ -1,0 +1,50 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+
+/** Raised for bad flags or config; the CLI turns it into exit code 2. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** where(key) prefixes each message with the flag or file key at fault */
+export type Where = (key: string) => string;
+
+function describeIssues(err: z.ZodError, where: Where): string {
+  return err.issues
+    .map((i) => {
+      const key = String(i.path[0] ?? '');
+      if (i.code === 'unrecognized_keys') return `${where('')}unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${where(key)}${i.message}`;
+    })
+    .join('; ');
+}
+
+/** parse `input` with `schema` or throw a ConfigError naming every offending flag or key */
+export function validateSettings<S extends z.ZodType>(schema: S, input: unknown, where: Where): z.output<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new ConfigError(describeIssues(r.error, where));
+  return r.data;
+}
+
+/** a YAML config file (keys = flag names in camelCase) validated by `schema`; empty file = {} */
+export async function loadConfigFile<S extends z.ZodType>(schema: S, path: string): Promise<z.output<S> | Record<string, never>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: want a mapping of keys`);
+  return validateSettings(schema, doc, (key) => (key === '' ? `config file ${path}: ` : `config file ${path}: key "${key}": `));
+}
