@@ -1,51 +1,132 @@
 /**
- * Scheduler throughput on the in-memory API: pods bound per second with 100 nodes and
- * 1,000 pending pods (all fit). Prints a table; asserts nothing.
- * Run: node --import tsx bench/scheduler.ts [nodes] [pods]
+ * Scheduler throughput: pods bound per second with 100 nodes and 1,000 pending pods (all fit),
+ * side by side on the in-memory fake API and against a real `hedge server` (SQLite; nodes and
+ * pods created through the API, no agents, the server's own controllers off so only this
+ * scheduler binds). Prints a table; asserts nothing.
+ * Run: node --import tsx bench/scheduler.ts [--nodes 100] [--pods 1000] [--mode both|fake|real]
  */
-import { silentLogger } from '../src/lib/log.ts';
+import { parseArgs } from 'node:util';
+import type { KubeObject } from '../src/api/object.ts';
 import { FakeKubeClient } from '../src/client/fake-client.ts';
+import { HttpKubeClient } from '../src/client/http-client.ts';
+import { loadKubeconfig } from '../src/client/kubeconfig.ts';
 import { Resources } from '../src/client/resources.ts';
+import type { KubeClient } from '../src/client/types.ts';
+import { isHedgeError } from '../src/lib/errors.ts';
+import { silentLogger } from '../src/lib/log.ts';
 import { Scheduler } from '../src/controllers/scheduler/scheduler.ts';
 import { makeNode, makePod } from '../src/controllers/testing/objects.ts';
+import { startHedgeServer } from '../test/e2e/harness.ts';
+import { printTable, rssMiB } from './apiserver-seed.ts';
 
-const nodes = Number(process.argv[2] ?? 100);
-const pods = Number(process.argv[3] ?? 1000);
+const { values, positionals } = parseArgs({
+  options: { nodes: { type: 'string' }, pods: { type: 'string' }, mode: { type: 'string', default: 'both' } },
+  allowPositionals: true,
+});
+// positional [nodes] [pods] kept for older invocations
+const nodes = Number(values.nodes ?? positionals[0] ?? 100);
+const pods = Number(values.pods ?? positionals[1] ?? 1000);
+const mode = values.mode;
+if (!['both', 'fake', 'real'].includes(mode ?? '')) throw new Error(`--mode ${mode}: want both, fake or real`);
 
-async function once(label: string, podOpts: (i: number) => Parameters<typeof makePod>[1]): Promise<string[]> {
-  const client = new FakeKubeClient();
-  client.recordCalls = false;
-  for (let i = 0; i < nodes; i++) {
-    await client.create(Resources.nodes, makeNode(`node-${i}`, { cpu: '32', memory: '64Gi', pods: '110', labels: { zone: `z${i % 4}` } }));
+type PodOpts = Parameters<typeof makePod>[1];
+interface Scenario {
+  label: string;
+  pod: (i: number) => PodOpts;
+}
+const scenarios: Scenario[] = [
+  { label: 'plain (cpu+mem requests)', pod: (i) => ({ cpu: '100m', memory: '128Mi', ownerUid: `rs-${i % 10}` }) },
+  {
+    label: 'nodeSelector + runtimeClass + hostPort',
+    pod: (i) => ({ cpu: '100m', memory: '128Mi', nodeSelector: { zone: `z${i % 4}` }, runtimeClassName: 'runc', hostPort: 10000 + (i % 50), ownerUid: `rs-${i % 10}` }),
+  },
+];
+
+async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) await fn(next++);
+  }));
+}
+
+/** nodes (Ready, 32 cpu / 64 Gi), the runc RuntimeClass and `pods` pending pods in namespace `ns` */
+async function seed(client: KubeClient, ns: string, sc: Scenario, createNodes: boolean): Promise<void> {
+  if (createNodes) {
+    await pool(nodes, 8, async (i) => {
+      const n = makeNode(`node-${i}`, { cpu: '32', memory: '64Gi', pods: '110', labels: { zone: `z${i % 4}` } });
+      const created = await client.create(Resources.nodes, n);
+      // a real apiserver ignores status on create: post it as a node agent would
+      await client.updateStatus(Resources.nodes, { ...created, status: n.status } as KubeObject);
+    });
+    try {
+      await client.create(Resources.runtimeclasses, { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'runc' }, handler: 'runc' } as KubeObject);
+    } catch (err) {
+      if (!isHedgeError(err, 'AlreadyExists')) throw err;
+    }
   }
-  await client.create(Resources.runtimeclasses, { metadata: { name: 'runc' }, handler: 'runc' });
-  for (let i = 0; i < pods; i++) await client.create(Resources.pods, makePod(`pod-${i}`, podOpts(i)));
+  if (ns !== 'default') {
+    await client.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch((err: unknown) => {
+      if (!isHedgeError(err, 'AlreadyExists')) throw err;
+    });
+  }
+  await pool(pods, 16, async (i) => {
+    await client.create(Resources.pods, makePod(`pod-${i}`, { ...sc.pod(i), namespace: ns }));
+  });
+}
+
+/** time from scheduler start (informer sync included) until every pod is bound */
+async function schedule(client: KubeClient): Promise<{ ms: number; failed: number }> {
   const s = new Scheduler({ client, logger: silentLogger() });
   const ac = new AbortController();
   const t0 = performance.now();
   const done = s.run(ac.signal);
-  while (s.stats.bound < pods) await new Promise((r) => setImmediate(r));
+  while (s.stats.bound < pods) await new Promise((r) => setTimeout(r, s.stats.bound === 0 ? 1 : 5));
   const ms = performance.now() - t0;
   ac.abort();
   await done;
-  return [label, String(nodes), String(pods), ms.toFixed(0), ((pods / ms) * 1000).toFixed(0), String(s.stats.failedAttempts)];
+  return { ms, failed: s.stats.failedAttempts };
 }
 
-const rows = [
-  await once('plain (cpu+mem requests)', (i) => ({ cpu: '100m', memory: '128Mi', ownerUid: `rs-${i % 10}` })),
-  await once('nodeSelector + runtimeClass + hostPort', (i) => ({
-    cpu: '100m',
-    memory: '128Mi',
-    nodeSelector: { zone: `z${i % 4}` },
-    runtimeClassName: 'runc',
-    hostPort: 10000 + (i % 50),
-    ownerUid: `rs-${i % 10}`,
-  })),
-];
+const rows: (string | number)[][] = [['api', 'scenario', 'nodes', 'pods', 'ms (incl. informer sync)', 'pods/s', 'failed attempts']];
 
-const head = ['scenario', 'nodes', 'pods', 'ms (incl. informer sync)', 'pods/s', 'failed attempts'];
-const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-console.log(line(head));
-console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of rows) console.log(line(r));
+if (mode !== 'real') {
+  for (const sc of scenarios) {
+    const client = new FakeKubeClient();
+    client.recordCalls = false;
+    await seed(client, 'default', sc, true);
+    const r = await schedule(client);
+    rows.push(['in-memory fake', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed]);
+  }
+}
+
+let serverRss: number | undefined;
+if (mode !== 'fake') {
+  const server = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'] });
+  const client = new HttpKubeClient({ ...(await loadKubeconfig(server.kubeconfig)), userAgent: 'hedge-bench-scheduler' });
+  try {
+    for (const [i, sc] of scenarios.entries()) {
+      // one namespace per scenario: the nodes stay, their earlier pods are deleted first so every run starts empty
+      const ns = `bench-${i}`;
+      if (i > 0) {
+        const prev = `bench-${i - 1}`;
+        await pool(pods, 16, async (j) => {
+          await client.delete(Resources.pods, `pod-${j}`, { namespace: prev, gracePeriodSeconds: 0 }).catch(() => undefined);
+        });
+      }
+      await seed(client, ns, sc, i === 0);
+      const r = await schedule(client);
+      const list = await client.list(Resources.pods, { namespace: ns });
+      const bound = list.items.filter((p) => (p as { spec?: { nodeName?: string } }).spec?.nodeName).length;
+      if (bound !== pods) throw new Error(`${sc.label}: ${bound} of ${pods} pods bound in the API`);
+      rows.push(['hedge server (sqlite)', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed]);
+    }
+    serverRss = await rssMiB(server.pid);
+  } finally {
+    await client.close();
+    await server.stop();
+    await server.cleanup();
+  }
+}
+
+printTable(`scheduler: ${pods} pending pods over ${nodes} nodes (binds through pods/binding)`, rows);
+if (serverRss !== undefined) process.stdout.write(`hedge server RSS after the runs: ${serverRss.toFixed(0)} MiB\n`);

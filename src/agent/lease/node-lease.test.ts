@@ -1,12 +1,62 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../api/object.ts';
 import { FakeClock } from '../../client/clock.ts';
 import { FakeKubeClient } from '../../client/fake-client.ts';
 import { Resources } from '../../client/resources.ts';
+import type { BindOptions, DeleteOptions, GetOptions, KubeClient, ListOptions, ObjectList, PatchOptions, PatchType, ResourceTarget, WatchEvent, WatchOptions, WriteOptions } from '../../client/types.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import { silentLogger } from '../../lib/log.ts';
+import { HeartbeatJournal } from './heartbeat-journal.ts';
 import { NodeLease } from './node-lease.ts';
+
+/** The cloud link as the agent sees it: every call fails as an unreachable apiserver's would while `down`. */
+class LinkClient implements KubeClient {
+  down = false;
+  constructor(private readonly inner: KubeClient) {}
+  private check(): void {
+    if (this.down) throw new HedgeError('Unavailable', 'connect ECONNREFUSED 10.0.0.1:6443');
+  }
+  async get<T extends KubeObject = KubeObject>(res: ResourceTarget, name: string, opts?: GetOptions): Promise<T> {
+    this.check();
+    return this.inner.get<T>(res, name, opts);
+  }
+  async list<T extends KubeObject = KubeObject>(res: ResourceTarget, opts?: ListOptions): Promise<ObjectList<T>> {
+    this.check();
+    return this.inner.list<T>(res, opts);
+  }
+  watch<T extends KubeObject = KubeObject>(res: ResourceTarget, opts?: WatchOptions): AsyncIterable<WatchEvent<T>> {
+    this.check();
+    return this.inner.watch<T>(res, opts);
+  }
+  async create<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts?: WriteOptions): Promise<T> {
+    this.check();
+    return this.inner.create<T>(res, obj, opts);
+  }
+  async update<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts?: WriteOptions): Promise<T> {
+    this.check();
+    return this.inner.update<T>(res, obj, opts);
+  }
+  async updateStatus<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts?: WriteOptions): Promise<T> {
+    this.check();
+    return this.inner.updateStatus<T>(res, obj, opts);
+  }
+  async patch<T extends KubeObject = KubeObject>(res: ResourceTarget, name: string, type: PatchType, patch: unknown, opts?: PatchOptions): Promise<T> {
+    this.check();
+    return this.inner.patch<T>(res, name, type, patch, opts);
+  }
+  async delete(res: ResourceTarget, name: string, opts?: DeleteOptions): Promise<KubeObject | undefined> {
+    this.check();
+    return this.inner.delete(res, name, opts);
+  }
+  async bind(opts: BindOptions): Promise<void> {
+    this.check();
+    return this.inner.bind(opts);
+  }
+}
 
 const until = async (cond: () => boolean): Promise<void> => {
   for (let i = 0; i < 10_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
@@ -43,5 +93,114 @@ describe('node lease', () => {
     await until(() => lease.renewals === 3);
     ac.abort();
     await run;
+  });
+});
+
+describe('node lease while the cloud is unreachable', () => {
+  const annotation = async (client: FakeKubeClient): Promise<unknown> => {
+    const n = await client.get(Resources.nodes, 'n1');
+    const v = n.metadata.annotations?.['hedge.io/offline-heartbeats'];
+    return v === undefined ? undefined : JSON.parse(v);
+  };
+  /** move the clock in 1 s steps, letting the lease loop run (and park again) after each */
+  const run = async (clock: FakeClock, ms: number): Promise<void> => {
+    for (let left = ms; left > 0; left -= 1_000) {
+      clock.advance(Math.min(1_000, left));
+      await until(() => clock.pending === 1);
+      // journal writes are real file I/O: give them a few turns of the event loop
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      await until(() => clock.pending === 1);
+    }
+  };
+
+  it('journals one heartbeat per interval (not per retry), survives an agent restart, reports on reconnect', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'hedge-lease-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const journalPath = join(dir, 'lease', 'offline-heartbeats.json');
+    const fake = new FakeKubeClient();
+    await fake.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } });
+    const link = new LinkClient(fake);
+    const clock = new FakeClock();
+    let reconnects = 0;
+    const start = (): { lease: NodeLease; stop: () => Promise<void> } => {
+      const lease = new NodeLease({
+        client: link,
+        nodeName: 'n1',
+        clock,
+        logger: silentLogger(),
+        nodeUid: async () => 'uid',
+        journalPath,
+        onReconnect: async () => {
+          reconnects++;
+        },
+      });
+      const ac = new AbortController();
+      const done = lease.run(ac.signal);
+      return { lease, stop: async () => { ac.abort(); await done; } };
+    };
+
+    let a = start();
+    await until(() => a.lease.renewals === 1 && clock.pending === 1);
+    assert.equal(a.lease.journal?.pending, undefined, 'nothing journaled while online');
+
+    link.down = true;
+    await run(clock, 35_000);
+    // failures at t=10 s, 20 s, 30 s journal; the back-off retries in between do not
+    assert.equal(a.lease.offline, true);
+    assert.deepEqual(a.lease.journal?.pending, { count: 3, firstMs: clock.now() - 25_000, lastMs: clock.now() - 5_000 });
+    assert.equal(a.lease.renewals, 1);
+
+    // the agent restarts while still offline: the journal is on disk and the count goes on
+    await a.stop();
+    a = start();
+    await until(() => clock.pending === 1 && a.lease.journal !== undefined);
+    await run(clock, 20_000);
+    assert.equal(a.lease.journal?.pending?.count, 5);
+    assert.equal(await annotation(fake), undefined, 'nothing reached the cloud');
+
+    link.down = false;
+    const callsBefore = fake.calls.length;
+    await run(clock, 10_000);
+    const sequence = fake.calls.slice(callsBefore).map((c) => `${c.verb} ${c.plural}`);
+    // the evidence goes out before the renewal that ends the partition
+    assert.deepEqual(sequence.slice(0, 3), ['patch nodes', 'get leases', 'update leases']);
+    assert.ok(a.lease.renewals >= 1);
+    assert.equal(a.lease.offline, false);
+    assert.equal(a.lease.reports, 1);
+    assert.equal(reconnects, 1, 'reconnect hook once');
+    const reported = (await annotation(fake)) as { count: number; first: string; last: string };
+    assert.equal(reported.count, 5);
+    assert.equal(reported.first, '2026-01-01T00:00:10Z');
+    assert.equal(a.lease.journal?.pending, undefined, 'delivered heartbeats are forgotten');
+    assert.equal((await HeartbeatJournal.open(journalPath)).pending, undefined);
+
+    // renewals go on; nothing more is reported while online
+    await run(clock, 30_000);
+    assert.equal(a.lease.reports, 1);
+    assert.equal(reconnects, 1);
+    await a.stop();
+  });
+
+  it('a report that fails (Node not registered yet) keeps the journal for the next renewal', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'hedge-lease-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const journalPath = join(dir, 'hb.json');
+    const pre = await HeartbeatJournal.open(journalPath);
+    await pre.record(Date.parse('2025-12-31T23:59:00Z'));
+    const fake = new FakeKubeClient();
+    const clock = new FakeClock();
+    const lease = new NodeLease({ client: fake, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => undefined, journalPath });
+    const ac = new AbortController();
+    const done = lease.run(ac.signal);
+    await until(() => lease.renewals === 1 && clock.pending === 1);
+    assert.equal(lease.reports, 0);
+    assert.equal(lease.journal?.pending?.count, 1);
+    await fake.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } });
+    await run(clock, 10_000);
+    assert.equal(lease.reports, 1);
+    assert.equal(((await annotation(fake)) as { count: number }).count, 1);
+    assert.equal(lease.journal?.pending, undefined);
+    ac.abort();
+    await done;
   });
 });

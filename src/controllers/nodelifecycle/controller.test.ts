@@ -201,3 +201,121 @@ test('pods on a deleted Node are garbage-collected', async () => {
     await h.stop();
   }
 });
+
+test('a renewal arriving late (after Unreachable, before tolerationSeconds) untaints the node and cancels the eviction', async () => {
+  const h = await setup();
+  try {
+    await h.settle();
+    await h.advance(GRACE + PERIOD, ['edge-b']);
+    assert.equal(h.ctl.tracker('edge-a')?.health.kind, 'Unreachable');
+    assert.deepEqual((await h.node('edge-a')).spec?.taints?.map((t) => t.key), ['node.kubernetes.io/unreachable']);
+    await h.advance(20_000, ['edge-b']);
+    // the node's clock is an hour behind ours, and the renewal is late: it still counts
+    const l = await h.client.get(Resources.leases, 'edge-a', { namespace: 'kube-node-lease' });
+    await h.client.update(Resources.leases, { ...l, spec: { ...(l.spec as object), renewTime: formatMicroTime(h.clock.now() - 3_600_000) } });
+    await h.settle();
+    assert.equal(h.ctl.tracker('edge-a')?.health.kind, 'Healthy');
+    assert.equal((await h.node('edge-a')).spec?.taints, undefined, 'taint removed at once');
+    // past the point where a1 would have been evicted: nothing happens while renewals continue
+    await h.advance(60_000, ['edge-a', 'edge-b']);
+    assert.equal((await h.pod('a1'))?.metadata.deletionTimestamp, undefined);
+    assert.equal(h.ctl.stats.evicted, 0);
+    // Ready stays Unknown until the node itself posts status: we never claim Ready for it
+    assert.equal(h.cond(await h.node('edge-a'), 'Ready')?.status, 'Unknown');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('a node clock far ahead cannot stretch its grace period: renewals stamped in the future still expire on our clock', async () => {
+  const h = await setup();
+  try {
+    await h.settle();
+    const l = await h.client.get(Resources.leases, 'edge-a', { namespace: 'kube-node-lease' });
+    await h.client.update(Resources.leases, { ...l, spec: { ...(l.spec as object), renewTime: formatMicroTime(h.clock.now() + 86_400_000) } });
+    await h.settle();
+    await h.advance(GRACE + PERIOD, ['edge-b']);
+    assert.equal(h.ctl.tracker('edge-a')?.health.kind, 'Unreachable');
+    assert.equal(h.ctl.tracker('edge-b')?.health.kind, 'Healthy');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('a reachable node reporting Ready=False gets the not-ready taint; autonomy does not protect against that', async () => {
+  const h = await setup();
+  try {
+    await h.settle();
+    const nb = await h.node('edge-b');
+    await h.client.patch(Resources.nodes, 'edge-b', 'strategic', {
+      status: { conditions: [{ ...h.cond(nb, 'Ready'), status: 'False', reason: 'KubeletNotReady', lastHeartbeatTime: '2026-01-01T00:00:05Z' }] },
+    }, { subresource: 'status' });
+    await h.settle();
+    assert.equal(h.ctl.tracker('edge-b')?.health.kind, 'NotReady');
+    assert.deepEqual((await h.node('edge-b')).spec?.taints?.map((t) => `${t.key}:${t.effect}`), ['node.kubernetes.io/not-ready:NoExecute']);
+    await h.advance(25_000, ['edge-a', 'edge-b']);
+    assert.equal((await h.pod('b1'))?.metadata.deletionTimestamp, undefined);
+    await h.advance(10_000, ['edge-a', 'edge-b']);
+    assert.ok((await h.pod('b1'))?.metadata.deletionTimestamp, 'evicted by the default toleration of the not-ready taint');
+    assert.equal(h.cond(await h.node('edge-b'), 'EdgeAutonomy'), undefined, 'no partition, no verdict');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('terminating pods on an unreachable node are never force-deleted; they wait for the node', async () => {
+  const h = await setup();
+  try {
+    await h.settle();
+    await h.advance(GRACE + PERIOD + 40_000);
+    const a1 = await h.pod('a1');
+    assert.ok(a1?.metadata.deletionTimestamp, 'a1 evicted (graceful)');
+    await h.advance(3_600_000 - (3_600_000 % PERIOD));
+    assert.ok(await h.pod('a1'), 'still terminating an hour later on the ordinary node');
+    assert.ok(await h.pod('b2'), 'and on the autonomous node');
+    assert.equal(h.ctl.stats.orphansDeleted, 0);
+    assert.equal(h.ctl.stats.evicted, 1, 'one eviction, not one per pass');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('pods bound to a node never seen are deleted after the orphan grace period, not before', async () => {
+  const h = await setup();
+  try {
+    await h.settle();
+    await h.client.create(Resources.pods, makePod('ghost', { nodeName: 'no-such-node' }));
+    await h.settle();
+    await h.advance(35_000, ['edge-a', 'edge-b']);
+    assert.ok(await h.pod('ghost'), 'quarantine: the Node may still be registering');
+    await h.advance(10_000, ['edge-a', 'edge-b']);
+    await until(async () => (await h.pod('ghost')) === undefined, 'ghost deleted');
+    assert.equal(h.ctl.stats.orphansDeleted, 1);
+    // a Node registering late saves its pods
+    await h.client.create(Resources.pods, makePod('early', { nodeName: 'edge-late' }));
+    await h.settle();
+    await h.advance(10_000, ['edge-a', 'edge-b']);
+    await h.client.create(Resources.nodes, makeNode('edge-late'));
+    await h.advance(30_000, ['edge-a', 'edge-b']);
+    const early = await h.pod('early');
+    assert.ok(early);
+    assert.equal(early.metadata.deletionTimestamp, undefined);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('deleting an autonomous Node garbage-collects its pods too, terminating ones included', async () => {
+  const h = await setup();
+  try {
+    await h.settle();
+    await h.advance(GRACE + PERIOD, ['edge-a']);
+    assert.equal(h.ctl.tracker('edge-b')?.health.kind, 'Unreachable');
+    await h.client.delete(Resources.nodes, 'edge-b');
+    await h.settle();
+    await until(async () => (await h.pod('b1')) === undefined && (await h.pod('b2')) === undefined, 'edge-b pods deleted');
+    assert.ok(await h.pod('a1'));
+  } finally {
+    await h.stop();
+  }
+});

@@ -23,7 +23,7 @@ export interface NodeLifecycleConfig {
   clock?: Clock;
   /** no lease/heartbeat renewal for this long → Unreachable (default 40 s, as upstream) */
   nodeMonitorGracePeriodMs?: number;
-  /** how often health is re-evaluated without events (default 5 s, as upstream nodeMonitorPeriod) */
+  /** how often health is re-evaluated without events (default: an eighth of the grace period, at most 5 s, as upstream's 5 s / 40 s) */
   nodeMonitorPeriodMs?: number;
   /** eviction delay for pods without a toleration of the NoExecute taint (default 300 s) */
   defaultTolerationSeconds?: number;
@@ -65,7 +65,8 @@ export class NodeLifecycleController {
     this.clock = cfg.clock ?? systemClock;
     this.log = cfg.logger.child({ component: COMPONENT });
     this.grace = cfg.nodeMonitorGracePeriodMs ?? 40_000;
-    this.period = cfg.nodeMonitorPeriodMs ?? 5_000;
+    // a short grace period (tests, aggressive edge setups) needs a finer tick, or detection lags by up to a period
+    this.period = cfg.nodeMonitorPeriodMs ?? Math.min(5_000, Math.max(100, Math.floor(this.grace / 8)));
     this.defaultTolerationSeconds = cfg.defaultTolerationSeconds ?? 300;
     this.orphanGrace = cfg.orphanPodGracePeriodMs ?? 40_000;
     this.events = new EventRecorder({ client: cfg.client, component: COMPONENT, clock: this.clock, logger: this.log });
