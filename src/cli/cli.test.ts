@@ -1,28 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runHedge } from './testing/run-hedge.ts';
 
-const BIN = resolve(fileURLToPath(new URL('../../bin/hedge.js', import.meta.url)));
-
-function hedge(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
-    c.on('error', rej);
-    c.on('close', (code) => {
-      clearTimeout(t);
-      res({ code, stdout, stderr });
-    });
-  });
-}
+const hedge = runHedge;
 
 describe('hedge command line', () => {
   let dir: string;
@@ -36,7 +19,7 @@ describe('hedge command line', () => {
   it('--help works on every command, exit 0', async () => {
     const top = await hedge(['--help']);
     assert.equal(top.code, 0);
-    for (const c of ['server', 'node', 'up', 'token']) assert.match(top.stdout, new RegExp(`^  ${c}\\b`, 'm'));
+    for (const c of ['server', 'node', 'up', 'token', 'image']) assert.match(top.stdout, new RegExp(`^  ${c}\\b`, 'm'));
     const server = await hedge(['server', '--help']);
     assert.equal(server.code, 0);
     for (const f of ['--data-dir', '--listen', '--store', '--advertise-host', '--log-level', '--config']) assert.ok(server.stdout.includes(f), f);

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerImageCommand } from './image.ts';
 import { registerNodeCommand } from './node.ts';
 import { registerServerCommand } from './server.ts';
 import { registerTokenCommand } from './token.ts';
@@ -19,5 +20,6 @@ export function createProgram(): Command {
   registerNodeCommand(program);
   registerUpCommand(program);
   registerTokenCommand(program);
+  registerImageCommand(program);
   return program;
 }

@@ -2,3 +2,4 @@ export { startNodeServer, type NodeServer, type RouteHandler } from './node-serv
 export { serveExec, exitStatus, Channel, EXEC_PROTOCOLS } from './exec-stream.ts';
 export { parseLogQuery, streamContainerLog, type LogQuery } from './container-logs.ts';
 export type { NodeServerAuth, NodeServerOptions, PodSource } from './types.ts';
+export { startLocalControl, type ControlError, type ControlImageStore, type LocalControlOptions } from './local-control.ts';
