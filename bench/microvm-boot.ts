@@ -3,23 +3,30 @@
  * same command). Labelled with the accelerator the handler detected (TCG on PVM hosts).
  *   boot→output: VM launch (createSandbox) → createContainer → start → the container's first
  *                line in its CRI log on the host.
- *   qemu PSS/RSS: /proc/<qemu>/smaps_rollup of an idle sandbox (a `sleep` container);
- *   guest used:   MemTotal − MemAvailable inside the guest; overhead = PSS − guest used.
+ *   memory: IDLE sandboxes (a `sleep` container each) kept up side by side, then per VM:
+ *     qemu PSS/RSS   /proc/<qemu>/smaps_rollup (PSS splits the kernel file mapping all VMs share)
+ *     guest used     MemTotal − MemAvailable inside the guest (guest kernel + agent + container)
+ *     container      the sleep process's RSS inside the guest
+ *     VMM overhead   PSS − guest used (what qemu costs beyond the memory the guest uses)
+ *     sandbox overhead  PSS − container: what a pod pays beyond its containers, i.e. the figure for
+ *                    the RuntimeClass `microvm` overhead.podFixed.memory
  * Prints tables, asserts nothing. Needs root, qemu, Debian's linux-image, busybox-static.
- * Run: node --import tsx bench/microvm-boot.ts [iterations=5]
+ * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { silentLogger } from '../src/lib/log.ts';
 import { runChecked } from '../src/agent/runtime/oci/run-command.ts';
 import { containerConfig, makeBusyboxRootfs, sandboxConfig } from '../src/agent/runtime/oci/test-support.ts';
-import type { SandboxId } from '../src/agent/runtime/types.ts';
+import type { ContainerId, SandboxId } from '../src/agent/runtime/types.ts';
 import { buildGuest } from '../src/agent/runtime/microvm/guest-artifacts.ts';
 import { MicroVmRuntimeHandler } from '../src/agent/runtime/microvm/microvm-handler.ts';
 
 const iterations = Number(process.argv[2] ?? 5);
+const idleCount = Number(process.argv[3] ?? 3);
 const COMMAND = ['sh', '-c', 'echo hello; uname -r'];
 
 function pct(xs: number[], p: number): number {
@@ -62,6 +69,7 @@ try {
   const pss: number[] = [];
   const rss: number[] = [];
   const guestUsed: number[] = [];
+  const containerRss: number[] = [];
   const runc: number[] = [];
   let vmMiB = 0;
 
@@ -80,27 +88,13 @@ try {
     const sig = AbortSignal.timeout(120_000);
     const logPath = join(tmp, 'logs', `${sid}.log`);
     const t0 = performance.now();
-    await h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid), cgroupParent: 'unused' }), resources: { memoryBytes: 128 << 20 } }, sig);
+    await h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid), cgroupParent: '' }), resources: { memoryBytes: 256 << 20 } }, sig);
     toHello.push(performance.now() - t0);
     const c = containerConfig({ id: `${sid}-c`, sandboxId: sid, rootfs, command: COMMAND, logPath });
     await h.createContainer(c, sig);
     await h.start(c.id, sig);
     await until(() => existsSync(logPath) && statSync(logPath).size > 0, 30_000);
     boot.push(performance.now() - t0);
-    // idle sandbox: a sleeping container, then memory
-    const idle = containerConfig({ id: `${sid}-idle`, sandboxId: sid, rootfs, command: ['sleep', '1000'], logPath: join(tmp, 'logs', `${sid}-idle.log`) });
-    await h.createContainer(idle, sig);
-    await h.start(idle.id, sig);
-    await new Promise((r) => setTimeout(r, 500));
-    const vm = await h.vmInfo(sid);
-    if (vm) {
-      vmMiB = vm.memoryMiB;
-      const m = smapsKb(vm.pid);
-      pss.push(m.pss);
-      rss.push(m.rss);
-      const s = await h.sandboxStats(sid, sig);
-      guestUsed.push(s.memory.workingSetBytes / 1024);
-    }
     await h.removeSandbox(sid, sig);
 
     const id = `hedge-bench-runc-${process.pid}-${i}`;
@@ -117,6 +111,38 @@ try {
     });
   }
 
+  // idle sandboxes side by side, as on a node: a sleeping container each, memory once they settled
+  const idleIds: SandboxId[] = [];
+  for (let i = 0; i < idleCount; i++) {
+    const sid = `idle-${i}` as SandboxId;
+    const sig = AbortSignal.timeout(120_000);
+    await h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid), cgroupParent: '' }), resources: { memoryBytes: 256 << 20 } }, sig);
+    idleIds.push(sid);
+    const idle = containerConfig({ id: `${sid}-c`, sandboxId: sid, rootfs, command: ['sleep', '1000'], logPath: join(tmp, 'logs', `${sid}.log`) });
+    await h.createContainer(idle, sig);
+    await h.start(idle.id, sig);
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const sid of idleIds) {
+    const sig = AbortSignal.timeout(60_000);
+    const vm = await h.vmInfo(sid);
+    if (!vm) continue;
+    vmMiB = vm.memoryMiB;
+    const m = smapsKb(vm.pid);
+    pss.push(m.pss);
+    rss.push(m.rss);
+    const s = await h.sandboxStats(sid, sig);
+    guestUsed.push(s.memory.workingSetBytes / 1024);
+    let out = '';
+    const sink = new PassThrough();
+    sink.on('data', (d: Buffer) => (out += d.toString()));
+    await h.exec(`${sid}-c` as ContainerId, { command: ['sh', '-c', 'for f in /proc/[0-9]*/status; do cat $f; done'], tty: false, stdout: sink, signal: sig });
+    const sleepStatus = out.split(/^(?=Name:)/m).find((b) => /^Name:\s+sleep$/m.test(b)) ?? '';
+    if (!/^VmRSS:/m.test(sleepStatus)) process.stderr.write(`no sleep process RSS in the guest /proc: ${sleepStatus.slice(0, 600) || out.slice(0, 400)}\n`);
+    containerRss.push(Number(/^VmRSS:\s+(\d+)/m.exec(sleepStatus)?.[1] ?? 0));
+  }
+  for (const sid of idleIds) await h.removeSandbox(sid, AbortSignal.timeout(60_000));
+
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   process.stdout.write(`\nmicroVM boot → first container output (${iterations} runs, accelerator: ${accel}, guest ${guest.kernelVersion})\n\n`);
   process.stdout.write(
@@ -128,11 +154,11 @@ try {
       ],
     ),
   );
-  process.stdout.write(`\nidle sandbox memory on the host (VM -m ${vmMiB} MiB, accelerator: ${accel}), mean of ${pss.length}\n\n`);
+  process.stdout.write(`\nidle sandbox memory on the host (${pss.length} idle VMs side by side, -m ${vmMiB} MiB each, accelerator: ${accel}), mean per VM\n\n`);
   process.stdout.write(
     table(
-      ['qemu PSS', 'qemu RSS', 'guest used', 'overhead (PSS − guest used)'],
-      [[mb(avg(pss)), mb(avg(rss)), mb(avg(guestUsed)), mb(avg(pss) - avg(guestUsed))]],
+      ['qemu PSS', 'qemu RSS', 'guest used', 'container RSS', 'VMM overhead (PSS − guest used)', 'sandbox overhead (PSS − container)'],
+      [[mb(avg(pss)), mb(avg(rss)), mb(avg(guestUsed)), `${avg(containerRss).toFixed(0)} KiB`, mb(avg(pss) - avg(guestUsed)), mb(avg(pss) - avg(containerRss))]],
     ),
   );
 } finally {

@@ -65,8 +65,10 @@ JSON
 rm -f "$TMP/initramfs.json"
 chmod 755 "$TMP"
 mkdir -p "$OUT_ROOT"
-rm -rf "$DIR"
-mv "$TMP" "$DIR"
+# a concurrent build of the same inputs may have won: keep its (identical) directory, which a
+# running VM may already use, rather than replacing it under it
+if ! mv -T "$TMP" "$DIR" 2>/dev/null; then rm -rf "$TMP"; fi
+[[ -f $DIR/manifest.json ]] || die "build did not produce $DIR"
 trap - EXIT
 current
 echo "$DIR"

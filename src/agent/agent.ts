@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { systemClock, type Clock } from '../client/clock.ts';
 import type { KubeClient } from '../client/types.ts';
 import type { Logger } from '../lib/log.ts';
@@ -133,6 +134,12 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     leaseDurationSeconds: cfg.leaseDurationSeconds,
     renewIntervalMs: cfg.leaseRenewIntervalMs,
     nodeUid: async () => registrar.uid,
+    // heartbeats the cloud missed are journaled here and reported on reconnect (edge autonomy evidence)
+    journalPath: join(cfg.dataDir, 'lease', 'offline-heartbeats.json'),
+    // the controller marked the node Unknown meanwhile: post status now, not at the next report interval
+    onReconnect: async (s) => {
+      if (registrar.uid !== undefined) await registrar.syncStatus(s, true);
+    },
   });
   const usage = await host.usage(cfg.dataDir).catch(() => undefined);
   const podSync = new PodSync(

@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
-import { ConfigError, LOG_LEVELS, type LogLevel } from './server-config.ts';
+import { ConfigError, loadConfigFile, validateSettings, type Where } from './config-file.ts';
+import { LOG_LEVELS, type LogLevel } from './server-config.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
-export const NODE_RUNTIMES = ['runc', 'gvisor'] as const;
+export const NODE_RUNTIMES = ['runc', 'gvisor', 'microvm'] as const;
 export type NodeRuntime = (typeof NODE_RUNTIMES)[number];
+export const MICROVM_ACCELERATORS = ['auto', 'kvm', 'tcg'] as const;
 
 /**
  * `hedge node` settings. Each has a flag and a config-file key of the same name
@@ -32,6 +32,12 @@ export interface NodeSettings {
   netnsDir: string;
   /** cgroup parent of all pods (relative to each controller root) */
   cgroupRoot: string;
+  /** the node Lease's duration; it is renewed every quarter of it (kubelet nodeLeaseDurationSeconds) */
+  nodeLeaseDurationSeconds: number;
+  /** microVM guest kernel + initramfs build cache (scripts/build-guest.sh); default <dataDir>/guest */
+  guestDir?: string;
+  /** microVM accelerator: auto = KVM if a guest boots with it, else TCG */
+  microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
 }
 
 export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
@@ -47,6 +53,9 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   logLevel: '--log-level',
   netnsDir: '--netns-dir',
   cgroupRoot: '--cgroup-root',
+  nodeLeaseDurationSeconds: '--node-lease-duration-seconds',
+  guestDir: '--guest-dir',
+  microvmAccelerator: '--microvm-accelerator',
 };
 
 export interface NodeDefaults {
@@ -60,6 +69,8 @@ export interface NodeDefaults {
   logLevel: LogLevel;
   netnsDir: string;
   cgroupRoot: string;
+  nodeLeaseDurationSeconds: number;
+  microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
 }
 
 export function nodeDefaults(): NodeDefaults {
@@ -71,10 +82,13 @@ export function nodeDefaults(): NodeDefaults {
     podSubnet: '10.88.0.0/16',
     bridge: 'hedge0',
     insecureRegistry: [],
-    runtimes: ['runc', 'gvisor'],
+    // microvm is offered only where qemu and a guest kernel exist
+    runtimes: ['runc', 'gvisor', 'microvm'],
     logLevel: 'info',
     netnsDir: '/run/hedge/netns',
     cgroupRoot: 'hedge',
+    nodeLeaseDurationSeconds: 40,
+    microvmAccelerator: 'auto',
   };
 }
 
@@ -124,42 +138,15 @@ const partialSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path like hedge')
     .optional(),
+  nodeLeaseDurationSeconds: z.coerce.number().int('must be a whole number of seconds').positive('must be > 0').optional(),
+  guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
+  microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
 });
 
 type PartialSettings = z.output<typeof partialSchema>;
 
-function describeIssues(err: z.ZodError, where: (key: string) => string): string {
-  return err.issues
-    .map((i) => {
-      const key = String(i.path[0] ?? '');
-      if (i.code === 'unrecognized_keys') return `${where('')}unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
-      return `${where(key)}${i.message}`;
-    })
-    .join('; ');
-}
-
-function validate(input: unknown, where: (key: string) => string): PartialSettings {
-  const r = partialSchema.safeParse(input);
-  if (!r.success) throw new ConfigError(describeIssues(r.error, where));
-  return r.data;
-}
-
-async function loadNodeConfigFile(path: string): Promise<PartialSettings> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`--config ${path}: ${(err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`--config ${path}: not valid YAML: ${(err as Error).message}`);
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: want a mapping of keys`);
-  return validate(doc, (key) => (key === '' ? `config file ${path}: ` : `config file ${path}: key "${key}": `));
+function validate(input: unknown, where: Where): PartialSettings {
+  return validateSettings(partialSchema, input, where);
 }
 
 export interface ResolveNodeOptions {
@@ -173,7 +160,7 @@ export interface ResolveNodeOptions {
 export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<NodeSettings> {
   const given = Object.fromEntries(Object.entries(opts.flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
   const fromFlags = validate(given, (key) => `${NODE_FLAGS[key as keyof NodeSettings] ?? key}: `);
-  const fromFile = opts.configFile === undefined ? {} : await loadNodeConfigFile(opts.configFile);
+  const fromFile = opts.configFile === undefined ? {} : await loadConfigFile(partialSchema, opts.configFile);
   const defaults = validate({ ...nodeDefaults(), ...opts.defaults }, (key) => `default ${key}: `);
   const merged = { ...defaults, ...fromFile, ...fromFlags };
   if (merged.kubeconfig === undefined) {
@@ -192,5 +179,8 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     logLevel: merged.logLevel!,
     netnsDir: merged.netnsDir!,
     cgroupRoot: merged.cgroupRoot!,
+    nodeLeaseDurationSeconds: merged.nodeLeaseDurationSeconds!,
+    guestDir: merged.guestDir,
+    microvmAccelerator: merged.microvmAccelerator!,
   };
 }

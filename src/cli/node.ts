@@ -19,6 +19,9 @@ export interface NodeFlags {
   logLevel?: string;
   netnsDir?: string;
   cgroupRoot?: string;
+  nodeLeaseDurationSeconds?: string;
+  guestDir?: string;
+  microvmAccelerator?: string;
   config?: string;
 }
 
@@ -42,6 +45,9 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logLevel: flags.logLevel,
         netnsDir: flags.netnsDir,
         cgroupRoot: flags.cgroupRoot,
+        nodeLeaseDurationSeconds: flags.nodeLeaseDurationSeconds,
+        guestDir: flags.guestDir,
+        microvmAccelerator: flags.microvmAccelerator,
       },
       configFile: flags.config,
     });
@@ -63,9 +69,12 @@ export function registerNodeCommand(program: Command): void {
     .option('--pod-subnet <cidr>', 'pod addresses (CNI bridge + host-local) (default: 10.88.0.0/16)')
     .option('--bridge <name>', 'host bridge the pods attach to (default: hedge0)')
     .option('--insecure-registry <host:port>', 'registry reached over plain HTTP (loopback ones always are); repeatable', collect)
-    .option('--runtimes <list>', 'RuntimeClass handlers to offer, comma-separated: runc,gvisor (default: both; missing binaries are skipped)')
+    .option('--runtimes <list>', 'RuntimeClass handlers to offer, comma-separated: runc,gvisor,microvm (default: all; a missing binary or guest kernel is skipped with a warning)')
     .option('--netns-dir <dir>', 'where pod network namespaces are pinned (default: /run/hedge/netns)')
     .option('--cgroup-root <path>', 'cgroup parent of all pods (default: hedge)')
+    .option('--node-lease-duration-seconds <seconds>', 'node Lease duration; renewed every quarter of it (default: 40)')
+    .option('--guest-dir <dir>', 'microVM guest kernel + initramfs cache, built by scripts/build-guest.sh (default: <data-dir>/guest)')
+    .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
@@ -6,13 +7,15 @@ import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
 import { CriLogRotator } from '../agent/logs/index.ts';
 import { CniNetworkPlugin } from '../agent/network/index.ts';
+import { startLocalControl } from '../agent/server/index.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
+import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
-import { generateCa, generateServingCert } from '../apiserver/auth/pki.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
 import { HedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
+import { controlSocketPath } from './image.ts';
 import type { NodeRuntime, NodeSettings } from './node-config.ts';
 
 export interface RunningNode {
@@ -34,7 +37,7 @@ interface RuntimeBinary {
 }
 
 /** Where each handler's runtime lives (Debian paths) and the flags MACHINE.md found necessary. */
-export const RUNTIME_BINARIES: Record<NodeRuntime, RuntimeBinary> = {
+export const RUNTIME_BINARIES: Record<Exclude<NodeRuntime, 'microvm'>, RuntimeBinary> = {
   runc: { binary: '/usr/sbin/runc', kind: 'runc', globalArgs: [] },
   // gVisor's own network stack does not start on this kernel; it runs in the pod netns with the host stack
   gvisor: { binary: '/usr/bin/runsc', kind: 'runsc', globalArgs: ['--network=host', '--platform=ptrace'] },
@@ -64,6 +67,8 @@ async function nodeServingCert(dataDir: string, hosts: string[]): Promise<{ cert
   }
   // The apiserver does not verify kubelet serving certificates unless given a CA, so a
   // private throwaway CA is enough; its key is not kept.
+  // loaded only here: the certificate library costs ~5 MB of resident memory for a one-off job
+  const { generateCa, generateServingCert } = await import('../apiserver/auth/pki.ts');
   const ca = await generateCa('hedge-node-serving-ca');
   const pair = await generateServingCert({ ca, hosts });
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -88,12 +93,14 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   const { dataDir, nodeName } = settings;
   const conn = await loadNodeKubeconfig(settings.kubeconfig);
   if (!existsSync(CONMON)) throw new HedgeError('Unavailable', `${CONMON} not found: install conmon (scripts/setup.sh)`);
-  const offered = settings.runtimes.filter((r) => existsSync(RUNTIME_BINARIES[r].binary));
-  for (const r of settings.runtimes) {
+  // microvm is set up (and checked) below, once the data dir exists
+  const ociRuntimes = settings.runtimes.filter((r): r is Exclude<NodeRuntime, 'microvm'> => r !== 'microvm');
+  const offered = ociRuntimes.filter((r) => existsSync(RUNTIME_BINARIES[r].binary));
+  for (const r of ociRuntimes) {
     if (!offered.includes(r)) logger.warn({ component: 'node', runtime: r, binary: RUNTIME_BINARIES[r].binary }, 'runtime binary missing; handler not offered');
   }
-  if (offered.length === 0) {
-    throw new HedgeError('Unavailable', `--runtimes: none of ${settings.runtimes.join(', ')} is installed (${settings.runtimes.map((r) => RUNTIME_BINARIES[r].binary).join(', ')})`);
+  if (offered.length === 0 && !settings.runtimes.includes('microvm')) {
+    throw new HedgeError('Unavailable', `--runtimes: none of ${settings.runtimes.join(', ')} is installed (${ociRuntimes.map((r) => RUNTIME_BINARIES[r].binary).join(', ')})`);
   }
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -115,6 +122,24 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   );
   await network.writeConfig();
   const runtimes = new Map<string, RuntimeHandler>();
+  const labels: Record<string, string> = { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
+  if (settings.runtimes.includes('microvm')) {
+    const mvm = await setUpMicroVm({
+      stateDir: join(dataDir, 'runtimes', 'microvm'),
+      guestDir: settings.guestDir ?? join(dataDir, 'guest'),
+      accelerator: settings.microvmAccelerator,
+      logger: logger.child({ component: 'runtime', handler: 'microvm' }),
+      signal: AbortSignal.timeout(300_000),
+    });
+    if (mvm.ok) {
+      runtimes.set('microvm', mvm.handler);
+      labels[MICROVM_ACCELERATOR_LABEL] = mvm.accelerator;
+      logger.info({ component: 'node', accelerator: mvm.accelerator, guestKernel: mvm.kernelVersion }, 'microvm handler offered');
+    } else {
+      logger.warn({ component: 'node', runtime: 'microvm', reason: mvm.reason }, 'microvm handler not offered');
+      if (offered.length === 0) throw new HedgeError('Unavailable', `--runtimes: microvm: ${mvm.reason}`);
+    }
+  }
   for (const name of offered) {
     runtimes.set(
       name,
@@ -130,6 +155,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
 
   const client = new HttpKubeClient({ ...conn, userAgent: `hedge-node/0.1 (${nodeName})` });
   const stop = new AbortController();
+  // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
+  setMaxListeners(0, stop.signal);
   let agent: Agent;
   try {
     agent = await startAgent(
@@ -137,10 +164,13 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         nodeName,
         dataDir,
         internalIP,
-        labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
-        defaultRuntimeHandler: offered.includes('runc') ? 'runc' : offered[0],
+        labels,
+        defaultRuntimeHandler: offered.includes('runc') ? 'runc' : (offered[0] ?? 'microvm'),
         netnsDir: settings.netnsDir,
         cgroupRoot: settings.cgroupRoot,
+        leaseDurationSeconds: settings.nodeLeaseDurationSeconds,
+        // the kubelet renews at a quarter of the duration (nodeLeaseRenewIntervalFraction 0.25)
+        leaseRenewIntervalMs: settings.nodeLeaseDurationSeconds * 250,
         server: {
           host: settings.listen.host,
           port: settings.listen.port,
@@ -161,17 +191,20 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     throw err;
   }
   const rotation = runLogRotation(agent, stop.signal, logger.child({ component: 'log-rotation' }));
+  // `hedge image import|ls|rm` on this host reach the agent's image store through this socket
+  const control = await startLocalControl({ socketPath: controlSocketPath(dataDir), images, logger });
 
   let closing: Promise<void> | undefined;
   return {
     nodeName,
     port: agent.server.port,
-    runtimes: offered,
+    runtimes: [...runtimes.keys()],
     agent,
     images,
     close() {
       closing ??= (async () => {
         stop.abort();
+        await control.close();
         await agent.done;
         await rotation;
         await client.close();

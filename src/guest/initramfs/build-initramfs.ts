@@ -11,7 +11,10 @@ import { gzipSync } from 'node:zlib';
 import { writeCpio, type CpioEntry } from './cpio.ts';
 import { moduleLoadOrder, parseModulesDep } from './modules.ts';
 
-/** virtio-mmio transport, the agent's port, hot-plugged SCSI disks, rootfs filesystems, net. */
+/**
+ * virtio-mmio transport, the agent's port, hot-plugged SCSI disks, rootfs filesystems, net, and 9p
+ * (only for the block-vs-shared-filesystem comparison in bench/microvm-io.ts: ~150 KB).
+ */
 export const GUEST_MODULES = [
   'virtio_mmio',
   'virtio_console',
@@ -23,6 +26,8 @@ export const GUEST_MODULES = [
   'ext4',
   'erofs',
   'overlay',
+  '9p',
+  '9pnet_virtio',
 ];
 
 export interface BuildInitramfsOptions {

@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { parseCriLine } from '../../logs/cri-log.ts';
-import { containerConfig, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
+import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
 import type { ContainerId, SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
 import { MicroVmRuntimeHandler, pidAlive, processGone } from './microvm-handler.ts';
@@ -20,7 +20,7 @@ import type { GuestArtifacts } from './vm.ts';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
-  const miss = missingTools(['qemu-system-x86_64', 'mkfs.ext4', 'busybox', 'xz']);
+  const miss = missingTools(['qemu-system-x86_64', 'mkfs.ext4', 'busybox', 'xz', 'ip', 'tc', 'nsenter']);
   if (miss.length) return `missing ${miss.join(', ')}`;
   if (missingTools(['musl-gcc']).length && missingTools(['gcc']).length) return 'needs gcc or musl-gcc for the guest agent';
   const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
@@ -43,6 +43,11 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
   const stateDir = join(tmp, 'state');
   const rootfs = makeBusyboxRootfs(join(tmp, 'rootfs'));
   const sid = 'sb-mvm-test' as SandboxId;
+  // a pod netns as CNI leaves it: eth0 (veth) with the pod IP, the host end addressed as its gateway
+  const ns = `hmvt${process.pid}`;
+  const hostVeth = `hmvh${process.pid}`.slice(0, 15);
+  const net = { pod: '10.213.7.2', gw: '10.213.7.1' };
+  const cgroupParent = `hedge-mvm-test-${process.pid}/pod1`;
   let guest: GuestArtifacts;
   let h: MicroVmRuntimeHandler;
   let qemuPid = 0;
@@ -55,22 +60,39 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     // the guest build is cached across runs by its input hash
     guest = await buildGuest({ outRoot: join(tmpdir(), 'hedge-guest-cache'), signal: sig(300_000) });
     h = mk();
+    addNetns(ns);
+    execFileSync('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    execFileSync('ip', ['addr', 'add', `${net.gw}/24`, 'dev', hostVeth]);
+    execFileSync('ip', ['link', 'set', hostVeth, 'up']);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'eth0', 'mtu', '1400', 'up']);
+    execFileSync('ip', ['-n', ns, 'addr', 'add', `${net.pod}/24`, 'dev', 'eth0']);
+    execFileSync('ip', ['-n', ns, 'route', 'add', 'default', 'via', net.gw]);
   });
 
   after(async () => {
     await h?.removeSandbox(sid, sig()).catch(() => undefined);
     if (qemuPid && pidAlive(qemuPid)) process.kill(qemuPid, 'SIGKILL');
+    delNetns(ns);
+    execFileSync('sh', ['-c', `ip link del ${hostVeth} 2>/dev/null; for c in cpu cpuacct memory pids blkio; do rmdir /sys/fs/cgroup/$c/${cgroupParent} /sys/fs/cgroup/$c/${cgroupParent.split('/')[0]} 2>/dev/null; done; true`]);
     rmSync(tmp, { recursive: true, force: true });
   });
 
   test('the sandbox is a booted VM running the guest kernel, not the host one', async () => {
-    const info = await h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pod'), cgroupParent: 'unused' }), resources: { memoryBytes: 128 << 20 } }, sig());
+    const cfg = sandboxConfig({ id: sid, stateDir: join(tmp, 'pod'), cgroupParent, netnsPath: `/var/run/netns/${ns}` });
+    const info = await h.createSandbox({ ...cfg, resources: { memoryBytes: 224 << 20, cpuMilli: 500 } }, sig());
     assert.ok(info.pid && pidAlive(info.pid));
     qemuPid = info.pid;
     assert.ok(h.accelerator === 'kvm' || h.accelerator === 'tcg');
     const vm = await h.vmInfo(sid);
-    assert.equal(vm?.memoryMiB, 160, 'pod limit 128 MiB + 32 MiB overhead');
+    assert.equal(vm?.memoryMiB, 160, 'pod limit 224 MiB − 64 MiB for qemu itself');
     assert.equal(vm?.accelerator, h.accelerator);
+    assert.equal(vm?.podIP, net.pod);
+    // qemu (all its threads) is charged to the pod cgroup, which carries the pod's limits
+    for (const ctl of ['memory', 'cpu', 'pids']) {
+      assert.ok(readFileSync(`/sys/fs/cgroup/${ctl}/${cgroupParent}/cgroup.procs`, 'utf8').split('\n').includes(String(qemuPid)), `qemu in ${ctl} cgroup`);
+    }
+    assert.equal(readFileSync(`/sys/fs/cgroup/memory/${cgroupParent}/memory.limit_in_bytes`, 'utf8').trim(), String(224 << 20));
+    assert.equal(readFileSync(`/sys/fs/cgroup/cpu/${cgroupParent}/cpu.cfs_quota_us`, 'utf8').trim(), '50000');
 
     const c1 = container('c1', ['sh', '-c', 'echo hello; uname -r; cat /proc/version; echo oops >&2; hostname']);
     await h.createContainer(c1, sig());
@@ -94,11 +116,24 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     await assert.rejects(h.status(c1.id, sig()), /not found/);
   });
 
-  test('exec, stats, adoption by a restarted agent, stop', async () => {
+  test('exec, network, stats, adoption by a restarted agent, stop', async () => {
     const c2 = container('c2', ['sleep', '1000']);
     await h.createContainer(c2, sig());
     await h.start(c2.id, sig());
     assert.equal((await h.status(c2.id, sig())).status.state, 'running');
+
+    // the guest owns the pod IP: the host reaches it through the veth → tc redirect → tap
+    const netOut = new PassThrough();
+    let netText = '';
+    netOut.on('data', (d: Buffer) => (netText += d.toString()));
+    assert.equal(await h.exec(c2.id, { command: ['cat', '/proc/net/route', '/sys/class/net/eth0/mtu', '/sys/class/net/eth0/address'], tty: false, stdout: netOut, signal: sig() }), 0);
+    assert.match(netText, /^eth0\s+00000000\s+0107D50A\s/m, 'default route via the pod gateway');
+    assert.match(netText, /^1400$/m, 'the CNI interface MTU');
+    const podMac = execFileSync('ip', ['-n', ns, '-o', 'link', 'show', 'eth0']).toString();
+    assert.ok(podMac.includes(netText.trim().split('\n').pop() ?? 'none'), 'the guest NIC has the CNI MAC');
+    execFileSync('busybox', ['ping', '-c', '1', '-W', '10', net.pod]);
+    const rx = (await h.sandboxStats(sid, sig())).network?.interfaces.find((i) => i.name === 'eth0');
+    assert.ok(rx && rx.rxBytes > 0 && rx.txBytes > 0, `guest eth0 counters ${JSON.stringify(rx)}`);
 
     const out = new PassThrough();
     let text = '';
@@ -131,9 +166,12 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     assert.equal(st.state === 'exited' && st.exitCode, 143, 'SIGTERM');
   });
 
-  test('removeSandbox leaves no qemu, sockets or state behind', async () => {
+  test('removeSandbox leaves no qemu, sockets, tap, redirect, cgroup or state behind', async () => {
     await h.removeSandbox(sid, sig());
     assert.equal(await processGone(qemuPid), true);
+    assert.doesNotMatch(execFileSync('ip', ['-n', ns, 'link']).toString(), /hedgetap0/);
+    assert.doesNotMatch(execFileSync('tc', ['-n', ns, 'qdisc', 'show', 'dev', 'eth0']).toString(), /ingress/);
+    assert.equal(existsSync(`/sys/fs/cgroup/memory/${cgroupParent}`), false);
     assert.deepEqual(readdirSync(join(stateDir, 's')), []);
     assert.deepEqual(readdirSync(join(stateDir, 'sandboxes')), []);
     assert.deepEqual(readdirSync(join(stateDir, 'containers')), []);

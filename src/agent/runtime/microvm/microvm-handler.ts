@@ -35,9 +35,11 @@ import { GuestAgentClient, type GuestProcessSpec } from './agent-client.ts';
 import { CriLogWriter } from './cri-log-writer.ts';
 import { exitCodeOf } from './frames.ts';
 import { parseGuestStats } from './guest-stats.ts';
+import { createPodCgroup, removePodCgroup } from '../oci/pod-cgroup.ts';
+import { plugPodTap, unplugPodTap, type GuestNetwork } from './pod-network.ts';
 import { QmpClient } from './qmp.ts';
 import { ensureRootfsImage } from './rootfs-image.ts';
-import { launchVm, type Accelerator, type GuestArtifacts } from './vm.ts';
+import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
   /** RuntimeClass handler name, default `microvm` */
@@ -48,13 +50,37 @@ export interface MicroVmRuntimeHandlerOptions {
   qemuBinary?: string;
   /** 'auto' probes KVM by booting a VM and waiting for the agent's hello; else TCG */
   accelerator?: Accelerator | 'auto';
-  /** guest kernel + agent + page cache headroom added to the pod's memory limit */
+  /** guest kernel + agent + page cache headroom added to `defaultMemoryMiB` when the pod sets no memory limit */
   memoryOverheadMiB?: number;
   /** VM memory when the pod sets no limit */
   defaultMemoryMiB?: number;
+  /**
+   * Host memory qemu needs beyond guest RAM (binary, TCG translation cache, device state). With a
+   * pod memory limit L (containers + RuntimeClass overhead), qemu runs in the pod cgroup capped at L,
+   * so the guest gets L − this: guest RAM plus qemu itself stay inside the pod's limit.
+   */
+  vmmOverheadMiB?: number;
+  /** cgroup v1 root (default /sys/fs/cgroup): qemu runs in the pod's cgroup below it */
+  cgroupRoot?: string;
+  /** host directories every VM gets over 9p (tag → path); for the block-vs-9p benchmark only */
+  shares?: { tag: string; path: string }[];
   /** boot-to-hello limit; TCG boots in ~3 s on an idle 2-core machine */
   bootTimeoutMs?: number;
   seccomp?: boolean;
+}
+
+/** a sandbox's VM as the handler sees it (`vmInfo`) */
+export interface MicroVmInfo {
+  pid: number;
+  accelerator: Accelerator;
+  memoryMiB: number;
+  cpus: number;
+  guestKernel?: string;
+  /** the pod IP the guest's eth0 holds */
+  podIP?: string;
+  cgroupParent?: string;
+  qmpSocket: string;
+  agentSocket: string;
 }
 
 interface VmState {
@@ -66,6 +92,10 @@ interface VmState {
   memoryMiB: number;
   cpus: number;
   guestKernel?: string;
+  /** the pod interface handed to the guest (tap + tc redirect in the pod netns) */
+  network?: GuestNetwork;
+  /** the pod cgroup qemu runs in ('' = none) */
+  cgroupParent?: string;
   nextScsiId: number;
   createdAt: string;
 }
@@ -92,6 +122,10 @@ type Route =
   | { kind: 'exec'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; onExit: (status: number) => void };
 
 const KVM_PROBE_TIMEOUT_MS = 8_000;
+/** qemu's own anonymous memory (heap + TCG translation cache, tb-size=32): 53 MiB measured by bench/microvm-boot.ts, plus a margin */
+const DEFAULT_VMM_OVERHEAD_MIB = 64;
+/** Debian's generic kernel image alone takes ~58 MiB of guest RAM; below this the initramfs does not unpack */
+const MIN_GUEST_MIB = 128;
 const KILL_WAIT_MS = 10_000;
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -334,10 +368,41 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   // ---- sandboxes -----------------------------------------------------------------------------
 
   #sizeVm(cfg: SandboxConfig): { memoryMiB: number; cpus: number } {
-    const overhead = this.#o.memoryOverheadMiB ?? 64;
-    const podMiB = cfg.resources.memoryBytes ? Math.ceil(cfg.resources.memoryBytes / (1024 * 1024)) : (this.#o.defaultMemoryMiB ?? 256);
+    const memoryMiB = cfg.resources.memoryBytes
+      ? Math.floor(cfg.resources.memoryBytes / (1024 * 1024)) - (this.#o.vmmOverheadMiB ?? DEFAULT_VMM_OVERHEAD_MIB)
+      : (this.#o.defaultMemoryMiB ?? 256) + (this.#o.memoryOverheadMiB ?? 64);
     const cpus = Math.max(1, Math.ceil((cfg.resources.cpuMilli ?? 1000) / 1000));
-    return { memoryMiB: Math.max(128, podMiB + overhead), cpus: Math.min(cpus, 8) };
+    return { memoryMiB: Math.max(MIN_GUEST_MIB, memoryMiB), cpus: Math.min(cpus, 8) };
+  }
+
+  /** a just-killed qemu can keep the cgroup busy for a moment (EBUSY) until the kernel has released it */
+  async #removeCgroup(cgroupParent: string, sid: string): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await removePodCgroup({ cgroupRoot: this.#cgroupRoot(), cgroupParent });
+        return;
+      } catch (err) {
+        if (i >= 50) {
+          this.#log.warn({ err, sandbox: sid }, 'removing the pod cgroup failed');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  #cgroupRoot(): string {
+    return this.#o.cgroupRoot ?? '/sys/fs/cgroup';
+  }
+
+  /** the pod's cgroup.procs in each v1 hierarchy it was created in */
+  async #cgroupProcs(cgroupParent: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const ctl of ['cpu', 'cpuacct', 'memory', 'pids', 'blkio']) {
+      const f = join(this.#cgroupRoot(), ctl, cgroupParent, 'cgroup.procs');
+      if (await stat(f).then(() => true, () => false)) out.push(f);
+    }
+    return out;
   }
 
   async createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo> {
@@ -352,9 +417,20 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     await rm(socks.qmp, { force: true });
     await rm(socks.agent, { force: true });
     const size = this.#sizeVm(cfg);
+    const vmm = this.#o.vmmOverheadMiB ?? DEFAULT_VMM_OVERHEAD_MIB;
+    if (cfg.cgroupParent && cfg.resources.memoryBytes && cfg.resources.memoryBytes < (size.memoryMiB + vmm) * 1024 * 1024) {
+      // qemu would be OOM-killed in the pod cgroup before the guest finished booting
+      throw new HedgeError(
+        'Invalid',
+        `pod memory limit ${Math.floor(cfg.resources.memoryBytes / 1048576)} MiB (incl. RuntimeClass overhead) is below the ${MIN_GUEST_MIB + vmm} MiB a microVM needs (${MIN_GUEST_MIB} MiB guest + ${vmm} MiB qemu)`,
+      );
+    }
     let pid: number | undefined;
+    let network: GuestNetwork | undefined;
     try {
-      const launch = {
+      if (cfg.cgroupParent) await createPodCgroup({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent, resources: cfg.resources });
+      if (cfg.netnsPath) network = await plugPodTap(cfg.netnsPath, signal);
+      const launch: VmLaunchOptions = {
         ...this.#launchBase(),
         name: `hedge-${cfg.id.slice(0, 32)}`,
         dir,
@@ -363,7 +439,11 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
         accelerator,
         ...size,
       };
-      pid = await launchVm(cfg.netnsPath ? { ...launch, netnsPath: cfg.netnsPath } : launch, signal);
+      if (cfg.netnsPath) launch.netnsPath = cfg.netnsPath;
+      if (network) launch.network = network;
+      if (cfg.cgroupParent) launch.cgroupProcs = await this.#cgroupProcs(cfg.cgroupParent);
+      if (this.#o.shares?.length) launch.shares = this.#o.shares;
+      pid = await launchVm(launch, signal);
       const v: VmState = {
         config: cfg,
         pid,
@@ -371,11 +451,23 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
         agentSocket: socks.agent,
         accelerator,
         ...size,
+        cgroupParent: cfg.cgroupParent,
         nextScsiId: 1,
         createdAt: new Date().toISOString(),
       };
+      if (network) v.network = network;
       await this.#writeVm(v);
-      const c = await this.#client(v, signal, this.#o.bootTimeoutMs ?? 60_000);
+      // a guest that panics makes qemu exit (-no-reboot): stop waiting for its hello then
+      const vmGone = new AbortController();
+      const watch = setInterval(() => void processGone(v.pid).then((gone) => gone && vmGone.abort(new Error('qemu exited during boot'))), 200);
+      let c: GuestAgentClient;
+      try {
+        c = await this.#client(v, AbortSignal.any([signal, vmGone.signal]), this.#o.bootTimeoutMs ?? 60_000);
+      } catch (err) {
+        throw vmGone.signal.aborted ? new HedgeError('Internal', 'qemu exited during boot (guest panic?)', { cause: err }) : err;
+      } finally {
+        clearInterval(watch);
+      }
       if (c.kernel) v.guestKernel = c.kernel.release;
       await this.#writeVm(v);
       this.#log.info({ sandbox: cfg.id, pid, accelerator, memoryMiB: size.memoryMiB, guestKernel: v.guestKernel }, 'microVM up');
@@ -385,6 +477,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       this.#clients.delete(cfg.id);
       if (pid) await killAndWait(pid, signal).catch(() => undefined);
       const consoleTail = await readFile(join(dir, 'console.log'), 'utf8').then((t) => t.slice(-2000), () => '');
+      if (cfg.netnsPath && network) await unplugPodTap(cfg.netnsPath, network.podInterface, signal).catch(() => undefined);
+      if (cfg.cgroupParent) await this.#removeCgroup(cfg.cgroupParent, cfg.id);
       await rm(dir, { recursive: true, force: true });
       await rm(socks.qmp, { force: true });
       await rm(socks.agent, { force: true });
@@ -400,17 +494,21 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return info;
   }
 
-  /** facts for node status and benchmarks */
-  async vmInfo(id: SandboxId): Promise<{ pid: number; accelerator: Accelerator; memoryMiB: number; cpus: number; guestKernel?: string } | undefined> {
+  /** the VM behind a sandbox: for node status, the e2e's hygiene checks and benchmarks */
+  async vmInfo(id: SandboxId): Promise<MicroVmInfo | undefined> {
     const v = await this.#readVm(id);
     if (!v) return undefined;
-    const out: { pid: number; accelerator: Accelerator; memoryMiB: number; cpus: number; guestKernel?: string } = {
+    const out: MicroVmInfo = {
       pid: v.pid,
       accelerator: v.accelerator,
       memoryMiB: v.memoryMiB,
       cpus: v.cpus,
+      qmpSocket: v.qmpSocket,
+      agentSocket: v.agentSocket,
     };
     if (v.guestKernel) out.guestKernel = v.guestKernel;
+    if (v.network) out.podIP = v.network.address;
+    if (v.cgroupParent) out.cgroupParent = v.cgroupParent;
     return out;
   }
 
@@ -434,6 +532,9 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       await rm(v.qmpSocket, { force: true });
       await rm(v.agentSocket, { force: true });
       await rm(v.config.stateDir, { recursive: true, force: true });
+      // the netns (and with it the tap) is the network plugin's to delete; a kept netns must not keep the redirect
+      if (v.network && v.config.netnsPath) await unplugPodTap(v.config.netnsPath, v.network.podInterface, signal);
+      if (v.cgroupParent) await this.#removeCgroup(v.cgroupParent, id);
     }
     await rm(this.#vmDir(id), { recursive: true, force: true });
     this.#prevCpu.delete(id);
@@ -700,13 +801,17 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
         if (!c.closed) c.stdin(procId, null);
       });
     }
-    const closed = new Promise<never>((_, reject) =>
-      c.once('close', () => reject(new HedgeError('Unavailable', `guest agent connection lost during exec in ${id}`))),
-    );
+    // removed again below: exec probes run for the VM's whole life and must not pile up listeners
+    let onClose: () => void = () => undefined;
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => reject(new HedgeError('Unavailable', `guest agent connection lost during exec in ${id}`));
+      c.once('close', onClose);
+    });
     let code: number;
     try {
       code = await Promise.race([exited, closed]);
     } finally {
+      c.off('close', onClose);
       req.signal.removeEventListener('abort', onAbort);
       routes.delete(procId);
     }

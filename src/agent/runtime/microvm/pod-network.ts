@@ -1,0 +1,102 @@
+/**
+ * The pod's CNI interface, handed to the guest the way Kata's `tcfilter` model does it: CNI has
+ * already put a veth (`eth0`, pod IP, MAC, MTU) into the pod netns; we add a tap there and two tc
+ * ingress filters that redirect every frame eth0 receives to the tap and back. The netns stack
+ * never sees pod traffic: the guest's virtio-net (same MAC, same IP) is the pod's endpoint. No
+ * bridge, no ARP proxying, nothing on the host side changes, so CNI DEL tears down as for runc.
+ * The tap lives in the netns, so deleting the netns removes it even if we never get to.
+ */
+import { HedgeError } from '../../../lib/errors.ts';
+import { runCommand, type RunResult } from '../oci/run-command.ts';
+
+/** tap in the pod netns that qemu opens (`-netdev tap,ifname=…`) */
+export const POD_TAP = 'hedgetap0';
+
+export interface GuestNetwork {
+  /** the CNI interface in the pod netns (the veth's netns end) */
+  podInterface: string;
+  tap: string;
+  mac: string;
+  address: string;
+  prefixLength: number;
+  gateway?: string;
+  mtu: number;
+}
+
+interface IpAddrJson {
+  ifname: string;
+  address?: string;
+  mtu?: number;
+  link_type?: string;
+  addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
+}
+
+/** The interface CNI set up: the first non-loopback one with a global IPv4 address. */
+export function pickPodInterface(addrJson: string, routeJson: string): Omit<GuestNetwork, 'tap'> | undefined {
+  const links = JSON.parse(addrJson) as IpAddrJson[];
+  for (const l of links) {
+    if (l.link_type === 'loopback' || l.ifname === POD_TAP || !l.address) continue;
+    const a = l.addr_info?.find((x) => x.family === 'inet' && (x.scope ?? 'global') === 'global');
+    if (!a) continue;
+    const routes = JSON.parse(routeJson) as { dst?: string; gateway?: string; dev?: string }[];
+    const def = routes.find((r) => r.dst === 'default' && r.gateway && (!r.dev || r.dev === l.ifname));
+    const out: Omit<GuestNetwork, 'tap'> = { podInterface: l.ifname, mac: l.address, address: a.local, prefixLength: a.prefixlen, mtu: l.mtu ?? 1500 };
+    if (def?.gateway) out.gateway = def.gateway;
+    return out;
+  }
+  return undefined;
+}
+
+/** kernel command line the guest's /init turns into eth0's configuration */
+export function guestNetKernelArgs(n: GuestNetwork): string[] {
+  return [`hedge.ip=${n.address}/${n.prefixLength}`, ...(n.gateway ? [`hedge.gw=${n.gateway}`] : []), `hedge.mtu=${n.mtu}`];
+}
+
+/** qemu arguments for the guest NIC; vhost-net does not exist on these hosts, and virtio-net over a tap works without it */
+export function guestNetQemuArgs(n: GuestNetwork): string[] {
+  return [
+    '-netdev', `tap,id=net0,ifname=${n.tap},script=no,downscript=no,vhost=off`,
+    '-device', `virtio-net-device,netdev=net0,mac=${n.mac}`,
+  ];
+}
+
+async function inNetns(netnsPath: string, args: string[], signal: AbortSignal): Promise<RunResult> {
+  // nsenter, not `ip netns exec` (which remounts /sys): MACHINE.md
+  return runCommand('nsenter', [`--net=${netnsPath}`, '--', ...args], { signal, timeoutMs: 10_000 });
+}
+
+async function inNetnsChecked(netnsPath: string, args: string[], signal: AbortSignal): Promise<string> {
+  const r = await inNetns(netnsPath, args, signal);
+  if (r.code !== 0) throw new HedgeError('Internal', `in ${netnsPath}: ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  return r.stdout;
+}
+
+/**
+ * Creates the tap and the redirects; returns what the guest must be told. Idempotent: a retry after
+ * a failed VM start replaces what the previous attempt left. Undefined when the netns has no
+ * addressed interface (nothing to hand over).
+ */
+export async function plugPodTap(netnsPath: string, signal: AbortSignal): Promise<GuestNetwork | undefined> {
+  const addr = await inNetnsChecked(netnsPath, ['ip', '-j', 'addr', 'show'], signal);
+  const route = await inNetnsChecked(netnsPath, ['ip', '-j', '-4', 'route', 'show'], signal);
+  const pod = pickPodInterface(addr, route);
+  if (!pod) return undefined;
+  const n: GuestNetwork = { ...pod, tap: POD_TAP };
+  await unplugPodTap(netnsPath, n.podInterface, signal);
+  const steps: string[][] = [
+    ['ip', 'tuntap', 'add', 'dev', n.tap, 'mode', 'tap'],
+    ['ip', 'link', 'set', n.tap, 'mtu', String(n.mtu), 'up'],
+    ['tc', 'qdisc', 'add', 'dev', n.podInterface, 'ingress'],
+    ['tc', 'filter', 'add', 'dev', n.podInterface, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', n.tap],
+    ['tc', 'qdisc', 'add', 'dev', n.tap, 'ingress'],
+    ['tc', 'filter', 'add', 'dev', n.tap, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', n.podInterface],
+  ];
+  for (const s of steps) await inNetnsChecked(netnsPath, s, signal);
+  return n;
+}
+
+/** Removes the tap and the redirect; "already gone" (or the whole netns gone) is fine. */
+export async function unplugPodTap(netnsPath: string, podInterface: string, signal: AbortSignal): Promise<void> {
+  await inNetns(netnsPath, ['tc', 'qdisc', 'del', 'dev', podInterface, 'ingress'], signal).catch(() => undefined);
+  await inNetns(netnsPath, ['ip', 'link', 'del', POD_TAP], signal).catch(() => undefined);
+}
