@@ -161,6 +161,8 @@ describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: sk
           image: httpdImage,
           command: ['sh', '-c', 'echo serving on 8080; exec httpd -f -p 8080 -h /www'],
           ports: [{ containerPort: 8080 }],
+          // Ready = listening: under TCG httpd binds a while after its process starts
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
           resources: { limits: { memory: '64Mi' } },
         }],
       },
