@@ -154,7 +154,13 @@ try {
       'mount -t 9p -o trans=virtio,version=9p2000.L,cache=none,msize=524288 bench9p /mnt/9p',
   );
   const guestDrop = 'sync; echo 3 > /proc/sys/vm/drop_caches';
-  for (const [label, dir] of [['microvm block (ext4 on virtio-scsi)', '/mnt/blk'], ['microvm 9p (virtio-9p, cache=none)', '/mnt/9p']] as const) {
+  const targets = [
+    ['microvm block (ext4 on virtio-scsi)', '/mnt/blk'],
+    ['microvm 9p (virtio-9p, cache=none)', '/mnt/9p'],
+    // the container's own writable layer (overlay upper: the sandbox disk, or guest tmpfs in older builds)
+    ['microvm writable layer (container /data)', '/data'],
+  ] as const;
+  for (const [label, dir] of targets) {
     const r: Partial<Record<Phase, Result>> = {};
     for (const p of PHASES) {
       if (p.endsWith('read')) {

@@ -26,6 +26,8 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <ftw.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 enum {
@@ -240,7 +242,7 @@ static void do_start(uint32_t id, char *p, size_t n) {
   sendf(G_STARTED, id, pb, 4);
 }
 
-/* Mount a container rootfs: read-only block device (by SCSI address) + tmpfs upper via overlay. */
+/* Mount a container rootfs: read-only block device (by SCSI address) + an overlay upper (sandbox disk or tmpfs). */
 static int find_scsi_dev(const char *target, char *dev, size_t dl) {
   /* target is "channel:id:lun"; the SCSI host number is the guest's business */
   char suffix[64], p[512];
@@ -305,9 +307,133 @@ static int writefile(const char *root, const char *path, const char *data, size_
   return w == (ssize_t)n ? 0 : -1;
 }
 
-/* payload: K<key>, D<scsi addr>, T<fstype>, F<path>\0<len-prefixed?> — files as "F/path=content" */
+/*
+ * The sandbox disk (`W<dev>`): a per-VM ext4 disk mounted once at /run/disk. Containers' overlay
+ * upper/work dirs live in /run/disk/c/<key>, emptyDir volumes in /run/disk/v/<name>, so neither
+ * counts against guest RAM. noinit_itable: the host made the file sparse, so the inode tables it
+ * left uninitialised already read as zeros; zeroing them would cost emulated CPU and host blocks.
+ */
+static int disk_ready;
+static int ensure_disk(const char *dev) {
+  if (disk_ready) return 0;
+  struct stat st;
+  for (int t = 0; t < 500 && stat(dev, &st); t++) usleep(10000);
+  if (mkdirs("/run/disk", 0755)) return -1;
+  if (mount(dev, "/run/disk", "ext4", MS_NOATIME, "noinit_itable,discard")) return -1;
+  mkdirs("/run/disk/c", 0700);
+  mkdirs("/run/disk/v", 0755);
+  disk_ready = 1;
+  return 0;
+}
+
+static int rm_entry(const char *p, const struct stat *s, int f, struct FTW *w) {
+  (void)s; (void)f; (void)w;
+  remove(p);
+  return 0;
+}
+/* FTW_MOUNT: never descend into something still mounted below the tree */
+static void rmtree(const char *p) { nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT); }
+
+/* the pod's configMap/secret/downwardAPI/projected volumes: one read-only 9p share of the host's pod volume dir */
+static int vols_ready;
+static int ensure_vols(void) {
+  if (vols_ready) return 0;
+  if (mkdirs("/run/vols", 0755)) return -1;
+  /* cache=none: every lookup goes to the host, so kubelet-style `..data` swaps show at once */
+  if (mount("hedgevol", "/run/vols", "9p", MS_RDONLY | MS_NOSUID | MS_NODEV, "trans=virtio,version=9p2000.L,cache=none,msize=131072")) return -1;
+  vols_ready = 1;
+  return 0;
+}
+
+/* a relative path with no `..` component (names like `a..b` are fine) */
+static int safe_relpath(const char *p) {
+  if (p[0] == '/') return 0;
+  for (const char *c = p; *c;) {
+    size_t l = strcspn(c, "/");
+    if (l == 2 && c[0] == '.' && c[1] == '.') return 0;
+    c += l;
+    if (*c) c++;
+  }
+  return 1;
+}
+
+static int is_mountpoint(const char *dir) {
+  struct stat a, b;
+  char parent[520];
+  snprintf(parent, sizeof parent, "%s/..", dir);
+  return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+/*
+ * One volume: `V<kind><r|w><size>\x1f<source>\x1f<target>`; kind s = the 9p share (source relative
+ * to it), d = emptyDir on the sandbox disk, m = emptyDir in a guest tmpfs of <size> bytes (source
+ * = name[/subPath]). The source is bind-mounted at <target> in the container root.
+ */
+static int do_volume(const char *root, char *spec, const char **what) {
+  char kind = spec[0], ro = spec[1] == 'r';
+  char *end = NULL;
+  unsigned long long size = strtoull(spec + 2, &end, 10);
+  *what = "volume request";
+  if (!end || *end != 0x1f) { errno = EINVAL; return -1; }
+  char *source = end + 1, *sep = strchr(source, 0x1f);
+  if (!sep) { errno = EINVAL; return -1; }
+  *sep = 0;
+  const char *target = sep + 1;
+  *what = target;
+  if (!source[0] || !safe_relpath(source) || target[0] != '/' || strstr(target, "/../")) { errno = EINVAL; return -1; }
+  char src[512], dst[512], name[256];
+  snprintf(dst, sizeof dst, "%s%s", root, target);
+  snprintf(name, sizeof name, "%s", source);
+  char *slash = strchr(name, '/');
+  if (slash) *slash = 0;
+  switch (kind) {
+    case 's':
+      if (ensure_vols()) { *what = "mount volume share"; return -1; }
+      snprintf(src, sizeof src, "/run/vols/%s", source);
+      break;
+    case 'd': {
+      if (!disk_ready) { errno = ENODEV; *what = "emptyDir without a sandbox disk"; return -1; }
+      char top[512];
+      snprintf(top, sizeof top, "/run/disk/v/%s", name);
+      snprintf(src, sizeof src, "/run/disk/v/%s", source);
+      if (mkdirs(src, 0777)) return -1;
+      chmod(top, 0777); /* kubelet's emptyDir mode, whatever the umask */
+      break;
+    }
+    case 'm': {
+      char top[512], opts[64] = "mode=0777";
+      snprintf(top, sizeof top, "/run/mem/%s", name);
+      if (mkdirs(top, 0777)) return -1;
+      if (size) snprintf(opts, sizeof opts, "mode=0777,size=%llu", size);
+      if (!is_mountpoint(top) && mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, opts)) { *what = "mount emptyDir tmpfs"; return -1; }
+      snprintf(src, sizeof src, "/run/mem/%s", source);
+      if (mkdirs(src, 0777)) return -1;
+      break;
+    }
+    default: errno = EINVAL; return -1;
+  }
+  struct stat st;
+  if (stat(src, &st)) return -1;
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdirs(dst, 0755)) return -1;
+  } else {
+    /* a single file (a subPath into a configMap): the mount point must be a file too */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", dst);
+    char *sl = strrchr(dir, '/');
+    if (sl && sl != dir) { *sl = 0; mkdirs(dir, 0755); }
+    int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    close(fd);
+  }
+  if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) return -1;
+  if (ro && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) return -1;
+  return 0;
+}
+
+/* payload: K<key>, D<scsi addr>, T<fstype>, H<hostname>, W<sandbox disk>, F<path> B<content> pairs, V<volume>… */
 static void do_mount(uint32_t id, char *p, size_t n) {
-  const char *key = NULL, *addr = NULL, *fstype = "ext4";
+  const char *key = NULL, *addr = NULL, *fstype = "ext4", *wdev = NULL;
   for (size_t off = 0; off < n;) {
     char *e = p + off;
     size_t l = strnlen(e, n - off);
@@ -316,10 +442,11 @@ static void do_mount(uint32_t id, char *p, size_t n) {
     if (e[0] == 'K') key = e + 1;
     else if (e[0] == 'D') addr = e + 1;
     else if (e[0] == 'T') fstype = e + 1;
+    else if (e[0] == 'W') wdev = e + 1;
     else if (e[0] == 'H') sethostname(e + 1, strlen(e + 1));
   }
   if (!key || !addr || strchr(key, '/')) { errno = EINVAL; senderr(id, "mount request"); return; }
-  char base[256], lower[300], rw[300], upper[300], work[300], root[300], dev[300], opts[1024];
+  char base[256], lower[300], rw[300], upper[320], work[320], root[300], dev[300], opts[1024];
   snprintf(base, sizeof base, "/run/c/%s", key);
   snprintf(lower, sizeof lower, "%s/lower", base);
   snprintf(rw, sizeof rw, "%s/rw", base);
@@ -331,7 +458,15 @@ static void do_mount(uint32_t id, char *p, size_t n) {
   int mr = -1;
   for (int t = 0; t < 100 && (mr = mount(dev, lower, fstype, MS_RDONLY, strcmp(fstype, "ext4") ? "" : "noload")) && (errno == ENXIO || errno == ENODEV || errno == ENOENT); t++) usleep(20000);
   if (mr) { senderr(id, "mount lower"); return; }
-  if (mount("tmpfs", rw, "tmpfs", 0, "mode=0755")) { senderr(id, "mount tmpfs"); return; }
+  if (wdev) {
+    /* the writable layer on the sandbox disk; a retried create starts from a clean upper */
+    if (ensure_disk(wdev)) { senderr(id, "mount sandbox disk"); return; }
+    snprintf(rw, sizeof rw, "/run/disk/c/%s", key);
+    snprintf(upper, sizeof upper, "%s/upper", rw);
+    snprintf(work, sizeof work, "%s/work", rw);
+    rmtree(rw);
+    if (mkdirs(rw, 0755)) { senderr(id, "mkdir upper"); return; }
+  } else if (mount("tmpfs", rw, "tmpfs", 0, "mode=0755")) { senderr(id, "mount tmpfs"); return; }
   mkdirs(upper, 0755); mkdirs(work, 0755);
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
   if (mount("overlay", root, "overlay", 0, opts)) { senderr(id, "mount overlay"); return; }
@@ -361,6 +496,15 @@ static void do_mount(uint32_t id, char *p, size_t n) {
       fpath = NULL;
     }
   }
+  /* volumes last: their mount points may lie under the files' directories, never the reverse */
+  for (size_t off = 0; off < n;) {
+    char *e = p + off;
+    size_t l = strnlen(e, n - off);
+    if (l == n - off) break;
+    off += l + 1;
+    const char *what = "volume";
+    if (e[0] == 'V' && do_volume(root, e + 1, &what)) { senderr(id, what); return; }
+  }
   sendf(G_MOUNTED, id, root, strlen(root));
 }
 
@@ -373,6 +517,8 @@ static void do_umount(uint32_t id, char *p, size_t n) {
     snprintf(path, sizeof path, "/run/c/%s/%s", key, subs[i]);
     umount2(path, MNT_DETACH);
   }
+  /* the container's writable layer goes with it; emptyDirs stay with the pod */
+  if (disk_ready) { snprintf(path, sizeof path, "/run/disk/c/%s", key); rmtree(path); }
   sendf(G_MOUNTED, id, "", 0);
 }
 

@@ -12,8 +12,9 @@ import { writeCpio, type CpioEntry } from './cpio.ts';
 import { moduleLoadOrder, parseModulesDep } from './modules.ts';
 
 /**
- * virtio-mmio transport, the agent's port, hot-plugged SCSI disks, rootfs filesystems, net, and 9p
- * (only for the block-vs-shared-filesystem comparison in bench/microvm-io.ts: ~150 KB).
+ * virtio-mmio transport, the agent's port, hot-plugged SCSI disks, the sandbox disk (virtio-blk),
+ * rootfs filesystems, net, and 9p (the pod's configMap/secret/… volume share, and the
+ * block-vs-shared-filesystem comparison in bench/microvm-io.ts: ~150 KB).
  */
 export const GUEST_MODULES = [
   'virtio_mmio',

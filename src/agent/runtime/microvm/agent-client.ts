@@ -7,6 +7,7 @@ import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { HedgeError } from '../../../lib/errors.ts';
+import { encodeGuestVolume, type GuestVolume } from './guest-volumes.ts';
 import { encodeEntries, encodeFrame, FrameDecoder, GuestFrame, HostFrame, type Frame } from './frames.ts';
 
 export interface GuestKernel {
@@ -36,6 +37,9 @@ export interface GuestMountSpec {
   files: { path: string; content: string }[];
   /** the VM's hostname (all containers of the pod share it, as in a pod's UTS namespace) */
   hostname?: string;
+  /** guest device of the sandbox disk: the overlay upper goes there instead of a tmpfs */
+  writableDisk?: string;
+  volumes?: GuestVolume[];
 }
 
 export interface GuestAgentEvents {
@@ -228,7 +232,9 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
       ['T', m.fstype],
     ];
     if (m.hostname) entries.push(['H', m.hostname]);
+    if (m.writableDisk) entries.push(['W', m.writableDisk]);
     for (const f of m.files) entries.push(['F', f.path], ['B', f.content]);
+    for (const v of m.volumes ?? []) entries.push(['V', encodeGuestVolume(v)]);
     const r = await this.#request(HostFrame.mount, this.newId(), encodeEntries(entries), GuestFrame.mounted, { timeoutMs: 30_000, signal });
     return r.payload.toString('utf8');
   }

@@ -5,15 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { parseCriLine } from '../../logs/cri-log.ts';
+import { writeAtomic } from '../../volumes/atomic-writer.ts';
 import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
-import type { ContainerId, SandboxId } from '../types.ts';
+import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
 import { MicroVmRuntimeHandler, pidAlive, processGone } from './microvm-handler.ts';
 import type { GuestArtifacts } from './vm.ts';
@@ -53,8 +54,22 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
   let qemuPid = 0;
   const mk = (): MicroVmRuntimeHandler =>
     new MicroVmRuntimeHandler({ stateDir, guest, logger: silentLogger(), accelerator: 'auto', memoryOverheadMiB: 32, defaultMemoryMiB: 96 });
-  const container = (id: string, command: string[]) =>
+  const container = (id: string, command: string[]): ContainerConfig =>
     containerConfig({ id, sandboxId: sid, rootfs, command, logPath: join(tmp, 'logs', `${id}.log`) });
+  // kubelet's layout: <pod>/sandbox is the sandbox state dir, <pod>/volumes/<plugin>/<name> the volumes
+  const podDir = join(tmp, 'pod');
+  const vols = join(podDir, 'volumes');
+  const output = (): { text: () => string; stream: PassThrough } => {
+    const stream = new PassThrough();
+    let t = '';
+    stream.on('data', (d: Buffer) => (t += d.toString()));
+    return { text: () => t, stream };
+  };
+  const sh = async (id: ContainerId, script: string): Promise<{ code: number; out: string }> => {
+    const o = output();
+    const code = await h.exec(id, { command: ['sh', '-c', script], tty: false, stdout: o.stream, stderr: o.stream, signal: sig() });
+    return { code, out: o.text() };
+  };
 
   before(async () => {
     // the guest build is cached across runs by its input hash
@@ -78,7 +93,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
   });
 
   test('the sandbox is a booted VM running the guest kernel, not the host one', async () => {
-    const cfg = sandboxConfig({ id: sid, stateDir: join(tmp, 'pod'), cgroupParent, netnsPath: `/var/run/netns/${ns}` });
+    const cfg = sandboxConfig({ id: sid, stateDir: join(podDir, 'sandbox'), cgroupParent, netnsPath: `/var/run/netns/${ns}` });
     const info = await h.createSandbox({ ...cfg, resources: { memoryBytes: 224 << 20, cpuMilli: 500 } }, sig());
     assert.ok(info.pid && pidAlive(info.pid));
     qemuPid = info.pid;
@@ -93,6 +108,10 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     }
     assert.equal(readFileSync(`/sys/fs/cgroup/memory/${cgroupParent}/memory.limit_in_bytes`, 'utf8').trim(), String(224 << 20));
     assert.equal(readFileSync(`/sys/fs/cgroup/cpu/${cgroupParent}/cpu.cfs_quota_us`, 'utf8').trim(), '50000');
+    // the writable disk: 1 GiB apparent, sparse on the host
+    const disk = statSync(join(stateDir, 'sandboxes', sid, 'disk.ext4'));
+    assert.equal(disk.size, 1 << 30);
+    assert.ok(disk.blocks * 512 < 4 << 20, `disk file allocates ${disk.blocks * 512} bytes`);
 
     const c1 = container('c1', ['sh', '-c', 'echo hello; uname -r; cat /proc/version; echo oops >&2; hostname']);
     await h.createContainer(c1, sig());
@@ -114,6 +133,76 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     assert.deepEqual(lines.filter((l) => l?.stream === 'stderr').map((l) => l?.message), ['oops']);
     await h.remove(c1.id, sig());
     await assert.rejects(h.status(c1.id, sig()), /not found/);
+  });
+
+  test('volumes: configMap/secret live over the share, emptyDir on the disk and in tmpfs, writable layer on the disk', async () => {
+    const stamp = (n: number): string => `2024_01_01_00_00_0${n}`;
+    await writeAtomic(join(vols, 'configmap', 'cfg'), [
+      { path: 'a.txt', data: Buffer.from('one'), mode: 0o644 },
+      { path: 'dir/b.txt', data: Buffer.from('bee'), mode: 0o640 },
+    ], stamp(1));
+    await writeAtomic(join(vols, 'secret', 'sec'), [{ path: 'token', data: Buffer.from('s3cret'), mode: 0o400 }], stamp(1));
+    mkdirSync(join(vols, 'empty-dir', 'scratch'), { recursive: true });
+    const c3 = container('c3', ['sh', '-c', 'echo from-c3 > /scratch/x; echo c3 > /c3-root; echo t > /tmp/c3-tmp; exec sleep 1000']);
+    c3.mounts = [
+      { hostPath: join(vols, 'configmap', 'cfg'), containerPath: '/etc/cfg', readOnly: true, type: 'bind' },
+      { hostPath: join(vols, 'configmap', 'cfg', 'a.txt'), containerPath: '/etc/single.txt', readOnly: true, type: 'bind' },
+      { hostPath: join(vols, 'secret', 'sec'), containerPath: '/etc/sec', readOnly: true, type: 'bind' },
+      { hostPath: join(vols, 'empty-dir', 'scratch'), containerPath: '/scratch', readOnly: false, type: 'bind' },
+      { hostPath: join(vols, 'empty-dir', 'mem'), containerPath: '/mem', readOnly: false, type: 'tmpfs', sizeBytes: 8 << 20 },
+    ];
+    await h.createContainer(c3, sig());
+    await h.start(c3.id, sig());
+    await waitFor(async () => (await sh(c3.id, 'cat /scratch/x')).out === 'from-c3\n', 'c3 wrote its emptyDir');
+
+    const r = await sh(c3.id, [
+      'cat /etc/cfg/a.txt; echo; cat /etc/cfg/dir/b.txt; echo; cat /etc/single.txt; echo; cat /etc/sec/token; echo',
+      'stat -L -c %a /etc/cfg/a.txt /etc/cfg/dir/b.txt /etc/sec/token',
+      'touch /etc/cfg/new 2>/dev/null && echo cfg-writable || echo cfg-ro',
+      'touch /etc/sec/new 2>/dev/null && echo sec-writable || echo sec-ro',
+      'echo m > /mem/f && cat /mem/f',
+      'stat -c %a /scratch /mem',
+      'cat /c3-root /tmp/c3-tmp',
+      'cat /proc/mounts',
+    ].join('; '));
+    assert.equal(r.code, 0, r.out);
+    const lines = r.out.split('\n');
+    assert.deepEqual(lines.slice(0, 15), ['one', 'bee', 'one', 's3cret', '644', '640', '400', 'cfg-ro', 'sec-ro', 'm', '777', '777', 'c3', 't', lines[14]]);
+    const mounts = lines.slice(14).join('\n');
+    assert.match(mounts, /^hedgevol \/etc\/cfg 9p ro,/m, 'configMap: the read-only share');
+    assert.match(mounts, /^tmpfs \/mem tmpfs rw,nosuid,nodev,relatime,size=8192k/m, 'Memory emptyDir: a guest tmpfs of its sizeLimit');
+    assert.match(mounts, /^\/dev\/vda \/scratch ext4 rw/m, 'emptyDir on the sandbox disk');
+    assert.match(mounts, /^overlay \S+ overlay rw,.*upperdir=\/run\/disk\/c\//m, 'the writable layer is on the disk, not tmpfs');
+
+    // a configMap update (kubelet's atomic ..data swap on the host) shows inside the guest
+    await writeAtomic(join(vols, 'configmap', 'cfg'), [{ path: 'a.txt', data: Buffer.from('two'), mode: 0o644 }], stamp(2));
+    await waitFor(async () => (await sh(c3.id, 'cat /etc/cfg/a.txt')).out === 'two', 'the update in the guest', 10_000);
+    assert.equal((await sh(c3.id, 'ls /etc/cfg')).out, 'a.txt\n', 'a removed key is gone');
+
+    // hostPath is refused before anything reaches the guest
+    const bad = container('c-host', ['true']);
+    bad.mounts = [{ hostPath: '/etc', containerPath: '/host-etc', readOnly: true, type: 'bind' }];
+    await assert.rejects(h.createContainer(bad, sig()), /\/etc is a host path; microvm pods only take configMap, secret, downwardAPI, projected and emptyDir/);
+    await assert.rejects(h.status(bad.id, sig()), /not found/);
+
+    // the layer's blocks reach the sparse disk file, and go back to the host when the container goes
+    const diskFile = join(stateDir, 'sandboxes', sid, 'disk.ext4');
+    const used = (): number => statSync(diskFile).blocks * 512;
+    assert.equal((await sh(c3.id, 'head -c 8388608 /dev/urandom > /big && sync')).code, 0);
+    const withLayer = used();
+    assert.ok(withLayer > 8 << 20, `disk file allocates ${withLayer} bytes after an 8 MiB write`);
+
+    // a new container of the pod shares the emptyDir but gets a fresh writable layer
+    await h.remove(c3.id, sig());
+    await waitFor(async () => used() < withLayer - (6 << 20), 'the removed layer discarded from the disk file', 10_000);
+    const c4 = container('c4', ['sh', '-c', 'cat /scratch/x; cat /c3-root 2>/dev/null || echo no-c3-layer']);
+    c4.mounts = [{ hostPath: join(vols, 'empty-dir', 'scratch'), containerPath: '/scratch', readOnly: true, type: 'bind' }];
+    await h.createContainer(c4, sig());
+    await h.start(c4.id, sig());
+    await waitFor(async () => (await h.status(c4.id, sig())).status.state === 'exited', 'c4 exit');
+    const c4Out = readFileSync(c4.logPath, 'utf8').trimEnd().split('\n').map((l) => parseCriLine(l)?.message);
+    assert.deepEqual(c4Out, ['from-c3', 'no-c3-layer']);
+    await h.remove(c4.id, sig());
   });
 
   test('exec, network, stats, adoption by a restarted agent, stop', async () => {
@@ -175,7 +264,8 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     assert.deepEqual(readdirSync(join(stateDir, 's')), []);
     assert.deepEqual(readdirSync(join(stateDir, 'sandboxes')), []);
     assert.deepEqual(readdirSync(join(stateDir, 'containers')), []);
-    assert.equal(existsSync(join(tmp, 'pod')), false);
+    assert.equal(existsSync(join(podDir, 'sandbox')), false);
+    assert.equal(existsSync(join(stateDir, 'sandboxes', sid, 'disk.ext4')), false);
     assert.equal(execFileSync('sh', ['-c', `ps -eo stat=,args= | grep -v '^Z' | grep -F 'hedge-${sid}' | grep -v grep || true`]).toString().trim(), '');
     await h.removeSandbox(sid, sig());
   });

@@ -6,6 +6,7 @@
  *   accel.json                    detected accelerator (per host kernel)
  *   sandboxes/<sid>/vm.json       SandboxConfig + VM facts (pid, sockets, accelerator, sizes)
  *   sandboxes/<sid>/qemu.pid, console.log
+ *   sandboxes/<sid>/disk.ext4     the sandbox's writable disk (sparse): container layers, emptyDirs
  *   s/<hash>.qmp, s/<hash>.agent  unix sockets (short: sun_path is 108 bytes)
  *   containers/<cid>/meta.json    ContainerConfig + guest process id, SCSI slot, guest root
  *   containers/<cid>/exit.json    exit code + time, written when the guest reports the exit
@@ -15,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { release as hostRelease } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import type {
@@ -31,14 +32,16 @@ import type {
   SandboxInfo,
   SandboxStats,
 } from '../types.ts';
-import { GuestAgentClient, type GuestProcessSpec } from './agent-client.ts';
+import { GuestAgentClient, type GuestMountSpec, type GuestProcessSpec } from './agent-client.ts';
 import { CriLogWriter } from './cri-log-writer.ts';
 import { exitCodeOf } from './frames.ts';
 import { parseGuestStats } from './guest-stats.ts';
+import { planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
 import { createPodCgroup, removePodCgroup } from '../oci/pod-cgroup.ts';
 import { plugPodTap, unplugPodTap, type GuestNetwork } from './pod-network.ts';
 import { QmpClient } from './qmp.ts';
 import { ensureRootfsImage } from './rootfs-image.ts';
+import { createSandboxDisk, SANDBOX_DISK_GUEST_DEVICE, sandboxDiskBytes } from './sandbox-disk.ts';
 import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
@@ -64,6 +67,15 @@ export interface MicroVmRuntimeHandlerOptions {
   cgroupRoot?: string;
   /** host directories every VM gets over 9p (tag → path); for the block-vs-9p benchmark only */
   shares?: { tag: string; path: string }[];
+  /**
+   * Give each sandbox a writable disk (default): container layers and disk emptyDirs live there.
+   * false: the writable layer is a guest tmpfs (counted against VM memory) and emptyDirs on disk are refused.
+   */
+  sandboxDisk?: boolean;
+  /** size of each sandbox's writable disk when the pod sets no ephemeral-storage limit (default 1 GiB; sparse) */
+  sandboxDiskBytes?: number;
+  /** share the pod's volume directory with the guest (default); false: configMap/secret/… volumes are refused */
+  volumeShare?: boolean;
   /** boot-to-hello limit; TCG boots in ~3 s on an idle 2-core machine */
   bootTimeoutMs?: number;
   seccomp?: boolean;
@@ -96,6 +108,10 @@ interface VmState {
   network?: GuestNetwork;
   /** the pod cgroup qemu runs in ('' = none) */
   cgroupParent?: string;
+  /** the sandbox's writable disk file (absent on VMs started before there was one: tmpfs upper) */
+  disk?: string;
+  /** the host's pod volume directory the guest sees as the 9p share `hedgevol` */
+  volumeShare?: string;
   nextScsiId: number;
   createdAt: string;
 }
@@ -427,7 +443,12 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     }
     let pid: number | undefined;
     let network: GuestNetwork | undefined;
+    const disk = this.#o.sandboxDisk === false ? undefined : join(dir, 'disk.ext4');
+    const volumeShare = this.#o.volumeShare === false ? undefined : podVolumesDirOf(cfg.stateDir);
     try {
+      // qemu opens both at start: microvm cannot hot-plug a virtio-blk or 9p device later
+      if (disk) await createSandboxDisk({ path: disk, sizeBytes: sandboxDiskBytes(cfg, this.#o.sandboxDiskBytes), signal });
+      if (volumeShare) await mkdir(volumeShare, { recursive: true });
       if (cfg.cgroupParent) await createPodCgroup({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent, resources: cfg.resources });
       if (cfg.netnsPath) network = await plugPodTap(cfg.netnsPath, signal);
       const launch: VmLaunchOptions = {
@@ -439,6 +460,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
         accelerator,
         ...size,
       };
+      if (disk) launch.disk = disk;
+      if (volumeShare) launch.volumeShare = volumeShare;
       if (cfg.netnsPath) launch.netnsPath = cfg.netnsPath;
       if (network) launch.network = network;
       if (cfg.cgroupParent) launch.cgroupProcs = await this.#cgroupProcs(cfg.cgroupParent);
@@ -452,10 +475,13 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
         accelerator,
         ...size,
         cgroupParent: cfg.cgroupParent,
+        // SCSI id 0 stays free: ids count the hot-plugged rootfs disks from 1
         nextScsiId: 1,
         createdAt: new Date().toISOString(),
       };
       if (network) v.network = network;
+      if (disk) v.disk = disk;
+      if (volumeShare) v.volumeShare = volumeShare;
       await this.#writeVm(v);
       // a guest that panics makes qemu exit (-no-reboot): stop waiting for its hello then
       const vmGone = new AbortController();
@@ -546,6 +572,14 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
     if (await this.#readMeta(cfg.id)) throw new HedgeError('AlreadyExists', `container ${cfg.id} exists`);
     const v = await this.#vm(cfg.sandboxId);
+    // refused before anything is plugged in: a hostPath volume must not reach the guest
+    const volumes = await planGuestVolumes({ mounts: cfg.mounts, volumesDir: v.volumeShare ?? podVolumesDirOf(v.config.stateDir), containerName: cfg.name });
+    if (!v.volumeShare && volumes.some((x) => x.kind === 'share')) {
+      throw new HedgeError('Invalid', `container "${cfg.name}": sandbox ${v.config.id} has no volume share (an older agent started it, or the node disables it), so it cannot take configMap/secret/downwardAPI/projected volumes`);
+    }
+    if (!v.disk && volumes.some((x) => x.kind === 'disk')) {
+      throw new HedgeError('Invalid', `container "${cfg.name}": sandbox ${v.config.id} has no sandbox disk (an older agent started it, or the node disables it), so it cannot take disk emptyDir volumes`);
+    }
     const image = await ensureRootfsImage({ imagesDir: join(this.#o.stateDir, 'images'), digest: cfg.image.digest, rootfs: cfg.rootfs, signal });
     const scsiId = v.nextScsiId;
     v.nextScsiId += 1;
@@ -564,9 +598,17 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       { path: '/etc/hosts', content: v.config.hostsFile },
       { path: '/etc/resolv.conf', content: v.config.resolvConf },
       { path: '/etc/hostname', content: `${v.config.hostname}\n` },
-      ...(await volumeFiles(cfg)),
     ];
-    const guestRoot = await c.mount({ key: guestKey(cfg.id), scsiTarget: `0:${scsiId}:0`, fstype: image.fstype, files, hostname: v.config.hostname }, signal);
+    const spec: GuestMountSpec = { key: guestKey(cfg.id), scsiTarget: `0:${scsiId}:0`, fstype: image.fstype, files, hostname: v.config.hostname, volumes };
+    if (v.disk) spec.writableDisk = SANDBOX_DISK_GUEST_DEVICE;
+    let guestRoot: string;
+    try {
+      guestRoot = await c.mount(spec, signal);
+    } catch (err) {
+      // no record is written for a failed create, so nothing else would unplug the disk
+      await this.#detachRootfs(v, c, cfg.id, scsiId, signal);
+      throw new HedgeError('Internal', `container ${cfg.name}: ${(err as Error).message}`, { cause: err });
+    }
     await mkdir(this.#containerDir(cfg.id), { recursive: true });
     await this.#writeMeta({ config: cfg, createdAt: new Date().toISOString(), scsiId, guestRoot });
     this.#log.info({ container: cfg.id, sandbox: cfg.sandboxId, image: image.path }, 'container created');
@@ -665,23 +707,27 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const v = await this.#readVm(m.config.sandboxId);
     if (v && pidAlive(v.pid)) {
       if (m.procId !== undefined && !(await this.#readExit(id))) await this.stop(id, { timeoutSeconds: 0, signal });
-      const c = await this.#client(v, signal);
-      await c.umount(guestKey(id), signal).catch((err: unknown) => this.#log.warn({ err, container: id }, 'guest umount failed'));
-      await this.#qmp(v, signal, async (q) => {
-        await q.execute('device_del', { id: `sd${m.scsiId}` }, signal).catch(() => undefined);
-        // the drive node can go once the guest has released the device
-        for (let i = 0; i < 50; i++) {
-          const ok = await q.execute('blockdev-del', { 'node-name': `rootfs${m.scsiId}` }, signal).then(
-            () => true,
-            () => false,
-          );
-          if (ok) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }).catch((err: unknown) => this.#log.warn({ err, container: id }, 'detaching rootfs disk failed'));
+      await this.#detachRootfs(v, await this.#client(v, signal), id, m.scsiId, signal);
     }
     if (v && m.procId !== undefined) this.#routes.get(v.config.id)?.delete(m.procId);
     await rm(this.#containerDir(id), { recursive: true, force: true });
+  }
+
+  /** guest umount (which also drops the container's layer from the sandbox disk), then unplug the rootfs disk */
+  async #detachRootfs(v: VmState, c: GuestAgentClient, id: ContainerId, scsiId: number, signal: AbortSignal): Promise<void> {
+    await c.umount(guestKey(id), signal).catch((err: unknown) => this.#log.warn({ err, container: id }, 'guest umount failed'));
+    await this.#qmp(v, signal, async (q) => {
+      await q.execute('device_del', { id: `sd${scsiId}` }, signal).catch(() => undefined);
+      // the drive node can go once the guest has released the device
+      for (let i = 0; i < 50; i++) {
+        const ok = await q.execute('blockdev-del', { 'node-name': `rootfs${scsiId}` }, signal).then(
+          () => true,
+          () => false,
+        );
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }).catch((err: unknown) => this.#log.warn({ err, container: id }, 'detaching rootfs disk failed'));
   }
 
   async #state(m: ContainerMeta): Promise<ContainerState> {
@@ -823,46 +869,6 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
 /** guest mount key: the container id, shortened to keep guest paths small */
 function guestKey(id: string): string {
   return createHash('sha256').update(id).digest('hex').slice(0, 16);
-}
-
-const VOLUME_COPY_LIMIT = 1 << 20;
-
-/**
- * configMap/secret/downward-API volumes are small directories: their files are copied into the
- * container's writable layer at create time (a snapshot, not a live view). Larger or tmpfs
- * volumes need a shared path (9p) that is not wired up yet.
- */
-async function volumeFiles(cfg: ContainerConfig): Promise<{ path: string; content: string }[]> {
-  const out: { path: string; content: string }[] = [];
-  let total = 0;
-  for (const mnt of cfg.mounts) {
-    if (mnt.type === 'tmpfs') continue;
-    const st = await stat(mnt.hostPath).catch(() => undefined);
-    if (!st) continue;
-    if (st.isFile()) {
-      if (st.size + total > VOLUME_COPY_LIMIT) continue;
-      total += st.size;
-      out.push({ path: mnt.containerPath, content: await readFile(mnt.hostPath, 'utf8') });
-      continue;
-    }
-    if (!st.isDirectory()) continue;
-    const walk = async (dir: string): Promise<void> => {
-      for (const name of await readdir(dir)) {
-        // the `..data` indirection of atomic-writer volumes: the visible keys point through it
-        if (name.startsWith('..')) continue;
-        const p = join(dir, name);
-        const s = await stat(p).catch(() => undefined);
-        if (!s) continue;
-        if (s.isDirectory()) await walk(p);
-        else if (s.isFile() && total + s.size <= VOLUME_COPY_LIMIT) {
-          total += s.size;
-          out.push({ path: join(mnt.containerPath, relative(mnt.hostPath, p)), content: await readFile(p, 'utf8') });
-        }
-      }
-    };
-    await walk(mnt.hostPath);
-  }
-  return out;
 }
 
 async function writeAtomic(path: string, data: string): Promise<void> {

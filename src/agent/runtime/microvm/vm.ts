@@ -42,6 +42,10 @@ export interface VmLaunchOptions {
   cgroupProcs?: string[];
   /** host directories exported over 9p (virtio-9p-device), mount tag → path; benchmarks only */
   shares?: { tag: string; path: string }[];
+  /** the pod's volume directory, exported read-only over 9p as `hedgevol` (configMap, secret, …) */
+  volumeShare?: string;
+  /** the sandbox's writable disk (sparse ext4 file), the guest's virtio-blk /dev/vda */
+  disk?: string;
   extraKernelArgs?: string[];
 }
 
@@ -102,13 +106,25 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     '-device', 'virtio-scsi-device,id=scsi0',
     ...(o.network ? guestNetQemuArgs(o.network) : []),
   ];
+  if (o.disk) {
+    // discard=unmap: space the guest frees (a removed container's layer) goes back to the sparse file
+    args.push('-drive', `if=none,id=sbxdisk,format=raw,discard=unmap,file=${optPath(o.disk)}`, '-device', 'virtio-blk-device,drive=sbxdisk');
+  }
+  if (o.volumeShare) {
+    // readonly: the guest cannot write the host's volume files; security_model=none shows their real
+    // modes; multidevs=remap: a Memory emptyDir's host tmpfs inside the dir must not collide inode numbers
+    args.push('-fsdev', `local,id=vols,path=${optPath(o.volumeShare)},security_model=none,readonly=on,multidevs=remap`, '-device', 'virtio-9p-device,fsdev=vols,mount_tag=hedgevol');
+  }
   for (const [i, sh] of (o.shares ?? []).entries()) {
-    args.push('-fsdev', `local,id=fs${i},path=${sh.path},security_model=none`, '-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${sh.tag}`);
+    args.push('-fsdev', `local,id=fs${i},path=${optPath(sh.path)},security_model=none`, '-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${sh.tag}`);
   }
   // spawn=deny and elevateprivileges=deny would forbid -daemonize's fork and setsid (the filter goes on first)
   if (o.seccomp) args.push('-sandbox', 'on,obsolete=deny,resourcecontrol=deny');
   return args;
 }
+
+/** qemu's option syntax: a comma in a value is written twice */
+const optPath = (p: string): string => p.replaceAll(',', ',,');
 
 /** Starts qemu detached; resolves with its pid once the sockets are listening. */
 export async function launchVm(o: VmLaunchOptions, signal: AbortSignal): Promise<number> {

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { qemuArgs, type VmLaunchOptions } from './vm.ts';
+
+const base: VmLaunchOptions = {
+  qemuBinary: 'qemu-system-x86_64',
+  name: 'hedge-x',
+  dir: '/state/sandboxes/x',
+  qmpSocket: '/state/s/a.qmp',
+  agentSocket: '/state/s/a.agent',
+  accelerator: 'kvm',
+  memoryMiB: 128,
+  cpus: 1,
+  guest: { vmlinux: '/g/vmlinux', initrd: '/g/initrd.gz', kernelVersion: '6.1' },
+  seccomp: true,
+};
+
+const after = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1] ?? ''] : []));
+
+test('the sandbox disk is a virtio-blk drive that can hand freed blocks back; the volume share is read-only 9p', () => {
+  const args = qemuArgs({ ...base, disk: '/state/sandboxes/x/disk.ext4', volumeShare: '/data/pods/u,1/volumes' });
+  assert.deepEqual(after(args, '-drive'), ['if=none,id=sbxdisk,format=raw,discard=unmap,file=/state/sandboxes/x/disk.ext4']);
+  // a comma in a path is doubled, or qemu would read the rest as options
+  assert.deepEqual(after(args, '-fsdev'), ['local,id=vols,path=/data/pods/u,,1/volumes,security_model=none,readonly=on,multidevs=remap']);
+  assert.deepEqual(after(args, '-device').filter((d) => /blk|9p/.test(d)), ['virtio-blk-device,drive=sbxdisk', 'virtio-9p-device,fsdev=vols,mount_tag=hedgevol']);
+});
+
+test('without a disk or share qemu gets neither device', () => {
+  const args = qemuArgs(base);
+  assert.deepEqual(after(args, '-drive'), []);
+  assert.deepEqual(after(args, '-fsdev'), []);
+});
