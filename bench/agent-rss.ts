@@ -1,15 +1,24 @@
 /**
  * RSS of the `hedge node` process (agent; the edgehub is not part of it yet) idle and with 20
- * running runc pods, through the real stack. conmon RSS is shown beside it, since it is per-pod
- * host overhead too. Prints a markdown table; asserts nothing. Needs root.
- * Run: node --import tsx bench/agent-rss.ts [pods=20]
+ * running runc pods, through the real stack. The node runs the `npm run build` bundle with the
+ * flags of bin/hedge.js's shebang (rebuilt and restarted until no source is newer than the
+ * bundle). Then it is restarted over the running pods (it adopts them) once with the same flags
+ * and once per variant given, so launch options can be compared in one run. conmon RSS is shown
+ * beside it, since it is per-pod host overhead too. Prints a markdown table; asserts nothing.
+ * Needs root.
+ * Run: node --import tsx bench/agent-rss.ts [pods=20] ["--max-semi-space-size=1;MALLOC_ARENA_MAX=2 --max-semi-space-size=1"]
+ *   variants are `;`-separated; each is NODE_OPTIONS flags, optionally led by VAR=value env settings
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
+import { REPO_ROOT } from '../test/e2e/harness.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
-import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
 
 const pods = Number(process.argv[2] ?? 20);
+const variants = (process.argv[3] ?? '').split(';').map((v) => v.trim()).filter(Boolean);
 const skip = edgeNodeSkipReason(['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/bin/busybox']);
 if (skip) {
   console.log(`agent-rss bench skipped: ${skip}`);
@@ -21,14 +30,60 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** the V8 flags bin/hedge.js's shebang gives `hedge node` (the harness starts it without them) */
+function shebangFlags(): string {
+  const first = readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[0];
+  return first.split(/\s+/).filter((a) => a.startsWith('--')).join(' ');
+}
+
+/** NODE_OPTIONS and env for the node's next start (the harness passes our env on) */
+function launchWith(variant: string): string {
+  const env = variant.split(/\s+/).filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w));
+  const flags = variant.split(/\s+/).filter((w) => w !== '' && !env.includes(w));
+  delete process.env.MALLOC_ARENA_MAX;
+  for (const kv of env) {
+    const i = kv.indexOf('=');
+    process.env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  process.env.NODE_OPTIONS = flags.join(' ');
+  return variant || '(none)';
+}
+
+/** (re)build dist/ and restart the node until it provably ran the bundle: no source newer than the stamp after it was ready */
+async function restartBuilt(node: HedgeNode, rebuild: boolean): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (rebuild || attempt > 0) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    await node.stop();
+    await node.start();
+    const newer = execFileSync('find', ['src', '-name', '*.ts', '-newer', 'dist/BUILD_STAMP'], { cwd: REPO_ROOT }).toString().trim();
+    if (newer === '') return 'dist bundle';
+  }
+  return 'UNSURE (sources kept changing; may be tsx)';
+}
+
+/** max of five samples a second apart, after `settleMs` */
+async function sample(pid: number, settleMs: number): Promise<number> {
+  await sleep(settleMs);
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    samples.push(rssKiB(pid));
+    await sleep(1_000);
+  }
+  return Math.max(...samples);
+}
+
+const product = shebangFlags();
 const stack = await startEdgeStack({ nodeName: `rss-${process.pid}`, runtimes: ['runc'] });
 const rows: string[][] = [];
+let build: string;
 try {
   const api = stack.server.api;
-  // let the agent settle (registration, first status) before the idle sample
-  await new Promise((r) => setTimeout(r, 3_000));
-  rows.push(['idle, 0 pods', mib(rssKiB(stack.node.pid())), '-']);
+  launchWith(product);
+  build = await restartBuilt(stack.node, true);
+  // registration and the first status settle before the idle sample
+  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), '-']);
   for (let i = 0; i < pods; i++) {
     const r = await api('POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
@@ -43,24 +98,24 @@ try {
     const list = (await api('GET', '/api/v1/namespaces/default/pods')).body as { items: Pod[] };
     if (list.items.filter((p) => p.status?.phase === 'Running').length === pods) break;
     if (Date.now() > deadline) throw new Error('pods not Running in 180 s');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  // a few resync passes with everything running, then sample
-  await new Promise((r) => setTimeout(r, 5_000));
-  const samples: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    samples.push(rssKiB(stack.node.pid()));
-    await new Promise((r) => setTimeout(r, 1_000));
+    await sleep(200);
   }
   const conmons = (await stack.node.hostState()).conmonPids;
   const conmonTotal = conmons.reduce((s, p) => s + rssKiB(p), 0);
-  rows.push([`${pods} running runc pods (max of 5 samples)`, mib(Math.max(...samples)), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
+  // a few resync passes with everything running, then sample
+  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
+  for (const v of [product, ...variants]) {
+    const label = launchWith(v);
+    const b = await restartBuilt(stack.node, false);
+    if (b !== 'dist bundle') build = b;
+    rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), '-']);
+  }
 } finally {
   await stack.close();
 }
 
-console.log('\n### hedge node (agent) resident memory\n');
-console.log('| state | agent RSS MiB | conmon RSS MiB |');
-console.log('| --- | --- | --- |');
+console.log(`\n### hedge node (agent) resident memory\n\nagent: ${build}; max of 5 samples 1 s apart\n`);
+console.log('| state | node flags / env | agent RSS MiB | conmon RSS MiB |');
+console.log('| --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log('\nTarget (TARGETS.md): agent + hub ≤ 80 MB with 20 running pods (EdgeCore ~70 MB, k3s agent ~275 MB).');

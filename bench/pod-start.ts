@@ -2,25 +2,38 @@
  * Pod create → Running through the whole system (apiserver, scheduler, agent, CNI, conmon,
  * runtime; image cached), for runc and gVisor, beside a bare `runc run -d` / `runsc run --detach`
  * of an equivalent busybox bundle in the same run. Created via the API (no kubectl); "Running" is
- * observed by polling the pod every 10 ms. Prints a markdown table; asserts nothing. Needs root.
- * Run: node --import tsx bench/pod-start.ts [iterations=10]
+ * seen on a watch. The agent runs from the `npm run build` bundle with the flags of bin/hedge.js's
+ * shebang (rebuilt and restarted until no source is newer than the bundle), at debug log level, so
+ * its per-pod start trace (podsync/start-trace.ts) gives where the time goes. Prints markdown
+ * tables; asserts nothing. Needs root.
+ * Run: node --import tsx bench/pod-start.ts [iterations=10] [runtimes=runc,gvisor] [settle-ms=0]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../src/api/object.ts';
+import { START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/start-trace.ts';
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
-import { startEdgeStack } from '../test/e2e/edge-stack.ts';
-import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
+import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
+import { buildTestImages } from '../test/fixtures/images/build.ts';
+import { pushLayout, startRegistry } from '../test/fixtures/images/registry.ts';
+import { REPO_ROOT, run, startHedgeServer } from '../test/e2e/harness.ts';
+import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from '../test/e2e/node-harness.ts';
 
 const iterations = Number(process.argv[2] ?? 10);
+const only = process.argv[3]?.split(',');
+/** pause after each deletion, e.g. to let a torn-down gVisor sandbox's processes finish exiting */
+const settleMs = Number(process.argv[4] ?? 0);
 const RUNTIMES = [
   { rc: 'runc', bin: '/usr/sbin/runc', global: [] as string[], detach: '-d' },
   { rc: 'gvisor', bin: '/usr/bin/runsc', global: ['--network=host', '--platform=ptrace'], detach: '--detach' },
-];
+].filter((r) => !only || only.includes(r.rc));
 
 const pct = (xs: number[], p: number): number => {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
@@ -32,6 +45,24 @@ if (skip) {
   process.exit(0);
 }
 
+/** the V8 flags bin/hedge.js's shebang gives `hedge node` (the harness starts it without them) */
+function shebangFlags(): string {
+  const first = readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[0];
+  return first.split(/\s+/).filter((a) => a.startsWith('--')).join(' ');
+}
+
+/** (re)build dist/ and restart the node until it provably ran the bundle: no source newer than the stamp after it was ready */
+async function runBuiltAgent(node: HedgeNode): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    await node.stop();
+    await node.start();
+    const newer = execFileSync('find', ['src', '-name', '*.ts', '-newer', 'dist/BUILD_STAMP'], { cwd: REPO_ROOT }).toString().trim();
+    if (newer === '') return 'dist bundle';
+  }
+  return 'UNSURE (sources kept changing; may be tsx)';
+}
+
 function bareRun(rt: (typeof RUNTIMES)[number], bundle: string, root: string, id: string): number {
   const t0 = performance.now();
   execFileSync(rt.bin, [...rt.global, `--root=${root}`, 'run', rt.detach, '--bundle', bundle, id], { stdio: 'ignore' });
@@ -40,11 +71,89 @@ function bareRun(rt: (typeof RUNTIMES)[number], bundle: string, root: string, id
   return t;
 }
 
-const stack = await startEdgeStack({ nodeName: `bench-${process.pid}` });
-const tmp = mkdtempSync(join(tmpdir(), 'hedge-bench-podstart-'));
+/** every start trace the agent logged so far, by pod name */
+function traces(node: HedgeNode): Map<string, StartTraceRecord> {
+  const out = new Map<string, StartTraceRecord>();
+  for (const line of node.output().split('\n')) {
+    if (!line.includes(START_TRACE_MSG)) continue;
+    try {
+      const j = JSON.parse(line) as { pod?: string; startTrace?: StartTraceRecord };
+      if (j.pod && j.startTrace) out.set(j.pod.split('/')[1], j.startTrace);
+    } catch {
+      // a line split across chunks: skip
+    }
+  }
+  return out;
+}
+
+interface Observed {
+  bound?: number;
+  running?: number;
+  deleted?: number;
+}
+
+const tmp = await mkdtemp(join(tmpdir(), 'hedge-bench-podstart-'));
+const images = await buildTestImages(join(tmp, 'images'));
+const registry = await startRegistry();
+await pushLayout(images.layoutDir, registry.url, 'hedge/busybox:1', 'busybox');
+const busyboxImage = `${registry.host}/hedge/busybox:1`;
+const server = await startHedgeServer();
+const nodeName = `bench-${process.pid}`;
+const kubeconfig = join(tmp, 'node.kubeconfig');
+const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig]);
+if (tok.code !== 0) throw new Error(`hedge token create-node: ${tok.stderr}`);
+process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, shebangFlags()].filter(Boolean).join(' ');
+const node = await startHedgeNode({ kubeconfig, nodeName, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug'] });
+const agentBuild = await runBuiltAgent(node);
+
+const client = new HttpKubeClient(await loadKubeconfig(server.kubeconfig));
+const watchStop = new AbortController();
+const seen = new Map<string, Observed>();
+const waiters = new Map<string, () => void>();
+const poke = (name: string): void => waiters.get(name)?.();
+const watching = (async () => {
+  const list = await client.list(Resources.pods, { namespace: 'default' });
+  for await (const ev of client.watch<Pod & KubeObject>(Resources.pods, { namespace: 'default', resourceVersion: list.metadata.resourceVersion, signal: watchStop.signal })) {
+    const now = Date.now();
+    const name = ev.object.metadata?.name ?? '';
+    const o = seen.get(name) ?? {};
+    seen.set(name, o);
+    if (ev.type === 'DELETED') o.deleted ??= now;
+    else {
+      if (ev.object.spec?.nodeName) o.bound ??= now;
+      if (ev.object.status?.phase === 'Running') o.running ??= now;
+    }
+    poke(name);
+  }
+})().catch((err: unknown) => {
+  if (!watchStop.signal.aborted) throw err;
+});
+const until = async (name: string, what: keyof Observed, timeoutMs = 60_000): Promise<number> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = seen.get(name)?.[what];
+    if (t !== undefined) return t;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      const r = await server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
+      throw new Error(`${name} not ${what} in ${timeoutMs} ms: ${JSON.stringify((r.body as Pod).status)}`);
+    }
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, left);
+      waiters.set(name, () => {
+        clearTimeout(t);
+        res();
+      });
+    });
+    waiters.delete(name);
+  }
+};
+
 const results: string[][] = [];
+const breakdown: { rc: string; rows: [string, number[]][] }[] = [];
+const bundleTmp = mkdtempSync(join(tmpdir(), 'hedge-bench-bundle-'));
 try {
-  const bundle = join(tmp, 'bundle');
+  const bundle = join(bundleTmp, 'bundle');
   makeBusyboxRootfs(join(bundle, 'rootfs'));
   execFileSync('/usr/sbin/runc', ['spec', '--bundle', bundle]);
   const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean; args: string[] }; linux: { namespaces: { type: string }[] } };
@@ -52,57 +161,84 @@ try {
   spec.process.args = ['sleep', '3600'];
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
   const specNoNet = { ...spec, linux: { ...spec.linux, namespaces: spec.linux.namespaces.filter((n) => n.type !== 'network') } };
-  const bundleGv = join(tmp, 'bundle-gv');
+  const bundleGv = join(bundleTmp, 'bundle-gv');
   execFileSync('cp', ['-a', bundle, bundleGv]);
   writeFileSync(join(bundleGv, 'config.json'), JSON.stringify(specNoNet));
 
-  const api = stack.server.api;
-  const waitRunning = async (name: string): Promise<void> => {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = await api('GET', `/api/v1/namespaces/default/pods/${name}`);
-      if ((r.body as Pod).status?.phase === 'Running') return;
-      if (Date.now() > deadline) throw new Error(`${name} not Running: ${JSON.stringify((r.body as Pod).status)}`);
-      await new Promise((res) => setTimeout(res, 10));
-    }
-  };
-  const deletePod = async (name: string): Promise<void> => {
-    await api('DELETE', `/api/v1/namespaces/default/pods/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 });
-  };
   const podOf = (name: string, rc: string): Pod => ({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name },
-    spec: { runtimeClassName: rc, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: stack.busyboxImage, command: ['sleep', '3600'] }] },
+    spec: { runtimeClassName: rc, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
   });
+  const createRunningDelete = async (name: string, rc: string): Promise<{ t0: number; bound: number; running: number }> => {
+    const t0 = Date.now();
+    const r = await server.api('POST', '/api/v1/namespaces/default/pods', podOf(name, rc));
+    if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+    const running = await until(name, 'running');
+    const bound = await until(name, 'bound');
+    return { t0, bound, running };
+  };
+  const deletePod = async (name: string): Promise<void> => {
+    await server.api('DELETE', `/api/v1/namespaces/default/pods/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 });
+    // the next pod must not share the machine with this one's teardown
+    await until(name, 'deleted');
+  };
 
   for (const rt of RUNTIMES) {
     // warm-up pod: pulls and unpacks the image, so the measured ones find it cached
-    await api('POST', '/api/v1/namespaces/default/pods', podOf(`warm-${rt.rc}`, rt.rc));
-    await waitRunning(`warm-${rt.rc}`);
+    await createRunningDelete(`warm-${rt.rc}`, rt.rc);
     await deletePod(`warm-${rt.rc}`);
     const system: number[] = [];
     const bare: number[] = [];
+    const parts = new Map<string, number[]>();
+    const add = (k: string, v: number): void => {
+      parts.set(k, [...(parts.get(k) ?? []), v]);
+    };
     for (let i = 0; i < iterations; i++) {
       const name = `ps-${rt.rc}-${i}`;
-      const t0 = performance.now();
-      const r = await api('POST', '/api/v1/namespaces/default/pods', podOf(name, rt.rc));
-      if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
-      await waitRunning(name);
-      system.push(performance.now() - t0);
+      const { t0, bound, running } = await createRunningDelete(name, rt.rc);
+      system.push(running - t0);
       // interleaved, so both sides see the same machine load
-      bare.push(bareRun(rt, rt.rc === 'gvisor' ? bundleGv : bundle, join(tmp, `root-${rt.rc}`), `bare-${rt.rc}-${i}`));
+      bare.push(bareRun(rt, rt.rc === 'gvisor' ? bundleGv : bundle, join(bundleTmp, `root-${rt.rc}`), `bare-${rt.rc}-${i}`));
       await deletePod(name);
+      if (settleMs > 0) await new Promise((res) => setTimeout(res, settleMs));
+      const tr = traces(node).get(name);
+      add('POST → bound (apiserver + scheduler; watch-observed)', bound - t0);
+      if (tr) {
+        add('bound → agent worker created (informer)', tr.seenAt - bound);
+        const sums = new Map<string, number>();
+        for (const s of tr.spans) sums.set(s.name, (sums.get(s.name) ?? 0) + s.ms);
+        for (const [k, v] of sums) add(`  agent: ${k}`, v);
+        add('  agent: (not in a span)', tr.totalMs - [...sums.values()].reduce((a, b) => a + b, 0));
+        add('agent worker created → Running written', tr.totalMs);
+        add('Running written → seen on watch', running - (tr.seenAt + tr.totalMs));
+      }
     }
     results.push([rt.rc, String(iterations), ms(pct(system, 50)), ms(pct(system, 99)), ms(pct(bare, 50)), ms(pct(bare, 99)), (pct(system, 50) / pct(bare, 50)).toFixed(1)]);
+    breakdown.push({ rc: rt.rc, rows: [...parts] });
   }
 } finally {
-  await stack.close();
-  rmSync(tmp, { recursive: true, force: true });
+  watchStop.abort();
+  await watching;
+  await client.close();
+  await server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=60s'], { timeoutMs: 65_000 }).catch(() => undefined);
+  await node.cleanup();
+  await server.stop();
+  await server.cleanup();
+  await registry.stop();
+  await rm(tmp, { recursive: true, force: true });
+  rmSync(bundleTmp, { recursive: true, force: true });
 }
 
-console.log('\n### pod create → Running (image cached), whole system vs bare runtime\n');
+console.log(`\n### pod create → Running (image cached), whole system vs bare runtime\n\nagent: ${agentBuild}, node flags: \`${process.env.NODE_OPTIONS}\`\n`);
 console.log('| runtime | n | hedge p50 ms | hedge p99 ms | bare run p50 ms | bare run p99 ms | hedge/bare p50 |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) console.log(`| ${r.join(' | ')} |`);
 console.log('\nTargets (TARGETS.md): runc p50 ≤ 300 ms, gVisor p50 ≤ 600 ms. Bare = `runc run -d` / `runsc run --detach` of a busybox `sleep` bundle (no conmon, no CNI, no API).');
+for (const b of breakdown) {
+  console.log(`\n#### where the time goes: ${b.rc} (p50 of each part over ${iterations} pods; parts do not add up exactly)\n`);
+  console.log('| part | p50 ms | max ms |');
+  console.log('| --- | --- | --- |');
+  for (const [k, v] of b.rows) console.log(`| ${k} | ${ms(pct(v, 50))} | ${ms(Math.max(...v))} |`);
+}

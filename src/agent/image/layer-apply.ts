@@ -5,7 +5,7 @@ import { join, posix, relative, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { Unpack, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { HedgeError } from '../../lib/errors.ts';
 import { makeOpaque, makeWhiteout } from '../snapshot/overlay-whiteout.ts';
 
@@ -24,6 +24,8 @@ export async function applyLayer(blobPath: string, dir: string, signal: AbortSig
   // chown (done by node-tar after chmod) clears setuid/setgid: put those bits back afterwards
   const specialModes: [string, number][] = [];
   const hash = createHash('sha256');
+  // node-tar is loaded on the first unpack: a node whose images are all unpacked never needs it (~1.5 MB resident)
+  const { Unpack } = await import('tar');
   const unpack = new Unpack({
     cwd: dir,
     strict: true,

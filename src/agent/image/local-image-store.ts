@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { extract } from 'tar';
 import { HedgeError } from '../../lib/errors.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import { ContentStore } from './content-store.ts';
@@ -270,6 +269,7 @@ export class LocalImageStore implements ImageStore {
     const tmp = join(this.root, 'tmp', `import-${randomBytes(6).toString('hex')}`);
     await mkdir(tmp, { recursive: true });
     try {
+      const { extract } = await import('tar');
       await extract({ file: path, cwd: tmp, strict: true, preserveOwner: false });
       const isLayout = await stat(join(tmp, 'index.json')).then(() => true, () => false);
       const hasDockerManifest = await stat(join(tmp, 'manifest.json')).then(() => true, () => false);

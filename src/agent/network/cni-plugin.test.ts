@@ -12,6 +12,7 @@ import { isHedgeError } from '../../lib/errors.ts';
 import type { NetworkModeConfig } from './cni-config.ts';
 import { CniNetworkPlugin } from './cni-plugin.ts';
 import { listNetns, netnsExists } from './netns.ts';
+import { ensureNodeMasq, nodeMasqChain } from './node-masq.ts';
 import { runChecked } from './run-process.ts';
 import { createVethPair, deleteLink, hostLinks, inNetns, linkExists, randomSubnet, randomSuffix } from './test-helpers.ts';
 import type { NetworkSandbox } from './types.ts';
@@ -135,6 +136,12 @@ test('bridge: two pods, connectivity, hostPort, restart-safe idempotent teardown
     assert.equal(await linkExists(r.hostInterface!), true);
   }
   assert.deepEqual(await plugin.setUp(a, signal), ra, 'setUp again returns the same attachment');
+  // masquerading is one node-wide rule for the subnet, not a chain per pod (node-masq.ts)
+  const post = await runChecked('iptables', ['-w', '-t', 'nat', '-S', 'POSTROUTING']);
+  assert.match(post.stdout, new RegExp(`-s ${subnet.replace(/\./g, '\\.')} .*hedge masq bridge=${bridge}.* -j ${nodeMasqChain({ bridge })}`));
+  assert.doesNotMatch(post.stdout, new RegExp(`${a.id}|${b.id}`), 'no per-pod masquerade jump');
+  const chain = await runChecked('iptables', ['-w', '-t', 'nat', '-S', nodeMasqChain({ bridge })]);
+  assert.match(chain.stdout, /! -d 224\.0\.0\.0\/4 -j MASQUERADE/);
 
   assert.equal(await ping(a.netnsPath, ipB), true, 'pod a → pod b');
   assert.equal(await ping(b.netnsPath, ipA), true, 'pod b → pod a');
@@ -270,4 +277,23 @@ test('errors: bad config is Invalid; a plugin failure carries the plugin message
   const aborted = AbortSignal.abort(new Error('stop'));
   await assert.rejects(env.plugin({ type: 'bridge', bridge: `hedget${env.run}` }).setUp(env.sandbox('b'), aborted), /stop/);
   assert.equal(await netnsExists(env.sandbox('b').netnsPath), false);
+});
+
+test('bridge: masquerade rules of a bridge that no longer exists are swept; destroy removes our own', async (t) => {
+  const env = await setup(t);
+  const bridge = `hedget${env.run}`;
+  const goneBridge = `hedgeg${env.run}`;
+  const { subnet } = randomSubnet();
+  env.defer(() => deleteLink(bridge));
+  await ensureNodeMasq({ bridge: goneBridge, subnet: randomSubnet().subnet });
+  const plugin = env.plugin({ type: 'bridge', bridge, subnet, portMap: false });
+  const a = env.sandbox('a');
+  await plugin.setUp(a, signal);
+  const nat = await runChecked('iptables-save', ['-t', 'nat']);
+  assert.doesNotMatch(nat.stdout, new RegExp(`${goneBridge}|${nodeMasqChain({ bridge: goneBridge })}`), 'stale rules swept');
+  assert.match(nat.stdout, new RegExp(nodeMasqChain({ bridge })));
+  await plugin.tearDown(a, signal);
+  await plugin.destroy();
+  const after = await runChecked('iptables-save', ['-t', 'nat']);
+  assert.doesNotMatch(after.stdout, new RegExp(`${bridge}|${nodeMasqChain({ bridge })}`));
 });

@@ -12,6 +12,7 @@ import { buildConflist, validateNetworkConfig, type CniNetworkConfig } from './c
 import { CniRunner, type CniCachedAttachment, type CniNetworkConfigList, type CniResult, type CniRuntimeConf } from './cni.ts';
 import { sweepMasqRules } from './masq-sweep.ts';
 import { createNetns, netnsExists, removeNetns } from './netns.ts';
+import { ensureNodeMasq, removeNodeMasq, sweepStaleNodeMasq, type NodeMasq } from './node-masq.ts';
 import { runProcess } from './run-process.ts';
 import type { NetworkPlugin, NetworkResult, NetworkSandbox } from './types.ts';
 
@@ -31,6 +32,9 @@ export class CniNetworkPlugin implements NetworkPlugin {
   private readonly log: Logger | undefined;
   /** per-key tail of the operation queue; serialises work on one sandbox */
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** bridge mode with ipMasq: the node-wide masquerade rules (node-masq.ts), installed once per process */
+  private readonly masq: NodeMasq | undefined;
+  private masqReady: Promise<void> | undefined;
 
   constructor(cfg: CniNetworkConfig, log?: Logger) {
     validateNetworkConfig(cfg);
@@ -39,6 +43,8 @@ export class CniNetworkPlugin implements NetworkPlugin {
     this.ifName = cfg.ifName ?? 'eth0';
     this.networkName = cfg.networkName ?? 'hedge';
     this.log = log;
+    const m = cfg.mode;
+    if (m.type === 'bridge' && (m.ipMasq ?? true)) this.masq = { bridge: m.bridge ?? 'hedge0', subnet: m.subnet ?? '10.88.0.0/16' };
     this.runner = new CniRunner({
       cniPath: cfg.cniPath ?? DEFAULT_CNI_PATH,
       cacheDir: join(cfg.dataDir, 'cni'),
@@ -88,6 +94,8 @@ export class CniNetworkPlugin implements NetworkPlugin {
     if (attached.length > 0) {
       throw new HedgeError('Conflict', `network ${this.networkName} still has ${attached.length} attached sandbox(es)`);
     }
+    if (this.masq) await removeNodeMasq(this.masq, { signal });
+    this.masqReady = undefined;
     if (this.cfg.mode.type === 'bridge') {
       const bridge = this.cfg.mode.bridge ?? 'hedge0';
       const res = await runProcess('ip', ['link', 'del', 'dev', bridge], { signal });
@@ -110,10 +118,12 @@ export class CniNetworkPlugin implements NetworkPlugin {
     const created = !(await netnsExists(sandbox.netnsPath));
     if (created) await createNetns(sandbox.netnsPath, { signal });
     try {
-      const list = buildConflist(this.cfg, await this.pickDevice());
+      const list = this.chainFor(sandbox, buildConflist(this.cfg, await this.pickDevice()));
       const rt = this.runtimeConf(sandbox, sandbox.netnsPath);
       try {
         const result = await this.runner.addNetworkList(list, rt, signal);
+        // after the ADD: the bridge exists now, so no other agent's sweep can take the rules for stale
+        await this.ensureMasq(signal);
         this.log?.debug({ sandbox: sandbox.id, ips: result.ips }, 'network attached');
         return toNetworkResult(result, list);
       } catch (err) {
@@ -140,6 +150,35 @@ export class CniNetworkPlugin implements NetworkPlugin {
     }
     await removeNetns(netnsPath, { signal });
     if (sandbox.netnsPath !== netnsPath) await removeNetns(sandbox.netnsPath, { signal });
+  }
+
+  /**
+   * The conflist one sandbox runs (and caches, so its DEL runs the same): masquerading is done by
+   * the node-wide rules rather than per pod, and portmap is left out when the pod maps no host
+   * ports (with none its ADD and DEL do nothing but cost an exec each).
+   */
+  private chainFor(sandbox: NetworkSandbox, list: CniNetworkConfigList): CniNetworkConfigList {
+    const plugins = list.plugins
+      .filter((p) => p.type !== 'portmap' || sandbox.portMappings.length > 0)
+      .map((p) => (p.type === 'bridge' && p.ipMasq === true ? { ...p, ipMasq: false } : p));
+    return { ...list, plugins };
+  }
+
+  private ensureMasq(signal: AbortSignal): Promise<void> {
+    const masq = this.masq;
+    if (!masq) return Promise.resolve();
+    this.masqReady ??= (async () => {
+      await ensureNodeMasq(masq, { signal });
+      // housekeeping only: a failed sweep must not fail the pod
+      await sweepStaleNodeMasq(masq, async (b) => (await runProcess('ip', ['link', 'show', 'dev', b], { signal })).code === 0, { signal }).then(
+        (swept) => swept.length > 0 && this.log?.info({ swept }, 'removed masquerade rules of bridges that no longer exist'),
+        (err: unknown) => this.log?.warn({ err }, 'sweeping stale masquerade rules failed'),
+      );
+    })().catch((err: unknown) => {
+      this.masqReady = undefined;
+      throw err;
+    });
+    return this.masqReady;
   }
 
   private async del(list: CniNetworkConfigList, rt: CniRuntimeConf, signal?: AbortSignal): Promise<void> {

@@ -304,3 +304,50 @@ describe('agent restart', () => {
     }
   });
 });
+
+describe('RuntimeClass lookup', () => {
+  it('comes from a watch, not a GET per pod; unknown classes still fail clearly and new ones are found', async () => {
+    const h = await new Harness().init();
+    try {
+      await h.client.create(Resources.runtimeclasses, { metadata: { name: 'fast' }, handler: 'runc' } as KubeObject);
+      h.start();
+      await eventually(() => h.client.calls.some((c) => c.verb === 'watch' && c.plural === 'runtimeclasses'), 'RuntimeClass informer watching');
+      await h.createPod('rc-a', { runtimeClassName: 'fast', containers: [app({ name: 'a' })] });
+      await h.createPod('rc-b', { runtimeClassName: 'fast', containers: [app({ name: 'b' })] });
+      await h.until('rc-a', (x) => x.status?.phase === 'Running', 'Running');
+      await h.until('rc-b', (x) => x.status?.phase === 'Running', 'Running');
+      assert.equal(h.client.calls.filter((c) => c.verb === 'get' && c.plural === 'runtimeclasses').length, 0);
+
+      await h.createPod('rc-none', { runtimeClassName: 'nope', containers: [app({ name: 'n' })] });
+      const p = await h.until('rc-none', (x) => cond(x, 'PodReadyToStartContainers') === 'False', 'condition');
+      assert.equal(p.status?.conditions?.find((x) => x.type === 'PodReadyToStartContainers')?.reason, 'RuntimeClassNotFound');
+
+      await h.client.create(Resources.runtimeclasses, { metadata: { name: 'late' }, handler: 'runc' } as KubeObject);
+      await h.createPod('rc-late', { runtimeClassName: 'late', containers: [app({ name: 'l' })] });
+      await h.until('rc-late', (x) => x.status?.phase === 'Running', 'Running');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('volumes beside the sandbox', () => {
+  it('sets volumes up while the network comes up, and still reports a missing configMap', async () => {
+    const h = await new Harness().init();
+    try {
+      await h.client.create(Resources.configmaps, { metadata: { name: 'cfg', namespace: 'default' }, data: { k: 'v' } } as KubeObject);
+      const sawConfigMapGet = (): boolean => h.client.calls.some((c) => c.verb === 'get' && c.plural === 'configmaps');
+      // network set-up cannot finish before the volume's configMap was read: only overlap gets this pod Running
+      h.network.gate = (sb) => (sb.pod.name === 'vols' ? eventually(sawConfigMapGet, 'configMap read during network set-up') : Promise.resolve());
+      h.start();
+      await h.createPod('vols', { containers: [app({ name: 'v' })], volumes: [{ name: 'c', configMap: { name: 'cfg' } }] });
+      await h.until('vols', (x) => x.status?.phase === 'Running', 'Running');
+      h.network.gate = undefined;
+      await h.createPod('novols', { containers: [app({ name: 'nv' })], volumes: [{ name: 'c', configMap: { name: 'missing' } }] });
+      const p = await h.until('novols', (x) => cs(x, 'nv')?.state?.waiting?.message?.includes('MountVolume.SetUp failed') === true, 'FailedMount');
+      assert.match(cs(p, 'nv')?.state?.waiting?.message ?? '', /configmap "missing" not found/);
+    } finally {
+      await h.close();
+    }
+  });
+});

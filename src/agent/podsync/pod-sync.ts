@@ -4,6 +4,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { Informer } from '../../client/informer.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeObject } from '../../api/object.ts';
+import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
@@ -34,6 +35,9 @@ export class PodSync {
   private readonly runs = new Set<Promise<void>>();
   private readonly log: Logger;
   private informer?: Informer<PodObject>;
+  private runtimeClasses?: Informer<KubeObject>;
+  /** what workers get: deps plus the cached RuntimeClass lookup */
+  private readonly workerDeps: PodSyncDeps;
   private adopted = false;
   private readonly pendingAdoption = new Map<string, { handler: string; containers: ContainerStatus[] }>();
 
@@ -42,6 +46,19 @@ export class PodSync {
     private readonly cfg: PodSyncConfig,
   ) {
     this.log = deps.logger.child({ component: 'podsync' });
+    this.workerDeps = { ...deps, runtimeClassHandler: deps.runtimeClassHandler ?? ((name, signal) => this.runtimeClassHandler(name, signal)) };
+  }
+
+  /** from the informer's cache when it has the class; a GET otherwise (not synced yet, or created a moment ago) */
+  private async runtimeClassHandler(name: string, signal: AbortSignal): Promise<string | undefined> {
+    const rc = this.runtimeClasses?.hasSynced() ? this.runtimeClasses.get(name) : undefined;
+    if (rc) return handlerOf(rc);
+    try {
+      return handlerOf(await this.deps.client.get(Resources.runtimeclasses, name, { signal }));
+    } catch (err) {
+      if (isHedgeError(err, 'NotFound')) return undefined;
+      throw err;
+    }
   }
 
   /** runs until `signal` aborts */
@@ -55,6 +72,12 @@ export class PodSync {
     });
     this.informer = informer;
     const informerRun = informer.run(signal);
+    // RuntimeClasses are few and rarely change: watching them saves a GET per new pod
+    this.runtimeClasses = new Informer<KubeObject>({ client: this.deps.client, resource: Resources.runtimeclasses, logger: this.log, clock: this.deps.clock });
+    const rcRun = this.runtimeClasses.run(signal).catch((err: unknown) => {
+      if (!signal.aborted) this.log.warn({ err }, 'RuntimeClass informer stopped; falling back to a GET per pod');
+      this.runtimeClasses = undefined;
+    });
     try {
       await informer.waitForSync(signal);
       await this.adoptAndCleanOrphans(informer.list(), signal);
@@ -67,6 +90,7 @@ export class PodSync {
       if (!signal.aborted) throw err;
     }
     await informerRun;
+    await rcRun;
     await Promise.allSettled([...this.runs]);
   }
 
@@ -106,7 +130,7 @@ export class PodSync {
       existing.handle({ type: 'updated', pod: p });
       return;
     }
-    const w = new PodWorker(p, this.deps, this.cfg);
+    const w = new PodWorker(p, this.workerDeps, this.cfg);
     this.workers.set(uid, w);
     const adopt = this.pendingAdoption.get(uid);
     this.pendingAdoption.delete(uid);
@@ -196,3 +220,5 @@ export class PodSync {
     }
   }
 }
+
+const handlerOf = (rc: KubeObject): string => (typeof rc.handler === 'string' ? rc.handler : '');

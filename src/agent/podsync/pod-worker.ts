@@ -23,6 +23,7 @@ import { podResources } from './resources.ts';
 import { deleteSandboxState, loadSandbox, saveSandbox } from './sandbox-state.ts';
 import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, ProbeTrack, SandboxRecord } from './types.ts';
 import { runPreStop } from './pre-stop.ts';
+import { StartTrace } from './start-trace.ts';
 
 const MIN_GRACE_SECONDS = 2;
 
@@ -42,6 +43,8 @@ export class PodWorker {
   private sandbox?: SandboxRecord;
   private sandboxError?: { reason: string; message: string };
   private volumes?: Map<string, PreparedVolume>;
+  /** a volume set-up in flight (started beside the sandbox, awaited by the first container) */
+  private volumesPending?: Promise<Map<string, PreparedVolume>>;
   private finalPhase?: PodPhase;
   private startTime: number;
   private lastStatusJson?: string;
@@ -51,6 +54,8 @@ export class PodWorker {
   private parkedFlag = false;
   private readonly log: Logger;
   private credentials?: Map<string, RegistryCredentials>;
+  /** spans of the first start, for the debug log (see start-trace.ts) */
+  private readonly trace = new StartTrace();
 
   constructor(
     pod: Pod,
@@ -62,6 +67,7 @@ export class PodWorker {
     this.startTime = Date.parse(pod.status?.startTime ?? '') || deps.clock.now();
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') this.finalPhase = phase;
+    if (phase !== undefined && phase !== 'Pending') this.trace.abandon();
   }
 
   get uid(): string {
@@ -135,6 +141,7 @@ export class PodWorker {
 
   /** takes over containers found in the runtime at agent start, without restarting them */
   async adopt(handler: string, containers: ContainerStatus[], signal: AbortSignal): Promise<void> {
+    this.trace.abandon();
     const saved = await loadSandbox(this.cfg.dataDir, this.uid);
     const sandboxId = saved?.id ?? containers[0]?.sandboxId;
     if (sandboxId) {
@@ -231,16 +238,20 @@ export class PodWorker {
       await this.writeStatus(signal);
       return;
     }
-    const handler = await this.resolveHandler(signal);
+    const handler = await this.trace.span('runtime class', () => this.resolveHandler(signal));
     if (!handler) {
       await this.writeStatus(signal);
       return;
+    }
+    if (!this.sandbox?.created && !this.volumes) {
+      // volumes need no sandbox (a TokenRequest, configMap GETs, files): ready them while the network comes up
+      this.setUpVolumes(signal).catch(() => undefined);
     }
     if (!(await this.ensureSandbox(handler, signal))) {
       await this.writeStatus(signal);
       return;
     }
-    await this.observe(handler, signal);
+    await this.trace.span('observe', () => this.observe(handler, signal));
     const policy = this.pod.spec?.restartPolicy ?? 'Always';
     const { initialized, initFailed } = await this.syncInitContainers(handler, policy, signal);
     if (initialized && !initFailed) {
@@ -255,7 +266,8 @@ export class PodWorker {
       await this.releaseSandbox(signal);
       return;
     }
-    await this.writeStatus(signal, phase, initialized);
+    await this.trace.span('status write', () => this.writeStatus(signal, phase, initialized));
+    if (phase === 'Running' && this.trace.active) this.trace.finish(this.log);
   }
 
   private podRef(): { uid: string; namespace: string; name: string } {
@@ -288,13 +300,9 @@ export class PodWorker {
     const rcName = this.pod.spec?.runtimeClassName;
     let handlerName = this.cfg.defaultHandler;
     if (rcName) {
-      try {
-        const rc = await this.deps.client.get(Resources.runtimeclasses, rcName, { signal });
-        handlerName = typeof rc.handler === 'string' ? rc.handler : '';
-      } catch (err) {
-        if (!isHedgeError(err, 'NotFound')) throw err;
-        return this.sandboxFailed('RuntimeClassNotFound', `RuntimeClass "${rcName}" not found`);
-      }
+      const found = await this.runtimeClassHandler(rcName, signal);
+      if (found === undefined) return this.sandboxFailed('RuntimeClassNotFound', `RuntimeClass "${rcName}" not found`);
+      handlerName = found;
     }
     const h = this.deps.runtimes.get(handlerName);
     if (!h) {
@@ -304,6 +312,17 @@ export class PodWorker {
       );
     }
     return h;
+  }
+
+  private async runtimeClassHandler(name: string, signal: AbortSignal): Promise<string | undefined> {
+    if (this.deps.runtimeClassHandler) return this.deps.runtimeClassHandler(name, signal);
+    try {
+      const rc = await this.deps.client.get(Resources.runtimeclasses, name, { signal });
+      return typeof rc.handler === 'string' ? rc.handler : '';
+    } catch (err) {
+      if (isHedgeError(err, 'NotFound')) return undefined;
+      throw err;
+    }
   }
 
   private sandboxFailed(reason: string, message: string): undefined {
@@ -336,30 +355,31 @@ export class PodWorker {
     const ref = this.podRef();
     const hostNetwork = this.pod.spec?.hostNetwork ?? false;
     const id = (this.sandbox?.id ?? `${ref.uid.replace(/-/g, '').slice(0, 12)}${randomBytes(4).toString('hex')}`) as SandboxId;
-    this.sandbox = {
+    const sb: SandboxRecord = {
       id,
       handler: handler.name,
       netnsPath: hostNetwork ? undefined : join(this.cfg.netnsDir, id),
       created: false,
       pod: ref,
     };
+    this.sandbox = sb;
     try {
-      await saveSandbox(this.cfg.dataDir, this.sandbox);
+      await this.trace.span('sandbox record', () => saveSandbox(this.cfg.dataDir, sb));
       let podIP = this.cfg.hostIP;
       if (!hostNetwork) {
-        const net = await this.deps.network.setUp(this.netSandbox(), signal);
+        const net = await this.trace.span('network (netns + CNI)', () => this.deps.network.setUp(this.netSandbox(), signal));
         podIP = net.ips.find((x) => x.family === 4)?.address ?? net.ips[0]?.address;
       }
-      this.sandbox.podIP = podIP;
+      sb.podIP = podIP;
       const host = parseResolvConf(await readFile(this.cfg.hostResolvConf, 'utf8').catch(() => ''));
       const dir = join(this.cfg.dataDir, 'pods', ref.uid, 'sandbox');
       await mkdir(dir, { recursive: true });
-      await handler.createSandbox(
+      await this.trace.span('sandbox create', () => handler.createSandbox(
         {
           id,
           pod: ref,
           hostname: podHostname(this.pod),
-          netnsPath: this.sandbox.netnsPath,
+          netnsPath: sb.netnsPath,
           shareIpc: this.pod.spec?.hostIPC ?? false,
           cgroupParent: `${this.cfg.cgroupRoot}/pod${ref.uid}`,
           resources: podResources(this.pod),
@@ -370,9 +390,9 @@ export class PodWorker {
           annotations: {},
         },
         signal,
-      );
-      this.sandbox.created = true;
-      await saveSandbox(this.cfg.dataDir, this.sandbox);
+      ));
+      sb.created = true;
+      await this.trace.span('sandbox record', () => saveSandbox(this.cfg.dataDir, sb));
       this.sandboxError = undefined;
       return true;
     } catch (err) {
@@ -501,13 +521,13 @@ export class PodWorker {
     r.image = c.image;
     let image;
     try {
-      const res = await ensureImage({
+      const res = await this.trace.span('image resolve', () => ensureImage({
         container: c,
         images: this.deps.images,
         credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
         signal,
         onPulling: () => this.deps.events.emit(this.pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`),
-      });
+      }));
       image = res.image;
       if (res.pulled) this.deps.events.emit(this.pod, 'Normal', 'Pulled', `Successfully pulled image "${c.image}"`);
       r.pullFailures = 0;
@@ -523,18 +543,9 @@ export class PodWorker {
     }
     r.imageID = image.digest;
     let env: Map<string, string>;
+    let volumes: Map<string, PreparedVolume>;
     try {
-      this.volumes ??= await setUpPodVolumes({
-        pod: this.pod,
-        dataDir: this.cfg.dataDir,
-        client: this.deps.client,
-        mounter: this.deps.mounter,
-        logger: this.log,
-        clock: this.deps.clock,
-        nodeName: this.cfg.nodeName,
-        signal,
-        warn: (reason, message) => this.deps.events.emit(this.pod, 'Warning', reason, message),
-      });
+      volumes = await this.setUpVolumes(signal);
     } catch (err) {
       if (signal.aborted) throw err;
       r.waiting = { reason: 'ContainerCreating', message: `MountVolume.SetUp failed: ${(err as Error).message}` };
@@ -542,11 +553,11 @@ export class PodWorker {
       return;
     }
     try {
-      env = await resolveEnv(
+      env = await this.trace.span('env', () => resolveEnv(
         { pod: this.pod, client: this.deps.client, podIP: sandbox.podIP, hostIP: this.cfg.hostIP, nodeAllocatable: this.deps.nodeAllocatable, signal },
         c,
         image.config.Env ?? [],
-      );
+      ));
     } catch (err) {
       if (signal.aborted) throw err;
       r.waiting = { reason: 'CreateContainerConfigError', message: (err as Error).message };
@@ -557,8 +568,10 @@ export class PodWorker {
     const logPath = join(logDir, `${restartCount}.log`);
     let cfg;
     try {
-      const top = await this.deps.images.unpack(image, this.deps.snapshotter, signal);
-      const rootfs = await this.deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: this.uid }, signal });
+      const rootfs = await this.trace.span('snapshot', async () => {
+        const top = await this.deps.images.unpack(image, this.deps.snapshotter, signal);
+        return this.deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: this.uid }, signal });
+      });
       cfg = buildContainerConfig({
         pod: this.pod,
         container: c,
@@ -568,12 +581,13 @@ export class PodWorker {
         image,
         rootfs,
         env,
-        volumes: this.volumes,
+        volumes,
         restartCount,
         logPath,
       });
       await mkdir(logDir, { recursive: true });
-      await handler.createContainer(cfg, signal);
+      const created = cfg;
+      await this.trace.span('container create', () => handler.createContainer(created, signal));
     } catch (err) {
       if (signal.aborted) throw err;
       r.waiting = { reason: isHedgeError(err, 'Invalid') ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message };
@@ -591,9 +605,9 @@ export class PodWorker {
     r.ready = false;
     if (older) void this.removeContainer(handler, older, signal);
     try {
-      await handler.start(id, signal);
+      await this.trace.span('container start', () => handler.start(id, signal));
       r.waiting = undefined;
-      r.observed = (await handler.status(id, signal)).status;
+      r.observed = (await this.trace.span('container status', () => handler.status(id, signal))).status;
       this.deps.events.emit(this.pod, 'Normal', 'Started', `Started container ${c.name}`);
       if (r.observed.state === 'running') this.updateStarted(c, r);
     } catch (err) {
@@ -605,6 +619,30 @@ export class PodWorker {
       r.waiting = { reason: 'RunContainerError', message: msg };
       this.deps.events.emit(this.pod, 'Warning', 'Failed', `Error: ${msg}`);
     }
+  }
+
+  /** one set-up at a time; the result is kept until the sandbox is released */
+  private setUpVolumes(signal: AbortSignal): Promise<Map<string, PreparedVolume>> {
+    if (this.volumes) return Promise.resolve(this.volumes);
+    this.volumesPending ??= this.trace
+      .span('volumes', () =>
+        setUpPodVolumes({
+          pod: this.pod,
+          dataDir: this.cfg.dataDir,
+          client: this.deps.client,
+          mounter: this.deps.mounter,
+          logger: this.log,
+          clock: this.deps.clock,
+          nodeName: this.cfg.nodeName,
+          signal,
+          warn: (reason, message) => this.deps.events.emit(this.pod, 'Warning', reason, message),
+        }),
+      )
+      .then((v) => (this.volumes = v))
+      .finally(() => {
+        this.volumesPending = undefined;
+      });
+    return this.volumesPending;
   }
 
   private async removeContainer(handler: RuntimeHandler, id: ContainerId, signal: AbortSignal): Promise<void> {
@@ -719,6 +757,8 @@ export class PodWorker {
 
   /** stop what runs, free sandbox, network and volumes; records (status) stay */
   private async releaseSandbox(signal: AbortSignal): Promise<void> {
+    // a set-up still writing must finish before its files are torn down
+    await this.volumesPending?.catch(() => undefined);
     const sb = this.sandbox;
     if (!sb) return;
     const handler = this.deps.runtimes.get(sb.handler);

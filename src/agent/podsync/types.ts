@@ -22,6 +22,11 @@ export interface PodSyncDeps {
   events: EventRecorder;
   /** for resourceFieldRef without limits */
   nodeAllocatable: { cpuMilli: number; memoryBytes: number };
+  /**
+   * RuntimeClass name → its handler, undefined when there is no such RuntimeClass. PodSync fills
+   * it from a RuntimeClass informer; without it every new pod costs an API GET.
+   */
+  runtimeClassHandler?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
 }
 
 /** Where a running sandbox is; persisted so a restarted agent can find and clean it. */

@@ -6,9 +6,12 @@ export class FakeNetwork implements NetworkPlugin {
   readonly active = new Map<string, NetworkResult>();
   readonly ops: string[] = [];
   private next = 2;
+  /** when set, setUp waits on it first (to test what runs beside network set-up) */
+  gate?: (sb: NetworkSandbox) => Promise<void>;
 
   async setUp(sb: NetworkSandbox): Promise<NetworkResult> {
     this.ops.push(`setUp:${sb.pod.name}`);
+    await this.gate?.(sb);
     const have = this.active.get(sb.id);
     if (have) return have;
     const r: NetworkResult = {

@@ -1,0 +1,81 @@
+/**
+ * One masquerade rule set per bridge network, instead of the bridge plugin's `ipMasq` (which
+ * makes a nat chain and a POSTROUTING jump per pod: eight iptables execs on every ADD and five
+ * on every DEL, ~150 ms each way here). Same effect for the pods: traffic from the pod subnet
+ * leaving it is masqueraded, multicast is not. kubenet and flannel do it the same way.
+ *
+ *   POSTROUTING -s <subnet> -m comment --comment "hedge masq bridge=<bridge>" -j HEDGE-MASQ-<hash>
+ *   HEDGE-MASQ-<hash>: -d <subnet> -j ACCEPT; ! -d 224.0.0.0/4 -j MASQUERADE
+ *
+ * The rules outlive the agent (pods keep running and need them); a network whose bridge is gone
+ * (its node was torn down without `destroy`) has its rules swept by the next agent that installs.
+ */
+import { createHash } from 'node:crypto';
+import { HedgeError } from '../../lib/errors.ts';
+import { runProcess, type RunOptions } from './run-process.ts';
+
+export interface NodeMasq {
+  bridge: string;
+  subnet: string;
+}
+
+const COMMENT_PREFIX = 'hedge masq bridge=';
+
+export function nodeMasqChain(m: Pick<NodeMasq, 'bridge'>): string {
+  // iptables chain names are at most 28 characters
+  return `HEDGE-MASQ-${createHash('sha256').update(m.bridge).digest('hex').slice(0, 16)}`;
+}
+
+const jumpSpec = (m: NodeMasq): string[] => ['-s', m.subnet, '-m', 'comment', '--comment', `${COMMENT_PREFIX}${m.bridge}`, '-j', nodeMasqChain(m)];
+
+async function ipt(args: string[], opts: RunOptions): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProcess('iptables', ['-w', '-t', 'nat', ...args], opts);
+}
+
+async function iptChecked(args: string[], opts: RunOptions): Promise<string> {
+  const res = await ipt(args, opts);
+  if (res.code !== 0) throw new HedgeError('Internal', `iptables -t nat ${args.join(' ')} failed: ${res.stderr.trim()}`);
+  return res.stdout;
+}
+
+/** Installs the rules when missing (idempotent; two execs when they are already there). */
+export async function ensureNodeMasq(m: NodeMasq, opts: RunOptions = {}): Promise<void> {
+  const chain = nodeMasqChain(m);
+  const listed = await ipt(['-S', chain], opts);
+  const want = [`-A ${chain} -d ${m.subnet} -j ACCEPT`, `-A ${chain} ! -d 224.0.0.0/4 -j MASQUERADE`];
+  if (listed.code !== 0) await iptChecked(['-N', chain], opts);
+  const have = listed.code === 0 ? listed.stdout.split('\n').map((l) => l.trim()) : [];
+  if (!want.every((w) => have.includes(w))) {
+    if (have.length > 1) await iptChecked(['-F', chain], opts);
+    await iptChecked(['-A', chain, '-d', m.subnet, '-j', 'ACCEPT'], opts);
+    await iptChecked(['-A', chain, '!', '-d', '224.0.0.0/4', '-j', 'MASQUERADE'], opts);
+  }
+  if ((await ipt(['-C', 'POSTROUTING', ...jumpSpec(m)], opts)).code !== 0) await iptChecked(['-A', 'POSTROUTING', ...jumpSpec(m)], opts);
+}
+
+/** Removes the rules (idempotent). */
+export async function removeNodeMasq(m: NodeMasq, opts: RunOptions = {}): Promise<void> {
+  const chain = nodeMasqChain(m);
+  while ((await ipt(['-D', 'POSTROUTING', ...jumpSpec(m)], opts)).code === 0) {
+    // a jump added twice (two agents racing) is removed twice
+  }
+  if ((await ipt(['-S', chain], opts)).code !== 0) return;
+  await ipt(['-F', chain], opts);
+  await ipt(['-X', chain], opts);
+}
+
+/** Rules of other bridge networks whose bridge no longer exists (`exists` answers per bridge). */
+export async function sweepStaleNodeMasq(keep: NodeMasq, exists: (bridge: string) => Promise<boolean>, opts: RunOptions = {}): Promise<NodeMasq[]> {
+  const res = await ipt(['-S', 'POSTROUTING'], opts);
+  if (res.code !== 0) return [];
+  const stale: NodeMasq[] = [];
+  for (const line of res.stdout.split('\n')) {
+    const m = /^-A POSTROUTING -s (\S+) -m comment --comment "?hedge masq bridge=([^"\s]+)"? -j HEDGE-MASQ-/.exec(line);
+    if (!m) continue;
+    const found: NodeMasq = { subnet: m[1], bridge: m[2] };
+    if (found.bridge === keep.bridge || (await exists(found.bridge))) continue;
+    await removeNodeMasq(found, opts);
+    stale.push(found);
+  }
+  return stale;
+}
