@@ -38,6 +38,7 @@ export interface AgentConfig {
   hostResolvConf: string;
   netnsDir: string;
   cgroupRoot: string;
+  volumeRefreshMs: number;
   server: { host: string; port: number; tls?: { cert: string; key: string; ca?: string }; auth: NodeServerAuth };
 }
 
@@ -63,6 +64,7 @@ export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
     hostResolvConf: ps.hostResolvConf,
     netnsDir: ps.netnsDir,
     cgroupRoot: ps.cgroupRoot,
+    volumeRefreshMs: ps.volumeRefreshMs,
     server: { host: '0.0.0.0', port: 10250, auth: { tokens: new Set(), clientCerts: true } },
     ...input,
   };
@@ -124,6 +126,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     clusterDomain: cfg.clusterDomain,
     cgroupRoot: cfg.cgroupRoot,
     netnsDir: cfg.netnsDir,
+    volumeRefreshMs: cfg.volumeRefreshMs,
   };
   const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }) });
   const lease = new NodeLease({

@@ -34,6 +34,8 @@ export interface NodeSettings {
   cgroupRoot: string;
   /** the node Lease's duration; it is renewed every quarter of it (kubelet nodeLeaseDurationSeconds) */
   nodeLeaseDurationSeconds: number;
+  /** how often configMap/secret/downwardAPI/projected volume contents are re-read from the API */
+  volumeRefreshSeconds: number;
   /** microVM guest kernel + initramfs build cache (scripts/build-guest.sh); default <dataDir>/guest */
   guestDir?: string;
   /** microVM accelerator: auto = KVM if a guest boots with it, else TCG */
@@ -54,6 +56,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   netnsDir: '--netns-dir',
   cgroupRoot: '--cgroup-root',
   nodeLeaseDurationSeconds: '--node-lease-duration-seconds',
+  volumeRefreshSeconds: '--volume-refresh-seconds',
   guestDir: '--guest-dir',
   microvmAccelerator: '--microvm-accelerator',
 };
@@ -70,6 +73,7 @@ export interface NodeDefaults {
   netnsDir: string;
   cgroupRoot: string;
   nodeLeaseDurationSeconds: number;
+  volumeRefreshSeconds: number;
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
 }
 
@@ -88,6 +92,7 @@ export function nodeDefaults(): NodeDefaults {
     netnsDir: '/run/hedge/netns',
     cgroupRoot: 'hedge',
     nodeLeaseDurationSeconds: 40,
+    volumeRefreshSeconds: 60,
     microvmAccelerator: 'auto',
   };
 }
@@ -139,6 +144,7 @@ const partialSchema = z.strictObject({
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path like hedge')
     .optional(),
   nodeLeaseDurationSeconds: z.coerce.number().int('must be a whole number of seconds').positive('must be > 0').optional(),
+  volumeRefreshSeconds: z.coerce.number().int('must be a whole number of seconds').positive('must be > 0').optional(),
   guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
   microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
 });
@@ -180,6 +186,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     netnsDir: merged.netnsDir!,
     cgroupRoot: merged.cgroupRoot!,
     nodeLeaseDurationSeconds: merged.nodeLeaseDurationSeconds!,
+    volumeRefreshSeconds: merged.volumeRefreshSeconds!,
     guestDir: merged.guestDir,
     microvmAccelerator: merged.microvmAccelerator!,
   };

@@ -20,6 +20,7 @@ export interface NodeFlags {
   netnsDir?: string;
   cgroupRoot?: string;
   nodeLeaseDurationSeconds?: string;
+  volumeRefreshSeconds?: string;
   guestDir?: string;
   microvmAccelerator?: string;
   config?: string;
@@ -46,6 +47,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         netnsDir: flags.netnsDir,
         cgroupRoot: flags.cgroupRoot,
         nodeLeaseDurationSeconds: flags.nodeLeaseDurationSeconds,
+        volumeRefreshSeconds: flags.volumeRefreshSeconds,
         guestDir: flags.guestDir,
         microvmAccelerator: flags.microvmAccelerator,
       },
@@ -73,6 +75,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--netns-dir <dir>', 'where pod network namespaces are pinned (default: /run/hedge/netns)')
     .option('--cgroup-root <path>', 'cgroup parent of all pods (default: hedge)')
     .option('--node-lease-duration-seconds <seconds>', 'node Lease duration; renewed every quarter of it (default: 40)')
+    .option('--volume-refresh-seconds <seconds>', 'how often configMap/secret/downwardAPI/projected volume contents are re-read (default: 60)')
     .option('--guest-dir <dir>', 'microVM guest kernel + initramfs cache, built by scripts/build-guest.sh (default: <data-dir>/guest)')
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)

@@ -171,6 +171,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         leaseDurationSeconds: settings.nodeLeaseDurationSeconds,
         // the kubelet renews at a quarter of the duration (nodeLeaseRenewIntervalFraction 0.25)
         leaseRenewIntervalMs: settings.nodeLeaseDurationSeconds * 250,
+        volumeRefreshMs: settings.volumeRefreshSeconds * 1000,
         server: {
           host: settings.listen.host,
           port: settings.listen.port,

@@ -22,6 +22,8 @@ export interface PodSyncConfig {
   cgroupRoot: string;
   /** where pod network namespaces are created */
   netnsDir: string;
+  /** how often configMap/secret/downwardAPI/projected volume contents are re-read (kubelet: sync period, 1 min) */
+  volumeRefreshMs: number;
 }
 
 export const defaultPodSyncConfig = (nodeName: string, dataDir: string): PodSyncConfig => ({
@@ -37,4 +39,5 @@ export const defaultPodSyncConfig = (nodeName: string, dataDir: string): PodSync
   clusterDomain: 'cluster.local',
   cgroupRoot: 'hedge',
   netnsDir: '/run/hedge/netns',
+  volumeRefreshMs: 60_000,
 });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
 import { Resources } from '../../client/resources.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { Labels } from './labels.ts';
+import { volumeDir } from '../volumes/paths.ts';
 import { eventually, Harness } from './testing/harness.ts';
 import type { ContainerId, SandboxId } from '../runtime/types.ts';
 
@@ -272,6 +275,34 @@ describe('agent restart', () => {
       const p = (await h.pod('waits'))!;
       await h.client.delete(Resources.pods, 'waits', { namespace: 'default', gracePeriodSeconds: 0 });
       await eventually(() => sandboxes() === 0 && h.network.active.size === 0, `sandbox and network freed (uid ${p.metadata?.uid})`);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('configMap volume contents follow the ConfigMap every volumeRefreshMs', async () => {
+    const h = await new Harness().init({ volumeRefreshMs: 5_000 });
+    try {
+      h.start();
+      await h.client.create(Resources.configmaps, { metadata: { name: 'conf', namespace: 'default' }, data: { greeting: 'v1' } } as KubeObject);
+      await h.createPod('vol', { volumes: [{ name: 'c', configMap: { name: 'conf' } }], containers: [app({ volumeMounts: [{ name: 'c', mountPath: '/etc/c' }] })] });
+      const p = await h.until('vol', (x) => x.status?.phase === 'Running', 'Running');
+      const file = join(volumeDir(h.dataDir, p.metadata!.uid!, 'configmap', 'c'), 'greeting');
+      assert.equal(await readFile(file, 'utf8'), 'v1');
+      await h.client.patch(Resources.configmaps, 'conf', 'merge', { data: { greeting: 'v2' } }, { namespace: 'default' });
+      // not before the refresh period ...
+      await h.tick(1_000);
+      assert.equal(await readFile(file, 'utf8'), 'v1');
+      // ... then within one resync after it
+      await h.tick(5_000);
+      await h.tick();
+      assert.equal(await readFile(file, 'utf8'), 'v2');
+      // with the ConfigMap gone (or the cloud unreachable) the pod keeps what it has
+      await h.client.delete(Resources.configmaps, 'conf', { namespace: 'default' });
+      await h.tick(6_000);
+      await h.tick();
+      assert.equal(await readFile(file, 'utf8'), 'v2');
+      assert.equal((await h.pod('vol'))?.status?.phase, 'Running');
     } finally {
       await h.close();
     }

@@ -10,7 +10,7 @@ import type { NetworkSandbox } from '../network/types.ts';
 import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import { setUpPodVolumes } from '../volumes/set-up.ts';
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
-import type { PreparedVolume } from '../volumes/types.ts';
+import type { PreparedVolume, TokenCache, VolumeContext } from '../volumes/types.ts';
 import type { PodSyncConfig } from './config.ts';
 import { buildContainerConfig } from './container-config.ts';
 import { hostsFile, parseResolvConf, podHostname, resolvConf } from './dns.ts';
@@ -45,6 +45,9 @@ export class PodWorker {
   private volumes?: Map<string, PreparedVolume>;
   /** a volume set-up in flight (started beside the sandbox, awaited by the first container) */
   private volumesPending?: Promise<Map<string, PreparedVolume>>;
+  /** when volume contents were last written from their sources */
+  private volumesAt = 0;
+  private readonly tokens: TokenCache = new Map();
   private finalPhase?: PodPhase;
   private startTime: number;
   private lastStatusJson?: string;
@@ -251,6 +254,7 @@ export class PodWorker {
       await this.writeStatus(signal);
       return;
     }
+    await this.refreshVolumes(signal);
     await this.trace.span('observe', () => this.observe(handler, signal));
     const policy = this.pod.spec?.restartPolicy ?? 'Always';
     const { initialized, initFailed } = await this.syncInitContainers(handler, policy, signal);
@@ -624,25 +628,51 @@ export class PodWorker {
   /** one set-up at a time; the result is kept until the sandbox is released */
   private setUpVolumes(signal: AbortSignal): Promise<Map<string, PreparedVolume>> {
     if (this.volumes) return Promise.resolve(this.volumes);
+    const at = this.deps.clock.now();
     this.volumesPending ??= this.trace
-      .span('volumes', () =>
-        setUpPodVolumes({
-          pod: this.pod,
-          dataDir: this.cfg.dataDir,
-          client: this.deps.client,
-          mounter: this.deps.mounter,
-          logger: this.log,
-          clock: this.deps.clock,
-          nodeName: this.cfg.nodeName,
-          signal,
-          warn: (reason, message) => this.deps.events.emit(this.pod, 'Warning', reason, message),
-        }),
-      )
-      .then((v) => (this.volumes = v))
+      .span('volumes', () => setUpPodVolumes(this.volumeContext(signal)))
+      .then((v) => {
+        this.volumesAt = at;
+        return (this.volumes = v);
+      })
       .finally(() => {
         this.volumesPending = undefined;
       });
     return this.volumesPending;
+  }
+
+  /**
+   * configMap/secret/downwardAPI/projected contents follow their sources every volumeRefreshMs
+   * (the atomic writer swaps `..data`, so readers never see a mix); a failed refresh, e.g. with
+   * the cloud unreachable, keeps what the pod has.
+   */
+  private async refreshVolumes(signal: AbortSignal): Promise<void> {
+    if (!this.volumes || this.volumesPending) return;
+    const now = this.deps.clock.now();
+    if (now - this.volumesAt < this.cfg.volumeRefreshMs) return;
+    this.volumesAt = now;
+    if (!(this.pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.downwardAPI || v.projected)) return;
+    try {
+      this.volumes = await setUpPodVolumes(this.volumeContext(signal));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.log.warn({ err }, 'refreshing volume contents failed; keeping the current ones');
+    }
+  }
+
+  private volumeContext(signal: AbortSignal): VolumeContext {
+    return {
+      pod: this.pod,
+      dataDir: this.cfg.dataDir,
+      client: this.deps.client,
+      mounter: this.deps.mounter,
+      logger: this.log,
+      clock: this.deps.clock,
+      nodeName: this.cfg.nodeName,
+      signal,
+      warn: (reason, message) => this.deps.events.emit(this.pod, 'Warning', reason, message),
+      tokens: this.tokens,
+    };
   }
 
   private async removeContainer(handler: RuntimeHandler, id: ContainerId, signal: AbortSignal): Promise<void> {

@@ -16,6 +16,11 @@ export async function requestServiceAccountToken(ctx: VolumeContext, src: Servic
   const pod = ctx.pod;
   const sa = pod.spec?.serviceAccountName || 'default';
   const ns = pod.metadata?.namespace ?? 'default';
+  const expirationSeconds = src.expirationSeconds ?? 3600;
+  const key = `${sa}|${src.audience ?? ''}|${expirationSeconds}`;
+  const now = ctx.clock.now();
+  const cached = ctx.tokens?.get(key);
+  if (cached && now < cached.renewAt) return cached.token;
   const ref: ResourceRef = { group: '', version: 'v1', plural: `serviceaccounts/${encodeURIComponent(sa)}/token`, namespaced: true, kind: 'TokenRequest' };
   const req: TokenRequest = {
     apiVersion: 'authentication.k8s.io/v1',
@@ -23,15 +28,23 @@ export async function requestServiceAccountToken(ctx: VolumeContext, src: Servic
     metadata: { name: sa, namespace: ns },
     spec: {
       ...(src.audience ? { audiences: [src.audience] } : {}),
-      expirationSeconds: src.expirationSeconds ?? 3600,
+      expirationSeconds,
       boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' },
     },
   };
   try {
     const res = await ctx.client.create<TokenRequest>(ref, req, { signal: ctx.signal });
-    if (res.status?.token) return res.status.token;
-    throw new Error('the apiserver returned no token (TokenRequest unsupported?)');
+    const token = res.status?.token;
+    if (!token) throw new Error('the apiserver returned no token (TokenRequest unsupported?)');
+    const expiresAt = Date.parse(res.status?.expirationTimestamp ?? '') || now + expirationSeconds * 1000;
+    ctx.tokens?.set(key, { token, expiresAt, renewAt: now + 0.8 * (expiresAt - now) });
+    return token;
   } catch (err) {
+    // the cloud may be unreachable (edge autonomy): a still-valid token stays in the volume
+    if (cached && now < cached.expiresAt) {
+      ctx.logger.warn({ err, serviceAccount: sa }, 'token renewal failed; keeping the current token until it expires');
+      return cached.token;
+    }
     ctx.logger.warn({ err, serviceAccount: sa }, 'TokenRequest failed; skipping projected token');
     ctx.warn?.('FailedMount', `serviceAccountToken for "${sa}" skipped: ${(err as Error).message}`);
     return undefined;

@@ -11,7 +11,10 @@ import { silentLogger } from '../../lib/log.ts';
 import { FakeMounter } from './mounter.ts';
 import { setUpPodVolumes } from './set-up.ts';
 import { tearDownPodVolumes } from './tear-down.ts';
-import type { VolumeContext } from './types.ts';
+import type { TokenCache, VolumeContext } from './types.ts';
+import type { KubeObject } from '../../api/object.ts';
+import type { ResourceTarget, WriteOptions } from '../../client/types.ts';
+import { HedgeError } from '../../lib/errors.ts';
 
 describe('pod volumes', () => {
   let dir: string;
@@ -83,6 +86,35 @@ describe('pod volumes', () => {
     assert.equal(await readFile(join(v.get('proj')!.hostPath, 'b'), 'utf8'), 'B');
     await assert.rejects(stat(join(v.get('proj')!.hostPath, 'token')));
     assert.ok(warnings.some((w) => w.startsWith('FailedMount: serviceAccountToken')));
+  });
+
+  it('a projected token is re-requested at 80% of its life, and kept while renewal fails', async () => {
+    let issued = 0;
+    let failing = false;
+    const tokenClient = new (class extends FakeKubeClient {
+      override async create<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts?: WriteOptions): Promise<T> {
+        if ('plural' in res && res.plural.endsWith('/token')) {
+          if (failing) throw new HedgeError('Unavailable', 'cloud unreachable');
+          issued++;
+          return { ...obj, status: { token: `tok-${issued}`, expirationTimestamp: new Date(clock.now() + 1000_000).toISOString() } } as T;
+        }
+        return super.create(res, obj, opts);
+      }
+    })();
+    const tokens: TokenCache = new Map();
+    const p = pod([{ name: 'tok', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 1000 } }] } }]);
+    const c = (): VolumeContext => ({ ...ctx(p), client: tokenClient, tokens });
+    const read = async (): Promise<string> => readFile(join((await setUpPodVolumes(c())).get('tok')!.hostPath, 'token'), 'utf8');
+    assert.equal(await read(), 'tok-1');
+    clock.advance(700_000);
+    assert.equal(await read(), 'tok-1', 'younger than 80%: reused');
+    clock.advance(150_000);
+    assert.equal(await read(), 'tok-2', 'past 80%: renewed');
+    failing = true;
+    clock.advance(850_000);
+    assert.equal(await read(), 'tok-2', 'renewal failing, token still valid: kept');
+    clock.advance(200_000);
+    await assert.rejects(stat(join((await setUpPodVolumes(c())).get('tok')!.hostPath, 'token')), 'an expired token is not kept');
   });
 
   it('hostPath type checks', async () => {

@@ -30,7 +30,12 @@ export interface VolumeContext {
   signal: AbortSignal;
   /** a non-fatal problem worth an Event on the pod (e.g. TokenRequest unsupported) */
   warn?: (reason: string, message: string) => void;
+  /** the pod's issued service account tokens, so a refresh re-requests only aging ones */
+  tokens?: TokenCache;
 }
+
+/** by audience/expiry/service account: the token and when to renew it (80% of its life, as the kubelet) */
+export type TokenCache = Map<string, { token: string; renewAt: number; expiresAt: number }>;
 
 /** A file to project into a volume (configMap/secret/downwardAPI/token). */
 export interface ProjectedFile {
