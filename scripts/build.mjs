@@ -3,12 +3,15 @@
 // start-up time and tens of MB of resident memory in every long-running server and agent.
 // npm packages stay external (native better-sqlite3, and node_modules is there anyway).
 import { build } from 'esbuild';
-import { rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'dist');
+const dist = join(root, 'dist');
+// Build beside dist/ and swap it in by rename: a hedge process starting meanwhile never sees a
+// half-written bundle. Same depth as dist/, so the source URLs below stay right.
+const outdir = join(root, `dist.tmp-${process.pid}`);
 
 // Source files find their data (OpenAPI definitions, guest scripts) relative to
 // `import.meta.url`; in a bundle that URL is the chunk's, so point it back at the source file.
@@ -44,3 +47,9 @@ await build({
 });
 // bin/hedge.js compares this stamp with the sources' mtimes to decide whether dist/ is current
 await writeFile(join(outdir, 'BUILD_STAMP'), `${new Date().toISOString()}\n`);
+const old = join(root, `dist.old-${process.pid}`);
+await rename(dist, old).catch((err) => {
+  if (err.code !== 'ENOENT') throw err;
+});
+await rename(outdir, dist);
+await rm(old, { recursive: true, force: true });
