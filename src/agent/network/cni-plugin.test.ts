@@ -14,7 +14,7 @@ import { CniNetworkPlugin } from './cni-plugin.ts';
 import { listNetns, netnsExists } from './netns.ts';
 import { ensureNodeMasq, nodeMasqChain } from './node-masq.ts';
 import { runChecked } from './run-process.ts';
-import { createVethPair, deleteLink, hostLinks, inNetns, linkExists, randomSubnet, randomSuffix } from './test-helpers.ts';
+import { createVethPair, deleteLink, inNetns, linkExists, randomSubnet, randomSuffix, runLinks } from './test-helpers.ts';
 import type { NetworkSandbox } from './types.ts';
 
 const signal = new AbortController().signal;
@@ -34,7 +34,7 @@ async function setup(t: TestContext): Promise<Env> {
   const run = randomSuffix();
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-net-'));
   const netnsDir = `/run/hedge/test-${run}`;
-  const linksBefore = await hostLinks();
+  const linksBefore = await runLinks(run);
   const deferred: (() => Promise<unknown>)[] = [];
   const made: [CniNetworkPlugin, NetworkSandbox[]][] = [];
   t.after(async () => {
@@ -46,7 +46,7 @@ async function setup(t: TestContext): Promise<Env> {
     await rm(dataDir, { recursive: true, force: true });
     assert.deepEqual(await listNetns(netnsDir), [], 'namespaces leaked');
     await rm(netnsDir, { recursive: true, force: true });
-    const leaked = [...(await hostLinks())].filter((l) => !linksBefore.has(l));
+    const leaked = [...(await runLinks(run))].filter((l) => !linksBefore.has(l));
     assert.deepEqual(leaked, [], 'host links leaked');
   });
   const sandboxes: NetworkSandbox[] = [];

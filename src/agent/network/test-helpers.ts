@@ -13,14 +13,14 @@ export function randomSubnet(): { subnet: string; prefix: string } {
   return { subnet: `${prefix}.0/24`, prefix };
 }
 
-export async function hostLinks(): Promise<Set<string>> {
-  const { stdout } = await runChecked('ip', ['-o', 'link', 'show']);
-  return new Set(
-    stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(':')[1].trim().split('@')[0]),
-  );
+/**
+ * Host links that belong to test run `run`: named with it, or enslaved to a bridge that is.
+ * Other tests (e2e nodes, microVM taps) create links concurrently; they are not this run's leak.
+ */
+export async function runLinks(run: string): Promise<Set<string>> {
+  const { stdout } = await runChecked('ip', ['-j', 'link', 'show']);
+  const links = JSON.parse(stdout) as { ifname: string; master?: string }[];
+  return new Set(links.filter((l) => l.ifname.includes(run) || l.master?.includes(run)).map((l) => l.ifname));
 }
 
 export async function linkExists(name: string, netns?: string): Promise<boolean> {
