@@ -145,3 +145,21 @@ test('garbage collection frees the least recently used image, never one in use',
   await store.remove(a.ref);
   assert.deepEqual(await store.content.list(), []);
 });
+
+test('a full disk fails the pull with a clear ENOSPC error and records no image', async () => {
+  const root = join(dir, 'full');
+  await mkdir(root, { recursive: true });
+  // smaller than the busybox layer: the blob cannot be stored
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', root]);
+  try {
+    const store = await LocalImageStore.open({ root });
+    await assert.rejects(store.pull(`${reg.host}/hedge/httpd:1`, { signal: signal() }), (err: Error) => {
+      assert.match(err.message, /no space left on device|ENOSPC/i);
+      return true;
+    });
+    assert.deepEqual(await store.list(), []);
+    assert.deepEqual(await (await LocalImageStore.open({ root })).list(), [], 'nothing recorded on disk either');
+  } finally {
+    await run('umount', [root]);
+  }
+});
