@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { get } from 'node:http';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { buildTestImages } from '../fixtures/images/build.ts';
 import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
 import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
 import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { fetchText as fetchPodText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
@@ -79,30 +79,7 @@ async function startLink(target: URL): Promise<Link> {
   };
 }
 
-async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, explain: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 50;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${explain()}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 250);
-  }
-}
-
-// a fresh connection each time: busybox httpd closes after one answer
-const fetchText = (ip: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const req = get({ host: ip, port: 8080, path: '/', agent: false, timeout: 3_000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(body));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET http://${ip}:8080/: timeout`)));
-    req.on('error', (err) => reject(new Error(`GET http://${ip}:8080/: ${err.message}`)));
-  });
+const fetchText = (ip: string): Promise<string> => fetchPodText(ip, { timeoutMs: 3_000 });
 
 const alive = (pid: number): boolean => {
   try {

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,21 +13,10 @@ import { buildTestImages } from '../fixtures/images/build.ts';
 import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
 import { findKubectl, readLines, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
 import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { fetchText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
-
-async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, explain: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 50;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${explain()}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 300);
-  }
-}
 
 describe('edge node: hedge server + hedge node + docker-registry', { skip, timeout: 240_000 }, () => {
   let server: HedgeServer;
@@ -60,18 +48,6 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  // a fresh connection each time: busybox httpd closes after one answer, so a pooled socket would be stale
-  const fetchText = (ip: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const req = get({ host: ip, port: 8080, path: '/', agent: false, timeout: 5_000 }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve(body));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`GET http://${ip}:8080/: timeout`)));
-      req.on('error', (err) => reject(new Error(`GET http://${ip}:8080/: ${err.message}`)));
-    });
   const webPod = (name: string, runtimeClassName: string): string =>
     JSON.stringify({
       apiVersion: 'v1',

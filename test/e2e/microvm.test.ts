@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { get } from 'node:http';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +21,7 @@ import { buildTestImages } from '../fixtures/images/build.ts';
 import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
 import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
 import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { fetchText as fetchPodText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = [
   '/usr/bin/qemu-system-x86_64', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local',
@@ -49,18 +49,6 @@ function skipReason(): string | undefined {
     return '/bin/busybox is dynamically linked: install busybox-static';
   } catch {
     return undefined;
-  }
-}
-
-async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, explain: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 50;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${explain()}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 300);
   }
 }
 
@@ -100,17 +88,7 @@ describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: sk
     return r.stdout;
   };
   const exec = (cmd: string): Promise<string> => kubectl(['exec', 'web-mvm', '--', 'sh', '-c', cmd]);
-  const fetchText = (ip: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const req = get({ host: ip, port: 8080, path: '/', agent: false, timeout: 10_000 }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve(body));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`GET http://${ip}:8080/: timeout`)));
-      req.on('error', (err) => reject(new Error(`GET http://${ip}:8080/: ${err.message}`)));
-    });
+  const fetchText = (ip: string): Promise<string> => fetchPodText(ip, { timeoutMs: 10_000 });
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'hedge-mvm-e2e-'));
