@@ -3,7 +3,7 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import { HedgeError, isHedgeError, type ErrorCode } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { parseLogQuery, streamContainerLog } from './container-logs.ts';
@@ -33,10 +33,12 @@ export async function startNodeServer(
   const server: Server = opts.tls
     ? createHttps({ cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: opts.auth.clientCerts, rejectUnauthorized: false })
     : createHttp();
-  const wss = new WebSocketServer({
-    noServer: true,
-    handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
-  });
+  // ws is loaded with the first exec: an edge node that is never exec'd into keeps ~2 MB less
+  let wss: WebSocketServer | undefined;
+  const execServer = async (): Promise<WebSocketServer> => {
+    const { WebSocketServer: Wss } = await import('ws');
+    return (wss ??= new Wss({ noServer: true, handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false }));
+  };
 
   const authenticate = (req: IncomingMessage): void => {
     if (opts.auth.anonymous) return;
@@ -135,15 +137,22 @@ export async function startNodeServer(
     const flag = (...keys: string[]): boolean => keys.some((k) => ['1', 'true'].includes(url.searchParams.get(k) ?? ''));
     const handler = loc.handler;
     const id = loc.id;
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      if (!ws.protocol) {
-        ws.close(1002, `supported subprotocols: ${EXEC_PROTOCOLS.join(', ')}`);
-        return;
-      }
-      void serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('input', 'stdin'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal }).catch(
-        (err: unknown) => log.error({ err }, 'exec failed'),
-      );
-    });
+    void execServer().then(
+      (server) =>
+        server.handleUpgrade(req, socket, head, (ws) => {
+          if (!ws.protocol) {
+            ws.close(1002, `supported subprotocols: ${EXEC_PROTOCOLS.join(', ')}`);
+            return;
+          }
+          void serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('input', 'stdin'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal }).catch(
+            (err: unknown) => log.error({ err }, 'exec failed'),
+          );
+        }),
+      (err: unknown) => {
+        log.error({ err }, 'loading the exec server failed');
+        reject(500, 'Internal Server Error');
+      },
+    );
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -159,8 +168,8 @@ export async function startNodeServer(
     port,
     async close() {
       closing.abort();
-      for (const c of wss.clients) c.terminate();
-      wss.close();
+      for (const c of wss?.clients ?? []) c.terminate();
+      wss?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
