@@ -13,8 +13,14 @@
  *     VMM overhead   PSS − guest used (what qemu costs beyond the memory the guest uses)
  *     sandbox overhead  PSS − container: what a pod pays beyond its containers, i.e. the figure for
  *                    the RuntimeClass `microvm` overhead.podFixed.memory
+ *   --kernel debian,tailored: compare guest kernels instead (src/guest/README.md, "Guest kernel"):
+ *                one disk+share handler per kernel, interleaved in the same run, and one set of idle
+ *                sandboxes per kernel (measured one set at a time: PSS splits the kernel mapping
+ *                only among VMs of the same kernel); also the guest's MemTotal (what the kernel
+ *                keeps for itself out of -m) and the vmlinux size. `tailored` needs
+ *                scripts/build-guest-kernel.sh to have run.
  * Prints tables, asserts nothing. Needs root, qemu, Debian's linux-image, busybox-static.
- * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3]
+ * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3] [--kernel debian,tailored]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,9 +33,14 @@ import { containerConfig, makeBusyboxRootfs, sandboxConfig } from '../src/agent/
 import type { ContainerId, SandboxId } from '../src/agent/runtime/types.ts';
 import { buildGuest } from '../src/agent/runtime/microvm/guest-artifacts.ts';
 import { MicroVmRuntimeHandler } from '../src/agent/runtime/microvm/microvm-handler.ts';
+import type { GuestArtifacts, GuestKernel } from '../src/agent/runtime/microvm/vm.ts';
 
-const iterations = Number(process.argv[2] ?? 5);
-const idleCount = Number(process.argv[3] ?? 3);
+const argv = process.argv.slice(2);
+const kernelFlag = argv.indexOf('--kernel');
+const kernels = kernelFlag >= 0 ? (argv.splice(kernelFlag, 2)[1] ?? '').split(',').filter((k) => k !== '') : [];
+for (const k of kernels) if (k !== 'debian' && k !== 'tailored') throw new Error(`--kernel takes debian and/or tailored, not ${k}`);
+const iterations = Number(argv[0] ?? 5);
+const idleCount = Number(argv[1] ?? 3);
 const COMMAND = ['sh', '-c', 'echo hello; uname -r'];
 
 function pct(xs: number[], p: number): number {
@@ -64,18 +75,44 @@ const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MiB`;
 const tmp = mkdtempSync(join(tmpdir(), 'hedge-bench-mvm-'));
 const rootfs = makeBusyboxRootfs(join(tmp, 'rootfs'));
 try {
-  const guest = await buildGuest({ outRoot: join(tmpdir(), 'hedge-guest-cache'), signal: AbortSignal.timeout(300_000) });
+  const cache = join(tmpdir(), 'hedge-guest-cache');
+  const guests: GuestArtifacts[] = kernels.length
+    ? await Promise.all(kernels.map((k) => buildGuest({ outRoot: cache, kernel: k as GuestKernel, signal: AbortSignal.timeout(300_000) })))
+    : [await buildGuest({ outRoot: cache, signal: AbortSignal.timeout(300_000) })];
+  const guest = guests[0]!;
   const h = new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state'), guest, logger: silentLogger(), accelerator: 'auto' });
   const accel = await h.detectAccelerator(AbortSignal.timeout(60_000));
-  const hTmpfs = new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state-tmpfs'), guest, logger: silentLogger(), accelerator: accel, sandboxDisk: false, volumeShare: false });
-  const variants = [
-    { label: 'microvm disk+share', h, boot: [] as number[], toHello: [] as number[], create: [] as number[] },
-    { label: 'microvm tmpfs', h: hTmpfs, boot: [] as number[], toHello: [] as number[], create: [] as number[] },
-  ];
-  const pss: number[] = [];
-  const rss: number[] = [];
-  const guestUsed: number[] = [];
-  const containerRss: number[] = [];
+  const variants = kernels.length
+    ? guests.map((g, i) => ({
+        label: `microvm ${g.kernel ?? 'debian'} (${g.kernelVersion})`,
+        guest: g,
+        h: i === 0 ? h : new MicroVmRuntimeHandler({ stateDir: join(tmp, `state-${i}`), guest: g, logger: silentLogger(), accelerator: accel }),
+        boot: [] as number[],
+        toHello: [] as number[],
+        create: [] as number[],
+      }))
+    : [
+        { label: 'microvm disk+share', guest, h, boot: [] as number[], toHello: [] as number[], create: [] as number[] },
+        {
+          label: 'microvm tmpfs',
+          guest,
+          h: new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state-tmpfs'), guest, logger: silentLogger(), accelerator: accel, sandboxDisk: false, volumeShare: false }),
+          boot: [] as number[],
+          toHello: [] as number[],
+          create: [] as number[],
+        },
+      ];
+  // idle memory: every kernel's own set (without --kernel, the default handler's)
+  const idleSets = (kernels.length ? variants : variants.slice(0, 1)).map((v) => ({
+    label: v.label,
+    h: v.h,
+    vmlinuxBytes: statSync(v.guest.vmlinux).size,
+    pss: [] as number[],
+    rss: [] as number[],
+    guestUsed: [] as number[],
+    memTotal: [] as number[],
+    containerRss: [] as number[],
+  }));
   const runc: number[] = [];
   let vmMiB = 0;
 
@@ -122,39 +159,42 @@ try {
   }
 
   // idle sandboxes side by side, as on a node: a sleeping container each, memory once they settled
-  const idleIds: SandboxId[] = [];
-  for (let i = 0; i < idleCount; i++) {
-    const sid = `idle-${i}` as SandboxId;
-    const sig = AbortSignal.timeout(120_000);
-    await h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid, 'sandbox'), cgroupParent: '' }), resources: { memoryBytes: 256 << 20 } }, sig);
-    idleIds.push(sid);
-    const idle = containerConfig({ id: `${sid}-c`, sandboxId: sid, rootfs, command: ['sleep', '1000'], logPath: join(tmp, 'logs', `${sid}.log`) });
-    await h.createContainer(idle, sig);
-    await h.start(idle.id, sig);
+  for (const set of idleSets) {
+    const idleIds: SandboxId[] = [];
+    for (let i = 0; i < idleCount; i++) {
+      const sid = `idle-${idleSets.indexOf(set)}-${i}` as SandboxId;
+      const sig = AbortSignal.timeout(120_000);
+      await set.h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid, 'sandbox'), cgroupParent: '' }), resources: { memoryBytes: 256 << 20 } }, sig);
+      idleIds.push(sid);
+      const idle = containerConfig({ id: `${sid}-c`, sandboxId: sid, rootfs, command: ['sleep', '1000'], logPath: join(tmp, 'logs', `${sid}.log`) });
+      await set.h.createContainer(idle, sig);
+      await set.h.start(idle.id, sig);
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const sid of idleIds) {
+      const sig = AbortSignal.timeout(60_000);
+      const vm = await set.h.vmInfo(sid);
+      if (!vm) continue;
+      vmMiB = vm.memoryMiB;
+      const m = smapsKb(vm.pid);
+      set.pss.push(m.pss);
+      set.rss.push(m.rss);
+      const s = await set.h.sandboxStats(sid, sig);
+      set.guestUsed.push(s.memory.workingSetBytes / 1024);
+      let out = '';
+      const sink = new PassThrough();
+      sink.on('data', (d: Buffer) => (out += d.toString()));
+      await set.h.exec(`${sid}-c` as ContainerId, { command: ['sh', '-c', 'cat /proc/meminfo; for f in /proc/[0-9]*/status; do cat $f; done'], tty: false, stdout: sink, signal: sig });
+      set.memTotal.push(Number(/^MemTotal:\s+(\d+)/m.exec(out)?.[1] ?? NaN));
+      const sleepStatus = out.split(/^(?=Name:)/m).find((b) => /^Name:\s+sleep$/m.test(b)) ?? '';
+      if (!/^VmRSS:/m.test(sleepStatus)) process.stderr.write(`no sleep process RSS in the guest /proc: ${sleepStatus.slice(0, 600) || out.slice(0, 400)}\n`);
+      set.containerRss.push(Number(/^VmRSS:\s+(\d+)/m.exec(sleepStatus)?.[1] ?? 0));
+    }
+    for (const sid of idleIds) await set.h.removeSandbox(sid, AbortSignal.timeout(60_000));
   }
-  await new Promise((r) => setTimeout(r, 2000));
-  for (const sid of idleIds) {
-    const sig = AbortSignal.timeout(60_000);
-    const vm = await h.vmInfo(sid);
-    if (!vm) continue;
-    vmMiB = vm.memoryMiB;
-    const m = smapsKb(vm.pid);
-    pss.push(m.pss);
-    rss.push(m.rss);
-    const s = await h.sandboxStats(sid, sig);
-    guestUsed.push(s.memory.workingSetBytes / 1024);
-    let out = '';
-    const sink = new PassThrough();
-    sink.on('data', (d: Buffer) => (out += d.toString()));
-    await h.exec(`${sid}-c` as ContainerId, { command: ['sh', '-c', 'for f in /proc/[0-9]*/status; do cat $f; done'], tty: false, stdout: sink, signal: sig });
-    const sleepStatus = out.split(/^(?=Name:)/m).find((b) => /^Name:\s+sleep$/m.test(b)) ?? '';
-    if (!/^VmRSS:/m.test(sleepStatus)) process.stderr.write(`no sleep process RSS in the guest /proc: ${sleepStatus.slice(0, 600) || out.slice(0, 400)}\n`);
-    containerRss.push(Number(/^VmRSS:\s+(\d+)/m.exec(sleepStatus)?.[1] ?? 0));
-  }
-  for (const sid of idleIds) await h.removeSandbox(sid, AbortSignal.timeout(60_000));
 
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  process.stdout.write(`\nmicroVM boot → first container output (${iterations} runs, accelerator: ${accel}, guest ${guest.kernelVersion})\n\n`);
+  process.stdout.write(`\nmicroVM boot → first container output (${iterations} runs, accelerator: ${accel})\n\n`);
   process.stdout.write(
     table(
       ['runtime', 'accel', 'p50', 'p99', 'of which createSandbox→agent hello (p50)', 'createContainer (p50)'],
@@ -164,11 +204,21 @@ try {
       ],
     ),
   );
-  process.stdout.write(`\nidle sandbox memory on the host (${pss.length} idle VMs side by side, -m ${vmMiB} MiB each, accelerator: ${accel}), mean per VM\n\n`);
+  process.stdout.write(`\nidle sandbox memory on the host (${idleCount} idle VMs side by side per set, -m ${vmMiB} MiB each, accelerator: ${accel}), mean per VM\n\n`);
   process.stdout.write(
     table(
-      ['qemu PSS', 'qemu RSS', 'guest used', 'container RSS', 'VMM overhead (PSS − guest used)', 'sandbox overhead (PSS − container)'],
-      [[mb(avg(pss)), mb(avg(rss)), mb(avg(guestUsed)), `${avg(containerRss).toFixed(0)} KiB`, mb(avg(pss) - avg(guestUsed)), mb(avg(pss) - avg(containerRss))]],
+      ['guest', 'vmlinux', 'guest MemTotal', 'qemu PSS', 'qemu RSS', 'guest used', 'container RSS', 'VMM overhead (PSS − guest used)', 'sandbox overhead (PSS − container)'],
+      idleSets.map((set) => [
+        set.label,
+        mb(set.vmlinuxBytes / 1024),
+        mb(avg(set.memTotal)),
+        mb(avg(set.pss)),
+        mb(avg(set.rss)),
+        mb(avg(set.guestUsed)),
+        `${avg(set.containerRss).toFixed(0)} KiB`,
+        mb(avg(set.pss) - avg(set.guestUsed)),
+        mb(avg(set.pss) - avg(set.containerRss)),
+      ]),
     ),
   );
 } finally {

@@ -247,7 +247,8 @@ describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: sk
     for (const d of hostDisks.filter((x) => !/^sd/.test(x))) assert.ok(guestSizes.get(d) !== hostSizes.get(d), `host disk ${d} visible`);
     // kernel modules: the host's modules are not there to load; what is loaded is the guest's
     assert.equal((await exec(`test -e /lib/modules/${release()} && echo present || echo absent`)).trim(), 'absent');
-    assert.match(await exec('cat /proc/modules'), /^virtio_mmio /m);
+    // Debian's guest kernel loads its own virtio modules; the tailored one has no module support at all
+    assert.match(await exec('cat /proc/modules 2>/dev/null || echo no-module-support'), /^(virtio_mmio |no-module-support$)/m);
   });
 
   it('kill -9 of the agent leaves the VM running; the restarted agent adopts it', async () => {

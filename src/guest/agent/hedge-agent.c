@@ -54,7 +54,9 @@ static char *logbuf;
 static void die(const char *m) {
   fprintf(stderr, "hedge-agent: %s: %s\n", m, strerror(errno));
   sync();
-  reboot(RB_POWER_OFF);
+  // a reset, not a power-off: qemu runs with -no-reboot, so a reset ends it on every guest kernel,
+  // while power-off needs ACPI, which the tailored kernel boots without (it would only halt)
+  reboot(RB_AUTOBOOT);
   _exit(1);
 }
 

@@ -1,6 +1,7 @@
 /**
  * Builds the guest initramfs (cpio newc, gzip): busybox-static, /init, the guest agent and the
- * kernel modules the Debian kernel keeps out of its image, with their modules.dep closure.
+ * kernel modules the Debian kernel keeps out of its image, with their modules.dep closure (none for
+ * the tailored kernel, which has everything built in: `modulesDir` null, or `-` on the command line).
  * Run by scripts/build-guest.sh; deterministic for the same inputs.
  */
 import { execFileSync } from 'node:child_process';
@@ -32,7 +33,8 @@ export const GUEST_MODULES = [
 ];
 
 export interface BuildInitramfsOptions {
-  modulesDir: string;
+  /** null: a kernel without modules */
+  modulesDir: string | null;
   agentBinary: string;
   busyboxBinary: string;
   initScript: string;
@@ -49,8 +51,6 @@ function readModule(path: string): { data: Buffer; path: string } {
 }
 
 export function buildInitramfs(o: BuildInitramfsOptions): { bytes: number; modules: string[] } {
-  const deps = parseModulesDep(readFileSync(join(o.modulesDir, 'modules.dep'), 'utf8'));
-  const order = moduleLoadOrder(deps, o.modules ?? GUEST_MODULES);
   const entries: CpioEntry[] = [
     { kind: 'file', path: 'init', mode: 0o755, data: readFileSync(o.initScript) },
     { kind: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(o.busyboxBinary) },
@@ -61,11 +61,15 @@ export function buildInitramfs(o: BuildInitramfsOptions): { bytes: number; modul
     ...['proc', 'sys', 'run', 'tmp'].map((d): CpioEntry => ({ kind: 'dir', path: d, mode: 0o755 })),
   ];
   const loaded: string[] = [];
-  for (const rel of order) {
-    const m = readModule(join(o.modulesDir, rel));
-    const relPlain = m.path.slice(o.modulesDir.length + 1);
-    entries.push({ kind: 'file', path: `lib/modules/${relPlain}`, mode: 0o644, data: m.data });
-    loaded.push(relPlain);
+  const dir = o.modulesDir;
+  if (dir !== null) {
+    const order = moduleLoadOrder(parseModulesDep(readFileSync(join(dir, 'modules.dep'), 'utf8')), o.modules ?? GUEST_MODULES);
+    for (const rel of order) {
+      const m = readModule(join(dir, rel));
+      const relPlain = m.path.slice(dir.length + 1);
+      entries.push({ kind: 'file', path: `lib/modules/${relPlain}`, mode: 0o644, data: m.data });
+      loaded.push(relPlain);
+    }
   }
   entries.push({ kind: 'file', path: 'etc/modules.order', mode: 0o644, data: Buffer.from(`${loaded.join('\n')}\n`) });
   const gz = gzipSync(writeCpio(entries), { level: 9 });
@@ -76,9 +80,9 @@ export function buildInitramfs(o: BuildInitramfsOptions): { bytes: number; modul
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [modulesDir, agentBinary, busyboxBinary, initScript, out] = process.argv.slice(2);
   if (!modulesDir || !agentBinary || !busyboxBinary || !initScript || !out) {
-    process.stderr.write('usage: build-initramfs.ts MODULES_DIR AGENT BUSYBOX INIT OUT\n');
+    process.stderr.write('usage: build-initramfs.ts MODULES_DIR|- AGENT BUSYBOX INIT OUT\n');
     process.exit(2);
   }
-  const r = buildInitramfs({ modulesDir, agentBinary, busyboxBinary, initScript, out });
+  const r = buildInitramfs({ modulesDir: modulesDir === '-' ? null : modulesDir, agentBinary, busyboxBinary, initScript, out });
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }

@@ -1,6 +1,8 @@
 /**
  * What `hedge node` needs to offer the `microvm` handler: qemu, a guest built by
- * scripts/build-guest.sh (a cache hit when its inputs did not change, ~6 s otherwise), and the
+ * scripts/build-guest.sh (a cache hit when its inputs did not change, ~6 s otherwise; the tailored
+ * kernel when scripts/build-guest-kernel.sh has built it, else Debian's, unless HEDGE_GUEST_KERNEL
+ * says otherwise), and the
  * accelerator VMs will use (detected once per host kernel, cached in the handler's state dir).
  */
 import { constants } from 'node:fs';
@@ -8,7 +10,7 @@ import { access } from 'node:fs/promises';
 import type { Logger } from '../../../lib/log.ts';
 import { buildGuest } from './guest-artifacts.ts';
 import { MicroVmRuntimeHandler } from './microvm-handler.ts';
-import type { Accelerator } from './vm.ts';
+import type { Accelerator, GuestKernel } from './vm.ts';
 
 /** node label naming the accelerator microVMs run with on this node (kvm | tcg) */
 export const MICROVM_ACCELERATOR_LABEL = 'hedge.io/microvm-accelerator';
@@ -26,7 +28,7 @@ export interface MicroVmNodeOptions {
 }
 
 export type MicroVmNodeSetup =
-  | { ok: true; handler: MicroVmRuntimeHandler; accelerator: Accelerator; kernelVersion: string }
+  | { ok: true; handler: MicroVmRuntimeHandler; accelerator: Accelerator; kernelVersion: string; kernel: GuestKernel }
   | { ok: false; reason: string };
 
 export async function setUpMicroVm(o: MicroVmNodeOptions): Promise<MicroVmNodeSetup> {
@@ -46,7 +48,7 @@ export async function setUpMicroVm(o: MicroVmNodeOptions): Promise<MicroVmNodeSe
   const handler = new MicroVmRuntimeHandler(o.cgroupRoot ? { ...opts, cgroupRoot: o.cgroupRoot } : opts);
   try {
     const accelerator = await handler.detectAccelerator(o.signal);
-    return { ok: true, handler, accelerator, kernelVersion: guest.kernelVersion };
+    return { ok: true, handler, accelerator, kernelVersion: guest.kernelVersion, kernel: guest.kernel ?? 'debian' };
   } catch (err) {
     return { ok: false, reason: `accelerator detection failed: ${(err as Error).message}` };
   }

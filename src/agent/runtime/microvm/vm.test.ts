@@ -30,3 +30,9 @@ test('without a disk or share qemu gets neither device', () => {
   assert.deepEqual(after(args, '-drive'), []);
   assert.deepEqual(after(args, '-fsdev'), []);
 });
+
+test('the tailored guest kernel boots without ACPI (devices on the command line); Debian keeps it', () => {
+  assert.deepEqual(after(qemuArgs({ ...base, guest: { ...base.guest, kernel: 'tailored' } }), '-M'), ['microvm,memory-backend=mem,acpi=off']);
+  assert.deepEqual(after(qemuArgs({ ...base, guest: { ...base.guest, kernel: 'debian' } }), '-M'), ['microvm,memory-backend=mem']);
+  assert.deepEqual(after(qemuArgs(base), '-M'), ['microvm,memory-backend=mem']);
+});

@@ -12,10 +12,15 @@ import { guestNetKernelArgs, guestNetQemuArgs, type GuestNetwork } from './pod-n
 
 export type Accelerator = 'kvm' | 'tcg';
 
+/** which guest kernel scripts/build-guest.sh used (src/guest/README.md, "Guest kernel") */
+export type GuestKernel = 'debian' | 'tailored';
+
 export interface GuestArtifacts {
   vmlinux: string;
   initrd: string;
   kernelVersion: string;
+  /** absent in builds from before the choice existed: those are Debian's */
+  kernel?: GuestKernel;
 }
 
 export interface VmLaunchOptions {
@@ -84,7 +89,10 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     // with 2 MiB pages the scattered pages a booting kernel touches made the whole RAM resident
     // (measured: 112 MiB guest → 70 MiB resident on anon+THP, 65 MiB of it the kernel image, vs all
     // 112 MiB and an OOM kill in the pod cgroup)
-    '-M', 'microvm,memory-backend=mem',
+    // acpi=off for the tailored kernel: its ACPI fails to load microvm's DSDT (AE_BAD_PARAMETER),
+    // so it would find no virtio-mmio devices; without ACPI, qemu lists them on the kernel command
+    // line (virtio_mmio.device=) and describes the CPUs in an MP table (src/guest/README.md)
+    '-M', o.guest.kernel === 'tailored' ? 'microvm,memory-backend=mem,acpi=off' : 'microvm,memory-backend=mem',
     '-object', `memory-backend-memfd,id=mem,size=${o.memoryMiB}M`,
     '-accel', accel,
     '-cpu', o.accelerator === 'kvm' ? 'host' : 'max',
