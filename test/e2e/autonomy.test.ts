@@ -127,7 +127,9 @@ describe('edge autonomy: two nodes lose the cloud; only the ordinary one loses i
         runtimeClassName: 'runc',
         nodeSelector: { 'kubernetes.io/hostname': node },
         terminationGracePeriodSeconds: 2,
-        containers: [{ name: 'web', image: httpdImage, command: ['sh', '-c', 'exec httpd -f -p 8080 -h /www'], ports: [{ containerPort: 8080 }] }],
+        containers: [{ name: 'web', image: httpdImage, command: ['sh', '-c', 'exec httpd -f -p 8080 -h /www'], ports: [{ containerPort: 8080 }],
+          // Ready = listening (the process starts a moment before httpd binds its port)
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }],
       },
     });
   const waitRunning = (name: string): Promise<Pod> =>

@@ -57,7 +57,9 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
         runtimeClassName,
         // httpd as pid 1 ignores SIGTERM: do not wait the default 30 s for it on delete
         terminationGracePeriodSeconds: 2,
-        containers: [{ name: 'web', image: httpdImage, command: ['sh', '-c', 'echo serving on 8080; exec httpd -f -p 8080 -h /www'], ports: [{ containerPort: 8080 }] }],
+        containers: [{ name: 'web', image: httpdImage, command: ['sh', '-c', 'echo serving on 8080; exec httpd -f -p 8080 -h /www'], ports: [{ containerPort: 8080 }],
+          // Ready = listening (the process starts a moment before httpd binds its port)
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }],
       },
     });
 
