@@ -67,6 +67,8 @@ export function demoPod(name: string, runtimeClassName: string, image: DemoImage
           // -v: one log line per request, so `kubectl logs` shows the demo's own fetch
           command: ['sh', '-c', `echo "${name}: serving /www on :8080 under ${runtimeClassName}"; exec httpd -f -v -p 8080 -h /www`],
           ports: [{ containerPort: 8080, name: 'http' }],
+          // Ready = httpd listening: the demo fetches the page as soon as every pod is Ready
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
         },
       ],
     },
@@ -103,7 +105,7 @@ export async function deleteDemoPods(creds: ApiCredentials, names: string[], sig
   });
 }
 
-/** Create the demo namespace and one web pod per runtime; resolve once all are Running with an IP. */
+/** Create the demo namespace and one web pod per runtime; resolve once all are Running and Ready with an IP. */
 export async function runDemoPods(creds: ApiCredentials, pods: Pod[], signal: AbortSignal, timeoutMs = 120_000): Promise<Pod[]> {
   await call(creds, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: DEMO_NAMESPACE } }, [200, 201, 409], signal);
   // a previous run may have left pods that point at an old registry port
@@ -118,7 +120,7 @@ export async function runDemoPods(creds: ApiCredentials, pods: Pod[], signal: Ab
         throw new HedgeError('Internal', `demo: pod ${cur.metadata?.name}: ${waiting.reason}: ${waiting.message ?? ''}`);
       }
       if (cur.status?.phase === 'Failed') throw new HedgeError('Internal', `demo: pod ${cur.metadata?.name} failed: ${JSON.stringify(cur.status)}`);
-      if (cur.status?.phase !== 'Running' || !cur.status.podIP) return undefined;
+      if (cur.status?.phase !== 'Running' || !cur.status.podIP || !cur.status.containerStatuses?.[0]?.ready) return undefined;
       out.push(cur);
     }
     return out;

@@ -80,10 +80,10 @@ export function registerUpCommand(program: Command): void {
           out(`demo: image ${image.ref} (${image.source})`);
           const pods = node.runtimes.map((rt) => demo.demoPod(`hello-${rt}`, rt, image!));
           demoPods.push(...pods.map((p) => p.metadata!.name!));
-          out(`demo: creating ${demoPods.join(', ')} in namespace ${demo.DEMO_NAMESPACE} and waiting for Running ...`);
+          out(`demo: creating ${demoPods.join(', ')} in namespace ${demo.DEMO_NAMESPACE} and waiting for Running and Ready ...`);
           const t0 = Date.now();
           const running = await demo.runDemoPods(creds, pods, stop.signal);
-          out(`demo: all Running after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+          out(`demo: all Ready after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
           out(demo.formatPodsWide(running));
           for (const p of running) {
             const page = await demo.fetchPodPage(p.status!.podIP!, stop.signal);
