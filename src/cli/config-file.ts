@@ -48,3 +48,18 @@ export async function loadConfigFile<S extends z.ZodType>(schema: S, path: strin
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: want a mapping of keys`);
   return validateSettings(schema, doc, (key) => (key === '' ? `config file ${path}: ` : `config file ${path}: key "${key}": `));
 }
+
+/**
+ * Flags over config file over defaults, each validated by `schema` with errors naming the flag,
+ * the file key or the default at fault. A flag left undefined (or an empty list) is not given.
+ */
+export async function layerSettings<S extends z.ZodType<object>>(
+  schema: S,
+  opts: { flags: Record<string, unknown>; flagNames: Record<string, string>; configFile?: string; defaults: Record<string, unknown> },
+): Promise<z.output<S>> {
+  const given = Object.fromEntries(Object.entries(opts.flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
+  const fromFlags = validateSettings(schema, given, (key) => `${opts.flagNames[key] ?? key}: `);
+  const fromFile = opts.configFile === undefined ? {} : await loadConfigFile(schema, opts.configFile);
+  const defaults = validateSettings(schema, opts.defaults, (key) => `default ${key}: `);
+  return { ...defaults, ...fromFile, ...fromFlags } as z.output<S>;
+}

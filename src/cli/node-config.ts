@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
-import { ConfigError, loadConfigFile, validateSettings, type Where } from './config-file.ts';
+import { ConfigError, layerSettings } from './config-file.ts';
 import { LOG_LEVELS, type LogLevel } from './server-config.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
@@ -149,12 +149,6 @@ const partialSchema = z.strictObject({
   microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
 });
 
-type PartialSettings = z.output<typeof partialSchema>;
-
-function validate(input: unknown, where: Where): PartialSettings {
-  return validateSettings(partialSchema, input, where);
-}
-
 export interface ResolveNodeOptions {
   /** flags the user gave (undefined = not given) */
   flags: Partial<Record<keyof NodeSettings, unknown>>;
@@ -164,11 +158,7 @@ export interface ResolveNodeOptions {
 
 /** Flags over config file over defaults; throws ConfigError naming the flag or file key at fault. */
 export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<NodeSettings> {
-  const given = Object.fromEntries(Object.entries(opts.flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
-  const fromFlags = validate(given, (key) => `${NODE_FLAGS[key as keyof NodeSettings] ?? key}: `);
-  const fromFile = opts.configFile === undefined ? {} : await loadConfigFile(partialSchema, opts.configFile);
-  const defaults = validate({ ...nodeDefaults(), ...opts.defaults }, (key) => `default ${key}: `);
-  const merged = { ...defaults, ...fromFile, ...fromFlags };
+  const merged = await layerSettings(partialSchema, { flags: opts.flags, flagNames: NODE_FLAGS, configFile: opts.configFile, defaults: { ...nodeDefaults(), ...opts.defaults } });
   if (merged.kubeconfig === undefined) {
     throw new ConfigError('--kubeconfig: required (a kubeconfig with this node\'s credentials, e.g. from `hedge token create-node NAME --kubeconfig-out FILE`)');
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, loadConfigFile, validateSettings, type Where } from './config-file.ts';
+import { ConfigError, layerSettings } from './config-file.ts';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
 
 export { ConfigError };
@@ -93,12 +93,6 @@ const partialSchema = z.strictObject({
   defaultTolerationSeconds: seconds.optional(),
 });
 
-type PartialSettings = z.output<typeof partialSchema>;
-
-function validate(input: unknown, where: Where): PartialSettings {
-  return validateSettings(partialSchema, input, where);
-}
-
 export interface ResolveOptions {
   /** flags the user gave (undefined = not given) */
   flags: Partial<Record<keyof ServerSettings, unknown>>;
@@ -108,11 +102,7 @@ export interface ResolveOptions {
 }
 
 export async function resolveServerSettings(opts: ResolveOptions): Promise<ServerSettings> {
-  const given = Object.fromEntries(Object.entries(opts.flags).filter(([, v]) => v !== undefined));
-  const fromFlags = validate(given, (key) => `${SERVER_FLAGS[key as keyof ServerSettings] ?? key}: `);
-  const fromFile = opts.configFile === undefined ? {} : await loadConfigFile(partialSchema, opts.configFile);
-  const defaults = validate({ ...SERVER_DEFAULTS, ...opts.defaults }, (key) => `default ${key}: `);
-  const merged = { ...defaults, ...fromFile, ...fromFlags };
+  const merged = await layerSettings(partialSchema, { flags: opts.flags, flagNames: SERVER_FLAGS, configFile: opts.configFile, defaults: { ...SERVER_DEFAULTS, ...opts.defaults } });
   return {
     dataDir: merged.dataDir!,
     listen: merged.listen!,
