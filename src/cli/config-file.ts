@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { parseListenAddress } from './listen-address.ts';
 
 /** Raised for bad flags or config; the CLI turns it into exit code 2. */
 export class ConfigError extends Error {
@@ -63,3 +64,16 @@ export async function layerSettings<S extends z.ZodType<object>>(
   const defaults = validateSettings(schema, opts.defaults, (key) => `default ${key}: `);
   return { ...defaults, ...fromFile, ...fromFlags } as z.output<S>;
 }
+
+/** `--listen HOST:PORT` as a schema (the parse error is the message) */
+export const listenSchema = z.string().transform((s, ctx) => {
+  const r = parseListenAddress(s);
+  if (typeof r === 'string') {
+    ctx.addIssue({ code: 'custom', message: r });
+    return z.NEVER;
+  }
+  return r;
+});
+
+/** a positive whole number of seconds (flags arrive as strings) */
+export const secondsSchema = z.coerce.number().int('must be a whole number of seconds').positive('must be > 0');

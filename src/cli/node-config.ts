@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseListenAddress, type ListenAddress } from './listen-address.ts';
-import { ConfigError, layerSettings } from './config-file.ts';
+import type { ListenAddress } from './listen-address.ts';
+import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import { LOG_LEVELS, type LogLevel } from './server-config.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
@@ -97,15 +97,6 @@ export function nodeDefaults(): NodeDefaults {
   };
 }
 
-const listenSchema = z.string().transform((s, ctx) => {
-  const r = parseListenAddress(s);
-  if (typeof r === 'string') {
-    ctx.addIssue({ code: 'custom', message: r });
-    return z.NEVER;
-  }
-  return r;
-});
-
 const cidrSchema = z.string().refine((s) => {
   const [ip, bits, extra] = s.split('/');
   return extra === undefined && isIP(ip) === 4 && /^\d{1,2}$/.test(bits ?? '') && Number(bits) >= 8 && Number(bits) <= 30;
@@ -143,8 +134,8 @@ const partialSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path like hedge')
     .optional(),
-  nodeLeaseDurationSeconds: z.coerce.number().int('must be a whole number of seconds').positive('must be > 0').optional(),
-  volumeRefreshSeconds: z.coerce.number().int('must be a whole number of seconds').positive('must be > 0').optional(),
+  nodeLeaseDurationSeconds: secondsSchema.optional(),
+  volumeRefreshSeconds: secondsSchema.optional(),
   guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
   microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
 });

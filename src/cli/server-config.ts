@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ConfigError, layerSettings } from './config-file.ts';
-import { parseListenAddress, type ListenAddress } from './listen-address.ts';
+import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
+import type { ListenAddress } from './listen-address.ts';
 
 export { ConfigError };
 
@@ -61,17 +61,6 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   defaultTolerationSeconds: '--default-toleration-seconds',
 };
 
-const seconds = z.coerce.number().int('must be a whole number of seconds').positive('must be > 0');
-
-const listenSchema = z.string().transform((s, ctx) => {
-  const r = parseListenAddress(s);
-  if (typeof r === 'string') {
-    ctx.addIssue({ code: 'custom', message: r });
-    return z.NEVER;
-  }
-  return r;
-});
-
 const hostSchema = z
   .string()
   .min(1)
@@ -89,8 +78,8 @@ const partialSchema = z.strictObject({
     .optional(),
   logLevel: z.enum(LOG_LEVELS).optional(),
   controllers: z.boolean().optional(),
-  nodeMonitorGracePeriod: seconds.optional(),
-  defaultTolerationSeconds: seconds.optional(),
+  nodeMonitorGracePeriod: secondsSchema.optional(),
+  defaultTolerationSeconds: secondsSchema.optional(),
 });
 
 export interface ResolveOptions {

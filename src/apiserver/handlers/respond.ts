@@ -17,15 +17,7 @@ export function setWarnings(res: ServerResponse, warnings: string[]): void {
 }
 
 export function sendText(res: ServerResponse, code: number, body: string, contentType: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  res.statusCode = code;
-  res.setHeader('Content-Type', contentType);
-  res.setHeader('Cache-Control', 'no-cache, private');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
+  sendBytes(res, code, Buffer.from(body), contentType);
 }
 
 export function sendBytes(res: ServerResponse, code: number, body: Buffer, contentType: string): void {
