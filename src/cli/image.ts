@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { ImageInfo } from '../agent/image/types.ts';
 import type { ControlError } from '../agent/server/index.ts';
@@ -83,13 +84,15 @@ async function withImages(flags: ImageFlags, fn: (ops: ImageOps) => Promise<void
 
 /** undefined when no agent answers on the socket */
 async function viaAgent(socketPath: string): Promise<ImageOps | undefined> {
-  try {
-    await call(socketPath, 'GET', '/images');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
-    throw err;
-  }
+  // a connect is enough to know: a stale socket file refuses, a missing one is ENOENT
+  const listening = await new Promise<boolean>((resolvePromise, reject) => {
+    const sock = connect(socketPath, () => {
+      sock.end();
+      resolvePromise(true);
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolvePromise(false) : reject(err)));
+  });
+  if (!listening) return undefined;
   return {
     list: async () => (await call(socketPath, 'GET', '/images')) as ImageInfo[],
     import: async (path) => (await call(socketPath, 'POST', `/images/import?path=${encodeURIComponent(path)}`)) as ImageInfo[],

@@ -40,6 +40,8 @@ export class PodSync {
   private readonly workerDeps: PodSyncDeps;
   private adopted = false;
   private readonly pendingAdoption = new Map<string, { handler: string; containers: ContainerStatus[] }>();
+  /** live pods a previous agent left a sandbox record for: their workers restore it */
+  private readonly leftSandboxes = new Set<string>();
 
   constructor(
     private readonly deps: PodSyncDeps,
@@ -136,7 +138,7 @@ export class PodSync {
     this.pendingAdoption.delete(uid);
     const run = (async () => {
       if (adopt) await w.adopt(adopt.handler, adopt.containers, signal);
-      else await w.restore(signal);
+      else if (this.leftSandboxes.delete(uid)) await w.restore(signal);
       await w.run(signal);
     })()
       .catch((err: unknown) => {
@@ -184,9 +186,14 @@ export class PodSync {
       if (!(await loadSandbox(this.cfg.dataDir, uid))) await tearDownPodVolumes({ dataDir: this.cfg.dataDir, uid, mounter: this.deps.mounter, signal });
     }
     // Sandboxes (and netns) left without containers, e.g. the agent died mid-create.
+    const recordedNetns = new Set<string>();
     for (const uid of await knownPodUids(this.cfg.dataDir)) {
-      if (live.has(uid)) continue;
       const sb = await loadSandbox(this.cfg.dataDir, uid);
+      if (live.has(uid)) {
+        if (sb && !this.pendingAdoption.has(uid)) this.leftSandboxes.add(uid);
+        if (sb?.netnsPath) recordedNetns.add(basename(sb.netnsPath));
+        continue;
+      }
       if (sb) {
         this.log.info({ uid, sandbox: sb.id }, 'removing orphaned sandbox');
         const h = this.deps.runtimes.get(sb.handler);
@@ -199,17 +206,12 @@ export class PodSync {
       }
       await tearDownPodVolumes({ dataDir: this.cfg.dataDir, uid, mounter: this.deps.mounter, signal });
     }
-    await this.removeUnrecordedNetns(signal);
+    await this.removeUnrecordedNetns(recordedNetns, signal);
     this.adopted = true;
   }
 
   /** a netns no sandbox record names (e.g. an agent that died between netns and record) */
-  private async removeUnrecordedNetns(signal: AbortSignal): Promise<void> {
-    const recorded = new Set<string>();
-    for (const uid of await knownPodUids(this.cfg.dataDir)) {
-      const sb = await loadSandbox(this.cfg.dataDir, uid);
-      if (sb?.netnsPath) recorded.add(basename(sb.netnsPath));
-    }
+  private async removeUnrecordedNetns(recorded: Set<string>, signal: AbortSignal): Promise<void> {
     const entries = await readdir(this.cfg.netnsDir).catch(() => [] as string[]);
     for (const id of entries) {
       if (recorded.has(id)) continue;
