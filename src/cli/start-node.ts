@@ -193,7 +193,14 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   }
   const rotation = runLogRotation(agent, stop.signal, logger.child({ component: 'log-rotation' }));
   // `hedge image import|ls|rm` on this host reach the agent's image store through this socket
-  const control = await startLocalControl({ socketPath: controlSocketPath(dataDir), images, logger });
+  const control = await startLocalControl({ socketPath: controlSocketPath(dataDir), images, logger }).catch(async (err: unknown) => {
+    // the agent is up already: stop it rather than leave its loops running behind a failed start
+    stop.abort();
+    await agent.done;
+    await rotation;
+    await client.close();
+    throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
+  });
 
   let closing: Promise<void> | undefined;
   return {
