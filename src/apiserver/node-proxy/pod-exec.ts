@@ -39,13 +39,26 @@ function forwardedHeaders(headers: UpgradeScope['req']['headers']): OutgoingHttp
   return out;
 }
 
+/** how long a side may stay open after its peer closed (its last bytes flush meanwhile) */
+const LINGER_MS = 5_000;
+
 function splice(a: Duplex, b: Duplex): void {
-  const end = (): void => {
+  const fail = (): void => {
     a.destroy();
     b.destroy();
   };
-  a.on('error', end).on('close', end);
-  b.on('error', end).on('close', end);
+  // A closed side ends its peer rather than destroying it: destroy would drop what the peer
+  // still had buffered, e.g. the node's last stdout frame and exit status racing its close.
+  const closeAfter = (from: Duplex, to: Duplex): void => {
+    from.on('close', () => {
+      to.end();
+      setTimeout(() => to.destroy(), LINGER_MS).unref();
+    });
+  };
+  a.on('error', fail);
+  b.on('error', fail);
+  closeAfter(a, b);
+  closeAfter(b, a);
   a.pipe(b);
   b.pipe(a);
 }
