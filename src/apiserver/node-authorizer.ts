@@ -53,16 +53,36 @@ export function authorizeNode(node: string, attrs: AuthorizationAttributes): Aut
       if (sub === 'token' && verb === 'create') return allow;
       break;
     case 'authorization.k8s.io/selfsubjectaccessreviews':
+    case 'authorization.k8s.io/selfsubjectrulesreviews':
     case 'authentication.k8s.io/selfsubjectreviews':
-      if (verb === 'create') return allow;
+      if (sub === '' && verb === 'create') return allow;
       break;
   }
   return deny(`node "${node}" cannot ${verb} ${sub ? `${attrs.resource}/${sub}` : attrs.resource}`);
 }
 
+/** Self-subject reviews: every authenticated user may ask what it is and what it may do. */
+const selfReviews = new Set([
+  'authorization.k8s.io/selfsubjectaccessreviews',
+  'authorization.k8s.io/selfsubjectrulesreviews',
+  'authentication.k8s.io/selfsubjectreviews',
+]);
+
+/**
+ * What any authenticated user holds without a grant: discovery, OpenAPI, `/version`, health and
+ * the self-subject reviews (upstream's `system:discovery`, `system:public-info-viewer` and
+ * `system:basic-user` ClusterRoles).
+ */
+export function authorizeBasicUser(attrs: AuthorizationAttributes): AuthorizationDecision {
+  if (!attrs.isResourceRequest) return (attrs.verb === 'get' || attrs.verb === 'head') && nonResourceReadable.test(attrs.path) ? allow : deny();
+  if (attrs.subresource === '' && attrs.verb === 'create' && selfReviews.has(`${attrs.group}/${attrs.resource}`)) return allow;
+  return deny();
+}
+
 /**
  * The default authorizer: system:masters may do anything, node identities get the node rules,
- * and every other authenticated user may do anything — there is no RBAC yet.
+ * and every other authenticated user (service accounts, bootstrap tokens, other certificates)
+ * gets only what `authorizeBasicUser` grants — default-deny until RBAC grants more.
  */
 export function defaultAuthorizer(): Authorizer {
   return {
@@ -70,7 +90,7 @@ export function defaultAuthorizer(): Authorizer {
       if (user.groups.includes(MASTERS_GROUP)) return allow;
       const node = nodeNameOf(user);
       if (node !== undefined) return authorizeNode(node, attrs);
-      return allow;
+      return authorizeBasicUser(attrs);
     },
   };
 }

@@ -70,8 +70,57 @@ describe('NodeRestriction', () => {
     assert.equal(list.status, 403);
     assert.match(list.body.message ?? '', /^configmaps is forbidden: User "system:node:me" cannot list resource "configmaps"/);
     assert.equal((await call('node-me', 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } })).status, 403);
-    // admins and other users are not restricted
-    assert.equal((await call('user-alice', 'GET', '/api/v1/namespaces/default/configmaps')).status, 200);
+    // admins are not restricted
     assert.equal((await call('test-token', 'DELETE', '/api/v1/namespaces/default/pods/theirs')).status, 200);
+  });
+});
+
+describe('default-deny for users outside system:masters and the nodes', () => {
+  let t: TestServer;
+  const as = (who: string) => ({ authorization: `Bearer ${who}`, 'content-type': 'application/json' });
+  before(async () => {
+    t = await startTestServer({ authenticator });
+    const cm = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { k: 'v' } };
+    assert.equal((await t.json('/api/v1/namespaces/default/secrets', { method: 'POST', headers: as('test-token'), body: JSON.stringify(cm) })).status, 201);
+  });
+  after(() => t.close());
+
+  it('denies every resource request with the upstream message', async () => {
+    const cases: [string, string, unknown?][] = [
+      ['GET', '/api/v1/namespaces/default/secrets/s'],
+      ['GET', '/api/v1/namespaces/default/secrets'],
+      ['GET', '/api/v1/pods'],
+      ['GET', '/api/v1/namespaces/default/pods?watch=1'],
+      ['DELETE', '/api/v1/nodes/n1'],
+      ['POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x' }] } }],
+      ['POST', '/api/v1/namespaces/default/serviceaccounts/default/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} }],
+    ];
+    for (const [method, path, body] of cases) {
+      const r = await t.json<{ message?: string; reason?: string }>(path, { method, headers: as('user-alice'), body: body === undefined ? undefined : JSON.stringify(body) });
+      assert.equal(r.status, 403, `${method} ${path}`);
+      assert.equal(r.body.reason, 'Forbidden');
+      assert.match(r.body.message ?? '', /is forbidden: User "alice" cannot /);
+    }
+    const nothing = await t.json<{ message?: string }>('/api/v1/namespaces/default/secrets/s', { headers: as('user-alice') });
+    assert.equal(nothing.body.message, 'secrets "s" is forbidden: User "alice" cannot get resource "secrets" in API group "" in the namespace "default"');
+  });
+
+  it('still serves discovery, version, health and the self-subject reviews', async () => {
+    for (const path of ['/api', '/api/v1', '/apis', '/version', '/healthz', '/readyz', '/openapi/v2', '/openapi/v3']) {
+      assert.equal((await t.json(path, { headers: as('user-alice') })).status, 200, path);
+    }
+    const review = (resource: string) => ({
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: { verb: 'list', resource, namespace: 'default' } },
+    });
+    const r = await t.json<{ status?: { allowed?: boolean } }>('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { method: 'POST', headers: as('user-alice'), body: JSON.stringify(review('secrets')) });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.status?.allowed, false);
+    const admin = await t.json<{ status?: { allowed?: boolean } }>('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { method: 'POST', headers: as('test-token'), body: JSON.stringify(review('secrets')) });
+    assert.equal(admin.body.status?.allowed, true);
+    const who = await t.json<{ status?: { userInfo?: { username?: string } } }>('/apis/authentication.k8s.io/v1/selfsubjectreviews', { method: 'POST', headers: as('user-alice'), body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }) });
+    assert.equal(who.status, 201);
+    assert.equal(who.body.status?.userInfo?.username, 'alice');
   });
 });

@@ -30,7 +30,7 @@ export interface ApiServerConfig {
   maxBodyBytes?: number;
   /** served resource types (default: builtinResources()) */
   resources?: ResourceDef[];
-  /** default: defaultAuthorizer() — system:masters and ordinary users may do everything, nodes get the node rules */
+  /** default: defaultAuthorizer() — system:masters may do everything, nodes get the node rules, everyone else only discovery, health and self-reviews */
   authorizer?: Authorizer;
   /** admission plugins run after the built-in ones (defaults, RuntimeClass, namespace lifecycle, NodeRestriction), in order */
   admissionPlugins?: AdmissionPlugin[];

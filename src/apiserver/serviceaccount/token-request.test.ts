@@ -41,6 +41,11 @@ describe('TokenRequest, service account authentication and self reviews', () => 
     assert.equal(who.status, 201);
     assert.equal(who.body.status.userInfo?.username, 'system:serviceaccount:default:default');
     assert.deepEqual(who.body.status.userInfo?.groups, ['system:serviceaccounts', 'system:serviceaccounts:default', 'system:authenticated']);
+    // a pod's own token holds nothing without a grant (default-deny)
+    const get = (path: string) => t.json(path, { headers: { authorization: `Bearer ${r.body.status.token}` } });
+    assert.equal((await get('/api/v1/namespaces/default/pods')).status, 403);
+    assert.equal((await get('/api/v1/namespaces/default/secrets')).status, 403);
+    assert.equal((await get('/api/v1')).status, 200);
   });
 
   it('rejects tokens for other audiences, expired ones and forged ones', async () => {
