@@ -36,7 +36,7 @@ interface RuntimeBinary {
   globalArgs: string[];
 }
 
-/** Where each handler's runtime lives (Debian paths) and the flags MACHINE.md found necessary. */
+/** Where each handler's runtime lives (Debian paths) and the flags docs/host-notes.md explains. */
 export const RUNTIME_BINARIES: Record<Exclude<NodeRuntime, 'microvm'>, RuntimeBinary> = {
   runc: { binary: '/usr/sbin/runc', kind: 'runc', globalArgs: [] },
   // gVisor's own network stack does not start on this kernel; it runs in the pod netns with the host stack

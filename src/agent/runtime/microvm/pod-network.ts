@@ -61,7 +61,7 @@ export function guestNetQemuArgs(n: GuestNetwork): string[] {
 }
 
 async function inNetns(netnsPath: string, args: string[], signal: AbortSignal): Promise<RunResult> {
-  // nsenter, not `ip netns exec` (which remounts /sys): MACHINE.md
+  // nsenter, not `ip netns exec` (which remounts /sys): docs/host-notes.md
   return runCommand('nsenter', [`--net=${netnsPath}`, '--', ...args], { signal, timeoutMs: 10_000 });
 }
 

@@ -2,7 +2,7 @@
  * Read-only ext4 block images of container root filesystems, built once per image (keyed by the
  * image digest and the snapshot mounts) and shared by every VM that runs the image: qemu opens
  * them read-only, the guest puts a tmpfs upper on top with overlayfs. No device-mapper here
- * (MACHINE.md), so this stands in for a block snapshotter.
+ * (docs/host-notes.md), so this stands in for a block snapshotter.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';

@@ -209,7 +209,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void> {
     const cfg = await this.#readSandbox(id);
     if (!cfg) return;
-    // in parallel: runsc's delete alone takes ~1.8 s per container here (MACHINE.md)
+    // in parallel: runsc's delete alone takes ~1.8 s per container here (docs/host-notes.md)
     const mine = (await this.#metas()).filter((c) => c.config.sandboxId === id);
     const results = await Promise.allSettled(
       mine.map(async (c) => {
@@ -371,7 +371,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     let cmd = this.#o.conmonBinary;
     let argv = args;
     if (this.#o.runtime.kind === 'runsc' && sandbox.netnsPath) {
-      // nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroup mounts (MACHINE.md)
+      // nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroup mounts (docs/host-notes.md)
       cmd = NSENTER;
       argv = [`--net=${sandbox.netnsPath}`, '--', this.#o.conmonBinary, ...args];
     }
@@ -420,7 +420,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const sandbox = await this.#sandbox(meta.config.sandboxId);
     if (!(meta.pid && meta.pid > 0)) {
       // created by an agent that died before conmon's sync pipe answered: ask the runtime
-      // (conmon's parent returns before create has finished, MACHINE.md)
+      // (conmon's parent returns before create has finished, docs/host-notes.md)
       await this.#span(id, 'wait created (state poll)', () =>
         waitFor(
           async () => {

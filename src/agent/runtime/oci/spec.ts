@@ -239,7 +239,7 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
     { type: 'uts' },
     { type: 'mount' },
   ];
-  // runsc runs with --network=host inside the pod netns (MACHINE.md): a network entry would make it
+  // runsc runs with --network=host inside the pod netns (docs/host-notes.md): a network entry would make it
   // try its own netstack, which fails on this kernel.
   // No entry at all means host network (hostNetwork pods have no netnsPath).
   if (kind !== 'runsc' && s.netnsPath) namespaces.push({ type: 'network', path: s.netnsPath });
