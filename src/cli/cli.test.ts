@@ -54,7 +54,7 @@ describe('hedge command line', () => {
     assert.equal(listen.code, 2);
     assert.match(listen.stderr, /--listen: "nowhere" is not HOST:PORT/);
     const cfg = join(dir, 'c.yaml');
-    await writeFile(cfg, 'store: etcd\n');
+    await writeFile(cfg, 'store: etc\n');
     const bad = await hedge(['server', '--config', cfg]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /config file .*c\.yaml: key "store"/);

@@ -19,12 +19,39 @@ describe('resolveServerSettings', () => {
       dataDir: '/var/lib/hedge',
       listen: { host: '127.0.0.1', port: 6443 },
       store: 'sqlite',
+      etcdServers: [],
+      etcdCafile: undefined,
+      etcdCertfile: undefined,
+      etcdKeyfile: undefined,
+      etcdPrefix: '',
+      etcdCompactionInterval: 300,
       advertiseHost: [],
       logLevel: 'info',
       controllers: true,
       nodeMonitorGracePeriod: 40,
       defaultTolerationSeconds: 300,
     });
+  });
+
+  it('takes etcd settings from flags (comma list) and the file (YAML list)', async () => {
+    const s = await resolveServerSettings({ flags: { store: 'etcd', etcdServers: 'http://127.0.0.1:2379, https://10.0.0.2:2379', etcdCafile: '/ca.pem', etcdPrefix: '/c1', etcdCompactionInterval: '0' } });
+    assert.equal(s.store, 'etcd');
+    assert.deepEqual(s.etcdServers, ['http://127.0.0.1:2379', 'https://10.0.0.2:2379']);
+    assert.equal(s.etcdCafile, '/ca.pem');
+    assert.equal(s.etcdPrefix, '/c1');
+    assert.equal(s.etcdCompactionInterval, 0);
+    const f = join(dir, 'etcd.yaml');
+    await writeFile(f, 'store: etcd\netcdServers:\n  - http://127.0.0.1:2379\n  - http://127.0.0.1:22379\n');
+    assert.deepEqual((await resolveServerSettings({ flags: {}, configFile: f })).etcdServers, ['http://127.0.0.1:2379', 'http://127.0.0.1:22379']);
+  });
+
+  it('refuses etcd settings that cannot work, naming the flag', async () => {
+    await assert.rejects(resolveServerSettings({ flags: { store: 'etcd' } }), /ConfigError: --store etcd needs --etcd-servers/);
+    await assert.rejects(resolveServerSettings({ flags: { store: 'etcd', etcdServers: '127.0.0.1:2379' } }), /ConfigError: --etcd-servers: must be an etcd client URL/);
+    await assert.rejects(resolveServerSettings({ flags: { store: 'etcd', etcdServers: ',' } }), /ConfigError: --etcd-servers: must name at least one/);
+    await assert.rejects(resolveServerSettings({ flags: { store: 'etcd', etcdServers: 'http://a:1', etcdCertfile: '/c.pem' } }), /ConfigError: --etcd-certfile and --etcd-keyfile go together/);
+    await assert.rejects(resolveServerSettings({ flags: { etcdCompactionInterval: '-1' } }), /ConfigError: --etcd-compaction-interval: /);
+    await assert.rejects(resolveServerSettings({ flags: { etcdPrefix: 'nope' } }), /ConfigError: --etcd-prefix: must be empty or start with \//);
   });
 
   it('flags win over the file, the file over defaults', async () => {
@@ -41,6 +68,12 @@ describe('resolveServerSettings', () => {
       dataDir: '/srv/hedge',
       listen: { host: '0.0.0.0', port: 9443 },
       store: 'memory',
+      etcdServers: [],
+      etcdCafile: undefined,
+      etcdCertfile: undefined,
+      etcdKeyfile: undefined,
+      etcdPrefix: '',
+      etcdCompactionInterval: 300,
       advertiseHost: ['edge.example'],
       logLevel: 'info',
       controllers: false,
@@ -51,14 +84,14 @@ describe('resolveServerSettings', () => {
 
   it('names the flag at fault', async () => {
     await assert.rejects(resolveServerSettings({ flags: { listen: 'nope' } }), (e) => e instanceof ConfigError && /^--listen: /.test(e.message));
-    await assert.rejects(resolveServerSettings({ flags: { store: 'etcd' } }), /ConfigError: --store: /);
+    await assert.rejects(resolveServerSettings({ flags: { store: 'etc' } }), /ConfigError: --store: /);
     await assert.rejects(resolveServerSettings({ flags: { advertiseHost: ['bad host'] } }), /ConfigError: --advertise-host: /);
     await assert.rejects(resolveServerSettings({ flags: { nodeMonitorGracePeriod: '-3' } }), /ConfigError: --node-monitor-grace-period: /);
   });
 
   it('names the file and key at fault', async () => {
     const f = join(dir, 'b.yaml');
-    await writeFile(f, 'store: etcd\n');
+    await writeFile(f, 'store: etc\n');
     await assert.rejects(resolveServerSettings({ flags: {}, configFile: f }), new RegExp(`config file ${f}: key "store": `));
     await writeFile(f, 'stor: sqlite\n');
     await assert.rejects(resolveServerSettings({ flags: {}, configFile: f }), /unknown key\(s\) "stor"/);

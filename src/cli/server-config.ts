@@ -11,7 +11,17 @@ export { ConfigError };
 export interface ServerSettings {
   dataDir: string;
   listen: ListenAddress;
-  store: 'sqlite' | 'memory';
+  store: StoreKind;
+  /** etcd client URLs (`--store etcd`) */
+  etcdServers: string[];
+  /** PEM files for etcd client TLS */
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
+  /** prepended to every key, so several clusters can share one etcd */
+  etcdPrefix: string;
+  /** seconds between etcd compactions (history of one interval is kept); 0 = never */
+  etcdCompactionInterval: number;
   /** extra host names / IPs for the serving certificate */
   advertiseHost: string[];
   logLevel: LogLevel;
@@ -23,6 +33,9 @@ export interface ServerSettings {
   defaultTolerationSeconds: number;
 }
 
+export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -30,7 +43,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface ServerDefaults {
   dataDir: string;
   listen: string;
-  store: 'sqlite' | 'memory';
+  store: StoreKind;
+  etcdPrefix: string;
+  etcdCompactionInterval: number;
   advertiseHost: string[];
   logLevel: LogLevel;
   controllers: boolean;
@@ -42,6 +57,8 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   dataDir: '/var/lib/hedge',
   listen: '127.0.0.1:6443',
   store: 'sqlite',
+  etcdPrefix: '',
+  etcdCompactionInterval: 300,
   advertiseHost: [],
   logLevel: 'info',
   controllers: true,
@@ -54,6 +71,12 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   dataDir: '--data-dir',
   listen: '--listen',
   store: '--store',
+  etcdServers: '--etcd-servers',
+  etcdCafile: '--etcd-cafile',
+  etcdCertfile: '--etcd-certfile',
+  etcdKeyfile: '--etcd-keyfile',
+  etcdPrefix: '--etcd-prefix',
+  etcdCompactionInterval: '--etcd-compaction-interval',
   advertiseHost: '--advertise-host',
   logLevel: '--log-level',
   controllers: '--no-controllers',
@@ -66,11 +89,34 @@ const hostSchema = z
   .min(1)
   .regex(/^[A-Za-z0-9.:-]+$/, 'must be a DNS name or an IP address');
 
+const etcdUrlSchema = z
+  .string()
+  .refine((u) => {
+    try {
+      const url = new URL(u);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.pathname === '/';
+    } catch {
+      return false;
+    }
+  }, 'must be an etcd client URL such as http://127.0.0.1:2379');
+
+/** A list given as one comma-separated string (the flag) or as a YAML list (the file). */
+const etcdServersSchema = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((u) => u.trim()).filter((u) => u !== ''))
+  .pipe(z.array(etcdUrlSchema).min(1, 'must name at least one etcd client URL'));
+
 /** The shape of a config file / of the flags given: every key optional, no unknown keys. */
 const partialSchema = z.strictObject({
   dataDir: z.string().min(1, 'must not be empty').optional(),
   listen: listenSchema.optional(),
-  store: z.enum(['sqlite', 'memory']).optional(),
+  store: z.enum(STORE_KINDS).optional(),
+  etcdServers: etcdServersSchema.optional(),
+  etcdCafile: z.string().min(1, 'must not be empty').optional(),
+  etcdCertfile: z.string().min(1, 'must not be empty').optional(),
+  etcdKeyfile: z.string().min(1, 'must not be empty').optional(),
+  etcdPrefix: z.string().regex(/^(\/[^\0]*)?$/, 'must be empty or start with /').optional(),
+  etcdCompactionInterval: z.coerce.number().int('must be a whole number of seconds').min(0, 'must be >= 0 (0 = never)').optional(),
   // a single string is accepted in the file for convenience
   advertiseHost: z
     .union([hostSchema, z.array(hostSchema)])
@@ -92,10 +138,23 @@ export interface ResolveOptions {
 
 export async function resolveServerSettings(opts: ResolveOptions): Promise<ServerSettings> {
   const merged = await layerSettings(partialSchema, { flags: opts.flags, flagNames: SERVER_FLAGS, configFile: opts.configFile, defaults: { ...SERVER_DEFAULTS, ...opts.defaults } });
+  const etcdServers = merged.etcdServers ?? [];
+  if (merged.store === 'etcd' && etcdServers.length === 0) {
+    throw new ConfigError('--store etcd needs --etcd-servers (etcdServers in the config file): the etcd client URLs, e.g. http://127.0.0.1:2379');
+  }
+  if ((merged.etcdCertfile === undefined) !== (merged.etcdKeyfile === undefined)) {
+    throw new ConfigError('--etcd-certfile and --etcd-keyfile go together (a client certificate needs its key)');
+  }
   return {
     dataDir: merged.dataDir!,
     listen: merged.listen!,
     store: merged.store!,
+    etcdServers,
+    etcdCafile: merged.etcdCafile,
+    etcdCertfile: merged.etcdCertfile,
+    etcdKeyfile: merged.etcdKeyfile,
+    etcdPrefix: merged.etcdPrefix!,
+    etcdCompactionInterval: merged.etcdCompactionInterval!,
     advertiseHost: merged.advertiseHost ?? [],
     logLevel: merged.logLevel!,
     controllers: merged.controllers!,

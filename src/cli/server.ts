@@ -9,6 +9,12 @@ export interface ServerFlags {
   dataDir?: string;
   listen?: string;
   store?: string;
+  etcdServers?: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
+  etcdPrefix?: string;
+  etcdCompactionInterval?: string;
   advertiseHost?: string[];
   logLevel?: string;
   config?: string;
@@ -27,7 +33,13 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
   return cmd
     .option('--data-dir <dir>', `directory for all state: PKI, tokens, database, kubeconfig (default: ${defaults.dataDir})`)
     .option('--listen <host:port>', 'address to serve the Kubernetes API on (default: 127.0.0.1:6443)')
-    .option('--store <kind>', 'sqlite (at <data-dir>/state.db) or memory (default: sqlite)')
+    .option('--store <kind>', 'sqlite (at <data-dir>/state.db), etcd (--etcd-servers) or memory (default: sqlite)')
+    .option('--etcd-servers <urls>', 'comma-separated etcd client URLs for --store etcd, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379')
+    .option('--etcd-cafile <file>', 'PEM CA bundle that signed the etcd servers\' certificates')
+    .option('--etcd-certfile <file>', 'PEM client certificate for etcd (with --etcd-keyfile)')
+    .option('--etcd-keyfile <file>', 'PEM key of --etcd-certfile')
+    .option('--etcd-prefix <prefix>', 'prepended to every key, so several clusters can share one etcd (default: none)')
+    .option('--etcd-compaction-interval <seconds>', 'compact etcd history older than this; 0 = never (default: 300)')
     .option('--advertise-host <host>', 'extra DNS name or IP for the serving certificate; repeatable', collect)
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: ${defaults.logLevel ?? 'info'})`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (dataDir, listen, ...); flags win')
@@ -46,6 +58,12 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         dataDir: flags.dataDir,
         listen: flags.listen,
         store: flags.store,
+        etcdServers: flags.etcdServers,
+        etcdCafile: flags.etcdCafile,
+        etcdCertfile: flags.etcdCertfile,
+        etcdKeyfile: flags.etcdKeyfile,
+        etcdPrefix: flags.etcdPrefix,
+        etcdCompactionInterval: flags.etcdCompactionInterval,
         advertiseHost: flags.advertiseHost,
         logLevel: flags.logLevel,
         // commander defaults a --no-x flag to true; only an explicit --no-controllers counts as given
@@ -65,7 +83,7 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
 export function registerServerCommand(program: Command): void {
   const cmd = program
     .command('server')
-    .description('run the control plane: a Kubernetes API server on embedded SQLite')
+    .description('run the control plane: a Kubernetes API server on embedded SQLite (or etcd)')
     .addHelpText(
       'after',
       '\nOn first start it creates a CA, serving and admin certificates under <data-dir>/pki,\n' +

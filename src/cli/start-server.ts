@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createApiServer, loadOrCreateServiceAccountKey } from '../apiserver/index.ts';
 import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
@@ -8,9 +8,9 @@ import { ensurePki, generateClientCert } from '../apiserver/auth/pki.ts';
 import { HttpKubeClient } from '../client/index.ts';
 import { startControllers } from '../controllers/index.ts';
 import { TokenFile, tokenFilePath } from '../apiserver/auth/tokens.ts';
-import { HedgeError } from '../lib/errors.ts';
+import { HedgeError, isHedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
-import { openStore } from '../store/index.ts';
+import { EtcdStore, openStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { dialableHost, formatHostPort } from './listen-address.ts';
 import type { ServerSettings } from './server-config.ts';
@@ -26,6 +26,55 @@ export interface RunningServer {
 
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
+}
+
+/** Reads one of the --etcd-*file PEM files, naming the flag when it cannot. */
+async function readPem(flag: string, path: string | undefined): Promise<Buffer | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new HedgeError('Invalid', `${flag} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * The configured Store. For etcd, one member must answer and be 3.4 or later before the server
+ * starts: a wrong URL fails the start with a message naming --etcd-servers, not the first request.
+ */
+async function openServerStore(settings: ServerSettings, logger: Logger): Promise<Store> {
+  switch (settings.store) {
+    case 'sqlite':
+      return openStore({ kind: 'sqlite', path: join(settings.dataDir, 'state.db') }, logger);
+    case 'memory':
+      return openStore({ kind: 'memory' }, logger);
+    case 'etcd': {
+      const ca = await readPem('--etcd-cafile', settings.etcdCafile);
+      const cert = await readPem('--etcd-certfile', settings.etcdCertfile);
+      const key = await readPem('--etcd-keyfile', settings.etcdKeyfile);
+      const usesTls = settings.etcdServers.some((u) => u.startsWith('https:'));
+      if (usesTls && ca === undefined) throw new HedgeError('Invalid', '--etcd-servers uses https: give --etcd-cafile (the CA that signed the etcd servers)');
+      const store = new EtcdStore({
+        endpoints: settings.etcdServers,
+        prefix: settings.etcdPrefix,
+        tls: ca === undefined ? undefined : { ca, cert, key },
+        compactIntervalMs: settings.etcdCompactionInterval * 1000,
+        logger,
+      });
+      try {
+        const status = await store.status({ timeoutMs: 5_000 });
+        logger.info({ endpoints: settings.etcdServers, version: status.version, revision: status.revision }, 'etcd reachable');
+      } catch (err) {
+        await store.close();
+        throw new HedgeError(isHedgeError(err, 'Invalid') ? 'Invalid' : 'Unavailable', `--etcd-servers ${settings.etcdServers.join(',')}: ${(err as Error).message}`, { cause: err });
+      }
+      return store;
+    }
+    default: {
+      const never: never = settings.store;
+      throw new HedgeError('Invalid', `--store ${String(never)}: unknown`);
+    }
+  }
 }
 
 /**
@@ -45,11 +94,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
   const tokenFile = await TokenFile.open(tokenFilePath(dataDir));
   await tokenFile.ensureBootstrapToken();
 
-  const storeLogger = logger.child({ component: 'store' });
-  const store: Store =
-    settings.store === 'sqlite'
-      ? await openStore({ kind: 'sqlite', path: join(dataDir, 'state.db') }, storeLogger)
-      : await openStore({ kind: 'memory' }, storeLogger);
+  const store = await openServerStore(settings, logger.child({ component: 'store' }));
 
   // the apiserver's identity towards nodes' kubelet servers (logs, exec); nodes verify it against the cluster CA
   const kubeletClientCert = await generateClientCert({

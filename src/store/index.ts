@@ -11,6 +11,6 @@ export type {
 } from './types.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory/memory-store.ts';
 export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './sqlite/sqlite-store.ts';
-export { EtcdStore, type EtcdStoreOptions } from './etcd/etcd-store.ts';
+export { EtcdStore, MIN_ETCD_VERSION, type EtcdStatus, type EtcdStoreOptions } from './etcd/etcd-store.ts';
 export { openStore, type StoreConfig } from './open-store.ts';
 export { prefixEnd } from './key-range.ts';

@@ -68,7 +68,7 @@ export interface HedgeServer {
 }
 
 export interface StartOptions {
-  store?: 'sqlite' | 'memory';
+  store?: 'sqlite' | 'memory' | 'etcd';
   /** reuse a data dir (restart); default: a fresh temp dir owned by the harness */
   dataDir?: string;
   /** readiness bound */

@@ -2,6 +2,7 @@ import { Etcd3, type IOptions, type IKeyValue, type IResponseHeader, type Watche
 import { HedgeError } from '../../lib/errors.ts';
 import { silentLogger, type Logger } from '../../lib/log.ts';
 import { assertValidKey, prefixEnd, storeClosedError } from '../key-range.ts';
+import { startCompactor } from './etcd-compactor.ts';
 import type {
   DeleteOptions,
   KeyValue,
@@ -22,7 +23,22 @@ export interface EtcdStoreOptions {
   logger?: Logger;
   /** live events a watcher may buffer before its etcd watch is paused (default 10,000) */
   watchQueueLimit?: number;
+  /**
+   * Compact etcd's history every interval to the revision seen one interval earlier, coordinated
+   * with other apiservers on the same etcd as kube-apiserver does (default: off; `hedge server`: 5 min).
+   */
+  compactIntervalMs?: number;
 }
+
+/** What `status()` reports of the etcd member that answered. */
+export interface EtcdStatus {
+  version: string;
+  revision: number;
+  dbSizeBytes: number;
+}
+
+/** Oldest etcd this store is tested against (Debian 12 ships 3.4.23). */
+export const MIN_ETCD_VERSION = [3, 4] as const;
 
 type ChangeEvent = Extract<WatchEvent, { type: 'put' | 'delete' }>;
 
@@ -45,6 +61,7 @@ export class EtcdStore implements Store {
   /** compaction this client did or observed; etcd does not report it directly */
   private compacted = 0;
   private readonly activeWatches = new Set<() => Promise<void>>();
+  private readonly compactor: { stop(): void } | undefined;
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = opts.prefix ?? '';
@@ -55,6 +72,32 @@ export class EtcdStore implements Store {
       options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
     }
     this.client = new Etcd3(options);
+    if (opts.compactIntervalMs !== undefined && opts.compactIntervalMs > 0) {
+      this.compactor = startCompactor(this.client, opts.compactIntervalMs, this.log);
+    }
+  }
+
+  /**
+   * Asks one member for its status within `timeoutMs`: Unavailable when no member answers,
+   * Invalid when its version is older than MIN_ETCD_VERSION.
+   */
+  async status(opts: { timeoutMs?: number } = {}): Promise<EtcdStatus> {
+    this.checkOpen();
+    const timeoutMs = opts.timeoutMs ?? 5_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HedgeError('Unavailable', `etcd: no member answered within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const res = await Promise.race([this.call(() => this.client.maintenance.status({ deadline: Date.now() + timeoutMs })), timeout]);
+      const [major = 0, minor = 0] = res.version.split('.').map(Number);
+      if (major < MIN_ETCD_VERSION[0] || (major === MIN_ETCD_VERSION[0] && minor < MIN_ETCD_VERSION[1])) {
+        throw new HedgeError('Invalid', `etcd ${res.version} is not supported: hedge needs etcd ${MIN_ETCD_VERSION.join('.')} or later`);
+      }
+      return { version: res.version, revision: Number(res.header.revision), dbSizeBytes: Number(res.dbSize) };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async get(key: string, opts: { revision?: number; signal?: AbortSignal } = {}): Promise<KeyValue | undefined> {
@@ -185,6 +228,7 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.compactor?.stop();
     // Cancel etcd watches before closing the client, or etcd3 keeps reconnecting them.
     await Promise.all([...this.activeWatches].map((end) => end()));
     this.activeWatches.clear();
