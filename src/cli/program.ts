@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerImageCommand } from './image.ts';
+import { registerMigrateCommand } from './migrate.ts';
 import { registerNodeCommand } from './node.ts';
 import { registerServerCommand } from './server.ts';
 import { registerTokenCommand } from './token.ts';
@@ -21,5 +22,6 @@ export function createProgram(): Command {
   registerUpCommand(program);
   registerTokenCommand(program);
   registerImageCommand(program);
+  registerMigrateCommand(program);
   return program;
 }

@@ -14,3 +14,4 @@ export { SqliteStore, type SqliteStoreOptions, type SqliteStoreStats } from './s
 export { EtcdStore, MIN_ETCD_VERSION, type EtcdStatus, type EtcdStoreOptions } from './etcd/etcd-store.ts';
 export { openStore, type StoreConfig } from './open-store.ts';
 export { prefixEnd } from './key-range.ts';
+export { migrateStore, checksumOf, type MigrateOptions, type MigrateResult } from './migrate.ts';

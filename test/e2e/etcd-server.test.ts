@@ -83,6 +83,40 @@ describe('hedge server on etcd', { skip }, () => {
     assert.equal(got.stdout, 'v', got.stderr);
   });
 
+  it('hedge migrate moves a SQLite cluster into etcd, objects and revision order kept', async () => {
+    const sqlite = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'] });
+    servers.push(sqlite);
+    for (const name of ['m-b', 'm-a', 'm-c']) {
+      const r = await sqlite.kubectl(['create', 'configmap', name, `--from-literal=n=${name}`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.equal((await sqlite.kubectl(['label', 'configmap', 'm-b', 'touched=yes'])).code, 0);
+    assert.equal((await sqlite.kubectl(['delete', 'configmap', 'm-c'])).code, 0);
+    const before = ((await sqlite.api('GET', '/api/v1/namespaces/default/configmaps')).body as { items: Obj[] }).items;
+    await sqlite.stop();
+    servers.pop();
+
+    // a fresh etcd prefix: the target must be empty
+    const migrated = await runHedge(['migrate', '--from', sqlite.dataDir, '--to', etcd.endpoint.replace('http://', 'etcd://'), '--etcd-prefix', '/migrated']);
+    assert.equal(migrated.code, 0, migrated.stderr);
+    assert.match(migrated.stdout, /migrated \d+ objects .* verified: count \d+, sha256:[0-9a-f]{64}, revision order kept/);
+    const again = await runHedge(['migrate', '--from', sqlite.dataDir, '--to', etcd.endpoint.replace('http://', 'etcd://'), '--etcd-prefix', '/migrated']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already holds \d+ keys/);
+
+    const onEtcd = await startHedgeServer({ store: 'etcd', dataDir: sqlite.dataDir, extraArgs: ['--etcd-servers', etcd.endpoint, '--etcd-prefix', '/migrated', '--no-controllers'] });
+    servers.push(onEtcd);
+    const after = ((await onEtcd.api('GET', '/api/v1/namespaces/default/configmaps')).body as { items: Obj[] }).items;
+    assert.deepEqual(after.map((o) => [o.metadata.name, o.metadata.uid]), before.map((o) => [o.metadata.name, o.metadata.uid]));
+    const byRv = (items: Obj[]) => [...items].sort((x, y) => Number(x.metadata.resourceVersion) - Number(y.metadata.resourceVersion)).map((o) => o.metadata.name);
+    assert.deepEqual(byRv(after), byRv(before));
+    const label = await onEtcd.kubectl(['get', 'configmap', 'm-b', '-o', 'jsonpath={.metadata.labels.touched}']);
+    assert.equal(label.stdout, 'yes', label.stderr);
+    await onEtcd.stop();
+    servers.pop();
+    await sqlite.cleanup();
+  });
+
   it('fails to start with a clear message when etcd is unreachable or not named', async () => {
     const port = await closedPort();
     const started = Date.now();
