@@ -39,7 +39,8 @@ export function parseNonNegativeInt(v: string | null, param: string): number | u
 
 export function parseResourceVersion(v: string | null): number | undefined {
   if (v === null || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new HedgeError('BadRequest', `invalid resource version: ${v}`);
+  // upstream parses a uint64; anything past what a double holds exactly is not a revision we issued
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new HedgeError('BadRequest', `invalid resource version: ${v}`);
   return Number(v);
 }
 
