@@ -76,3 +76,88 @@ export async function startEtcd(binary = '/usr/bin/etcd'): Promise<EtcdProcess> 
     await delay(50);
   }
 }
+
+export interface EtcdMember {
+  name: string;
+  endpoint: string;
+  pid: number;
+  /** SIGKILL the member (its data dir stays until the cluster stops) */
+  kill(): Promise<void>;
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[];
+  endpoints: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an `n`-member etcd cluster on free loopback ports (tests: failover of a member), and
+ * resolves once every member reports healthy.
+ */
+export async function startEtcdCluster(n = 3, binary = '/usr/bin/etcd'): Promise<EtcdCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'hedge-etcd-cluster-'));
+  const specs: { name: string; client: string; peer: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    specs.push({ name: `m${i}`, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` });
+  }
+  const initialCluster = specs.map((s) => `${s.name}=${s.peer}`).join(',');
+  const children = specs.map((s) => {
+    const child = spawn(
+      binary,
+      [
+        '--name', s.name,
+        '--data-dir', join(dir, s.name),
+        '--listen-client-urls', s.client,
+        '--advertise-client-urls', s.client,
+        '--listen-peer-urls', s.peer,
+        '--initial-advertise-peer-urls', s.peer,
+        '--initial-cluster', initialCluster,
+        '--initial-cluster-state', 'new',
+        '--initial-cluster-token', `hedge-${process.pid}`,
+        '--experimental-watch-progress-notify-interval', '100ms',
+        '--log-level', 'error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
+    const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { child, exit, stderr: () => stderr };
+  });
+  const killOne = async (i: number): Promise<void> => {
+    const c = children[i]!;
+    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    await c.exit;
+  };
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.map((_, i) => killOne(i)));
+    await rm(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 30_000;
+  for (const [i, s] of specs.entries()) {
+    for (;;) {
+      const c = children[i]!;
+      if (c.child.exitCode !== null) {
+        await stop();
+        throw new Error(`etcd member ${s.name} exited during start-up: ${c.stderr()}`);
+      }
+      try {
+        const body = (await (await fetch(`${s.client}/health`)).json()) as { health?: string };
+        if (body.health === 'true') break;
+      } catch {
+        // not listening or no quorum yet
+      }
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`etcd member ${s.name} did not become healthy: ${c.stderr()}`);
+      }
+      await delay(100);
+    }
+  }
+  return {
+    members: specs.map((s, i) => ({ name: s.name, endpoint: s.client, pid: children[i]!.child.pid ?? 0, kill: () => killOne(i) })),
+    endpoints: specs.map((s) => s.client),
+    stop,
+  };
+}
