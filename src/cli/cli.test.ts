@@ -41,6 +41,12 @@ describe('hedge command line', () => {
     const rt = await hedge(['node', '--kubeconfig', join(dir, 'k'), '--runtimes', 'runc,kata']);
     assert.equal(rt.code, 2);
     assert.match(rt.stderr, /--runtimes: each must be one of runc, gvisor/);
+    const sink = await hedge(['node', '--kubeconfig', join(dir, 'k'), '--log-sink', 'syslog://logs:514']);
+    assert.equal(sink.code, 2);
+    assert.match(sink.stderr, /--log-sink: must be syslog\+tcp:\/\/, syslog\+tls:\/\//);
+    const buf = await hedge(['node', '--kubeconfig', join(dir, 'k'), '--log-buffer-bytes', 'lots']);
+    assert.equal(buf.code, 2);
+    assert.match(buf.stderr, /--log-buffer-bytes: must be a byte count/);
     const kc = await hedge(['node', '--kubeconfig', join(dir, 'nope.kubeconfig'), '--data-dir', join(dir, 'n')]);
     assert.equal(kc.code, 1);
     assert.match(kc.stderr, /--kubeconfig .*nope\.kubeconfig: cannot read/);

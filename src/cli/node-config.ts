@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ListenAddress } from './listen-address.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import { LOG_LEVELS, type LogLevel } from './server-config.ts';
+import { parseQuantity } from '../api/meta/quantity.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
 export const NODE_RUNTIMES = ['runc', 'gvisor', 'microvm'] as const;
@@ -40,6 +41,10 @@ export interface NodeSettings {
   guestDir?: string;
   /** microVM accelerator: auto = KVM if a guest boots with it, else TCG */
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
+  /** where container logs are shipped: syslog+tcp|syslog+tls|syslog+relp|loki+http(s)://HOST:PORT */
+  logSink: string[];
+  /** bytes of log files kept only for shipping (rotated away or pod deleted) before lines are dropped */
+  logBufferBytes: number;
 }
 
 export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
@@ -58,6 +63,8 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   nodeLeaseDurationSeconds: '--node-lease-duration-seconds',
   volumeRefreshSeconds: '--volume-refresh-seconds',
   guestDir: '--guest-dir',
+  logSink: '--log-sink',
+  logBufferBytes: '--log-buffer-bytes',
   microvmAccelerator: '--microvm-accelerator',
 };
 
@@ -75,6 +82,8 @@ export interface NodeDefaults {
   nodeLeaseDurationSeconds: number;
   volumeRefreshSeconds: number;
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
+  logSink: string[];
+  logBufferBytes: number;
 }
 
 export function nodeDefaults(): NodeDefaults {
@@ -94,6 +103,8 @@ export function nodeDefaults(): NodeDefaults {
     nodeLeaseDurationSeconds: 40,
     volumeRefreshSeconds: 60,
     microvmAccelerator: 'auto',
+    logSink: [],
+    logBufferBytes: 256 * 1024 * 1024,
   };
 }
 
@@ -138,6 +149,25 @@ const partialSchema = z.strictObject({
   volumeRefreshSeconds: secondsSchema.optional(),
   guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
   microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
+  // one URL per flag (a URL may hold a comma), a YAML list in the file
+  logSink: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .pipe(z.array(z.string().regex(/^(syslog\+(tcp|tls|relp)|loki\+https?):\/\/[^/]+\/?(\?.*)?$/, 'must be syslog+tcp://, syslog+tls://, syslog+relp://, loki+http:// or loki+https:// HOST:PORT')))
+    .optional(),
+  logBufferBytes: z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      try {
+        const n = typeof v === 'number' ? v : parseQuantity(v).value();
+        if (Number.isSafeInteger(n) && n >= 0) return n;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a byte count such as 268435456 or 256Mi' });
+      return z.NEVER;
+    })
+    .optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -170,5 +200,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     volumeRefreshSeconds: merged.volumeRefreshSeconds!,
     guestDir: merged.guestDir,
     microvmAccelerator: merged.microvmAccelerator!,
+    logSink: merged.logSink ?? [],
+    logBufferBytes: merged.logBufferBytes!,
   };
 }

@@ -23,8 +23,14 @@ export interface NodeFlags {
   volumeRefreshSeconds?: string;
   guestDir?: string;
   microvmAccelerator?: string;
+  logSink?: string[];
+  logBufferBytes?: string;
   config?: string;
 }
+
+export const LOG_SINK_HELP =
+  'ship container logs to syslog+tcp://H:P, syslog+tls://H:P[?ca=FILE], syslog+relp://H:P (acknowledged) or loki+http(s)://H:P; repeatable';
+export const LOG_BUFFER_HELP = 'bytes of log files kept for a sink that is down, once rotated away or their pod deleted; past it lines are dropped and counted (default: 256Mi)';
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -50,6 +56,8 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         volumeRefreshSeconds: flags.volumeRefreshSeconds,
         guestDir: flags.guestDir,
         microvmAccelerator: flags.microvmAccelerator,
+        logSink: flags.logSink,
+        logBufferBytes: flags.logBufferBytes,
       },
       configFile: flags.config,
     });
@@ -78,6 +86,8 @@ export function registerNodeCommand(program: Command): void {
     .option('--volume-refresh-seconds <seconds>', 'how often configMap/secret/downwardAPI/projected volume contents are re-read (default: 60)')
     .option('--guest-dir <dir>', 'microVM guest kernel + initramfs cache, built by scripts/build-guest.sh (default: <data-dir>/guest)')
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
+    .option('--log-sink <url>', LOG_SINK_HELP, collect)
+    .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

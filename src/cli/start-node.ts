@@ -17,6 +17,7 @@ import { HedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
 import type { NodeRuntime, NodeSettings } from './node-config.ts';
+import { createSink, LogShipper, parseSinkUrl, type LogSink } from '../logship/index.ts';
 
 export interface RunningNode {
   nodeName: string;
@@ -92,6 +93,8 @@ async function loadNodeKubeconfig(path: string): Promise<ConnectionConfig> {
 export async function startNode(settings: NodeSettings, logger: Logger): Promise<RunningNode> {
   const { dataDir, nodeName } = settings;
   const conn = await loadNodeKubeconfig(settings.kubeconfig);
+  // checked before anything starts: a bad --log-sink fails the start with its message
+  const logSinks = settings.logSink.map((url) => createSink(parseSinkUrl(url)));
   if (!existsSync(CONMON)) throw new HedgeError('Unavailable', `${CONMON} not found: install conmon (scripts/setup.sh)`);
   // microvm is set up (and checked) below, once the data dir exists
   const ociRuntimes = settings.runtimes.filter((r): r is Exclude<NodeRuntime, 'microvm'> => r !== 'microvm');
@@ -202,6 +205,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
   });
 
+  const shipping = startLogShipping(settings, logSinks, logger, stop.signal);
+
   let closing: Promise<void> | undefined;
   return {
     nodeName,
@@ -215,11 +220,34 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await control.close();
         await agent.done;
         await rotation;
+        await shipping;
         await client.close();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Ships every container's CRI logs to the --log-sink collectors until `signal` aborts. The URLs
+ * are checked before anything starts (a bad one fails `hedge node` with its message); no sinks:
+ * nothing runs.
+ */
+function startLogShipping(settings: NodeSettings, sinks: LogSink[], logger: Logger, signal: AbortSignal): Promise<void> {
+  if (sinks.length === 0) return Promise.resolve();
+  const log = logger.child({ component: 'logship' });
+  return (async () => {
+    const shipper = await LogShipper.open({
+      nodeName: settings.nodeName,
+      podLogsDir: join(settings.dataDir, 'logs', 'pods'),
+      stateDir: join(settings.dataDir, 'logship'),
+      sinks,
+      bufferBytes: settings.logBufferBytes,
+      logger: log,
+    });
+    log.info({ sinks: settings.logSink }, 'shipping container logs');
+    await shipper.run(signal);
+  })().catch((err: unknown) => log.error({ err }, 'log shipping stopped'));
 }
 
 /** Every 10 s, rotate each running container's CRI log that grew past the limit (kubelet: 10 MiB, 5 files). */

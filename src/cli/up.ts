@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../lib/log.ts';
 import { flushLogger } from './flush-logger.ts';
 import { nodeDefaults, resolveNodeSettings } from './node-config.ts';
+import { LOG_BUFFER_HELP, LOG_SINK_HELP } from './node.ts';
 import { addServerOptions, settingsFromFlags, type ServerFlags } from './server.ts';
 import { ConfigError } from './server-config.ts';
 import { waitForShutdownSignal } from './signals.ts';
@@ -13,6 +14,8 @@ import { usageError } from './usage-error.ts';
 
 interface UpFlags extends ServerFlags {
   demo: boolean;
+  logSink?: string[];
+  logBufferBytes?: string;
 }
 
 const UP_DATA_DIR = './.hedge';
@@ -27,7 +30,9 @@ export function registerUpCommand(program: Command): void {
   const cmd = program
     .command('up')
     .description('run a whole hedge on this machine (control plane + one local node), start a demo pod per runtime, run until Ctrl-C')
-    .option('--no-demo', 'do not build the demo image and run the demo pods');
+    .option('--no-demo', 'do not build the demo image and run the demo pods')
+    .option('--log-sink <url>', `node: ${LOG_SINK_HELP}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--log-buffer-bytes <bytes>', `node: ${LOG_BUFFER_HELP}`);
   addServerOptions(cmd, { dataDir: UP_DATA_DIR, logLevel: 'warn' }).action(async (flags: UpFlags) => {
     const settings = await settingsFromFlags(flags, { dataDir: UP_DATA_DIR, logLevel: 'warn' });
     settings.dataDir = resolve(settings.dataDir);
@@ -35,10 +40,10 @@ export function registerUpCommand(program: Command): void {
     let nodeSettings;
     try {
       nodeSettings = await resolveNodeSettings({
-        flags: { kubeconfig: join(settings.dataDir, 'node', 'kubeconfig'), nodeName, dataDir: join(settings.dataDir, 'node'), listen: '127.0.0.1:0', internalIP: '127.0.0.1', logLevel: settings.logLevel },
+        flags: { kubeconfig: join(settings.dataDir, 'node', 'kubeconfig'), nodeName, dataDir: join(settings.dataDir, 'node'), listen: '127.0.0.1:0', internalIP: '127.0.0.1', logLevel: settings.logLevel, logSink: flags.logSink, logBufferBytes: flags.logBufferBytes },
       });
     } catch (err) {
-      if (err instanceof ConfigError) throw usageError(`node name from host name "${hostname()}": ${err.message}`);
+      if (err instanceof ConfigError) throw usageError(/^--log-/.test(err.message) ? err.message : `node name from host name "${hostname()}": ${err.message}`);
       throw err;
     }
     const logger = createLogger({ level: settings.logLevel });

@@ -1,0 +1,162 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { formatSyslog } from './syslog-format.ts';
+import type { LogRecord, LogSink, SendResult } from './types.ts';
+
+export interface RelpSinkOptions {
+  name: string;
+  host: string;
+  port: number;
+  /** frames sent before waiting for acknowledgements (librelp's default window is 128) */
+  window?: number;
+  /** an acknowledgement not seen within this time fails the send (default 10 s) */
+  ackTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+interface Frame {
+  txnr: number;
+  command: string;
+  data: string;
+}
+
+/**
+ * RELP (rsyslog's Reliable Event Logging Protocol, what `omrelp`/`imrelp` speak): every syslog
+ * message is a numbered transaction the collector acknowledges with `rsp 200`, so a batch counts
+ * as delivered only as far as acknowledgements go. After a broken connection the unacknowledged
+ * rest is sent again (a message whose ack was lost in the break arrives twice; its `id` SD param
+ * tells the copies apart).
+ */
+export class RelpSink implements LogSink {
+  readonly name: string;
+  readonly delivery = 'acknowledged' as const;
+  #socket: Socket | undefined;
+  #txnr = 0;
+  #buf = '';
+  #waiters = new Map<number, (f: Frame | Error) => void>();
+  #broken: Error | undefined;
+
+  constructor(private readonly opts: RelpSinkOptions) {
+    this.name = opts.name;
+  }
+
+  async send(batch: readonly LogRecord[], signal: AbortSignal): Promise<SendResult> {
+    let delivered = 0;
+    try {
+      await this.#open(signal);
+      const window = this.opts.window ?? 128;
+      for (let start = 0; start < batch.length; start += window) {
+        const chunk = batch.slice(start, start + window);
+        const acks = chunk.map((r) => this.#request('syslog', formatSyslog(r)));
+        for (const ack of acks) {
+          const rsp = await ack;
+          if (!rsp.data.startsWith('200')) throw new Error(`RELP: collector refused a message: ${rsp.data.slice(0, 200)}`);
+          delivered++;
+        }
+      }
+      return { delivered };
+    } catch (err) {
+      this.#drop(err as Error);
+      return { delivered, error: err as Error };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#socket === undefined) return;
+    try {
+      await Promise.race([this.#request('close', ''), new Promise((r) => setTimeout(r, 1_000).unref())]);
+    } catch {
+      // closing anyway
+    }
+    this.#drop(new Error('closed'));
+  }
+
+  #nextTxnr(): number {
+    this.#txnr = this.#txnr >= 999_999_999 ? 1 : this.#txnr + 1;
+    return this.#txnr;
+  }
+
+  #request(command: string, data: string): Promise<Frame> {
+    const socket = this.#socket;
+    if (socket === undefined || this.#broken) return Promise.reject(this.#broken ?? new Error('RELP: not connected'));
+    const txnr = this.#nextTxnr();
+    const body = Buffer.from(data, 'utf8');
+    const head = Buffer.from(body.length > 0 ? `${txnr} ${command} ${body.length} ` : `${txnr} ${command} 0`);
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(txnr);
+        reject(new Error(`RELP: no acknowledgement for transaction ${txnr} within ${this.opts.ackTimeoutMs ?? 10_000} ms`));
+      }, this.opts.ackTimeoutMs ?? 10_000);
+      this.#waiters.set(txnr, (f) => {
+        clearTimeout(timer);
+        if (f instanceof Error) reject(f);
+        else resolve(f);
+      });
+      socket.write(Buffer.concat([head, body, Buffer.from('\n')]));
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buf += chunk.toString('utf8');
+    for (;;) {
+      const m = /^(\d+) (\S+) (\d+)[ \n]/.exec(this.#buf);
+      if (m === null) {
+        if (this.#buf.length > 64 * 1024) this.#drop(new Error(`RELP: garbled frame from the collector: ${this.#buf.slice(0, 64)}`));
+        return;
+      }
+      const len = Number(m[3]);
+      const headLen = m[0].length;
+      // DATALEN counts bytes; what rsyslog sends back is ASCII, so characters are bytes here
+      if (len > 0 && this.#buf.length < headLen + len + 1) return;
+      this.#buf = this.#buf.slice(len === 0 ? headLen : headLen + len + 1);
+      const frame: Frame = { txnr: Number(m[1]), command: m[2]!, data: len === 0 ? '' : m.input.slice(headLen, headLen + len) };
+      if (frame.command === 'serverclose') {
+        this.#drop(new Error('RELP: the collector closed the session'));
+        return;
+      }
+      this.#waiters.get(frame.txnr)?.(frame);
+      this.#waiters.delete(frame.txnr);
+    }
+  }
+
+  #drop(err: Error): void {
+    this.#broken = err;
+    this.#socket?.destroy();
+    this.#socket = undefined;
+    this.#buf = '';
+    for (const w of this.#waiters.values()) w(err);
+    this.#waiters.clear();
+  }
+
+  async #open(signal: AbortSignal): Promise<void> {
+    if (this.#socket !== undefined && this.#broken === undefined) return;
+    this.#broken = undefined;
+    this.#txnr = 0;
+    const { host, port } = this.opts;
+    const socket = netConnect({ host, port });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`connect ${host}:${port}: timed out`)), this.opts.connectTimeoutMs ?? 5_000);
+      const onAbort = (): void => fail(new Error('aborted'));
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        socket.destroy();
+        reject(err);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        socket.off('error', fail);
+        resolve();
+      });
+    });
+    socket.setNoDelay(true);
+    socket.on('data', (c: Buffer) => this.#onData(c));
+    socket.on('error', (err) => this.#drop(err));
+    socket.on('close', () => this.#drop(this.#broken ?? new Error('RELP: connection closed')));
+    this.#socket = socket;
+    const rsp = await this.#request('open', 'relp_version=0\nrelp_software=hedge\ncommands=syslog');
+    if (!rsp.data.startsWith('200')) throw new Error(`RELP: open refused: ${rsp.data.slice(0, 200)}`);
+  }
+}
