@@ -11,7 +11,7 @@ import { silentLogger } from '../lib/log.ts';
 import { startAgent } from './agent.ts';
 import { FakeImageStore, FakeSnapshotter } from './podsync/testing/fake-image-store.ts';
 import { FakeNetwork } from './podsync/testing/fake-network.ts';
-import { FakeRuntime } from './podsync/testing/fake-runtime.ts';
+import { FakeRuntime } from './runtime/testing/fake-runtime.ts';
 import { eventually } from './podsync/testing/harness.ts';
 import type { RuntimeHandler } from './runtime/types.ts';
 import { FakeMounter } from './volumes/mounter.ts';

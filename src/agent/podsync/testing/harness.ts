@@ -15,7 +15,7 @@ import { PodSync } from '../pod-sync.ts';
 import type { PodSyncDeps } from '../types.ts';
 import { FakeImageStore, FakeSnapshotter } from './fake-image-store.ts';
 import { FakeNetwork } from './fake-network.ts';
-import { FakeRuntime } from './fake-runtime.ts';
+import { FakeRuntime } from '../../runtime/testing/fake-runtime.ts';
 
 export const NODE = 'edge-1';
 
