@@ -1,4 +1,4 @@
-import type { NetworkPlugin, NetworkResult, NetworkSandbox } from '../../network/types.ts';
+import type { NetworkPlugin, NetworkResult, NetworkSandbox } from '../types.ts';
 
 /** In-memory NetworkPlugin: hands out 10.88.0.x addresses and records set-up/tear-down order. */
 export class FakeNetwork implements NetworkPlugin {

@@ -1,6 +1,6 @@
 import { HedgeError } from '../../../lib/errors.ts';
-import type { ImageInfo, ImageStore, RegistryCredentials } from '../../image/types.ts';
-import type { Mount, SnapshotInfo, Snapshotter } from '../../snapshot/types.ts';
+import type { Snapshotter } from '../../snapshot/types.ts';
+import type { ImageInfo, ImageStore, RegistryCredentials } from '../types.ts';
 
 /**
  * In-memory ImageStore: `remote` is what the "registry" has, `local` what is pulled.
@@ -41,8 +41,14 @@ export class FakeImageStore implements ImageStore {
     return this.local.get(ref);
   }
 
-  async unpack(image: ImageInfo): Promise<string> {
-    return `top-${image.digest}`;
+  /** like the real store: the top layer becomes a committed snapshot in `snapshotter` (once) */
+  async unpack(image: ImageInfo, snapshotter: Snapshotter, signal: AbortSignal): Promise<string> {
+    const key = `top-${image.digest}`;
+    if (await snapshotter.stat(key)) return key;
+    const active = `extract-${key}`;
+    await snapshotter.prepare(active, undefined, { signal });
+    await snapshotter.commit(key, active, { signal });
+    return key;
   }
 
   async list(): Promise<ImageInfo[]> {
@@ -59,43 +65,5 @@ export class FakeImageStore implements ImageStore {
 
   async garbageCollect(): Promise<number> {
     return 0;
-  }
-}
-
-/** In-memory Snapshotter: tracks keys only. */
-export class FakeSnapshotter implements Snapshotter {
-  readonly snapshots = new Map<string, SnapshotInfo>();
-
-  async prepare(key: string, parent: string | undefined): Promise<Mount[]> {
-    this.snapshots.set(key, { key, parent, kind: 'active', createdAt: new Date(), labels: {} });
-    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=/fake/${parent ?? ''}`, `upperdir=/fake/${key}/upper`] }];
-  }
-
-  async view(key: string, parent: string | undefined): Promise<Mount[]> {
-    this.snapshots.set(key, { key, parent, kind: 'view', createdAt: new Date(), labels: {} });
-    return [{ type: 'bind', source: `/fake/${parent ?? ''}`, options: ['ro'] }];
-  }
-
-  async commit(name: string, activeKey: string): Promise<void> {
-    const s = this.snapshots.get(activeKey);
-    this.snapshots.delete(activeKey);
-    this.snapshots.set(name, { key: name, parent: s?.parent, kind: 'committed', createdAt: new Date(), labels: {} });
-  }
-
-  async mounts(key: string): Promise<Mount[]> {
-    if (!this.snapshots.has(key)) throw new HedgeError('NotFound', `snapshot ${key} not found`);
-    return [{ type: 'overlay', source: 'overlay', options: [] }];
-  }
-
-  async stat(key: string): Promise<SnapshotInfo | undefined> {
-    return this.snapshots.get(key);
-  }
-
-  async list(): Promise<SnapshotInfo[]> {
-    return [...this.snapshots.values()];
-  }
-
-  async remove(key: string): Promise<void> {
-    this.snapshots.delete(key);
   }
 }
