@@ -1,19 +1,44 @@
+import { createHash } from 'node:crypto';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Snapshotter } from '../../snapshot/types.ts';
 import type { ImageInfo, ImageStore, RegistryCredentials } from '../types.ts';
 
+const sha = (s: string): string => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+
 /**
- * In-memory ImageStore: `remote` is what the "registry" has, `local` what is pulled.
- * Pulling an unknown ref fails with a registry-style message.
+ * In-memory ImageStore: `remote` is what the "registry" has, `local` what is pulled, `archives`
+ * what `import` finds at a path. Pulling an unknown ref fails with a registry-style message.
+ * It passes the ImageStore contract (../contract.ts) like the local store does.
  */
 export class FakeImageStore implements ImageStore {
   readonly remote = new Map<string, Partial<ImageInfo['config']>>();
   readonly local = new Map<string, ImageInfo>();
+  readonly archives = new Map<string, { ref: string; config: Partial<ImageInfo['config']> }[]>();
   readonly pulls: { ref: string; credentials?: RegistryCredentials }[] = [];
   pullError = (ref: string): string => `failed to resolve reference "${ref}": ${ref}: not found`;
 
   addRemote(ref: string, config: Partial<ImageInfo['config']> = {}): void {
     this.remote.set(ref, config);
+  }
+
+  addArchive(path: string, images: { ref: string; config?: Partial<ImageInfo['config']> }[]): void {
+    this.archives.set(path, images.map((i) => ({ ref: i.ref, config: i.config ?? {} })));
+  }
+
+  private record(ref: string, config: Partial<ImageInfo['config']>): ImageInfo {
+    const id = sha(`config\0${JSON.stringify(config)}\0${ref}`);
+    const layer = sha(`layer\0${ref}`);
+    const info: ImageInfo = {
+      ref,
+      digest: `sha256:${Buffer.from(ref).toString('hex').padEnd(64, '0').slice(0, 64)}`,
+      id,
+      config: { ...config },
+      layers: [{ digest: layer, diffId: sha(`diff\0${ref}`), size: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }],
+      sizeBytes: 1000,
+      lastUsed: new Date(),
+    };
+    this.local.set(ref, info);
+    return { ...info };
   }
 
   async pull(
@@ -24,21 +49,15 @@ export class FakeImageStore implements ImageStore {
     this.pulls.push({ ref, credentials: opts.credentials?.(registry) });
     const config = this.remote.get(ref);
     if (!config) throw new HedgeError('NotFound', this.pullError(ref));
-    const info: ImageInfo = {
-      ref,
-      digest: `sha256:${Buffer.from(ref).toString('hex').padEnd(64, '0').slice(0, 64)}`,
-      id: `sha256:${'c'.repeat(64)}`,
-      config: { ...config },
-      layers: [],
-      sizeBytes: 1000,
-      lastUsed: new Date(),
-    };
-    this.local.set(ref, info);
-    return info;
+    return this.record(ref, config);
   }
 
+  /** by reference, manifest digest or image id, as the local store does */
   async resolve(ref: string): Promise<ImageInfo | undefined> {
-    return this.local.get(ref);
+    const found = this.local.get(ref) ?? [...this.local.values()].find((i) => i.id === ref || i.digest === ref);
+    if (!found) return undefined;
+    found.lastUsed = new Date();
+    return { ...found };
   }
 
   /** like the real store: the top layer becomes a committed snapshot in `snapshotter` (once) */
@@ -52,18 +71,32 @@ export class FakeImageStore implements ImageStore {
   }
 
   async list(): Promise<ImageInfo[]> {
-    return [...this.local.values()];
+    return [...this.local.values()].map((i) => ({ ...i }));
   }
 
   async remove(ref: string): Promise<void> {
-    this.local.delete(ref);
+    const found = await this.resolve(ref);
+    if (!found) throw new HedgeError('NotFound', `image "${ref}" not found`);
+    this.local.delete(found.ref);
   }
 
-  async import(): Promise<ImageInfo[]> {
-    return [];
+  async import(path: string): Promise<ImageInfo[]> {
+    const images = this.archives.get(path);
+    if (!images) throw new HedgeError('NotFound', `import: "${path}" does not exist`);
+    return images.map((i) => this.record(i.ref, i.config));
   }
 
-  async garbageCollect(): Promise<number> {
-    return 0;
+  /** least recently used first, skipping images in use (by ref, digest or id) */
+  async garbageCollect(opts: { bytesToFree: number; inUse: Set<string>; signal: AbortSignal }): Promise<number> {
+    const candidates = [...this.local.values()]
+      .filter((i) => !opts.inUse.has(i.ref) && !opts.inUse.has(i.digest) && !opts.inUse.has(i.id))
+      .sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+    let freed = 0;
+    for (const img of candidates) {
+      if (freed >= opts.bytesToFree) break;
+      this.local.delete(img.ref);
+      freed += img.sizeBytes;
+    }
+    return freed;
   }
 }
