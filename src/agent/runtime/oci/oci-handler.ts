@@ -213,7 +213,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const mine = (await this.#metas()).filter((c) => c.config.sandboxId === id);
     const results = await Promise.allSettled(
       mine.map(async (c) => {
-        await this.stop(c.config.id, { timeoutSeconds: 0, signal });
+        // a created, never started container has no process a signal could end (runsc ignores
+        // the kill and stop times out): `delete --force` in remove ends it
+        if (c.startedAt) await this.stop(c.config.id, { timeoutSeconds: 0, signal });
         await this.remove(c.config.id, signal);
       }),
     );
@@ -646,6 +648,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async exec(id: ContainerId, req: ExecRequest): Promise<number> {
     const meta = await this.#meta(id);
     const sandbox = await this.#sandbox(meta.config.sandboxId);
+    // the runtime's own refusal would come back as an exit code; say it as the microVM handler does
+    if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
     let [cmd, argv] = await this.#runtimeCmd(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
     if (req.tty) {
       // `runtime exec --tty` wants a controlling terminal; script(1) gives it one
