@@ -28,13 +28,13 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function apply(entries: TarEntry[] | Buffer, opts: { gzip?: boolean } = {}): Promise<{ root: string; diffId: string; want: string }> {
+async function apply(entries: TarEntry[] | Buffer, opts: { gzip?: boolean; parents?: string[] } = {}): Promise<{ root: string; diffId: string; want: string }> {
   const tar = Buffer.isBuffer(entries) ? entries : writeTar(entries);
   const blob = join(dir, `blob-${++n}`);
   await writeFile(blob, opts.gzip ? gzipSync(tar) : tar);
   const root = join(dir, `root-${n}`);
   await mkdir(root);
-  const { diffId } = await applyLayer(blob, root, AbortSignal.timeout(30_000));
+  const { diffId } = await applyLayer(blob, root, { parents: opts.parents ?? [], signal: AbortSignal.timeout(30_000) });
   return { root, diffId, want: `sha256:${createHash('sha256').update(tar).digest('hex')}` };
 }
 
@@ -193,4 +193,24 @@ test('truncated and corrupt layers fail with a clear message', async () => {
   badGz[20] ^= 0xff;
   await rejects(badGz, /corrupt layer|truncated layer/);
   await rejects(Buffer.from('x'.repeat(1024)), /corrupt layer/);
+});
+
+test('a directory the layer needs but does not list is made like the one in the layer below', async () => {
+  const { root: lower } = await apply([
+    { type: 'dir', path: 'var/', mode: 0o755 },
+    { type: 'dir', path: 'var/www/', mode: 0o2770, uid: 33, gid: 33 },
+    { type: 'symlink', path: 'lnk', target: host },
+  ]);
+  const { root } = await apply(
+    [
+      { type: 'file', path: 'var/www/index.html', data: 'hi' },
+      { type: 'file', path: 'new/dir/f', data: 'f' },
+    ],
+    { parents: [lower] },
+  );
+  const www = await stat(join(root, 'var/www'));
+  assert.deepEqual([www.mode & 0o7777, www.uid, www.gid], [0o2770, 33, 33]);
+  const nd = await stat(join(root, 'new/dir'));
+  assert.deepEqual([nd.mode & 0o7777, nd.uid, nd.gid], [0o755, 0, 0]);
+  await hostUntouched();
 });

@@ -53,7 +53,14 @@ export interface AppliedLayer {
   stats: LayerApplyStats;
 }
 
-export async function applyLayer(blobPath: string, dir: string, signal: AbortSignal): Promise<AppliedLayer> {
+export interface ApplyLayerOptions {
+  /** directories of the layers below, nearest first (the snapshot's lowerdirs) */
+  parents?: string[];
+  signal: AbortSignal;
+}
+
+export async function applyLayer(blobPath: string, dir: string, opts: ApplyLayerOptions): Promise<AppliedLayer> {
+  const { signal } = opts;
   const t0 = performance.now();
   const head = await firstBytes(blobPath, 4);
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) throw new HedgeError('Invalid', `layer ${blobPath}: zstd layers are not supported`);
@@ -67,7 +74,7 @@ export async function applyLayer(blobPath: string, dir: string, signal: AbortSig
       yield chunk;
     }
   };
-  const ap = new Applier(dir, signal);
+  const ap = new Applier(dir, opts.parents ?? [], signal);
   try {
     for await (const entry of readTar(hashed())) {
       signal.throwIfAborted();
@@ -102,9 +109,10 @@ class Applier {
 
   constructor(
     readonly root: string,
+    parents: string[],
     private readonly signal: AbortSignal,
   ) {
-    this.resolver = new RootResolver(root);
+    this.resolver = new RootResolver(root, parents);
     this.xattrs = new XattrBatch(signal);
   }
 

@@ -4,7 +4,7 @@
  * relative to the root (an absolute target starts again at the root, `..` stops at the root), so
  * nothing resolved here can name a file outside the root.
  */
-import { lstat, mkdir, readlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readlink, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { HedgeError } from '../../lib/errors.ts';
 
@@ -26,7 +26,15 @@ export class RootResolver {
   /** relative directory → resolved absolute directory; valid while nothing is removed */
   private readonly dirs = new Map<string, string>();
 
-  constructor(readonly root: string) {}
+  /**
+   * @param parents the lower layers, nearest first: a directory this layer needs but does not
+   *   list is created with the owner, mode and times it has there (containerd's mkparent), or it
+   *   would hide them in the overlay with root 0755
+   */
+  constructor(
+    readonly root: string,
+    private readonly parents: string[] = [],
+  ) {}
 
   /** call after removing anything: a cached directory may have gone */
   invalidate(): void {
@@ -72,17 +80,40 @@ export class RootResolver {
     return done.length === 0 ? this.root : posix.join(this.root, ...done);
   }
 
-  /** the directory `rel` resolves to, created (0755, root-owned, as containerd does) where missing */
+  /** the directory `rel` resolves to, created where missing (attributes from the parents, else root 0755) */
   async dir(rel: string): Promise<string> {
     const hit = this.dirs.get(rel);
     if (hit) return hit;
     const abs = await this.resolve(rel);
     if (abs !== this.root) {
       const st = await lstat(abs).catch(() => undefined);
-      if (!st) await mkdir(abs, { recursive: true, mode: 0o755 });
+      if (!st) await this.mkparents(abs.slice(this.root.length + 1).split('/'));
       else if (!st.isDirectory()) throw new HedgeError('Invalid', `"${rel}" is not a directory`);
     }
     this.dirs.set(rel, abs);
     return abs;
+  }
+
+  /** creates root/parts..., top down, each missing one like its copy in the nearest parent */
+  private async mkparents(parts: string[]): Promise<void> {
+    for (let i = 1; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      const abs = posix.join(this.root, rel);
+      const st = await lstat(abs).catch(() => undefined);
+      if (st?.isDirectory()) continue;
+      if (st) throw new HedgeError('Invalid', `"${rel}" is not a directory`);
+      await mkdir(abs, { mode: 0o755 });
+      for (const p of this.parents) {
+        const lower = await new RootResolver(p).resolve(rel);
+        const ls = await lstat(lower).catch(() => undefined);
+        if (!ls) continue;
+        if (ls.isDirectory()) {
+          await lchown(abs, ls.uid, ls.gid);
+          await chmod(abs, ls.mode & 0o7777);
+          await utimes(abs, ls.atime, ls.mtime);
+        }
+        break;
+      }
+    }
   }
 }
