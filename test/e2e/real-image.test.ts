@@ -172,7 +172,7 @@ describe('a real Debian + nginx image under runc, gVisor and a microVM', { skip,
       };
       const out = await exec(Object.entries(checks).map(([k, cmd]) => `echo "${k}=$(${cmd})"`).join('; '));
       const got = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
-      assert.equal(got.deleted, 'deleted', 'the second layer deleted the stock page');
+      assert.equal(got.deleted, 'deleted', `the second layer deleted the stock page:\n${out}`);
       if (c.runtime === 'gvisor') {
         // runsc (Debian 2022-12) does not pass security.* xattrs through its gofer, so getcap
         // inside sees none; the rootfs it serves from has the capability
@@ -180,12 +180,12 @@ describe('a real Debian + nginx image under runc, gVisor and a microVM', { skip,
         const { stdout } = await execFileP('sh', ['-c', `getcap $(find ${node.dataDir} -path '*/usr/bin/ping' -type f)`]);
         assert.match(stdout, /\/usr\/bin\/ping cap_net_raw[=+]ep/, 'the unpacked layer on the node has the capability');
       } else {
-        assert.equal(got.cap, '/usr/bin/ping cap_net_raw=ep', 'ping keeps its file capability');
+        assert.equal(got.cap, '/usr/bin/ping cap_net_raw=ep', `ping keeps its file capability:\n${out}`);
       }
-      assert.equal(got.su, '4755:root', 'su keeps its setuid bit');
-      assert.equal(got.link, '/etc/nginx/sites-available/default', 'the absolute symlink is stored as written');
-      assert.equal(got.inodes, '1', 'perl and perl5.36.0 are one inode');
-      assert.equal(got.uids, '0 33', 'nginx master as root, workers as www-data');
+      assert.equal(got.su, '4755:root', `su keeps its setuid bit:\n${out}`);
+      assert.equal(got.link, '/etc/nginx/sites-available/default', `the absolute symlink is stored as written:\n${out}`);
+      assert.equal(got.inodes, '1', `perl and perl5.36.0 are one inode:\n${out}`);
+      assert.equal(got.uids, '0 33', `nginx master as root, workers as www-data:\n${out}`);
       await kubectl(['delete', 'pod', name, '--wait=true', '--timeout=90s']);
     });
   }

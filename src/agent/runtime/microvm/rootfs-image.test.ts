@@ -85,3 +85,10 @@ test('the block image of a two-layer overlay keeps owners, modes, setuid, capabi
   assert.match(lsOpq, /new/);
   assert.doesNotMatch(lsOpq, /old/, 'the opaque directory hides the lower content');
 });
+
+test('an image of many tiny files gets enough inodes and blocks (a single layer: bind mount)', { skip }, async () => {
+  const files: TarEntry[] = Array.from({ length: 5000 }, (_, i) => ({ type: 'file', path: `many/f${i}`, data: `${i}\n` }));
+  const l = await layer('tiny', [{ type: 'dir', path: 'many/' }, ...files]);
+  const img = await ensureRootfsImage({ imagesDir: join(dir, 'images'), digest: 'sha256:tiny', rootfs: [{ type: 'bind', source: l, options: ['ro', 'rbind'] }], signal: AbortSignal.timeout(120_000) });
+  assert.match(await debugfs(img.path, 'cat /many/f4999'), /^4999\n$/);
+});
