@@ -164,9 +164,11 @@ describe('a real Debian + nginx image under runc, gVisor and a microVM', { skip,
       const checks: Record<string, string> = {
         deleted: `test -e ${DEBIAN_DELETED_FILE} && echo present || echo deleted`,
         cap: 'getcap /usr/bin/ping',
-        su: 'stat -c %a:%U /usr/bin/su',
+        // test(1) of dash, not coreutils stat: Debian's runsc (2022-12) answers the statx flags
+        // of coreutils 9 with EINVAL
+        su: 'test -u /usr/bin/su && test -O /usr/bin/su && echo setuid-root || echo plain',
         link: 'readlink /etc/nginx/sites-enabled/default',
-        inodes: 'stat -c %i /usr/bin/perl /usr/bin/perl5.36.0 | uniq | wc -l',
+        hardlink: 'test /usr/bin/perl -ef /usr/bin/perl5.36.0 && echo same || echo different',
         // the nginx processes' real uids: the master stays root, the workers drop to www-data
         uids: 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = nginx ] && grep "^Uid:" $p/status; done | cut -f2 | sort -u | tr "\\n" " "',
       };
@@ -182,9 +184,9 @@ describe('a real Debian + nginx image under runc, gVisor and a microVM', { skip,
       } else {
         assert.equal(got.cap, '/usr/bin/ping cap_net_raw=ep', `ping keeps its file capability:\n${out}`);
       }
-      assert.equal(got.su, '4755:root', `su keeps its setuid bit:\n${out}`);
+      assert.equal(got.su, 'setuid-root', `su keeps its setuid bit:\n${out}`);
       assert.equal(got.link, '/etc/nginx/sites-available/default', `the absolute symlink is stored as written:\n${out}`);
-      assert.equal(got.inodes, '1', `perl and perl5.36.0 are one inode:\n${out}`);
+      assert.equal(got.hardlink, 'same', `perl and perl5.36.0 are one inode:\n${out}`);
       assert.equal(got.uids, '0 33', `nginx master as root, workers as www-data:\n${out}`);
       await kubectl(['delete', 'pod', name, '--wait=true', '--timeout=90s']);
     });
