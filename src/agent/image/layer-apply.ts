@@ -31,8 +31,8 @@ import { XattrBatch, xattrAllowed, type XattrStats } from './xattr-batch.ts';
 const WH = '.wh.';
 const WH_META = '.wh..wh.';
 const OPAQUE = '.wh..wh..opq';
-/** files up to this size are written in the background while parsing goes on */
-const SMALL = 1 << 20;
+/** files up to this size are written in the background while parsing goes on (at most 32 × 256 KiB held) */
+const SMALL = 256 << 10;
 
 export interface LayerApplyStats {
   entries: number;
