@@ -85,7 +85,7 @@ describe('TokenRequest, service account authentication and self reviews', () => 
     const admin = await post('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', review({ verb: 'list', resource: 'secrets', namespace: 'default' }));
     assert.equal(admin.body.status.allowed, true);
     const disc = await t.json<{ resources: { name: string }[] }>('/apis/authorization.k8s.io/v1');
-    assert.deepEqual(disc.body.resources.map((r) => r.name), ['selfsubjectaccessreviews']);
+    assert.deepEqual(disc.body.resources.map((r) => r.name), ['selfsubjectaccessreviews', 'selfsubjectrulesreviews', 'subjectaccessreviews', 'localsubjectaccessreviews']);
     const core = await t.json<{ resources: { name: string }[] }>('/api/v1');
     assert.ok(core.body.resources.some((r) => r.name === 'serviceaccounts/token'));
   });
