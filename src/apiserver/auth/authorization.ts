@@ -5,6 +5,9 @@ import type { Authorizer } from '../authorizer.ts';
 import { ensureBootstrapPolicy } from '../bootstrap/rbac-policy.ts';
 import { defaultAuthorizer } from '../node-authorizer.ts';
 import type { Registry } from '../registry/registry.ts';
+import { NodeGraph } from './node-graph.ts';
+import { ObjectCache } from './object-cache.ts';
+import { authorizeNode } from '../node-authorizer.ts';
 import { clusterAuthorizer, type RuleResolvingAuthorizer, type SubjectRules } from './cluster-authorizer.ts';
 import { rbacEscalationPlugin } from './rbac/escalation.ts';
 import { RBAC_GROUP, RbacAuthorizer } from './rbac/rbac-authorizer.ts';
@@ -33,6 +36,9 @@ export class ApiAuthorization {
   readonly rules = (user: UserInfo, namespace: string): SubjectRules =>
     this.#resolver?.rulesFor(user, namespace) ?? { resourceRules: [], nonResourceRules: [], incomplete: true, evaluationError: 'the configured authorizer does not list rules' };
 
+  /** the node authorizer's pod → object graph (undefined until started, or with a configured authorizer) */
+  graph: NodeGraph | undefined;
+
   get rbac(): RbacAuthorizer | undefined {
     return this.#rbac;
   }
@@ -53,9 +59,16 @@ export class ApiAuthorization {
     if (!clusterRoles || !roles || !clusterRoleBindings || !roleBindings) return;
     if (opts.bootstrapPolicy) await ensureBootstrapPolicy({ registry: opts.registry, clusterRoles, clusterRoleBindings, user: opts.systemUser, signal: opts.signal });
     const rbac = new RbacAuthorizer({ registry: opts.registry, defs: { clusterRoles, roles, clusterRoleBindings, roleBindings }, logger: opts.logger, signal: opts.signal });
+    const podsDef = opts.resources.lookup('', 'v1', 'pods');
+    const graph = new NodeGraph();
+    if (podsDef) {
+      const pods: ObjectCache = new ObjectCache({ registry: opts.registry, def: podsDef, logger: opts.logger, signal: opts.signal, onEvent: (ev) => graph.apply(ev, () => pods.list()) });
+      await pods.start();
+    }
     await rbac.start();
     this.#rbac = rbac;
-    this.#resolver = clusterAuthorizer({ rbac });
+    this.graph = graph;
+    this.#resolver = clusterAuthorizer({ rbac, node: (node, attrs) => authorizeNode(node, attrs, graph) });
     this.#active = this.#resolver;
   }
 }

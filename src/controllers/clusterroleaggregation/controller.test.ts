@@ -28,7 +28,7 @@ test('aggregated ClusterRoles follow the roles their selectors pick: added, chan
   const c = new ClusterRoleAggregationController({ client, logger: silentLogger() });
   const done = c.run(ac.signal);
   const resources = async (): Promise<string[]> =>
-    ((await client.get<ClusterRole & { metadata: object }>(clusterRolesRef, 'monitoring')).rules ?? []).flatMap((r) => r.resources ?? []);
+    (((await client.get(clusterRolesRef, 'monitoring')) as unknown as ClusterRole).rules ?? []).flatMap((r) => r.resources ?? []);
   try {
     await until(async () => (await resources()).join() === 'crontabs', 'initial aggregation');
     await client.create(clusterRolesRef, role('backups-view', { 'example.com/aggregate-to-monitoring': 'true' }, ['backups']));
