@@ -74,7 +74,7 @@ describe('TokenRequest, service account authentication and self reviews', () => 
     // a node with no pod running as the account is refused by the node authorizer's graph
     const stranger = await post(tokenPath, bound, 'node-stranger');
     assert.equal(stranger.status, 403);
-    assert.match(stranger.body.message, /: no relationship found between node 'stranger' and this object$/);
+    assert.match(stranger.body.message ?? '', /: no relationship found between node 'stranger' and this object$/);
     // a node with such a pod still cannot mint a token bound to another node's pod
     const otherPod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'q' }, spec: { nodeName: 'other', containers: [{ name: 'c', image: 'x' }] } };
     assert.equal((await post('/api/v1/namespaces/default/pods', otherPod)).status, 201);
