@@ -14,6 +14,7 @@ import type { Authenticator, UserInfo } from './auth/types.ts';
 import { forbidden, type Authorizer } from './authorizer.ts';
 import { defaultRuntimeClasses, runtimeClassObject } from './bootstrap/runtime-classes.ts';
 import { ApiAuthorization } from './auth/authorization.ts';
+import { podSecurityPlugin } from './admission/pod-security.ts';
 import { impersonate } from './auth/impersonation.ts';
 import { directNodeDialer } from './node-proxy/node-dialer.ts';
 import { podLogProvider } from './node-proxy/pod-log.ts';
@@ -84,6 +85,11 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : { metadata: { name } }),
     }),
     nodeRestrictionPlugin(),
+    podSecurityPlugin({
+      ...config.podSecurity,
+      logger: log,
+      getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
+    }),
     ...authz.admissionPlugins(),
     ...(config.admissionPlugins ?? []),
   ]);

@@ -2,6 +2,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Store } from '../store/types.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
 import type { AdmissionPlugin } from './admission/types.ts';
+import type { PodSecurityConfig } from './admission/pod-security.ts';
 import type { Authenticator } from './auth/types.ts';
 import type { Authorizer } from './authorizer.ts';
 import type { DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
@@ -45,6 +46,8 @@ export interface ApiServerConfig {
   namespaceRetryMs?: number;
   /** false skips creating default/kube-system/kube-public/kube-node-lease at startup (default true) */
   bootstrapNamespaces?: boolean;
+  /** Pod Security admission defaults and exemptions (default: enforce privileged, i.e. labels only) */
+  podSecurity?: PodSecurityConfig;
   /** false skips seeding the default ClusterRoles/ClusterRoleBindings (default true) */
   bootstrapPolicy?: boolean;
   /** RuntimeClasses created at startup when absent (default: defaultRuntimeClasses); [] for none */

@@ -1,4 +1,3 @@
-import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClusterRole } from 'kubernetes-types/rbac/v1.js';
 import { FakeKubeClient } from '../../client/fake-client.ts';
