@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { CriLogRotator } from '../../logs/rotator.ts';
-import type { ContainerId, SandboxId } from '../types.ts';
+import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { OciRuntimeHandler, pidAlive, procStartTime, waitFor } from './oci-handler.ts';
 import { runCommand } from './run-command.ts';
 import type { OciRuntimeKind } from './spec.ts';
@@ -147,6 +147,33 @@ for (const rc of CASES) {
       const ex = (await h.status(id, signal())).status;
       assert.ok(ex.state === 'exited' && ex.exitCode === 137, JSON.stringify(ex));
       await h.remove(id, signal());
+    });
+
+    test('seccomp: RuntimeDefault by default (Seccomp: 2, a blocked syscall fails with EPERM), Unconfined when asked; gVisor is its own boundary', async () => {
+      const script = 'grep Seccomp: /proc/self/status; unshare -U true; echo rc=$?';
+      const run = async (seccomp?: ContainerConfig['security']['seccomp']): Promise<string> => {
+        const id = `c${n++}-${suffix}` as ContainerId;
+        const logPath = join(tmp, 'logs', `${id}.log`);
+        const cfg = containerConfig({ id, sandboxId, rootfs, command: ['sh', '-c', script], logPath });
+        if (seccomp) cfg.security.seccomp = seccomp;
+        await h.createContainer(cfg, signal());
+        await h.start(id, signal());
+        await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 20_000, signal: signal(), what: 'exit' });
+        const out = readFileSync(logPath, 'utf8');
+        await h.remove(id, signal());
+        return out;
+      };
+      const confined = await run();
+      if (rc.kind === 'runsc') {
+        assert.doesNotMatch(confined, /Seccomp:\s+2/, confined);
+        return;
+      }
+      assert.match(confined, /Seccomp:\s+2/, confined);
+      // unshare(CLONE_NEWUSER) needs no capability: only the filter refuses it
+      assert.match(confined, /unshare: unshare\(0x10000000\): Operation not permitted/, confined);
+      assert.match(confined, /rc=1/, confined);
+      const open = await run({ type: 'Unconfined' });
+      assert.match(open, /Seccomp:\s+0/, open);
     });
 
     test('exit code of a failing command lands in status', async () => {
