@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
@@ -31,6 +31,7 @@ import type {
 } from '../types.ts';
 import { createPodCgroup, removePodCgroup } from './pod-cgroup.ts';
 import { runChecked, runCommand, type RunResult } from './run-command.ts';
+import { runtimeDefaultSeccomp, type OciSeccomp } from './seccomp.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
 
 export interface OciRuntimeHandlerOptions {
@@ -46,6 +47,12 @@ export interface OciRuntimeHandlerOptions {
   logSizeMax?: number;
   /** called with each timed step of create/start/status (bench/runtime-start.ts prints the breakdown) */
   onSpan?: SpanSink;
+  /**
+   * seccomp: `defaultRuntimeDefault` (upstream's kubelet `seccompDefault`, default true) gives
+   * containers that name no profile the RuntimeDefault profile; `Localhost` profiles are JSON
+   * files under `profileDir` (the node's `<data-dir>/seccomp`).
+   */
+  seccomp?: { defaultRuntimeDefault?: boolean; profileDir?: string };
 }
 
 export type SpanSink = (step: string, ms: number, containerId: string) => void;
@@ -98,6 +105,37 @@ export class OciRuntimeHandler implements RuntimeHandler {
   get #runtimeRoot(): string {
     return join(this.#o.stateDir, 'runtime-root');
   }
+  /** The profile a container runs under (undefined = unconfined); gVisor (runsc) never gets one, its Sentry is the boundary. */
+  async #seccompFor(cfg: ContainerConfig): Promise<OciSeccomp | undefined> {
+    if (this.#o.runtime.kind === 'runsc' || cfg.security.privileged) return undefined;
+    const choice = cfg.security.seccomp ?? (this.#o.seccomp?.defaultRuntimeDefault === false ? { type: 'Unconfined' as const } : { type: 'RuntimeDefault' as const });
+    switch (choice.type) {
+      case 'Unconfined':
+        return undefined;
+      case 'RuntimeDefault':
+        return runtimeDefaultSeccomp();
+      case 'Localhost': {
+        const rel = choice.localhostProfile;
+        const dir = this.#o.seccomp?.profileDir;
+        if (!dir) throw new HedgeError('Invalid', `seccomp profile "${rel}": this node has no Localhost profile directory`);
+        if (!rel || isAbsolute(rel) || rel.split('/').includes('..')) throw new HedgeError('Invalid', `seccomp profile "${rel}": localhostProfile must be a relative path without '..'`);
+        let text: string;
+        try {
+          text = await readFile(join(dir, rel), 'utf8');
+        } catch (err) {
+          throw new HedgeError('Invalid', `seccomp profile "${rel}": cannot read ${join(dir, rel)}: ${(err as Error).message}`, { cause: err });
+        }
+        try {
+          const profile = JSON.parse(text) as OciSeccomp;
+          if (typeof profile.defaultAction !== 'string') throw new Error('defaultAction missing');
+          return profile;
+        } catch (err) {
+          throw new HedgeError('Invalid', `seccomp profile "${rel}": not a seccomp profile: ${(err as Error).message}`, { cause: err });
+        }
+      }
+    }
+  }
+
   #containerDir(id: string): string {
     return join(this.#o.stateDir, 'containers', id);
   }
@@ -294,11 +332,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
     ]);
     this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
     try {
+      const seccomp = await this.#seccompFor(cfg);
       const spec = buildSpec({
         container: cfg,
         sandbox,
         kind: this.#o.runtime.kind,
         nofile,
+        seccomp,
         paths: {
           rootfs,
           hostsFile: join(sandbox.stateDir, 'hosts'),
