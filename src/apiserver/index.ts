@@ -1,4 +1,5 @@
-export { createApiServer, bootstrapNamespaceNames, type RunningApiServer } from './server.ts';
+export { createApiServer, type RunningApiServer } from './server.ts';
+export { bootstrapNamespaceNames } from './bootstrap/seed.ts';
 export type { ApiServer, ApiServerConfig, TlsMaterial } from './types.ts';
 export { allowAllAuthorizer, forbidden, type Authorizer, type AuthorizationAttributes, type AuthorizationDecision } from './auth/authorizer.ts';
 export {
@@ -10,7 +11,7 @@ export {
   type AdmissionPlugin,
   type AdmissionRequest,
 } from './admission/index.ts';
-export { statusFromError, httpStatusFor, successStatus, type Status, type StatusDetails } from './status.ts';
+export { statusFromError, successStatus, type Status, type StatusDetails } from './status.ts';
 export { objectKey, resourcePrefix } from './registry/keys.ts';
 export { parseRequestInfo, type RequestInfo, type ResourceRequestInfo, type NonResourceRequestInfo } from './request-info.ts';
 export { defaultAuthorizer, authorizeNode } from './auth/node-authorizer.ts';
