@@ -30,7 +30,7 @@ import {
   serviceAccountTable,
   serviceTable,
 } from '../table/index.ts';
-import type { ResourceDef, Verb } from './types.ts';
+import type { ResourceDef, Verb } from '../resources/types.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
