@@ -1,4 +1,5 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectSocket } from './connect.ts';
 import { formatSyslog } from './syslog-format.ts';
 import type { LogRecord, LogSink, SendResult } from './types.ts';
 
@@ -150,27 +151,7 @@ export class RelpSink implements LogSink {
     if (this.#socket !== undefined && this.#broken === undefined) return;
     this.#broken = undefined;
     this.#txnr = 0;
-    const { host, port } = this.opts;
-    const socket = netConnect({ host, port });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error(`connect ${host}:${port}: timed out`)), this.opts.connectTimeoutMs ?? 5_000);
-      const onAbort = (): void => fail(new Error('aborted'));
-      const fail = (err: Error): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        socket.destroy();
-        reject(err);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      socket.once('error', fail);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        socket.off('error', fail);
-        resolve();
-      });
-    });
-    socket.setNoDelay(true);
+    const socket = await connectSocket({ host: this.opts.host, port: this.opts.port, timeoutMs: this.opts.connectTimeoutMs, signal });
     socket.on('data', (c: Buffer) => this.#onData(c));
     socket.on('error', (err) => this.#drop(err));
     socket.on('close', () => this.#drop(this.#broken ?? new Error('RELP: connection closed')));

@@ -1,5 +1,5 @@
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
+import { connectSocket } from './connect.ts';
 import { formatSyslog, octetCounted } from './syslog-format.ts';
 import type { LogRecord, LogSink, SendResult } from './types.ts';
 
@@ -63,30 +63,7 @@ export class SyslogStreamSink implements LogSink {
     if (this.#socket !== undefined && !this.#socket.destroyed && this.#broken === undefined) return this.#socket;
     this.#drop();
     this.#broken = undefined;
-    const { host, port } = this.opts;
-    const socket =
-      this.opts.tls === undefined
-        ? netConnect({ host, port })
-        : tlsConnect({ host, port, ca: this.opts.tls.ca, servername: /^[\d.:]+$/.test(host) ? undefined : host });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error(`connect ${host}:${port}: timed out`)), this.opts.connectTimeoutMs ?? 5_000);
-      const onAbort = (): void => fail(new Error('aborted'));
-      const fail = (err: Error): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        socket.destroy();
-        reject(err);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      socket.once('error', fail);
-      socket.once(this.opts.tls === undefined ? 'connect' : 'secureConnect', () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        socket.off('error', fail);
-        resolve();
-      });
-    });
-    socket.setNoDelay(true);
+    const socket = await connectSocket({ host: this.opts.host, port: this.opts.port, tls: this.opts.tls, timeoutMs: this.opts.connectTimeoutMs, signal });
     // the collector going away must fail the next send, not the one after it
     socket.on('error', (err) => (this.#broken = err));
     socket.on('end', () => (this.#broken = new Error('the collector closed the connection')));
