@@ -16,7 +16,7 @@ export interface EdgeStack {
   close(): Promise<void>;
 }
 
-export async function startEdgeStack(opts: { nodeName: string; runtimes?: string[] }): Promise<EdgeStack> {
+export async function startEdgeStack(opts: { nodeName: string; runtimes?: string[]; nodeArgs?: string[] }): Promise<EdgeStack> {
   const tmp = await mkdtemp(join(tmpdir(), 'hedge-edge-stack-'));
   const images = await buildTestImages(join(tmp, 'images'));
   const registry = await startRegistry();
@@ -26,7 +26,7 @@ export async function startEdgeStack(opts: { nodeName: string; runtimes?: string
   const kubeconfig = join(tmp, 'node.kubeconfig');
   const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', opts.nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig]);
   if (tok.code !== 0) throw new Error(`hedge token create-node: ${tok.stderr}`);
-  const node = await startHedgeNode({ kubeconfig, nodeName: opts.nodeName, runtimes: opts.runtimes });
+  const node = await startHedgeNode({ kubeconfig, nodeName: opts.nodeName, runtimes: opts.runtimes, extraArgs: opts.nodeArgs });
   return {
     server,
     node,
