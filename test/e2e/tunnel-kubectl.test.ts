@@ -83,7 +83,11 @@ describe('kubectl logs -f, exec -i, attach and port-forward through the node tun
     await writeFile(logFile(), '');
     await appendLog('first line');
     // the pod's port: a local HTTP server (the node connects to the pod IP, here 127.0.0.1)
-    podHttp = createServer((req, res) => res.end(`hello from the pod, ${req.url}\n`));
+    podHttp = createServer((req, res) => {
+      // like busybox httpd: one answer, then the connection is closed
+      res.setHeader('Connection', 'close');
+      res.end(`hello from the pod, ${req.url}\n`);
+    });
     await new Promise<void>((r) => podHttp.listen(0, '127.0.0.1', r));
     const podPort = (podHttp.address() as AddressInfo).port;
 
@@ -186,7 +190,7 @@ current-context: hedge
     const c = spawnKubectl(['port-forward', 'pod/web', `:${podPort}`], { KUBECTL_PORT_FORWARD_WEBSOCKETS: websockets });
     const out = await waitOutput(c, /Forwarding from 127\.0\.0\.1:(\d+)/, 'the local port');
     const local = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
-    for (const path of ['/one', '/two']) {
+    for (const path of Array.from({ length: 30 }, (_, i) => `/n${i}`)) {
       const res = await fetch(`http://127.0.0.1:${local}${path}`);
       assert.equal(await res.text(), `hello from the pod, ${path}\n`);
     }

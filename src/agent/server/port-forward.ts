@@ -59,12 +59,19 @@ function forward(data: SpdyStream, error: SpdyStream, portHeader: string, target
     conn.pipe(data);
   });
   conn.on('error', (err) => {
-    log.debug({ err, pod: target.pod, port }, 'port-forward connection failed');
+    log.debug({ err, pod: target.pod, port, podIP: target.podIP }, 'port-forward connection failed');
     if (!error.writableEnded) error.end(`error forwarding port ${port} to pod ${target.pod}: ${err.message}`);
     data.end();
   });
-  conn.once('close', () => {
+  // the error stream ends only after the data stream's last frame: kubectl takes the error
+  // stream's end as the end of the connection and would cut off data still queued behind it
+  const endError = (): void => {
     if (!error.writableEnded) error.end();
+  };
+  data.once('finish', endError);
+  data.once('close', () => {
+    if (data.rstReceived) log.debug({ pod: target.pod, port }, 'port-forward stream reset by the client');
+    endError();
+    conn.destroy();
   });
-  data.once('close', () => conn.destroy());
 }
