@@ -122,9 +122,24 @@ describe('node tunnel: kubectl to a node the apiserver cannot dial', { skip, tim
         }
       });
 
-      // gVisor: the forwarded connection to the pod closes before any byte flows either way (seen
-      // in 3 of 4 runs; runc passes every time, as does the fake-runtime test with 60 connections)
-      const todo = rc === 'gvisor' ? 'gVisor: forwarded connection closes before data flows (open)' : undefined;
+      // gVisor (Debian runsc 2022, ptrace, host network in the pod netns): busybox httpd closes a
+      // connection whose request does not arrive within a few ms, with no port-forward involved (the
+      // first test below shows it); a forwarded request always arrives later than that, so the
+      // forward sees the pod close first. runc passes both every time.
+      const todo = rc === 'gvisor' ? 'gVisor: httpd closes a connection whose request is a few ms late (runtime quirk, not the tunnel)' : undefined;
+      it('the pod answers a request sent 50 ms after connecting (no port-forward)', { todo }, async () => {
+        const ip = (await getPod(name))?.status?.podIP ?? '';
+        const answer = await new Promise<string>((resolve) => {
+          const s = connect(8080, ip);
+          let got = '';
+          s.on('data', (d: Buffer) => (got += d.toString()));
+          s.on('error', (e) => resolve(`error ${e.message}`));
+          s.on('close', () => resolve(got || '(closed without an answer)'));
+          s.once('connect', () => setTimeout(() => s.write('GET / HTTP/1.0\r\n\r\n'), 50));
+        });
+        assert.match(answer, /hello from hedge/);
+      });
+
       it('kubectl port-forward, then HTTP through the forwarded port', { todo }, async () => {
         const pf = stack.server.spawnKubectl(['port-forward', `pod/${name}`, ':8080']);
         let stderr = '';
