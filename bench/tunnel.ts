@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { WebSocket } from 'ws';
-import { FakeRuntime } from '../src/agent/podsync/testing/fake-runtime.ts';
+import { FakeRuntime } from '../src/agent/runtime/testing/fake-runtime.ts';
 import type { ContainerId, SandboxId } from '../src/agent/runtime/types.ts';
 import { startNodeServer } from '../src/agent/server/node-server.ts';
 import { generateCa, generateClientCert, generateServingCert } from '../src/apiserver/auth/pki.ts';

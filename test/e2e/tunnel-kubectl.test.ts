@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { FakeRuntime } from '../../src/agent/podsync/testing/fake-runtime.ts';
+import { FakeRuntime } from '../../src/agent/runtime/testing/fake-runtime.ts';
 import type { ContainerId, SandboxId } from '../../src/agent/runtime/types.ts';
 import { startNodeServer, type NodeServer } from '../../src/agent/server/node-server.ts';
 import type { PodSource } from '../../src/agent/server/types.ts';
