@@ -121,7 +121,8 @@ export function parseRequestInfo(method: string, pathname: string, query: URLSea
     subresource: rest[2] ?? '',
     path: pathname,
   };
-  if (rest.length > 3) info.subresource = rest.slice(2).join('/');
+  // .../proxy/<path>: the subresource is `proxy` and the rest is the path to proxy to, as upstream
+  if (rest.length > 3 && rest[2] !== 'proxy') info.subresource = rest.slice(2).join('/');
   if (info.name === '' || legacyWatch) {
     if (info.verb === 'get') info.verb = 'list';
     if (info.verb === 'delete') info.verb = 'deletecollection';

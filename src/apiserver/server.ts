@@ -12,7 +12,10 @@ import { defaultRuntimeClasses } from './bootstrap/runtime-classes.ts';
 import { ensureDefaultServiceAccount, seedBootstrapObjects, systemUser } from './bootstrap/seed.ts';
 import { ApiAuthorization } from './auth/authorization.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
-import { directNodeDialer } from './node-proxy/node-dialer.ts';
+import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
+import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
+import { NodeTunnels } from './node-proxy/node-tunnels.ts';
+import { tunnelEndpoint } from './node-proxy/tunnel-endpoint.ts';
 import { podLogProvider } from './node-proxy/pod-log.ts';
 import { podStreamProvider } from './node-proxy/pod-exec.ts';
 import type { ApiGroupProvider, SubresourceProvider } from './providers.ts';
@@ -34,6 +37,8 @@ import { createUpgradeListener } from './upgrade.ts';
 export interface RunningApiServer extends ApiServer {
   readonly registry: Registry;
   readonly serviceAccountTokens: ServiceAccountTokens;
+  /** tunnels the nodes hold open to this server (node-bound requests go through them) */
+  readonly nodeTunnels: NodeTunnels;
   /** resolves once no terminating namespace is waiting to be emptied */
   namespacesIdle(): Promise<void>;
 }
@@ -45,12 +50,18 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const authorizer: Authorizer = authz.authorizer;
   const saTokens = new ServiceAccountTokens(config.serviceAccountTokens);
   const authenticator: Authenticator = withServiceAccountTokens(config.authenticator, saTokens);
-  const dialer = config.nodeDialer ?? directNodeDialer(config.kubeletClient);
-  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules }), ...(config.apiGroupProviders ?? [])];
+  // node tunnels (node-proxy/): nodes dial in; node-bound requests use a node's tunnel, else dial it
+  const nodeTunnels = new NodeTunnels({ logger: log.child({ component: 'node-tunnels' }) });
+  const tunnel = tunnelEndpoint({ tunnels: nodeTunnels, keepalive: config.nodeTunnelKeepalive });
+  const dialer = config.nodeDialer ?? tunnelNodeDialer({ tunnels: nodeTunnels, client: config.kubeletClient });
+  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules }), tunnel.group, ...(config.apiGroupProviders ?? [])];
   const subProviders: SubresourceProvider[] = [
     podLogProvider({ dialer }),
     podStreamProvider('exec', { dialer }),
     podStreamProvider('attach', { dialer }),
+    podStreamProvider('portforward', { dialer }),
+    nodeProxyProvider({ dialer }),
+    tunnel.connect,
     tokenRequestProvider({ tokens: saTokens }),
   ];
   const baseDefs = withSubresources(config.resources ?? builtinResources(), subProviders);
@@ -156,11 +167,13 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     url,
     registry,
     serviceAccountTokens: saTokens,
+    nodeTunnels,
     namespacesIdle: () => finalizer.idle(),
     close() {
       closed ??= (async () => {
         closing.abort();
         finalizer.close();
+        nodeTunnels.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

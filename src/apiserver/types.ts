@@ -52,8 +52,10 @@ export interface ApiServerConfig {
   bootstrapPolicy?: boolean;
   /** RuntimeClasses created at startup when absent (default: defaultRuntimeClasses); [] for none */
   runtimeClasses?: readonly DefaultRuntimeClass[];
-  /** how logs/exec reach a node (default: directNodeDialer(kubeletClient)) */
+  /** how logs/exec/port-forward/nodes/proxy reach a node (default: through the node's tunnel if it has one, else directNodeDialer(kubeletClient)) */
   nodeDialer?: NodeDialer;
+  /** node tunnels: ping interval and dead-link timeout (default 2 s / 6 s) */
+  nodeTunnelKeepalive?: { intervalMs: number; timeoutMs: number };
   /** TLS/scheme for the default node dialer */
   kubeletClient?: DirectNodeDialerOptions;
   /** service account token signing (TokenRequest); pass a persisted key in production */

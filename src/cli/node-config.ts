@@ -47,6 +47,8 @@ export interface NodeSettings {
   logSink: string[];
   /** bytes of log files kept only for shipping (rotated away or pod deleted) before lines are dropped */
   logBufferBytes: number;
+  /** open the tunnel to the apiserver that carries logs/exec/attach/port-forward/nodes/proxy (no inbound port needed) */
+  tunnel: boolean;
 }
 
 export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
@@ -69,6 +71,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   logSink: '--log-sink',
   logBufferBytes: '--log-buffer-bytes',
   microvmAccelerator: '--microvm-accelerator',
+  tunnel: '--tunnel',
 };
 
 export interface NodeDefaults {
@@ -88,6 +91,7 @@ export interface NodeDefaults {
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
   logSink: string[];
   logBufferBytes: number;
+  tunnel: boolean;
 }
 
 export function nodeDefaults(): NodeDefaults {
@@ -110,6 +114,7 @@ export function nodeDefaults(): NodeDefaults {
     microvmAccelerator: 'auto',
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
+    tunnel: true,
   };
 }
 
@@ -174,6 +179,10 @@ const partialSchema = z.strictObject({
       return z.NEVER;
     })
     .optional(),
+  tunnel: z
+    .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
+    .transform((v) => v === true || v === 'true')
+    .optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -209,5 +218,6 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     microvmAccelerator: merged.microvmAccelerator!,
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,
+    tunnel: merged.tunnel!,
   };
 }

@@ -26,6 +26,7 @@ export interface NodeFlags {
   microvmAccelerator?: string;
   logSink?: string[];
   logBufferBytes?: string;
+  tunnel?: string;
   config?: string;
 }
 
@@ -61,6 +62,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         microvmAccelerator: flags.microvmAccelerator,
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
+        tunnel: flags.tunnel,
       },
       configFile: flags.config,
     });
@@ -92,6 +94,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
+    .option('--tunnel <bool>', 'true: open a tunnel to the API server that carries logs, exec, attach, port-forward and nodes/proxy, so no inbound port is needed; false: the API server dials --listen (default: true)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

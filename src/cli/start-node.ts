@@ -13,7 +13,9 @@ import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microv
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
+import { startTunnelClient } from '../edgehub/tunnel/index.ts';
 import { HedgeError } from '../lib/errors.ts';
+import { connect as netConnect } from 'node:net';
 import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
 import type { NodeRuntime, NodeSettings } from './node-config.ts';
@@ -196,12 +198,18 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     throw err;
   }
   const rotation = runLogRotation(agent, stop.signal, logger.child({ component: 'log-rotation' }));
+  // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)
+  const localHost = settings.listen.host === '0.0.0.0' ? '127.0.0.1' : settings.listen.host === '::' ? '::1' : settings.listen.host;
+  const tunnel = settings.tunnel
+    ? startTunnelClient({ ...conn, nodeName, connectLocal: () => netConnect(agent.server.port, localHost), logger }, stop.signal)
+    : undefined;
   // `hedge image import|ls|rm` on this host reach the agent's image store through this socket
   const control = await startLocalControl({ socketPath: controlSocketPath(dataDir), images, logger }).catch(async (err: unknown) => {
     // the agent is up already: stop it rather than leave its loops running behind a failed start
     stop.abort();
     await agent.done;
     await rotation;
+    await tunnel?.done;
     await client.close();
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
   });
@@ -222,6 +230,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await agent.done;
         await rotation;
         await shipping;
+        await tunnel?.done;
         await client.close();
       })();
       return closing;

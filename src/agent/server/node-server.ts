@@ -8,6 +8,8 @@ import { HedgeError, isHedgeError, type ErrorCode } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { parseLogQuery, streamContainerLog } from './container-logs.ts';
 import { EXEC_PROTOCOLS, serveExec } from './exec-stream.ts';
+import { serveAttach } from './attach-stream.ts';
+import { PORT_FORWARD_PROTOCOL, servePortForward } from './port-forward.ts';
 import type { NodeServerOptions } from './types.ts';
 
 export interface NodeServer {
@@ -22,7 +24,8 @@ const httpCode: Partial<Record<ErrorCode, number>> = { BadRequest: 400, Unauthor
 
 /**
  * The kubelet-style API the apiserver proxies `kubectl logs` / `exec` to:
- * /healthz, /pods, /containerLogs/{ns}/{pod}/{container}, /exec/{ns}/{pod}/{container} (WebSocket).
+ * /healthz, /pods, /containerLogs/{ns}/{pod}/{container}, /exec|/attach/{ns}/{pod}/{container}
+ * (WebSocket v5/v4.channel.k8s.io) and /portforward/{ns}/{pod} (SPDY/3.1).
  */
 export async function startNodeServer(
   opts: NodeServerOptions & { logger: Logger; now?: () => number; routes?: Map<string, RouteHandler> },
@@ -98,7 +101,7 @@ export async function startNodeServer(
           await extra(req, res, url);
           return;
         }
-        if (url.pathname.startsWith('/exec/')) throw new HedgeError('BadRequest', 'exec needs a WebSocket upgrade');
+        if (/^\/(exec|attach|portforward)\//.test(url.pathname)) throw new HedgeError('BadRequest', 'Upgrade request required');
         throw new HedgeError('NotFound', `${url.pathname} not found`);
       } catch (err) {
         fail(res, err);
@@ -117,19 +120,43 @@ export async function startNodeServer(
       reject(401, 'Unauthorized');
       return;
     }
-    const m = /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
+    const pf = /^\/portforward\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
+    if (pf) {
+      const [ns, pod] = pf.slice(1).map(decodeURIComponent);
+      const podIP = opts.pods.locate(ns, pod)?.pod.status?.podIP;
+      if (!podIP) {
+        reject(404, `pod "${pod}" has no IP on this node`);
+        return;
+      }
+      const target = { pod: `${ns}/${pod}`, podIP, ports: url.searchParams.getAll('port').map(Number) };
+      const upgrade = (req.headers.upgrade ?? '').toLowerCase();
+      const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim());
+      if (upgrade === 'spdy/3.1' && versions.includes(PORT_FORWARD_PROTOCOL)) {
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${PORT_FORWARD_PROTOCOL}\r\n\r\n`);
+        if (head.length > 0) socket.unshift(head);
+        servePortForward(socket, target, log, closing.signal);
+        return;
+      }
+      // kubectl ≥1.31 first offers SPDY tunnelled in WebSocket (subprotocol SPDY/3.1+portforward.k8s.io);
+      // refusing the upgrade makes it fall back to plain SPDY, as it does against kube-apiservers
+      // without the PortForwardWebsockets gate
+      reject(400, `port-forward needs Upgrade: SPDY/3.1 with X-Stream-Protocol-Version: ${PORT_FORWARD_PROTOCOL}`);
+      return;
+    }
+    const m = /^\/(exec|attach)\/([^/]+)\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
     if (!m) {
       reject(404, 'Not Found');
       return;
     }
-    const [ns, pod, container] = m.slice(1).map(decodeURIComponent);
+    const kind = m[1];
+    const [ns, pod, container] = m.slice(2).map(decodeURIComponent);
     const loc = opts.pods.locate(ns, pod, container);
     if (!loc?.handler || !loc.id) {
       reject(404, `container "${container}" in pod "${pod}" is not running on this node`);
       return;
     }
     const command = url.searchParams.getAll('command');
-    if (command.length === 0) {
+    if (kind === 'exec' && command.length === 0) {
       reject(400, 'command is required');
       return;
     }
@@ -144,9 +171,11 @@ export async function startNodeServer(
             ws.close(1002, `supported subprotocols: ${EXEC_PROTOCOLS.join(', ')}`);
             return;
           }
-          void serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('input', 'stdin'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal }).catch(
-            (err: unknown) => log.error({ err }, 'exec failed'),
-          );
+          const done =
+            kind === 'attach'
+              ? serveAttach({ ws, loc, tty: flag('tty'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal })
+              : serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('input', 'stdin'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal });
+          void done.catch((err: unknown) => log.error({ err, kind }, 'stream failed'));
         }),
       (err: unknown) => {
         log.error({ err }, 'loading the exec server failed');

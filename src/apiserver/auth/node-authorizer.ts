@@ -67,6 +67,10 @@ export function authorizeNode(node: string, attrs: AuthorizationAttributes, grap
         return deny(`no relationship found between node '${node}' and this object`);
       }
       break;
+    case 'tunnel.hedge.io/nodes':
+      // its own tunnel only (node-proxy/tunnel-endpoint.ts checks the identity again)
+      if (sub === 'connect' && verb === 'get' && attrs.name === node) return allow;
+      break;
     case 'authorization.k8s.io/selfsubjectaccessreviews':
     case 'authorization.k8s.io/selfsubjectrulesreviews':
     case 'authentication.k8s.io/selfsubjectreviews':

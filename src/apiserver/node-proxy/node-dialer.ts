@@ -1,19 +1,23 @@
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import { kubeletEndpoint } from './kubelet-endpoint.ts';
+import type { NodeTunnels } from './node-tunnels.ts';
 
 export interface NodeRequest {
   nodeName: string;
   /** the Node object as stored (addresses, daemonEndpoints) */
   node: KubeObject;
-  method: 'GET' | 'POST';
+  method: string;
   /** path and query on the node's kubelet-style server, e.g. /containerLogs/ns/pod/c?follow=true */
   path: string;
   /** forwarded as-is; for an upgrade they carry Connection/Upgrade/Sec-WebSocket-* */
   headers: OutgoingHttpHeaders;
+  /** request body (nodes/proxy writes); none when undefined */
+  body?: Readable;
   signal: AbortSignal;
 }
 
@@ -30,9 +34,8 @@ export type NodeResponse =
     };
 
 /**
- * How the apiserver reaches a node's kubelet-style server. The default dials the node's address;
- * edge nodes behind NAT will instead be reached through a tunnel they open to the cloud, which
- * replaces this one object.
+ * How the apiserver reaches a node's kubelet-style server: directly at the node's address, or
+ * through the tunnel the node opened to us (tunnelNodeDialer), which needs no inbound port.
  */
 export interface NodeDialer {
   request(req: NodeRequest): Promise<NodeResponse>;
@@ -48,6 +51,27 @@ export interface DirectNodeDialerOptions {
   key?: string;
   /** used when the Node reports no kubelet port */
   defaultPort?: number;
+}
+
+/** Send `r` on a started ClientRequest and settle with the node's answer (response or upgrade). */
+function exchange(r: NodeRequest, req: ClientRequest, where: string): Promise<NodeResponse> {
+  return new Promise<NodeResponse>((resolve, reject) => {
+    req.once('response', (res) => resolve({ kind: 'response', statusCode: res.statusCode ?? 502, headers: res.headers, body: res }));
+    req.once('upgrade', (res, socket, head) =>
+      resolve({ kind: 'upgrade', statusCode: res.statusCode ?? 101, statusMessage: res.statusMessage ?? 'Switching Protocols', rawHeaders: res.rawHeaders, socket, head }),
+    );
+    req.once('error', (err) => {
+      reject(
+        r.signal.aborted
+          ? new HedgeError('Timeout', 'the client went away', { cause: err })
+          : new HedgeError('Unavailable', `error dialing node "${r.nodeName}" ${where}: ${err.message}`, { cause: err }),
+      );
+    });
+    if (r.body) {
+      r.body.on('error', (err) => req.destroy(err));
+      r.body.pipe(req);
+    } else req.end();
+  });
 }
 
 /** Dials `https://<InternalIP|Hostname>:<kubeletEndpoint.Port>` of the node directly. */
@@ -69,20 +93,49 @@ export function directNodeDialer(opts: DirectNodeDialerOptions = {}): NodeDialer
         scheme === 'https'
           ? httpsRequest({ ...common, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.ca !== undefined })
           : httpRequest(common);
-      return new Promise<NodeResponse>((resolve, reject) => {
-        req.once('response', (res) => resolve({ kind: 'response', statusCode: res.statusCode ?? 502, headers: res.headers, body: res }));
-        req.once('upgrade', (res, socket, head) =>
-          resolve({ kind: 'upgrade', statusCode: res.statusCode ?? 101, statusMessage: res.statusMessage ?? 'Switching Protocols', rawHeaders: res.rawHeaders, socket, head }),
-        );
-        req.once('error', (err) => {
-          reject(
-            r.signal.aborted
-              ? new HedgeError('Timeout', 'the client went away', { cause: err })
-              : new HedgeError('Unavailable', `error dialing node "${r.nodeName}" at ${host}:${port}: ${err.message}`, { cause: err }),
-          );
-        });
-        req.end();
-      });
+      return exchange(r, req, `at ${host}:${port}`);
+    },
+  };
+}
+
+export interface TunnelNodeDialerOptions {
+  tunnels: NodeTunnels;
+  /** for nodes without a tunnel (default: directNodeDialer(client)) */
+  fallback?: NodeDialer;
+  /** the same TLS client settings as direct dialing: the node's server is spoken to end to end inside the tunnel */
+  client?: DirectNodeDialerOptions;
+}
+
+/**
+ * Every node-bound request goes through the node's tunnel when it has one: the tunnel carries a
+ * byte stream to the node's own server, and the request (TLS with the apiserver's client
+ * certificate, then HTTP or an upgrade) runs inside it exactly as over a direct connection.
+ */
+export function tunnelNodeDialer(opts: TunnelNodeDialerOptions): NodeDialer {
+  const client = opts.client ?? {};
+  const fallback = opts.fallback ?? directNodeDialer(client);
+  const scheme = client.scheme ?? 'https';
+  return {
+    request(r: NodeRequest): Promise<NodeResponse> {
+      const stream = opts.tunnels.open(r.nodeName);
+      if (!stream) return fallback.request(r);
+      const socket: Duplex =
+        scheme === 'https'
+          ? tlsConnect({ socket: stream, ca: client.ca, cert: client.cert, key: client.key, rejectUnauthorized: client.ca !== undefined })
+          : stream;
+      const abort = (): void => {
+        socket.destroy();
+      };
+      r.signal.addEventListener('abort', abort, { once: true });
+      socket.once('close', () => r.signal.removeEventListener('abort', abort));
+      const reqOpts: RequestOptions = {
+        method: r.method,
+        path: r.path,
+        headers: { ...r.headers, host: r.nodeName },
+        // no agent: this request owns the stream, which ends with it
+        createConnection: (() => socket) as unknown as RequestOptions['createConnection'],
+      };
+      return exchange(r, httpRequest(reqOpts), 'through its tunnel');
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { badRequest } from '../../lib/errors.ts';
+import { HedgeError, badRequest, notFound } from '../../lib/errors.ts';
+import type { KubeObject } from '../../api/object.ts';
 import type { SubresourceProvider, UpgradeScope } from '../providers.ts';
 import { isTrue } from '../request-info.ts';
 import type { NodeDialer } from './node-dialer.ts';
@@ -25,6 +26,33 @@ export function streamQuery(q: URLSearchParams, kind: 'exec' | 'attach'): URLSea
     for (const c of command) out.append('command', c);
   }
   return out;
+}
+
+/** Upstream PodPortForwardOptions: optional `ports`, each 1-65535 (kubectl sends them in stream headers instead). */
+export function portForwardQuery(q: URLSearchParams): URLSearchParams {
+  const out = new URLSearchParams();
+  for (const p of q.getAll('ports')) {
+    for (const one of p.split(',')) {
+      const n = Number(one);
+      if (!/^\d+$/.test(one) || n < 1 || n > 65535) throw badRequest(`ports: Invalid value: "${one}": must be between 1 and 65535, inclusive`);
+      out.append('port', String(n));
+    }
+  }
+  return out;
+}
+
+/** The pod and its Node for a port-forward (which names no container). */
+async function resolvePodNode(rq: UpgradeScope): Promise<{ pod: KubeObject; nodeName: string; node: KubeObject }> {
+  const reg = rq.server.registry;
+  const podDef = reg.defFor('', 'pods');
+  const nodeDef = reg.defFor('', 'nodes');
+  if (!podDef || !nodeDef) throw new HedgeError('NotFound', 'the server could not find the requested resource');
+  const pod = (await reg.storeFor(podDef).get(rq.info.namespace, rq.info.name)).obj;
+  const nodeName = ((pod.spec ?? {}) as { nodeName?: string }).nodeName ?? '';
+  if (nodeName === '') throw badRequest(`pod ${rq.info.name} does not have a host assigned`);
+  const node = (await reg.storeFor(nodeDef).tryGet('', nodeName))?.obj;
+  if (!node) throw notFound('nodes', nodeName);
+  return { pod, nodeName, node };
 }
 
 /** Request headers that stay between the client and us. */
@@ -63,30 +91,45 @@ function splice(a: Duplex, b: Duplex): void {
   b.pipe(a);
 }
 
+/** Where on the node a stream request goes, checked as upstream checks it. */
+async function streamTarget(kind: 'exec' | 'attach' | 'portforward', rq: UpgradeScope): Promise<{ nodeName: string; node: KubeObject; path: string; container: string }> {
+  const { info } = rq;
+  const enc = encodeURIComponent;
+  if (kind === 'portforward') {
+    const query = portForwardQuery(rq.query);
+    const t = await resolvePodNode(rq);
+    const phase = (t.pod.status as { phase?: string } | undefined)?.phase;
+    if (phase !== undefined && phase !== 'Running') throw badRequest(`unable to forward port because pod is not running. Current status=${phase}`);
+    const qs = query.toString();
+    return { nodeName: t.nodeName, node: t.node, path: `/portforward/${enc(info.namespace)}/${enc(info.name)}${qs ? `?${qs}` : ''}`, container: '' };
+  }
+  const query = streamQuery(rq.query, kind);
+  const t = await resolvePodTarget(rq.server.registry, info.namespace, info.name, rq.query.get('container') ?? '');
+  const phase = (t.pod.status as { phase?: string } | undefined)?.phase;
+  if (phase === 'Succeeded' || phase === 'Failed') {
+    throw badRequest(`cannot ${kind} into a container in a completed pod; current phase is ${phase}`);
+  }
+  return { nodeName: t.nodeName, node: t.node, path: `/${kind}/${enc(info.namespace)}/${enc(info.name)}/${enc(t.container)}?${query.toString()}`, container: t.container };
+}
+
 /**
- * pods/exec and pods/attach: the upgraded connection (WebSocket v5.channel.k8s.io or SPDY) is
- * relayed byte for byte to the node's /exec|/attach, as kube-apiserver's UpgradeAwareHandler does;
- * the stream protocol is negotiated between the client and the node.
+ * pods/exec, pods/attach and pods/portforward: the upgraded connection (WebSocket or SPDY) is
+ * relayed byte for byte to the node's /exec|/attach|/portforward, as kube-apiserver's
+ * UpgradeAwareHandler does; the stream protocol is negotiated between the client and the node.
  */
-export function podStreamProvider(kind: 'exec' | 'attach', deps: { dialer: NodeDialer }): SubresourceProvider {
+export function podStreamProvider(kind: 'exec' | 'attach' | 'portforward', deps: { dialer: NodeDialer }): SubresourceProvider {
   return {
     group: '',
     resource: 'pods',
     subresource: kind,
     async upgrade(rq: UpgradeScope): Promise<void> {
       const { info } = rq;
-      const query = streamQuery(rq.query, kind);
-      const t = await resolvePodTarget(rq.server.registry, info.namespace, info.name, rq.query.get('container') ?? '');
-      const phase = (t.pod.status as { phase?: string } | undefined)?.phase;
-      if (phase === 'Succeeded' || phase === 'Failed') {
-        throw badRequest(`cannot ${kind} into a container in a completed pod; current phase is ${phase}`);
-      }
-      const enc = encodeURIComponent;
+      const t = await streamTarget(kind, rq);
       const resp = await deps.dialer.request({
         nodeName: t.nodeName,
         node: t.node,
         method: rq.req.method === 'POST' ? 'POST' : 'GET',
-        path: `/${kind}/${enc(info.namespace)}/${enc(info.name)}/${enc(t.container)}?${query.toString()}`,
+        path: t.path,
         headers: forwardedHeaders(rq.req.headers),
         signal: rq.signal,
       });

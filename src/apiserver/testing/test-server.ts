@@ -8,7 +8,7 @@ import type { ApiServerConfig } from '../types.ts';
 
 export const testToken = 'test-token';
 
-/** Bearer `test-token` is the admin; `user-<name>` is that user; no header is anonymous. */
+/** Bearer `test-token` is the admin; `user-<name>` is that user; `node-<name>` is node <name>; no header is anonymous. */
 export function testAuthenticator(): Authenticator {
   return {
     authenticate(req: IncomingMessage): UserInfo | undefined {
@@ -18,6 +18,7 @@ export function testAuthenticator(): Authenticator {
       if (token === testToken) return { username: 'admin', groups: ['system:masters'] };
       // every authenticated user is in system:authenticated, as the real authenticators add it
       if (token.startsWith('user-')) return { username: token.slice(5), groups: ['system:authenticated'] };
+      if (token.startsWith('node-')) return { username: `system:node:${token.slice(5)}`, groups: ['system:nodes', 'system:authenticated'] };
       return undefined;
     },
   };

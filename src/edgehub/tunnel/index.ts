@@ -1,0 +1,1 @@
+export { startTunnelClient, tunnelPath, type TunnelClient, type TunnelClientOptions } from './tunnel-client.ts';

@@ -1,0 +1,178 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocket as WsSocket } from 'ws';
+import { Backoff, type BackoffOptions } from '../../client/backoff.ts';
+import { HedgeError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import { MUX_MAX_FRAME, wsMuxSession, type MuxStream } from '../../lib/mux/index.ts';
+
+export interface TunnelClientOptions {
+  /** the apiserver, e.g. https://10.0.0.1:6443 (the node's kubeconfig server) */
+  server: string;
+  nodeName: string;
+  /** the node's credentials: a bearer token or a client certificate (user system:node:<name>) */
+  token?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  insecureSkipTLSVerify?: boolean;
+  /** a fresh connection to this node's own server, for each stream the apiserver opens */
+  connectLocal: () => Duplex;
+  logger: Logger;
+  /** reconnect delays (default 500 ms doubling to 30 s, jittered) */
+  backoff?: BackoffOptions;
+  /** ping interval and dead-link timeout (default 2 s / 6 s) */
+  keepalive?: { intervalMs: number; timeoutMs: number };
+  /** per-stream receive window (default 256 KiB) */
+  windowBytes?: number;
+}
+
+export interface TunnelClient {
+  readonly connected: boolean;
+  /** resolves once a tunnel is up (immediately if it is) */
+  waitConnected(signal: AbortSignal): Promise<void>;
+  /** how many times a tunnel came up */
+  readonly connects: number;
+  /** settles after the signal aborted and the tunnel closed */
+  readonly done: Promise<void>;
+}
+
+export const tunnelPath = (nodeName: string): string => `/apis/tunnel.hedge.io/v1/nodes/${encodeURIComponent(nodeName)}/connect`;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Relay one tunnel stream to a new local connection, half-closes included. */
+function relay(stream: MuxStream, local: Duplex, log: Logger): void {
+  local.on('error', (err) => {
+    log.debug({ err, stream: stream.id }, 'local side of a tunnel stream failed');
+    stream.destroy(err);
+  });
+  stream.on('error', () => local.destroy());
+  stream.pipe(local);
+  local.pipe(stream);
+}
+
+/**
+ * The node's end of its tunnel: an outbound WebSocket to the apiserver's
+ * `tunnel.hedge.io/v1/nodes/<name>/connect`, over which the apiserver opens one stream per
+ * node-bound request (logs, exec, attach, port-forward, nodes/proxy); each stream is relayed to
+ * the node's own server. Reconnects with back-off for as long as `signal` is live.
+ */
+export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal): TunnelClient {
+  const log = opts.logger.child({ component: 'tunnel' });
+  const url = `${opts.server.replace(/^http/, 'ws').replace(/\/+$/, '')}${tunnelPath(opts.nodeName)}`;
+  const keepalive = opts.keepalive ?? { intervalMs: 2_000, timeoutMs: 6_000 };
+  let connected = false;
+  let connects = 0;
+  const waiters = new Set<() => void>();
+
+  const dial = async (): Promise<WsSocket> => {
+    const { WebSocket } = await import('ws');
+    return new Promise<WsSocket>((resolve, reject) => {
+      const ws = new WebSocket(url, {
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: opts.insecureSkipTLSVerify !== true,
+        headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
+        perMessageDeflate: false,
+        handshakeTimeout: 10_000,
+        maxPayload: MUX_MAX_FRAME + 1024,
+      });
+      const onAbort = (): void => ws.terminate();
+      signal.addEventListener('abort', onAbort, { once: true });
+      const settle = (): void => signal.removeEventListener('abort', onAbort);
+      ws.once('open', () => {
+        settle();
+        resolve(ws);
+      });
+      ws.once('unexpected-response', (_req, res: IncomingMessage) => {
+        settle();
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let message = Buffer.concat(chunks).toString('utf8').slice(0, 500);
+          try {
+            message = (JSON.parse(message) as { message?: string }).message ?? message;
+          } catch {
+            // not a Status
+          }
+          reject(new HedgeError(res.statusCode === 401 ? 'Unauthorized' : res.statusCode === 403 ? 'Forbidden' : 'Unavailable', `tunnel refused (${res.statusCode}): ${message}`));
+          ws.terminate();
+        });
+      });
+      ws.once('error', (err) => {
+        settle();
+        reject(err);
+      });
+    });
+  };
+
+  const run = async (): Promise<void> => {
+    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...opts.backoff });
+    while (!signal.aborted) {
+      try {
+        const ws = await dial();
+        const session = wsMuxSession(ws, {
+          role: 'client',
+          keepalive,
+          windowBytes: opts.windowBytes,
+          onStream: (stream) => relay(stream, opts.connectLocal(), log),
+        });
+        connected = true;
+        connects++;
+        backoff.reset();
+        for (const w of [...waiters]) w();
+        log.info({ url }, 'tunnel connected');
+        const onAbort = (): void => session.close('node shutting down');
+        signal.addEventListener('abort', onAbort, { once: true });
+        const reason = await session.done;
+        signal.removeEventListener('abort', onAbort);
+        connected = false;
+        if (!signal.aborted) log.warn({ reason }, 'tunnel lost; reconnecting');
+      } catch (err) {
+        connected = false;
+        if (!signal.aborted) log.warn({ err, url }, 'tunnel connect failed');
+      }
+      if (signal.aborted) break;
+      await sleep(backoff.next(), signal);
+    }
+  };
+
+  const done = run();
+  return {
+    get connected() {
+      return connected;
+    },
+    get connects() {
+      return connects;
+    },
+    done,
+    waitConnected(s: AbortSignal): Promise<void> {
+      if (connected) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          waiters.delete(ok);
+          reject(new HedgeError('Timeout', 'the tunnel did not come up'));
+        };
+        const ok = (): void => {
+          waiters.delete(ok);
+          s.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        waiters.add(ok);
+        s.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+  };
+}

@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import { decodeFrame, encodeFrame } from './frame.ts';
+import { MuxSession, type MuxSessionOptions, type MuxStream } from './mux-session.ts';
+
+interface Pair {
+  client: MuxSession;
+  server: MuxSession;
+  /** DATA payload bytes the client has put on the link, per stream */
+  clientSent: Map<number, number>;
+  /** stop delivering anything (a link that died without closing) */
+  blackhole(): void;
+  linkCloses: string[];
+}
+
+/** Two sessions joined by an in-memory link delivering each message on a later turn, as a socket does. */
+function pair(opts: { server?: Partial<MuxSessionOptions>; client?: Partial<MuxSessionOptions> } = {}): Pair {
+  let dead = false;
+  const clientSent = new Map<number, number>();
+  const linkCloses: string[] = [];
+  const deliver = (to: () => MuxSession, buf: Buffer): void => {
+    setImmediate(() => {
+      if (!dead) to().receive(buf);
+    });
+  };
+  const client: MuxSession = new MuxSession({
+    role: 'client',
+    link: {
+      send: (b) => {
+        const f = decodeFrame(b);
+        if (f?.type === 'data') clientSent.set(f.stream, (clientSent.get(f.stream) ?? 0) + f.data.length);
+        deliver(() => server, b);
+      },
+      close: (r) => {
+        linkCloses.push(`client:${r}`);
+        setImmediate(() => server.linkClosed(r));
+      },
+    },
+    ...opts.client,
+  });
+  const server: MuxSession = new MuxSession({
+    role: 'server',
+    link: {
+      send: (b) => deliver(() => client, b),
+      close: (r) => {
+        linkCloses.push(`server:${r}`);
+        setImmediate(() => client.linkClosed(r));
+      },
+    },
+    ...opts.server,
+  });
+  return { client, server, clientSent, linkCloses, blackhole: () => (dead = true) };
+}
+
+/** read to the end without destroying the stream (async iteration would, and so reset the peer) */
+function readAll(s: MuxStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.once('end', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
+}
+
+/** streams the test lets the session tear down: their reset errors are expected */
+const quiet = (...ss: MuxStream[]): void => {
+  for (const s of ss) s.on('error', () => undefined);
+};
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** an echo server: every stream sends back what it reads, then ends */
+const echo = (s: MuxStream): void => {
+  s.on('error', () => undefined);
+  s.pipe(s);
+};
+
+async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('MuxSession', () => {
+  it('carries a stream both ways with half-close, then releases it on both sides', async () => {
+    let serverStream: MuxStream | undefined;
+    let meta = '';
+    const p = pair({
+      server: {
+        onStream: (s, m) => {
+          serverStream = s;
+          meta = m.toString();
+        },
+      },
+    });
+    const c = p.client.open('node-server');
+    c.end('hello');
+    await until(() => serverStream !== undefined, 'the open');
+    assert.equal(meta, 'node-server');
+    const s = serverStream as MuxStream;
+    assert.equal((await readAll(s)).toString(), 'hello');
+    // the client finished writing; the server may still answer (half-close)
+    s.end('world');
+    assert.equal((await readAll(c)).toString(), 'world');
+    await until(() => p.client.streamCount === 0 && p.server.streamCount === 0, 'both sides to release the stream');
+    p.client.close();
+    await p.server.done;
+  });
+
+  it('keeps 40 concurrent streams of 512 KiB apart', async () => {
+    const p = pair({ server: { onStream: echo } });
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const payload = randomBytes(512 * 1024);
+        const s = p.client.open();
+        const back = readAll(s);
+        s.end(payload);
+        return { sent: sha(payload), got: sha(await back) };
+      }),
+    );
+    for (const r of results) assert.equal(r.got, r.sent);
+    await until(() => p.client.streamCount === 0 && p.server.streamCount === 0, 'release');
+    p.client.close();
+  });
+
+  it('stops a sender whose reader does not read at the window, while other streams keep flowing', async () => {
+    const windowBytes = 64 * 1024;
+    const streams: MuxStream[] = [];
+    const p = pair({
+      server: {
+        windowBytes,
+        onStream: (s, m) => {
+          if (m.toString() === 'echo') echo(s);
+          else {
+            quiet(s);
+            streams.push(s); // the slow reader: nothing reads it yet
+          }
+        },
+      },
+      client: { windowBytes },
+    });
+    const slow = p.client.open('slow');
+    quiet(slow);
+    const total = 4 * 1024 * 1024;
+    const payload = randomBytes(total);
+    const writeDone = new Promise<void>((resolve) => slow.end(payload, () => resolve()));
+    await until(() => (p.clientSent.get(slow.id) ?? 0) >= windowBytes, 'the window to fill');
+    // an interactive stream still round-trips while the slow one is stalled
+    for (let i = 0; i < 20; i++) {
+      const e = p.client.open('echo');
+      const back = readAll(e);
+      e.end(`ping ${i}`);
+      assert.equal((await back).toString(), `ping ${i}`);
+    }
+    assert.equal(p.clientSent.get(slow.id), windowBytes, 'the stalled sender never exceeds the receiver window');
+    assert.ok(streams[0].readableLength <= windowBytes);
+    const got = await readAll(streams[0]);
+    await writeDone;
+    assert.equal(sha(got), sha(payload));
+    p.client.close();
+  });
+
+  it('a reset on one side fails the peer stream and releases both', async () => {
+    let serverStream: MuxStream | undefined;
+    const p = pair({ server: { onStream: (s) => (serverStream = s) } });
+    const c = p.client.open();
+    quiet(c);
+    c.write('x');
+    await until(() => serverStream !== undefined, 'the open');
+    const s = serverStream as MuxStream;
+    const err = once(s, 'error');
+    c.destroy(new Error('client gave up'));
+    const [e] = (await err) as [Error & { errno?: string }];
+    assert.match(e.message, /reset by peer: client gave up/);
+    assert.equal(e.errno, 'ECONNRESET');
+    await until(() => p.client.streamCount === 0 && p.server.streamCount === 0, 'release');
+  });
+
+  it('fails every stream when the link closes, and refuses new ones', async () => {
+    const p = pair({ server: { onStream: (x) => quiet(x) } });
+    const a = p.client.open();
+    const b = p.client.open();
+    const errs = Promise.all([once(a, 'error'), once(b, 'error')]);
+    p.server.close('server shutting down');
+    const [[ea], [eb]] = (await errs) as [[Error], [Error]];
+    assert.match(ea.message, /tunnel closed: server shutting down/);
+    assert.match(eb.message, /tunnel closed/);
+    assert.equal(await p.client.done, 'server shutting down');
+    assert.throws(() => p.client.open(), /tunnel closed/);
+  });
+
+  it('refuses streams when it has no handler, or past maxStreams', async () => {
+    const noHandler = pair();
+    const s = noHandler.client.open();
+    const [e] = (await once(s, 'error')) as [Error];
+    assert.match(e.message, /refused/);
+
+    const p = pair({ server: { maxStreams: 2, onStream: (x) => quiet(x) } });
+    const ok1 = p.client.open();
+    const ok2 = p.client.open();
+    quiet(ok1, ok2);
+    const third = p.client.open();
+    const [e3] = (await once(third, 'error')) as [Error];
+    assert.match(e3.message, /refused/);
+    assert.ok(!ok1.destroyed && !ok2.destroyed);
+    p.client.close();
+  });
+
+  it('resets a stream whose peer ignores the window', async () => {
+    let serverStream: MuxStream | undefined;
+    const sent: Buffer[] = [];
+    const server = new MuxSession({
+      role: 'server',
+      windowBytes: 1024,
+      onStream: (s) => (serverStream = s),
+      link: { send: (b) => sent.push(b), close: () => undefined },
+    });
+    server.receive(encodeFrame({ type: 'open', stream: 1, meta: Buffer.alloc(0) }));
+    const s = serverStream as MuxStream;
+    const err = once(s, 'error');
+    server.receive(encodeFrame({ type: 'data', stream: 1, data: Buffer.alloc(2048) }));
+    const [e] = (await err) as [Error];
+    assert.match(e.message, /flow-control window/);
+    assert.ok(sent.map(decodeFrame).some((f) => f?.type === 'rst' && f.stream === 1));
+    assert.equal(server.streamCount, 0);
+    server.close();
+  });
+
+  it('ends the session on a malformed frame or a stream id of the wrong parity', async () => {
+    const mk = (): MuxSession => new MuxSession({ role: 'server', onStream: () => undefined, link: { send: () => undefined, close: () => undefined } });
+    const a = mk();
+    a.receive(Buffer.from([9, 0, 0, 0, 1]));
+    assert.match(await a.done, /malformed/);
+    const b = mk();
+    b.receive(encodeFrame({ type: 'open', stream: 2, meta: Buffer.alloc(0) }));
+    assert.match(await b.done, /bad stream id 2/);
+  });
+
+  it('notices a dead link through keepalive within the timeout', async () => {
+    const p = pair({ client: { keepalive: { intervalMs: 50, timeoutMs: 300 } } });
+    assert.ok((await p.client.ping()) >= 0);
+    const s = p.client.open();
+    s.on('error', () => undefined);
+    const started = Date.now();
+    p.blackhole();
+    // the session's timers do not hold the process open (its link's socket does); this stands in
+    const hold = setInterval(() => undefined, 1_000);
+    const reason = await p.client.done;
+    clearInterval(hold);
+    const took = Date.now() - started;
+    assert.match(reason, /keepalive/);
+    assert.ok(took < 1_000, `noticed after ${took} ms (timeout 300 ms, pinging every 50 ms)`);
+    assert.ok(s.destroyed);
+  });
+
+  it('a live link survives keepalive indefinitely', async () => {
+    const p = pair({ client: { keepalive: { intervalMs: 20, timeoutMs: 100 } }, server: { keepalive: { intervalMs: 20, timeoutMs: 100 } } });
+    const s = p.client.open();
+    s.on('error', () => undefined);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(p.client.closed, false);
+    assert.equal(p.server.closed, false);
+    p.client.close();
+  });
+});
