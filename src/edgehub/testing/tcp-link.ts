@@ -14,8 +14,9 @@ export class TcpLink {
   ) {}
 
   static async open(target: { host: string; port: number }): Promise<TcpLink> {
-    let link: TcpLink | undefined;
+    const holder: { link?: TcpLink } = {};
     const server = createServer((client) => {
+      const link = holder.link;
       if (!link?.up) {
         client.destroy();
         return;
@@ -23,7 +24,7 @@ export class TcpLink {
       const upstream = connect(target.port, target.host);
       for (const s of [client, upstream]) {
         link.sockets.add(s);
-        s.on('close', () => link?.sockets.delete(s));
+        s.on('close', () => link.sockets.delete(s));
         s.on('error', () => undefined);
       }
       client.pipe(upstream).pipe(client);
@@ -31,8 +32,8 @@ export class TcpLink {
       upstream.on('close', () => client.destroy());
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    link = new TcpLink(server, (server.address() as AddressInfo).port);
-    return link;
+    holder.link = new TcpLink(server, (server.address() as AddressInfo).port);
+    return holder.link;
   }
 
   cut(): void {
