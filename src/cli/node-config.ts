@@ -47,6 +47,8 @@ export interface NodeSettings {
   logSink: string[];
   /** bytes of log files kept only for shipping (rotated away or pod deleted) before lines are dropped */
   logBufferBytes: number;
+  /** the edgehub's loopback endpoint (the agent and local clients use it); 'off' = the agent talks to the cloud directly */
+  hubListen: ListenAddress | 'off';
 }
 
 export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
@@ -69,6 +71,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   logSink: '--log-sink',
   logBufferBytes: '--log-buffer-bytes',
   microvmAccelerator: '--microvm-accelerator',
+  hubListen: '--hub-listen',
 };
 
 export interface NodeDefaults {
@@ -88,6 +91,7 @@ export interface NodeDefaults {
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
   logSink: string[];
   logBufferBytes: number;
+  hubListen: string;
 }
 
 export function nodeDefaults(): NodeDefaults {
@@ -110,6 +114,9 @@ export function nodeDefaults(): NodeDefaults {
     microvmAccelerator: 'auto',
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
+    // any free loopback port: local clients find it in <data-dir>/hub/kubeconfig, and
+    // several nodes (tests, `hedge up`) can share a host
+    hubListen: '127.0.0.1:0',
   };
 }
 
@@ -174,6 +181,7 @@ const partialSchema = z.strictObject({
       return z.NEVER;
     })
     .optional(),
+  hubListen: z.union([z.literal('off'), listenSchema]).optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -209,5 +217,6 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     microvmAccelerator: merged.microvmAccelerator!,
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,
+    hubListen: merged.hubListen!,
   };
 }

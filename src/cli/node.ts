@@ -26,6 +26,7 @@ export interface NodeFlags {
   microvmAccelerator?: string;
   logSink?: string[];
   logBufferBytes?: string;
+  hubListen?: string;
   config?: string;
 }
 
@@ -61,6 +62,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         microvmAccelerator: flags.microvmAccelerator,
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
+        hubListen: flags.hubListen,
       },
       configFile: flags.config,
     });
@@ -92,6 +94,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
+    .option('--hub-listen <host:port|off>', 'the edgehub: loopback Kubernetes API for the agent and local clients, served from the node\'s cache while the cloud is unreachable; kubeconfig in <data-dir>/hub/kubeconfig; off = the agent talks to the cloud directly (default: 127.0.0.1:0, any free port)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

@@ -13,6 +13,7 @@ import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microv
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
+import { startHub, type RunningHub } from '../edgehub/index.ts';
 import { HedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
@@ -157,7 +158,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     );
   }
 
-  const client = new HttpKubeClient({ ...conn, userAgent: `hedge-node/0.1 (${nodeName})` });
+  const hub = await startNodeHub(settings, conn, logger);
+  // the agent never talks to the cloud itself: through the hub it keeps working offline
+  const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
   const stop = new AbortController();
   // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
   setMaxListeners(0, stop.signal);
@@ -189,6 +192,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     );
   } catch (err) {
     await client.close();
+    await hub?.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
       throw new HedgeError('Unavailable', `--listen ${settings.listen.host}:${settings.listen.port}: ${code}`, { cause: err });
@@ -203,6 +207,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     await agent.done;
     await rotation;
     await client.close();
+    await hub?.close();
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
   });
 
@@ -223,6 +228,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await rotation;
         await shipping;
         await client.close();
+        await hub?.close();
       })();
       return closing;
     },
@@ -249,6 +255,27 @@ function startLogShipping(settings: NodeSettings, sinks: LogSink[], logger: Logg
     log.info({ sinks: settings.logSink }, 'shipping container logs');
     await shipper.run(signal);
   })().catch((err: unknown) => log.error({ err }, 'log shipping stopped'));
+}
+
+/** The edgehub (issue 9): the node's loopback API, cache and write journal; undefined with --hub-listen off. */
+async function startNodeHub(settings: NodeSettings, cloud: ConnectionConfig, logger: Logger): Promise<RunningHub | undefined> {
+  if (settings.hubListen === 'off') return undefined;
+  try {
+    return await startHub({
+      nodeName: settings.nodeName,
+      dir: join(settings.dataDir, 'hub'),
+      cloud,
+      host: settings.hubListen.host,
+      port: settings.hubListen.port,
+      logger,
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new HedgeError('Unavailable', `--hub-listen ${settings.hubListen.host}:${settings.hubListen.port}: ${code}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** Every 10 s, rotate each running container's CRI log that grew past the limit (kubelet: 10 MiB, 5 files). */

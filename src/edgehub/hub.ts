@@ -23,7 +23,7 @@ import { CloudHealth, readyzProbe, type HealthProbe } from './cloud-health.ts';
 import { HubDb } from './hub-db.ts';
 import { ensureHubPki, HUB_CLIENT_USER } from './hub-pki.ts';
 import { localWrite, tokenCacheKey } from './local-writes.ts';
-import { nodeReflections, reflectionId, Reflector, type ReflectedResource } from './reflector.ts';
+import { nodeReflections, reflectionId, Reflector } from './reflector.ts';
 import { Replica } from './replica.ts';
 import { replayJournal } from './replay.ts';
 
@@ -406,5 +406,3 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   };
 }
 
-/** e.g. for reflections in tests */
-export type { ReflectedResource };
