@@ -132,7 +132,9 @@ describe('edgehub', () => {
       type: 'Normal',
     } as KubeObject);
     assert.ok(ev.metadata.name?.startsWith('p1.'));
-    await local.patch(Resources.nodes, NODE, 'merge', { metadata: { labels: { offline: 'yes' } } });
+    await local.patch(Resources.nodes, NODE, 'merge', { status: { nodeInfo: { kubeletVersion: 'offline' } } }, { subresource: 'status' });
+    // labels and annotations are not the node's to change offline
+    await assert.rejects(local.patch(Resources.nodes, NODE, 'merge', { metadata: { labels: { offline: 'yes' } } }), (err: unknown) => isHedgeError(err, 'Unavailable'));
     await assert.rejects(local.create(Resources.nodes, { metadata: { name: NODE } }), (err: unknown) => isHedgeError(err, 'AlreadyExists'));
 
     // not the node's business offline: a clear 503, never a fake success
@@ -155,7 +157,7 @@ describe('edgehub', () => {
     const p1 = await admin.get(Resources.pods, 'p1', { namespace: 'default' });
     assert.equal((p1.status as { phase?: string }).phase, 'Running');
     assert.equal(p1.metadata.labels?.touched, 'cloud');
-    assert.equal((await admin.get(Resources.nodes, NODE)).metadata.labels?.offline, 'yes');
+    assert.equal(((await admin.get(Resources.nodes, NODE)).status as { nodeInfo?: { kubeletVersion?: string } }).nodeInfo?.kubeletVersion, 'offline');
     const events = await admin.list(Resources.events, { namespace: 'default' });
     assert.ok(events.items.some((e) => e.metadata.name === ev.metadata.name));
     assert.ok(events.items.some((e) => (e as { reason?: string }).reason === 'OfflineWriteConflict'), 'the p1 conflict is reported');

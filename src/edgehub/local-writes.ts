@@ -40,8 +40,7 @@ const unavailable = (what: string): HedgeError =>
 
 /**
  * What a node may write while the cloud is unreachable, applied to the replica and journaled
- * (fsync'd before the replica changes): its Node (labels, annotations, status), its pods'
- * status, and Events. TokenRequests are answered from earlier answers still valid. Everything
+ * (fsync'd before the replica changes): its Node's status, its pods' status, and Events. TokenRequests are answered from earlier answers still valid. Everything
  * else is refused with 503: the hub never pretends a write happened.
  *
  * Lease renewals are refused on purpose: a renewTime delivered hours later says nothing about
@@ -58,7 +57,9 @@ export async function localWrite(d: LocalWriteDeps, r: LocalWriteRequest): Promi
         if (name === d.nodeName && (await d.replica.get(res, '', name))) throw alreadyExists('nodes', name);
         throw unavailable(what);
       }
-      if (info.name !== d.nodeName || (sub !== '' && sub !== 'status')) throw unavailable(what);
+      // status only: labels and annotations are the cloud's to merge (the offline-heartbeats report
+      // must stay pending in the agent until the cloud really has it)
+      if (info.name !== d.nodeName || sub !== 'status') throw unavailable(what);
       return { code: 200, body: await modify(d, r, sub) };
     }
     case '/pods': {

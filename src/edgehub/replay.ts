@@ -27,20 +27,12 @@ export interface ReplayResult {
 /** Errors that mean "this write will never succeed": drop it rather than wedge the journal. */
 const permanent = new Set(['NotFound', 'Invalid', 'BadRequest', 'Forbidden', 'MethodNotAllowed', 'UnsupportedMediaType', 'RequestEntityTooLarge']);
 
-/** The fields a node owns on what it writes: re-applied on top of the cloud's current object. */
+/**
+ * The fields a node owns on what it journals (statuses: its Node's, its pods'), re-applied on top
+ * of the cloud's current object; everything else stays the cloud's.
+ */
 export function nodeOwnedFields(entry: Extract<JournalEntry, { kind: 'update' }>, cloud: KubeObject): KubeObject {
-  const mine = entry.object;
-  if (entry.subresource === 'status') return { ...cloud, status: mine.status };
-  if (entry.resource.plural === 'leases') return { ...cloud, spec: mine.spec };
-  // the Node itself: its labels and annotations (the registrar's and heartbeat reports')
-  return {
-    ...cloud,
-    metadata: {
-      ...cloud.metadata,
-      labels: { ...cloud.metadata.labels, ...mine.metadata.labels },
-      annotations: { ...cloud.metadata.annotations, ...mine.metadata.annotations },
-    },
-  };
+  return { ...cloud, status: entry.object.status };
 }
 
 /**
