@@ -45,10 +45,12 @@ export class HubDb {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  constructor(path: string) {
+  /** `maxPageCount` caps the file (SQLite pages of 4 KiB): a disk-space budget, and how tests fill the "disk" */
+  constructor(path: string, opts: { maxPageCount?: number } = {}) {
     this.db = new Database(path);
     try {
       this.db.pragma('journal_mode = WAL');
+      if (opts.maxPageCount !== undefined) this.db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
       this.db.pragma('synchronous = FULL');
       this.db.exec(`
         CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
