@@ -9,6 +9,7 @@
  * (status, restart counts, Events) is in the cloud.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,7 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
   const viaHub = async (): Promise<Map<string, PodView>> => {
     const r = await run('nsenter', [`--net=${nsPath(net.edge)}`, kubectlPath!, '--kubeconfig', join(node.dataDir, 'hub', 'kubeconfig'), 'get', 'pods', '-n', 'default', '-o', 'json', '--request-timeout=5s']);
     if (r.code !== 0) throw new Error(`kubectl via hub: ${r.stderr}`);
+    lastHubView = JSON.stringify((JSON.parse(r.stdout) as { items: Pod[] }).items.map((p) => ({ name: p.metadata?.name, status: p.status })));
     return podViews((JSON.parse(r.stdout) as { items: Pod[] }).items);
   };
   const viaCloud = async (): Promise<Map<string, PodView>> => {
@@ -69,7 +71,15 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
     assert.equal(r.status, 200);
     return podViews((r.body as { items: Pod[] }).items);
   };
-  const explain = (): string => `server:\n${server.output().slice(-1500)}\nnode:\n${node.output().slice(-3000)}`;
+  let lastHubView = '';
+  const explain = (): string =>
+    (process.env.HEDGE_E2E_NODE_OUTPUT ? (writeFileSync(process.env.HEDGE_E2E_NODE_OUTPUT, node.output()), '') : '') +
+    `server:\n${server.output().slice(-1500)}\nnode (lease noise left out):\n${node
+      .output()
+      .split('\n')
+      .filter((l) => !l.includes('"component":"lease"'))
+      .join('\n')
+      .slice(-6000)}\npods via the hub: ${lastHubView}`;
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'hedge-edgehub-e2e-'));
@@ -93,7 +103,7 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
     const kubeconfig = join(tmp, 'node.kubeconfig');
     const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig, '--server', server.url]);
     assert.equal(tok.code, 0, tok.stderr);
-    node = await startHedgeNode({ kubeconfig, nodeName, runtimes: ['runc'], netns: nsPath(net.edge), extraArgs: ['--node-lease-duration-seconds', '8'] });
+    node = await startHedgeNode({ kubeconfig, nodeName, runtimes: ['runc'], netns: nsPath(net.edge), extraArgs: ['--node-lease-duration-seconds', '8', '--log-level', process.env.HEDGE_E2E_NODE_LOG ?? 'warn'] });
     // no registry across the link: the image is loaded into the node (through its control socket)
     const imp = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'image', 'import', dockerArchive, '--data-dir', node.dataDir]);
     assert.equal(imp.code, 0, imp.stderr);
