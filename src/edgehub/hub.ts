@@ -182,14 +182,23 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     return { ...h, ...extra };
   }
 
-  async function pipeResponse(up: Dispatcher.ResponseData, res: ServerResponse): Promise<void> {
+  /** streams (watch, follow) chunk by chunk; anything else in one write with its length, so no small packets wait on each other */
+  async function pipeResponse(up: Dispatcher.ResponseData, res: ServerResponse, stream: boolean): Promise<void> {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !hopByHop.has(k)) headers[k] = v;
+    if (!stream) {
+      const body = Buffer.from(await up.body.arrayBuffer());
+      res.writeHead(up.statusCode, { ...headers, 'content-length': body.length });
+      res.end(body);
+      return;
+    }
     res.writeHead(up.statusCode, headers);
     res.flushHeaders();
     for await (const chunk of up.body) res.write(chunk as Buffer);
     res.end();
   }
+
+  const isStream = (req: IncomingMessage): boolean => /[?&](watch=(1|true)|follow=(1|true))(&|$)/.test(req.url ?? '');
 
   /** a request on the replica's apiserver (reads) */
   async function toInner(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
@@ -200,7 +209,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       signal,
       bodyTimeout: 0,
     });
-    await pipeResponse(up, res);
+    await pipeResponse(up, res, isStream(req));
   }
 
   /** to the cloud as the node; a transport failure marks the cloud offline at once and is rethrown as Unavailable */
@@ -283,7 +292,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       // anything else: the cloud's business, passed through; nothing pretends to work offline
       if (state === 'offline') throw new HedgeError('Unavailable', `the cloud is unreachable; ${info.verb} ${info.resource} is not served offline`);
       const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req);
-      return pipeResponse(await toCloud(req, body, signal), res);
+      return pipeResponse(await toCloud(req, body, signal), res, isStream(req));
     }
     const body = await readBody(req);
     const contentType = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
@@ -357,6 +366,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const server: Server = createServer({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     void handle(req, res);
   });
+  // small JSON answers must not wait for the client's delayed ACK (Nagle)
+  server.on('secureConnection', (socket: import('node:tls').TLSSocket) => socket.setNoDelay(true));
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -85,20 +85,33 @@ export class Reflector {
         } else {
           this.markSynced();
         }
-        for await (const ev of cloud.watch(resource, { namespace, fieldSelector, labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: 300, signal })) {
-          switch (ev.type) {
-            case 'ADDED':
-            case 'MODIFIED':
-              await replica.putFromCloud(resource, ev.object);
-              break;
-            case 'DELETED':
-              await replica.removeFromCloud(resource, ev.object.metadata.namespace ?? '', ev.object.metadata.name ?? '');
-              break;
-            case 'BOOKMARK':
-              break;
+        // Writes are pipelined (the replica keeps each key's writes in order) so a burst of events
+        // is group-committed instead of paying one fsync each.
+        let inflight: Promise<unknown>[] = [];
+        const settle = async (): Promise<void> => {
+          const batch = inflight;
+          inflight = [];
+          for (const r of await Promise.allSettled(batch)) if (r.status === 'rejected') log.warn({ err: r.reason }, 'replica write failed');
+        };
+        try {
+          for await (const ev of cloud.watch(resource, { namespace, fieldSelector, labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: 300, signal })) {
+            switch (ev.type) {
+              case 'ADDED':
+              case 'MODIFIED':
+                inflight.push(replica.putFromCloud(resource, ev.object));
+                break;
+              case 'DELETED':
+                inflight.push(replica.removeFromCloud(resource, ev.object.metadata.namespace ?? '', ev.object.metadata.name ?? ''));
+                break;
+              case 'BOOKMARK':
+                break;
+            }
+            if (inflight.length >= 256) await settle();
+            if (ev.object.metadata.resourceVersion) this.rv = ev.object.metadata.resourceVersion;
+            backoff.reset();
           }
-          if (ev.object.metadata.resourceVersion) this.rv = ev.object.metadata.resourceVersion;
-          backoff.reset();
+        } finally {
+          await settle();
         }
       } catch (err) {
         if (signal.aborted) return;

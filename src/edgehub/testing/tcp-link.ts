@@ -23,6 +23,7 @@ export class TcpLink {
       }
       const upstream = connect(target.port, target.host);
       for (const s of [client, upstream]) {
+        s.setNoDelay(true);
         link.sockets.add(s);
         s.on('close', () => link.sockets.delete(s));
         s.on('error', () => undefined);
