@@ -1,6 +1,6 @@
 import type { Container, Pod, PodStatus, Probe } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -146,7 +146,15 @@ export class PodWorker {
   async adopt(handler: string, containers: ContainerStatus[], signal: AbortSignal): Promise<void> {
     this.trace.abandon();
     const saved = await loadSandbox(this.cfg.dataDir, this.uid);
-    const sandboxId = saved?.id ?? containers[0]?.sandboxId;
+    // The pod's netns pin is gone: the host rebooted (its containers died with it). Like the
+    // kubelet, free the dead sandbox and run the containers again in a new one.
+    const dead = saved?.created === true && saved.netnsPath !== undefined && !(await stat(saved.netnsPath).then(() => true, () => false));
+    if (dead) {
+      this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
+      this.sandbox = saved;
+      await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
+    }
+    const sandboxId = dead ? undefined : (saved?.id ?? containers[0]?.sandboxId);
     if (sandboxId) {
       this.sandbox = saved ?? { id: sandboxId, handler, created: true, pod: this.podRef() };
       const net = this.sandbox.netnsPath ? await this.deps.network.status(this.netSandbox(), signal).catch(() => undefined) : undefined;
