@@ -1,6 +1,6 @@
 import type { Container, Pod, PodStatus, Probe } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -148,10 +148,14 @@ export class PodWorker {
     const saved = await loadSandbox(this.cfg.dataDir, this.uid);
     // The pod's netns pin is gone: the host rebooted (its containers died with it). Like the
     // kubelet, free the dead sandbox and run the containers again in a new one.
-    const dead = saved?.created === true && saved.netnsPath !== undefined && !(await stat(saved.netnsPath).then(() => true, () => false));
-    if (dead) {
-      this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
+    let dead = false;
+    if (saved?.created && saved.netnsPath) {
       this.sandbox = saved;
+      // undefined = no attachment in a live netns; an error says nothing either way
+      dead = (await this.deps.network.status(this.netSandbox(), signal).then((n) => n === undefined, () => false));
+    }
+    if (dead && saved) {
+      this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
       await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
     }
     const sandboxId = dead ? undefined : (saved?.id ?? containers[0]?.sandboxId);
