@@ -49,6 +49,8 @@ export interface NodeSettings {
   logBufferBytes: number;
   /** open the tunnel to the apiserver that carries logs/exec/attach/port-forward/nodes/proxy (no inbound port needed) */
   tunnel: boolean;
+  /** the edgehub's loopback endpoint (the agent and local clients use it); 'off' = the agent talks to the cloud directly */
+  hubListen: ListenAddress | 'off';
 }
 
 export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
@@ -72,6 +74,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   logBufferBytes: '--log-buffer-bytes',
   microvmAccelerator: '--microvm-accelerator',
   tunnel: '--tunnel',
+  hubListen: '--hub-listen',
 };
 
 export interface NodeDefaults {
@@ -92,6 +95,7 @@ export interface NodeDefaults {
   logSink: string[];
   logBufferBytes: number;
   tunnel: boolean;
+  hubListen: string;
 }
 
 export function nodeDefaults(): NodeDefaults {
@@ -115,6 +119,9 @@ export function nodeDefaults(): NodeDefaults {
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
     tunnel: true,
+    // any free loopback port: local clients find it in <data-dir>/hub/kubeconfig, and
+    // several nodes (tests, `hedge up`) can share a host
+    hubListen: '127.0.0.1:0',
   };
 }
 
@@ -183,6 +190,7 @@ const partialSchema = z.strictObject({
     .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
     .transform((v) => v === true || v === 'true')
     .optional(),
+  hubListen: z.union([z.literal('off'), listenSchema]).optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -219,5 +227,6 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,
     tunnel: merged.tunnel!,
+    hubListen: merged.hubListen!,
   };
 }

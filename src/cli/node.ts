@@ -27,6 +27,7 @@ export interface NodeFlags {
   logSink?: string[];
   logBufferBytes?: string;
   tunnel?: string;
+  hubListen?: string;
   config?: string;
 }
 
@@ -63,6 +64,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
         tunnel: flags.tunnel,
+        hubListen: flags.hubListen,
       },
       configFile: flags.config,
     });
@@ -95,6 +97,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
     .option('--tunnel <bool>', 'true: open a tunnel to the API server that carries logs, exec, attach, port-forward and nodes/proxy, so no inbound port is needed; false: the API server dials --listen (default: true)')
+    .option('--hub-listen <host:port|off>', 'the edgehub: loopback Kubernetes API for the agent and local clients, served from the node\'s cache while the cloud is unreachable; kubeconfig in <data-dir>/hub/kubeconfig; off = the agent talks to the cloud directly (default: 127.0.0.1:0, any free port)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

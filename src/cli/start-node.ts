@@ -14,6 +14,7 @@ import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
 import { startTunnelClient } from '../edgehub/tunnel/index.ts';
+import { startHub, type RunningHub } from '../edgehub/index.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from '../lib/log.ts';
@@ -159,7 +160,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     );
   }
 
-  const client = new HttpKubeClient({ ...conn, userAgent: `hedge-node/0.1 (${nodeName})` });
+  const hub = await startNodeHub(settings, conn, logger);
+  // the agent never talks to the cloud itself: through the hub it keeps working offline
+  const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
   const stop = new AbortController();
   // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
   setMaxListeners(0, stop.signal);
@@ -191,6 +194,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     );
   } catch (err) {
     await client.close();
+    await hub?.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
       throw new HedgeError('Unavailable', `--listen ${settings.listen.host}:${settings.listen.port}: ${code}`, { cause: err });
@@ -211,6 +215,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     await rotation;
     await tunnel?.done;
     await client.close();
+    await hub?.close();
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
   });
 
@@ -232,6 +237,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await shipping;
         await tunnel?.done;
         await client.close();
+        await hub?.close();
       })();
       return closing;
     },
@@ -258,6 +264,27 @@ function startLogShipping(settings: NodeSettings, sinks: LogSink[], logger: Logg
     log.info({ sinks: settings.logSink }, 'shipping container logs');
     await shipper.run(signal);
   })().catch((err: unknown) => log.error({ err }, 'log shipping stopped'));
+}
+
+/** The edgehub (issue 9): the node's loopback API, cache and write journal; undefined with --hub-listen off. */
+async function startNodeHub(settings: NodeSettings, cloud: ConnectionConfig, logger: Logger): Promise<RunningHub | undefined> {
+  if (settings.hubListen === 'off') return undefined;
+  try {
+    return await startHub({
+      nodeName: settings.nodeName,
+      dir: join(settings.dataDir, 'hub'),
+      cloud,
+      host: settings.hubListen.host,
+      port: settings.hubListen.port,
+      logger,
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new HedgeError('Unavailable', `--hub-listen ${settings.hubListen.host}:${settings.hubListen.port}: ${code}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** Every 10 s, rotate each running container's CRI log that grew past the limit (kubelet: 10 MiB, 5 files). */

@@ -74,6 +74,8 @@ export interface StartOptions {
   /** readiness bound */
   timeoutMs?: number;
   extraArgs?: string[];
+  /** run inside this network namespace (a /run/netns path; nsenter, which execs, so the PID stays the server's) */
+  netns?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -144,7 +146,9 @@ export async function startHedgeServer(opts: StartOptions = {}): Promise<HedgeSe
     'warn',
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = opts.netns
+    ? spawn('nsenter', [`--net=${opts.netns}`, process.execPath, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   child.once('exit', () => live.delete(child));
   let out = '';

@@ -93,6 +93,8 @@ export async function startHedgeNode(opts: {
   extraArgs?: string[];
   /** environment on top of this process's (e.g. NODE_OPTIONS), for every (re)start */
   env?: NodeJS.ProcessEnv;
+  /** run inside this network namespace (a /run/netns path; nsenter --net, not `ip netns exec`, which hides the cgroup mounts) */
+  netns?: string;
 }): Promise<HedgeNode> {
   const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-node-e2e-'));
@@ -131,7 +133,8 @@ export async function startHedgeNode(opts: {
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     output: () => out,
     async start() {
-      const c = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : process.env });
+      const spawnOpts = { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : process.env };
+      const c = opts.netns ? spawn('nsenter', [`--net=${opts.netns}`, process.execPath, ...args], spawnOpts) : spawn(process.execPath, args, spawnOpts);
       child = c;
       live.add(c);
       c.once('exit', () => live.delete(c));

@@ -60,7 +60,13 @@ export class NodeRegistrar {
       node = await client.create<NodeObject>(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: cfg.nodeName, labels } }, { signal });
     } catch (err) {
       if (!isHedgeError(err, 'AlreadyExists')) throw err;
-      node = await client.patch<NodeObject>(Resources.nodes, cfg.nodeName, 'merge', { metadata: { labels } }, { signal });
+      // adopt: a restart with unchanged labels writes nothing, so it also works offline from
+      // the edgehub's cache (which refuses label changes until the cloud is back)
+      node = await client.get<NodeObject>(Resources.nodes, cfg.nodeName, { signal });
+      const have = node.metadata.labels ?? {};
+      if (Object.entries(labels).some(([k, v]) => have[k] !== v)) {
+        node = await client.patch<NodeObject>(Resources.nodes, cfg.nodeName, 'merge', { metadata: { labels } }, { signal });
+      }
       this.conditions = node.status?.conditions ?? [];
     }
     await this.syncStatus(signal, true);

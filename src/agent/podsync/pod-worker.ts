@@ -146,7 +146,19 @@ export class PodWorker {
   async adopt(handler: string, containers: ContainerStatus[], signal: AbortSignal): Promise<void> {
     this.trace.abandon();
     const saved = await loadSandbox(this.cfg.dataDir, this.uid);
-    const sandboxId = saved?.id ?? containers[0]?.sandboxId;
+    // The pod's netns pin is gone: the host rebooted (its containers died with it). Like the
+    // kubelet, free the dead sandbox and run the containers again in a new one.
+    let dead = false;
+    if (saved?.created && saved.netnsPath) {
+      this.sandbox = saved;
+      // undefined = no attachment in a live netns; an error says nothing either way
+      dead = (await this.deps.network.status(this.netSandbox(), signal).then((n) => n === undefined, () => false));
+    }
+    if (dead && saved) {
+      this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
+      await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
+    }
+    const sandboxId = dead ? undefined : (saved?.id ?? containers[0]?.sandboxId);
     if (sandboxId) {
       this.sandbox = saved ?? { id: sandboxId, handler, created: true, pod: this.podRef() };
       const net = this.sandbox.netnsPath ? await this.deps.network.status(this.netSandbox(), signal).catch(() => undefined) : undefined;

@@ -536,6 +536,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
       if (await this.#waitExit(id, opts.timeoutSeconds * 1000, opts.signal)) return;
     }
     await this.#runtime(['kill', id, '9'], netns, opts.signal);
+    // without conmon (host reboot) no exit file will come: nothing to wait for
+    if (!(await this.#conmonAlive(meta))) return;
     if (await this.#waitExit(id, EXIT_WAIT_AFTER_KILL_MS, opts.signal)) return;
     if (!(await pidAlive(meta.conmonPid))) return; // conmon gone: nobody will write an exit file
     throw new HedgeError('Timeout', `container ${meta.config.name} did not exit after SIGKILL`);
@@ -576,8 +578,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
     if (meta.startedAt && meta.pid && meta.pid > 0 && meta.pidStartTime) {
       // started and its process is still the one conmon reported: running, no runtime exec needed
       if ((await procStartTime(meta.pid)) === meta.pidStartTime) return { state: 'running', startedAt: new Date(meta.startedAt), pid: meta.pid };
-      // gone: conmon writes the exit file right after reaping it
-      if (await this.#waitExit(id, 2000, signal)) {
+      // gone: conmon writes the exit file right after reaping it (a dead conmon — a host reboot — never will)
+      if ((await this.#conmonAlive(meta)) && (await this.#waitExit(id, 2000, signal))) {
         const e = await this.#readExit(id);
         if (e) return this.#exited(meta, e);
       }
@@ -596,8 +598,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
       case 'paused':
         return { state: 'running', startedAt: new Date(meta.startedAt ?? st.created ?? meta.createdAt), pid: st.pid };
       case 'stopped': {
-        // conmon writes the exit file right after reaping; give it a moment
-        if (await this.#waitExit(id, 2000, signal)) {
+        // conmon writes the exit file right after reaping; give it a moment (if it is alive)
+        if ((await this.#conmonAlive(meta)) && (await this.#waitExit(id, 2000, signal))) {
           const e = await this.#readExit(id);
           if (e) return this.#exited(meta, e);
         }
@@ -606,6 +608,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
       default:
         return { state: 'unknown', reason: `runtime state ${st.status}` };
     }
+  }
+
+  async #conmonAlive(meta: ContainerMeta): Promise<boolean> {
+    return meta.conmonPid > 0 && (await pidAlive(meta.conmonPid));
   }
 
   async #exited(meta: ContainerMeta, exit: { code: number; at: Date }): Promise<ContainerState> {

@@ -1,0 +1,87 @@
+import { Agent, request } from 'undici';
+import type { ConnectionConfig } from '../client/kubeconfig.ts';
+import type { Logger } from '../lib/log.ts';
+
+export type Connectivity = 'online' | 'offline';
+
+export interface HealthProbe {
+  /** true when the cloud answered ready within the timeout */
+  probe(signal: AbortSignal): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** GET /readyz on a dedicated connection pool, so a request stuck on the main pool does not hide the answer. */
+export function readyzProbe(conn: ConnectionConfig, timeoutMs: number): HealthProbe {
+  const dispatcher = new Agent({
+    connect: { ca: conn.ca, cert: conn.cert, key: conn.key, rejectUnauthorized: !conn.insecureSkipTLSVerify, timeout: timeoutMs },
+    keepAliveTimeout: 5_000,
+  });
+  const headers: Record<string, string> = { accept: 'text/plain' };
+  if (conn.token) headers.authorization = `Bearer ${conn.token}`;
+  return {
+    async probe(signal) {
+      try {
+        const res = await request(`${conn.server}/readyz`, { dispatcher, headers, signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) });
+        await res.body.dump();
+        return res.statusCode === 200;
+      } catch {
+        return false;
+      }
+    },
+    close: () => dispatcher.close(),
+  };
+}
+
+export interface CloudHealthOptions {
+  probe: HealthProbe;
+  /** between probes (default 500 ms) */
+  intervalMs?: number;
+  logger: Logger;
+  onChange: (state: Connectivity) => void;
+}
+
+/**
+ * Watches the cloud continuously: a probe every `intervalMs` with a short timeout, so a lost link
+ * is noticed within interval + timeout (≤ 2 s by default) whatever the clients are doing. A
+ * forwarded request that fails at the transport layer reports it at once (`reportFailure`).
+ */
+export class CloudHealth {
+  state: Connectivity = 'offline';
+  /** when the state last changed (ms since epoch) */
+  changedAt = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly o: CloudHealthOptions) {}
+
+  start(): void {
+    const tick = async (): Promise<void> => {
+      if (this.stopped) return;
+      const ok = await this.o.probe.probe(this.abort.signal);
+      if (this.stopped) return;
+      this.set(ok ? 'online' : 'offline');
+      this.timer = setTimeout(() => void tick(), this.o.intervalMs ?? 500);
+    };
+    void tick();
+  }
+
+  reportFailure(): void {
+    this.set('offline');
+  }
+
+  private set(s: Connectivity): void {
+    if (s === this.state) return;
+    this.state = s;
+    this.changedAt = Date.now();
+    this.o.logger.info({ state: s }, s === 'online' ? 'cloud reachable' : 'cloud unreachable');
+    this.o.onChange(s);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    clearTimeout(this.timer);
+    await this.o.probe.close();
+  }
+}

@@ -1,0 +1,147 @@
+import Database from 'better-sqlite3';
+import type { KubeObject } from '../api/object.ts';
+import type { PatchType, ResourceRef } from '../client/types.ts';
+import { HedgeError } from '../lib/errors.ts';
+
+/**
+ * One node-owned write made while the cloud was unreachable, replayed in order on reconnect.
+ * `baseCloudRv` is the cloud resourceVersion the write was made on top of: replay compares it
+ * with the cloud's current one to tell a conflict.
+ */
+export type JournalEntry =
+  | {
+      kind: 'patch';
+      resource: ResourceRef;
+      namespace: string;
+      name: string;
+      subresource: '' | 'status';
+      patchType: PatchType;
+      patch: unknown;
+      baseCloudRv: string;
+    }
+  | { kind: 'update'; resource: ResourceRef; namespace: string; name: string; subresource: '' | 'status'; object: KubeObject; baseCloudRv: string }
+  | { kind: 'create'; resource: ResourceRef; namespace: string; object: KubeObject };
+
+export interface JournalRow {
+  seq: number;
+  entry: JournalEntry;
+}
+
+/** What the replica knows of a key: the store revision it wrote and the cloud resourceVersion behind it. */
+export interface CloudVersion {
+  hubRev: number;
+  cloudRv: string;
+  /** the stored value carries node writes not yet accepted by the cloud */
+  dirty: boolean;
+}
+
+/**
+ * The hub's own durable state beside the replica store: the write journal, the cloud
+ * resourceVersion of every replicated key, cached TokenRequest answers and discovery documents,
+ * and which reflectors have completed a list at least once. SQLite, WAL, synchronous=FULL: an
+ * append is on disk when `append` returns.
+ */
+export class HubDb {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  /** `maxPageCount` caps the file (SQLite pages of 4 KiB): a disk-space budget, and how tests fill the "disk" */
+  constructor(path: string, opts: { maxPageCount?: number } = {}) {
+    this.db = new Database(path);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      if (opts.maxPageCount !== undefined) this.db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
+      this.db.pragma('synchronous = FULL');
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS cloud_rv (key TEXT PRIMARY KEY, hub_rev INTEGER NOT NULL, cloud_rv TEXT NOT NULL, dirty INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS tokens (k TEXT PRIMARY KEY, body TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS documents (path TEXT PRIMARY KEY, content_type TEXT NOT NULL, body BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS synced (resource TEXT PRIMARY KEY);
+      `);
+    } catch (err) {
+      this.db.close();
+      throw new HedgeError('Internal', `edgehub database ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    this.stmts = {
+      append: this.db.prepare('INSERT INTO journal (entry) VALUES (?)'),
+      pending: this.db.prepare('SELECT seq, entry FROM journal ORDER BY seq'),
+      done: this.db.prepare('DELETE FROM journal WHERE seq = ?'),
+      count: this.db.prepare('SELECT count(*) AS n FROM journal'),
+      getRv: this.db.prepare('SELECT hub_rev, cloud_rv, dirty FROM cloud_rv WHERE key = ?'),
+      setRv: this.db.prepare('INSERT INTO cloud_rv (key, hub_rev, cloud_rv, dirty) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET hub_rev = excluded.hub_rev, cloud_rv = excluded.cloud_rv, dirty = excluded.dirty'),
+      delRv: this.db.prepare('DELETE FROM cloud_rv WHERE key = ?'),
+      getToken: this.db.prepare('SELECT body, expires_ms FROM tokens WHERE k = ?'),
+      setToken: this.db.prepare('INSERT OR REPLACE INTO tokens (k, body, expires_ms) VALUES (?, ?, ?)'),
+      getDoc: this.db.prepare('SELECT content_type, body FROM documents WHERE path = ?'),
+      setDoc: this.db.prepare('INSERT OR REPLACE INTO documents (path, content_type, body) VALUES (?, ?, ?)'),
+      isSynced: this.db.prepare('SELECT 1 AS one FROM synced WHERE resource = ?'),
+      setSynced: this.db.prepare('INSERT OR IGNORE INTO synced (resource) VALUES (?)'),
+    };
+  }
+
+  /** durable once this returns; the sequence number orders replay */
+  append(entry: JournalEntry): number {
+    try {
+      return Number(this.stmts.append.run(JSON.stringify(entry)).lastInsertRowid);
+    } catch (err) {
+      // SQLITE_FULL and friends: the write is refused as a whole, the journal stays as it was
+      throw new HedgeError('Unavailable', `edgehub journal: cannot record the write: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  pending(): JournalRow[] {
+    return (this.stmts.pending.all() as { seq: number; entry: string }[]).map((r) => ({ seq: r.seq, entry: JSON.parse(r.entry) as JournalEntry }));
+  }
+
+  pendingCount(): number {
+    return (this.stmts.count.get() as { n: number }).n;
+  }
+
+  done(seq: number): void {
+    this.stmts.done.run(seq);
+  }
+
+  cloudVersion(key: string): CloudVersion | undefined {
+    const r = this.stmts.getRv.get(key) as { hub_rev: number; cloud_rv: string; dirty: number } | undefined;
+    return r ? { hubRev: r.hub_rev, cloudRv: r.cloud_rv, dirty: r.dirty === 1 } : undefined;
+  }
+
+  setCloudVersion(key: string, v: CloudVersion): void {
+    this.stmts.setRv.run(key, v.hubRev, v.cloudRv, v.dirty ? 1 : 0);
+  }
+
+  dropCloudVersion(key: string): void {
+    this.stmts.delRv.run(key);
+  }
+
+  token(k: string, nowMs: number): string | undefined {
+    const r = this.stmts.getToken.get(k) as { body: string; expires_ms: number } | undefined;
+    return r && r.expires_ms > nowMs ? r.body : undefined;
+  }
+
+  setToken(k: string, body: string, expiresMs: number): void {
+    this.stmts.setToken.run(k, body, expiresMs);
+  }
+
+  document(path: string): { contentType: string; body: Buffer } | undefined {
+    const r = this.stmts.getDoc.get(path) as { content_type: string; body: Buffer } | undefined;
+    return r ? { contentType: r.content_type, body: r.body } : undefined;
+  }
+
+  setDocument(path: string, contentType: string, body: Buffer): void {
+    this.stmts.setDoc.run(path, contentType, body);
+  }
+
+  synced(resource: string): boolean {
+    return this.stmts.isSynced.get(resource) !== undefined;
+  }
+
+  markSynced(resource: string): void {
+    this.stmts.setSynced.run(resource);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

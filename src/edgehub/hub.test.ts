@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { KubeObject } from '../api/object.ts';
+import { startTestServer, testToken, type TestServer } from '../apiserver/testing/test-server.ts';
+import { HttpKubeClient } from '../client/http-client.ts';
+import { loadKubeconfig } from '../client/kubeconfig.ts';
+import { Resources } from '../client/resources.ts';
+import type { KubeClient, WatchEvent } from '../client/types.ts';
+import { isHedgeError } from '../lib/errors.ts';
+import { silentLogger } from '../lib/log.ts';
+import { MemoryStore } from '../store/index.ts';
+import { startHub, type RunningHub } from './hub.ts';
+import { TcpLink } from './testing/tcp-link.ts';
+
+const NODE = 'edge-1';
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const pod = (name: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'default' },
+  spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }] },
+});
+
+/** collects a watch's events until aborted */
+function collect(client: KubeClient, rv: string, signal: AbortSignal): { events: WatchEvent[]; error?: unknown } {
+  const out: { events: WatchEvent[]; error?: unknown } = { events: [] };
+  void (async () => {
+    try {
+      for await (const ev of client.watch(Resources.pods, { namespace: 'default', fieldSelector: `spec.nodeName=${NODE}`, resourceVersion: rv, signal })) out.events.push(ev);
+    } catch (err) {
+      out.error = err;
+    }
+  })();
+  return out;
+}
+
+describe('edgehub', () => {
+  let cloudStore: MemoryStore;
+  let cloud: TestServer;
+  let link: TcpLink;
+  let dir: string;
+  let hub: RunningHub;
+  const replicaStore = new MemoryStore();
+  let local: HttpKubeClient;
+  let admin: HttpKubeClient;
+  const watches = new AbortController();
+
+  before(async () => {
+    cloudStore = new MemoryStore();
+    cloud = await startTestServer({ store: cloudStore });
+    const u = new URL(cloud.url);
+    link = await TcpLink.open({ host: u.hostname, port: Number(u.port) });
+    admin = new HttpKubeClient({ server: cloud.url, token: testToken });
+    await admin.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE } });
+    await admin.create(Resources.pods, pod('p1'));
+    await admin.create(Resources.pods, pod('p2'));
+    await admin.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
+    dir = await mkdtemp(join(tmpdir(), 'edgehub-'));
+    hub = await startHub({
+      nodeName: NODE,
+      dir: join(dir, 'hub'),
+      cloud: { server: `http://127.0.0.1:${link.port}`, token: testToken },
+      port: 0,
+      logger: silentLogger(),
+      store: replicaStore,
+      healthIntervalMs: 100,
+      healthTimeoutMs: 500,
+    });
+    local = new HttpKubeClient(await loadKubeconfig(hub.kubeconfigPath));
+    await hub.waitFor('online');
+  });
+
+  after(async () => {
+    watches.abort();
+    await local.close();
+    await admin.close();
+    await hub.close();
+    await link.close();
+    await cloud.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes its kubeconfig 0600 and refuses clients without the hub certificate', async () => {
+    assert.equal((await stat(hub.kubeconfigPath)).mode & 0o777, 0o600);
+    const conn = await loadKubeconfig(hub.kubeconfigPath);
+    const anonymous = new HttpKubeClient({ server: hub.url, ca: conn.ca });
+    await assert.rejects(anonymous.list(Resources.pods), (err: unknown) => isHedgeError(err, 'Unavailable') || isHedgeError(err));
+    await anonymous.close();
+  });
+
+  it('online: serves the node view from the replica and caches gets by name', async () => {
+    await until('pods replicated', async () => (await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length === 2);
+    const cm = await local.get(Resources.configmaps, 'cfg', { namespace: 'default' });
+    assert.deepEqual(cm.data, { a: '1' });
+    const node = await local.get(Resources.nodes, NODE);
+    assert.equal(node.metadata.name, NODE);
+  });
+
+  it('offline: reads from the cache, journals node writes, refuses others with 503, replays on reconnect', async () => {
+    const list = await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` });
+    const seen = collect(local, list.metadata.resourceVersion, watches.signal);
+    const cut = Date.now();
+    link.cut();
+    await hub.waitFor('offline');
+    assert.ok(Date.now() - cut < 2_000, `loss detected in ${Date.now() - cut} ms`);
+
+    // reads
+    assert.equal((await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length, 2);
+    assert.deepEqual((await local.get(Resources.configmaps, 'cfg', { namespace: 'default' })).data, { a: '1' });
+    await assert.rejects(local.get(Resources.configmaps, 'never-seen', { namespace: 'default' }), (err: unknown) => isHedgeError(err, 'Unavailable'));
+
+    // entitled writes: applied locally and journaled
+    const patched = await local.patch(Resources.pods, 'p1', 'merge', { status: { phase: 'Running' } }, { namespace: 'default', subresource: 'status' });
+    assert.equal((patched.status as { phase?: string }).phase, 'Running');
+    assert.equal(((await local.get(Resources.pods, 'p1', { namespace: 'default' })).status as { phase?: string }).phase, 'Running');
+    const ev = await local.create(Resources.events, {
+      metadata: { generateName: 'p1.', namespace: 'default' },
+      involvedObject: { kind: 'Pod', name: 'p1', namespace: 'default' },
+      reason: 'Started',
+      message: 'offline',
+      type: 'Normal',
+    } as KubeObject);
+    assert.ok(ev.metadata.name?.startsWith('p1.'));
+    await local.patch(Resources.nodes, NODE, 'merge', { status: { nodeInfo: { kubeletVersion: 'offline' } } }, { subresource: 'status' });
+    // labels and annotations are not the node's to change offline
+    await assert.rejects(local.patch(Resources.nodes, NODE, 'merge', { metadata: { labels: { offline: 'yes' } } }), (err: unknown) => isHedgeError(err, 'Unavailable'));
+    await assert.rejects(local.create(Resources.nodes, { metadata: { name: NODE } }), (err: unknown) => isHedgeError(err, 'AlreadyExists'));
+
+    // not the node's business offline: a clear 503, never a fake success
+    await assert.rejects(
+      local.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }),
+      (err: unknown) => isHedgeError(err, 'Unavailable'),
+    );
+    await assert.rejects(local.delete(Resources.pods, 'p2', { namespace: 'default' }), (err: unknown) => isHedgeError(err, 'Unavailable'));
+    assert.equal(hub.db.pendingCount(), 3);
+
+    // meanwhile in the cloud: p2 deleted, p3 created, and history compacted so the watch cannot resume
+    await admin.delete(Resources.pods, 'p2', { namespace: 'default', gracePeriodSeconds: 0 });
+    await admin.create(Resources.pods, pod('p3'));
+    await admin.patch(Resources.pods, 'p1', 'merge', { metadata: { labels: { touched: 'cloud' } } }, { namespace: 'default' });
+    await cloudStore.compact(await cloudStore.currentRevision());
+
+    link.restore();
+    await hub.waitFor('online');
+    assert.equal(hub.db.pendingCount(), 0);
+    const p1 = await admin.get(Resources.pods, 'p1', { namespace: 'default' });
+    assert.equal((p1.status as { phase?: string }).phase, 'Running');
+    assert.equal(p1.metadata.labels?.touched, 'cloud');
+    assert.equal(((await admin.get(Resources.nodes, NODE)).status as { nodeInfo?: { kubeletVersion?: string } }).nodeInfo?.kubeletVersion, 'offline');
+    const events = await admin.list(Resources.events, { namespace: 'default' });
+    assert.ok(events.items.some((e) => e.metadata.name === ev.metadata.name));
+    assert.ok(events.items.some((e) => (e as { reason?: string }).reason === 'OfflineWriteConflict'), 'the p1 conflict is reported');
+
+    // the relist after 410 reconciled the replica: local watchers got each change once
+    await until('replica caught up', async () => {
+      const names = (await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.map((p) => p.metadata.name).sort();
+      return JSON.stringify(names) === JSON.stringify(['p1', 'p3']);
+    });
+    await until('watch events', () => seen.events.some((e) => e.type === 'ADDED' && e.object.metadata.name === 'p3'));
+    const kinds = seen.events.map((e) => `${e.type} ${e.object.metadata.name}`);
+    assert.equal(kinds.filter((k) => k === 'DELETED p2').length, 1, kinds.join(', '));
+    assert.equal(kinds.filter((k) => k === 'ADDED p3').length, 1, kinds.join(', '));
+    const rvs = seen.events.map((e) => e.object.metadata.resourceVersion);
+    assert.equal(new Set(rvs).size, rvs.length, 'no event delivered twice');
+    assert.equal(seen.error, undefined);
+  });
+
+  it('a resourceVersion the replica no longer has gets 410 Gone, offline too', async () => {
+    link.cut();
+    await hub.waitFor('offline');
+    await replicaStore.compact(await replicaStore.currentRevision());
+    const w = collect(local, '1', watches.signal);
+    await until('watch answered', () => w.error !== undefined || w.events.length > 0);
+    assert.ok(isHedgeError(w.error, 'Gone'), String(w.error));
+    link.restore();
+    await hub.waitFor('online');
+  });
+});

@@ -1,0 +1,420 @@
+import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Agent, request, type Dispatcher } from 'undici';
+import { builtinResources } from '../api/builtin/index.ts';
+import { ResourceRegistry } from '../api/resources/index.ts';
+import { isPlainObject, type KubeObject } from '../api/object.ts';
+import { createApiServer, parseRequestInfo, statusFromError, type ResourceRequestInfo, type RunningApiServer } from '../apiserver/index.ts';
+import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
+import { systemClock, type Clock } from '../client/clock.ts';
+import { HttpKubeClient } from '../client/http-client.ts';
+import type { ConnectionConfig } from '../client/kubeconfig.ts';
+import { Resources } from '../client/resources.ts';
+import type { KubeClient, ResourceRef } from '../client/types.ts';
+import { HedgeError, isHedgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import type { Store } from '../store/types.ts';
+import { CloudHealth, readyzProbe, type HealthProbe } from './cloud-health.ts';
+import { HubDb } from './hub-db.ts';
+import { ensureHubPki, HUB_CLIENT_USER } from './hub-pki.ts';
+import { localWrite, tokenCacheKey } from './local-writes.ts';
+import { nodeReflections, reflectionId, Reflector } from './reflector.ts';
+import { Replica } from './replica.ts';
+import { replayJournal } from './replay.ts';
+
+/** What the hub is doing with the cloud; writes go to the journal in every state but `online`. */
+export type HubState = 'offline' | 'replaying' | 'online';
+
+export interface HubOptions {
+  nodeName: string;
+  /** `<node-data-dir>/hub`: replica, journal, PKI, kubeconfig (0700) */
+  dir: string;
+  /** how to reach the cloud as the node */
+  cloud: ConnectionConfig;
+  host?: string;
+  /** 0 = any free port */
+  port: number;
+  logger: Logger;
+  clock?: Clock;
+  /** default 500 ms */
+  healthIntervalMs?: number;
+  /** default 1,000 ms */
+  healthTimeoutMs?: number;
+  /** test seams: the replica store (default SQLite in `dir`), the health probe, the cloud client */
+  store?: Store;
+  probe?: HealthProbe;
+  cloudClient?: KubeClient;
+  /** how long a read of a never-synced resource waits for the first list while online (default 10 s) */
+  firstSyncWaitMs?: number;
+}
+
+export interface RunningHub {
+  /** https://127.0.0.1:PORT */
+  readonly url: string;
+  /** `<dir>/kubeconfig`, 0600, for local clients */
+  readonly kubeconfigPath: string;
+  state(): HubState;
+  /** resolves when the hub reaches `s` */
+  waitFor(s: HubState, signal?: AbortSignal): Promise<void>;
+  readonly replica: Replica;
+  readonly db: HubDb;
+  /** counters for tests and the benchmark */
+  readonly stats: { replays: number; replayed: number; conflicts: number; offlineSince?: number; lastChangeMs: number };
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 3 * 1024 * 1024;
+const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'node.k8s.io/runtimeclasses']);
+const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts']);
+const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'authorization', 'content-length']);
+
+/**
+ * The edge hub: a loopback HTTPS endpoint that speaks the Kubernetes API for everything on the
+ * node. See README.md in this folder for the design.
+ */
+export async function startHub(o: HubOptions): Promise<RunningHub> {
+  const log = o.logger.child({ component: 'edgehub' });
+  const clock = o.clock ?? systemClock;
+  await mkdir(o.dir, { recursive: true, mode: 0o700 });
+  const pki = await ensureHubPki(o.dir, ['127.0.0.1', 'localhost', '::1']);
+  const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log });
+  const db = new HubDb(join(o.dir, 'hub.db'));
+  const replica = new Replica({ store, db, logger: log });
+  const cloud = o.cloudClient ?? new HttpKubeClient({ ...o.cloud, userAgent: `hedge-edgehub/0.1 (${o.nodeName})`, requestTimeoutMs: 10_000 });
+  const cloudDispatcher = new Agent({
+    connect: { ca: o.cloud.ca, cert: o.cloud.cert, key: o.cloud.key, rejectUnauthorized: !o.cloud.insecureSkipTLSVerify, timeout: o.healthTimeoutMs ?? 1_000 },
+    keepAliveTimeout: 30_000,
+  });
+  const resources = new ResourceRegistry(builtinResources());
+
+  // The apiserver's own read handlers over the replica: what local clients read, online or not.
+  const innerToken = randomBytes(32).toString('hex');
+  const inner: RunningApiServer = await createApiServer({
+    host: '127.0.0.1',
+    port: 0,
+    store,
+    logger: log.child({ part: 'replica-api' }),
+    authenticator: { authenticate: (req) => (req.headers.authorization === `Bearer ${innerToken}` ? { username: HUB_CLIENT_USER, groups: ['system:masters'] } : undefined) },
+    bootstrapNamespaces: false,
+    runtimeClasses: [],
+  });
+  const innerDispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
+
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  let state: HubState = 'offline';
+  const stateWaiters = new Set<{ s: HubState; resolve: () => void }>();
+  const stats: RunningHub['stats'] = { replays: 0, replayed: 0, conflicts: 0, offlineSince: Date.now(), lastChangeMs: Date.now() };
+  const setState = (s: HubState): void => {
+    if (s === state) return;
+    state = s;
+    stats.lastChangeMs = Date.now();
+    if (s === 'offline') stats.offlineSince = Date.now();
+    for (const w of [...stateWaiters]) if (w.s === s) { stateWaiters.delete(w); w.resolve(); }
+  };
+
+  const reflectors = new Map<string, Reflector>();
+  for (const spec of nodeReflections(o.nodeName, Resources)) reflectors.set(reflectionId(spec), new Reflector(spec, { cloud, replica, db, clock, logger: log }));
+  let reflecting: AbortController | undefined;
+  let reconnecting: Promise<void> | undefined;
+
+  const health = new CloudHealth({
+    probe: o.probe ?? readyzProbe(o.cloud, o.healthTimeoutMs ?? 1_000),
+    intervalMs: o.healthIntervalMs,
+    logger: log,
+    onChange: (s) => {
+      if (s === 'offline') {
+        reflecting?.abort();
+        reflecting = undefined;
+        setState('offline');
+        return;
+      }
+      reconnecting ??= reconnect().finally(() => (reconnecting = undefined));
+    },
+  });
+
+  /** replay the journal in order (writes meanwhile are journaled behind it), then resume the watches */
+  async function reconnect(): Promise<void> {
+    setState('replaying');
+    while (health.state === 'online' && !stop.signal.aborted) {
+      try {
+        stats.replays++;
+        const r = await replayJournal({ db, cloud, replica, nodeName: o.nodeName, logger: log }, stop.signal);
+        stats.replayed += r.applied;
+        stats.conflicts += r.conflicts;
+        if (r.applied > 0) log.info(r, 'journaled writes replayed');
+      } catch (err) {
+        log.warn({ err }, 'replay interrupted; retrying');
+        await clock.sleep(500, stop.signal).catch(() => undefined);
+        continue;
+      }
+      if (db.pendingCount() > 0) continue;
+      if (health.state !== 'online') return;
+      setState('online');
+      const ac = new AbortController();
+      setMaxListeners(0, ac.signal);
+      reflecting = ac;
+      const signal = AbortSignal.any([ac.signal, stop.signal]);
+      for (const r of reflectors.values()) void r.run(signal);
+      return;
+    }
+  }
+
+  async function readBody(req: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of req) {
+      n += (c as Buffer).length;
+      if (n > MAX_BODY) throw new HedgeError('RequestEntityTooLarge', `Request entity too large: limit is ${MAX_BODY}`);
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  function forwardHeaders(req: IncomingMessage, extra: Record<string, string> = {}): Record<string, string> {
+    const h: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !hopByHop.has(k)) h[k] = Array.isArray(v) ? v.join(', ') : v;
+    return { ...h, ...extra };
+  }
+
+  /** streams (watch, follow) chunk by chunk; anything else in one write with its length, so no small packets wait on each other */
+  async function pipeResponse(up: Dispatcher.ResponseData, res: ServerResponse, stream: boolean): Promise<void> {
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !hopByHop.has(k)) headers[k] = v;
+    if (!stream) {
+      const body = Buffer.from(await up.body.arrayBuffer());
+      res.writeHead(up.statusCode, { ...headers, 'content-length': body.length });
+      res.end(body);
+      return;
+    }
+    res.writeHead(up.statusCode, headers);
+    res.flushHeaders();
+    for await (const chunk of up.body) res.write(chunk as Buffer);
+    res.end();
+  }
+
+  const isStream = (req: IncomingMessage): boolean => /[?&](watch=(1|true)|follow=(1|true))(&|$)/.test(req.url ?? '');
+
+  /** a request on the replica's apiserver (reads) */
+  async function toInner(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const up = await request(`${inner.url}${req.url ?? '/'}`, {
+      method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers: forwardHeaders(req, { authorization: `Bearer ${innerToken}` }),
+      dispatcher: innerDispatcher,
+      signal,
+      bodyTimeout: 0,
+    });
+    await pipeResponse(up, res, isStream(req));
+  }
+
+  /** to the cloud as the node; a transport failure marks the cloud offline at once and is rethrown as Unavailable */
+  async function toCloud(req: IncomingMessage, body: Buffer | undefined, signal: AbortSignal, headers?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    const h = forwardHeaders(req, headers);
+    if (o.cloud.token) h.authorization = `Bearer ${o.cloud.token}`;
+    try {
+      return await request(`${o.cloud.server}${req.url ?? '/'}`, {
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers: h,
+        body,
+        dispatcher: cloudDispatcher,
+        signal,
+        headersTimeout: 10_000,
+        bodyTimeout: 0,
+      });
+    } catch (err) {
+      if (!signal.aborted) health.reportFailure();
+      throw new HedgeError('Unavailable', `the cloud is unreachable: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  const sendJson = (res: ServerResponse, code: number, body: unknown): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  const sendStatus = (res: ServerResponse, err: unknown): void => {
+    const s = statusFromError(err);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendJson(res, s.code ?? 500, s);
+  };
+
+  async function waitSynced(id: string, signal: AbortSignal): Promise<boolean> {
+    if (db.synced(id)) return true;
+    if (state !== 'online' && health.state !== 'online') return false;
+    const r = reflectors.get(id);
+    if (!r) return false;
+    const t = AbortSignal.any([signal, AbortSignal.timeout(o.firstSyncWaitMs ?? 10_000)]);
+    await Promise.race([r.waitSynced(), new Promise((resolve) => t.addEventListener('abort', resolve, { once: true }))]);
+    return db.synced(id);
+  }
+
+  async function handleResource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, signal: AbortSignal): Promise<void> {
+    const id = `${info.group}/${info.resource}`;
+    const def = resources.lookup(info.group, info.version, info.resource);
+    const ref: ResourceRef | undefined = def ? { group: def.group, version: def.version, plural: def.plural, kind: def.kind, namespaced: def.namespaced } : undefined;
+    const isRead = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
+    // reads of what the hub replicates: always from the replica, online or not, so the
+    // resourceVersions a local client sees all come from one sequence
+    if (isRead && reflectedResources.has(id) && (info.subresource === '' || info.subresource === 'status')) {
+      if (!(await waitSynced(id, signal))) throw new HedgeError('Unavailable', `the cloud is unreachable and ${info.resource} were never synced to this node`);
+      return toInner(req, res, signal);
+    }
+    if (info.verb === 'get' && byNameResources.has(id) && info.subresource === '' && ref) {
+      if (state !== 'offline') {
+        try {
+          const obj = await cloud.get(ref, info.name, { namespace: info.namespace || undefined, signal });
+          sendJson(res, 200, await replica.putFromCloud(ref, obj));
+          return;
+        } catch (err) {
+          if (isHedgeError(err, 'NotFound')) {
+            await replica.removeFromCloud(ref, info.namespace, info.name);
+            throw err;
+          }
+          if (!isHedgeError(err, 'Unavailable') && !isHedgeError(err, 'Timeout')) throw err;
+          health.reportFailure();
+        }
+      }
+      const cached = await replica.get(ref, info.namespace, info.name);
+      if (!cached) throw new HedgeError('Unavailable', `the cloud is unreachable and ${info.resource} "${info.name}" is not cached on this node`);
+      sendJson(res, 200, cached);
+      return;
+    }
+    const writesCached = ref && !isRead && (reflectedResources.has(id) || id === '/events' || (id === '/serviceaccounts' && info.subresource === 'token'));
+    if (!writesCached) {
+      // anything else: the cloud's business, passed through; nothing pretends to work offline
+      if (state === 'offline') throw new HedgeError('Unavailable', `the cloud is unreachable; ${info.verb} ${info.resource} is not served offline`);
+      const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req);
+      return pipeResponse(await toCloud(req, body, signal), res, isStream(req));
+    }
+    const body = await readBody(req);
+    const contentType = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
+    let parsed: unknown;
+    try {
+      parsed = body.length ? JSON.parse(body.toString('utf8')) : undefined;
+    } catch {
+      throw new HedgeError('BadRequest', 'the request body is not JSON (the hub accepts JSON only)');
+    }
+    if (state === 'online') {
+      let sendBody = body;
+      // a local client's resourceVersion is the replica's: translate it to the cloud's
+      if (info.verb === 'update' && reflectedResources.has(id) && isPlainObject(parsed) && isPlainObject(parsed.metadata) && typeof parsed.metadata.resourceVersion === 'string' && parsed.metadata.resourceVersion !== '') {
+        const key = replica.key(ref, info.namespace, info.name);
+        const cloudRv = replica.cloudRvFor(key, Number(parsed.metadata.resourceVersion));
+        if (cloudRv === undefined) {
+          throw new HedgeError('Conflict', `Operation cannot be fulfilled on ${info.resource} "${info.name}": the object has been modified; please apply your changes to the latest version and try again`, { details: { kind: info.resource, name: info.name } });
+        }
+        sendBody = Buffer.from(JSON.stringify({ ...parsed, metadata: { ...parsed.metadata, resourceVersion: cloudRv } }));
+      }
+      let up: Dispatcher.ResponseData | undefined;
+      try {
+        up = await toCloud(req, sendBody, signal);
+      } catch (err) {
+        if (!isHedgeError(err, 'Unavailable')) throw err;
+      }
+      if (up) {
+        const text = await up.body.text();
+        let answer: unknown;
+        try {
+          answer = JSON.parse(text);
+        } catch {
+          answer = undefined;
+        }
+        if (up.statusCode >= 200 && up.statusCode < 300 && isPlainObject(answer) && isPlainObject(answer.metadata)) {
+          if (id === '/serviceaccounts') {
+            const exp = isPlainObject(answer.status) ? Date.parse(String(answer.status.expirationTimestamp ?? '')) : NaN;
+            if (Number.isFinite(exp)) db.setToken(tokenCacheKey(info, parsed), text, exp);
+          } else if (reflectedResources.has(id) && answer.kind !== 'Status') {
+            answer = await replica.putFromCloud(ref, answer as KubeObject);
+          }
+          sendJson(res, up.statusCode, answer);
+          return;
+        }
+        res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
+        res.end(text);
+        return;
+      }
+    }
+    const out = await localWrite({ nodeName: o.nodeName, replica, db, now: () => clock.now() }, { info, res: ref, body: parsed, contentType });
+    sendJson(res, out.code, out.body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    const signal = AbortSignal.any([ac.signal, stop.signal]);
+    try {
+      const url = new URL(req.url ?? '/', 'https://hub');
+      const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      if (!info.isResourceRequest) return await toInner(req, res, signal);
+      await handleResource(req, res, info, signal);
+    } catch (err) {
+      if (signal.aborted && res.writableEnded) return;
+      if (!isHedgeError(err)) log.warn({ err, url: req.url }, 'hub request failed');
+      sendStatus(res, isHedgeError(err) ? err : new HedgeError('Unavailable', `edgehub: ${(err as Error).message}`));
+    }
+  }
+
+  // TLS with a client certificate from the hub CA only: loopback alone is not an identity
+  const server: Server = createServer({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    void handle(req, res);
+  });
+  // small JSON answers must not wait for the client's delayed ACK (Nagle)
+  server.on('secureConnection', (socket: import('node:tls').TLSSocket) => socket.setNoDelay(true));
+  server.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `https://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const kubeconfigPath = join(o.dir, 'kubeconfig');
+  await writeKubeconfig(kubeconfigPath, { server: url, caCert: pki.ca.cert, credentials: { clientCert: pki.client.cert, clientKey: pki.client.key }, name: 'edgehub', user: HUB_CLIENT_USER });
+  health.start();
+  log.info({ url, kubeconfig: kubeconfigPath }, 'edgehub listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    kubeconfigPath,
+    replica,
+    db,
+    stats,
+    state: () => state,
+    waitFor(s, signal) {
+      if (state === s) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const w = { s, resolve };
+        stateWaiters.add(w);
+        signal?.addEventListener('abort', () => { stateWaiters.delete(w); reject(signal.reason as Error); }, { once: true });
+      });
+    },
+    close() {
+      closing ??= (async () => {
+        stop.abort();
+        reflecting?.abort();
+        await health.stop();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await reconnecting;
+        await replica.idle();
+        await inner.close();
+        await innerDispatcher.close();
+        await cloudDispatcher.close();
+        if (!o.cloudClient && cloud instanceof HttpKubeClient) await cloud.close();
+        await store.close();
+        db.close();
+      })();
+      return closing;
+    },
+  };
+}
+

@@ -1,0 +1,134 @@
+import type { KubeObject } from '../api/object.ts';
+import { Backoff } from '../client/backoff.ts';
+import type { Clock } from '../client/clock.ts';
+import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../client/selectors.ts';
+import type { KubeClient, ResourceRef } from '../client/types.ts';
+import { isHedgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import type { HubDb } from './hub-db.ts';
+import type { Replica } from './replica.ts';
+
+/** One list+watch the hub keeps of the cloud (the node's view of one resource). */
+export interface ReflectedResource {
+  resource: ResourceRef;
+  namespace?: string;
+  fieldSelector?: string;
+  labelSelector?: string;
+}
+
+/** The resources a node needs to run its pods offline, scoped as the node authorizer allows. */
+export function nodeReflections(nodeName: string, resources: { pods: ResourceRef; nodes: ResourceRef; leases: ResourceRef; services: ResourceRef; endpoints: ResourceRef; runtimeclasses: ResourceRef }): ReflectedResource[] {
+  return [
+    { resource: resources.nodes, fieldSelector: `metadata.name=${nodeName}` },
+    { resource: resources.pods, fieldSelector: `spec.nodeName=${nodeName}` },
+    { resource: resources.leases, namespace: 'kube-node-lease', fieldSelector: `metadata.name=${nodeName}` },
+    { resource: resources.runtimeclasses },
+    { resource: resources.services },
+    { resource: resources.endpoints },
+  ];
+}
+
+export function reflectionId(r: ReflectedResource): string {
+  return `${r.resource.group}/${r.resource.plural}`;
+}
+
+/** whether a stored object is within what the reflection lists (for reconciling deletes) */
+export function inScope(r: ReflectedResource): (obj: KubeObject) => boolean {
+  const fields = parseFieldSelector(r.fieldSelector);
+  const labels = parseLabelSelector(r.labelSelector);
+  return (obj) => matchFields(fields, obj) && matchLabels(labels, obj.metadata.labels);
+}
+
+export interface ReflectorDeps {
+  cloud: KubeClient;
+  replica: Replica;
+  db: HubDb;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * client-go's reflector, writing into the replica: list (reconcile), then watch from the list's
+ * resourceVersion, resume from the last one seen after a dropped stream, relist only on 410.
+ * `state.rv` survives `run` returning (the link dropped) so the next run resumes the watch.
+ */
+export class Reflector {
+  /** the last cloud resourceVersion applied; '' = list first */
+  rv = '';
+  /** resolves after the first completed list of this run */
+  private syncedWaiters: (() => void)[] = [];
+  synced = false;
+
+  constructor(
+    readonly spec: ReflectedResource,
+    private readonly d: ReflectorDeps,
+  ) {}
+
+  waitSynced(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise((r) => this.syncedWaiters.push(r));
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { cloud, replica, db, logger } = this.d;
+    const { resource, namespace, fieldSelector, labelSelector } = this.spec;
+    const id = reflectionId(this.spec);
+    const log = logger.child({ reflector: id });
+    const backoff = new Backoff({ initialMs: 200, maxMs: 5_000 });
+    while (!signal.aborted) {
+      try {
+        if (this.rv === '') {
+          const list = await cloud.list(resource, { namespace, fieldSelector, labelSelector, signal });
+          await replica.reconcile(resource, { namespace, matches: inScope(this.spec) }, list.items);
+          this.rv = list.metadata.resourceVersion;
+          db.markSynced(id);
+          this.markSynced();
+        } else {
+          this.markSynced();
+        }
+        // Writes are pipelined (the replica keeps each key's writes in order) so a burst of events
+        // is group-committed instead of paying one fsync each.
+        let inflight: Promise<unknown>[] = [];
+        const settle = async (): Promise<void> => {
+          const batch = inflight;
+          inflight = [];
+          for (const r of await Promise.allSettled(batch)) if (r.status === 'rejected') log.warn({ err: r.reason }, 'replica write failed');
+        };
+        try {
+          for await (const ev of cloud.watch(resource, { namespace, fieldSelector, labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: 300, signal })) {
+            switch (ev.type) {
+              case 'ADDED':
+              case 'MODIFIED':
+                inflight.push(replica.putFromCloud(resource, ev.object));
+                break;
+              case 'DELETED':
+                inflight.push(replica.removeFromCloud(resource, ev.object.metadata.namespace ?? '', ev.object.metadata.name ?? ''));
+                break;
+              case 'BOOKMARK':
+                break;
+            }
+            if (inflight.length >= 256) await settle();
+            if (ev.object.metadata.resourceVersion) this.rv = ev.object.metadata.resourceVersion;
+            backoff.reset();
+          }
+        } finally {
+          await settle();
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        if (isHedgeError(err, 'Gone')) {
+          log.info({ rv: this.rv }, 'watch expired; relisting and reconciling');
+          this.rv = '';
+          continue;
+        }
+        const delay = backoff.next();
+        log.debug({ err, delayMs: delay }, 'reflector failed; retrying');
+        await this.d.clock.sleep(delay, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private markSynced(): void {
+    this.synced = true;
+    for (const w of this.syncedWaiters.splice(0)) w();
+  }
+}
