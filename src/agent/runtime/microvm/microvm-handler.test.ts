@@ -16,7 +16,8 @@ import { writeAtomic } from '../../volumes/atomic-writer.ts';
 import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
-import { MicroVmRuntimeHandler, pidAlive, processGone } from './microvm-handler.ts';
+import { pidExists, processGone } from '../../host/process.ts';
+import { MicroVmRuntimeHandler } from './microvm-handler.ts';
 import type { GuestArtifacts } from './vm.ts';
 
 function skipReason(): string | undefined {
@@ -86,7 +87,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
 
   after(async () => {
     await h?.removeSandbox(sid, sig()).catch(() => undefined);
-    if (qemuPid && pidAlive(qemuPid)) process.kill(qemuPid, 'SIGKILL');
+    if (qemuPid && pidExists(qemuPid)) process.kill(qemuPid, 'SIGKILL');
     delNetns(ns);
     execFileSync('sh', ['-c', `ip link del ${hostVeth} 2>/dev/null; for c in cpu cpuacct memory pids blkio; do rmdir /sys/fs/cgroup/$c/${cgroupParent} /sys/fs/cgroup/$c/${cgroupParent.split('/')[0]} 2>/dev/null; done; true`]);
     rmSync(tmp, { recursive: true, force: true });
@@ -95,7 +96,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
   test('the sandbox is a booted VM running the guest kernel, not the host one', async () => {
     const cfg = sandboxConfig({ id: sid, stateDir: join(podDir, 'sandbox'), cgroupParent, netnsPath: `/var/run/netns/${ns}` });
     const info = await h.createSandbox({ ...cfg, resources: { memoryBytes: 224 << 20, cpuMilli: 500 } }, sig());
-    assert.ok(info.pid && pidAlive(info.pid));
+    assert.ok(info.pid && pidExists(info.pid));
     qemuPid = info.pid;
     assert.ok(h.accelerator === 'kvm' || h.accelerator === 'tcg');
     const vm = await h.vmInfo(sid);

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { release as hostRelease } from 'node:os';
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
@@ -37,7 +37,9 @@ import { CriLogWriter } from './cri-log-writer.ts';
 import { exitCodeOf } from './frames.ts';
 import { parseGuestStats } from './guest-stats.ts';
 import { planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
-import { createPodCgroup, removePodCgroup } from '../oci/pod-cgroup.ts';
+import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
+import { writeFileAtomic } from '../../host/atomic-fs.ts';
+import { killAndWait, pidExists, processGone, waitProcessGone } from '../../host/process.ts';
 import { plugPodTap, unplugPodTap, type GuestNetwork } from './pod-network.ts';
 import { QmpClient } from './qmp.ts';
 import { ensureRootfsImage } from './rootfs-image.ts';
@@ -238,7 +240,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       }
     }
     await mkdir(this.#o.stateDir, { recursive: true });
-    await writeAtomic(cacheFile, JSON.stringify({ hostKernel: hostRelease(), accelerator: accel }));
+    await writeFileAtomic(cacheFile, JSON.stringify({ hostKernel: hostRelease(), accelerator: accel }));
     this.#log.info({ accelerator: accel }, 'microVM accelerator');
     return accel;
   }
@@ -262,7 +264,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return v;
   }
   async #writeVm(v: VmState): Promise<void> {
-    await writeAtomic(join(this.#vmDir(v.config.id), 'vm.json'), JSON.stringify(v));
+    await writeFileAtomic(join(this.#vmDir(v.config.id), 'vm.json'), JSON.stringify(v));
   }
   async #readMeta(cid: string): Promise<ContainerMeta | undefined> {
     try {
@@ -277,7 +279,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return m;
   }
   async #writeMeta(m: ContainerMeta): Promise<void> {
-    await writeAtomic(join(this.#containerDir(m.config.id), 'meta.json'), JSON.stringify(m));
+    await writeFileAtomic(join(this.#containerDir(m.config.id), 'meta.json'), JSON.stringify(m));
   }
   async #metas(): Promise<ContainerMeta[]> {
     const ids = await readdir(join(this.#o.stateDir, 'containers')).catch(() => [] as string[]);
@@ -363,7 +365,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const rec: ExitRecord = { exitCode: e.exitCode, finishedAt: new Date().toISOString() };
     if (e.signal !== undefined) rec.signal = e.signal;
     if (!(await this.#readExit(r.id)) && (await this.#readMeta(r.id))) {
-      await writeAtomic(join(this.#containerDir(r.id), 'exit.json'), JSON.stringify(rec)).catch((err: unknown) =>
+      await writeFileAtomic(join(this.#containerDir(r.id), 'exit.json'), JSON.stringify(rec)).catch((err: unknown) =>
         this.#log.warn({ err, container: r.id }, 'recording exit failed'),
       );
     }
@@ -411,19 +413,9 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return this.#o.cgroupRoot ?? '/sys/fs/cgroup';
   }
 
-  /** the pod's cgroup.procs in each v1 hierarchy it was created in */
-  async #cgroupProcs(cgroupParent: string): Promise<string[]> {
-    const out: string[] = [];
-    for (const ctl of ['cpu', 'cpuacct', 'memory', 'pids', 'blkio']) {
-      const f = join(this.#cgroupRoot(), ctl, cgroupParent, 'cgroup.procs');
-      if (await stat(f).then(() => true, () => false)) out.push(f);
-    }
-    return out;
-  }
-
   async createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo> {
     const existing = await this.#readVm(cfg.id);
-    if (existing && pidAlive(existing.pid)) return this.#info(existing);
+    if (existing && pidExists(existing.pid)) return this.#info(existing);
     const accelerator = await this.detectAccelerator(signal);
     const dir = this.#vmDir(cfg.id);
     const socks = this.#sockets(cfg.id);
@@ -464,7 +456,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       if (volumeShare) launch.volumeShare = volumeShare;
       if (cfg.netnsPath) launch.netnsPath = cfg.netnsPath;
       if (network) launch.network = network;
-      if (cfg.cgroupParent) launch.cgroupProcs = await this.#cgroupProcs(cfg.cgroupParent);
+      if (cfg.cgroupParent) launch.cgroupProcs = await podCgroupProcs({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent });
       if (this.#o.shares?.length) launch.shares = this.#o.shares;
       pid = await launchVm(launch, signal);
       const v: VmState = {
@@ -551,9 +543,9 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     this.#routes.delete(id);
     await c?.then((x) => x.close(), () => undefined);
     if (v) {
-      if (pidAlive(v.pid)) {
+      if (pidExists(v.pid)) {
         await this.#qmp(v, AbortSignal.any([signal, AbortSignal.timeout(5000)]), (q) => q.execute('quit', {}, signal)).catch(() => undefined);
-        if (!(await waitGone(v.pid, 5000, signal))) await killAndWait(v.pid, signal);
+        if (!(await waitProcessGone(v.pid, 5000, signal))) await killAndWait(v.pid, signal);
       }
       await rm(v.qmpSocket, { force: true });
       await rm(v.agentSocket, { force: true });
@@ -628,7 +620,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       m.pid = await c.start(procId, this.#processSpec(m, m.config.command, false), signal);
     } catch (err) {
       this.#routesOf(v.config.id).delete(procId);
-      await writeAtomic(
+      await writeFileAtomic(
         join(this.#containerDir(id), 'exit.json'),
         JSON.stringify({ exitCode: 128, finishedAt: new Date().toISOString(), reason: 'StartError' } satisfies ExitRecord),
       );
@@ -678,7 +670,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const m = await this.#meta(id);
     if (m.procId === undefined || (await this.#readExit(id))) return;
     const v = await this.#vm(m.config.sandboxId);
-    if (!pidAlive(v.pid)) {
+    if (!pidExists(v.pid)) {
       await this.#recordVmGone(id);
       return;
     }
@@ -695,7 +687,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
 
   async #recordVmGone(id: ContainerId): Promise<void> {
     if (await this.#readExit(id)) return;
-    await writeAtomic(
+    await writeFileAtomic(
       join(this.#containerDir(id), 'exit.json'),
       JSON.stringify({ exitCode: 137, finishedAt: new Date().toISOString(), reason: 'VmExited' } satisfies ExitRecord),
     );
@@ -705,7 +697,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const m = await this.#readMeta(id);
     if (!m) return;
     const v = await this.#readVm(m.config.sandboxId);
-    if (v && pidAlive(v.pid)) {
+    if (v && pidExists(v.pid)) {
       if (m.procId !== undefined && !(await this.#readExit(id))) await this.stop(id, { timeoutSeconds: 0, signal });
       await this.#detachRootfs(v, await this.#client(v, signal), id, m.scsiId, signal);
     }
@@ -744,7 +736,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     }
     if (m.procId === undefined) return { state: 'created', createdAt: new Date(m.createdAt) };
     const v = await this.#readVm(m.config.sandboxId);
-    if (!v || !pidAlive(v.pid)) {
+    if (!v || !pidExists(v.pid)) {
       await this.#recordVmGone(m.config.id);
       return this.#state(m);
     }
@@ -771,17 +763,11 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const sids = await readdir(join(this.#o.stateDir, 'sandboxes')).catch(() => [] as string[]);
     for (const sid of sids) {
       const v = await this.#readVm(sid);
-      if (v && pidAlive(v.pid)) await this.#client(v, signal).catch((err: unknown) => this.#log.warn({ err, sandbox: sid }, 'reattach failed'));
+      if (v && pidExists(v.pid)) await this.#client(v, signal).catch((err: unknown) => this.#log.warn({ err, sandbox: sid }, 'reattach failed'));
     }
     const out: ContainerStatus[] = [];
     for (const m of await this.#metas()) out.push(await this.#statusOf(m));
     return out;
-  }
-
-  /** Sandbox ids with a VM state file (for the agent's sandbox GC). */
-  async listSandboxes(): Promise<SandboxId[]> {
-    const sids = await readdir(join(this.#o.stateDir, 'sandboxes')).catch(() => [] as string[]);
-    return sids as SandboxId[];
   }
 
   // ---- stats ---------------------------------------------------------------------------------
@@ -869,47 +855,4 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
 /** guest mount key: the container id, shortened to keep guest paths small */
 function guestKey(id: string): string {
   return createHash('sha256').update(id).digest('hex').slice(0, 16);
-}
-
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function waitGone(pid: number, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid) && !(await isZombie(pid))) {
-    if (Date.now() > deadline || signal.aborted) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
-
-/** gone or a zombie waiting for init (daemonized qemu is not our child) */
-export async function processGone(pid: number): Promise<boolean> {
-  return !pidAlive(pid) || (await isZombie(pid));
-}
-
-async function isZombie(pid: number): Promise<boolean> {
-  const s = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return / Z /.test(s.slice(s.lastIndexOf(')')));
-}
-
-async function killAndWait(pid: number, signal: AbortSignal): Promise<void> {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  await waitGone(pid, 5000, signal);
 }

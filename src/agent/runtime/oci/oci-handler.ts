@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -29,8 +29,10 @@ import type {
   SandboxInfo,
   SandboxStats,
 } from '../types.ts';
-import { createPodCgroup, removePodCgroup } from './pod-cgroup.ts';
-import { runChecked, runCommand, type RunResult } from './run-command.ts';
+import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
+import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
+import { procStartTime, processRunning, waitFor } from '../../host/process.ts';
+import { runChecked, runCommand, type RunResult } from '../../host/run-command.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
 
 export interface OciRuntimeHandlerOptions {
@@ -112,12 +114,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async #binary(): Promise<string> {
     if (this.#runtimeBinary) return this.#runtimeBinary;
     let bin = this.#o.runtime.binary;
-    if (this.#o.runtime.kind === 'crun' && (await exists(join(this.#cgroupRoot, 'unified', 'cgroup.procs')))) {
+    if (this.#o.runtime.kind === 'crun' && (await pathExists(join(this.#cgroupRoot, 'unified', 'cgroup.procs')))) {
       const dir = join(this.#o.stateDir, 'bin');
       await mkdir(dir, { recursive: true });
       const wrapper = join(dir, 'crun-hybrid');
       const script = `#!/bin/sh\nexec unshare -m --propagation private /bin/sh -c 'umount ${this.#cgroupRoot}/unified 2>/dev/null; exec "$0" "$@"' ${shellQuote(bin)} "$@"\n`;
-      await writeAtomic(wrapper, script);
+      await writeFileAtomic(wrapper, script);
       await chmod(wrapper, 0o755);
       bin = wrapper;
     }
@@ -144,7 +146,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async #runtime(args: string[], netnsPath: string | undefined, signal: AbortSignal): Promise<RunResult> {
     const noCgroups = args[0] === 'start' || args[0] === 'state' || args[0] === 'kill';
     const [cmd, argv] = await this.#runtimeCmd(args, netnsPath, noCgroups);
-    return runCommand(cmd, argv, { signal, timeoutMs: RUNTIME_CALL_TIMEOUT_MS });
+    return runCommand(cmd, argv, { signal, timeoutMs: RUNTIME_CALL_TIMEOUT_MS, settleOnExit: true });
   }
 
   async #runtimeState(id: string, netnsPath: string | undefined, signal: AbortSignal): Promise<{ status: string; pid: number; created?: string } | undefined> {
@@ -180,9 +182,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     await mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true });
     await mkdir(cfg.stateDir, { recursive: true });
-    await writeAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile);
-    await writeAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf);
-    await writeAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`);
+    await writeFileAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile);
+    await writeFileAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf);
+    await writeFileAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`);
     if (cfg.shareIpc) {
       const shm = join(cfg.stateDir, 'shm');
       await mkdir(shm, { recursive: true });
@@ -199,7 +201,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       }
     }
     await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
-    await writeAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), JSON.stringify(cfg));
+    await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), JSON.stringify(cfg));
     this.#log.info({ sandbox: cfg.id }, 'sandbox created');
     const info: SandboxInfo = { id: cfg.id, handler: this.name };
     if (cfg.netnsPath) info.netnsPath = cfg.netnsPath;
@@ -313,7 +315,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
           for (const m of cfg.rootfs) await mountOne(m, rootfs, signal);
         }),
         this.#span(cfg.id, 'spec + meta write', () =>
-          Promise.all([writeAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta))]),
+          Promise.all([writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta))]),
         ),
       ]);
       const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal);
@@ -321,7 +323,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       meta.pid = pid;
       const startTime = await procStartTime(pid);
       if (startTime) meta.pidStartTime = startTime;
-      await this.#span(cfg.id, 'meta write', () => writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta)));
+      await this.#span(cfg.id, 'meta write', () => writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta)));
       this.#log.info({ container: cfg.id, name: cfg.name }, 'container created');
     } catch (err) {
       await this.remove(cfg.id, AbortSignal.timeout(30_000)).catch((e: unknown) =>
@@ -383,6 +385,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const res = await runCommand(cmd, argv, {
       signal,
       timeoutMs: CREATE_TIMEOUT_MS,
+      settleOnExit: true,
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
       extraFds: 1,
       onSpawn: (child) => {
@@ -434,7 +437,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const res = await this.#span(id, 'runtime start', () => this.#runtime(['start', id], sandbox.netnsPath, signal));
     if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
     meta.startedAt = new Date().toISOString();
-    await this.#span(id, 'meta write', () => writeAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta)));
+    await this.#span(id, 'meta write', () => writeFileAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta)));
   }
 
   async #readExit(id: string): Promise<{ code: number; at: Date } | undefined> {
@@ -495,7 +498,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     await this.#runtime(['kill', id, '9'], netns, opts.signal);
     if (await this.#waitExit(id, EXIT_WAIT_AFTER_KILL_MS, opts.signal)) return;
-    if (!(await pidAlive(meta.conmonPid))) return; // conmon gone: nobody will write an exit file
+    if (!(await processRunning(meta.conmonPid))) return; // conmon gone: nobody will write an exit file
     throw new HedgeError('Timeout', `container ${meta.config.name} did not exit after SIGKILL`);
   }
 
@@ -506,8 +509,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
     if (res.code !== 0 && !/does not exist|not exist|no such|not found/i.test(res.stderr + res.stdout)) {
       this.#log.warn({ container: id, stderr: res.stderr.trim() }, 'runtime delete failed');
     }
-    if (meta && meta.conmonPid > 0 && (await pidAlive(meta.conmonPid))) {
-      const gone = await waitFor(async () => !(await pidAlive(meta.conmonPid)), { timeoutMs: 5000, signal, what: 'conmon exit' }).then(
+    if (meta && meta.conmonPid > 0 && (await processRunning(meta.conmonPid))) {
+      const gone = await waitFor(async () => !(await processRunning(meta.conmonPid)), { timeoutMs: 5000, signal, what: 'conmon exit' }).then(
         () => true,
         () => false,
       );
@@ -543,7 +546,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const st = await this.#runtimeState(id, sandbox?.netnsPath, signal);
     if (!st) {
-      if (meta.conmonPid > 0 && (await pidAlive(meta.conmonPid))) return { state: 'unknown', reason: 'runtime has no state for the container' };
+      if (meta.conmonPid > 0 && (await processRunning(meta.conmonPid))) return { state: 'unknown', reason: 'runtime has no state for the container' };
       return { state: 'unknown', reason: 'container lost (no runtime state, conmon gone, no exit file)' };
     }
     switch (st.status) {
@@ -568,7 +571,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async #exited(meta: ContainerMeta, exit: { code: number; at: Date }): Promise<ContainerState> {
     const oom =
-      (await exists(join(this.#bundle(meta.config.id), 'oom'))) ||
+      (await pathExists(join(this.#bundle(meta.config.id), 'oom'))) ||
       (await readOomKilled({ root: this.#cgroupRoot, path: join(await this.#cgroupParent(meta), meta.config.id) }));
     const out: ContainerState = {
       state: 'exited',
@@ -707,78 +710,13 @@ async function mountOne(m: import('../../snapshot/types.ts').Mount, target: stri
 }
 
 async function isMountpoint(p: string, signal: AbortSignal): Promise<boolean> {
-  if (!(await exists(p))) return false;
+  if (!(await pathExists(p))) return false;
   const res = await runCommand('mountpoint', ['-q', p], { signal, timeoutMs: 5000 });
   return res.code === 0;
 }
 
-export async function writeAtomic(path: string, data: string): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Field 22 of /proc/PID/stat (start time in clock ticks since boot), or undefined when the pid is
- * gone or a zombie: identifies one process across pid reuse.
- */
-export async function procStartTime(pid: number): Promise<string | undefined> {
-  if (pid <= 0) return undefined;
-  try {
-    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parens: split after the last ')'
-    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-    return rest[19];
-  } catch {
-    return undefined;
-  }
-}
-
-export async function pidAlive(pid: number): Promise<boolean> {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // a zombie still answers kill(0)
-  try {
-    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(st);
-  } catch {
-    return false;
-  }
-}
-
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Polls a condition (state lives in files and other processes, so there is nothing to subscribe to). */
-export async function waitFor(
-  cond: () => Promise<boolean>,
-  opts: { timeoutMs: number; signal: AbortSignal; what: string; intervalMs?: number },
-): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let interval = opts.intervalMs ?? 10;
-  for (;;) {
-    if (await cond()) return;
-    if (opts.signal.aborted) throw new HedgeError('Timeout', `waiting for ${opts.what}: aborted`, { cause: opts.signal.reason });
-    if (Date.now() >= deadline) throw new HedgeError('Timeout', `timed out waiting for ${opts.what}`);
-    await new Promise((r) => setTimeout(r, Math.min(interval, Math.max(1, deadline - Date.now()))));
-    interval = Math.min(interval * 2, 100);
-  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal, what: string): Promise<T> {
