@@ -9,7 +9,7 @@ import { defaultNodeConfig, type NodeConfig } from './node/config.ts';
 import { systemHostProbe, type HostProbe } from './node/host-probe.ts';
 import { NodeRegistrar } from './node/node-registrar.ts';
 import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
-import { apiEventRecorder } from './podsync/events.ts';
+import { EventRecorder } from '../client/event-recorder.ts';
 import { PodSync } from './podsync/pod-sync.ts';
 import type { RuntimeHandler } from './runtime/types.ts';
 import { startNodeServer, type NodeServer, type RouteHandler } from './server/node-server.ts';
@@ -155,7 +155,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
       mounter: deps.mounter ?? systemMounter(),
       logger,
       clock,
-      events: apiEventRecorder({ client: deps.client, nodeName: cfg.nodeName, clock, logger }),
+      events: new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' }),
       nodeAllocatable: {
         cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
         memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,

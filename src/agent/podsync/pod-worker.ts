@@ -77,6 +77,10 @@ export class PodWorker {
     return this.pod.metadata?.uid ?? '';
   }
 
+  private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.deps.events.emit({ involved: { ...this.pod, apiVersion: 'v1', kind: 'Pod' }, type, reason, message });
+  }
+
   get currentPod(): Pod {
     return this.pod;
   }
@@ -331,7 +335,7 @@ export class PodWorker {
 
   private sandboxFailed(reason: string, message: string): undefined {
     if (this.sandboxError?.message !== message) {
-      this.deps.events.emit(this.pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${message}`);
+      this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${message}`);
       this.log.warn({ reason }, message);
     }
     this.sandboxError = { reason, message };
@@ -530,10 +534,10 @@ export class PodWorker {
         images: this.deps.images,
         credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
         signal,
-        onPulling: () => this.deps.events.emit(this.pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`),
+        onPulling: () => this.event('Normal', 'Pulling', `Pulling image "${c.image}"`),
       }));
       image = res.image;
-      if (res.pulled) this.deps.events.emit(this.pod, 'Normal', 'Pulled', `Successfully pulled image "${c.image}"`);
+      if (res.pulled) this.event('Normal', 'Pulled', `Successfully pulled image "${c.image}"`);
       r.pullFailures = 0;
     } catch (err) {
       if (signal.aborted) throw err;
@@ -542,7 +546,7 @@ export class PodWorker {
       r.waiting = { reason: never ? 'ErrImageNeverPull' : 'ErrImagePull', message: msg };
       r.pullFailures++;
       r.retryAt = now + Math.min(this.cfg.backoffBaseMs * 2 ** (r.pullFailures - 1), this.cfg.backoffMaxMs);
-      this.deps.events.emit(this.pod, 'Warning', 'Failed', `Failed to pull image "${c.image}": ${msg}`);
+      this.event('Warning', 'Failed', `Failed to pull image "${c.image}": ${msg}`);
       return;
     }
     r.imageID = image.digest;
@@ -553,7 +557,7 @@ export class PodWorker {
     } catch (err) {
       if (signal.aborted) throw err;
       r.waiting = { reason: 'ContainerCreating', message: `MountVolume.SetUp failed: ${(err as Error).message}` };
-      this.deps.events.emit(this.pod, 'Warning', 'FailedMount', (err as Error).message);
+      this.event('Warning', 'FailedMount', (err as Error).message);
       return;
     }
     try {
@@ -612,7 +616,7 @@ export class PodWorker {
       await this.trace.span('container start', () => handler.start(id, signal));
       r.waiting = undefined;
       r.observed = (await this.trace.span('container status', () => handler.status(id, signal))).status;
-      this.deps.events.emit(this.pod, 'Normal', 'Started', `Started container ${c.name}`);
+      this.event('Normal', 'Started', `Started container ${c.name}`);
       if (r.observed.state === 'running') this.updateStarted(c, r);
     } catch (err) {
       if (signal.aborted) throw err;
@@ -621,7 +625,7 @@ export class PodWorker {
       r.observed = { state: 'exited', finishedAt: at, exitCode: 128, reason: 'StartError', message: msg };
       this.noteExit(r);
       r.waiting = { reason: 'RunContainerError', message: msg };
-      this.deps.events.emit(this.pod, 'Warning', 'Failed', `Error: ${msg}`);
+      this.event('Warning', 'Failed', `Error: ${msg}`);
     }
   }
 
@@ -670,7 +674,7 @@ export class PodWorker {
       clock: this.deps.clock,
       nodeName: this.cfg.nodeName,
       signal,
-      warn: (reason, message) => this.deps.events.emit(this.pod, 'Warning', reason, message),
+      warn: (reason, message) => this.event('Warning', reason, message),
       tokens: this.tokens,
     };
   }
@@ -712,7 +716,7 @@ export class PodWorker {
         t.failures++;
         t.successes = 0;
         if (t.failures >= (p.failureThreshold ?? 3)) t.ok = false;
-        this.deps.events.emit(this.pod, 'Warning', 'Unhealthy', `${kind[0].toUpperCase()}${kind.slice(1)} probe failed: ${res.message}`);
+        this.event('Warning', 'Unhealthy', `${kind[0].toUpperCase()}${kind.slice(1)} probe failed: ${res.message}`);
       }
       return t;
     };
@@ -741,7 +745,7 @@ export class PodWorker {
 
   private async kill(handler: RuntimeHandler, c: Container, r: ContainerRecord, reason: string, signal: AbortSignal): Promise<void> {
     if (!r.id) return;
-    this.deps.events.emit(this.pod, 'Normal', 'Killing', reason);
+    this.event('Normal', 'Killing', reason);
     r.killReason = reason;
     r.ready = false;
     const grace = this.pod.spec?.terminationGracePeriodSeconds ?? 30;
@@ -817,7 +821,7 @@ export class PodWorker {
           if (!r?.id || r.observed?.state !== 'running') return;
           const id = r.id;
           if (c.lifecycle?.preStop && grace > 0) {
-            this.deps.events.emit(this.pod, 'Normal', 'Killing', `Stopping container ${c.name}`);
+            this.event('Normal', 'Killing', `Stopping container ${c.name}`);
             await runPreStop(c.lifecycle.preStop, {
               exec: (command, s) => handler.exec(id, { command, tty: false, signal: s }),
               podIP: this.sandbox?.podIP,
