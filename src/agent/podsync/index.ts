@@ -5,7 +5,7 @@ export { EventRecorder, MemoryEventSink, type EventSink } from '../../client/eve
 export { Labels, type ContainerKind } from './labels.ts';
 export type { PodSyncDeps, ContainerRecord, PodEvent, PodPhase, SandboxRecord } from './types.ts';
 export { buildPodStatus, computePhase } from './pod-status.ts';
-export { resolveEnv, podFieldValue } from './env.ts';
+export { resolveEnv } from './env.ts';
 export { containerCommand, expandVars } from './command.ts';
 export { hostsFile, resolvConf, parseResolvConf } from './dns.ts';
 export { pullPolicy, pullCredentials, ensureImage } from './image-pull.ts';
