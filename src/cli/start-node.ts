@@ -5,7 +5,6 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
-import { CriLogRotator } from '../agent/logs/index.ts';
 import { CniNetworkPlugin } from '../agent/network/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
@@ -45,7 +44,6 @@ export const RUNTIME_BINARIES: Record<Exclude<NodeRuntime, 'microvm'>, RuntimeBi
 };
 
 const CONMON = '/usr/bin/conmon';
-const LOG_ROTATE_INTERVAL_MS = 10_000;
 
 /** The host's first non-internal IPv4, which is what other machines can dial; loopback otherwise. */
 export function defaultInternalIP(listenHost: string): string {
@@ -194,13 +192,11 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     }
     throw err;
   }
-  const rotation = runLogRotation(agent, stop.signal, logger.child({ component: 'log-rotation' }));
   // `hedge image import|ls|rm` on this host reach the agent's image store through this socket
   const control = await startLocalControl({ socketPath: controlSocketPath(dataDir), images, logger }).catch(async (err: unknown) => {
     // the agent is up already: stop it rather than leave its loops running behind a failed start
     stop.abort();
     await agent.done;
-    await rotation;
     await client.close();
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
   });
@@ -219,7 +215,6 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         stop.abort();
         await control.close();
         await agent.done;
-        await rotation;
         await shipping;
         await client.close();
       })();
@@ -248,31 +243,4 @@ function startLogShipping(settings: NodeSettings, sinks: LogSink[], logger: Logg
     log.info({ sinks: settings.logSink }, 'shipping container logs');
     await shipper.run(signal);
   })().catch((err: unknown) => log.error({ err }, 'log shipping stopped'));
-}
-
-/** Every 10 s, rotate each running container's CRI log that grew past the limit (kubelet: 10 MiB, 5 files). */
-async function runLogRotation(agent: Agent, signal: AbortSignal, log: Logger): Promise<void> {
-  const rotator = new CriLogRotator({ maxSizeBytes: 10 * 1024 * 1024, maxFiles: 5 });
-  while (!signal.aborted) {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, LOG_ROTATE_INTERVAL_MS);
-      signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-    });
-    if (signal.aborted) return;
-    for (const pod of agent.podSync.pods()) {
-      const ns = pod.metadata?.namespace ?? 'default';
-      const name = pod.metadata?.name ?? '';
-      for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-        const loc = agent.podSync.locate(ns, name, c.name);
-        // only conmon needs telling to reopen; other handlers' writers reopen by themselves
-        if (!(loc?.handler instanceof OciRuntimeHandler) || !loc.id) continue;
-        const { handler, id } = loc;
-        try {
-          await rotator.rotateIfNeeded({ logPath: join(loc.logDir, `${loc.restartCount}.log`), reopen: (s) => handler.reopenLog(id, s) }, signal);
-        } catch (err) {
-          log.warn({ err, pod: `${ns}/${name}`, container: c.name }, 'log rotation failed');
-        }
-      }
-    }
-  }
 }

@@ -12,6 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { parseCriLine } from '../../logs/cri-log.ts';
+import { LogRotationManager } from '../../logs/rotation-manager.ts';
 import { writeAtomic } from '../../volumes/atomic-writer.ts';
 import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
@@ -134,6 +135,29 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     assert.deepEqual(lines.filter((l) => l?.stream === 'stderr').map((l) => l?.message), ['oops']);
     await h.remove(c1.id, sig());
     await assert.rejects(h.status(c1.id, sig()), /not found/);
+  });
+
+  test('log rotation: a running container\'s log rotates through the agent\'s rotation manager', async () => {
+    // kubelet's layout: <logDir>/<restartCount>.log
+    const logDir = join(tmp, 'logs', 'crot');
+    const c = containerConfig({ id: 'crot', sandboxId: sid, rootfs, command: ['sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done'], logPath: join(logDir, '0.log') });
+    await h.createContainer(c, sig());
+    await h.start(c.id, sig());
+    await waitFor(async () => existsSync(c.logPath) && readFileSync(c.logPath, 'utf8').includes('line1'), 'first lines');
+    const pod = { metadata: { namespace: 'ns', name: 'p' }, spec: { containers: [{ name: 'app' }] } };
+    const rotation = new LogRotationManager({
+      source: { pods: () => [pod], locate: () => ({ handler: h, id: c.id, logDir, restartCount: 0 }) },
+      logger: silentLogger(),
+      maxSizeBytes: 1,
+    });
+    assert.equal(await rotation.rotateOnce(sig()), 1);
+    const rotated = readdirSync(logDir).filter((n) => n !== '0.log');
+    assert.equal(rotated.length, 1);
+    assert.ok(readFileSync(join(logDir, rotated[0]), 'utf8').includes('stdout F line0'));
+    await waitFor(async () => existsSync(c.logPath) && / stdout F line\d+/.test(readFileSync(c.logPath, 'utf8')), 'lines in the fresh file');
+    assert.equal(readFileSync(c.logPath, 'utf8').includes('stdout F line0\n'), false);
+    await h.stop(c.id, { timeoutSeconds: 0, signal: sig() });
+    await h.remove(c.id, sig());
   });
 
   test('volumes: configMap/secret live over the share, emptyDir on the disk and in tmpfs, writable layer on the disk', async () => {

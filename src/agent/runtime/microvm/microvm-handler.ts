@@ -770,6 +770,14 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return out;
   }
 
+  /**
+   * Log rotation: the host-side CriLogWriter appends by path on every record, so once rotation
+   * renamed the file the next record starts a fresh one; only the container must exist.
+   */
+  async reopenContainerLog(id: ContainerId, _signal: AbortSignal): Promise<void> {
+    await this.#meta(id);
+  }
+
   // ---- stats ---------------------------------------------------------------------------------
 
   async sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats> {

@@ -176,7 +176,7 @@ for (const rc of CASES) {
       await h.start(id, signal());
       await waitFor(async () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('line1'), { timeoutMs: 10_000, signal: signal(), what: 'first lines' });
       const rot = new CriLogRotator({ maxSizeBytes: 1, maxFiles: 5 });
-      assert.equal(await rot.rotateIfNeeded({ logPath, reopen: (sig) => h.reopenLog(id, sig) }, signal()), true);
+      assert.equal(await rot.rotateIfNeeded({ logPath, reopen: (sig) => h.reopenContainerLog(id, sig) }, signal()), true);
       const [rotated] = await rot.rotatedFiles(logPath);
       assert.ok(rotated && readFileSync(rotated, 'utf8').includes('stdout F line0'));
       await waitFor(async () => existsSync(logPath) && / stdout F line\d+/.test(readFileSync(logPath, 'utf8')), { timeoutMs: 10_000, signal: signal(), what: 'lines in the reopened file' });

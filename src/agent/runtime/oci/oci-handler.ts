@@ -687,7 +687,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** conmon's control FIFO: message type 2 = reopen the log file (what CRI-O's ReopenContainerLog writes). */
-  async reopenLog(id: ContainerId, signal: AbortSignal): Promise<void> {
+  async reopenContainerLog(id: ContainerId, signal: AbortSignal): Promise<void> {
     await this.#meta(id);
     const ctl = join(this.#bundle(id), 'ctl');
     // O_NONBLOCK: opening a FIFO for write blocks forever if conmon (the reader) is gone
