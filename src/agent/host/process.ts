@@ -93,3 +93,33 @@ export async function waitFor(
     interval = Math.min(interval * 2, 100);
   }
 }
+
+/** `p`, or HedgeError Timeout after `ms` or when `signal` aborts (p itself is not cancelled) */
+export function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => done(() => reject(new HedgeError('Timeout', `timed out waiting for ${what}`))), ms);
+    const onAbort = (): void => done(() => reject(new HedgeError('Timeout', `${what}: aborted`)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    function done(f: () => void): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', onAbort);
+      f();
+    }
+    p.then(
+      (v) => done(() => resolve(v)),
+      (e: unknown) => done(() => reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
+}
+
+/** This process's hard RLIMIT_NOFILE (a child cannot raise its limit past it without CAP_SYS_RESOURCE); 1024 if unreadable. */
+export async function hardNofileLimit(): Promise<number> {
+  try {
+    const limits = await readFile('/proc/self/limits', 'utf8');
+    const m = /Max open files\s+\S+\s+(\d+)/.exec(limits);
+    if (m) return Number(m[1]);
+  } catch {
+    /* fall through */
+  }
+  return 1024;
+}

@@ -100,3 +100,8 @@ function aborted(cmd: string, signal: AbortSignal): HedgeError {
   const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
   return new HedgeError('Timeout', `${cmd}: aborted: ${why}`, { cause: signal.reason });
 }
+
+/** quotes a word for /bin/sh (only when it needs it) */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

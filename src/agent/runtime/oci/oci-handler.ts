@@ -8,14 +8,12 @@
  *   exits/<cid>              conmon's exit file (exit code; mtime = finishedAt)
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
-import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
-import { parseNetDev, readNetDev } from '../../stats/net-dev.ts';
 import type {
   ContainerConfig,
   ContainerId,
@@ -31,8 +29,11 @@ import type {
 } from '../types.ts';
 import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
-import { procStartTime, processRunning, waitFor } from '../../host/process.ts';
-import { runChecked, runCommand, type RunResult } from '../../host/run-command.ts';
+import { isMountpoint, mountOne } from '../../host/mount.ts';
+import { hardNofileLimit, procStartTime, processRunning, waitFor, withTimeout } from '../../host/process.ts';
+import { runChecked, runCommand } from '../../host/run-command.ts';
+import { runExec } from './exec.ts';
+import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
 
 export interface OciRuntimeHandlerOptions {
@@ -68,8 +69,6 @@ interface ContainerMeta {
 
 const EXIT_WAIT_AFTER_KILL_MS = 10_000;
 const CREATE_TIMEOUT_MS = 60_000;
-const RUNTIME_CALL_TIMEOUT_MS = 30_000;
-const NSENTER = 'nsenter';
 
 export class OciRuntimeHandler implements RuntimeHandler {
   readonly name: string;
@@ -77,7 +76,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   readonly #log: Logger;
   readonly #cgroupRoot: string;
   readonly #prevStats = new Map<string, ContainerStats>();
-  #runtimeBinary: string | undefined;
+  readonly #cli: OciRuntimeCli;
 
   async #span<T>(id: string, step: string, f: () => Promise<T>): Promise<T> {
     const sink = this.#o.onSpan;
@@ -95,10 +94,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
     this.#o = opts;
     this.#log = opts.logger.child({ component: 'oci-runtime', handler: opts.name });
     this.#cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup';
+    this.#cli = new OciRuntimeCli({ runtime: opts.runtime, stateDir: opts.stateDir, cgroupRoot: this.#cgroupRoot });
   }
 
   get #runtimeRoot(): string {
-    return join(this.#o.stateDir, 'runtime-root');
+    return this.#cli.root;
   }
   #containerDir(id: string): string {
     return join(this.#o.stateDir, 'containers', id);
@@ -108,56 +108,6 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
   #exitFile(id: string): string {
     return join(this.#o.stateDir, 'exits', id);
-  }
-
-  /** crun refuses cgroup "hybrid" mode (v2 mount at /sys/fs/cgroup/unified); hide it in a private mount ns. */
-  async #binary(): Promise<string> {
-    if (this.#runtimeBinary) return this.#runtimeBinary;
-    let bin = this.#o.runtime.binary;
-    if (this.#o.runtime.kind === 'crun' && (await pathExists(join(this.#cgroupRoot, 'unified', 'cgroup.procs')))) {
-      const dir = join(this.#o.stateDir, 'bin');
-      await mkdir(dir, { recursive: true });
-      const wrapper = join(dir, 'crun-hybrid');
-      const script = `#!/bin/sh\nexec unshare -m --propagation private /bin/sh -c 'umount ${this.#cgroupRoot}/unified 2>/dev/null; exec "$0" "$@"' ${shellQuote(bin)} "$@"\n`;
-      await writeFileAtomic(wrapper, script);
-      await chmod(wrapper, 0o755);
-      bin = wrapper;
-    }
-    this.#runtimeBinary = bin;
-    return bin;
-  }
-
-  #globalArgs(): string[] {
-    return [...this.#o.runtime.globalArgs, `--root=${this.#runtimeRoot}`];
-  }
-
-  /**
-   * runsc's control socket is abstract, scoped to the netns: every call must run inside it.
-   * `noCgroups`: the call touches no cgroup, so crun can skip its hybrid-mode wrapper (sh, unshare,
-   * sh, umount: four execs on the start path); checked by hand for crun 1.8.1 start/state/kill.
-   */
-  async #runtimeCmd(args: string[], netnsPath: string | undefined, noCgroups = false): Promise<[string, string[]]> {
-    const bin = noCgroups && this.#o.runtime.kind === 'crun' ? this.#o.runtime.binary : await this.#binary();
-    const full = [...this.#globalArgs(), ...args];
-    if (this.#o.runtime.kind === 'runsc' && netnsPath) return [NSENTER, [`--net=${netnsPath}`, '--', bin, ...full]];
-    return [bin, full];
-  }
-
-  async #runtime(args: string[], netnsPath: string | undefined, signal: AbortSignal): Promise<RunResult> {
-    const noCgroups = args[0] === 'start' || args[0] === 'state' || args[0] === 'kill';
-    const [cmd, argv] = await this.#runtimeCmd(args, netnsPath, noCgroups);
-    return runCommand(cmd, argv, { signal, timeoutMs: RUNTIME_CALL_TIMEOUT_MS, settleOnExit: true });
-  }
-
-  async #runtimeState(id: string, netnsPath: string | undefined, signal: AbortSignal): Promise<{ status: string; pid: number; created?: string } | undefined> {
-    const res = await this.#runtime(['state', id], netnsPath, signal);
-    if (res.code !== 0) return undefined;
-    try {
-      const j = JSON.parse(res.stdout) as { status: string; pid: number; created?: string };
-      return j;
-    } catch {
-      return undefined;
-    }
   }
 
   // ---- sandboxes --------------------------------------------------------------------------
@@ -262,20 +212,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   #nofileCached: number | undefined;
   async #nofile(): Promise<number> {
-    this.#nofileCached ??= await this.#readNofile();
+    this.#nofileCached ??= await hardNofileLimit();
     return this.#nofileCached;
   }
-  async #readNofile(): Promise<number> {
-    // the runtime cannot raise RLIMIT_NOFILE past its own hard limit without CAP_SYS_RESOURCE
-    try {
-      const limits = await readFile('/proc/self/limits', 'utf8');
-      const m = /Max open files\s+\S+\s+(\d+)/.exec(limits);
-      if (m) return Number(m[1]);
-    } catch {
-      /* fall through */
-    }
-    return 1024;
-  }
+
 
   async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
     const t0 = performance.now();
@@ -286,7 +226,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const rootfs = join(bundle, 'rootfs');
     const [nofile] = await Promise.all([
       this.#nofile(),
-      this.#binary(),
+      this.#cli.binary(),
       mkdir(rootfs, { recursive: true }),
       mkdir(join(cfg.logPath, '..'), { recursive: true }),
       this.#dirsOnce(),
@@ -357,7 +297,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       '-c', cfg.id,
       '-u', cfg.id,
       '-n', cfg.name,
-      '-r', await this.#binary(),
+      '-r', await this.#cli.binary(),
       '-b', this.#bundle(cfg.id),
       '-p', join(dir, 'pid'),
       '-l', `k8s-file:${cfg.logPath}`,
@@ -367,7 +307,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       '--syslog=false',
       '--log-level', 'error',
     ];
-    for (const a of this.#globalArgs()) args.push('--runtime-arg', a);
+    for (const a of this.#cli.globalArgs()) args.push('--runtime-arg', a);
     if (cfg.tty) args.push('-t');
     if (this.#o.logSizeMax !== undefined) args.push('--log-size-max', String(this.#o.logSizeMax));
     let cmd = this.#o.conmonBinary;
@@ -427,14 +367,14 @@ export class OciRuntimeHandler implements RuntimeHandler {
       await this.#span(id, 'wait created (state poll)', () =>
         waitFor(
           async () => {
-            const st = await this.#runtimeState(id, sandbox.netnsPath, signal);
+            const st = await this.#cli.state(id, sandbox.netnsPath, signal);
             return st?.status === 'created' || st?.status === 'running' || st?.status === 'stopped';
           },
           { timeoutMs: CREATE_TIMEOUT_MS, signal, what: `container ${id} to be created` },
         ),
       );
     }
-    const res = await this.#span(id, 'runtime start', () => this.#runtime(['start', id], sandbox.netnsPath, signal));
+    const res = await this.#span(id, 'runtime start', () => this.#cli.run(['start', id], sandbox.netnsPath, signal));
     if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
     meta.startedAt = new Date().toISOString();
     await this.#span(id, 'meta write', () => writeFileAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta)));
@@ -493,10 +433,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const netns = sandbox?.netnsPath;
     if (opts.timeoutSeconds > 0) {
-      await this.#runtime(['kill', id, '15'], netns, opts.signal);
+      await this.#cli.run(['kill', id, '15'], netns, opts.signal);
       if (await this.#waitExit(id, opts.timeoutSeconds * 1000, opts.signal)) return;
     }
-    await this.#runtime(['kill', id, '9'], netns, opts.signal);
+    await this.#cli.run(['kill', id, '9'], netns, opts.signal);
     if (await this.#waitExit(id, EXIT_WAIT_AFTER_KILL_MS, opts.signal)) return;
     if (!(await processRunning(meta.conmonPid))) return; // conmon gone: nobody will write an exit file
     throw new HedgeError('Timeout', `container ${meta.config.name} did not exit after SIGKILL`);
@@ -505,7 +445,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async remove(id: ContainerId, signal: AbortSignal): Promise<void> {
     const meta = await this.#readMeta(id);
     const sandbox = meta ? await this.#readSandbox(meta.config.sandboxId) : undefined;
-    const res = await this.#runtime(['delete', '--force', id], sandbox?.netnsPath, signal);
+    const res = await this.#cli.run(['delete', '--force', id], sandbox?.netnsPath, signal);
     if (res.code !== 0 && !/does not exist|not exist|no such|not found/i.test(res.stderr + res.stdout)) {
       this.#log.warn({ container: id, stderr: res.stderr.trim() }, 'runtime delete failed');
     }
@@ -544,7 +484,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       }
     }
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
-    const st = await this.#runtimeState(id, sandbox?.netnsPath, signal);
+    const st = await this.#cli.state(id, sandbox?.netnsPath, signal);
     if (!st) {
       if (meta.conmonPid > 0 && (await processRunning(meta.conmonPid))) return { state: 'unknown', reason: 'runtime has no state for the container' };
       return { state: 'unknown', reason: 'container lost (no runtime state, conmon gone, no exit file)' };
@@ -629,18 +569,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
     this.#prevStats.set(key, cur);
     if (s.netnsPath) {
-      // any process in the netns will do; fall back to nsenter when no container is running
-      let net;
+      const pids: number[] = [];
       for (const m of await this.#metas()) {
         if (m.config.sandboxId !== id) continue;
-        const pid = Number((await readFile(join(this.#containerDir(m.config.id), 'pid'), 'utf8').catch(() => '0')).trim());
-        if (pid > 0 && this.#o.runtime.kind !== 'runsc') net = await readNetDev('/proc', pid);
-        if (net) break;
+        pids.push(Number((await readFile(join(this.#containerDir(m.config.id), 'pid'), 'utf8').catch(() => '0')).trim()));
       }
-      if (!net) {
-        const res = await runCommand(NSENTER, [`--net=${s.netnsPath}`, '--', 'cat', '/proc/net/dev'], { signal, timeoutMs: 5000 });
-        if (res.code === 0) net = parseNetDev(res.stdout);
-      }
+      // runsc's containers live in the sandbox kernel: their /proc/<pid>/net is not the pod's
+      const net = await readPodNetStats({ netnsPath: s.netnsPath, pids: this.#o.runtime.kind === 'runsc' ? [] : pids, signal });
       if (net) out.network = net;
     }
     return out;
@@ -649,41 +584,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async exec(id: ContainerId, req: ExecRequest): Promise<number> {
     const meta = await this.#meta(id);
     const sandbox = await this.#sandbox(meta.config.sandboxId);
-    let [cmd, argv] = await this.#runtimeCmd(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
-    if (req.tty) {
-      // `runtime exec --tty` wants a controlling terminal; script(1) gives it one
-      argv = ['-qfec', [cmd, ...argv].map(shellQuote).join(' '), '/dev/null'];
-      cmd = 'script';
-    }
-    return new Promise((resolve, reject) => {
-      if (req.signal.aborted) {
-        reject(new HedgeError('Timeout', 'exec aborted'));
-        return;
-      }
-      const child = spawn(cmd, argv, { stdio: [req.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-      if (req.stdin && child.stdin) {
-        req.stdin.pipe(child.stdin);
-        child.stdin.on('error', () => {});
-      }
-      if (req.stdout) child.stdout?.pipe(req.stdout, { end: false });
-      else child.stdout?.resume();
-      if (req.stderr) child.stderr?.pipe(req.stderr, { end: false });
-      else child.stderr?.resume();
-      const onAbort = (): void => {
-        child.kill('SIGKILL');
-      };
-      req.signal.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (err) => {
-        req.signal.removeEventListener('abort', onAbort);
-        reject(new HedgeError('Internal', `exec: ${err.message}`, { cause: err }));
-      });
-      child.on('close', (code, sig) => {
-        req.signal.removeEventListener('abort', onAbort);
-        if (req.stdin && child.stdin) req.stdin.unpipe(child.stdin);
-        if (req.signal.aborted) reject(new HedgeError('Timeout', 'exec aborted', { cause: req.signal.reason }));
-        else resolve(code ?? (sig ? 137 : 1));
-      });
-    });
+    const [cmd, argv] = await this.#cli.command(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
+    return runExec(cmd, argv, req);
   }
 
   /** conmon's control FIFO: message type 2 = reopen the log file (what CRI-O's ReopenContainerLog writes). */
@@ -694,44 +596,4 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const res = await runCommand('/bin/sh', ['-c', `exec 3<>"$1"; printf '2 0 0\\n' >&3`, 'sh', ctl], { signal, timeoutMs: 5000 });
     if (res.code !== 0) throw new HedgeError('Internal', `reopen log of ${id}: ${res.stderr.trim()}`);
   }
-}
-
-// ---- helpers ---------------------------------------------------------------------------------
-
-async function mountOne(m: import('../../snapshot/types.ts').Mount, target: string, signal: AbortSignal): Promise<void> {
-  const dest = m.target ? join(target, m.target) : target;
-  if (m.type === 'bind' || m.type === 'rbind') {
-    const opts = new Set(m.options.filter((o) => o !== 'bind' && o !== 'rbind'));
-    opts.add(m.type === 'rbind' || m.options.includes('rbind') ? 'rbind' : 'bind');
-    await runChecked('mount', ['-o', [...opts].join(','), m.source, dest], { signal });
-    return;
-  }
-  await runChecked('mount', ['-t', m.type, ...(m.options.length ? ['-o', m.options.join(',')] : []), m.source, dest], { signal });
-}
-
-async function isMountpoint(p: string, signal: AbortSignal): Promise<boolean> {
-  if (!(await pathExists(p))) return false;
-  const res = await runCommand('mountpoint', ['-q', p], { signal, timeoutMs: 5000 });
-  return res.code === 0;
-}
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => done(() => reject(new HedgeError('Timeout', `timed out waiting for ${what}`))), ms);
-    const onAbort = (): void => done(() => reject(new HedgeError('Timeout', `${what}: aborted`)));
-    signal.addEventListener('abort', onAbort, { once: true });
-    function done(f: () => void): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', onAbort);
-      f();
-    }
-    p.then(
-      (v) => done(() => resolve(v)),
-      (e: unknown) => done(() => reject(e instanceof Error ? e : new Error(String(e)))),
-    );
-  });
 }
