@@ -17,19 +17,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import type {
-  ContainerConfig,
-  ContainerId,
-  ContainerState,
-  ContainerStats,
-  ContainerStatus,
-  ExecRequest,
-  RuntimeHandler,
-  SandboxConfig,
-  SandboxId,
-  SandboxInfo,
-  SandboxStats,
-} from '../types.ts';
+import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import { probeAccelerator } from './accelerator.ts';
 import type { GuestAgentClient, GuestMountSpec, GuestProcessSpec } from './agent-client.ts';
 import { GuestRouter } from './guest-routes.ts';

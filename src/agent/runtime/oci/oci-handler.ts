@@ -14,19 +14,7 @@ import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
-import type {
-  ContainerConfig,
-  ContainerId,
-  ContainerState,
-  ContainerStats,
-  ContainerStatus,
-  ExecRequest,
-  RuntimeHandler,
-  SandboxConfig,
-  SandboxId,
-  SandboxInfo,
-  SandboxStats,
-} from '../types.ts';
+import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
