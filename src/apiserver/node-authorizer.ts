@@ -16,24 +16,34 @@ const nodeReadable = new Set([
   'coordination.k8s.io/leases',
 ]);
 /**
- * Upstream's node authorizer lets a node read only the configmaps, secrets and service accounts
- * referenced by pods bound to it (a graph of pod → object edges). We do not keep that graph yet:
- * a node may `get` any of them by name, but not list or watch them.
+ * Upstream's node authorizer lets a node `get` only the configmaps, secrets, PVCs and service
+ * accounts referenced by pods bound to it (a graph of pod → object edges, auth/node-graph.ts).
+ * Without a graph (the RBAC-less default authorizer) a node may `get` any of them by name; it
+ * may never list or watch them.
  */
-const nodeGettable = new Set(['/configmaps', '/secrets', '/serviceaccounts']);
+const nodeGettable = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims']);
+
+/** Whether a pod bound to `node` references the object (the node authorizer's graph). */
+export interface NodeReferences {
+  allows(node: string, resource: string, namespace: string, name: string): boolean;
+}
 const nonResourceReadable = /^\/(api|apis|openapi|version|healthz|livez|readyz)(\/|$)/;
 
 const allow: AuthorizationDecision = { allowed: true };
 const deny = (reason = ''): AuthorizationDecision => ({ allowed: false, reason });
 
 /** What a node identity may do; ownership (its own Node, its own pods) is checked by NodeRestriction admission. */
-export function authorizeNode(node: string, attrs: AuthorizationAttributes): AuthorizationDecision {
+export function authorizeNode(node: string, attrs: AuthorizationAttributes, graph?: NodeReferences): AuthorizationDecision {
   if (!attrs.isResourceRequest) return (attrs.verb === 'get' || attrs.verb === 'head') && nonResourceReadable.test(attrs.path) ? allow : deny();
   const key = `${attrs.group}/${attrs.resource}`;
   const sub = attrs.subresource;
   const verb = attrs.verb;
   if (sub === '' && readVerbs.has(verb) && nodeReadable.has(key)) return allow;
-  if (sub === '' && verb === 'get' && nodeGettable.has(key)) return allow;
+  if (sub === '' && verb === 'get' && nodeGettable.has(key)) {
+    if (!graph) return key === '/persistentvolumeclaims' ? deny() : allow;
+    if (graph.allows(node, attrs.resource, attrs.namespace, attrs.name)) return allow;
+    return deny(`no relationship found between node '${node}' and this object`);
+  }
   switch (key) {
     case '/nodes':
       if ((sub === '' && (writeVerbs.has(verb) || verb === 'delete')) || (sub === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get'))) return allow;
@@ -50,7 +60,12 @@ export function authorizeNode(node: string, attrs: AuthorizationAttributes): Aut
       if (sub === '' && writeVerbs.has(verb)) return allow;
       break;
     case '/serviceaccounts':
-      if (sub === 'token' && verb === 'create') return allow;
+      // the token is bound to a pod on this node (checked by the TokenRequest handler); with a
+      // graph the account must also be one a pod on this node runs as
+      if (sub === 'token' && verb === 'create') {
+        if (!graph || graph.allows(node, 'serviceaccounts', attrs.namespace, attrs.name)) return allow;
+        return deny(`no relationship found between node '${node}' and this object`);
+      }
       break;
     case 'authorization.k8s.io/selfsubjectaccessreviews':
     case 'authorization.k8s.io/selfsubjectrulesreviews':

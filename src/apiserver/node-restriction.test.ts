@@ -25,7 +25,7 @@ describe('NodeRestriction', () => {
     t = await startTestServer({ authenticator });
     for (const [p, b] of [
       ['/api/v1/nodes', nodeObj('other')],
-      ['/api/v1/namespaces/default/pods', podObj('mine', 'me')],
+      ['/api/v1/namespaces/default/pods', { ...podObj('mine', 'me'), spec: { ...podObj('mine', 'me').spec, volumes: [{ name: 'v', configMap: { name: 'cm' } }] } }],
       ['/api/v1/namespaces/default/pods', podObj('theirs', 'other')],
       ['/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' } }],
     ] as const) {
@@ -72,6 +72,92 @@ describe('NodeRestriction', () => {
     assert.equal((await call('node-me', 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } })).status, 403);
     // admins are not restricted
     assert.equal((await call('test-token', 'DELETE', '/api/v1/namespaces/default/pods/theirs')).status, 200);
+  });
+});
+
+describe('node authorizer graph: a node reads only what pods bound to it reference', () => {
+  let t: TestServer;
+  const as = (who: string) => ({ authorization: `Bearer ${who}`, 'content-type': 'application/json' });
+  const call = (who: string, method: string, path: string, body?: unknown) =>
+    t.json<{ message?: string }>(path, { method, headers: as(who), body: body === undefined ? undefined : JSON.stringify(body) });
+  const eventually = async (what: string, fn: () => Promise<boolean>): Promise<void> => {
+    for (let i = 0; i < 250; i++) {
+      if (await fn()) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  };
+  const get = async (node: string, path: string): Promise<number> => (await call(`node-${node}`, 'GET', `/api/v1/namespaces/default/${path}`)).status;
+
+  before(async () => {
+    t = await startTestServer({ authenticator });
+    for (const kind of ['Secret', 'ConfigMap'] as const) {
+      const plural = kind === 'Secret' ? 'secrets' : 'configmaps';
+      for (const name of ['vol', 'env', 'envfrom', 'projected', 'pull', 'unused']) {
+        if (kind === 'ConfigMap' && name === 'pull') continue;
+        assert.equal((await call('test-token', 'POST', `/api/v1/namespaces/default/${plural}`, { apiVersion: 'v1', kind, metadata: { name } })).status, 201);
+      }
+    }
+    assert.equal((await call('test-token', 'POST', '/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'runner' } })).status, 201);
+  });
+  after(() => t.close());
+
+  it('follows volumes, env, envFrom, projected sources, imagePullSecrets and the service account; removal removes access', async () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'app' },
+      spec: {
+        nodeName: 'n1',
+        serviceAccountName: 'runner',
+        imagePullSecrets: [{ name: 'pull' }],
+        volumes: [
+          { name: 'a', secret: { secretName: 'vol' } },
+          { name: 'b', configMap: { name: 'vol' } },
+          { name: 'c', persistentVolumeClaim: { claimName: 'data' } },
+          { name: 'd', projected: { sources: [{ secret: { name: 'projected' } }, { configMap: { name: 'projected' } }, { serviceAccountToken: { path: 't' } }] } },
+        ],
+        containers: [{
+          name: 'c',
+          image: 'x',
+          env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 'env', key: 'k' } } }, { name: 'C', valueFrom: { configMapKeyRef: { name: 'env', key: 'k' } } }],
+          envFrom: [{ secretRef: { name: 'envfrom' } }, { configMapRef: { name: 'envfrom' } }],
+        }],
+      },
+    };
+    for (const path of ['secrets/vol', 'configmaps/vol', 'secrets/env', 'serviceaccounts/runner']) assert.equal(await get('n1', path), 403, `before the pod: ${path}`);
+    const denied = await call('node-n1', 'GET', '/api/v1/namespaces/default/secrets/vol');
+    assert.equal(denied.body.message, `secrets "vol" is forbidden: User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object`);
+    assert.equal((await call('test-token', 'POST', '/api/v1/namespaces/default/pods', pod)).status, 201);
+    await eventually('the graph to pick up the pod', async () => (await get('n1', 'secrets/vol')) === 200);
+    for (const path of ['secrets/vol', 'configmaps/vol', 'secrets/env', 'configmaps/env', 'secrets/envfrom', 'configmaps/envfrom', 'secrets/projected', 'configmaps/projected', 'secrets/pull', 'serviceaccounts/runner']) {
+      assert.equal(await get('n1', path), 200, `n1 reads ${path}`);
+      assert.equal(await get('n2', path), 403, `n2 does not read ${path}`);
+    }
+    assert.equal(await get('n1', 'persistentvolumeclaims/data'), 404, 'the claim is authorized (it does not exist)');
+    assert.equal(await get('n2', 'persistentvolumeclaims/data'), 403);
+    assert.equal(await get('n1', 'secrets/unused'), 403, 'an unreferenced secret stays closed');
+    assert.equal(await get('n1', 'configmaps/unused'), 403);
+    assert.equal(await get('n1', 'serviceaccounts/default'), 403);
+    assert.equal((await call('node-n1', 'GET', '/api/v1/namespaces/default/secrets')).status, 403, 'never list');
+    // a second pod holding the same secret keeps it readable while the first goes
+    const second = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'second' }, spec: { nodeName: 'n1', volumes: [{ name: 'a', secret: { secretName: 'vol' } }], containers: [{ name: 'c', image: 'x' }] } };
+    assert.equal((await call('test-token', 'POST', '/api/v1/namespaces/default/pods', second)).status, 201);
+    assert.equal((await call('test-token', 'DELETE', '/api/v1/namespaces/default/pods/app?gracePeriodSeconds=0')).status, 200);
+    await eventually('access to go with the pod', async () => (await get('n1', 'secrets/env')) === 403);
+    for (const path of ['configmaps/vol', 'secrets/envfrom', 'secrets/pull', 'serviceaccounts/runner']) assert.equal(await get('n1', path), 403, `after the pod: ${path}`);
+    assert.equal(await get('n1', 'secrets/vol'), 200, 'still referenced by the second pod');
+    assert.equal((await call('test-token', 'DELETE', '/api/v1/namespaces/default/pods/second?gracePeriodSeconds=0')).status, 200);
+    await eventually('the last reference to go', async () => (await get('n1', 'secrets/vol')) === 403);
+  });
+
+  it('adds edges when a pod is bound to the node', async () => {
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'later' }, spec: { volumes: [{ name: 'a', secret: { secretName: 'unused' } }], containers: [{ name: 'c', image: 'x' }] } };
+    assert.equal((await call('test-token', 'POST', '/api/v1/namespaces/default/pods', pod)).status, 201);
+    assert.equal(await get('n3', 'secrets/unused'), 403);
+    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'later' }, target: { apiVersion: 'v1', kind: 'Node', name: 'n3' } };
+    assert.equal((await call('test-token', 'POST', '/api/v1/namespaces/default/pods/later/binding', binding)).status, 201);
+    await eventually('the bound pod to grant its secret', async () => (await get('n3', 'secrets/unused')) === 200);
   });
 });
 

@@ -13,7 +13,9 @@ import { AdmissionChain, defaultsPlugin, namespaceLifecyclePlugin, nodeRestricti
 import type { Authenticator, UserInfo } from './auth/types.ts';
 import { forbidden, type Authorizer } from './authorizer.ts';
 import { defaultRuntimeClasses, runtimeClassObject } from './bootstrap/runtime-classes.ts';
-import { defaultAuthorizer } from './node-authorizer.ts';
+import { ApiAuthorization } from './auth/authorization.ts';
+import { podSecurityPlugin } from './admission/pod-security.ts';
+import { impersonate } from './auth/impersonation.ts';
 import { directNodeDialer } from './node-proxy/node-dialer.ts';
 import { podLogProvider } from './node-proxy/pod-log.ts';
 import { podStreamProvider } from './node-proxy/pod-exec.ts';
@@ -51,11 +53,12 @@ const systemUser: UserInfo = { username: 'system:apiserver', groups: ['system:ma
 /** A Kubernetes-compatible REST API server over `config.store`. */
 export async function createApiServer(config: ApiServerConfig): Promise<RunningApiServer> {
   const log = config.logger;
-  const authorizer: Authorizer = config.authorizer ?? defaultAuthorizer();
+  const authz = new ApiAuthorization({ configured: config.authorizer });
+  const authorizer: Authorizer = authz.authorizer;
   const saTokens = new ServiceAccountTokens(config.serviceAccountTokens);
   const authenticator: Authenticator = withServiceAccountTokens(config.authenticator, saTokens);
   const dialer = config.nodeDialer ?? directNodeDialer(config.kubeletClient);
-  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer }), ...(config.apiGroupProviders ?? [])];
+  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules }), ...(config.apiGroupProviders ?? [])];
   const subProviders: SubresourceProvider[] = [
     podLogProvider({ dialer }),
     podStreamProvider('exec', { dialer }),
@@ -82,6 +85,12 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : { metadata: { name } }),
     }),
     nodeRestrictionPlugin(),
+    podSecurityPlugin({
+      ...config.podSecurity,
+      logger: log,
+      getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
+    }),
+    ...authz.admissionPlugins(),
     ...(config.admissionPlugins ?? []),
   ]);
   const patch = createPatchEngine();
@@ -130,6 +139,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       }
     }
   }
+  await authz.start({ registry, resources, logger: log, signal: closing.signal, systemUser, bootstrapPolicy: config.bootstrapPolicy !== false });
   await finalizer.resume();
 
   const scope: ServerScope = {
@@ -147,8 +157,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
 
   /** authenticate, parse and authorize a resource request; throws the Status-bearing error otherwise */
   const admitRequest = async (req: IncomingMessage, url: URL): Promise<{ user: UserInfo; info: ResourceRequestInfo; def: ResourceDef } | { user: UserInfo; info: undefined; def: undefined }> => {
-    const user = authenticator.authenticate(req);
-    if (!user) throw new HedgeError('Unauthorized', 'Unauthorized');
+    const authenticated = authenticator.authenticate(req);
+    if (!authenticated) throw new HedgeError('Unauthorized', 'Unauthorized');
+    const user = await impersonate(req, authenticated, authorizer);
     const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     const decision = await authorizer.authorize(user, info);
     if (!decision.allowed) throw forbidden(user, info, decision.reason);

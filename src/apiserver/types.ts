@@ -2,6 +2,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Store } from '../store/types.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
 import type { AdmissionPlugin } from './admission/types.ts';
+import type { PodSecurityConfig } from './admission/pod-security.ts';
 import type { Authenticator } from './auth/types.ts';
 import type { Authorizer } from './authorizer.ts';
 import type { DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
@@ -30,7 +31,10 @@ export interface ApiServerConfig {
   maxBodyBytes?: number;
   /** served resource types (default: builtinResources()) */
   resources?: ResourceDef[];
-  /** default: defaultAuthorizer() — system:masters may do everything, nodes get the node rules, everyone else only discovery, health and self-reviews */
+  /**
+   * default: system:masters may do everything, nodes get the node authorizer's rules, everyone
+   * else what RBAC grants (the default policy gives discovery, health and self-reviews)
+   */
   authorizer?: Authorizer;
   /** admission plugins run after the built-in ones (defaults, RuntimeClass, namespace lifecycle, NodeRestriction), in order */
   admissionPlugins?: AdmissionPlugin[];
@@ -42,6 +46,10 @@ export interface ApiServerConfig {
   namespaceRetryMs?: number;
   /** false skips creating default/kube-system/kube-public/kube-node-lease at startup (default true) */
   bootstrapNamespaces?: boolean;
+  /** Pod Security admission defaults and exemptions (default: enforce privileged, i.e. labels only) */
+  podSecurity?: PodSecurityConfig;
+  /** false skips seeding the default ClusterRoles/ClusterRoleBindings (default true) */
+  bootstrapPolicy?: boolean;
   /** RuntimeClasses created at startup when absent (default: defaultRuntimeClasses); [] for none */
   runtimeClasses?: readonly DefaultRuntimeClass[];
   /** how logs/exec reach a node (default: directNodeDialer(kubeletClient)) */

@@ -33,6 +33,8 @@ export interface NodeSettings {
   netnsDir: string;
   /** cgroup parent of all pods (relative to each controller root) */
   cgroupRoot: string;
+  /** RuntimeDefault seccomp for runc/crun containers that name no profile (kubelet seccompDefault) */
+  seccompDefault: boolean;
   /** the node Lease's duration; it is renewed every quarter of it (kubelet nodeLeaseDurationSeconds) */
   nodeLeaseDurationSeconds: number;
   /** how often configMap/secret/downwardAPI/projected volume contents are re-read from the API */
@@ -60,6 +62,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   logLevel: '--log-level',
   netnsDir: '--netns-dir',
   cgroupRoot: '--cgroup-root',
+  seccompDefault: '--no-seccomp-default',
   nodeLeaseDurationSeconds: '--node-lease-duration-seconds',
   volumeRefreshSeconds: '--volume-refresh-seconds',
   guestDir: '--guest-dir',
@@ -79,6 +82,7 @@ export interface NodeDefaults {
   logLevel: LogLevel;
   netnsDir: string;
   cgroupRoot: string;
+  seccompDefault: boolean;
   nodeLeaseDurationSeconds: number;
   volumeRefreshSeconds: number;
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
@@ -100,6 +104,7 @@ export function nodeDefaults(): NodeDefaults {
     logLevel: 'info',
     netnsDir: '/run/hedge/netns',
     cgroupRoot: 'hedge',
+    seccompDefault: true,
     nodeLeaseDurationSeconds: 40,
     volumeRefreshSeconds: 60,
     microvmAccelerator: 'auto',
@@ -145,6 +150,7 @@ const partialSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path like hedge')
     .optional(),
+  seccompDefault: z.boolean().optional(),
   nodeLeaseDurationSeconds: secondsSchema.optional(),
   volumeRefreshSeconds: secondsSchema.optional(),
   guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
@@ -196,6 +202,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     logLevel: merged.logLevel!,
     netnsDir: merged.netnsDir!,
     cgroupRoot: merged.cgroupRoot!,
+    seccompDefault: merged.seccompDefault!,
     nodeLeaseDurationSeconds: merged.nodeLeaseDurationSeconds!,
     volumeRefreshSeconds: merged.volumeRefreshSeconds!,
     guestDir: merged.guestDir,

@@ -19,6 +19,7 @@ export interface NodeFlags {
   logLevel?: string;
   netnsDir?: string;
   cgroupRoot?: string;
+  seccompDefault?: boolean;
   nodeLeaseDurationSeconds?: string;
   volumeRefreshSeconds?: string;
   guestDir?: string;
@@ -52,6 +53,8 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logLevel: flags.logLevel,
         netnsDir: flags.netnsDir,
         cgroupRoot: flags.cgroupRoot,
+        // commander defaults a --no-x flag to true; only an explicit --no-seccomp-default counts
+        seccompDefault: flags.seccompDefault === false ? false : undefined,
         nodeLeaseDurationSeconds: flags.nodeLeaseDurationSeconds,
         volumeRefreshSeconds: flags.volumeRefreshSeconds,
         guestDir: flags.guestDir,
@@ -82,6 +85,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--runtimes <list>', 'RuntimeClass handlers to offer, comma-separated: runc,gvisor,microvm (default: all; a missing binary or guest kernel is skipped with a warning)')
     .option('--netns-dir <dir>', 'where pod network namespaces are pinned (default: /run/hedge/netns)')
     .option('--cgroup-root <path>', 'cgroup parent of all pods (default: hedge)')
+    .option('--no-seccomp-default', 'run runc/crun containers that name no seccomp profile unconfined (default: RuntimeDefault)')
     .option('--node-lease-duration-seconds <seconds>', 'node Lease duration; renewed every quarter of it (default: 40)')
     .option('--volume-refresh-seconds <seconds>', 'how often configMap/secret/downwardAPI/projected volume contents are re-read (default: 60)')
     .option('--guest-dir <dir>', 'microVM guest kernel + initramfs cache, built by scripts/build-guest.sh (default: <data-dir>/guest)')

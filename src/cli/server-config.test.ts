@@ -30,6 +30,8 @@ describe('resolveServerSettings', () => {
       controllers: true,
       nodeMonitorGracePeriod: 40,
       defaultTolerationSeconds: 300,
+      podSecurityLevel: 'baseline',
+      podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
     });
   });
 
@@ -79,6 +81,8 @@ describe('resolveServerSettings', () => {
       controllers: false,
       nodeMonitorGracePeriod: 7,
       defaultTolerationSeconds: 300,
+      podSecurityLevel: 'baseline',
+      podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
     });
   });
 

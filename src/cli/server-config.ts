@@ -31,6 +31,10 @@ export interface ServerSettings {
   nodeMonitorGracePeriod: number;
   /** seconds a pod without a matching toleration stays on an unreachable node (autonomous nodes: forever) */
   defaultTolerationSeconds: number;
+  /** Pod Security level enforced in namespaces without a `pod-security.kubernetes.io/enforce` label */
+  podSecurityLevel: 'privileged' | 'baseline' | 'restricted';
+  /** users, namespaces and RuntimeClasses Pod Security admission skips (config file only) */
+  podSecurityExemptions: { usernames: string[]; namespaces: string[]; runtimeClasses: string[] };
 }
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
@@ -51,6 +55,8 @@ export interface ServerDefaults {
   controllers: boolean;
   nodeMonitorGracePeriod: number;
   defaultTolerationSeconds: number;
+  podSecurityLevel: 'privileged' | 'baseline' | 'restricted';
+  podSecurityExemptions: { usernames: string[]; namespaces: string[]; runtimeClasses: string[] };
 }
 
 export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
@@ -64,6 +70,8 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   controllers: true,
   nodeMonitorGracePeriod: 40,
   defaultTolerationSeconds: 300,
+  podSecurityLevel: 'baseline',
+  podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
 };
 
 /** config key → flag, for error messages */
@@ -82,6 +90,8 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   controllers: '--no-controllers',
   nodeMonitorGracePeriod: '--node-monitor-grace-period',
   defaultTolerationSeconds: '--default-toleration-seconds',
+  podSecurityLevel: '--pod-security-level',
+  podSecurityExemptions: 'podSecurityExemptions (config file)',
 };
 
 const hostSchema = z
@@ -126,6 +136,10 @@ const partialSchema = z.strictObject({
   controllers: z.boolean().optional(),
   nodeMonitorGracePeriod: secondsSchema.optional(),
   defaultTolerationSeconds: secondsSchema.optional(),
+  podSecurityLevel: z.enum(['privileged', 'baseline', 'restricted']).optional(),
+  podSecurityExemptions: z
+    .strictObject({ usernames: z.array(z.string()).default([]), namespaces: z.array(z.string()).default([]), runtimeClasses: z.array(z.string()).default([]) })
+    .optional(),
 });
 
 export interface ResolveOptions {
@@ -160,5 +174,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     controllers: merged.controllers!,
     nodeMonitorGracePeriod: merged.nodeMonitorGracePeriod!,
     defaultTolerationSeconds: merged.defaultTolerationSeconds!,
+    podSecurityLevel: merged.podSecurityLevel!,
+    podSecurityExemptions: merged.podSecurityExemptions!,
   };
 }

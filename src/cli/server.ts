@@ -22,6 +22,7 @@ export interface ServerFlags {
   controllers?: boolean;
   nodeMonitorGracePeriod?: string;
   defaultTolerationSeconds?: string;
+  podSecurityLevel?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -48,7 +49,8 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option(
       '--default-toleration-seconds <seconds>',
       'how long pods without a toleration stay on an unreachable ordinary node (default: 300)',
-    );
+    )
+    .option('--pod-security-level <level>', 'Pod Security level enforced where a namespace has no pod-security.kubernetes.io/enforce label: privileged|baseline|restricted (default: baseline)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -70,6 +72,7 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         controllers: flags.controllers === false ? false : undefined,
         nodeMonitorGracePeriod: flags.nodeMonitorGracePeriod,
         defaultTolerationSeconds: flags.defaultTolerationSeconds,
+        podSecurityLevel: flags.podSecurityLevel,
       },
       configFile: flags.config,
       defaults,

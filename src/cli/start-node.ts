@@ -150,6 +150,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         stateDir: join(dataDir, 'runtimes', name),
         conmonBinary: CONMON,
         logger: logger.child({ component: 'runtime', handler: name }),
+        seccomp: { defaultRuntimeDefault: settings.seccompDefault, profileDir: join(dataDir, 'seccomp') },
       }),
     );
   }

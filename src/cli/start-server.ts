@@ -116,6 +116,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       logger: logger.child({ component: 'apiserver' }),
       tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.caCert },
       authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),
+      podSecurity: { enforce: settings.podSecurityLevel, exemptions: settings.podSecurityExemptions },
     });
   } catch (err) {
     await store.close();

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { HedgeError, alreadyExists, conflict, notFound } from '../lib/errors.ts';
+import { HedgeError, alreadyExists, conflict, invalid, notFound } from '../lib/errors.ts';
+import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, type NameValidator } from '../api/meta/name.ts';
+import { validateObjectMeta } from '../api/meta/object-meta.ts';
 import { isPlainObject, type KubeObject } from '../api/object.ts';
 import { applyPatch } from './patch.ts';
 import { apiVersionOfRef, resolveResource } from './resources.ts';
@@ -46,6 +48,7 @@ interface HistoryEntry {
 
 interface Watcher {
   resource: string;
+  ref: ResourceRef;
   namespace?: string;
   labels: Selector;
   fields: FieldSelector;
@@ -58,11 +61,22 @@ const withStatusSubresource = new Set(['/pods', '/nodes', '/namespaces', '/servi
 
 const resKey = (r: ResourceRef): string => `${r.group}/${r.plural}`;
 
+/** made by the apiserver's bootstrap (apiserver/bootstrap); creating in any other namespace needs it to exist */
+const BOOTSTRAP_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
+
+/** the apiserver's name rules (registry/strategy.ts) */
+function nameRule(r: ResourceRef): NameValidator {
+  if (r.group === '' && r.plural === 'namespaces') return nameIsDNSLabel;
+  if (r.group === '' && r.plural === 'services') return nameIsDNS1035Label;
+  return nameIsDNSSubdomain;
+}
+
 /**
  * KubeClient in memory, with the apiserver semantics controllers rely on: one resourceVersion
  * counter, optimistic concurrency, watch from a resourceVersion (410 Gone after `compact`),
- * selector-aware watch (an object leaving a selector arrives as DELETED), graceful pod deletion,
- * pods/binding. The test double for everything that talks to the API.
+ * selector-aware watch (an object leaving a selector arrives as DELETED), watches ending at
+ * timeoutSeconds, graceful pod deletion, pods/binding, dryRun, object-meta validation. The test
+ * double for everything that talks to the API; ./contract.ts checks it against the real server.
  */
 export class FakeKubeClient implements KubeClient {
   private rv = 0;
@@ -95,7 +109,9 @@ export class FakeKubeClient implements KubeClient {
   /** send a BOOKMARK at the current resourceVersion to every watch that asked for them */
   sendBookmarks(): void {
     for (const w of this.watchers) {
-      if (w.bookmarks) w.push({ type: 'BOOKMARK', object: { metadata: { resourceVersion: String(this.rv) } } });
+      if (w.bookmarks) {
+        w.push({ type: 'BOOKMARK', object: { apiVersion: apiVersionOfRef(w.ref), ...(w.ref.kind ? { kind: w.ref.kind } : {}), metadata: { resourceVersion: String(this.rv) } } });
+      }
     }
   }
 
@@ -120,6 +136,11 @@ export class FakeKubeClient implements KubeClient {
       const [f] = this.failures.splice(i, 1);
       throw f.err;
     }
+  }
+
+  /** the namespaces the apiserver's bootstrap makes, plus any created */
+  private namespaceExists(ns: string): boolean {
+    return BOOTSTRAP_NAMESPACES.has(ns) || this.bucket(resolveResource({ apiVersion: 'v1', kind: 'Namespace' })).has(`/${ns}`);
   }
 
   private bucket(r: ResourceRef): Map<string, KubeObject> {
@@ -198,6 +219,7 @@ export class FakeKubeClient implements KubeClient {
     let done = false;
     const w: Watcher = {
       resource: resKey(r),
+      ref: r,
       namespace: opts.namespace,
       labels: parseLabelSelector(opts.labelSelector),
       fields: parseFieldSelector(opts.fieldSelector),
@@ -221,9 +243,13 @@ export class FakeKubeClient implements KubeClient {
       }
     }
     this.watchers.add(w);
+    // the server ends a watch at timeoutSeconds, cleanly
+    const timer = opts.timeoutSeconds !== undefined ? setTimeout(() => w.push('end'), opts.timeoutSeconds * 1000) : undefined;
+    timer?.unref();
     const finish = (): void => {
       done = true;
       this.watchers.delete(w);
+      clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
     };
     const onAbort = (): void => {
@@ -257,7 +283,7 @@ export class FakeKubeClient implements KubeClient {
     };
   }
 
-  async create<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, _opts: WriteOptions = {}): Promise<T> {
+  async create<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts: WriteOptions = {}): Promise<T> {
     const r = resolveResource(res);
     const o = structuredClone(obj) as KubeObject;
     o.metadata ??= {};
@@ -268,6 +294,11 @@ export class FakeKubeClient implements KubeClient {
     this.enter('create', r, o.metadata.namespace, name);
     if (!name) throw new HedgeError('Invalid', `${r.plural}: metadata.name: Required value: name or generateName is required`);
     if (!r.namespaced) delete o.metadata.namespace;
+    const causes = validateObjectMeta(o.metadata, { namespaced: r.namespaced, nameFn: nameRule(r) });
+    if (causes.length) throw invalid(r.plural, name, causes, r.group);
+    if (r.namespaced && o.metadata.namespace && !this.namespaceExists(o.metadata.namespace)) {
+      throw notFound('namespaces', o.metadata.namespace);
+    }
     const key = this.key(r, o.metadata.namespace, name);
     const b = this.bucket(r);
     if (b.has(key)) throw alreadyExists(r.plural, name, r.group);
@@ -277,30 +308,31 @@ export class FakeKubeClient implements KubeClient {
     o.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     o.metadata.generation = 1;
     delete o.metadata.deletionTimestamp;
+    if (opts.dryRun) return o as T;
     o.metadata.resourceVersion = String(++this.rv);
     b.set(key, o);
     this.record(r, 'ADDED', structuredClone(o));
     return structuredClone(o) as T;
   }
 
-  async update<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, _opts: WriteOptions = {}): Promise<T> {
+  async update<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts: WriteOptions = {}): Promise<T> {
     const r = resolveResource(res);
     this.enter('update', r, obj.metadata.namespace, obj.metadata.name);
-    return this.replace(r, obj, 'main') as Promise<T>;
+    return this.replace(r, obj, 'main', opts.dryRun === true) as Promise<T>;
   }
 
   async updateStatus<T extends KubeObject = KubeObject>(
     res: ResourceTarget,
     obj: T,
-    _opts: WriteOptions = {},
+    opts: WriteOptions = {},
   ): Promise<T> {
     const r = resolveResource(res);
     this.enter('updateStatus', r, obj.metadata.namespace, obj.metadata.name);
-    return this.replace(r, obj, 'status') as Promise<T>;
+    return this.replace(r, obj, 'status', opts.dryRun === true) as Promise<T>;
   }
 
   /** store `next` over the current object, honouring the status subresource split and rv preconditions */
-  private async replace(r: ResourceRef, next: KubeObject, part: 'main' | 'status'): Promise<KubeObject> {
+  private async replace(r: ResourceRef, next: KubeObject, part: 'main' | 'status', dryRun = false): Promise<KubeObject> {
     const name = next.metadata.name ?? '';
     const key = this.key(r, next.metadata.namespace, name);
     const b = this.bucket(r);
@@ -336,6 +368,7 @@ export class FakeKubeClient implements KubeClient {
       // A no-op write does not bump the resourceVersion, like the apiserver.
       return structuredClone(cur);
     }
+    if (dryRun) return o;
     // Finalizers gone from an object being deleted: the delete completes now.
     if (o.metadata.deletionTimestamp && !(o.metadata.finalizers?.length) && !isGracefulPod(r, o)) {
       b.delete(key);
@@ -371,7 +404,7 @@ export class FakeKubeClient implements KubeClient {
     if (opts.subresource && opts.subresource !== 'status') {
       throw new HedgeError('NotFound', `${r.plural}/${opts.subresource}: subresource not supported by the fake`);
     }
-    return this.replace(r, next, opts.subresource === 'status' ? 'status' : 'main') as Promise<T>;
+    return this.replace(r, next, opts.subresource === 'status' ? 'status' : 'main', opts.dryRun === true) as Promise<T>;
   }
 
   async delete(res: ResourceTarget, name: string, opts: DeleteOptions = {}): Promise<KubeObject | undefined> {

@@ -58,7 +58,7 @@ test('bookmarks advance the resourceVersion; a closed watch resumes without reli
   const { inf, seen, ac, done } = setup(c);
   await inf.waitForSync();
   await until(() => c.openWatches === 1, 'watch');
-  await c.create(Resources.leases, { metadata: { name: 'l', namespace: 'x' } });
+  await c.create(Resources.leases, { metadata: { name: 'l', namespace: 'default' } });
   c.sendBookmarks();
   await until(() => inf.resourceVersion === c.resourceVersion, 'bookmark');
   const lists = c.calls.filter((x) => x.verb === 'list').length;

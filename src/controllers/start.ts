@@ -3,6 +3,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Clock } from '../client/clock.ts';
 import { LeaderElector } from '../client/leader-election.ts';
 import type { KubeClient } from '../client/types.ts';
+import { ClusterRoleAggregationController } from './clusterroleaggregation/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
 
@@ -26,6 +27,8 @@ export interface ControllersOptions {
   /** false disables; an object tunes it */
   scheduler?: false | Tunables<SchedulerConfig>;
   nodeLifecycle?: false | Tunables<NodeLifecycleConfig>;
+  /** keeps aggregated ClusterRoles (admin, edit, view, ...) current; false disables */
+  clusterRoleAggregation?: false;
   /**
    * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
    * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
@@ -38,6 +41,7 @@ export interface RunningControllers {
   done: Promise<void>;
   scheduler?: Scheduler;
   nodeLifecycle?: NodeLifecycleController;
+  clusterRoleAggregation?: ClusterRoleAggregationController;
 }
 
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
@@ -78,6 +82,12 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-node-lifecycle', async (s) => {
       out.nodeLifecycle = new NodeLifecycleController(cfg);
       await out.nodeLifecycle.run(s);
+    });
+  }
+  if (opts.clusterRoleAggregation !== false) {
+    supervise('hedge-clusterrole-aggregation', async (s) => {
+      out.clusterRoleAggregation = new ClusterRoleAggregationController({ client, logger });
+      await out.clusterRoleAggregation.run(s);
     });
   }
   out.done = Promise.all(runs).then(() => undefined);

@@ -6,12 +6,15 @@ export interface RelpSinkOptions {
   name: string;
   host: string;
   port: number;
-  /** frames sent before waiting for acknowledgements (librelp's default window is 128) */
+  /** frames sent before waiting for their acknowledgements (default 1,024) */
   window?: number;
   /** an acknowledgement not seen within this time fails the send (default 10 s) */
   ackTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
+
+const NEWLINE = Buffer.from('\n');
+const FRAME_HEAD = /^(\d+) (\S+) (\d+)[ \n]/;
 
 interface Frame {
   txnr: number;
@@ -43,10 +46,14 @@ export class RelpSink implements LogSink {
     let delivered = 0;
     try {
       await this.#open(signal);
-      const window = this.opts.window ?? 128;
+      const window = this.opts.window ?? 1024;
       for (let start = 0; start < batch.length; start += window) {
         const chunk = batch.slice(start, start + window);
-        const acks = chunk.map((r) => this.#request('syslog', formatSyslog(r)));
+        // one write per window: frames are queued, then flushed together
+        const acks = chunk.map((r) => this.#request('syslog', formatSyslog(r), true));
+        // after a failure the later acknowledgements are never awaited: they must not go unhandled
+        for (const a of acks) a.catch(() => undefined);
+        this.#flush();
         for (const ack of acks) {
           const rsp = await ack;
           if (!rsp.data.startsWith('200')) throw new Error(`RELP: collector refused a message: ${rsp.data.slice(0, 200)}`);
@@ -75,7 +82,16 @@ export class RelpSink implements LogSink {
     return this.#txnr;
   }
 
-  #request(command: string, data: string): Promise<Frame> {
+  #pending: Buffer[] = [];
+
+  #flush(): void {
+    if (this.#pending.length === 0) return;
+    const out = Buffer.concat(this.#pending);
+    this.#pending = [];
+    this.#socket?.write(out);
+  }
+
+  #request(command: string, data: string, defer = false): Promise<Frame> {
     const socket = this.#socket;
     if (socket === undefined || this.#broken) return Promise.reject(this.#broken ?? new Error('RELP: not connected'));
     const txnr = this.#nextTxnr();
@@ -91,24 +107,26 @@ export class RelpSink implements LogSink {
         if (f instanceof Error) reject(f);
         else resolve(f);
       });
-      socket.write(Buffer.concat([head, body, Buffer.from('\n')]));
+      this.#pending.push(head, body, NEWLINE);
+      if (!defer) this.#flush();
     });
   }
 
   #onData(chunk: Buffer): void {
-    this.#buf += chunk.toString('utf8');
+    this.#buf += chunk.toString('latin1');
+    let pos = 0;
     for (;;) {
-      const m = /^(\d+) (\S+) (\d+)[ \n]/.exec(this.#buf);
+      const m = FRAME_HEAD.exec(this.#buf.slice(pos, pos + 64));
       if (m === null) {
-        if (this.#buf.length > 64 * 1024) this.#drop(new Error(`RELP: garbled frame from the collector: ${this.#buf.slice(0, 64)}`));
-        return;
+        if (this.#buf.length - pos > 64 * 1024) this.#drop(new Error(`RELP: garbled frame from the collector: ${this.#buf.slice(pos, pos + 64)}`));
+        break;
       }
       const len = Number(m[3]);
       const headLen = m[0].length;
-      // DATALEN counts bytes; what rsyslog sends back is ASCII, so characters are bytes here
-      if (len > 0 && this.#buf.length < headLen + len + 1) return;
-      this.#buf = this.#buf.slice(len === 0 ? headLen : headLen + len + 1);
-      const frame: Frame = { txnr: Number(m[1]), command: m[2]!, data: len === 0 ? '' : m.input.slice(headLen, headLen + len) };
+      // DATALEN counts bytes: the buffer holds latin1 characters, one per byte
+      if (len > 0 && this.#buf.length - pos < headLen + len + 1) break;
+      const frame: Frame = { txnr: Number(m[1]), command: m[2]!, data: len === 0 ? '' : this.#buf.slice(pos + headLen, pos + headLen + len) };
+      pos += len === 0 ? headLen : headLen + len + 1;
       if (frame.command === 'serverclose') {
         this.#drop(new Error('RELP: the collector closed the session'));
         return;
@@ -116,6 +134,7 @@ export class RelpSink implements LogSink {
       this.#waiters.get(frame.txnr)?.(frame);
       this.#waiters.delete(frame.txnr);
     }
+    this.#buf = this.#buf.slice(pos);
   }
 
   #drop(err: Error): void {

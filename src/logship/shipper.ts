@@ -54,7 +54,7 @@ export interface SinkStats {
   lastError?: string;
 }
 
-const POD_DIR = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)_([a-z0-9]([-.a-z0-9]*[a-z0-9])?)_([0-9a-fA-F-]+)$/;
+const POD_DIR = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)_([a-z0-9]([-.a-z0-9]*[a-z0-9])?)_([A-Za-z0-9-]+)$/;
 const LOG_FILE = /^(\d+)\.log(\.\d{8}-\d{6}(\.\d+)?)?$/;
 
 /** `<ns>_<pod>_<uid>` → labels (namespace and pod names cannot contain `_`). */

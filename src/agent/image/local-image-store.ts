@@ -187,7 +187,9 @@ export class LocalImageStore implements ImageStore {
       const m = mounts[0];
       const dir = m.type === 'bind' ? m.source : m.options.find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length);
       if (!dir) throw new HedgeError('Internal', `snapshotter returned no writable directory for ${active}`);
-      const diffId = await applyLayer(this.content.blobPath(layer.digest), dir, signal);
+      const lower = m.options.find((o) => o.startsWith('lowerdir='))?.slice('lowerdir='.length);
+      const parents = m.type === 'overlay' && lower ? lower.split(':') : [];
+      const { diffId } = await applyLayer(this.content.blobPath(layer.digest), dir, { parents, signal });
       if (diffId !== layer.diffId) throw new HedgeError('Invalid', `layer ${layer.digest}: diff id mismatch: config says ${layer.diffId}, content is ${diffId}`);
       await snapshotter.commit(key, active, { signal });
     } catch (err) {

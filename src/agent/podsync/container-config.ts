@@ -53,6 +53,7 @@ export function buildContainerConfig(o: BuildContainerOptions): ContainerConfig 
       capabilitiesAdd: [...(csc.capabilities?.add ?? [])],
       capabilitiesDrop: [...(csc.capabilities?.drop ?? [])],
       noNewPrivileges: csc.allowPrivilegeEscalation === false,
+      ...seccompChoice(csc.seccompProfile ?? psc.seccompProfile),
     },
     tty: c.tty ?? false,
     logPath: o.logPath,
@@ -66,6 +67,18 @@ export function buildContainerConfig(o: BuildContainerOptions): ContainerConfig 
     },
     annotations: {},
   };
+}
+
+function seccompChoice(p: { type: string; localhostProfile?: string } | undefined): Pick<ContainerConfig['security'], 'seccomp'> {
+  switch (p?.type) {
+    case 'Unconfined':
+    case 'RuntimeDefault':
+      return { seccomp: { type: p.type } };
+    case 'Localhost':
+      return { seccomp: { type: 'Localhost', localhostProfile: p.localhostProfile ?? '' } };
+    default:
+      return {};
+  }
 }
 
 function containerMounts(c: Container, volumes: Map<string, PreparedVolume>): ContainerMount[] {

@@ -71,6 +71,8 @@ export interface ContainerConfig {
     capabilitiesAdd: string[];
     capabilitiesDrop: string[];
     noNewPrivileges: boolean;
+    /** securityContext.seccompProfile (container, else pod); undefined = the node's default */
+    seccomp?: { type: 'Unconfined' } | { type: 'RuntimeDefault' } | { type: 'Localhost'; localhostProfile: string };
   };
   tty: boolean;
   /** CRI-format log file the runtime writes stdout/stderr to */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import WebSocket from 'ws';
 import { silentLogger } from '../../lib/log.ts';
-import { FakeRuntime } from '../podsync/testing/fake-runtime.ts';
+import { FakeRuntime } from '../runtime/testing/fake-runtime.ts';
 import type { ContainerId, SandboxId } from '../runtime/types.ts';
 import { startNodeServer, type NodeServer } from './node-server.ts';
 import type { PodSource } from './types.ts';

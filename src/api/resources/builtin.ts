@@ -30,6 +30,7 @@ import {
   serviceAccountTable,
   serviceTable,
 } from '../table/index.ts';
+import { rbacResources } from './rbac.ts';
 import type { ResourceDef, Verb } from './types.ts';
 
 /** Verbs every ordinary upstream resource serves. */
@@ -151,5 +152,6 @@ export function builtinResources(): ResourceDef[] {
       namespaced: false,
       spec: validateRuntimeClass,
     }),
+    ...rbacResources(),
   ];
 }

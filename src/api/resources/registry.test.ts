@@ -43,6 +43,7 @@ test('byGroupVersion and groups', () => {
     { group: '', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'node.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'rbac.authorization.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   ]);
 });
 

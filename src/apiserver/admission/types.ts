@@ -19,6 +19,8 @@ export interface AdmissionRequest {
   user: UserInfo;
   dryRun: boolean;
   signal: AbortSignal;
+  /** where a plugin adds warnings for the client (HTTP `Warning: 299 - "..."`); absent for internal writes */
+  warnings?: string[];
 }
 
 /**

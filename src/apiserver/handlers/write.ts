@@ -38,7 +38,7 @@ function fieldManagerOf(rq: RequestScope): string {
 }
 
 function opContext(rq: RequestScope, dryRun: boolean, fieldManager: string | undefined): OperationContext {
-  return { user: rq.user, dryRun, signal: rq.signal, fieldManager };
+  return { user: rq.user, dryRun, signal: rq.signal, fieldManager, warnings: rq.warnings };
 }
 
 async function readObjectBody(rq: RequestScope): Promise<unknown> {

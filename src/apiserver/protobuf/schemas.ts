@@ -95,6 +95,34 @@ export const schemas: Record<string, Schema> = {
     4: { name: 'expirationSeconds', type: { t: 'int64' } },
   },
   BoundObjectReference: { 1: s('kind'), 2: s('apiVersion'), 3: s('name'), 4: s('uid') },
+  // kubectl auth can-i --list; SubjectAccessReview from other tools
+  SelfSubjectRulesReview: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'SelfSubjectRulesReviewSpec') },
+  SelfSubjectRulesReviewSpec: { 1: s('namespace') },
+  SubjectAccessReview: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'SubjectAccessReviewSpec') },
+  SubjectAccessReviewSpec: {
+    1: msg('resourceAttributes', 'ResourceAttributes'),
+    2: msg('nonResourceAttributes', 'NonResourceAttributes'),
+    3: s('user'),
+    4: { name: 'groups', type: { t: 'string' }, repeated: true },
+    6: s('uid'),
+  },
+  // rbac.authorization.k8s.io/v1: kubectl create role|clusterrole|rolebinding|clusterrolebinding
+  PolicyRule: {
+    1: { name: 'verbs', type: { t: 'string' }, repeated: true },
+    2: { name: 'apiGroups', type: { t: 'string' }, repeated: true },
+    3: { name: 'resources', type: { t: 'string' }, repeated: true },
+    4: { name: 'resourceNames', type: { t: 'string' }, repeated: true },
+    5: { name: 'nonResourceURLs', type: { t: 'string' }, repeated: true },
+  },
+  LabelSelector: { 1: { name: 'matchLabels', type: { t: 'map', value: 'string' } }, 2: msg('matchExpressions', 'LabelSelectorRequirement', true) },
+  LabelSelectorRequirement: { 1: s('key'), 2: s('operator'), 3: { name: 'values', type: { t: 'string' }, repeated: true } },
+  AggregationRule: { 1: msg('clusterRoleSelectors', 'LabelSelector', true) },
+  Role: { 1: msg('metadata', 'ObjectMeta'), 2: msg('rules', 'PolicyRule', true) },
+  ClusterRole: { 1: msg('metadata', 'ObjectMeta'), 2: msg('rules', 'PolicyRule', true), 3: msg('aggregationRule', 'AggregationRule') },
+  RoleRef: { 1: s('apiGroup'), 2: s('kind'), 3: s('name') },
+  Subject: { 1: s('kind'), 2: s('apiGroup'), 3: s('name'), 4: s('namespace') },
+  RoleBinding: { 1: msg('metadata', 'ObjectMeta'), 2: msg('subjects', 'Subject', true), 3: msg('roleRef', 'RoleRef') },
+  ClusterRoleBinding: { 1: msg('metadata', 'ObjectMeta'), 2: msg('subjects', 'Subject', true), 3: msg('roleRef', 'RoleRef') },
 };
 
 /** apiVersion/kind → schema name for the object types we accept as protobuf */
@@ -108,4 +136,11 @@ export const protobufKinds: Record<string, string> = {
   'authorization.k8s.io/v1/SelfSubjectAccessReview': 'SelfSubjectAccessReview',
   'authentication.k8s.io/v1/SelfSubjectReview': 'SelfSubjectReview',
   'authentication.k8s.io/v1/TokenRequest': 'TokenRequest',
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': 'SelfSubjectRulesReview',
+  'authorization.k8s.io/v1/SubjectAccessReview': 'SubjectAccessReview',
+  'authorization.k8s.io/v1/LocalSubjectAccessReview': 'SubjectAccessReview',
+  'rbac.authorization.k8s.io/v1/Role': 'Role',
+  'rbac.authorization.k8s.io/v1/ClusterRole': 'ClusterRole',
+  'rbac.authorization.k8s.io/v1/RoleBinding': 'RoleBinding',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'ClusterRoleBinding',
 };

@@ -18,6 +18,8 @@ export interface OperationContext {
   signal: AbortSignal;
   /** writer recorded in managedFields; undefined = do not track (e.g. server-side apply did it) */
   fieldManager?: string;
+  /** admission warnings land here (sent as `Warning` headers) */
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -290,6 +292,7 @@ export class Registry {
       user: ctx.user,
       dryRun: ctx.dryRun,
       signal: ctx.signal,
+      warnings: ctx.warnings,
     };
     if (phase === 'mutate') await this.#admission.mutate(req);
     else await this.#admission.validate(req);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { invalid } from '../../api/meta/field-errors.ts';
-import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, type NameValidator } from '../../api/meta/name.ts';
+import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, validatePathSegmentName, type NameValidator } from '../../api/meta/name.ts';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../../api/meta/object-meta.ts';
 import { isPlainObject, type KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
@@ -83,6 +83,8 @@ export function prepareForUpdate(def: ResourceDef, obj: KubeObject, old: KubeObj
 function nameValidator(def: ResourceDef): NameValidator {
   if (def.group === '' && def.plural === 'namespaces') return nameIsDNSLabel;
   if (def.group === '' && def.plural === 'services') return nameIsDNS1035Label;
+  // RBAC names are path segments: `system:basic-user` must be a valid ClusterRole name
+  if (def.group === 'rbac.authorization.k8s.io') return validatePathSegmentName;
   return nameIsDNSSubdomain;
 }
 

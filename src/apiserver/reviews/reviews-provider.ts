@@ -2,6 +2,8 @@ import { isPlainObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { badRequest } from '../../lib/errors.ts';
 import type { Authorizer, AuthorizationAttributes } from '../authorizer.ts';
+import type { SubjectRules } from '../auth/cluster-authorizer.ts';
+import type { UserInfo } from '../auth/types.ts';
 import { decodeObjectBody, objectBodyFormat, readBody } from '../body.ts';
 import { sendJson } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
@@ -67,18 +69,60 @@ async function readReview(rq: RequestScope, kind: string): Promise<Record<string
   return body;
 }
 
+const stringList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
 /**
- * SelfSubjectAccessReview (`kubectl auth can-i`) and SelfSubjectReview (`kubectl auth whoami`):
- * both describe the caller, so any authenticated user may create them.
+ * The access reviews: SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectRulesReview
+ * (`kubectl auth can-i --list`) and SelfSubjectReview (`kubectl auth whoami`) describe the
+ * caller, so the default policy lets any authenticated user create them; SubjectAccessReview and
+ * LocalSubjectAccessReview ask about someone else and need a grant. All answer from `authorizer`
+ * (and `rules` for the rules review), exactly as requests are decided.
  */
-export function reviewsProvider(deps: { authorizer: Authorizer }): ApiGroupProvider {
+export function reviewsProvider(deps: { authorizer: Authorizer; rules?: (user: UserInfo, namespace: string) => SubjectRules }): ApiGroupProvider {
   const ssar = reviewDef('authorization.k8s.io', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews');
+  const ssrr = reviewDef('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews');
+  const sar = reviewDef('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews');
+  const lsar: ResourceDef = { ...reviewDef('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews'), namespaced: true };
   const ssr = reviewDef('authentication.k8s.io', 'SelfSubjectReview', 'selfsubjectreviews');
+  const accessStatus = async (user: UserInfo, spec: Parameters<typeof attributesFromReview>[0]): Promise<Record<string, unknown>> => {
+    const decision = await deps.authorizer.authorize(user, attributesFromReview(spec));
+    const status: Record<string, unknown> = { allowed: decision.allowed };
+    if (!decision.allowed && decision.reason) status.reason = decision.reason;
+    return status;
+  };
   return {
     name: 'reviews',
-    resources: [ssar, ssr],
+    resources: [ssar, ssrr, sar, lsar, ssr],
     async serve(rq: RequestScope): Promise<void> {
       if (rq.info.verb !== 'create' || rq.info.name !== '' || rq.info.subresource !== '') throw statusErrors.methodNotAllowed(rq.req.method ?? '', rq.def.plural);
+      if (rq.def === ssrr) {
+        const body = await readReview(rq, ssrr.kind);
+        const spec = isPlainObject(body.spec) ? body.spec : {};
+        const namespace = typeof spec.namespace === 'string' ? spec.namespace : '';
+        const status = deps.rules
+          ? deps.rules(rq.user, namespace)
+          : { resourceRules: [], nonResourceRules: [], incomplete: true, evaluationError: 'the configured authorizer does not list rules' };
+        sendJson(rq.res, 201, { kind: ssrr.kind, apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status });
+        return;
+      }
+      if (rq.def === sar || rq.def === lsar) {
+        const body = await readReview(rq, rq.def.kind);
+        const spec = (isPlainObject(body.spec) ? body.spec : {}) as Parameters<typeof attributesFromReview>[0] & { user?: unknown; groups?: unknown; uid?: unknown };
+        const username = typeof spec.user === 'string' ? spec.user : '';
+        const groups = stringList(spec.groups);
+        if (!username && groups.length === 0) throw badRequest('spec.user or spec.groups: at least one of user or group must be specified');
+        if (rq.def === lsar) {
+          if (spec.nonResourceAttributes) throw badRequest('spec.nonResourceAttributes: Invalid value: disallowed on this kind of request');
+          const ns = spec.resourceAttributes?.namespace ?? '';
+          if (ns !== rq.info.namespace) throw badRequest(`spec.resourceAttributes.namespace: Invalid value: ${JSON.stringify(ns)}: must match metadata.namespace`);
+        }
+        const subject: UserInfo = { username, groups };
+        if (typeof spec.uid === 'string' && spec.uid) subject.uid = spec.uid;
+        const metadata: Record<string, unknown> = { creationTimestamp: null };
+        if (rq.def === lsar) metadata.namespace = rq.info.namespace;
+        sendJson(rq.res, 201, { kind: rq.def.kind, apiVersion: 'authorization.k8s.io/v1', metadata, spec, status: await accessStatus(subject, spec) });
+        return;
+      }
       if (rq.def === ssr) {
         await readReview(rq, ssr.kind);
         const userInfo: Record<string, unknown> = { username: rq.user.username, groups: rq.user.groups };
@@ -88,10 +132,7 @@ export function reviewsProvider(deps: { authorizer: Authorizer }): ApiGroupProvi
       }
       const body = await readReview(rq, ssar.kind);
       const spec = (isPlainObject(body.spec) ? body.spec : {}) as Parameters<typeof attributesFromReview>[0];
-      const decision = await deps.authorizer.authorize(rq.user, attributesFromReview(spec));
-      const status: Record<string, unknown> = { allowed: decision.allowed };
-      if (!decision.allowed && decision.reason) status.reason = decision.reason;
-      sendJson(rq.res, 201, { kind: ssar.kind, apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status });
+      sendJson(rq.res, 201, { kind: ssar.kind, apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: await accessStatus(rq.user, spec) });
     },
   };
 }

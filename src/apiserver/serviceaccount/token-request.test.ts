@@ -71,7 +71,18 @@ describe('TokenRequest, service account authentication and self reviews', () => 
   it('lets a node mint tokens only for pods bound to it', async () => {
     const bound = { spec: { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p' } } };
     assert.equal((await post(tokenPath, bound, 'node-me')).status, 201);
-    const other = await post(tokenPath, bound, 'node-other');
+    // a node with no pod running as the account is refused by the node authorizer's graph
+    const stranger = await post(tokenPath, bound, 'node-stranger');
+    assert.equal(stranger.status, 403);
+    assert.match(stranger.body.message ?? '', /: no relationship found between node 'stranger' and this object$/);
+    // a node with such a pod still cannot mint a token bound to another node's pod
+    const otherPod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'q' }, spec: { nodeName: 'other', containers: [{ name: 'c', image: 'x' }] } };
+    assert.equal((await post('/api/v1/namespaces/default/pods', otherPod)).status, 201);
+    let other = await post(tokenPath, bound, 'node-other');
+    for (let i = 0; i < 100 && /no relationship/.test(other.body.message ?? ''); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      other = await post(tokenPath, bound, 'node-other');
+    }
     assert.equal(other.status, 403);
     assert.equal(other.body.message, 'serviceaccounts "default" is forbidden: node requested token bound to a pod scheduled on a different node');
     assert.equal((await post(tokenPath, { spec: {} }, 'node-me')).status, 403);
@@ -85,7 +96,7 @@ describe('TokenRequest, service account authentication and self reviews', () => 
     const admin = await post('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', review({ verb: 'list', resource: 'secrets', namespace: 'default' }));
     assert.equal(admin.body.status.allowed, true);
     const disc = await t.json<{ resources: { name: string }[] }>('/apis/authorization.k8s.io/v1');
-    assert.deepEqual(disc.body.resources.map((r) => r.name), ['selfsubjectaccessreviews']);
+    assert.deepEqual(disc.body.resources.map((r) => r.name), ['selfsubjectaccessreviews', 'selfsubjectrulesreviews', 'subjectaccessreviews', 'localsubjectaccessreviews']);
     const core = await t.json<{ resources: { name: string }[] }>('/api/v1');
     assert.ok(core.body.resources.some((r) => r.name === 'serviceaccounts/token'));
   });

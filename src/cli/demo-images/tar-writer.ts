@@ -4,10 +4,11 @@
  * cannot give without root-owned staging trees.
  */
 export type TarEntry =
-  | { type: 'file'; path: string; data: Buffer | string; mode?: number; uid?: number; gid?: number }
-  | { type: 'dir'; path: string; mode?: number; uid?: number; gid?: number; xattrs?: Record<string, string> }
+  | { type: 'file'; path: string; data: Buffer | string; mode?: number; uid?: number; gid?: number; xattrs?: Record<string, string | Buffer> }
+  | { type: 'dir'; path: string; mode?: number; uid?: number; gid?: number; xattrs?: Record<string, string | Buffer> }
   | { type: 'symlink'; path: string; target: string }
-  | { type: 'hardlink'; path: string; target: string };
+  | { type: 'hardlink'; path: string; target: string }
+  | { type: 'fifo'; path: string };
 
 const BLOCK = 512;
 
@@ -39,23 +40,23 @@ function pad(data: Buffer): Buffer[] {
   return rest === 0 ? [data] : [data, Buffer.alloc(BLOCK - rest)];
 }
 
-function paxRecord(key: string, value: string): string {
-  // the length prefix counts itself, so iterate until it is stable
-  const body = ` ${key}=${value}\n`;
+function paxRecord(key: string, value: string | Buffer): Buffer {
+  // the length prefix counts itself, so iterate until it is stable; values may be binary
+  const body = Buffer.concat([Buffer.from(` ${key}=`), Buffer.from(value), Buffer.from('\n')]);
   let len = body.length;
-  while (`${len}${body}`.length !== len) len = `${len}${body}`.length;
-  return `${len}${body}`;
+  while (`${len}`.length + body.length !== len) len = `${len}`.length + body.length;
+  return Buffer.concat([Buffer.from(`${len}`), body]);
 }
 
 export function writeTar(entries: TarEntry[]): Buffer {
   const out: Buffer[] = [];
   for (const e of entries) {
-    const pax: Record<string, string> = {};
+    const pax: Record<string, string | Buffer> = {};
     if (Buffer.byteLength(e.path) > 99) pax.path = e.path;
     if ((e.type === 'symlink' || e.type === 'hardlink') && Buffer.byteLength(e.target) > 99) pax.linkpath = e.target;
-    if (e.type === 'dir' && e.xattrs) for (const [k, v] of Object.entries(e.xattrs)) pax[`SCHILY.xattr.${k}`] = v;
+    if ((e.type === 'dir' || e.type === 'file') && e.xattrs) for (const [k, v] of Object.entries(e.xattrs)) pax[`SCHILY.xattr.${k}`] = v;
     if (Object.keys(pax).length > 0) {
-      const body = Buffer.from(Object.entries(pax).map(([k, v]) => paxRecord(k, v)).join(''));
+      const body = Buffer.concat(Object.entries(pax).map(([k, v]) => paxRecord(k, v)));
       out.push(header({ name: 'PaxHeader', mode: 0o644, uid: 0, gid: 0, size: body.length, type: 'x' }), ...pad(body));
     }
     const name = e.path.slice(0, 99);
@@ -73,6 +74,9 @@ export function writeTar(entries: TarEntry[]): Buffer {
         break;
       case 'hardlink':
         out.push(header({ name, mode: 0o644, uid: 0, gid: 0, size: 0, type: '1', linkname: e.target.slice(0, 99) }));
+        break;
+      case 'fifo':
+        out.push(header({ name, mode: 0o644, uid: 0, gid: 0, size: 0, type: '6' }));
         break;
       default: {
         const never: never = e;

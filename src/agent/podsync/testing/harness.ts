@@ -13,9 +13,10 @@ import { defaultPodSyncConfig, type PodSyncConfig } from '../config.ts';
 import { MemoryEventSink } from '../../../client/event-recorder.ts';
 import { PodSync } from '../pod-sync.ts';
 import type { PodSyncDeps } from '../types.ts';
-import { FakeImageStore, FakeSnapshotter } from './fake-image-store.ts';
-import { FakeNetwork } from './fake-network.ts';
-import { FakeRuntime } from './fake-runtime.ts';
+import { FakeImageStore } from '../../image/testing/fake-image-store.ts';
+import { FakeNetwork } from '../../network/testing/fake-network.ts';
+import { FakeSnapshotter } from '../../snapshot/testing/fake-snapshotter.ts';
+import { FakeRuntime } from '../../runtime/testing/fake-runtime.ts';
 
 export const NODE = 'edge-1';
 

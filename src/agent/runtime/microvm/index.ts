@@ -9,3 +9,4 @@ export { CriLogWriter, criTimestamp } from './cri-log-writer.ts';
 export { findGuestArtifacts, buildGuest } from './guest-artifacts.ts';
 export { planGuestVolumes, encodeGuestVolume, podVolumesDirOf, type GuestVolume } from './guest-volumes.ts';
 export { createSandboxDisk, sandboxDiskBytes, SANDBOX_DISK_GUEST_DEVICE, DEFAULT_SANDBOX_DISK_BYTES } from './sandbox-disk.ts';
+export { BlockImageSnapshotter, type BlockImageSnapshotterOptions } from './block-image-snapshotter.ts';

@@ -22,17 +22,25 @@ export function rootfsImageKey(digest: string, rootfs: Mount[]): string {
   return createHash('sha256').update(digest).update('\0').update(JSON.stringify(rootfs)).digest('hex').slice(0, 24);
 }
 
-async function dirBytes(dir: string, signal: AbortSignal): Promise<number> {
-  const r = await runChecked('du', ['-sb', dir], { signal });
-  return Number(r.stdout.split(/\s/)[0] ?? 0);
+/** allocated bytes (not apparent sizes: every small file takes a whole block) and inodes of a tree */
+async function treeUsage(dir: string, signal: AbortSignal): Promise<{ bytes: number; inodes: number }> {
+  const first = (out: string): number => Number(out.split(/\s/)[0] ?? 0);
+  const bytes = first((await runChecked('du', ['-s', '-B1', dir], { signal })).stdout);
+  const inodes = first((await runChecked('du', ['-s', '--inodes', dir], { signal })).stdout);
+  return { bytes, inodes };
 }
 
-/** mkfs.ext4 -d copies the tree into the image without mounting it (no loop device needed). */
+/**
+ * mkfs.ext4 -d copies the tree into the image without mounting it (no loop device needed), with
+ * owners, modes (setuid included), xattrs (file capabilities), hard links and symlinks as they are.
+ */
 async function mkfsFromDir(dir: string, out: string, signal: AbortSignal): Promise<void> {
-  const bytes = await dirBytes(dir, signal);
-  // ext4 metadata and block rounding: 30 % + 16 MiB keeps small images from filling up
-  const size = Math.ceil((bytes * 1.3 + 16 * 1024 * 1024) / 4096) * 4096;
-  await runChecked('mkfs.ext4', ['-q', '-F', '-b', '4096', '-O', '^has_journal', '-m', '0', '-L', 'rootfs', '-d', dir, out, `${size / 1024}k`], {
+  const { bytes, inodes } = await treeUsage(dir, signal);
+  // ext4 metadata and block rounding: 30 % + 256 bytes per inode + 16 MiB keeps small images from filling up;
+  // the inode count is set from the tree, so an image of many tiny files does not run out of inodes
+  const size = Math.ceil((bytes * 1.3 + inodes * 256 + 16 * 1024 * 1024) / 4096) * 4096;
+  const nInodes = Math.ceil(inodes * 1.25) + 1024;
+  await runChecked('mkfs.ext4', ['-q', '-F', '-b', '4096', '-N', String(nInodes), '-O', '^has_journal', '-m', '0', '-L', 'rootfs', '-d', dir, out, `${size / 1024}k`], {
     signal,
     timeoutMs: 300_000,
   });

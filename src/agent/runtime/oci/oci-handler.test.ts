@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { CriLogRotator } from '../../logs/rotator.ts';
-import type { ContainerId, SandboxId } from '../types.ts';
+import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { procStartTime, processRunning, waitFor } from '../../host/process.ts';
 import { OciRuntimeHandler } from './oci-handler.ts';
 import { runCommand } from '../../host/run-command.ts';
@@ -148,6 +148,58 @@ for (const rc of CASES) {
       const ex = (await h.status(id, signal())).status;
       assert.ok(ex.state === 'exited' && ex.exitCode === 137, JSON.stringify(ex));
       await h.remove(id, signal());
+    });
+
+    test('seccomp: RuntimeDefault by default (Seccomp: 2, a blocked syscall fails with EPERM), Unconfined when asked; gVisor is its own boundary', async () => {
+      const script = 'grep Seccomp: /proc/self/status; unshare -U true; echo rc=$?';
+      const run = async (seccomp?: ContainerConfig['security']['seccomp']): Promise<string> => {
+        const id = `c${n++}-${suffix}` as ContainerId;
+        const logPath = join(tmp, 'logs', `${id}.log`);
+        const cfg = containerConfig({ id, sandboxId, rootfs, command: ['sh', '-c', script], logPath });
+        if (seccomp) cfg.security.seccomp = seccomp;
+        await h.createContainer(cfg, signal());
+        await h.start(id, signal());
+        await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 20_000, signal: signal(), what: 'exit' });
+        const out = readFileSync(logPath, 'utf8');
+        await h.remove(id, signal());
+        return out;
+      };
+      const confined = await run();
+      if (rc.kind === 'runsc') {
+        assert.doesNotMatch(confined, /Seccomp:\s+2/, confined);
+        return;
+      }
+      assert.match(confined, /Seccomp:\s+2/, confined);
+      // unshare(CLONE_NEWUSER) needs no capability: only the filter refuses it
+      assert.match(confined, /unshare: unshare\(0x10000000\): Operation not permitted/, confined);
+      assert.match(confined, /rc=1/, confined);
+      const open = await run({ type: 'Unconfined' });
+      assert.match(open, /Seccomp:\s+0/, open);
+    });
+
+    test('escape attempts are refused or contained (prints the table)', async () => {
+      // each line: <attempt>=<refused|ALLOWED>; the host has a block device 8:0 or 253:0 or 254:0 on most machines
+      const script = [
+        'try() { n=$1; shift; if ( "$@" ) >/dev/null 2>&1; then echo "$n=ALLOWED"; else echo "$n=refused"; fi; }',
+        'try mount mount -t tmpfs none /tmp',
+        'try mknod-read-block sh -c "mknod /tmp/blk b 8 0 2>/dev/null || true; head -c1 /tmp/blk"',
+        'try host-pids sh -c "test $(ls /proc | grep -c \'^[0-9]\') -gt 20"',
+        'try sysrq-trigger sh -c "echo h > /proc/sysrq-trigger"',
+        'try dev-kmsg head -c1 /dev/kmsg',
+        'try kernel-module sh -c "echo x > /tmp/m.ko; insmod /tmp/m.ko"',
+        'try new-namespaces unshare -U -n true',
+        'try fork-bomb-beyond-pids sh -c "for i in $(seq 150); do sleep 3 & done; wait"',
+      ].join('\n');
+      const { id, logPath } = await newContainer(['sh', '-c', script]);
+      await h.start(id, signal());
+      await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 30_000, signal: signal(), what: 'exit' });
+      let lines = readFileSync(logPath, 'utf8').split('\n').map((l) => l.split(' ').slice(3).join(' ')).filter((l) => /^[a-z-]+=(refused|ALLOWED)$/.test(l));
+      // gVisor's Sentry implements namespaces itself: a new user/net namespace stays inside the sandbox
+      if (rc.kind === 'runsc') lines = lines.map((l) => (l === 'new-namespaces=ALLOWED' ? 'new-namespaces=contained (inside the Sentry)' : l));
+      await h.remove(id, signal());
+      process.stdout.write(`# escape attempts under ${rc.kind}:\n# | attempt | result |\n# | --- | --- |\n${lines.map((l) => `# | ${l.replace('=', ' | ')} |`).join('\n')}\n`);
+      assert.equal(lines.length, 8, lines.join(', '));
+      assert.deepEqual(lines.filter((l) => l.endsWith('=ALLOWED')), [], `${rc.kind}: ${lines.join(', ')}`);
     });
 
     test('exit code of a failing command lands in status', async () => {

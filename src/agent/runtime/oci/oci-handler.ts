@@ -22,6 +22,7 @@ import { hardNofileLimit, procStartTime, processRunning, waitFor, withTimeout } 
 import { runChecked, runCommand } from '../../host/run-command.ts';
 import { runExec } from './exec.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
+import { seccompProfileFor } from './seccomp.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
 
 export interface OciRuntimeHandlerOptions {
@@ -37,6 +38,12 @@ export interface OciRuntimeHandlerOptions {
   logSizeMax?: number;
   /** called with each timed step of create/start/status (bench/runtime-start.ts prints the breakdown) */
   onSpan?: SpanSink;
+  /**
+   * seccomp: `defaultRuntimeDefault` (upstream's kubelet `seccompDefault`, default true) gives
+   * containers that name no profile the RuntimeDefault profile; `Localhost` profiles are JSON
+   * files under `profileDir` (the node's `<data-dir>/seccomp`).
+   */
+  seccomp?: { defaultRuntimeDefault?: boolean; profileDir?: string };
 }
 
 export type SpanSink = (step: string, ms: number, containerId: string) => void;
@@ -153,7 +160,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const mine = (await this.#metas()).filter((c) => c.config.sandboxId === id);
     const results = await Promise.allSettled(
       mine.map(async (c) => {
-        await this.stop(c.config.id, { timeoutSeconds: 0, signal });
+        // a created, never started container has no process a signal could end (runsc ignores
+        // the kill and stop times out): `delete --force` in remove ends it
+        if (c.startedAt) await this.stop(c.config.id, { timeoutSeconds: 0, signal });
         await this.remove(c.config.id, signal);
       }),
     );
@@ -222,11 +231,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
     ]);
     this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
     try {
+      const seccomp = await seccompProfileFor(cfg, { runtimeKind: this.#o.runtime.kind, node: this.#o.seccomp });
       const spec = buildSpec({
         container: cfg,
         sandbox,
         kind: this.#o.runtime.kind,
         nofile,
+        seccomp,
         paths: {
           rootfs,
           hostsFile: join(sandbox.stateDir, 'hosts'),
@@ -572,6 +583,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async exec(id: ContainerId, req: ExecRequest): Promise<number> {
     const meta = await this.#meta(id);
     const sandbox = await this.#sandbox(meta.config.sandboxId);
+    // the runtime's own refusal would come back as an exit code; say it as the microVM handler does
+    if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
     const [cmd, argv] = await this.#cli.command(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
     return runExec(cmd, argv, req);
   }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { isHedgeError } from '../../../lib/errors.ts';
 import type { ContainerConfig } from '../types.ts';
 import { buildSpec, DEFAULT_CAPABILITIES, effectiveCapabilities, milliCpuToQuota, milliCpuToShares, type BuildSpecOptions } from './spec.ts';
+import { runtimeDefaultSeccomp } from './seccomp.ts';
 import { containerConfig, sandboxConfig } from './test-support.ts';
 
 const paths = { rootfs: '/b/rootfs', hostsFile: '/s/hosts', resolvConf: '/s/resolv.conf', hostnameFile: '/s/hostname', podShm: '/s/shm', podIpcNs: '/s/ipcns' };
@@ -87,6 +88,25 @@ test('privileged: all caps, no masks, rw sys; rejected for gVisor with a field c
     () => buildSpec({ container: base({ security: sec }), sandbox, kind: 'runsc', paths }),
     (e: unknown) => isHedgeError(e, 'Invalid') && /gVisor/.test(e.message) && e.details.causes?.[0]?.reason === 'FieldValueForbidden',
   );
+});
+
+test('seccomp: the given profile lands in linux.seccomp for runc/crun, never for runsc or privileged containers', () => {
+  const profile = runtimeDefaultSeccomp();
+  assert.deepEqual(build({ seccomp: profile }).linux.seccomp, profile);
+  assert.deepEqual(build({ seccomp: profile, kind: 'crun' }).linux.seccomp, profile);
+  assert.equal(build({ seccomp: profile, kind: 'runsc' }).linux.seccomp, undefined);
+  const priv = buildSpec({ container: base({ security: { ...base().security, privileged: true } }), sandbox, kind: 'runc', paths, seccomp: profile });
+  assert.equal(priv.linux.seccomp, undefined);
+  // the profile itself: default-deny with EPERM, namespaces/mount/keyrings/modules closed, clone only without namespace flags
+  assert.equal(profile.defaultAction, 'SCMP_ACT_ERRNO');
+  assert.equal(profile.defaultErrnoRet, 1);
+  const allowed = new Set(profile.syscalls?.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
+  for (const sc of ['read', 'write', 'openat', 'execve', 'futex', 'epoll_wait', 'socket', 'connect']) assert.ok(allowed.has(sc), sc);
+  for (const sc of ['unshare', 'setns', 'mount', 'umount2', 'pivot_root', 'keyctl', 'add_key', 'request_key', 'init_module', 'finit_module', 'kexec_load', 'bpf', 'open_by_handle_at', 'reboot', 'swapon', 'clone3', 'clone', 'io_uring_setup', 'userfaultfd', 'perf_event_open']) {
+    assert.ok(!allowed.has(sc), `${sc} must not be allowed unconditionally`);
+  }
+  const clone = profile.syscalls?.find((r) => r.names.includes('clone'));
+  assert.deepEqual(clone?.args, [{ index: 0, value: 0x7e020000, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }]);
 });
 
 test('capabilities: drop then add, ALL, names without CAP_', () => {

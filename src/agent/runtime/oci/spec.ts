@@ -5,6 +5,7 @@
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import type { ContainerConfig, SandboxConfig } from '../types.ts';
+import type { OciSeccomp } from './seccomp.ts';
 
 export type OciRuntimeKind = 'runc' | 'crun' | 'runsc';
 
@@ -37,6 +38,7 @@ export interface OciSpec {
     };
     maskedPaths?: string[];
     readonlyPaths?: string[];
+    seccomp?: OciSeccomp;
   };
 }
 
@@ -68,6 +70,8 @@ export interface BuildSpecOptions {
   nofile?: number;
   /** >= 0; negative values are clamped to 0 because this host lacks CAP_SYS_RESOURCE */
   oomScoreAdj?: number;
+  /** the resolved seccomp profile (oci-handler reads Localhost files); never applied to runsc or privileged containers */
+  seccomp?: OciSeccomp;
 }
 
 /** containerd's default capability set for non-privileged containers. */
@@ -266,6 +270,8 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
   if (!c.security.privileged) {
     linux.maskedPaths = [...DEFAULT_MASKED_PATHS];
     linux.readonlyPaths = [...DEFAULT_READONLY_PATHS];
+    // gVisor's Sentry is the syscall boundary; privileged containers run unconfined as upstream
+    if (opts.seccomp && kind !== 'runsc') linux.seccomp = opts.seccomp;
   }
 
   const process: OciSpec['process'] = {

@@ -10,15 +10,27 @@ import type {
   SandboxId,
   SandboxInfo,
   SandboxStats,
-} from '../../runtime/types.ts';
+} from '../types.ts';
 
 interface FakeContainer {
   cfg: ContainerConfig;
   status: ContainerStatus['status'];
+  behavior: FakeBehavior;
 }
 
-/** What a started container does on its own: keep running (default) or exit at once with a code. */
-export type FakeBehavior = { kind: 'run' } | { kind: 'exit'; code: number; reason?: string } | { kind: 'fail-start'; message: string };
+/**
+ * What a started container does on its own: keep running (default) or exit at once with a code.
+ * A running one ignores SIGTERM (so `stop` ends it with 137, as SIGKILL does to a container's
+ * PID 1 without a handler) unless `termExitCode` says how it exits on SIGTERM; a `busy` one
+ * accrues CPU time as it runs.
+ */
+export type FakeBehavior =
+  | { kind: 'run'; termExitCode?: number; busy?: boolean }
+  | { kind: 'exit'; code: number; reason?: string }
+  | { kind: 'fail-start'; message: string };
+
+/** what a running container reports as memory use (the real handlers never report 0 for one) */
+const RUNNING_MEMORY_BYTES = 1 << 20;
 
 export interface FakeRuntimeOptions {
   name?: string;
@@ -28,7 +40,8 @@ export interface FakeRuntimeOptions {
 /**
  * In-memory RuntimeHandler for agent tests. Containers run until a test makes them exit
  * (`exit`) or a behavior says so; `ops` records every call in order so tests can check
- * sequencing (preStop before stop, containers before sandbox).
+ * sequencing (preStop before stop, containers before sandbox). It passes the RuntimeHandler
+ * contract suite (../contract.ts) like the real handlers do.
  */
 export class FakeRuntime implements RuntimeHandler {
   readonly name: string;
@@ -65,13 +78,15 @@ export class FakeRuntime implements RuntimeHandler {
   async createContainer(cfg: ContainerConfig): Promise<void> {
     this.ops.push(`create:${cfg.name}`);
     if (!this.sandboxes.has(cfg.sandboxId)) throw new HedgeError('NotFound', `sandbox ${cfg.sandboxId} not found`);
-    this.containers.set(cfg.id, { cfg, status: { state: 'created', createdAt: new Date(this.now()) } });
+    if (this.containers.has(cfg.id)) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
+    this.containers.set(cfg.id, { cfg, status: { state: 'created', createdAt: new Date(this.now()) }, behavior: { kind: 'run' } });
   }
 
   async start(id: ContainerId): Promise<void> {
     const c = this.must(id);
     this.ops.push(`start:${c.cfg.name}`);
     const b = this.behaviors.get(c.cfg.name) ?? { kind: 'run' };
+    c.behavior = b;
     const at = new Date(this.now());
     switch (b.kind) {
       case 'run':
@@ -87,11 +102,12 @@ export class FakeRuntime implements RuntimeHandler {
   }
 
   async stop(id: ContainerId, opts: { timeoutSeconds: number }): Promise<void> {
-    const c = this.containers.get(id);
-    if (!c) return;
+    const c = this.must(id);
     this.ops.push(`stop:${c.cfg.name}:${opts.timeoutSeconds}`);
     if (c.status.state === 'running') {
-      c.status = { state: 'exited', startedAt: c.status.startedAt, finishedAt: new Date(this.now()), exitCode: 137, reason: 'Error' };
+      const term = c.behavior.kind === 'run' && opts.timeoutSeconds > 0 ? c.behavior.termExitCode : undefined;
+      const exitCode = term ?? 137;
+      c.status = { state: 'exited', startedAt: c.status.startedAt, finishedAt: new Date(this.now()), exitCode, reason: exitCode === 0 ? 'Completed' : 'Error' };
     }
   }
 
@@ -110,18 +126,38 @@ export class FakeRuntime implements RuntimeHandler {
   }
 
   async stats(id: ContainerId): Promise<ContainerStats> {
-    this.must(id);
-    return { timestamp: new Date(this.now()), cpu: { usageCoreNanoSeconds: 0 }, memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0 } };
+    return this.statsOf(this.must(id));
   }
 
   async sandboxStats(id: SandboxId): Promise<SandboxStats> {
     if (!this.sandboxes.has(id)) throw new HedgeError('NotFound', `sandbox ${id} not found`);
-    return { timestamp: new Date(this.now()), cpu: { usageCoreNanoSeconds: 0 }, memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0 } };
+    const out: SandboxStats = { timestamp: new Date(this.now()), cpu: { usageCoreNanoSeconds: 0 }, memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0 } };
+    for (const c of this.containers.values()) {
+      if (c.cfg.sandboxId !== id) continue;
+      const s = this.statsOf(c);
+      out.cpu.usageCoreNanoSeconds += s.cpu.usageCoreNanoSeconds;
+      out.memory.usageBytes += s.memory.usageBytes;
+      out.memory.workingSetBytes += s.memory.workingSetBytes;
+      out.memory.rssBytes += s.memory.rssBytes;
+    }
+    return out;
+  }
+
+  /** a busy container has used one core since it started; others a fixed millisecond */
+  private statsOf(c: FakeContainer): ContainerStats {
+    const now = this.now();
+    const s = c.status;
+    const ranFor = s.state === 'running' ? now - s.startedAt.getTime() : s.state === 'exited' && s.startedAt ? s.finishedAt.getTime() - s.startedAt.getTime() : 0;
+    const busy = c.behavior.kind === 'run' && c.behavior.busy === true;
+    const cpuNanos = s.state === 'created' ? 0 : busy ? ranFor * 1e6 : 1e6;
+    const mem = s.state === 'running' ? RUNNING_MEMORY_BYTES : 0;
+    return { timestamp: new Date(now), cpu: { usageCoreNanoSeconds: cpuNanos }, memory: { usageBytes: mem, workingSetBytes: mem, rssBytes: mem } };
   }
 
   async exec(id: ContainerId, req: ExecRequest): Promise<number> {
     const c = this.must(id);
     this.ops.push(`exec:${c.cfg.name}:${req.command.join(' ')}`);
+    if (c.status.state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
     return this.execResult(c.cfg, req);
   }
 

@@ -1,0 +1,67 @@
+/**
+ * The RuntimeHandler contract (../contract.ts) on the OCI handler with runc, crun and runsc under
+ * conmon. Needs root, conmon and busybox-static; each runtime skips with the reason when its
+ * binary is missing. crun runs through the handler's own hybrid-cgroup wrapper (unshare).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../../lib/log.ts';
+import { runRuntimeContract, workloadCommand } from '../contract.ts';
+import type { SandboxId } from '../types.ts';
+import { OciRuntimeHandler } from './oci-handler.ts';
+import type { OciRuntimeKind } from './spec.ts';
+import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from './test-support.ts';
+
+const CASES: { kind: OciRuntimeKind; handlerName: string; binary: string; globalArgs: string[] }[] = [
+  { kind: 'runc', handlerName: 'runc', binary: '/usr/sbin/runc', globalArgs: [] },
+  { kind: 'crun', handlerName: 'crun', binary: '/usr/bin/crun', globalArgs: [] },
+  { kind: 'runsc', handlerName: 'gvisor', binary: '/usr/bin/runsc', globalArgs: ['--network=host', '--platform=ptrace'] },
+];
+const CONTROLLERS = ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd'];
+
+for (const rc of CASES) {
+  const skip = canRunContainers() ?? (existsSync(rc.binary) ? undefined : `${rc.binary} not installed`);
+  if (skip) console.log(`# RuntimeHandler contract: oci/${rc.kind} skipped: ${skip}`);
+  runRuntimeContract(
+    `oci/${rc.kind}`,
+    async () => {
+      const suffix = randomBytes(4).toString('hex');
+      const tmp = mkdtempSync(join(tmpdir(), `hedge-rtc-${rc.kind}-`));
+      const rootfs = makeBusyboxRootfs(join(tmp, 'rootfs'));
+      const netnsName = `hedge-rtc-${rc.kind}-${suffix}`;
+      const netnsPath = addNetns(netnsName);
+      const cgroupTop = `hedge-rtc-${suffix}`;
+      const sandboxId = `sb-${suffix}` as SandboxId;
+      const handler = new OciRuntimeHandler({
+        name: rc.handlerName,
+        runtime: { binary: rc.binary, kind: rc.kind, globalArgs: rc.globalArgs },
+        stateDir: join(tmp, 'state'),
+        conmonBinary: 'conmon',
+        logger: silentLogger(),
+      });
+      return {
+        handler,
+        sandbox: sandboxConfig({ id: sandboxId, stateDir: join(tmp, 'sandbox'), netnsPath, cgroupParent: `${cgroupTop}/pod` }),
+        container: ({ id, workload, labels, annotations }) => ({
+          ...containerConfig({ id, sandboxId, rootfs, command: workloadCommand(workload, id), logPath: join(tmp, 'logs', `${id}.log`) }),
+          labels,
+          annotations,
+        }),
+        cleanup: async () => {
+          delNetns(netnsName);
+          for (const ctl of CONTROLLERS) {
+            try {
+              rmdirSync(join('/sys/fs/cgroup', ctl, cgroupTop));
+            } catch {
+              /* not made for this controller, or already gone */
+            }
+          }
+          rmSync(tmp, { recursive: true, force: true });
+        },
+      };
+    },
+    { skip },
+  );
+}

@@ -1,0 +1,114 @@
+import type { Pod, PodSpec, Container, Volume } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../../api/object.ts';
+import type { CacheEvent } from './object-cache.ts';
+
+/** What a node may read because a pod bound to it uses it (upstream's node authorizer graph vertices). */
+export type GraphResource = 'secrets' | 'configmaps' | 'persistentvolumeclaims' | 'serviceaccounts';
+
+export interface PodReference {
+  resource: GraphResource;
+  name: string;
+}
+
+function fromVolume(v: Volume, out: PodReference[]): void {
+  if (v.secret?.secretName) out.push({ resource: 'secrets', name: v.secret.secretName });
+  if (v.configMap?.name) out.push({ resource: 'configmaps', name: v.configMap.name });
+  if (v.persistentVolumeClaim?.claimName) out.push({ resource: 'persistentvolumeclaims', name: v.persistentVolumeClaim.claimName });
+  for (const src of v.projected?.sources ?? []) {
+    if (src.secret?.name) out.push({ resource: 'secrets', name: src.secret.name });
+    if (src.configMap?.name) out.push({ resource: 'configmaps', name: src.configMap.name });
+  }
+  // volume plugins that carry a secret for the node to use
+  const secretRefs = [v.csi?.nodePublishSecretRef?.name, v.cephfs?.secretRef?.name, v.rbd?.secretRef?.name, v.iscsi?.secretRef?.name, v.flexVolume?.secretRef?.name, v.azureFile?.secretName];
+  for (const name of secretRefs) if (name) out.push({ resource: 'secrets', name });
+}
+
+function fromContainer(c: Container, out: PodReference[]): void {
+  for (const e of c.envFrom ?? []) {
+    if (e.secretRef?.name) out.push({ resource: 'secrets', name: e.secretRef.name });
+    if (e.configMapRef?.name) out.push({ resource: 'configmaps', name: e.configMapRef.name });
+  }
+  for (const e of c.env ?? []) {
+    const s = e.valueFrom?.secretKeyRef?.name;
+    const cm = e.valueFrom?.configMapKeyRef?.name;
+    if (s) out.push({ resource: 'secrets', name: s });
+    if (cm) out.push({ resource: 'configmaps', name: cm });
+  }
+}
+
+/** Every Secret, ConfigMap, PVC and ServiceAccount a pod references (upstream podutil.VisitPodSecretNames and friends). */
+export function podReferences(pod: Pod): PodReference[] {
+  const spec: PodSpec = pod.spec ?? { containers: [] };
+  const out: PodReference[] = [{ resource: 'serviceaccounts', name: spec.serviceAccountName || 'default' }];
+  for (const s of spec.imagePullSecrets ?? []) if (s.name) out.push({ resource: 'secrets', name: s.name });
+  for (const v of spec.volumes ?? []) fromVolume(v, out);
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...((spec.ephemeralContainers ?? []) as Container[])]) fromContainer(c, out);
+  return out;
+}
+
+/**
+ * Which node may read which Secret/ConfigMap/PVC/ServiceAccount: an edge per (bound pod,
+ * referenced object), counted, so an object stays readable while any pod on the node uses it and
+ * stops being readable when the last such pod is deleted, unbound or stops referencing it.
+ * Fed by the pod cache's events.
+ */
+export class NodeGraph {
+  /** pod key → the node and edge keys it contributes */
+  readonly #byPod = new Map<string, { edges: string[] }>();
+  readonly #counts = new Map<string, number>();
+
+  static #edge(node: string, resource: GraphResource, namespace: string, name: string): string {
+    return `${node}\u0000${resource}\u0000${namespace}\u0000${name}`;
+  }
+
+  allows(node: string, resource: string, namespace: string, name: string): boolean {
+    return (this.#counts.get(NodeGraph.#edge(node, resource as GraphResource, namespace, name)) ?? 0) > 0;
+  }
+
+  get edgeCount(): number {
+    return this.#counts.size;
+  }
+
+  #remove(key: string): void {
+    const prev = this.#byPod.get(key);
+    if (!prev) return;
+    this.#byPod.delete(key);
+    for (const e of prev.edges) {
+      const n = (this.#counts.get(e) ?? 0) - 1;
+      if (n <= 0) this.#counts.delete(e);
+      else this.#counts.set(e, n);
+    }
+  }
+
+  #add(pod: Pod): void {
+    const key = `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+    this.#remove(key);
+    const node = pod.spec?.nodeName;
+    if (!node) return;
+    const ns = pod.metadata?.namespace ?? '';
+    const edges = [...new Set(podReferences(pod).map((r) => NodeGraph.#edge(node, r.resource, ns, r.name)))];
+    this.#byPod.set(key, { edges });
+    for (const e of edges) this.#counts.set(e, (this.#counts.get(e) ?? 0) + 1);
+  }
+
+  reset(pods: Iterable<KubeObject>): void {
+    this.#byPod.clear();
+    this.#counts.clear();
+    for (const p of pods) this.#add(p as unknown as Pod);
+  }
+
+  apply(ev: CacheEvent<KubeObject>, all: () => Iterable<KubeObject>): void {
+    switch (ev.type) {
+      case 'added':
+      case 'updated':
+        this.#add(ev.obj as unknown as Pod);
+        return;
+      case 'deleted':
+        this.#remove(`${ev.obj.metadata.namespace ?? ''}/${ev.obj.metadata.name ?? ''}`);
+        return;
+      case 'resynced':
+        this.reset(all());
+        return;
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import type { KubeObject } from '../../api/object.ts';
+import type { ResourceDef } from '../../api/resources/types.ts';
+import { isHedgeError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { WatchEvent } from '../../store/types.ts';
+import type { Registry } from '../registry/registry.ts';
+
+export type CacheEvent<T extends KubeObject> =
+  | { type: 'added'; obj: T }
+  | { type: 'updated'; obj: T; old: T }
+  | { type: 'deleted'; obj: T }
+  /** the cache was rebuilt from a fresh list (start, or a watch that fell behind compaction) */
+  | { type: 'resynced' };
+
+export interface ObjectCacheOptions<T extends KubeObject> {
+  registry: Registry;
+  def: ResourceDef;
+  logger: Logger;
+  signal: AbortSignal;
+  onEvent?(ev: CacheEvent<T>): void;
+  /** pause after an unexpected watch failure (default 1 s) */
+  retryMs?: number;
+}
+
+/**
+ * An informer over the apiserver's own storage, for what the apiserver decides on per request
+ * (RBAC rules, the node authorizer's graph): list once, then follow the store's watch from that
+ * revision, like upstream's loopback informers feeding the RBAC and node authorizers. Requests
+ * read the map, never the store; objects are the codec's shared decoded values (read-only).
+ * A watch that falls behind compaction relists.
+ */
+export class ObjectCache<T extends KubeObject = KubeObject> {
+  readonly #items = new Map<string, T>();
+  readonly #opts: ObjectCacheOptions<T>;
+  #synced: Promise<void> | undefined;
+
+  constructor(opts: ObjectCacheOptions<T>) {
+    this.#opts = opts;
+  }
+
+  /** Starts following the store; resolves once the first list is in. */
+  start(): Promise<void> {
+    this.#synced ??= new Promise<void>((resolve, reject) => {
+      this.#run(resolve).catch((err: unknown) => {
+        if (!this.#opts.signal.aborted) this.#opts.logger.error({ err, resource: this.#opts.def.plural }, 'object cache stopped');
+        reject(err as Error);
+      });
+    });
+    return this.#synced;
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#items.get(this.#opts.registry.storeFor(this.#opts.def).key(namespace, name));
+  }
+
+  list(): IterableIterator<T> {
+    return this.#items.values();
+  }
+
+  get size(): number {
+    return this.#items.size;
+  }
+
+  async #relist(): Promise<number> {
+    const { registry, def } = this.#opts;
+    const rs = registry.storeFor(def);
+    const res = await registry.store.list(rs.prefix(), { signal: this.#opts.signal });
+    this.#items.clear();
+    for (const kv of res.items) this.#items.set(kv.key, registry.codec.decode(kv).obj as T);
+    this.#opts.onEvent?.({ type: 'resynced' });
+    return res.revision;
+  }
+
+  async #run(synced: () => void): Promise<void> {
+    const { registry, def, signal } = this.#opts;
+    const prefix = registry.storeFor(def).prefix();
+    let rev = await this.#relist();
+    synced();
+    while (!signal.aborted) {
+      try {
+        for await (const ev of registry.store.watch(prefix, { fromRevision: rev + 1, signal })) {
+          if (ev.type === 'progress') continue;
+          this.#apply(ev);
+          rev = ev.kv.modRevision;
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        if (isHedgeError(err, 'Gone')) {
+          rev = await this.#relist();
+          continue;
+        }
+        this.#opts.logger.warn({ err, resource: def.plural }, 'object cache watch failed; resuming');
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(t);
+            signal.removeEventListener('abort', done);
+            resolve();
+          };
+          const t = setTimeout(done, this.#opts.retryMs ?? 1000);
+          signal.addEventListener('abort', done, { once: true });
+        });
+      }
+    }
+  }
+
+  #apply(ev: Exclude<WatchEvent, { type: 'progress' }>): void {
+    const { registry } = this.#opts;
+    if (ev.type === 'put') {
+      const obj = registry.codec.decode(ev.kv).obj as T;
+      const old = this.#items.get(ev.kv.key);
+      this.#items.set(ev.kv.key, obj);
+      this.#opts.onEvent?.(old ? { type: 'updated', obj, old } : { type: 'added', obj });
+      return;
+    }
+    const old = this.#items.get(ev.kv.key);
+    this.#items.delete(ev.kv.key);
+    this.#opts.onEvent?.({ type: 'deleted', obj: old ?? (registry.codec.decodeDeleted(ev.kv).obj as T) });
+  }
+}

@@ -1,0 +1,1 @@
+export { ClusterRoleAggregationController, clusterRolesRef, type ClusterRoleAggregationConfig } from './controller.ts';
