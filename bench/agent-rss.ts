@@ -75,7 +75,7 @@ async function sample(pid: number, settleMs: number): Promise<number> {
 }
 
 const product = shebangFlags();
-const stack = await startEdgeStack({ nodeName: `rss-${process.pid}`, runtimes: ['runc'] });
+const stack = await startEdgeStack({ nodes: [{ name: `rss-${process.pid}`, runtimes: ['runc'] }] });
 const rows: string[][] = [];
 let build: string;
 try {

@@ -10,7 +10,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -18,10 +17,9 @@ import type { KubeObject } from '../src/api/object.ts';
 import { START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/start-trace.ts';
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
-import { buildTestImages } from '../test/fixtures/images/build.ts';
-import { pushLayout, startRegistry } from '../test/fixtures/images/registry.ts';
-import { REPO_ROOT, run, startHedgeServer } from '../test/e2e/harness.ts';
-import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from '../test/e2e/node-harness.ts';
+import { startEdgeStack } from '../test/e2e/edge-stack.ts';
+import { REPO_ROOT } from '../test/e2e/harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
 
 const iterations = Number(process.argv[2] ?? 10);
 const only = process.argv[3]?.split(',');
@@ -92,18 +90,11 @@ interface Observed {
   deleted?: number;
 }
 
-const tmp = await mkdtemp(join(tmpdir(), 'hedge-bench-podstart-'));
-const images = await buildTestImages(join(tmp, 'images'));
-const registry = await startRegistry();
-await pushLayout(images.layoutDir, registry.url, 'hedge/busybox:1', 'busybox');
-const busyboxImage = `${registry.host}/hedge/busybox:1`;
-const server = await startHedgeServer();
-const nodeName = `bench-${process.pid}`;
-const kubeconfig = join(tmp, 'node.kubeconfig');
-const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig]);
-if (tok.code !== 0) throw new Error(`hedge token create-node: ${tok.stderr}`);
-process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, shebangFlags()].filter(Boolean).join(' ');
-const node = await startHedgeNode({ kubeconfig, nodeName, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug'] });
+const nodeOptions = [process.env.NODE_OPTIONS, shebangFlags()].filter(Boolean).join(' ');
+const stack = await startEdgeStack({
+  nodes: [{ name: `bench-${process.pid}`, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug'], env: { NODE_OPTIONS: nodeOptions } }],
+});
+const { server, node, busyboxImage } = stack;
 const agentBuild = await runBuiltAgent(node);
 
 const client = new HttpKubeClient(await loadKubeconfig(server.kubeconfig));
@@ -222,16 +213,12 @@ try {
   watchStop.abort();
   await watching;
   await client.close();
-  await server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=60s'], { timeoutMs: 65_000 }).catch(() => undefined);
-  await node.cleanup();
-  await server.stop();
-  await server.cleanup();
-  await registry.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await stack.deleteAllPods({ timeoutSeconds: 60 });
+  await stack.close();
   rmSync(bundleTmp, { recursive: true, force: true });
 }
 
-console.log(`\n### pod create → Running (image cached), whole system vs bare runtime\n\nagent: ${agentBuild}, node flags: \`${process.env.NODE_OPTIONS}\`\n`);
+console.log(`\n### pod create → Running (image cached), whole system vs bare runtime\n\nagent: ${agentBuild}, node flags: \`${nodeOptions}\`\n`);
 console.log('| runtime | n | hedge p50 ms | hedge p99 ms | bare run p50 ms | bare run p99 ms | hedge/bare p50 |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) console.log(`| ${r.join(' | ')} |`);

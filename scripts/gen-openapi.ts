@@ -115,6 +115,22 @@ const EXTRA_GVK: Record<string, { group: string; version: string; kind: string }
   'io.k8s.apimachinery.pkg.apis.meta.v1.Status': [{ group: '', version: 'v1', kind: 'Status' }],
 };
 
+/**
+ * Fields upstream added after the kubernetes-types release we generate from (1.30). The server
+ * reports v1.32 and kubelets of that version (ours included) write them, so the schema must know
+ * them or every write that carries them draws `unknown field` warnings. Drop an entry once
+ * kubernetes-types has the field (the generator fails then, so this cannot go stale).
+ */
+const NEWER_FIELDS: Record<string, Record<string, Schema>> = {
+  // 1.32 (KEP-127): the kubelet says per runtime handler whether it supports user namespaces
+  'core/v1.NodeRuntimeHandlerFeatures': {
+    userNamespaces: {
+      description: 'UserNamespaces is set to true if the runtime handler supports UserNamespaces, including for volumes.',
+      type: 'boolean',
+    },
+  },
+};
+
 /** descriptions and shapes of types that are aliases or inlined in the .d.ts files */
 const SPECIAL: Record<string, Schema> = {
   [INT_OR_STRING]: {
@@ -224,6 +240,10 @@ function interfaceSchema(decl: ts.InterfaceDeclaration, mod: string, imports: Ma
     properties[field] = schema;
     if (!member.questionToken) required.push(field);
   }
+  for (const [field, schema] of Object.entries(NEWER_FIELDS[`${mod}.${name}`] ?? {})) {
+    if (properties[field]) throw new Error(`NEWER_FIELDS: kubernetes-types now has ${mod}.${name}.${field}; drop the entry`);
+    properties[field] = schema;
+  }
   const out: Schema = { type: 'object' };
   const description = jsdocOf(decl);
   if (description) out.description = description;
@@ -290,6 +310,10 @@ export function generate(): Record<string, Schema> {
     }
   }
   for (const def of ATOMIC_STRUCTS) if (!definitions[def]) throw new Error(`merge-keys: no definition ${def}`);
+  for (const owner of Object.keys(NEWER_FIELDS)) {
+    const [mod, name] = [owner.slice(0, owner.lastIndexOf('.')), owner.slice(owner.lastIndexOf('.') + 1)];
+    if (!definitions[`${MODULES[mod]}.${name}`]) throw new Error(`NEWER_FIELDS: no definition ${owner}`);
+  }
   return sortKeys(definitions) as Record<string, Schema>;
 }
 

@@ -1,6 +1,7 @@
-export { createApiServer, bootstrapNamespaceNames, type RunningApiServer } from './server.ts';
+export { createApiServer, type RunningApiServer } from './server.ts';
+export { bootstrapNamespaceNames } from './bootstrap/seed.ts';
 export type { ApiServer, ApiServerConfig, TlsMaterial } from './types.ts';
-export { allowAllAuthorizer, forbidden, type Authorizer, type AuthorizationAttributes, type AuthorizationDecision } from './authorizer.ts';
+export { allowAllAuthorizer, forbidden, type Authorizer, type AuthorizationAttributes, type AuthorizationDecision } from './auth/authorizer.ts';
 export {
   AdmissionChain,
   defaultsPlugin,
@@ -10,11 +11,11 @@ export {
   type AdmissionPlugin,
   type AdmissionRequest,
 } from './admission/index.ts';
-export { statusFromError, httpStatusFor, successStatus, type Status, type StatusDetails } from './status.ts';
+export { statusFromError, successStatus, type Status, type StatusDetails } from './status.ts';
 export { objectKey, resourcePrefix } from './registry/keys.ts';
 export { parseRequestInfo, type RequestInfo, type ResourceRequestInfo, type NonResourceRequestInfo } from './request-info.ts';
-export { defaultAuthorizer, authorizeNode } from './node-authorizer.ts';
-export { nodeNameOf, NODE_USER_PREFIX, MASTERS_GROUP, NODE_LEASE_NAMESPACE } from './node-identity.ts';
+export { defaultAuthorizer, authorizeNode } from './auth/node-authorizer.ts';
+export { nodeNameOf, NODE_USER_PREFIX, MASTERS_GROUP, NODE_LEASE_NAMESPACE } from './auth/node-identity.ts';
 export { runtimeClassPlugin, nodeRestrictionPlugin, type RuntimeClassAdmissionOptions } from './admission/index.ts';
 export { defaultRuntimeClasses, runtimeClassObject, type DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
 export { directNodeDialer, type DirectNodeDialerOptions, type NodeDialer, type NodeRequest, type NodeResponse } from './node-proxy/index.ts';

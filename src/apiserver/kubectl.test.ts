@@ -137,6 +137,22 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     assert.equal(await ok(['get', 'pod', 'web-1', '-o', 'jsonpath={.metadata.labels.s}']), '3');
   });
 
+  it('patches a node whose status a v1.32 kubelet wrote, without unknown-field warnings', async () => {
+    await ok(['create', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata:\n  name: edge-k\n');
+    // what src/agent/node/node-status.ts writes: 1.32 added features.userNamespaces
+    const status = { status: { runtimeHandlers: [{ name: 'runc', features: { recursiveReadOnlyMounts: false, userNamespaces: false } }] } };
+    for (const args of [
+      ['patch', 'node', 'edge-k', '--subresource=status', '--type=merge', '-p', JSON.stringify(status)],
+      ['label', 'node', 'edge-k', 'zone=z1'],
+      ['patch', 'node', 'edge-k', '-p', '{"metadata":{"annotations":{"a":"b"}}}'],
+    ]) {
+      const r = await kubectl(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /Warning/, `kubectl ${args.join(' ')}`);
+    }
+    assert.equal(await ok(['get', 'node', 'edge-k', '-o', 'jsonpath={.status.runtimeHandlers[0].features.userNamespaces}']), 'false');
+  });
+
   it('creates typed objects that kubectl sends as protobuf', async () => {
     assert.match(await ok(['create', 'namespace', 'team-a']), /namespace\/team-a created/);
     assert.match(await ok(['create', 'configmap', 'cfg', '-n', 'team-a', '--from-literal=k=v', '--from-literal=x=y']), /created/);

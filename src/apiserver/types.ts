@@ -4,7 +4,7 @@ import type { ResourceDef } from '../api/resources/types.ts';
 import type { AdmissionPlugin } from './admission/types.ts';
 import type { PodSecurityConfig } from './admission/pod-security.ts';
 import type { Authenticator } from './auth/types.ts';
-import type { Authorizer } from './authorizer.ts';
+import type { Authorizer } from './auth/authorizer.ts';
 import type { DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
 import type { DirectNodeDialerOptions, NodeDialer } from './node-proxy/node-dialer.ts';
 import type { ApiGroupProvider } from './providers.ts';

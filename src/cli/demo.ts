@@ -87,9 +87,18 @@ async function poll<T>(what: string, timeoutMs: number, signal: AbortSignal, pro
     const v = await probe();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new HedgeError('Timeout', `demo: ${what} did not happen within ${timeoutMs / 1000} s`);
+    // the listener goes with each wait: one left per 250 ms on a shared signal was hedge up's
+    // MaxListenersExceededWarning on Ctrl-C (while the demo pods were deleted)
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(resolve, 250);
-      signal.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason as Error); }, { once: true });
+      const onAbort = (): void => {
+        clearTimeout(t);
+        reject(signal.reason as Error);
+      };
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, 250);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -3,7 +3,7 @@ import { HedgeError, isHedgeError } from '../lib/errors.ts';
 import { isPlainObject, type KubeObject } from '../api/object.ts';
 import type { ConnectionConfig } from './kubeconfig.ts';
 import { apiVersionOfRef, resolveResource, resourcePath } from './resources.ts';
-import { errorFromStatus } from './status-error.ts';
+import { errorFromStatus } from '../api/meta/status.ts';
 import type {
   BindOptions,
   DeleteOptions,

@@ -17,7 +17,7 @@ export type {
   WriteOptions,
 } from './types.ts';
 export { Resources, resolveResource, resourcePath, apiVersionOfRef } from './resources.ts';
-export { errorFromStatus } from './status-error.ts';
+export { errorFromStatus } from '../api/meta/status.ts';
 export { connectionFromKubeconfig, loadKubeconfig, type ConnectionConfig } from './kubeconfig.ts';
 export { HttpKubeClient, type HttpKubeClientOptions } from './http-client.ts';
 export { FakeKubeClient, type FakeCall, type FakeVerb } from './fake-client.ts';

@@ -1,7 +1,7 @@
 /**
  * One error type for all of hedge. `code` is stable and is what callers branch on;
  * the apiserver maps codes to HTTP + Kubernetes `Status` in exactly one place
- * (src/apiserver/status.ts).
+ * (src/api/meta/status.ts, used by the apiserver and the client).
  */
 export type ErrorCode =
   | 'NotFound'

@@ -7,16 +7,12 @@
  * containers keep running.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
-import { buildTestImages } from '../fixtures/images/build.ts';
-import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
-import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
-import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
+import { findKubectl, type HedgeServer } from './harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { fetchText as fetchPodText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
@@ -92,8 +88,7 @@ const alive = (pid: number): boolean => {
 
 describe('edge autonomy: two nodes lose the cloud; only the ordinary one loses its pods', { skip, timeout: 120_000 }, () => {
   let server: HedgeServer;
-  let registry: RunningRegistry;
-  let tmp: string;
+  let stack: EdgeStack | undefined;
   let httpdImage = '';
   const suffix = process.pid.toString(36);
   const names = { plain: `plain-${suffix}`, auto: `auto-${suffix}` };
@@ -139,56 +134,26 @@ describe('edge autonomy: two nodes lose the cloud; only the ordinary one loses i
     }, explain);
 
   before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'hedge-autonomy-e2e-'));
-    const [images, reg] = await Promise.all([buildTestImages(join(tmp, 'images')), startRegistry()]);
-    registry = reg;
-    await pushLayout(images.layoutDir, registry.url, 'hedge/httpd:1', 'httpd');
-    httpdImage = `${registry.host}/hedge/httpd:1`;
-    server = await startHedgeServer({
-      extraArgs: ['--node-monitor-grace-period', String(GRACE_S), '--default-toleration-seconds', String(TOLERATION_S)],
+    stack = await startEdgeStack({
+      nodes: [],
+      server: { extraArgs: ['--node-monitor-grace-period', String(GRACE_S), '--default-toleration-seconds', String(TOLERATION_S)] },
     });
+    ({ server, httpdImage } = stack);
+    const s = stack;
     await Promise.all(
       (['plain', 'auto'] as const).map(async (k) => {
         const link = await startLink(new URL(server.url));
         links[k] = link;
-        const kubeconfig = join(tmp, `${k}.kubeconfig`);
-        const tok = await run(process.execPath, [
-          join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', names[k],
-          '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig, '--server', link.url,
-        ]);
-        assert.equal(tok.code, 0, tok.stderr);
-        nodes[k] = await startHedgeNode({
-          kubeconfig,
-          nodeName: names[k],
-          runtimes: ['runc'],
-          extraArgs: ['--node-lease-duration-seconds', String(LEASE_S)],
-        });
+        nodes[k] = await s.addNode({ name: names[k], serverUrl: link.url, runtimes: ['runc'], extraArgs: ['--node-lease-duration-seconds', String(LEASE_S)] });
       }),
     );
-    await waitUntil('both nodes Ready', 30_000, async () => {
-      const ready = await Promise.all(
-        Object.values(names).map(async (n) => {
-          const r = await server.api('GET', `/api/v1/nodes/${n}`);
-          return r.status === 200 && cond(r.body as Node, 'Ready')?.status === 'True';
-        }),
-      );
-      return ready.every(Boolean) ? true : undefined;
-    }, explain);
   });
 
   after(async () => {
     for (const l of Object.values(links)) l?.restore();
-    try {
-      if (server) await server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=20s'], { timeoutMs: 25_000 });
-    } catch {
-      // fall through to the manual cleanup
-    }
-    await Promise.all(Object.values(nodes).map((n) => n?.cleanup()));
+    await stack?.deleteAllPods({ timeoutSeconds: 20 });
+    await stack?.close();
     for (const l of Object.values(links)) await l?.close();
-    await server?.stop();
-    await server?.cleanup();
-    await registry?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
   it('evicts the ordinary node\'s pod, keeps the autonomous node\'s running, and reconnect changes nothing', async () => {

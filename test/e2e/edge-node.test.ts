@@ -4,15 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { buildTestImages } from '../fixtures/images/build.ts';
-import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
-import { findKubectl, readLines, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
-import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import type { RunningRegistry } from '../fixtures/images/registry.ts';
+import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
+import { findKubectl, readLines, type HedgeServer } from './harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { fetchText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
@@ -22,7 +19,7 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
   let server: HedgeServer;
   let node: HedgeNode;
   let registry: RunningRegistry;
-  let tmp: string;
+  let stack: EdgeStack | undefined;
   let httpdImage = '';
   let busyboxImage = '';
   const nodeName = `e2e-${process.pid}`;
@@ -64,40 +61,12 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     });
 
   before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'hedge-edge-e2e-'));
-    const images = await buildTestImages(join(tmp, 'images'));
-    registry = await startRegistry();
-    await pushLayout(images.layoutDir, registry.url, 'hedge/httpd:1', 'httpd');
-    await pushLayout(images.layoutDir, registry.url, 'hedge/busybox:1', 'busybox');
-    httpdImage = `${registry.host}/hedge/httpd:1`;
-    busyboxImage = `${registry.host}/hedge/busybox:1`;
-    server = await startHedgeServer();
-    const kubeconfig = join(tmp, 'node.kubeconfig');
-    const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig]);
-    assert.equal(tok.code, 0, tok.stderr);
-    node = await startHedgeNode({ kubeconfig, nodeName });
-    await waitUntil('node Ready', 30_000, async () => {
-      const r = await server.api('GET', `/api/v1/nodes/${nodeName}`);
-      const conds = (r.body as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? [];
-      return conds.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
-    }, explain);
+    stack = await startEdgeStack({ nodes: [{ name: nodeName }] });
+    ({ server, node, registry, httpdImage, busyboxImage } = stack);
   });
 
-  after(async () => {
-    // best effort: let the agent tear down what a failed test left, then remove the rest by hand
-    try {
-      if (server && node) {
-        await server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=40s'], { timeoutMs: 45_000 });
-      }
-    } catch {
-      // fall through to the manual cleanup
-    }
-    await node?.cleanup();
-    await server?.stop();
-    await server?.cleanup();
-    await registry?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  // deletes what a failed test left (so the agent tears it down), then removes the rest by hand
+  after(() => stack?.close());
 
   it('runs pods under runc and gVisor that serve HTTP on their pod IPs', async () => {
     await kubectl(['apply', '-f', '-'], webPod('web-runc', 'runc'));

@@ -12,15 +12,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
-import { buildTestImages } from '../fixtures/images/build.ts';
-import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
-import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
-import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
+import { findKubectl, run, type HedgeServer } from './harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { fetchText as fetchPodText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = [
@@ -66,8 +65,7 @@ async function qemuPids(dir: string): Promise<number[]> {
 describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: skipReason(), timeout: 150_000 }, () => {
   let server: HedgeServer;
   let node: HedgeNode;
-  let registry: RunningRegistry;
-  let tmp: string;
+  let stack: EdgeStack | undefined;
   let httpdImage = '';
   let pod: Pod;
   const nodeName = `e2e-mvm-${process.pid}`;
@@ -91,32 +89,17 @@ describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: sk
   const fetchText = (ip: string): Promise<string> => fetchPodText(ip, { timeoutMs: 10_000 });
 
   before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'hedge-mvm-e2e-'));
-    const images = await buildTestImages(join(tmp, 'images'));
-    registry = await startRegistry();
-    await pushLayout(images.layoutDir, registry.url, 'hedge/httpd:1', 'httpd');
-    httpdImage = `${registry.host}/hedge/httpd:1`;
-    server = await startHedgeServer();
-    const kubeconfig = join(tmp, 'node.kubeconfig');
-    const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig]);
-    assert.equal(tok.code, 0, tok.stderr);
-    const config = join(tmp, 'node.yaml');
+    stack = await startEdgeStack({ nodes: [] });
+    ({ server, httpdImage } = stack);
+    const config = join(stack.tmp, 'node.yaml');
     await writeFile(config, `guestDir: ${join(tmpdir(), 'hedge-guest-cache')}\nmicrovmAccelerator: auto\n`);
-    node = await startHedgeNode({ kubeconfig, nodeName, runtimes: ['microvm'], extraArgs: ['--config', config, '--volume-refresh-seconds', '2'] });
+    node = await stack.addNode({ name: nodeName, runtimes: ['microvm'], extraArgs: ['--config', config, '--volume-refresh-seconds', '2'] });
   });
 
   after(async () => {
-    try {
-      if (server && node?.running()) await server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=40s'], { timeoutMs: 45_000 });
-    } catch {
-      // the manual cleanup below
-    }
+    await stack?.deleteAllPods();
     if (node) for (const pid of await qemuPids(node.dataDir)) process.kill(pid, 'SIGKILL');
-    await node?.cleanup();
-    await server?.stop();
-    await server?.cleanup();
-    await registry?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await stack?.close();
   });
 
   it('the node offers microvm and labels the accelerator it detected', async () => {

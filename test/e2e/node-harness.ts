@@ -86,7 +86,14 @@ async function mountsUnder(dir: string): Promise<string[]> {
     .filter((p) => p === dir || p.startsWith(`${dir}/`));
 }
 
-export async function startHedgeNode(opts: { kubeconfig: string; nodeName: string; runtimes?: string[]; extraArgs?: string[] }): Promise<HedgeNode> {
+export async function startHedgeNode(opts: {
+  kubeconfig: string;
+  nodeName: string;
+  runtimes?: string[];
+  extraArgs?: string[];
+  /** environment on top of this process's (e.g. NODE_OPTIONS), for every (re)start */
+  env?: NodeJS.ProcessEnv;
+}): Promise<HedgeNode> {
   const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-node-e2e-'));
   const netnsDir = `/run/hedge/e2e-${rand}/netns`;
@@ -124,7 +131,7 @@ export async function startHedgeNode(opts: { kubeconfig: string; nodeName: strin
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     output: () => out,
     async start() {
-      const c = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : process.env });
       child = c;
       live.add(c);
       c.once('exit', () => live.delete(c));

@@ -152,18 +152,3 @@ export function isValidPortName(name: string): string[] {
   if (name.startsWith('-') || name.endsWith('-')) errs.push('must not begin or end with a hyphen');
   return errs;
 }
-
-const C_IDENTIFIER_FMT = '[A-Za-z_][A-Za-z0-9_]*';
-const cIdentifierRe = new RegExp(`^${C_IDENTIFIER_FMT}$`);
-export function isCIdentifier(value: string): string[] {
-  if (cIdentifierRe.test(value)) return [];
-  return [
-    regexError(
-      'a valid C identifier must start with alphabetic character or \'_\', followed by a string of alphanumeric characters or \'_\'',
-      C_IDENTIFIER_FMT,
-      'my_name',
-      'MY_NAME',
-      'MyName',
-    ),
-  ];
-}

@@ -17,5 +17,5 @@ export {
   servedOpenapiV3Index,
   type ServedDocument,
 } from './documents.ts';
-export { ATOMIC_STRUCTS, PATCH_META, patchMetaFor, type FieldPatchMeta, type ListType, type PatchStrategy } from './merge-keys.ts';
+export { ATOMIC_STRUCTS, PATCH_META, type FieldPatchMeta, type ListType, type PatchStrategy } from './merge-keys.ts';
 export { validateAgainstSchema, type SchemaValidationResult } from './validate.ts';

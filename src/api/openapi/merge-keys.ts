@@ -216,7 +216,3 @@ export const ATOMIC_STRUCTS: ReadonlySet<string> = new Set([
   `${CORE}.TopologySelectorTerm`,
   `${CORE}.TypedLocalObjectReference`,
 ]);
-
-export function patchMetaFor(definition: string, field: string): FieldPatchMeta | undefined {
-  return PATCH_META[definition]?.[field];
-}

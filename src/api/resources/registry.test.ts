@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { builtinResources } from './builtin.ts';
+import { builtinResources } from '../builtin/index.ts';
 import { ResourceRegistry, subresourceInfo } from './registry.ts';
 
 const reg = new ResourceRegistry(builtinResources());

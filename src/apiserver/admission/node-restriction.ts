@@ -1,6 +1,6 @@
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError } from '../../lib/errors.ts';
-import { NODE_LEASE_NAMESPACE, nodeNameOf } from '../node-identity.ts';
+import { NODE_LEASE_NAMESPACE, nodeNameOf } from '../auth/node-identity.ts';
 import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
 
 function forbid(req: AdmissionRequest, reason: string): HedgeError {

@@ -1,13 +1,13 @@
 import type { ResourceRegistry } from '../../api/resources/registry.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { AdmissionPlugin } from '../admission/types.ts';
-import type { Authorizer } from '../authorizer.ts';
+import type { Authorizer } from './authorizer.ts';
 import { ensureBootstrapPolicy } from '../bootstrap/rbac-policy.ts';
-import { defaultAuthorizer } from '../node-authorizer.ts';
+import { defaultAuthorizer } from './node-authorizer.ts';
 import type { Registry } from '../registry/registry.ts';
 import { NodeGraph } from './node-graph.ts';
 import { ObjectCache } from './object-cache.ts';
-import { authorizeNode } from '../node-authorizer.ts';
+import { authorizeNode } from './node-authorizer.ts';
 import { clusterAuthorizer, type RuleResolvingAuthorizer, type SubjectRules } from './cluster-authorizer.ts';
 import { rbacEscalationPlugin } from './rbac/escalation.ts';
 import { RBAC_GROUP, RbacAuthorizer } from './rbac/rbac-authorizer.ts';

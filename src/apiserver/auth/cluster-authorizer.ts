@@ -1,7 +1,7 @@
 import type { PolicyRule } from 'kubernetes-types/rbac/v1.js';
-import type { AuthorizationAttributes, AuthorizationDecision, Authorizer } from '../authorizer.ts';
-import { authorizeNode } from '../node-authorizer.ts';
-import { MASTERS_GROUP, nodeNameOf } from '../node-identity.ts';
+import type { AuthorizationAttributes, AuthorizationDecision, Authorizer } from './authorizer.ts';
+import { authorizeNode } from './node-authorizer.ts';
+import { MASTERS_GROUP, nodeNameOf } from './node-identity.ts';
 import type { RbacAuthorizer } from './rbac/rbac-authorizer.ts';
 import type { UserInfo } from './types.ts';
 

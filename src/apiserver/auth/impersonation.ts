@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { parseServiceAccountUsername } from '../../api/rbac/index.ts';
-import { forbidden, type AuthorizationAttributes, type Authorizer } from '../authorizer.ts';
+import { forbidden, type AuthorizationAttributes, type Authorizer } from './authorizer.ts';
 import { badRequest } from '../../lib/errors.ts';
 import type { UserInfo } from './types.ts';
 

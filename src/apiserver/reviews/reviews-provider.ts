@@ -1,7 +1,7 @@
 import { isPlainObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { badRequest } from '../../lib/errors.ts';
-import type { Authorizer, AuthorizationAttributes } from '../authorizer.ts';
+import type { Authorizer, AuthorizationAttributes } from '../auth/authorizer.ts';
 import type { SubjectRules } from '../auth/cluster-authorizer.ts';
 import type { UserInfo } from '../auth/types.ts';
 import { decodeObjectBody, objectBodyFormat, readBody } from '../body.ts';

@@ -4,7 +4,7 @@ import { checkNodeTokenRequest } from '../admission/node-restriction.ts';
 import { decodeObjectBody, objectBodyFormat, readBody } from '../body.ts';
 import { sendJson } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
-import { nodeNameOf } from '../node-identity.ts';
+import { nodeNameOf } from '../auth/node-identity.ts';
 import type { SubresourceProvider } from '../providers.ts';
 import { statusErrors } from '../status.ts';
 import type { ServiceAccountTokens } from './token-signer.ts';

@@ -2,8 +2,8 @@ import type { ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding } f
 import { covers, describeRule } from '../../../api/rbac/index.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { AdmissionPlugin, AdmissionRequest } from '../../admission/types.ts';
-import type { AuthorizationAttributes, Authorizer } from '../../authorizer.ts';
-import { MASTERS_GROUP } from '../../node-identity.ts';
+import type { AuthorizationAttributes, Authorizer } from '../authorizer.ts';
+import { MASTERS_GROUP } from '../node-identity.ts';
 import type { UserInfo } from '../types.ts';
 import { RBAC_GROUP } from './rbac-authorizer.ts';
 import type { RbacIndex } from './rbac-index.ts';

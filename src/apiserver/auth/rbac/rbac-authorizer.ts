@@ -2,7 +2,7 @@ import type { ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding } f
 import { ruleAllows, type RuleRequest } from '../../../api/rbac/index.ts';
 import type { ResourceDef } from '../../../api/resources/types.ts';
 import type { Logger } from '../../../lib/log.ts';
-import type { AuthorizationAttributes } from '../../authorizer.ts';
+import type { AuthorizationAttributes } from '../authorizer.ts';
 import type { Registry } from '../../registry/registry.ts';
 import { ObjectCache } from '../object-cache.ts';
 import type { UserInfo } from '../types.ts';

@@ -2,7 +2,7 @@ import { validatePathSegmentName } from '../meta/name.ts';
 import { roleBindingTable, roleTable } from '../table/rbac.ts';
 import { objectValidator, type SpecValidator } from '../validation/for-resource.ts';
 import { validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from '../validation/rbac.ts';
-import type { ResourceDef, TableDef, Verb } from './types.ts';
+import type { ResourceDef, TableDef, Verb } from '../resources/types.ts';
 
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 

@@ -1,4 +1,4 @@
-import type { UserInfo } from './auth/types.ts';
+import type { UserInfo } from './types.ts';
 import type { AuthorizationAttributes, AuthorizationDecision, Authorizer } from './authorizer.ts';
 import { MASTERS_GROUP, NODE_LEASE_NAMESPACE, nodeNameOf } from './node-identity.ts';
 

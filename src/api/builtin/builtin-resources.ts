@@ -30,8 +30,8 @@ import {
   serviceAccountTable,
   serviceTable,
 } from '../table/index.ts';
+import type { ResourceDef, Verb } from '../resources/types.ts';
 import { rbacResources } from './rbac.ts';
-import type { ResourceDef, Verb } from './types.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];

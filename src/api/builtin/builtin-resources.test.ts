@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../object.ts';
-import { builtinResources } from './builtin.ts';
-import { ResourceRegistry } from './registry.ts';
+import { builtinResources } from './builtin-resources.ts';
+import { ResourceRegistry } from '../resources/registry.ts';
 
 const reg = new ResourceRegistry(builtinResources());
 const def = (plural: string, group = ''): NonNullable<ReturnType<ResourceRegistry['lookup']>> => {

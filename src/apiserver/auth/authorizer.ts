@@ -1,6 +1,6 @@
-import { HedgeError } from '../lib/errors.ts';
-import type { UserInfo } from './auth/types.ts';
-import type { RequestInfo } from './request-info.ts';
+import { HedgeError } from '../../lib/errors.ts';
+import type { UserInfo } from './types.ts';
+import type { RequestInfo } from '../request-info.ts';
 
 /** Request attributes an authorizer decides on (upstream authorizer.Attributes). */
 export type AuthorizationAttributes = RequestInfo;

@@ -1,4 +1,4 @@
-import type { UserInfo } from './auth/types.ts';
+import type { UserInfo } from './types.ts';
 
 export const NODE_USER_PREFIX = 'system:node:';
 export const NODES_GROUP_NAME = 'system:nodes';

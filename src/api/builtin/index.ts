@@ -1,0 +1,1 @@
+export { builtinResources } from './builtin-resources.ts';

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { HedgeError } from '../lib/errors.ts';
+import type { ServerScope } from './handlers/scope.ts';
+import { writeRawResponse } from './node-proxy/raw-response.ts';
+import type { UpgradeScope } from './providers.ts';
+import type { RequestPipeline } from './request-pipeline.ts';
+import { statusFromError } from './status.ts';
+
+export interface UpgradeListenerOptions {
+  server: ServerScope;
+  /** the same authentication, authorization and subresource lookup as ordinary requests */
+  pipeline: Pick<RequestPipeline, 'admit' | 'subresource'>;
+}
+
+/**
+ * The `upgrade` listener. HTTP Upgrade requests (exec, attach) never reach the request listener:
+ * the raw socket is ours. After `admit`, the subresource's `upgrade` handler owns the socket; any
+ * failure before that is answered on the socket as a Status, as upstream does.
+ */
+export function createUpgradeListener(opts: UpgradeListenerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const { server, pipeline } = opts;
+  const log = server.log;
+
+  const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const requestId = randomUUID();
+    const reqLog = log.child({ requestId });
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    socket.once('close', onClose);
+    server.closing.addEventListener('abort', () => socket.destroy(), { once: true, signal: abort.signal });
+    socket.on('error', (err) => reqLog.debug({ err }, 'upgrade socket error'));
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const admitted = await pipeline.admit(req, url);
+      if (admitted.info === undefined) throw new HedgeError('BadRequest', 'Upgrade is only supported for pods/exec and pods/attach');
+      const { info, def, user } = admitted;
+      const sub = info.subresource ? pipeline.subresource(def, info.subresource) : undefined;
+      if (!sub?.upgrade) throw new HedgeError('BadRequest', `Upgrade is not supported for ${info.subresource ? `${def.plural}/${info.subresource}` : def.plural}`);
+      const rq: UpgradeScope = {
+        server,
+        req,
+        socket,
+        head,
+        query: url.searchParams,
+        info,
+        def,
+        rs: server.registry.storeFor(def),
+        user,
+        signal: abort.signal,
+        log: reqLog,
+      };
+      await sub.upgrade(rq);
+      reqLog.debug({ url: req.url, user: user.username }, 'upgrade');
+    } catch (err) {
+      const status = statusFromError(err);
+      if (status.code >= 500) reqLog.error({ err }, 'upgrade failed');
+      const extra: Record<string, string> = { 'Audit-Id': requestId };
+      if (status.code === 401) extra['WWW-Authenticate'] = 'Basic realm="kubernetes-master"';
+      writeRawResponse(socket, status.code, 'application/json', JSON.stringify(status), extra);
+      socket.off('close', onClose);
+      abort.abort();
+    }
+  };
+
+  return (req, socket, head) => {
+    handle(req, socket, head).catch((err: unknown) => {
+      log.error({ err }, 'unhandled upgrade error');
+      socket.destroy();
+    });
+  };
+}
