@@ -8,7 +8,7 @@ import { EventRecorder, MemoryEventSink } from './event-recorder.ts';
 import { FakeKubeClient } from './fake-client.ts';
 import { Resources } from './resources.ts';
 
-const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crashy', namespace: 'apps', uid: 'u-1' } };
+const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crashy', namespace: 'default', uid: 'u-1' } };
 
 function setup(): { client: FakeKubeClient; clock: FakeClock; rec: EventRecorder } {
   const client = new FakeKubeClient();
@@ -18,7 +18,7 @@ function setup(): { client: FakeKubeClient; clock: FakeClock; rec: EventRecorder
 }
 
 async function events(client: FakeKubeClient): Promise<Event[]> {
-  return (await client.list(Resources.events, { namespace: 'apps' })).items as unknown as Event[];
+  return (await client.list(Resources.events, { namespace: 'default' })).items as unknown as Event[];
 }
 
 test('event recorder: a CrashLoopBackOff pod reported every pass folds into one Event with a count', async () => {
@@ -58,7 +58,7 @@ test('event recorder: another message or object is another Event; a deleted Even
   assert.equal((await events(client)).length, 3);
 
   const first = (await events(client)).find((e) => e.message === 'a' && e.involvedObject.uid === 'u-1');
-  await client.delete(Resources.events, first?.metadata?.name ?? '', { namespace: 'apps' });
+  await client.delete(Resources.events, first?.metadata?.name ?? '', { namespace: 'default' });
   await rec.record({ involved: pod, type: 'Warning', reason: 'Failed', message: 'a' });
   const recreated = (await events(client)).filter((e) => e.message === 'a' && e.involvedObject.uid === 'u-1');
   assert.equal(recreated.length, 1);
