@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { silentLogger } from '../src/lib/log.ts';
-import { runChecked } from '../src/agent/runtime/oci/run-command.ts';
+import { runChecked } from '../src/agent/host/run-command.ts';
 import { containerConfig, makeBusyboxRootfs, sandboxConfig } from '../src/agent/runtime/oci/test-support.ts';
 import type { ContainerId, SandboxId } from '../src/agent/runtime/types.ts';
 import { buildGuest } from '../src/agent/runtime/microvm/guest-artifacts.ts';

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { CniNetworkPlugin } from '../src/agent/network/cni-plugin.ts';
 import type { NetworkModeConfig } from '../src/agent/network/cni-config.ts';
 import { createNetns, removeNetns } from '../src/agent/network/netns.ts';
-import { runChecked } from '../src/agent/network/run-process.ts';
+import { runChecked } from '../src/agent/host/run-command.ts';
 import { createVethPair, deleteLink, randomSubnet, randomSuffix } from '../src/agent/network/test-helpers.ts';
 import type { NetworkSandbox } from '../src/agent/network/types.ts';
 

@@ -11,8 +11,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/lib/log.ts';
-import { OciRuntimeHandler, waitFor } from '../src/agent/runtime/oci/oci-handler.ts';
-import { runChecked, runCommand } from '../src/agent/runtime/oci/run-command.ts';
+import { waitFor } from '../src/agent/host/process.ts';
+import { OciRuntimeHandler } from '../src/agent/runtime/oci/oci-handler.ts';
+import { runChecked, runCommand } from '../src/agent/host/run-command.ts';
 import { buildSpec, type OciRuntimeKind } from '../src/agent/runtime/oci/spec.ts';
 import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../src/agent/runtime/oci/test-support.ts';
 import type { ContainerId, SandboxId } from '../src/agent/runtime/types.ts';

@@ -9,7 +9,8 @@ import { defaultNodeConfig, type NodeConfig } from './node/config.ts';
 import { systemHostProbe, type HostProbe } from './node/host-probe.ts';
 import { NodeRegistrar } from './node/node-registrar.ts';
 import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
-import { apiEventRecorder } from './podsync/events.ts';
+import { EventRecorder } from '../client/event-recorder.ts';
+import { LogRotationManager } from './logs/rotation-manager.ts';
 import { PodSync } from './podsync/pod-sync.ts';
 import type { RuntimeHandler } from './runtime/types.ts';
 import { startNodeServer, type NodeServer, type RouteHandler } from './server/node-server.ts';
@@ -155,7 +156,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
       mounter: deps.mounter ?? systemMounter(),
       logger,
       clock,
-      events: apiEventRecorder({ client: deps.client, nodeName: cfg.nodeName, clock, logger }),
+      events: new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' }),
       nodeAllocatable: {
         cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
         memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,
@@ -166,9 +167,12 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   const server = await startNodeServer({ ...cfg.server, pods: podSync, logger, now: () => clock.now(), routes: deps.routes });
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)
   nodeCfg.kubeletPort = server.port;
+  // container logs of every runtime that can reopen them (kubelet: 10 MiB, 5 files)
+  const logRotation = new LogRotationManager({ source: podSync, logger: logger.child({ component: 'log-rotation' }) });
   const loops = [
     registrar.run(signal),
     lease.run(signal),
+    logRotation.run(signal),
     (async () => {
       // Pods are only run once the Node exists (the scheduler binds to it; status needs it).
       const registered = await Promise.race([

@@ -5,7 +5,6 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
-import { CriLogRotator } from '../agent/logs/index.ts';
 import { CniNetworkPlugin } from '../agent/network/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
@@ -48,7 +47,6 @@ export const RUNTIME_BINARIES: Record<Exclude<NodeRuntime, 'microvm'>, RuntimeBi
 };
 
 const CONMON = '/usr/bin/conmon';
-const LOG_ROTATE_INTERVAL_MS = 10_000;
 
 /** The host's first non-internal IPv4, which is what other machines can dial; loopback otherwise. */
 export function defaultInternalIP(listenHost: string): string {
@@ -201,7 +199,6 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     }
     throw err;
   }
-  const rotation = runLogRotation(agent, stop.signal, logger.child({ component: 'log-rotation' }));
   // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)
   const localHost = settings.listen.host === '0.0.0.0' ? '127.0.0.1' : settings.listen.host === '::' ? '::1' : settings.listen.host;
   const tunnel = settings.tunnel
@@ -212,7 +209,6 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     // the agent is up already: stop it rather than leave its loops running behind a failed start
     stop.abort();
     await agent.done;
-    await rotation;
     await tunnel?.done;
     await client.close();
     await hub?.close();
@@ -233,7 +229,6 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         stop.abort();
         await control.close();
         await agent.done;
-        await rotation;
         await shipping;
         await tunnel?.done;
         await client.close();
@@ -287,29 +282,3 @@ async function startNodeHub(settings: NodeSettings, cloud: ConnectionConfig, log
   }
 }
 
-/** Every 10 s, rotate each running container's CRI log that grew past the limit (kubelet: 10 MiB, 5 files). */
-async function runLogRotation(agent: Agent, signal: AbortSignal, log: Logger): Promise<void> {
-  const rotator = new CriLogRotator({ maxSizeBytes: 10 * 1024 * 1024, maxFiles: 5 });
-  while (!signal.aborted) {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, LOG_ROTATE_INTERVAL_MS);
-      signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-    });
-    if (signal.aborted) return;
-    for (const pod of agent.podSync.pods()) {
-      const ns = pod.metadata?.namespace ?? 'default';
-      const name = pod.metadata?.name ?? '';
-      for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-        const loc = agent.podSync.locate(ns, name, c.name);
-        // only conmon needs telling to reopen; other handlers' writers reopen by themselves
-        if (!(loc?.handler instanceof OciRuntimeHandler) || !loc.id) continue;
-        const { handler, id } = loc;
-        try {
-          await rotator.rotateIfNeeded({ logPath: join(loc.logDir, `${loc.restartCount}.log`), reopen: (s) => handler.reopenLog(id, s) }, signal);
-        } catch (err) {
-          log.warn({ err, pod: `${ns}/${name}`, container: c.name }, 'log rotation failed');
-        }
-      }
-    }
-  }
-}

@@ -258,6 +258,8 @@ describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: sk
 
   it('a hostPath volume is refused for a microvm pod, with the reason on the container', async () => {
     if (!node.running()) await node.start();
+    // Pod Security (baseline, the cluster default) would refuse the pod at admission; this test is about the node refusing it
+    await kubectl(['label', 'namespace', 'default', 'pod-security.kubernetes.io/enforce=privileged', '--overwrite']);
     await kubectl(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { formatOfflineHeartbeats, HeartbeatJournal } from './heartbeat-journal.ts';
+import { offlineHeartbeatsAnnotation, HeartbeatJournal } from './heartbeat-journal.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
@@ -29,7 +29,7 @@ describe('heartbeat journal', () => {
     const again = await HeartbeatJournal.open(path);
     await again.record(T0 + 20_000);
     assert.deepEqual(again.pending, { count: 3, firstMs: T0, lastMs: T0 + 20_000 });
-    assert.equal(formatOfflineHeartbeats(again.pending!), '{"count":3,"first":"2026-01-01T00:00:00Z","last":"2026-01-01T00:00:20Z"}');
+    assert.equal(offlineHeartbeatsAnnotation(again.pending!), '{"count":3,"first":"2026-01-01T00:00:00Z","last":"2026-01-01T00:00:20Z"}');
   });
 
   it('clear forgets what was delivered, and only that; a cleared journal stays empty after reopen', async () => {

@@ -1,14 +1,8 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { formatOfflineHeartbeats } from '../../api/annotations/offline-heartbeats.ts';
 import { formatTime } from '../../client/micro-time.ts';
 
-/**
- * The Node annotation the agent reports its journaled heartbeats in on reconnect. The node
- * lifecycle controller (src/controllers/nodelifecycle/offline-heartbeats.ts) reads it; the
- * agent does not import the controllers, so the name is repeated here and a test there checks
- * that both sides agree.
- */
-export const OFFLINE_HEARTBEATS_ANNOTATION = 'hedge.io/offline-heartbeats';
 
 /** What is kept on disk: local clock, milliseconds. */
 export interface JournaledHeartbeats {
@@ -17,9 +11,9 @@ export interface JournaledHeartbeats {
   lastMs: number;
 }
 
-/** The annotation's JSON: `{"count":3,"first":"…Z","last":"…Z"}` (times on the node's clock, informational). */
-export function formatOfflineHeartbeats(j: JournaledHeartbeats): string {
-  return JSON.stringify({ count: j.count, first: formatTime(j.firstMs), last: formatTime(j.lastMs) });
+/** The Node annotation's value for journaled heartbeats (times on the node's clock, informational). */
+export function offlineHeartbeatsAnnotation(j: JournaledHeartbeats): string {
+  return formatOfflineHeartbeats({ count: j.count, first: formatTime(j.firstMs), last: formatTime(j.lastMs) });
 }
 
 function parseJournal(text: string): JournaledHeartbeats | undefined {

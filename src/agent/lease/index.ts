@@ -1,2 +1,3 @@
 export { NodeLease, NODE_LEASE_NAMESPACE, type NodeLeaseOptions } from './node-lease.ts';
-export { HeartbeatJournal, formatOfflineHeartbeats, OFFLINE_HEARTBEATS_ANNOTATION, type JournaledHeartbeats } from './heartbeat-journal.ts';
+export { HeartbeatJournal, offlineHeartbeatsAnnotation, type JournaledHeartbeats } from './heartbeat-journal.ts';
+export { OFFLINE_HEARTBEATS_ANNOTATION } from '../../api/annotations/offline-heartbeats.ts';

@@ -6,7 +6,8 @@ import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import { formatOfflineHeartbeats, HeartbeatJournal, OFFLINE_HEARTBEATS_ANNOTATION } from './heartbeat-journal.ts';
+import { OFFLINE_HEARTBEATS_ANNOTATION } from '../../api/annotations/offline-heartbeats.ts';
+import { HeartbeatJournal, offlineHeartbeatsAnnotation } from './heartbeat-journal.ts';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
@@ -166,7 +167,7 @@ export class NodeLease {
         Resources.nodes,
         this.o.nodeName,
         'merge',
-        { metadata: { annotations: { [OFFLINE_HEARTBEATS_ANNOTATION]: formatOfflineHeartbeats(pending) } } },
+        { metadata: { annotations: { [OFFLINE_HEARTBEATS_ANNOTATION]: offlineHeartbeatsAnnotation(pending) } } },
         { signal },
       );
     } catch (err) {

@@ -8,3 +8,4 @@ export {
   type ReadCriLogOptions,
 } from './cri-log.ts';
 export { CriLogRotator, type CriLogRotatorOptions, type RotateTarget } from './rotator.ts';
+export { LogRotationManager, type LogRotationOptions, type LogRotationSource } from './rotation-manager.ts';

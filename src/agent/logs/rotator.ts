@@ -23,7 +23,7 @@ export interface CriLogRotatorOptions {
 
 export interface RotateTarget {
   logPath: string;
-  /** tells the writer to reopen `logPath` (OciRuntimeHandler.reopenLog) */
+  /** tells the writer to reopen `logPath` (RuntimeHandler.reopenContainerLog) */
   reopen: (signal: AbortSignal) => Promise<void>;
 }
 

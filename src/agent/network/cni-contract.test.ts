@@ -13,7 +13,7 @@ import type { NetworkModeConfig } from './cni-config.ts';
 import { CniNetworkPlugin } from './cni-plugin.ts';
 import { runNetworkPluginContract, type NetworkPluginUnderTest } from './contract.ts';
 import { createNetns, netnsExists, removeNetns } from './netns.ts';
-import { runChecked } from './run-process.ts';
+import { runChecked } from '../host/run-command.ts';
 import { createVethPair, deleteLink, linkExists, randomSubnet, randomSuffix, runLinks } from './test-helpers.ts';
 
 const CNI = '/usr/lib/cni';

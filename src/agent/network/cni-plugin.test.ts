@@ -13,7 +13,7 @@ import type { NetworkModeConfig } from './cni-config.ts';
 import { CniNetworkPlugin } from './cni-plugin.ts';
 import { listNetns, netnsExists } from './netns.ts';
 import { ensureNodeMasq, nodeMasqChain } from './node-masq.ts';
-import { runChecked } from './run-process.ts';
+import { runChecked } from '../host/run-command.ts';
 import { createVethPair, deleteLink, inNetns, linkExists, randomSubnet, randomSuffix, runLinks } from './test-helpers.ts';
 import type { NetworkSandbox } from './types.ts';
 

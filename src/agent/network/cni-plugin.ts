@@ -13,7 +13,7 @@ import { CniRunner, type CniCachedAttachment, type CniNetworkConfigList, type Cn
 import { sweepMasqRules } from './masq-sweep.ts';
 import { createNetns, netnsExists, removeNetns } from './netns.ts';
 import { ensureNodeMasq, removeNodeMasq, sweepStaleNodeMasq, type NodeMasq } from './node-masq.ts';
-import { runProcess } from './run-process.ts';
+import { runCommand } from '../host/run-command.ts';
 import type { NetworkPlugin, NetworkResult, NetworkSandbox } from './types.ts';
 
 const DEFAULT_CNI_PATH = ['/usr/lib/cni', '/opt/cni/bin'];
@@ -98,7 +98,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
     this.masqReady = undefined;
     if (this.cfg.mode.type === 'bridge') {
       const bridge = this.cfg.mode.bridge ?? 'hedge0';
-      const res = await runProcess('ip', ['link', 'del', 'dev', bridge], { signal });
+      const res = await runCommand('ip', ['link', 'del', 'dev', bridge], { signal });
       if (res.code !== 0 && !/cannot find device|does not exist/i.test(res.stderr)) {
         throw new HedgeError('Internal', `cannot delete bridge ${bridge}: ${res.stderr.trim()}`);
       }
@@ -170,7 +170,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
     this.masqReady ??= (async () => {
       await ensureNodeMasq(masq, { signal });
       // housekeeping only: a failed sweep must not fail the pod
-      await sweepStaleNodeMasq(masq, async (b) => (await runProcess('ip', ['link', 'show', 'dev', b], { signal })).code === 0, { signal }).then(
+      await sweepStaleNodeMasq(masq, async (b) => (await runCommand('ip', ['link', 'show', 'dev', b], { signal })).code === 0, { signal }).then(
         (swept) => swept.length > 0 && this.log?.info({ swept }, 'removed masquerade rules of bridges that no longer exist'),
         (err: unknown) => this.log?.warn({ err }, 'sweeping stale masquerade rules failed'),
       );

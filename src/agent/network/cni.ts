@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, type ErrorCode } from '../../lib/errors.ts';
-import { runProcess } from './run-process.ts';
+import { runCommand } from '../host/run-command.ts';
 
 export const CNI_VERSION = '1.0.0';
 
@@ -162,7 +162,7 @@ export class CniRunner {
   /** The plugin's VERSION answer ({cniVersion, supportedVersions}). */
   async version(type: string, signal?: AbortSignal): Promise<{ cniVersion: string; supportedVersions: string[] }> {
     const bin = await this.findPlugin(type);
-    const res = await runProcess(bin, [], {
+    const res = await runCommand(bin, [], {
       env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' },
       input: JSON.stringify({ cniVersion: CNI_VERSION }),
       timeoutMs: this.opts.timeoutMs,
@@ -262,7 +262,7 @@ export class CniRunner {
       CNI_ARGS: rt.args.map(([k, v]) => `${k}=${v}`).join(';'),
       CNI_PATH: this.opts.cniPath.join(':'),
     };
-    const res = await runProcess(bin, [], {
+    const res = await runCommand(bin, [], {
       env,
       input: this.pluginConfig(list, plugin, rt, prev),
       timeoutMs: this.opts.timeoutMs,

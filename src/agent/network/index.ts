@@ -20,4 +20,3 @@ export {
   type CniRuntimeConf,
 } from './cni.ts';
 export { DEFAULT_NETNS_DIR, createNetns, listNetns, netnsExists, netnsPath, nsenterArgs, removeNetns } from './netns.ts';
-export { runChecked, runProcess, type RunOptions, type RunOutput } from './run-process.ts';

@@ -6,7 +6,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { HedgeError } from '../../lib/errors.ts';
-import { runChecked, runProcess } from './run-process.ts';
+import { runChecked, runCommand } from '../host/run-command.ts';
 
 export const DEFAULT_NETNS_DIR = '/run/hedge/netns';
 
@@ -70,7 +70,7 @@ export async function createNetns(path: string, opts: NetnsOptions = {}): Promis
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   for (let attempt = 0; ; attempt++) {
     await writeFile(path, '', { mode: 0o444 });
-    const res = await runProcess('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], opts).catch(
+    const res = await runCommand('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], opts).catch(
       async (e: unknown) => {
         await removeNetns(path, { timeoutMs: opts.timeoutMs });
         throw e;
@@ -93,7 +93,7 @@ export async function createNetns(path: string, opts: NetnsOptions = {}): Promis
 export async function removeNetns(path: string, opts: NetnsOptions = {}): Promise<void> {
   // A racing double create can stack two nsfs mounts on the file; peel all of them.
   for (let i = 0; i < 8 && (await netnsExists(path)); i++) {
-    const res = await runProcess('umount', [path], opts);
+    const res = await runCommand('umount', [path], opts);
     if (res.code !== 0 && (await netnsExists(path))) {
       throw new HedgeError('Internal', `cannot unmount network namespace ${path}: ${res.stderr.trim()}`);
     }

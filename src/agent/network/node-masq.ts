@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { HedgeError } from '../../lib/errors.ts';
-import { runProcess, type RunOptions } from './run-process.ts';
+import { runCommand, type RunOptions } from '../host/run-command.ts';
 
 export interface NodeMasq {
   bridge: string;
@@ -29,7 +29,7 @@ export function nodeMasqChain(m: Pick<NodeMasq, 'bridge'>): string {
 const jumpSpec = (m: NodeMasq): string[] => ['-s', m.subnet, '-m', 'comment', '--comment', `${COMMENT_PREFIX}${m.bridge}`, '-j', nodeMasqChain(m)];
 
 async function ipt(args: string[], opts: RunOptions): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runProcess('iptables', ['-w', '-t', 'nat', ...args], opts);
+  return runCommand('iptables', ['-w', '-t', 'nat', ...args], opts);
 }
 
 async function iptChecked(args: string[], opts: RunOptions): Promise<string> {

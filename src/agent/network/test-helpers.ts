@@ -1,6 +1,6 @@
 /** Shared bits of the network tests and bench: names unique per run, host link snapshots. */
 import { randomBytes } from 'node:crypto';
-import { runChecked, runProcess } from './run-process.ts';
+import { runChecked, runCommand } from '../host/run-command.ts';
 
 export function randomSuffix(bytes = 3): string {
   return randomBytes(bytes).toString('hex');
@@ -25,12 +25,12 @@ export async function runLinks(run: string): Promise<Set<string>> {
 
 export async function linkExists(name: string, netns?: string): Promise<boolean> {
   const args = ['ip', 'link', 'show', 'dev', name];
-  const res = netns ? await runProcess('nsenter', [`--net=${netns}`, '--', ...args]) : await runProcess(args[0], args.slice(1));
+  const res = netns ? await runCommand('nsenter', [`--net=${netns}`, '--', ...args]) : await runCommand(args[0], args.slice(1));
   return res.code === 0;
 }
 
 export async function inNetns(netns: string, cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runProcess('nsenter', [`--net=${netns}`, '--', ...cmd]);
+  return runCommand('nsenter', [`--net=${netns}`, '--', ...cmd]);
 }
 
 /** A veth pair owned by the caller, both ends up, in the host namespace. */
@@ -41,5 +41,5 @@ export async function createVethPair(a: string, b: string): Promise<void> {
 }
 
 export async function deleteLink(name: string): Promise<void> {
-  await runProcess('ip', ['link', 'del', 'dev', name]);
+  await runCommand('ip', ['link', 'del', 'dev', name]);
 }

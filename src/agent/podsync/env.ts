@@ -1,9 +1,9 @@
 import type { ConfigMap, Container, EnvVar, Pod, Secret } from 'kubernetes-types/core/v1.js';
+import { podFieldRefValue } from '../../api/fields/pod-field-ref.ts';
 import { Quantity } from '../../api/meta/quantity.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
-import { formatMap } from '../volumes/downward-api.ts';
 import { expandVars } from './command.ts';
 
 export interface EnvContext {
@@ -85,44 +85,13 @@ async function envValue(
     if (raw === undefined && s && !optional) throw new HedgeError('NotFound', `couldn't find key ${key} in Secret ${ctx.pod.metadata?.namespace}/${name}`);
     return raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8');
   }
-  if (vf.fieldRef) return podFieldValue(ctx, vf.fieldRef.fieldPath);
+  if (vf.fieldRef) return podFieldRefValue(ctx.pod, vf.fieldRef.fieldPath, { kind: 'env', podIP: ctx.podIP, hostIP: ctx.hostIP });
   if (vf.resourceFieldRef) {
     const r = vf.resourceFieldRef;
     const target = r.containerName ? [...(ctx.pod.spec?.containers ?? []), ...(ctx.pod.spec?.initContainers ?? [])].find((x) => x.name === r.containerName) ?? c : c;
     return resourceFieldValue(ctx, target, r.resource, r.divisor === undefined ? undefined : String(r.divisor));
   }
   return undefined;
-}
-
-export function podFieldValue(ctx: Pick<EnvContext, 'pod' | 'podIP' | 'hostIP'>, path: string): string {
-  const pod = ctx.pod;
-  const md = pod.metadata ?? {};
-  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
-  if (m) return (m[1] === 'labels' ? md.labels : md.annotations)?.[m[2]] ?? '';
-  switch (path) {
-    case 'metadata.name':
-      return md.name ?? '';
-    case 'metadata.namespace':
-      return md.namespace ?? '';
-    case 'metadata.uid':
-      return md.uid ?? '';
-    case 'metadata.labels':
-      return formatMap(md.labels);
-    case 'metadata.annotations':
-      return formatMap(md.annotations);
-    case 'spec.nodeName':
-      return pod.spec?.nodeName ?? '';
-    case 'spec.serviceAccountName':
-      return pod.spec?.serviceAccountName ?? '';
-    case 'status.podIP':
-    case 'status.podIPs':
-      return ctx.podIP ?? '';
-    case 'status.hostIP':
-    case 'status.hostIPs':
-      return ctx.hostIP ?? '';
-    default:
-      throw new HedgeError('Invalid', `unsupported fieldRef fieldPath ${JSON.stringify(path)}`);
-  }
 }
 
 function resourceFieldValue(ctx: EnvContext, c: Container, resource: string, divisor: string | undefined): string {

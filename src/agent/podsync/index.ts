@@ -1,11 +1,11 @@
 export { PodSync, type ContainerLocation } from './pod-sync.ts';
 export { PodWorker, podLogDir } from './pod-worker.ts';
 export { defaultPodSyncConfig, type PodSyncConfig } from './config.ts';
-export { apiEventRecorder, MemoryEventRecorder, type EventRecorder } from './events.ts';
+export { EventRecorder, MemoryEventSink, type EventSink } from '../../client/event-recorder.ts';
 export { Labels, type ContainerKind } from './labels.ts';
 export type { PodSyncDeps, ContainerRecord, PodEvent, PodPhase, SandboxRecord } from './types.ts';
 export { buildPodStatus, computePhase } from './pod-status.ts';
-export { resolveEnv, podFieldValue } from './env.ts';
+export { resolveEnv } from './env.ts';
 export { containerCommand, expandVars } from './command.ts';
 export { hostsFile, resolvConf, parseResolvConf } from './dns.ts';
 export { pullPolicy, pullCredentials, ensureImage } from './image-pull.ts';

@@ -125,7 +125,7 @@ describe('pod sync lifecycle', () => {
     assert.match(c?.message ?? '', /no runtime for "kata" is configured/);
     assert.equal(p.status?.phase, 'Pending');
     assert.equal(h.runtime.ops.includes('createSandbox:norc'), false);
-    assert.ok(h.events.events.some((e) => e.pod === 'norc' && e.reason === 'FailedCreatePodSandBox'));
+    assert.ok(h.events.events.some((e) => e.name === 'norc' && e.reason === 'FailedCreatePodSandBox'));
   });
 
   it('writes status only when it changed', async () => {

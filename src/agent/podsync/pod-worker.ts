@@ -1,6 +1,6 @@
-import type { Container, Pod, PodStatus, Probe } from 'kubernetes-types/core/v1.js';
+import type { Container, Pod, PodStatus } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -8,24 +8,20 @@ import type { Logger } from '../../lib/log.ts';
 import type { RegistryCredentials } from '../image/types.ts';
 import type { NetworkSandbox } from '../network/types.ts';
 import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
-import { setUpPodVolumes } from '../volumes/set-up.ts';
-import { tearDownPodVolumes } from '../volumes/tear-down.ts';
-import type { PreparedVolume, TokenCache, VolumeContext } from '../volumes/types.ts';
+import { adoptContainers } from './adopt.ts';
 import type { PodSyncConfig } from './config.ts';
-import { buildContainerConfig } from './container-config.ts';
-import { hostsFile, parseResolvConf, podHostname, resolvConf } from './dns.ts';
-import { resolveEnv } from './env.ts';
-import { ensureImage, pullCredentials } from './image-pull.ts';
-import { Labels, type ContainerKind } from './labels.ts';
-import { runProbe } from './probe.ts';
+import { pullCredentials } from './image-pull.ts';
+import { startAttempt } from './container-start.ts';
+import type { ContainerKind } from './labels.ts';
+import { runProbes } from './probe-runner.ts';
 import { buildPodStatus, computePhase } from './pod-status.ts';
-import { podResources } from './resources.ts';
-import { deleteSandboxState, loadSandbox, saveSandbox } from './sandbox-state.ts';
-import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, ProbeTrack, SandboxRecord } from './types.ts';
-import { runPreStop } from './pre-stop.ts';
+import { PodVolumes } from './pod-volumes.ts';
+import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
+import { createPodSandbox, networkSandbox, resolveRuntimeHandler } from './pod-sandbox.ts';
+import { deleteSandboxState, loadSandbox } from './sandbox-state.ts';
+import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, SandboxRecord } from './types.ts';
+import { MIN_GRACE_SECONDS, stopPodContainers } from './pod-termination.ts';
 import { StartTrace } from './start-trace.ts';
-
-const MIN_GRACE_SECONDS = 2;
 
 /** directory of CRI logs, kubelet layout: <dataDir>/logs/pods/<ns>_<name>_<uid>/<container>/<restart>.log */
 export const podLogDir = (dataDir: string, pod: { namespace: string; name: string; uid: string }): string =>
@@ -42,12 +38,7 @@ export class PodWorker {
   private readonly records = new Map<string, ContainerRecord>();
   private sandbox?: SandboxRecord;
   private sandboxError?: { reason: string; message: string };
-  private volumes?: Map<string, PreparedVolume>;
-  /** a volume set-up in flight (started beside the sandbox, awaited by the first container) */
-  private volumesPending?: Promise<Map<string, PreparedVolume>>;
-  /** when volume contents were last written from their sources */
-  private volumesAt = 0;
-  private readonly tokens: TokenCache = new Map();
+  private readonly volumes: PodVolumes;
   private finalPhase?: PodPhase;
   private startTime: number;
   private lastStatusJson?: string;
@@ -71,10 +62,23 @@ export class PodWorker {
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') this.finalPhase = phase;
     if (phase !== undefined && phase !== 'Pending') this.trace.abandon();
+    this.volumes = new PodVolumes({
+      deps,
+      dataDir: cfg.dataDir,
+      nodeName: cfg.nodeName,
+      refreshMs: cfg.volumeRefreshMs,
+      logger: this.log,
+      warn: (reason, message) => this.event('Warning', reason, message),
+      span: (name, fn) => this.trace.span(name, fn),
+    });
   }
 
   get uid(): string {
     return this.pod.metadata?.uid ?? '';
+  }
+
+  private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.deps.events.emit({ involved: { ...this.pod, apiVersion: 'v1', kind: 'Pod' }, type, reason, message });
   }
 
   get currentPod(): Pod {
@@ -165,47 +169,14 @@ export class PodWorker {
       if (net?.ips[0]) this.sandbox.podIP = net.ips[0].address;
       this.sandbox.podIP ??= this.pod.status?.podIP;
     }
-    const fromStatus = new Map<string, number>();
-    for (const s of [...(this.pod.status?.containerStatuses ?? []), ...(this.pod.status?.initContainerStatuses ?? [])]) fromStatus.set(s.name, s.restartCount);
-    const byName = new Map<string, ContainerStatus[]>();
-    for (const c of containers) {
-      const kind = (c.labels[Labels.containerKind] === 'init' ? 'init' : 'app') as ContainerKind;
-      const key = `${kind}/${c.labels[Labels.containerName] ?? c.name}`;
-      byName.set(key, [...(byName.get(key) ?? []), c]);
-    }
-    for (const [key, list] of byName) {
-      list.sort((a, b) => Number(a.labels[Labels.restartCount] ?? 0) - Number(b.labels[Labels.restartCount] ?? 0));
-      const cur = list[list.length - 1];
-      const [kind, name] = key.split('/') as [ContainerKind, string];
-      const rec = this.record(name, kind);
-      rec.id = cur.id;
-      rec.prevId = list.length > 1 ? list[list.length - 2].id : undefined;
-      rec.restartCount = Math.max(Number(cur.labels[Labels.restartCount] ?? 0), fromStatus.get(name) ?? 0);
-      rec.observed = cur.status;
-      rec.logPath = join(podLogDir(this.cfg.dataDir, this.podRef()), name, `${rec.restartCount}.log`);
-      const prevStatus = [...(this.pod.status?.containerStatuses ?? []), ...(this.pod.status?.initContainerStatuses ?? [])].find((s) => s.name === name);
-      rec.image = prevStatus?.image;
-      rec.imageID = prevStatus?.imageID;
-      if (cur.status.state === 'running') {
-        rec.started = prevStatus?.started ?? true;
-        rec.ready = prevStatus?.ready ?? false;
-        rec.handledExit = undefined;
-      }
-      const prevTerm = prevStatus?.lastState?.terminated;
-      if (prevTerm && rec.prevId) {
-        rec.lastTerminated = {
-          exitCode: prevTerm.exitCode,
-          reason: prevTerm.reason ?? 'Error',
-          message: prevTerm.message,
-          startedAt: Date.parse(prevTerm.startedAt ?? '') || undefined,
-          finishedAt: Date.parse(prevTerm.finishedAt ?? '') || this.deps.clock.now(),
-          containerId: rec.prevId,
-        };
-      }
-      for (const extra of list.slice(0, -2)) {
-        await this.deps.runtimes.get(handler)?.remove(extra.id, signal).catch(() => undefined);
-      }
-    }
+    const extras = adoptContainers({
+      pod: this.pod,
+      containers,
+      record: (name, kind) => this.record(name, kind),
+      logDir: (name) => join(podLogDir(this.cfg.dataDir, this.podRef()), name),
+      now: this.deps.clock.now(),
+    });
+    for (const extra of extras) await this.deps.runtimes.get(handler)?.remove(extra.id, signal).catch(() => undefined);
     this.lastStatusJson = JSON.stringify(this.pod.status ?? {});
   }
 
@@ -258,15 +229,15 @@ export class PodWorker {
       await this.writeStatus(signal);
       return;
     }
-    if (!this.sandbox?.created && !this.volumes) {
+    if (!this.sandbox?.created && !this.volumes.ready) {
       // volumes need no sandbox (a TokenRequest, configMap GETs, files): ready them while the network comes up
-      this.setUpVolumes(signal).catch(() => undefined);
+      this.volumes.setUp(this.pod, signal).catch(() => undefined);
     }
     if (!(await this.ensureSandbox(handler, signal))) {
       await this.writeStatus(signal);
       return;
     }
-    await this.refreshVolumes(signal);
+    await this.volumes.refresh(this.pod, signal);
     await this.trace.span('observe', () => this.observe(handler, signal));
     const policy = this.pod.spec?.restartPolicy ?? 'Always';
     const { initialized, initFailed } = await this.syncInitContainers(handler, policy, signal);
@@ -309,41 +280,13 @@ export class PodWorker {
   }
 
   private async resolveHandler(signal: AbortSignal): Promise<RuntimeHandler | undefined> {
-    if (this.sandbox) {
-      const h = this.deps.runtimes.get(this.sandbox.handler);
-      if (h) return h;
-    }
-    const rcName = this.pod.spec?.runtimeClassName;
-    let handlerName = this.cfg.defaultHandler;
-    if (rcName) {
-      const found = await this.runtimeClassHandler(rcName, signal);
-      if (found === undefined) return this.sandboxFailed('RuntimeClassNotFound', `RuntimeClass "${rcName}" not found`);
-      handlerName = found;
-    }
-    const h = this.deps.runtimes.get(handlerName);
-    if (!h) {
-      return this.sandboxFailed(
-        'RuntimeHandlerNotFound',
-        `no runtime for "${handlerName}" is configured on node ${this.cfg.nodeName} (offers: ${[...this.deps.runtimes.keys()].join(', ')})`,
-      );
-    }
-    return h;
-  }
-
-  private async runtimeClassHandler(name: string, signal: AbortSignal): Promise<string | undefined> {
-    if (this.deps.runtimeClassHandler) return this.deps.runtimeClassHandler(name, signal);
-    try {
-      const rc = await this.deps.client.get(Resources.runtimeclasses, name, { signal });
-      return typeof rc.handler === 'string' ? rc.handler : '';
-    } catch (err) {
-      if (isHedgeError(err, 'NotFound')) return undefined;
-      throw err;
-    }
+    const r = await resolveRuntimeHandler({ pod: this.pod, sandbox: this.sandbox, deps: this.deps, cfg: this.cfg, signal });
+    return r.kind === 'found' ? r.handler : this.sandboxFailed(r.reason, r.message);
   }
 
   private sandboxFailed(reason: string, message: string): undefined {
     if (this.sandboxError?.message !== message) {
-      this.deps.events.emit(this.pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${message}`);
+      this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${message}`);
       this.log.warn({ reason }, message);
     }
     this.sandboxError = { reason, message };
@@ -351,70 +294,23 @@ export class PodWorker {
   }
 
   private netSandbox(): NetworkSandbox {
-    const sb = this.sandbox;
-    const ports = (this.pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []).filter((p) => p.hostPort);
-    return {
-      id: sb?.id ?? '',
-      pod: this.podRef(),
-      netnsPath: sb?.netnsPath ?? '',
-      portMappings: ports.map((p) => ({
-        hostPort: p.hostPort ?? 0,
-        containerPort: p.containerPort,
-        protocol: (p.protocol ?? 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp',
-        ...(p.hostIP ? { hostIP: p.hostIP } : {}),
-      })),
-    };
+    return networkSandbox(this.pod, this.sandbox, this.podRef());
   }
 
   private async ensureSandbox(handler: RuntimeHandler, signal: AbortSignal): Promise<boolean> {
     if (this.sandbox?.created) return true;
     const ref = this.podRef();
-    const hostNetwork = this.pod.spec?.hostNetwork ?? false;
     const id = (this.sandbox?.id ?? `${ref.uid.replace(/-/g, '').slice(0, 12)}${randomBytes(4).toString('hex')}`) as SandboxId;
-    const sb: SandboxRecord = {
-      id,
-      handler: handler.name,
-      netnsPath: hostNetwork ? undefined : join(this.cfg.netnsDir, id),
-      created: false,
-      pod: ref,
-    };
+    const hostNetwork = this.pod.spec?.hostNetwork ?? false;
+    const sb: SandboxRecord = { id, handler: handler.name, netnsPath: hostNetwork ? undefined : join(this.cfg.netnsDir, id), created: false, pod: ref };
     this.sandbox = sb;
     try {
-      await this.trace.span('sandbox record', () => saveSandbox(this.cfg.dataDir, sb));
-      let podIP = this.cfg.hostIP;
-      if (!hostNetwork) {
-        const net = await this.trace.span('network (netns + CNI)', () => this.deps.network.setUp(this.netSandbox(), signal));
-        podIP = net.ips.find((x) => x.family === 4)?.address ?? net.ips[0]?.address;
-      }
-      sb.podIP = podIP;
-      const host = parseResolvConf(await readFile(this.cfg.hostResolvConf, 'utf8').catch(() => ''));
-      const dir = join(this.cfg.dataDir, 'pods', ref.uid, 'sandbox');
-      await mkdir(dir, { recursive: true });
-      await this.trace.span('sandbox create', () => handler.createSandbox(
-        {
-          id,
-          pod: ref,
-          hostname: podHostname(this.pod),
-          netnsPath: sb.netnsPath,
-          shareIpc: this.pod.spec?.hostIPC ?? false,
-          cgroupParent: `${this.cfg.cgroupRoot}/pod${ref.uid}`,
-          resources: podResources(this.pod),
-          hostsFile: hostsFile(this.pod, podIP),
-          resolvConf: resolvConf(this.pod, host, { dns: this.cfg.clusterDNS, domain: this.cfg.clusterDomain }),
-          stateDir: dir,
-          labels: { [Labels.podUid]: ref.uid, [Labels.podName]: ref.name, [Labels.podNamespace]: ref.namespace },
-          annotations: {},
-        },
-        signal,
-      ));
-      sb.created = true;
-      await this.trace.span('sandbox record', () => saveSandbox(this.cfg.dataDir, sb));
+      await createPodSandbox({ pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal });
       this.sandboxError = undefined;
       return true;
     } catch (err) {
       if (signal.aborted) throw err;
-      const msg = (err as Error).message;
-      this.sandboxFailed('SandboxCreateError', msg);
+      this.sandboxFailed('SandboxCreateError', (err as Error).message);
       // Free what was made so a retry starts clean and nothing leaks.
       await this.releaseSandbox(signal).catch(() => undefined);
       return false;
@@ -471,7 +367,18 @@ export class PodWorker {
     switch (o.state) {
       case 'running':
         r.waiting = undefined;
-        await this.runProbes(handler, c, r, signal);
+        {
+          const { kill } = await runProbes({
+            handler,
+            container: c,
+            record: r,
+            podIP: this.sandbox?.podIP,
+            now: this.deps.clock.now(),
+            signal,
+            onFailure: (message) => this.event('Warning', 'Unhealthy', message),
+          });
+          if (kill) await this.kill(handler, r, kill, signal);
+        }
         return;
       case 'created':
       case 'unknown':
@@ -504,22 +411,13 @@ export class PodWorker {
     const message = r.killReason ?? o.message;
     r.killReason = undefined;
     r.lastTerminated = { exitCode: o.exitCode, reason: o.reason, message, startedAt: started, finishedAt: o.finishedAt.getTime(), containerId: r.id };
-    if (started !== undefined && o.finishedAt.getTime() - started >= this.cfg.backoffResetMs) r.backoffMs = 0;
-    // First crash restarts at once; then base, doubling, capped (the kubelet's CrashLoopBackOff).
-    r.waitingDelayMs = r.backoffMs;
-    // like the kubelet, the back-off runs from the container's finish, not from when we noticed
-    r.retryAt = o.finishedAt.getTime() + r.backoffMs;
-    r.backoffMs = r.backoffMs === 0 ? this.cfg.backoffBaseMs : Math.min(r.backoffMs * 2, this.cfg.backoffMaxMs);
+    Object.assign(r, afterExit(r, { startedAt: started, finishedAt: o.finishedAt.getTime() }, this.backoffPolicy()));
   }
 
   private async restartAfterBackoff(handler: RuntimeHandler, c: Container, r: ContainerRecord, signal: AbortSignal): Promise<void> {
     this.noteExit(r);
-    if (this.deps.clock.now() < r.retryAt) {
-      const p = this.podRef();
-      r.waiting = {
-        reason: 'CrashLoopBackOff',
-        message: `back-off ${Math.round(r.waitingDelayMs / 1000)}s restarting failed container=${c.name} pod=${p.name}_${p.namespace}(${p.uid})`,
-      };
+    if (!mayRetry(r, this.deps.clock.now())) {
+      r.waiting = { reason: 'CrashLoopBackOff', message: crashLoopMessage(r, c.name, this.podRef()) };
       return;
     }
     await this.startContainer(handler, c, r, signal, r.restartCount + 1);
@@ -527,164 +425,27 @@ export class PodWorker {
 
   /** pull, resolve config, create and start one attempt; failures land in waiting reasons */
   private async startContainer(handler: RuntimeHandler, c: Container, r: ContainerRecord, signal: AbortSignal, restartCount = r.restartCount): Promise<void> {
-    const now = this.deps.clock.now();
-    if (now < r.retryAt && r.waiting) {
-      if (r.waiting.reason === 'ErrImagePull') r.waiting = { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}": ${r.waiting.message ?? ''}` };
-      return;
-    }
     const sandbox = this.sandbox;
     if (!sandbox) return;
-    r.image = c.image;
-    let image;
-    try {
-      const res = await this.trace.span('image resolve', () => ensureImage({
-        container: c,
-        images: this.deps.images,
-        credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
-        signal,
-        onPulling: () => this.deps.events.emit(this.pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`),
-      }));
-      image = res.image;
-      if (res.pulled) this.deps.events.emit(this.pod, 'Normal', 'Pulled', `Successfully pulled image "${c.image}"`);
-      r.pullFailures = 0;
-    } catch (err) {
-      if (signal.aborted) throw err;
-      const msg = (err as Error).message;
-      const never = isHedgeError(err) && err.details.kind === 'ErrImageNeverPull';
-      r.waiting = { reason: never ? 'ErrImageNeverPull' : 'ErrImagePull', message: msg };
-      r.pullFailures++;
-      r.retryAt = now + Math.min(this.cfg.backoffBaseMs * 2 ** (r.pullFailures - 1), this.cfg.backoffMaxMs);
-      this.deps.events.emit(this.pod, 'Warning', 'Failed', `Failed to pull image "${c.image}": ${msg}`);
-      return;
-    }
-    r.imageID = image.digest;
-    let env: Map<string, string>;
-    let volumes: Map<string, PreparedVolume>;
-    try {
-      volumes = await this.setUpVolumes(signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      r.waiting = { reason: 'ContainerCreating', message: `MountVolume.SetUp failed: ${(err as Error).message}` };
-      this.deps.events.emit(this.pod, 'Warning', 'FailedMount', (err as Error).message);
-      return;
-    }
-    try {
-      env = await this.trace.span('env', () => resolveEnv(
-        { pod: this.pod, client: this.deps.client, podIP: sandbox.podIP, hostIP: this.cfg.hostIP, nodeAllocatable: this.deps.nodeAllocatable, signal },
-        c,
-        image.config.Env ?? [],
-      ));
-    } catch (err) {
-      if (signal.aborted) throw err;
-      r.waiting = { reason: 'CreateContainerConfigError', message: (err as Error).message };
-      return;
-    }
-    const id = randomBytes(16).toString('hex') as ContainerId;
-    const logDir = join(podLogDir(this.cfg.dataDir, this.podRef()), c.name);
-    const logPath = join(logDir, `${restartCount}.log`);
-    let cfg;
-    try {
-      const rootfs = await this.trace.span('snapshot', async () => {
-        const top = await this.deps.images.unpack(image, this.deps.snapshotter, signal);
-        return this.deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: this.uid }, signal });
-      });
-      cfg = buildContainerConfig({
-        pod: this.pod,
-        container: c,
-        kind: r.kind,
-        id,
-        sandboxId: sandbox.id,
-        image,
-        rootfs,
-        env,
-        volumes,
-        restartCount,
-        logPath,
-      });
-      await mkdir(logDir, { recursive: true });
-      const created = cfg;
-      await this.trace.span('container create', () => handler.createContainer(created, signal));
-    } catch (err) {
-      if (signal.aborted) throw err;
-      r.waiting = { reason: isHedgeError(err, 'Invalid') ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message };
-      await this.deps.snapshotter.remove(id).catch(() => undefined);
-      return;
-    }
-    // The attempt exists now: it is the current container; the old current becomes "previous".
-    const older = r.prevId;
-    if (r.id) r.prevId = r.id;
-    r.id = id;
-    r.restartCount = restartCount;
-    r.logPath = logPath;
-    r.probes = {};
-    r.started = false;
-    r.ready = false;
-    if (older) void this.removeContainer(handler, older, signal);
-    try {
-      await this.trace.span('container start', () => handler.start(id, signal));
-      r.waiting = undefined;
-      r.observed = (await this.trace.span('container status', () => handler.status(id, signal))).status;
-      this.deps.events.emit(this.pod, 'Normal', 'Started', `Started container ${c.name}`);
-      if (r.observed.state === 'running') this.updateStarted(c, r);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      const msg = (err as Error).message;
-      const at = new Date(this.deps.clock.now());
-      r.observed = { state: 'exited', finishedAt: at, exitCode: 128, reason: 'StartError', message: msg };
-      this.noteExit(r);
-      r.waiting = { reason: 'RunContainerError', message: msg };
-      this.deps.events.emit(this.pod, 'Warning', 'Failed', `Error: ${msg}`);
-    }
-  }
-
-  /** one set-up at a time; the result is kept until the sandbox is released */
-  private setUpVolumes(signal: AbortSignal): Promise<Map<string, PreparedVolume>> {
-    if (this.volumes) return Promise.resolve(this.volumes);
-    const at = this.deps.clock.now();
-    this.volumesPending ??= this.trace
-      .span('volumes', () => setUpPodVolumes(this.volumeContext(signal)))
-      .then((v) => {
-        this.volumesAt = at;
-        return (this.volumes = v);
-      })
-      .finally(() => {
-        this.volumesPending = undefined;
-      });
-    return this.volumesPending;
-  }
-
-  /**
-   * configMap/secret/downwardAPI/projected contents follow their sources every volumeRefreshMs
-   * (the atomic writer swaps `..data`, so readers never see a mix); a failed refresh, e.g. with
-   * the cloud unreachable, keeps what the pod has.
-   */
-  private async refreshVolumes(signal: AbortSignal): Promise<void> {
-    if (!this.volumes || this.volumesPending) return;
-    const now = this.deps.clock.now();
-    if (now - this.volumesAt < this.cfg.volumeRefreshMs) return;
-    this.volumesAt = now;
-    if (!(this.pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.downwardAPI || v.projected)) return;
-    try {
-      this.volumes = await setUpPodVolumes(this.volumeContext(signal));
-    } catch (err) {
-      if (signal.aborted) throw err;
-      this.log.warn({ err }, 'refreshing volume contents failed; keeping the current ones');
-    }
-  }
-
-  private volumeContext(signal: AbortSignal): VolumeContext {
-    return {
+    await startAttempt({
       pod: this.pod,
-      dataDir: this.cfg.dataDir,
-      client: this.deps.client,
-      mounter: this.deps.mounter,
-      logger: this.log,
-      clock: this.deps.clock,
-      nodeName: this.cfg.nodeName,
+      logDir: join(podLogDir(this.cfg.dataDir, this.podRef()), c.name),
+      sandbox,
+      handler,
+      container: c,
+      record: r,
+      restartCount,
+      deps: this.deps,
+      hostIP: this.cfg.hostIP,
+      backoff: this.backoffPolicy(),
+      trace: this.trace,
+      credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
+      volumes: () => this.volumes.setUp(this.pod, signal),
+      event: (type, reason, message) => this.event(type, reason, message),
+      noteExit: () => this.noteExit(r),
+      removeOld: (id) => void this.removeContainer(handler, id, signal),
       signal,
-      warn: (reason, message) => this.deps.events.emit(this.pod, 'Warning', reason, message),
-      tokens: this.tokens,
-    };
+    });
   }
 
   private async removeContainer(handler: RuntimeHandler, id: ContainerId, signal: AbortSignal): Promise<void> {
@@ -696,64 +457,13 @@ export class PodWorker {
     }
   }
 
-  private updateStarted(c: Container, r: ContainerRecord): void {
-    if (!c.startupProbe) r.started = r.observed?.state === 'running';
-    if (!c.readinessProbe && r.started) r.ready = true;
+  private backoffPolicy(): BackoffPolicy {
+    return { baseMs: this.cfg.backoffBaseMs, maxMs: this.cfg.backoffMaxMs, resetMs: this.cfg.backoffResetMs };
   }
 
-  private async runProbes(handler: RuntimeHandler, c: Container, r: ContainerRecord, signal: AbortSignal): Promise<void> {
-    const o = r.observed;
-    if (o?.state !== 'running' || !r.id) return;
-    const id = r.id;
-    const startedAt = o.startedAt.getTime();
-    const now = this.deps.clock.now();
-    const probeOnce = async (kind: 'startup' | 'liveness' | 'readiness', p: Probe): Promise<ProbeTrack | undefined> => {
-      const t = (r.probes[kind] ??= { nextAt: startedAt + (p.initialDelaySeconds ?? 0) * 1000, successes: 0, failures: 0 });
-      if (now < t.nextAt) return undefined;
-      t.nextAt = now + (p.periodSeconds ?? 10) * 1000;
-      const res = await runProbe(p, {
-        podIP: this.sandbox?.podIP,
-        timeoutMs: (p.timeoutSeconds ?? 1) * 1000,
-        exec: (command, s) => handler.exec(id, { command, tty: false, signal: AbortSignal.any([s, signal]) }),
-      });
-      if (res.ok) {
-        t.successes++;
-        t.failures = 0;
-        if (t.successes >= (kind === 'readiness' ? (p.successThreshold ?? 1) : 1)) t.ok = true;
-      } else {
-        t.failures++;
-        t.successes = 0;
-        if (t.failures >= (p.failureThreshold ?? 3)) t.ok = false;
-        this.deps.events.emit(this.pod, 'Warning', 'Unhealthy', `${kind[0].toUpperCase()}${kind.slice(1)} probe failed: ${res.message}`);
-      }
-      return t;
-    };
-    if (c.startupProbe && !r.started) {
-      const t = await probeOnce('startup', c.startupProbe);
-      if (t?.ok === true) r.started = true;
-      else if (t?.ok === false) {
-        await this.kill(handler, c, r, `Container ${c.name} failed startup probe, will be restarted`, signal);
-        return;
-      }
-      if (!r.started) return;
-    }
-    r.started = true;
-    if (c.livenessProbe) {
-      const t = await probeOnce('liveness', c.livenessProbe);
-      if (t?.ok === false) {
-        await this.kill(handler, c, r, `Container ${c.name} failed liveness probe, will be restarted`, signal);
-        return;
-      }
-    }
-    if (c.readinessProbe) {
-      const t = await probeOnce('readiness', c.readinessProbe);
-      if (t?.ok !== undefined) r.ready = t.ok;
-    } else r.ready = true;
-  }
-
-  private async kill(handler: RuntimeHandler, c: Container, r: ContainerRecord, reason: string, signal: AbortSignal): Promise<void> {
+  private async kill(handler: RuntimeHandler, r: ContainerRecord, reason: string, signal: AbortSignal): Promise<void> {
     if (!r.id) return;
-    this.deps.events.emit(this.pod, 'Normal', 'Killing', reason);
+    this.event('Normal', 'Killing', reason);
     r.killReason = reason;
     r.ready = false;
     const grace = this.pod.spec?.terminationGracePeriodSeconds ?? 30;
@@ -800,7 +510,7 @@ export class PodWorker {
   /** stop what runs, free sandbox, network and volumes; records (status) stay */
   private async releaseSandbox(signal: AbortSignal): Promise<void> {
     // a set-up still writing must finish before its files are torn down
-    await this.volumesPending?.catch(() => undefined);
+    await this.volumes.settle();
     const sb = this.sandbox;
     if (!sb) return;
     const handler = this.deps.runtimes.get(sb.handler);
@@ -810,38 +520,28 @@ export class PodWorker {
       if (r.prevId) await this.deps.snapshotter.remove(r.prevId).catch(() => undefined);
     }
     if (sb.netnsPath) await this.deps.network.tearDown(this.netSandbox(), signal);
-    await tearDownPodVolumes({ dataDir: this.cfg.dataDir, uid: this.uid, mounter: this.deps.mounter, signal });
+    await this.volumes.tearDown(this.uid, signal);
     await deleteSandboxState(this.cfg.dataDir, this.uid);
     this.sandbox = undefined;
-    this.volumes = undefined;
   }
 
   /** graceful termination: preStop, SIGTERM/grace/SIGKILL, sandbox, network, volumes, then the API object */
   private async terminate(signal: AbortSignal): Promise<void> {
     const spec = this.pod.spec;
     const grace = this.gone ? 0 : (this.pod.metadata?.deletionGracePeriodSeconds ?? spec?.terminationGracePeriodSeconds ?? 30);
-    const deadline = this.deps.clock.now() + grace * 1000;
     const handler = this.sandbox ? this.deps.runtimes.get(this.sandbox.handler) : undefined;
     if (handler) {
-      const all = [...(spec?.containers ?? []).map((c) => ({ c, r: this.records.get(`app/${c.name}`) })), ...(spec?.initContainers ?? []).map((c) => ({ c, r: this.records.get(`init/${c.name}`) }))];
-      await Promise.all(
-        all.map(async ({ c, r }) => {
-          if (!r?.id || r.observed?.state !== 'running') return;
-          const id = r.id;
-          if (c.lifecycle?.preStop && grace > 0) {
-            this.deps.events.emit(this.pod, 'Normal', 'Killing', `Stopping container ${c.name}`);
-            await runPreStop(c.lifecycle.preStop, {
-              exec: (command, s) => handler.exec(id, { command, tty: false, signal: s }),
-              podIP: this.sandbox?.podIP,
-              timeoutMs: grace * 1000,
-              signal,
-            }).catch((err: unknown) => this.log.warn({ err, container: c.name }, 'preStop hook failed'));
-          }
-          const left = Math.max(MIN_GRACE_SECONDS, Math.ceil((deadline - this.deps.clock.now()) / 1000));
-          await handler.stop(id, { timeoutSeconds: left, signal });
-          r.observed = (await handler.status(id, signal).catch(() => undefined))?.status ?? r.observed;
-        }),
-      );
+      await stopPodContainers({
+        pod: this.pod,
+        handler,
+        record: (kind, name) => this.records.get(`${kind}/${name}`),
+        graceSeconds: grace,
+        podIP: this.sandbox?.podIP,
+        clock: this.deps.clock,
+        logger: this.log,
+        onKilling: (message) => this.event('Normal', 'Killing', message),
+        signal,
+      });
     }
     await this.releaseSandbox(signal);
     await rm(podLogDir(this.cfg.dataDir, this.podRef()), { recursive: true, force: true });

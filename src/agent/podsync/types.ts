@@ -7,7 +7,7 @@ import type { NetworkPlugin } from '../network/types.ts';
 import type { ContainerId, ContainerState, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import type { Mounter } from '../volumes/types.ts';
-import type { EventRecorder } from './events.ts';
+import type { EventSink } from '../../client/event-recorder.ts';
 import type { ContainerKind } from './labels.ts';
 
 export interface PodSyncDeps {
@@ -19,7 +19,7 @@ export interface PodSyncDeps {
   mounter: Mounter;
   logger: Logger;
   clock: Clock;
-  events: EventRecorder;
+  events: EventSink;
   /** for resourceFieldRef without limits */
   nodeAllocatable: { cpuMilli: number; memoryBytes: number };
   /**

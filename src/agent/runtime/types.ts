@@ -4,6 +4,10 @@
  * this interface, so the microVM runtime plugs in beside the OCI one.
  */
 import type { Mount } from '../snapshot/types.ts';
+import type { ContainerStats, SandboxStats } from '../stats/types.ts';
+
+// the stats types live with the stats readers (runtime/oci → stats/ must not loop back); re-exported for handlers
+export type { BlockIoStats, ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats } from '../stats/types.ts';
 
 export type SandboxId = string & { readonly __brand: 'SandboxId' };
 export type ContainerId = string & { readonly __brand: 'ContainerId' };
@@ -92,37 +96,6 @@ export interface ContainerStatus {
   status: ContainerState;
 }
 
-export interface CpuStats {
-  usageNanoCores?: number;
-  /** cumulative CPU time, ns */
-  usageCoreNanoSeconds: number;
-}
-export interface MemoryStats {
-  usageBytes: number;
-  workingSetBytes: number;
-  rssBytes: number;
-  pageFaults?: number;
-  majorPageFaults?: number;
-}
-export interface NetworkStats {
-  interfaces: { name: string; rxBytes: number; txBytes: number; rxErrors: number; txErrors: number }[];
-}
-export interface BlockIoStats {
-  readBytes: number;
-  writeBytes: number;
-  readOps: number;
-  writeOps: number;
-}
-export interface ContainerStats {
-  timestamp: Date;
-  cpu: CpuStats;
-  memory: MemoryStats;
-  blkio?: BlockIoStats;
-}
-export interface SandboxStats extends ContainerStats {
-  network?: NetworkStats;
-}
-
 export interface ExecRequest {
   command: string[];
   tty: boolean;
@@ -151,4 +124,10 @@ export interface RuntimeHandler {
   sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats>;
   /** resolves with the exit code */
   exec(id: ContainerId, req: ExecRequest): Promise<number>;
+  /**
+   * Optional capability: after log rotation renamed the container's CRI log (ContainerConfig.logPath),
+   * make the runtime's log writer continue in a fresh file at that path. A handler without it
+   * cannot have its container logs rotated (agent/logs skips it).
+   */
+  reopenContainerLog?(id: ContainerId, signal: AbortSignal): Promise<void>;
 }

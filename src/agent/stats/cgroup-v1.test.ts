@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseBlkio, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
 import { parseNetDev } from './net-dev.ts';
-import type { ContainerStats } from '../runtime/types.ts';
+import type { ContainerStats } from './types.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hedge-cg-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats } from '../runtime/types.ts';
+import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats } from './types.ts';
 
 export interface CgroupRef {
   /** e.g. /sys/fs/cgroup */

@@ -11,3 +11,4 @@ export {
   type CgroupRef,
 } from './cgroup-v1.ts';
 export { parseNetDev, readNetDev } from './net-dev.ts';
+export type { BlockIoStats, ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats } from './types.ts';

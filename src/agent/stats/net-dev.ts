@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { NetworkStats } from '../runtime/types.ts';
+import type { NetworkStats } from './types.ts';
 
 /** /proc/<pid>/net/dev of any process inside the pod's netns; `lo` is left out like cAdvisor. */
 export function parseNetDev(text: string): NetworkStats {

@@ -2,6 +2,5 @@ export type { Mounter, PreparedVolume, ProjectedFile, VolumeContext } from './ty
 export { setUpPodVolumes } from './set-up.ts';
 export { tearDownPodVolumes } from './tear-down.ts';
 export { writeAtomic } from './atomic-writer.ts';
-export { downwardFieldValue, formatMap } from './downward-api.ts';
 export { systemMounter, FakeMounter } from './mounter.ts';
 export { podDir, podVolumesDir, volumeDir } from './paths.ts';

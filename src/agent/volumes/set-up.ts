@@ -42,10 +42,10 @@ async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolum
   let plugin = '';
   if (v.configMap) {
     plugin = 'configmap';
-    files = await configMapFiles(ctx, v.configMap.name ?? '', v.configMap.items, v.configMap.defaultMode, v.configMap.optional ?? false);
+    files = await keyFiles(ctx, 'configmap', v.configMap.name ?? '', v.configMap.items, v.configMap.defaultMode, v.configMap.optional ?? false);
   } else if (v.secret) {
     plugin = 'secret';
-    files = await secretFiles(ctx, v.secret.secretName ?? '', v.secret.items, v.secret.defaultMode, v.secret.optional ?? false);
+    files = await keyFiles(ctx, 'secret', v.secret.secretName ?? '', v.secret.items, v.secret.defaultMode, v.secret.optional ?? false);
   } else if (v.downwardAPI) {
     plugin = 'downward-api';
     files = downwardFiles(ctx.pod, v.downwardAPI.items, v.downwardAPI.defaultMode);
@@ -64,8 +64,8 @@ async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolum
 }
 
 async function projectedSource(ctx: VolumeContext, s: VolumeProjection, defaultMode: number | undefined): Promise<ProjectedFile[]> {
-  if (s.configMap) return configMapFiles(ctx, s.configMap.name ?? '', s.configMap.items, defaultMode, s.configMap.optional ?? false);
-  if (s.secret) return secretFiles(ctx, s.secret.name ?? '', s.secret.items, defaultMode, s.secret.optional ?? false);
+  if (s.configMap) return keyFiles(ctx, 'configmap', s.configMap.name ?? '', s.configMap.items, defaultMode, s.configMap.optional ?? false);
+  if (s.secret) return keyFiles(ctx, 'secret', s.secret.name ?? '', s.secret.items, defaultMode, s.secret.optional ?? false);
   if (s.downwardAPI) return downwardFiles(ctx.pod, s.downwardAPI.items, defaultMode);
   if (s.serviceAccountToken) {
     const token = await requestServiceAccountToken(ctx, s.serviceAccountToken);
@@ -75,28 +75,21 @@ async function projectedSource(ctx: VolumeContext, s: VolumeProjection, defaultM
   return []; // clusterTrustBundle: not supported yet
 }
 
-async function configMapFiles(
+/** the files a configMap or secret source projects (absent and optional: none) */
+async function keyFiles(
   ctx: VolumeContext,
+  kind: 'configmap' | 'secret',
   name: string,
   items: Parameters<typeof projectKeys>[0]['items'],
   defaultMode: number | undefined,
   optional: boolean,
 ): Promise<ProjectedFile[]> {
-  const cm = await getOptional<ConfigMap>(ctx, Resources.configmaps, name, optional, 'configmap');
-  if (!cm) return [];
-  return projectKeys({ kind: 'configmap', name, data: configMapData(cm), items, defaultMode, optional });
-}
-
-async function secretFiles(
-  ctx: VolumeContext,
-  name: string,
-  items: Parameters<typeof projectKeys>[0]['items'],
-  defaultMode: number | undefined,
-  optional: boolean,
-): Promise<ProjectedFile[]> {
-  const s = await getOptional<Secret>(ctx, Resources.secrets, name, optional, 'secret');
-  if (!s) return [];
-  return projectKeys({ kind: 'secret', name, data: secretData(s), items, defaultMode, optional });
+  const data =
+    kind === 'configmap'
+      ? await getOptional<ConfigMap>(ctx, Resources.configmaps, name, optional, kind).then((cm) => cm && configMapData(cm))
+      : await getOptional<Secret>(ctx, Resources.secrets, name, optional, kind).then((sec) => sec && secretData(sec));
+  if (!data) return [];
+  return projectKeys({ kind, name, data, items, defaultMode, optional });
 }
 
 async function getOptional<T>(

@@ -12,3 +12,4 @@ export {
   type FieldSelector,
 } from './selector.ts';
 export { eventFields, namespaceFields, nodeFields, podFields, secretFields } from './field-maps.ts';
+export { formatMap, podFieldRefValue, type FieldRefScope } from './pod-field-ref.ts';

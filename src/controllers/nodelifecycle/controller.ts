@@ -13,7 +13,7 @@ import { AUTONOMY_ANNOTATION, parseAutonomy } from './autonomy.ts';
 import { desiredConditions, desiredTaints, sameTaints } from './desired-node.ts';
 import { evictionTime } from './eviction.ts';
 import { newTracker, step, type HealthInput, type NodeTracker, type ReadyStatus } from './health.ts';
-import { OFFLINE_HEARTBEATS_ANNOTATION } from './offline-heartbeats.ts';
+import { OFFLINE_HEARTBEATS_ANNOTATION } from '../../api/annotations/offline-heartbeats.ts';
 
 type LeaseObject = Lease & KubeObject;
 

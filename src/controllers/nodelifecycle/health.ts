@@ -1,5 +1,5 @@
 import type { Autonomy } from './autonomy.ts';
-import { parseOfflineHeartbeats } from './offline-heartbeats.ts';
+import { parseOfflineHeartbeats } from '../../api/annotations/offline-heartbeats.ts';
 
 /**
  * Health of one node as the cloud sees it. Tagged union; every transition is in `step`.

@@ -10,7 +10,7 @@ import { silentLogger } from '../../../lib/log.ts';
 import type { RuntimeHandler } from '../../runtime/types.ts';
 import { FakeMounter } from '../../volumes/mounter.ts';
 import { defaultPodSyncConfig, type PodSyncConfig } from '../config.ts';
-import { MemoryEventRecorder } from '../events.ts';
+import { MemoryEventSink } from '../../../client/event-recorder.ts';
 import { PodSync } from '../pod-sync.ts';
 import type { PodSyncDeps } from '../types.ts';
 import { FakeImageStore } from '../../image/testing/fake-image-store.ts';
@@ -39,7 +39,7 @@ export class Harness {
   readonly images = new FakeImageStore();
   readonly snapshotter = new FakeSnapshotter();
   readonly mounter = new FakeMounter();
-  readonly events = new MemoryEventRecorder();
+  readonly events = new MemoryEventSink();
   readonly runtimes = new Map<string, RuntimeHandler>();
   cfg!: PodSyncConfig;
   dataDir = '';

@@ -12,11 +12,13 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { parseCriLine } from '../../logs/cri-log.ts';
+import { LogRotationManager } from '../../logs/rotation-manager.ts';
 import { writeAtomic } from '../../volumes/atomic-writer.ts';
 import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
-import { MicroVmRuntimeHandler, pidAlive, processGone } from './microvm-handler.ts';
+import { pidExists, processGone } from '../../host/process.ts';
+import { MicroVmRuntimeHandler } from './microvm-handler.ts';
 import type { GuestArtifacts } from './vm.ts';
 
 function skipReason(): string | undefined {
@@ -86,7 +88,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
 
   after(async () => {
     await h?.removeSandbox(sid, sig()).catch(() => undefined);
-    if (qemuPid && pidAlive(qemuPid)) process.kill(qemuPid, 'SIGKILL');
+    if (qemuPid && pidExists(qemuPid)) process.kill(qemuPid, 'SIGKILL');
     delNetns(ns);
     execFileSync('sh', ['-c', `ip link del ${hostVeth} 2>/dev/null; for c in cpu cpuacct memory pids blkio; do rmdir /sys/fs/cgroup/$c/${cgroupParent} /sys/fs/cgroup/$c/${cgroupParent.split('/')[0]} 2>/dev/null; done; true`]);
     rmSync(tmp, { recursive: true, force: true });
@@ -95,7 +97,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
   test('the sandbox is a booted VM running the guest kernel, not the host one', async () => {
     const cfg = sandboxConfig({ id: sid, stateDir: join(podDir, 'sandbox'), cgroupParent, netnsPath: `/var/run/netns/${ns}` });
     const info = await h.createSandbox({ ...cfg, resources: { memoryBytes: 224 << 20, cpuMilli: 500 } }, sig());
-    assert.ok(info.pid && pidAlive(info.pid));
+    assert.ok(info.pid && pidExists(info.pid));
     qemuPid = info.pid;
     assert.ok(h.accelerator === 'kvm' || h.accelerator === 'tcg');
     const vm = await h.vmInfo(sid);
@@ -133,6 +135,29 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), conc
     assert.deepEqual(lines.filter((l) => l?.stream === 'stderr').map((l) => l?.message), ['oops']);
     await h.remove(c1.id, sig());
     await assert.rejects(h.status(c1.id, sig()), /not found/);
+  });
+
+  test('log rotation: a running container\'s log rotates through the agent\'s rotation manager', async () => {
+    // kubelet's layout: <logDir>/<restartCount>.log
+    const logDir = join(tmp, 'logs', 'crot');
+    const c = containerConfig({ id: 'crot', sandboxId: sid, rootfs, command: ['sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done'], logPath: join(logDir, '0.log') });
+    await h.createContainer(c, sig());
+    await h.start(c.id, sig());
+    await waitFor(async () => existsSync(c.logPath) && readFileSync(c.logPath, 'utf8').includes('line1'), 'first lines');
+    const pod = { metadata: { namespace: 'ns', name: 'p' }, spec: { containers: [{ name: 'app' }] } };
+    const rotation = new LogRotationManager({
+      source: { pods: () => [pod], locate: () => ({ handler: h, id: c.id, logDir, restartCount: 0 }) },
+      logger: silentLogger(),
+      maxSizeBytes: 1,
+    });
+    assert.equal(await rotation.rotateOnce(sig()), 1);
+    const rotated = readdirSync(logDir).filter((n) => n !== '0.log');
+    assert.equal(rotated.length, 1);
+    assert.ok(readFileSync(join(logDir, rotated[0]), 'utf8').includes('stdout F line0'));
+    await waitFor(async () => existsSync(c.logPath) && / stdout F line\d+/.test(readFileSync(c.logPath, 'utf8')), 'lines in the fresh file');
+    assert.equal(readFileSync(c.logPath, 'utf8').includes('stdout F line0\n'), false);
+    await h.stop(c.id, { timeoutSeconds: 0, signal: sig() });
+    await h.remove(c.id, sig());
   });
 
   test('volumes: configMap/secret live over the share, emptyDir on the disk and in tmpfs, writable layer on the disk', async () => {

@@ -13,35 +13,25 @@
  *   images/<key>.ext4             read-only rootfs images shared by all VMs
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { release as hostRelease } from 'node:os';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HedgeError, notFound } from '../../../lib/errors.ts';
+import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import type {
-  ContainerConfig,
-  ContainerId,
-  ContainerState,
-  ContainerStats,
-  ContainerStatus,
-  ExecRequest,
-  RuntimeHandler,
-  SandboxConfig,
-  SandboxId,
-  SandboxInfo,
-  SandboxStats,
-} from '../types.ts';
-import { GuestAgentClient, type GuestMountSpec, type GuestProcessSpec } from './agent-client.ts';
-import { CriLogWriter } from './cri-log-writer.ts';
-import { exitCodeOf } from './frames.ts';
+import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
+import { probeAccelerator } from './accelerator.ts';
+import type { GuestAgentClient, GuestMountSpec, GuestProcessSpec } from './agent-client.ts';
+import { GuestRouter } from './guest-routes.ts';
+import { execInGuest } from './exec.ts';
 import { parseGuestStats } from './guest-stats.ts';
 import { planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
-import { createPodCgroup, removePodCgroup } from '../oci/pod-cgroup.ts';
+import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
+import { killAndWait, pidExists, processGone, waitProcessGone } from '../../host/process.ts';
 import { plugPodTap, unplugPodTap, type GuestNetwork } from './pod-network.ts';
 import { QmpClient } from './qmp.ts';
 import { ensureRootfsImage } from './rootfs-image.ts';
+import { MicroVmStateFiles, type ContainerMeta, type ExitRecord, type VmState } from './state-files.ts';
 import { createSandboxDisk, SANDBOX_DISK_GUEST_DEVICE, sandboxDiskBytes } from './sandbox-disk.ts';
+import { VmCpuRates } from './vm-stats.ts';
 import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
@@ -95,50 +85,6 @@ export interface MicroVmInfo {
   agentSocket: string;
 }
 
-interface VmState {
-  config: SandboxConfig;
-  pid: number;
-  qmpSocket: string;
-  agentSocket: string;
-  accelerator: Accelerator;
-  memoryMiB: number;
-  cpus: number;
-  guestKernel?: string;
-  /** the pod interface handed to the guest (tap + tc redirect in the pod netns) */
-  network?: GuestNetwork;
-  /** the pod cgroup qemu runs in ('' = none) */
-  cgroupParent?: string;
-  /** the sandbox's writable disk file (absent on VMs started before there was one: tmpfs upper) */
-  disk?: string;
-  /** the host's pod volume directory the guest sees as the 9p share `hedgevol` */
-  volumeShare?: string;
-  nextScsiId: number;
-  createdAt: string;
-}
-
-interface ContainerMeta {
-  config: ContainerConfig;
-  createdAt: string;
-  scsiId: number;
-  guestRoot: string;
-  procId?: number;
-  pid?: number;
-  startedAt?: string;
-}
-
-interface ExitRecord {
-  exitCode: number;
-  signal?: number;
-  finishedAt: string;
-  reason?: string;
-}
-
-type Route =
-  | { kind: 'container'; id: ContainerId; log: CriLogWriter }
-  | { kind: 'exec'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; onExit: (status: number) => void };
-
-const KVM_PROBE_TIMEOUT_MS = 8_000;
-/** qemu's own anonymous memory (heap + TCG translation cache, tb-size=32): 53 MiB measured by bench/microvm-boot.ts, plus a margin */
 const DEFAULT_VMM_OVERHEAD_MIB = 64;
 /** Debian's generic kernel image alone takes ~58 MiB of guest RAM; below this the initramfs does not unpack */
 const MIN_GUEST_MIB = 128;
@@ -150,10 +96,9 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   readonly name: string;
   readonly #o: MicroVmRuntimeHandlerOptions;
   readonly #log: Logger;
-  readonly #clients = new Map<string, Promise<GuestAgentClient>>();
-  readonly #routes = new Map<string, Map<number, Route>>();
-  readonly #exitWaiters = new Map<string, (() => void)[]>();
-  readonly #prevCpu = new Map<string, { at: number; nanos: number }>();
+  readonly #files: MicroVmStateFiles;
+  readonly #guests: GuestRouter;
+  readonly #cpuRates = new VmCpuRates();
   #accel: Accelerator | undefined;
   #accelProbe: Promise<Accelerator> | undefined;
 
@@ -161,6 +106,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     this.name = opts.name ?? 'microvm';
     this.#o = opts;
     this.#log = opts.logger.child({ component: 'microvm-runtime', handler: this.name });
+    this.#files = new MicroVmStateFiles(opts.stateDir);
+    this.#guests = new GuestRouter(this.#files, this.#log);
     if (opts.accelerator && opts.accelerator !== 'auto') this.#accel = opts.accelerator;
   }
 
@@ -171,24 +118,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
 
   /** drops guest connections (VMs keep running), as an agent exit would */
   async close(): Promise<void> {
-    const cs = [...this.#clients.values()];
-    this.#clients.clear();
-    this.#routes.clear();
-    for (const p of cs) await p.then((c) => c.close(), () => undefined);
-  }
-
-  // ---- paths ---------------------------------------------------------------------------------
-
-  #vmDir(sid: string): string {
-    return join(this.#o.stateDir, 'sandboxes', sid);
-  }
-  #containerDir(cid: string): string {
-    return join(this.#o.stateDir, 'containers', cid);
-  }
-  #sockets(sid: string): { qmp: string; agent: string } {
-    const h = createHash('sha256').update(sid).digest('hex').slice(0, 12);
-    const dir = join(this.#o.stateDir, 's');
-    return { qmp: join(dir, `${h}.qmp`), agent: join(dir, `${h}.agent`) };
+    await this.#guests.close();
   }
 
   // ---- accelerator ---------------------------------------------------------------------------
@@ -196,180 +126,14 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   /** KVM only if a real guest boots with it: a PVM /dev/kvm opens fine but cannot run a stock kernel. */
   async detectAccelerator(signal: AbortSignal): Promise<Accelerator> {
     if (this.#accel) return this.#accel;
-    this.#accelProbe ??= this.#probeAccelerator(signal).finally(() => (this.#accelProbe = undefined));
+    this.#accelProbe ??= probeAccelerator({ stateDir: this.#o.stateDir, launch: this.#launchBase(), logger: this.#log, signal }).finally(() => (this.#accelProbe = undefined));
     const a = await this.#accelProbe;
     this.#accel = a;
     return a;
   }
 
-  async #probeAccelerator(signal: AbortSignal): Promise<Accelerator> {
-    const cacheFile = join(this.#o.stateDir, 'accel.json');
-    try {
-      const c = JSON.parse(await readFile(cacheFile, 'utf8')) as { hostKernel: string; accelerator: Accelerator };
-      if (c.hostKernel === hostRelease()) return c.accelerator;
-    } catch {
-      /* probe */
-    }
-    let accel: Accelerator = 'tcg';
-    const kvmOk = await access('/dev/kvm', constants.R_OK | constants.W_OK).then(
-      () => true,
-      () => false,
-    );
-    if (kvmOk) {
-      const dir = join(this.#o.stateDir, 'probe');
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
-      let pid: number | undefined;
-      const qmpSocket = join(dir, 'q');
-      const agentSocket = join(dir, 'a');
-      try {
-        pid = await launchVm(
-          { ...this.#launchBase(), name: 'hedge-kvm-probe', dir, qmpSocket, agentSocket, accelerator: 'kvm', memoryMiB: 128, cpus: 1 },
-          signal,
-        );
-        const c = await GuestAgentClient.connect(agentSocket, { timeoutMs: KVM_PROBE_TIMEOUT_MS, signal });
-        c.close();
-        accel = 'kvm';
-      } catch (err) {
-        this.#log.info({ err: (err as Error).message }, 'KVM cannot boot the guest here; using TCG');
-      } finally {
-        if (pid) await killAndWait(pid, signal);
-        await rm(dir, { recursive: true, force: true });
-      }
-    }
-    await mkdir(this.#o.stateDir, { recursive: true });
-    await writeAtomic(cacheFile, JSON.stringify({ hostKernel: hostRelease(), accelerator: accel }));
-    this.#log.info({ accelerator: accel }, 'microVM accelerator');
-    return accel;
-  }
-
   #launchBase(): { qemuBinary: string; guest: GuestArtifacts; seccomp: boolean } {
     return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#o.guest, seccomp: this.#o.seccomp ?? true };
-  }
-
-  // ---- state files ---------------------------------------------------------------------------
-
-  async #readVm(sid: string): Promise<VmState | undefined> {
-    try {
-      return JSON.parse(await readFile(join(this.#vmDir(sid), 'vm.json'), 'utf8')) as VmState;
-    } catch {
-      return undefined;
-    }
-  }
-  async #vm(sid: string): Promise<VmState> {
-    const v = await this.#readVm(sid);
-    if (!v) throw notFound('sandbox', sid);
-    return v;
-  }
-  async #writeVm(v: VmState): Promise<void> {
-    await writeAtomic(join(this.#vmDir(v.config.id), 'vm.json'), JSON.stringify(v));
-  }
-  async #readMeta(cid: string): Promise<ContainerMeta | undefined> {
-    try {
-      return JSON.parse(await readFile(join(this.#containerDir(cid), 'meta.json'), 'utf8')) as ContainerMeta;
-    } catch {
-      return undefined;
-    }
-  }
-  async #meta(cid: string): Promise<ContainerMeta> {
-    const m = await this.#readMeta(cid);
-    if (!m) throw notFound('container', cid);
-    return m;
-  }
-  async #writeMeta(m: ContainerMeta): Promise<void> {
-    await writeAtomic(join(this.#containerDir(m.config.id), 'meta.json'), JSON.stringify(m));
-  }
-  async #metas(): Promise<ContainerMeta[]> {
-    const ids = await readdir(join(this.#o.stateDir, 'containers')).catch(() => [] as string[]);
-    const out: ContainerMeta[] = [];
-    for (const id of ids) {
-      const m = await this.#readMeta(id);
-      if (m) out.push(m);
-    }
-    return out;
-  }
-  async #readExit(cid: string): Promise<ExitRecord | undefined> {
-    try {
-      return JSON.parse(await readFile(join(this.#containerDir(cid), 'exit.json'), 'utf8')) as ExitRecord;
-    } catch {
-      return undefined;
-    }
-  }
-
-  // ---- guest connection ----------------------------------------------------------------------
-
-  #routesOf(sid: string): Map<number, Route> {
-    let r = this.#routes.get(sid);
-    if (!r) {
-      r = new Map();
-      this.#routes.set(sid, r);
-    }
-    return r;
-  }
-
-  /** Connects (once) to the VM's agent; container routes are registered first so replayed output/exits land. */
-  #client(v: VmState, signal: AbortSignal, timeoutMs = 15_000): Promise<GuestAgentClient> {
-    const sid = v.config.id;
-    let p = this.#clients.get(sid);
-    if (!p) {
-      p = (async () => {
-        const routes = this.#routesOf(sid);
-        for (const m of await this.#metas()) {
-          if (m.config.sandboxId !== sid || m.procId === undefined || routes.has(m.procId)) continue;
-          routes.set(m.procId, { kind: 'container', id: m.config.id, log: new CriLogWriter(m.config.logPath) });
-        }
-        const c = await GuestAgentClient.connect(v.agentSocket, { timeoutMs, signal });
-        c.on('output', (id, stream, data) => this.#onOutput(sid, id, stream, data));
-        c.on('exit', (id, status) => void this.#onExit(sid, c, id, status));
-        c.on('close', () => this.#clients.delete(sid));
-        return c;
-      })();
-      this.#clients.set(sid, p);
-      p.catch(() => this.#clients.delete(sid));
-    }
-    return p;
-  }
-
-  #onOutput(sid: string, id: number, stream: 'stdout' | 'stderr', data: Buffer): void {
-    const r = this.#routes.get(sid)?.get(id);
-    if (!r) return;
-    if (r.kind === 'container') {
-      try {
-        r.log.write(stream, data);
-      } catch (err) {
-        this.#log.warn({ err, container: r.id }, 'writing container log failed');
-      }
-    } else {
-      (stream === 'stdout' ? r.out : r.err)?.write(data);
-    }
-  }
-
-  async #onExit(sid: string, c: GuestAgentClient, id: number, status: number): Promise<void> {
-    const routes = this.#routes.get(sid);
-    const r = routes?.get(id);
-    if (!r) {
-      // an exit for a container removed meanwhile, or an exec of a previous agent: nobody needs it
-      c.forget(id);
-      return;
-    }
-    routes?.delete(id);
-    if (r.kind === 'exec') {
-      c.forget(id);
-      r.onExit(status);
-      return;
-    }
-    r.log.flush();
-    const e = exitCodeOf(status);
-    const rec: ExitRecord = { exitCode: e.exitCode, finishedAt: new Date().toISOString() };
-    if (e.signal !== undefined) rec.signal = e.signal;
-    if (!(await this.#readExit(r.id)) && (await this.#readMeta(r.id))) {
-      await writeAtomic(join(this.#containerDir(r.id), 'exit.json'), JSON.stringify(rec)).catch((err: unknown) =>
-        this.#log.warn({ err, container: r.id }, 'recording exit failed'),
-      );
-    }
-    c.forget(id);
-    for (const w of this.#exitWaiters.get(r.id) ?? []) w();
-    this.#exitWaiters.delete(r.id);
   }
 
   async #qmp<T>(v: VmState, signal: AbortSignal, fn: (q: QmpClient) => Promise<T>): Promise<T> {
@@ -411,22 +175,12 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return this.#o.cgroupRoot ?? '/sys/fs/cgroup';
   }
 
-  /** the pod's cgroup.procs in each v1 hierarchy it was created in */
-  async #cgroupProcs(cgroupParent: string): Promise<string[]> {
-    const out: string[] = [];
-    for (const ctl of ['cpu', 'cpuacct', 'memory', 'pids', 'blkio']) {
-      const f = join(this.#cgroupRoot(), ctl, cgroupParent, 'cgroup.procs');
-      if (await stat(f).then(() => true, () => false)) out.push(f);
-    }
-    return out;
-  }
-
   async createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo> {
-    const existing = await this.#readVm(cfg.id);
-    if (existing && pidAlive(existing.pid)) return this.#info(existing);
+    const existing = await this.#files.readVm(cfg.id);
+    if (existing && pidExists(existing.pid)) return this.#info(existing);
     const accelerator = await this.detectAccelerator(signal);
-    const dir = this.#vmDir(cfg.id);
-    const socks = this.#sockets(cfg.id);
+    const dir = this.#files.vmDir(cfg.id);
+    const socks = this.#files.sockets(cfg.id);
     await mkdir(dir, { recursive: true });
     await mkdir(join(this.#o.stateDir, 's'), { recursive: true });
     await mkdir(cfg.stateDir, { recursive: true });
@@ -464,7 +218,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       if (volumeShare) launch.volumeShare = volumeShare;
       if (cfg.netnsPath) launch.netnsPath = cfg.netnsPath;
       if (network) launch.network = network;
-      if (cfg.cgroupParent) launch.cgroupProcs = await this.#cgroupProcs(cfg.cgroupParent);
+      if (cfg.cgroupParent) launch.cgroupProcs = await podCgroupProcs({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent });
       if (this.#o.shares?.length) launch.shares = this.#o.shares;
       pid = await launchVm(launch, signal);
       const v: VmState = {
@@ -482,25 +236,24 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       if (network) v.network = network;
       if (disk) v.disk = disk;
       if (volumeShare) v.volumeShare = volumeShare;
-      await this.#writeVm(v);
+      await this.#files.writeVm(v);
       // a guest that panics makes qemu exit (-no-reboot): stop waiting for its hello then
       const vmGone = new AbortController();
       const watch = setInterval(() => void processGone(v.pid).then((gone) => gone && vmGone.abort(new Error('qemu exited during boot'))), 200);
       let c: GuestAgentClient;
       try {
-        c = await this.#client(v, AbortSignal.any([signal, vmGone.signal]), this.#o.bootTimeoutMs ?? 60_000);
+        c = await this.#guests.client(v, AbortSignal.any([signal, vmGone.signal]), this.#o.bootTimeoutMs ?? 60_000);
       } catch (err) {
         throw vmGone.signal.aborted ? new HedgeError('Internal', 'qemu exited during boot (guest panic?)', { cause: err }) : err;
       } finally {
         clearInterval(watch);
       }
       if (c.kernel) v.guestKernel = c.kernel.release;
-      await this.#writeVm(v);
+      await this.#files.writeVm(v);
       this.#log.info({ sandbox: cfg.id, pid, accelerator, memoryMiB: size.memoryMiB, guestKernel: v.guestKernel }, 'microVM up');
       return this.#info(v);
     } catch (err) {
-      this.#clients.get(cfg.id)?.then((c) => c.close(), () => undefined);
-      this.#clients.delete(cfg.id);
+      void this.#guests.drop(cfg.id);
       if (pid) await killAndWait(pid, signal).catch(() => undefined);
       const consoleTail = await readFile(join(dir, 'console.log'), 'utf8').then((t) => t.slice(-2000), () => '');
       if (cfg.netnsPath && network) await unplugPodTap(cfg.netnsPath, network.podInterface, signal).catch(() => undefined);
@@ -522,7 +275,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
 
   /** the VM behind a sandbox: for node status, the e2e's hygiene checks and benchmarks */
   async vmInfo(id: SandboxId): Promise<MicroVmInfo | undefined> {
-    const v = await this.#readVm(id);
+    const v = await this.#files.readVm(id);
     if (!v) return undefined;
     const out: MicroVmInfo = {
       pid: v.pid,
@@ -539,21 +292,18 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   }
 
   async removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void> {
-    const v = await this.#readVm(id);
-    for (const m of await this.#metas()) {
+    const v = await this.#files.readVm(id);
+    for (const m of await this.#files.metas()) {
       if (m.config.sandboxId !== id) continue;
       // the VM goes away with everything in it: only the host-side records need removing
-      for (const w of this.#exitWaiters.get(m.config.id) ?? []) w();
-      await rm(this.#containerDir(m.config.id), { recursive: true, force: true });
+      this.#guests.releaseWaiters(m.config.id);
+      await rm(this.#files.containerDir(m.config.id), { recursive: true, force: true });
     }
-    const c = this.#clients.get(id);
-    this.#clients.delete(id);
-    this.#routes.delete(id);
-    await c?.then((x) => x.close(), () => undefined);
+    await this.#guests.drop(id);
     if (v) {
-      if (pidAlive(v.pid)) {
+      if (pidExists(v.pid)) {
         await this.#qmp(v, AbortSignal.any([signal, AbortSignal.timeout(5000)]), (q) => q.execute('quit', {}, signal)).catch(() => undefined);
-        if (!(await waitGone(v.pid, 5000, signal))) await killAndWait(v.pid, signal);
+        if (!(await waitProcessGone(v.pid, 5000, signal))) await killAndWait(v.pid, signal);
       }
       await rm(v.qmpSocket, { force: true });
       await rm(v.agentSocket, { force: true });
@@ -562,16 +312,16 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       if (v.network && v.config.netnsPath) await unplugPodTap(v.config.netnsPath, v.network.podInterface, signal);
       if (v.cgroupParent) await this.#removeCgroup(v.cgroupParent, id);
     }
-    await rm(this.#vmDir(id), { recursive: true, force: true });
-    this.#prevCpu.delete(id);
+    await rm(this.#files.vmDir(id), { recursive: true, force: true });
+    this.#cpuRates.forget(id);
     this.#log.info({ sandbox: id }, 'microVM removed');
   }
 
   // ---- containers ----------------------------------------------------------------------------
 
   async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
-    if (await this.#readMeta(cfg.id)) throw new HedgeError('AlreadyExists', `container ${cfg.id} exists`);
-    const v = await this.#vm(cfg.sandboxId);
+    if (await this.#files.readMeta(cfg.id)) throw new HedgeError('AlreadyExists', `container ${cfg.id} exists`);
+    const v = await this.#files.vm(cfg.sandboxId);
     // refused before anything is plugged in: a hostPath volume must not reach the guest
     const volumes = await planGuestVolumes({ mounts: cfg.mounts, volumesDir: v.volumeShare ?? podVolumesDirOf(v.config.stateDir), containerName: cfg.name });
     if (!v.volumeShare && volumes.some((x) => x.kind === 'share')) {
@@ -583,7 +333,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const image = await ensureRootfsImage({ imagesDir: join(this.#o.stateDir, 'images'), digest: cfg.image.digest, rootfs: cfg.rootfs, signal });
     const scsiId = v.nextScsiId;
     v.nextScsiId += 1;
-    await this.#writeVm(v);
+    await this.#files.writeVm(v);
     // microvm has no PCI/mmio hotplug; a SCSI bus takes disks at any time
     await this.#qmp(v, signal, async (q) => {
       await q.execute(
@@ -593,7 +343,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       );
       await q.execute('device_add', { driver: 'scsi-hd', id: `sd${scsiId}`, bus: 'scsi0.0', drive: `rootfs${scsiId}`, channel: 0, 'scsi-id': scsiId, lun: 0 }, signal);
     });
-    const c = await this.#client(v, signal);
+    const c = await this.#guests.client(v, signal);
     const files = [
       { path: '/etc/hosts', content: v.config.hostsFile },
       { path: '/etc/resolv.conf', content: v.config.resolvConf },
@@ -609,33 +359,30 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       await this.#detachRootfs(v, c, cfg.id, scsiId, signal);
       throw new HedgeError('Internal', `container ${cfg.name}: ${(err as Error).message}`, { cause: err });
     }
-    await mkdir(this.#containerDir(cfg.id), { recursive: true });
-    await this.#writeMeta({ config: cfg, createdAt: new Date().toISOString(), scsiId, guestRoot });
+    await mkdir(this.#files.containerDir(cfg.id), { recursive: true });
+    await this.#files.writeMeta({ config: cfg, createdAt: new Date().toISOString(), scsiId, guestRoot });
     this.#log.info({ container: cfg.id, sandbox: cfg.sandboxId, image: image.path }, 'container created');
   }
 
   async start(id: ContainerId, signal: AbortSignal): Promise<void> {
-    const m = await this.#meta(id);
+    const m = await this.#files.meta(id);
     if (m.procId !== undefined) throw new HedgeError('Conflict', `container ${id} already started`);
-    const v = await this.#vm(m.config.sandboxId);
-    const c = await this.#client(v, signal);
+    const v = await this.#files.vm(m.config.sandboxId);
+    const c = await this.#guests.client(v, signal);
     const procId = c.newId();
     m.procId = procId;
     // the process id is on disk before the guest knows it, so a restarted agent can route its output
-    await this.#writeMeta(m);
-    this.#routesOf(v.config.id).set(procId, { kind: 'container', id, log: new CriLogWriter(m.config.logPath) });
+    await this.#files.writeMeta(m);
+    this.#guests.routeContainer(v.config.id, procId, id, m.config.logPath);
     try {
       m.pid = await c.start(procId, this.#processSpec(m, m.config.command, false), signal);
     } catch (err) {
-      this.#routesOf(v.config.id).delete(procId);
-      await writeAtomic(
-        join(this.#containerDir(id), 'exit.json'),
-        JSON.stringify({ exitCode: 128, finishedAt: new Date().toISOString(), reason: 'StartError' } satisfies ExitRecord),
-      );
+      this.#guests.unroute(v.config.id, procId);
+      await this.#files.writeExit(id, { exitCode: 128, finishedAt: new Date().toISOString(), reason: 'StartError' } satisfies ExitRecord);
       throw new HedgeError('Internal', `start container ${id}: ${(err as Error).message}`, { cause: err });
     }
     m.startedAt = new Date().toISOString();
-    await this.#writeMeta(m);
+    await this.#files.writeMeta(m);
   }
 
   #processSpec(m: ContainerMeta, argv: string[], stdin: boolean): GuestProcessSpec {
@@ -654,63 +401,40 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     };
   }
 
-  async #waitExit(id: ContainerId, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-    if (await this.#readExit(id)) return true;
-    return new Promise((resolve) => {
-      const done = (ok: boolean): void => {
-        clearTimeout(t);
-        signal.removeEventListener('abort', onAbort);
-        const ws = this.#exitWaiters.get(id)?.filter((w) => w !== waiter);
-        if (ws) this.#exitWaiters.set(id, ws);
-        resolve(ok);
-      };
-      const waiter = (): void => done(true);
-      const onAbort = (): void => done(false);
-      const t = setTimeout(() => void this.#readExit(id).then((e) => done(!!e)), timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#exitWaiters.set(id, [...(this.#exitWaiters.get(id) ?? []), waiter]);
-      // the exit may have been recorded between the first check and registering
-      void this.#readExit(id).then((e) => e && done(true));
-    });
-  }
-
   async stop(id: ContainerId, opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<void> {
-    const m = await this.#meta(id);
-    if (m.procId === undefined || (await this.#readExit(id))) return;
-    const v = await this.#vm(m.config.sandboxId);
-    if (!pidAlive(v.pid)) {
+    const m = await this.#files.meta(id);
+    if (m.procId === undefined || (await this.#files.readExit(id))) return;
+    const v = await this.#files.vm(m.config.sandboxId);
+    if (!pidExists(v.pid)) {
       await this.#recordVmGone(id);
       return;
     }
-    const c = await this.#client(v, opts.signal);
+    const c = await this.#guests.client(v, opts.signal);
     if (opts.timeoutSeconds > 0) {
       c.kill(m.procId, SIGTERM);
-      if (await this.#waitExit(id, opts.timeoutSeconds * 1000, opts.signal)) return;
+      if (await this.#guests.waitExit(id, opts.timeoutSeconds * 1000, opts.signal)) return;
     }
     c.kill(m.procId, SIGKILL);
-    if (!(await this.#waitExit(id, KILL_WAIT_MS, opts.signal))) {
+    if (!(await this.#guests.waitExit(id, KILL_WAIT_MS, opts.signal))) {
       throw new HedgeError('Timeout', `container ${id} did not exit after SIGKILL`);
     }
   }
 
   async #recordVmGone(id: ContainerId): Promise<void> {
-    if (await this.#readExit(id)) return;
-    await writeAtomic(
-      join(this.#containerDir(id), 'exit.json'),
-      JSON.stringify({ exitCode: 137, finishedAt: new Date().toISOString(), reason: 'VmExited' } satisfies ExitRecord),
-    );
+    if (await this.#files.readExit(id)) return;
+    await this.#files.writeExit(id, { exitCode: 137, finishedAt: new Date().toISOString(), reason: 'VmExited' } satisfies ExitRecord);
   }
 
   async remove(id: ContainerId, signal: AbortSignal): Promise<void> {
-    const m = await this.#readMeta(id);
+    const m = await this.#files.readMeta(id);
     if (!m) return;
-    const v = await this.#readVm(m.config.sandboxId);
-    if (v && pidAlive(v.pid)) {
-      if (m.procId !== undefined && !(await this.#readExit(id))) await this.stop(id, { timeoutSeconds: 0, signal });
-      await this.#detachRootfs(v, await this.#client(v, signal), id, m.scsiId, signal);
+    const v = await this.#files.readVm(m.config.sandboxId);
+    if (v && pidExists(v.pid)) {
+      if (m.procId !== undefined && !(await this.#files.readExit(id))) await this.stop(id, { timeoutSeconds: 0, signal });
+      await this.#detachRootfs(v, await this.#guests.client(v, signal), id, m.scsiId, signal);
     }
-    if (v && m.procId !== undefined) this.#routes.get(v.config.id)?.delete(m.procId);
-    await rm(this.#containerDir(id), { recursive: true, force: true });
+    if (v && m.procId !== undefined) this.#guests.unroute(v.config.id, m.procId);
+    await rm(this.#files.containerDir(id), { recursive: true, force: true });
   }
 
   /** guest umount (which also drops the container's layer from the sandbox disk), then unplug the rootfs disk */
@@ -731,7 +455,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   }
 
   async #state(m: ContainerMeta): Promise<ContainerState> {
-    const e = await this.#readExit(m.config.id);
+    const e = await this.#files.readExit(m.config.id);
     if (e) {
       const out: ContainerState = {
         state: 'exited',
@@ -743,8 +467,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       return out;
     }
     if (m.procId === undefined) return { state: 'created', createdAt: new Date(m.createdAt) };
-    const v = await this.#readVm(m.config.sandboxId);
-    if (!v || !pidAlive(v.pid)) {
+    const v = await this.#files.readVm(m.config.sandboxId);
+    if (!v || !pidExists(v.pid)) {
       await this.#recordVmGone(m.config.id);
       return this.#state(m);
     }
@@ -763,50 +487,40 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   }
 
   async status(id: ContainerId, _signal: AbortSignal): Promise<ContainerStatus> {
-    return this.#statusOf(await this.#meta(id));
+    return this.#statusOf(await this.#files.meta(id));
   }
 
   /** Also reattaches to every live VM, so exits that happened while the agent was down get recorded. */
   async list(signal: AbortSignal): Promise<ContainerStatus[]> {
-    const sids = await readdir(join(this.#o.stateDir, 'sandboxes')).catch(() => [] as string[]);
+    const sids = await this.#files.sandboxIds();
     for (const sid of sids) {
-      const v = await this.#readVm(sid);
-      if (v && pidAlive(v.pid)) await this.#client(v, signal).catch((err: unknown) => this.#log.warn({ err, sandbox: sid }, 'reattach failed'));
+      const v = await this.#files.readVm(sid);
+      if (v && pidExists(v.pid)) await this.#guests.client(v, signal).catch((err: unknown) => this.#log.warn({ err, sandbox: sid }, 'reattach failed'));
     }
     const out: ContainerStatus[] = [];
-    for (const m of await this.#metas()) out.push(await this.#statusOf(m));
+    for (const m of await this.#files.metas()) out.push(await this.#statusOf(m));
     return out;
   }
 
-  /** Sandbox ids with a VM state file (for the agent's sandbox GC). */
-  async listSandboxes(): Promise<SandboxId[]> {
-    const sids = await readdir(join(this.#o.stateDir, 'sandboxes')).catch(() => [] as string[]);
-    return sids as SandboxId[];
+  /**
+   * Log rotation: the host-side CriLogWriter appends by path on every record, so once rotation
+   * renamed the file the next record starts a fresh one; only the container must exist.
+   */
+  async reopenContainerLog(id: ContainerId, _signal: AbortSignal): Promise<void> {
+    await this.#files.meta(id);
   }
 
   // ---- stats ---------------------------------------------------------------------------------
 
   async sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats> {
-    const v = await this.#vm(id);
-    const c = await this.#client(v, signal);
-    const s = parseGuestStats(await c.stats(signal));
-    const now = Date.now();
-    const prev = this.#prevCpu.get(id);
-    this.#prevCpu.set(id, { at: now, nanos: s.cpuNanos });
-    const cpu: SandboxStats['cpu'] = { usageCoreNanoSeconds: s.cpuNanos };
-    if (prev && now > prev.at) cpu.usageNanoCores = Math.max(0, Math.round(((s.cpuNanos - prev.nanos) / (now - prev.at)) * 1e6));
-    return {
-      timestamp: new Date(now),
-      cpu,
-      memory: { usageBytes: s.memory.usageBytes, workingSetBytes: s.memory.workingSetBytes, rssBytes: s.memory.rssBytes },
-      blkio: s.blkio,
-      network: s.network,
-    };
+    const v = await this.#files.vm(id);
+    const c = await this.#guests.client(v, signal);
+    return this.#cpuRates.sandboxStats(id, parseGuestStats(await c.stats(signal)));
   }
 
   /** The guest has no per-container cgroups yet: a container reports its VM's figures. */
   async stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats> {
-    const m = await this.#meta(id);
+    const m = await this.#files.meta(id);
     const s = await this.sandboxStats(m.config.sandboxId, signal);
     const out: ContainerStats = { timestamp: s.timestamp, cpu: s.cpu, memory: s.memory };
     if (s.blkio) out.blkio = s.blkio;
@@ -816,100 +530,16 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   // ---- exec ----------------------------------------------------------------------------------
 
   async exec(id: ContainerId, req: ExecRequest): Promise<number> {
-    const m = await this.#meta(id);
+    const m = await this.#files.meta(id);
     const st = await this.#state(m);
     if (st.state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
-    const v = await this.#vm(m.config.sandboxId);
-    const c = await this.#client(v, req.signal);
-    const procId = c.newId();
-    const routes = this.#routesOf(v.config.id);
-    const exited = new Promise<number>((resolve) => {
-      const r: Route = { kind: 'exec', onExit: (status) => resolve(exitCodeOf(status).exitCode) };
-      if (req.stdout) r.out = req.stdout;
-      if (req.stderr) r.err = req.stderr;
-      routes.set(procId, r);
-    });
-    const onAbort = (): void => {
-      if (!c.closed) c.kill(procId, SIGKILL);
-    };
-    try {
-      await c.start(procId, this.#processSpec(m, req.command, !!req.stdin), req.signal);
-    } catch (err) {
-      routes.delete(procId);
-      throw new HedgeError('Internal', `exec in ${id}: ${(err as Error).message}`, { cause: err });
-    }
-    req.signal.addEventListener('abort', onAbort, { once: true });
-    if (req.stdin) {
-      req.stdin.on('data', (d: Buffer | string) => {
-        if (!c.closed) c.stdin(procId, Buffer.isBuffer(d) ? d : Buffer.from(d));
-      });
-      req.stdin.on('end', () => {
-        if (!c.closed) c.stdin(procId, null);
-      });
-    }
-    // removed again below: exec probes run for the VM's whole life and must not pile up listeners
-    let onClose: () => void = () => undefined;
-    const closed = new Promise<never>((_, reject) => {
-      onClose = () => reject(new HedgeError('Unavailable', `guest agent connection lost during exec in ${id}`));
-      c.once('close', onClose);
-    });
-    let code: number;
-    try {
-      code = await Promise.race([exited, closed]);
-    } finally {
-      c.off('close', onClose);
-      req.signal.removeEventListener('abort', onAbort);
-      routes.delete(procId);
-    }
-    if (req.signal.aborted) throw new HedgeError('Timeout', 'exec aborted', { cause: req.signal.reason });
-    return code;
+    const v = await this.#files.vm(m.config.sandboxId);
+    const c = await this.#guests.client(v, req.signal);
+    return execInGuest({ client: c, routes: this.#guests.routesOf(v.config.id), spec: this.#processSpec(m, req.command, !!req.stdin), req, what: id });
   }
 }
 
 /** guest mount key: the container id, shortened to keep guest paths small */
 function guestKey(id: string): string {
   return createHash('sha256').update(id).digest('hex').slice(0, 16);
-}
-
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function waitGone(pid: number, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid) && !(await isZombie(pid))) {
-    if (Date.now() > deadline || signal.aborted) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
-
-/** gone or a zombie waiting for init (daemonized qemu is not our child) */
-export async function processGone(pid: number): Promise<boolean> {
-  return !pidAlive(pid) || (await isZombie(pid));
-}
-
-async function isZombie(pid: number): Promise<boolean> {
-  const s = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return / Z /.test(s.slice(s.lastIndexOf(')')));
-}
-
-async function killAndWait(pid: number, signal: AbortSignal): Promise<void> {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  await waitGone(pid, 5000, signal);
 }

@@ -7,7 +7,7 @@
  * The tap lives in the netns, so deleting the netns removes it even if we never get to.
  */
 import { HedgeError } from '../../../lib/errors.ts';
-import { runCommand, type RunResult } from '../oci/run-command.ts';
+import { runCommand, type RunResult } from '../../host/run-command.ts';
 
 /** tap in the pod netns that qemu opens (`-netdev tap,ifname=…`) */
 export const POD_TAP = 'hedgetap0';

@@ -9,7 +9,8 @@ import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Mount } from '../../snapshot/types.ts';
-import { runChecked, runCommand } from '../oci/run-command.ts';
+import { pathExists } from '../../host/atomic-fs.ts';
+import { runChecked, runCommand } from '../../host/run-command.ts';
 
 export interface RootfsImage {
   path: string;
@@ -19,13 +20,6 @@ export interface RootfsImage {
 
 export function rootfsImageKey(digest: string, rootfs: Mount[]): string {
   return createHash('sha256').update(digest).update('\0').update(JSON.stringify(rootfs)).digest('hex').slice(0, 24);
-}
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** allocated bytes (not apparent sizes: every small file takes a whole block) and inodes of a tree */
@@ -61,7 +55,7 @@ export async function ensureRootfsImage(o: { imagesDir: string; digest: string; 
   }
   const key = rootfsImageKey(o.digest, o.rootfs);
   const path = join(o.imagesDir, `${key}.ext4`);
-  if (await exists(path)) return { path, fstype: 'ext4', sizeBytes: (await stat(path)).size };
+  if (await pathExists(path)) return { path, fstype: 'ext4', sizeBytes: (await stat(path)).size };
   await mkdir(o.imagesDir, { recursive: true });
   const tmp = await mkdtemp(join(o.imagesDir, '.build-'));
   try {

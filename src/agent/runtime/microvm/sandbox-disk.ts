@@ -5,7 +5,7 @@
  * It goes with the sandbox's directory.
  */
 import { open } from 'node:fs/promises';
-import { runChecked } from '../oci/run-command.ts';
+import { runChecked } from '../../host/run-command.ts';
 import type { SandboxConfig } from '../types.ts';
 
 /** the guest device the disk appears as */

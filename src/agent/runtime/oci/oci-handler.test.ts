@@ -13,8 +13,9 @@ import { after, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { CriLogRotator } from '../../logs/rotator.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
-import { OciRuntimeHandler, pidAlive, procStartTime, waitFor } from './oci-handler.ts';
-import { runCommand } from './run-command.ts';
+import { procStartTime, processRunning, waitFor } from '../../host/process.ts';
+import { OciRuntimeHandler } from './oci-handler.ts';
+import { runCommand } from '../../host/run-command.ts';
 import type { OciRuntimeKind } from './spec.ts';
 import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from './test-support.ts';
 
@@ -119,7 +120,7 @@ for (const rc of CASES) {
       assert.ok(ss.network && ss.network.interfaces.every((i) => i.name !== 'lo'));
 
       const conmonPid = Number(readFileSync(join(stateDir, 'containers', id, 'conmon.pid'), 'utf8'));
-      assert.ok(await pidAlive(conmonPid));
+      assert.ok(await processRunning(conmonPid));
       const t0 = Date.now();
       await h.stop(id, { timeoutSeconds: 20, signal: signal() });
       assert.ok(Date.now() - t0 < 10_000, 'SIGTERM honoured before the grace period ran out');
@@ -130,7 +131,7 @@ for (const rc of CASES) {
       await h.remove(id, signal());
       await h.remove(id, signal()); // idempotent
       await assert.rejects(h.status(id, signal()), /not found/);
-      assert.equal(await pidAlive(conmonPid), false);
+      assert.equal(await processRunning(conmonPid), false);
       assert.equal(existsSync(join(stateDir, 'containers', id)), false);
       assert.equal(existsSync(join(CGROOT, 'memory', cgroupParent, id)), false);
       assert.equal(existsSync(join(CGROOT, 'pids', cgroupParent, id)), false);
@@ -227,7 +228,7 @@ for (const rc of CASES) {
       await h.start(id, signal());
       await waitFor(async () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('line1'), { timeoutMs: 10_000, signal: signal(), what: 'first lines' });
       const rot = new CriLogRotator({ maxSizeBytes: 1, maxFiles: 5 });
-      assert.equal(await rot.rotateIfNeeded({ logPath, reopen: (sig) => h.reopenLog(id, sig) }, signal()), true);
+      assert.equal(await rot.rotateIfNeeded({ logPath, reopen: (sig) => h.reopenContainerLog(id, sig) }, signal()), true);
       const [rotated] = await rot.rotatedFiles(logPath);
       assert.ok(rotated && readFileSync(rotated, 'utf8').includes('stdout F line0'));
       await waitFor(async () => existsSync(logPath) && / stdout F line\d+/.test(readFileSync(logPath, 'utf8')), { timeoutMs: 10_000, signal: signal(), what: 'lines in the reopened file' });

@@ -8,30 +8,21 @@
  *   exits/<cid>              conmon's exit file (exit code; mtime = finishedAt)
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
-import { spawn } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
-import { parseNetDev, readNetDev } from '../../stats/net-dev.ts';
-import type {
-  ContainerConfig,
-  ContainerId,
-  ContainerState,
-  ContainerStats,
-  ContainerStatus,
-  ExecRequest,
-  RuntimeHandler,
-  SandboxConfig,
-  SandboxId,
-  SandboxInfo,
-  SandboxStats,
-} from '../types.ts';
-import { createPodCgroup, removePodCgroup } from './pod-cgroup.ts';
-import { runChecked, runCommand, type RunResult } from './run-command.ts';
-import { runtimeDefaultSeccomp, type OciSeccomp } from './seccomp.ts';
+import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
+import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
+import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
+import { isMountpoint, mountOne } from '../../host/mount.ts';
+import { hardNofileLimit, procStartTime, processRunning, waitFor, withTimeout } from '../../host/process.ts';
+import { runChecked, runCommand } from '../../host/run-command.ts';
+import { runExec } from './exec.ts';
+import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
+import { seccompProfileFor } from './seccomp.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
 
 export interface OciRuntimeHandlerOptions {
@@ -73,8 +64,6 @@ interface ContainerMeta {
 
 const EXIT_WAIT_AFTER_KILL_MS = 10_000;
 const CREATE_TIMEOUT_MS = 60_000;
-const RUNTIME_CALL_TIMEOUT_MS = 30_000;
-const NSENTER = 'nsenter';
 
 export class OciRuntimeHandler implements RuntimeHandler {
   readonly name: string;
@@ -82,7 +71,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   readonly #log: Logger;
   readonly #cgroupRoot: string;
   readonly #prevStats = new Map<string, ContainerStats>();
-  #runtimeBinary: string | undefined;
+  readonly #cli: OciRuntimeCli;
 
   async #span<T>(id: string, step: string, f: () => Promise<T>): Promise<T> {
     const sink = this.#o.onSpan;
@@ -100,42 +89,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
     this.#o = opts;
     this.#log = opts.logger.child({ component: 'oci-runtime', handler: opts.name });
     this.#cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup';
+    this.#cli = new OciRuntimeCli({ runtime: opts.runtime, stateDir: opts.stateDir, cgroupRoot: this.#cgroupRoot });
   }
 
   get #runtimeRoot(): string {
-    return join(this.#o.stateDir, 'runtime-root');
+    return this.#cli.root;
   }
-  /** The profile a container runs under (undefined = unconfined); gVisor (runsc) never gets one, its Sentry is the boundary. */
-  async #seccompFor(cfg: ContainerConfig): Promise<OciSeccomp | undefined> {
-    if (this.#o.runtime.kind === 'runsc' || cfg.security.privileged) return undefined;
-    const choice = cfg.security.seccomp ?? (this.#o.seccomp?.defaultRuntimeDefault === false ? { type: 'Unconfined' as const } : { type: 'RuntimeDefault' as const });
-    switch (choice.type) {
-      case 'Unconfined':
-        return undefined;
-      case 'RuntimeDefault':
-        return runtimeDefaultSeccomp();
-      case 'Localhost': {
-        const rel = choice.localhostProfile;
-        const dir = this.#o.seccomp?.profileDir;
-        if (!dir) throw new HedgeError('Invalid', `seccomp profile "${rel}": this node has no Localhost profile directory`);
-        if (!rel || isAbsolute(rel) || rel.split('/').includes('..')) throw new HedgeError('Invalid', `seccomp profile "${rel}": localhostProfile must be a relative path without '..'`);
-        let text: string;
-        try {
-          text = await readFile(join(dir, rel), 'utf8');
-        } catch (err) {
-          throw new HedgeError('Invalid', `seccomp profile "${rel}": cannot read ${join(dir, rel)}: ${(err as Error).message}`, { cause: err });
-        }
-        try {
-          const profile = JSON.parse(text) as OciSeccomp;
-          if (typeof profile.defaultAction !== 'string') throw new Error('defaultAction missing');
-          return profile;
-        } catch (err) {
-          throw new HedgeError('Invalid', `seccomp profile "${rel}": not a seccomp profile: ${(err as Error).message}`, { cause: err });
-        }
-      }
-    }
-  }
-
   #containerDir(id: string): string {
     return join(this.#o.stateDir, 'containers', id);
   }
@@ -144,56 +103,6 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
   #exitFile(id: string): string {
     return join(this.#o.stateDir, 'exits', id);
-  }
-
-  /** crun refuses cgroup "hybrid" mode (v2 mount at /sys/fs/cgroup/unified); hide it in a private mount ns. */
-  async #binary(): Promise<string> {
-    if (this.#runtimeBinary) return this.#runtimeBinary;
-    let bin = this.#o.runtime.binary;
-    if (this.#o.runtime.kind === 'crun' && (await exists(join(this.#cgroupRoot, 'unified', 'cgroup.procs')))) {
-      const dir = join(this.#o.stateDir, 'bin');
-      await mkdir(dir, { recursive: true });
-      const wrapper = join(dir, 'crun-hybrid');
-      const script = `#!/bin/sh\nexec unshare -m --propagation private /bin/sh -c 'umount ${this.#cgroupRoot}/unified 2>/dev/null; exec "$0" "$@"' ${shellQuote(bin)} "$@"\n`;
-      await writeAtomic(wrapper, script);
-      await chmod(wrapper, 0o755);
-      bin = wrapper;
-    }
-    this.#runtimeBinary = bin;
-    return bin;
-  }
-
-  #globalArgs(): string[] {
-    return [...this.#o.runtime.globalArgs, `--root=${this.#runtimeRoot}`];
-  }
-
-  /**
-   * runsc's control socket is abstract, scoped to the netns: every call must run inside it.
-   * `noCgroups`: the call touches no cgroup, so crun can skip its hybrid-mode wrapper (sh, unshare,
-   * sh, umount: four execs on the start path); checked by hand for crun 1.8.1 start/state/kill.
-   */
-  async #runtimeCmd(args: string[], netnsPath: string | undefined, noCgroups = false): Promise<[string, string[]]> {
-    const bin = noCgroups && this.#o.runtime.kind === 'crun' ? this.#o.runtime.binary : await this.#binary();
-    const full = [...this.#globalArgs(), ...args];
-    if (this.#o.runtime.kind === 'runsc' && netnsPath) return [NSENTER, [`--net=${netnsPath}`, '--', bin, ...full]];
-    return [bin, full];
-  }
-
-  async #runtime(args: string[], netnsPath: string | undefined, signal: AbortSignal): Promise<RunResult> {
-    const noCgroups = args[0] === 'start' || args[0] === 'state' || args[0] === 'kill';
-    const [cmd, argv] = await this.#runtimeCmd(args, netnsPath, noCgroups);
-    return runCommand(cmd, argv, { signal, timeoutMs: RUNTIME_CALL_TIMEOUT_MS });
-  }
-
-  async #runtimeState(id: string, netnsPath: string | undefined, signal: AbortSignal): Promise<{ status: string; pid: number; created?: string } | undefined> {
-    const res = await this.#runtime(['state', id], netnsPath, signal);
-    if (res.code !== 0) return undefined;
-    try {
-      const j = JSON.parse(res.stdout) as { status: string; pid: number; created?: string };
-      return j;
-    } catch {
-      return undefined;
-    }
   }
 
   // ---- sandboxes --------------------------------------------------------------------------
@@ -218,9 +127,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     await mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true });
     await mkdir(cfg.stateDir, { recursive: true });
-    await writeAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile);
-    await writeAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf);
-    await writeAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`);
+    await writeFileAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile);
+    await writeFileAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf);
+    await writeFileAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`);
     if (cfg.shareIpc) {
       const shm = join(cfg.stateDir, 'shm');
       await mkdir(shm, { recursive: true });
@@ -237,7 +146,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       }
     }
     await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
-    await writeAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), JSON.stringify(cfg));
+    await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), JSON.stringify(cfg));
     this.#log.info({ sandbox: cfg.id }, 'sandbox created');
     const info: SandboxInfo = { id: cfg.id, handler: this.name };
     if (cfg.netnsPath) info.netnsPath = cfg.netnsPath;
@@ -300,20 +209,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   #nofileCached: number | undefined;
   async #nofile(): Promise<number> {
-    this.#nofileCached ??= await this.#readNofile();
+    this.#nofileCached ??= await hardNofileLimit();
     return this.#nofileCached;
   }
-  async #readNofile(): Promise<number> {
-    // the runtime cannot raise RLIMIT_NOFILE past its own hard limit without CAP_SYS_RESOURCE
-    try {
-      const limits = await readFile('/proc/self/limits', 'utf8');
-      const m = /Max open files\s+\S+\s+(\d+)/.exec(limits);
-      if (m) return Number(m[1]);
-    } catch {
-      /* fall through */
-    }
-    return 1024;
-  }
+
 
   async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
     const t0 = performance.now();
@@ -324,7 +223,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const rootfs = join(bundle, 'rootfs');
     const [nofile] = await Promise.all([
       this.#nofile(),
-      this.#binary(),
+      this.#cli.binary(),
       mkdir(rootfs, { recursive: true }),
       mkdir(join(cfg.logPath, '..'), { recursive: true }),
       this.#dirsOnce(),
@@ -332,7 +231,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     ]);
     this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
     try {
-      const seccomp = await this.#seccompFor(cfg);
+      const seccomp = await seccompProfileFor(cfg, { runtimeKind: this.#o.runtime.kind, node: this.#o.seccomp });
       const spec = buildSpec({
         container: cfg,
         sandbox,
@@ -355,7 +254,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
           for (const m of cfg.rootfs) await mountOne(m, rootfs, signal);
         }),
         this.#span(cfg.id, 'spec + meta write', () =>
-          Promise.all([writeAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta))]),
+          Promise.all([writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta))]),
         ),
       ]);
       const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal);
@@ -363,7 +262,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       meta.pid = pid;
       const startTime = await procStartTime(pid);
       if (startTime) meta.pidStartTime = startTime;
-      await this.#span(cfg.id, 'meta write', () => writeAtomic(join(dir, 'meta.json'), JSON.stringify(meta)));
+      await this.#span(cfg.id, 'meta write', () => writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta)));
       this.#log.info({ container: cfg.id, name: cfg.name }, 'container created');
     } catch (err) {
       await this.remove(cfg.id, AbortSignal.timeout(30_000)).catch((e: unknown) =>
@@ -397,7 +296,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       '-c', cfg.id,
       '-u', cfg.id,
       '-n', cfg.name,
-      '-r', await this.#binary(),
+      '-r', await this.#cli.binary(),
       '-b', this.#bundle(cfg.id),
       '-p', join(dir, 'pid'),
       '-l', `k8s-file:${cfg.logPath}`,
@@ -407,7 +306,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       '--syslog=false',
       '--log-level', 'error',
     ];
-    for (const a of this.#globalArgs()) args.push('--runtime-arg', a);
+    for (const a of this.#cli.globalArgs()) args.push('--runtime-arg', a);
     if (cfg.tty) args.push('-t');
     if (this.#o.logSizeMax !== undefined) args.push('--log-size-max', String(this.#o.logSizeMax));
     let cmd = this.#o.conmonBinary;
@@ -425,6 +324,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const res = await runCommand(cmd, argv, {
       signal,
       timeoutMs: CREATE_TIMEOUT_MS,
+      settleOnExit: true,
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
       extraFds: 1,
       onSpawn: (child) => {
@@ -466,17 +366,17 @@ export class OciRuntimeHandler implements RuntimeHandler {
       await this.#span(id, 'wait created (state poll)', () =>
         waitFor(
           async () => {
-            const st = await this.#runtimeState(id, sandbox.netnsPath, signal);
+            const st = await this.#cli.state(id, sandbox.netnsPath, signal);
             return st?.status === 'created' || st?.status === 'running' || st?.status === 'stopped';
           },
           { timeoutMs: CREATE_TIMEOUT_MS, signal, what: `container ${id} to be created` },
         ),
       );
     }
-    const res = await this.#span(id, 'runtime start', () => this.#runtime(['start', id], sandbox.netnsPath, signal));
+    const res = await this.#span(id, 'runtime start', () => this.#cli.run(['start', id], sandbox.netnsPath, signal));
     if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
     meta.startedAt = new Date().toISOString();
-    await this.#span(id, 'meta write', () => writeAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta)));
+    await this.#span(id, 'meta write', () => writeFileAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta)));
   }
 
   async #readExit(id: string): Promise<{ code: number; at: Date } | undefined> {
@@ -532,26 +432,26 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const netns = sandbox?.netnsPath;
     if (opts.timeoutSeconds > 0) {
-      await this.#runtime(['kill', id, '15'], netns, opts.signal);
+      await this.#cli.run(['kill', id, '15'], netns, opts.signal);
       if (await this.#waitExit(id, opts.timeoutSeconds * 1000, opts.signal)) return;
     }
-    await this.#runtime(['kill', id, '9'], netns, opts.signal);
+    await this.#cli.run(['kill', id, '9'], netns, opts.signal);
     // without conmon (host reboot) no exit file will come: nothing to wait for
     if (!(await this.#conmonAlive(meta))) return;
     if (await this.#waitExit(id, EXIT_WAIT_AFTER_KILL_MS, opts.signal)) return;
-    if (!(await pidAlive(meta.conmonPid))) return; // conmon gone: nobody will write an exit file
+    if (!(await processRunning(meta.conmonPid))) return; // conmon gone: nobody will write an exit file
     throw new HedgeError('Timeout', `container ${meta.config.name} did not exit after SIGKILL`);
   }
 
   async remove(id: ContainerId, signal: AbortSignal): Promise<void> {
     const meta = await this.#readMeta(id);
     const sandbox = meta ? await this.#readSandbox(meta.config.sandboxId) : undefined;
-    const res = await this.#runtime(['delete', '--force', id], sandbox?.netnsPath, signal);
+    const res = await this.#cli.run(['delete', '--force', id], sandbox?.netnsPath, signal);
     if (res.code !== 0 && !/does not exist|not exist|no such|not found/i.test(res.stderr + res.stdout)) {
       this.#log.warn({ container: id, stderr: res.stderr.trim() }, 'runtime delete failed');
     }
-    if (meta && meta.conmonPid > 0 && (await pidAlive(meta.conmonPid))) {
-      const gone = await waitFor(async () => !(await pidAlive(meta.conmonPid)), { timeoutMs: 5000, signal, what: 'conmon exit' }).then(
+    if (meta && meta.conmonPid > 0 && (await processRunning(meta.conmonPid))) {
+      const gone = await waitFor(async () => !(await processRunning(meta.conmonPid)), { timeoutMs: 5000, signal, what: 'conmon exit' }).then(
         () => true,
         () => false,
       );
@@ -585,9 +485,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
       }
     }
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
-    const st = await this.#runtimeState(id, sandbox?.netnsPath, signal);
+    const st = await this.#cli.state(id, sandbox?.netnsPath, signal);
     if (!st) {
-      if (meta.conmonPid > 0 && (await pidAlive(meta.conmonPid))) return { state: 'unknown', reason: 'runtime has no state for the container' };
+      if (meta.conmonPid > 0 && (await processRunning(meta.conmonPid))) return { state: 'unknown', reason: 'runtime has no state for the container' };
       return { state: 'unknown', reason: 'container lost (no runtime state, conmon gone, no exit file)' };
     }
     switch (st.status) {
@@ -611,12 +511,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   async #conmonAlive(meta: ContainerMeta): Promise<boolean> {
-    return meta.conmonPid > 0 && (await pidAlive(meta.conmonPid));
+    return meta.conmonPid > 0 && (await processRunning(meta.conmonPid));
   }
 
   async #exited(meta: ContainerMeta, exit: { code: number; at: Date }): Promise<ContainerState> {
     const oom =
-      (await exists(join(this.#bundle(meta.config.id), 'oom'))) ||
+      (await pathExists(join(this.#bundle(meta.config.id), 'oom'))) ||
       (await readOomKilled({ root: this.#cgroupRoot, path: join(await this.#cgroupParent(meta), meta.config.id) }));
     const out: ContainerState = {
       state: 'exited',
@@ -674,18 +574,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
     this.#prevStats.set(key, cur);
     if (s.netnsPath) {
-      // any process in the netns will do; fall back to nsenter when no container is running
-      let net;
+      const pids: number[] = [];
       for (const m of await this.#metas()) {
         if (m.config.sandboxId !== id) continue;
-        const pid = Number((await readFile(join(this.#containerDir(m.config.id), 'pid'), 'utf8').catch(() => '0')).trim());
-        if (pid > 0 && this.#o.runtime.kind !== 'runsc') net = await readNetDev('/proc', pid);
-        if (net) break;
+        pids.push(Number((await readFile(join(this.#containerDir(m.config.id), 'pid'), 'utf8').catch(() => '0')).trim()));
       }
-      if (!net) {
-        const res = await runCommand(NSENTER, [`--net=${s.netnsPath}`, '--', 'cat', '/proc/net/dev'], { signal, timeoutMs: 5000 });
-        if (res.code === 0) net = parseNetDev(res.stdout);
-      }
+      // runsc's containers live in the sandbox kernel: their /proc/<pid>/net is not the pod's
+      const net = await readPodNetStats({ netnsPath: s.netnsPath, pids: this.#o.runtime.kind === 'runsc' ? [] : pids, signal });
       if (net) out.network = net;
     }
     return out;
@@ -696,154 +591,16 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const sandbox = await this.#sandbox(meta.config.sandboxId);
     // the runtime's own refusal would come back as an exit code; say it as the microVM handler does
     if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
-    let [cmd, argv] = await this.#runtimeCmd(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
-    if (req.tty) {
-      // `runtime exec --tty` wants a controlling terminal; script(1) gives it one
-      argv = ['-qfec', [cmd, ...argv].map(shellQuote).join(' '), '/dev/null'];
-      cmd = 'script';
-    }
-    return new Promise((resolve, reject) => {
-      if (req.signal.aborted) {
-        reject(new HedgeError('Timeout', 'exec aborted'));
-        return;
-      }
-      const child = spawn(cmd, argv, { stdio: [req.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-      if (req.stdin && child.stdin) {
-        req.stdin.pipe(child.stdin);
-        child.stdin.on('error', () => {});
-      }
-      if (req.stdout) child.stdout?.pipe(req.stdout, { end: false });
-      else child.stdout?.resume();
-      if (req.stderr) child.stderr?.pipe(req.stderr, { end: false });
-      else child.stderr?.resume();
-      const onAbort = (): void => {
-        child.kill('SIGKILL');
-      };
-      req.signal.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (err) => {
-        req.signal.removeEventListener('abort', onAbort);
-        reject(new HedgeError('Internal', `exec: ${err.message}`, { cause: err }));
-      });
-      child.on('close', (code, sig) => {
-        req.signal.removeEventListener('abort', onAbort);
-        if (req.stdin && child.stdin) req.stdin.unpipe(child.stdin);
-        if (req.signal.aborted) reject(new HedgeError('Timeout', 'exec aborted', { cause: req.signal.reason }));
-        else resolve(code ?? (sig ? 137 : 1));
-      });
-    });
+    const [cmd, argv] = await this.#cli.command(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
+    return runExec(cmd, argv, req);
   }
 
   /** conmon's control FIFO: message type 2 = reopen the log file (what CRI-O's ReopenContainerLog writes). */
-  async reopenLog(id: ContainerId, signal: AbortSignal): Promise<void> {
+  async reopenContainerLog(id: ContainerId, signal: AbortSignal): Promise<void> {
     await this.#meta(id);
     const ctl = join(this.#bundle(id), 'ctl');
     // O_NONBLOCK: opening a FIFO for write blocks forever if conmon (the reader) is gone
     const res = await runCommand('/bin/sh', ['-c', `exec 3<>"$1"; printf '2 0 0\\n' >&3`, 'sh', ctl], { signal, timeoutMs: 5000 });
     if (res.code !== 0) throw new HedgeError('Internal', `reopen log of ${id}: ${res.stderr.trim()}`);
   }
-}
-
-// ---- helpers ---------------------------------------------------------------------------------
-
-async function mountOne(m: import('../../snapshot/types.ts').Mount, target: string, signal: AbortSignal): Promise<void> {
-  const dest = m.target ? join(target, m.target) : target;
-  if (m.type === 'bind' || m.type === 'rbind') {
-    const opts = new Set(m.options.filter((o) => o !== 'bind' && o !== 'rbind'));
-    opts.add(m.type === 'rbind' || m.options.includes('rbind') ? 'rbind' : 'bind');
-    await runChecked('mount', ['-o', [...opts].join(','), m.source, dest], { signal });
-    return;
-  }
-  await runChecked('mount', ['-t', m.type, ...(m.options.length ? ['-o', m.options.join(',')] : []), m.source, dest], { signal });
-}
-
-async function isMountpoint(p: string, signal: AbortSignal): Promise<boolean> {
-  if (!(await exists(p))) return false;
-  const res = await runCommand('mountpoint', ['-q', p], { signal, timeoutMs: 5000 });
-  return res.code === 0;
-}
-
-export async function writeAtomic(path: string, data: string): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Field 22 of /proc/PID/stat (start time in clock ticks since boot), or undefined when the pid is
- * gone or a zombie: identifies one process across pid reuse.
- */
-export async function procStartTime(pid: number): Promise<string | undefined> {
-  if (pid <= 0) return undefined;
-  try {
-    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parens: split after the last ')'
-    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-    return rest[19];
-  } catch {
-    return undefined;
-  }
-}
-
-export async function pidAlive(pid: number): Promise<boolean> {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // a zombie still answers kill(0)
-  try {
-    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(st);
-  } catch {
-    return false;
-  }
-}
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Polls a condition (state lives in files and other processes, so there is nothing to subscribe to). */
-export async function waitFor(
-  cond: () => Promise<boolean>,
-  opts: { timeoutMs: number; signal: AbortSignal; what: string; intervalMs?: number },
-): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let interval = opts.intervalMs ?? 10;
-  for (;;) {
-    if (await cond()) return;
-    if (opts.signal.aborted) throw new HedgeError('Timeout', `waiting for ${opts.what}: aborted`, { cause: opts.signal.reason });
-    if (Date.now() >= deadline) throw new HedgeError('Timeout', `timed out waiting for ${opts.what}`);
-    await new Promise((r) => setTimeout(r, Math.min(interval, Math.max(1, deadline - Date.now()))));
-    interval = Math.min(interval * 2, 100);
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => done(() => reject(new HedgeError('Timeout', `timed out waiting for ${what}`))), ms);
-    const onAbort = (): void => done(() => reject(new HedgeError('Timeout', `${what}: aborted`)));
-    signal.addEventListener('abort', onAbort, { once: true });
-    function done(f: () => void): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', onAbort);
-      f();
-    }
-    p.then(
-      (v) => done(() => resolve(v)),
-      (e: unknown) => done(() => reject(e instanceof Error ? e : new Error(String(e)))),
-    );
-  });
 }

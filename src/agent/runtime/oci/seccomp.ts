@@ -3,6 +3,11 @@
  * the OCI `linux.seccomp` shape. gVisor and microVM containers get none: their boundary is the
  * sandbox (gVisor's Sentry implements syscalls itself; a microVM's guest kernel is its own).
  */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { HedgeError } from '../../../lib/errors.ts';
+import type { ContainerConfig } from '../types.ts';
+import type { OciRuntimeKind } from './spec.ts';
 
 export interface OciSeccompArg {
   index: number;
@@ -105,4 +110,38 @@ export function runtimeDefaultSeccomp(): OciSeccomp {
       ...[0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((value): OciSeccompRule => ({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }] })),
     ],
   };
+}
+
+/** The profile a container runs under (undefined = unconfined); gVisor (runsc) never gets one, its Sentry is the boundary. */
+export async function seccompProfileFor(
+  cfg: ContainerConfig,
+  o: { runtimeKind: OciRuntimeKind; node: { defaultRuntimeDefault?: boolean; profileDir?: string } | undefined },
+): Promise<OciSeccomp | undefined> {
+  if (o.runtimeKind === 'runsc' || cfg.security.privileged) return undefined;
+  const choice = cfg.security.seccomp ?? (o.node?.defaultRuntimeDefault === false ? { type: 'Unconfined' as const } : { type: 'RuntimeDefault' as const });
+  switch (choice.type) {
+    case 'Unconfined':
+      return undefined;
+    case 'RuntimeDefault':
+      return runtimeDefaultSeccomp();
+    case 'Localhost': {
+      const rel = choice.localhostProfile;
+      const dir = o.node?.profileDir;
+      if (!dir) throw new HedgeError('Invalid', `seccomp profile "${rel}": this node has no Localhost profile directory`);
+      if (!rel || isAbsolute(rel) || rel.split('/').includes('..')) throw new HedgeError('Invalid', `seccomp profile "${rel}": localhostProfile must be a relative path without '..'`);
+      let text: string;
+      try {
+        text = await readFile(join(dir, rel), 'utf8');
+      } catch (err) {
+        throw new HedgeError('Invalid', `seccomp profile "${rel}": cannot read ${join(dir, rel)}: ${(err as Error).message}`, { cause: err });
+      }
+      try {
+        const profile = JSON.parse(text) as OciSeccomp;
+        if (typeof profile.defaultAction !== 'string') throw new Error('defaultAction missing');
+        return profile;
+      } catch (err) {
+        throw new HedgeError('Invalid', `seccomp profile "${rel}": not a seccomp profile: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * Evidence the edge agent leaves on its Node when it reconnects: how many heartbeats it
- * journaled locally while the cloud was unreachable. JSON, e.g.
+ * journaled locally while the cloud was unreachable. The agent writes it (agent/lease), the
+ * node lifecycle controller reads it: the format lives here, once. JSON, e.g.
  * `{"count":42,"first":"2026-01-01T00:00:10Z","last":"2026-01-01T00:07:00Z"}` (times on the node's clock).
  */
 export const OFFLINE_HEARTBEATS_ANNOTATION = 'hedge.io/offline-heartbeats';
@@ -9,6 +10,14 @@ export interface OfflineHeartbeats {
   count: number;
   first?: string;
   last?: string;
+}
+
+/** The annotation's value: `{"count":3,"first":"…Z","last":"…Z"}`. */
+export function formatOfflineHeartbeats(h: OfflineHeartbeats): string {
+  const out: OfflineHeartbeats = { count: h.count };
+  if (h.first !== undefined) out.first = h.first;
+  if (h.last !== undefined) out.last = h.last;
+  return JSON.stringify(out);
 }
 
 export function parseOfflineHeartbeats(value: string | undefined): OfflineHeartbeats | undefined {

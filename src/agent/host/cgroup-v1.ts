@@ -2,8 +2,9 @@
  * The pod-level cgroup on cgroup v1: one directory per controller holding the pod limits (incl.
  * RuntimeClass overhead); the runtimes put each container below it at <parent>/<containerId>.
  */
-import { mkdir, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathExists } from './atomic-fs.ts';
 
 /** controllers we create the pod dir in up front; runc creates the others (cpuset, devices...) itself */
 const POD_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio'] as const;
@@ -17,7 +18,7 @@ export interface PodCgroupOptions {
 export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
   for (const ctl of POD_CONTROLLERS) {
     const base = join(opts.cgroupRoot, ctl);
-    if (!(await exists(base))) continue;
+    if (!(await pathExists(base))) continue;
     await mkdir(join(base, opts.cgroupParent), { recursive: true });
   }
   const { cpuMilli, memoryBytes } = opts.resources;
@@ -64,16 +65,12 @@ async function removeTree(dir: string): Promise<void> {
   }
 }
 
-/** The container's cgroup directory for a controller. */
-export function containerCgroupDir(cgroupRoot: string, controller: string, cgroupParent: string, id: string): string {
-  return join(cgroupRoot, controller, cgroupParent, id);
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
+/** the pod's cgroup.procs in each v1 hierarchy it was created in (to start a process straight inside it) */
+export async function podCgroupProcs(opts: { cgroupRoot: string; cgroupParent: string }): Promise<string[]> {
+  const out: string[] = [];
+  for (const ctl of POD_CONTROLLERS) {
+    const f = join(opts.cgroupRoot, ctl, opts.cgroupParent, 'cgroup.procs');
+    if (await pathExists(f)) out.push(f);
   }
+  return out;
 }

@@ -1,0 +1,125 @@
+/**
+ * Host processes the agent does not parent (conmon, a daemonized qemu): there is nothing to
+ * wait() on, so liveness is read from kill(0) and /proc.
+ */
+import { readFile } from 'node:fs/promises';
+import { HedgeError } from '../../lib/errors.ts';
+
+/**
+ * Whether a process with this pid exists at all, zombies included (kill(0) succeeds, or fails
+ * with EPERM: there is a process, it is just not ours to signal).
+ */
+export function pidExists(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** State letter of /proc/PID/stat (R, S, D, Z, X...), or undefined when the pid is gone. */
+async function procState(pid: number): Promise<string | undefined> {
+  try {
+    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may hold spaces and parens: split after the last ')'
+    return st.slice(st.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process with this pid exists and is not a zombie (a zombie still answers kill(0)). */
+export async function processRunning(pid: number): Promise<boolean> {
+  if (!pidExists(pid)) return false;
+  const s = await procState(pid);
+  return s !== undefined && s !== 'Z' && s !== 'X';
+}
+
+/** Gone, or a zombie waiting for its parent (a daemonized process is not our child). */
+export async function processGone(pid: number): Promise<boolean> {
+  return !(await processRunning(pid));
+}
+
+/**
+ * Field 22 of /proc/PID/stat (start time in clock ticks since boot), or undefined when the pid is
+ * gone or a zombie: identifies one process across pid reuse.
+ */
+export async function procStartTime(pid: number): Promise<string | undefined> {
+  if (pid <= 0) return undefined;
+  try {
+    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until the process is gone (or a zombie); false when it outlived `timeoutMs` or `signal` aborted. */
+export async function waitProcessGone(pid: number, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await processGone(pid))) {
+    if (Date.now() > deadline || signal.aborted) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/** SIGKILL, then wait (up to 5 s) until it is gone. */
+export async function killAndWait(pid: number, signal: AbortSignal): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await waitProcessGone(pid, 5000, signal);
+}
+
+/** Polls a condition (state lives in files and other processes, so there is nothing to subscribe to). */
+export async function waitFor(
+  cond: () => Promise<boolean>,
+  opts: { timeoutMs: number; signal: AbortSignal; what: string; intervalMs?: number },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let interval = opts.intervalMs ?? 10;
+  for (;;) {
+    if (await cond()) return;
+    if (opts.signal.aborted) throw new HedgeError('Timeout', `waiting for ${opts.what}: aborted`, { cause: opts.signal.reason });
+    if (Date.now() >= deadline) throw new HedgeError('Timeout', `timed out waiting for ${opts.what}`);
+    await new Promise((r) => setTimeout(r, Math.min(interval, Math.max(1, deadline - Date.now()))));
+    interval = Math.min(interval * 2, 100);
+  }
+}
+
+/** `p`, or HedgeError Timeout after `ms` or when `signal` aborts (p itself is not cancelled) */
+export function withTimeout<T>(p: Promise<T>, ms: number, signal: AbortSignal, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => done(() => reject(new HedgeError('Timeout', `timed out waiting for ${what}`))), ms);
+    const onAbort = (): void => done(() => reject(new HedgeError('Timeout', `${what}: aborted`)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    function done(f: () => void): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', onAbort);
+      f();
+    }
+    p.then(
+      (v) => done(() => resolve(v)),
+      (e: unknown) => done(() => reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
+}
+
+/** This process's hard RLIMIT_NOFILE (a child cannot raise its limit past it without CAP_SYS_RESOURCE); 1024 if unreadable. */
+export async function hardNofileLimit(): Promise<number> {
+  try {
+    const limits = await readFile('/proc/self/limits', 'utf8');
+    const m = /Max open files\s+\S+\s+(\d+)/.exec(limits);
+    if (m) return Number(m[1]);
+  } catch {
+    /* fall through */
+  }
+  return 1024;
+}

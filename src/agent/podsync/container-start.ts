@@ -1,0 +1,155 @@
+/**
+ * One attempt at a container: pull (with back-off), volumes, env, snapshot, create, start. The
+ * record becomes the new attempt only once the runtime has created it; every failure lands in a
+ * waiting reason (ErrImagePull, CreateContainerConfigError, RunContainerError...) as the kubelet's.
+ */
+import type { Container, Pod } from 'kubernetes-types/core/v1.js';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isHedgeError } from '../../lib/errors.ts';
+import type { RegistryCredentials } from '../image/types.ts';
+import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
+import type { PreparedVolume } from '../volumes/types.ts';
+import { buildContainerConfig } from './container-config.ts';
+import { resolveEnv } from './env.ts';
+import { ensureImage } from './image-pull.ts';
+import { Labels } from './labels.ts';
+import { markStartedWithoutProbes } from './probe-runner.ts';
+import { afterPullFailure, afterPullSuccess, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
+import type { StartTrace } from './start-trace.ts';
+import type { ContainerRecord, PodSyncDeps, SandboxRecord } from './types.ts';
+
+export interface StartAttempt {
+  pod: Pod;
+  /** the container's log directory; the attempt logs to <logDir>/<restartCount>.log */
+  logDir: string;
+  sandbox: SandboxRecord;
+  handler: RuntimeHandler;
+  container: Container;
+  record: ContainerRecord;
+  restartCount: number;
+  deps: PodSyncDeps;
+  hostIP: string | undefined;
+  backoff: BackoffPolicy;
+  trace: StartTrace;
+  credentials: () => Promise<Map<string, RegistryCredentials>>;
+  /** the pod's volumes, set up once */
+  volumes: () => Promise<Map<string, PreparedVolume>>;
+  event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+  /** account for the attempt's exit (a start that failed) */
+  noteExit: () => void;
+  /** the attempt before the previous one is no longer needed */
+  removeOld: (id: ContainerId) => void;
+  signal: AbortSignal;
+}
+
+export async function startAttempt(o: StartAttempt): Promise<void> {
+  const { container: c, record: r, handler, deps, signal, restartCount } = o;
+  const now = deps.clock.now();
+  if (!mayRetry(r, now) && r.waiting) {
+    if (r.waiting.reason === 'ErrImagePull') r.waiting = { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}": ${r.waiting.message ?? ''}` };
+    return;
+  }
+  const sandbox = o.sandbox;
+  r.image = c.image;
+  let image;
+  try {
+    const res = await o.trace.span('image resolve', () => ensureImage({
+      container: c,
+      images: deps.images,
+      credentials: o.credentials,
+      signal,
+      onPulling: () => o.event('Normal', 'Pulling', `Pulling image "${c.image}"`),
+    }));
+    image = res.image;
+    if (res.pulled) o.event('Normal', 'Pulled', `Successfully pulled image "${c.image}"`);
+    Object.assign(r, afterPullSuccess(r));
+  } catch (err) {
+    if (signal.aborted) throw err;
+    const msg = (err as Error).message;
+    const never = isHedgeError(err) && err.details.kind === 'ErrImageNeverPull';
+    r.waiting = { reason: never ? 'ErrImageNeverPull' : 'ErrImagePull', message: msg };
+    Object.assign(r, afterPullFailure(r, now, o.backoff));
+    o.event('Warning', 'Failed', `Failed to pull image "${c.image}": ${msg}`);
+    return;
+  }
+  r.imageID = image.digest;
+  let env: Map<string, string>;
+  let volumes: Map<string, PreparedVolume>;
+  try {
+    volumes = await o.volumes();
+  } catch (err) {
+    if (signal.aborted) throw err;
+    r.waiting = { reason: 'ContainerCreating', message: `MountVolume.SetUp failed: ${(err as Error).message}` };
+    o.event('Warning', 'FailedMount', (err as Error).message);
+    return;
+  }
+  try {
+    env = await o.trace.span('env', () => resolveEnv(
+      { pod: o.pod, client: deps.client, podIP: sandbox.podIP, hostIP: o.hostIP, nodeAllocatable: deps.nodeAllocatable, signal },
+      c,
+      image.config.Env ?? [],
+    ));
+  } catch (err) {
+    if (signal.aborted) throw err;
+    r.waiting = { reason: 'CreateContainerConfigError', message: (err as Error).message };
+    return;
+  }
+  const id = randomBytes(16).toString('hex') as ContainerId;
+  const logDir = o.logDir;
+  const logPath = join(logDir, `${restartCount}.log`);
+  let cfg;
+  try {
+    const rootfs = await o.trace.span('snapshot', async () => {
+      const top = await deps.images.unpack(image, deps.snapshotter, signal);
+      return deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: o.pod.metadata?.uid ?? '' }, signal });
+    });
+    cfg = buildContainerConfig({
+      pod: o.pod,
+      container: c,
+      kind: r.kind,
+      id,
+      sandboxId: sandbox.id,
+      image,
+      rootfs,
+      env,
+      volumes,
+      restartCount,
+      logPath,
+    });
+    await mkdir(logDir, { recursive: true });
+    const created = cfg;
+    await o.trace.span('container create', () => handler.createContainer(created, signal));
+  } catch (err) {
+    if (signal.aborted) throw err;
+    r.waiting = { reason: isHedgeError(err, 'Invalid') ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message };
+    await deps.snapshotter.remove(id).catch(() => undefined);
+    return;
+  }
+  // The attempt exists now: it is the current container; the old current becomes "previous".
+  const older = r.prevId;
+  if (r.id) r.prevId = r.id;
+  r.id = id;
+  r.restartCount = restartCount;
+  r.logPath = logPath;
+  r.probes = {};
+  r.started = false;
+  r.ready = false;
+  if (older) o.removeOld(older);
+  try {
+    await o.trace.span('container start', () => handler.start(id, signal));
+    r.waiting = undefined;
+    r.observed = (await o.trace.span('container status', () => handler.status(id, signal))).status;
+    o.event('Normal', 'Started', `Started container ${c.name}`);
+    if (r.observed.state === 'running') markStartedWithoutProbes(c, r);
+  } catch (err) {
+    if (signal.aborted) throw err;
+    const msg = (err as Error).message;
+    const at = new Date(deps.clock.now());
+    r.observed = { state: 'exited', finishedAt: at, exitCode: 128, reason: 'StartError', message: msg };
+    o.noteExit();
+    r.waiting = { reason: 'RunContainerError', message: msg };
+    o.event('Warning', 'Failed', `Error: ${msg}`);
+  }
+}

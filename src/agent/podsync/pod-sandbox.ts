@@ -1,0 +1,126 @@
+/**
+ * The pod sandbox: which RuntimeHandler runs the pod (RuntimeClass → handler), and making the
+ * sandbox (record on disk first, then network, then the runtime's sandbox) so a crash at any
+ * step leaves something the next agent can find and free.
+ */
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Resources } from '../../client/resources.ts';
+import { isHedgeError } from '../../lib/errors.ts';
+import type { NetworkSandbox } from '../network/types.ts';
+import type { RuntimeHandler } from '../runtime/types.ts';
+import type { PodSyncConfig } from './config.ts';
+import { hostsFile, parseResolvConf, podHostname, resolvConf } from './dns.ts';
+import { Labels } from './labels.ts';
+import { podResources } from './resources.ts';
+import { saveSandbox } from './sandbox-state.ts';
+import type { StartTrace } from './start-trace.ts';
+import type { PodSyncDeps, SandboxRecord } from './types.ts';
+
+type PodRef = { uid: string; namespace: string; name: string };
+
+export type HandlerResolution = { kind: 'found'; handler: RuntimeHandler } | { kind: 'failed'; reason: string; message: string };
+
+/** The handler of the pod's RuntimeClass (or the node default); the sandbox's own once it has one. */
+export async function resolveRuntimeHandler(o: {
+  pod: Pod;
+  sandbox: SandboxRecord | undefined;
+  deps: PodSyncDeps;
+  cfg: PodSyncConfig;
+  signal: AbortSignal;
+}): Promise<HandlerResolution> {
+  const { deps } = o;
+  if (o.sandbox) {
+    const h = deps.runtimes.get(o.sandbox.handler);
+    if (h) return { kind: 'found', handler: h };
+  }
+  const rcName = o.pod.spec?.runtimeClassName;
+  let handlerName = o.cfg.defaultHandler;
+  if (rcName) {
+    const found = await runtimeClassHandler(deps, rcName, o.signal);
+    if (found === undefined) return { kind: 'failed', reason: 'RuntimeClassNotFound', message: `RuntimeClass "${rcName}" not found` };
+    handlerName = found;
+  }
+  const h = deps.runtimes.get(handlerName);
+  if (!h) {
+    return {
+      kind: 'failed',
+      reason: 'RuntimeHandlerNotFound',
+      message: `no runtime for "${handlerName}" is configured on node ${o.cfg.nodeName} (offers: ${[...deps.runtimes.keys()].join(', ')})`,
+    };
+  }
+  return { kind: 'found', handler: h };
+}
+
+async function runtimeClassHandler(deps: PodSyncDeps, name: string, signal: AbortSignal): Promise<string | undefined> {
+  if (deps.runtimeClassHandler) return deps.runtimeClassHandler(name, signal);
+  try {
+    const rc = await deps.client.get(Resources.runtimeclasses, name, { signal });
+    return typeof rc.handler === 'string' ? rc.handler : '';
+  } catch (err) {
+    if (isHedgeError(err, 'NotFound')) return undefined;
+    throw err;
+  }
+}
+
+/** What the NetworkPlugin sees of the pod: its netns and host ports. */
+export function networkSandbox(pod: Pod, sb: SandboxRecord | undefined, ref: PodRef): NetworkSandbox {
+  const ports = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []).filter((p) => p.hostPort);
+  return {
+    id: sb?.id ?? '',
+    pod: ref,
+    netnsPath: sb?.netnsPath ?? '',
+    portMappings: ports.map((p) => ({
+      hostPort: p.hostPort ?? 0,
+      containerPort: p.containerPort,
+      protocol: (p.protocol ?? 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp',
+      ...(p.hostIP ? { hostIP: p.hostIP } : {}),
+    })),
+  };
+}
+
+/** Makes `sb` real: record, network (unless hostNetwork), runtime sandbox; sets podIP and created. Throws on failure. */
+export async function createPodSandbox(o: {
+  pod: Pod;
+  ref: PodRef;
+  sb: SandboxRecord;
+  handler: RuntimeHandler;
+  deps: PodSyncDeps;
+  cfg: PodSyncConfig;
+  trace: StartTrace;
+  signal: AbortSignal;
+}): Promise<void> {
+  const { pod, ref, sb, cfg, trace, signal } = o;
+  await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
+  let podIP = cfg.hostIP;
+  if (sb.netnsPath) {
+    const net = await trace.span('network (netns + CNI)', () => o.deps.network.setUp(networkSandbox(pod, sb, ref), signal));
+    podIP = net.ips.find((x) => x.family === 4)?.address ?? net.ips[0]?.address;
+  }
+  sb.podIP = podIP;
+  const host = parseResolvConf(await readFile(cfg.hostResolvConf, 'utf8').catch(() => ''));
+  const dir = join(cfg.dataDir, 'pods', ref.uid, 'sandbox');
+  await mkdir(dir, { recursive: true });
+  await trace.span('sandbox create', () =>
+    o.handler.createSandbox(
+      {
+        id: sb.id,
+        pod: ref,
+        hostname: podHostname(pod),
+        netnsPath: sb.netnsPath,
+        shareIpc: pod.spec?.hostIPC ?? false,
+        cgroupParent: `${cfg.cgroupRoot}/pod${ref.uid}`,
+        resources: podResources(pod),
+        hostsFile: hostsFile(pod, podIP),
+        resolvConf: resolvConf(pod, host, { dns: cfg.clusterDNS, domain: cfg.clusterDomain }),
+        stateDir: dir,
+        labels: { [Labels.podUid]: ref.uid, [Labels.podName]: ref.name, [Labels.podNamespace]: ref.namespace },
+        annotations: {},
+      },
+      signal,
+    ),
+  );
+  sb.created = true;
+  await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
+}

@@ -1,0 +1,103 @@
+/**
+ * A pod's volumes as the worker holds them: set up once (possibly beside the sandbox, awaited by
+ * the first container), refreshed from their sources every `refreshMs`, torn down with the
+ * sandbox.
+ */
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Clock } from '../../client/clock.ts';
+import type { Logger } from '../../lib/log.ts';
+import { setUpPodVolumes } from '../volumes/set-up.ts';
+import { tearDownPodVolumes } from '../volumes/tear-down.ts';
+import type { PreparedVolume, TokenCache, VolumeContext } from '../volumes/types.ts';
+import type { PodSyncDeps } from './types.ts';
+
+export interface PodVolumesOptions {
+  deps: Pick<PodSyncDeps, 'client' | 'mounter'> & { clock: Clock };
+  dataDir: string;
+  nodeName: string;
+  refreshMs: number;
+  logger: Logger;
+  /** Warning events (e.g. a projected token that cannot be refreshed) */
+  warn: (reason: string, message: string) => void;
+  /** wraps the first set-up in a start-trace span */
+  span: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+export class PodVolumes {
+  readonly #o: PodVolumesOptions;
+  #volumes?: Map<string, PreparedVolume>;
+  /** a set-up in flight (started beside the sandbox, awaited by the first container) */
+  #pending?: Promise<Map<string, PreparedVolume>>;
+  /** when volume contents were last written from their sources */
+  #at = 0;
+  readonly #tokens: TokenCache = new Map();
+
+  constructor(opts: PodVolumesOptions) {
+    this.#o = opts;
+  }
+
+  get ready(): boolean {
+    return this.#volumes !== undefined;
+  }
+
+  /** one set-up at a time; the result is kept until `tearDown` */
+  setUp(pod: Pod, signal: AbortSignal): Promise<Map<string, PreparedVolume>> {
+    if (this.#volumes) return Promise.resolve(this.#volumes);
+    const at = this.#o.deps.clock.now();
+    this.#pending ??= this.#o
+      .span('volumes', () => setUpPodVolumes(this.#context(pod, signal)))
+      .then((v) => {
+        this.#at = at;
+        return (this.#volumes = v);
+      })
+      .finally(() => {
+        this.#pending = undefined;
+      });
+    return this.#pending;
+  }
+
+  /**
+   * configMap/secret/downwardAPI/projected contents follow their sources every refreshMs (the
+   * atomic writer swaps `..data`, so readers never see a mix); a failed refresh, e.g. with the
+   * cloud unreachable, keeps what the pod has.
+   */
+  async refresh(pod: Pod, signal: AbortSignal): Promise<void> {
+    if (!this.#volumes || this.#pending) return;
+    const now = this.#o.deps.clock.now();
+    if (now - this.#at < this.#o.refreshMs) return;
+    this.#at = now;
+    if (!(pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.downwardAPI || v.projected)) return;
+    try {
+      this.#volumes = await setUpPodVolumes(this.#context(pod, signal));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.#o.logger.warn({ err }, 'refreshing volume contents failed; keeping the current ones');
+    }
+  }
+
+  /** a set-up still writing must finish before its files are torn down */
+  async settle(): Promise<void> {
+    await this.#pending?.catch(() => undefined);
+  }
+
+  async tearDown(uid: string, signal: AbortSignal): Promise<void> {
+    await this.settle();
+    await tearDownPodVolumes({ dataDir: this.#o.dataDir, uid, mounter: this.#o.deps.mounter, signal });
+    this.#volumes = undefined;
+  }
+
+  #context(pod: Pod, signal: AbortSignal): VolumeContext {
+    return {
+      pod,
+      dataDir: this.#o.dataDir,
+      client: this.#o.deps.client,
+      mounter: this.#o.deps.mounter,
+      logger: this.#o.logger,
+      clock: this.#o.deps.clock,
+      nodeName: this.#o.nodeName,
+      signal,
+      warn: this.#o.warn,
+      tokens: this.#tokens,
+    };
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The microVM handler's state, all in files under `stateDir` so a restarted agent re-adopts
+ * running VMs (layout in microvm-handler.ts). Reads of a missing or torn file are "absent".
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { notFound } from '../../../lib/errors.ts';
+import { writeFileAtomic } from '../../host/atomic-fs.ts';
+import type { ContainerConfig, ContainerId, SandboxConfig } from '../types.ts';
+import type { GuestNetwork } from './pod-network.ts';
+import type { Accelerator } from './vm.ts';
+
+export interface VmState {
+  config: SandboxConfig;
+  pid: number;
+  qmpSocket: string;
+  agentSocket: string;
+  accelerator: Accelerator;
+  memoryMiB: number;
+  cpus: number;
+  guestKernel?: string;
+  /** the pod interface handed to the guest (tap + tc redirect in the pod netns) */
+  network?: GuestNetwork;
+  /** the pod cgroup qemu runs in ('' = none) */
+  cgroupParent?: string;
+  /** the sandbox's writable disk file (absent on VMs started before there was one: tmpfs upper) */
+  disk?: string;
+  /** the host's pod volume directory the guest sees as the 9p share `hedgevol` */
+  volumeShare?: string;
+  nextScsiId: number;
+  createdAt: string;
+}
+
+export interface ContainerMeta {
+  config: ContainerConfig;
+  createdAt: string;
+  scsiId: number;
+  guestRoot: string;
+  procId?: number;
+  pid?: number;
+  startedAt?: string;
+}
+
+export interface ExitRecord {
+  exitCode: number;
+  signal?: number;
+  finishedAt: string;
+  reason?: string;
+}
+
+export class MicroVmStateFiles {
+  constructor(readonly stateDir: string) {}
+
+  vmDir(sid: string): string {
+    return join(this.stateDir, 'sandboxes', sid);
+  }
+  containerDir(cid: string): string {
+    return join(this.stateDir, 'containers', cid);
+  }
+  /** short paths: sun_path is 108 bytes */
+  sockets(sid: string): { dir: string; qmp: string; agent: string } {
+    const h = createHash('sha256').update(sid).digest('hex').slice(0, 12);
+    const dir = join(this.stateDir, 's');
+    return { dir, qmp: join(dir, `${h}.qmp`), agent: join(dir, `${h}.agent`) };
+  }
+
+  async sandboxIds(): Promise<string[]> {
+    return readdir(join(this.stateDir, 'sandboxes')).catch(() => [] as string[]);
+  }
+  readVm(sid: string): Promise<VmState | undefined> {
+    return readJson<VmState>(join(this.vmDir(sid), 'vm.json'));
+  }
+  async vm(sid: string): Promise<VmState> {
+    const v = await this.readVm(sid);
+    if (!v) throw notFound('sandbox', sid);
+    return v;
+  }
+  async writeVm(v: VmState): Promise<void> {
+    await writeFileAtomic(join(this.vmDir(v.config.id), 'vm.json'), JSON.stringify(v));
+  }
+
+  readMeta(cid: string): Promise<ContainerMeta | undefined> {
+    return readJson<ContainerMeta>(join(this.containerDir(cid), 'meta.json'));
+  }
+  async meta(cid: string): Promise<ContainerMeta> {
+    const m = await this.readMeta(cid);
+    if (!m) throw notFound('container', cid);
+    return m;
+  }
+  async writeMeta(m: ContainerMeta): Promise<void> {
+    await writeFileAtomic(join(this.containerDir(m.config.id), 'meta.json'), JSON.stringify(m));
+  }
+  async metas(): Promise<ContainerMeta[]> {
+    const ids = await readdir(join(this.stateDir, 'containers')).catch(() => [] as string[]);
+    const out: ContainerMeta[] = [];
+    for (const id of ids) {
+      const m = await this.readMeta(id);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  readExit(cid: ContainerId): Promise<ExitRecord | undefined> {
+    return readJson<ExitRecord>(join(this.containerDir(cid), 'exit.json'));
+  }
+  async writeExit(cid: ContainerId, rec: ExitRecord): Promise<void> {
+    await writeFileAtomic(join(this.containerDir(cid), 'exit.json'), JSON.stringify(rec));
+  }
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,31 @@
+/** What RuntimeHandler.stats/sandboxStats return (the summary API is built from these). */
+export interface CpuStats {
+  usageNanoCores?: number;
+  /** cumulative CPU time, ns */
+  usageCoreNanoSeconds: number;
+}
+export interface MemoryStats {
+  usageBytes: number;
+  workingSetBytes: number;
+  rssBytes: number;
+  pageFaults?: number;
+  majorPageFaults?: number;
+}
+export interface NetworkStats {
+  interfaces: { name: string; rxBytes: number; txBytes: number; rxErrors: number; txErrors: number }[];
+}
+export interface BlockIoStats {
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+}
+export interface ContainerStats {
+  timestamp: Date;
+  cpu: CpuStats;
+  memory: MemoryStats;
+  blkio?: BlockIoStats;
+}
+export interface SandboxStats extends ContainerStats {
+  network?: NetworkStats;
+}
