@@ -24,7 +24,8 @@ export interface NodeSettings {
   listen: ListenAddress;
   /** address reported as the Node's InternalIP (the apiserver dials it) */
   internalIP?: string;
-  podSubnet: string;
+  /** pod addresses; undefined = the podCIDR the control plane assigns this Node */
+  podSubnet?: string;
   bridge: string;
   insecureRegistry: string[];
   runtimes: NodeRuntime[];
@@ -81,7 +82,7 @@ export interface NodeDefaults {
   nodeName: string;
   dataDir: string;
   listen: string;
-  podSubnet: string;
+  podSubnet?: string;
   bridge: string;
   insecureRegistry: string[];
   runtimes: NodeRuntime[];
@@ -104,7 +105,6 @@ export function nodeDefaults(): NodeDefaults {
     nodeName: hostname().toLowerCase(),
     dataDir: '/var/lib/hedge-node',
     listen: '0.0.0.0:10250',
-    podSubnet: '10.88.0.0/16',
     bridge: 'hedge0',
     insecureRegistry: [],
     // microvm is offered only where qemu and a guest kernel exist
@@ -212,7 +212,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     dataDir: merged.dataDir!,
     listen: merged.listen!,
     internalIP: merged.internalIP,
-    podSubnet: merged.podSubnet!,
+    podSubnet: merged.podSubnet,
     bridge: merged.bridge!,
     insecureRegistry: merged.insecureRegistry ?? [],
     runtimes: [...new Set(merged.runtimes!)],

@@ -83,7 +83,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--data-dir <dir>', 'all node state: images, snapshots, runtime state, logs (default: /var/lib/hedge-node)')
     .option('--listen <host:port>', 'the kubelet-style server the API server reaches for logs/exec (default: 0.0.0.0:10250)')
     .option('--internal-ip <ip>', 'address reported as the Node\'s InternalIP (default: the listen host, else the first non-loopback IPv4)')
-    .option('--pod-subnet <cidr>', 'pod addresses (CNI bridge + host-local) (default: 10.88.0.0/16)')
+    .option('--pod-subnet <cidr>', 'pod addresses (CNI bridge + host-local), overriding the podCIDR the control plane assigns this Node (default: that podCIDR; 10.88.0.0/16 if none comes within 30 s)')
     .option('--bridge <name>', 'host bridge the pods attach to (default: hedge0)')
     .option('--insecure-registry <host:port>', 'registry reached over plain HTTP (loopback ones always are); repeatable', collect)
     .option('--runtimes <list>', 'RuntimeClass handlers to offer, comma-separated: runc,gvisor,microvm (default: all; a missing binary or guest kernel is skipped with a warning)')

@@ -32,6 +32,8 @@ describe('resolveServerSettings', () => {
       defaultTolerationSeconds: 300,
       podSecurityLevel: 'baseline',
       podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
+      clusterCidr: '10.244.0.0/16',
+      nodeCidrMaskSize: 24,
     });
   });
 
@@ -83,6 +85,8 @@ describe('resolveServerSettings', () => {
       defaultTolerationSeconds: 300,
       podSecurityLevel: 'baseline',
       podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
+      clusterCidr: '10.244.0.0/16',
+      nodeCidrMaskSize: 24,
     });
   });
 
@@ -91,6 +95,25 @@ describe('resolveServerSettings', () => {
     await assert.rejects(resolveServerSettings({ flags: { store: 'etc' } }), /ConfigError: --store: /);
     await assert.rejects(resolveServerSettings({ flags: { advertiseHost: ['bad host'] } }), /ConfigError: --advertise-host: /);
     await assert.rejects(resolveServerSettings({ flags: { nodeMonitorGracePeriod: '-3' } }), /ConfigError: --node-monitor-grace-period: /);
+  });
+
+  it('cluster CIDR and node mask size: defaults, flag, config key, validation naming the flag', async () => {
+    const d = await resolveServerSettings({ flags: {} });
+    assert.equal(d.clusterCidr, '10.244.0.0/16');
+    assert.equal(d.nodeCidrMaskSize, 24);
+    const f = await resolveServerSettings({ flags: { clusterCidr: '10.32.0.0/12', nodeCidrMaskSize: '26' } });
+    assert.equal(f.clusterCidr, '10.32.0.0/12');
+    assert.equal(f.nodeCidrMaskSize, 26);
+    const file = join(dir, 'cidr.yaml');
+    await writeFile(file, 'clusterCidr: 172.20.0.0/16\nnodeCidrMaskSize: 25\n');
+    const c = await resolveServerSettings({ flags: {}, configFile: file });
+    assert.equal(c.clusterCidr, '172.20.0.0/16');
+    assert.equal(c.nodeCidrMaskSize, 25);
+    await assert.rejects(resolveServerSettings({ flags: { clusterCidr: '10.244.0.0' } }), /ConfigError: --cluster-cidr: must be an IPv4 CIDR/);
+    await assert.rejects(resolveServerSettings({ flags: { clusterCidr: 'fd00::/48' } }), /ConfigError: --cluster-cidr: /);
+    await assert.rejects(resolveServerSettings({ flags: { nodeCidrMaskSize: '31' } }), /ConfigError: --node-cidr-mask-size: /);
+    await assert.rejects(resolveServerSettings({ flags: { nodeCidrMaskSize: '12' } }), /ConfigError: --node-cidr-mask-size 12: must be at least the --cluster-cidr prefix \/16/);
+    await assert.rejects(resolveServerSettings({ flags: { clusterCidr: '10.0.0.0/8', nodeCidrMaskSize: '30' } }), /ConfigError: --node-cidr-mask-size 30: more than 65536/);
   });
 
   it('names the file and key at fault', async () => {

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import type { ListenAddress } from './listen-address.ts';
@@ -35,6 +36,10 @@ export interface ServerSettings {
   podSecurityLevel: 'privileged' | 'baseline' | 'restricted';
   /** users, namespaces and RuntimeClasses Pod Security admission skips (config file only) */
   podSecurityExemptions: { usernames: string[]; namespaces: string[]; runtimeClasses: string[] };
+  /** IPv4 pool each Node's `spec.podCIDR` is taken from */
+  clusterCidr: string;
+  /** prefix length of each Node's pod range */
+  nodeCidrMaskSize: number;
 }
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
@@ -57,6 +62,8 @@ export interface ServerDefaults {
   defaultTolerationSeconds: number;
   podSecurityLevel: 'privileged' | 'baseline' | 'restricted';
   podSecurityExemptions: { usernames: string[]; namespaces: string[]; runtimeClasses: string[] };
+  clusterCidr: string;
+  nodeCidrMaskSize: number;
 }
 
 export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
@@ -72,6 +79,8 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   defaultTolerationSeconds: 300,
   podSecurityLevel: 'baseline',
   podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
+  clusterCidr: '10.244.0.0/16',
+  nodeCidrMaskSize: 24,
 };
 
 /** config key → flag, for error messages */
@@ -92,7 +101,14 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   defaultTolerationSeconds: '--default-toleration-seconds',
   podSecurityLevel: '--pod-security-level',
   podSecurityExemptions: 'podSecurityExemptions (config file)',
+  clusterCidr: '--cluster-cidr',
+  nodeCidrMaskSize: '--node-cidr-mask-size',
 };
+
+const clusterCidrSchema = z.string().refine((s) => {
+  const [ip, bits, extra] = s.split('/');
+  return extra === undefined && isIPv4(ip ?? '') && /^\d{1,2}$/.test(bits ?? '') && Number(bits) >= 8 && Number(bits) <= 28;
+}, 'must be an IPv4 CIDR between /8 and /28, e.g. 10.244.0.0/16');
 
 const hostSchema = z
   .string()
@@ -140,6 +156,8 @@ const partialSchema = z.strictObject({
   podSecurityExemptions: z
     .strictObject({ usernames: z.array(z.string()).default([]), namespaces: z.array(z.string()).default([]), runtimeClasses: z.array(z.string()).default([]) })
     .optional(),
+  clusterCidr: clusterCidrSchema.optional(),
+  nodeCidrMaskSize: z.coerce.number().int('must be a whole prefix length').min(8, 'must be between 8 and 30').max(30, 'must be between 8 and 30').optional(),
 });
 
 export interface ResolveOptions {
@@ -159,6 +177,13 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
   if ((merged.etcdCertfile === undefined) !== (merged.etcdKeyfile === undefined)) {
     throw new ConfigError('--etcd-certfile and --etcd-keyfile go together (a client certificate needs its key)');
   }
+  const clusterBits = Number(merged.clusterCidr!.split('/')[1]);
+  if (merged.nodeCidrMaskSize! < clusterBits) {
+    throw new ConfigError(`--node-cidr-mask-size ${merged.nodeCidrMaskSize}: must be at least the --cluster-cidr prefix /${clusterBits} (a node range lies inside the cluster CIDR)`);
+  }
+  if (merged.nodeCidrMaskSize! - clusterBits > 16) {
+    throw new ConfigError(`--node-cidr-mask-size ${merged.nodeCidrMaskSize}: more than 65536 node ranges in --cluster-cidr /${clusterBits}; use a size of at most ${clusterBits + 16}`);
+  }
   return {
     dataDir: merged.dataDir!,
     listen: merged.listen!,
@@ -176,5 +201,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     defaultTolerationSeconds: merged.defaultTolerationSeconds!,
     podSecurityLevel: merged.podSecurityLevel!,
     podSecurityExemptions: merged.podSecurityExemptions!,
+    clusterCidr: merged.clusterCidr!,
+    nodeCidrMaskSize: merged.nodeCidrMaskSize!,
   };
 }

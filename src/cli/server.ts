@@ -23,6 +23,8 @@ export interface ServerFlags {
   nodeMonitorGracePeriod?: string;
   defaultTolerationSeconds?: string;
   podSecurityLevel?: string;
+  clusterCidr?: string;
+  nodeCidrMaskSize?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -50,7 +52,9 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
       '--default-toleration-seconds <seconds>',
       'how long pods without a toleration stay on an unreachable ordinary node (default: 300)',
     )
-    .option('--pod-security-level <level>', 'Pod Security level enforced where a namespace has no pod-security.kubernetes.io/enforce label: privileged|baseline|restricted (default: baseline)');
+    .option('--pod-security-level <level>', 'Pod Security level enforced where a namespace has no pod-security.kubernetes.io/enforce label: privileged|baseline|restricted (default: baseline)')
+    .option('--cluster-cidr <cidr>', 'IPv4 pool the node IPAM controller gives each Node its spec.podCIDR from (default: 10.244.0.0/16)')
+    .option('--node-cidr-mask-size <bits>', 'prefix length of each Node\'s pod range within --cluster-cidr (default: 24)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -73,6 +77,8 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         nodeMonitorGracePeriod: flags.nodeMonitorGracePeriod,
         defaultTolerationSeconds: flags.defaultTolerationSeconds,
         podSecurityLevel: flags.podSecurityLevel,
+        clusterCidr: flags.clusterCidr,
+        nodeCidrMaskSize: flags.nodeCidrMaskSize,
       },
       configFile: flags.config,
       defaults,

@@ -18,6 +18,7 @@ import { HedgeError } from '../lib/errors.ts';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
+import { podSubnetFromControlPlane } from './pod-subnet.ts';
 import type { NodeRuntime, NodeSettings } from './node-config.ts';
 import { createSink, LogShipper, parseSinkUrl, type LogSink } from '../logship/index.ts';
 
@@ -87,6 +88,15 @@ async function loadNodeKubeconfig(path: string): Promise<ConnectionConfig> {
   }
 }
 
+async function withClient<T>(conn: ConnectionConfig, nodeName: string, fn: (c: HttpKubeClient) => Promise<T>): Promise<T> {
+  const client = new HttpKubeClient({ ...conn, userAgent: `hedge-node/0.1 (${nodeName})` });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
 /**
  * Wire the real parts of an edge node (OCI runtimes under conmon, CNI bridge, image store
  * over overlay snapshots, CRI log rotation) into the agent and start it.
@@ -120,8 +130,10 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     snapshotter,
     registry: { insecureRegistries: settings.insecureRegistry, userAgent: 'hedge-node/0.1' },
   });
+  // --pod-subnet overrides; otherwise the Node's spec.podCIDR (remembered for offline starts)
+  const podSubnet = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
   const network = new CniNetworkPlugin(
-    { mode: { type: 'bridge', bridge: settings.bridge, subnet: settings.podSubnet }, dataDir, netnsDir: settings.netnsDir },
+    { mode: { type: 'bridge', bridge: settings.bridge, subnet: podSubnet }, dataDir, netnsDir: settings.netnsDir },
     logger.child({ component: 'network' }),
   );
   await network.writeConfig();

@@ -168,6 +168,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
         nodeMonitorGracePeriodMs: settings.nodeMonitorGracePeriod * 1000,
         defaultTolerationSeconds: settings.defaultTolerationSeconds,
       },
+      nodeIpam: { clusterCidr: settings.clusterCidr, nodeCidrMaskSize: settings.nodeCidrMaskSize },
       leaderElection: {},
     });
     controllers = { done: running.done, client };

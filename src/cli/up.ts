@@ -78,7 +78,7 @@ export function registerUpCommand(program: Command): void {
       const demoPods: string[] = [];
       try {
         node = await startNode(nodeSettings, logger);
-        out(`hedge node ${node.nodeName} ready (runtimes: ${node.runtimes.join(', ')}; pods on bridge ${nodeSettings.bridge}, ${nodeSettings.podSubnet})`);
+        out(`hedge node ${node.nodeName} ready (runtimes: ${node.runtimes.join(', ')}; pods on bridge ${nodeSettings.bridge}, ${nodeSettings.podSubnet ?? 'podCIDR from the control plane'})`);
         if (flags.demo) {
           out('\ndemo: building the busybox httpd image from Debian\'s busybox-static ...');
           image = await demo.prepareDemoImage({ workDir: join(settings.dataDir, 'demo-image'), images: node.images, signal: stop.signal });

@@ -4,6 +4,7 @@ import type { Clock } from '../client/clock.ts';
 import { LeaderElector } from '../client/leader-election.ts';
 import type { KubeClient } from '../client/types.ts';
 import { ClusterRoleAggregationController } from './clusterroleaggregation/controller.ts';
+import { NodeIpamController, type NodeIpamConfig } from './ipam/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
 
@@ -27,6 +28,8 @@ export interface ControllersOptions {
   /** false disables; an object tunes it */
   scheduler?: false | Tunables<SchedulerConfig>;
   nodeLifecycle?: false | Tunables<NodeLifecycleConfig>;
+  /** assigns each Node a `spec.podCIDR` from the cluster CIDR; off unless given */
+  nodeIpam?: false | Tunables<NodeIpamConfig>;
   /** keeps aggregated ClusterRoles (admin, edit, view, ...) current; false disables */
   clusterRoleAggregation?: false;
   /**
@@ -41,6 +44,7 @@ export interface RunningControllers {
   done: Promise<void>;
   scheduler?: Scheduler;
   nodeLifecycle?: NodeLifecycleController;
+  nodeIpam?: NodeIpamController;
   clusterRoleAggregation?: ClusterRoleAggregationController;
 }
 
@@ -82,6 +86,14 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-node-lifecycle', async (s) => {
       out.nodeLifecycle = new NodeLifecycleController(cfg);
       await out.nodeLifecycle.run(s);
+    });
+  }
+  if (opts.nodeIpam) {
+    const cfg = { ...opts.nodeIpam, client, logger, clock };
+    // a fresh allocator per term, rebuilt from the Nodes: a failover never double-assigns
+    supervise('hedge-node-ipam', async (s) => {
+      out.nodeIpam = new NodeIpamController(cfg);
+      await out.nodeIpam.run(s);
     });
   }
   if (opts.clusterRoleAggregation !== false) {

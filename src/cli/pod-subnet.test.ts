@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Node } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../api/object.ts';
+import { FakeKubeClient } from '../client/fake-client.ts';
+import { HttpKubeClient } from '../client/http-client.ts';
+import { Resources } from '../client/resources.ts';
+import { NodeIpamController } from '../controllers/ipam/controller.ts';
+import { silentLogger } from '../lib/log.ts';
+import { FALLBACK_POD_SUBNET, POD_CIDR_FILE, podSubnetFromControlPlane } from './pod-subnet.ts';
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hedge-podsubnet-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** a loopback port nothing listens on: connections are refused */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+test('two nodes without --pod-subnet get the distinct podCIDRs the IPAM controller assigns, remembered on disk', async () => {
+  await withDir(async (dir) => {
+    const client = new FakeKubeClient();
+    const ctl = new NodeIpamController({ client, logger: silentLogger(), clusterCidr: '10.244.0.0/16', nodeCidrMaskSize: 24 });
+    const ac = new AbortController();
+    const running = ctl.run(ac.signal);
+    const got: string[] = [];
+    for (const nodeName of ['edge-1', 'edge-2']) {
+      const dataDir = join(dir, nodeName);
+      await mkdir(dataDir);
+      const cidr = await podSubnetFromControlPlane({ client, nodeName, dataDir, logger: silentLogger(), pollMs: 20 });
+      assert.equal((await readFile(join(dataDir, POD_CIDR_FILE), 'utf8')).trim(), cidr);
+      got.push(cidr);
+    }
+    assert.equal(new Set(got).size, 2);
+    for (const c of got) assert.match(c, /^10\.244\.\d+\.0\/24$/);
+    // the Node the helper created is the one the agent will adopt
+    const node = await client.get<Node & KubeObject>(Resources.nodes, 'edge-1');
+    assert.equal(node.spec?.podCIDR, got[0]);
+    ac.abort();
+    await running;
+  });
+});
+
+test('the cloud unreachable: the remembered podCIDR is used at once; with none, the fallback after the bounded wait', async () => {
+  await withDir(async (dir) => {
+    const client = new HttpKubeClient({ server: `https://127.0.0.1:${await closedPort()}`, userAgent: 'pod-subnet-test' });
+    try {
+      await writeFile(join(dir, POD_CIDR_FILE), '10.244.7.0/24\n');
+      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 60_000 }), '10.244.7.0/24');
+      await rm(join(dir, POD_CIDR_FILE));
+      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 300, pollMs: 50 }), FALLBACK_POD_SUBNET);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+test('no IPAM controller: the bounded wait ends in the fallback', async () => {
+  await withDir(async (dir) => {
+    const client = new FakeKubeClient();
+    assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'lonely', dataDir: dir, logger: silentLogger(), timeoutMs: 200, pollMs: 20 }), FALLBACK_POD_SUBNET);
+    // the Node exists for the agent to adopt
+    assert.equal((await client.get<Node & KubeObject>(Resources.nodes, 'lonely')).metadata.name, 'lonely');
+  });
+});

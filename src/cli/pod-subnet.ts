@@ -1,0 +1,84 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Node } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../api/object.ts';
+import { Resources } from '../client/resources.ts';
+import type { KubeClient } from '../client/types.ts';
+import { isHedgeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+
+/** the pod subnet of a node the control plane gave no range (and that has none remembered) */
+export const FALLBACK_POD_SUBNET = '10.88.0.0/16';
+/** file in the node's data dir holding the last podCIDR the control plane assigned */
+export const POD_CIDR_FILE = 'pod-cidr';
+
+export interface PodSubnetOptions {
+  client: KubeClient;
+  nodeName: string;
+  dataDir: string;
+  logger: Logger;
+  /** how long to wait for the node IPAM controller; default 30 s */
+  timeoutMs?: number;
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+const IPV4_CIDR = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
+
+async function remembered(dataDir: string): Promise<string | undefined> {
+  const s = await readFile(join(dataDir, POD_CIDR_FILE), 'utf8').then((t) => t.trim(), () => '');
+  return IPV4_CIDR.test(s) ? s : undefined;
+}
+
+/**
+ * The pod subnet of a node started without `--pod-subnet`: its Node's `spec.podCIDR`, which
+ * the node IPAM controller assigns. The Node is created here when absent (the agent adopts
+ * it), then polled for a bounded time. The answer is remembered in the data dir, so a node
+ * that starts while the cloud is unreachable keeps its range; with neither, the fallback is
+ * used with a warning.
+ */
+export async function podSubnetFromControlPlane(opts: PodSubnetOptions): Promise<string> {
+  const { client, nodeName, dataDir, logger, signal } = opts;
+  const log = logger.child({ component: 'pod-subnet' });
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let unreachable: unknown;
+  for (;;) {
+    try {
+      const node = await client.get<Node & KubeObject>(Resources.nodes, nodeName, { signal }).catch(async (err: unknown) => {
+        if (!isHedgeError(err, 'NotFound')) throw err;
+        return client.create<Node & KubeObject>(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName } }, { signal }).catch(async (e: unknown) => {
+          if (isHedgeError(e, 'AlreadyExists')) return client.get<Node & KubeObject>(Resources.nodes, nodeName, { signal });
+          throw e;
+        });
+      });
+      const cidr = node.spec?.podCIDR;
+      if (cidr && IPV4_CIDR.test(cidr)) {
+        const file = join(dataDir, POD_CIDR_FILE);
+        await writeFile(`${file}.tmp`, `${cidr}\n`, { mode: 0o600 });
+        await rename(`${file}.tmp`, file);
+        log.info({ podCIDR: cidr }, 'pod subnet assigned by the control plane');
+        return cidr;
+      }
+      unreachable = undefined;
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      unreachable = err;
+      // offline with a range from before: keep it rather than wait
+      const last = await remembered(dataDir);
+      if (last) {
+        log.warn({ err, podCIDR: last }, 'control plane unreachable; using the last assigned pod subnet');
+        return last;
+      }
+    }
+    if (Date.now() >= deadline) break;
+    await delay(opts.pollMs ?? 500, undefined, { signal });
+  }
+  const last = await remembered(dataDir);
+  if (last) {
+    log.warn({ podCIDR: last }, 'no podCIDR on the Node yet; using the last assigned pod subnet');
+    return last;
+  }
+  log.warn({ err: unreachable, fallback: FALLBACK_POD_SUBNET }, 'no podCIDR assigned to this Node in time (is the node IPAM controller running?); using the fallback pod subnet, which may overlap other nodes');
+  return FALLBACK_POD_SUBNET;
+}
