@@ -29,6 +29,7 @@ import { statusFromError } from './status.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
 import { schemaFieldChecker } from './handlers/field-validation.ts';
 import { serveResource } from './handlers/resource.ts';
+import { scaleProvider } from './handlers/scale.ts';
 import { sendError } from './handlers/respond.ts';
 import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import { defaultTableConverter } from './handlers/table.ts';
@@ -64,6 +65,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     podStreamProvider('exec', { dialer }),
     podStreamProvider('attach', { dialer }),
     tokenRequestProvider({ tokens: saTokens }),
+    scaleProvider('apps', 'deployments'),
+    scaleProvider('apps', 'replicasets'),
+    scaleProvider('apps', 'statefulsets'),
   ];
   const baseDefs = withSubresources(config.resources ?? builtinResources(), subProviders);
   const providerByDef = new Map<ResourceDef, ApiGroupProvider>();
