@@ -1,0 +1,41 @@
+import type { Clock } from '../../client/clock.ts';
+import type { KubeClient } from '../../client/types.ts';
+import type { Logger } from '../../lib/log.ts';
+import { DeploymentController } from './deployment.ts';
+import { GarbageCollector } from './garbage-collector.ts';
+import { SharedInformers } from './informers.ts';
+import { ReplicaSetController } from './replicaset.ts';
+
+export interface WorkloadControllersConfig {
+  client: KubeClient;
+  logger: Logger;
+  clock?: Clock;
+  /** pods a ReplicaSet creates or deletes per sync at most (default 500) */
+  burst?: number;
+}
+
+/**
+ * The workload controllers of kube-controller-manager, sharing one set of informers and run
+ * under one leadership term: a fresh instance per term, so no cache outlives it.
+ */
+export class WorkloadControllers {
+  readonly informers: SharedInformers;
+  readonly replicaSets: ReplicaSetController;
+  readonly deployments: DeploymentController;
+  readonly gc: GarbageCollector;
+
+  constructor(cfg: WorkloadControllersConfig) {
+    const log = cfg.logger;
+    this.informers = new SharedInformers({ client: cfg.client, logger: log, clock: cfg.clock });
+    const common = { client: cfg.client, logger: log, clock: cfg.clock, informers: this.informers };
+    this.replicaSets = new ReplicaSetController({ ...common, burst: cfg.burst });
+    this.deployments = new DeploymentController(common);
+    this.gc = new GarbageCollector(common);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    this.informers.start(signal);
+    await Promise.all([this.replicaSets.run(signal), this.deployments.run(signal), this.gc.run(signal)]);
+    await this.informers.done();
+  }
+}
