@@ -48,6 +48,7 @@ export function scaleOf(obj: KubeObject): ScaleObject {
 function replicasOf(scale: unknown, name: string): { replicas: number; resourceVersion?: string } {
   if (!isPlainObject(scale)) throw badRequest('the request body must be a Scale object');
   const spec = scale.spec;
+  if (spec !== undefined && spec !== null && !isPlainObject(spec)) throw badRequest('Scale in version "v1" cannot be handled as a Scale: spec: expected an object');
   const replicas = isPlainObject(spec) ? spec.replicas : undefined;
   const invalid = (message: string): HedgeError =>
     new HedgeError('Invalid', `Scale.autoscaling "${name}" is invalid: spec.replicas: ${message}`, {

@@ -74,7 +74,7 @@ describe('job, cronjob, daemonset and statefulset controllers against the real a
       async () => {
         const jobs = (await h.client.list<Job & KubeObject>(Resources.jobs, { namespace: ns })).items.filter((j) => j.metadata.name?.startsWith('tick-'));
         const c = await h.client.get<CronJob & KubeObject>(Resources.cronjobs, 'tick', { namespace: ns });
-        return jobs.length > 0 && c.status?.lastScheduleTime && jobs[0].metadata.ownerReferences?.[0].kind === 'CronJob' && c;
+        return jobs.length > 0 && !!c.status?.lastScheduleTime && jobs[0].metadata.ownerReferences?.[0].kind === 'CronJob' && c;
       },
       75_000,
     );
