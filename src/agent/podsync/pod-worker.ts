@@ -701,6 +701,7 @@ export class PodWorker {
       t.nextAt = now + (p.periodSeconds ?? 10) * 1000;
       const res = await runProbe(p, {
         podIP: this.sandbox?.podIP,
+        ports: c.ports,
         timeoutMs: (p.timeoutSeconds ?? 1) * 1000,
         exec: (command, s) => handler.exec(id, { command, tty: false, signal: AbortSignal.any([s, signal]) }),
       });
