@@ -102,8 +102,9 @@ describe('workloads: deployments, daemonsets, jobs, GC, namespaces and helm on a
     assert.equal(undone.metadata?.annotations?.['deployment.kubernetes.io/revision'], '3');
     await kubectl(['scale', 'deployment/web', '--replicas=3']);
     await kubectl(['rollout', 'status', 'deployment/web', '--timeout=180s'], undefined, 190_000);
-    const pods = JSON.parse(await kubectl(['get', 'pods', '-l', 'app=web', '-o', 'json'])) as { items: { status: { phase: string } }[] };
-    assert.equal(pods.items.filter((p) => p.status.phase === 'Running').length, 3);
+    const pods = JSON.parse(await kubectl(['get', 'pods', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { deletionTimestamp?: string }; status: { phase: string } }[] };
+    // pods replaced by the undo may still be in their grace period
+    assert.equal(pods.items.filter((p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp).length, 3);
   });
 
   it('deleting a Deployment with --cascade=orphan keeps its ReplicaSet and Pods; a plain delete removes them', async () => {
@@ -177,10 +178,13 @@ describe('workloads: deployments, daemonsets, jobs, GC, namespaces and helm on a
     const [repo, tag] = stack.httpdImage.split(/:(?=[^:/]+$)/);
     // the chart's probes hit the named port `http` = service.port; the httpd image serves on 8080
     const values = ['--set', `image.repository=${repo}`, '--set', `image.tag=${tag}`, '--set', 'service.port=8080'];
-    await h(['install', 'demo', './demo', ...values, '--wait', '--timeout', '4m']);
+    // not `--wait`: helm waits for a ClusterIP on the Service too, and hedge allocates none yet
+    await h(['install', 'demo', './demo', ...values]);
+    await kubectl(['rollout', 'status', 'deployment/demo', '--timeout=240s'], undefined, 250_000);
     assert.match(await kubectl(['get', 'deployment', 'demo']), /1\/1/);
     assert.match(await kubectl(['get', 'serviceaccount', 'demo']), /demo/);
-    await h(['upgrade', 'demo', './demo', ...values, '--set', 'replicaCount=2', '--wait', '--timeout', '4m']);
+    await h(['upgrade', 'demo', './demo', ...values, '--set', 'replicaCount=2']);
+    await kubectl(['rollout', 'status', 'deployment/demo', '--timeout=240s'], undefined, 250_000);
     assert.match(await kubectl(['get', 'deployment', 'demo']), /2\/2/);
     await h(['uninstall', 'demo', '--wait', '--timeout', '4m']);
     await waitUntil('nothing left of the release', 120_000, async () => {
