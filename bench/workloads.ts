@@ -1,9 +1,10 @@
 /**
  * Workload controllers at scale against a real `hedge server` (SQLite, its own scheduler and
  * workload controllers, leader-elected as in production) with fake nodes created through the
- * API and no agents: a Deployment from create to all pods bound, its rolling update (pods are
- * never Ready without agents, so every old pod counts as unavailable and maxUnavailable does not
- * hold the rollout back), and the garbage collector removing owned objects. Prints tables;
+ * API and no agents: a Deployment from create to all pods bound, its rolling update, and the
+ * garbage collector removing owned objects. A stand-in kubelet in this process reports bound pods
+ * Running and Ready (one status write per pod, as a kubelet makes), since a rolling update only
+ * advances as new pods become available. Prints tables;
  * asserts nothing. There is no kube-controller-manager on this machine to compare against.
  * Run: node --import tsx bench/workloads.ts [--replicas 1000] [--nodes 50] [--owned 1000]
  */
@@ -61,6 +62,22 @@ async function main(): Promise<void> {
       await client.updateStatus(Resources.nodes, { ...created, status: n.status } as KubeObject);
     });
     const rows: (string | number)[][] = [['phase', 'pods', 'seconds', 'pods/s']];
+    // the stand-in kubelet: bound, not yet Ready pods become Running + Ready
+    const kubeletStop = new AbortController();
+    const readied = new Set<string>();
+    const kubelet = (async () => {
+      while (!kubeletStop.signal.aborted) {
+        const pods = (await listAll<PodObject>(client, Resources.pods, 'app=big').catch(() => [] as PodObject[])).filter((p) => p.spec?.nodeName && !p.metadata.deletionTimestamp && !readied.has(p.metadata.uid ?? ''));
+        await pool(pods.length, 16, async (i) => {
+          const p = pods[i];
+          const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+          await client
+            .patch(Resources.pods, p.metadata.name ?? '', 'merge', { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }] } }, { namespace: ns, subresource: 'status' })
+            .then(() => readied.add(p.metadata.uid ?? ''), () => undefined);
+        });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
     const template = (v: string): KubeObject['spec'] & object => ({
       metadata: { labels: { app: 'big' } },
       spec: { containers: [{ name: 'c', image: 'busybox', env: [{ name: 'V', value: v }], resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
@@ -68,7 +85,7 @@ async function main(): Promise<void> {
     const bound = async (wantHash?: string): Promise<boolean> => {
       const pods = (await listAll<PodObject>(client, Resources.pods, 'app=big')).filter((p) => !p.metadata.deletionTimestamp);
       const mine = wantHash ? pods.filter((p) => p.metadata.labels?.['pod-template-hash'] === wantHash) : pods;
-      return mine.length === replicas && pods.length === replicas && mine.every((p) => p.spec?.nodeName);
+      return mine.length === replicas && pods.length === replicas && mine.every((p) => p.spec?.nodeName && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     };
     const t0 = performance.now();
     await client.create(Resources.deployments, {
@@ -80,7 +97,7 @@ async function main(): Promise<void> {
     const created = await until('all pods created', 600_000, async () => (await listAll(client, Resources.pods, 'app=big')).length >= replicas);
     const allBound = await until('all pods bound', 600_000, () => bound());
     rows.push(['create → all pods exist', replicas, created / 1000, (replicas * 1000) / created]);
-    rows.push(['create → all pods bound', replicas, (performance.now() - t0) / 1000, (replicas * 1000) / (performance.now() - t0)]);
+    rows.push(['create → all pods bound and Ready', replicas, (performance.now() - t0) / 1000, (replicas * 1000) / (performance.now() - t0)]);
     void allBound;
 
     const t1 = performance.now();
@@ -95,9 +112,11 @@ async function main(): Promise<void> {
     const rolled = await until('rolled and bound', 900_000, () => bound(newHash));
     const rollMs = performance.now() - t1;
     // a rollout creates `replicas` pods and deletes as many
-    rows.push(['rolling update → new pods bound, old gone', replicas, rollMs / 1000, (2 * replicas * 1000) / rollMs]);
+    rows.push(['rolling update (25% surge/unavailable) → new pods Ready, old gone', replicas, rollMs / 1000, (2 * replicas * 1000) / rollMs]);
     void rolled;
 
+    kubeletStop.abort();
+    await kubelet;
     const t2 = performance.now();
     await client.delete(Resources.deployments, 'big', { namespace: ns, propagationPolicy: 'Background' });
     await until('deployment collected', 900_000, async () => (await listAll(client, Resources.pods, 'app=big')).length === 0 && (await client.list(Resources.replicasets, { namespace: ns, labelSelector: 'app=big' })).items.length === 0);
