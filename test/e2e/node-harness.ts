@@ -139,7 +139,7 @@ export async function startHedgeNode(opts: {
       live.add(c);
       c.once('exit', () => live.delete(c));
       const ready = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`hedge node not ready in 30 s\n${out}`)), 30_000);
+        const timer = setTimeout(() => reject(new Error(`hedge node not ready in 120 s\n${out}`)), 120_000);
         const onData = (d: Buffer): void => {
           out += d.toString();
           if (/hedge node \S+ ready/.test(out.slice(-2000))) {

@@ -59,6 +59,7 @@ async function probeOnce(ctx: ProbeContext, kind: ProbeKind, p: Probe, startedAt
   t.nextAt = now + (p.periodSeconds ?? 10) * 1000;
   const res = await runProbe(p, {
     podIP: ctx.podIP,
+    ports: ctx.container.ports,
     timeoutMs: (p.timeoutSeconds ?? 1) * 1000,
     exec: (command, s) => ctx.handler.exec(id, { command, tty: false, signal: AbortSignal.any([s, ctx.signal]) }),
   });

@@ -1,4 +1,4 @@
-import type { Probe } from 'kubernetes-types/core/v1.js';
+import type { ContainerPort, Probe } from 'kubernetes-types/core/v1.js';
 import { connect } from 'node:net';
 import { request } from 'node:http';
 
@@ -9,6 +9,16 @@ export interface ProbeTarget {
   /** runs a command in the container, resolving with its exit code */
   exec(command: string[], signal: AbortSignal): Promise<number>;
   timeoutMs: number;
+  /** the container's ports, to resolve a named probe port (`port: http`) */
+  ports?: ContainerPort[];
+}
+
+/** upstream FindPort: a number, a numeric string, or the name of one of the container's ports */
+export function resolvePort(port: number | string | undefined, ports: ContainerPort[] = []): number {
+  if (typeof port === 'number') return port;
+  if (port === undefined || port === '') return Number.NaN;
+  if (/^\d+$/.test(port)) return Number(port);
+  return ports.find((p) => p.name === port)?.containerPort ?? Number.NaN;
 }
 
 /** One probe attempt (exec, httpGet, tcpSocket), bounded by timeoutSeconds. */
@@ -23,12 +33,12 @@ export async function runProbe(p: Probe, t: ProbeTarget): Promise<ProbeResult> {
     if (p.httpGet) {
       const host = p.httpGet.host || t.podIP;
       if (!host) return { ok: false, message: 'no pod IP' };
-      return await httpProbe(host, Number(p.httpGet.port), p.httpGet.path ?? '/', p.httpGet.scheme ?? 'HTTP', p.httpGet.httpHeaders ?? [], ac.signal);
+      return await httpProbe(host, resolvePort(p.httpGet.port, t.ports), p.httpGet.path ?? '/', p.httpGet.scheme ?? 'HTTP', p.httpGet.httpHeaders ?? [], ac.signal);
     }
     if (p.tcpSocket) {
       const host = p.tcpSocket.host || t.podIP;
       if (!host) return { ok: false, message: 'no pod IP' };
-      return await tcpProbe(host, Number(p.tcpSocket.port), ac.signal);
+      return await tcpProbe(host, resolvePort(p.tcpSocket.port, t.ports), ac.signal);
     }
     return { ok: false, message: 'probe has no handler (grpc is not supported)' };
   } catch (err) {

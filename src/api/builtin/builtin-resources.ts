@@ -1,10 +1,34 @@
 import { eventFields, namespaceFields, nodeFields, podFields, secretFields } from '../fields/field-maps.ts';
-import { defaultEndpoints, defaultNamespace, defaultNode, defaultPod, defaultSecret, defaultService } from '../defaults/index.ts';
+import {
+  defaultCronJob,
+  defaultDaemonSet,
+  defaultDeployment,
+  defaultEndpoints,
+  defaultEndpointSlice,
+  defaultJob,
+  defaultNamespace,
+  defaultNode,
+  defaultPod,
+  defaultPodDisruptionBudget,
+  defaultReplicaSet,
+  defaultSecret,
+  defaultService,
+  defaultStatefulSet,
+} from '../defaults/index.ts';
 import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, type NameValidator } from '../meta/name.ts';
 import {
   objectValidator,
   validateConfigMap,
+  validateControllerRevision,
+  validateCronJob,
+  validateDaemonSet,
+  validateDeployment,
   validateEndpoints,
+  validateEndpointSlice,
+  validateJob,
+  validatePodDisruptionBudget,
+  validateReplicaSet,
+  validateStatefulSet,
   validateEvent,
   validateLease,
   validateNamespace,
@@ -19,7 +43,16 @@ import {
 } from '../validation/index.ts';
 import {
   configMapTable,
+  controllerRevisionTable,
+  cronJobTable,
+  daemonSetTable,
+  deploymentTable,
+  endpointSliceTable,
   endpointsTable,
+  jobTable,
+  podDisruptionBudgetTable,
+  replicaSetTable,
+  statefulSetTable,
   eventTable,
   leaseTable,
   namespaceTable,
@@ -153,5 +186,120 @@ export function builtinResources(): ResourceDef[] {
       spec: validateRuntimeClass,
     }),
     ...rbacResources(),
+    ...workloadResources(),
+  ];
+}
+
+/**
+ * apps/v1, batch/v1, policy/v1 and discovery.k8s.io/v1: the workload kinds and what their
+ * controllers write, with upstream's discovery facts (short names, `all` category, subresources).
+ */
+function workloadResources(): ResourceDef[] {
+  const apps = { group: 'apps', version: 'v1', namespaced: true } as const;
+  const batch = { group: 'batch', version: 'v1', namespaced: true } as const;
+  const scalable = { subresources: ['status', 'scale'], hasStatus: true };
+  return [
+    def({ ...apps, kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', table: controllerRevisionTable, spec: validateControllerRevision }),
+    def({
+      ...apps,
+      kind: 'DaemonSet',
+      plural: 'daemonsets',
+      singular: 'daemonset',
+      shortNames: ['ds'],
+      categories: ['all'],
+      subresources: ['status'],
+      hasStatus: true,
+      table: daemonSetTable,
+      defaults: defaultDaemonSet,
+      spec: validateDaemonSet,
+    }),
+    def({
+      ...apps,
+      ...scalable,
+      kind: 'Deployment',
+      plural: 'deployments',
+      singular: 'deployment',
+      shortNames: ['deploy'],
+      categories: ['all'],
+      table: deploymentTable,
+      defaults: defaultDeployment,
+      spec: validateDeployment,
+    }),
+    def({
+      ...apps,
+      ...scalable,
+      kind: 'ReplicaSet',
+      plural: 'replicasets',
+      singular: 'replicaset',
+      shortNames: ['rs'],
+      categories: ['all'],
+      table: replicaSetTable,
+      defaults: defaultReplicaSet,
+      spec: validateReplicaSet,
+    }),
+    def({
+      ...apps,
+      ...scalable,
+      kind: 'StatefulSet',
+      plural: 'statefulsets',
+      singular: 'statefulset',
+      shortNames: ['sts'],
+      categories: ['all'],
+      table: statefulSetTable,
+      defaults: defaultStatefulSet,
+      spec: validateStatefulSet,
+    }),
+    def({
+      ...batch,
+      kind: 'CronJob',
+      plural: 'cronjobs',
+      singular: 'cronjob',
+      shortNames: ['cj'],
+      categories: ['all'],
+      subresources: ['status'],
+      hasStatus: true,
+      table: cronJobTable,
+      defaults: defaultCronJob,
+      spec: validateCronJob,
+    }),
+    def({
+      ...batch,
+      kind: 'Job',
+      plural: 'jobs',
+      singular: 'job',
+      categories: ['all'],
+      subresources: ['status'],
+      hasStatus: true,
+      table: jobTable,
+      defaults: defaultJob,
+      spec: validateJob,
+    }),
+    def({
+      group: 'policy',
+      version: 'v1',
+      namespaced: true,
+      kind: 'PodDisruptionBudget',
+      plural: 'poddisruptionbudgets',
+      singular: 'poddisruptionbudget',
+      shortNames: ['pdb'],
+      subresources: ['status'],
+      hasStatus: true,
+      table: podDisruptionBudgetTable,
+      defaults: defaultPodDisruptionBudget,
+      spec: validatePodDisruptionBudget,
+    }),
+    def({
+      group: 'discovery.k8s.io',
+      version: 'v1',
+      namespaced: true,
+      kind: 'EndpointSlice',
+      plural: 'endpointslices',
+      singular: 'endpointslice',
+      table: endpointSliceTable,
+      defaults: defaultEndpointSlice,
+      spec: validateEndpointSlice,
+      // EndpointSlices have no spec; every change is a new generation, as upstream's strategy does
+      generationChanged: (a, b) => JSON.stringify({ ...a, metadata: undefined }) !== JSON.stringify({ ...b, metadata: undefined }),
+    }),
   ];
 }

@@ -87,7 +87,13 @@ function walk(definitions: Definitions, schemaIn: SchemaObject, value: unknown, 
         return;
       }
       if (schema.items) {
-        for (let i = 0; i < value.length; i++) walk(definitions, schema.items, value[i], `${path}[${i}]`, result);
+        const items = resolve(definitions, schema.items);
+        // a null element of a list of structs would reach defaulting and validation as null: refuse it here
+        const structs = items.type === 'object' || (items.type === undefined && !!items.properties);
+        for (let i = 0; i < value.length; i++) {
+          if (value[i] === null && structs) typeError(result, `${path}[${i}]`, value[i], 'object');
+          else walk(definitions, schema.items, value[i], `${path}[${i}]`, result);
+        }
       }
       return;
     }

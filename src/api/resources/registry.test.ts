@@ -32,9 +32,9 @@ test('discovery facts match upstream', () => {
   assert.equal(reg.lookup('', 'v1', 'endpoints')?.singular, 'endpoints');
   assert.equal(reg.lookup('', 'v1', 'configmaps')?.listKind, 'ConfigMapList');
   const short = reg.all().flatMap((d) => d.shortNames).sort();
-  assert.deepEqual(short, ['cm', 'ep', 'ev', 'no', 'ns', 'po', 'sa', 'svc']);
+  assert.deepEqual(short, ['cj', 'cm', 'deploy', 'ds', 'ep', 'ev', 'no', 'ns', 'pdb', 'po', 'rs', 'sa', 'sts', 'svc']);
   const inAll = reg.all().filter((d) => d.categories.includes('all')).map((d) => d.plural).sort();
-  assert.deepEqual(inAll, ['pods', 'services']);
+  assert.deepEqual(inAll, ['cronjobs', 'daemonsets', 'deployments', 'jobs', 'pods', 'replicasets', 'services', 'statefulsets']);
 });
 
 test('byGroupVersion and groups', () => {
@@ -44,6 +44,10 @@ test('byGroupVersion and groups', () => {
     { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'node.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'rbac.authorization.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'apps', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'batch', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'discovery.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   ]);
 });
 
@@ -59,6 +63,9 @@ test('subresource discovery info', () => {
   assert.deepEqual(subresourceInfo(pods, 'eviction'), { kind: 'Eviction', verbs: ['create'], group: 'policy', version: 'v1' });
   assert.equal(subresourceInfo(pods, 'exec').kind, 'PodExecOptions');
   assert.deepEqual(subresourceInfo(pods, 'log').verbs, ['get']);
+  const deployments = reg.lookup('apps', 'v1', 'deployments');
+  assert.ok(deployments);
+  assert.deepEqual(subresourceInfo(deployments, 'scale'), { kind: 'Scale', verbs: ['get', 'patch', 'update'], group: 'autoscaling', version: 'v1' });
 });
 
 test('builtinResources returns fresh objects', () => {

@@ -73,6 +73,8 @@ export function subresourceInfo(def: ResourceDef, sub: string): SubresourceInfo 
   switch (sub) {
     case 'status':
       return { kind: def.kind, verbs: ['get', 'patch', 'update'] };
+    case 'scale':
+      return { kind: 'Scale', verbs: ['get', 'patch', 'update'], group: 'autoscaling', version: 'v1' };
     case 'finalize':
       return { kind: def.kind, verbs: ['update'] };
     case 'binding':

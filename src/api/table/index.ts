@@ -24,3 +24,15 @@ export {
   type TableRow,
   type ToTableOptions,
 } from './to-table.ts';
+export {
+  controllerRevisionTable,
+  cronJobTable,
+  daemonSetTable,
+  deploymentTable,
+  endpointSliceTable,
+  formatSelector,
+  jobTable,
+  podDisruptionBudgetTable,
+  replicaSetTable,
+  statefulSetTable,
+} from './workloads.ts';

@@ -13,3 +13,14 @@ export {
   validateServiceAccount,
 } from './cluster.ts';
 export { diffPaths, semanticEqual } from './semantic.ts';
+export {
+  validateControllerRevision,
+  validateCronJob,
+  validateDaemonSet,
+  validateDeployment,
+  validateEndpointSlice,
+  validateJob,
+  validatePodDisruptionBudget,
+  validateReplicaSet,
+  validateStatefulSet,
+} from './workloads.ts';

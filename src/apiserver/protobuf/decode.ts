@@ -31,6 +31,7 @@ function decodeMessage(buf: Buffer, schema: Schema): Record<string, unknown> {
     const value = decodeValue(v, spec);
     // gogo-protobuf writes non-pointer zero values; JSON (omitempty) leaves them out.
     if (value === undefined || (value === '' && !spec.repeated) || (spec.name === 'generation' && value === 0)) continue;
+    if (spec.omitZero && (value === 0 || value === false)) continue;
     if (spec.type.t === 'map') {
       const [k, val] = value as [string, unknown];
       const m = (out[spec.name] ??= {}) as Record<string, unknown>;
@@ -63,6 +64,11 @@ function decodeValue(v: WireValue, spec: FieldSpec): unknown {
       const ts = decodeMessage(v.value, { 1: { name: 'seconds', type: { t: 'int64' } } });
       if (!ts.seconds) return undefined;
       return new Date(Number(ts.seconds ?? 0) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
+    case 'intstr': {
+      if (v.wire !== 2) throw new HedgeError('BadRequest', 'malformed protobuf body: expected an IntOrString');
+      const is = decodeMessage(v.value, { 1: { name: 'type', type: { t: 'int64' } }, 2: { name: 'intVal', type: { t: 'int32' } }, 3: { name: 'strVal', type: { t: 'string' } } });
+      return is.type === 1 ? (is.strVal ?? '') : (is.intVal ?? 0);
     }
     case 'message':
       if (v.wire !== 2) throw new HedgeError('BadRequest', 'malformed protobuf body: expected a message');

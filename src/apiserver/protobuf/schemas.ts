@@ -9,6 +9,7 @@ export type FieldType =
   | { t: 'int32' }
   | { t: 'bool' }
   | { t: 'time' }
+  | { t: 'intstr' }
   | { t: 'message'; schema: string }
   | { t: 'map'; value: 'string' | 'bytes' };
 
@@ -16,6 +17,8 @@ export interface FieldSpec {
   name: string;
   type: FieldType;
   repeated?: boolean;
+  /** a Go non-pointer field with omitempty: gogo writes its zero value, JSON would leave it out */
+  omitZero?: boolean;
 }
 
 export type Schema = Record<number, FieldSpec>;
@@ -123,6 +126,91 @@ export const schemas: Record<string, Schema> = {
   Subject: { 1: s('kind'), 2: s('apiGroup'), 3: s('name'), 4: s('namespace') },
   RoleBinding: { 1: msg('metadata', 'ObjectMeta'), 2: msg('subjects', 'Subject', true), 3: msg('roleRef', 'RoleRef') },
   ClusterRoleBinding: { 1: msg('metadata', 'ObjectMeta'), 2: msg('subjects', 'Subject', true), 3: msg('roleRef', 'RoleRef') },
+
+  // the workload kinds `kubectl create deployment|job|cronjob|poddisruptionbudget` send: their specs
+  // and the pod template fields those generators (and `create job --from=cronjob`) fill in.
+  // Status (3) is left out on purpose: it is not writable on create.
+  PodTemplateSpec: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'PodSpec') },
+  PodSpec: {
+    2: msg('containers', 'Container', true),
+    3: s('restartPolicy'),
+    4: { name: 'terminationGracePeriodSeconds', type: { t: 'int64' } },
+    5: { name: 'activeDeadlineSeconds', type: { t: 'int64' } },
+    6: s('dnsPolicy'),
+    7: { name: 'nodeSelector', type: { t: 'map', value: 'string' } },
+    8: s('serviceAccountName'),
+    9: s('serviceAccount'),
+    10: s('nodeName'),
+    11: { name: 'hostNetwork', type: { t: 'bool' }, omitZero: true },
+    15: msg('imagePullSecrets', 'LocalObjectReference', true),
+    16: s('hostname'),
+    17: s('subdomain'),
+    19: s('schedulerName'),
+    20: msg('initContainers', 'Container', true),
+    24: s('priorityClassName'),
+    29: s('runtimeClassName'),
+  },
+  Container: {
+    1: s('name'),
+    2: s('image'),
+    3: { name: 'command', type: { t: 'string' }, repeated: true },
+    4: { name: 'args', type: { t: 'string' }, repeated: true },
+    5: s('workingDir'),
+    6: msg('ports', 'ContainerPort', true),
+    7: msg('env', 'EnvVar', true),
+    8: msg('resources', 'Empty'),
+    13: s('terminationMessagePath'),
+    14: s('imagePullPolicy'),
+    20: s('terminationMessagePolicy'),
+  },
+  Empty: {},
+  ContainerPort: { 1: s('name'), 2: { name: 'hostPort', type: { t: 'int32' }, omitZero: true }, 3: { name: 'containerPort', type: { t: 'int32' } }, 4: s('protocol'), 5: s('hostIP') },
+  EnvVar: { 1: s('name'), 2: s('value') },
+  Deployment: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'DeploymentSpec') },
+  DeploymentSpec: {
+    1: { name: 'replicas', type: { t: 'int32' } },
+    2: msg('selector', 'LabelSelector'),
+    3: msg('template', 'PodTemplateSpec'),
+    4: msg('strategy', 'DeploymentStrategy'),
+    5: { name: 'minReadySeconds', type: { t: 'int32' }, omitZero: true },
+    6: { name: 'revisionHistoryLimit', type: { t: 'int32' } },
+    7: { name: 'paused', type: { t: 'bool' }, omitZero: true },
+    9: { name: 'progressDeadlineSeconds', type: { t: 'int32' } },
+  },
+  DeploymentStrategy: { 1: s('type'), 2: msg('rollingUpdate', 'RollingUpdateDeployment') },
+  RollingUpdateDeployment: { 1: { name: 'maxUnavailable', type: { t: 'intstr' } }, 2: { name: 'maxSurge', type: { t: 'intstr' } } },
+  Job: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'JobSpec') },
+  JobSpec: {
+    1: { name: 'parallelism', type: { t: 'int32' } },
+    2: { name: 'completions', type: { t: 'int32' } },
+    3: { name: 'activeDeadlineSeconds', type: { t: 'int64' } },
+    4: msg('selector', 'LabelSelector'),
+    5: { name: 'manualSelector', type: { t: 'bool' } },
+    6: msg('template', 'PodTemplateSpec'),
+    7: { name: 'backoffLimit', type: { t: 'int32' } },
+    8: { name: 'ttlSecondsAfterFinished', type: { t: 'int32' } },
+    9: s('completionMode'),
+    10: { name: 'suspend', type: { t: 'bool' } },
+  },
+  CronJob: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'CronJobSpec') },
+  CronJobSpec: {
+    1: s('schedule'),
+    2: { name: 'startingDeadlineSeconds', type: { t: 'int64' } },
+    3: s('concurrencyPolicy'),
+    4: { name: 'suspend', type: { t: 'bool' } },
+    5: msg('jobTemplate', 'JobTemplateSpec'),
+    6: { name: 'successfulJobsHistoryLimit', type: { t: 'int32' } },
+    7: { name: 'failedJobsHistoryLimit', type: { t: 'int32' } },
+    8: s('timeZone'),
+  },
+  JobTemplateSpec: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'JobSpec') },
+  PodDisruptionBudget: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'PodDisruptionBudgetSpec') },
+  PodDisruptionBudgetSpec: {
+    1: { name: 'minAvailable', type: { t: 'intstr' } },
+    2: msg('selector', 'LabelSelector'),
+    3: { name: 'maxUnavailable', type: { t: 'intstr' } },
+    4: s('unhealthyPodEvictionPolicy'),
+  },
 };
 
 /** apiVersion/kind → schema name for the object types we accept as protobuf */
@@ -143,4 +231,8 @@ export const protobufKinds: Record<string, string> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': 'ClusterRole',
   'rbac.authorization.k8s.io/v1/RoleBinding': 'RoleBinding',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'ClusterRoleBinding',
+  'apps/v1/Deployment': 'Deployment',
+  'batch/v1/Job': 'Job',
+  'batch/v1/CronJob': 'CronJob',
+  'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
 };

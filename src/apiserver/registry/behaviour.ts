@@ -19,6 +19,7 @@ export function prepareCreateSpecial(def: ResourceDef, obj: KubeObject): void {
     if (!spec.finalizers?.includes('kubernetes')) spec.finalizers = [...(spec.finalizers ?? []), 'kubernetes'];
     obj.status = { ...(obj.status as object | undefined), phase: 'Active' };
   }
+  if (def.group === 'batch' && def.plural === 'jobs') generateJobSelector(obj);
   if (isCore(def, 'pods')) {
     const status = (obj.status ?? {}) as { phase?: string };
     if (!status.phase) obj.status = { ...status, phase: 'Pending' };
@@ -43,4 +44,29 @@ export function gracePeriodFor(def: ResourceDef, obj: KubeObject, requested: num
   const phase = pod.status?.phase;
   if (phase === 'Succeeded' || phase === 'Failed') return 0;
   return grace;
+}
+
+interface JobLike {
+  spec?: { manualSelector?: boolean; selector?: { matchLabels?: Record<string, string> }; template?: { metadata?: { labels?: Record<string, string> } } };
+}
+
+/**
+ * Upstream's job strategy PrepareForCreate: unless manualSelector, the selector is the Job's
+ * uid and the template carries the labels that select it (so two Jobs never share pods).
+ */
+function generateJobSelector(obj: KubeObject): void {
+  const job = obj as KubeObject & JobLike;
+  const spec = job.spec;
+  const uid = obj.metadata.uid;
+  if (typeof spec !== 'object' || spec === null || spec.manualSelector === true || !uid) return;
+  spec.selector = { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } };
+  if (typeof spec.template !== 'object' || spec.template === null) return;
+  const meta = (spec.template.metadata ??= {});
+  meta.labels = {
+    ...meta.labels,
+    'batch.kubernetes.io/controller-uid': uid,
+    'batch.kubernetes.io/job-name': obj.metadata.name ?? '',
+    'controller-uid': uid,
+    'job-name': obj.metadata.name ?? '',
+  };
 }

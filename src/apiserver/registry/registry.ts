@@ -28,6 +28,15 @@ export interface DeleteOptions {
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
 }
 
+export const ORPHAN_FINALIZER = 'orphan';
+export const FOREGROUND_FINALIZER = 'foregroundDeletion';
+
+function gcFinalizerFor(policy: DeleteOptions['propagationPolicy']): string | undefined {
+  if (policy === 'Orphan') return ORPHAN_FINALIZER;
+  if (policy === 'Foreground') return FOREGROUND_FINALIZER;
+  return undefined;
+}
+
 export interface DeleteOutcome {
   obj: Decoded;
   /** false when deletion is pending (grace period or finalizers) */
@@ -185,6 +194,11 @@ export class Registry {
       try {
         if (isCore(def, 'namespaces')) return await this.#deleteNamespace(rs, cur, ctx);
         const grace = gracePeriodFor(def, obj, options.gracePeriodSeconds);
+        const gcFinalizer = gcFinalizerFor(options.propagationPolicy);
+        if (gcFinalizer && !(obj.metadata.finalizers ?? []).includes(gcFinalizer)) {
+          // Orphan / Foreground: the garbage collector finishes the delete and then drops the finalizer
+          return { obj: await this.#markDeleting(rs, cur, obj.metadata.deletionTimestamp ? (obj.metadata.deletionGracePeriodSeconds ?? 0) : grace, ctx, gcFinalizer), deleted: false };
+        }
         const hasFinalizers = (obj.metadata.finalizers ?? []).length > 0;
         const pendingGrace = obj.metadata.deletionGracePeriodSeconds;
         if (obj.metadata.deletionTimestamp) {
@@ -204,15 +218,25 @@ export class Registry {
     }
   }
 
-  async #markDeleting(rs: ResourceStore, cur: Decoded, grace: number, ctx: OperationContext): Promise<Decoded> {
+  async #markDeleting(rs: ResourceStore, cur: Decoded, grace: number, ctx: OperationContext, finalizer?: string): Promise<Decoded> {
     const now = this.#now();
     const out = await rs.guaranteedUpdate(
       cur.obj.metadata.namespace ?? '',
       cur.obj.metadata.name ?? '',
       (obj) => {
         const m = mutableMeta(obj);
-        m.deletionTimestamp = timestamp(new Date(now.getTime() + grace * 1000));
-        m.deletionGracePeriodSeconds = grace;
+        if (!m.deletionTimestamp) {
+          m.deletionTimestamp = timestamp(new Date(now.getTime() + grace * 1000));
+          m.deletionGracePeriodSeconds = grace;
+        } else if (m.deletionGracePeriodSeconds === undefined || grace < m.deletionGracePeriodSeconds) {
+          m.deletionTimestamp = timestamp(new Date(now.getTime() + grace * 1000));
+          m.deletionGracePeriodSeconds = grace;
+        }
+        if (finalizer) {
+          // the two propagation finalizers exclude each other (upstream deletionFinalizersForGarbageCollection)
+          const other = finalizer === ORPHAN_FINALIZER ? FOREGROUND_FINALIZER : ORPHAN_FINALIZER;
+          m.finalizers = [...(m.finalizers ?? []).filter((f) => f !== other && f !== finalizer), finalizer];
+        }
         delete m.resourceVersion;
         return { kind: 'write', obj };
       },

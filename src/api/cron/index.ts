@@ -1,0 +1,1 @@
+export { nextCronTime, parseCronSchedule, type CronSchedule } from './schedule.ts';

@@ -1,0 +1,114 @@
+import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
+import { applyJsonPatch, applyMergePatch } from '../../api/patch/index.ts';
+import { selectorFromLabelSelector, selectorToString } from '../../api/labels/selector.ts';
+import { isPlainObject, type Json, type KubeObject } from '../../api/object.ts';
+import { HedgeError, badRequest } from '../../lib/errors.ts';
+import { decodeObjectBody, decodeUtf8, objectBodyFormat, parseDocument, readBody } from '../body.ts';
+import { mediaTypeOf } from '../negotiate.ts';
+import type { SubresourceProvider } from '../providers.ts';
+import { mutableMeta } from '../registry/mutable-meta.ts';
+import { statusErrors } from '../status.ts';
+import { patchMediaTypes } from './patch-engine.ts';
+import { namespaceOf } from './read.ts';
+import { sendJson } from './respond.ts';
+import type { RequestScope } from './scope.ts';
+
+interface Scalable {
+  spec?: { replicas?: number; selector?: LabelSelector };
+  status?: { replicas?: number };
+}
+
+interface ScaleObject {
+  apiVersion: 'autoscaling/v1';
+  kind: 'Scale';
+  metadata: KubeObject['metadata'];
+  spec: { replicas: number };
+  status: { replicas: number; selector?: string };
+}
+
+/** The autoscaling/v1 Scale view of a Deployment / ReplicaSet / StatefulSet (upstream ScaleREST). */
+export function scaleOf(obj: KubeObject): ScaleObject {
+  const s = obj as KubeObject & Scalable;
+  const m = obj.metadata;
+  let selector: string | undefined;
+  try {
+    selector = s.spec?.selector ? selectorToString(selectorFromLabelSelector(s.spec.selector)) : undefined;
+  } catch {
+    selector = undefined;
+  }
+  return {
+    apiVersion: 'autoscaling/v1',
+    kind: 'Scale',
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+    spec: { replicas: s.spec?.replicas ?? 0 },
+    status: { replicas: s.status?.replicas ?? 0, ...(selector !== undefined ? { selector } : {}) },
+  };
+}
+
+function replicasOf(scale: unknown, name: string): { replicas: number; resourceVersion?: string } {
+  if (!isPlainObject(scale)) throw badRequest('the request body must be a Scale object');
+  const spec = scale.spec;
+  if (spec !== undefined && spec !== null && !isPlainObject(spec)) throw badRequest('Scale in version "v1" cannot be handled as a Scale: spec: expected an object');
+  const replicas = isPlainObject(spec) ? spec.replicas : undefined;
+  const invalid = (message: string): HedgeError =>
+    new HedgeError('Invalid', `Scale.autoscaling "${name}" is invalid: spec.replicas: ${message}`, {
+      details: { kind: 'Scale', group: 'autoscaling', name, causes: [{ field: 'spec.replicas', reason: 'FieldValueInvalid', message }] },
+    });
+  if (replicas === undefined || replicas === null) return { replicas: 0 };
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas)) throw badRequest(`Scale in version "v1" cannot be handled as a Scale: spec.replicas: expected an integer`);
+  if (replicas < 0) throw invalid(`Invalid value: ${replicas}: must be greater than or equal to 0`);
+  if (replicas > 2147483647) throw invalid(`Invalid value: ${replicas}: must be less than or equal to 2147483647`);
+  const meta = isPlainObject(scale.metadata) ? scale.metadata : {};
+  if (meta.name !== undefined && meta.name !== name) throw badRequest(`the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`);
+  return { replicas, resourceVersion: typeof meta.resourceVersion === 'string' && meta.resourceVersion !== '' ? meta.resourceVersion : undefined };
+}
+
+/** `<plural>/scale` for one scalable resource. */
+export function scaleProvider(group: string, resource: string): SubresourceProvider {
+  return {
+    group,
+    resource,
+    subresource: 'scale',
+    async serve(rq: RequestScope): Promise<void> {
+      const reg = rq.server.registry;
+      const ns = namespaceOf(rq);
+      const name = rq.info.name;
+      if (name === '') throw statusErrors.notFoundPath();
+      const verb = rq.info.verb;
+      if (verb === 'get') {
+        const cur = await rq.rs.get(ns, name);
+        sendJson(rq.res, 200, scaleOf(cur.obj));
+        return;
+      }
+      if (verb !== 'update' && verb !== 'patch') throw statusErrors.methodNotAllowed(rq.req.method ?? '', `${resource}/scale`);
+      const dryRun = rq.query.getAll('dryRun').length > 0;
+      let body: unknown;
+      let patchType: string | undefined;
+      const buf = await readBody(rq.req, rq.server.maxBodyBytes);
+      if (verb === 'update') body = decodeObjectBody(buf, objectBodyFormat(rq.req.headers['content-type']));
+      else {
+        const mt = mediaTypeOf(rq.req.headers['content-type']);
+        patchType = patchMediaTypes[mt];
+        if (!patchType || patchType === 'apply') throw statusErrors.unsupportedMediaType(mt, Object.keys(patchMediaTypes).filter((t) => !t.includes('apply')));
+        body = parseDocument(decodeUtf8(buf), 'json');
+      }
+      const fieldManager = rq.query.get('fieldManager') || (rq.req.headers['user-agent'] ?? 'unknown').split('/')[0] || 'unknown';
+      const out = await reg.transform(rq.def, ns, name, '', { user: rq.user, dryRun, signal: rq.signal, fieldManager }, (current) => {
+        let desired: unknown = body;
+        if (patchType === 'json') desired = applyJsonPatch(scaleOf(current) as unknown as Json, body as Json);
+        else if (patchType !== undefined) desired = applyMergePatch(scaleOf(current) as unknown as Json, body as Json);
+        const want = replicasOf(desired, name);
+        if (want.resourceVersion !== undefined && want.resourceVersion !== current.metadata.resourceVersion && verb === 'update') {
+          throw new HedgeError('Conflict', `Operation cannot be fulfilled on ${resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
+            details: { kind: resource, group, name },
+          });
+        }
+        const obj = current as KubeObject & Scalable;
+        obj.spec = { ...obj.spec, replicas: want.replicas };
+        delete mutableMeta(obj).resourceVersion;
+        return obj;
+      });
+      sendJson(rq.res, 200, scaleOf(out.obj));
+    },
+  };
+}
