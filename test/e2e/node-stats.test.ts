@@ -1,0 +1,107 @@
+/**
+ * The node's /stats/summary and /metrics/cadvisor with real runtimes (runc, gVisor): a real
+ * `hedge server` + `hedge node`, pods serving HTTP, and the node server asked over TLS with a
+ * client certificate from the cluster CA (what the apiserver's kubelet client presents).
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import type { Summary } from '../../src/agent/stats/summary.ts';
+import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
+import { findKubectl } from './harness.ts';
+import { edgeNodeSkipReason } from './node-harness.ts';
+import { fetchText, waitUntil } from './pod-checks.ts';
+
+const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
+const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
+
+describe('node stats: /stats/summary and /metrics/cadvisor on a real node', { skip, timeout: 240_000 }, () => {
+  let stack: EdgeStack | undefined;
+  const nodeName = `stats-${process.pid}`;
+  let nodeGet: (path: string) => Promise<{ status: number; body: string }>;
+
+  before(async () => {
+    stack = await startEdgeStack({ nodes: [{ name: nodeName }] });
+    const s = stack;
+    const pki = join(s.server.dataDir, 'pki');
+    const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f), 'utf8')));
+    const node = (await s.server.api('GET', `/api/v1/nodes/${nodeName}`)).body as Node;
+    const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port;
+    assert.ok(port, 'the node advertises its server port');
+    nodeGet = (path) =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, ca, cert, key, servername: nodeName, checkServerIdentity: () => undefined }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+  });
+  after(() => stack?.close());
+
+  it('reports per-container CPU and memory and the pod network, for runc and gVisor', async () => {
+    const s = stack!;
+    const pod = (name: string, runtimeClassName: string): string =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name },
+        spec: {
+          runtimeClassName,
+          terminationGracePeriodSeconds: 2,
+          containers: [{ name: 'web', image: s.httpdImage, command: ['sh', '-c', 'exec httpd -f -p 8080 -h /www'], readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }],
+        },
+      });
+    for (const [name, rc] of [['st-runc', 'runc'], ['st-gvisor', 'gvisor']]) {
+      const r = await s.server.kubectl(['apply', '-f', '-'], { input: pod(name, rc) });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const ips = new Map<string, string>();
+    for (const name of ['st-runc', 'st-gvisor']) {
+      const p = await waitUntil(`${name} ready`, 90_000, async () => {
+        const got = (await s.server.api('GET', `/api/v1/namespaces/default/pods/${name}`)).body as Pod;
+        return got.status?.containerStatuses?.[0]?.ready && got.status.podIP ? got : undefined;
+      }, s.explain);
+      ips.set(name, p.status!.podIP!);
+      // traffic the pod's netns counts
+      assert.match(await fetchText(p.status!.podIP!, { port: 8080 }), /hello from hedge/);
+    }
+
+    const summary = await waitUntil('both pods in /stats/summary with a CPU rate', 30_000, async () => {
+      const r = await nodeGet('/stats/summary');
+      assert.equal(r.status, 200, r.body);
+      const sum = JSON.parse(r.body) as Summary;
+      const mine = sum.pods.filter((p) => p.podRef.name.startsWith('st-'));
+      return mine.length === 2 && mine.every((p) => p.containers[0]?.cpu.usageNanoCores !== undefined) ? sum : undefined;
+    }, s.explain);
+    assert.equal(summary.node.nodeName, nodeName);
+    assert.ok((summary.node.cpu?.usageCoreNanoSeconds ?? 0) > 0);
+    assert.ok((summary.node.memory?.workingSetBytes ?? 0) > 0);
+    assert.ok((summary.node.fs?.capacityBytes ?? 0) > 0);
+    for (const p of summary.pods.filter((x) => x.podRef.name.startsWith('st-'))) {
+      const what = `${p.podRef.name}: ${JSON.stringify(p)}`;
+      assert.equal(p.podRef.namespace, 'default');
+      assert.ok(p.podRef.uid);
+      assert.equal(p.containers[0].name, 'web', what);
+      assert.ok(p.containers[0].startTime, what);
+      assert.ok(p.containers[0].cpu.usageCoreNanoSeconds > 0, what);
+      assert.ok(p.containers[0].memory.workingSetBytes > 0, what);
+      assert.ok((p.network?.rxBytes ?? 0) > 0, `the pod's netns saw the HTTP request: ${what}`);
+      assert.ok((p.network?.txBytes ?? 0) > 0, what);
+    }
+
+    const metrics = await nodeGet('/metrics/cadvisor');
+    assert.equal(metrics.status, 200);
+    for (const name of ['st-runc', 'st-gvisor']) {
+      assert.match(metrics.body, new RegExp(`^container_cpu_usage_seconds_total\\{[^}]*container="web"[^}]*namespace="default",pod="${name}"[^}]*\\} [0-9.e+-]+$`, 'm'));
+      assert.match(metrics.body, new RegExp(`^container_memory_working_set_bytes\\{[^}]*container="web"[^}]*pod="${name}"\\} [1-9]`, 'm'));
+      assert.match(metrics.body, new RegExp(`^container_network_receive_bytes_total\\{[^}]*pod="${name}",interface="eth0"\\} [1-9]`, 'm'));
+    }
+  });
+});
