@@ -116,5 +116,15 @@ describe('node stats: /stats/summary and /metrics/cadvisor on a real node', { sk
       last = metrics.body;
       return ['st-runc', 'st-gvisor'].every((n) => series(n).every((re) => re.test(last))) ? true : undefined;
     }, () => `last scrape:\n${last}\n${s.explain()}`);
+
+    // what Prometheus' kubernetes_sd node role + proxy scrape and metrics consumers use: nodes/proxy through the apiserver
+    const viaApi = await s.server.kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/stats/summary`]);
+    assert.equal(viaApi.code, 0, viaApi.stderr);
+    const proxied = JSON.parse(viaApi.stdout) as Summary;
+    assert.equal(proxied.node.nodeName, nodeName);
+    assert.deepEqual(proxied.pods.map((p) => p.podRef.name).filter((n) => n.startsWith('st-')).sort(), ['st-gvisor', 'st-runc']);
+    const promViaApi = await s.server.kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/metrics/cadvisor`]);
+    assert.equal(promViaApi.code, 0, promViaApi.stderr);
+    assert.match(promViaApi.stdout, /^container_cpu_usage_seconds_total\{[^}]*container="web"/m);
   });
 });
