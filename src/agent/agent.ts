@@ -16,6 +16,8 @@ import type { RuntimeHandler } from './runtime/types.ts';
 import { startNodeServer, type NodeServer, type RouteHandler } from './server/node-server.ts';
 import type { NodeServerAuth } from './server/types.ts';
 import type { Snapshotter } from './snapshot/types.ts';
+import { StatsCollector } from './stats/collector.ts';
+import { statsRoutes } from './server/stats-routes.ts';
 import { systemMounter } from './volumes/mounter.ts';
 import type { Mounter } from './volumes/types.ts';
 
@@ -164,7 +166,13 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     },
     podCfg,
   );
-  const server = await startNodeServer({ ...cfg.server, pods: podSync, logger, now: () => clock.now(), routes: deps.routes });
+  const server = await startNodeServer({
+    ...cfg.server,
+    pods: podSync,
+    logger,
+    now: () => clock.now(),
+    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir })), ...(deps.routes ?? [])]),
+  });
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)
   nodeCfg.kubeletPort = server.port;
   // container logs of every runtime that can reopen them (kubelet: 10 MiB, 5 files)

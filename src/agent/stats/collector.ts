@@ -1,0 +1,188 @@
+/**
+ * One pull-based sample of the node and every running container, shared by `/stats/summary`
+ * and `/metrics/cadvisor`. Nothing is collected between scrapes; the collector only keeps the
+ * previous cumulative CPU figure per container, pod and node so a scrape can report
+ * usageNanoCores (Δ CPU / Δ wall time) like the kubelet does.
+ */
+import { readFile, statfs } from 'node:fs/promises';
+import { totalmem, uptime } from 'node:os';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Logger } from '../../lib/log.ts';
+import type { ContainerId, RuntimeHandler, SandboxId } from '../runtime/types.ts';
+import type { ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats } from './types.ts';
+import { readCgroupStats, withNanoCores, type CgroupRef } from './cgroup-v1.ts';
+import { parseNetDev } from './net-dev.ts';
+
+/** What the collector needs from pod sync (PodSync and the node server's PodSource satisfy it). */
+export interface StatsPodSource {
+  pods(): Pod[];
+  locate(namespace: string, name: string, container?: string): { handler?: RuntimeHandler; id?: ContainerId } | undefined;
+}
+
+export interface ContainerSample {
+  name: string;
+  id: ContainerId;
+  image: string;
+  startTime?: Date;
+  stats: ContainerStats;
+}
+
+export interface PodSample {
+  name: string;
+  namespace: string;
+  uid: string;
+  startTime?: Date;
+  handler: string;
+  sandboxId?: SandboxId;
+  containers: ContainerSample[];
+  /** the whole sandbox (for a microVM: the guest), incl. the pod's network */
+  stats?: SandboxStats;
+}
+
+export interface FsSample {
+  capacityBytes: number;
+  availableBytes: number;
+  usedBytes: number;
+  inodes: number;
+  inodesFree: number;
+  inodesUsed: number;
+}
+
+export interface NodeSample {
+  timestamp: Date;
+  startTime: Date;
+  cpu?: CpuStats;
+  memory?: MemoryStats & { availableBytes?: number };
+  network?: NetworkStats;
+  fs?: FsSample;
+}
+
+export interface StatsSample {
+  nodeName: string;
+  node: NodeSample;
+  pods: PodSample[];
+}
+
+export interface StatsCollectorOptions {
+  nodeName: string;
+  pods: StatsPodSource;
+  logger: Logger;
+  /** the node's own figures: the root cgroup (default /sys/fs/cgroup, path /) */
+  nodeCgroup?: CgroupRef;
+  /** the host's /proc (node network from <procRoot>/self/net/dev) */
+  procRoot?: string;
+  /** the filesystem holding the node's data dir (node fs figures) */
+  fsPath?: string;
+  now?: () => Date;
+  /** rates are computed over at least this window; closer scrapes reuse the last rate (default 1 s) */
+  minRateWindowMs?: number;
+}
+
+interface RateState {
+  base: ContainerStats;
+  nanoCores?: number;
+}
+
+export class StatsCollector {
+  private readonly prev = new Map<string, RateState>();
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly minWindowMs: number;
+
+  constructor(private readonly opts: StatsCollectorOptions) {
+    this.log = opts.logger.child({ component: 'stats' });
+    this.now = opts.now ?? (() => new Date());
+    this.minWindowMs = opts.minRateWindowMs ?? 1000;
+  }
+
+  async sample(signal: AbortSignal): Promise<StatsSample> {
+    const seen = new Set<string>();
+    const [node, pods] = await Promise.all([this.sampleNode(seen), Promise.all(this.opts.pods.pods().map((p) => this.samplePod(p, seen, signal)))]);
+    for (const k of this.prev.keys()) if (!seen.has(k)) this.prev.delete(k);
+    return { nodeName: this.opts.nodeName, node, pods: pods.filter((p): p is PodSample => p !== undefined) };
+  }
+
+  /** usageNanoCores against the previous sample of `key` (kept while `key` is seen every scrape) */
+  private rate<T extends ContainerStats>(key: string, cur: T, seen: Set<string>): T {
+    seen.add(key);
+    const st = this.prev.get(key);
+    if (st && cur.timestamp.getTime() - st.base.timestamp.getTime() < this.minWindowMs) {
+      return st.nanoCores === undefined ? cur : { ...cur, cpu: { ...cur.cpu, usageNanoCores: st.nanoCores } };
+    }
+    const out = cur.cpu.usageNanoCores !== undefined ? cur : withNanoCores(cur, st?.base);
+    this.prev.set(key, { base: cur, nanoCores: out.cpu.usageNanoCores });
+    return out;
+  }
+
+  private async sampleNode(seen: Set<string>): Promise<NodeSample> {
+    const timestamp = this.now();
+    const cg = this.opts.nodeCgroup ?? { root: '/sys/fs/cgroup', path: '/' };
+    const procRoot = this.opts.procRoot ?? '/proc';
+    const [cgs, netText, fs] = await Promise.all([
+      readCgroupStats(cg, () => timestamp),
+      readFile(`${procRoot}/self/net/dev`, 'utf8').catch(() => undefined),
+      this.opts.fsPath ? statfs(this.opts.fsPath).catch(() => undefined) : Promise.resolve(undefined),
+    ]);
+    const out: NodeSample = { timestamp, startTime: new Date(timestamp.getTime() - uptime() * 1000) };
+    if (cgs) {
+      const r = this.rate('node', cgs, seen);
+      out.cpu = r.cpu;
+      out.memory = { ...r.memory, availableBytes: Math.max(0, totalmem() - r.memory.workingSetBytes) };
+    }
+    if (netText !== undefined) out.network = parseNetDev(netText);
+    if (fs) {
+      const bs = fs.bsize;
+      out.fs = {
+        capacityBytes: fs.blocks * bs,
+        availableBytes: fs.bavail * bs,
+        usedBytes: (fs.blocks - fs.bfree) * bs,
+        inodes: fs.files,
+        inodesFree: fs.ffree,
+        inodesUsed: fs.files - fs.ffree,
+      };
+    }
+    return out;
+  }
+
+  private async samplePod(pod: Pod, seen: Set<string>, signal: AbortSignal): Promise<PodSample | undefined> {
+    const name = pod.metadata?.name ?? '';
+    const namespace = pod.metadata?.namespace ?? 'default';
+    const uid = pod.metadata?.uid ?? '';
+    const specs = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+    let handler: RuntimeHandler | undefined;
+    let sandboxId: SandboxId | undefined;
+    const containers: ContainerSample[] = [];
+    await Promise.all(
+      specs.map(async (c) => {
+        const loc = this.opts.pods.locate(namespace, name, c.name);
+        if (!loc?.handler || !loc.id) return;
+        const h = loc.handler;
+        const id = loc.id;
+        try {
+          const [status, stats] = await Promise.all([h.status(id, signal), h.stats(id, signal)]);
+          if (status.status.state !== 'running') return;
+          handler = h;
+          sandboxId = status.sandboxId;
+          containers.push({ name: c.name, id, image: c.image ?? '', startTime: status.status.startedAt, stats: this.rate(`c/${id}`, stats, seen) });
+        } catch (err) {
+          // exited or removed between the list and the read: not running, nothing to report
+          this.log.debug({ err, pod: `${namespace}/${name}`, container: c.name }, 'container stats unavailable');
+        }
+      }),
+    );
+    if (!handler) return undefined;
+    const order = new Map(specs.map((c, i) => [c.name, i]));
+    containers.sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
+    const out: PodSample = { name, namespace, uid, handler: handler.name, sandboxId, containers };
+    const st = pod.status?.startTime;
+    if (st) out.startTime = new Date(st);
+    if (sandboxId) {
+      try {
+        out.stats = this.rate(`p/${sandboxId}`, await handler.sandboxStats(sandboxId, signal), seen);
+      } catch (err) {
+        this.log.debug({ err, pod: `${namespace}/${name}` }, 'sandbox stats unavailable');
+      }
+    }
+    return out;
+  }
+}
