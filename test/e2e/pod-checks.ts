@@ -15,7 +15,20 @@ export async function waitUntil<T>(what: string, timeoutMs: number, probe: () =>
 }
 
 /** GET http://ip:port/ on a fresh connection each time: busybox httpd closes after one answer, so a pooled socket would be stale */
-export function fetchText(ip: string, opts: { port?: number; timeoutMs?: number } = {}): Promise<string> {
+export async function fetchText(ip: string, opts: { port?: number; timeoutMs?: number } = {}): Promise<string> {
+  // busybox httpd under Debian's runsc (hostinet) sometimes closes a connection whose request
+  // arrives late on a loaded host (docs/host-notes.md): a reset connection is tried again, twice
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetchOnce(ip, opts);
+    } catch (err) {
+      if (attempt >= 3 || !/socket hang up|ECONNRESET/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+function fetchOnce(ip: string, opts: { port?: number; timeoutMs?: number }): Promise<string> {
   const port = opts.port ?? 8080;
   return new Promise((resolve, reject) => {
     const req = get({ host: ip, port, path: '/', agent: false, timeout: opts.timeoutMs ?? 5_000 }, (res) => {
