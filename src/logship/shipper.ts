@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseCriLine } from '../agent/logs/cri-log.ts';
 import type { Logger } from '../lib/log.ts';
 import type { LogLabels, LogRecord, LogSink } from './types.ts';
+import { sleep } from '../lib/sleep.ts';
 
 export interface LogShipperConfig {
   nodeName: string;
@@ -373,16 +374,4 @@ async function readRecords(entry: FileEntry, from: number, maxBytes: number, max
   return { records, end, skipped };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 

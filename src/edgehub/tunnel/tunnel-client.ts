@@ -5,6 +5,7 @@ import { Backoff, type BackoffOptions } from '../../client/backoff.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { MUX_MAX_FRAME, wsMuxSession, type MuxStream } from '../../lib/mux/index.ts';
+import { sleep } from '../../lib/sleep.ts';
 
 export interface TunnelClientOptions {
   /** the apiserver, e.g. https://10.0.0.1:6443 (the node's kubeconfig server) */
@@ -39,17 +40,6 @@ export interface TunnelClient {
 
 export const tunnelPath = (nodeName: string): string => `/apis/tunnel.hedge.io/v1/nodes/${encodeURIComponent(nodeName)}/connect`;
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Relay one tunnel stream to a new local connection, half-closes included. */
 function relay(stream: MuxStream, local: Duplex, log: Logger): void {
