@@ -78,26 +78,8 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   hubListen: '--hub-listen',
 };
 
-export interface NodeDefaults {
-  nodeName: string;
-  dataDir: string;
-  listen: string;
-  podSubnet?: string;
-  bridge: string;
-  insecureRegistry: string[];
-  runtimes: NodeRuntime[];
-  logLevel: LogLevel;
-  netnsDir: string;
-  cgroupRoot: string;
-  seccompDefault: boolean;
-  nodeLeaseDurationSeconds: number;
-  volumeRefreshSeconds: number;
-  microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
-  logSink: string[];
-  logBufferBytes: number;
-  tunnel: boolean;
-  hubListen: string;
-}
+/** Defaults in flag syntax (they go through the same validation as flags). */
+export type NodeDefaults = Omit<NodeSettings, 'kubeconfig' | 'listen' | 'internalIP' | 'guestDir' | 'hubListen'> & { listen: string; hubListen: string };
 
 export function nodeDefaults(): NodeDefaults {
   return {

@@ -5,6 +5,28 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, resolveServerSettings } from './server-config.ts';
 
+/** what `hedge server` runs with when nothing is given */
+const DEFAULT_SETTINGS = {
+  dataDir: '/var/lib/hedge',
+  listen: { host: '127.0.0.1', port: 6443 },
+  store: 'sqlite',
+  etcdServers: [],
+  etcdCafile: undefined,
+  etcdCertfile: undefined,
+  etcdKeyfile: undefined,
+  etcdPrefix: '',
+  etcdCompactionInterval: 300,
+  advertiseHost: [],
+  logLevel: 'info',
+  controllers: true,
+  nodeMonitorGracePeriod: 40,
+  defaultTolerationSeconds: 300,
+  podSecurityLevel: 'baseline',
+  podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
+  clusterCidr: '10.244.0.0/16',
+  nodeCidrMaskSize: 24,
+};
+
 describe('resolveServerSettings', () => {
   let dir: string;
   before(async () => {
@@ -15,26 +37,7 @@ describe('resolveServerSettings', () => {
   });
 
   it('applies defaults', async () => {
-    assert.deepEqual(await resolveServerSettings({ flags: {} }), {
-      dataDir: '/var/lib/hedge',
-      listen: { host: '127.0.0.1', port: 6443 },
-      store: 'sqlite',
-      etcdServers: [],
-      etcdCafile: undefined,
-      etcdCertfile: undefined,
-      etcdKeyfile: undefined,
-      etcdPrefix: '',
-      etcdCompactionInterval: 300,
-      advertiseHost: [],
-      logLevel: 'info',
-      controllers: true,
-      nodeMonitorGracePeriod: 40,
-      defaultTolerationSeconds: 300,
-      podSecurityLevel: 'baseline',
-      podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
-      clusterCidr: '10.244.0.0/16',
-      nodeCidrMaskSize: 24,
-    });
+    assert.deepEqual(await resolveServerSettings({ flags: {} }), DEFAULT_SETTINGS);
   });
 
   it('takes etcd settings from flags (comma list) and the file (YAML list)', async () => {
@@ -69,24 +72,13 @@ describe('resolveServerSettings', () => {
       configFile: f,
     });
     assert.deepEqual(s, {
+      ...DEFAULT_SETTINGS,
       dataDir: '/srv/hedge',
       listen: { host: '0.0.0.0', port: 9443 },
       store: 'memory',
-      etcdServers: [],
-      etcdCafile: undefined,
-      etcdCertfile: undefined,
-      etcdKeyfile: undefined,
-      etcdPrefix: '',
-      etcdCompactionInterval: 300,
       advertiseHost: ['edge.example'],
-      logLevel: 'info',
       controllers: false,
       nodeMonitorGracePeriod: 7,
-      defaultTolerationSeconds: 300,
-      podSecurityLevel: 'baseline',
-      podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
-      clusterCidr: '10.244.0.0/16',
-      nodeCidrMaskSize: 24,
     });
   });
 

@@ -49,22 +49,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export interface ServerDefaults {
-  dataDir: string;
-  listen: string;
-  store: StoreKind;
-  etcdPrefix: string;
-  etcdCompactionInterval: number;
-  advertiseHost: string[];
-  logLevel: LogLevel;
-  controllers: boolean;
-  nodeMonitorGracePeriod: number;
-  defaultTolerationSeconds: number;
-  podSecurityLevel: 'privileged' | 'baseline' | 'restricted';
-  podSecurityExemptions: { usernames: string[]; namespaces: string[]; runtimeClasses: string[] };
-  clusterCidr: string;
-  nodeCidrMaskSize: number;
-}
+export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile'> & { listen: string };
 
 export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   dataDir: '/var/lib/hedge',

@@ -4,27 +4,19 @@
  * mkfs.ext4, busybox-static or a C compiler for the guest agent is missing.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.ts';
 import { runRuntimeContract, workloadCommand } from '../contract.ts';
-import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
+import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../oci/test-support.ts';
 import type { SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
 import { MicroVmRuntimeHandler } from './index.ts';
+import { microvmSkipReason } from './testing/skip-reason.ts';
 
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root';
-  const miss = missingTools(['qemu-system-x86_64', 'mkfs.ext4', 'busybox', 'xz', 'ip', 'tc', 'nsenter']);
-  if (miss.length) return `missing ${miss.join(', ')}`;
-  if (missingTools(['musl-gcc']).length && missingTools(['gcc']).length) return 'needs gcc or musl-gcc for the guest agent';
-  const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
-  if (!kernels.length) return 'no guest kernel: apt-get install --no-install-recommends linux-image-amd64';
-  return undefined;
-}
 
-const skip = skipReason();
+const skip = microvmSkipReason();
 if (skip) console.log(`# RuntimeHandler contract: microvm skipped: ${skip}`);
 
 runRuntimeContract(

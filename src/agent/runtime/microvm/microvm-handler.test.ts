@@ -14,22 +14,14 @@ import { silentLogger } from '../../../lib/log.ts';
 import { parseCriLine } from '../../logs/cri-log.ts';
 import { LogRotationManager } from '../../logs/rotation-manager.ts';
 import { writeAtomic } from '../../volumes/atomic-writer.ts';
-import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, missingTools, sandboxConfig } from '../oci/test-support.ts';
+import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../oci/test-support.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
 import { pidExists, processGone } from '../../host/process.ts';
 import { MicroVmRuntimeHandler } from './microvm-handler.ts';
 import type { GuestArtifacts } from './vm.ts';
+import { microvmSkipReason } from './testing/skip-reason.ts';
 
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root';
-  const miss = missingTools(['qemu-system-x86_64', 'mkfs.ext4', 'busybox', 'xz', 'ip', 'tc', 'nsenter']);
-  if (miss.length) return `missing ${miss.join(', ')}`;
-  if (missingTools(['musl-gcc']).length && missingTools(['gcc']).length) return 'needs gcc or musl-gcc for the guest agent';
-  const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
-  if (!kernels.length) return 'no guest kernel: apt-get install --no-install-recommends linux-image-amd64';
-  return undefined;
-}
 
 const sig = (ms = 60_000): AbortSignal => AbortSignal.timeout(ms);
 
@@ -41,7 +33,7 @@ async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 2
   }
 }
 
-describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: skipReason(), concurrency: false }, () => {
+describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(), concurrency: false }, () => {
   const tmp = mkdtempSync(join(tmpdir(), 'hedge-mvm-'));
   const stateDir = join(tmp, 'state');
   const rootfs = makeBusyboxRootfs(join(tmp, 'rootfs'));
