@@ -90,16 +90,22 @@ export async function generateServingCert(opts: {
   validDays?: number;
 }): Promise<{ cert: string; key: string }> {
   const altNames = opts.hosts.map((h) => (isIP(h) ? { type: 7 as const, ip: h } : { type: 2 as const, value: h }));
-  const r = await generate([{ name: 'commonName', value: 'hedge-apiserver' }], {
+  return generateLeaf([{ name: 'commonName', value: 'hedge-apiserver' }], opts, [{ name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames }]);
+}
+
+type LeafExtension = NonNullable<NonNullable<Parameters<typeof generate>[1]>['extensions']>[number];
+
+/** A leaf certificate signed by `opts.ca`: not a CA, digitalSignature, plus `usage` extensions. */
+async function generateLeaf(
+  attrs: { name: string; value: string }[],
+  opts: { ca: { cert: string; key: string }; validDays?: number },
+  usage: LeafExtension[],
+): Promise<{ cert: string; key: string }> {
+  const r = await generate(attrs, {
     ...KEY,
     ...validity(opts.validDays ?? LEAF_DAYS),
     ca: opts.ca,
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames },
-    ],
+    extensions: [{ name: 'basicConstraints', cA: false, critical: true }, { name: 'keyUsage', digitalSignature: true, critical: true }, ...usage],
   });
   return { cert: r.cert, key: r.private };
 }
@@ -116,17 +122,7 @@ export async function generateClientCert(opts: ClientCertOptions): Promise<{ cer
     { name: 'commonName', value: opts.commonName },
     ...(opts.organizations ?? []).map((o) => ({ name: 'organizationName', value: o })),
   ];
-  const r = await generate(attrs, {
-    ...KEY,
-    ...validity(opts.validDays ?? LEAF_DAYS),
-    ca: opts.ca,
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', clientAuth: true },
-    ],
-  });
-  return { cert: r.cert, key: r.private };
+  return generateLeaf(attrs, opts, [{ name: 'extKeyUsage', clientAuth: true }]);
 }
 
 /** SAN entries of a certificate, normalized to bare host names / IPs. */
