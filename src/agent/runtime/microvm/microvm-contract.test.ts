@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.ts';
 import { runRuntimeContract, workloadCommand } from '../contract.ts';
-import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../oci/test-support.ts';
+import { containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../oci/test-support.ts';
 import type { SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
 import { MicroVmRuntimeHandler } from './index.ts';
-import { microvmSkipReason } from './testing/skip-reason.ts';
+import { addPodNetns, microvmSkipReason } from './testing/host.ts';
 
 
 const skip = microvmSkipReason();
@@ -30,13 +30,7 @@ runRuntimeContract(
     const ns = `hrtcm${process.pid}`;
     const hostVeth = `hrtch${process.pid}`.slice(0, 15);
     const net = { pod: '10.213.9.2', gw: '10.213.9.1' };
-    addNetns(ns);
-    execFileSync('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    execFileSync('ip', ['addr', 'add', `${net.gw}/24`, 'dev', hostVeth]);
-    execFileSync('ip', ['link', 'set', hostVeth, 'up']);
-    execFileSync('ip', ['-n', ns, 'link', 'set', 'eth0', 'mtu', '1400', 'up']);
-    execFileSync('ip', ['-n', ns, 'addr', 'add', `${net.pod}/24`, 'dev', 'eth0']);
-    execFileSync('ip', ['-n', ns, 'route', 'add', 'default', 'via', net.gw]);
+    addPodNetns(ns, hostVeth, net);
     const cgroupTop = `hedge-rtc-mvm-${process.pid}`;
     const sandboxId = 'sb-rtc-mvm' as SandboxId;
     const handler = new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state'), guest, logger: silentLogger(), accelerator: 'auto', memoryOverheadMiB: 32, defaultMemoryMiB: 96 });

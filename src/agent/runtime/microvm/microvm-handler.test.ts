@@ -14,13 +14,13 @@ import { silentLogger } from '../../../lib/log.ts';
 import { parseCriLine } from '../../logs/cri-log.ts';
 import { LogRotationManager } from '../../logs/rotation-manager.ts';
 import { writeAtomic } from '../../volumes/atomic-writer.ts';
-import { addNetns, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../oci/test-support.ts';
+import { containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../oci/test-support.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { buildGuest } from './guest-artifacts.ts';
 import { pidExists, processGone } from '../../host/process.ts';
 import { MicroVmRuntimeHandler } from './microvm-handler.ts';
 import type { GuestArtifacts } from './vm.ts';
-import { microvmSkipReason } from './testing/skip-reason.ts';
+import { addPodNetns, microvmSkipReason } from './testing/host.ts';
 
 
 const sig = (ms = 60_000): AbortSignal => AbortSignal.timeout(ms);
@@ -69,13 +69,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
     // the guest build is cached across runs by its input hash
     guest = await buildGuest({ outRoot: join(tmpdir(), 'hedge-guest-cache'), signal: sig(300_000) });
     h = mk();
-    addNetns(ns);
-    execFileSync('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    execFileSync('ip', ['addr', 'add', `${net.gw}/24`, 'dev', hostVeth]);
-    execFileSync('ip', ['link', 'set', hostVeth, 'up']);
-    execFileSync('ip', ['-n', ns, 'link', 'set', 'eth0', 'mtu', '1400', 'up']);
-    execFileSync('ip', ['-n', ns, 'addr', 'add', `${net.pod}/24`, 'dev', 'eth0']);
-    execFileSync('ip', ['-n', ns, 'route', 'add', 'default', 'via', net.gw]);
+    addPodNetns(ns, hostVeth, net);
   });
 
   after(async () => {
