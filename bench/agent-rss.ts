@@ -118,4 +118,4 @@ console.log(`\n### hedge node (agent) resident memory\n\nagent: ${build}; max of
 console.log('| state | node flags / env | agent RSS MiB | conmon RSS MiB |');
 console.log('| --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-console.log('\nTarget (TARGETS.md): agent + hub ≤ 80 MB with 20 running pods (EdgeCore ~70 MB, k3s agent ~275 MB).');
+console.log('\nTarget (docs/targets.md): agent + hub ≤ 80 MB with 20 running pods (EdgeCore ~70 MB, k3s agent ~275 MB).');

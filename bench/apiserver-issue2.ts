@@ -7,7 +7,7 @@
  *   - write throughput through the API with N concurrent clients;
  *   - watch fan-out: W watchers, time from a create to the last watcher having the event;
  *   - server RSS idle, seeded.
- * Prints the table; asserts nothing (TARGETS.md holds the targets).
+ * Prints the table; asserts nothing (docs/targets.md holds the targets).
  *   node --import tsx bench/apiserver-issue2.ts [--pods 1000] [--nodes 100] [--runs 30]
  *        [--writes 4000] [--clients 16,64] [--watchers 1000] [--watch-writes 10]
  */

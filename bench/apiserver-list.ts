@@ -1,5 +1,5 @@
 /**
- * List latency and memory of `hedge server` with 100 nodes + 1,000 pods (TARGETS.md:
+ * List latency and memory of `hedge server` with 100 nodes + 1,000 pods (docs/targets.md:
  * `kubectl get pods -A` p50 < 150 ms; RSS <= 150 MB). Prints a table; asserts nothing.
  *   node --import tsx bench/apiserver-list.ts [--pods N] [--nodes N] [--runs N]
  */

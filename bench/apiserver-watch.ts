@@ -1,6 +1,6 @@
 /**
  * Watch fan-out: W watchers on /api/v1/pods, one write, time until every watcher has the
- * event (TARGETS.md: watch delivers to 1,000 watchers). Prints a table; asserts nothing.
+ * event (docs/targets.md: watch delivers to 1,000 watchers). Prints a table; asserts nothing.
  *   node --import tsx bench/apiserver-watch.ts [--watchers N] [--writes N]
  */
 import { setMaxListeners } from 'node:events';

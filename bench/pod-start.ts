@@ -222,7 +222,7 @@ console.log(`\n### pod create → Running (image cached), whole system vs bare r
 console.log('| runtime | n | hedge p50 ms | hedge p99 ms | bare run p50 ms | bare run p99 ms | hedge/bare p50 |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) console.log(`| ${r.join(' | ')} |`);
-console.log('\nTargets (TARGETS.md): runc p50 ≤ 300 ms, gVisor p50 ≤ 600 ms. Bare = `runc run -d` / `runsc run --detach` of a busybox `sleep` bundle (no conmon, no CNI, no API).');
+console.log('\nTargets (docs/targets.md): runc p50 ≤ 300 ms, gVisor p50 ≤ 600 ms. Bare = `runc run -d` / `runsc run --detach` of a busybox `sleep` bundle (no conmon, no CNI, no API).');
 for (const b of breakdown) {
   console.log(`\n#### where the time goes: ${b.rc} (p50 of each part over ${iterations} pods; parts do not add up exactly)\n`);
   console.log('| part | p50 ms | max ms |');

@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 
-/** Exit status for bad usage (unknown flag, bad value, bad config file), as DESIGN.md fixes it. */
+/** Exit status for bad usage (unknown flag, bad value, bad config file), as docs/design.md fixes it. */
 export const EXIT_USAGE = 2;
 
 export function usageError(message: string): CommanderError {

@@ -3,7 +3,7 @@
  * (an OverlaySnapshotter underneath: active snapshots are writable directories or overlays, as
  * the image unpacker needs); what a committed snapshot or a view mounts is one read-only ext4
  * image of its whole chain, built once by `ensureRootfsImage` and handed to qemu as a disk. No
- * device-mapper here (MACHINE.md), so a flattened image per chain stands in for thin snapshots;
+ * device-mapper here (docs/host-notes.md), so a flattened image per chain stands in for thin snapshots;
  * the guest puts its writable layer on top.
  */
 import { rm } from 'node:fs/promises';

@@ -479,15 +479,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
       // started and its process is still the one conmon reported: running, no runtime exec needed
       if ((await procStartTime(meta.pid)) === meta.pidStartTime) return { state: 'running', startedAt: new Date(meta.startedAt), pid: meta.pid };
       // gone: conmon writes the exit file right after reaping it (a dead conmon — a host reboot — never will)
-      if ((await this.#conmonAlive(meta)) && (await this.#waitExit(id, 2000, signal))) {
-        const e = await this.#readExit(id);
-        if (e) return this.#exited(meta, e);
-      }
+      const exited = await this.#recordedExit(meta, signal);
+      if (exited) return exited;
     }
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const st = await this.#cli.state(id, sandbox?.netnsPath, signal);
     if (!st) {
-      if (meta.conmonPid > 0 && (await processRunning(meta.conmonPid))) return { state: 'unknown', reason: 'runtime has no state for the container' };
+      if (await this.#conmonAlive(meta)) return { state: 'unknown', reason: 'runtime has no state for the container' };
       return { state: 'unknown', reason: 'container lost (no runtime state, conmon gone, no exit file)' };
     }
     switch (st.status) {
@@ -497,14 +495,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
       case 'running':
       case 'paused':
         return { state: 'running', startedAt: new Date(meta.startedAt ?? st.created ?? meta.createdAt), pid: st.pid };
-      case 'stopped': {
-        // conmon writes the exit file right after reaping; give it a moment (if it is alive)
-        if ((await this.#conmonAlive(meta)) && (await this.#waitExit(id, 2000, signal))) {
-          const e = await this.#readExit(id);
-          if (e) return this.#exited(meta, e);
-        }
-        return { state: 'unknown', reason: 'stopped but no exit code recorded' };
-      }
+      case 'stopped':
+        return (await this.#recordedExit(meta, signal)) ?? { state: 'unknown', reason: 'stopped but no exit code recorded' };
       default:
         return { state: 'unknown', reason: `runtime state ${st.status}` };
     }
@@ -512,6 +504,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async #conmonAlive(meta: ContainerMeta): Promise<boolean> {
     return meta.conmonPid > 0 && (await processRunning(meta.conmonPid));
+  }
+
+  /** The exit conmon records right after reaping (given a moment, and only while conmon lives). */
+  async #recordedExit(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerState | undefined> {
+    if (!(await this.#conmonAlive(meta)) || !(await this.#waitExit(meta.config.id, 2000, signal))) return undefined;
+    const e = await this.#readExit(meta.config.id);
+    return e ? this.#exited(meta, e) : undefined;
   }
 
   async #exited(meta: ContainerMeta, exit: { code: number; at: Date }): Promise<ContainerState> {
