@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { Logger } from '../lib/log.ts';
 import type { Clock } from '../client/clock.ts';
@@ -59,7 +60,12 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   const runs: Promise<void>[] = [];
   const out: RunningControllers = { done: Promise.resolve() };
 
-  const supervise = (name: string, run: (s: AbortSignal) => Promise<void>): void => {
+  const supervise = (name: string, runTerm: (s: AbortSignal) => Promise<void>): void => {
+    // one term signal is shared by every informer, sync wait and retry of a controller: many listeners is normal
+    const run = (s: AbortSignal): Promise<void> => {
+      setMaxListeners(0, s);
+      return runTerm(s);
+    };
     const le = opts.leaderElection;
     const p = le
       ? new LeaderElector({

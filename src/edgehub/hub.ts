@@ -358,6 +358,12 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       await handleResource(req, res, info, signal);
     } catch (err) {
       if (signal.aborted && res.writableEnded) return;
+      // the client went away (or the hub is stopping): nothing to answer, nothing to warn about
+      if (signal.aborted) {
+        log.debug({ url: req.url }, 'hub request ended by its client');
+        if (!res.headersSent) res.destroy();
+        return;
+      }
       if (!isHedgeError(err)) log.warn({ err, url: req.url }, 'hub request failed');
       sendStatus(res, isHedgeError(err) ? err : new HedgeError('Unavailable', `edgehub: ${(err as Error).message}`));
     }
