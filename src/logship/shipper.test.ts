@@ -110,7 +110,7 @@ describe('LogShipper', () => {
     await until('the healthy sink again', () => up.got.length === 40);
     assert.equal(down.got.length, 0);
     down.down = false;
-    await until('the recovered sink', () => down.got.length === 40);
+    await until('the recovered sink', () => down.got.length === 40, 20_000);
     assert.deepEqual(down.got.map((r) => r.message), up.got.map((r) => r.message));
     await until('the held file released', async () => (await readdir(join(l.state, 'held'))).length === 1);
     ac.abort();

@@ -277,8 +277,10 @@ export class LogShipper {
       if (res.error !== undefined && done < records.length) {
         if (this.#lastError.get(sink.name) !== res.error.message) this.#cfg.logger.warn({ sink: sink.name, err: res.error }, 'log sink unavailable; lines stay buffered');
         this.#lastError.set(sink.name, res.error.message);
-        backoff = Math.min(5_000, backoff === 0 ? 200 : backoff * 2);
-        await sleep(backoff, signal);
+        // a send that made progress (a partial acknowledgement) is retried at once; only a
+        // sink that takes nothing backs off
+        backoff = done > 0 ? 0 : Math.min(5_000, backoff === 0 ? 200 : backoff * 2);
+        if (backoff > 0) await sleep(backoff, signal);
       } else {
         if (this.#lastError.has(sink.name)) this.#cfg.logger.info({ sink: sink.name }, 'log sink reachable again');
         this.#lastError.delete(sink.name);
