@@ -4,7 +4,7 @@
  * binary is missing. crun runs through the handler's own hybrid-cgroup wrapper (unshare).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.ts';
@@ -50,6 +50,20 @@ for (const rc of CASES) {
           annotations,
         }),
         cleanup: async () => {
+          // a container left created-but-never-started (runsc ignores its kill) keeps its conmon: stop both by PID
+          const containers = join(tmp, 'state', 'containers');
+          for (const id of existsSync(containers) ? readdirSync(containers) : []) {
+            for (const f of ['pid', 'conmon.pid']) {
+              const pid = Number(existsSync(join(containers, id, f)) ? readFileSync(join(containers, id, f), 'utf8').trim() : NaN);
+              if (pid > 1) {
+                try {
+                  process.kill(pid, 'SIGKILL');
+                } catch {
+                  /* already gone */
+                }
+              }
+            }
+          }
           delNetns(netnsName);
           for (const ctl of CONTROLLERS) {
             try {
