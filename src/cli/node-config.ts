@@ -52,7 +52,13 @@ export interface NodeSettings {
   tunnel: boolean;
   /** the edgehub's loopback endpoint (the agent and local clients use it); 'off' = the agent talks to the cloud directly */
   hubListen: ListenAddress | 'off';
+  /** pod network between nodes: auto = vxlan when the pod range comes from the cluster, else none */
+  overlay: (typeof OVERLAY_MODES)[number];
+  /** every node's pod ranges (the server's --cluster-cidr): pods reach it without NAT */
+  clusterCidr: string;
 }
+
+export const OVERLAY_MODES = ['auto', 'vxlan', 'host-gw', 'none'] as const;
 
 export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   kubeconfig: '--kubeconfig',
@@ -76,6 +82,8 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   microvmAccelerator: '--microvm-accelerator',
   tunnel: '--tunnel',
   hubListen: '--hub-listen',
+  overlay: '--overlay',
+  clusterCidr: '--cluster-cidr',
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
@@ -104,6 +112,9 @@ export function nodeDefaults(): NodeDefaults {
     // any free loopback port: local clients find it in <data-dir>/hub/kubeconfig, and
     // several nodes (tests, `hedge up`) can share a host
     hubListen: '127.0.0.1:0',
+    overlay: 'auto',
+    // the server's --cluster-cidr default
+    clusterCidr: '10.244.0.0/16',
   };
 }
 
@@ -173,6 +184,8 @@ const partialSchema = z.strictObject({
     .transform((v) => v === true || v === 'true')
     .optional(),
   hubListen: z.union([z.literal('off'), listenSchema]).optional(),
+  overlay: z.enum(OVERLAY_MODES, { message: `must be one of ${OVERLAY_MODES.join(', ')}` }).optional(),
+  clusterCidr: cidrSchema.optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -210,5 +223,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     logBufferBytes: merged.logBufferBytes!,
     tunnel: merged.tunnel!,
     hubListen: merged.hubListen!,
+    overlay: merged.overlay!,
+    clusterCidr: merged.clusterCidr!,
   };
 }

@@ -28,6 +28,8 @@ export interface NodeFlags {
   logBufferBytes?: string;
   tunnel?: string;
   hubListen?: string;
+  overlay?: string;
+  clusterCidr?: string;
   config?: string;
 }
 
@@ -65,6 +67,8 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logBufferBytes: flags.logBufferBytes,
         tunnel: flags.tunnel,
         hubListen: flags.hubListen,
+        overlay: flags.overlay,
+        clusterCidr: flags.clusterCidr,
       },
       configFile: flags.config,
     });
@@ -98,6 +102,8 @@ export function registerNodeCommand(program: Command): void {
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
     .option('--tunnel <bool>', 'true: open a tunnel to the API server that carries logs, exec, attach, port-forward and nodes/proxy, so no inbound port is needed; false: the API server dials --listen (default: true)')
     .option('--hub-listen <host:port|off>', 'the edgehub: loopback Kubernetes API for the agent and local clients, served from the node\'s cache while the cloud is unreachable; kubeconfig in <data-dir>/hub/kubeconfig; off = the agent talks to the cloud directly (default: 127.0.0.1:0, any free port)')
+    .option('--overlay <mode>', 'pod network between nodes: vxlan (device hedge.1, UDP 8472), host-gw (direct routes, peers on the same L2), none, or auto = vxlan when the pod range comes from the cluster (default: auto)')
+    .option('--cluster-cidr <cidr>', 'the pod ranges of all nodes (the server\'s --cluster-cidr): pod traffic to it is not masqueraded (default: 10.244.0.0/16)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

@@ -18,7 +18,8 @@ import { HedgeError } from '../lib/errors.ts';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
-import { podSubnetFromControlPlane } from './pod-subnet.ts';
+import { FALLBACK_POD_SUBNET, podSubnetFromControlPlane } from './pod-subnet.ts';
+import { IpNetlink, Overlay, startOverlayController } from '../agent/network/overlay/index.ts';
 import type { NodeRuntime, NodeSettings } from './node-config.ts';
 import { createSink, LogShipper, parseSinkUrl, type LogSink } from '../logship/index.ts';
 
@@ -132,8 +133,13 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   });
   // --pod-subnet overrides; otherwise the Node's spec.podCIDR (remembered for offline starts)
   const podSubnet = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
+  const overlay = await setUpOverlay(settings, podSubnet, internalIP, logger);
   const network = new CniNetworkPlugin(
-    { mode: { type: 'bridge', bridge: settings.bridge, subnet: podSubnet }, dataDir, netnsDir: settings.netnsDir },
+    {
+      mode: { type: 'bridge', bridge: settings.bridge, subnet: podSubnet, noMasq: [settings.clusterCidr], ...(overlay?.podMtu ? { mtu: overlay.podMtu } : {}) },
+      dataDir,
+      netnsDir: settings.netnsDir,
+    },
     logger.child({ component: 'network' }),
   );
   await network.writeConfig();
@@ -228,6 +234,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   });
 
   const shipping = startLogShipping(settings, logSinks, logger, stop.signal);
+  // programmed from the Nodes the node sees (through its hub); it stays in the kernel when the node stops, like its pods
+  const overlayCtl = overlay ? startOverlayController({ client, overlay, logger }, stop.signal) : undefined;
 
   let closing: Promise<void> | undefined;
   return {
@@ -242,6 +250,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await control.close();
         await agent.done;
         await shipping;
+        await overlayCtl?.done;
         await tunnel?.done;
         await client.close();
         await hub?.close();
@@ -249,6 +258,35 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       return closing;
     },
   };
+}
+
+/**
+ * The pod network between nodes (agent/network/overlay): --overlay auto is vxlan when the pod
+ * range comes from the cluster and the node has a routable InternalIP, none otherwise. The
+ * device is set up before the CNI config is written, whose MTU follows it.
+ */
+async function setUpOverlay(settings: NodeSettings, podSubnet: string, internalIP: string, logger: Logger): Promise<Overlay | undefined> {
+  const log = logger.child({ component: 'overlay' });
+  let mode: 'vxlan' | 'host-gw' | 'none';
+  switch (settings.overlay) {
+    case 'auto':
+      mode = settings.podSubnet === undefined && podSubnet !== FALLBACK_POD_SUBNET && !internalIP.startsWith('127.') ? 'vxlan' : 'none';
+      break;
+    default:
+      mode = settings.overlay;
+  }
+  if (mode === 'none') {
+    if (settings.overlay === 'auto') log.info({ podSubnet, internalIP }, 'no overlay: the pod range is not the cluster\'s or the node has no routable InternalIP');
+    return undefined;
+  }
+  const overlay = new Overlay({ mode, nodeName: settings.nodeName, podCIDR: podSubnet, publicIP: internalIP }, new IpNetlink(), log);
+  try {
+    await overlay.setUp(AbortSignal.timeout(30_000));
+  } catch (err) {
+    throw new HedgeError('Unavailable', `--overlay ${mode}: ${(err as Error).message}`, { cause: err });
+  }
+  log.info({ mode, device: mode === 'vxlan' ? overlay.device : undefined, podMtu: overlay.podMtu }, 'overlay set up');
+  return overlay;
 }
 
 /**

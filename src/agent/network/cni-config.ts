@@ -17,6 +17,8 @@ export interface BridgeModeConfig {
   isGateway?: boolean;
   /** masquerade pod traffic leaving the subnet; default true */
   ipMasq?: boolean;
+  /** destinations beyond the subnet reached without masquerading: the cluster CIDR (pods on other nodes) */
+  noMasq?: string[];
   /** default true, so a pod can reach itself through a Service address */
   hairpinMode?: boolean;
   mtu?: number;

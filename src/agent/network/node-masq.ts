@@ -5,7 +5,9 @@
  * leaving it is masqueraded, multicast is not. kubenet and flannel do it the same way.
  *
  *   POSTROUTING -s <subnet> -m comment --comment "hedge masq bridge=<bridge>" -j HEDGE-MASQ-<hash>
- *   HEDGE-MASQ-<hash>: -d <subnet> -j ACCEPT; ! -d 224.0.0.0/4 -j MASQUERADE
+ *   HEDGE-MASQ-<hash>: -d <subnet> -j ACCEPT; [-d <cluster CIDR> -j ACCEPT;] ! -d 224.0.0.0/4 -j MASQUERADE
+ *
+ * Pod-to-pod traffic between nodes keeps its source address (no NAT inside the cluster CIDR).
  *
  * The rules outlive the agent (pods keep running and need them); a network whose bridge is gone
  * (its node was torn down without `destroy`) has its rules swept by the next agent that installs.
@@ -17,6 +19,8 @@ import { runCommand, type RunOptions } from '../host/run-command.ts';
 export interface NodeMasq {
   bridge: string;
   subnet: string;
+  /** more destinations pods reach with their own address: the cluster CIDR (other nodes' pods, over the overlay) */
+  noMasq?: string[];
 }
 
 const COMMENT_PREFIX = 'hedge masq bridge=';
@@ -42,12 +46,13 @@ async function iptChecked(args: string[], opts: RunOptions): Promise<string> {
 export async function ensureNodeMasq(m: NodeMasq, opts: RunOptions = {}): Promise<void> {
   const chain = nodeMasqChain(m);
   const listed = await ipt(['-S', chain], opts);
-  const want = [`-A ${chain} -d ${m.subnet} -j ACCEPT`, `-A ${chain} ! -d 224.0.0.0/4 -j MASQUERADE`];
+  const accept = [m.subnet, ...(m.noMasq ?? []).filter((c) => c !== m.subnet)];
+  const want = [...accept.map((d) => `-A ${chain} -d ${d} -j ACCEPT`), `-A ${chain} ! -d 224.0.0.0/4 -j MASQUERADE`];
   if (listed.code !== 0) await iptChecked(['-N', chain], opts);
-  const have = listed.code === 0 ? listed.stdout.split('\n').map((l) => l.trim()) : [];
-  if (!want.every((w) => have.includes(w))) {
-    if (have.length > 1) await iptChecked(['-F', chain], opts);
-    await iptChecked(['-A', chain, '-d', m.subnet, '-j', 'ACCEPT'], opts);
+  const have = listed.code === 0 ? listed.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('-A ')) : [];
+  if (want.join('\n') !== have.join('\n')) {
+    if (have.length > 0) await iptChecked(['-F', chain], opts);
+    for (const d of accept) await iptChecked(['-A', chain, '-d', d, '-j', 'ACCEPT'], opts);
     await iptChecked(['-A', chain, '!', '-d', '224.0.0.0/4', '-j', 'MASQUERADE'], opts);
   }
   if ((await ipt(['-C', 'POSTROUTING', ...jumpSpec(m)], opts)).code !== 0) await iptChecked(['-A', 'POSTROUTING', ...jumpSpec(m)], opts);

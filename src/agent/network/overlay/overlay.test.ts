@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../../lib/log.ts';
+import { Overlay, vtepMac } from './overlay.ts';
+import { networkAddress, planSteps, desiredState } from './plan.ts';
+import { FakeNetlink } from './testing/fake-netlink.ts';
+import type { OverlayPeer } from './types.ts';
+
+const B: OverlayPeer = { name: 'b', podCIDR: '10.244.1.0/24', publicIP: '192.168.1.3', vtepMAC: vtepMac('b') };
+const C: OverlayPeer = { name: 'c', podCIDR: '10.244.2.0/24', publicIP: '192.168.1.4', vtepMAC: vtepMac('c') };
+
+function host(): FakeNetlink {
+  const nl = new FakeNetlink();
+  nl.addUnderlay('eth0', '192.168.1.2/24', 1500);
+  return nl;
+}
+
+const vx = (nl: FakeNetlink): Overlay => new Overlay({ mode: 'vxlan', nodeName: 'a', podCIDR: '10.244.0.0/24', publicIP: '192.168.1.2' }, nl, silentLogger());
+
+describe('overlay (vxlan)', () => {
+  it('sets up the vtep like flannel: VNI 1, port 8472, no learning, MTU − 50, <podCIDR network>/32', async () => {
+    const nl = host();
+    const o = vx(nl);
+    const b = await o.setUp();
+    assert.deepEqual(b, { type: 'vxlan', publicIP: '192.168.1.2', vtepMAC: vtepMac('a'), vni: 1 });
+    assert.deepEqual(nl.links.get('hedge.1'), { name: 'hedge.1', mac: vtepMac('a'), mtu: 1450, up: true, vxlan: { vni: 1, local: '192.168.1.2', dev: 'eth0', port: 8472, learning: false } });
+    assert.deepEqual(nl.addrs.get('hedge.1'), ['10.244.0.0/32']);
+    assert.equal(o.podMtu, 1450);
+    assert.equal(nl.forwarding, true);
+    assert.match(vtepMac('a'), /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'locally administered unicast');
+    assert.notEqual(vtepMac('a'), vtepMac('b'));
+  });
+
+  it('programs a route, a permanent neighbour and an FDB entry per peer, and a second sync changes nothing', async () => {
+    const nl = host();
+    const o = vx(nl);
+    await o.setUp();
+    const self: OverlayPeer = { name: 'a', podCIDR: '10.244.0.0/24', publicIP: '192.168.1.2', vtepMAC: vtepMac('a') };
+    await o.sync([self, B, C]);
+    assert.deepEqual(nl.routeTable.sort((x, y) => x.dst.localeCompare(y.dst)), [
+      { dst: '10.244.1.0/24', via: '10.244.1.0', dev: 'hedge.1', onlink: true },
+      { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'hedge.1', onlink: true },
+    ]);
+    assert.deepEqual(nl.neighTable.map((n) => [n.ip, n.mac]).sort(), [['10.244.1.0', vtepMac('b')], ['10.244.2.0', vtepMac('c')]]);
+    assert.deepEqual(nl.fdbTable.map((f) => [f.mac, f.dst]).sort((x, y) => x[1].localeCompare(y[1])), [[vtepMac('b'), '192.168.1.3'], [vtepMac('c'), '192.168.1.4']]);
+    const before = nl.calls.length;
+    assert.deepEqual(await o.sync([self, B, C]), []);
+    assert.equal(nl.calls.length, before, 'no writes when nothing changed');
+  });
+
+  it('a peer that goes loses its route, neighbour and FDB entry; a changed MAC or IP is replaced', async () => {
+    const nl = host();
+    const o = vx(nl);
+    await o.setUp();
+    await o.sync([B, C]);
+    await o.sync([B]);
+    assert.deepEqual(nl.routeTable.map((r) => r.dst), ['10.244.1.0/24']);
+    assert.deepEqual(nl.neighTable.map((n) => n.ip), ['10.244.1.0']);
+    assert.deepEqual(nl.fdbTable.map((f) => f.dst), ['192.168.1.3']);
+    const moved = { ...B, publicIP: '192.168.1.9', vtepMAC: '0a:00:00:00:00:09' };
+    await o.sync([moved]);
+    assert.deepEqual(nl.fdbTable.map((f) => [f.mac, f.dst]), [['0a:00:00:00:00:09', '192.168.1.9']]);
+    assert.deepEqual(nl.neighTable.map((n) => n.mac), ['0a:00:00:00:00:09']);
+  });
+
+  it('a restarted node adopts what it left (no writes), and a device with other parameters is recreated', async () => {
+    const nl = host();
+    const first = vx(nl);
+    await first.setUp();
+    await first.sync([B, C]);
+    const n = nl.calls.length;
+    const again = vx(nl);
+    await again.setUp();
+    assert.deepEqual(await again.sync([B, C]), []);
+    assert.deepEqual(nl.calls.slice(n), [], 'restart: nothing rewritten');
+
+    const link = nl.links.get('hedge.1');
+    assert.ok(link?.vxlan);
+    link.vxlan.vni = 7;
+    nl.addrs.set('hedge.1', ['10.99.0.0/32']);
+    const third = vx(nl);
+    await third.setUp();
+    assert.equal(nl.links.get('hedge.1')?.vxlan?.vni, 1);
+    assert.deepEqual(nl.addrs.get('hedge.1'), ['10.244.0.0/32']);
+    await third.sync([B, C]);
+    assert.equal(nl.fdbTable.length, 2, 'entries come back on the new device');
+  });
+
+  it('tearDown removes the device, its entries and every overlay route', async () => {
+    const nl = host();
+    const o = vx(nl);
+    await o.setUp();
+    await o.sync([B, C]);
+    await o.tearDown();
+    assert.equal(nl.links.has('hedge.1'), false);
+    assert.deepEqual([nl.routeTable, nl.neighTable, nl.fdbTable], [[], [], []]);
+    await o.tearDown();
+  });
+
+  it('refuses a public IP that is on no interface, naming --internal-ip', async () => {
+    const o = new Overlay({ mode: 'vxlan', nodeName: 'a', podCIDR: '10.244.0.0/24', publicIP: '10.9.9.9' }, host(), silentLogger());
+    await assert.rejects(o.setUp(), /--internal-ip/);
+  });
+});
+
+describe('overlay (host-gw)', () => {
+  it('routes peers on the same L2 via their public IP and leaves the others out', async () => {
+    const nl = host();
+    const o = new Overlay({ mode: 'host-gw', nodeName: 'a', podCIDR: '10.244.0.0/24', publicIP: '192.168.1.2' }, nl, silentLogger());
+    assert.deepEqual(await o.setUp(), { type: 'host-gw', publicIP: '192.168.1.2' });
+    assert.equal(nl.links.has('hedge.1'), false);
+    assert.equal(o.podMtu, 1500);
+    await o.sync([B, { name: 'far', podCIDR: '10.244.5.0/24', publicIP: '172.16.0.5' }]);
+    assert.deepEqual(nl.routeTable, [{ dst: '10.244.1.0/24', via: '192.168.1.3', dev: 'eth0', onlink: false }]);
+    await o.tearDown();
+    assert.deepEqual(nl.routeTable, []);
+  });
+});
+
+describe('plan', () => {
+  it('orders adds fdb → neighbour → route and removals route → neighbour → fdb', () => {
+    const want = desiredState({ type: 'vxlan', device: 'hedge.1' }, [B]);
+    assert.deepEqual(planSteps({ routes: [], neighbours: [], fdb: [] }, want).map((s) => s.op), ['replace-fdb', 'replace-neigh', 'replace-route']);
+    assert.deepEqual(planSteps(want, { routes: [], neighbours: [], fdb: [] }).map((s) => s.op), ['delete-route', 'delete-neigh', 'delete-fdb']);
+  });
+
+  it('networkAddress', () => {
+    assert.equal(networkAddress('10.244.1.77/24'), '10.244.1.0');
+    assert.equal(networkAddress('10.244.3.0/23'), '10.244.2.0');
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * The kernel state the overlay programs, and the seam it programs it through (`Netlink`):
+ * `IpNetlink` runs iproute2 (`ip -j` / `bridge -j` to read, `ip`/`bridge` to write); the
+ * in-memory `FakeNetlink` (testing/) stands in for it in unit tests.
+ */
+
+/** a vxlan device as the overlay wants it */
+export interface VxlanSpec {
+  name: string;
+  vni: number;
+  /** the underlay address packets leave from */
+  local: string;
+  /** the underlay interface carrying the encapsulated packets */
+  dev: string;
+  port: number;
+  mac: string;
+  mtu: number;
+}
+
+export interface LinkState {
+  name: string;
+  mac: string;
+  mtu: number;
+  up: boolean;
+  /** present for vxlan devices */
+  vxlan?: { vni: number; local?: string; dev?: string; port?: number; learning: boolean };
+}
+
+/** a route to a peer's podCIDR; `onlink` for the vxlan gateway, which is on no subnet of ours */
+export interface RouteSpec {
+  dst: string;
+  via: string;
+  dev: string;
+  onlink: boolean;
+}
+
+/** a permanent ARP entry: the peer's vtep address → its vtep MAC */
+export interface NeighSpec {
+  ip: string;
+  mac: string;
+  dev: string;
+}
+
+/** a forwarding entry of the vxlan device: the peer's vtep MAC → its underlay address */
+export interface FdbSpec {
+  mac: string;
+  dst: string;
+  dev: string;
+}
+
+export interface Netlink {
+  link(name: string, signal?: AbortSignal): Promise<LinkState | undefined>;
+  /** the interface holding `ip` and its MTU, or undefined */
+  linkWithAddress(ip: string, signal?: AbortSignal): Promise<{ name: string; mtu: number; prefixLength: number } | undefined>;
+  addVxlan(spec: VxlanSpec, signal?: AbortSignal): Promise<void>;
+  setLink(name: string, opts: { mtu?: number; up?: boolean }, signal?: AbortSignal): Promise<void>;
+  deleteLink(name: string, signal?: AbortSignal): Promise<void>;
+  /** IPv4 addresses on `dev` as CIDRs */
+  addresses(dev: string, signal?: AbortSignal): Promise<string[]>;
+  addAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void>;
+  deleteAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void>;
+  /** the routes the overlay owns: those with its route protocol */
+  routes(signal?: AbortSignal): Promise<RouteSpec[]>;
+  replaceRoute(r: RouteSpec, signal?: AbortSignal): Promise<void>;
+  deleteRoute(r: RouteSpec, signal?: AbortSignal): Promise<void>;
+  /** permanent entries on `dev` */
+  neighbours(dev: string, signal?: AbortSignal): Promise<NeighSpec[]>;
+  replaceNeighbour(n: NeighSpec, signal?: AbortSignal): Promise<void>;
+  deleteNeighbour(n: NeighSpec, signal?: AbortSignal): Promise<void>;
+  /** entries of `dev` that have a remote destination */
+  fdb(dev: string, signal?: AbortSignal): Promise<FdbSpec[]>;
+  replaceFdb(f: FdbSpec, signal?: AbortSignal): Promise<void>;
+  deleteFdb(f: FdbSpec, signal?: AbortSignal): Promise<void>;
+  /** net.ipv4.ip_forward of this network namespace */
+  enableForwarding(signal?: AbortSignal): Promise<void>;
+}
+
+export type OverlayMode = 'vxlan' | 'host-gw' | 'none';
+
+/** another node, as its Node object describes it */
+export interface OverlayPeer {
+  name: string;
+  podCIDR: string;
+  publicIP: string;
+  /** vxlan peers only */
+  vtepMAC?: string;
+}
