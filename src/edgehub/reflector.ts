@@ -19,7 +19,9 @@ export interface ReflectedResource {
 /** The resources a node needs to run its pods offline, scoped as the node authorizer allows. */
 export function nodeReflections(nodeName: string, resources: { pods: ResourceRef; nodes: ResourceRef; leases: ResourceRef; services: ResourceRef; endpoints: ResourceRef; runtimeclasses: ResourceRef }): ReflectedResource[] {
   return [
-    { resource: resources.nodes, fieldSelector: `metadata.name=${nodeName}` },
+    // every Node, not only this one: the pod overlay is programmed from the others' podCIDR and
+    // vtep (agent/network/overlay), and keeps working from this cache while the cloud is away
+    { resource: resources.nodes },
     { resource: resources.pods, fieldSelector: `spec.nodeName=${nodeName}` },
     { resource: resources.leases, namespace: 'kube-node-lease', fieldSelector: `metadata.name=${nodeName}` },
     { resource: resources.runtimeclasses },

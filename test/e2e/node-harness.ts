@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, run } from './harness.ts';
+import { REPO_ROOT, run, type RunResult } from './harness.ts';
 
 const HEDGE_BIN = join(REPO_ROOT, 'bin', 'hedge.js');
 const CGROUP_V1 = '/sys/fs/cgroup';
@@ -32,6 +32,7 @@ export interface HedgeNode {
   netnsDir: string;
   cgroupRoot: string;
   bridge: string;
+  /** '' when the node takes the podCIDR the cluster assigns */
   podSubnet: string;
   pid(): number;
   running(): boolean;
@@ -95,6 +96,10 @@ export async function startHedgeNode(opts: {
   env?: NodeJS.ProcessEnv;
   /** run inside this network namespace (a /run/netns path; nsenter --net, not `ip netns exec`, which hides the cgroup mounts) */
   netns?: string;
+  /** --pod-subnet; default a random /24 in 10.200.0.0/13; null = none (the podCIDR the cluster assigns) */
+  podSubnet?: string | null;
+  /** --internal-ip; default 127.0.0.1 */
+  internalIP?: string;
 }): Promise<HedgeNode> {
   const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-node-e2e-'));
@@ -102,7 +107,10 @@ export async function startHedgeNode(opts: {
   const cgroupRoot = `hedge-e2e-${rand}`;
   const bridge = `hx${rand}`;
   // a random /24 in 10.200.0.0/13, away from the default 10.88.0.0/16
-  const podSubnet = `10.${200 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}.0/24`;
+  const podSubnet = opts.podSubnet === null ? '' : (opts.podSubnet ?? `10.${200 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}.0/24`);
+  // host state of a node in its own network namespace is looked at (and removed) in there
+  const inNetns = (cmd: string, cmdArgs: string[]): Promise<RunResult> =>
+    opts.netns ? run('nsenter', [`--net=${opts.netns}`, cmd, ...cmdArgs]) : run(cmd, cmdArgs);
   const args = [
     HEDGE_BIN,
     'node',
@@ -110,8 +118,8 @@ export async function startHedgeNode(opts: {
     '--node-name', opts.nodeName,
     '--data-dir', dataDir,
     '--listen', '127.0.0.1:0',
-    '--internal-ip', '127.0.0.1',
-    '--pod-subnet', podSubnet,
+    '--internal-ip', opts.internalIP ?? '127.0.0.1',
+    ...(podSubnet ? ['--pod-subnet', podSubnet] : []),
     '--bridge', bridge,
     '--netns-dir', netnsDir,
     '--cgroup-root', cgroupRoot,
@@ -178,7 +186,7 @@ export async function startHedgeNode(opts: {
         .filter((p) => p.argv[0]?.endsWith('conmon') && p.argv.some((a) => a.startsWith(dataDir)))
         .map((p) => p.pid);
       const netns = await readdir(netnsDir).catch(() => [] as string[]);
-      const ports = await run('ip', ['-o', 'link', 'show', 'master', bridge]);
+      const ports = await inNetns('ip', ['-o', 'link', 'show', 'master', bridge]);
       return {
         netns,
         conmonPids,
@@ -216,7 +224,7 @@ export async function startHedgeNode(opts: {
       for (const ctl of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'freezer', 'devices', 'hugetlb']) {
         await run('sh', ['-c', `find ${join(CGROUP_V1, ctl, cgroupRoot)} -depth -type d -exec rmdir {} + 2>/dev/null; true`]);
       }
-      await run('ip', ['link', 'del', bridge]);
+      await inNetns('ip', ['link', 'del', bridge]);
       await rm(dataDir, { recursive: true, force: true });
     },
   };

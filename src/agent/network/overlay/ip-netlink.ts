@@ -21,28 +21,40 @@ interface IpLink {
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
 }
 
-async function exec(cmd: 'ip' | 'bridge', args: string[], signal?: AbortSignal): Promise<string> {
-  const r = await runCommand(cmd, args, { signal, timeoutMs: 15_000 });
-  if (r.code !== 0) throw new HedgeError('Internal', `${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
-  return r.stdout;
-}
-
-async function json<T>(cmd: 'ip' | 'bridge', args: string[], signal?: AbortSignal): Promise<T[]> {
-  const out = (await exec(cmd, ['-j', ...args], signal)).trim();
-  return out === '' ? [] : (JSON.parse(out) as T[]);
-}
-
 /** "does not exist" answers of iproute2, which deletes treat as done */
-const GONE = /Cannot find device|No such (file|device|process)|does not exist|not found|Cannot assign requested address|No such/i;
+const GONE = /Cannot find device|No such (file|device|process)|does not exist|not found|Cannot assign requested address/i;
 
-async function idempotentDelete(cmd: 'ip' | 'bridge', args: string[], signal?: AbortSignal): Promise<void> {
-  const r = await runCommand(cmd, args, { signal, timeoutMs: 15_000 });
-  if (r.code !== 0 && !GONE.test(r.stderr)) throw new HedgeError('Internal', `${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+export interface IpNetlinkOptions {
+  /** run in this pinned network namespace (nsenter --net) instead of the process's own: tests and benches */
+  netnsPath?: string;
 }
 
 export class IpNetlink implements Netlink {
+  constructor(private readonly opts: IpNetlinkOptions = {}) {}
+
+  private run(cmd: string, args: string[], signal?: AbortSignal): ReturnType<typeof runCommand> {
+    const ns = this.opts.netnsPath;
+    return ns ? runCommand('nsenter', [`--net=${ns}`, cmd, ...args], { signal, timeoutMs: 15_000 }) : runCommand(cmd, args, { signal, timeoutMs: 15_000 });
+  }
+
+  private async exec(cmd: 'ip' | 'bridge', args: string[], signal?: AbortSignal): Promise<string> {
+    const r = await this.run(cmd, args, signal);
+    if (r.code !== 0) throw new HedgeError('Internal', `${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    return r.stdout;
+  }
+
+  private async json<T>(cmd: 'ip' | 'bridge', args: string[], signal?: AbortSignal): Promise<T[]> {
+    const out = (await this.exec(cmd, ['-j', ...args], signal)).trim();
+    return out === '' ? [] : (JSON.parse(out) as T[]);
+  }
+
+  private async del(cmd: 'ip' | 'bridge', args: string[], signal?: AbortSignal): Promise<void> {
+    const r = await this.run(cmd, args, signal);
+    if (r.code !== 0 && !GONE.test(r.stderr)) throw new HedgeError('Internal', `${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+
   async link(name: string, signal?: AbortSignal): Promise<LinkState | undefined> {
-    const r = await runCommand('ip', ['-j', '-d', 'link', 'show', 'dev', name], { signal, timeoutMs: 15_000 });
+    const r = await this.run('ip', ['-j', '-d', 'link', 'show', 'dev', name], signal);
     if (r.code !== 0) {
       if (GONE.test(r.stderr)) return undefined;
       throw new HedgeError('Internal', `ip -j -d link show dev ${name}: ${r.stderr.trim()}`);
@@ -60,7 +72,7 @@ export class IpNetlink implements Netlink {
   }
 
   async linkWithAddress(ip: string, signal?: AbortSignal): Promise<{ name: string; mtu: number; prefixLength: number } | undefined> {
-    for (const l of await json<IpLink>('ip', ['-4', 'addr', 'show'], signal)) {
+    for (const l of await this.json<IpLink>('ip', ['-4', 'addr', 'show'], signal)) {
       const a = (l.addr_info ?? []).find((x) => x.local === ip);
       if (a) return { name: l.ifname, mtu: l.mtu ?? 1500, prefixLength: a.prefixlen ?? 32 };
     }
@@ -68,74 +80,76 @@ export class IpNetlink implements Netlink {
   }
 
   async addVxlan(s: VxlanSpec, signal?: AbortSignal): Promise<void> {
-    await exec('ip', ['link', 'add', s.name, 'address', s.mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.vni), 'local', s.local, 'dev', s.dev, 'dstport', String(s.port), 'nolearning'], signal);
+    await this.exec('ip', ['link', 'add', s.name, 'address', s.mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.vni), 'local', s.local, 'dev', s.dev, 'dstport', String(s.port), 'nolearning'], signal);
   }
 
   async setLink(name: string, opts: { mtu?: number; up?: boolean }, signal?: AbortSignal): Promise<void> {
     const args = ['link', 'set', 'dev', name];
     if (opts.mtu !== undefined) args.push('mtu', String(opts.mtu));
     if (opts.up !== undefined) args.push(opts.up ? 'up' : 'down');
-    await exec('ip', args, signal);
+    await this.exec('ip', args, signal);
   }
 
   async deleteLink(name: string, signal?: AbortSignal): Promise<void> {
-    await idempotentDelete('ip', ['link', 'del', 'dev', name], signal);
+    await this.del('ip', ['link', 'del', 'dev', name], signal);
   }
 
   async addresses(dev: string, signal?: AbortSignal): Promise<string[]> {
-    const links = await json<IpLink>('ip', ['-4', 'addr', 'show', 'dev', dev], signal);
+    const links = await this.json<IpLink>('ip', ['-4', 'addr', 'show', 'dev', dev], signal);
     return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local ?? ''}/${a.prefixlen ?? 32}`));
   }
 
   async addAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void> {
-    await exec('ip', ['addr', 'replace', cidr, 'dev', dev], signal);
+    await this.exec('ip', ['addr', 'replace', cidr, 'dev', dev], signal);
   }
 
   async deleteAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void> {
-    await idempotentDelete('ip', ['addr', 'del', cidr, 'dev', dev], signal);
+    await this.del('ip', ['addr', 'del', cidr, 'dev', dev], signal);
   }
 
   async routes(signal?: AbortSignal): Promise<RouteSpec[]> {
-    const rs = await json<{ dst?: string; gateway?: string; dev?: string; flags?: string[] }>('ip', ['-4', 'route', 'show', 'proto', OVERLAY_ROUTE_PROTO], signal);
+    const rs = await this.json<{ dst?: string; gateway?: string; dev?: string; flags?: string[] }>('ip', ['-4', 'route', 'show', 'proto', OVERLAY_ROUTE_PROTO], signal);
     return rs.map((r) => ({ dst: r.dst ?? '', via: r.gateway ?? '', dev: r.dev ?? '', onlink: (r.flags ?? []).includes('onlink') }));
   }
 
   async replaceRoute(r: RouteSpec, signal?: AbortSignal): Promise<void> {
-    await exec('ip', ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(r.onlink ? ['onlink'] : []), 'proto', OVERLAY_ROUTE_PROTO], signal);
+    await this.exec('ip', ['route', 'replace', r.dst, 'via', r.via, 'dev', r.dev, ...(r.onlink ? ['onlink'] : []), 'proto', OVERLAY_ROUTE_PROTO], signal);
   }
 
   async deleteRoute(r: RouteSpec, signal?: AbortSignal): Promise<void> {
-    await idempotentDelete('ip', ['route', 'del', r.dst, 'dev', r.dev, 'proto', OVERLAY_ROUTE_PROTO], signal);
+    await this.del('ip', ['route', 'del', r.dst, 'dev', r.dev, 'proto', OVERLAY_ROUTE_PROTO], signal);
   }
 
   async neighbours(dev: string, signal?: AbortSignal): Promise<NeighSpec[]> {
-    const ns = await json<{ dst?: string; lladdr?: string; state?: string[] }>('ip', ['-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], signal);
+    const ns = await this.json<{ dst?: string; lladdr?: string; state?: string[] }>('ip', ['-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], signal);
     return ns.filter((n) => n.dst && n.lladdr).map((n) => ({ ip: n.dst ?? '', mac: (n.lladdr ?? '').toLowerCase(), dev }));
   }
 
   async replaceNeighbour(n: NeighSpec, signal?: AbortSignal): Promise<void> {
-    await exec('ip', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent'], signal);
+    await this.exec('ip', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent'], signal);
   }
 
   async deleteNeighbour(n: NeighSpec, signal?: AbortSignal): Promise<void> {
-    await idempotentDelete('ip', ['neigh', 'del', n.ip, 'dev', n.dev], signal);
+    await this.del('ip', ['neigh', 'del', n.ip, 'dev', n.dev], signal);
   }
 
   async fdb(dev: string, signal?: AbortSignal): Promise<FdbSpec[]> {
-    const es = await json<{ mac?: string; dst?: string }>('bridge', ['fdb', 'show', 'dev', dev], signal);
+    const es = await this.json<{ mac?: string; dst?: string }>('bridge', ['fdb', 'show', 'dev', dev], signal);
     return es.filter((e) => e.mac && e.dst).map((e) => ({ mac: (e.mac ?? '').toLowerCase(), dst: e.dst ?? '', dev }));
   }
 
   async replaceFdb(f: FdbSpec, signal?: AbortSignal): Promise<void> {
-    await exec('bridge', ['fdb', 'replace', f.mac, 'dev', f.dev, 'dst', f.dst, 'self', 'permanent'], signal);
+    await this.exec('bridge', ['fdb', 'replace', f.mac, 'dev', f.dev, 'dst', f.dst, 'self', 'permanent'], signal);
   }
 
   async deleteFdb(f: FdbSpec, signal?: AbortSignal): Promise<void> {
-    await idempotentDelete('bridge', ['fdb', 'del', f.mac, 'dev', f.dev, 'dst', f.dst, 'self'], signal);
+    await this.del('bridge', ['fdb', 'del', f.mac, 'dev', f.dev, 'dst', f.dst, 'self'], signal);
   }
 
-  async enableForwarding(): Promise<void> {
-    // /proc/sys/net belongs to the network namespace of the writing process: this node's
-    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+  async enableForwarding(signal?: AbortSignal): Promise<void> {
+    // /proc/sys/net belongs to the network namespace of the writing process
+    if (!this.opts.netnsPath) return writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+    const r = await this.run('sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'], signal);
+    if (r.code !== 0) throw new HedgeError('Internal', `net.ipv4.ip_forward: ${r.stderr.trim()}`);
   }
 }

@@ -1,0 +1,158 @@
+/**
+ * Issue 12, pod networking between nodes: two hosts (network namespaces on one underlay,
+ * two-hosts.ts), a `hedge node` in each taking the podCIDR the control plane assigns. The nodes
+ * program the vxlan overlay from the Node objects: a pod on A reaches a pod on B by its IP under
+ * runc and gVisor, and B sees A's pod address (no NAT); deleting B's Node removes A's route,
+ * neighbour and FDB entry; nothing of the underlay, overlay or nodes is left afterwards.
+ */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import { findKubectl, run } from './harness.ts';
+import { edgeNodeSkipReason } from './node-harness.ts';
+import { waitUntil } from './pod-checks.ts';
+import { IMAGE, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
+
+const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
+const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
+
+/** an httpd answering /cgi-bin/ip with the caller's address as it arrives */
+const ECHO_IP = [
+  'mkdir -p /w/cgi-bin',
+  `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "$REMOTE_ADDR"\\n' > /w/cgi-bin/ip`,
+  'busybox chmod +x /w/cgi-bin/ip',
+  'exec httpd -f -p 8080 -h /w',
+].join('; ');
+
+const pod = (name: string, nodeName: string, command: string, runtimeClassName = 'runc'): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      nodeName,
+      runtimeClassName,
+      terminationGracePeriodSeconds: 1,
+      automountServiceAccountToken: false,
+      containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
+    },
+  });
+
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev: string;
+  flags?: string[];
+}
+
+async function json<T>(host: Host, cmd: string, args: string[]): Promise<T> {
+  const r = await host.exec(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${host.netns}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim() || '[]') as T;
+}
+
+describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 600_000 }, () => {
+  let c: HostCluster;
+  let names: { netns: string[]; rootLinks: string[] };
+
+  before(async () => {
+    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor'] });
+    names = c.underlay.names();
+  });
+  after(async () => {
+    await c?.close();
+  });
+
+  const kubectl = async (args: string[], input?: string): Promise<string> => {
+    const r = await c.server.kubectl(args, { input, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
+    return r.stdout;
+  };
+  const getNode = async (name: string): Promise<Node> => (await c.server.api('GET', `/api/v1/nodes/${name}`)).body as Node;
+  const running = (name: string): Promise<Pod> =>
+    waitUntil(`pod ${name} running`, 120_000, async () => {
+      const r = await c.server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
+      const p = r.body as Pod;
+      return r.status === 200 && p.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.[0]?.ready ? p : undefined;
+    }, () => c.explain());
+
+  it('assigns distinct podCIDRs and each node publishes its vtep', async () => {
+    const [a, b] = await Promise.all(c.nodes.map((n) => getNode(n.nodeName)));
+    assert.match(a.spec?.podCIDR ?? '', /^10\.244\.\d+\.0\/24$/);
+    assert.match(b.spec?.podCIDR ?? '', /^10\.244\.\d+\.0\/24$/);
+    assert.notEqual(a.spec?.podCIDR, b.spec?.podCIDR);
+    await waitUntil('vtep annotations', 30_000, async () => {
+      const nodes = await Promise.all(c.nodes.map((n) => getNode(n.nodeName)));
+      return nodes.every((n) => n.metadata?.annotations?.['hedge.io/overlay-backend-type'] === 'vxlan') ? true : undefined;
+    }, () => c.explain());
+    const b2 = await getNode(c.node('b').nodeName);
+    assert.equal(b2.metadata?.annotations?.['hedge.io/overlay-public-ip'], c.host('b').ip);
+  });
+
+  it('a runc pod and a gVisor pod on A reach a pod on B by IP, and B sees their own addresses', async () => {
+    const [nodeA, nodeB] = [c.node('a').nodeName, c.node('b').nodeName];
+    await kubectl(['apply', '-f', '-'], pod('echo-b', nodeB, ECHO_IP));
+    await kubectl(['apply', '-f', '-'], pod('client-a', nodeA, 'exec sleep 3600'));
+    await kubectl(['apply', '-f', '-'], pod('client-a-gvisor', nodeA, 'exec sleep 3600', 'gvisor'));
+    const [echo, client, clientG] = await Promise.all([running('echo-b'), running('client-a'), running('client-a-gvisor')]);
+    const bCIDR = (await getNode(nodeB)).spec?.podCIDR ?? '';
+
+    // the kernel state on A: flannel's three entries for B
+    const hostA = c.host('a');
+    const vtepB = bCIDR.split('/')[0];
+    await waitUntil('route to B on A', 30_000, async () => {
+      const routes = await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
+      return routes.some((r) => r.dst === bCIDR) ? true : undefined;
+    }, () => c.explain());
+    assert.deepEqual(await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), [{ dst: bCIDR, gateway: vtepB, dev: 'hedge.1', flags: ['onlink'] }]);
+    const fdb = await json<{ mac: string; dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
+    assert.deepEqual(fdb.filter((f) => f.dst).map((f) => f.dst), [c.host('b').ip]);
+    const neigh = await json<{ dst: string; lladdr: string }[]>(hostA, 'ip', ['-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
+    assert.deepEqual(neigh.map((n) => n.dst), [vtepB]);
+    const link = await json<{ mtu: number }[]>(hostA, 'ip', ['-j', 'link', 'show', 'dev', 'hedge.1']);
+    assert.equal(link[0]?.mtu, 1450, 'underlay 1500 − 50');
+    // the pods' MTU follows the overlay
+    assert.equal((await kubectl(['exec', 'client-a', '--', 'cat', '/sys/class/net/eth0/mtu'])).trim(), '1450');
+
+    const url = `http://${echo.status?.podIP}:8080/cgi-bin/ip`;
+    const seen = await waitUntil(`runc pod on A reaches ${url}`, 30_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', 'wget', '-qO-', '-T', '3', url], { timeoutMs: 20_000 });
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    }, () => c.explain());
+    assert.equal(seen, client.status?.podIP, 'source address preserved across nodes (no NAT)');
+    const seenG = await waitUntil(`gVisor pod on A reaches ${url}`, 30_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', 'wget', '-qO-', '-T', '3', url], { timeoutMs: 20_000 });
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    }, () => c.explain());
+    assert.equal(seenG, clientG.status?.podIP);
+  });
+
+  it("deleting B's Node removes A's route, neighbour and FDB entry for it", async () => {
+    const hostA = c.host('a');
+    const nodeB = c.node('b').nodeName;
+    const bCIDR = (await getNode(nodeB)).spec?.podCIDR ?? '';
+    await c.node('b').stop();
+    await kubectl(['delete', 'pod', 'echo-b', '--force', '--grace-period=0', '--wait=false']);
+    await kubectl(['delete', 'node', nodeB]);
+    await waitUntil("B's entries gone from A", 30_000, async () => {
+      const routes = await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
+      const fdb = await json<{ dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
+      const neigh = await json<unknown[]>(hostA, 'ip', ['-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
+      return !routes.some((r) => r.dst === bCIDR) && !fdb.some((f) => f.dst) && neigh.length === 0 ? true : undefined;
+    }, () => c.explain());
+  });
+
+  it('tear-down leaves no namespaces, links, routes or FDB entries', async () => {
+    await c.close();
+    const netns = await readdir('/run/netns').catch(() => [] as string[]);
+    for (const ns of names.netns) assert.equal(netns.includes(ns), false, `netns ${ns} left`);
+    for (const l of names.rootLinks) assert.notEqual((await run('ip', ['link', 'show', 'dev', l])).code, 0, `link ${l} left`);
+    const routes = await run('ip', ['-j', 'route', 'show', 'proto', '104']);
+    assert.equal(routes.stdout.trim() === '' || routes.stdout.trim() === '[]', true, `overlay routes in the root namespace: ${routes.stdout}`);
+    for (const n of c.nodes) {
+      const st = await n.hostState();
+      assert.deepEqual([st.conmonPids, st.podCgroups, st.mounts], [[], [], []], `${n.nodeName} left host state`);
+    }
+  });
+});
