@@ -17,7 +17,7 @@ import { IMAGE, startHostCluster, type Host, type HostCluster } from './two-host
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 
-/** an httpd answering /cgi-bin/ip with the caller's address as it arrives */
+/** an httpd answering /cgi-bin/ip with the caller's address as it arrives (Debian's busybox wget crashes with -T: the kubectl exec timeout bounds it) */
 const ECHO_IP = [
   'mkdir -p /w/cgi-bin',
   `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "$REMOTE_ADDR"\\n' > /w/cgi-bin/ip`,
@@ -38,6 +38,9 @@ const pod = (name: string, nodeName: string, command: string, runtimeClassName =
       containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
     },
   });
+
+/** httpd listens on :: and reports IPv4 callers as [::ffff:a.b.c.d] */
+const plainIPv4 = (s: string): string => s.trim().replace(/^\[?::ffff:([\d.]+)\]?$/, '$1');
 
 interface IpRoute {
   dst: string;
@@ -117,13 +120,13 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
 
     const url = `http://${echo.status?.podIP}:8080/cgi-bin/ip`;
     const seen = await waitUntil(`runc pod on A reaches ${url}`, 30_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a', '--', 'wget', '-qO-', '-T', '3', url], { timeoutMs: 20_000 });
-      return r.code === 0 ? r.stdout.trim() : undefined;
+      const r = await c.server.kubectl(['exec', 'client-a', '--', 'wget', '-qO-', url], { timeoutMs: 20_000 });
+      return r.code === 0 ? plainIPv4(r.stdout) : undefined;
     }, () => c.explain());
     assert.equal(seen, client.status?.podIP, 'source address preserved across nodes (no NAT)');
     const seenG = await waitUntil(`gVisor pod on A reaches ${url}`, 30_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', 'wget', '-qO-', '-T', '3', url], { timeoutMs: 20_000 });
-      return r.code === 0 ? r.stdout.trim() : undefined;
+      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', 'wget', '-qO-', url], { timeoutMs: 20_000 });
+      return r.code === 0 ? plainIPv4(r.stdout) : undefined;
     }, () => c.explain());
     assert.equal(seenG, clientG.status?.podIP);
   });
