@@ -131,6 +131,27 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
     assert.equal(seenG, clientG.status?.podIP);
   });
 
+  it('with the cloud unreachable, a restarted node A keeps its overlay and its pods still reach B', async () => {
+    const hostA = c.host('a');
+    const before = await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
+    const echo = (await c.server.api('GET', '/api/v1/namespaces/default/pods/echo-b')).body as Pod;
+    await c.underlay.cutCloud(hostA);
+    try {
+      await c.node('a').stop();
+      await c.node('a').start();
+      assert.deepEqual(await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before);
+      // the pod on A, entered from its host (kubectl exec needs the cloud): busybox in the pod's netns
+      const ns = (await readdir(c.node('a').netnsDir))[0];
+      assert.ok(ns, 'a pod netns on A');
+      const r = await run('nsenter', [`--net=${c.node('a').netnsDir}/${ns}`, 'busybox', 'wget', '-qO-', `http://${echo.status?.podIP}:8080/cgi-bin/ip`], { timeoutMs: 20_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(plainIPv4(r.stdout), /^10\.244\.\d+\.\d+$/);
+      assert.deepEqual(await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before, 'nothing removed while offline');
+    } finally {
+      await c.underlay.healCloud(hostA);
+    }
+  });
+
   it("deleting B's Node removes A's route, neighbour and FDB entry for it", async () => {
     const hostA = c.host('a');
     const nodeB = c.node('b').nodeName;
