@@ -255,7 +255,8 @@ type Row = (string | number)[];
 async function runSize(store: string, n: number): Promise<Row> {
   const cluster = await startCluster(store);
   const pids = cluster.servers.map((s) => s.pid);
-  const admin = cluster.clients[0];
+  // the bench's own calls go through a client of their own, beside the fleet's
+  const admin = await clientFor(cluster.servers[0]);
   const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, acks: 0, ackErrors: 0, fanout: [] };
   let phase: Phase | undefined;
   const ac = new AbortController();
@@ -263,8 +264,9 @@ async function runSize(store: string, n: number): Promise<Row> {
   const limiter = new Limiter(128);
   const nodes = Array.from({ length: n }, (_, i) => new HollowNode(`hollow-${i}`, cluster.clients[i % cluster.clients.length], stats, limiter, () => phase));
   const watches: Promise<void>[] = [];
-  const row: Row = [cluster.label, n];
-  let broke = '';
+  // filled as the phases complete, so a fleet that breaks late still reports what it reached
+  const col = new Map<string, string>([['store', cluster.label], ['nodes', String(n)]]);
+  let stage = 'setup';
   try {
     // the controllers create `default` and friends; the bench's pods get their own namespace
     await admin.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
@@ -273,21 +275,24 @@ async function runSize(store: string, n: number): Promise<Row> {
     );
     const rss0 = await sum(pids, rssMiB);
 
-    // 1. register (64 agents starting at once at a time)
+    // 1. register (64 agents starting at a time)
+    stage = 'register';
     let t = performance.now();
     await pool(n, 64, (i) => nodes[i].register(ac.signal));
-    const registerS = (performance.now() - t) / 1000;
+    col.set('register s', ((performance.now() - t) / 1000).toFixed(1));
 
     // 2. every node's pod watch (list + watch), then the renewal loops
+    stage = 'watch setup';
     t = performance.now();
     await pool(n, 64, async (i) => {
       watches.push(nodes[i].startWatch(ac.signal).catch(() => undefined));
       await nodes[i].informer?.waitForSync(ac.signal);
     });
-    const watchSetupS = (performance.now() - t) / 1000;
+    col.set('watch setup s', ((performance.now() - t) / 1000).toFixed(1));
     for (const node of nodes) node.startRenewing(ac.signal);
 
     // 3. steady state: renewals only
+    stage = 'steady state';
     await new Promise((r) => setTimeout(r, RENEW_MS)); // every node has renewed once from its random offset
     phase = 'steady';
     const cpu0 = await sum(pids, cpuMs);
@@ -295,13 +300,17 @@ async function runSize(store: string, n: number): Promise<Row> {
     t = performance.now();
     await new Promise((r) => setTimeout(r, steadyMs));
     const wall = performance.now() - t;
-    const serverCpuPct = (100 * ((await sum(pids, cpuMs)) - cpu0)) / wall;
+    col.set('apiserver CPU % (steady)', ((100 * ((await sum(pids, cpuMs)) - cpu0)) / wall).toFixed(0));
     const fu = process.cpuUsage(fleetCpu0);
-    const fleetCpuPct = (100 * (fu.user + fu.system)) / 1000 / wall;
+    col.set('fleet CPU %', ((100 * (fu.user + fu.system)) / 1000 / wall).toFixed(0));
     const rss = await sum(pids, rssMiB);
+    col.set('apiserver RSS MiB', rss.toFixed(0));
+    col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
+    col.set('renew p50/p99 ms (steady)', `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`);
     phase = undefined;
 
     // 4. LIST of all nodes (as `kubectl get nodes`), five times
+    stage = 'LIST nodes';
     const lists: number[] = [];
     for (let i = 0; i < 5; i++) {
       t = performance.now();
@@ -309,78 +318,62 @@ async function runSize(store: string, n: number): Promise<Row> {
       lists.push(performance.now() - t);
       if (l.items.length < n) throw new Error(`LIST nodes returned ${l.items.length} of ${n}`);
     }
+    col.set('LIST nodes ms', fmt(lists, 50));
 
     // 5. one pod per node: created through the API, scheduled by the server's scheduler, acked by the hollow nodes
+    stage = 'pods';
     phase = 'pods';
     t = performance.now();
-    let podsS: number | string = '-';
-    let createdS = '-';
-    try {
-      await pool(n, 32, (i) => admin.create(Resources.pods, makePod(`p-${i}`, { namespace: NS, cpu: '100m', memory: '64Mi' })).then(() => undefined));
-      createdS = ((performance.now() - t) / 1000).toFixed(1);
-      await waitUntil(`${n} pods Running`, phaseTimeoutMs, () => stats.acks >= n);
-      podsS = (performance.now() - t) / 1000;
-    } catch (err) {
-      broke = `pods: ${stats.acks}/${n} Running (${(err as Error).message})`;
-    }
+    await pool(n, 32, (i) => admin.create(Resources.pods, makePod(`p-${i}`, { namespace: NS, cpu: '100m', memory: '64Mi' })).then(() => undefined));
+    const createdS = ((performance.now() - t) / 1000).toFixed(1);
+    col.set('pods created / all Running s', `${createdS} / -`);
+    await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
+    col.set('pods created / all Running s', `${createdS} / ${((performance.now() - t) / 1000).toFixed(1)}`);
     phase = undefined;
+    col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
 
     // 6. watch fan-out: an annotation written on a bound pod until its node's watch delivers it
+    stage = 'fan-out';
     const acked = nodes.flatMap((node) => [...node.acked]).slice(0, 200);
     await pool(acked.length, 4, async (i) => {
       await admin.patch(Resources.pods, acked[i], 'merge', { metadata: { annotations: { [FANOUT_ANNOTATION]: String(Date.now()) } } }, { namespace: NS });
     });
-    await waitUntil('fan-out deliveries', 60_000, () => stats.fanout.length >= acked.length).catch((err: Error) => {
-      broke ||= err.message;
-    });
-
-    const loads = loadavg().map((l) => l.toFixed(1)).join(' ');
-    row.push(
-      registerS.toFixed(1),
-      watchSetupS.toFixed(1),
-      `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`,
-      `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`,
-      stats.renewErrors,
-      serverCpuPct.toFixed(0),
-      rss.toFixed(0),
-      (((rss - rss0) * 1024) / n).toFixed(1),
-      fleetCpuPct.toFixed(0),
-      fmt(lists, 50),
-      `${fmt(stats.fanout, 50)} / ${fmt(stats.fanout, 99)}`,
-      `${createdS} / ${typeof podsS === 'number' ? podsS.toFixed(1) : podsS}`,
-      loads,
-      broke || (stats.renewErrors || stats.ackErrors ? `${stats.renewErrors} renew / ${stats.ackErrors} ack errors` : 'nothing'),
-    );
+    await waitUntil('fan-out deliveries', 60_000, () => stats.fanout.length >= acked.length);
+    col.set('fan-out p50/p99 ms', `${fmt(stats.fanout, 50)} / ${fmt(stats.fanout, 99)}`);
+    col.set('broke first', stats.renewErrors || stats.ackErrors ? `${stats.renewErrors} renew / ${stats.ackErrors} ack errors` : 'nothing');
   } catch (err) {
-    row.push(`broke: ${(err as Error).message.split('\n')[0]}`);
+    col.set('broke first', `${stage}: ${(err as Error).message.split('\n')[0]}`);
+    if (phase === 'pods') col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
   } finally {
+    col.set('renew errors', String(stats.renewErrors));
+    col.set('load avg', loadavg().map((l) => l.toFixed(1)).join(' '));
     ac.abort();
     await Promise.allSettled(watches);
+    await admin.close();
     await stopCluster(cluster);
   }
-  return row;
+  return HEADERS.map((h) => col.get(h) ?? '-');
 }
 
-const rows: Row[] = [
-  [
-    'store',
-    'nodes',
-    'register s',
-    'watch setup s',
-    'renew p50/p99 ms (steady)',
-    'renew p50/p99 ms (pod storm)',
-    'renew errors',
-    'apiserver CPU % (steady)',
-    'apiserver RSS MiB',
-    'RSS KiB/node',
-    'fleet CPU %',
-    'LIST nodes ms',
-    'fan-out p50/p99 ms',
-    'pods created / all Running s',
-    'load avg',
-    'broke first',
-  ],
+const HEADERS = [
+  'store',
+  'nodes',
+  'register s',
+  'watch setup s',
+  'renew p50/p99 ms (steady)',
+  'renew p50/p99 ms (pod storm)',
+  'renew errors',
+  'apiserver CPU % (steady)',
+  'apiserver RSS MiB',
+  'RSS KiB/node',
+  'fleet CPU %',
+  'LIST nodes ms',
+  'fan-out p50/p99 ms',
+  'pods created / all Running s',
+  'load avg',
+  'broke first',
 ];
+const rows: Row[] = [HEADERS];
 for (const store of stores) {
   for (const n of sizes) {
     const row = await runSize(store, n);
@@ -388,4 +381,4 @@ for (const store of stores) {
     process.stderr.write(`${row.join(' | ')}\n`);
   }
 }
-printTable(`hollow fleet: nodes renewing leases every ${RENEW_MS / 1000} s, one pod per node (steady window ${steadyMs / 1000} s; 2-core machine shared with other jobs)`, rows.map((r) => [...r, ...Array<string>(Math.max(0, rows[0].length - r.length)).fill('')]));
+printTable(`hollow fleet: nodes renewing leases every ${RENEW_MS / 1000} s, one pod per node (steady window ${steadyMs / 1000} s; 2-core machine shared with other jobs)`, rows);
