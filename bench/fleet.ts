@@ -94,12 +94,28 @@ type Phase = 'steady' | 'pods';
 interface FleetStats {
   renew: Record<Phase, number[]>;
   renewErrors: number;
+  /** transport failures (connect timeouts, resets) retried, as an agent retries */
+  retries: number;
   acks: number;
   ackErrors: number;
   fanout: number[];
 }
 
 const FANOUT_ANNOTATION = 'bench.hedge.io/sent-at';
+
+/** an agent's retry of a call that failed in transport: up to 6 attempts, 1 s doubling back-off */
+async function retrying<T>(stats: FleetStats, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const transient = isHedgeError(err, 'Unavailable') || isHedgeError(err, 'Timeout') || isHedgeError(err, 'TooManyRequests');
+      if (!transient || attempt >= 5 || signal.aborted) throw err;
+      stats.retries++;
+      await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt));
+    }
+  }
+}
 
 class HollowNode {
   private lease: NodeLease;
@@ -122,11 +138,17 @@ class HollowNode {
   async register(signal: AbortSignal): Promise<void> {
     const node = makeNode(this.name, { cpu: '32', memory: '64Gi', pods: '110', heartbeat: new Date().toISOString() });
     node.metadata.labels = { ...node.metadata.labels, 'hedge.io/hollow': 'true' };
-    const created = await this.client.create<NodeObject>(Resources.nodes, node, { signal });
+    const created = await retrying(this.stats, signal, () =>
+      this.client.create<NodeObject>(Resources.nodes, node, { signal }).catch((err: unknown) => {
+        // an earlier attempt that timed out on our side may have been stored
+        if (isHedgeError(err, 'AlreadyExists')) return this.client.get<NodeObject>(Resources.nodes, this.name, { signal });
+        throw err;
+      }),
+    );
     this.uid = created.metadata.uid;
     // a patch, as the agent's status sync: controllers (IPAM) may write the Node meanwhile
-    await this.client.patch(Resources.nodes, this.name, 'merge', { status: node.status }, { subresource: 'status', signal });
-    await this.lease.renew(signal);
+    await retrying(this.stats, signal, () => this.client.patch(Resources.nodes, this.name, 'merge', { status: node.status }, { subresource: 'status', signal }));
+    await retrying(this.stats, signal, () => this.lease.renew(signal));
   }
 
   startWatch(signal: AbortSignal): Promise<void> {
@@ -170,7 +192,7 @@ class HollowNode {
     const key = pod.metadata.name ?? '';
     if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Pending' || this.acked.has(key)) return;
     this.acked.add(key);
-    void this.limiter.run(() => this.ack(pod, signal)).catch(() => {
+    void this.limiter.run(() => retrying(this.stats, signal, () => this.ack(pod, signal))).catch(() => {
       if (!signal.aborted) this.stats.ackErrors++;
       this.acked.delete(key);
     });
@@ -257,7 +279,7 @@ async function runSize(store: string, n: number): Promise<Row> {
   const pids = cluster.servers.map((s) => s.pid);
   // the bench's own calls go through a client of their own, beside the fleet's
   const admin = await clientFor(cluster.servers[0]);
-  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, acks: 0, ackErrors: 0, fanout: [] };
+  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, retries: 0, acks: 0, ackErrors: 0, fanout: [] };
   let phase: Phase | undefined;
   const ac = new AbortController();
   setMaxListeners(0, ac.signal); // every hollow node's loops listen on it
@@ -324,7 +346,9 @@ async function runSize(store: string, n: number): Promise<Row> {
     stage = 'pods';
     phase = 'pods';
     t = performance.now();
-    await pool(n, 32, (i) => admin.create(Resources.pods, makePod(`p-${i}`, { namespace: NS, cpu: '100m', memory: '64Mi' })).then(() => undefined));
+    await pool(n, 32, (i) => retrying(stats, ac.signal, () => admin.create(Resources.pods, makePod(`p-${i}`, { namespace: NS, cpu: '100m', memory: '64Mi' }))).then(() => undefined).catch((err: unknown) => {
+      if (!isHedgeError(err, 'AlreadyExists')) throw err;
+    }));
     const createdS = ((performance.now() - t) / 1000).toFixed(1);
     col.set('pods created / all Running s', `${createdS} / -`);
     await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
@@ -336,7 +360,9 @@ async function runSize(store: string, n: number): Promise<Row> {
     stage = 'fan-out';
     const acked = nodes.flatMap((node) => [...node.acked]).slice(0, 200);
     await pool(acked.length, 4, async (i) => {
-      await admin.patch(Resources.pods, acked[i], 'merge', { metadata: { annotations: { [FANOUT_ANNOTATION]: String(Date.now()) } } }, { namespace: NS });
+      await retrying(stats, ac.signal, () =>
+        admin.patch(Resources.pods, acked[i], 'merge', { metadata: { annotations: { [FANOUT_ANNOTATION]: String(Date.now()) } } }, { namespace: NS }),
+      );
     });
     await waitUntil('fan-out deliveries', 60_000, () => stats.fanout.length >= acked.length);
     col.set('fan-out p50/p99 ms', `${fmt(stats.fanout, 50)} / ${fmt(stats.fanout, 99)}`);
@@ -346,6 +372,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     if (phase === 'pods') col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
   } finally {
     col.set('renew errors', String(stats.renewErrors));
+    col.set('retried', String(stats.retries));
     col.set('load avg', loadavg().map((l) => l.toFixed(1)).join(' '));
     ac.abort();
     await Promise.allSettled(watches);
@@ -363,6 +390,7 @@ const HEADERS = [
   'renew p50/p99 ms (steady)',
   'renew p50/p99 ms (pod storm)',
   'renew errors',
+  'retried',
   'apiserver CPU % (steady)',
   'apiserver RSS MiB',
   'RSS KiB/node',
