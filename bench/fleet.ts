@@ -336,7 +336,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     const lists: number[] = [];
     for (let i = 0; i < 5; i++) {
       t = performance.now();
-      const l = await admin.list(Resources.nodes);
+      const l = await retrying(stats, ac.signal, () => admin.list(Resources.nodes));
       lists.push(performance.now() - t);
       if (l.items.length < n) throw new Error(`LIST nodes returned ${l.items.length} of ${n}`);
     }
