@@ -63,6 +63,15 @@ export async function rssMiB(pid: number): Promise<number> {
   return kb / 1024;
 }
 
+/** user+system CPU time a process has used so far, in ms (from /proc/PID/stat, 100 ticks/s as on Linux x86) */
+export async function cpuMs(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // fields after the command's closing parenthesis; utime and stime are fields 14 and 15
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 export function printTable(title: string, rows: (string | number)[][]): void {
   const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toFixed(1)) : c)));
   const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));

@@ -3,7 +3,8 @@
  * side by side on the in-memory fake API and against a real `hedge server` (SQLite; nodes and
  * pods created through the API, no agents, the server's own controllers off so only this
  * scheduler binds). Prints a table; asserts nothing.
- * Run: node --import tsx bench/scheduler.ts [--nodes 100] [--pods 1000] [--mode both|fake|real]
+ * Run: node --import tsx bench/scheduler.ts [--nodes 100] [--pods 1000] [--mode both|fake|real] [--server-prof DIR]
+ * (`--server-prof` writes the real server's V8 CPU profile into DIR)
  */
 import { parseArgs } from 'node:util';
 import type { KubeObject } from '../src/api/object.ts';
@@ -17,10 +18,10 @@ import { silentLogger } from '../src/lib/log.ts';
 import { Scheduler } from '../src/controllers/scheduler/scheduler.ts';
 import { makeNode, makePod } from '../src/controllers/testing/objects.ts';
 import { startHedgeServer } from '../test/e2e/harness.ts';
-import { printTable, rssMiB } from './apiserver-seed.ts';
+import { cpuMs, printTable, rssMiB } from './apiserver-seed.ts';
 
 const { values, positionals } = parseArgs({
-  options: { nodes: { type: 'string' }, pods: { type: 'string' }, mode: { type: 'string', default: 'both' } },
+  options: { nodes: { type: 'string' }, pods: { type: 'string' }, mode: { type: 'string', default: 'both' }, 'server-prof': { type: 'string' }, 'bind-concurrency': { type: 'string' } },
   allowPositionals: true,
 });
 // positional [nodes] [pods] kept for older invocations
@@ -65,7 +66,9 @@ async function seed(client: KubeClient, ns: string, sc: Scenario, createNodes: b
     }
   }
   if (ns !== 'default') {
-    await client.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch((err: unknown) => {
+    // hostPort is outside the default PodSecurity level (baseline): the namespace opts out as a user would
+    const labels = { 'pod-security.kubernetes.io/enforce': 'privileged' };
+    await client.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } }).catch((err: unknown) => {
       if (!isHedgeError(err, 'AlreadyExists')) throw err;
     });
   }
@@ -75,19 +78,30 @@ async function seed(client: KubeClient, ns: string, sc: Scenario, createNodes: b
 }
 
 /** time from scheduler start (informer sync included) until every pod is bound */
-async function schedule(client: KubeClient): Promise<{ ms: number; failed: number }> {
-  const s = new Scheduler({ client, logger: silentLogger() });
+async function schedule(client: KubeClient, serverPid?: number): Promise<{ ms: number; failed: number; serverCpu?: number; benchCpu: number }> {
+  const s = new Scheduler({ client, logger: silentLogger(), bindConcurrency: values['bind-concurrency'] ? Number(values['bind-concurrency']) : undefined });
   const ac = new AbortController();
+  const mark0 = process.hrtime.bigint();
+  const server0 = serverPid === undefined ? undefined : await cpuMs(serverPid);
+  const bench0 = process.cpuUsage();
   const t0 = performance.now();
   const done = s.run(ac.signal);
   while (s.stats.bound < pods) await new Promise((r) => setTimeout(r, s.stats.bound === 0 ? 1 : 5));
   const ms = performance.now() - t0;
+  const benchUsage = process.cpuUsage(bench0);
+  const benchCpu = (benchUsage.user + benchUsage.system) / 1000;
+  const serverCpu = serverPid === undefined || server0 === undefined ? undefined : (await cpuMs(serverPid)) - server0;
+  // the monotonic clock V8 profiles use (µs): cut a --server-prof profile to the scheduling window
+  if (values['server-prof']) process.stderr.write(`profile window µs: ${mark0 / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
   ac.abort();
   await done;
-  return { ms, failed: s.stats.failedAttempts };
+  return { ms, failed: s.stats.failedAttempts, serverCpu, benchCpu };
 }
 
-const rows: (string | number)[][] = [['api', 'scenario', 'nodes', 'pods', 'ms (incl. informer sync)', 'pods/s', 'failed attempts']];
+const rows: (string | number)[][] = [
+  ['api', 'scenario', 'nodes', 'pods', 'ms (incl. informer sync)', 'pods/s', 'failed attempts', 'scheduler CPU ms/pod', 'apiserver CPU ms/pod'],
+];
+const perPod = (ms: number | undefined): string => (ms === undefined ? '-' : (ms / pods).toFixed(2));
 
 if (mode !== 'real') {
   for (const sc of scenarios) {
@@ -95,13 +109,15 @@ if (mode !== 'real') {
     client.recordCalls = false;
     await seed(client, 'default', sc, true);
     const r = await schedule(client);
-    rows.push(['in-memory fake', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed]);
+    rows.push(['in-memory fake', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed, perPod(r.benchCpu), '-']);
   }
 }
 
 let serverRss: number | undefined;
 if (mode !== 'fake') {
-  const server = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'] });
+  const server = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'],
+    ...(values['server-prof'] ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] } : {}),
+  });
   const client = new HttpKubeClient({ ...(await loadKubeconfig(server.kubeconfig)), userAgent: 'hedge-bench-scheduler' });
   try {
     for (const [i, sc] of scenarios.entries()) {
@@ -114,11 +130,11 @@ if (mode !== 'fake') {
         });
       }
       await seed(client, ns, sc, i === 0);
-      const r = await schedule(client);
+      const r = await schedule(client, server.pid);
       const list = await client.list(Resources.pods, { namespace: ns });
       const bound = list.items.filter((p) => (p as { spec?: { nodeName?: string } }).spec?.nodeName).length;
       if (bound !== pods) throw new Error(`${sc.label}: ${bound} of ${pods} pods bound in the API`);
-      rows.push(['hedge server (sqlite)', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed]);
+      rows.push(['hedge server (sqlite)', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed, perPod(r.benchCpu), perPod(r.serverCpu)]);
     }
     serverRss = await rssMiB(server.pid);
   } finally {

@@ -328,7 +328,8 @@ describe('apiserver REST', () => {
   });
 
   it('binds pods once and deletes bound pods gracefully', async () => {
-    await post('/api/v1/namespaces/default/pods', pod('gp', { spec: { terminationGracePeriodSeconds: 10 } }));
+    const created = await post('/api/v1/namespaces/default/pods', pod('gp', { spec: { terminationGracePeriodSeconds: 10 } }));
+    assert.ok(created.body.metadata.managedFields?.length);
     const bind = await post('/api/v1/namespaces/default/pods/gp/binding', {
       apiVersion: 'v1',
       kind: 'Binding',
@@ -342,6 +343,10 @@ describe('apiserver REST', () => {
     assert.equal(again.body.message, 'Operation cannot be fulfilled on pods/binding "gp": pod gp is already assigned to node "n1"');
     const bound = await t.json<Obj>('/api/v1/namespaces/default/pods/gp');
     assert.equal(bound.body.spec?.nodeName, 'n1');
+    const conds = (bound.body.status?.conditions ?? []) as { type: string; status: string }[];
+    assert.equal(conds.find((c) => c.type === 'PodScheduled')?.status, 'True');
+    // as upstream's BindingREST: the bind is a storage write past the field manager
+    assert.deepEqual(bound.body.metadata.managedFields, created.body.metadata.managedFields);
 
     const d1 = await del('/api/v1/namespaces/default/pods/gp');
     assert.equal(d1.status, 200);

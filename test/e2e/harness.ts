@@ -76,6 +76,8 @@ export interface StartOptions {
   extraArgs?: string[];
   /** run inside this network namespace (a /run/netns path; nsenter, which execs, so the PID stays the server's) */
   netns?: string;
+  /** node flags before the entry point (e.g. `--cpu-prof` for a bench) */
+  execArgv?: string[];
 }
 
 const live = new Set<ChildProcess>();
@@ -133,6 +135,7 @@ export async function startHedgeServer(opts: StartOptions = {}): Promise<HedgeSe
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'hedge-e2e-')));
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const args = [
+    ...(opts.execArgv ?? []),
     HEDGE_BIN,
     'server',
     '--data-dir',

@@ -293,7 +293,9 @@ async function handleBinding(rq: RequestScope): Promise<void> {
   const name = rq.info.name;
   const bindConflict = (reason: string): HedgeError =>
     new HedgeError('Conflict', `Operation cannot be fulfilled on pods/binding "${name}": ${reason}`, { details: { kind: 'pods/binding', name } });
-  await reg.transform(rq.def, namespaceOf(rq), name, 'binding', opContext(rq, dryRun, fieldManagerOf(rq)), (pod) => {
+  // No field manager: upstream's BindingREST writes the pod in storage past the field manager, so a
+  // binding leaves managedFields as they were (and skips the costliest step of a bind here).
+  await reg.transform(rq.def, namespaceOf(rq), name, 'binding', opContext(rq, dryRun, undefined), (pod) => {
     const spec = (pod.spec ?? {}) as { nodeName?: string };
     if (pod.metadata.deletionTimestamp) throw bindConflict(`pod ${name} is being deleted, cannot be assigned to a host`);
     if (spec.nodeName) throw bindConflict(`pod ${name} is already assigned to node "${spec.nodeName}"`);

@@ -1,0 +1,216 @@
+/**
+ * Node density: N runc pods (busybox `sleep`) created at once on one real `hedge node` (real
+ * apiserver, scheduler, agent, CNI bridge, conmon, runc; image cached), beside N bare
+ * `runc run -d` containers of an equivalent busybox bundle in the same run. Reports the time until
+ * all are Running, pod start (create → Running on a watch) of the first and last pods in creation
+ * order, agent RSS at 0 / 20 / N pods, agent CPU while idle with N pods, host memory per pod
+ * (conmon + the pod's own processes, beside the bare container's), and what is left after deleting
+ * them all. The agent runs the `npm run build` bundle with bin/hedge.js's V8 flags. Prints a table;
+ * asserts nothing. Needs root.
+ * Run: node --import tsx bench/density.ts [--pods 100] [--idle-s 10]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { KubeObject } from '../src/api/object.ts';
+import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
+import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
+import { startEdgeStack } from '../test/e2e/edge-stack.ts';
+import { REPO_ROOT } from '../test/e2e/harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
+import { cpuMs, percentile, printTable } from './apiserver-seed.ts';
+
+const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '10' } } });
+const N = Number(values.pods);
+const idleMs = Number(values['idle-s']) * 1000;
+const RUNC = '/usr/sbin/runc';
+
+const skip = edgeNodeSkipReason([RUNC, '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/bin/busybox']);
+if (skip) {
+  process.stdout.write(`density bench skipped: ${skip}\n`);
+  process.exit(0);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+function rssKiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0; // exited meanwhile
+  }
+}
+const mib = (kib: number): string => (kib / 1024).toFixed(1);
+
+/** every descendant pid of `pid` (via /proc/PID/task/*\/children) */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    const read = (f: () => string | string[]): string | string[] => {
+      try {
+        return f();
+      } catch {
+        return []; // exited meanwhile
+      }
+    };
+    for (const t of read(() => readdirSync(`/proc/${p}/task`))) {
+      const kids = read(() => readFileSync(`/proc/${p}/task/${t}/children`, 'utf8'));
+      if (typeof kids !== 'string') continue;
+      for (const k of kids.split(' ').filter(Boolean).map(Number)) {
+        out.push(k);
+        walk(k);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** the V8 flags bin/hedge.js's shebang gives `hedge node` (the harness starts it without them) */
+function shebangFlags(): string {
+  const first = readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[0];
+  return first.split(/\s+/).filter((a) => a.startsWith('--')).join(' ');
+}
+
+async function runBuiltAgent(node: HedgeNode): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    await node.stop();
+    await node.start();
+    const newer = execFileSync('find', ['src', '-name', '*.ts', '-newer', 'dist/BUILD_STAMP'], { cwd: REPO_ROOT }).toString().trim();
+    if (newer === '') return 'dist bundle';
+  }
+  return 'UNSURE (sources kept changing; may be tsx)';
+}
+
+const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];
+const stack = await startEdgeStack({
+  nodes: [{ name: `density-${process.pid}`, runtimes: ['runc'], env: { NODE_OPTIONS: [process.env.NODE_OPTIONS, shebangFlags()].filter(Boolean).join(' ') } }],
+});
+const { server, node, busyboxImage } = stack;
+const bundleTmp = mkdtempSync(join(tmpdir(), 'hedge-density-'));
+const client = new HttpKubeClient(await loadKubeconfig(server.kubeconfig));
+const watchStop = new AbortController();
+try {
+  const build = await runBuiltAgent(node);
+  await sleep(3_000); // registration and the first status settle
+  const agentIdle0 = rssKiB(node.pid());
+
+  // pods: all created at once; Running seen on a watch
+  const created = new Map<string, number>();
+  const running = new Map<string, number>();
+  const list0 = await client.list(Resources.pods, { namespace: 'default' });
+  const watching = (async () => {
+    for await (const ev of client.watch<Pod & KubeObject>(Resources.pods, { namespace: 'default', resourceVersion: list0.metadata.resourceVersion, signal: watchStop.signal })) {
+      const name = ev.object.metadata?.name ?? '';
+      if (ev.type !== 'DELETED' && ev.object.status?.phase === 'Running' && !running.has(name)) running.set(name, performance.now());
+    }
+  })().catch(() => undefined);
+  let rss20 = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: N }, async (_, i) => {
+      const name = `d-${i}`;
+      created.set(name, performance.now());
+      await client.create(Resources.pods, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
+      } as KubeObject);
+    }),
+  );
+  const deadline = Date.now() + 900_000;
+  while (running.size < N) {
+    if (running.size >= 20 && rss20 === 0) rss20 = rssKiB(node.pid());
+    if (Date.now() > deadline) throw new Error(`${running.size}/${N} pods Running after 900 s`);
+    await sleep(100);
+  }
+  const allRunningMs = performance.now() - t0;
+  const starts = Array.from({ length: N }, (_, i) => (running.get(`d-${i}`) ?? NaN) - (created.get(`d-${i}`) ?? NaN));
+  const first = starts.slice(0, 10);
+  const last = starts.slice(-10);
+
+  // steady state with N pods: agent CPU and memory
+  await sleep(5_000);
+  const cpu0 = await cpuMs(node.pid());
+  await sleep(idleMs);
+  const agentCpuPct = (100 * ((await cpuMs(node.pid())) - cpu0)) / idleMs;
+  const agentRssN = rssKiB(node.pid());
+  const conmons = (await node.hostState()).conmonPids;
+  const conmonKiB = conmons.reduce((s, p) => s + rssKiB(p), 0);
+  const podProcsKiB = conmons.flatMap(descendants).reduce((s, p) => s + rssKiB(p), 0);
+
+  // bare runc: the same number of detached busybox sleep containers, one after another
+  const bundle = join(bundleTmp, 'bundle');
+  makeBusyboxRootfs(join(bundle, 'rootfs'));
+  execFileSync(RUNC, ['spec', '--bundle', bundle]);
+  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean; args: string[] } };
+  spec.process.terminal = false;
+  spec.process.args = ['sleep', '3600'];
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+  const root = join(bundleTmp, 'runc-root');
+  const bareIds: string[] = [];
+  const tb = performance.now();
+  const bareStarts: number[] = [];
+  try {
+    for (let i = 0; i < N; i++) {
+      const id = `density-bare-${process.pid}-${i}`;
+      const ts = performance.now();
+      execFileSync(RUNC, [`--root=${root}`, 'run', '-d', '--bundle', bundle, id], { stdio: 'ignore' });
+      bareStarts.push(performance.now() - ts);
+      bareIds.push(id);
+    }
+    const bareAllMs = performance.now() - tb;
+    const barePids = bareIds.map((id) => Number(JSON.parse(execFileSync(RUNC, [`--root=${root}`, 'state', id]).toString()).pid as number));
+    const bareKiB = barePids.reduce((s, p) => s + rssKiB(p), 0);
+
+    const p = (xs: number[], q: number): number => percentile([...xs].sort((a, b) => a - b), q);
+    rows.push(['time to all Running (ms)', Math.round(allRunningMs), Math.round(bareAllMs), (allRunningMs / bareAllMs).toFixed(2)]);
+    rows.push(['start p50, first 10 pods (ms)', Math.round(p(first, 50)), Math.round(p(bareStarts.slice(0, 10), 50)), (p(first, 50) / p(bareStarts.slice(0, 10), 50)).toFixed(2)]);
+    rows.push([`start p50, last 10 pods (ms)`, Math.round(p(last, 50)), Math.round(p(bareStarts.slice(-10), 50)), (p(last, 50) / p(bareStarts.slice(-10), 50)).toFixed(2)]);
+    rows.push(['last-10 / first-10 start p50 (target ≤ 1.5)', (p(last, 50) / p(first, 50)).toFixed(2), (p(bareStarts.slice(-10), 50) / p(bareStarts.slice(0, 10), 50)).toFixed(2), '-']);
+    rows.push(['agent RSS MiB: 0 / 20 / ' + N + ' pods (target ≤ 80 at 20, ≤ 120 at 100)', `${mib(agentIdle0)} / ${mib(rss20)} / ${mib(agentRssN)}`, '-', '-']);
+    rows.push([`agent CPU % of a core, ${N} pods idle ${idleMs / 1000} s (target ≤ 1)`, agentCpuPct.toFixed(1), '-', '-']);
+    rows.push(['conmon RSS per pod (KiB)', Math.round(conmonKiB / Math.max(1, conmons.length)), 0, '-']);
+    rows.push(['container processes RSS per pod (KiB)', Math.round(podProcsKiB / Math.max(1, conmons.length)), Math.round(bareKiB / N), '-']);
+    rows.push([
+      'host memory per pod: conmon + processes + agent growth (KiB)',
+      Math.round((conmonKiB + podProcsKiB + (agentRssN - agentIdle0)) / N),
+      Math.round(bareKiB / N),
+      ((conmonKiB + podProcsKiB + (agentRssN - agentIdle0)) / Math.max(1, bareKiB)).toFixed(1),
+    ]);
+    process.stderr.write(`agent: ${build}; ${conmons.length} conmon\n`);
+  } finally {
+    for (const id of bareIds) {
+      try {
+        execFileSync(RUNC, [`--root=${root}`, 'delete', '--force', id], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  // delete every pod; then what is left on the host
+  const td = performance.now();
+  await Promise.all(Array.from({ length: N }, (_, i) => client.delete(Resources.pods, `d-${i}`, { namespace: 'default', gracePeriodSeconds: 0 }).catch(() => undefined)));
+  const gone = Date.now() + 300_000;
+  let st = await node.hostState();
+  while ((st.conmonPids.length > 0 || st.netns.length > 0) && Date.now() < gone) {
+    await sleep(500);
+    st = await node.hostState();
+  }
+  const leftPods = (await client.list(Resources.pods, { namespace: 'default' })).items.length;
+  rows.push(['delete all → host clean (ms)', Math.round(performance.now() - td), '-', '-']);
+  rows.push(['left after delete: pods / conmon / netns / pod cgroups / bridge ports', `${leftPods} / ${st.conmonPids.length} / ${st.netns.length} / ${st.podCgroups.length} / ${st.bridgePorts.length}`, '-', '-']);
+  watchStop.abort();
+  await watching;
+} finally {
+  watchStop.abort();
+  await client.close();
+  await stack.close();
+  rmSync(bundleTmp, { recursive: true, force: true });
+}
+printTable(`density: ${N} runc pods (busybox sleep) created at once on one node, vs ${N} bare \`runc run -d\` (load avg ${loadavg().map((l) => l.toFixed(1)).join(' ')})`, rows);
