@@ -1,0 +1,262 @@
+/**
+ * metrics.k8s.io and `kubectl top` on a real node with real runc pods: a busybox loop burning CPU
+ * and a shell holding ~48 MiB, checked against the pod cgroups' own counters (cpuacct.usage over
+ * the API's window, memory usage minus inactive file). Then a real Prometheus (Debian's) finds
+ * the node through the apiserver (kubernetes_sd node role) and scrapes its cAdvisor metrics
+ * through `nodes/{name}/proxy/metrics/cadvisor` with a service account bearer token, and the
+ * series is queried back over its HTTP API.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
+import { findKubectl } from './harness.ts';
+import { edgeNodeSkipReason } from './node-harness.ts';
+import { waitUntil } from './pod-checks.ts';
+
+const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
+const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
+const PROMETHEUS = '/usr/bin/prometheus';
+const RESOLUTION_S = 6;
+const CG = '/sys/fs/cgroup';
+
+interface PodMetrics {
+  metadata: { name: string };
+  timestamp: string;
+  window: string;
+  containers: { name: string; usage: { cpu: string; memory: string } }[];
+}
+
+/** "250m" / "1234567n" / "1" cores → nanocores */
+function cpuNano(q: string): number {
+  const m = /^(\d+)(n|u|m)?$/.exec(q);
+  assert.ok(m, `cpu quantity ${q}`);
+  const scale = { n: 1, u: 1e3, m: 1e6, '': 1e9 }[m[2] ?? ''] ?? 1;
+  return Number(m[1]) * scale;
+}
+function bytes(q: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
+  assert.ok(m, `memory quantity ${q}`);
+  return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, '': 1 }[m[2] ?? ''] ?? 1);
+}
+/** Go duration as metav1.Duration prints it: 6s, 6.003s, 1m2s */
+function durationMs(d: string): number {
+  const m = /^(?:(\d+)m)?(?:([\d.]+)s)?$/.exec(d);
+  assert.ok(m, `duration ${d}`);
+  return (Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 1000;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a real node', { skip, timeout: 300_000 }, () => {
+  let stack: EdgeStack | undefined;
+  const nodeName = `metrics-${process.pid}`;
+  const uids = new Map<string, string>();
+  /** cpuacct.usage of the burner's pod cgroup, sampled with wall time */
+  const cpuRing: { at: number; ns: number }[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  let prometheus: ChildProcess | undefined;
+
+  const podCgroup = (controller: string, pod: string): string => join(CG, controller, stack!.node.cgroupRoot, `pod${uids.get(pod) ?? ''}`);
+
+  before(async () => {
+    stack = await startEdgeStack({ nodes: [{ name: nodeName, runtimes: ['runc'] }], server: { extraArgs: ['--metric-resolution', String(RESOLUTION_S)] } });
+    const s = stack;
+    const pod = (name: string, script: string): string =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, labels: { app: name } },
+        spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: s.busyboxImage, command: ['sh', '-c', script] }] },
+      });
+    for (const [name, script] of [
+      ['burner', 'while :; do :; done'],
+      // ~48 MiB held by the shell: anonymous memory, all of it working set
+      ['hog', 'x=$(head -c 50331648 /dev/zero | tr "\\0" a); echo held; exec sleep 3600'],
+    ]) {
+      const r = await s.server.kubectl(['apply', '-f', '-'], { input: pod(name, script) });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    for (const name of ['burner', 'hog']) {
+      const p = await waitUntil(`${name} running`, 90_000, async () => {
+        const got = (await s.server.api('GET', `/api/v1/namespaces/default/pods/${name}`)).body as Pod;
+        return got.status?.containerStatuses?.[0]?.state?.running ? got : undefined;
+      }, s.explain);
+      uids.set(name, p.metadata?.uid ?? '');
+    }
+    const usageFile = join(podCgroup('cpuacct', 'burner'), 'cpuacct.usage');
+    assert.ok(existsSync(usageFile), `the burner's pod cgroup ${usageFile}`);
+    sampler = setInterval(() => {
+      readFile(usageFile, 'utf8').then(
+        (t) => {
+          cpuRing.push({ at: Date.now(), ns: Number(t.trim()) });
+          if (cpuRing.length > 2000) cpuRing.shift();
+        },
+        () => undefined,
+      );
+    }, 100);
+  });
+  after(async () => {
+    if (sampler) clearInterval(sampler);
+    if (prometheus?.pid !== undefined && prometheus.exitCode === null) {
+      const exited = new Promise((r) => prometheus?.once('exit', r));
+      process.kill(prometheus.pid, 'SIGTERM');
+      await exited;
+    }
+    await stack?.close();
+  });
+
+  it('kubectl top pod shows the burner CPU and the hog memory as the cgroups count them', async () => {
+    const s = stack!;
+    // both pods with a rate (two scrapes each) and the hog done allocating
+    const got = await waitUntil('PodMetrics for both pods', 90_000, async () => {
+      const r = await s.server.api('GET', '/apis/metrics.k8s.io/v1beta1/namespaces/default/pods');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const items = (r.body as { items: PodMetrics[] }).items;
+      const burner = items.find((i) => i.metadata.name === 'burner');
+      const hog = items.find((i) => i.metadata.name === 'hog');
+      return burner && hog && bytes(hog.containers[0]?.usage.memory ?? '0') > 40 * 2 ** 20 ? { burner, hog } : undefined;
+    }, s.explain);
+
+    // CPU: the API's rate against cpuacct.usage over the same window (timestamps are whole seconds: ±1 s on a 6 s window)
+    const { burner } = got;
+    const end = Date.parse(burner.timestamp);
+    const start = end - durationMs(burner.window);
+    const at = (t: number): number => {
+      const near = cpuRing.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
+      assert.ok(Math.abs(near.at - t) < 1500, `a cgroup sample near ${new Date(t).toISOString()}`);
+      return near.ns;
+    };
+    const truth = (at(end) - at(start)) / ((end - start) / 1000);
+    const api = cpuNano(burner.containers[0]?.usage.cpu ?? '0');
+    const what = `API ${api / 1e6}m over ${burner.window} ending ${burner.timestamp}, cgroup ${Math.round(truth / 1e6)}m`;
+    assert.ok(api > 100e6, `the burner burns: ${what}`);
+    assert.ok(api > truth * 0.6 && api < truth * 1.4, what);
+
+    // memory: the container's working set against the pod cgroup's (the pod holds only this container)
+    const stat = await readFile(join(podCgroup('memory', 'hog'), 'memory.stat'), 'utf8');
+    const usage = Number((await readFile(join(podCgroup('memory', 'hog'), 'memory.usage_in_bytes'), 'utf8')).trim());
+    const inactive = Number(/^total_inactive_file (\d+)$/m.exec(stat)?.[1] ?? 0);
+    const ws = usage - inactive;
+    const hogApi = bytes(got.hog.containers[0]?.usage.memory ?? '0');
+    assert.ok(Math.abs(hogApi - ws) < ws * 0.1 + 2 * 2 ** 20, `API ${hogApi} vs cgroup working set ${ws}`);
+
+    const top = await s.server.kubectl(['top', 'pod']);
+    assert.equal(top.code, 0, top.stderr);
+    const rows = new Map(top.stdout.trim().split('\n').slice(1).map((l) => {
+      const [name = '', cpu = '', mem = ''] = l.trim().split(/\s+/);
+      return [name, { cpu, mem }] as const;
+    }));
+    assert.match(top.stdout, /^NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)/);
+    assert.ok(cpuNano(rows.get('burner')?.cpu ?? '0') > 100e6, top.stdout);
+    const hogMi = Number(/^(\d+)Mi$/.exec(rows.get('hog')?.mem ?? '')?.[1] ?? 0);
+    assert.ok(hogMi >= 40 && hogMi < 80, top.stdout);
+
+    const sel = await s.server.kubectl(['top', 'pod', '-l', 'app=hog', '--containers']);
+    assert.equal(sel.code, 0, sel.stderr);
+    assert.match(sel.stdout, /^hog\s+main\s+\d+m\s+\d+Mi/m);
+    assert.doesNotMatch(sel.stdout, /burner/);
+  });
+
+  it('kubectl top node shows the node', async () => {
+    const s = stack!;
+    const top = await waitUntil('kubectl top node', 30_000, async () => {
+      const r = await s.server.kubectl(['top', 'node']);
+      return r.code === 0 ? r : undefined;
+    }, s.explain);
+    const row = top.stdout.split('\n').find((l) => l.startsWith(`${nodeName} `));
+    assert.ok(row, top.stdout);
+    const [, cpu = '', cpuPct = '', mem = '', memPct = ''] = row.trim().split(/\s+/);
+    assert.ok(cpuNano(cpu) >= 100e6, `at least the burner: ${row}`);
+    assert.match(cpuPct, /^\d+%$/);
+    assert.match(mem, /^\d+Mi$/);
+    assert.match(memPct, /^\d+%$/);
+  });
+
+  it('a real Prometheus discovers the node through the apiserver and scrapes cAdvisor metrics via nodes/proxy', { skip: existsSync(PROMETHEUS) ? false : `${PROMETHEUS} not installed (Debian package prometheus, scripts/setup.sh OPTIONAL)` }, async () => {
+    const s = stack!;
+    // a least-privilege scraper identity: list/watch nodes for discovery, get nodes/proxy to scrape
+    const rbac = [
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'prometheus', namespace: 'default' } },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'prometheus-nodes' }, rules: [{ apiGroups: [''], resources: ['nodes', 'nodes/proxy', 'nodes/metrics'], verbs: ['get', 'list', 'watch'] }] },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'prometheus-nodes' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'prometheus-nodes' },
+        subjects: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: 'default' }],
+      },
+    ];
+    for (const o of rbac) {
+      const r = await s.server.kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const tok = await s.server.kubectl(['create', 'token', 'prometheus', '--duration=1h']);
+    assert.equal(tok.code, 0, tok.stderr);
+    const dir = join(s.tmp, 'prometheus');
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, tok.stdout.trim(), { mode: 0o600 });
+    const caFile = join(s.server.dataDir, 'pki', 'ca.crt');
+    const api = new URL(s.server.url);
+    const tls = `tls_config: { ca_file: ${JSON.stringify(caFile)} }`;
+    const auth = `authorization: { credentials_file: ${JSON.stringify(tokenFile)} }`;
+    const config = [
+      'global: { scrape_interval: 2s, scrape_timeout: 2s }',
+      'scrape_configs:',
+      '  - job_name: kubernetes-cadvisor',
+      '    scheme: https',
+      `    ${tls}`,
+      `    ${auth}`,
+      '    kubernetes_sd_configs:',
+      `      - { role: node, api_server: ${JSON.stringify(api.origin)}, ${tls}, ${auth} }`,
+      '    relabel_configs:',
+      `      - { target_label: __address__, replacement: ${JSON.stringify(api.host)} }`,
+      '      - { source_labels: [__meta_kubernetes_node_name], regex: "(.+)", target_label: __metrics_path__, replacement: "/api/v1/nodes/$1/proxy/metrics/cadvisor" }',
+      '',
+    ].join('\n');
+    await writeFile(join(dir, 'prometheus.yml'), config);
+    const port = await freePort();
+    let out = '';
+    prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    prometheus.stdout?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+    prometheus.stderr?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+    const explain = (): string => `prometheus:\n${out}\n${s.explain()}`;
+
+    const query = async (q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[] | undefined> => {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => undefined);
+      if (!r?.ok) return undefined;
+      const body = (await r.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      return body.status === 'success' ? body.data.result : undefined;
+    };
+    const series = await waitUntil('the burner series in Prometheus', 60_000, async () => {
+      const res = await query('container_cpu_usage_seconds_total{pod="burner",container="main"}');
+      return res && res.length > 0 ? res : undefined;
+    }, explain);
+    assert.equal(series[0]?.metric.namespace, 'default');
+    assert.equal(series[0]?.metric.job, 'kubernetes-cadvisor');
+    assert.ok(Number(series[0]?.value[1]) > 0);
+    const up = await query(`up{job="kubernetes-cadvisor",instance=${JSON.stringify(api.host)}}`);
+    assert.equal(up?.[0]?.value[1], '1', explain());
+    // a rate over the scrapes: the burner is seen burning
+    const rate = await waitUntil('a CPU rate in Prometheus', 30_000, async () => {
+      const res = await query('rate(container_cpu_usage_seconds_total{pod="burner",container="main"}[10s])');
+      return res && res.length > 0 && Number(res[0]?.value[1]) > 0 ? Number(res[0]?.value[1]) : undefined;
+    }, explain);
+    assert.ok(rate > 0.1, `burner rate ${rate}`);
+  });
+});
