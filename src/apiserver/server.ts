@@ -43,7 +43,7 @@ export interface RunningApiServer extends ApiServer {
   readonly nodeTunnels: NodeTunnels;
   /** resolves once no terminating namespace is waiting to be emptied */
   namespacesIdle(): Promise<void>;
-  /** metrics.k8s.io (unless config.metrics is false) */
+  /** metrics.k8s.io (when config.metrics is set) */
   readonly metrics?: MetricsApi;
 }
 
@@ -58,7 +58,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const nodeTunnels = new NodeTunnels({ logger: log.child({ component: 'node-tunnels' }) });
   const tunnel = tunnelEndpoint({ tunnels: nodeTunnels, keepalive: config.nodeTunnelKeepalive });
   const dialer = config.nodeDialer ?? tunnelNodeDialer({ tunnels: nodeTunnels, client: config.kubeletClient });
-  const metrics = config.metrics === false ? undefined : metricsApi({ ...config.metrics, logger: log.child({ component: 'metrics' }) });
+  const metrics = config.metrics === undefined ? undefined : metricsApi({ ...config.metrics, logger: log.child({ component: 'metrics' }) });
   const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules }), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
   const subProviders: SubresourceProvider[] = [
     podLogProvider({ dialer }),

@@ -63,8 +63,11 @@ export interface ApiServerConfig {
   serviceAccountTokens?: ServiceAccountTokenOptions;
   /** extra groups served by custom handlers (e.g. metrics.k8s.io), shown in discovery */
   apiGroupProviders?: ApiGroupProvider[];
-  /** metrics.k8s.io from the nodes' /metrics/resource (scrape period, staleness); false: not served */
-  metrics?: MetricsApiConfig | false;
+  /**
+   * serve metrics.k8s.io from the nodes' /metrics/resource (scrape period, staleness); not served
+   * when absent (the edge hub's replica apiserver, most tests)
+   */
+  metrics?: MetricsApiConfig;
 }
 
 export interface ApiServer {
