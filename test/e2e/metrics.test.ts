@@ -1,6 +1,6 @@
 /**
  * metrics.k8s.io and `kubectl top` on a real node with real runc pods: a busybox loop burning CPU
- * and a shell holding ~48 MiB, checked against the pod cgroups' own counters (cpuacct.usage over
+ * and awk holding a 48 MiB string, checked against the pod cgroups' own counters (cpuacct.usage over
  * the API's window, memory usage minus inactive file). Then a real Prometheus (Debian's) scrapes
  * the node's cAdvisor metrics through the apiserver's `nodes/{name}/proxy/metrics/cadvisor` with
  * a least-privilege service account's bearer token, and the series is queried back over its HTTP
@@ -86,7 +86,8 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
     for (const [name, script] of [
       ['burner', 'while :; do :; done'],
       // ~48 MiB held by the shell: anonymous memory, all of it working set
-      ['hog', 'x=$(head -c 50331648 /dev/zero | tr "\\0" a); echo held; exec sleep 3600'],
+      // awk holds a 48 MiB string (touched: spaces) while it waits on sleep
+      ['hog', `awk 'BEGIN { s = sprintf("%50331648s", ""); print "held"; system("sleep 3600"); print length(s) }'`],
     ]) {
       const r = await s.server.kubectl(['apply', '-f', '-'], { input: pod(name, script) });
       assert.equal(r.code, 0, r.stderr);
@@ -152,7 +153,8 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
     const truth = (at(end) - at(start)) / ((end - start) / 1000);
     const api = cpuNano(burner.containers[0]?.usage.cpu ?? '0');
     const what = `API ${api / 1e6}m over ${burner.window} ending ${burner.timestamp}, cgroup ${Math.round(truth / 1e6)}m`;
-    assert.ok(api > 100e6, `the burner burns: ${what}`);
+    // the machine is shared: the loop gets what the scheduler gives it, so the band is relative
+    assert.ok(api > 20e6, `the burner burns: ${what}`);
     assert.ok(api > truth * 0.6 && api < truth * 1.4, what);
 
     // memory: the container's working set against the pod cgroup's (the pod holds only this container)
@@ -170,7 +172,7 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
       return [name, { cpu, mem }] as const;
     }));
     assert.match(top.stdout, /^NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)/);
-    assert.ok(cpuNano(rows.get('burner')?.cpu ?? '0') > 100e6, top.stdout);
+    assert.ok(cpuNano(rows.get('burner')?.cpu ?? '0') > 20e6, top.stdout);
     const hogMi = Number(/^(\d+)Mi$/.exec(rows.get('hog')?.mem ?? '')?.[1] ?? 0);
     assert.ok(hogMi >= 40 && hogMi < 80, top.stdout);
 
@@ -266,6 +268,6 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
       const res = await query('rate(container_cpu_usage_seconds_total{pod="burner",container="main"}[10s])');
       return res && res.length > 0 && Number(res[0]?.value[1]) > 0 ? Number(res[0]?.value[1]) : undefined;
     }, explain);
-    assert.ok(rate > 0.1, `burner rate ${rate}`);
+    assert.ok(rate > 0.01, `burner rate ${rate}`);
   });
 });
