@@ -136,14 +136,17 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
       const items = (r.body as { items: PodMetrics[] }).items;
       const burner = items.find((i) => i.metadata.name === 'burner');
       const hog = items.find((i) => i.metadata.name === 'hog');
-      return burner && hog && bytes(hog.containers[0]?.usage.memory ?? '0') > 40 * 2 ** 20 ? { burner, hog } : undefined;
+      // a window between two scrapes (not a fresh container rated from its start) that the cgroup sampler covers
+      const covered = (m: PodMetrics): boolean => durationMs(m.window) >= 3000 && Date.parse(m.timestamp) - durationMs(m.window) > (cpuRing[0]?.at ?? Infinity) + 1000;
+      return burner && hog && covered(burner) && bytes(hog.containers[0]?.usage.memory ?? '0') > 40 * 2 ** 20 ? { burner, hog } : undefined;
     }).catch(async (err: unknown) => {
       throw new Error(`${(err as Error).message}\n${await explain()}`);
     });
 
     // CPU: the API's rate against cpuacct.usage over the same window (timestamps are whole seconds: ±1 s on a 6 s window)
     const { burner } = got;
-    const end = Date.parse(burner.timestamp);
+    // the timestamp is whole seconds (metav1.Time): the read happened within the second after it
+    const end = Date.parse(burner.timestamp) + 500;
     const start = end - durationMs(burner.window);
     const at = (t: number): number => {
       const near = cpuRing.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
