@@ -17,7 +17,9 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { findKubectl } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
-import { waitUntil } from './pod-checks.ts';
+import type { Summary } from '../../src/agent/stats/summary.ts';
+import { fetchText, waitUntil } from './pod-checks.ts';
+import { run } from './harness.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
@@ -272,5 +274,80 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
       return res && res.length > 0 && Number(res[0]?.value[1]) > 0 ? Number(res[0]?.value[1]) : undefined;
     }, explain);
     assert.ok(rate > 0.01, `burner rate ${rate}`);
+  });
+  it('/stats/summary CPU, memory and network match the pod cgroups and the veth', async () => {
+    const s = stack!;
+    const r = await s.server.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web' },
+        spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 1, containers: [{ name: 'web', image: s.httpdImage, command: ['sh', '-c', 'exec httpd -f -p 8080 -h /www'], readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }] },
+      }),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const web = await waitUntil('web ready', 90_000, async () => {
+      const got = (await s.server.api('GET', '/api/v1/namespaces/default/pods/web')).body as Pod;
+      return got.status?.containerStatuses?.[0]?.ready && got.status.podIP ? got : undefined;
+    }, s.explain);
+    uids.set('web', web.metadata?.uid ?? '');
+    const summary = async (): Promise<Summary> => {
+      const res = await s.server.api('GET', `/api/v1/nodes/${nodeName}/proxy/stats/summary`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body as Summary;
+    };
+    const podOf = (sum: Summary, name: string): Summary['pods'][number] => {
+      const p = sum.pods.find((x) => x.podRef.name === name);
+      assert.ok(p, `${name} in the summary`);
+      return p;
+    };
+
+    // CPU: the summary's cumulative figure lies between two reads of the pod cgroup around it
+    const cpuacct = async (): Promise<number> => Number((await readFile(join(podCgroup('cpuacct', 'burner'), 'cpuacct.usage'), 'utf8')).trim());
+    const before = await cpuacct();
+    const sum = await summary();
+    const afterCpu = await cpuacct();
+    const burnerCpu = podOf(sum, 'burner').cpu?.usageCoreNanoSeconds ?? 0;
+    assert.ok(burnerCpu >= before && burnerCpu <= afterCpu, `summary ${burnerCpu} between cgroup reads ${before} and ${afterCpu}`);
+
+    // memory: the hog's working set as the cgroup counts it (it is idle: a steady figure)
+    const stat = await readFile(join(podCgroup('memory', 'hog'), 'memory.stat'), 'utf8');
+    const usage = Number((await readFile(join(podCgroup('memory', 'hog'), 'memory.usage_in_bytes'), 'utf8')).trim());
+    const ws = usage - Number(/^total_inactive_file (\d+)$/m.exec(stat)?.[1] ?? 0);
+    const hogWs = podOf(sum, 'hog').memory?.workingSetBytes ?? 0;
+    assert.ok(Math.abs(hogWs - ws) <= ws * 0.05, `summary working set ${hogWs} vs cgroup ${ws}`);
+
+    // network: the pod's eth0 against the host end of its veth, around a known transfer
+    const procs = (await readFile(join(podCgroup('memory', 'web'), 'cgroup.procs'), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
+    const nested = procs.length > 0 ? procs : await (async () => {
+      const out = await run('sh', ['-c', `cat ${podCgroup('memory', 'web')}/*/cgroup.procs`]);
+      return out.stdout.trim().split('\n').filter(Boolean);
+    })();
+    const pid = nested[0];
+    assert.ok(pid, 'a process of the web pod');
+    const link = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'eth0']);
+    assert.equal(link.code, 0, link.stderr);
+    const peer = (JSON.parse(link.stdout) as { link_index?: number }[])[0]?.link_index;
+    assert.ok(peer, `eth0's peer: ${link.stdout}`);
+    const veth = async (): Promise<{ rx: number; tx: number }> => {
+      const st = await run('ip', ['-j', '-s', 'link']);
+      const l = (JSON.parse(st.stdout) as { ifindex: number; stats64: { rx: { bytes: number }; tx: { bytes: number } } }[]).find((x) => x.ifindex === peer);
+      assert.ok(l, `host interface ${peer}`);
+      return { rx: l.stats64.rx.bytes, tx: l.stats64.tx.bytes };
+    };
+    const net = (x: Summary): { rx: number; tx: number } => ({ rx: podOf(x, 'web').network?.rxBytes ?? -1, tx: podOf(x, 'web').network?.txBytes ?? -1 });
+    const n0 = net(await summary());
+    const v0 = await veth();
+    let payload = 0;
+    for (let i = 0; i < 20; i++) payload += Buffer.byteLength(await fetchText(web.status!.podIP!, { port: 8080 }));
+    const n1 = net(await summary());
+    const v1 = await veth();
+    // what the pod sent is what the host end received, and the other way round
+    const sent = n1.tx - n0.tx;
+    const hostGot = v1.rx - v0.rx;
+    assert.ok(sent >= payload, `the pod sent at least the ${payload} payload bytes: ${sent}`);
+    const near = (a: number, b: number): boolean => Math.abs(a - b) <= Math.max(512, b * 0.05);
+    assert.ok(near(sent, hostGot), `pod tx ${sent} vs veth rx ${hostGot}`);
+    assert.ok(near(n1.rx - n0.rx, v1.tx - v0.tx), `pod rx ${n1.rx - n0.rx} vs veth tx ${v1.tx - v0.tx}`);
   });
 });
