@@ -7,6 +7,14 @@ import { formatBytes, formatCpu, formatDuration } from './metrics-api.ts';
 import { MetricsStorage } from './metrics-storage.ts';
 import { parseResourceMetrics } from './parse-resource-metrics.ts';
 
+async function waitFor(probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    assert.ok(Date.now() < deadline, 'timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** what a node's /metrics/resource says, per node; a missing node fails like an unreachable one */
 class FakeNodes implements NodeDialer {
   readonly bodies = new Map<string, string>();
@@ -144,6 +152,19 @@ describe('metrics.k8s.io', () => {
     assert.equal((await t.json('/apis/metrics.k8s.io/v1beta1/nodes', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 405);
     assert.equal((await t.json('/apis/metrics.k8s.io/v1beta1/nodes/nope')).status, 404);
     assert.equal((await t.json('/apis/metrics.k8s.io/v1beta1/nodes', { headers: { authorization: 'Bearer user-nobody' } })).status, 403);
+  });
+
+  it('lets whoever may view a namespace read its PodMetrics (the aggregated metrics reader role)', async () => {
+    const path = '/apis/metrics.k8s.io/v1beta1/namespaces/team/pods';
+    assert.equal((await t.json(path, { headers: { authorization: 'Bearer user-viewer' } })).status, 403);
+    await post('/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'viewer', namespace: 'team' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'viewer' }],
+    });
+    await waitFor(async () => (await t.json(path, { headers: { authorization: 'Bearer user-viewer' } })).status === 200);
   });
 });
 
