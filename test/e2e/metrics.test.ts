@@ -48,6 +48,8 @@ function bytes(q: string): number {
 }
 /** Go duration as metav1.Duration prints it: 6s, 6.003s, 1m2s */
 function durationMs(d: string): number {
+  const ms = /^(\d+)ms$/.exec(d);
+  if (ms) return Number(ms[1]);
   const m = /^(?:(\d+)m)?(?:([\d.]+)s)?$/.exec(d);
   assert.ok(m, `duration ${d}`);
   return (Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 1000;
@@ -349,5 +351,56 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
     const near = (a: number, b: number): boolean => Math.abs(a - b) <= Math.max(512, b * 0.05);
     assert.ok(near(sent, hostGot), `pod tx ${sent} vs veth rx ${hostGot}`);
     assert.ok(near(n1.rx - n0.rx, v1.tx - v0.tx), `pod rx ${n1.rx - n0.rx} vs veth tx ${v1.tx - v0.tx}`);
+  });
+  it('an HPA on a Deployment shows its CPU utilization, scales up under load and back down', async () => {
+    const s = stack!;
+    const apply = async (o: unknown): Promise<void> => {
+      const r = await s.server.kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+      assert.equal(r.code, 0, r.stderr);
+    };
+    // each replica burns far more than its 20m request
+    await apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'scaled' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'scaled' } },
+        template: {
+          metadata: { labels: { app: 'scaled' } },
+          spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 1, containers: [{ name: 'burn', image: s.busyboxImage, command: ['sh', '-c', 'while :; do :; done'], resources: { requests: { cpu: '20m' } } }] },
+        },
+      },
+    });
+    const hpa = (utilization: number): unknown => ({
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'scaled' },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'scaled' },
+        minReplicas: 1,
+        maxReplicas: 3,
+        metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: utilization } } }],
+        behavior: { scaleDown: { stabilizationWindowSeconds: 0 } },
+      },
+    });
+    await apply(hpa(50));
+    interface HpaStatus { status?: { desiredReplicas?: number; currentMetrics?: { resource?: { current?: { averageUtilization?: number } } }[]; conditions?: { type: string; status: string; reason?: string }[] } }
+    const status = async (): Promise<HpaStatus['status']> => ((await s.server.api('GET', '/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/scaled')).body as HpaStatus).status;
+    const replicas = async (): Promise<number> => ((await s.server.api('GET', '/apis/apps/v1/namespaces/default/deployments/scaled')).body as { spec?: { replicas?: number } }).spec?.replicas ?? 0;
+    let last: HpaStatus['status'];
+    const up = await waitUntil('the HPA scales the Deployment to 3', 150_000, async () => {
+      last = await status();
+      return (await replicas()) === 3 && last?.desiredReplicas === 3 ? last : undefined;
+    }, () => `HPA status: ${JSON.stringify(last)}\n${s.explain()}`);
+    const util = up?.currentMetrics?.[0]?.resource?.current?.averageUtilization ?? 0;
+    assert.ok(util > 50, `utilization above target: ${JSON.stringify(up)}`);
+    assert.equal(up?.conditions?.find((c) => c.type === 'ScalingActive')?.status, 'True', JSON.stringify(up));
+    const get = await s.server.kubectl(['get', 'hpa', 'scaled']);
+    assert.equal(get.code, 0, get.stderr);
+
+    // a target far above what the pods use: back down to minReplicas (no stabilization window asked)
+    await apply(hpa(100_000));
+    await waitUntil('the HPA scales the Deployment back to 1', 120_000, async () => ((await replicas()) === 1 ? true : undefined), s.explain);
   });
 });

@@ -258,9 +258,10 @@ export class HpaController {
     try {
       await this.cfg.client.updateStatus<HpaObject>(hpaRef, { ...hpa, status }, { signal });
     } catch (err) {
-      // a newer HPA is on its way through the informer; the next sync writes again
-      if (isHedgeError(err, 'Conflict')) return;
-      throw err;
+      if (!isHedgeError(err, 'Conflict')) throw err;
+      // the cache is behind our own last write (or a spec edit): the status is ours, put it on the latest object
+      const fresh = await this.cfg.client.get<HpaObject>(hpaRef, hpa.metadata.name ?? '', { namespace: hpa.metadata.namespace, signal });
+      await this.cfg.client.updateStatus<HpaObject>(hpaRef, { ...fresh, status }, { signal });
     }
   }
 }
