@@ -18,6 +18,7 @@ import { NodeTunnels } from './node-proxy/node-tunnels.ts';
 import { tunnelEndpoint } from './node-proxy/tunnel-endpoint.ts';
 import { podLogProvider } from './node-proxy/pod-log.ts';
 import { podStreamProvider } from './node-proxy/pod-exec.ts';
+import { metricsApi, type MetricsApi } from './metrics/metrics-api.ts';
 import type { ApiGroupProvider, SubresourceProvider } from './providers.ts';
 import { reviewsProvider } from './reviews/reviews-provider.ts';
 import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
@@ -42,6 +43,8 @@ export interface RunningApiServer extends ApiServer {
   readonly nodeTunnels: NodeTunnels;
   /** resolves once no terminating namespace is waiting to be emptied */
   namespacesIdle(): Promise<void>;
+  /** metrics.k8s.io (when config.metrics is set) */
+  readonly metrics?: MetricsApi;
 }
 
 /** A Kubernetes-compatible REST API server over `config.store`. */
@@ -55,7 +58,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const nodeTunnels = new NodeTunnels({ logger: log.child({ component: 'node-tunnels' }) });
   const tunnel = tunnelEndpoint({ tunnels: nodeTunnels, keepalive: config.nodeTunnelKeepalive });
   const dialer = config.nodeDialer ?? tunnelNodeDialer({ tunnels: nodeTunnels, client: config.kubeletClient });
-  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules }), tunnel.group, ...(config.apiGroupProviders ?? [])];
+  const metrics = config.metrics === undefined ? undefined : metricsApi({ ...config.metrics, logger: log.child({ component: 'metrics' }) });
+  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules }), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
   const subProviders: SubresourceProvider[] = [
     podLogProvider({ dialer }),
     podStreamProvider('exec', { dialer }),
@@ -116,6 +120,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   });
   await authz.start({ registry, resources, logger: log, signal: closing.signal, systemUser, bootstrapPolicy: config.bootstrapPolicy !== false });
   await finalizer.resume();
+  metrics?.start({ registry, dialer, signal: closing.signal });
 
   const scope: ServerScope = {
     registry,
@@ -172,6 +177,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     registry,
     serviceAccountTokens: saTokens,
     nodeTunnels,
+    metrics,
     namespacesIdle: () => finalizer.idle(),
     close() {
       closed ??= (async () => {

@@ -9,6 +9,7 @@ import type { DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
 import type { DirectNodeDialerOptions, NodeDialer } from './node-proxy/node-dialer.ts';
 import type { ApiGroupProvider } from './providers.ts';
 import type { ServiceAccountTokenOptions } from './serviceaccount/token-signer.ts';
+import type { MetricsApiConfig } from './metrics/metrics-api.ts';
 
 export interface TlsMaterial {
   /** PEM */
@@ -62,6 +63,11 @@ export interface ApiServerConfig {
   serviceAccountTokens?: ServiceAccountTokenOptions;
   /** extra groups served by custom handlers (e.g. metrics.k8s.io), shown in discovery */
   apiGroupProviders?: ApiGroupProvider[];
+  /**
+   * serve metrics.k8s.io from the nodes' /metrics/resource (scrape period, staleness); not served
+   * when absent (the edge hub's replica apiserver, most tests)
+   */
+  metrics?: MetricsApiConfig;
 }
 
 export interface ApiServer {

@@ -25,6 +25,7 @@ const DEFAULT_SETTINGS = {
   podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
   clusterCidr: '10.244.0.0/16',
   nodeCidrMaskSize: 24,
+  metricResolution: 15,
 };
 
 describe('resolveServerSettings', () => {

@@ -40,6 +40,8 @@ export interface ServerSettings {
   clusterCidr: string;
   /** prefix length of each Node's pod range */
   nodeCidrMaskSize: number;
+  /** seconds between scrapes of the nodes' resource metrics (metrics.k8s.io) */
+  metricResolution: number;
 }
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
@@ -66,6 +68,7 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
   clusterCidr: '10.244.0.0/16',
   nodeCidrMaskSize: 24,
+  metricResolution: 15,
 };
 
 /** config key → flag, for error messages */
@@ -88,6 +91,7 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   podSecurityExemptions: 'podSecurityExemptions (config file)',
   clusterCidr: '--cluster-cidr',
   nodeCidrMaskSize: '--node-cidr-mask-size',
+  metricResolution: '--metric-resolution',
 };
 
 const clusterCidrSchema = z.string().refine((s) => {
@@ -143,6 +147,7 @@ const partialSchema = z.strictObject({
     .optional(),
   clusterCidr: clusterCidrSchema.optional(),
   nodeCidrMaskSize: z.coerce.number().int('must be a whole prefix length').min(8, 'must be between 8 and 30').max(30, 'must be between 8 and 30').optional(),
+  metricResolution: z.coerce.number().min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds').optional(),
 });
 
 export interface ResolveOptions {
@@ -188,5 +193,6 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     podSecurityExemptions: merged.podSecurityExemptions!,
     clusterCidr: merged.clusterCidr!,
     nodeCidrMaskSize: merged.nodeCidrMaskSize!,
+    metricResolution: merged.metricResolution!,
   };
 }

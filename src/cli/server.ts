@@ -21,6 +21,7 @@ export interface ServerFlags {
   /** commander sets false for --no-controllers */
   controllers?: boolean;
   nodeMonitorGracePeriod?: string;
+  metricResolution?: string;
   defaultTolerationSeconds?: string;
   podSecurityLevel?: string;
   clusterCidr?: string;
@@ -54,7 +55,8 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     )
     .option('--pod-security-level <level>', 'Pod Security level enforced where a namespace has no pod-security.kubernetes.io/enforce label: privileged|baseline|restricted (default: baseline)')
     .option('--cluster-cidr <cidr>', 'IPv4 pool the node IPAM controller gives each Node its spec.podCIDR from (default: 10.244.0.0/16)')
-    .option('--node-cidr-mask-size <bits>', 'prefix length of each Node\'s pod range within --cluster-cidr (default: 24)');
+    .option('--node-cidr-mask-size <bits>', 'prefix length of each Node\'s pod range within --cluster-cidr (default: 24)')
+    .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -79,6 +81,7 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         podSecurityLevel: flags.podSecurityLevel,
         clusterCidr: flags.clusterCidr,
         nodeCidrMaskSize: flags.nodeCidrMaskSize,
+        metricResolution: flags.metricResolution,
       },
       configFile: flags.config,
       defaults,

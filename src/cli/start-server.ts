@@ -117,6 +117,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.caCert },
       authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),
       podSecurity: { enforce: settings.podSecurityLevel, exemptions: settings.podSecurityExemptions },
+      metrics: { resolutionMs: settings.metricResolution * 1000 },
     });
   } catch (err) {
     await store.close();

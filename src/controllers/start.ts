@@ -9,6 +9,8 @@ import { NodeIpamController, type NodeIpamConfig } from './ipam/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
 import { WorkloadControllers, type WorkloadControllersConfig } from './workloads/manager.ts';
+import { HpaController, metricsApiSource, type HpaControllerConfig } from './hpa/index.ts';
+import { SharedInformers } from './workloads/informers.ts';
 
 export interface LeaderElectionOptions {
   /** default kube-system */
@@ -36,6 +38,8 @@ export interface ControllersOptions {
   clusterRoleAggregation?: false;
   /** deployment, replicaset, daemonset, statefulset, job, cronjob and garbage collection */
   workloads?: false | Tunables<WorkloadControllersConfig>;
+  /** HorizontalPodAutoscalers from metrics.k8s.io (sync period, tolerance; a metrics source for tests); false disables */
+  hpa?: false | Partial<Omit<HpaControllerConfig, 'client' | 'logger' | 'clock' | 'informers'>>;
   /**
    * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
    * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
@@ -51,6 +55,7 @@ export interface RunningControllers {
   nodeIpam?: NodeIpamController;
   clusterRoleAggregation?: ClusterRoleAggregationController;
   workloads?: WorkloadControllers;
+  hpa?: HpaController;
 }
 
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
@@ -117,6 +122,17 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-controller-manager', async (s) => {
       out.workloads = new WorkloadControllers(cfg);
       await out.workloads.run(s);
+    });
+  }
+  if (opts.hpa !== false) {
+    const tun = opts.hpa ?? {};
+    supervise('hedge-hpa', async (s) => {
+      // informers of its own, per term: the HPA caches pods once more, only while it leads
+      const informers = new SharedInformers({ client, logger, clock });
+      out.hpa = new HpaController({ ...tun, metrics: tun.metrics ?? metricsApiSource(client), client, logger, clock, informers });
+      informers.start(s);
+      await out.hpa.run(s);
+      await informers.done();
     });
   }
   out.done = Promise.all(runs).then(() => undefined);

@@ -177,6 +177,49 @@ describe('node server stats routes', () => {
     assert.equal(again.pods[0].containers[1].cpu.usageNanoCores, 1e9);
   });
 
+  it('serves /metrics/resource in the kubelet text format metrics-server reads', async () => {
+    const res = await get('/metrics/resource');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const ts = String(t);
+    const lines = text.split('\n');
+    // families sorted by name, HELP then TYPE, every figure stamped with the time it was read
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('# TYPE')),
+      [
+        '# TYPE container_cpu_usage_seconds_total counter',
+        '# TYPE container_memory_working_set_bytes gauge',
+        '# TYPE container_start_time_seconds gauge',
+        '# TYPE node_cpu_usage_seconds_total counter',
+        '# TYPE node_memory_working_set_bytes gauge',
+        '# TYPE pod_cpu_usage_seconds_total counter',
+        '# TYPE pod_memory_working_set_bytes gauge',
+        '# TYPE resource_scrape_error gauge',
+        '# TYPE scrape_error gauge',
+      ],
+    );
+    assert.ok(lines.includes('# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds'));
+    const burnCpu = (t - Date.parse('2026-12-03T08:00:00Z')) / 1000;
+    assert.ok(lines.includes(`container_cpu_usage_seconds_total{container="burn",namespace="team",pod="web"} ${burnCpu} ${ts}`), text);
+    assert.ok(lines.includes(`container_memory_working_set_bytes{container="burn",namespace="team",pod="web"} 1.048576e+06 ${ts}`), text);
+    assert.ok(lines.includes(`node_cpu_usage_seconds_total 2 ${ts}`), text);
+    assert.ok(lines.includes(`node_memory_working_set_bytes 4e+08 ${ts}`), text);
+    assert.ok(lines.includes(`pod_memory_working_set_bytes{namespace="team",pod="web"} 2.097152e+06 ${ts}`), text);
+    assert.ok(lines.includes('scrape_error 0'));
+    assert.ok(lines.includes('resource_scrape_error 0'));
+    assert.equal(text.includes('pending'), false);
+  });
+
+  it('serves the process metrics of the node itself at /metrics', async () => {
+    const res = await get('/metrics');
+    assert.equal(res.status, 200);
+    const samples = parseExposition(await res.text());
+    assert.ok((samples.find((s) => s.name === 'process_resident_memory_bytes')?.value ?? 0) > 1 << 20);
+    assert.ok(samples.some((s) => s.name === 'nodejs_heap_size_used_bytes'));
+    assert.equal((await get('/metrics', false)).status, 401);
+  });
+
   it('serves cAdvisor metric names and labels; series go away with their container', async () => {
     const res = await get('/metrics/cadvisor');
     assert.equal(res.status, 200);

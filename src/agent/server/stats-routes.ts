@@ -4,8 +4,10 @@
  * same authentication as every other route.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { renderCadvisorMetrics } from '../stats/cadvisor-metrics.ts';
 import type { StatsCollector } from '../stats/collector.ts';
+import { renderResourceMetrics } from '../stats/resource-metrics.ts';
 import { toSummary } from '../stats/summary.ts';
 import type { RouteHandler } from './node-server.ts';
 
@@ -16,7 +18,14 @@ function requestSignal(res: ServerResponse): AbortSignal {
   return ac.signal;
 }
 
+/**
+ * `/stats/summary`, `/metrics/cadvisor`, `/metrics/resource` (what metrics-server scrapes) and
+ * `/metrics` (this process: prom-client's default process and Node.js metrics, in a registry of
+ * its own rather than the global one).
+ */
 export function statsRoutes(collector: StatsCollector): Map<string, RouteHandler> {
+  const processRegistry = new Registry();
+  collectDefaultMetrics({ register: processRegistry });
   const summary = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const body = JSON.stringify(toSummary(await collector.sample(requestSignal(res))));
     res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -27,7 +36,27 @@ export function statsRoutes(collector: StatsCollector): Map<string, RouteHandler
     res.writeHead(200, { 'Content-Type': contentType });
     res.end(body);
   };
+  const resource = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const signal = requestSignal(res);
+    let out;
+    try {
+      out = renderResourceMetrics(await collector.sample(signal));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // as the kubelet: the scrape still answers, with scrape_error 1 and no figures
+      out = renderResourceMetrics({ nodeName: '', node: { timestamp: new Date(), startTime: new Date() }, pods: [] }, { scrapeError: true });
+    }
+    res.writeHead(200, { 'Content-Type': out.contentType });
+    res.end(out.body);
+  };
+  const processMetrics = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await processRegistry.metrics();
+    res.writeHead(200, { 'Content-Type': processRegistry.contentType });
+    res.end(body);
+  };
   return new Map<string, RouteHandler>([
+    ['/metrics/resource', resource],
+    ['/metrics', processMetrics],
     ['/stats/summary', summary],
     ['/stats/summary/', summary],
     ['/metrics/cadvisor', cadvisor],

@@ -65,6 +65,8 @@ import {
 } from '../table/index.ts';
 import type { ResourceDef, Verb } from '../resources/types.ts';
 import { rbacResources } from './rbac.ts';
+import { defaultHorizontalPodAutoscaler } from '../defaults/autoscaling.ts';
+import { validateHorizontalPodAutoscaler } from '../validation/autoscaling.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -273,6 +275,20 @@ function workloadResources(): ResourceDef[] {
       table: jobTable,
       defaults: defaultJob,
       spec: validateJob,
+    }),
+    def({
+      group: 'autoscaling',
+      version: 'v2',
+      namespaced: true,
+      kind: 'HorizontalPodAutoscaler',
+      plural: 'horizontalpodautoscalers',
+      singular: 'horizontalpodautoscaler',
+      shortNames: ['hpa'],
+      categories: ['all'],
+      subresources: ['status'],
+      hasStatus: true,
+      defaults: defaultHorizontalPodAutoscaler,
+      spec: validateHorizontalPodAutoscaler,
     }),
     def({
       group: 'policy',

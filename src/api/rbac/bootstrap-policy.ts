@@ -100,6 +100,12 @@ export function bootstrapClusterRoles(): ClusterRole[] {
     clusterRole('system:aggregate-to-admin', adminRules, { [AGGREGATE_TO_ADMIN]: 'true' }),
     clusterRole('system:aggregate-to-edit', editRules, { [AGGREGATE_TO_EDIT]: 'true' }),
     clusterRole('system:aggregate-to-view', viewRules, { [AGGREGATE_TO_VIEW]: 'true' }),
+    // what metrics-server installs beside its API: whoever may view a namespace may `kubectl top` it
+    clusterRole('system:aggregated-metrics-reader', [rule(['metrics.k8s.io'], ['pods', 'nodes'], ['get', 'list', 'watch'])], {
+      [AGGREGATE_TO_VIEW]: 'true',
+      [AGGREGATE_TO_EDIT]: 'true',
+      [AGGREGATE_TO_ADMIN]: 'true',
+    }),
   ];
   // admin ⊇ edit ⊇ view: resolve in that dependency order (view first)
   for (const name of ['view', 'edit', 'admin']) {
