@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -174,6 +175,46 @@ describe('edgehub', () => {
     const rvs = seen.events.map((e) => e.object.metadata.resourceVersion);
     assert.equal(new Set(rvs).size, rvs.length, 'no event delivered twice');
     assert.equal(seen.error, undefined);
+  });
+
+  it('exec, attach and port-forward upgrades are refused with a Status, online and offline', async () => {
+    const conn = await loadKubeconfig(hub.kubeconfigPath);
+    const upgrade = (path: string, method: string, protocol: string): Promise<{ code: number; body: { kind?: string; reason?: string; message?: string; code?: number } }> =>
+      new Promise((resolve, reject) => {
+        const u = new URL(path, hub.url);
+        const req = httpsRequest(
+          { host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method, ca: conn.ca, cert: conn.cert, key: conn.key, headers: { connection: 'Upgrade', upgrade: protocol, 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'x-stream-protocol-version': 'v4.channel.k8s.io' } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(text) as never }));
+          },
+        );
+        req.on('upgrade', () => reject(new Error('the hub switched protocols')));
+        req.on('error', reject);
+        req.end();
+      });
+    const cases: [string, string, string][] = [
+      ['/api/v1/namespaces/default/pods/p1/exec?command=sh&stdin=true&stdout=true', 'POST', 'SPDY/3.1'],
+      ['/api/v1/namespaces/default/pods/p1/exec?command=sh&stdout=true', 'GET', 'websocket'],
+      ['/api/v1/namespaces/default/pods/p1/attach?stdout=true', 'POST', 'SPDY/3.1'],
+      ['/api/v1/namespaces/default/pods/p1/portforward?ports=80', 'GET', 'websocket'],
+    ];
+    for (const offline of [false, true]) {
+      if (offline) {
+        link.cut();
+        await hub.waitFor('offline');
+      }
+      for (const [path, method, protocol] of cases) {
+        const r = await upgrade(path, method, protocol);
+        assert.equal(r.code, 405, `${method} ${path} (${protocol}) offline=${offline}`);
+        assert.equal(r.body.kind, 'Status');
+        assert.equal(r.body.reason, 'MethodNotAllowed');
+        assert.match(r.body.message ?? '', /edge hub does not serve pods\/(exec|attach|portforward)/);
+      }
+    }
+    link.restore();
+    await hub.waitFor('online');
   });
 
   it('a resourceVersion the replica no longer has gets 410 Gone, offline too', async () => {

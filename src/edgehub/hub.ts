@@ -71,6 +71,7 @@ export interface RunningHub {
 
 const MAX_BODY = 3 * 1024 * 1024;
 const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'node.k8s.io/runtimeclasses']);
+const streamSubresources = new Set(['exec', 'attach', 'portforward']);
 const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts']);
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'authorization', 'content-length']);
 
@@ -123,6 +124,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   for (const spec of nodeReflections(o.nodeName, Resources)) reflectors.set(reflectionId(spec), new Reflector(spec, { cloud, replica, db, clock, logger: log }));
   let reflecting: AbortController | undefined;
   let reconnecting: Promise<void> | undefined;
+  /** aborted when the cloud is declared offline: requests stuck on a link that swallows traffic end at once */
+  let cloudEpoch = new AbortController();
+  setMaxListeners(0, cloudEpoch.signal);
+  const cloudSignal = (signal: AbortSignal): AbortSignal => AbortSignal.any([signal, cloudEpoch.signal]);
 
   const health = new CloudHealth({
     probe: o.probe ?? readyzProbe(o.cloud, o.healthTimeoutMs ?? 1_000),
@@ -132,6 +137,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       if (s === 'offline') {
         reflecting?.abort();
         reflecting = undefined;
+        cloudEpoch.abort(new HedgeError('Unavailable', 'the cloud became unreachable'));
+        cloudEpoch = new AbortController();
+        setMaxListeners(0, cloudEpoch.signal);
         setState('offline');
         return;
       }
@@ -223,7 +231,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         headers: h,
         body,
         dispatcher: cloudDispatcher,
-        signal,
+        signal: cloudSignal(signal),
         headersTimeout: 10_000,
         bodyTimeout: 0,
       });
@@ -262,6 +270,14 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     const def = resources.lookup(info.group, info.version, info.resource);
     const ref: ResourceRef | undefined = def ? { group: def.group, version: def.version, plural: def.plural, kind: def.kind, namespaced: def.namespaced } : undefined;
     const isRead = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
+    // Streams into containers are not the hub's: forwarded with the node's credentials they would
+    // either be refused by the node authorizer or, worse, act as the node for whoever holds the
+    // hub's kubeconfig; offline there is nothing to forward to. A clear refusal, online or not.
+    if (id === '/pods' && streamSubresources.has(info.subresource)) {
+      throw new HedgeError('MethodNotAllowed', `the edge hub does not serve pods/${info.subresource}: use the cloud apiserver (it reaches this node through its tunnel) or the node's own API on port 10250`, {
+        details: { kind: 'pods', name: info.name, causes: [{ reason: 'FieldValueNotSupported', field: 'subresource', message: `pods/${info.subresource} is not served by the edge hub` }] },
+      });
+    }
     // reads of what the hub replicates: always from the replica, online or not, so the
     // resourceVersions a local client sees all come from one sequence
     if (isRead && reflectedResources.has(id) && (info.subresource === '' || info.subresource === 'status')) {
@@ -270,8 +286,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     }
     if (info.verb === 'get' && byNameResources.has(id) && info.subresource === '' && ref) {
       if (state !== 'offline') {
+        const epoch = cloudEpoch.signal;
         try {
-          const obj = await cloud.get(ref, info.name, { namespace: info.namespace || undefined, signal });
+          const obj = await cloud.get(ref, info.name, { namespace: info.namespace || undefined, signal: cloudSignal(signal) });
           sendJson(res, 200, await replica.putFromCloud(ref, obj));
           return;
         } catch (err) {
@@ -279,7 +296,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
             await replica.removeFromCloud(ref, info.namespace, info.name);
             throw err;
           }
-          if (!isHedgeError(err, 'Unavailable') && !isHedgeError(err, 'Timeout')) throw err;
+          // the link went away under the request (declared offline meanwhile): the cache answers
+          if (signal.aborted || (!isHedgeError(err, 'Unavailable') && !isHedgeError(err, 'Timeout') && !epoch.aborted)) throw err;
           health.reportFailure();
         }
       }
@@ -303,8 +321,15 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     } catch {
       throw new HedgeError('BadRequest', 'the request body is not JSON (the hub accepts JSON only)');
     }
+    // an Event named here, not by the cloud: if the answer is lost and the write is journaled, the
+    // replay finds it AlreadyExists instead of creating it twice
+    let named = false;
+    if (id === '/events' && info.verb === 'create' && isPlainObject(parsed) && isPlainObject(parsed.metadata) && !parsed.metadata.name) {
+      named = true;
+      parsed = { ...parsed, metadata: { ...parsed.metadata, name: `${typeof parsed.metadata.generateName === 'string' ? parsed.metadata.generateName : 'event.'}${randomBytes(5).toString('hex')}`, generateName: undefined } };
+    }
     if (state === 'online') {
-      let sendBody = body;
+      let sendBody = named ? Buffer.from(JSON.stringify(parsed)) : body;
       // a local client's resourceVersion is the replica's: translate it to the cloud's
       if (info.verb === 'update' && reflectedResources.has(id) && isPlainObject(parsed) && isPlainObject(parsed.metadata) && typeof parsed.metadata.resourceVersion === 'string' && parsed.metadata.resourceVersion !== '') {
         const key = replica.key(ref, info.namespace, info.name);

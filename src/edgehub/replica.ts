@@ -26,6 +26,8 @@ export function olderCloudRv(a: string, b: string): boolean {
  */
 export class Replica {
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** resolves when the last cloud write asked for has reached the store (see `inOrder`) */
+  private issued: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: { store: Store; db: HubDb; logger: Logger }) {}
 
@@ -57,7 +59,7 @@ export class Replica {
   /** Store what the cloud returned (a get, list item, watch event or write response); returns it with the hub's resourceVersion. */
   putFromCloud(res: ResourceRef, obj: KubeObject): Promise<KubeObject> {
     const key = this.key(res, obj.metadata.namespace ?? '', obj.metadata.name ?? '');
-    return this.serialize(key, async () => {
+    return this.inOrder(key, async (enqueued) => {
       const cloudRv = obj.metadata.resourceVersion ?? '';
       const cur = await this.o.store.get(key);
       const known = this.o.db.cloudVersion(key);
@@ -71,7 +73,9 @@ export class Replica {
         this.o.db.setCloudVersion(key, { hubRev: cur.modRevision, cloudRv, dirty: false });
         return decode(cur);
       }
-      const kv = cur ? await this.o.store.update(key, value, { expectedRevision: cur.modRevision }) : await this.o.store.create(key, value);
+      const writing = cur ? this.o.store.update(key, value, { expectedRevision: cur.modRevision }) : this.o.store.create(key, value);
+      enqueued();
+      const kv = await writing;
       this.o.db.setCloudVersion(key, { hubRev: kv.modRevision, cloudRv, dirty: false });
       return decode(kv);
     });
@@ -80,9 +84,11 @@ export class Replica {
   /** the cloud deleted it (watch DELETED, 404 on get, gone from a relist) */
   removeFromCloud(res: ResourceRef, namespace: string, name: string): Promise<void> {
     const key = this.key(res, namespace, name);
-    return this.serialize(key, async () => {
+    return this.inOrder(key, async (enqueued) => {
       try {
-        await this.o.store.delete(key);
+        const deleting = this.o.store.delete(key);
+        enqueued();
+        await deleting;
       } catch (err) {
         if (!isHedgeError(err, 'NotFound')) throw err;
       }
@@ -136,6 +142,28 @@ export class Replica {
   /** resolves when every write queued so far has settled */
   async idle(): Promise<void> {
     await Promise.allSettled([...this.chains.values()]);
+  }
+
+  /**
+   * Writes from the cloud reach the store in the order they were asked for, across keys (watch
+   * events in the cloud's order become local events in the same order), without waiting for each
+   * other's commit: each waits only until the previous one is queued in the store (the stores
+   * order their revisions by call), so a burst is still group-committed. `fn` calls `enqueued()`
+   * right after it hands its write to the store; a write that writes nothing releases the next
+   * when it returns.
+   */
+  private inOrder<T>(key: string, fn: (enqueued: () => void) => Promise<T>): Promise<T> {
+    const previous = this.issued;
+    let release!: () => void;
+    this.issued = new Promise<void>((r) => (release = r));
+    return this.serialize(key, async () => {
+      try {
+        await previous;
+        return await fn(release);
+      } finally {
+        release();
+      }
+    });
   }
 
   private serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
