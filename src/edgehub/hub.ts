@@ -381,7 +381,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
   });
   const addr = server.address() as AddressInfo;
-  const url = `https://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  // a wildcard listen is reached (and certified) on loopback: 0.0.0.0 is in no certificate
+  const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
+  const url = `https://${addr.family === 'IPv6' ? `[${local}]` : local}:${addr.port}`;
   const kubeconfigPath = join(o.dir, 'kubeconfig');
   await writeKubeconfig(kubeconfigPath, { server: url, caCert: pki.ca.cert, credentials: { clientCert: pki.client.cert, clientKey: pki.client.key }, name: 'edgehub', user: HUB_CLIENT_USER });
   health.start();
