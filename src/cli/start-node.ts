@@ -11,6 +11,7 @@ import { startLocalControl } from '../agent/server/index.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
 import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
+import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/runtime/isolation.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
 import { startTunnelClient } from '../edgehub/tunnel/index.ts';
@@ -30,6 +31,8 @@ export interface RunningNode {
   port: number;
   /** RuntimeClass handlers offered (those whose binaries exist) */
   runtimes: string[];
+  /** what separates each handler's sandboxes from the host (also the node's isolation.hedge.io/<handler> labels) */
+  isolation: Map<string, SandboxIsolation>;
   agent: Agent;
   images: LocalImageStore;
   /** stop the agent loops and close the client; containers keep running (conmon supervises them) */
@@ -153,6 +156,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   const network = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
   const runtimes = new Map<string, RuntimeHandler>();
   const labels: Record<string, string> = { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
+  const isolation = new Map<string, SandboxIsolation>();
   if (settings.runtimes.includes('microvm')) {
     const mvm = await setUpMicroVm({
       stateDir: join(dataDir, 'runtimes', 'microvm'),
@@ -164,6 +168,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     if (mvm.ok) {
       runtimes.set('microvm', mvm.handler);
       labels[MICROVM_ACCELERATOR_LABEL] = mvm.accelerator;
+      isolation.set('microvm', { kind: 'vm', accelerator: mvm.accelerator });
       logger.info({ component: 'node', accelerator: mvm.accelerator, guestKernel: mvm.kernelVersion }, 'microvm handler offered');
     } else {
       logger.warn({ component: 'node', runtime: 'microvm', reason: mvm.reason }, 'microvm handler not offered');
@@ -184,6 +189,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     );
   }
 
+  for (const name of offered) isolation.set(name, ociIsolation(RUNTIME_BINARIES[name].kind, RUNTIME_BINARIES[name].globalArgs));
+  Object.assign(labels, isolationLabels(isolation));
   const hub = await startNodeHub(settings, conn, logger);
   if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
   // the agent never talks to the cloud itself: through the hub it keeps working offline
@@ -253,6 +260,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     nodeName,
     port: agent.server.port,
     runtimes: [...runtimes.keys()],
+    isolation,
     agent,
     images,
     close() {

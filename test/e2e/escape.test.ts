@@ -182,6 +182,15 @@ describe('escape suite: pods against each other and the node, per runtime', { sk
     await stack?.close();
   });
 
+  it('the node reports each handler\'s isolation boundary (labels and the ready line)', async () => {
+    const n = (await stack.server.api('GET', `/api/v1/nodes/${nodeName}`)).body as Node;
+    const labels = n.metadata?.labels ?? {};
+    assert.equal(labels['isolation.hedge.io/runc'], 'namespaces');
+    assert.equal(labels['isolation.hedge.io/gvisor'], 'user-space-kernel.ptrace');
+    if (!mvmSkip) assert.match(labels['isolation.hedge.io/microvm'] ?? '', /^microvm\.(kvm|tcg)$/);
+    assert.match(node.output(), /runtimes .*runc \(Linux namespaces \+ seccomp, shared host kernel\).*gvisor \(gVisor user-space kernel, ptrace platform\)/);
+  });
+
   for (const rt of ['runc', 'gvisor', 'microvm'] as const) {
     describe(`probe under ${rt}`, { skip: rt === 'microvm' ? mvmSkip : undefined, concurrency: false }, () => {
       const pod = `probe-${rt}`;
