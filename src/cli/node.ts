@@ -5,6 +5,7 @@ import { resolveNodeSettings, type NodeSettings } from './node-config.ts';
 import { ConfigError, LOG_LEVELS } from './server-config.ts';
 import { waitForShutdownSignal } from './signals.ts';
 import { usageError } from './usage-error.ts';
+import { withIsolation } from './isolation-text.ts';
 
 export interface NodeFlags {
   kubeconfig?: string;
@@ -119,7 +120,7 @@ export function registerNodeCommand(program: Command): void {
         // loaded on use: `hedge --help` must not pull in the agent
         const { startNode } = await import('./start-node.ts');
         const node = await startNode(settings, logger);
-        process.stderr.write(`hedge node ${node.nodeName} ready; node server on port ${node.port}; runtimes ${node.runtimes.join(',')}\n`);
+        process.stderr.write(`hedge node ${node.nodeName} ready; node server on port ${node.port}; runtimes ${node.runtimes.map((r) => withIsolation(r, node.isolation)).join(', ')}\n`);
         const sig = await shutdown;
         logger.info({ component: 'cli', signal: sig }, 'shutting down');
         await node.close();

@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
 import { CniNetworkPlugin } from '../agent/network/index.ts';
+import { GuardedNetworkPlugin, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
 import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
+import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/runtime/isolation.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
 import { startTunnelClient } from '../edgehub/tunnel/index.ts';
@@ -29,6 +31,8 @@ export interface RunningNode {
   port: number;
   /** RuntimeClass handlers offered (those whose binaries exist) */
   runtimes: string[];
+  /** what separates each handler's sandboxes from the host (also the node's isolation.hedge.io/<handler> labels) */
+  isolation: Map<string, SandboxIsolation>;
   agent: Agent;
   images: LocalImageStore;
   /** stop the agent loops and close the client; containers keep running (conmon supervises them) */
@@ -134,7 +138,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // --pod-subnet overrides; otherwise the Node's spec.podCIDR (remembered for offline starts)
   const podSubnet = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
   const overlay = await setUpOverlay(settings, podSubnet, internalIP, logger);
-  const network = new CniNetworkPlugin(
+  const cni = new CniNetworkPlugin(
     {
       mode: { type: 'bridge', bridge: settings.bridge, subnet: podSubnet, noMasq: [settings.clusterCidr], ...(overlay?.podMtu ? { mtu: overlay.podMtu } : {}) },
       dataDir,
@@ -142,9 +146,17 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     },
     logger.child({ component: 'network' }),
   );
-  await network.writeConfig();
+  await cni.writeConfig();
+  // anti-spoofing per pod port, and no pod reaches the node's own ports (agent API, hub) on any node address
+  const guard = new PodGuard({ bridge: settings.bridge });
+  await guard.ensure([settings.listen.port, settings.hubListen === 'off' ? 0 : settings.hubListen.port].filter((p) => p > 0), AbortSignal.timeout(30_000));
+  await sweepStaleGuards(settings.bridge, async (b) => existsSync(`/sys/class/net/${b}`), { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) =>
+    logger.warn({ component: 'network', err }, 'sweeping guard tables of gone bridges failed'),
+  );
+  const network = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
   const runtimes = new Map<string, RuntimeHandler>();
   const labels: Record<string, string> = { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
+  const isolation = new Map<string, SandboxIsolation>();
   if (settings.runtimes.includes('microvm')) {
     const mvm = await setUpMicroVm({
       stateDir: join(dataDir, 'runtimes', 'microvm'),
@@ -156,6 +168,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     if (mvm.ok) {
       runtimes.set('microvm', mvm.handler);
       labels[MICROVM_ACCELERATOR_LABEL] = mvm.accelerator;
+      isolation.set('microvm', { kind: 'vm', accelerator: mvm.accelerator });
       logger.info({ component: 'node', accelerator: mvm.accelerator, guestKernel: mvm.kernelVersion }, 'microvm handler offered');
     } else {
       logger.warn({ component: 'node', runtime: 'microvm', reason: mvm.reason }, 'microvm handler not offered');
@@ -176,7 +189,10 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     );
   }
 
+  for (const name of offered) isolation.set(name, ociIsolation(RUNTIME_BINARIES[name].kind, RUNTIME_BINARIES[name].globalArgs));
+  Object.assign(labels, isolationLabels(isolation));
   const hub = await startNodeHub(settings, conn, logger);
+  if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
   // the agent never talks to the cloud itself: through the hub it keeps working offline
   const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
   const stop = new AbortController();
@@ -217,6 +233,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     }
     throw err;
   }
+  // --listen HOST:0: the port is known only now (no pod has started yet: the agent has just begun its first sync)
+  await guard.denyNodePorts([agent.server.port], AbortSignal.timeout(30_000));
   // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)
   const localHost = settings.listen.host === '0.0.0.0' ? '127.0.0.1' : settings.listen.host === '::' ? '::1' : settings.listen.host;
   const tunnel = settings.tunnel
@@ -242,6 +260,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     nodeName,
     port: agent.server.port,
     runtimes: [...runtimes.keys()],
+    isolation,
     agent,
     images,
     close() {

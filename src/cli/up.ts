@@ -11,6 +11,7 @@ import { addServerOptions, settingsFromFlags, type ServerFlags } from './server.
 import { ConfigError } from './server-config.ts';
 import { waitForShutdownSignal } from './signals.ts';
 import { usageError } from './usage-error.ts';
+import { withIsolation } from './isolation-text.ts';
 
 interface UpFlags extends ServerFlags {
   demo: boolean;
@@ -78,7 +79,8 @@ export function registerUpCommand(program: Command): void {
       const demoPods: string[] = [];
       try {
         node = await startNode(nodeSettings, logger);
-        out(`hedge node ${node.nodeName} ready (runtimes: ${node.runtimes.join(', ')}; pods on bridge ${nodeSettings.bridge}, ${nodeSettings.podSubnet ?? 'podCIDR from the control plane'})`);
+        const isolation = node.isolation;
+        out(`hedge node ${node.nodeName} ready (runtimes: ${node.runtimes.map((r) => withIsolation(r, isolation)).join(', ')}; pods on bridge ${nodeSettings.bridge}, ${nodeSettings.podSubnet ?? 'podCIDR from the control plane'})`);
         if (flags.demo) {
           out('\ndemo: building the busybox httpd image from Debian\'s busybox-static ...');
           image = await demo.prepareDemoImage({ workDir: join(settings.dataDir, 'demo-image'), images: node.images, signal: stop.signal });

@@ -1,3 +1,4 @@
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { systemClock, type Clock } from '../client/clock.ts';
 import { HttpKubeClient } from '../client/http-client.ts';
 import type { ConnectionConfig } from '../client/kubeconfig.ts';
 import { Resources } from '../client/resources.ts';
+import { podReferences, type GraphResource } from '../apiserver/auth/node-graph.ts';
 import type { KubeClient, ResourceRef } from '../client/types.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
@@ -265,6 +267,11 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     return db.synced(id);
   }
 
+  async function referencedByNodePod(resource: GraphResource, namespace: string, name: string): Promise<boolean> {
+    const pods = (await replica.list(Resources.pods, namespace)) as Pod[];
+    return pods.some((p) => podReferences(p).some((r) => r.resource === resource && r.name === name));
+  }
+
   async function handleResource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, signal: AbortSignal): Promise<void> {
     const id = `${info.group}/${info.resource}`;
     const def = resources.lookup(info.group, info.version, info.resource);
@@ -292,7 +299,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
           sendJson(res, 200, await replica.putFromCloud(ref, obj));
           return;
         } catch (err) {
-          if (isHedgeError(err, 'NotFound')) {
+          // gone, or no longer the node's to read (its last pod referencing it went): the copy goes too
+          if (isHedgeError(err, 'NotFound') || isHedgeError(err, 'Forbidden') || isHedgeError(err, 'Unauthorized')) {
             await replica.removeFromCloud(ref, info.namespace, info.name);
             throw err;
           }
@@ -303,6 +311,11 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       }
       const cached = await replica.get(ref, info.namespace, info.name);
       if (!cached) throw new HedgeError('Unavailable', `the cloud is unreachable and ${info.resource} "${info.name}" is not cached on this node`);
+      // offline the hub answers for the cloud's node authorizer: a copy is served only while a pod
+      // of this node (the replica holds only those) still references it
+      if (!(await referencedByNodePod(info.resource as GraphResource, info.namespace, info.name))) {
+        throw new HedgeError('Forbidden', `${info.resource} "${info.name}" is not referenced by any pod on node ${o.nodeName}; it is not served offline`);
+      }
       sendJson(res, 200, cached);
       return;
     }
@@ -406,7 +419,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
   });
   const addr = server.address() as AddressInfo;
-  const url = `https://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  // a wildcard listen is reached (and certified) on loopback: 0.0.0.0 is in no certificate
+  const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
+  const url = `https://${addr.family === 'IPv6' ? `[${local}]` : local}:${addr.port}`;
   const kubeconfigPath = join(o.dir, 'kubeconfig');
   await writeKubeconfig(kubeconfigPath, { server: url, caCert: pki.ca.cert, credentials: { clientCert: pki.client.cert, clientKey: pki.client.key }, name: 'edgehub', user: HUB_CLIENT_USER });
   health.start();

@@ -45,6 +45,11 @@ export class Replica {
     return kv ? decode(kv) : undefined;
   }
 
+  /** every stored object of `res` (in `namespace` when given) */
+  async list(res: ResourceRef, namespace?: string): Promise<KubeObject[]> {
+    return (await this.o.store.list(this.prefix(res, namespace))).items.map(decode);
+  }
+
   /** the cloud resourceVersion behind hub revision `hubRev` of `key`, if that is still the stored one */
   cloudRvFor(key: string, hubRev: number): string | undefined {
     const v = this.o.db.cloudVersion(key);

@@ -225,6 +225,8 @@ export async function startHedgeNode(opts: {
         await run('sh', ['-c', `find ${join(CGROUP_V1, ctl, cgroupRoot)} -depth -type d -exec rmdir {} + 2>/dev/null; true`]);
       }
       await inNetns('ip', ['link', 'del', bridge]);
+      // the node's nftables guard (src/agent/network/guard) outlives it by design
+      for (const family of ['bridge', 'inet']) await inNetns('nft', ['delete', 'table', family, `hedge-guard-${bridge}`]);
       await rm(dataDir, { recursive: true, force: true });
     },
   };

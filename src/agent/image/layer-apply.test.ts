@@ -214,3 +214,23 @@ test('a directory the layer needs but does not list is made like the one in the 
   assert.deepEqual([nd.mode & 0o7777, nd.uid, nd.gid], [0o755, 0, 0]);
   await hostUntouched();
 });
+
+test('a whiteout followed by an entry of the same name in one layer: the entry wins, as applied in order (found by the fuzzer)', async () => {
+  const { root } = await apply([
+    { type: 'dir', path: 'd' },
+    { type: 'file', path: 'd/.wh.a', data: '' },
+    { type: 'file', path: 'd/.wh.a', data: '' },
+    { type: 'file', path: 'd/a', data: 'later\n' },
+    { type: 'file', path: 'd/.wh.b', data: '' },
+    { type: 'file', path: 'd/.wh.b', data: '' },
+  ]);
+  assert.equal(await readFile(join(root, 'd', 'a'), 'utf8'), 'later\n');
+  const b = await stat(join(root, 'd', 'b'));
+  assert.ok(b.isCharacterDevice() && b.rdev === 0, 'a name whited out twice is one whiteout');
+  await hostUntouched();
+});
+
+test('an extended attribute value the kernel refuses is the layer\'s fault: Invalid, not Internal (found by the fuzzer)', async () => {
+  await rejects([{ type: 'file', path: 'f', data: 'x', xattrs: { 'security.capability': 'y' } }], /setting extended attributes: .*Invalid argument/);
+  await hostUntouched();
+});

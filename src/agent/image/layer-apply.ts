@@ -249,14 +249,18 @@ class Applier {
   async finish(): Promise<void> {
     await this.inFlight.drain();
     // whiteouts: a later entry may have replaced a parent (with a symlink even): only make the
-    // ones whose parent still resolves to the same real directory
-    const paths: string[] = [];
+    // ones whose parent still resolves to the same real directory. A later entry of the same name
+    // wins, as it would applied in order (the path was cleared when the whiteout was read, so
+    // whatever is there now came after it); a name whited out twice is made once.
+    const paths = new Set<string>();
     for (const w of this.whiteouts) {
       const now = await this.resolver.resolve(w.parentRel);
       const st = await lstat(now).catch(() => undefined);
-      if (now === w.parentAbs && st?.isDirectory()) paths.push(posix.join(now, w.name));
+      const path = posix.join(now, w.name);
+      if (now === w.parentAbs && st?.isDirectory() && !(await lstat(path).then(() => true, () => false))) paths.add(path);
     }
-    for (let i = 0; i < paths.length; i += 500) await mknodWhiteouts(paths.slice(i, i + 500), this.signal);
+    const list = [...paths];
+    for (let i = 0; i < list.length; i += 500) await mknodWhiteouts(list.slice(i, i + 500), this.signal);
     await this.xattrs.flush();
     for (const d of this.dirTimes.reverse()) {
       const now = posix.join(await this.resolver.resolve(posix.dirname(d.rel) === '.' ? '' : posix.dirname(d.rel)), posix.basename(d.rel));

@@ -75,7 +75,9 @@ async function setfattrRestore(input: string, signal: AbortSignal, names: Map<nu
       }
       // setfattr names the /proc path: say which layer file that was
       const msg = String(stderr).replace(/\/proc\/\d+\/fd\/(\d+)/g, (m, fd: string) => `"${names.get(Number(fd)) ?? m}"`);
-      reject(new HedgeError('Internal', `setting extended attributes: ${msg.trim() || err.message}`, { cause: err }));
+      // EINVAL: the layer's value is not one the kernel takes (a malformed security.capability, say): bad input, not our fault
+      const code = /Invalid argument/.test(msg) ? 'Invalid' : 'Internal';
+      reject(new HedgeError(code, `setting extended attributes: ${msg.trim() || err.message}`, { cause: err }));
     });
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);

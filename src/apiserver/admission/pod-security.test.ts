@@ -29,6 +29,30 @@ describe('Pod Security admission', () => {
     await namespace('warned', { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/warn-version': 'v1.30' });
     await namespace('open', { 'pod-security.kubernetes.io/enforce': 'privileged' });
     await namespace('exempt', { 'pod-security.kubernetes.io/enforce': 'restricted' });
+    await namespace('old', { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'v1.22' });
+    await namespace('badversion', { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'one-dot-22' });
+    await namespace('badlevel', { 'pod-security.kubernetes.io/enforce': 'lenient' });
+  });
+
+  it('honours -version labels: restricted:v1.22 has no runAsUser check yet, latest refuses the same pod', async () => {
+    const root = pod('root', { securityContext: { runAsUser: 0, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } } }, restrictedContainer);
+    assert.equal((await create('old', root)).status, 201);
+    const latest = await create('locked', root);
+    assert.equal(latest.body.message, 'pods "root" is forbidden: violates PodSecurity "restricted:latest": runAsUser=0 (pod must not set runAsUser=0)');
+    const priv = await create('old', pod('priv', restrictedOk, { securityContext: { ...restrictedContainer.securityContext, privileged: true } }));
+    assert.equal(priv.body.message, 'pods "priv" is forbidden: violates PodSecurity "restricted:v1.22": privileged (container "c" must not set securityContext.privileged=true)');
+  });
+
+  it('an invalid version label is evaluated as latest, an invalid level as restricted, each with a warning', async () => {
+    const root = pod('root', { securityContext: { runAsUser: 0, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } } }, restrictedContainer);
+    const r = await create('badversion', root);
+    assert.equal(r.body.message, 'pods "root" is forbidden: violates PodSecurity "restricted:latest": runAsUser=0 (pod must not set runAsUser=0)');
+    const ok = await t.request('/api/v1/namespaces/badversion/pods', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pod('ok', restrictedOk, restrictedContainer)) });
+    assert.equal(ok.status, 201);
+    assert.match(ok.headers.get('warning') ?? '', /invalid Pod Security label pod-security\.kubernetes\.io\/enforce-version=\\?"one-dot-22\\?": must be \\?"latest\\?" or \\?"v1\.x\\?" \(evaluated as latest\)/);
+    const lenient = await t.request('/api/v1/namespaces/badlevel/pods', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pod('plain')) });
+    assert.equal(lenient.status, 403, 'an unknown level fails closed (restricted), as upstream');
+    assert.equal((await create('badlevel', pod('good', restrictedOk, restrictedContainer))).status, 201);
   });
   after(() => t.close());
 

@@ -8,7 +8,8 @@ export type TarEntry =
   | { type: 'dir'; path: string; mode?: number; uid?: number; gid?: number; xattrs?: Record<string, string | Buffer> }
   | { type: 'symlink'; path: string; target: string }
   | { type: 'hardlink'; path: string; target: string }
-  | { type: 'fifo'; path: string };
+  | { type: 'fifo'; path: string }
+  | { type: 'device'; path: string; kind: 'char' | 'block'; major: number; minor: number };
 
 const BLOCK = 512;
 
@@ -16,7 +17,7 @@ function octal(value: number, width: number): string {
   return value.toString(8).padStart(width - 1, '0') + '\0';
 }
 
-function header(fields: { name: string; mode: number; uid: number; gid: number; size: number; type: string; linkname?: string }): Buffer {
+function header(fields: { name: string; mode: number; uid: number; gid: number; size: number; type: string; linkname?: string; dev?: [number, number] }): Buffer {
   const h = Buffer.alloc(BLOCK);
   h.write(fields.name, 0, 100, 'utf8');
   h.write(octal(fields.mode, 8), 100, 'ascii');
@@ -29,6 +30,10 @@ function header(fields: { name: string; mode: number; uid: number; gid: number; 
   if (fields.linkname) h.write(fields.linkname, 157, 100, 'utf8');
   h.write('ustar\0', 257, 'ascii');
   h.write('00', 263, 'ascii');
+  if (fields.dev) {
+    h.write(octal(fields.dev[0], 8), 329, 'ascii');
+    h.write(octal(fields.dev[1], 8), 337, 'ascii');
+  }
   let sum = 0;
   for (const b of h) sum += b;
   h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
@@ -77,6 +82,9 @@ export function writeTar(entries: TarEntry[]): Buffer {
         break;
       case 'fifo':
         out.push(header({ name, mode: 0o644, uid: 0, gid: 0, size: 0, type: '6' }));
+        break;
+      case 'device':
+        out.push(header({ name, mode: 0o600, uid: 0, gid: 0, size: 0, type: e.kind === 'char' ? '3' : '4', dev: [e.major, e.minor] }));
         break;
       default: {
         const never: never = e;

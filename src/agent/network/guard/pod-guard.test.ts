@@ -1,0 +1,151 @@
+/**
+ * PodGuard against the real kernel: a "host" namespace with a bridge and three "pod" namespaces
+ * on veths, all created here. Each property is shown both ways: the attack works before the
+ * guard is installed (so the probe is real) and fails after, while the same pod's honest traffic
+ * still flows. Needs root, nft, ip and busybox.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { runChecked } from '../../host/run-command.ts';
+import { createNetns, removeNetns } from '../netns.ts';
+import { inNetns, randomSubnet, randomSuffix } from '../test-helpers.ts';
+import { PodGuard, parseGuardSets, sweepStaleGuards } from './pod-guard.ts';
+
+function skipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root';
+  for (const b of ['/usr/sbin/nft', '/bin/busybox', '/usr/bin/nsenter']) if (!existsSync(b)) return `${b} not installed`;
+  return undefined;
+}
+
+it('parseGuardSets reads the sets nft -j prints', () => {
+  const json = JSON.stringify({
+    nftables: [
+      { metainfo: {} },
+      { set: { family: 'bridge', name: 'ports', table: 't', type: 'ifname', elem: ['veth1', 'veth2'] } },
+      { set: { family: 'bridge', name: 'allowed4', table: 't', type: ['ifname', 'ipv4_addr'], elem: [{ concat: ['veth1', '10.1.0.2'] }] } },
+      { set: { family: 'bridge', name: 'allowed6', table: 't', type: ['ifname', 'ipv6_addr'] } },
+    ],
+  });
+  assert.deepEqual(parseGuardSets(json), { ports: ['veth1', 'veth2'], elements: [{ set: 'allowed4', ifname: 'veth1', address: '10.1.0.2' }] });
+});
+
+it('refuses names and addresses that are not what they claim (nothing reaches an nft script)', async () => {
+  assert.throws(() => new PodGuard({ bridge: 'br0; flush ruleset' }), /not an interface name/);
+  const g = new PodGuard({ bridge: 'br0', nft: '/nonexistent' });
+  await assert.rejects(g.allow({ hostInterface: 'veth"x', addresses: [] }), /not an interface name/);
+  await assert.rejects(g.allow({ hostInterface: 'veth1', addresses: [{ address: '10.0.0.1 } ; flush', family: 4 }] }), /not an IPv4 address/);
+  await assert.rejects(g.ensure([0]), /not a TCP port/);
+});
+
+describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }, () => {
+  const run = randomSuffix();
+  const dir = `/run/hedge/guard-test-${run}`;
+  const ns = (n: string): string => `${dir}/${n}`;
+  const bridge = `hg${run}`;
+  const { prefix } = randomSubnet();
+  const ip = { host: `${prefix}.1`, a: `${prefix}.2`, b: `${prefix}.3`, c: `${prefix}.4`, unused: `${prefix}.99` };
+  const guard = new PodGuard({ bridge, netnsPath: ns('host') });
+  const listeners: ChildProcess[] = [];
+  const deniedPort = 20000 + Math.floor(Math.random() * 20000);
+  const openPort = deniedPort + 1;
+
+  const inPod = (pod: string, sh: string): Promise<{ code: number; stdout: string; stderr: string }> => inNetns(ns(pod), ['busybox', 'sh', '-c', sh]);
+  const ping = async (from: string, src: string, dst: string): Promise<boolean> => (await inPod(from, `ping -c1 -W2 -I ${src} ${dst}`)).code === 0;
+  const connects = async (port: number): Promise<boolean> => (await inPod('a', `nc -w 3 ${ip.host} ${port} </dev/null`)).code === 0;
+  // not /sys/class/net: nsenter --net keeps the host's sysfs
+  const macOf = async (pod: string): Promise<string> => /link\/ether (\S+)/.exec((await inPod(pod, 'ip -o link show eth0')).stdout)?.[1] ?? '';
+  const neighMac = async (pod: string, addr: string): Promise<string> => /lladdr (\S+)/.exec((await inPod(pod, `ip neigh show ${addr}`)).stdout)?.[1] ?? '';
+  /** pod a claims pod b's address with a gratuitous ARP; returns the MAC pod c then has for b */
+  const arpPoison = async (): Promise<string> => {
+    assert.ok(await ping('c', ip.c, ip.b), 'c resolves b first');
+    await inPod('a', `ip addr add ${ip.b}/32 dev eth0 && arping -U -c 2 -I eth0 -s ${ip.b} ${ip.b}; ip addr del ${ip.b}/32 dev eth0`);
+    return neighMac('c', ip.b);
+  };
+
+  before(async () => {
+    await mkdir(dir, { recursive: true });
+    for (const n of ['host', 'a', 'b', 'c']) await createNetns(ns(n));
+    const h = (args: string[]): Promise<string> => runChecked('nsenter', [`--net=${ns('host')}`, '--', 'ip', ...args]).then((r) => r.stdout);
+    await h(['link', 'add', bridge, 'type', 'bridge']);
+    await h(['addr', 'add', `${ip.host}/24`, 'dev', bridge]);
+    await h(['link', 'set', bridge, 'up']);
+    for (const p of ['a', 'b', 'c'] as const) {
+      await h(['link', 'add', `v${p}${run}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns(p)]);
+      await h(['link', 'set', `v${p}${run}`, 'master', bridge, 'up']);
+      await runChecked('nsenter', [`--net=${ns(p)}`, '--', 'ip', 'addr', 'add', `${ip[p]}/24`, 'dev', 'eth0']);
+      await runChecked('nsenter', [`--net=${ns(p)}`, '--', 'ip', 'link', 'set', 'eth0', 'up']);
+    }
+    for (const port of [deniedPort, openPort]) {
+      const l = spawn('nsenter', [`--net=${ns('host')}`, '--', 'busybox', 'nc', '-ll', '-p', String(port), '-e', 'true'], { stdio: 'ignore' });
+      listeners.push(l);
+    }
+    // the listeners are up once a connection goes through (the probe the tests use)
+    for (let i = 0; i < 50 && !(await connects(openPort)); i++) await new Promise((r) => setTimeout(r, 100));
+  });
+
+  after(async () => {
+    for (const l of listeners) if (l.pid) process.kill(l.pid, 'SIGKILL');
+    await guard.destroy().catch(() => undefined);
+    for (const n of ['a', 'b', 'c', 'host']) await removeNetns(ns(n)).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('before the guard: a pod can spoof a source address, poison ARP and reach every host port (the probes work)', async () => {
+    assert.ok(await ping('a', ip.a, ip.c), 'own address');
+    await inPod('a', `ip addr add ${ip.unused}/32 dev eth0`);
+    assert.ok(await ping('a', ip.unused, ip.c), 'a spoofed source gets its reply back');
+    assert.equal(await arpPoison(), await macOf('a'), "c now sends b's traffic to a");
+    await inPod('c', `ip neigh flush dev eth0`);
+    assert.ok(await connects(deniedPort));
+    assert.ok(await connects(openPort));
+  });
+
+  it('after the guard: spoofed source and ARP are dropped at the bridge port, honest traffic flows', async () => {
+    await guard.ensure([deniedPort]);
+    for (const p of ['a', 'b', 'c'] as const) {
+      await guard.allow({ hostInterface: `v${p}${run}`, addresses: [{ address: ip[p], family: 4 }] });
+    }
+    assert.ok(await ping('a', ip.a, ip.c), 'own address still works');
+    assert.equal(await ping('a', ip.unused, ip.c), false, 'a spoofed source is dropped');
+    assert.equal(await arpPoison(), await macOf('b'), "c keeps b's real MAC");
+    assert.ok(await ping('c', ip.c, ip.b));
+  });
+
+  it('after the guard: the node ports are refused from pods, other host ports are not', async () => {
+    assert.equal(await connects(deniedPort), false);
+    assert.ok(await connects(openPort));
+    // a port known only later (the agent listening on port 0)
+    await guard.denyNodePorts([openPort]);
+    assert.equal(await connects(openPort), false);
+    await guard.ensure([deniedPort]);
+    assert.ok(await connects(openPort), 'ensure rewrites the port set');
+  });
+
+  it('allow replaces an interface\'s addresses, forget removes it, ensure keeps pods guarded', async () => {
+    await guard.allow({ hostInterface: `va${run}`, addresses: [{ address: ip.unused, family: 4 }] });
+    assert.ok(await ping('a', ip.unused, ip.c), 'the new address is allowed');
+    assert.equal(await ping('a', ip.a, ip.c), false, 'the old one is not');
+    await guard.allow({ hostInterface: `va${run}`, addresses: [{ address: ip.a, family: 4 }] });
+    await guard.ensure([deniedPort]);
+    const listed = await guard.list();
+    assert.deepEqual(listed.find((p) => p.hostInterface === `va${run}`)?.addresses, [{ address: ip.a, family: 4 }]);
+    assert.equal(listed.length, 3);
+    await guard.forget(`vb${run}`);
+    await guard.forget(`vb${run}`);
+    assert.deepEqual((await guard.list()).map((p) => p.hostInterface).sort(), [`va${run}`, `vc${run}`]);
+  });
+
+  it('sweeps the tables of bridges that are gone, not its own', async () => {
+    const other = new PodGuard({ bridge: `hgx${run}`, netnsPath: ns('host') });
+    await other.ensure([]);
+    const swept = await sweepStaleGuards(bridge, async (b) => b === bridge, { netnsPath: ns('host') });
+    assert.deepEqual(swept, [`hgx${run}`]);
+    assert.equal((await guard.list()).length, 2);
+    await guard.destroy();
+    await guard.destroy();
+    assert.deepEqual(await guard.list(), []);
+  });
+});

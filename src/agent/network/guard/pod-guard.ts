@@ -1,0 +1,229 @@
+/**
+ * The node's own nftables guard for a bridge network (tables of our own, never shared with
+ * iptables, kube-proxy or the CNI plugins):
+ *
+ *   table bridge hedge-guard-<bridge>   anti-spoofing: a frame entering the bridge from a pod's
+ *       port may carry (IPv4 and ARP) only that pod's own address; IPv6 only its own address or a
+ *       link-local one. A pod with NET_RAW (the default set) or NET_ADMIN, or the root of a
+ *       microVM guest, can forge whatever it likes: it stops at the bridge port.
+ *   table inet hedge-guard-<bridge>     input: pods cannot open the node's own ports (the agent's
+ *       kubelet-style API, the edgehub) on any of the node's addresses; they reach the host
+ *       through the bridge, so the rule matches `iifname <bridge>`.
+ *
+ * Pod ports are set elements (`ifname . address`), so adding or removing a pod is one `nft`
+ * exec and the rules never change. The tables outlive the agent (running pods stay guarded);
+ * tables whose bridge is gone are swept by the next `ensure`.
+ */
+import { HedgeError } from '../../../lib/errors.ts';
+import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
+
+export interface PodGuardOptions {
+  bridge: string;
+  /** the `nft` binary (default `nft` from PATH) */
+  nft?: string;
+  /** run nft in this network namespace (a pinned netns path) instead of the agent's own */
+  netnsPath?: string;
+}
+
+export interface GuardedPort {
+  /** host-side interface of the pod (its veth on the bridge) */
+  hostInterface: string;
+  addresses: { address: string; family: 4 | 6 }[];
+}
+
+const TABLE_PREFIX = 'hedge-guard-';
+/** what Linux accepts as an interface name (IFNAMSIZ 16 with the NUL); also keeps nft scripts free of quoting tricks */
+const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+export function guardTableName(bridge: string): string {
+  return `${TABLE_PREFIX}${bridge}`;
+}
+
+export class PodGuard {
+  readonly table: string;
+  private readonly bridge: string;
+  private readonly nft: string;
+  private readonly netnsPath: string | undefined;
+
+  constructor(o: PodGuardOptions) {
+    if (!IFNAME_RE.test(o.bridge)) throw new HedgeError('Invalid', `bridge name ${JSON.stringify(o.bridge)} is not an interface name`);
+    this.bridge = o.bridge;
+    this.table = guardTableName(o.bridge);
+    this.nft = o.nft ?? 'nft';
+    this.netnsPath = o.netnsPath;
+  }
+
+  /**
+   * Creates both tables when missing and leaves their elements alone (an agent restart keeps
+   * running pods guarded); `nodePorts` are the TCP ports pods must not reach on the node.
+   */
+  async ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
+    const t = this.table;
+    // `add` is idempotent for tables, sets and chains; the rules are rewritten (flush + add) so an
+    // older agent's rule set is replaced as a whole, in one transaction
+    const script = [
+      `add table bridge ${t}`,
+      `add set bridge ${t} ports { type ifname; }`,
+      `add set bridge ${t} allowed4 { type ifname . ipv4_addr; }`,
+      `add set bridge ${t} allowed6 { type ifname . ipv6_addr; }`,
+      `add chain bridge ${t} prerouting { type filter hook prerouting priority -200; policy accept; }`,
+      `flush chain bridge ${t} prerouting`,
+      `add rule bridge ${t} prerouting iifname @ports ether type ip iifname . ip saddr != @allowed4 counter drop`,
+      `add rule bridge ${t} prerouting iifname @ports ether type arp iifname . arp saddr ip != @allowed4 counter drop`,
+      `add rule bridge ${t} prerouting iifname @ports ether type ip6 ip6 saddr != fe80::/10 iifname . ip6 saddr != @allowed6 counter drop`,
+      `add table inet ${t}`,
+      `add set inet ${t} nodeports { type inet_service; }`,
+      `add chain inet ${t} input { type filter hook input priority -10; policy accept; }`,
+      `flush chain inet ${t} input`,
+      `add rule inet ${t} input iifname "${this.bridge}" tcp dport @nodeports counter reject with tcp reset`,
+      `flush set inet ${t} nodeports`,
+      ...(nodePorts.length ? [`add element inet ${t} nodeports { ${nodePorts.map(checkPort).join(', ')} }`] : []),
+    ];
+    await this.run(script.join('\n'), signal);
+  }
+
+  /** Adds TCP ports pods must not reach (e.g. a port known only once its server listens). */
+  async denyNodePorts(ports: number[], signal?: AbortSignal): Promise<void> {
+    if (ports.length === 0) return;
+    await this.run(`add element inet ${this.table} nodeports { ${ports.map(checkPort).join(', ')} }`, signal);
+  }
+
+  /** Guards one pod port: replaces whatever was recorded for that interface before. */
+  async allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
+    const ifn = checkIfname(port.hostInterface);
+    const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${checkAddress(a.address, 4)}`);
+    const v6 = port.addresses.filter((a) => a.family === 6).map((a) => `"${ifn}" . ${checkAddress(a.address, 6)}`);
+    const stale = await this.elementsOf(ifn, signal);
+    const t = this.table;
+    const script = [
+      ...stale.map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
+      `add element bridge ${t} ports { "${ifn}" }`,
+      ...(v4.length ? [`add element bridge ${t} allowed4 { ${v4.join(', ')} }`] : []),
+      ...(v6.length ? [`add element bridge ${t} allowed6 { ${v6.join(', ')} }`] : []),
+    ];
+    await this.run(script.join('\n'), signal);
+  }
+
+  /** Forgets a pod port (its interface is about to go, or has gone); idempotent. */
+  async forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
+    const ifn = checkIfname(hostInterface);
+    const listed = await this.listSets(signal);
+    if (!listed) return;
+    const t = this.table;
+    const script = [
+      ...listed.elements.filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
+      ...(listed.ports.includes(ifn) ? [`delete element bridge ${t} ports { "${ifn}" }`] : []),
+    ];
+    if (script.length) await this.run(script.join('\n'), signal);
+  }
+
+  /** The guarded ports and their addresses, as nft has them (for tests and status). */
+  async list(signal?: AbortSignal): Promise<GuardedPort[]> {
+    const listed = await this.listSets(signal);
+    if (!listed) return [];
+    return listed.ports.map((p) => ({
+      hostInterface: p,
+      addresses: listed.elements.filter((e) => e.ifname === p).map((e) => ({ address: e.address, family: e.set === 'allowed4' ? (4 as const) : (6 as const) })),
+    }));
+  }
+
+  /** Removes both tables (idempotent). */
+  async destroy(signal?: AbortSignal): Promise<void> {
+    for (const family of ['bridge', 'inet']) {
+      const res = await this.exec(['delete', 'table', family, this.table], { signal, timeoutMs: 10_000 });
+      if (res.code !== 0 && !/No such file or directory|does not exist/i.test(res.stderr)) {
+        throw new HedgeError('Internal', `nft delete table ${family} ${this.table}: ${res.stderr.trim()}`);
+      }
+    }
+  }
+
+  private async elementsOf(ifn: string, signal?: AbortSignal): Promise<SetElement[]> {
+    return ((await this.listSets(signal))?.elements ?? []).filter((e) => e.ifname === ifn);
+  }
+
+  private async listSets(signal?: AbortSignal): Promise<{ ports: string[]; elements: SetElement[] } | undefined> {
+    const res = await this.exec(['-j', 'list', 'table', 'bridge', this.table], { signal, timeoutMs: 10_000 });
+    if (res.code !== 0) {
+      if (/No such file or directory|does not exist/i.test(res.stderr)) return undefined;
+      throw new HedgeError('Internal', `nft list table bridge ${this.table}: ${res.stderr.trim()}`);
+    }
+    return parseGuardSets(res.stdout);
+  }
+
+  private exec(args: string[], opts: RunOptions): Promise<RunResult> {
+    return this.netnsPath ? runCommand('nsenter', [`--net=${this.netnsPath}`, '--', this.nft, ...args], opts) : runCommand(this.nft, args, opts);
+  }
+
+  private async run(script: string, signal?: AbortSignal): Promise<void> {
+    const res = await this.exec(['-f', '-'], { input: `${script}\n`, signal, timeoutMs: 10_000 });
+    if (res.code !== 0) throw new HedgeError('Internal', `nft (${this.table}): ${res.stderr.trim() || `exit ${res.code}`}`);
+  }
+}
+
+export interface SetElement {
+  set: 'allowed4' | 'allowed6';
+  ifname: string;
+  address: string;
+}
+
+/** Reads the `ports` and `allowed4/6` sets out of `nft -j list table bridge <t>`. */
+export function parseGuardSets(json: string): { ports: string[]; elements: SetElement[] } {
+  const doc = JSON.parse(json) as { nftables?: { set?: { name?: string; elem?: unknown[] } }[] };
+  const ports: string[] = [];
+  const elements: SetElement[] = [];
+  for (const item of doc.nftables ?? []) {
+    const s = item.set;
+    if (!s?.elem) continue;
+    if (s.name === 'ports') {
+      for (const e of s.elem) if (typeof e === 'string') ports.push(e);
+    } else if (s.name === 'allowed4' || s.name === 'allowed6') {
+      for (const e of s.elem) {
+        const parts = (e as { concat?: unknown[] }).concat;
+        if (Array.isArray(parts) && typeof parts[0] === 'string' && typeof parts[1] === 'string') {
+          elements.push({ set: s.name, ifname: parts[0], address: parts[1] });
+        }
+      }
+    }
+  }
+  return { ports, elements };
+}
+
+/** Guard tables of bridges that no longer exist (`exists` answers per bridge); removes them. */
+export async function sweepStaleGuards(
+  keep: string,
+  exists: (bridge: string) => Promise<boolean>,
+  opts: { nft?: string; netnsPath?: string; signal?: AbortSignal } = {},
+): Promise<string[]> {
+  const nft = opts.nft ?? 'nft';
+  const args = ['list', 'tables'];
+  const res = await (opts.netnsPath ? runCommand('nsenter', [`--net=${opts.netnsPath}`, '--', nft, ...args], { signal: opts.signal, timeoutMs: 10_000 }) : runCommand(nft, args, { signal: opts.signal, timeoutMs: 10_000 }));
+  if (res.code !== 0) return [];
+  const bridges = new Set<string>();
+  for (const line of res.stdout.split('\n')) {
+    const m = /^table (?:bridge|inet) hedge-guard-(\S+)$/.exec(line.trim());
+    if (m && m[1] !== keep) bridges.add(m[1]);
+  }
+  const swept: string[] = [];
+  for (const b of bridges) {
+    if (!IFNAME_RE.test(b) || (await exists(b))) continue;
+    await new PodGuard({ bridge: b, nft, netnsPath: opts.netnsPath }).destroy(opts.signal);
+    swept.push(b);
+  }
+  return swept;
+}
+
+function checkIfname(n: string): string {
+  if (!IFNAME_RE.test(n)) throw new HedgeError('Invalid', `${JSON.stringify(n)} is not an interface name`);
+  return n;
+}
+
+function checkPort(p: number): string {
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new HedgeError('Invalid', `${p} is not a TCP port`);
+  return String(p);
+}
+
+function checkAddress(a: string, family: 4 | 6): string {
+  const ok = family === 4 ? /^\d{1,3}(\.\d{1,3}){3}$/.test(a) : /^[0-9a-fA-F:.]+$/.test(a) && a.includes(':');
+  if (!ok) throw new HedgeError('Invalid', `${JSON.stringify(a)} is not an IPv${family} address`);
+  return a;
+}
