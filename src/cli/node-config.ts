@@ -56,6 +56,12 @@ export interface NodeSettings {
   overlay: (typeof OVERLAY_MODES)[number];
   /** every node's pod ranges (the server's --cluster-cidr): pods reach it without NAT */
   clusterCidr: string;
+  /** cluster DNS served by the node: 'auto' = on the pod bridge's gateway address, port 53; an IP = there; 'off' = none (pods get the host's resolvers) */
+  clusterDns: string;
+  /** the cluster's DNS domain (kubelet --cluster-domain) */
+  clusterDomain: string;
+  /** the host's resolver config: pods with dnsPolicy Default get it, cluster DNS forwards to its nameservers (kubelet --resolv-conf) */
+  resolvConf: string;
 }
 
 export const OVERLAY_MODES = ['auto', 'vxlan', 'host-gw', 'none'] as const;
@@ -84,6 +90,9 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   hubListen: '--hub-listen',
   overlay: '--overlay',
   clusterCidr: '--cluster-cidr',
+  clusterDns: '--cluster-dns',
+  clusterDomain: '--cluster-domain',
+  resolvConf: '--resolv-conf',
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
@@ -115,6 +124,9 @@ export function nodeDefaults(): NodeDefaults {
     overlay: 'auto',
     // the server's --cluster-cidr default
     clusterCidr: '10.244.0.0/16',
+    clusterDns: 'auto',
+    clusterDomain: 'cluster.local',
+    resolvConf: '/etc/resolv.conf',
   };
 }
 
@@ -186,6 +198,15 @@ const partialSchema = z.strictObject({
   hubListen: z.union([z.literal('off'), listenSchema]).optional(),
   overlay: z.enum(OVERLAY_MODES, { message: `must be one of ${OVERLAY_MODES.join(', ')}` }).optional(),
   clusterCidr: cidrSchema.optional(),
+  clusterDns: z
+    .string()
+    .refine((s) => s === 'auto' || s === 'off' || isIP(s) !== 0, 'must be auto, off or an IP address of this host')
+    .optional(),
+  clusterDomain: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case DNS domain such as cluster.local')
+    .optional(),
+  resolvConf: z.string().startsWith('/', 'must be an absolute path').optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -225,5 +246,8 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     hubListen: merged.hubListen!,
     overlay: merged.overlay!,
     clusterCidr: merged.clusterCidr!,
+    clusterDns: merged.clusterDns!,
+    clusterDomain: merged.clusterDomain!,
+    resolvConf: merged.resolvConf!,
   };
 }

@@ -31,6 +31,9 @@ export interface NodeFlags {
   hubListen?: string;
   overlay?: string;
   clusterCidr?: string;
+  clusterDns?: string;
+  clusterDomain?: string;
+  resolvConf?: string;
   config?: string;
 }
 
@@ -70,6 +73,9 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         hubListen: flags.hubListen,
         overlay: flags.overlay,
         clusterCidr: flags.clusterCidr,
+        clusterDns: flags.clusterDns,
+        clusterDomain: flags.clusterDomain,
+        resolvConf: flags.resolvConf,
       },
       configFile: flags.config,
     });
@@ -105,6 +111,9 @@ export function registerNodeCommand(program: Command): void {
     .option('--hub-listen <host:port|off>', 'the edgehub: loopback Kubernetes API for the agent and local clients, served from the node\'s cache while the cloud is unreachable; kubeconfig in <data-dir>/hub/kubeconfig; off = the agent talks to the cloud directly (default: 127.0.0.1:0, any free port)')
     .option('--overlay <mode>', 'pod network between nodes: vxlan (device hedge.1, UDP 8472), host-gw (direct routes, peers on the same L2), none, or auto = vxlan when the pod range comes from the cluster (default: auto)')
     .option('--cluster-cidr <cidr>', 'the pod ranges of all nodes (the server\'s --cluster-cidr): pod traffic to it is not masqueraded (default: 10.244.0.0/16)')
+    .option('--cluster-dns <auto|off|ip>', 'cluster DNS served by the node on port 53 and given to ClusterFirst pods: auto = on the pod bridge\'s gateway address; an IP of this host; off = pods get the host\'s resolvers (default: auto)')
+    .option('--cluster-domain <domain>', 'the cluster\'s DNS domain (default: cluster.local)')
+    .option('--resolv-conf <file>', 'the host\'s resolver config: dnsPolicy Default pods get it, cluster DNS forwards other names to its nameservers (default: /etc/resolv.conf)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

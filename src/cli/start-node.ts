@@ -7,6 +7,8 @@ import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
 import { CniNetworkPlugin } from '../agent/network/index.ts';
 import { GuardedNetworkPlugin, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
+import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
+import { parseResolvConf } from '../agent/podsync/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
 import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
@@ -195,6 +197,15 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
   // the agent never talks to the cloud itself: through the hub it keeps working offline
   const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
+  let dns: RunningClusterDns | undefined;
+  try {
+    dns = await startNodeDns(settings, podSubnet, client, logger);
+  } catch (err) {
+    await client.close();
+    await hub?.close();
+    throw err;
+  }
+  if (dns) labels[CLUSTER_DNS_LABEL] = dns.address.host;
   const stop = new AbortController();
   // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
   setMaxListeners(0, stop.signal);
@@ -213,6 +224,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         // the kubelet renews at a quarter of the duration (nodeLeaseRenewIntervalFraction 0.25)
         leaseRenewIntervalMs: settings.nodeLeaseDurationSeconds * 250,
         volumeRefreshMs: settings.volumeRefreshSeconds * 1000,
+        clusterDNS: dns ? [dns.address.host] : [],
+        clusterDomain: settings.clusterDomain,
+        hostResolvConf: settings.resolvConf,
         server: {
           host: settings.listen.host,
           port: settings.listen.port,
@@ -225,6 +239,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       stop.signal,
     );
   } catch (err) {
+    await dns?.close();
     await client.close();
     await hub?.close();
     const code = (err as NodeJS.ErrnoException).code;
@@ -246,6 +261,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     stop.abort();
     await agent.done;
     await tunnel?.done;
+    await dns?.close();
     await client.close();
     await hub?.close();
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
@@ -271,6 +287,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await shipping;
         await overlayCtl?.done;
         await tunnel?.done;
+        await dns?.close();
         await client.close();
         await hub?.close();
       })();
@@ -328,6 +345,35 @@ function startLogShipping(settings: NodeSettings, sinks: LogSink[], logger: Logg
     log.info({ sinks: settings.logSink }, 'shipping container logs');
     await shipper.run(signal);
   })().catch((err: unknown) => log.error({ err }, 'log shipping stopped'));
+}
+
+/** Node label naming the address of the cluster DNS this node serves to its pods. */
+export const CLUSTER_DNS_LABEL = 'dns.hedge.io/cluster-dns';
+
+/**
+ * Cluster DNS (issue 12) on port 53 of the pod bridge's gateway address (--cluster-dns auto) or
+ * of the address given, answering from the Services and EndpointSlices the node sees through
+ * `client` (the hub: it keeps answering while the cloud is unreachable); undefined with off.
+ */
+async function startNodeDns(settings: NodeSettings, podSubnet: string, client: HttpKubeClient, logger: Logger): Promise<RunningClusterDns | undefined> {
+  if (settings.clusterDns === 'off') return undefined;
+  const log = logger.child({ component: 'dns' });
+  const host = settings.clusterDns === 'auto' ? await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000)) : settings.clusterDns;
+  let nameservers: string[] = [];
+  try {
+    nameservers = parseResolvConf(await readFile(settings.resolvConf, 'utf8')).nameservers;
+  } catch (err) {
+    log.warn({ err, resolvConf: settings.resolvConf }, 'cannot read the host resolver config; names outside the cluster will not resolve');
+  }
+  try {
+    return await startClusterDns({ client, logger: log, domain: settings.clusterDomain, listen: { host, port: 53 }, upstreams: upstreamsFromResolvConf(nameservers) });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new HedgeError('Unavailable', `--cluster-dns ${settings.clusterDns}: cannot serve DNS on ${host}:53: ${code}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** The edgehub (issue 9): the node's loopback API, cache and write journal; undefined with --hub-listen off. */

@@ -1,7 +1,7 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 
 /** /etc/hosts like the kubelet's managed file: localhost lines, the pod's own name, then hostAliases. */
-export function hostsFile(pod: Pod, podIP: string | undefined): string {
+export function hostsFile(pod: Pod, podIP: string | undefined, clusterDomain = 'cluster.local'): string {
   const lines = [
     '# Kubernetes-managed hosts file.',
     '127.0.0.1\tlocalhost',
@@ -15,7 +15,7 @@ export function hostsFile(pod: Pod, podIP: string | undefined): string {
   if (podIP) {
     const sub = pod.spec?.subdomain;
     const ns = pod.metadata?.namespace ?? 'default';
-    lines.push(sub ? `${podIP}\t${hostname}.${sub}.${ns}.svc.cluster.local\t${hostname}` : `${podIP}\t${hostname}`);
+    lines.push(sub ? `${podIP}\t${hostname}.${sub}.${ns}.svc.${clusterDomain}\t${hostname}` : `${podIP}\t${hostname}`);
   }
   const aliases = pod.spec?.hostAliases ?? [];
   if (aliases.length) {
@@ -58,7 +58,8 @@ export function resolvConf(pod: Pod, host: HostDns, cluster: { dns: string[]; do
   let servers: string[] = [];
   let searches: string[] = [];
   let options: string[] = [];
-  const clusterFirst = (policy === 'ClusterFirst' || (policy === 'ClusterFirstWithHostNet' && pod.spec?.hostNetwork)) && cluster.dns.length > 0;
+  // the kubelet: ClusterFirst on the host network means Default; ClusterFirstWithHostNet is ClusterFirst anywhere
+  const clusterFirst = ((policy === 'ClusterFirst' && !pod.spec?.hostNetwork) || policy === 'ClusterFirstWithHostNet') && cluster.dns.length > 0;
   if (policy === 'None') {
     // only dnsConfig
   } else if (clusterFirst) {

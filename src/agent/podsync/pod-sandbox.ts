@@ -112,7 +112,7 @@ export async function createPodSandbox(o: {
         shareIpc: pod.spec?.hostIPC ?? false,
         cgroupParent: `${cfg.cgroupRoot}/pod${ref.uid}`,
         resources: podResources(pod),
-        hostsFile: hostsFile(pod, podIP),
+        hostsFile: hostsFile(pod, podIP, cfg.clusterDomain),
         resolvConf: resolvConf(pod, host, { dns: cfg.clusterDNS, domain: cfg.clusterDomain }),
         stateDir: dir,
         labels: { [Labels.podUid]: ref.uid, [Labels.podName]: ref.name, [Labels.podNamespace]: ref.namespace },

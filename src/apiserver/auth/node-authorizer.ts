@@ -11,6 +11,8 @@ const nodeReadable = new Set([
   '/nodes',
   '/services',
   '/endpoints',
+  // cluster DNS and the service proxy on the node read them (upstream: system:node-proxier)
+  'discovery.k8s.io/endpointslices',
   '/events',
   'node.k8s.io/runtimeclasses',
   'coordination.k8s.io/leases',

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { hostsFile, parseResolvConf, resolvConf } from './dns.ts';
+
+const host = parseResolvConf('# host\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch corp.example\noptions edns0 timeout:2\n');
+const cluster = { dns: ['10.244.0.1'], domain: 'cluster.local' };
+const pod = (spec: Partial<NonNullable<Pod['spec']>>, ns = 'shop'): Pod => ({ metadata: { name: 'p', namespace: ns }, spec: { containers: [], ...spec } });
+
+describe('pod resolv.conf', () => {
+  it('ClusterFirst (the default): the node DNS, the cluster search path, ndots:5', () => {
+    assert.equal(
+      resolvConf(pod({}), host, cluster),
+      'search shop.svc.cluster.local svc.cluster.local cluster.local corp.example\nnameserver 10.244.0.1\noptions ndots:5\n',
+    );
+  });
+
+  it('Default: the host\'s resolvers, without loopback ones the pod cannot reach', () => {
+    assert.equal(resolvConf(pod({ dnsPolicy: 'Default' }), host, cluster), 'search corp.example\nnameserver 192.0.2.53\noptions edns0 timeout:2\n');
+  });
+
+  it('ClusterFirst on the host network is Default; ClusterFirstWithHostNet is ClusterFirst', () => {
+    assert.match(resolvConf(pod({ dnsPolicy: 'ClusterFirst', hostNetwork: true }), host, cluster), /nameserver 192\.0\.2\.53/);
+    assert.match(resolvConf(pod({ dnsPolicy: 'ClusterFirstWithHostNet', hostNetwork: true }), host, cluster), /nameserver 10\.244\.0\.1/);
+    assert.match(resolvConf(pod({ dnsPolicy: 'ClusterFirstWithHostNet' }), host, cluster), /nameserver 10\.244\.0\.1/);
+  });
+
+  it('None: only dnsConfig', () => {
+    const text = resolvConf(pod({ dnsPolicy: 'None', dnsConfig: { nameservers: ['198.51.100.1'], searches: ['a.example'], options: [{ name: 'ndots', value: '2' }, { name: 'rotate' }] } }), host, cluster);
+    assert.equal(text, 'search a.example\nnameserver 198.51.100.1\noptions ndots:2 rotate\n');
+  });
+
+  it('dnsConfig adds to ClusterFirst and overrides its options', () => {
+    const text = resolvConf(pod({ dnsConfig: { nameservers: ['198.51.100.1'], options: [{ name: 'ndots', value: '1' }] } }), host, cluster);
+    assert.match(text, /nameserver 10\.244\.0\.1\nnameserver 198\.51\.100\.1\n/);
+    assert.match(text, /options ndots:1\n/);
+  });
+
+  it('no cluster DNS on the node: ClusterFirst falls back to the host\'s', () => {
+    assert.match(resolvConf(pod({}), host, { dns: [], domain: 'cluster.local' }), /^search corp\.example\nnameserver 192\.0\.2\.53\n/);
+  });
+});
+
+describe('pod hosts file', () => {
+  it('names the pod under its subdomain in the cluster domain', () => {
+    const text = hostsFile(pod({ hostname: 'web-0', subdomain: 'web' }), '10.244.0.9', 'edge.local');
+    assert.match(text, /10\.244\.0\.9\tweb-0\.web\.shop\.svc\.edge\.local\tweb-0\n/);
+  });
+});
