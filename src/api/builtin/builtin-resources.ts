@@ -65,6 +65,7 @@ import {
 } from '../table/index.ts';
 import type { ResourceDef, Verb } from '../resources/types.ts';
 import { rbacResources } from './rbac.ts';
+import { crdResourceDef } from '../crd/index.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -187,6 +188,7 @@ export function builtinResources(): ResourceDef[] {
     }),
     ...rbacResources(),
     ...workloadResources(),
+    crdResourceDef(),
   ];
 }
 
