@@ -5,10 +5,15 @@
  * a second served version, CRD deletion removing its objects, and a restart reloading the CRDs.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findKubectl, startHedgeServer, type HedgeServer } from './harness.ts';
+import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
 
 const kubectlPath = findKubectl();
+const helm = [join(REPO_ROOT, '.tools/bin/helm'), '/usr/local/bin/helm', '/usr/bin/helm'].find((p) => existsSync(p));
 
 const crontabCrd = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -227,5 +232,47 @@ describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath 
     const list = await server.api('GET', '/apis/stable.example.com/v1/crontabs');
     assert.equal(list.status, 200);
     assert.deepEqual((list.body as { items: unknown[] }).items, []);
+  });
+
+  it('helm 3 installs, upgrades and uninstalls a chart with RBAC, a CRD and a custom resource', { skip: helm ? false : 'no helm (run scripts/setup.sh)' }, async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'hedge-helm-crd-'));
+    try {
+      const h = async (args: string[]): Promise<string> => {
+        const env = { ...process.env, KUBECONFIG: server.kubeconfig, HOME: tmp, HELM_CACHE_HOME: join(tmp, 'hc'), HELM_CONFIG_HOME: join(tmp, 'hcfg'), HELM_DATA_HOME: join(tmp, 'hd') };
+        const r = await run(helm as string, args, { env, timeoutMs: 180_000, cwd: tmp });
+        assert.equal(r.code, 0, `helm ${args.join(' ')}: ${r.stderr}\n${server.output().slice(-3000)}`);
+        return r.stdout;
+      };
+      const chart = join(REPO_ROOT, 'test/fixtures/helm/widgets');
+      await kubectl(['create', 'namespace', 'widgets']);
+      await h(['install', 'shop', chart, '-n', 'widgets', '--wait', '--timeout', '2m']);
+      const crd = JSON.parse(await kubectl(['get', 'crd', 'widgets.example.hedge.io', '-o', 'json'])) as { status: { conditions: { type: string; status: string }[] } };
+      assert.ok(crd.status.conditions.some((c) => c.type === 'Established' && c.status === 'True'));
+      assert.match(await kubectl(['-n', 'widgets', 'get', 'widgets']), /shop-widgets\s+small\s+1\s+/);
+      assert.match(await kubectl(['-n', 'widgets', 'get', 'sa,role,rolebinding', '-o', 'name']), /serviceaccount\/shop-widgets[\s\S]*role\.rbac\.authorization\.k8s\.io\/shop-widgets[\s\S]*rolebinding\.rbac\.authorization\.k8s\.io\/shop-widgets/);
+      // the chart's RBAC does what it says: its service account may update widgets, not delete them
+      const as = ['-n', 'widgets', 'auth', 'can-i', '--as=system:serviceaccount:widgets:shop-widgets'];
+      assert.equal((await kubectl([...as, 'patch', 'widgets.example.hedge.io'])).trim(), 'yes');
+      assert.equal((await server.kubectl([...as, 'delete', 'widgets.example.hedge.io'])).stdout.trim(), 'no');
+      await h(['upgrade', 'shop', chart, '-n', 'widgets', '--set', 'widget.size=large', '--set', 'widget.replicas=3', '--wait', '--timeout', '2m']);
+      assert.match(await kubectl(['-n', 'widgets', 'get', 'wdg']), /shop-widgets\s+large\s+3\s+/);
+      // a value the schema refuses fails the upgrade with the field, and changes nothing
+      const bad = await run(helm as string, ['upgrade', 'shop', chart, '-n', 'widgets', '--set', 'widget.size=huge'], {
+        env: { ...process.env, KUBECONFIG: server.kubeconfig, HOME: tmp, HELM_CACHE_HOME: join(tmp, 'hc'), HELM_CONFIG_HOME: join(tmp, 'hcfg'), HELM_DATA_HOME: join(tmp, 'hd') },
+        timeoutMs: 180_000,
+        cwd: tmp,
+      });
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /spec\.size: Unsupported value: "huge"/);
+      assert.match(await kubectl(['-n', 'widgets', 'get', 'wdg']), /shop-widgets\s+large\s+3\s+/);
+      await h(['uninstall', 'shop', '-n', 'widgets', '--wait', '--timeout', '2m']);
+      const left = await kubectl(['-n', 'widgets', 'get', 'widgets,sa,role,rolebinding,secrets', '-l', 'app.kubernetes.io/instance=shop', '-o', 'name']);
+      assert.equal(left.trim(), '');
+      assert.equal((await server.kubectl(['-n', 'widgets', 'get', 'secrets', '-l', 'owner=helm', '-o', 'name'])).stdout.trim(), '', 'no release records left');
+      // helm never deletes CRDs from a chart's crds/ directory (by design); deleting it is the operator's call
+      await kubectl(['delete', 'crd', 'widgets.example.hedge.io']);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 });

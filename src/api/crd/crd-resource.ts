@@ -1,6 +1,8 @@
 import type { KubeObject } from '../object.ts';
 import type { ResourceDef } from '../resources/types.ts';
 import { column, nameColumn } from '../table/columns.ts';
+import { nameIsDNSSubdomain } from '../meta/name.ts';
+import { objectValidator } from '../validation/for-resource.ts';
 import { validateCrd } from './crd-validation.ts';
 import { CRD_GROUP, CRD_PLURAL, type CrdObject } from './types.ts';
 
@@ -20,7 +22,7 @@ export function crdResourceDef(): ResourceDef {
     subresources: ['status'],
     hasStatus: true,
     defaults: defaultCrd,
-    validate: validateCrd,
+    validate: objectValidator({ namespaced: false, nameFn: nameIsDNSSubdomain, spec: (obj) => validateCrd(obj), update: validateCrd }),
     openapiDefinitions: crdDefinitions(),
     table: {
       columns: [nameColumn(), column('Created At', 'creationTimestamp', { type: 'date' })],
