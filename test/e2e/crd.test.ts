@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startEtcd, type EtcdProcess } from '../../src/store/etcd/etcd-process.ts';
 import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
 
 const kubectlPath = findKubectl();
@@ -217,6 +218,14 @@ describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath 
     assert.match(names, /crontab\.stable\.example\.com\/my-new-cron-object/);
   });
 
+  it('deleting a namespace deletes its custom resources', async () => {
+    await kubectl(['create', 'namespace', 'doomed']);
+    await kubectl(['apply', '-n', 'doomed', '-f', '-'], crontab('in-doomed'));
+    await kubectl(['delete', 'namespace', 'doomed', '--timeout=60s']);
+    const left = await server.api('GET', '/apis/stable.example.com/v1/namespaces/doomed/crontabs');
+    assert.deepEqual((left.body as { items: unknown[] }).items, []);
+  });
+
   it('deleting the CRD deletes its objects and the type stops being served', async () => {
     await kubectl(['create', 'namespace', 'other']);
     await kubectl(['apply', '-n', 'other', '-f', '-'], crontab('in-other'));
@@ -274,5 +283,52 @@ describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath 
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+const ETCD = '/usr/bin/etcd';
+const etcdSkip = !existsSync(ETCD) ? `${ETCD} not installed (scripts/setup.sh installs etcd-server)` : kubectlPath ? false : 'kubectl not installed';
+
+describe('CustomResourceDefinitions on etcd, two apiservers', { skip: etcdSkip, timeout: 300_000 }, () => {
+  let etcd: EtcdProcess;
+  let a: HedgeServer;
+  let b: HedgeServer;
+  before(async () => {
+    etcd = await startEtcd(ETCD);
+    const args = ['--etcd-servers', etcd.endpoint, '--no-controllers'];
+    a = await startHedgeServer({ store: 'etcd', extraArgs: args });
+    b = await startHedgeServer({ store: 'etcd', extraArgs: args });
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await a?.cleanup();
+    await b?.cleanup();
+    await etcd?.stop();
+  });
+  const ok = async (s: HedgeServer, args: string[], input?: string): Promise<string> => {
+    const r = await s.kubectl(args, { input, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${s.output().slice(-3000)}`);
+    return r.stdout;
+  };
+  const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it('a CRD made through one server is served by the other; deleting it stops both', async () => {
+    await ok(a, ['apply', '-f', '-'], crontabCrd);
+    await ok(a, ['wait', '--for=condition=Established', 'crd/crontabs.stable.example.com', '--timeout=30s']);
+    await until('the second server to serve crontabs', async () => (await b.api('GET', '/apis/stable.example.com/v1/crontabs')).status === 200);
+    await ok(b, ['apply', '-f', '-'], crontab('from-b'));
+    assert.match(await ok(a, ['get', 'ct']), /from-b\s+\* \* \* \* \*\/5\s+1\s+/);
+    const bad = await b.kubectl(['apply', '-f', '-'], { input: crontab('bad', '  replicas: 11\n') });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /spec\.replicas in body should be less than or equal to 10/);
+    await ok(a, ['delete', 'crd', 'crontabs.stable.example.com', '--timeout=60s']);
+    await until('the second server to stop serving crontabs', async () => (await b.api('GET', '/apis/stable.example.com/v1/crontabs')).status === 404);
   });
 });
