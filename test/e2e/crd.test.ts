@@ -218,6 +218,26 @@ describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath 
     assert.match(names, /crontab\.stable\.example\.com\/my-new-cron-object/);
   });
 
+  it('owner references: the garbage collector deletes dependents of a custom resource, and custom resources owned by others', async () => {
+    await kubectl(['apply', '-f', '-'], crontab('owner'));
+    const uid = await kubectl(['get', 'ct', 'owner', '-o', 'jsonpath={.metadata.uid}']);
+    const ownedCm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'owned-by-ct', ownerReferences: [{ apiVersion: 'stable.example.com/v1', kind: 'CronTab', name: 'owner', uid }] } };
+    await kubectl(['create', '-f', '-'], JSON.stringify(ownedCm));
+    await kubectl(['create', 'configmap', 'cm-owner']);
+    const cmUid = await kubectl(['get', 'configmap', 'cm-owner', '-o', 'jsonpath={.metadata.uid}']);
+    await kubectl(['apply', '-f', '-'], crontab('owned-ct').replace('  name: owned-ct\n', `  name: owned-ct\n  ownerReferences:\n  - {apiVersion: v1, kind: ConfigMap, name: cm-owner, uid: ${cmUid}}\n`));
+    await kubectl(['delete', 'ct', 'owner']);
+    await kubectl(['delete', 'configmap', 'cm-owner']);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const cm = await server.api('GET', '/api/v1/namespaces/default/configmaps/owned-by-ct');
+      const ct = await server.api('GET', '/apis/stable.example.com/v1/namespaces/default/crontabs/owned-ct');
+      if (cm.status === 404 && ct.status === 404) break;
+      if (Date.now() > deadline) assert.fail(`dependents not collected: configmap ${cm.status}, crontab ${ct.status}\n${server.output().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
   it('deleting a namespace deletes its custom resources', async () => {
     await kubectl(['create', 'namespace', 'doomed']);
     await kubectl(['apply', '-n', 'doomed', '-f', '-'], crontab('in-doomed'));
