@@ -58,8 +58,9 @@ async function main(): Promise<void> {
   try {
     await pool(nodeCount, 8, async (i) => {
       const n = makeNode(`node-${i}`, { cpu: '64', memory: '256Gi', pods: '500' });
-      const created = await client.create(Resources.nodes, n);
-      await client.updateStatus(Resources.nodes, { ...created, status: n.status } as KubeObject);
+      await client.create(Resources.nodes, n);
+      // a patch, not a PUT: the IPAM controller writes spec.podCIDR right after the create
+      await client.patch(Resources.nodes, n.metadata.name ?? '', 'merge', { status: n.status }, { subresource: 'status' });
     });
     const rows: (string | number)[][] = [['phase', 'pods', 'seconds', 'pods/s']];
     // the stand-in kubelet: bound, not yet Ready pods become Running + Ready
