@@ -90,7 +90,13 @@ async function main(): Promise<void> {
             await client.patch(Resources.leases, `node-${i}`, 'merge', { spec: { renewTime: micro() } }, { namespace: 'kube-node-lease' }).catch(() => undefined);
           });
         }
-        const pods = (await listAll<PodObject>(client, Resources.pods, 'app=big').catch(() => [] as PodObject[])).filter((p) => p.spec?.nodeName && !p.metadata.deletionTimestamp && !isReady(p));
+        const all = await listAll<PodObject>(client, Resources.pods, 'app=big').catch(() => [] as PodObject[]);
+        // a kubelet confirms a graceful delete once the containers stopped: here at once
+        const going = all.filter((p) => p.metadata.deletionTimestamp);
+        await pool(going.length, 16, async (i) => {
+          await client.delete(Resources.pods, going[i].metadata.name ?? '', { namespace: ns, gracePeriodSeconds: 0 }).catch(() => undefined);
+        });
+        const pods = all.filter((p) => p.spec?.nodeName && !p.metadata.deletionTimestamp && !isReady(p));
         await pool(pods.length, 16, async (i) => {
           const p = pods[i];
           const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -143,12 +149,12 @@ async function main(): Promise<void> {
       rows.push([`rolling update STALLED ${progress}`, replicas, (performance.now() - t1) / 1000, 0]);
     }
 
-    kubeletStop.abort();
-    await kubelet;
     const t2 = performance.now();
     await client.delete(Resources.deployments, 'big', { namespace: ns, propagationPolicy: 'Background' });
     await until('deployment collected', 900_000, async () => (await listAll(client, Resources.pods, 'app=big')).length === 0 && (await client.list(Resources.replicasets, { namespace: ns, labelSelector: 'app=big' })).items.length === 0);
     const gcDeploy = performance.now() - t2;
+    kubeletStop.abort();
+    await kubelet;
     rows.push(['delete Deployment → RS + pods collected', replicas, gcDeploy / 1000, (replicas * 1000) / gcDeploy]);
     printTable(`Deployment of ${replicas} replicas on ${nodeCount} fake nodes (real hedge server, SQLite, scheduler + controllers in-process)`, rows);
 
