@@ -32,10 +32,16 @@ async function pool(n: number, concurrency: number, fn: (i: number) => Promise<v
   }));
 }
 
+let progress = '';
 async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<number> {
   const start = performance.now();
+  let said = start;
   for (;;) {
     if (await probe()) return performance.now() - start;
+    if (performance.now() - said > 10_000) {
+      said = performance.now();
+      process.stderr.write(`waiting for ${what}: ${Math.round((said - start) / 1000)} s ${progress}\n`);
+    }
     if (performance.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -58,22 +64,45 @@ async function main(): Promise<void> {
   try {
     await pool(nodeCount, 8, async (i) => {
       const n = makeNode(`node-${i}`, { cpu: '64', memory: '256Gi', pods: '500' });
-      const created = await client.create(Resources.nodes, n);
-      await client.updateStatus(Resources.nodes, { ...created, status: n.status } as KubeObject);
+      await client.create(Resources.nodes, n);
+      // a patch, not a PUT: the IPAM controller writes spec.podCIDR right after the create
+      await client.patch(Resources.nodes, n.metadata.name ?? '', 'merge', { status: n.status }, { subresource: 'status' });
     });
     const rows: (string | number)[][] = [['phase', 'pods', 'seconds', 'pods/s']];
-    // the stand-in kubelet: bound, not yet Ready pods become Running + Ready
+    // the stand-in kubelet: node leases renewed (else node-lifecycle finds the nodes unreachable,
+    // marks their pods not Ready and the scheduler skips them), and bound pods that are not Ready
+    // become Running + Ready
     const kubeletStop = new AbortController();
-    const readied = new Set<string>();
+    const micro = (): string => new Date().toISOString().replace('Z', '000Z');
+    await pool(nodeCount, 8, async (i) => {
+      await client.create(Resources.leases, {
+        apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `node-${i}`, namespace: 'kube-node-lease' },
+        spec: { holderIdentity: `node-${i}`, leaseDurationSeconds: 40, renewTime: micro() },
+      } as KubeObject);
+    });
+    let renewedAt = performance.now();
+    const isReady = (p: PodObject): boolean => !!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     const kubelet = (async () => {
       while (!kubeletStop.signal.aborted) {
-        const pods = (await listAll<PodObject>(client, Resources.pods, 'app=big').catch(() => [] as PodObject[])).filter((p) => p.spec?.nodeName && !p.metadata.deletionTimestamp && !readied.has(p.metadata.uid ?? ''));
+        if (performance.now() - renewedAt > 5000) {
+          renewedAt = performance.now();
+          await pool(nodeCount, 8, async (i) => {
+            await client.patch(Resources.leases, `node-${i}`, 'merge', { spec: { renewTime: micro() } }, { namespace: 'kube-node-lease' }).catch(() => undefined);
+          });
+        }
+        const all = await listAll<PodObject>(client, Resources.pods, 'app=big').catch(() => [] as PodObject[]);
+        // a kubelet confirms a graceful delete once the containers stopped: here at once
+        const going = all.filter((p) => p.metadata.deletionTimestamp);
+        await pool(going.length, 16, async (i) => {
+          await client.delete(Resources.pods, going[i].metadata.name ?? '', { namespace: ns, gracePeriodSeconds: 0 }).catch(() => undefined);
+        });
+        const pods = all.filter((p) => p.spec?.nodeName && !p.metadata.deletionTimestamp && !isReady(p));
         await pool(pods.length, 16, async (i) => {
           const p = pods[i];
           const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
           await client
             .patch(Resources.pods, p.metadata.name ?? '', 'merge', { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }] } }, { namespace: ns, subresource: 'status' })
-            .then(() => readied.add(p.metadata.uid ?? ''), () => undefined);
+            .catch(() => undefined);
         });
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -85,6 +114,7 @@ async function main(): Promise<void> {
     const bound = async (wantHash?: string): Promise<boolean> => {
       const pods = (await listAll<PodObject>(client, Resources.pods, 'app=big')).filter((p) => !p.metadata.deletionTimestamp);
       const mine = wantHash ? pods.filter((p) => p.metadata.labels?.['pod-template-hash'] === wantHash) : pods;
+      progress = `(${pods.length} pods, ${mine.length} of the wanted template, ${mine.filter((p) => p.spec?.nodeName).length} bound, ${mine.filter(isReady).length} Ready)`;
       return mine.length === replicas && pods.length === replicas && mine.every((p) => p.spec?.nodeName && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     };
     const t0 = performance.now();
@@ -109,18 +139,22 @@ async function main(): Promise<void> {
       newHash = fresh?.metadata.labels?.['pod-template-hash'] ?? '';
       return newHash !== '';
     });
-    const rolled = await until('rolled and bound', 900_000, () => bound(newHash));
-    const rollMs = performance.now() - t1;
-    // a rollout creates `replicas` pods and deletes as many
-    rows.push(['rolling update (25% surge/unavailable) → new pods Ready, old gone', replicas, rollMs / 1000, (2 * replicas * 1000) / rollMs]);
-    void rolled;
+    try {
+      await until('rolled and bound', Math.max(120_000, replicas * 600), () => bound(newHash));
+      const rollMs = performance.now() - t1;
+      // a rollout creates `replicas` pods and deletes as many
+      rows.push(['rolling update (25% surge/unavailable) → new pods Ready, old gone', replicas, rollMs / 1000, (2 * replicas * 1000) / rollMs]);
+    } catch {
+      // a stalled rollout is a finding to print, not a reason to lose the other rows
+      rows.push([`rolling update STALLED ${progress}`, replicas, (performance.now() - t1) / 1000, 0]);
+    }
 
-    kubeletStop.abort();
-    await kubelet;
     const t2 = performance.now();
     await client.delete(Resources.deployments, 'big', { namespace: ns, propagationPolicy: 'Background' });
     await until('deployment collected', 900_000, async () => (await listAll(client, Resources.pods, 'app=big')).length === 0 && (await client.list(Resources.replicasets, { namespace: ns, labelSelector: 'app=big' })).items.length === 0);
     const gcDeploy = performance.now() - t2;
+    kubeletStop.abort();
+    await kubelet;
     rows.push(['delete Deployment → RS + pods collected', replicas, gcDeploy / 1000, (replicas * 1000) / gcDeploy]);
     printTable(`Deployment of ${replicas} replicas on ${nodeCount} fake nodes (real hedge server, SQLite, scheduler + controllers in-process)`, rows);
 

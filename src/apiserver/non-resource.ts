@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { servedOpenapiV2, servedOpenapiV3, servedOpenapiV3Index, type ServedDocument } from '../api/openapi/index.ts';
+import { loadDefinitions, servedOpenapiV2, servedOpenapiV3, servedOpenapiV3Index, type Definitions, type ServedDocument } from '../api/openapi/index.ts';
+import type { ResourceDef } from '../api/resources/types.ts';
 import type { ResourceRegistry } from '../api/resources/index.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
@@ -83,7 +84,7 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
   }
   if (p === '/openapi/v2' || p === '/swagger-2.0.0.pb-v1') {
     // kubectl 1.27/1.28 accept only protobuf here; later ones use v3, and ask for v2 JSON as a fallback
-    const doc = servedOpenapiV2(cachedDefsFor(resources));
+    const doc = servedOpenapiV2(...openapiInputs(resources));
     if (p === '/swagger-2.0.0.pb-v1' || prefersProtobuf(accept)) {
       serveDocument(r, doc, protobufOf(doc), openapiV2ProtoMime);
       return;
@@ -94,12 +95,12 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
   }
   if (p === '/openapi/v3') {
     negotiateOutput(accept, 'other');
-    serveDocument(r, servedOpenapiV3Index(cachedDefsFor(resources)));
+    serveDocument(r, servedOpenapiV3Index(...openapiInputs(resources)));
     return;
   }
   if (p.startsWith('/openapi/v3/')) {
     negotiateOutput(accept, 'other');
-    const doc = servedOpenapiV3(cachedDefsFor(resources), p.slice('/openapi/v3/'.length));
+    const doc = servedOpenapiV3(openapiInputs(resources)[0], p.slice('/openapi/v3/'.length), openapiInputs(resources)[1]);
     if (!doc) throw new HedgeError('NotFound', 'the server could not find the requested resource');
     serveDocument(r, doc);
     return;
@@ -107,15 +108,21 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
   throw statusErrors.notFoundPath();
 }
 
-/** The openapi module caches documents per array identity; keep one array per registry. */
-const defsArrays = new WeakMap<ResourceRegistry, ReturnType<ResourceRegistry['all']>>();
-function cachedDefsFor(resources: ResourceRegistry): ReturnType<ResourceRegistry['all']> {
-  let a = defsArrays.get(resources);
-  if (!a) {
-    a = resources.all();
-    defsArrays.set(resources, a);
+/**
+ * The openapi module caches documents per array identity: `resources.all()` is one array per
+ * registry revision, so a CRD added or removed gives fresh documents. Types that bring their own
+ * definitions (CRDs, custom resources) are merged over the generated upstream ones.
+ */
+const mergedDefinitions = new WeakMap<ResourceDef[], Definitions>();
+function openapiInputs(resources: ResourceRegistry): [ResourceDef[], Definitions] {
+  const defs = resources.all();
+  let d = mergedDefinitions.get(defs);
+  if (!d) {
+    const extra = defs.filter((x) => x.openapiDefinitions);
+    d = extra.length === 0 ? loadDefinitions() : Object.assign({}, loadDefinitions(), ...extra.map((x) => x.openapiDefinitions)) as Definitions;
+    mergedDefinitions.set(defs, d);
   }
-  return a;
+  return [defs, d];
 }
 
 /** the first acceptable media range is gnostic protobuf (`@` or `.` before the version, as clients vary) */

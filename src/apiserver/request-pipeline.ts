@@ -8,6 +8,7 @@ import type { Logger } from '../lib/log.ts';
 import { forbidden, type Authorizer } from './auth/authorizer.ts';
 import type { Authenticator, UserInfo } from './auth/types.ts';
 import { serveResource } from './handlers/resource.ts';
+import { scaleProvider } from './handlers/scale.ts';
 import { sendError } from './handlers/respond.ts';
 import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import { serveNonResource } from './non-resource.ts';
@@ -70,7 +71,9 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     return { user, info, def };
   };
 
-  const subresource = (def: ResourceDef, name: string): SubresourceProvider | undefined => subByKey.get(subresourceKey(def.group, def.plural, name));
+  const customScale = scaleProvider('', '');
+  const subresource = (def: ResourceDef, name: string): SubresourceProvider | undefined =>
+    subByKey.get(subresourceKey(def.group, def.plural, name)) ?? (name === 'scale' && def.custom?.scale ? customScale : undefined);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();

@@ -34,6 +34,8 @@ import { Registry } from './registry/registry.ts';
 import { createRequestPipeline } from './request-pipeline.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
 import { createUpgradeListener } from './upgrade.ts';
+import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
+import { CrdController, crdFinalizerPlugin } from './crd/crd-controller.ts';
 
 /** The running server, with its internals for tests and the CLI. */
 export interface RunningApiServer extends ApiServer {
@@ -95,6 +97,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
     }),
     ...authz.admissionPlugins(),
+    crdFinalizerPlugin(),
     ...(config.admissionPlugins ?? []),
   ]);
   const patch = createPatchEngine();
@@ -118,6 +121,11 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     defaultRuntimeClasses: config.runtimeClasses ?? defaultRuntimeClasses,
     signal: closing.signal,
   });
+  // stored CRDs are served before the server listens (a restarted server serves them at once)
+  const crdController = resources.lookup(CRD_GROUP, 'v1', CRD_PLURAL)
+    ? new CrdController({ registry, resources, logger: log, signal: closing.signal })
+    : undefined;
+  await crdController?.start();
   await authz.start({ registry, resources, logger: log, signal: closing.signal, systemUser, bootstrapPolicy: config.bootstrapPolicy !== false });
   await finalizer.resume();
   metrics?.start({ registry, dialer, signal: closing.signal });

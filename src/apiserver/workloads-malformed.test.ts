@@ -45,7 +45,32 @@ const TYPES: { path: string; kind: string; apiVersion: string; body: Json }[] = 
     kind: 'EndpointSlice',
     body: { addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true } }], ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
   },
+  // a custom resource: the schema's validation, pruning and defaulting get the same treatment
+  {
+    path: '/apis/stable.example.com/v1/namespaces/default/crontabs',
+    apiVersion: 'stable.example.com/v1',
+    kind: 'CronTab',
+    body: { spec: { cronSpec: '* * * * */5', image: 'x', replicas: 2, size: 'small', tags: ['a'], port: 80 } },
+  },
 ];
+
+const CRONTAB_CRD = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'crontabs.stable.example.com' },
+  spec: {
+    group: 'stable.example.com',
+    scope: 'Namespaced',
+    names: { plural: 'crontabs', singular: 'crontab', kind: 'CronTab', shortNames: ['ct'] },
+    versions: [{
+      name: 'v1', served: true, storage: true, subresources: { status: {}, scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' } },
+      schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', required: ['cronSpec'], properties: {
+        cronSpec: { type: 'string', pattern: '^[0-9*/ ]+$' }, image: { type: 'string', maxLength: 20 }, replicas: { type: 'integer', minimum: 0, maximum: 10, default: 1 },
+        size: { type: 'string', enum: ['small', 'large'] }, tags: { type: 'array', items: { type: 'string' } }, port: { 'x-kubernetes-int-or-string': true },
+      } }, status: { type: 'object', properties: { replicas: { type: 'integer' } } } } } },
+    }],
+  },
+};
 
 const BAD: Json[] = [null, 'text', -1, 2 ** 53, 1.5, true, [], {}, [1, 'x'], { '': null }];
 
@@ -69,6 +94,13 @@ describe('malformed input for the workload types', () => {
   let t: TestServer;
   before(async () => {
     t = await startTestServer();
+    const crd = await send('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', CRONTAB_CRD);
+    assert.equal(crd.status, 201, JSON.stringify(crd.body));
+    const deadline = Date.now() + 10_000;
+    while ((await send('GET', '/apis/stable.example.com/v1/namespaces/default/crontabs', undefined)).status !== 200) {
+      assert.ok(Date.now() < deadline, 'the CRD is served');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
   after(async () => {
     await t.server.close();
@@ -119,7 +151,7 @@ describe('malformed input for the workload types', () => {
         const r = await send('POST', type.path, raw);
         assert.ok(r.status >= 400 && r.status < 500, `raw ${raw} → ${r.status}`);
       }
-      const scale = type.kind === 'Deployment' || type.kind === 'ReplicaSet' || type.kind === 'StatefulSet';
+      const scale = type.kind === 'Deployment' || type.kind === 'ReplicaSet' || type.kind === 'StatefulSet' || type.kind === 'CronTab';
       if (scale) {
         for (const bad of [{ spec: { replicas: -1 } }, { spec: { replicas: 'x' } }, { spec: { replicas: 1.5 } }, { spec: [] }, null]) {
           const r = await send('PATCH', `${type.path}/valid/scale`, bad, 'application/merge-patch+json');
@@ -128,4 +160,25 @@ describe('malformed input for the workload types', () => {
       }
     });
   }
+
+  it('CustomResourceDefinition: malformed CRDs answer a 4xx Status and create nothing', async () => {
+    const path = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+    const body = { spec: structuredClone(CRONTAB_CRD.spec) } as unknown as Json;
+    let n = 0;
+    for (const p of paths(body)) {
+      for (const bad of BAD) {
+        // a fresh group each time, so a mutation that stays valid cannot collide with the last one
+        const group = `g${n++}.example.com`;
+        const mutated = setAt(setAt(body, ['spec', 'group'], group), p, bad) as { spec: { group?: unknown; names?: { plural?: unknown } } };
+        const name = `${String(mutated.spec?.names?.plural)}.${String(mutated.spec?.group)}`;
+        const r = await send('POST', path, { apiVersion: CRONTAB_CRD.apiVersion, kind: CRONTAB_CRD.kind, metadata: { name }, ...(mutated as object) });
+        assert.ok(r.status < 500, `${p.join('.')}=${JSON.stringify(bad)} → ${r.status} ${JSON.stringify(r.body)}`);
+        if (r.status >= 400) {
+          assert.equal(r.body.kind, 'Status', `${p.join('.')}: a Status`);
+          const after = await send('GET', `${path}/${encodeURIComponent(name)}`, undefined);
+          assert.equal(after.status, 404, `${p.join('.')}=${JSON.stringify(bad)}: nothing half-written`);
+        }
+      }
+    }
+  });
 });

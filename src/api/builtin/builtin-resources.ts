@@ -67,6 +67,7 @@ import type { ResourceDef, Verb } from '../resources/types.ts';
 import { rbacResources } from './rbac.ts';
 import { defaultHorizontalPodAutoscaler } from '../defaults/autoscaling.ts';
 import { validateHorizontalPodAutoscaler } from '../validation/autoscaling.ts';
+import { crdResourceDef } from '../crd/index.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -189,6 +190,7 @@ export function builtinResources(): ResourceDef[] {
     }),
     ...rbacResources(),
     ...workloadResources(),
+    crdResourceDef(),
   ];
 }
 

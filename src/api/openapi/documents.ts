@@ -156,6 +156,8 @@ function pathItems(rd: ResourceDef, defs: Definitions): PathItem[] {
   const scopeParams = rd.namespaced ? [P.namespace] : [];
   const status = `${META}.Status`;
   const items: PathItem[] = [];
+  // custom resources take no strategic merge patch; kubectl reads this to pick its patch type
+  const patchTypes = rd.custom ? PATCH_TYPES.filter((t) => !t.includes('strategic')) : PATCH_TYPES;
 
   const collection: Op[] = [];
   if (has('list') && listDef) {
@@ -199,7 +201,7 @@ function pathItems(rd: ResourceDef, defs: Definitions): PathItem[] {
   if (has('patch')) {
     named.push({
       method: 'patch', action: 'patch', operationId: id('patch'), gvk, params: [...WRITE_PARAMS, P.force], body: `${META}.Patch`,
-      consumes: PATCH_TYPES, response: objDef, extraResponses: { '201': objDef }, description: `partially update the specified ${rd.kind}`, produces: PRODUCES,
+      consumes: patchTypes, response: objDef, extraResponses: { '201': objDef }, description: `partially update the specified ${rd.kind}`, produces: PRODUCES,
     });
   }
   if (named.length > 0) items.push({ path: `${base}${nsPrefix}/${rd.plural}/{name}`, gvPath, params: [nameParam, ...scopeParams, P.pretty], ops: named });
@@ -225,7 +227,7 @@ function pathItems(rd: ResourceDef, defs: Definitions): PathItem[] {
         },
         {
           method: 'patch', action: 'patch', operationId: id('patch', suffix), gvk: subGvk, params: [...WRITE_PARAMS, P.force], body: `${META}.Patch`,
-          consumes: PATCH_TYPES, response: subDef, extraResponses: { '201': subDef }, description: `partially update ${sub} of the specified ${rd.kind}`, produces: PRODUCES,
+          consumes: patchTypes, response: subDef, extraResponses: { '201': subDef }, description: `partially update ${sub} of the specified ${rd.kind}`, produces: PRODUCES,
         },
       );
     }

@@ -32,7 +32,7 @@ test('discovery facts match upstream', () => {
   assert.equal(reg.lookup('', 'v1', 'endpoints')?.singular, 'endpoints');
   assert.equal(reg.lookup('', 'v1', 'configmaps')?.listKind, 'ConfigMapList');
   const short = reg.all().flatMap((d) => d.shortNames).sort();
-  assert.deepEqual(short, ['cj', 'cm', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'no', 'ns', 'pdb', 'po', 'rs', 'sa', 'sts', 'svc']);
+  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'no', 'ns', 'pdb', 'po', 'rs', 'sa', 'sts', 'svc']);
   const inAll = reg.all().filter((d) => d.categories.includes('all')).map((d) => d.plural).sort();
   assert.deepEqual(inAll, ['cronjobs', 'daemonsets', 'deployments', 'horizontalpodautoscalers', 'jobs', 'pods', 'replicasets', 'services', 'statefulsets']);
 });
@@ -49,7 +49,28 @@ test('byGroupVersion and groups', () => {
     { group: 'autoscaling', versions: ['v2'], preferredVersion: 'v2' },
     { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'discovery.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'apiextensions.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   ]);
+});
+
+test('defs added and removed at run time (CRDs) are served, and the revision moves', () => {
+  const r = new ResourceRegistry(builtinResources());
+  const before = r.all();
+  const rev = r.revision;
+  const base = r.lookup('', 'v1', 'configmaps');
+  assert.ok(base);
+  const custom = { ...base, group: 'stable.example.com', kind: 'CronTab', listKind: 'CronTabList', plural: 'crontabs', singular: 'crontab', shortNames: ['ct'] };
+  r.add([custom, { ...custom, version: 'v2' }]);
+  assert.equal(r.lookup('stable.example.com', 'v2', 'crontabs')?.kind, 'CronTab');
+  assert.equal(r.byKind('stable.example.com/v1', 'CronTab'), custom);
+  assert.deepEqual(r.groups().at(-1), { group: 'stable.example.com', versions: ['v1', 'v2'], preferredVersion: 'v1' });
+  assert.notEqual(r.all(), before, 'a new array for a new revision');
+  assert.equal(r.all(), r.all(), 'one array per revision');
+  assert.ok(r.revision > rev);
+  r.remove((d) => d.group === 'stable.example.com');
+  assert.equal(r.lookup('stable.example.com', 'v1', 'crontabs'), undefined);
+  assert.equal(r.byKind('stable.example.com/v1', 'CronTab'), undefined);
+  assert.equal(r.all().length, before.length);
 });
 
 test('duplicate resources are rejected', () => {

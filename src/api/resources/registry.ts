@@ -1,5 +1,7 @@
 import { apiVersionOf, type ResourceDef, type Verb } from './types.ts';
 
+const pathKeyOf = (def: ResourceDef): string => `${def.group}/${def.version}/${def.plural}`;
+
 export interface GroupInfo {
   group: string;
   versions: string[];
@@ -7,29 +9,66 @@ export interface GroupInfo {
 }
 
 /**
- * Lookup tables over a fixed set of ResourceDefs. Built once at startup; the apiserver asks it
- * for routing (group/version/plural) and for decoding bodies (apiVersion/kind).
+ * Lookup tables over the served ResourceDefs: the built-in ones from startup, plus those of
+ * CustomResourceDefinitions added and removed while the server runs. The apiserver asks it for
+ * routing (group/version/plural) and for decoding bodies (apiVersion/kind); `revision` changes
+ * with every add/remove, so derived documents (discovery, OpenAPI) know when to rebuild.
  */
 export class ResourceRegistry {
-  readonly #defs: ResourceDef[];
+  #defs: ResourceDef[];
   readonly #byPath = new Map<string, ResourceDef>();
   readonly #byKind = new Map<string, ResourceDef>();
+  #revision = 0;
+  #snapshot: ResourceDef[] | undefined;
 
   constructor(defs: ResourceDef[]) {
-    this.#defs = [...defs];
-    for (const def of this.#defs) {
-      const pathKey = `${def.group}/${def.version}/${def.plural}`;
-      if (this.#byPath.has(pathKey)) throw new Error(`duplicate resource ${pathKey}`);
-      this.#byPath.set(pathKey, def);
-      // a kind can be served by two resources (core and events.k8s.io Event differ by group,
-      // so the apiVersion keeps them apart); first wins for same apiVersion+kind
-      const kindKey = `${apiVersionOf(def)}/${def.kind}`;
-      if (!this.#byKind.has(kindKey)) this.#byKind.set(kindKey, def);
+    this.#defs = [];
+    for (const def of defs) {
+      if (this.#byPath.has(pathKeyOf(def))) throw new Error(`duplicate resource ${pathKeyOf(def)}`);
+      this.#index(def);
     }
   }
 
+  #index(def: ResourceDef): void {
+    this.#defs.push(def);
+    this.#byPath.set(pathKeyOf(def), def);
+    // a kind can be served by two resources (core and events.k8s.io Event differ by group,
+    // so the apiVersion keeps them apart); first wins for same apiVersion+kind
+    const kindKey = `${apiVersionOf(def)}/${def.kind}`;
+    if (!this.#byKind.has(kindKey)) this.#byKind.set(kindKey, def);
+  }
+
+  /** bumped by every add/remove */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Serve `defs` (replacing any def at the same group/version/plural). */
+  add(defs: ResourceDef[]): void {
+    if (defs.length === 0) return;
+    const keys = new Set(defs.map(pathKeyOf));
+    this.#rebuild([...this.#defs.filter((d) => !keys.has(pathKeyOf(d))), ...defs]);
+  }
+
+  /** Stop serving every def `drop` selects. */
+  remove(drop: (def: ResourceDef) => boolean): void {
+    const keep = this.#defs.filter((d) => !drop(d));
+    if (keep.length !== this.#defs.length) this.#rebuild(keep);
+  }
+
+  #rebuild(defs: ResourceDef[]): void {
+    this.#defs = [];
+    this.#byPath.clear();
+    this.#byKind.clear();
+    for (const d of defs) this.#index(d);
+    this.#revision++;
+    this.#snapshot = undefined;
+  }
+
+  /** The served defs. The same array (by identity) until the next add/remove; do not modify it. */
   all(): ResourceDef[] {
-    return [...this.#defs];
+    this.#snapshot ??= [...this.#defs];
+    return this.#snapshot;
   }
 
   byGroupVersion(group: string, version: string): ResourceDef[] {

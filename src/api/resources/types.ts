@@ -49,6 +49,25 @@ export interface ResourceDef {
   table?: TableDef;
   /** bump metadata.generation when this returns true for (old,new) on update; default: spec changed */
   generationChanged?(oldObj: KubeObject, newObj: KubeObject): boolean;
+  /**
+   * OpenAPI v2 definitions this type brings beyond the generated upstream ones (keyed by
+   * definition name; the kind's carries x-kubernetes-group-version-kind): CRDs and custom resources
+   */
+  openapiDefinitions?: Record<string, Record<string, unknown>>;
+  /** set for the versions of a CustomResourceDefinition (served from its schema) */
+  custom?: CustomResourceInfo;
+}
+
+/** What a custom resource's ResourceDef carries beyond the generic hooks. */
+export interface CustomResourceInfo {
+  /** metadata.name of the CRD that defines it */
+  crdName: string;
+  /** the CRD's storage version (objects are stored with that apiVersion's shape; conversion is None) */
+  storageVersion: string;
+  /** `scale` subresource paths, as in the CRD */
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string };
+  /** the fields of `obj` its schema does not specify (what pruning drops), for fieldValidation */
+  unknownFields(obj: KubeObject): string[];
 }
 
 export function apiVersionOf(def: Pick<ResourceDef, 'group' | 'version'>): string {

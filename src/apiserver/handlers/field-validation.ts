@@ -1,4 +1,5 @@
 import { definitionNameFor, loadDefinitions, validateAgainstSchema, type Definitions } from '../../api/openapi/index.ts';
+import { isPlainObject, type KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { HedgeError } from '../../lib/errors.ts';
 
@@ -20,9 +21,26 @@ export function parseFieldValidation(v: string | null): FieldValidationMode {
 }
 
 /** FieldChecker backed by the generated upstream OpenAPI definitions. */
-export function schemaFieldChecker(definitions: Definitions = loadDefinitions()): FieldChecker {
+export function schemaFieldChecker(base: Definitions = loadDefinitions()): FieldChecker {
+  // types that bring their own definitions (CRDs) are checked against base + theirs
+  const merged = new WeakMap<ResourceDef, Definitions>();
+  const definitionsFor = (def: ResourceDef): Definitions => {
+    if (!def.openapiDefinitions) return base;
+    let d = merged.get(def);
+    if (!d) {
+      d = { ...base, ...(def.openapiDefinitions as Definitions) };
+      merged.set(def, d);
+    }
+    return d;
+  };
   return {
     check(def, obj, mode) {
+      if (def.custom) {
+        // custom resources: wrong types are 422s from the schema; unknown fields are what pruning drops
+        if (mode === 'Ignore' || !isPlainObject(obj)) return [];
+        return unknownFieldOutcome(def, def.custom.unknownFields(obj as KubeObject), mode);
+      }
+      const definitions = definitionsFor(def);
       const apiVersion = def.group ? `${def.group}/${def.version}` : def.version;
       const name = definitionNameFor(apiVersion, def.kind, definitions);
       if (!name) return [];
@@ -33,15 +51,20 @@ export function schemaFieldChecker(definitions: Definitions = loadDefinitions())
           details: { causes: result.typeErrors },
         });
       }
-      if (mode === 'Ignore' || result.unknownFields.length === 0) return [];
-      const msgs = result.unknownFields.map((f) => `unknown field "${f}"`);
-      if (mode === 'Strict') {
-        throw new HedgeError(
-          'BadRequest',
-          `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${msgs.join(', ')}`,
-        );
-      }
-      return msgs;
+      if (mode === 'Ignore') return [];
+      return unknownFieldOutcome(def, result.unknownFields, mode);
     },
   };
+}
+
+function unknownFieldOutcome(def: ResourceDef, unknownFields: string[], mode: 'Strict' | 'Warn'): string[] {
+  if (unknownFields.length === 0) return [];
+  const msgs = unknownFields.map((f) => `unknown field "${f}"`);
+  if (mode === 'Strict') {
+    throw new HedgeError(
+      'BadRequest',
+      `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${msgs.join(', ')}`,
+    );
+  }
+  return msgs;
 }

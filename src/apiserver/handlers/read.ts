@@ -115,7 +115,7 @@ export async function handleList(rq: RequestScope): Promise<void> {
     for (; i < page.items.length; i++) {
       const kv = page.items[i];
       lastKey = kv.key;
-      const d = rq.server.registry.codec.decode(kv);
+      const d = rq.rs.codec.decode(kv);
       if (!filtering || match(d.obj)) items.push(d);
       if (limit > 0 && items.length >= limit) {
         i++;

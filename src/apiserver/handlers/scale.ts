@@ -26,23 +26,60 @@ interface ScaleObject {
   status: { replicas: number; selector?: string };
 }
 
-/** The autoscaling/v1 Scale view of a Deployment / ReplicaSet / StatefulSet (upstream ScaleREST). */
-export function scaleOf(obj: KubeObject): ScaleObject {
+/** A custom resource's scale paths (CRD `subresources.scale`): `.spec.replicas`-style JSON paths. */
+export interface ScalePaths {
+  specReplicasPath: string;
+  statusReplicasPath: string;
+  labelSelectorPath?: string;
+}
+
+const segments = (path: string): string[] => path.split('.').filter((x) => x !== '');
+function at(obj: unknown, path: string): unknown {
+  let cur = obj;
+  for (const p of segments(path)) cur = isPlainObject(cur) ? cur[p] : undefined;
+  return cur;
+}
+
+/** The autoscaling/v1 Scale view of a Deployment / ReplicaSet / StatefulSet (upstream ScaleREST), or of a custom resource. */
+export function scaleOf(obj: KubeObject, paths?: ScalePaths): ScaleObject {
   const s = obj as KubeObject & Scalable;
   const m = obj.metadata;
   let selector: string | undefined;
-  try {
-    selector = s.spec?.selector ? selectorToString(selectorFromLabelSelector(s.spec.selector)) : undefined;
-  } catch {
-    selector = undefined;
+  let spec: number;
+  let status: number;
+  if (paths) {
+    const sel = paths.labelSelectorPath ? at(obj, paths.labelSelectorPath) : undefined;
+    selector = typeof sel === 'string' ? sel : undefined;
+    const sp = at(obj, paths.specReplicasPath);
+    const st = at(obj, paths.statusReplicasPath);
+    spec = typeof sp === 'number' ? sp : 0;
+    status = typeof st === 'number' ? st : 0;
+  } else {
+    try {
+      selector = s.spec?.selector ? selectorToString(selectorFromLabelSelector(s.spec.selector)) : undefined;
+    } catch {
+      selector = undefined;
+    }
+    spec = s.spec?.replicas ?? 0;
+    status = s.status?.replicas ?? 0;
   }
   return {
     apiVersion: 'autoscaling/v1',
     kind: 'Scale',
     metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
-    spec: { replicas: s.spec?.replicas ?? 0 },
-    status: { replicas: s.status?.replicas ?? 0, ...(selector !== undefined ? { selector } : {}) },
+    spec: { replicas: spec },
+    status: { replicas: status, ...(selector !== undefined ? { selector } : {}) },
   };
+}
+
+function setAt(obj: KubeObject, path: string, value: number): void {
+  const segs = segments(path);
+  let cur: Record<string, unknown> = obj;
+  for (const p of segs.slice(0, -1)) {
+    if (!isPlainObject(cur[p])) cur[p] = {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[segs[segs.length - 1]] = value;
 }
 
 function replicasOf(scale: unknown, name: string): { replicas: number; resourceVersion?: string } {
@@ -63,7 +100,7 @@ function replicasOf(scale: unknown, name: string): { replicas: number; resourceV
   return { replicas, resourceVersion: typeof meta.resourceVersion === 'string' && meta.resourceVersion !== '' ? meta.resourceVersion : undefined };
 }
 
-/** `<plural>/scale` for one scalable resource. */
+/** `<plural>/scale` for one scalable resource; a custom resource's paths come from its ResourceDef. */
 export function scaleProvider(group: string, resource: string): SubresourceProvider {
   return {
     group,
@@ -77,10 +114,10 @@ export function scaleProvider(group: string, resource: string): SubresourceProvi
       const verb = rq.info.verb;
       if (verb === 'get') {
         const cur = await rq.rs.get(ns, name);
-        sendJson(rq.res, 200, scaleOf(cur.obj));
+        sendJson(rq.res, 200, scaleOf(cur.obj, rq.def.custom?.scale));
         return;
       }
-      if (verb !== 'update' && verb !== 'patch') throw statusErrors.methodNotAllowed(rq.req.method ?? '', `${resource}/scale`);
+      if (verb !== 'update' && verb !== 'patch') throw statusErrors.methodNotAllowed(rq.req.method ?? '', `${rq.def.plural}/scale`);
       const dryRun = rq.query.getAll('dryRun').length > 0;
       let body: unknown;
       let patchType: string | undefined;
@@ -95,20 +132,22 @@ export function scaleProvider(group: string, resource: string): SubresourceProvi
       const fieldManager = rq.query.get('fieldManager') || (rq.req.headers['user-agent'] ?? 'unknown').split('/')[0] || 'unknown';
       const out = await reg.transform(rq.def, ns, name, '', { user: rq.user, dryRun, signal: rq.signal, fieldManager }, (current) => {
         let desired: unknown = body;
-        if (patchType === 'json') desired = applyJsonPatch(scaleOf(current) as unknown as Json, body as Json);
-        else if (patchType !== undefined) desired = applyMergePatch(scaleOf(current) as unknown as Json, body as Json);
+        const paths = rq.def.custom?.scale;
+        if (patchType === 'json') desired = applyJsonPatch(scaleOf(current, paths) as unknown as Json, body as Json);
+        else if (patchType !== undefined) desired = applyMergePatch(scaleOf(current, paths) as unknown as Json, body as Json);
         const want = replicasOf(desired, name);
         if (want.resourceVersion !== undefined && want.resourceVersion !== current.metadata.resourceVersion && verb === 'update') {
-          throw new HedgeError('Conflict', `Operation cannot be fulfilled on ${resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
-            details: { kind: resource, group, name },
+          throw new HedgeError('Conflict', `Operation cannot be fulfilled on ${rq.def.plural}.${rq.def.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
+            details: { kind: rq.def.plural, group: rq.def.group, name },
           });
         }
         const obj = current as KubeObject & Scalable;
-        obj.spec = { ...obj.spec, replicas: want.replicas };
+        if (paths) setAt(obj, paths.specReplicasPath, want.replicas);
+        else obj.spec = { ...obj.spec, replicas: want.replicas };
         delete mutableMeta(obj).resourceVersion;
         return obj;
       });
-      sendJson(rq.res, 200, scaleOf(out.obj));
+      sendJson(rq.res, 200, scaleOf(out.obj, rq.def.custom?.scale));
     },
   };
 }

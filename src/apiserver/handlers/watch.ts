@@ -81,7 +81,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
     if (sendInitial) {
       const list = await reg.store.list(prefix, {});
       for (const kv of list.items) {
-        const d = reg.codec.decode(kv);
+        const d = rq.rs.codec.decode(kv);
         if (match(d.obj)) send('ADDED', d);
         if (res.writableNeedDrain) await drained(res, abort.signal);
       }
@@ -128,14 +128,14 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
         if (bookmarks) bookmark(ev.revision);
         return;
       case 'put': {
-        const d = reg.codec.decode(ev.kv);
+        const d = rq.rs.codec.decode(ev.kv);
         const now = match(d.obj);
         let before: boolean;
         let prev: KubeObject | undefined;
         if (ev.kv.createRevision === ev.kv.modRevision) before = false;
         // without a selector an update is always MODIFIED: no need to decode the previous value
         else if (ev.prevKv && filtering) {
-          prev = reg.codec.decodeUncached(ev.prevKv.key, ev.prevKv.value, ev.kv.modRevision).obj;
+          prev = rq.rs.codec.decodeUncached(ev.prevKv.key, ev.prevKv.value, ev.kv.modRevision).obj;
           before = match(prev);
         } else before = now;
         if (now && before) send('MODIFIED', d);
@@ -144,7 +144,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
         return;
       }
       case 'delete': {
-        const d = reg.codec.decodeDeleted(ev.kv);
+        const d = rq.rs.codec.decodeDeleted(ev.kv);
         if (match(d.obj)) send('DELETED', d);
         return;
       }

@@ -129,6 +129,10 @@ export async function handlePatch(rq: RequestScope): Promise<void> {
   const mt = mediaTypeOf(rq.req.headers['content-type']);
   const type: PatchType | undefined = patchMediaTypes[mt];
   if (!type) throw statusErrors.unsupportedMediaType(mt, Object.keys(patchMediaTypes));
+  // custom resources have no patch-merge keys: upstream refuses strategic merge for them
+  if (type === 'strategic' && rq.def.custom) {
+    throw statusErrors.unsupportedMediaType(mt, Object.keys(patchMediaTypes).filter((t) => patchMediaTypes[t] !== 'strategic'));
+  }
   const dryRun = parseDryRun(rq);
   const buf = await readBody(rq.req, rq.server.maxBodyBytes);
   const text = decodeUtf8(buf);
@@ -261,7 +265,7 @@ export async function handleDeleteCollection(rq: RequestScope): Promise<void> {
   const page = await rq.rs.list(ns || undefined, {});
   const deleted = [];
   for (const kv of page.items) {
-    const d = reg.codec.decode(kv);
+    const d = rq.rs.codec.decode(kv);
     if (filtering && !match(d.obj)) continue;
     try {
       const out = await reg.delete(rq.def, d.obj.metadata.namespace ?? '', d.obj.metadata.name ?? '', options, opContext(rq, dryRun, undefined));

@@ -27,8 +27,15 @@ export class ObjectCodec {
   readonly #deleted = new Map<string, Decoded>();
   readonly #max: number;
 
-  constructor(opts: { maxCached?: number } = {}) {
+  readonly #apiVersion: string | undefined;
+
+  /**
+   * `apiVersion`: decoded objects report this apiVersion whatever version wrote them (a custom
+   * resource served at several versions with `None` conversion: only apiVersion differs).
+   */
+  constructor(opts: { maxCached?: number; apiVersion?: string } = {}) {
     this.#max = opts.maxCached ?? 50_000;
+    this.#apiVersion = opts.apiVersion;
   }
 
   encode(obj: KubeObject): string {
@@ -93,6 +100,7 @@ export class ObjectCodec {
     if (typeof obj !== 'object' || obj === null) throw new HedgeError('Internal', `stored object at ${key} is not an object`);
     obj.metadata ??= {};
     mutableMeta(obj).resourceVersion = String(rev);
+    if (this.#apiVersion !== undefined && obj.apiVersion !== this.#apiVersion) obj.apiVersion = this.#apiVersion;
     // only the bytes are kept: the string form is cheap to recover and rarely needed twice
     let bytes: Buffer | undefined;
     const buf = (): Buffer => (bytes ??= Buffer.from(JSON.stringify(obj)));

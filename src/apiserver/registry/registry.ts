@@ -1,6 +1,7 @@
 import type { KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { ResourceRegistry } from '../../api/resources/index.ts';
+import { apiVersionOf } from '../../api/resources/types.ts';
 import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
 import type { Store } from '../../store/types.ts';
 import type { AdmissionChain, AdmissionOperation } from '../admission/index.ts';
@@ -95,10 +96,17 @@ export class Registry {
   storeFor(def: ResourceDef): ResourceStore {
     let rs = this.#stores.get(def);
     if (!rs) {
-      rs = new ResourceStore(def, this.store, this.codec);
+      // each served version of a custom resource decodes with its own apiVersion (conversion None)
+      const codec = def.custom ? new ObjectCodec({ maxCached: 5_000, apiVersion: apiVersionOf(def) }) : this.codec;
+      rs = new ResourceStore(def, this.store, codec);
       this.#stores.set(def, rs);
     }
     return rs;
+  }
+
+  /** Forget the stores of defs no longer served (a CRD went or changed). */
+  dropStores(keep: (def: ResourceDef) => boolean): void {
+    for (const def of this.#stores.keys()) if (!keep(def)) this.#stores.delete(def);
   }
 
   defFor(group: string, plural: string): ResourceDef | undefined {

@@ -45,7 +45,26 @@ export interface GarbageCollectorConfig {
   logger: Logger;
   informers: SharedInformers;
   resources?: ResourceRef[];
+  /** also watch the custom resources of established CRDs (default true) */
+  customResources?: boolean;
   workers?: number;
+}
+
+const CRD_REF: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false, kind: 'CustomResourceDefinition' };
+
+/** the fields of a CRD the collector reads */
+type CrdLike = KubeObject & {
+  spec?: { group?: string; scope?: string; names?: { plural?: string; kind?: string }; versions?: { name: string; served?: boolean; storage?: boolean }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+};
+
+/** the served storage version of the CRD's resource (else the first served one) */
+function customResourceRef(crd: CrdLike): ResourceRef | undefined {
+  const s = crd.spec;
+  const versions = (s?.versions ?? []).filter((v) => v.served);
+  const v = versions.find((x) => x.storage) ?? versions[0];
+  if (!s?.group || !s.names?.plural || !s.names.kind || !v) return undefined;
+  return { group: s.group, version: v.name, plural: s.names.plural, namespaced: s.scope === 'Namespaced', kind: s.names.kind };
 }
 
 /**
@@ -64,14 +83,40 @@ export class GarbageCollector {
 
   constructor(private readonly cfg: GarbageCollectorConfig) {
     this.#log = cfg.logger.child({ component: 'garbage-collector' });
-    for (const res of cfg.resources ?? GC_RESOURCES) {
-      this.#byKind.set(`${apiVersionOfRef(res)}/${res.kind ?? ''}`, res);
-      cfg.informers.for(res).addHandlers({
-        onAdd: (o) => this.#upsert(res, o, undefined),
-        onUpdate: (old, o) => this.#upsert(res, o, old),
-        onDelete: (o) => this.#remove(o),
+    for (const res of cfg.resources ?? GC_RESOURCES) this.#watch(res);
+    if (cfg.customResources !== false) {
+      // custom resources own and are owned too: follow the CRDs and watch each established one
+      cfg.informers.for<CrdLike>(CRD_REF).addHandlers({
+        onAdd: (crd) => this.#crdChanged(crd),
+        onUpdate: (_old, crd) => this.#crdChanged(crd),
+        onDelete: (crd) => this.#crdGone(crd),
       });
     }
+  }
+
+  #watch(res: ResourceRef): void {
+    const kindKey = `${apiVersionOfRef(res)}/${res.kind ?? ''}`;
+    if (this.#byKind.has(kindKey)) return;
+    this.#byKind.set(kindKey, res);
+    this.cfg.informers.for(res).addHandlers({
+      onAdd: (o) => this.#upsert(res, o, undefined),
+      onUpdate: (old, o) => this.#upsert(res, o, old),
+      onDelete: (o) => this.#remove(o),
+    });
+  }
+
+  #crdChanged(crd: CrdLike): void {
+    const res = customResourceRef(crd);
+    if (!res || crd.metadata.deletionTimestamp) return;
+    const established = (crd.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True');
+    if (established) this.#watch(res);
+  }
+
+  #crdGone(crd: CrdLike): void {
+    const res = customResourceRef(crd);
+    if (!res) return;
+    this.#byKind.delete(`${apiVersionOfRef(res)}/${res.kind ?? ''}`);
+    this.cfg.informers.stop(res);
   }
 
   async run(signal: AbortSignal): Promise<void> {

@@ -10,7 +10,7 @@ import type { Logger } from '../../lib/log.ts';
  */
 export class SharedInformers {
   readonly #informers = new Map<string, Informer>();
-  readonly #started = new Set<string>();
+  readonly #started = new Map<string, AbortController>();
   #signal: AbortSignal | undefined;
   readonly #runs: Promise<void>[] = [];
 
@@ -35,8 +35,17 @@ export class SharedInformers {
 
   #start(key: string, inf: Informer, signal: AbortSignal): void {
     if (this.#started.has(key)) return;
-    this.#started.add(key);
-    this.#runs.push(inf.run(signal));
+    const own = new AbortController();
+    this.#started.set(key, own);
+    this.#runs.push(inf.run(AbortSignal.any([signal, own.signal])));
+  }
+
+  /** stop and forget the informer of `res` (a custom resource whose CRD went away) */
+  stop(res: ResourceRef): void {
+    const key = `${res.group}/${res.plural}`;
+    this.#started.get(key)?.abort();
+    this.#started.delete(key);
+    this.#informers.delete(key);
   }
 
   async waitForSync(signal: AbortSignal): Promise<void> {
