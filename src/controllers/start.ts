@@ -5,6 +5,7 @@ import type { Clock } from '../client/clock.ts';
 import { LeaderElector } from '../client/leader-election.ts';
 import type { KubeClient } from '../client/types.ts';
 import { ClusterRoleAggregationController } from './clusterroleaggregation/controller.ts';
+import { EndpointSliceController, type EndpointSliceControllerConfig } from './endpointslice/controller.ts';
 import { NodeIpamController, type NodeIpamConfig } from './ipam/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
@@ -36,6 +37,8 @@ export interface ControllersOptions {
   clusterRoleAggregation?: false;
   /** deployment, replicaset, daemonset, statefulset, job, cronjob and garbage collection */
   workloads?: false | Tunables<WorkloadControllersConfig>;
+  /** EndpointSlices and Endpoints for Services with selectors; false disables */
+  endpointSlices?: false | Tunables<EndpointSliceControllerConfig>;
   /**
    * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
    * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
@@ -51,6 +54,7 @@ export interface RunningControllers {
   nodeIpam?: NodeIpamController;
   clusterRoleAggregation?: ClusterRoleAggregationController;
   workloads?: WorkloadControllers;
+  endpointSlices?: EndpointSliceController;
 }
 
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
@@ -117,6 +121,13 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-controller-manager', async (s) => {
       out.workloads = new WorkloadControllers(cfg);
       await out.workloads.run(s);
+    });
+  }
+  if (opts.endpointSlices !== false) {
+    const cfg = { ...opts.endpointSlices, client, logger, clock };
+    supervise('hedge-endpointslice-controller', async (s) => {
+      out.endpointSlices = new EndpointSliceController(cfg);
+      await out.endpointSlices.run(s);
     });
   }
   out.done = Promise.all(runs).then(() => undefined);
