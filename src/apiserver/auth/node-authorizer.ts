@@ -11,6 +11,7 @@ const nodeReadable = new Set([
   '/nodes',
   '/services',
   '/endpoints',
+  'discovery.k8s.io/endpointslices',
   '/events',
   'node.k8s.io/runtimeclasses',
   'coordination.k8s.io/leases',
