@@ -84,6 +84,12 @@ test('ClusterIP: auto, requested, headless, duplicate, out of range, dual-stack 
     const dual = await create(srv, 'dual', { ipFamilyPolicy: 'RequireDualStack' });
     assert.equal(dual.status, 422);
 
+    // malformed fields are 422s, never 500s
+    for (const bad of [{ ipFamilies: 'IPv4' }, { clusterIPs: '10.100.0.50' }, { clusterIP: 7 }, { type: 'NodePort', ports: 'x' }, { type: 'NodePort', ports: [null] }]) {
+      const r = await create(srv, 'bad', bad as unknown as SvcSpec);
+      assert.ok(r.status >= 400 && r.status < 500, `${JSON.stringify(bad)}: ${r.status} ${r.body.message ?? ''}`);
+    }
+
     const headless = await create(srv, 'headless', { clusterIP: 'None' });
     assert.equal(headless.status, 201);
     assert.equal(headless.body.spec.clusterIP, 'None');

@@ -50,7 +50,13 @@ interface SpecView {
   ports?: ServicePort[];
 }
 
-const spec = (obj: KubeObject | undefined): SpecView => ((obj as unknown as Service | undefined)?.spec ?? {}) as SpecView;
+const spec = (obj: KubeObject | undefined): SpecView => {
+  const sp = (obj as unknown as Service | undefined)?.spec;
+  return (typeof sp === 'object' && sp !== null ? sp : {}) as SpecView;
+};
+/** the ports that are objects (validation reports the rest; allocation must not trip over them) */
+const portsOf = (s: SpecView): ServicePort[] => (Array.isArray(s.ports) ? s.ports.filter((p): p is ServicePort => typeof p === 'object' && p !== null) : []);
+const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
 const ownerOf = (obj: KubeObject): Owner => ({ namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' });
 
 /** the cluster IP this Service should hold ('' for none: ExternalName or headless) */
@@ -68,7 +74,7 @@ function heldNodePorts(obj: KubeObject | undefined): Set<number> {
   const out = new Set<number>();
   const s = spec(obj);
   if (!obj || s.type === 'ExternalName' || s.type === 'ClusterIP') return out;
-  for (const p of s.ports ?? []) if (p.nodePort) out.add(p.nodePort);
+  for (const p of portsOf(s)) if (typeof p.nodePort === 'number' && p.nodePort) out.add(p.nodePort);
   return out;
 }
 
@@ -143,7 +149,7 @@ export class ServiceAllocator {
         const oldPorts = heldNodePorts(old);
         const mine = new Set<number>();
         const portCauses: FieldCause[] = [];
-        for (const [i, p] of (s.ports ?? []).entries()) {
+        for (const [i, p] of portsOf(s).entries()) {
           const field = `${index('spec.ports', i)}.nodePort`;
           if (p.nodePort) {
             if (mine.has(p.nodePort) || oldPorts.has(p.nodePort)) continue;
@@ -156,14 +162,14 @@ export class ServiceAllocator {
           }
         }
         if (portCauses.length > 0) throw invalidService(obj, portCauses);
-        for (const p of s.ports ?? []) {
+        for (const p of portsOf(s)) {
           if (p.nodePort) continue;
           p.nodePort = await this.#allocatePort(owner, dryRun, mine);
           mine.add(p.nodePort);
           if (!dryRun) taken.push(NODE_PORT_PREFIX + String(p.nodePort));
         }
       } else {
-        for (const p of s.ports ?? []) if (p.nodePort === 0) delete p.nodePort;
+        for (const p of portsOf(s)) if (p.nodePort === 0) delete p.nodePort;
       }
     } catch (err) {
       await undo();
@@ -187,6 +193,11 @@ export class ServiceAllocator {
     const s = spec(obj);
     const causes: FieldCause[] = [];
     if (s.type === 'ExternalName') return causes;
+    if (s.clusterIP !== undefined && typeof s.clusterIP !== 'string') return [invalid('spec.clusterIP', s.clusterIP, 'must be a string')];
+    if (s.clusterIPs !== undefined && !Array.isArray(s.clusterIPs)) return [invalid('spec.clusterIPs', s.clusterIPs, 'must be a list of IP addresses')];
+    if (s.ipFamilies !== undefined && !Array.isArray(s.ipFamilies)) return [invalid('spec.ipFamilies', s.ipFamilies, 'must be a list')];
+    s.clusterIPs = strings(s.clusterIPs);
+    if (s.clusterIPs === undefined) delete s.clusterIPs;
     if (!s.clusterIP && s.clusterIPs?.[0]) s.clusterIP = s.clusterIPs[0];
     if (s.clusterIPs && s.clusterIPs.length > 0) {
       if (s.clusterIPs[0] !== s.clusterIP) causes.push(invalid('spec.clusterIPs[0]', s.clusterIPs[0], 'must be same as clusterIP'));
@@ -352,9 +363,9 @@ export function patchAllocatedValues(obj: KubeObject, old: KubeObject): void {
     if (!s.ipFamilies && o.ipFamilies) s.ipFamilies = [...o.ipFamilies];
   }
   if (wantsNodePorts(s) && wantsNodePorts(o)) {
-    for (const p of s.ports ?? []) {
+    for (const p of portsOf(s)) {
       if (p.nodePort) continue;
-      const match = (o.ports ?? []).find((q) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+      const match = portsOf(o).find((q) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
       if (match?.nodePort) p.nodePort = match.nodePort;
     }
   }
