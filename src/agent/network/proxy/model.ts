@@ -59,7 +59,8 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
     byService.set(key, list);
   }
   const out: ProxyServicePort[] = [];
-  const sorted = [...services].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  const nameOf = (s: ServiceObject): string => `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}`;
+  const sorted = [...services].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0));
   for (const svc of sorted) {
     const spec = svc.spec ?? {};
     const ip = spec.clusterIP;
@@ -102,7 +103,7 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
         if (local.length > 0) usable = local;
         else if (zoned.length > 0) usable = zoned;
       }
-      usable.sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port);
+      usable.sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port);
       const affinity = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : undefined;
       out.push({
         id: `${key}/${protocol}/${sp.name || String(sp.port)}`,
@@ -116,4 +117,8 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
     }
   }
   return out;
+}
+
+function ipNumber(ip: string): number {
+  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
 }

@@ -101,7 +101,7 @@ export class ServiceProxy {
     const rendered = renderRuleset(model, { table: this.table }, this.#applied);
     const t1 = performance.now();
     try {
-      await this.#nft.apply(rendered.script, signal);
+      if (rendered.script) await this.#nft.apply(rendered.script, signal);
     } catch (err) {
       this.#dirty = true;
       // the next attempt starts from a clean table: what the failed one left is unknown
