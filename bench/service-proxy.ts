@@ -160,7 +160,7 @@ async function syncBench(run: string, netnsDir: string): Promise<string[]> {
     `| model (Services + EndpointSlices → ports) | ${median(model).toFixed(1)} |`,
     `| render (nft script) | ${median(render).toFixed(1)} |`,
     `| nft -f apply, first sync (table created) | ${median(first).toFixed(0)} |`,
-    `| nft -f apply, resync after one endpoint changed (flush in place) | ${median(resync).toFixed(0)} |`,
+    `| nft -f apply, resync after one endpoint changed (difference only) | ${median(resync).toFixed(0)} |`,
     `| total first sync | ${(median(model) + median(render) + median(first)).toFixed(0)} |`,
   ];
 }
