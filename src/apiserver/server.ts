@@ -33,7 +33,7 @@ import { Registry } from './registry/registry.ts';
 import { createRequestPipeline } from './request-pipeline.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
 import { createUpgradeListener } from './upgrade.ts';
-import { ServiceAllocator } from './services/service-allocator.ts';
+import { patchAllocatedValues, ServiceAllocator } from './services/service-allocator.ts';
 import { ensureKubernetesService } from './services/kubernetes-service.ts';
 import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, firstServiceIp, parseNodePortRange, parseServiceIpRange } from './services/service-ranges.ts';
 
@@ -116,8 +116,16 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     },
     namespaceTerminating: (name) => finalizer.enqueue(name),
     // Services get their cluster IP and node ports reserved in the store (services/)
-    beginWrite: async ({ def, obj, old, dryRun }) =>
-      def !== svcDef ? undefined : old ? serviceAllocator.beginUpdate(obj, old, dryRun) : serviceAllocator.beginCreate(obj, dryRun),
+    beginWrite: async ({ def, obj, old, dryRun }) => {
+      if (def !== svcDef) return undefined;
+      if (old) return serviceAllocator.beginUpdate(obj, old, dryRun);
+      // a name that is taken fails as AlreadyExists without touching any reservation
+      if (await registry.storeFor(def).tryGet(obj.metadata.namespace ?? '', obj.metadata.name ?? '')) return undefined;
+      return serviceAllocator.beginCreate(obj, dryRun);
+    },
+    prepareWrite: ({ def, obj, old }) => {
+      if (def === svcDef) patchAllocatedValues(obj, old);
+    },
     afterDelete: async (def, obj) => {
       if (def === svcDef) await serviceAllocator.release(obj).catch((err: unknown) => log.warn({ err }, 'could not release a Service\'s addresses'));
     },

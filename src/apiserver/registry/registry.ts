@@ -55,11 +55,13 @@ export interface WriteHooks {
   /** a namespace entered Terminating */
   namespaceTerminating?(name: string): void;
   /**
-   * A create or update of the main resource is about to be validated and stored: reserve what it
+   * A create or update of the main resource passed validation and is about to be stored: reserve what it
    * needs (a Service's cluster IP and node ports) and fill it in. The returned function learns
    * whether the write was stored, so a failed write releases what was reserved.
    */
   beginWrite?(req: { def: ResourceDef; obj: KubeObject; old?: KubeObject; dryRun: boolean }): Promise<FinishWrite | undefined>;
+  /** an update of the main resource is about to be validated: carry over what it left out (a Service's allocated cluster IP) */
+  prepareWrite?(req: { def: ResourceDef; obj: KubeObject; old: KubeObject }): void;
   /** an object is gone from the store (release what it held) */
   afterDelete?(def: ResourceDef, obj: KubeObject): Promise<void>;
 }
@@ -127,12 +129,13 @@ export class Registry {
       await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'mutate');
       prepareForCreate(def, obj, this.#now());
       prepareCreateSpecial(def, obj);
+      obj = this.#track(def, undefined, obj, ctx, subresource);
+      this.#validate(def, obj);
+      await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'validate');
+      // reservations (a Service's cluster IP) come last: a refused write touches nothing
       const finish = subresource === '' ? await this.hooks.beginWrite?.({ def, obj, dryRun: ctx.dryRun }) : undefined;
       let created: Decoded;
       try {
-        obj = this.#track(def, undefined, obj, ctx, subresource);
-        this.#validate(def, obj);
-        await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'validate');
         created = await rs.create(obj, ctx.dryRun);
       } catch (err) {
         await finish?.(false);
@@ -186,11 +189,13 @@ export class Registry {
         if (!desired.metadata || typeof desired.metadata !== 'object') desired.metadata = {};
         let obj = prepareForUpdate(def, desired, old, subresource);
         await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'mutate');
-        if (subresource === '' && !obj.metadata.deletionTimestamp) pending = await this.hooks.beginWrite?.({ def, obj, old, dryRun: ctx.dryRun });
+        const reserves = subresource === '' && !obj.metadata.deletionTimestamp;
+        if (reserves) this.hooks.prepareWrite?.({ def, obj, old });
         obj = this.#track(def, old, obj, ctx, subresource);
         // Binding writes spec.nodeName directly in storage upstream, past the pod update rules.
         this.#validate(def, obj, old, subresource === 'binding');
         await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'validate');
+        if (reserves) pending = await this.hooks.beginWrite?.({ def, obj, old, dryRun: ctx.dryRun });
         // An object being deleted goes away once its last finalizer is removed (ShouldDeleteDuringUpdate).
         if (obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0 && old.metadata.deletionGracePeriodSeconds === 0) {
           return { kind: 'delete', obj };
