@@ -36,6 +36,9 @@ import type { ApiServer, ApiServerConfig } from './types.ts';
 import { createUpgradeListener } from './upgrade.ts';
 import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
 import { CrdController, crdFinalizerPlugin } from './crd/crd-controller.ts';
+import { patchAllocatedValues, ServiceAllocator } from './services/service-allocator.ts';
+import { ensureKubernetesService } from './services/kubernetes-service.ts';
+import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, firstServiceIp, parseNodePortRange, parseServiceIpRange } from './services/service-ranges.ts';
 
 /** The running server, with its internals for tests and the CLI. */
 export interface RunningApiServer extends ApiServer {
@@ -43,6 +46,8 @@ export interface RunningApiServer extends ApiServer {
   readonly serviceAccountTokens: ServiceAccountTokens;
   /** tunnels the nodes hold open to this server (node-bound requests go through them) */
   readonly nodeTunnels: NodeTunnels;
+  /** Service ClusterIP/NodePort reservations */
+  readonly serviceAllocator: ServiceAllocator;
   /** resolves once no terminating namespace is waiting to be emptied */
   namespacesIdle(): Promise<void>;
   /** metrics.k8s.io (when config.metrics is set) */
@@ -79,6 +84,12 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const rcDef = resources.lookup('node.k8s.io', 'v1', 'runtimeclasses');
   const nsDef = resources.lookup('', 'v1', 'namespaces');
   const saDef = resources.lookup('', 'v1', 'serviceaccounts');
+  const svcDef = resources.lookup('', 'v1', 'services');
+  const serviceAllocator = new ServiceAllocator({
+    store: config.store,
+    ipRange: parseServiceIpRange(config.services?.clusterIpRange ?? DEFAULT_SERVICE_CIDR),
+    nodePortRange: parseNodePortRange(config.services?.nodePortRange ?? DEFAULT_NODE_PORT_RANGE),
+  });
   const closing = new AbortController();
   // every open watch listens on it; thousands of watchers are normal, not a leak
   setMaxListeners(0, closing.signal);
@@ -111,6 +122,20 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       }
     },
     namespaceTerminating: (name) => finalizer.enqueue(name),
+    // Services get their cluster IP and node ports reserved in the store (services/)
+    beginWrite: async ({ def, obj, old, dryRun }) => {
+      if (def !== svcDef) return undefined;
+      if (old) return serviceAllocator.beginUpdate(obj, old, dryRun);
+      // a name that is taken fails as AlreadyExists without touching any reservation
+      if (await registry.storeFor(def).tryGet(obj.metadata.namespace ?? '', obj.metadata.name ?? '')) return undefined;
+      return serviceAllocator.beginCreate(obj, dryRun);
+    },
+    prepareWrite: ({ def, obj, old }) => {
+      if (def === svcDef) patchAllocatedValues(obj, old);
+    },
+    afterDelete: async (def, obj) => {
+      if (def === svcDef) await serviceAllocator.release(obj).catch((err: unknown) => log.warn({ err }, 'could not release a Service\'s addresses'));
+    },
   };
 
   await seedBootstrapObjects({
@@ -177,6 +202,20 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   serverAddress = `${host}:${addr.port}`;
   const url = `${config.tls ? 'https' : 'http'}://${serverAddress}`;
+  if (svcDef && config.bootstrapNamespaces !== false) {
+    const adv = config.services?.advertise;
+    await ensureKubernetesService({
+      registry,
+      services: svcDef,
+      endpointSlices: resources.lookup('discovery.k8s.io', 'v1', 'endpointslices'),
+      endpoints: resources.lookup('', 'v1', 'endpoints'),
+      clusterIp: firstServiceIp(serviceAllocator.ipRange),
+      advertise: adv ? { address: adv.address, port: adv.port ?? addr.port } : undefined,
+      user: systemUser,
+      signal: closing.signal,
+      log,
+    });
+  }
   log.info({ url }, 'apiserver listening');
 
   let closed: Promise<void> | undefined;
@@ -186,6 +225,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     serviceAccountTokens: saTokens,
     nodeTunnels,
     metrics,
+    serviceAllocator,
     namespacesIdle: () => finalizer.idle(),
     close() {
       closed ??= (async () => {

@@ -61,6 +61,11 @@ export interface ApiServerConfig {
   kubeletClient?: DirectNodeDialerOptions;
   /** service account token signing (TokenRequest); pass a persisted key in production */
   serviceAccountTokens?: ServiceAccountTokenOptions;
+  /**
+   * Service ClusterIP/NodePort allocation (default 10.96.0.0/12 and 30000-32767) and where pods
+   * reach this apiserver (the `kubernetes` Service's endpoint; none when undefined)
+   */
+  services?: { clusterIpRange?: string; nodePortRange?: string; advertise?: { address: string; port?: number } };
   /** extra groups served by custom handlers (e.g. metrics.k8s.io), shown in discovery */
   apiGroupProviders?: ApiGroupProvider[];
   /**

@@ -48,6 +48,8 @@ export interface NodeSettings {
   logSink: string[];
   /** bytes of log files kept only for shipping (rotated away or pod deleted) before lines are dropped */
   logBufferBytes: number;
+  /** nftables table (family ip) the service proxy programs; 'off' runs no proxy */
+  serviceProxyTable: string;
   /** open the tunnel to the apiserver that carries logs/exec/attach/port-forward/nodes/proxy (no inbound port needed) */
   tunnel: boolean;
   /** the edgehub's loopback endpoint (the agent and local clients use it); 'off' = the agent talks to the cloud directly */
@@ -85,6 +87,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   guestDir: '--guest-dir',
   logSink: '--log-sink',
   logBufferBytes: '--log-buffer-bytes',
+  serviceProxyTable: '--service-proxy-table',
   microvmAccelerator: '--microvm-accelerator',
   tunnel: '--tunnel',
   hubListen: '--hub-listen',
@@ -117,6 +120,7 @@ export function nodeDefaults(): NodeDefaults {
     microvmAccelerator: 'auto',
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
+    serviceProxyTable: 'hedge-proxy',
     tunnel: true,
     // any free loopback port: local clients find it in <data-dir>/hub/kubeconfig, and
     // several nodes (tests, `hedge up`) can share a host
@@ -178,6 +182,7 @@ const partialSchema = z.strictObject({
     .transform((v) => (Array.isArray(v) ? v : [v]))
     .pipe(z.array(z.string().regex(/^(syslog\+(tcp|tls|relp)|loki\+https?):\/\/[^/]+\/?(\?.*)?$/, 'must be syslog+tcp://, syslog+tls://, syslog+relp://, loki+http:// or loki+https:// HOST:PORT')))
     .optional(),
+  serviceProxyTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,60}$/, 'must be an nftables table name (letters, digits, - and _) or off').optional(),
   logBufferBytes: z
     .union([z.number(), z.string()])
     .transform((v, ctx) => {
@@ -242,6 +247,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     microvmAccelerator: merged.microvmAccelerator!,
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,
+    serviceProxyTable: merged.serviceProxyTable!,
     tunnel: merged.tunnel!,
     hubListen: merged.hubListen!,
     overlay: merged.overlay!,

@@ -27,6 +27,7 @@ export interface NodeFlags {
   microvmAccelerator?: string;
   logSink?: string[];
   logBufferBytes?: string;
+  serviceProxyTable?: string;
   tunnel?: string;
   hubListen?: string;
   overlay?: string;
@@ -69,6 +70,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         microvmAccelerator: flags.microvmAccelerator,
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
+        serviceProxyTable: flags.serviceProxyTable,
         tunnel: flags.tunnel,
         hubListen: flags.hubListen,
         overlay: flags.overlay,
@@ -107,6 +109,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
+    .option('--service-proxy-table <name>', 'nftables table (ip family) the Service proxy programs; off = no proxy (default: hedge-proxy)')
     .option('--tunnel <bool>', 'true: open a tunnel to the API server that carries logs, exec, attach, port-forward and nodes/proxy, so no inbound port is needed; false: the API server dials --listen (default: true)')
     .option('--hub-listen <host:port|off>', 'the edgehub: loopback Kubernetes API for the agent and local clients, served from the node\'s cache while the cloud is unreachable; kubeconfig in <data-dir>/hub/kubeconfig; off = the agent talks to the cloud directly (default: 127.0.0.1:0, any free port)')
     .option('--overlay <mode>', 'pod network between nodes: vxlan (device hedge.1, UDP 8472), host-gw (direct routes, peers on the same L2), none, or auto = vxlan when the pod range comes from the cluster (default: auto)')

@@ -26,6 +26,8 @@ const DEFAULT_SETTINGS = {
   clusterCidr: '10.244.0.0/16',
   nodeCidrMaskSize: 24,
   metricResolution: 15,
+  serviceClusterIpRange: '10.96.0.0/12',
+  serviceNodePortRange: '30000-32767',
 };
 
 describe('resolveServerSettings', () => {
@@ -107,6 +109,14 @@ describe('resolveServerSettings', () => {
     await assert.rejects(resolveServerSettings({ flags: { nodeCidrMaskSize: '31' } }), /ConfigError: --node-cidr-mask-size: /);
     await assert.rejects(resolveServerSettings({ flags: { nodeCidrMaskSize: '12' } }), /ConfigError: --node-cidr-mask-size 12: must be at least the --cluster-cidr prefix \/16/);
     await assert.rejects(resolveServerSettings({ flags: { clusterCidr: '10.0.0.0/8', nodeCidrMaskSize: '30' } }), /ConfigError: --node-cidr-mask-size 30: more than 65536/);
+  });
+
+  it('takes the Service ClusterIP and NodePort ranges and refuses bad ones, naming the flag', async () => {
+    const f = await resolveServerSettings({ flags: { serviceClusterIpRange: '10.32.0.0/16', serviceNodePortRange: '31000-31999' } });
+    assert.equal(f.serviceClusterIpRange, '10.32.0.0/16');
+    assert.equal(f.serviceNodePortRange, '31000-31999');
+    await assert.rejects(resolveServerSettings({ flags: { serviceClusterIpRange: 'fd00::/108' } }), /ConfigError: --service-cluster-ip-range: must be an IPv4 CIDR/);
+    await assert.rejects(resolveServerSettings({ flags: { serviceNodePortRange: '32000-31000' } }), /ConfigError: --service-node-port-range: must be MIN-MAX/);
   });
 
   it('names the file and key at fault', async () => {

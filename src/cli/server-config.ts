@@ -1,4 +1,5 @@
 import { isIPv4 } from 'node:net';
+import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, parseNodePortRange, parseServiceIpRange } from '../apiserver/services/service-ranges.ts';
 import { z } from 'zod';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import type { ListenAddress } from './listen-address.ts';
@@ -42,6 +43,10 @@ export interface ServerSettings {
   nodeCidrMaskSize: number;
   /** seconds between scrapes of the nodes' resource metrics (metrics.k8s.io) */
   metricResolution: number;
+  /** IPv4 range Service ClusterIPs come from (the first is the `kubernetes` Service's) */
+  serviceClusterIpRange: string;
+  /** NodePort range, MIN-MAX */
+  serviceNodePortRange: string;
 }
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
@@ -69,6 +74,8 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   clusterCidr: '10.244.0.0/16',
   nodeCidrMaskSize: 24,
   metricResolution: 15,
+  serviceClusterIpRange: DEFAULT_SERVICE_CIDR,
+  serviceNodePortRange: DEFAULT_NODE_PORT_RANGE,
 };
 
 /** config key → flag, for error messages */
@@ -92,7 +99,21 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   clusterCidr: '--cluster-cidr',
   nodeCidrMaskSize: '--node-cidr-mask-size',
   metricResolution: '--metric-resolution',
+  serviceClusterIpRange: '--service-cluster-ip-range',
+  serviceNodePortRange: '--service-node-port-range',
 };
+
+/** z.string() checked by a parser that throws a HedgeError with the reason */
+const parsedBy = (parse: (s: string) => unknown) =>
+  z.string().superRefine((s, ctx) => {
+    try {
+      parse(s);
+    } catch (err) {
+      const msg = (err as Error).message;
+      const at = msg.indexOf(`${s}: `);
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: at >= 0 ? msg.slice(at + s.length + 2) : msg });
+    }
+  });
 
 const clusterCidrSchema = z.string().refine((s) => {
   const [ip, bits, extra] = s.split('/');
@@ -148,6 +169,8 @@ const partialSchema = z.strictObject({
   clusterCidr: clusterCidrSchema.optional(),
   nodeCidrMaskSize: z.coerce.number().int('must be a whole prefix length').min(8, 'must be between 8 and 30').max(30, 'must be between 8 and 30').optional(),
   metricResolution: z.coerce.number().min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds').optional(),
+  serviceClusterIpRange: parsedBy(parseServiceIpRange).optional(),
+  serviceNodePortRange: parsedBy(parseNodePortRange).optional(),
 });
 
 export interface ResolveOptions {
@@ -194,5 +217,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     clusterCidr: merged.clusterCidr!,
     nodeCidrMaskSize: merged.nodeCidrMaskSize!,
     metricResolution: merged.metricResolution!,
+    serviceClusterIpRange: merged.serviceClusterIpRange!,
+    serviceNodePortRange: merged.serviceNodePortRange!,
   };
 }

@@ -26,6 +26,8 @@ export interface ServerFlags {
   podSecurityLevel?: string;
   clusterCidr?: string;
   nodeCidrMaskSize?: string;
+  serviceClusterIpRange?: string;
+  serviceNodePortRange?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -56,7 +58,9 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--pod-security-level <level>', 'Pod Security level enforced where a namespace has no pod-security.kubernetes.io/enforce label: privileged|baseline|restricted (default: baseline)')
     .option('--cluster-cidr <cidr>', 'IPv4 pool the node IPAM controller gives each Node its spec.podCIDR from (default: 10.244.0.0/16)')
     .option('--node-cidr-mask-size <bits>', 'prefix length of each Node\'s pod range within --cluster-cidr (default: 24)')
-    .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)');
+    .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)')
+    .option('--service-cluster-ip-range <cidr>', 'IPv4 range Service ClusterIPs are allocated from; the first is the kubernetes Service (default: 10.96.0.0/12)')
+    .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -82,6 +86,8 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         clusterCidr: flags.clusterCidr,
         nodeCidrMaskSize: flags.nodeCidrMaskSize,
         metricResolution: flags.metricResolution,
+        serviceClusterIpRange: flags.serviceClusterIpRange,
+        serviceNodePortRange: flags.serviceNodePortRange,
       },
       configFile: flags.config,
       defaults,

@@ -1,3 +1,4 @@
+import { ServiceProxy } from '../agent/network/proxy/index.ts';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -270,6 +271,13 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   const shipping = startLogShipping(settings, logSinks, logger, stop.signal);
   // programmed from the Nodes the node sees (through its hub); it stays in the kernel when the node stops, like its pods
   const overlayCtl = overlay ? startOverlayController({ client, overlay, logger }, stop.signal) : undefined;
+  // Services: nftables DNAT from what the node's client sees (the hub's cache while offline); the table goes on stop
+  const proxyDone =
+    settings.serviceProxyTable === 'off'
+      ? Promise.resolve()
+      : new ServiceProxy({ client, nodeName, logger, table: settings.serviceProxyTable })
+          .run(stop.signal)
+          .catch((err: unknown) => logger.error({ err, component: 'service-proxy' }, 'service proxy stopped'));
 
   let closing: Promise<void> | undefined;
   return {
@@ -286,6 +294,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await agent.done;
         await shipping;
         await overlayCtl?.done;
+        await proxyDone;
         await tunnel?.done;
         await dns?.close();
         await client.close();

@@ -1,6 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { createApiServer, loadOrCreateServiceAccountKey } from '../apiserver/index.ts';
 import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
 import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
@@ -118,6 +120,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),
       podSecurity: { enforce: settings.podSecurityLevel, exemptions: settings.podSecurityExemptions },
       metrics: { resolutionMs: settings.metricResolution * 1000 },
+      services: { clusterIpRange: settings.serviceClusterIpRange, nodePortRange: settings.serviceNodePortRange, advertise: advertiseAddress(settings) },
     });
   } catch (err) {
     await store.close();
@@ -196,4 +199,16 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       return closing;
     },
   };
+}
+
+/** Where pods reach this apiserver (the `kubernetes` Service's endpoint): an IPv4 --advertise-host, the --listen address, or the first external IPv4 of the host. */
+function advertiseAddress(settings: ServerSettings): { address: string } | undefined {
+  const given = settings.advertiseHost.find((h) => isIPv4(h));
+  if (given) return { address: given };
+  if (isIPv4(settings.listen.host) && settings.listen.host !== '0.0.0.0') return { address: settings.listen.host };
+  for (const addrs of Object.values(networkInterfaces())) {
+    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
+    if (a) return { address: a.address };
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@ import type { Clock } from '../client/clock.ts';
 import { LeaderElector } from '../client/leader-election.ts';
 import type { KubeClient } from '../client/types.ts';
 import { ClusterRoleAggregationController } from './clusterroleaggregation/controller.ts';
+import { EndpointSliceController, type EndpointSliceControllerConfig } from './endpointslice/controller.ts';
 import { NodeIpamController, type NodeIpamConfig } from './ipam/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
@@ -40,6 +41,8 @@ export interface ControllersOptions {
   workloads?: false | Tunables<WorkloadControllersConfig>;
   /** HorizontalPodAutoscalers from metrics.k8s.io (sync period, tolerance; a metrics source for tests); false disables */
   hpa?: false | Partial<Omit<HpaControllerConfig, 'client' | 'logger' | 'clock' | 'informers'>>;
+  /** EndpointSlices and Endpoints for Services with selectors; false disables */
+  endpointSlices?: false | Tunables<EndpointSliceControllerConfig>;
   /**
    * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
    * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
@@ -56,6 +59,7 @@ export interface RunningControllers {
   clusterRoleAggregation?: ClusterRoleAggregationController;
   workloads?: WorkloadControllers;
   hpa?: HpaController;
+  endpointSlices?: EndpointSliceController;
 }
 
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
@@ -133,6 +137,13 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
       informers.start(s);
       await out.hpa.run(s);
       await informers.done();
+    });
+  }
+  if (opts.endpointSlices !== false) {
+    const cfg = { ...opts.endpointSlices, client, logger, clock };
+    supervise('hedge-endpointslice-controller', async (s) => {
+      out.endpointSlices = new EndpointSliceController(cfg);
+      await out.endpointSlices.run(s);
     });
   }
   out.done = Promise.all(runs).then(() => undefined);

@@ -27,6 +27,7 @@ export function nodeReflections(nodeName: string, resources: { pods: ResourceRef
     { resource: resources.runtimeclasses },
     { resource: resources.services },
     { resource: resources.endpoints },
+    // the node's service proxy (agent/network/proxy) keeps serving from these offline
     { resource: resources.endpointslices },
   ];
 }

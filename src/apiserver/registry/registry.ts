@@ -55,7 +55,19 @@ export interface WriteHooks {
   afterCreate?(def: ResourceDef, obj: KubeObject): Promise<void>;
   /** a namespace entered Terminating */
   namespaceTerminating?(name: string): void;
+  /**
+   * A create or update of the main resource passed validation and is about to be stored: reserve what it
+   * needs (a Service's cluster IP and node ports) and fill it in. The returned function learns
+   * whether the write was stored, so a failed write releases what was reserved.
+   */
+  beginWrite?(req: { def: ResourceDef; obj: KubeObject; old?: KubeObject; dryRun: boolean }): Promise<FinishWrite | undefined>;
+  /** an update of the main resource is about to be validated: carry over what it left out (a Service's allocated cluster IP) */
+  prepareWrite?(req: { def: ResourceDef; obj: KubeObject; old: KubeObject }): void;
+  /** an object is gone from the store (release what it held) */
+  afterDelete?(def: ResourceDef, obj: KubeObject): Promise<void>;
 }
+
+export type FinishWrite = (stored: boolean) => Promise<void>;
 
 export interface RegistryOptions {
   store: Store;
@@ -128,14 +140,19 @@ export class Registry {
       obj = this.#track(def, undefined, obj, ctx, subresource);
       this.#validate(def, obj);
       await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'validate');
+      // reservations (a Service's cluster IP) come last: a refused write touches nothing
+      const finish = subresource === '' ? await this.hooks.beginWrite?.({ def, obj, dryRun: ctx.dryRun }) : undefined;
+      let created: Decoded;
       try {
-        const created = await rs.create(obj, ctx.dryRun);
-        if (!ctx.dryRun && this.hooks.afterCreate) await this.hooks.afterCreate(def, created.obj);
-        return created;
+        created = await rs.create(obj, ctx.dryRun);
       } catch (err) {
+        await finish?.(false);
         if (wantsGenerated && isHedgeError(err, 'AlreadyExists') && attempt < 8) continue;
         throw err;
       }
+      await finish?.(true);
+      if (!ctx.dryRun && this.hooks.afterCreate) await this.hooks.afterCreate(def, created.obj);
+      return created;
     }
   }
 
@@ -159,19 +176,34 @@ export class Registry {
     opts: { current?: Decoded } = {},
   ): Promise<Decoded> {
     const rs = this.storeFor(def);
-    const out = await rs.guaranteedUpdate(
+    // reservations of the attempt that is being stored; an attempt retried on a conflict undoes its own
+    let pending: FinishWrite | undefined;
+    let lastOld: KubeObject | undefined;
+    const settle = async (stored: boolean): Promise<void> => {
+      const f = pending;
+      pending = undefined;
+      await f?.(stored);
+    };
+    let out;
+    try {
+      out = await rs.guaranteedUpdate(
       namespace,
       name,
       async (current): Promise<UpdateResult> => {
+        await settle(false);
         const old = structuredClone(current);
+        lastOld = old;
         const desired = await change(current);
         if (!desired.metadata || typeof desired.metadata !== 'object') desired.metadata = {};
         let obj = prepareForUpdate(def, desired, old, subresource);
         await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'mutate');
+        const reserves = subresource === '' && !obj.metadata.deletionTimestamp;
+        if (reserves) this.hooks.prepareWrite?.({ def, obj, old });
         obj = this.#track(def, old, obj, ctx, subresource);
         // Binding writes spec.nodeName directly in storage upstream, past the pod update rules.
         this.#validate(def, obj, old, subresource === 'binding');
         await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'validate');
+        if (reserves) pending = await this.hooks.beginWrite?.({ def, obj, old, dryRun: ctx.dryRun });
         // An object being deleted goes away once its last finalizer is removed (ShouldDeleteDuringUpdate).
         if (obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0 && old.metadata.deletionGracePeriodSeconds === 0) {
           return { kind: 'delete', obj };
@@ -180,6 +212,12 @@ export class Registry {
       },
       { dryRun: ctx.dryRun, current: opts.current },
     );
+    } catch (err) {
+      await settle(false);
+      throw err;
+    }
+    await settle(!out.deleted);
+    if (out.deleted && !ctx.dryRun && lastOld) await this.hooks.afterDelete?.(def, lastOld);
     return out.obj;
   }
 
@@ -211,19 +249,25 @@ export class Registry {
         const pendingGrace = obj.metadata.deletionGracePeriodSeconds;
         if (obj.metadata.deletionTimestamp) {
           // Already being deleted: a shorter grace period shortens it; grace 0 without finalizers removes it.
-          if (grace === 0 && !hasFinalizers) return { obj: await rs.remove(cur, ctx.dryRun), deleted: true };
+          if (grace === 0 && !hasFinalizers) return { obj: await this.#remove(def, rs, cur, ctx), deleted: true };
           if (pendingGrace !== undefined && grace < pendingGrace) {
             return { obj: await this.#markDeleting(rs, cur, grace, ctx), deleted: false };
           }
           return { obj: cur, deleted: false };
         }
         if (grace > 0 || hasFinalizers) return { obj: await this.#markDeleting(rs, cur, grace, ctx), deleted: false };
-        return { obj: await rs.remove(cur, ctx.dryRun), deleted: true };
+        return { obj: await this.#remove(def, rs, cur, ctx), deleted: true };
       } catch (err) {
         if (isHedgeError(err, 'Conflict') && err.message === 'retry' && attempt < 20) continue;
         throw err;
       }
     }
+  }
+
+  async #remove(def: ResourceDef, rs: ResourceStore, cur: Decoded, ctx: OperationContext): Promise<Decoded> {
+    const gone = await rs.remove(cur, ctx.dryRun);
+    if (!ctx.dryRun) await this.hooks.afterDelete?.(def, cur.obj);
+    return gone;
   }
 
   async #markDeleting(rs: ResourceStore, cur: Decoded, grace: number, ctx: OperationContext, finalizer?: string): Promise<Decoded> {

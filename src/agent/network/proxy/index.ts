@@ -1,0 +1,3 @@
+export { buildModel, type ProxyServicePort, type ProxyEndpoint } from './model.ts';
+export { renderRuleset, renderDelete, MASQ_MARK } from './render.ts';
+export { ServiceProxy, nftBinary, type Nft, type ServiceProxyOptions } from './proxy.ts';

@@ -1,0 +1,124 @@
+import type { Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { KubeObject } from '../../../api/object.ts';
+
+export type ServiceObject = Service & KubeObject;
+export type EndpointSliceObject = EndpointSlice & KubeObject;
+
+export type Protocol = 'tcp' | 'udp' | 'sctp';
+
+export interface ProxyEndpoint {
+  ip: string;
+  port: number;
+}
+
+/** One Service port as the proxy programs it. */
+export interface ProxyServicePort {
+  /** `<ns>/<name>/<proto>/<port name or number>`: also the chain name suffix */
+  id: string;
+  clusterIP: string;
+  protocol: Protocol;
+  port: number;
+  nodePort?: number;
+  /** ClientIP affinity timeout in seconds, when asked for */
+  affinitySeconds?: number;
+  /** what ClusterIP traffic goes to (already filtered by readiness and traffic policy) */
+  endpoints: ProxyEndpoint[];
+}
+
+export interface ModelOptions {
+  nodeName: string;
+  /** the zone of this node (topology hints), if labelled */
+  zone?: string;
+}
+
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+interface Candidate extends ProxyEndpoint {
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  local: boolean;
+  forZones?: string[];
+}
+
+/**
+ * Services + EndpointSlices → the ports to program. Per kube-proxy: ready endpoints, or when none
+ * are ready the serving-and-terminating ones; `internalTrafficPolicy: Local` keeps this node's
+ * only; `trafficDistribution: PreferClose` (or the topology annotation) prefers this node's own
+ * endpoints, then hints for this node's zone, falling back to all.
+ */
+export function buildModel(services: ServiceObject[], slices: EndpointSliceObject[], opts: ModelOptions): ProxyServicePort[] {
+  const byService = new Map<string, EndpointSliceObject[]>();
+  for (const s of slices) {
+    const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (!svc || (s.addressType && s.addressType !== 'IPv4')) continue;
+    const key = `${s.metadata.namespace ?? ''}/${svc}`;
+    const list = byService.get(key) ?? [];
+    list.push(s);
+    byService.set(key, list);
+  }
+  const out: ProxyServicePort[] = [];
+  const nameOf = (s: ServiceObject): string => `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}`;
+  const sorted = [...services].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0));
+  for (const svc of sorted) {
+    const spec = svc.spec ?? {};
+    const ip = spec.clusterIP;
+    if (!ip || ip === 'None' || spec.type === 'ExternalName' || ip.includes(':')) continue;
+    const key = `${svc.metadata.namespace ?? ''}/${svc.metadata.name ?? ''}`;
+    const svcSlices = byService.get(key) ?? [];
+    const topology =
+      (spec as { trafficDistribution?: string }).trafficDistribution === 'PreferClose' ||
+      ['Auto', 'auto'].includes(svc.metadata.annotations?.['service.kubernetes.io/topology-mode'] ?? svc.metadata.annotations?.['service.kubernetes.io/topology-aware-hints'] ?? '');
+    for (const sp of spec.ports ?? []) {
+      const protocol = (sp.protocol ?? 'TCP').toLowerCase() as Protocol;
+      const candidates: Candidate[] = [];
+      const seen = new Set<string>();
+      for (const slice of svcSlices) {
+        const port = (slice.ports ?? []).find((p) => (p.name ?? '') === (sp.name ?? '') && (p.protocol ?? 'TCP') === (sp.protocol ?? 'TCP'));
+        if (!port?.port) continue;
+        for (const e of slice.endpoints ?? []) {
+          const addr = e.addresses[0];
+          if (!addr || seen.has(`${addr}:${port.port}`)) continue;
+          seen.add(`${addr}:${port.port}`);
+          const c = e.conditions ?? {};
+          candidates.push({
+            ip: addr,
+            port: port.port,
+            // unset ready means ready (upstream)
+            ready: c.ready !== false,
+            serving: c.serving ?? c.ready !== false,
+            terminating: c.terminating === true,
+            local: e.nodeName === opts.nodeName,
+            forZones: e.hints?.forZones?.map((z) => z.name),
+          });
+        }
+      }
+      let usable = candidates.filter((c) => c.ready);
+      if (usable.length === 0) usable = candidates.filter((c) => c.serving && c.terminating);
+      if (spec.internalTrafficPolicy === 'Local') usable = usable.filter((c) => c.local);
+      else if (topology) {
+        const local = usable.filter((c) => c.local);
+        const zoned = opts.zone ? usable.filter((c) => c.forZones?.includes(opts.zone!)) : [];
+        if (local.length > 0) usable = local;
+        else if (zoned.length > 0) usable = zoned;
+      }
+      usable.sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port);
+      const affinity = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : undefined;
+      out.push({
+        id: `${key}/${protocol}/${sp.name || String(sp.port)}`,
+        clusterIP: ip,
+        protocol,
+        port: sp.port,
+        ...(sp.nodePort && (spec.type === 'NodePort' || spec.type === 'LoadBalancer') ? { nodePort: sp.nodePort } : {}),
+        ...(affinity !== undefined ? { affinitySeconds: affinity } : {}),
+        endpoints: usable.map((c) => ({ ip: c.ip, port: c.port })),
+      });
+    }
+  }
+  return out;
+}
+
+function ipNumber(ip: string): number {
+  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+}

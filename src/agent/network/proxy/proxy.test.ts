@@ -1,0 +1,222 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeKubeClient } from '../../../client/fake-client.ts';
+import { Resources } from '../../../client/resources.ts';
+import { silentLogger } from '../../../lib/log.ts';
+import { buildModel, type EndpointSliceObject, type ServiceObject } from './model.ts';
+import { ServiceProxy, type Nft } from './proxy.ts';
+import { renderRuleset } from './render.ts';
+
+function service(name: string, spec: ServiceObject['spec'], annotations?: Record<string, string>): ServiceObject {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default', annotations }, spec } as ServiceObject;
+}
+
+type Ep = { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean };
+function slice(svc: string, name: string, port: number, eps: Ep[], portName = 'http'): EndpointSliceObject {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
+    addressType: 'IPv4',
+    ports: [{ name: portName, port, protocol: 'TCP' }],
+    endpoints: eps.map((e) => ({ addresses: [e.ip], nodeName: e.node, conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false } })),
+  } as EndpointSliceObject;
+}
+
+const web = service('web', { clusterIP: '10.96.0.20', type: 'NodePort', ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }] });
+const webSlice = slice('web', 'web-abc', 8080, [
+  { ip: '10.244.0.5', node: 'edge-a' },
+  { ip: '10.244.1.7', node: 'edge-b' },
+  { ip: '10.244.0.9', node: 'edge-a', ready: false },
+]);
+
+test('the model: ready endpoints only, terminating fallback, internalTrafficPolicy Local, PreferClose, headless and ExternalName skipped', () => {
+  const sticky = service('sticky', { clusterIP: '10.96.0.21', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }, ports: [{ name: 'http', port: 80 }] });
+  const local = service('local', { clusterIP: '10.96.0.22', internalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80 }] });
+  const close = service('close', { clusterIP: '10.96.0.23', trafficDistribution: 'PreferClose', ports: [{ name: 'http', port: 80 }] } as ServiceObject['spec']);
+  const draining = service('draining', { clusterIP: '10.96.0.24', ports: [{ name: 'http', port: 80 }] });
+  const headless = service('headless', { clusterIP: 'None', ports: [{ name: 'http', port: 80 }] });
+  const ext = service('ext', { type: 'ExternalName', externalName: 'example.org' });
+  const eps: Ep[] = [{ ip: '10.244.0.5', node: 'edge-a' }, { ip: '10.244.1.7', node: 'edge-b' }];
+  const model = buildModel(
+    [web, sticky, local, close, draining, headless, ext],
+    [
+      webSlice,
+      slice('sticky', 's1', 8080, eps),
+      slice('local', 'l1', 8080, eps),
+      slice('close', 'c1', 8080, eps),
+      slice('draining', 'd1', 8080, [{ ip: '10.244.0.5', ready: false, serving: true, terminating: true }, { ip: '10.244.0.6', ready: false, serving: false }]),
+      slice('headless', 'h1', 8080, eps),
+    ],
+    { nodeName: 'edge-a' },
+  );
+  const by = new Map(model.map((p) => [p.id, p]));
+  assert.deepEqual([...by.keys()].sort(), ['default/close/tcp/http', 'default/draining/tcp/http', 'default/local/tcp/http', 'default/sticky/tcp/http', 'default/web/tcp/http']);
+  assert.deepEqual(by.get('default/web/tcp/http')?.endpoints, [{ ip: '10.244.0.5', port: 8080 }, { ip: '10.244.1.7', port: 8080 }]);
+  assert.equal(by.get('default/web/tcp/http')?.nodePort, 30080);
+  assert.equal(by.get('default/sticky/tcp/http')?.affinitySeconds, 60);
+  assert.deepEqual(by.get('default/local/tcp/http')?.endpoints, [{ ip: '10.244.0.5', port: 8080 }]);
+  assert.deepEqual(by.get('default/close/tcp/http')?.endpoints, [{ ip: '10.244.0.5', port: 8080 }]);
+  assert.deepEqual(by.get('default/draining/tcp/http')?.endpoints, [{ ip: '10.244.0.5', port: 8080 }]);
+  // on a node with no local endpoint, Local has none and PreferClose falls back to all
+  const other = new Map(buildModel([local, close], [slice('local', 'l1', 8080, eps), slice('close', 'c1', 8080, eps)], { nodeName: 'edge-c' }).map((p) => [p.id, p]));
+  assert.deepEqual(other.get('default/local/tcp/http')?.endpoints, []);
+  assert.equal(other.get('default/close/tcp/http')?.endpoints.length, 2);
+});
+
+const GOLDEN_FIRST = `table ip hedge-proxy {
+}
+delete table ip hedge-proxy
+table ip hedge-proxy {
+  map svc-ips {
+    type ipv4_addr . inet_proto . inet_service : verdict;
+    elements = { 10.96.0.20 . tcp . 80 : goto svc-default/web/tcp/http }
+  }
+  map svc-nodeports {
+    type inet_proto . inet_service : verdict;
+    elements = { tcp . 30080 : goto ext-default/web/tcp/http }
+  }
+  set no-endpoints {
+    type ipv4_addr . inet_proto . inet_service;
+    elements = { 10.96.0.30 . udp . 53 }
+  }
+  chain ext-default/web/tcp/http {
+    meta mark set meta mark | 0x4000
+    goto svc-default/web/tcp/http
+  }
+  set aff-default/web/tcp/http/10.244.0.5_8080 {
+    type ipv4_addr; flags dynamic,timeout; timeout 10800s;
+  }
+  set aff-default/web/tcp/http/10.244.1.7_8080 {
+    type ipv4_addr; flags dynamic,timeout; timeout 10800s;
+  }
+  chain svc-default/web/tcp/http {
+    ip saddr @aff-default/web/tcp/http/10.244.0.5_8080 goto ep-default/web/tcp/http/10.244.0.5_8080
+    ip saddr @aff-default/web/tcp/http/10.244.1.7_8080 goto ep-default/web/tcp/http/10.244.1.7_8080
+    numgen random mod 2 vmap { 0 : goto ep-default/web/tcp/http/10.244.0.5_8080, 1 : goto ep-default/web/tcp/http/10.244.1.7_8080 }
+  }
+  chain ep-default/web/tcp/http/10.244.0.5_8080 {
+    ip saddr 10.244.0.5 meta mark set meta mark | 0x4000
+    update @aff-default/web/tcp/http/10.244.0.5_8080 { ip saddr }
+    meta l4proto tcp dnat to 10.244.0.5:8080
+  }
+  chain ep-default/web/tcp/http/10.244.1.7_8080 {
+    ip saddr 10.244.1.7 meta mark set meta mark | 0x4000
+    update @aff-default/web/tcp/http/10.244.1.7_8080 { ip saddr }
+    meta l4proto tcp dnat to 10.244.1.7:8080
+  }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @svc-ips
+    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @svc-nodeports
+  }
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump services
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    jump services
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    meta mark & 0x4000 == 0x4000 meta mark set meta mark ^ 0x4000 masquerade
+  }
+  chain filter-forward {
+    type filter hook forward priority -10; policy accept;
+    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject
+  }
+  chain filter-output {
+    type filter hook output priority -10; policy accept;
+    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject
+  }
+}
+`;
+
+test('render: golden text of a first sync (NodePort, ClientIP affinity, hairpin, a Service without endpoints)', () => {
+  const ports = [
+    { id: 'default/web/tcp/http', clusterIP: '10.96.0.20', protocol: 'tcp' as const, port: 80, nodePort: 30080, affinitySeconds: 10800, endpoints: [{ ip: '10.244.0.5', port: 8080 }, { ip: '10.244.1.7', port: 8080 }] },
+    { id: 'default/dns/udp/dns', clusterIP: '10.96.0.30', protocol: 'udp' as const, port: 53, endpoints: [] },
+  ];
+  const r = renderRuleset(ports, { table: 'hedge-proxy' });
+  assert.equal(r.script, GOLDEN_FIRST);
+});
+
+test('render: a later sync sends only the difference', () => {
+  const one = { id: 'default/web/tcp/http', clusterIP: '10.96.0.20', protocol: 'tcp' as const, port: 80, endpoints: [{ ip: '10.244.0.5', port: 8080 }, { ip: '10.244.1.7', port: 8080 }] };
+  const two = { id: 'default/db/tcp/5432', clusterIP: '10.96.0.21', protocol: 'tcp' as const, port: 5432, endpoints: [{ ip: '10.244.0.8', port: 5432 }] };
+  const first = renderRuleset([one, two], { table: 't1' });
+  assert.equal(renderRuleset([one, two], { table: 't1' }, first.names).script, '');
+  const second = renderRuleset([{ ...one, endpoints: [{ ip: '10.244.0.5', port: 8080 }] }], { table: 't1' }, first.names);
+  assert.equal(
+    second.script,
+    [
+      'flush chain ip t1 svc-default/web/tcp/http',
+      'table ip t1 {',
+      '  chain svc-default/web/tcp/http {',
+      '    goto ep-default/web/tcp/http/10.244.0.5_8080',
+      '  }',
+      '}',
+      'delete element ip t1 svc-ips { 10.96.0.21 . tcp . 5432 }',
+      'delete chain ip t1 svc-default/db/tcp/5432',
+      'delete chain ip t1 ep-default/db/tcp/5432/10.244.0.8_5432',
+      'delete chain ip t1 ep-default/web/tcp/http/10.244.1.7_8080',
+      '',
+    ].join('\n'),
+  );
+});
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('sync loop: debounced applies through the nft seam, retried after a failure, table removed on stop', async () => {
+  const client = new FakeKubeClient();
+  const scripts: string[] = [];
+  let failNext = false;
+  const nft: Nft = {
+    async apply(script) {
+      if (failNext) {
+        failNext = false;
+        throw new Error('nft: simulated failure');
+      }
+      scripts.push(script);
+    },
+  };
+  await client.create(Resources.services, web);
+  await client.create(Resources.endpointslices, webSlice);
+  const proxy = new ServiceProxy({ client, nodeName: 'edge-a', logger: silentLogger(), table: 'hp-test', nft, debounceMs: 20 });
+  const ac = new AbortController();
+  const running = proxy.run(ac.signal);
+  try {
+    await proxy.waitForSync();
+    assert.equal(scripts.length, 1);
+    assert.match(scripts[0]!, /dnat to 10\.244\.0\.5:8080/);
+    assert.match(scripts[0]!, /delete table ip hp-test/);
+
+    // a burst of changes is one apply
+    const before = scripts.length;
+    for (let i = 0; i < 5; i++) {
+      await client.create(Resources.services, service(`s${i}`, { clusterIP: `10.96.1.${i + 1}`, ports: [{ name: 'http', port: 80 }] }));
+    }
+    await until('the fifth Service programmed', () => /10\.96\.1\.5 \. tcp \. 80/.test(scripts.at(-1) ?? ''));
+    assert.ok(scripts.length - before <= 2, `${scripts.length - before} applies for 5 changes`);
+    assert.match(scripts.at(-1)!, /^add element ip hp-test no-endpoints \{ .*10\.96\.1\.5 \. tcp \. 80/m);
+    assert.doesNotMatch(scripts.at(-1)!, /delete table|flush table/);
+
+    // a failed apply is retried from a clean table
+    failNext = true;
+    await client.delete(Resources.services, 's0', { namespace: 'default' });
+    await until('the retried apply', () => proxy.stats.failures === 1 && scripts.length > 0 && !/10\.96\.1\.1 /.test(scripts.at(-1) ?? ''));
+    assert.equal(proxy.stats.failures, 1);
+    assert.match(scripts.at(-1)!, /delete table ip hp-test/);
+    assert.doesNotMatch(scripts.at(-1)!, /10\.96\.1\.1 /);
+  } finally {
+    ac.abort();
+    await running;
+  }
+  assert.equal(scripts.at(-1), 'table ip hp-test {\n}\ndelete table ip hp-test\n');
+});

@@ -1,0 +1,185 @@
+import type { ProxyServicePort } from './model.ts';
+
+/** kube-proxy's masquerade bit: set on packets that must leave with the node's address. */
+export const MASQ_MARK = '0x4000';
+
+export interface RenderOptions {
+  /** nftables table (family ip), e.g. `hedge-proxy` */
+  table: string;
+}
+
+/** What one render declared: chain bodies, set declarations and map elements (the next render emits only the difference). */
+export interface RenderedNames {
+  chains: Map<string, string>;
+  sets: Map<string, string>;
+  elements: { ips: Set<string>; nodePorts: Set<string>; noEndpoints: Set<string> };
+}
+
+export interface Rendered {
+  /** one `nft -f -` transaction */
+  script: string;
+  names: RenderedNames;
+}
+
+const svcChain = (p: ProxyServicePort): string => `svc-${p.id}`;
+const extChain = (p: ProxyServicePort): string => `ext-${p.id}`;
+const epChain = (p: ProxyServicePort, ep: { ip: string; port: number }): string => `ep-${p.id}/${ep.ip}_${ep.port}`;
+const affinitySet = (p: ProxyServicePort, ep: { ip: string; port: number }): string => `aff-${p.id}/${ep.ip}_${ep.port}`;
+
+const BASE_BODY = [
+  '  chain services {',
+  '    ip daddr . meta l4proto . th dport vmap @svc-ips',
+  '    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @svc-nodeports',
+  '  }',
+  '  chain prerouting {',
+  '    type nat hook prerouting priority -100; policy accept;',
+  '    jump services',
+  '  }',
+  '  chain output {',
+  '    type nat hook output priority -100; policy accept;',
+  '    jump services',
+  '  }',
+  '  chain postrouting {',
+  '    type nat hook postrouting priority 100; policy accept;',
+  `    meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade`,
+  '  }',
+  '  chain filter-forward {',
+  '    type filter hook forward priority -10; policy accept;',
+  '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
+  '  }',
+  '  chain filter-output {',
+  '    type filter hook output priority -10; policy accept;',
+  '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
+  '  }',
+];
+
+/**
+ * The proxy's ruleset as one nftables transaction. Without `previous` (first sync, or after a
+ * failed apply) the table is deleted and created afresh. With `previous` (what the last successful
+ * apply declared) only the difference is sent: new chains and sets declared, changed chains
+ * flushed and refilled, map elements deleted/added, chains and sets that are gone deleted — so a
+ * one-endpoint change costs a few lines however many Services there are, and ClientIP-affinity
+ * sets keep their entries. Either way the kernel applies it atomically.
+ *
+ *   services:  ip daddr . l4proto . dport → svc-<ns>/<name>/<proto>/<port> (map svc-ips)
+ *              local address . l4proto . dport → ext-… (map svc-nodeports): mark for masquerade
+ *   svc-…:     affinity lookups, then numgen random mod N → ep-…
+ *   ep-…:      hairpin mark, affinity update, dnat to ip:port
+ *   no endpoints: new connections are rejected in filter forward/output
+ */
+export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, previous?: RenderedNames): Rendered {
+  const t = opts.table;
+  const chains = new Map<string, string>();
+  const sets = new Map<string, string>();
+  const ipElems: string[] = [];
+  const nodePortElems: string[] = [];
+  const noEndpoints: string[] = [];
+  const chain = (name: string, rules: string[]): void => void chains.set(name, rules.join('\n'));
+  for (const p of ports) {
+    const proto = p.protocol;
+    if (p.endpoints.length === 0) {
+      noEndpoints.push(`${p.clusterIP} . ${proto} . ${p.port}`);
+      continue;
+    }
+    const svc = svcChain(p);
+    ipElems.push(`${p.clusterIP} . ${proto} . ${p.port} : goto ${svc}`);
+    if (p.nodePort) {
+      const ext = extChain(p);
+      nodePortElems.push(`${proto} . ${p.nodePort} : goto ${ext}`);
+      chain(ext, [`    meta mark set meta mark | ${MASQ_MARK}`, `    goto ${svc}`]);
+    }
+    const svcRules: string[] = [];
+    if (p.affinitySeconds !== undefined) {
+      for (const ep of p.endpoints) {
+        const set = affinitySet(p, ep);
+        sets.set(set, `    type ipv4_addr; flags dynamic,timeout; timeout ${p.affinitySeconds}s;`);
+        svcRules.push(`    ip saddr @${set} goto ${epChain(p, ep)}`);
+      }
+    }
+    if (p.endpoints.length === 1) svcRules.push(`    goto ${epChain(p, p.endpoints[0]!)}`);
+    else svcRules.push(`    numgen random mod ${p.endpoints.length} vmap { ${p.endpoints.map((ep, i) => `${i} : goto ${epChain(p, ep)}`).join(', ')} }`);
+    chain(svc, svcRules);
+    for (const ep of p.endpoints) {
+      const rules = [`    ip saddr ${ep.ip} meta mark set meta mark | ${MASQ_MARK}`];
+      if (p.affinitySeconds !== undefined) rules.push(`    update @${affinitySet(p, ep)} { ip saddr }`);
+      rules.push(`    meta l4proto ${proto} dnat to ${ep.ip}:${ep.port}`);
+      chain(epChain(p, ep), rules);
+    }
+  }
+  const names: RenderedNames = { chains, sets, elements: { ips: new Set(ipElems), nodePorts: new Set(nodePortElems), noEndpoints: new Set(noEndpoints) } };
+  const declSet = (name: string, decl: string): string[] => [`  set ${name} {`, decl, '  }'];
+  const declChain = (name: string, body: string): string[] => [`  chain ${name} {`, ...(body ? [body] : []), '  }'];
+  const lines: string[] = [];
+  if (!previous) {
+    const elements = (xs: string[]): string[] => (xs.length ? [`    elements = { ${xs.join(', ')} }`] : []);
+    lines.push(`table ip ${t} {`, '}', `delete table ip ${t}`, `table ip ${t} {`, ...mapDecls(elements(ipElems), elements(nodePortElems), elements(noEndpoints)));
+    // chains in the order they were made: ext, sets and svc, then its endpoints (readable, and what the golden test pins)
+    const setsLeft = new Map(sets);
+    for (const [name, body] of chains) {
+      if (name.startsWith('svc-')) {
+        const prefix = `aff-${name.slice(4)}/`;
+        for (const [sn, decl] of setsLeft) {
+          if (!sn.startsWith(prefix)) continue;
+          lines.push(...declSet(sn, decl));
+          setsLeft.delete(sn);
+        }
+      }
+      lines.push(...declChain(name, body));
+    }
+    for (const [sn, decl] of setsLeft) lines.push(...declSet(sn, decl));
+    lines.push(...BASE_BODY, '}');
+    return { script: `${lines.join('\n')}\n`, names };
+  }
+  // the difference against what is in the kernel
+  const added: string[] = [];
+  for (const [sn, decl] of sets) if (previous.sets.get(sn) !== decl) added.push(...declSet(sn, decl));
+  for (const [name, body] of chains) if (!previous.chains.has(name)) added.push(...declChain(name, body));
+  if (added.length) lines.push(`table ip ${t} {`, ...added, '}');
+  for (const [name, body] of chains) {
+    const before = previous.chains.get(name);
+    if (before === undefined || before === body) continue;
+    lines.push(`flush chain ip ${t} ${name}`, `table ip ${t} {`, ...declChain(name, body), '}');
+  }
+  const maps: [string, Set<string>, Set<string>][] = [
+    ['svc-ips', previous.elements.ips, names.elements.ips],
+    ['svc-nodeports', previous.elements.nodePorts, names.elements.nodePorts],
+    ['no-endpoints', previous.elements.noEndpoints, names.elements.noEndpoints],
+  ];
+  const key = (e: string): string => e.split(' : ')[0]!;
+  for (const [map, was, now] of maps) {
+    const gone = [...was].filter((e) => !now.has(e)).map(key);
+    if (gone.length) lines.push(`delete element ip ${t} ${map} { ${gone.join(', ')} }`);
+  }
+  for (const [map, was, now] of maps) {
+    const fresh = [...now].filter((e) => !was.has(e));
+    if (fresh.length) lines.push(`add element ip ${t} ${map} { ${fresh.join(', ')} }`);
+  }
+  // referrers before what they refer to: ext → svc → ep, then the affinity sets
+  const order = (n: string): number => (n.startsWith('ext-') ? 0 : n.startsWith('svc-') ? 1 : 2);
+  const goneChains = [...previous.chains.keys()].filter((c) => !chains.has(c)).sort((a, b) => order(a) - order(b) || (a < b ? -1 : 1));
+  for (const c of goneChains) lines.push(`delete chain ip ${t} ${c}`);
+  for (const sn of [...previous.sets.keys()].sort()) if (!sets.has(sn)) lines.push(`delete set ip ${t} ${sn}`);
+  return { script: lines.length ? `${lines.join('\n')}\n` : '', names };
+}
+
+function mapDecls(ips: string[], nodePorts: string[], noEndpoints: string[]): string[] {
+  return [
+    '  map svc-ips {',
+    '    type ipv4_addr . inet_proto . inet_service : verdict;',
+    ...ips,
+    '  }',
+    '  map svc-nodeports {',
+    '    type inet_proto . inet_service : verdict;',
+    ...nodePorts,
+    '  }',
+    '  set no-endpoints {',
+    '    type ipv4_addr . inet_proto . inet_service;',
+    ...noEndpoints,
+    '  }',
+  ];
+}
+
+/** Removes the table (idempotent). */
+export function renderDelete(table: string): string {
+  return `table ip ${table} {\n}\ndelete table ip ${table}\n`;
+}
