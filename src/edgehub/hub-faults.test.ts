@@ -29,11 +29,12 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
   }
 }
 
+// p1 uses ConfigMap cfg: offline the hub serves a cached object only while a pod of the node references it
 const pod = (name: string): KubeObject => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace: 'default' },
-  spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }] },
+  spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }], ...(name === 'p1' ? { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] } : {}) },
 });
 
 const event = (message: string): KubeObject =>
