@@ -150,6 +150,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     logger.child({ component: 'network' }),
   );
   await cni.writeConfig();
+  // the bridge exists before its guard table: another node starting on this host sweeps guard
+  // tables whose bridge is gone, and must not take ours for one (the CNI plugin adopts the bridge)
+  await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000));
   // anti-spoofing per pod port, and no pod reaches the node's own ports (agent API, hub) on any node address
   const guard = new PodGuard({ bridge: settings.bridge });
   await guard.ensure([settings.listen.port, settings.hubListen === 'off' ? 0 : settings.hubListen.port].filter((p) => p > 0), AbortSignal.timeout(30_000));
