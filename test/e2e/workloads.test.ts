@@ -156,6 +156,19 @@ describe('workloads: deployments, daemonsets, jobs, GC, namespaces and helm on a
     assert.match(await kubectl(['get', 'job', 'hello']), /Complete\s+1\/1/);
   });
 
+  it('a CronJob fires on its schedule: its Job completes and its output is in the logs', async () => {
+    // every minute: the first run comes within 60 s of creation (the controller follows the wall clock)
+    await kubectl(['create', 'cronjob', 'tick', `--image=${stack.busyboxImage}`, '--schedule=* * * * *', '--', 'echo', 'tick-from-cron']);
+    const job = await waitUntil('the CronJob made a Job that completed', 150_000, async () => {
+      const r = await stack.server.api('GET', '/apis/batch/v1/namespaces/default/jobs');
+      const jobs = (r.body as { items: { metadata: { name: string; ownerReferences?: { kind: string; name: string }[] }; status?: { succeeded?: number } }[] }).items;
+      return jobs.find((j) => j.metadata.ownerReferences?.some((o) => o.kind === 'CronJob' && o.name === 'tick') && (j.status?.succeeded ?? 0) >= 1)?.metadata.name;
+    }, explain);
+    assert.match(await kubectl(['logs', `job/${job}`]), /tick-from-cron/);
+    assert.match(await kubectl(['get', 'cronjob', 'tick', '-o', 'jsonpath={.status.lastSuccessfulTime}']), /^\d{4}-\d\d-\d\dT/);
+    await kubectl(['delete', 'cronjob', 'tick']);
+  });
+
   it('deleting a namespace removes everything in it', async () => {
     await kubectl(['create', 'namespace', 'scratch']);
     await kubectl(['-n', 'scratch', 'create', 'deployment', 'd', `--image=${stack.busyboxImage}`, '--', 'sleep', '3600']);
@@ -178,13 +191,12 @@ describe('workloads: deployments, daemonsets, jobs, GC, namespaces and helm on a
     const [repo, tag] = stack.httpdImage.split(/:(?=[^:/]+$)/);
     // the chart's probes hit the named port `http` = service.port; the httpd image serves on 8080
     const values = ['--set', `image.repository=${repo}`, '--set', `image.tag=${tag}`, '--set', 'service.port=8080'];
-    // not `--wait`: helm waits for a ClusterIP on the Service too, and hedge allocates none yet
-    await h(['install', 'demo', './demo', ...values]);
-    await kubectl(['rollout', 'status', 'deployment/demo', '--timeout=240s'], undefined, 250_000);
+    // --wait: helm waits for the Deployment's pods to be ready and for the Service's ClusterIP
+    await h(['install', 'demo', './demo', ...values, '--wait', '--timeout', '4m']);
     assert.match(await kubectl(['get', 'deployment', 'demo']), /1\/1/);
+    assert.match(await kubectl(['get', 'service', 'demo', '-o', 'jsonpath={.spec.clusterIP}']), /^\d+\.\d+\.\d+\.\d+$/);
     assert.match(await kubectl(['get', 'serviceaccount', 'demo']), /demo/);
-    await h(['upgrade', 'demo', './demo', ...values, '--set', 'replicaCount=2']);
-    await kubectl(['rollout', 'status', 'deployment/demo', '--timeout=240s'], undefined, 250_000);
+    await h(['upgrade', 'demo', './demo', ...values, '--set', 'replicaCount=2', '--wait', '--timeout', '4m']);
     assert.match(await kubectl(['get', 'deployment', 'demo']), /2\/2/);
     await h(['uninstall', 'demo', '--wait', '--timeout', '4m']);
     await waitUntil('nothing left of the release', 120_000, async () => {
