@@ -189,6 +189,9 @@ describe('apiserver fuzz: random and mutated requests', () => {
       // what the targeted object looks like before a write, to prove a refusal changed nothing
       const isWrite = method !== 'GET';
       const target = isWrite && verb !== 'deletecollection' ? itemPath : undefined;
+      // a namespace deleted by an earlier case is emptied in the background: let that settle first,
+      // so the only write between the two reads is this case's own
+      if (target !== undefined) await t.server.namespacesIdle();
       const before = target === undefined ? undefined : await t.json(target);
 
       const headers: Record<string, string> = {};
@@ -216,6 +219,7 @@ describe('apiserver fuzz: random and mutated requests', () => {
         assert.ok((st.message ?? '') !== '', `${where}: Status without a message`);
         if (target !== undefined && before !== undefined) {
           counts.refusedWrites++;
+          await t.server.namespacesIdle();
           const afterGet = await t.json(target);
           assert.equal(afterGet.status, before.status, `${where}: a refused write changed whether the object exists`);
           assert.deepEqual(afterGet.body, before.body, `${where}: a refused write changed the object`);
