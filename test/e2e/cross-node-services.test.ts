@@ -122,7 +122,7 @@ describe('Services and cluster DNS across two hosts', { skip, timeout: 600_000 }
     const svc = JSON.parse(await kubectl(['apply', '-o', 'json', '-f', '-'], service('web', 'NodePort'))) as Service;
     webIP = svc.spec?.clusterIP ?? '';
     webNodePort = svc.spec?.ports?.[0]?.nodePort ?? 0;
-    assert.match(webIP, /^10\.96\.\d+\.\d+$/);
+    assert.match(webIP, /^10\.(9[6-9]|10\d|11[01])\.\d+\.\d+$/, "in the default 10.96.0.0/12 range");
     assert.ok(webNodePort >= 30000 && webNodePort <= 32767, `nodePort ${webNodePort}`);
     await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'client-a', namespace: 'default' }, spec: { nodeName: nodeA, runtimeClassName: 'runc', terminationGracePeriodSeconds: 1, automountServiceAccountToken: false, containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] } }));
     podsB = await readyPods('web', 2);
