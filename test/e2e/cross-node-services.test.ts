@@ -148,8 +148,8 @@ describe('Services and cluster DNS across two hosts', { skip, timeout: 600_000 }
   it('a pod on A resolves name, name.ns.svc.cluster.local and (through its search path) name.ns', async () => {
     const addr = new RegExp(`Address:\\s+${esc(webIP)}`);
     // `web`: busybox nslookup applies the resolv.conf search path to single labels
-    await podSays('client-a', ['nslookup', 'web'], addr);
-    await podSays('client-a', ['nslookup', 'web.default.svc.cluster.local'], addr);
+    await podSays('client-a', ['busybox', 'nslookup', 'web'], addr);
+    await podSays('client-a', ['busybox', 'nslookup', 'web.default.svc.cluster.local'], addr);
     // `web.default`: busybox nslookup does not apply the search path to dotted names, and the
     // image's static busybox has no NSS for getaddrinfo; a resolver expands it with the search
     // entry `svc.cluster.local` to the name asked here — so both halves are asserted
@@ -159,7 +159,7 @@ describe('Services and cluster DNS across two hosts', { skip, timeout: 600_000 }
     const nodeA = (await c.server.api('GET', `/api/v1/nodes/${c.node('a').nodeName}`)).body as Node;
     const dnsA = nodeA.metadata?.labels?.['dns.hedge.io/cluster-dns'] ?? '';
     assert.match(conf, new RegExp(`^nameserver ${esc(dnsA)}$`, 'm'), 'the pod asks its own node');
-    await podSays('client-a', ['nslookup', 'web.default.svc.cluster.local', dnsA], addr);
+    await podSays('client-a', ['busybox', 'nslookup', 'web.default.svc.cluster.local', dnsA], addr);
     // and the name served over HTTP: the FQDN, through the resolver wget uses
     const byName = await inPod('client-a', ['wget', '-qO-', 'http://web.default.svc.cluster.local/']);
     assert.equal(byName.code, 0, byName.out);
@@ -184,7 +184,7 @@ describe('Services and cluster DNS across two hosts', { skip, timeout: 600_000 }
     localIP = svc.spec?.clusterIP ?? '';
     podsA = await readyPods('local', 1);
     await podSays('client-a', ['wget', '-qO-', `http://${localIP}/`], new RegExp(`^${podsA[0]}$`, 'm'));
-    await podSays('client-a', ['nslookup', 'local.default.svc.cluster.local'], new RegExp(`Address:\\s+${esc(localIP)}`));
+    await podSays('client-a', ['busybox', 'nslookup', 'local.default.svc.cluster.local'], new RegExp(`Address:\\s+${esc(localIP)}`));
 
     const client = ((await c.server.api('GET', '/api/v1/namespaces/default/pods/client-a')).body as Pod).status?.podIP ?? '';
     const netns = await podNetns(c.node('a'), client);
@@ -197,8 +197,8 @@ describe('Services and cluster DNS across two hosts', { skip, timeout: 600_000 }
       // the cut is real: A cannot reach the server
       assert.notEqual((await hostA.exec('/bin/busybox', ['ping', '-c', '1', '-W', '2', c.underlay.rootIP], { timeoutMs: 10_000 })).code, 0);
       for (let i = 0; i < 3; i++) {
-        assert.match(await inNs(['nslookup', 'local.default.svc.cluster.local', dnsA]), new RegExp(`Address:\\s+${esc(localIP)}`));
-        assert.match(await inNs(['nslookup', 'web.default.svc.cluster.local', dnsA]), new RegExp(`Address:\\s+${esc(webIP)}`));
+        assert.match(await inNs(['busybox', 'nslookup', 'local.default.svc.cluster.local', dnsA]), new RegExp(`Address:\\s+${esc(localIP)}`));
+        assert.match(await inNs(['busybox', 'nslookup', 'web.default.svc.cluster.local', dnsA]), new RegExp(`Address:\\s+${esc(webIP)}`));
         assert.equal((await inNs(['wget', '-qO-', `http://${localIP}/`])).trim(), podsA[0]);
       }
       // the hosts still reach each other: B's endpoints still answer through A's proxy
