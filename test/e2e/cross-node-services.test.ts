@@ -3,8 +3,9 @@
  * two-hosts.ts), a `hedge node` in each with its default nftables proxy table (each node is in its
  * own netns, so the default name cannot collide). A Deployment on B behind a NodePort Service is
  * reached from a pod on A by ClusterIP and by the names `web`, `web.default` and
- * `web.default.svc.cluster.local` (nslookup, and wget through the pod's resolv.conf); the NodePort answers from the root
- * namespace ("outside") on A's underlay address for endpoints on B; with A's cloud link cut, A's
+ * `web.default.svc.cluster.local` (nslookup, and wget through the pod's resolv.conf); the
+ * NodePort answers from the root namespace ("outside") on A's underlay address for endpoints
+ * on B; with A's cloud link cut, A's
  * DNS and a Service with endpoints on A keep answering; stopping the nodes removes their tables.
  */
 import assert from 'node:assert/strict';
