@@ -1,9 +1,11 @@
 /**
  * NetworkPolicy end to end (issue 12): real `hedge server` serving networking.k8s.io/v1
  * NetworkPolicy + real `hedge node` enforcing it in its own nftables table, runc pods talking
- * HTTP (busybox httpd, requests by hand over nc: Debian's busybox wget crashes).
+ * HTTP (busybox httpd, requests by hand over nc: Debian's busybox wget crashes). Where runsc is
+ * installed a gVisor pod `g` carries b's label and must be policed the same way.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
@@ -12,6 +14,9 @@ import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/sbin/nft', '/usr/bin/nsenter'];
+const GVISOR = existsSync('/usr/bin/runsc');
+/** the pods the policies select: b (runc) and, with runsc, g (gVisor) */
+const TARGETS = GVISOR ? ['b', 'g'] : ['b'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 
 describe('network policy: deny, allow by label and port, egress deny, enforced by the node\'s nftables', { skip, timeout: 420_000 }, () => {
@@ -38,13 +43,13 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
   };
   const expectReach = (from: string, to: string, want: boolean, ms = 60_000): Promise<boolean> =>
     waitUntil(`${from} → ${to} ${want ? 'allowed' : 'blocked'}`, ms, async () => ((await reaches(from, to)) === want ? true : undefined), explain);
-  const pod = (name: string, labels: Record<string, string>): string =>
+  const pod = (name: string, labels: Record<string, string>, runtime = 'runc'): string =>
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name, labels },
       spec: {
-        runtimeClassName: 'runc',
+        runtimeClassName: runtime,
         terminationGracePeriodSeconds: 1,
         containers: [{ name: 'web', image: stack!.httpdImage, command: ['sh', '-c', 'mkdir -p /tmp/w && hostname > /tmp/w/index.html && exec httpd -f -p 80 -h /tmp/w'], ports: [{ name: 'http', containerPort: 80 }] }],
       },
@@ -53,7 +58,7 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
 
   before(async () => {
     stack = await startEdgeStack({
-      nodes: [{ name: nodeName, runtimes: ['runc'], extraArgs: ['--network-policy-table', table, '--service-proxy-table', `hp-pp-${process.pid}`] }],
+      nodes: [{ name: nodeName, runtimes: GVISOR ? ['runc', 'gvisor'] : ['runc'], extraArgs: ['--network-policy-table', table, '--service-proxy-table', `hp-pp-${process.pid}`] }],
     });
     server = stack.server;
   });
@@ -66,46 +71,57 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
 
   it('without a policy every pod reaches every other (the positive control)', async () => {
     for (const [name, labels] of [['a', { role: 'client' }], ['c', {}], ['b', { app: 'b' }]] as const) await kubectl(['apply', '-f', '-'], pod(name, labels));
-    for (const name of ['a', 'b', 'c']) {
+    if (GVISOR) await kubectl(['apply', '-f', '-'], pod('g', { app: 'b' }, 'gvisor'));
+    for (const name of ['a', 'c', ...TARGETS]) {
       ip[name] = await waitUntil(`pod ${name} running with an address`, 180_000, async () => {
         const p = JSON.parse(await kubectl(['get', 'pod', name, '-o', 'json'])) as Pod;
         return p.status?.phase === 'Running' && p.status.podIP ? p.status.podIP : undefined;
       }, explain);
     }
-    await expectReach('a', 'b', true);
-    await expectReach('c', 'b', true);
-    await expectReach('b', 'a', true);
+    for (const t of TARGETS) {
+      await expectReach('a', t, true);
+      await expectReach('c', t, true);
+      await expectReach(t, 'a', true);
+    }
     // served with its short name and table columns
     assert.equal((await kubectl(['get', 'netpol'])).trim(), '');
   });
 
-  it('a default-deny ingress policy on b blocks a and c', async () => {
+  it('a default-deny ingress policy on b (and g) blocks a and c', async () => {
     await kubectl(['apply', '-f', '-'], policy('b-deny', { podSelector: { matchLabels: { app: 'b' } }, policyTypes: ['Ingress'] }));
     assert.match(await kubectl(['get', 'netpol']), /NAME\s+POD-SELECTOR\s+AGE\nb-deny\s+app=b\s+\S+/);
-    await expectReach('a', 'b', false);
-    assert.equal(await reaches('c', 'b'), false);
-    // b's own outbound is untouched (Ingress only), and a, unselected, still takes connections
-    assert.equal(await reaches('b', 'a'), true);
+    for (const t of TARGETS) {
+      await expectReach('a', t, false);
+      assert.equal(await reaches('c', t), false);
+      // the target's own outbound is untouched (Ingress only), and a, unselected, still takes connections
+      assert.equal(await reaches(t, 'a'), true);
+    }
     assert.match((await nftTable()) ?? '', new RegExp(`ip daddr ${ip.b!.replace(/\./g, '\\.')} jump ing-default-b`));
   });
 
   it('an allow rule from role=client to port 80 lets a in and keeps c out', async () => {
     await kubectl(['apply', '-f', '-'], policy('b-allow-clients', { podSelector: { matchLabels: { app: 'b' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ protocol: 'TCP', port: 80 }] }] }));
-    await expectReach('a', 'b', true);
-    assert.equal(await reaches('c', 'b'), false);
+    for (const t of TARGETS) {
+      await expectReach('a', t, true);
+      assert.equal(await reaches('c', t), false);
+    }
   });
 
   it('an egress deny blocks b\'s outbound connections, while allowed ingress keeps working', async () => {
     await kubectl(['apply', '-f', '-'], policy('b-no-egress', { podSelector: { matchLabels: { app: 'b' } }, policyTypes: ['Egress'] }));
-    await expectReach('b', 'a', false);
-    assert.equal(await reaches('b', 'c'), false);
-    assert.equal(await reaches('a', 'b'), true);
+    for (const t of TARGETS) {
+      await expectReach(t, 'a', false);
+      assert.equal(await reaches(t, 'c'), false);
+      assert.equal(await reaches('a', t), true);
+    }
   });
 
   it('deleting the policies restores all traffic', async () => {
     await kubectl(['delete', 'netpol', 'b-deny', 'b-allow-clients', 'b-no-egress']);
-    await expectReach('c', 'b', true);
-    await expectReach('b', 'a', true);
+    for (const t of TARGETS) {
+      await expectReach('c', t, true);
+      await expectReach(t, 'a', true);
+    }
     assert.doesNotMatch((await nftTable()) ?? '', /jump/);
   });
 });
