@@ -13,18 +13,39 @@ import type { KubeObject } from '../object.ts';
  */
 
 const PROTOCOLS = ['SCTP', 'TCP', 'UDP'];
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** a list field: absent → [], not a list → a cause */
+function list(v: unknown, path: string, causes: FieldCause[]): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (Array.isArray(v)) return v;
+  causes.push(invalid(path, v, 'must be a list'));
+  return [];
+}
+/** a struct field: absent → undefined, not an object → a cause */
+function struct(v: unknown, path: string, causes: FieldCause[]): Obj | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (isObj(v)) return v;
+  causes.push(invalid(path, v, 'must be an object'));
+  return undefined;
+}
+/** selectors are validated only when they are objects (else a cause) */
+function selector(v: unknown, path: string, causes: FieldCause[]): void {
+  const o = struct(v, path, causes);
+  if (o) causes.push(...validateLabelSelector(o, path));
+}
 const POLICY_TYPES = ['Ingress', 'Egress'];
 
 /** upstream defaulting: protocol TCP; no policyTypes = Ingress, plus Egress when egress rules exist */
 export function defaultNetworkPolicy(obj: KubeObject): void {
   const spec = (obj as NetworkPolicy).spec;
-  if (!spec || typeof spec !== 'object') return;
-  const rules = [...(Array.isArray(spec.ingress) ? spec.ingress : []), ...(Array.isArray(spec.egress) ? spec.egress : [])];
+  if (!isObj(spec)) return;
+  const rules: unknown[] = [...(Array.isArray(spec.ingress) ? spec.ingress : []), ...(Array.isArray(spec.egress) ? spec.egress : [])];
   for (const r of rules) {
-    if (!r || typeof r !== 'object' || !Array.isArray(r.ports)) continue;
-    for (const p of r.ports) if (p && typeof p === 'object') p.protocol ??= 'TCP';
+    if (!isObj(r) || !Array.isArray(r.ports)) continue;
+    for (const p of r.ports as unknown[]) if (isObj(p)) p.protocol ??= 'TCP';
   }
-  if (!spec.policyTypes || spec.policyTypes.length === 0) {
+  if (spec.policyTypes === undefined || spec.policyTypes === null || (Array.isArray(spec.policyTypes) && spec.policyTypes.length === 0)) {
     spec.policyTypes = ['Ingress', ...(Array.isArray(spec.egress) && spec.egress.length > 0 ? ['Egress'] : [])];
   }
 }
@@ -54,11 +75,14 @@ function within(inner: { v6: boolean; addr: bigint; bits: number }, outer: { v6:
   return inner.addr >> shift === outer.addr >> shift;
 }
 
-function validatePorts(ports: NetworkPolicyPort[], path: string, causes: FieldCause[]): void {
-  ports.forEach((p, i) => {
+function validatePorts(raw: unknown, path: string, causes: FieldCause[]): void {
+  list(raw, path, causes).forEach((item, i) => {
     const pp = index(path, i);
-    if (p.protocol !== undefined && !PROTOCOLS.includes(p.protocol)) causes.push(notSupported(child(pp, 'protocol'), p.protocol, PROTOCOLS));
-    if (p.port === undefined) {
+    const o = struct(item, pp, causes);
+    if (!o) return;
+    const p = o as NetworkPolicyPort;
+    if (p.protocol !== undefined && p.protocol !== null && !PROTOCOLS.includes(p.protocol)) causes.push(notSupported(child(pp, 'protocol'), p.protocol, PROTOCOLS));
+    if (p.port === undefined || p.port === null) {
       if (p.endPort !== undefined) causes.push(required(child(pp, 'port'), 'when endPort is specified'));
       return;
     }
@@ -77,25 +101,28 @@ function validatePorts(ports: NetworkPolicyPort[], path: string, causes: FieldCa
   });
 }
 
-function validatePeers(peers: NetworkPolicyPeer[], path: string, causes: FieldCause[]): void {
-  peers.forEach((peer, i) => {
+function validatePeers(raw: unknown, path: string, causes: FieldCause[]): void {
+  list(raw, path, causes).forEach((item, i) => {
     const pp = index(path, i);
+    const peer = struct(item, pp, causes) as NetworkPolicyPeer | undefined;
+    if (!peer) return;
     let kinds = 0;
-    if (peer.podSelector !== undefined) {
+    if (peer.podSelector !== undefined && peer.podSelector !== null) {
       kinds = 1;
-      causes.push(...validateLabelSelector(peer.podSelector, child(pp, 'podSelector')));
+      selector(peer.podSelector, child(pp, 'podSelector'), causes);
     }
-    if (peer.namespaceSelector !== undefined) {
+    if (peer.namespaceSelector !== undefined && peer.namespaceSelector !== null) {
       kinds = 1;
-      causes.push(...validateLabelSelector(peer.namespaceSelector, child(pp, 'namespaceSelector')));
+      selector(peer.namespaceSelector, child(pp, 'namespaceSelector'), causes);
     }
-    if (peer.ipBlock !== undefined) {
+    const block = struct(peer.ipBlock, child(pp, 'ipBlock'), causes);
+    if (block) {
       kinds++;
       const bp = child(pp, 'ipBlock');
-      const cidr = typeof peer.ipBlock.cidr === 'string' ? parseCidr(peer.ipBlock.cidr) : undefined;
-      if (!peer.ipBlock.cidr) causes.push(required(child(bp, 'cidr')));
-      else if (!cidr) causes.push(invalid(child(bp, 'cidr'), peer.ipBlock.cidr, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'));
-      (peer.ipBlock.except ?? []).forEach((e, j) => {
+      const cidr = typeof block.cidr === 'string' ? parseCidr(block.cidr) : undefined;
+      if (!block.cidr) causes.push(required(child(bp, 'cidr')));
+      else if (!cidr) causes.push(invalid(child(bp, 'cidr'), block.cidr, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'));
+      list(block.except, child(bp, 'except'), causes).forEach((e, j) => {
         const ep = index(child(bp, 'except'), j);
         const ex = typeof e === 'string' ? parseCidr(e) : undefined;
         if (!ex) causes.push(invalid(ep, e, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'));
@@ -108,30 +135,35 @@ function validatePeers(peers: NetworkPolicyPeer[], path: string, causes: FieldCa
 }
 
 export function validateNetworkPolicy(obj: KubeObject): FieldCause[] {
-  const np = obj as NetworkPolicy;
-  const spec = np.spec;
   const causes: FieldCause[] = [];
-  if (!spec || typeof spec !== 'object') return [required('spec')];
-  if (spec.podSelector === undefined) causes.push(required('spec.podSelector'));
-  else causes.push(...validateLabelSelector(spec.podSelector, 'spec.podSelector'));
-  (spec.ingress ?? []).forEach((r, i) => {
+  const spec = struct((obj as { spec?: unknown }).spec, 'spec', causes);
+  if (!spec) return causes.length ? causes : [required('spec')];
+  if (spec.podSelector === undefined || spec.podSelector === null) causes.push(required('spec.podSelector'));
+  else selector(spec.podSelector, 'spec.podSelector', causes);
+  list(spec.ingress, 'spec.ingress', causes).forEach((item, i) => {
     const rp = index('spec.ingress', i);
-    validatePorts(r.ports ?? [], child(rp, 'ports'), causes);
-    validatePeers(r.from ?? [], child(rp, 'from'), causes);
+    const r = struct(item, rp, causes);
+    if (!r) return;
+    validatePorts(r.ports, child(rp, 'ports'), causes);
+    validatePeers(r.from, child(rp, 'from'), causes);
   });
-  (spec.egress ?? []).forEach((r, i) => {
+  list(spec.egress, 'spec.egress', causes).forEach((item, i) => {
     const rp = index('spec.egress', i);
-    validatePorts(r.ports ?? [], child(rp, 'ports'), causes);
-    validatePeers(r.to ?? [], child(rp, 'to'), causes);
+    const r = struct(item, rp, causes);
+    if (!r) return;
+    validatePorts(r.ports, child(rp, 'ports'), causes);
+    validatePeers(r.to, child(rp, 'to'), causes);
   });
-  const types = spec.policyTypes ?? [];
+  const types = list(spec.policyTypes, 'spec.policyTypes', causes);
   if (types.length > 2) causes.push(tooMany('spec.policyTypes', types.length, 2));
   const seen = new Set<string>();
   types.forEach((t, i) => {
     const tp = index('spec.policyTypes', i);
-    if (!POLICY_TYPES.includes(t)) causes.push(notSupported(tp, t, POLICY_TYPES));
-    else if (seen.has(t)) causes.push(duplicate(tp, t));
-    seen.add(t);
+    if (typeof t !== 'string' || !POLICY_TYPES.includes(t)) causes.push(notSupported(tp, t, POLICY_TYPES));
+    else {
+      if (seen.has(t)) causes.push(duplicate(tp, t));
+      seen.add(t);
+    }
   });
   return causes;
 }
