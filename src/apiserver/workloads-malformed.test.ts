@@ -45,6 +45,19 @@ const TYPES: { path: string; kind: string; apiVersion: string; body: Json }[] = 
     kind: 'EndpointSlice',
     body: { addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true } }], ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
   },
+  {
+    path: '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies',
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    body: {
+      spec: {
+        podSelector: { matchLabels: { app: 'x' } },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [{ podSelector: { matchLabels: { role: 'c' } } }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }], ports: [{ protocol: 'TCP', port: 80, endPort: 90 }, { port: 'http' }] }],
+        egress: [{ to: [{ namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a'] }] } }], ports: [{ port: 53, protocol: 'UDP' }] }],
+      },
+    },
+  },
   // a custom resource: the schema's validation, pruning and defaulting get the same treatment
   {
     path: '/apis/stable.example.com/v1/namespaces/default/crontabs',

@@ -50,6 +50,10 @@ export interface NodeSettings {
   logBufferBytes: number;
   /** nftables table (family ip) the service proxy programs; 'off' runs no proxy */
   serviceProxyTable: string;
+  /** enforce NetworkPolicy in nftables (agent/network/policy) */
+  networkPolicy: boolean;
+  /** nftables table (family inet) NetworkPolicy is enforced in */
+  networkPolicyTable: string;
   /** open the tunnel to the apiserver that carries logs/exec/attach/port-forward/nodes/proxy (no inbound port needed) */
   tunnel: boolean;
   /** the edgehub's loopback endpoint (the agent and local clients use it); 'off' = the agent talks to the cloud directly */
@@ -88,6 +92,8 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   logSink: '--log-sink',
   logBufferBytes: '--log-buffer-bytes',
   serviceProxyTable: '--service-proxy-table',
+  networkPolicy: '--network-policy',
+  networkPolicyTable: '--network-policy-table',
   microvmAccelerator: '--microvm-accelerator',
   tunnel: '--tunnel',
   hubListen: '--hub-listen',
@@ -121,6 +127,8 @@ export function nodeDefaults(): NodeDefaults {
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
     serviceProxyTable: 'hedge-proxy',
+    networkPolicy: true,
+    networkPolicyTable: 'hedge-policy',
     tunnel: true,
     // any free loopback port: local clients find it in <data-dir>/hub/kubeconfig, and
     // several nodes (tests, `hedge up`) can share a host
@@ -200,6 +208,11 @@ const partialSchema = z.strictObject({
     .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
     .transform((v) => v === true || v === 'true')
     .optional(),
+  networkPolicy: z
+    .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
+    .transform((v) => v === true || v === 'true')
+    .optional(),
+  networkPolicyTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,60}$/, 'must be an nftables table name (letters, digits, - and _)').optional(),
   hubListen: z.union([z.literal('off'), listenSchema]).optional(),
   overlay: z.enum(OVERLAY_MODES, { message: `must be one of ${OVERLAY_MODES.join(', ')}` }).optional(),
   clusterCidr: cidrSchema.optional(),
@@ -248,6 +261,8 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,
     serviceProxyTable: merged.serviceProxyTable!,
+    networkPolicy: merged.networkPolicy!,
+    networkPolicyTable: merged.networkPolicyTable!,
     tunnel: merged.tunnel!,
     hubListen: merged.hubListen!,
     overlay: merged.overlay!,

@@ -28,6 +28,8 @@ export interface NodeFlags {
   logSink?: string[];
   logBufferBytes?: string;
   serviceProxyTable?: string;
+  networkPolicy?: string;
+  networkPolicyTable?: string;
   tunnel?: string;
   hubListen?: string;
   overlay?: string;
@@ -71,6 +73,8 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
         serviceProxyTable: flags.serviceProxyTable,
+        networkPolicy: flags.networkPolicy,
+        networkPolicyTable: flags.networkPolicyTable,
         tunnel: flags.tunnel,
         hubListen: flags.hubListen,
         overlay: flags.overlay,
@@ -110,6 +114,8 @@ export function registerNodeCommand(program: Command): void {
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
     .option('--service-proxy-table <name>', 'nftables table (ip family) the Service proxy programs; off = no proxy (default: hedge-proxy)')
+    .option('--network-policy <bool>', 'enforce NetworkPolicy for this node\'s pods in nftables, from the policies, pods and namespaces the node sees (the hub\'s cache while offline) (default: true)')
+    .option('--network-policy-table <name>', 'nftables table (inet family) NetworkPolicy is enforced in (default: hedge-policy)')
     .option('--tunnel <bool>', 'true: open a tunnel to the API server that carries logs, exec, attach, port-forward and nodes/proxy, so no inbound port is needed; false: the API server dials --listen (default: true)')
     .option('--hub-listen <host:port|off>', 'the edgehub: loopback Kubernetes API for the agent and local clients, served from the node\'s cache while the cloud is unreachable; kubeconfig in <data-dir>/hub/kubeconfig; off = the agent talks to the cloud directly (default: 127.0.0.1:0, any free port)')
     .option('--overlay <mode>', 'pod network between nodes: vxlan (device hedge.1, UDP 8472), host-gw (direct routes, peers on the same L2), none, or auto = vxlan when the pod range comes from the cluster (default: auto)')

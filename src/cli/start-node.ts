@@ -1,4 +1,5 @@
 import { ServiceProxy } from '../agent/network/proxy/index.ts';
+import { PolicyController } from '../agent/network/policy/controller.ts';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -281,6 +282,12 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       : new ServiceProxy({ client, nodeName, logger, table: settings.serviceProxyTable })
           .run(stop.signal)
           .catch((err: unknown) => logger.error({ err, component: 'service-proxy' }, 'service proxy stopped'));
+  // NetworkPolicy for this node's pods, every runtime (rules match pod addresses); the table goes on stop
+  const policyDone = settings.networkPolicy
+    ? new PolicyController({ client, nodeName, logger, table: settings.networkPolicyTable })
+        .run(stop.signal)
+        .catch((err: unknown) => logger.error({ err, component: 'network-policy' }, 'network policy controller stopped'))
+    : Promise.resolve();
 
   let closing: Promise<void> | undefined;
   return {
@@ -298,6 +305,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await shipping;
         await overlayCtl?.done;
         await proxyDone;
+        await policyDone;
         await tunnel?.done;
         await dns?.close();
         await client.close();

@@ -31,6 +31,7 @@ export const Resources = {
   cronjobs: ref('batch', 'v1', 'CronJob', 'cronjobs', true),
   poddisruptionbudgets: ref('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true),
   endpointslices: ref('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
+  networkpolicies: ref('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true),
 } as const satisfies Record<string, ResourceRef>;
 
 const byApiVersionKind = new Map<string, ResourceRef>(

@@ -72,7 +72,7 @@ export interface RunningHub {
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
-const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses']);
+const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', '/namespaces']);
 const streamSubresources = new Set(['exec', 'attach', 'portforward']);
 const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts']);
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'authorization', 'content-length']);

@@ -68,6 +68,8 @@ import { rbacResources } from './rbac.ts';
 import { defaultHorizontalPodAutoscaler } from '../defaults/autoscaling.ts';
 import { validateHorizontalPodAutoscaler } from '../validation/autoscaling.ts';
 import { crdResourceDef } from '../crd/index.ts';
+import { defaultNetworkPolicy, validateNetworkPolicy } from '../validation/network-policy.ts';
+import { networkPolicyTable } from '../table/network-policy.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -305,6 +307,18 @@ function workloadResources(): ResourceDef[] {
       table: podDisruptionBudgetTable,
       defaults: defaultPodDisruptionBudget,
       spec: validatePodDisruptionBudget,
+    }),
+    def({
+      group: 'networking.k8s.io',
+      version: 'v1',
+      namespaced: true,
+      kind: 'NetworkPolicy',
+      plural: 'networkpolicies',
+      singular: 'networkpolicy',
+      shortNames: ['netpol'],
+      table: networkPolicyTable,
+      defaults: defaultNetworkPolicy,
+      spec: validateNetworkPolicy,
     }),
     def({
       group: 'discovery.k8s.io',

@@ -13,6 +13,9 @@ const nodeReadable = new Set([
   '/endpoints',
   // cluster DNS and the service proxy on the node read them (upstream: system:node-proxier)
   'discovery.k8s.io/endpointslices',
+  // the node enforces NetworkPolicy (agent/network/policy): policies and namespace labels
+  'networking.k8s.io/networkpolicies',
+  '/namespaces',
   '/events',
   'node.k8s.io/runtimeclasses',
   'coordination.k8s.io/leases',

@@ -11,7 +11,8 @@
  * replies of allowed connections pass (ct established,related). Named ports resolve against the
  * pod that owns the port (the destination), so an egress rule with a named port expands per peer.
  *
- * Not wired into the node yet: NetworkPolicy is not served by the apiserver in this branch.
+ * IPv6 `ipBlock` peers match nothing here (pods get IPv4 addresses); the policy controller
+ * (controller.ts) feeds this from the node's informers.
  */
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from 'kubernetes-types/networking/v1.js';
@@ -75,7 +76,11 @@ const types = (p: NetworkPolicy): { ingress: boolean; egress: boolean } => {
 type PeerMatch = { kind: 'pods'; pods: PolicyPod[] } | { kind: 'block'; cidr: string; except: string[] };
 
 function resolvePeer(peer: NetworkPolicyPeer, policyNs: string, input: PolicyInput): PeerMatch | undefined {
-  if (peer.ipBlock) return { kind: 'block', cidr: peer.ipBlock.cidr, except: peer.ipBlock.except ?? [] };
+  if (peer.ipBlock) {
+    // an IPv6 block allows no IPv4 traffic; IPv6 excepts are irrelevant to an IPv4 block
+    if (peer.ipBlock.cidr.includes(':')) return { kind: 'pods', pods: [] };
+    return { kind: 'block', cidr: peer.ipBlock.cidr, except: (peer.ipBlock.except ?? []).filter((e) => !e.includes(':')) };
+  }
   if (!peer.podSelector && !peer.namespaceSelector) return undefined;
   const pods = input.pods.filter((p) => {
     const nsOk = peer.namespaceSelector ? matchesSelector(peer.namespaceSelector, input.namespaces[p.namespace] ?? {}) : p.namespace === policyNs;
@@ -105,7 +110,7 @@ function addrMatch(dir: 'saddr' | 'daddr', m: PeerMatch, ips: string[]): string[
 /** chain names: pod keys can be long; nft identifiers allow [a-zA-Z0-9_-./] up to 255 bytes */
 const chainName = (dir: 'ing' | 'egr', p: PolicyPod): string => `${dir}-${p.namespace}-${p.name}`.slice(0, 200);
 
-export function renderPolicyTable(input: PolicyInput): string {
+export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
   const local = input.localPods ?? ((): boolean => true);
   const targets = input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   const policies = [...input.policies].sort((a, b) => `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`));
@@ -152,7 +157,7 @@ export function renderPolicyTable(input: PolicyInput): string {
   // egress of the source is checked before ingress of the destination: both must return
   const ordered = [...dispatch.filter((d) => d.includes(' jump egr-')), ...dispatch.filter((d) => d.includes(' jump ing-'))];
   return [
-    `table inet ${POLICY_TABLE} {`,
+    `table inet ${table} {`,
     '\tchain forward {',
     '\t\ttype filter hook forward priority filter - 5; policy accept;',
     '\t\tct state established,related accept',
@@ -165,6 +170,11 @@ export function renderPolicyTable(input: PolicyInput): string {
 }
 
 /** The script `nft -f -` loads: the old table (if any) goes in the same transaction. */
-export function policyScript(table: string): string {
-  return `table inet ${POLICY_TABLE}\ndelete table inet ${POLICY_TABLE}\n${table}`;
+export function policyScript(rendered: string, table = POLICY_TABLE): string {
+  return `table inet ${table}\ndelete table inet ${table}\n${rendered}`;
+}
+
+/** Removes the table (a no-op when it is not there). */
+export function policyDeleteScript(table = POLICY_TABLE): string {
+  return `table inet ${table}\ndelete table inet ${table}\n`;
 }

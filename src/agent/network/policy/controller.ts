@@ -1,0 +1,159 @@
+import type { Namespace, Pod } from 'kubernetes-types/core/v1.js';
+import type { NetworkPolicy } from 'kubernetes-types/networking/v1.js';
+import type { KubeObject } from '../../../api/object.ts';
+import { Informer } from '../../../client/informer.ts';
+import { Resources } from '../../../client/resources.ts';
+import type { KubeClient } from '../../../client/types.ts';
+import { HedgeError } from '../../../lib/errors.ts';
+import type { Logger } from '../../../lib/log.ts';
+import { sleep } from '../../../lib/sleep.ts';
+import { nftBinary, type Nft } from '../proxy/proxy.ts';
+import { POLICY_TABLE, policyDeleteScript, policyScript, renderPolicyTable, type PolicyPod } from './render.ts';
+
+type PodObject = Pod & KubeObject;
+type NamespaceObject = Namespace & KubeObject;
+type NetworkPolicyObject = NetworkPolicy & KubeObject;
+
+export interface PolicyControllerOptions {
+  client: KubeClient;
+  nodeName: string;
+  logger: Logger;
+  /** nftables table (family inet); default `hedge-policy` */
+  table?: string;
+  /** the seam to the kernel (the service proxy's: one `nft -f -` per call) */
+  nft?: Nft;
+  /** changes arriving within this window are applied together (default 50 ms) */
+  debounceMs?: number;
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** What the renderer needs of a pod: addressed, not host-network, not finished. */
+export function policyPod(pod: Pod): PolicyPod | undefined {
+  if (pod.spec?.hostNetwork || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return undefined;
+  const ips = [...new Set([...(pod.status?.podIPs ?? []).map((p) => p.ip ?? ''), pod.status?.podIP ?? ''].filter((ip) => IPV4.test(ip)))];
+  if (ips.length === 0) return undefined;
+  const namedPorts: PolicyPod['namedPorts'] = {};
+  for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
+    for (const p of c.ports ?? []) if (p.name) (namedPorts[p.name] ??= []).push({ protocol: p.protocol ?? 'TCP', port: p.containerPort });
+  }
+  return { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', labels: pod.metadata?.labels ?? {}, ips, namedPorts };
+}
+
+/**
+ * The node's NetworkPolicy enforcement: NetworkPolicies, Pods and Namespaces from the node's
+ * client (the hub when there is one, whose cache answers while the cloud is unreachable, so the
+ * last policy stays enforced offline), rendered into one `inet` table (render.ts) and loaded as
+ * one `nft -f -` transaction. Only this node's pods get chains; every pod the client lists is a
+ * possible peer. Through the hub that is the pods bound to this node (its reflection is scoped
+ * to them), so a pod/namespace-selector peer on another node is not matched there: reach it
+ * with an `ipBlock` (e.g. the other node's podCIDR). Same debounce / retry / remove-on-stop
+ * loop as the service proxy.
+ */
+export class PolicyController {
+  readonly table: string;
+  readonly stats = { syncs: 0, applies: 0, failures: 0 };
+  readonly #opts: PolicyControllerOptions;
+  readonly #nft: Nft;
+  readonly #log: Logger;
+  readonly #policies: Informer<NetworkPolicyObject>;
+  readonly #pods: Informer<PodObject>;
+  readonly #namespaces: Informer<NamespaceObject>;
+  #applied: string | undefined;
+  #dirty = true;
+  #wake: (() => void) | undefined;
+
+  constructor(opts: PolicyControllerOptions) {
+    this.#opts = opts;
+    this.table = opts.table ?? POLICY_TABLE;
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,60}$/.test(this.table)) throw new HedgeError('Invalid', `network policy table ${this.table}: letters, digits, - and _ only`);
+    this.#nft = opts.nft ?? nftBinary();
+    this.#log = opts.logger.child({ component: 'network-policy' });
+    const onChange = (): void => {
+      this.#dirty = true;
+      this.#wake?.();
+    };
+    const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
+    this.#policies = new Informer<NetworkPolicyObject>({ client: opts.client, resource: Resources.networkpolicies, logger: this.#log, ...handlers });
+    this.#pods = new Informer<PodObject>({ client: opts.client, resource: Resources.pods, logger: this.#log, ...handlers });
+    this.#namespaces = new Informer<NamespaceObject>({ client: opts.client, resource: Resources.namespaces, logger: this.#log, ...handlers });
+  }
+
+  /** the table as the caches stand now */
+  render(): string {
+    const namespaces: Record<string, Record<string, string>> = {};
+    for (const ns of this.#namespaces.list()) {
+      const name = ns.metadata?.name ?? '';
+      // upstream sets this label on every namespace; older objects may lack it
+      namespaces[name] = { 'kubernetes.io/metadata.name': name, ...(ns.metadata?.labels ?? {}) };
+    }
+    const nodeOf = new Map<string, string>();
+    const pods: PolicyPod[] = [];
+    for (const pod of this.#pods.list()) {
+      const p = policyPod(pod);
+      if (!p) continue;
+      pods.push(p);
+      nodeOf.set(`${p.namespace}/${p.name}`, pod.spec?.nodeName ?? '');
+    }
+    return renderPolicyTable(
+      { policies: this.#policies.list(), pods, namespaces, localPods: (p) => nodeOf.get(`${p.namespace}/${p.name}`) === this.#opts.nodeName },
+      this.table,
+    );
+  }
+
+  /** one render + (if it changed) apply */
+  async syncOnce(signal?: AbortSignal): Promise<void> {
+    this.#dirty = false;
+    const rendered = this.render();
+    this.stats.syncs++;
+    if (rendered === this.#applied) return;
+    try {
+      await this.#nft.apply(policyScript(rendered, this.table), signal);
+    } catch (err) {
+      this.#dirty = true;
+      this.#applied = undefined;
+      throw err;
+    }
+    this.#applied = rendered;
+    this.stats.applies++;
+  }
+
+  /** until `signal` aborts: informers, debounced syncs; then the table is removed */
+  async run(signal: AbortSignal): Promise<void> {
+    const informers = [this.#policies.run(signal), this.#pods.run(signal), this.#namespaces.run(signal)];
+    const onAbort = (): void => this.#wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let failures = 0;
+    try {
+      await Promise.all([this.#policies.waitForSync(signal), this.#pods.waitForSync(signal), this.#namespaces.waitForSync(signal)]);
+      while (!signal.aborted) {
+        if (!this.#dirty) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+          this.#wake = undefined;
+          continue;
+        }
+        await sleep(this.#opts.debounceMs ?? 50, signal);
+        if (signal.aborted) break;
+        try {
+          await this.syncOnce(signal);
+          failures = 0;
+        } catch (err) {
+          if (signal.aborted) break;
+          failures++;
+          this.stats.failures++;
+          this.#log.warn({ err, failures }, 'network policy sync failed; retrying');
+          await sleep(Math.min(30_000, 200 * 2 ** Math.min(failures, 8)), signal);
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await Promise.allSettled(informers);
+      await this.#nft.apply(policyDeleteScript(this.table)).catch((err: unknown) => this.#log.warn({ err, table: this.table }, 'could not remove the network policy table'));
+      this.#applied = undefined;
+    }
+  }
+}
