@@ -5,7 +5,7 @@
  * heap in use and the memory held outside it (Buffers, ArrayBuffers) as the node's own `/metrics`
  * reports them (prom-client's nodejs_heap_size_used_bytes / nodejs_external_memory_bytes, read
  * through the apiserver's nodes/proxy) right after the RSS samples. The node runs the `npm run build` bundle with the
- * flags of bin/hedge.js's shebang (rebuilt and restarted until no source is newer than the
+ * V8 flags bin/hedge.js's launcher line gives the node role (rebuilt and restarted until no source is newer than the
  * bundle). Then it is restarted over the running pods (it adopts them) once with the same flags
  * and once per variant given, so launch options can be compared in one run. conmon RSS is shown
  * beside it, since it is per-pod host overhead too. Prints a markdown table; asserts nothing.
@@ -36,10 +36,11 @@ function rssKiB(pid: number): number {
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** the V8 flags bin/hedge.js's shebang gives `hedge node` (the harness starts it without them) */
-function shebangFlags(): string {
-  const first = readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[0];
-  return first.split(/\s+/).filter((a) => a.startsWith('--')).join(' ');
+/** the V8 flags bin/hedge.js's launcher line gives `hedge node` (the harness runs `node bin/hedge.js`, without them) */
+function launcherNodeFlags(): string {
+  const m = /node\) f='([^']*)'/.exec(readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[1] ?? '');
+  if (!m) throw new Error("bin/hedge.js line 2 has no `node) f='...'` case");
+  return m[1];
 }
 
 /** NODE_OPTIONS and env for the node's next start (the harness passes our env on) */
@@ -90,7 +91,7 @@ async function heapOf(api: (m: string, p: string) => Promise<{ status: number; b
   return [metric('nodejs_heap_size_used_bytes'), metric('nodejs_external_memory_bytes')];
 }
 
-const product = shebangFlags();
+const product = launcherNodeFlags();
 const nodeName = `rss-${process.pid}`;
 const stack = await startEdgeStack({ nodes: [{ name: nodeName, runtimes: ['runc'] }] });
 const rows: string[][] = [];
