@@ -1,7 +1,11 @@
 /**
- * RSS of the `hedge node` process (agent; the edgehub is not part of it yet) idle and with 20
- * running runc pods, through the real stack. The node runs the `npm run build` bundle with the
- * flags of bin/hedge.js's shebang (rebuilt and restarted until no source is newer than the
+ * RSS of the `hedge node` process idle and with 20 running runc pods, through the real stack. That
+ * one process holds the agent and the in-process edgehub (its replica apiserver over the local
+ * SQLite replica and journal, src/edgehub/), so the figure is "agent + hub". Beside RSS, the V8
+ * heap in use and the memory held outside it (Buffers, ArrayBuffers) as the node's own `/metrics`
+ * reports them (prom-client's nodejs_heap_size_used_bytes / nodejs_external_memory_bytes, read
+ * through the apiserver's nodes/proxy) right after the RSS samples. The node runs the `npm run build` bundle with the
+ * V8 flags bin/hedge.js's launcher line gives the node role (rebuilt and restarted until no source is newer than the
  * bundle). Then it is restarted over the running pods (it adopts them) once with the same flags
  * and once per variant given, so launch options can be compared in one run. conmon RSS is shown
  * beside it, since it is per-pod host overhead too. Prints a markdown table; asserts nothing.
@@ -32,10 +36,11 @@ function rssKiB(pid: number): number {
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** the V8 flags bin/hedge.js's shebang gives `hedge node` (the harness starts it without them) */
-function shebangFlags(): string {
-  const first = readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[0];
-  return first.split(/\s+/).filter((a) => a.startsWith('--')).join(' ');
+/** the V8 flags bin/hedge.js's launcher line gives `hedge node` (the harness runs `node bin/hedge.js`, without them) */
+function launcherNodeFlags(): string {
+  const m = /node\) f='([^']*)'/.exec(readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[1] ?? '');
+  if (!m) throw new Error("bin/hedge.js line 2 has no `node) f='...'` case");
+  return m[1];
 }
 
 /** NODE_OPTIONS and env for the node's next start (the harness passes our env on) */
@@ -74,8 +79,21 @@ async function sample(pid: number, settleMs: number): Promise<number> {
   return Math.max(...samples);
 }
 
-const product = shebangFlags();
-const stack = await startEdgeStack({ nodes: [{ name: `rss-${process.pid}`, runtimes: ['runc'] }] });
+/** heapUsed and external MiB of the running node, from its /metrics through nodes/proxy */
+async function heapOf(api: (m: string, p: string) => Promise<{ status: number; body: unknown }>, node: string): Promise<[string, string]> {
+  const r = await api('GET', `/api/v1/nodes/${node}/proxy/metrics`);
+  if (r.status !== 200 || typeof r.body !== 'string') return ['?', '?'];
+  const text = r.body;
+  const metric = (name: string): string => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+    return m ? (Number(m[1]) / 1048576).toFixed(1) : '?';
+  };
+  return [metric('nodejs_heap_size_used_bytes'), metric('nodejs_external_memory_bytes')];
+}
+
+const product = launcherNodeFlags();
+const nodeName = `rss-${process.pid}`;
+const stack = await startEdgeStack({ nodes: [{ name: nodeName, runtimes: ['runc'] }] });
 const rows: string[][] = [];
 let build: string;
 try {
@@ -83,7 +101,7 @@ try {
   launchWith(product);
   build = await restartBuilt(stack.node, true);
   // registration and the first status settle before the idle sample
-  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), '-']);
+  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), ...(await heapOf(api, nodeName)), '-']);
   for (let i = 0; i < pods; i++) {
     const r = await api('POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
@@ -103,19 +121,24 @@ try {
   const conmons = (await stack.node.hostState()).conmonPids;
   const conmonTotal = conmons.reduce((s, p) => s + rssKiB(p), 0);
   // a few resync passes with everything running, then sample
-  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
+  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
   for (const v of [product, ...variants]) {
     const label = launchWith(v);
-    const b = await restartBuilt(stack.node, false);
-    if (b !== 'dist bundle') build = b;
-    rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), '-']);
+    // a variant that kills the node is a row of the table, not the end of the run
+    try {
+      const b = await restartBuilt(stack.node, false);
+      if (b !== 'dist bundle') build = b;
+      rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), '-']);
+    } catch (err) {
+      rows.push([`restarted, ${pods} pods adopted`, label, `node did not stay up: ${String(err).slice(0, 80)}`, '-', '-', '-']);
+    }
   }
 } finally {
   await stack.close();
 }
 
-console.log(`\n### hedge node (agent) resident memory\n\nagent: ${build}; max of 5 samples 1 s apart\n`);
-console.log('| state | node flags / env | agent RSS MiB | conmon RSS MiB |');
-console.log('| --- | --- | --- | --- |');
+console.log(`\n### hedge node (agent + in-process hub) resident memory\n\nnode: ${build}; RSS: max of 5 samples 1 s apart; heap/external: the node's /metrics after them\n`);
+console.log('| state | node flags / env | node RSS MiB | V8 heap used MiB | external MiB | conmon RSS MiB |');
+console.log('| --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log('\nTarget (docs/targets.md): agent + hub ≤ 80 MB with 20 running pods (EdgeCore ~70 MB, k3s agent ~275 MB).');

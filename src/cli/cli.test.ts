@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runHedge } from './testing/run-hedge.ts';
+import { promisify } from 'node:util';
+import { HEDGE_BIN, runHedge } from './testing/run-hedge.ts';
+
+const execFileAsync = promisify(execFile);
 
 const hedge = runHedge;
 
@@ -29,6 +33,23 @@ describe('hedge command line', () => {
     for (const f of ['--kubeconfig', '--node-name', '--data-dir', '--listen', '--internal-ip', '--pod-subnet', '--bridge', '--insecure-registry', '--runtimes', '--log-level', '--config']) {
       assert.ok(node.stdout.includes(f), f);
     }
+  });
+
+  it('run as a program, the launcher gives `hedge node` its own V8 flags and other commands the server\'s', async () => {
+    const traced = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+      execFileAsync('sh', ['-x', HEDGE_BIN, ...args]).then(
+        (o) => ({ code: 0, stderr: o.stderr }),
+        (e: { code?: number; stderr?: string }) => ({ code: e.code ?? null, stderr: e.stderr ?? '' }),
+      );
+    const node = await traced(['node', '--help']);
+    assert.equal(node.code, 0, node.stderr);
+    assert.match(node.stderr, /exec node --max-semi-space-size=1 --v8-pool-size=1 \S*hedge\.js node --help/);
+    const server = await traced(['server', '--help']);
+    assert.equal(server.code, 0, server.stderr);
+    assert.match(server.stderr, /exec node --max-semi-space-size=8 \S*hedge\.js server --help/);
+    // and through its #! line, as an installed `hedge` runs
+    const direct = await execFileAsync(HEDGE_BIN, ['node', '--help']);
+    assert.match(direct.stdout, /--kubeconfig/);
   });
 
   it('hedge node: bad usage exits 2 and names the flag', async () => {
