@@ -196,7 +196,8 @@ describe('edgehub faults', () => {
     assert.ok(lat[lat.length - 1]! < 1_000, `slowest offline get ${lat[lat.length - 1]!.toFixed(1)} ms`);
     await local.patch(Resources.pods, 'p1', 'merge', { status: { phase: 'Running' } }, { namespace: 'default', subresource: 'status' });
     assert.ok(hub.db.pendingCount() >= 2);
-    assert.ok(link.openConnections > 0, 'the black hole really holds connections');
+    // (how many are open at this instant depends on the probe's timing; that some were swallowed does not)
+    assert.ok(link.swallowed > 0, 'the black hole really swallowed connections');
 
     link.restore();
     await hub.waitFor('online');

@@ -18,6 +18,7 @@ interface Pair {
 export class TcpLink {
   private readonly pairs = new Set<Pair>();
   private mode: LinkMode = 'up';
+  private swallowedCount = 0;
   private constructor(
     private readonly server: Server,
     readonly port: number,
@@ -46,6 +47,7 @@ export class TcpLink {
     });
     // black-holed: accepted, read and dropped, never answered
     if (this.mode === 'blackhole') {
+      this.swallowedCount++;
       client.resume();
       return;
     }
@@ -70,6 +72,7 @@ export class TcpLink {
     this.mode = 'blackhole';
     for (const p of this.pairs) {
       if (!p.upstream) continue;
+      this.swallowedCount++;
       p.client.unpipe(p.upstream);
       p.upstream.unpipe(p.client);
       p.client.resume();
@@ -87,9 +90,9 @@ export class TcpLink {
     this.target = target;
   }
 
-  /** connections currently open through the link (black-holed ones included) */
-  get openConnections(): number {
-    return this.pairs.size;
+  /** connections swallowed by the black hole so far (open when it began, or accepted during it) */
+  get swallowed(): number {
+    return this.swallowedCount;
   }
 
   async close(): Promise<void> {
