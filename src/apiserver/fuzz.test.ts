@@ -5,23 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { seededRandom } from '../lib/testing/seeded-random.ts';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
 
 // Only tests read the environment here: it picks the seed and the case count.
 const SEED = Number(process.env.HEDGE_FUZZ_SEED ?? 20261203);
 const CASES = Number(process.env.HEDGE_FUZZ_CASES ?? 2000);
-
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -77,7 +66,7 @@ describe('apiserver fuzz: random and mutated requests', () => {
   after(() => t.close());
 
   it(`never answers 5xx, never crashes, and a refused write changes nothing (seed ${SEED}, ${CASES} cases)`, async () => {
-    const rand = rng(SEED);
+    const rand = seededRandom(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const chance = (p: number) => rand() < p;
 

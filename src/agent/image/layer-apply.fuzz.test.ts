@@ -16,22 +16,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeTar, type TarEntry } from '../../../test/fixtures/images/tar-writer.ts';
 import { isHedgeError } from '../../lib/errors.ts';
+import { seededRandom } from '../../lib/testing/seeded-random.ts';
 import { applyLayer } from './layer-apply.ts';
 
 const SEED = Number(process.env.HEDGE_FUZZ_SEED ?? 20261203);
 const SECONDS = Number(process.env.HEDGE_FUZZ_SECONDS ?? 20);
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Every name a layer may use. None is a name on a real system (no etc/passwd), so an escape
@@ -133,7 +122,7 @@ function mutate(tar: Buffer, rnd: () => number): { bytes: Buffer; how: string } 
 }
 
 test(`random layers never write outside the snapshot (seed ${SEED}, ~${SECONDS} s)`, { timeout: (SECONDS + 120) * 1000 }, async () => {
-  const rnd = prng(SEED);
+  const rnd = seededRandom(SEED);
   const want = new Map([...(await fingerprint(outside))].map(([k, v]) => [`outside/${k}`, v]));
   for (const [k, v] of await fingerprint(lower)) want.set(`lower/${k}`, v);
   const strayBefore = await strayNames();

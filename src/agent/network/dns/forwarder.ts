@@ -50,41 +50,50 @@ function aborted(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
-function udpExchange(u: Upstream, query: Buffer, signal: AbortSignal): Promise<Buffer> {
+type Done = (err: Error | undefined, msg?: Buffer) => void;
+
+/**
+ * One query/answer exchange: `open` starts it and returns what closes its socket; the first of answer,
+ * error or abort settles the promise, and that always closes the socket and drops the abort listener.
+ */
+function exchange(signal: AbortSignal, open: (done: Done) => () => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const sock = createSocket(isIP(u.host) === 6 ? 'udp6' : 'udp4');
-    const id = messageId(query);
-    const done = (err: Error | undefined, msg?: Buffer): void => {
+    if (signal.aborted) return reject(aborted(signal));
+    let close = (): void => {}; // replaced by what `open` returns
+    let settled = false;
+    const done: Done = (err, msg) => {
+      if (settled) return;
+      settled = true;
       signal.removeEventListener('abort', onAbort);
-      sock.close();
+      close();
       if (err) reject(err);
       else if (msg) resolve(msg);
     };
     const onAbort = (): void => done(aborted(signal));
-    if (signal.aborted) return done(aborted(signal));
     signal.addEventListener('abort', onAbort, { once: true });
+    close = open(done);
+    if (settled) close();
+  });
+}
+
+function udpExchange(u: Upstream, query: Buffer, signal: AbortSignal): Promise<Buffer> {
+  return exchange(signal, (done) => {
+    const sock = createSocket(isIP(u.host) === 6 ? 'udp6' : 'udp4');
+    const id = messageId(query);
     sock.on('error', (err) => done(err));
     // answers from elsewhere, or to an earlier id, are ignored (RFC 5452)
     sock.on('message', (msg, rinfo) => {
       if (rinfo.port === u.port && messageId(msg) === id) done(undefined, msg);
     });
     sock.send(query, u.port, u.host, (err) => err && done(err));
+    return () => sock.close();
   });
 }
 
 function tcpExchange(u: Upstream, query: Buffer, signal: AbortSignal): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return exchange(signal, (done) => {
     const sock = connect({ host: u.host, port: u.port });
     let buf = Buffer.alloc(0);
-    const done = (err: Error | undefined, msg?: Buffer): void => {
-      signal.removeEventListener('abort', onAbort);
-      sock.destroy();
-      if (err) reject(err);
-      else if (msg) resolve(msg);
-    };
-    const onAbort = (): void => done(aborted(signal));
-    if (signal.aborted) return done(aborted(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
     sock.on('error', (err) => done(err));
     sock.on('close', () => done(new Error('connection closed before an answer')));
     sock.on('connect', () => {
@@ -96,6 +105,7 @@ function tcpExchange(u: Upstream, query: Buffer, signal: AbortSignal): Promise<B
       buf = Buffer.concat([buf, d]);
       if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) done(undefined, buf.subarray(2, 2 + buf.readUInt16BE(0)));
     });
+    return () => sock.destroy();
   });
 }
 

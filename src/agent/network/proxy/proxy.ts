@@ -3,6 +3,7 @@ import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
+import { sleep } from '../../../lib/sleep.ts';
 import { runCommand } from '../../host/run-command.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from './model.ts';
 import { renderDelete, renderRuleset, type RenderedNames } from './render.ts';
@@ -158,17 +159,4 @@ export class ServiceProxy {
       this.#applied = undefined;
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
