@@ -19,9 +19,9 @@ import type { KubeObject } from '../src/api/object.ts';
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
-import { REPO_ROOT } from '../test/e2e/harness.ts';
-import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
+import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
 import { cpuMs, percentile, printTable } from './apiserver-seed.ts';
+import { runBuiltAgent, shebangFlags } from './lib/built-agent.ts';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '10' } } });
 const N = Number(values.pods);
@@ -66,23 +66,6 @@ function descendants(pid: number): number[] {
   };
   walk(pid);
   return out;
-}
-
-/** the V8 flags bin/hedge.js's shebang gives `hedge node` (the harness starts it without them) */
-function shebangFlags(): string {
-  const first = readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[0];
-  return first.split(/\s+/).filter((a) => a.startsWith('--')).join(' ');
-}
-
-async function runBuiltAgent(node: HedgeNode): Promise<string> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
-    await node.stop();
-    await node.start();
-    const newer = execFileSync('find', ['src', '-name', '*.ts', '-newer', 'dist/BUILD_STAMP'], { cwd: REPO_ROOT }).toString().trim();
-    if (newer === '') return 'dist bundle';
-  }
-  return 'UNSURE (sources kept changing; may be tsx)';
 }
 
 const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];

@@ -16,13 +16,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject } from '../src/api/object.ts';
-import { startTestServer, testToken } from '../src/apiserver/testing/test-server.ts';
-import { HttpKubeClient } from '../src/client/http-client.ts';
-import { loadKubeconfig } from '../src/client/kubeconfig.ts';
+import type { HttpKubeClient } from '../src/client/http-client.ts';
 import { Resources } from '../src/client/resources.ts';
-import { startHub } from '../src/edgehub/hub.ts';
-import { TcpLink } from '../src/edgehub/testing/tcp-link.ts';
-import { silentLogger } from '../src/lib/log.ts';
+import { nodePod, startHubRig, until as untilWithin } from '../src/edgehub/testing/hub-rig.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
 const PODS = Number(process.argv[2] ?? 200);
@@ -45,38 +41,26 @@ async function time(n: number, fn: () => Promise<unknown>): Promise<number[]> {
   }
   return out;
 }
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** fine-grained polling: the catch-up times below are measured with it */
+const until = (what: string, cond: () => boolean | Promise<boolean>): Promise<void> => untilWithin(what, cond, 120_000, 5);
 const rssMiB = (): number => process.memoryUsage().rss / 1024 / 1024;
 
 const dir = await mkdtemp(join(tmpdir(), 'bench-edgehub-'));
 const cloudStore = new SqliteStore({ path: join(dir, 'cloud.db') });
-const cloud = await startTestServer({ store: cloudStore });
-const u = new URL(cloud.url);
-const link = await TcpLink.open({ host: u.hostname, port: Number(u.port) });
-const admin = new HttpKubeClient({ server: cloud.url, token: testToken });
-await admin.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE } });
-for (let i = 0; i < PODS; i++) {
-  await admin.create(Resources.pods, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}`, namespace: 'default', labels: { app: 'bench' } }, spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }] } });
-}
-await admin.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
-global.gc?.();
-const rssBefore = rssMiB();
-const hub = await startHub({
+let rssBefore = 0;
+const rig = await startHubRig({
   nodeName: NODE,
-  dir: join(dir, 'hub'),
-  cloud: { server: `http://127.0.0.1:${link.port}`, token: testToken },
-  port: 0,
-  logger: silentLogger(),
+  dir,
+  cloudStore,
+  seed: async (admin) => {
+    for (let i = 0; i < PODS; i++) await admin.create(Resources.pods, nodePod(NODE, `p${i}`, {}, { app: 'bench' }));
+    await admin.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
+    global.gc?.();
+    rssBefore = rssMiB();
+  },
 });
-const local = new HttpKubeClient(await loadKubeconfig(hub.kubeconfigPath));
-await hub.waitFor('online');
-await until(async () => (await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length === PODS);
+const { link, hub, local, admin } = rig;
+await until('pods replicated', async () => (await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length === PODS);
 
 const reads = {
   'get pod': (c: HttpKubeClient) => () => c.get(Resources.pods, 'p7', { namespace: 'default' }),
@@ -120,13 +104,13 @@ for (const mode of ['watch resumes', 'compacted: 410, relist + reconcile'] as co
   for (let i = 0; i < CHANGED; i++) {
     const name = `p${i % PODS}`;
     if (i < PODS) await admin.patch(Resources.pods, name, 'merge', { metadata: { labels: { round: `${tag}${i}` } } }, { namespace: 'default' });
-    else await admin.create(Resources.pods, { apiVersion: 'v1', kind: 'Pod', metadata: { name: `x${tag}${i}`, namespace: 'default' }, spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }] } });
+    else await admin.create(Resources.pods, nodePod(NODE, `x${tag}${i}`));
   }
   if (tag === 'c') await cloudStore.compact(await cloudStore.currentRevision());
   const expectItems = (await admin.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length;
   const t = performance.now();
   link.restore();
-  await until(async () => {
+  await until('caught up', async () => {
     const items = (await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items;
     return items.length === expectItems && items.filter((p: KubeObject) => p.metadata.labels?.round?.startsWith(tag)).length === Math.min(PODS, CHANGED);
   });
@@ -144,9 +128,5 @@ console.log(`| link cut → hub offline (median of ${detections.length}; probe 5
 for (const [mode, t] of Object.entries(catchUp)) console.log(`| reconnect catch-up, ${CHANGED} changed pods, ${mode} | ${ms(t)} ms (incl. health probe up to 500 ms) |`);
 console.log(`| process RSS growth with the hub and ${PODS + 2 * (CHANGED - PODS)} replicated pods | ${rssHub.toFixed(1)} MiB |`);
 
-await local.close();
-await admin.close();
-await hub.close();
-await link.close();
-await cloud.close();
+await rig.close();
 await rm(dir, { recursive: true, force: true });

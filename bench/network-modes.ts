@@ -20,8 +20,6 @@
  *
  *   node --import tsx bench/network-modes.ts [--runs 3] [--rr 20000] [--pings 30] [--iperf-seconds 2]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +33,7 @@ import { IpNetlink } from '../src/agent/network/overlay/ip-netlink.ts';
 import { Overlay, vtepMac } from '../src/agent/network/overlay/overlay.ts';
 import { silentLogger } from '../src/lib/log.ts';
 import type { NetworkSandbox } from '../src/agent/network/types.ts';
+import { RR_CLIENT, RR_SERVER, UDP_RR_CLIENT, UDP_RR_SERVER, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -51,6 +50,8 @@ const IPERF_SECONDS = Number(argv['iperf-seconds']);
 const RR_PORT = 7070;
 const IPERF_PORT = 5201;
 const signal = new AbortController().signal;
+// ^C mid-run must not leave namespaces, links and CNI rules behind
+const cleanups = cleanupList();
 
 interface Measurement {
   pingMs: number;
@@ -58,50 +59,6 @@ interface Measurement {
   gbits1024: number;
   rrPerSec: number;
   udpRrPerSec: number;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-const RR_SERVER = `require('net').createServer(s => { s.setNoDelay(true); s.on('data', d => s.write(d)); })
-  .listen(+process.argv[2], process.argv[1], () => console.log('ready'));`;
-const UDP_RR_SERVER = `const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(m, r.port, r.address));
-  s.bind(+process.argv[2], process.argv[1], () => console.log('ready'));`;
-const UDP_RR_CLIENT = `const [host, port, n] = [process.argv[1], +process.argv[2], +process.argv[3]];
-const s = require('dgram').createSocket('udp4'); const b = Buffer.from('x'); let i = 0; let t0;
-s.on('message', () => { if (++i >= n) { console.log(n / (Number(process.hrtime.bigint() - t0) / 1e9)); s.close(); } else s.send(b, port, host); });
-s.connect(port, host, () => { t0 = process.hrtime.bigint(); s.send(b); });`;
-const RR_CLIENT = `const [host, port, n] = [process.argv[1], +process.argv[2], +process.argv[3]];
-const s = require('net').connect({ host, port, noDelay: true }, () => {
-  const b = Buffer.from('x'); let i = 0; const t0 = process.hrtime.bigint();
-  s.on('data', (d) => { i += d.length; if (i >= n) { console.log(n / (Number(process.hrtime.bigint() - t0) / 1e9)); s.destroy(); } else s.write(b); });
-  s.write(b);
-});`;
-
-function nsenter(netns: string, cmd: string[]): string[] {
-  return [`--net=${netns}`, '--', ...cmd];
-}
-
-/** Starts a long-lived server in the namespace and waits for `readyLine` on its stdout (kept drained after). */
-function startServer(netns: string, cmd: string[], readyLine: RegExp): Promise<ChildProcess> {
-  const child = spawn('nsenter', nsenter(netns, cmd), { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (readyLine.test(seen)) resolve(child);
-    });
-    child.on('close', () => reject(new Error(`${cmd[0]} exited before it was ready: ${seen}`)));
-    child.on('error', reject);
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGKILL');
-  await once(child, 'close');
 }
 
 interface Scenario {
@@ -201,25 +158,6 @@ async function crossNode(run: string, netnsDir: string): Promise<{ hostA: string
   return { hostA, hostB, podA, podB, ips };
 }
 
-const cleanups: (() => Promise<unknown>)[] = [];
-let cleaning: Promise<void> | undefined;
-
-/** Runs once however often it is called (normal end and a signal may race), newest first. */
-function runCleanups(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
-  })();
-  return cleaning;
-}
-
-// ^C mid-run must not leave namespaces, links and CNI rules behind
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    console.error(`${sig}: cleaning up`);
-    void runCleanups().finally(() => process.exit(130));
-  });
-}
-
 async function main(): Promise<void> {
   const run = randomSuffix();
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-netbench-'));
@@ -282,7 +220,7 @@ async function main(): Promise<void> {
       results.push([sc.label, sc.baseline, { pingMs: median(sc.pings), gbits128: median(sc.gbits128), gbits1024: median(sc.gbits1024), rrPerSec: median(sc.rrs), udpRrPerSec: median(sc.udpRrs) }]);
     }
   } finally {
-    await runCleanups();
+    await cleanups.run();
   }
   printTables(results);
 }

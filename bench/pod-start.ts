@@ -18,8 +18,8 @@ import { START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/sta
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
-import { REPO_ROOT } from '../test/e2e/harness.ts';
 import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
+import { runBuiltAgent, shebangFlags } from './lib/built-agent.ts';
 
 const iterations = Number(process.argv[2] ?? 10);
 const only = process.argv[3]?.split(',');
@@ -41,24 +41,6 @@ const skip = edgeNodeSkipReason(['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/c
 if (skip) {
   console.log(`pod-start bench skipped: ${skip}`);
   process.exit(0);
-}
-
-/** the V8 flags bin/hedge.js's shebang gives `hedge node` (the harness starts it without them) */
-function shebangFlags(): string {
-  const first = readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[0];
-  return first.split(/\s+/).filter((a) => a.startsWith('--')).join(' ');
-}
-
-/** (re)build dist/ and restart the node until it provably ran the bundle: no source newer than the stamp after it was ready */
-async function runBuiltAgent(node: HedgeNode): Promise<string> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
-    await node.stop();
-    await node.start();
-    const newer = execFileSync('find', ['src', '-name', '*.ts', '-newer', 'dist/BUILD_STAMP'], { cwd: REPO_ROOT }).toString().trim();
-    if (newer === '') return 'dist bundle';
-  }
-  return 'UNSURE (sources kept changing; may be tsx)';
 }
 
 function bareRun(rt: (typeof RUNTIMES)[number], bundle: string, root: string, id: string): number {

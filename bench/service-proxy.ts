@@ -14,8 +14,6 @@
  *
  *   node --import tsx bench/service-proxy.ts [--runs 5] [--rr 20000] [--syncs 5] [--services 1000] [--endpoints 10]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +25,7 @@ import { randomSubnet, randomSuffix } from '../src/agent/network/test-helpers.ts
 import type { NetworkSandbox } from '../src/agent/network/types.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from '../src/agent/network/proxy/model.ts';
 import { renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
+import { RR_CLIENT, RR_SERVER, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -44,60 +43,11 @@ const SERVICES = Number(argv.services);
 const ENDPOINTS = Number(argv.endpoints);
 const RR_PORT = 7070;
 const signal = new AbortController().signal;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-const RR_SERVER = `require('net').createServer(s => { s.setNoDelay(true); s.on('data', d => s.write(d)); })
-  .listen(+process.argv[2], '0.0.0.0', () => console.log('ready'));`;
-const RR_CLIENT = `const [host, port, n] = [process.argv[1], +process.argv[2], +process.argv[3]];
-const s = require('net').connect({ host, port, noDelay: true }, () => {
-  const b = Buffer.from('x'); let i = 0; const t0 = process.hrtime.bigint();
-  s.on('data', (d) => { i += d.length; if (i >= n) { console.log(n / (Number(process.hrtime.bigint() - t0) / 1e9)); s.destroy(); } else s.write(b); });
-  s.write(b);
-});`;
-
-const nsenter = (netns: string, cmd: string[]): string[] => [`--net=${netns}`, '--', ...cmd];
-
-function startServer(netns: string, cmd: string[]): Promise<ChildProcess> {
-  const child = spawn('nsenter', nsenter(netns, cmd), { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (/ready/.test(seen)) resolve(child);
-    });
-    child.on('close', () => reject(new Error(`server exited before it was ready: ${seen}`)));
-    child.on('error', reject);
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGKILL');
-  await once(child, 'close');
-}
+const cleanups = cleanupList();
 
 async function nftApply(script: string, netns?: string): Promise<void> {
   const res = netns ? await runCommand('nsenter', nsenter(netns, ['nft', '-f', '-']), { input: script }) : await runCommand('nft', ['-f', '-'], { input: script });
   if (res.code !== 0) throw new Error(`nft -f - failed: ${res.stderr.slice(0, 500)}`);
-}
-
-const cleanups: (() => Promise<unknown>)[] = [];
-let cleaning: Promise<void> | undefined;
-function runCleanups(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
-  })();
-  return cleaning;
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    console.error(`${sig}: cleaning up`);
-    void runCleanups().finally(() => process.exit(130));
-  });
 }
 
 /** `n` Services with `e` ready endpoints each, as the informers would hand them over. */
@@ -198,7 +148,7 @@ async function rrBench(run: string, dataDir: string, netnsDir: string): Promise<
   const r = renderRuleset(buildModel([svc], [slice], { nodeName: 'bench' }), { table });
   await nftApply(r.script);
   cleanups.push(() => nftApply(renderDelete(table)));
-  const server = await startServer(b.netnsPath, [process.execPath, '-e', RR_SERVER, '', String(RR_PORT)]);
+  const server = await startServer(b.netnsPath, [process.execPath, '-e', RR_SERVER, '0.0.0.0', String(RR_PORT)]);
   cleanups.push(() => stop(server));
   const rr = async (target: string, port: number): Promise<number> => {
     const out = await runChecked('nsenter', nsenter(a.netnsPath, [process.execPath, '-e', RR_CLIENT, target, String(port), String(RR_COUNT)]));
@@ -232,7 +182,7 @@ async function main(): Promise<void> {
     out.push(...(await rrBench(run, dataDir, netnsDir)));
     out.push(...(await syncBench(run, netnsDir)));
   } finally {
-    await runCleanups();
+    await cleanups.run();
   }
   console.log(out.join('\n'));
 }

@@ -10,37 +10,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { KubeObject } from '../api/object.ts';
-import { startTestServer, testToken, type TestServer } from '../apiserver/testing/test-server.ts';
 import { HttpKubeClient } from '../client/http-client.ts';
-import { loadKubeconfig } from '../client/kubeconfig.ts';
 import { Resources } from '../client/resources.ts';
 import { isHedgeError } from '../lib/errors.ts';
-import { silentLogger } from '../lib/log.ts';
 import { MemoryStore } from '../store/index.ts';
-import { startHub, type RunningHub } from './hub.ts';
-import { TcpLink } from './testing/tcp-link.ts';
+import type { RunningHub } from './hub.ts';
+import { nodePod, startHubRig, until, type HubRig } from './testing/hub-rig.ts';
+import type { TcpLink } from './testing/tcp-link.ts';
 
 const NODE = 'edge-authz';
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const secret = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, stringData: { v: name } } as KubeObject);
-const podUsing = (name: string, secretName: string, nodeName = NODE): KubeObject => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: 'default' },
-  spec: { nodeName, containers: [{ name: 'c', image: 'busybox' }], volumes: [{ name: 's', secret: { secretName } }] },
-});
+const podUsing = (name: string, secretName: string, nodeName = NODE): KubeObject => nodePod(nodeName, name, { volumes: [{ name: 's', secret: { secretName } }] });
 const forbidden = (err: unknown): boolean => isHedgeError(err, 'Forbidden');
 
 describe('edgehub with node credentials caches and serves only what the node authorizer allows', () => {
-  let cloud: TestServer;
+  let rig: HubRig;
   let link: TcpLink;
   let dir: string;
   let hub: RunningHub;
@@ -51,38 +36,26 @@ describe('edgehub with node credentials caches and serves only what the node aut
   const replicatedPods = async (): Promise<string[]> => (await hub.replica.list(Resources.pods)).map((p) => p.metadata.name ?? '');
 
   before(async () => {
-    cloud = await startTestServer();
-    const u = new URL(cloud.url);
-    link = await TcpLink.open({ host: u.hostname, port: Number(u.port) });
-    admin = new HttpKubeClient({ server: cloud.url, token: testToken });
-    await admin.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE } });
-    await admin.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'elsewhere' } });
-    for (const s of ['mine', 'theirs', 'unused']) await admin.create(Resources.secrets, secret(s));
-    await admin.create(Resources.pods, podUsing('uses-mine', 'mine'));
-    await admin.create(Resources.pods, podUsing('uses-theirs', 'theirs', 'elsewhere'));
     dir = await mkdtemp(join(tmpdir(), 'edgehub-authz-'));
-    hub = await startHub({
+    rig = await startHubRig({
       nodeName: NODE,
-      dir: join(dir, 'hub'),
+      dir,
       // the node's own credential (test authenticator: node-<name> is system:node:<name>)
-      cloud: { server: `http://127.0.0.1:${link.port}`, token: `node-${NODE}` },
-      port: 0,
-      logger: silentLogger(),
-      store: replicaStore,
-      healthIntervalMs: 100,
-      healthTimeoutMs: 500,
+      token: `node-${NODE}`,
+      seed: async (a) => {
+        await a.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'elsewhere' } });
+        for (const s of ['mine', 'theirs', 'unused']) await a.create(Resources.secrets, secret(s));
+        await a.create(Resources.pods, podUsing('uses-mine', 'mine'));
+        await a.create(Resources.pods, podUsing('uses-theirs', 'theirs', 'elsewhere'));
+      },
+      hub: { store: replicaStore, healthIntervalMs: 100, healthTimeoutMs: 500 },
     });
-    local = new HttpKubeClient(await loadKubeconfig(hub.kubeconfigPath));
-    await hub.waitFor('online');
+    ({ link, hub, local, admin } = rig);
     await until('the node\'s pod replicated', async () => (await replicatedPods()).includes('uses-mine'));
   });
 
   after(async () => {
-    await local.close();
-    await admin.close();
-    await hub.close();
-    await link.close();
-    await cloud.close();
+    await rig.close();
     await rm(dir, { recursive: true, force: true });
   });
 

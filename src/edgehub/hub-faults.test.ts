@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { KubeObject } from '../api/object.ts';
-import { startTestServer, testToken, type TestServer } from '../apiserver/testing/test-server.ts';
+import { startTestServer, testToken } from '../apiserver/testing/test-server.ts';
 import { HttpKubeClient } from '../client/http-client.ts';
-import { loadKubeconfig } from '../client/kubeconfig.ts';
 import { Resources } from '../client/resources.ts';
 import type { KubeClient, WatchEvent } from '../client/types.ts';
 import { isHedgeError } from '../lib/errors.ts';
@@ -15,27 +14,15 @@ import { silentLogger } from '../lib/log.ts';
 import type { Store } from '../store/index.ts';
 import { MemoryStore } from '../store/index.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
-import { startHub, type RunningHub } from './hub.ts';
-import { TcpLink } from './testing/tcp-link.ts';
+import { nodePod, startHubRig, until as untilWithin, type HubRig } from './testing/hub-rig.ts';
 
 const NODE = 'edge-f';
 const onNode = `spec.nodeName=${NODE}`;
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** faults take longer to settle: 20 s unless told */
+const until = (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> => untilWithin(what, cond, timeoutMs);
 
 // p1 uses ConfigMap cfg: offline the hub serves a cached object only while a pod of the node references it
-const pod = (name: string): KubeObject => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: 'default' },
-  spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }], ...(name === 'p1' ? { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] } : {}) },
-});
+const pod = (name: string): KubeObject => nodePod(NODE, name, name === 'p1' ? { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] } : {});
 
 const event = (message: string): KubeObject =>
   ({
@@ -84,38 +71,22 @@ function informer(client: KubeClient, signal: AbortSignal): { objects: Map<strin
 const view = (items: KubeObject[]): Record<string, unknown> =>
   Object.fromEntries(items.map((p) => [p.metadata.name ?? '', { uid: p.metadata.uid, labels: p.metadata.labels ?? {}, spec: p.spec, status: p.status ?? {} }]).sort(([a], [b]) => String(a).localeCompare(String(b))));
 
-interface Rig {
-  cloud: TestServer;
-  cloudStore: Store;
-  link: TcpLink;
-  hub: RunningHub;
-  local: HttpKubeClient;
-  admin: HttpKubeClient;
-  dir: string;
-}
+type Rig = HubRig & { cloudStore: Store; dir: string };
 
 async function rig(cloudStore: Store, dir: string): Promise<Rig> {
-  const cloud = await startTestServer({ store: cloudStore });
-  const u = new URL(cloud.url);
-  const link = await TcpLink.open({ host: u.hostname, port: Number(u.port) });
-  const admin = new HttpKubeClient({ server: cloud.url, token: testToken });
-  await admin.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE } });
-  for (const n of ['p1', 'p2']) await admin.create(Resources.pods, pod(n));
-  await admin.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
-  const hub = await startHub({
+  const r = await startHubRig({
     nodeName: NODE,
-    dir: join(dir, 'hub'),
-    cloud: { server: `http://127.0.0.1:${link.port}`, token: testToken },
-    port: 0,
-    logger: silentLogger(),
-    store: new MemoryStore(),
-    healthIntervalMs: 100,
-    healthTimeoutMs: 500,
+    dir,
+    cloudStore,
+    seed: async (admin) => {
+      for (const n of ['p1', 'p2']) await admin.create(Resources.pods, pod(n));
+      await admin.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
+    },
+    hub: { store: new MemoryStore(), healthIntervalMs: 100, healthTimeoutMs: 500 },
+    requestTimeoutMs: 30_000,
   });
-  const local = new HttpKubeClient({ ...(await loadKubeconfig(hub.kubeconfigPath)), requestTimeoutMs: 30_000 });
-  await hub.waitFor('online');
-  await until('pods replicated', async () => (await local.list(Resources.pods, { fieldSelector: onNode })).items.length === 2);
-  return { cloud, cloudStore, link, hub, local, admin, dir };
+  await until('pods replicated', async () => (await r.local.list(Resources.pods, { fieldSelector: onNode })).items.length === 2);
+  return { ...r, cloudStore, dir };
 }
 
 async function timed<T>(p: Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
@@ -151,13 +122,7 @@ describe('edgehub faults', () => {
     const dir = await mkdtemp(join(tmpdir(), 'edgehub-faults-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const r = await rig(store, dir);
-    cleanups.push(async () => {
-      await r.local.close();
-      await r.admin.close();
-      await r.hub.close();
-      await r.link.close();
-      await r.cloud.close();
-    });
+    cleanups.push(() => r.close());
     return r;
   }
 

@@ -5,34 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { KubeObject } from '../api/object.ts';
-import { startTestServer, testToken, type TestServer } from '../apiserver/testing/test-server.ts';
 import { HttpKubeClient } from '../client/http-client.ts';
 import { loadKubeconfig } from '../client/kubeconfig.ts';
 import { Resources } from '../client/resources.ts';
 import type { KubeClient, WatchEvent } from '../client/types.ts';
 import { isHedgeError } from '../lib/errors.ts';
-import { silentLogger } from '../lib/log.ts';
 import { MemoryStore } from '../store/index.ts';
-import { startHub, type RunningHub } from './hub.ts';
-import { TcpLink } from './testing/tcp-link.ts';
+import type { RunningHub } from './hub.ts';
+import { nodePod, startHubRig, until, type HubRig } from './testing/hub-rig.ts';
+import type { TcpLink } from './testing/tcp-link.ts';
 
 const NODE = 'edge-1';
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 // p1 uses ConfigMap cfg: offline the hub serves a cached object only while a pod of the node references it
-const pod = (name: string): KubeObject => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: 'default' },
-  spec: { nodeName: NODE, containers: [{ name: 'c', image: 'busybox' }], ...(name === 'p1' ? { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] } : {}) },
-});
+const pod = (name: string): KubeObject => nodePod(NODE, name, name === 'p1' ? { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] } : {});
 
 /** collects a watch's events until aborted */
 function collect(client: KubeClient, rv: string, signal: AbortSignal): { events: WatchEvent[]; error?: unknown } {
@@ -49,7 +35,7 @@ function collect(client: KubeClient, rv: string, signal: AbortSignal): { events:
 
 describe('edgehub', () => {
   let cloudStore: MemoryStore;
-  let cloud: TestServer;
+  let rig: HubRig;
   let link: TcpLink;
   let dir: string;
   let hub: RunningHub;
@@ -60,36 +46,24 @@ describe('edgehub', () => {
 
   before(async () => {
     cloudStore = new MemoryStore();
-    cloud = await startTestServer({ store: cloudStore });
-    const u = new URL(cloud.url);
-    link = await TcpLink.open({ host: u.hostname, port: Number(u.port) });
-    admin = new HttpKubeClient({ server: cloud.url, token: testToken });
-    await admin.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE } });
-    await admin.create(Resources.pods, pod('p1'));
-    await admin.create(Resources.pods, pod('p2'));
-    await admin.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
     dir = await mkdtemp(join(tmpdir(), 'edgehub-'));
-    hub = await startHub({
+    rig = await startHubRig({
       nodeName: NODE,
-      dir: join(dir, 'hub'),
-      cloud: { server: `http://127.0.0.1:${link.port}`, token: testToken },
-      port: 0,
-      logger: silentLogger(),
-      store: replicaStore,
-      healthIntervalMs: 100,
-      healthTimeoutMs: 500,
+      dir,
+      cloudStore,
+      seed: async (a) => {
+        await a.create(Resources.pods, pod('p1'));
+        await a.create(Resources.pods, pod('p2'));
+        await a.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
+      },
+      hub: { store: replicaStore, healthIntervalMs: 100, healthTimeoutMs: 500 },
     });
-    local = new HttpKubeClient(await loadKubeconfig(hub.kubeconfigPath));
-    await hub.waitFor('online');
+    ({ link, hub, local, admin } = rig);
   });
 
   after(async () => {
     watches.abort();
-    await local.close();
-    await admin.close();
-    await hub.close();
-    await link.close();
-    await cloud.close();
+    await rig.close();
     await rm(dir, { recursive: true, force: true });
   });
 

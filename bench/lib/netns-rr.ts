@@ -1,0 +1,81 @@
+/**
+ * Shared pieces of the network benches (network-modes, service-proxy): 1-byte request/response
+ * clients and servers (node scripts run under nsenter in a pod's namespace), long-lived servers
+ * started and stopped by PID, medians, and one cleanup list that also runs on ^C so a bench never
+ * leaves namespaces, links, nft tables or CNI state behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** TCP echo: `node -e RR_SERVER <host> <port>`; prints `ready` once listening. */
+export const RR_SERVER = `require('net').createServer(s => { s.setNoDelay(true); s.on('data', d => s.write(d)); })
+  .listen(+process.argv[2], process.argv[1], () => console.log('ready'));`;
+/** TCP_RR over one connection: `node -e RR_CLIENT <host> <port> <n>`; prints round trips per second. */
+export const RR_CLIENT = `const [host, port, n] = [process.argv[1], +process.argv[2], +process.argv[3]];
+const s = require('net').connect({ host, port, noDelay: true }, () => {
+  const b = Buffer.from('x'); let i = 0; const t0 = process.hrtime.bigint();
+  s.on('data', (d) => { i += d.length; if (i >= n) { console.log(n / (Number(process.hrtime.bigint() - t0) / 1e9)); s.destroy(); } else s.write(b); });
+  s.write(b);
+});`;
+/** UDP echo: `node -e UDP_RR_SERVER <host> <port>`; prints `ready` once bound. */
+export const UDP_RR_SERVER = `const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(m, r.port, r.address));
+  s.bind(+process.argv[2], process.argv[1], () => console.log('ready'));`;
+/** UDP_RR: `node -e UDP_RR_CLIENT <host> <port> <n>`; prints round trips per second (no retransmission: give it a deadline). */
+export const UDP_RR_CLIENT = `const [host, port, n] = [process.argv[1], +process.argv[2], +process.argv[3]];
+const s = require('dgram').createSocket('udp4'); const b = Buffer.from('x'); let i = 0; let t0;
+s.on('message', () => { if (++i >= n) { console.log(n / (Number(process.hrtime.bigint() - t0) / 1e9)); s.close(); } else s.send(b, port, host); });
+s.connect(port, host, () => { t0 = process.hrtime.bigint(); s.send(b); });`;
+
+/** the arguments of `nsenter` that run `cmd` in the network namespace pinned at `netns` */
+export function nsenter(netns: string, cmd: string[]): string[] {
+  return [`--net=${netns}`, '--', ...cmd];
+}
+
+/** Starts a long-lived server in the namespace and waits for `readyLine` on its stdout (kept drained after). */
+export function startServer(netns: string, cmd: string[], readyLine: RegExp = /ready/): Promise<ChildProcess> {
+  const child = spawn('nsenter', nsenter(netns, cmd), { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (readyLine.test(seen)) resolve(child);
+    });
+    child.on('close', () => reject(new Error(`${cmd[0]} exited before it was ready: ${seen}`)));
+    child.on('error', reject);
+  });
+}
+
+/** Kills a server started by `startServer` by its PID and waits for it to be gone. */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGKILL');
+  await once(child, 'close');
+}
+
+/**
+ * A bench's cleanup list: `push` what undoes each step as it is done; `run` undoes them newest
+ * first, once however often it is called (normal end and a signal may race). SIGINT/SIGTERM run
+ * it and exit 130.
+ */
+export function cleanupList(): { push: (fn: () => Promise<unknown>) => void; run: () => Promise<void> } {
+  const fns: (() => Promise<unknown>)[] = [];
+  let cleaning: Promise<void> | undefined;
+  const run = (): Promise<void> => {
+    cleaning ??= (async () => {
+      for (const fn of fns.reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
+    })();
+    return cleaning;
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      console.error(`${sig}: cleaning up`);
+      void run().finally(() => process.exit(130));
+    });
+  }
+  return { push: (fn) => void fns.push(fn), run };
+}
