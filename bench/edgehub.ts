@@ -53,7 +53,9 @@ const rig = await startHubRig({
   dir,
   cloudStore,
   seed: async (admin) => {
-    for (let i = 0; i < PODS; i++) await admin.create(Resources.pods, nodePod(NODE, `p${i}`, {}, { app: 'bench' }));
+    // p0 uses ConfigMap cfg: offline the hub serves a cached object only while a pod of the node references it
+    const cfgVolume = { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] };
+    for (let i = 0; i < PODS; i++) await admin.create(Resources.pods, nodePod(NODE, `p${i}`, i === 0 ? cfgVolume : {}, { app: 'bench' }));
     await admin.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
     global.gc?.();
     rssBefore = rssMiB();
