@@ -12,31 +12,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
-import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { findKubectl, REPO_ROOT, run, type HedgeServer } from './harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
+import { startPartitionedEdge, type PartitionedEdge } from './partitioned-edge.ts';
 import { waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const kubectlPath = findKubectl();
 const skip = edgeNodeSkipReason(NEEDED) ?? (kubectlPath ? undefined : 'no kubectl (run scripts/setup.sh)');
 
-const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
-const net = { cloud: `ic-${rand}`, edge: `ie-${rand}` };
-const nsPath = (n: string): string => `/run/netns/${n}`;
-// 10.224-231.x.0/29: away from the node harness' pod subnets, the default 10.88 and edgehub-offline's 10.216-223
-const prefix = `10.${224 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}`;
-const ip = { root: `${prefix}.1`, cloudA: `${prefix}.2`, cloudB: `${prefix}.5`, edge: `${prefix}.6` };
-const ifs = { root: `ir${rand}`, cloudA: `ic${rand}`, cloudB: `ix${rand}`, edge: `iy${rand}` };
-const NS = `inf-${rand}`;
-
-async function sh(cmd: string, args: string[]): Promise<string> {
-  const r = await run(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-const cut = (): Promise<string> =>
-  sh('ip', ['netns', 'exec', net.edge, 'nft', `add table inet hedgecut { chain i { type filter hook input priority 0; iifname "${ifs.edge}" drop; }; chain o { type filter hook output priority 0; oifname "${ifs.edge}" drop; }; }`]);
-const heal = (): Promise<string> => sh('ip', ['netns', 'exec', net.edge, 'nft', 'delete table inet hedgecut']);
+const NS = `inf-${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0')}`;
 
 type Line = { ev?: 'add' | 'update' | 'delete'; name?: string; gen?: string; list?: number; error?: string; started?: boolean };
 
@@ -47,38 +32,18 @@ describe('edgehub: a client-node informer through the hub sees every change once
   let child: ChildProcess | undefined;
   const lines: Line[] = [];
   let stderr = '';
-  const nodeName = `edge-${rand}`;
+  let edge: PartitionedEdge;
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'hedge-edgehub-informer-'));
-    await sh('ip', ['netns', 'add', net.cloud]);
-    await sh('ip', ['netns', 'add', net.edge]);
-    await sh('ip', ['link', 'add', ifs.root, 'type', 'veth', 'peer', 'name', ifs.cloudA, 'netns', net.cloud]);
-    await sh('ip', ['link', 'add', ifs.edge, 'netns', net.edge, 'type', 'veth', 'peer', 'name', ifs.cloudB, 'netns', net.cloud]);
-    await sh('ip', ['addr', 'add', `${ip.root}/30`, 'dev', ifs.root]);
-    await sh('ip', ['link', 'set', ifs.root, 'up']);
-    for (const [ns, dev, addr] of [[net.cloud, ifs.cloudA, ip.cloudA], [net.cloud, ifs.cloudB, ip.cloudB], [net.edge, ifs.edge, ip.edge]] as const) {
-      await sh('ip', ['-n', ns, 'addr', 'add', `${addr}/30`, 'dev', dev]);
-      await sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-      await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    await sh('ip', ['-n', net.edge, 'route', 'add', `${ip.cloudA}/32`, 'via', ip.cloudB]);
-    server = await startHedgeServer({ netns: nsPath(net.cloud), extraArgs: ['--listen', `${ip.cloudA}:0`, '--advertise-host', ip.cloudA] });
-    const kubeconfig = join(tmp, 'node.kubeconfig');
-    const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig, '--server', server.url]);
-    assert.equal(tok.code, 0, tok.stderr);
-    node = await startHedgeNode({ kubeconfig, nodeName, runtimes: ['runc'], netns: nsPath(net.edge), extraArgs: ['--log-level', 'warn'] });
+    // 10.224-231.x.0/29: away from the node harness' pod subnets, the default 10.88 and edgehub-offline's 10.216-223
+    edge = await startPartitionedEdge({ letter: 'i', octetBase: 224, tmp, nodeArgs: ['--log-level', 'warn'] });
+    ({ server, node } = edge);
   });
 
   after(async () => {
     child?.kill('SIGTERM');
-    await heal().catch(() => undefined);
-    await node?.cleanup();
-    await server?.stop();
-    await server?.cleanup();
-    await run('ip', ['link', 'del', ifs.root]);
-    await run('ip', ['netns', 'del', net.edge]);
-    await run('ip', ['netns', 'del', net.cloud]);
+    await edge?.destroy();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -91,7 +56,7 @@ describe('edgehub: a client-node informer through the hub sees every change once
     await api('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     for (let i = 0; i < 3; i++) await api('POST', `/api/v1/namespaces/${NS}/services`, svc(`pre-${i}`, `pre-${i}`));
 
-    child = spawn('nsenter', [`--net=${nsPath(net.edge)}`, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'test', 'e2e', 'hub-informer-child.ts'), join(node.dataDir, 'hub', 'kubeconfig'), NS], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('nsenter', [`--net=${edge.edgeNetns}`, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'test', 'e2e', 'hub-informer-child.ts'), join(node.dataDir, 'hub', 'kubeconfig'), NS], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -106,10 +71,10 @@ describe('edgehub: a client-node informer through the hub sees every change once
     await waitUntil('the informer listed the three Services', 60_000, async () => (changes().length >= 3 ? true : undefined), explain);
 
     // ---- the link is cut: the hub notices (a write it cannot journal is refused at once) ----
-    await cut();
+    await edge.cut();
     try {
       await waitUntil('the hub is offline', 30_000, async () => {
-        const r = await run('nsenter', [`--net=${nsPath(net.edge)}`, kubectlPath!, '--kubeconfig', join(node.dataDir, 'hub', 'kubeconfig'), 'create', 'configmap', `probe-${Date.now()}`, '-n', NS, '--request-timeout=10s']);
+        const r = await run('nsenter', [`--net=${edge.edgeNetns}`, kubectlPath!, '--kubeconfig', join(node.dataDir, 'hub', 'kubeconfig'), 'create', 'configmap', `probe-${Date.now()}`, '-n', NS, '--request-timeout=10s']);
         return r.code !== 0 && /unreachable/.test(r.stderr) ? true : undefined;
       }, explain);
       const before = changes().length;
@@ -131,7 +96,7 @@ describe('edgehub: a client-node informer through the hub sees every change once
       assert.equal(changes().length, before, 'nothing reaches the informer while cut');
 
       // ---- the link is back ----
-      await heal();
+      await edge.heal();
       await api('POST', `/api/v1/namespaces/${NS}/services`, svc('zz-sentinel', 'last'));
       expected.push('add zz-sentinel last');
       await waitUntil('the informer saw the sentinel', 60_000, async () => (changes().some((l) => l.name === 'zz-sentinel') ? true : undefined), explain);
@@ -141,7 +106,7 @@ describe('edgehub: a client-node informer through the hub sees every change once
       assert.equal(lines.filter((l) => l.list !== undefined).length, 1, 'one list: no relist');
       process.stderr.write(`# informer through the hub: ${seen.length} changes made while cut, each seen once, in order, one list\n`);
     } finally {
-      await heal().catch(() => undefined);
+      await edge.heal().catch(() => undefined);
     }
   });
 });

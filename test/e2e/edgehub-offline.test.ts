@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { buildTestImages } from '../fixtures/images/build.ts';
-import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
-import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { findKubectl, REPO_ROOT, run, type HedgeServer } from './harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
+import { startPartitionedEdge, type PartitionedEdge } from './partitioned-edge.ts';
 import { waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
@@ -25,25 +26,6 @@ const kubectlPath = findKubectl();
 const skip = edgeNodeSkipReason(NEEDED) ?? (kubectlPath ? undefined : 'no kubectl (run scripts/setup.sh)');
 
 const IMAGE = 'docker.io/hedge/busybox:latest';
-const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
-const net = { cloud: `hc-${rand}`, edge: `he-${rand}` };
-const nsPath = (n: string): string => `/run/netns/${n}`;
-// 10.216-223.x.0/29: away from the node harness' pod subnets (10.200-207) and the default 10.88
-const prefix = `10.${216 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}`;
-const ip = { root: `${prefix}.1`, cloudA: `${prefix}.2`, cloudB: `${prefix}.5`, edge: `${prefix}.6` };
-const ifs = { root: `hr${rand}`, cloudA: `hc${rand}`, cloudB: `hx${rand}`, edge: `hy${rand}` };
-
-async function sh(cmd: string, args: string[]): Promise<string> {
-  const r = await run(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** the partition: drop every packet on the edge's veth, both ways */
-const cut = (): Promise<string> =>
-  sh('ip', ['netns', 'exec', net.edge, 'nft', `add table inet hedgecut { chain i { type filter hook input priority 0; iifname "${ifs.edge}" drop; }; chain o { type filter hook output priority 0; oifname "${ifs.edge}" drop; }; }`]);
-const heal = (): Promise<string> => sh('ip', ['netns', 'exec', net.edge, 'nft', 'delete table inet hedgecut']);
-
 interface PodView {
   uid: string;
   phase: string;
@@ -57,11 +39,12 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
   let server: HedgeServer;
   let node: HedgeNode;
   let dockerArchive = '';
-  const nodeName = `edge-${rand}`;
+  let edge: PartitionedEdge;
+  let nodeName = '';
 
   /** the pods as the node sees them: kubectl through the hub's kubeconfig, inside the edge netns */
   const viaHub = async (): Promise<Map<string, PodView>> => {
-    const r = await run('nsenter', [`--net=${nsPath(net.edge)}`, kubectlPath!, '--kubeconfig', join(node.dataDir, 'hub', 'kubeconfig'), 'get', 'pods', '-n', 'default', '-o', 'json', '--request-timeout=5s']);
+    const r = await run('nsenter', [`--net=${edge.edgeNetns}`, kubectlPath!, '--kubeconfig', join(node.dataDir, 'hub', 'kubeconfig'), 'get', 'pods', '-n', 'default', '-o', 'json', '--request-timeout=5s']);
     if (r.code !== 0) throw new Error(`kubectl via hub: ${r.stderr}`);
     lastHubView = JSON.stringify((JSON.parse(r.stdout) as { items: Pod[] }).items.map((p) => ({ name: p.metadata?.name, status: p.status })));
     return podViews((JSON.parse(r.stdout) as { items: Pod[] }).items);
@@ -85,43 +68,21 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
     tmp = await mkdtemp(join(tmpdir(), 'hedge-edgehub-e2e-'));
     dockerArchive = (await buildTestImages(join(tmp, 'images'))).dockerArchive;
     // root ⇄ cloud (the test drives the server), cloud ⇄ edge (the link that is cut)
-    await sh('ip', ['netns', 'add', net.cloud]);
-    await sh('ip', ['netns', 'add', net.edge]);
-    await sh('ip', ['link', 'add', ifs.root, 'type', 'veth', 'peer', 'name', ifs.cloudA, 'netns', net.cloud]);
-    await sh('ip', ['link', 'add', ifs.edge, 'netns', net.edge, 'type', 'veth', 'peer', 'name', ifs.cloudB, 'netns', net.cloud]);
-    await sh('ip', ['addr', 'add', `${ip.root}/30`, 'dev', ifs.root]);
-    await sh('ip', ['link', 'set', ifs.root, 'up']);
-    for (const [ns, dev, addr] of [[net.cloud, ifs.cloudA, ip.cloudA], [net.cloud, ifs.cloudB, ip.cloudB], [net.edge, ifs.edge, ip.edge]] as const) {
-      await sh('ip', ['-n', ns, 'addr', 'add', `${addr}/30`, 'dev', dev]);
-      await sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-      await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    // the server listens on its root-facing address; the edge reaches it across the cloud namespace
-    await sh('ip', ['-n', net.edge, 'route', 'add', `${ip.cloudA}/32`, 'via', ip.cloudB]);
-
-    server = await startHedgeServer({ netns: nsPath(net.cloud), extraArgs: ['--listen', `${ip.cloudA}:0`, '--advertise-host', ip.cloudA] });
-    const kubeconfig = join(tmp, 'node.kubeconfig');
-    const tok = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig, '--server', server.url]);
-    assert.equal(tok.code, 0, tok.stderr);
-    node = await startHedgeNode({ kubeconfig, nodeName, runtimes: ['runc'], netns: nsPath(net.edge), extraArgs: ['--node-lease-duration-seconds', '8', '--log-level', process.env.HEDGE_E2E_NODE_LOG ?? 'warn'] });
+    edge = await startPartitionedEdge({ letter: 'h', octetBase: 216, tmp, nodeArgs: ['--node-lease-duration-seconds', '8', '--log-level', process.env.HEDGE_E2E_NODE_LOG ?? 'warn'] });
+    ({ server, node, nodeName } = edge);
     // no registry across the link: the image is loaded into the node (through its control socket)
     const imp = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'image', 'import', dockerArchive, '--data-dir', node.dataDir]);
     assert.equal(imp.code, 0, imp.stderr);
   });
 
   after(async () => {
-    await heal().catch(() => undefined);
+    await edge?.heal().catch(() => undefined);
     try {
       if (server) await server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=30s'], { timeoutMs: 35_000 });
     } catch {
       // manual cleanup below
     }
-    await node?.cleanup();
-    await server?.stop();
-    await server?.cleanup();
-    await run('ip', ['link', 'del', ifs.root]);
-    await run('ip', ['netns', 'del', net.edge]);
-    await run('ip', ['netns', 'del', net.cloud]);
+    await edge?.destroy();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -151,7 +112,7 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
     const uids = new Map([...online].map(([n, p]) => [n, p.uid]));
 
     // ---- the link is cut ----
-    await cut();
+    await edge.cut();
     const cutAt = Date.now();
     try {
       // the node notices and keeps going: the crasher is restarted offline
@@ -169,7 +130,7 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
 
       // a host reboot, still offline: no process, pod netns, mount or cgroup of the node survives
       await node.kill9();
-      await simulateReboot(node);
+      await simulateReboot(node, edge.edgeNetnsName);
       assert.deepEqual((await node.hostState()).conmonPids, []);
       const bootAt = Date.now();
       await node.start();
@@ -185,7 +146,7 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
       assert.ok((await node.hostState()).conmonPids.length >= 2);
       assert.ok(Date.now() - cutAt > 0);
     } finally {
-      await heal();
+      await edge.heal();
     }
 
     // ---- the link is back ----
@@ -236,7 +197,7 @@ function podViews(items: Pod[]): Map<string, PodView> {
  * What a reboot leaves: the data dir. Every conmon and container process is killed, mounts under
  * the data dir and the pinned pod netns are unmounted, pod cgroups removed, the bridge deleted.
  */
-async function simulateReboot(node: HedgeNode): Promise<void> {
+async function simulateReboot(node: HedgeNode, edgeNetnsName: string): Promise<void> {
   const st = await node.hostState();
   for (const pid of st.conmonPids) {
     try {
@@ -267,7 +228,7 @@ async function simulateReboot(node: HedgeNode): Promise<void> {
   for (const ctl of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'freezer', 'devices', 'hugetlb']) {
     await run('sh', ['-c', `find ${join('/sys/fs/cgroup', ctl, node.cgroupRoot)} -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null; true`]);
   }
-  await run('ip', ['-n', net.edge, 'link', 'del', node.bridge]);
+  await run('ip', ['-n', edgeNetnsName, 'link', 'del', node.bridge]);
   // /run is a tmpfs on a real host: runtime state under it is gone too
   await rm(`/run/hedge/runc-${node.nodeName}`, { recursive: true, force: true });
 }

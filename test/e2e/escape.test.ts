@@ -20,9 +20,7 @@
  * with its reason when the machine cannot run one.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -31,33 +29,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { findKubectl, run } from './harness.ts';
-import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
+import { edgeNodeSkipReason, microvmSkipReason, type HedgeNode } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/nft'];
 const NS = 'escape';
 
-function has(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function skipReason(): string | undefined {
   return edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
-}
-
-/** why the microVM column is left out here, or undefined when it runs */
-function microvmSkip(): string | undefined {
-  if (!existsSync('/usr/bin/qemu-system-x86_64')) return 'no qemu-system-x86_64';
-  const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
-  if (!kernels.length) return 'no guest kernel';
-  if (!has('musl-gcc') && !has('gcc')) return 'no C compiler for the guest agent';
-  for (const b of ['/usr/sbin/tc', '/usr/sbin/mkfs.ext4', '/usr/bin/xz']) if (!existsSync(b)) return `${b} missing`;
-  return undefined;
 }
 
 type Runtime = 'runc' | 'gvisor' | 'microvm';
@@ -67,7 +46,7 @@ describe('escape suite: pods against each other and the node, per runtime', { sk
   let stack: EdgeStack;
   let node: HedgeNode;
   const nodeName = `e2e-esc-${process.pid}`;
-  const mvmSkip = microvmSkip();
+  const mvmSkip = microvmSkipReason();
   const runtimes: Runtime[] = ['runc', 'gvisor', ...(mvmSkip ? [] : (['microvm'] as const))];
   const rnd = (): string => randomBytes(8).toString('hex');
   const victimToken = `victim-${rnd()}`;

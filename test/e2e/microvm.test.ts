@@ -10,8 +10,7 @@
  * the handler's unit test); a cold build takes ~6 s.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,36 +18,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { findKubectl, run, type HedgeServer } from './harness.ts';
-import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
+import { edgeNodeSkipReason, microvmSkipReason, type HedgeNode } from './node-harness.ts';
 import { fetchText as fetchPodText, waitUntil } from './pod-checks.ts';
 
-const NEEDED = [
-  '/usr/bin/qemu-system-x86_64', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local',
-  '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/tc', '/usr/sbin/mkfs.ext4', '/usr/bin/xz',
-];
-
-function has(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const NEEDED = ['/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 
 function skipReason(): string | undefined {
-  const base = edgeNodeSkipReason(NEEDED);
-  if (base) return base;
-  if (!findKubectl()) return 'no kubectl (run scripts/setup.sh)';
-  const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
-  if (!kernels.length) return 'no guest kernel: apt-get install --no-install-recommends linux-image-amd64 (scripts/setup.sh)';
-  if (!has('musl-gcc') && !has('gcc')) return 'no C compiler for the guest agent: apt-get install musl-tools (scripts/setup.sh)';
-  try {
-    execFileSync('sh', ['-c', 'ldd /bin/busybox'], { stdio: 'ignore' });
-    return '/bin/busybox is dynamically linked: install busybox-static';
-  } catch {
-    return undefined;
-  }
+  return edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)') ?? microvmSkipReason();
 }
 
 /** qemu processes whose command line points into `dir` (sockets, pidfile, console live there) */

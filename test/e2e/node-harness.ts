@@ -3,8 +3,8 @@
  * its own data dir, netns dir, cgroup root, bridge and pod subnet so parallel test files never
  * share host state; and finds (and, in cleanup, removes) whatever host state it left.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,33 @@ export function edgeNodeSkipReason(binaries: string[]): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (namespaces, cgroups, mounts)';
   const missing = binaries.filter((b) => !existsSync(b));
   return missing.length ? `missing ${missing.join(', ')} (run scripts/setup.sh)` : undefined;
+}
+
+function onPath(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a microVM pod cannot run on this machine, or undefined when it can: qemu and the tools that
+ * build its disk and network, a guest kernel, a C compiler for the guest agent, a static busybox.
+ */
+export function microvmSkipReason(): string | undefined {
+  const missing = ['/usr/bin/qemu-system-x86_64', '/usr/sbin/tc', '/usr/sbin/mkfs.ext4', '/usr/bin/xz'].filter((b) => !existsSync(b));
+  if (missing.length) return `missing ${missing.join(', ')} (run scripts/setup.sh)`;
+  const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
+  if (!kernels.length) return 'no guest kernel: apt-get install --no-install-recommends linux-image-amd64 (scripts/setup.sh)';
+  if (!onPath('musl-gcc') && !onPath('gcc')) return 'no C compiler for the guest agent: apt-get install musl-tools (scripts/setup.sh)';
+  try {
+    execFileSync('sh', ['-c', 'ldd /bin/busybox'], { stdio: 'ignore' });
+    return '/bin/busybox is dynamically linked: install busybox-static';
+  } catch {
+    return undefined;
+  }
 }
 
 function waitExit(child: ChildProcess): Promise<void> {

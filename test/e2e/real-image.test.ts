@@ -11,8 +11,7 @@
  * microvm.test.ts). The built image is cached in /var/cache/hedge-test.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { DEBIAN_DELETED_FILE, DEBIAN_INDEX_PAGE, ensureDebianImage } from '../fixtures/images/debian-image.ts';
 import { pushLayout, startRegistry, type RunningRegistry } from '../fixtures/images/registry.ts';
 import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer } from './harness.ts';
-import { edgeNodeSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
+import { edgeNodeSkipReason, microvmSkipReason, startHedgeNode, type HedgeNode } from './node-harness.ts';
 import { fetchText, waitUntil } from './pod-checks.ts';
 
 const execFileP = promisify(execFile);
@@ -31,30 +30,6 @@ const NEEDED = [
   '/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local',
   '/bin/busybox', '/usr/bin/nsenter',
 ];
-const MICROVM_NEEDED = ['/usr/bin/qemu-system-x86_64', '/usr/sbin/tc', '/usr/sbin/mkfs.ext4', '/usr/bin/xz'];
-
-function has(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function microvmSkipReason(): string | undefined {
-  const missing = MICROVM_NEEDED.filter((b) => !existsSync(b));
-  if (missing.length) return `missing ${missing.join(', ')} (run scripts/setup.sh)`;
-  const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
-  if (!kernels.length) return 'no guest kernel: apt-get install --no-install-recommends linux-image-amd64 (scripts/setup.sh)';
-  if (!has('musl-gcc') && !has('gcc')) return 'no C compiler for the guest agent: apt-get install musl-tools (scripts/setup.sh)';
-  try {
-    execFileSync('sh', ['-c', 'ldd /bin/busybox'], { stdio: 'ignore' });
-    return '/bin/busybox is dynamically linked: install busybox-static';
-  } catch {
-    return undefined;
-  }
-}
 
 let skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 // built (or found in the cache) before the tests so the build time does not count against them
