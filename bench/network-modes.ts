@@ -24,7 +24,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CniNetworkPlugin } from '../src/agent/network/cni-plugin.ts';
 import type { NetworkModeConfig } from '../src/agent/network/cni-config.ts';
 import { createNetns, removeNetns } from '../src/agent/network/netns.ts';
 import { runChecked } from '../src/agent/host/run-command.ts';
@@ -32,8 +31,7 @@ import { createVethPair, deleteLink, randomSubnet, randomSuffix } from '../src/a
 import { IpNetlink } from '../src/agent/network/overlay/ip-netlink.ts';
 import { Overlay, vtepMac } from '../src/agent/network/overlay/overlay.ts';
 import { silentLogger } from '../src/lib/log.ts';
-import type { NetworkSandbox } from '../src/agent/network/types.ts';
-import { RR_CLIENT, RR_SERVER, UDP_RR_CLIENT, UDP_RR_SERVER, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
+import { RR_CLIENT, RR_SERVER, UDP_RR_CLIENT, UDP_RR_SERVER, cleanupList, cniPodPair, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -188,23 +186,8 @@ async function main(): Promise<void> {
       ['passthrough (host-device, veth ends)', { type: 'passthrough', devices: [devA, devB], subnet: randomSubnet().subnet }],
     ];
     for (const [label, mode] of modes) {
-      const networkName = `bench-${mode.type}`;
-      const plugin = new CniNetworkPlugin({ mode, dataDir, netnsDir, networkName });
-      const sandbox = (n: string): NetworkSandbox => ({
-        id: `${run}-${mode.type}-${n}`,
-        pod: { uid: `${run}-${n}`, namespace: 'bench', name: n },
-        netnsPath: `${netnsDir}/${mode.type}-${n}`,
-        portMappings: [],
-      });
-      const [a, b] = [sandbox('a'), sandbox('b')];
-      cleanups.push(async () => {
-        await plugin.tearDown(a, signal);
-        await plugin.tearDown(b, signal);
-        await plugin.destroy();
-      });
-      const ra = await plugin.setUp(a, signal);
-      await plugin.setUp(b, signal);
-      scenario(label, a.netnsPath, b.netnsPath, ra.ips[0].address);
+      const { a, b } = await cniPodPair({ mode, networkName: `bench-${mode.type}`, dataDir, netnsDir, run, prefix: mode.type, cleanups, signal });
+      scenario(label, a.netnsPath, b.netnsPath, a.ip);
     }
     const x = await crossNode(run, netnsDir);
     scenario(HOSTS_LINK, x.hostB, x.hostA, x.ips.hostB, HOSTS_LINK);

@@ -18,14 +18,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CniNetworkPlugin } from '../src/agent/network/cni-plugin.ts';
 import { createNetns, removeNetns } from '../src/agent/network/netns.ts';
 import { runChecked, runCommand } from '../src/agent/host/run-command.ts';
 import { randomSubnet, randomSuffix } from '../src/agent/network/test-helpers.ts';
-import type { NetworkSandbox } from '../src/agent/network/types.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from '../src/agent/network/proxy/model.ts';
 import { renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
-import { RR_CLIENT, RR_SERVER, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
+import { RR_CLIENT, RR_SERVER, cleanupList, cniPodPair, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -117,22 +115,8 @@ async function syncBench(run: string, netnsDir: string): Promise<string[]> {
 
 async function rrBench(run: string, dataDir: string, netnsDir: string): Promise<string[]> {
   const mode = { type: 'bridge' as const, bridge: `hsb${run}`, subnet: randomSubnet().subnet };
-  const plugin = new CniNetworkPlugin({ mode, dataDir, netnsDir, networkName: 'bench-svc' });
-  const sandbox = (n: string): NetworkSandbox => ({
-    id: `${run}-${n}`,
-    pod: { uid: `${run}-${n}`, namespace: 'bench', name: n },
-    netnsPath: `${netnsDir}/pod-${n}`,
-    portMappings: [],
-  });
-  const [a, b] = [sandbox('a'), sandbox('b')];
-  cleanups.push(async () => {
-    await plugin.tearDown(a, signal);
-    await plugin.tearDown(b, signal);
-    await plugin.destroy();
-  });
-  await plugin.setUp(a, signal);
-  const rb = await plugin.setUp(b, signal);
-  const podB = rb.ips[0]!.address;
+  const { a, b } = await cniPodPair({ mode, networkName: 'bench-svc', dataDir, netnsDir, run, prefix: 'pod', cleanups, signal });
+  const podB = b.ip;
   const table = `hp-rr-${run}`;
   // a ClusterIP from TEST-NET-ish space unlikely to be anyone's: 10.111.<rand>.<rand>
   const clusterIP = `10.111.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;

@@ -6,6 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { NetworkModeConfig } from '../../src/agent/network/cni-config.ts';
+import { CniNetworkPlugin } from '../../src/agent/network/cni-plugin.ts';
+import type { NetworkSandbox } from '../../src/agent/network/types.ts';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -62,7 +65,12 @@ export async function stop(child: ChildProcess): Promise<void> {
  * first, once however often it is called (normal end and a signal may race). SIGINT/SIGTERM run
  * it and exit 130.
  */
-export function cleanupList(): { push: (fn: () => Promise<unknown>) => void; run: () => Promise<void> } {
+export interface CleanupList {
+  push(fn: () => Promise<unknown>): void;
+  run(): Promise<void>;
+}
+
+export function cleanupList(): CleanupList {
   const fns: (() => Promise<unknown>)[] = [];
   let cleaning: Promise<void> | undefined;
   const run = (): Promise<void> => {
@@ -78,4 +86,36 @@ export function cleanupList(): { push: (fn: () => Promise<unknown>) => void; run
     });
   }
   return { push: (fn) => void fns.push(fn), run };
+}
+
+/**
+ * Pods `a` and `b` on one CNI network of `mode` through the real plugins, their namespaces at
+ * `<netnsDir>/<prefix>-a|b`; what tears them and the network down is pushed onto `cleanups` first.
+ */
+export async function cniPodPair(o: {
+  mode: NetworkModeConfig;
+  networkName: string;
+  dataDir: string;
+  netnsDir: string;
+  run: string;
+  prefix: string;
+  cleanups: CleanupList;
+  signal: AbortSignal;
+}): Promise<{ a: { netnsPath: string; ip: string }; b: { netnsPath: string; ip: string } }> {
+  const plugin = new CniNetworkPlugin({ mode: o.mode, dataDir: o.dataDir, netnsDir: o.netnsDir, networkName: o.networkName });
+  const sandbox = (n: string): NetworkSandbox => ({
+    id: `${o.run}-${o.prefix}-${n}`,
+    pod: { uid: `${o.run}-${n}`, namespace: 'bench', name: n },
+    netnsPath: `${o.netnsDir}/${o.prefix}-${n}`,
+    portMappings: [],
+  });
+  const [a, b] = [sandbox('a'), sandbox('b')];
+  o.cleanups.push(async () => {
+    await plugin.tearDown(a, o.signal);
+    await plugin.tearDown(b, o.signal);
+    await plugin.destroy();
+  });
+  const ra = await plugin.setUp(a, o.signal);
+  const rb = await plugin.setUp(b, o.signal);
+  return { a: { netnsPath: a.netnsPath, ip: ra.ips[0]!.address }, b: { netnsPath: b.netnsPath, ip: rb.ips[0]!.address } };
 }
