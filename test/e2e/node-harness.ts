@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { missingTools } from '../../src/agent/runtime/oci/test-support.ts';
 import { REPO_ROOT, run, type RunResult } from './harness.ts';
 
 const HEDGE_BIN = join(REPO_ROOT, 'bin', 'hedge.js');
@@ -53,15 +54,6 @@ export function edgeNodeSkipReason(binaries: string[]): string | undefined {
   return missing.length ? `missing ${missing.join(', ')} (run scripts/setup.sh)` : undefined;
 }
 
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Why a microVM pod cannot run on this machine, or undefined when it can: qemu and the tools that
  * build its disk and network, a guest kernel, a C compiler for the guest agent, a static busybox.
@@ -71,7 +63,7 @@ export function microvmSkipReason(): string | undefined {
   if (missing.length) return `missing ${missing.join(', ')} (run scripts/setup.sh)`;
   const kernels = existsSync('/usr/lib/modules') ? readdirSync('/usr/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)) : [];
   if (!kernels.length) return 'no guest kernel: apt-get install --no-install-recommends linux-image-amd64 (scripts/setup.sh)';
-  if (!onPath('musl-gcc') && !onPath('gcc')) return 'no C compiler for the guest agent: apt-get install musl-tools (scripts/setup.sh)';
+  if (missingTools(['musl-gcc', 'gcc']).length === 2) return 'no C compiler for the guest agent: apt-get install musl-tools (scripts/setup.sh)';
   try {
     execFileSync('sh', ['-c', 'ldd /bin/busybox'], { stdio: 'ignore' });
     return '/bin/busybox is dynamically linked: install busybox-static';
