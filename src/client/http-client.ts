@@ -1,4 +1,4 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../lib/http/request.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
 import { isPlainObject, type KubeObject } from '../api/object.ts';
 import type { ConnectionConfig } from './kubeconfig.ts';
@@ -42,35 +42,27 @@ function queryString(q: Query): string {
   return s ? `?${s}` : '';
 }
 
-/** KubeClient over HTTP(S) with undici: one keep-alive Agent, JSON only, no client-go machinery. */
+/** KubeClient over HTTP(S): one keep-alive agent, JSON only, no client-go machinery. */
 export class HttpKubeClient implements KubeClient {
-  private readonly dispatcher: Agent;
+  private readonly agent: HttpAgent;
   private readonly base: string;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
 
   constructor(opts: HttpKubeClientOptions) {
     this.base = opts.server.replace(/\/+$/, '');
-    this.dispatcher = new Agent({
-      connect: {
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
-        rejectUnauthorized: !opts.insecureSkipTLSVerify,
-      },
-      keepAliveTimeout: 30_000,
-    });
+    this.agent = new HttpAgent({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: !opts.insecureSkipTLSVerify });
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'hedge/0.1' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await this.agent.close();
   }
 
   private async call(
-    method: Dispatcher.HttpMethod,
+    method: HttpMethod,
     path: string,
     opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {},
   ): Promise<unknown> {
@@ -78,13 +70,13 @@ export class HttpKubeClient implements KubeClient {
     if (opts.signal) signals.push(opts.signal);
     const headers = { ...this.headers };
     if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
-      res = await request(this.base + path, {
+      res = await httpRequest(this.base + path, {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        dispatcher: this.dispatcher,
+        agent: this.agent,
         signal: AbortSignal.any(signals),
       });
     } catch (err) {
@@ -146,16 +138,16 @@ export class HttpKubeClient implements KubeClient {
     // Our own controller so that a consumer breaking out of the loop tears the stream down.
     const local = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, local.signal]) : local.signal;
-    let res2: Dispatcher.ResponseData;
+    let res2: HttpResponse;
     try {
-      res2 = await request(this.base + path, {
+      res2 = await httpRequest(this.base + path, {
         method: 'GET',
         headers: this.headers,
-        dispatcher: this.dispatcher,
+        agent: this.agent,
         signal,
-        headersTimeout: this.timeoutMs,
+        headersTimeoutMs: this.timeoutMs,
         // A quiet watch is legal: the server ends it at timeoutSeconds.
-        bodyTimeout: opts.timeoutSeconds ? (opts.timeoutSeconds + 30) * 1000 : 0,
+        bodyTimeoutMs: opts.timeoutSeconds ? (opts.timeoutSeconds + 30) * 1000 : 0,
       });
     } catch (err) {
       if (opts.signal?.aborted) return;

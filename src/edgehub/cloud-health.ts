@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { HttpAgent, httpRequest } from '../lib/http/request.ts';
 import type { ConnectionConfig } from '../client/kubeconfig.ts';
 import type { Logger } from '../lib/log.ts';
 
@@ -12,23 +12,20 @@ export interface HealthProbe {
 
 /** GET /readyz on a dedicated connection pool, so a request stuck on the main pool does not hide the answer. */
 export function readyzProbe(conn: ConnectionConfig, timeoutMs: number): HealthProbe {
-  const dispatcher = new Agent({
-    connect: { ca: conn.ca, cert: conn.cert, key: conn.key, rejectUnauthorized: !conn.insecureSkipTLSVerify, timeout: timeoutMs },
-    keepAliveTimeout: 5_000,
-  });
+  const agent = new HttpAgent({ ca: conn.ca, cert: conn.cert, key: conn.key, rejectUnauthorized: !conn.insecureSkipTLSVerify, connectTimeoutMs: timeoutMs, keepAliveMs: 5_000 });
   const headers: Record<string, string> = { accept: 'text/plain' };
   if (conn.token) headers.authorization = `Bearer ${conn.token}`;
   return {
     async probe(signal) {
       try {
-        const res = await request(`${conn.server}/readyz`, { dispatcher, headers, signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) });
+        const res = await httpRequest(`${conn.server}/readyz`, { agent, headers, signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) });
         await res.body.dump();
         return res.statusCode === 200;
       } catch {
         return false;
       }
     },
-    close: () => dispatcher.close(),
+    close: () => agent.close(),
   };
 }
 

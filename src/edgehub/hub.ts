@@ -6,7 +6,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
 import { builtinResources } from '../api/builtin/index.ts';
 import { ResourceRegistry } from '../api/resources/index.ts';
 import { isPlainObject, type KubeObject } from '../api/object.ts';
@@ -19,6 +18,7 @@ import { Resources } from '../client/resources.ts';
 import { podReferences, type GraphResource } from '../apiserver/auth/node-graph.ts';
 import type { KubeClient, ResourceRef } from '../client/types.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
+import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../lib/http/request.ts';
 import type { Logger } from '../lib/log.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/types.ts';
@@ -90,10 +90,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const db = new HubDb(join(o.dir, 'hub.db'));
   const replica = new Replica({ store, db, logger: log });
   const cloud = o.cloudClient ?? new HttpKubeClient({ ...o.cloud, userAgent: `hedge-edgehub/0.1 (${o.nodeName})`, requestTimeoutMs: 10_000 });
-  const cloudDispatcher = new Agent({
-    connect: { ca: o.cloud.ca, cert: o.cloud.cert, key: o.cloud.key, rejectUnauthorized: !o.cloud.insecureSkipTLSVerify, timeout: o.healthTimeoutMs ?? 1_000 },
-    keepAliveTimeout: 30_000,
-  });
+  const cloudAgent = new HttpAgent({ ca: o.cloud.ca, cert: o.cloud.cert, key: o.cloud.key, rejectUnauthorized: !o.cloud.insecureSkipTLSVerify, connectTimeoutMs: o.healthTimeoutMs ?? 1_000 });
   const resources = new ResourceRegistry(builtinResources());
 
   // The apiserver's own read handlers over the replica: what local clients read, online or not.
@@ -107,7 +104,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     bootstrapNamespaces: false,
     runtimeClasses: [],
   });
-  const innerDispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
+  const innerAgent = new HttpAgent({ maxSockets: 64 });
 
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
@@ -194,11 +191,11 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   }
 
   /** streams (watch, follow) chunk by chunk; anything else in one write with its length, so no small packets wait on each other */
-  async function pipeResponse(up: Dispatcher.ResponseData, res: ServerResponse, stream: boolean): Promise<void> {
+  async function pipeResponse(up: HttpResponse, res: ServerResponse, stream: boolean): Promise<void> {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !hopByHop.has(k)) headers[k] = v;
     if (!stream) {
-      const body = Buffer.from(await up.body.arrayBuffer());
+      const body = await up.body.bytes();
       res.writeHead(up.statusCode, { ...headers, 'content-length': body.length });
       res.end(body);
       return;
@@ -213,29 +210,27 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
 
   /** a request on the replica's apiserver (reads) */
   async function toInner(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const up = await request(`${inner.url}${req.url ?? '/'}`, {
-      method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+    const up = await httpRequest(`${inner.url}${req.url ?? '/'}`, {
+      method: (req.method ?? 'GET') as HttpMethod,
       headers: forwardHeaders(req, { authorization: `Bearer ${innerToken}` }),
-      dispatcher: innerDispatcher,
+      agent: innerAgent,
       signal,
-      bodyTimeout: 0,
     });
     await pipeResponse(up, res, isStream(req));
   }
 
   /** to the cloud as the node; a transport failure marks the cloud offline at once and is rethrown as Unavailable */
-  async function toCloud(req: IncomingMessage, body: Buffer | undefined, signal: AbortSignal, headers?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+  async function toCloud(req: IncomingMessage, body: Buffer | undefined, signal: AbortSignal, headers?: Record<string, string>): Promise<HttpResponse> {
     const h = forwardHeaders(req, headers);
     if (o.cloud.token) h.authorization = `Bearer ${o.cloud.token}`;
     try {
-      return await request(`${o.cloud.server}${req.url ?? '/'}`, {
-        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+      return await httpRequest(`${o.cloud.server}${req.url ?? '/'}`, {
+        method: (req.method ?? 'GET') as HttpMethod,
         headers: h,
         body,
-        dispatcher: cloudDispatcher,
+        agent: cloudAgent,
         signal: cloudSignal(signal),
-        headersTimeout: 10_000,
-        bodyTimeout: 0,
+        headersTimeoutMs: 10_000,
       });
     } catch (err) {
       if (!signal.aborted) health.reportFailure();
@@ -352,7 +347,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         }
         sendBody = Buffer.from(JSON.stringify({ ...parsed, metadata: { ...parsed.metadata, resourceVersion: cloudRv } }));
       }
-      let up: Dispatcher.ResponseData | undefined;
+      let up: HttpResponse | undefined;
       try {
         up = await toCloud(req, sendBody, signal);
       } catch (err) {
@@ -453,8 +448,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         await reconnecting;
         await replica.idle();
         await inner.close();
-        await innerDispatcher.close();
-        await cloudDispatcher.close();
+        await innerAgent.close();
+        await cloudAgent.close();
         if (!o.cloudClient && cloud instanceof HttpKubeClient) await cloud.close();
         await store.close();
         db.close();

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
 import { HedgeError, type ErrorCode } from '../../lib/errors.ts';
+import { httpRequest, type HttpAgent, type ResponseBody } from '../../lib/http/request.ts';
 import { parseAuthChallenges } from './auth-challenge.ts';
 import { sha256Digest } from './digest.ts';
 import { MANIFEST_ACCEPT } from './media-types.ts';
@@ -10,7 +10,7 @@ import type { ImageRef, RegistryCredentials } from './types.ts';
 export interface RegistryClientOptions {
   /** registries (host or host:port) reachable over plain HTTP besides loopback */
   insecureRegistries?: string[];
-  dispatcher?: Dispatcher;
+  agent?: HttpAgent;
   userAgent?: string;
   /** per-request timeout for headers (ms); bodies are bounded by the caller's signal */
   headersTimeoutMs?: number;
@@ -27,7 +27,7 @@ type Creds = ((registry: string) => RegistryCredentials | undefined) | undefined
 interface RawResponse {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  body: ResponseBody;
 }
 
 const header = (h: RawResponse['headers'], name: string): string | undefined => {
@@ -38,7 +38,8 @@ const header = (h: RawResponse['headers'], name: string): string | undefined => 
 /** An OCI distribution-spec client (pull side): auth challenges, manifests, blobs with Range. */
 export class RegistryClient {
   private readonly insecure: string[];
-  private readonly dispatcher: Dispatcher | undefined;
+  private readonly agent: HttpAgent | undefined;
+  private readonly headersTimeoutMs: number | undefined;
   private readonly userAgent: string;
   private readonly tokens = new Map<string, string>();
   /** counters for tests and metrics */
@@ -46,7 +47,8 @@ export class RegistryClient {
 
   constructor(opts: RegistryClientOptions = {}) {
     this.insecure = opts.insecureRegistries ?? [];
-    this.dispatcher = opts.dispatcher;
+    this.agent = opts.agent;
+    this.headersTimeoutMs = opts.headersTimeoutMs;
     this.userAgent = opts.userAgent ?? 'hedge-agent/0.1';
   }
 
@@ -67,7 +69,7 @@ export class RegistryClient {
     this.stats.manifestRequests++;
     const res = await this.send(ref, `/v2/${ref.repository}/manifests/${reference}`, { method: 'GET', accept: MANIFEST_ACCEPT, ...opts });
     if (res.statusCode !== 200) throw await this.failure(ref, res, 'manifest');
-    const bytes = Buffer.from(await res.body.arrayBuffer());
+    const bytes = await res.body.bytes();
     if (bytes.length > 4 * 1024 * 1024) throw new HedgeError('Invalid', `${formatReference(ref)}: manifest larger than 4 MiB`);
     const digest = sha256Digest(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) {
@@ -168,7 +170,7 @@ export class RegistryClient {
     for (let hops = 0; ; hops++) {
       let res: RawResponse;
       try {
-        res = await request(target, { method, headers, signal, ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) });
+        res = await httpRequest(target, { method, headers, signal, headersTimeoutMs: this.headersTimeoutMs, ...(this.agent ? { agent: this.agent } : {}) });
       } catch (err) {
         if (signal.aborted) throw err;
         throw new HedgeError('Unavailable', `${method} ${target.origin}${target.pathname}: ${(err as Error).message || String(err)}`, { cause: err });

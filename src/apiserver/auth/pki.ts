@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
+import type { generate as Generate } from 'selfsigned';
 import { HedgeError } from '../../lib/errors.ts';
 
 /** PEM material of the control plane, as stored under `<dataDir>/pki/`. */
@@ -72,6 +72,12 @@ function validity(days: number): { notBeforeDate: Date; notAfterDate: Date } {
   return { notBeforeDate, notAfterDate: new Date(notBeforeDate.getTime() + days * 24 * 3600 * 1000) };
 }
 
+/**
+ * selfsigned, loaded on first use: a node that starts with its certificates on disk never needs
+ * it, and its module graph (an ASN.1/X.509 stack) would stay resident in every `hedge node`.
+ */
+const generate: typeof Generate = async (...args) => (await import('selfsigned')).generate(...args);
+
 export async function generateCa(commonName = 'hedge-ca'): Promise<{ cert: string; key: string }> {
   const r = await generate([{ name: 'commonName', value: commonName }], {
     ...KEY,
@@ -93,7 +99,7 @@ export async function generateServingCert(opts: {
   return generateLeaf([{ name: 'commonName', value: 'hedge-apiserver' }], opts, [{ name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames }]);
 }
 
-type LeafExtension = NonNullable<NonNullable<Parameters<typeof generate>[1]>['extensions']>[number];
+type LeafExtension = NonNullable<NonNullable<Parameters<typeof Generate>[1]>['extensions']>[number];
 
 /** A leaf certificate signed by `opts.ca`: not a CA, digitalSignature, plus `usage` extensions. */
 async function generateLeaf(

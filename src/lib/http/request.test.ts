@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { isHedgeError } from '../errors.ts';
+import { HttpAgent, httpRequest } from './request.ts';
+
+describe('httpRequest', () => {
+  let server: Server;
+  let base: string;
+  const sockets = new Set<Socket>();
+  const seen: { method?: string; body: string; length?: string }[] = [];
+  const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
+    '/echo': (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push({ method: req.method, body, length: req.headers['content-length'] });
+        res.writeHead(201, { 'content-type': 'application/json', 'x-remote-port': String(req.socket.remotePort) });
+        res.end(JSON.stringify({ got: body }));
+      });
+    },
+    '/silent': () => undefined,
+    '/stall': (_req, res) => {
+      res.writeHead(200);
+      res.write('first');
+    },
+    '/drip': (_req, res) => {
+      res.writeHead(200);
+      let n = 0;
+      const t = setInterval(() => {
+        res.write(`${n++}\n`);
+        if (n === 5) {
+          clearInterval(t);
+          res.end();
+        }
+      }, 50);
+    },
+  };
+
+  before(async () => {
+    server = createServer((req, res) => (routes[req.url ?? ''] ?? ((_q, s) => s.writeHead(404).end()))(req, res));
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('sends the body with its length, reads status, headers and JSON, and reuses the connection', async () => {
+    const agent = new HttpAgent();
+    const a = await httpRequest(`${base}/echo`, { method: 'POST', body: 'héllo', agent, headers: { 'content-type': 'text/plain' } });
+    assert.equal(a.statusCode, 201);
+    assert.equal(a.headers['content-type'], 'application/json');
+    assert.deepEqual(await a.body.json(), { got: 'héllo' });
+    assert.deepEqual(seen.at(-1), { method: 'POST', body: 'héllo', length: String(Buffer.byteLength('héllo')) });
+    const b = await httpRequest(`${base}/echo`, { agent });
+    assert.equal(await b.body.text(), '{"got":""}');
+    assert.equal(b.headers['x-remote-port'], a.headers['x-remote-port'], 'the keep-alive connection was reused');
+    await agent.close();
+  });
+
+  it('no headers within headersTimeoutMs is a Timeout error', async () => {
+    const t = performance.now();
+    await assert.rejects(httpRequest(`${base}/silent`, { headersTimeoutMs: 200 }), (err) => isHedgeError(err, 'Timeout'));
+    assert.ok(performance.now() - t < 2_000);
+  });
+
+  it('a body that stalls longer than bodyTimeoutMs fails while reading; a slow but moving one does not', async () => {
+    const stalled = await httpRequest(`${base}/stall`, { bodyTimeoutMs: 200 });
+    await assert.rejects(stalled.body.text(), (err) => isHedgeError(err, 'Timeout'));
+    const drip = await httpRequest(`${base}/drip`, { bodyTimeoutMs: 200 });
+    assert.equal(await drip.body.text(), '0\n1\n2\n3\n4\n');
+  });
+
+  it('the signal aborts before the response and in the middle of the body', async () => {
+    const ac = new AbortController();
+    const pending = httpRequest(`${base}/silent`, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(pending, (err: Error) => err.name === 'AbortError');
+    await assert.rejects(httpRequest(`${base}/echo`, { signal: AbortSignal.abort() }), (err: Error) => err.name === 'AbortError');
+    const ac2 = new AbortController();
+    const res = await httpRequest(`${base}/stall`, { signal: ac2.signal });
+    const reading = res.body.text();
+    ac2.abort();
+    await assert.rejects(reading);
+  });
+
+  it('a refused connection and an unsupported scheme are errors, not hangs', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    await assert.rejects(httpRequest(`http://127.0.0.1:${port}/`), (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED');
+    await assert.rejects(httpRequest('ftp://127.0.0.1/x'), (err) => isHedgeError(err, 'Invalid'));
+  });
+});
