@@ -35,6 +35,9 @@ export interface CloudVersion {
   dirty: boolean;
 }
 
+/** page cache of the hub's SQLite files (KiB, per connection) */
+export const HUB_CACHE_KIB = 512;
+
 /**
  * The hub's own durable state beside the replica store: the write journal, the cloud
  * resourceVersion of every replicated key, cached TokenRequest answers and discovery documents,
@@ -50,6 +53,8 @@ export class HubDb {
     this.db = new Database(path);
     try {
       this.db.pragma('journal_mode = WAL');
+      // small tables read by key: SQLite's default 2 MB page cache would mostly hold the node's RSS, not hits
+      this.db.pragma(`cache_size = -${HUB_CACHE_KIB}`);
       if (opts.maxPageCount !== undefined) this.db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
       this.db.pragma('synchronous = FULL');
       this.db.exec(`

@@ -23,7 +23,7 @@ import type { Logger } from '../lib/log.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/types.ts';
 import { CloudHealth, readyzProbe, type HealthProbe } from './cloud-health.ts';
-import { HubDb } from './hub-db.ts';
+import { HUB_CACHE_KIB, HubDb } from './hub-db.ts';
 import { ensureHubPki, HUB_CLIENT_USER } from './hub-pki.ts';
 import { localWrite, tokenCacheKey } from './local-writes.ts';
 import { nodeReflections, reflectionId, Reflector } from './reflector.ts';
@@ -86,7 +86,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const clock = o.clock ?? systemClock;
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
   const pki = await ensureHubPki(o.dir, ['127.0.0.1', 'localhost', '::1']);
-  const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log });
+  const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log, cacheKiB: HUB_CACHE_KIB });
   const db = new HubDb(join(o.dir, 'hub.db'));
   const replica = new Replica({ store, db, logger: log });
   const cloud = o.cloudClient ?? new HttpKubeClient({ ...o.cloud, userAgent: `hedge-edgehub/0.1 (${o.nodeName})`, requestTimeoutMs: 10_000 });

@@ -38,6 +38,8 @@ export interface SqliteStoreOptions {
   maxBatch?: number;
   /** WAL bytes left on disk after a checkpoint resets it (journal_size_limit; default 64 MiB) */
   walSizeLimitBytes?: number;
+  /** SQLite's page cache for this connection, KiB (cache_size; default SQLite's 2,000) */
+  cacheKiB?: number;
 }
 
 export interface SqliteStoreStats {
@@ -104,6 +106,7 @@ export class SqliteStore implements Store {
       // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
+      if (opts.cacheKiB !== undefined) this.db.pragma(`cache_size = -${Math.max(64, Math.floor(opts.cacheKiB))}`);
       this.db.pragma(`journal_size_limit = ${Math.floor(opts.walSizeLimitBytes ?? 64 * 1024 * 1024)}`);
       this.db.exec(SCHEMA_SQL);
       this.stmts = prepareStatements(this.db);
