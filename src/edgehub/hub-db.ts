@@ -58,6 +58,7 @@ export class HubDb {
         CREATE TABLE IF NOT EXISTS tokens (k TEXT PRIMARY KEY, body TEXT NOT NULL, expires_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS documents (path TEXT PRIMARY KEY, content_type TEXT NOT NULL, body BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS synced (resource TEXT PRIMARY KEY);
+        CREATE TABLE IF NOT EXISTS replayed (key TEXT PRIMARY KEY, cloud_rv TEXT NOT NULL);
       `);
     } catch (err) {
       this.db.close();
@@ -67,6 +68,9 @@ export class HubDb {
       append: this.db.prepare('INSERT INTO journal (entry) VALUES (?)'),
       pending: this.db.prepare('SELECT seq, entry FROM journal ORDER BY seq'),
       done: this.db.prepare('DELETE FROM journal WHERE seq = ?'),
+      getReplayed: this.db.prepare('SELECT cloud_rv FROM replayed WHERE key = ?'),
+      setReplayed: this.db.prepare('INSERT OR REPLACE INTO replayed (key, cloud_rv) VALUES (?, ?)'),
+      clearReplayed: this.db.prepare('DELETE FROM replayed'),
       count: this.db.prepare('SELECT count(*) AS n FROM journal'),
       getRv: this.db.prepare('SELECT hub_rev, cloud_rv, dirty FROM cloud_rv WHERE key = ?'),
       setRv: this.db.prepare('INSERT INTO cloud_rv (key, hub_rev, cloud_rv, dirty) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET hub_rev = excluded.hub_rev, cloud_rv = excluded.cloud_rv, dirty = excluded.dirty'),
@@ -100,6 +104,25 @@ export class HubDb {
 
   done(seq: number): void {
     this.stmts.done.run(seq);
+  }
+
+  /**
+   * The cloud accepted (or for good refused) entry `seq`: it leaves the journal, and the cloud
+   * resourceVersion our write produced is recorded for `key`, in one transaction. A later entry on
+   * the same key (this run or after a crash) then knows that resourceVersion is ours, not a
+   * conflicting change. When the journal becomes empty the record is no longer needed.
+   */
+  applied(seq: number, ours?: { key: string; cloudRv: string }): void {
+    this.db.transaction(() => {
+      this.stmts.done.run(seq);
+      if (ours) this.stmts.setReplayed.run(ours.key, ours.cloudRv);
+      if ((this.stmts.count.get() as { n: number }).n === 0) this.stmts.clearReplayed.run();
+    })();
+  }
+
+  /** the cloud resourceVersion the last replayed write of `key` produced, while the journal is not empty */
+  replayedRv(key: string): string | undefined {
+    return (this.stmts.getReplayed.get(key) as { cloud_rv: string } | undefined)?.cloud_rv;
   }
 
   cloudVersion(key: string): CloudVersion | undefined {

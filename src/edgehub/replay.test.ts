@@ -146,7 +146,7 @@ describe('edgehub journal and replay', () => {
   it('disk full while journaling: a clear error, the replica unchanged, the journal intact', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edgehub-full-'));
     try {
-      const db = new HubDb(join(dir, 'hub.db'), { maxPageCount: 12 });
+      const db = new HubDb(join(dir, 'hub.db'), { maxPageCount: 13 });
       const store = new MemoryStore();
       const replica = new Replica({ store, db, logger: log });
       const cloud = new FakeKubeClient();
