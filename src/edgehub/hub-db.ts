@@ -27,6 +27,24 @@ export interface JournalRow {
   entry: JournalEntry;
 }
 
+/** whether `err` (or what caused it) is the disk being full: SQLite's SQLITE_FULL, the kernel's ENOSPC/EDQUOT */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || /database or disk is full/.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * The Status a local client gets when the hub cannot record its write: 503 with the reason in
+ * the message and a retry hint, never a fake success (the write was not recorded anywhere).
+ */
+export function notRecorded(err: unknown, what: string): HedgeError {
+  const why = isDiskFull(err) ? `the node's disk is full (${(err as Error).message})` : (err as Error).message;
+  return new HedgeError('Unavailable', `edgehub: ${what} was not recorded: ${why}; nothing was written, retry later`, { cause: err, details: { retryAfterSeconds: 5 } });
+}
+
 /** What the replica knows of a key: the store revision it wrote and the cloud resourceVersion behind it. */
 export interface CloudVersion {
   hubRev: number;
@@ -90,7 +108,7 @@ export class HubDb {
       return Number(this.stmts.append.run(JSON.stringify(entry)).lastInsertRowid);
     } catch (err) {
       // SQLITE_FULL and friends: the write is refused as a whole, the journal stays as it was
-      throw new HedgeError('Unavailable', `edgehub journal: cannot record the write: ${(err as Error).message}`, { cause: err });
+      throw notRecorded(err, 'the write (edgehub journal)');
     }
   }
 
