@@ -27,6 +27,24 @@ export interface JournalRow {
   entry: JournalEntry;
 }
 
+/** whether `err` (or what caused it) is the disk being full: SQLite's SQLITE_FULL, the kernel's ENOSPC/EDQUOT */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || /database or disk is full/.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * The Status a local client gets when the hub cannot record its write: 503 with the reason in
+ * the message and a retry hint, never a fake success (the write was not recorded anywhere).
+ */
+export function notRecorded(err: unknown, what: string): HedgeError {
+  const why = isDiskFull(err) ? `the node's disk is full (${(err as Error).message})` : (err as Error).message;
+  return new HedgeError('Unavailable', `edgehub: ${what} was not recorded: ${why}; nothing was written, retry later`, { cause: err, details: { retryAfterSeconds: 5 } });
+}
+
 /** What the replica knows of a key: the store revision it wrote and the cloud resourceVersion behind it. */
 export interface CloudVersion {
   hubRev: number;
@@ -63,6 +81,7 @@ export class HubDb {
         CREATE TABLE IF NOT EXISTS tokens (k TEXT PRIMARY KEY, body TEXT NOT NULL, expires_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS documents (path TEXT PRIMARY KEY, content_type TEXT NOT NULL, body BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS synced (resource TEXT PRIMARY KEY);
+        CREATE TABLE IF NOT EXISTS replayed (key TEXT PRIMARY KEY, cloud_rv TEXT NOT NULL);
       `);
     } catch (err) {
       this.db.close();
@@ -72,6 +91,9 @@ export class HubDb {
       append: this.db.prepare('INSERT INTO journal (entry) VALUES (?)'),
       pending: this.db.prepare('SELECT seq, entry FROM journal ORDER BY seq'),
       done: this.db.prepare('DELETE FROM journal WHERE seq = ?'),
+      getReplayed: this.db.prepare('SELECT cloud_rv FROM replayed WHERE key = ?'),
+      setReplayed: this.db.prepare('INSERT OR REPLACE INTO replayed (key, cloud_rv) VALUES (?, ?)'),
+      clearReplayed: this.db.prepare('DELETE FROM replayed'),
       count: this.db.prepare('SELECT count(*) AS n FROM journal'),
       getRv: this.db.prepare('SELECT hub_rev, cloud_rv, dirty FROM cloud_rv WHERE key = ?'),
       setRv: this.db.prepare('INSERT INTO cloud_rv (key, hub_rev, cloud_rv, dirty) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET hub_rev = excluded.hub_rev, cloud_rv = excluded.cloud_rv, dirty = excluded.dirty'),
@@ -91,7 +113,7 @@ export class HubDb {
       return Number(this.stmts.append.run(JSON.stringify(entry)).lastInsertRowid);
     } catch (err) {
       // SQLITE_FULL and friends: the write is refused as a whole, the journal stays as it was
-      throw new HedgeError('Unavailable', `edgehub journal: cannot record the write: ${(err as Error).message}`, { cause: err });
+      throw notRecorded(err, 'the write (edgehub journal)');
     }
   }
 
@@ -105,6 +127,25 @@ export class HubDb {
 
   done(seq: number): void {
     this.stmts.done.run(seq);
+  }
+
+  /**
+   * The cloud accepted (or for good refused) entry `seq`: it leaves the journal, and the cloud
+   * resourceVersion our write produced is recorded for `key`, in one transaction. A later entry on
+   * the same key (this run or after a crash) then knows that resourceVersion is ours, not a
+   * conflicting change. When the journal becomes empty the record is no longer needed.
+   */
+  applied(seq: number, ours?: { key: string; cloudRv: string }): void {
+    this.db.transaction(() => {
+      this.stmts.done.run(seq);
+      if (ours) this.stmts.setReplayed.run(ours.key, ours.cloudRv);
+      if ((this.stmts.count.get() as { n: number }).n === 0) this.stmts.clearReplayed.run();
+    })();
+  }
+
+  /** the cloud resourceVersion the last replayed write of `key` produced, while the journal is not empty */
+  replayedRv(key: string): string | undefined {
+    return (this.stmts.getReplayed.get(key) as { cloud_rv: string } | undefined)?.cloud_rv;
   }
 
   cloudVersion(key: string): CloudVersion | undefined {

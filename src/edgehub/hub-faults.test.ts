@@ -8,13 +8,14 @@ import type { KubeObject } from '../api/object.ts';
 import { startTestServer, testToken } from '../apiserver/testing/test-server.ts';
 import { HttpKubeClient } from '../client/http-client.ts';
 import { Resources } from '../client/resources.ts';
-import type { KubeClient, WatchEvent } from '../client/types.ts';
+import type { KubeClient } from '../client/types.ts';
 import { isHedgeError } from '../lib/errors.ts';
 import { silentLogger } from '../lib/log.ts';
 import type { Store } from '../store/index.ts';
 import { MemoryStore } from '../store/index.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import { nodePod, startHubRig, until as untilWithin, type HubRig } from './testing/hub-rig.ts';
+import { podInformer, type LocalInformer } from './testing/local-informer.ts';
 
 const NODE = 'edge-f';
 const onNode = `spec.nodeName=${NODE}`;
@@ -33,39 +34,7 @@ const event = (message: string): KubeObject =>
     type: 'Normal',
   }) as KubeObject;
 
-/**
- * A local client-go-style informer on the hub: list, then watch from the list's resourceVersion,
- * resume from the last one seen when a stream ends. Any error (a 410 included) is recorded, and
- * counts as a relist.
- */
-function informer(client: KubeClient, signal: AbortSignal): { objects: Map<string, KubeObject>; events: WatchEvent[]; relists: number; errors: unknown[] } {
-  const out = { objects: new Map<string, KubeObject>(), events: [] as WatchEvent[], relists: 0, errors: [] as unknown[] };
-  void (async () => {
-    let rv = '';
-    while (!signal.aborted) {
-      try {
-        if (rv === '') {
-          const list = await client.list(Resources.pods, { namespace: 'default', fieldSelector: onNode, signal });
-          out.relists++;
-          out.objects = new Map(list.items.map((p) => [p.metadata.name ?? '', p]));
-          rv = list.metadata.resourceVersion;
-        }
-        for await (const ev of client.watch(Resources.pods, { namespace: 'default', fieldSelector: onNode, resourceVersion: rv, signal })) {
-          out.events.push(ev);
-          const name = ev.object.metadata.name ?? '';
-          if (ev.type === 'DELETED') out.objects.delete(name);
-          else if (ev.type !== 'BOOKMARK') out.objects.set(name, ev.object);
-          rv = ev.object.metadata.resourceVersion ?? rv;
-        }
-      } catch (err) {
-        if (signal.aborted) return;
-        out.errors.push(err);
-        rv = '';
-      }
-    }
-  })();
-  return out;
-}
+const informer = (client: KubeClient, signal: AbortSignal): LocalInformer => podInformer(client, onNode, signal);
 
 /** what must agree between the cloud and the hub, per pod */
 const view = (items: KubeObject[]): Record<string, unknown> =>

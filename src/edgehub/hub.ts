@@ -291,7 +291,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         const epoch = cloudEpoch.signal;
         try {
           const obj = await cloud.get(ref, info.name, { namespace: info.namespace || undefined, signal: cloudSignal(signal) });
-          sendJson(res, 200, await replica.putFromCloud(ref, obj));
+          // the cloud's answer stands even if the replica cannot keep a copy (disk full)
+          sendJson(res, 200, await replica.putFromCloud(ref, obj).catch(() => obj));
           return;
         } catch (err) {
           // gone, or no longer the node's to read (its last pod referencing it went): the copy goes too
@@ -366,7 +367,13 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
             const exp = isPlainObject(answer.status) ? Date.parse(String(answer.status.expirationTimestamp ?? '')) : NaN;
             if (Number.isFinite(exp)) db.setToken(tokenCacheKey(info, parsed), text, exp);
           } else if (reflectedResources.has(id) && answer.kind !== 'Status') {
-            answer = await replica.putFromCloud(ref, answer as KubeObject);
+            const accepted = answer as KubeObject;
+            // the cloud accepted the write: that is the answer even if the replica cannot record
+            // it now (disk full); its reflector relists when the store takes writes again
+            answer = await replica.putFromCloud(ref, accepted).catch((err: unknown) => {
+              log.warn({ err, url: req.url }, 'cloud write accepted but not stored in the replica');
+              return accepted;
+            });
           }
           sendJson(res, up.statusCode, answer);
           return;

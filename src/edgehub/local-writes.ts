@@ -6,7 +6,7 @@ import { formatTime } from '../client/micro-time.ts';
 import { applyPatch } from '../client/patch.ts';
 import type { PatchType, ResourceRef } from '../client/types.ts';
 import { alreadyExists, conflict, HedgeError } from '../lib/errors.ts';
-import type { HubDb, JournalEntry } from './hub-db.ts';
+import { notRecorded, type HubDb, type JournalEntry } from './hub-db.ts';
 import type { Replica } from './replica.ts';
 
 export const patchTypes: Record<string, PatchType> = {
@@ -90,8 +90,27 @@ export function tokenCacheKey(info: ResourceRequestInfo, body: unknown): string 
 }
 
 async function modify(d: LocalWriteDeps, r: LocalWriteRequest, sub: string): Promise<KubeObject> {
-  const { info, res } = r;
+  const { info } = r;
   const subresource: '' | 'status' = sub === 'status' ? 'status' : '';
+  let seq: number | undefined;
+  try {
+    return await modifyJournaled(d, r, subresource, (s) => (seq = s));
+  } catch (err) {
+    if (seq === undefined) throw err;
+    // journaled, but the replica could not take it (its disk is full): take the entry back so the
+    // client's error is the whole truth (if even that fails the write is replayed later, which a
+    // status write survives: the node sends its status again anyway)
+    try {
+      d.db.done(seq);
+    } catch {
+      // the journal keeps it
+    }
+    throw notRecorded(err, `${info.verb} ${info.resource}/${sub}`);
+  }
+}
+
+function modifyJournaled(d: LocalWriteDeps, r: LocalWriteRequest, subresource: '' | 'status', journaled: (seq: number) => void): Promise<KubeObject> {
+  const { info, res } = r;
   return d.replica.writeLocal(res, info.namespace, info.name, (cur) => {
     if (!cur) throw new HedgeError('NotFound', `${info.resource} "${info.name}" not found`, { details: { kind: info.resource, name: info.name } });
     const key = d.replica.key(res, info.namespace, info.name);
@@ -118,7 +137,7 @@ async function modify(d: LocalWriteDeps, r: LocalWriteRequest, sub: string): Pro
       throw unavailable(`${info.verb} ${info.resource}`);
     }
     // durable before the replica (and so any local reader) sees the write
-    d.db.append(entry);
+    journaled(d.db.append(entry));
     return next;
   });
 }

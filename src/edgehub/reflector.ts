@@ -95,30 +95,50 @@ export class Reflector {
         // Writes are pipelined (the replica keeps each key's writes in order) so a burst of events
         // is group-committed instead of paying one fsync each.
         let inflight: Promise<unknown>[] = [];
+        // a write the replica could not take (disk full) must not be skipped over: the watch ends at
+        // once and a relist reconciles the replica with the cloud when the store takes writes again
+        let lost: unknown;
+        const stopWatch = new AbortController();
+        const track = (write: Promise<unknown>): void => {
+          inflight.push(
+            write.catch((err: unknown) => {
+              log.warn({ err }, 'replica write failed; relisting');
+              lost ??= err;
+              stopWatch.abort();
+            }),
+          );
+        };
         const settle = async (): Promise<void> => {
           const batch = inflight;
           inflight = [];
-          for (const r of await Promise.allSettled(batch)) if (r.status === 'rejected') log.warn({ err: r.reason }, 'replica write failed');
+          await Promise.all(batch);
         };
         try {
-          for await (const ev of cloud.watch(resource, { namespace, fieldSelector, labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: 300, signal })) {
+          for await (const ev of cloud.watch(resource, { namespace, fieldSelector, labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: 300, signal: AbortSignal.any([signal, stopWatch.signal]) })) {
             switch (ev.type) {
               case 'ADDED':
               case 'MODIFIED':
-                inflight.push(replica.putFromCloud(resource, ev.object));
+                track(replica.putFromCloud(resource, ev.object));
                 break;
               case 'DELETED':
-                inflight.push(replica.removeFromCloud(resource, ev.object.metadata.namespace ?? '', ev.object.metadata.name ?? ''));
+                track(replica.removeFromCloud(resource, ev.object.metadata.namespace ?? '', ev.object.metadata.name ?? ''));
                 break;
               case 'BOOKMARK':
                 break;
             }
             if (inflight.length >= 256) await settle();
+            if (lost !== undefined) break;
             if (ev.object.metadata.resourceVersion) this.rv = ev.object.metadata.resourceVersion;
             backoff.reset();
           }
+        } catch (err) {
+          if (lost === undefined) throw err;
         } finally {
           await settle();
+        }
+        if (lost !== undefined) {
+          this.rv = '';
+          throw lost;
         }
       } catch (err) {
         if (signal.aborted) return;

@@ -146,7 +146,7 @@ describe('edgehub journal and replay', () => {
   it('disk full while journaling: a clear error, the replica unchanged, the journal intact', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edgehub-full-'));
     try {
-      const db = new HubDb(join(dir, 'hub.db'), { maxPageCount: 12 });
+      const db = new HubDb(join(dir, 'hub.db'), { maxPageCount: 13 });
       const store = new MemoryStore();
       const replica = new Replica({ store, db, logger: log });
       const cloud = new FakeKubeClient();
@@ -172,6 +172,45 @@ describe('edgehub journal and replay', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('edgehub journal on a full disk', () => {
+  /** a replica store on a disk that fills up: its writes fail the way SQLite's do */
+  class FullDiskStore extends MemoryStore {
+    full = false;
+    private refuse(): void {
+      if (this.full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    }
+    override async update(...args: Parameters<MemoryStore['update']>): ReturnType<MemoryStore['update']> {
+      this.refuse();
+      return super.update(...args);
+    }
+    override async create(...args: Parameters<MemoryStore['create']>): ReturnType<MemoryStore['create']> {
+      this.refuse();
+      return super.create(...args);
+    }
+  }
+
+  it('the journal takes the write but the replica cannot: the entry is taken back and the client gets a 503, never a half-write', async () => {
+    const cloud = new FakeKubeClient();
+    const store = new FullDiskStore();
+    const db = new HubDb(':memory:');
+    const replica = new Replica({ store, db, logger: log });
+    await replica.putFromCloud(Resources.pods, await cloud.create(Resources.pods, pod('p1')));
+    const deps = { nodeName: NODE, replica, db, now: () => Date.now() };
+    const write = (phase: string): Promise<unknown> => localWrite(deps, { ...statusPatch('p1', phase), res: Resources.pods, contentType: 'application/merge-patch+json' });
+    await write('Pending');
+    store.full = true;
+    await assert.rejects(write('Running'), (err: unknown) => isHedgeError(err, 'Unavailable') && /disk is full/.test(err.message) && err.details.retryAfterSeconds === 5);
+    assert.equal(db.pendingCount(), 1, 'only the recorded write is journaled');
+    assert.equal(((await replica.get(Resources.pods, 'default', 'p1'))?.status as { phase: string }).phase, 'Pending');
+    store.full = false;
+    await write('Succeeded');
+    const sent = await replayJournal({ db, cloud, replica, nodeName: NODE, logger: log }, AbortSignal.timeout(5_000));
+    assert.equal(sent.applied, 2);
+    assert.equal(cloud.calls.filter((c) => c.verb === 'patch').length, 2, 'the refused write is never sent');
+    assert.equal(((await cloud.get(Resources.pods, 'p1', { namespace: 'default' })).status as { phase: string }).phase, 'Succeeded');
   });
 });
 
