@@ -7,7 +7,8 @@
  * - a gVisor pod with the NAD as an extra interface (`k8s.v1.cni.cncf.io/networks`) keeps its
  *   cluster pod IP and also answers on its underlay address;
  * - `k8s.v1.cni.cncf.io/network-status` says which network holds which address;
- * - a pod naming a NAD that does not exist gets a FailedCreatePodSandBox event saying so;
+ * - a pod naming a NAD that does not exist, or an ipvlan NAD on a kernel without ipvlan, gets a
+ *   FailedCreatePodSandBox event saying so;
  * - deleting the pods leaves no macvlan link, netns or cached attachment on host A.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { findKubectl } from './harness.ts';
+import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { IMAGE, startHostCluster, type HostCluster } from './two-hosts.ts';
@@ -139,8 +140,24 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
     assert.equal(p.status?.phase, 'Pending');
   });
 
+  it('an ipvlan NAD on a kernel without ipvlan: the pod gets an event saying so', async (t) => {
+    const probe = await run('unshare', ['--net', 'ip', 'link', 'add', 'probe0', 'type', 'ipvlan']);
+    if (!/unknown device type/i.test(probe.stderr)) {
+      t.skip('this kernel has ipvlan');
+      return;
+    }
+    const config = JSON.stringify({ cniVersion: '1.0.0', name: 'fast', type: 'ipvlan', master: 'eth0', ipam: { type: 'host-local', subnet: `${prefix}.0/24` } });
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'fast', namespace: 'default' }, spec: { config } }));
+    await kubectl(['apply', '-f', '-'], pod('lan-ipvlan', { 'k8s.v1.cni.cncf.io/networks': 'fast' }, 'runc', 'exec sleep 3600'));
+    const ev = await waitUntil('FailedCreatePodSandBox event', 60_000, async () => {
+      const out = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=lan-ipvlan', '-o', 'json']);
+      return (JSON.parse(out) as { items: { reason: string; message: string }[] }).items.find((e) => e.reason === 'FailedCreatePodSandBox');
+    }, () => c.explain());
+    assert.match(ev.message, /the ipvlan CNI plugin needs the kernel's ipvlan link type/);
+  });
+
   it('deleting the pods leaves no macvlan link, namespace or cached attachment on host A', async () => {
-    await kubectl(['delete', 'pod', 'lan-primary', 'lan-extra', 'lan-missing', '--wait=true', '--timeout=60s']);
+    await kubectl(['delete', 'pod', 'lan-primary', 'lan-extra', 'lan-missing', 'lan-ipvlan', '--ignore-not-found', '--wait=true', '--timeout=60s']);
     const hostA = c.host('a');
     const node = c.node('a');
     await waitUntil('no pod links on host A', 30_000, async () => {
