@@ -58,6 +58,12 @@ const TYPES: { path: string; kind: string; apiVersion: string; body: Json }[] = 
       },
     },
   },
+  {
+    path: '/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions',
+    apiVersion: 'k8s.cni.cncf.io/v1',
+    kind: 'NetworkAttachmentDefinition',
+    body: { spec: { config: '{"cniVersion":"1.0.0","type":"macvlan","master":"eth0","ipam":{"type":"host-local","subnet":"10.1.0.0/24"}}' } },
+  },
   // a custom resource: the schema's validation, pruning and defaulting get the same treatment
   {
     path: '/apis/stable.example.com/v1/namespaces/default/crontabs',

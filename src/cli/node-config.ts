@@ -68,6 +68,8 @@ export interface NodeSettings {
   clusterDomain: string;
   /** the host's resolver config: pods with dnsPolicy Default get it, cluster DNS forwards to its nameservers (kubelet --resolv-conf) */
   resolvConf: string;
+  /** host interfaces host-device NetworkAttachmentDefinitions may hand to pods, one pod each (agent/network/multus) */
+  passthroughDevices: string[];
 }
 
 export const OVERLAY_MODES = ['auto', 'vxlan', 'host-gw', 'none'] as const;
@@ -102,6 +104,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   clusterDns: '--cluster-dns',
   clusterDomain: '--cluster-domain',
   resolvConf: '--resolv-conf',
+  passthroughDevices: '--passthrough-devices',
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
@@ -139,6 +142,7 @@ export function nodeDefaults(): NodeDefaults {
     clusterDns: 'auto',
     clusterDomain: 'cluster.local',
     resolvConf: '/etc/resolv.conf',
+    passthroughDevices: [],
   };
 }
 
@@ -225,6 +229,7 @@ const partialSchema = z.strictObject({
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case DNS domain such as cluster.local')
     .optional(),
   resolvConf: z.string().startsWith('/', 'must be an absolute path').optional(),
+  passthroughDevices: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'each must be an interface name of 1-15 characters [A-Za-z0-9_.-]'))).optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -270,5 +275,6 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     clusterDns: merged.clusterDns!,
     clusterDomain: merged.clusterDomain!,
     resolvConf: merged.resolvConf!,
+    passthroughDevices: merged.passthroughDevices ?? [],
   };
 }

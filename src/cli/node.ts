@@ -37,6 +37,7 @@ export interface NodeFlags {
   clusterDns?: string;
   clusterDomain?: string;
   resolvConf?: string;
+  passthroughDevices?: string;
   config?: string;
 }
 
@@ -78,6 +79,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         tunnel: flags.tunnel,
         hubListen: flags.hubListen,
         overlay: flags.overlay,
+        passthroughDevices: flags.passthroughDevices,
         clusterCidr: flags.clusterCidr,
         clusterDns: flags.clusterDns,
         clusterDomain: flags.clusterDomain,
@@ -122,6 +124,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--cluster-cidr <cidr>', 'the pod ranges of all nodes (the server\'s --cluster-cidr): pod traffic to it is not masqueraded (default: 10.244.0.0/16)')
     .option('--cluster-dns <auto|off|ip>', 'cluster DNS served by the node on port 53 and given to ClusterFirst pods: auto = on the pod bridge\'s gateway address; an IP of this host; off = pods get the host\'s resolvers (default: auto)')
     .option('--cluster-domain <domain>', 'the cluster\'s DNS domain (default: cluster.local)')
+    .option('--passthrough-devices <list>', 'host interfaces host-device NetworkAttachmentDefinitions may move into pods, one pod at a time, comma-separated (default: none)')
     .option('--resolv-conf <file>', 'the host\'s resolver config: dnsPolicy Default pods get it, cluster DNS forwards other names to its nameservers (default: /etc/resolv.conf)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')

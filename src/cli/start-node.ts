@@ -1,5 +1,7 @@
 import { ServiceProxy } from '../agent/network/proxy/index.ts';
 import { PolicyController } from '../agent/network/policy/controller.ts';
+import { MultusNetworkPlugin } from '../agent/network/multus/index.ts';
+import { Resources } from '../client/resources.ts';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -160,7 +162,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   await sweepStaleGuards(settings.bridge, async (b) => existsSync(`/sys/class/net/${b}`), { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) =>
     logger.warn({ component: 'network', err }, 'sweeping guard tables of gone bridges failed'),
   );
-  const network = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
+  const clusterNetwork = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
   const runtimes = new Map<string, RuntimeHandler>();
   const labels: Record<string, string> = { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
   const isolation = new Map<string, SandboxIsolation>();
@@ -211,6 +213,15 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     throw err;
   }
   if (dns) labels[CLUSTER_DNS_LABEL] = dns.address.host;
+  // Multus annotations pick each pod's networks (NetworkAttachmentDefinitions read through the hub)
+  const network = new MultusNetworkPlugin({
+    cluster: clusterNetwork,
+    clusterNetworkName: 'hedge',
+    nads: { get: (namespace, name, signal) => client.get(Resources.networkattachmentdefinitions, name, { namespace, signal }) },
+    dataDir,
+    passthroughDevices: settings.passthroughDevices,
+    logger: logger.child({ component: 'network' }),
+  });
   const stop = new AbortController();
   // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
   setMaxListeners(0, stop.signal);

@@ -18,7 +18,12 @@ import type { TcpLink } from './testing/tcp-link.ts';
 const NODE = 'edge-1';
 
 // p1 uses ConfigMap cfg: offline the hub serves a cached object only while a pod of the node references it
-const pod = (name: string): KubeObject => nodePod(NODE, name, name === 'p1' ? { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] } : {});
+// and p1 attaches to NetworkAttachmentDefinition infra/lan (another namespace) as an extra interface
+const pod = (name: string): KubeObject => {
+  const p = nodePod(NODE, name, name === 'p1' ? { volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }] } : {});
+  if (name === 'p1') p.metadata.annotations = { 'k8s.v1.cni.cncf.io/networks': 'infra/lan' };
+  return p;
+};
 
 /** collects a watch's events until aborted */
 function collect(client: KubeClient, rv: string, signal: AbortSignal): { events: WatchEvent[]; error?: unknown } {
@@ -55,6 +60,10 @@ describe('edgehub', () => {
         await a.create(Resources.pods, pod('p1'));
         await a.create(Resources.pods, pod('p2'));
         await a.create(Resources.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: '1' } });
+        await a.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'infra' } }).catch(() => undefined);
+        for (const name of ['lan', 'unused']) {
+          await a.create(Resources.networkattachmentdefinitions, { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name, namespace: 'infra' }, spec: { config: '{"type":"bridge"}' } } as KubeObject);
+        }
       },
       hub: { store: replicaStore, healthIntervalMs: 100, healthTimeoutMs: 500 },
     });
@@ -79,6 +88,8 @@ describe('edgehub', () => {
     await until('pods replicated', async () => (await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length === 2);
     const cm = await local.get(Resources.configmaps, 'cfg', { namespace: 'default' });
     assert.deepEqual(cm.data, { a: '1' });
+    await local.get(Resources.networkattachmentdefinitions, 'lan', { namespace: 'infra' });
+    await local.get(Resources.networkattachmentdefinitions, 'unused', { namespace: 'infra' });
     const node = await local.get(Resources.nodes, NODE);
     assert.equal(node.metadata.name, NODE);
   });
@@ -95,6 +106,9 @@ describe('edgehub', () => {
     assert.equal((await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length, 2);
     assert.deepEqual((await local.get(Resources.configmaps, 'cfg', { namespace: 'default' })).data, { a: '1' });
     await assert.rejects(local.get(Resources.configmaps, 'never-seen', { namespace: 'default' }), (err: unknown) => isHedgeError(err, 'Unavailable'));
+    // a NAD p1 attaches to is served offline from another namespace; one no pod names is not
+    assert.equal(((await local.get(Resources.networkattachmentdefinitions, 'lan', { namespace: 'infra' })).spec as { config?: string }).config, '{"type":"bridge"}');
+    await assert.rejects(local.get(Resources.networkattachmentdefinitions, 'unused', { namespace: 'infra' }), (err: unknown) => isHedgeError(err, 'Forbidden'));
 
     // entitled writes: applied locally and journaled
     const patched = await local.patch(Resources.pods, 'p1', 'merge', { status: { phase: 'Running' } }, { namespace: 'default', subresource: 'status' });

@@ -74,7 +74,7 @@ export interface RunningHub {
 const MAX_BODY = 3 * 1024 * 1024;
 const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', '/namespaces']);
 const streamSubresources = new Set(['exec', 'attach', 'portforward']);
-const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts']);
+const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts', 'k8s.cni.cncf.io/network-attachment-definitions']);
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'authorization', 'content-length']);
 
 /**
@@ -263,8 +263,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   }
 
   async function referencedByNodePod(resource: GraphResource, namespace: string, name: string): Promise<boolean> {
-    const pods = (await replica.list(Resources.pods, namespace)) as Pod[];
-    return pods.some((p) => podReferences(p).some((r) => r.resource === resource && r.name === name));
+    // every pod of the node (the replica holds only those): a NetworkAttachmentDefinition may be another namespace's
+    const pods = (await replica.list(Resources.pods, resource === 'network-attachment-definitions' ? undefined : namespace)) as Pod[];
+    return pods.some((p) => podReferences(p).some((r) => r.resource === resource && r.name === name && (r.namespace ?? p.metadata?.namespace) === namespace));
   }
 
   async function handleResource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, signal: AbortSignal): Promise<void> {

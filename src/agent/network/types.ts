@@ -1,4 +1,6 @@
 /** The network seam: CNI underneath (bridge default; macvlan and host-device as modes). */
+import type { NetworkStatusEntry } from '../../api/annotations/multus.ts';
+
 export interface NetworkSandbox {
   /** container id CNI sees (CNI_CONTAINERID) */
   id: string;
@@ -7,6 +9,8 @@ export interface NetworkSandbox {
   netnsPath: string;
   /** hostPort mappings (portmap) */
   portMappings: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }[];
+  /** the pod's annotations: the Multus ones select its networks (multus/) */
+  annotations?: Record<string, string>;
 }
 
 export interface NetworkResult {
@@ -15,6 +19,8 @@ export interface NetworkResult {
   /** host-side interface (veth) name, for stats */
   hostInterface?: string;
   interfaces: { name: string; mac?: string; sandbox?: string }[];
+  /** every network attached (Multus' network-status), when the pod selected networks by annotation */
+  networkStatus?: NetworkStatusEntry[];
 }
 
 export interface NetworkPlugin {

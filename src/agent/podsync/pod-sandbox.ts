@@ -7,6 +7,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
+import { renderNetworkStatus } from '../../api/annotations/multus.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { NetworkSandbox } from '../network/types.ts';
 import type { RuntimeHandler } from '../runtime/types.ts';
@@ -71,6 +72,7 @@ export function networkSandbox(pod: Pod, sb: SandboxRecord | undefined, ref: Pod
     id: sb?.id ?? '',
     pod: ref,
     netnsPath: sb?.netnsPath ?? '',
+    ...(pod.metadata?.annotations ? { annotations: pod.metadata.annotations } : {}),
     portMappings: ports.map((p) => ({
       hostPort: p.hostPort ?? 0,
       containerPort: p.containerPort,
@@ -97,6 +99,7 @@ export async function createPodSandbox(o: {
   if (sb.netnsPath) {
     const net = await trace.span('network (netns + CNI)', () => o.deps.network.setUp(networkSandbox(pod, sb, ref), signal));
     podIP = net.ips.find((x) => x.family === 4)?.address ?? net.ips[0]?.address;
+    if (net.networkStatus) sb.networkStatus = renderNetworkStatus(net.networkStatus);
   }
   sb.podIP = podIP;
   const host = parseResolvConf(await readFile(cfg.hostResolvConf, 'utf8').catch(() => ''));

@@ -18,6 +18,7 @@ import { buildPodStatus, computePhase } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
 import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
 import { createPodSandbox, networkSandbox, resolveRuntimeHandler } from './pod-sandbox.ts';
+import { NETWORK_STATUS_ANNOTATION, renderNetworkStatus } from '../../api/annotations/multus.ts';
 import { deleteSandboxState, loadSandbox } from './sandbox-state.ts';
 import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, SandboxRecord } from './types.ts';
 import { MIN_GRACE_SECONDS, stopPodContainers } from './pod-termination.ts';
@@ -167,6 +168,7 @@ export class PodWorker {
       this.sandbox = saved ?? { id: sandboxId, handler, created: true, pod: this.podRef() };
       const net = this.sandbox.netnsPath ? await this.deps.network.status(this.netSandbox(), signal).catch(() => undefined) : undefined;
       if (net?.ips[0]) this.sandbox.podIP = net.ips[0].address;
+      if (net?.networkStatus) this.sandbox.networkStatus = renderNetworkStatus(net.networkStatus);
       this.sandbox.podIP ??= this.pod.status?.podIP;
     }
     const extras = adoptContainers({
@@ -488,7 +490,10 @@ export class PodWorker {
       now: this.deps.clock.now(),
       previous: this.pod.status as PodStatus | undefined,
     });
-    const json = JSON.stringify(status);
+    // Multus' network-status goes with the status write (pods/status may set annotations)
+    const netStatus = this.sandbox?.networkStatus;
+    const annotate = netStatus !== undefined && this.pod.metadata?.annotations?.[NETWORK_STATUS_ANNOTATION] !== netStatus;
+    const json = JSON.stringify(status) + (netStatus ?? '');
     if (json === this.lastStatusJson) return;
     if (this.finalPhase && this.lastStatusJson && phase === undefined) return;
     try {
@@ -496,11 +501,13 @@ export class PodWorker {
         Resources.pods,
         this.pod.metadata?.name ?? '',
         'merge',
-        { status },
+        annotate ? { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: netStatus } }, status } : { status },
         { namespace: this.pod.metadata?.namespace, subresource: 'status', signal },
       );
       this.lastStatusJson = json;
-      if (updated.metadata.uid === this.uid) this.pod = { ...this.pod, status: updated.status as PodStatus };
+      if (updated.metadata.uid === this.uid) {
+        this.pod = { ...this.pod, status: updated.status as PodStatus, ...(annotate ? { metadata: { ...this.pod.metadata, annotations: updated.metadata.annotations } } : {}) };
+      }
     } catch (err) {
       if (isHedgeError(err, 'NotFound')) return;
       throw err;

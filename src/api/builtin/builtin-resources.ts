@@ -70,6 +70,7 @@ import { validateHorizontalPodAutoscaler } from '../validation/autoscaling.ts';
 import { crdResourceDef } from '../crd/index.ts';
 import { defaultNetworkPolicy, validateNetworkPolicy } from '../validation/network-policy.ts';
 import { networkPolicyTable } from '../table/network-policy.ts';
+import { validateNetworkAttachmentDefinition } from '../validation/network-attachment-definition.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -319,6 +320,17 @@ function workloadResources(): ResourceDef[] {
       table: networkPolicyTable,
       defaults: defaultNetworkPolicy,
       spec: validateNetworkPolicy,
+    }),
+    // the Multus CRD, served built in: the CNI config of an extra or alternative pod network (agent/network/multus)
+    def({
+      group: 'k8s.cni.cncf.io',
+      version: 'v1',
+      namespaced: true,
+      kind: 'NetworkAttachmentDefinition',
+      plural: 'network-attachment-definitions',
+      singular: 'network-attachment-definition',
+      shortNames: ['net-attach-def'],
+      spec: validateNetworkAttachmentDefinition,
     }),
     def({
       group: 'discovery.k8s.io',

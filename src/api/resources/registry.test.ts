@@ -32,7 +32,7 @@ test('discovery facts match upstream', () => {
   assert.equal(reg.lookup('', 'v1', 'endpoints')?.singular, 'endpoints');
   assert.equal(reg.lookup('', 'v1', 'configmaps')?.listKind, 'ConfigMapList');
   const short = reg.all().flatMap((d) => d.shortNames).sort();
-  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'netpol', 'no', 'ns', 'pdb', 'po', 'rs', 'sa', 'sts', 'svc']);
+  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'net-attach-def', 'netpol', 'no', 'ns', 'pdb', 'po', 'rs', 'sa', 'sts', 'svc']);
   const inAll = reg.all().filter((d) => d.categories.includes('all')).map((d) => d.plural).sort();
   assert.deepEqual(inAll, ['cronjobs', 'daemonsets', 'deployments', 'horizontalpodautoscalers', 'jobs', 'pods', 'replicasets', 'services', 'statefulsets']);
 });
@@ -49,6 +49,7 @@ test('byGroupVersion and groups', () => {
     { group: 'autoscaling', versions: ['v2'], preferredVersion: 'v2' },
     { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'networking.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'k8s.cni.cncf.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'discovery.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'apiextensions.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   ]);

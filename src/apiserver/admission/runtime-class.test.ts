@@ -4,6 +4,7 @@ import { startTestServer, type TestServer } from '../testing/test-server.ts';
 
 interface PodOut {
   message?: string;
+  metadata?: { annotations?: Record<string, string> };
   spec?: { overhead?: Record<string, string>; nodeSelector?: Record<string, string>; tolerations?: { key: string }[] };
 }
 
@@ -37,6 +38,24 @@ describe('RuntimeClass admission and default RuntimeClasses', () => {
     assert.equal(byName.runc.handler, 'runc');
     assert.equal(byName.runc.overhead, undefined);
     assert.deepEqual(byName.gvisor.overhead, { podFixed: { cpu: '50m', memory: '20Mi' } });
+  });
+
+  it("copies the class's hedge.io/default-network to the pod unless the pod names one", async () => {
+    const rc = await create('/apis/node.k8s.io/v1/runtimeclasses', {
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name: 'lan', annotations: { 'hedge.io/default-network': 'infra/lan' } },
+      handler: 'runc',
+    });
+    assert.equal(rc.status, 201, JSON.stringify(rc.body));
+    const r = await create('/api/v1/namespaces/default/pods', pod('net-a', { runtimeClassName: 'lan' }));
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.metadata?.annotations?.['v1.multus-cni.io/default-network'], 'infra/lan');
+    const own = { ...pod('net-b', { runtimeClassName: 'lan' }), metadata: { name: 'net-b', annotations: { 'v1.multus-cni.io/default-network': 'mine' } } };
+    const r2 = await create('/api/v1/namespaces/default/pods', own);
+    assert.equal(r2.body.metadata?.annotations?.['v1.multus-cni.io/default-network'], 'mine');
+    const r3 = await create('/api/v1/namespaces/default/pods', pod('net-c', { runtimeClassName: 'runc' }));
+    assert.equal(r3.body.metadata?.annotations?.['v1.multus-cni.io/default-network'], undefined);
   });
 
   it('sets the overhead from the class', async () => {

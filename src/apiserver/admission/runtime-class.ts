@@ -1,6 +1,7 @@
 import type { KubeObject } from '../../api/object.ts';
 import { tryParseQuantity } from '../../api/meta/quantity.ts';
 import { HedgeError } from '../../lib/errors.ts';
+import { DEFAULT_NETWORK_ANNOTATION, RUNTIME_CLASS_DEFAULT_NETWORK_ANNOTATION } from '../../api/annotations/multus.ts';
 import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
 
 export interface RuntimeClassAdmissionOptions {
@@ -56,7 +57,8 @@ const sameToleration = (a: Toleration, b: Toleration): boolean =>
  * Upstream's RuntimeClass admission plugin, on pod create: the class must exist; its
  * scheduling.nodeSelector is merged into the pod (a different value for the same key is refused),
  * its tolerations appended (duplicates dropped), and spec.overhead set from overhead.podFixed
- * (a pod that brings a different overhead is refused).
+ * (a pod that brings a different overhead is refused). The class's `hedge.io/default-network`
+ * annotation becomes the pod's `v1.multus-cni.io/default-network` unless the pod names one.
  */
 export function runtimeClassPlugin(opts: RuntimeClassAdmissionOptions): AdmissionPlugin {
   return {
@@ -101,6 +103,12 @@ export function runtimeClassPlugin(opts: RuntimeClassAdmissionOptions): Admissio
         spec.tolerations = merged;
       }
       req.object.spec = spec;
+      // hedge's addition: a class may name its pods' primary network (a NetworkAttachmentDefinition,
+      // `[ns/]name`); the pod's own v1.multus-cni.io/default-network wins
+      const network = rc.metadata.annotations?.[RUNTIME_CLASS_DEFAULT_NETWORK_ANNOTATION];
+      if (network && req.object.metadata.annotations?.[DEFAULT_NETWORK_ANNOTATION] === undefined) {
+        req.object.metadata.annotations = { ...req.object.metadata.annotations, [DEFAULT_NETWORK_ANNOTATION]: network };
+      }
     },
   };
 }

@@ -26,7 +26,7 @@ const nodeReadable = new Set([
  * Without a graph (the RBAC-less default authorizer) a node may `get` any of them by name; it
  * may never list or watch them.
  */
-const nodeGettable = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims']);
+const nodeGettable = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims', 'k8s.cni.cncf.io/network-attachment-definitions']);
 
 /** Whether a pod bound to `node` references the object (the node authorizer's graph). */
 export interface NodeReferences {

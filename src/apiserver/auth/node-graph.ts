@@ -1,13 +1,16 @@
 import type { Pod, PodSpec, Container, Volume } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../../api/object.ts';
+import { referencedNetworks } from '../../api/annotations/multus.ts';
 import type { CacheEvent } from './object-cache.ts';
 
 /** What a node may read because a pod bound to it uses it (upstream's node authorizer graph vertices). */
-export type GraphResource = 'secrets' | 'configmaps' | 'persistentvolumeclaims' | 'serviceaccounts';
+export type GraphResource = 'secrets' | 'configmaps' | 'persistentvolumeclaims' | 'serviceaccounts' | 'network-attachment-definitions';
 
 export interface PodReference {
   resource: GraphResource;
   name: string;
+  /** when not the pod's own (a NetworkAttachmentDefinition may live in another namespace) */
+  namespace?: string;
 }
 
 function fromVolume(v: Volume, out: PodReference[]): void {
@@ -36,13 +39,16 @@ function fromContainer(c: Container, out: PodReference[]): void {
   }
 }
 
-/** Every Secret, ConfigMap, PVC and ServiceAccount a pod references (upstream podutil.VisitPodSecretNames and friends). */
+/** Every Secret, ConfigMap, PVC, ServiceAccount and NetworkAttachmentDefinition a pod references (upstream podutil.VisitPodSecretNames and friends). */
 export function podReferences(pod: Pod): PodReference[] {
   const spec: PodSpec = pod.spec ?? { containers: [] };
   const out: PodReference[] = [{ resource: 'serviceaccounts', name: spec.serviceAccountName || 'default' }];
   for (const s of spec.imagePullSecrets ?? []) if (s.name) out.push({ resource: 'secrets', name: s.name });
   for (const v of spec.volumes ?? []) fromVolume(v, out);
   for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...((spec.ephemeralContainers ?? []) as Container[])]) fromContainer(c, out);
+  // the Multus annotations: the node reads the NetworkAttachmentDefinitions its pods attach to
+  const ns = pod.metadata?.namespace ?? '';
+  for (const n of referencedNetworks(pod.metadata?.annotations, ns)) out.push({ resource: 'network-attachment-definitions', name: n.name, ...(n.namespace !== ns ? { namespace: n.namespace } : {}) });
   return out;
 }
 
@@ -86,7 +92,7 @@ export class NodeGraph {
     const node = pod.spec?.nodeName;
     if (!node) return;
     const ns = pod.metadata?.namespace ?? '';
-    const edges = [...new Set(podReferences(pod).map((r) => NodeGraph.#edge(node, r.resource, ns, r.name)))];
+    const edges = [...new Set(podReferences(pod).map((r) => NodeGraph.#edge(node, r.resource, r.namespace ?? ns, r.name)))];
     this.#byPod.set(key, { edges });
     for (const e of edges) this.#counts.set(e, (this.#counts.get(e) ?? 0) + 1);
   }

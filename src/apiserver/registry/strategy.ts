@@ -54,6 +54,9 @@ export function prepareForUpdate(def: ResourceDef, obj: KubeObject, old: KubeObj
     else delete out.status;
     mutableMeta(out).resourceVersion = obj.metadata.resourceVersion;
     if (obj.metadata.managedFields !== undefined) out.metadata.managedFields = obj.metadata.managedFields;
+    // upstream's pod status strategy keeps the new metadata: Multus (and hedge's agent) write the
+    // k8s.v1.cni.cncf.io/network-status annotation through pods/status, the node's only pod write
+    if (def.group === '' && def.plural === 'pods' && obj.metadata.annotations !== undefined) out.metadata.annotations = obj.metadata.annotations;
   } else if (def.hasStatus && subresource === '') {
     if ('status' in old) out.status = structuredClone(old.status);
     else delete out.status;

@@ -1,0 +1,2 @@
+export { MultusNetworkPlugin, type MultusOptions, type NadSource, type NetworkAttachmentDefinition } from './multus-network.ts';
+export { KernelLinkKinds, PLUGIN_LINK_KIND, type LinkKinds } from './link-kinds.ts';

@@ -1,0 +1,173 @@
+/**
+ * Issue 12, network modes per pod (the Multus conventions): two hosts on one L2 underlay
+ * (two-hosts.ts), a `hedge node` in each. A macvlan NetworkAttachmentDefinition on the hosts'
+ * underlay interface hands pods addresses of the underlay itself:
+ * - a runc pod whose `v1.multus-cni.io/default-network` is that NAD has an underlay address as its
+ *   pod IP, is reached from host B's namespace at it, and reaches host B;
+ * - a gVisor pod with the NAD as an extra interface (`k8s.v1.cni.cncf.io/networks`) keeps its
+ *   cluster pod IP and also answers on its underlay address;
+ * - `k8s.v1.cni.cncf.io/network-status` says which network holds which address;
+ * - a pod naming a NAD that does not exist, or an ipvlan NAD on a kernel without ipvlan, gets a
+ *   FailedCreatePodSandBox event saying so;
+ * - deleting the pods leaves no macvlan link, netns or cached attachment on host A.
+ */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { findKubectl, run } from './harness.ts';
+import { edgeNodeSkipReason } from './node-harness.ts';
+import { waitUntil } from './pod-checks.ts';
+import { IMAGE, startHostCluster, type HostCluster } from './two-hosts.ts';
+
+const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/macvlan', '/bin/busybox', '/usr/bin/nsenter'];
+const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
+
+/** an httpd answering /cgi-bin/ip with the caller's address */
+const ECHO_IP = [
+  'mkdir -p /w/cgi-bin',
+  `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "$REMOTE_ADDR"\\n' > /w/cgi-bin/ip`,
+  'busybox chmod +x /w/cgi-bin/ip',
+  'exec httpd -f -p 8080 -h /w',
+].join('; ');
+const plainIPv4 = (s: string): string => s.trim().replace(/^\[?::ffff:([\d.]+)\]?$/, '$1');
+
+interface StatusEntry {
+  name: string;
+  interface?: string;
+  ips?: string[];
+  default?: boolean;
+}
+
+describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hosts\' L2', { skip, timeout: 600_000 }, () => {
+  let c: HostCluster;
+  let prefix: string;
+
+  before(async () => {
+    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor'] });
+    prefix = c.host('a').ip.split('.').slice(0, 3).join('.');
+  });
+  after(async () => {
+    await c?.close();
+  });
+
+  const kubectl = async (args: string[], input?: string): Promise<string> => {
+    const r = await c.server.kubectl(args, { input, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
+    return r.stdout;
+  };
+  const pod = (name: string, annotations: Record<string, string>, runtimeClassName: string, command = ECHO_IP): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', annotations },
+      spec: {
+        nodeName: c.node('a').nodeName,
+        runtimeClassName,
+        terminationGracePeriodSeconds: 1,
+        automountServiceAccountToken: false,
+        containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
+      },
+    });
+  const running = (name: string): Promise<Pod> =>
+    waitUntil(`pod ${name} running`, 120_000, async () => {
+      const r = await c.server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
+      const p = r.body as Pod;
+      return r.status === 200 && p.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.[0]?.ready && p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ? p : undefined;
+    }, () => c.explain());
+  const networkStatus = (p: Pod): StatusEntry[] => JSON.parse(p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? '[]') as StatusEntry[];
+  /** wget from host B's namespace (the other machine on the L2) */
+  const fromHostB = (url: string): Promise<string> =>
+    waitUntil(`host B reaches ${url}`, 30_000, async () => {
+      const r = await c.host('b').exec('busybox', ['wget', '-qO-', url], { timeoutMs: 10_000 });
+      return r.code === 0 ? plainIPv4(r.stdout) : undefined;
+    }, () => c.explain());
+
+  it('serves NetworkAttachmentDefinitions (kubectl, short name) and refuses a config that is not CNI JSON', async () => {
+    const config = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'lan',
+      type: 'macvlan',
+      master: 'eth0',
+      mode: 'bridge',
+      ipam: { type: 'host-local', ranges: [[{ subnet: `${prefix}.0/24`, rangeStart: `${prefix}.200`, rangeEnd: `${prefix}.220` }]] },
+    });
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'lan', namespace: 'default' }, spec: { config } }));
+    assert.match(await kubectl(['get', 'net-attach-def']), /^lan\s/m);
+    const bad = await c.server.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'bad', namespace: 'default' }, spec: { config: '{"master":"eth0"}' } }),
+      timeoutMs: 60_000,
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /spec\.config/);
+  });
+
+  it('a runc pod whose default network is the macvlan NAD has an L2 address, reached from host B, and reaches host B', async () => {
+    await kubectl(['apply', '-f', '-'], pod('lan-primary', { 'v1.multus-cni.io/default-network': 'lan' }, 'runc'));
+    const p = await running('lan-primary');
+    const ip = p.status?.podIP ?? '';
+    assert.ok(ip.startsWith(`${prefix}.2`), `pod IP ${ip} is on the underlay`);
+    assert.deepEqual(p.status?.podIPs, [{ ip }]);
+    assert.deepEqual(networkStatus(p).map((e) => [e.name, e.interface, e.ips, e.default]), [['default/lan', 'eth0', [ip], true]]);
+    assert.equal(await fromHostB(`http://${ip}:8080/cgi-bin/ip`), c.host('b').ip, 'host B reaches the pod directly on the L2 (no NAT)');
+    const ping = await c.server.kubectl(['exec', 'lan-primary', '--', 'busybox', 'ping', '-c', '1', '-W', '5', c.host('b').ip], { timeoutMs: 30_000 });
+    assert.equal(ping.code, 0, `the pod reaches host B: ${ping.stdout}${ping.stderr}`);
+  });
+
+  it('a gVisor pod with the NAD as an extra interface has both its cluster IP and an L2 address', async () => {
+    await kubectl(['apply', '-f', '-'], pod('lan-extra', { 'k8s.v1.cni.cncf.io/networks': 'lan' }, 'gvisor'));
+    const p = await running('lan-extra');
+    const podIP = p.status?.podIP ?? '';
+    assert.match(podIP, /^10\.244\./, 'the pod IP stays the cluster network\'s');
+    const st = networkStatus(p);
+    assert.deepEqual(st.map((e) => [e.name, e.interface, e.default]), [['hedge', 'eth0', true], ['default/lan', 'net1', undefined]]);
+    assert.deepEqual(st[0]?.ips, [podIP]);
+    const l2 = st[1]?.ips?.[0] ?? '';
+    assert.ok(l2.startsWith(`${prefix}.2`), `net1 has ${l2}`);
+    assert.equal(await fromHostB(`http://${l2}:8080/cgi-bin/ip`), c.host('b').ip);
+  });
+
+  it('a pod naming a missing NAD gets a clear FailedCreatePodSandBox event, not a crash', async () => {
+    await kubectl(['apply', '-f', '-'], pod('lan-missing', { 'k8s.v1.cni.cncf.io/networks': 'nope' }, 'runc', 'exec sleep 3600'));
+    const ev = await waitUntil('FailedCreatePodSandBox event', 60_000, async () => {
+      const out = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=lan-missing', '-o', 'json']);
+      const items = (JSON.parse(out) as { items: { reason: string; message: string }[] }).items;
+      return items.find((e) => e.reason === 'FailedCreatePodSandBox');
+    }, () => c.explain());
+    assert.match(ev.message, /NetworkAttachmentDefinition default\/nope not found/);
+    const p = (await c.server.api('GET', '/api/v1/namespaces/default/pods/lan-missing')).body as Pod;
+    assert.equal(p.status?.phase, 'Pending');
+  });
+
+  it('an ipvlan NAD on a kernel without ipvlan: the pod gets an event saying so', async (t) => {
+    const probe = await run('unshare', ['--net', 'ip', 'link', 'add', 'probe0', 'type', 'ipvlan']);
+    if (!/unknown device type/i.test(probe.stderr)) {
+      t.skip('this kernel has ipvlan');
+      return;
+    }
+    const config = JSON.stringify({ cniVersion: '1.0.0', name: 'fast', type: 'ipvlan', master: 'eth0', ipam: { type: 'host-local', subnet: `${prefix}.0/24` } });
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'fast', namespace: 'default' }, spec: { config } }));
+    await kubectl(['apply', '-f', '-'], pod('lan-ipvlan', { 'k8s.v1.cni.cncf.io/networks': 'fast' }, 'runc', 'exec sleep 3600'));
+    const ev = await waitUntil('FailedCreatePodSandBox event', 60_000, async () => {
+      const out = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=lan-ipvlan', '-o', 'json']);
+      return (JSON.parse(out) as { items: { reason: string; message: string }[] }).items.find((e) => e.reason === 'FailedCreatePodSandBox');
+    }, () => c.explain());
+    assert.match(ev.message, /the ipvlan CNI plugin needs the kernel's ipvlan link type/);
+  });
+
+  it('deleting the pods leaves no macvlan link, namespace or cached attachment on host A', async () => {
+    await kubectl(['delete', 'pod', 'lan-primary', 'lan-extra', 'lan-missing', 'lan-ipvlan', '--ignore-not-found', '--wait=true', '--timeout=60s']);
+    const hostA = c.host('a');
+    const node = c.node('a');
+    await waitUntil('no pod links on host A', 30_000, async () => {
+      const r = await hostA.exec('ip', ['-j', '-d', 'link', 'show']);
+      const links = JSON.parse(r.stdout) as { ifname: string; linkinfo?: { info_kind?: string } }[];
+      return links.some((l) => l.linkinfo?.info_kind === 'macvlan' || (l.linkinfo?.info_kind === 'veth' && l.ifname.startsWith('veth'))) ? undefined : true;
+    }, () => c.explain());
+    const results = await readdir(join(node.dataDir, 'cni', 'multus', 'results')).catch(() => []);
+    assert.deepEqual(results, []);
+    const leases = await readdir(join(node.dataDir, 'cni', 'ipam', 'lan')).catch(() => []);
+    assert.deepEqual(leases.filter((f) => /^\d/.test(f)), [], 'host-local released the L2 addresses');
+  });
+});
