@@ -10,7 +10,10 @@
  *       TCP_RR (1-byte request/response over one connection, RR_COUNT round trips), UDP_RR (same,
  *       lost datagrams resent after 200 ms), then a TCP stream of 128 B and of 1024 B writes for
  *       SECONDS each, counted by the sink. Prints one line:
- *       {"tcp_rr":<per s>,"udp_rr":<per s>,"bits128":<bit/s>,"bits1024":<bit/s>,"udp_lost":<n>}
+ *       {"tcp_rr":<per s>,"udp_rr":<per s>,"bits128":<bit/s>,"bits1024":<bit/s>,"udp_lost":<n>,
+ *        "tcp_rr_cpu_us":<the client's CPU time per TCP round trip>}
+ *   netbench rr HOST PORT RR_COUNT
+ *       TCP_RR only; prints {"tcp_rr":<per s>,"tcp_rr_cpu_us":<µs>}
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -24,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -39,6 +43,13 @@ static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* this process's CPU time (user + system, incl. the softirq work done in its context) in µs */
+static double cpu_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
 static struct sockaddr_in addr_of(const char *host, int port) {
@@ -170,15 +181,17 @@ static int connect_tcp(const char *host, int port) {
   }
 }
 
-static double tcp_rr(const char *host, int port, long n) {
+static double tcp_rr(const char *host, int port, long n, double *cpu_per_rr) {
   int s = connect_tcp(host, port);
   char b = 'x';
+  double c0 = cpu_us();
   double t0 = now();
   for (long i = 0; i < n; i++) {
     if (write_all(s, &b, 1) < 0) die("tcp_rr write");
     if (read_some(s, &b, 1) != 1) die("tcp_rr read");
   }
   double dt = now() - t0;
+  *cpu_per_rr = (cpu_us() - c0) / n;
   close(s);
   return n / dt;
 }
@@ -240,11 +253,18 @@ int main(int argc, char **argv) {
     long n = atol(argv[4]);
     double secs = atof(argv[5]);
     long lost = 0;
-    double t = tcp_rr(host, port, n);
+    double tcpu = 0;
+    double t = tcp_rr(host, port, n, &tcpu);
     double u = udp_rr(host, port + 1, n, &lost);
     double s128 = stream(host, port + 2, 128, secs);
     double s1024 = stream(host, port + 2, 1024, secs);
-    printf("{\"tcp_rr\":%.1f,\"udp_rr\":%.1f,\"bits128\":%.0f,\"bits1024\":%.0f,\"udp_lost\":%ld}\n", t, u, s128, s1024, lost);
+    printf("{\"tcp_rr\":%.1f,\"udp_rr\":%.1f,\"bits128\":%.0f,\"bits1024\":%.0f,\"udp_lost\":%ld,\"tcp_rr_cpu_us\":%.2f}\n", t, u, s128, s1024, lost, tcpu);
+    return 0;
+  }
+  if (argc == 5 && strcmp(argv[1], "rr") == 0) {
+    double tcpu = 0;
+    double t = tcp_rr(argv[2], atoi(argv[3]), atol(argv[4]), &tcpu);
+    printf("{\"tcp_rr\":%.1f,\"tcp_rr_cpu_us\":%.2f}\n", t, tcpu);
     return 0;
   }
   fprintf(stderr, "usage: netbench serve PORT | netbench client HOST PORT RR_COUNT SECONDS\n");
