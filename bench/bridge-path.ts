@@ -25,12 +25,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runChecked, runCommand } from '../src/agent/host/run-command.ts';
-import { createNetns, removeNetns } from '../src/agent/network/netns.ts';
 import { PodGuard } from '../src/agent/network/guard/pod-guard.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from '../src/agent/network/proxy/model.ts';
 import { renderRuleset } from '../src/agent/network/proxy/render.ts';
 import { randomSuffix } from '../src/agent/network/test-helpers.ts';
-import { cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
+import { bridgeNode, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 import { buildNetbench, NETBENCH_PORT } from './lib/runtime-net.ts';
 
 const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '9' }, rr: { type: 'string', default: '20000' } } });
@@ -54,30 +53,18 @@ async function main(): Promise<void> {
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const nsDir = `/run/hedge/brpath-${run}`;
   cleanups.push(() => rm(nsDir, { recursive: true, force: true }));
-  const [node, podA, podB] = [`${nsDir}/node`, `${nsDir}/pod-a`, `${nsDir}/pod-b`];
   const rows: { label: string; rate: number[]; cpu: number[] }[] = [];
   try {
-    for (const ns of [node, podA, podB]) {
-      await createNetns(ns);
-      cleanups.push(() => removeNetns(ns));
-    }
+    const topo = await bridgeNode({ nsDir, pods: 2, cleanups });
+    const node = topo.node;
+    const [podA, podB] = [topo.pods[0]!.netnsPath, topo.pods[1]!.netnsPath];
+    const ips = topo.pods.map((p) => p.ip);
     const inNode = (cmd: string[]): Promise<unknown> => runChecked('nsenter', nsenter(node, cmd));
     const sysctl = (v: 0 | 1): Promise<unknown> => inNode(['sysctl', '-qw', `net.bridge.bridge-nf-call-iptables=${v}`]);
     const nft = async (script: string): Promise<void> => {
       const r = await runCommand('nsenter', nsenter(node, ['nft', '-f', '-']), { input: `${script}\n` });
       if (r.code !== 0) throw new Error(`nft: ${r.stderr}`);
     };
-    await inNode(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-    await inNode(['ip', 'addr', 'add', '10.77.0.1/24', 'dev', 'br0']);
-    await inNode(['ip', 'link', 'set', 'br0', 'up']);
-    const ips = ['10.77.0.2', '10.77.0.3'];
-    for (const [i, pod] of [podA, podB].entries()) {
-      await runChecked('sh', ['-c', `exec 3<${pod}; nsenter --net=${node} ip link add veth${i} type veth peer name eth0 netns /proc/self/fd/3`]);
-      await inNode(['ip', 'link', 'set', `veth${i}`, 'master', 'br0', 'up']);
-      await runChecked('nsenter', nsenter(pod, ['ip', 'addr', 'add', `${ips[i]}/24`, 'dev', 'eth0']));
-      await runChecked('nsenter', nsenter(pod, ['ip', 'link', 'set', 'eth0', 'up']));
-      await runChecked('nsenter', nsenter(pod, ['ip', 'route', 'add', 'default', 'via', '10.77.0.1']));
-    }
     const binary = buildNetbench(dir);
     const srvPod = await startServer(podA, [binary, 'serve', String(NETBENCH_PORT)]);
     cleanups.push(() => stop(srvPod));

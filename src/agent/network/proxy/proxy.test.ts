@@ -165,6 +165,34 @@ test('render: a later sync sends only the difference', () => {
   );
 });
 
+test('render: the filter hooks exist only while some Service port has no endpoints', () => {
+  const web = { id: 'default/web/tcp/http', clusterIP: '10.96.0.20', protocol: 'tcp' as const, port: 80, endpoints: [{ ip: '10.244.0.5', port: 8080 }] };
+  const empty = { id: 'default/dns/udp/dns', clusterIP: '10.96.0.30', protocol: 'udp' as const, port: 53, endpoints: [] };
+  const first = renderRuleset([web], { table: 't2' });
+  assert.doesNotMatch(first.script, /filter-forward|filter-output|hook forward/);
+  const withEmpty = renderRuleset([web, empty], { table: 't2' }, first.names);
+  assert.equal(
+    withEmpty.script,
+    [
+      'add element ip t2 no-endpoints { 10.96.0.30 . udp . 53 }',
+      'table ip t2 {',
+      '  chain filter-forward {',
+      '    type filter hook forward priority -10; policy accept;',
+      '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
+      '  }',
+      '  chain filter-output {',
+      '    type filter hook output priority -10; policy accept;',
+      '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(renderRuleset([web, empty], { table: 't2' }, withEmpty.names).script, '');
+  const back = renderRuleset([web], { table: 't2' }, withEmpty.names);
+  assert.equal(back.script, ['delete element ip t2 no-endpoints { 10.96.0.30 . udp . 53 }', 'delete chain ip t2 filter-forward', 'delete chain ip t2 filter-output', ''].join('\n'));
+});
+
 async function until(what: string, cond: () => boolean): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (!cond()) {

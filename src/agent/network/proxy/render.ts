@@ -11,6 +11,8 @@ export interface RenderOptions {
 /** What one render declared: chain bodies, set declarations and map elements (the next render emits only the difference). */
 export interface RenderedNames {
   chains: Map<string, string>;
+  /** whether the filter chains (FILTER_CHAINS) are declared */
+  filterHooks?: boolean;
   sets: Map<string, string>;
   elements: { ips: Set<string>; nodePorts: Set<string>; noEndpoints: Set<string> };
 }
@@ -43,14 +45,16 @@ const BASE_BODY = [
   '    type nat hook postrouting priority 100; policy accept;',
   `    meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade`,
   '  }',
-  '  chain filter-forward {',
-  '    type filter hook forward priority -10; policy accept;',
-  '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
-  '  }',
-  '  chain filter-output {',
-  '    type filter hook output priority -10; policy accept;',
-  '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
-  '  }',
+];
+
+/**
+ * The reject of new connections to Service ports without endpoints. Filter hooks see every
+ * forwarded packet — with br_netfilter that is all bridged pod → pod traffic too — so they are
+ * declared only while some Service port has no endpoints (bench/service-proxy.ts measures both).
+ */
+export const FILTER_CHAINS: [string, string][] = [
+  ['filter-forward', ['    type filter hook forward priority -10; policy accept;', '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject'].join('\n')],
+  ['filter-output', ['    type filter hook output priority -10; policy accept;', '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject'].join('\n')],
 ];
 
 /**
@@ -65,7 +69,8 @@ const BASE_BODY = [
  *              local address . l4proto . dport → ext-… (map svc-nodeports): mark for masquerade
  *   svc-…:     affinity lookups, then numgen random mod N → ep-…
  *   ep-…:      hairpin mark, affinity update, dnat to ip:port
- *   no endpoints: new connections are rejected in filter forward/output
+ *   no endpoints: new connections are rejected in filter forward/output, chains that exist only
+ *              while some Service port has no endpoints (no per-packet hook otherwise)
  */
 export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, previous?: RenderedNames): Rendered {
   const t = opts.table;
@@ -106,7 +111,8 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
       chain(epChain(p, ep), rules);
     }
   }
-  const names: RenderedNames = { chains, sets, elements: { ips: new Set(ipElems), nodePorts: new Set(nodePortElems), noEndpoints: new Set(noEndpoints) } };
+  const filterHooks = noEndpoints.length > 0;
+  const names: RenderedNames = { chains, sets, filterHooks, elements: { ips: new Set(ipElems), nodePorts: new Set(nodePortElems), noEndpoints: new Set(noEndpoints) } };
   const declSet = (name: string, decl: string): string[] => [`  set ${name} {`, decl, '  }'];
   const declChain = (name: string, body: string): string[] => [`  chain ${name} {`, ...(body ? [body] : []), '  }'];
   const lines: string[] = [];
@@ -127,7 +133,9 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
       lines.push(...declChain(name, body));
     }
     for (const [sn, decl] of setsLeft) lines.push(...declSet(sn, decl));
-    lines.push(...BASE_BODY, '}');
+    lines.push(...BASE_BODY);
+    if (filterHooks) for (const [name, body] of FILTER_CHAINS) lines.push(...declChain(name, body));
+    lines.push('}');
     return { script: `${lines.join('\n')}\n`, names };
   }
   // the difference against what is in the kernel
@@ -154,6 +162,8 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
     const fresh = [...now].filter((e) => !was.has(e));
     if (fresh.length) lines.push(`add element ip ${t} ${map} { ${fresh.join(', ')} }`);
   }
+  if (filterHooks && !previous.filterHooks) lines.push(`table ip ${t} {`, ...FILTER_CHAINS.flatMap(([name, body]) => declChain(name, body)), '}');
+  if (!filterHooks && previous.filterHooks) for (const [name] of FILTER_CHAINS) lines.push(`delete chain ip ${t} ${name}`);
   // referrers before what they refer to: ext → svc → ep, then the affinity sets
   const order = (n: string): number => (n.startsWith('ext-') ? 0 : n.startsWith('svc-') ? 1 : 2);
   const goneChains = [...previous.chains.keys()].filter((c) => !chains.has(c)).sort((a, b) => order(a) - order(b) || (a < b ? -1 : 1));
