@@ -80,15 +80,15 @@ table ip hedge-proxy {
     type ipv4_addr . inet_proto . inet_service;
     elements = { 10.96.0.30 . udp . 53 }
   }
-  chain ext-default/web/tcp/http {
-    meta mark set meta mark | 0x4000
-    goto svc-default/web/tcp/http
-  }
   set aff-default/web/tcp/http/10.244.0.5_8080 {
     type ipv4_addr; flags dynamic,timeout; timeout 10800s;
   }
   set aff-default/web/tcp/http/10.244.1.7_8080 {
     type ipv4_addr; flags dynamic,timeout; timeout 10800s;
+  }
+  chain ext-default/web/tcp/http {
+    meta mark set meta mark | 0x4000
+    goto svc-default/web/tcp/http
   }
   chain svc-default/web/tcp/http {
     ip saddr @aff-default/web/tcp/http/10.244.0.5_8080 goto ep-default/web/tcp/http/10.244.0.5_8080
@@ -191,6 +191,31 @@ test('render: the filter hooks exist only while some Service port has no endpoin
   assert.equal(renderRuleset([web, empty], { table: 't2' }, withEmpty.names).script, '');
   const back = renderRuleset([web], { table: 't2' }, withEmpty.names);
   assert.equal(back.script, ['delete element ip t2 no-endpoints { 10.96.0.30 . udp . 53 }', 'delete chain ip t2 filter-forward', 'delete chain ip t2 filter-output', ''].join('\n'));
+});
+
+test('externalTrafficPolicy: Local — NodePort traffic to this node\'s endpoints only, unmasqueraded; none local: dropped; ClusterIP keeps all', () => {
+  const np = service('np', { type: 'NodePort', clusterIP: '10.96.0.40', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, nodePort: 30090 }] });
+  const eps: Ep[] = [{ ip: '10.244.1.7', node: 'edge-b' }, { ip: '10.244.0.5', node: 'edge-a' }, { ip: '10.244.0.9', node: 'edge-a', ready: false }];
+  const [onA] = buildModel([np], [slice('np', 'n1', 8080, eps)], { nodeName: 'edge-a' });
+  assert.deepEqual(onA!.endpoints, [{ ip: '10.244.0.5', port: 8080 }, { ip: '10.244.1.7', port: 8080 }]);
+  assert.deepEqual(onA!.externalLocal, { localEndpoints: [{ ip: '10.244.0.5', port: 8080 }] });
+  const [onC] = buildModel([np], [slice('np', 'n1', 8080, eps)], { nodeName: 'edge-c' });
+  assert.deepEqual(onC!.externalLocal, { localEndpoints: [] });
+  // Cluster (the default) and ClusterIP-only Services have no external policy to apply
+  const cluster = service('c', { type: 'NodePort', clusterIP: '10.96.0.41', ports: [{ name: 'http', port: 80, nodePort: 30091 }] });
+  assert.equal(buildModel([cluster], [slice('c', 'c1', 8080, eps)], { nodeName: 'edge-a' })[0]!.externalLocal, undefined);
+
+  const a = renderRuleset([onA!], { table: 't3' }).script;
+  const ext = /chain ext-default\/np\/tcp\/http \{\n([^}]*)\}/.exec(a)?.[1] ?? '';
+  assert.equal(ext, '    goto ep-default/np/tcp/http/10.244.0.5_8080\n  ');
+  assert.doesNotMatch(ext, /mark/, 'no masquerade mark: the client source IP is kept');
+  assert.match(a, /chain svc-default\/np\/tcp\/http \{\n {4}numgen random mod 2 /, 'ClusterIP traffic still goes to every endpoint');
+  const c = renderRuleset([onC!], { table: 't3' }).script;
+  assert.match(c, /chain ext-default\/np\/tcp\/http \{\n {4}drop\n {2}\}/);
+  // with ClientIP affinity the ext chain consults the affinity sets, which are declared before it
+  const sticky = renderRuleset([{ ...onA!, affinitySeconds: 30 }], { table: 't3' }).script;
+  assert.ok(sticky.indexOf('set aff-default/np/tcp/http/10.244.0.5_8080') < sticky.indexOf('chain ext-default/np/tcp/http'));
+  assert.match(sticky, /chain ext-default\/np\/tcp\/http \{\n {4}ip saddr @aff-default\/np\/tcp\/http\/10\.244\.0\.5_8080 goto ep-/);
 });
 
 async function until(what: string, cond: () => boolean): Promise<void> {

@@ -66,7 +66,9 @@ export const FILTER_CHAINS: [string, string][] = [
  * sets keep their entries. Either way the kernel applies it atomically.
  *
  *   services:  ip daddr . l4proto . dport → svc-<ns>/<name>/<proto>/<port> (map svc-ips)
- *              local address . l4proto . dport → ext-… (map svc-nodeports): mark for masquerade
+ *              local address . l4proto . dport → ext-… (map svc-nodeports): mark for masquerade,
+ *              or with externalTrafficPolicy: Local pick among this node's endpoints unmarked
+ *              (none: drop)
  *   svc-…:     affinity lookups, then numgen random mod N → ep-…
  *   ep-…:      hairpin mark, affinity update, dnat to ip:port
  *   no endpoints: new connections are rejected in filter forward/output, chains that exist only
@@ -88,23 +90,33 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
     }
     const svc = svcChain(p);
     ipElems.push(`${p.clusterIP} . ${proto} . ${p.port} : goto ${svc}`);
+    /** affinity lookups, then a random pick among `eps` */
+    const pick = (eps: { ip: string; port: number }[]): string[] => {
+      const rules: string[] = [];
+      if (p.affinitySeconds !== undefined) {
+        for (const ep of eps) {
+          const set = affinitySet(p, ep);
+          sets.set(set, `    type ipv4_addr; flags dynamic,timeout; timeout ${p.affinitySeconds}s;`);
+          rules.push(`    ip saddr @${set} goto ${epChain(p, ep)}`);
+        }
+      }
+      if (eps.length === 1) rules.push(`    goto ${epChain(p, eps[0]!)}`);
+      else rules.push(`    numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${epChain(p, ep)}`).join(', ')} }`);
+      return rules;
+    };
+    const epChains = [...p.endpoints];
     if (p.nodePort) {
       const ext = extChain(p);
       nodePortElems.push(`${proto} . ${p.nodePort} : goto ${ext}`);
-      chain(ext, [`    meta mark set meta mark | ${MASQ_MARK}`, `    goto ${svc}`]);
+      if (p.externalLocal) {
+        // externalTrafficPolicy: Local: this node's endpoints only, no masquerade (the client's address reaches the pod)
+        const local = p.externalLocal.localEndpoints;
+        chain(ext, local.length ? pick(local) : ['    drop']);
+        for (const ep of local) if (!epChains.some((e) => e.ip === ep.ip && e.port === ep.port)) epChains.push(ep);
+      } else chain(ext, [`    meta mark set meta mark | ${MASQ_MARK}`, `    goto ${svc}`]);
     }
-    const svcRules: string[] = [];
-    if (p.affinitySeconds !== undefined) {
-      for (const ep of p.endpoints) {
-        const set = affinitySet(p, ep);
-        sets.set(set, `    type ipv4_addr; flags dynamic,timeout; timeout ${p.affinitySeconds}s;`);
-        svcRules.push(`    ip saddr @${set} goto ${epChain(p, ep)}`);
-      }
-    }
-    if (p.endpoints.length === 1) svcRules.push(`    goto ${epChain(p, p.endpoints[0]!)}`);
-    else svcRules.push(`    numgen random mod ${p.endpoints.length} vmap { ${p.endpoints.map((ep, i) => `${i} : goto ${epChain(p, ep)}`).join(', ')} }`);
-    chain(svc, svcRules);
-    for (const ep of p.endpoints) {
+    chain(svc, pick(p.endpoints));
+    for (const ep of epChains) {
       const rules = [`    ip saddr ${ep.ip} meta mark set meta mark | ${MASQ_MARK}`];
       if (p.affinitySeconds !== undefined) rules.push(`    update @${affinitySet(p, ep)} { ip saddr }`);
       rules.push(`    meta l4proto ${proto} dnat to ${ep.ip}:${ep.port}`);
@@ -122,7 +134,8 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
     // chains in the order they were made: ext, sets and svc, then its endpoints (readable, and what the golden test pins)
     const setsLeft = new Map(sets);
     for (const [name, body] of chains) {
-      if (name.startsWith('svc-')) {
+      // an ext- chain with externalTrafficPolicy: Local looks the affinity sets up too
+      if (name.startsWith('svc-') || name.startsWith('ext-')) {
         const prefix = `aff-${name.slice(4)}/`;
         for (const [sn, decl] of setsLeft) {
           if (!sn.startsWith(prefix)) continue;
