@@ -4,7 +4,8 @@ import { FakeKubeClient } from '../../../client/fake-client.ts';
 import { Resources } from '../../../client/resources.ts';
 import { silentLogger } from '../../../lib/log.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from './model.ts';
-import { ServiceProxy, type Nft } from './proxy.ts';
+import { recordingNft, until } from '../testing/recording-nft.ts';
+import { ServiceProxy } from './proxy.ts';
 import { renderRuleset } from './render.ts';
 
 function service(name: string, spec: ServiceObject['spec'], annotations?: Record<string, string>): ServiceObject {
@@ -218,27 +219,11 @@ test('externalTrafficPolicy: Local — NodePort traffic to this node\'s endpoint
   assert.match(sticky, /chain ext-default\/np\/tcp\/http \{\n {4}ip saddr @aff-default\/np\/tcp\/http\/10\.244\.0\.5_8080 goto ep-/);
 });
 
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('sync loop: debounced applies through the nft seam, retried after a failure, table removed on stop', async () => {
   const client = new FakeKubeClient();
-  const scripts: string[] = [];
-  let failNext = false;
-  const nft: Nft = {
-    async apply(script) {
-      if (failNext) {
-        failNext = false;
-        throw new Error('nft: simulated failure');
-      }
-      scripts.push(script);
-    },
-  };
+  const nft = recordingNft();
+  const scripts = nft.scripts;
+
   await client.create(Resources.services, web);
   await client.create(Resources.endpointslices, webSlice);
   const proxy = new ServiceProxy({ client, nodeName: 'edge-a', logger: silentLogger(), table: 'hp-test', nft, debounceMs: 20 });
@@ -261,7 +246,7 @@ test('sync loop: debounced applies through the nft seam, retried after a failure
     assert.doesNotMatch(scripts.at(-1)!, /delete table|flush table/);
 
     // a failed apply is retried from a clean table
-    failNext = true;
+    nft.failNext();
     await client.delete(Resources.services, 's0', { namespace: 'default' });
     await until('the retried apply', () => proxy.stats.failures === 1 && scripts.length > 0 && !/10\.96\.1\.1 /.test(scripts.at(-1) ?? ''));
     assert.equal(proxy.stats.failures, 1);
