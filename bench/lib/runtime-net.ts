@@ -34,11 +34,12 @@ export interface NetSample {
   bits1024: number;
 }
 
-/** `gcc -static` of netbench.c into `dir`; returns the binary's path. */
+/** A static build of netbench.c into `dir` (musl-gcc from musl-tools when present, as the microVM guest agent; else gcc); returns its path. */
 export function buildNetbench(dir: string): string {
   const src = join(dirname(fileURLToPath(import.meta.url)), 'netbench.c');
   const out = join(dir, 'netbench');
-  execFileSync('gcc', ['-static', '-O2', '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const cc = missingTools(['musl-gcc']).length === 0 ? 'musl-gcc' : 'gcc';
+  execFileSync(cc, ['-static', '-O2', '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'] });
   return out;
 }
 
