@@ -253,8 +253,13 @@ async function perRuntime(o: { run: string; dataDir: string; hostNs: string; pai
   for (const pair of o.pairs.filter((p) => RUNTIME_MODES.includes(p.type))) {
     summarize(`${pair.type} · netns processes (no runtime)`, await measureBare({ binary, serverNs: pair.a.netnsPath, clientNs: pair.b.netnsPath, target: pair.a.ip, ...opts }));
     for (const rc of cases) {
-      const xs = await measureRuntime({ rc, a: pair.a, b: pair.b, rootfs, workDir: join(o.dataDir, 'rt', `${pair.type}-${rc.handler.name}`), tag: `nb${o.run}-${pair.type.slice(0, 3)}-${rc.handler.name}`, cgroupParent: cgroupTop, signal, ...opts });
-      summarize(`${pair.type} · ${rc.label}`, xs);
+      // one runtime failing (a microVM that does not boot on a loaded machine) must not lose the others' rows
+      try {
+        const xs = await measureRuntime({ rc, a: pair.a, b: pair.b, rootfs, workDir: join(o.dataDir, 'rt', `${pair.type}-${rc.handler.name}`), tag: `nb${o.run}-${pair.type.slice(0, 3)}-${rc.handler.name}`, cgroupParent: cgroupTop, signal, ...opts });
+        summarize(`${pair.type} · ${rc.label}`, xs);
+      } catch (err) {
+        skipped.push(`${pair.type} · ${rc.label} failed: ${(err as Error).message.split('\n')[0]}`);
+      }
     }
   }
   const host = rows[0]!.m;

@@ -94,7 +94,8 @@ export async function runtimeCases(o: {
         continue;
       }
       const guest = await buildGuest({ outRoot: '/tmp/hedge-guest-cache', signal: o.signal });
-      const handler = new MicroVmRuntimeHandler({ stateDir: join(o.stateDir, 'microvm'), guest, logger, accelerator: o.accelerator });
+      // a generous boot limit: TCG on a loaded shared machine is slow to boot
+      const handler = new MicroVmRuntimeHandler({ stateDir: join(o.stateDir, 'microvm'), guest, logger, accelerator: o.accelerator, bootTimeoutMs: 180_000 });
       const accel = await handler.detectAccelerator(o.signal);
       cases.push({ label: `microVM (${accel})`, handler });
     } else skipped.push(`${name}: unknown runtime (runc, gvisor, microvm)`);
