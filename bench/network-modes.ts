@@ -13,12 +13,20 @@
  * underlay itself (that pair's own 100 %).
  *
  * "% of host" follows the source: latency mode/host (above 100 % is slower), rates mode/host
- * (below 100 % is slower). Rows are processes in the pod's network namespace — the network path
- * a runc pod gets; per-runtime columns (gVisor, microVM) are not measured here. The RR clients
- * and servers are node on both ends, so per-round-trip user-space cost is in every row (the host
- * row included) and compresses differences. Prints markdown; asserts nothing.
+ * (below 100 % is slower). Rows of the first table are processes in the pod's network namespace
+ * (the RR clients and servers are node on both ends, so per-round-trip user-space cost is in
+ * every row, the host row included, and compresses differences).
  *
- *   node --import tsx bench/network-modes.ts [--runs 3] [--rr 20000] [--pings 30] [--iperf-seconds 2]
+ * Per runtime (second table): mode × runtime, measured from inside real workloads run by the real
+ * runtime handlers (bench/lib/runtime-net.ts): runc and gVisor (OciRuntimeHandler + conmon) and
+ * the microVM (MicroVmRuntimeHandler, labelled with the accelerator it detected: kvm or tcg), a
+ * server container in pod A and client containers in pod B, both of that runtime; the workload is
+ * `netbench` (bench/lib/netbench.c, static C), whose host row is the same binary on loopback.
+ * Prints markdown; asserts nothing.
+ *
+ *   node --import tsx bench/network-modes.ts [--quick] [--runs 3] [--rr 20000] [--pings 30] [--iperf-seconds 2]
+ *       [--runtimes runc,gvisor,microvm] [--runtime-modes bridge,macvlan,passthrough] [--accel auto|tcg|kvm]
+ *   --quick: 1 run, 3000 round trips, 1 s streams, per-runtime on the bridge only (a few minutes)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,20 +39,29 @@ import { createVethPair, deleteLink, randomSubnet, randomSuffix } from '../src/a
 import { IpNetlink } from '../src/agent/network/overlay/ip-netlink.ts';
 import { Overlay, vtepMac } from '../src/agent/network/overlay/overlay.ts';
 import { silentLogger } from '../src/lib/log.ts';
+import { buildNetbench, measureBare, measureRuntime, netbenchRootfs, runtimeCases, type NetSample } from './lib/runtime-net.ts';
 import { RR_CLIENT, RR_SERVER, UDP_RR_CLIENT, UDP_RR_SERVER, cleanupList, cniPodPair, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 
 const { values: argv } = parseArgs({
   options: {
-    runs: { type: 'string', default: '3' },
-    rr: { type: 'string', default: '20000' },
-    pings: { type: 'string', default: '30' },
-    'iperf-seconds': { type: 'string', default: '2' },
+    runs: { type: 'string' },
+    rr: { type: 'string' },
+    pings: { type: 'string' },
+    'iperf-seconds': { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    runtimes: { type: 'string', default: 'runc,gvisor,microvm' },
+    'runtime-modes': { type: 'string' },
+    accel: { type: 'string', default: 'auto' },
   },
 });
-const RUNS = Number(argv.runs);
-const RR_COUNT = Number(argv.rr);
-const PINGS = Number(argv.pings);
-const IPERF_SECONDS = Number(argv['iperf-seconds']);
+const QUICK = argv.quick;
+const RUNS = Number(argv.runs ?? (QUICK ? 1 : 3));
+const RR_COUNT = Number(argv.rr ?? (QUICK ? 3000 : 20000));
+const PINGS = Number(argv.pings ?? (QUICK ? 10 : 30));
+const IPERF_SECONDS = Number(argv['iperf-seconds'] ?? (QUICK ? 1 : 2));
+const RUNTIMES = argv.runtimes.split(',').filter(Boolean);
+const RUNTIME_MODES = (argv['runtime-modes'] ?? (QUICK ? 'bridge' : 'bridge,macvlan,passthrough')).split(',').filter(Boolean);
+const ACCEL = argv.accel as 'auto' | 'tcg' | 'kvm';
 const RR_PORT = 7070;
 const IPERF_PORT = 5201;
 const signal = new AbortController().signal;
@@ -185,9 +202,11 @@ async function main(): Promise<void> {
       ['macvlan (bridge mode, veth parent)', { type: 'macvlan', master: parent, subnet: randomSubnet().subnet }],
       ['passthrough (host-device, veth ends)', { type: 'passthrough', devices: [devA, devB], subnet: randomSubnet().subnet }],
     ];
+    const pairs: { type: string; a: { netnsPath: string; ip: string }; b: { netnsPath: string; ip: string } }[] = [];
     for (const [label, mode] of modes) {
       const { a, b } = await cniPodPair({ mode, networkName: `bench-${mode.type}`, dataDir, netnsDir, run, prefix: mode.type, cleanups, signal });
       scenario(label, a.netnsPath, b.netnsPath, a.ip);
+      pairs.push({ type: mode.type, a, b });
     }
     const x = await crossNode(run, netnsDir);
     scenario(HOSTS_LINK, x.hostB, x.hostA, x.ips.hostB, HOSTS_LINK);
@@ -202,10 +221,64 @@ async function main(): Promise<void> {
     for (const sc of scenarios) {
       results.push([sc.label, sc.baseline, { pingMs: median(sc.pings), gbits128: median(sc.gbits128), gbits1024: median(sc.gbits1024), rrPerSec: median(sc.rrs), udpRrPerSec: median(sc.udpRrs) }]);
     }
+    printTables(results);
+    if (RUNTIMES.length > 0) await perRuntime({ run, dataDir, hostNs, pairs });
   } finally {
     await cleanups.run();
   }
-  printTables(results);
+}
+
+/** mode × runtime with netbench inside real workloads (bench/lib/runtime-net.ts); prints its own tables */
+async function perRuntime(o: { run: string; dataDir: string; hostNs: string; pairs: { type: string; a: { netnsPath: string; ip: string }; b: { netnsPath: string; ip: string } }[] }): Promise<void> {
+  const binary = buildNetbench(o.dataDir);
+  const rootfs = netbenchRootfs(join(o.dataDir, 'netbench-rootfs'), binary);
+  const cgroupTop = `hedge-netbench-${o.run}`;
+  cleanups.push(() => runChecked('sh', ['-c', `for c in cpu cpuacct memory pids blkio cpuset freezer devices net_cls perf_event hugetlb; do find /sys/fs/cgroup/$c/${cgroupTop} -depth -type d -exec rmdir {} + 2>/dev/null; done; true`]));
+  const { cases, skipped } = await runtimeCases({ names: RUNTIMES, stateDir: join(o.dataDir, 'rt-state'), accelerator: ACCEL, signal });
+  const opts = { samples: RUNS, rrCount: RR_COUNT, seconds: IPERF_SECONDS, pings: PINGS };
+  const rows: { label: string; m: Measurement }[] = [];
+  const summarize = (label: string, xs: NetSample[]): void => {
+    rows.push({
+      label,
+      m: {
+        pingMs: xs.some((x) => x.pingsMs.length) ? median(xs.flatMap((x) => x.pingsMs)) : NaN,
+        gbits128: median(xs.map((x) => x.bits128)) / 1e9,
+        gbits1024: median(xs.map((x) => x.bits1024)) / 1e9,
+        rrPerSec: median(xs.map((x) => x.tcpRr)),
+        udpRrPerSec: median(xs.map((x) => x.udpRr)),
+      },
+    });
+  };
+  summarize('host (loopback, one netns)', await measureBare({ binary, serverNs: o.hostNs, clientNs: o.hostNs, target: '127.0.0.1', ...opts }));
+  for (const pair of o.pairs.filter((p) => RUNTIME_MODES.includes(p.type))) {
+    summarize(`${pair.type} · netns processes (no runtime)`, await measureBare({ binary, serverNs: pair.a.netnsPath, clientNs: pair.b.netnsPath, target: pair.a.ip, ...opts }));
+    for (const rc of cases) {
+      // one runtime failing (a microVM that does not boot on a loaded machine) must not lose the others' rows
+      try {
+        const xs = await measureRuntime({ rc, a: pair.a, b: pair.b, rootfs, workDir: join(o.dataDir, 'rt', `${pair.type}-${rc.handler.name}`), tag: `nb${o.run}-${pair.type.slice(0, 3)}-${rc.handler.name}`, cgroupParent: cgroupTop, signal, ...opts });
+        summarize(`${pair.type} · ${rc.label}`, xs);
+      } catch (err) {
+        skipped.push(`${pair.type} · ${rc.label} failed: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  const host = rows[0]!.m;
+  const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : 'n/a');
+  console.log(`\n## Per runtime: netbench (static C) inside the workloads, runs=${RUNS} rr=${RR_COUNT} pings=${PINGS}×${RUNS} streams=${IPERF_SECONDS}s (medians)\n`);
+  console.log('Server container in pod A, client container in pod B, both of the runtime named; ping is busybox inside the client workload.\n');
+  console.log('| mode · runtime | ping RTT ms | TCP 128 B Gbit/s | TCP 1024 B Gbit/s | TCP_RR /s | UDP_RR /s |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const { label, m } of rows) {
+    console.log(`| ${label} | ${Number.isFinite(m.pingMs) ? m.pingMs.toFixed(3) : 'n/a'} | ${m.gbits128.toFixed(2)} | ${m.gbits1024.toFixed(2)} | ${Math.round(m.rrPerSec)} | ${Math.round(m.udpRrPerSec)} |`);
+  }
+  console.log('\n% of host (netbench on loopback), beside the source:\n');
+  console.log('| mode · runtime | ping | 128 B | 1024 B | TCP_RR | UDP_RR | source (ping / 128 B / 1024 B / TCP_RR / UDP_RR) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const { label, m } of rows.slice(1)) {
+    console.log(`| ${label} | ${pct(m.pingMs / host.pingMs)} | ${pct(m.gbits128 / host.gbits128)} | ${pct(m.gbits1024 / host.gbits1024)} | ${pct(m.rrPerSec / host.rrPerSec)} | ${pct(m.udpRrPerSec / host.udpRrPerSec)} | ${SOURCE[label.split(' ')[0]!] ?? '—'} |`);
+  }
+  if (skipped.length) console.log(`\nNot measured: ${skipped.join('; ')}.`);
+  console.log('gVisor runs with --network=host inside the pod netns (its own netstack does not start on this kernel), so its ICMP is answered by the netns kernel; n/a ping = no ICMP socket in that workload.');
 }
 
 const HOSTS_LINK = "hosts' own link (veth underlay, host A → host B)";
@@ -245,7 +318,6 @@ function printTables(results: [string, string | undefined, Measurement][]): void
       `| ${label}${note} | ${pct(m.pingMs / b.pingMs)} | ${pct(m.gbits128 / b.gbits128)} | ${pct(m.gbits1024 / b.gbits1024)} | ${pct(m.rrPerSec / b.rrPerSec)} | ${pct(m.udpRrPerSec / b.udpRrPerSec)} | ${source(label)} |`,
     );
   }
-  console.log('\nRuntime columns (runc vs gVisor vs microVM TCG/KVM): not measured by this bench; every row is the pod network namespace path a runc pod uses.');
 }
 
 await main();

@@ -2,10 +2,12 @@
  * The node's service proxy (src/agent/network/proxy): what a ClusterIP costs on TCP_RR against
  * the pod IP itself, and how long a sync of a large cluster takes.
  *
- * 1. Two pods on a CNI bridge (random bridge/subnet in the host netns, pods in namespaces this
- *    run creates); pod A does 1-byte request/response over one connection to pod B by its IP and
- *    through a ClusterIP programmed by the proxy's real ruleset (its own nftables table, removed
- *    at the end). Rounds alternate so load drift on a shared machine hits both alike.
+ * 1. Two pods on a bridge in a node network namespace this run creates (bench/lib/netns-rr.ts
+ *    bridgeNode: no other tenant's rules on the path); pod A does 1-byte request/response
+ *    (netbench) over one connection to pod B by its IP and through a ClusterIP programmed by the
+ *    proxy's real ruleset, with the ruleset as it was rendered before (filter hooks always there)
+ *    and as it is now, interleaved so load drift hits all alike. Rate and the client's CPU per
+ *    round trip (the robust figure on a loaded machine).
  * 2. 1,000 Services × 10 endpoints: model + render time, and `nft -f -` apply time of the full
  *    table (first sync) and of an in-place resync after one endpoint changed; applied inside a
  *    network namespace this run creates.
@@ -20,10 +22,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNetns, removeNetns } from '../src/agent/network/netns.ts';
 import { runChecked, runCommand } from '../src/agent/host/run-command.ts';
-import { randomSubnet, randomSuffix } from '../src/agent/network/test-helpers.ts';
+import { randomSuffix } from '../src/agent/network/test-helpers.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from '../src/agent/network/proxy/model.ts';
-import { renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
-import { RR_CLIENT, RR_SERVER, cleanupList, cniPodPair, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
+import { FILTER_CHAINS, renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
+import { bridgeNode, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
+import { buildNetbench, NETBENCH_PORT } from './lib/runtime-net.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -39,8 +42,6 @@ const RR_COUNT = Number(argv.rr);
 const SYNCS = Number(argv.syncs);
 const SERVICES = Number(argv.services);
 const ENDPOINTS = Number(argv.endpoints);
-const RR_PORT = 7070;
-const signal = new AbortController().signal;
 const cleanups = cleanupList();
 
 async function nftApply(script: string, netns?: string): Promise<void> {
@@ -113,46 +114,63 @@ async function syncBench(run: string, netnsDir: string): Promise<string[]> {
   ];
 }
 
-async function rrBench(run: string, dataDir: string, netnsDir: string): Promise<string[]> {
-  const mode = { type: 'bridge' as const, bridge: `hsb${run}`, subnet: randomSubnet().subnet };
-  const { a, b } = await cniPodPair({ mode, networkName: 'bench-svc', dataDir, netnsDir, run, prefix: 'pod', cleanups, signal });
-  const podB = b.ip;
-  const table = `hp-rr-${run}`;
-  // a ClusterIP from TEST-NET-ish space unlikely to be anyone's: 10.111.<rand>.<rand>
-  const clusterIP = `10.111.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`;
+async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
+  const topo = await bridgeNode({ nsDir: `${netnsDir}/rr`, pods: 2, cleanups });
+  const [a, b] = [topo.pods[0]!, topo.pods[1]!];
+  const inNode = (cmd: string[]): Promise<unknown> => runChecked('nsenter', nsenter(topo.node, cmd));
+  // what the proxy needs for bridged replies of pod → ClusterIP → pod (README), as kube-proxy does
+  await inNode(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']);
+  const table = 'hedge-proxy';
+  const clusterIP = '10.96.7.7';
   const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'rr', namespace: 'bench' }, spec: { clusterIP, ports: [{ name: 'rr', port: 80, protocol: 'TCP' }] } } as ServiceObject;
   const slice = {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name: 'rr-x', namespace: 'bench', labels: { 'kubernetes.io/service-name': 'rr' } },
     addressType: 'IPv4',
-    ports: [{ name: 'rr', port: RR_PORT, protocol: 'TCP' }],
-    endpoints: [{ addresses: [podB], conditions: { ready: true } }],
+    ports: [{ name: 'rr', port: NETBENCH_PORT, protocol: 'TCP' }],
+    endpoints: [{ addresses: [b.ip], conditions: { ready: true } }],
   } as EndpointSliceObject;
-  const r = renderRuleset(buildModel([svc], [slice], { nodeName: 'bench' }), { table });
-  await nftApply(r.script);
-  cleanups.push(() => nftApply(renderDelete(table)));
-  const server = await startServer(b.netnsPath, [process.execPath, '-e', RR_SERVER, '0.0.0.0', String(RR_PORT)]);
+  const after = renderRuleset(buildModel([svc], [slice], { nodeName: 'bench' }), { table }).script;
+  // the ruleset as rendered before: the filter hooks (reject to Services without endpoints) always there
+  const before = `${after}table ip ${table} {\n${FILTER_CHAINS.map(([n, body]) => `  chain ${n} {\n${body}\n  }`).join('\n')}\n}\n`;
+  const binary = buildNetbench(dataDir);
+  const server = await startServer(b.netnsPath, [binary, 'serve', String(NETBENCH_PORT)]);
   cleanups.push(() => stop(server));
-  const rr = async (target: string, port: number): Promise<number> => {
-    const out = await runChecked('nsenter', nsenter(a.netnsPath, [process.execPath, '-e', RR_CLIENT, target, String(port), String(RR_COUNT)]));
-    return Number(out.stdout.trim());
+  const rr = async (target: string, port: number): Promise<{ rate: number; cpu: number }> => {
+    const out = await runChecked('nsenter', nsenter(a.netnsPath, [binary, 'rr', target, String(port), String(RR_COUNT)]), { timeoutMs: 300_000 });
+    const j = JSON.parse(out.stdout) as { tcp_rr: number; tcp_rr_cpu_us: number };
+    return { rate: j.tcp_rr, cpu: j.tcp_rr_cpu_us };
   };
-  const direct: number[] = [];
-  const viaService: number[] = [];
+  const rows = [
+    { label: 'before · pod → pod IP', script: before, target: b.ip, port: NETBENCH_PORT },
+    { label: 'before · pod → ClusterIP', script: before, target: clusterIP, port: 80 },
+    { label: 'after · pod → pod IP', script: after, target: b.ip, port: NETBENCH_PORT },
+    { label: 'after · pod → ClusterIP', script: after, target: clusterIP, port: 80 },
+  ].map((r) => ({ ...r, rate: [] as number[], cpu: [] as number[] }));
+  cleanups.push(() => nftApply(renderDelete(table), topo.node));
   for (let i = 0; i < RUNS; i++) {
-    direct.push(await rr(podB, RR_PORT));
-    viaService.push(await rr(clusterIP, 80));
+    for (const r of rows) {
+      await nftApply(`${renderDelete(table)}${r.script}`, topo.node);
+      const m = await rr(r.target, r.port);
+      r.rate.push(m.rate);
+      r.cpu.push(m.cpu);
+    }
   }
-  const d = median(direct);
-  const s = median(viaService);
-  return [
-    `\nTCP_RR pod → pod over a CNI bridge, ${RUNS} runs × ${RR_COUNT} round trips (medians)\n`,
-    '| path | TCP_RR /s | % of pod IP | added latency µs |',
-    '| --- | ---: | ---: | ---: |',
-    `| pod → pod IP | ${Math.round(d)} | 100% | 0 |`,
-    `| pod → ClusterIP (nftables DNAT) | ${Math.round(s)} | ${((s / d) * 100).toFixed(1)}% | ${((1 / s - 1 / d) * 1e6).toFixed(1)} |`,
+  const out = [
+    `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians)`,
+    "before: the proxy's filter hooks (forward/output: reject to Services without endpoints) always present; after: only while some Service has none (here: none)\n",
+    '| ruleset · path | TCP_RR /s | client CPU µs / round trip | ClusterIP added (rate) | ClusterIP added (CPU) |',
+    '| --- | ---: | ---: | ---: | ---: |',
   ];
+  for (const [i, r] of rows.entries()) {
+    const rate = median(r.rate);
+    const cpu = median(r.cpu);
+    const direct = rows[i - (i % 2)]!;
+    const added = i % 2 === 1 ? [`${((median(direct.rate) / rate - 1) * 100).toFixed(1)}%`, `${((cpu / median(direct.cpu) - 1) * 100).toFixed(1)}%`] : ['—', '—'];
+    out.push(`| ${r.label} | ${Math.round(rate)} | ${cpu.toFixed(2)} | ${added[0]} | ${added[1]} |`);
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -163,7 +181,7 @@ async function main(): Promise<void> {
   cleanups.push(() => rm(netnsDir, { recursive: true, force: true }));
   const out: string[] = [];
   try {
-    out.push(...(await rrBench(run, dataDir, netnsDir)));
+    out.push(...(await rrBench(dataDir, netnsDir)));
     out.push(...(await syncBench(run, netnsDir)));
   } finally {
     await cleanups.run();

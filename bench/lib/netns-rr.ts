@@ -7,7 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { NetworkModeConfig } from '../../src/agent/network/cni-config.ts';
+import { runChecked } from '../../src/agent/host/run-command.ts';
 import { CniNetworkPlugin } from '../../src/agent/network/cni-plugin.ts';
+import { createNetns, removeNetns } from '../../src/agent/network/netns.ts';
 import type { NetworkSandbox } from '../../src/agent/network/types.ts';
 
 export function median(xs: number[]): number {
@@ -118,4 +120,31 @@ export async function cniPodPair(o: {
   const ra = await plugin.setUp(a, o.signal);
   const rb = await plugin.setUp(b, o.signal);
   return { a: { netnsPath: a.netnsPath, ip: ra.ips[0]!.address }, b: { netnsPath: b.netnsPath, ip: rb.ips[0]!.address } };
+}
+
+/**
+ * A "node" network namespace holding a bridge `br0` (10.77.0.1/24) and `pods` pod namespaces on
+ * it (10.77.0.2, .3, …; default route via the bridge): veth + bridge as the CNI bridge plugin
+ * builds it, but in namespaces of the run's own, so no other tenant's nftables tables or sysctls
+ * are on the path. What undoes it is pushed onto `cleanups`.
+ */
+export async function bridgeNode(o: { nsDir: string; pods: number; cleanups: CleanupList }): Promise<{ node: string; gateway: string; pods: { netnsPath: string; ip: string; hostInterface: string }[] }> {
+  const node = `${o.nsDir}/node`;
+  const pods = Array.from({ length: o.pods }, (_, i) => ({ netnsPath: `${o.nsDir}/pod-${i}`, ip: `10.77.0.${i + 2}`, hostInterface: `veth${i}` }));
+  for (const ns of [node, ...pods.map((p) => p.netnsPath)]) {
+    await createNetns(ns);
+    o.cleanups.push(() => removeNetns(ns));
+  }
+  const inNs = (ns: string, cmd: string[]): Promise<unknown> => runChecked('nsenter', nsenter(ns, cmd));
+  await inNs(node, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+  await inNs(node, ['ip', 'addr', 'add', '10.77.0.1/24', 'dev', 'br0']);
+  await inNs(node, ['ip', 'link', 'set', 'br0', 'up']);
+  for (const p of pods) {
+    await runChecked('sh', ['-c', `exec 3<${p.netnsPath}; nsenter --net=${node} ip link add ${p.hostInterface} type veth peer name eth0 netns /proc/self/fd/3`]);
+    await inNs(node, ['ip', 'link', 'set', p.hostInterface, 'master', 'br0', 'up']);
+    await inNs(p.netnsPath, ['ip', 'addr', 'add', `${p.ip}/24`, 'dev', 'eth0']);
+    await inNs(p.netnsPath, ['ip', 'link', 'set', 'eth0', 'up']);
+    await inNs(p.netnsPath, ['ip', 'route', 'add', 'default', 'via', '10.77.0.1']);
+  }
+  return { node, gateway: '10.77.0.1', pods };
 }

@@ -156,6 +156,19 @@ describe('services: ClusterIP, NodePort and headless through the node\'s nftable
     await waitUntil('web-other gone from nftables', 30_000, async () => (!pattern.test((await nftTable()) ?? '') ? true : undefined), explain);
   });
 
+  it('externalTrafficPolicy: Local — the NodePort answers from this node\'s endpoints without the masquerade mark', async () => {
+    const svc = JSON.parse(
+      await kubectl(['apply', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-local' }, spec: { type: 'NodePort', externalTrafficPolicy: 'Local', selector: { app: 'web' }, ports: [{ name: 'http', port: 82, targetPort: 'http' }] } })),
+    ) as Service;
+    const port = svc.spec?.ports?.[0]?.nodePort ?? 0;
+    const ext = new RegExp(`chain ext-default/web-local/tcp/http \\{([^}]*)\\}`);
+    const body = await waitUntil('web-local programmed', 60_000, async () => ext.exec((await nftTable()) ?? '')?.[1], explain);
+    assert.doesNotMatch(body, /mark/, `the client's source address is kept (no masquerade): ${body}`);
+    assert.match(body, /goto ep-|numgen/);
+    assert.match((await fetchText(gateway(), { port })).trim(), /^web-/);
+    await kubectl(['delete', 'service', 'web-local']);
+  });
+
   it('with the apiserver stopped, the ClusterIP keeps answering from the node\'s own endpoints', async () => {
     await server.stop();
     // the hub keeps serving the node its last view; the proxy keeps the rules

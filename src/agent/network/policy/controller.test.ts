@@ -5,7 +5,7 @@ import { FakeKubeClient } from '../../../client/fake-client.ts';
 import { Resources } from '../../../client/resources.ts';
 import type { KubeObject } from '../../../api/object.ts';
 import { silentLogger } from '../../../lib/log.ts';
-import type { Nft } from '../proxy/proxy.ts';
+import { recordingNft, until } from '../testing/recording-nft.ts';
 import { PolicyController, policyPod } from './controller.ts';
 
 const pod = (name: string, node: string, ip: string, labels: Record<string, string>): KubeObject =>
@@ -17,14 +17,6 @@ const pod = (name: string, node: string, ip: string, labels: Record<string, stri
     status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
   }) as KubeObject;
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('policyPod: IPv4 addresses, named ports; host-network, finished and unaddressed pods are skipped', () => {
   const p = policyPod(pod('a', 'n', '10.244.0.5', { app: 'a' }) as Pod);
   assert.deepEqual(p, { namespace: 'shop', name: 'a', labels: { app: 'a' }, ips: ['10.244.0.5'], namedPorts: { http: [{ protocol: 'TCP', port: 80 }] } });
@@ -35,17 +27,9 @@ test('policyPod: IPv4 addresses, named ports; host-network, finished and unaddre
 
 test('sync loop: policies, pods and namespaces from the client, only local pods get chains, unchanged renders are not re-applied, a failed apply is retried, table removed on stop', async () => {
   const client = new FakeKubeClient();
-  const scripts: string[] = [];
-  let failNext = false;
-  const nft: Nft = {
-    async apply(script) {
-      if (failNext) {
-        failNext = false;
-        throw new Error('nft: simulated failure');
-      }
-      scripts.push(script);
-    },
-  };
+  const nft = recordingNft();
+  const scripts = nft.scripts;
+
   await client.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { team: 'shop' } } });
   await client.create(Resources.pods, pod('server', 'edge-a', '10.244.0.10', { app: 'server' }));
   await client.create(Resources.pods, pod('client', 'edge-b', '10.244.1.20', { role: 'client' }));
@@ -78,7 +62,7 @@ test('sync loop: policies, pods and namespaces from the client, only local pods 
     assert.equal(ctl.stats.applies, applies);
 
     // a failed apply is retried
-    failNext = true;
+    nft.failNext();
     await client.delete(Resources.networkpolicies, 'allow-clients', { namespace: 'shop' });
     await until('the retried apply', () => ctl.stats.failures === 1 && !/jump/.test(scripts.at(-1) ?? 'jump'));
   } finally {

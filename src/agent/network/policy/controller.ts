@@ -6,8 +6,7 @@ import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { sleep } from '../../../lib/sleep.ts';
-import { nftBinary, type Nft } from '../proxy/proxy.ts';
+import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
 import { POLICY_TABLE, policyDeleteScript, policyScript, renderPolicyTable, type PolicyPod } from './render.ts';
 
 type PodObject = Pod & KubeObject;
@@ -47,8 +46,8 @@ export function policyPod(pod: Pod): PolicyPod | undefined {
  * one `nft -f -` transaction. Only this node's pods get chains; every pod the client lists is a
  * possible peer. Through the hub that is the pods bound to this node (its reflection is scoped
  * to them), so a pod/namespace-selector peer on another node is not matched there: reach it
- * with an `ipBlock` (e.g. the other node's podCIDR). Same debounce / retry / remove-on-stop
- * loop as the service proxy.
+ * with an `ipBlock` (e.g. the other node's podCIDR). The debounce / retry / remove-on-stop loop
+ * is the service proxy's (DebouncedTableSync, ../nft.ts).
  */
 export class PolicyController {
   readonly table: string;
@@ -59,9 +58,8 @@ export class PolicyController {
   readonly #policies: Informer<NetworkPolicyObject>;
   readonly #pods: Informer<PodObject>;
   readonly #namespaces: Informer<NamespaceObject>;
+  readonly #loop: DebouncedTableSync;
   #applied: string | undefined;
-  #dirty = true;
-  #wake: (() => void) | undefined;
 
   constructor(opts: PolicyControllerOptions) {
     this.#opts = opts;
@@ -69,14 +67,23 @@ export class PolicyController {
     if (!/^[A-Za-z][A-Za-z0-9_-]{0,60}$/.test(this.table)) throw new HedgeError('Invalid', `network policy table ${this.table}: letters, digits, - and _ only`);
     this.#nft = opts.nft ?? nftBinary();
     this.#log = opts.logger.child({ component: 'network-policy' });
-    const onChange = (): void => {
-      this.#dirty = true;
-      this.#wake?.();
-    };
+    const onChange = (): void => this.#loop.markDirty();
     const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
     this.#policies = new Informer<NetworkPolicyObject>({ client: opts.client, resource: Resources.networkpolicies, logger: this.#log, ...handlers });
     this.#pods = new Informer<PodObject>({ client: opts.client, resource: Resources.pods, logger: this.#log, ...handlers });
     this.#namespaces = new Informer<NamespaceObject>({ client: opts.client, resource: Resources.namespaces, logger: this.#log, ...handlers });
+    this.#loop = new DebouncedTableSync({
+      what: 'network policy',
+      logger: this.#log,
+      sources: [this.#policies, this.#pods, this.#namespaces],
+      debounceMs: opts.debounceMs,
+      sync: (signal) => this.syncOnce(signal),
+      removeTable: async () => {
+        this.#applied = undefined;
+        await this.#nft.apply(policyDeleteScript(this.table));
+      },
+      onFailure: () => void this.stats.failures++,
+    });
   }
 
   /** the table as the caches stand now */
@@ -103,14 +110,14 @@ export class PolicyController {
 
   /** one render + (if it changed) apply */
   async syncOnce(signal?: AbortSignal): Promise<void> {
-    this.#dirty = false;
+    this.#loop.markClean();
     const rendered = this.render();
     this.stats.syncs++;
     if (rendered === this.#applied) return;
     try {
       await this.#nft.apply(policyScript(rendered, this.table), signal);
     } catch (err) {
-      this.#dirty = true;
+      this.#loop.markDirty();
       this.#applied = undefined;
       throw err;
     }
@@ -119,41 +126,7 @@ export class PolicyController {
   }
 
   /** until `signal` aborts: informers, debounced syncs; then the table is removed */
-  async run(signal: AbortSignal): Promise<void> {
-    const informers = [this.#policies.run(signal), this.#pods.run(signal), this.#namespaces.run(signal)];
-    const onAbort = (): void => this.#wake?.();
-    signal.addEventListener('abort', onAbort, { once: true });
-    let failures = 0;
-    try {
-      await Promise.all([this.#policies.waitForSync(signal), this.#pods.waitForSync(signal), this.#namespaces.waitForSync(signal)]);
-      while (!signal.aborted) {
-        if (!this.#dirty) {
-          await new Promise<void>((resolve) => {
-            this.#wake = resolve;
-          });
-          this.#wake = undefined;
-          continue;
-        }
-        await sleep(this.#opts.debounceMs ?? 50, signal);
-        if (signal.aborted) break;
-        try {
-          await this.syncOnce(signal);
-          failures = 0;
-        } catch (err) {
-          if (signal.aborted) break;
-          failures++;
-          this.stats.failures++;
-          this.#log.warn({ err, failures }, 'network policy sync failed; retrying');
-          await sleep(Math.min(30_000, 200 * 2 ** Math.min(failures, 8)), signal);
-        }
-      }
-    } catch (err) {
-      if (!signal.aborted) throw err;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      await Promise.allSettled(informers);
-      await this.#nft.apply(policyDeleteScript(this.table)).catch((err: unknown) => this.#log.warn({ err, table: this.table }, 'could not remove the network policy table'));
-      this.#applied = undefined;
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return this.#loop.run(signal);
   }
 }

@@ -24,6 +24,12 @@ export interface ProxyServicePort {
   affinitySeconds?: number;
   /** what ClusterIP traffic goes to (already filtered by readiness and traffic policy) */
   endpoints: ProxyEndpoint[];
+  /**
+   * `externalTrafficPolicy: Local` on a NodePort: NodePort traffic goes only to `localEndpoints`
+   * (this node's usable ones; none: dropped) and is not masqueraded, so the client's source IP
+   * reaches the pod.
+   */
+  externalLocal?: { localEndpoints: ProxyEndpoint[] };
 }
 
 export interface ModelOptions {
@@ -45,7 +51,8 @@ interface Candidate extends ProxyEndpoint {
 /**
  * Services + EndpointSlices → the ports to program. Per kube-proxy: ready endpoints, or when none
  * are ready the serving-and-terminating ones; `internalTrafficPolicy: Local` keeps this node's
- * only; `trafficDistribution: PreferClose` (or the topology annotation) prefers this node's own
+ * only (ClusterIP traffic); `externalTrafficPolicy: Local` sends NodePort traffic to this node's
+ * only, unmasqueraded; `trafficDistribution: PreferClose` (or the topology annotation) prefers this node's own
  * endpoints, then hints for this node's zone, falling back to all.
  */
 export function buildModel(services: ServiceObject[], slices: EndpointSliceObject[], opts: ModelOptions): ProxyServicePort[] {
@@ -96,6 +103,11 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
       }
       let usable = candidates.filter((c) => c.ready);
       if (usable.length === 0) usable = candidates.filter((c) => c.serving && c.terminating);
+      const nodePort = sp.nodePort && (spec.type === 'NodePort' || spec.type === 'LoadBalancer') ? sp.nodePort : undefined;
+      const externalLocal =
+        nodePort && spec.externalTrafficPolicy === 'Local'
+          ? { localEndpoints: usable.filter((c) => c.local).sort(byAddress).map((c) => ({ ip: c.ip, port: c.port })) }
+          : undefined;
       if (spec.internalTrafficPolicy === 'Local') usable = usable.filter((c) => c.local);
       else if (topology) {
         const local = usable.filter((c) => c.local);
@@ -103,20 +115,25 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
         if (local.length > 0) usable = local;
         else if (zoned.length > 0) usable = zoned;
       }
-      usable.sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port);
+      usable.sort(byAddress);
       const affinity = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : undefined;
       out.push({
         id: `${key}/${protocol}/${sp.name || String(sp.port)}`,
         clusterIP: ip,
         protocol,
         port: sp.port,
-        ...(sp.nodePort && (spec.type === 'NodePort' || spec.type === 'LoadBalancer') ? { nodePort: sp.nodePort } : {}),
+        ...(nodePort ? { nodePort } : {}),
         ...(affinity !== undefined ? { affinitySeconds: affinity } : {}),
         endpoints: usable.map((c) => ({ ip: c.ip, port: c.port })),
+        ...(externalLocal ? { externalLocal } : {}),
       });
     }
   }
   return out;
+}
+
+function byAddress(a: ProxyEndpoint, b: ProxyEndpoint): number {
+  return ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port;
 }
 
 function ipNumber(ip: string): number {

@@ -4,7 +4,8 @@ import { FakeKubeClient } from '../../../client/fake-client.ts';
 import { Resources } from '../../../client/resources.ts';
 import { silentLogger } from '../../../lib/log.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from './model.ts';
-import { ServiceProxy, type Nft } from './proxy.ts';
+import { recordingNft, until } from '../testing/recording-nft.ts';
+import { ServiceProxy } from './proxy.ts';
 import { renderRuleset } from './render.ts';
 
 function service(name: string, spec: ServiceObject['spec'], annotations?: Record<string, string>): ServiceObject {
@@ -80,15 +81,15 @@ table ip hedge-proxy {
     type ipv4_addr . inet_proto . inet_service;
     elements = { 10.96.0.30 . udp . 53 }
   }
-  chain ext-default/web/tcp/http {
-    meta mark set meta mark | 0x4000
-    goto svc-default/web/tcp/http
-  }
   set aff-default/web/tcp/http/10.244.0.5_8080 {
     type ipv4_addr; flags dynamic,timeout; timeout 10800s;
   }
   set aff-default/web/tcp/http/10.244.1.7_8080 {
     type ipv4_addr; flags dynamic,timeout; timeout 10800s;
+  }
+  chain ext-default/web/tcp/http {
+    meta mark set meta mark | 0x4000
+    goto svc-default/web/tcp/http
   }
   chain svc-default/web/tcp/http {
     ip saddr @aff-default/web/tcp/http/10.244.0.5_8080 goto ep-default/web/tcp/http/10.244.0.5_8080
@@ -165,27 +166,64 @@ test('render: a later sync sends only the difference', () => {
   );
 });
 
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+test('render: the filter hooks exist only while some Service port has no endpoints', () => {
+  const web = { id: 'default/web/tcp/http', clusterIP: '10.96.0.20', protocol: 'tcp' as const, port: 80, endpoints: [{ ip: '10.244.0.5', port: 8080 }] };
+  const empty = { id: 'default/dns/udp/dns', clusterIP: '10.96.0.30', protocol: 'udp' as const, port: 53, endpoints: [] };
+  const first = renderRuleset([web], { table: 't2' });
+  assert.doesNotMatch(first.script, /filter-forward|filter-output|hook forward/);
+  const withEmpty = renderRuleset([web, empty], { table: 't2' }, first.names);
+  assert.equal(
+    withEmpty.script,
+    [
+      'add element ip t2 no-endpoints { 10.96.0.30 . udp . 53 }',
+      'table ip t2 {',
+      '  chain filter-forward {',
+      '    type filter hook forward priority -10; policy accept;',
+      '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
+      '  }',
+      '  chain filter-output {',
+      '    type filter hook output priority -10; policy accept;',
+      '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(renderRuleset([web, empty], { table: 't2' }, withEmpty.names).script, '');
+  const back = renderRuleset([web], { table: 't2' }, withEmpty.names);
+  assert.equal(back.script, ['delete element ip t2 no-endpoints { 10.96.0.30 . udp . 53 }', 'delete chain ip t2 filter-forward', 'delete chain ip t2 filter-output', ''].join('\n'));
+});
+
+test('externalTrafficPolicy: Local — NodePort traffic to this node\'s endpoints only, unmasqueraded; none local: dropped; ClusterIP keeps all', () => {
+  const np = service('np', { type: 'NodePort', clusterIP: '10.96.0.40', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, nodePort: 30090 }] });
+  const eps: Ep[] = [{ ip: '10.244.1.7', node: 'edge-b' }, { ip: '10.244.0.5', node: 'edge-a' }, { ip: '10.244.0.9', node: 'edge-a', ready: false }];
+  const [onA] = buildModel([np], [slice('np', 'n1', 8080, eps)], { nodeName: 'edge-a' });
+  assert.deepEqual(onA!.endpoints, [{ ip: '10.244.0.5', port: 8080 }, { ip: '10.244.1.7', port: 8080 }]);
+  assert.deepEqual(onA!.externalLocal, { localEndpoints: [{ ip: '10.244.0.5', port: 8080 }] });
+  const [onC] = buildModel([np], [slice('np', 'n1', 8080, eps)], { nodeName: 'edge-c' });
+  assert.deepEqual(onC!.externalLocal, { localEndpoints: [] });
+  // Cluster (the default) and ClusterIP-only Services have no external policy to apply
+  const cluster = service('c', { type: 'NodePort', clusterIP: '10.96.0.41', ports: [{ name: 'http', port: 80, nodePort: 30091 }] });
+  assert.equal(buildModel([cluster], [slice('c', 'c1', 8080, eps)], { nodeName: 'edge-a' })[0]!.externalLocal, undefined);
+
+  const a = renderRuleset([onA!], { table: 't3' }).script;
+  const ext = /chain ext-default\/np\/tcp\/http \{\n([^}]*)\}/.exec(a)?.[1] ?? '';
+  assert.equal(ext, '    goto ep-default/np/tcp/http/10.244.0.5_8080\n  ');
+  assert.doesNotMatch(ext, /mark/, 'no masquerade mark: the client source IP is kept');
+  assert.match(a, /chain svc-default\/np\/tcp\/http \{\n {4}numgen random mod 2 /, 'ClusterIP traffic still goes to every endpoint');
+  const c = renderRuleset([onC!], { table: 't3' }).script;
+  assert.match(c, /chain ext-default\/np\/tcp\/http \{\n {4}drop\n {2}\}/);
+  // with ClientIP affinity the ext chain consults the affinity sets, which are declared before it
+  const sticky = renderRuleset([{ ...onA!, affinitySeconds: 30 }], { table: 't3' }).script;
+  assert.ok(sticky.indexOf('set aff-default/np/tcp/http/10.244.0.5_8080') < sticky.indexOf('chain ext-default/np/tcp/http'));
+  assert.match(sticky, /chain ext-default\/np\/tcp\/http \{\n {4}ip saddr @aff-default\/np\/tcp\/http\/10\.244\.0\.5_8080 goto ep-/);
+});
 
 test('sync loop: debounced applies through the nft seam, retried after a failure, table removed on stop', async () => {
   const client = new FakeKubeClient();
-  const scripts: string[] = [];
-  let failNext = false;
-  const nft: Nft = {
-    async apply(script) {
-      if (failNext) {
-        failNext = false;
-        throw new Error('nft: simulated failure');
-      }
-      scripts.push(script);
-    },
-  };
+  const nft = recordingNft();
+  const scripts = nft.scripts;
+
   await client.create(Resources.services, web);
   await client.create(Resources.endpointslices, webSlice);
   const proxy = new ServiceProxy({ client, nodeName: 'edge-a', logger: silentLogger(), table: 'hp-test', nft, debounceMs: 20 });
@@ -208,7 +246,7 @@ test('sync loop: debounced applies through the nft seam, retried after a failure
     assert.doesNotMatch(scripts.at(-1)!, /delete table|flush table/);
 
     // a failed apply is retried from a clean table
-    failNext = true;
+    nft.failNext();
     await client.delete(Resources.services, 's0', { namespace: 'default' });
     await until('the retried apply', () => proxy.stats.failures === 1 && scripts.length > 0 && !/10\.96\.1\.1 /.test(scripts.at(-1) ?? ''));
     assert.equal(proxy.stats.failures, 1);

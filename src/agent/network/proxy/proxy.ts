@@ -3,25 +3,11 @@ import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { sleep } from '../../../lib/sleep.ts';
-import { runCommand } from '../../host/run-command.ts';
+import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from './model.ts';
 import { renderDelete, renderRuleset, type RenderedNames } from './render.ts';
 
-/** The seam to the kernel: one `nft -f -` transaction per call. */
-export interface Nft {
-  apply(script: string, signal?: AbortSignal): Promise<void>;
-}
-
-/** The real one: the `nft` binary, script on stdin. */
-export function nftBinary(binary = 'nft'): Nft {
-  return {
-    async apply(script, signal) {
-      const res = await runCommand(binary, ['-f', '-'], { input: script, signal, timeoutMs: 60_000 });
-      if (res.code !== 0) throw new HedgeError('Internal', `nft -f - failed (${res.code}): ${res.stderr.trim().split('\n').slice(0, 6).join(' | ')}`);
-    },
-  };
-}
+export { nftBinary, type Nft } from '../nft.ts';
 
 export interface ServiceProxyOptions {
   client: KubeClient;
@@ -59,9 +45,8 @@ export class ServiceProxy {
   readonly #log: Logger;
   readonly #services: Informer<ServiceObject>;
   readonly #slices: Informer<EndpointSliceObject>;
+  readonly #loop: DebouncedTableSync;
   #applied: RenderedNames | undefined;
-  #dirty = true;
-  #wake: (() => void) | undefined;
   #syncedWaiters: { gen: number; resolve: () => void }[] = [];
   #gen = 0;
 
@@ -75,18 +60,29 @@ export class ServiceProxy {
     const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
     this.#services = new Informer<ServiceObject>({ client: opts.client, resource: Resources.services, logger: this.#log, ...handlers });
     this.#slices = new Informer<EndpointSliceObject>({ client: opts.client, resource: Resources.endpointslices, logger: this.#log, ...handlers });
+    this.#loop = new DebouncedTableSync({
+      what: 'service proxy',
+      logger: this.#log,
+      sources: [this.#services, this.#slices],
+      debounceMs: opts.debounceMs,
+      sync: (signal) => this.syncOnce(signal),
+      removeTable: async () => {
+        this.#applied = undefined;
+        await this.#nft.apply(renderDelete(this.table));
+      },
+      onFailure: () => void this.stats.failures++,
+    });
   }
 
   #changed(): void {
-    this.#dirty = true;
     this.#gen++;
-    this.#wake?.();
+    this.#loop.markDirty();
   }
 
   /** resolves once everything seen so far is programmed */
   async waitForSync(signal?: AbortSignal): Promise<void> {
     const gen = this.#gen;
-    if (!this.#dirty && this.stats.syncs > 0) return;
+    if (!this.#loop.dirty && this.stats.syncs > 0) return;
     await new Promise<void>((resolve, reject) => {
       this.#syncedWaiters.push({ gen, resolve });
       signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
@@ -96,7 +92,7 @@ export class ServiceProxy {
   /** one render + apply of the current caches */
   async syncOnce(signal?: AbortSignal): Promise<void> {
     const gen = this.#gen;
-    this.#dirty = false;
+    this.#loop.markClean();
     const t0 = performance.now();
     const model = buildModel(this.#services.list(), this.#slices.list(), { nodeName: this.#opts.nodeName, zone: this.#opts.zone });
     const rendered = renderRuleset(model, { table: this.table }, this.#applied);
@@ -104,7 +100,7 @@ export class ServiceProxy {
     try {
       if (rendered.script) await this.#nft.apply(rendered.script, signal);
     } catch (err) {
-      this.#dirty = true;
+      this.#loop.markDirty();
       // the next attempt starts from a clean table: what the failed one left is unknown
       this.#applied = undefined;
       throw err;
@@ -122,41 +118,7 @@ export class ServiceProxy {
   }
 
   /** until `signal` aborts: informers, debounced syncs; then the table is removed */
-  async run(signal: AbortSignal): Promise<void> {
-    const informers = [this.#services.run(signal), this.#slices.run(signal)];
-    const onAbort = (): void => this.#wake?.();
-    signal.addEventListener('abort', onAbort, { once: true });
-    let failures = 0;
-    try {
-      await Promise.all([this.#services.waitForSync(signal), this.#slices.waitForSync(signal)]);
-      while (!signal.aborted) {
-        if (!this.#dirty) {
-          await new Promise<void>((resolve) => {
-            this.#wake = resolve;
-          });
-          this.#wake = undefined;
-          continue;
-        }
-        await sleep(this.#opts.debounceMs ?? 50, signal);
-        if (signal.aborted) break;
-        try {
-          await this.syncOnce(signal);
-          failures = 0;
-        } catch (err) {
-          if (signal.aborted) break;
-          failures++;
-          this.stats.failures++;
-          this.#log.warn({ err, failures }, 'service proxy sync failed; retrying');
-          await sleep(Math.min(30_000, 200 * 2 ** Math.min(failures, 8)), signal);
-        }
-      }
-    } catch (err) {
-      if (!signal.aborted) throw err;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      await Promise.allSettled(informers);
-      await this.#nft.apply(renderDelete(this.table)).catch((err: unknown) => this.#log.warn({ err, table: this.table }, 'could not remove the service proxy table'));
-      this.#applied = undefined;
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return this.#loop.run(signal);
   }
 }

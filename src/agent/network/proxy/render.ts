@@ -11,6 +11,8 @@ export interface RenderOptions {
 /** What one render declared: chain bodies, set declarations and map elements (the next render emits only the difference). */
 export interface RenderedNames {
   chains: Map<string, string>;
+  /** whether the filter chains (FILTER_CHAINS) are declared */
+  filterHooks?: boolean;
   sets: Map<string, string>;
   elements: { ips: Set<string>; nodePorts: Set<string>; noEndpoints: Set<string> };
 }
@@ -43,14 +45,16 @@ const BASE_BODY = [
   '    type nat hook postrouting priority 100; policy accept;',
   `    meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade`,
   '  }',
-  '  chain filter-forward {',
-  '    type filter hook forward priority -10; policy accept;',
-  '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
-  '  }',
-  '  chain filter-output {',
-  '    type filter hook output priority -10; policy accept;',
-  '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject',
-  '  }',
+];
+
+/**
+ * The reject of new connections to Service ports without endpoints. Filter hooks see every
+ * forwarded packet — with br_netfilter that is all bridged pod → pod traffic too — so they are
+ * declared only while some Service port has no endpoints (bench/service-proxy.ts measures both).
+ */
+export const FILTER_CHAINS: [string, string][] = [
+  ['filter-forward', ['    type filter hook forward priority -10; policy accept;', '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject'].join('\n')],
+  ['filter-output', ['    type filter hook output priority -10; policy accept;', '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject'].join('\n')],
 ];
 
 /**
@@ -62,10 +66,13 @@ const BASE_BODY = [
  * sets keep their entries. Either way the kernel applies it atomically.
  *
  *   services:  ip daddr . l4proto . dport → svc-<ns>/<name>/<proto>/<port> (map svc-ips)
- *              local address . l4proto . dport → ext-… (map svc-nodeports): mark for masquerade
+ *              local address . l4proto . dport → ext-… (map svc-nodeports): mark for masquerade,
+ *              or with externalTrafficPolicy: Local pick among this node's endpoints unmarked
+ *              (none: drop)
  *   svc-…:     affinity lookups, then numgen random mod N → ep-…
  *   ep-…:      hairpin mark, affinity update, dnat to ip:port
- *   no endpoints: new connections are rejected in filter forward/output
+ *   no endpoints: new connections are rejected in filter forward/output, chains that exist only
+ *              while some Service port has no endpoints (no per-packet hook otherwise)
  */
 export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, previous?: RenderedNames): Rendered {
   const t = opts.table;
@@ -83,30 +90,41 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
     }
     const svc = svcChain(p);
     ipElems.push(`${p.clusterIP} . ${proto} . ${p.port} : goto ${svc}`);
+    /** affinity lookups, then a random pick among `eps` */
+    const pick = (eps: { ip: string; port: number }[]): string[] => {
+      const rules: string[] = [];
+      if (p.affinitySeconds !== undefined) {
+        for (const ep of eps) {
+          const set = affinitySet(p, ep);
+          sets.set(set, `    type ipv4_addr; flags dynamic,timeout; timeout ${p.affinitySeconds}s;`);
+          rules.push(`    ip saddr @${set} goto ${epChain(p, ep)}`);
+        }
+      }
+      if (eps.length === 1) rules.push(`    goto ${epChain(p, eps[0]!)}`);
+      else rules.push(`    numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${epChain(p, ep)}`).join(', ')} }`);
+      return rules;
+    };
+    const epChains = [...p.endpoints];
     if (p.nodePort) {
       const ext = extChain(p);
       nodePortElems.push(`${proto} . ${p.nodePort} : goto ${ext}`);
-      chain(ext, [`    meta mark set meta mark | ${MASQ_MARK}`, `    goto ${svc}`]);
+      if (p.externalLocal) {
+        // externalTrafficPolicy: Local: this node's endpoints only, no masquerade (the client's address reaches the pod)
+        const local = p.externalLocal.localEndpoints;
+        chain(ext, local.length ? pick(local) : ['    drop']);
+        for (const ep of local) if (!epChains.some((e) => e.ip === ep.ip && e.port === ep.port)) epChains.push(ep);
+      } else chain(ext, [`    meta mark set meta mark | ${MASQ_MARK}`, `    goto ${svc}`]);
     }
-    const svcRules: string[] = [];
-    if (p.affinitySeconds !== undefined) {
-      for (const ep of p.endpoints) {
-        const set = affinitySet(p, ep);
-        sets.set(set, `    type ipv4_addr; flags dynamic,timeout; timeout ${p.affinitySeconds}s;`);
-        svcRules.push(`    ip saddr @${set} goto ${epChain(p, ep)}`);
-      }
-    }
-    if (p.endpoints.length === 1) svcRules.push(`    goto ${epChain(p, p.endpoints[0]!)}`);
-    else svcRules.push(`    numgen random mod ${p.endpoints.length} vmap { ${p.endpoints.map((ep, i) => `${i} : goto ${epChain(p, ep)}`).join(', ')} }`);
-    chain(svc, svcRules);
-    for (const ep of p.endpoints) {
+    chain(svc, pick(p.endpoints));
+    for (const ep of epChains) {
       const rules = [`    ip saddr ${ep.ip} meta mark set meta mark | ${MASQ_MARK}`];
       if (p.affinitySeconds !== undefined) rules.push(`    update @${affinitySet(p, ep)} { ip saddr }`);
       rules.push(`    meta l4proto ${proto} dnat to ${ep.ip}:${ep.port}`);
       chain(epChain(p, ep), rules);
     }
   }
-  const names: RenderedNames = { chains, sets, elements: { ips: new Set(ipElems), nodePorts: new Set(nodePortElems), noEndpoints: new Set(noEndpoints) } };
+  const filterHooks = noEndpoints.length > 0;
+  const names: RenderedNames = { chains, sets, filterHooks, elements: { ips: new Set(ipElems), nodePorts: new Set(nodePortElems), noEndpoints: new Set(noEndpoints) } };
   const declSet = (name: string, decl: string): string[] => [`  set ${name} {`, decl, '  }'];
   const declChain = (name: string, body: string): string[] => [`  chain ${name} {`, ...(body ? [body] : []), '  }'];
   const lines: string[] = [];
@@ -116,7 +134,8 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
     // chains in the order they were made: ext, sets and svc, then its endpoints (readable, and what the golden test pins)
     const setsLeft = new Map(sets);
     for (const [name, body] of chains) {
-      if (name.startsWith('svc-')) {
+      // an ext- chain with externalTrafficPolicy: Local looks the affinity sets up too
+      if (name.startsWith('svc-') || name.startsWith('ext-')) {
         const prefix = `aff-${name.slice(4)}/`;
         for (const [sn, decl] of setsLeft) {
           if (!sn.startsWith(prefix)) continue;
@@ -127,7 +146,9 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
       lines.push(...declChain(name, body));
     }
     for (const [sn, decl] of setsLeft) lines.push(...declSet(sn, decl));
-    lines.push(...BASE_BODY, '}');
+    lines.push(...BASE_BODY);
+    if (filterHooks) for (const [name, body] of FILTER_CHAINS) lines.push(...declChain(name, body));
+    lines.push('}');
     return { script: `${lines.join('\n')}\n`, names };
   }
   // the difference against what is in the kernel
@@ -154,6 +175,8 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
     const fresh = [...now].filter((e) => !was.has(e));
     if (fresh.length) lines.push(`add element ip ${t} ${map} { ${fresh.join(', ')} }`);
   }
+  if (filterHooks && !previous.filterHooks) lines.push(`table ip ${t} {`, ...FILTER_CHAINS.flatMap(([name, body]) => declChain(name, body)), '}');
+  if (!filterHooks && previous.filterHooks) for (const [name] of FILTER_CHAINS) lines.push(`delete chain ip ${t} ${name}`);
   // referrers before what they refer to: ext → svc → ep, then the affinity sets
   const order = (n: string): number => (n.startsWith('ext-') ? 0 : n.startsWith('svc-') ? 1 : 2);
   const goneChains = [...previous.chains.keys()].filter((c) => !chains.has(c)).sort((a, b) => order(a) - order(b) || (a < b ? -1 : 1));
