@@ -62,7 +62,8 @@ export class PodWorker {
     this.startTime = Date.parse(pod.status?.startTime ?? '') || deps.clock.now();
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') this.finalPhase = phase;
-    if (phase !== undefined && phase !== 'Pending') this.trace.abandon();
+    // a Running pod keeps its trace: after a reboot its worker starts it again (bench/reboot-offline.ts)
+    if (phase === 'Succeeded' || phase === 'Failed') this.trace.abandon();
     this.volumes = new PodVolumes({
       deps,
       dataDir: cfg.dataDir,
@@ -149,7 +150,6 @@ export class PodWorker {
 
   /** takes over containers found in the runtime at agent start, without restarting them */
   async adopt(handler: string, containers: ContainerStatus[], signal: AbortSignal): Promise<void> {
-    this.trace.abandon();
     const saved = await loadSandbox(this.cfg.dataDir, this.uid);
     // The pod's netns pin is gone: the host rebooted (its containers died with it). Like the
     // kubelet, free the dead sandbox and run the containers again in a new one.
@@ -159,6 +159,8 @@ export class PodWorker {
       // undefined = no attachment in a live netns; an error says nothing either way
       dead = (await this.deps.network.status(this.netSandbox(), signal).then((n) => n === undefined, () => false));
     }
+    // containers taken over are not started: no start to trace (a dead sandbox is started again: traced)
+    if (!dead) this.trace.abandon();
     if (dead && saved) {
       this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
       await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
