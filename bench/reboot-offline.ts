@@ -26,6 +26,7 @@ import { edgeNodeSkipReason, microvmSkipReason } from '../test/e2e/node-harness.
 import { startPartitionedEdge, type PartitionedEdge } from '../test/e2e/partitioned-edge.ts';
 import { waitUntil } from '../test/e2e/pod-checks.ts';
 import { simulateReboot } from '../test/e2e/simulate-reboot.ts';
+import { buildBundle } from '../test/e2e/bundle.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const PODS = Number(process.argv[3] ?? 3);
@@ -136,7 +137,8 @@ async function measureRuntime(rt: string, tmp: string, dockerArchive: string, le
 }
 
 const tmp = await mkdtemp(join(tmpdir(), 'bench-reboot-offline-'));
-const { dockerArchive } = await buildTestImages(join(tmp, 'images'));
+// the node as shipped: the bundle, not its sources through tsx (test/e2e/bundle.ts)
+const [{ dockerArchive }] = await Promise.all([buildTestImages(join(tmp, 'images')), buildBundle()]);
 const results: { rt: string; label: string; rounds: Round[]; note?: string }[] = [];
 for (const rt of RUNTIMES) {
   if (rt === 'gvisor' && edgeNodeSkipReason(['/usr/bin/runsc'])) {
