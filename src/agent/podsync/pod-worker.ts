@@ -163,7 +163,7 @@ export class PodWorker {
     if (!dead) this.trace.abandon();
     if (dead && saved) {
       this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
-      await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
+      await this.releaseSandbox(signal, { netnsGone: true }).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
     }
     const sandboxId = dead ? undefined : (saved?.id ?? containers[0]?.sandboxId);
     if (sandboxId) {
@@ -517,18 +517,35 @@ export class PodWorker {
   }
 
   /** stop what runs, free sandbox, network and volumes; records (status) stay */
-  private async releaseSandbox(signal: AbortSignal): Promise<void> {
+  /**
+   * Frees the sandbox, its snapshots, network and volumes. `netnsGone` (a host reboot took the
+   * pod's netns and every process with it): nothing runs in the netns any more, so the runtime's
+   * removal and the CNI teardown (which releases the IP) run side by side, off the pod's restart path.
+   */
+  private async releaseSandbox(signal: AbortSignal, o: { netnsGone?: boolean } = {}): Promise<void> {
     // a set-up still writing must finish before its files are torn down
     await this.volumes.settle();
     const sb = this.sandbox;
     if (!sb) return;
     const handler = this.deps.runtimes.get(sb.handler);
-    if (sb.created && handler) await handler.removeSandbox(sb.id, signal);
-    for (const r of this.records.values()) {
-      if (r.id) await this.deps.snapshotter.remove(r.id).catch(() => undefined);
-      if (r.prevId) await this.deps.snapshotter.remove(r.prevId).catch(() => undefined);
+    const runtimeSide = async (): Promise<void> => {
+      if (sb.created && handler) await handler.removeSandbox(sb.id, signal);
+      for (const r of this.records.values()) {
+        if (r.id) await this.deps.snapshotter.remove(r.id).catch(() => undefined);
+        if (r.prevId) await this.deps.snapshotter.remove(r.prevId).catch(() => undefined);
+      }
+    };
+    const networkSide = async (): Promise<void> => {
+      if (sb.netnsPath) await this.deps.network.tearDown(this.netSandbox(), signal);
+    };
+    if (o.netnsGone) {
+      const results = await Promise.allSettled([runtimeSide(), networkSide()]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } else {
+      await runtimeSide();
+      await networkSide();
     }
-    if (sb.netnsPath) await this.deps.network.tearDown(this.netSandbox(), signal);
     await this.volumes.tearDown(this.uid, signal);
     await deleteSandboxState(this.cfg.dataDir, this.uid);
     this.sandbox = undefined;
