@@ -94,10 +94,15 @@ async function measureRuntime(rt: string, tmp: string, dockerArchive: string, le
       });
       if (r.status !== 201) throw new Error(`create ${name}: ${JSON.stringify(r.body)}`);
     }
+    let lastStatus = '';
     await waitUntil(`${rt} pods Running`, 300_000, async () => {
       const items = ((await server.api('GET', '/api/v1/namespaces/default/pods')).body as { items: Pod[] }).items;
+      const first = items.find((p) => p.metadata?.name === names[0])?.status;
+      lastStatus = JSON.stringify(first?.containerStatuses?.[0]?.state ?? first?.conditions?.find((c) => c.status !== 'True') ?? first?.phase ?? {});
       return names.every((nm) => items.find((p) => p.metadata?.name === nm)?.status?.containerStatuses?.[0]?.state?.running) ? true : undefined;
-    }, () => node.output().slice(-3000));
+    }).catch((err: Error) => {
+      throw new Error(`${err.message.split('\n')[0]}; ${names[0]}: ${lastStatus}`);
+    });
     await edge.cut();
     const rounds: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -128,7 +133,7 @@ async function measureRuntime(rt: string, tmp: string, dockerArchive: string, le
     }
     return { rounds, label };
   } catch (err) {
-    return { rounds: [], label: rt, note: (err as Error).message.split('\n')[0]!.slice(0, 200) };
+    return { rounds: [], label: rt, note: (err as Error).message.split('\n')[0]!.slice(0, 300) };
   } finally {
     await edge?.heal().catch(() => undefined);
     if (edge) await edge.server.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=60s'], { timeoutMs: 65_000 }).catch(() => undefined);
