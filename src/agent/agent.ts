@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../client/clock.ts';
 import type { KubeClient } from '../client/types.ts';
+import { Resources } from '../client/resources.ts';
+import type { KubeObject } from '../api/object.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ImageStore } from './image/types.ts';
 import { NodeLease } from './lease/node-lease.ts';
@@ -12,6 +14,7 @@ import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
 import { LogRotationManager } from './logs/rotation-manager.ts';
 import { PodSync } from './podsync/pod-sync.ts';
+import { logStartupPhase } from './podsync/start-trace.ts';
 import type { RuntimeHandler } from './runtime/types.ts';
 import { startNodeServer, type NodeServer, type RouteHandler } from './server/node-server.ts';
 import type { NodeServerAuth } from './server/types.ts';
@@ -182,12 +185,21 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     lease.run(signal),
     logRotation.run(signal),
     (async () => {
-      // Pods are only run once the Node exists (the scheduler binds to it; status needs it).
+      // Pods are only run once the Node exists (the scheduler binds to it; status needs it). A
+      // Node that exists already (any restart; offline, the hub's cached copy) is enough: its
+      // pods start beside the registration writes instead of after them.
+      const existing = deps.client.get<KubeObject>(Resources.nodes, cfg.nodeName, { signal }).then(
+        (n) => n.metadata.uid ?? '',
+        () => new Promise<string>(() => undefined),
+      );
       const registered = await Promise.race([
         registrar.registered(),
+        existing,
         new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true })),
       ]);
-      if (registered !== undefined) await podSync.run(signal);
+      if (registered === undefined) return;
+      logStartupPhase(logger, 'node known (cached or registered)');
+      await podSync.run(signal);
     })(),
   ];
   const done = Promise.allSettled(loops).then(async (results) => {

@@ -14,6 +14,7 @@ import { GuardedNetworkPlugin, PodGuard, sweepStaleGuards } from '../agent/netwo
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
 import { parseResolvConf } from '../agent/podsync/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
+import { logStartupPhase } from '../agent/podsync/start-trace.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
 import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
@@ -114,6 +115,7 @@ async function withClient<T>(conn: ConnectionConfig, nodeName: string, fn: (c: H
  */
 export async function startNode(settings: NodeSettings, logger: Logger): Promise<RunningNode> {
   const { dataDir, nodeName } = settings;
+  logStartupPhase(logger, 'modules loaded');
   const conn = await loadNodeKubeconfig(settings.kubeconfig);
   // checked before anything starts: a bad --log-sink fails the start with its message
   const logSinks = settings.logSink.map((url) => createSink(parseSinkUrl(url)));
@@ -141,6 +143,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     snapshotter,
     registry: { insecureRegistries: settings.insecureRegistry, userAgent: 'hedge-node/0.1' },
   });
+  logStartupPhase(logger, 'images opened');
   // --pod-subnet overrides; otherwise the Node's spec.podCIDR (remembered for offline starts)
   const podSubnet = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
   const overlay = await setUpOverlay(settings, podSubnet, internalIP, logger);
@@ -163,6 +166,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     logger.warn({ component: 'network', err }, 'sweeping guard tables of gone bridges failed'),
   );
   const clusterNetwork = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
+  logStartupPhase(logger, 'network ready');
   const runtimes = new Map<string, RuntimeHandler>();
   const labels: Record<string, string> = { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
   const isolation = new Map<string, SandboxIsolation>();
@@ -200,7 +204,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
 
   for (const name of offered) isolation.set(name, ociIsolation(RUNTIME_BINARIES[name].kind, RUNTIME_BINARIES[name].globalArgs));
   Object.assign(labels, isolationLabels(isolation));
+  logStartupPhase(logger, 'runtimes ready');
   const hub = await startNodeHub(settings, conn, logger);
+  logStartupPhase(logger, 'hub open');
   if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
   // the agent never talks to the cloud itself: through the hub it keeps working offline
   const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
@@ -222,6 +228,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     passthroughDevices: settings.passthroughDevices,
     logger: logger.child({ component: 'network' }),
   });
+  logStartupPhase(logger, 'dns serving');
   const stop = new AbortController();
   // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
   setMaxListeners(0, stop.signal);
@@ -264,6 +271,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     }
     throw err;
   }
+  logStartupPhase(logger, 'agent started');
   // --listen HOST:0: the port is known only now (no pod has started yet: the agent has just begun its first sync)
   await guard.denyNodePorts([agent.server.port], AbortSignal.timeout(30_000));
   // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)

@@ -140,13 +140,17 @@ describe('edge autonomy: two nodes lose the cloud; only the ordinary one loses i
     });
     ({ server, httpdImage } = stack);
     const s = stack;
-    await Promise.all(
+    // each node is in stack.nodes from the moment it is spawned (edge-stack registers it), so
+    // after() removes it even when its own start or its sibling's fails; allSettled, not all, so
+    // after() never runs while the other node is still being spawned
+    const started = await Promise.allSettled(
       (['plain', 'auto'] as const).map(async (k) => {
         const link = await startLink(new URL(server.url));
         links[k] = link;
         nodes[k] = await s.addNode({ name: names[k], serverUrl: link.url, runtimes: ['runc'], extraArgs: ['--node-lease-duration-seconds', String(LEASE_S)] });
       }),
     );
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
   });
 
   after(async () => {

@@ -95,8 +95,8 @@ export async function startEdgeStack(opts: EdgeStackOptions): Promise<EdgeStack>
         '--data-dir', srv.dataDir, '--kubeconfig-out', kubeconfig, ...(n.serverUrl ? ['--server', n.serverUrl] : []),
       ]);
       if (tok.code !== 0) throw new Error(`hedge token create-node ${n.name}: ${tok.stderr}`);
-      const node = await startHedgeNode({ kubeconfig, nodeName: n.name, runtimes: n.runtimes, extraArgs: n.extraArgs, env: n.env });
-      nodes.push(node);
+      // registered before it is ready: close() removes it even when its start (or a sibling's) fails
+      const node = await startHedgeNode({ kubeconfig, nodeName: n.name, runtimes: n.runtimes, extraArgs: n.extraArgs, env: n.env, onSpawned: (spawned) => nodes.push(spawned) });
       if (waitReady) {
         await waitUntil(`node ${n.name} Ready`, 30_000, async () => {
           const r = await srv.api('GET', `/api/v1/nodes/${n.name}`);
@@ -124,7 +124,9 @@ export async function startEdgeStack(opts: EdgeStackOptions): Promise<EdgeStack>
     stack.httpdImage = `${reg.host}/hedge/httpd:1`;
     stack.busyboxImage = `${reg.host}/hedge/busybox:1`;
     server = await startHedgeServer(opts.server);
-    await Promise.all(opts.nodes.map((n) => stack.addNode(n)));
+    // settled, not all: close() below must not run while a sibling is still spawning its node
+    const started = await Promise.allSettled(opts.nodes.map((n) => stack.addNode(n)));
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     // they joined in parallel: keep `nodes` in the order asked for
     const order = opts.nodes.map((n) => n.name);
     nodes.sort((a, b) => order.indexOf(a.nodeName) - order.indexOf(b.nodeName));

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +20,8 @@ import { findKubectl, REPO_ROOT, run, type HedgeServer } from './harness.ts';
 import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { startPartitionedEdge, type PartitionedEdge } from './partitioned-edge.ts';
 import { waitUntil } from './pod-checks.ts';
+import { simulateReboot } from './simulate-reboot.ts';
+import { buildBundle } from './bundle.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const kubectlPath = findKubectl();
@@ -66,7 +68,9 @@ describe('edgehub: a node keeps its pods through a partition, an agent crash and
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'hedge-edgehub-e2e-'));
-    dockerArchive = (await buildTestImages(join(tmp, 'images'))).dockerArchive;
+    // the 10 s bound is for `hedge node` as shipped (the bundle), not for transpiling its sources
+    const [images] = await Promise.all([buildTestImages(join(tmp, 'images')), buildBundle()]);
+    dockerArchive = images.dockerArchive;
     // root ⇄ cloud (the test drives the server), cloud ⇄ edge (the link that is cut)
     edge = await startPartitionedEdge({ letter: 'h', octetBase: 216, tmp, nodeArgs: ['--node-lease-duration-seconds', '8', '--log-level', process.env.HEDGE_E2E_NODE_LOG ?? 'warn'] });
     ({ server, node, nodeName } = edge);
@@ -191,44 +195,4 @@ function podViews(items: Pod[]): Map<string, PodView> {
       ];
     }),
   );
-}
-
-/**
- * What a reboot leaves: the data dir. Every conmon and container process is killed, mounts under
- * the data dir and the pinned pod netns are unmounted, pod cgroups removed, the bridge deleted.
- */
-async function simulateReboot(node: HedgeNode, edgeNetnsName: string): Promise<void> {
-  const st = await node.hostState();
-  for (const pid of st.conmonPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  for (const dir of st.podCgroups) {
-    const procs = await run('sh', ['-c', `find ${dir.replace('/memory/', '/pids/')} ${dir} -name cgroup.procs -exec cat {} + 2>/dev/null`]);
-    for (const pid of new Set(procs.stdout.split('\n').filter((s) => /^\d+$/.test(s)))) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-  }
-  await waitUntil('container processes gone', 10_000, async () => {
-    const left = await Promise.all(st.podCgroups.map((d) => readFile(join(d, 'cgroup.procs'), 'utf8').catch(() => '')));
-    return left.every((l) => l.trim() === '') ? true : undefined;
-  });
-  for (const m of st.mounts.sort((a, b) => b.length - a.length)) await run('umount', ['-l', m]);
-  for (const ns of st.netns) {
-    await run('umount', [join(node.netnsDir, ns)]);
-    await rm(join(node.netnsDir, ns), { force: true });
-  }
-  for (const ctl of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'freezer', 'devices', 'hugetlb']) {
-    await run('sh', ['-c', `find ${join('/sys/fs/cgroup', ctl, node.cgroupRoot)} -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null; true`]);
-  }
-  await run('ip', ['-n', edgeNetnsName, 'link', 'del', node.bridge]);
-  // /run is a tmpfs on a real host: runtime state under it is gone too
-  await rm(`/run/hedge/runc-${node.nodeName}`, { recursive: true, force: true });
 }

@@ -119,6 +119,11 @@ export async function startHedgeNode(opts: {
   podSubnet?: string | null;
   /** --internal-ip; default 127.0.0.1 */
   internalIP?: string;
+  /**
+   * called with the node as soon as its process is spawned, before it is ready: register it for
+   * cleanup here, so a start that fails (or a sibling's failure in the same hook) leaks nothing
+   */
+  onSpawned?: (node: HedgeNode) => void;
 }): Promise<HedgeNode> {
   const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-node-e2e-'));
@@ -249,6 +254,13 @@ export async function startHedgeNode(opts: {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
-  await node.start();
+  opts.onSpawned?.(node);
+  try {
+    await node.start();
+  } catch (err) {
+    // nobody registered it: remove its process and host state here
+    if (!opts.onSpawned) await node.cleanup().catch(() => undefined);
+    throw err;
+  }
   return node;
 }

@@ -34,6 +34,8 @@ export interface PartitionedEdgeOptions {
   tmp: string;
   /** more `hedge node` arguments */
   nodeArgs?: string[];
+  /** --runtimes (default runc) */
+  runtimes?: string[];
 }
 
 async function sh(cmd: string, args: string[]): Promise<string> {
@@ -80,7 +82,7 @@ export async function startPartitionedEdge(o: PartitionedEdgeOptions): Promise<P
     server = await startHedgeServer({ netns: nsPath(net.cloud), extraArgs: ['--listen', `${ip.cloudA}:0`, '--advertise-host', ip.cloudA] });
     const kubeconfig = join(o.tmp, 'node.kubeconfig');
     await sh(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'token', 'create-node', nodeName, '--data-dir', server.dataDir, '--kubeconfig-out', kubeconfig, '--server', server.url]);
-    node = await startHedgeNode({ kubeconfig, nodeName, runtimes: ['runc'], netns: nsPath(net.edge), extraArgs: o.nodeArgs ?? [] });
+    node = await startHedgeNode({ kubeconfig, nodeName, runtimes: o.runtimes ?? ['runc'], netns: nsPath(net.edge), extraArgs: o.nodeArgs ?? [], onSpawned: (n) => (node = n) });
   } catch (err) {
     await destroy();
     throw err;

@@ -12,6 +12,7 @@ import type { PodSyncConfig } from './config.ts';
 import { Labels } from './labels.ts';
 import { PodWorker } from './pod-worker.ts';
 import { knownPodUids, loadSandbox } from './sandbox-state.ts';
+import { logStartupPhase } from './start-trace.ts';
 import type { PodSyncDeps } from './types.ts';
 
 type PodObject = Pod & KubeObject;
@@ -82,7 +83,9 @@ export class PodSync {
     });
     try {
       await informer.waitForSync(signal);
+      logStartupPhase(this.log, 'pods listed');
       await this.adoptAndCleanOrphans(informer.list(), signal);
+      logStartupPhase(this.log, 'adopted and cleaned');
       informer.addHandlers({
         onAdd: (p) => this.upsert(p, signal),
         onUpdate: (_o, p) => this.upsert(p, signal),

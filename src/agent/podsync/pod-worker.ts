@@ -62,7 +62,8 @@ export class PodWorker {
     this.startTime = Date.parse(pod.status?.startTime ?? '') || deps.clock.now();
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') this.finalPhase = phase;
-    if (phase !== undefined && phase !== 'Pending') this.trace.abandon();
+    // a Running pod keeps its trace: after a reboot its worker starts it again (bench/reboot-offline.ts)
+    if (phase === 'Succeeded' || phase === 'Failed') this.trace.abandon();
     this.volumes = new PodVolumes({
       deps,
       dataDir: cfg.dataDir,
@@ -149,7 +150,6 @@ export class PodWorker {
 
   /** takes over containers found in the runtime at agent start, without restarting them */
   async adopt(handler: string, containers: ContainerStatus[], signal: AbortSignal): Promise<void> {
-    this.trace.abandon();
     const saved = await loadSandbox(this.cfg.dataDir, this.uid);
     // The pod's netns pin is gone: the host rebooted (its containers died with it). Like the
     // kubelet, free the dead sandbox and run the containers again in a new one.
@@ -159,9 +159,11 @@ export class PodWorker {
       // undefined = no attachment in a live netns; an error says nothing either way
       dead = (await this.deps.network.status(this.netSandbox(), signal).then((n) => n === undefined, () => false));
     }
+    // containers taken over are not started: no start to trace (a dead sandbox is started again: traced)
+    if (!dead) this.trace.abandon();
     if (dead && saved) {
       this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
-      await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
+      await this.releaseSandbox(signal, { netnsGone: true }).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
     }
     const sandboxId = dead ? undefined : (saved?.id ?? containers[0]?.sandboxId);
     if (sandboxId) {
@@ -515,18 +517,35 @@ export class PodWorker {
   }
 
   /** stop what runs, free sandbox, network and volumes; records (status) stay */
-  private async releaseSandbox(signal: AbortSignal): Promise<void> {
+  /**
+   * Frees the sandbox, its snapshots, network and volumes. `netnsGone` (a host reboot took the
+   * pod's netns and every process with it): nothing runs in the netns any more, so the runtime's
+   * removal and the CNI teardown (which releases the IP) run side by side, off the pod's restart path.
+   */
+  private async releaseSandbox(signal: AbortSignal, o: { netnsGone?: boolean } = {}): Promise<void> {
     // a set-up still writing must finish before its files are torn down
     await this.volumes.settle();
     const sb = this.sandbox;
     if (!sb) return;
     const handler = this.deps.runtimes.get(sb.handler);
-    if (sb.created && handler) await handler.removeSandbox(sb.id, signal);
-    for (const r of this.records.values()) {
-      if (r.id) await this.deps.snapshotter.remove(r.id).catch(() => undefined);
-      if (r.prevId) await this.deps.snapshotter.remove(r.prevId).catch(() => undefined);
+    const runtimeSide = async (): Promise<void> => {
+      if (sb.created && handler) await handler.removeSandbox(sb.id, signal);
+      for (const r of this.records.values()) {
+        if (r.id) await this.deps.snapshotter.remove(r.id).catch(() => undefined);
+        if (r.prevId) await this.deps.snapshotter.remove(r.prevId).catch(() => undefined);
+      }
+    };
+    const networkSide = async (): Promise<void> => {
+      if (sb.netnsPath) await this.deps.network.tearDown(this.netSandbox(), signal);
+    };
+    if (o.netnsGone) {
+      const results = await Promise.allSettled([runtimeSide(), networkSide()]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } else {
+      await runtimeSide();
+      await networkSide();
     }
-    if (sb.netnsPath) await this.deps.network.tearDown(this.netSandbox(), signal);
     await this.volumes.tearDown(this.uid, signal);
     await deleteSandboxState(this.cfg.dataDir, this.uid);
     this.sandbox = undefined;

@@ -61,3 +61,14 @@ export class StartTrace {
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+export const STARTUP_PHASE_MSG = 'node startup phase';
+
+/**
+ * Marks one step of `hedge node` coming up (hub open, registered, pods listed, ...) in the debug
+ * log, at ms since the process started (bench/reboot-offline.ts prints the breakdown). Diagnostics
+ * only, like StartTrace.
+ */
+export function logStartupPhase(log: Logger, phase: string): void {
+  log.debug({ startupPhase: phase, atMs: round(performance.now()) }, STARTUP_PHASE_MSG);
+}

@@ -549,9 +549,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   async list(signal: AbortSignal): Promise<ContainerStatus[]> {
-    const out: ContainerStatus[] = [];
-    for (const m of await this.#metas()) out.push(await this.#statusOf(m, signal));
-    return out;
+    // in parallel: after a host reboot every container needs a `runtime state` exec (its process
+    // and conmon are gone), and the agent's start-up waits for this list before any pod starts
+    return Promise.all((await this.#metas()).map((m) => this.#statusOf(m, signal)));
   }
 
   async stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats> {
