@@ -101,10 +101,12 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   readonly #cpuRates = new VmCpuRates();
   #accel: Accelerator | undefined;
   #accelProbe: Promise<Accelerator> | undefined;
+  #guest: GuestArtifacts;
 
   constructor(opts: MicroVmRuntimeHandlerOptions) {
     this.name = opts.name ?? 'microvm';
     this.#o = opts;
+    this.#guest = opts.guest;
     this.#log = opts.logger.child({ component: 'microvm-runtime', handler: this.name });
     this.#files = new MicroVmStateFiles(opts.stateDir);
     this.#guests = new GuestRouter(this.#files, this.#log);
@@ -114,6 +116,19 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   /** the accelerator VMs run with; undefined until detected (first sandbox or detectAccelerator) */
   get accelerator(): Accelerator | undefined {
     return this.#accel;
+  }
+
+  /** the guest kernel + initramfs new sandboxes boot */
+  get guest(): GuestArtifacts {
+    return this.#guest;
+  }
+
+  /**
+   * Boots new sandboxes with `guest` from now on (a tailored kernel finished building in the
+   * background); running VMs keep the kernel they booted.
+   */
+  useGuest(guest: GuestArtifacts): void {
+    this.#guest = guest;
   }
 
   /** drops guest connections (VMs keep running), as an agent exit would */
@@ -133,7 +148,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   }
 
   #launchBase(): { qemuBinary: string; guest: GuestArtifacts; seccomp: boolean } {
-    return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#o.guest, seccomp: this.#o.seccomp ?? true };
+    return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#guest, seccomp: this.#o.seccomp ?? true };
   }
 
   async #qmp<T>(v: VmState, signal: AbortSignal, fn: (q: QmpClient) => Promise<T>): Promise<T> {
