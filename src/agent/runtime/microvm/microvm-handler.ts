@@ -32,7 +32,7 @@ import { ensureRootfsImage } from './rootfs-image.ts';
 import { MicroVmStateFiles, type ContainerMeta, type ExitRecord, type VmState } from './state-files.ts';
 import { createSandboxDisk, SANDBOX_DISK_GUEST_DEVICE, sandboxDiskBytes } from './sandbox-disk.ts';
 import { VmCpuRates } from './vm-stats.ts';
-import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions } from './vm.ts';
+import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions, type VmTuning } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
   /** RuntimeClass handler name, default `microvm` */
@@ -69,6 +69,8 @@ export interface MicroVmRuntimeHandlerOptions {
   /** boot-to-hello limit; TCG boots in ~3 s on an idle 2-core machine */
   bootTimeoutMs?: number;
   seccomp?: boolean;
+  /** qemu memory knobs (vm.ts); the defaults are the measured best, other values are for bench/microvm-boot.ts */
+  tuning?: VmTuning;
 }
 
 /** a sandbox's VM as the handler sees it (`vmInfo`) */
@@ -147,8 +149,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return a;
   }
 
-  #launchBase(): { qemuBinary: string; guest: GuestArtifacts; seccomp: boolean } {
-    return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#guest, seccomp: this.#o.seccomp ?? true };
+  #launchBase(): { qemuBinary: string; guest: GuestArtifacts; seccomp: boolean; tuning?: VmTuning } {
+    return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#guest, seccomp: this.#o.seccomp ?? true, ...(this.#o.tuning ? { tuning: this.#o.tuning } : {}) };
   }
 
   async #qmp<T>(v: VmState, signal: AbortSignal, fn: (q: QmpClient) => Promise<T>): Promise<T> {

@@ -52,6 +52,15 @@ export interface VmLaunchOptions {
   /** the sandbox's writable disk (sparse ext4 file), the guest's virtio-blk /dev/vda */
   disk?: string;
   extraKernelArgs?: string[];
+  tuning?: VmTuning;
+}
+
+/** qemu memory knobs; each default is the measured best (bench/microvm-boot.ts) */
+export interface VmTuning {
+  /** TCG translation cache in MiB (default TCG_TB_SIZE_MIB) */
+  tcgTbSizeMiB?: number;
+  /** virtio-balloon with free page reporting (default true) */
+  freePageReporting?: boolean;
 }
 
 export interface VmPaths {
@@ -89,7 +98,7 @@ export const TCG_TB_SIZE_MIB = 16;
 export function qemuArgs(o: VmLaunchOptions): string[] {
   const p = vmPaths(o.dir);
   const timing = o.accelerator === 'tcg' ? tcgKernelArgs() : [];
-  const accel = o.accelerator === 'kvm' ? 'kvm' : `tcg,tb-size=${TCG_TB_SIZE_MIB}`;
+  const accel = o.accelerator === 'kvm' ? 'kvm' : `tcg,tb-size=${o.tuning?.tcgTbSizeMiB ?? TCG_TB_SIZE_MIB}`;
   const args = [
     '-name', o.name,
     // guest RAM on a memfd, not anonymous memory: qemu madvises anonymous guest RAM for THP, and
@@ -122,7 +131,7 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     // free page reporting: the guest hands pages it frees (boot-time memory, the initrd, a
     // container's memory after it exits) back, and qemu punches them out of the memfd, so an idle
     // VM does not keep its peak on the host. Never inflated: the balloon size stays 0.
-    '-device', 'virtio-balloon-device,free-page-reporting=on',
+    ...(o.tuning?.freePageReporting === false ? [] : ['-device', 'virtio-balloon-device,free-page-reporting=on']),
     ...(o.network ? guestNetQemuArgs(o.network) : []),
   ];
   if (o.disk) {
