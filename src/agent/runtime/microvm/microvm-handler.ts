@@ -310,13 +310,14 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
 
   async removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void> {
     const v = await this.#files.readVm(id);
-    for (const m of await this.#files.metas()) {
-      if (m.config.sandboxId !== id) continue;
-      // the VM goes away with everything in it: only the host-side records need removing
-      this.#guests.releaseWaiters(m.config.id);
-      await rm(this.#files.containerDir(m.config.id), { recursive: true, force: true });
-    }
+    const metas = (await this.#files.metas()).filter((m) => m.config.sandboxId === id);
+    for (const m of metas) this.#guests.releaseWaiters(m.config.id);
+    // no more guest events (an exit record landing in a container dir being removed: ENOTEMPTY)
     await this.#guests.drop(id);
+    for (const m of metas) {
+      // the VM goes away with everything in it: only the host-side records need removing
+      await rm(this.#files.containerDir(m.config.id), { recursive: true, force: true, maxRetries: 3 });
+    }
     if (v) {
       if (pidExists(v.pid)) {
         await this.#qmp(v, AbortSignal.any([signal, AbortSignal.timeout(5000)]), (q) => q.execute('quit', {}, signal)).catch(() => undefined);
