@@ -1,26 +1,24 @@
 /**
- * MicroVM boot-to-process and idle memory, beside runc in the same run (same busybox rootfs,
- * same command). Labelled with the accelerator the handler detected (TCG on PVM hosts).
+ * MicroVM boot-to-process and idle memory per guest candidate, beside runc in the same run (same
+ * busybox rootfs, same command). Labelled with the accelerator the handler detected (TCG on PVM hosts).
+ * Candidates (one handler each, interleaved in one run; all with the sandbox disk and the 9p volume share):
+ *   before          Debian's kernel with the old qemu knobs (TCG tb-size=32, no balloon)
+ *   debian          Debian's kernel with the current knobs (tb-size=16, free-page-reporting balloon)
+ *   tailored        scripts/build-guest-kernel.sh's kernel with the current knobs, when it is built
+ *   --guest LABEL=DIR[:noshare]  any other guest build dir (manifest.json, vmlinux, initrd.gz), e.g.
+ *                   Debian's linux-image-cloud-amd64 (it has no 9p: `:noshare` drops the volume share)
  *   boot→output: VM launch (createSandbox) → createContainer → start → the container's first
- *                line in its CRI log on the host. Two handler set-ups, interleaved in one run:
- *                  disk+share  the default: a sparse ext4 sandbox disk (mkfs at createSandbox,
- *                              virtio-blk) holds the writable layer, the pod volume dir is a 9p share
- *                  tmpfs       neither (the writable layer is a guest tmpfs): what the disk and share cost
- *   memory: IDLE sandboxes (a `sleep` container each) kept up side by side, then per VM:
- *     qemu PSS/RSS   /proc/<qemu>/smaps_rollup (PSS splits the kernel file mapping all VMs share)
+ *                line in its CRI log on the host: the runtime's share of pod start.
+ *   memory: IDLE sandboxes (a `sleep` container each) kept up side by side, one candidate's set at a
+ *   time (PSS splits the kernel file mapping only among VMs of the same kernel), then per VM:
+ *     qemu PSS/RSS   /proc/<qemu>/smaps_rollup, and PSS split into guest RAM (the memfd), the
+ *                    mapped kernel file (shared by every VM of that kernel) and qemu's anon memory
  *     guest used     MemTotal − MemAvailable inside the guest (guest kernel + agent + container)
  *     container      the sleep process's RSS inside the guest
- *     VMM overhead   PSS − guest used (what qemu costs beyond the memory the guest uses)
  *     sandbox overhead  PSS − container: what a pod pays beyond its containers, i.e. the figure for
  *                    the RuntimeClass `microvm` overhead.podFixed.memory
- *   --kernel debian,tailored: compare guest kernels instead (src/guest/README.md, "Guest kernel"):
- *                one disk+share handler per kernel, interleaved in the same run, and one set of idle
- *                sandboxes per kernel (measured one set at a time: PSS splits the kernel mapping
- *                only among VMs of the same kernel); also the guest's MemTotal (what the kernel
- *                keeps for itself out of -m) and the vmlinux size. `tailored` needs
- *                scripts/build-guest-kernel.sh to have run.
  * Prints tables, asserts nothing. Needs root, qemu, Debian's linux-image, busybox-static.
- * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3] [--kernel debian,tailored]
+ * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3] [--guest LABEL=DIR[:noshare]]...
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -31,14 +29,17 @@ import { silentLogger } from '../src/lib/log.ts';
 import { runChecked } from '../src/agent/host/run-command.ts';
 import { containerConfig, makeBusyboxRootfs, sandboxConfig } from '../src/agent/runtime/oci/test-support.ts';
 import type { ContainerId, SandboxId } from '../src/agent/runtime/types.ts';
-import { buildGuest } from '../src/agent/runtime/microvm/guest-artifacts.ts';
+import { buildGuest, findGuestArtifacts } from '../src/agent/runtime/microvm/guest-artifacts.ts';
 import { MicroVmRuntimeHandler } from '../src/agent/runtime/microvm/microvm-handler.ts';
-import type { GuestArtifacts, GuestKernel } from '../src/agent/runtime/microvm/vm.ts';
+import type { GuestArtifacts, VmTuning } from '../src/agent/runtime/microvm/vm.ts';
 
 const argv = process.argv.slice(2);
-const kernelFlag = argv.indexOf('--kernel');
-const kernels = kernelFlag >= 0 ? (argv.splice(kernelFlag, 2)[1] ?? '').split(',').filter((k) => k !== '') : [];
-for (const k of kernels) if (k !== 'debian' && k !== 'tailored') throw new Error(`--kernel takes debian and/or tailored, not ${k}`);
+const extra: { label: string; dir: string; share: boolean }[] = [];
+for (let i = argv.indexOf('--guest'); i >= 0; i = argv.indexOf('--guest')) {
+  const m = /^([^=]+)=([^:]+)(:noshare)?$/.exec(argv.splice(i, 2)[1] ?? '');
+  if (!m) throw new Error('--guest takes LABEL=DIR[:noshare]');
+  extra.push({ label: m[1]!, dir: m[2]!, share: !m[3] });
+}
 const iterations = Number(argv[0] ?? 5);
 const idleCount = Number(argv[1] ?? 3);
 const COMMAND = ['sh', '-c', 'echo hello; uname -r'];
@@ -63,10 +64,22 @@ async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
-function smapsKb(pid: number): { pss: number; rss: number } {
+/** PSS/RSS of qemu, and PSS by kind: guest RAM (memfd), the kernel file qemu maps, everything anonymous */
+function smapsKb(pid: number, vmlinux: string): { pss: number; rss: number; guestRam: number; kernelFile: number; anon: number } {
   const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? NaN);
-  return { pss: get('Pss'), rss: get('Rss') };
+  let guestRam = 0;
+  let kernelFile = 0;
+  let cur = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) cur = line;
+    else if (line.startsWith('Pss:')) {
+      const kb = Number(/(\d+)/.exec(line)?.[1] ?? 0);
+      if (cur.includes('memory-backend-memfd')) guestRam += kb;
+      else if (cur.endsWith(vmlinux)) kernelFile += kb;
+    }
+  }
+  return { pss: get('Pss'), rss: get('Rss'), guestRam, kernelFile, anon: get('Pss_Anon') };
 }
 
 const f = (ms: number): string => `${ms.toFixed(0)} ms`;
@@ -76,42 +89,39 @@ const tmp = mkdtempSync(join(tmpdir(), 'hedge-bench-mvm-'));
 const rootfs = makeBusyboxRootfs(join(tmp, 'rootfs'));
 try {
   const cache = join(tmpdir(), 'hedge-guest-cache');
-  const guests: GuestArtifacts[] = kernels.length
-    ? await Promise.all(kernels.map((k) => buildGuest({ outRoot: cache, kernel: k as GuestKernel, signal: AbortSignal.timeout(300_000) })))
-    : [await buildGuest({ outRoot: cache, signal: AbortSignal.timeout(300_000) })];
-  const guest = guests[0]!;
-  const h = new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state'), guest, logger: silentLogger(), accelerator: 'auto' });
-  const accel = await h.detectAccelerator(AbortSignal.timeout(60_000));
-  const variants = kernels.length
-    ? guests.map((g, i) => ({
-        label: `microvm ${g.kernel ?? 'debian'} (${g.kernelVersion})`,
-        guest: g,
-        h: i === 0 ? h : new MicroVmRuntimeHandler({ stateDir: join(tmp, `state-${i}`), guest: g, logger: silentLogger(), accelerator: accel }),
-        boot: [] as number[],
-        toHello: [] as number[],
-        create: [] as number[],
-      }))
-    : [
-        { label: 'microvm disk+share', guest, h, boot: [] as number[], toHello: [] as number[], create: [] as number[] },
-        {
-          label: 'microvm tmpfs',
-          guest,
-          h: new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state-tmpfs'), guest, logger: silentLogger(), accelerator: accel, sandboxDisk: false, volumeShare: false }),
-          boot: [] as number[],
-          toHello: [] as number[],
-          create: [] as number[],
-        },
-      ];
-  // idle memory: every kernel's own set (without --kernel, the default handler's)
-  const idleSets = (kernels.length ? variants : variants.slice(0, 1)).map((v) => ({
-    label: v.label,
-    h: v.h,
-    vmlinuxBytes: statSync(v.guest.vmlinux).size,
-    pss: [] as number[],
-    rss: [] as number[],
+  const sig5m = (): AbortSignal => AbortSignal.timeout(300_000);
+  const debian = await buildGuest({ outRoot: cache, kernel: 'debian', signal: sig5m() });
+  const tailored = await buildGuest({ outRoot: cache, kernel: 'tailored', signal: sig5m() }).catch(() => undefined);
+  if (!tailored) process.stderr.write('tailored guest kernel not built (scripts/build-guest-kernel.sh): its row is left out\n');
+  const candidates: { label: string; guest: GuestArtifacts; tuning?: VmTuning; share: boolean }[] = [
+    { label: `before: ${debian.kernelVersion}, tb-size 32, no balloon`, guest: debian, tuning: { tcgTbSizeMiB: 32, freePageReporting: false }, share: true },
+    { label: `debian ${debian.kernelVersion}`, guest: debian, share: true },
+    ...(tailored ? [{ label: `tailored ${tailored.kernelVersion}`, guest: tailored, share: true }] : []),
+    ...(await Promise.all(extra.map(async (e) => ({ label: `${e.label} ${(await findGuestArtifacts(e.dir)).kernelVersion}${e.share ? '' : ' (no 9p share)'}`, guest: await findGuestArtifacts(e.dir), share: e.share })))),
+  ];
+  const probe = new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state-probe'), guest: debian, logger: silentLogger(), accelerator: 'auto' });
+  const accel = await probe.detectAccelerator(AbortSignal.timeout(120_000));
+  const variants = candidates.map((c, i) => ({
+    ...c,
+    h: new MicroVmRuntimeHandler({
+      stateDir: join(tmp, `state-${i}`),
+      guest: c.guest,
+      logger: silentLogger(),
+      accelerator: accel,
+      bootTimeoutMs: 300_000,
+      volumeShare: c.share,
+      ...(c.tuning ? { tuning: c.tuning } : {}),
+    }),
+    boot: [] as number[],
+    toHello: [] as number[],
+    create: [] as number[],
+    vmlinuxBytes: statSync(c.guest.vmlinux).size,
+    initrdBytes: statSync(c.guest.initrd).size,
+    mem: [] as ReturnType<typeof smapsKb>[],
     guestUsed: [] as number[],
     memTotal: [] as number[],
     containerRss: [] as number[],
+    balloon: [] as boolean[],
   }));
   const runc: number[] = [];
   let vmMiB = 0;
@@ -129,7 +139,7 @@ try {
   for (let i = 0; i < iterations; i++) {
     for (const [vi, v] of variants.entries()) {
       const sid = `bench-${i}-${vi}` as SandboxId;
-      const sig = AbortSignal.timeout(120_000);
+      const sig = AbortSignal.timeout(600_000);
       const logPath = join(tmp, 'logs', `${sid}.log`);
       const t0 = performance.now();
       await v.h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid, 'sandbox'), cgroupParent: '' }), resources: { memoryBytes: 256 << 20 } }, sig);
@@ -139,7 +149,7 @@ try {
       await v.h.createContainer(c, sig);
       v.create.push(performance.now() - tHello);
       await v.h.start(c.id, sig);
-      await until(() => existsSync(logPath) && statSync(logPath).size > 0, 30_000);
+      await until(() => existsSync(logPath) && statSync(logPath).size > 0, 120_000);
       v.boot.push(performance.now() - t0);
       await v.h.removeSandbox(sid, sig);
     }
@@ -159,65 +169,76 @@ try {
   }
 
   // idle sandboxes side by side, as on a node: a sleeping container each, memory once they settled
-  for (const set of idleSets) {
+  for (const [vi, v] of variants.entries()) {
     const idleIds: SandboxId[] = [];
     for (let i = 0; i < idleCount; i++) {
-      const sid = `idle-${idleSets.indexOf(set)}-${i}` as SandboxId;
-      const sig = AbortSignal.timeout(120_000);
-      await set.h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid, 'sandbox'), cgroupParent: '' }), resources: { memoryBytes: 256 << 20 } }, sig);
+      const sid = `idle-${vi}-${i}` as SandboxId;
+      const sig = AbortSignal.timeout(600_000);
+      await v.h.createSandbox({ ...sandboxConfig({ id: sid, stateDir: join(tmp, 'pods', sid, 'sandbox'), cgroupParent: '' }), resources: { memoryBytes: 256 << 20 } }, sig);
       idleIds.push(sid);
       const idle = containerConfig({ id: `${sid}-c`, sandboxId: sid, rootfs, command: ['sleep', '1000'], logPath: join(tmp, 'logs', `${sid}.log`) });
-      await set.h.createContainer(idle, sig);
-      await set.h.start(idle.id, sig);
+      await v.h.createContainer(idle, sig);
+      await v.h.start(idle.id, sig);
     }
-    await new Promise((r) => setTimeout(r, 2000));
+    // free page reporting waits ~2 s before it reports what the guest freed
+    await new Promise((r) => setTimeout(r, 5000));
     for (const sid of idleIds) {
-      const sig = AbortSignal.timeout(60_000);
-      const vm = await set.h.vmInfo(sid);
+      const sig = AbortSignal.timeout(120_000);
+      const vm = await v.h.vmInfo(sid);
       if (!vm) continue;
       vmMiB = vm.memoryMiB;
-      const m = smapsKb(vm.pid);
-      set.pss.push(m.pss);
-      set.rss.push(m.rss);
-      const s = await set.h.sandboxStats(sid, sig);
-      set.guestUsed.push(s.memory.workingSetBytes / 1024);
+      v.mem.push(smapsKb(vm.pid, v.guest.vmlinux));
+      const s = await v.h.sandboxStats(sid, sig);
+      v.guestUsed.push(s.memory.workingSetBytes / 1024);
       let out = '';
       const sink = new PassThrough();
       sink.on('data', (d: Buffer) => (out += d.toString()));
-      await set.h.exec(`${sid}-c` as ContainerId, { command: ['sh', '-c', 'cat /proc/meminfo; for f in /proc/[0-9]*/status; do cat $f; done'], tty: false, stdout: sink, signal: sig });
-      set.memTotal.push(Number(/^MemTotal:\s+(\d+)/m.exec(out)?.[1] ?? NaN));
+      await v.h.exec(`${sid}-c` as ContainerId, {
+        command: ['sh', '-c', 'cat /proc/meminfo; echo "BALLOON=$(ls /sys/bus/virtio/drivers/virtio_balloon 2>/dev/null | grep -c virtio)"; for f in /proc/[0-9]*/status; do cat $f; done'],
+        tty: false,
+        stdout: sink,
+        signal: sig,
+      });
+      v.memTotal.push(Number(/^MemTotal:\s+(\d+)/m.exec(out)?.[1] ?? NaN));
+      v.balloon.push(/^BALLOON=[1-9]/m.test(out));
       const sleepStatus = out.split(/^(?=Name:)/m).find((b) => /^Name:\s+sleep$/m.test(b)) ?? '';
       if (!/^VmRSS:/m.test(sleepStatus)) process.stderr.write(`no sleep process RSS in the guest /proc: ${sleepStatus.slice(0, 600) || out.slice(0, 400)}\n`);
-      set.containerRss.push(Number(/^VmRSS:\s+(\d+)/m.exec(sleepStatus)?.[1] ?? 0));
+      v.containerRss.push(Number(/^VmRSS:\s+(\d+)/m.exec(sleepStatus)?.[1] ?? 0));
     }
-    for (const sid of idleIds) await set.h.removeSandbox(sid, AbortSignal.timeout(60_000));
+    for (const sid of idleIds) await v.h.removeSandbox(sid, AbortSignal.timeout(120_000));
   }
 
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  process.stdout.write(`\nmicroVM boot → first container output (${iterations} runs, accelerator: ${accel})\n\n`);
+  const before = variants[0]!;
+  const ratio = (x: number, base: number): string => `${(x / base).toFixed(2)}×`;
+  process.stdout.write(`\nmicroVM boot → first container output (${iterations} runs each, interleaved, accelerator: ${accel})\n\n`);
   process.stdout.write(
     table(
-      ['runtime', 'accel', 'p50', 'p99', 'of which createSandbox→agent hello (p50)', 'createContainer (p50)'],
+      ['candidate', 'p50', 'p99', 'vs before (p50)', 'createSandbox→agent hello (p50)', 'createContainer (p50)'],
       [
-        ...variants.map((v) => [v.label, accel, f(pct(v.boot, 50)), f(pct(v.boot, 99)), f(pct(v.toHello, 50)), f(pct(v.create, 50))]),
-        ['runc', '-', f(pct(runc, 50)), f(pct(runc, 99)), '-', '-'],
+        ...variants.map((v) => [v.label, f(pct(v.boot, 50)), f(pct(v.boot, 99)), ratio(pct(v.boot, 50), pct(before.boot, 50)), f(pct(v.toHello, 50)), f(pct(v.create, 50))]),
+        ['runc (bare `runc run`)', f(pct(runc, 50)), f(pct(runc, 99)), ratio(pct(runc, 50), pct(before.boot, 50)), '-', '-'],
       ],
     ),
   );
-  process.stdout.write(`\nidle sandbox memory on the host (${idleCount} idle VMs side by side per set, -m ${vmMiB} MiB each, accelerator: ${accel}), mean per VM\n\n`);
+  process.stdout.write(`\nidle sandbox memory on the host (${idleCount} idle VMs side by side per candidate, -m ${vmMiB} MiB each, accelerator: ${accel}), mean per VM\n\n`);
+  const m = (v: (typeof variants)[number], k: keyof ReturnType<typeof smapsKb>): number => avg(v.mem.map((x) => x[k]));
   process.stdout.write(
     table(
-      ['guest', 'vmlinux', 'guest MemTotal', 'qemu PSS', 'qemu RSS', 'guest used', 'container RSS', 'VMM overhead (PSS − guest used)', 'sandbox overhead (PSS − container)'],
-      idleSets.map((set) => [
-        set.label,
-        mb(set.vmlinuxBytes / 1024),
-        mb(avg(set.memTotal)),
-        mb(avg(set.pss)),
-        mb(avg(set.rss)),
-        mb(avg(set.guestUsed)),
-        `${avg(set.containerRss).toFixed(0)} KiB`,
-        mb(avg(set.pss) - avg(set.guestUsed)),
-        mb(avg(set.pss) - avg(set.containerRss)),
+      ['candidate', 'vmlinux / initrd', 'balloon', 'qemu RSS', 'qemu PSS', '= guest RAM', '+ kernel file', '+ qemu anon', 'guest MemTotal', 'guest used', 'sandbox overhead (PSS − container)', 'vs before'],
+      variants.map((v) => [
+        v.label,
+        `${mb(v.vmlinuxBytes / 1024)} / ${mb(v.initrdBytes / 1024)}`,
+        v.balloon.every(Boolean) && v.balloon.length > 0 ? 'reporting' : 'no',
+        mb(m(v, 'rss')),
+        mb(m(v, 'pss')),
+        mb(m(v, 'guestRam')),
+        mb(m(v, 'kernelFile')),
+        mb(m(v, 'anon')),
+        mb(avg(v.memTotal)),
+        mb(avg(v.guestUsed)),
+        mb(m(v, 'pss') - avg(v.containerRss)),
+        ratio(m(v, 'pss') - avg(v.containerRss), m(before, 'pss') - avg(before.containerRss)),
       ]),
     ),
   );

@@ -9,7 +9,7 @@
 #     tailored  the kernel scripts/build-guest-kernel.sh built from linux-source (all built in);
 #               fails if it is not built: this script never compiles a kernel
 #     auto      tailored when built (for the current fragment and source), else debian
-#   HEDGE_GUEST_KVER    Debian kernel version (default: newest in /usr/lib/modules with a /boot/vmlinuz)
+#   HEDGE_GUEST_KVER    Debian kernel version (default: newest generic one in /usr/lib/modules with a /boot/vmlinuz)
 #   HEDGE_KERNEL_CACHE  where build-guest-kernel.sh keeps the tailored kernel
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +38,9 @@ if [[ $KERNEL == tailored ]]; then
 else
   KVER=${HEDGE_GUEST_KVER:-}
   if [[ -z $KVER ]]; then
-    for d in $(ls -1 /usr/lib/modules 2>/dev/null | sort -V -r); do
+    # the generic flavour only: linux-image-cloud-amd64 has no 9p (the pod volume share), no MP
+    # table parsing and an LZ4 image, and its name sorts after the generic one (src/guest/README.md)
+    for d in $(ls -1 /usr/lib/modules 2>/dev/null | grep -Ev -- '-(cloud|rt)-' | sort -V -r); do
       [[ -f /boot/vmlinuz-$d ]] && { KVER=$d; break; }
     done
   fi
@@ -83,6 +85,7 @@ if [[ $KERNEL == tailored ]]; then
   cp "$TAILORED/vmlinux" "$TMP/vmlinux"
 else
   extract '\xFD7zXZ\x00' xz -dc || extract '\x28\xb5\x2f\xfd' zstd -dc || extract '\x1f\x8b\x08' gzip -dc \
+    || { command -v lz4 >/dev/null && extract '\x02\x21\x4c\x18' lz4 -dc; } \
     || die "could not extract vmlinux from $VMLINUZ"
 fi
 

@@ -19,18 +19,18 @@ export interface DefaultRuntimeClass {
  * for idle sandboxes, busy gVisor pods pay more per syscall (ptrace platform), which their own
  * requests have to cover.
  * microvm: `bench/microvm-boot.ts` (3 idle sandboxes side by side, a `sleep` container each, qemu
- * 7.2 under TCG, Debian's 6.1 generic guest kernel, guest RAM 144 MiB on a memfd), 2026-11-26:
- * qemu PSS 185.6 MiB per VM (the 58 MiB kernel file mapping split three ways; ~53 MiB anon is qemu
- * and the TCG translation cache, ~110 MiB shmem is guest RAM the guest touched), container RSS ~0,
- * so sandbox overhead = PSS - container = 186 MiB -> 192Mi. Idle qemu CPU 12m over 20 s -> 20m.
- * The handler sizes guest RAM as (pod limit incl. this overhead) - 64 MiB for qemu itself, so a
- * container gets its limit plus ~25 MiB in a guest whose kernel image alone takes ~58 MiB.
- * Under KVM with a tailored guest kernel this would be far smaller; re-measure there.
+ * 7.2 under TCG, Debian's 6.1 generic guest kernel, tb-size=16, free page reporting, guest RAM
+ * 192 MiB on a memfd), 2026-12-03: qemu PSS 160.5 MiB per VM (107.7 MiB guest RAM the guest
+ * touched, 35.4 MiB qemu anon incl. the TCG cache, the 58 MiB kernel file mapping shared between
+ * VMs), container RSS ~0, so sandbox overhead = 160.5 MiB -> 176Mi (was 186 -> 192Mi with
+ * tb-size=32). Idle qemu CPU 12m over 20 s -> 20m. The handler sizes guest RAM as (pod limit incl.
+ * this overhead) - 48 MiB for qemu itself, at least 128 MiB, so 176Mi admits any limited pod.
+ * A node on the tailored guest kernel (src/guest/README.md) needs less; this holds for the fallback.
  */
 export const defaultRuntimeClasses: readonly DefaultRuntimeClass[] = [
   { name: 'runc', handler: 'runc', podFixed: { memory: '1Mi' } },
   { name: 'gvisor', handler: 'gvisor', podFixed: { cpu: '10m', memory: '20Mi' } },
-  { name: 'microvm', handler: 'microvm', podFixed: { cpu: '20m', memory: '192Mi' } },
+  { name: 'microvm', handler: 'microvm', podFixed: { cpu: '20m', memory: '176Mi' } },
 ];
 
 export function runtimeClassObject(rc: DefaultRuntimeClass): KubeObject {

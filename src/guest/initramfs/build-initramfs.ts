@@ -15,7 +15,8 @@ import { moduleLoadOrder, parseModulesDep } from './modules.ts';
 /**
  * virtio-mmio transport, the agent's port, hot-plugged SCSI disks, the sandbox disk (virtio-blk),
  * rootfs filesystems, net, and 9p (the pod's configMap/secret/… volume share, and the
- * block-vs-shared-filesystem comparison in bench/microvm-io.ts: ~150 KB).
+ * block-vs-shared-filesystem comparison in bench/microvm-io.ts: ~150 KB), and virtio_balloon for free
+ * page reporting.
  */
 export const GUEST_MODULES = [
   'virtio_mmio',
@@ -30,6 +31,8 @@ export const GUEST_MODULES = [
   'overlay',
   '9p',
   '9pnet_virtio',
+  // free page reporting to the host (qemu virtio-balloon-device,free-page-reporting=on)
+  'virtio_balloon',
 ];
 
 export interface BuildInitramfsOptions {

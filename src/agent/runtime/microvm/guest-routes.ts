@@ -15,8 +15,6 @@ export type Route =
   | { kind: 'container'; id: ContainerId; log: CriLogWriter }
   | { kind: 'exec'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; onExit: (status: number) => void };
 
-/** qemu's own anonymous memory (heap + TCG translation cache, tb-size=32): 53 MiB measured by bench/microvm-boot.ts, plus a margin */
-
 export class GuestRouter {
   readonly #files: MicroVmStateFiles;
   readonly #log: Logger;

@@ -32,7 +32,7 @@ import { ensureRootfsImage } from './rootfs-image.ts';
 import { MicroVmStateFiles, type ContainerMeta, type ExitRecord, type VmState } from './state-files.ts';
 import { createSandboxDisk, SANDBOX_DISK_GUEST_DEVICE, sandboxDiskBytes } from './sandbox-disk.ts';
 import { VmCpuRates } from './vm-stats.ts';
-import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions } from './vm.ts';
+import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions, type VmTuning } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
   /** RuntimeClass handler name, default `microvm` */
@@ -69,6 +69,8 @@ export interface MicroVmRuntimeHandlerOptions {
   /** boot-to-hello limit; TCG boots in ~3 s on an idle 2-core machine */
   bootTimeoutMs?: number;
   seccomp?: boolean;
+  /** qemu memory knobs (vm.ts); the defaults are the measured best, other values are for bench/microvm-boot.ts */
+  tuning?: VmTuning;
 }
 
 /** a sandbox's VM as the handler sees it (`vmInfo`) */
@@ -85,7 +87,8 @@ export interface MicroVmInfo {
   agentSocket: string;
 }
 
-const DEFAULT_VMM_OVERHEAD_MIB = 64;
+/** qemu's own anonymous memory (heap + TCG translation cache, tb-size=16): 35.4 MiB idle (bench/microvm-boot.ts), plus a margin */
+const DEFAULT_VMM_OVERHEAD_MIB = 48;
 /** Debian's generic kernel image alone takes ~58 MiB of guest RAM; below this the initramfs does not unpack */
 const MIN_GUEST_MIB = 128;
 const KILL_WAIT_MS = 10_000;
@@ -101,10 +104,12 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   readonly #cpuRates = new VmCpuRates();
   #accel: Accelerator | undefined;
   #accelProbe: Promise<Accelerator> | undefined;
+  #guest: GuestArtifacts;
 
   constructor(opts: MicroVmRuntimeHandlerOptions) {
     this.name = opts.name ?? 'microvm';
     this.#o = opts;
+    this.#guest = opts.guest;
     this.#log = opts.logger.child({ component: 'microvm-runtime', handler: this.name });
     this.#files = new MicroVmStateFiles(opts.stateDir);
     this.#guests = new GuestRouter(this.#files, this.#log);
@@ -114,6 +119,19 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   /** the accelerator VMs run with; undefined until detected (first sandbox or detectAccelerator) */
   get accelerator(): Accelerator | undefined {
     return this.#accel;
+  }
+
+  /** the guest kernel + initramfs new sandboxes boot */
+  get guest(): GuestArtifacts {
+    return this.#guest;
+  }
+
+  /**
+   * Boots new sandboxes with `guest` from now on (a tailored kernel finished building in the
+   * background); running VMs keep the kernel they booted.
+   */
+  useGuest(guest: GuestArtifacts): void {
+    this.#guest = guest;
   }
 
   /** drops guest connections (VMs keep running), as an agent exit would */
@@ -132,8 +150,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     return a;
   }
 
-  #launchBase(): { qemuBinary: string; guest: GuestArtifacts; seccomp: boolean } {
-    return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#o.guest, seccomp: this.#o.seccomp ?? true };
+  #launchBase(): { qemuBinary: string; guest: GuestArtifacts; seccomp: boolean; tuning?: VmTuning } {
+    return { qemuBinary: this.#o.qemuBinary ?? 'qemu-system-x86_64', guest: this.#guest, seccomp: this.#o.seccomp ?? true, ...(this.#o.tuning ? { tuning: this.#o.tuning } : {}) };
   }
 
   async #qmp<T>(v: VmState, signal: AbortSignal, fn: (q: QmpClient) => Promise<T>): Promise<T> {
@@ -293,13 +311,14 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
 
   async removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void> {
     const v = await this.#files.readVm(id);
-    for (const m of await this.#files.metas()) {
-      if (m.config.sandboxId !== id) continue;
-      // the VM goes away with everything in it: only the host-side records need removing
-      this.#guests.releaseWaiters(m.config.id);
-      await rm(this.#files.containerDir(m.config.id), { recursive: true, force: true });
-    }
+    const metas = (await this.#files.metas()).filter((m) => m.config.sandboxId === id);
+    for (const m of metas) this.#guests.releaseWaiters(m.config.id);
+    // no more guest events (an exit record landing in a container dir being removed: ENOTEMPTY)
     await this.#guests.drop(id);
+    for (const m of metas) {
+      // the VM goes away with everything in it: only the host-side records need removing
+      await rm(this.#files.containerDir(m.config.id), { recursive: true, force: true, maxRetries: 3 });
+    }
     if (v) {
       if (pidExists(v.pid)) {
         await this.#qmp(v, AbortSignal.any([signal, AbortSignal.timeout(5000)]), (q) => q.execute('quit', {}, signal)).catch(() => undefined);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { qemuArgs, type VmLaunchOptions } from './vm.ts';
+import { qemuArgs, TCG_TB_SIZE_MIB, type VmLaunchOptions } from './vm.ts';
 
 const base: VmLaunchOptions = {
   qemuBinary: 'qemu-system-x86_64',
@@ -35,4 +35,10 @@ test('the tailored guest kernel boots without ACPI (devices on the command line)
   assert.deepEqual(after(qemuArgs({ ...base, guest: { ...base.guest, kernel: 'tailored' } }), '-M'), ['microvm,memory-backend=mem,acpi=off']);
   assert.deepEqual(after(qemuArgs({ ...base, guest: { ...base.guest, kernel: 'debian' } }), '-M'), ['microvm,memory-backend=mem']);
   assert.deepEqual(after(qemuArgs(base), '-M'), ['microvm,memory-backend=mem']);
+});
+
+test('every VM has a free-page-reporting balloon, and TCG a bounded translation cache', () => {
+  assert.ok(after(qemuArgs(base), '-device').includes('virtio-balloon-device,free-page-reporting=on'));
+  assert.deepEqual(after(qemuArgs({ ...base, accelerator: 'tcg' }), '-accel'), [`tcg,tb-size=${TCG_TB_SIZE_MIB}`]);
+  assert.deepEqual(after(qemuArgs(base), '-accel'), ['kvm']);
 });

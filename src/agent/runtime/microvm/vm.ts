@@ -52,6 +52,15 @@ export interface VmLaunchOptions {
   /** the sandbox's writable disk (sparse ext4 file), the guest's virtio-blk /dev/vda */
   disk?: string;
   extraKernelArgs?: string[];
+  tuning?: VmTuning;
+}
+
+/** qemu memory knobs; each default is the measured best (bench/microvm-boot.ts) */
+export interface VmTuning {
+  /** TCG translation cache in MiB (default TCG_TB_SIZE_MIB) */
+  tcgTbSizeMiB?: number;
+  /** virtio-balloon with free page reporting (default true) */
+  freePageReporting?: boolean;
 }
 
 export interface VmPaths {
@@ -79,10 +88,17 @@ export function tcgKernelArgs(): string[] {
   return [...(khz > 0 ? [`tsc_early_khz=${khz}`] : []), 'tsc=reliable', 'no_timer_check'];
 }
 
+/**
+ * TCG translation cache (MiB). qemu's code buffer becomes resident as it fills, and a booting
+ * kernel fills it: 32 MiB (the old value) was all resident in every idle VM. Smaller is not free:
+ * the cache is flushed when full and retranslated, so boot slows (bench/microvm-boot.ts).
+ */
+export const TCG_TB_SIZE_MIB = 16;
+
 export function qemuArgs(o: VmLaunchOptions): string[] {
   const p = vmPaths(o.dir);
   const timing = o.accelerator === 'tcg' ? tcgKernelArgs() : [];
-  const accel = o.accelerator === 'kvm' ? 'kvm' : 'tcg,tb-size=32';
+  const accel = o.accelerator === 'kvm' ? 'kvm' : `tcg,tb-size=${o.tuning?.tcgTbSizeMiB ?? TCG_TB_SIZE_MIB}`;
   const args = [
     '-name', o.name,
     // guest RAM on a memfd, not anonymous memory: qemu madvises anonymous guest RAM for THP, and
@@ -112,6 +128,10 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     '-device', 'virtserialport,chardev=agent,name=hedge.agent',
     // container rootfs disks are hot-plugged onto this bus: microvm has no PCI/mmio hotplug
     '-device', 'virtio-scsi-device,id=scsi0',
+    // free page reporting: the guest hands pages it frees (boot-time memory, the initrd, a
+    // container's memory after it exits) back, and qemu punches them out of the memfd, so an idle
+    // VM does not keep its peak on the host. Never inflated: the balloon size stays 0.
+    ...(o.tuning?.freePageReporting === false ? [] : ['-device', 'virtio-balloon-device,free-page-reporting=on']),
     ...(o.network ? guestNetQemuArgs(o.network) : []),
   ];
   if (o.disk) {
