@@ -265,7 +265,8 @@ async function clientFor(s: HedgeServer): Promise<HttpKubeClient> {
 async function stopCluster(c: Cluster): Promise<void> {
   await Promise.allSettled(c.clients.map((cl) => cl.close()));
   for (const s of [...c.servers].reverse()) {
-    await s.stop();
+    // a profiled server needs time to write its profile on the way out
+    await s.stop(values['server-prof'] ? { graceMs: 120_000 } : undefined);
   }
   // replicas share the first one's data dir
   await c.servers[0].cleanup();
