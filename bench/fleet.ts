@@ -16,7 +16,8 @@
  * (mutating API call p99 ≤ 1 s; 5,000 nodes per cluster) are the published context.
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
- *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600]
+ *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR]
+ * (`--server-prof` writes each apiserver's V8 CPU profile into DIR)
  */
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '2' },
     'steady-s': { type: 'string', default: '30' },
     'phase-timeout-s': { type: 'string', default: '600' },
+    'server-prof': { type: 'string' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -56,6 +58,7 @@ const RENEW_MS = 10_000;
 const NS = 'fleet';
 const ETCD = '/usr/bin/etcd';
 const log = silentLogger();
+const prof = values['server-prof'] ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] } : {};
 
 async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -243,15 +246,15 @@ interface Cluster {
 
 async function startCluster(store: string): Promise<Cluster> {
   if (store === 'sqlite') {
-    const s = await startHedgeServer({ store: 'sqlite', timeoutMs: 120_000 });
+    const s = await startHedgeServer({ store: 'sqlite', timeoutMs: 120_000, ...prof });
     return { servers: [s], clients: [await clientFor(s)], label: 'sqlite, 1 apiserver' };
   }
   if (!existsSync(ETCD)) throw new Error(`${ETCD} not installed (scripts/setup.sh installs etcd-server)`);
   const etcd = await startEtcd(ETCD);
   const args = ['--etcd-servers', etcd.endpoint];
-  const first = await startHedgeServer({ store: 'etcd', extraArgs: args, timeoutMs: 120_000 });
+  const first = await startHedgeServer({ store: 'etcd', extraArgs: args, timeoutMs: 120_000, ...prof });
   const servers = [first];
-  for (let i = 1; i < etcdReplicas; i++) servers.push(await startHedgeServer({ store: 'etcd', dataDir: first.dataDir, extraArgs: args, timeoutMs: 120_000 }));
+  for (let i = 1; i < etcdReplicas; i++) servers.push(await startHedgeServer({ store: 'etcd', dataDir: first.dataDir, extraArgs: args, timeoutMs: 120_000, ...prof }));
   return { servers, clients: await Promise.all(servers.map(clientFor)), etcd, label: `etcd, ${servers.length} apiserver${servers.length > 1 ? 's' : ''}` };
 }
 
@@ -262,7 +265,8 @@ async function clientFor(s: HedgeServer): Promise<HttpKubeClient> {
 async function stopCluster(c: Cluster): Promise<void> {
   await Promise.allSettled(c.clients.map((cl) => cl.close()));
   for (const s of [...c.servers].reverse()) {
-    await s.stop();
+    // a profiled server needs time to write its profile on the way out
+    await s.stop(values['server-prof'] ? { graceMs: 120_000 } : undefined);
   }
   // replicas share the first one's data dir
   await c.servers[0].cleanup();

@@ -4,8 +4,13 @@
  * pods created through the API, no agents, the server's own controllers off so only this
  * scheduler binds). Prints a table; asserts nothing.
  * Run: node --import tsx bench/scheduler.ts [--nodes 100] [--pods 1000] [--mode both|fake|real] [--server-prof DIR]
- * (`--server-prof` writes the real server's V8 CPU profile into DIR)
+ *      [--baseline DIR [--rounds N]]
+ * (`--server-prof` writes the real server's V8 CPU profile into DIR; `--baseline DIR` runs the same
+ * bench from another checkout first, e.g. main's: `git worktree add /tmp/base main`, its server and
+ * scheduler against the same load, and prints its rows beside these; `--rounds` alternates them)
  */
+import { spawn } from 'node:child_process';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubeObject } from '../src/api/object.ts';
 import { FakeKubeClient } from '../src/client/fake-client.ts';
@@ -21,7 +26,15 @@ import { startHedgeServer } from '../test/e2e/harness.ts';
 import { cpuMs, printTable, rssMiB } from './apiserver-seed.ts';
 
 const { values, positionals } = parseArgs({
-  options: { nodes: { type: 'string' }, pods: { type: 'string' }, mode: { type: 'string', default: 'both' }, 'server-prof': { type: 'string' }, 'bind-concurrency': { type: 'string' } },
+  options: {
+    nodes: { type: 'string' },
+    pods: { type: 'string' },
+    mode: { type: 'string', default: 'both' },
+    'server-prof': { type: 'string' },
+    'bind-concurrency': { type: 'string' },
+    baseline: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+  },
   allowPositionals: true,
 });
 // positional [nodes] [pods] kept for older invocations
@@ -113,34 +126,57 @@ if (mode !== 'real') {
   }
 }
 
-let serverRss: number | undefined;
-if (mode !== 'fake') {
-  const server = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'],
-    ...(values['server-prof'] ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] } : {}),
+/** the baseline checkout's own bench (real server only), its table rows parsed back */
+async function baselineRows(dir: string): Promise<string[][]> {
+  const script = resolvePath(dir, 'bench/scheduler.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script, '--mode', 'real', '--nodes', String(nodes), '--pods', String(pods)], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const client = new HttpKubeClient({ ...(await loadKubeconfig(server.kubeconfig)), userAgent: 'hedge-bench-scheduler' });
-  try {
-    for (const [i, sc] of scenarios.entries()) {
-      // one namespace per scenario: the nodes stay, their earlier pods are deleted first so every run starts empty
-      const ns = `bench-${i}`;
-      if (i > 0) {
-        const prev = `bench-${i - 1}`;
-        await pool(pods, 16, async (j) => {
-          await client.delete(Resources.pods, `pod-${j}`, { namespace: prev, gracePeriodSeconds: 0 }).catch(() => undefined);
-        });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`baseline bench in ${dir} exited ${code}`);
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('hedge server (sqlite)'))
+    .map((l) => l.split(/\s{2,}/).map((c) => c.trim()));
+}
+
+let serverRss: number | undefined;
+const rounds = values.baseline ? Math.max(1, Number(values.rounds)) : 1;
+for (let round = 0; round < rounds; round++) {
+  if (values.baseline) {
+    for (const r of await baselineRows(values.baseline)) rows.push([`baseline: ${r[0]}`, ...r.slice(1)]);
+  }
+  if (mode !== 'fake') {
+    const server = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'],
+      ...(values['server-prof'] ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] } : {}),
+    });
+    const client = new HttpKubeClient({ ...(await loadKubeconfig(server.kubeconfig)), userAgent: 'hedge-bench-scheduler' });
+    try {
+      for (const [i, sc] of scenarios.entries()) {
+        // one namespace per scenario: the nodes stay, their earlier pods are deleted first so every run starts empty
+        const ns = `bench-${i}`;
+        if (i > 0) {
+          const prev = `bench-${i - 1}`;
+          await pool(pods, 16, async (j) => {
+            await client.delete(Resources.pods, `pod-${j}`, { namespace: prev, gracePeriodSeconds: 0 }).catch(() => undefined);
+          });
+        }
+        await seed(client, ns, sc, i === 0);
+        const r = await schedule(client, server.pid);
+        const list = await client.list(Resources.pods, { namespace: ns });
+        const bound = list.items.filter((p) => (p as { spec?: { nodeName?: string } }).spec?.nodeName).length;
+        if (bound !== pods) throw new Error(`${sc.label}: ${bound} of ${pods} pods bound in the API`);
+        rows.push(['hedge server (sqlite)', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed, perPod(r.benchCpu), perPod(r.serverCpu)]);
       }
-      await seed(client, ns, sc, i === 0);
-      const r = await schedule(client, server.pid);
-      const list = await client.list(Resources.pods, { namespace: ns });
-      const bound = list.items.filter((p) => (p as { spec?: { nodeName?: string } }).spec?.nodeName).length;
-      if (bound !== pods) throw new Error(`${sc.label}: ${bound} of ${pods} pods bound in the API`);
-      rows.push(['hedge server (sqlite)', sc.label, nodes, pods, Math.round(r.ms), Math.round((pods / r.ms) * 1000), r.failed, perPod(r.benchCpu), perPod(r.serverCpu)]);
+      serverRss = await rssMiB(server.pid);
+    } finally {
+      await client.close();
+      await server.stop();
+      await server.cleanup();
     }
-    serverRss = await rssMiB(server.pid);
-  } finally {
-    await client.close();
-    await server.stop();
-    await server.cleanup();
   }
 }
 

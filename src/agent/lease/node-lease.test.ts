@@ -85,12 +85,40 @@ describe('node lease', () => {
     l = (await client.get(Resources.leases, 'n1', { namespace: 'kube-node-lease' })) as KubeObject & { spec: Record<string, unknown> };
     assert.equal(l.spec.renewTime, '2026-01-01T00:00:10.000000Z');
 
-    client.failNext('get', new HedgeError('Unavailable', 'apiserver down'));
+    client.failNext('update', new HedgeError('Unavailable', 'apiserver down'));
     clock.advance(10_000);
     await until(() => clock.pending === 1);
     assert.equal(lease.renewals, 2);
     clock.advance(7_000); // back-off is at most 7 s
     await until(() => lease.renewals === 3);
+    ac.abort();
+    await run;
+  });
+
+  it('renews with one PUT on the lease it last wrote; re-reads only when someone else wrote it', async () => {
+    const client = new FakeKubeClient();
+    const clock = new FakeClock();
+    const lease = new NodeLease({ client, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => 'node-uid' });
+    const ac = new AbortController();
+    const run = lease.run(ac.signal);
+    await until(() => lease.renewals === 1 && clock.pending === 1);
+    const leaseCalls = (): string[] => client.calls.filter((c) => c.plural === 'leases').map((c) => c.verb);
+    const before = leaseCalls().length;
+    for (let i = 2; i <= 4; i++) {
+      clock.advance(10_000);
+      await until(() => lease.renewals === i && clock.pending === 1);
+    }
+    assert.deepEqual(leaseCalls().slice(before), ['update', 'update', 'update'], 'steady state: no GET');
+    // another writer (e.g. an admin) changes the lease: the cached resourceVersion is stale
+    const cur = (await client.get(Resources.leases, 'n1', { namespace: 'kube-node-lease' })) as KubeObject & { spec: Record<string, unknown> };
+    await client.update(Resources.leases, { ...cur, metadata: { ...cur.metadata, labels: { touched: 'yes' } } });
+    const mark = leaseCalls().length;
+    clock.advance(10_000);
+    await until(() => lease.renewals === 5 && clock.pending === 1);
+    assert.deepEqual(leaseCalls().slice(mark), ['update', 'get', 'update'], 'Conflict → GET → PUT');
+    const l = (await client.get(Resources.leases, 'n1', { namespace: 'kube-node-lease' })) as KubeObject & { spec: Record<string, unknown> };
+    assert.equal(l.metadata.labels?.touched, 'yes', 'the other writer\'s change is kept');
+    assert.equal(l.spec.renewTime, '2026-01-01T00:00:40.000000Z');
     ac.abort();
     await run;
   });

@@ -46,6 +46,8 @@ export class NodeLease {
   private readonly interval: number;
   private journalValue: HeartbeatJournal | undefined;
   renewals = 0;
+  /** the lease as this node last wrote it (the next renewal's base), undefined after any failure */
+  private latest: Lease | undefined;
   /** heartbeat reports delivered to the Node (for tests and diagnostics) */
   reports = 0;
   /** the last renewal attempt failed */
@@ -56,17 +58,32 @@ export class NodeLease {
     this.interval = o.renewIntervalMs ?? 10_000;
   }
 
-  /** create or renew once */
+  /**
+   * create or renew once. As the kubelet's lease controller: the lease last written is kept and the
+   * next renewal is a single PUT on top of it; only when that is refused (Conflict: someone else
+   * wrote it; NotFound) or fails is the lease read again, so steady state costs one request, not two.
+   */
   async renew(signal: AbortSignal): Promise<void> {
     const { client, nodeName, clock } = this.o;
     const renewTime = formatMicroTime(clock.now());
+    const cached = this.latest;
+    this.latest = undefined;
+    if (cached) {
+      try {
+        this.latest = await client.update<Lease>(Resources.leases, await this.renewed(cached, renewTime), { signal });
+        this.renewals++;
+        return;
+      } catch (err) {
+        if (!isHedgeError(err, 'Conflict') && !isHedgeError(err, 'NotFound')) throw err;
+      }
+    }
     let lease: Lease;
     try {
       lease = await client.get<Lease>(Resources.leases, nodeName, { namespace: NODE_LEASE_NAMESPACE, signal });
     } catch (err) {
       if (!isHedgeError(err, 'NotFound')) throw err;
       const uid = await this.o.nodeUid();
-      await client.create<Lease>(
+      this.latest = await client.create<Lease>(
         Resources.leases,
         {
           metadata: {
@@ -81,13 +98,18 @@ export class NodeLease {
       this.renewals++;
       return;
     }
+    this.latest = await client.update<Lease>(Resources.leases, await this.renewed(lease, renewTime), { signal });
+    this.renewals++;
+  }
+
+  private async renewed(lease: Lease, renewTime: string): Promise<Lease> {
+    const nodeName = this.o.nodeName;
     const next: Lease = { ...lease, spec: { ...lease.spec, holderIdentity: nodeName, leaseDurationSeconds: this.duration, renewTime } };
     if (!lease.metadata.ownerReferences?.length) {
       const uid = await this.o.nodeUid();
       if (uid) next.metadata = { ...next.metadata, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid }] };
     }
-    await client.update<Lease>(Resources.leases, next, { signal });
-    this.renewals++;
+    return next;
   }
 
   /** the offline heartbeat journal, once `run` opened it */

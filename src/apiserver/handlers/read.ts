@@ -1,4 +1,4 @@
-import { compileFieldSelector } from '../../api/fields/index.ts';
+import { compileFieldSelector, fieldSet, matchesFields } from '../../api/fields/index.ts';
 import { isEverything, matches as labelsMatch, parseSelector } from '../../api/labels/index.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
@@ -10,6 +10,21 @@ import { sendList, sendObject } from './respond.ts';
 import type { RequestScope } from './scope.ts';
 
 export type Matcher = (obj: KubeObject) => boolean;
+
+/**
+ * Field sets of decoded (shared, read-only, one per revision) objects: with a thousand nodes each
+ * watching `spec.nodeName=<node>`, every pod event was turned into the same field set once per
+ * watcher. Keyed by object identity, so a new revision (a new object) never sees a stale set.
+ */
+const fieldSets = new WeakMap<KubeObject, Readonly<Record<string, string>>>();
+function sharedFieldSet(def: RequestScope['def'], obj: KubeObject): Readonly<Record<string, string>> {
+  let set = fieldSets.get(obj);
+  if (set === undefined) {
+    set = fieldSet(def, obj);
+    fieldSets.set(obj, set);
+  }
+  return set;
+}
 
 /** labelSelector + fieldSelector (+ the name from a /watch/.../name path) as one predicate. */
 export function compileMatcher(rq: RequestScope): { match: Matcher; filtering: boolean } {
@@ -25,7 +40,7 @@ export function compileMatcher(rq: RequestScope): { match: Matcher; filtering: b
     match: (obj) =>
       (!name || obj.metadata.name === name) &&
       (!hasLabels || labelsMatch(labels, obj.metadata.labels as Record<string, string> | undefined)) &&
-      (!hasFields || fields.matches(obj)),
+      (!hasFields || matchesFields(fields.selector, sharedFieldSet(rq.def, obj))),
   };
 }
 

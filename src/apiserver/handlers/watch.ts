@@ -1,6 +1,6 @@
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
-import type { WatchEvent } from '../../store/types.ts';
+import type { KeyValue, WatchEvent } from '../../store/types.ts';
 import { isTrue } from '../request-info.ts';
 import { contentTypeOf, negotiateOutput, type OutputFormat } from '../negotiate.ts';
 import type { Decoded } from '../registry/object-codec.ts';
@@ -135,7 +135,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
         if (ev.kv.createRevision === ev.kv.modRevision) before = false;
         // without a selector an update is always MODIFIED: no need to decode the previous value
         else if (ev.prevKv && filtering) {
-          prev = rq.rs.codec.decodeUncached(ev.prevKv.key, ev.prevKv.value, ev.kv.modRevision).obj;
+          prev = previousObject(rq, ev.prevKv, ev.kv.modRevision);
           before = match(prev);
         } else before = now;
         if (now && before) send('MODIFIED', d);
@@ -150,6 +150,20 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * The previous value of an update, decoded once per event: the store hands every watcher the
+ * same event object, and each filtering watcher (a node's `spec.nodeName=` pod watch) needs it.
+ */
+const previous = new WeakMap<KeyValue, KubeObject>();
+function previousObject(rq: RequestScope, prevKv: KeyValue, rev: number): KubeObject {
+  let obj = previous.get(prevKv);
+  if (obj === undefined) {
+    obj = rq.rs.codec.decodeUncached(prevKv.key, prevKv.value, rev).obj;
+    previous.set(prevKv, obj);
+  }
+  return obj;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ResourceDef } from '../../api/resources/types.ts';
 import { ResourceRegistry } from '../../api/resources/index.ts';
 import { apiVersionOf } from '../../api/resources/types.ts';
 import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
+import { jsonClone } from '../../lib/json-clone.ts';
 import type { Store } from '../../store/types.ts';
 import type { AdmissionChain, AdmissionOperation } from '../admission/index.ts';
 import type { UserInfo } from '../auth/types.ts';
@@ -130,9 +131,9 @@ export class Registry {
     if (input.metadata.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
     const wantsGenerated = !input.metadata.name && !!input.metadata.generateName;
     // each generateName attempt starts from the object as the client sent it
-    const pristine = wantsGenerated ? structuredClone(input) : input;
+    const pristine = wantsGenerated ? jsonClone(input) : input;
     for (let attempt = 0; ; attempt++) {
-      let obj = attempt === 0 ? input : structuredClone(pristine);
+      let obj = attempt === 0 ? input : jsonClone(pristine);
       if (wantsGenerated) obj.metadata.name = generateName(obj.metadata.generateName ?? '');
       await this.#admit('CREATE', def, subresource, obj, undefined, ctx, 'mutate');
       prepareForCreate(def, obj, this.#now());
@@ -158,7 +159,7 @@ export class Registry {
 
   /** PUT of the main resource or of `status`: the body replaces the stored object. */
   async update(def: ResourceDef, namespace: string, name: string, body: KubeObject, subresource: string, ctx: OperationContext): Promise<Decoded> {
-    return this.transform(def, namespace, name, subresource, ctx, () => structuredClone(body));
+    return this.transform(def, namespace, name, subresource, ctx, () => jsonClone(body));
   }
 
   /**
@@ -191,7 +192,7 @@ export class Registry {
       name,
       async (current): Promise<UpdateResult> => {
         await settle(false);
-        const old = structuredClone(current);
+        const old = jsonClone(current);
         lastOld = old;
         const desired = await change(current);
         if (!desired.metadata || typeof desired.metadata !== 'object') desired.metadata = {};

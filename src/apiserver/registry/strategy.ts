@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { invalid } from '../../api/meta/field-errors.ts';
+import { jsonClone } from '../../lib/json-clone.ts';
 import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, validatePathSegmentName, type NameValidator } from '../../api/meta/name.ts';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../../api/meta/object-meta.ts';
 import { isPlainObject, type KubeObject } from '../../api/object.ts';
@@ -49,7 +50,7 @@ function tracksGeneration(def: ResourceDef, obj: KubeObject): boolean {
 export function prepareForUpdate(def: ResourceDef, obj: KubeObject, old: KubeObject, subresource: string): KubeObject {
   let out = obj;
   if (subresource === 'status') {
-    out = structuredClone(old);
+    out = jsonClone(old);
     if ('status' in obj) out.status = obj.status;
     else delete out.status;
     mutableMeta(out).resourceVersion = obj.metadata.resourceVersion;
@@ -58,7 +59,7 @@ export function prepareForUpdate(def: ResourceDef, obj: KubeObject, old: KubeObj
     // k8s.v1.cni.cncf.io/network-status annotation through pods/status, the node's only pod write
     if (def.group === '' && def.plural === 'pods' && obj.metadata.annotations !== undefined) out.metadata.annotations = obj.metadata.annotations;
   } else if (def.hasStatus && subresource === '') {
-    if ('status' in old) out.status = structuredClone(old.status);
+    if ('status' in old) out.status = jsonClone(old.status);
     else delete out.status;
   }
   const m = mutableMeta(out);

@@ -162,3 +162,43 @@ test('end to end: 10 nodes, 100 pods, all bound within capacity and spread evenl
     await stop();
   }
 });
+
+test('a failed bind forgets its assumed pod: the node capacity it held is free again for others and for its retry', async () => {
+  const { client, clock, s, stop } = await start([['a', { cpu: '1' }]]);
+  try {
+    client.failNext('bind', new HedgeError('Unavailable', 'apiserver restarting'));
+    await client.create(Resources.pods, makePod('p1', { cpu: '500m' }));
+    await until(() => s.stats.bindErrors === 1, 'bind error');
+    // p1's 500m was assumed on a, then forgotten: p2 fits beside the retry
+    await client.create(Resources.pods, makePod('p2', { cpu: '500m' }));
+    assert.equal(await boundTo(client, 'p2'), 'a');
+    clock.advance(1000);
+    assert.equal(await boundTo(client, 'p1'), 'a');
+    // both binds confirmed by the informer: a is full, a third pod does not fit
+    await client.create(Resources.pods, makePod('p3', { cpu: '500m' }));
+    await until(() => s.stats.failedAttempts >= 1, 'p3 unschedulable');
+    assert.equal(await nodeOf(client, 'p3'), undefined);
+    assert.equal(s.stats.bound, 2);
+  } finally {
+    await stop();
+  }
+});
+
+test('a bind refused with Conflict is forgotten and not retried; the informer shows where the pod went', async () => {
+  const { client, s, stop } = await start([['a', { cpu: '1' }], ['b', { cpu: '1' }]]);
+  try {
+    client.failNext('bind', new HedgeError('Conflict', 'pod p1 is already assigned to node "b"'));
+    await client.create(Resources.pods, makePod('p1', { cpu: '600m' }));
+    await until(() => s.stats.bindErrors === 1, 'bind error');
+    // another scheduler bound it meanwhile: the API is the truth, the cache follows it
+    await client.bind({ namespace: 'default', name: 'p1', nodeName: 'b' });
+    assert.equal(await boundTo(client, 'p1'), 'b');
+    // p2 (600m) only fits where p1 is not: a, whichever node p1's assumption had picked
+    await client.create(Resources.pods, makePod('p2', { cpu: '600m' }));
+    assert.equal(await boundTo(client, 'p2'), 'a');
+    assert.equal(s.stats.bound, 1);
+    assert.equal(s.stats.failedAttempts, 0);
+  } finally {
+    await stop();
+  }
+});

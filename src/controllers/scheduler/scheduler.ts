@@ -14,7 +14,7 @@ import { defaultFilters, type Filter } from './filters/index.ts';
 import { fitErrorMessage } from './fit-error.ts';
 import { NodeInfo, podInfo, podKey, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
-import { scoreNodes } from './scores.ts';
+import { bestNode } from './scores.ts';
 
 type RuntimeClassObject = RuntimeClass & KubeObject;
 
@@ -249,8 +249,13 @@ export class Scheduler {
 
   /** Filter and score every known node for `pod`. Pure over the current cache (exposed for tests). */
   findNode(pod: PodObject): ScheduleResult {
-    const pi = podInfo(pod);
-    const candidates = [...this.nodes.values()].filter((ni) => ni.node !== undefined);
+    return this.findNodeFor(podInfo(pod));
+  }
+
+  private findNodeFor(pi: PodInfo): ScheduleResult {
+    const pod = pi.pod;
+    const candidates: NodeInfo[] = [];
+    for (const ni of this.nodes.values()) if (ni.node !== undefined) candidates.push(ni);
     const h = this.handlerFor(pod);
     if ('error' in h) {
       return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), h.error), reasons: new Map() };
@@ -270,17 +275,18 @@ export class Scheduler {
     if (feasible.length === 0) {
       return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, reasons), reasons };
     }
-    return { kind: 'fit', node: scoreNodes(pi, feasible)[0].name };
+    return { kind: 'fit', node: (bestNode(pi, feasible) as { name: string }).name };
   }
 
   private async scheduleOne(entry: QueueEntry, signal: AbortSignal): Promise<void> {
     // Always decide on the latest version the informer holds.
     const pod = this.pods.get(entry.pod.metadata.name ?? '', entry.pod.metadata.namespace) ?? entry.pod;
     if (pod.spec?.nodeName || pod.metadata.deletionTimestamp || !this.responsible(pod)) return;
-    const result = this.findNode(pod);
+    const pi = podInfo(pod);
+    const result = this.findNodeFor(pi);
     switch (result.kind) {
       case 'fit':
-        this.assume(pod, result.node, entry, signal);
+        this.assume(pi, result.node, entry, signal);
         return;
       case 'unschedulable':
         this.stats.failedAttempts++;
@@ -291,9 +297,11 @@ export class Scheduler {
     }
   }
 
-  private assume(pod: PodObject, nodeName: string, entry: QueueEntry, signal: AbortSignal): void {
+  private assume(pi: PodInfo, nodeName: string, entry: QueueEntry, signal: AbortSignal): void {
     const key = entry.key;
-    const placed: PodInfo = podInfo({ ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName } });
+    const pod = pi.pod;
+    // the same requests, ports and spread key: only the pod object gains its nodeName
+    const placed: PodInfo = { ...pi, pod: { ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName } } };
     this.nodeInfo(nodeName).addPod(placed);
     this.podNode.set(key, nodeName);
     this.assumed.add(key);
