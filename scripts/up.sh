@@ -8,5 +8,6 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/up.sh: hedge up runs containers (namespaces, cgroups, mounts): run it as root" >&2
   exit 2
 fi
-bash scripts/setup.sh
+# the tailored microVM guest kernel builds in the background; new sandboxes switch to it when it lands
+HEDGE_GUEST_KERNEL_BUILD=${HEDGE_GUEST_KERNEL_BUILD:-background} bash scripts/setup.sh
 exec node bin/hedge.js up "$@"
