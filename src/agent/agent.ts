@@ -4,6 +4,7 @@ import type { KubeClient } from '../client/types.ts';
 import { Resources } from '../client/resources.ts';
 import type { KubeObject } from '../api/object.ts';
 import type { Logger } from '../lib/log.ts';
+import type { Registry } from 'prom-client';
 import type { ImageStore } from './image/types.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';
@@ -45,6 +46,9 @@ export interface AgentConfig {
   netnsDir: string;
   cgroupRoot: string;
   volumeRefreshMs: number;
+  /** CRI log rotation (kubelet containerLogMaxSize / containerLogMaxFiles) */
+  containerLogMaxSizeBytes?: number;
+  containerLogMaxFiles?: number;
   server: { host: string; port: number; tls?: { cert: string; key: string; ca?: string }; auth: NodeServerAuth };
 }
 
@@ -88,6 +92,8 @@ export interface AgentDeps {
   host?: HostProbe;
   /** extra node-server routes, e.g. /stats/summary */
   routes?: Map<string, RouteHandler>;
+  /** more registries served on the node's /metrics beside the process metrics (e.g. the log shipper's) */
+  metrics?: Registry[];
 }
 
 export interface Agent {
@@ -174,12 +180,17 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     pods: podSync,
     logger,
     now: () => clock.now(),
-    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir })), ...(deps.routes ?? [])]),
+    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), deps.metrics), ...(deps.routes ?? [])]),
   });
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)
   nodeCfg.kubeletPort = server.port;
-  // container logs of every runtime that can reopen them (kubelet: 10 MiB, 5 files)
-  const logRotation = new LogRotationManager({ source: podSync, logger: logger.child({ component: 'log-rotation' }) });
+  // container logs of every runtime that can reopen them (kubelet defaults: 10 MiB, 5 files)
+  const logRotation = new LogRotationManager({
+    source: podSync,
+    logger: logger.child({ component: 'log-rotation' }),
+    ...(cfg.containerLogMaxSizeBytes !== undefined ? { maxSizeBytes: cfg.containerLogMaxSizeBytes } : {}),
+    ...(cfg.containerLogMaxFiles !== undefined ? { maxFiles: cfg.containerLogMaxFiles } : {}),
+  });
   const loops = [
     registrar.run(signal),
     lease.run(signal),

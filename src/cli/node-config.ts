@@ -48,6 +48,10 @@ export interface NodeSettings {
   logSink: string[];
   /** bytes of log files kept only for shipping (rotated away or pod deleted) before lines are dropped */
   logBufferBytes: number;
+  /** a container's CRI log is rotated past this size (kubelet containerLogMaxSize) */
+  containerLogMaxSize: number;
+  /** files kept per container log, the current one included (kubelet containerLogMaxFiles) */
+  containerLogMaxFiles: number;
   /** nftables table (family ip) the service proxy programs; 'off' runs no proxy */
   serviceProxyTable: string;
   /** enforce NetworkPolicy in nftables (agent/network/policy) */
@@ -93,6 +97,8 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   guestDir: '--guest-dir',
   logSink: '--log-sink',
   logBufferBytes: '--log-buffer-bytes',
+  containerLogMaxSize: '--container-log-max-size',
+  containerLogMaxFiles: '--container-log-max-files',
   serviceProxyTable: '--service-proxy-table',
   networkPolicy: '--network-policy',
   networkPolicyTable: '--network-policy-table',
@@ -129,6 +135,8 @@ export function nodeDefaults(): NodeDefaults {
     microvmAccelerator: 'auto',
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
+    containerLogMaxSize: 10 * 1024 * 1024,
+    containerLogMaxFiles: 5,
     serviceProxyTable: 'hedge-proxy',
     networkPolicy: true,
     networkPolicyTable: 'hedge-policy',
@@ -155,6 +163,19 @@ const cidrSchema = z.string().refine((s) => {
 const stringList = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''));
+
+const byteCountSchema = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    try {
+      const n = typeof v === 'number' ? v : parseQuantity(v).value();
+      if (Number.isSafeInteger(n) && n >= 0) return n;
+    } catch {
+      // reported below
+    }
+    ctx.addIssue({ code: 'custom', message: 'must be a byte count such as 268435456 or 256Mi' });
+    return z.NEVER;
+  });
 
 const partialSchema = z.strictObject({
   kubeconfig: z.string().min(1, 'must not be empty').optional(),
@@ -195,19 +216,9 @@ const partialSchema = z.strictObject({
     .pipe(z.array(z.string().regex(/^(syslog\+(tcp|tls|relp)|loki\+https?):\/\/[^/]+\/?(\?.*)?$/, 'must be syslog+tcp://, syslog+tls://, syslog+relp://, loki+http:// or loki+https:// HOST:PORT')))
     .optional(),
   serviceProxyTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,60}$/, 'must be an nftables table name (letters, digits, - and _) or off').optional(),
-  logBufferBytes: z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      try {
-        const n = typeof v === 'number' ? v : parseQuantity(v).value();
-        if (Number.isSafeInteger(n) && n >= 0) return n;
-      } catch {
-        // reported below
-      }
-      ctx.addIssue({ code: 'custom', message: 'must be a byte count such as 268435456 or 256Mi' });
-      return z.NEVER;
-    })
-    .optional(),
+  logBufferBytes: byteCountSchema.optional(),
+  containerLogMaxSize: byteCountSchema.refine((n) => n >= 1024, 'must be at least 1Ki').optional(),
+  containerLogMaxFiles: z.coerce.number({ message: 'must be a whole number of at least 2' }).int('must be a whole number of at least 2').min(2, 'must be a whole number of at least 2').optional(),
   tunnel: z
     .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
     .transform((v) => v === true || v === 'true')
@@ -265,6 +276,8 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     microvmAccelerator: merged.microvmAccelerator!,
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,
+    containerLogMaxSize: merged.containerLogMaxSize!,
+    containerLogMaxFiles: merged.containerLogMaxFiles!,
     serviceProxyTable: merged.serviceProxyTable!,
     networkPolicy: merged.networkPolicy!,
     networkPolicyTable: merged.networkPolicyTable!,

@@ -27,6 +27,8 @@ export interface NodeFlags {
   microvmAccelerator?: string;
   logSink?: string[];
   logBufferBytes?: string;
+  containerLogMaxSize?: string;
+  containerLogMaxFiles?: string;
   serviceProxyTable?: string;
   networkPolicy?: string;
   networkPolicyTable?: string;
@@ -73,6 +75,8 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         microvmAccelerator: flags.microvmAccelerator,
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
+        containerLogMaxSize: flags.containerLogMaxSize,
+        containerLogMaxFiles: flags.containerLogMaxFiles,
         serviceProxyTable: flags.serviceProxyTable,
         networkPolicy: flags.networkPolicy,
         networkPolicyTable: flags.networkPolicyTable,
@@ -115,6 +119,8 @@ export function registerNodeCommand(program: Command): void {
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
+    .option('--container-log-max-size <bytes>', 'rotate a container\'s log past this size, as the kubelet\'s containerLogMaxSize (default: 10Mi)')
+    .option('--container-log-max-files <n>', 'log files kept per container, the current one included (default: 5)')
     .option('--service-proxy-table <name>', 'nftables table (ip family) the Service proxy programs; off = no proxy (default: hedge-proxy)')
     .option('--network-policy <bool>', 'enforce NetworkPolicy for this node\'s pods in nftables, from the policies, pods and namespaces the node sees (the hub\'s cache while offline) (default: true)')
     .option('--network-policy-table <name>', 'nftables table (inet family) NetworkPolicy is enforced in (default: hedge-policy)')

@@ -30,7 +30,11 @@ import { controlSocketPath } from './image.ts';
 import { FALLBACK_POD_SUBNET, podSubnetFromControlPlane } from './pod-subnet.ts';
 import { IpNetlink, Overlay, startOverlayController } from '../agent/network/overlay/index.ts';
 import type { NodeRuntime, NodeSettings } from './node-config.ts';
-import { createSink, LogShipper, parseSinkUrl, type LogSink } from '../logship/index.ts';
+import { createSink, LogShipper, parseSinkUrl, registerShipperMetrics, type LogSink } from '../logship/index.ts';
+import { Registry } from 'prom-client';
+import { EventRecorder } from '../client/event-recorder.ts';
+import { systemClock } from '../client/clock.ts';
+import type { KubeClient } from '../client/types.ts';
 
 export interface RunningNode {
   nodeName: string;
@@ -230,6 +234,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   });
   logStartupPhase(logger, 'dns serving');
   const stop = new AbortController();
+  // the log shipper's figures on the node's /metrics (filled in once the shipper has opened its state)
+  const logMetrics = new Registry();
   // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
   setMaxListeners(0, stop.signal);
   let agent: Agent;
@@ -247,6 +253,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         // the kubelet renews at a quarter of the duration (nodeLeaseRenewIntervalFraction 0.25)
         leaseRenewIntervalMs: settings.nodeLeaseDurationSeconds * 250,
         volumeRefreshMs: settings.volumeRefreshSeconds * 1000,
+        containerLogMaxSizeBytes: settings.containerLogMaxSize,
+        containerLogMaxFiles: settings.containerLogMaxFiles,
         clusterDNS: dns ? [dns.address.host] : [],
         clusterDomain: settings.clusterDomain,
         hostResolvConf: settings.resolvConf,
@@ -258,7 +266,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
           auth: { tokens: new Set(), clientCerts: conn.ca !== undefined },
         },
       },
-      { client, runtimes, network, images, snapshotter, logger },
+      { client, runtimes, network, images, snapshotter, logger, metrics: [logMetrics] },
       stop.signal,
     );
   } catch (err) {
@@ -291,7 +299,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
   });
 
-  const shipping = startLogShipping(settings, logSinks, logger, stop.signal);
+  const shipping = startLogShipping({ settings, sinks: logSinks, logger, client, registry: logMetrics }, stop.signal);
   // programmed from the Nodes the node sees (through its hub); it stays in the kernel when the node stops, like its pods
   const overlayCtl = overlay ? startOverlayController({ client, overlay, logger }, stop.signal) : undefined;
   // Services: nftables DNAT from what the node's client sees (the hub's cache while offline); the table goes on stop
@@ -369,9 +377,12 @@ async function setUpOverlay(settings: NodeSettings, podSubnet: string, internalI
  * are checked before anything starts (a bad one fails `hedge node` with its message); no sinks:
  * nothing runs.
  */
-function startLogShipping(settings: NodeSettings, sinks: LogSink[], logger: Logger, signal: AbortSignal): Promise<void> {
+function startLogShipping(o: { settings: NodeSettings; sinks: LogSink[]; logger: Logger; client: KubeClient; registry: Registry }, signal: AbortSignal): Promise<void> {
+  const { settings, sinks } = o;
   if (sinks.length === 0) return Promise.resolve();
-  const log = logger.child({ component: 'logship' });
+  const log = o.logger.child({ component: 'logship' });
+  // a loss is a Warning Event on the pod (kubectl describe shows it) besides the node's metric
+  const events = new EventRecorder({ client: o.client, component: 'hedge-logship', host: settings.nodeName, instance: settings.nodeName, clock: systemClock, logger: log, failureLevel: 'debug' });
   return (async () => {
     const shipper = await LogShipper.open({
       nodeName: settings.nodeName,
@@ -380,7 +391,18 @@ function startLogShipping(settings: NodeSettings, sinks: LogSink[], logger: Logg
       sinks,
       bufferBytes: settings.logBufferBytes,
       logger: log,
+      onDropped: (d) =>
+        events.emit({
+          involved: { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: d.labels.namespace, name: d.labels.pod, uid: d.labels.podUid } },
+          type: 'Warning',
+          reason: 'LogLinesDropped',
+          message:
+            d.reason === 'buffer-bound'
+              ? `${d.lines} lines of container ${d.labels.container} dropped for log sink ${d.sink}: the sink was down past the log buffer bound (--log-buffer-bytes ${settings.logBufferBytes})`
+              : `${d.lines} lines of container ${d.labels.container} refused by log sink ${d.sink} and dropped`,
+        }),
     });
+    registerShipperMetrics(shipper, o.registry);
     log.info({ sinks: settings.logSink }, 'shipping container logs');
     await shipper.run(signal);
   })().catch((err: unknown) => log.error({ err }, 'log shipping stopped'));

@@ -23,6 +23,16 @@ export interface LogShipperConfig {
   /** bytes read from a file per send */
   readBytes?: number;
   logger: Logger;
+  /** told of every loss, after it is counted (the node turns it into a Warning Event on the pod) */
+  onDropped?: (d: DroppedLines) => void;
+}
+
+/** Lines a sink will never get, and why: past the buffer bound, or refused by the collector. */
+export interface DroppedLines {
+  sink: string;
+  labels: LogLabels;
+  lines: number;
+  reason: 'buffer-bound' | 'rejected';
 }
 
 /** One log file, known by its inode: it keeps its identity across the rotator's rename. */
@@ -73,12 +83,14 @@ export function podDirLabels(dir: string): { namespace: string; pod: string; pod
  * as dropped per sink and logged, never silently lost.
  */
 export class LogShipper {
-  readonly #cfg: Required<Omit<LogShipperConfig, 'logger'>> & { logger: Logger };
+  readonly #cfg: Required<Omit<LogShipperConfig, 'logger' | 'onDropped'>> & Pick<LogShipperConfig, 'logger' | 'onDropped'>;
   #state: State;
   #lastError = new Map<string, string>();
   #saving: Promise<void> = Promise.resolve();
   /** keys whose name was seen in the last discovery pass */
   #present = new Set<string>();
+  /** bytes of files held only for the shipper at the last collection (what the bound limits) */
+  #heldOnlyBytes = 0;
 
   private constructor(cfg: LogShipperConfig, state: State) {
     this.#cfg = { pollMs: 250, batchRecords: 2_000, readBytes: 1 << 20, ...cfg };
@@ -96,6 +108,11 @@ export class LogShipper {
       }
     }
     return new LogShipper(cfg, state);
+  }
+
+  /** The bound and how much of it is in use (files kept only because a sink has not shipped them). */
+  buffer(): { usedBytes: number; limitBytes: number } {
+    return { usedBytes: this.#heldOnlyBytes, limitBytes: this.#cfg.bufferBytes };
   }
 
   stats(): Record<string, SinkStats> {
@@ -208,12 +225,14 @@ export class LogShipper {
         if (from >= size) continue;
         const lines = await countLines(f.held, from);
         this.#state.dropped[s.name] = (this.#state.dropped[s.name] ?? 0) + lines;
-        this.#cfg.logger.warn({ sink: s.name, ...f.labels, lines }, 'log buffer bound reached: unshipped lines dropped');
+        this.#cfg.logger.warn({ sink: s.name, ...f.labels, lines, bufferBytes: this.#cfg.bufferBytes }, 'log buffer bound reached: unshipped lines dropped');
+        this.#cfg.onDropped?.({ sink: s.name, labels: f.labels, lines, reason: 'buffer-bound' });
       }
       heldOnly -= size;
       await this.#release(f);
       changed = true;
     }
+    this.#heldOnlyBytes = heldOnly;
     if (changed) await this.#save();
   }
 
@@ -271,6 +290,7 @@ export class LogShipper {
         if (res.rejected) {
           this.#state.dropped[sink.name] = (this.#state.dropped[sink.name] ?? 0) + res.rejected;
           this.#cfg.logger.warn({ sink: sink.name, lines: res.rejected, err: res.error }, 'the collector refused lines: dropped');
+          this.#cfg.onDropped?.({ sink: sink.name, labels: entry.labels, lines: res.rejected, reason: 'rejected' });
         }
         await this.#save();
       }

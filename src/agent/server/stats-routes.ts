@@ -21,9 +21,9 @@ function requestSignal(res: ServerResponse): AbortSignal {
 /**
  * `/stats/summary`, `/metrics/cadvisor`, `/metrics/resource` (what metrics-server scrapes) and
  * `/metrics` (this process: prom-client's default process and Node.js metrics, in a registry of
- * its own rather than the global one).
+ * its own rather than the global one, plus `extraMetrics`, e.g. the log shipper's).
  */
-export function statsRoutes(collector: StatsCollector): Map<string, RouteHandler> {
+export function statsRoutes(collector: StatsCollector, extraMetrics: readonly Registry[] = []): Map<string, RouteHandler> {
   const processRegistry = new Registry();
   collectDefaultMetrics({ register: processRegistry });
   const summary = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -50,8 +50,9 @@ export function statsRoutes(collector: StatsCollector): Map<string, RouteHandler
     res.end(out.body);
   };
   const processMetrics = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const body = await processRegistry.metrics();
-    res.writeHead(200, { 'Content-Type': processRegistry.contentType });
+    const registry = extraMetrics.length === 0 ? processRegistry : Registry.merge([processRegistry, ...extraMetrics]);
+    const body = await registry.metrics();
+    res.writeHead(200, { 'Content-Type': registry.contentType });
     res.end(body);
   };
   return new Map<string, RouteHandler>([
