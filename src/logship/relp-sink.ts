@@ -152,9 +152,16 @@ export class RelpSink implements LogSink {
     this.#broken = undefined;
     this.#txnr = 0;
     const socket = await connectSocket({ host: this.opts.host, port: this.opts.port, timeoutMs: this.opts.connectTimeoutMs, signal });
-    socket.on('data', (c: Buffer) => this.#onData(c));
-    socket.on('error', (err) => this.#drop(err));
-    socket.on('close', () => this.#drop(this.#broken ?? new Error('RELP: connection closed')));
+    // events of a socket already given up on must not break its successor
+    socket.on('data', (c: Buffer) => {
+      if (this.#socket === socket) this.#onData(c);
+    });
+    socket.on('error', (err) => {
+      if (this.#socket === socket) this.#drop(err);
+    });
+    socket.on('close', () => {
+      if (this.#socket === socket) this.#drop(this.#broken ?? new Error('RELP: connection closed'));
+    });
     this.#socket = socket;
     const rsp = await this.#request('open', 'relp_version=0\nrelp_software=hedge\ncommands=syslog');
     if (!rsp.data.startsWith('200')) throw new Error(`RELP: open refused: ${rsp.data.slice(0, 200)}`);

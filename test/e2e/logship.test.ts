@@ -4,114 +4,15 @@
  * shipper restart. Every line must arrive exactly once and in order per container.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/lib/log.ts';
 import { LogShipper, createSink, parseSinkUrl } from '../../src/logship/index.ts';
+import { freePort, lokiReceiver, Rsyslog, rsyslogSkipReason, until } from './logship-peers.ts';
 
-const RSYSLOGD = '/usr/sbin/rsyslogd';
-const IMRELP = '/usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so';
-const skip = !existsSync(RSYSLOGD) ? 'rsyslog not installed' : !existsSync(IMRELP) ? 'rsyslog-relp not installed (scripts/setup.sh)' : process.getuid?.() !== 0 ? 'needs root (rsyslogd)' : false;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-async function until(what: string, ms: number, cond: () => Promise<boolean> | boolean, explain: () => string = () => ''): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} ${explain()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** rsyslogd with imrelp and imtcp on loopback, writing `%structured-data% %msg%` lines to out. */
-class Rsyslog {
-  proc: ChildProcess | undefined;
-  constructor(readonly dir: string, readonly relpPort: number, readonly tcpPort: number) {}
-  get out(): string {
-    return join(this.dir, 'out.log');
-  }
-  async start(): Promise<void> {
-    const conf = join(this.dir, 'rsyslog.conf');
-    await writeFile(
-      conf,
-      [
-        `global(workDirectory="${this.dir}")`,
-        'module(load="imrelp")',
-        'module(load="imtcp")',
-        `input(type="imrelp" port="${this.relpPort}" address="127.0.0.1")`,
-        `input(type="imtcp" port="${this.tcpPort}" address="127.0.0.1")`,
-        'template(name="t" type="string" string="%structured-data% %msg%\\n")',
-        `*.* action(type="omfile" file="${this.out}" template="t")`,
-        '',
-      ].join('\n'),
-    );
-    this.proc = spawn(RSYSLOGD, ['-n', '-f', conf, '-i', join(this.dir, 'rsyslogd.pid')], { stdio: 'ignore' });
-    await until('rsyslog listening', 10_000, async () => {
-      try {
-        const r = await fetch(`http://127.0.0.1:${this.relpPort}`).catch((e: Error & { cause?: { code?: string } }) => e.cause?.code);
-        return r !== 'ECONNREFUSED';
-      } catch {
-        return false;
-      }
-    });
-  }
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (p === undefined || p.exitCode !== null) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    await exited;
-  }
-}
-
-/** Loki's push API, keeping what it got per stream in arrival order; identical entries are dropped as Loki does. */
-function lokiReceiver(): Promise<{ server: Server; url: string; streams: Map<string, string[]> }> {
-  const streams = new Map<string, string[]>();
-  const seen = new Set<string>();
-  const server = createHttpServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      if (req.url !== '/loki/api/v1/push' || req.method !== 'POST') {
-        res.writeHead(404).end();
-        return;
-      }
-      const push = JSON.parse(body) as { streams: { stream: Record<string, string>; values: [string, string][] }[] };
-      for (const s of push.streams) {
-        // Loki orders entries per stream (label set), and stdout/stderr are separate streams
-        const key = `${s.stream.container}/${s.stream.stream}`;
-        for (const [ts, line] of s.values) {
-          const id = `${JSON.stringify(s.stream)} ${ts} ${line}`;
-          if (seen.has(id)) continue;
-          seen.add(id);
-          let list = streams.get(key);
-          if (list === undefined) streams.set(key, (list = []));
-          list.push(line);
-        }
-      }
-      res.writeHead(204).end();
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const a = server.address();
-    resolve({ server, url: `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`, streams });
-  }));
-}
+const skip = rsyslogSkipReason() ?? false;
 
 describe('log shipping to rsyslog and Loki', { skip }, () => {
   let dir: string;
@@ -213,7 +114,7 @@ describe('log shipping to rsyslog and Loki', { skip }, () => {
         containers.map((c) => {
           const merged: number[] = [];
           for (const stream of ['stdout', 'stderr']) {
-            const nums = (loki.streams.get(`${c}/${stream}`) ?? []).map((l) => Number(/ line (\d+) /.exec(l)![1]));
+            const nums = (loki.streams.get(`${c}/${stream}`) ?? []).map((e) => Number(/ line (\d+) /.exec(e.line)![1]));
             for (let i = 1; i < nums.length; i++) assert.ok(nums[i]! > nums[i - 1]!, `Loki ${c}/${stream} out of order at ${i}: ${nums[i - 1]} then ${nums[i]}`);
             merged.push(...nums);
           }
@@ -236,7 +137,7 @@ describe('log shipping to rsyslog and Loki', { skip }, () => {
     for (const u of sinkUrls) assert.equal(stats[u]!.dropped, 0, `${u} dropped lines within the bound`);
     process.stdout.write(`# logship: ${total} lines in ${writeSecs.toFixed(1)} s (${Math.round(total / writeSecs)}/s) from ${containers.length} containers, ${rotations} rotations, collector outage 2 s + shipper restart; all delivered to rsyslog (RELP) and Loki exactly once, in order, ${caughtUp.toFixed(1)} s after the start\n`);
     await rs.stop();
-    loki.server.close();
+    await loki.close();
   });
 
   it('plain TCP syslog (octet-counted RFC 5424) reaches rsyslog with the labels as structured data', async () => {
