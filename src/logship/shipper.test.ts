@@ -6,7 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../lib/log.ts';
 import { formatSyslog, octetCounted, syslogTimestamp } from './syslog-format.ts';
 import { unixNanos } from './loki-sink.ts';
-import { LogShipper, podDirLabels } from './shipper.ts';
+import { Registry } from 'prom-client';
+import { registerShipperMetrics } from './metrics.ts';
+import { LogShipper, podDirLabels, type DroppedLines } from './shipper.ts';
 import { parseSinkUrl } from './sink-url.ts';
 import type { LogRecord, LogSink, SendResult } from './types.ts';
 
@@ -118,11 +120,14 @@ describe('LogShipper', () => {
     assert.equal(s.stats().down!.dropped, 0);
   });
 
-  it('counts exactly what the buffer bound drops, and what a collector refuses', async () => {
+  it('counts exactly what the buffer bound drops, and what a collector refuses; reports both and serves them as metrics', async () => {
     const l = await layout('bound');
     const sink = new MemorySink('s');
     sink.down = true;
-    const s = await LogShipper.open({ nodeName: 'n1', podLogsDir: l.pods, stateDir: l.state, sinks: [sink], bufferBytes: 100, pollMs: 10, logger: silentLogger() });
+    const reported: DroppedLines[] = [];
+    const s = await LogShipper.open({ nodeName: 'n1', podLogsDir: l.pods, stateDir: l.state, sinks: [sink], bufferBytes: 100, pollMs: 10, logger: silentLogger(), onDropped: (d) => reported.push(d) });
+    const registry = new Registry();
+    registerShipperMetrics(s, registry);
     const ac = new AbortController();
     const done = s.run(ac.signal);
     for (let i = 0; i < 25; i++) await appendFile(l.a, cri('stdout', 'F', `y${i}`));
@@ -136,6 +141,16 @@ describe('LogShipper', () => {
     ac.abort();
     await done;
     assert.equal(sink.got.length, 0);
+    assert.deepEqual(
+      reported.map((d) => [d.sink, d.labels.pod, d.lines, d.reason]),
+      [['s', 'web', 25, 'buffer-bound'], ['s', 'dns', 5, 'rejected']],
+    );
+    const text = await registry.metrics();
+    assert.match(text, /^hedge_logship_lines_dropped_total\{sink="s"\} 30$/m);
+    assert.match(text, /^hedge_logship_lines_delivered_total\{sink="s"\} 0$/m);
+    assert.match(text, /^hedge_logship_buffer_limit_bytes 100$/m);
+    // the collector answered (it refused): reachable
+    assert.match(text, /^hedge_logship_sink_up\{sink="s"\} 1$/m);
   });
 });
 

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ const TOTAL_RATE = 10_000;
 /** the stderr writer's share of TOTAL_RATE */
 const ERR_RATE = 1_000;
 const NS = 'ship';
+/** a file to append progress to while waiting for the sinks to catch up (debugging a slow run) */
+const trace = process.env.LOGSHIP_E2E_TRACE;
 
 interface Writer {
   pod: string;
@@ -60,7 +62,7 @@ function parseSyslogLine(line: string): { sd: Record<string, string>; msg: strin
   return { sd, msg: m[2]! };
 }
 
-describe('log shipping from real containers on a hedge node to rsyslog and Loki', { skip, timeout: 300_000 }, () => {
+describe('log shipping from real containers on a hedge node to rsyslog and Loki', { skip, timeout: 420_000 }, () => {
   let stack: EdgeStack | undefined;
   let node: HedgeNode;
   let rs: Rsyslog;
@@ -219,9 +221,10 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
 
     // then all of it, everywhere
     const total = writers.reduce((a, w) => a + w.lines, 0);
-    await waitUntil(`all ${total} lines at both sinks`, 150_000, async () => {
+    await waitUntil(`all ${total} lines at both sinks`, 120_000, async () => {
       if (loki.count() >= total && (await syslogLines()).length >= total) return true;
       await metrics().catch(() => '');
+      if (trace) await appendFile(trace, `${((Date.now() - started) / 1000).toFixed(1)} ${explain().split('\n').slice(-10).join(' | ')}\n`);
       return undefined;
     }, explain);
     const caughtUp = (Date.now() - started) / 1000;
