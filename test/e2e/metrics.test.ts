@@ -369,7 +369,8 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
       `    ${tls}`,
       `    ${auth}`,
       '    http_sd_configs:',
-      `      - { url: ${JSON.stringify(`${s.server.url}/prometheus/sd/nodes`)}, refresh_interval: 2s, ${tls}, ${auth} }`,
+      // `type: Bearer` spelled out: Prometheus 2.42 does not default it in http_sd_configs and sends the bare token
+      `      - { url: ${JSON.stringify(`${s.server.url}/prometheus/sd/nodes`)}, refresh_interval: 2s, ${tls}, authorization: { type: Bearer, credentials_file: ${JSON.stringify(tokenFile)} } }`,
       '    relabel_configs:',
       '      - { action: labelmap, regex: __meta_kubernetes_node_label_(.+) }',
       '      - { source_labels: [__meta_kubernetes_node_name], target_label: node }',
