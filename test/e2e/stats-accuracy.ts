@@ -5,7 +5,7 @@
  * end: it writes IO_MIB with O_DIRECT (busybox dd oflag=direct) and reads it back with
  * iflag=direct, puts MEM_MIB in /dev/shm (tmpfs: charged to the container's memory and all of it
  * working set), burns CPU_S CPU-seconds by its own clock (awk polls /proc/self/stat), then
- * serves NET_MIB over HTTP and receives NET_MIB over TCP. /stats/summary and /metrics/cadvisor are
+ * serves NET_MIB and receives NET_MIB over TCP. /stats/summary and /metrics/cadvisor are
  * sampled through the apiserver's nodes/proxy all along; each figure is the difference between
  * the last sample before a phase began and the first after it ended.
  *
@@ -14,7 +14,6 @@
  * only in the cAdvisor series (the summary API has none).
  */
 import { connect } from 'node:net';
-import { get } from 'node:http';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Summary } from '../../src/agent/stats/summary.ts';
 import type { EdgeStack } from './edge-stack.ts';
@@ -47,7 +46,8 @@ const script = [
   'sync',
   // nc's stdin never ends (a closed stdin would make it hang up early): it reads until the sender closes
   '(sleep 3600 | busybox nc -l -p 9000 > /dev/null) &',
-  'busybox httpd -p 8080 -h /www',
+  // served over plain TCP: busybox httpd under runsc (hostinet) resets large transfers here
+  '(busybox nc -l -p 9001 < /www/blob) &',
   'echo M:start; sleep 6',
   `echo M:io-begin; busybox dd if=/dev/zero of=/io.bin bs=1M count=${IO_MIB} oflag=direct 2>/dev/null; busybox dd if=/io.bin of=/dev/null bs=1M iflag=direct 2>/dev/null; echo M:io-end; sleep 6`,
   `echo M:mem-begin; busybox dd if=/dev/zero of=/dev/shm/m bs=1M count=${MEM_MIB} 2>/dev/null; echo M:mem-end; busybox df /dev/shm | sed 's/^/D: /'; cat /proc/self/cgroup | grep memory | sed 's/^/D: /'; sleep 6`,
@@ -75,16 +75,15 @@ export function cadvisorValue(text: string, name: string, match: Record<string, 
   return undefined;
 }
 
-function httpGetBytes(ip: string, port: number, path: string): Promise<number> {
+/** every byte the peer sends until it closes */
+function tcpReceive(ip: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = get({ host: ip, port, path, agent: false, timeout: 60_000 }, (res) => {
-      let n = 0;
-      res.on('data', (c: Buffer) => (n += c.length));
-      res.on('end', () => resolve(n));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('GET timeout')));
-    req.on('error', reject);
+    let n = 0;
+    const sock = connect({ host: ip, port });
+    sock.setTimeout(60_000, () => sock.destroy(new Error(`${ip}:${port}: timeout`)));
+    sock.on('data', (c: Buffer) => (n += c.length));
+    sock.on('end', () => resolve(n));
+    sock.on('error', reject);
   });
 }
 
@@ -171,23 +170,12 @@ export async function measureAccuracy(stack: EdgeStack, runtimeClassName: string
       const n = samples.length;
       return waitUntil('a fresh stats sample', 30_000, async () => (samples.length > n + 1 ? samples[samples.length - 1] : undefined), s.explain);
     };
-    // busybox httpd under runsc (hostinet) sometimes resets a connection on a loaded host
-    // (docs/host-notes.md): a reset transfer is tried again from a fresh sample
-    let n0 = await fresh();
-    let got = 0;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        got = await httpGetBytes(ip, 8080, '/blob');
-        break;
-      } catch (err) {
-        if (attempt >= 3 || !/aborted|socket hang up|ECONNRESET/.test((err as Error).message + String((err as NodeJS.ErrnoException).code))) throw err;
-        n0 = await fresh();
-      }
-    }
+    const n0 = await fresh();
+    const got = await tcpReceive(ip, 9001);
     const n1 = await fresh();
     await tcpSend(ip, 9000, NET_MIB * MIB);
     const n2 = await fresh();
-    if (got !== NET_MIB * MIB) throw new Error(`GET /blob returned ${got} bytes`);
+    if (got !== NET_MIB * MIB) throw new Error(`the pod served ${got} bytes, not ${NET_MIB * MIB}`);
 
     const before = (phase: string): Sample => {
       const t = markers.get(phase);
