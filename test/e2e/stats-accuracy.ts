@@ -189,11 +189,16 @@ export async function measureAccuracy(stack: EdgeStack, runtimeClassName: string
     // ground truth for the wire: the host end of the pod's veth (what it received the pod sent)
     const uid = pod.metadata?.uid ?? '';
     const procs = await run('sh', ['-c', `cat ${CGROUP}/memory/${s.node.cgroupRoot}/pod${uid}/*/cgroup.procs`]);
-    const pid = procs.stdout.trim().split('\n')[0];
-    if (!pid) throw new Error(`no process of ${podName} in its pod cgroup: ${procs.stderr}`);
-    const link = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'eth0']);
-    const peer = (JSON.parse(link.stdout || '[]') as { link_index?: number }[])[0]?.link_index;
-    if (!peer) throw new Error(`eth0's peer of ${podName}: ${link.stdout}${link.stderr}`);
+    // gVisor's gofer sits in an empty netns of its own: the first process that sees eth0
+    let peer: number | undefined;
+    let tried = '';
+    for (const pid of procs.stdout.trim().split('\n').filter(Boolean)) {
+      const link = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'eth0']);
+      tried += `${pid}: ${link.stdout}${link.stderr}`;
+      peer = link.code === 0 ? (JSON.parse(link.stdout || '[]') as { link_index?: number }[])[0]?.link_index : undefined;
+      if (peer) break;
+    }
+    if (!peer) throw new Error(`eth0's peer of ${podName}: ${tried}`);
     const veth = async (): Promise<{ rx: number; tx: number }> => {
       const st = await run('ip', ['-j', '-s', 'link']);
       const l = (JSON.parse(st.stdout) as { ifindex: number; stats64: { rx: { bytes: number }; tx: { bytes: number } } }[]).find((x) => x.ifindex === peer);
