@@ -14,6 +14,9 @@ import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import { serveNonResource } from './non-resource.ts';
 import { subresourceKey, type ApiGroupProvider, type SubresourceProvider } from './providers.ts';
 import { parseRequestInfo, type ResourceRequestInfo } from './request-info.ts';
+import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts';
+import { statusErrors } from './status.ts';
+import type { Node } from 'kubernetes-types/core/v1.js';
 
 /** An authenticated, authorized request: a resource one with its type, or a non-resource path. */
 export type AdmittedRequest = { user: UserInfo; info: ResourceRequestInfo; def: ResourceDef } | { user: UserInfo; info: undefined; def: undefined };
@@ -93,6 +96,18 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress() };
       if (isPublicPath(path)) {
         await serveNonResource({ ...nonResource, authenticated: false });
+        return;
+      }
+      if (path === PROMETHEUS_SD_NODES_PATH) {
+        const method = req.method ?? 'GET';
+        if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
+        // what it discloses is the node list: authorized exactly as `list nodes`
+        const sd = await admit(req, new URL('/api/v1/nodes', 'http://localhost'));
+        user = sd.user;
+        if (!sd.def) throw statusErrors.notFoundPath();
+        const list = await server.registry.storeFor(sd.def).list(undefined, {});
+        const nodes = list.items.map((kv) => server.registry.codec.decode(kv).obj as Node);
+        servePrometheusSd(res, nodes, req.headers.host ?? opts.serverAddress());
         return;
       }
       const admitted = await admit(req, url);

@@ -1,10 +1,11 @@
 /**
  * metrics.k8s.io and `kubectl top` on a real node with real runc pods: a busybox loop burning CPU
  * and awk holding a 48 MiB string, checked against the pod cgroups' own counters (cpuacct.usage over
- * the API's window, memory usage minus inactive file). Then a real Prometheus (Debian's) scrapes
- * the node's cAdvisor metrics through the apiserver's `nodes/{name}/proxy/metrics/cadvisor` with
- * a least-privilege service account's bearer token, and the series is queried back over its HTTP
- * API.
+ * the API's window, memory usage minus inactive file). Last, a real Prometheus (Debian's, which has
+ * no kubernetes_sd) discovers the node over http_sd from the apiserver and scrapes the node's
+ * cAdvisor metrics through `nodes/{name}/proxy/metrics/cadvisor` with a least-privilege service
+ * account's bearer token; the series are queried back over its HTTP API, and once the node is
+ * stopped they go stale.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -204,79 +205,6 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
     assert.match(memPct, /^\d+%$/);
   });
 
-  it('a real Prometheus scrapes cAdvisor metrics through the apiserver nodes/proxy with a bearer token', { skip: existsSync(PROMETHEUS) ? false : `${PROMETHEUS} not installed (Debian package prometheus, scripts/setup.sh OPTIONAL)` }, async () => {
-    const s = stack!;
-    // a least-privilege scraper identity: what a node-role Prometheus is granted (nodes, nodes/proxy)
-    const rbac = [
-      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'prometheus', namespace: 'default' } },
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'prometheus-nodes' }, rules: [{ apiGroups: [''], resources: ['nodes', 'nodes/proxy', 'nodes/metrics'], verbs: ['get', 'list', 'watch'] }] },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRoleBinding',
-        metadata: { name: 'prometheus-nodes' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'prometheus-nodes' },
-        subjects: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: 'default' }],
-      },
-    ];
-    for (const o of rbac) {
-      const r = await s.server.kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
-      assert.equal(r.code, 0, r.stderr);
-    }
-    const tok = await s.server.kubectl(['create', 'token', 'prometheus', '--duration=1h']);
-    assert.equal(tok.code, 0, tok.stderr);
-    const dir = join(s.tmp, 'prometheus');
-    await mkdir(join(dir, 'data'), { recursive: true });
-    const tokenFile = join(dir, 'token');
-    await writeFile(tokenFile, tok.stdout.trim(), { mode: 0o600 });
-    const caFile = join(s.server.dataDir, 'pki', 'ca.crt');
-    const api = new URL(s.server.url);
-    const tls = `tls_config: { ca_file: ${JSON.stringify(caFile)} }`;
-    const auth = `authorization: { credentials_file: ${JSON.stringify(tokenFile)} }`;
-    // Debian's prometheus is built without kubernetes_sd (no client-go), so the node is named in a
-    // static target; the relabelling into nodes/proxy is the one kubernetes_sd's node role setups use
-    const config = [
-      'global: { scrape_interval: 2s, scrape_timeout: 2s }',
-      'scrape_configs:',
-      '  - job_name: kubernetes-cadvisor',
-      '    scheme: https',
-      `    ${tls}`,
-      `    ${auth}`,
-      `    static_configs: [{ targets: [${JSON.stringify(api.host)}], labels: { node: ${JSON.stringify(nodeName)} } }]`,
-      '    relabel_configs:',
-      '      - { source_labels: [node], regex: "(.+)", target_label: __metrics_path__, replacement: "/api/v1/nodes/$1/proxy/metrics/cadvisor" }',
-      '',
-    ].join('\n');
-    await writeFile(join(dir, 'prometheus.yml'), config);
-    const port = await freePort();
-    let out = '';
-    prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    prometheus.stdout?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
-    prometheus.stderr?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
-    const explain = (): string => `prometheus:\n${out}\n${s.explain()}`;
-
-    const query = async (q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[] | undefined> => {
-      const r = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => undefined);
-      if (!r?.ok) return undefined;
-      const body = (await r.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-      return body.status === 'success' ? body.data.result : undefined;
-    };
-    const series = await waitUntil('the burner series in Prometheus', 60_000, async () => {
-      const res = await query('container_cpu_usage_seconds_total{pod="burner",container="main"}');
-      return res && res.length > 0 ? res : undefined;
-    }, explain);
-    assert.equal(series[0]?.metric.namespace, 'default');
-    assert.equal(series[0]?.metric.job, 'kubernetes-cadvisor');
-    assert.equal(series[0]?.metric.node, nodeName);
-    assert.ok(Number(series[0]?.value[1]) > 0);
-    const up = await query(`up{job="kubernetes-cadvisor",instance=${JSON.stringify(api.host)}}`);
-    assert.equal(up?.[0]?.value[1], '1', explain());
-    // a rate over the scrapes: the burner is seen burning
-    const rate = await waitUntil('a CPU rate in Prometheus', 30_000, async () => {
-      const res = await query('rate(container_cpu_usage_seconds_total{pod="burner",container="main"}[10s])');
-      return res && res.length > 0 && Number(res[0]?.value[1]) > 0 ? Number(res[0]?.value[1]) : undefined;
-    }, explain);
-    assert.ok(rate > 0.01, `burner rate ${rate}`);
-  });
   it('/stats/summary CPU, memory and network match the pod cgroups and the veth', async () => {
     const s = stack!;
     const r = await s.server.kubectl(['apply', '-f', '-'], {
@@ -402,5 +330,95 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
     // a target far above what the pods use: back down to minReplicas (no stabilization window asked)
     await apply(hpa(100_000));
     await waitUntil('the HPA scales the Deployment back to 1', 120_000, async () => ((await replicas()) === 1 ? true : undefined), s.explain);
+  });
+  it('a real Prometheus discovers the node through the apiserver (http_sd), scrapes cAdvisor metrics through nodes/proxy with a bearer token; offline, its series go stale', { skip: existsSync(PROMETHEUS) ? false : `${PROMETHEUS} not installed (Debian package prometheus, scripts/setup.sh OPTIONAL)` }, async () => {
+    const s = stack!;
+    // a least-privilege scraper identity: what a node-role Prometheus is granted (nodes, nodes/proxy)
+    const rbac = [
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'prometheus', namespace: 'default' } },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'prometheus-nodes' }, rules: [{ apiGroups: [''], resources: ['nodes', 'nodes/proxy', 'nodes/metrics'], verbs: ['get', 'list', 'watch'] }] },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'prometheus-nodes' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'prometheus-nodes' },
+        subjects: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: 'default' }],
+      },
+    ];
+    for (const o of rbac) {
+      const r = await s.server.kubectl(['apply', '-f', '-'], { input: JSON.stringify(o) });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const tok = await s.server.kubectl(['create', 'token', 'prometheus', '--duration=1h']);
+    assert.equal(tok.code, 0, tok.stderr);
+    const dir = join(s.tmp, 'prometheus');
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, tok.stdout.trim(), { mode: 0o600 });
+    const caFile = join(s.server.dataDir, 'pki', 'ca.crt');
+    const tls = `tls_config: { ca_file: ${JSON.stringify(caFile)} }`;
+    const auth = `authorization: { credentials_file: ${JSON.stringify(tokenFile)} }`;
+    // Debian's prometheus is built without kubernetes_sd (no client-go): it discovers the nodes over
+    // http_sd from the apiserver (authorized as list nodes, the same token and CA); the relabelling
+    // into nodes/proxy is the one kubernetes_sd's node role setups use (README: Prometheus)
+    const config = [
+      'global: { scrape_interval: 2s, scrape_timeout: 2s }',
+      'scrape_configs:',
+      '  - job_name: kubernetes-cadvisor',
+      '    scheme: https',
+      `    ${tls}`,
+      `    ${auth}`,
+      '    http_sd_configs:',
+      // `type: Bearer` spelled out: Prometheus 2.42 does not default it in http_sd_configs and sends the bare token
+      `      - { url: ${JSON.stringify(`${s.server.url}/prometheus/sd/nodes`)}, refresh_interval: 2s, ${tls}, authorization: { type: Bearer, credentials_file: ${JSON.stringify(tokenFile)} } }`,
+      '    relabel_configs:',
+      '      - { action: labelmap, regex: __meta_kubernetes_node_label_(.+) }',
+      '      - { source_labels: [__meta_kubernetes_node_name], target_label: node }',
+      '      - { source_labels: [__meta_kubernetes_node_name], regex: "(.+)", target_label: __metrics_path__, replacement: "/api/v1/nodes/$1/proxy/metrics/cadvisor" }',
+      '',
+    ].join('\n');
+    await writeFile(join(dir, 'prometheus.yml'), config);
+    const port = await freePort();
+    let out = '';
+    prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    prometheus.stdout?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+    prometheus.stderr?.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+    const explain = (): string => `prometheus:\n${out}\n${s.explain()}`;
+
+    const query = async (q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[] | undefined> => {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`).catch(() => undefined);
+      if (!r?.ok) return undefined;
+      const body = (await r.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      return body.status === 'success' ? body.data.result : undefined;
+    };
+    const series = await waitUntil('the burner series in Prometheus', 60_000, async () => {
+      const res = await query('container_cpu_usage_seconds_total{pod="burner",container="main"}');
+      return res && res.length > 0 ? res : undefined;
+    }, explain);
+    assert.equal(series[0]?.metric.namespace, 'default');
+    assert.equal(series[0]?.metric.job, 'kubernetes-cadvisor');
+    assert.equal(series[0]?.metric.node, nodeName);
+    assert.ok(Number(series[0]?.value[1]) > 0);
+    const up = await query(`up{job="kubernetes-cadvisor",node=${JSON.stringify(nodeName)}}`);
+    assert.equal(up?.[0]?.value[1], '1', explain());
+    // a rate over the scrapes: the burner is seen burning
+    const rate = await waitUntil('a CPU rate in Prometheus', 30_000, async () => {
+      const res = await query('rate(container_cpu_usage_seconds_total{pod="burner",container="main"}[10s])');
+      return res && res.length > 0 && Number(res[0]?.value[1]) > 0 ? Number(res[0]?.value[1]) : undefined;
+    }, explain);
+    assert.ok(rate > 0.01, `burner rate ${rate}`);
+    const targets = await fetch(`http://127.0.0.1:${port}/api/v1/targets?state=active`).then(async (r) => (await r.json()) as { data: { activeTargets: { discoveredLabels: Record<string, string>; scrapeUrl: string }[] } });
+    const t = targets.data.activeTargets.find((x) => x.discoveredLabels.__meta_kubernetes_node_name === nodeName);
+    assert.ok(t, `the node was discovered: ${JSON.stringify(targets)}`);
+    assert.equal(t.scrapeUrl, `${s.server.url}/api/v1/nodes/${nodeName}/proxy/metrics/cadvisor`);
+
+    // the node goes offline: its scrape fails and its series go stale (no longer current), not kept at their last value
+    await s.node.stop();
+    await waitUntil('up 0 for the offline node', 60_000, async () => ((await query(`up{job="kubernetes-cadvisor",node=${JSON.stringify(nodeName)}}`))?.[0]?.value[1] === '0' ? true : undefined), explain);
+    const stale = await waitUntil('the burner series stale', 30_000, async () => {
+      const res = await query('container_cpu_usage_seconds_total{pod="burner",container="main"}');
+      return res && res.length === 0 ? res : undefined;
+    }, explain);
+    assert.deepEqual(stale, []);
   });
 });

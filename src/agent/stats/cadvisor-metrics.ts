@@ -45,8 +45,8 @@ export async function renderCadvisorMetrics(s: StatsSample): Promise<{ contentTy
     if (st.blkio) {
       fsRb.inc(l, st.blkio.readBytes);
       fsWb.inc(l, st.blkio.writeBytes);
-      fsR.inc(l, st.blkio.readOps);
-      fsW.inc(l, st.blkio.writeOps);
+      if (st.blkio.readOps !== undefined) fsR.inc(l, st.blkio.readOps);
+      if (st.blkio.writeOps !== undefined) fsW.inc(l, st.blkio.writeOps);
     }
     if (startTime) start.set(l, startTime.getTime() / 1000);
   };

@@ -37,6 +37,14 @@ test('reads cpu, memory (cAdvisor working set), blkio throttle files and pids', 
   assert.equal(await readBlkio({ root, path: 'missing' }), undefined);
 });
 
+test('a pod cgroup counts its containers\' block I/O: the _recursive files win', async () => {
+  mkdirSync(join(root, 'blkio', 'hedge/pod2'), { recursive: true });
+  writeFileSync(join(root, 'blkio', 'hedge/pod2', 'blkio.throttle.io_service_bytes'), '254:0 Write 0\nTotal 0\n');
+  writeFileSync(join(root, 'blkio', 'hedge/pod2', 'blkio.throttle.io_service_bytes_recursive'), '254:0 Read 0\n254:0 Write 33554432\nTotal 33554432\n');
+  writeFileSync(join(root, 'blkio', 'hedge/pod2', 'blkio.throttle.io_serviced_recursive'), '254:0 Write 64\nTotal 64\n');
+  assert.deepEqual(await readBlkio({ root, path: 'hedge/pod2' }), { readBytes: 0, writeBytes: 33554432, readOps: 0, writeOps: 64 });
+});
+
 test('usageNanoCores from two samples', () => {
   const a: ContainerStats = { timestamp: new Date(0), cpu: { usageCoreNanoSeconds: 1e9 }, memory: { usageBytes: 0, workingSetBytes: 0, rssBytes: 0 } };
   const b: ContainerStats = { ...a, timestamp: new Date(2000), cpu: { usageCoreNanoSeconds: 2e9 } };

@@ -80,9 +80,17 @@ export async function readMemory(ref: CgroupRef): Promise<MemoryStats | undefine
 
 export async function readBlkio(ref: CgroupRef): Promise<BlockIoStats | undefined> {
   const dir = join(ref.root, 'blkio', ref.path);
-  // v1 here only has throttle.*; CFQ/BFQ kernels have the plain files. Read what exists.
-  const bytes = (await readText(join(dir, 'blkio.throttle.io_service_bytes'))) ?? (await readText(join(dir, 'blkio.io_service_bytes')));
-  const ops = (await readText(join(dir, 'blkio.throttle.io_serviced'))) ?? (await readText(join(dir, 'blkio.io_serviced')));
+  // v1 here only has throttle.*; CFQ kernels have the plain files. Read what exists; the
+  // _recursive files first (as cAdvisor does): a pod cgroup's own file counts none of its containers' I/O
+  const first = async (names: string[]): Promise<string | undefined> => {
+    for (const n of names) {
+      const t = await readText(join(dir, n));
+      if (t !== undefined) return t;
+    }
+    return undefined;
+  };
+  const bytes = await first(['blkio.throttle.io_service_bytes_recursive', 'blkio.throttle.io_service_bytes', 'blkio.io_service_bytes_recursive', 'blkio.io_service_bytes']);
+  const ops = await first(['blkio.throttle.io_serviced_recursive', 'blkio.throttle.io_serviced', 'blkio.io_serviced_recursive', 'blkio.io_serviced']);
   if (bytes === undefined && ops === undefined) return undefined;
   const b = parseBlkio(bytes ?? '');
   const o = parseBlkio(ops ?? '');

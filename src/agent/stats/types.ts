@@ -17,8 +17,9 @@ export interface NetworkStats {
 export interface BlockIoStats {
   readBytes: number;
   writeBytes: number;
-  readOps: number;
-  writeOps: number;
+  /** absent where no counter of block requests exists (gVisor: its I/O reaches the disk as host writeback) */
+  readOps?: number;
+  writeOps?: number;
 }
 export interface ContainerStats {
   timestamp: Date;

@@ -36,7 +36,7 @@ export function parseGuestStats(text: string): GuestStats {
     if (m?.[1] && m[2]) mem.set(m[1], Number(m[2]) * 1024);
   }
   const total = mem.get('MemTotal') ?? 0;
-  const blkio: BlockIoStats = { readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0 };
+  const blkio: Required<BlockIoStats> = { readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0 };
   for (const l of (files.get('/proc/diskstats') ?? '').split('\n')) {
     const d = l.trim().split(/\s+/);
     // whole disks only, partitions would count twice

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
+import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
+import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
@@ -146,6 +148,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
       }
     }
     await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
+    // blkio counts nothing until throttling is switched on for the disk (stats/blkio-accounting.ts)
+    if (this.#o.runtime.kind !== 'runsc') await activateBlkioAccounting({ cgroupRoot: this.#cgroupRoot, cgroupPath: cfg.cgroupParent, paths: [cfg.stateDir, this.#o.stateDir] });
     await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), JSON.stringify(cfg));
     this.#log.info({ sandbox: cfg.id }, 'sandbox created');
     const info: SandboxInfo = { id: cfg.id, handler: this.name };
@@ -554,11 +558,22 @@ export class OciRuntimeHandler implements RuntimeHandler {
     return Promise.all((await this.#metas()).map((m) => this.#statusOf(m, signal)));
   }
 
+  /** the cgroup's figures; gVisor's block I/O from its processes' own accounting (stats/proc-io.ts) */
+  async #readStats(path: string): Promise<ContainerStats | undefined> {
+    const ref = { root: this.#cgroupRoot, path };
+    const cur = await readCgroupStats(ref);
+    if (!cur || this.#o.runtime.kind !== 'runsc') return cur;
+    const io = await readCgroupProcIo(ref);
+    if (io) cur.blkio = io;
+    else delete cur.blkio;
+    return cur;
+  }
+
   async stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats> {
     const meta = await this.#meta(id);
     void signal;
     const path = join(await this.#cgroupParent(meta), id);
-    const cur = await readCgroupStats({ root: this.#cgroupRoot, path });
+    const cur = await this.#readStats(path);
     if (!cur) throw notFound('container cgroup', path);
     const out = withNanoCores(cur, this.#prevStats.get(id));
     this.#prevStats.set(id, cur);
@@ -567,7 +582,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats> {
     const s = await this.#sandbox(id);
-    const cur = await readCgroupStats({ root: this.#cgroupRoot, path: s.cgroupParent });
+    const cur = await this.#readStats(s.cgroupParent);
     if (!cur) throw notFound('pod cgroup', s.cgroupParent);
     const key = `sandbox:${id}`;
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
