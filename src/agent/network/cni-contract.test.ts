@@ -4,27 +4,17 @@
  * the run; macvlan's parent and passthrough's devices are veth pairs the test makes (a
  * passthrough device's peer sits in a namespace of the test's own).
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { missingTools } from '../runtime/oci/test-support.ts';
 import type { NetworkModeConfig } from './cni-config.ts';
 import { CniNetworkPlugin } from './cni-plugin.ts';
 import { runNetworkPluginContract, type NetworkPluginUnderTest } from './contract.ts';
 import { createNetns, netnsExists, removeNetns } from './netns.ts';
 import { runChecked } from '../host/run-command.ts';
-import { createVethPair, deleteLink, linkExists, randomSubnet, randomSuffix, runLinks } from './test-helpers.ts';
+import { createVethPair, deleteLink, linkExists, randomSubnet, randomSuffix, runLinks, cniSkipReason } from './test-helpers.ts';
 
-const CNI = '/usr/lib/cni';
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !['bridge', 'macvlan', 'host-device', 'host-local'].every((p) => existsSync(join(CNI, p)))
-      ? `needs the CNI plugins in ${CNI} (containernetworking-plugins)`
-      : missingTools(['ip', 'nsenter', 'unshare']).length
-        ? `missing ${missingTools(['ip', 'nsenter', 'unshare']).join(', ')}`
-        : undefined;
+const skip = cniSkipReason();
 
 type Mode = 'bridge' | 'macvlan' | 'passthrough';
 

@@ -7,6 +7,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError } from '../../lib/errors.ts';
+import { KeyedLock } from '../../lib/keyed-lock.ts';
 import type { Logger } from '../../lib/log.ts';
 import { buildConflist, validateNetworkConfig, type CniNetworkConfig } from './cni-config.ts';
 import { CniRunner, type CniCachedAttachment, type CniNetworkConfigList, type CniResult, type CniRuntimeConf } from './cni.ts';
@@ -31,7 +32,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
   private readonly networkName: string;
   private readonly log: Logger | undefined;
   /** per-key tail of the operation queue; serialises work on one sandbox */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
   /** bridge mode with ipMasq: the node-wide masquerade rules (node-masq.ts), installed once per process */
   private readonly masq: NodeMasq | undefined;
   private masqReady: Promise<void> | undefined;
@@ -64,12 +65,12 @@ export class CniNetworkPlugin implements NetworkPlugin {
   setUp(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult> {
     // host-device hands out a pool: picking a free device must not race another sandbox
     const key = this.cfg.mode.type === 'passthrough' ? '\0passthrough' : sandbox.id;
-    return this.locked(key, () => this.doSetUp(sandbox, signal));
+    return this.locks.run(key, () => this.doSetUp(sandbox, signal));
   }
 
   tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
     const key = this.cfg.mode.type === 'passthrough' ? '\0passthrough' : sandbox.id;
-    return this.locked(key, () => this.doTearDown(sandbox, signal));
+    return this.locks.run(key, () => this.doTearDown(sandbox, signal));
   }
 
   async status(sandbox: NetworkSandbox, signal: AbortSignal, opts: StatusOptions = {}): Promise<NetworkResult | undefined> {
@@ -227,17 +228,6 @@ export class CniNetworkPlugin implements NetworkPlugin {
         })),
       },
     };
-  }
-
-  private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(key, tail);
-    void tail.then(() => {
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    });
-    return run;
   }
 }
 

@@ -1,6 +1,9 @@
 /** Shared bits of the network tests and bench: names unique per run, host link snapshots. */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { runChecked, runCommand } from '../host/run-command.ts';
+import { missingTools } from '../runtime/oci/test-support.ts';
 
 export function randomSuffix(bytes = 3): string {
   return randomBytes(bytes).toString('hex');
@@ -42,4 +45,15 @@ export async function createVethPair(a: string, b: string): Promise<void> {
 
 export async function deleteLink(name: string): Promise<void> {
   await runCommand('ip', ['link', 'del', 'dev', name]);
+}
+
+/** where the Debian containernetworking-plugins live */
+export const CNI_PLUGIN_DIR = '/usr/lib/cni';
+
+/** why the real-CNI tests cannot run here (root, the plugins, ip/nsenter/unshare), or undefined */
+export function cniSkipReason(plugins = ['bridge', 'macvlan', 'host-device', 'host-local']): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root';
+  if (!plugins.every((p) => existsSync(join(CNI_PLUGIN_DIR, p)))) return `needs the CNI plugins in ${CNI_PLUGIN_DIR} (containernetworking-plugins)`;
+  const missing = missingTools(['ip', 'nsenter', 'unshare']);
+  return missing.length ? `missing ${missing.join(', ')}` : undefined;
 }

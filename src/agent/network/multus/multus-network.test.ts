@@ -4,30 +4,20 @@
  * pairs the test makes (pool peers in a namespace of its own). NADs come from an in-memory source.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isHedgeError } from '../../../lib/errors.ts';
 import { runChecked } from '../../host/run-command.ts';
-import { missingTools } from '../../runtime/oci/test-support.ts';
 import { CniNetworkPlugin } from '../cni-plugin.ts';
 import { createNetns, netnsExists, removeNetns } from '../netns.ts';
-import { createVethPair, deleteLink, inNetns, linkExists, randomSubnet, randomSuffix, runLinks } from '../test-helpers.ts';
+import { createVethPair, deleteLink, inNetns, linkExists, randomSubnet, randomSuffix, runLinks, cniSkipReason } from '../test-helpers.ts';
 import type { NetworkSandbox } from '../types.ts';
 import { KernelLinkKinds } from './link-kinds.ts';
 import { MultusNetworkPlugin, type NetworkAttachmentDefinition } from './multus-network.ts';
 
-const CNI = '/usr/lib/cni';
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !['bridge', 'macvlan', 'host-device', 'host-local'].every((p) => existsSync(join(CNI, p)))
-      ? `needs the CNI plugins in ${CNI} (containernetworking-plugins)`
-      : missingTools(['ip', 'nsenter', 'unshare']).length
-        ? `missing ${missingTools(['ip', 'nsenter', 'unshare']).join(', ')}`
-        : undefined;
+const skip = cniSkipReason();
 
 const signal = AbortSignal.timeout(300_000);
 

@@ -12,6 +12,7 @@
  * the data dir unless the NAD says otherwise; a plugin whose link type the kernel lacks (ipvlan
  * here) fails the pod with a message saying so, before anything is made.
  */
+import { KeyedLock } from '../../../lib/keyed-lock.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { HedgeError, isHedgeError } from '../../../lib/errors.ts';
 import {
@@ -72,7 +73,7 @@ export class MultusNetworkPlugin implements NetworkPlugin {
   readonly name: string;
   private readonly runner: CniRunner;
   private readonly linkKinds: LinkKinds;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
 
   constructor(private readonly o: MultusOptions) {
     this.name = `multus+${o.cluster.name}`;
@@ -81,11 +82,11 @@ export class MultusNetworkPlugin implements NetworkPlugin {
   }
 
   setUp(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult> {
-    return this.locked(sandbox.id, () => this.doSetUp(sandbox, signal));
+    return this.locks.run(sandbox.id, () => this.doSetUp(sandbox, signal));
   }
 
   tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
-    return this.locked(sandbox.id, () => this.doTearDown(sandbox, signal));
+    return this.locks.run(sandbox.id, () => this.doTearDown(sandbox, signal));
   }
 
   async status(sandbox: NetworkSandbox, signal: AbortSignal, opts?: { check?: boolean }): Promise<NetworkResult | undefined> {
@@ -134,7 +135,7 @@ export class MultusNetworkPlugin implements NetworkPlugin {
       const alive = await netnsExists(a.netns);
       const del = (): Promise<void> => this.runner.delNetworkList(a.config, this.cachedConf(a, alive ? a.netns : ''), signal);
       // the pool's bookkeeping is the cache: a device is free again once its entry is gone
-      await (usesPool(a.config) ? this.locked(POOL_LOCK, del) : del());
+      await (usesPool(a.config) ? this.locks.run(POOL_LOCK, del) : del());
     }
     if (primary) {
       await removeNetns(primary.netns, { signal });
@@ -240,7 +241,7 @@ export class MultusNetworkPlugin implements NetworkPlugin {
         throw err;
       }
     };
-    await (usesPool(a.list) ? this.locked(POOL_LOCK, add) : add());
+    await (usesPool(a.list) ? this.locks.run(POOL_LOCK, add) : add());
   }
 
   /** host-device without a device: the first pool device no cached attachment holds */
@@ -281,17 +282,6 @@ export class MultusNetworkPlugin implements NetworkPlugin {
     }
     // the seam's `ips` are the pod IPs: the primary network's only
     return { ...base, ips: base.ips.filter((ip) => ip.interface === '' || ip.interface === PRIMARY_IF), networkStatus: entries };
-  }
-
-  private locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(key, tail);
-    void tail.then(() => {
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    });
-    return run;
   }
 }
 
