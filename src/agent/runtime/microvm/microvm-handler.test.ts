@@ -87,7 +87,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
     qemuPid = info.pid;
     assert.ok(h.accelerator === 'kvm' || h.accelerator === 'tcg');
     const vm = await h.vmInfo(sid);
-    assert.equal(vm?.memoryMiB, 160, 'pod limit 224 MiB − 64 MiB for qemu itself');
+    assert.equal(vm?.memoryMiB, 176, 'pod limit 224 MiB − 48 MiB for qemu itself');
     assert.equal(vm?.accelerator, h.accelerator);
     assert.equal(vm?.podIP, net.pod);
     // qemu (all its threads) is charged to the pod cgroup, which carries the pod's limits
