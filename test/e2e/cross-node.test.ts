@@ -124,7 +124,8 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
       return r.code === 0 ? plainIPv4(r.stdout) : undefined;
     }, () => c.explain());
     assert.equal(seen, client.status?.podIP, 'source address preserved across nodes (no NAT)');
-    const seenG = await waitUntil(`gVisor pod on A reaches ${url}`, 30_000, async () => {
+    // a gVisor exec under ptrace is slow, and its first wget can stall on the sandbox's netstack: more attempts
+    const seenG = await waitUntil(`gVisor pod on A reaches ${url}`, 90_000, async () => {
       const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', 'wget', '-qO-', url], { timeoutMs: 20_000 });
       return r.code === 0 ? plainIPv4(r.stdout) : undefined;
     }, () => c.explain());
