@@ -16,7 +16,7 @@ import type { Node, Pod, Service } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { fetchText, waitUntil } from './pod-checks.ts';
-import { IMAGE, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
+import { assertHostsGone, IMAGE, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
@@ -226,14 +226,6 @@ describe('Services and cluster DNS across two hosts', { skip, timeout: 600_000 }
       t.diagnostic(`${h.name} after stop: links ${links.join(' ')}; nft tables: ${(await nftTables(h)).trim().replace(/\n/g, ', ') || 'none'}`);
     }
     await c.close();
-    const netns = await readdir('/run/netns').catch(() => [] as string[]);
-    for (const ns of names.netns) assert.equal(netns.includes(ns), false, `netns ${ns} left`);
-    for (const l of names.rootLinks) assert.notEqual((await run('ip', ['link', 'show', 'dev', l])).code, 0, `link ${l} left`);
-    const routes = await run('ip', ['-j', 'route', 'show', 'proto', '104']);
-    assert.equal(routes.stdout.trim() === '' || routes.stdout.trim() === '[]', true, `overlay routes in the root namespace: ${routes.stdout}`);
-    for (const n of c.nodes) {
-      const st = await n.hostState();
-      assert.deepEqual([st.conmonPids, st.podCgroups, st.mounts], [[], [], []], `${n.nodeName} left host state`);
-    }
+    await assertHostsGone(c, names);
   });
 });

@@ -12,18 +12,10 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
-import { IMAGE, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
+import { assertHostsGone, ECHO_IP, IMAGE, plainIPv4, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
-
-/** an httpd answering /cgi-bin/ip with the caller's address as it arrives (Debian's busybox wget crashes with -T: the kubectl exec timeout bounds it) */
-const ECHO_IP = [
-  'mkdir -p /w/cgi-bin',
-  `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "$REMOTE_ADDR"\\n' > /w/cgi-bin/ip`,
-  'busybox chmod +x /w/cgi-bin/ip',
-  'exec httpd -f -p 8080 -h /w',
-].join('; ');
 
 const pod = (name: string, nodeName: string, command: string, runtimeClassName = 'runc'): string =>
   JSON.stringify({
@@ -38,9 +30,6 @@ const pod = (name: string, nodeName: string, command: string, runtimeClassName =
       containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
     },
   });
-
-/** httpd listens on :: and reports IPv4 callers as [::ffff:a.b.c.d] */
-const plainIPv4 = (s: string): string => s.trim().replace(/^\[?::ffff:([\d.]+)\]?$/, '$1');
 
 interface IpRoute {
   dst: string;
@@ -170,14 +159,6 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
 
   it('tear-down leaves no namespaces, links, routes or FDB entries', async () => {
     await c.close();
-    const netns = await readdir('/run/netns').catch(() => [] as string[]);
-    for (const ns of names.netns) assert.equal(netns.includes(ns), false, `netns ${ns} left`);
-    for (const l of names.rootLinks) assert.notEqual((await run('ip', ['link', 'show', 'dev', l])).code, 0, `link ${l} left`);
-    const routes = await run('ip', ['-j', 'route', 'show', 'proto', '104']);
-    assert.equal(routes.stdout.trim() === '' || routes.stdout.trim() === '[]', true, `overlay routes in the root namespace: ${routes.stdout}`);
-    for (const n of c.nodes) {
-      const st = await n.hostState();
-      assert.deepEqual([st.conmonPids, st.podCgroups, st.mounts], [[], [], []], `${n.nodeName} left host state`);
-    }
+    await assertHostsGone(c, names);
   });
 });

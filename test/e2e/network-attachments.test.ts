@@ -19,19 +19,10 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
-import { IMAGE, startHostCluster, type HostCluster } from './two-hosts.ts';
+import { ECHO_IP, IMAGE, plainIPv4, startHostCluster, type HostCluster } from './two-hosts.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/macvlan', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
-
-/** an httpd answering /cgi-bin/ip with the caller's address */
-const ECHO_IP = [
-  'mkdir -p /w/cgi-bin',
-  `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "$REMOTE_ADDR"\\n' > /w/cgi-bin/ip`,
-  'busybox chmod +x /w/cgi-bin/ip',
-  'exec httpd -f -p 8080 -h /w',
-].join('; ');
-const plainIPv4 = (s: string): string => s.trim().replace(/^\[?::ffff:([\d.]+)\]?$/, '$1');
 
 interface StatusEntry {
   name: string;

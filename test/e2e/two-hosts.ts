@@ -19,7 +19,8 @@
  * the hosts still reach each other); `cutLink(host)` drops everything on its eth0.
  * Everything is removed by `close()`: nodes (pods deleted first), server, namespaces, links.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTestImages } from '../fixtures/images/build.ts';
@@ -258,4 +259,31 @@ export async function startHostCluster(opts: HostClusterOptions = {}): Promise<H
     throw err;
   }
   return cluster;
+}
+
+/**
+ * A busybox httpd answering /cgi-bin/ip with the caller's address as it arrives, to check that
+ * traffic is not NATed (Debian's busybox wget crashes with -T: the kubectl exec timeout bounds it).
+ */
+export const ECHO_IP = [
+  'mkdir -p /w/cgi-bin',
+  `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "$REMOTE_ADDR"\\n' > /w/cgi-bin/ip`,
+  'busybox chmod +x /w/cgi-bin/ip',
+  'exec httpd -f -p 8080 -h /w',
+].join('; ');
+
+/** ECHO_IP's answer as a bare IPv4 address (httpd may report it IPv4-mapped) */
+export const plainIPv4 = (s: string): string => s.trim().replace(/^\[?::ffff:([\d.]+)\]?$/, '$1');
+
+/** after `c.close()`: no host netns, underlay link, overlay route, conmon, pod cgroup or mount left */
+export async function assertHostsGone(c: HostCluster, names: { netns: string[]; rootLinks: string[] }): Promise<void> {
+  const netns = await readdir('/run/netns').catch(() => [] as string[]);
+  for (const ns of names.netns) assert.equal(netns.includes(ns), false, `netns ${ns} left`);
+  for (const l of names.rootLinks) assert.notEqual((await run('ip', ['link', 'show', 'dev', l])).code, 0, `link ${l} left`);
+  const routes = await run('ip', ['-j', 'route', 'show', 'proto', '104']);
+  assert.equal(routes.stdout.trim() === '' || routes.stdout.trim() === '[]', true, `overlay routes in the root namespace: ${routes.stdout}`);
+  for (const n of c.nodes) {
+    const st = await n.hostState();
+    assert.deepEqual([st.conmonPids, st.podCgroups, st.mounts], [[], [], []], `${n.nodeName} left host state`);
+  }
 }

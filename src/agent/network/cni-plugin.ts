@@ -10,7 +10,7 @@ import { HedgeError } from '../../lib/errors.ts';
 import { KeyedLock } from '../../lib/keyed-lock.ts';
 import type { Logger } from '../../lib/log.ts';
 import { buildConflist, validateNetworkConfig, type CniNetworkConfig } from './cni-config.ts';
-import { CniRunner, type CniCachedAttachment, type CniNetworkConfigList, type CniResult, type CniRuntimeConf } from './cni.ts';
+import { CniRunner, podCniArgs, type CniCachedAttachment, type CniNetworkConfigList, type CniResult, type CniRuntimeConf } from './cni.ts';
 import { sweepMasqRules } from './masq-sweep.ts';
 import { createNetns, netnsExists, removeNetns } from './netns.ts';
 import { ensureNodeMasq, removeNodeMasq, sweepStaleNodeMasq, type NodeMasq } from './node-masq.ts';
@@ -212,13 +212,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
       containerId: sandbox.id,
       netns,
       ifName: this.ifName,
-      args: [
-        ['IgnoreUnknown', '1'],
-        ['K8S_POD_NAMESPACE', sandbox.pod.namespace],
-        ['K8S_POD_NAME', sandbox.pod.name],
-        ['K8S_POD_INFRA_CONTAINER_ID', sandbox.id],
-        ['K8S_POD_UID', sandbox.pod.uid],
-      ],
+      args: podCniArgs(sandbox.id, sandbox.pod),
       capabilityArgs: {
         portMappings: sandbox.portMappings.map((p) => ({
           hostPort: p.hostPort,

@@ -63,6 +63,17 @@ export interface CniRuntimeConf {
   capabilityArgs: Record<string, CniJson>;
 }
 
+/** CNI_ARGS every pod attachment carries: what the kubelet passes, so plugins and IPAM can name the pod. */
+export function podCniArgs(containerId: string, pod: { namespace: string; name: string; uid: string }): [string, string][] {
+  return [
+    ['IgnoreUnknown', '1'],
+    ['K8S_POD_NAMESPACE', pod.namespace],
+    ['K8S_POD_NAME', pod.name],
+    ['K8S_POD_INFRA_CONTAINER_ID', containerId],
+    ['K8S_POD_UID', pod.uid],
+  ];
+}
+
 /** On-disk cache entry of one ADD. */
 export interface CniCachedAttachment {
   kind: 'hedgeCniCacheV1';

@@ -24,7 +24,7 @@ import {
   type NetworkStatusEntry,
 } from '../../../api/annotations/multus.ts';
 import { parseCniConfig } from '../../../api/validation/network-attachment-definition.ts';
-import { CNI_VERSION, CniRunner, type CniCachedAttachment, type CniJson, type CniNetworkConfigList, type CniPluginConf, type CniResult, type CniRuntimeConf } from '../cni.ts';
+import { CNI_VERSION, CniRunner, podCniArgs, type CniCachedAttachment, type CniJson, type CniNetworkConfigList, type CniPluginConf, type CniResult, type CniRuntimeConf } from '../cni.ts';
 import { toNetworkResult } from '../cni-plugin.ts';
 import { createNetns, netnsExists, removeNetns } from '../netns.ts';
 import type { NetworkPlugin, NetworkResult, NetworkSandbox } from '../types.ts';
@@ -221,11 +221,7 @@ export class MultusNetworkPlugin implements NetworkPlugin {
       netns: sandbox.netnsPath,
       ifName: a.ifName,
       args: [
-        ['IgnoreUnknown', '1'],
-        ['K8S_POD_NAMESPACE', sandbox.pod.namespace],
-        ['K8S_POD_NAME', sandbox.pod.name],
-        ['K8S_POD_INFRA_CONTAINER_ID', sandbox.id],
-        ['K8S_POD_UID', sandbox.pod.uid],
+        ...podCniArgs(sandbox.id, sandbox.pod),
         // ignored by plugins (IgnoreUnknown); kept in the cache so network-status can name the NAD
         ['HEDGE_NAD', `${a.selection.namespace}/${a.selection.name}`],
       ],
