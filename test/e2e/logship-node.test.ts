@@ -246,7 +246,9 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
       await syslogLines();
       const m = await metrics().catch(() => '');
       const lagZero = [relpSink, lokiSink].every((k) => metric(m, 'hedge_logship_lag_bytes', k) === 0);
-      if (full.every((w) => sysOf(w) >= w.lines && lokiOf(w) >= w.lines) && mvm.every((w) => lagZero && sysOf(w) === lokiOf(w) && lokiOf(w) >= w.lines * 0.95)) return true;
+      // the microVM writer is slow under load (TCG): its stream is compared once its last line is in
+      const mvmDone = (w: Writer): boolean => (loki.streams.get(`${w.container}/${w.stream}`) ?? []).some((e) => e.line.startsWith(`${w.container} line ${w.lines - 1} `));
+      if (full.every((w) => sysOf(w) >= w.lines && lokiOf(w) >= w.lines) && mvm.every((w) => lagZero && mvmDone(w) && sysOf(w) === lokiOf(w) && lokiOf(w) >= w.lines * 0.95)) return true;
       await metrics().catch(() => '');
       if (trace) await appendFile(trace, `${((Date.now() - started) / 1000).toFixed(1)} ${explain().split('\n').slice(-10).join(' | ')}\n`);
       return undefined;
@@ -275,7 +277,9 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
       const mine = sys.filter((l) => l.sd.container === w.container);
       const nums = mine.map((l) => Number(new RegExp(`^${w.container} line (\\d+) x+$`).exec(l.msg)?.[1] ?? -1));
       if (w.runtime === 'microvm') {
-        assert.deepEqual(nums, lokiNums.get(w.container), `rsyslog ${w.container}: the same lines as Loki, in order`);
+        const lk = lokiNums.get(w.container)!;
+        const at = nums.findIndex((n, i) => n !== lk[i]);
+        assert.ok(at === -1 && nums.length === lk.length, `rsyslog ${w.container}: the same lines as Loki, in order (rsyslog ${nums.length}, Loki ${lk.length}; first difference at ${at}: rsyslog ${JSON.stringify(nums.slice(Math.max(0, at - 2), at + 3))}, Loki ${JSON.stringify(lk.slice(Math.max(0, at - 2), at + 3))})`);
         if (nums.length < w.lines) t.diagnostic(`microVM: ${w.lines - nums.length} of ${w.lines} lines never reached its CRI log (guest output lost across the node restart), missing from ${nums.findIndex((n, i) => n !== i)}`);
       } else {
         assert.equal(nums.length, w.lines, `rsyslog ${w.container}: ${nums.length} lines for ${w.lines} written`);
