@@ -324,8 +324,10 @@ describe('metrics.k8s.io, kubectl top and Prometheus through nodes/proxy on a re
     const util = up?.currentMetrics?.[0]?.resource?.current?.averageUtilization ?? 0;
     assert.ok(util > 50, `utilization above target: ${JSON.stringify(up)}`);
     assert.equal(up?.conditions?.find((c) => c.type === 'ScalingActive')?.status, 'True', JSON.stringify(up));
-    const get = await s.server.kubectl(['get', 'hpa', 'scaled']);
+    const get = await s.server.kubectl(['get', 'hpa', 'scaled', '--no-headers']);
     assert.equal(get.code, 0, get.stderr);
+    // kubectl shows the current utilization beside its target, as for upstream's printer
+    assert.match(get.stdout, /^scaled\s+Deployment\/scaled\s+cpu: \d+%\/50%\s+1\s+3\s+\d+\s+\S+\s*$/m, get.stdout);
 
     // a target far above what the pods use: back down to minReplicas (no stabilization window asked)
     await apply(hpa(100_000));

@@ -70,6 +70,7 @@ import { validateHorizontalPodAutoscaler } from '../validation/autoscaling.ts';
 import { crdResourceDef } from '../crd/index.ts';
 import { defaultNetworkPolicy, validateNetworkPolicy } from '../validation/network-policy.ts';
 import { networkPolicyTable } from '../table/network-policy.ts';
+import { horizontalPodAutoscalerTable } from '../table/autoscaling.ts';
 import { validateNetworkAttachmentDefinition } from '../validation/network-attachment-definition.ts';
 
 /** Verbs every ordinary upstream resource serves. */
@@ -286,6 +287,7 @@ function workloadResources(): ResourceDef[] {
       version: 'v2',
       namespaced: true,
       kind: 'HorizontalPodAutoscaler',
+      table: horizontalPodAutoscalerTable,
       plural: 'horizontalpodautoscalers',
       singular: 'horizontalpodautoscaler',
       shortNames: ['hpa'],
