@@ -11,6 +11,11 @@ export interface PodSyncConfig {
   backoffResetMs: number;
   /** how often each pod worker re-checks its containers (exits, probes) */
   resyncMs: number;
+  /**
+   * how often a steady pod (every container running, nothing pending) re-checks when its runtime
+   * reports exits as events (RuntimeHandler.watchExits); its probes still run on their periods
+   */
+  idleResyncMs?: number;
   /** the node's address, reported as status.hostIP */
   hostIP?: string;
   /** host resolv.conf copied into pods with dnsPolicy Default (and ClusterFirst without cluster DNS) */
@@ -34,6 +39,7 @@ export const defaultPodSyncConfig = (nodeName: string, dataDir: string): PodSync
   backoffMaxMs: 300_000,
   backoffResetMs: 600_000,
   resyncMs: 1_000,
+  idleResyncMs: 10_000,
   hostResolvConf: '/etc/resolv.conf',
   clusterDNS: [],
   clusterDomain: 'cluster.local',

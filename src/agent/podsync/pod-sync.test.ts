@@ -8,7 +8,8 @@ import type { KubeObject } from '../../api/object.ts';
 import { Labels } from './labels.ts';
 import { volumeDir } from '../volumes/paths.ts';
 import { eventually, Harness } from './testing/harness.ts';
-import type { ContainerId, SandboxId } from '../runtime/types.ts';
+import type { ContainerId, ContainerStatus as RuntimeContainerStatus, SandboxId } from '../runtime/types.ts';
+import { FakeRuntime } from '../runtime/testing/fake-runtime.ts';
 
 const cs = (p: Pod, name: string): ContainerStatus | undefined => p.status?.containerStatuses?.find((c) => c.name === name);
 const cond = (p: Pod, type: string): string | undefined => p.status?.conditions?.find((c) => c.type === type)?.status;
@@ -380,5 +381,52 @@ describe('volumes beside the sandbox', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('steady pods and exit events', () => {
+  /** a runtime that reports exits as events (as the OCI handler does from conmon's exit files) */
+  class EventedRuntime extends FakeRuntime {
+    readonly listeners = new Set<(id: ContainerId) => void>();
+    statusCalls = 0;
+    watchExits(l: (id: ContainerId) => void): () => void {
+      this.listeners.add(l);
+      return () => this.listeners.delete(l);
+    }
+    override async status(id: ContainerId): Promise<RuntimeContainerStatus> {
+      this.statusCalls++;
+      return super.status(id);
+    }
+    override exit(id: ContainerId, code: number): void {
+      super.exit(id, code);
+      for (const l of this.listeners) l(id);
+    }
+  }
+  let h: Harness;
+  let rt: EventedRuntime;
+  before(async () => {
+    h = await new Harness().init();
+    rt = new EventedRuntime({ now: () => h.clock.now() });
+    h.runtimes.set('runc', rt);
+    h.start();
+  });
+  after(() => h.close());
+
+  it('a steady pod is not re-checked every second; its container exit wakes it at once; the idle resync still looks', async () => {
+    await h.createPod('steady', { containers: [app()] });
+    await h.until('steady', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    await h.tick(); // the pass after Running: now steady
+    const before = rt.statusCalls;
+    for (let i = 0; i < 5; i++) await h.tick();
+    assert.equal(rt.statusCalls, before, 'parked through five 1 s ticks');
+    await h.tick(h.cfg.idleResyncMs);
+    assert.ok(rt.statusCalls > before, 'the idle resync re-checks the container');
+
+    // a crash: the event wakes the worker without the clock moving
+    const id = rt.byName('app')!.id;
+    rt.exit(id, 1);
+    await h.settle();
+    const p = await h.pod('steady');
+    assert.equal(cs(p!, 'app')?.lastState?.terminated?.exitCode ?? cs(p!, 'app')?.state?.terminated?.exitCode, 1, JSON.stringify(p?.status));
   });
 });

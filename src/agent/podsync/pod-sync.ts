@@ -81,6 +81,17 @@ export class PodSync {
       if (!signal.aborted) this.log.warn({ err }, 'RuntimeClass informer stopped; falling back to a GET per pod');
       this.runtimeClasses = undefined;
     });
+    // a container's exit wakes its pod's worker at once: steady pods need no per-second re-check
+    for (const h of this.deps.runtimes.values()) {
+      const stop = h.watchExits?.((id) => {
+        for (const w of this.workers.values()) {
+          if (!w.hasContainer(id)) continue;
+          w.handle({ type: 'tick' });
+          return;
+        }
+      });
+      if (stop) signal.addEventListener('abort', stop, { once: true });
+    }
     try {
       await informer.waitForSync(signal);
       logStartupPhase(this.log, 'pods listed');

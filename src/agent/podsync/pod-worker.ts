@@ -45,6 +45,8 @@ export class PodWorker {
   private lastStatusJson?: string;
   private wake?: () => void;
   private pendingWake = false;
+  /** the last pass threw (e.g. a status write the cloud refused): retry on the resync period */
+  private lastPassFailed = false;
   private finished = false;
   private parkedFlag = false;
   private readonly log: Logger;
@@ -184,13 +186,21 @@ export class PodWorker {
     this.lastStatusJson = JSON.stringify(this.pod.status ?? {});
   }
 
+  /** is `id` one of this pod's containers (current or the one before a restart)? */
+  hasContainer(id: string): boolean {
+    for (const r of this.records.values()) if (r.id === id) return true;
+    return false;
+  }
+
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted && !this.finished) {
       this.pendingWake = false;
       try {
         await this.reconcile(signal);
+        this.lastPassFailed = false;
       } catch (err) {
         if (signal.aborted) break;
+        this.lastPassFailed = true;
         this.log.error({ err }, 'pod sync failed');
       }
       if (this.finished || signal.aborted) break;
@@ -206,7 +216,7 @@ export class PodWorker {
     this.wake = () => ac.abort();
     this.parkedFlag = true;
     try {
-      await this.deps.clock.sleep(this.cfg.resyncMs, ac.signal);
+      await this.deps.clock.sleep(this.parkMs(), ac.signal);
     } catch {
       // woken early
     } finally {
@@ -214,6 +224,37 @@ export class PodWorker {
       this.wake = undefined;
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * How long to park: the resync period, or — for a steady pod whose runtime reports exits as
+   * events — the idle resync, cut short by the next probe due (an exit event wakes it earlier).
+   */
+  private parkMs(): number {
+    const base = this.cfg.resyncMs;
+    const idle = this.cfg.idleResyncMs ?? base;
+    if (idle <= base || !this.steady()) return base;
+    const now = this.deps.clock.now();
+    let at = now + idle;
+    for (const r of this.records.values()) for (const t of Object.values(r.probes)) if (t) at = Math.min(at, t.nextAt);
+    return Math.max(base, at - now);
+  }
+
+  /** nothing to do until something happens: every container up and started, the last pass clean */
+  private steady(): boolean {
+    if (this.gone || this.finalPhase || this.lastPassFailed || this.pod.metadata?.deletionTimestamp || !this.sandbox?.created || this.sandboxError) return false;
+    if (!this.deps.runtimes.get(this.sandbox.handler)?.watchExits) return false;
+    const apps = this.pod.spec?.containers ?? [];
+    if (apps.length === 0) return false;
+    for (const c of this.pod.spec?.initContainers ?? []) {
+      const o = this.records.get(`init/${c.name}`)?.observed;
+      if (!(o?.state === 'exited' && o.exitCode === 0) && !(c.restartPolicy === 'Always' && o?.state === 'running')) return false;
+    }
+    for (const c of apps) {
+      const r = this.records.get(`app/${c.name}`);
+      if (!r?.id || r.observed?.state !== 'running' || !r.started || r.waiting) return false;
+    }
+    return true;
   }
 
   /** One pass: terminate if deleted, else move containers one step toward the spec. */

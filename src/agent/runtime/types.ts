@@ -130,4 +130,10 @@ export interface RuntimeHandler {
    * cannot have its container logs rotated (agent/logs skips it).
    */
   reopenContainerLog?(id: ContainerId, signal: AbortSignal): Promise<void>;
+  /**
+   * Optional capability: calls `listener` with a container's id soon after its process exits, so a
+   * steady pod's worker can wait for that instead of re-checking every second (a missed event is
+   * still caught by the worker's slower idle resync). Returns the unsubscribe function.
+   */
+  watchExits?(listener: (id: ContainerId) => void): () => void;
 }

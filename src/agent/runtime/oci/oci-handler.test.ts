@@ -202,10 +202,15 @@ for (const rc of CASES) {
       assert.deepEqual(lines.filter((l) => l.endsWith('=ALLOWED')), [], `${rc.kind}: ${lines.join(', ')}`);
     });
 
-    test('exit code of a failing command lands in status', async () => {
-      const { id } = await newContainer(['sh', '-c', 'exit 3']);
+    test('exit code of a failing command lands in status, and the exit is reported as an event', async () => {
+      const exits: string[] = [];
+      const unwatch = h.watchExits((cid) => exits.push(cid));
+      const { id } = await newContainer(['sh', '-c', 'sleep 0.3; exit 3']);
       await h.start(id, signal());
-      await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 10_000, signal: signal(), what: 'exit' });
+      // conmon's exit file, seen by inotify: no status polling needed to learn of it
+      await waitFor(async () => exits.includes(id), { timeoutMs: 10_000, signal: signal(), what: 'exit event' });
+      unwatch();
+      assert.equal((await h.status(id, signal())).status.state, 'exited', 'status agrees once the event is in');
       const ex = (await h.status(id, signal())).status;
       assert.ok(ex.state === 'exited' && ex.exitCode === 3 && ex.reason === 'Error' && ex.finishedAt instanceof Date, JSON.stringify(ex));
       await h.remove(id, signal());

@@ -73,6 +73,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
   readonly #log: Logger;
   readonly #cgroupRoot: string;
   readonly #prevStats = new Map<string, ContainerStats>();
+  /**
+   * meta.json as this handler last wrote or read it: every pod worker asks each container's status
+   * once a second, and the file only changes through #writeMeta (a new agent starts empty).
+   */
+  readonly #metaText = new Map<string, string>();
   readonly #cli: OciRuntimeCli;
 
   async #span<T>(id: string, step: string, f: () => Promise<T>): Promise<T> {
@@ -185,11 +190,22 @@ export class OciRuntimeHandler implements RuntimeHandler {
   // ---- containers -------------------------------------------------------------------------
 
   async #readMeta(id: string): Promise<ContainerMeta | undefined> {
+    let text = this.#metaText.get(id);
     try {
-      return JSON.parse(await readFile(join(this.#containerDir(id), 'meta.json'), 'utf8')) as ContainerMeta;
+      if (text === undefined) {
+        text = await readFile(join(this.#containerDir(id), 'meta.json'), 'utf8');
+        this.#metaText.set(id, text);
+      }
+      return JSON.parse(text) as ContainerMeta; // a fresh object: callers change theirs before #writeMeta
     } catch {
       return undefined;
     }
+  }
+  async #writeMeta(id: string, meta: ContainerMeta): Promise<void> {
+    const text = JSON.stringify(meta);
+    this.#metaText.delete(id); // a failed write leaves the file as it was: read it again
+    await writeFileAtomic(join(this.#containerDir(id), 'meta.json'), text);
+    this.#metaText.set(id, text);
   }
   async #meta(id: string): Promise<ContainerMeta> {
     const m = await this.#readMeta(id);
@@ -258,7 +274,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
           for (const m of cfg.rootfs) await mountOne(m, rootfs, signal);
         }),
         this.#span(cfg.id, 'spec + meta write', () =>
-          Promise.all([writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta))]),
+          Promise.all([writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), this.#writeMeta(cfg.id, meta)]),
         ),
       ]);
       const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal);
@@ -266,13 +282,14 @@ export class OciRuntimeHandler implements RuntimeHandler {
       meta.pid = pid;
       const startTime = await procStartTime(pid);
       if (startTime) meta.pidStartTime = startTime;
-      await this.#span(cfg.id, 'meta write', () => writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(meta)));
+      await this.#span(cfg.id, 'meta write', () => this.#writeMeta(cfg.id, meta));
       this.#log.info({ container: cfg.id, name: cfg.name }, 'container created');
     } catch (err) {
       await this.remove(cfg.id, AbortSignal.timeout(30_000)).catch((e: unknown) =>
         this.#log.warn({ err: e, container: cfg.id }, 'cleanup after failed create'),
       );
       await rm(dir, { recursive: true, force: true });
+      this.#metaText.delete(cfg.id);
       throw err;
     }
   }
@@ -380,7 +397,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const res = await this.#span(id, 'runtime start', () => this.#cli.run(['start', id], sandbox.netnsPath, signal));
     if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
     meta.startedAt = new Date().toISOString();
-    await this.#span(id, 'meta write', () => writeFileAtomic(join(this.#containerDir(id), 'meta.json'), JSON.stringify(meta)));
+    await this.#span(id, 'meta write', () => this.#writeMeta(id, meta));
   }
 
   async #readExit(id: string): Promise<{ code: number; at: Date } | undefined> {
@@ -430,6 +447,37 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
   }
 
+  readonly #exitListeners = new Set<(id: ContainerId) => void>();
+  #exitWatcher: FSWatcher | undefined;
+
+  /** conmon's exit files, by inotify on the exits dir (one watch for every subscriber) */
+  watchExits(listener: (id: ContainerId) => void): () => void {
+    this.#exitListeners.add(listener);
+    if (!this.#exitWatcher) {
+      try {
+        this.#exitWatcher = watch(join(this.#o.stateDir, 'exits'), (_ev, name) => {
+          if (name === null) return; // the watch lost track: the workers' idle resync still finds the exit
+          for (const l of this.#exitListeners) l(name as ContainerId);
+        });
+        this.#exitWatcher.on('error', (err) => {
+          this.#log.warn({ err }, 'watching exit files failed; exits are found by the idle resync');
+          this.#exitWatcher?.close();
+          this.#exitWatcher = undefined;
+        });
+        this.#exitWatcher.unref();
+      } catch (err) {
+        this.#log.warn({ err }, 'cannot watch exit files; exits are found by the idle resync');
+      }
+    }
+    return () => {
+      this.#exitListeners.delete(listener);
+      if (this.#exitListeners.size === 0) {
+        this.#exitWatcher?.close();
+        this.#exitWatcher = undefined;
+      }
+    };
+  }
+
   async stop(id: ContainerId, opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<void> {
     const meta = await this.#meta(id);
     if (await this.#readExit(id)) return;
@@ -470,6 +518,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const rootfs = join(this.#bundle(id), 'rootfs');
     if (await isMountpoint(rootfs, signal)) await runChecked('umount', ['-R', rootfs], { signal });
     await rm(this.#containerDir(id), { recursive: true, force: true });
+    this.#metaText.delete(id);
     await rm(this.#exitFile(id), { force: true });
     await rm(join(this.#o.stateDir, 's', id), { recursive: true, force: true });
     this.#prevStats.delete(id);
@@ -477,11 +526,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async #state(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerState> {
     const id = meta.config.id;
+    // started and its process is still the one conmon reported: running, no exit file to look for
+    // (conmon writes it only after reaping the process) and no runtime exec needed
+    const started = meta.startedAt && meta.pid && meta.pid > 0 && meta.pidStartTime;
+    if (started && (await procStartTime(meta.pid!)) === meta.pidStartTime) return { state: 'running', startedAt: new Date(meta.startedAt!), pid: meta.pid! };
     const exit = await this.#readExit(id);
     if (exit) return this.#exited(meta, exit);
-    if (meta.startedAt && meta.pid && meta.pid > 0 && meta.pidStartTime) {
-      // started and its process is still the one conmon reported: running, no runtime exec needed
-      if ((await procStartTime(meta.pid)) === meta.pidStartTime) return { state: 'running', startedAt: new Date(meta.startedAt), pid: meta.pid };
+    if (started) {
       // gone: conmon writes the exit file right after reaping it (a dead conmon — a host reboot — never will)
       const exited = await this.#recordedExit(meta, signal);
       if (exited) return exited;
@@ -591,7 +642,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       const pids: number[] = [];
       for (const m of await this.#metas()) {
         if (m.config.sandboxId !== id) continue;
-        pids.push(Number((await readFile(join(this.#containerDir(m.config.id), 'pid'), 'utf8').catch(() => '0')).trim()));
+        pids.push(m.pid && m.pid > 0 ? m.pid : Number((await readFile(join(this.#containerDir(m.config.id), 'pid'), 'utf8').catch(() => '0')).trim()));
       }
       // runsc's containers live in the sandbox kernel: their /proc/<pid>/net is not the pod's
       const net = await readPodNetStats({ netnsPath: s.netnsPath, pids: this.#o.runtime.kind === 'runsc' ? [] : pids, signal });
