@@ -229,6 +229,8 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
     // the shipper restarts with the node; the pods keep running and writing meanwhile
     await node.stop();
     const lokiAtNodeStop = loki.count();
+    // where each writer's stream was when the node went down (the microVM's must be mid-stream for its restart path to count)
+    const atStop = writers.map((w) => `${w.container} ${lokiOf(w)}/${w.lines}`).join(', ');
     await node.start();
     const restartedAt = (Date.now() - started) / 1000;
     await waitUntil('shipping after the node restart', 30_000, async () => (loki.count() > lokiAtNodeStop ? true : undefined), explain);
@@ -298,7 +300,7 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
     t.diagnostic(
       `${total} lines from ${writers.length} containers (${mains.join(', ')}) written over ~${DURATION_S} s (${Math.round(total / DURATION_S)}/s); ` +
         `rsyslog outage + node restart at ${restartedAt.toFixed(1)} s; every line at rsyslog (RELP) and Loki exactly once, in order, ${caughtUp.toFixed(1)} s after the writers started; ` +
-        `log files from ${[...files.values()].reduce((a, f) => a + f.size, 0)} inodes shipped, ${rotatedNow} on disk now`,
+        `log files from ${[...files.values()].reduce((a, f) => a + f.size, 0)} inodes shipped, ${rotatedNow} on disk now; at Loki when the node stopped: ${atStop}`,
     );
   });
 });
