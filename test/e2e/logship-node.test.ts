@@ -229,44 +229,32 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
     // the shipper restarts with the node; the pods keep running and writing meanwhile
     await node.stop();
     const lokiAtNodeStop = loki.count();
+    // where each writer's stream was when the node went down (the microVM's must be mid-stream for its restart path to count)
+    const atStop = writers.map((w) => `${w.container} ${lokiOf(w)}/${w.lines}`).join(', ');
     await node.start();
     const restartedAt = (Date.now() - started) / 1000;
     await waitUntil('shipping after the node restart', 30_000, async () => (loki.count() > lokiAtNodeStop ? true : undefined), explain);
 
     // then all of it, everywhere
     const total = writers.reduce((a, w) => a + w.lines, 0);
-    const expected = (w: Writer): number => (w.runtime === 'microvm' ? lokiOf(w) : w.lines);
-    // the microVM's guest→host output path can lose its last lines across a node restart (seen: 17
-    // and 200 of 24,000-72,000, never written to the CRI log), so for it: what reached its CRI log
-    // (lag 0) at both sinks, the same lines, in order, at least 95% of them
-    const full = writers.filter((w) => w.runtime !== 'microvm');
-    const mvm = writers.filter((w) => w.runtime === 'microvm');
     const sysOf = (w: Writer): number => sysParsed.filter((l) => l.sd.container === w.container).length;
-    await waitUntil(`every line at both sinks`, 120_000, async () => {
+    // the microVM writer is slow under load (TCG), and its output waits in the guest while the node
+    // restarts (the writer blocks when the guest's unacknowledged buffer is full): 180 s
+    await waitUntil(`every line at both sinks`, 180_000, async () => {
       await syslogLines();
-      const m = await metrics().catch(() => '');
-      const lagZero = [relpSink, lokiSink].every((k) => metric(m, 'hedge_logship_lag_bytes', k) === 0);
-      // the microVM writer is slow under load (TCG): its stream is compared once its last line is in
-      const mvmDone = (w: Writer): boolean => (loki.streams.get(`${w.container}/${w.stream}`) ?? []).some((e) => e.line.startsWith(`${w.container} line ${w.lines - 1} `));
-      if (full.every((w) => sysOf(w) >= w.lines && lokiOf(w) >= w.lines) && mvm.every((w) => lagZero && mvmDone(w) && sysOf(w) === lokiOf(w) && lokiOf(w) >= w.lines * 0.95)) return true;
+      if (writers.every((w) => sysOf(w) >= w.lines && lokiOf(w) >= w.lines)) return true;
       await metrics().catch(() => '');
       if (trace) await appendFile(trace, `${((Date.now() - started) / 1000).toFixed(1)} ${explain().split('\n').slice(-10).join(' | ')}\n`);
       return undefined;
     }, explain);
     const caughtUp = (Date.now() - started) / 1000;
 
-    const lokiNums = new Map<string, number[]>();
     // Loki: each (container, stream) exactly its lines, in order, with the right labels
     for (const w of writers) {
       const entries = loki.streams.get(`${w.container}/${w.stream}`) ?? [];
       const nums = entries.map((e) => Number(new RegExp(`^${w.container} line (\\d+) x+$`).exec(e.line)?.[1] ?? -1));
-      lokiNums.set(w.container, nums);
-      if (w.runtime === 'microvm') {
-        assert.ok(nums.every((n, i) => i === 0 || n > nums[i - 1]!), `Loki ${w.container}: in order, none twice`);
-      } else {
-        assert.equal(nums.length, w.lines, `Loki ${w.container}: ${nums.length} lines for ${w.lines} written`);
-        assert.ok(nums.every((n, i) => n === i), `Loki ${w.container}: every line once, in order (first wrong at ${nums.findIndex((n, i) => n !== i)})`);
-      }
+      assert.equal(nums.length, w.lines, `Loki ${w.container}: ${nums.length} lines for ${w.lines} written`);
+      assert.ok(nums.every((n, i) => n === i), `Loki ${w.container}: every line once, in order (first wrong at ${nums.findIndex((n, i) => n !== i)})`);
       assert.deepEqual(entries[0]!.labels, { node: nodeName, namespace: NS, pod: w.pod, container: w.container, stream: w.stream });
       assert.ok(entries.every((e) => e.labels.pod === w.pod && e.labels.stream === w.stream), `Loki ${w.container}: labels`);
     }
@@ -276,21 +264,15 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
     for (const w of writers) {
       const mine = sys.filter((l) => l.sd.container === w.container);
       const nums = mine.map((l) => Number(new RegExp(`^${w.container} line (\\d+) x+$`).exec(l.msg)?.[1] ?? -1));
-      if (w.runtime === 'microvm') {
-        const lk = lokiNums.get(w.container)!;
-        const at = nums.findIndex((n, i) => n !== lk[i]);
-        assert.ok(at === -1 && nums.length === lk.length, `rsyslog ${w.container}: the same lines as Loki, in order (rsyslog ${nums.length}, Loki ${lk.length}; first difference at ${at}: rsyslog ${JSON.stringify(nums.slice(Math.max(0, at - 2), at + 3))}, Loki ${JSON.stringify(lk.slice(Math.max(0, at - 2), at + 3))})`);
-        if (nums.length < w.lines) t.diagnostic(`microVM: ${w.lines - nums.length} of ${w.lines} lines never reached its CRI log (guest output lost across the node restart), missing from ${nums.findIndex((n, i) => n !== i)}`);
-      } else {
-        assert.equal(nums.length, w.lines, `rsyslog ${w.container}: ${nums.length} lines for ${w.lines} written`);
-        assert.ok(nums.every((n, i) => n === i), `rsyslog ${w.container}: every line once, in order (first wrong at ${nums.findIndex((n, i) => n !== i)})`);
-      }
+      const wrong = nums.findIndex((n, i) => n !== i);
+      assert.equal(nums.length, w.lines, `rsyslog ${w.container}: ${nums.length} lines for ${w.lines} written (first wrong at ${wrong}: ${JSON.stringify(nums.slice(Math.max(0, wrong - 2), wrong + 3))})`);
+      assert.ok(wrong === -1, `rsyslog ${w.container}: every line once, in order (first wrong at ${wrong})`);
       assert.ok(
         mine.every((l) => l.sd.node === nodeName && l.sd.namespace === NS && l.sd.pod === w.pod && l.sd.stream === w.stream && l.sd.uid === uid.get(w.pod)),
         `rsyslog ${w.container}: labels ${JSON.stringify(mine.find((l) => l.sd.pod !== w.pod || l.sd.stream !== w.stream)?.sd)}`,
       );
     }
-    assert.equal(sys.length, writers.reduce((a, w) => a + expected(w), 0), 'nothing else reached rsyslog');
+    assert.equal(sys.length, total, 'nothing else reached rsyslog');
     const files = new Map(writers.map((w) => [w.container, new Set(sys.filter((l) => l.sd.container === w.container).map((l) => l.sd.id!.split(':')[0]))]));
     for (const w of writers.filter((x) => x.stream === 'stdout')) assert.ok(files.get(w.container)!.size > 1, `${w.container}'s log was rotated during the run (lines came from ${files.get(w.container)!.size} file(s))`);
 
@@ -307,7 +289,7 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
     const m = await metrics();
     for (const sink of [relpSink, lokiSink]) {
       assert.equal(metric(m, 'hedge_logship_lines_dropped_total', sink), 0, `${sink}: dropped\n${m}`);
-      assert.equal(metric(m, 'hedge_logship_lines_delivered_total', sink), writers.reduce((a, w) => a + expected(w), 0), `${sink}: delivered`);
+      assert.equal(metric(m, 'hedge_logship_lines_delivered_total', sink), total, `${sink}: delivered`);
       assert.equal(metric(m, 'hedge_logship_sink_up', sink), 1, `${sink}: up`);
     }
     assert.match(m, /^hedge_logship_buffer_limit_bytes 536870912$/m);
@@ -318,7 +300,7 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
     t.diagnostic(
       `${total} lines from ${writers.length} containers (${mains.join(', ')}) written over ~${DURATION_S} s (${Math.round(total / DURATION_S)}/s); ` +
         `rsyslog outage + node restart at ${restartedAt.toFixed(1)} s; every line at rsyslog (RELP) and Loki exactly once, in order, ${caughtUp.toFixed(1)} s after the writers started; ` +
-        `log files from ${[...files.values()].reduce((a, f) => a + f.size, 0)} inodes shipped, ${rotatedNow} on disk now`,
+        `log files from ${[...files.values()].reduce((a, f) => a + f.size, 0)} inodes shipped, ${rotatedNow} on disk now; at Loki when the node stopped: ${atStop}`,
     );
   });
 });

@@ -3,8 +3,13 @@
  * Talks to the host over one virtio-serial port with binary frames (see ../README.md):
  *   u32be len | u8 type | u32be id | payload[len-5]
  * Single-threaded poll loop: the port, every child's stdout/stderr pipe and a signalfd for
- * SIGCHLD. Writes to the port are blocking on purpose: while the host is disconnected
- * (agent restart) the guest driver blocks writers, so no output or exit event is lost.
+ * SIGCHLD. Writes to the port block while the host is disconnected (the guest driver does that),
+ * but that alone does not make output reliable: bytes qemu already wrote into the host's socket,
+ * or the host read but had not written to the log, are gone when the host process stops. So output
+ * goes in G_OUTPUT frames carrying the stream's byte offset, stays in a bounded per-stream buffer
+ * until the host acknowledges it (H_ACK, sent once it is in the CRI log), and a hello from a
+ * (re)connected host says where each stream resumes; everything after that is sent again. A full
+ * buffer stops reading the child's pipe: the writer blocks, nothing is dropped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,10 +39,22 @@ enum {
   H_START = 1, H_STDIN = 2, H_SIGNAL = 3, H_STATS = 4, H_HELLO = 5, H_MOUNT = 6, H_UMOUNT = 7,
   G_HELLO = 0x81, G_STARTED = 0x82, G_ERROR = 0x83, G_STDOUT = 0x84, G_STDERR = 0x85,
   G_EXIT = 0x86, G_STATS = 0x87, G_MOUNTED = 0x88,
+  H_ACK = 8, G_OUTPUT = 0x89,
 };
 
 #define MAXP 64
 #define MAXFRAME (1 << 20)
+
+/* unacknowledged output of one stream: bytes [acked, acked + len), of which `sent` went out on this connection */
+struct obuf {
+  char *b;
+  size_t cap, len, sent;
+  uint64_t acked;
+};
+/* per stream; past it the pipe is not read, so the writer blocks (back-pressure) */
+#define OBUF_MAX (512 * 1024)
+/* the virtio console driver takes at most 32 KiB per write(): one output frame = one write */
+#define OCHUNK (32 * 1024 - 32)
 
 struct proc {
   uint32_t id;
@@ -45,6 +62,7 @@ struct proc {
   int out, err, in;
   int exited;
   int status;
+  struct obuf ob[2];
 };
 
 static struct proc procs[MAXP];
@@ -75,11 +93,54 @@ static void writeall(int fd, const void *b, size_t n) {
 static void put32(unsigned char *b, uint32_t v) { b[0] = v >> 24; b[1] = v >> 16; b[2] = v >> 8; b[3] = v; }
 static uint32_t get32(const unsigned char *b) { return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3]; }
 
+/*
+ * Header and payload in one write(): a frame of up to 32 KiB is then never split between two
+ * host connections (a write blocked while the host is away queues nothing; qemu discards what a
+ * closing host did not take).
+ */
 static void sendf(int type, uint32_t id, const void *p, size_t n) {
+  static unsigned char f[9 + OCHUNK + 16];
   unsigned char h[9];
   put32(h, (uint32_t)(n + 5)); h[4] = (unsigned char)type; put32(h + 5, id);
+  if (n <= OCHUNK + 16) {
+    memcpy(f, h, 9);
+    if (n) memcpy(f + 9, p, n);
+    writeall(port, f, 9 + n);
+    return;
+  }
   writeall(port, h, 9);
-  if (n) writeall(port, p, n);
+  writeall(port, p, n);
+}
+
+static void put64(unsigned char *b, uint64_t v) { put32(b, (uint32_t)(v >> 32)); put32(b + 4, (uint32_t)v); }
+
+/* G_OUTPUT: u8 stream (1 stdout, 2 stderr) | u64be offset of the first byte | bytes */
+static void send_output(struct proc *pr, int s) {
+  static unsigned char f[9 + OCHUNK];
+  struct obuf *o = &pr->ob[s];
+  while (o->sent < o->len) {
+    size_t n = o->len - o->sent;
+    if (n > OCHUNK - 9) n = OCHUNK - 9;
+    f[0] = (unsigned char)(s + 1);
+    put64(f + 1, o->acked + o->sent);
+    memcpy(f + 9, o->b + o->sent, n);
+    o->sent += n;
+    sendf(G_OUTPUT, pr->id, f, 9 + n);
+  }
+}
+
+/* the host has bytes [0, upto) of the stream in its log: they need not be kept (or sent) again */
+static void obuf_ack(struct obuf *o, uint64_t upto) {
+  if (upto <= o->acked) return;
+  size_t d = upto - o->acked > o->len ? o->len : (size_t)(upto - o->acked);
+  memmove(o->b, o->b + d, o->len - d);
+  o->len -= d;
+  o->sent = o->sent > d ? o->sent - d : 0;
+  o->acked += d;
+}
+
+static void obuf_free(struct proc *pr) {
+  for (int s = 0; s < 2; s++) free(pr->ob[s].b);
 }
 
 static void senderr(uint32_t id, const char *what) {
@@ -104,25 +165,37 @@ static void readall(int fd, void *b, size_t n) {
   }
 }
 
-static void hello(void) {
+static struct proc *findp(uint32_t id) {
+  for (int i = 0; i < MAXP; i++) if (procs[i].id == id) return &procs[i];
+  return NULL;
+}
+
+/*
+ * A (re)connected host: its hello payload lists, per process stream, how far its log got
+ * (u32be id | u8 stream | u64be offset, repeated). Unacknowledged output after that is sent again,
+ * in order, before a replayed exit.
+ */
+static void hello(const unsigned char *p, size_t n) {
+  for (size_t off = 0; off + 13 <= n; off += 13) {
+    struct proc *pr = findp(get32(p + off));
+    int s = p[off + 4] - 1;
+    uint64_t at = ((uint64_t)get32(p + off + 5) << 32) | get32(p + off + 9);
+    if (pr && (s == 0 || s == 1)) obuf_ack(&pr->ob[s], at);
+  }
   struct utsname u;
   char b[512];
   uname(&u);
-  int n = snprintf(b, sizeof b, "%s\n%s", u.release, u.version);
-  sendf(G_HELLO, 0, b, (size_t)n);
+  int m = snprintf(b, sizeof b, "%s\n%s", u.release, u.version);
+  sendf(G_HELLO, 0, b, (size_t)m);
   /* replay what the (possibly restarted) host may have missed */
   for (int i = 0; i < MAXP; i++) {
     if (!procs[i].id) continue;
     unsigned char pb[4];
     put32(pb, (uint32_t)procs[i].pid);
     sendf(G_STARTED, procs[i].id, pb, 4);
+    for (int s = 0; s < 2; s++) { procs[i].ob[s].sent = 0; send_output(&procs[i], s); }
     if (procs[i].exited) { put32(pb, (uint32_t)procs[i].status); sendf(G_EXIT, procs[i].id, pb, 4); }
   }
-}
-
-static struct proc *findp(uint32_t id) {
-  for (int i = 0; i < MAXP; i++) if (procs[i].id == id) return &procs[i];
-  return NULL;
 }
 
 /* entries: NUL-terminated strings, first byte is the key */
@@ -538,12 +611,30 @@ static void do_stats(uint32_t id) {
   sendf(G_STATS, id, logbuf, len);
 }
 
-/* returns 0 on EOF */
-static int pump(struct proc *pr, int fd, int type) {
-  static char b[65536];
+/*
+ * Reads the pipe into the stream's buffer and sends it; returns 0 on EOF, 1 when the pipe is
+ * empty or the buffer full (unacknowledged output at OBUF_MAX: the poll loop stops watching the
+ * pipe until acks come; `drain` (at exit) waits for them here instead).
+ */
+static void serve_port(void);
+static int pump(struct proc *pr, int fd, int s, int drain) {
+  struct obuf *o = &pr->ob[s];
   for (;;) {
-    ssize_t r = read(fd, b, sizeof b);
-    if (r > 0) { sendf(type, pr->id, b, (size_t)r); continue; }
+    if (o->len >= OBUF_MAX) {
+      if (!drain) return 1;
+      serve_port();
+      continue;
+    }
+    if (o->cap < o->len + OCHUNK) {
+      size_t c = o->cap ? o->cap * 2 : 2 * OCHUNK;
+      while (c < o->len + OCHUNK) c *= 2;
+      char *nb = realloc(o->b, c);
+      if (!nb) { if (!drain) return 1; serve_port(); continue; }
+      o->b = nb; o->cap = c;
+    }
+    size_t room = OBUF_MAX - o->len < OCHUNK ? OBUF_MAX - o->len : OCHUNK;
+    ssize_t r = read(fd, o->b + o->len, room);
+    if (r > 0) { o->len += (size_t)r; send_output(pr, s); continue; }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno == EAGAIN) return 1;
     return 0;
@@ -551,8 +642,9 @@ static int pump(struct proc *pr, int fd, int type) {
 }
 
 static void finish(struct proc *pr) {
-  if (pr->out >= 0) { pump(pr, pr->out, G_STDOUT); close(pr->out); pr->out = -1; }
-  if (pr->err >= 0) { pump(pr, pr->err, G_STDERR); close(pr->err); pr->err = -1; }
+  /* the pipes stay non-blocking: a grandchild may still hold them open */
+  if (pr->out >= 0) { pump(pr, pr->out, 0, 1); close(pr->out); pr->out = -1; }
+  if (pr->err >= 0) { pump(pr, pr->err, 1, 1); close(pr->err); pr->err = -1; }
   if (pr->in >= 0) { close(pr->in); pr->in = -1; }
   unsigned char b[4];
   put32(b, (uint32_t)pr->status);
@@ -576,7 +668,12 @@ static void reap(void) {
 static void handle(int type, uint32_t id, char *p, size_t n) {
   struct proc *pr;
   switch (type) {
-    case H_HELLO: hello(); break;
+    case H_HELLO: hello((unsigned char *)p, n); break;
+    case H_ACK:
+      /* u8 stream | u64be offset: the host's log has the stream up to there */
+      pr = findp(id);
+      if (pr && n >= 9 && (p[0] == 1 || p[0] == 2)) obuf_ack(&pr->ob[p[0] - 1], ((uint64_t)get32((unsigned char *)p + 1) << 32) | get32((unsigned char *)p + 5));
+      break;
     case H_START: do_start(id, p, n); break;
     case H_MOUNT: do_mount(id, p, n); break;
     case H_UMOUNT: do_umount(id, p, n); break;
@@ -592,9 +689,21 @@ static void handle(int type, uint32_t id, char *p, size_t n) {
       if (!pr) break;
       if (n >= 1 && !pr->exited) kill(pr->pid, p[0]);
       /* signal 0 = forget: the host has recorded the exit */
-      if (n >= 1 && p[0] == 0 && pr->exited) memset(pr, 0, sizeof *pr), pr->out = pr->err = pr->in = -1;
+      if (n >= 1 && p[0] == 0 && pr->exited) obuf_free(pr), memset(pr, 0, sizeof *pr), pr->out = pr->err = pr->in = -1;
       break;
   }
+}
+
+static char *rbuf;
+/* one request from the host (blocks until it is there) */
+static void serve_port(void) {
+  unsigned char h[9];
+  readall(port, h, 9);
+  uint32_t len = get32(h);
+  if (len < 5 || len > MAXFRAME) die("bad frame");
+  readall(port, rbuf, len - 5);
+  rbuf[len - 5] = 0;
+  handle(h[4], get32(h + 5), rbuf, len - 5);
 }
 
 int main(void) {
@@ -608,8 +717,8 @@ int main(void) {
   sigaddset(&s, SIGCHLD);
   sigprocmask(SIG_BLOCK, &s, NULL);
   int sfd = signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
-  hello();
-  char *buf = malloc(MAXFRAME);
+  hello(NULL, 0);
+  rbuf = malloc(MAXFRAME + 1);
   for (;;) {
     struct pollfd pf[2 + 2 * MAXP];
     struct proc *owner[2 + 2 * MAXP];
@@ -618,8 +727,9 @@ int main(void) {
     pf[nf++] = (struct pollfd){ sfd, POLLIN, 0 };
     for (int i = 0; i < MAXP; i++) {
       if (!procs[i].id) continue;
-      if (procs[i].out >= 0) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].out, POLLIN, 0 }; }
-      if (procs[i].err >= 0) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].err, POLLIN, 0 }; }
+      /* a stream whose unacknowledged output is at the bound is not read: its writer blocks */
+      if (procs[i].out >= 0 && procs[i].ob[0].len < OBUF_MAX) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].out, POLLIN, 0 }; }
+      if (procs[i].err >= 0 && procs[i].ob[1].len < OBUF_MAX) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].err, POLLIN, 0 }; }
     }
     if (poll(pf, (nfds_t)nf, -1) < 0) continue;
     if (pf[1].revents) {
@@ -632,19 +742,13 @@ int main(void) {
       struct proc *pr = owner[i];
       int isout = pf[i].fd == pr->out;
       if (pf[i].fd != pr->out && pf[i].fd != pr->err) continue;
-      if (!pump(pr, pf[i].fd, isout ? G_STDOUT : G_STDERR)) {
+      if (!pump(pr, pf[i].fd, isout ? 0 : 1, 0)) {
         close(pf[i].fd);
         if (isout) pr->out = -1; else pr->err = -1;
       }
     }
     if (pf[0].revents & POLLIN) {
-      unsigned char h[9];
-      readall(port, h, 9);
-      uint32_t len = get32(h);
-      if (len < 5 || len > MAXFRAME) die("bad frame");
-      readall(port, buf, len - 5);
-      buf[len - 5] = 0;
-      handle(h[4], get32(h + 5), buf, len - 5);
+      serve_port();
     } else if (pf[0].revents & (POLLHUP | POLLERR)) {
       usleep(20000); /* host disconnected; wait for it to come back */
     }

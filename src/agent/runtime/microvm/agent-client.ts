@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { HedgeError } from '../../../lib/errors.ts';
 import { encodeGuestVolume, type GuestVolume } from './guest-volumes.ts';
-import { encodeEntries, encodeFrame, FrameDecoder, GuestFrame, HostFrame, type Frame } from './frames.ts';
+import { decodeOutput, encodeAck, encodeEntries, encodeFrame, FrameDecoder, GuestFrame, HostFrame, type Frame, type OutputStream } from './frames.ts';
 
 export interface GuestKernel {
   release: string;
@@ -43,10 +43,21 @@ export interface GuestMountSpec {
 }
 
 export interface GuestAgentEvents {
-  output: [id: number, stream: 'stdout' | 'stderr', data: Buffer];
+  /** `offset`: the stream offset of data's first byte (undefined from an older guest, which sends none) */
+  output: [id: number, stream: OutputStream, data: Buffer, offset: number | undefined];
   started: [id: number, pid: number];
   exit: [id: number, status: number];
   close: [];
+}
+
+export interface ConnectOptions {
+  timeoutMs: number;
+  signal: AbortSignal;
+  attemptMs?: number;
+  /** the hello payload (where each process stream resumes, `encodeResume`), built per attempt */
+  hello?: () => Buffer;
+  /** called with each attempt's client before its hello is sent: register 'output'/'exit' listeners here */
+  attach?: (c: GuestAgentClient) => void;
 }
 
 interface Pending {
@@ -94,14 +105,14 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
    * connection without a hello within `attemptMs` is dropped and made again; that re-sends the
    * port-open event to the guest.
    */
-  static async connect(path: string, o: { timeoutMs: number; signal: AbortSignal; attemptMs?: number }): Promise<GuestAgentClient> {
+  static async connect(path: string, o: ConnectOptions): Promise<GuestAgentClient> {
     const deadline = Date.now() + o.timeoutMs;
     const attemptMs = o.attemptMs ?? 1500;
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0 || o.signal.aborted) throw new HedgeError('Timeout', `no hello from the guest agent within ${o.timeoutMs} ms`);
       try {
-        return await GuestAgentClient.#attempt(path, Math.min(attemptMs, left), o.signal);
+        return await GuestAgentClient.#attempt(path, Math.min(attemptMs, left), o);
       } catch (err) {
         if (o.signal.aborted || Date.now() >= deadline) throw err;
         if (!(err instanceof HedgeError && err.code === 'Timeout')) await new Promise((r) => setTimeout(r, 50));
@@ -109,7 +120,8 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
     }
   }
 
-  static async #attempt(path: string, timeoutMs: number, signal: AbortSignal): Promise<GuestAgentClient> {
+  static async #attempt(path: string, timeoutMs: number, o: ConnectOptions): Promise<GuestAgentClient> {
+    const signal = o.signal;
     const sock = await new Promise<Socket>((resolve, reject) => {
       const s = connect(path);
       s.once('connect', () => resolve(s));
@@ -118,8 +130,10 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
       throw new HedgeError('Unavailable', `connect guest agent ${path}: ${err.message}`, { cause: err });
     });
     const c = new GuestAgentClient(sock);
+    // before the hello: what the guest sends right after its hello (replayed exits, resent output) must find listeners
+    o.attach?.(c);
     try {
-      c.#send(HostFrame.hello, 0);
+      c.#send(HostFrame.hello, 0, o.hello?.());
       await c.#waitHello(timeoutMs, signal);
     } catch (err) {
       c.close();
@@ -169,8 +183,19 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
       }
       case GuestFrame.stdout:
       case GuestFrame.stderr:
-        this.emit('output', f.id, f.type === GuestFrame.stdout ? 'stdout' : 'stderr', f.payload);
+        this.emit('output', f.id, f.type === GuestFrame.stdout ? 'stdout' : 'stderr', f.payload, undefined);
         return;
+      case GuestFrame.output: {
+        let o: ReturnType<typeof decodeOutput>;
+        try {
+          o = decodeOutput(f.payload);
+        } catch (err) {
+          this.#sock.destroy(err as Error);
+          return;
+        }
+        this.emit('output', f.id, o.stream, o.data, o.offset);
+        return;
+      }
       case GuestFrame.exit:
         this.emit('exit', f.id, f.payload.readUInt32BE(0));
         return;
@@ -262,6 +287,11 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
 
   stdin(id: number, data: Buffer | null): void {
     this.#send(HostFrame.stdin, id, data ?? Buffer.alloc(0));
+  }
+
+  /** the host's log holds the stream up to `offset`: the guest may drop it from its buffer */
+  ack(id: number, stream: OutputStream, offset: number): void {
+    if (!this.#closed) this.#send(HostFrame.ack, id, encodeAck(stream, offset));
   }
 
   kill(id: number, sig: number): void {

@@ -16,25 +16,39 @@ export function criTimestamp(d: Date = new Date()): string {
 
 export class CriLogWriter {
   readonly #path: string;
-  readonly #rest: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+  /** the stream's bytes after its last newline, not yet in the file (kept as bytes: a chunk may end inside a UTF-8 character) */
+  readonly #rest: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
 
   constructor(path: string) {
     this.#path = path;
     mkdirSync(dirname(path), { recursive: true });
   }
 
+  /** bytes of the stream taken by `write` but not yet in the file (a line without its newline) */
+  pending(stream: 'stdout' | 'stderr'): number {
+    return this.#rest[stream].length;
+  }
+
+  /** forgets the pending bytes (they will be written again); returns how many */
+  discardPending(stream: 'stdout' | 'stderr'): number {
+    const n = this.#rest[stream].length;
+    this.#rest[stream] = Buffer.alloc(0);
+    return n;
+  }
+
   write(stream: 'stdout' | 'stderr', data: Buffer): void {
-    const text = this.#rest[stream] + data.toString('utf8');
-    const parts = text.split('\n');
-    let rest = parts.pop() ?? '';
+    let buf = this.#rest[stream].length ? Buffer.concat([this.#rest[stream], data]) : data;
     const ts = criTimestamp();
     let out = '';
-    for (const line of parts) out += record(ts, stream, line, 'F');
-    while (rest.length >= MAX_RECORD) {
-      out += record(ts, stream, rest.slice(0, MAX_RECORD), 'P');
-      rest = rest.slice(MAX_RECORD);
+    for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a)) {
+      out += record(ts, stream, buf.toString('utf8', 0, nl), 'F');
+      buf = buf.subarray(nl + 1);
     }
-    this.#rest[stream] = rest;
+    while (buf.length >= MAX_RECORD) {
+      out += record(ts, stream, buf.toString('utf8', 0, MAX_RECORD), 'P');
+      buf = buf.subarray(MAX_RECORD);
+    }
+    this.#rest[stream] = Buffer.from(buf);
     if (out) appendFileSync(this.#path, out);
   }
 
@@ -43,8 +57,8 @@ export class CriLogWriter {
     const ts = criTimestamp();
     let out = '';
     for (const s of ['stdout', 'stderr'] as const) {
-      if (this.#rest[s]) out += record(ts, s, this.#rest[s], 'F');
-      this.#rest[s] = '';
+      if (this.#rest[s].length) out += record(ts, s, this.#rest[s].toString('utf8'), 'F');
+      this.#rest[s] = Buffer.alloc(0);
     }
     if (out) appendFileSync(this.#path, out);
   }

@@ -4,7 +4,7 @@
  * Request payloads are NUL-terminated entries whose first byte is the key, which keeps the C
  * side a few lines of parsing.
  */
-export const HostFrame = { start: 1, stdin: 2, signal: 3, stats: 4, hello: 5, mount: 6, umount: 7 } as const;
+export const HostFrame = { start: 1, stdin: 2, signal: 3, stats: 4, hello: 5, mount: 6, umount: 7, ack: 8 } as const;
 export const GuestFrame = {
   hello: 0x81,
   started: 0x82,
@@ -14,7 +14,44 @@ export const GuestFrame = {
   exit: 0x86,
   stats: 0x87,
   mounted: 0x88,
+  /** output with its stream offset (replaces stdout/stderr, which older guests still send) */
+  output: 0x89,
 } as const;
+
+export type OutputStream = 'stdout' | 'stderr';
+const STREAM_CODE: Record<OutputStream, number> = { stdout: 1, stderr: 2 };
+
+/** G_OUTPUT payload: `u8 stream (1 stdout, 2 stderr) | u64be offset of the first byte | bytes` */
+export function decodeOutput(p: Buffer): { stream: OutputStream; offset: number; data: Buffer } {
+  if (p.length < 9 || (p[0] !== 1 && p[0] !== 2)) throw new Error(`bad output frame (${p.length} bytes, stream ${p[0]})`);
+  return { stream: p[0] === 1 ? 'stdout' : 'stderr', offset: Number(p.readBigUInt64BE(1)), data: p.subarray(9) };
+}
+
+export function encodeOutput(stream: OutputStream, offset: number, data: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUInt8(STREAM_CODE[stream], 0);
+  h.writeBigUInt64BE(BigInt(offset), 1);
+  return Buffer.concat([h, data]);
+}
+
+/** H_ACK payload: `u8 stream | u64be offset`: the host's log holds the stream's bytes up to there */
+export function encodeAck(stream: OutputStream, offset: number): Buffer {
+  const b = Buffer.alloc(9);
+  b.writeUInt8(STREAM_CODE[stream], 0);
+  b.writeBigUInt64BE(BigInt(offset), 1);
+  return b;
+}
+
+/** H_HELLO payload: where each process stream resumes, `u32be id | u8 stream | u64be offset` repeated */
+export function encodeResume(entries: { id: number; stream: OutputStream; offset: number }[]): Buffer {
+  const b = Buffer.alloc(entries.length * 13);
+  entries.forEach((e, i) => {
+    b.writeUInt32BE(e.id >>> 0, i * 13);
+    b.writeUInt8(STREAM_CODE[e.stream], i * 13 + 4);
+    b.writeBigUInt64BE(BigInt(e.offset), i * 13 + 5);
+  });
+  return b;
+}
 
 export interface Frame {
   type: number;

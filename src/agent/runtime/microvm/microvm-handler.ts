@@ -10,6 +10,7 @@
  *   s/<hash>.qmp, s/<hash>.agent  unix sockets (short: sun_path is 108 bytes)
  *   containers/<cid>/meta.json    ContainerConfig + guest process id, SCSI slot, guest root
  *   containers/<cid>/exit.json    exit code + time, written when the guest reports the exit
+ *   containers/<cid>/log-offsets  bytes of each output stream in the CRI log (where the guest resumes)
  *   images/<key>.ext4             read-only rootfs images shared by all VMs
  */
 import { createHash } from 'node:crypto';

@@ -3,6 +3,7 @@
  * running VMs (layout in microvm-handler.ts). Reads of a missing or torn file are "absent".
  */
 import { createHash } from 'node:crypto';
+import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { notFound } from '../../../lib/errors.ts';
@@ -48,6 +49,15 @@ export interface ExitRecord {
   finishedAt: string;
   reason?: string;
 }
+
+/** bytes of each guest output stream that are in the container's CRI log */
+export interface LogOffsets {
+  stdout: number;
+  stderr: number;
+}
+
+/** log-offsets is one fixed-size record rewritten in place: no truncation, so a reader never sees it empty */
+const OFFSETS_RECORD = 64;
 
 export class MicroVmStateFiles {
   constructor(readonly stateDir: string) {}
@@ -99,6 +109,28 @@ export class MicroVmStateFiles {
       if (m) out.push(m);
     }
     return out;
+  }
+
+  /** how far the container's log got (absent: nothing written yet, or a container of an older agent) */
+  readLogOffsets(cid: ContainerId): LogOffsets | undefined {
+    try {
+      const [stdout, stderr] = readFileSync(join(this.containerDir(cid), 'log-offsets'), 'utf8').trim().split(' ').map(Number);
+      return Number.isSafeInteger(stdout) && Number.isSafeInteger(stderr) ? { stdout: stdout!, stderr: stderr! } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  /**
+   * Synchronous, right after the log append it describes: the log and its offsets differ only if
+   * the process dies between the two (then the guest resends that batch once more).
+   */
+  writeLogOffsets(cid: ContainerId, o: LogOffsets): void {
+    const fd = openSync(join(this.containerDir(cid), 'log-offsets'), constants.O_WRONLY | constants.O_CREAT, 0o644);
+    try {
+      writeSync(fd, `${o.stdout} ${o.stderr}`.padEnd(OFFSETS_RECORD - 1) + '\n', 0);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   readExit(cid: ContainerId): Promise<ExitRecord | undefined> {
