@@ -39,6 +39,8 @@ export interface AgentConfig {
   leaseRenewIntervalMs: number;
   backoff: { baseMs: number; maxMs: number; resetMs: number };
   podResyncMs: number;
+  /** a steady pod's re-check period when its runtime reports exits (PodSyncConfig.idleResyncMs) */
+  podIdleResyncMs?: number;
   defaultRuntimeHandler: string;
   clusterDNS: string[];
   clusterDomain: string;
@@ -68,6 +70,7 @@ export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
     leaseRenewIntervalMs: 10_000,
     backoff: { baseMs: ps.backoffBaseMs, maxMs: ps.backoffMaxMs, resetMs: ps.backoffResetMs },
     podResyncMs: ps.resyncMs,
+    podIdleResyncMs: ps.idleResyncMs,
     defaultRuntimeHandler: ps.defaultHandler,
     clusterDNS: ps.clusterDNS,
     clusterDomain: ps.clusterDomain,
@@ -132,6 +135,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     backoffMaxMs: cfg.backoff.maxMs,
     backoffResetMs: cfg.backoff.resetMs,
     resyncMs: cfg.podResyncMs,
+    idleResyncMs: cfg.podIdleResyncMs,
     hostIP: cfg.internalIP,
     hostResolvConf: cfg.hostResolvConf,
     clusterDNS: cfg.clusterDNS,
