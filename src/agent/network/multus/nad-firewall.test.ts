@@ -24,7 +24,7 @@ function skipReason(): string | undefined {
 
 const target: PolicyPod = { namespace: 'n', name: 'p', labels: { app: 'p' }, ips: [], namedPorts: { web: [{ protocol: 'TCP', port: 8080 }] } };
 const sandbox = (netns = '/x'): NadSandbox => ({ id: 'sb', netns, pod: { namespace: 'n', name: 'p' }, interfaces: [{ name: 'net1', mac: '02:00:00:00:00:01', addresses: [{ address: '192.0.2.5', family: 4 }] }] });
-const policy = (name: string, spec: NetworkPolicy['spec']): NetworkPolicy => ({ metadata: { namespace: 'n', name }, spec: { podSelector: { matchLabels: { app: 'p' } }, ...spec } });
+const policy = (name: string, spec: Omit<NonNullable<NetworkPolicy['spec']>, 'podSelector'>): NetworkPolicy => ({ metadata: { namespace: 'n', name }, spec: { podSelector: { matchLabels: { app: 'p' } }, ...spec } });
 const nad = (policies: NetworkPolicy[]): Parameters<NadFirewall['setPolicy']>[0] => ({ input: { policies, pods: [], namespaces: { n: {} } }, localPod: (ns, name) => (ns === 'n' && name === 'p' ? target : undefined) });
 
 it('renders the guard always, closed until the policies are known, the pod\'s chains once they are', () => {
