@@ -51,11 +51,11 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
     assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
     return r.stdout;
   };
-  const pod = (name: string, annotations: Record<string, string>, runtimeClassName: string, command = ECHO_IP, extra: { labels?: Record<string, string>; netAdmin?: boolean } = {}): string =>
+  const pod = (name: string, annotations: Record<string, string>, runtimeClassName: string, command = ECHO_IP, extra: { labels?: Record<string, string>; netAdmin?: boolean; namespace?: string } = {}): string =>
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace: 'default', annotations, ...(extra.labels ? { labels: extra.labels } : {}) },
+      metadata: { name, namespace: extra.namespace ?? 'default', annotations, ...(extra.labels ? { labels: extra.labels } : {}) },
       spec: {
         nodeName: c.node('a').nodeName,
         runtimeClassName,
@@ -144,15 +144,25 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
         metadata: { name: 'policed-in', namespace: 'default' },
         spec: { podSelector: { matchLabels: { app: 'policed' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ ipBlock: { cidr } }], ports: [{ port: 8080 }] }] },
       });
+    /** waits until host B's fetch succeeds (want) or fails; a timeout names the NAD tables of host A's pods */
+    const reachesBe = async (what: string, want: boolean): Promise<void> => {
+      try {
+        await waitUntil(what, 30_000, async () => ((await reaches()) === want ? true : undefined), () => c.explain());
+      } catch (err) {
+        const dirs = await readdir(c.node('a').netnsDir).catch(() => [] as string[]);
+        const tables = await Promise.all(dirs.map(async (d) => (await run('nsenter', [`--net=${join(c.node('a').netnsDir, d)}`, '--', 'nft', 'list', 'table', 'inet', 'hedge-nad'])).stdout));
+        throw new Error(`${(err as Error).message}\nNAD tables on host A:\n${tables.join('\n')}`, { cause: err });
+      }
+    };
     const reaches = async (): Promise<boolean> => (await c.host('b').exec('busybox', ['wget', '-qO-', '-T', '3', url], { timeoutMs: 10_000 })).code === 0;
     // host B is admitted by its address: the policy is in force and still lets it in
     await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));
-    await waitUntil('host B still admitted', 30_000, async () => ((await reaches()) ? true : undefined), () => c.explain());
+    await reachesBe('host B still admitted', true);
     // no rule admits host B any more: denied on the macvlan, which the node's bridge never sees
     await kubectl(['apply', '-f', '-'], allowFrom('192.0.2.0/24'));
-    await waitUntil('host B denied on net1', 30_000, async () => ((await reaches()) ? undefined : true), () => c.explain());
+    await reachesBe('host B denied on net1', false);
     await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));
-    await waitUntil('host B admitted again', 30_000, async () => ((await reaches()) ? true : undefined), () => c.explain());
+    await reachesBe('host B admitted again', true);
 
     // the guard: gratuitous ARP claiming another L2 address from the pod (NET_RAW is in the default set)
     const spoofed = `${prefix}.250`;
@@ -169,12 +179,15 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
   });
 
   it('a pod with CAP_NET_ADMIN gets no NAD interface (it could rewrite the firewall in its namespace)', async () => {
-    await kubectl(['apply', '-f', '-'], pod('lan-netadmin', { 'k8s.v1.cni.cncf.io/networks': 'lan' }, 'runc', 'exec sleep 3600', { netAdmin: true }));
+    // baseline PodSecurity refuses NET_ADMIN in `default`: a namespace that allows it, the NAD from `default`
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'netadmin', labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } }));
+    await kubectl(['apply', '-f', '-'], pod('lan-netadmin', { 'k8s.v1.cni.cncf.io/networks': 'default/lan' }, 'runc', 'exec sleep 3600', { netAdmin: true, namespace: 'netadmin' }));
     const ev = await waitUntil('FailedCreatePodSandBox event', 60_000, async () => {
-      const out = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=lan-netadmin', '-o', 'json']);
+      const out = await kubectl(['get', 'events', '-n', 'netadmin', '--field-selector', 'involvedObject.name=lan-netadmin', '-o', 'json']);
       return (JSON.parse(out) as { items: { reason: string; message: string }[] }).items.find((e) => e.reason === 'FailedCreatePodSandBox');
     }, () => c.explain());
     assert.match(ev.message, /CAP_NET_ADMIN/);
+    await kubectl(['delete', 'namespace', 'netadmin', '--wait=true', '--timeout=60s']);
   });
 
   it('a pod naming a missing NAD gets a clear FailedCreatePodSandBox event, not a crash', async () => {
@@ -206,7 +219,7 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
   });
 
   it('deleting the pods leaves no macvlan link, namespace or cached attachment on host A', async () => {
-    await kubectl(['delete', 'pod', 'lan-primary', 'lan-extra', 'lan-policed', 'lan-netadmin', 'lan-missing', 'lan-ipvlan', '--ignore-not-found', '--wait=true', '--timeout=60s']);
+    await kubectl(['delete', 'pod', 'lan-primary', 'lan-extra', 'lan-policed', 'lan-missing', 'lan-ipvlan', '--ignore-not-found', '--wait=true', '--timeout=60s']);
     const hostA = c.host('a');
     const node = c.node('a');
     await waitUntil('no pod links on host A', 30_000, async () => {
