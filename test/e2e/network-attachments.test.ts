@@ -154,7 +154,7 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
         throw new Error(`${(err as Error).message}\nNAD tables on host A:\n${tables.join('\n')}`, { cause: err });
       }
     };
-    const reaches = async (): Promise<boolean> => (await c.host('b').exec('busybox', ['wget', '-qO-', '-T', '3', url], { timeoutMs: 10_000 })).code === 0;
+    const reaches = async (): Promise<boolean> => (await c.host('b').exec('busybox', ['timeout', '5', 'busybox', 'wget', '-qO-', url], { timeoutMs: 10_000 })).code === 0;
     // host B is admitted by its address: the policy is in force and still lets it in
     await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));
     await reachesBe('host B still admitted', true);
