@@ -1,6 +1,6 @@
 import { ServiceProxy } from '../agent/network/proxy/index.ts';
 import { PolicyController } from '../agent/network/policy/controller.ts';
-import { MultusNetworkPlugin } from '../agent/network/multus/index.ts';
+import { MultusNetworkPlugin, NadFirewall } from '../agent/network/multus/index.ts';
 import { Resources } from '../client/resources.ts';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -223,8 +223,11 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     throw err;
   }
   if (dns) labels[CLUSTER_DNS_LABEL] = dns.address.host;
+  // NAD interfaces bypass the bridge: their guard and NetworkPolicy live in each pod's netns
+  const nadFirewall = new NadFirewall({ enforcePolicy: settings.networkPolicy, logger: logger.child({ component: 'network-policy' }) });
   // Multus annotations pick each pod's networks (NetworkAttachmentDefinitions read through the hub)
   const network = new MultusNetworkPlugin({
+    firewall: nadFirewall,
     cluster: clusterNetwork,
     clusterNetworkName: 'hedge',
     nads: { get: (namespace, name, signal) => client.get(Resources.networkattachmentdefinitions, name, { namespace, signal }) },
@@ -311,7 +314,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
           .catch((err: unknown) => logger.error({ err, component: 'service-proxy' }, 'service proxy stopped'));
   // NetworkPolicy for this node's pods, every runtime (rules match pod addresses); the table goes on stop
   const policyDone = settings.networkPolicy
-    ? new PolicyController({ client, nodeName, logger, table: settings.networkPolicyTable })
+    ? new PolicyController({ client, nodeName, logger, table: settings.networkPolicyTable, nadFirewall })
         .run(stop.signal)
         .catch((err: unknown) => logger.error({ err, component: 'network-policy' }, 'network policy controller stopped'))
     : Promise.resolve();

@@ -7,6 +7,9 @@
  * - a gVisor pod with the NAD as an extra interface (`k8s.v1.cni.cncf.io/networks`) keeps its
  *   cluster pod IP and also answers on its underlay address;
  * - `k8s.v1.cni.cncf.io/network-status` says which network holds which address;
+ * - NetworkPolicy holds on a pod's macvlan interface as written (allowed from host B's address,
+ *   denied once no rule admits it), and the pod cannot spoof another source or ARP on the L2;
+ *   a pod with CAP_NET_ADMIN (which could rewrite its namespace's firewall) gets no NAD interface;
  * - a pod naming a NAD that does not exist, or an ipvlan NAD on a kernel without ipvlan, gets a
  *   FailedCreatePodSandBox event saying so;
  * - deleting the pods leaves no macvlan link, netns or cached attachment on host A.
@@ -48,17 +51,25 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
     assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
     return r.stdout;
   };
-  const pod = (name: string, annotations: Record<string, string>, runtimeClassName: string, command = ECHO_IP): string =>
+  const pod = (name: string, annotations: Record<string, string>, runtimeClassName: string, command = ECHO_IP, extra: { labels?: Record<string, string>; netAdmin?: boolean; namespace?: string } = {}): string =>
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace: 'default', annotations },
+      metadata: { name, namespace: extra.namespace ?? 'default', annotations, ...(extra.labels ? { labels: extra.labels } : {}) },
       spec: {
         nodeName: c.node('a').nodeName,
         runtimeClassName,
         terminationGracePeriodSeconds: 1,
         automountServiceAccountToken: false,
-        containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
+        containers: [
+          {
+            name: 'main',
+            image: IMAGE,
+            imagePullPolicy: 'Never',
+            command: ['sh', '-c', command],
+            ...(extra.netAdmin ? { securityContext: { capabilities: { add: ['NET_ADMIN'] } } } : {}),
+          },
+        ],
       },
     });
   const running = (name: string): Promise<Pod> =>
@@ -119,6 +130,66 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
     assert.equal(await fromHostB(`http://${l2}:8080/cgi-bin/ip`), c.host('b').ip);
   });
 
+  it('NetworkPolicy holds on the macvlan interface as written, and the pod cannot spoof a source or ARP there', async () => {
+    await kubectl(['apply', '-f', '-'], pod('lan-policed', { 'k8s.v1.cni.cncf.io/networks': 'lan' }, 'runc', ECHO_IP, { labels: { app: 'policed' } }));
+    const p = await running('lan-policed');
+    const l2 = networkStatus(p)[1]?.ips?.[0] ?? '';
+    const hostB = c.host('b').ip;
+    const url = `http://${l2}:8080/cgi-bin/ip`;
+    assert.equal(await fromHostB(url), hostB, 'no policy selects the pod: open');
+    const allowFrom = (cidr: string): string =>
+      JSON.stringify({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'policed-in', namespace: 'default' },
+        spec: { podSelector: { matchLabels: { app: 'policed' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ ipBlock: { cidr } }], ports: [{ port: 8080 }] }] },
+      });
+    /** waits until host B's fetch succeeds (want) or fails; a timeout names the NAD tables of host A's pods */
+    const reachesBe = async (what: string, want: boolean): Promise<void> => {
+      try {
+        await waitUntil(what, 30_000, async () => ((await reaches()) === want ? true : undefined), () => c.explain());
+      } catch (err) {
+        const dirs = await readdir(c.node('a').netnsDir).catch(() => [] as string[]);
+        const tables = await Promise.all(dirs.map(async (d) => (await run('nsenter', [`--net=${join(c.node('a').netnsDir, d)}`, '--', 'nft', 'list', 'table', 'inet', 'hedge-nad'])).stdout));
+        throw new Error(`${(err as Error).message}\nNAD tables on host A:\n${tables.join('\n')}`, { cause: err });
+      }
+    };
+    const reaches = async (): Promise<boolean> => (await c.host('b').exec('busybox', ['timeout', '5', 'busybox', 'wget', '-qO-', url], { timeoutMs: 10_000 })).code === 0;
+    // host B is admitted by its address: the policy is in force and still lets it in
+    await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));
+    await reachesBe('host B still admitted', true);
+    // no rule admits host B any more: denied on the macvlan, which the node's bridge never sees
+    await kubectl(['apply', '-f', '-'], allowFrom('192.0.2.0/24'));
+    await reachesBe('host B denied on net1', false);
+    await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));
+    await reachesBe('host B admitted again', true);
+
+    // the guard: gratuitous ARP claiming another L2 address from the pod (NET_RAW is in the default set)
+    const spoofed = `${prefix}.250`;
+    const learnt = async (addr: string): Promise<boolean> => /lladdr/.test((await c.host('b').exec('ip', ['neigh', 'show', addr])).stdout);
+    const arping = async (src: string): Promise<void> => {
+      await c.server.kubectl(['exec', 'lan-policed', '--', 'busybox', 'arping', '-c', '2', '-w', '3', '-I', 'net1', '-s', src, hostB], { timeoutMs: 30_000 });
+    };
+    await c.host('b').exec('ip', ['neigh', 'flush', 'dev', 'eth0']);
+    await arping(l2);
+    assert.ok(await learnt(l2), `host B learns the pod's own address from its ARP (the probe works)\n${c.explain()}`);
+    await arping(spoofed);
+    assert.equal(await learnt(spoofed), false, 'an ARP with a spoofed sender is dropped in the pod\'s namespace');
+    await kubectl(['delete', 'networkpolicy', 'policed-in']);
+  });
+
+  it('a pod with CAP_NET_ADMIN gets no NAD interface (it could rewrite the firewall in its namespace)', async () => {
+    // baseline PodSecurity refuses NET_ADMIN in `default`: a namespace that allows it, the NAD from `default`
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'netadmin', labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } }));
+    await kubectl(['apply', '-f', '-'], pod('lan-netadmin', { 'k8s.v1.cni.cncf.io/networks': 'default/lan' }, 'runc', 'exec sleep 3600', { netAdmin: true, namespace: 'netadmin' }));
+    const ev = await waitUntil('FailedCreatePodSandBox event', 60_000, async () => {
+      const out = await kubectl(['get', 'events', '-n', 'netadmin', '--field-selector', 'involvedObject.name=lan-netadmin', '-o', 'json']);
+      return (JSON.parse(out) as { items: { reason: string; message: string }[] }).items.find((e) => e.reason === 'FailedCreatePodSandBox');
+    }, () => c.explain());
+    assert.match(ev.message, /CAP_NET_ADMIN/);
+    await kubectl(['delete', 'namespace', 'netadmin', '--wait=true', '--timeout=60s']);
+  });
+
   it('a pod naming a missing NAD gets a clear FailedCreatePodSandBox event, not a crash', async () => {
     await kubectl(['apply', '-f', '-'], pod('lan-missing', { 'k8s.v1.cni.cncf.io/networks': 'nope' }, 'runc', 'exec sleep 3600'));
     const ev = await waitUntil('FailedCreatePodSandBox event', 60_000, async () => {
@@ -148,7 +219,7 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
   });
 
   it('deleting the pods leaves no macvlan link, namespace or cached attachment on host A', async () => {
-    await kubectl(['delete', 'pod', 'lan-primary', 'lan-extra', 'lan-missing', 'lan-ipvlan', '--ignore-not-found', '--wait=true', '--timeout=60s']);
+    await kubectl(['delete', 'pod', 'lan-primary', 'lan-extra', 'lan-policed', 'lan-missing', 'lan-ipvlan', '--ignore-not-found', '--wait=true', '--timeout=60s']);
     const hostA = c.host('a');
     const node = c.node('a');
     await waitUntil('no pod links on host A', 30_000, async () => {

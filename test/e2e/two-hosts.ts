@@ -244,7 +244,7 @@ export async function startHostCluster(opts: HostClusterOptions = {}): Promise<H
         extraArgs: opts.nodeArgs,
       });
       nodes.push(node);
-      const imp = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'image', 'import', images.dockerArchive, '--data-dir', node.dataDir]);
+      const imp = await run(process.execPath, [join(REPO_ROOT, 'bin', 'hedge.js'), 'image', 'import', images.dockerArchive, '--data-dir', node.dataDir], { timeoutMs: 120_000 });
       if (imp.code !== 0) throw new Error(`hedge image import into ${nodeName}: ${imp.stderr}`);
     }
     for (const n of nodes) {

@@ -11,6 +11,8 @@ export interface NetworkSandbox {
   portMappings: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }[];
   /** the pod's annotations: the Multus ones select its networks (multus/) */
   annotations?: Record<string, string>;
+  /** some container has CAP_NET_ADMIN or is privileged: it could change the netns' own firewall */
+  mayChangeNetns?: boolean;
 }
 
 export interface NetworkResult {

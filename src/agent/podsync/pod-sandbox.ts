@@ -10,6 +10,7 @@ import { Resources } from '../../client/resources.ts';
 import { renderNetworkStatus } from '../../api/annotations/multus.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { NetworkSandbox } from '../network/types.ts';
+import { effectiveCapabilities } from '../runtime/oci/spec.ts';
 import type { RuntimeHandler } from '../runtime/types.ts';
 import type { PodSyncConfig } from './config.ts';
 import { hostsFile, parseResolvConf, podHostname, resolvConf } from './dns.ts';
@@ -73,6 +74,7 @@ export function networkSandbox(pod: Pod, sb: SandboxRecord | undefined, ref: Pod
     pod: ref,
     netnsPath: sb?.netnsPath ?? '',
     ...(pod.metadata?.annotations ? { annotations: pod.metadata.annotations } : {}),
+    ...(mayChangeNetns(pod) ? { mayChangeNetns: true } : {}),
     portMappings: ports.map((p) => ({
       hostPort: p.hostPort ?? 0,
       containerPort: p.containerPort,
@@ -80,6 +82,14 @@ export function networkSandbox(pod: Pod, sb: SandboxRecord | undefined, ref: Pod
       ...(p.hostIP ? { hostIP: p.hostIP } : {}),
     })),
   };
+}
+
+/** Some container of the pod gets CAP_NET_ADMIN (added, ALL, or privileged). */
+function mayChangeNetns(pod: Pod): boolean {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => {
+    const sc = c.securityContext;
+    return effectiveCapabilities(sc?.capabilities?.add ?? [], sc?.capabilities?.drop ?? [], sc?.privileged ?? false).includes('CAP_NET_ADMIN');
+  });
 }
 
 /** Makes `sb` real: record, network (unless hostNetwork), runtime sandbox; sets podIP and created. Throws on failure. */

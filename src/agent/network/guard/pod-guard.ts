@@ -221,7 +221,7 @@ export async function sweepStaleGuards(
   return swept;
 }
 
-function checkIfname(n: string): string {
+export function checkIfname(n: string): string {
   if (!IFNAME_RE.test(n)) throw new HedgeError('Invalid', `${JSON.stringify(n)} is not an interface name`);
   return n;
 }
@@ -231,7 +231,7 @@ function checkPort(p: number): string {
   return String(p);
 }
 
-function checkAddress(a: string, family: 4 | 6): string {
+export function checkAddress(a: string, family: 4 | 6): string {
   const ok = family === 4 ? /^\d{1,3}(\.\d{1,3}){3}$/.test(a) : /^[0-9a-fA-F:.]+$/.test(a) && a.includes(':');
   if (!ok) throw new HedgeError('Invalid', `${JSON.stringify(a)} is not an IPv${family} address`);
   return a;

@@ -16,6 +16,7 @@ import { createVethPair, deleteLink, inNetns, linkExists, randomSubnet, randomSu
 import type { NetworkSandbox } from '../types.ts';
 import { KernelLinkKinds } from './link-kinds.ts';
 import { MultusNetworkPlugin, type NetworkAttachmentDefinition } from './multus-network.ts';
+import { NadFirewall } from './nad-firewall.ts';
 
 const skip = cniSkipReason();
 
@@ -158,6 +159,24 @@ describe('MultusNetworkPlugin (real CNI plugins)', { skip, timeout: 300_000 }, (
     await assert.rejects(noIpvlan.setUp(sb, signal), (e: Error) => isHedgeError(e, 'Unavailable') && /the ipvlan CNI plugin needs the kernel's ipvlan link type/.test(e.message));
     assert.equal(await netnsExists(sb.netnsPath), false);
     assert.deepEqual(await leaked(), []);
+  });
+
+  it('with a firewall: NAD interfaces get the pod netns tables before setUp returns; a pod with CAP_NET_ADMIN gets no NAD', async () => {
+    const firewall = new NadFirewall({ enforcePolicy: true });
+    const guarded = new MultusNetworkPlugin({ cluster: bridgeNet, clusterNetworkName: 'hedge', nads: { get: async (ns, name) => nads.get(`${ns}/${name}`) }, dataDir, firewall });
+    const sb = sandbox('fw', { 'k8s.v1.cni.cncf.io/networks': 'lan' });
+    await guarded.setUp(sb, signal);
+    try {
+      const tables = await inNetns(sb.netnsPath, ['nft', 'list', 'ruleset']);
+      assert.match(tables.stdout, /hook egress device "net1"/);
+      assert.match(tables.stdout, /chain ing \{\s*drop/, 'closed: no policy is known yet');
+      assert.deepEqual((await guarded.nadSandboxes()).map((s) => [s.id, s.pod.name, s.interfaces.map((i) => i.name)]), [[sb.id, 'fw', ['net1']]]);
+    } finally {
+      await guarded.tearDown(sb, signal);
+    }
+    const admin = { ...sandbox('fw-admin', { 'k8s.v1.cni.cncf.io/networks': 'lan' }), mayChangeNetns: true };
+    await assert.rejects(guarded.setUp(admin, signal), (e: unknown) => isHedgeError(e, 'Forbidden') && /CAP_NET_ADMIN/.test((e as Error).message));
+    assert.equal(await netnsExists(admin.netnsPath), false, 'nothing was made');
   });
 
   it('the kernel probe knows macvlan and no made-up kind', async () => {

@@ -29,6 +29,7 @@ import { toNetworkResult } from '../cni-plugin.ts';
 import { createNetns, netnsExists, removeNetns } from '../netns.ts';
 import type { NetworkPlugin, NetworkResult, NetworkSandbox } from '../types.ts';
 import { KernelLinkKinds, PLUGIN_LINK_KIND, type LinkKinds } from './link-kinds.ts';
+import type { NadFirewall, NadSandbox } from './nad-firewall.ts';
 
 /** What the agent needs of a NetworkAttachmentDefinition. */
 export interface NetworkAttachmentDefinition {
@@ -57,6 +58,8 @@ export interface MultusOptions {
   logger?: Logger;
   /** per plugin exec; default 60 s */
   timeoutMs?: number;
+  /** NetworkPolicy and the source guard on NAD interfaces, in the pod's netns (nad-firewall.ts) */
+  firewall?: NadFirewall;
 }
 
 /** One interface to attach: which NAD, as which interface, with its CNI config. */
@@ -79,6 +82,14 @@ export class MultusNetworkPlugin implements NetworkPlugin {
     this.name = `multus+${o.cluster.name}`;
     this.runner = new CniRunner({ cniPath: o.cniPath ?? ['/usr/lib/cni', '/opt/cni/bin'], cacheDir: `${o.dataDir}/cni/multus`, timeoutMs: o.timeoutMs });
     this.linkKinds = o.linkKinds ?? new KernelLinkKinds();
+    o.firewall?.useSource(() => this.nadSandboxes());
+  }
+
+  /** Every sandbox with NAD interfaces, from the attachment cache (what the firewall guards). */
+  async nadSandboxes(): Promise<NadSandbox[]> {
+    const byId = new Map<string, CniCachedAttachment[]>();
+    for (const a of await this.runner.listCachedAttachments()) byId.set(a.containerId, [...(byId.get(a.containerId) ?? []), a]);
+    return [...byId.values()].map(nadSandboxOf);
   }
 
   setUp(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult> {
@@ -115,6 +126,8 @@ export class MultusNetworkPlugin implements NetworkPlugin {
         cluster = await this.o.cluster.setUp(sandbox, signal);
       }
       for (const a of extras) await this.attach(sandbox, a, false, signal);
+      // guarded (and closed or policed) before anything in the pod can use them
+      if (this.o.firewall) await this.o.firewall.protect(nadSandboxOf(await this.attachmentsOf(sandbox.id)), signal);
     } catch (err) {
       await this.doTearDown(sandbox, signal).catch((e: unknown) => this.o.logger?.warn({ err: e, sandbox: sandbox.id }, 'teardown after a failed attachment failed'));
       throw err;
@@ -129,6 +142,7 @@ export class MultusNetworkPlugin implements NetworkPlugin {
 
   /** DEL of every NAD attachment of the sandbox (extras first), then the cluster network or the netns. */
   private async doTearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
+    this.o.firewall?.forget(sandbox.id);
     const mine = await this.attachmentsOf(sandbox.id);
     const primary = mine.find((a) => a.ifName === PRIMARY_IF);
     for (const a of [...mine.filter((x) => x !== primary).reverse(), ...(primary ? [primary] : [])]) {
@@ -162,6 +176,12 @@ export class MultusNetworkPlugin implements NetworkPlugin {
       const r = parseNetworksAnnotation(extraText, ns);
       if (!r.ok) throw new HedgeError('Invalid', `pod annotation ${NETWORKS_ANNOTATION}: ${r.message}`);
       extraSels = r.selections;
+    }
+    if (this.o.firewall && sandbox.mayChangeNetns && (primarySel || extraSels.length > 0)) {
+      throw new HedgeError(
+        'Forbidden',
+        `a pod with CAP_NET_ADMIN (or privileged) may rewrite the nftables of its own network namespace, where the node enforces NetworkPolicy and the source guard on NetworkAttachmentDefinition interfaces: it gets the cluster network only (drop the ${primarySel ? DEFAULT_NETWORK_ANNOTATION : NETWORKS_ANNOTATION} annotation or the capability)`,
+      );
     }
     const names = new Set<string>([PRIMARY_IF]);
     const extras: Attachment[] = [];
@@ -279,6 +299,23 @@ export class MultusNetworkPlugin implements NetworkPlugin {
     // the seam's `ips` are the pod IPs: the primary network's only
     return { ...base, ips: base.ips.filter((ip) => ip.interface === '' || ip.interface === PRIMARY_IF), networkStatus: entries };
   }
+}
+
+/** The firewall's view of a sandbox's cached attachments: interfaces with their MAC and addresses, the pod from CNI_ARGS. */
+function nadSandboxOf(mine: CniCachedAttachment[]): NadSandbox {
+  const first = mine[0];
+  const arg = (k: string): string => first?.cniArgs.find(([n]) => n === k)?.[1] ?? '';
+  return {
+    id: first?.containerId ?? '',
+    netns: first?.netns ?? '',
+    pod: { namespace: arg('K8S_POD_NAMESPACE'), name: arg('K8S_POD_NAME') },
+    interfaces: mine.map((a) => {
+      const r = toNetworkResult(a.result, a.config);
+      const mac = r.interfaces.find((i) => i.sandbox !== undefined && i.name === a.ifName)?.mac;
+      const addresses = r.ips.filter((ip) => ip.interface === '' || ip.interface === a.ifName).map((ip) => ({ address: ip.address, family: ip.family }));
+      return { name: a.ifName, ...(mac ? { mac } : {}), addresses };
+    }),
+  };
 }
 
 function usesPool(list: CniNetworkConfigList): boolean {

@@ -7,7 +7,8 @@ import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
-import { POLICY_TABLE, policyDeleteScript, policyScript, renderPolicyTable, type PolicyPod } from './render.ts';
+import { NETWORK_STATUS_ANNOTATION } from '../../../api/annotations/multus.ts';
+import { POLICY_TABLE, policyDeleteScript, policyScript, renderPolicyTable, type PolicyInput, type PolicyPod } from './render.ts';
 
 type PodObject = Pod & KubeObject;
 type NamespaceObject = Namespace & KubeObject;
@@ -23,20 +24,43 @@ export interface PolicyControllerOptions {
   nft?: Nft;
   /** changes arriving within this window are applied together (default 50 ms) */
   debounceMs?: number;
+  /** told every sync's policies: enforces them on NetworkAttachmentDefinition interfaces (../multus/nad-firewall.ts) */
+  nadFirewall?: { setPolicy(policy: NadPolicy, signal?: AbortSignal): Promise<void> };
+}
+
+/** What the NAD firewall needs: the input of the node's table, and this node's pods by `namespace/name`, addressed or not yet. */
+export interface NadPolicy {
+  input: PolicyInput;
+  localPod(namespace: string, name: string): PolicyPod | undefined;
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-/** What the renderer needs of a pod: addressed, not host-network, not finished. */
-export function policyPod(pod: Pod): PolicyPod | undefined {
+/**
+ * What the renderer needs of a pod: addressed, not host-network, not finished. Its addresses are
+ * its pod IPs and those of its NetworkAttachmentDefinition interfaces (network-status), so a peer
+ * selected by labels matches on a macvlan L2 too. `unaddressed` keeps a pod without any yet.
+ */
+export function policyPod(pod: Pod, opts?: { unaddressed?: boolean }): PolicyPod | undefined {
   if (pod.spec?.hostNetwork || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return undefined;
-  const ips = [...new Set([...(pod.status?.podIPs ?? []).map((p) => p.ip ?? ''), pod.status?.podIP ?? ''].filter((ip) => IPV4.test(ip)))];
-  if (ips.length === 0) return undefined;
+  const ips = [...new Set([...(pod.status?.podIPs ?? []).map((p) => p.ip ?? ''), pod.status?.podIP ?? '', ...networkStatusIps(pod)].filter((ip) => IPV4.test(ip)))];
+  if (ips.length === 0 && !opts?.unaddressed) return undefined;
   const namedPorts: PolicyPod['namedPorts'] = {};
   for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
     for (const p of c.ports ?? []) if (p.name) (namedPorts[p.name] ??= []).push({ protocol: p.protocol ?? 'TCP', port: p.containerPort });
   }
   return { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', labels: pod.metadata?.labels ?? {}, ips, namedPorts };
+}
+
+function networkStatusIps(pod: Pod): string[] {
+  const text = pod.metadata?.annotations?.[NETWORK_STATUS_ANNOTATION];
+  if (!text) return [];
+  try {
+    const entries = JSON.parse(text) as unknown;
+    return Array.isArray(entries) ? entries.flatMap((e) => (Array.isArray((e as { ips?: unknown }).ips) ? ((e as { ips: unknown[] }).ips.filter((ip) => typeof ip === 'string') as string[]) : [])) : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -88,6 +112,10 @@ export class PolicyController {
 
   /** the table as the caches stand now */
   render(): string {
+    return this.snapshot().rendered;
+  }
+
+  private snapshot(): { rendered: string; nad: NadPolicy } {
     const namespaces: Record<string, Record<string, string>> = {};
     for (const ns of this.#namespaces.list()) {
       const name = ns.metadata?.name ?? '';
@@ -96,33 +124,39 @@ export class PolicyController {
     }
     const nodeOf = new Map<string, string>();
     const pods: PolicyPod[] = [];
+    const local = new Map<string, PolicyPod>();
     for (const pod of this.#pods.list()) {
-      const p = policyPod(pod);
+      const p = policyPod(pod, { unaddressed: true });
       if (!p) continue;
-      pods.push(p);
+      if (p.ips.length > 0) pods.push(p);
       nodeOf.set(`${p.namespace}/${p.name}`, pod.spec?.nodeName ?? '');
+      if (pod.spec?.nodeName === this.#opts.nodeName) local.set(`${p.namespace}/${p.name}`, p);
     }
-    return renderPolicyTable(
-      { policies: this.#policies.list(), pods, namespaces, localPods: (p) => nodeOf.get(`${p.namespace}/${p.name}`) === this.#opts.nodeName },
-      this.table,
-    );
+    const input: PolicyInput = { policies: this.#policies.list(), pods, namespaces, localPods: (p) => nodeOf.get(`${p.namespace}/${p.name}`) === this.#opts.nodeName };
+    return { rendered: renderPolicyTable(input, this.table), nad: { input, localPod: (ns, name) => local.get(`${ns}/${name}`) } };
   }
 
   /** one render + (if it changed) apply */
   async syncOnce(signal?: AbortSignal): Promise<void> {
     this.#loop.markClean();
-    const rendered = this.render();
+    const { rendered, nad } = this.snapshot();
     this.stats.syncs++;
-    if (rendered === this.#applied) return;
-    try {
-      await this.#nft.apply(policyScript(rendered, this.table), signal);
-    } catch (err) {
-      this.#loop.markDirty();
-      this.#applied = undefined;
-      throw err;
+    if (rendered !== this.#applied) {
+      try {
+        await this.#nft.apply(policyScript(rendered, this.table), signal);
+      } catch (err) {
+        this.#loop.markDirty();
+        this.#applied = undefined;
+        throw err;
+      }
+      this.#applied = rendered;
+      this.stats.applies++;
     }
-    this.#applied = rendered;
-    this.stats.applies++;
+    // the NAD firewall keeps its own per-namespace copies and applies only what changed there
+    await this.#opts.nadFirewall?.setPolicy(nad, signal).catch((err: unknown) => {
+      this.#loop.markDirty();
+      throw err;
+    });
   }
 
   /** until `signal` aborts: informers, debounced syncs; then the table is removed */

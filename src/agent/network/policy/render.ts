@@ -110,47 +110,66 @@ function addrMatch(dir: 'saddr' | 'daddr', m: PeerMatch, ips: string[]): string[
 /** chain names: pod keys can be long; nft identifiers allow [a-zA-Z0-9_-./] up to 255 bytes */
 const chainName = (dir: 'ing' | 'egr', p: PolicyPod): string => `${dir}-${p.namespace}-${p.name}`.slice(0, 200);
 
-export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
-  const local = input.localPods ?? ((): boolean => true);
-  const targets = input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
-  const policies = [...input.policies].sort((a, b) => `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`));
-  const chains: string[] = [];
-  const dispatch: string[] = [];
-  for (const pod of targets) {
-    const selecting = policies.filter((p) => (p.metadata?.namespace ?? 'default') === pod.namespace && matchesSelector(p.spec?.podSelector ?? {}, pod.labels));
-    for (const dir of ['egr', 'ing'] as const) {
-      const applying = selecting.filter((p) => (dir === 'ing' ? types(p).ingress : types(p).egress));
-      if (applying.length === 0) continue;
-      const rules: string[] = [];
-      for (const pol of applying) {
-        const ns = pol.metadata?.namespace ?? 'default';
-        const polRules = dir === 'ing' ? (pol.spec?.ingress ?? []) : (pol.spec?.egress ?? []);
-        for (const r of polRules) {
-          const peers = (dir === 'ing' ? (r as { from?: NetworkPolicyPeer[] }).from : (r as { to?: NetworkPolicyPeer[] }).to) ?? [];
-          const ports = r.ports ?? [];
-          const matches: (PeerMatch | undefined)[] = peers.length ? peers.map((p) => resolvePeer(p, ns, input)) : [undefined];
-          for (const m of matches) {
-            if (peers.length && !m) continue;
-            const peerDir = dir === 'ing' ? 'saddr' : 'daddr';
-            if (dir === 'ing' || ports.every((p) => typeof p.port !== 'string')) {
-              // the port's owner is the target pod (ingress) or numeric ports need no owner
-              const peerIps = m?.kind === 'pods' ? [...new Set(m.pods.flatMap((p) => p.ips))].sort() : [];
-              const addr = m ? addrMatch(peerDir, m, peerIps) : [''];
-              const portExprs = ports.length ? ports.flatMap((p) => portMatches(p, pod)) : [''];
-              for (const a of addr) for (const pe of portExprs) rules.push([a, pe, 'return'].filter((x) => x).join(' '));
-            } else {
-              // egress with named ports: resolve against each destination pod
-              const owners = m?.kind === 'pods' ? m.pods : input.pods;
-              for (const owner of owners) {
-                const ownerAddr = m?.kind === 'block' ? addrMatch(peerDir, m, []) : owner.ips.length ? [`ip daddr ${set([...owner.ips].sort())}`] : [];
-                for (const a of ownerAddr) for (const pe of ports.flatMap((p) => portMatches(p, owner))) rules.push(`${a} ${pe} return`);
-              }
+const byName = (policies: NetworkPolicy[]): NetworkPolicy[] =>
+  [...policies].sort((a, b) => `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`));
+
+/**
+ * The rules (each ending in `return`; the chain's final `drop` is the caller's) of every direction
+ * in which `pod` is isolated; a direction no policy isolates is absent. The node's forward table
+ * below and the in-namespace tables of NAD interfaces (../multus/nad-firewall.ts) share them.
+ */
+export function podPolicyRules(input: PolicyInput, pod: PolicyPod, sorted = byName(input.policies)): { egr?: string[]; ing?: string[] } {
+  const out: { egr?: string[]; ing?: string[] } = {};
+  const selecting = sorted.filter((p) => (p.metadata?.namespace ?? 'default') === pod.namespace && matchesSelector(p.spec?.podSelector ?? {}, pod.labels));
+  for (const dir of ['egr', 'ing'] as const) {
+    const applying = selecting.filter((p) => (dir === 'ing' ? types(p).ingress : types(p).egress));
+    if (applying.length === 0) continue;
+    const rules: string[] = [];
+    for (const pol of applying) {
+      const ns = pol.metadata?.namespace ?? 'default';
+      const polRules = dir === 'ing' ? (pol.spec?.ingress ?? []) : (pol.spec?.egress ?? []);
+      for (const r of polRules) {
+        const peers = (dir === 'ing' ? (r as { from?: NetworkPolicyPeer[] }).from : (r as { to?: NetworkPolicyPeer[] }).to) ?? [];
+        const ports = r.ports ?? [];
+        const matches: (PeerMatch | undefined)[] = peers.length ? peers.map((p) => resolvePeer(p, ns, input)) : [undefined];
+        for (const m of matches) {
+          if (peers.length && !m) continue;
+          const peerDir = dir === 'ing' ? 'saddr' : 'daddr';
+          if (dir === 'ing' || ports.every((p) => typeof p.port !== 'string')) {
+            // the port's owner is the target pod (ingress) or numeric ports need no owner
+            const peerIps = m?.kind === 'pods' ? [...new Set(m.pods.flatMap((p) => p.ips))].sort() : [];
+            const addr = m ? addrMatch(peerDir, m, peerIps) : [''];
+            const portExprs = ports.length ? ports.flatMap((p) => portMatches(p, pod)) : [''];
+            for (const a of addr) for (const pe of portExprs) rules.push([a, pe, 'return'].filter((x) => x).join(' '));
+          } else {
+            // egress with named ports: resolve against each destination pod
+            const owners = m?.kind === 'pods' ? m.pods : input.pods;
+            for (const owner of owners) {
+              const ownerAddr = m?.kind === 'block' ? addrMatch(peerDir, m, []) : owner.ips.length ? [`ip daddr ${set([...owner.ips].sort())}`] : [];
+              for (const a of ownerAddr) for (const pe of ports.flatMap((p) => portMatches(p, owner))) rules.push(`${a} ${pe} return`);
             }
           }
         }
       }
+    }
+    out[dir] = [...new Set(rules)];
+  }
+  return out;
+}
+
+export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
+  const local = input.localPods ?? ((): boolean => true);
+  const targets = input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  const policies = byName(input.policies);
+  const chains: string[] = [];
+  const dispatch: string[] = [];
+  for (const pod of targets) {
+    const rules = podPolicyRules(input, pod, policies);
+    for (const dir of ['egr', 'ing'] as const) {
+      const r = rules[dir];
+      if (!r) continue;
       const name = chainName(dir, pod);
-      chains.push(`\tchain ${name} {\n${[...new Set(rules)].map((r) => `\t\t${r}\n`).join('')}\t\tdrop\n\t}`);
+      chains.push(`\tchain ${name} {\n${r.map((x) => `\t\t${x}\n`).join('')}\t\tdrop\n\t}`);
       dispatch.push(`\t\tip ${dir === 'ing' ? 'daddr' : 'saddr'} ${set([...pod.ips].sort())} jump ${name}`);
     }
   }
