@@ -7,6 +7,11 @@
  *   - watches its pods (an Informer with fieldSelector spec.nodeName=<node>) and acks each bound pod
  *     Running/Ready through pods/status (a pretend runtime: no containers are started).
  * The server runs its controllers (scheduler, node lifecycle, ...) as in production.
+ * What is modelled loosely: all hollow nodes of one apiserver share one client, authenticated with
+ * the admin's certificate, and its keep-alive pool (one socket per request in flight, reused across
+ * nodes; each node's pod watch holds a socket of its own). So node restriction and per-node RBAC are
+ * not exercised, and the server sees ~N+few TLS connections, not one or two per node as with real
+ * nodes; the handshake cost of per-node connections is not in these figures.
  * Measured per fleet size: registration time, lease renewal p50/p99 (steady state, and while the
  * pods are scheduled), apiserver CPU and RSS (and RSS growth per node), the fleet process's own
  * CPU (when it is saturated, latencies include its queueing), LIST of all nodes, watch fan-out delay
