@@ -7,6 +7,11 @@
  *   - watches its pods (an Informer with fieldSelector spec.nodeName=<node>) and acks each bound pod
  *     Running/Ready through pods/status (a pretend runtime: no containers are started).
  * The server runs its controllers (scheduler, node lifecycle, ...) as in production.
+ * What is modelled loosely: all hollow nodes of one apiserver share one client, authenticated with
+ * the admin's certificate, and its keep-alive pool (one socket per request in flight, reused across
+ * nodes; each node's pod watch holds a socket of its own). So node restriction and per-node RBAC are
+ * not exercised, and the server sees ~N+few TLS connections, not one or two per node as with real
+ * nodes; the handshake cost of per-node connections is not in these figures.
  * Measured per fleet size: registration time, lease renewal p50/p99 (steady state, and while the
  * pods are scheduled), apiserver CPU and RSS (and RSS growth per node), the fleet process's own
  * CPU (when it is saturated, latencies include its queueing), LIST of all nodes, watch fan-out delay
@@ -16,10 +21,19 @@
  * (mutating API call p99 ≤ 1 s; 5,000 nodes per cluster) are the published context.
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
- *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR]
- * (`--server-prof` writes each apiserver's V8 CPU profile into DIR)
+ *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only]
+ * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--trace` prints where a renewal's
+ * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
+ * window's monotonic µs to cut a profile to it; `--steady-only` stops after steady state and LIST)
+ * 'run-queue wait %' is the servers' main thread runnable but not running (/proc/PID/schedstat): on
+ * this shared 2-core machine a server at 25 % CPU can be saturated, waiting for a CPU, not idle.
  */
+import { subscribe } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
+import type { ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
@@ -38,6 +52,8 @@ import { silentLogger } from '../src/lib/log.ts';
 import { startEtcd, type EtcdProcess } from '../src/store/etcd/etcd-process.ts';
 import { startHedgeServer, type HedgeServer } from '../test/e2e/harness.ts';
 import { cpuMs, percentile, printTable, rssMiB } from './apiserver-seed.ts';
+/** the lines bench/loop-probe.ts writes (importing it here would start a probe in the fleet too) */
+const LOOP_PROBE_PREFIX = 'LOOP-PROBE';
 
 const { values } = parseArgs({
   options: {
@@ -47,6 +63,8 @@ const { values } = parseArgs({
     'steady-s': { type: 'string', default: '30' },
     'phase-timeout-s': { type: 'string', default: '600' },
     'server-prof': { type: 'string' },
+    trace: { type: 'boolean', default: false },
+    'steady-only': { type: 'boolean', default: false },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -58,7 +76,16 @@ const RENEW_MS = 10_000;
 const NS = 'fleet';
 const ETCD = '/usr/bin/etcd';
 const log = silentLogger();
-const prof = values['server-prof'] ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] } : {};
+const loopProbe = fileURLToPath(new URL('./loop-probe.ts', import.meta.url));
+const prof = {
+  execArgv: [
+    ...(values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : []),
+    // --trace: each server reports its event-loop delay and utilization (bench/loop-probe.ts)
+    ...(values.trace ? ['--import', 'tsx', '--import', loopProbe] : []),
+  ],
+};
+// the servers' request log (debug level) gives their handler time per request
+const serverLog = values.trace ? ['--log-level', 'debug'] : [];
 
 async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -90,6 +117,87 @@ class Limiter {
       this.waiting.shift()?.();
     }
   }
+}
+
+/**
+ * --trace: where a renewal's time goes, seen from the fleet process. Each lease request of a hollow
+ * node is split into: renewal start → request sent (waiting for a socket in the client's pool, and
+ * for new sockets the connect + TLS handshake, shown on its own), and request sent → response
+ * headers (the server's queueing and work plus the network). Beside it the fleet's own event-loop
+ * delay (a busy fleet delays every callback, so its timings include its own queueing) and the
+ * servers' handler time from their debug log.
+ */
+class RenewTracer {
+  readonly toSent: number[] = [];
+  readonly handshake: number[] = [];
+  readonly response: number[] = [];
+  newSockets = 0;
+  reused = 0;
+  /** renewal start per lease name, set by the hollow node */
+  readonly started = new Map<string, number>();
+  private readonly sockets = new WeakMap<Socket, { created: number; used: boolean }>();
+  private readonly sent = new WeakMap<ClientRequest, number>();
+  readonly loop = monitorEventLoopDelay({ resolution: 10 });
+  on = false;
+
+  constructor() {
+    subscribe('net.client.socket', (msg) => {
+      const sock = (msg as { socket: Socket }).socket;
+      const created = performance.now();
+      this.sockets.set(sock, { created, used: false });
+      sock.once('secureConnect', () => {
+        if (this.on) this.handshake.push(performance.now() - created);
+      });
+    });
+    // published once the request is written out (so after its socket was found or made)
+    subscribe('http.client.request.start', (msg) => {
+      const req = (msg as { request: ClientRequest }).request;
+      if (!this.on || req.getHeader('user-agent') !== 'hedge-hollow-node' || !req.path.includes('/leases/')) return;
+      const now = performance.now();
+      this.sent.set(req, now);
+      const t0 = this.started.get(req.path.slice(req.path.lastIndexOf('/') + 1));
+      if (t0 !== undefined) this.toSent.push(now - t0);
+      const info = req.socket ? this.sockets.get(req.socket) : undefined;
+      if (info && !info.used) this.newSockets++;
+      else this.reused++;
+      if (info) info.used = true;
+    });
+    subscribe('http.client.response.finish', (msg) => {
+      const req = (msg as { request: ClientRequest }).request;
+      const t = this.sent.get(req);
+      if (t !== undefined) this.response.push(performance.now() - t);
+    });
+  }
+
+  start(): void {
+    this.on = true;
+    this.loop.enable();
+  }
+
+  stop(): void {
+    this.on = false;
+    this.loop.disable();
+  }
+}
+
+const tracer = values.trace ? new RenewTracer() : undefined;
+
+/** the loop-probe lines of a server's output: delay p99 and utilization per 5 s */
+function serverLoop(out: string): string {
+  const lines = out.split('\n').filter((l) => l.startsWith(LOOP_PROBE_PREFIX));
+  const probes = lines.map((l) => JSON.parse(l.slice(LOOP_PROBE_PREFIX.length)) as { p99: string; utilization: string });
+  return `delay p99 ${probes.map((p) => p.p99).join(' ')} ms, utilization ${probes.map((p) => p.utilization).join(' ')} (per 5 s)`;
+}
+
+/** handler time of lease requests in the servers' debug request log (`ms`, from request to response end) */
+function serverLeaseMs(logText: string): number[] {
+  const out: number[] = [];
+  for (const line of logText.split('\n')) {
+    if (!line.includes('"msg":"request"') || !line.includes('/leases/')) continue;
+    const m = /"ms":([\d.]+)/.exec(line);
+    if (m) out.push(Number(m[1]));
+  }
+  return out;
 }
 
 type Phase = 'steady' | 'pods';
@@ -170,6 +278,7 @@ class HollowNode {
   startRenewing(signal: AbortSignal): void {
     const tick = (): void => {
       const t0 = performance.now();
+      tracer?.started.set(this.name, t0);
       this.lease.renew(signal).then(
         () => {
           const ph = this.phase();
@@ -246,12 +355,12 @@ interface Cluster {
 
 async function startCluster(store: string): Promise<Cluster> {
   if (store === 'sqlite') {
-    const s = await startHedgeServer({ store: 'sqlite', timeoutMs: 120_000, ...prof });
+    const s = await startHedgeServer({ store: 'sqlite', extraArgs: serverLog, timeoutMs: 120_000, ...prof });
     return { servers: [s], clients: [await clientFor(s)], label: 'sqlite, 1 apiserver' };
   }
   if (!existsSync(ETCD)) throw new Error(`${ETCD} not installed (scripts/setup.sh installs etcd-server)`);
   const etcd = await startEtcd(ETCD);
-  const args = ['--etcd-servers', etcd.endpoint];
+  const args = ['--etcd-servers', etcd.endpoint, ...serverLog];
   const first = await startHedgeServer({ store: 'etcd', extraArgs: args, timeoutMs: 120_000, ...prof });
   const servers = [first];
   for (let i = 1; i < etcdReplicas; i++) servers.push(await startHedgeServer({ store: 'etcd', dataDir: first.dataDir, extraArgs: args, timeoutMs: 120_000, ...prof }));
@@ -271,6 +380,15 @@ async function stopCluster(c: Cluster): Promise<void> {
   // replicas share the first one's data dir
   await c.servers[0].cleanup();
   await c.etcd?.stop();
+}
+
+/**
+ * ms the process's main thread (the event loop) spent runnable but waiting for a CPU
+ * (/proc/PID/schedstat, field 2): on a shared machine, low CPU % with a high wait means starved, not idle
+ */
+async function runQueueMs(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  return Number((await readFile(`/proc/${pid}/schedstat`, 'utf8')).split(' ')[1]) / 1e6;
 }
 
 const sum = async (pids: number[], f: (pid: number) => Promise<number>): Promise<number> => (await Promise.all(pids.map(f))).reduce((a, b) => a + b, 0);
@@ -322,13 +440,42 @@ async function runSize(store: string, n: number): Promise<Row> {
     await new Promise((r) => setTimeout(r, RENEW_MS)); // every node has renewed once from its random offset
     phase = 'steady';
     const cpu0 = await sum(pids, cpuMs);
+    const wait0 = await sum(pids, runQueueMs);
+    const fleetWait0 = await runQueueMs(process.pid);
     const fleetCpu0 = process.cpuUsage();
+    const logAt = cluster.servers.map((sv) => sv.output().length);
+    tracer?.start();
+    const steadyStartUs = Number(process.hrtime.bigint() / 1000n);
     t = performance.now();
     await new Promise((r) => setTimeout(r, steadyMs));
     const wall = performance.now() - t;
-    col.set('apiserver CPU % (steady)', ((100 * ((await sum(pids, cpuMs)) - cpu0)) / wall).toFixed(0));
+    if (tracer) {
+      tracer.stop();
+      const handler = cluster.servers.flatMap((sv, i) => serverLeaseMs(sv.output().slice(logAt[i])));
+      const ms = (xs: number[]): string => `p50 ${fmt(xs, 50)} / p99 ${fmt(xs, 99)} ms (${xs.length})`;
+      const lag = tracer.loop;
+      process.stderr.write(
+        [
+          // CLOCK_MONOTONIC µs, the clock of V8's .cpuprofile timestamps: cut a --server-prof profile to the window
+          `trace, ${n} nodes, steady window (monotonic µs ${Math.round(steadyStartUs)}–${Math.round(Number(process.hrtime.bigint() / 1000n))}):`,
+          `  renewal total            ${ms(stats.renew.steady)}`,
+          `  start → request sent     ${ms(tracer.toSent)}`,
+          `    of which connect + TLS ${ms(tracer.handshake)}  (requests on new sockets ${tracer.newSockets}, on reused ${tracer.reused})`,
+          `  sent → response headers  ${ms(tracer.response)}`,
+          `  server handler (log)     ${ms(handler)}`,
+          ...cluster.servers.map((sv, i) => `  server ${i} event loop     ${serverLoop(sv.output().slice(logAt[i]))}`),
+          `  fleet event-loop delay   p50 ${(lag.percentile(50) / 1e6).toFixed(0)} / p99 ${(lag.percentile(99) / 1e6).toFixed(0)} / max ${(lag.max / 1e6).toFixed(0)} ms`,
+          '',
+        ].join('\n'),
+      );
+    }
+    const serverCpu = (await sum(pids, cpuMs)) - cpu0;
+    col.set('apiserver CPU % (steady)', ((100 * serverCpu) / wall).toFixed(0));
+    // what the servers spent per renewal in the window (steady state is renewals, plus watch upkeep)
+    col.set('CPU ms / renewal', stats.renew.steady.length ? (serverCpu / stats.renew.steady.length).toFixed(1) : '-');
+    col.set('apiserver run-queue wait %', ((100 * ((await sum(pids, runQueueMs)) - wait0)) / wall).toFixed(0));
     const fu = process.cpuUsage(fleetCpu0);
-    col.set('fleet CPU %', ((100 * (fu.user + fu.system)) / 1000 / wall).toFixed(0));
+    col.set('fleet CPU % / wait %', `${((100 * (fu.user + fu.system)) / 1000 / wall).toFixed(0)} / ${((100 * ((await runQueueMs(process.pid)) - fleetWait0)) / wall).toFixed(0)}`);
     const rss = await sum(pids, rssMiB);
     col.set('apiserver RSS MiB', rss.toFixed(0));
     col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
@@ -346,31 +493,33 @@ async function runSize(store: string, n: number): Promise<Row> {
     }
     col.set('LIST nodes ms', fmt(lists, 50));
 
-    // 5. one pod per node: created through the API, scheduled by the server's scheduler, acked by the hollow nodes
-    stage = 'pods';
-    phase = 'pods';
-    t = performance.now();
-    await pool(n, 32, (i) => retrying(stats, ac.signal, () => admin.create(Resources.pods, makePod(`p-${i}`, { namespace: NS, cpu: '100m', memory: '64Mi' }))).then(() => undefined).catch((err: unknown) => {
-      if (!isHedgeError(err, 'AlreadyExists')) throw err;
-    }));
-    const createdS = ((performance.now() - t) / 1000).toFixed(1);
-    col.set('pods created / all Running s', `${createdS} / -`);
-    await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
-    col.set('pods created / all Running s', `${createdS} / ${((performance.now() - t) / 1000).toFixed(1)}`);
-    phase = undefined;
-    col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
+    if (!values['steady-only']) {
+      // 5. one pod per node: created through the API, scheduled by the server's scheduler, acked by the hollow nodes
+      stage = 'pods';
+      phase = 'pods';
+      t = performance.now();
+      await pool(n, 32, (i) => retrying(stats, ac.signal, () => admin.create(Resources.pods, makePod(`p-${i}`, { namespace: NS, cpu: '100m', memory: '64Mi' }))).then(() => undefined).catch((err: unknown) => {
+        if (!isHedgeError(err, 'AlreadyExists')) throw err;
+      }));
+      const createdS = ((performance.now() - t) / 1000).toFixed(1);
+      col.set('pods created / all Running s', `${createdS} / -`);
+      await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
+      col.set('pods created / all Running s', `${createdS} / ${((performance.now() - t) / 1000).toFixed(1)}`);
+      phase = undefined;
+      col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
 
-    // 6. watch fan-out: an annotation written on a bound pod until its node's watch delivers it
-    stage = 'fan-out';
-    const acked = nodes.flatMap((node) => [...node.acked]).slice(0, 200);
-    await pool(acked.length, 4, async (i) => {
-      await retrying(stats, ac.signal, () =>
-        admin.patch(Resources.pods, acked[i], 'merge', { metadata: { annotations: { [FANOUT_ANNOTATION]: String(Date.now()) } } }, { namespace: NS }),
-      );
-    });
-    await waitUntil('fan-out deliveries', 60_000, () => stats.fanout.length >= acked.length);
-    col.set('fan-out p50/p99 ms', `${fmt(stats.fanout, 50)} / ${fmt(stats.fanout, 99)}`);
-    col.set('broke first', stats.renewErrors || stats.ackErrors ? `${stats.renewErrors} renew / ${stats.ackErrors} ack errors` : 'nothing');
+      // 6. watch fan-out: an annotation written on a bound pod until its node's watch delivers it
+      stage = 'fan-out';
+      const acked = nodes.flatMap((node) => [...node.acked]).slice(0, 200);
+      await pool(acked.length, 4, async (i) => {
+        await retrying(stats, ac.signal, () =>
+          admin.patch(Resources.pods, acked[i], 'merge', { metadata: { annotations: { [FANOUT_ANNOTATION]: String(Date.now()) } } }, { namespace: NS }),
+        );
+      });
+      await waitUntil('fan-out deliveries', 60_000, () => stats.fanout.length >= acked.length);
+      col.set('fan-out p50/p99 ms', `${fmt(stats.fanout, 50)} / ${fmt(stats.fanout, 99)}`);
+      col.set('broke first', stats.renewErrors || stats.ackErrors ? `${stats.renewErrors} renew / ${stats.ackErrors} ack errors` : 'nothing');
+    } else col.set('broke first', stats.renewErrors ? `${stats.renewErrors} renew errors` : 'nothing');
   } catch (err) {
     col.set('broke first', `${stage}: ${(err as Error).message.split('\n')[0]}`);
     if (phase === 'pods') col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
@@ -396,9 +545,11 @@ const HEADERS = [
   'renew errors',
   'retried',
   'apiserver CPU % (steady)',
+  'apiserver run-queue wait %',
+  'CPU ms / renewal',
   'apiserver RSS MiB',
   'RSS KiB/node',
-  'fleet CPU %',
+  'fleet CPU % / wait %',
   'LIST nodes ms',
   'fan-out p50/p99 ms',
   'pods created / all Running s',
