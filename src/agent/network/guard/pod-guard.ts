@@ -10,12 +10,17 @@
  *       kubelet-style API, the edgehub) on any of the node's addresses; they reach the host
  *       through the bridge, so the rule matches `iifname <bridge>`.
  *
+ *   table netdev hedge-guard-<bridge>   the pod → pod fast path (fast-path.ts): IPv4 between two
+ *       pods of the bridge that no NetworkPolicy isolates and no Service proxying needs goes from
+ *       one pod port to the other without entering the bridge, br_netfilter or conntrack.
+ *
  * Pod ports are set elements (`ifname . address`), so adding or removing a pod is one `nft`
- * exec and the rules never change. The tables outlive the agent (running pods stay guarded);
+ * exec and the rules never change (the fast path's chain lists its ports, so it is redefined). The tables outlive the agent (running pods stay guarded);
  * tables whose bridge is gone are swept by the next `ensure`.
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
+import { fastPathChain, fastPathDecls, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
 
 export interface PodGuardOptions {
   bridge: string;
@@ -23,6 +28,8 @@ export interface PodGuardOptions {
   nft?: string;
   /** run nft in this network namespace (a pinned netns path) instead of the agent's own */
   netnsPath?: string;
+  /** the pod → pod fast path (fast-path.ts); default true */
+  fastPath?: boolean;
 }
 
 export interface GuardedPort {
@@ -44,6 +51,7 @@ export class PodGuard {
   private readonly bridge: string;
   private readonly nft: string;
   private readonly netnsPath: string | undefined;
+  readonly fastPath: boolean;
 
   constructor(o: PodGuardOptions) {
     if (!IFNAME_RE.test(o.bridge)) throw new HedgeError('Invalid', `bridge name ${JSON.stringify(o.bridge)} is not an interface name`);
@@ -51,6 +59,7 @@ export class PodGuard {
     this.table = guardTableName(o.bridge);
     this.nft = o.nft ?? 'nft';
     this.netnsPath = o.netnsPath;
+    this.fastPath = o.fastPath ?? true;
   }
 
   /**
@@ -88,7 +97,25 @@ export class PodGuard {
       `flush set inet ${t} nodeports`,
       ...(nodePorts.length ? [`add element inet ${t} nodeports { ${nodePorts.map(checkPort).join(', ')} }`] : []),
     ];
+    if (this.fastPath) {
+      // the chain is rebuilt from the pods the fast path knows (an agent restart keeps them)
+      const fast = await this.listFast(signal);
+      script.push(...fastPathDecls(t), ...fastPathChain(t, [...new Set(fast?.pods.map((p) => p.ifname) ?? [])], fast?.chain ?? false));
+    } else script.push(`add table netdev ${t}`, `delete table netdev ${t}`);
     await this.run(script.join('\n'), signal);
+  }
+
+  /** The addresses of pods isolated by a NetworkPolicy: their traffic is kept off the fast path. */
+  async setSlowPods(ips: string[], signal?: AbortSignal): Promise<void> {
+    if (!this.fastPath) return;
+    await this.run(slowPodsScript(this.table, ips.map((ip) => checkAddress(ip, 4))).join('\n'), signal);
+  }
+
+  /** Service endpoints (address, protocol, port): what they send is kept off the fast path. */
+  async setSlowEndpoints(eps: SlowEndpoint[], signal?: AbortSignal): Promise<void> {
+    if (!this.fastPath) return;
+    const checked = eps.filter((e) => e.ip.includes('.')).map((e) => ({ ip: checkAddress(e.ip, 4), protocol: e.protocol, port: Number(checkPort(e.port)) }));
+    await this.run(slowEndpointsScript(this.table, checked).join('\n'), signal);
   }
 
   /** Adds TCP ports pods must not reach (e.g. a port known only once its server listens). */
@@ -110,15 +137,40 @@ export class PodGuard {
       ...(v4.length ? [`add element bridge ${t} allowed4 { ${v4.join(', ')} }`] : []),
       ...(v6.length ? [`add element bridge ${t} allowed6 { ${v6.join(', ')} }`] : []),
     ];
+    if (this.fastPath) {
+      const fast = await this.listFast(signal);
+      const own = port.addresses.filter((a) => a.family === 4).map((a) => a.address);
+      // this port's old entries, and any other port's claim on these addresses (a pod gone, its address handed out again)
+      const drop = (fast?.pods ?? []).filter((p) => p.ifname === ifn || own.includes(p.address));
+      const ports = [...new Set([...(fast?.pods ?? []).filter((p) => !drop.includes(p)).map((p) => p.ifname), ...(own.length ? [ifn] : [])])].sort();
+      script.push(
+        ...fastPathDecls(t),
+        ...drop.flatMap((p) => [`delete element netdev ${t} pods4 { "${p.ifname}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
+        ...(own.length ? [`add element netdev ${t} pods4 { ${v4.join(', ')} }`, `add element netdev ${t} port4 { ${own.map((a) => `${a} : "${ifn}"`).join(', ')} }`] : []),
+        ...fastPathChain(t, ports, fast?.chain ?? false),
+      );
+    }
     await this.run(script.join('\n'), signal);
   }
 
   /** Forgets a pod port (its interface is about to go, or has gone); idempotent. */
   async forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
     const ifn = checkIfname(hostInterface);
+    const t = this.table;
+    const fast = this.fastPath ? await this.listFast(signal) : undefined;
+    if (fast?.pods.some((p) => p.ifname === ifn)) {
+      const mine = fast.pods.filter((p) => p.ifname === ifn);
+      const ports = [...new Set(fast.pods.filter((p) => p.ifname !== ifn).map((p) => p.ifname))].sort();
+      await this.run(
+        [
+          ...mine.flatMap((p) => [`delete element netdev ${t} pods4 { "${ifn}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
+          ...fastPathChain(t, ports, fast.chain),
+        ].join('\n'),
+        signal,
+      );
+    }
     const listed = await this.listSets(signal);
     if (!listed) return;
-    const t = this.table;
     const script = [
       ...listed.elements.filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
       ...(listed.ports.includes(ifn) ? [`delete element bridge ${t} ports { "${ifn}" }`] : []),
@@ -136,9 +188,9 @@ export class PodGuard {
     }));
   }
 
-  /** Removes both tables (idempotent). */
+  /** Removes the tables (idempotent). */
   async destroy(signal?: AbortSignal): Promise<void> {
-    for (const family of ['bridge', 'inet']) {
+    for (const family of ['netdev', 'bridge', 'inet']) {
       const res = await this.exec(['delete', 'table', family, this.table], { signal, timeoutMs: 10_000 });
       if (res.code !== 0 && !/No such file or directory|does not exist/i.test(res.stderr)) {
         throw new HedgeError('Internal', `nft delete table ${family} ${this.table}: ${res.stderr.trim()}`);
@@ -157,6 +209,15 @@ export class PodGuard {
       throw new HedgeError('Internal', `nft list table bridge ${this.table}: ${res.stderr.trim()}`);
     }
     return parseGuardSets(res.stdout);
+  }
+
+  private async listFast(signal?: AbortSignal): Promise<ReturnType<typeof parseFastPath> | undefined> {
+    const res = await this.exec(['-j', 'list', 'table', 'netdev', this.table], { signal, timeoutMs: 10_000 });
+    if (res.code !== 0) {
+      if (/No such file or directory|does not exist/i.test(res.stderr)) return undefined;
+      throw new HedgeError('Internal', `nft list table netdev ${this.table}: ${res.stderr.trim()}`);
+    }
+    return parseFastPath(res.stdout);
   }
 
   private exec(args: string[], opts: RunOptions): Promise<RunResult> {
@@ -209,7 +270,7 @@ export async function sweepStaleGuards(
   if (res.code !== 0) return [];
   const bridges = new Set<string>();
   for (const line of res.stdout.split('\n')) {
-    const m = /^table (?:bridge|inet) hedge-guard-(\S+)$/.exec(line.trim());
+    const m = /^table (?:bridge|inet|netdev) hedge-guard-(\S+)$/.exec(line.trim());
     if (m && m[1] !== keep) bridges.add(m[1]);
   }
   const swept: string[] = [];

@@ -6,8 +6,9 @@ import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
+import { SlowSetFeed } from '../guard/fast-path.ts';
 import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
-import { POLICY_TABLE, policyDeleteScript, policyScript, renderPolicyTable, type PolicyPod } from './render.ts';
+import { POLICY_TABLE, isolatedPodIps, policyDeleteScript, policyScript, renderPolicyTable, type PolicyInput, type PolicyPod } from './render.ts';
 
 type PodObject = Pod & KubeObject;
 type NamespaceObject = Namespace & KubeObject;
@@ -23,6 +24,12 @@ export interface PolicyControllerOptions {
   nft?: Nft;
   /** changes arriving within this window are applied together (default 50 ms) */
   debounceMs?: number;
+  /**
+   * Told the addresses of this node's pods some policy isolates, before the table that isolates
+   * them is applied (and the narrowed set after): the pod guard keeps their traffic off its fast
+   * path, which would bypass this table (guard/fast-path.ts).
+   */
+  onIsolated?: (ips: string[], signal?: AbortSignal) => Promise<void>;
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -60,6 +67,7 @@ export class PolicyController {
   readonly #namespaces: Informer<NamespaceObject>;
   readonly #loop: DebouncedTableSync;
   #applied: string | undefined;
+  readonly #isolatedFeed: SlowSetFeed<string> | undefined;
 
   constructor(opts: PolicyControllerOptions) {
     this.#opts = opts;
@@ -67,6 +75,8 @@ export class PolicyController {
     if (!/^[A-Za-z][A-Za-z0-9_-]{0,60}$/.test(this.table)) throw new HedgeError('Invalid', `network policy table ${this.table}: letters, digits, - and _ only`);
     this.#nft = opts.nft ?? nftBinary();
     this.#log = opts.logger.child({ component: 'network-policy' });
+    const onIsolated = opts.onIsolated;
+    this.#isolatedFeed = onIsolated && new SlowSetFeed<string>((ip) => ip, onIsolated);
     const onChange = (): void => this.#loop.markDirty();
     const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
     this.#policies = new Informer<NetworkPolicyObject>({ client: opts.client, resource: Resources.networkpolicies, logger: this.#log, ...handlers });
@@ -88,6 +98,10 @@ export class PolicyController {
 
   /** the table as the caches stand now */
   render(): string {
+    return renderPolicyTable(this.#input(), this.table);
+  }
+
+  #input(): PolicyInput {
     const namespaces: Record<string, Record<string, string>> = {};
     for (const ns of this.#namespaces.list()) {
       const name = ns.metadata?.name ?? '';
@@ -102,27 +116,29 @@ export class PolicyController {
       pods.push(p);
       nodeOf.set(`${p.namespace}/${p.name}`, pod.spec?.nodeName ?? '');
     }
-    return renderPolicyTable(
-      { policies: this.#policies.list(), pods, namespaces, localPods: (p) => nodeOf.get(`${p.namespace}/${p.name}`) === this.#opts.nodeName },
-      this.table,
-    );
+    return { policies: this.#policies.list(), pods, namespaces, localPods: (p) => nodeOf.get(`${p.namespace}/${p.name}`) === this.#opts.nodeName };
   }
 
   /** one render + (if it changed) apply */
   async syncOnce(signal?: AbortSignal): Promise<void> {
     this.#loop.markClean();
-    const rendered = this.render();
+    const input = this.#input();
+    const rendered = renderPolicyTable(input, this.table);
     this.stats.syncs++;
-    if (rendered === this.#applied) return;
-    try {
+    const apply = async (): Promise<void> => {
+      if (rendered === this.#applied) return;
       await this.#nft.apply(policyScript(rendered, this.table), signal);
+      this.stats.applies++;
+    };
+    try {
+      if (this.#isolatedFeed) await this.#isolatedFeed.around(isolatedPodIps(input), apply, signal);
+      else await apply();
     } catch (err) {
       this.#loop.markDirty();
       this.#applied = undefined;
       throw err;
     }
     this.#applied = rendered;
-    this.stats.applies++;
   }
 
   /** until `signal` aborts: informers, debounced syncs; then the table is removed */

@@ -110,14 +110,26 @@ function addrMatch(dir: 'saddr' | 'daddr', m: PeerMatch, ips: string[]): string[
 /** chain names: pod keys can be long; nft identifiers allow [a-zA-Z0-9_-./] up to 255 bytes */
 const chainName = (dir: 'ing' | 'egr', p: PolicyPod): string => `${dir}-${p.namespace}-${p.name}`.slice(0, 200);
 
-export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
+/** this node's addressed pods, sorted, each with the policies selecting it (in its namespace) */
+function targetsOf(input: PolicyInput): { pod: PolicyPod; selecting: NetworkPolicy[] }[] {
   const local = input.localPods ?? ((): boolean => true);
   const targets = input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   const policies = [...input.policies].sort((a, b) => `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`));
+  return targets.map((pod) => ({ pod, selecting: policies.filter((p) => (p.metadata?.namespace ?? 'default') === pod.namespace && matchesSelector(p.spec?.podSelector ?? {}, pod.labels)) }));
+}
+
+/** Addresses of this node's pods that some policy isolates (in either direction): they get chains. */
+export function isolatedPodIps(input: PolicyInput): string[] {
+  const ips = targetsOf(input)
+    .filter((t) => t.selecting.some((p) => types(p).ingress || types(p).egress))
+    .flatMap((t) => t.pod.ips);
+  return [...new Set(ips)].sort();
+}
+
+export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
   const chains: string[] = [];
   const dispatch: string[] = [];
-  for (const pod of targets) {
-    const selecting = policies.filter((p) => (p.metadata?.namespace ?? 'default') === pod.namespace && matchesSelector(p.spec?.podSelector ?? {}, pod.labels));
+  for (const { pod, selecting } of targetsOf(input)) {
     for (const dir of ['egr', 'ing'] as const) {
       const applying = selecting.filter((p) => (dir === 'ing' ? types(p).ingress : types(p).egress));
       if (applying.length === 0) continue;
