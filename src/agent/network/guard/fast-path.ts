@@ -11,8 +11,9 @@
  *   - neither address isolated by a NetworkPolicy (`slow4`, fed by the policy controller): their
  *     traffic goes the bridge way, through the policy table and conntrack (replies of allowed
  *     connections pass by `ct state`);
- *   - not sent from a Service endpoint's address and port (`endpoints4`, fed by the service proxy):
- *     that may be the reply of a connection the proxy DNATed, which conntrack must un-NAT.
+ *   - not sent from a Service endpoint's address and port (`endpoints4`, fed by the service proxy),
+ *     nor from a pod's hostPort target (`hostports4`, per pod, from its port mappings): that may
+ *     be the reply of a connection the proxy or portmap DNATed, which conntrack must un-NAT.
  *
  * Everything else (ARP, IPv6, broadcast, to the node or other nodes, Services, fragments past the
  * first) is left alone and takes the bridge as before. The ingress hook runs before the bridge's
@@ -39,6 +40,7 @@ export function fastPathDecls(t: string): string[] {
     `add map netdev ${t} port4 { type ipv4_addr : iface_index; }`,
     `add set netdev ${t} slow4 { type ipv4_addr; }`,
     `add set netdev ${t} endpoints4 { type ipv4_addr . inet_proto . inet_service; }`,
+    `add set netdev ${t} hostports4 { type ipv4_addr . inet_proto . inet_service; }`,
   ];
 }
 
@@ -54,7 +56,7 @@ export function fastPathChain(t: string, ports: string[], exists: boolean): stri
   return [
     ...lines,
     `add chain ${c} { type filter hook ingress devices = { ${ports.map((p) => `"${p}"`).join(', ')} } priority ${PRIORITY}; policy accept; }`,
-    `add rule ${c} meta protocol ip meta l4proto { tcp, udp } ${common} ip saddr . meta l4proto . th sport != @endpoints4 counter fwd to ip daddr map @port4`,
+    `add rule ${c} meta protocol ip meta l4proto { tcp, udp } ${common} ip saddr . meta l4proto . th sport != @endpoints4 ip saddr . meta l4proto . th sport != @hostports4 counter fwd to ip daddr map @port4`,
     `add rule ${c} meta protocol ip icmp type { echo-request, echo-reply } ${common} counter fwd to ip daddr map @port4`,
   ];
 }
@@ -70,25 +72,27 @@ export function slowEndpointsScript(t: string, eps: SlowEndpoint[]): string[] {
   return [`flush set netdev ${t} endpoints4`, ...(elems.length ? [`add element netdev ${t} endpoints4 { ${elems.join(', ')} }`] : [])];
 }
 
-/** Reads `pods4` (ifname . address) and the fast chain's existence out of `nft -j list table netdev <t>`. */
-export function parseFastPath(json: string): { pods: { ifname: string; address: string }[]; chain: boolean; ports: string[] } {
-  const doc = JSON.parse(json) as { nftables?: { set?: { name?: string; elem?: unknown[] }; chain?: { name?: string; dev?: string | string[] } }[] };
+/**
+ * Reads `pods4` (ifname . address), `hostports4` (address . protocol . port, as an element to
+ * delete) and whether the fast chain exists out of `nft -j list table netdev <t>`.
+ */
+export function parseFastPath(json: string): { pods: { ifname: string; address: string }[]; hostPorts: { address: string; element: string }[]; chain: boolean } {
+  const doc = JSON.parse(json) as { nftables?: { set?: { name?: string; elem?: unknown[] }; chain?: { name?: string } }[] };
   const pods: { ifname: string; address: string }[] = [];
+  const hostPorts: { address: string; element: string }[] = [];
   let chain = false;
-  let ports: string[] = [];
   for (const item of doc.nftables ?? []) {
-    if (item.chain?.name === FAST_CHAIN) {
-      chain = true;
-      const dev = item.chain.dev;
-      ports = dev === undefined ? [] : Array.isArray(dev) ? dev : [dev];
-    }
-    if (item.set?.name !== 'pods4' || !item.set.elem) continue;
+    if (item.chain?.name === FAST_CHAIN) chain = true;
+    const name = item.set?.name;
+    if ((name !== 'pods4' && name !== 'hostports4') || !item.set?.elem) continue;
     for (const e of item.set.elem) {
       const parts = (e as { concat?: unknown[] }).concat;
-      if (Array.isArray(parts) && typeof parts[0] === 'string' && typeof parts[1] === 'string') pods.push({ ifname: parts[0], address: parts[1] });
+      if (!Array.isArray(parts) || typeof parts[0] !== 'string') continue;
+      if (name === 'pods4' && typeof parts[1] === 'string') pods.push({ ifname: parts[0], address: parts[1] });
+      if (name === 'hostports4' && typeof parts[1] === 'string' && typeof parts[2] === 'number') hostPorts.push({ address: parts[0], element: `${parts[0]} . ${parts[1]} . ${parts[2]}` });
     }
   }
-  return { pods, chain, ports };
+  return { pods, hostPorts, chain };
 }
 
 /**

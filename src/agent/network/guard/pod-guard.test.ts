@@ -143,6 +143,13 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     const [oneWay] = await delta(tcp);
     assert.ok(oneWay! > 0 && oneWay! < open!, `what the endpoint sends takes the bridge (conntrack un-NATs Service replies): ${oneWay} of ${open}`);
     await guard.setSlowEndpoints([]);
+    // a hostPort's target port: portmap DNATs to it, so the same holds
+    await guard.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }], hostPortTargets: [{ protocol: 'tcp', port: tcpPort }] });
+    const viaHostPort = (await delta(tcp))[0]!;
+    assert.ok(viaHostPort > 0 && viaHostPort < open!, `what the hostPort target sends takes the bridge: ${viaHostPort} of ${open}`);
+    await guard.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }] });
+    const again = (await delta(tcp))[0]!;
+    assert.ok(again >= 6, `re-allowed without the hostPort, both ways are fast again (${again})`);
     assert.equal(await ping('a', ip.unused, ip.c), false, 'a spoofed source is not forwarded either');
   });
 

@@ -36,6 +36,8 @@ export interface GuardedPort {
   /** host-side interface of the pod (its veth on the bridge) */
   hostInterface: string;
   addresses: { address: string; family: 4 | 6 }[];
+  /** container ports a hostPort maps to (portmap DNATs to them): their replies stay off the fast path */
+  hostPortTargets?: { protocol: 'tcp' | 'udp' | 'sctp'; port: number }[];
 }
 
 const TABLE_PREFIX = 'hedge-guard-';
@@ -142,10 +144,13 @@ export class PodGuard {
       const own = port.addresses.filter((a) => a.family === 4).map((a) => a.address);
       // this port's old entries, and any other port's claim on these addresses (a pod gone, its address handed out again)
       const drop = (fast?.pods ?? []).filter((p) => p.ifname === ifn || own.includes(p.address));
+      const targets = own.flatMap((a) => (port.hostPortTargets ?? []).map((h) => `${a} . ${h.protocol} . ${checkPort(h.port)}`));
       const ports = [...new Set([...(fast?.pods ?? []).filter((p) => !drop.includes(p)).map((p) => p.ifname), ...(own.length ? [ifn] : [])])].sort();
       script.push(
         ...fastPathDecls(t),
         ...drop.flatMap((p) => [`delete element netdev ${t} pods4 { "${p.ifname}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
+        ...(fast?.hostPorts ?? []).filter((h) => drop.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports4 { ${h.element} }`),
+        ...(targets.length ? [`add element netdev ${t} hostports4 { ${targets.join(', ')} }`] : []),
         ...(own.length ? [`add element netdev ${t} pods4 { ${v4.join(', ')} }`, `add element netdev ${t} port4 { ${own.map((a) => `${a} : "${ifn}"`).join(', ')} }`] : []),
         ...fastPathChain(t, ports, fast?.chain ?? false),
       );
@@ -164,6 +169,7 @@ export class PodGuard {
       await this.run(
         [
           ...mine.flatMap((p) => [`delete element netdev ${t} pods4 { "${ifn}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
+          ...fast.hostPorts.filter((h) => mine.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports4 { ${h.element} }`),
           ...fastPathChain(t, ports, fast.chain),
         ].join('\n'),
         signal,
