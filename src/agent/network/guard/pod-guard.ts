@@ -54,6 +54,8 @@ export class PodGuard {
   private readonly nft: string;
   private readonly netnsPath: string | undefined;
   readonly fastPath: boolean;
+  /** allow/forget/ensure read the sets, then write: one at a time, or two pods' updates would race */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(o: PodGuardOptions) {
     if (!IFNAME_RE.test(o.bridge)) throw new HedgeError('Invalid', `bridge name ${JSON.stringify(o.bridge)} is not an interface name`);
@@ -68,7 +70,17 @@ export class PodGuard {
    * Creates both tables when missing and leaves their elements alone (an agent restart keeps
    * running pods guarded); `nodePorts` are the TCP ports pods must not reach on the node.
    */
-  async ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
+  ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
+    return this.#serial(() => this.#ensure(nodePorts, signal));
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
     const t = this.table;
     // `add` is idempotent for tables, sets and chains; the rules are rewritten (flush + add) so an
     // older agent's rule set is replaced as a whole, in one transaction
@@ -127,7 +139,11 @@ export class PodGuard {
   }
 
   /** Guards one pod port: replaces whatever was recorded for that interface before. */
-  async allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
+  allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
+    return this.#serial(() => this.#allow(port, signal));
+  }
+
+  async #allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
     const ifn = checkIfname(port.hostInterface);
     const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${checkAddress(a.address, 4)}`);
     const v6 = port.addresses.filter((a) => a.family === 6).map((a) => `"${ifn}" . ${checkAddress(a.address, 6)}`);
@@ -159,7 +175,11 @@ export class PodGuard {
   }
 
   /** Forgets a pod port (its interface is about to go, or has gone); idempotent. */
-  async forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
+  forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
+    return this.#serial(() => this.#forget(hostInterface, signal));
+  }
+
+  async #forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
     const ifn = checkIfname(hostInterface);
     const t = this.table;
     const fast = this.fastPath ? await this.listFast(signal) : undefined;
