@@ -5,9 +5,11 @@
  * 1. Two pods on a bridge in a node network namespace this run creates (bench/lib/netns-rr.ts
  *    bridgeNode: no other tenant's rules on the path); pod A does 1-byte request/response
  *    (netbench) over one connection to pod B by its IP and through a ClusterIP programmed by the
- *    proxy's real ruleset, with the ruleset as it was rendered before (filter hooks always there)
- *    and as it is now, interleaved so load drift hits all alike. Rate and the client's CPU per
- *    round trip (the robust figure on a loaded machine).
+ *    proxy's real ruleset, with the node's pod guard without (before) and with (after) its pod →
+ *    pod fast path (guard/fast-path.ts, fed the proxy's endpoints as the node feeds it),
+ *    interleaved so load drift hits all alike. Rate and the client's CPU per round trip (the
+ *    robust figure on a loaded machine). "ClusterIP added" is against the pod IP with the same
+ *    rules: after, the pod IP takes the fast path, the ClusterIP the bridge and conntrack.
  * 2. 1,000 Services × 10 endpoints: model + render time, and `nft -f -` apply time of the full
  *    table (first sync) and of an in-place resync after one endpoint changed; applied inside a
  *    network namespace this run creates.
@@ -24,7 +26,9 @@ import { createNetns, removeNetns } from '../src/agent/network/netns.ts';
 import { runChecked, runCommand } from '../src/agent/host/run-command.ts';
 import { randomSuffix } from '../src/agent/network/test-helpers.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from '../src/agent/network/proxy/model.ts';
-import { FILTER_CHAINS, renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
+import { renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
+import { slowEndpointsOf } from '../src/agent/network/proxy/proxy.ts';
+import { PodGuard } from '../src/agent/network/guard/pod-guard.ts';
 import { bridgeNode, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 import { buildNetbench, NETBENCH_PORT } from './lib/runtime-net.ts';
 
@@ -131,9 +135,15 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     ports: [{ name: 'rr', port: NETBENCH_PORT, protocol: 'TCP' }],
     endpoints: [{ addresses: [b.ip], conditions: { ready: true } }],
   } as EndpointSliceObject;
-  const after = renderRuleset(buildModel([svc], [slice], { nodeName: 'bench' }), { table }).script;
-  // the ruleset as rendered before: the filter hooks (reject to Services without endpoints) always there
-  const before = `${after}table ip ${table} {\n${FILTER_CHAINS.map(([n, body]) => `  chain ${n} {\n${body}\n  }`).join('\n')}\n}\n`;
+  const model = buildModel([svc], [slice], { nodeName: 'bench' });
+  const ruleset = renderRuleset(model, { table }).script;
+  const guards = { before: new PodGuard({ bridge: 'br0', netnsPath: topo.node, fastPath: false }), after: new PodGuard({ bridge: 'br0', netnsPath: topo.node }) };
+  cleanups.push(() => guards.after.destroy());
+  const guard = async (g: PodGuard): Promise<void> => {
+    await g.ensure([10250]);
+    for (const p of topo.pods) await g.allow({ hostInterface: p.hostInterface, addresses: [{ address: p.ip, family: 4 }] });
+    await g.setSlowEndpoints(slowEndpointsOf(model));
+  };
   const binary = buildNetbench(dataDir);
   const server = await startServer(b.netnsPath, [binary, 'serve', String(NETBENCH_PORT)]);
   cleanups.push(() => stop(server));
@@ -143,23 +153,25 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     return { rate: j.tcp_rr, cpu: j.tcp_rr_cpu_us };
   };
   const rows = [
-    { label: 'before · pod → pod IP', script: before, target: b.ip, port: NETBENCH_PORT },
-    { label: 'before · pod → ClusterIP', script: before, target: clusterIP, port: 80 },
-    { label: 'after · pod → pod IP', script: after, target: b.ip, port: NETBENCH_PORT },
-    { label: 'after · pod → ClusterIP', script: after, target: clusterIP, port: 80 },
+    { label: 'before (no fast path) · pod → pod IP', guard: guards.before, target: b.ip, port: NETBENCH_PORT },
+    { label: 'before (no fast path) · pod → ClusterIP', guard: guards.before, target: clusterIP, port: 80 },
+    { label: 'after (fast path) · pod → pod IP', guard: guards.after, target: b.ip, port: NETBENCH_PORT },
+    { label: 'after (fast path) · pod → ClusterIP', guard: guards.after, target: clusterIP, port: 80 },
   ].map((r) => ({ ...r, rate: [] as number[], cpu: [] as number[] }));
   cleanups.push(() => nftApply(renderDelete(table), topo.node));
   for (let i = 0; i < RUNS; i++) {
     for (const r of rows) {
-      await nftApply(`${renderDelete(table)}${r.script}`, topo.node);
+      await guards.after.destroy();
+      await guard(r.guard);
+      await nftApply(`${renderDelete(table)}${ruleset}`, topo.node);
       const m = await rr(r.target, r.port);
       r.rate.push(m.rate);
       r.cpu.push(m.cpu);
     }
   }
   const out = [
-    `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians)`,
-    "before: the proxy's filter hooks (forward/output: reject to Services without endpoints) always present; after: only while some Service has none (here: none)\n",
+    `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians); ${(await runCommand('uptime', [])).stdout.trim()}`,
+    "proxy ruleset as rendered now; the node's pod guard without (before) and with (after) its pod → pod fast path; the Service's endpoint is pod B\n",
     '| ruleset · path | TCP_RR /s | client CPU µs / round trip | ClusterIP added (rate) | ClusterIP added (CPU) |',
     '| --- | ---: | ---: | ---: | ---: |',
   ];

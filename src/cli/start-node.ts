@@ -309,12 +309,14 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   const proxyDone =
     settings.serviceProxyTable === 'off'
       ? Promise.resolve()
-      : new ServiceProxy({ client, nodeName, logger, table: settings.serviceProxyTable })
+      : // what the proxy may DNAT to is kept off the guard's pod → pod fast path (replies need conntrack)
+        new ServiceProxy({ client, nodeName, logger, table: settings.serviceProxyTable, onEndpoints: (eps, signal) => guard.setSlowEndpoints(eps, signal) })
           .run(stop.signal)
           .catch((err: unknown) => logger.error({ err, component: 'service-proxy' }, 'service proxy stopped'));
   // NetworkPolicy for this node's pods, every runtime (rules match pod addresses); the table goes on stop
   const policyDone = settings.networkPolicy
-    ? new PolicyController({ client, nodeName, logger, table: settings.networkPolicyTable, nadFirewall })
+    ? // pods a policy isolates are kept off the guard's fast path, which would bypass this table
+      new PolicyController({ client, nodeName, logger, table: settings.networkPolicyTable, nadFirewall, onIsolated: (ips, signal) => guard.setSlowPods(ips, signal) })
         .run(stop.signal)
         .catch((err: unknown) => logger.error({ err, component: 'network-policy' }, 'network policy controller stopped'))
     : Promise.resolve();

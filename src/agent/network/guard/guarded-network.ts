@@ -21,7 +21,7 @@ export class GuardedNetworkPlugin implements NetworkPlugin {
   async setUp(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult> {
     const res = await this.inner.setUp(sandbox, signal);
     try {
-      await this.protect(res, signal);
+      await this.protect(sandbox, res, signal);
     } catch (err) {
       await this.inner.tearDown(sandbox, signal).catch((e: unknown) => this.log?.warn({ err: e, sandbox: sandbox.id }, 'teardown after a failed guard failed'));
       throw err;
@@ -40,9 +40,16 @@ export class GuardedNetworkPlugin implements NetworkPlugin {
     return this.inner.status(sandbox, signal, opts);
   }
 
-  private async protect(res: NetworkResult, signal: AbortSignal): Promise<void> {
+  private async protect(sandbox: NetworkSandbox, res: NetworkResult, signal: AbortSignal): Promise<void> {
     // modes without a bridge port of ours (macvlan, host-device) have nothing to guard here
     if (!res.hostInterface) return;
-    await this.guard.allow({ hostInterface: res.hostInterface, addresses: res.ips.map((ip) => ({ address: ip.address, family: ip.family })) }, signal);
+    await this.guard.allow(
+      {
+        hostInterface: res.hostInterface,
+        addresses: res.ips.map((ip) => ({ address: ip.address, family: ip.family })),
+        hostPortTargets: sandbox.portMappings.map((p) => ({ protocol: p.protocol, port: p.containerPort })),
+      },
+      signal,
+    );
   }
 }

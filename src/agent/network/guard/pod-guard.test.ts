@@ -114,6 +114,45 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     assert.ok(await ping('c', ip.c, ip.b));
   });
 
+  it('fast path: pod → pod IPv4 skips the bridge; NetworkPolicy-isolated pods and Service endpoints keep the bridge path', async () => {
+    /** packets the fast path forwarded (its two rules' counters: tcp/udp, icmp echo) */
+    const fwd = async (): Promise<number[]> => {
+      const r = await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', '-j', 'list', 'chain', 'netdev', guard.table, 'fast']);
+      const doc = JSON.parse(r.stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
+      return doc.nftables.flatMap((i) => (i.rule ? [i.rule.expr.find((e) => e.counter)?.counter?.packets ?? 0] : []));
+    };
+    const tcpPort = openPort + 1;
+    const l = spawn('nsenter', [`--net=${ns('c')}`, '--', 'busybox', 'nc', '-ll', '-p', String(tcpPort), '-e', 'true'], { stdio: 'ignore' });
+    listeners.push(l);
+    const tcp = async (): Promise<boolean> => (await inPod('a', `nc -w 3 ${ip.c} ${tcpPort} </dev/null`)).code === 0;
+    for (let i = 0; i < 50 && !(await tcp()); i++) await new Promise((r) => setTimeout(r, 100));
+    const delta = async (probe: () => Promise<boolean>): Promise<number[]> => {
+      const before = await fwd();
+      assert.ok(await probe(), 'the traffic itself flows');
+      return (await fwd()).map((n, i) => n - (before[i] ?? 0));
+    };
+    const [, icmp] = await delta(() => ping('a', ip.a, ip.c));
+    assert.equal(icmp, 2, 'echo request and reply went the fast way');
+    const [open] = await delta(tcp);
+    assert.ok(open! >= 6, `the TCP exchange both ways went the fast way (${open})`);
+    await guard.setSlowPods([ip.c]);
+    assert.deepEqual(await delta(() => ping('a', ip.a, ip.c)), [0, 0], 'an isolated pod is reached through the bridge (and its policy)');
+    assert.deepEqual(await delta(tcp), [0, 0]);
+    await guard.setSlowPods([]);
+    await guard.setSlowEndpoints([{ ip: ip.c, protocol: 'tcp', port: tcpPort }]);
+    const [oneWay] = await delta(tcp);
+    assert.ok(oneWay! > 0 && oneWay! < open!, `what the endpoint sends takes the bridge (conntrack un-NATs Service replies): ${oneWay} of ${open}`);
+    await guard.setSlowEndpoints([]);
+    // a hostPort's target port: portmap DNATs to it, so the same holds
+    await guard.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }], hostPortTargets: [{ protocol: 'tcp', port: tcpPort }] });
+    const viaHostPort = (await delta(tcp))[0]!;
+    assert.ok(viaHostPort > 0 && viaHostPort < open!, `what the hostPort target sends takes the bridge: ${viaHostPort} of ${open}`);
+    await guard.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }] });
+    const again = (await delta(tcp))[0]!;
+    assert.ok(again >= 6, `re-allowed without the hostPort, both ways are fast again (${again})`);
+    assert.equal(await ping('a', ip.unused, ip.c), false, 'a spoofed source is not forwarded either');
+  });
+
   it('after the guard: the node ports are refused from pods, other host ports are not', async () => {
     assert.equal(await connects(deniedPort), false);
     assert.ok(await connects(openPort));
@@ -136,6 +175,9 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     await guard.forget(`vb${run}`);
     await guard.forget(`vb${run}`);
     assert.deepEqual((await guard.list()).map((p) => p.hostInterface).sort(), [`va${run}`, `vc${run}`]);
+    const fast = await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', 'list', 'table', 'netdev', guard.table]);
+    assert.doesNotMatch(fast.stdout, new RegExp(`vb${run}|${ip.b.replaceAll('.', '\\.')}\\b`), 'the fast path forgot b too');
+    assert.match(fast.stdout, new RegExp(`devices = \\{ "?va${run}"?, "?vc${run}"? \\}`));
   });
 
   it('sweeps the tables of bridges that are gone, not its own', async () => {

@@ -10,12 +10,17 @@
  *       kubelet-style API, the edgehub) on any of the node's addresses; they reach the host
  *       through the bridge, so the rule matches `iifname <bridge>`.
  *
+ *   table netdev hedge-guard-<bridge>   the pod → pod fast path (fast-path.ts): IPv4 between two
+ *       pods of the bridge that no NetworkPolicy isolates and no Service proxying needs goes from
+ *       one pod port to the other without entering the bridge, br_netfilter or conntrack.
+ *
  * Pod ports are set elements (`ifname . address`), so adding or removing a pod is one `nft`
- * exec and the rules never change. The tables outlive the agent (running pods stay guarded);
+ * exec and the rules never change (the fast path's chain lists its ports, so it is redefined). The tables outlive the agent (running pods stay guarded);
  * tables whose bridge is gone are swept by the next `ensure`.
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
+import { fastPathChain, fastPathDecls, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
 
 export interface PodGuardOptions {
   bridge: string;
@@ -23,12 +28,16 @@ export interface PodGuardOptions {
   nft?: string;
   /** run nft in this network namespace (a pinned netns path) instead of the agent's own */
   netnsPath?: string;
+  /** the pod → pod fast path (fast-path.ts); default true */
+  fastPath?: boolean;
 }
 
 export interface GuardedPort {
   /** host-side interface of the pod (its veth on the bridge) */
   hostInterface: string;
   addresses: { address: string; family: 4 | 6 }[];
+  /** container ports a hostPort maps to (portmap DNATs to them): their replies stay off the fast path */
+  hostPortTargets?: { protocol: 'tcp' | 'udp' | 'sctp'; port: number }[];
 }
 
 const TABLE_PREFIX = 'hedge-guard-';
@@ -44,6 +53,9 @@ export class PodGuard {
   private readonly bridge: string;
   private readonly nft: string;
   private readonly netnsPath: string | undefined;
+  readonly fastPath: boolean;
+  /** allow/forget/ensure read the sets, then write: one at a time, or two pods' updates would race */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(o: PodGuardOptions) {
     if (!IFNAME_RE.test(o.bridge)) throw new HedgeError('Invalid', `bridge name ${JSON.stringify(o.bridge)} is not an interface name`);
@@ -51,13 +63,24 @@ export class PodGuard {
     this.table = guardTableName(o.bridge);
     this.nft = o.nft ?? 'nft';
     this.netnsPath = o.netnsPath;
+    this.fastPath = o.fastPath ?? true;
   }
 
   /**
    * Creates both tables when missing and leaves their elements alone (an agent restart keeps
    * running pods guarded); `nodePorts` are the TCP ports pods must not reach on the node.
    */
-  async ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
+  ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
+    return this.#serial(() => this.#ensure(nodePorts, signal));
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
     const t = this.table;
     // `add` is idempotent for tables, sets and chains; the rules are rewritten (flush + add) so an
     // older agent's rule set is replaced as a whole, in one transaction
@@ -88,7 +111,25 @@ export class PodGuard {
       `flush set inet ${t} nodeports`,
       ...(nodePorts.length ? [`add element inet ${t} nodeports { ${nodePorts.map(checkPort).join(', ')} }`] : []),
     ];
+    if (this.fastPath) {
+      // the chain is rebuilt from the pods the fast path knows (an agent restart keeps them)
+      const fast = await this.listFast(signal);
+      script.push(...fastPathDecls(t), ...fastPathChain(t, [...new Set(fast?.pods.map((p) => p.ifname) ?? [])], fast?.chain ?? false));
+    } else script.push(`add table netdev ${t}`, `delete table netdev ${t}`);
     await this.run(script.join('\n'), signal);
+  }
+
+  /** The addresses of pods isolated by a NetworkPolicy: their traffic is kept off the fast path. */
+  async setSlowPods(ips: string[], signal?: AbortSignal): Promise<void> {
+    if (!this.fastPath) return;
+    await this.run(slowPodsScript(this.table, ips.map((ip) => checkAddress(ip, 4))).join('\n'), signal);
+  }
+
+  /** Service endpoints (address, protocol, port): what they send is kept off the fast path. */
+  async setSlowEndpoints(eps: SlowEndpoint[], signal?: AbortSignal): Promise<void> {
+    if (!this.fastPath) return;
+    const checked = eps.filter((e) => e.ip.includes('.')).map((e) => ({ ip: checkAddress(e.ip, 4), protocol: e.protocol, port: Number(checkPort(e.port)) }));
+    await this.run(slowEndpointsScript(this.table, checked).join('\n'), signal);
   }
 
   /** Adds TCP ports pods must not reach (e.g. a port known only once its server listens). */
@@ -98,7 +139,11 @@ export class PodGuard {
   }
 
   /** Guards one pod port: replaces whatever was recorded for that interface before. */
-  async allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
+  allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
+    return this.#serial(() => this.#allow(port, signal));
+  }
+
+  async #allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
     const ifn = checkIfname(port.hostInterface);
     const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${checkAddress(a.address, 4)}`);
     const v6 = port.addresses.filter((a) => a.family === 6).map((a) => `"${ifn}" . ${checkAddress(a.address, 6)}`);
@@ -110,15 +155,48 @@ export class PodGuard {
       ...(v4.length ? [`add element bridge ${t} allowed4 { ${v4.join(', ')} }`] : []),
       ...(v6.length ? [`add element bridge ${t} allowed6 { ${v6.join(', ')} }`] : []),
     ];
+    if (this.fastPath) {
+      const fast = await this.listFast(signal);
+      const own = port.addresses.filter((a) => a.family === 4).map((a) => a.address);
+      // this port's old entries, and any other port's claim on these addresses (a pod gone, its address handed out again)
+      const drop = (fast?.pods ?? []).filter((p) => p.ifname === ifn || own.includes(p.address));
+      const targets = own.flatMap((a) => (port.hostPortTargets ?? []).map((h) => `${a} . ${h.protocol} . ${checkPort(h.port)}`));
+      const ports = [...new Set([...(fast?.pods ?? []).filter((p) => !drop.includes(p)).map((p) => p.ifname), ...(own.length ? [ifn] : [])])].sort();
+      script.push(
+        ...fastPathDecls(t),
+        ...drop.flatMap((p) => [`delete element netdev ${t} pods4 { "${p.ifname}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
+        ...(fast?.hostPorts ?? []).filter((h) => drop.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports4 { ${h.element} }`),
+        ...(targets.length ? [`add element netdev ${t} hostports4 { ${targets.join(', ')} }`] : []),
+        ...(own.length ? [`add element netdev ${t} pods4 { ${v4.join(', ')} }`, `add element netdev ${t} port4 { ${own.map((a) => `${a} : "${ifn}"`).join(', ')} }`] : []),
+        ...fastPathChain(t, ports, fast?.chain ?? false),
+      );
+    }
     await this.run(script.join('\n'), signal);
   }
 
   /** Forgets a pod port (its interface is about to go, or has gone); idempotent. */
-  async forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
+  forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
+    return this.#serial(() => this.#forget(hostInterface, signal));
+  }
+
+  async #forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
     const ifn = checkIfname(hostInterface);
+    const t = this.table;
+    const fast = this.fastPath ? await this.listFast(signal) : undefined;
+    if (fast?.pods.some((p) => p.ifname === ifn)) {
+      const mine = fast.pods.filter((p) => p.ifname === ifn);
+      const ports = [...new Set(fast.pods.filter((p) => p.ifname !== ifn).map((p) => p.ifname))].sort();
+      await this.run(
+        [
+          ...mine.flatMap((p) => [`delete element netdev ${t} pods4 { "${ifn}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
+          ...fast.hostPorts.filter((h) => mine.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports4 { ${h.element} }`),
+          ...fastPathChain(t, ports, fast.chain),
+        ].join('\n'),
+        signal,
+      );
+    }
     const listed = await this.listSets(signal);
     if (!listed) return;
-    const t = this.table;
     const script = [
       ...listed.elements.filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
       ...(listed.ports.includes(ifn) ? [`delete element bridge ${t} ports { "${ifn}" }`] : []),
@@ -136,9 +214,9 @@ export class PodGuard {
     }));
   }
 
-  /** Removes both tables (idempotent). */
+  /** Removes the tables (idempotent). */
   async destroy(signal?: AbortSignal): Promise<void> {
-    for (const family of ['bridge', 'inet']) {
+    for (const family of ['netdev', 'bridge', 'inet']) {
       const res = await this.exec(['delete', 'table', family, this.table], { signal, timeoutMs: 10_000 });
       if (res.code !== 0 && !/No such file or directory|does not exist/i.test(res.stderr)) {
         throw new HedgeError('Internal', `nft delete table ${family} ${this.table}: ${res.stderr.trim()}`);
@@ -157,6 +235,15 @@ export class PodGuard {
       throw new HedgeError('Internal', `nft list table bridge ${this.table}: ${res.stderr.trim()}`);
     }
     return parseGuardSets(res.stdout);
+  }
+
+  private async listFast(signal?: AbortSignal): Promise<ReturnType<typeof parseFastPath> | undefined> {
+    const res = await this.exec(['-j', 'list', 'table', 'netdev', this.table], { signal, timeoutMs: 10_000 });
+    if (res.code !== 0) {
+      if (/No such file or directory|does not exist/i.test(res.stderr)) return undefined;
+      throw new HedgeError('Internal', `nft list table netdev ${this.table}: ${res.stderr.trim()}`);
+    }
+    return parseFastPath(res.stdout);
   }
 
   private exec(args: string[], opts: RunOptions): Promise<RunResult> {
@@ -209,7 +296,7 @@ export async function sweepStaleGuards(
   if (res.code !== 0) return [];
   const bridges = new Set<string>();
   for (const line of res.stdout.split('\n')) {
-    const m = /^table (?:bridge|inet) hedge-guard-(\S+)$/.exec(line.trim());
+    const m = /^table (?:bridge|inet|netdev) hedge-guard-(\S+)$/.exec(line.trim());
     if (m && m[1] !== keep) bridges.add(m[1]);
   }
   const swept: string[] = [];

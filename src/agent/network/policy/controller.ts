@@ -6,9 +6,10 @@ import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
+import { SlowSetFeed } from '../guard/fast-path.ts';
 import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
 import { NETWORK_STATUS_ANNOTATION } from '../../../api/annotations/multus.ts';
-import { POLICY_TABLE, policyDeleteScript, policyScript, renderPolicyTable, type PolicyInput, type PolicyPod } from './render.ts';
+import { POLICY_TABLE, isolatedPodIps, policyDeleteScript, policyScript, renderPolicyTable, type PolicyInput, type PolicyPod } from './render.ts';
 
 type PodObject = Pod & KubeObject;
 type NamespaceObject = Namespace & KubeObject;
@@ -24,6 +25,12 @@ export interface PolicyControllerOptions {
   nft?: Nft;
   /** changes arriving within this window are applied together (default 50 ms) */
   debounceMs?: number;
+  /**
+   * Told the addresses of this node's pods some policy isolates, before the table that isolates
+   * them is applied (and the narrowed set after): the pod guard keeps their traffic off its fast
+   * path, which would bypass this table (guard/fast-path.ts).
+   */
+  onIsolated?: (ips: string[], signal?: AbortSignal) => Promise<void>;
   /** told every sync's policies: enforces them on NetworkAttachmentDefinition interfaces (../multus/nad-firewall.ts) */
   nadFirewall?: { setPolicy(policy: NadPolicy, signal?: AbortSignal): Promise<void> };
 }
@@ -84,6 +91,7 @@ export class PolicyController {
   readonly #namespaces: Informer<NamespaceObject>;
   readonly #loop: DebouncedTableSync;
   #applied: string | undefined;
+  readonly #isolatedFeed: SlowSetFeed<string> | undefined;
 
   constructor(opts: PolicyControllerOptions) {
     this.#opts = opts;
@@ -91,6 +99,8 @@ export class PolicyController {
     if (!/^[A-Za-z][A-Za-z0-9_-]{0,60}$/.test(this.table)) throw new HedgeError('Invalid', `network policy table ${this.table}: letters, digits, - and _ only`);
     this.#nft = opts.nft ?? nftBinary();
     this.#log = opts.logger.child({ component: 'network-policy' });
+    const onIsolated = opts.onIsolated;
+    this.#isolatedFeed = onIsolated && new SlowSetFeed<string>((ip) => ip, onIsolated);
     const onChange = (): void => this.#loop.markDirty();
     const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
     this.#policies = new Informer<NetworkPolicyObject>({ client: opts.client, resource: Resources.networkpolicies, logger: this.#log, ...handlers });
@@ -115,7 +125,7 @@ export class PolicyController {
     return this.snapshot().rendered;
   }
 
-  private snapshot(): { rendered: string; nad: NadPolicy } {
+  private snapshot(): { input: PolicyInput; rendered: string; nad: NadPolicy } {
     const namespaces: Record<string, Record<string, string>> = {};
     for (const ns of this.#namespaces.list()) {
       const name = ns.metadata?.name ?? '';
@@ -133,25 +143,28 @@ export class PolicyController {
       if (pod.spec?.nodeName === this.#opts.nodeName) local.set(`${p.namespace}/${p.name}`, p);
     }
     const input: PolicyInput = { policies: this.#policies.list(), pods, namespaces, localPods: (p) => nodeOf.get(`${p.namespace}/${p.name}`) === this.#opts.nodeName };
-    return { rendered: renderPolicyTable(input, this.table), nad: { input, localPod: (ns, name) => local.get(`${ns}/${name}`) } };
+    return { input, rendered: renderPolicyTable(input, this.table), nad: { input, localPod: (ns, name) => local.get(`${ns}/${name}`) } };
   }
 
   /** one render + (if it changed) apply */
   async syncOnce(signal?: AbortSignal): Promise<void> {
     this.#loop.markClean();
-    const { rendered, nad } = this.snapshot();
+    const { input, rendered, nad } = this.snapshot();
     this.stats.syncs++;
-    if (rendered !== this.#applied) {
-      try {
-        await this.#nft.apply(policyScript(rendered, this.table), signal);
-      } catch (err) {
-        this.#loop.markDirty();
-        this.#applied = undefined;
-        throw err;
-      }
-      this.#applied = rendered;
+    const apply = async (): Promise<void> => {
+      if (rendered === this.#applied) return;
+      await this.#nft.apply(policyScript(rendered, this.table), signal);
       this.stats.applies++;
+    };
+    try {
+      if (this.#isolatedFeed) await this.#isolatedFeed.around(isolatedPodIps(input), apply, signal);
+      else await apply();
+    } catch (err) {
+      this.#loop.markDirty();
+      this.#applied = undefined;
+      throw err;
     }
+    this.#applied = rendered;
     // the NAD firewall keeps its own per-namespace copies and applies only what changed there
     await this.#opts.nadFirewall?.setPolicy(nad, signal).catch((err: unknown) => {
       this.#loop.markDirty();

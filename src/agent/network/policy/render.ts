@@ -157,13 +157,29 @@ export function podPolicyRules(input: PolicyInput, pod: PolicyPod, sorted = byNa
   return out;
 }
 
-export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
+/** this node's addressed pods, sorted */
+function localTargets(input: PolicyInput): PolicyPod[] {
   const local = input.localPods ?? ((): boolean => true);
-  const targets = input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  return input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+}
+
+/** Addresses of this node's pods that some policy isolates (in either direction): they get chains. */
+export function isolatedPodIps(input: PolicyInput): string[] {
+  const policies = byName(input.policies);
+  const ips = localTargets(input)
+    .filter((pod) => {
+      const r = podPolicyRules(input, pod, policies);
+      return r.egr !== undefined || r.ing !== undefined;
+    })
+    .flatMap((p) => p.ips);
+  return [...new Set(ips)].sort();
+}
+
+export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
   const policies = byName(input.policies);
   const chains: string[] = [];
   const dispatch: string[] = [];
-  for (const pod of targets) {
+  for (const pod of localTargets(input)) {
     const rules = podPolicyRules(input, pod, policies);
     for (const dir of ['egr', 'ing'] as const) {
       const r = rules[dir];

@@ -3,8 +3,9 @@ import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
+import { SlowSetFeed, type SlowEndpoint } from '../guard/fast-path.ts';
 import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
-import { buildModel, type EndpointSliceObject, type ServiceObject } from './model.ts';
+import { buildModel, type EndpointSliceObject, type ProxyServicePort, type ServiceObject } from './model.ts';
 import { renderDelete, renderRuleset, type RenderedNames } from './render.ts';
 
 export { nftBinary, type Nft } from '../nft.ts';
@@ -20,6 +21,17 @@ export interface ServiceProxyOptions {
   debounceMs?: number;
   /** this node's zone, for topology hints */
   zone?: string;
+  /**
+   * Told every endpoint the proxy may DNAT to, before the rules that do so are applied (and the
+   * narrowed set after): the pod guard keeps what they send off its fast path, so replies reach
+   * conntrack to be un-NATed (guard/fast-path.ts).
+   */
+  onEndpoints?: (eps: SlowEndpoint[], signal?: AbortSignal) => Promise<void>;
+}
+
+/** Every endpoint (address, protocol, port) the ruleset may DNAT to. */
+export function slowEndpointsOf(model: ProxyServicePort[]): SlowEndpoint[] {
+  return model.flatMap((p) => [...p.endpoints, ...(p.externalLocal?.localEndpoints ?? [])].map((e) => ({ ip: e.ip, protocol: p.protocol, port: e.port })));
 }
 
 export interface SyncStats {
@@ -47,6 +59,7 @@ export class ServiceProxy {
   readonly #slices: Informer<EndpointSliceObject>;
   readonly #loop: DebouncedTableSync;
   #applied: RenderedNames | undefined;
+  readonly #endpointsFeed: SlowSetFeed<SlowEndpoint> | undefined;
   #syncedWaiters: { gen: number; resolve: () => void }[] = [];
   #gen = 0;
 
@@ -56,6 +69,8 @@ export class ServiceProxy {
     if (!/^[A-Za-z][A-Za-z0-9_-]{0,60}$/.test(this.table)) throw new HedgeError('Invalid', `service proxy table ${this.table}: letters, digits, - and _ only`);
     this.#nft = opts.nft ?? nftBinary();
     this.#log = opts.logger.child({ component: 'service-proxy' });
+    const onEndpoints = opts.onEndpoints;
+    this.#endpointsFeed = onEndpoints && new SlowSetFeed<SlowEndpoint>((e) => `${e.ip}/${e.protocol}/${e.port}`, onEndpoints);
     const onChange = (): void => this.#changed();
     const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
     this.#services = new Informer<ServiceObject>({ client: opts.client, resource: Resources.services, logger: this.#log, ...handlers });
@@ -97,8 +112,12 @@ export class ServiceProxy {
     const model = buildModel(this.#services.list(), this.#slices.list(), { nodeName: this.#opts.nodeName, zone: this.#opts.zone });
     const rendered = renderRuleset(model, { table: this.table }, this.#applied);
     const t1 = performance.now();
-    try {
+    const apply = async (): Promise<void> => {
       if (rendered.script) await this.#nft.apply(rendered.script, signal);
+    };
+    try {
+      if (this.#endpointsFeed) await this.#endpointsFeed.around(slowEndpointsOf(model), apply, signal);
+      else await apply();
     } catch (err) {
       this.#loop.markDirty();
       // the next attempt starts from a clean table: what the failed one left is unknown

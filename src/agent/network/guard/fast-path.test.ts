@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { fastPathChain, parseFastPath, SlowSetFeed, slowEndpointsScript } from './fast-path.ts';
+
+it('SlowSetFeed widens to old ∪ new before the owner applies, narrows after, and skips an unchanged set', async () => {
+  const log: string[] = [];
+  const feed = new SlowSetFeed<string>((x) => x, async (xs) => void log.push(`push ${[...xs].sort().join(',')}`));
+  const apply = async (): Promise<void> => void log.push('apply');
+  await feed.around(['a'], apply);
+  await feed.around(['b'], apply);
+  await feed.around(['b'], apply);
+  await feed.around(['b', 'c'], apply);
+  assert.deepEqual(log, ['push a', 'apply', 'push a,b', 'apply', 'push b', 'apply', 'push b,c', 'apply']);
+});
+
+it('SlowSetFeed pushes again after a failed apply (the kernel state is unknown)', async () => {
+  const pushed: string[][] = [];
+  const feed = new SlowSetFeed<string>((x) => x, async (xs) => void pushed.push(xs));
+  await assert.rejects(feed.around(['a'], async () => Promise.reject(new Error('nft failed'))));
+  await feed.around(['a'], async () => undefined);
+  assert.deepEqual(pushed, [['a'], ['a']]);
+});
+
+it('the fast chain: none without ports, recreated with them; endpoints deduplicated', () => {
+  assert.deepEqual(fastPathChain('t', [], false), []);
+  assert.deepEqual(fastPathChain('t', [], true), ['delete chain netdev t fast']);
+  const c = fastPathChain('t', ['veth1', 'veth2'], true);
+  assert.equal(c[0], 'delete chain netdev t fast');
+  assert.match(c[1]!, /hook ingress devices = \{ "veth1", "veth2" \}/);
+  assert.ok(c.slice(2).every((r) => r.includes('iifname . ip saddr @pods4') && r.includes('ip daddr != @slow4') && r.includes('fwd to ip daddr map @port4')));
+  assert.deepEqual(slowEndpointsScript('t', [{ ip: '10.0.0.2', protocol: 'tcp', port: 80 }, { ip: '10.0.0.2', protocol: 'tcp', port: 80 }]), [
+    'flush set netdev t endpoints4',
+    'add element netdev t endpoints4 { 10.0.0.2 . tcp . 80 }',
+  ]);
+});
+
+it('parseFastPath reads pods4, hostports4 and the chain out of nft -j', () => {
+  const json = JSON.stringify({
+    nftables: [
+      { set: { name: 'pods4', elem: [{ concat: ['veth1', '10.0.0.2'] }] } },
+      { set: { name: 'hostports4', elem: [{ concat: ['10.0.0.2', 'tcp', 8080] }] } },
+      { chain: { name: 'fast' } },
+    ],
+  });
+  assert.deepEqual(parseFastPath(json), { pods: [{ ifname: 'veth1', address: '10.0.0.2' }], hostPorts: [{ address: '10.0.0.2', element: '10.0.0.2 . tcp . 8080' }], chain: true });
+});
