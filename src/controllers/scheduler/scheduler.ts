@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PodCondition } from 'kubernetes-types/core/v1.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -30,7 +31,10 @@ export interface SchedulerConfig {
   initialBackoffMs?: number;
   /** cap of the retry delay (default 10 s, as upstream's podMaxBackoffDuration) */
   maxBackoffMs?: number;
-  /** binds in flight at once (default 16) */
+  /**
+   * binds in flight at once (default 16; with a client that batches binds, e.g. HttpKubeClient's
+   * `bindBatchSize`, hundreds: each turn's binds then travel together)
+   */
   bindConcurrency?: number;
   filters?: readonly Filter[];
 }
@@ -40,6 +44,8 @@ export type ScheduleResult =
   | { kind: 'unschedulable'; message: string; reasons: Map<string, string[]> };
 
 const COMPONENT = 'hedge-scheduler';
+/** pods placed between two turns of the event loop */
+const YIELD_EVERY = 64;
 
 function isTerminal(pod: PodObject): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
@@ -74,6 +80,8 @@ export class Scheduler {
   /** pods we bound whose binding the informer has not shown yet */
   private readonly assumed = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
+  /** resolves the loop's wait for a free bind slot */
+  private bindSlot: (() => void) | undefined;
   private readonly events: EventRecorder;
   private wake: (() => void) | undefined;
   readonly pods: Informer<PodObject>;
@@ -119,6 +127,16 @@ export class Scheduler {
     return this.queue.size;
   }
 
+  /** pods placed in the cache whose binding the informer has not shown yet */
+  get assumedPods(): number {
+    return this.assumed.size;
+  }
+
+  /** pod key (namespace/name) → node the cache accounts it on, bound or assumed (tests, the bench) */
+  placements(): Map<string, string> {
+    return new Map(this.podNode);
+  }
+
   async run(signal: AbortSignal): Promise<void> {
     const informers = [this.nodeInformer, this.runtimeClasses, this.pods].map((i) => i.run(signal));
     try {
@@ -134,15 +152,26 @@ export class Scheduler {
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
-    const limit = this.cfg.bindConcurrency ?? 16;
+    const limit = Math.max(1, this.cfg.bindConcurrency ?? 16);
+    let sinceYield = 0;
     while (!signal.aborted) {
       const entry = this.queue.pop(this.clock.now());
       if (!entry) {
         await this.idle(signal);
+        sinceYield = 0;
         continue;
       }
       await this.scheduleOne(entry, signal);
-      while (this.inflight.size >= limit) await Promise.race(this.inflight);
+      while (this.inflight.size >= limit && !signal.aborted) {
+        await new Promise<void>((resolve) => (this.bindSlot = resolve));
+        sinceYield = 0;
+      }
+      // Let I/O in now and then: the binds made so far leave (and the server starts on them) while
+      // this loop places the next pods, and informer events (bound pods, new nodes) are not held back.
+      if (++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await yieldToLoop();
+      }
     }
   }
 
@@ -322,7 +351,12 @@ export class Scheduler {
         this.queue.requeue(entry, this.clock.now());
         this.kick();
       })
-      .finally(() => this.inflight.delete(p));
+      .finally(() => {
+        this.inflight.delete(p);
+        const wake = this.bindSlot;
+        this.bindSlot = undefined;
+        wake?.();
+      });
     this.inflight.add(p);
   }
 
