@@ -11,9 +11,9 @@ import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { EventRecorder } from '../common/events.ts';
 import type { NodeObject, PodObject } from '../common/types.ts';
-import { defaultFilters, type Filter } from './filters/index.ts';
+import { defaultFilters, type Filter, type FilterContext } from './filters/index.ts';
 import { fitErrorMessage } from './fit-error.ts';
-import { NodeInfo, podInfo, podKey, type PodInfo } from './node-info.ts';
+import { NodeInfo, podInfo, podKey, spreadKeyOf, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
 import { bestNode } from './scores.ts';
 
@@ -216,8 +216,15 @@ export class Scheduler {
     const nodeName = pod.spec?.nodeName;
     if (nodeName) {
       this.queue.delete(key);
-      this.assumed.delete(key);
+      const wasAssumed = this.assumed.delete(key);
       const prev = this.podNode.get(key);
+      // the informer confirms an assumed pod where we put it: requests and ports cannot have changed
+      // (immutable), so unless its labels moved it to another spread group only the object changes
+      const confirmed = wasAssumed && prev === nodeName && !isTerminal(pod) ? this.nodes.get(nodeName)?.pods.get(key) : undefined;
+      if (confirmed && confirmed.spreadKey === spreadKeyOf(pod)) {
+        confirmed.pod = pod;
+        return;
+      }
       if (isTerminal(pod)) {
         if (prev) {
           this.nodes.get(prev)?.removePod(key);
@@ -291,8 +298,11 @@ export class Scheduler {
     }
     const reasons = new Map<string, string[]>();
     const feasible: NodeInfo[] = [];
+    // one context for every node: filters read it during their call only
+    const ctx: FilterContext = { pod: pi, nodeInfo: candidates[0], node: candidates[0]?.node as NodeObject, runtimeHandler: h.handler };
     for (const ni of candidates) {
-      const ctx = { pod: pi, nodeInfo: ni, node: ni.node as NodeObject, runtimeHandler: h.handler };
+      ctx.nodeInfo = ni;
+      ctx.node = ni.node as NodeObject;
       let failed: string[] = [];
       for (const f of this.filters) {
         failed = f.filter(ctx);
