@@ -163,11 +163,13 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       commonName: 'system:hedge-controllers',
       organizations: ['system:masters'],
     });
-    const client = new HttpKubeClient({ server: url, ca: pki.caCert, cert: cred.cert, key: cred.key, userAgent: 'hedge-controllers' });
+    // the scheduler's binds of one turn travel as one `bindings` List (src/controllers/scheduler/README.md)
+    const client = new HttpKubeClient({ server: url, ca: pki.caCert, cert: cred.cert, key: cred.key, userAgent: 'hedge-controllers', bindBatchSize: 250 });
     const running = startControllers({
       client,
       logger: logger.child({ component: 'controllers' }),
       signal: stopControllers.signal,
+      scheduler: { bindConcurrency: 1000 },
       nodeLifecycle: {
         nodeMonitorGracePeriodMs: settings.nodeMonitorGracePeriod * 1000,
         defaultTolerationSeconds: settings.defaultTolerationSeconds,

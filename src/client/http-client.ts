@@ -31,6 +31,20 @@ export interface HttpKubeClientOptions extends ConnectionConfig {
   userAgent?: string;
   /** per request, except watches; default 30 s */
   requestTimeoutMs?: number;
+  /**
+   * binds issued in the same event-loop turn go to the server together, in one
+   * `POST namespaces/{ns}/bindings` List request of at most this many per namespace (a hedge
+   * server extension; a server without it gets single pods/binding requests from then on).
+   * Default 0: one pods/binding request per bind.
+   */
+  bindBatchSize?: number;
+}
+
+interface QueuedBind {
+  opts: BindOptions;
+  body: Record<string, unknown>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -48,6 +62,10 @@ export class HttpKubeClient implements KubeClient {
   private readonly base: string;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
+  private bindBatchSize: number;
+  /** binds waiting for this turn's batch, per namespace */
+  private readonly queuedBinds = new Map<string, QueuedBind[]>();
+  private bindFlushScheduled = false;
 
   constructor(opts: HttpKubeClientOptions) {
     this.base = opts.server.replace(/\/+$/, '');
@@ -55,6 +73,7 @@ export class HttpKubeClient implements KubeClient {
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'hedge/0.1' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.bindBatchSize = Math.max(0, Math.floor(opts.bindBatchSize ?? 0));
   }
 
   async close(): Promise<void> {
@@ -260,12 +279,82 @@ export class HttpKubeClient implements KubeClient {
       metadata: { name: opts.name, namespace: opts.namespace, ...(opts.uid ? { uid: opts.uid } : {}) },
       target: { apiVersion: 'v1', kind: 'Node', name: opts.nodeName },
     };
+    if (this.bindBatchSize > 1) {
+      opts.signal?.throwIfAborted();
+      return new Promise<void>((resolve, reject) => this.queueBind({ opts, body: binding, resolve, reject }));
+    }
+    await this.bindOne(opts, binding);
+  }
+
+  private async bindOne(opts: BindOptions, binding: Record<string, unknown>): Promise<void> {
     const path = resourcePath(resolveResource({ apiVersion: 'v1', kind: 'Pod' }), {
       namespace: opts.namespace,
       name: opts.name,
       subresource: 'binding',
     });
     await this.call('POST', path, { body: binding, signal: opts.signal });
+  }
+
+  /** a full batch leaves at once (the server starts on it while the caller makes the next); the rest at the end of the turn */
+  private queueBind(q: QueuedBind): void {
+    const ns = q.opts.namespace;
+    let queue = this.queuedBinds.get(ns);
+    if (!queue) {
+      queue = [];
+      this.queuedBinds.set(ns, queue);
+    }
+    queue.push(q);
+    if (queue.length >= this.bindBatchSize) {
+      this.queuedBinds.delete(ns);
+      void this.sendBinds(ns, queue);
+    } else if (!this.bindFlushScheduled) {
+      this.bindFlushScheduled = true;
+      setImmediate(() => {
+        this.bindFlushScheduled = false;
+        const all = [...this.queuedBinds];
+        this.queuedBinds.clear();
+        for (const [n, batch] of all) void this.sendBinds(n, batch);
+      });
+    }
+  }
+
+  /** one List of Bindings; each bind settles with its own Status */
+  private async sendBinds(namespace: string, queued: QueuedBind[]): Promise<void> {
+    const batch = queued.filter((q) => {
+      if (!q.opts.signal?.aborted) return true;
+      q.reject(transportError(q.opts.signal.reason, 'POST', 'bindings', q.opts.signal));
+      return false;
+    });
+    if (batch.length === 0) return;
+    if (this.bindBatchSize <= 1 || batch.length === 1) {
+      await Promise.all(batch.map((q) => this.bindOne(q.opts, q.body).then(q.resolve, q.reject)));
+      return;
+    }
+    const signals = [...new Set(batch.map((q) => q.opts.signal).filter((s) => s !== undefined))];
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/bindings`;
+    let out: unknown;
+    try {
+      out = await this.call('POST', path, {
+        body: { apiVersion: 'v1', kind: 'List', items: batch.map((q) => q.body) },
+        signal: signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals),
+      });
+    } catch (err) {
+      if (isHedgeError(err, 'NotFound') || isHedgeError(err, 'MethodNotAllowed')) {
+        // not a hedge server (or an older one): single pods/binding requests from now on
+        this.bindBatchSize = 0;
+        await this.sendBinds(namespace, batch);
+        return;
+      }
+      for (const q of batch) q.reject(err);
+      return;
+    }
+    const items = isPlainObject(out) && Array.isArray(out.items) ? out.items : [];
+    batch.forEach((q, i) => {
+      const st: unknown = items[i];
+      if (!isPlainObject(st)) q.reject(new HedgeError('Internal', `bindings: the server sent ${items.length} results for ${batch.length} Bindings`));
+      else if (st.status === 'Success') q.resolve();
+      else q.reject(errorFromStatus(typeof st.code === 'number' ? st.code : 500, st));
+    });
   }
 }
 

@@ -3,13 +3,12 @@ import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
 import { decodeObjectBody, decodeUtf8, objectBodyFormat, parseDocument, readBody } from '../body.ts';
 import { mediaTypeOf, negotiateOutput } from '../negotiate.ts';
 import { isCore, returnsDeletedObject } from '../registry/behaviour.ts';
-import { mutableMeta } from '../registry/mutable-meta.ts';
 import type { DeleteOptions, OperationContext } from '../registry/registry.ts';
-import { timestamp } from '../registry/strategy.ts';
 import { isTrue } from '../request-info.ts';
 import { statusErrors, successStatus } from '../status.ts';
 import { parseFieldValidation } from './field-validation.ts';
 import { patchMediaTypes, type PatchType } from './patch-engine.ts';
+import { handleBinding } from './binding.ts';
 import { compileMatcher, namespaceOf } from './read.ts';
 import { sendList, sendObject } from './respond.ts';
 import type { RequestScope } from './scope.ts';
@@ -18,7 +17,7 @@ function apiVersionOfDef(rq: RequestScope): string {
   return rq.def.group ? `${rq.def.group}/${rq.def.version}` : rq.def.version;
 }
 
-function parseDryRun(rq: RequestScope): boolean {
+export function parseDryRun(rq: RequestScope): boolean {
   const values = rq.query.getAll('dryRun');
   for (const v of values) {
     if (v !== 'All') throw new HedgeError('BadRequest', `Invalid dryRun value: ${JSON.stringify(v)}: supported values: "All"`);
@@ -37,11 +36,11 @@ function fieldManagerOf(rq: RequestScope): string {
   return ua.split('/')[0].slice(0, 128) || 'unknown';
 }
 
-function opContext(rq: RequestScope, dryRun: boolean, fieldManager: string | undefined): OperationContext {
+export function opContext(rq: RequestScope, dryRun: boolean, fieldManager: string | undefined): OperationContext {
   return { user: rq.user, dryRun, signal: rq.signal, fieldManager, warnings: rq.warnings };
 }
 
-async function readObjectBody(rq: RequestScope): Promise<unknown> {
+export async function readObjectBody(rq: RequestScope): Promise<unknown> {
   const format = objectBodyFormat(rq.req.headers['content-type']);
   const buf = await readBody(rq.req, rq.server.maxBodyBytes);
   if (buf.length === 0) throw badRequest('the request body is empty; expected an object');
@@ -88,7 +87,7 @@ export async function handleCreate(rq: RequestScope): Promise<void> {
   const fmt = negotiateOutput(rq.req.headers.accept, 'object');
   const sub = rq.info.subresource;
   if (rq.info.name !== '' || sub !== '') {
-    if (isCore(rq.def, 'pods') && sub === 'binding') return handleBinding(rq);
+    if (isCore(rq.def, 'pods') && sub === 'binding') return handleBinding(rq, objectFromBody(rq, await readObjectBody(rq), 'Binding', 'v1'));
     if (isCore(rq.def, 'pods') && sub === 'eviction') return handleEviction(rq);
     throw statusErrors.methodNotAllowed('POST', rq.def.plural);
   }
@@ -275,48 +274,6 @@ export async function handleDeleteCollection(rq: RequestScope): Promise<void> {
     }
   }
   sendList(rq, deleted, { resourceVersion: String(await reg.store.currentRevision()) }, fmt);
-}
-
-/** POST pods/{name}/binding: assign a node (upstream BindingREST). */
-async function handleBinding(rq: RequestScope): Promise<void> {
-  const dryRun = parseDryRun(rq);
-  const body = objectFromBody(rq, await readObjectBody(rq), 'Binding', 'v1');
-  const target = (body as { target?: { kind?: string; name?: string } }).target;
-  if (body.metadata.name && body.metadata.name !== rq.info.name) {
-    throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${rq.info.name})`);
-  }
-  if (!target || typeof target.name !== 'string' || target.name === '') {
-    throw new HedgeError('Invalid', `Binding "${rq.info.name}" is invalid: target.name: Required value`, {
-      details: { kind: 'Binding', name: rq.info.name, causes: [{ reason: 'FieldValueRequired', field: 'target.name', message: 'Required value' }] },
-    });
-  }
-  if (target.kind && target.kind !== 'Node') {
-    throw new HedgeError('Invalid', `Binding "${rq.info.name}" is invalid: target.kind: Unsupported value: "${target.kind}"`);
-  }
-  const reg = rq.server.registry;
-  const name = rq.info.name;
-  const bindConflict = (reason: string): HedgeError =>
-    new HedgeError('Conflict', `Operation cannot be fulfilled on pods/binding "${name}": ${reason}`, { details: { kind: 'pods/binding', name } });
-  // No field manager: upstream's BindingREST writes the pod in storage past the field manager, so a
-  // binding leaves managedFields as they were (and skips the costliest step of a bind here).
-  await reg.transform(rq.def, namespaceOf(rq), name, 'binding', opContext(rq, dryRun, undefined), (pod) => {
-    const spec = (pod.spec ?? {}) as { nodeName?: string };
-    if (pod.metadata.deletionTimestamp) throw bindConflict(`pod ${name} is being deleted, cannot be assigned to a host`);
-    if (spec.nodeName) throw bindConflict(`pod ${name} is already assigned to node "${spec.nodeName}"`);
-    if (body.metadata.uid && body.metadata.uid !== pod.metadata.uid) {
-      throw bindConflict(`Precondition failed: UID in precondition: ${body.metadata.uid}, UID in object meta: ${pod.metadata.uid ?? ''}`);
-    }
-    spec.nodeName = target.name;
-    pod.spec = spec;
-    const status = (pod.status ?? {}) as { conditions?: { type: string; status: string; lastTransitionTime?: string | null; lastProbeTime?: null }[] };
-    const conds = (status.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
-    conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: timestamp(reg.now()) });
-    status.conditions = conds;
-    pod.status = status;
-    delete mutableMeta(pod).resourceVersion;
-    return pod;
-  });
-  sendObject(rq, 201, successStatus({}, 201) as unknown as KubeObject, { kind: 'json' });
 }
 
 /** POST pods/{name}/eviction: a delete with the Eviction's DeleteOptions (no disruption budgets here). */

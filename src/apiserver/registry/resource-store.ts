@@ -1,7 +1,6 @@
 import type { KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { HedgeError, alreadyExists, conflict, isHedgeError, notFound } from '../../lib/errors.ts';
-import { jsonClone } from '../../lib/json-clone.ts';
 import type { KeyValue, ListResult, Store } from '../../store/types.ts';
 import { jsonEqual } from '../../api/patch/index.ts';
 import type { Json } from '../../api/object.ts';
@@ -100,7 +99,7 @@ export class ResourceStore {
         if (!kv) throw this.notFound(name);
         cur = this.codec.decode(kv);
       }
-      const result = await tryUpdate(jsonClone(cur.obj), cur);
+      const result = await tryUpdate(cur.copy(), cur);
       const wantRv = result.obj.metadata.resourceVersion;
       if (wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.rev)) throw this.conflict(name);
       try {

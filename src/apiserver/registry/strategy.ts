@@ -73,7 +73,10 @@ export function prepareForUpdate(def: ResourceDef, obj: KubeObject, old: KubeObj
   }
   if (!def.namespaced) delete m.namespace;
   delete m.selfLink;
-  if (o.generation !== undefined) {
+  if (o.generation !== undefined && (subresource === 'status' || subresource === 'binding')) {
+    // status writes never bump it; a binding is written past the strategy upstream (BindingREST)
+    m.generation = o.generation;
+  } else if (o.generation !== undefined) {
     const changed = def.generationChanged
       ? def.generationChanged(old, out)
       : JSON.stringify(old.spec ?? null) !== JSON.stringify(out.spec ?? null);

@@ -39,7 +39,7 @@ export function hostPortsOf(pod: PodObject): HostPort[] {
   return out;
 }
 
-function spreadKeyOf(pod: PodObject): string {
+export function spreadKeyOf(pod: PodObject): string {
   const owners: OwnerReference[] = pod.metadata.ownerReferences ?? [];
   const owner = owners.find((o) => o.controller) ?? owners[0];
   if (owner) return `owner:${owner.uid}`;

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PodCondition } from 'kubernetes-types/core/v1.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -10,9 +11,9 @@ import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { EventRecorder } from '../common/events.ts';
 import type { NodeObject, PodObject } from '../common/types.ts';
-import { defaultFilters, type Filter } from './filters/index.ts';
+import { defaultFilters, type Filter, type FilterContext } from './filters/index.ts';
 import { fitErrorMessage } from './fit-error.ts';
-import { NodeInfo, podInfo, podKey, type PodInfo } from './node-info.ts';
+import { NodeInfo, podInfo, podKey, spreadKeyOf, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
 import { bestNode } from './scores.ts';
 
@@ -30,7 +31,10 @@ export interface SchedulerConfig {
   initialBackoffMs?: number;
   /** cap of the retry delay (default 10 s, as upstream's podMaxBackoffDuration) */
   maxBackoffMs?: number;
-  /** binds in flight at once (default 16) */
+  /**
+   * binds in flight at once (default 16; with a client that batches binds, e.g. HttpKubeClient's
+   * `bindBatchSize`, hundreds: each turn's binds then travel together)
+   */
   bindConcurrency?: number;
   filters?: readonly Filter[];
 }
@@ -40,6 +44,8 @@ export type ScheduleResult =
   | { kind: 'unschedulable'; message: string; reasons: Map<string, string[]> };
 
 const COMPONENT = 'hedge-scheduler';
+/** pods placed between two turns of the event loop */
+const YIELD_EVERY = 64;
 
 function isTerminal(pod: PodObject): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
@@ -74,6 +80,8 @@ export class Scheduler {
   /** pods we bound whose binding the informer has not shown yet */
   private readonly assumed = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
+  /** resolves the loop's wait for a free bind slot */
+  private bindSlot: (() => void) | undefined;
   private readonly events: EventRecorder;
   private wake: (() => void) | undefined;
   readonly pods: Informer<PodObject>;
@@ -119,6 +127,16 @@ export class Scheduler {
     return this.queue.size;
   }
 
+  /** pods placed in the cache whose binding the informer has not shown yet */
+  get assumedPods(): number {
+    return this.assumed.size;
+  }
+
+  /** pod key (namespace/name) → node the cache accounts it on, bound or assumed (tests, the bench) */
+  placements(): Map<string, string> {
+    return new Map(this.podNode);
+  }
+
   async run(signal: AbortSignal): Promise<void> {
     const informers = [this.nodeInformer, this.runtimeClasses, this.pods].map((i) => i.run(signal));
     try {
@@ -134,15 +152,26 @@ export class Scheduler {
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
-    const limit = this.cfg.bindConcurrency ?? 16;
+    const limit = Math.max(1, this.cfg.bindConcurrency ?? 16);
+    let sinceYield = 0;
     while (!signal.aborted) {
       const entry = this.queue.pop(this.clock.now());
       if (!entry) {
         await this.idle(signal);
+        sinceYield = 0;
         continue;
       }
       await this.scheduleOne(entry, signal);
-      while (this.inflight.size >= limit) await Promise.race(this.inflight);
+      while (this.inflight.size >= limit && !signal.aborted) {
+        await new Promise<void>((resolve) => (this.bindSlot = resolve));
+        sinceYield = 0;
+      }
+      // Let I/O in now and then: the binds made so far leave (and the server starts on them) while
+      // this loop places the next pods, and informer events (bound pods, new nodes) are not held back.
+      if (++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await yieldToLoop();
+      }
     }
   }
 
@@ -187,8 +216,15 @@ export class Scheduler {
     const nodeName = pod.spec?.nodeName;
     if (nodeName) {
       this.queue.delete(key);
-      this.assumed.delete(key);
+      const wasAssumed = this.assumed.delete(key);
       const prev = this.podNode.get(key);
+      // the informer confirms an assumed pod where we put it: requests and ports cannot have changed
+      // (immutable), so unless its labels moved it to another spread group only the object changes
+      const confirmed = wasAssumed && prev === nodeName && !isTerminal(pod) ? this.nodes.get(nodeName)?.pods.get(key) : undefined;
+      if (confirmed && confirmed.spreadKey === spreadKeyOf(pod)) {
+        confirmed.pod = pod;
+        return;
+      }
       if (isTerminal(pod)) {
         if (prev) {
           this.nodes.get(prev)?.removePod(key);
@@ -262,8 +298,11 @@ export class Scheduler {
     }
     const reasons = new Map<string, string[]>();
     const feasible: NodeInfo[] = [];
+    // one context for every node: filters read it during their call only
+    const ctx: FilterContext = { pod: pi, nodeInfo: candidates[0], node: candidates[0]?.node as NodeObject, runtimeHandler: h.handler };
     for (const ni of candidates) {
-      const ctx = { pod: pi, nodeInfo: ni, node: ni.node as NodeObject, runtimeHandler: h.handler };
+      ctx.nodeInfo = ni;
+      ctx.node = ni.node as NodeObject;
       let failed: string[] = [];
       for (const f of this.filters) {
         failed = f.filter(ctx);
@@ -322,7 +361,12 @@ export class Scheduler {
         this.queue.requeue(entry, this.clock.now());
         this.kick();
       })
-      .finally(() => this.inflight.delete(p));
+      .finally(() => {
+        this.inflight.delete(p);
+        const wake = this.bindSlot;
+        this.bindSlot = undefined;
+        wake?.();
+      });
     this.inflight.add(p);
   }
 
