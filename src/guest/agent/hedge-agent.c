@@ -600,7 +600,7 @@ static size_t stat_file(size_t len, const char *path) {
  * host that only knows /proc sections reads them as the tail of /proc/loadavg, which it ignores).
  */
 static void do_stats(uint32_t id) {
-  static const char *files[] = { "/proc/stat", "/proc/meminfo", "/proc/diskstats", "/proc/net/dev", "/proc/loadavg" };
+  static const char *files[] = { "/proc/stat", "/proc/schedstat", "/proc/meminfo", "/proc/diskstats", "/proc/net/dev", "/proc/loadavg" };
   static const char *cgfiles[] = { "cpu.stat", "cpu.max", "memory.current", "memory.max", "memory.stat", "memory.events", "io.stat", "pids.current" };
   size_t len = 0;
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) len = stat_file(len, files[i]);

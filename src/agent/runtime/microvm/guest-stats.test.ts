@@ -83,6 +83,17 @@ usage_usec 10
 ==/sys/fs/cgroup/c/nomem/memory.current==
 `;
 
+test('the VM CPU is the scheduler\'s run time of every vCPU when /proc/schedstat is there', () => {
+  const sched = `==/proc/schedstat==
+version 15
+timestamp 4295242066
+cpu0 0 0 0 0 0 0 35234287754 18349277404 5396
+domain0 00000003 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+cpu1 0 0 0 0 0 0 1000 2000 3
+`;
+  assert.equal(parseGuestStats(SAMPLE + sched).cpuNanos, 35234287754 + 1000);
+});
+
 test('per-container cgroup sections after the /proc files', () => {
   const s = parseGuestStats(SAMPLE + CGROUP);
   // the VM's figures are unchanged by the sections after them

@@ -18,7 +18,11 @@ export interface GuestContainerStats {
 }
 
 export interface GuestStats {
-  /** cumulative CPU time of all guest vCPUs, ns (USER_HZ 100) */
+  /**
+   * cumulative CPU time of all guest vCPUs, ns: the scheduler's run time of every task
+   * (/proc/schedstat), else /proc/stat's busy ticks (USER_HZ 100), which under TCG on a loaded host
+   * count half or less of it (a tick is lost while qemu's vCPU thread waits for a host core)
+   */
   cpuNanos: number;
   memory: MemoryStats & { totalBytes: number };
   blkio: BlockIoStats;
@@ -88,6 +92,9 @@ export function parseGuestStats(text: string): GuestStats {
   const cpuLine = (files.get('/proc/stat') ?? '').split('\n').find((l) => l.startsWith('cpu ')) ?? '';
   const f = cpuLine.trim().split(/\s+/).slice(1).map(Number);
   const busy = [0, 1, 2, 5, 6, 7].reduce((s, i) => s + (f[i] ?? 0), 0);
+  // /proc/schedstat (version 15): `cpuN yld_count 0 sched_count sched_goidle ttwu_count ttwu_local rq_cpu_time ...`
+  const runNs = (files.get('/proc/schedstat') ?? '').split('\n').filter((l) => /^cpu\d+ /.test(l)).map((l) => Number(l.trim().split(/\s+/)[7]));
+  const schedNs = runNs.length && runNs.every(Number.isFinite) ? runNs.reduce((a, b) => a + b, 0) : undefined;
   const mem = new Map<string, number>();
   for (const l of (files.get('/proc/meminfo') ?? '').split('\n')) {
     const m = /^(\w+):\s+(\d+)/.exec(l);
@@ -112,7 +119,7 @@ export function parseGuestStats(text: string): GuestStats {
     if (key && c) containers.set(key, c);
   }
   return {
-    cpuNanos: busy * USER_HZ_NS,
+    cpuNanos: schedNs ?? busy * USER_HZ_NS,
     memory: {
       totalBytes: total,
       usageBytes: total - (mem.get('MemFree') ?? 0),
