@@ -25,9 +25,10 @@ describe('stats accuracy against ground truth, per runtime', { skip, timeout: 1_
 
   for (const runtime of ['runc', 'gvisor', 'microvm']) {
     // microVM: per container from the container's cgroup in the guest, per pod the whole guest
-    it(`${runtime}: block IO, memory, CPU and network within 5 % of what the workload did`, { skip: runtime === 'microvm' ? mvmSkip : undefined }, async () => {
+    it(`${runtime}: block IO, memory, CPU and network within 5 % of what the workload did`, { skip: runtime === 'microvm' ? mvmSkip : undefined }, async (t) => {
       const rows = await measureAccuracy(stack!, runtime);
       const table = formatAccuracyTable(rows);
+      t.diagnostic(table);
       for (const r of rows.filter((x) => x.asserted)) assert.ok(r.errorPct <= 5, `${r.figure}: expected ${r.expected}, reported ${r.reported} ${r.note ?? ''}\n${table}`);
       assert.ok(rows.filter((x) => x.asserted).length >= 10, table);
     });
