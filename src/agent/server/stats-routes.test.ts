@@ -19,7 +19,13 @@ const TOKEN = 'stats-token';
 class FakeWithIo extends FakeRuntime {
   override async stats(id: ContainerId): Promise<ContainerStats> {
     const s = await super.stats(id);
-    return { ...s, memory: { ...s.memory, pageFaults: 7, majorPageFaults: 1 }, blkio: { readBytes: 4096, writeBytes: 8192, readOps: 1, writeOps: 2 } };
+    return {
+      ...s,
+      cpu: { ...s.cpu, throttling: { periods: 50, throttledPeriods: 5, throttledNanoSeconds: 250_000_000 } },
+      memory: { ...s.memory, pageFaults: 7, majorPageFaults: 1, oomKills: 2 },
+      blkio: { readBytes: 4096, writeBytes: 8192, readOps: 1, writeOps: 2 },
+      processes: 3,
+    };
   }
   override async sandboxStats(id: SandboxId): Promise<SandboxStats> {
     const s = await super.sandboxStats(id);
@@ -235,6 +241,11 @@ describe('node server stats routes', () => {
     assert.equal(find('container_fs_writes_bytes_total', burn)?.value, 8192);
     assert.equal(find('container_fs_writes_total', burn)?.value, 2);
     assert.equal(find('container_start_time_seconds', burn)?.value, Date.parse('2026-12-03T08:00:00Z') / 1000);
+    assert.equal(find('container_cpu_cfs_periods_total', burn)?.value, 50);
+    assert.equal(find('container_cpu_cfs_throttled_periods_total', burn)?.value, 5);
+    assert.equal(find('container_cpu_cfs_throttled_seconds_total', burn)?.value, 0.25);
+    assert.equal(find('container_oom_events_total', burn)?.value, 2);
+    assert.equal(find('container_processes', burn)?.value, 3);
     const pod = { namespace: 'team', pod: 'web', container: '', id: '/poduid-web', name: 'sb-web', interface: 'eth0' };
     assert.equal(find('container_network_receive_bytes_total', pod)?.value, 1000);
     assert.equal(find('container_network_transmit_bytes_total', pod)?.value, 2000);

@@ -29,6 +29,11 @@ export async function renderCadvisorMetrics(s: StatsSample): Promise<{ contentTy
   const fsWb = counter('container_fs_writes_bytes_total', 'Cumulative count of bytes written');
   const fsR = counter('container_fs_reads_total', 'Cumulative count of reads completed');
   const fsW = counter('container_fs_writes_total', 'Cumulative count of writes completed');
+  const periods = counter('container_cpu_cfs_periods_total', 'Number of elapsed enforcement period intervals.');
+  const thrPeriods = counter('container_cpu_cfs_throttled_periods_total', 'Number of throttled period intervals.');
+  const thrSeconds = counter('container_cpu_cfs_throttled_seconds_total', 'Total time duration the container has been throttled.');
+  const oom = counter('container_oom_events_total', 'Count of out of memory events observed for the container');
+  const procs = gauge('container_processes', 'Number of processes running inside the container.');
   const start = gauge('container_start_time_seconds', 'Start time of the container since unix epoch in seconds.');
   const rxB = counter('container_network_receive_bytes_total', 'Cumulative count of bytes received', ['interface']);
   const txB = counter('container_network_transmit_bytes_total', 'Cumulative count of bytes transmitted', ['interface']);
@@ -40,6 +45,14 @@ export async function renderCadvisorMetrics(s: StatsSample): Promise<{ contentTy
     memUsage.set(l, st.memory.usageBytes);
     memWs.set(l, st.memory.workingSetBytes);
     memRss.set(l, st.memory.rssBytes);
+    const t = st.cpu.throttling;
+    if (t) {
+      periods.inc(l, t.periods);
+      thrPeriods.inc(l, t.throttledPeriods);
+      thrSeconds.inc(l, t.throttledNanoSeconds / 1e9);
+    }
+    if (st.memory.oomKills !== undefined) oom.inc(l, st.memory.oomKills);
+    if (st.processes !== undefined) procs.set(l, st.processes);
     if (st.memory.pageFaults !== undefined) pgfault.inc({ ...l, failure_type: 'pgfault', scope: 'container' }, st.memory.pageFaults);
     if (st.memory.majorPageFaults !== undefined) pgfault.inc({ ...l, failure_type: 'pgmajfault', scope: 'container' }, st.memory.majorPageFaults);
     if (st.blkio) {

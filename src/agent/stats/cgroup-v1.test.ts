@@ -23,13 +23,16 @@ put('memory', 'memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 1
 put('blkio', 'blkio.throttle.io_service_bytes', '8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 12288\n8:0 Total 12288\n8:16 Read 1\nTotal 12289\n');
 put('blkio', 'blkio.throttle.io_serviced', '8:0 Read 2\n8:0 Write 3\n8:0 Total 5\nTotal 5\n');
 put('pids', 'pids.current', '4\n');
+put('cpu', 'cpu.cfs_quota_us', '50000\n');
+put('cpu', 'cpu.stat', 'nr_periods 10\nnr_throttled 4\nthrottled_time 123456789\n');
 
 test('reads cpu, memory (cAdvisor working set), blkio throttle files and pids', async () => {
   const t = new Date('2024-01-01T00:00:00Z');
   const s = await readCgroupStats({ root, path }, () => t);
   assert.ok(s);
-  assert.equal(s.cpu.usageCoreNanoSeconds, 5_000_000_000);
-  assert.deepEqual(s.memory, { usageBytes: 10485760, workingSetBytes: 10485760 - 1048576, rssBytes: 2097152, pageFaults: 77, majorPageFaults: 3 });
+  assert.deepEqual(s.cpu, { usageCoreNanoSeconds: 5_000_000_000, throttling: { periods: 10, throttledPeriods: 4, throttledNanoSeconds: 123456789 } });
+  assert.deepEqual(s.memory, { usageBytes: 10485760, workingSetBytes: 10485760 - 1048576, rssBytes: 2097152, pageFaults: 77, majorPageFaults: 3, oomKills: 1 });
+  assert.equal(s.processes, 4);
   assert.deepEqual(s.blkio, { readBytes: 4097, writeBytes: 8192, readOps: 2, writeOps: 3 });
   assert.equal(await readPids({ root, path }), 4);
   assert.equal(await readOomKilled({ root, path }), true);

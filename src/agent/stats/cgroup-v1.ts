@@ -53,9 +53,19 @@ export function parseBlkio(text: string): { read: number; write: number } {
 }
 
 export async function readCpu(ref: CgroupRef): Promise<CpuStats | undefined> {
-  const usage = await readInt(join(ref.root, 'cpuacct', ref.path, 'cpuacct.usage'));
+  const [usage, quota, stat] = await Promise.all([
+    readInt(join(ref.root, 'cpuacct', ref.path, 'cpuacct.usage')),
+    readInt(join(ref.root, 'cpu', ref.path, 'cpu.cfs_quota_us')),
+    readText(join(ref.root, 'cpu', ref.path, 'cpu.stat')),
+  ]);
   if (usage === undefined) return undefined;
-  return { usageCoreNanoSeconds: usage };
+  const out: CpuStats = { usageCoreNanoSeconds: usage };
+  // CFS bandwidth counters mean something only under a quota (-1 = none)
+  if (quota !== undefined && quota > 0 && stat !== undefined) {
+    const m = parseFlatKeyed(stat);
+    out.throttling = { periods: m.get('nr_periods') ?? 0, throttledPeriods: m.get('nr_throttled') ?? 0, throttledNanoSeconds: m.get('throttled_time') ?? 0 };
+  }
+  return out;
 }
 
 export async function readMemory(ref: CgroupRef): Promise<MemoryStats | undefined> {
@@ -71,6 +81,8 @@ export async function readMemory(ref: CgroupRef): Promise<MemoryStats | undefine
     workingSetBytes: workingSet,
     rssBytes: stat.get('total_rss') ?? stat.get('rss') ?? 0,
   };
+  const oom = parseFlatKeyed((await readText(join(dir, 'memory.oom_control'))) ?? '').get('oom_kill');
+  if (oom !== undefined) out.oomKills = oom;
   const pf = stat.get('total_pgfault') ?? stat.get('pgfault');
   const mpf = stat.get('total_pgmajfault') ?? stat.get('pgmajfault');
   if (pf !== undefined) out.pageFaults = pf;
@@ -111,10 +123,11 @@ export async function readOomKilled(ref: CgroupRef): Promise<boolean> {
 
 /** One sample of a cgroup; usageNanoCores comes from `withNanoCores` and a previous sample. */
 export async function readCgroupStats(ref: CgroupRef, now: () => Date = () => new Date()): Promise<ContainerStats | undefined> {
-  const [cpu, memory, blkio] = await Promise.all([readCpu(ref), readMemory(ref), readBlkio(ref)]);
+  const [cpu, memory, blkio, pids] = await Promise.all([readCpu(ref), readMemory(ref), readBlkio(ref), readPids(ref)]);
   if (!cpu || !memory) return undefined;
   const out: ContainerStats = { timestamp: now(), cpu, memory };
   if (blkio) out.blkio = blkio;
+  if (pids !== undefined) out.processes = pids;
   return out;
 }
 

@@ -3,6 +3,8 @@ export interface CpuStats {
   usageNanoCores?: number;
   /** cumulative CPU time, ns */
   usageCoreNanoSeconds: number;
+  /** CFS bandwidth control, where a CPU limit is set and the reader has the counters */
+  throttling?: { periods: number; throttledPeriods: number; throttledNanoSeconds: number };
 }
 export interface MemoryStats {
   usageBytes: number;
@@ -10,6 +12,8 @@ export interface MemoryStats {
   rssBytes: number;
   pageFaults?: number;
   majorPageFaults?: number;
+  /** processes the OOM killer killed in this container, cumulative */
+  oomKills?: number;
 }
 export interface NetworkStats {
   interfaces: { name: string; rxBytes: number; txBytes: number; rxErrors: number; txErrors: number }[];
@@ -26,6 +30,8 @@ export interface ContainerStats {
   cpu: CpuStats;
   memory: MemoryStats;
   blkio?: BlockIoStats;
+  /** processes (and threads: a cgroup's pids count) in the container now */
+  processes?: number;
 }
 export interface SandboxStats extends ContainerStats {
   network?: NetworkStats;

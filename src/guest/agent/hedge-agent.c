@@ -207,6 +207,7 @@ struct startreq {
   uid_t uid; gid_t gid;
   gid_t groups[32]; int ngroups;
   int stdin_pipe;
+  const char *cgroup, *mem_max, *cpu_max, *pids_max;
 };
 
 static int mkdirs(const char *path, mode_t mode) {
@@ -228,6 +229,55 @@ static int rlimit_res(const char *n) {
   return -1;
 }
 
+/*
+ * Per-container accounting: cgroup v2 at /sys/fs/cgroup (mounted on first use), one cgroup per
+ * container at /sys/fs/cgroup/c/<key> (the host's mount key, `Q` in a start request) with the
+ * cpu, memory, io and pids controllers the kernel has. Every process started for that container
+ * (its main process and execs) joins it, and the container's limits (`M` memory.max, `P` cpu.max,
+ * `N` pids.max) are set on it. A kernel without cgroups (the tailored one before it had them) gets
+ * no cgroup: the start still works and stats stay VM-wide, which the host sees by the cgroup's absence.
+ */
+#define CGROOT "/sys/fs/cgroup"
+static int writefile(const char *root, const char *path, const char *data, size_t n);
+static int cg_state; /* 0 untried, 1 ready, -1 the kernel has no cgroup v2 */
+
+static void cg_enable(const char *dir) {
+  static const char *ctl[] = { "+cpu", "+memory", "+io", "+pids" };
+  char p[300];
+  snprintf(p, sizeof p, "%s/cgroup.subtree_control", dir);
+  /* one at a time: a controller the kernel lacks must not keep the others off */
+  for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) writefile("", p, ctl[i], strlen(ctl[i]));
+}
+
+static int cg_ready(void) {
+  if (cg_state) return cg_state > 0;
+  cg_state = -1;
+  if (mkdirs(CGROOT, 0755) && errno != EEXIST) return 0;
+  if (mount("cgroup2", CGROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "") && errno != EBUSY) return 0;
+  cg_enable(CGROOT);
+  if (mkdirs(CGROOT "/c", 0755)) return 0;
+  cg_enable(CGROOT "/c");
+  cg_state = 1;
+  return 1;
+}
+
+/* creates the container's cgroup and sets its limits; procs gets the cgroup.procs path to join it ("" without cgroups) */
+static int cg_container(const struct startreq *r, char *procs, size_t pl) {
+  if (!r->cgroup[0] || strlen(r->cgroup) > 64 || strchr(r->cgroup, '/') || r->cgroup[0] == '.') { errno = EINVAL; return -1; }
+  if (!cg_ready()) return 0;
+  char dir[128], p[160];
+  snprintf(dir, sizeof dir, CGROOT "/c/%.64s", r->cgroup);
+  if (mkdirs(dir, 0755)) return -1;
+  const char *lim[][2] = { { "memory.max", r->mem_max }, { "cpu.max", r->cpu_max }, { "pids.max", r->pids_max } };
+  for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+    if (!lim[i][1]) continue;
+    snprintf(p, sizeof p, "%s/%s", dir, lim[i][0]);
+    if (writefile("", p, lim[i][1], strlen(lim[i][1]))) return -1;
+  }
+  snprintf(procs, pl, "%s/cgroup.procs", dir);
+  return 0;
+}
+
 static void do_start(uint32_t id, char *p, size_t n) {
   struct startreq r;
   memset(&r, 0, sizeof r);
@@ -247,9 +297,15 @@ static void do_start(uint32_t id, char *p, size_t n) {
       case 'S': if (r.ngroups < 32) r.groups[r.ngroups++] = (gid_t)strtoul(e + 1, NULL, 10); break;
       case 'L': if (r.nrl < 16) r.rlimits[r.nrl++] = e + 1; break;
       case 'I': r.stdin_pipe = 1; break;
+      case 'Q': r.cgroup = e + 1; break;
+      case 'M': r.mem_max = e + 1; break;
+      case 'P': r.cpu_max = e + 1; break;
+      case 'N': r.pids_max = e + 1; break;
     }
   }
   if (!r.argc) { errno = EINVAL; senderr(id, "empty argv"); return; }
+  char cgprocs[256] = "";
+  if (r.cgroup && cg_container(&r, cgprocs, sizeof cgprocs)) { senderr(id, "container cgroup"); return; }
   struct proc *slot = NULL;
   for (int i = 0; i < MAXP; i++) if (!procs[i].id) { slot = &procs[i]; break; }
   if (!slot || findp(id)) { errno = EBUSY; senderr(id, "no process slot"); return; }
@@ -267,7 +323,9 @@ static void do_start(uint32_t id, char *p, size_t n) {
     dup2(r.stdin_pipe ? in[0] : nul, 0);
     dup2(o[1], 1);
     dup2(e2[1], 2);
-    const char *fail = "chroot";
+    const char *fail = "cgroup";
+    if (cgprocs[0] && writefile("", cgprocs, "0", 1)) goto bad;
+    fail = "chroot";
     if (r.root && (chroot(r.root) || chdir("/"))) goto bad;
     fail = "chdir";
     if (chdir(r.cwd)) goto bad;
@@ -594,20 +652,42 @@ static void do_umount(uint32_t id, char *p, size_t n) {
   }
   /* the container's writable layer goes with it; emptyDirs stay with the pod */
   if (disk_ready) { snprintf(path, sizeof path, "/run/disk/c/%s", key); rmtree(path); }
+  if (cg_state > 0) { snprintf(path, sizeof path, CGROOT "/c/%s", key); rmdir(path); }
   sendf(G_MOUNTED, id, "", 0);
 }
 
+/* appends `==path==\n` and the file's content (nothing after the mark if it cannot be read) */
+static size_t stat_file(size_t len, const char *path) {
+  len += (size_t)snprintf(logbuf + len, MAXFRAME - len, "==%s==\n", path);
+  if (len >= MAXFRAME) return MAXFRAME - 1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return len;
+  ssize_t r;
+  while (len < MAXFRAME - 1 && (r = read(fd, logbuf + len, MAXFRAME - 1 - len)) > 0) len += (size_t)r;
+  close(fd);
+  return len;
+}
+
+/*
+ * The VM's /proc files (the pod), then each container cgroup's files (after the /proc ones, so a
+ * host that only knows /proc sections reads them as the tail of /proc/loadavg, which it ignores).
+ */
 static void do_stats(uint32_t id) {
-  static const char *files[] = { "/proc/stat", "/proc/meminfo", "/proc/diskstats", "/proc/net/dev", "/proc/loadavg" };
+  static const char *files[] = { "/proc/stat", "/proc/schedstat", "/proc/meminfo", "/proc/diskstats", "/proc/net/dev", "/proc/loadavg" };
+  static const char *cgfiles[] = { "cpu.stat", "cpu.max", "memory.current", "memory.max", "memory.stat", "memory.events", "io.stat", "pids.current" };
   size_t len = 0;
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    len += (size_t)snprintf(logbuf + len, MAXFRAME - len, "==%s==\n", files[i]);
-    int fd = open(files[i], O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    ssize_t r;
-    while (len < MAXFRAME - 1 && (r = read(fd, logbuf + len, MAXFRAME - 1 - len)) > 0) len += (size_t)r;
-    close(fd);
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) len = stat_file(len, files[i]);
+  DIR *d = cg_state > 0 ? opendir(CGROOT "/c") : NULL;
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (de->d_name[0] == '.' || de->d_type != DT_DIR) continue;
+    for (size_t i = 0; i < sizeof cgfiles / sizeof cgfiles[0]; i++) {
+      char p[400];
+      snprintf(p, sizeof p, CGROOT "/c/%.200s/%s", de->d_name, cgfiles[i]);
+      len = stat_file(len, p);
+    }
   }
+  if (d) closedir(d);
   sendf(G_STATS, id, logbuf, len);
 }
 

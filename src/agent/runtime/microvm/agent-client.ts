@@ -26,6 +26,16 @@ export interface GuestProcessSpec {
   root?: string;
   stdin: boolean;
   rlimits?: { name: 'NOFILE' | 'NPROC' | 'CORE' | 'STACK' | 'AS'; soft: number; hard: number }[];
+  /** the guest cgroup the process joins (per container: its stats and limits); absent = the VM's root */
+  cgroup?: GuestCgroupSpec;
+}
+
+/** A container's cgroup v2 in the guest, /sys/fs/cgroup/c/<name> (a guest without cgroups ignores it). */
+export interface GuestCgroupSpec {
+  name: string;
+  memoryMaxBytes?: number;
+  cpuMax?: { quotaUs: number; periodUs: number };
+  pidsMax?: number;
 }
 
 export interface GuestMountSpec {
@@ -281,6 +291,13 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
     ];
     if (p.root) entries.push(['R', p.root]);
     if (p.stdin) entries.push(['I', '1']);
+    if (p.cgroup) {
+      const g = p.cgroup;
+      entries.push(['Q', g.name]);
+      if (g.memoryMaxBytes !== undefined) entries.push(['M', String(g.memoryMaxBytes)]);
+      if (g.cpuMax) entries.push(['P', `${g.cpuMax.quotaUs} ${g.cpuMax.periodUs}`]);
+      if (g.pidsMax !== undefined) entries.push(['N', String(g.pidsMax)]);
+    }
     const r = await this.#request(HostFrame.start, id, encodeEntries(entries), GuestFrame.started, { timeoutMs: 30_000, signal });
     return r.payload.readUInt32BE(0);
   }

@@ -218,6 +218,7 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
 
   test('exec, network, stats, adoption by a restarted agent, stop', async () => {
     const c2 = container('c2', ['sleep', '1000']);
+    c2.resources = { cpuLimitMilli: 400, memoryLimitBytes: 64 << 20, pidsLimit: 50 };
     await h.createContainer(c2, sig());
     await h.start(c2.id, sig());
     assert.equal((await h.status(c2.id, sig())).status.state, 'running');
@@ -253,6 +254,23 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
     const s = await h.sandboxStats(sid, sig());
     assert.ok(s.memory.workingSetBytes > 0 && s.cpu.usageCoreNanoSeconds > 0);
     assert.ok((s.blkio?.readBytes ?? 0) > 0, 'the rootfs disk was read');
+
+    // per container: its own cgroup in the guest, with the container's limits, counted apart from the VM
+    const cg = await sh(c2.id, 'cat /proc/self/cgroup');
+    assert.match(cg.out, /^0::\/c\/[0-9a-f]{16}$/m, 'execs join the container cgroup');
+    const c0 = await h.stats(c2.id, sig());
+    assert.ok(c0.processes !== undefined && c0.processes >= 1, `processes ${c0.processes}`);
+    assert.ok(c0.cpu.throttling && c0.cpu.throttling.periods > 0, `a CPU limit gives throttling figures: ${JSON.stringify(c0.cpu)}`);
+    assert.ok(c0.memory.usageBytes < (await h.sandboxStats(sid, sig())).memory.usageBytes, 'a container uses less than its VM');
+    assert.equal((await sh(c2.id, 'dd if=/dev/zero of=/dev/shm/m bs=1M count=16 2>/dev/null')).code, 0);
+    const c1s = await h.stats(c2.id, sig());
+    const grew = c1s.memory.workingSetBytes - c0.memory.workingSetBytes;
+    assert.ok(grew >= 16 << 20 && grew < 20 << 20, `16 MiB in the container's /dev/shm: working set grew by ${grew}`);
+    // past the container's 64 MiB limit the guest's OOM killer ends the process, inside the VM's memory
+    const oom = await sh(c2.id, 'rm /dev/shm/m; busybox awk \'BEGIN { s = "xxxxxxxxxxxxxxxx"; for (;;) s = s s }\'');
+    assert.equal(oom.code, 137, `killed by the OOM killer: ${oom.out}`);
+    assert.equal((await h.stats(c2.id, sig())).memory.oomKills, 1);
+    assert.equal((await h.status(c2.id, sig())).status.state, 'running', 'the container\'s own process survives');
 
     // agent restart: a new handler on the same state finds the VM and the running container
     await h.close();

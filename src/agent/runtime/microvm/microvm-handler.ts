@@ -20,10 +20,11 @@ import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import { probeAccelerator } from './accelerator.ts';
-import type { GuestAgentClient, GuestMountSpec, GuestProcessSpec } from './agent-client.ts';
+import type { GuestAgentClient, GuestCgroupSpec, GuestMountSpec, GuestProcessSpec } from './agent-client.ts';
+import { CPU_PERIOD_US, milliCpuToQuota } from '../oci/spec.ts';
 import { GuestRouter } from './guest-routes.ts';
 import { execInGuest } from './exec.ts';
-import { parseGuestStats } from './guest-stats.ts';
+import { parseGuestStats, type GuestStats } from './guest-stats.ts';
 import { planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
 import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { killAndWait, pidExists, processGone, waitProcessGone } from '../../host/process.ts';
@@ -103,6 +104,9 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   readonly #files: MicroVmStateFiles;
   readonly #guests: GuestRouter;
   readonly #cpuRates = new VmCpuRates();
+  readonly #statsInFlight = new Map<SandboxId, Promise<GuestStats>>();
+  /** sandboxes whose guest reported no container cgroups (logged once) */
+  readonly #vmWideStats = new Set<SandboxId>();
   #accel: Accelerator | undefined;
   #accelProbe: Promise<Accelerator> | undefined;
   #guest: GuestArtifacts;
@@ -334,6 +338,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     }
     await rm(this.#files.vmDir(id), { recursive: true, force: true });
     this.#cpuRates.forget(id);
+    this.#vmWideStats.delete(id);
     this.#log.info({ sandbox: id }, 'microVM removed');
   }
 
@@ -418,6 +423,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       root: m.guestRoot,
       stdin,
       rlimits: [{ name: 'NOFILE', soft: 1048576, hard: 1048576 }],
+      cgroup: guestCgroup(cfg),
     };
   }
 
@@ -533,18 +539,45 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   // ---- stats ---------------------------------------------------------------------------------
 
   async sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats> {
-    const v = await this.#files.vm(id);
-    const c = await this.#guests.client(v, signal);
-    return this.#cpuRates.sandboxStats(id, parseGuestStats(await c.stats(signal)));
+    return this.#cpuRates.sandboxStats(id, await this.#guestStats(id, signal));
   }
 
-  /** The guest has no per-container cgroups yet: a container reports its VM's figures. */
+  /**
+   * The container's own cgroup in the guest. A guest without per-container cgroups (an image
+   * built before them, or a kernel without cgroup v2) has none: the container then reports its
+   * VM's figures, as it always did, and the node logs that once per sandbox.
+   */
   async stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats> {
     const m = await this.#files.meta(id);
-    const s = await this.sandboxStats(m.config.sandboxId, signal);
+    const sid = m.config.sandboxId;
+    const g = await this.#guestStats(sid, signal);
+    const c = g.containers.get(guestKey(id));
+    if (c) {
+      const out: ContainerStats = { timestamp: new Date(), cpu: c.cpu, memory: c.memory, blkio: c.blkio };
+      if (c.processes !== undefined) out.processes = c.processes;
+      return out;
+    }
+    if (!this.#vmWideStats.has(sid)) {
+      this.#vmWideStats.add(sid);
+      this.#log.warn({ sandbox: sid, container: id }, 'the guest has no per-container cgroups (older guest image or kernel without cgroup v2): containers report the whole VM');
+    }
+    const s = this.#cpuRates.sandboxStats(sid, g);
     const out: ContainerStats = { timestamp: s.timestamp, cpu: s.cpu, memory: s.memory };
     if (s.blkio) out.blkio = s.blkio;
     return out;
+  }
+
+  /** one guest request serves every concurrent reader of the same VM (a scrape asks for each container) */
+  #guestStats(sid: SandboxId, signal: AbortSignal): Promise<GuestStats> {
+    let p = this.#statsInFlight.get(sid);
+    if (!p) {
+      p = (async () => {
+        const c = await this.#guests.client(await this.#files.vm(sid), signal);
+        return parseGuestStats(await c.stats(signal));
+      })().finally(() => this.#statsInFlight.delete(sid));
+      this.#statsInFlight.set(sid, p);
+    }
+    return p;
   }
 
   // ---- exec ----------------------------------------------------------------------------------
@@ -557,6 +590,16 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const c = await this.#guests.client(v, req.signal);
     return execInGuest({ client: c, routes: this.#guests.routesOf(v.config.id), spec: this.#processSpec(m, req.command, !!req.stdin), req, what: id });
   }
+}
+
+/** the container's cgroup in the guest (named by its mount key) with the limits runc would set on the host */
+function guestCgroup(cfg: ContainerConfig): GuestCgroupSpec {
+  const r = cfg.resources;
+  const g: GuestCgroupSpec = { name: guestKey(cfg.id) };
+  if (r.memoryLimitBytes !== undefined) g.memoryMaxBytes = r.memoryLimitBytes;
+  if (r.cpuLimitMilli !== undefined) g.cpuMax = { quotaUs: milliCpuToQuota(r.cpuLimitMilli), periodUs: CPU_PERIOD_US };
+  if (r.pidsLimit !== undefined) g.pidsMax = r.pidsLimit;
+  return g;
 }
 
 /** guest mount key: the container id, shortened to keep guest paths small */

@@ -124,7 +124,7 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = [
   '/proc/sysrq-trigger',
 ];
 
-const CPU_PERIOD_US = 100_000;
+export const CPU_PERIOD_US = 100_000;
 /** kubelet's MinShares / SharesPerCPU */
 const MIN_SHARES = 2;
 const SHARES_PER_CPU = 1024;
