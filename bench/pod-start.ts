@@ -19,7 +19,7 @@ import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
 import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
-import { runBuiltAgent, shebangFlags } from './lib/built-agent.ts';
+import { launcherNodeFlags, runBuiltAgent } from './lib/built-agent.ts';
 
 const iterations = Number(process.argv[2] ?? 10);
 const only = process.argv[3]?.split(',');
@@ -72,7 +72,7 @@ interface Observed {
   deleted?: number;
 }
 
-const nodeOptions = [process.env.NODE_OPTIONS, shebangFlags()].filter(Boolean).join(' ');
+const nodeOptions = [process.env.NODE_OPTIONS, launcherNodeFlags()].filter(Boolean).join(' ');
 const stack = await startEdgeStack({
   nodes: [{ name: `bench-${process.pid}`, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug'], env: { NODE_OPTIONS: nodeOptions } }],
 });
