@@ -1,7 +1,8 @@
 /**
  * Running `hedge node` from the built bundle (dist/) the way bin/hedge.js does, for benches that
  * measure the node itself (memory, start latency): the e2e harness starts `node bin/hedge.js`,
- * which skips the launcher line's V8 flags, so benches pass them in NODE_OPTIONS.
+ * which skips the launcher line's V8 flags (some of which NODE_OPTIONS refuses), so benches have
+ * the harness put them on node's command line (HEDGE_E2E_NODE_FLAGS).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,11 @@ export function launcherNodeFlags(root = REPO_ROOT): string {
   const m = /node\) f='([^']*)'/.exec(readFileSync(join(root, 'bin', 'hedge.js'), 'utf8').split('\n')[1] ?? '');
   if (!m) throw new Error("bin/hedge.js line 2 has no `node) f='...'` case");
   return m[1]!;
+}
+
+/** nodes the e2e harness (re)starts from now on get the launcher's flags, on node's command line as bin/hedge.js gives them */
+export function launchAsShipped(): void {
+  process.env.HEDGE_E2E_NODE_FLAGS = launcherNodeFlags();
 }
 
 /**
