@@ -37,6 +37,12 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
+/** CPU time (user + system) the process has used since it started, ms */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // fields 14 and 15 of stat(5), counted after the command name; clock ticks of 10 ms
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** env and node flags for the node's next start (the harness reads them at each start): see the header */
@@ -94,7 +100,7 @@ try {
   launchWith(product);
   build = await runBuiltAgent(stack.node, true);
   // registration and the first status settle before the idle sample
-  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), ...(await heapOf(api, nodeName)), '-']);
+  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), '-']);
   for (let i = 0; i < pods; i++) {
     const r = await api('POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
@@ -114,7 +120,7 @@ try {
   const conmons = (await stack.node.hostState()).conmonPids;
   const conmonTotal = conmons.reduce((s, p) => s + rssKiB(p), 0);
   // a few resync passes with everything running, then sample
-  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
+  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
   for (const v of [product, ...variants, product]) {
     // a variant that kills the node is a row of the table, not the end of the run
     let label = v;
@@ -122,9 +128,9 @@ try {
       label = launchWith(v);
       const b = await runBuiltAgent(stack.node, false);
       if (b !== 'dist bundle') build = b;
-      rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), '-']);
+      rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), '-']);
     } catch (err) {
-      rows.push([`restarted, ${pods} pods adopted`, label, `node did not stay up: ${String(err).slice(0, 80)}`, '-', '-', '-']);
+      rows.push([`restarted, ${pods} pods adopted`, label, `node did not stay up: ${String(err).slice(0, 80)}`, '-', '-', '-', '-']);
     }
   }
 } finally {
@@ -132,8 +138,8 @@ try {
 }
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(`\n### hedge node (agent + in-process hub) resident memory\n\nnode: ${build}; load ${load}; RSS: max of 5 samples 1 s apart; heap/external: the node's /metrics after them\n`);
-console.log('| state | node flags / env | node RSS MiB | V8 heap used MiB | external MiB | conmon RSS MiB |');
-console.log('| --- | --- | --- | --- | --- | --- |');
+console.log(`\n### hedge node (agent + in-process hub) resident memory\n\nnode: ${build}; load ${load}; RSS: max of 5 samples 1 s apart; heap/external: the node's /metrics after them; CPU: user + system of the node process from its start (start, adoption or pod creation, the samples)\n`);
+console.log('| state | node flags / env | node RSS MiB | V8 heap used MiB | external MiB | node CPU ms since its start | conmon RSS MiB |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log('\nTarget (docs/targets.md): agent + hub ≤ 80 MB with 20 running pods (EdgeCore ~70 MB, k3s agent ~275 MB).');
