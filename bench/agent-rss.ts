@@ -4,22 +4,25 @@
  * SQLite replica and journal, src/edgehub/), so the figure is "agent + hub". Beside RSS, the V8
  * heap in use and the memory held outside it (Buffers, ArrayBuffers) as the node's own `/metrics`
  * reports them (prom-client's nodejs_heap_size_used_bytes / nodejs_external_memory_bytes, read
- * through the apiserver's nodes/proxy) right after the RSS samples. The node runs the `npm run build` bundle with the
- * V8 flags bin/hedge.js's launcher line gives the node role (rebuilt and restarted until no source is newer than the
- * bundle). Then it is restarted over the running pods (it adopts them) once with the same flags
- * and once per variant given, so launch options can be compared in one run. conmon RSS is shown
- * beside it, since it is per-pod host overhead too. Prints a markdown table; asserts nothing.
- * Needs root.
- * Run: node --import tsx bench/agent-rss.ts [pods=20] ["--max-semi-space-size=1;MALLOC_ARENA_MAX=2 --max-semi-space-size=1"]
- *   variants are `;`-separated; each is NODE_OPTIONS flags, optionally led by VAR=value env settings
+ * through the apiserver's nodes/proxy) right after the RSS samples. The node runs the `npm run build`
+ * bundle with the V8 flags bin/hedge.js's launcher line gives the node role, on node's command line
+ * as the launcher puts them (rebuilt and restarted until the bundle is current). Then it is
+ * restarted over the running pods (it adopts them) once per variant given and once more as
+ * shipped, so launch options, or another checkout's build (the baseline: e.g. main), are compared
+ * in one run. conmon RSS is shown beside it, since it is per-pod host overhead too. Prints a
+ * markdown table with the load; asserts nothing. Needs root.
+ * Run: node --import tsx bench/agent-rss.ts [pods=20] ["checkout=/tmp/main;--max-semi-space-size=1 --optimize-for-size;MALLOC_ARENA_MAX=2"]
+ *   variants are `;`-separated; each is node flags (the launcher's for `hedge node` when none are
+ *   given), optionally with VAR=value env settings and checkout=DIR: run DIR's bundle, built here
+ *   with DIR's own scripts/build.mjs (a git worktree or `git archive` of the baseline, with node_modules)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { REPO_ROOT } from '../test/e2e/harness.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
-import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
+import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
+import { launcherNodeFlags, runBuiltAgent } from './lib/built-agent.ts';
 
 const pods = Number(process.argv[2] ?? 20);
 const variants = (process.argv[3] ?? '').split(';').map((v) => v.trim()).filter(Boolean);
@@ -34,38 +37,34 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
+/** CPU time (user + system) the process has used since it started, ms */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // fields 14 and 15 of stat(5), counted after the command name; clock ticks of 10 ms
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** the V8 flags bin/hedge.js's launcher line gives `hedge node` (the harness runs `node bin/hedge.js`, without them) */
-function launcherNodeFlags(): string {
-  const m = /node\) f='([^']*)'/.exec(readFileSync(join(REPO_ROOT, 'bin', 'hedge.js'), 'utf8').split('\n')[1] ?? '');
-  if (!m) throw new Error("bin/hedge.js line 2 has no `node) f='...'` case");
-  return m[1];
-}
-
-/** NODE_OPTIONS and env for the node's next start (the harness passes our env on) */
+/** env and node flags for the node's next start (the harness reads them at each start): see the header */
 function launchWith(variant: string): string {
-  const env = variant.split(/\s+/).filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w));
-  const flags = variant.split(/\s+/).filter((w) => w !== '' && !env.includes(w));
+  const words = variant.split(/\s+/).filter(Boolean);
+  const env = words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w));
+  const checkout = words.find((w) => w.startsWith('checkout='))?.slice('checkout='.length);
+  const flags = words.filter((w) => !env.includes(w) && !w.startsWith('checkout='));
   delete process.env.MALLOC_ARENA_MAX;
+  delete process.env.UV_THREADPOOL_SIZE;
   for (const kv of env) {
     const i = kv.indexOf('=');
     process.env[kv.slice(0, i)] = kv.slice(i + 1);
   }
-  process.env.NODE_OPTIONS = flags.join(' ');
-  return variant || '(none)';
-}
-
-/** (re)build dist/ and restart the node until it provably ran the bundle: no source newer than the stamp after it was ready */
-async function restartBuilt(node: HedgeNode, rebuild: boolean): Promise<string> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (rebuild || attempt > 0) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
-    await node.stop();
-    await node.start();
-    const newer = execFileSync('find', ['src', '-name', '*.ts', '-newer', 'dist/BUILD_STAMP'], { cwd: REPO_ROOT }).toString().trim();
-    if (newer === '') return 'dist bundle';
+  process.env.HEDGE_E2E_NODE_FLAGS = (flags.length ? flags : [product]).join(' ');
+  if (checkout) {
+    execFileSync(process.execPath, [join(checkout, 'scripts', 'build.mjs')], { cwd: checkout, stdio: 'ignore' });
+    process.env.HEDGE_E2E_NODE_BIN = join(checkout, 'dist', 'main.js');
+  } else {
+    delete process.env.HEDGE_E2E_NODE_BIN;
   }
-  return 'UNSURE (sources kept changing; may be tsx)';
+  return checkout ? `${checkout} bundle; ${[...env, ...flags].join(' ') || product}` : [...env, process.env.HEDGE_E2E_NODE_FLAGS].join(' ');
 }
 
 /** max of five samples a second apart, after `settleMs` */
@@ -99,9 +98,9 @@ let build: string;
 try {
   const api = stack.server.api;
   launchWith(product);
-  build = await restartBuilt(stack.node, true);
+  build = await runBuiltAgent(stack.node, true);
   // registration and the first status settle before the idle sample
-  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), ...(await heapOf(api, nodeName)), '-']);
+  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), '-']);
   for (let i = 0; i < pods; i++) {
     const r = await api('POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
@@ -121,24 +120,26 @@ try {
   const conmons = (await stack.node.hostState()).conmonPids;
   const conmonTotal = conmons.reduce((s, p) => s + rssKiB(p), 0);
   // a few resync passes with everything running, then sample
-  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
-  for (const v of [product, ...variants]) {
-    const label = launchWith(v);
+  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
+  for (const v of [product, ...variants, product]) {
     // a variant that kills the node is a row of the table, not the end of the run
+    let label = v;
     try {
-      const b = await restartBuilt(stack.node, false);
+      label = launchWith(v);
+      const b = await runBuiltAgent(stack.node, false);
       if (b !== 'dist bundle') build = b;
-      rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), '-']);
+      rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), '-']);
     } catch (err) {
-      rows.push([`restarted, ${pods} pods adopted`, label, `node did not stay up: ${String(err).slice(0, 80)}`, '-', '-', '-']);
+      rows.push([`restarted, ${pods} pods adopted`, label, `node did not stay up: ${String(err).slice(0, 80)}`, '-', '-', '-', '-']);
     }
   }
 } finally {
   await stack.close();
 }
 
-console.log(`\n### hedge node (agent + in-process hub) resident memory\n\nnode: ${build}; RSS: max of 5 samples 1 s apart; heap/external: the node's /metrics after them\n`);
-console.log('| state | node flags / env | node RSS MiB | V8 heap used MiB | external MiB | conmon RSS MiB |');
-console.log('| --- | --- | --- | --- | --- | --- |');
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`\n### hedge node (agent + in-process hub) resident memory\n\nnode: ${build}; load ${load}; RSS: max of 5 samples 1 s apart; heap/external: the node's /metrics after them; CPU: user + system of the node process from its start (start, adoption or pod creation, the samples)\n`);
+console.log('| state | node flags / env | node RSS MiB | V8 heap used MiB | external MiB | node CPU ms since its start | conmon RSS MiB |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log('\nTarget (docs/targets.md): agent + hub ≤ 80 MB with 20 running pods (EdgeCore ~70 MB, k3s agent ~275 MB).');

@@ -22,7 +22,7 @@ import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.t
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
 import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
 import { cpuMs, percentile, printTable } from './apiserver-seed.ts';
-import { runBuiltAgent, shebangFlags } from './lib/built-agent.ts';
+import { launchAsShipped, runBuiltAgent } from './lib/built-agent.ts';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '10' } } });
 const N = Number(values.pods);
@@ -70,8 +70,9 @@ function descendants(pid: number): number[] {
 }
 
 const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];
+launchAsShipped();
 const stack = await startEdgeStack({
-  nodes: [{ name: `density-${process.pid}`, runtimes: ['runc'], env: { NODE_OPTIONS: [process.env.NODE_OPTIONS, shebangFlags()].filter(Boolean).join(' ') } }],
+  nodes: [{ name: `density-${process.pid}`, runtimes: ['runc'] }],
 });
 const { server, node, busyboxImage } = stack;
 const bundleTmp = mkdtempSync(join(tmpdir(), 'hedge-density-'));

@@ -19,7 +19,7 @@ import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
 import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
-import { runBuiltAgent, shebangFlags } from './lib/built-agent.ts';
+import { launchAsShipped, runBuiltAgent } from './lib/built-agent.ts';
 
 const iterations = Number(process.argv[2] ?? 10);
 const only = process.argv[3]?.split(',');
@@ -72,9 +72,9 @@ interface Observed {
   deleted?: number;
 }
 
-const nodeOptions = [process.env.NODE_OPTIONS, shebangFlags()].filter(Boolean).join(' ');
+launchAsShipped();
 const stack = await startEdgeStack({
-  nodes: [{ name: `bench-${process.pid}`, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug'], env: { NODE_OPTIONS: nodeOptions } }],
+  nodes: [{ name: `bench-${process.pid}`, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug'] }],
 });
 const { server, node, busyboxImage } = stack;
 const agentBuild = await runBuiltAgent(node);
@@ -200,7 +200,7 @@ try {
   rmSync(bundleTmp, { recursive: true, force: true });
 }
 
-console.log(`\n### pod create → Running (image cached), whole system vs bare runtime\n\nagent: ${agentBuild}, node flags: \`${nodeOptions}\`\n`);
+console.log(`\n### pod create → Running (image cached), whole system vs bare runtime\n\nagent: ${agentBuild}, node flags: \`${process.env.HEDGE_E2E_NODE_FLAGS}\`\n`);
 console.log('| runtime | n | hedge p50 ms | hedge p99 ms | bare run p50 ms | bare run p99 ms | hedge/bare p50 |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) console.log(`| ${r.join(' | ')} |`);

@@ -27,6 +27,7 @@ import { startPartitionedEdge, type PartitionedEdge } from '../test/e2e/partitio
 import { waitUntil } from '../test/e2e/pod-checks.ts';
 import { simulateReboot } from '../test/e2e/simulate-reboot.ts';
 import { buildBundle } from '../test/e2e/bundle.ts';
+import { launchAsShipped } from './lib/built-agent.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const PODS = Number(process.argv[3] ?? 3);
@@ -142,7 +143,8 @@ async function measureRuntime(rt: string, tmp: string, dockerArchive: string, le
 }
 
 const tmp = await mkdtemp(join(tmpdir(), 'bench-reboot-offline-'));
-// the node as shipped: the bundle, not its sources through tsx (test/e2e/bundle.ts)
+// the node as shipped: the bundle, not its sources through tsx (test/e2e/bundle.ts), with the launcher's flags
+launchAsShipped();
 const [{ dockerArchive }] = await Promise.all([buildTestImages(join(tmp, 'images')), buildBundle()]);
 const results: { rt: string; label: string; rounds: Round[]; note?: string }[] = [];
 for (const rt of RUNTIMES) {

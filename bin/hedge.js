@@ -1,41 +1,22 @@
 #!/bin/sh
-":" //# ; case "$1" in node) f='--max-semi-space-size=1 --v8-pool-size=1';; *) f='--max-semi-space-size=8';; esac; exec node $f "$0" "$@"
+":" //# ; case "$1" in node) f='--max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size';; *) f='--max-semi-space-size=8';; esac; exec node $f "$0" "$@"
 // Line 2 is shell and JavaScript at once: sh runs it (`":"` is a no-op, then it picks the V8 flags
 // for the role and execs node on this file), node sees a string and a comment. V8 heap flags can
 // only be given at process start, so this is how each role gets its own: `hedge node` (agent +
 // hub, long-running beside the pods on a small host) a 1 MiB semi-space and one V8 worker thread
-// (~19 MiB less resident than the server's 8 MiB young-generation cap, bench/agent-rss.ts); every
-// other command keeps the 8 MiB cap. Running `node bin/hedge.js ...` directly skips this line.
-// Launcher: run the bundle from `npm run build` (dist/) when it is newer than every source file,
-// else the TypeScript sources through tsx. The bundle starts faster and keeps ~30 MB less
-// resident (no transpiler in the process); a stale bundle is never run. HEDGE_FROM_SOURCE=1
-// forces the sources.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// (~19 MiB less resident than the server's 8 MiB young-generation cap, bench/agent-rss.ts) and
+// --optimize-for-size (3-4 MiB less, no more CPU to start and adopt 20 pods); every other command
+// keeps the 8 MiB cap. --lite-mode would save ~25 MiB but implies --jitless: no WebAssembly, so
+// undici and fetch (registry pulls, the Loki sink) fail. Running `node bin/hedge.js ...` directly
+// skips this line (some of these flags are refused in NODE_OPTIONS: give them to node itself).
+// Launcher: run the bundle from `npm run build` (dist/) when no source it was built from changed
+// since (bin/dist-current.js), else the TypeScript sources through tsx. The bundle starts faster
+// and keeps ~30 MB less resident (no transpiler in the process); a stale bundle is never run.
+// HEDGE_FROM_SOURCE=1 forces the sources.
 import { fileURLToPath } from 'node:url';
+import { distIsCurrent } from './dist-current.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-function newestMtimeMs(dir) {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtimeMs(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function distIsCurrent() {
-  if (process.env.HEDGE_FROM_SOURCE === '1') return false;
-  try {
-    return statSync(join(root, 'dist', 'BUILD_STAMP')).mtimeMs >= newestMtimeMs(join(root, 'src'));
-  } catch {
-    return false;
-  }
-}
-
-if (distIsCurrent()) {
+if (process.env.HEDGE_FROM_SOURCE !== '1' && distIsCurrent(fileURLToPath(new URL('..', import.meta.url)))) {
   await import('../dist/main.js');
 } else {
   const { register } = await import('tsx/esm/api');

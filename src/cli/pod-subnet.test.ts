@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Node } from 'kubernetes-types/core/v1.js';
@@ -65,6 +65,26 @@ test('the cloud unreachable: the remembered podCIDR is used at once; with none, 
       assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 300, pollMs: 50 }), FALLBACK_POD_SUBNET);
     } finally {
       await client.close();
+    }
+  });
+});
+
+test('a cloud that accepts connections but never answers: the remembered podCIDR within the 2 s bound, not the request timeout', async () => {
+  await withDir(async (dir) => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const client = new HttpKubeClient({ server: `http://127.0.0.1:${(silent.address() as { port: number }).port}`, userAgent: 'pod-subnet-test' });
+    try {
+      await writeFile(join(dir, POD_CIDR_FILE), '10.244.9.0/24\n');
+      const t0 = Date.now();
+      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger() }), '10.244.9.0/24');
+      const took = Date.now() - t0;
+      assert.ok(took >= 1_900 && took < 10_000, `remembered range after ${took} ms`);
+    } finally {
+      await client.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
     }
   });
 });

@@ -20,6 +20,12 @@ export interface PodSubnetOptions {
   logger: Logger;
   /** how long to wait for the node IPAM controller; default 30 s */
   timeoutMs?: number;
+  /**
+   * with a remembered range, how long one cloud read may take before that range is used; default
+   * 2 s (the hub's offline detection bound): a link that swallows packets must not hold a reboot
+   * while offline for the client's 30 s request timeout
+   */
+  rememberedWaitMs?: number;
   pollMs?: number;
   signal?: AbortSignal;
 }
@@ -43,12 +49,15 @@ export async function podSubnetFromControlPlane(opts: PodSubnetOptions): Promise
   const log = logger.child({ component: 'pod-subnet' });
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let unreachable: unknown;
+  const hasRemembered = (await remembered(dataDir)) !== undefined;
   for (;;) {
     try {
-      const node = await client.get<Node & KubeObject>(Resources.nodes, nodeName, { signal }).catch(async (err: unknown) => {
+      const bound = AbortSignal.timeout(opts.rememberedWaitMs ?? 2_000);
+      const attempt = hasRemembered ? (signal ? AbortSignal.any([signal, bound]) : bound) : signal;
+      const node = await client.get<Node & KubeObject>(Resources.nodes, nodeName, { signal: attempt }).catch(async (err: unknown) => {
         if (!isHedgeError(err, 'NotFound')) throw err;
-        return client.create<Node & KubeObject>(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName } }, { signal }).catch(async (e: unknown) => {
-          if (isHedgeError(e, 'AlreadyExists')) return client.get<Node & KubeObject>(Resources.nodes, nodeName, { signal });
+        return client.create<Node & KubeObject>(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName } }, { signal: attempt }).catch(async (e: unknown) => {
+          if (isHedgeError(e, 'AlreadyExists')) return client.get<Node & KubeObject>(Resources.nodes, nodeName, { signal: attempt });
           throw e;
         });
       });
@@ -64,7 +73,7 @@ export async function podSubnetFromControlPlane(opts: PodSubnetOptions): Promise
     } catch (err) {
       if (signal?.aborted) throw err;
       unreachable = err;
-      // offline with a range from before: keep it rather than wait
+      // offline (or too slow to answer) with a range from before: keep it rather than wait
       const last = await remembered(dataDir);
       if (last) {
         log.warn({ err, podCIDR: last }, 'control plane unreachable; using the last assigned pod subnet');

@@ -12,6 +12,13 @@ import { missingTools } from '../../src/agent/runtime/oci/test-support.ts';
 import { REPO_ROOT, run, type RunResult } from './harness.ts';
 
 const HEDGE_BIN = join(REPO_ROOT, 'bin', 'hedge.js');
+/**
+ * What a (re)start runs, read at each start so a bench can vary it between restarts of one node:
+ * node's own flags from HEDGE_E2E_NODE_FLAGS (V8 flags that NODE_OPTIONS refuses, given on the
+ * command line as the bin/hedge.js launcher does), then HEDGE_E2E_NODE_BIN (another checkout's
+ * build, to compare against) or bin/hedge.js.
+ */
+const nodeCommand = (): string[] => [...(process.env.HEDGE_E2E_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean), process.env.HEDGE_E2E_NODE_BIN || HEDGE_BIN];
 const CGROUP_V1 = '/sys/fs/cgroup';
 
 export interface NodeHostState {
@@ -136,7 +143,6 @@ export async function startHedgeNode(opts: {
   const inNetns = (cmd: string, cmdArgs: string[]): Promise<RunResult> =>
     opts.netns ? run('nsenter', [`--net=${opts.netns}`, cmd, ...cmdArgs]) : run(cmd, cmdArgs);
   const args = [
-    HEDGE_BIN,
     'node',
     '--kubeconfig', opts.kubeconfig,
     '--node-name', opts.nodeName,
@@ -166,7 +172,8 @@ export async function startHedgeNode(opts: {
     output: () => out,
     async start() {
       const spawnOpts = { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : process.env };
-      const c = opts.netns ? spawn('nsenter', [`--net=${opts.netns}`, process.execPath, ...args], spawnOpts) : spawn(process.execPath, args, spawnOpts);
+      const argv = [...nodeCommand(), ...args];
+      const c = opts.netns ? spawn('nsenter', [`--net=${opts.netns}`, process.execPath, ...argv], spawnOpts) : spawn(process.execPath, argv, spawnOpts);
       child = c;
       live.add(c);
       c.once('exit', () => live.delete(c));

@@ -52,6 +52,8 @@ export class NodeLease {
   reports = 0;
   /** the last renewal attempt failed */
   offline = false;
+  /** the current outage: when its first renewal failed and how many have failed since (for the one line logged each way) */
+  private outage: { sinceMs: number; failures: number } | undefined;
 
   constructor(private readonly o: NodeLeaseOptions) {
     this.duration = o.leaseDurationSeconds ?? 40;
@@ -135,11 +137,12 @@ export class NodeLease {
         await this.report(this.bounded(signal));
         await this.renew(this.bounded(signal));
         backoff.reset();
-        const was = this.offline;
+        const outage = this.outage;
         this.offline = false;
-        if (was && this.o.onReconnect) {
-          log.info('node lease renewed again after failures');
-          await this.o.onReconnect(signal).catch((err: unknown) => {
+        this.outage = undefined;
+        if (outage) {
+          log.info({ outageMs: this.o.clock.now() - outage.sinceMs, failedRenewals: outage.failures }, 'node lease renewed again after failures');
+          await this.o.onReconnect?.(signal).catch((err: unknown) => {
             if (!signal.aborted) log.warn({ err }, 'reconnect hook failed');
           });
         }
@@ -147,7 +150,15 @@ export class NodeLease {
         if (signal.aborted) return;
         this.offline = true;
         wait = Math.min(backoff.next(), await this.journalBeat());
-        log.warn({ err, delayMs: wait }, 'node lease renewal failed');
+        // one warning per outage, without a stack (the cause is the link, not this code); the retries at debug
+        const reason = err instanceof Error ? err.message : String(err);
+        if (this.outage) {
+          this.outage.failures++;
+          log.debug({ reason, delayMs: wait }, 'node lease renewal failed again');
+        } else {
+          this.outage = { sinceMs: this.o.clock.now(), failures: 1 };
+          log.warn({ reason, delayMs: wait }, 'node lease renewal failed; journaling heartbeats until it succeeds');
+        }
       }
       try {
         await this.o.clock.sleep(wait, signal);
@@ -193,8 +204,13 @@ export class NodeLease {
         { signal },
       );
     } catch (err) {
-      // NotFound: the Node is not registered yet (the agent started offline); the next renewal tries again
-      if (!signal.aborted && !isHedgeError(err, 'NotFound')) this.o.logger.warn({ err }, 'could not report offline heartbeats');
+      // NotFound: the Node is not registered yet (the agent started offline); the next renewal tries again.
+      // During an outage the renewal's own line says why; this one would repeat it every interval.
+      if (!signal.aborted && !isHedgeError(err, 'NotFound')) {
+        const reason = err instanceof Error ? err.message : String(err);
+        if (this.offline) this.o.logger.debug({ reason }, 'could not report offline heartbeats');
+        else this.o.logger.warn({ reason }, 'could not report offline heartbeats');
+      }
       return;
     }
     this.reports++;

@@ -1,0 +1,2 @@
+/** see dist-current.js */
+export declare function distIsCurrent(root: string): boolean;
