@@ -98,17 +98,19 @@ try {
    * (each deleted before the next): on the empty node, then with the N pods running — the issue's
    * "pod start at the 100th pod vs the first", without the burst's own queueing.
    */
+  const sleeper = (name: string): KubeObject =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default' },
+      spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
+    }) as KubeObject;
   const probeStarts = async (label: string, n: number): Promise<number[]> => {
     const out: number[] = [];
     for (let k = 0; k < n; k++) {
       const name = `probe-${label}-${k}`;
       const tc = performance.now();
-      await client.create(Resources.pods, {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name, namespace: 'default' },
-        spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
-      } as KubeObject);
+      await client.create(Resources.pods, sleeper(name));
       const until = Date.now() + 120_000;
       while (!running.has(name)) {
         if (Date.now() > until) throw new Error(`${name} not Running after 120 s`);
@@ -129,12 +131,7 @@ try {
     Array.from({ length: N }, async (_, i) => {
       const name = `d-${i}`;
       created.set(name, performance.now());
-      await client.create(Resources.pods, {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name, namespace: 'default' },
-        spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
-      } as KubeObject);
+      await client.create(Resources.pods, sleeper(name));
     }),
   );
   const deadline = Date.now() + 900_000;
