@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { fastPathChain, parseFastPath, SlowSetFeed, slowEndpointsScript } from './fast-path.ts';
+import { hooksMayNameMissingDevices } from './pod-guard.ts';
 
 it('SlowSetFeed widens to old ∪ new before the owner applies, narrows after, and skips an unchanged set', async () => {
   const log: string[] = [];
@@ -43,4 +44,13 @@ it('parseFastPath reads pods4, hostports4 and the chain out of nft -j', () => {
     ],
   });
   assert.deepEqual(parseFastPath(json), { pods: [{ ifname: 'veth1', address: '10.0.0.2' }], hostPorts: [{ address: '10.0.0.2', element: '10.0.0.2 . tcp . 8080' }], chain: true });
+});
+
+it('the fast path is on by default only where a netdev hook may name a missing device (6.16+)', () => {
+  assert.equal(hooksMayNameMissingDevices('6.18.0-hedge'), true);
+  assert.equal(hooksMayNameMissingDevices('6.16.1'), true);
+  assert.equal(hooksMayNameMissingDevices('7.0.0'), true);
+  assert.equal(hooksMayNameMissingDevices('6.12.48+deb13-amd64'), false);
+  assert.equal(hooksMayNameMissingDevices('6.1.0-40-amd64'), false);
+  assert.equal(hooksMayNameMissingDevices('garbage'), false);
 });

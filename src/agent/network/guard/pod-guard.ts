@@ -20,6 +20,7 @@
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
+import { release as osRelease } from 'node:os';
 import { fastPathChain, fastPathDecls, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
 
 export interface PodGuardOptions {
@@ -28,7 +29,7 @@ export interface PodGuardOptions {
   nft?: string;
   /** run nft in this network namespace (a pinned netns path) instead of the agent's own */
   netnsPath?: string;
-  /** the pod → pod fast path (fast-path.ts); default true */
+  /** the pod → pod fast path (fast-path.ts); default: on kernels whose netdev hooks may name a missing device */
   fastPath?: boolean;
 }
 
@@ -43,6 +44,17 @@ export interface GuardedPort {
 const TABLE_PREFIX = 'hedge-guard-';
 /** what Linux accepts as an interface name (IFNAMSIZ 16 with the NUL); also keeps nft scripts free of quoting tricks */
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/**
+ * The fast path's hook lists pod ports by name and is rebuilt on every change; a port can be gone
+ * already (a pod that died while the agent was down). Kernels from 6.16 accept a hook on a device
+ * that does not exist; on older ones that would fail the whole guard transaction, so they keep
+ * the bridge path only.
+ */
+export function hooksMayNameMissingDevices(release = osRelease()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return m !== null && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 16));
+}
 
 export function guardTableName(bridge: string): string {
   return `${TABLE_PREFIX}${bridge}`;
@@ -63,7 +75,7 @@ export class PodGuard {
     this.table = guardTableName(o.bridge);
     this.nft = o.nft ?? 'nft';
     this.netnsPath = o.netnsPath;
-    this.fastPath = o.fastPath ?? true;
+    this.fastPath = o.fastPath ?? hooksMayNameMissingDevices();
   }
 
   /**
