@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -44,6 +44,20 @@ test('procStartTime identifies a live process and is undefined for a gone one', 
   await new Promise((r) => child.on('exit', r));
   assert.equal(await procStartTime(pid), undefined); // reaped by node on exit
   assert.equal(await procStartTime(0), undefined);
+});
+
+test('watchExits works on a node first start, before any container made the exits dir', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'hedge-oci-exits-'));
+  try {
+    const h = new OciRuntimeHandler({ name: 'runc', runtime: { binary: '/usr/sbin/runc', kind: 'runc', globalArgs: [] }, stateDir, conmonBinary: 'conmon', logger: silentLogger() });
+    const seen: string[] = [];
+    const unwatch = h.watchExits((id) => seen.push(id));
+    writeFileSync(join(stateDir, 'exits', 'c1'), '0'); // as conmon writes it
+    await waitFor(async () => seen.includes('c1'), { timeoutMs: 5_000, signal: signal(), what: 'exit event' });
+    unwatch();
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
 });
 
 // HEDGE_OCI_RUNTIMES=runc,runsc narrows the run while debugging one runtime

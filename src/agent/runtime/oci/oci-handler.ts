@@ -8,7 +8,7 @@
  *   exits/<cid>              conmon's exit file (exit code; mtime = finishedAt)
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
@@ -455,6 +455,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
     this.#exitListeners.add(listener);
     if (!this.#exitWatcher) {
       try {
+        // the dir conmon writes to may not exist yet (a node's first start): watch it from the start
+        mkdirSync(join(this.#o.stateDir, 'exits'), { recursive: true });
         this.#exitWatcher = watch(join(this.#o.stateDir, 'exits'), (_ev, name) => {
           if (name === null) return; // the watch lost track: the workers' idle resync still finds the exit
           for (const l of this.#exitListeners) l(name as ContainerId);
