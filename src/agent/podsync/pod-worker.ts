@@ -240,7 +240,7 @@ export class PodWorker {
     return Math.max(base, at - now);
   }
 
-  /** nothing to do until something happens: every container up and started, the last pass clean */
+  /** nothing to do until something happens: every container up, started and ready, its probes scheduled, the last pass clean */
   private steady(): boolean {
     if (this.gone || this.finalPhase || this.lastPassFailed || this.pod.metadata?.deletionTimestamp || !this.sandbox?.created || this.sandboxError) return false;
     if (!this.deps.runtimes.get(this.sandbox.handler)?.watchExits) return false;
@@ -252,7 +252,10 @@ export class PodWorker {
     }
     for (const c of apps) {
       const r = this.records.get(`app/${c.name}`);
-      if (!r?.id || r.observed?.state !== 'running' || !r.started || r.waiting) return false;
+      // not ready yet: its readiness is what the cluster waits for, so keep looking every second
+      if (!r?.id || r.observed?.state !== 'running' || !r.started || !r.ready || r.waiting) return false;
+      // a probe that has not run yet has no due time for parkMs to wait for
+      if ((c.startupProbe && !r.probes.startup) || (c.livenessProbe && !r.probes.liveness) || (c.readinessProbe && !r.probes.readiness)) return false;
     }
     return true;
   }
