@@ -114,10 +114,13 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
     }, () => c.explain());
     assert.equal(seen, client.status?.podIP, 'source address preserved across nodes (no NAT)');
     // a gVisor exec under ptrace is slow, and its first wget can stall on the sandbox's netstack: more attempts
+    const attempts: string[] = [];
     const seenG = await waitUntil(`gVisor pod on A reaches ${url}`, 90_000, async () => {
+      const t0 = Date.now();
       const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', 'wget', '-qO-', url], { timeoutMs: 20_000 });
+      attempts.push(`exit ${r.code} after ${Date.now() - t0} ms: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
       return r.code === 0 ? plainIPv4(r.stdout) : undefined;
-    }, () => c.explain());
+    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
     assert.equal(seenG, clientG.status?.podIP);
   });
 
