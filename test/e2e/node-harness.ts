@@ -257,7 +257,7 @@ export async function startHedgeNode(opts: {
       }
       await inNetns('ip', ['link', 'del', bridge]);
       // the node's nftables guard (src/agent/network/guard) outlives it by design
-      for (const family of ['bridge', 'inet']) await inNetns('nft', ['delete', 'table', family, `hedge-guard-${bridge}`]);
+      for (const family of ['netdev', 'bridge', 'inet']) await inNetns('nft', ['delete', 'table', family, `hedge-guard-${bridge}`]);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
