@@ -12,7 +12,7 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
-import { assertHostsGone, ECHO_IP, IMAGE, plainIPv4, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
+import { assertHostsGone, ECHO_IP, httpLastLine, IMAGE, ncGet, plainIPv4, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
@@ -113,13 +113,14 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
       return r.code === 0 ? plainIPv4(r.stdout) : undefined;
     }, () => c.explain());
     assert.equal(seen, client.status?.podIP, 'source address preserved across nodes (no NAT)');
-    // a gVisor exec under ptrace is slow, and its first wget can stall on the sandbox's netstack: more attempts
+    // a gVisor exec under ptrace is slow: more attempts; nc, not wget (see ncGet)
     const attempts: string[] = [];
     const seenG = await waitUntil(`gVisor pod on A reaches ${url}`, 90_000, async () => {
       const t0 = Date.now();
-      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', 'wget', '-qO-', url], { timeoutMs: 20_000 });
+      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', ...ncGet(echo.status?.podIP ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
+      const line = r.code === 0 ? httpLastLine(r.stdout) : undefined;
       attempts.push(`exit ${r.code} after ${Date.now() - t0} ms: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
-      return r.code === 0 ? plainIPv4(r.stdout) : undefined;
+      return line === undefined ? undefined : plainIPv4(line);
     }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
     assert.equal(seenG, clientG.status?.podIP);
   });

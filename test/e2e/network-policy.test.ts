@@ -1,7 +1,7 @@
 /**
  * NetworkPolicy end to end (issue 12): real `hedge server` serving networking.k8s.io/v1
  * NetworkPolicy + real `hedge node` enforcing it in its own nftables table, runc pods talking
- * HTTP (busybox httpd, requests by hand over nc: Debian's busybox wget crashes). Where runsc is
+ * HTTP (busybox httpd, requests by hand over nc: busybox wget fails under gVisor's host network, see two-hosts.ts ncGet). Where runsc is
  * installed a gVisor pod `g` carries b's label and must be policed the same way.
  */
 import assert from 'node:assert/strict';

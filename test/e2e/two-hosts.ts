@@ -273,6 +273,16 @@ export const ECHO_IP = [
 ].join('; ');
 
 /** ECHO_IP's answer as a bare IPv4 address (httpd may report it IPv4-mapped) */
+/**
+ * `kubectl exec` argv fetching http://IP:PORT/PATH with busybox nc, which polls before it reads. For
+ * gVisor pods: runsc's host network (this gVisor build) returns EAGAIN to a *blocking* read(2) on a
+ * TCP socket when nothing is queued yet, so busybox wget (stdio fgets) fails with "error getting
+ * response: Resource temporarily unavailable" unless the reply is already there (docs/host-notes.md).
+ */
+export const ncGet = (ip: string, port: number, path: string): string[] => ['sh', '-c', `printf 'GET ${path} HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${ip} ${port}`];
+/** the body's last line of a raw HTTP/1.0 reply, or undefined unless it is a 200 */
+export const httpLastLine = (reply: string): string | undefined =>
+  /^HTTP\/1\.[01] 200 /.test(reply) ? reply.trim().split('\n').at(-1)?.trim() : undefined;
 export const plainIPv4 = (s: string): string => s.trim().replace(/^\[?::ffff:([\d.]+)\]?$/, '$1');
 
 /** after `c.close()`: no host netns, underlay link, overlay route, conmon, pod cgroup or mount left */
