@@ -60,13 +60,20 @@ export async function startEdgeStack(opts: EdgeStackOptions): Promise<EdgeStack>
   let server: HedgeServer | undefined;
   const nodes: HedgeNode[] = [];
 
+  /** every step runs even when an earlier one fails (a node whose clean-up threw left the server,
+   * the registry and their mounts behind in CI); the failures are thrown together at the end */
   const close = async (): Promise<void> => {
-    await stack.deleteAllPods();
-    await Promise.all(nodes.map((n) => n.cleanup()));
-    await server?.stop();
-    await server?.cleanup();
-    await registry?.stop();
-    await rm(tmp, { recursive: true, force: true });
+    const failures: unknown[] = [];
+    const step = async (f: () => Promise<unknown>): Promise<void> => {
+      await f().catch((err: unknown) => failures.push(err));
+    };
+    await step(() => stack.deleteAllPods());
+    await Promise.all(nodes.map((n) => step(() => n.cleanup())));
+    await step(async () => server?.stop());
+    await step(async () => server?.cleanup());
+    await step(async () => registry?.stop());
+    await step(() => rm(tmp, { recursive: true, force: true }));
+    if (failures.length > 0) throw new AggregateError(failures, `edge stack close: ${failures.length} step(s) failed`);
   };
 
   const stack: EdgeStack = {

@@ -227,7 +227,8 @@ export async function startHedgeNode(opts: {
       };
     },
     async cleanup() {
-      await node.stop();
+      // the host state goes even when the stop fails; the failure is thrown at the end
+      const stopFailure = await node.stop().then(() => undefined, (err: unknown) => err ?? new Error('node stop failed'));
       const st = await node.hostState();
       for (const pid of st.conmonPids) {
         try {
@@ -259,6 +260,7 @@ export async function startHedgeNode(opts: {
       // the node's nftables guard (src/agent/network/guard) outlives it by design
       for (const family of ['netdev', 'bridge', 'inet']) await inNetns('nft', ['delete', 'table', family, `hedge-guard-${bridge}`]);
       await rm(dataDir, { recursive: true, force: true });
+      if (stopFailure !== undefined) throw stopFailure;
     },
   };
   opts.onSpawned?.(node);
