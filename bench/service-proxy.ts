@@ -31,6 +31,7 @@ import { slowEndpointsOf } from '../src/agent/network/proxy/proxy.ts';
 import { PodGuard } from '../src/agent/network/guard/pod-guard.ts';
 import { bridgeNode, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 import { buildNetbench, NETBENCH_PORT } from './lib/runtime-net.ts';
+import { percentile } from './apiserver-seed.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -170,7 +171,7 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     }
   }
   const out = [
-    `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians); ${(await runCommand('uptime', [])).stdout.trim()}`,
+    `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians; “added”: median of the per-run paired ratios, quartiles in brackets); ${(await runCommand('uptime', [])).stdout.trim()}`,
     "proxy ruleset as rendered now; the node's pod guard without (before) and with (after) its pod → pod fast path; the Service's endpoint is pod B\n",
     '| ruleset · path | TCP_RR /s | client CPU µs / round trip | ClusterIP added (rate) | ClusterIP added (CPU) |',
     '| --- | ---: | ---: | ---: | ---: |',
@@ -179,7 +180,13 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     const rate = median(r.rate);
     const cpu = median(r.cpu);
     const direct = rows[i - (i % 2)]!;
-    const added = i % 2 === 1 ? [`${((median(direct.rate) / rate - 1) * 100).toFixed(1)}%`, `${((cpu / median(direct.cpu) - 1) * 100).toFixed(1)}%`] : ['—', '—'];
+    // paired per run (pod IP and ClusterIP measured back to back), then the median and quartiles of
+    // those ratios: drift between runs cancels, and the spread says how far the figure can be trusted
+    const paired = (ratio: (k: number) => number): string => {
+      const pct = r.rate.map((_, k) => (ratio(k) - 1) * 100).sort((a, b) => a - b);
+      return `${median(pct).toFixed(1)}% (${percentile(pct, 25).toFixed(1)} … ${percentile(pct, 75).toFixed(1)})`;
+    };
+    const added = i % 2 === 1 ? [paired((k) => direct.rate[k]! / r.rate[k]!), paired((k) => r.cpu[k]! / direct.cpu[k]!)] : ['—', '—'];
     out.push(`| ${r.label} | ${Math.round(rate)} | ${cpu.toFixed(2)} | ${added[0]} | ${added[1]} |`);
   }
   return out;
