@@ -214,14 +214,26 @@ try {
 
   // delete every pod; then what is left on the host
   const td = performance.now();
-  await Promise.all(Array.from({ length: N }, (_, i) => client.delete(Resources.pods, `d-${i}`, { namespace: 'default', gracePeriodSeconds: 0 }).catch(() => undefined)));
+  const deleteErrors: string[] = [];
+  await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      client.delete(Resources.pods, `d-${i}`, { namespace: 'default', gracePeriodSeconds: 0 }).catch((err: unknown) => deleteErrors.push(`d-${i}: ${(err as Error).message}`)),
+    ),
+  );
   const gone = Date.now() + 300_000;
   let st = await node.hostState();
   while ((st.conmonPids.length > 0 || st.netns.length > 0) && Date.now() < gone) {
     await sleep(500);
     st = await node.hostState();
   }
-  const leftPods = (await client.list(Resources.pods, { namespace: 'default' })).items.length;
+  const left = (await client.list<Pod & KubeObject>(Resources.pods, { namespace: 'default' })).items;
+  const leftPods = left.length;
+  if (deleteErrors.length > 0 || leftPods > 0 || st.conmonPids.length > 0 || st.netns.length > 0) {
+    // what a leak needs to be traced: the refused deletes, the pods still there, the node's warnings
+    process.stderr.write(`delete errors: ${deleteErrors.join('; ') || 'none'}\n`);
+    for (const p of left) process.stderr.write(`left: ${p.metadata.name} uid=${p.metadata.uid} phase=${p.status?.phase} deleting=${p.metadata.deletionTimestamp ?? '-'}\n`);
+    process.stderr.write(`left netns: ${st.netns.join(' ')}\nnode output (tail):\n${node.output().slice(-6000)}\n`);
+  }
   rows.push(['delete all → host clean (ms)', Math.round(performance.now() - td), '-', '-']);
   rows.push(['left after delete: pods / conmon / netns / pod cgroups / bridge ports', `${leftPods} / ${st.conmonPids.length} / ${st.netns.length} / ${st.podCgroups.length} / ${st.bridgePorts.length}`, '-', '-']);
   watchStop.abort();
