@@ -8,7 +8,7 @@
  * (conmon + the pod's own processes, beside the bare container's), and what is left after deleting
  * them all. The agent runs the `npm run build` bundle with bin/hedge.js's V8 flags. Prints a table;
  * asserts nothing. Needs root.
- * Run: node --import tsx bench/density.ts [--pods 100] [--idle-s 10]
+ * Run: node --import tsx bench/density.ts [--pods 100] [--idle-s 30]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
 import { cpuMs, percentile, printTable } from './apiserver-seed.ts';
 import { launchAsShipped, runBuiltAgent } from './lib/built-agent.ts';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '30' } } });
 const N = Number(values.pods);
 const idleMs = Number(values['idle-s']) * 1000;
 const RUNC = '/usr/sbin/runc';
