@@ -8,7 +8,7 @@
  * (conmon + the pod's own processes, beside the bare container's), and what is left after deleting
  * them all. The agent runs the `npm run build` bundle with bin/hedge.js's V8 flags. Prints a table;
  * asserts nothing. Needs root.
- * Run: node --import tsx bench/density.ts [--pods 100] [--idle-s 10]
+ * Run: node --import tsx bench/density.ts [--pods 100] [--idle-s 30]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
 import { cpuMs, percentile, printTable } from './apiserver-seed.ts';
 import { launchAsShipped, runBuiltAgent } from './lib/built-agent.ts';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '30' } } });
 const N = Number(values.pods);
 const idleMs = Number(values['idle-s']) * 1000;
 const RUNC = '/usr/sbin/runc';
@@ -214,14 +214,26 @@ try {
 
   // delete every pod; then what is left on the host
   const td = performance.now();
-  await Promise.all(Array.from({ length: N }, (_, i) => client.delete(Resources.pods, `d-${i}`, { namespace: 'default', gracePeriodSeconds: 0 }).catch(() => undefined)));
+  const deleteErrors: string[] = [];
+  await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      client.delete(Resources.pods, `d-${i}`, { namespace: 'default', gracePeriodSeconds: 0 }).catch((err: unknown) => deleteErrors.push(`d-${i}: ${(err as Error).message}`)),
+    ),
+  );
   const gone = Date.now() + 300_000;
   let st = await node.hostState();
   while ((st.conmonPids.length > 0 || st.netns.length > 0) && Date.now() < gone) {
     await sleep(500);
     st = await node.hostState();
   }
-  const leftPods = (await client.list(Resources.pods, { namespace: 'default' })).items.length;
+  const left = (await client.list<Pod & KubeObject>(Resources.pods, { namespace: 'default' })).items;
+  const leftPods = left.length;
+  if (deleteErrors.length > 0 || leftPods > 0 || st.conmonPids.length > 0 || st.netns.length > 0) {
+    // what a leak needs to be traced: the refused deletes, the pods still there, the node's warnings
+    process.stderr.write(`delete errors: ${deleteErrors.join('; ') || 'none'}\n`);
+    for (const p of left) process.stderr.write(`left: ${p.metadata.name} uid=${p.metadata.uid} phase=${p.status?.phase} deleting=${p.metadata.deletionTimestamp ?? '-'}\n`);
+    process.stderr.write(`left netns: ${st.netns.join(' ')}\nnode output (tail):\n${node.output().slice(-6000)}\n`);
+  }
   rows.push(['delete all → host clean (ms)', Math.round(performance.now() - td), '-', '-']);
   rows.push(['left after delete: pods / conmon / netns / pod cgroups / bridge ports', `${leftPods} / ${st.conmonPids.length} / ${st.netns.length} / ${st.podCgroups.length} / ${st.bridgePorts.length}`, '-', '-']);
   watchStop.abort();

@@ -2,6 +2,7 @@
  * Host processes the agent does not parent (conmon, a daemonized qemu): there is nothing to
  * wait() on, so liveness is read from kill(0) and /proc.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { HedgeError } from '../../lib/errors.ts';
 
@@ -19,10 +20,19 @@ export function pidExists(pid: number): boolean {
   }
 }
 
+/**
+ * /proc/PID/stat, read synchronously: the kernel makes it up on the spot (no disk, never blocks),
+ * and the promise API's open/fstat/read/close round trips through the thread pool cost several
+ * times the CPU — the agent reads it for every container status (bench/density.ts idle CPU).
+ */
+function readProcStat(pid: number): string {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8');
+}
+
 /** State letter of /proc/PID/stat (R, S, D, Z, X...), or undefined when the pid is gone. */
 async function procState(pid: number): Promise<string | undefined> {
   try {
-    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const st = readProcStat(pid);
     // comm (field 2) may hold spaces and parens: split after the last ')'
     return st.slice(st.lastIndexOf(')') + 2).split(' ')[0];
   } catch {
@@ -49,7 +59,7 @@ export async function processGone(pid: number): Promise<boolean> {
 export async function procStartTime(pid: number): Promise<string | undefined> {
   if (pid <= 0) return undefined;
   try {
-    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const st = readProcStat(pid);
     const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
     if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
     return rest[19];

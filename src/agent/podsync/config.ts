@@ -29,6 +29,8 @@ export interface PodSyncConfig {
   netnsDir: string;
   /** how often configMap/secret/downwardAPI/projected volume contents are re-read (kubelet: sync period, 1 min) */
   volumeRefreshMs: number;
+  /** pods being started at once (sandbox, network, first containers), oldest first; default 2 × cores (start-gate.ts) */
+  maxConcurrentStarts?: number;
 }
 
 export const defaultPodSyncConfig = (nodeName: string, dataDir: string): PodSyncConfig => ({

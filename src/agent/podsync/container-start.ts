@@ -34,6 +34,8 @@ export interface StartAttempt {
   backoff: BackoffPolicy;
   trace: StartTrace;
   credentials: () => Promise<Map<string, RegistryCredentials>>;
+  /** runs an image pull (the worker holds no start slot through it, start-gate.ts) */
+  pull?: <T>(f: () => Promise<T>) => Promise<T>;
   /** the pod's volumes, set up once */
   volumes: () => Promise<Map<string, PreparedVolume>>;
   event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
@@ -61,6 +63,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
       credentials: o.credentials,
       signal,
       onPulling: () => o.event('Normal', 'Pulling', `Pulling image "${c.image}"`),
+      ...(o.pull ? { around: o.pull } : {}),
     }));
     image = res.image;
     if (res.pulled) o.event('Normal', 'Pulled', `Successfully pulled image "${c.image}"`);

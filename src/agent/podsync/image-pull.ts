@@ -64,6 +64,8 @@ export async function ensureImage(opts: {
   credentials: () => Promise<Map<string, RegistryCredentials>>;
   signal: AbortSignal;
   onPulling?: () => void;
+  /** runs the pull itself (not the local look-up), e.g. outside a start slot */
+  around?: <T>(pull: () => Promise<T>) => Promise<T>;
 }): Promise<{ image: ImageInfo; pulled: boolean }> {
   const ref = opts.container.image ?? '';
   const policy = pullPolicy(opts.container);
@@ -75,12 +77,14 @@ export async function ensureImage(opts: {
     }
   }
   opts.onPulling?.();
-  const creds = await opts.credentials();
-  const image = await opts.images.pull(ref, {
-    credentials: (registry) => creds.get(registry) ?? (registry === 'docker.io' ? creds.get('index.docker.io') ?? creds.get('registry-1.docker.io') : undefined),
-    signal: opts.signal,
-  });
-  return { image, pulled: true };
+  const pull = async (): Promise<ImageInfo> => {
+    const creds = await opts.credentials();
+    return opts.images.pull(ref, {
+      credentials: (registry) => creds.get(registry) ?? (registry === 'docker.io' ? creds.get('index.docker.io') ?? creds.get('registry-1.docker.io') : undefined),
+      signal: opts.signal,
+    });
+  };
+  return { image: await (opts.around ? opts.around(pull) : pull()), pulled: true };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

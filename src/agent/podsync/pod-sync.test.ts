@@ -430,3 +430,40 @@ describe('steady pods and exit events', () => {
     assert.equal(cs(p!, 'app')?.lastState?.terminated?.exitCode ?? cs(p!, 'app')?.state?.terminated?.exitCode, 1, JSON.stringify(p?.status));
   });
 });
+
+describe('bounded pod starts', () => {
+  it('starts at most maxConcurrentStarts pods at once, oldest first; a pod deleted while it waits never gets a sandbox', async () => {
+    const h = await new Harness().init({ maxConcurrentStarts: 2 });
+    try {
+      // each start holds its slot in network set-up until the test lets it go
+      const held = new Map<string, () => void>();
+      h.network.gate = (sb) => new Promise<void>((r) => held.set(sb.pod.name, r));
+      h.start();
+      for (let i = 0; i < 5; i++) await h.createPod(`p${i}`, { containers: [app({ name: `c${i}` })] });
+      await eventually(() => held.size === 2, 'two starts under way');
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      assert.deepEqual([...held.keys()], ['p0', 'p1'], 'the others wait for a slot');
+
+      await h.client.delete(Resources.pods, 'p3', { namespace: 'default', gracePeriodSeconds: 0 });
+      const made = (n: string): boolean => h.runtime.ops.includes(`createSandbox:${n}`);
+      held.get('p1')!();
+      await eventually(() => held.size === 3 && made('p1'), 'p2 takes the slot p1 freed');
+      held.get('p0')!();
+      await eventually(() => held.size === 4 && made('p0'), 'p4 takes the slot p0 freed (p3 left the queue)');
+      assert.deepEqual([...held.keys()], ['p0', 'p1', 'p2', 'p4']);
+      held.get('p2')!();
+      await eventually(() => made('p2'), 'p2 sandbox');
+      held.get('p4')!();
+      for (const n of ['p0', 'p1', 'p2', 'p4']) await h.until(n, (x) => x.status?.phase === 'Running', `${n} Running`);
+      assert.equal(h.network.ops.includes('setUp:p3'), false);
+      assert.equal(h.runtime.ops.includes('createSandbox:p3'), false);
+      assert.deepEqual(
+        h.runtime.ops.filter((o) => o.startsWith('createSandbox:')),
+        ['createSandbox:p1', 'createSandbox:p0', 'createSandbox:p2', 'createSandbox:p4'],
+      );
+      assert.equal(await h.pod('p3'), undefined);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -12,6 +12,7 @@ import type { PodSyncConfig } from './config.ts';
 import { Labels } from './labels.ts';
 import { PodWorker } from './pod-worker.ts';
 import { knownPodUids, loadSandbox } from './sandbox-state.ts';
+import { defaultMaxConcurrentStarts, StartGate } from './start-gate.ts';
 import { logStartupPhase } from './start-trace.ts';
 import type { PodSyncDeps } from './types.ts';
 
@@ -49,7 +50,11 @@ export class PodSync {
     private readonly cfg: PodSyncConfig,
   ) {
     this.log = deps.logger.child({ component: 'podsync' });
-    this.workerDeps = { ...deps, runtimeClassHandler: deps.runtimeClassHandler ?? ((name, signal) => this.runtimeClassHandler(name, signal)) };
+    this.workerDeps = {
+      ...deps,
+      runtimeClassHandler: deps.runtimeClassHandler ?? ((name, signal) => this.runtimeClassHandler(name, signal)),
+      startGate: deps.startGate ?? new StartGate(cfg.maxConcurrentStarts ?? defaultMaxConcurrentStarts()),
+    };
   }
 
   /** from the informer's cache when it has the class; a GET otherwise (not synced yet, or created a moment ago) */

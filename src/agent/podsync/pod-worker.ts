@@ -53,6 +53,10 @@ export class PodWorker {
   private credentials?: Map<string, RegistryCredentials>;
   /** spans of the first start, for the debug log (see start-trace.ts) */
   private readonly trace = new StartTrace();
+  /** the start slot (start-gate.ts) this pass holds, if any */
+  private slot?: () => void;
+  /** ends a wait for a start slot: the pod was deleted meanwhile */
+  private slotWake?: () => void;
 
   constructor(
     pod: Pod,
@@ -134,6 +138,8 @@ export class PodWorker {
     }
     this.pendingWake = true;
     this.wake?.();
+    // a deleted pod waiting for a start slot goes straight to its termination
+    if (this.gone || this.pod.metadata?.deletionTimestamp) this.slotWake?.();
   }
 
   /**
@@ -277,6 +283,16 @@ export class PodWorker {
       await this.writeStatus(signal);
       return;
     }
+    if (this.needsStart() && !(await this.takeSlot(signal))) return; // deleted while waiting: the next pass terminates
+    try {
+      await this.sync(handler, signal);
+    } finally {
+      this.releaseSlot();
+    }
+  }
+
+  /** the pass after the handler is known: sandbox, volumes, observe, containers, phase, status */
+  private async sync(handler: RuntimeHandler, signal: AbortSignal): Promise<void> {
     if (!this.sandbox?.created && !this.volumes.ready) {
       // volumes need no sandbox (a TokenRequest, configMap GETs, files): ready them while the network comes up
       this.volumes.setUp(this.pod, signal).catch(() => undefined);
@@ -303,6 +319,44 @@ export class PodWorker {
     }
     await this.trace.span('status write', () => this.writeStatus(signal, phase, initialized));
     if (phase === 'Running' && this.trace.active) this.trace.finish(this.log);
+  }
+
+  /** the pod still has something to start: its sandbox, or a container never created */
+  private needsStart(): boolean {
+    if (!this.sandbox?.created) return true;
+    for (const c of this.pod.spec?.initContainers ?? []) if (!this.records.get(`init/${c.name}`)?.id) return true;
+    for (const c of this.pod.spec?.containers ?? []) if (!this.records.get(`app/${c.name}`)?.id) return true;
+    return false;
+  }
+
+  /**
+   * Waits for a start slot (start-gate.ts), oldest pod first; false when the pod was deleted
+   * meanwhile. Without a gate (tests that build a worker alone) every start proceeds at once.
+   */
+  private async takeSlot(signal: AbortSignal): Promise<boolean> {
+    const gate = this.deps.startGate;
+    if (!gate || this.slot) return true;
+    if (this.gone || this.pod.metadata?.deletionTimestamp) return false;
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.slotWake = () => ac.abort();
+    try {
+      const createdAt = Date.parse(this.pod.metadata?.creationTimestamp ?? '') || this.startTime;
+      this.slot = await this.trace.span('start slot', () => gate.acquire(createdAt, ac.signal));
+      return true;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      return false;
+    } finally {
+      this.slotWake = undefined;
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private releaseSlot(): void {
+    this.slot?.();
+    this.slot = undefined;
   }
 
   private podRef(): { uid: string; namespace: string; name: string } {
@@ -489,6 +543,16 @@ export class PodWorker {
       trace: this.trace,
       credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
       volumes: () => this.volumes.setUp(this.pod, signal),
+      // a slot is not held through an image pull (minutes on a slow link): others start meanwhile
+      pull: async (f) => {
+        const held = this.slot !== undefined;
+        this.releaseSlot();
+        try {
+          return await f();
+        } finally {
+          if (held) await this.takeSlot(signal);
+        }
+      },
       event: (type, reason, message) => this.event(type, reason, message),
       noteExit: () => this.noteExit(r),
       removeOld: (id) => void this.removeContainer(handler, id, signal),

@@ -9,6 +9,7 @@ import type { Snapshotter } from '../snapshot/types.ts';
 import type { Mounter } from '../volumes/types.ts';
 import type { EventSink } from '../../client/event-recorder.ts';
 import type { ContainerKind } from './labels.ts';
+import type { StartGate } from './start-gate.ts';
 
 export interface PodSyncDeps {
   client: KubeClient;
@@ -27,6 +28,8 @@ export interface PodSyncDeps {
    * it from a RuntimeClass informer; without it every new pod costs an API GET.
    */
   runtimeClassHandler?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
+  /** bounds concurrent pod starts, oldest pod first; PodSync makes one (PodSyncConfig.maxConcurrentStarts) */
+  startGate?: StartGate;
 }
 
 /** Where a running sandbox is; persisted so a restarted agent can find and clean it. */

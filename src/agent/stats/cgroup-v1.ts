@@ -2,7 +2,7 @@
  * cgroup v1 stat readers (this host: cpu and cpuacct mounted separately, blkio with throttle.*
  * only). The cgroup root is a parameter so tests can point at fixture trees.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats } from './types.ts';
 
@@ -13,9 +13,10 @@ export interface CgroupRef {
   path: string;
 }
 
+/** cgroup files are made up by the kernel on read (no disk): a synchronous read costs a fraction of the promise API's thread-pool round trips */
 async function readText(file: string): Promise<string | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
