@@ -13,7 +13,8 @@
  * markdown table with the load; asserts nothing. Needs root.
  * Run: node --import tsx bench/agent-rss.ts [pods=20] ["checkout=/tmp/main;--max-semi-space-size=1 --optimize-for-size;MALLOC_ARENA_MAX=2"]
  *   variants are `;`-separated; each is node flags (the launcher's for `hedge node` when none are
- *   given), optionally with VAR=value env settings and checkout=DIR: run DIR's bundle, built here
+ *   given), optionally with VAR=value env settings (only those: the launcher's environment is not
+ *   added) and checkout=DIR: run DIR's bundle, built here
  *   with DIR's own scripts/build.mjs (a git worktree or `git archive` of the baseline, with node_modules)
  */
 import { execFileSync } from 'node:child_process';
@@ -22,7 +23,7 @@ import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
 import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
-import { launcherNodeFlags, runBuiltAgent } from './lib/built-agent.ts';
+import { launcherNodeEnv, launcherNodeFlags, runBuiltAgent } from './lib/built-agent.ts';
 
 const pods = Number(process.argv[2] ?? 20);
 const variants = (process.argv[3] ?? '').split(';').map((v) => v.trim()).filter(Boolean);
@@ -45,19 +46,21 @@ function cpuMs(pid: number): number {
 }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** environment variables the last variant set */
+const envSet: string[] = [];
 /** env and node flags for the node's next start (the harness reads them at each start): see the header */
 function launchWith(variant: string): string {
   const words = variant.split(/\s+/).filter(Boolean);
   const env = words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w));
   const checkout = words.find((w) => w.startsWith('checkout='))?.slice('checkout='.length);
   const flags = words.filter((w) => !env.includes(w) && !w.startsWith('checkout='));
-  delete process.env.MALLOC_ARENA_MAX;
-  delete process.env.UV_THREADPOOL_SIZE;
+  for (const k of envSet.splice(0)) delete process.env[k];
   for (const kv of env) {
+    envSet.push(kv.slice(0, kv.indexOf('=')));
     const i = kv.indexOf('=');
     process.env[kv.slice(0, i)] = kv.slice(i + 1);
   }
-  process.env.HEDGE_E2E_NODE_FLAGS = (flags.length ? flags : [product]).join(' ');
+  process.env.HEDGE_E2E_NODE_FLAGS = (flags.length ? flags : [productFlags]).join(' ');
   if (checkout) {
     execFileSync(process.execPath, [join(checkout, 'scripts', 'build.mjs')], { cwd: checkout, stdio: 'ignore' });
     process.env.HEDGE_E2E_NODE_BIN = join(checkout, 'dist', 'main.js');
@@ -90,7 +93,9 @@ async function heapOf(api: (m: string, p: string) => Promise<{ status: number; b
   return [metric('nodejs_heap_size_used_bytes'), metric('nodejs_external_memory_bytes')];
 }
 
-const product = launcherNodeFlags();
+const productFlags = launcherNodeFlags();
+/** the node as bin/hedge.js launches it: its environment and V8 flags */
+const product = [...launcherNodeEnv(), productFlags].join(' ');
 const nodeName = `rss-${process.pid}`;
 const stack = await startEdgeStack({ nodes: [{ name: nodeName, runtimes: ['runc'] }] });
 const rows: string[][] = [];

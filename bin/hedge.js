@@ -7,7 +7,10 @@
 // (~19 MiB less resident than the server's 8 MiB young-generation cap, bench/agent-rss.ts) and
 // --optimize-for-size (3-4 MiB less, no more CPU to start and adopt 20 pods); every other command
 // keeps the 8 MiB cap. --lite-mode would save ~25 MiB but implies --jitless: no WebAssembly, so
-// undici and fetch (registry pulls, the Loki sink) fail. Running `node bin/hedge.js ...` directly
+// undici and fetch (registry pulls, the Loki sink) fail. Measured without a gain (20 pods adopted,
+// within the run's noise): MALLOC_ARENA_MAX=2, also with fixed MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_,
+// and --single-threaded-gc (more CPU). A `node) f='...'; export VAR=value;;` case would give the
+// node an environment too (the benches read it). Running `node bin/hedge.js ...` directly
 // skips this line (some of these flags are refused in NODE_OPTIONS: give them to node itself).
 // Launcher: run the bundle from `npm run build` (dist/) when no source it was built from changed
 // since (bin/dist-current.js), else the TypeScript sources through tsx. The bundle starts faster

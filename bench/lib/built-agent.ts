@@ -11,16 +11,25 @@ import { REPO_ROOT } from '../../test/e2e/harness.ts';
 import type { HedgeNode } from '../../test/e2e/node-harness.ts';
 import { distIsCurrent } from '../../bin/dist-current.js';
 
+const launcherLine = (root: string): string => readFileSync(join(root, 'bin', 'hedge.js'), 'utf8').split('\n')[1] ?? '';
+
 /** the V8 flags bin/hedge.js's launcher line gives `hedge node` */
 export function launcherNodeFlags(root = REPO_ROOT): string {
-  const m = /node\) f='([^']*)'/.exec(readFileSync(join(root, 'bin', 'hedge.js'), 'utf8').split('\n')[1] ?? '');
+  const m = /node\) f='([^']*)'/.exec(launcherLine(root));
   if (!m) throw new Error("bin/hedge.js line 2 has no `node) f='...'` case");
   return m[1]!;
 }
 
-/** nodes the e2e harness (re)starts from now on get the launcher's flags, on node's command line as bin/hedge.js gives them */
+/** the environment (`VAR=value` words) bin/hedge.js's launcher line exports for `hedge node` */
+export function launcherNodeEnv(root = REPO_ROOT): string[] {
+  const m = /node\) f='[^']*'; export ([^;]*);;/.exec(launcherLine(root));
+  return m ? m[1]!.trim().split(/\s+/) : [];
+}
+
+/** nodes the e2e harness (re)starts from now on get the launcher's flags, on node's command line as bin/hedge.js gives them, and its environment */
 export function launchAsShipped(): void {
   process.env.HEDGE_E2E_NODE_FLAGS = launcherNodeFlags();
+  for (const kv of launcherNodeEnv()) process.env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseListenAddress } from './listen-address.ts';
 
 /** Raised for bad flags or config; the CLI turns it into exit code 2. */

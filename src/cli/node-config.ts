@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ListenAddress } from './listen-address.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import { LOG_LEVELS, type LogLevel } from './server-config.ts';

@@ -1,6 +1,6 @@
 import { isIPv4 } from 'node:net';
 import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, parseNodePortRange, parseServiceIpRange } from '../apiserver/services/service-ranges.ts';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import type { ListenAddress } from './listen-address.ts';
 

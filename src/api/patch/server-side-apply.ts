@@ -1,4 +1,5 @@
 import type { ManagedFieldsEntry } from 'kubernetes-types/meta/v1.js';
+import { compareStrings } from '../../lib/compare.ts';
 import { HedgeError, type FieldCause } from '../../lib/errors.ts';
 import { isPlainObject, type Json, type JsonObject, type KubeObject } from '../object.ts';
 import { compareValues, fieldSetOf, FieldSet, keyElement, listKind, pathString, valueElement, type FieldPath } from './field-set.ts';
@@ -197,11 +198,11 @@ function setManagedFields(obj: KubeObject, managers: Manager[]): void {
     .filter((m) => m.set.size > 0)
     .sort(
       (a, b) =>
-        cmpStr(a.operation, b.operation) ||
-        cmpStr(a.time ?? '', b.time ?? '') ||
-        cmpStr(a.manager, b.manager) ||
-        cmpStr(a.apiVersion ?? '', b.apiVersion ?? '') ||
-        cmpStr(a.subresource ?? '', b.subresource ?? ''),
+        compareStrings(a.operation, b.operation) ||
+        compareStrings(a.time ?? '', b.time ?? '') ||
+        compareStrings(a.manager, b.manager) ||
+        compareStrings(a.apiVersion ?? '', b.apiVersion ?? '') ||
+        compareStrings(a.subresource ?? '', b.subresource ?? ''),
     )
     .map((m): ManagedFieldsEntry => {
       const e: ManagedFieldsEntry = { manager: m.manager, operation: m.operation };
@@ -214,10 +215,6 @@ function setManagedFields(obj: KubeObject, managers: Manager[]): void {
     });
   if (entries.length > 0) obj.metadata.managedFields = entries;
   else delete obj.metadata.managedFields;
-}
-
-function cmpStr(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function rfc3339(d: Date): string {

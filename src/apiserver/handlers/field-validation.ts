@@ -20,11 +20,15 @@ export function parseFieldValidation(v: string | null): FieldValidationMode {
   throw new HedgeError('BadRequest', `fieldValidation must be one of "Ignore", "Warn", or "Strict", got: ${v}`);
 }
 
-/** FieldChecker backed by the generated upstream OpenAPI definitions. */
-export function schemaFieldChecker(base: Definitions = loadDefinitions()): FieldChecker {
+/**
+ * FieldChecker backed by `given` or the generated upstream OpenAPI definitions, parsed on the
+ * first check (see createPatchEngine).
+ */
+export function schemaFieldChecker(given?: Definitions): FieldChecker {
   // types that bring their own definitions (CRDs) are checked against base + theirs
   const merged = new WeakMap<ResourceDef, Definitions>();
   const definitionsFor = (def: ResourceDef): Definitions => {
+    const base = given ?? loadDefinitions();
     if (!def.openapiDefinitions) return base;
     let d = merged.get(def);
     if (!d) {

@@ -32,11 +32,17 @@ export interface PatchEngine {
   trackUpdate(def: ResourceDef, old: KubeObject | undefined, updated: KubeObject, manager: string, subresource: string, now: Date): KubeObject;
 }
 
-export function createPatchEngine(definitions: Definitions = loadDefinitions()): PatchEngine {
+/**
+ * Patch metadata comes from `given` or the generated upstream definitions, parsed on the first
+ * patch that needs a type's metadata, not at start: ~2.4 MiB of heap that a node's replica
+ * apiserver, which is rarely written through, would hold for nothing.
+ */
+export function createPatchEngine(given?: Definitions): PatchEngine {
   const metas = new Map<ResourceDef, PatchMeta>();
   const metaFor = (def: ResourceDef): PatchMeta => {
     let m = metas.get(def);
     if (!m) {
+      const definitions = given ?? loadDefinitions();
       const apiVersion = def.group ? `${def.group}/${def.version}` : def.version;
       const name = definitionNameFor(apiVersion, def.kind, definitions);
       m = name ? patchMetaFromOpenAPI(definitions as Record<string, OpenAPIV2Schema>, name) : emptyPatchMeta;

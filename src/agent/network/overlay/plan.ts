@@ -2,6 +2,7 @@
  * What the kernel should hold for a set of peers, and the steps from what it holds now. Pure:
  * `Overlay.sync` reads the current state through the Netlink seam, plans, and applies.
  */
+import { compareStrings } from '../../../lib/compare.ts';
 import type { FdbSpec, NeighSpec, OverlayPeer, RouteSpec } from './types.ts';
 
 export interface KernelState {
@@ -44,7 +45,7 @@ export function cidrContains(cidr: string, ip: string): boolean {
 /** The entries one node needs for `peers` (its own Node left out by the caller). */
 export function desiredState(backend: DesiredBackend, peers: OverlayPeer[]): KernelState {
   const out: KernelState = { routes: [], neighbours: [], fdb: [] };
-  for (const p of [...peers].sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const p of [...peers].sort((a, b) => compareStrings(a.name, b.name))) {
     switch (backend.type) {
       case 'vxlan': {
         if (!p.vtepMAC) continue;

@@ -16,6 +16,7 @@
  */
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from 'kubernetes-types/networking/v1.js';
+import { compareStrings } from '../../../lib/compare.ts';
 
 export const POLICY_TABLE = 'hedge-policy';
 
@@ -111,7 +112,7 @@ function addrMatch(dir: 'saddr' | 'daddr', m: PeerMatch, ips: string[]): string[
 const chainName = (dir: 'ing' | 'egr', p: PolicyPod): string => `${dir}-${p.namespace}-${p.name}`.slice(0, 200);
 
 const byName = (policies: NetworkPolicy[]): NetworkPolicy[] =>
-  [...policies].sort((a, b) => `${a.metadata?.namespace}/${a.metadata?.name}`.localeCompare(`${b.metadata?.namespace}/${b.metadata?.name}`));
+  [...policies].sort((a, b) => compareStrings(`${a.metadata?.namespace}/${a.metadata?.name}`, `${b.metadata?.namespace}/${b.metadata?.name}`));
 
 /**
  * The rules (each ending in `return`; the chain's final `drop` is the caller's) of every direction
@@ -160,7 +161,7 @@ export function podPolicyRules(input: PolicyInput, pod: PolicyPod, sorted = byNa
 /** this node's addressed pods, sorted */
 function localTargets(input: PolicyInput): PolicyPod[] {
   const local = input.localPods ?? ((): boolean => true);
-  return input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  return input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
 }
 
 /** Addresses of this node's pods that some policy isolates (in either direction): they get chains. */
