@@ -48,8 +48,8 @@ async function remembered(dataDir: string): Promise<string[] | undefined> {
 
 /**
  * The pod subnets of a node started without `--pod-subnet`: its Node's `spec.podCIDRs` (IPv4,
- * then IPv6 in a dual-stack cluster), which the node IPAM controller assigns. The Node is created here when absent (the agent adopts
- * it), then polled for a bounded time. The answer is remembered in the data dir, so a node
+ * then IPv6 in a dual-stack cluster), which the node IPAM controller assigns. The Node is created
+ * here when absent (the agent adopts it), then polled for a bounded time. The answer is remembered in the data dir, so a node
  * that starts while the cloud is unreachable keeps its range; with neither, the fallback is
  * used with a warning.
  */
@@ -58,6 +58,7 @@ export async function podSubnetFromControlPlane(opts: PodSubnetOptions): Promise
   const log = logger.child({ component: 'pod-subnet' });
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let unreachable: unknown;
+  let warned = false;
   const hasRemembered = (await remembered(dataDir)) !== undefined;
   for (;;) {
     try {
@@ -79,7 +80,8 @@ export async function podSubnetFromControlPlane(opts: PodSubnetOptions): Promise
         log.info({ podCIDRs: cidrs }, 'pod subnet assigned by the control plane');
         return cidrs;
       }
-      if (given.length > 0) log.warn({ podCIDRs: given }, 'the Node\'s podCIDRs are not an IPv4 range (then an IPv6 one); waiting');
+      if (given.length > 0 && !warned) log.warn({ podCIDRs: given }, 'the Node\'s podCIDRs are not an IPv4 range (then an IPv6 one); waiting');
+      warned ||= given.length > 0;
       unreachable = undefined;
     } catch (err) {
       if (signal?.aborted) throw err;

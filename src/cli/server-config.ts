@@ -242,7 +242,7 @@ function nodeCidrMasks(m: { clusterCidr?: string; nodeCidrMaskSize?: number; nod
   }
   const given = { 4: dual ? m.nodeCidrMaskSizeIpv4 : (m.nodeCidrMaskSizeIpv4 ?? m.nodeCidrMaskSize), 6: m.nodeCidrMaskSizeIpv6 };
   const flag = { 4: dual || m.nodeCidrMaskSizeIpv4 !== undefined ? '--node-cidr-mask-size-ipv4' : '--node-cidr-mask-size', 6: '--node-cidr-mask-size-ipv6' };
-  const out = { ...DEFAULT_NODE_MASK };
+  const out: Record<4 | 6, number> = { ...DEFAULT_NODE_MASK };
   for (const c of cidrs) {
     const size = given[c.family] ?? DEFAULT_NODE_MASK[c.family];
     if (size < c.bits) throw new ConfigError(`${flag[c.family]} ${size}: must be at least the --cluster-cidr prefix /${c.bits} (a node range lies inside the cluster CIDR)`);

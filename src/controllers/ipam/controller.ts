@@ -32,9 +32,9 @@ const nodeCidrs = (n: NodeObject): string[] => n.spec?.podCIDRs ?? (n.spec?.podC
  * merge patch. Dual-stack (an IPv4 and an IPv6 cluster CIDR) gives one range of each family,
  * `podCIDRs` [IPv4, IPv6] with `podCIDR` the IPv4 one; a Node that already has ranges keeps them
  * as they are (upstream: podCIDRs are immutable), so nodes from before a switch to dual-stack stay
- * IPv4-only until they are re-registered. The allocation map is rebuilt from the Nodes' own podCIDRs on every start (the
- * informer's initial list is seen before the first assignment), so a restart or a leader
- * failover never hands out a range a Node already holds. A deleted Node's range is freed; an
+ * IPv4-only until they are re-registered. The allocation map is rebuilt from the Nodes' own
+ * podCIDRs on every start (the informer's initial list is seen before the first assignment), so
+ * a restart or a leader failover never hands out a range a Node already holds. A deleted Node's range is freed; an
  * exhausted pool is reported as a `CIDRNotAvailable` Warning Event on the waiting Node.
  */
 export class NodeIpamController {
