@@ -82,9 +82,9 @@ test('the cloud unreachable: the remembered podCIDR is used at once; with none, 
     const client = new HttpKubeClient({ server: `https://127.0.0.1:${await closedPort()}`, userAgent: 'pod-subnet-test' });
     try {
       await writeFile(join(dir, POD_CIDR_FILE), '10.244.7.0/24\n');
-      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 60_000 }), ['10.244.7.0/24']);
+      assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 60_000 }), ['10.244.7.0/24']);
       await rm(join(dir, POD_CIDR_FILE));
-      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 300, pollMs: 50 }), [FALLBACK_POD_SUBNET]);
+      assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 300, pollMs: 50 }), [FALLBACK_POD_SUBNET]);
     } finally {
       await client.close();
     }
@@ -100,7 +100,7 @@ test('a cloud that accepts connections but never answers: the remembered podCIDR
     try {
       await writeFile(join(dir, POD_CIDR_FILE), '10.244.9.0/24\n');
       const t0 = Date.now();
-      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger() }), ['10.244.9.0/24']);
+      assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger() }), ['10.244.9.0/24']);
       const took = Date.now() - t0;
       assert.ok(took >= 1_900 && took < 10_000, `remembered range after ${took} ms`);
     } finally {
@@ -114,7 +114,7 @@ test('a cloud that accepts connections but never answers: the remembered podCIDR
 test('no IPAM controller: the bounded wait ends in the fallback', async () => {
   await withDir(async (dir) => {
     const client = new FakeKubeClient();
-    assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'lonely', dataDir: dir, logger: silentLogger(), timeoutMs: 200, pollMs: 20 }), [FALLBACK_POD_SUBNET]);
+    assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'lonely', dataDir: dir, logger: silentLogger(), timeoutMs: 200, pollMs: 20 }), [FALLBACK_POD_SUBNET]);
     // the Node exists for the agent to adopt
     assert.equal((await client.get<Node & KubeObject>(Resources.nodes, 'lonely')).metadata.name, 'lonely');
   });
