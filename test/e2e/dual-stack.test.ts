@@ -8,44 +8,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import { cidrContains } from '../../src/lib/cidr.ts';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
-import { assertHostsGone, ECHO_IP, httpLastLine, IMAGE, ncGet, plainIPv4, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
+import { assertHostsGone, clusterOps, ECHO_IP, hostJson, httpLastLine, ncGet, pinnedPod, plainIPv4, startHostCluster, type HostCluster, type IpRoute } from './two-hosts.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
-const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)') ?? (process.platform === 'linux' ? undefined : 'linux only');
+const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 
 const CLUSTER_CIDR = '10.244.0.0/16,fd00:10:244::/56';
-
-const pod = (name: string, nodeName: string, command: string): string =>
-  JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      nodeName,
-      runtimeClassName: 'runc',
-      terminationGracePeriodSeconds: 1,
-      automountServiceAccountToken: false,
-      containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
-    },
-  });
-
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  dev: string;
-  flags?: string[];
-}
-
-async function json<T>(host: Host, cmd: string, args: string[]): Promise<T> {
-  const r = await host.exec(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${host.netns}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim() || '[]') as T;
-}
 
 const v6Of = (p: Pod): string | undefined => p.status?.podIPs?.find((x) => x.ip?.includes(':'))?.ip;
 
@@ -61,18 +34,7 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     await c?.close();
   });
 
-  const kubectl = async (args: string[], input?: string): Promise<string> => {
-    const r = await c.server.kubectl(args, { input, timeoutMs: 60_000 });
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
-    return r.stdout;
-  };
-  const getNode = async (name: string): Promise<Node> => (await c.server.api('GET', `/api/v1/nodes/${name}`)).body as Node;
-  const running = (name: string): Promise<Pod> =>
-    waitUntil(`pod ${name} running`, 120_000, async () => {
-      const r = await c.server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
-      const p = r.body as Pod;
-      return r.status === 200 && p.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.[0]?.ready ? p : undefined;
-    }, () => c.explain());
+  const { kubectl, getNode, running } = clusterOps(() => c);
 
   it('each Node gets distinct podCIDRs [IPv4 /24, IPv6 /64], podCIDR the IPv4 one', async () => {
     const [a, b] = await Promise.all(c.nodes.map((n) => getNode(n.nodeName)));
@@ -87,8 +49,8 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
 
   it('a pod on A reaches a pod on B by its IPv6 address over the overlay, unmasqueraded; IPv4 works beside it', async () => {
     const [nodeA, nodeB] = [c.node('a').nodeName, c.node('b').nodeName];
-    await kubectl(['apply', '-f', '-'], pod('echo-b', nodeB, ECHO_IP));
-    await kubectl(['apply', '-f', '-'], pod('client-a', nodeA, 'exec sleep 3600'));
+    await kubectl(['apply', '-f', '-'], pinnedPod('echo-b', nodeB, ECHO_IP));
+    await kubectl(['apply', '-f', '-'], pinnedPod('client-a', nodeA, 'exec sleep 3600'));
     const [echo, client] = await Promise.all([running('echo-b'), running('client-a')]);
     const [specA, specB] = [(await getNode(nodeA)).spec, (await getNode(nodeB)).spec];
 
@@ -105,15 +67,15 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     const b6 = specB?.podCIDRs?.[1] ?? '';
     const vtepB6 = b6.split('/')[0];
     await waitUntil('IPv6 route to B on A', 30_000, async () => {
-      const routes = await json<IpRoute[]>(hostA, 'ip', ['-6', '-j', 'route', 'show', 'proto', '104']);
+      const routes = await hostJson<IpRoute[]>(hostA, 'ip', ['-6', '-j', 'route', 'show', 'proto', '104']);
       return routes.some((r) => r.dst === b6) ? true : undefined;
     }, () => c.explain());
     // (IPv6 routes also carry metric and pref)
-    const routes6 = (await json<IpRoute[]>(hostA, 'ip', ['-6', '-j', 'route', 'show', 'proto', '104'])).map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, flags: r.flags }));
+    const routes6 = (await hostJson<IpRoute[]>(hostA, 'ip', ['-6', '-j', 'route', 'show', 'proto', '104'])).map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, flags: r.flags }));
     assert.deepEqual(routes6, [{ dst: b6, gateway: vtepB6, dev: 'hedge.1', flags: ['onlink'] }]);
-    const neigh = await json<{ dst: string; lladdr: string }[]>(hostA, 'ip', ['-6', '-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
+    const neigh = await hostJson<{ dst: string; lladdr: string }[]>(hostA, 'ip', ['-6', '-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
     assert.deepEqual(neigh.map((n) => n.dst), [vtepB6]);
-    const addrs = await json<{ addr_info: { local: string; prefixlen: number; scope: string }[] }[]>(hostA, 'ip', ['-j', 'addr', 'show', 'dev', 'hedge.1']);
+    const addrs = await hostJson<{ addr_info: { local: string; prefixlen: number; scope: string }[] }[]>(hostA, 'ip', ['-j', 'addr', 'show', 'dev', 'hedge.1']);
     const a6 = specA?.podCIDRs?.[1] ?? '';
     assert.ok(addrs[0]?.addr_info.some((x) => `${x.local}/${x.prefixlen}` === `${a6.split('/')[0]}/128`), `A's IPv6 vtep address on hedge.1: ${JSON.stringify(addrs)}`);
 
@@ -142,10 +104,10 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     await kubectl(['delete', 'pod', 'echo-b', '--force', '--grace-period=0', '--wait=false']);
     await kubectl(['delete', 'node', nodeB]);
     await waitUntil("B's entries gone from A", 30_000, async () => {
-      const routes = await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
-      const routes6 = await json<IpRoute[]>(hostA, 'ip', ['-6', '-j', 'route', 'show', 'proto', '104']);
-      const neigh = await json<unknown[]>(hostA, 'ip', ['-6', '-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
-      const fdb = await json<{ dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
+      const routes = await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
+      const routes6 = await hostJson<IpRoute[]>(hostA, 'ip', ['-6', '-j', 'route', 'show', 'proto', '104']);
+      const neigh = await hostJson<unknown[]>(hostA, 'ip', ['-6', '-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
+      const fdb = await hostJson<{ dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
       return routes.length === 0 && routes6.length === 0 && neigh.length === 0 && !fdb.some((f) => f.dst) ? true : undefined;
     }, () => c.explain());
   });
