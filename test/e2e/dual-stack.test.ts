@@ -2,7 +2,7 @@
  * Issue 12, dual-stack pod networking: two hosts (two-hosts.ts) under a `hedge server
  * --cluster-cidr 10.244.0.0/16,fd00:10:244::/56`. Each Node gets podCIDRs [IPv4 /24, IPv6 /64];
  * pods get status.podIPs of both families; the vxlan overlay (over the IPv4 underlay) carries a
- * pod on A to a pod on B by its IPv6 address, and B sees A's pod's own IPv6 address (IPv6 is
+ * runc and a gVisor pod on A to a pod on B by its IPv6 address, and B sees A's pod's own IPv6 address (IPv6 is
  * never masqueraded); IPv4 keeps working beside it. Tear-down leaves no namespace, link, route
  * (either family), neighbour or FDB entry.
  */
@@ -15,7 +15,7 @@ import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { assertHostsGone, clusterOps, ECHO_IP, hostJson, httpLastLine, ncGet, pinnedPod, plainIPv4, startHostCluster, type HostCluster, type IpRoute } from './two-hosts.ts';
 
-const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
+const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 
 const CLUSTER_CIDR = '10.244.0.0/16,fd00:10:244::/56';
@@ -27,7 +27,7 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
   let names: { netns: string[]; rootLinks: string[] };
 
   before(async () => {
-    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc'], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR] });
+    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor'], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR] });
     names = c.underlay.names();
   });
   after(async () => {
@@ -87,6 +87,18 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
       return r.code === 0 ? httpLastLine(r.stdout) : undefined;
     }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
     assert.equal(seen6?.replace(/^\[|\]$/g, ''), v6Of(client), 'IPv6 source address preserved across nodes (no NAT)');
+
+    // a gVisor pod (runsc on the pod netns' host stack) the same way; nc, not wget (see ncGet)
+    await kubectl(['apply', '-f', '-'], pinnedPod('client-a-gvisor', nodeA, 'exec sleep 3600', 'gvisor'));
+    const clientG = await running('client-a-gvisor');
+    assert.equal(clientG.status?.podIPs?.length, 2, JSON.stringify(clientG.status?.podIPs));
+    const attemptsG: string[] = [];
+    const seenG = await waitUntil(`gVisor pod on A reaches [${v6Of(echo)}]:8080`, 90_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', ...ncGet(v6Of(echo) ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
+      attemptsG.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+    }, () => `attempts:\n${attemptsG.join('\n')}\n${c.explain()}`);
+    assert.equal(seenG?.replace(/^\[|\]$/g, ''), v6Of(clientG));
 
     // IPv4 beside it, unchanged
     const seen4 = await waitUntil('pod on A reaches B over IPv4', 30_000, async () => {
