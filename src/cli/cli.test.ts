@@ -58,7 +58,7 @@ describe('hedge command line', () => {
     assert.match(missing.stderr, /--kubeconfig: required/);
     const subnet = await hedge(['node', '--kubeconfig', join(dir, 'k'), '--pod-subnet', '10.0.0.0/33']);
     assert.equal(subnet.code, 2);
-    assert.match(subnet.stderr, /--pod-subnet: must be an IPv4 CIDR/);
+    assert.match(subnet.stderr, /--pod-subnet: 10.0.0.0\/33 is not a CIDR/);
     const rt = await hedge(['node', '--kubeconfig', join(dir, 'k'), '--runtimes', 'runc,kata']);
     assert.equal(rt.code, 2);
     assert.match(rt.stderr, /--runtimes: each must be one of runc, gvisor/);

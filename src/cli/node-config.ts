@@ -5,6 +5,8 @@ import type { ListenAddress } from './listen-address.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import { LOG_LEVELS, type LogLevel } from './server-config.ts';
 import { parseQuantity } from '../api/meta/quantity.ts';
+import { formatCidr } from '../lib/cidr.ts';
+import { parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
 export const NODE_RUNTIMES = ['runc', 'gvisor', 'microvm'] as const;
@@ -24,8 +26,8 @@ export interface NodeSettings {
   listen: ListenAddress;
   /** address reported as the Node's InternalIP (the apiserver dials it) */
   internalIP?: string;
-  /** pod addresses; undefined = the podCIDR the control plane assigns this Node */
-  podSubnet?: string;
+  /** pod ranges, an IPv4 CIDR then optionally an IPv6 one (dual-stack); undefined = the podCIDRs the control plane assigns this Node */
+  podSubnet?: string[];
   bridge: string;
   insecureRegistry: string[];
   runtimes: NodeRuntime[];
@@ -64,8 +66,8 @@ export interface NodeSettings {
   hubListen: ListenAddress | 'off';
   /** pod network between nodes: auto = vxlan when the pod range comes from the cluster, else none */
   overlay: (typeof OVERLAY_MODES)[number];
-  /** every node's pod ranges (the server's --cluster-cidr): pods reach it without NAT */
-  clusterCidr: string;
+  /** every node's pod ranges (the server's --cluster-cidr, IPv4 and optionally IPv6): pods reach them without NAT */
+  clusterCidr: string[];
   /** cluster DNS served by the node: 'auto' = on the pod bridge's gateway address, port 53; an IP = there; 'off' = none (pods get the host's resolvers) */
   clusterDns: string;
   /** the cluster's DNS domain (kubelet --cluster-domain) */
@@ -146,7 +148,7 @@ export function nodeDefaults(): NodeDefaults {
     hubListen: '127.0.0.1:0',
     overlay: 'auto',
     // the server's --cluster-cidr default
-    clusterCidr: '10.244.0.0/16',
+    clusterCidr: ['10.244.0.0/16'],
     clusterDns: 'auto',
     clusterDomain: 'cluster.local',
     resolvConf: '/etc/resolv.conf',
@@ -154,10 +156,21 @@ export function nodeDefaults(): NodeDefaults {
   };
 }
 
-const cidrSchema = z.string().refine((s) => {
-  const [ip, bits, extra] = s.split('/');
-  return extra === undefined && isIP(ip) === 4 && /^\d{1,2}$/.test(bits ?? '') && Number(bits) >= 8 && Number(bits) <= 30;
-}, 'must be an IPv4 CIDR between /8 and /30, e.g. 10.88.0.0/16');
+/**
+ * An IPv4 CIDR, or an IPv4 and an IPv6 CIDR (dual-stack): a comma-separated string (the flag) or
+ * a YAML list; canonical CIDRs out (host bits cleared).
+ */
+const podRangesSchema = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v, ctx) => {
+    try {
+      return parseClusterCidrs(Array.isArray(v) ? v.join(',') : v, { 4: [8, 30], 6: [8, 126] }).map(formatCidr);
+    } catch (err) {
+      const msg = (err as Error).message;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: msg.slice(msg.indexOf(': ') + 2) });
+      return z.NEVER;
+    }
+  });
 
 /** a YAML list, or a comma-separated string (the flag form) */
 const stringList = z
@@ -189,7 +202,7 @@ const partialSchema = z.strictObject({
     .string()
     .refine((s) => isIP(s) !== 0, 'must be an IP address')
     .optional(),
-  podSubnet: cidrSchema.optional(),
+  podSubnet: podRangesSchema.optional(),
   bridge: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]')
@@ -230,7 +243,7 @@ const partialSchema = z.strictObject({
   networkPolicyTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,60}$/, 'must be an nftables table name (letters, digits, - and _)').optional(),
   hubListen: z.union([z.literal('off'), listenSchema]).optional(),
   overlay: z.enum(OVERLAY_MODES, { message: `must be one of ${OVERLAY_MODES.join(', ')}` }).optional(),
-  clusterCidr: cidrSchema.optional(),
+  clusterCidr: podRangesSchema.optional(),
   clusterDns: z
     .string()
     .refine((s) => s === 'auto' || s === 'off' || isIP(s) !== 0, 'must be auto, off or an IP address of this host')

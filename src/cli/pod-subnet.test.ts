@@ -41,7 +41,9 @@ test('two nodes without --pod-subnet get the distinct podCIDRs the IPAM controll
     for (const nodeName of ['edge-1', 'edge-2']) {
       const dataDir = join(dir, nodeName);
       await mkdir(dataDir);
-      const cidr = await podSubnetFromControlPlane({ client, nodeName, dataDir, logger: silentLogger(), pollMs: 20 });
+      const cidrs = await podSubnetFromControlPlane({ client, nodeName, dataDir, logger: silentLogger(), pollMs: 20 });
+      assert.equal(cidrs.length, 1);
+      const cidr = cidrs[0]!;
       assert.equal((await readFile(join(dataDir, POD_CIDR_FILE), 'utf8')).trim(), cidr);
       got.push(cidr);
     }
@@ -55,14 +57,34 @@ test('two nodes without --pod-subnet get the distinct podCIDRs the IPAM controll
   });
 });
 
+test('dual-stack: both podCIDRs [IPv4, IPv6] are taken and remembered, and a remembered pair is used offline', async () => {
+  await withDir(async (dir) => {
+    const client = new FakeKubeClient();
+    const ctl = new NodeIpamController({ client, logger: silentLogger(), clusterCidr: '10.244.0.0/16,fd00:10:244::/56', nodeCidrMaskSize: 24 });
+    const ac = new AbortController();
+    const running = ctl.run(ac.signal);
+    const cidrs = await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), pollMs: 20 });
+    assert.deepEqual(cidrs, ['10.244.0.0/24', 'fd00:10:244::/64']);
+    assert.equal((await readFile(join(dir, POD_CIDR_FILE), 'utf8')).trim(), '10.244.0.0/24,fd00:10:244::/64');
+    ac.abort();
+    await running;
+    const offline = new HttpKubeClient({ server: `https://127.0.0.1:${await closedPort()}`, userAgent: 'pod-subnet-test' });
+    try {
+      assert.deepEqual(await podSubnetFromControlPlane({ client: offline, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 60_000 }), cidrs);
+    } finally {
+      await offline.close();
+    }
+  });
+});
+
 test('the cloud unreachable: the remembered podCIDR is used at once; with none, the fallback after the bounded wait', async () => {
   await withDir(async (dir) => {
     const client = new HttpKubeClient({ server: `https://127.0.0.1:${await closedPort()}`, userAgent: 'pod-subnet-test' });
     try {
       await writeFile(join(dir, POD_CIDR_FILE), '10.244.7.0/24\n');
-      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 60_000 }), '10.244.7.0/24');
+      assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 60_000 }), ['10.244.7.0/24']);
       await rm(join(dir, POD_CIDR_FILE));
-      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 300, pollMs: 50 }), FALLBACK_POD_SUBNET);
+      assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger(), timeoutMs: 300, pollMs: 50 }), [FALLBACK_POD_SUBNET]);
     } finally {
       await client.close();
     }
@@ -78,7 +100,7 @@ test('a cloud that accepts connections but never answers: the remembered podCIDR
     try {
       await writeFile(join(dir, POD_CIDR_FILE), '10.244.9.0/24\n');
       const t0 = Date.now();
-      assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger() }), '10.244.9.0/24');
+      assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'edge-1', dataDir: dir, logger: silentLogger() }), ['10.244.9.0/24']);
       const took = Date.now() - t0;
       assert.ok(took >= 1_900 && took < 10_000, `remembered range after ${took} ms`);
     } finally {
@@ -92,7 +114,7 @@ test('a cloud that accepts connections but never answers: the remembered podCIDR
 test('no IPAM controller: the bounded wait ends in the fallback', async () => {
   await withDir(async (dir) => {
     const client = new FakeKubeClient();
-    assert.equal(await podSubnetFromControlPlane({ client, nodeName: 'lonely', dataDir: dir, logger: silentLogger(), timeoutMs: 200, pollMs: 20 }), FALLBACK_POD_SUBNET);
+    assert.deepEqual(await podSubnetFromControlPlane({ client, nodeName: 'lonely', dataDir: dir, logger: silentLogger(), timeoutMs: 200, pollMs: 20 }), [FALLBACK_POD_SUBNET]);
     // the Node exists for the agent to adopt
     assert.equal((await client.get<Node & KubeObject>(Resources.nodes, 'lonely')).metadata.name, 'lonely');
   });

@@ -25,6 +25,7 @@ const DEFAULT_SETTINGS = {
   podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
   clusterCidr: '10.244.0.0/16',
   nodeCidrMaskSize: 24,
+  nodeCidrMaskSizeIpv6: 64,
   metricResolution: 15,
   serviceClusterIpRange: '10.96.0.0/12',
   serviceNodePortRange: '30000-32767',
@@ -104,11 +105,38 @@ describe('resolveServerSettings', () => {
     const c = await resolveServerSettings({ flags: {}, configFile: file });
     assert.equal(c.clusterCidr, '172.20.0.0/16');
     assert.equal(c.nodeCidrMaskSize, 25);
-    await assert.rejects(resolveServerSettings({ flags: { clusterCidr: '10.244.0.0' } }), /ConfigError: --cluster-cidr: must be an IPv4 CIDR/);
-    await assert.rejects(resolveServerSettings({ flags: { clusterCidr: 'fd00::/48' } }), /ConfigError: --cluster-cidr: /);
+    await assert.rejects(resolveServerSettings({ flags: { clusterCidr: '10.244.0.0' } }), /ConfigError: --cluster-cidr: 10.244.0.0 is not a CIDR/);
+    await assert.rejects(resolveServerSettings({ flags: { clusterCidr: 'fd00::/48' } }), /ConfigError: --cluster-cidr: the first CIDR must be IPv4 \(IPv6-only clusters are not supported\)/);
     await assert.rejects(resolveServerSettings({ flags: { nodeCidrMaskSize: '31' } }), /ConfigError: --node-cidr-mask-size: /);
     await assert.rejects(resolveServerSettings({ flags: { nodeCidrMaskSize: '12' } }), /ConfigError: --node-cidr-mask-size 12: must be at least the --cluster-cidr prefix \/16/);
     await assert.rejects(resolveServerSettings({ flags: { clusterCidr: '10.0.0.0/8', nodeCidrMaskSize: '30' } }), /ConfigError: --node-cidr-mask-size 30: more than 65536/);
+  });
+
+  it('dual-stack cluster CIDR: one per family, per-family mask sizes, clear errors', async () => {
+    const d = await resolveServerSettings({ flags: { clusterCidr: '10.244.0.0/16, fd00:10:244::/56' } });
+    assert.equal(d.clusterCidr, '10.244.0.0/16,fd00:10:244::/56');
+    assert.deepEqual([d.nodeCidrMaskSize, d.nodeCidrMaskSizeIpv6], [24, 64]);
+    const f = await resolveServerSettings({ flags: { clusterCidr: '10.244.0.0/16,FD00:10:244:0:0::1/56', nodeCidrMaskSizeIpv4: '25', nodeCidrMaskSizeIpv6: '72' } });
+    assert.equal(f.clusterCidr, '10.244.0.0/16,fd00:10:244::/56', 'canonical, host bits cleared');
+    assert.deepEqual([f.nodeCidrMaskSize, f.nodeCidrMaskSizeIpv6], [25, 72]);
+    const file = join(dir, 'dual.yaml');
+    await writeFile(file, 'clusterCidr: 10.1.0.0/16,fd01::/48\nnodeCidrMaskSizeIpv6: 64\n');
+    const c = await resolveServerSettings({ flags: {}, configFile: file });
+    assert.deepEqual([c.clusterCidr, c.nodeCidrMaskSize, c.nodeCidrMaskSizeIpv6], ['10.1.0.0/16,fd01::/48', 24, 64]);
+    for (const [flags, re] of [
+      [{ clusterCidr: '10.1.0.0/16,10.2.0.0/16' }, /--cluster-cidr: at most one IPv4 CIDR/],
+      [{ clusterCidr: '10.1.0.0/16,fd00::/56,fd01::/56' }, /--cluster-cidr: at most two CIDRs/],
+      [{ clusterCidr: 'fd00::/56,10.1.0.0/16' }, /--cluster-cidr: the first CIDR must be IPv4/],
+      [{ clusterCidr: '10.1.0.0/16,' }, /--cluster-cidr: an empty entry/],
+      [{ clusterCidr: '10.1.0.0/16,fd00::/124' }, /--cluster-cidr: fd00::\/124 must be an IPv6 CIDR between \/8 and \/120/],
+      [{ clusterCidr: '10.1.0.0/16,fd00::/56', nodeCidrMaskSize: '24' }, /--node-cidr-mask-size 24: not with a dual-stack --cluster-cidr/],
+      [{ nodeCidrMaskSizeIpv6: '64' }, /--node-cidr-mask-size-ipv6 64: --cluster-cidr 10.244.0.0\/16 has no IPv6 range/],
+      [{ clusterCidr: '10.1.0.0/16,fd00::/56', nodeCidrMaskSizeIpv6: '48' }, /--node-cidr-mask-size-ipv6 48: must be at least the --cluster-cidr prefix \/56/],
+      [{ clusterCidr: '10.1.0.0/16,fd00::/40', nodeCidrMaskSizeIpv6: '64' }, /--node-cidr-mask-size-ipv6 64: more than 65536 node ranges/],
+      [{ clusterCidr: '10.1.0.0/16,fd00::/56', nodeCidrMaskSizeIpv6: '127' }, /--node-cidr-mask-size-ipv6: must be between 8 and 126/],
+    ] as const) {
+      await assert.rejects(resolveServerSettings({ flags }), (e: Error) => e.name === 'ConfigError' && re.test(e.message), JSON.stringify(flags));
+    }
   });
 
   it('takes the Service ClusterIP and NodePort ranges and refuses bad ones, naming the flag', async () => {

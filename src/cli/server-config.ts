@@ -1,6 +1,6 @@
-import { isIPv4 } from 'node:net';
 import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, parseNodePortRange, parseServiceIpRange } from '../apiserver/services/service-ranges.ts';
 import * as z from 'zod';
+import { formatClusterCidrs, parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import type { ListenAddress } from './listen-address.ts';
 
@@ -37,10 +37,12 @@ export interface ServerSettings {
   podSecurityLevel: 'privileged' | 'baseline' | 'restricted';
   /** users, namespaces and RuntimeClasses Pod Security admission skips (config file only) */
   podSecurityExemptions: { usernames: string[]; namespaces: string[]; runtimeClasses: string[] };
-  /** IPv4 pool each Node's `spec.podCIDR` is taken from */
+  /** pools each Node's `spec.podCIDRs` are taken from: an IPv4 CIDR, then optionally an IPv6 one (dual-stack), comma-separated */
   clusterCidr: string;
-  /** prefix length of each Node's pod range */
+  /** prefix length of each Node's IPv4 pod range (--node-cidr-mask-size, or -ipv4 for dual-stack) */
   nodeCidrMaskSize: number;
+  /** prefix length of each Node's IPv6 pod range (dual-stack only) */
+  nodeCidrMaskSizeIpv6: number;
   /** seconds between scrapes of the nodes' resource metrics (metrics.k8s.io) */
   metricResolution: number;
   /** IPv4 range Service ClusterIPs come from (the first is the `kubernetes` Service's) */
@@ -56,7 +58,10 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile'> & { listen: string };
+export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6'> & { listen: string };
+
+/** per-family node range sizes when no mask flag names one (kube-controller-manager's) */
+const DEFAULT_NODE_MASK = { 4: 24, 6: 64 } as const;
 
 export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   dataDir: '/var/lib/hedge',
@@ -72,14 +77,16 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   podSecurityLevel: 'baseline',
   podSecurityExemptions: { usernames: [], namespaces: [], runtimeClasses: [] },
   clusterCidr: '10.244.0.0/16',
-  nodeCidrMaskSize: 24,
   metricResolution: 15,
   serviceClusterIpRange: DEFAULT_SERVICE_CIDR,
   serviceNodePortRange: DEFAULT_NODE_PORT_RANGE,
 };
 
 /** config key → flag, for error messages */
-export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
+/** settings keys and the flags that only feed others (the -ipv4 mask becomes nodeCidrMaskSize) */
+type ServerFlagKey = keyof ServerSettings | 'nodeCidrMaskSizeIpv4';
+
+export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   dataDir: '--data-dir',
   listen: '--listen',
   store: '--store',
@@ -98,6 +105,8 @@ export const SERVER_FLAGS: Record<keyof ServerSettings, string> = {
   podSecurityExemptions: 'podSecurityExemptions (config file)',
   clusterCidr: '--cluster-cidr',
   nodeCidrMaskSize: '--node-cidr-mask-size',
+  nodeCidrMaskSizeIpv4: '--node-cidr-mask-size-ipv4',
+  nodeCidrMaskSizeIpv6: '--node-cidr-mask-size-ipv6',
   metricResolution: '--metric-resolution',
   serviceClusterIpRange: '--service-cluster-ip-range',
   serviceNodePortRange: '--service-node-port-range',
@@ -115,10 +124,8 @@ const parsedBy = (parse: (s: string) => unknown) =>
     }
   });
 
-const clusterCidrSchema = z.string().refine((s) => {
-  const [ip, bits, extra] = s.split('/');
-  return extra === undefined && isIPv4(ip ?? '') && /^\d{1,2}$/.test(bits ?? '') && Number(bits) >= 8 && Number(bits) <= 28;
-}, 'must be an IPv4 CIDR between /8 and /28, e.g. 10.244.0.0/16');
+const clusterCidrSchema = parsedBy(parseClusterCidrs).transform((s) => formatClusterCidrs(parseClusterCidrs(s)));
+const maskSchema = (max: number) => z.coerce.number().int('must be a whole prefix length').min(8, `must be between 8 and ${max}`).max(max, `must be between 8 and ${max}`);
 
 const hostSchema = z
   .string()
@@ -167,7 +174,9 @@ const partialSchema = z.strictObject({
     .strictObject({ usernames: z.array(z.string()).default([]), namespaces: z.array(z.string()).default([]), runtimeClasses: z.array(z.string()).default([]) })
     .optional(),
   clusterCidr: clusterCidrSchema.optional(),
-  nodeCidrMaskSize: z.coerce.number().int('must be a whole prefix length').min(8, 'must be between 8 and 30').max(30, 'must be between 8 and 30').optional(),
+  nodeCidrMaskSize: maskSchema(30).optional(),
+  nodeCidrMaskSizeIpv4: maskSchema(30).optional(),
+  nodeCidrMaskSizeIpv6: maskSchema(126).optional(),
   metricResolution: z.coerce.number().min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds').optional(),
   serviceClusterIpRange: parsedBy(parseServiceIpRange).optional(),
   serviceNodePortRange: parsedBy(parseNodePortRange).optional(),
@@ -175,7 +184,7 @@ const partialSchema = z.strictObject({
 
 export interface ResolveOptions {
   /** flags the user gave (undefined = not given) */
-  flags: Partial<Record<keyof ServerSettings, unknown>>;
+  flags: Partial<Record<ServerFlagKey, unknown>>;
   configFile?: string;
   /** defaults that differ from SERVER_DEFAULTS (e.g. `hedge up`) */
   defaults?: Partial<ServerDefaults>;
@@ -190,13 +199,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
   if ((merged.etcdCertfile === undefined) !== (merged.etcdKeyfile === undefined)) {
     throw new ConfigError('--etcd-certfile and --etcd-keyfile go together (a client certificate needs its key)');
   }
-  const clusterBits = Number(merged.clusterCidr!.split('/')[1]);
-  if (merged.nodeCidrMaskSize! < clusterBits) {
-    throw new ConfigError(`--node-cidr-mask-size ${merged.nodeCidrMaskSize}: must be at least the --cluster-cidr prefix /${clusterBits} (a node range lies inside the cluster CIDR)`);
-  }
-  if (merged.nodeCidrMaskSize! - clusterBits > 16) {
-    throw new ConfigError(`--node-cidr-mask-size ${merged.nodeCidrMaskSize}: more than 65536 node ranges in --cluster-cidr /${clusterBits}; use a size of at most ${clusterBits + 16}`);
-  }
+  const masks = nodeCidrMasks(merged);
   return {
     dataDir: merged.dataDir!,
     listen: merged.listen!,
@@ -215,9 +218,36 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     podSecurityLevel: merged.podSecurityLevel!,
     podSecurityExemptions: merged.podSecurityExemptions!,
     clusterCidr: merged.clusterCidr!,
-    nodeCidrMaskSize: merged.nodeCidrMaskSize!,
+    nodeCidrMaskSize: masks[4],
+    nodeCidrMaskSizeIpv6: masks[6],
     metricResolution: merged.metricResolution!,
     serviceClusterIpRange: merged.serviceClusterIpRange!,
     serviceNodePortRange: merged.serviceNodePortRange!,
   };
+}
+
+/**
+ * The node range size per family, as kube-controller-manager resolves it: single-stack takes
+ * --node-cidr-mask-size, dual-stack the -ipv4/-ipv6 pair (the plain flag is refused there, as
+ * upstream does); each must fit its cluster CIDR with at most 65536 node ranges.
+ */
+function nodeCidrMasks(m: { clusterCidr?: string; nodeCidrMaskSize?: number; nodeCidrMaskSizeIpv4?: number; nodeCidrMaskSizeIpv6?: number }): Record<4 | 6, number> {
+  const cidrs = parseClusterCidrs(m.clusterCidr!);
+  const dual = cidrs.length > 1;
+  if (dual && m.nodeCidrMaskSize !== undefined) {
+    throw new ConfigError(`--node-cidr-mask-size ${m.nodeCidrMaskSize}: not with a dual-stack --cluster-cidr (${m.clusterCidr}); use --node-cidr-mask-size-ipv4 and --node-cidr-mask-size-ipv6`);
+  }
+  if (!dual && m.nodeCidrMaskSizeIpv6 !== undefined) {
+    throw new ConfigError(`--node-cidr-mask-size-ipv6 ${m.nodeCidrMaskSizeIpv6}: --cluster-cidr ${m.clusterCidr} has no IPv6 range (dual-stack is e.g. 10.244.0.0/16,fd00:10:244::/56)`);
+  }
+  const given = { 4: dual ? m.nodeCidrMaskSizeIpv4 : (m.nodeCidrMaskSizeIpv4 ?? m.nodeCidrMaskSize), 6: m.nodeCidrMaskSizeIpv6 };
+  const flag = { 4: dual || m.nodeCidrMaskSizeIpv4 !== undefined ? '--node-cidr-mask-size-ipv4' : '--node-cidr-mask-size', 6: '--node-cidr-mask-size-ipv6' };
+  const out: Record<4 | 6, number> = { ...DEFAULT_NODE_MASK };
+  for (const c of cidrs) {
+    const size = given[c.family] ?? DEFAULT_NODE_MASK[c.family];
+    if (size < c.bits) throw new ConfigError(`${flag[c.family]} ${size}: must be at least the --cluster-cidr prefix /${c.bits} (a node range lies inside the cluster CIDR)`);
+    if (size - c.bits > 16) throw new ConfigError(`${flag[c.family]} ${size}: more than 65536 node ranges in --cluster-cidr /${c.bits}; use a size of at most ${c.bits + 16}`);
+    out[c.family] = size;
+  }
+  return out;
 }

@@ -26,6 +26,8 @@ export interface ServerFlags {
   podSecurityLevel?: string;
   clusterCidr?: string;
   nodeCidrMaskSize?: string;
+  nodeCidrMaskSizeIpv4?: string;
+  nodeCidrMaskSizeIpv6?: string;
   serviceClusterIpRange?: string;
   serviceNodePortRange?: string;
 }
@@ -56,8 +58,10 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
       'how long pods without a toleration stay on an unreachable ordinary node (default: 300)',
     )
     .option('--pod-security-level <level>', 'Pod Security level enforced where a namespace has no pod-security.kubernetes.io/enforce label: privileged|baseline|restricted (default: baseline)')
-    .option('--cluster-cidr <cidr>', 'IPv4 pool the node IPAM controller gives each Node its spec.podCIDR from (default: 10.244.0.0/16)')
-    .option('--node-cidr-mask-size <bits>', 'prefix length of each Node\'s pod range within --cluster-cidr (default: 24)')
+    .option('--cluster-cidr <cidrs>', 'pool the node IPAM controller gives each Node its spec.podCIDRs from: an IPv4 CIDR, or for dual-stack an IPv4 and an IPv6 CIDR comma-separated (default: 10.244.0.0/16)')
+    .option('--node-cidr-mask-size <bits>', 'prefix length of each Node\'s pod range within a single-stack --cluster-cidr (default: 24)')
+    .option('--node-cidr-mask-size-ipv4 <bits>', 'prefix length of each Node\'s IPv4 pod range (default: 24)')
+    .option('--node-cidr-mask-size-ipv6 <bits>', 'prefix length of each Node\'s IPv6 pod range with a dual-stack --cluster-cidr (default: 64)')
     .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)')
     .option('--service-cluster-ip-range <cidr>', 'IPv4 range Service ClusterIPs are allocated from; the first is the kubernetes Service (default: 10.96.0.0/12)')
     .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)');
@@ -85,6 +89,8 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         podSecurityLevel: flags.podSecurityLevel,
         clusterCidr: flags.clusterCidr,
         nodeCidrMaskSize: flags.nodeCidrMaskSize,
+        nodeCidrMaskSizeIpv4: flags.nodeCidrMaskSizeIpv4,
+        nodeCidrMaskSizeIpv6: flags.nodeCidrMaskSizeIpv6,
         metricResolution: flags.metricResolution,
         serviceClusterIpRange: flags.serviceClusterIpRange,
         serviceNodePortRange: flags.serviceNodePortRange,

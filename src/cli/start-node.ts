@@ -23,6 +23,7 @@ import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
 import { startTunnelClient } from '../edgehub/tunnel/index.ts';
 import { startHub, type RunningHub } from '../edgehub/index.ts';
+import { familyOf } from '../lib/cidr.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from '../lib/log.ts';
@@ -148,12 +149,22 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     registry: { insecureRegistries: settings.insecureRegistry, userAgent: 'hedge-node/0.1' },
   });
   logStartupPhase(logger, 'images opened');
-  // --pod-subnet overrides; otherwise the Node's spec.podCIDR (remembered for offline starts)
-  const podSubnet = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
-  const overlay = await setUpOverlay(settings, podSubnet, internalIP, logger);
+  // --pod-subnet overrides; otherwise the Node's spec.podCIDRs (remembered for offline starts):
+  // an IPv4 range, and an IPv6 one in a dual-stack cluster
+  const podSubnets = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
+  const podSubnet = podSubnets[0]!;
+  const podSubnetV6 = podSubnets.find((c) => familyOf(c) === 6);
+  const overlay = await setUpOverlay(settings, { v4: podSubnet, v6: podSubnetV6 }, internalIP, logger);
   const cni = new CniNetworkPlugin(
     {
-      mode: { type: 'bridge', bridge: settings.bridge, subnet: podSubnet, noMasq: [settings.clusterCidr], ...(overlay?.podMtu ? { mtu: overlay.podMtu } : {}) },
+      mode: {
+        type: 'bridge',
+        bridge: settings.bridge,
+        subnet: podSubnet,
+        ...(podSubnetV6 ? { ipv6Subnet: podSubnetV6 } : {}),
+        noMasq: settings.clusterCidr,
+        ...(overlay?.podMtu ? { mtu: overlay.podMtu } : {}),
+      },
       dataDir,
       netnsDir: settings.netnsDir,
     },
@@ -353,8 +364,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
  * range comes from the cluster and the node has a routable InternalIP, none otherwise. The
  * device is set up before the CNI config is written, whose MTU follows it.
  */
-async function setUpOverlay(settings: NodeSettings, podSubnet: string, internalIP: string, logger: Logger): Promise<Overlay | undefined> {
+async function setUpOverlay(settings: NodeSettings, ranges: { v4: string; v6?: string }, internalIP: string, logger: Logger): Promise<Overlay | undefined> {
   const log = logger.child({ component: 'overlay' });
+  const podSubnet = ranges.v4;
   let mode: 'vxlan' | 'host-gw' | 'none';
   switch (settings.overlay) {
     case 'auto':
@@ -367,7 +379,7 @@ async function setUpOverlay(settings: NodeSettings, podSubnet: string, internalI
     if (settings.overlay === 'auto') log.info({ podSubnet, internalIP }, 'no overlay: the pod range is not the cluster\'s or the node has no routable InternalIP');
     return undefined;
   }
-  const overlay = new Overlay({ mode, nodeName: settings.nodeName, podCIDR: podSubnet, publicIP: internalIP }, new IpNetlink(), log);
+  const overlay = new Overlay({ mode, nodeName: settings.nodeName, podCIDR: podSubnet, ...(ranges.v6 ? { podCIDRv6: ranges.v6 } : {}), publicIP: internalIP }, new IpNetlink(), log);
   try {
     await overlay.setUp(AbortSignal.timeout(30_000));
   } catch (err) {

@@ -174,7 +174,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
         nodeMonitorGracePeriodMs: settings.nodeMonitorGracePeriod * 1000,
         defaultTolerationSeconds: settings.defaultTolerationSeconds,
       },
-      nodeIpam: { clusterCidr: settings.clusterCidr, nodeCidrMaskSize: settings.nodeCidrMaskSize },
+      nodeIpam: { clusterCidr: settings.clusterCidr, nodeCidrMaskSize: settings.nodeCidrMaskSize, nodeCidrMaskSizeIpv6: settings.nodeCidrMaskSizeIpv6 },
       leaderElection: {},
     });
     controllers = { done: running.done, client };

@@ -8,41 +8,14 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
-import { assertHostsGone, ECHO_IP, httpLastLine, IMAGE, ncGet, plainIPv4, startHostCluster, type Host, type HostCluster } from './two-hosts.ts';
+import { assertHostsGone, clusterOps, ECHO_IP, hostJson, httpLastLine, ncGet, pinnedPod, plainIPv4, startHostCluster, type HostCluster, type IpRoute } from './two-hosts.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter', '/usr/sbin/bridge'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
-
-const pod = (name: string, nodeName: string, command: string, runtimeClassName = 'runc'): string =>
-  JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      nodeName,
-      runtimeClassName,
-      terminationGracePeriodSeconds: 1,
-      automountServiceAccountToken: false,
-      containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
-    },
-  });
-
-interface IpRoute {
-  dst: string;
-  gateway?: string;
-  dev: string;
-  flags?: string[];
-}
-
-async function json<T>(host: Host, cmd: string, args: string[]): Promise<T> {
-  const r = await host.exec(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${host.netns}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim() || '[]') as T;
-}
 
 describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 600_000 }, () => {
   let c: HostCluster;
@@ -56,18 +29,7 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
     await c?.close();
   });
 
-  const kubectl = async (args: string[], input?: string): Promise<string> => {
-    const r = await c.server.kubectl(args, { input, timeoutMs: 60_000 });
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
-    return r.stdout;
-  };
-  const getNode = async (name: string): Promise<Node> => (await c.server.api('GET', `/api/v1/nodes/${name}`)).body as Node;
-  const running = (name: string): Promise<Pod> =>
-    waitUntil(`pod ${name} running`, 120_000, async () => {
-      const r = await c.server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
-      const p = r.body as Pod;
-      return r.status === 200 && p.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.[0]?.ready ? p : undefined;
-    }, () => c.explain());
+  const { kubectl, getNode, running } = clusterOps(() => c);
 
   it('assigns distinct podCIDRs and each node publishes its vtep', async () => {
     const [a, b] = await Promise.all(c.nodes.map((n) => getNode(n.nodeName)));
@@ -84,9 +46,9 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
 
   it('a runc pod and a gVisor pod on A reach a pod on B by IP, and B sees their own addresses', async () => {
     const [nodeA, nodeB] = [c.node('a').nodeName, c.node('b').nodeName];
-    await kubectl(['apply', '-f', '-'], pod('echo-b', nodeB, ECHO_IP));
-    await kubectl(['apply', '-f', '-'], pod('client-a', nodeA, 'exec sleep 3600'));
-    await kubectl(['apply', '-f', '-'], pod('client-a-gvisor', nodeA, 'exec sleep 3600', 'gvisor'));
+    await kubectl(['apply', '-f', '-'], pinnedPod('echo-b', nodeB, ECHO_IP));
+    await kubectl(['apply', '-f', '-'], pinnedPod('client-a', nodeA, 'exec sleep 3600'));
+    await kubectl(['apply', '-f', '-'], pinnedPod('client-a-gvisor', nodeA, 'exec sleep 3600', 'gvisor'));
     const [echo, client, clientG] = await Promise.all([running('echo-b'), running('client-a'), running('client-a-gvisor')]);
     const bCIDR = (await getNode(nodeB)).spec?.podCIDR ?? '';
 
@@ -94,15 +56,15 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
     const hostA = c.host('a');
     const vtepB = bCIDR.split('/')[0];
     await waitUntil('route to B on A', 30_000, async () => {
-      const routes = await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
+      const routes = await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
       return routes.some((r) => r.dst === bCIDR) ? true : undefined;
     }, () => c.explain());
-    assert.deepEqual(await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), [{ dst: bCIDR, gateway: vtepB, dev: 'hedge.1', flags: ['onlink'] }]);
-    const fdb = await json<{ mac: string; dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
+    assert.deepEqual(await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), [{ dst: bCIDR, gateway: vtepB, dev: 'hedge.1', flags: ['onlink'] }]);
+    const fdb = await hostJson<{ mac: string; dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
     assert.deepEqual(fdb.filter((f) => f.dst).map((f) => f.dst), [c.host('b').ip]);
-    const neigh = await json<{ dst: string; lladdr: string }[]>(hostA, 'ip', ['-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
+    const neigh = await hostJson<{ dst: string; lladdr: string }[]>(hostA, 'ip', ['-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
     assert.deepEqual(neigh.map((n) => n.dst), [vtepB]);
-    const link = await json<{ mtu: number }[]>(hostA, 'ip', ['-j', 'link', 'show', 'dev', 'hedge.1']);
+    const link = await hostJson<{ mtu: number }[]>(hostA, 'ip', ['-j', 'link', 'show', 'dev', 'hedge.1']);
     assert.equal(link[0]?.mtu, 1450, 'underlay 1500 − 50');
     // the pods' MTU follows the overlay
     assert.equal((await kubectl(['exec', 'client-a', '--', 'cat', '/sys/class/net/eth0/mtu'])).trim(), '1450');
@@ -127,20 +89,20 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
 
   it('with the cloud unreachable, a restarted node A keeps its overlay and its pods still reach B', async () => {
     const hostA = c.host('a');
-    const before = await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
+    const before = await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
     const echo = (await c.server.api('GET', '/api/v1/namespaces/default/pods/echo-b')).body as Pod;
     await c.underlay.cutCloud(hostA);
     try {
       await c.node('a').stop();
       await c.node('a').start();
-      assert.deepEqual(await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before);
+      assert.deepEqual(await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before);
       // the pod on A, entered from its host (kubectl exec needs the cloud): busybox in the pod's netns
       const ns = (await readdir(c.node('a').netnsDir))[0];
       assert.ok(ns, 'a pod netns on A');
       const r = await run('nsenter', [`--net=${c.node('a').netnsDir}/${ns}`, 'busybox', 'wget', '-qO-', `http://${echo.status?.podIP}:8080/cgi-bin/ip`], { timeoutMs: 20_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.match(plainIPv4(r.stdout), /^10\.244\.\d+\.\d+$/);
-      assert.deepEqual(await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before, 'nothing removed while offline');
+      assert.deepEqual(await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before, 'nothing removed while offline');
     } finally {
       await c.underlay.healCloud(hostA);
     }
@@ -154,9 +116,9 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
     await kubectl(['delete', 'pod', 'echo-b', '--force', '--grace-period=0', '--wait=false']);
     await kubectl(['delete', 'node', nodeB]);
     await waitUntil("B's entries gone from A", 30_000, async () => {
-      const routes = await json<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
-      const fdb = await json<{ dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
-      const neigh = await json<unknown[]>(hostA, 'ip', ['-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
+      const routes = await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
+      const fdb = await hostJson<{ dst?: string }[]>(hostA, 'bridge', ['-j', 'fdb', 'show', 'dev', 'hedge.1']);
+      const neigh = await hostJson<unknown[]>(hostA, 'ip', ['-j', 'neigh', 'show', 'dev', 'hedge.1', 'nud', 'permanent']);
       return !routes.some((r) => r.dst === bCIDR) && !fdb.some((f) => f.dst) && neigh.length === 0 ? true : undefined;
     }, () => c.explain());
   });

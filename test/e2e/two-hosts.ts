@@ -21,6 +21,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTestImages } from '../fixtures/images/build.ts';
@@ -296,4 +297,56 @@ export async function assertHostsGone(c: HostCluster, names: { netns: string[]; 
     const st = await n.hostState();
     assert.deepEqual([st.conmonPids, st.podCgroups, st.mounts], [[], [], []], `${n.nodeName} left host state`);
   }
+}
+
+/** a pod pinned to `nodeName` running `command` in the test image (JSON for `kubectl apply -f -`) */
+export const pinnedPod = (name: string, nodeName: string, command: string, runtimeClassName = 'runc'): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      nodeName,
+      runtimeClassName,
+      terminationGracePeriodSeconds: 1,
+      automountServiceAccountToken: false,
+      containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', command] }],
+    },
+  });
+
+/** a route as `ip -j route` prints it */
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev: string;
+  flags?: string[];
+}
+
+/** `cmd args` in the host's namespace, its JSON output parsed (`[]` when it printed nothing) */
+export async function hostJson<T>(host: Host, cmd: string, args: string[]): Promise<T> {
+  const r = await host.exec(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${host.netns}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim() || '[]') as T;
+}
+
+/**
+ * What cross-node tests do through the server, for the cluster `cluster()` returns (tests make it
+ * in `before`): kubectl that must succeed, a Node by name, and a wait for a pod Running and ready.
+ */
+export function clusterOps(cluster: () => HostCluster): { kubectl(args: string[], input?: string): Promise<string>; getNode(name: string): Promise<Node>; running(name: string): Promise<Pod> } {
+  return {
+    async kubectl(args, input) {
+      const c = cluster();
+      const r = await c.server.kubectl(args, { input, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
+      return r.stdout;
+    },
+    getNode: async (name) => (await cluster().server.api('GET', `/api/v1/nodes/${name}`)).body as Node,
+    running: (name) =>
+      waitUntil(`pod ${name} running`, 120_000, async () => {
+        const r = await cluster().server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
+        const p = r.body as Pod;
+        return r.status === 200 && p.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.[0]?.ready ? p : undefined;
+      }, () => cluster().explain()),
+  };
 }

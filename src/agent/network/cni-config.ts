@@ -3,6 +3,7 @@
  * shape is checked here; what the plugins themselves reject (a subnet they cannot use, a
  * missing master) comes back from them as a HedgeError with their own message.
  */
+import { familyOf } from '../../lib/cidr.ts';
 import { invalid, type FieldCause } from '../../lib/errors.ts';
 import { CNI_VERSION, type CniJson, type CniNetworkConfigList, type CniPluginConf } from './cni.ts';
 
@@ -13,6 +14,8 @@ export interface BridgeModeConfig {
   /** default 10.88.0.0/16 */
   subnet?: string;
   gateway?: string;
+  /** dual-stack: the IPv6 pod range besides `subnet` (host-local leases one address of each; its gateway is the range's first address) */
+  ipv6Subnet?: string;
   /** the bridge gets the gateway address; default true */
   isGateway?: boolean;
   /** masquerade pod traffic leaving the subnet; default true */
@@ -95,6 +98,10 @@ export function validateNetworkConfig(cfg: CniNetworkConfig): void {
   switch (m.type) {
     case 'bridge':
       if (m.bridge !== undefined && !IFNAME_RE.test(m.bridge)) bad('mode.bridge', 'must be 1-15 of [A-Za-z0-9_.-]');
+      if (m.ipv6Subnet !== undefined) {
+        if (familyOf(m.ipv6Subnet) !== 6 || !m.ipv6Subnet.includes('/')) bad('mode.ipv6Subnet', `"${m.ipv6Subnet}" is not an IPv6 CIDR`);
+        if (familyOf(m.subnet ?? '10.88.0.0/16') !== 4) bad('mode.subnet', 'must be an IPv4 CIDR when mode.ipv6Subnet is set (one range per family)');
+      }
       break;
     case 'macvlan':
       if (!IFNAME_RE.test(m.master)) bad('mode.master', 'must name an interface');
@@ -109,14 +116,16 @@ export function validateNetworkConfig(cfg: CniNetworkConfig): void {
   if (causes.length > 0) throw invalid('NetworkConfig', cfg.networkName ?? 'hedge', causes);
 }
 
-function hostLocal(dataDir: string, subnet: string, gateway?: string): { [key: string]: CniJson } {
-  return {
-    type: 'host-local',
-    // host-local keeps one file per leased IP here; under our data dir, not /var/lib/cni
-    dataDir: `${dataDir}/cni/ipam`,
-    ranges: [[gateway ? { subnet, gateway } : { subnet }]],
-    routes: [{ dst: '0.0.0.0/0' }],
-  };
+/** host-local IPAM: one range set per subnet (dual-stack: an address of each family), a default route per family */
+function hostLocal(dataDir: string, subnet: string, gateway?: string, ipv6Subnet?: string): { [key: string]: CniJson } {
+  const ranges: CniJson[] = [[gateway ? { subnet, gateway } : { subnet }]];
+  const routes: CniJson[] = [{ dst: '0.0.0.0/0' }];
+  if (ipv6Subnet !== undefined) {
+    ranges.push([{ subnet: ipv6Subnet }]);
+    routes.push({ dst: '::/0' });
+  }
+  // host-local keeps one file per leased IP here; under our data dir, not /var/lib/cni
+  return { type: 'host-local', dataDir: `${dataDir}/cni/ipam`, ranges, routes };
 }
 
 /**
@@ -135,7 +144,7 @@ export function buildConflist(cfg: CniNetworkConfig, device?: string): CniNetwor
         isGateway: m.isGateway ?? true,
         ipMasq: m.ipMasq ?? true,
         hairpinMode: m.hairpinMode ?? true,
-        ipam: hostLocal(cfg.dataDir, m.subnet ?? '10.88.0.0/16', m.gateway),
+        ipam: hostLocal(cfg.dataDir, m.subnet ?? '10.88.0.0/16', m.gateway, m.ipv6Subnet),
       };
       if (m.mtu !== undefined) bridge.mtu = m.mtu;
       plugins.push(bridge);

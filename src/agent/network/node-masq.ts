@@ -8,11 +8,13 @@
  *   HEDGE-MASQ-<hash>: -d <subnet> -j ACCEPT; [-d <cluster CIDR> -j ACCEPT;] ! -d 224.0.0.0/4 -j MASQUERADE
  *
  * Pod-to-pod traffic between nodes keeps its source address (no NAT inside the cluster CIDR).
+ * IPv4 only: in a dual-stack cluster IPv6 pod traffic is never masqueraded.
  *
  * The rules outlive the agent (pods keep running and need them); a network whose bridge is gone
  * (its node was torn down without `destroy`) has its rules swept by the next agent that installs.
  */
 import { createHash } from 'node:crypto';
+import { familyOf } from '../../lib/cidr.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import { runCommand, type RunOptions } from '../host/run-command.ts';
 
@@ -46,7 +48,8 @@ async function iptChecked(args: string[], opts: RunOptions): Promise<string> {
 export async function ensureNodeMasq(m: NodeMasq, opts: RunOptions = {}): Promise<void> {
   const chain = nodeMasqChain(m);
   const listed = await ipt(['-S', chain], opts);
-  const accept = [m.subnet, ...(m.noMasq ?? []).filter((c) => c !== m.subnet)];
+  // IPv4 rules: a dual-stack cluster's IPv6 range is not masqueraded at all (IPv6 pod traffic keeps its address)
+  const accept = [m.subnet, ...(m.noMasq ?? []).filter((c) => c !== m.subnet && familyOf(c) === 4)];
   const want = [...accept.map((d) => `-A ${chain} -d ${d} -j ACCEPT`), `-A ${chain} ! -d 224.0.0.0/4 -j MASQUERADE`];
   if (listed.code !== 0) await iptChecked(['-N', chain], opts);
   const have = listed.code === 0 ? listed.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('-A ')) : [];

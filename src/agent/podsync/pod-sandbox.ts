@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
 import { renderNetworkStatus } from '../../api/annotations/multus.ts';
 import { isHedgeError } from '../../lib/errors.ts';
-import type { NetworkSandbox } from '../network/types.ts';
+import type { NetworkResult, NetworkSandbox } from '../network/types.ts';
 import { effectiveCapabilities } from '../runtime/oci/spec.ts';
 import type { RuntimeHandler } from '../runtime/types.ts';
 import type { PodSyncConfig } from './config.ts';
@@ -67,6 +67,12 @@ async function runtimeClassHandler(deps: PodSyncDeps, name: string, signal: Abor
 }
 
 /** What the NetworkPlugin sees of the pod: its netns and host ports. */
+/** status.podIPs from a network result: the first address of each family, IPv4 first (podIP) */
+export function podAddresses(net: NetworkResult): string[] {
+  const first = (f: 4 | 6): string[] => net.ips.filter((x) => x.family === f).slice(0, 1).map((x) => x.address);
+  return [...first(4), ...first(6)];
+}
+
 export function networkSandbox(pod: Pod, sb: SandboxRecord | undefined, ref: PodRef): NetworkSandbox {
   const ports = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []).filter((p) => p.hostPort);
   return {
@@ -108,7 +114,8 @@ export async function createPodSandbox(o: {
   let podIP = cfg.hostIP;
   if (sb.netnsPath) {
     const net = await trace.span('network (netns + CNI)', () => o.deps.network.setUp(networkSandbox(pod, sb, ref), signal));
-    podIP = net.ips.find((x) => x.family === 4)?.address ?? net.ips[0]?.address;
+    sb.podIPs = podAddresses(net);
+    podIP = sb.podIPs[0];
     if (net.networkStatus) sb.networkStatus = renderNetworkStatus(net.networkStatus);
   }
   sb.podIP = podIP;

@@ -11,6 +11,8 @@ export interface StatusInput {
   sandboxError?: { reason: string; message: string };
   initialized: boolean;
   podIP?: string;
+  /** every family's address, podIP first (dual-stack); default [podIP] */
+  podIPs?: string[];
   hostIP?: string;
   startTime: number;
   now: number;
@@ -56,7 +58,7 @@ export function buildPodStatus(i: StatusInput): PodStatus {
     phase: i.phase,
     conditions,
     ...(i.hostIP ? { hostIP: i.hostIP, hostIPs: [{ ip: i.hostIP }] } : {}),
-    ...(i.podIP ? { podIP: i.podIP, podIPs: [{ ip: i.podIP }] } : {}),
+    ...(i.podIP ? { podIP: i.podIP, podIPs: (i.podIPs?.[0] === i.podIP ? i.podIPs : [i.podIP]).map((ip) => ({ ip })) } : {}),
     startTime: formatTime(i.startTime),
     ...(inits.length ? { initContainerStatuses: inits } : {}),
     containerStatuses: apps,

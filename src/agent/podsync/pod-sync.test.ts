@@ -52,6 +52,20 @@ describe('pod sync lifecycle', () => {
     await eventually(() => ![...h.runtime.sandboxes.values()].some((s) => s.pod.name === 'ok'), 'sandbox released');
   });
 
+  it('a dual-stack pod reports both addresses in status.podIPs, the IPv4 one first as podIP', async () => {
+    h.network.ipv6 = true;
+    try {
+      await h.createPod('dual', { containers: [app()] });
+      const p = await h.until('dual', (x) => x.status?.phase === 'Running' && (x.status.podIPs?.length ?? 0) > 0, 'Running with podIPs');
+      assert.match(p.status?.podIP ?? '', /^10\.88\.0\.\d+$/);
+      assert.equal(p.status?.podIPs?.length, 2);
+      assert.equal(p.status?.podIPs?.[0]?.ip, p.status?.podIP);
+      assert.match(p.status?.podIPs?.[1]?.ip ?? '', /^fd00:88::[0-9a-f]+$/);
+    } finally {
+      h.network.ipv6 = false;
+    }
+  });
+
   it('a bad command fails the pod with the exit code (restartPolicy Never)', async () => {
     h.runtime.behaviors.set('bad', { kind: 'exit', code: 127, reason: 'Error' });
     await h.createPod('bad', { restartPolicy: 'Never', containers: [app({ name: 'bad', command: ['/nope'] })] });

@@ -17,7 +17,7 @@ import { runProbes } from './probe-runner.ts';
 import { buildPodStatus, computePhase } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
 import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
-import { createPodSandbox, networkSandbox, resolveRuntimeHandler } from './pod-sandbox.ts';
+import { createPodSandbox, networkSandbox, podAddresses, resolveRuntimeHandler } from './pod-sandbox.ts';
 import { NETWORK_STATUS_ANNOTATION, renderNetworkStatus } from '../../api/annotations/multus.ts';
 import { deleteSandboxState, loadSandbox } from './sandbox-state.ts';
 import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, SandboxRecord } from './types.ts';
@@ -177,7 +177,10 @@ export class PodWorker {
     if (sandboxId) {
       this.sandbox = saved ?? { id: sandboxId, handler, created: true, pod: this.podRef() };
       const net = this.sandbox.netnsPath ? await this.deps.network.status(this.netSandbox(), signal).catch(() => undefined) : undefined;
-      if (net?.ips[0]) this.sandbox.podIP = net.ips[0].address;
+      if (net?.ips[0]) {
+        this.sandbox.podIPs = podAddresses(net);
+        this.sandbox.podIP = this.sandbox.podIPs[0];
+      }
       if (net?.networkStatus) this.sandbox.networkStatus = renderNetworkStatus(net.networkStatus);
       this.sandbox.podIP ??= this.pod.status?.podIP;
     }
@@ -595,6 +598,7 @@ export class PodWorker {
       sandboxError: this.sandboxError,
       initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => r.observed?.state === 'exited' && r.observed.exitCode === 0)),
       podIP: this.sandbox?.podIP ?? this.pod.status?.podIP,
+      podIPs: this.sandbox?.podIPs ?? this.pod.status?.podIPs?.flatMap((p) => (p.ip ? [p.ip] : [])),
       hostIP: this.cfg.hostIP,
       startTime: this.startTime,
       now: this.deps.clock.now(),

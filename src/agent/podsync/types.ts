@@ -38,6 +38,8 @@ export interface SandboxRecord {
   handler: string;
   netnsPath?: string;
   podIP?: string;
+  /** one address per family, podIP first (dual-stack pods have an IPv6 one too) */
+  podIPs?: string[];
   /** k8s.v1.cni.cncf.io/network-status to write on the pod (pods that select networks by annotation) */
   networkStatus?: string;
   /** the runtime's createSandbox succeeded (before that only the network may exist) */

@@ -27,7 +27,7 @@ test('two nodes, each under its own identity, get distinct podCIDRs from the con
       try {
         const dataDir = join(dir, nodeName);
         await mkdir(dataDir);
-        got.push(await podSubnetFromControlPlane({ client, nodeName, dataDir, logger: silentLogger(), pollMs: 50 }));
+        got.push(...(await podSubnetFromControlPlane({ client, nodeName, dataDir, logger: silentLogger(), pollMs: 50 })));
       } finally {
         await client.close();
       }

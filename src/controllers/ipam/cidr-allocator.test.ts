@@ -52,6 +52,28 @@ test('overlapping pre-set podCIDRs are counted, so releasing one keeps the other
   assert.equal(a.allocate(), '10.244.2.0/24');
 });
 
+test('an IPv6 pool hands out /64s lowest first, rebuilt from held ranges, and ignores IPv4 ones', () => {
+  const a = new CidrAllocator({ clusterCidr: 'fd00:10:244::/56', nodeMaskSize: 64 });
+  assert.equal(a.family, 6);
+  assert.equal(a.size, 256);
+  assert.equal(a.toString(), 'fd00:10:244::/56');
+  assert.equal(a.allocate(), 'fd00:10:244::/64');
+  assert.equal(a.allocate(), 'fd00:10:244:1::/64');
+  assert.equal(a.occupy('fd00:10:244:2::/64'), true);
+  assert.equal(a.occupy('10.244.0.0/24'), false);
+  assert.equal(a.occupy('fd00:10:245::/64'), false, 'outside the pool');
+  assert.equal(a.allocate(), 'fd00:10:244:3::/64');
+  a.release('fd00:10:244:1::/64');
+  assert.equal(a.allocate(), 'fd00:10:244:1::/64');
+  // the last range of the pool, and a wide pre-set /62 covering four
+  const b = new CidrAllocator({ clusterCidr: 'fd00:10:244::/62', nodeMaskSize: 64 });
+  assert.equal(b.occupy('fd00:10:244::/62'), true);
+  assert.equal(b.allocate(), undefined);
+  b.release('fd00:10:244::/62');
+  for (const want of ['fd00:10:244::/64', 'fd00:10:244:1::/64', 'fd00:10:244:2::/64', 'fd00:10:244:3::/64']) assert.equal(b.allocate(), want);
+  assert.equal(b.allocate(), undefined);
+});
+
 test('ranges outside the pool or not IPv4 take nothing', () => {
   const a = new CidrAllocator({ clusterCidr: '10.244.0.0/16', nodeMaskSize: 24 });
   assert.equal(a.occupy('10.88.0.0/16'), false);
@@ -64,7 +86,7 @@ test('ranges outside the pool or not IPv4 take nothing', () => {
 });
 
 test('bad pool or mask is refused with the value named', () => {
-  for (const [cidr, mask] of [['10.244.0.0', 24], ['fd00::/48', 64], ['10.244.0.0/16', 8], ['10.244.0.0/16', 31]] as const) {
+  for (const [cidr, mask] of [['10.244.0.0', 24], ['fd00::/48', 127], ['fd00::/48', 40], ['fd00::/32', 64], ['10.244.0.0/16', 8], ['10.244.0.0/16', 31]] as const) {
     assert.throws(() => new CidrAllocator({ clusterCidr: cidr, nodeMaskSize: mask }), (e: unknown) => isHedgeError(e, 'Invalid'));
   }
   assert.deepEqual(parseIpv4Cidr('10.244.7.9/16'), { base: (10 * 256 + 244) * 65536, bits: 16 });

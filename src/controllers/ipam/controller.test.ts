@@ -8,8 +8,8 @@ import type { NodeObject } from '../common/types.ts';
 import { makeNode, until } from '../testing/objects.ts';
 import { NodeIpamController } from './controller.ts';
 
-async function start(client: FakeKubeClient, clusterCidr = '10.244.0.0/16', nodeCidrMaskSize = 24) {
-  const ctl = new NodeIpamController({ client, logger: silentLogger(), clusterCidr, nodeCidrMaskSize });
+async function start(client: FakeKubeClient, clusterCidr = '10.244.0.0/16', nodeCidrMaskSize = 24, nodeCidrMaskSizeIpv6?: number) {
+  const ctl = new NodeIpamController({ client, logger: silentLogger(), clusterCidr, nodeCidrMaskSize, nodeCidrMaskSizeIpv6 });
   const ac = new AbortController();
   const done = ctl.run(ac.signal);
   await ctl.nodes.waitForSync();
@@ -54,7 +54,7 @@ test('a restart rebuilds from existing nodes and never reassigns a held range', 
   await until(async () => [...(await podCidrs(client)).values()].every((c) => c !== undefined), 'all nodes assigned');
   const got = await podCidrs(client);
   assert.deepEqual([got.get('new-1'), got.get('new-2'), got.get('new-3')].sort(), ['10.244.1.0/24', '10.244.3.0/24', '10.244.6.0/24']);
-  assert.equal(ctl.allocator.used, 7);
+  assert.equal(ctl.allocators[0]!.used, 7);
   await stop();
 });
 
@@ -87,4 +87,44 @@ test('a failover: a second controller over the same nodes assigns without collis
   await until(async () => (await podCidrs(client)).get('z') !== undefined, 'z assigned');
   assert.equal(new Set((await podCidrs(client)).values()).size, 3);
   await second.stop();
+});
+
+test('dual-stack: each node gets [IPv4, IPv6] podCIDRs, podCIDR the IPv4 one; held pairs survive a restart', async () => {
+  const client = new FakeKubeClient();
+  const old = withCidr('old', '10.244.0.0/24');
+  await client.create(Resources.nodes, { ...old, spec: { ...old.spec, podCIDRs: ['10.244.0.0/24', 'fd00:10:244::/64'] } });
+  await client.create(Resources.nodes, makeNode('a'));
+  const { ctl, stop } = await start(client, '10.244.0.0/16,fd00:10:244::/56', 24);
+  await client.create(Resources.nodes, makeNode('b'));
+  const spec = async (n: string) => (await client.get<NodeObject>(Resources.nodes, n)).spec;
+  await until(async () => (await spec('a'))?.podCIDRs !== undefined && (await spec('b'))?.podCIDRs !== undefined, 'a and b assigned');
+  const got = [await spec('a'), await spec('b')].map((s) => [s?.podCIDR, ...(s?.podCIDRs ?? [])]);
+  assert.deepEqual(got.sort(), [
+    ['10.244.1.0/24', '10.244.1.0/24', 'fd00:10:244:1::/64'],
+    ['10.244.2.0/24', '10.244.2.0/24', 'fd00:10:244:2::/64'],
+  ]);
+  assert.deepEqual(ctl.allocators.map((a) => [a.toString(), a.nodeMaskSize, a.used]), [['10.244.0.0/16', 24, 3], ['fd00:10:244::/56', 64, 3]]);
+  await client.delete(Resources.nodes, 'a');
+  await until(async () => ctl.allocators.every((a) => a.used === 2), 'both of a\'s ranges freed');
+  await stop();
+});
+
+test('dual-stack: one family exhausted assigns neither and emits CIDRNotAvailable naming that pool', async () => {
+  const client = new FakeKubeClient();
+  const { ctl, stop } = await start(client, '10.244.0.0/16,fd00:10:244::/63', 24, 64);
+  for (const n of ['a', 'b']) await client.create(Resources.nodes, makeNode(n));
+  await until(async () => [...(await podCidrs(client)).values()].every((c) => c !== undefined), 'a, b assigned');
+  await client.create(Resources.nodes, makeNode('c'));
+  await until(async () => (await client.list<Event & NodeObject>(Resources.events, { namespace: 'default' })).items.some((e) => e.reason === 'CIDRNotAvailable' && e.involvedObject.name === 'c'), 'CIDRNotAvailable event');
+  const ev = (await client.list<Event & NodeObject>(Resources.events, { namespace: 'default' })).items.find((e) => e.reason === 'CIDRNotAvailable')!;
+  assert.match(ev.message ?? '', /no \/64 left in fd00:10:244::\/63/);
+  assert.equal((await podCidrs(client)).get('c'), undefined);
+  assert.equal(ctl.allocators[0]!.used, 2, 'the IPv4 range taken for c was given back');
+  await stop();
+});
+
+test('a bad cluster CIDR list is refused when the controller is built', () => {
+  for (const bad of ['fd00::/56', '10.1.0.0/16,10.2.0.0/16', '10.1.0.0/16,nonsense']) {
+    assert.throws(() => new NodeIpamController({ client: new FakeKubeClient(), logger: silentLogger(), clusterCidr: bad, nodeCidrMaskSize: 24 }), /Invalid|IPv4|CIDR/);
+  }
 });

@@ -6,7 +6,9 @@ import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { EventRecorder } from '../common/events.ts';
 import type { NodeObject } from '../common/types.ts';
+import { formatCidr } from '../../lib/cidr.ts';
 import { CidrAllocator } from './cidr-allocator.ts';
+import { parseClusterCidrs } from './cluster-cidrs.ts';
 
 const COMPONENT = 'node-ipam-controller';
 
@@ -14,10 +16,12 @@ export interface NodeIpamConfig {
   client: KubeClient;
   logger: Logger;
   clock?: Clock;
-  /** the pool node ranges come from, e.g. 10.244.0.0/16 */
+  /** the pools node ranges come from: 10.244.0.0/16, or dual-stack 10.244.0.0/16,fd00:10:244::/56 */
   clusterCidr: string;
-  /** prefix length of each node's range, e.g. 24 */
+  /** prefix length of each node's IPv4 range, e.g. 24 */
   nodeCidrMaskSize: number;
+  /** prefix length of each node's IPv6 range (dual-stack); default 64 */
+  nodeCidrMaskSizeIpv6?: number;
 }
 
 const nodeCidrs = (n: NodeObject): string[] => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []);
@@ -25,14 +29,18 @@ const nodeCidrs = (n: NodeObject): string[] => n.spec?.podCIDRs ?? (n.spec?.podC
 /**
  * upstream's node IPAM controller (range allocator): every Node without `spec.podCIDR` gets
  * the lowest free range of the cluster CIDR, written as `spec.podCIDR` + `spec.podCIDRs` by a
- * merge patch. The allocation map is rebuilt from the Nodes' own podCIDRs on every start (the
- * informer's initial list is seen before the first assignment), so a restart or a leader
- * failover never hands out a range a Node already holds. A deleted Node's range is freed; an
+ * merge patch. Dual-stack (an IPv4 and an IPv6 cluster CIDR) gives one range of each family,
+ * `podCIDRs` [IPv4, IPv6] with `podCIDR` the IPv4 one; a Node that already has ranges keeps them
+ * as they are (upstream: podCIDRs are immutable), so nodes from before a switch to dual-stack stay
+ * IPv4-only until they are re-registered. The allocation map is rebuilt from the Nodes' own
+ * podCIDRs on every start (the informer's initial list is seen before the first assignment), so
+ * a restart or a leader failover never hands out a range a Node already holds. A deleted Node's range is freed; an
  * exhausted pool is reported as a `CIDRNotAvailable` Warning Event on the waiting Node.
  */
 export class NodeIpamController {
   readonly nodes: Informer<NodeObject>;
-  readonly allocator: CidrAllocator;
+  /** one per cluster CIDR, in --cluster-cidr order (IPv4 first) */
+  readonly allocators: CidrAllocator[];
   readonly #client: KubeClient;
   readonly #log: Logger;
   readonly #events: EventRecorder;
@@ -43,7 +51,9 @@ export class NodeIpamController {
   #signal: AbortSignal | undefined;
 
   constructor(cfg: NodeIpamConfig) {
-    this.allocator = new CidrAllocator({ clusterCidr: cfg.clusterCidr, nodeMaskSize: cfg.nodeCidrMaskSize });
+    this.allocators = parseClusterCidrs(cfg.clusterCidr).map(
+      (c) => new CidrAllocator({ clusterCidr: formatCidr(c), nodeMaskSize: c.family === 4 ? cfg.nodeCidrMaskSize : (cfg.nodeCidrMaskSizeIpv6 ?? 64) }),
+    );
     this.#client = cfg.client;
     this.#log = cfg.logger.child({ component: COMPONENT });
     this.#events = new EventRecorder({ client: cfg.client, component: COMPONENT, clock: cfg.clock ?? systemClock, logger: this.#log });
@@ -77,9 +87,9 @@ export class NodeIpamController {
     const prior = this.#held.get(name);
     if (has.length > 0 && (prior === undefined || prior.join(',') !== has.join(','))) {
       // what the Node says wins over what we thought we gave it
-      for (const c of prior ?? []) this.allocator.release(c);
+      for (const c of prior ?? []) this.#release(c);
       for (const c of has) {
-        if (!this.allocator.occupy(c)) this.#log.info({ node: name, podCIDR: c }, 'node podCIDR is outside the cluster CIDR; left alone');
+        if (!this.allocators.some((a) => a.occupy(c))) this.#log.info({ node: name, podCIDR: c }, 'node podCIDR is outside the cluster CIDR; left alone');
       }
       this.#held.set(name, has);
     }
@@ -88,7 +98,7 @@ export class NodeIpamController {
 
   #deleted(n: NodeObject): void {
     const name = n.metadata.name ?? '';
-    for (const c of this.#held.get(name) ?? []) this.allocator.release(c);
+    for (const c of this.#held.get(name) ?? []) this.#release(c);
     this.#held.delete(name);
     // a Node waiting on an exhausted pool may fit now
     this.#schedule();
@@ -111,34 +121,41 @@ export class NodeIpamController {
       const name = node.metadata.name ?? '';
       if (this.#signal?.aborted) break;
       if (nodeCidrs(node).length > 0 || this.#held.has(name)) continue;
-      const cidr = this.allocator.allocate();
-      if (cidr === undefined) {
-        this.#log.warn({ node: name, clusterCidr: this.#clusterCidr() }, 'no pod CIDR left for node');
+      // one range per family, or none at all
+      const cidrs: string[] = [];
+      const empty = this.allocators.find((a) => {
+        const c = a.allocate();
+        if (c !== undefined) cidrs.push(c);
+        return c === undefined;
+      });
+      if (empty) {
+        for (const c of cidrs) this.#release(c);
+        this.#log.warn({ node: name, clusterCidr: empty.toString() }, 'no pod CIDR left for node');
         await this.#events
-          .record({ involved: { ...node, apiVersion: 'v1', kind: 'Node' }, type: 'Warning', reason: 'CIDRNotAvailable', message: `Node ${name} status is now: CIDRNotAvailable (no /${this.allocator.nodeMaskSize} left in ${this.#clusterCidr()})` }, this.#signal)
+          .record({ involved: { ...node, apiVersion: 'v1', kind: 'Node' }, type: 'Warning', reason: 'CIDRNotAvailable', message: `Node ${name} status is now: CIDRNotAvailable (no /${empty.nodeMaskSize} left in ${empty.toString()})` }, this.#signal)
           .catch((err: unknown) => this.#log.warn({ err, node: name }, 'could not record CIDRNotAvailable event'));
         continue;
       }
-      this.#held.set(name, [cidr]);
+      this.#held.set(name, cidrs);
       try {
-        await this.#client.patch(Resources.nodes, name, 'merge', { spec: { podCIDR: cidr, podCIDRs: [cidr] } }, { signal: this.#signal, fieldManager: COMPONENT });
-        this.#log.info({ node: name, podCIDR: cidr }, 'assigned pod CIDR');
+        await this.#client.patch(Resources.nodes, name, 'merge', { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }, { signal: this.#signal, fieldManager: COMPONENT });
+        this.#log.info({ node: name, podCIDRs: cidrs }, 'assigned pod CIDR');
         patched.push(name);
       } catch (err) {
         // gone, or someone set a range meanwhile (podCIDR is immutable): the informer tells us what it holds
-        if (this.#held.get(name)?.[0] === cidr) {
-          this.allocator.release(cidr);
+        if (this.#held.get(name) === cidrs) {
+          for (const c of cidrs) this.#release(c);
           this.#held.delete(name);
         }
         if (this.#signal?.aborted) break;
-        if (!isHedgeError(err, 'NotFound')) this.#log.warn({ err, node: name, podCIDR: cidr }, 'could not assign pod CIDR');
+        if (!isHedgeError(err, 'NotFound')) this.#log.warn({ err, node: name, podCIDRs: cidrs }, 'could not assign pod CIDR');
       }
     }
     return patched;
   }
 
-  #clusterCidr(): string {
-    const c = this.allocator.cluster;
-    return `${[24, 16, 8, 0].map((s) => Math.floor(c.base / 2 ** s) % 256).join('.')}/${c.bits}`;
+  /** the allocator of the range's family frees it (the others ignore it) */
+  #release(cidr: string): void {
+    for (const a of this.allocators) a.release(cidr);
   }
 }

@@ -6,7 +6,7 @@ import type { KubeObject } from '../../../api/object.ts';
 import { FakeKubeClient } from '../../../client/fake-client.ts';
 import { Resources } from '../../../client/resources.ts';
 import { silentLogger } from '../../../lib/log.ts';
-import { startOverlayController } from './controller.ts';
+import { peerFromNode, startOverlayController } from './controller.ts';
 import { Overlay, vtepMac } from './overlay.ts';
 import { FakeNetlink } from './testing/fake-netlink.ts';
 
@@ -28,6 +28,18 @@ async function until(what: string, cond: () => boolean | Promise<boolean>): Prom
 }
 
 describe('overlay controller', () => {
+  it('a dual-stack Node\'s peer carries its IPv6 podCIDR (spec.podCIDRs\' IPv6 entry)', () => {
+    const n = node('b', '10.244.1.0/24', '192.168.1.3');
+    assert.deepEqual(peerFromNode({ ...n, spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] } }, 'vxlan'), {
+      name: 'b',
+      podCIDR: '10.244.1.0/24',
+      podCIDRv6: 'fd00:10:244:1::/64',
+      publicIP: '192.168.1.3',
+      vtepMAC: vtepMac('b'),
+    });
+    assert.equal(peerFromNode(n, 'vxlan')?.podCIDRv6, undefined);
+  });
+
   it('publishes its backend, follows Nodes coming, changing and going, and tears nothing down when stopped', async () => {
     const client = new FakeKubeClient();
     await client.create(Resources.nodes, node('a', '10.244.0.0/24', '192.168.1.2', false));

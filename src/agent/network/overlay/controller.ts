@@ -15,6 +15,7 @@ import { systemClock, type Clock } from '../../../client/clock.ts';
 import { Informer } from '../../../client/informer.ts';
 import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
+import { familyOf } from '../../../lib/cidr.ts';
 import type { Logger } from '../../../lib/log.ts';
 import type { Overlay } from './overlay.ts';
 import type { OverlayPeer } from './types.ts';
@@ -37,12 +38,13 @@ export interface OverlayController {
   done: Promise<void>;
 }
 
-/** The peer a Node describes for `mode`, or undefined (no podCIDR yet, no or another backend). */
+/** The peer a Node describes for `mode` (with its IPv6 podCIDR when dual-stack), or undefined (no podCIDR yet, no or another backend). */
 export function peerFromNode(node: NodeObject, mode: OverlayBackend['type']): OverlayPeer | undefined {
   const podCIDR = node.spec?.podCIDR;
   const b = parseOverlayAnnotations(node.metadata.annotations);
   if (!podCIDR || !b || b.type !== mode || node.metadata.deletionTimestamp) return undefined;
-  return { name: node.metadata.name ?? '', podCIDR, publicIP: b.publicIP, vtepMAC: b.vtepMAC };
+  const podCIDRv6 = node.spec?.podCIDRs?.find((c) => familyOf(c) === 6);
+  return { name: node.metadata.name ?? '', podCIDR, ...(podCIDRv6 ? { podCIDRv6 } : {}), publicIP: b.publicIP, vtepMAC: b.vtepMAC };
 }
 
 export function startOverlayController(opts: OverlayControllerOptions, signal: AbortSignal): OverlayController {

@@ -18,6 +18,7 @@ const ns = { a: `ova-${rand}`, b: `ovb-${rand}` };
 const path = (n: string): string => `/run/netns/${n}`;
 const underlay = { a: '192.168.250.2', b: '192.168.250.3' };
 const pods = { a: '10.244.0.0/24', b: '10.244.1.0/24' };
+const pods6 = { a: 'fd00:10:244::/64', b: 'fd00:10:244:1::/64' };
 
 async function sh(cmd: string, args: string[]): Promise<string> {
   const r = await runCommand(cmd, args);
@@ -38,6 +39,7 @@ describe('overlay on the kernel (IpNetlink)', { skip }, () => {
       // the pods' gateway, as the CNI bridge would hold it
       await sh('ip', ['-n', ns[h], 'link', 'add', 'cni0', 'type', 'bridge']);
       await sh('ip', ['-n', ns[h], 'addr', 'add', `${pods[h].replace('.0/24', '.1/24')}`, 'dev', 'cni0']);
+      await sh('ip', ['-n', ns[h], 'addr', 'add', pods6[h].replace('::/64', '::1/64'), 'dev', 'cni0', 'nodad']);
       await sh('ip', ['-n', ns[h], 'link', 'set', 'cni0', 'up']);
     }
   });
@@ -76,6 +78,27 @@ describe('overlay on the kernel (IpNetlink)', { skip }, () => {
     for (const h of ['a', 'b'] as const) {
       assert.equal((await runCommand('nsenter', [`--net=${path(ns[h])}`, 'ip', 'link', 'show', 'dev', 'hedge.1'])).code !== 0, true, `hedge.1 left in ${h}`);
       assert.equal((await inNs(ns[h], 'ip', ['route', 'show', 'proto', '104'])).trim(), '');
+    }
+  });
+
+  it('dual-stack: IPv6 pod ranges reach across over the IPv4 underlay; tearDown leaves no IPv6 route or neighbour', async () => {
+    const mk = (h: 'a' | 'b'): Overlay =>
+      new Overlay({ mode: 'vxlan', nodeName: h, podCIDR: pods[h], podCIDRv6: pods6[h], publicIP: underlay[h] }, new IpNetlink({ netnsPath: path(ns[h]) }), silentLogger());
+    const overlays = { a: mk('a'), b: mk('b') };
+    const peers = (['a', 'b'] as const).map((h) => ({ name: h, podCIDR: pods[h], podCIDRv6: pods6[h], publicIP: underlay[h], vtepMAC: vtepMac(h) }));
+    for (const o of Object.values(overlays)) {
+      await o.setUp();
+      assert.equal((await o.sync(peers)).length, 5, 'FDB + 2 neighbours + 2 routes');
+    }
+    assert.equal((await inNs(ns.a, 'cat', ['/proc/sys/net/ipv6/conf/all/forwarding'])).trim(), '1');
+    assert.match(await inNs(ns.a, 'ip', ['-6', 'addr', 'show', 'dev', 'hedge.1']), /inet6 fd00:10:244::\/128 scope global/);
+    const out = await inNs(ns.a, 'busybox', ['ping', '-6', '-c', '1', '-W', '5', '-I', 'fd00:10:244::1', 'fd00:10:244:1::1']);
+    assert.match(out, /1 packets received/);
+    assert.deepEqual(await overlays.a.sync(peers), [], 'a second sync writes nothing (IPv6 entries read back as written)');
+    for (const o of Object.values(overlays)) await o.tearDown();
+    for (const h of ['a', 'b'] as const) {
+      assert.equal((await inNs(ns[h], 'ip', ['-6', 'route', 'show', 'proto', '104'])).trim(), '');
+      assert.notEqual((await runCommand('nsenter', [`--net=${path(ns[h])}`, 'ip', 'link', 'show', 'dev', 'hedge.1'])).code, 0);
     }
   });
 });

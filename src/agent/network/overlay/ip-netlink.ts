@@ -18,7 +18,7 @@ interface IpLink {
   mtu?: number;
   flags?: string[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; link?: string; port?: number; learning?: boolean } };
-  addr_info?: { family?: string; local?: string; prefixlen?: number }[];
+  addr_info?: { family?: string; local?: string; prefixlen?: number; scope?: string }[];
 }
 
 /** "does not exist" answers of iproute2, which deletes treat as done */
@@ -95,12 +95,14 @@ export class IpNetlink implements Netlink {
   }
 
   async addresses(dev: string, signal?: AbortSignal): Promise<string[]> {
-    const links = await this.json<IpLink>('ip', ['-4', 'addr', 'show', 'dev', dev], signal);
-    return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local ?? ''}/${a.prefixlen ?? 32}`));
+    const links = await this.json<IpLink>('ip', ['addr', 'show', 'dev', dev], signal);
+    // the kernel's own fe80:: address of the device is not ours to manage
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.scope !== 'link').map((a) => `${a.local ?? ''}/${a.prefixlen ?? 32}`));
   }
 
   async addAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void> {
-    await this.exec('ip', ['addr', 'replace', cidr, 'dev', dev], signal);
+    // an IPv6 vtep address is unique by construction: no duplicate address detection delay
+    await this.exec('ip', ['addr', 'replace', cidr, 'dev', dev, ...(cidr.includes(':') ? ['nodad'] : [])], signal);
   }
 
   async deleteAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void> {
@@ -108,7 +110,8 @@ export class IpNetlink implements Netlink {
   }
 
   async routes(signal?: AbortSignal): Promise<RouteSpec[]> {
-    const rs = await this.json<{ dst?: string; gateway?: string; dev?: string; flags?: string[] }>('ip', ['-4', 'route', 'show', 'proto', OVERLAY_ROUTE_PROTO], signal);
+    const rs: { dst?: string; gateway?: string; dev?: string; flags?: string[] }[] = [];
+    for (const family of ['-4', '-6']) rs.push(...(await this.json<(typeof rs)[number]>('ip', [family, 'route', 'show', 'proto', OVERLAY_ROUTE_PROTO], signal)));
     return rs.map((r) => ({ dst: r.dst ?? '', via: r.gateway ?? '', dev: r.dev ?? '', onlink: (r.flags ?? []).includes('onlink') }));
   }
 
@@ -121,7 +124,8 @@ export class IpNetlink implements Netlink {
   }
 
   async neighbours(dev: string, signal?: AbortSignal): Promise<NeighSpec[]> {
-    const ns = await this.json<{ dst?: string; lladdr?: string; state?: string[] }>('ip', ['-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], signal);
+    const ns: { dst?: string; lladdr?: string; state?: string[] }[] = [];
+    for (const family of ['-4', '-6']) ns.push(...(await this.json<(typeof ns)[number]>('ip', [family, 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], signal)));
     return ns.filter((n) => n.dst && n.lladdr).map((n) => ({ ip: n.dst ?? '', mac: (n.lladdr ?? '').toLowerCase(), dev }));
   }
 
@@ -146,10 +150,16 @@ export class IpNetlink implements Netlink {
     await this.del('bridge', ['fdb', 'del', f.mac, 'dev', f.dev, 'dst', f.dst, 'self'], signal);
   }
 
-  async enableForwarding(signal?: AbortSignal): Promise<void> {
-    // /proc/sys/net belongs to the network namespace of the writing process
-    if (!this.opts.netnsPath) return writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
-    const r = await this.run('sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'], signal);
-    if (r.code !== 0) throw new HedgeError('Internal', `net.ipv4.ip_forward: ${r.stderr.trim()}`);
+  async enableForwarding(signal?: AbortSignal, opts: { ipv6?: boolean } = {}): Promise<void> {
+    const files = ['/proc/sys/net/ipv4/ip_forward', ...(opts.ipv6 ? ['/proc/sys/net/ipv6/conf/all/forwarding'] : [])];
+    for (const f of files) {
+      // /proc/sys/net belongs to the network namespace of the writing process
+      if (!this.opts.netnsPath) {
+        await writeFile(f, '1\n');
+        continue;
+      }
+      const r = await this.run('sh', ['-c', `echo 1 > ${f}`], signal);
+      if (r.code !== 0) throw new HedgeError('Internal', `${f}: ${r.stderr.trim()}`);
+    }
   }
 }

@@ -103,6 +103,59 @@ describe('overlay (vxlan)', () => {
   });
 });
 
+describe('overlay (vxlan, dual-stack)', () => {
+  const B6: OverlayPeer = { ...B, podCIDRv6: 'fd00:10:244:1::/64' };
+  const C4: OverlayPeer = C;
+  const dual = (nl: FakeNetlink): Overlay =>
+    new Overlay({ mode: 'vxlan', nodeName: 'a', podCIDR: '10.244.0.0/24', podCIDRv6: 'fd00:10:244::/64', publicIP: '192.168.1.2' }, nl, silentLogger());
+
+  it('the vtep holds an IPv6 /128 besides the IPv4 /32, and IPv6 forwarding is on', async () => {
+    const nl = host();
+    await dual(nl).setUp();
+    assert.deepEqual(nl.addrs.get('hedge.1'), ['10.244.0.0/32', 'fd00:10:244::/128']);
+    assert.deepEqual([nl.forwarding, nl.forwarding6], [true, true]);
+    const v4only = host();
+    await vx(v4only).setUp();
+    assert.equal(v4only.forwarding6, false, 'single-stack leaves IPv6 forwarding alone');
+  });
+
+  it('a dual-stack peer gets an IPv6 route and neighbour too, one shared FDB entry; a v4-only peer only its IPv4 ones', async () => {
+    const nl = host();
+    const o = dual(nl);
+    await o.setUp();
+    const steps = await o.sync([B6, C4]);
+    assert.deepEqual(nl.routeTable.map((r) => [r.dst, r.via, r.onlink]).sort(), [
+      ['10.244.1.0/24', '10.244.1.0', true],
+      ['10.244.2.0/24', '10.244.2.0', true],
+      ['fd00:10:244:1::/64', 'fd00:10:244:1::', true],
+    ]);
+    assert.deepEqual(nl.neighTable.map((n) => [n.ip, n.mac]).sort(), [['10.244.1.0', vtepMac('b')], ['10.244.2.0', vtepMac('c')], ['fd00:10:244:1::', vtepMac('b')]]);
+    assert.equal(nl.fdbTable.length, 2);
+    assert.equal(steps.length, 8, "2 FDB + 3 neighbours + 3 routes");
+    assert.deepEqual(await o.sync([B6, C4]), [], 'a second sync writes nothing');
+    // the peer loses its IPv6 range (re-registered single-stack): only the IPv6 entries go
+    assert.deepEqual((await o.sync([B, C4])).map((s) => `${s.op} ${'route' in s ? s.route.dst : 'neigh' in s ? s.neigh.ip : s.fdb.mac}`), ['delete-route fd00:10:244:1::/64', 'delete-neigh fd00:10:244:1::']);
+  });
+
+  it('a single-stack node does not route peers\' IPv6 ranges', async () => {
+    const nl = host();
+    const o = vx(nl);
+    await o.setUp();
+    await o.sync([B6]);
+    assert.deepEqual(nl.routeTable.map((r) => r.dst), ['10.244.1.0/24']);
+    assert.deepEqual(nl.neighTable.map((n) => n.ip), ['10.244.1.0']);
+  });
+
+  it('tearDown removes the IPv6 entries with the rest', async () => {
+    const nl = host();
+    const o = dual(nl);
+    await o.setUp();
+    await o.sync([B6]);
+    await o.tearDown();
+    assert.deepEqual([nl.routeTable, nl.neighTable, nl.fdbTable], [[], [], []]);
+  });
+});
+
 describe('overlay (host-gw)', () => {
   it('routes peers on the same L2 via their public IP and leaves the others out', async () => {
     const nl = host();
@@ -127,5 +180,6 @@ describe('plan', () => {
   it('networkAddress', () => {
     assert.equal(networkAddress('10.244.1.77/24'), '10.244.1.0');
     assert.equal(networkAddress('10.244.3.0/23'), '10.244.2.0');
+    assert.equal(networkAddress('fd00:10:244:1::9/64'), 'fd00:10:244:1::');
   });
 });

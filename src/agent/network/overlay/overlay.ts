@@ -6,7 +6,10 @@
  *   holds the node's public IP, MTU = underlay MTU − 50, holding `<podCIDR network>/32`. Per
  *   peer: `route <peer podCIDR> via <peer vtep> dev hedge.1 onlink`, a permanent neighbour entry
  *   `<peer vtep> → <peer vtep MAC>` and an FDB entry `<peer vtep MAC> → <peer public IP>`.
- * - host-gw: per peer on the same L2, `route <peer podCIDR> via <peer public IP>`.
+ * - dual-stack (an IPv6 podCIDR besides the IPv4 one): the vtep also holds `<IPv6 podCIDR
+ *   network>/128`, and per peer the same route + neighbour pair for its IPv6 podCIDR (the FDB
+ *   entry is shared: IPv6 inner frames ride the IPv4 underlay like IPv4 ones).
+ * - host-gw: per peer on the same L2, `route <peer podCIDR> via <peer public IP>` (IPv4 only).
  *
  * `sync` reads what the kernel holds (`ip -j`), plans the difference and applies it, so it is
  * idempotent and a restarted node picks up what it left. The vtep MAC is derived from the node
@@ -27,6 +30,8 @@ export interface OverlayConfig {
   nodeName: string;
   /** this node's pod range (its Node's spec.podCIDR) */
   podCIDR: string;
+  /** dual-stack: this node's IPv6 pod range (spec.podCIDRs' second); vxlan only */
+  podCIDRv6?: string;
   /** the underlay address peers send to (the Node's InternalIP) */
   publicIP: string;
   /** default hedge.1 */
@@ -72,7 +77,7 @@ export class Overlay {
     const { cfg, netlink } = this;
     const underlay = await netlink.linkWithAddress(cfg.publicIP, signal);
     if (!underlay) throw new HedgeError('Invalid', `overlay: ${cfg.publicIP} (the node's InternalIP) is on no interface of this host; set --internal-ip to the address other nodes reach`);
-    await netlink.enableForwarding(signal);
+    await netlink.enableForwarding(signal, { ipv6: cfg.podCIDRv6 !== undefined });
     if (cfg.mode === 'host-gw') {
       this.backend = { type: 'host-gw', underlayDevice: underlay.name, underlayCidr: `${networkAddress(`${cfg.publicIP}/${underlay.prefixLength}`)}/${underlay.prefixLength}` };
       this.mtu = underlay.mtu;
@@ -95,10 +100,10 @@ export class Overlay {
     if (!existing || !vxlanMatches(existing, spec)) await netlink.addVxlan(spec, signal);
     const now = await netlink.link(spec.name, signal);
     if (!now?.up || now.mtu !== spec.mtu) await netlink.setLink(spec.name, { mtu: spec.mtu, up: true }, signal);
-    const want = `${networkAddress(cfg.podCIDR)}/32`;
+    const want = [`${networkAddress(cfg.podCIDR)}/32`, ...(cfg.podCIDRv6 ? [`${networkAddress(cfg.podCIDRv6)}/128`] : [])];
     const addrs = await netlink.addresses(spec.name, signal);
-    for (const a of addrs) if (a !== want) await netlink.deleteAddress(spec.name, a, signal);
-    if (!addrs.includes(want)) await netlink.addAddress(spec.name, want, signal);
+    for (const a of addrs) if (!want.includes(a)) await netlink.deleteAddress(spec.name, a, signal);
+    for (const w of want) if (!addrs.includes(w)) await netlink.addAddress(spec.name, w, signal);
     this.backend = { type: 'vxlan', device: spec.name };
     this.mtu = spec.mtu;
     return { type: 'vxlan', publicIP: cfg.publicIP, vtepMAC: spec.mac, vni: spec.vni };
@@ -114,7 +119,11 @@ export class Overlay {
   async sync(peers: OverlayPeer[], signal?: AbortSignal): Promise<PlanStep[]> {
     const backend = this.backend;
     if (!backend) throw new HedgeError('Internal', 'overlay: sync before setUp');
-    const others = peers.filter((p) => p.name !== this.cfg.nodeName && p.podCIDR !== this.cfg.podCIDR);
+    // IPv6 ranges are routed only by a dual-stack vxlan node (a host-gw route has no IPv6 next hop)
+    const v6 = this.cfg.podCIDRv6 !== undefined && backend.type === 'vxlan';
+    const others = peers
+      .filter((p) => p.name !== this.cfg.nodeName && p.podCIDR !== this.cfg.podCIDR)
+      .map(({ podCIDRv6, ...p }) => (v6 && podCIDRv6 && podCIDRv6 !== this.cfg.podCIDRv6 ? { ...p, podCIDRv6 } : p));
     const steps = planSteps(await this.current(signal), desiredState(backend, others));
     for (const s of steps) await this.apply(s, signal);
     if (steps.length > 0) this.log.info({ steps: steps.map(describeStep) }, 'overlay programmed');

@@ -2,6 +2,7 @@
  * What the kernel should hold for a set of peers, and the steps from what it holds now. Pure:
  * `Overlay.sync` reads the current state through the Netlink seam, plans, and applies.
  */
+import { cidrContains, networkAddress } from '../../../lib/cidr.ts';
 import { compareStrings } from '../../../lib/compare.ts';
 import type { FdbSpec, NeighSpec, OverlayPeer, RouteSpec } from './types.ts';
 
@@ -21,26 +22,7 @@ export type PlanStep =
 
 export type DesiredBackend = { type: 'vxlan'; device: string } | { type: 'host-gw'; underlayDevice: string; underlayCidr: string };
 
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((a, p) => a * 256 + Number(p), 0);
-}
-
-export function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-}
-
-/** the network address of a CIDR (`10.244.1.0/24` → `10.244.1.0`), which flannel also uses as the vtep address */
-export function networkAddress(cidr: string): string {
-  const [ip, bits] = cidr.split('/');
-  const size = 2 ** (32 - Number(bits));
-  return intToIp(Math.floor(ipToInt(ip) / size) * size);
-}
-
-export function cidrContains(cidr: string, ip: string): boolean {
-  const [net, bits] = cidr.split('/');
-  const size = 2 ** (32 - Number(bits));
-  return Math.floor(ipToInt(net) / size) === Math.floor(ipToInt(ip) / size);
-}
+export { cidrContains, networkAddress };
 
 /** The entries one node needs for `peers` (its own Node left out by the caller). */
 export function desiredState(backend: DesiredBackend, peers: OverlayPeer[]): KernelState {
@@ -49,14 +31,18 @@ export function desiredState(backend: DesiredBackend, peers: OverlayPeer[]): Ker
     switch (backend.type) {
       case 'vxlan': {
         if (!p.vtepMAC) continue;
-        const vtep = networkAddress(p.podCIDR);
-        out.routes.push({ dst: p.podCIDR, via: vtep, dev: backend.device, onlink: true });
-        out.neighbours.push({ ip: vtep, mac: p.vtepMAC, dev: backend.device });
+        // dual-stack: the IPv6 range goes the same way (IPv6 inner frames over the IPv4 underlay), one FDB entry serves both
+        for (const cidr of p.podCIDRv6 ? [p.podCIDR, p.podCIDRv6] : [p.podCIDR]) {
+          const vtep = networkAddress(cidr);
+          out.routes.push({ dst: cidr, via: vtep, dev: backend.device, onlink: true });
+          out.neighbours.push({ ip: vtep, mac: p.vtepMAC, dev: backend.device });
+        }
         out.fdb.push({ mac: p.vtepMAC, dst: p.publicIP, dev: backend.device });
         break;
       }
       case 'host-gw':
-        // a direct route needs the peer on our L2; others are left out (the caller logs them)
+        // a direct route needs the peer on our L2; others are left out (the caller logs them).
+        // IPv4 only: an IPv6 range would need an IPv6 next hop on the underlay
         if (!cidrContains(backend.underlayCidr, p.publicIP)) continue;
         out.routes.push({ dst: p.podCIDR, via: p.publicIP, dev: backend.underlayDevice, onlink: false });
         break;

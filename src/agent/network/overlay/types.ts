@@ -34,7 +34,7 @@ export interface RouteSpec {
   onlink: boolean;
 }
 
-/** a permanent ARP entry: the peer's vtep address → its vtep MAC */
+/** a permanent ARP (or IPv6 neighbour) entry: the peer's vtep address → its vtep MAC */
 export interface NeighSpec {
   ip: string;
   mac: string;
@@ -55,15 +55,15 @@ export interface Netlink {
   addVxlan(spec: VxlanSpec, signal?: AbortSignal): Promise<void>;
   setLink(name: string, opts: { mtu?: number; up?: boolean }, signal?: AbortSignal): Promise<void>;
   deleteLink(name: string, signal?: AbortSignal): Promise<void>;
-  /** IPv4 addresses on `dev` as CIDRs */
+  /** IPv4 and global IPv6 addresses on `dev` as CIDRs (not the kernel's own link-local ones) */
   addresses(dev: string, signal?: AbortSignal): Promise<string[]>;
   addAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void>;
   deleteAddress(dev: string, cidr: string, signal?: AbortSignal): Promise<void>;
-  /** the routes the overlay owns: those with its route protocol */
+  /** the routes the overlay owns (both families): those with its route protocol */
   routes(signal?: AbortSignal): Promise<RouteSpec[]>;
   replaceRoute(r: RouteSpec, signal?: AbortSignal): Promise<void>;
   deleteRoute(r: RouteSpec, signal?: AbortSignal): Promise<void>;
-  /** permanent entries on `dev` */
+  /** permanent entries on `dev` (ARP and IPv6 neighbours) */
   neighbours(dev: string, signal?: AbortSignal): Promise<NeighSpec[]>;
   replaceNeighbour(n: NeighSpec, signal?: AbortSignal): Promise<void>;
   deleteNeighbour(n: NeighSpec, signal?: AbortSignal): Promise<void>;
@@ -71,8 +71,8 @@ export interface Netlink {
   fdb(dev: string, signal?: AbortSignal): Promise<FdbSpec[]>;
   replaceFdb(f: FdbSpec, signal?: AbortSignal): Promise<void>;
   deleteFdb(f: FdbSpec, signal?: AbortSignal): Promise<void>;
-  /** net.ipv4.ip_forward of this network namespace */
-  enableForwarding(signal?: AbortSignal): Promise<void>;
+  /** net.ipv4.ip_forward of this network namespace, and IPv6 forwarding with `ipv6` (dual-stack) */
+  enableForwarding(signal?: AbortSignal, opts?: { ipv6?: boolean }): Promise<void>;
 }
 
 export type OverlayMode = 'vxlan' | 'host-gw' | 'none';
@@ -81,6 +81,8 @@ export type OverlayMode = 'vxlan' | 'host-gw' | 'none';
 export interface OverlayPeer {
   name: string;
   podCIDR: string;
+  /** dual-stack: its IPv6 pod range (spec.podCIDRs' second) */
+  podCIDRv6?: string;
   publicIP: string;
   /** vxlan peers only */
   vtepMAC?: string;

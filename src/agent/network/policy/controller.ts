@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import type { Namespace, Pod } from 'kubernetes-types/core/v1.js';
 import type { NetworkPolicy } from 'kubernetes-types/networking/v1.js';
 import type { KubeObject } from '../../../api/object.ts';
@@ -56,7 +57,8 @@ export function policyPod(pod: Pod, opts?: { unaddressed?: boolean }): PolicyPod
   for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
     for (const p of c.ports ?? []) if (p.name) (namedPorts[p.name] ??= []).push({ protocol: p.protocol ?? 'TCP', port: p.containerPort });
   }
-  return { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', labels: pod.metadata?.labels ?? {}, ips, namedPorts };
+  const ips6 = [...new Set((pod.status?.podIPs ?? []).map((p) => p.ip ?? '').filter((ip) => isIPv6(ip)))];
+  return { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', labels: pod.metadata?.labels ?? {}, ips, ...(ips6.length ? { ips6 } : {}), namedPorts };
 }
 
 function networkStatusIps(pod: Pod): string[] {

@@ -98,3 +98,15 @@ describe('NetworkPolicy → nftables', () => {
     assert.equal(r.status, 0, r.stderr.toString());
   });
 });
+
+describe('dual-stack pods', () => {
+  it('an isolated pod\'s IPv6 address is dropped in the isolated direction (fail closed); non-isolated pods\' IPv6 is untouched', () => {
+    const dual = pods.map((p) => (p.name === 'db' ? { ...p, ips6: ['fd00:10:244::11'] } : p.name === 'free' ? { ...p, ips6: ['fd00:10:244::12'] } : p));
+    const out = renderPolicyTable({ policies, pods: dual, namespaces });
+    assert.match(out, /\t\tip6 daddr fd00:10:244::11 drop\n/);
+    assert.doesNotMatch(out, /ip6 saddr fd00:10:244::11/, 'db is not egress-isolated');
+    assert.doesNotMatch(out, /fd00:10:244::12/, 'free is not isolated');
+    // the drop comes after established/related replies are accepted
+    assert.ok(out.indexOf('ct state established,related accept') < out.indexOf('ip6 daddr'));
+  });
+});

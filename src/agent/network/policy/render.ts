@@ -11,7 +11,9 @@
  * replies of allowed connections pass (ct established,related). Named ports resolve against the
  * pod that owns the port (the destination), so an egress rule with a named port expands per peer.
  *
- * IPv6 `ipBlock` peers match nothing here (pods get IPv4 addresses); the policy controller
+ * IPv6 `ipBlock` peers match nothing here: rules are IPv4. A dual-stack pod's IPv6 traffic in a
+ * direction a policy isolates is dropped (fail closed: NetworkPolicy over IPv6 is not rendered
+ * yet, and an isolated pod must not be reachable around it). The policy controller
  * (controller.ts) feeds this from the node's informers.
  */
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
@@ -27,6 +29,8 @@ export interface PolicyPod {
   labels: Record<string, string>;
   /** IPv4 addresses */
   ips: string[];
+  /** IPv6 addresses (dual-stack pods): denied in every direction a policy isolates */
+  ips6?: string[];
   /** container port name → { protocol, port } */
   namedPorts: Record<string, { protocol: string; port: number }[]>;
 }
@@ -188,10 +192,11 @@ export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): str
       const name = chainName(dir, pod);
       chains.push(`\tchain ${name} {\n${r.map((x) => `\t\t${x}\n`).join('')}\t\tdrop\n\t}`);
       dispatch.push(`\t\tip ${dir === 'ing' ? 'daddr' : 'saddr'} ${set([...pod.ips].sort())} jump ${name}`);
+      if (pod.ips6?.length) dispatch.push(`\t\tip6 ${dir === 'ing' ? 'daddr' : 'saddr'} ${set([...pod.ips6].sort())} drop`);
     }
   }
   // egress of the source is checked before ingress of the destination: both must return
-  const ordered = [...dispatch.filter((d) => d.includes(' jump egr-')), ...dispatch.filter((d) => d.includes(' jump ing-'))];
+  const ordered = [...dispatch.filter((d) => d.includes(' drop')), ...dispatch.filter((d) => d.includes(' jump egr-')), ...dispatch.filter((d) => d.includes(' jump ing-'))];
   return [
     `table inet ${table} {`,
     '\tchain forward {',

@@ -1,7 +1,7 @@
 import type { NetworkPlugin, NetworkResult, NetworkSandbox } from '../types.ts';
 
 /**
- * In-memory NetworkPlugin: hands out 10.88.0.x addresses and records set-up/tear-down order.
+ * In-memory NetworkPlugin: hands out 10.88.0.x addresses (and fd00:88::x with `ipv6`) and records set-up/tear-down order.
  * Like the CNI plugin it "creates" the sandbox's namespace in setUp and removes it in tearDown
  * (`namespaces`), returns addresses to the pool, and passes the NetworkPlugin contract (../contract.ts).
  */
@@ -15,6 +15,8 @@ export class FakeNetwork implements NetworkPlugin {
   private next = 2;
   /** when set, setUp waits on it first (to test what runs beside network set-up) */
   gate?: (sb: NetworkSandbox) => Promise<void>;
+  /** dual-stack: each sandbox also gets fd00:88::x (after its IPv4 address, as host-local lists them) */
+  ipv6 = false;
 
   async setUp(sb: NetworkSandbox): Promise<NetworkResult> {
     this.ops.push(`setUp:${sb.pod.name}`);
@@ -23,7 +25,10 @@ export class FakeNetwork implements NetworkPlugin {
     if (have) return structuredClone(have);
     const host = this.free.shift() ?? this.next++;
     const r: NetworkResult = {
-      ips: [{ address: `10.88.0.${host}`, prefixLength: 16, family: 4, gateway: '10.88.0.1', interface: 'eth0' }],
+      ips: [
+        { address: `10.88.0.${host}`, prefixLength: 16, family: 4, gateway: '10.88.0.1', interface: 'eth0' },
+        ...(this.ipv6 ? [{ address: `fd00:88::${host.toString(16)}`, prefixLength: 64, family: 6 as const, gateway: 'fd00:88::1', interface: 'eth0' }] : []),
+      ],
       interfaces: [{ name: `veth${host}` }, { name: 'eth0', sandbox: sb.netnsPath }],
       hostInterface: `veth${host}`,
     };

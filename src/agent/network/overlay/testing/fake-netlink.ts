@@ -14,6 +14,7 @@ export class FakeNetlink implements Netlink {
   neighTable: NeighSpec[] = [];
   fdbTable: FdbSpec[] = [];
   forwarding = false;
+  forwarding6 = false;
   readonly calls: string[] = [];
 
   /** an underlay interface holding `cidr` (e.g. 192.168.1.2/24) */
@@ -126,7 +127,8 @@ export class FakeNetlink implements Netlink {
     this.fdbTable = this.fdbTable.filter((x) => !(x.dev === f.dev && x.mac === f.mac && x.dst === f.dst));
   }
 
-  async enableForwarding(): Promise<void> {
+  async enableForwarding(_signal?: AbortSignal, opts: { ipv6?: boolean } = {}): Promise<void> {
     this.forwarding = true;
+    if (opts.ipv6) this.forwarding6 = true;
   }
 }
