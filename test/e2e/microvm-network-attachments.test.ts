@@ -56,7 +56,7 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
   };
   const inGuest = async (cmd: string): Promise<{ code: number; out: string }> => {
     const r = await c.server.kubectl(['exec', POD, '--', 'sh', '-c', cmd], { timeoutMs: 60_000 });
-    return { code: r.code, out: r.stdout + r.stderr };
+    return { code: r.code ?? -1, out: r.stdout + r.stderr };
   };
   const networkStatus = (p: Pod): StatusEntry[] => JSON.parse(p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? '[]') as StatusEntry[];
   const url = (): string => `http://${l2}:8080/cgi-bin/ip`;

@@ -182,7 +182,8 @@ describe('NadFirewall on a macvlan bridged to a microVM guest', { skip: skipReas
     const nft = await runChecked('nsenter', [`--net=${ns('pod')}`, '--', 'nft', '-j', 'list', 'table', 'netdev', 'hedge-nad']);
     assert.deepEqual(guardedNadInterfaces(nft.stdout), ['net1'], 'the runtime finds net1 guarded: it bridges it');
     await runChecked('nsenter', [`--net=${ns('pod')}`, '--', 'ip', 'link', 'add', 'hedgetap1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns('guest')]);
-    await runChecked('nsenter', [`--net=${ns('pod')}`, '--', 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
+    // the netns's own default must not matter: the bridge asks for br_netfilter itself
+    await runChecked('nsenter', [`--net=${ns('pod')}`, '--', 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0']);
     const steps = plugSteps({ podInterface: 'net1', tap: 'hedgetap1', bridge: 'hedgebr1', mac, mtu: 1500, address: ip.pod, prefixLength: 24 }).filter((x) => x[1] !== 'tuntap');
     for (const st of steps) await runChecked('nsenter', [`--net=${ns('pod')}`, '--', ...st]);
     await sh('guest', `ip link set eth0 address ${mac} && ip addr add ${ip.pod}/24 dev eth0 && ip link set eth0 up && ip link set lo up`);

@@ -49,12 +49,10 @@ export const INGRESS_MARK = '0x6e616401';
 
 /** The NAD interfaces a netns's guard chains name (`nft -j list table netdev hedge-nad`): those the microVM runtime bridges. */
 export function guardedNadInterfaces(nftJson: string): string[] {
-  const parsed = JSON.parse(nftJson) as { nftables?: { chain?: { name?: string; hook?: string; dev?: string } }[] };
+  const parsed = JSON.parse(nftJson) as { nftables?: { chain?: { name?: string; hook?: string } }[] };
   const out: string[] = [];
-  for (const e of parsed.nftables ?? []) {
-    const c = e.chain;
-    if (c?.hook === 'egress' && c.name?.startsWith('guard-') && typeof c.dev === 'string') out.push(c.dev);
-  }
+  // by the chain's name (guardChain): nft 1.0.6 leaves a netdev chain's device out of its JSON
+  for (const e of parsed.nftables ?? []) if (e.chain?.hook === 'egress' && e.chain.name?.startsWith('guard-')) out.push(e.chain.name.slice('guard-'.length));
   return out;
 }
 

@@ -84,7 +84,7 @@ test('a bridged interface: tap and interface on a bridge with a MAC of its own, 
   assert.deepEqual(br.map((x) => x.join(' ')), [
     'ip tuntap add dev hedgetap1 mode tap',
     'ip link set hedgetap1 mtu 1500',
-    'ip link add hedgebr1 address 02:11:22:33:44:55 type bridge',
+    'ip link add hedgebr1 address 02:11:22:33:44:55 type bridge nf_call_iptables 1 nf_call_ip6tables 1',
     'ip link set hedgebr1 arp off addrgenmode none mtu 1500',
     'ip link set net1 master hedgebr1',
     'ip link set hedgetap1 master hedgebr1',

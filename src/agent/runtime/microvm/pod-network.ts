@@ -13,7 +13,8 @@
  *   bridge  for the interfaces the NAD firewall guards (multus/nad-firewall.ts: every NAD
  *       interface, eth0 too when `v1.multus-cni.io/default-network` made it one): a bridge
  *       `hedgebr<N>` in the pod netns with the interface and the tap as its ports. A redirect
- *       would pass netfilter by; bridged frames go through br_netfilter, so the firewall's forward
+ *       would pass netfilter by; bridged frames go through br_netfilter (`nf_call_iptables` on
+ *       the bridge; the pod fails where the kernel has no br_netfilter), so the firewall's forward
  *       chain (conntrack of the netns) enforces the pod's NetworkPolicy on them, and its egress
  *       guard on the interface is the source guard. The interface keeps its MAC (the L2 knows the
  *       pod by it: macvlan delivers only frames for it); the bridge gets a MAC of its own, no ARP
@@ -24,6 +25,7 @@
  * This kernel has neither flower nor the gact (drop) action: the tap guard is u32.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { HedgeError } from '../../../lib/errors.ts';
 import { guardedNadInterfaces, NAD_TABLE, VM_BRIDGE_PREFIX } from '../../network/multus/nad-firewall.ts';
 import { runCommand, type RunResult } from '../../host/run-command.ts';
@@ -212,7 +214,8 @@ export function plugSteps(n: GuestNetwork, bridgeAddress = bridgeMac()): string[
   return [
     ...tap,
     // no ARP and no IPv6 on the bridge: the netns stack must not answer for the guest's address
-    ['ip', 'link', 'add', n.bridge, 'address', bridgeAddress, 'type', 'bridge'],
+    // br_netfilter for this bridge whatever the netns's sysctls say: its frames pass the forward hook
+    ['ip', 'link', 'add', n.bridge, 'address', bridgeAddress, 'type', 'bridge', 'nf_call_iptables', '1', 'nf_call_ip6tables', '1'],
     ['ip', 'link', 'set', n.bridge, 'arp', 'off', 'addrgenmode', 'none', 'mtu', String(n.mtu)],
     ['ip', 'link', 'set', n.podInterface, 'master', n.bridge],
     ['ip', 'link', 'set', n.tap, 'master', n.bridge],
@@ -249,11 +252,8 @@ export async function plugPodNics(netnsPath: string, otherDevices: number, signa
   const nft = await inNetns(netnsPath, ['nft', '-j', 'list', 'table', 'netdev', NAD_TABLE], signal);
   const guarded = new Set(nft.code === 0 ? guardedNadInterfaces(nft.stdout) : []);
   const nics = [pod, ...extras].map((x, i): GuestNetwork => ({ ...x, tap: `${TAP_PREFIX}${i}`, ...(guarded.has(x.podInterface) ? { bridge: `${VM_BRIDGE_PREFIX}${i}` } : {}) }));
-  if (nics.some((n) => n.bridge)) {
-    // bridged IPv4/IPv6 through the netns's netfilter hooks (the firewall's forward chain); fails without br_netfilter
-    await inNetnsChecked(netnsPath, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1'], signal).catch((err: unknown) => {
-      throw new HedgeError('Unavailable', `NetworkPolicy on a microVM's NetworkAttachmentDefinition interfaces needs the kernel's br_netfilter (modprobe br_netfilter): ${(err as Error).message}`, { cause: err });
-    });
+  if (nics.some((n) => n.bridge) && !existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
+    throw new HedgeError('Unavailable', "NetworkPolicy on a microVM's NetworkAttachmentDefinition interfaces needs the kernel's br_netfilter (modprobe br_netfilter)");
   }
   for (const n of nics) for (const s of plugSteps(n)) await inNetnsChecked(netnsPath, s, signal);
   return nics;
