@@ -18,7 +18,7 @@ const addrs = JSON.stringify([
 ]);
 const routes = JSON.stringify([
   { dst: 'default', gateway: '10.88.0.1', dev: 'eth0' },
-  { dst: '10.88.0.0/16', dev: 'eth0', prefsrc: '10.88.0.7' },
+  { dst: '10.88.0.0/16', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: '10.88.0.7' },
 ]);
 
 test('the CNI interface is the addressed non-loopback one; its MAC, MTU and default gateway go to the guest', () => {
