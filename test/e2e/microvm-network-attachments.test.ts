@@ -1,16 +1,19 @@
 /**
  * Issue 12, "each mode reaches microVM guests too": the network-attachments e2e for a microVM pod.
  * Two hosts on one L2 underlay (two-hosts.ts), a `hedge node` in each; a macvlan
- * NetworkAttachmentDefinition on the hosts' underlay interface. One microVM pod (qemu, TCG here)
- * with the NAD as an extra interface (`k8s.v1.cni.cncf.io/networks`) serves every check, since a
- * TCG boot is slow:
- * - the guest has a second NIC named net1 with the NAD's MAC and underlay address, beside its
- *   cluster eth0, and network-status says so as for runc;
- * - host B reaches the guest at that address directly on the L2 (no NAT), the guest reaches host B;
- * - NetworkPolicy holds on net1 as written (admitted, denied, admitted again) although the guest's
- *   traffic never enters the pod netns's stack (the runtime bridges net1 to the guest's tap);
- * - the guest's root cannot claim another L2 address with ARP;
- * - deleting the pod leaves no macvlan link, netns, cached attachment or address lease on host A.
+ * NetworkAttachmentDefinition on the hosts' underlay interface. Two microVM pods (qemu, TCG here,
+ * booted side by side; each serves every check, since a TCG boot is slow): `mvm-lan` with the NAD
+ * as an extra interface (`k8s.v1.cni.cncf.io/networks`), `mvm-lan0` with it as its default network
+ * (`v1.multus-cni.io/default-network`: eth0 is the macvlan):
+ * - mvm-lan's guest has a second NIC named net1 with the NAD's MAC and underlay address, beside its
+ *   cluster eth0; mvm-lan0's guest eth0 has an underlay pod IP; network-status says so as for runc;
+ * - host B reaches both guests at their underlay addresses directly on the L2 (no NAT), and they
+ *   reach host B;
+ * - NetworkPolicy holds on both (net1, and the NAD eth0) as written (admitted, denied, admitted
+ *   again) although the guests' traffic never enters the pod netns's stack (the runtime bridges the
+ *   NAD interface to the guest's tap);
+ * - a guest's root cannot claim another L2 address with ARP;
+ * - deleting the pods leaves no macvlan link, netns, cached attachment or address lease on host A.
  */
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
@@ -38,7 +41,9 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
   let c: HostCluster;
   let prefix: string;
   let l2 = '';
+  let l2primary = '';
   const POD = 'mvm-lan';
+  const POD0 = 'mvm-lan0';
 
   before(async () => {
     // the guest build is cached beside microvm.test.ts's; TCG without the KVM probe (it cannot work here, and costs a boot)
@@ -54,19 +59,38 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
     assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
     return r.stdout;
   };
-  const inGuest = async (cmd: string): Promise<{ code: number; out: string }> => {
-    const r = await c.server.kubectl(['exec', POD, '--', 'sh', '-c', cmd], { timeoutMs: 60_000 });
+  const inGuest = async (cmd: string, pod = POD): Promise<{ code: number; out: string }> => {
+    const r = await c.server.kubectl(['exec', pod, '--', 'sh', '-c', cmd], { timeoutMs: 60_000 });
     return { code: r.code ?? -1, out: r.stdout + r.stderr };
   };
   const networkStatus = (p: Pod): StatusEntry[] => JSON.parse(p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? '[]') as StatusEntry[];
-  const url = (): string => `http://${l2}:8080/cgi-bin/ip`;
+  const url = (ip = l2): string => `http://${ip}:8080/cgi-bin/ip`;
   /** one fetch from host B's namespace (the other machine on the L2) */
-  const fetchFromB = async (): Promise<string | undefined> => {
-    const r = await c.host('b').exec('busybox', ['timeout', '5', 'busybox', 'wget', '-qO-', url()], { timeoutMs: 10_000 });
+  const fetchFromB = async (ip = l2): Promise<string | undefined> => {
+    const r = await c.host('b').exec('busybox', ['timeout', '5', 'busybox', 'wget', '-qO-', url(ip)], { timeoutMs: 10_000 });
     return r.code === 0 ? plainIPv4(r.stdout) : undefined;
   };
+  const running = (name: string): Promise<Pod> =>
+    waitUntil(`pod ${name} running`, 240_000, async () => {
+      const r = await c.server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
+      const pod = r.body as Pod;
+      return r.status === 200 && pod.status?.phase === 'Running' && pod.status.podIP && pod.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ? pod : undefined;
+    }, () => c.explain());
+  const mvmPod = (name: string, annotations: Record<string, string>): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', labels: { app: 'mvm-policed' }, annotations },
+      spec: {
+        nodeName: c.node('a').nodeName,
+        runtimeClassName: 'microvm',
+        terminationGracePeriodSeconds: 1,
+        automountServiceAccountToken: false,
+        containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', ECHO_IP], resources: { limits: { memory: '64Mi' } } }],
+      },
+    });
 
-  it('a microVM pod with the macvlan NAD as net1 gets a guest NIC with the NAD\'s MAC and address; network-status as for runc', async () => {
+  it('microVM pods with the macvlan NAD as net1, and as eth0, get guest NICs with the NAD\'s MAC and address; network-status as for runc', async () => {
     const config = JSON.stringify({
       cniVersion: '1.0.0',
       name: 'lan',
@@ -76,23 +100,10 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
       ipam: { type: 'host-local', ranges: [[{ subnet: `${prefix}.0/24`, rangeStart: `${prefix}.200`, rangeEnd: `${prefix}.220` }]] },
     });
     await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'lan', namespace: 'default' }, spec: { config } }));
-    await kubectl(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: POD, namespace: 'default', labels: { app: 'mvm-policed' }, annotations: { 'k8s.v1.cni.cncf.io/networks': 'lan' } },
-      spec: {
-        nodeName: c.node('a').nodeName,
-        runtimeClassName: 'microvm',
-        terminationGracePeriodSeconds: 1,
-        automountServiceAccountToken: false,
-        containers: [{ name: 'main', image: IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', ECHO_IP], resources: { limits: { memory: '64Mi' } } }],
-      },
-    }));
-    const p = await waitUntil(`pod ${POD} running`, 240_000, async () => {
-      const r = await c.server.api('GET', `/api/v1/namespaces/default/pods/${POD}`);
-      const pod = r.body as Pod;
-      return r.status === 200 && pod.status?.phase === 'Running' && pod.status.podIP && pod.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ? pod : undefined;
-    }, () => c.explain());
+    // both VMs boot side by side
+    await kubectl(['apply', '-f', '-'], mvmPod(POD, { 'k8s.v1.cni.cncf.io/networks': 'lan' }));
+    await kubectl(['apply', '-f', '-'], mvmPod(POD0, { 'v1.multus-cni.io/default-network': 'lan' }));
+    const [p, p0] = await Promise.all([running(POD), running(POD0)]);
     const podIP = p.status?.podIP ?? '';
     assert.match(podIP, /^10\.244\./, 'the pod IP stays the cluster network\'s');
     const st = networkStatus(p);
@@ -107,16 +118,24 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
     assert.match(addr.out, new RegExp(`\\d+: eth0\\s+inet ${podIP.replaceAll('.', '\\.')}/`));
     assert.match(addr.out, new RegExp(`\\d+: net1\\s+inet ${l2.replaceAll('.', '\\.')}/24`));
     assert.match(addr.out, new RegExp(`^${mac}$`, 'm'), 'net1 carries the NAD interface\'s MAC');
+
+    l2primary = p0.status?.podIP ?? '';
+    assert.ok(l2primary.startsWith(`${prefix}.2`), `the NAD-primary pod's IP ${l2primary} is on the underlay`);
+    assert.deepEqual(networkStatus(p0).map((e) => [e.name, e.interface, e.ips, e.default]), [['default/lan', 'eth0', [l2primary], true]]);
+    const addr0 = await inGuest('ip -o -4 addr show', POD0);
+    assert.match(addr0.out, new RegExp(`\\d+: eth0\\s+inet ${l2primary.replaceAll('.', '\\.')}/24`), addr0.out);
   });
 
-  it('host B reaches the guest on its L2 address (no NAT), and the guest reaches host B from it', async () => {
+  it('host B reaches both guests on their L2 addresses (no NAT), and they reach host B', async () => {
     const hostB = c.host('b').ip;
-    assert.equal(await waitUntil(`host B reaches ${url()}`, 90_000, fetchFromB, () => c.explain()), hostB);
+    for (const ip of [l2, l2primary]) assert.equal(await waitUntil(`host B reaches ${url(ip)}`, 90_000, () => fetchFromB(ip), () => c.explain()), hostB);
     const ping = await inGuest(`ping -c 1 -W 5 -I net1 ${hostB}`);
     assert.equal(ping.code, 0, `the guest reaches host B over net1: ${ping.out}`);
+    const ping0 = await inGuest(`ping -c 1 -W 5 ${hostB}`, POD0);
+    assert.equal(ping0.code, 0, `the NAD-primary guest reaches host B: ${ping0.out}`);
   });
 
-  it('NetworkPolicy holds on the guest\'s net1 as written, and the guest cannot claim another address with ARP', async () => {
+  it('NetworkPolicy holds on the guests\' NAD interfaces (net1, a NAD eth0) as written, and a guest cannot claim another address with ARP', async () => {
     const hostB = c.host('b').ip;
     const allowFrom = (cidr: string): string =>
       JSON.stringify({
@@ -125,11 +144,12 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
         metadata: { name: 'mvm-policed-in', namespace: 'default' },
         spec: { podSelector: { matchLabels: { app: 'mvm-policed' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ ipBlock: { cidr } }], ports: [{ port: 8080 }] }] },
       });
-    const reachesBe = (what: string, want: boolean): Promise<true> => waitUntil(what, 45_000, async () => (((await fetchFromB()) !== undefined) === want ? true : undefined), () => c.explain());
+    const reachesBe = (what: string, want: boolean): Promise<unknown> =>
+      Promise.all([l2, l2primary].map((ip) => waitUntil(`${what} (${ip})`, 45_000, async () => (((await fetchFromB(ip)) !== undefined) === want ? true : undefined), () => c.explain())));
     await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));
     await reachesBe('host B admitted by its address', true);
     await kubectl(['apply', '-f', '-'], allowFrom('192.0.2.0/24'));
-    await reachesBe('host B denied on the guest\'s net1', false);
+    await reachesBe('host B denied on the guests\' NAD interfaces', false);
     await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));
     await reachesBe('host B admitted again', true);
     await kubectl(['delete', 'networkpolicy', 'mvm-policed-in']);
@@ -143,8 +163,8 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
     assert.equal(await learnt(spoofed), false, 'an ARP with a spoofed sender from the guest is dropped in the pod\'s namespace');
   });
 
-  it('deleting the pod leaves no macvlan link, namespace, cached attachment or lease on host A', async () => {
-    await kubectl(['delete', 'pod', POD, '--wait=true', '--timeout=90s']);
+  it('deleting the pods leaves no macvlan link, namespace, cached attachment or lease on host A', async () => {
+    await kubectl(['delete', 'pod', POD, POD0, '--wait=true', '--timeout=90s']);
     const node = c.node('a');
     await waitUntil('no pod netns or macvlan on host A', 30_000, async () => {
       const r = await c.host('a').exec('ip', ['-j', '-d', 'link', 'show']);
@@ -154,6 +174,6 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
     }, () => c.explain());
     assert.deepEqual(await readdir(join(node.dataDir, 'cni', 'multus', 'results')).catch(() => []), []);
     const leases = await readdir(join(node.dataDir, 'cni', 'ipam', 'lan')).catch(() => []);
-    assert.deepEqual(leases.filter((f) => /^\d/.test(f)), [], 'host-local released the L2 address');
+    assert.deepEqual(leases.filter((f) => /^\d/.test(f)), [], 'host-local released the L2 addresses');
   });
 });
