@@ -24,18 +24,10 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl } from './harness.ts';
 import { edgeNodeSkipReason, microvmSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
-import { ECHO_IP, IMAGE, plainIPv4, startHostCluster, type HostCluster } from './two-hosts.ts';
+import { allowIngressFrom, ECHO_IP, IMAGE, lanNad, networkStatus, plainIPv4, startHostCluster, type HostCluster } from './two-hosts.ts';
 
 const NEEDED = ['/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/macvlan', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)') ?? microvmSkipReason();
-
-interface StatusEntry {
-  name: string;
-  interface?: string;
-  ips?: string[];
-  mac?: string;
-  default?: boolean;
-}
 
 describe('microVM network attachments: a macvlan NIC in the guest on the hosts\' L2, policed', { skip, timeout: 600_000 }, () => {
   let c: HostCluster;
@@ -54,16 +46,11 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
     await c?.close();
   });
 
-  const kubectl = async (args: string[], input?: string): Promise<string> => {
-    const r = await c.server.kubectl(args, { input, timeoutMs: 60_000 });
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${c.explain()}`);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], input?: string): Promise<string> => c.kubectl(args, input);
   const inGuest = async (cmd: string, pod = POD): Promise<{ code: number; out: string }> => {
     const r = await c.server.kubectl(['exec', pod, '--', 'sh', '-c', cmd], { timeoutMs: 60_000 });
     return { code: r.code ?? -1, out: r.stdout + r.stderr };
   };
-  const networkStatus = (p: Pod): StatusEntry[] => JSON.parse(p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? '[]') as StatusEntry[];
   const url = (ip = l2): string => `http://${ip}:8080/cgi-bin/ip`;
   /** one fetch from host B's namespace (the other machine on the L2) */
   const fetchFromB = async (ip = l2): Promise<string | undefined> => {
@@ -91,15 +78,7 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
     });
 
   it('microVM pods with the macvlan NAD as net1, and as eth0, get guest NICs with the NAD\'s MAC and address; network-status as for runc', async () => {
-    const config = JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'lan',
-      type: 'macvlan',
-      master: 'eth0',
-      mode: 'bridge',
-      ipam: { type: 'host-local', ranges: [[{ subnet: `${prefix}.0/24`, rangeStart: `${prefix}.200`, rangeEnd: `${prefix}.220` }]] },
-    });
-    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'lan', namespace: 'default' }, spec: { config } }));
+    await kubectl(['apply', '-f', '-'], lanNad(prefix));
     // both VMs boot side by side
     await kubectl(['apply', '-f', '-'], mvmPod(POD, { 'k8s.v1.cni.cncf.io/networks': 'lan' }));
     await kubectl(['apply', '-f', '-'], mvmPod(POD0, { 'v1.multus-cni.io/default-network': 'lan' }));
@@ -137,13 +116,7 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
 
   it('NetworkPolicy holds on the guests\' NAD interfaces (net1, a NAD eth0) as written, and a guest cannot claim another address with ARP', async () => {
     const hostB = c.host('b').ip;
-    const allowFrom = (cidr: string): string =>
-      JSON.stringify({
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'NetworkPolicy',
-        metadata: { name: 'mvm-policed-in', namespace: 'default' },
-        spec: { podSelector: { matchLabels: { app: 'mvm-policed' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ ipBlock: { cidr } }], ports: [{ port: 8080 }] }] },
-      });
+    const allowFrom = (cidr: string): string => allowIngressFrom('mvm-policed-in', 'mvm-policed', cidr);
     const reachesBe = (what: string, want: boolean): Promise<unknown> =>
       Promise.all([l2, l2primary].map((ip) => waitUntil(`${what} (${ip})`, 45_000, async () => (((await fetchFromB(ip)) !== undefined) === want ? true : undefined), () => c.explain())));
     await kubectl(['apply', '-f', '-'], allowFrom(`${hostB}/32`));

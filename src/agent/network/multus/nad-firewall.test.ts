@@ -52,9 +52,13 @@ it('renders the guard always, closed until the policies are known, the pod\'s ch
   assert.throws(() => renderNadTables({ ...sandbox(), interfaces: [{ name: 'net1', mac: 'x } ;', addresses: [] }] }, 'off'), /not a MAC/);
 });
 
-describe('NadFirewall on a real macvlan', { skip: skipReason(), concurrency: false }, () => {
+/**
+ * The lab both suites use: a pod namespace whose `net1` is a macvlan on a wire that ends in a "lan"
+ * namespace (the other machine on the L2), plus any namespaces a suite adds; busybox nc listeners.
+ */
+function macvlanLab(name: string, extra: string[] = []) {
   const run = randomSuffix();
-  const dir = `/run/hedge/nadfw-test-${run}`;
+  const dir = `/run/hedge/${name}-${run}`;
   const ns = (n: string): string => `${dir}/${n}`;
   const { prefix } = randomSubnet();
   const ip = { pod: `${prefix}.2`, lan: `${prefix}.3`, spoofed: `${prefix}.99` };
@@ -62,10 +66,45 @@ describe('NadFirewall on a real macvlan', { skip: skipReason(), concurrency: fal
   port.denied = port.allowed + 1;
   port.lanAllowed = port.allowed + 2;
   const listeners: ChildProcess[] = [];
+  const sh = (n: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> => inNetns(ns(n), ['busybox', 'sh', '-c', cmd]);
+  return {
+    ns,
+    prefix,
+    ip,
+    port,
+    sh,
+    connects: async (from: string, to: string, p: number): Promise<boolean> => (await sh(from, `nc -w 2 ${to} ${p} </dev/null`)).code === 0,
+    /** makes the namespaces and the macvlan; the sandbox as the Multus plugin reports it */
+    async setUp(): Promise<NadSandbox> {
+      await mkdir(dir, { recursive: true });
+      for (const n of ['wire', 'pod', 'lan', ...extra]) await createNetns(ns(n));
+      const w = (args: string[]): Promise<unknown> => runChecked('nsenter', [`--net=${ns('wire')}`, '--', 'ip', ...args]);
+      await w(['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns('lan')]);
+      await w(['link', 'set', 'up0', 'up']);
+      await w(['link', 'add', 'mv0', 'link', 'up0', 'type', 'macvlan', 'mode', 'bridge']);
+      await w(['link', 'set', 'mv0', 'netns', ns('pod')]);
+      await sh('pod', `ip link set mv0 name net1 && ip addr add ${ip.pod}/24 dev net1 && ip link set net1 up`);
+      await sh('lan', `ip addr add ${ip.lan}/24 dev eth0 && ip link set eth0 up`);
+      const mac = /link\/ether (\S+)/.exec((await sh('pod', 'ip -o link show net1')).stdout)?.[1];
+      return { id: `sb${run}`, netns: ns('pod'), pod: { namespace: 'n', name: 'p' }, interfaces: [{ name: 'net1', ...(mac ? { mac } : {}), addresses: [{ address: ip.pod, family: 4 }] }] };
+    },
+    listen(where: [string, number][]): void {
+      for (const [n, p] of where) listeners.push(spawn('nsenter', [`--net=${ns(n)}`, '--', 'busybox', 'nc', '-ll', '-p', String(p), '-e', 'true'], { stdio: 'ignore' }));
+    },
+    async tearDown(): Promise<void> {
+      for (const l of listeners) if (l.pid) process.kill(l.pid, 'SIGKILL');
+      for (const n of [...extra, 'pod', 'lan', 'wire']) await removeNetns(ns(n)).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('NadFirewall on a real macvlan', { skip: skipReason(), concurrency: false }, () => {
+  const lab = macvlanLab('nadfw-test');
+  const { ip, port, prefix, sh } = lab;
+  const connects = (from: 'pod' | 'lan', to: string, p: number): Promise<boolean> => lab.connects(from, to, p);
   let sb: NadSandbox;
 
-  const sh = (n: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> => inNetns(ns(n), ['busybox', 'sh', '-c', cmd]);
-  const connects = async (from: 'pod' | 'lan', to: string, p: number): Promise<boolean> => (await sh(from, `nc -w 2 ${to} ${p} </dev/null`)).code === 0;
   const ping = async (src: string): Promise<boolean> => (await sh('pod', `ping -c1 -W2 -I ${src} ${ip.lan}`)).code === 0;
   /** the pod claims an address that is not its own with gratuitous ARP; true when the lan learnt it */
   const arpSpoofed = async (): Promise<boolean> => {
@@ -76,28 +115,12 @@ describe('NadFirewall on a real macvlan', { skip: skipReason(), concurrency: fal
   };
 
   before(async () => {
-    await mkdir(dir, { recursive: true });
-    for (const n of ['wire', 'pod', 'lan']) await createNetns(ns(n));
-    const w = (args: string[]): Promise<unknown> => runChecked('nsenter', [`--net=${ns('wire')}`, '--', 'ip', ...args]);
-    await w(['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns('lan')]);
-    await w(['link', 'set', 'up0', 'up']);
-    await w(['link', 'add', 'mv0', 'link', 'up0', 'type', 'macvlan', 'mode', 'bridge']);
-    await w(['link', 'set', 'mv0', 'netns', ns('pod')]);
-    await sh('pod', `ip link set mv0 name net1 && ip addr add ${ip.pod}/24 dev net1 && ip link set net1 up`);
-    await sh('lan', `ip addr add ${ip.lan}/24 dev eth0 && ip link set eth0 up`);
-    const mac = /link\/ether (\S+)/.exec((await sh('pod', 'ip -o link show net1')).stdout)?.[1];
-    sb = { id: `sb${run}`, netns: ns('pod'), pod: { namespace: 'n', name: 'p' }, interfaces: [{ name: 'net1', ...(mac ? { mac } : {}), addresses: [{ address: ip.pod, family: 4 }] }] };
-    for (const [n, p] of [['pod', port.allowed], ['pod', port.denied], ['lan', port.lanAllowed], ['lan', port.denied]] as const) {
-      listeners.push(spawn('nsenter', [`--net=${ns(n)}`, '--', 'busybox', 'nc', '-ll', '-p', String(p), '-e', 'true'], { stdio: 'ignore' }));
-    }
+    sb = await lab.setUp();
+    lab.listen([['pod', port.allowed], ['pod', port.denied], ['lan', port.lanAllowed], ['lan', port.denied]]);
     for (let i = 0; i < 50 && !(await connects('lan', ip.pod, port.allowed)); i++) await new Promise((r) => setTimeout(r, 100));
   });
 
-  after(async () => {
-    for (const l of listeners) if (l.pid) process.kill(l.pid, 'SIGKILL');
-    for (const n of ['pod', 'lan', 'wire']) await removeNetns(ns(n)).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => lab.tearDown());
 
   it('before the tables: the pod spoofs a source and ARP on the L2, every port is open (the probes work)', async () => {
     assert.ok(await ping(ip.pod));
@@ -150,33 +173,16 @@ describe('NadFirewall on a real macvlan', { skip: skipReason(), concurrency: fal
  * interface's MAC and address, as the guest's virtio-net does.
  */
 describe('NadFirewall on a macvlan bridged to a microVM guest', { skip: skipReason(), concurrency: false }, () => {
-  const run = randomSuffix();
-  const dir = `/run/hedge/nadfw-vm-test-${run}`;
-  const ns = (n: string): string => `${dir}/${n}`;
-  const { prefix } = randomSubnet();
-  const ip = { pod: `${prefix}.2`, lan: `${prefix}.3`, spoofed: `${prefix}.99` };
-  const port = { allowed: 21000 + Math.floor(Math.random() * 20000), denied: 0, lanAllowed: 0 };
-  port.denied = port.allowed + 1;
-  port.lanAllowed = port.allowed + 2;
-  const listeners: ChildProcess[] = [];
+  const lab = macvlanLab('nadfw-vm-test', ['guest']);
+  const { ip, port, prefix, sh, ns } = lab;
+  const connects = (from: 'guest' | 'lan', to: string, p: number): Promise<boolean> => lab.connects(from, to, p);
   let sb: NadSandbox;
-  const sh = (n: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> => inNetns(ns(n), ['busybox', 'sh', '-c', cmd]);
-  const connects = async (from: 'guest' | 'lan', to: string, p: number): Promise<boolean> => (await sh(from, `nc -w 2 ${to} ${p} </dev/null`)).code === 0;
   const fw = new NadFirewall({ enforcePolicy: true });
   fw.useSource(async () => [sb]);
 
   before(async () => {
-    await mkdir(dir, { recursive: true });
-    for (const n of ['wire', 'pod', 'lan', 'guest']) await createNetns(ns(n));
-    const w = (args: string[]): Promise<unknown> => runChecked('nsenter', [`--net=${ns('wire')}`, '--', 'ip', ...args]);
-    await w(['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns('lan')]);
-    await w(['link', 'set', 'up0', 'up']);
-    await w(['link', 'add', 'mv0', 'link', 'up0', 'type', 'macvlan', 'mode', 'bridge']);
-    await w(['link', 'set', 'mv0', 'netns', ns('pod')]);
-    await sh('pod', `ip link set mv0 name net1 && ip addr add ${ip.pod}/24 dev net1 && ip link set net1 up`);
-    await sh('lan', `ip addr add ${ip.lan}/24 dev eth0 && ip link set eth0 up`);
-    const mac = /link\/ether (\S+)/.exec((await sh('pod', 'ip -o link show net1')).stdout)?.[1] ?? '';
-    sb = { id: `sb${run}`, netns: ns('pod'), pod: { namespace: 'n', name: 'p' }, interfaces: [{ name: 'net1', mac, addresses: [{ address: ip.pod, family: 4 }] }] };
+    sb = await lab.setUp();
+    const mac = sb.interfaces[0]?.mac ?? '';
     // as MultusNetworkPlugin.setUp leaves it: guarded and closed, before the runtime plugs the guest in
     await fw.protect(sb);
     const nft = await runChecked('nsenter', [`--net=${ns('pod')}`, '--', 'nft', '-j', 'list', 'table', 'netdev', 'hedge-nad']);
@@ -187,17 +193,11 @@ describe('NadFirewall on a macvlan bridged to a microVM guest', { skip: skipReas
     const steps = plugSteps({ podInterface: 'net1', tap: 'hedgetap1', bridge: 'hedgebr1', mac, mtu: 1500, address: ip.pod, prefixLength: 24 }).filter((x) => x[1] !== 'tuntap');
     for (const st of steps) await runChecked('nsenter', [`--net=${ns('pod')}`, '--', ...st]);
     await sh('guest', `ip link set eth0 address ${mac} && ip addr add ${ip.pod}/24 dev eth0 && ip link set eth0 up && ip link set lo up`);
-    for (const [n, p] of [['guest', port.allowed], ['guest', port.denied], ['lan', port.lanAllowed], ['lan', port.denied]] as const) {
-      listeners.push(spawn('nsenter', [`--net=${ns(n)}`, '--', 'busybox', 'nc', '-ll', '-p', String(p), '-e', 'true'], { stdio: 'ignore' }));
-    }
+    lab.listen([['guest', port.allowed], ['guest', port.denied], ['lan', port.lanAllowed], ['lan', port.denied]]);
     await new Promise((r) => setTimeout(r, 300));
   });
 
-  after(async () => {
-    for (const l of listeners) if (l.pid) process.kill(l.pid, 'SIGKILL');
-    for (const n of ['guest', 'pod', 'lan', 'wire']) await removeNetns(ns(n)).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => lab.tearDown());
 
   it('closed until the policies are known, then open without a policy: the guest is on the L2 with the interface\'s MAC', async () => {
     assert.equal(await connects('lan', ip.pod, port.allowed), false, 'closed');
