@@ -34,7 +34,7 @@ import { ensureRootfsImage } from './rootfs-image.ts';
 import { MicroVmStateFiles, type ContainerMeta, type ExitRecord, type VmState } from './state-files.ts';
 import { createSandboxDisk, SANDBOX_DISK_GUEST_DEVICE, sandboxDiskBytes } from './sandbox-disk.ts';
 import { VmCpuRates } from './vm-stats.ts';
-import { launchVm, qemuArgs, virtioSlotsUsed, type Accelerator, type GuestArtifacts, type VmLaunchOptions, type VmTuning } from './vm.ts';
+import { launchVm, qemuArgs, virtioSlots, virtioSlotsUsed, type Accelerator, type GuestArtifacts, type VmLaunchOptions, type VmTuning } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
   /** RuntimeClass handler name, default `microvm` */
@@ -242,9 +242,9 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       if (this.#o.shares?.length) launch.shares = this.#o.shares;
       if (cfg.netnsPath) {
         launch.netnsPath = cfg.netnsPath;
-        // every pod interface becomes a NIC; the other devices' virtio-mmio slots bound how many
+        // every pod interface becomes a NIC, in the virtio-mmio transports the other devices leave
         plugging = true;
-        nics = await plugPodNics(cfg.netnsPath, virtioSlotsUsed(qemuArgs(launch)), signal);
+        nics = await plugPodNics(cfg.netnsPath, virtioSlots(launch.guest) - virtioSlotsUsed(qemuArgs(launch)), signal);
         if (nics.length) launch.nics = nics;
       }
       if (cfg.cgroupParent) launch.cgroupProcs = await podCgroupProcs({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent });

@@ -226,26 +226,23 @@ export function plugSteps(n: GuestNetwork, bridgeAddress = bridgeMac()): string[
   ];
 }
 
-/** qemu's virtio-mmio slots on -M microvm, and the devices besides NICs that take one */
-const MICROVM_VIRTIO_SLOTS = 8;
-
 /**
  * Creates the taps and what joins them to the pod's interfaces; returns the NICs the guest must
  * get, eth0 first (empty when the netns has no addressed interface: nothing to hand over).
- * `otherDevices` is how many virtio-mmio slots the VM's other devices take. Idempotent: a retry
- * after a failed VM start replaces what the previous attempt left.
+ * `maxNics` is how many virtio-mmio transports the VM's other devices leave free. Idempotent: a
+ * retry after a failed VM start replaces what the previous attempt left.
  */
-export async function plugPodNics(netnsPath: string, otherDevices: number, signal: AbortSignal): Promise<GuestNetwork[]> {
+export async function plugPodNics(netnsPath: string, maxNics: number, signal: AbortSignal): Promise<GuestNetwork[]> {
   const addr = await inNetnsChecked(netnsPath, ['ip', '-j', 'addr', 'show'], signal);
   const route = await inNetnsChecked(netnsPath, ['ip', '-j', '-4', 'route', 'show'], signal);
   await unplugPodNics(netnsPath, undefined, signal);
   const pod = pickPodInterface(addr, route);
   if (!pod) return [];
   const extras = extraPodInterfaces(addr, route, pod.podInterface);
-  if (1 + extras.length + otherDevices > MICROVM_VIRTIO_SLOTS) {
+  if (1 + extras.length > maxNics) {
     throw new HedgeError(
       'Invalid',
-      `a microVM has ${MICROVM_VIRTIO_SLOTS - otherDevices} network interfaces at most (qemu's microvm machine has ${MICROVM_VIRTIO_SLOTS} virtio-mmio slots and the VM's disks, agent port and balloon take ${otherDevices}); this pod has ${1 + extras.length} (${[pod, ...extras].map((x) => x.podInterface).join(', ')})`,
+      `this microVM can take ${maxNics} network interfaces at most (the virtio-mmio transports qemu's microvm machine has for its guest kernel, less those of its disks, agent port and balloon); the pod has ${1 + extras.length} (${[pod, ...extras].map((x) => x.podInterface).join(', ')})`,
     );
   }
   // the NAD firewall guards every NAD interface before the sandbox is made (MultusNetworkPlugin.setUp)
