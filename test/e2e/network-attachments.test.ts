@@ -22,17 +22,10 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
-import { ECHO_IP, IMAGE, plainIPv4, startHostCluster, type HostCluster } from './two-hosts.ts';
+import { allowIngressFrom, ECHO_IP, IMAGE, lanNad, networkStatus, plainIPv4, startHostCluster, type HostCluster } from './two-hosts.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbin/nft', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/macvlan', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
-
-interface StatusEntry {
-  name: string;
-  interface?: string;
-  ips?: string[];
-  default?: boolean;
-}
 
 describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hosts\' L2', { skip, timeout: 600_000 }, () => {
   let c: HostCluster;
@@ -78,7 +71,6 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
       const p = r.body as Pod;
       return r.status === 200 && p.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.[0]?.ready && p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ? p : undefined;
     }, () => c.explain());
-  const networkStatus = (p: Pod): StatusEntry[] => JSON.parse(p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? '[]') as StatusEntry[];
   /** wget from host B's namespace (the other machine on the L2) */
   const fromHostB = (url: string): Promise<string> =>
     waitUntil(`host B reaches ${url}`, 30_000, async () => {
@@ -87,15 +79,7 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
     }, () => c.explain());
 
   it('serves NetworkAttachmentDefinitions (kubectl, short name) and refuses a config that is not CNI JSON', async () => {
-    const config = JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'lan',
-      type: 'macvlan',
-      master: 'eth0',
-      mode: 'bridge',
-      ipam: { type: 'host-local', ranges: [[{ subnet: `${prefix}.0/24`, rangeStart: `${prefix}.200`, rangeEnd: `${prefix}.220` }]] },
-    });
-    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'lan', namespace: 'default' }, spec: { config } }));
+    await kubectl(['apply', '-f', '-'], lanNad(prefix));
     assert.match(await kubectl(['get', 'net-attach-def']), /^lan\s/m);
     const bad = await c.server.kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'bad', namespace: 'default' }, spec: { config: '{"master":"eth0"}' } }),
@@ -137,13 +121,7 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
     const hostB = c.host('b').ip;
     const url = `http://${l2}:8080/cgi-bin/ip`;
     assert.equal(await fromHostB(url), hostB, 'no policy selects the pod: open');
-    const allowFrom = (cidr: string): string =>
-      JSON.stringify({
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'NetworkPolicy',
-        metadata: { name: 'policed-in', namespace: 'default' },
-        spec: { podSelector: { matchLabels: { app: 'policed' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ ipBlock: { cidr } }], ports: [{ port: 8080 }] }] },
-      });
+    const allowFrom = (cidr: string): string => allowIngressFrom('policed-in', 'policed', cidr);
     /** waits until host B's fetch succeeds (want) or fails; a timeout names the NAD tables of host A's pods */
     const reachesBe = async (what: string, want: boolean): Promise<void> => {
       try {

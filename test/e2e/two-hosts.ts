@@ -24,6 +24,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { NetworkStatusEntry } from '../../src/api/annotations/multus.ts';
 import { buildTestImages } from '../fixtures/images/build.ts';
 import { REPO_ROOT, run, startHedgeServer, type HedgeServer, type RunResult, type StartOptions } from './harness.ts';
 import { startHedgeNode, type HedgeNode } from './node-harness.ts';
@@ -173,6 +175,8 @@ export interface HostCluster {
   host(hostName: string): Host;
   /** recent output of the server and every node */
   explain(): string;
+  /** kubectl against the server; fails the test (with explain()) unless it exits 0; its stdout */
+  kubectl(args: string[], input?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -205,6 +209,11 @@ export async function startHostCluster(opts: HostClusterOptions = {}): Promise<H
     host: (hostName) => underlay.host(hostName),
     explain() {
       return [`server:\n${server?.output().slice(-2000) ?? ''}`, ...nodes.map((n) => `node ${n.nodeName}:\n${n.output().slice(-3000)}`)].join('\n');
+    },
+    async kubectl(args, input) {
+      const r = await cluster.server.kubectl(args, { input, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}\n${cluster.explain()}`);
+      return r.stdout;
     },
     close() {
       closing ??= closeAll();
@@ -272,6 +281,36 @@ export const ECHO_IP = [
   'busybox chmod +x /w/cgi-bin/ip',
   'exec httpd -f -p 8080 -h /w',
 ].join('; ');
+
+/** a pod's `k8s.v1.cni.cncf.io/network-status` */
+export const networkStatus = (p: Pod): NetworkStatusEntry[] => JSON.parse(p.metadata?.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? '[]') as NetworkStatusEntry[];
+
+/** a macvlan NetworkAttachmentDefinition `lan` on the hosts' underlay (eth0), leasing <prefix>.200–220 */
+export const lanNad = (prefix: string): string =>
+  JSON.stringify({
+    apiVersion: 'k8s.cni.cncf.io/v1',
+    kind: 'NetworkAttachmentDefinition',
+    metadata: { name: 'lan', namespace: 'default' },
+    spec: {
+      config: JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'lan',
+        type: 'macvlan',
+        master: 'eth0',
+        mode: 'bridge',
+        ipam: { type: 'host-local', ranges: [[{ subnet: `${prefix}.0/24`, rangeStart: `${prefix}.200`, rangeEnd: `${prefix}.220` }]] },
+      }),
+    },
+  });
+
+/** a NetworkPolicy `name` admitting ingress to port 8080 of the pods labelled app=<app> only from `cidr` */
+export const allowIngressFrom = (name: string, app: string, cidr: string): string =>
+  JSON.stringify({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: 'default' },
+    spec: { podSelector: { matchLabels: { app } }, policyTypes: ['Ingress'], ingress: [{ from: [{ ipBlock: { cidr } }], ports: [{ port: 8080 }] }] },
+  });
 
 /** ECHO_IP's answer as a bare IPv4 address (httpd may report it IPv4-mapped) */
 /**

@@ -1,8 +1,10 @@
 #!/bin/busybox sh
 # PID 1 until the agent takes over: mount the basics, load the modules the Debian kernel keeps
 # out of its image (listed in load order by the builder), configure the pod's network from the
-# kernel command line (hedge.ip=ADDR/PREFIX hedge.gw=GATEWAY hedge.mtu=MTU, set by the host from
-# the pod netns' CNI interface), then become the guest agent.
+# kernel command line (set by the host from the pod netns' interfaces, pod-network.ts), then
+# become the guest agent:
+#   hedge.nic=NAME,MAC,MTU[,ADDR/PREFIX]   one per virtio-net NIC (eth0, net1, …)
+#   hedge.route=NAME,DST[,GATEWAY]         DST a CIDR or `default`
 B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
@@ -13,20 +15,48 @@ for m in $($B cat /etc/modules.order); do
   $B insmod "/lib/modules/$m" 2>/dev/null || echo "init: insmod $m failed"
 done
 $B ip link set lo up
-IP= GW= MTU=1500
+NICS= ROUTES=
 for a in $($B cat /proc/cmdline); do
   case $a in
-    hedge.ip=*) IP=${a#hedge.ip=} ;;
-    hedge.gw=*) GW=${a#hedge.gw=} ;;
-    hedge.mtu=*) MTU=${a#hedge.mtu=} ;;
+    hedge.nic=*) NICS="$NICS ${a#hedge.nic=}" ;;
+    hedge.route=*) ROUTES="$ROUTES ${a#hedge.route=}" ;;
   esac
 done
-if [ -n "$IP" ]; then
-  # virtio_net probes the device as it loads; give a slow (emulated) guest a moment anyway
+# the NIC with this MAC: virtio-net names them eth0, eth1, … in probe order, not the host's order
+nic_of() {
+  for d in /sys/class/net/*; do
+    [ "$($B cat "$d/address" 2>/dev/null)" = "$1" ] && { echo "${d##*/}"; return; }
+  done
+}
+# two rounds of renames: a wanted name (eth0) may be what another NIC is called now
+n=0
+for c in $NICS; do
+  IFS=, read -r name mac mtu addr <<EOF
+$c
+EOF
   i=0
-  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do $B usleep 10000; i=$((i + 1)); done
-  $B ip link set eth0 mtu "$MTU" up || echo "init: eth0 up failed"
-  $B ip addr add "$IP" dev eth0 || echo "init: address $IP failed"
-  if [ -n "$GW" ]; then $B ip route add default via "$GW" dev eth0 || echo "init: route via $GW failed"; fi
-fi
+  dev=$(nic_of "$mac")
+  # virtio_net probes the devices as it loads; give a slow (emulated) guest a moment anyway
+  while [ -z "$dev" ] && [ $i -lt 200 ]; do $B usleep 10000; i=$((i + 1)); dev=$(nic_of "$mac"); done
+  if [ -n "$dev" ]; then $B ip link set "$dev" name "hedgenic$n" || echo "init: renaming $dev failed"
+  else echo "init: no NIC with MAC $mac for $name"; fi
+  n=$((n + 1))
+done
+n=0
+for c in $NICS; do
+  IFS=, read -r name mac mtu addr <<EOF
+$c
+EOF
+  [ -e "/sys/class/net/hedgenic$n" ] && $B ip link set "hedgenic$n" name "$name"
+  n=$((n + 1))
+  $B ip link set "$name" mtu "$mtu" up || echo "init: $name up failed"
+  if [ -n "$addr" ]; then $B ip addr add "$addr" dev "$name" || echo "init: address $addr on $name failed"; fi
+done
+for c in $ROUTES; do
+  IFS=, read -r name dst gw <<EOF
+$c
+EOF
+  if [ -n "$gw" ]; then $B ip route add "$dst" via "$gw" dev "$name" || echo "init: route $dst via $gw on $name failed"
+  else $B ip route add "$dst" dev "$name" || echo "init: route $dst on $name failed"; fi
+done
 exec /sbin/hedge-agent

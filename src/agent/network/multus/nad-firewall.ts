@@ -10,7 +10,9 @@
  *   table netdev hedge-nad   one egress chain per NAD interface, policy drop: a frame leaves only
  *       with the interface's own MAC and its own IPv4/ARP source (IPv6: its own or link-local).
  *       The egress hook also sees AF_PACKET sockets (with or without PACKET_QDISC_BYPASS), so a
- *       pod with NET_RAW cannot forge a neighbour's address on the L2.
+ *       pod with NET_RAW cannot forge a neighbour's address on the L2. One ingress chain per NAD
+ *       interface marks what arrives on it (INGRESS_MARK), so the forward chain below can tell the
+ *       directions of bridged traffic apart.
  *   table inet hedge-nad     input/output on the NAD interfaces: replies of allowed connections
  *       pass (conntrack of the namespace), then the pod's NetworkPolicy chains — the same rules
  *       the node's forward table uses (podPolicyRules) — or nothing when no policy isolates it;
@@ -18,8 +20,13 @@
  *
  * The pod cannot undo them: changing nftables in its namespace needs CAP_NET_ADMIN, which the
  * runtimes here do not grant by default (a pod that adds it is refused a NAD interface, see
- * MultusNetworkPlugin). A microVM guest owns its own interfaces: its NAD traffic is redirected
- * by tc in the pod namespace (runtime/microvm/pod-network.ts) before netfilter sees it.
+ * MultusNetworkPlugin). A microVM guest owns its own interfaces and the host's netns stack never
+ * sees their traffic: the microVM runtime joins each guarded interface to the guest's tap with a
+ * bridge `hedgebr<N>` (runtime/microvm/pod-network.ts), whose frames br_netfilter passes through
+ * the forward hook (in and out device: the bridge). There the same policy chains apply, the
+ * direction told by the ingress mark: marked = arrived on the NAD interface = ingress to the pod;
+ * conntrack lets replies of allowed connections back. The egress guard sees the guest's frames as
+ * they leave the interface. The netns stack itself takes nothing from such a bridge.
  *
  * Until the policy controller has told the firewall the policies, NAD interfaces are closed (only
  * the guard's own traffic and replies pass): a pod is never open because the node has not caught
@@ -35,6 +42,19 @@ import type { NadPolicy } from '../policy/controller.ts';
 import { podPolicyRules } from '../policy/render.ts';
 
 export const NAD_TABLE = 'hedge-nad';
+/** a bridge in a pod netns joining a microVM's tap to a NAD interface is named <prefix><N> (runtime/microvm/pod-network.ts) */
+export const VM_BRIDGE_PREFIX = 'hedgebr';
+/** set on every frame that arrives on a NAD interface: bridged to a microVM guest, it is ingress to the pod */
+export const INGRESS_MARK = '0x6e616401';
+
+/** The NAD interfaces a netns's guard chains name (`nft -j list table netdev hedge-nad`): those the microVM runtime bridges. */
+export function guardedNadInterfaces(nftJson: string): string[] {
+  const parsed = JSON.parse(nftJson) as { nftables?: { chain?: { name?: string; hook?: string } }[] };
+  const out: string[] = [];
+  // by the chain's name (guardChain): nft 1.0.6 leaves a netdev chain's device out of its JSON
+  for (const e of parsed.nftables ?? []) if (e.chain?.hook === 'egress' && e.chain.name?.startsWith('guard-')) out.push(e.chain.name.slice('guard-'.length));
+  return out;
+}
 
 /** One NetworkAttachmentDefinition interface in a pod's netns, as its CNI ADD reported it. */
 export interface NadInterface {
@@ -71,7 +91,10 @@ function guardChain(i: NadInterface): string {
     ...(v6.length ? [`${mac}ether type ip6 ip6 saddr ${set(v6)} accept`] : []),
     'counter drop',
   ];
-  return `\tchain guard-${ifn} {\n\t\ttype filter hook egress device "${ifn}" priority filter; policy drop;\n${rules.map((r) => `\t\t${r}\n`).join('')}\t}`;
+  return [
+    `\tchain guard-${ifn} {\n\t\ttype filter hook egress device "${ifn}" priority filter; policy drop;\n${rules.map((r) => `\t\t${r}\n`).join('')}\t}`,
+    `\tchain mark-${ifn} {\n\t\ttype filter hook ingress device "${ifn}" priority filter; policy accept;\n\t\tmeta mark set ${INGRESS_MARK}\n\t}`,
+  ].join('\n');
 }
 
 /** Both tables for one sandbox (pure): what `nft -f -` loads in its netns after deleting the old ones. */
@@ -88,14 +111,16 @@ export function renderNadTables(sb: NadSandbox, policy: NadPolicyState): string 
     ing = rules.ing;
     egr = rules.egr;
   }
+  const chains = (chain: 'ing' | 'egr', rules: string[] | undefined): string[] => (rules ? [`\tchain ${chain} {`, ...rules.map((r) => `\t\t${r}`), '\t\tdrop', '\t}'] : []);
   const hook = (name: 'input' | 'output', match: 'iifname' | 'oifname', chain: 'ing' | 'egr', rules: string[] | undefined): string[] => [
     `\tchain ${name} {`,
     `\t\ttype filter hook ${name} priority filter; policy accept;`,
+    // a microVM's bridge: the guest's traffic is forwarded, nothing of it is for the netns stack
+    ...(name === 'input' ? [`\t\tiifname "${VM_BRIDGE_PREFIX}*" drop`] : []),
     `\t\t${match} != ${ifs} accept`,
     '\t\tct state established,related accept',
     ...(rules ? [`\t\tjump ${chain}`] : []),
     '\t}',
-    ...(rules ? [`\tchain ${chain} {`, ...rules.map((r) => `\t\t${r}`), '\t\tdrop', '\t}'] : []),
   ];
   return [
     `table netdev ${NAD_TABLE} {`,
@@ -103,11 +128,18 @@ export function renderNadTables(sb: NadSandbox, policy: NadPolicyState): string 
     '}',
     `table inet ${NAD_TABLE} {`,
     ...hook('input', 'iifname', 'ing', ing),
+    ...chains('ing', ing),
     ...hook('output', 'oifname', 'egr', egr),
+    ...chains('egr', egr),
     '\tchain forward {',
     '\t\ttype filter hook forward priority filter; policy accept;',
+    // routed through a NAD interface (a runc pod's netns): never
     `\t\tiifname ${ifs} drop`,
     `\t\toifname ${ifs} drop`,
+    // bridged between a NAD interface and a microVM's tap: the pod's policy, by direction
+    '\t\tct state established,related accept',
+    ...(ing ? [`\t\tmeta mark ${INGRESS_MARK} jump ing`] : []),
+    ...(egr ? [`\t\tmeta mark != ${INGRESS_MARK} jump egr`] : []),
     '\t}',
     '}',
     '',

@@ -1,5 +1,5 @@
 export { MicroVmRuntimeHandler, type MicroVmInfo, type MicroVmRuntimeHandlerOptions } from './microvm-handler.ts';
-export { plugPodTap, unplugPodTap, pickPodInterface, POD_TAP, type GuestNetwork } from './pod-network.ts';
+export { plugPodNics, unplugPodNics, pickPodInterface, POD_TAP, type GuestNetwork } from './pod-network.ts';
 export { GuestAgentClient, type GuestKernel, type GuestMountSpec, type GuestProcessSpec } from './agent-client.ts';
 export { QmpClient } from './qmp.ts';
 export { launchVm, qemuArgs, type Accelerator, type GuestArtifacts, type VmLaunchOptions } from './vm.ts';

@@ -28,13 +28,13 @@ import { parseGuestStats, type GuestStats } from './guest-stats.ts';
 import { planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
 import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { killAndWait, pidExists, processGone, waitProcessGone } from '../../host/process.ts';
-import { plugPodTap, unplugPodTap, type GuestNetwork } from './pod-network.ts';
+import { plugPodNics, unplugPodNics, type GuestNetwork } from './pod-network.ts';
 import { QmpClient } from './qmp.ts';
 import { ensureRootfsImage } from './rootfs-image.ts';
 import { MicroVmStateFiles, type ContainerMeta, type ExitRecord, type VmState } from './state-files.ts';
 import { createSandboxDisk, SANDBOX_DISK_GUEST_DEVICE, sandboxDiskBytes } from './sandbox-disk.ts';
 import { VmCpuRates } from './vm-stats.ts';
-import { launchVm, type Accelerator, type GuestArtifacts, type VmLaunchOptions, type VmTuning } from './vm.ts';
+import { launchVm, qemuArgs, virtioSlots, virtioSlotsUsed, type Accelerator, type GuestArtifacts, type VmLaunchOptions, type VmTuning } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
   /** RuntimeClass handler name, default `microvm` */
@@ -219,7 +219,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       );
     }
     let pid: number | undefined;
-    let network: GuestNetwork | undefined;
+    let nics: GuestNetwork[] = [];
+    let plugging = false;
     const disk = this.#o.sandboxDisk === false ? undefined : join(dir, 'disk.ext4');
     const volumeShare = this.#o.volumeShare === false ? undefined : podVolumesDirOf(cfg.stateDir);
     try {
@@ -227,7 +228,6 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       if (disk) await createSandboxDisk({ path: disk, sizeBytes: sandboxDiskBytes(cfg, this.#o.sandboxDiskBytes), signal });
       if (volumeShare) await mkdir(volumeShare, { recursive: true });
       if (cfg.cgroupParent) await createPodCgroup({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent, resources: cfg.resources });
-      if (cfg.netnsPath) network = await plugPodTap(cfg.netnsPath, signal);
       const launch: VmLaunchOptions = {
         ...this.#launchBase(),
         name: `hedge-${cfg.id.slice(0, 32)}`,
@@ -239,10 +239,15 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       };
       if (disk) launch.disk = disk;
       if (volumeShare) launch.volumeShare = volumeShare;
-      if (cfg.netnsPath) launch.netnsPath = cfg.netnsPath;
-      if (network) launch.network = network;
-      if (cfg.cgroupParent) launch.cgroupProcs = await podCgroupProcs({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent });
       if (this.#o.shares?.length) launch.shares = this.#o.shares;
+      if (cfg.netnsPath) {
+        launch.netnsPath = cfg.netnsPath;
+        // every pod interface becomes a NIC, in the virtio-mmio transports the other devices leave
+        plugging = true;
+        nics = await plugPodNics(cfg.netnsPath, virtioSlots(launch.guest) - virtioSlotsUsed(qemuArgs(launch)), signal);
+        if (nics.length) launch.nics = nics;
+      }
+      if (cfg.cgroupParent) launch.cgroupProcs = await podCgroupProcs({ cgroupRoot: this.#cgroupRoot(), cgroupParent: cfg.cgroupParent });
       pid = await launchVm(launch, signal);
       const v: VmState = {
         config: cfg,
@@ -256,7 +261,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
         nextScsiId: 1,
         createdAt: new Date().toISOString(),
       };
-      if (network) v.network = network;
+      if (nics[0]) v.network = nics[0];
+      if (nics.length > 1) v.extraNetworks = nics.slice(1);
       if (disk) v.disk = disk;
       if (volumeShare) v.volumeShare = volumeShare;
       await this.#files.writeVm(v);
@@ -279,7 +285,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       void this.#guests.drop(cfg.id);
       if (pid) await killAndWait(pid, signal).catch(() => undefined);
       const consoleTail = await readFile(join(dir, 'console.log'), 'utf8').then((t) => t.slice(-2000), () => '');
-      if (cfg.netnsPath && network) await unplugPodTap(cfg.netnsPath, network.podInterface, signal).catch(() => undefined);
+      // a plug that failed half-way left taps or bridges we have no list of: unplug sweeps them
+      if (cfg.netnsPath && plugging) await unplugPodNics(cfg.netnsPath, nics.length ? nics : undefined, signal).catch(() => undefined);
       if (cfg.cgroupParent) await this.#removeCgroup(cfg.cgroupParent, cfg.id);
       await rm(dir, { recursive: true, force: true });
       await rm(socks.qmp, { force: true });
@@ -309,7 +316,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       agentSocket: v.agentSocket,
     };
     if (v.guestKernel) out.guestKernel = v.guestKernel;
-    if (v.network) out.podIP = v.network.address;
+    if (v.network?.address) out.podIP = v.network.address;
     if (v.cgroupParent) out.cgroupParent = v.cgroupParent;
     return out;
   }
@@ -332,8 +339,8 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       await rm(v.qmpSocket, { force: true });
       await rm(v.agentSocket, { force: true });
       await rm(v.config.stateDir, { recursive: true, force: true });
-      // the netns (and with it the tap) is the network plugin's to delete; a kept netns must not keep the redirect
-      if (v.network && v.config.netnsPath) await unplugPodTap(v.config.netnsPath, v.network.podInterface, signal);
+      // the netns (and with it taps and bridges) is the network plugin's to delete; a kept netns must not keep the redirect
+      if (v.network && v.config.netnsPath) await unplugPodNics(v.config.netnsPath, [v.network, ...(v.extraNetworks ?? [])], signal);
       if (v.cgroupParent) await this.#removeCgroup(v.cgroupParent, id);
     }
     await rm(this.#files.vmDir(id), { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { after, before, describe, it, test } from 'node:test';
 import { runChecked } from '../../host/run-command.ts';
 import { createNetns, removeNetns } from '../../network/netns.ts';
 import { inNetns, randomSubnet, randomSuffix } from '../../network/test-helpers.ts';
-import { extraPodInterfaces, guestNetKernelArgs, guestNetQemuArgs, pickPodInterface, POD_TAP, tapGuardFilters } from './pod-network.ts';
+import { extraPodInterfaces, guestNetKernelArgs, guestNetQemuArgs, pickPodInterface, plugSteps, POD_TAP, tapGuardFilters } from './pod-network.ts';
 
 // `ip -j addr show` / `ip -j -4 route show` in a CNI bridge pod netns, with a tap left by a previous attempt
 const addrs = JSON.stringify([
@@ -18,15 +18,15 @@ const addrs = JSON.stringify([
 ]);
 const routes = JSON.stringify([
   { dst: 'default', gateway: '10.88.0.1', dev: 'eth0' },
-  { dst: '10.88.0.0/16', dev: 'eth0', prefsrc: '10.88.0.7' },
+  { dst: '10.88.0.0/16', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: '10.88.0.7' },
 ]);
 
 test('the CNI interface is the addressed non-loopback one; its MAC, MTU and default gateway go to the guest', () => {
   const n = pickPodInterface(addrs, routes);
   assert.deepEqual(n, { podInterface: 'eth0', mac: '6e:1f:aa:00:01:02', address: '10.88.0.7', prefixLength: 16, mtu: 1450, gateway: '10.88.0.1' });
   const g = { ...n!, tap: POD_TAP };
-  assert.deepEqual(guestNetKernelArgs(g), ['hedge.ip=10.88.0.7/16', 'hedge.gw=10.88.0.1', 'hedge.mtu=1450']);
-  assert.deepEqual(guestNetQemuArgs(g), ['-netdev', `tap,id=net0,ifname=${POD_TAP},script=no,downscript=no,vhost=off`, '-device', 'virtio-net-device,netdev=net0,mac=6e:1f:aa:00:01:02']);
+  assert.deepEqual(guestNetKernelArgs([g]), ['hedge.nic=eth0,6e:1f:aa:00:01:02,1450,10.88.0.7/16', 'hedge.route=eth0,default,10.88.0.1']);
+  assert.deepEqual(guestNetQemuArgs([g]), ['-netdev', `tap,id=net0,ifname=${POD_TAP},script=no,downscript=no,vhost=off`, '-device', 'virtio-net-device,netdev=net0,mac=6e:1f:aa:00:01:02']);
 });
 
 test('a netns without an addressed interface (host-device not moved yet, or none) gives nothing to hand over', () => {
@@ -34,19 +34,68 @@ test('a netns without an addressed interface (host-device not moved yet, or none
 });
 
 test('no default route: the guest gets address and MTU only', () => {
-  const n = pickPodInterface(addrs, JSON.stringify([{ dst: '10.88.0.0/16', dev: 'eth0' }]));
+  const n = pickPodInterface(addrs, JSON.stringify([{ dst: '10.88.0.0/16', dev: 'eth0', protocol: 'kernel' }]));
   assert.equal(n?.gateway, undefined);
-  assert.deepEqual(guestNetKernelArgs({ ...n!, tap: POD_TAP }), ['hedge.ip=10.88.0.7/16', 'hedge.mtu=1450']);
+  assert.deepEqual(guestNetKernelArgs([{ ...n!, tap: POD_TAP }]), ['hedge.nic=eth0,6e:1f:aa:00:01:02,1450,10.88.0.7/16']);
 });
 
-test('extra interfaces (a NAD net1) are named; lo, the tap and fallback tunnels are not', () => {
-  const withNet1 = JSON.stringify([
-    ...(JSON.parse(addrs) as unknown[]),
-    { ifname: 'net1', link_type: 'ether', address: '02:00:00:00:00:09', addr_info: [{ family: 'inet', local: '192.0.2.9', prefixlen: 24 }] },
-    { ifname: 'sit0', link_type: 'sit', address: '0.0.0.0', addr_info: [] },
+// a NAD net1 (macvlan with IPAM routes) and an L2-only net2 beside the cluster eth0, a bridge and tap of an earlier attempt
+const withExtras = JSON.stringify([
+  ...(JSON.parse(addrs) as unknown[]),
+  { ifname: 'net1', link_type: 'ether', address: '02:00:00:00:00:09', mtu: 1500, addr_info: [{ family: 'inet', local: '192.0.2.9', prefixlen: 24 }] },
+  { ifname: 'sit0', link_type: 'sit', address: '0.0.0.0', addr_info: [] },
+  { ifname: 'hedgebr1', link_type: 'ether', address: '02:aa:00:00:00:01', addr_info: [] },
+  { ifname: 'hedgetap1', link_type: 'ether', address: '02:aa:00:00:00:02', addr_info: [] },
+  { ifname: 'net2', link_type: 'ether', address: '02:00:00:00:00:0A', mtu: 9000, addr_info: [] },
+]);
+const extraRoutes = JSON.stringify([
+  ...(JSON.parse(routes) as unknown[]),
+  { dst: '192.0.2.0/24', dev: 'net1', protocol: 'kernel', scope: 'link' },
+  { dst: '198.51.100.0/24', gateway: '192.0.2.1', dev: 'net1' },
+]);
+
+test('extra interfaces (NADs) become NICs of their own, with their routes; lo, ours and fallback tunnels do not', () => {
+  assert.deepEqual(extraPodInterfaces(addrs, routes, 'eth0'), []);
+  const extras = extraPodInterfaces(withExtras, extraRoutes, 'eth0');
+  assert.deepEqual(extras, [
+    { podInterface: 'net1', mac: '02:00:00:00:00:09', mtu: 1500, address: '192.0.2.9', prefixLength: 24, routes: [{ dst: '198.51.100.0/24', gateway: '192.0.2.1' }] },
+    { podInterface: 'net2', mac: '02:00:00:00:00:0a', mtu: 9000 },
   ]);
-  assert.deepEqual(extraPodInterfaces(addrs, 'eth0'), []);
-  assert.deepEqual(extraPodInterfaces(withNet1, 'eth0'), ['net1']);
+  const nics = [pickPodInterface(withExtras, extraRoutes)!, ...extras].map((x, i) => ({ ...x, tap: `hedgetap${i}` }));
+  assert.deepEqual(guestNetKernelArgs(nics), [
+    'hedge.nic=eth0,6e:1f:aa:00:01:02,1450,10.88.0.7/16',
+    'hedge.nic=net1,02:00:00:00:00:09,1500,192.0.2.9/24',
+    'hedge.nic=net2,02:00:00:00:00:0a,9000',
+    'hedge.route=eth0,default,10.88.0.1',
+    'hedge.route=net1,198.51.100.0/24,192.0.2.1',
+  ]);
+  assert.deepEqual(guestNetQemuArgs(nics).filter((a) => a.startsWith('virtio-net')), nics.map((n, i) => `virtio-net-device,netdev=net${i},mac=${n.mac}`));
+});
+
+test('what cannot be said on a kernel command line is refused, not passed on', () => {
+  const base = { podInterface: 'net1', tap: 'hedgetap1', mac: '02:00:00:00:00:09', mtu: 1500 };
+  assert.throws(() => guestNetKernelArgs([{ ...base, podInterface: 'a b' }]), /its name/);
+  assert.throws(() => guestNetKernelArgs([{ ...base, mac: '02:00:00:00:00' }]), /MAC/);
+  assert.throws(() => guestNetKernelArgs([{ ...base, routes: [{ dst: '10.0.0.0/8 x', gateway: '192.0.2.1' }] }]), /route/);
+});
+
+test('a bridged interface: tap and interface on a bridge with a MAC of its own, the interface\'s local FDB entry gone; redirected: tc both ways', () => {
+  const br = plugSteps({ podInterface: 'net1', tap: 'hedgetap1', bridge: 'hedgebr1', mac: '02:00:00:00:00:09', mtu: 1500, address: '192.0.2.9', prefixLength: 24 }, '02:11:22:33:44:55');
+  assert.deepEqual(br.map((x) => x.join(' ')), [
+    'ip tuntap add dev hedgetap1 mode tap',
+    'ip link set hedgetap1 mtu 1500',
+    'ip link add hedgebr1 address 02:11:22:33:44:55 type bridge nf_call_iptables 1 nf_call_ip6tables 1',
+    'ip link set hedgebr1 arp off addrgenmode none mtu 1500',
+    'ip link set net1 master hedgebr1',
+    'ip link set hedgetap1 master hedgebr1',
+    'bridge fdb del 02:00:00:00:00:09 dev net1 master',
+    'ip link set hedgetap1 up',
+    'ip link set hedgebr1 up',
+  ]);
+  const rd = plugSteps({ podInterface: 'eth0', tap: POD_TAP, mac: '6e:1f:aa:00:01:02', mtu: 1450, address: '10.88.0.7', prefixLength: 16 });
+  assert.ok(rd.some((x) => x.join(' ').includes(`mirred egress redirect dev ${POD_TAP}`)));
+  assert.ok(rd.some((x) => x.join(' ').includes('mirred egress redirect dev eth0')));
+  assert.ok(!rd.some((x) => x.includes('bridge')));
 });
 
 test('the tap guard matches the guest\'s own MAC and address (ARP sender in 16-bit halves), nothing else', () => {

@@ -1,37 +1,61 @@
 /**
- * The pod's CNI interface, handed to the guest the way Kata's `tcfilter` model does it: CNI has
- * already put a veth (`eth0`, pod IP, MAC, MTU) into the pod netns; we add a tap there and two tc
- * ingress filters that redirect every frame eth0 receives to the tap and back. The netns stack
- * never sees pod traffic: the guest's virtio-net (same MAC, same IP) is the pod's endpoint. No
- * bridge, no ARP proxying, nothing on the host side changes, so CNI DEL tears down as for runc.
- * The tap lives in the netns, so deleting the netns removes it even if we never get to.
+ * The pod's interfaces, handed to the guest one virtio-net NIC each. CNI has already put them into
+ * the pod netns (eth0: the cluster network's veth or a NetworkAttachmentDefinition's link; net1, …:
+ * the NADs of `k8s.v1.cni.cncf.io/networks`), each with its address, MAC and MTU; per interface we
+ * add a tap there (`hedgetap<N>`) that qemu opens, and the guest NIC gets the interface's MAC, name,
+ * address and routes (kernel command line → the guest's /init). Two ways from tap to interface:
  *
- * Toward the pod's network only the guest's own frames are redirected (tapGuardFilters): IPv4 from
- * its address, ARP claiming it, IPv6 from a link-local address, each from its own MAC. The guest's
- * root can forge anything; a forged frame matches no filter and ends in the pod netns' own stack,
- * which does not forward. This kernel has neither flower nor the gact (drop) action: u32 it is.
- * That is the source guard for every network the guest is on — the cluster bridge guards its port
- * too, but a NetworkAttachmentDefinition eth0 (macvlan, host-device) has nothing else — while
- * NetworkPolicy on a NAD eth0 of a microVM is not enforced (the redirect passes netfilter by).
+ *   redirect  Kata's `tcfilter` model, for the cluster network's eth0: two tc ingress filters
+ *       redirect every frame the interface receives to the tap and the guest's own frames back
+ *       (tapGuardFilters). The netns stack never sees pod traffic; the cluster bridge on the host
+ *       and the node's policy table see it as for runc. Nothing on the host side changes, so CNI
+ *       DEL tears down as for runc.
+ *   bridge  for the interfaces the NAD firewall guards (multus/nad-firewall.ts: every NAD
+ *       interface, eth0 too when `v1.multus-cni.io/default-network` made it one): a bridge
+ *       `hedgebr<N>` in the pod netns with the interface and the tap as its ports. A redirect
+ *       would pass netfilter by; bridged frames go through br_netfilter (`nf_call_iptables` on
+ *       the bridge; the pod fails where the kernel has no br_netfilter), so the firewall's forward
+ *       chain (conntrack of the netns) enforces the pod's NetworkPolicy on them, and its egress
+ *       guard on the interface is the source guard. The interface keeps its MAC (the L2 knows the
+ *       pod by it: macvlan delivers only frames for it); the bridge gets a MAC of its own, no ARP
+ *       and no IPv6, and the interface's "local" FDB entry is dropped so frames for that MAC are
+ *       forwarded to the guest instead of to the netns stack.
  *
- * The guest gets one NIC: a pod whose `k8s.v1.cni.cncf.io/networks` added more interfaces is
- * refused (extraPodInterfaces) rather than started without them.
+ * Taps and bridges live in the netns, so deleting the netns removes them even if we never get to.
+ * This kernel has neither flower nor the gact (drop) action: the tap guard is u32.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { HedgeError } from '../../../lib/errors.ts';
+import { guardedNadInterfaces, NAD_TABLE, VM_BRIDGE_PREFIX } from '../../network/multus/nad-firewall.ts';
 import { runCommand, type RunResult } from '../../host/run-command.ts';
 
-/** tap in the pod netns that qemu opens (`-netdev tap,ifname=…`) */
+/** tap in the pod netns that qemu opens (`-netdev tap,ifname=…`) for eth0; NIC N gets hedgetap<N> */
 export const POD_TAP = 'hedgetap0';
+const TAP_PREFIX = 'hedgetap';
+
+/** a route of the pod netns through one interface (the link route of its address aside) */
+export interface GuestRoute {
+  /** CIDR or `default` */
+  dst: string;
+  gateway?: string;
+}
 
 export interface GuestNetwork {
-  /** the CNI interface in the pod netns (the veth's netns end) */
+  /** the CNI interface in the pod netns (the veth's netns end, a macvlan, …); the guest NIC gets its name */
   podInterface: string;
   tap: string;
   mac: string;
-  address: string;
-  prefixLength: number;
+  /** IPv4 address; absent on an interface CNI gave none (an L2-only NAD) */
+  address?: string;
+  prefixLength?: number;
+  /** the default route's gateway through this interface */
   gateway?: string;
   mtu: number;
+  /** other routes through it (absent on VMs started before extra interfaces existed: none) */
+  routes?: GuestRoute[];
+  /** the bridge joining tap and interface; absent: tc redirect */
+  bridge?: string;
 }
 
 interface IpAddrJson {
@@ -42,30 +66,52 @@ interface IpAddrJson {
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
 }
 
-/** The interface CNI set up: the first non-loopback one with a global IPv4 address. */
-export function pickPodInterface(addrJson: string, routeJson: string): Omit<GuestNetwork, 'tap'> | undefined {
-  const links = JSON.parse(addrJson) as IpAddrJson[];
-  for (const l of links) {
-    if (l.link_type === 'loopback' || l.ifname === POD_TAP || !l.address) continue;
-    const a = l.addr_info?.find((x) => x.family === 'inet' && (x.scope ?? 'global') === 'global');
-    if (!a) continue;
-    const routes = JSON.parse(routeJson) as { dst?: string; gateway?: string; dev?: string }[];
-    const def = routes.find((r) => r.dst === 'default' && r.gateway && (!r.dev || r.dev === l.ifname));
-    const out: Omit<GuestNetwork, 'tap'> = { podInterface: l.ifname, mac: l.address, address: a.local, prefixLength: a.prefixlen, mtu: l.mtu ?? 1500 };
-    if (def?.gateway) out.gateway = def.gateway;
-    return out;
+interface IpRouteJson {
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+}
+
+/** ours (taps, bridges): never handed over */
+const isOurs = (ifname: string): boolean => ifname.startsWith(TAP_PREFIX) || ifname.startsWith(VM_BRIDGE_PREFIX);
+
+function guestInterface(l: IpAddrJson, routes: IpRouteJson[]): Omit<GuestNetwork, 'tap'> {
+  const a = l.addr_info?.find((x) => x.family === 'inet' && (x.scope ?? 'global') === 'global');
+  const mine = routes.filter((r) => r.dev === undefined || r.dev === l.ifname);
+  const def = mine.find((r) => r.dst === 'default' && r.gateway);
+  // the link route of the address comes with it in the guest; the rest is what CNI (IPAM `routes`) added
+  const other = mine.filter((r) => r.dst && r.dst !== 'default' && r.dev === l.ifname && r.protocol !== 'kernel').map((r) => ({ dst: r.dst as string, ...(r.gateway ? { gateway: r.gateway } : {}) }));
+  const out: Omit<GuestNetwork, 'tap'> = { podInterface: l.ifname, mac: (l.address ?? '').toLowerCase(), mtu: l.mtu ?? 1500 };
+  if (a) {
+    out.address = a.local;
+    out.prefixLength = a.prefixlen;
   }
-  return undefined;
+  if (def?.gateway) out.gateway = def.gateway;
+  if (other.length) out.routes = other;
+  return out;
+}
+
+/** The interface CNI set up as the pod's primary: eth0, else the first non-loopback one with a global IPv4 address. */
+export function pickPodInterface(addrJson: string, routeJson: string): Omit<GuestNetwork, 'tap'> | undefined {
+  const links = (JSON.parse(addrJson) as IpAddrJson[]).filter((l) => l.link_type !== 'loopback' && !isOurs(l.ifname) && l.address);
+  const routes = JSON.parse(routeJson) as IpRouteJson[];
+  const hasV4 = (l: IpAddrJson): boolean => !!l.addr_info?.some((x) => x.family === 'inet' && (x.scope ?? 'global') === 'global');
+  const l = links.find((x) => x.ifname === 'eth0' && hasV4(x)) ?? links.find(hasV4);
+  return l ? guestInterface(l, routes) : undefined;
 }
 
 /**
- * Interfaces of the pod netns the guest would not get: every Ethernet link but the tap and the one
- * handed over (not lo, nor the fallback tunnels — sit0, tunl0 — a kernel with those modules puts
- * in every namespace).
+ * The pod netns's other interfaces, in the order the kernel lists them: every Ethernet link but
+ * ours and the primary (not lo, nor the fallback tunnels — sit0, tunl0 — a kernel with those
+ * modules puts in every namespace).
  */
-export function extraPodInterfaces(addrJson: string, handedOver: string): string[] {
-  const links = JSON.parse(addrJson) as IpAddrJson[];
-  return links.filter((l) => l.link_type === 'ether' && l.ifname !== POD_TAP && l.ifname !== handedOver).map((l) => l.ifname);
+export function extraPodInterfaces(addrJson: string, routeJson: string, primary: string): Omit<GuestNetwork, 'tap'>[] {
+  const routes = JSON.parse(routeJson) as IpRouteJson[];
+  return (JSON.parse(addrJson) as IpAddrJson[])
+    .filter((l) => l.link_type === 'ether' && !isOurs(l.ifname) && l.ifname !== primary && l.address)
+    .map((l) => guestInterface(l, routes));
 }
 
 const hex = (n: number, digits: number): string => `0x${n.toString(16).padStart(digits, '0')}`;
@@ -78,7 +124,7 @@ const hex = (n: number, digits: number): string => `0x${n.toString(16).padStart(
  */
 export function tapGuardFilters(n: GuestNetwork): string[][] {
   const mac = n.mac.split(':').map((b) => parseInt(b, 16));
-  const ip = n.address.split('.').map(Number);
+  const ip = (n.address ?? '').split('.').map(Number);
   if (mac.length !== 6 || mac.some((b) => !(b >= 0 && b <= 255)) || ip.length !== 4 || ip.some((b) => !(b >= 0 && b <= 255))) {
     throw new HedgeError('Invalid', `guest network ${n.mac} ${n.address}: not a MAC and an IPv4 address`);
   }
@@ -96,17 +142,42 @@ export function tapGuardFilters(n: GuestNetwork): string[][] {
   ];
 }
 
-/** kernel command line the guest's /init turns into eth0's configuration */
-export function guestNetKernelArgs(n: GuestNetwork): string[] {
-  return [`hedge.ip=${n.address}/${n.prefixLength}`, ...(n.gateway ? [`hedge.gw=${n.gateway}`] : []), `hedge.mtu=${n.mtu}`];
+const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const IPV4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
+const CIDR_RE = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
+
+/**
+ * Kernel command line the guest's /init turns into its NICs (src/guest/initramfs/init.sh):
+ * `hedge.nic=NAME,MAC,MTU[,ADDR/PREFIX]` per NIC (found by MAC, renamed to NAME) and
+ * `hedge.route=NAME,DST[,GATEWAY]` per route, defaults included. Everything is checked: the values
+ * come from the pod netns, which CNI plugins and NAD configs filled.
+ */
+export function guestNetKernelArgs(nics: GuestNetwork[]): string[] {
+  const out: string[] = [];
+  const routes: string[] = [];
+  for (const n of nics) {
+    const bad = (what: string): HedgeError => new HedgeError('Invalid', `pod interface ${JSON.stringify(n.podInterface)}: ${what} cannot be handed to the guest`);
+    if (!IFNAME_RE.test(n.podInterface)) throw bad('its name');
+    if (!MAC_RE.test(n.mac)) throw bad(`MAC ${JSON.stringify(n.mac)}`);
+    if (!Number.isInteger(n.mtu) || n.mtu < 68 || n.mtu > 65535) throw bad(`MTU ${n.mtu}`);
+    const addr = n.address !== undefined ? `${n.address}/${n.prefixLength ?? 32}` : undefined;
+    if (addr !== undefined && !CIDR_RE.test(addr)) throw bad(`address ${addr}`);
+    out.push(`hedge.nic=${[n.podInterface, n.mac, n.mtu, ...(addr ? [addr] : [])].join(',')}`);
+    for (const r of [...(n.gateway ? [{ dst: 'default', gateway: n.gateway }] : []), ...(n.routes ?? [])]) {
+      if ((r.dst !== 'default' && !CIDR_RE.test(r.dst)) || (r.gateway !== undefined && !IPV4_RE.test(r.gateway))) throw bad(`route ${r.dst} via ${r.gateway ?? '-'}`);
+      routes.push(`hedge.route=${[n.podInterface, r.dst, ...(r.gateway ? [r.gateway] : [])].join(',')}`);
+    }
+  }
+  return [...out, ...routes];
 }
 
-/** qemu arguments for the guest NIC; vhost-net does not exist on these hosts, and virtio-net over a tap works without it */
-export function guestNetQemuArgs(n: GuestNetwork): string[] {
-  return [
-    '-netdev', `tap,id=net0,ifname=${n.tap},script=no,downscript=no,vhost=off`,
-    '-device', `virtio-net-device,netdev=net0,mac=${n.mac}`,
-  ];
+/**
+ * qemu arguments for the guest NICs, one virtio-net device per interface with its MAC; vhost-net
+ * does not exist on these hosts, and virtio-net over a tap works without it
+ */
+export function guestNetQemuArgs(nics: GuestNetwork[]): string[] {
+  return nics.flatMap((n, i) => ['-netdev', `tap,id=net${i},ifname=${n.tap},script=no,downscript=no,vhost=off`, '-device', `virtio-net-device,netdev=net${i},mac=${n.mac}`]);
 }
 
 async function inNetns(netnsPath: string, args: string[], signal: AbortSignal): Promise<RunResult> {
@@ -120,39 +191,89 @@ async function inNetnsChecked(netnsPath: string, args: string[], signal: AbortSi
   return r.stdout;
 }
 
-/**
- * Creates the tap and the redirects; returns what the guest must be told. Idempotent: a retry after
- * a failed VM start replaces what the previous attempt left. Undefined when the netns has no
- * addressed interface (nothing to hand over).
- */
-export async function plugPodTap(netnsPath: string, signal: AbortSignal): Promise<GuestNetwork | undefined> {
-  const addr = await inNetnsChecked(netnsPath, ['ip', '-j', 'addr', 'show'], signal);
-  const route = await inNetnsChecked(netnsPath, ['ip', '-j', '-4', 'route', 'show'], signal);
-  const pod = pickPodInterface(addr, route);
-  if (!pod) return undefined;
-  const extra = extraPodInterfaces(addr, pod.podInterface);
-  if (extra.length > 0) {
-    throw new HedgeError(
-      'Invalid',
-      `a microVM's guest gets one network interface (${pod.podInterface}); the pod's other interfaces (${extra.join(', ')}, from k8s.v1.cni.cncf.io/networks) would not reach it, so it is not started: run pods with extra networks as runc or gVisor`,
-    );
-  }
-  const n: GuestNetwork = { ...pod, tap: POD_TAP };
-  await unplugPodTap(netnsPath, n.podInterface, signal);
-  const steps: string[][] = [
-    ['ip', 'tuntap', 'add', 'dev', n.tap, 'mode', 'tap'],
-    ['ip', 'link', 'set', n.tap, 'mtu', String(n.mtu), 'up'],
-    ['tc', 'qdisc', 'add', 'dev', n.podInterface, 'ingress'],
-    ['tc', 'filter', 'add', 'dev', n.podInterface, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', n.tap],
-    ['tc', 'qdisc', 'add', 'dev', n.tap, 'ingress'],
-    ...tapGuardFilters(n),
-  ];
-  for (const s of steps) await inNetnsChecked(netnsPath, s, signal);
-  return n;
+/** a locally administered unicast MAC for a bridge (never the interface's: that one is the guest's) */
+function bridgeMac(): string {
+  const b = randomBytes(6);
+  b[0] = ((b[0] ?? 0) & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-/** Removes the tap and the redirect; "already gone" (or the whole netns gone) is fine. */
-export async function unplugPodTap(netnsPath: string, podInterface: string, signal: AbortSignal): Promise<void> {
-  await inNetns(netnsPath, ['tc', 'qdisc', 'del', 'dev', podInterface, 'ingress'], signal).catch(() => undefined);
-  await inNetns(netnsPath, ['ip', 'link', 'del', POD_TAP], signal).catch(() => undefined);
+/** the commands that hand one interface to its tap: a tc redirect both ways (with the tap guard), or a bridge */
+export function plugSteps(n: GuestNetwork, bridgeAddress = bridgeMac()): string[][] {
+  const tap = [['ip', 'tuntap', 'add', 'dev', n.tap, 'mode', 'tap'], ['ip', 'link', 'set', n.tap, 'mtu', String(n.mtu)]];
+  if (!n.bridge) {
+    return [
+      ...tap,
+      ['ip', 'link', 'set', n.tap, 'up'],
+      ['tc', 'qdisc', 'add', 'dev', n.podInterface, 'ingress'],
+      ['tc', 'filter', 'add', 'dev', n.podInterface, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', n.tap],
+      ['tc', 'qdisc', 'add', 'dev', n.tap, 'ingress'],
+      ...tapGuardFilters(n),
+    ];
+  }
+  return [
+    ...tap,
+    // no ARP and no IPv6 on the bridge: the netns stack must not answer for the guest's address
+    // br_netfilter for this bridge whatever the netns's sysctls say: its frames pass the forward hook
+    ['ip', 'link', 'add', n.bridge, 'address', bridgeAddress, 'type', 'bridge', 'nf_call_iptables', '1', 'nf_call_ip6tables', '1'],
+    ['ip', 'link', 'set', n.bridge, 'arp', 'off', 'addrgenmode', 'none', 'mtu', String(n.mtu)],
+    ['ip', 'link', 'set', n.podInterface, 'master', n.bridge],
+    ['ip', 'link', 'set', n.tap, 'master', n.bridge],
+    // the port's own MAC is a "local" entry (frames for it would go to the netns stack): the guest has it now
+    ['bridge', 'fdb', 'del', n.mac, 'dev', n.podInterface, 'master'],
+    ['ip', 'link', 'set', n.tap, 'up'],
+    ['ip', 'link', 'set', n.bridge, 'up'],
+  ];
+}
+
+/**
+ * Creates the taps and what joins them to the pod's interfaces; returns the NICs the guest must
+ * get, eth0 first (empty when the netns has no addressed interface: nothing to hand over).
+ * `maxNics` is how many virtio-mmio transports the VM's other devices leave free. Idempotent: a
+ * retry after a failed VM start replaces what the previous attempt left.
+ */
+export async function plugPodNics(netnsPath: string, maxNics: number, signal: AbortSignal): Promise<GuestNetwork[]> {
+  const addr = await inNetnsChecked(netnsPath, ['ip', '-j', 'addr', 'show'], signal);
+  const route = await inNetnsChecked(netnsPath, ['ip', '-j', '-4', 'route', 'show'], signal);
+  await unplugPodNics(netnsPath, undefined, signal);
+  const pod = pickPodInterface(addr, route);
+  if (!pod) return [];
+  const extras = extraPodInterfaces(addr, route, pod.podInterface);
+  if (1 + extras.length > maxNics) {
+    throw new HedgeError(
+      'Invalid',
+      `this microVM can take ${maxNics} network interfaces at most (the virtio-mmio transports qemu's microvm machine has for its guest kernel, less those of its disks, agent port and balloon); the pod has ${1 + extras.length} (${[pod, ...extras].map((x) => x.podInterface).join(', ')})`,
+    );
+  }
+  // the NAD firewall guards every NAD interface before the sandbox is made (MultusNetworkPlugin.setUp)
+  const nft = await inNetns(netnsPath, ['nft', '-j', 'list', 'table', 'netdev', NAD_TABLE], signal);
+  const guarded = new Set(nft.code === 0 ? guardedNadInterfaces(nft.stdout) : []);
+  const nics = [pod, ...extras].map((x, i): GuestNetwork => ({ ...x, tap: `${TAP_PREFIX}${i}`, ...(guarded.has(x.podInterface) ? { bridge: `${VM_BRIDGE_PREFIX}${i}` } : {}) }));
+  if (nics.some((n) => n.bridge) && !existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
+    throw new HedgeError('Unavailable', "NetworkPolicy on a microVM's NetworkAttachmentDefinition interfaces needs the kernel's br_netfilter (modprobe br_netfilter)");
+  }
+  for (const n of nics) for (const s of plugSteps(n)) await inNetnsChecked(netnsPath, s, signal);
+  return nics;
+}
+
+/**
+ * Removes taps, bridges and redirects; "already gone" (or the whole netns gone) is fine. Without
+ * `nics` (a retry knows nothing of the previous attempt) every tap and bridge of ours goes, and the
+ * ingress qdisc of every other interface.
+ */
+export async function unplugPodNics(netnsPath: string, nics: GuestNetwork[] | undefined, signal: AbortSignal): Promise<void> {
+  let redirected: string[];
+  let ours: string[];
+  if (nics) {
+    redirected = nics.filter((n) => !n.bridge).map((n) => n.podInterface);
+    ours = nics.flatMap((n) => [n.tap, ...(n.bridge ? [n.bridge] : [])]);
+  } else {
+    const r = await inNetns(netnsPath, ['ip', '-j', 'link', 'show'], signal).catch(() => undefined);
+    const links = r?.code === 0 ? (JSON.parse(r.stdout || '[]') as IpAddrJson[]) : [];
+    ours = links.filter((l) => isOurs(l.ifname)).map((l) => l.ifname);
+    redirected = links.filter((l) => l.link_type === 'ether' && !isOurs(l.ifname)).map((l) => l.ifname);
+  }
+  for (const i of redirected) await inNetns(netnsPath, ['tc', 'qdisc', 'del', 'dev', i, 'ingress'], signal).catch(() => undefined);
+  // a deleted bridge releases its ports (the interface stays, for CNI DEL)
+  for (const l of ours) await inNetns(netnsPath, ['ip', 'link', 'del', l], signal).catch(() => undefined);
 }

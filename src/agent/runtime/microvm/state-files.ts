@@ -21,8 +21,10 @@ export interface VmState {
   memoryMiB: number;
   cpus: number;
   guestKernel?: string;
-  /** the pod interface handed to the guest (tap + tc redirect in the pod netns) */
+  /** the pod's primary interface (eth0) handed to the guest (tap + tc redirect or bridge in the pod netns) */
   network?: GuestNetwork;
+  /** its other interfaces (net1, …: NetworkAttachmentDefinitions), one guest NIC each */
+  extraNetworks?: GuestNetwork[];
   /** the pod cgroup qemu runs in ('' = none) */
   cgroupParent?: string;
   /** the sandbox's writable disk file (absent on VMs started before there was one: tmpfs upper) */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { qemuArgs, TCG_TB_SIZE_MIB, type VmLaunchOptions } from './vm.ts';
+import { qemuArgs, TCG_TB_SIZE_MIB, virtioSlots, virtioSlotsUsed, type VmLaunchOptions } from './vm.ts';
 
 const base: VmLaunchOptions = {
   qemuBinary: 'qemu-system-x86_64',
@@ -41,4 +41,13 @@ test('every VM has a free-page-reporting balloon, and TCG a bounded translation 
   assert.ok(after(qemuArgs(base), '-device').includes('virtio-balloon-device,free-page-reporting=on'));
   assert.deepEqual(after(qemuArgs({ ...base, accelerator: 'tcg' }), '-accel'), [`tcg,tb-size=${TCG_TB_SIZE_MIB}`]);
   assert.deepEqual(after(qemuArgs(base), '-accel'), ['kvm']);
+});
+
+test('virtio-mmio transports: serial, SCSI, balloon, disk and share take 5 of 8 (tailored, no ACPI) or 24; each NIC one more', () => {
+  const full = { ...base, disk: '/d', volumeShare: '/v' };
+  assert.equal(virtioSlotsUsed(qemuArgs(full)), 5);
+  assert.equal(virtioSlots({ ...base.guest, kernel: 'tailored' }) - virtioSlotsUsed(qemuArgs(full)), 3);
+  assert.equal(virtioSlots(base.guest), 24);
+  const nic = (i: number): NonNullable<VmLaunchOptions['nics']>[number] => ({ podInterface: i ? `net${i}` : 'eth0', tap: `hedgetap${i}`, mac: `02:00:00:00:00:0${i}`, mtu: 1500 });
+  assert.equal(virtioSlotsUsed(qemuArgs({ ...full, nics: [nic(0), nic(1), nic(2)] })), 8);
 });

@@ -38,8 +38,8 @@ export interface VmLaunchOptions {
   seccomp: boolean;
   /** run qemu inside this netns (nsenter): it opens the pod's tap there */
   netnsPath?: string;
-  /** the pod's interface, handed to the guest through the tap in `netnsPath` */
-  network?: GuestNetwork;
+  /** the pod's interfaces (eth0 first), handed to the guest through their taps in `netnsPath` */
+  nics?: GuestNetwork[];
   /**
    * cgroup v1 `cgroup.procs` files qemu joins before it execs, so guest RAM is charged to the pod
    * from the first page (v1 does not move charges of a process that migrates later)
@@ -122,7 +122,7 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     '-initrd', o.guest.initrd,
     // init_on_alloc (Debian's default) zeroes every page the guest allocates, so page cache that
     // came and went stays resident on the host; the guest is single-tenant, user pages are still zeroed
-    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'loglevel=3', 'init_on_alloc=0', ...timing, ...(o.network ? guestNetKernelArgs(o.network) : []), ...(o.extraKernelArgs ?? [])].join(' '),
+    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'loglevel=3', 'init_on_alloc=0', ...timing, ...(o.nics?.length ? guestNetKernelArgs(o.nics) : []), ...(o.extraKernelArgs ?? [])].join(' '),
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`,
     '-device', 'virtserialport,chardev=agent,name=hedge.agent',
@@ -132,7 +132,7 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     // container's memory after it exits) back, and qemu punches them out of the memfd, so an idle
     // VM does not keep its peak on the host. Never inflated: the balloon size stays 0.
     ...(o.tuning?.freePageReporting === false ? [] : ['-device', 'virtio-balloon-device,free-page-reporting=on']),
-    ...(o.network ? guestNetQemuArgs(o.network) : []),
+    ...(o.nics?.length ? guestNetQemuArgs(o.nics) : []),
   ];
   if (o.disk) {
     // discard=unmap: space the guest frees (a removed container's layer) goes back to the sparse file
@@ -149,6 +149,19 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
   // spawn=deny and elevateprivileges=deny would forbid -daemonize's fork and setsid (the filter goes on first)
   if (o.seccomp) args.push('-sandbox', 'on,obsolete=deny,resourcecontrol=deny');
   return args;
+}
+
+/**
+ * virtio-mmio transports -M microvm offers (measured, qemu 7.2): 24 with ACPI (a second IOAPIC
+ * carries transports 9–24), 8 without (acpi=off, the tailored kernel)
+ */
+export function virtioSlots(guest: GuestArtifacts): number {
+  return guest.kernel === 'tailored' ? 8 : 24;
+}
+
+/** virtio-mmio transports the devices in `args` take */
+export function virtioSlotsUsed(args: string[]): number {
+  return args.filter((a, i) => args[i - 1] === '-device' && /^virtio-[a-z0-9]+-device(,|$)/.test(a)).length;
 }
 
 /** qemu's option syntax: a comma in a value is written twice */
