@@ -12,6 +12,7 @@
  * the data dir unless the NAD says otherwise; a plugin whose link type the kernel lacks (ipvlan
  * here) fails the pod with a message saying so, before anything is made.
  */
+import { compareStrings } from '../../../lib/compare.ts';
 import { KeyedLock } from '../../../lib/keyed-lock.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { HedgeError, isHedgeError } from '../../../lib/errors.ts';
@@ -281,7 +282,7 @@ export class MultusNetworkPlugin implements NetworkPlugin {
   private async attachmentsOf(id: string): Promise<CniCachedAttachment[]> {
     const all = (await this.runner.listCachedAttachments()).filter((a) => a.containerId === id);
     // in interface order (eth0, net1, net2, … then named ones as they sort)
-    return all.sort((x, y) => ifOrder(x.ifName) - ifOrder(y.ifName) || x.ifName.localeCompare(y.ifName));
+    return all.sort((x, y) => ifOrder(x.ifName) - ifOrder(y.ifName) || compareStrings(x.ifName, y.ifName));
   }
 
   private cachedConf(a: CniCachedAttachment, netns: string): CniRuntimeConf {
