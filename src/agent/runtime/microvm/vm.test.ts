@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { qemuArgs, TCG_TB_SIZE_MIB, type VmLaunchOptions } from './vm.ts';
+import { PAGE_REPORTING_ORDER, qemuArgs, TCG_TB_SIZE_MIB, type VmLaunchOptions } from './vm.ts';
 
 const base: VmLaunchOptions = {
   qemuBinary: 'qemu-system-x86_64',
@@ -41,4 +41,12 @@ test('every VM has a free-page-reporting balloon, and TCG a bounded translation 
   assert.ok(after(qemuArgs(base), '-device').includes('virtio-balloon-device,free-page-reporting=on'));
   assert.deepEqual(after(qemuArgs({ ...base, accelerator: 'tcg' }), '-accel'), [`tcg,tb-size=${TCG_TB_SIZE_MIB}`]);
   assert.deepEqual(after(qemuArgs(base), '-accel'), ['kvm']);
+});
+
+test('the guest reports free pages down to PAGE_REPORTING_ORDER (init.sh applies it); no balloon, no order', () => {
+  assert.match(after(qemuArgs(base), '-append')[0] ?? '', new RegExp(`(^| )page_reporting\\.page_reporting_order=${PAGE_REPORTING_ORDER}( |$)`));
+  assert.match(after(qemuArgs({ ...base, tuning: { pageReportingOrder: 9 } }), '-append')[0] ?? '', / page_reporting\.page_reporting_order=9( |$)/);
+  const off = qemuArgs({ ...base, tuning: { freePageReporting: false } });
+  assert.doesNotMatch(after(off, '-append')[0] ?? '', /page_reporting/);
+  assert.ok(!after(off, '-device').some((d) => d.startsWith('virtio-balloon')));
 });
