@@ -3,8 +3,11 @@
  * busybox rootfs, same command). Labelled with the accelerator the handler detected (TCG on PVM hosts).
  * Candidates (one handler each, interleaved in one run; all with the sandbox disk and the 9p volume share):
  *   before          Debian's kernel with the old qemu knobs (TCG tb-size=32, no balloon)
- *   debian          Debian's kernel with the current knobs (tb-size=16, free-page-reporting balloon)
- *   tailored        scripts/build-guest-kernel.sh's kernel with the current knobs, when it is built
+ *   previous        the previous default: Debian's kernel, tb-size=16, free page reporting of 2 MiB
+ *                   blocks (the kernel's own reporting order)
+ *   debian          Debian's kernel with the current knobs (the fallback while the tailored one is not built)
+ *   tailored        scripts/build-guest-kernel.sh's kernel with the current knobs (the default), when built
+ *   --only a,b      only these candidates (by the names above; `runc` always runs)
  *   --guest LABEL=DIR[:noshare]  any other guest build dir (manifest.json, vmlinux, initrd.gz), e.g.
  *                   Debian's linux-image-cloud-amd64 (it has no 9p: `:noshare` drops the volume share)
  *   boot→output: VM launch (createSandbox) → createContainer → start → the container's first
@@ -18,7 +21,7 @@
  *     sandbox overhead  PSS − container: what a pod pays beyond its containers, i.e. the figure for
  *                    the RuntimeClass `microvm` overhead.podFixed.memory
  * Prints tables, asserts nothing. Needs root, qemu, Debian's linux-image, busybox-static.
- * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3] [--guest LABEL=DIR[:noshare]]...
+ * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3] [--only NAMES] [--guest LABEL=DIR[:noshare]]...
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -40,6 +43,8 @@ for (let i = argv.indexOf('--guest'); i >= 0; i = argv.indexOf('--guest')) {
   if (!m) throw new Error('--guest takes LABEL=DIR[:noshare]');
   extra.push({ label: m[1]!, dir: m[2]!, share: !m[3] });
 }
+const onlyAt = argv.indexOf('--only');
+const only = onlyAt >= 0 ? new Set(argv.splice(onlyAt, 2)[1]?.split(',')) : undefined;
 const iterations = Number(argv[0] ?? 5);
 const idleCount = Number(argv[1] ?? 3);
 const COMMAND = ['sh', '-c', 'echo hello; uname -r'];
@@ -93,12 +98,14 @@ try {
   const debian = await buildGuest({ outRoot: cache, kernel: 'debian', signal: sig5m() });
   const tailored = await buildGuest({ outRoot: cache, kernel: 'tailored', signal: sig5m() }).catch(() => undefined);
   if (!tailored) process.stderr.write('tailored guest kernel not built (scripts/build-guest-kernel.sh): its row is left out\n');
-  const candidates: { label: string; guest: GuestArtifacts; tuning?: VmTuning; share: boolean }[] = [
-    { label: `before: ${debian.kernelVersion}, tb-size 32, no balloon`, guest: debian, tuning: { tcgTbSizeMiB: 32, freePageReporting: false }, share: true },
-    { label: `debian ${debian.kernelVersion}`, guest: debian, share: true },
-    ...(tailored ? [{ label: `tailored ${tailored.kernelVersion}`, guest: tailored, share: true }] : []),
-    ...(await Promise.all(extra.map(async (e) => ({ label: `${e.label} ${(await findGuestArtifacts(e.dir)).kernelVersion}${e.share ? '' : ' (no 9p share)'}`, guest: await findGuestArtifacts(e.dir), share: e.share })))),
-  ];
+  const candidates: { name: string; label: string; guest: GuestArtifacts; tuning?: VmTuning; share: boolean }[] = [
+    { name: 'before', label: `before: ${debian.kernelVersion}, tb-size 32, no balloon`, guest: debian, tuning: { tcgTbSizeMiB: 32, freePageReporting: false }, share: true },
+    { name: 'previous', label: `previous default: ${debian.kernelVersion}, tb-size 16, reporting ≥ 2 MiB`, guest: debian, tuning: { tcgTbSizeMiB: 16, pageReportingOrder: 9 }, share: true },
+    { name: 'debian', label: `debian ${debian.kernelVersion} (fallback)`, guest: debian, share: true },
+    ...(tailored ? [{ name: 'tailored', label: `tailored ${tailored.kernelVersion} (default)`, guest: tailored, share: true }] : []),
+    ...(await Promise.all(extra.map(async (e) => ({ name: e.label, label: `${e.label} ${(await findGuestArtifacts(e.dir)).kernelVersion}${e.share ? '' : ' (no 9p share)'}`, guest: await findGuestArtifacts(e.dir), share: e.share })))),
+  ].filter((c) => !only || only.has(c.name));
+  if (candidates.length === 0) throw new Error(`--only matched no candidate`);
   const probe = new MicroVmRuntimeHandler({ stateDir: join(tmp, 'state-probe'), guest: debian, logger: silentLogger(), accelerator: 'auto' });
   const accel = await probe.detectAccelerator(AbortSignal.timeout(120_000));
   const variants = candidates.map((c, i) => ({
@@ -214,7 +221,7 @@ try {
   process.stdout.write(`\nmicroVM boot → first container output (${iterations} runs each, interleaved, accelerator: ${accel})\n\n`);
   process.stdout.write(
     table(
-      ['candidate', 'p50', 'p99', 'vs before (p50)', 'createSandbox→agent hello (p50)', 'createContainer (p50)'],
+      ['candidate', 'p50', 'p99', `vs ${before.name} (p50)`, 'createSandbox→agent hello (p50)', 'createContainer (p50)'],
       [
         ...variants.map((v) => [v.label, f(pct(v.boot, 50)), f(pct(v.boot, 99)), ratio(pct(v.boot, 50), pct(before.boot, 50)), f(pct(v.toHello, 50)), f(pct(v.create, 50))]),
         ['runc (bare `runc run`)', f(pct(runc, 50)), f(pct(runc, 99)), ratio(pct(runc, 50), pct(before.boot, 50)), '-', '-'],
@@ -225,7 +232,7 @@ try {
   const m = (v: (typeof variants)[number], k: keyof ReturnType<typeof smapsKb>): number => avg(v.mem.map((x) => x[k]));
   process.stdout.write(
     table(
-      ['candidate', 'vmlinux / initrd', 'balloon', 'qemu RSS', 'qemu PSS', '= guest RAM', '+ kernel file', '+ qemu anon', 'guest MemTotal', 'guest used', 'sandbox overhead (PSS − container)', 'vs before'],
+      ['candidate', 'vmlinux / initrd', 'balloon', 'qemu RSS', 'qemu PSS', '= guest RAM', '+ kernel file', '+ qemu anon', 'guest MemTotal', 'guest used', 'sandbox overhead (PSS − container)', `vs ${before.name}`],
       variants.map((v) => [
         v.label,
         `${mb(v.vmlinuxBytes / 1024)} / ${mb(v.initrdBytes / 1024)}`,

@@ -18,14 +18,17 @@ export interface DefaultRuntimeClass {
  * Memory is rounded up with a margin because the scheduler must not overcommit; CPU is a floor
  * for idle sandboxes, busy gVisor pods pay more per syscall (ptrace platform), which their own
  * requests have to cover.
- * microvm: `bench/microvm-boot.ts` (3 idle sandboxes side by side, a `sleep` container each, qemu
- * 7.2 under TCG, Debian's 6.1 generic guest kernel, tb-size=16, free page reporting, guest RAM
- * 192 MiB on a memfd), 2026-12-03: qemu PSS 160.5 MiB per VM (107.7 MiB guest RAM the guest
- * touched, 35.4 MiB qemu anon incl. the TCG cache, the 58 MiB kernel file mapping shared between
- * VMs), container RSS ~0, so sandbox overhead = 160.5 MiB -> 176Mi (was 186 -> 192Mi with
- * tb-size=32). Idle qemu CPU 12m over 20 s -> 20m. The handler sizes guest RAM as (pod limit incl.
- * this overhead) - 48 MiB for qemu itself, at least 128 MiB, so 176Mi admits any limited pod.
- * A node on the tailored guest kernel (src/guest/README.md) needs less; this holds for the fallback.
+ * microvm: `bench/microvm-boot.ts 5 3 --only previous,debian,tailored` (3 idle sandboxes side by
+ * side, a `sleep` container each, qemu 7.2 under TCG, guest RAM 208 MiB on a memfd, tb-size 16,
+ * free page reporting down to single pages), 2026-12-03, load average ~2: with the tailored guest
+ * kernel (built once per machine: scripts/up.sh in the background, src/guest/README.md),
+ * qemu PSS 82.0 MiB per VM (43.6 guest RAM the guest touched, 33.0 qemu anon incl. the 16 MiB TCG
+ * cache, 2.9 its share of the kernel file), container RSS ~0, so a tailored-kernel sandbox would
+ * need 96Mi. Debian's kernel (every node until its build lands; the test command and CI never build
+ * it) costs 153.0 MiB (163.8 before single-page reporting) in the same run: the declared overhead
+ * stays 176Mi so no node overcommits, whichever kernel it boots.
+ * Idle qemu CPU 12m over 20 s -> 20m. The handler sizes guest RAM as (pod limit incl. this overhead)
+ * - 48 MiB for qemu itself, at least 64 MiB with the tailored kernel (128 with Debian's).
  */
 export const defaultRuntimeClasses: readonly DefaultRuntimeClass[] = [
   { name: 'runc', handler: 'runc', podFixed: { memory: '1Mi' } },

@@ -14,6 +14,16 @@ $B mount -t tmpfs -o mode=0755 tmpfs /run
 for m in $($B cat /etc/modules.order); do
   $B insmod "/lib/modules/$m" 2>/dev/null || echo "init: insmod $m failed"
 done
+# the .ko files live in the initramfs (guest RAM) and are never read again
+$B rm -rf /lib/modules
+# free page reporting: 6.1's page_reporting takes the balloon driver's order (2 MiB blocks) when the
+# driver registers, whatever the command line said; apply the command line's order again here
+read -r CMDLINE </proc/cmdline
+for a in $CMDLINE; do
+  case $a in
+    page_reporting.page_reporting_order=*) echo "${a#*=}" >/sys/module/page_reporting/parameters/page_reporting_order || echo "init: page_reporting_order failed" ;;
+  esac
+done
 $B ip link set lo up
 NICS= ROUTES=
 for a in $($B cat /proc/cmdline); do

@@ -34,7 +34,7 @@ import { ensureRootfsImage } from './rootfs-image.ts';
 import { MicroVmStateFiles, type ContainerMeta, type ExitRecord, type VmState } from './state-files.ts';
 import { createSandboxDisk, SANDBOX_DISK_GUEST_DEVICE, sandboxDiskBytes } from './sandbox-disk.ts';
 import { VmCpuRates } from './vm-stats.ts';
-import { launchVm, qemuArgs, virtioSlots, virtioSlotsUsed, type Accelerator, type GuestArtifacts, type VmLaunchOptions, type VmTuning } from './vm.ts';
+import { launchVm, qemuArgs, virtioSlots, virtioSlotsUsed, type Accelerator, type GuestArtifacts, type GuestKernel, type VmLaunchOptions, type VmTuning } from './vm.ts';
 
 export interface MicroVmRuntimeHandlerOptions {
   /** RuntimeClass handler name, default `microvm` */
@@ -91,8 +91,11 @@ export interface MicroVmInfo {
 
 /** qemu's own anonymous memory (heap + TCG translation cache, tb-size=16): 35.4 MiB idle (bench/microvm-boot.ts), plus a margin */
 const DEFAULT_VMM_OVERHEAD_MIB = 48;
-/** Debian's generic kernel image alone takes ~58 MiB of guest RAM; below this the initramfs does not unpack */
-const MIN_GUEST_MIB = 128;
+/**
+ * Smallest guest RAM per kernel: Debian's generic image alone takes ~58 MiB of guest RAM and below
+ * 128 MiB its initramfs does not unpack; the tailored kernel (~15 MiB, no modules) boots in 64.
+ */
+const MIN_GUEST_MIB: Record<GuestKernel, number> = { debian: 128, tailored: 64 };
 const KILL_WAIT_MS = 10_000;
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -175,7 +178,11 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       ? Math.floor(cfg.resources.memoryBytes / (1024 * 1024)) - (this.#o.vmmOverheadMiB ?? DEFAULT_VMM_OVERHEAD_MIB)
       : (this.#o.defaultMemoryMiB ?? 256) + (this.#o.memoryOverheadMiB ?? 64);
     const cpus = Math.max(1, Math.ceil((cfg.resources.cpuMilli ?? 1000) / 1000));
-    return { memoryMiB: Math.max(MIN_GUEST_MIB, memoryMiB), cpus: Math.min(cpus, 8) };
+    return { memoryMiB: Math.max(this.#minGuestMiB(), memoryMiB), cpus: Math.min(cpus, 8) };
+  }
+
+  #minGuestMiB(): number {
+    return MIN_GUEST_MIB[this.#guest.kernel ?? 'debian'];
   }
 
   /** a just-killed qemu can keep the cgroup busy for a moment (EBUSY) until the kernel has released it */
@@ -215,7 +222,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       // qemu would be OOM-killed in the pod cgroup before the guest finished booting
       throw new HedgeError(
         'Invalid',
-        `pod memory limit ${Math.floor(cfg.resources.memoryBytes / 1048576)} MiB (incl. RuntimeClass overhead) is below the ${MIN_GUEST_MIB + vmm} MiB a microVM needs (${MIN_GUEST_MIB} MiB guest + ${vmm} MiB qemu)`,
+        `pod memory limit ${Math.floor(cfg.resources.memoryBytes / 1048576)} MiB (incl. RuntimeClass overhead) is below the ${this.#minGuestMiB() + vmm} MiB a microVM needs (${this.#minGuestMiB()} MiB guest + ${vmm} MiB qemu)`,
       );
     }
     let pid: number | undefined;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { qemuArgs, TCG_TB_SIZE_MIB, virtioSlots, virtioSlotsUsed, type VmLaunchOptions } from './vm.ts';
+import { PAGE_REPORTING_ORDER, qemuArgs, TCG_TB_SIZE_MIB, virtioSlots, virtioSlotsUsed, type VmLaunchOptions } from './vm.ts';
 
 const base: VmLaunchOptions = {
   qemuBinary: 'qemu-system-x86_64',
@@ -50,4 +50,12 @@ test('virtio-mmio transports: serial, SCSI, balloon, disk and share take 5 of 8 
   assert.equal(virtioSlots(base.guest), 24);
   const nic = (i: number): NonNullable<VmLaunchOptions['nics']>[number] => ({ podInterface: i ? `net${i}` : 'eth0', tap: `hedgetap${i}`, mac: `02:00:00:00:00:0${i}`, mtu: 1500 });
   assert.equal(virtioSlotsUsed(qemuArgs({ ...full, nics: [nic(0), nic(1), nic(2)] })), 8);
+});
+
+test('the guest reports free pages down to PAGE_REPORTING_ORDER (init.sh applies it); no balloon, no order', () => {
+  assert.match(after(qemuArgs(base), '-append')[0] ?? '', new RegExp(`(^| )page_reporting\\.page_reporting_order=${PAGE_REPORTING_ORDER}( |$)`));
+  assert.match(after(qemuArgs({ ...base, tuning: { pageReportingOrder: 9 } }), '-append')[0] ?? '', / page_reporting\.page_reporting_order=9( |$)/);
+  const off = qemuArgs({ ...base, tuning: { freePageReporting: false } });
+  assert.doesNotMatch(after(off, '-append')[0] ?? '', /page_reporting/);
+  assert.ok(!after(off, '-device').some((d) => d.startsWith('virtio-balloon')));
 });

@@ -61,6 +61,10 @@ export interface VmTuning {
   tcgTbSizeMiB?: number;
   /** virtio-balloon with free page reporting (default true) */
   freePageReporting?: boolean;
+  /** smallest free block the guest reports, as a page order (default PAGE_REPORTING_ORDER) */
+  pageReportingOrder?: number;
+  /** more guest kernel command line (bench/microvm-boot.ts candidates) */
+  kernelArgs?: string[];
 }
 
 export interface VmPaths {
@@ -95,10 +99,20 @@ export function tcgKernelArgs(): string[] {
  */
 export const TCG_TB_SIZE_MIB = 16;
 
+/**
+ * Free page reporting hands back free blocks of at least 2^order pages. The kernel's default (the
+ * balloon driver's: 2 MiB) skips what a guest frees after boot (the initrd, init sections, the
+ * unpacked modules), which is scattered; 0 hands back every free page (src/guest/README.md).
+ */
+export const PAGE_REPORTING_ORDER = 0;
+
 export function qemuArgs(o: VmLaunchOptions): string[] {
   const p = vmPaths(o.dir);
   const timing = o.accelerator === 'tcg' ? tcgKernelArgs() : [];
   const accel = o.accelerator === 'kvm' ? 'kvm' : `tcg,tb-size=${o.tuning?.tcgTbSizeMiB ?? TCG_TB_SIZE_MIB}`;
+  const reporting = o.tuning?.freePageReporting !== false;
+  // init.sh applies it after the balloon driver registered (6.1 overwrites the boot-time value then)
+  const reportingArgs = reporting ? [`page_reporting.page_reporting_order=${o.tuning?.pageReportingOrder ?? PAGE_REPORTING_ORDER}`] : [];
   const args = [
     '-name', o.name,
     // guest RAM on a memfd, not anonymous memory: qemu madvises anonymous guest RAM for THP, and
@@ -122,7 +136,7 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     '-initrd', o.guest.initrd,
     // init_on_alloc (Debian's default) zeroes every page the guest allocates, so page cache that
     // came and went stays resident on the host; the guest is single-tenant, user pages are still zeroed
-    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'loglevel=3', 'init_on_alloc=0', ...timing, ...(o.nics?.length ? guestNetKernelArgs(o.nics) : []), ...(o.extraKernelArgs ?? [])].join(' '),
+    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'loglevel=3', 'init_on_alloc=0', ...timing, ...reportingArgs, ...(o.nics?.length ? guestNetKernelArgs(o.nics) : []), ...(o.extraKernelArgs ?? []), ...(o.tuning?.kernelArgs ?? [])].join(' '),
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`,
     '-device', 'virtserialport,chardev=agent,name=hedge.agent',
@@ -131,7 +145,7 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     // free page reporting: the guest hands pages it frees (boot-time memory, the initrd, a
     // container's memory after it exits) back, and qemu punches them out of the memfd, so an idle
     // VM does not keep its peak on the host. Never inflated: the balloon size stays 0.
-    ...(o.tuning?.freePageReporting === false ? [] : ['-device', 'virtio-balloon-device,free-page-reporting=on']),
+    ...(reporting ? ['-device', 'virtio-balloon-device,free-page-reporting=on'] : []),
     ...(o.nics?.length ? guestNetQemuArgs(o.nics) : []),
   ];
   if (o.disk) {
