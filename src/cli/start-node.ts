@@ -25,6 +25,7 @@ import { startTunnelClient } from '../edgehub/tunnel/index.ts';
 import { startHub, type RunningHub } from '../edgehub/index.ts';
 import { familyOf } from '../lib/cidr.ts';
 import { HedgeError } from '../lib/errors.ts';
+import { sideBySide } from '../lib/side-by-side.ts';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
@@ -141,87 +142,23 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   }
 
   const internalIP = settings.internalIP ?? defaultInternalIP(settings.listen.host);
-  const tls = await nodeServingCert(dataDir, [...new Set([nodeName, internalIP, '127.0.0.1', 'localhost'])]);
-  const snapshotter = await OverlaySnapshotter.open({ root: join(dataDir, 'snapshots') });
-  const images = await LocalImageStore.open({
-    root: join(dataDir, 'images'),
-    snapshotter,
-    registry: { insecureRegistries: settings.insecureRegistry, userAgent: 'hedge-node/0.1' },
-  });
-  logStartupPhase(logger, 'images opened');
-  // --pod-subnet overrides; otherwise the Node's spec.podCIDRs (remembered for offline starts):
-  // an IPv4 range, and an IPv6 one in a dual-stack cluster
-  const podSubnets = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
-  const podSubnet = podSubnets[0]!;
-  const podSubnetV6 = podSubnets.find((c) => familyOf(c) === 6);
-  const overlay = await setUpOverlay(settings, { v4: podSubnet, v6: podSubnetV6 }, internalIP, logger);
-  const cni = new CniNetworkPlugin(
+  // These steps need nothing of each other and each waits mostly outside this process (disk, the
+  // ip/nft/CNI executables, a microVM probe, the hub's SQLite replica): side by side, a node that
+  // starts again (after a reboot while the cloud is unreachable its pods wait for all of them)
+  // is up in the time of the slowest instead of the sum. A failure is reported in this order.
+  const [{ tls, snapshotter, images }, { podSubnet, overlay, guard, clusterNetwork }, { runtimes, isolation, labels }, hub] = await sideBySide([
+    { run: () => openImages(settings, internalIP, logger) },
+    { run: () => setUpPodNetwork(settings, conn, internalIP, logger) },
+    { run: () => setUpRuntimes(settings, offered, logger) },
     {
-      mode: {
-        type: 'bridge',
-        bridge: settings.bridge,
-        subnet: podSubnet,
-        ...(podSubnetV6 ? { ipv6Subnet: podSubnetV6 } : {}),
-        noMasq: settings.clusterCidr,
-        ...(overlay?.podMtu ? { mtu: overlay.podMtu } : {}),
+      run: async () => {
+        const h = await startNodeHub(settings, conn, logger);
+        logStartupPhase(logger, 'hub open');
+        return h;
       },
-      dataDir,
-      netnsDir: settings.netnsDir,
+      undo: async (h) => h?.close(),
     },
-    logger.child({ component: 'network' }),
-  );
-  await cni.writeConfig();
-  // the bridge exists before its guard table: another node starting on this host sweeps guard
-  // tables whose bridge is gone, and must not take ours for one (the CNI plugin adopts the bridge)
-  await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000));
-  // anti-spoofing per pod port, and no pod reaches the node's own ports (agent API, hub) on any node address
-  const guard = new PodGuard({ bridge: settings.bridge });
-  await guard.ensure([settings.listen.port, settings.hubListen === 'off' ? 0 : settings.hubListen.port].filter((p) => p > 0), AbortSignal.timeout(30_000));
-  await sweepStaleGuards(settings.bridge, async (b) => existsSync(`/sys/class/net/${b}`), { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) =>
-    logger.warn({ component: 'network', err }, 'sweeping guard tables of gone bridges failed'),
-  );
-  const clusterNetwork = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
-  logStartupPhase(logger, 'network ready');
-  const runtimes = new Map<string, RuntimeHandler>();
-  const labels: Record<string, string> = { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
-  const isolation = new Map<string, SandboxIsolation>();
-  if (settings.runtimes.includes('microvm')) {
-    const mvm = await setUpMicroVm({
-      stateDir: join(dataDir, 'runtimes', 'microvm'),
-      guestDir: settings.guestDir ?? join(dataDir, 'guest'),
-      accelerator: settings.microvmAccelerator,
-      logger: logger.child({ component: 'runtime', handler: 'microvm' }),
-      signal: AbortSignal.timeout(300_000),
-    });
-    if (mvm.ok) {
-      runtimes.set('microvm', mvm.handler);
-      labels[MICROVM_ACCELERATOR_LABEL] = mvm.accelerator;
-      isolation.set('microvm', { kind: 'vm', accelerator: mvm.accelerator });
-      logger.info({ component: 'node', accelerator: mvm.accelerator, guestKernel: mvm.kernelVersion }, 'microvm handler offered');
-    } else {
-      logger.warn({ component: 'node', runtime: 'microvm', reason: mvm.reason }, 'microvm handler not offered');
-      if (offered.length === 0) throw new HedgeError('Unavailable', `--runtimes: microvm: ${mvm.reason}`);
-    }
-  }
-  for (const name of offered) {
-    runtimes.set(
-      name,
-      new OciRuntimeHandler({
-        name,
-        runtime: RUNTIME_BINARIES[name],
-        stateDir: join(dataDir, 'runtimes', name),
-        conmonBinary: CONMON,
-        logger: logger.child({ component: 'runtime', handler: name }),
-        seccomp: { defaultRuntimeDefault: settings.seccompDefault, profileDir: join(dataDir, 'seccomp') },
-      }),
-    );
-  }
-
-  for (const name of offered) isolation.set(name, ociIsolation(RUNTIME_BINARIES[name].kind, RUNTIME_BINARIES[name].globalArgs));
-  Object.assign(labels, isolationLabels(isolation));
-  logStartupPhase(logger, 'runtimes ready');
-  const hub = await startNodeHub(settings, conn, logger);
-  logStartupPhase(logger, 'hub open');
+  ]);
   if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
   // the agent never talks to the cloud itself: through the hub it keeps working offline
   const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
@@ -357,6 +294,112 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       return closing;
     },
   };
+}
+
+/** The node server's certificate and the image store over its overlay snapshots. */
+async function openImages(settings: NodeSettings, internalIP: string, logger: Logger): Promise<{ tls: { cert: string; key: string }; snapshotter: OverlaySnapshotter; images: LocalImageStore }> {
+  const { dataDir, nodeName } = settings;
+  const tls = await nodeServingCert(dataDir, [...new Set([nodeName, internalIP, '127.0.0.1', 'localhost'])]);
+  const snapshotter = await OverlaySnapshotter.open({ root: join(dataDir, 'snapshots') });
+  const images = await LocalImageStore.open({
+    root: join(dataDir, 'images'),
+    snapshotter,
+    registry: { insecureRegistries: settings.insecureRegistry, userAgent: 'hedge-node/0.1' },
+  });
+  logStartupPhase(logger, 'images opened');
+  return { tls, snapshotter, images };
+}
+
+/** The pod subnet, the overlay between nodes, the CNI bridge and the guard on its ports. */
+async function setUpPodNetwork(
+  settings: NodeSettings,
+  conn: ConnectionConfig,
+  internalIP: string,
+  logger: Logger,
+): Promise<{ podSubnet: string; overlay: Overlay | undefined; guard: PodGuard; clusterNetwork: GuardedNetworkPlugin }> {
+  const { dataDir, nodeName } = settings;
+  // --pod-subnet overrides; otherwise the Node's spec.podCIDRs (remembered for offline starts):
+  // an IPv4 range, and an IPv6 one in a dual-stack cluster
+  const podSubnets = settings.podSubnet ?? (await withClient(conn, nodeName, (client) => podSubnetFromControlPlane({ client, nodeName, dataDir, logger })));
+  const podSubnet = podSubnets[0]!;
+  const podSubnetV6 = podSubnets.find((c) => familyOf(c) === 6);
+  const overlay = await setUpOverlay(settings, { v4: podSubnet, v6: podSubnetV6 }, internalIP, logger);
+  const cni = new CniNetworkPlugin(
+    {
+      mode: {
+        type: 'bridge',
+        bridge: settings.bridge,
+        subnet: podSubnet,
+        ...(podSubnetV6 ? { ipv6Subnet: podSubnetV6 } : {}),
+        noMasq: settings.clusterCidr,
+        ...(overlay?.podMtu ? { mtu: overlay.podMtu } : {}),
+      },
+      dataDir,
+      netnsDir: settings.netnsDir,
+    },
+    logger.child({ component: 'network' }),
+  );
+  await cni.writeConfig();
+  // the bridge exists before its guard table: another node starting on this host sweeps guard
+  // tables whose bridge is gone, and must not take ours for one (the CNI plugin adopts the bridge)
+  await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000));
+  // anti-spoofing per pod port, and no pod reaches the node's own ports (agent API, hub) on any node address
+  const guard = new PodGuard({ bridge: settings.bridge });
+  await guard.ensure([settings.listen.port, settings.hubListen === 'off' ? 0 : settings.hubListen.port].filter((p) => p > 0), AbortSignal.timeout(30_000));
+  await sweepStaleGuards(settings.bridge, async (b) => existsSync(`/sys/class/net/${b}`), { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) =>
+    logger.warn({ component: 'network', err }, 'sweeping guard tables of gone bridges failed'),
+  );
+  const clusterNetwork = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
+  logStartupPhase(logger, 'network ready');
+  return { podSubnet, overlay, guard, clusterNetwork };
+}
+
+/** The RuntimeClass handlers offered (microVM when its guest boots) and the node labels saying how each isolates. */
+async function setUpRuntimes(
+  settings: NodeSettings,
+  offered: Exclude<NodeRuntime, 'microvm'>[],
+  logger: Logger,
+): Promise<{ runtimes: Map<string, RuntimeHandler>; isolation: Map<string, SandboxIsolation>; labels: Record<string, string> }> {
+  const { dataDir, nodeName } = settings;
+  const runtimes = new Map<string, RuntimeHandler>();
+  const labels: Record<string, string> = { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
+  const isolation = new Map<string, SandboxIsolation>();
+  if (settings.runtimes.includes('microvm')) {
+    const mvm = await setUpMicroVm({
+      stateDir: join(dataDir, 'runtimes', 'microvm'),
+      guestDir: settings.guestDir ?? join(dataDir, 'guest'),
+      accelerator: settings.microvmAccelerator,
+      logger: logger.child({ component: 'runtime', handler: 'microvm' }),
+      signal: AbortSignal.timeout(300_000),
+    });
+    if (mvm.ok) {
+      runtimes.set('microvm', mvm.handler);
+      labels[MICROVM_ACCELERATOR_LABEL] = mvm.accelerator;
+      isolation.set('microvm', { kind: 'vm', accelerator: mvm.accelerator });
+      logger.info({ component: 'node', accelerator: mvm.accelerator, guestKernel: mvm.kernelVersion }, 'microvm handler offered');
+    } else {
+      logger.warn({ component: 'node', runtime: 'microvm', reason: mvm.reason }, 'microvm handler not offered');
+      if (offered.length === 0) throw new HedgeError('Unavailable', `--runtimes: microvm: ${mvm.reason}`);
+    }
+  }
+  for (const name of offered) {
+    runtimes.set(
+      name,
+      new OciRuntimeHandler({
+        name,
+        runtime: RUNTIME_BINARIES[name],
+        stateDir: join(dataDir, 'runtimes', name),
+        conmonBinary: CONMON,
+        logger: logger.child({ component: 'runtime', handler: name }),
+        seccomp: { defaultRuntimeDefault: settings.seccompDefault, profileDir: join(dataDir, 'seccomp') },
+      }),
+    );
+  }
+
+  for (const name of offered) isolation.set(name, ociIsolation(RUNTIME_BINARIES[name].kind, RUNTIME_BINARIES[name].globalArgs));
+  Object.assign(labels, isolationLabels(isolation));
+  logStartupPhase(logger, 'runtimes ready');
+  return { runtimes, isolation, labels };
 }
 
 /**

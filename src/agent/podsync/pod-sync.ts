@@ -174,14 +174,19 @@ export class PodSync {
   private async adoptAndCleanOrphans(pods: PodObject[], signal: AbortSignal): Promise<void> {
     const live = new Map(pods.map((p) => [p.metadata.uid ?? '', p]));
     const orphanSandboxes = new Map<string, { handler: RuntimeHandler; ids: Set<SandboxId> }>();
-    for (const [name, h] of this.deps.runtimes) {
-      let list: ContainerStatus[];
-      try {
-        list = await h.list(signal);
-      } catch (err) {
-        this.log.error({ err, handler: name }, 'listing containers failed; skipping adoption for this handler');
-        continue;
-      }
+    // every handler's list at once: after a reboot each is a state check per container
+    const lists = await Promise.all(
+      [...this.deps.runtimes].map(async ([name, h]) => ({
+        name,
+        h,
+        list: await h.list(signal).catch((err: unknown) => {
+          this.log.error({ err, handler: name }, 'listing containers failed; skipping adoption for this handler');
+          return undefined;
+        }),
+      })),
+    );
+    for (const { name, h, list } of lists) {
+      if (!list) continue;
       for (const c of list) {
         const uid = c.labels[Labels.podUid];
         if (!uid) continue; // not ours

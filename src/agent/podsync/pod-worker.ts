@@ -171,7 +171,7 @@ export class PodWorker {
     if (!dead) this.trace.abandon();
     if (dead && saved) {
       this.log.info({ sandbox: saved.id }, 'sandbox network namespace gone (host reboot?); recreating the sandbox');
-      await this.releaseSandbox(signal, { netnsGone: true }).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
+      await this.trace.span('dead sandbox release', () => this.releaseSandbox(signal, { netnsGone: true })).catch((err: unknown) => this.log.warn({ err }, 'freeing the dead sandbox failed'));
     }
     const sandboxId = dead ? undefined : (saved?.id ?? containers[0]?.sandboxId);
     if (sandboxId) {

@@ -70,6 +70,32 @@ export class OverlaySnapshotter implements Snapshotter {
     await rename(tmp, this.metaPath());
   }
 
+  /** the save in progress, and the one queued behind it (which every change made meanwhile joins) */
+  private saving: Promise<void> | undefined;
+  private queuedSave: Promise<void> | undefined;
+
+  /**
+   * Resolves once metadata.json holds every change made before the call. Saves run one at a time
+   * (the file always ends with the latest state) and a save covers every change made before it
+   * started: pods starting side by side (after a reboot) share writes instead of queueing one each.
+   */
+  private persist(): Promise<void> {
+    if (this.queuedSave) return this.queuedSave;
+    const next: Promise<void> = (this.saving ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(async () => {
+        this.queuedSave = undefined;
+        this.saving = next;
+        try {
+          await this.save();
+        } finally {
+          if (this.saving === next) this.saving = undefined;
+        }
+      });
+    this.queuedSave = next;
+    return next;
+  }
+
   /** one mutation at a time: metadata is read-modify-write */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.queue.then(fn, fn);
@@ -86,28 +112,41 @@ export class OverlaySnapshotter implements Snapshotter {
     return out;
   }
 
+  /**
+   * Not in the serial queue: the checks and the record are synchronous, the directory is made
+   * before the record names it (a crash leaves an unnamed directory, removed on open) and the
+   * metadata write is shared with whatever else changed meanwhile (persist).
+   */
   private async create(key: string, parent: string | undefined, kind: 'active' | 'view', labels: Record<string, string>): Promise<Mount[]> {
-    return await this.serial(async () => {
+    const check = (): void => {
       if (this.meta.snapshots[key]) throw alreadyExists('snapshot', key);
       if (parent !== undefined) {
         const p = this.meta.snapshots[parent];
         if (!p) throw notFound('snapshot', parent);
         if (p.kind !== 'committed') throw new HedgeError('Invalid', `snapshot "${parent}" is ${p.kind}, a parent must be committed`);
       }
-      const id = this.meta.nextId++;
-      const dir = join(this.root, 'snapshots', String(id));
+    };
+    check();
+    const id = this.meta.nextId++;
+    const dir = join(this.root, 'snapshots', String(id));
+    try {
       await mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
       if (kind === 'active') await mkdir(join(dir, 'work'), { mode: 0o700 });
-      this.meta.snapshots[key] = { id, kind, ...(parent !== undefined ? { parent } : {}), createdAt: new Date().toISOString(), labels };
-      try {
-        await this.save();
-      } catch (err) {
-        delete this.meta.snapshots[key];
-        await rm(dir, { recursive: true, force: true });
-        throw err;
-      }
-      return this.mountsOf(key);
-    });
+      // the key taken or the parent removed while the directory was made
+      check();
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    this.meta.snapshots[key] = { id, kind, ...(parent !== undefined ? { parent } : {}), createdAt: new Date().toISOString(), labels };
+    try {
+      await this.persist();
+    } catch (err) {
+      delete this.meta.snapshots[key];
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return this.mountsOf(key);
   }
 
   async prepare(key: string, parent: string | undefined, opts: { labels?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Mount[]> {
@@ -131,7 +170,7 @@ export class OverlaySnapshotter implements Snapshotter {
       const committed: Record_ = { ...r, kind: 'committed', labels: { ...r.labels, ...opts.labels }, sizeBytes };
       delete this.meta.snapshots[activeKey];
       this.meta.snapshots[name] = committed;
-      await this.save();
+      await this.persist();
       // the work dir is only needed while the snapshot is an upperdir
       await rm(join(this.root, 'snapshots', String(r.id), 'work'), { recursive: true, force: true });
     });
@@ -176,15 +215,23 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   async remove(key: string): Promise<void> {
-    await this.serial(async () => {
-      const r = this.meta.snapshots[key];
-      if (!r) throw notFound('snapshot', key);
+    // after a commit in flight (it reads the record, sizes the directory, then replaces the record)
+    const r = await this.serial(async () => {
+      const rec = this.meta.snapshots[key];
+      if (!rec) throw notFound('snapshot', key);
       const child = Object.entries(this.meta.snapshots).find(([, s]) => s.parent === key);
       if (child) throw conflict('snapshot', key, `snapshot "${child[0]}" depends on it`);
       delete this.meta.snapshots[key];
-      await this.save();
-      await rm(join(this.root, 'snapshots', String(r.id)), { recursive: true, force: true });
+      return rec;
     });
+    try {
+      await this.persist();
+    } catch (err) {
+      this.meta.snapshots[key] ??= r;
+      throw err;
+    }
+    // only once no record names it
+    await rm(join(this.root, 'snapshots', String(r.id)), { recursive: true, force: true });
   }
 }
 

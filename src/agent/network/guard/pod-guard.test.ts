@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { runChecked } from '../../host/run-command.ts';
 import { createNetns, removeNetns } from '../netns.ts';
@@ -112,6 +112,23 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     assert.equal(await ping('a', ip.unused, ip.c), false, 'a spoofed source is dropped');
     assert.equal(await arpPoison(), await macOf('b'), "c keeps b's real MAC");
     assert.ok(await ping('c', ip.c, ip.b));
+  });
+
+  it('allows made at once go out together: one read of each table and one transaction, every port guarded', async () => {
+    // the same guard through an nft that counts its runs (pods starting side by side after a reboot)
+    const log = `${dir}/nft-runs`;
+    const nft = `${dir}/nft-counting`;
+    await writeFile(nft, `#!/bin/sh\necho "$*" >> ${log}\nexec nft "$@"\n`, { mode: 0o755 });
+    const counted = new PodGuard({ bridge, netnsPath: ns('host'), nft });
+    await Promise.all((['a', 'b', 'c'] as const).map((p) => counted.allow({ hostInterface: `v${p}${run}`, addresses: [{ address: ip[p], family: 4 }] })));
+    const runs = (await readFile(log, 'utf8')).trim().split('\n');
+    assert.equal(runs.length, counted.fastPath ? 3 : 2, `nft runs: ${JSON.stringify(runs)}`);
+    assert.deepEqual(
+      (await guard.list()).map((g) => [g.hostInterface, g.addresses.map((a) => a.address)]).sort(),
+      (['a', 'b', 'c'] as const).map((p) => [`v${p}${run}`, [ip[p]]]),
+    );
+    assert.equal(await ping('a', ip.unused, ip.c), false, 'a spoofed source is still dropped');
+    assert.ok(await ping('a', ip.a, ip.c), 'honest traffic flows');
   });
 
   it('fast path: pod → pod IPv4 skips the bridge; NetworkPolicy-isolated pods and Service endpoints keep the bridge path', async () => {

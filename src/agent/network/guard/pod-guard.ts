@@ -150,37 +150,77 @@ export class PodGuard {
     await this.run(`add element inet ${this.table} nodeports { ${ports.map(checkPort).join(', ')} }`, signal);
   }
 
-  /** Guards one pod port: replaces whatever was recorded for that interface before. */
-  allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
-    return this.#serial(() => this.#allow(port, signal));
+  /**
+   * allows waiting for the queue: they go out together, one read of each table and one
+   * transaction for all (pods starting side by side — every pod of a node after a reboot — would
+   * otherwise wait for each other's three nft execs in turn)
+   */
+  #pendingAllows: { port: GuardedPort; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  /**
+   * Guards one pod port: replaces whatever was recorded for that interface before. Calls made
+   * while the guard is busy are applied together once it is free (a failed transaction fails each
+   * of them). Bounded by nft's own timeout rather than `signal`: a batch is not one caller's.
+   */
+  async allow(port: GuardedPort, _signal?: AbortSignal): Promise<void> {
+    // checked before joining a batch: a bad name or address fails its own caller only
+    checkIfname(port.hostInterface);
+    for (const a of port.addresses) checkAddress(a.address, a.family);
+    for (const h of port.hostPortTargets ?? []) checkPort(h.port);
+    return new Promise<void>((resolve, reject) => {
+      this.#pendingAllows.push({ port, resolve, reject });
+      if (this.#pendingAllows.length === 1) void this.#serial(() => this.#allowPending());
+    });
   }
 
-  async #allow(port: GuardedPort, signal?: AbortSignal): Promise<void> {
-    const ifn = checkIfname(port.hostInterface);
-    const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${checkAddress(a.address, 4)}`);
-    const v6 = port.addresses.filter((a) => a.family === 6).map((a) => `"${ifn}" . ${checkAddress(a.address, 6)}`);
-    const stale = await this.elementsOf(ifn, signal);
+  async #allowPending(): Promise<void> {
+    const batch = this.#pendingAllows.splice(0);
+    try {
+      await this.#allow(batch.map((b) => b.port));
+      for (const b of batch) b.resolve();
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
+  }
+
+  async #allow(batch: GuardedPort[], signal?: AbortSignal): Promise<void> {
+    // one entry per interface, the last call's: as if the calls had run one after the other
+    const ports = new Map(batch.map((p) => [p.hostInterface, p]));
     const t = this.table;
-    const script = [
-      ...stale.map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
-      `add element bridge ${t} ports { "${ifn}" }`,
-      ...(v4.length ? [`add element bridge ${t} allowed4 { ${v4.join(', ')} }`] : []),
-      ...(v6.length ? [`add element bridge ${t} allowed6 { ${v6.join(', ')} }`] : []),
-    ];
+    const listed = await this.listSets(signal);
+    const script: string[] = [];
+    for (const [ifn, port] of ports) {
+      const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${a.address}`);
+      const v6 = port.addresses.filter((a) => a.family === 6).map((a) => `"${ifn}" . ${a.address}`);
+      script.push(
+        ...(listed?.elements ?? []).filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
+        `add element bridge ${t} ports { "${ifn}" }`,
+        ...(v4.length ? [`add element bridge ${t} allowed4 { ${v4.join(', ')} }`] : []),
+        ...(v6.length ? [`add element bridge ${t} allowed6 { ${v6.join(', ')} }`] : []),
+      );
+    }
     if (this.fastPath) {
       const fast = await this.listFast(signal);
-      const own = port.addresses.filter((a) => a.family === 4).map((a) => a.address);
-      // this port's old entries, and any other port's claim on these addresses (a pod gone, its address handed out again)
-      const drop = (fast?.pods ?? []).filter((p) => p.ifname === ifn || own.includes(p.address));
-      const targets = own.flatMap((a) => (port.hostPortTargets ?? []).map((h) => `${a} . ${h.protocol} . ${checkPort(h.port)}`));
-      const ports = [...new Set([...(fast?.pods ?? []).filter((p) => !drop.includes(p)).map((p) => p.ifname), ...(own.length ? [ifn] : [])])].sort();
+      // each IPv4 address goes to the last port claiming it (a pod gone, its address handed out again)
+      const claims = new Map<string, string>();
+      for (const [ifn, port] of ports) for (const a of port.addresses) if (a.family === 4) claims.set(a.address, ifn);
+      // these ports' old entries, and any other port's claim on these addresses
+      const drop = (fast?.pods ?? []).filter((p) => ports.has(p.ifname) || claims.has(p.address));
+      const own = [...claims].map(([address, ifn]) => ({ address, ifn }));
+      const targets = own.flatMap((o) => (ports.get(o.ifn)?.hostPortTargets ?? []).map((h) => `${o.address} . ${h.protocol} . ${h.port}`));
+      const hooked = [...new Set([...(fast?.pods ?? []).filter((p) => !drop.includes(p)).map((p) => p.ifname), ...own.map((o) => o.ifn)])].sort();
       script.push(
         ...fastPathDecls(t),
         ...drop.flatMap((p) => [`delete element netdev ${t} pods4 { "${p.ifname}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
         ...(fast?.hostPorts ?? []).filter((h) => drop.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports4 { ${h.element} }`),
         ...(targets.length ? [`add element netdev ${t} hostports4 { ${targets.join(', ')} }`] : []),
-        ...(own.length ? [`add element netdev ${t} pods4 { ${v4.join(', ')} }`, `add element netdev ${t} port4 { ${own.map((a) => `${a} : "${ifn}"`).join(', ')} }`] : []),
-        ...fastPathChain(t, ports, fast?.chain ?? false),
+        ...(own.length
+          ? [
+              `add element netdev ${t} pods4 { ${own.map((o) => `"${o.ifn}" . ${o.address}`).join(', ')} }`,
+              `add element netdev ${t} port4 { ${own.map((o) => `${o.address} : "${o.ifn}"`).join(', ')} }`,
+            ]
+          : []),
+        ...fastPathChain(t, hooked, fast?.chain ?? false),
       );
     }
     await this.run(script.join('\n'), signal);
@@ -234,10 +274,6 @@ export class PodGuard {
         throw new HedgeError('Internal', `nft delete table ${family} ${this.table}: ${res.stderr.trim()}`);
       }
     }
-  }
-
-  private async elementsOf(ifn: string, signal?: AbortSignal): Promise<SetElement[]> {
-    return ((await this.listSets(signal))?.elements ?? []).filter((e) => e.ifname === ifn);
   }
 
   private async listSets(signal?: AbortSignal): Promise<{ ports: string[]; elements: SetElement[] } | undefined> {

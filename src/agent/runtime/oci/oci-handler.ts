@@ -494,6 +494,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async stop(id: ContainerId, opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<void> {
     const meta = await this.#meta(id);
     if (await this.#readExit(id)) return;
+    // nothing left to signal (a host reboot); remove's `delete --force` drops the runtime's record
+    if (await this.#lost(meta)) return;
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const netns = sandbox?.netnsPath;
     if (opts.timeoutSeconds > 0) {
@@ -551,6 +553,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
       const exited = await this.#recordedExit(meta, signal);
       if (exited) return exited;
     }
+    // whatever the runtime still has on record, nothing of it runs: spares a runtime exec per
+    // container when a node adopts after a reboot (its start-up waits for every container's state)
+    if (await this.#lost(meta)) return { state: 'unknown', reason: 'container lost (its process and conmon are gone, no exit file)' };
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const st = await this.#cli.state(id, sandbox?.netnsPath, signal);
     if (!st) {
@@ -573,6 +578,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async #conmonAlive(meta: ContainerMeta): Promise<boolean> {
     return meta.conmonPid > 0 && (await processRunning(meta.conmonPid));
+  }
+
+  /** its process (known since create) and conmon are both gone without an exit file: a host reboot, or both killed */
+  async #lost(meta: ContainerMeta): Promise<boolean> {
+    if (!meta.pid || meta.pid <= 0 || !meta.pidStartTime) return false;
+    return (await procStartTime(meta.pid)) !== meta.pidStartTime && !(await this.#conmonAlive(meta));
   }
 
   /** The exit conmon records right after reaping (given a moment, and only while conmon lives). */
