@@ -218,7 +218,9 @@ describe('kubectl against hedge server', { skip: KUBECTL === undefined && 'no ku
     assert.match(out, /pod\/waiter condition met/);
     // the status write went through the status subresource only: spec untouched
     const pod = JSON.parse(ok(await k(['get', 'pod', 'waiter', '-n', NS, '-o', 'json']), 'get'));
-    assert.equal(pod.status.conditions[0].type, 'Ready');
+    // the scheduler's binding may add PodScheduled beside it: find Ready, not index 0
+    const ready = (pod.status.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'True', JSON.stringify(pod.status.conditions));
 
     ok(await k(['create', '-f', '-'], configMap('doomed', { a: '1' })), 'create doomed');
     const delWaiter = s.spawnKubectl(['wait', '--for=delete', 'configmap/doomed', '-n', NS, '--timeout=60s']);
