@@ -39,7 +39,7 @@ test('valid policies pass: selectors, named ports, endPort, ipBlock with except'
       ingress: [
         { from: [{ podSelector: { matchLabels: { role: 'client' } }, namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a'] }] } }], ports: [{ port: 'pg' }, { port: 9100, endPort: 9200 }] },
       ],
-      egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }, { ipBlock: { cidr: '2001:db8::/32', except: ['2001:db8:1::/48'] } }] }],
+      egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }, { ipBlock: { cidr: '2001:db8::/32', except: ['2001:db8:1::/48'] } }, { ipBlock: { cidr: '::ffff:10.0.0.0/104', except: ['::ffff:10.1.0.0/112'] } }] }],
     }),
     [],
   );
@@ -54,7 +54,7 @@ test('bad selectors, ports, peers and CIDRs are field errors', () => {
       ingress: [
         {
           ports: [{ port: 0 }, { port: 'Not_A_Name' }, { port: 100, endPort: 50 }, { port: 'http', endPort: 90 }, { protocol: 'ICMP', port: 1 }],
-          from: [{}, { podSelector: {}, ipBlock: { cidr: '10.0.0.0/8' } }, { ipBlock: { cidr: '10.0.0.0/33' } }, { ipBlock: { cidr: '10.0.0.0/16', except: ['10.1.0.0/24', '10.0.0.0/8', 'x'] } }],
+          from: [{}, { podSelector: {}, ipBlock: { cidr: '10.0.0.0/8' } }, { ipBlock: { cidr: '10.0.0.0/33' } }, { ipBlock: { cidr: '10.0.0.0/16', except: ['10.1.0.0/24', '10.0.0.0/8', 'x'] } }, { ipBlock: { cidr: '::ffff:10.0.0.0/104', except: ['::ffff:11.0.0.0/112'] } }],
         },
       ],
       policyTypes: ['Ingress', 'Ingress', 'Sideways'],
@@ -71,6 +71,7 @@ test('bad selectors, ports, peers and CIDRs are field errors', () => {
       'spec.ingress[0].from[3].ipBlock.except[0]: FieldValueInvalid',
       'spec.ingress[0].from[3].ipBlock.except[1]: FieldValueInvalid',
       'spec.ingress[0].from[3].ipBlock.except[2]: FieldValueInvalid',
+      'spec.ingress[0].from[4].ipBlock.except[0]: FieldValueInvalid',
       'spec.policyTypes: FieldValueTooMany',
       'spec.policyTypes[1]: FieldValueDuplicate',
       'spec.policyTypes[2]: FieldValueNotSupported',

@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from 'kubernetes-types/networking/v1.js';
+import { type Cidr, familyWidth, parseCidr } from '../../lib/cidr.ts';
 import type { FieldCause } from '../../lib/errors.ts';
 import { validateLabelSelector } from '../labels/validate.ts';
 import { child, duplicate, forbidden, index, invalid, notSupported, required, tooMany } from '../meta/field-errors.ts';
@@ -50,29 +50,11 @@ export function defaultNetworkPolicy(obj: KubeObject): void {
   }
 }
 
-/** `a.b.c.d/n` or `x::/n`: [family, address bits as bigint, prefix] or undefined */
-function parseCidr(s: string): { v6: boolean; addr: bigint; bits: number } | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
-  if (!m) return undefined;
-  const fam = isIP(m[1] ?? '');
-  const bits = Number(m[2]);
-  if (fam === 0 || bits > (fam === 4 ? 32 : 128)) return undefined;
-  const ip = m[1] ?? '';
-  if (fam === 4) return { v6: false, addr: ip.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n), bits };
-  const [head = '', tail = ''] = ip.includes('::') ? ip.split('::') : [ip, ''];
-  const groups = (x: string): string[] => (x === '' ? [] : x.split(':'));
-  const h = groups(head);
-  const t = groups(tail);
-  if (t.some((g) => g.includes('.')) || h.some((g) => g.includes('.'))) return { v6: true, addr: 0n, bits }; // v4-mapped: syntax only
-  const all = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return { v6: true, addr: all.reduce((a, g) => (a << 16n) | BigInt(`0x${g || '0'}`), 0n), bits };
-}
-
-function within(inner: { v6: boolean; addr: bigint; bits: number }, outer: { v6: boolean; addr: bigint; bits: number }): boolean {
-  if (inner.v6 !== outer.v6 || inner.bits <= outer.bits) return false;
-  const width = BigInt(inner.v6 ? 128 : 32);
-  const shift = width - BigInt(outer.bits);
-  return inner.addr >> shift === outer.addr >> shift;
+/** a strict subnet of `outer` (same family, longer prefix, same leading bits) */
+function within(inner: Cidr, outer: Cidr): boolean {
+  if (inner.family !== outer.family || inner.bits <= outer.bits) return false;
+  const shift = BigInt(familyWidth(outer.family) - outer.bits);
+  return inner.base >> shift === outer.base >> shift;
 }
 
 function validatePorts(raw: unknown, path: string, causes: FieldCause[]): void {
