@@ -59,7 +59,8 @@ export function serverSideApply(opts: ServerSideApplyOptions): KubeObject {
   if ((managedFieldsOf(opts.applied) ?? []).length > 0) {
     throw new HedgeError('BadRequest', 'metadata.managedFields must be nil');
   }
-  const liveJson = opts.live ? stripManaged(opts.live) : { metadata: {} };
+  // a deep copy: the merge below builds on it and removes paths from the result in place
+  const liveJson = opts.live ? stripManaged(structuredClone(opts.live)) : { metadata: {} };
   let managers = opts.live ? decodeManagers(managedFieldsOf(opts.live)) : [];
   if (opts.live && managers.length === 0) {
     const owned = filterIgnored(fieldSetOf(liveJson, meta));
@@ -132,7 +133,8 @@ export function updateManagedFields(opts: UpdateManagedFieldsOptions): KubeObjec
   const { manager, meta, now } = opts;
   const requested = managedFieldsOf(opts.updated);
   const stored = opts.old ? managedFieldsOf(opts.old) : undefined;
-  const result = structuredClone(opts.updated);
+  // only metadata.managedFields is set on the result: the rest is shared with `updated`
+  const result: KubeObject = { ...opts.updated, metadata: { ...opts.updated.metadata } };
   if (requested && requested.length > 0 && requested.every((e) => !e.manager && !e.fieldsV1 && !e.operation)) {
     delete result.metadata.managedFields;
     return result;
@@ -227,10 +229,14 @@ function filterIgnored(set: FieldSet): FieldSet {
   );
 }
 
+/** `obj` without metadata.managedFields, for reading only: a shallow copy sharing the rest */
 function stripManaged(obj: KubeObject): JsonObject {
-  const copy = structuredClone(obj) as unknown as JsonObject;
+  const copy = { ...obj } as unknown as JsonObject;
   const md = copy.metadata;
-  if (isPlainObject(md)) delete md.managedFields;
+  if (isPlainObject(md)) {
+    const { managedFields: _, ...rest } = md;
+    copy.metadata = rest;
+  }
   return copy;
 }
 
