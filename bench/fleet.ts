@@ -21,7 +21,7 @@
  * (mutating API call p99 ≤ 1 s; 5,000 nodes per cluster) are the published context.
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
- *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only]
+ *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R]
  * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--trace` prints where a renewal's
  * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
  * window's monotonic µs to cut a profile to it; `--steady-only` stops after steady state and LIST)
@@ -65,6 +65,7 @@ const { values } = parseArgs({
     'server-prof': { type: 'string' },
     trace: { type: 'boolean', default: false },
     'steady-only': { type: 'boolean', default: false },
+    'renew-cpu': { type: 'string' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -272,6 +273,11 @@ class HollowNode {
       onUpdate: (_, p) => this.onPod(p, signal),
     });
     return this.informer.run(signal);
+  }
+
+  /** one renewal, as the 10 s loop does it (for --renew-cpu) */
+  renewOnce(signal: AbortSignal): Promise<void> {
+    return this.lease.renew(signal);
   }
 
   /** renew every 10 s from a random offset, timing each renewal */
@@ -556,6 +562,49 @@ const HEADERS = [
   'load avg',
   'broke first',
 ];
+/**
+ * --renew-cpu R: the CPU cost of a renewal alone, without the clock. N nodes register, then R
+ * renewals run back to back (16 in flight, round robin over the nodes; no pod watches, so the
+ * server's work is the renewals plus its controllers following the leases). CPU time per renewal
+ * does not depend on how busy the machine is, unlike the latencies of the table.
+ */
+async function renewCpu(store: string, n: number, renewals: number): Promise<Row> {
+  const cluster = await startCluster(store);
+  const pids = cluster.servers.map((s) => s.pid);
+  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, retries: 0, acks: 0, ackErrors: 0, fanout: [] };
+  const ac = new AbortController();
+  setMaxListeners(0, ac.signal);
+  const admin = await clientFor(cluster.servers[0]);
+  try {
+    await admin.get(Resources.namespaces, NODE_LEASE_NAMESPACE).catch(() =>
+      admin.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NODE_LEASE_NAMESPACE } }),
+    );
+    const nodes = Array.from({ length: n }, (_, i) => new HollowNode(`hollow-${i}`, cluster.clients[i % cluster.clients.length], stats, new Limiter(1), () => undefined));
+    await pool(n, 64, (i) => nodes[i].register(ac.signal));
+    // one round first: every node's lease is cached, the JIT is warm
+    await pool(n, 16, (i) => nodes[i].renewOnce(ac.signal));
+    const cpu0 = await sum(pids, cpuMs);
+    const fleet0 = process.cpuUsage();
+    const t = performance.now();
+    await pool(renewals, 16, (i) => nodes[i % n].renewOnce(ac.signal));
+    const wall = performance.now() - t;
+    const server = (await sum(pids, cpuMs)) - cpu0;
+    const fu = process.cpuUsage(fleet0);
+    return [cluster.label, n, renewals, (server / renewals).toFixed(2), ((fu.user + fu.system) / 1000 / renewals).toFixed(2), ((renewals * 1000) / wall).toFixed(0), loadavg().map((l) => l.toFixed(1)).join(' ')];
+  } finally {
+    ac.abort();
+    await admin.close();
+    await stopCluster(cluster);
+  }
+}
+
+if (values['renew-cpu']) {
+  const cpuRows: Row[] = [['store', 'nodes', 'renewals', 'apiserver CPU ms / renewal', 'fleet CPU ms / renewal', 'renewals/s', 'load avg']];
+  for (const store of stores) for (const n of sizes) cpuRows.push(await renewCpu(store, n, Number(values['renew-cpu'])));
+  printTable('lease renewal CPU cost (back to back, 16 in flight)', cpuRows);
+  process.exit(0);
+}
+
 const rows: Row[] = [HEADERS];
 for (const store of stores) {
   for (const n of sizes) {

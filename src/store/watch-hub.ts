@@ -67,6 +67,11 @@ export class WatchHub {
   private readonly queueLimit: number;
   private readonly pageSize: number;
   private readonly watchers = new Set<Watcher>();
+  /**
+   * the same watchers by prefix: a commit is matched against each distinct prefix once, not once
+   * per watcher (1,000 nodes watch pods under one prefix; a lease write matches none of them)
+   */
+  private readonly byPrefix = new Map<string, Set<Watcher>>();
   private latest: number;
 
   constructor(opts: WatchHubOptions) {
@@ -89,22 +94,42 @@ export class WatchHub {
   publish(events: readonly ChangeEvent[]): void {
     if (events.length === 0) return;
     this.latest = events[events.length - 1].kv.modRevision;
-    for (const w of this.watchers) {
-      if (w.mode !== 'live') continue;
-      let added = false;
-      for (const ev of events) {
-        if (ev.kv.modRevision >= w.minRevision && ev.kv.key.startsWith(w.prefix)) {
-          w.queue.push(ev);
-          added = true;
+    for (const [prefix, group] of this.byPrefix) {
+      const matching = events.filter((ev) => ev.kv.key.startsWith(prefix));
+      if (matching.length === 0) continue;
+      for (const w of group) {
+        if (w.mode !== 'live') continue;
+        let added = false;
+        for (const ev of matching) {
+          if (ev.kv.modRevision >= w.minRevision) {
+            w.queue.push(ev);
+            added = true;
+          }
         }
+        if (w.queue.length > this.queueLimit) {
+          w.readFrom = w.queue[0].kv.modRevision;
+          w.queue = [];
+          w.mode = 'catchup';
+        }
+        if (added) w.notify();
       }
-      if (w.queue.length > this.queueLimit) {
-        w.readFrom = w.queue[0].kv.modRevision;
-        w.queue = [];
-        w.mode = 'catchup';
-      }
-      if (added) w.notify();
     }
+  }
+
+  private add(w: Watcher): void {
+    this.watchers.add(w);
+    let group = this.byPrefix.get(w.prefix);
+    if (!group) {
+      group = new Set();
+      this.byPrefix.set(w.prefix, group);
+    }
+    group.add(w);
+  }
+
+  private remove(w: Watcher): void {
+    this.watchers.delete(w);
+    const group = this.byPrefix.get(w.prefix);
+    if (group?.delete(w) && group.size === 0) this.byPrefix.delete(w.prefix);
   }
 
   /** Ends every watcher (their iterators finish); used on store close. */
@@ -115,6 +140,7 @@ export class WatchHub {
       w.notify();
     }
     this.watchers.clear();
+    this.byPrefix.clear();
   }
 
   watch(prefix: string, opts: WatchOptions): AsyncIterable<WatchEvent> {
@@ -128,10 +154,10 @@ export class WatchHub {
     const { signal } = opts;
     const interval = opts.progressIntervalMs ?? 0;
     if (signal.aborted) return;
-    this.watchers.add(w);
+    this.add(w);
     const onAbort = (): void => {
       // Drop the buffer at once: a consumer may never call next() again.
-      this.watchers.delete(w);
+      this.remove(w);
       w.queue = [];
       w.notify();
     };
@@ -167,7 +193,7 @@ export class WatchHub {
       }
     } finally {
       clearTimeout(timer);
-      this.watchers.delete(w);
+      this.remove(w);
       signal.removeEventListener('abort', onAbort);
     }
   }

@@ -142,22 +142,23 @@ export function valueElement(v: Json): string {
  * member), fingerprinted as present.
  */
 export function leaves(value: Json, meta: PatchMeta, out = new Map<string, string>(), path: FieldPath = []): Map<string, string> {
-  const put = (p: FieldPath, fp: string) => out.set(JSON.stringify(p), fp);
   if (isPlainObject(value)) {
     const keys = Object.keys(value);
-    if (keys.length === 0 && path.length > 0) put(path, '{}');
-    for (const k of keys) {
-      const { info, child } = childMeta(meta, k);
-      const v = value[k];
-      const p = [...path, `f:${k}`];
-      if (isPlainObject(v) && info.mapType === 'atomic') put(p, JSON.stringify(v));
-      else if (Array.isArray(v)) listLeaves(v, info, child, p, out, put);
-      else leaves(v, child, out, p);
-    }
+    if (keys.length === 0 && path.length > 0) putLeaf(out, path, '{}');
+    for (const k of keys) fieldLeaves(value[k], childMeta(meta, k), [...path, `f:${k}`], out);
     return out;
   }
-  if (path.length > 0) put(path, JSON.stringify(value));
+  if (path.length > 0) putLeaf(out, path, JSON.stringify(value));
   return out;
+}
+
+const putLeaf = (out: Map<string, string>, p: FieldPath, fp: string): void => void out.set(JSON.stringify(p), fp);
+
+/** the leaves of one field's value `v` at path `p` (its parent's meta gave `info` and `child`) */
+function fieldLeaves(v: Json, { info, child }: { info: FieldPatchInfo; child: PatchMeta }, p: FieldPath, out: Map<string, string>): void {
+  if (isPlainObject(v) && info.mapType === 'atomic') putLeaf(out, p, JSON.stringify(v));
+  else if (Array.isArray(v)) listLeaves(v, info, child, p, out, (q, fp) => putLeaf(out, q, fp));
+  else leaves(v, child, out, p);
 }
 
 function listLeaves(
@@ -188,10 +189,16 @@ export function fieldSetOf(value: Json, meta: PatchMeta): FieldSet {
   return FieldSet.of([...leaves(value, meta).keys()].map((k) => JSON.parse(k) as FieldPath));
 }
 
-/** Paths whose leaf differs (modified), appears (added) or disappears (removed) from a to b. */
+/**
+ * Paths whose leaf differs (modified), appears (added) or disappears (removed) from a to b.
+ * Walks both objects side by side and computes leaves only under fields whose values differ:
+ * an update usually changes a few fields of a large object (a Lease's renewTime, a Node's
+ * heartbeat), and the leaves of the unchanged rest are identical on both sides.
+ */
 export function compareValues(a: Json, b: Json, meta: PatchMeta): { modified: FieldSet; added: FieldSet; removed: FieldSet } {
-  const la = leaves(a, meta);
-  const lb = leaves(b, meta);
+  const la = new Map<string, string>();
+  const lb = new Map<string, string>();
+  differingLeaves(a, b, meta, [], la, lb);
   const modified = new FieldSet();
   const added = new FieldSet();
   const removed = new FieldSet();
@@ -203,6 +210,47 @@ export function compareValues(a: Json, b: Json, meta: PatchMeta): { modified: Fi
   }
   for (const k of la.keys()) if (!lb.has(k)) removed.add(JSON.parse(k) as FieldPath);
   return { modified, added, removed };
+}
+
+/**
+ * leaves(a) into `la` and leaves(b) into `lb`, except the leaves of fields equal on both sides
+ * (paths of different fields are disjoint, so leaving those out changes no comparison). Only
+ * non-empty objects are walked side by side: an empty one is a leaf of its own (`{}`).
+ */
+function differingLeaves(a: Json, b: Json, meta: PatchMeta, path: FieldPath, la: Map<string, string>, lb: Map<string, string>): void {
+  if (!isPlainObject(a) || !isPlainObject(b) || Object.keys(a).length === 0 || Object.keys(b).length === 0) {
+    leaves(a, meta, la, path);
+    leaves(b, meta, lb, path);
+    return;
+  }
+  const visit = (k: string): void => {
+    const inA = Object.hasOwn(a, k);
+    const inB = Object.hasOwn(b, k);
+    const va = a[k];
+    const vb = b[k];
+    if (inA && inB && sameJson(va, vb)) return;
+    const cm = childMeta(meta, k);
+    const p = [...path, `f:${k}`];
+    if (inA && inB && isPlainObject(va) && isPlainObject(vb) && cm.info.mapType !== 'atomic') {
+      differingLeaves(va, vb, cm.child, p, la, lb);
+      return;
+    }
+    if (inA) fieldLeaves(va, cm, p, la);
+    if (inB) fieldLeaves(vb, cm, p, lb);
+  };
+  for (const k of Object.keys(b)) visit(k);
+  for (const k of Object.keys(a)) if (!Object.hasOwn(b, k)) visit(k);
+}
+
+/** equal JSON, key order included (a leaf's fingerprint is its JSON text) */
+function sameJson(a: Json, b: Json): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameJson((a as JsonObject)[k], (b as JsonObject)[k]));
 }
 
 /** Human path as structured-merge-diff prints it: .spec.containers[name="c"].image */

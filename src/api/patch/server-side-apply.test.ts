@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isHedgeError, type HedgeError } from '../../lib/errors.ts';
 import type { ManagedFieldsEntry } from 'kubernetes-types/meta/v1.js';
-import type { KubeObject } from '../object.ts';
+import type { Json, KubeObject } from '../object.ts';
+import { compareValues, leaves, type FieldSet } from './field-set.ts';
 import { patchMetaFromOpenAPI, type OpenAPIV2Schema } from './patch-meta.ts';
 import { serverSideApply, updateManagedFields } from './server-side-apply.ts';
 
@@ -272,4 +273,54 @@ test('updateManagedFields honours request managedFields: [] keeps, [{}] clears',
   const clear = structuredClone(created);
   clear.metadata.managedFields = [{}];
   assert.equal(updateManagedFields({ old: created, updated: clear, manager: 'b', operation: 'Update', now: t1, meta }).metadata.managedFields, undefined);
+});
+
+test('compareValues (fields equal on both sides skipped) agrees with comparing every leaf', () => {
+  /** the reference: every leaf of both sides, compared */
+  const reference = (a: Json, b: Json): Record<string, string[]> => {
+    const la = leaves(a, meta);
+    const lb = leaves(b, meta);
+    return {
+      modified: [...lb].filter(([k, fp]) => la.has(k) && la.get(k) !== fp).map(([k]) => k).sort(),
+      added: [...lb.keys()].filter((k) => !la.has(k)).sort(),
+      removed: [...la.keys()].filter((k) => !lb.has(k)).sort(),
+    };
+  };
+  const keys = (s: FieldSet): string[] => s.paths().map((p) => JSON.stringify(p)).sort();
+  const base = {
+    metadata: { name: 'web', labels: { app: 'web' }, annotations: {}, finalizers: ['a', 'b'] },
+    spec: {
+      replicas: 1,
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: { containers: [{ name: 'c', image: 'i:1', args: ['x'], ports: [{ containerPort: 80, protocol: 'TCP' }], env: [{ name: 'A', value: '1' }] }] },
+      },
+    },
+    status: { replicas: 1 },
+  } as Json;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test edits of a loose JSON fixture
+  const variants: ((o: any) => void)[] = [
+    (o) => (o.spec.replicas = 2),
+    (o) => (o.metadata.labels.tier = 'x'),
+    (o) => delete o.metadata.labels,
+    (o) => (o.metadata.annotations = { a: '1' }),
+    (o) => (o.metadata.labels = {}),
+    (o) => (o.spec.template.spec.containers[0].image = 'i:2'),
+    (o) => (o.spec.template.spec.containers[0].args = ['y']),
+    (o) => o.spec.template.spec.containers.push({ name: 'd', image: 'j' }),
+    (o) => (o.spec.template.spec.containers[0].ports = []),
+    (o) => o.metadata.finalizers.push('c'),
+    (o) => (o.status = {}),
+    (o) => (o.metadata = { labels: { app: 'web' }, finalizers: ['a', 'b'], annotations: {}, name: 'web' }),
+    () => undefined,
+  ];
+  for (const [i, change] of variants.entries()) {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+    const b = structuredClone(base) as any;
+    change(b);
+    for (const [x, y] of [[base, b], [b, base]] as [Json, Json][]) {
+      const got = compareValues(x, y, meta);
+      assert.deepStrictEqual({ modified: keys(got.modified), added: keys(got.added), removed: keys(got.removed) }, reference(x, y), `variant ${i}`);
+    }
+  }
 });

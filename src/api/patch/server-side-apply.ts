@@ -43,6 +43,8 @@ interface Manager {
   subresource?: string;
   time?: string;
   set: FieldSet;
+  /** the stored entry's fieldsV1, while `set` is still the set it was decoded from (saves re-encoding it) */
+  fieldsV1?: Json;
 }
 
 export interface ServerSideApplyOptions {
@@ -59,7 +61,8 @@ export function serverSideApply(opts: ServerSideApplyOptions): KubeObject {
   if ((managedFieldsOf(opts.applied) ?? []).length > 0) {
     throw new HedgeError('BadRequest', 'metadata.managedFields must be nil');
   }
-  const liveJson = opts.live ? stripManaged(opts.live) : { metadata: {} };
+  // a deep copy: the merge below builds on it and removes paths from the result in place
+  const liveJson = opts.live ? stripManaged(structuredClone(opts.live)) : { metadata: {} };
   let managers = opts.live ? decodeManagers(managedFieldsOf(opts.live)) : [];
   if (opts.live && managers.length === 0) {
     const owned = filterIgnored(fieldSetOf(liveJson, meta));
@@ -81,7 +84,10 @@ export function serverSideApply(opts: ServerSideApplyOptions): KubeObject {
     if (managerId(m) === myId) continue;
     const clash = m.set.intersection(appliedSet).intersection(changed);
     for (const path of clash.paths()) conflicts.push({ manager: m, path });
-    if (force && clash.size > 0) m.set = m.set.difference(clash);
+    if (force && clash.size > 0) {
+      m.set = m.set.difference(clash);
+      m.fieldsV1 = undefined;
+    }
   }
   if (conflicts.length > 0 && !force) throw conflictError(conflicts);
 
@@ -132,14 +138,15 @@ export function updateManagedFields(opts: UpdateManagedFieldsOptions): KubeObjec
   const { manager, meta, now } = opts;
   const requested = managedFieldsOf(opts.updated);
   const stored = opts.old ? managedFieldsOf(opts.old) : undefined;
-  const result = structuredClone(opts.updated);
+  // only metadata.managedFields is set on the result: the rest is shared with `updated`
+  const result: KubeObject = { ...opts.updated, metadata: { ...opts.updated.metadata } };
   if (requested && requested.length > 0 && requested.every((e) => !e.manager && !e.fieldsV1 && !e.operation)) {
     delete result.metadata.managedFields;
     return result;
   }
-  const managers = decodeManagers(
-    requested && requested.length > 0 && !jsonEqual(requested as unknown as Json, (stored ?? []) as unknown as Json) ? requested : stored,
-  );
+  const replaced = requested && requested.length > 0 && !jsonEqual(requested as unknown as Json, (stored ?? []) as unknown as Json);
+  // entries a request replaced are re-encoded from their sets; stored ones were encoded by us
+  const managers = replaced ? decodeManagers(requested) : decodeManagers(stored, true);
   const oldJson = opts.old ? stripManaged(opts.old) : {};
   const newJson = stripManaged(opts.updated);
   const cmp = compareValues(oldJson, newJson, meta);
@@ -154,9 +161,18 @@ export function updateManagedFields(opts: UpdateManagedFieldsOptions): KubeObjec
   let previous: Manager | undefined;
   for (const m of managers) {
     if (managerId(m) === myId) previous = m;
-    else others.push({ ...m, set: m.set.difference(takenAway) });
+    else if (takenAway.size === 0) others.push(m);
+    else {
+      const set = m.set.difference(takenAway);
+      others.push(set.size === m.set.size ? m : { ...m, set, fieldsV1: undefined });
+    }
   }
-  me.set = (previous?.set ?? new FieldSet()).union(modified).union(added).difference(removed);
+  // The usual update (a renewal, a heartbeat) changes values of fields this manager owns already:
+  // its set stays as stored.
+  if (previous && added.size === 0 && removed.size === 0 && modified.difference(previous.set).size === 0) {
+    me.set = previous.set;
+    me.fieldsV1 = previous.fieldsV1;
+  } else me.set = (previous?.set ?? new FieldSet()).union(modified).union(added).difference(removed);
   const touched = modified.size + added.size + removed.size > 0;
   me.time = previous && !touched && previous.set.equals(me.set) ? previous.time : rfc3339(now);
   setManagedFields(result, [...others, me]);
@@ -177,7 +193,7 @@ function managerId(m: Pick<Manager, 'manager' | 'operation' | 'apiVersion' | 'su
   return JSON.stringify([m.manager, m.operation, m.operation === 'Update' ? (m.apiVersion ?? '') : '', m.subresource ?? '']);
 }
 
-function decodeManagers(entries: ManagedFieldsEntry[] | undefined): Manager[] {
+function decodeManagers(entries: ManagedFieldsEntry[] | undefined, keepEncoded = false): Manager[] {
   const out: Manager[] = [];
   for (const e of entries ?? []) {
     if (!e.manager && !e.fieldsV1) continue;
@@ -188,6 +204,7 @@ function decodeManagers(entries: ManagedFieldsEntry[] | undefined): Manager[] {
       subresource: e.subresource || undefined,
       time: e.time,
       set: FieldSet.fromFieldsV1(e.fieldsV1 as Json | undefined),
+      fieldsV1: keepEncoded ? (e.fieldsV1 as Json | undefined) : undefined,
     });
   }
   return out;
@@ -209,7 +226,7 @@ function setManagedFields(obj: KubeObject, managers: Manager[]): void {
       if (m.apiVersion) e.apiVersion = m.apiVersion;
       if (m.time) e.time = m.time;
       e.fieldsType = 'FieldsV1';
-      e.fieldsV1 = m.set.toFieldsV1();
+      e.fieldsV1 = m.fieldsV1 ?? m.set.toFieldsV1();
       if (m.subresource) e.subresource = m.subresource;
       return e;
     });
@@ -227,10 +244,14 @@ function filterIgnored(set: FieldSet): FieldSet {
   );
 }
 
+/** `obj` without metadata.managedFields, for reading only: a shallow copy sharing the rest */
 function stripManaged(obj: KubeObject): JsonObject {
-  const copy = structuredClone(obj) as unknown as JsonObject;
+  const copy = { ...obj } as unknown as JsonObject;
   const md = copy.metadata;
-  if (isPlainObject(md)) delete md.managedFields;
+  if (isPlainObject(md)) {
+    const { managedFields: _, ...rest } = md;
+    copy.metadata = rest;
+  }
   return copy;
 }
 
