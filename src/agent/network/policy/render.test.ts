@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { NetworkPolicy } from 'kubernetes-types/networking/v1.js';
-import { NDP_RULE, policyScript, renderPolicyTable, type PolicyPod } from './render.ts';
+import { NDP_RULE, isolatedPodIps, policyScript, renderPolicyTable, type PolicyPod } from './render.ts';
 
 const pod = (namespace: string, name: string, labels: Record<string, string>, ip: string, namedPorts: PolicyPod['namedPorts'] = {}): PolicyPod => ({ namespace, name, labels, ips: [ip], namedPorts });
 const policy = (namespace: string, name: string, spec: NetworkPolicy['spec']): NetworkPolicy => ({ metadata: { namespace, name }, spec });
@@ -126,7 +126,8 @@ describe('dual-stack pods', () => {
     // the IPv4 ipBlock stays IPv4: no IPv6 address is in 10.0.0.0/8
     assert.doesNotMatch(out, /ip6 daddr 10\./);
     assert.doesNotMatch(out, /drop\n\t\tip/, 'nothing after a drop in the dispatch');
-    assert.doesNotMatch(out, /fd00:10:244::12/, 'free is neither isolated nor a peer');
+    assert.doesNotMatch(out, /fd00:10:244::12/, 'free is neither isolated nor a peer');    // the pod guard keeps both families of isolated pods off its fast path
+    assert.deepEqual(isolatedPodIps({ policies, pods: dual, namespaces }), ['10.244.0.10', '10.244.0.11', '10.244.1.20', 'fd00:10:244:1::20', 'fd00:10:244::10', 'fd00:10:244::11']);
   });
 
   it('an IPv6 ipBlock (with an IPv6 except) allows IPv6 only; an except of the other family is dropped', () => {

@@ -183,7 +183,7 @@ function localTargets(input: PolicyInput): PolicyPod[] {
   return input.pods.filter((p) => local(p) && (p.ips.length > 0 || (p.ips6?.length ?? 0) > 0)).sort((a, b) => compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
 }
 
-/** IPv4 addresses of this node's pods that some policy isolates (in either direction): they get chains. */
+/** Addresses (both families) of this node's pods that some policy isolates (in either direction): they get chains. */
 export function isolatedPodIps(input: PolicyInput): string[] {
   const policies = byName(input.policies);
   const ips = localTargets(input)
@@ -191,7 +191,7 @@ export function isolatedPodIps(input: PolicyInput): string[] {
       const r = podPolicyRules(input, pod, policies);
       return r.egr !== undefined || r.ing !== undefined;
     })
-    .flatMap((p) => p.ips);
+    .flatMap((p) => [...p.ips, ...(p.ips6 ?? [])]);
   return [...new Set(ips)].sort();
 }
 
