@@ -202,9 +202,26 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     assert.equal(await reaches('client-a', echoB4), false);
     assert.equal(await reaches('client-a', echoA6), true, 'in the allowed range, and echo-a lets client-a in');
 
+    // the pod guard's fast path (same-node pod → pod, IPv6 TCP rule) skips the policy table: an
+    // isolated pod's IPv6 traffic never takes it, an unisolated pair's does
+    const fastTcp6 = async (): Promise<number> => {
+      const tables = (await c.host('a').exec('nft', ['list', 'tables'])).stdout;
+      const t = /table netdev (hedge-guard-\S+)/.exec(tables)?.[1] ?? '';
+      const r = await hostJson<{ nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }>(c.host('a'), 'nft', ['-j', 'list', 'chain', 'netdev', t, 'fast']);
+      const counters = r.nftables.flatMap((i) => (i.rule ? [i.rule.expr.find((e) => e.counter)?.counter?.packets ?? 0] : []));
+      return counters[2] ?? -1;
+    };
+    const isolatedBefore = await fastTcp6();
+    assert.equal(await reaches('client-a', echoA6), true);
+    assert.equal(await fastTcp6(), isolatedBefore, 'isolated: IPv6 through the bridge and the policy table');
+
     // deleting the policies restores it all
     await kubectl(['delete', 'netpol', 'echo-a-in', 'client-a-out']);
     await expectReach('client-a', echoB6, true);
+    await waitUntil('client-a → echo-a over IPv6 on the fast path once nothing isolates them', 30_000, async () => {
+      const before = await fastTcp6();
+      return (await reaches('client-a', echoA6)) && (await fastTcp6()) > before ? true : undefined;
+    }, () => c.explain());
     await expectReach('client-a-gvisor', echoA6, true);
     assert.equal(await reaches('client-b', echoA4), true);
   });
