@@ -45,7 +45,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
     this.networkName = cfg.networkName ?? 'hedge';
     this.log = log;
     const m = cfg.mode;
-    if (m.type === 'bridge' && (m.ipMasq ?? true)) this.masq = { bridge: m.bridge ?? 'hedge0', subnet: m.subnet ?? '10.88.0.0/16', noMasq: m.noMasq };
+    if (m.type === 'bridge' && (m.ipMasq ?? true)) this.masq = { bridge: m.bridge ?? 'hedge0', subnet: m.subnet ?? '10.88.0.0/16', ...(m.ipv6Subnet ? { subnet6: m.ipv6Subnet } : {}), noMasq: m.noMasq };
     this.runner = new CniRunner({
       cniPath: cfg.cniPath ?? DEFAULT_CNI_PATH,
       cacheDir: join(cfg.dataDir, 'cni'),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { fastPathChain, parseFastPath, SlowSetFeed, slowEndpointsScript } from './fast-path.ts';
+import { fastPathChain, parseFastPath, SlowSetFeed, slowEndpointsScript, slowPodsScript } from './fast-path.ts';
 import { hooksMayNameMissingDevices } from './pod-guard.ts';
 
 it('SlowSetFeed widens to old ∪ new before the owner applies, narrows after, and skips an unchanged set', async () => {
@@ -28,22 +28,34 @@ it('the fast chain: none without ports, recreated with them; endpoints deduplica
   const c = fastPathChain('t', ['veth1', 'veth2'], true);
   assert.equal(c[0], 'delete chain netdev t fast');
   assert.match(c[1]!, /hook ingress devices = \{ "veth1", "veth2" \}/);
-  assert.ok(c.slice(2).every((r) => r.includes('iifname . ip saddr @pods4') && r.includes('ip daddr != @slow4') && r.includes('fwd to ip daddr map @port4')));
-  assert.deepEqual(slowEndpointsScript('t', [{ ip: '10.0.0.2', protocol: 'tcp', port: 80 }, { ip: '10.0.0.2', protocol: 'tcp', port: 80 }]), [
+  assert.equal(c.length, 6);
+  assert.ok(c.slice(2, 4).every((r) => r.includes('meta protocol ip ') && r.includes('iifname . ip saddr @pods4') && r.includes('ip daddr != @slow4') && r.includes('fwd to ip daddr map @port4')));
+  assert.ok(c.slice(4).every((r) => r.includes('meta protocol ip6 ') && r.includes('iifname . ip6 saddr @pods6') && r.includes('ip6 daddr != @slow6') && r.includes('fwd to ip6 daddr map @port6')));
+  assert.match(c[5]!, /icmpv6 type \{ echo-request, echo-reply \}/, 'IPv6 echo only: neighbour discovery takes the bridge');
+  assert.deepEqual(slowEndpointsScript('t', [{ ip: '10.0.0.2', protocol: 'tcp', port: 80 }, { ip: '10.0.0.2', protocol: 'tcp', port: 80 }, { ip: 'fd00::2', protocol: 'udp', port: 53 }]), [
     'flush set netdev t endpoints4',
     'add element netdev t endpoints4 { 10.0.0.2 . tcp . 80 }',
+    'flush set netdev t endpoints6',
+    'add element netdev t endpoints6 { fd00::2 . udp . 53 }',
   ]);
+  assert.deepEqual(slowPodsScript('t', ['10.0.0.2', 'fd00::2']), ['flush set netdev t slow4', 'add element netdev t slow4 { 10.0.0.2 }', 'flush set netdev t slow6', 'add element netdev t slow6 { fd00::2 }']);
 });
 
-it('parseFastPath reads pods4, hostports4 and the chain out of nft -j', () => {
+it('parseFastPath reads pods4/6, hostports4/6 and the chain out of nft -j', () => {
   const json = JSON.stringify({
     nftables: [
       { set: { name: 'pods4', elem: [{ concat: ['veth1', '10.0.0.2'] }] } },
       { set: { name: 'hostports4', elem: [{ concat: ['10.0.0.2', 'tcp', 8080] }] } },
+      { set: { name: 'pods6', elem: [{ concat: ['veth1', 'fd00::2'] }] } },
+      { set: { name: 'hostports6', elem: [{ concat: ['fd00::2', 'udp', 53] }] } },
       { chain: { name: 'fast' } },
     ],
   });
-  assert.deepEqual(parseFastPath(json), { pods: [{ ifname: 'veth1', address: '10.0.0.2' }], hostPorts: [{ address: '10.0.0.2', element: '10.0.0.2 . tcp . 8080' }], chain: true });
+  assert.deepEqual(parseFastPath(json), {
+    pods: [{ ifname: 'veth1', address: '10.0.0.2' }, { ifname: 'veth1', address: 'fd00::2' }],
+    hostPorts: [{ address: '10.0.0.2', element: '10.0.0.2 . tcp . 8080' }, { address: 'fd00::2', element: 'fd00::2 . udp . 53' }],
+    chain: true,
+  });
 });
 
 it('the fast path is on by default only where a netdev hook may name a missing device (6.16+)', () => {

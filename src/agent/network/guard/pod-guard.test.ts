@@ -47,6 +47,8 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
   const bridge = `hg${run}`;
   const { prefix } = randomSubnet();
   const ip = { host: `${prefix}.1`, a: `${prefix}.2`, b: `${prefix}.3`, c: `${prefix}.4`, unused: `${prefix}.99` };
+  const p6 = `fd00:6:${run.slice(0, 4)}:${run.slice(4) || '0'}`;
+  const ip6 = { a: `${p6}::2`, b: `${p6}::3`, c: `${p6}::4`, unused: `${p6}::99` };
   const guard = new PodGuard({ bridge, netnsPath: ns('host') });
   const listeners: ChildProcess[] = [];
   const deniedPort = 20000 + Math.floor(Math.random() * 20000);
@@ -76,6 +78,7 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
       await h(['link', 'add', `v${p}${run}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns(p)]);
       await h(['link', 'set', `v${p}${run}`, 'master', bridge, 'up']);
       await runChecked('nsenter', [`--net=${ns(p)}`, '--', 'ip', 'addr', 'add', `${ip[p]}/24`, 'dev', 'eth0']);
+      await runChecked('nsenter', [`--net=${ns(p)}`, '--', 'ip', 'addr', 'add', `${ip6[p]}/64`, 'dev', 'eth0', 'nodad']);
       await runChecked('nsenter', [`--net=${ns(p)}`, '--', 'ip', 'link', 'set', 'eth0', 'up']);
     }
     for (const port of [deniedPort, openPort]) {
@@ -153,8 +156,8 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     const [open] = await delta(tcp);
     assert.ok(open! >= 6, `the TCP exchange both ways went the fast way (${open})`);
     await guard.setSlowPods([ip.c]);
-    assert.deepEqual(await delta(() => ping('a', ip.a, ip.c)), [0, 0], 'an isolated pod is reached through the bridge (and its policy)');
-    assert.deepEqual(await delta(tcp), [0, 0]);
+    assert.deepEqual(await delta(() => ping('a', ip.a, ip.c)), [0, 0, 0, 0], 'an isolated pod is reached through the bridge (and its policy)');
+    assert.deepEqual(await delta(tcp), [0, 0, 0, 0]);
     await guard.setSlowPods([]);
     await guard.setSlowEndpoints([{ ip: ip.c, protocol: 'tcp', port: tcpPort }]);
     const [oneWay] = await delta(tcp);
@@ -168,6 +171,27 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     const again = (await delta(tcp))[0]!;
     assert.ok(again >= 6, `re-allowed without the hostPort, both ways are fast again (${again})`);
     assert.equal(await ping('a', ip.unused, ip.c), false, 'a spoofed source is not forwarded either');
+
+    // IPv6: the same, in the family's own sets and rules (the counters' third and fourth)
+    for (const p of ['a', 'b', 'c'] as const) await guard.allow({ hostInterface: `v${p}${run}`, addresses: [{ address: ip[p], family: 4 }, { address: ip6[p], family: 6 }] });
+    const tcp6 = async (): Promise<boolean> => (await inPod('a', `nc -w 3 ${ip6.c} ${tcpPort} </dev/null`)).code === 0;
+    for (let i = 0; i < 50 && !(await tcp6()); i++) await new Promise((r) => setTimeout(r, 100));
+    const [, , , echo6] = await delta(() => ping('a', ip6.a, ip6.c));
+    assert.equal(echo6, 2, 'IPv6 echo request and reply went the fast way');
+    const [, , open6] = await delta(tcp6);
+    assert.ok(open6! >= 6, `the IPv6 TCP exchange both ways went the fast way (${open6})`);
+    await guard.setSlowPods([ip.a, ip6.c]);
+    assert.deepEqual(await delta(tcp6), [0, 0, 0, 0], 'an isolated pod\'s IPv6 address is reached through the bridge');
+    await guard.setSlowPods([]);
+    await guard.setSlowEndpoints([{ ip: ip6.c, protocol: 'tcp', port: tcpPort }]);
+    const [, , oneWay6] = await delta(tcp6);
+    assert.ok(oneWay6! > 0 && oneWay6! < open6!, `what an IPv6 endpoint sends takes the bridge: ${oneWay6} of ${open6}`);
+    await guard.setSlowEndpoints([]);
+    await inPod('a', `ip addr add ${ip6.unused}/128 dev eth0 nodad`);
+    assert.equal(await ping('a', ip6.unused, ip6.c), false, 'a spoofed IPv6 source is not forwarded (and the bridge guard drops it)');
+    await inPod('a', `ip addr del ${ip6.unused}/128 dev eth0`);
+    const listed = await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', 'list', 'set', 'netdev', guard.table, 'pods6']);
+    assert.match(listed.stdout, new RegExp(`"va${run}" \\. ${ip6.a}`));
   });
 
   it('after the guard: the node ports are refused from pods, other host ports are not', async () => {

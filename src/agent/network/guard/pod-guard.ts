@@ -10,7 +10,7 @@
  *       kubelet-style API, the edgehub) on any of the node's addresses; they reach the host
  *       through the bridge, so the rule matches `iifname <bridge>`.
  *
- *   table netdev hedge-guard-<bridge>   the pod → pod fast path (fast-path.ts): IPv4 between two
+ *   table netdev hedge-guard-<bridge>   the pod → pod fast path (fast-path.ts): IPv4/IPv6 between two
  *       pods of the bridge that no NetworkPolicy isolates and no Service proxying needs goes from
  *       one pod port to the other without entering the bridge, br_netfilter or conntrack.
  *
@@ -21,7 +21,7 @@
 import { HedgeError } from '../../../lib/errors.ts';
 import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
 import { release as osRelease } from 'node:os';
-import { fastPathChain, fastPathDecls, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
+import { FAMILIES, familyOfAddress, fastPathChain, fastPathDecls, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
 
 export interface PodGuardOptions {
   bridge: string;
@@ -134,13 +134,13 @@ export class PodGuard {
   /** The addresses of pods isolated by a NetworkPolicy: their traffic is kept off the fast path. */
   async setSlowPods(ips: string[], signal?: AbortSignal): Promise<void> {
     if (!this.fastPath) return;
-    await this.run(slowPodsScript(this.table, ips.map((ip) => checkAddress(ip, 4))).join('\n'), signal);
+    await this.run(slowPodsScript(this.table, ips.map((ip) => checkAddress(ip, familyOfAddress(ip)))).join('\n'), signal);
   }
 
   /** Service endpoints (address, protocol, port): what they send is kept off the fast path. */
   async setSlowEndpoints(eps: SlowEndpoint[], signal?: AbortSignal): Promise<void> {
     if (!this.fastPath) return;
-    const checked = eps.filter((e) => e.ip.includes('.')).map((e) => ({ ip: checkAddress(e.ip, 4), protocol: e.protocol, port: Number(checkPort(e.port)) }));
+    const checked = eps.map((e) => ({ ip: checkAddress(e.ip, familyOfAddress(e.ip)), protocol: e.protocol, port: Number(checkPort(e.port)) }));
     await this.run(slowEndpointsScript(this.table, checked).join('\n'), signal);
   }
 
@@ -201,25 +201,30 @@ export class PodGuard {
     }
     if (this.fastPath) {
       const fast = await this.listFast(signal);
-      // each IPv4 address goes to the last port claiming it (a pod gone, its address handed out again)
+      // each address goes to the last port claiming it (a pod gone, its address handed out again)
       const claims = new Map<string, string>();
-      for (const [ifn, port] of ports) for (const a of port.addresses) if (a.family === 4) claims.set(a.address, ifn);
+      for (const [ifn, port] of ports) for (const a of port.addresses) claims.set(a.address, ifn);
       // these ports' old entries, and any other port's claim on these addresses
       const drop = (fast?.pods ?? []).filter((p) => ports.has(p.ifname) || claims.has(p.address));
       const own = [...claims].map(([address, ifn]) => ({ address, ifn }));
-      const targets = own.flatMap((o) => (ports.get(o.ifn)?.hostPortTargets ?? []).map((h) => `${o.address} . ${h.protocol} . ${h.port}`));
+      const targets = own.flatMap((o) => (ports.get(o.ifn)?.hostPortTargets ?? []).map((h) => ({ address: o.address, element: `${o.address} . ${h.protocol} . ${h.port}` })));
       const hooked = [...new Set([...(fast?.pods ?? []).filter((p) => !drop.includes(p)).map((p) => p.ifname), ...own.map((o) => o.ifn)])].sort();
       script.push(
         ...fastPathDecls(t),
-        ...drop.flatMap((p) => [`delete element netdev ${t} pods4 { "${p.ifname}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
-        ...(fast?.hostPorts ?? []).filter((h) => drop.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports4 { ${h.element} }`),
-        ...(targets.length ? [`add element netdev ${t} hostports4 { ${targets.join(', ')} }`] : []),
-        ...(own.length
-          ? [
-              `add element netdev ${t} pods4 { ${own.map((o) => `"${o.ifn}" . ${o.address}`).join(', ')} }`,
-              `add element netdev ${t} port4 { ${own.map((o) => `${o.address} : "${o.ifn}"`).join(', ')} }`,
-            ]
-          : []),
+        ...forgetFast(t, drop, fast?.hostPorts ?? []),
+        ...FAMILIES.flatMap(({ v }) => {
+          const mine = own.filter((o) => familyOfAddress(o.address) === v);
+          const hp = targets.filter((x) => familyOfAddress(x.address) === v).map((x) => x.element);
+          return [
+            ...(hp.length ? [`add element netdev ${t} hostports${v} { ${hp.join(', ')} }`] : []),
+            ...(mine.length
+              ? [
+                  `add element netdev ${t} pods${v} { ${mine.map((o) => `"${o.ifn}" . ${o.address}`).join(', ')} }`,
+                  `add element netdev ${t} port${v} { ${mine.map((o) => `${o.address} : "${o.ifn}"`).join(', ')} }`,
+                ]
+              : []),
+          ];
+        }),
         ...fastPathChain(t, hooked, fast?.chain ?? false),
       );
     }
@@ -240,8 +245,7 @@ export class PodGuard {
       const ports = [...new Set(fast.pods.filter((p) => p.ifname !== ifn).map((p) => p.ifname))].sort();
       await this.run(
         [
-          ...mine.flatMap((p) => [`delete element netdev ${t} pods4 { "${ifn}" . ${p.address} }`, `delete element netdev ${t} port4 { ${p.address} }`]),
-          ...fast.hostPorts.filter((h) => mine.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports4 { ${h.element} }`),
+          ...forgetFast(t, mine, fast.hostPorts),
           ...fastPathChain(t, ports, fast.chain),
         ].join('\n'),
         signal,
@@ -330,6 +334,17 @@ export function parseGuardSets(json: string): { ports: string[]; elements: SetEl
     }
   }
   return { ports, elements };
+}
+
+/** deletes fast-path entries of `pods` (ifname . address, in the set of the address's family) and their hostPort targets */
+function forgetFast(t: string, pods: { ifname: string; address: string }[], hostPorts: { address: string; element: string }[]): string[] {
+  return [
+    ...pods.flatMap((p) => {
+      const v = familyOfAddress(p.address);
+      return [`delete element netdev ${t} pods${v} { "${p.ifname}" . ${p.address} }`, `delete element netdev ${t} port${v} { ${p.address} }`];
+    }),
+    ...hostPorts.filter((h) => pods.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports${familyOfAddress(h.address)} { ${h.element} }`),
+  ];
 }
 
 /** Guard tables of bridges that no longer exist (`exists` answers per bridge); removes them. */

@@ -29,7 +29,7 @@
  * they leave the interface. The netns stack itself takes nothing from such a bridge.
  *
  * Until the policy controller has told the firewall the policies, NAD interfaces are closed (only
- * the guard's own traffic and replies pass): a pod is never open because the node has not caught
+ * the guard's own traffic, replies and IPv6 neighbour discovery pass): a pod is never open because the node has not caught
  * up yet. With `--network-policy false` only the guard is installed.
  */
 import { KeyedLock } from '../../../lib/keyed-lock.ts';
@@ -39,7 +39,7 @@ import { runCommand } from '../../host/run-command.ts';
 import { checkAddress, checkIfname } from '../guard/pod-guard.ts';
 import { netnsExists } from '../netns.ts';
 import type { NadPolicy } from '../policy/controller.ts';
-import { podPolicyRules } from '../policy/render.ts';
+import { NDP_RULE, podPolicyRules } from '../policy/render.ts';
 
 export const NAD_TABLE = 'hedge-nad';
 /** a bridge in a pod netns joining a microVM's tap to a NAD interface is named <prefix><N> (runtime/microvm/pod-network.ts) */
@@ -103,11 +103,11 @@ export function renderNadTables(sb: NadSandbox, policy: NadPolicyState): string 
   let ing: string[] | undefined;
   let egr: string[] | undefined;
   if (policy === undefined) {
-    ing = egr = [];
+    ing = egr = [NDP_RULE];
   } else if (policy !== 'off') {
     const pod = policy.localPod(sb.pod.namespace, sb.pod.name);
     // the pod is not in the node's cache yet: closed until it is
-    const rules = pod ? podPolicyRules(policy.input, pod) : { ing: [], egr: [] };
+    const rules = pod ? podPolicyRules(policy.input, pod) : { ing: [NDP_RULE], egr: [NDP_RULE] };
     ing = rules.ing;
     egr = rules.egr;
   }

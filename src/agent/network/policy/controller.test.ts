@@ -25,6 +25,19 @@ test('policyPod: IPv4 addresses, named ports; host-network, finished and unaddre
   assert.equal(policyPod({ ...(pod('d', 'n', '10.0.0.3', {}) as Pod), status: { phase: 'Pending' } }), undefined);
 });
 
+test('policyPod: a dual-stack pod\'s IPv6 addresses (pod IPs and NAD interfaces) go to ips6; an IPv6-only pod is addressed', () => {
+  const base = pod('a', 'n', '10.244.0.5', {}) as Pod;
+  const dual: Pod = {
+    ...base,
+    metadata: { ...base.metadata, annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: 'lan', interface: 'net1', ips: ['192.0.2.7', '2001:db8::7'] }]) } },
+    status: { phase: 'Running', podIP: '10.244.0.5', podIPs: [{ ip: '10.244.0.5' }, { ip: 'fd00:10:244::5' }] },
+  };
+  const p = policyPod(dual);
+  assert.deepEqual([p?.ips, p?.ips6], [['10.244.0.5', '192.0.2.7'], ['fd00:10:244::5', '2001:db8::7']]);
+  const only6 = policyPod({ ...base, status: { phase: 'Running', podIP: 'fd00:10:244::6', podIPs: [{ ip: 'fd00:10:244::6' }] } });
+  assert.deepEqual([only6?.ips, only6?.ips6], [[], ['fd00:10:244::6']]);
+});
+
 test('sync loop: policies, pods and namespaces from the client, only local pods get chains, unchanged renders are not re-applied, a failed apply is retried, table removed on stop', async () => {
   const client = new FakeKubeClient();
   const nft = recordingNft();

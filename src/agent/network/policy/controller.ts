@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Namespace, Pod } from 'kubernetes-types/core/v1.js';
 import type { NetworkPolicy } from 'kubernetes-types/networking/v1.js';
 import type { KubeObject } from '../../../api/object.ts';
@@ -42,22 +42,21 @@ export interface NadPolicy {
   localPod(namespace: string, name: string): PolicyPod | undefined;
 }
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-
 /**
- * What the renderer needs of a pod: addressed, not host-network, not finished. Its addresses are
- * its pod IPs and those of its NetworkAttachmentDefinition interfaces (network-status), so a peer
+ * What the renderer needs of a pod: addressed, not host-network, not finished. Its addresses (by
+ * family) are its pod IPs and those of its NetworkAttachmentDefinition interfaces (network-status), so a peer
  * selected by labels matches on a macvlan L2 too. `unaddressed` keeps a pod without any yet.
  */
 export function policyPod(pod: Pod, opts?: { unaddressed?: boolean }): PolicyPod | undefined {
   if (pod.spec?.hostNetwork || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return undefined;
-  const ips = [...new Set([...(pod.status?.podIPs ?? []).map((p) => p.ip ?? ''), pod.status?.podIP ?? '', ...networkStatusIps(pod)].filter((ip) => IPV4.test(ip)))];
-  if (ips.length === 0 && !opts?.unaddressed) return undefined;
+  const all = [...new Set([...(pod.status?.podIPs ?? []).map((p) => p.ip ?? ''), pod.status?.podIP ?? '', ...networkStatusIps(pod)])];
+  const ips = all.filter((ip) => isIPv4(ip));
+  const ips6 = all.filter((ip) => isIPv6(ip));
+  if (ips.length === 0 && ips6.length === 0 && !opts?.unaddressed) return undefined;
   const namedPorts: PolicyPod['namedPorts'] = {};
   for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
     for (const p of c.ports ?? []) if (p.name) (namedPorts[p.name] ??= []).push({ protocol: p.protocol ?? 'TCP', port: p.containerPort });
   }
-  const ips6 = [...new Set((pod.status?.podIPs ?? []).map((p) => p.ip ?? '').filter((ip) => isIPv6(ip)))];
   return { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', labels: pod.metadata?.labels ?? {}, ips, ...(ips6.length ? { ips6 } : {}), namedPorts };
 }
 
@@ -140,7 +139,7 @@ export class PolicyController {
     for (const pod of this.#pods.list()) {
       const p = policyPod(pod, { unaddressed: true });
       if (!p) continue;
-      if (p.ips.length > 0) pods.push(p);
+      if (p.ips.length > 0 || p.ips6?.length) pods.push(p);
       nodeOf.set(`${p.namespace}/${p.name}`, pod.spec?.nodeName ?? '');
       if (pod.spec?.nodeName === this.#opts.nodeName) local.set(`${p.namespace}/${p.name}`, p);
     }

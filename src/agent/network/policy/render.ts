@@ -11,9 +11,11 @@
  * replies of allowed connections pass (ct established,related). Named ports resolve against the
  * pod that owns the port (the destination), so an egress rule with a named port expands per peer.
  *
- * IPv6 `ipBlock` peers match nothing here: rules are IPv4. A dual-stack pod's IPv6 traffic in a
- * direction a policy isolates is dropped (fail closed: NetworkPolicy over IPv6 is not rendered
- * yet, and an isolated pod must not be reachable around it). The policy controller
+ * Both families in the one `inet` table: a peer pod matches by its IPv4 addresses (`ip saddr`)
+ * and its IPv6 ones (`ip6 saddr`), an `ipBlock` by its own family only (its `except`s of the other
+ * family are moot), a dual-stack pod's chain is jumped to from either address. IPv6 neighbour
+ * discovery (RS/RA/NS/NA, hop limit 255: link-local by RFC 4861) is never policed, as RFC 4890
+ * asks of a firewall; ARP, its IPv4 counterpart, never meets an inet table. The policy controller
  * (controller.ts) feeds this from the node's informers.
  */
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
@@ -29,7 +31,7 @@ export interface PolicyPod {
   labels: Record<string, string>;
   /** IPv4 addresses */
   ips: string[];
-  /** IPv6 addresses (dual-stack pods): denied in every direction a policy isolates */
+  /** IPv6 addresses (dual-stack pods) */
   ips6?: string[];
   /** container port name → { protocol, port } */
   namedPorts: Record<string, { protocol: string; port: number }[]>;
@@ -77,14 +79,17 @@ const types = (p: NetworkPolicy): { ingress: boolean; egress: boolean } => {
   return { ingress: true, egress: (p.spec?.egress?.length ?? 0) > 0 };
 };
 
-/** Where a peer lets traffic from/to: addresses of matching pods, or a CIDR minus exceptions. */
+/** Where a peer lets traffic from/to: addresses of matching pods, or a CIDR minus exceptions (of its family). */
 type PeerMatch = { kind: 'pods'; pods: PolicyPod[] } | { kind: 'block'; cidr: string; except: string[] };
+
+/** the nft payload family of an address or CIDR */
+const fam = (addr: string): 'ip' | 'ip6' => (addr.includes(':') ? 'ip6' : 'ip');
 
 function resolvePeer(peer: NetworkPolicyPeer, policyNs: string, input: PolicyInput): PeerMatch | undefined {
   if (peer.ipBlock) {
-    // an IPv6 block allows no IPv4 traffic; IPv6 excepts are irrelevant to an IPv4 block
-    if (peer.ipBlock.cidr.includes(':')) return { kind: 'pods', pods: [] };
-    return { kind: 'block', cidr: peer.ipBlock.cidr, except: (peer.ipBlock.except ?? []).filter((e) => !e.includes(':')) };
+    // an except of the other family cannot take anything out of the block
+    const f = fam(peer.ipBlock.cidr);
+    return { kind: 'block', cidr: peer.ipBlock.cidr, except: (peer.ipBlock.except ?? []).filter((e) => fam(e) === f) };
   }
   if (!peer.podSelector && !peer.namespaceSelector) return undefined;
   const pods = input.pods.filter((p) => {
@@ -107,10 +112,21 @@ function portMatches(port: NetworkPolicyPort, owner: PolicyPod | undefined): str
 
 const set = (xs: string[]): string => (xs.length === 1 ? (xs[0] ?? '') : `{ ${xs.join(', ')} }`);
 
-function addrMatch(dir: 'saddr' | 'daddr', m: PeerMatch, ips: string[]): string[] {
-  if (m.kind === 'block') return [`ip ${dir} ${m.cidr}${m.except.length ? ` ip ${dir} != ${set(m.except)}` : ''}`];
-  return ips.length ? [`ip ${dir} ${set(ips)}`] : [];
+/** matches of `pods`' addresses, one per family they have (none: the pods match nothing) */
+function podsAddrMatch(dir: 'saddr' | 'daddr', pods: PolicyPod[]): string[] {
+  const v4 = [...new Set(pods.flatMap((p) => p.ips))].sort();
+  const v6 = [...new Set(pods.flatMap((p) => p.ips6 ?? []))].sort();
+  return [...(v4.length ? [`ip ${dir} ${set(v4)}`] : []), ...(v6.length ? [`ip6 ${dir} ${set(v6)}`] : [])];
 }
+
+function addrMatch(dir: 'saddr' | 'daddr', m: PeerMatch): string[] {
+  if (m.kind === 'pods') return podsAddrMatch(dir, m.pods);
+  const f = fam(m.cidr);
+  return [`${f} ${dir} ${m.cidr}${m.except.length ? ` ${f} ${dir} != ${set(m.except)}` : ''}`];
+}
+
+/** IPv6 neighbour discovery: link-local by its hop limit (RFC 4861 drops it otherwise), never policed (RFC 4890 4.4.1) */
+export const NDP_RULE = 'icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 return';
 
 /** chain names: pod keys can be long; nft identifiers allow [a-zA-Z0-9_-./] up to 255 bytes */
 const chainName = (dir: 'ing' | 'egr', p: PolicyPod): string => `${dir}-${p.namespace}-${p.name}`.slice(0, 200);
@@ -129,7 +145,7 @@ export function podPolicyRules(input: PolicyInput, pod: PolicyPod, sorted = byNa
   for (const dir of ['egr', 'ing'] as const) {
     const applying = selecting.filter((p) => (dir === 'ing' ? types(p).ingress : types(p).egress));
     if (applying.length === 0) continue;
-    const rules: string[] = [];
+    const rules: string[] = [NDP_RULE];
     for (const pol of applying) {
       const ns = pol.metadata?.namespace ?? 'default';
       const polRules = dir === 'ing' ? (pol.spec?.ingress ?? []) : (pol.spec?.egress ?? []);
@@ -142,15 +158,14 @@ export function podPolicyRules(input: PolicyInput, pod: PolicyPod, sorted = byNa
           const peerDir = dir === 'ing' ? 'saddr' : 'daddr';
           if (dir === 'ing' || ports.every((p) => typeof p.port !== 'string')) {
             // the port's owner is the target pod (ingress) or numeric ports need no owner
-            const peerIps = m?.kind === 'pods' ? [...new Set(m.pods.flatMap((p) => p.ips))].sort() : [];
-            const addr = m ? addrMatch(peerDir, m, peerIps) : [''];
+            const addr = m ? addrMatch(peerDir, m) : [''];
             const portExprs = ports.length ? ports.flatMap((p) => portMatches(p, pod)) : [''];
             for (const a of addr) for (const pe of portExprs) rules.push([a, pe, 'return'].filter((x) => x).join(' '));
           } else {
             // egress with named ports: resolve against each destination pod
             const owners = m?.kind === 'pods' ? m.pods : input.pods;
             for (const owner of owners) {
-              const ownerAddr = m?.kind === 'block' ? addrMatch(peerDir, m, []) : owner.ips.length ? [`ip daddr ${set([...owner.ips].sort())}`] : [];
+              const ownerAddr = m?.kind === 'block' ? addrMatch(peerDir, m) : podsAddrMatch(peerDir, [owner]);
               for (const a of ownerAddr) for (const pe of ports.flatMap((p) => portMatches(p, owner))) rules.push(`${a} ${pe} return`);
             }
           }
@@ -165,10 +180,10 @@ export function podPolicyRules(input: PolicyInput, pod: PolicyPod, sorted = byNa
 /** this node's addressed pods, sorted */
 function localTargets(input: PolicyInput): PolicyPod[] {
   const local = input.localPods ?? ((): boolean => true);
-  return input.pods.filter((p) => local(p) && p.ips.length > 0).sort((a, b) => compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+  return input.pods.filter((p) => local(p) && (p.ips.length > 0 || (p.ips6?.length ?? 0) > 0)).sort((a, b) => compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
 }
 
-/** Addresses of this node's pods that some policy isolates (in either direction): they get chains. */
+/** Addresses (both families) of this node's pods that some policy isolates (in either direction): they get chains. */
 export function isolatedPodIps(input: PolicyInput): string[] {
   const policies = byName(input.policies);
   const ips = localTargets(input)
@@ -176,14 +191,14 @@ export function isolatedPodIps(input: PolicyInput): string[] {
       const r = podPolicyRules(input, pod, policies);
       return r.egr !== undefined || r.ing !== undefined;
     })
-    .flatMap((p) => p.ips);
+    .flatMap((p) => [...p.ips, ...(p.ips6 ?? [])]);
   return [...new Set(ips)].sort();
 }
 
 export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): string {
   const policies = byName(input.policies);
   const chains: string[] = [];
-  const dispatch: string[] = [];
+  const dispatch = { egr: [] as string[], ing: [] as string[] };
   for (const pod of localTargets(input)) {
     const rules = podPolicyRules(input, pod, policies);
     for (const dir of ['egr', 'ing'] as const) {
@@ -191,12 +206,11 @@ export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): str
       if (!r) continue;
       const name = chainName(dir, pod);
       chains.push(`\tchain ${name} {\n${r.map((x) => `\t\t${x}\n`).join('')}\t\tdrop\n\t}`);
-      dispatch.push(`\t\tip ${dir === 'ing' ? 'daddr' : 'saddr'} ${set([...pod.ips].sort())} jump ${name}`);
-      if (pod.ips6?.length) dispatch.push(`\t\tip6 ${dir === 'ing' ? 'daddr' : 'saddr'} ${set([...pod.ips6].sort())} drop`);
+      for (const a of podsAddrMatch(dir === 'ing' ? 'daddr' : 'saddr', [pod])) dispatch[dir].push(`\t\t${a} jump ${name}`);
     }
   }
   // egress of the source is checked before ingress of the destination: both must return
-  const ordered = [...dispatch.filter((d) => d.includes(' drop')), ...dispatch.filter((d) => d.includes(' jump egr-')), ...dispatch.filter((d) => d.includes(' jump ing-'))];
+  const ordered = [...dispatch.egr, ...dispatch.ing];
   return [
     `table inet ${table} {`,
     '\tchain forward {',
