@@ -3,15 +3,19 @@
  * --cluster-cidr 10.244.0.0/16,fd00:10:244::/56`. Each Node gets podCIDRs [IPv4 /24, IPv6 /64];
  * pods get status.podIPs of both families; the vxlan overlay (over the IPv4 underlay) carries a
  * runc and a gVisor pod on A to a pod on B by its IPv6 address, and B sees A's pod's own IPv6 address (IPv6 is
- * never masqueraded); IPv4 keeps working beside it. Tear-down leaves no namespace, link, route
+ * never masqueraded); IPv4 keeps working beside it. A microVM pod (where qemu and a guest kernel
+ * are here) has both leases on its guest's eth0, reaches B over IPv6 from its own address and is
+ * reached on it by a runc pod. Tear-down leaves no namespace, link, route
  * (either family), neighbour or FDB entry.
  */
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { cidrContains } from '../../src/lib/cidr.ts';
 import { findKubectl, run } from './harness.ts';
-import { edgeNodeSkipReason } from './node-harness.ts';
+import { edgeNodeSkipReason, microvmSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { assertHostsGone, clusterOps, ECHO_IP, hostJson, httpLastLine, ncGet, pinnedPod, plainIPv4, startHostCluster, type HostCluster, type IpRoute } from './two-hosts.ts';
 
@@ -19,6 +23,9 @@ const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbi
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 
 const CLUSTER_CIDR = '10.244.0.0/16,fd00:10:244::/56';
+// the microVM case only where a VM can boot; the guest build is cached beside microvm.test.ts's, TCG without the KVM probe
+const microvmSkip = microvmSkipReason();
+const microvmNodeArgs = microvmSkip ? [] : ['--guest-dir', join(tmpdir(), 'hedge-guest-cache'), '--microvm-accelerator', 'tcg'];
 
 const v6Of = (p: Pod): string | undefined => p.status?.podIPs?.find((x) => x.ip?.includes(':'))?.ip;
 
@@ -27,7 +34,7 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
   let names: { netns: string[]; rootLinks: string[] };
 
   before(async () => {
-    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor'], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR] });
+    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor', ...(microvmSkip ? [] : ['microvm'])], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR, ...microvmNodeArgs] });
     names = c.underlay.names();
   });
   after(async () => {
@@ -107,6 +114,42 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
       return line === undefined ? undefined : plainIPv4(line);
     }, () => c.explain());
     assert.equal(seen4, client.status?.podIP);
+  });
+
+  it('a microVM pod on A has its IPv6 lease inside the guest, reaches B from it and is reached on it', { skip: microvmSkip }, async () => {
+    const nodeA = c.node('a').nodeName;
+    await kubectl(['apply', '-f', '-'], pinnedPod('client-a-mvm', nodeA, 'exec sleep 3600', 'microvm'));
+    const vm = await waitUntil('microVM pod client-a-mvm running', 300_000, async () => {
+      const r = await c.server.api('GET', '/api/v1/namespaces/default/pods/client-a-mvm');
+      const pod = r.body as Pod;
+      return r.status === 200 && pod.status?.phase === 'Running' && pod.status.podIP ? pod : undefined;
+    }, () => c.explain());
+    const echo = await running('echo-b');
+    assert.equal(vm.status?.podIPs?.length, 2, JSON.stringify(vm.status?.podIPs));
+    const vm6 = v6Of(vm) ?? '';
+
+    // inside the guest (its own kernel): every address status.podIPs lists is on eth0, and an IPv6 default route
+    const inGuest = await c.server.kubectl(['exec', 'client-a-mvm', '--', 'sh', '-c', 'ip -o addr show dev eth0; ip -6 route show default'], { timeoutMs: 60_000 });
+    assert.equal(inGuest.code, 0, inGuest.stderr);
+    for (const { ip } of vm.status?.podIPs ?? []) assert.match(inGuest.stdout, new RegExp(`eth0\\s+inet6? ${ip?.replaceAll('.', '\\.')}/`), `${ip} in the guest:\n${inGuest.stdout}`);
+    assert.doesNotMatch(inGuest.stdout, /tentative|dadfailed/, inGuest.stdout);
+    assert.match(inGuest.stdout, /^default via \S+ dev eth0/m, inGuest.stdout);
+
+    // the guest to B over IPv6: B sees the guest's own address (through the tap guard and the overlay)
+    const attempts: string[] = [];
+    const seen = await waitUntil(`microVM pod on A reaches [${v6Of(echo)}]:8080`, 90_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a-mvm', '--', ...ncGet(v6Of(echo) ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 30_000 });
+      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
+    assert.equal(seen?.replace(/^\[|\]$/g, ''), vm6, 'the guest\'s IPv6 source address arrives unchanged');
+
+    // and a runc pod reaches the guest on its IPv6 address
+    const ping = await waitUntil(`runc pod pings the guest at ${vm6}`, 30_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', 'ping', '-6', '-c', '1', '-W', '5', vm6], { timeoutMs: 20_000 });
+      return r.code === 0 ? r.stdout : undefined;
+    }, () => c.explain());
+    assert.match(ping ?? '', /1 packets received/);
   });
 
   it("deleting B's Node removes A's IPv6 route and neighbour for it too", async () => {
