@@ -160,6 +160,10 @@ describe('tap guard filters on the real kernel', { skip: process.getuid?.() !== 
   const ns = (n: string): string => `${dir}/${n}`;
   const { prefix } = randomSubnet();
   const ip = { guest: `${prefix}.2`, lan: `${prefix}.3`, spoofed: `${prefix}.99` };
+  // dual-stack: the same three in a ULA /64 of this run
+  const p6 = `fd00:${prefix.split('.').slice(1).join(':')}:`;
+  const ip6 = { guest: `${p6}:2`, lan: `${p6}:3`, spoofed: `${p6}:99` };
+  const ping6 = async (src: string): Promise<boolean> => (await sh('guest', `ping -6 -c1 -W2 -I ${src} ${ip6.lan}`)).code === 0;
   const sh = (n: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> => inNetns(ns(n), ['busybox', 'sh', '-c', cmd]);
   const ping = async (src: string): Promise<boolean> => (await sh('guest', `ping -c1 -W2 -I ${src} ${ip.lan}`)).code === 0;
   const MAC = '02:00:5e:00:00:02';
@@ -182,8 +186,10 @@ describe('tap guard filters on the real kernel', { skip: process.getuid?.() !== 
       ['tc', 'filter', 'add', 'dev', 'gtap', 'parent', 'ffff:', 'pref', '9', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', 'eth0'],
     ];
     for (const s of steps) await runChecked('nsenter', [`--net=${ns('pod')}`, '--', ...s]);
-    await sh('guest', `ip link set eth0 address ${mac} up && ip addr add ${ip.guest}/24 dev eth0 && ip addr add ${ip.spoofed}/32 dev eth0`);
-    await sh('lan', `ip addr add ${ip.lan}/24 dev eth0 && ip link set eth0 up`);
+    // (no IPv6 duplicate address detection: the addresses are usable at once, as in the guest)
+    const noDad = 'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad';
+    await sh('guest', `${noDad}; ip link set eth0 address ${mac} up && ip addr add ${ip.guest}/24 dev eth0 && ip addr add ${ip.spoofed}/32 dev eth0 && ip addr add ${ip6.guest}/64 dev eth0 && ip addr add ${ip6.spoofed}/128 dev eth0`);
+    await sh('lan', `${noDad}; ip addr add ${ip.lan}/24 dev eth0 && ip addr add ${ip6.lan}/64 dev eth0 && ip link set eth0 up`);
   });
 
   after(async () => {
@@ -202,18 +208,22 @@ describe('tap guard filters on the real kernel', { skip: process.getuid?.() !== 
     assert.ok(await ping(ip.guest), 'own address');
     assert.ok(await ping(ip.spoofed), 'forged source');
     assert.ok(await forge(), 'forged ARP');
+    assert.ok(await ping6(ip6.guest), 'own IPv6 address');
+    assert.ok(await ping6(ip6.spoofed), 'forged IPv6 source');
   });
 
-  it('with the guard: the guest\'s own IPv4 and ARP pass', async () => {
-    const filters = [['tc', 'filter', 'del', 'dev', 'gtap', 'parent', 'ffff:', 'pref', '9'], ...tapGuardFilters({ podInterface: 'eth0', tap: 'gtap', mac: MAC, address: ip.guest, prefixLength: 24, mtu: 1500 })];
+  it('with the guard: the guest\'s own IPv4, ARP and IPv6 pass', async () => {
+    const filters = [['tc', 'filter', 'del', 'dev', 'gtap', 'parent', 'ffff:', 'pref', '9'], ...tapGuardFilters({ podInterface: 'eth0', tap: 'gtap', mac: MAC, address: ip.guest, prefixLength: 24, address6: ip6.guest, prefixLength6: 64, mtu: 1500 })];
     for (const f of filters) await runChecked('nsenter', [`--net=${ns('pod')}`, '--', ...f]);
     await sh('lan', 'ip neigh flush dev eth0');
     assert.ok(await ping(ip.guest));
     assert.ok(await lanLearnt(ip.guest));
+    assert.ok(await ping6(ip6.guest), 'the guest\'s own IPv6 address (and its neighbour discovery)');
   });
 
   it('with the guard: a forged source address or ARP sender does not leave the pod netns', async () => {
     assert.equal(await ping(ip.spoofed), false);
     assert.equal(await forge(), false);
+    assert.equal(await ping6(ip6.spoofed), false, 'a forged IPv6 source');
   });
 });
