@@ -118,13 +118,13 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
 
   it('a microVM pod on A has its IPv6 lease inside the guest, reaches B from it and is reached on it', { skip: microvmSkip }, async () => {
     const nodeA = c.node('a').nodeName;
-    await kubectl(['apply', '-f', '-'], pinnedPod('client-a-mvm', nodeA, 'exec sleep 3600', 'microvm'));
+    await kubectl(['apply', '-f', '-'], pinnedPod('client-a-mvm', nodeA, ECHO_IP, 'microvm'));
     const vm = await waitUntil('microVM pod client-a-mvm running', 300_000, async () => {
       const r = await c.server.api('GET', '/api/v1/namespaces/default/pods/client-a-mvm');
       const pod = r.body as Pod;
       return r.status === 200 && pod.status?.phase === 'Running' && pod.status.podIP ? pod : undefined;
     }, () => c.explain());
-    const echo = await running('echo-b');
+    const [echo, client] = await Promise.all([running('echo-b'), running('client-a')]);
     assert.equal(vm.status?.podIPs?.length, 2, JSON.stringify(vm.status?.podIPs));
     const vm6 = v6Of(vm) ?? '';
 
@@ -144,12 +144,14 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
     assert.equal(seen?.replace(/^\[|\]$/g, ''), vm6, 'the guest\'s IPv6 source address arrives unchanged');
 
-    // and a runc pod reaches the guest on its IPv6 address
-    const ping = await waitUntil(`runc pod pings the guest at ${vm6}`, 30_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a', '--', 'ping', '-6', '-c', '1', '-W', '5', vm6], { timeoutMs: 20_000 });
-      return r.code === 0 ? r.stdout : undefined;
-    }, () => c.explain());
-    assert.match(ping ?? '', /1 packets received/);
+    // and a runc pod reaches the guest's server on its IPv6 address, seen from its own
+    const attemptsIn: string[] = [];
+    const seenIn = await waitUntil(`runc pod reaches the guest at [${vm6}]:8080`, 60_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', ...ncGet(vm6, 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
+      attemptsIn.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+    }, () => `attempts:\n${attemptsIn.join('\n')}\n${c.explain()}`);
+    assert.equal(seenIn?.replace(/^\[|\]$/g, ''), v6Of(client));
   });
 
   it("deleting B's Node removes A's IPv6 route and neighbour for it too", async () => {
