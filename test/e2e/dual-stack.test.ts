@@ -42,6 +42,16 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
   });
 
   const { kubectl, getNode, running } = clusterOps(() => c);
+  /** what `http://[ip]:8080/cgi-bin/ip` on the echo server answers to `pod` (the source it saw), retried until it answers */
+  const sourceSeen = async (pod: string, ip: string, timeoutMs: number): Promise<string | undefined> => {
+    const attempts: string[] = [];
+    const seen = await waitUntil(`${pod} reaches [${ip}]:8080`, timeoutMs, async () => {
+      const r = await c.server.kubectl(['exec', pod, '--', ...ncGet(ip, 8080, '/cgi-bin/ip')], { timeoutMs: 30_000 });
+      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
+    return seen?.replace(/^\[|\]$/g, '');
+  };
 
   it('each Node gets distinct podCIDRs [IPv4 /24, IPv6 /64], podCIDR the IPv4 one', async () => {
     const [a, b] = await Promise.all(c.nodes.map((n) => getNode(n.nodeName)));
@@ -87,25 +97,15 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     assert.ok(addrs[0]?.addr_info.some((x) => `${x.local}/${x.prefixlen}` === `${a6.split('/')[0]}/128`), `A's IPv6 vtep address on hedge.1: ${JSON.stringify(addrs)}`);
 
     // IPv6, pod to pod: B sees A's pod's own IPv6 address
-    const attempts: string[] = [];
-    const seen6 = await waitUntil(`pod on A reaches [${v6Of(echo)}]:8080`, 60_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a', '--', ...ncGet(v6Of(echo) ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
-      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
-      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
-    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
-    assert.equal(seen6?.replace(/^\[|\]$/g, ''), v6Of(client), 'IPv6 source address preserved across nodes (no NAT)');
+    const seen6 = await sourceSeen('client-a', v6Of(echo) ?? '', 60_000);
+    assert.equal(seen6, v6Of(client), 'IPv6 source address preserved across nodes (no NAT)');
 
     // a gVisor pod (runsc on the pod netns' host stack) the same way; nc, not wget (see ncGet)
     await kubectl(['apply', '-f', '-'], pinnedPod('client-a-gvisor', nodeA, 'exec sleep 3600', 'gvisor'));
     const clientG = await running('client-a-gvisor');
     assert.equal(clientG.status?.podIPs?.length, 2, JSON.stringify(clientG.status?.podIPs));
-    const attemptsG: string[] = [];
-    const seenG = await waitUntil(`gVisor pod on A reaches [${v6Of(echo)}]:8080`, 90_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', ...ncGet(v6Of(echo) ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
-      attemptsG.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
-      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
-    }, () => `attempts:\n${attemptsG.join('\n')}\n${c.explain()}`);
-    assert.equal(seenG?.replace(/^\[|\]$/g, ''), v6Of(clientG));
+    const seenG = await sourceSeen('client-a-gvisor', v6Of(echo) ?? '', 90_000);
+    assert.equal(seenG, v6Of(clientG));
 
     // IPv4 beside it, unchanged
     const seen4 = await waitUntil('pod on A reaches B over IPv4', 30_000, async () => {
@@ -136,22 +136,12 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     assert.match(inGuest.stdout, /^default via \S+ dev eth0/m, inGuest.stdout);
 
     // the guest to B over IPv6: B sees the guest's own address (through the tap guard and the overlay)
-    const attempts: string[] = [];
-    const seen = await waitUntil(`microVM pod on A reaches [${v6Of(echo)}]:8080`, 90_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a-mvm', '--', ...ncGet(v6Of(echo) ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 30_000 });
-      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
-      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
-    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
-    assert.equal(seen?.replace(/^\[|\]$/g, ''), vm6, 'the guest\'s IPv6 source address arrives unchanged');
+    const seen = await sourceSeen('client-a-mvm', v6Of(echo) ?? '', 90_000);
+    assert.equal(seen, vm6, 'the guest\'s IPv6 source address arrives unchanged');
 
     // and a runc pod reaches the guest's server on its IPv6 address, seen from its own
-    const attemptsIn: string[] = [];
-    const seenIn = await waitUntil(`runc pod reaches the guest at [${vm6}]:8080`, 60_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a', '--', ...ncGet(vm6, 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
-      attemptsIn.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
-      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
-    }, () => `attempts:\n${attemptsIn.join('\n')}\n${c.explain()}`);
-    assert.equal(seenIn?.replace(/^\[|\]$/g, ''), v6Of(client));
+    const seenIn = await sourceSeen('client-a', vm6, 60_000);
+    assert.equal(seenIn, v6Of(client));
   });
 
   it("deleting B's Node removes A's IPv6 route and neighbour for it too", async () => {
