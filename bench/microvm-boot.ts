@@ -4,8 +4,9 @@
  * Candidates (one handler each, interleaved in one run; all with the sandbox disk and the 9p volume share):
  *   before          Debian's kernel with the old qemu knobs (TCG tb-size=32, no balloon)
  *   previous        the previous default: Debian's kernel, tb-size=16, free page reporting of 2 MiB
- *                   blocks (the kernel's own reporting order)
+ *                   blocks (the kernel's own reporting order), qemu's 31 virtio-serial ports
  *   debian          Debian's kernel with the current knobs (the fallback while the tailored one is not built)
+ *   tailored-previous  the tailored kernel with the previous knobs (tb-size 16, qemu's 31 virtio-serial ports)
  *   tailored        scripts/build-guest-kernel.sh's kernel with the current knobs (the default), when built
  *   --only a,b      only these candidates (by the names above; `runc` always runs)
  *   --guest LABEL=DIR[:noshare]  any other guest build dir (manifest.json, vmlinux, initrd.gz), e.g.
@@ -99,9 +100,10 @@ try {
   const tailored = await buildGuest({ outRoot: cache, kernel: 'tailored', signal: sig5m() }).catch(() => undefined);
   if (!tailored) process.stderr.write('tailored guest kernel not built (scripts/build-guest-kernel.sh): its row is left out\n');
   const candidates: { name: string; label: string; guest: GuestArtifacts; tuning?: VmTuning; share: boolean }[] = [
-    { name: 'before', label: `before: ${debian.kernelVersion}, tb-size 32, no balloon`, guest: debian, tuning: { tcgTbSizeMiB: 32, freePageReporting: false }, share: true },
-    { name: 'previous', label: `previous default: ${debian.kernelVersion}, tb-size 16, reporting ≥ 2 MiB`, guest: debian, tuning: { tcgTbSizeMiB: 16, pageReportingOrder: 9 }, share: true },
+    { name: 'before', label: `before: ${debian.kernelVersion}, tb-size 32, no balloon`, guest: debian, tuning: { tcgTbSizeMiB: 32, freePageReporting: false, serialMaxPorts: 31 }, share: true },
+    { name: 'previous', label: `previous default: ${debian.kernelVersion}, tb-size 16, reporting ≥ 2 MiB`, guest: debian, tuning: { tcgTbSizeMiB: 16, pageReportingOrder: 9, serialMaxPorts: 31 }, share: true },
     { name: 'debian', label: `debian ${debian.kernelVersion} (fallback)`, guest: debian, share: true },
+    ...(tailored ? [{ name: 'tailored-previous', label: `tailored ${tailored.kernelVersion}, tb-size 16, 31 serial ports`, guest: tailored, tuning: { tcgTbSizeMiB: 16, serialMaxPorts: 31 }, share: true }] : []),
     ...(tailored ? [{ name: 'tailored', label: `tailored ${tailored.kernelVersion} (default)`, guest: tailored, share: true }] : []),
     ...(await Promise.all(extra.map(async (e) => ({ name: e.label, label: `${e.label} ${(await findGuestArtifacts(e.dir)).kernelVersion}${e.share ? '' : ' (no 9p share)'}`, guest: await findGuestArtifacts(e.dir), share: e.share })))),
   ].filter((c) => !only || only.has(c.name));

@@ -8,7 +8,9 @@
  * masqueraded to A's address. NetworkPolicy over IPv6, enforced by A's nftables: a label-selected
  * peer (runc) is let in and another (gVisor) kept out by IPv6 as by IPv4, an IPv6 ipBlock (B's
  * IPv6 podCIDR) lets B's pod in over IPv6 only, and an egress policy with an IPv6 ipBlock and
- * except blocks the excepted range. Tear-down leaves no namespace, link, route (either family),
+ * except blocks the excepted range. A microVM pod (where qemu and a guest kernel are here) has
+ * both leases on its guest's eth0, reaches B over IPv6 from its own address and is reached on it
+ * by a runc pod. Tear-down leaves no namespace, link, route (either family),
  * neighbour or FDB entry.
  */
 import assert from 'node:assert/strict';
@@ -20,7 +22,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { cidrContains } from '../../src/lib/cidr.ts';
 import { findKubectl, run } from './harness.ts';
-import { edgeNodeSkipReason } from './node-harness.ts';
+import { edgeNodeSkipReason, microvmSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { assertHostsGone, clusterOps, ECHO_IP, hostJson, httpLastLine, ncGet, pinnedPod, plainIPv4, startHostCluster, type HostCluster, type IpRoute } from './two-hosts.ts';
 
@@ -28,6 +30,9 @@ const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbi
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 
 const CLUSTER_CIDR = '10.244.0.0/16,fd00:10:244::/56';
+// the microVM case only where a VM can boot; the guest build is cached beside microvm.test.ts's, TCG without the KVM probe
+const microvmSkip = microvmSkipReason();
+const microvmNodeArgs = microvmSkip ? [] : ['--guest-dir', join(tmpdir(), 'hedge-guest-cache'), '--microvm-accelerator', 'tcg'];
 
 const v6Of = (p: Pod): string | undefined => p.status?.podIPs?.find((x) => x.ip?.includes(':'))?.ip;
 
@@ -36,7 +41,7 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
   let names: { netns: string[]; rootLinks: string[] };
 
   before(async () => {
-    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor'], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR] });
+    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor', ...(microvmSkip ? [] : ['microvm'])], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR, ...microvmNodeArgs] });
     names = c.underlay.names();
   });
   /** the "outside" namespace of the masquerade test, linked to A */
@@ -53,6 +58,16 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
   });
 
   const { kubectl, getNode, running } = clusterOps(() => c);
+  /** what `http://[ip]:8080/cgi-bin/ip` on the echo server answers to `pod` (the source it saw), retried until it answers */
+  const sourceSeen = async (pod: string, ip: string, timeoutMs: number): Promise<string | undefined> => {
+    const attempts: string[] = [];
+    const seen = await waitUntil(`${pod} reaches [${ip}]:8080`, timeoutMs, async () => {
+      const r = await c.server.kubectl(['exec', pod, '--', ...ncGet(ip, 8080, '/cgi-bin/ip')], { timeoutMs: 30_000 });
+      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
+    return seen?.replace(/^\[|\]$/g, '');
+  };
 
   it('each Node gets distinct podCIDRs [IPv4 /24, IPv6 /64], podCIDR the IPv4 one', async () => {
     const [a, b] = await Promise.all(c.nodes.map((n) => getNode(n.nodeName)));
@@ -98,25 +113,15 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     assert.ok(addrs[0]?.addr_info.some((x) => `${x.local}/${x.prefixlen}` === `${a6.split('/')[0]}/128`), `A's IPv6 vtep address on hedge.1: ${JSON.stringify(addrs)}`);
 
     // IPv6, pod to pod: B sees A's pod's own IPv6 address
-    const attempts: string[] = [];
-    const seen6 = await waitUntil(`pod on A reaches [${v6Of(echo)}]:8080`, 60_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a', '--', ...ncGet(v6Of(echo) ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
-      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
-      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
-    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
-    assert.equal(seen6?.replace(/^\[|\]$/g, ''), v6Of(client), 'IPv6 source address preserved across nodes (no NAT)');
+    const seen6 = await sourceSeen('client-a', v6Of(echo) ?? '', 60_000);
+    assert.equal(seen6, v6Of(client), 'IPv6 source address preserved across nodes (no NAT)');
 
     // a gVisor pod (runsc on the pod netns' host stack) the same way; nc, not wget (see ncGet)
     await kubectl(['apply', '-f', '-'], pinnedPod('client-a-gvisor', nodeA, 'exec sleep 3600', 'gvisor'));
     const clientG = await running('client-a-gvisor');
     assert.equal(clientG.status?.podIPs?.length, 2, JSON.stringify(clientG.status?.podIPs));
-    const attemptsG: string[] = [];
-    const seenG = await waitUntil(`gVisor pod on A reaches [${v6Of(echo)}]:8080`, 90_000, async () => {
-      const r = await c.server.kubectl(['exec', 'client-a-gvisor', '--', ...ncGet(v6Of(echo) ?? '', 8080, '/cgi-bin/ip')], { timeoutMs: 20_000 });
-      attemptsG.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
-      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
-    }, () => `attempts:\n${attemptsG.join('\n')}\n${c.explain()}`);
-    assert.equal(seenG?.replace(/^\[|\]$/g, ''), v6Of(clientG));
+    const seenG = await sourceSeen('client-a-gvisor', v6Of(echo) ?? '', 90_000);
+    assert.equal(seenG, v6Of(clientG));
 
     // IPv4 beside it, unchanged
     const seen4 = await waitUntil('pod on A reaches B over IPv4', 30_000, async () => {
@@ -224,6 +229,34 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     }, () => c.explain());
     await expectReach('client-a-gvisor', echoA6, true);
     assert.equal(await reaches('client-b', echoA4), true);
+  });
+
+  it('a microVM pod on A has its IPv6 lease inside the guest, reaches B from it and is reached on it', { skip: microvmSkip }, async () => {
+    const nodeA = c.node('a').nodeName;
+    await kubectl(['apply', '-f', '-'], pinnedPod('client-a-mvm', nodeA, ECHO_IP, 'microvm'));
+    const vm = await waitUntil('microVM pod client-a-mvm running', 300_000, async () => {
+      const r = await c.server.api('GET', '/api/v1/namespaces/default/pods/client-a-mvm');
+      const pod = r.body as Pod;
+      return r.status === 200 && pod.status?.phase === 'Running' && pod.status.podIP ? pod : undefined;
+    }, () => c.explain());
+    const [echo, client] = await Promise.all([running('echo-b'), running('client-a')]);
+    assert.equal(vm.status?.podIPs?.length, 2, JSON.stringify(vm.status?.podIPs));
+    const vm6 = v6Of(vm) ?? '';
+
+    // inside the guest (its own kernel): every address status.podIPs lists is on eth0, and an IPv6 default route
+    const inGuest = await c.server.kubectl(['exec', 'client-a-mvm', '--', 'sh', '-c', 'ip -o addr show dev eth0; ip -6 route show default'], { timeoutMs: 60_000 });
+    assert.equal(inGuest.code, 0, inGuest.stderr);
+    for (const { ip } of vm.status?.podIPs ?? []) assert.match(inGuest.stdout, new RegExp(`eth0\\s+inet6? ${ip?.replaceAll('.', '\\.')}/`), `${ip} in the guest:\n${inGuest.stdout}`);
+    assert.doesNotMatch(inGuest.stdout, /tentative|dadfailed/, inGuest.stdout);
+    assert.match(inGuest.stdout, /^default via \S+ dev eth0/m, inGuest.stdout);
+
+    // the guest to B over IPv6: B sees the guest's own address (through the tap guard and the overlay)
+    const seen = await sourceSeen('client-a-mvm', v6Of(echo) ?? '', 90_000);
+    assert.equal(seen, vm6, 'the guest\'s IPv6 source address arrives unchanged');
+
+    // and a runc pod reaches the guest's server on its IPv6 address, seen from its own
+    const seenIn = await sourceSeen('client-a', vm6, 60_000);
+    assert.equal(seenIn, v6Of(client));
   });
 
   it("deleting B's Node removes A's IPv6 route and neighbour for it too", async () => {

@@ -27,6 +27,11 @@ export interface DefaultRuntimeClass {
  * need 96Mi. Debian's kernel (every node until its build lands; the test command and CI never build
  * it) costs 153.0 MiB (163.8 before single-page reporting) in the same run: the declared overhead
  * stays 176Mi so no node overcommits, whichever kernel it boots.
+ * Re-measured 2026-12-04 with virtio-serial max_ports=2 and tb-size 12 for the tailored kernel
+ * (`bench/microvm-boot.ts 4 3 --only previous,debian,tailored-previous,tailored`, load ~25):
+ * tailored 76.9 MiB (would need 88Mi), Debian's 151.0 MiB. Debian's kernel still boots every node
+ * whose tailored build is missing or stale (this machine's cache predates the SCHEDSTATS fragment),
+ * so 176Mi stays; it can drop to ~88Mi once every node is known to boot the tailored kernel.
  * Idle qemu CPU 12m over 20 s -> 20m. The handler sizes guest RAM as (pod limit incl. this overhead)
  * - 48 MiB for qemu itself, at least 64 MiB with the tailored kernel (128 with Debian's).
  */

@@ -3,8 +3,8 @@
 # out of its image (listed in load order by the builder), configure the pod's network from the
 # kernel command line (set by the host from the pod netns' interfaces, pod-network.ts), then
 # become the guest agent:
-#   hedge.nic=NAME,MAC,MTU[,ADDR/PREFIX]   one per virtio-net NIC (eth0, net1, …)
-#   hedge.route=NAME,DST[,GATEWAY]         DST a CIDR or `default`
+#   hedge.nic=NAME,MAC,MTU[,ADDR/PREFIX]...  one per virtio-net NIC (eth0, net1, …); IPv4 and/or IPv6
+#   hedge.route=NAME,DST[,GATEWAY]           DST a CIDR (either family) or `default`; IPv6's default is ::/0
 B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
@@ -25,6 +25,9 @@ for a in $CMDLINE; do
   esac
 done
 $B ip link set lo up
+# IPv6 duplicate address detection off: the host handed the guest its addresses (CNI's lease, which
+# the pod netns already checked), and a tentative address cannot be a source for a second or more
+for c in all default; do echo 0 >/proc/sys/net/ipv6/conf/$c/accept_dad 2>/dev/null; done
 NICS= ROUTES=
 for a in $($B cat /proc/cmdline); do
   case $a in
@@ -54,13 +57,17 @@ EOF
 done
 n=0
 for c in $NICS; do
-  IFS=, read -r name mac mtu addr <<EOF
+  IFS=, read -r name mac mtu addrs <<EOF
 $c
 EOF
   [ -e "/sys/class/net/hedgenic$n" ] && $B ip link set "hedgenic$n" name "$name"
   n=$((n + 1))
+  # (the NIC existed before the `default` above: its own switch too, before it comes up)
+  echo 0 >"/proc/sys/net/ipv6/conf/$name/accept_dad" 2>/dev/null
   $B ip link set "$name" mtu "$mtu" up || echo "init: $name up failed"
-  if [ -n "$addr" ]; then $B ip addr add "$addr" dev "$name" || echo "init: address $addr on $name failed"; fi
+  for addr in ${addrs//,/ }; do
+    $B ip addr add "$addr" dev "$name" || echo "init: address $addr on $name failed"
+  done
 done
 for c in $ROUTES; do
   IFS=, read -r name dst gw <<EOF

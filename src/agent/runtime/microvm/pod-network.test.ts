@@ -29,6 +29,45 @@ test('the CNI interface is the addressed non-loopback one; its MAC, MTU and defa
   assert.deepEqual(guestNetQemuArgs([g]), ['-netdev', `tap,id=net0,ifname=${POD_TAP},script=no,downscript=no,vhost=off`, '-device', 'virtio-net-device,netdev=net0,mac=6e:1f:aa:00:01:02']);
 });
 
+// dual-stack: `ip -j addr show` with the IPv6 lease beside the IPv4 one, and both families' routes
+const addrs6 = JSON.stringify([
+  { ifname: 'lo', link_type: 'loopback', address: '00:00:00:00:00:00', mtu: 65536, addr_info: [{ family: 'inet6', local: '::1', prefixlen: 128, scope: 'host' }] },
+  { ifname: 'eth0', link_type: 'ether', address: '6e:1f:aa:00:01:02', mtu: 1450, addr_info: [
+    { family: 'inet', local: '10.244.1.7', prefixlen: 24, scope: 'global' },
+    { family: 'inet6', local: 'fd00:10:244:1::7', prefixlen: 64, scope: 'global' },
+    { family: 'inet6', local: 'fe80::6c1f:aaff:fe00:102', prefixlen: 64, scope: 'link' },
+  ] },
+]);
+const routes6 = JSON.stringify([
+  { dst: 'default', gateway: '10.244.1.1', dev: 'eth0' },
+  { dst: '10.244.1.0/24', dev: 'eth0', protocol: 'kernel', scope: 'link' },
+  { dst: 'fd00:10:244:1::/64', dev: 'eth0', protocol: 'kernel', metric: 256 },
+  { dst: 'fe80::/64', dev: 'eth0', protocol: 'kernel', metric: 256 },
+  { dst: 'fd00:10:96::/112', gateway: 'fd00:10:244:1::1', dev: 'eth0', metric: 1024 },
+  { dst: 'default', gateway: 'fd00:10:244:1::1', dev: 'eth0', metric: 1024 },
+]);
+
+test('dual-stack: the guest NIC gets the IPv6 lease and IPv6 default route beside the IPv4 ones, and the tap guard passes its IPv6 source', () => {
+  const n = pickPodInterface(addrs6, routes6);
+  assert.deepEqual(n, {
+    podInterface: 'eth0', mac: '6e:1f:aa:00:01:02', mtu: 1450, address: '10.244.1.7', prefixLength: 24, gateway: '10.244.1.1',
+    address6: 'fd00:10:244:1::7', prefixLength6: 64, gateway6: 'fd00:10:244:1::1', routes: [{ dst: 'fd00:10:96::/112', gateway: 'fd00:10:244:1::1' }],
+  });
+  const g = { ...n!, tap: POD_TAP };
+  assert.deepEqual(guestNetKernelArgs([g]), [
+    'hedge.nic=eth0,6e:1f:aa:00:01:02,1450,10.244.1.7/24,fd00:10:244:1::7/64',
+    'hedge.route=eth0,default,10.244.1.1',
+    'hedge.route=eth0,::/0,fd00:10:244:1::1',
+    'hedge.route=eth0,fd00:10:96::/112,fd00:10:244:1::1',
+  ]);
+  assert.equal(tapGuardFilters(g).at(-1)?.join(' '), `tc filter add dev ${POD_TAP} parent ffff: pref 4 protocol ipv6 u32 match ip6 src fd00:10:244:1::7/128 match u32 0x6e1faa00 0xffffffff at -8 match u16 0x0102 0xffff at -4 action mirred egress redirect dev eth0`);
+  // an IPv4-only pod: as before, no IPv6 filter but the link-local one
+  assert.equal(tapGuardFilters({ ...g, address6: undefined }).length, 3);
+  // a gateway of the other family, or an address that is none, is refused
+  assert.throws(() => guestNetKernelArgs([{ ...g, gateway6: '10.244.1.1' }]), /route ::\/0/);
+  assert.throws(() => guestNetKernelArgs([{ ...g, address6: 'fd00::1 init=/x' }]), /address/);
+});
+
 test('a netns without an addressed interface (host-device not moved yet, or none) gives nothing to hand over', () => {
   assert.equal(pickPodInterface(JSON.stringify([{ ifname: 'lo', link_type: 'loopback', address: '00:00:00:00:00:00' }]), '[]'), undefined);
 });
@@ -121,6 +160,10 @@ describe('tap guard filters on the real kernel', { skip: process.getuid?.() !== 
   const ns = (n: string): string => `${dir}/${n}`;
   const { prefix } = randomSubnet();
   const ip = { guest: `${prefix}.2`, lan: `${prefix}.3`, spoofed: `${prefix}.99` };
+  // dual-stack: the same three in a ULA /64 of this run
+  const p6 = `fd00:${prefix.split('.').slice(1).join(':')}:`;
+  const ip6 = { guest: `${p6}:2`, lan: `${p6}:3`, spoofed: `${p6}:99` };
+  const ping6 = async (src: string): Promise<boolean> => (await sh('guest', `ping -6 -c1 -W2 -I ${src} ${ip6.lan}`)).code === 0;
   const sh = (n: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> => inNetns(ns(n), ['busybox', 'sh', '-c', cmd]);
   const ping = async (src: string): Promise<boolean> => (await sh('guest', `ping -c1 -W2 -I ${src} ${ip.lan}`)).code === 0;
   const MAC = '02:00:5e:00:00:02';
@@ -143,8 +186,10 @@ describe('tap guard filters on the real kernel', { skip: process.getuid?.() !== 
       ['tc', 'filter', 'add', 'dev', 'gtap', 'parent', 'ffff:', 'pref', '9', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', 'eth0'],
     ];
     for (const s of steps) await runChecked('nsenter', [`--net=${ns('pod')}`, '--', ...s]);
-    await sh('guest', `ip link set eth0 address ${mac} up && ip addr add ${ip.guest}/24 dev eth0 && ip addr add ${ip.spoofed}/32 dev eth0`);
-    await sh('lan', `ip addr add ${ip.lan}/24 dev eth0 && ip link set eth0 up`);
+    // (no IPv6 duplicate address detection: the addresses are usable at once, as in the guest)
+    const noDad = 'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad';
+    await sh('guest', `${noDad}; ip link set eth0 address ${mac} up && ip addr add ${ip.guest}/24 dev eth0 && ip addr add ${ip.spoofed}/32 dev eth0 && ip addr add ${ip6.guest}/64 dev eth0 && ip addr add ${ip6.spoofed}/128 dev eth0`);
+    await sh('lan', `${noDad}; ip addr add ${ip.lan}/24 dev eth0 && ip addr add ${ip6.lan}/64 dev eth0 && ip link set eth0 up`);
   });
 
   after(async () => {
@@ -163,18 +208,22 @@ describe('tap guard filters on the real kernel', { skip: process.getuid?.() !== 
     assert.ok(await ping(ip.guest), 'own address');
     assert.ok(await ping(ip.spoofed), 'forged source');
     assert.ok(await forge(), 'forged ARP');
+    assert.ok(await ping6(ip6.guest), 'own IPv6 address');
+    assert.ok(await ping6(ip6.spoofed), 'forged IPv6 source');
   });
 
-  it('with the guard: the guest\'s own IPv4 and ARP pass', async () => {
-    const filters = [['tc', 'filter', 'del', 'dev', 'gtap', 'parent', 'ffff:', 'pref', '9'], ...tapGuardFilters({ podInterface: 'eth0', tap: 'gtap', mac: MAC, address: ip.guest, prefixLength: 24, mtu: 1500 })];
+  it('with the guard: the guest\'s own IPv4, ARP and IPv6 pass', async () => {
+    const filters = [['tc', 'filter', 'del', 'dev', 'gtap', 'parent', 'ffff:', 'pref', '9'], ...tapGuardFilters({ podInterface: 'eth0', tap: 'gtap', mac: MAC, address: ip.guest, prefixLength: 24, address6: ip6.guest, prefixLength6: 64, mtu: 1500 })];
     for (const f of filters) await runChecked('nsenter', [`--net=${ns('pod')}`, '--', ...f]);
     await sh('lan', 'ip neigh flush dev eth0');
     assert.ok(await ping(ip.guest));
     assert.ok(await lanLearnt(ip.guest));
+    assert.ok(await ping6(ip6.guest), 'the guest\'s own IPv6 address (and its neighbour discovery)');
   });
 
   it('with the guard: a forged source address or ARP sender does not leave the pod netns', async () => {
     assert.equal(await ping(ip.spoofed), false);
     assert.equal(await forge(), false);
+    assert.equal(await ping6(ip6.spoofed), false, 'a forged IPv6 source');
   });
 });

@@ -29,6 +29,7 @@ import { existsSync } from 'node:fs';
 import { HedgeError } from '../../../lib/errors.ts';
 import { guardedNadInterfaces, NAD_TABLE, VM_BRIDGE_PREFIX } from '../../network/multus/nad-firewall.ts';
 import { runCommand, type RunResult } from '../../host/run-command.ts';
+import { familyOf, parseCidr, parseIp } from '../../../lib/cidr.ts';
 
 /** tap in the pod netns that qemu opens (`-netdev tap,ifname=…`) for eth0; NIC N gets hedgetap<N> */
 export const POD_TAP = 'hedgetap0';
@@ -51,8 +52,13 @@ export interface GuestNetwork {
   prefixLength?: number;
   /** the default route's gateway through this interface */
   gateway?: string;
+  /** IPv6 address (dual-stack: the pod's IPv6 lease), absent on an IPv4-only interface */
+  address6?: string;
+  prefixLength6?: number;
+  /** the IPv6 default route's gateway through this interface */
+  gateway6?: string;
   mtu: number;
-  /** other routes through it (absent on VMs started before extra interfaces existed: none) */
+  /** other routes through it, either family (absent on VMs started before extra interfaces existed: none) */
   routes?: GuestRoute[];
   /** the bridge joining tap and interface; absent: tc redirect */
   bridge?: string;
@@ -77,10 +83,14 @@ interface IpRouteJson {
 /** ours (taps, bridges): never handed over */
 const isOurs = (ifname: string): boolean => ifname.startsWith(TAP_PREFIX) || ifname.startsWith(VM_BRIDGE_PREFIX);
 
+const isV6 = (ip: string): boolean => ip.includes(':');
+
 function guestInterface(l: IpAddrJson, routes: IpRouteJson[]): Omit<GuestNetwork, 'tap'> {
   const a = l.addr_info?.find((x) => x.family === 'inet' && (x.scope ?? 'global') === 'global');
+  const a6 = l.addr_info?.find((x) => x.family === 'inet6' && (x.scope ?? 'global') === 'global');
   const mine = routes.filter((r) => r.dev === undefined || r.dev === l.ifname);
-  const def = mine.find((r) => r.dst === 'default' && r.gateway);
+  const def = mine.find((r) => r.dst === 'default' && r.gateway && !isV6(r.gateway));
+  const def6 = mine.find((r) => r.dst === 'default' && r.gateway && isV6(r.gateway));
   // the link route of the address comes with it in the guest; the rest is what CNI (IPAM `routes`) added
   const other = mine.filter((r) => r.dst && r.dst !== 'default' && r.dev === l.ifname && r.protocol !== 'kernel').map((r) => ({ dst: r.dst as string, ...(r.gateway ? { gateway: r.gateway } : {}) }));
   const out: Omit<GuestNetwork, 'tap'> = { podInterface: l.ifname, mac: (l.address ?? '').toLowerCase(), mtu: l.mtu ?? 1500 };
@@ -89,6 +99,11 @@ function guestInterface(l: IpAddrJson, routes: IpRouteJson[]): Omit<GuestNetwork
     out.prefixLength = a.prefixlen;
   }
   if (def?.gateway) out.gateway = def.gateway;
+  if (a6) {
+    out.address6 = a6.local;
+    out.prefixLength6 = a6.prefixlen;
+  }
+  if (def6?.gateway) out.gateway6 = def6.gateway;
   if (other.length) out.routes = other;
   return out;
 }
@@ -139,19 +154,23 @@ export function tapGuardFilters(n: GuestNetwork): string[][] {
     filter(1, 'ip', ['match', 'ip', 'src', `${n.address}/32`]),
     filter(2, 'arp', ['match', 'u16', hex((i0 << 8) | i1, 4), '0xffff', 'at', '14', 'match', 'u16', hex((i2 << 8) | i3, 4), '0xffff', 'at', '16', 'match', 'u32', hi, '0xffffffff', 'at', '8', 'match', 'u16', lo, '0xffff', 'at', '12']),
     filter(3, 'ipv6', ['match', 'ip6', 'src', 'fe80::/10']),
+    // dual-stack: the guest's own IPv6 address (its traffic and its neighbour discovery)
+    ...(n.address6 ? [filter(4, 'ipv6', ['match', 'ip6', 'src', `${n.address6}/128`])] : []),
   ];
 }
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const IPV4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
-const CIDR_RE = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
+/** an address or CIDR of either family (neither lets through a character a command line word cannot carry) */
+const isIp = (s: string): boolean => parseIp(s) !== undefined;
+const isCidr = (s: string): boolean => parseCidr(s) !== undefined;
 
 /**
  * Kernel command line the guest's /init turns into its NICs (src/guest/initramfs/init.sh):
- * `hedge.nic=NAME,MAC,MTU[,ADDR/PREFIX]` per NIC (found by MAC, renamed to NAME) and
- * `hedge.route=NAME,DST[,GATEWAY]` per route, defaults included. Everything is checked: the values
- * come from the pod netns, which CNI plugins and NAD configs filled.
+ * `hedge.nic=NAME,MAC,MTU[,ADDR/PREFIX]...` per NIC (found by MAC, renamed to NAME; the IPv4
+ * address first, then the IPv6 one of a dual-stack pod) and `hedge.route=NAME,DST[,GATEWAY]` per
+ * route, defaults included (the IPv6 default as `::/0`). Everything is checked: the values come
+ * from the pod netns, which CNI plugins and NAD configs filled.
  */
 export function guestNetKernelArgs(nics: GuestNetwork[]): string[] {
   const out: string[] = [];
@@ -161,11 +180,17 @@ export function guestNetKernelArgs(nics: GuestNetwork[]): string[] {
     if (!IFNAME_RE.test(n.podInterface)) throw bad('its name');
     if (!MAC_RE.test(n.mac)) throw bad(`MAC ${JSON.stringify(n.mac)}`);
     if (!Number.isInteger(n.mtu) || n.mtu < 68 || n.mtu > 65535) throw bad(`MTU ${n.mtu}`);
-    const addr = n.address !== undefined ? `${n.address}/${n.prefixLength ?? 32}` : undefined;
-    if (addr !== undefined && !CIDR_RE.test(addr)) throw bad(`address ${addr}`);
-    out.push(`hedge.nic=${[n.podInterface, n.mac, n.mtu, ...(addr ? [addr] : [])].join(',')}`);
-    for (const r of [...(n.gateway ? [{ dst: 'default', gateway: n.gateway }] : []), ...(n.routes ?? [])]) {
-      if ((r.dst !== 'default' && !CIDR_RE.test(r.dst)) || (r.gateway !== undefined && !IPV4_RE.test(r.gateway))) throw bad(`route ${r.dst} via ${r.gateway ?? '-'}`);
+    const addrs = [
+      ...(n.address !== undefined ? [{ cidr: `${n.address}/${n.prefixLength ?? 32}`, family: 4 }] : []),
+      ...(n.address6 !== undefined ? [{ cidr: `${n.address6}/${n.prefixLength6 ?? 128}`, family: 6 }] : []),
+    ];
+    for (const a of addrs) if (familyOf(a.cidr) !== a.family || !/^[0-9a-f.:]+\/\d+$/i.test(a.cidr)) throw bad(`address ${a.cidr}`);
+    out.push(`hedge.nic=${[n.podInterface, n.mac, n.mtu, ...addrs.map((a) => a.cidr)].join(',')}`);
+    const defaults = [...(n.gateway ? [{ dst: 'default', gateway: n.gateway }] : []), ...(n.gateway6 ? [{ dst: '::/0', gateway: n.gateway6 }] : [])];
+    for (const r of [...defaults, ...(n.routes ?? [])]) {
+      const family = r.dst === 'default' ? 4 : r.dst === '::/0' ? 6 : familyOf(r.dst);
+      const ok = (r.dst === 'default' || isCidr(r.dst) || isIp(r.dst)) && (r.gateway === undefined || (isIp(r.gateway) && familyOf(r.gateway) === family));
+      if (!ok) throw bad(`route ${r.dst} via ${r.gateway ?? '-'}`);
       routes.push(`hedge.route=${[n.podInterface, r.dst, ...(r.gateway ? [r.gateway] : [])].join(',')}`);
     }
   }
@@ -234,7 +259,10 @@ export function plugSteps(n: GuestNetwork, bridgeAddress = bridgeMac()): string[
  */
 export async function plugPodNics(netnsPath: string, maxNics: number, signal: AbortSignal): Promise<GuestNetwork[]> {
   const addr = await inNetnsChecked(netnsPath, ['ip', '-j', 'addr', 'show'], signal);
-  const route = await inNetnsChecked(netnsPath, ['ip', '-j', '-4', 'route', 'show'], signal);
+  // both families' routes in one list (ip -j gives no family field: a gateway's or dst's colon tells)
+  const route4 = JSON.parse((await inNetnsChecked(netnsPath, ['ip', '-j', '-4', 'route', 'show'], signal)) || '[]') as unknown[];
+  const route6 = JSON.parse((await inNetnsChecked(netnsPath, ['ip', '-j', '-6', 'route', 'show'], signal)) || '[]') as unknown[];
+  const route = JSON.stringify([...route4, ...route6]);
   await unplugPodNics(netnsPath, undefined, signal);
   const pod = pickPodInterface(addr, route);
   if (!pod) return [];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PAGE_REPORTING_ORDER, qemuArgs, TCG_TB_SIZE_MIB, virtioSlots, virtioSlotsUsed, type VmLaunchOptions } from './vm.ts';
+import { PAGE_REPORTING_ORDER, qemuArgs, SERIAL_MAX_PORTS, TCG_TB_SIZE_MIB, TCG_TB_SIZE_MIB_TAILORED, virtioSlots, virtioSlotsUsed, type VmLaunchOptions } from './vm.ts';
 
 const base: VmLaunchOptions = {
   qemuBinary: 'qemu-system-x86_64',
@@ -40,7 +40,13 @@ test('the tailored guest kernel boots without ACPI (devices on the command line)
 test('every VM has a free-page-reporting balloon, and TCG a bounded translation cache', () => {
   assert.ok(after(qemuArgs(base), '-device').includes('virtio-balloon-device,free-page-reporting=on'));
   assert.deepEqual(after(qemuArgs({ ...base, accelerator: 'tcg' }), '-accel'), [`tcg,tb-size=${TCG_TB_SIZE_MIB}`]);
+  assert.deepEqual(after(qemuArgs({ ...base, accelerator: 'tcg', guest: { ...base.guest, kernel: 'tailored' } }), '-accel'), [`tcg,tb-size=${TCG_TB_SIZE_MIB_TAILORED}`]);
   assert.deepEqual(after(qemuArgs(base), '-accel'), ['kvm']);
+});
+
+test('virtio-serial has the agent\'s port and no 29 unused ones (SERIAL_MAX_PORTS), unless tuned', () => {
+  assert.ok(after(qemuArgs(base), '-device').includes(`virtio-serial-device,max_ports=${SERIAL_MAX_PORTS}`));
+  assert.ok(after(qemuArgs({ ...base, tuning: { serialMaxPorts: 31 } }), '-device').includes('virtio-serial-device,max_ports=31'));
 });
 
 test('virtio-mmio transports: serial, SCSI, balloon, disk and share take 5 of 8 (tailored, no ACPI) or 24; each NIC one more', () => {
