@@ -9,24 +9,44 @@
  * them all. The agent runs the `npm run build` bundle with bin/hedge.js's V8 flags. Prints a table;
  * asserts nothing. Needs root.
  * Run: node --import tsx bench/density.ts [--pods 100] [--idle-s 30]
+ *
+ * `--idle-only` measures just the agent's idle cost with the N pods running (no probes, no bare
+ * runc): for each build (`--baseline DIR`, another checkout's bundle built with its own
+ * scripts/build.mjs, e.g. a `git archive` of main with node_modules; then this checkout's) the node
+ * is restarted over the running pods (it adopts them), left to settle, and then measured: its CPU
+ * (utime+stime from /proc/PID/stat) over `--idle-s`, the CPU of the children it reaped meanwhile
+ * (cutime+cstime: runc, nsenter, nft, ip …), and then, in a separate window of `--execs-s` (strace
+ * slows what it traces), the programs it exec'd (strace -f -e trace=execve), per minute. The
+ * server's metrics API scrapes the node's /metrics/resource every 15 s meanwhile, as in a cluster.
+ * Run: node --import tsx bench/density.ts --idle-only [--pods 100] [--idle-s 60] [--execs-s 60] [--baseline /tmp/main]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../src/api/object.ts';
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
-import { edgeNodeSkipReason } from '../test/e2e/node-harness.ts';
+import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
 import { cpuMs, percentile, printTable } from './apiserver-seed.ts';
 import { launchAsShipped, runBuiltAgent } from './lib/built-agent.ts';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, 'idle-s': { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: {
+    pods: { type: 'string', default: '100' },
+    'idle-s': { type: 'string' },
+    'idle-only': { type: 'boolean', default: false },
+    'execs-s': { type: 'string', default: '60' },
+    baseline: { type: 'string' },
+  },
+});
 const N = Number(values.pods);
-const idleMs = Number(values['idle-s']) * 1000;
+const idleOnly = values['idle-only'];
+const idleMs = Number(values['idle-s'] ?? (idleOnly ? 60 : 30)) * 1000;
+const execsMs = Number(values['execs-s']) * 1000;
 const RUNC = '/usr/sbin/runc';
 
 const skip = edgeNodeSkipReason([RUNC, '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/bin/busybox']);
@@ -67,6 +87,57 @@ function descendants(pid: number): number[] {
   };
   walk(pid);
   return out;
+}
+
+/** utime+stime of `pid` and cutime+cstime (the children it reaped), ms */
+function cpuTimes(pid: number): { self: number; children: number } {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // fields 14–17 of proc(5) counted after the command name; clock ticks of 10 ms
+  return { self: (Number(f[11]) + Number(f[12])) * 10, children: (Number(f[13]) + Number(f[14])) * 10 };
+}
+
+/** programs `pid` and its descendants exec'd over `ms` (strace -f -e trace=execve; failed PATH lookups not counted) */
+function execsOf(pid: number, ms: number): Map<string, number> {
+  const out = join(mkdtempSync(join(tmpdir(), 'hedge-density-strace-')), 'trace');
+  try {
+    spawnSync('timeout', ['-s', 'INT', String(ms / 1000), 'strace', '-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', out, '-p', String(pid)], { stdio: 'ignore' });
+    const counts = new Map<string, number>();
+    for (const line of readFileSync(out, 'utf8').split('\n')) {
+      const m = /execve\("([^"]+)"/.exec(line);
+      if (!m || /= -1 /.test(line)) continue;
+      const prog = m[1]!.slice(m[1]!.lastIndexOf('/') + 1);
+      counts.set(prog, (counts.get(prog) ?? 0) + 1);
+    }
+    return counts;
+  } finally {
+    rmSync(dirname(out), { recursive: true, force: true });
+  }
+}
+
+/**
+ * `--idle-only`: restarts the node on `checkout`'s bundle (this checkout's when undefined) over the
+ * running pods, lets it settle, then its idle CPU and its execs per minute (see the header).
+ */
+async function idleRow(node: HedgeNode, checkout: string | undefined): Promise<string[]> {
+  if (checkout) {
+    execFileSync(process.execPath, [join(checkout, 'scripts', 'build.mjs')], { cwd: checkout, stdio: 'ignore' });
+    process.env.HEDGE_E2E_NODE_BIN = join(checkout, 'dist', 'main.js');
+    await node.stop();
+    await node.start();
+  } else {
+    delete process.env.HEDGE_E2E_NODE_BIN;
+    await runBuiltAgent(node, false);
+  }
+  // adoption of every pod, the first status writes and metrics scrapes
+  await sleep(30_000);
+  const c0 = cpuTimes(node.pid());
+  await sleep(idleMs);
+  const c1 = cpuTimes(node.pid());
+  const execs = execsOf(node.pid(), execsMs);
+  const perMin = (n: number): string => ((n * 60_000) / execsMs).toFixed(1);
+  const total = [...execs.values()].reduce((a, b) => a + b, 0);
+  const by = [...execs].sort((a, b) => b[1] - a[1]).map(([p, n]) => `${p} ${perMin(n)}`).join(', ') || '-';
+  return [checkout ?? 'this checkout', ((100 * (c1.self - c0.self)) / idleMs).toFixed(2), ((100 * (c1.children - c0.children)) / idleMs).toFixed(2), perMin(total), by];
 }
 
 const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];
@@ -123,7 +194,7 @@ try {
     return out;
   };
   const PROBES = 5;
-  const probeEmpty = await probeStarts('empty', PROBES);
+  const probeEmpty = idleOnly ? [] : await probeStarts('empty', PROBES);
 
   let rss20 = 0;
   const t0 = performance.now();
@@ -145,69 +216,77 @@ try {
   const first = starts.slice(0, 10);
   const last = starts.slice(-10);
 
-  // steady state with N pods: agent CPU and memory
-  await sleep(5_000);
-  const probeFull = await probeStarts('full', PROBES);
-  await sleep(2_000);
-  const cpu0 = await cpuMs(node.pid());
-  await sleep(idleMs);
-  const agentCpuPct = (100 * ((await cpuMs(node.pid())) - cpu0)) / idleMs;
-  const agentRssN = rssKiB(node.pid());
-  const conmons = (await node.hostState()).conmonPids;
-  const conmonKiB = conmons.reduce((s, p) => s + rssKiB(p), 0);
-  const podProcsKiB = conmons.flatMap(descendants).reduce((s, p) => s + rssKiB(p), 0);
-
-  // bare runc: the same number of detached busybox sleep containers, one after another
-  const bundle = join(bundleTmp, 'bundle');
-  makeBusyboxRootfs(join(bundle, 'rootfs'));
-  execFileSync(RUNC, ['spec', '--bundle', bundle]);
-  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean; args: string[] } };
-  spec.process.terminal = false;
-  spec.process.args = ['sleep', '3600'];
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-  const root = join(bundleTmp, 'runc-root');
-  const bareIds: string[] = [];
-  const tb = performance.now();
-  const bareStarts: number[] = [];
-  try {
-    for (let i = 0; i < N; i++) {
-      const id = `density-bare-${process.pid}-${i}`;
-      const ts = performance.now();
-      execFileSync(RUNC, [`--root=${root}`, 'run', '-d', '--bundle', bundle, id], { stdio: 'ignore' });
-      bareStarts.push(performance.now() - ts);
-      bareIds.push(id);
+  if (idleOnly) {
+    rows.splice(0, rows.length, ['agent build', `agent CPU % of a core, ${N} pods, ${idleMs / 1000} s idle (target ≤ 1)`, 'its reaped children, % of a core', 'execs/min', 'execs/min by program']);
+    for (const checkout of [...(values.baseline ? [values.baseline] : []), undefined]) {
+      rows.push(await idleRow(node, checkout));
+      process.stderr.write(`${rows.at(-1)!.join(' | ')}\n`);
     }
-    const bareAllMs = performance.now() - tb;
-    const barePids = bareIds.map((id) => Number(JSON.parse(execFileSync(RUNC, [`--root=${root}`, 'state', id]).toString()).pid as number));
-    const bareKiB = barePids.reduce((s, p) => s + rssKiB(p), 0);
+  } else {
+    // steady state with N pods: agent CPU and memory
+    await sleep(5_000);
+    const probeFull = await probeStarts('full', PROBES);
+    await sleep(2_000);
+    const cpu0 = await cpuMs(node.pid());
+    await sleep(idleMs);
+    const agentCpuPct = (100 * ((await cpuMs(node.pid())) - cpu0)) / idleMs;
+    const agentRssN = rssKiB(node.pid());
+    const conmons = (await node.hostState()).conmonPids;
+    const conmonKiB = conmons.reduce((s, p) => s + rssKiB(p), 0);
+    const podProcsKiB = conmons.flatMap(descendants).reduce((s, p) => s + rssKiB(p), 0);
 
-    const p = (xs: number[], q: number): number => percentile([...xs].sort((a, b) => a - b), q);
-    rows.push(['time to all Running (ms)', Math.round(allRunningMs), Math.round(bareAllMs), (allRunningMs / bareAllMs).toFixed(2)]);
-    rows.push(['start p50, first 10 pods (ms)', Math.round(p(first, 50)), Math.round(p(bareStarts.slice(0, 10), 50)), (p(first, 50) / p(bareStarts.slice(0, 10), 50)).toFixed(2)]);
-    rows.push([`start p50, last 10 pods (ms)`, Math.round(p(last, 50)), Math.round(p(bareStarts.slice(-10), 50)), (p(last, 50) / p(bareStarts.slice(-10), 50)).toFixed(2)]);
-    rows.push(['burst: last-10 / first-10 start p50 (queueing in the burst)', (p(last, 50) / p(first, 50)).toFixed(2), (p(bareStarts.slice(-10), 50) / p(bareStarts.slice(0, 10), 50)).toFixed(2), '-']);
-    const bareFirst = p(bareStarts.slice(0, PROBES), 50);
-    const bareLast = p(bareStarts.slice(-PROBES), 50);
-    rows.push([`one pod alone on the empty node, start p50 of ${PROBES} (ms)`, Math.round(p(probeEmpty, 50)), Math.round(bareFirst), (p(probeEmpty, 50) / bareFirst).toFixed(2)]);
-    rows.push([`one pod alone with ${N} running, start p50 of ${PROBES} (ms)`, Math.round(p(probeFull, 50)), Math.round(bareLast), (p(probeFull, 50) / bareLast).toFixed(2)]);
-    rows.push([`pod start at the ${N + 1}th pod / the first (target ≤ 1.5)`, (p(probeFull, 50) / p(probeEmpty, 50)).toFixed(2), (bareLast / bareFirst).toFixed(2), '-']);
-    rows.push(['agent RSS MiB: 0 / 20 / ' + N + ' pods (target ≤ 80 at 20, ≤ 120 at 100)', `${mib(agentIdle0)} / ${mib(rss20)} / ${mib(agentRssN)}`, '-', '-']);
-    rows.push([`agent CPU % of a core, ${N} pods idle ${idleMs / 1000} s (target ≤ 1)`, agentCpuPct.toFixed(1), '-', '-']);
-    rows.push(['conmon RSS per pod (KiB)', Math.round(conmonKiB / Math.max(1, conmons.length)), 0, '-']);
-    rows.push(['container processes RSS per pod (KiB)', Math.round(podProcsKiB / Math.max(1, conmons.length)), Math.round(bareKiB / N), '-']);
-    rows.push([
-      'host memory per pod: conmon + processes + agent growth (KiB)',
-      Math.round((conmonKiB + podProcsKiB + (agentRssN - agentIdle0)) / N),
-      Math.round(bareKiB / N),
-      ((conmonKiB + podProcsKiB + (agentRssN - agentIdle0)) / Math.max(1, bareKiB)).toFixed(1),
-    ]);
-    process.stderr.write(`agent: ${build}; ${conmons.length} conmon\n`);
-  } finally {
-    for (const id of bareIds) {
-      try {
-        execFileSync(RUNC, [`--root=${root}`, 'delete', '--force', id], { stdio: 'ignore' });
-      } catch {
-        // already gone
+    // bare runc: the same number of detached busybox sleep containers, one after another
+    const bundle = join(bundleTmp, 'bundle');
+    makeBusyboxRootfs(join(bundle, 'rootfs'));
+    execFileSync(RUNC, ['spec', '--bundle', bundle]);
+    const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean; args: string[] } };
+    spec.process.terminal = false;
+    spec.process.args = ['sleep', '3600'];
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    const root = join(bundleTmp, 'runc-root');
+    const bareIds: string[] = [];
+    const tb = performance.now();
+    const bareStarts: number[] = [];
+    try {
+      for (let i = 0; i < N; i++) {
+        const id = `density-bare-${process.pid}-${i}`;
+        const ts = performance.now();
+        execFileSync(RUNC, [`--root=${root}`, 'run', '-d', '--bundle', bundle, id], { stdio: 'ignore' });
+        bareStarts.push(performance.now() - ts);
+        bareIds.push(id);
+      }
+      const bareAllMs = performance.now() - tb;
+      const barePids = bareIds.map((id) => Number(JSON.parse(execFileSync(RUNC, [`--root=${root}`, 'state', id]).toString()).pid as number));
+      const bareKiB = barePids.reduce((s, p) => s + rssKiB(p), 0);
+
+      const p = (xs: number[], q: number): number => percentile([...xs].sort((a, b) => a - b), q);
+      rows.push(['time to all Running (ms)', Math.round(allRunningMs), Math.round(bareAllMs), (allRunningMs / bareAllMs).toFixed(2)]);
+      rows.push(['start p50, first 10 pods (ms)', Math.round(p(first, 50)), Math.round(p(bareStarts.slice(0, 10), 50)), (p(first, 50) / p(bareStarts.slice(0, 10), 50)).toFixed(2)]);
+      rows.push([`start p50, last 10 pods (ms)`, Math.round(p(last, 50)), Math.round(p(bareStarts.slice(-10), 50)), (p(last, 50) / p(bareStarts.slice(-10), 50)).toFixed(2)]);
+      rows.push(['burst: last-10 / first-10 start p50 (queueing in the burst)', (p(last, 50) / p(first, 50)).toFixed(2), (p(bareStarts.slice(-10), 50) / p(bareStarts.slice(0, 10), 50)).toFixed(2), '-']);
+      const bareFirst = p(bareStarts.slice(0, PROBES), 50);
+      const bareLast = p(bareStarts.slice(-PROBES), 50);
+      rows.push([`one pod alone on the empty node, start p50 of ${PROBES} (ms)`, Math.round(p(probeEmpty, 50)), Math.round(bareFirst), (p(probeEmpty, 50) / bareFirst).toFixed(2)]);
+      rows.push([`one pod alone with ${N} running, start p50 of ${PROBES} (ms)`, Math.round(p(probeFull, 50)), Math.round(bareLast), (p(probeFull, 50) / bareLast).toFixed(2)]);
+      rows.push([`pod start at the ${N + 1}th pod / the first (target ≤ 1.5)`, (p(probeFull, 50) / p(probeEmpty, 50)).toFixed(2), (bareLast / bareFirst).toFixed(2), '-']);
+      rows.push(['agent RSS MiB: 0 / 20 / ' + N + ' pods (target ≤ 80 at 20, ≤ 120 at 100)', `${mib(agentIdle0)} / ${mib(rss20)} / ${mib(agentRssN)}`, '-', '-']);
+      rows.push([`agent CPU % of a core, ${N} pods idle ${idleMs / 1000} s (target ≤ 1)`, agentCpuPct.toFixed(1), '-', '-']);
+      rows.push(['conmon RSS per pod (KiB)', Math.round(conmonKiB / Math.max(1, conmons.length)), 0, '-']);
+      rows.push(['container processes RSS per pod (KiB)', Math.round(podProcsKiB / Math.max(1, conmons.length)), Math.round(bareKiB / N), '-']);
+      rows.push([
+        'host memory per pod: conmon + processes + agent growth (KiB)',
+        Math.round((conmonKiB + podProcsKiB + (agentRssN - agentIdle0)) / N),
+        Math.round(bareKiB / N),
+        ((conmonKiB + podProcsKiB + (agentRssN - agentIdle0)) / Math.max(1, bareKiB)).toFixed(1),
+      ]);
+      process.stderr.write(`agent: ${build}; ${conmons.length} conmon\n`);
+    } finally {
+      for (const id of bareIds) {
+        try {
+          execFileSync(RUNC, [`--root=${root}`, 'delete', '--force', id], { stdio: 'ignore' });
+        } catch {
+          // already gone
+        }
       }
     }
   }
@@ -244,4 +323,6 @@ try {
   await stack.close();
   rmSync(bundleTmp, { recursive: true, force: true });
 }
+// the idle-only table has a column more than the rows about deletion
+for (const r of rows) while (r.length < rows[0]!.length) r.push('-');
 printTable(`density: ${N} runc pods (busybox sleep) created at once on one node, vs ${N} bare \`runc run -d\` (load avg ${loadavg().map((l) => l.toFixed(1)).join(' ')})`, rows);

@@ -4,7 +4,7 @@
  * this interface, so the microVM runtime plugs in beside the OCI one.
  */
 import type { Mount } from '../snapshot/types.ts';
-import type { ContainerStats, SandboxStats } from '../stats/types.ts';
+import type { ContainerStats, SandboxStats, StatsScope } from '../stats/types.ts';
 
 // the stats types live with the stats readers (runtime/oci → stats/ must not loop back); re-exported for handlers
 export type { BlockIoStats, ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats } from '../stats/types.ts';
@@ -120,8 +120,9 @@ export interface RuntimeHandler {
   status(id: ContainerId, signal: AbortSignal): Promise<ContainerStatus>;
   /** every container this handler knows, incl. ones created before an agent restart (adoption) */
   list(signal: AbortSignal): Promise<ContainerStatus[]>;
-  stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats>;
-  sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats>;
+  /** `scope` 'usage': CPU and memory are enough (see StatsScope); default 'full' */
+  stats(id: ContainerId, signal: AbortSignal, scope?: StatsScope): Promise<ContainerStats>;
+  sandboxStats(id: SandboxId, signal: AbortSignal, scope?: StatsScope): Promise<SandboxStats>;
   /** resolves with the exit code */
   exec(id: ContainerId, req: ExecRequest): Promise<number>;
   /**

@@ -40,7 +40,8 @@ export function statsRoutes(collector: StatsCollector, extraMetrics: readonly Re
     const signal = requestSignal(res);
     let out;
     try {
-      out = renderResourceMetrics(await collector.sample(signal));
+      // CPU and memory are all it reports: metrics-server scrapes it every 15 s (StatsScope)
+      out = renderResourceMetrics(await collector.sample(signal, 'usage'));
     } catch (err) {
       if (signal.aborted) throw err;
       // as the kubelet: the scrape still answers, with scrape_error 1 and no figures

@@ -40,6 +40,17 @@ test('reads cpu, memory (cAdvisor working set), blkio throttle files and pids', 
   assert.equal(await readBlkio({ root, path: 'missing' }), undefined);
 });
 
+test("scope 'usage' (/metrics/resource) gives the same CPU time and memory, without throttling, OOM kills, blkio or pids", async () => {
+  const t = new Date('2024-01-01T00:00:00Z');
+  const full = await readCgroupStats({ root, path }, () => t);
+  const usage = await readCgroupStats({ root, path }, () => t, 'usage');
+  assert.ok(full && usage);
+  assert.deepEqual(usage, { timestamp: t, cpu: { usageCoreNanoSeconds: 5_000_000_000 }, memory: { usageBytes: 10485760, workingSetBytes: 10485760 - 1048576, rssBytes: 2097152, pageFaults: 77, majorPageFaults: 3 } });
+  assert.equal(usage.cpu.usageCoreNanoSeconds, full.cpu.usageCoreNanoSeconds);
+  assert.equal(usage.memory.workingSetBytes, full.memory.workingSetBytes);
+  assert.equal(await readCgroupStats({ root, path: 'missing' }, () => t, 'usage'), undefined);
+});
+
 test('a pod cgroup counts its containers\' block I/O: the _recursive files win', async () => {
   mkdirSync(join(root, 'blkio', 'hedge/pod2'), { recursive: true });
   writeFileSync(join(root, 'blkio', 'hedge/pod2', 'blkio.throttle.io_service_bytes'), '254:0 Write 0\nTotal 0\n');

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats } from './types.ts';
+import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats, StatsScope } from './types.ts';
 
 export interface CgroupRef {
   /** e.g. /sys/fs/cgroup */
@@ -53,23 +53,22 @@ export function parseBlkio(text: string): { read: number; write: number } {
   return { read, write };
 }
 
-export async function readCpu(ref: CgroupRef): Promise<CpuStats | undefined> {
-  const [usage, quota, stat] = await Promise.all([
-    readInt(join(ref.root, 'cpuacct', ref.path, 'cpuacct.usage')),
-    readInt(join(ref.root, 'cpu', ref.path, 'cpu.cfs_quota_us')),
-    readText(join(ref.root, 'cpu', ref.path, 'cpu.stat')),
-  ]);
+export async function readCpu(ref: CgroupRef, scope: StatsScope = 'full'): Promise<CpuStats | undefined> {
+  const usage = await readInt(join(ref.root, 'cpuacct', ref.path, 'cpuacct.usage'));
   if (usage === undefined) return undefined;
   const out: CpuStats = { usageCoreNanoSeconds: usage };
+  if (scope === 'usage') return out;
   // CFS bandwidth counters mean something only under a quota (-1 = none)
-  if (quota !== undefined && quota > 0 && stat !== undefined) {
+  const quota = await readInt(join(ref.root, 'cpu', ref.path, 'cpu.cfs_quota_us'));
+  const stat = quota !== undefined && quota > 0 ? await readText(join(ref.root, 'cpu', ref.path, 'cpu.stat')) : undefined;
+  if (stat !== undefined) {
     const m = parseFlatKeyed(stat);
     out.throttling = { periods: m.get('nr_periods') ?? 0, throttledPeriods: m.get('nr_throttled') ?? 0, throttledNanoSeconds: m.get('throttled_time') ?? 0 };
   }
   return out;
 }
 
-export async function readMemory(ref: CgroupRef): Promise<MemoryStats | undefined> {
+export async function readMemory(ref: CgroupRef, scope: StatsScope = 'full'): Promise<MemoryStats | undefined> {
   const dir = join(ref.root, 'memory', ref.path);
   const usage = await readInt(join(dir, 'memory.usage_in_bytes'));
   if (usage === undefined) return undefined;
@@ -82,12 +81,13 @@ export async function readMemory(ref: CgroupRef): Promise<MemoryStats | undefine
     workingSetBytes: workingSet,
     rssBytes: stat.get('total_rss') ?? stat.get('rss') ?? 0,
   };
-  const oom = parseFlatKeyed((await readText(join(dir, 'memory.oom_control'))) ?? '').get('oom_kill');
-  if (oom !== undefined) out.oomKills = oom;
   const pf = stat.get('total_pgfault') ?? stat.get('pgfault');
   const mpf = stat.get('total_pgmajfault') ?? stat.get('pgmajfault');
   if (pf !== undefined) out.pageFaults = pf;
   if (mpf !== undefined) out.majorPageFaults = mpf;
+  if (scope === 'usage') return out;
+  const oom = parseFlatKeyed((await readText(join(dir, 'memory.oom_control'))) ?? '').get('oom_kill');
+  if (oom !== undefined) out.oomKills = oom;
   return out;
 }
 
@@ -123,9 +123,11 @@ export async function readOomKilled(ref: CgroupRef): Promise<boolean> {
 }
 
 /** One sample of a cgroup; usageNanoCores comes from `withNanoCores` and a previous sample. */
-export async function readCgroupStats(ref: CgroupRef, now: () => Date = () => new Date()): Promise<ContainerStats | undefined> {
-  const [cpu, memory, blkio, pids] = await Promise.all([readCpu(ref), readMemory(ref), readBlkio(ref), readPids(ref)]);
+export async function readCgroupStats(ref: CgroupRef, now: () => Date = () => new Date(), scope: StatsScope = 'full'): Promise<ContainerStats | undefined> {
+  const [cpu, memory] = await Promise.all([readCpu(ref, scope), readMemory(ref, scope)]);
   if (!cpu || !memory) return undefined;
+  if (scope === 'usage') return { timestamp: now(), cpu, memory };
+  const [blkio, pids] = await Promise.all([readBlkio(ref), readPids(ref)]);
   const out: ContainerStats = { timestamp: now(), cpu, memory };
   if (blkio) out.blkio = blkio;
   if (pids !== undefined) out.processes = pids;

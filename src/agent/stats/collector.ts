@@ -9,7 +9,7 @@ import { totalmem, uptime } from 'node:os';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, RuntimeHandler, SandboxId } from '../runtime/types.ts';
-import type { ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats } from './types.ts';
+import type { ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats, StatsScope } from './types.ts';
 import { readCgroupStats, withNanoCores, type CgroupRef } from './cgroup-v1.ts';
 import { parseNetDev } from './net-dev.ts';
 
@@ -95,9 +95,10 @@ export class StatsCollector {
     this.minWindowMs = opts.minRateWindowMs ?? 1000;
   }
 
-  async sample(signal: AbortSignal): Promise<StatsSample> {
+  /** `scope` 'usage': CPU and memory only (/metrics/resource; see StatsScope) */
+  async sample(signal: AbortSignal, scope: StatsScope = 'full'): Promise<StatsSample> {
     const seen = new Set<string>();
-    const [node, pods] = await Promise.all([this.sampleNode(seen), Promise.all(this.opts.pods.pods().map((p) => this.samplePod(p, seen, signal)))]);
+    const [node, pods] = await Promise.all([this.sampleNode(seen, scope), Promise.all(this.opts.pods.pods().map((p) => this.samplePod(p, seen, signal, scope)))]);
     for (const k of this.prev.keys()) if (!seen.has(k)) this.prev.delete(k);
     return { nodeName: this.opts.nodeName, node, pods: pods.filter((p): p is PodSample => p !== undefined) };
   }
@@ -114,14 +115,15 @@ export class StatsCollector {
     return out;
   }
 
-  private async sampleNode(seen: Set<string>): Promise<NodeSample> {
+  private async sampleNode(seen: Set<string>, scope: StatsScope): Promise<NodeSample> {
     const timestamp = this.now();
     const cg = this.opts.nodeCgroup ?? { root: '/sys/fs/cgroup', path: '/' };
     const procRoot = this.opts.procRoot ?? '/proc';
+    const full = scope === 'full';
     const [cgs, netText, fs] = await Promise.all([
-      readCgroupStats(cg, () => timestamp),
-      readFile(`${procRoot}/self/net/dev`, 'utf8').catch(() => undefined),
-      this.opts.fsPath ? statfs(this.opts.fsPath).catch(() => undefined) : Promise.resolve(undefined),
+      readCgroupStats(cg, () => timestamp, scope),
+      full ? readFile(`${procRoot}/self/net/dev`, 'utf8').catch(() => undefined) : undefined,
+      full && this.opts.fsPath ? statfs(this.opts.fsPath).catch(() => undefined) : Promise.resolve(undefined),
     ]);
     const out: NodeSample = { timestamp, startTime: new Date(timestamp.getTime() - uptime() * 1000) };
     if (cgs) {
@@ -144,7 +146,7 @@ export class StatsCollector {
     return out;
   }
 
-  private async samplePod(pod: Pod, seen: Set<string>, signal: AbortSignal): Promise<PodSample | undefined> {
+  private async samplePod(pod: Pod, seen: Set<string>, signal: AbortSignal, scope: StatsScope): Promise<PodSample | undefined> {
     const name = pod.metadata?.name ?? '';
     const namespace = pod.metadata?.namespace ?? 'default';
     const uid = pod.metadata?.uid ?? '';
@@ -159,7 +161,7 @@ export class StatsCollector {
         const h = loc.handler;
         const id = loc.id;
         try {
-          const [status, stats] = await Promise.all([h.status(id, signal), h.stats(id, signal)]);
+          const [status, stats] = await Promise.all([h.status(id, signal), h.stats(id, signal, scope)]);
           if (status.status.state !== 'running') return;
           handler = h;
           sandboxId = status.sandboxId;
@@ -178,7 +180,7 @@ export class StatsCollector {
     if (st) out.startTime = new Date(st);
     if (sandboxId) {
       try {
-        out.stats = this.rate(`p/${sandboxId}`, await handler.sandboxStats(sandboxId, signal), seen);
+        out.stats = this.rate(`p/${sandboxId}`, await handler.sandboxStats(sandboxId, signal, scope), seen);
       } catch (err) {
         this.log.debug({ err, pod: `${namespace}/${name}` }, 'sandbox stats unavailable');
       }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { NetworkStats } from './types.ts';
 
 /** /proc/<pid>/net/dev of any process inside the pod's netns; `lo` is left out like cAdvisor. */
@@ -16,9 +16,10 @@ export function parseNetDev(text: string): NetworkStats {
   return { interfaces };
 }
 
+/** procfs makes the text up on read: a synchronous read spares the promise API's thread-pool round trips (as cgroup-v1.ts) */
 export async function readNetDev(procRoot: string, pid: number): Promise<NetworkStats | undefined> {
   try {
-    return parseNetDev(await readFile(`${procRoot}/${pid}/net/dev`, 'utf8'));
+    return parseNetDev(readFileSync(`${procRoot}/${pid}/net/dev`, 'utf8'));
   } catch {
     return undefined;
   }

@@ -1,4 +1,13 @@
 /** What RuntimeHandler.stats/sandboxStats return (the summary API is built from these). */
+
+/**
+ * How much a stats read gathers: 'full' (the Summary API, /metrics/cadvisor), or 'usage' — CPU time
+ * and memory (usage, working set, rss) only, what /metrics/resource reports and metrics-server
+ * scrapes every 15 s: 3 cgroup files per cgroup instead of 9, no network counters. A handler may
+ * return more than asked.
+ */
+export type StatsScope = 'full' | 'usage';
+
 export interface CpuStats {
   usageNanoCores?: number;
   /** cumulative CPU time, ns */

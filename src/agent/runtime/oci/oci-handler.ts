@@ -17,6 +17,7 @@ import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgrou
 import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
+import type { StatsScope } from '../../stats/types.ts';
 import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
@@ -80,6 +81,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
   readonly #metaText = new Map<string, string>();
   /** sandbox → ids of its containers, from every meta read or written: sandboxStats needs a pod's pids without parsing every container's meta (100 pods: 10,000 parses per stats scrape) */
   readonly #bySandbox = new Map<string, Set<string>>();
+  /**
+   * sandboxes/<id>.json as last written or read: written once by createSandbox and only removed
+   * after, yet read for every container's stats and status (100 pods: 300 file reads per scrape)
+   */
+  readonly #sandboxText = new Map<string, string>();
   readonly #cli: OciRuntimeCli;
 
   async #span<T>(id: string, step: string, f: () => Promise<T>): Promise<T> {
@@ -118,7 +124,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async #readSandbox(id: string): Promise<SandboxConfig | undefined> {
     try {
-      return JSON.parse(await readFile(join(this.#o.stateDir, 'sandboxes', `${id}.json`), 'utf8')) as SandboxConfig;
+      let text = this.#sandboxText.get(id);
+      if (text === undefined) {
+        text = await readFile(join(this.#o.stateDir, 'sandboxes', `${id}.json`), 'utf8');
+        if (this.#sandboxText.has(id)) text = this.#sandboxText.get(id)!; // written meanwhile (see #readMeta)
+        else this.#sandboxText.set(id, text);
+      }
+      return JSON.parse(text) as SandboxConfig; // a fresh object per caller, as from the file
     } catch {
       return undefined;
     }
@@ -157,7 +169,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
     await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
     // blkio counts nothing until throttling is switched on for the disk (stats/blkio-accounting.ts)
     if (this.#o.runtime.kind !== 'runsc') await activateBlkioAccounting({ cgroupRoot: this.#cgroupRoot, cgroupPath: cfg.cgroupParent, paths: [cfg.stateDir, this.#o.stateDir] });
-    await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), JSON.stringify(cfg));
+    const text = JSON.stringify(cfg);
+    this.#sandboxText.delete(cfg.id); // a failed write leaves the file as it was: read it again
+    await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), text);
+    this.#sandboxText.set(cfg.id, text);
     this.#log.info({ sandbox: cfg.id }, 'sandbox created');
     const info: SandboxInfo = { id: cfg.id, handler: this.name };
     if (cfg.netnsPath) info.netnsPath = cfg.netnsPath;
@@ -186,6 +201,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     await rm(cfg.stateDir, { recursive: true, force: true });
     await removePodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent });
     await rm(join(this.#o.stateDir, 'sandboxes', `${id}.json`), { force: true });
+    this.#sandboxText.delete(id);
     this.#bySandbox.delete(id);
     this.#log.info({ sandbox: id }, 'sandbox removed');
   }
@@ -197,7 +213,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
     try {
       if (text === undefined) {
         text = await readFile(join(this.#containerDir(id), 'meta.json'), 'utf8');
-        this.#metaText.set(id, text);
+        // a #writeMeta that finished while this read was in flight holds the newer text: keep it
+        // (overwriting it left a started container's cached meta without startedAt, and its every
+        // status a `runtime state` exec)
+        if (this.#metaText.has(id)) text = this.#metaText.get(id)!;
+        else this.#metaText.set(id, text);
       }
       const m = JSON.parse(text) as ContainerMeta; // a fresh object: callers change theirs before #writeMeta
       this.#index(m);
@@ -635,35 +655,35 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** the cgroup's figures; gVisor's block I/O from its processes' own accounting (stats/proc-io.ts) */
-  async #readStats(path: string): Promise<ContainerStats | undefined> {
+  async #readStats(path: string, scope: StatsScope): Promise<ContainerStats | undefined> {
     const ref = { root: this.#cgroupRoot, path };
-    const cur = await readCgroupStats(ref);
-    if (!cur || this.#o.runtime.kind !== 'runsc') return cur;
+    const cur = await readCgroupStats(ref, undefined, scope);
+    if (!cur || this.#o.runtime.kind !== 'runsc' || scope === 'usage') return cur;
     const io = await readCgroupProcIo(ref);
     if (io) cur.blkio = io;
     else delete cur.blkio;
     return cur;
   }
 
-  async stats(id: ContainerId, signal: AbortSignal): Promise<ContainerStats> {
+  async stats(id: ContainerId, signal: AbortSignal, scope: StatsScope = 'full'): Promise<ContainerStats> {
     const meta = await this.#meta(id);
     void signal;
     const path = join(await this.#cgroupParent(meta), id);
-    const cur = await this.#readStats(path);
+    const cur = await this.#readStats(path, scope);
     if (!cur) throw notFound('container cgroup', path);
     const out = withNanoCores(cur, this.#prevStats.get(id));
     this.#prevStats.set(id, cur);
     return out;
   }
 
-  async sandboxStats(id: SandboxId, signal: AbortSignal): Promise<SandboxStats> {
+  async sandboxStats(id: SandboxId, signal: AbortSignal, scope: StatsScope = 'full'): Promise<SandboxStats> {
     const s = await this.#sandbox(id);
-    const cur = await this.#readStats(s.cgroupParent);
+    const cur = await this.#readStats(s.cgroupParent, scope);
     if (!cur) throw notFound('pod cgroup', s.cgroupParent);
     const key = `sandbox:${id}`;
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
     this.#prevStats.set(key, cur);
-    if (s.netnsPath) {
+    if (s.netnsPath && scope === 'full') {
       const pids: number[] = [];
       if (!this.#bySandbox.has(id)) await this.#metas(); // a new agent: index what is on disk once
       for (const cid of this.#bySandbox.get(id) ?? []) {
