@@ -52,12 +52,14 @@ export function fastPathChain(t: string, ports: string[], exists: boolean): stri
   const lines = exists ? [`delete chain netdev ${t} ${FAST_CHAIN}`] : [];
   if (ports.length === 0) return lines;
   const c = `netdev ${t} ${FAST_CHAIN}`;
+  // most selective first: a frame that stays slow (to a ClusterIP, the node or beyond; a Service
+  // endpoint's reply) leaves after one or two lookups — it pays this hook on top of the bridge path
   const common = 'iifname . ip saddr @pods4 ip saddr != @slow4 ip daddr != @slow4';
   return [
     ...lines,
     `add chain ${c} { type filter hook ingress devices = { ${ports.map((p) => `"${p}"`).join(', ')} } priority ${PRIORITY}; policy accept; }`,
-    `add rule ${c} meta protocol ip meta l4proto { tcp, udp } ${common} ip saddr . meta l4proto . th sport != @endpoints4 ip saddr . meta l4proto . th sport != @hostports4 counter fwd to ip daddr map @port4`,
-    `add rule ${c} meta protocol ip icmp type { echo-request, echo-reply } ${common} counter fwd to ip daddr map @port4`,
+    `add rule ${c} meta protocol ip ip daddr @port4 meta l4proto { tcp, udp } ip saddr . meta l4proto . th sport != @endpoints4 ${common} ip saddr . meta l4proto . th sport != @hostports4 counter fwd to ip daddr map @port4`,
+    `add rule ${c} meta protocol ip ip daddr @port4 icmp type { echo-request, echo-reply } ${common} counter fwd to ip daddr map @port4`,
   ];
 }
 
