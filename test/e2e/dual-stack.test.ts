@@ -19,6 +19,7 @@ const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/sbi
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
 
 const CLUSTER_CIDR = '10.244.0.0/16,fd00:10:244::/56';
+const SERVICE_RANGE = '10.96.0.0/16,fd00:96::/112';
 
 const v6Of = (p: Pod): string | undefined => p.status?.podIPs?.find((x) => x.ip?.includes(':'))?.ip;
 
@@ -27,7 +28,7 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
   let names: { netns: string[]; rootLinks: string[] };
 
   before(async () => {
-    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor'], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR] });
+    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor'], serverArgs: ['--cluster-cidr', CLUSTER_CIDR, '--service-cluster-ip-range', SERVICE_RANGE], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR] });
     names = c.underlay.names();
   });
   after(async () => {
@@ -107,6 +108,31 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
       return line === undefined ? undefined : plainIPv4(line);
     }, () => c.explain());
     assert.equal(seen4, client.status?.podIP);
+  });
+
+  it("a dual-stack Service: A's pod reaches B's pod through the IPv6 ClusterIP (its own address preserved); cluster DNS answers AAAA", async () => {
+    await kubectl(['label', 'pod', 'echo-b', 'app=echo6', '--overwrite']);
+    const svc = JSON.parse(
+      await kubectl(['apply', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo6' }, spec: { ipFamilyPolicy: 'PreferDualStack', selector: { app: 'echo6' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } })),
+    ) as { spec: { clusterIPs?: string[]; ipFamilies?: string[] } };
+    assert.deepEqual(svc.spec.ipFamilies, ['IPv4', 'IPv6']);
+    const ip6 = svc.spec.clusterIPs?.[1] ?? '';
+    assert.ok(cidrContains('fd00:96::/112', ip6), ip6);
+    const client = await running('client-a');
+    const attempts: string[] = [];
+    const seen = await waitUntil(`pod on A reaches the IPv6 ClusterIP [${ip6}]:80`, 60_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', ...ncGet(ip6, 80, '/cgi-bin/ip')], { timeoutMs: 20_000 });
+      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
+    assert.equal(seen?.replace(/^\[|\]$/g, ''), v6Of(client), 'DNAT only: the client pod\'s own IPv6 address reaches the endpoint');
+    // the node's DNS: AAAA for the Service's IPv6 ClusterIP beside its A record
+    let last = '';
+    await waitUntil('AAAA for echo6', 60_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', 'busybox', 'nslookup', '-type=AAAA', 'echo6.default.svc.cluster.local'], { timeoutMs: 20_000 });
+      last = `${r.stdout}${r.stderr}`;
+      return last.includes(ip6) ? true : undefined;
+    }, () => `last output:\n${last}\n${c.explain()}`);
   });
 
   it("deleting B's Node removes A's IPv6 route and neighbour for it too", async () => {
