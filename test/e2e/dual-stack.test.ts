@@ -3,7 +3,9 @@
  * --cluster-cidr 10.244.0.0/16,fd00:10:244::/56`. Each Node gets podCIDRs [IPv4 /24, IPv6 /64];
  * pods get status.podIPs of both families; the vxlan overlay (over the IPv4 underlay) carries a
  * runc and a gVisor pod on A to a pod on B by its IPv6 address, and B sees A's pod's own IPv6 address (IPv6 is
- * never masqueraded); IPv4 keeps working beside it. Tear-down leaves no namespace, link, route
+ * never masqueraded); IPv4 keeps working beside it. With `--service-cluster-ip-range` holding an
+ * IPv6 range too, a PreferDualStack Service's IPv6 ClusterIP carries A's pod to B's (DNAT only)
+ * and the node's DNS answers AAAA for it. Tear-down leaves no namespace, link, route
  * (either family), neighbour or FDB entry.
  */
 import assert from 'node:assert/strict';
