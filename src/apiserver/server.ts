@@ -39,7 +39,7 @@ import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
 import { CrdController, crdFinalizerPlugin } from './crd/crd-controller.ts';
 import { patchAllocatedValues, ServiceAllocator } from './services/service-allocator.ts';
 import { ensureKubernetesService } from './services/kubernetes-service.ts';
-import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, firstServiceIp, parseNodePortRange, parseServiceIpRange } from './services/service-ranges.ts';
+import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, firstServiceIp, parseNodePortRange, parseServiceIpRanges } from './services/service-ranges.ts';
 
 /** The running server, with its internals for tests and the CLI. */
 export interface RunningApiServer extends ApiServer {
@@ -88,7 +88,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const svcDef = resources.lookup('', 'v1', 'services');
   const serviceAllocator = new ServiceAllocator({
     store: config.store,
-    ipRange: parseServiceIpRange(config.services?.clusterIpRange ?? DEFAULT_SERVICE_CIDR),
+    ipRanges: parseServiceIpRanges(config.services?.clusterIpRange ?? DEFAULT_SERVICE_CIDR),
     nodePortRange: parseNodePortRange(config.services?.nodePortRange ?? DEFAULT_NODE_PORT_RANGE),
   });
   const closing = new AbortController();
@@ -210,7 +210,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       services: svcDef,
       endpointSlices: resources.lookup('discovery.k8s.io', 'v1', 'endpointslices'),
       endpoints: resources.lookup('', 'v1', 'endpoints'),
-      clusterIp: firstServiceIp(serviceAllocator.ipRange),
+      clusterIp: firstServiceIp(serviceAllocator.ipRanges[0]!),
       advertise: adv ? { address: adv.address, port: adv.port ?? addr.port } : undefined,
       user: systemUser,
       signal: closing.signal,

@@ -143,7 +143,9 @@ describe('resolveServerSettings', () => {
     const f = await resolveServerSettings({ flags: { serviceClusterIpRange: '10.32.0.0/16', serviceNodePortRange: '31000-31999' } });
     assert.equal(f.serviceClusterIpRange, '10.32.0.0/16');
     assert.equal(f.serviceNodePortRange, '31000-31999');
-    await assert.rejects(resolveServerSettings({ flags: { serviceClusterIpRange: 'fd00::/108' } }), /ConfigError: --service-cluster-ip-range: must be an IPv4 CIDR/);
+    assert.equal((await resolveServerSettings({ flags: { serviceClusterIpRange: '10.32.0.0/16,fd00:32::/108' } })).serviceClusterIpRange, '10.32.0.0/16,fd00:32::/108');
+    await assert.rejects(resolveServerSettings({ flags: { serviceClusterIpRange: 'fd00::/108' } }), /ConfigError: --service-cluster-ip-range: the first range must be IPv4/);
+    await assert.rejects(resolveServerSettings({ flags: { serviceClusterIpRange: '10.32.0.0/16,fd00::/64' } }), /ConfigError: --service-cluster-ip-range: fd00::\/64: must be an IPv4 CIDR between \/8 and \/30 .* or an IPv6 CIDR between \/108 and \/124/);
     await assert.rejects(resolveServerSettings({ flags: { serviceNodePortRange: '32000-31000' } }), /ConfigError: --service-node-port-range: must be MIN-MAX/);
   });
 

@@ -1,4 +1,4 @@
-import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, parseNodePortRange, parseServiceIpRange } from '../apiserver/services/service-ranges.ts';
+import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, parseNodePortRange, parseServiceIpRanges } from '../apiserver/services/service-ranges.ts';
 import * as z from 'zod';
 import { formatClusterCidrs, parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
@@ -178,7 +178,7 @@ const partialSchema = z.strictObject({
   nodeCidrMaskSizeIpv4: maskSchema(30).optional(),
   nodeCidrMaskSizeIpv6: maskSchema(126).optional(),
   metricResolution: z.coerce.number().min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds').optional(),
-  serviceClusterIpRange: parsedBy(parseServiceIpRange).optional(),
+  serviceClusterIpRange: parsedBy(parseServiceIpRanges).optional(),
   serviceNodePortRange: parsedBy(parseNodePortRange).optional(),
 });
 

@@ -63,7 +63,7 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--node-cidr-mask-size-ipv4 <bits>', 'prefix length of each Node\'s IPv4 pod range (default: 24)')
     .option('--node-cidr-mask-size-ipv6 <bits>', 'prefix length of each Node\'s IPv6 pod range with a dual-stack --cluster-cidr (default: 64)')
     .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)')
-    .option('--service-cluster-ip-range <cidr>', 'IPv4 range Service ClusterIPs are allocated from; the first is the kubernetes Service (default: 10.96.0.0/12)')
+    .option('--service-cluster-ip-range <cidrs>', 'range Service ClusterIPs are allocated from, or an IPv4 and an IPv6 range (comma-separated) for dual-stack Services; the first address of the first is the kubernetes Service (default: 10.96.0.0/12)')
     .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)');
 }
 

@@ -10,7 +10,9 @@
  * IPv6 podCIDR) lets B's pod in over IPv6 only, and an egress policy with an IPv6 ipBlock and
  * except blocks the excepted range. A microVM pod (where qemu and a guest kernel are here) has
  * both leases on its guest's eth0, reaches B over IPv6 from its own address and is reached on it
- * by a runc pod. Tear-down leaves no namespace, link, route (either family),
+ * by a runc pod. With `--service-cluster-ip-range` holding an IPv6 range too, a PreferDualStack
+ * Service's IPv6 ClusterIP carries A's pod to B's (DNAT only) and the node's DNS answers AAAA for
+ * it. Tear-down leaves no namespace, link, route (either family),
  * neighbour or FDB entry.
  */
 import assert from 'node:assert/strict';
@@ -33,6 +35,7 @@ const CLUSTER_CIDR = '10.244.0.0/16,fd00:10:244::/56';
 // the microVM case only where a VM can boot; the guest build is cached beside microvm.test.ts's, TCG without the KVM probe
 const microvmSkip = microvmSkipReason();
 const microvmNodeArgs = microvmSkip ? [] : ['--guest-dir', join(tmpdir(), 'hedge-guest-cache'), '--microvm-accelerator', 'tcg'];
+const SERVICE_RANGE = '10.96.0.0/16,fd00:96::/112';
 
 const v6Of = (p: Pod): string | undefined => p.status?.podIPs?.find((x) => x.ip?.includes(':'))?.ip;
 
@@ -41,7 +44,7 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
   let names: { netns: string[]; rootLinks: string[] };
 
   before(async () => {
-    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor', ...(microvmSkip ? [] : ['microvm'])], serverArgs: ['--cluster-cidr', CLUSTER_CIDR], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR, ...microvmNodeArgs] });
+    c = await startHostCluster({ hosts: ['a', 'b'], runtimes: ['runc', 'gvisor', ...(microvmSkip ? [] : ['microvm'])], serverArgs: ['--cluster-cidr', CLUSTER_CIDR, '--service-cluster-ip-range', SERVICE_RANGE], nodeArgs: ['--cluster-cidr', CLUSTER_CIDR, ...microvmNodeArgs] });
     names = c.underlay.names();
   });
   /** the "outside" namespace of the masquerade test, linked to A */
@@ -257,6 +260,31 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
     // and a runc pod reaches the guest's server on its IPv6 address, seen from its own
     const seenIn = await sourceSeen('client-a', vm6, 60_000);
     assert.equal(seenIn, v6Of(client));
+  });
+
+  it("a dual-stack Service: A's pod reaches B's pod through the IPv6 ClusterIP (its own address preserved); cluster DNS answers AAAA", async () => {
+    await kubectl(['label', 'pod', 'echo-b', 'app=echo6', '--overwrite']);
+    const svc = JSON.parse(
+      await kubectl(['apply', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo6' }, spec: { ipFamilyPolicy: 'PreferDualStack', selector: { app: 'echo6' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } })),
+    ) as { spec: { clusterIPs?: string[]; ipFamilies?: string[] } };
+    assert.deepEqual(svc.spec.ipFamilies, ['IPv4', 'IPv6']);
+    const ip6 = svc.spec.clusterIPs?.[1] ?? '';
+    assert.ok(cidrContains('fd00:96::/112', ip6), ip6);
+    const client = await running('client-a');
+    const attempts: string[] = [];
+    const seen = await waitUntil(`pod on A reaches the IPv6 ClusterIP [${ip6}]:80`, 60_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', ...ncGet(ip6, 80, '/cgi-bin/ip')], { timeoutMs: 20_000 });
+      attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+      return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+    }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
+    assert.equal(seen?.replace(/^\[|\]$/g, ''), v6Of(client), 'DNAT only: the client pod\'s own IPv6 address reaches the endpoint');
+    // the node's DNS: AAAA for the Service's IPv6 ClusterIP beside its A record
+    let last = '';
+    await waitUntil('AAAA for echo6', 60_000, async () => {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', 'busybox', 'nslookup', '-type=AAAA', 'echo6.default.svc.cluster.local'], { timeoutMs: 20_000 });
+      last = `${r.stdout}${r.stderr}`;
+      return last.includes(ip6) ? true : undefined;
+    }, () => `last output:\n${last}\n${c.explain()}`);
   });
 
   it("deleting B's Node removes A's IPv6 route and neighbour for it too", async () => {

@@ -195,3 +195,84 @@ test('concurrent creates on two apiservers sharing a store never get the same ad
     await memory.close();
   }
 });
+
+test('dual-stack (--service-cluster-ip-range v4,v6): families by policy, requested IPv6 addresses, upgrade and downgrade, all released on delete', async () => {
+  const srv = await startTestServer({ services: { clusterIpRange: '10.100.0.0/24,fd00:100::/120' } });
+  const [v4, v6] = [parseServiceIpRange('10.100.0.0/24'), parseServiceIpRange('fd00:100::/120')];
+  const put = (name: string, body: unknown): Promise<{ status: number; body: Svc & StatusBody }> =>
+    srv.json<Svc & StatusBody>(`${base}/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  try {
+    // nothing asked: the primary family only
+    const single = await create(srv, 'single');
+    assert.equal(single.status, 201);
+    assert.deepEqual(single.body.spec.ipFamilies, ['IPv4']);
+    assert.equal(single.body.spec.ipFamilyPolicy, 'SingleStack');
+
+    // PreferDualStack: both families, primary first, each address from its range and reserved
+    const pref = await create(srv, 'pref', { ipFamilyPolicy: 'PreferDualStack' });
+    assert.equal(pref.status, 201);
+    assert.deepEqual(pref.body.spec.ipFamilies, ['IPv4', 'IPv6']);
+    const [p4, p6] = pref.body.spec.clusterIPs ?? [];
+    assert.equal(pref.body.spec.clusterIP, p4);
+    assert.ok(offsetInRange(v4, p4 ?? '') !== undefined && offsetInRange(v6, p6 ?? '') !== undefined, String(pref.body.spec.clusterIPs));
+    assert.equal(await srv.server.serviceAllocator.isReserved(p6!), true);
+
+    // IPv6 primary, asked by family or by address (written in a non-canonical form)
+    const six = await create(srv, 'six', { ipFamilies: ['IPv6'] });
+    assert.equal(six.status, 201);
+    assert.deepEqual(six.body.spec.ipFamilies, ['IPv6']);
+    assert.ok(offsetInRange(v6, six.body.spec.clusterIP ?? '') !== undefined, six.body.spec.clusterIP);
+    const byIp = await create(srv, 'by-ip', { clusterIPs: ['FD00:100:0::0A', '10.100.0.10'] });
+    assert.equal(byIp.status, 201);
+    assert.deepEqual(byIp.body.spec.clusterIPs, ['fd00:100::a', '10.100.0.10']);
+    assert.deepEqual(byIp.body.spec.ipFamilies, ['IPv6', 'IPv4']);
+    assert.equal(byIp.body.spec.ipFamilyPolicy, 'RequireDualStack');
+    assert.equal((await create(srv, 'dup6', { clusterIP: 'fd00:100::a' })).status, 422);
+    const out6 = await create(srv, 'out6', { clusterIP: 'fd00:200::1' });
+    assert.equal(out6.status, 422);
+    assert.match(out6.body.message ?? '', /range of valid IPs is fd00:100::\/120/);
+
+    // refused: two of one family, a family that contradicts its address, SingleStack with two
+    for (const bad of [
+      { clusterIPs: ['10.100.0.20', '10.100.0.21'] },
+      { clusterIPs: ['10.100.0.20'], ipFamilies: ['IPv6'] },
+      { ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv4', 'IPv6'] },
+      { ipFamilies: ['IPv4', 'IPv4'] },
+    ]) {
+      const r = await create(srv, 'bad', bad);
+      assert.equal(r.status, 422, `${JSON.stringify(bad)}: ${r.body.message ?? ''}`);
+    }
+    assert.equal(await srv.server.serviceAllocator.isReserved('10.100.0.20'), false);
+
+    // headless: families filled, no address
+    const headless = await create(srv, 'headless', { clusterIP: 'None', ipFamilyPolicy: 'RequireDualStack' });
+    assert.equal(headless.status, 201);
+    assert.deepEqual(headless.body.spec.clusterIPs, ['None']);
+    assert.deepEqual(headless.body.spec.ipFamilies, ['IPv4', 'IPv6']);
+
+    // upgrade SingleStack → PreferDualStack allocates the IPv6 address; the primary stays
+    const cur = (await srv.json<Svc>(`${base}/single`)).body;
+    const up = await put('single', { ...cur, spec: { ...cur.spec, ipFamilyPolicy: 'PreferDualStack' } });
+    assert.equal(up.status, 200, up.body.message);
+    assert.equal(up.body.spec.clusterIPs?.[0], cur.spec.clusterIP);
+    const added = up.body.spec.clusterIPs?.[1] ?? '';
+    assert.ok(offsetInRange(v6, added) !== undefined, added);
+    assert.deepEqual(up.body.spec.ipFamilies, ['IPv4', 'IPv6']);
+    // the primary family cannot change
+    const flip = await put('single', { ...up.body, spec: { ...up.body.spec, ipFamilies: ['IPv6', 'IPv4'], clusterIPs: [...(up.body.spec.clusterIPs ?? [])].reverse(), clusterIP: added } });
+    assert.equal(flip.status, 422);
+    // downgrade to SingleStack (the rest as read back) frees the secondary
+    const down = await put('single', { ...up.body, spec: { ...up.body.spec, ipFamilyPolicy: 'SingleStack' } });
+    assert.equal(down.status, 200, down.body.message);
+    assert.deepEqual(down.body.spec.clusterIPs, [cur.spec.clusterIP]);
+    assert.deepEqual(down.body.spec.ipFamilies, ['IPv4']);
+    assert.equal(await srv.server.serviceAllocator.isReserved(added), false);
+
+    // delete frees both families' addresses
+    assert.equal((await srv.json(`${base}/pref`, { method: 'DELETE' })).status, 200);
+    assert.equal(await srv.server.serviceAllocator.isReserved(p4!), false);
+    assert.equal(await srv.server.serviceAllocator.isReserved(p6!), false);
+  } finally {
+    await srv.close();
+  }
+});

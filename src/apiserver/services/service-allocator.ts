@@ -4,7 +4,8 @@ import type { KubeObject } from '../../api/object.ts';
 import { index, invalid } from '../../api/meta/field-errors.ts';
 import { HedgeError, isHedgeError, type FieldCause } from '../../lib/errors.ts';
 import type { Store } from '../../store/types.ts';
-import { numberToIpv4, offsetInRange, type NodePortRange, type ServiceIpRange } from './service-ranges.ts';
+import { formatIp, parseIp } from '../../lib/cidr.ts';
+import { addressAt, familyName, offsetInRange, type NodePortRange, type ServiceIpRange } from './service-ranges.ts';
 
 /**
  * ClusterIP and NodePort allocation for Services, kept in the store itself so it survives restarts
@@ -28,7 +29,8 @@ interface Reservation {
 
 export interface ServiceAllocatorOptions {
   store: Store;
-  ipRange: ServiceIpRange;
+  /** the primary range first; a second of the other family makes the cluster dual-stack */
+  ipRanges: ServiceIpRange[];
   nodePortRange: NodePortRange;
   /** a reservation whose Service does not hold it is reclaimed after this long (default 60 s) */
   staleAfterMs?: number;
@@ -59,12 +61,18 @@ const portsOf = (s: SpecView): ServicePort[] => (Array.isArray(s.ports) ? s.port
 const strings = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined);
 const ownerOf = (obj: KubeObject): Owner => ({ namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' });
 
-/** the cluster IP this Service should hold ('' for none: ExternalName or headless) */
-function heldIp(obj: KubeObject | undefined): string {
+/** the cluster IPs this Service should hold (none: ExternalName or headless) */
+function heldIps(obj: KubeObject | undefined): string[] {
   const s = spec(obj);
-  if (!obj || s.type === 'ExternalName' || !s.clusterIP || s.clusterIP === 'None') return '';
-  return s.clusterIP;
+  if (!obj || s.type === 'ExternalName' || !s.clusterIP || s.clusterIP === 'None') return [];
+  return Array.isArray(s.clusterIPs) && s.clusterIPs.length > 0 ? s.clusterIPs.map(String) : [s.clusterIP];
 }
+
+/** the canonical text of an address (RFC 5952 for IPv6), as reservations are keyed; anything else as it is */
+const canonical = (ip: string): string => {
+  const a = parseIp(ip);
+  return a ? formatIp(a.family, a.value) : ip;
+};
 
 function wantsNodePorts(s: SpecView): boolean {
   return s.type === 'NodePort' || (s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts !== false);
@@ -79,7 +87,7 @@ function heldNodePorts(obj: KubeObject | undefined): Set<number> {
 }
 
 export class ServiceAllocator {
-  readonly ipRange: ServiceIpRange;
+  readonly ipRanges: ServiceIpRange[];
   readonly nodePortRange: NodePortRange;
   readonly #store: Store;
   readonly #staleAfterMs: number;
@@ -87,7 +95,7 @@ export class ServiceAllocator {
 
   constructor(opts: ServiceAllocatorOptions) {
     this.#store = opts.store;
-    this.ipRange = opts.ipRange;
+    this.ipRanges = opts.ipRanges;
     this.nodePortRange = opts.nodePortRange;
     this.#staleAfterMs = opts.staleAfterMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
@@ -110,8 +118,7 @@ export class ServiceAllocator {
   /** Free everything a deleted Service held (only reservations that name it). */
   async release(obj: KubeObject): Promise<void> {
     const owner = ownerOf(obj);
-    const ip = heldIp(obj);
-    if (ip) await this.#free(SERVICE_IP_PREFIX + ip, owner);
+    for (const ip of heldIps(obj)) await this.#free(SERVICE_IP_PREFIX + ip, owner);
     for (const p of heldNodePorts(obj)) await this.#free(NODE_PORT_PREFIX + String(p), owner);
   }
 
@@ -130,19 +137,24 @@ export class ServiceAllocator {
     try {
       const causes = this.#fillIpFields(obj, old);
       if (causes.length > 0) throw invalidService(obj, causes);
-      // cluster IP
+      // cluster IPs: one per family in spec.ipFamilies (filled above), the requested ones reserved
       if (s.type !== 'ExternalName' && s.clusterIP !== 'None') {
-        const oldIp = heldIp(old);
-        if (!s.clusterIP) {
-          const ip = await this.#allocateIp(owner, dryRun);
-          if (!dryRun) taken.push(SERVICE_IP_PREFIX + ip);
-          s.clusterIP = ip;
-          s.clusterIPs = [ip];
-        } else if (s.clusterIP !== oldIp) {
-          const cause = await this.#reserveIp(s.clusterIP, owner, dryRun);
-          if (cause) throw invalidService(obj, [cause]);
-          if (!dryRun) taken.push(SERVICE_IP_PREFIX + s.clusterIP);
+        const oldIps = new Set(heldIps(old));
+        const ips = [...(s.clusterIPs ?? [])];
+        for (const [i, fam] of (s.ipFamilies ?? []).entries()) {
+          const range = this.ipRanges.find((r) => familyName(r.family) === fam)!;
+          const ip = ips[i];
+          if (!ip) {
+            ips[i] = await this.#allocateIp(range, owner, dryRun);
+            if (!dryRun) taken.push(SERVICE_IP_PREFIX + ips[i]);
+          } else if (!oldIps.has(ip)) {
+            const cause = await this.#reserveIp(ip, range, owner, dryRun);
+            if (cause) throw invalidService(obj, [cause]);
+            if (!dryRun) taken.push(SERVICE_IP_PREFIX + ip);
+          }
         }
+        s.clusterIPs = ips;
+        s.clusterIP = ips[0];
       }
       // node ports
       if (wantsNodePorts(s)) {
@@ -181,50 +193,81 @@ export class ServiceAllocator {
       if (!old) return;
       // what the old object held and the new one does not is free now
       const oldOwner = ownerOf(old);
-      const ip = heldIp(old);
-      if (ip && ip !== heldIp(obj)) await this.#free(SERVICE_IP_PREFIX + ip, oldOwner);
+      const ips = new Set(heldIps(obj));
+      for (const ip of heldIps(old)) if (!ips.has(ip)) await this.#free(SERVICE_IP_PREFIX + ip, oldOwner);
       const now = heldNodePorts(obj);
       for (const p of heldNodePorts(old)) if (!now.has(p)) await this.#free(NODE_PORT_PREFIX + String(p), oldOwner);
     };
   }
 
-  /** clusterIPs / ipFamilies / ipFamilyPolicy: this cluster is single-stack IPv4. */
+  /**
+   * clusterIPs / ipFamilies / ipFamilyPolicy as upstream fills them (initIPFamilyFields): the
+   * policy inferred from two IPs or families, the families from the requested IPs, then the
+   * primary family, and for PreferDualStack/RequireDualStack on a dual-stack cluster the other one
+   * too; a downgrade to SingleStack drops the secondary IP. Returns what is invalid.
+   */
   #fillIpFields(obj: KubeObject, old: KubeObject | undefined): FieldCause[] {
     const s = spec(obj);
+    const o = spec(old);
     const causes: FieldCause[] = [];
     if (s.type === 'ExternalName') return causes;
     if (s.clusterIP !== undefined && typeof s.clusterIP !== 'string') return [invalid('spec.clusterIP', s.clusterIP, 'must be a string')];
     if (s.clusterIPs !== undefined && !Array.isArray(s.clusterIPs)) return [invalid('spec.clusterIPs', s.clusterIPs, 'must be a list of IP addresses')];
     if (s.ipFamilies !== undefined && !Array.isArray(s.ipFamilies)) return [invalid('spec.ipFamilies', s.ipFamilies, 'must be a list')];
-    s.clusterIPs = strings(s.clusterIPs);
+    const configured = this.ipRanges.map((r) => familyName(r.family));
+    const dualStack = configured.length === 2;
+    if (s.clusterIP) s.clusterIP = canonical(s.clusterIP);
+    s.clusterIPs = strings(s.clusterIPs)?.map(canonical);
     if (s.clusterIPs === undefined) delete s.clusterIPs;
     if (!s.clusterIP && s.clusterIPs?.[0]) s.clusterIP = s.clusterIPs[0];
-    if (s.clusterIPs && s.clusterIPs.length > 0) {
-      if (s.clusterIPs[0] !== s.clusterIP) causes.push(invalid('spec.clusterIPs[0]', s.clusterIPs[0], 'must be same as clusterIP'));
-      if (s.clusterIPs.length > 1) causes.push(invalid('spec.clusterIPs', s.clusterIPs, 'this cluster is not configured for dual-stack services'));
+    const ips = s.clusterIPs ?? (s.clusterIP ? [s.clusterIP] : []);
+    const families = strings(s.ipFamilies) ?? [];
+    if (s.clusterIPs && s.clusterIPs.length > 0 && s.clusterIPs[0] !== s.clusterIP) causes.push(invalid('spec.clusterIPs[0]', s.clusterIPs[0], 'must be same as clusterIP'));
+    if (ips.length > 2) causes.push(invalid('spec.clusterIPs', ips, 'may contain at most 2 IP addresses'));
+    for (const [i, f] of families.entries()) {
+      if (f !== 'IPv4' && f !== 'IPv6') causes.push(invalid(index('spec.ipFamilies', i), f, 'must be IPv4 or IPv6'));
+      else if (!configured.includes(f)) causes.push(invalid(index('spec.ipFamilies', i), f, 'not configured on this cluster'));
+      else if (families.indexOf(f) !== i) causes.push(invalid(index('spec.ipFamilies', i), f, 'may not be repeated'));
     }
-    for (const [i, f] of (s.ipFamilies ?? []).entries()) {
-      if (f !== 'IPv4') causes.push(invalid(index('spec.ipFamilies', i), f, f === 'IPv6' ? 'not configured on this cluster' : 'must be IPv4 or IPv6'));
-    }
-    if ((s.ipFamilies ?? []).length > 1) causes.push(invalid('spec.ipFamilies', s.ipFamilies, 'this cluster is not configured for dual-stack services'));
-    if (s.ipFamilyPolicy === 'RequireDualStack') causes.push(invalid('spec.ipFamilyPolicy', s.ipFamilyPolicy, 'this cluster is not configured for dual-stack services'));
-    else if (s.ipFamilyPolicy !== undefined && s.ipFamilyPolicy !== 'SingleStack' && s.ipFamilyPolicy !== 'PreferDualStack') {
+    if (families.length > 2) causes.push(invalid('spec.ipFamilies', families, 'may contain at most 2 families'));
+    if (s.ipFamilyPolicy !== undefined && s.ipFamilyPolicy !== 'SingleStack' && s.ipFamilyPolicy !== 'PreferDualStack' && s.ipFamilyPolicy !== 'RequireDualStack') {
       causes.push(invalid('spec.ipFamilyPolicy', s.ipFamilyPolicy, 'must be one of SingleStack, PreferDualStack, RequireDualStack'));
     }
-    if (s.clusterIP && s.clusterIP !== 'None' && s.clusterIP.includes(':')) {
-      causes.push(invalid('spec.clusterIPs', [s.clusterIP], `failed to allocate IP ${s.clusterIP}: IPv6 is not configured on this cluster`));
-    }
     if (causes.length > 0) return causes;
-    s.ipFamilyPolicy ??= spec(old).ipFamilyPolicy ?? 'SingleStack';
-    s.ipFamilies = ['IPv4'];
-    if (s.clusterIP) s.clusterIPs = [s.clusterIP];
+    // a downgrade to SingleStack keeps the primary IP and family only (the rest came from the old object)
+    if (s.ipFamilyPolicy === 'SingleStack' && old && o.ipFamilyPolicy !== 'SingleStack' && ips.length === 2 && ips[1] === o.clusterIPs?.[1]) {
+      ips.length = 1;
+      families.length = Math.min(families.length, 1);
+    }
+    s.ipFamilyPolicy ??= o.ipFamilyPolicy ?? (ips.length === 2 || families.length === 2 ? 'RequireDualStack' : 'SingleStack');
+    // the requested IPs decide their families
+    for (const [i, ip] of ips.entries()) {
+      if (ip === 'None') continue;
+      const f = parseIp(ip)?.family;
+      const name = f && familyName(f);
+      if (!name) causes.push(invalid(index('spec.clusterIPs', i), ip, 'must be a valid IP address'));
+      else if (families[i] !== undefined && families[i] !== name) causes.push(invalid(index('spec.clusterIPs', i), ip, `expected an ${families[i]} value as indicated by spec.ipFamilies[${i}]`));
+      else if (!configured.includes(name)) causes.push(invalid('spec.clusterIPs', ips, `failed to allocate IP ${ip}: ${name} is not configured on this cluster`));
+      else if (families[i] === undefined) families[i] = name;
+    }
+    if (ips.length === 2 && families[0] === families[1]) causes.push(invalid('spec.clusterIPs', ips, 'must be a dual-stack pair, one IPv4 and one IPv6 address'));
+    if (s.ipFamilyPolicy === 'SingleStack' && (ips.length > 1 || families.length > 1)) causes.push(invalid('spec.ipFamilyPolicy', s.ipFamilyPolicy, 'must be RequireDualStack or PreferDualStack when multiple IP families are specified'));
+    if (s.ipFamilyPolicy === 'RequireDualStack' && !dualStack) causes.push(invalid('spec.ipFamilyPolicy', s.ipFamilyPolicy, 'this cluster is not configured for dual-stack services'));
+    if (causes.length > 0) return causes;
+    if (families.length === 0) families.push(o.ipFamilies?.[0] ?? configured[0]!);
+    if (s.ipFamilyPolicy !== 'SingleStack' && dualStack && families.length === 1) families.push(configured.find((f) => f !== families[0])!);
+    // the primary family stays what it was (its address does too: clusterIP is immutable)
+    const oldPrimary = old && heldIps(old).length > 0 ? o.ipFamilies?.[0] : undefined;
+    if (oldPrimary && families[0] !== oldPrimary) return [invalid('spec.ipFamilies[0]', families[0], 'may not change (the primary IP family of a Service is immutable)')];
+    s.ipFamilies = families;
+    if (ips.length > 0) s.clusterIPs = ips;
     return causes;
   }
 
-  async #reserveIp(ip: string, owner: Owner, dryRun: boolean): Promise<FieldCause | undefined> {
+  async #reserveIp(ip: string, range: ServiceIpRange, owner: Owner, dryRun: boolean): Promise<FieldCause | undefined> {
     const fail = (why: string): FieldCause => invalid('spec.clusterIPs', [ip], `failed to allocate IP ${ip}: ${why}`);
-    if (offsetInRange(this.ipRange, ip) === undefined) {
-      return fail(`the provided IP (${ip}) is not in the valid range. The range of valid IPs is ${this.ipRange.cidr}`);
+    if (offsetInRange(range, ip) === undefined) {
+      return fail(`the provided IP (${ip}) is not in the valid range. The range of valid IPs is ${range.cidr}`);
     }
     return (await this.#tryReserve(SERVICE_IP_PREFIX + ip, owner, dryRun)) ? undefined : fail('provided IP is already allocated');
   }
@@ -239,13 +282,13 @@ export class ServiceAllocator {
    * A free address, preferring the upper part of the range for dynamic allocation (upstream keeps
    * the lower band for addresses users ask for, e.g. the DNS Service's).
    */
-  async #allocateIp(owner: Owner, dryRun: boolean): Promise<string> {
-    const usable = this.ipRange.size - 2;
+  async #allocateIp(range: ServiceIpRange, owner: Owner, dryRun: boolean): Promise<string> {
+    const usable = range.size - 2;
     const band = Math.min(Math.max(16, Math.floor(usable / 16)), 256);
     const lowBand = usable > band * 2 ? band : 0;
     const pick = await this.#allocate(
       { lo: 1 + lowBand, hi: usable, all: { lo: 1, hi: usable } },
-      (off) => SERVICE_IP_PREFIX + numberToIpv4(this.ipRange.base + off),
+      (off) => SERVICE_IP_PREFIX + addressAt(range, off),
       owner,
       dryRun,
       new Set(),
@@ -253,7 +296,7 @@ export class ServiceAllocator {
     if (pick === undefined) throw new HedgeError('Invalid', `Service "${owner.name}" is invalid: spec.clusterIPs: Internal error: failed to allocate a serviceIP: range is full`, {
       details: { kind: 'Service', name: owner.name, causes: [{ field: 'spec.clusterIPs', reason: 'FieldValueInvalid', message: 'failed to allocate a serviceIP: range is full' }] },
     });
-    return numberToIpv4(this.ipRange.base + pick);
+    return addressAt(range, pick);
   }
 
   async #allocatePort(owner: Owner, dryRun: boolean, avoid: Set<number>): Promise<number> {
@@ -333,7 +376,7 @@ export class ServiceAllocator {
     const svc = JSON.parse(svcKv.value) as KubeObject;
     if (svc.metadata.uid !== r.uid) return true;
     const value = key.slice(key.lastIndexOf('/') + 1);
-    if (key.startsWith(SERVICE_IP_PREFIX)) return heldIp(svc) !== value;
+    if (key.startsWith(SERVICE_IP_PREFIX)) return !heldIps(svc).includes(value);
     return !heldNodePorts(svc).has(Number(value));
   }
 

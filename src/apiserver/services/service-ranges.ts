@@ -1,12 +1,13 @@
-import { isIPv4 } from 'node:net';
+import { formatCidr, formatIp, parseCidr, parseIp, type IpFamily } from '../../lib/cidr.ts';
 import { HedgeError } from '../../lib/errors.ts';
 
-/** An IPv4 Service range: addresses `base+1 … base+size-2` can be handed out (no network/broadcast). */
+/** A Service range: addresses `base+1 … base+size-2` can be handed out (no network/broadcast address). */
 export interface ServiceIpRange {
   readonly cidr: string;
-  readonly base: number;
+  readonly family: IpFamily;
+  readonly base: bigint;
   readonly bits: number;
-  /** number of addresses in the CIDR */
+  /** number of addresses in the CIDR (at most 2^20: an IPv6 range is /108 or longer, as upstream's) */
   readonly size: number;
 }
 
@@ -18,26 +19,41 @@ export interface NodePortRange {
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
 export const DEFAULT_NODE_PORT_RANGE = '30000-32767';
+/** prefix lengths a Service range may have, per family */
+const SERVICE_BITS: Record<IpFamily, [number, number]> = { 4: [8, 30], 6: [108, 124] };
 
-export function ipv4ToNumber(ip: string): number {
-  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-}
+const RANGE_RULE = `must be an IPv4 CIDR between /8 and /30 (such as ${DEFAULT_SERVICE_CIDR}) or an IPv6 CIDR between /108 and /124 (such as fd00:96::/108)`;
 
-export function numberToIpv4(n: number): string {
-  return `${Math.floor(n / 2 ** 24) % 256}.${Math.floor(n / 2 ** 16) % 256}.${Math.floor(n / 2 ** 8) % 256}.${n % 256}`;
-}
+/** the upstream spelling of a family in `spec.ipFamilies` */
+export const familyName = (f: IpFamily): 'IPv4' | 'IPv6' => (f === 4 ? 'IPv4' : 'IPv6');
 
-/** `10.96.0.0/12` → the range; a HedgeError('Invalid') naming the flag otherwise. IPv4 only, /8 … /30. */
+/** `10.96.0.0/12` or `fd00:96::/108` → the range; a HedgeError('Invalid') naming the flag otherwise. */
 export function parseServiceIpRange(text: string): ServiceIpRange {
-  const [ip, bits, extra] = text.split('/');
-  const n = Number(bits);
-  if (extra !== undefined || ip === undefined || !isIPv4(ip) || !/^\d{1,2}$/.test(bits ?? '') || n < 8 || n > 30) {
-    throw new HedgeError('Invalid', `--service-cluster-ip-range ${text}: must be an IPv4 CIDR between /8 and /30, such as ${DEFAULT_SERVICE_CIDR}`);
-  }
-  const addr = ipv4ToNumber(ip);
-  const size = 2 ** (32 - n);
-  const base = addr - (addr % size);
-  return { cidr: `${numberToIpv4(base)}/${n}`, base, bits: n, size };
+  const c = parseCidr(text.trim());
+  if (!c || c.bits < SERVICE_BITS[c.family][0] || c.bits > SERVICE_BITS[c.family][1]) throw new HedgeError('Invalid', `--service-cluster-ip-range ${text}: ${RANGE_RULE}`);
+  const width = c.family === 4 ? 32 : 128;
+  return { cidr: formatCidr(c), family: c.family, base: c.base, bits: c.bits, size: 2 ** (width - c.bits) };
+}
+
+/**
+ * `--service-cluster-ip-range` as kube-apiserver takes it: one range, or an IPv4 and an IPv6 range
+ * separated by a comma for dual-stack Services. The first is the primary family (Services that ask
+ * for nothing get it, the `kubernetes` Service holds its first address); IPv4 comes first here, as
+ * for `--cluster-cidr` (IPv6-only clusters are not supported).
+ */
+export function parseServiceIpRanges(list: string): ServiceIpRange[] {
+  const parts = list.split(',').map((p) => p.trim());
+  if (parts.length > 2) throw new HedgeError('Invalid', `--service-cluster-ip-range ${list}: at most two ranges, an IPv4 and an IPv6 one`);
+  const out = parts.map((p) => {
+    try {
+      return parseServiceIpRange(p);
+    } catch {
+      throw new HedgeError('Invalid', `--service-cluster-ip-range ${list}: ${parts.length > 1 ? `${p}: ` : ''}${RANGE_RULE}`);
+    }
+  });
+  if (out[0]?.family !== 4) throw new HedgeError('Invalid', `--service-cluster-ip-range ${list}: the first range must be IPv4 (IPv6 may come second, e.g. ${DEFAULT_SERVICE_CIDR},fd00:96::/108)`);
+  if (out[1]?.family === 4) throw new HedgeError('Invalid', `--service-cluster-ip-range ${list}: the second range must be IPv6 (dual-stack is one IPv4 and one IPv6 range)`);
+  return out;
 }
 
 /** `30000-32767` → the range (inclusive). */
@@ -51,14 +67,20 @@ export function parseNodePortRange(text: string): NodePortRange {
   return { text: `${min}-${max}`, min, max };
 }
 
-/** offset of `ip` inside the range, or undefined when it is outside or the network/broadcast address */
+/** offset of `ip` inside the range, or undefined when it is outside, of the other family, or the network/broadcast address */
 export function offsetInRange(range: ServiceIpRange, ip: string): number | undefined {
-  if (!isIPv4(ip)) return undefined;
-  const off = ipv4ToNumber(ip) - range.base;
-  return off >= 1 && off <= range.size - 2 ? off : undefined;
+  const a = parseIp(ip);
+  if (!a || a.family !== range.family) return undefined;
+  const off = a.value - range.base;
+  return off >= 1n && off <= BigInt(range.size - 2) ? Number(off) : undefined;
+}
+
+/** the address at `offset` in the range */
+export function addressAt(range: ServiceIpRange, offset: number): string {
+  return formatIp(range.family, range.base + BigInt(offset));
 }
 
 /** The first usable address: upstream gives it to the `kubernetes` Service in `default`. */
 export function firstServiceIp(range: ServiceIpRange): string {
-  return numberToIpv4(range.base + 1);
+  return addressAt(range, 1);
 }

@@ -113,3 +113,53 @@ test('slices follow pods: ready/serving/terminating, named ports, node and zone,
     await srv.close();
   }
 });
+
+test('dual-stack Services get one slice per family from the pods podIPs (IPv4-only pods stay out of the IPv6 one); a downgrade removes the IPv6 slice', async () => {
+  const srv = await startTestServer({ services: { clusterIpRange: '10.100.0.0/24,fd00:100::/120' } });
+  const client = new HttpKubeClient({ server: srv.url, token: testToken });
+  const ctl = new EndpointSliceController({ client, logger: silentLogger() });
+  const ac = new AbortController();
+  const running = ctl.run(ac.signal);
+  const slicesOf = async (): Promise<EndpointSliceObject[]> =>
+    (await client.list<EndpointSliceObject>(Resources.endpointslices, { namespace: ns, labelSelector: 'kubernetes.io/service-name=dual' })).items;
+  try {
+    for (const [name, ips] of [
+      ['dual-0', ['10.244.0.20', 'fd00:10:244::20']],
+      ['dual-1', ['10.244.0.21']],
+    ] as const) {
+      await client.create(Resources.pods, pod(name, { app: 'dual' }, 'edge-a'));
+      const cur = await client.get<PodObject>(Resources.pods, name, { namespace: ns });
+      await client.updateStatus(Resources.pods, { ...cur, status: { phase: 'Running', podIP: ips[0], podIPs: ips.map((ip) => ({ ip })), conditions: [{ type: 'Ready', status: 'True' }] } });
+    }
+    const svc = (await client.create(Resources.services, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'dual', namespace: ns },
+      spec: { selector: { app: 'dual' }, ipFamilyPolicy: 'PreferDualStack', ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    } as ServiceObject)) as ServiceObject;
+    assert.deepEqual(svc.spec?.ipFamilies, ['IPv4', 'IPv6']);
+    const byType = (s: EndpointSliceObject[]): Record<string, string[]> => Object.fromEntries(s.map((x) => [x.addressType, (x.endpoints ?? []).flatMap((e) => e.addresses).sort()]));
+    await waitFor('an IPv4 and an IPv6 slice', async () => {
+      const s = byType(await slicesOf());
+      return s.IPv4?.length === 2 && s.IPv6?.length === 1 ? s : undefined;
+    });
+    assert.deepEqual(byType(await slicesOf()), { IPv4: ['10.244.0.20', '10.244.0.21'], IPv6: ['fd00:10:244::20'] });
+    // the legacy Endpoints hold the primary family only
+    const ep = await waitFor('legacy Endpoints', async () => {
+      const e = (await client.get(Resources.endpoints, 'dual', { namespace: ns })) as KubeObject & Endpoints;
+      return e.subsets?.[0]?.addresses?.length === 2 ? e : undefined;
+    });
+    assert.deepEqual(ep.subsets?.[0]?.addresses?.map((a) => a.ip).sort(), ['10.244.0.20', '10.244.0.21']);
+    // SingleStack again: the IPv6 slice goes
+    const cur = await client.get<ServiceObject>(Resources.services, 'dual', { namespace: ns });
+    await client.update(Resources.services, { ...cur, spec: { ...cur.spec, ipFamilyPolicy: 'SingleStack' } });
+    await waitFor('the IPv6 slice removed', async () => {
+      const s = await slicesOf();
+      return s.length === 1 && s[0]?.addressType === 'IPv4' ? s : undefined;
+    });
+  } finally {
+    ac.abort();
+    await running;
+    await srv.close();
+  }
+});

@@ -13,6 +13,7 @@ import { WorkQueue } from '../workloads/queue.ts';
 import {
   chunkGroups,
   desiredGroups,
+  serviceAddressTypes,
   endpointsSubsets,
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -121,20 +122,22 @@ export class EndpointSliceController {
     }
     const sel = selectorFromSet(svc.spec.selector);
     const pods = this.#pods.list().filter((p) => p.metadata.namespace === namespace && matches(sel, p.metadata.labels ?? {}));
-    const groups = desiredGroups(svc, pods, (n) => this.#nodes.get(n));
-    const wanted = chunkGroups(groups, this.#max);
+    // one set of slices per address family of the Service (upstream: addressType is immutable, so
+    // a slice is only ever reused for its own family); the legacy Endpoints carry the primary one
+    const perFamily = serviceAddressTypes(svc).map((addressType) => ({ addressType, groups: desiredGroups(svc, pods, (n) => this.#nodes.get(n), addressType) }));
+    const wanted = perFamily.flatMap(({ addressType, groups }) => chunkGroups(groups, this.#max).map((w) => ({ ...w, addressType })));
     const owner = controllerRef(svc, Resources.services);
     const labels = { ...svc.metadata.labels, [SERVICE_NAME_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY };
     // reuse existing slices with the same ports first, then any other; remove the rest
     const free = [...existing];
-    const takeFor = (portsKey: string): EndpointSliceObject | undefined => {
-      let i = free.findIndex((s) => stableStringify(s.ports ?? []) === stableStringify(JSON.parse(portsKey)));
-      if (i < 0) i = free.findIndex(() => true);
+    const takeFor = (addressType: string, portsKey: string): EndpointSliceObject | undefined => {
+      let i = free.findIndex((s) => s.addressType === addressType && stableStringify(s.ports ?? []) === stableStringify(JSON.parse(portsKey)));
+      if (i < 0) i = free.findIndex((s) => s.addressType === addressType);
       return i < 0 ? undefined : free.splice(i, 1)[0];
     };
     for (const w of wanted) {
-      const body = { addressType: 'IPv4', endpoints: w.endpoints, ports: w.ports } as const;
-      const cur = takeFor(w.key);
+      const body = { addressType: w.addressType, endpoints: w.endpoints, ports: w.ports };
+      const cur = takeFor(w.addressType, w.key);
       if (!cur) {
         const slice = {
           apiVersion: 'discovery.k8s.io/v1',
@@ -154,7 +157,7 @@ export class EndpointSliceController {
       await client.update(Resources.endpointslices, next, { signal, fieldManager: FIELD_MANAGER });
     }
     for (const s of free) await this.#delete(s, signal);
-    await this.#syncEndpoints(svc, endpointsSubsets(groups), signal);
+    await this.#syncEndpoints(svc, endpointsSubsets(perFamily[0]!.groups), signal);
   }
 
   async #delete(s: EndpointSliceObject, signal: AbortSignal): Promise<void> {

@@ -2,6 +2,7 @@ import type { Service, ServicePort } from 'kubernetes-types/core/v1.js';
 import type { Endpoint, EndpointPort, EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import type { NodeObject, PodObject } from '../common/types.ts';
+import { isIP } from 'node:net';
 import { isReady } from '../workloads/pods.ts';
 
 export type ServiceObject = Service & KubeObject;
@@ -40,16 +41,34 @@ export function podInEndpoints(pod: PodObject): boolean {
   return !!pod.status?.podIP;
 }
 
+export type AddressType = 'IPv4' | 'IPv6';
+
+/** The pod's address of one family (`status.podIPs`, else `podIP`), as upstream's per-family slices take it. */
+export function podAddress(pod: PodObject, family: AddressType): string | undefined {
+  const want = family === 'IPv4' ? 4 : 6;
+  const ips = [...(pod.status?.podIPs ?? []).map((p) => p.ip), pod.status?.podIP];
+  return ips.find((ip): ip is string => typeof ip === 'string' && isIP(ip) === want);
+}
+
+/** The address families a Service's slices are kept for: its `spec.ipFamilies` (the allocator fills them), IPv4 when unset. */
+export function serviceAddressTypes(svc: ServiceObject): AddressType[] {
+  const fams = (svc.spec?.ipFamilies ?? []).filter((f): f is AddressType => f === 'IPv4' || f === 'IPv6');
+  return fams.length ? [...new Set(fams)] : ['IPv4'];
+}
+
 /**
- * The endpoints a Service should have, grouped by resolved ports and sorted by pod name:
+ * The endpoints of one address family a Service should have (pods without an address of that
+ * family are left out), grouped by resolved ports and sorted by pod name:
  * ready = pod Ready and not terminating (or publishNotReadyAddresses), serving = pod Ready,
  * terminating = deletionTimestamp set.
  */
-export function desiredGroups(svc: ServiceObject, pods: PodObject[], nodes: (name: string) => NodeObject | undefined): EndpointGroup[] {
+export function desiredGroups(svc: ServiceObject, pods: PodObject[], nodes: (name: string) => NodeObject | undefined, family: AddressType = 'IPv4'): EndpointGroup[] {
   const groups = new Map<string, EndpointGroup>();
   const publishNotReady = svc.spec?.publishNotReadyAddresses === true;
   const sorted = [...pods].filter(podInEndpoints).sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
   for (const pod of sorted) {
+    const address = podAddress(pod, family);
+    if (!address) continue;
     const ports: EndpointPort[] = [];
     for (const sp of svc.spec?.ports ?? []) {
       const port = resolveTargetPort(pod, sp);
@@ -67,7 +86,7 @@ export function desiredGroups(svc: ServiceObject, pods: PodObject[], nodes: (nam
     const nodeName = pod.spec?.nodeName;
     const zone = nodeName ? nodes(nodeName)?.metadata.labels?.[ZONE_LABEL] : undefined;
     const ep: Endpoint = {
-      addresses: [pod.status!.podIP!],
+      addresses: [address],
       conditions: { ready: publishNotReady || (podReady && !terminating), serving: publishNotReady || podReady, terminating },
       targetRef: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid },
     };

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { formatIp, parseIp } from '../../../lib/cidr.ts';
 import { silentLogger } from '../../../lib/log.ts';
 import { ClusterZone } from './cluster-zone.ts';
 import { DnsServer } from './dns-server.ts';
@@ -203,6 +204,34 @@ describe('DnsServer', () => {
     assert.equal(r.id, 0x1234);
     assert.equal(r.rcode, RCode.FormErr);
     assert.equal(await server.answer(encodeResponse({ id: 1, rd: false, opcode: 0, aa: false, rcode: 0, answers: [], authority: [], additional: [] }), 'udp'), undefined);
+  });
+
+  it('dual-stack: A and AAAA for a Service with an IPv6 ClusterIP, AAAA for IPv6 headless endpoints, ip6.arpa PTR', async () => {
+    zone.setService(svc('dual', 'web', { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20', 'fd00:96::20'], ipFamilies: ['IPv4', 'IPv6'], ports: [{ name: 'http', port: 80 }] }));
+    zone.setService(svc('dual', 'hl', { clusterIP: 'None', clusterIPs: ['None'], ipFamilies: ['IPv4', 'IPv6'] }));
+    zone.setSlice(slice('dual', 'hl', 'hl-v4', [{ addresses: ['10.244.0.30'], hostname: 'hl-0', conditions: { ready: true } }], []));
+    zone.setSlice({ ...slice('dual', 'hl', 'hl-v6', [{ addresses: ['fd00:10:244::30'], hostname: 'hl-0', conditions: { ready: true } }], []), addressType: 'IPv6' });
+    // the test's decoder spells IPv6 in full; compare canonical forms
+    const canon = (d: { type: string; address?: string }): unknown => (d.type === 'AAAA' && d.address ? { ...d, address: formatIp(6, parseIp(d.address)!.value) } : d);
+    try {
+      const a = await ask(port, 'web.dual.svc.cluster.local', RRType.A);
+      assert.deepEqual(a.answers.map((x) => x.data), [{ type: 'A', address: '10.96.0.20' }]);
+      const aaaa = await ask(port, 'web.dual.svc.cluster.local', RRType.AAAA);
+      assert.deepEqual(aaaa.answers.map((x) => canon(x.data)), [{ type: 'AAAA', address: 'fd00:96::20' }]);
+      const srv = await ask(port, '_http._tcp.web.dual.svc.cluster.local', RRType.SRV);
+      assert.deepEqual(srv.additional.map((x) => x.data.type).sort(), ['A', 'AAAA']);
+      const ptr = await ask(port, `${[...'fd000096000000000000000000000020'].reverse().join('.')}.ip6.arpa`, RRType.PTR);
+      assert.deepEqual(ptr.answers.map((x) => x.data), [{ type: 'PTR', target: 'web.dual.svc.cluster.local' }]);
+      const hl = await ask(port, 'hl.dual.svc.cluster.local', RRType.AAAA);
+      assert.deepEqual(hl.answers.map((x) => canon(x.data)), [{ type: 'AAAA', address: 'fd00:10:244::30' }]);
+      const host = await ask(port, 'hl-0.hl.dual.svc.cluster.local', RRType.AAAA);
+      assert.deepEqual(host.answers.map((x) => canon(x.data)), [{ type: 'AAAA', address: 'fd00:10:244::30' }]);
+      const host4 = await ask(port, 'hl-0.hl.dual.svc.cluster.local', RRType.A);
+      assert.deepEqual(host4.answers.map((x) => x.data), [{ type: 'A', address: '10.244.0.30' }]);
+    } finally {
+      zone.deleteService(svc('dual', 'web', {}));
+      zone.deleteService(svc('dual', 'hl', {}));
+    }
   });
 
   it('follows Service and slice changes', async () => {

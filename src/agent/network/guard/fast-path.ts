@@ -65,6 +65,8 @@ export function fastPathChain(t: string, ports: string[], exists: boolean): stri
   const lines = exists ? [`delete chain netdev ${t} ${FAST_CHAIN}`] : [];
   if (ports.length === 0) return lines;
   const c = `netdev ${t} ${FAST_CHAIN}`;
+  // most selective first: a frame that stays slow (to a ClusterIP, the node or beyond; a Service
+  // endpoint's reply) leaves after one or two lookups — it pays this hook on top of the bridge path
   return [
     ...lines,
     `add chain ${c} { type filter hook ingress devices = { ${ports.map((p) => `"${p}"`).join(', ')} } priority ${PRIORITY}; policy accept; }`,
@@ -72,8 +74,8 @@ export function fastPathChain(t: string, ports: string[], exists: boolean): stri
       const common = `iifname . ${f.ip} saddr @pods${f.v} ${f.ip} saddr != @slow${f.v} ${f.ip} daddr != @slow${f.v}`;
       const fwd = `counter fwd to ${f.ip} daddr map @port${f.v}`;
       return [
-        `add rule ${c} meta protocol ${f.ip} meta l4proto { tcp, udp } ${common} ${f.ip} saddr . meta l4proto . th sport != @endpoints${f.v} ${f.ip} saddr . meta l4proto . th sport != @hostports${f.v} ${fwd}`,
-        `add rule ${c} meta protocol ${f.ip} ${f.echo} ${common} ${fwd}`,
+        `add rule ${c} meta protocol ${f.ip} ${f.ip} daddr @port${f.v} meta l4proto { tcp, udp } ${f.ip} saddr . meta l4proto . th sport != @endpoints${f.v} ${common} ${f.ip} saddr . meta l4proto . th sport != @hostports${f.v} ${fwd}`,
+        `add rule ${c} meta protocol ${f.ip} ${f.ip} daddr @port${f.v} ${f.echo} ${common} ${fwd}`,
       ];
     }),
   ];

@@ -1,6 +1,8 @@
 import type { Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { isIP } from 'node:net';
 import type { KubeObject } from '../../../api/object.ts';
+import { parseIp } from '../../../lib/cidr.ts';
 
 export type ServiceObject = Service & KubeObject;
 export type EndpointSliceObject = EndpointSlice & KubeObject;
@@ -36,6 +38,8 @@ export interface ModelOptions {
   nodeName: string;
   /** the zone of this node (topology hints), if labelled */
   zone?: string;
+  /** the address family to program: a Service's ClusterIP of it and its slices of that addressType (default IPv4) */
+  family?: 'IPv4' | 'IPv6';
 }
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -56,10 +60,12 @@ interface Candidate extends ProxyEndpoint {
  * endpoints, then hints for this node's zone, falling back to all.
  */
 export function buildModel(services: ServiceObject[], slices: EndpointSliceObject[], opts: ModelOptions): ProxyServicePort[] {
+  const family = opts.family ?? 'IPv4';
+  const ipVersion = family === 'IPv4' ? 4 : 6;
   const byService = new Map<string, EndpointSliceObject[]>();
   for (const s of slices) {
     const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (!svc || (s.addressType && s.addressType !== 'IPv4')) continue;
+    if (!svc || (s.addressType ?? 'IPv4') !== family) continue;
     const key = `${s.metadata.namespace ?? ''}/${svc}`;
     const list = byService.get(key) ?? [];
     list.push(s);
@@ -70,8 +76,10 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
   const sorted = [...services].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0));
   for (const svc of sorted) {
     const spec = svc.spec ?? {};
-    const ip = spec.clusterIP;
-    if (!ip || ip === 'None' || spec.type === 'ExternalName' || ip.includes(':')) continue;
+    if (!spec.clusterIP || spec.clusterIP === 'None' || spec.type === 'ExternalName') continue;
+    // the ClusterIP of this family (a dual-stack Service has one per family)
+    const ip = (spec.clusterIPs?.length ? spec.clusterIPs : [spec.clusterIP]).find((a) => isIP(a) === ipVersion);
+    if (!ip) continue;
     const key = `${svc.metadata.namespace ?? ''}/${svc.metadata.name ?? ''}`;
     const svcSlices = byService.get(key) ?? [];
     const topology =
@@ -86,7 +94,7 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
         if (!port?.port) continue;
         for (const e of slice.endpoints ?? []) {
           const addr = e.addresses[0];
-          if (!addr || seen.has(`${addr}:${port.port}`)) continue;
+          if (!addr || isIP(addr) !== ipVersion || seen.has(`${addr}:${port.port}`)) continue;
           seen.add(`${addr}:${port.port}`);
           const c = e.conditions ?? {};
           candidates.push({
@@ -133,9 +141,6 @@ export function buildModel(services: ServiceObject[], slices: EndpointSliceObjec
 }
 
 function byAddress(a: ProxyEndpoint, b: ProxyEndpoint): number {
-  return ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port;
-}
-
-function ipNumber(ip: string): number {
-  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const [x, y] = [parseIp(a.ip)?.value ?? 0n, parseIp(b.ip)?.value ?? 0n];
+  return x < y ? -1 : x > y ? 1 : a.port - b.port;
 }

@@ -6,7 +6,10 @@ import { silentLogger } from '../../../lib/log.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from './model.ts';
 import { recordingNft, until } from '../testing/recording-nft.ts';
 import { ServiceProxy } from './proxy.ts';
-import { renderRuleset } from './render.ts';
+import { renderDelete, renderRuleset } from './render.ts';
+import { createNetns, removeNetns } from '../netns.ts';
+import { inNetns, randomSuffix } from '../test-helpers.ts';
+import { runChecked } from '../../host/run-command.ts';
 
 function service(name: string, spec: ServiceObject['spec'], annotations?: Record<string, string>): ServiceObject {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default', annotations }, spec } as ServiceObject;
@@ -256,5 +259,78 @@ test('sync loop: debounced applies through the nft seam, retried after a failure
     ac.abort();
     await running;
   }
-  assert.equal(scripts.at(-1), 'table ip hp-test {\n}\ndelete table ip hp-test\n');
+  assert.equal(scripts.at(-1), 'table ip hp-test {\n}\ndelete table ip hp-test\ntable ip6 hp-test {\n}\ndelete table ip6 hp-test\n');
+});
+
+/** a dual-stack Service (as the allocator fills it) and its IPv6 slice */
+const dual = service('dual', { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30', 'fd00:96::30'], ipFamilies: ['IPv4', 'IPv6'], sessionAffinity: 'ClientIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] });
+const dualSlice6 = { ...slice('dual', 'dual-v6', 8080, [{ ip: 'fd00:10:244::5', node: 'edge-a' }, { ip: 'fd00:10:244::1:7', node: 'edge-b' }]), addressType: 'IPv6' } as EndpointSliceObject;
+
+test('dual-stack: the IPv6 ClusterIP is programmed from the IPv6 slice in an ip6 table (the IPv4 one from the IPv4 slice), which exists only while needed', async () => {
+  const m6 = buildModel([dual, web], [dualSlice6, webSlice], { nodeName: 'edge-a', family: 'IPv6' });
+  assert.deepEqual(m6.map((p) => [p.clusterIP, p.endpoints.map((e) => e.ip)]), [['fd00:96::30', ['fd00:10:244::5', 'fd00:10:244::1:7']]]);
+  assert.deepEqual(buildModel([dual], [dualSlice6], { nodeName: 'edge-a' }).map((p) => [p.clusterIP, p.endpoints.length]), [['10.96.0.30', 0]]);
+  const script = renderRuleset(m6, { table: 'hp', family: 'ip6' }).script;
+  for (const want of [
+    'table ip6 hp {',
+    'type ipv6_addr . inet_proto . inet_service : verdict;',
+    'ip6 daddr . meta l4proto . th dport vmap @svc-ips',
+    'fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @svc-nodeports',
+    'elements = { fd00:96::30 . tcp . 80 : goto svc-default/dual/tcp/http }',
+    'type ipv6_addr; flags dynamic,timeout; timeout 10800s;',
+    'ip6 saddr @aff-default/dual/tcp/http/fd00.10.244..5_8080 goto ep-default/dual/tcp/http/fd00.10.244..5_8080',
+    'update @aff-default/dual/tcp/http/fd00.10.244..5_8080 { ip6 saddr }',
+    'meta l4proto tcp dnat to [fd00:10:244::5]:8080',
+  ]) {
+    assert.ok(script.includes(want), `missing ${want}`);
+  }
+  assert.doesNotMatch(script, /\bip (daddr|saddr)|ipv4_addr/);
+
+  const client = new FakeKubeClient();
+  const nft = recordingNft();
+  await client.create(Resources.services, web);
+  const proxy = new ServiceProxy({ client, nodeName: 'edge-a', logger: silentLogger(), table: 'hp-test', nft, debounceMs: 20 });
+  const ac = new AbortController();
+  const running = proxy.run(ac.signal);
+  try {
+    await proxy.waitForSync();
+    // no IPv6 ClusterIP: the ip6 table is removed (a leftover), not created
+    assert.match(nft.scripts[0]!, /^delete table ip6 hp-test$/m);
+    assert.doesNotMatch(nft.scripts[0]!, /^table ip6 hp-test \{\n {2}map/m);
+    await client.create(Resources.services, dual);
+    await client.create(Resources.endpointslices, dualSlice6);
+    await until('the IPv6 ClusterIP programmed', () => /dnat to \[fd00:10:244::1:7\]:8080/.test(nft.scripts.join('\n')));
+    assert.equal(proxy.stats.servicePorts, 3);
+    await client.delete(Resources.services, 'dual', { namespace: 'default' });
+    await until('the ip6 table removed', () => /^delete table ip6 hp-test$/m.test(nft.scripts.at(-1) ?? ''));
+  } finally {
+    ac.abort();
+    await running;
+  }
+});
+
+test('dual-stack, in the kernel: a connection to the IPv6 ClusterIP is DNATed to the endpoint (ip6 table, inside a netns of its own)', { skip: process.getuid?.() !== 0 ? 'needs root' : undefined }, async () => {
+  const ns = `/run/hedge/proxy-v6-test-${randomSuffix()}`;
+  await createNetns(ns);
+  try {
+    const sh = (cmd: string[]): Promise<unknown> => runChecked('nsenter', [`--net=${ns}`, '--', ...cmd]);
+    await sh(['ip', 'link', 'set', 'lo', 'up']);
+    await sh(['ip', '-6', 'addr', 'add', 'fd00:10:244::5/128', 'dev', 'lo']);
+    // the Service range routed (no address holds a ClusterIP, as on a node)
+    await sh(['ip', '-6', 'route', 'add', 'fd00:96::/108', 'dev', 'lo']);
+    const one = { ...dualSlice6, endpoints: dualSlice6.endpoints.slice(0, 1) } as EndpointSliceObject;
+    const script = renderRuleset(buildModel([dual], [one], { nodeName: 'edge-a', family: 'IPv6' }), { table: 'hp-v6', family: 'ip6' }).script;
+    await runChecked('nsenter', [`--net=${ns}`, '--', 'nft', '-f', '-'], { input: script });
+    const probe = `const net = require('net');
+      const srv = net.createServer((s) => s.end('endpoint ' + s.localAddress + ' ' + s.localPort)).listen(8080, 'fd00:10:244::5', () => {
+        const c = net.connect({ host: 'fd00:96::30', port: 80 }); let got = '';
+        c.on('data', (d) => (got += d)); c.on('end', () => { console.log(got); srv.close(); });
+        c.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });
+      });`;
+    const r = await inNetns(ns, [process.execPath, '-e', probe]);
+    assert.equal(r.stdout.trim(), 'endpoint fd00:10:244::5 8080', r.stderr);
+    await runChecked('nsenter', [`--net=${ns}`, '--', 'nft', '-f', '-'], { input: renderDelete('hp-v6', 'ip6') });
+  } finally {
+    await removeNetns(ns);
+  }
 });

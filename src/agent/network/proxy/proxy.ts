@@ -58,7 +58,8 @@ export class ServiceProxy {
   readonly #services: Informer<ServiceObject>;
   readonly #slices: Informer<EndpointSliceObject>;
   readonly #loop: DebouncedTableSync;
-  #applied: RenderedNames | undefined;
+  /** what the last successful apply declared, per table family (`ip6` only while it exists) */
+  #applied: { ip: RenderedNames; ip6?: RenderedNames } | undefined;
   readonly #endpointsFeed: SlowSetFeed<SlowEndpoint> | undefined;
   #syncedWaiters: { gen: number; resolve: () => void }[] = [];
   #gen = 0;
@@ -83,7 +84,7 @@ export class ServiceProxy {
       sync: (signal) => this.syncOnce(signal),
       removeTable: async () => {
         this.#applied = undefined;
-        await this.#nft.apply(renderDelete(this.table));
+        await this.#nft.apply(renderDelete(this.table) + renderDelete(this.table, 'ip6'));
       },
       onFailure: () => void this.stats.failures++,
     });
@@ -109,14 +110,23 @@ export class ServiceProxy {
     const gen = this.#gen;
     this.#loop.markClean();
     const t0 = performance.now();
-    const model = buildModel(this.#services.list(), this.#slices.list(), { nodeName: this.#opts.nodeName, zone: this.#opts.zone });
-    const rendered = renderRuleset(model, { table: this.table }, this.#applied);
+    const where = { nodeName: this.#opts.nodeName, zone: this.#opts.zone };
+    const [services, slices] = [this.#services.list(), this.#slices.list()];
+    const model = buildModel(services, slices, where);
+    // dual-stack Services: their IPv6 ClusterIPs in an ip6 table of the same name, in the same
+    // transaction; it exists only while some Service port has one (its nat hooks would otherwise
+    // put every IPv6 packet of the node through conntrack for nothing)
+    const model6 = buildModel(services, slices, { ...where, family: 'IPv6' });
+    const prev = this.#applied;
+    const rendered = renderRuleset(model, { table: this.table }, prev?.ip);
+    const rendered6 = model6.length > 0 ? renderRuleset(model6, { table: this.table, family: 'ip6' }, prev?.ip6) : undefined;
+    const script = rendered.script + (rendered6?.script ?? (!prev || prev.ip6 ? renderDelete(this.table, 'ip6') : ''));
     const t1 = performance.now();
     const apply = async (): Promise<void> => {
-      if (rendered.script) await this.#nft.apply(rendered.script, signal);
+      if (script) await this.#nft.apply(script, signal);
     };
     try {
-      if (this.#endpointsFeed) await this.#endpointsFeed.around(slowEndpointsOf(model), apply, signal);
+      if (this.#endpointsFeed) await this.#endpointsFeed.around(slowEndpointsOf([...model, ...model6]), apply, signal);
       else await apply();
     } catch (err) {
       this.#loop.markDirty();
@@ -124,11 +134,11 @@ export class ServiceProxy {
       this.#applied = undefined;
       throw err;
     }
-    this.#applied = rendered.names;
+    this.#applied = { ip: rendered.names, ...(rendered6 ? { ip6: rendered6.names } : {}) };
     this.stats.syncs++;
     this.stats.lastRenderMs = t1 - t0;
     this.stats.lastApplyMs = performance.now() - t1;
-    this.stats.servicePorts = model.length;
+    this.stats.servicePorts = model.length + model6.length;
     this.#syncedWaiters = this.#syncedWaiters.filter((w) => {
       if (w.gen > gen) return true;
       w.resolve();

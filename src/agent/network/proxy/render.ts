@@ -4,14 +4,18 @@ import type { ProxyServicePort } from './model.ts';
 export const MASQ_MARK = '0x4000';
 
 export interface RenderOptions {
-  /** nftables table (family ip), e.g. `hedge-proxy` */
+  /** nftables table, e.g. `hedge-proxy` */
   table: string;
+  /** its family: `ip` (IPv4 Services, the default) or `ip6` (the IPv6 ClusterIPs of dual-stack Services) */
+  family?: Family;
 }
+
+export type Family = 'ip' | 'ip6';
 
 /** What one render declared: chain bodies, set declarations and map elements (the next render emits only the difference). */
 export interface RenderedNames {
   chains: Map<string, string>;
-  /** whether the filter chains (FILTER_CHAINS) are declared */
+  /** whether the filter chains (filterChains) are declared */
   filterHooks?: boolean;
   sets: Map<string, string>;
   elements: { ips: Set<string>; nodePorts: Set<string>; noEndpoints: Set<string> };
@@ -25,13 +29,15 @@ export interface Rendered {
 
 const svcChain = (p: ProxyServicePort): string => `svc-${p.id}`;
 const extChain = (p: ProxyServicePort): string => `ext-${p.id}`;
-const epChain = (p: ProxyServicePort, ep: { ip: string; port: number }): string => `ep-${p.id}/${ep.ip}_${ep.port}`;
-const affinitySet = (p: ProxyServicePort, ep: { ip: string; port: number }): string => `aff-${p.id}/${ep.ip}_${ep.port}`;
+/** an endpoint in a chain or set name: nft identifiers take no ':', so an IPv6 address is spelled with '.' (none of its own) */
+const epName = (ep: { ip: string; port: number }): string => `${ep.ip.replace(/:/g, '.')}_${ep.port}`;
+const epChain = (p: ProxyServicePort, ep: { ip: string; port: number }): string => `ep-${p.id}/${epName(ep)}`;
+const affinitySet = (p: ProxyServicePort, ep: { ip: string; port: number }): string => `aff-${p.id}/${epName(ep)}`;
 
-const BASE_BODY = [
+const baseBody = (f: Family): string[] => [
   '  chain services {',
-  '    ip daddr . meta l4proto . th dport vmap @svc-ips',
-  '    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @svc-nodeports',
+  `    ${f} daddr . meta l4proto . th dport vmap @svc-ips`,
+  `    fib daddr type local ${f} daddr != ${f === 'ip' ? '127.0.0.0/8' : '::1'} meta l4proto . th dport vmap @svc-nodeports`,
   '  }',
   '  chain prerouting {',
   '    type nat hook prerouting priority -100; policy accept;',
@@ -52,9 +58,9 @@ const BASE_BODY = [
  * forwarded packet — with br_netfilter that is all bridged pod → pod traffic too — so they are
  * declared only while some Service port has no endpoints (bench/service-proxy.ts measures both).
  */
-export const FILTER_CHAINS: [string, string][] = [
-  ['filter-forward', ['    type filter hook forward priority -10; policy accept;', '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject'].join('\n')],
-  ['filter-output', ['    type filter hook output priority -10; policy accept;', '    ct state new ip daddr . meta l4proto . th dport @no-endpoints reject'].join('\n')],
+export const filterChains = (f: Family): [string, string][] => [
+  ['filter-forward', ['    type filter hook forward priority -10; policy accept;', `    ct state new ${f} daddr . meta l4proto . th dport @no-endpoints reject`].join('\n')],
+  ['filter-output', ['    type filter hook output priority -10; policy accept;', `    ct state new ${f} daddr . meta l4proto . th dport @no-endpoints reject`].join('\n')],
 ];
 
 /**
@@ -76,6 +82,9 @@ export const FILTER_CHAINS: [string, string][] = [
  */
 export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, previous?: RenderedNames): Rendered {
   const t = opts.table;
+  const f = opts.family ?? 'ip';
+  const addrType = f === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
+  const filters = filterChains(f);
   const chains = new Map<string, string>();
   const sets = new Map<string, string>();
   const ipElems: string[] = [];
@@ -96,8 +105,8 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
       if (p.affinitySeconds !== undefined) {
         for (const ep of eps) {
           const set = affinitySet(p, ep);
-          sets.set(set, `    type ipv4_addr; flags dynamic,timeout; timeout ${p.affinitySeconds}s;`);
-          rules.push(`    ip saddr @${set} goto ${epChain(p, ep)}`);
+          sets.set(set, `    type ${addrType}; flags dynamic,timeout; timeout ${p.affinitySeconds}s;`);
+          rules.push(`    ${f} saddr @${set} goto ${epChain(p, ep)}`);
         }
       }
       if (eps.length === 1) rules.push(`    goto ${epChain(p, eps[0]!)}`);
@@ -117,9 +126,9 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
     }
     chain(svc, pick(p.endpoints));
     for (const ep of epChains) {
-      const rules = [`    ip saddr ${ep.ip} meta mark set meta mark | ${MASQ_MARK}`];
-      if (p.affinitySeconds !== undefined) rules.push(`    update @${affinitySet(p, ep)} { ip saddr }`);
-      rules.push(`    meta l4proto ${proto} dnat to ${ep.ip}:${ep.port}`);
+      const rules = [`    ${f} saddr ${ep.ip} meta mark set meta mark | ${MASQ_MARK}`];
+      if (p.affinitySeconds !== undefined) rules.push(`    update @${affinitySet(p, ep)} { ${f} saddr }`);
+      rules.push(`    meta l4proto ${proto} dnat to ${f === 'ip' ? ep.ip : `[${ep.ip}]`}:${ep.port}`);
       chain(epChain(p, ep), rules);
     }
   }
@@ -130,7 +139,7 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
   const lines: string[] = [];
   if (!previous) {
     const elements = (xs: string[]): string[] => (xs.length ? [`    elements = { ${xs.join(', ')} }`] : []);
-    lines.push(`table ip ${t} {`, '}', `delete table ip ${t}`, `table ip ${t} {`, ...mapDecls(elements(ipElems), elements(nodePortElems), elements(noEndpoints)));
+    lines.push(`table ${f} ${t} {`, '}', `delete table ${f} ${t}`, `table ${f} ${t} {`, ...mapDecls(addrType, elements(ipElems), elements(nodePortElems), elements(noEndpoints)));
     // chains in the order they were made: ext, sets and svc, then its endpoints (readable, and what the golden test pins)
     const setsLeft = new Map(sets);
     for (const [name, body] of chains) {
@@ -146,8 +155,8 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
       lines.push(...declChain(name, body));
     }
     for (const [sn, decl] of setsLeft) lines.push(...declSet(sn, decl));
-    lines.push(...BASE_BODY);
-    if (filterHooks) for (const [name, body] of FILTER_CHAINS) lines.push(...declChain(name, body));
+    lines.push(...baseBody(f));
+    if (filterHooks) for (const [name, body] of filters) lines.push(...declChain(name, body));
     lines.push('}');
     return { script: `${lines.join('\n')}\n`, names };
   }
@@ -155,11 +164,11 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
   const added: string[] = [];
   for (const [sn, decl] of sets) if (previous.sets.get(sn) !== decl) added.push(...declSet(sn, decl));
   for (const [name, body] of chains) if (!previous.chains.has(name)) added.push(...declChain(name, body));
-  if (added.length) lines.push(`table ip ${t} {`, ...added, '}');
+  if (added.length) lines.push(`table ${f} ${t} {`, ...added, '}');
   for (const [name, body] of chains) {
     const before = previous.chains.get(name);
     if (before === undefined || before === body) continue;
-    lines.push(`flush chain ip ${t} ${name}`, `table ip ${t} {`, ...declChain(name, body), '}');
+    lines.push(`flush chain ${f} ${t} ${name}`, `table ${f} ${t} {`, ...declChain(name, body), '}');
   }
   const maps: [string, Set<string>, Set<string>][] = [
     ['svc-ips', previous.elements.ips, names.elements.ips],
@@ -169,26 +178,26 @@ export function renderRuleset(ports: ProxyServicePort[], opts: RenderOptions, pr
   const key = (e: string): string => e.split(' : ')[0]!;
   for (const [map, was, now] of maps) {
     const gone = [...was].filter((e) => !now.has(e)).map(key);
-    if (gone.length) lines.push(`delete element ip ${t} ${map} { ${gone.join(', ')} }`);
+    if (gone.length) lines.push(`delete element ${f} ${t} ${map} { ${gone.join(', ')} }`);
   }
   for (const [map, was, now] of maps) {
     const fresh = [...now].filter((e) => !was.has(e));
-    if (fresh.length) lines.push(`add element ip ${t} ${map} { ${fresh.join(', ')} }`);
+    if (fresh.length) lines.push(`add element ${f} ${t} ${map} { ${fresh.join(', ')} }`);
   }
-  if (filterHooks && !previous.filterHooks) lines.push(`table ip ${t} {`, ...FILTER_CHAINS.flatMap(([name, body]) => declChain(name, body)), '}');
-  if (!filterHooks && previous.filterHooks) for (const [name] of FILTER_CHAINS) lines.push(`delete chain ip ${t} ${name}`);
+  if (filterHooks && !previous.filterHooks) lines.push(`table ${f} ${t} {`, ...filters.flatMap(([name, body]) => declChain(name, body)), '}');
+  if (!filterHooks && previous.filterHooks) for (const [name] of filters) lines.push(`delete chain ${f} ${t} ${name}`);
   // referrers before what they refer to: ext → svc → ep, then the affinity sets
   const order = (n: string): number => (n.startsWith('ext-') ? 0 : n.startsWith('svc-') ? 1 : 2);
   const goneChains = [...previous.chains.keys()].filter((c) => !chains.has(c)).sort((a, b) => order(a) - order(b) || (a < b ? -1 : 1));
-  for (const c of goneChains) lines.push(`delete chain ip ${t} ${c}`);
-  for (const sn of [...previous.sets.keys()].sort()) if (!sets.has(sn)) lines.push(`delete set ip ${t} ${sn}`);
+  for (const c of goneChains) lines.push(`delete chain ${f} ${t} ${c}`);
+  for (const sn of [...previous.sets.keys()].sort()) if (!sets.has(sn)) lines.push(`delete set ${f} ${t} ${sn}`);
   return { script: lines.length ? `${lines.join('\n')}\n` : '', names };
 }
 
-function mapDecls(ips: string[], nodePorts: string[], noEndpoints: string[]): string[] {
+function mapDecls(addrType: string, ips: string[], nodePorts: string[], noEndpoints: string[]): string[] {
   return [
     '  map svc-ips {',
-    '    type ipv4_addr . inet_proto . inet_service : verdict;',
+    `    type ${addrType} . inet_proto . inet_service : verdict;`,
     ...ips,
     '  }',
     '  map svc-nodeports {',
@@ -196,13 +205,13 @@ function mapDecls(ips: string[], nodePorts: string[], noEndpoints: string[]): st
     ...nodePorts,
     '  }',
     '  set no-endpoints {',
-    '    type ipv4_addr . inet_proto . inet_service;',
+    `    type ${addrType} . inet_proto . inet_service;`,
     ...noEndpoints,
     '  }',
   ];
 }
 
 /** Removes the table (idempotent). */
-export function renderDelete(table: string): string {
-  return `table ip ${table} {\n}\ndelete table ip ${table}\n`;
+export function renderDelete(table: string, family: Family = 'ip'): string {
+  return `table ${family} ${table} {\n}\ndelete table ${family} ${table}\n`;
 }
