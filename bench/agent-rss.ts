@@ -70,15 +70,17 @@ function launchWith(variant: string): string {
   return checkout ? `${checkout} bundle; ${[...env, ...flags].join(' ') || product}` : [...env, process.env.HEDGE_E2E_NODE_FLAGS].join(' ');
 }
 
-/** max of five samples a second apart, after `settleMs` */
-async function sample(pid: number, settleMs: number): Promise<number> {
+/** max RSS of five samples a second apart, after `settleMs`, and the node's CPU (% of a core) over those five seconds */
+async function sample(pid: number, settleMs: number): Promise<[string, string]> {
   await sleep(settleMs);
   const samples: number[] = [];
+  const cpu0 = cpuMs(pid);
+  const t0 = Date.now();
   for (let i = 0; i < 5; i++) {
     samples.push(rssKiB(pid));
     await sleep(1_000);
   }
-  return Math.max(...samples);
+  return [mib(Math.max(...samples)), ((100 * (cpuMs(pid) - cpu0)) / (Date.now() - t0)).toFixed(1)];
 }
 
 /** heapUsed and external MiB of the running node, from its /metrics through nodes/proxy */
@@ -105,7 +107,8 @@ try {
   launchWith(product);
   build = await runBuiltAgent(stack.node, true);
   // registration and the first status settle before the idle sample
-  rows.push([`idle, 0 pods`, product, mib(await sample(stack.node.pid(), 3_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), '-']);
+  const [idleRss, idleCpu] = await sample(stack.node.pid(), 3_000);
+  rows.push([`idle, 0 pods`, product, idleRss, ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), idleCpu, '-']);
   for (let i = 0; i < pods; i++) {
     const r = await api('POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
@@ -125,7 +128,8 @@ try {
   const conmons = (await stack.node.hostState()).conmonPids;
   const conmonTotal = conmons.reduce((s, p) => s + rssKiB(p), 0);
   // a few resync passes with everything running, then sample
-  rows.push([`${pods} running runc pods, created by this agent`, product, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
+  const [podsRss, podsCpu] = await sample(stack.node.pid(), 5_000);
+  rows.push([`${pods} running runc pods, created by this agent`, product, podsRss, ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), podsCpu, `${mib(conmonTotal)} total over ${conmons.length} conmon`]);
   for (const v of [product, ...variants, product]) {
     // a variant that kills the node is a row of the table, not the end of the run
     let label = v;
@@ -133,9 +137,10 @@ try {
       label = launchWith(v);
       const b = await runBuiltAgent(stack.node, false);
       if (b !== 'dist bundle') build = b;
-      rows.push([`restarted, ${pods} pods adopted`, label, mib(await sample(stack.node.pid(), 5_000)), ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), '-']);
+      const [rss, cpu] = await sample(stack.node.pid(), 5_000);
+      rows.push([`restarted, ${pods} pods adopted`, label, rss, ...(await heapOf(api, nodeName)), String(cpuMs(stack.node.pid())), cpu, '-']);
     } catch (err) {
-      rows.push([`restarted, ${pods} pods adopted`, label, `node did not stay up: ${String(err).slice(0, 80)}`, '-', '-', '-', '-']);
+      rows.push([`restarted, ${pods} pods adopted`, label, `node did not stay up: ${String(err).slice(0, 80)}`, '-', '-', '-', '-', '-']);
     }
   }
 } finally {
@@ -143,8 +148,8 @@ try {
 }
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(`\n### hedge node (agent + in-process hub) resident memory\n\nnode: ${build}; load ${load}; RSS: max of 5 samples 1 s apart; heap/external: the node's /metrics after them; CPU: user + system of the node process from its start (start, adoption or pod creation, the samples)\n`);
-console.log('| state | node flags / env | node RSS MiB | V8 heap used MiB | external MiB | node CPU ms since its start | conmon RSS MiB |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log(`\n### hedge node (agent + in-process hub) resident memory\n\nnode: ${build}; load ${load}; RSS: max of 5 samples 1 s apart; heap/external: the node's /metrics after them; CPU: user + system of the node process from its start (start, adoption or pod creation, the samples), and over the five sampled seconds (steady state)\n`);
+console.log('| state | node flags / env | node RSS MiB | V8 heap used MiB | external MiB | node CPU ms since its start | node CPU % of a core while sampled | conmon RSS MiB |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log('\nTarget (docs/targets.md): agent + hub ≤ 80 MB with 20 running pods (EdgeCore ~70 MB, k3s agent ~275 MB).');

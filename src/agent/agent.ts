@@ -4,7 +4,7 @@ import type { KubeClient } from '../client/types.ts';
 import { Resources } from '../client/resources.ts';
 import type { KubeObject } from '../api/object.ts';
 import type { Logger } from '../lib/log.ts';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../lib/prom.ts';
 import type { ImageStore } from './image/types.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';

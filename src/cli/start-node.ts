@@ -33,7 +33,7 @@ import { FALLBACK_POD_SUBNET, podSubnetFromControlPlane } from './pod-subnet.ts'
 import { IpNetlink, Overlay, startOverlayController } from '../agent/network/overlay/index.ts';
 import type { NodeRuntime, NodeSettings } from './node-config.ts';
 import { createSink, LogShipper, parseSinkUrl, registerShipperMetrics, type LogSink } from '../logship/index.ts';
-import { Registry } from 'prom-client';
+import { Registry } from '../lib/prom.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
 import { systemClock } from '../client/clock.ts';
 import type { KubeClient } from '../client/types.ts';

@@ -4,7 +4,7 @@
  * same authentication as every other route.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectProcessMetrics, Registry } from '../../lib/prom.ts';
 import { renderCadvisorMetrics } from '../stats/cadvisor-metrics.ts';
 import type { StatsCollector } from '../stats/collector.ts';
 import { renderResourceMetrics } from '../stats/resource-metrics.ts';
@@ -25,7 +25,7 @@ function requestSignal(res: ServerResponse): AbortSignal {
  */
 export function statsRoutes(collector: StatsCollector, extraMetrics: readonly Registry[] = []): Map<string, RouteHandler> {
   const processRegistry = new Registry();
-  collectDefaultMetrics({ register: processRegistry });
+  collectProcessMetrics(processRegistry);
   const summary = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const body = JSON.stringify(toSummary(await collector.sample(requestSignal(res))));
     res.writeHead(200, { 'Content-Type': 'application/json' });

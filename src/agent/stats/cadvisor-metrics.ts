@@ -7,7 +7,7 @@
  * Per pod (the sandbox; for a microVM the guest): container="", id=/pod<uid>, name=<sandbox id>;
  * network series exist only here, as in cAdvisor (containers share the pod's netns).
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from '../../lib/prom.ts';
 import type { ContainerStats, NetworkStats } from './types.ts';
 import type { StatsSample } from './collector.ts';
 
