@@ -32,6 +32,7 @@ import {
   benchCapacityError,
   createBenchNodes,
   createBenchPods,
+  pool,
   schedulerScenarios as scenarios,
   type SchedulerScenario,
 } from '../src/controllers/testing/scheduler-scenarios.ts';
@@ -91,13 +92,6 @@ watchdog.unref();
 function phase(name: string, count: () => number, detail: () => string = () => '', stuck: () => string = () => ''): void {
   Object.assign(progress, { phase: name, count, detail, stuck });
   lastCount = -1;
-}
-
-async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await fn(next++);
-  }));
 }
 
 /** `pods` pending pods of `sc` in namespace `ns`, the nodes first when asked */

@@ -53,7 +53,8 @@ export function benchCapacityError(nodes: number, pods: number): string | undefi
   return undefined;
 }
 
-async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+/** fn(0..n-1), at most `concurrency` at once */
+export async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
