@@ -213,7 +213,7 @@ async function baselineRows(dir: string, pods: number): Promise<string[][]> {
 
 /** every binds mode × scenario on one fresh server with `pods` pending pods per run */
 async function realRuns(pods: number): Promise<void> {
-  const server = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'],
+  const server = await startHedgeServer({ store: 'sqlite', extraArgs: ['--no-controllers'], timeoutMs: 120_000, // a loaded machine starts slowly
     ...(values['server-prof'] ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] } : {}),
   });
   const kubeconfig = await loadKubeconfig(server.kubeconfig);
