@@ -5,6 +5,7 @@ import { silentLogger } from '../../lib/log.ts';
 import { FakeClock } from '../../client/clock.ts';
 import { FakeKubeClient } from '../../client/fake-client.ts';
 import { Resources } from '../../client/resources.ts';
+import type { ResourceTarget, WriteOptions } from '../../client/types.ts';
 import type { KubeObject } from '../../api/object.ts';
 import type { PodObject } from '../common/types.ts';
 import { makeNode, makePod, until, type NodeSpecInput, type PodSpecInput } from '../testing/objects.ts';
@@ -200,5 +201,34 @@ test('a bind refused with Conflict is forgotten and not retried; the informer sh
     assert.equal(s.stats.failedAttempts, 0);
   } finally {
     await stop();
+  }
+});
+
+test('1,000 unschedulable pods on a slow apiserver do not hold the loop: their FailedScheduling reports run beside it', async () => {
+  // every event write takes 20 ms: awaited in the loop, the schedulable pod behind them waited ~20 s
+  class SlowEvents extends FakeKubeClient {
+    override async create<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts?: WriteOptions): Promise<T> {
+      if (res === Resources.events) await new Promise((r) => setTimeout(r, 20));
+      return super.create(res, obj, opts);
+    }
+  }
+  const client = new SlowEvents();
+  client.recordCalls = false;
+  await client.create(Resources.nodes, makeNode('a', { cpu: '1' }));
+  for (let i = 0; i < 1000; i++) await client.create(Resources.pods, makePod(`big-${i}`, { cpu: '2' }));
+  await client.create(Resources.pods, makePod('small', { cpu: '100m' }));
+  const s = new Scheduler({ client, logger: silentLogger() });
+  const ac = new AbortController();
+  const done = s.run(ac.signal);
+  try {
+    const t0 = Date.now();
+    while (s.stats.bound === 0 && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await nodeOf(client, 'small'), 'a');
+    // ≥ 20 s when each report is awaited in turn; ~0.3 s of report time with 64 at once
+    assert.ok(Date.now() - t0 < 10_000, `small bound after ${Date.now() - t0} ms`);
+    assert.ok(s.stats.failedAttempts >= 1000);
+  } finally {
+    ac.abort();
+    await done;
   }
 });

@@ -46,6 +46,8 @@ export type ScheduleResult =
 const COMPONENT = 'hedge-scheduler';
 /** pods placed between two turns of the event loop */
 const YIELD_EVERY = 64;
+/** FailedScheduling reports (event + PodScheduled=False) in flight before the loop waits for one */
+const MAX_FAILURE_REPORTS = 64;
 
 function isTerminal(pod: PodObject): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
@@ -80,6 +82,8 @@ export class Scheduler {
   /** pods we bound whose binding the informer has not shown yet */
   private readonly assumed = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
+  /** pod key → its FailedScheduling report in flight (the loop does not wait for it) */
+  private readonly reports = new Map<string, Promise<void>>();
   /** resolves the loop's wait for a free bind slot */
   private bindSlot: (() => void) | undefined;
   private readonly events: EventRecorder;
@@ -146,7 +150,7 @@ export class Scheduler {
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
-      await Promise.allSettled([...this.inflight]);
+      await Promise.allSettled([...this.inflight, ...this.reports.values()]);
       await Promise.all(informers);
     }
   }
@@ -331,7 +335,7 @@ export class Scheduler {
         this.stats.failedAttempts++;
         this.queue.requeue(entry, this.clock.now());
         this.log.debug({ pod: entry.key, message: result.message }, 'unschedulable');
-        await this.recordFailure(pod, result.message, signal);
+        await this.reportFailure(entry.key, pod, result.message, signal);
         return;
     }
   }
@@ -368,6 +372,19 @@ export class Scheduler {
         wake?.();
       });
     this.inflight.add(p);
+  }
+
+  /**
+   * Writes the FailedScheduling event and condition beside the loop: awaiting two round trips per
+   * failed attempt let thousands of unschedulable pods (each retried every ≤10 s) hold the loop on
+   * the apiserver, and every schedulable pod behind them. One report per pod at a time (a retry
+   * while its last report is still in flight adds nothing new), at most MAX_FAILURE_REPORTS at once.
+   */
+  private async reportFailure(key: string, pod: PodObject, message: string, signal: AbortSignal): Promise<void> {
+    if (this.reports.has(key)) return;
+    const p = this.recordFailure(pod, message, signal).finally(() => this.reports.delete(key));
+    this.reports.set(key, p);
+    while (this.reports.size >= MAX_FAILURE_REPORTS && !signal.aborted) await Promise.race(this.reports.values());
   }
 
   private async recordFailure(pod: PodObject, message: string, signal: AbortSignal): Promise<void> {
