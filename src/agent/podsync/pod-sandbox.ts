@@ -142,14 +142,17 @@ export async function createPodSandboxBeside(o: SandboxArgs): Promise<{ attached
   await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
   const nsb = networkSandbox(pod, sb, ref);
   await trace.span('netns', () => network.prepare!(nsb, signal));
+  const made = runtimeSandbox(o, undefined);
+  made.catch(() => undefined); // awaited below
   const attached = trace.span('network (CNI, beside create)', async () => {
     const podIP = noteNetwork(sb, await network.setUp(nsb, signal));
     sb.podIP = podIP;
+    await made; // the hosts file to rewrite is the runtime sandbox's
     await setSandboxHosts(sb.id, hostsFile(pod, podIP, cfg.clusterDomain), signal);
   });
   attached.catch(() => undefined); // awaited by the worker; not an unhandled rejection meanwhile
   try {
-    await runtimeSandbox(o, undefined);
+    await made;
   } catch (err) {
     await attached.catch(() => undefined);
     throw err;
