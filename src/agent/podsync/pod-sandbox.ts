@@ -125,14 +125,14 @@ export async function createPodSandbox(o: SandboxArgs): Promise<void> {
 }
 
 /**
- * The same sandbox with its network attached beside the runtime's work: the netns is made first,
- * then CNI ADD runs while the runtime sandbox (and, in the worker, the first containers) are
+ * The same sandbox with its network attached beside the runtime's work: the netns is made while
+ * the runtime sandbox is, then CNI ADD runs while (in the worker) the first containers are
  * created in it; `attached` settles once the pod has its addresses and the hosts file names them.
  * Nothing in the pod may start before `attached` resolves (the worker awaits it before every
  * container start and before its pass ends); `sb.created` stays false until the worker has seen it.
- * Needs `deps.network.prepare` and `handler.setSandboxHosts`. Throws when the runtime sandbox fails
- * (after the attachment has settled, so the caller's release finds it); `attached` rejects when
- * the network fails.
+ * Needs `deps.network.prepare` and `handler.setSandboxHosts`. Throws when the netns or the runtime
+ * sandbox fails (after everything has settled, so the caller's release finds it all; the runtime
+ * sandbox may exist then); `attached` rejects when the network fails.
  */
 export async function createPodSandboxBeside(o: SandboxArgs): Promise<{ attached: Promise<void> }> {
   const { pod, ref, sb, cfg, trace, signal } = o;
@@ -141,20 +141,22 @@ export async function createPodSandboxBeside(o: SandboxArgs): Promise<{ attached
   if (!network.prepare || !setSandboxHosts || !sb.netnsPath) throw new Error('createPodSandboxBeside: needs a netns, network.prepare and handler.setSandboxHosts');
   await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
   const nsb = networkSandbox(pod, sb, ref);
-  await trace.span('netns', () => network.prepare!(nsb, signal));
+  // the runtime sandbox needs no netns (only containers do): made side by side with it
+  const ns = trace.span('netns', () => network.prepare!(nsb, signal));
   const made = runtimeSandbox(o, undefined);
-  made.catch(() => undefined); // awaited below
   const attached = trace.span('network (CNI, beside create)', async () => {
+    await ns;
     const podIP = noteNetwork(sb, await network.setUp(nsb, signal));
     sb.podIP = podIP;
     await made; // the hosts file to rewrite is the runtime sandbox's
     await setSandboxHosts(sb.id, hostsFile(pod, podIP, cfg.clusterDomain), signal);
   });
-  attached.catch(() => undefined); // awaited by the worker; not an unhandled rejection meanwhile
+  // awaited below and by the worker: none of them is an unhandled rejection meanwhile
+  for (const p of [ns, made, attached]) p.catch(() => undefined);
   try {
-    await made;
+    await Promise.all([ns, made]);
   } catch (err) {
-    await attached.catch(() => undefined);
+    await Promise.allSettled([ns, made, attached]);
     throw err;
   }
   return { attached };

@@ -428,8 +428,9 @@ export class PodWorker {
     try {
       const args = { pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal };
       if (this.mayAttachBeside(handler)) {
-        this.attaching = (await createPodSandboxBeside(args)).attached;
+        // a failure may leave the runtime sandbox made: the release below removes it (idempotent)
         this.runtimeSandbox = true;
+        this.attaching = (await createPodSandboxBeside(args)).attached;
       } else {
         await createPodSandbox(args);
       }
