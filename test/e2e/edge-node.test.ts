@@ -94,6 +94,10 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
         follow.kill('SIGKILL');
       }
       assert.equal((await kubectl(['exec', name, '--', 'echo', 'hi'])).trim(), 'hi');
+      // runc pods get their network attached while the container is created: the pod IP is
+      // written into the hosts file in place, after the file was bind-mounted
+      const ip = (await getPod(name))?.status?.podIP;
+      assert.match(await kubectl(['exec', name, '--', 'cat', '/etc/hosts']), new RegExp(`^${ip?.replace(/\./g, '\\.')}\t${name}$`, 'm'));
     }
   });
 

@@ -68,6 +68,11 @@ export class CniNetworkPlugin implements NetworkPlugin {
     return this.locks.run(key, () => this.doSetUp(sandbox, signal));
   }
 
+  /** the netns alone (setUp then finds it and attaches it; tearDown removes it) */
+  prepare(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
+    return this.locks.run(sandbox.id, () => createNetns(sandbox.netnsPath, { signal }));
+  }
+
   tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
     const key = this.cfg.mode.type === 'passthrough' ? '\0passthrough' : sandbox.id;
     return this.locks.run(key, () => this.doTearDown(sandbox, signal));

@@ -29,6 +29,11 @@ export interface NetworkPlugin {
   readonly name: string;
   /** creates the netns (if needed) and runs CNI ADD; idempotent for the same id */
   setUp(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult>;
+  /**
+   * Optional: makes the sandbox's netns (idempotent) ahead of `setUp`, so a runtime can create
+   * containers in it while `setUp` attaches it; `tearDown` removes it as one `setUp` made.
+   */
+  prepare?(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void>;
   /** runs CNI DEL and removes the netns; idempotent, never throws for "already gone" */
   tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void>;
   /** CNI CHECK / the current result of a set-up sandbox, used after an agent restart */

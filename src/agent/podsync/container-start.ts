@@ -36,6 +36,8 @@ export interface StartAttempt {
   credentials: () => Promise<Map<string, RegistryCredentials>>;
   /** runs an image pull (the worker holds no start slot through it, start-gate.ts) */
   pull?: <T>(f: () => Promise<T>) => Promise<T>;
+  /** waits, between create and start, for what the start needs (the pod's network); false: give up the attempt (the sandbox was freed) */
+  beforeStart?: () => Promise<boolean>;
   /** the pod's volumes, set up once */
   volumes: () => Promise<Map<string, PreparedVolume>>;
   event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
@@ -140,6 +142,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
   r.started = false;
   r.ready = false;
   if (older) o.removeOld(older);
+  if (o.beforeStart && !(await o.beforeStart())) return;
   try {
     await o.trace.span('container start', () => handler.start(id, signal));
     r.waiting = undefined;

@@ -98,8 +98,7 @@ function mayChangeNetns(pod: Pod): boolean {
   });
 }
 
-/** Makes `sb` real: record, network (unless hostNetwork), runtime sandbox; sets podIP and created. Throws on failure. */
-export async function createPodSandbox(o: {
+type SandboxArgs = {
   pod: Pod;
   ref: PodRef;
   sb: SandboxRecord;
@@ -108,17 +107,71 @@ export async function createPodSandbox(o: {
   cfg: PodSyncConfig;
   trace: StartTrace;
   signal: AbortSignal;
-}): Promise<void> {
+};
+
+/** Makes `sb` real: record, network (unless hostNetwork), runtime sandbox; sets podIP and created. Throws on failure. */
+export async function createPodSandbox(o: SandboxArgs): Promise<void> {
   const { pod, ref, sb, cfg, trace, signal } = o;
   await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
   let podIP = cfg.hostIP;
   if (sb.netnsPath) {
     const net = await trace.span('network (netns + CNI)', () => o.deps.network.setUp(networkSandbox(pod, sb, ref), signal));
-    sb.podIPs = podAddresses(net);
-    podIP = sb.podIPs[0];
-    if (net.networkStatus) sb.networkStatus = renderNetworkStatus(net.networkStatus);
+    podIP = noteNetwork(sb, net);
   }
   sb.podIP = podIP;
+  await runtimeSandbox(o, podIP);
+  sb.created = true;
+  await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
+}
+
+/**
+ * The same sandbox with its network attached beside the runtime's work: the netns is made while
+ * the runtime sandbox is, then CNI ADD runs while (in the worker) the first containers are
+ * created in it; `attached` settles once the pod has its addresses and the hosts file names them.
+ * Nothing in the pod may start before `attached` resolves (the worker awaits it before every
+ * container start and before its pass ends); `sb.created` stays false until the worker has seen it.
+ * Needs `deps.network.prepare` and `handler.setSandboxHosts`. Throws when the netns or the runtime
+ * sandbox fails (after everything has settled, so the caller's release finds it all; the runtime
+ * sandbox may exist then); `attached` rejects when the network fails.
+ */
+export async function createPodSandboxBeside(o: SandboxArgs): Promise<{ attached: Promise<void> }> {
+  const { pod, ref, sb, cfg, trace, signal } = o;
+  const { network } = o.deps;
+  const setSandboxHosts = o.handler.setSandboxHosts?.bind(o.handler);
+  if (!network.prepare || !setSandboxHosts || !sb.netnsPath) throw new Error('createPodSandboxBeside: needs a netns, network.prepare and handler.setSandboxHosts');
+  await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
+  const nsb = networkSandbox(pod, sb, ref);
+  // the runtime sandbox needs no netns (only containers do): made side by side with it
+  const ns = trace.span('netns', () => network.prepare!(nsb, signal));
+  const made = runtimeSandbox(o, undefined);
+  const attached = trace.span('network (CNI, beside create)', async () => {
+    await ns;
+    const podIP = noteNetwork(sb, await network.setUp(nsb, signal));
+    sb.podIP = podIP;
+    await made; // the hosts file to rewrite is the runtime sandbox's
+    await setSandboxHosts(sb.id, hostsFile(pod, podIP, cfg.clusterDomain), signal);
+  });
+  // awaited below and by the worker: none of them is an unhandled rejection meanwhile
+  for (const p of [ns, made, attached]) p.catch(() => undefined);
+  try {
+    await Promise.all([ns, made]);
+  } catch (err) {
+    await Promise.allSettled([ns, made, attached]);
+    throw err;
+  }
+  return { attached };
+}
+
+/** the network's addresses and Multus status on the record; returns the pod IP */
+function noteNetwork(sb: SandboxRecord, net: NetworkResult): string | undefined {
+  sb.podIPs = podAddresses(net);
+  if (net.networkStatus) sb.networkStatus = renderNetworkStatus(net.networkStatus);
+  return sb.podIPs[0];
+}
+
+/** the runtime's side of the sandbox (pod cgroup, hosts/resolv.conf/hostname files, ...) */
+async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promise<void> {
+  const { pod, ref, sb, cfg, trace, signal } = o;
   const host = parseResolvConf(await readFile(cfg.hostResolvConf, 'utf8').catch(() => ''));
   const dir = join(cfg.dataDir, 'pods', ref.uid, 'sandbox');
   await mkdir(dir, { recursive: true });
@@ -141,6 +194,4 @@ export async function createPodSandbox(o: {
       signal,
     ),
   );
-  sb.created = true;
-  await trace.span('sandbox record', () => saveSandbox(cfg.dataDir, sb));
 }

@@ -484,3 +484,56 @@ describe('bounded pod starts', () => {
     }
   });
 });
+
+describe('network beside container create', () => {
+  it('creates the first container while the network attaches, starts it only after, and writes the pod IP into the hosts file', async () => {
+    const h = await new Harness({ runtime: { hostsAtStart: true } }).init();
+    try {
+      // the network cannot finish before the container exists: only the overlap gets this pod Running
+      h.network.gate = () => eventually(() => h.runtime.ops.includes('create:b'), 'container created during network set-up');
+      h.start();
+      await h.createPod('beside', { containers: [app({ name: 'b' })] });
+      const p = await h.until('beside', (x) => x.status?.phase === 'Running', 'Running');
+      const ops = h.runtime.ops;
+      assert.ok(ops.indexOf('setSandboxHosts:beside') > ops.indexOf('create:b'), ops.join(' '));
+      assert.ok(ops.indexOf('start:b') > ops.indexOf('setSandboxHosts:beside'), ops.join(' '));
+      assert.deepEqual(h.network.ops.filter((o) => o.endsWith(':beside')), ['prepare:beside', 'setUp:beside']);
+      const sb = [...h.runtime.sandboxes.values()].find((s) => s.pod.name === 'beside');
+      assert.match(sb?.hostsFile ?? '', new RegExp(`^${p.status?.podIP}\\tbeside$`, 'm'));
+      // env naming the pod IP needs the address before create: the network comes first then
+      await h.createPod('envip', { containers: [app({ name: 'e', env: [{ name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }] })] });
+      const q = await h.until('envip', (x) => x.status?.phase === 'Running', 'Running');
+      assert.equal(h.network.ops.includes('prepare:envip'), false);
+      assert.equal(h.runtime.byName('e')?.cfg.env.find((e) => e.name === 'IP')?.value, q.status?.podIP);
+    } finally {
+      h.network.gate = undefined;
+      await h.close();
+    }
+  });
+
+  it('a network that fails after the container was created frees sandbox and container, reports the error, and retries', async () => {
+    const h = await new Harness({ runtime: { hostsAtStart: true } }).init();
+    try {
+      let fail = true;
+      h.network.gate = async () => {
+        await eventually(() => h.runtime.ops.includes('create:f'), 'container created');
+        if (fail) throw new Error('CNI ADD failed: no addresses left');
+      };
+      h.start();
+      await h.createPod('netfail', { containers: [app({ name: 'f' })] });
+      await eventually(() => h.events.events.some((e) => e.name === 'netfail' && e.reason === 'FailedCreatePodSandBox'), 'FailedCreatePodSandBox');
+      await eventually(() => h.runtime.ops.includes('removeSandbox:netfail'), 'sandbox removed');
+      assert.equal(h.runtime.ops.includes('start:f'), false);
+      assert.equal(h.runtime.byName('f'), undefined);
+      const p = await h.until('netfail', (x) => cs(x, 'f')?.state?.waiting !== undefined, 'waiting');
+      assert.equal(p.status?.phase, 'Pending');
+      assert.equal(cs(p, 'f')?.restartCount, 0);
+      fail = false;
+      await h.tick();
+      await h.until('netfail', (x) => x.status?.phase === 'Running' && cs(x, 'f')?.restartCount === 0, 'Running after the retry');
+    } finally {
+      h.network.gate = undefined;
+      await h.close();
+    }
+  });
+});

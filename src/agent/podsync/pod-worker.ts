@@ -17,9 +17,9 @@ import { runProbes } from './probe-runner.ts';
 import { buildPodStatus, computePhase } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
 import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
-import { createPodSandbox, networkSandbox, podAddresses, resolveRuntimeHandler } from './pod-sandbox.ts';
+import { createPodSandbox, createPodSandboxBeside, networkSandbox, podAddresses, resolveRuntimeHandler } from './pod-sandbox.ts';
 import { NETWORK_STATUS_ANNOTATION, renderNetworkStatus } from '../../api/annotations/multus.ts';
-import { deleteSandboxState, loadSandbox } from './sandbox-state.ts';
+import { deleteSandboxState, loadSandbox, saveSandbox } from './sandbox-state.ts';
 import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, SandboxRecord } from './types.ts';
 import { MIN_GRACE_SECONDS, stopPodContainers } from './pod-termination.ts';
 import { StartTrace } from './start-trace.ts';
@@ -57,6 +57,10 @@ export class PodWorker {
   private slot?: () => void;
   /** ends a wait for a start slot: the pod was deleted meanwhile */
   private slotWake?: () => void;
+  /** the network being attached beside the first containers' creation (createPodSandboxBeside) */
+  private attaching?: Promise<void>;
+  /** the runtime's sandbox exists though the record is not `created` yet (its network is attaching, or failed) */
+  private runtimeSandbox = false;
 
   constructor(
     pod: Pod,
@@ -166,6 +170,12 @@ export class PodWorker {
       this.sandbox = saved;
       // undefined = no attachment in a live netns; an error says nothing either way
       dead = (await this.deps.network.status(this.netSandbox(), signal).then((n) => n === undefined, () => false));
+    } else if (saved && !saved.created && saved.netnsPath && containers.length > 0) {
+      // stopped while the network attached beside the first containers' creation: none of them
+      // started; free the half-made sandbox and start over, as after a reboot
+      this.sandbox = saved;
+      this.runtimeSandbox = true;
+      dead = true;
     }
     // containers taken over are not started: no start to trace (a dead sandbox is started again: traced)
     if (!dead) this.trace.abandon();
@@ -311,6 +321,11 @@ export class PodWorker {
     if (initialized && !initFailed) {
       for (const c of this.pod.spec?.containers ?? []) await this.syncAppContainer(handler, c, policy, signal);
     }
+    // a pass ends with the sandbox whole (or failed and freed), whether or not a container started
+    if (this.attaching && !(await this.networkAttached(signal))) {
+      await this.writeStatus(signal);
+      return;
+    }
     const phase = computePhase({ restartPolicy: policy, initFailed, initialized, apps: this.appRecords() });
     if (phase === 'Succeeded' || phase === 'Failed') {
       this.finalPhase = phase;
@@ -404,13 +419,21 @@ export class PodWorker {
 
   private async ensureSandbox(handler: RuntimeHandler, signal: AbortSignal): Promise<boolean> {
     if (this.sandbox?.created) return true;
+    if (this.attaching) return this.networkAttached(signal);
     const ref = this.podRef();
     const id = (this.sandbox?.id ?? `${ref.uid.replace(/-/g, '').slice(0, 12)}${randomBytes(4).toString('hex')}`) as SandboxId;
     const hostNetwork = this.pod.spec?.hostNetwork ?? false;
     const sb: SandboxRecord = { id, handler: handler.name, netnsPath: hostNetwork ? undefined : join(this.cfg.netnsDir, id), created: false, pod: ref };
     this.sandbox = sb;
     try {
-      await createPodSandbox({ pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal });
+      const args = { pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal };
+      if (this.mayAttachBeside(handler)) {
+        // a failure may leave the runtime sandbox made: the release below removes it (idempotent)
+        this.runtimeSandbox = true;
+        this.attaching = (await createPodSandboxBeside(args)).attached;
+      } else {
+        await createPodSandbox(args);
+      }
       this.sandboxError = undefined;
       return true;
     } catch (err) {
@@ -420,6 +443,44 @@ export class PodWorker {
       await this.releaseSandbox(signal).catch(() => undefined);
       return false;
     }
+  }
+
+  /**
+   * Can the pod's network be attached while its first containers are created (pod-sandbox.ts,
+   * createPodSandboxBeside)? Only on a first start (no container made yet), with a runtime that
+   * reads the hosts file at start and a network plugin that makes the netns on its own, and when no
+   * container's env asks the downward API for the pod's IP (needed before create).
+   */
+  private mayAttachBeside(handler: RuntimeHandler): boolean {
+    if (!handler.setSandboxHosts || !this.deps.network.prepare || this.pod.spec?.hostNetwork) return false;
+    for (const r of this.records.values()) if (r.id) return false;
+    const all = [...(this.pod.spec?.initContainers ?? []), ...(this.pod.spec?.containers ?? [])];
+    return !all.some((c) => c.env?.some((e) => e.valueFrom?.fieldRef?.fieldPath?.startsWith('status.podIP')));
+  }
+
+  /**
+   * Waits for the network attaching beside container creation: true once the sandbox is whole.
+   * On failure the sandbox (with the containers made meanwhile) is freed and the records start
+   * over, as if the sandbox had failed before any container was created.
+   */
+  private async networkAttached(signal: AbortSignal): Promise<boolean> {
+    const attaching = this.attaching;
+    const sb = this.sandbox;
+    if (!attaching || !sb) return this.sandbox?.created === true;
+    try {
+      await this.trace.span('network wait', () => attaching);
+    } catch (err) {
+      this.attaching = undefined;
+      if (signal.aborted) throw err;
+      this.sandboxFailed('SandboxCreateError', (err as Error).message);
+      await this.releaseSandbox(signal).catch(() => undefined);
+      this.records.clear();
+      return false;
+    }
+    this.attaching = undefined;
+    sb.created = true;
+    await this.trace.span('sandbox record', () => saveSandbox(this.cfg.dataDir, sb));
+    return true;
   }
 
   private async observe(handler: RuntimeHandler, signal: AbortSignal): Promise<void> {
@@ -546,6 +607,7 @@ export class PodWorker {
       trace: this.trace,
       credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
       volumes: () => this.volumes.setUp(this.pod, signal),
+      beforeStart: () => this.networkAttached(signal),
       // a slot is not held through an image pull (minutes on a slow link): others start meanwhile
       pull: async (f) => {
         const held = this.slot !== undefined;
@@ -637,11 +699,15 @@ export class PodWorker {
   private async releaseSandbox(signal: AbortSignal, o: { netnsGone?: boolean } = {}): Promise<void> {
     // a set-up still writing must finish before its files are torn down
     await this.volumes.settle();
+    // an attachment still running must finish before its teardown (the guard is set after CNI ADD)
+    await this.attaching?.catch(() => undefined);
+    this.attaching = undefined;
     const sb = this.sandbox;
     if (!sb) return;
     const handler = this.deps.runtimes.get(sb.handler);
+    const runtimeMade = sb.created || this.runtimeSandbox;
     const runtimeSide = async (): Promise<void> => {
-      if (sb.created && handler) await handler.removeSandbox(sb.id, signal);
+      if (runtimeMade && handler) await handler.removeSandbox(sb.id, signal);
       for (const r of this.records.values()) {
         if (r.id) await this.deps.snapshotter.remove(r.id).catch(() => undefined);
         if (r.prevId) await this.deps.snapshotter.remove(r.prevId).catch(() => undefined);
@@ -661,6 +727,7 @@ export class PodWorker {
     await this.volumes.tearDown(this.uid, signal);
     await deleteSandboxState(this.cfg.dataDir, this.uid);
     this.sandbox = undefined;
+    this.runtimeSandbox = false;
   }
 
   /** graceful termination: preStop, SIGTERM/grace/SIGKILL, sandbox, network, volumes, then the API object */

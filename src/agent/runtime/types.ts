@@ -137,4 +137,12 @@ export interface RuntimeHandler {
    * still caught by the worker's slower idle resync). Returns the unsubscribe function.
    */
   watchExits?(listener: (id: ContainerId) => void): () => void;
+  /**
+   * Optional capability: rewrites the sandbox's hosts file (SandboxConfig.hostsFile) in place, so
+   * containers created before still see the new content when they start. A handler with it lets
+   * the pod worker create a pod's first containers in its netns while the network is still being
+   * attached (CNI ADD), and write the pod's IP into the hosts file once known. Not for runtimes
+   * that read the file at create (runsc's gofer caches it).
+   */
+  setSandboxHosts?(id: SandboxId, hostsFile: string, signal: AbortSignal): Promise<void>;
 }

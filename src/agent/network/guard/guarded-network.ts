@@ -29,6 +29,10 @@ export class GuardedNetworkPlugin implements NetworkPlugin {
     return res;
   }
 
+  async prepare(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
+    await this.inner.prepare?.(sandbox, signal);
+  }
+
   async tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
     const res = await this.inner.status(sandbox, signal).catch(() => undefined);
     await this.inner.tearDown(sandbox, signal);

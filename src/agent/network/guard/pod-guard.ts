@@ -187,7 +187,8 @@ export class PodGuard {
     // one entry per interface, the last call's: as if the calls had run one after the other
     const ports = new Map(batch.map((p) => [p.hostInterface, p]));
     const t = this.table;
-    const listed = await this.listSets(signal);
+    // both listings at once: each is an nft exec on the pod's start path
+    const [listed, fast] = await Promise.all([this.listSets(signal), this.fastPath ? this.listFast(signal) : undefined]);
     const script: string[] = [];
     for (const [ifn, port] of ports) {
       const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${a.address}`);
@@ -200,7 +201,6 @@ export class PodGuard {
       );
     }
     if (this.fastPath) {
-      const fast = await this.listFast(signal);
       // each address goes to the last port claiming it (a pod gone, its address handed out again)
       const claims = new Map<string, string>();
       for (const [ifn, port] of ports) for (const a of port.addresses) claims.set(a.address, ifn);

@@ -97,6 +97,11 @@ export class MultusNetworkPlugin implements NetworkPlugin {
     return this.locks.run(sandbox.id, () => this.doSetUp(sandbox, signal));
   }
 
+  /** the netns alone: every mode attaches to it (setUp finds it made) */
+  prepare(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
+    return this.locks.run(sandbox.id, () => createNetns(sandbox.netnsPath, { signal }));
+  }
+
   tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
     return this.locks.run(sandbox.id, () => this.doTearDown(sandbox, signal));
   }

@@ -37,6 +37,11 @@ export class FakeNetwork implements NetworkPlugin {
     return structuredClone(r);
   }
 
+  async prepare(sb: NetworkSandbox): Promise<void> {
+    this.ops.push(`prepare:${sb.pod.name}`);
+    this.namespaces.add(sb.netnsPath);
+  }
+
   async tearDown(sb: NetworkSandbox): Promise<void> {
     this.ops.push(`tearDown:${sb.pod.name}`);
     const r = this.active.get(sb.id);

@@ -16,7 +16,7 @@ import type { PodSyncDeps } from '../types.ts';
 import { FakeImageStore } from '../../image/testing/fake-image-store.ts';
 import { FakeNetwork } from '../../network/testing/fake-network.ts';
 import { FakeSnapshotter } from '../../snapshot/testing/fake-snapshotter.ts';
-import { FakeRuntime } from '../../runtime/testing/fake-runtime.ts';
+import { FakeRuntime, type FakeRuntimeOptions } from '../../runtime/testing/fake-runtime.ts';
 
 export const NODE = 'edge-1';
 
@@ -47,8 +47,8 @@ export class Harness {
   private running?: Promise<void>;
   sync?: PodSync;
 
-  constructor() {
-    this.runtime = new FakeRuntime({ now: () => this.clock.now() });
+  constructor(o: { runtime?: Omit<FakeRuntimeOptions, 'now'> } = {}) {
+    this.runtime = new FakeRuntime({ ...o.runtime, now: () => this.clock.now() });
     this.runtimes.set('runc', this.runtime);
     this.images.addRemote('busybox:1', { Entrypoint: ['/bin/sh'], Cmd: ['-c', 'sleep 1000'], Env: ['PATH=/bin'] });
   }

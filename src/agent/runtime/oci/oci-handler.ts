@@ -105,6 +105,17 @@ export class OciRuntimeHandler implements RuntimeHandler {
     this.#log = opts.logger.child({ component: 'oci-runtime', handler: opts.name });
     this.#cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup';
     this.#cli = new OciRuntimeCli({ runtime: opts.runtime, stateDir: opts.stateDir, cgroupRoot: this.#cgroupRoot });
+    // runc/crun bind-mount the file at create and read it through that mount; runsc's gofer caches it at create
+    if (opts.runtime.kind !== 'runsc') this.setSandboxHosts = (id, hostsFile) => this.#setSandboxHosts(id, hostsFile);
+  }
+
+  readonly setSandboxHosts?: (id: SandboxId, hostsFile: string, signal: AbortSignal) => Promise<void>;
+
+  /** in place (same inode): a rename would leave the containers' bind mounts on the old file */
+  async #setSandboxHosts(id: SandboxId, hostsFile: string): Promise<void> {
+    const cfg = await this.#sandbox(id);
+    await writeFile(join(cfg.stateDir, 'hosts'), hostsFile);
+    await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${id}.json`), JSON.stringify({ ...cfg, hostsFile }));
   }
 
   get #runtimeRoot(): string {

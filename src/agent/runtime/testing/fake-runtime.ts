@@ -35,6 +35,8 @@ const RUNNING_MEMORY_BYTES = 1 << 20;
 export interface FakeRuntimeOptions {
   name?: string;
   now?: () => number;
+  /** offer setSandboxHosts, as runc's handler does (the pod worker then attaches the network beside container creation) */
+  hostsAtStart?: boolean;
 }
 
 /**
@@ -59,7 +61,17 @@ export class FakeRuntime implements RuntimeHandler {
   constructor(opts: FakeRuntimeOptions = {}) {
     this.name = opts.name ?? 'runc';
     this.now = opts.now ?? Date.now;
+    if (opts.hostsAtStart) {
+      this.setSandboxHosts = async (id, hostsFile) => {
+        const sb = this.sandboxes.get(id);
+        this.ops.push(`setSandboxHosts:${sb?.pod.name ?? id}`);
+        if (!sb) throw new HedgeError('NotFound', `sandbox ${id} not found`);
+        sb.hostsFile = hostsFile;
+      };
+    }
   }
+
+  readonly setSandboxHosts?: (id: SandboxId, hostsFile: string, signal: AbortSignal) => Promise<void>;
 
   async createSandbox(cfg: SandboxConfig): Promise<SandboxInfo> {
     this.ops.push(`createSandbox:${cfg.pod.name}`);
