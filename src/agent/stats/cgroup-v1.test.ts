@@ -67,6 +67,26 @@ test('usageNanoCores from two samples', () => {
   assert.equal(withNanoCores(a, b).cpu.usageNanoCores, undefined); // counter reset / clock skew
 });
 
+test('usageNanoCores of two read samples uses the monotonic clock: same wall-clock millisecond, or the wall clock stepped back', async () => {
+  const p2 = 'hedge/pod3/c1';
+  mkdirSync(join(root, 'cpuacct', p2), { recursive: true });
+  mkdirSync(join(root, 'memory', p2), { recursive: true });
+  writeFileSync(join(root, 'memory', p2, 'memory.usage_in_bytes'), '4096\n');
+  writeFileSync(join(root, 'memory', p2, 'memory.stat'), 'total_rss 4096\n');
+  writeFileSync(join(root, 'cpuacct', p2, 'cpuacct.usage'), '1000\n');
+  const t = new Date('2024-01-01T00:00:00Z');
+  const a = await readCgroupStats({ root, path: p2 }, () => t, 'usage');
+  writeFileSync(join(root, 'cpuacct', p2, 'cpuacct.usage'), '2000\n');
+  const b = await readCgroupStats({ root, path: p2 }, () => t, 'usage');
+  writeFileSync(join(root, 'cpuacct', p2, 'cpuacct.usage'), '3000\n');
+  const c = await readCgroupStats({ root, path: p2 }, () => new Date(t.getTime() - 60_000), 'usage');
+  assert.ok(a && b && c);
+  const ab = withNanoCores(b, a);
+  assert.ok(ab.cpu.usageNanoCores !== undefined && ab.cpu.usageNanoCores > 0, JSON.stringify(ab.cpu));
+  const bc = withNanoCores(c, b);
+  assert.ok(bc.cpu.usageNanoCores !== undefined && bc.cpu.usageNanoCores > 0, JSON.stringify(bc.cpu));
+});
+
 test('parseBlkio ignores Total and malformed lines', () => {
   assert.deepEqual(parseBlkio('8:0 Read 10\nTotal 10\ngarbage\n'), { read: 10, write: 0 });
 });

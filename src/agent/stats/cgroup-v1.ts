@@ -122,13 +122,22 @@ export async function readOomKilled(ref: CgroupRef): Promise<boolean> {
   return (m.get('oom_kill') ?? 0) > 0 || (m.get('under_oom') ?? 0) > 0;
 }
 
+/**
+ * When each sample's CPU counter was read, on the monotonic clock: a rate over two samples must
+ * not depend on the wall clock, which has millisecond steps (two reads in the same millisecond
+ * gave no rate) and can jump back (NTP, a VM resumed from a snapshot).
+ */
+const readAt = new WeakMap<ContainerStats, bigint>();
+
 /** One sample of a cgroup; usageNanoCores comes from `withNanoCores` and a previous sample. */
 export async function readCgroupStats(ref: CgroupRef, now: () => Date = () => new Date(), scope: StatsScope = 'full'): Promise<ContainerStats | undefined> {
+  const at = process.hrtime.bigint();
   const [cpu, memory] = await Promise.all([readCpu(ref, scope), readMemory(ref, scope)]);
   if (!cpu || !memory) return undefined;
-  if (scope === 'usage') return { timestamp: now(), cpu, memory };
-  const [blkio, pids] = await Promise.all([readBlkio(ref), readPids(ref)]);
   const out: ContainerStats = { timestamp: now(), cpu, memory };
+  readAt.set(out, at);
+  if (scope === 'usage') return out;
+  const [blkio, pids] = await Promise.all([readBlkio(ref), readPids(ref)]);
   if (blkio) out.blkio = blkio;
   if (pids !== undefined) out.processes = pids;
   return out;
@@ -137,8 +146,11 @@ export async function readCgroupStats(ref: CgroupRef, now: () => Date = () => ne
 /** usageNanoCores = Δ cpu ns / Δ wall s (what the kubelet summary API reports). */
 export function withNanoCores<T extends ContainerStats>(cur: T, prev: ContainerStats | undefined): T {
   if (!prev) return cur;
-  const dtNs = (cur.timestamp.getTime() - prev.timestamp.getTime()) * 1e6;
+  const [a, b] = [readAt.get(prev), readAt.get(cur)];
+  const dtNs = a !== undefined && b !== undefined ? Number(b - a) : (cur.timestamp.getTime() - prev.timestamp.getTime()) * 1e6;
   const dCpu = cur.cpu.usageCoreNanoSeconds - prev.cpu.usageCoreNanoSeconds;
   if (dtNs <= 0 || dCpu < 0) return cur;
-  return { ...cur, cpu: { ...cur.cpu, usageNanoCores: Math.round((dCpu / dtNs) * 1e9) } };
+  const out = { ...cur, cpu: { ...cur.cpu, usageNanoCores: Math.round((dCpu / dtNs) * 1e9) } };
+  if (b !== undefined) readAt.set(out, b);
+  return out;
 }
