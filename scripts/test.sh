@@ -13,6 +13,6 @@ if [ "${#files[@]}" -eq 0 ]; then
   exit 1
 fi
 # --test-timeout bounds every test, a whole file included: the heaviest e2e files (stats accuracy over
-# three runtimes, workloads with helm) take 110–175 s on a quiet 2-core machine, so 180 s failed them
+# three runtimes, workloads with helm) take 110–175 s on this 2-core machine, so a 180 s limit failed them
 # under load; suites with their own timeout option keep it.
 exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 "$@" "${files[@]}"
