@@ -134,6 +134,31 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     assert.ok(await ping('a', ip.a, ip.c), 'honest traffic flows');
   });
 
+  it('a guard knows what it wrote: the next allow and forget are one nft run each; changed behind its back, it reads again', async () => {
+    const log = `${dir}/nft-runs-known`;
+    const nft = `${dir}/nft-counting-known`;
+    await writeFile(nft, `#!/bin/sh\necho "$*" >> ${log}\nexec nft "$@"\n`, { mode: 0o755 });
+    const counted = new PodGuard({ bridge, netnsPath: ns('host'), nft });
+    const runs = async (): Promise<string[]> => {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      await rm(log, { force: true });
+      return text.trim().split('\n').filter(Boolean);
+    };
+    await counted.allow({ hostInterface: `va${run}`, addresses: [{ address: ip.a, family: 4 }] });
+    assert.equal((await runs()).length, counted.fastPath ? 3 : 2, 'the first change reads the tables');
+    await counted.forget(`vc${run}`);
+    await counted.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }] });
+    assert.deepEqual(await runs(), ['-f -', '-f -'], 'then each change is its transaction alone');
+    assert.ok(await ping('a', ip.a, ip.c), 'c is guarded again and reachable');
+    assert.equal(await ping('c', ip.unused, ip.a), false, "c's spoofed source is dropped");
+    // an element removed by hand: the transaction that deletes it fails, the guard reads and redoes it
+    await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', `delete element bridge ${guard.table} allowed4 { "vc${run}" . ${ip.c} }`]);
+    await counted.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }] });
+    assert.equal((await runs()).filter((r) => r.startsWith('-j list')).length, counted.fastPath ? 2 : 1, 'read again after the failed transaction');
+    assert.deepEqual((await guard.list()).find((g) => g.hostInterface === `vc${run}`)?.addresses, [{ address: ip.c, family: 4 }]);
+    assert.ok(await ping('c', ip.c, ip.a), 'honest traffic flows');
+  });
+
   it('fast path: pod → pod IPv4 skips the bridge; NetworkPolicy-isolated pods and Service endpoints keep the bridge path', async () => {
     /** packets the fast path forwarded (its two rules' counters: tcp/udp, icmp echo) */
     const fwd = async (): Promise<number[]> => {
