@@ -149,6 +149,11 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     await counted.forget(`vc${run}`);
     await counted.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }] });
     assert.deepEqual(await runs(), ['-f -', '-f -'], 'then each change is its transaction alone');
+    if (counted.fastPath) {
+      const chain = await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', 'list', 'chain', 'netdev', guard.table, 'fast']);
+      assert.match(chain.stdout, new RegExp(`devices = \\{[^}]*"?vc${run}"?`), 'the re-allowed port is hooked on the fast chain again');
+      assert.equal(chain.stdout.match(/counter/g)?.length, 4, 'the rules are kept, once');
+    }
     assert.ok(await ping('a', ip.a, ip.c), 'c is guarded again and reachable');
     assert.equal(await ping('c', ip.unused, ip.a), false, "c's spoofed source is dropped");
     // an element removed by hand: the transaction that deletes it fails, the guard reads and redoes it

@@ -16,14 +16,15 @@
  *
  * Pod ports are set elements (`ifname . address`), so adding or removing a pod is one `nft`
  * exec (the guard remembers what it wrote, so it need not read the tables first) and the rules
- * never change (the fast path's chain lists its ports, so it is redefined). The tables outlive
+ * never change (the fast path's chain lists its ports: a new port is added to it, and it is
+ * redefined when ports go). The tables outlive
  * the agent (running pods stay guarded);
  * tables whose bridge is gone are swept by the next `ensure`.
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
 import { release as osRelease } from 'node:os';
-import { FAMILIES, familyOfAddress, fastPathChain, fastPathDecls, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
+import { FAMILIES, familyOfAddress, fastPathChain, fastPathDecls, fastPathHook, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
 
 export interface PodGuardOptions {
   bridge: string;
@@ -367,10 +368,12 @@ export function planAllow(t: string, fastPath: boolean, from: GuardState, batch:
             : []),
         ];
       }),
-      ...fastPathChain(t, hooked, fast?.chain ?? false),
+      // an existing chain gains the new ports' hooks (ports whose entries were dropped stay hooked,
+      // matching nothing, until the next forget rebuilds it); otherwise it is made
+      ...(fast?.chain ? fastPathHook(t, [...new Set(own.map((o) => o.ifn))].sort()) : fastPathChain(t, hooked, false)),
     );
     const hostPorts = new Map([...(fast?.hostPorts ?? []).filter((h) => !dropped.includes(h)), ...targets].map((h) => [h.element, h]));
-    next.fast = { pods: [...kept, ...own.map((o) => ({ ifname: o.ifn, address: o.address }))], hostPorts: [...hostPorts.values()], chain: hooked.length > 0 };
+    next.fast = { pods: [...kept, ...own.map((o) => ({ ifname: o.ifn, address: o.address }))], hostPorts: [...hostPorts.values()], chain: (fast?.chain ?? false) || hooked.length > 0 };
   }
   return { script, next };
 }
