@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../src/api/object.ts';
+import { loadSandbox } from '../src/agent/podsync/sandbox-state.ts';
 import { START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/start-trace.ts';
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
@@ -144,24 +145,30 @@ try {
     metadata: { name },
     spec: { runtimeClassName: rc, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
   });
-  const createRunningDelete = async (name: string, rc: string): Promise<{ t0: number; bound: number; running: number }> => {
+  const createRunningDelete = async (name: string, rc: string): Promise<{ t0: number; bound: number; running: number; uid: string }> => {
     const t0 = Date.now();
     const r = await server.api('POST', '/api/v1/namespaces/default/pods', podOf(name, rc));
     if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
     const running = await until(name, 'running');
     const bound = await until(name, 'bound');
-    return { t0, bound, running };
+    return { t0, bound, running, uid: (r.body as Pod).metadata?.uid ?? '' };
   };
-  const deletePod = async (name: string): Promise<void> => {
+  const deletePod = async (name: string, uid: string): Promise<void> => {
     await server.api('DELETE', `/api/v1/namespaces/default/pods/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 });
-    // the next pod must not share the machine with this one's teardown
+    // the next pod must not share the machine with this one's teardown: with grace 0 the object
+    // is gone at once, while the agent still stops the containers and frees sandbox, network
+    // and volumes (its sandbox record goes last)
     await until(name, 'deleted');
+    const deadline = Date.now() + 60_000;
+    while ((await loadSandbox(node.dataDir, uid)) !== undefined) {
+      if (Date.now() > deadline) throw new Error(`${name}: the agent did not free its sandbox in 60 s`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
   };
 
   for (const rt of RUNTIMES) {
     // warm-up pod: pulls and unpacks the image, so the measured ones find it cached
-    await createRunningDelete(`warm-${rt.rc}`, rt.rc);
-    await deletePod(`warm-${rt.rc}`);
+    await deletePod(`warm-${rt.rc}`, (await createRunningDelete(`warm-${rt.rc}`, rt.rc)).uid);
     const system: number[] = [];
     const bare: number[] = [];
     const parts = new Map<string, number[]>();
@@ -170,11 +177,11 @@ try {
     };
     for (let i = 0; i < iterations; i++) {
       const name = `ps-${rt.rc}-${i}`;
-      const { t0, bound, running } = await createRunningDelete(name, rt.rc);
+      const { t0, bound, running, uid } = await createRunningDelete(name, rt.rc);
       system.push(running - t0);
       // interleaved, so both sides see the same machine load
       bare.push(bareRun(rt, rt.rc === 'gvisor' ? bundleGv : bundle, join(bundleTmp, `root-${rt.rc}`), `bare-${rt.rc}-${i}`));
-      await deletePod(name);
+      await deletePod(name, uid);
       if (settleMs > 0) await new Promise((res) => setTimeout(res, settleMs));
       const tr = traces(node).get(name);
       add('POST → bound (apiserver + scheduler; watch-observed)', bound - t0);

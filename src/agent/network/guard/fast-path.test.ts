@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { fastPathChain, parseFastPath, SlowSetFeed, slowEndpointsScript, slowPodsScript } from './fast-path.ts';
+import { fastPathChain, fastPathHook, parseFastPath, SlowSetFeed, slowEndpointsScript, slowPodsScript } from './fast-path.ts';
 import { hooksMayNameMissingDevices } from './pod-guard.ts';
 
 it('SlowSetFeed widens to old ∪ new before the owner applies, narrows after, and skips an unchanged set', async () => {
@@ -38,6 +38,8 @@ it('the fast chain: none without ports, recreated with them; endpoints deduplica
     'flush set netdev t endpoints6',
     'add element netdev t endpoints6 { fd00::2 . udp . 53 }',
   ]);
+  assert.deepEqual(fastPathHook('t', []), []);
+  assert.deepEqual(fastPathHook('t', ['veth3']), ['add chain netdev t fast { type filter hook ingress devices = { "veth3" } priority -500; policy accept; }'], 'a new port is hooked on the chain as it is');
   assert.deepEqual(slowPodsScript('t', ['10.0.0.2', 'fd00::2']), ['flush set netdev t slow4', 'add element netdev t slow4 { 10.0.0.2 }', 'flush set netdev t slow6', 'add element netdev t slow6 { fd00::2 }']);
 });
 

@@ -81,6 +81,16 @@ export function fastPathChain(t: string, ports: string[], exists: boolean): stri
   ];
 }
 
+/**
+ * Hooks the existing base chain on `ports` as well (a device already hooked stays; rules are kept):
+ * what a pod's start adds, in one line whatever the number of pods — the chain is rebuilt only
+ * when ports go (fastPathChain).
+ */
+export function fastPathHook(t: string, ports: string[]): string[] {
+  if (ports.length === 0) return [];
+  return [`add chain netdev ${t} ${FAST_CHAIN} { type filter hook ingress devices = { ${ports.map((p) => `"${p}"`).join(', ')} } priority ${PRIORITY}; policy accept; }`];
+}
+
 /** replaces the whole `slow4` and `slow6` sets (one transaction: no moment without them) */
 export function slowPodsScript(t: string, ips: string[]): string[] {
   return FAMILIES.flatMap((f) => {

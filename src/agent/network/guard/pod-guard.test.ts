@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { runChecked } from '../../host/run-command.ts';
 import { createNetns, removeNetns } from '../netns.ts';
 import { inNetns, randomSubnet, randomSuffix } from '../test-helpers.ts';
-import { PodGuard, parseGuardSets, sweepStaleGuards } from './pod-guard.ts';
+import { PodGuard, parseGuardSets, planAllow, planForget, sweepStaleGuards, type GuardState } from './pod-guard.ts';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
@@ -30,6 +30,30 @@ it('parseGuardSets reads the sets nft -j prints', () => {
     ],
   });
   assert.deepEqual(parseGuardSets(json), { ports: ['veth1', 'veth2'], elements: [{ set: 'allowed4', ifname: 'veth1', address: '10.1.0.2' }] });
+});
+
+it('planAllow/planForget: the state a change leaves is what the next one starts from', () => {
+  const empty: GuardState = { sets: { ports: [], elements: [] }, fast: { pods: [], hostPorts: [], chain: false } };
+  const a = planAllow('t', true, empty, [{ hostInterface: 'va', addresses: [{ address: '10.0.0.2', family: 4 }], hostPortTargets: [{ protocol: 'tcp', port: 80 }] }]);
+  assert.ok(a.script.some((l) => l.startsWith('add chain netdev t fast {')), 'the first port makes the chain');
+  assert.deepEqual(a.next, {
+    sets: { ports: ['va'], elements: [{ set: 'allowed4', ifname: 'va', address: '10.0.0.2' }] },
+    fast: { pods: [{ ifname: 'va', address: '10.0.0.2' }], hostPorts: [{ address: '10.0.0.2', element: '10.0.0.2 . tcp . 80' }], chain: true },
+  });
+  // b takes over a's address (a is gone, its address handed out again): a's claim goes, b is hooked on the chain as it is
+  const b = planAllow('t', true, a.next, [{ hostInterface: 'vb', addresses: [{ address: '10.0.0.2', family: 4 }] }]);
+  assert.ok(b.script.includes('delete element netdev t pods4 { "va" . 10.0.0.2 }'));
+  assert.ok(b.script.includes('delete element netdev t hostports4 { 10.0.0.2 . tcp . 80 }'));
+  assert.ok(b.script.includes('add chain netdev t fast { type filter hook ingress devices = { "vb" } priority -500; policy accept; }'));
+  assert.ok(!b.script.some((l) => l.startsWith('delete chain')), 'no rebuild on allow');
+  assert.deepEqual(b.next.fast, { pods: [{ ifname: 'vb', address: '10.0.0.2' }], hostPorts: [], chain: true });
+  const f = planForget('t', b.next, 'va');
+  assert.deepEqual(f.next.sets, { ports: ['vb'], elements: [{ set: 'allowed4', ifname: 'vb', address: '10.0.0.2' }] });
+  assert.ok(f.script.includes('delete element bridge t ports { "va" }'));
+  const g = planForget('t', f.next, 'vb');
+  assert.deepEqual(g.next, { sets: { ports: [], elements: [] }, fast: { pods: [], hostPorts: [], chain: false } });
+  assert.ok(g.script.includes('delete chain netdev t fast'), 'the last port gone, the chain goes');
+  assert.deepEqual(planForget('t', g.next, 'vb').script, [], 'forgetting twice does nothing');
 });
 
 it('refuses names and addresses that are not what they claim (nothing reaches an nft script)', async () => {
@@ -132,6 +156,36 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
     );
     assert.equal(await ping('a', ip.unused, ip.c), false, 'a spoofed source is still dropped');
     assert.ok(await ping('a', ip.a, ip.c), 'honest traffic flows');
+  });
+
+  it('a guard knows what it wrote: the next allow and forget are one nft run each; changed behind its back, it reads again', async () => {
+    const log = `${dir}/nft-runs-known`;
+    const nft = `${dir}/nft-counting-known`;
+    await writeFile(nft, `#!/bin/sh\necho "$*" >> ${log}\nexec nft "$@"\n`, { mode: 0o755 });
+    const counted = new PodGuard({ bridge, netnsPath: ns('host'), nft });
+    const runs = async (): Promise<string[]> => {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      await rm(log, { force: true });
+      return text.trim().split('\n').filter(Boolean);
+    };
+    await counted.allow({ hostInterface: `va${run}`, addresses: [{ address: ip.a, family: 4 }] });
+    assert.equal((await runs()).length, counted.fastPath ? 3 : 2, 'the first change reads the tables');
+    await counted.forget(`vc${run}`);
+    await counted.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }] });
+    assert.deepEqual(await runs(), ['-f -', '-f -'], 'then each change is its transaction alone');
+    if (counted.fastPath) {
+      const chain = await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', 'list', 'chain', 'netdev', guard.table, 'fast']);
+      assert.match(chain.stdout, new RegExp(`devices = \\{[^}]*"?vc${run}"?`), 'the re-allowed port is hooked on the fast chain again');
+      assert.equal(chain.stdout.match(/counter/g)?.length, 4, 'the rules are kept, once');
+    }
+    assert.ok(await ping('a', ip.a, ip.c), 'c is guarded again and reachable');
+    assert.equal(await ping('c', ip.unused, ip.a), false, "c's spoofed source is dropped");
+    // an element removed by hand: the transaction that deletes it fails, the guard reads and redoes it
+    await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', `delete element bridge ${guard.table} allowed4 { "vc${run}" . ${ip.c} }`]);
+    await counted.allow({ hostInterface: `vc${run}`, addresses: [{ address: ip.c, family: 4 }] });
+    assert.equal((await runs()).filter((r) => r.startsWith('-j list')).length, counted.fastPath ? 2 : 1, 'read again after the failed transaction');
+    assert.deepEqual((await guard.list()).find((g) => g.hostInterface === `vc${run}`)?.addresses, [{ address: ip.c, family: 4 }]);
+    assert.ok(await ping('c', ip.c, ip.a), 'honest traffic flows');
   });
 
   it('fast path: pod → pod IPv4 skips the bridge; NetworkPolicy-isolated pods and Service endpoints keep the bridge path', async () => {

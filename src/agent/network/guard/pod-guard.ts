@@ -15,13 +15,16 @@
  *       one pod port to the other without entering the bridge, br_netfilter or conntrack.
  *
  * Pod ports are set elements (`ifname . address`), so adding or removing a pod is one `nft`
- * exec and the rules never change (the fast path's chain lists its ports, so it is redefined). The tables outlive the agent (running pods stay guarded);
+ * exec (the guard remembers what it wrote, so it need not read the tables first) and the rules
+ * never change (the fast path's chain lists its ports: a new port is added to it, and it is
+ * redefined when ports go). The tables outlive
+ * the agent (running pods stay guarded);
  * tables whose bridge is gone are swept by the next `ensure`.
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
 import { release as osRelease } from 'node:os';
-import { FAMILIES, familyOfAddress, fastPathChain, fastPathDecls, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
+import { FAMILIES, familyOfAddress, fastPathChain, fastPathDecls, fastPathHook, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
 
 export interface PodGuardOptions {
   bridge: string;
@@ -93,6 +96,8 @@ export class PodGuard {
   }
 
   async #ensure(nodePorts: number[], signal?: AbortSignal): Promise<void> {
+    // the chains are rebuilt from what nft holds: read it again next time
+    this.#known = undefined;
     const t = this.table;
     // `add` is idempotent for tables, sets and chains; the rules are rewritten (flush + add) so an
     // older agent's rule set is replaced as a whole, in one transaction
@@ -151,9 +156,9 @@ export class PodGuard {
   }
 
   /**
-   * allows waiting for the queue: they go out together, one read of each table and one
-   * transaction for all (pods starting side by side — every pod of a node after a reboot — would
-   * otherwise wait for each other's three nft execs in turn)
+   * allows waiting for the queue: they go out together, one transaction for all (pods starting
+   * side by side — every pod of a node after a reboot — would otherwise wait for each other's nft
+   * execs in turn)
    */
   #pendingAllows: { port: GuardedPort; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
@@ -183,81 +188,46 @@ export class PodGuard {
     }
   }
 
-  async #allow(batch: GuardedPort[], signal?: AbortSignal): Promise<void> {
-    // one entry per interface, the last call's: as if the calls had run one after the other
-    const ports = new Map(batch.map((p) => [p.hostInterface, p]));
-    const t = this.table;
-    // both listings at once: each is an nft exec on the pod's start path
-    const [listed, fast] = await Promise.all([this.listSets(signal), this.fastPath ? this.listFast(signal) : undefined]);
-    const script: string[] = [];
-    for (const [ifn, port] of ports) {
-      const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${a.address}`);
-      const v6 = port.addresses.filter((a) => a.family === 6).map((a) => `"${ifn}" . ${a.address}`);
-      script.push(
-        ...(listed?.elements ?? []).filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
-        `add element bridge ${t} ports { "${ifn}" }`,
-        ...(v4.length ? [`add element bridge ${t} allowed4 { ${v4.join(', ')} }`] : []),
-        ...(v6.length ? [`add element bridge ${t} allowed6 { ${v6.join(', ')} }`] : []),
-      );
+  /**
+   * What this guard last wrote to (or read from) its tables: the pod ports, their addresses and the
+   * fast path's entries. With it an allow or forget is one nft exec (the transaction) instead of
+   * reading both tables first, on every pod's start and stop path. The guard is the tables' only
+   * writer of these sets; should they have changed behind its back (a transaction that fails on an
+   * element that is gone), it forgets this, reads the tables and tries once more.
+   */
+  #known: GuardState | undefined;
+
+  async #read(signal?: AbortSignal): Promise<GuardState> {
+    const [sets, fast] = await Promise.all([this.listSets(signal), this.fastPath ? this.listFast(signal) : undefined]);
+    return { sets, fast };
+  }
+
+  /** plans a change from the state it starts from, runs it, and remembers what it leaves */
+  async #change(plan: (from: GuardState) => { script: string[]; next: GuardState }, signal?: AbortSignal): Promise<void> {
+    const known = this.#known;
+    this.#known = undefined;
+    const attempt = async (from: GuardState): Promise<void> => {
+      const { script, next } = plan(from);
+      if (script.length) await this.run(script.join('\n'), signal);
+      this.#known = next;
+    };
+    if (known === undefined) return attempt(await this.#read(signal));
+    try {
+      await attempt(known);
+    } catch {
+      // the tables are not what this guard last left (changed by hand, or by another guard object)
+      await attempt(await this.#read(signal));
     }
-    if (this.fastPath) {
-      // each address goes to the last port claiming it (a pod gone, its address handed out again)
-      const claims = new Map<string, string>();
-      for (const [ifn, port] of ports) for (const a of port.addresses) claims.set(a.address, ifn);
-      // these ports' old entries, and any other port's claim on these addresses
-      const drop = (fast?.pods ?? []).filter((p) => ports.has(p.ifname) || claims.has(p.address));
-      const own = [...claims].map(([address, ifn]) => ({ address, ifn }));
-      const targets = own.flatMap((o) => (ports.get(o.ifn)?.hostPortTargets ?? []).map((h) => ({ address: o.address, element: `${o.address} . ${h.protocol} . ${h.port}` })));
-      const hooked = [...new Set([...(fast?.pods ?? []).filter((p) => !drop.includes(p)).map((p) => p.ifname), ...own.map((o) => o.ifn)])].sort();
-      script.push(
-        ...fastPathDecls(t),
-        ...forgetFast(t, drop, fast?.hostPorts ?? []),
-        ...FAMILIES.flatMap(({ v }) => {
-          const mine = own.filter((o) => familyOfAddress(o.address) === v);
-          const hp = targets.filter((x) => familyOfAddress(x.address) === v).map((x) => x.element);
-          return [
-            ...(hp.length ? [`add element netdev ${t} hostports${v} { ${hp.join(', ')} }`] : []),
-            ...(mine.length
-              ? [
-                  `add element netdev ${t} pods${v} { ${mine.map((o) => `"${o.ifn}" . ${o.address}`).join(', ')} }`,
-                  `add element netdev ${t} port${v} { ${mine.map((o) => `${o.address} : "${o.ifn}"`).join(', ')} }`,
-                ]
-              : []),
-          ];
-        }),
-        ...fastPathChain(t, hooked, fast?.chain ?? false),
-      );
-    }
-    await this.run(script.join('\n'), signal);
+  }
+
+  #allow(batch: GuardedPort[], signal?: AbortSignal): Promise<void> {
+    return this.#change((from) => planAllow(this.table, this.fastPath, from, batch), signal);
   }
 
   /** Forgets a pod port (its interface is about to go, or has gone); idempotent. */
-  forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
-    return this.#serial(() => this.#forget(hostInterface, signal));
-  }
-
-  async #forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
+  async forget(hostInterface: string, signal?: AbortSignal): Promise<void> {
     const ifn = checkIfname(hostInterface);
-    const t = this.table;
-    const fast = this.fastPath ? await this.listFast(signal) : undefined;
-    if (fast?.pods.some((p) => p.ifname === ifn)) {
-      const mine = fast.pods.filter((p) => p.ifname === ifn);
-      const ports = [...new Set(fast.pods.filter((p) => p.ifname !== ifn).map((p) => p.ifname))].sort();
-      await this.run(
-        [
-          ...forgetFast(t, mine, fast.hostPorts),
-          ...fastPathChain(t, ports, fast.chain),
-        ].join('\n'),
-        signal,
-      );
-    }
-    const listed = await this.listSets(signal);
-    if (!listed) return;
-    const script = [
-      ...listed.elements.filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
-      ...(listed.ports.includes(ifn) ? [`delete element bridge ${t} ports { "${ifn}" }`] : []),
-    ];
-    if (script.length) await this.run(script.join('\n'), signal);
+    return await this.#serial(() => this.#change((from) => planForget(this.table, from, ifn), signal));
   }
 
   /** The guarded ports and their addresses, as nft has them (for tests and status). */
@@ -272,6 +242,7 @@ export class PodGuard {
 
   /** Removes the tables (idempotent). */
   async destroy(signal?: AbortSignal): Promise<void> {
+    this.#known = undefined;
     for (const family of ['netdev', 'bridge', 'inet']) {
       const res = await this.exec(['delete', 'table', family, this.table], { signal, timeoutMs: 10_000 });
       if (res.code !== 0 && !/No such file or directory|does not exist/i.test(res.stderr)) {
@@ -336,6 +307,106 @@ export function parseGuardSets(json: string): { ports: string[]; elements: SetEl
   return { ports, elements };
 }
 
+/** the guard's sets as nft has them: `sets` undefined when the bridge table is missing, `fast` when the netdev one is (or the fast path is off) */
+export interface GuardState {
+  sets: { ports: string[]; elements: SetElement[] } | undefined;
+  fast: ReturnType<typeof parseFastPath> | undefined;
+}
+
+/**
+ * The transaction guarding `batch` (one entry per interface, the last one's: as if the calls had
+ * run one after the other) from state `from`, and the state it leaves.
+ */
+export function planAllow(t: string, fastPath: boolean, from: GuardState, batch: GuardedPort[]): { script: string[]; next: GuardState } {
+  const ports = new Map(batch.map((p) => [p.hostInterface, p]));
+  const listed = from.sets;
+  const fast = from.fast;
+  const script: string[] = [];
+  const added: SetElement[] = [];
+  for (const [ifn, port] of ports) {
+    const v4 = port.addresses.filter((a) => a.family === 4).map((a) => `"${ifn}" . ${a.address}`);
+    const v6 = port.addresses.filter((a) => a.family === 6).map((a) => `"${ifn}" . ${a.address}`);
+    script.push(
+      ...(listed?.elements ?? []).filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
+      `add element bridge ${t} ports { "${ifn}" }`,
+      ...(v4.length ? [`add element bridge ${t} allowed4 { ${v4.join(', ')} }`] : []),
+      ...(v6.length ? [`add element bridge ${t} allowed6 { ${v6.join(', ')} }`] : []),
+    );
+    added.push(...port.addresses.map((a) => ({ set: a.family === 4 ? ('allowed4' as const) : ('allowed6' as const), ifname: ifn, address: a.address })));
+  }
+  const next: GuardState = {
+    sets: {
+      ports: [...new Set([...(listed?.ports ?? []), ...ports.keys()])],
+      elements: [...(listed?.elements ?? []).filter((e) => !ports.has(e.ifname)), ...added],
+    },
+    fast: undefined,
+  };
+  if (fastPath) {
+    // each address goes to the last port claiming it (a pod gone, its address handed out again)
+    const claims = new Map<string, string>();
+    for (const [ifn, port] of ports) for (const a of port.addresses) claims.set(a.address, ifn);
+    // these ports' old entries, and any other port's claim on these addresses
+    const drop = (fast?.pods ?? []).filter((p) => ports.has(p.ifname) || claims.has(p.address));
+    const own = [...claims].map(([address, ifn]) => ({ address, ifn }));
+    const targets = own.flatMap((o) => (ports.get(o.ifn)?.hostPortTargets ?? []).map((h) => ({ address: o.address, element: `${o.address} . ${h.protocol} . ${h.port}` })));
+    const kept = (fast?.pods ?? []).filter((p) => !drop.includes(p));
+    const hooked = [...new Set([...kept.map((p) => p.ifname), ...own.map((o) => o.ifn)])].sort();
+    const dropped = forgottenHostPorts(drop, fast?.hostPorts ?? []);
+    script.push(
+      ...fastPathDecls(t),
+      ...forgetFast(t, drop, fast?.hostPorts ?? []),
+      ...FAMILIES.flatMap(({ v }) => {
+        const mine = own.filter((o) => familyOfAddress(o.address) === v);
+        const hp = targets.filter((x) => familyOfAddress(x.address) === v).map((x) => x.element);
+        return [
+          ...(hp.length ? [`add element netdev ${t} hostports${v} { ${hp.join(', ')} }`] : []),
+          ...(mine.length
+            ? [
+                `add element netdev ${t} pods${v} { ${mine.map((o) => `"${o.ifn}" . ${o.address}`).join(', ')} }`,
+                `add element netdev ${t} port${v} { ${mine.map((o) => `${o.address} : "${o.ifn}"`).join(', ')} }`,
+              ]
+            : []),
+        ];
+      }),
+      // an existing chain gains the new ports' hooks (ports whose entries were dropped stay hooked,
+      // matching nothing, until the next forget rebuilds it); otherwise it is made
+      ...(fast?.chain ? fastPathHook(t, [...new Set(own.map((o) => o.ifn))].sort()) : fastPathChain(t, hooked, false)),
+    );
+    const hostPorts = new Map([...(fast?.hostPorts ?? []).filter((h) => !dropped.includes(h)), ...targets].map((h) => [h.element, h]));
+    next.fast = { pods: [...kept, ...own.map((o) => ({ ifname: o.ifn, address: o.address }))], hostPorts: [...hostPorts.values()], chain: (fast?.chain ?? false) || hooked.length > 0 };
+  }
+  return { script, next };
+}
+
+/** The transaction that forgets port `ifn` from state `from` (nothing when it is not there), and the state it leaves. */
+export function planForget(t: string, from: GuardState, ifn: string): { script: string[]; next: GuardState } {
+  const script: string[] = [];
+  const next: GuardState = { sets: from.sets, fast: from.fast };
+  const fast = from.fast;
+  if (fast?.pods.some((p) => p.ifname === ifn)) {
+    const mine = fast.pods.filter((p) => p.ifname === ifn);
+    const kept = fast.pods.filter((p) => p.ifname !== ifn);
+    const ports = [...new Set(kept.map((p) => p.ifname))].sort();
+    script.push(...forgetFast(t, mine, fast.hostPorts), ...fastPathChain(t, ports, fast.chain));
+    const dropped = forgottenHostPorts(mine, fast.hostPorts);
+    next.fast = { pods: kept, hostPorts: fast.hostPorts.filter((h) => !dropped.includes(h)), chain: ports.length > 0 };
+  }
+  const listed = from.sets;
+  if (listed) {
+    script.push(
+      ...listed.elements.filter((e) => e.ifname === ifn).map((e) => `delete element bridge ${t} ${e.set} { "${ifn}" . ${e.address} }`),
+      ...(listed.ports.includes(ifn) ? [`delete element bridge ${t} ports { "${ifn}" }`] : []),
+    );
+    next.sets = { ports: listed.ports.filter((p) => p !== ifn), elements: listed.elements.filter((e) => e.ifname !== ifn) };
+  }
+  return { script, next };
+}
+
+/** the hostPort targets that go with `pods` (their addresses) */
+function forgottenHostPorts(pods: { address: string }[], hostPorts: { address: string; element: string }[]): { address: string; element: string }[] {
+  return hostPorts.filter((h) => pods.some((p) => p.address === h.address));
+}
+
 /** deletes fast-path entries of `pods` (ifname . address, in the set of the address's family) and their hostPort targets */
 function forgetFast(t: string, pods: { ifname: string; address: string }[], hostPorts: { address: string; element: string }[]): string[] {
   return [
@@ -343,7 +414,7 @@ function forgetFast(t: string, pods: { ifname: string; address: string }[], host
       const v = familyOfAddress(p.address);
       return [`delete element netdev ${t} pods${v} { "${p.ifname}" . ${p.address} }`, `delete element netdev ${t} port${v} { ${p.address} }`];
     }),
-    ...hostPorts.filter((h) => pods.some((p) => p.address === h.address)).map((h) => `delete element netdev ${t} hostports${familyOfAddress(h.address)} { ${h.element} }`),
+    ...forgottenHostPorts(pods, hostPorts).map((h) => `delete element netdev ${t} hostports${familyOfAddress(h.address)} { ${h.element} }`),
   ];
 }
 
