@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { parseBlkio, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
+import { flatKeyedValue, parseBlkio, parseFlatKeyed, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
 import { parseNetDev } from './net-dev.ts';
 import type { ContainerStats } from './types.ts';
 
@@ -98,4 +98,17 @@ test('parseNetDev skips lo', () => {
   eth0:    2000      20    1    0    0     0          0         0     3000      30    2    0    0     0       0          0
 `;
   assert.deepEqual(parseNetDev(text), { interfaces: [{ name: 'eth0', rxBytes: 2000, rxErrors: 1, txBytes: 3000, txErrors: 2 }] });
+});
+
+test('flatKeyedValue reads one key as parseFlatKeyed does: every key of a real memory.stat, prefixes, the last line, bad values', () => {
+  const host = '/sys/fs/cgroup/memory/memory.stat';
+  const texts = ['rss 1\nrss_huge 2\ntotal_rss 3\nlast 4', 'a -5\nb x\nc 6 \n', ''];
+  if (existsSync(host)) texts.push(readFileSync(host, 'utf8'));
+  for (const text of texts) {
+    const all = parseFlatKeyed(text);
+    for (const k of [...all.keys(), 'missing', 'rss_', 'total_', 'b']) assert.equal(flatKeyedValue(text, k), all.get(k), `${k} in ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  assert.equal(flatKeyedValue('rss_huge 2\nrss 1', 'rss'), 1);
+  assert.equal(flatKeyedValue('total_rss 3\nrss 1', 'rss'), 1);
+  assert.equal(flatKeyedValue('last 4', 'last'), 4);
 });
