@@ -6,7 +6,7 @@
  * Why not conmon's own `--log-size-max`: conmon 2.1.6 "rotates" by truncating the file in place,
  * so the old content is lost and nothing is kept for `kubectl logs` or a shipper.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync, type Stats } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -58,7 +58,14 @@ export class CriLogRotator {
 
   /** Rotates if the file is over the limit; returns whether it did. */
   async rotateIfNeeded(t: RotateTarget, signal: AbortSignal): Promise<boolean> {
-    const st = await stat(t.logPath).catch(() => undefined);
+    // a local file's size, every container every 10 s: the synchronous call spares the promise
+    // API's thread-pool round trip and its objects (the stat takes microseconds)
+    let st: Stats | undefined;
+    try {
+      st = statSync(t.logPath, { throwIfNoEntry: false });
+    } catch {
+      // unreadable: as if absent
+    }
     if (!st || st.size < this.#o.maxSizeBytes) {
       if (!this.#clean.has(t.logPath)) await this.#cleanup(t.logPath);
       return false;
