@@ -67,24 +67,30 @@ test('usageNanoCores from two samples', () => {
   assert.equal(withNanoCores(a, b).cpu.usageNanoCores, undefined); // counter reset / clock skew
 });
 
-test('usageNanoCores of two read samples uses the monotonic clock: same wall-clock millisecond, or the wall clock stepped back', async () => {
+test('usageNanoCores of two samples read on the real clock uses the monotonic clock: same wall-clock millisecond, or the wall clock stepped back', async () => {
   const p2 = 'hedge/pod3/c1';
   mkdirSync(join(root, 'cpuacct', p2), { recursive: true });
   mkdirSync(join(root, 'memory', p2), { recursive: true });
   writeFileSync(join(root, 'memory', p2, 'memory.usage_in_bytes'), '4096\n');
   writeFileSync(join(root, 'memory', p2, 'memory.stat'), 'total_rss 4096\n');
-  writeFileSync(join(root, 'cpuacct', p2, 'cpuacct.usage'), '1000\n');
+  const read = async (usage: number, at: Date): Promise<ContainerStats> => {
+    writeFileSync(join(root, 'cpuacct', p2, 'cpuacct.usage'), `${usage}\n`);
+    const s = await readCgroupStats({ root, path: p2 }, undefined, 'usage');
+    assert.ok(s);
+    s.timestamp = at; // what the wall clock said when the sample was taken
+    return s;
+  };
   const t = new Date('2024-01-01T00:00:00Z');
-  const a = await readCgroupStats({ root, path: p2 }, () => t, 'usage');
-  writeFileSync(join(root, 'cpuacct', p2, 'cpuacct.usage'), '2000\n');
-  const b = await readCgroupStats({ root, path: p2 }, () => t, 'usage');
-  writeFileSync(join(root, 'cpuacct', p2, 'cpuacct.usage'), '3000\n');
-  const c = await readCgroupStats({ root, path: p2 }, () => new Date(t.getTime() - 60_000), 'usage');
-  assert.ok(a && b && c);
+  const [a, b, c] = [await read(1000, t), await read(2000, t), await read(3000, new Date(t.getTime() - 60_000))];
   const ab = withNanoCores(b, a);
   assert.ok(ab.cpu.usageNanoCores !== undefined && ab.cpu.usageNanoCores > 0, JSON.stringify(ab.cpu));
   const bc = withNanoCores(c, b);
   assert.ok(bc.cpu.usageNanoCores !== undefined && bc.cpu.usageNanoCores > 0, JSON.stringify(bc.cpu));
+  // a caller's own clock is its time base: equal timestamps, no rate
+  const d = await readCgroupStats({ root, path: p2 }, () => t, 'usage');
+  const e = await readCgroupStats({ root, path: p2 }, () => t, 'usage');
+  assert.ok(d && e);
+  assert.equal(withNanoCores(e, d).cpu.usageNanoCores, undefined);
 });
 
 test('parseBlkio ignores Total and malformed lines', () => {

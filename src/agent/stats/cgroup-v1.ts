@@ -147,17 +147,18 @@ export async function readOomKilled(ref: CgroupRef): Promise<boolean> {
 /**
  * When each sample's CPU counter was read, on the monotonic clock: a rate over two samples must
  * not depend on the wall clock, which has millisecond steps (two reads in the same millisecond
- * gave no rate) and can jump back (NTP, a VM resumed from a snapshot).
+ * gave no rate) and can jump back (NTP, a VM resumed from a snapshot). Only samples read on the
+ * real clock have one; a caller that passes its own clock (the collector, tests) keeps its time.
  */
 const readAt = new WeakMap<ContainerStats, bigint>();
 
 /** One sample of a cgroup; usageNanoCores comes from `withNanoCores` and a previous sample. */
-export async function readCgroupStats(ref: CgroupRef, now: () => Date = () => new Date(), scope: StatsScope = 'full'): Promise<ContainerStats | undefined> {
-  const at = process.hrtime.bigint();
+export async function readCgroupStats(ref: CgroupRef, now?: () => Date, scope: StatsScope = 'full'): Promise<ContainerStats | undefined> {
+  const at = now ? undefined : process.hrtime.bigint();
   const [cpu, memory] = await Promise.all([readCpu(ref, scope), readMemory(ref, scope)]);
   if (!cpu || !memory) return undefined;
-  const out: ContainerStats = { timestamp: now(), cpu, memory };
-  readAt.set(out, at);
+  const out: ContainerStats = { timestamp: now ? now() : new Date(), cpu, memory };
+  if (at !== undefined) readAt.set(out, at);
   if (scope === 'usage') return out;
   const [blkio, pids] = await Promise.all([readBlkio(ref), readPids(ref)]);
   if (blkio) out.blkio = blkio;
