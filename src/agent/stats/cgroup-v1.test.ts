@@ -118,3 +118,35 @@ test('flatKeyedValue reads one key as parseFlatKeyed does: every key of a real m
   assert.equal(flatKeyedValue('total_rss 3\nrss 1', 'rss'), 1);
   assert.equal(flatKeyedValue('last 4', 'last'), 4);
 });
+
+test("scope 'usage' with the previous sample: memory.stat figures taken over while CPU time and memory usage stand still, read again when either moved", async () => {
+  const p = 'hedge/pod-reuse/c1';
+  const put2 = (ctl: string, file: string, text: string): void => {
+    mkdirSync(join(root, ctl, p), { recursive: true });
+    writeFileSync(join(root, ctl, p, file), text);
+  };
+  const stat = (inactive: number, faults: number): string => `rss 1\ninactive_file ${inactive}\npgfault ${faults}\npgmajfault 0\n`;
+  put2('cpuacct', 'cpuacct.usage', '1000\n');
+  put2('memory', 'memory.usage_in_bytes', '10000\n');
+  put2('memory', 'memory.stat', stat(4000, 5));
+  const ref = { root, path: p };
+  const s1 = await readCgroupStats(ref, undefined, 'usage');
+  assert.equal(s1?.memory.workingSetBytes, 6000);
+  // only memory.stat changed: the process did not run, its figures are taken over
+  put2('memory', 'memory.stat', stat(3000, 5));
+  const s2 = await readCgroupStats(ref, undefined, 'usage', s1);
+  assert.deepEqual(s2?.memory, s1?.memory);
+  // without the previous sample, or in the full scope, memory.stat is read
+  assert.equal((await readCgroupStats(ref, undefined, 'usage'))?.memory.workingSetBytes, 7000);
+  assert.equal((await readCgroupStats(ref, undefined, 'full', s1))?.memory.workingSetBytes, 7000);
+  // CPU time moved: read again
+  put2('cpuacct', 'cpuacct.usage', '2000\n');
+  put2('memory', 'memory.stat', stat(2000, 9));
+  const s3 = await readCgroupStats(ref, undefined, 'usage', s2);
+  assert.deepEqual([s3?.memory.workingSetBytes, s3?.memory.pageFaults], [8000, 9]);
+  // memory usage moved with the CPU time standing still (page cache charged by another's write): read again
+  put2('memory', 'memory.usage_in_bytes', '12000\n');
+  const s4 = await readCgroupStats(ref, undefined, 'usage', s3);
+  assert.equal(s4?.memory.workingSetBytes, 10000);
+  assert.equal(s4?.memory.usageBytes, 12000);
+});

@@ -675,9 +675,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** the cgroup's figures; gVisor's block I/O from its processes' own accounting (stats/proc-io.ts) */
-  async #readStats(path: string, scope: StatsScope): Promise<ContainerStats | undefined> {
+  async #readStats(path: string, scope: StatsScope, prev: ContainerStats | undefined): Promise<ContainerStats | undefined> {
     const ref = { root: this.#cgroupRoot, path };
-    const cur = await readCgroupStats(ref, undefined, scope);
+    const cur = await readCgroupStats(ref, undefined, scope, prev);
     if (!cur || this.#o.runtime.kind !== 'runsc' || scope === 'usage') return cur;
     const io = await readCgroupProcIo(ref);
     if (io) cur.blkio = io;
@@ -688,7 +688,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async stats(id: ContainerId, signal: AbortSignal, scope: StatsScope = 'full'): Promise<ContainerStats> {
     void signal;
     const path = this.#cgroupPath.get(id) ?? join(await this.#cgroupParent(await this.#meta(id)), id);
-    const cur = await this.#readStats(path, scope);
+    const cur = await this.#readStats(path, scope, this.#prevStats.get(id));
     if (!cur) throw notFound('container cgroup', path);
     this.#cgroupPath.set(id, path);
     const out = withNanoCores(cur, this.#prevStats.get(id));
@@ -701,7 +701,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     // /metrics/resource needs only the cgroup; the full summary also the netns and the containers' pids
     const s = scope === 'full' || !this.#cgroupPath.has(key) ? await this.#sandbox(id) : undefined;
     const path = s?.cgroupParent ?? this.#cgroupPath.get(key)!;
-    const cur = await this.#readStats(path, scope);
+    const cur = await this.#readStats(path, scope, this.#prevStats.get(key));
     if (!cur) throw notFound('pod cgroup', path);
     this.#cgroupPath.set(key, path);
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
