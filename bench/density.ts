@@ -19,6 +19,7 @@
  * slows what it traces), the programs it exec'd (strace -f -e trace=execve), per minute. The
  * server's metrics API scrapes the node's /metrics/resource every 15 s meanwhile, as in a cluster.
  * Run: node --import tsx bench/density.ts --idle-only [--pods 100] [--idle-s 60] [--execs-s 60] [--baseline /tmp/main]
+ * `--node-prof DIR` writes a V8 CPU profile of each node process (one per start) into DIR.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'idle-only': { type: 'boolean', default: false },
     'execs-s': { type: 'string', default: '60' },
     baseline: { type: 'string' },
+    'node-prof': { type: 'string' },
   },
 });
 const N = Number(values.pods);
@@ -142,6 +144,8 @@ async function idleRow(node: HedgeNode, checkout: string | undefined): Promise<s
 
 const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];
 launchAsShipped();
+// V8 CPU profiles of every node process (one .cpuprofile per start, written when it stops)
+if (values['node-prof']) process.env.HEDGE_E2E_NODE_FLAGS += ` --cpu-prof --cpu-prof-dir=${values['node-prof']}`;
 const stack = await startEdgeStack({
   nodes: [{ name: `density-${process.pid}`, runtimes: ['runc'] }],
 });

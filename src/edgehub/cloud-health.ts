@@ -10,16 +10,25 @@ export interface HealthProbe {
   close(): Promise<void>;
 }
 
-/** GET /readyz on a dedicated connection pool, so a request stuck on the main pool does not hide the answer. */
+/**
+ * GET /readyz on a dedicated connection pool, so a request stuck on the main pool does not hide the
+ * answer. Twice a second for the node's life, so it allocates little: one parsed URL, and the
+ * request's own timers (headersTimeoutMs, then what is left of `timeoutMs` for the body) instead of
+ * a timeout signal combined with the caller's per probe (AbortSignal.any was a fifth of its CPU).
+ */
 export function readyzProbe(conn: ConnectionConfig, timeoutMs: number): HealthProbe {
   const agent = new HttpAgent({ ca: conn.ca, cert: conn.cert, key: conn.key, rejectUnauthorized: !conn.insecureSkipTLSVerify, connectTimeoutMs: timeoutMs, keepAliveMs: 5_000 });
   const headers: Record<string, string> = { accept: 'text/plain' };
   if (conn.token) headers.authorization = `Bearer ${conn.token}`;
+  const url = new URL(`${conn.server}/readyz`);
   return {
     async probe(signal) {
+      const deadline = performance.now() + timeoutMs;
       try {
-        const res = await httpRequest(`${conn.server}/readyz`, { agent, headers, signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) });
-        await res.body.dump();
+        const res = await httpRequest(url, { agent, headers, signal, headersTimeoutMs: timeoutMs });
+        const body = res.body;
+        body.setTimeout(Math.max(1, deadline - performance.now()), () => body.destroy(new Error(`/readyz body not read within ${timeoutMs} ms`)));
+        await body.dump();
         return res.statusCode === 200;
       } catch {
         return false;

@@ -54,6 +54,7 @@ export class LogRotationManager {
   /** One pass over every running container; returns how many logs were rotated. Failures are logged per container. */
   async rotateOnce(signal: AbortSignal): Promise<number> {
     let rotated = 0;
+    const seen = new Set<string>();
     for (const pod of this.#o.source.pods()) {
       const ns = pod.metadata?.namespace ?? 'default';
       const name = pod.metadata?.name ?? '';
@@ -68,14 +69,17 @@ export class LogRotationManager {
           continue;
         }
         const reopen = handler.reopenContainerLog.bind(handler);
+        const logPath = join(loc.logDir, `${loc.restartCount}.log`);
+        seen.add(logPath);
         try {
-          const did = await this.#rotator.rotateIfNeeded({ logPath: join(loc.logDir, `${loc.restartCount}.log`), reopen: (s) => reopen(id, s) }, signal);
+          const did = await this.#rotator.rotateIfNeeded({ logPath, reopen: (s) => reopen(id, s) }, signal);
           if (did) rotated++;
         } catch (err) {
           this.#o.logger.warn({ err, pod: `${ns}/${name}`, container: c.name }, 'log rotation failed');
         }
       }
     }
+    this.#rotator.retain(seen);
     return rotated;
   }
 

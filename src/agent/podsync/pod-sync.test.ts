@@ -537,3 +537,34 @@ describe('network beside container create', () => {
     }
   });
 });
+
+describe('locate', () => {
+  it('finds a container by pod name, forgets a deleted pod and finds the new pod of the same name', async () => {
+    const h = await new Harness().init();
+    try {
+      h.start();
+      await h.createPod('one', { containers: [app({ name: 'a' })] });
+      await h.createPod('two', { containers: [app({ name: 'b' }), app({ name: 'c' })] });
+      const one = await h.until('one', (x) => x.status?.phase === 'Running', 'one Running');
+      const two = await h.until('two', (x) => x.status?.phase === 'Running', 'two Running');
+      const id = (p: Pod, c: string): string | undefined => cs(p, c)?.containerID?.replace('hedge://', '');
+      assert.equal(h.sync?.locate('default', 'one', 'a')?.id, id(one, 'a'));
+      assert.equal(h.sync?.locate('default', 'two', 'c')?.id, id(two, 'c'));
+      assert.equal(h.sync?.locate('default', 'two')?.id, id(two, 'b'), 'no container name: the first');
+      assert.equal(h.sync?.locate('default', 'two', 'x'), undefined);
+      assert.equal(h.sync?.locate('default', 'nope', 'a'), undefined);
+      assert.equal(h.sync?.locate('other', 'one', 'a'), undefined);
+
+      await h.client.delete(Resources.pods, 'one', { namespace: 'default', gracePeriodSeconds: 0 });
+      for (let i = 0; i < 50 && (await h.pod('one')); i++) await h.tick();
+      await eventually(() => h.sync?.locate('default', 'one', 'a') === undefined, 'one forgotten');
+      await h.createPod('one', { containers: [app({ name: 'a' })] });
+      const again = await h.until('one', (x) => x.status?.phase === 'Running', 'new one Running');
+      assert.notEqual(id(again, 'a'), id(one, 'a'));
+      assert.equal(h.sync?.locate('default', 'one', 'a')?.id, id(again, 'a'));
+      assert.equal(h.sync?.locate('default', 'two', 'b')?.id, id(two, 'b'));
+    } finally {
+      await h.close();
+    }
+  });
+});

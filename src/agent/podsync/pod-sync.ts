@@ -34,6 +34,8 @@ export interface ContainerLocation {
  */
 export class PodSync {
   private readonly workers = new Map<string, PodWorker>();
+  /** workers by `namespace/name` (the first in `workers` order, as a scan finds it), rebuilt after `workers` changes */
+  private byName: Map<string, PodWorker> | undefined;
   private readonly runs = new Set<Promise<void>>();
   private readonly log: Logger;
   private informer?: Informer<PodObject>;
@@ -130,14 +132,19 @@ export class PodSync {
   }
 
   locate(namespace: string, name: string, container?: string): ContainerLocation | undefined {
-    for (const w of this.workers.values()) {
-      const p = w.currentPod;
-      if (p.metadata?.namespace !== namespace || p.metadata?.name !== name) continue;
-      const cname = container || p.spec?.containers?.[0]?.name || '';
-      const c = w.container(cname);
-      return c ? { pod: p, ...c } : undefined;
+    // by name, not a scan: the metrics scrape and log rotation locate every container of every pod
+    if (!this.byName) {
+      this.byName = new Map();
+      for (const w of this.workers.values()) {
+        const key = `${w.currentPod.metadata?.namespace}/${w.currentPod.metadata?.name}`;
+        if (!this.byName.has(key)) this.byName.set(key, w);
+      }
     }
-    return undefined;
+    const w = this.byName.get(`${namespace}/${name}`);
+    if (!w) return undefined;
+    const p = w.currentPod;
+    const c = w.container(container || p.spec?.containers?.[0]?.name || '');
+    return c ? { pod: p, ...c } : undefined;
   }
 
   worker(uid: string): PodWorker | undefined {
@@ -153,6 +160,7 @@ export class PodSync {
     }
     const w = new PodWorker(p, this.workerDeps, this.cfg);
     this.workers.set(uid, w);
+    this.byName = undefined;
     const adopt = this.pendingAdoption.get(uid);
     this.pendingAdoption.delete(uid);
     const run = (async () => {
@@ -164,7 +172,10 @@ export class PodSync {
         if (!signal.aborted) this.log.error({ err, uid }, 'pod worker crashed');
       })
       .finally(() => {
-        if (this.workers.get(uid) === w && w.done) this.workers.delete(uid);
+        if (this.workers.get(uid) === w && w.done) {
+          this.workers.delete(uid);
+          this.byName = undefined;
+        }
         this.runs.delete(run);
       });
     this.runs.add(run);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { parseBlkio, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
+import { flatKeyedValue, parseBlkio, parseFlatKeyed, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
 import { parseNetDev } from './net-dev.ts';
 import type { ContainerStats } from './types.ts';
 
@@ -104,4 +104,49 @@ test('parseNetDev skips lo', () => {
   eth0:    2000      20    1    0    0     0          0         0     3000      30    2    0    0     0       0          0
 `;
   assert.deepEqual(parseNetDev(text), { interfaces: [{ name: 'eth0', rxBytes: 2000, rxErrors: 1, txBytes: 3000, txErrors: 2 }] });
+});
+
+test('flatKeyedValue reads one key as parseFlatKeyed does: every key of a real memory.stat, prefixes, the last line, bad values', () => {
+  const host = '/sys/fs/cgroup/memory/memory.stat';
+  const texts = ['rss 1\nrss_huge 2\ntotal_rss 3\nlast 4', 'a -5\nb x\nc 6 \n', ''];
+  if (existsSync(host)) texts.push(readFileSync(host, 'utf8'));
+  for (const text of texts) {
+    const all = parseFlatKeyed(text);
+    for (const k of [...all.keys(), 'missing', 'rss_', 'total_', 'b']) assert.equal(flatKeyedValue(text, k), all.get(k), `${k} in ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  assert.equal(flatKeyedValue('rss_huge 2\nrss 1', 'rss'), 1);
+  assert.equal(flatKeyedValue('total_rss 3\nrss 1', 'rss'), 1);
+  assert.equal(flatKeyedValue('last 4', 'last'), 4);
+});
+
+test("scope 'usage' with the previous sample: memory.stat figures taken over while CPU time and memory usage stand still, read again when either moved", async () => {
+  const p = 'hedge/pod-reuse/c1';
+  const put2 = (ctl: string, file: string, text: string): void => {
+    mkdirSync(join(root, ctl, p), { recursive: true });
+    writeFileSync(join(root, ctl, p, file), text);
+  };
+  const stat = (inactive: number, faults: number): string => `rss 1\ninactive_file ${inactive}\npgfault ${faults}\npgmajfault 0\n`;
+  put2('cpuacct', 'cpuacct.usage', '1000\n');
+  put2('memory', 'memory.usage_in_bytes', '10000\n');
+  put2('memory', 'memory.stat', stat(4000, 5));
+  const ref = { root, path: p };
+  const s1 = await readCgroupStats(ref, undefined, 'usage');
+  assert.equal(s1?.memory.workingSetBytes, 6000);
+  // only memory.stat changed: the process did not run, its figures are taken over
+  put2('memory', 'memory.stat', stat(3000, 5));
+  const s2 = await readCgroupStats(ref, undefined, 'usage', s1);
+  assert.deepEqual(s2?.memory, s1?.memory);
+  // without the previous sample, or in the full scope, memory.stat is read
+  assert.equal((await readCgroupStats(ref, undefined, 'usage'))?.memory.workingSetBytes, 7000);
+  assert.equal((await readCgroupStats(ref, undefined, 'full', s1))?.memory.workingSetBytes, 7000);
+  // CPU time moved: read again
+  put2('cpuacct', 'cpuacct.usage', '2000\n');
+  put2('memory', 'memory.stat', stat(2000, 9));
+  const s3 = await readCgroupStats(ref, undefined, 'usage', s2);
+  assert.deepEqual([s3?.memory.workingSetBytes, s3?.memory.pageFaults], [8000, 9]);
+  // memory usage moved with the CPU time standing still (page cache charged by another's write): read again
+  put2('memory', 'memory.usage_in_bytes', '12000\n');
+  const s4 = await readCgroupStats(ref, undefined, 'usage', s3);
+  assert.equal(s4?.memory.workingSetBytes, 10000);
+  assert.equal(s4?.memory.usageBytes, 12000);
 });

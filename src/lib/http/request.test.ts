@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { generateCa, generateClientCert, generateServingCert } from '../../apiserver/auth/pki.ts';
 import { isHedgeError } from '../errors.ts';
 import { HttpAgent, httpRequest } from './request.ts';
 
@@ -98,5 +101,39 @@ describe('httpRequest', () => {
     await new Promise((r) => closed.close(r));
     await assert.rejects(httpRequest(`http://127.0.0.1:${port}/`), (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED');
     await assert.rejects(httpRequest('ftp://127.0.0.1/x'), (err) => isHedgeError(err, 'Invalid'));
+  });
+});
+
+describe('HttpAgent TLS', () => {
+  it('every new connection of the pool verifies the server with its CA and presents its client certificate', async () => {
+    const ca = await generateCa('request-test-ca');
+    const serving = await generateServingCert({ ca, hosts: ['127.0.0.1'] });
+    const client = await generateClientCert({ ca, commonName: 'request-test' });
+    const server = createTlsServer({ ...serving, ca: ca.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      res.end((req.socket as TLSSocket).getPeerCertificate().subject.CN);
+    });
+    // the server closes every connection after its answer: each request connects anew
+    server.keepAliveTimeout = 1;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const agent = new HttpAgent({ ca: ca.cert, cert: client.cert, key: client.key });
+      const ports = new Set<number>();
+      for (let i = 0; i < 3; i++) {
+        const res = await httpRequest(url, { agent });
+        ports.add(res.body.socket.localPort ?? 0);
+        assert.equal(await res.body.text(), 'request-test');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(ports.size, 3, 'three connections');
+      await agent.close();
+      // another CA: the server is not trusted
+      const other = new HttpAgent({ ca: (await generateCa('other-ca')).cert, cert: client.cert, key: client.key });
+      await assert.rejects(httpRequest(url, { agent: other }), (err: NodeJS.ErrnoException) => /certificate/i.test(`${err.code} ${err.message}`));
+      await other.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -132,6 +132,10 @@ for (const rc of CASES) {
       const ss = await h.sandboxStats(sandboxId, signal());
       assert.ok(ss.cpu.usageCoreNanoSeconds >= s1.cpu.usageCoreNanoSeconds);
       assert.ok(ss.network && ss.network.interfaces.every((i) => i.name !== 'lo'));
+      // /metrics/resource's scope: the same cgroup (its cached path), no network
+      const su = await h.sandboxStats(sandboxId, signal(), 'usage');
+      assert.ok(su.cpu.usageCoreNanoSeconds >= ss.cpu.usageCoreNanoSeconds && su.memory.usageBytes > 0 && su.network === undefined);
+      assert.ok((await h.stats(id, signal(), 'usage')).cpu.usageCoreNanoSeconds >= s2.cpu.usageCoreNanoSeconds);
 
       const conmonPid = Number(readFileSync(join(stateDir, 'containers', id, 'conmon.pid'), 'utf8'));
       assert.ok(await processRunning(conmonPid));
@@ -145,6 +149,7 @@ for (const rc of CASES) {
       await h.remove(id, signal());
       await h.remove(id, signal()); // idempotent
       await assert.rejects(h.status(id, signal()), /not found/);
+      await assert.rejects(h.stats(id, signal(), 'usage'), /not found/);
       assert.equal(await processRunning(conmonPid), false);
       assert.equal(existsSync(join(stateDir, 'containers', id)), false);
       assert.equal(existsSync(join(CGROOT, 'memory', cgroupParent, id)), false);
@@ -271,9 +276,11 @@ for (const rc of CASES) {
     test('removeSandbox cleans up containers, cgroups and pod files', async () => {
       const { id } = await newContainer(['sh', '-c', 'exec sleep 30']);
       await h.start(id, signal());
+      await h.sandboxStats(sandboxId, signal(), 'usage');
       await h.removeSandbox(sandboxId, signal());
       await h.removeSandbox(sandboxId, signal());
       assert.deepEqual(await h.list(signal()), []);
+      await assert.rejects(h.sandboxStats(sandboxId, signal(), 'usage'), /not found/);
       for (const ctl of ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset']) {
         assert.equal(existsSync(join(CGROOT, ctl, cgroupParent)), false, ctl);
       }

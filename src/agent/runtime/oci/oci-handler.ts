@@ -75,6 +75,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
   readonly #cgroupRoot: string;
   readonly #prevStats = new Map<string, ContainerStats>();
   /**
+   * The cgroup path of each container (its id) and sandbox (`sandbox:<id>`) once stats were read:
+   * fixed at creation, so a metrics scrape (every container and pod, every 15 s) parses no
+   * meta.json or sandbox JSON for it.
+   */
+  readonly #cgroupPath = new Map<string, string>();
+  /**
    * meta.json as this handler last wrote or read it: every pod worker asks each container's status
    * once a second, and the file only changes through #writeMeta (a new agent starts empty).
    */
@@ -214,6 +220,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
     await rm(join(this.#o.stateDir, 'sandboxes', `${id}.json`), { force: true });
     this.#sandboxText.delete(id);
     this.#bySandbox.delete(id);
+    this.#cgroupPath.delete(`sandbox:${id}`);
+    this.#prevStats.delete(`sandbox:${id}`);
     this.#log.info({ sandbox: id }, 'sandbox removed');
   }
 
@@ -569,6 +577,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     await rm(this.#exitFile(id), { force: true });
     await rm(join(this.#o.stateDir, 's', id), { recursive: true, force: true });
     this.#prevStats.delete(id);
+    this.#cgroupPath.delete(id);
   }
 
   async #state(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerState> {
@@ -666,9 +675,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** the cgroup's figures; gVisor's block I/O from its processes' own accounting (stats/proc-io.ts) */
-  async #readStats(path: string, scope: StatsScope): Promise<ContainerStats | undefined> {
+  async #readStats(path: string, scope: StatsScope, prev: ContainerStats | undefined): Promise<ContainerStats | undefined> {
     const ref = { root: this.#cgroupRoot, path };
-    const cur = await readCgroupStats(ref, undefined, scope);
+    const cur = await readCgroupStats(ref, undefined, scope, prev);
     if (!cur || this.#o.runtime.kind !== 'runsc' || scope === 'usage') return cur;
     const io = await readCgroupProcIo(ref);
     if (io) cur.blkio = io;
@@ -677,24 +686,27 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   async stats(id: ContainerId, signal: AbortSignal, scope: StatsScope = 'full'): Promise<ContainerStats> {
-    const meta = await this.#meta(id);
     void signal;
-    const path = join(await this.#cgroupParent(meta), id);
-    const cur = await this.#readStats(path, scope);
+    const path = this.#cgroupPath.get(id) ?? join(await this.#cgroupParent(await this.#meta(id)), id);
+    const cur = await this.#readStats(path, scope, this.#prevStats.get(id));
     if (!cur) throw notFound('container cgroup', path);
+    this.#cgroupPath.set(id, path);
     const out = withNanoCores(cur, this.#prevStats.get(id));
     this.#prevStats.set(id, cur);
     return out;
   }
 
   async sandboxStats(id: SandboxId, signal: AbortSignal, scope: StatsScope = 'full'): Promise<SandboxStats> {
-    const s = await this.#sandbox(id);
-    const cur = await this.#readStats(s.cgroupParent, scope);
-    if (!cur) throw notFound('pod cgroup', s.cgroupParent);
     const key = `sandbox:${id}`;
+    // /metrics/resource needs only the cgroup; the full summary also the netns and the containers' pids
+    const s = scope === 'full' || !this.#cgroupPath.has(key) ? await this.#sandbox(id) : undefined;
+    const path = s?.cgroupParent ?? this.#cgroupPath.get(key)!;
+    const cur = await this.#readStats(path, scope, this.#prevStats.get(key));
+    if (!cur) throw notFound('pod cgroup', path);
+    this.#cgroupPath.set(key, path);
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
     this.#prevStats.set(key, cur);
-    if (s.netnsPath && scope === 'full') {
+    if (s?.netnsPath && scope === 'full') {
       const pids: number[] = [];
       if (!this.#bySandbox.has(id)) await this.#metas(); // a new agent: index what is on disk once
       for (const cid of this.#bySandbox.get(id) ?? []) {
