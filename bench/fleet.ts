@@ -21,7 +21,7 @@
  * (mutating API call p99 ≤ 1 s; 5,000 nodes per cluster) are the published context.
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
- *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R]
+ *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R] [--max-sockets 2000]
  * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--trace` prints where a renewal's
  * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
  * window's monotonic µs to cut a profile to it; `--steady-only` stops after steady state and LIST)
@@ -66,6 +66,7 @@ const { values } = parseArgs({
     trace: { type: 'boolean', default: false },
     'steady-only': { type: 'boolean', default: false },
     'renew-cpu': { type: 'string' },
+    'max-sockets': { type: 'string', default: '2000' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -74,6 +75,14 @@ const etcdReplicas = Number(values.replicas);
 const steadyMs = Number(values['steady-s']) * 1000;
 const phaseTimeoutMs = Number(values['phase-timeout-s']) * 1000;
 const RENEW_MS = 10_000;
+/**
+ * connections per apiserver for the hollow nodes' requests (their watches have a client of their
+ * own, one connection each): a process may hold at most 20,000 descriptors on this machine (the
+ * hard limit; raising it needs CAP_SYS_RESOURCE, which root here lacks), and with 10,000 nodes the
+ * watches take half of that in the fleet and in each apiserver. Renewals beyond it wait for a free
+ * connection, and that wait counts in their latency (--trace shows it as start → request sent).
+ */
+const maxSockets = Number(values['max-sockets']);
 const NS = 'fleet';
 const ETCD = '/usr/bin/etcd';
 const log = silentLogger();
@@ -239,6 +248,7 @@ class HollowNode {
   constructor(
     readonly name: string,
     private readonly client: KubeClient,
+    private readonly watchClient: KubeClient,
     private readonly stats: FleetStats,
     private readonly limiter: Limiter,
     private readonly phase: () => Phase | undefined,
@@ -265,7 +275,7 @@ class HollowNode {
 
   startWatch(signal: AbortSignal): Promise<void> {
     this.informer = new Informer<PodObject>({
-      client: this.client,
+      client: this.watchClient,
       resource: Resources.pods,
       logger: log,
       fieldSelector: `spec.nodeName=${this.name}`,
@@ -354,7 +364,10 @@ class HollowNode {
 
 interface Cluster {
   servers: HedgeServer[];
+  /** the hollow nodes' requests, at most `maxSockets` connections each */
   clients: HttpKubeClient[];
+  /** the hollow nodes' pod watches, a connection per watch */
+  watchClients: HttpKubeClient[];
   etcd?: EtcdProcess;
   label: string;
 }
@@ -362,7 +375,7 @@ interface Cluster {
 async function startCluster(store: string): Promise<Cluster> {
   if (store === 'sqlite') {
     const s = await startHedgeServer({ store: 'sqlite', extraArgs: serverLog, timeoutMs: 120_000, ...prof });
-    return { servers: [s], clients: [await clientFor(s)], label: 'sqlite, 1 apiserver' };
+    return { servers: [s], clients: [await clientFor(s, maxSockets)], watchClients: [await clientFor(s)], label: 'sqlite, 1 apiserver' };
   }
   if (!existsSync(ETCD)) throw new Error(`${ETCD} not installed (scripts/setup.sh installs etcd-server)`);
   const etcd = await startEtcd(ETCD);
@@ -370,15 +383,17 @@ async function startCluster(store: string): Promise<Cluster> {
   const first = await startHedgeServer({ store: 'etcd', extraArgs: args, timeoutMs: 120_000, ...prof });
   const servers = [first];
   for (let i = 1; i < etcdReplicas; i++) servers.push(await startHedgeServer({ store: 'etcd', dataDir: first.dataDir, extraArgs: args, timeoutMs: 120_000, ...prof }));
-  return { servers, clients: await Promise.all(servers.map(clientFor)), etcd, label: `etcd, ${servers.length} apiserver${servers.length > 1 ? 's' : ''}` };
+  const clients = await Promise.all(servers.map((s) => clientFor(s, maxSockets)));
+  const watchClients = await Promise.all(servers.map((s) => clientFor(s)));
+  return { servers, clients, watchClients, etcd, label: `etcd, ${servers.length} apiserver${servers.length > 1 ? 's' : ''}` };
 }
 
-async function clientFor(s: HedgeServer): Promise<HttpKubeClient> {
-  return new HttpKubeClient({ ...(await loadKubeconfig(s.kubeconfig)), userAgent: 'hedge-hollow-node', requestTimeoutMs: 120_000 });
+async function clientFor(s: HedgeServer, sockets?: number): Promise<HttpKubeClient> {
+  return new HttpKubeClient({ ...(await loadKubeconfig(s.kubeconfig)), userAgent: 'hedge-hollow-node', requestTimeoutMs: 120_000, maxSockets: sockets });
 }
 
 async function stopCluster(c: Cluster): Promise<void> {
-  await Promise.allSettled(c.clients.map((cl) => cl.close()));
+  await Promise.allSettled([...c.clients, ...c.watchClients].map((cl) => cl.close()));
   for (const s of [...c.servers].reverse()) {
     // a profiled server needs time to write its profile on the way out
     await s.stop(values['server-prof'] ? { graceMs: 120_000 } : undefined);
@@ -412,7 +427,7 @@ async function runSize(store: string, n: number): Promise<Row> {
   const ac = new AbortController();
   setMaxListeners(0, ac.signal); // every hollow node's loops listen on it
   const limiter = new Limiter(128);
-  const nodes = Array.from({ length: n }, (_, i) => new HollowNode(`hollow-${i}`, cluster.clients[i % cluster.clients.length], stats, limiter, () => phase));
+  const nodes = Array.from({ length: n }, (_, i) => new HollowNode(`hollow-${i}`, cluster.clients[i % cluster.clients.length], cluster.watchClients[i % cluster.clients.length], stats, limiter, () => phase));
   const watches: Promise<void>[] = [];
   // filled as the phases complete, so a fleet that breaks late still reports what it reached
   const col = new Map<string, string>([['store', cluster.label], ['nodes', String(n)]]);
@@ -579,7 +594,7 @@ async function renewCpu(store: string, n: number, renewals: number): Promise<Row
     await admin.get(Resources.namespaces, NODE_LEASE_NAMESPACE).catch(() =>
       admin.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NODE_LEASE_NAMESPACE } }),
     );
-    const nodes = Array.from({ length: n }, (_, i) => new HollowNode(`hollow-${i}`, cluster.clients[i % cluster.clients.length], stats, new Limiter(1), () => undefined));
+    const nodes = Array.from({ length: n }, (_, i) => new HollowNode(`hollow-${i}`, cluster.clients[i % cluster.clients.length], cluster.watchClients[i % cluster.clients.length], stats, new Limiter(1), () => undefined));
     await pool(n, 64, (i) => nodes[i].register(ac.signal));
     // one round first: every node's lease is cached, the JIT is warm
     await pool(n, 16, (i) => nodes[i].renewOnce(ac.signal));

@@ -38,6 +38,11 @@ export interface HttpKubeClientOptions extends ConnectionConfig {
    * Default 0: one pods/binding request per bind.
    */
   bindBatchSize?: number;
+  /**
+   * at most this many connections to the server at a time, watches included (requests beyond it
+   * wait for a free one); default: no limit
+   */
+  maxSockets?: number;
 }
 
 interface QueuedBind {
@@ -69,7 +74,7 @@ export class HttpKubeClient implements KubeClient {
 
   constructor(opts: HttpKubeClientOptions) {
     this.base = opts.server.replace(/\/+$/, '');
-    this.agent = new HttpAgent({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: !opts.insecureSkipTLSVerify });
+    this.agent = new HttpAgent({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: !opts.insecureSkipTLSVerify, maxSockets: opts.maxSockets });
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'hedge/0.1' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
