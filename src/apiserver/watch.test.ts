@@ -185,4 +185,38 @@ describe('apiserver watch', () => {
     for (const w of watches) w.close();
     await waitFor(() => t.store.openWatches === base, 'store watches released');
   });
+
+  it('node-indexed pod watches (spec.nodeName=, the store\'s trigger): each sees its pods enter and leave, nothing else', async () => {
+    const pods = '/api/v1/namespaces/w5/pods';
+    const post = (path: string, body: unknown) => t.json(path, { method: 'POST', headers: JSON_CT, body: JSON.stringify(body) });
+    const bind = (pod: string, node: string) =>
+      post(`${pods}/${pod}/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod }, target: { apiVersion: 'v1', kind: 'Node', name: node } });
+    const names = (ws: Awaited<ReturnType<typeof openWatch>>, n: number) =>
+      Promise.all(Array.from({ length: n }, () => ws.next())).then((evs) => evs.map((e) => `${e.type} ${e.object.metadata?.name}`));
+    const n1 = await openWatch(t, `${pods}?watch=1&fieldSelector=spec.nodeName%3Dn1`);
+    const n2 = await openWatch(t, `${pods}?watch=1&fieldSelector=spec.nodeName%3D%3Dn2`);
+    // the scheduler's watch: unscheduled pods
+    const none = await openWatch(t, `${pods}?watch=1&fieldSelector=spec.nodeName%3D`);
+    // a node that has no pods, and a watch with another field operator (not indexed)
+    const n3 = await openWatch(t, `${pods}?watch=1&fieldSelector=spec.nodeName%3Dn3`);
+    const notN1 = await openWatch(t, `${pods}?watch=1&fieldSelector=spec.nodeName!%3Dn1`);
+    try {
+      for (const name of ['p1', 'p2']) {
+        assert.equal((await post(pods, { metadata: { name }, spec: { containers: [{ name: 'c', image: 'busybox' }] } })).status, 201);
+      }
+      assert.equal((await bind('p1', 'n1')).status, 201);
+      assert.equal((await bind('p2', 'n2')).status, 201);
+      assert.equal((await t.json(`${pods}/p1`, { method: 'DELETE', headers: JSON_CT, body: JSON.stringify({ gracePeriodSeconds: 0 }) })).status, 200);
+      assert.deepEqual(await names(none, 4), ['ADDED p1', 'ADDED p2', 'DELETED p1', 'DELETED p2'], 'unscheduled: created, then bound away');
+      assert.deepEqual(await names(n1, 2), ['ADDED p1', 'DELETED p1']);
+      assert.deepEqual(await names(n2, 1), ['ADDED p2']);
+      assert.deepEqual(await names(notN1, 4), ['ADDED p1', 'ADDED p2', 'DELETED p1', 'MODIFIED p2'], 'not indexed (!=): filtered as before');
+      // nothing more for n1, n2, n3: a marker pod bound to n3 is n3's first event
+      assert.equal((await post(pods, { metadata: { name: 'marker' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } })).status, 201);
+      assert.equal((await bind('marker', 'n3')).status, 201);
+      assert.deepEqual(await names(n3, 1), ['ADDED marker']);
+    } finally {
+      for (const w of [n1, n2, none, n3, notN1]) w.close();
+    }
+  });
 });

@@ -7,6 +7,7 @@ export type {
   UpdateOptions,
   WatchEvent,
   WatchOptions,
+  WatchTrigger,
   WriteOptions,
 } from './types.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory/memory-store.ts';

@@ -53,6 +53,22 @@ export interface WatchOptions {
   /** emit {type:'progress'} at this interval when idle (ms); 0/undefined = never */
   progressIntervalMs?: number;
   signal: AbortSignal;
+  /** a hint to skip events that cannot concern this watcher; a store may ignore it */
+  trigger?: WatchTrigger;
+}
+
+/**
+ * Upstream's watch-cache "trigger functions": a node's `spec.nodeName=<node>` pod watch needs only
+ * the events of that node's pods, so with 5,000 nodes watching pods a pod write should wake one
+ * watcher, not 5,000. `values` gives the indexed values an event concerns (the object's and, for
+ * an update, its previous value's); a watcher with a trigger gets only the events whose values
+ * include its `value`. Every watcher of one index passes the same `values` function object, so a
+ * store computes it once per event, not once per watcher. Only a hint: events it lets through are
+ * still filtered by the watcher, and a store may deliver more (history replay, etcd).
+ */
+export interface WatchTrigger {
+  values: (ev: Extract<WatchEvent, { type: 'put' | 'delete' }>) => readonly string[];
+  value: string;
 }
 
 export interface WriteOptions {

@@ -1,4 +1,4 @@
-import type { WatchEvent, WatchOptions } from './types.ts';
+import type { WatchEvent, WatchOptions, WatchTrigger } from './types.ts';
 
 /** A committed change. Every write has its own revision, so there is exactly one per revision. */
 export type ChangeEvent = Extract<WatchEvent, { type: 'put' | 'delete' }>;
@@ -30,6 +30,13 @@ export interface WatchHubOptions {
 
 type Mode = 'catchup' | 'live';
 
+/** the watchers of one prefix: without a trigger, and with one by index function and value */
+interface PrefixGroup {
+  plain: Set<Watcher>;
+  triggered: Map<WatchTrigger['values'], Map<string, Set<Watcher>>>;
+  size: number;
+}
+
 class Watcher {
   mode: Mode = 'catchup';
   queue: ChangeEvent[] = [];
@@ -43,8 +50,14 @@ class Watcher {
     readonly prefix: string,
     /** the watch's fromRevision: nothing older is ever delivered */
     readonly minRevision: number,
+    readonly trigger: WatchTrigger | undefined,
   ) {
     this.readFrom = minRevision;
+  }
+
+  /** whether an event can concern this watcher (always, without a trigger) */
+  wants(ev: ChangeEvent): boolean {
+    return this.trigger === undefined || this.trigger.values(ev).includes(this.trigger.value);
   }
 
   notify(): void {
@@ -71,7 +84,7 @@ export class WatchHub {
    * the same watchers by prefix: a commit is matched against each distinct prefix once, not once
    * per watcher (1,000 nodes watch pods under one prefix; a lease write matches none of them)
    */
-  private readonly byPrefix = new Map<string, Set<Watcher>>();
+  private readonly byPrefix = new Map<string, PrefixGroup>();
   private latest: number;
 
   constructor(opts: WatchHubOptions) {
@@ -97,39 +110,81 @@ export class WatchHub {
     for (const [prefix, group] of this.byPrefix) {
       const matching = events.filter((ev) => ev.kv.key.startsWith(prefix));
       if (matching.length === 0) continue;
-      for (const w of group) {
+      for (const w of group.plain) {
         if (w.mode !== 'live') continue;
         let added = false;
+        for (const ev of matching) added = this.offer(w, ev) || added;
+        this.settle(w, added);
+      }
+      // watchers with a trigger: each event's values computed once per index, and only the
+      // watchers of those values touched
+      for (const [values, byValue] of group.triggered) {
+        const touched = new Set<Watcher>();
         for (const ev of matching) {
-          if (ev.kv.modRevision >= w.minRevision) {
-            w.queue.push(ev);
-            added = true;
+          for (const v of new Set(values(ev))) {
+            for (const w of byValue.get(v) ?? []) if (this.offer(w, ev)) touched.add(w);
           }
         }
-        if (w.queue.length > this.queueLimit) {
-          w.readFrom = w.queue[0].kv.modRevision;
-          w.queue = [];
-          w.mode = 'catchup';
-        }
-        if (added) w.notify();
+        for (const w of touched) this.settle(w, true);
       }
     }
+  }
+
+  /** queues a live event for a live watcher; true when queued */
+  private offer(w: Watcher, ev: ChangeEvent): boolean {
+    if (w.mode !== 'live' || ev.kv.modRevision < w.minRevision) return false;
+    w.queue.push(ev);
+    return true;
+  }
+
+  /** after a publish: a watcher past its queue limit falls back to history; one with news is woken */
+  private settle(w: Watcher, added: boolean): void {
+    if (w.queue.length > this.queueLimit) {
+      w.readFrom = w.queue[0].kv.modRevision;
+      w.queue = [];
+      w.mode = 'catchup';
+    }
+    if (added) w.notify();
   }
 
   private add(w: Watcher): void {
     this.watchers.add(w);
     let group = this.byPrefix.get(w.prefix);
     if (!group) {
-      group = new Set();
+      group = { plain: new Set(), triggered: new Map(), size: 0 };
       this.byPrefix.set(w.prefix, group);
     }
-    group.add(w);
+    group.size++;
+    if (!w.trigger) {
+      group.plain.add(w);
+      return;
+    }
+    let byValue = group.triggered.get(w.trigger.values);
+    if (!byValue) {
+      byValue = new Map();
+      group.triggered.set(w.trigger.values, byValue);
+    }
+    let set = byValue.get(w.trigger.value);
+    if (!set) {
+      set = new Set();
+      byValue.set(w.trigger.value, set);
+    }
+    set.add(w);
   }
 
   private remove(w: Watcher): void {
-    this.watchers.delete(w);
+    if (!this.watchers.delete(w)) return;
     const group = this.byPrefix.get(w.prefix);
-    if (group?.delete(w) && group.size === 0) this.byPrefix.delete(w.prefix);
+    if (!group) return;
+    if (w.trigger) {
+      const byValue = group.triggered.get(w.trigger.values);
+      const set = byValue?.get(w.trigger.value);
+      if (set?.delete(w) && set.size === 0) {
+        byValue?.delete(w.trigger.value);
+        if (byValue?.size === 0) group.triggered.delete(w.trigger.values);
+      }
+    } else group.plain.delete(w);
+    if (--group.size === 0) this.byPrefix.delete(w.prefix);
   }
 
   /** Ends every watcher (their iterators finish); used on store close. */
@@ -147,7 +202,7 @@ export class WatchHub {
     // The start revision is fixed now, not at the first next(): writes made between
     // watch() and the first pull are replayed from history.
     const from = opts.fromRevision !== undefined && opts.fromRevision > 0 ? opts.fromRevision : this.latest + 1;
-    return this.run(new Watcher(prefix, from), opts);
+    return this.run(new Watcher(prefix, from, opts.trigger), opts);
   }
 
   private async *run(w: Watcher, opts: WatchOptions): AsyncGenerator<WatchEvent> {
@@ -200,7 +255,7 @@ export class WatchHub {
 
   private catchUp(w: Watcher): void {
     const page = this.history.readHistory(w.prefix, w.readFrom, this.latest, this.pageSize);
-    w.queue = page;
+    w.queue = w.trigger ? page.filter((ev) => w.wants(ev)) : page;
     if (page.length < this.pageSize) {
       w.mode = 'live';
     } else {

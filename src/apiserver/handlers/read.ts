@@ -1,4 +1,4 @@
-import { compileFieldSelector, fieldSet, matchesFields } from '../../api/fields/index.ts';
+import { compileFieldSelector, fieldSet, type FieldSelector, matchesFields } from '../../api/fields/index.ts';
 import { isEverything, matches as labelsMatch, parseSelector } from '../../api/labels/index.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
@@ -17,7 +17,7 @@ export type Matcher = (obj: KubeObject) => boolean;
  * watcher. Keyed by object identity, so a new revision (a new object) never sees a stale set.
  */
 const fieldSets = new WeakMap<KubeObject, Readonly<Record<string, string>>>();
-function sharedFieldSet(def: RequestScope['def'], obj: KubeObject): Readonly<Record<string, string>> {
+export function sharedFieldSet(def: RequestScope['def'], obj: KubeObject): Readonly<Record<string, string>> {
   let set = fieldSets.get(obj);
   if (set === undefined) {
     set = fieldSet(def, obj);
@@ -27,16 +27,17 @@ function sharedFieldSet(def: RequestScope['def'], obj: KubeObject): Readonly<Rec
 }
 
 /** labelSelector + fieldSelector (+ the name from a /watch/.../name path) as one predicate. */
-export function compileMatcher(rq: RequestScope): { match: Matcher; filtering: boolean } {
+export function compileMatcher(rq: RequestScope): { match: Matcher; filtering: boolean; fields: FieldSelector } {
   const q = rq.query;
   const labels = parseSelector(q.get('labelSelector') ?? '');
   const fields = compileFieldSelector(q.get('fieldSelector') ?? '', rq.def);
   const name = rq.info.name;
   const hasLabels = !isEverything(labels) || labels.nothing === true;
   const hasFields = fields.selector.requirements.length > 0;
-  if (!hasLabels && !hasFields && !name) return { match: () => true, filtering: false };
+  if (!hasLabels && !hasFields && !name) return { match: () => true, filtering: false, fields: fields.selector };
   return {
     filtering: true,
+    fields: fields.selector,
     match: (obj) =>
       (!name || obj.metadata.name === name) &&
       (!hasLabels || labelsMatch(labels, obj.metadata.labels as Record<string, string> | undefined)) &&

@@ -1,11 +1,12 @@
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
-import type { KeyValue, WatchEvent } from '../../store/types.ts';
+import type { KeyValue, WatchEvent, WatchTrigger } from '../../store/types.ts';
 import { isTrue } from '../request-info.ts';
 import { contentTypeOf, negotiateOutput, type OutputFormat } from '../negotiate.ts';
 import type { Decoded } from '../registry/object-codec.ts';
 import { statusErrors, statusFromError } from '../status.ts';
-import { compileMatcher, namespaceOf, parseNonNegativeInt, parseResourceVersion } from './read.ts';
+import type { FieldSelector } from '../../api/fields/index.ts';
+import { compileMatcher, namespaceOf, parseNonNegativeInt, parseResourceVersion, sharedFieldSet } from './read.ts';
 import { includeObjectParam, setWarnings } from './respond.ts';
 import type { RequestScope } from './scope.ts';
 import { partialObjectMetadata } from './table.ts';
@@ -22,7 +23,7 @@ const initialEventsEndAnnotation = 'k8s.io/initial-events-end';
 export async function handleWatch(rq: RequestScope): Promise<void> {
   const fmt = negotiateOutput(rq.req.headers.accept, 'watch');
   const q = rq.query;
-  const { match, filtering } = compileMatcher(rq);
+  const { match, filtering, fields } = compileMatcher(rq);
   const rv = parseResourceVersion(q.get('resourceVersion'));
   const rvMatch = q.get('resourceVersionMatch') ?? '';
   const bookmarks = isTrue(q.get('allowWatchBookmarks'));
@@ -98,6 +99,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
       fromRevision: from,
       signal: abort.signal,
       progressIntervalMs: bookmarks ? rq.server.bookmarkIntervalMs : undefined,
+      trigger: watchTrigger(rq, fields),
     });
     for await (const ev of events) {
       if (abort.signal.aborted) break;
@@ -135,7 +137,7 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
         if (ev.kv.createRevision === ev.kv.modRevision) before = false;
         // without a selector an update is always MODIFIED: no need to decode the previous value
         else if (ev.prevKv && filtering) {
-          prev = previousObject(rq, ev.prevKv, ev.kv.modRevision);
+          prev = previousObject(rq.rs, ev.prevKv, ev.kv.modRevision);
           before = match(prev);
         } else before = now;
         if (now && before) send('MODIFIED', d);
@@ -152,15 +154,47 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   }
 }
 
+/** the fields a watch may be indexed by (upstream's pod trigger function: spec.nodeName) */
+const TRIGGER_FIELDS: Record<string, string> = { pods: 'spec.nodeName' };
+/** one values function per resource store, so the store computes each event's values once */
+const triggerValues = new WeakMap<RequestScope['rs'], WatchTrigger['values']>();
+
+/**
+ * A store hint for a watch whose field selector pins the resource's trigger field to one value
+ * (`spec.nodeName=<node>`, every node's pod watch): the store then wakes this watch only for
+ * events whose object, or previous object, has that value. The watch still filters what it gets.
+ */
+function watchTrigger(rq: RequestScope, fields: FieldSelector): WatchTrigger | undefined {
+  if (rq.def.group !== '') return undefined;
+  const field = TRIGGER_FIELDS[rq.def.plural];
+  if (field === undefined) return undefined;
+  const req = fields.requirements.find((r) => r.field === field && (r.operator === '=' || r.operator === '=='));
+  if (req === undefined) return undefined;
+  let values = triggerValues.get(rq.rs);
+  if (values === undefined) {
+    // kept as long as the resource store: holds its def and store, never this request
+    const { def, rs } = rq;
+    const valueOf = (obj: KubeObject): string => sharedFieldSet(def, obj)[field] ?? '';
+    values = (ev) => {
+      if (ev.type === 'delete') return [valueOf(rs.codec.decodeDeleted(ev.kv).obj)];
+      const now = valueOf(rs.codec.decode(ev.kv).obj);
+      if (!ev.prevKv || ev.kv.createRevision === ev.kv.modRevision) return [now];
+      return [now, valueOf(previousObject(rs, ev.prevKv, ev.kv.modRevision))];
+    };
+    triggerValues.set(rq.rs, values);
+  }
+  return { values, value: req.value };
+}
+
 /**
  * The previous value of an update, decoded once per event: the store hands every watcher the
  * same event object, and each filtering watcher (a node's `spec.nodeName=` pod watch) needs it.
  */
 const previous = new WeakMap<KeyValue, KubeObject>();
-function previousObject(rq: RequestScope, prevKv: KeyValue, rev: number): KubeObject {
+function previousObject(rs: RequestScope['rs'], prevKv: KeyValue, rev: number): KubeObject {
   let obj = previous.get(prevKv);
   if (obj === undefined) {
-    obj = rq.rs.codec.decodeUncached(prevKv.key, prevKv.value, rev).obj;
+    obj = rs.codec.decodeUncached(prevKv.key, prevKv.value, rev).obj;
     previous.set(prevKv, obj);
   }
   return obj;

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MemoryStore } from './memory/memory-store.ts';
+import type { WatchEvent, WatchTrigger } from './types.ts';
+
+type Change = Extract<WatchEvent, { type: 'put' | 'delete' }>;
+
+/** the node a stored "pod" names, and the previous value's for an update */
+let calls = 0;
+const nodeOf = (value: string): string => (JSON.parse(value) as { node: string }).node;
+const values: WatchTrigger['values'] = (ev: Change) => {
+  calls++;
+  return ev.prevKv ? [nodeOf(ev.kv.value), nodeOf(ev.prevKv.value)] : [nodeOf(ev.kv.value)];
+};
+
+/** collects what a watch delivers until aborted */
+function collect(store: MemoryStore, signal: AbortSignal, trigger?: WatchTrigger): string[] {
+  const seen: string[] = [];
+  void (async () => {
+    for await (const ev of store.watch('/pods/', { signal, trigger })) {
+      if (ev.type !== 'progress') seen.push(`${ev.type} ${ev.kv.key} ${ev.kv.modRevision}`);
+    }
+  })();
+  return seen;
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+test('a watcher with a trigger gets only the events of its value (the old value included); one without gets all', async () => {
+  const store = new MemoryStore();
+  const ac = new AbortController();
+  const onA = collect(store, ac.signal, { values, value: 'a' });
+  const onB = collect(store, ac.signal, { values, value: 'b' });
+  const all = collect(store, ac.signal);
+  await settle();
+  const p1 = await store.create('/pods/p1', JSON.stringify({ node: 'a' }));
+  const p2 = await store.create('/pods/p2', JSON.stringify({ node: 'b' }));
+  await store.create('/other/x', JSON.stringify({ node: 'a' }));
+  // moves from a to b: both watchers see it (the watcher turns it into DELETED / ADDED)
+  const p1b = await store.update('/pods/p1', JSON.stringify({ node: 'b' }), { expectedRevision: p1.modRevision });
+  const d2 = await store.delete('/pods/p2');
+  await settle();
+  ac.abort();
+  assert.deepEqual(onA, [`put /pods/p1 ${p1.modRevision}`, `put /pods/p1 ${p1b.modRevision}`], 'node a: its pod, and the update that moved it away');
+  assert.deepEqual(onB, [`put /pods/p2 ${p2.modRevision}`, `put /pods/p1 ${p1b.modRevision}`, `delete /pods/p2 ${d2.modRevision}`], 'node b');
+  assert.equal(all.length, 4, 'the plain watcher: every pod event');
+  await store.close();
+});
+
+test('the trigger values are computed once per event, whatever the number of watchers', async () => {
+  const store = new MemoryStore();
+  const ac = new AbortController();
+  const seen = Array.from({ length: 50 }, (_, i) => collect(store, ac.signal, { values, value: `n${i}` }));
+  await settle();
+  calls = 0;
+  for (let i = 0; i < 10; i++) await store.create(`/pods/p${i}`, JSON.stringify({ node: `n${i}` }));
+  await settle();
+  ac.abort();
+  assert.equal(calls, 10, 'one call per event');
+  assert.deepEqual(seen.map((s) => s.length), Array.from({ length: 50 }, (_, i) => (i < 10 ? 1 : 0)));
+  await store.close();
+});
+
+test('a triggered watcher past its queue limit catches up from history with only its events, none lost', async () => {
+  const store = new MemoryStore({ watchQueueLimit: 2 });
+  const ac = new AbortController();
+  const seen: string[] = [];
+  const it = store.watch('/pods/', { signal: ac.signal, trigger: { values, value: 'a' } })[Symbol.asyncIterator]();
+  const first = it.next(); // registers the watcher; nothing is consumed until we pull again
+  await settle();
+  const revs: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const kv = await store.create(`/pods/p${i}`, JSON.stringify({ node: i % 2 === 0 ? 'a' : 'b' }));
+    if (i % 2 === 0) revs.push(kv.modRevision);
+  }
+  for (let r = await first; !r.done; r = await it.next()) {
+    if (r.value.type !== 'progress') seen.push(String(r.value.kv.modRevision));
+    if (seen.length === revs.length) break;
+  }
+  ac.abort();
+  assert.deepEqual(seen, revs.map(String), 'node a\'s four events in order, none of node b\'s');
+  await store.close();
+});
