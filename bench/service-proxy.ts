@@ -5,7 +5,8 @@
  * 1. Two pods on a bridge in a node network namespace this run creates (bench/lib/netns-rr.ts
  *    bridgeNode: no other tenant's rules on the path); pod A does 1-byte request/response
  *    (netbench) over one connection to pod B by its IP and through a ClusterIP programmed by the
- *    proxy's real ruleset, with the node's pod guard without (before) and with (after) its pod →
+ *    proxy's real ruleset beside the NetworkPolicy table as a node without policies loads it, with
+ *    the node's pod guard without (before) and with (after) its pod →
  *    pod fast path (guard/fast-path.ts, fed the proxy's endpoints as the node feeds it),
  *    interleaved so load drift hits all alike. Rate and the client's CPU per round trip (the
  *    robust figure on a loaded machine). "ClusterIP added" is against the pod IP with the same
@@ -16,7 +17,8 @@
  *
  * With `--base DIR` (another source tree, e.g. an unpacked `git archive main` with node_modules
  * linked) part 1 is an A/B instead: that tree's pod guard and this one's, both with the fast path,
- * pod IP and ClusterIP each, interleaved in one run (the proxy ruleset is this tree's for both);
+ * pod IP and ClusterIP each, interleaved in one run, each with its own tree's policy table and
+ * proxy ruleset;
  * part 2 is skipped.
  *
  * Prints markdown tables of medians; asserts nothing.
@@ -32,6 +34,7 @@ import { runChecked, runCommand } from '../src/agent/host/run-command.ts';
 import { randomSuffix } from '../src/agent/network/test-helpers.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from '../src/agent/network/proxy/model.ts';
 import { renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
+import { POLICY_TABLE, policyDeleteScript, renderPolicyTable } from '../src/agent/network/policy/render.ts';
 import { slowEndpointsOf } from '../src/agent/network/proxy/proxy.ts';
 import { PodGuard } from '../src/agent/network/guard/pod-guard.ts';
 import { bridgeNode, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
@@ -143,7 +146,18 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     endpoints: [{ addresses: [b.ip], conditions: { ready: true } }],
   } as EndpointSliceObject;
   const model = buildModel([svc], [slice], { nodeName: 'bench' });
-  const ruleset = renderRuleset(model, { table }).script;
+  type Tables = { renderRuleset: typeof renderRuleset; renderPolicyTable: typeof renderPolicyTable };
+  const baseTables: Tables | undefined = argv.base
+    ? {
+        ...((await import(`${resolve(argv.base)}/src/agent/network/proxy/render.ts`)) as Pick<Tables, 'renderRuleset'>),
+        ...((await import(`${resolve(argv.base)}/src/agent/network/policy/render.ts`)) as Pick<Tables, 'renderPolicyTable'>),
+      }
+    : undefined;
+  // the node's tables as a tree renders them: the proxy's, and the policy table with no policies
+  // (a node's policy controller loads it whether or not any policy exists)
+  const tables = (t: Tables): string =>
+    `${renderDelete(table)}${t.renderRuleset(model, { table }).script}${policyDeleteScript(POLICY_TABLE)}${t.renderPolicyTable({ policies: [], pods: [], namespaces: {} }, POLICY_TABLE)}`;
+  const ruleset = { this: tables({ renderRuleset, renderPolicyTable }), base: baseTables && tables(baseTables) };
   type Guard = Pick<PodGuard, 'ensure' | 'allow' | 'setSlowEndpoints' | 'destroy'>;
   const BaseGuard = argv.base ? ((await import(`${resolve(argv.base)}/src/agent/network/guard/pod-guard.ts`)) as { PodGuard: typeof PodGuard }).PodGuard : undefined;
   const after = new PodGuard({ bridge: 'br0', netnsPath: topo.node });
@@ -182,7 +196,7 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
           { label: 'after (fast path) · pod → ClusterIP', guard: guards.after, target: clusterIP, port: 80 },
         ]
   ).map((r) => ({ ...r, rate: [] as number[], cpu: [] as number[] }));
-  cleanups.push(() => nftApply(renderDelete(table), topo.node));
+  cleanups.push(() => nftApply(`${renderDelete(table)}${policyDeleteScript(POLICY_TABLE)}`, topo.node));
   const loads: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     loads.push(loadavg()[0]!);
@@ -190,7 +204,7 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     for (const r of i % 2 ? [...rows.slice(2), ...rows.slice(0, 2)] : rows) {
       await after.destroy();
       await guard(r.guard);
-      await nftApply(`${renderDelete(table)}${ruleset}`, topo.node);
+      await nftApply(r.guard === guards.base ? ruleset.base! : ruleset.this, topo.node);
       const m = await rr(r.target, r.port);
       r.rate.push(m.rate);
       r.cpu.push(m.cpu);
@@ -199,8 +213,8 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
   const out = [
     `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians; “added”: median of the per-run paired ratios, quartiles in brackets); 1-min load at each run's start ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (median ${median(loads).toFixed(1)}), after: ${(await runCommand('uptime', [])).stdout.trim()}`,
     guards.base
-      ? `proxy ruleset as rendered now; the node's pod guard with its fast path, from ${argv.base} (base) and this tree; the Service's endpoint is pod B\n`
-      : "proxy ruleset as rendered now; the node's pod guard without (before) and with (after) its pod → pod fast path; the Service's endpoint is pod B\n",
+      ? `the node's pod guard (fast path on), proxy ruleset and policy table (no policies), from ${argv.base} (base) and from this tree; the Service's endpoint is pod B\n`
+      : "proxy ruleset and policy table (no policies) as rendered now; the node's pod guard without (before) and with (after) its pod → pod fast path; the Service's endpoint is pod B\n",
     '| ruleset · path | TCP_RR /s | client CPU µs / round trip | ClusterIP added (rate) | ClusterIP added (CPU) |',
     '| --- | ---: | ---: | ---: | ---: |',
   ];
