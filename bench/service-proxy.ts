@@ -5,7 +5,8 @@
  * 1. Two pods on a bridge in a node network namespace this run creates (bench/lib/netns-rr.ts
  *    bridgeNode: no other tenant's rules on the path); pod A does 1-byte request/response
  *    (netbench) over one connection to pod B by its IP and through a ClusterIP programmed by the
- *    proxy's real ruleset, with the node's pod guard without (before) and with (after) its pod →
+ *    proxy's real ruleset beside the NetworkPolicy table as a node without policies loads it, with
+ *    the node's pod guard without (before) and with (after) its pod →
  *    pod fast path (guard/fast-path.ts, fed the proxy's endpoints as the node feeds it),
  *    interleaved so load drift hits all alike. Rate and the client's CPU per round trip (the
  *    robust figure on a loaded machine). "ClusterIP added" is against the pod IP with the same
@@ -14,19 +15,26 @@
  *    table (first sync) and of an in-place resync after one endpoint changed; applied inside a
  *    network namespace this run creates.
  *
+ * With `--base DIR` (another source tree, e.g. an unpacked `git archive main` with node_modules
+ * linked) part 1 is an A/B instead: that tree's pod guard and this one's, both with the fast path,
+ * pod IP and ClusterIP each, interleaved in one run, each with its own tree's policy table and
+ * proxy ruleset;
+ * part 2 is skipped.
+ *
  * Prints markdown tables of medians; asserts nothing.
  *
- *   node --import tsx bench/service-proxy.ts [--runs 5] [--rr 20000] [--syncs 5] [--services 1000] [--endpoints 10]
+ *   node --import tsx bench/service-proxy.ts [--runs 5] [--rr 20000] [--syncs 5] [--services 1000] [--endpoints 10] [--base DIR]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNetns, removeNetns } from '../src/agent/network/netns.ts';
 import { runChecked, runCommand } from '../src/agent/host/run-command.ts';
 import { randomSuffix } from '../src/agent/network/test-helpers.ts';
 import { buildModel, type EndpointSliceObject, type ServiceObject } from '../src/agent/network/proxy/model.ts';
 import { renderDelete, renderRuleset } from '../src/agent/network/proxy/render.ts';
+import { POLICY_TABLE, policyDeleteScript, renderPolicyTable } from '../src/agent/network/policy/render.ts';
 import { slowEndpointsOf } from '../src/agent/network/proxy/proxy.ts';
 import { PodGuard } from '../src/agent/network/guard/pod-guard.ts';
 import { bridgeNode, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
@@ -40,6 +48,7 @@ const { values: argv } = parseArgs({
     syncs: { type: 'string', default: '5' },
     services: { type: 'string', default: '1000' },
     endpoints: { type: 'string', default: '10' },
+    base: { type: 'string' },
   },
 });
 const RUNS = Number(argv.runs);
@@ -137,10 +146,28 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     endpoints: [{ addresses: [b.ip], conditions: { ready: true } }],
   } as EndpointSliceObject;
   const model = buildModel([svc], [slice], { nodeName: 'bench' });
-  const ruleset = renderRuleset(model, { table }).script;
-  const guards = { before: new PodGuard({ bridge: 'br0', netnsPath: topo.node, fastPath: false }), after: new PodGuard({ bridge: 'br0', netnsPath: topo.node }) };
-  cleanups.push(() => guards.after.destroy());
-  const guard = async (g: PodGuard): Promise<void> => {
+  type Tables = { renderRuleset: typeof renderRuleset; renderPolicyTable: typeof renderPolicyTable };
+  const baseTables: Tables | undefined = argv.base
+    ? {
+        ...((await import(`${resolve(argv.base)}/src/agent/network/proxy/render.ts`)) as Pick<Tables, 'renderRuleset'>),
+        ...((await import(`${resolve(argv.base)}/src/agent/network/policy/render.ts`)) as Pick<Tables, 'renderPolicyTable'>),
+      }
+    : undefined;
+  // the node's tables as a tree renders them: the proxy's, and the policy table with no policies
+  // (a node's policy controller loads it whether or not any policy exists)
+  const tables = (t: Tables): string =>
+    `${renderDelete(table)}${t.renderRuleset(model, { table }).script}${policyDeleteScript(POLICY_TABLE)}${t.renderPolicyTable({ policies: [], pods: [], namespaces: {} }, POLICY_TABLE)}`;
+  const ruleset = { this: tables({ renderRuleset, renderPolicyTable }), base: baseTables && tables(baseTables) };
+  type Guard = Pick<PodGuard, 'ensure' | 'allow' | 'setSlowEndpoints' | 'destroy'>;
+  const BaseGuard = argv.base ? ((await import(`${resolve(argv.base)}/src/agent/network/guard/pod-guard.ts`)) as { PodGuard: typeof PodGuard }).PodGuard : undefined;
+  const after = new PodGuard({ bridge: 'br0', netnsPath: topo.node });
+  const guards: { before: Guard; after: Guard; base: Guard | undefined } = {
+    before: new PodGuard({ bridge: 'br0', netnsPath: topo.node, fastPath: false }),
+    after,
+    base: BaseGuard && new BaseGuard({ bridge: 'br0', netnsPath: topo.node, fastPath: true }),
+  };
+  cleanups.push(() => after.destroy());
+  const guard = async (g: Guard): Promise<void> => {
     await g.ensure([10250]);
     for (const p of topo.pods) await g.allow({ hostInterface: p.hostInterface, addresses: [{ address: p.ip, family: 4 }] });
     await g.setSlowEndpoints(slowEndpointsOf(model));
@@ -153,26 +180,41 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     const j = JSON.parse(out.stdout) as { tcp_rr: number; tcp_rr_cpu_us: number };
     return { rate: j.tcp_rr, cpu: j.tcp_rr_cpu_us };
   };
-  const rows = [
-    { label: 'before (no fast path) · pod → pod IP', guard: guards.before, target: b.ip, port: NETBENCH_PORT },
-    { label: 'before (no fast path) · pod → ClusterIP', guard: guards.before, target: clusterIP, port: 80 },
-    { label: 'after (fast path) · pod → pod IP', guard: guards.after, target: b.ip, port: NETBENCH_PORT },
-    { label: 'after (fast path) · pod → ClusterIP', guard: guards.after, target: clusterIP, port: 80 },
-  ].map((r) => ({ ...r, rate: [] as number[], cpu: [] as number[] }));
-  cleanups.push(() => nftApply(renderDelete(table), topo.node));
+  // pairs: a pod IP row, then its ClusterIP row with the same guard
+  const rows = (
+    guards.base
+      ? [
+          { label: `base (${argv.base}) · pod → pod IP`, guard: guards.base, target: b.ip, port: NETBENCH_PORT },
+          { label: `base (${argv.base}) · pod → ClusterIP`, guard: guards.base, target: clusterIP, port: 80 },
+          { label: 'this tree · pod → pod IP', guard: guards.after, target: b.ip, port: NETBENCH_PORT },
+          { label: 'this tree · pod → ClusterIP', guard: guards.after, target: clusterIP, port: 80 },
+        ]
+      : [
+          { label: 'before (no fast path) · pod → pod IP', guard: guards.before, target: b.ip, port: NETBENCH_PORT },
+          { label: 'before (no fast path) · pod → ClusterIP', guard: guards.before, target: clusterIP, port: 80 },
+          { label: 'after (fast path) · pod → pod IP', guard: guards.after, target: b.ip, port: NETBENCH_PORT },
+          { label: 'after (fast path) · pod → ClusterIP', guard: guards.after, target: clusterIP, port: 80 },
+        ]
+  ).map((r) => ({ ...r, rate: [] as number[], cpu: [] as number[] }));
+  cleanups.push(() => nftApply(`${renderDelete(table)}${policyDeleteScript(POLICY_TABLE)}`, topo.node));
+  const loads: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    for (const r of rows) {
-      await guards.after.destroy();
+    loads.push(loadavg()[0]!);
+    // each pair back to back; the pairs' order alternates, so neither side always runs first
+    for (const r of i % 2 ? [...rows.slice(2), ...rows.slice(0, 2)] : rows) {
+      await after.destroy();
       await guard(r.guard);
-      await nftApply(`${renderDelete(table)}${ruleset}`, topo.node);
+      await nftApply(r.guard === guards.base ? ruleset.base! : ruleset.this, topo.node);
       const m = await rr(r.target, r.port);
       r.rate.push(m.rate);
       r.cpu.push(m.cpu);
     }
   }
   const out = [
-    `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians; “added”: median of the per-run paired ratios, quartiles in brackets); ${(await runCommand('uptime', [])).stdout.trim()}`,
-    "proxy ruleset as rendered now; the node's pod guard without (before) and with (after) its pod → pod fast path; the Service's endpoint is pod B\n",
+    `\nTCP_RR pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians; “added”: median of the per-run paired ratios, quartiles in brackets); 1-min load at each run's start ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (median ${median(loads).toFixed(1)}), after: ${(await runCommand('uptime', [])).stdout.trim()}`,
+    guards.base
+      ? `the node's pod guard (fast path on), proxy ruleset and policy table (no policies), from ${argv.base} (base) and from this tree; the Service's endpoint is pod B\n`
+      : "proxy ruleset and policy table (no policies) as rendered now; the node's pod guard without (before) and with (after) its pod → pod fast path; the Service's endpoint is pod B\n",
     '| ruleset · path | TCP_RR /s | client CPU µs / round trip | ClusterIP added (rate) | ClusterIP added (CPU) |',
     '| --- | ---: | ---: | ---: | ---: |',
   ];
@@ -189,6 +231,19 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
     const added = i % 2 === 1 ? [paired((k) => direct.rate[k]! / r.rate[k]!), paired((k) => r.cpu[k]! / direct.cpu[k]!)] : ['—', '—'];
     out.push(`| ${r.label} | ${Math.round(rate)} | ${cpu.toFixed(2)} | ${added[0]} | ${added[1]} |`);
   }
+  if (guards.base) {
+    // the same figure between the trees: this tree's ClusterIP (and pod IP) against the base's, paired per run
+    const vs = (k: 0 | 1): string => {
+      const [x, y] = [rows[k]!, rows[k + 2]!];
+      const pct = (key: 'rate' | 'cpu', better: (a: number, b: number) => number): string => {
+        const xs = x[key].map((_, j) => (better(x[key][j]!, y[key][j]!) - 1) * 100).sort((a, b) => a - b);
+        return `${median(xs).toFixed(1)}% (${percentile(xs, 25).toFixed(1)} … ${percentile(xs, 75).toFixed(1)})`;
+      };
+      // rate: this / base; CPU: base / this (both > 0 % when this tree is cheaper)
+      return `| ${k ? 'ClusterIP' : 'pod IP'} | ${pct('rate', (a, b) => b / a)} | ${pct('cpu', (a, b) => a / b)} |`;
+    };
+    out.push('', 'this tree against the base (paired per run; > 0 %: this tree faster / cheaper)\n', '| target | TCP_RR /s | client CPU / round trip |', '| --- | ---: | ---: |', vs(0), vs(1));
+  }
   return out;
 }
 
@@ -201,7 +256,7 @@ async function main(): Promise<void> {
   const out: string[] = [];
   try {
     out.push(...(await rrBench(dataDir, netnsDir)));
-    out.push(...(await syncBench(run, netnsDir)));
+    if (!argv.base) out.push(...(await syncBench(run, netnsDir)));
   } finally {
     await cleanups.run();
   }

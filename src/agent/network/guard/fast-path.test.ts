@@ -28,10 +28,14 @@ it('the fast chain: none without ports, recreated with them; endpoints deduplica
   const c = fastPathChain('t', ['veth1', 'veth2'], true);
   assert.equal(c[0], 'delete chain netdev t fast');
   assert.match(c[1]!, /hook ingress devices = \{ "veth1", "veth2" \}/);
-  assert.equal(c.length, 6);
-  assert.ok(c.slice(2, 4).every((r) => r.includes('meta protocol ip ') && r.includes('iifname . ip saddr @pods4') && r.includes('ip daddr != @slow4') && r.includes('fwd to ip daddr map @port4')));
-  assert.ok(c.slice(4).every((r) => r.includes('meta protocol ip6 ') && r.includes('iifname . ip6 saddr @pods6') && r.includes('ip6 daddr != @slow6') && r.includes('fwd to ip6 daddr map @port6')));
-  assert.match(c[5]!, /icmpv6 type \{ echo-request, echo-reply \}/, 'IPv6 echo only: neighbour discovery takes the bridge');
+  assert.equal(c.length, 10);
+  // per family: the two exits to the bridge path first (a ClusterIP after one lookup, an endpoint's reply after two), then the forwarding rules
+  assert.deepEqual(c.slice(2, 4), ['add rule netdev t fast meta protocol ip ip daddr != @port4 accept', 'add rule netdev t fast meta protocol ip ip saddr . meta l4proto . th sport @endpoints4 accept']);
+  assert.deepEqual(c.slice(6, 8), ['add rule netdev t fast meta protocol ip6 ip6 daddr != @port6 accept', 'add rule netdev t fast meta protocol ip6 ip6 saddr . meta l4proto . th sport @endpoints6 accept']);
+  assert.ok([c[4]!, c[5]!].every((r) => r.includes('meta protocol ip ') && r.includes('iifname . ip saddr @pods4') && r.includes('ip daddr != @slow4') && r.includes('fwd to ip daddr map @port4')));
+  assert.ok([c[8]!, c[9]!].every((r) => r.includes('meta protocol ip6 ') && r.includes('iifname . ip6 saddr @pods6') && r.includes('ip6 daddr != @slow6') && r.includes('fwd to ip6 daddr map @port6')));
+  assert.equal(c.filter((r) => r.includes('counter')).length, 4, 'only the forwarding rules count');
+  assert.match(c[9]!, /icmpv6 type \{ echo-request, echo-reply \}/, 'IPv6 echo only: neighbour discovery takes the bridge');
   assert.deepEqual(slowEndpointsScript('t', [{ ip: '10.0.0.2', protocol: 'tcp', port: 80 }, { ip: '10.0.0.2', protocol: 'tcp', port: 80 }, { ip: 'fd00::2', protocol: 'udp', port: 53 }]), [
     'flush set netdev t endpoints4',
     'add element netdev t endpoints4 { 10.0.0.2 . tcp . 80 }',

@@ -59,14 +59,17 @@ export function fastPathDecls(t: string): string[] {
 /**
  * The base chain hooked on `ports` (recreated: a device cannot be taken out of a netdev chain by
  * this nft, and a chain needs at least one device — none, no chain), in the caller's transaction.
- * Rules: IPv4 TCP/UDP, IPv4 echo, IPv6 TCP/UDP, IPv6 echo (in that order, each with its counter).
+ * Per family: two exits to the bridge path, then the forwarding rules TCP/UDP and echo (each with
+ * its counter; the exits have none).
  */
 export function fastPathChain(t: string, ports: string[], exists: boolean): string[] {
   const lines = exists ? [`delete chain netdev ${t} ${FAST_CHAIN}`] : [];
   if (ports.length === 0) return lines;
   const c = `netdev ${t} ${FAST_CHAIN}`;
-  // most selective first: a frame that stays slow (to a ClusterIP, the node or beyond; a Service
-  // endpoint's reply) leaves after one or two lookups — it pays this hook on top of the bridge path
+  // a frame that stays slow pays this hook on top of the bridge path, so it leaves first, after
+  // as few lookups as possible: to a ClusterIP, the node or beyond after one (not to a pod of this
+  // bridge), a Service endpoint's reply after two (conntrack must un-NAT it); the rules after the
+  // exits may take the destination as a pod of the bridge
   return [
     ...lines,
     `add chain ${c} { type filter hook ingress devices = { ${ports.map((p) => `"${p}"`).join(', ')} } priority ${PRIORITY}; policy accept; }`,
@@ -74,8 +77,10 @@ export function fastPathChain(t: string, ports: string[], exists: boolean): stri
       const common = `iifname . ${f.ip} saddr @pods${f.v} ${f.ip} saddr != @slow${f.v} ${f.ip} daddr != @slow${f.v}`;
       const fwd = `counter fwd to ${f.ip} daddr map @port${f.v}`;
       return [
-        `add rule ${c} meta protocol ${f.ip} ${f.ip} daddr @port${f.v} meta l4proto { tcp, udp } ${f.ip} saddr . meta l4proto . th sport != @endpoints${f.v} ${common} ${f.ip} saddr . meta l4proto . th sport != @hostports${f.v} ${fwd}`,
-        `add rule ${c} meta protocol ${f.ip} ${f.ip} daddr @port${f.v} ${f.echo} ${common} ${fwd}`,
+        `add rule ${c} meta protocol ${f.ip} ${f.ip} daddr != @port${f.v} accept`,
+        `add rule ${c} meta protocol ${f.ip} ${f.ip} saddr . meta l4proto . th sport @endpoints${f.v} accept`,
+        `add rule ${c} meta protocol ${f.ip} meta l4proto { tcp, udp } ${f.ip} saddr . meta l4proto . th sport != @hostports${f.v} ${common} ${fwd}`,
+        `add rule ${c} meta protocol ${f.ip} ${f.echo} ${common} ${fwd}`,
       ];
     }),
   ];

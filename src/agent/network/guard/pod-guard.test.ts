@@ -189,11 +189,11 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
   });
 
   it('fast path: pod → pod IPv4 skips the bridge; NetworkPolicy-isolated pods and Service endpoints keep the bridge path', async () => {
-    /** packets the fast path forwarded (its two rules' counters: tcp/udp, icmp echo) */
+    /** packets the fast path forwarded (its forwarding rules' counters: tcp/udp, icmp echo; the exits to the bridge count nothing) */
     const fwd = async (): Promise<number[]> => {
       const r = await runChecked('nsenter', [`--net=${ns('host')}`, '--', 'nft', '-j', 'list', 'chain', 'netdev', guard.table, 'fast']);
       const doc = JSON.parse(r.stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
-      return doc.nftables.flatMap((i) => (i.rule ? [i.rule.expr.find((e) => e.counter)?.counter?.packets ?? 0] : []));
+      return doc.nftables.flatMap((i) => i.rule?.expr.flatMap((e) => (e.counter ? [e.counter.packets] : [])) ?? []);
     };
     const tcpPort = openPort + 1;
     const l = spawn('nsenter', [`--net=${ns('c')}`, '--', 'busybox', 'nc', '-ll', '-p', String(tcpPort), '-e', 'true'], { stdio: 'ignore' });

@@ -76,6 +76,13 @@ describe('NetworkPolicy → nftables', () => {
     assert.doesNotMatch(t, /jump/);
   });
 
+  it('no pod isolated on this node: the table has no forward hook (it would see every bridged frame to accept it)', () => {
+    assert.equal(renderPolicyTable({ policies: [], pods, namespaces }), 'table inet hedge-policy {\n}\n');
+    assert.equal(renderPolicyTable({ policies, pods, namespaces, localPods: (p) => p.name === 'free' }), 'table inet hedge-policy {\n}\n', 'policies isolating other nodes\' pods only');
+    const r = spawnSync(nft, ['-c', '-f', '-'], { input: policyScript(renderPolicyTable({ policies: [], pods, namespaces })) });
+    assert.ok(r.error || r.status === 0, r.stderr?.toString());
+  });
+
   it('an ingress rule without from or ports allows everything to the selected pods', () => {
     const t = renderPolicyTable({ policies: [policy('shop', 'open', { podSelector: { matchLabels: { app: 'free' } }, ingress: [{}] })], pods, namespaces });
     assert.ok(t.includes(`chain ing-shop-free {\n\t\t${NDP_RULE}\n\t\treturn\n\t\tdrop\n\t}`), t);

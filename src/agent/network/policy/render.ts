@@ -211,6 +211,9 @@ export function renderPolicyTable(input: PolicyInput, table = POLICY_TABLE): str
   }
   // egress of the source is checked before ingress of the destination: both must return
   const ordered = [...dispatch.egr, ...dispatch.ing];
+  // no pod isolated, no forward hook: under br_netfilter it would see every bridged frame (a
+  // ClusterIP flow's, a Service endpoint's replies) to accept each of them
+  if (ordered.length === 0) return `table inet ${table} {\n}\n`;
   return [
     `table inet ${table} {`,
     '\tchain forward {',
