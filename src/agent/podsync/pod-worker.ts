@@ -423,7 +423,9 @@ export class PodWorker {
     const ref = this.podRef();
     const id = (this.sandbox?.id ?? `${ref.uid.replace(/-/g, '').slice(0, 12)}${randomBytes(4).toString('hex')}`) as SandboxId;
     const hostNetwork = this.pod.spec?.hostNetwork ?? false;
-    const sb: SandboxRecord = { id, handler: handler.name, netnsPath: hostNetwork ? undefined : join(this.cfg.netnsDir, id), created: false, pod: ref };
+    // a namespace made ahead (netns-pool.ts) when one is ready: the record names it, so it is freed like one made here
+    const netnsPath = hostNetwork ? undefined : (this.deps.netnsPool?.take() ?? join(this.cfg.netnsDir, id));
+    const sb: SandboxRecord = { id, handler: handler.name, netnsPath, created: false, pod: ref };
     this.sandbox = sb;
     try {
       const args = { pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal };
