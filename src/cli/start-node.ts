@@ -225,7 +225,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         snapshotter,
         logger,
         metrics: [logMetrics],
-        netnsPool: new NetnsPool({ dir: settings.netnsDir, size: NETNS_POOL_SIZE, logger: logger.child({ component: 'network' }) }),
+        netnsPool: new NetnsPool({ dir: settings.netnsDir, network, size: NETNS_POOL_SIZE, logger: logger.child({ component: 'network' }) }),
       },
       stop.signal,
     );
@@ -320,8 +320,8 @@ async function openImages(settings: NodeSettings, internalIP: string, logger: Lo
 }
 
 /**
- * Network namespaces kept made for the next pods (network/netns-pool.ts): two, so two pods
- * created together both find one; each is a pinned empty namespace (no interface but lo).
+ * Pod networks kept made for the next pods (network/netns-pool.ts): two, so two pods created
+ * together both find one; each holds a cluster address and a guarded bridge port while it waits.
  */
 const NETNS_POOL_SIZE = 2;
 

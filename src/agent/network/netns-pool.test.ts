@@ -1,37 +1,68 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { waitFor } from '../host/process.ts';
-import { listNetns, netnsExists, removeNetns } from './netns.ts';
 import { NetnsPool } from './netns-pool.ts';
-import { inNetns, randomSuffix } from './test-helpers.ts';
+import type { NetworkResult, NetworkSandbox } from './types.ts';
 
-test('netns pool: fills once started, hands out made namespaces with lo up, refills only while nothing starts, close removes the rest', async (t) => {
-  const dir = `/run/hedge/test-${randomSuffix()}`;
-  const pool = new NetnsPool({ dir, size: 2, refillDelayMs: 20 });
-  t.after(async () => {
-    await pool.close();
-    for (const n of await listNetns(dir)) await removeNetns(`${dir}/${n}`);
-    await rm(dir, { recursive: true, force: true });
-  });
-  assert.equal(pool.take(), undefined, 'nothing before start (the start-up sweep would take them)');
+/** records what the pool asks of the network: which sandboxes are attached now */
+function recordingNetwork(o: { failSetUp?: boolean } = {}) {
+  const attached = new Set<string>();
+  const calls: string[] = [];
+  return {
+    attached,
+    calls,
+    async prepare(sb: NetworkSandbox): Promise<void> {
+      calls.push(`prepare ${sb.id}`);
+    },
+    async setUp(sb: NetworkSandbox): Promise<NetworkResult> {
+      calls.push(`setUp ${sb.id}`);
+      if (o.failSetUp) throw new Error('no addresses left');
+      assert.equal(sb.netnsPath, `/run/hedge/pool-test/${sb.id}`);
+      assert.deepEqual(sb.portMappings, []);
+      attached.add(sb.id);
+      return { ips: [{ address: '10.1.0.2', family: 4, interface: 'eth0' }], interfaces: [] };
+    },
+    async tearDown(sb: NetworkSandbox): Promise<void> {
+      calls.push(`tearDown ${sb.id}`);
+      attached.delete(sb.id);
+    },
+  };
+}
+
+const until = (what: string, f: () => boolean) => waitFor(async () => f(), { timeoutMs: 10_000, signal: AbortSignal.timeout(10_000), what, intervalMs: 5 });
+
+test('netns pool: fills once started, hands out attached networks under ids of their own, refills only while nothing starts, close frees the rest', async () => {
+  const net = recordingNetwork();
+  const pool = new NetnsPool({ dir: '/run/hedge/pool-test', network: net, size: 2, refillDelayMs: 20 });
+  assert.equal(pool.take(), undefined, 'nothing before start (the start-up sweep would take them for leftovers)');
   let busy = false;
   pool.start(() => busy);
-  await waitFor(async () => pool.size === 2, { timeoutMs: 30_000, signal: AbortSignal.timeout(30_000), what: 'pool filled', intervalMs: 10 });
+  await until('pool filled', () => pool.size === 2);
   busy = true;
   const a = pool.take();
-  assert.ok(a?.startsWith(`${dir}/pool-`), a);
-  assert.equal(await netnsExists(a), true);
-  assert.match((await inNetns(a, ['ip', '-o', 'link', 'show', 'lo'])).stdout, /LOOPBACK,UP/);
   const b = pool.take();
-  assert.ok(b && b !== a);
-  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(a && b && a.id !== b.id);
+  assert.match(a.id, /^[0-9a-f]{20}$/);
+  assert.equal(a.netnsPath, `/run/hedge/pool-test/${a.id}`);
+  assert.ok(net.attached.has(a.id) && net.attached.has(b.id));
+  assert.equal(pool.take(), undefined);
+  await new Promise((r) => setTimeout(r, 150));
   assert.equal(pool.size, 0, 'no refill while a pod is starting');
   busy = false;
-  await waitFor(async () => pool.size === 2, { timeoutMs: 30_000, signal: AbortSignal.timeout(30_000), what: 'pool refilled', intervalMs: 10 });
-  // taken ones are the taker's: close leaves them and removes the pooled ones
+  await until('pool refilled', () => pool.size === 2);
   await pool.close();
-  assert.deepEqual((await listNetns(dir)).sort(), [a, b].map((p) => p.slice(dir.length + 1)).sort());
+  // the taken ones are their pods' to free; the pooled ones are freed
+  assert.deepEqual([...net.attached].sort(), [a.id, b.id].sort());
   assert.equal(pool.take(), undefined);
-  for (const p of [a, b]) await removeNetns(p);
+});
+
+test('netns pool: a network that cannot be made is freed and the pool gives up (pods make their own)', async () => {
+  const net = recordingNetwork({ failSetUp: true });
+  const pool = new NetnsPool({ dir: '/run/hedge/pool-test', network: net, size: 2, refillDelayMs: 5 });
+  pool.start();
+  await until('freed after the failure', () => net.calls.some((c) => c.startsWith('tearDown')));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(net.calls.filter((c) => c.startsWith('setUp')).length, 1, 'one attempt, no retry loop');
+  assert.equal(pool.take(), undefined);
+  await pool.close();
 });

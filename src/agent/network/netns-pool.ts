@@ -1,18 +1,23 @@
 /**
- * A few network namespaces made ahead of the pods that will take them: making one is two execs
- * (unshare, then ip to bring lo up; ~20–40 ms here), and every pod start waited for it before its
- * runtime could create a container in it (runc joins the netns at create; gVisor's CNI ADD comes
- * after it). A pod's sandbox takes a made one (its record names the path) and frees it like any
- * other; the pool refills only while no pod is starting, so the refill does not compete with a
- * start for the CPU. What is still pooled when the node stops is removed; a pool left by a killed
- * agent is removed by the next one's start-up sweep of namespaces no sandbox record names.
+ * A few pod sandboxes' networks made ahead of the pods that will take them: a netns attached to
+ * the cluster network (CNI ADD: bridge + host-local, and the pod guard) under a sandbox id of its
+ * own. Making one costs ~150–200 ms and five execs here (unshare, ip, bridge, host-local, nft), and
+ * every pod start waited for it: gVisor before its runtime create (runsc reads the interfaces at
+ * boot), runc beside its create, on the same two cores. A pod whose network is the cluster's alone
+ * (no hostNetwork, host ports or Multus annotations) takes one: its sandbox gets the id, so the
+ * CNI cache, the guard entry and the record all name it, and it is freed like any other. The pool
+ * refills only while no pod is starting, so the refill does not compete with a start for the CPU.
+ * What is still pooled when the node stops is torn down; a pool left by a killed agent is torn
+ * down by the next one's start-up sweep of namespaces no sandbox record names.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../lib/log.ts';
-import { createNetns, removeNetns } from './netns.ts';
+import type { NetworkPlugin, NetworkSandbox } from './types.ts';
 
 export interface NetnsPoolOptions {
   dir: string;
+  /** attaches (prepare + setUp) and frees (tearDown) the pooled sandboxes' networks */
+  network: Pick<NetworkPlugin, 'prepare' | 'setUp' | 'tearDown'>;
   /** namespaces kept made */
   size: number;
   /** the wait before a refill, and between checks while busy; default 250 ms */
@@ -22,7 +27,7 @@ export interface NetnsPoolOptions {
 
 export class NetnsPool {
   readonly #o: NetnsPoolOptions;
-  readonly #ready: string[] = [];
+  readonly #ready: PooledNetwork[] = [];
   #timer: NodeJS.Timeout | undefined;
   #making: Promise<void> | undefined;
   #closed = false;
@@ -51,11 +56,11 @@ export class NetnsPool {
     this.#schedule(0);
   }
 
-  /** a made namespace's path, now the caller's to free; undefined when none is ready */
-  take(): string | undefined {
-    const path = this.#ready.shift();
-    if (path !== undefined) this.#schedule(this.#o.refillDelayMs ?? 250);
-    return path;
+  /** an attached network, now the caller's sandbox's (its id) and the caller's to free; undefined when none is ready */
+  take(): PooledNetwork | undefined {
+    const got = this.#ready.shift();
+    if (got !== undefined) this.#schedule(this.#o.refillDelayMs ?? 250);
+    return got;
   }
 
   #schedule(ms: number): void {
@@ -75,29 +80,44 @@ export class NetnsPool {
     this.#timer.unref();
   }
 
+  #sandbox(id: string): NetworkSandbox {
+    return { id, pod: { uid: '', namespace: '', name: '' }, netnsPath: `${this.#o.dir}/${id}`, portMappings: [] };
+  }
+
   async #makeOne(): Promise<void> {
-    const path = `${this.#o.dir}/pool-${randomBytes(6).toString('hex')}`;
+    // the form of the ids pod workers make (12 + 8 hex digits)
+    const nsb = this.#sandbox(randomBytes(10).toString('hex'));
+    const signal = AbortSignal.timeout(60_000);
     try {
-      await createNetns(path, { timeoutMs: 30_000 });
+      await this.#o.network.prepare?.(nsb, signal);
+      await this.#o.network.setUp(nsb, signal);
     } catch (err) {
-      // the pod start makes its own then: nothing is lost but the head start
-      this.#o.logger?.warn({ err, netns: path }, 'making a pooled network namespace failed');
-      await removeNetns(path, { timeoutMs: 30_000 }).catch(() => undefined);
+      // pod starts make their own then: nothing is lost but the head start
+      this.#o.logger?.warn({ err, sandbox: nsb.id }, 'making a pooled pod network failed; pods make their own');
+      await this.#free(nsb);
       this.#gaveUp = true;
       return;
     }
-    if (this.#closed) await removeNetns(path, { timeoutMs: 30_000 });
-    else this.#ready.push(path);
+    if (this.#closed) await this.#free(nsb);
+    else this.#ready.push({ id: nsb.id, netnsPath: nsb.netnsPath });
   }
 
-  /** stops refilling and removes what was never taken */
+  async #free(nsb: NetworkSandbox): Promise<void> {
+    await this.#o.network.tearDown(nsb, AbortSignal.timeout(60_000)).catch((err: unknown) => this.#o.logger?.warn({ err, sandbox: nsb.id }, 'freeing a pooled pod network failed'));
+  }
+
+  /** stops refilling and frees what was never taken */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#making;
-    for (const path of this.#ready.splice(0)) {
-      await removeNetns(path, { timeoutMs: 30_000 }).catch((err: unknown) => this.#o.logger?.warn({ err, netns: path }, 'removing a pooled network namespace failed'));
-    }
+    for (const p of this.#ready.splice(0)) await this.#free(this.#sandbox(p.id));
   }
+}
+
+/** A sandbox network made ahead: the id its sandbox takes, and its netns. */
+export interface PooledNetwork {
+  id: string;
+  netnsPath: string;
 }
