@@ -9,7 +9,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
-import { CniNetworkPlugin, NetnsPool } from '../agent/network/index.ts';
+import { CniNetworkPlugin, NETNS_POOL_STATE_FILE, NetnsPool } from '../agent/network/index.ts';
 import { GuardedNetworkPlugin, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
 import { parseResolvConf } from '../agent/podsync/index.ts';
@@ -225,7 +225,13 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         snapshotter,
         logger,
         metrics: [logMetrics],
-        netnsPool: new NetnsPool({ dir: settings.netnsDir, network, size: NETNS_POOL_SIZE, logger: logger.child({ component: 'network' }) }),
+        netnsPool: new NetnsPool({
+          dir: settings.netnsDir,
+          network,
+          size: NETNS_POOL_SIZE,
+          stateFile: join(dataDir, NETNS_POOL_STATE_FILE),
+          logger: logger.child({ component: 'network' }),
+        }),
       },
       stop.signal,
     );

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../host/process.ts';
 import { NetnsPool } from './netns-pool.ts';
@@ -65,4 +69,21 @@ test('netns pool: a network that cannot be made is freed and the pool gives up (
   assert.equal(net.calls.filter((c) => c.startsWith('setUp')).length, 1, 'one attempt, no retry loop');
   assert.equal(pool.take(), undefined);
   await pool.close();
+});
+
+test('netns pool: lists what it pools in its state file, and frees what a previous agent listed (killed, or a reboot took the netns) before filling', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hedge-pool-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const stateFile = join(dir, 'pool.json');
+  await writeFile(stateFile, JSON.stringify([{ id: 'old1', netnsPath: '/run/hedge/pool-test/old1' }]));
+  const net = recordingNetwork();
+  const pool = new NetnsPool({ dir: '/run/hedge/pool-test', network: net, size: 1, refillDelayMs: 5, stateFile });
+  pool.start();
+  await until('pool filled', () => pool.size === 1);
+  assert.equal(net.calls[0], 'tearDown old1', 'the old entry is freed before the first new one is made');
+  await until('listed', () => readFileSync(stateFile, 'utf8').includes('"id"') && !readFileSync(stateFile, 'utf8').includes('old1'));
+  const listed = JSON.parse(readFileSync(stateFile, 'utf8')) as { id: string }[];
+  assert.deepEqual(listed.map((p) => p.id), [...net.attached]);
+  await pool.close();
+  assert.equal(existsSync(stateFile), false, 'nothing pooled, nothing listed');
 });

@@ -11,8 +11,13 @@
  * down by the next one's start-up sweep of namespaces no sandbox record names.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../host/atomic-fs.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { NetworkPlugin, NetworkSandbox } from './types.ts';
+
+/** `hedge node` keeps NetnsPoolOptions.stateFile under this name in its data dir */
+export const NETNS_POOL_STATE_FILE = 'network-pool.json';
 
 export interface NetnsPoolOptions {
   dir: string;
@@ -22,6 +27,11 @@ export interface NetnsPoolOptions {
   size: number;
   /** the wait before a refill, and between checks while busy; default 250 ms */
   refillDelayMs?: number;
+  /**
+   * where the pooled (not taken) networks are listed, for tools that tell a node's pooled networks
+   * from a pod's leftovers (the e2e harness's host-state check); rewritten on every change
+   */
+  stateFile?: string;
   logger?: Logger;
 }
 
@@ -53,14 +63,44 @@ export class NetnsPool {
     if (this.#started || this.#closed) return;
     this.#started = true;
     if (busy) this.#busy = busy;
-    this.#schedule(0);
+    // what a previous agent had pooled and never freed (killed, or the host rebooted: no netns
+    // left for the start-up sweep to find, but the CNI cache and the addresses are): freed first
+    this.#making = this.#freeListed().finally(() => {
+      this.#making = undefined;
+      this.#schedule(0);
+    });
+  }
+
+  async #freeListed(): Promise<void> {
+    if (!this.#o.stateFile) return;
+    let listed: PooledNetwork[];
+    try {
+      listed = JSON.parse(await readFile(this.#o.stateFile, 'utf8')) as PooledNetwork[];
+    } catch {
+      return;
+    }
+    for (const p of listed) await this.#free(this.#sandbox(p.id));
+    this.#save();
   }
 
   /** an attached network, now the caller's sandbox's (its id) and the caller's to free; undefined when none is ready */
   take(): PooledNetwork | undefined {
     const got = this.#ready.shift();
-    if (got !== undefined) this.#schedule(this.#o.refillDelayMs ?? 250);
+    if (got !== undefined) {
+      this.#save();
+      this.#schedule(this.#o.refillDelayMs ?? 250);
+    }
     return got;
+  }
+
+  #saving: Promise<void> = Promise.resolve();
+  /** the pooled list to the state file, one write at a time, the last one winning */
+  #save(): void {
+    const file = this.#o.stateFile;
+    if (!file) return;
+    this.#saving = this.#saving
+      .then(() => (this.#ready.length || !this.#closed ? writeFileAtomic(file, JSON.stringify(this.#ready)) : rm(file, { force: true })))
+      .catch((err: unknown) => this.#o.logger?.debug({ err, file }, 'writing the pooled network list failed'));
   }
 
   #schedule(ms: number): void {
@@ -88,9 +128,10 @@ export class NetnsPool {
     // the form of the ids pod workers make (12 + 8 hex digits)
     const nsb = this.#sandbox(randomBytes(10).toString('hex'));
     const signal = AbortSignal.timeout(60_000);
+    let hostInterface: string | undefined;
     try {
       await this.#o.network.prepare?.(nsb, signal);
-      await this.#o.network.setUp(nsb, signal);
+      hostInterface = (await this.#o.network.setUp(nsb, signal)).hostInterface;
     } catch (err) {
       // pod starts make their own then: nothing is lost but the head start
       this.#o.logger?.warn({ err, sandbox: nsb.id }, 'making a pooled pod network failed; pods make their own');
@@ -98,8 +139,12 @@ export class NetnsPool {
       this.#gaveUp = true;
       return;
     }
-    if (this.#closed) await this.#free(nsb);
-    else this.#ready.push({ id: nsb.id, netnsPath: nsb.netnsPath });
+    if (this.#closed) {
+      await this.#free(nsb);
+      return;
+    }
+    this.#ready.push({ id: nsb.id, netnsPath: nsb.netnsPath, ...(hostInterface ? { hostInterface } : {}) });
+    this.#save();
   }
 
   async #free(nsb: NetworkSandbox): Promise<void> {
@@ -112,7 +157,11 @@ export class NetnsPool {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#making;
-    for (const p of this.#ready.splice(0)) await this.#free(this.#sandbox(p.id));
+    // listed until freed: a stop cut short leaves them to the next start's sweep, still named
+    for (const p of [...this.#ready]) await this.#free(this.#sandbox(p.id));
+    this.#ready.splice(0);
+    this.#save();
+    await this.#saving;
   }
 }
 
@@ -120,4 +169,6 @@ export class NetnsPool {
 export interface PooledNetwork {
   id: string;
   netnsPath: string;
+  /** the host side of its bridge port */
+  hostInterface?: string;
 }
