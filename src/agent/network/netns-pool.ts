@@ -38,6 +38,8 @@ export interface NetnsPoolOptions {
 export class NetnsPool {
   readonly #o: NetnsPoolOptions;
   readonly #ready: PooledNetwork[] = [];
+  /** the one being made (listed in the state file too) */
+  #inMaking: PooledNetwork | undefined;
   #timer: NodeJS.Timeout | undefined;
   #making: Promise<void> | undefined;
   #closed = false;
@@ -99,7 +101,10 @@ export class NetnsPool {
     const file = this.#o.stateFile;
     if (!file) return;
     this.#saving = this.#saving
-      .then(() => (this.#ready.length || !this.#closed ? writeFileAtomic(file, JSON.stringify(this.#ready)) : rm(file, { force: true })))
+      .then(() => {
+        const listed = [...this.#ready, ...(this.#inMaking ? [this.#inMaking] : [])];
+        return listed.length || !this.#closed ? writeFileAtomic(file, JSON.stringify(listed)) : rm(file, { force: true });
+      })
       .catch((err: unknown) => this.#o.logger?.debug({ err, file }, 'writing the pooled network list failed'));
   }
 
@@ -129,6 +134,10 @@ export class NetnsPool {
     const nsb = this.#sandbox(randomBytes(10).toString('hex'));
     const signal = AbortSignal.timeout(60_000);
     let hostInterface: string | undefined;
+    // listed before anything is made: an agent that dies meanwhile leaves it to the next one to free
+    this.#inMaking = { id: nsb.id, netnsPath: nsb.netnsPath };
+    this.#save();
+    await this.#saving;
     try {
       await this.#o.network.prepare?.(nsb, signal);
       hostInterface = (await this.#o.network.setUp(nsb, signal)).hostInterface;
@@ -137,13 +146,17 @@ export class NetnsPool {
       this.#o.logger?.warn({ err, sandbox: nsb.id }, 'making a pooled pod network failed; pods make their own');
       await this.#free(nsb);
       this.#gaveUp = true;
+      this.#inMaking = undefined;
+      this.#save();
       return;
     }
     if (this.#closed) {
       await this.#free(nsb);
+      this.#inMaking = undefined;
       return;
     }
     this.#ready.push({ id: nsb.id, netnsPath: nsb.netnsPath, ...(hostInterface ? { hostInterface } : {}) });
+    this.#inMaking = undefined;
     this.#save();
   }
 
