@@ -135,7 +135,7 @@ export class NetnsPool {
     const signal = AbortSignal.timeout(60_000);
     let hostInterface: string | undefined;
     // listed before anything is made: an agent that dies meanwhile leaves it to the next one to free
-    this.#inMaking = { id: nsb.id, netnsPath: nsb.netnsPath };
+    this.#inMaking = { id: nsb.id, netnsPath: nsb.netnsPath, making: true };
     this.#save();
     await this.#saving;
     try {
@@ -184,4 +184,6 @@ export interface PooledNetwork {
   netnsPath: string;
   /** the host side of its bridge port */
   hostInterface?: string;
+  /** in the state file: being made (bench/pod-start.ts waits for a full, settled pool) */
+  making?: true;
 }
