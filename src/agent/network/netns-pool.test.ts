@@ -78,7 +78,12 @@ test('netns pool: lists what it pools in its state file, and frees what a previo
   await writeFile(stateFile, JSON.stringify([{ id: 'old1', netnsPath: '/run/hedge/pool-test/old1' }]));
   const net = recordingNetwork();
   const pool = new NetnsPool({ dir: '/run/hedge/pool-test', network: net, size: 1, refillDelayMs: 5, stateFile });
-  pool.start();
+  let busy = true;
+  pool.start(() => busy);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(net.calls, [], 'nothing freed or made while pods start (after a reboot they all do)');
+  assert.ok(readFileSync(stateFile, 'utf8').includes('old1'), 'still listed until freed');
+  busy = false;
   await until('pool filled', () => pool.size === 1);
   assert.equal(net.calls[0], 'tearDown old1', 'the old entry is freed before the first new one is made');
   await until('listed', () => readFileSync(stateFile, 'utf8').includes('"id"') && !readFileSync(stateFile, 'utf8').includes('old1'));

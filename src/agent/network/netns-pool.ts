@@ -66,23 +66,33 @@ export class NetnsPool {
     this.#started = true;
     if (busy) this.#busy = busy;
     // what a previous agent had pooled and never freed (killed, or the host rebooted: no netns
-    // left for the start-up sweep to find, but the CNI cache and the addresses are): freed first
-    this.#making = this.#freeListed().finally(() => {
+    // left for the start-up sweep to find, but the CNI cache and the addresses are): freed first,
+    // while no pod starts (after a reboot every pod is starting again), and listed until freed
+    this.#making = this.#freeLeftovers().finally(() => {
       this.#making = undefined;
       this.#schedule(0);
     });
   }
 
-  async #freeListed(): Promise<void> {
+  /** a previous agent's pooled networks not freed yet */
+  #leftovers: PooledNetwork[] = [];
+
+  async #freeLeftovers(): Promise<void> {
     if (!this.#o.stateFile) return;
-    let listed: PooledNetwork[];
     try {
-      listed = JSON.parse(await readFile(this.#o.stateFile, 'utf8')) as PooledNetwork[];
+      this.#leftovers = JSON.parse(await readFile(this.#o.stateFile, 'utf8')) as PooledNetwork[];
     } catch {
       return;
     }
-    for (const p of listed) await this.#free(this.#sandbox(p.id));
-    this.#save();
+    while (this.#leftovers.length > 0 && !this.#closed) {
+      if (this.#busy()) {
+        await new Promise((res) => setTimeout(res, this.#o.refillDelayMs ?? 250).unref());
+        continue;
+      }
+      await this.#free(this.#sandbox(this.#leftovers[0]!.id));
+      this.#leftovers.shift();
+      this.#save();
+    }
   }
 
   /** an attached network, now the caller's sandbox's (its id) and the caller's to free; undefined when none is ready */
@@ -102,7 +112,7 @@ export class NetnsPool {
     if (!file) return;
     this.#saving = this.#saving
       .then(() => {
-        const listed = [...this.#ready, ...(this.#inMaking ? [this.#inMaking] : [])];
+        const listed = [...this.#ready, ...(this.#inMaking ? [this.#inMaking] : []), ...this.#leftovers];
         return listed.length || !this.#closed ? writeFileAtomic(file, JSON.stringify(listed)) : rm(file, { force: true });
       })
       .catch((err: unknown) => this.#o.logger?.debug({ err, file }, 'writing the pooled network list failed'));
