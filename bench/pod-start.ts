@@ -26,6 +26,8 @@ const iterations = Number(process.argv[2] ?? 10);
 const only = process.argv[3]?.split(',');
 /** pause after each deletion, e.g. to let a torn-down gVisor sandbox's processes finish exiting */
 const settleMs = Number(process.argv[4] ?? 0);
+/** hedge node's pod network pool size (NETNS_POOL_SIZE in src/cli/start-node.ts) */
+const POOL_SIZE = 2;
 const RUNTIMES = [
   { rc: 'runc', bin: '/usr/sbin/runc', global: [] as string[], detach: '-d' },
   { rc: 'gvisor', bin: '/usr/bin/runsc', global: ['--network=host', '--platform=ptrace'], detach: '--detach' },
@@ -166,6 +168,27 @@ try {
     }
   };
 
+  /**
+   * A node with a pool of pod networks (src/agent/network/netns-pool.ts, listed in
+   * <data-dir>/network-pool.json; the literal name so this bench runs against trees without
+   * one) refills it after a pod takes one, once no pod is starting: that work must not land on
+   * the next measurement (the bare run, or the next pod), as a deleted pod's teardown must not.
+   */
+  const poolSettled = async (): Promise<void> => {
+    const file = join(node.dataDir, 'network-pool.json');
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      let listed: { making?: boolean }[];
+      try {
+        listed = JSON.parse(readFileSync(file, 'utf8')) as { making?: boolean }[];
+      } catch {
+        return; // no pool
+      }
+      if (listed.length >= POOL_SIZE && !listed.some((p) => p.making)) return;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  };
+
   for (const rt of RUNTIMES) {
     // warm-up pod: pulls and unpacks the image, so the measured ones find it cached
     await deletePod(`warm-${rt.rc}`, (await createRunningDelete(`warm-${rt.rc}`, rt.rc)).uid);
@@ -177,10 +200,11 @@ try {
     };
     for (let i = 0; i < iterations; i++) {
       const name = `ps-${rt.rc}-${i}`;
+      // interleaved, so both sides see the same machine load; each on a node at rest
+      await poolSettled();
+      bare.push(bareRun(rt, rt.rc === 'gvisor' ? bundleGv : bundle, join(bundleTmp, `root-${rt.rc}`), `bare-${rt.rc}-${i}`));
       const { t0, bound, running, uid } = await createRunningDelete(name, rt.rc);
       system.push(running - t0);
-      // interleaved, so both sides see the same machine load
-      bare.push(bareRun(rt, rt.rc === 'gvisor' ? bundleGv : bundle, join(bundleTmp, `root-${rt.rc}`), `bare-${rt.rc}-${i}`));
       await deletePod(name, uid);
       if (settleMs > 0) await new Promise((res) => setTimeout(res, settleMs));
       const tr = traces(node).get(name);

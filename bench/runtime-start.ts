@@ -122,7 +122,8 @@ try {
         const bin = c.kind === 'crun' && existsSync(wrapper) ? wrapper : c.binary;
         const wrap = (args: string[]): [string, string[]] => (c.kind === 'runsc' ? ['nsenter', [`--net=${netnsPath}`, '--', bin, ...args]] : [bin, args]);
         const tb = performance.now();
-        await runChecked(...wrap([...g, 'run', c.detach, '--bundle', bundle, bid]), { signal: sig() });
+        // settled on its exit: the detached container inherits its stdio, and the pipes stay open as long as it runs
+        await runChecked(...wrap([...g, 'run', c.detach, '--bundle', bundle, bid]), { signal: sig(), settleOnExit: true });
         if (i >= 0) bare.push(performance.now() - tb);
         await runCommand(...wrap([...g, 'delete', '--force', bid]), { signal: sig() });
         rmSync(bundle, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
 import { LogRotationManager } from './logs/rotation-manager.ts';
 import { PodSync } from './podsync/pod-sync.ts';
+import type { PodSyncDeps } from './podsync/types.ts';
 import { logStartupPhase } from './podsync/start-trace.ts';
 import type { RuntimeHandler } from './runtime/types.ts';
 import { startNodeServer, type NodeServer, type RouteHandler } from './server/node-server.ts';
@@ -97,6 +98,8 @@ export interface AgentDeps {
   routes?: Map<string, RouteHandler>;
   /** more registries served on the node's /metrics beside the process metrics (e.g. the log shipper's) */
   metrics?: Registry[];
+  /** network namespaces made ahead of the pods (PodSyncDeps.netnsPool) */
+  netnsPool?: PodSyncDeps['netnsPool'];
 }
 
 export interface Agent {
@@ -166,6 +169,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
       client: deps.client,
       runtimes: deps.runtimes,
       network: deps.network,
+      ...(deps.netnsPool ? { netnsPool: deps.netnsPool } : {}),
       images: deps.images,
       snapshotter: deps.snapshotter,
       mounter: deps.mounter ?? systemMounter(),

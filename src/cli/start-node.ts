@@ -9,7 +9,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
-import { CniNetworkPlugin } from '../agent/network/index.ts';
+import { CniNetworkPlugin, NETNS_POOL_STATE_FILE, NetnsPool } from '../agent/network/index.ts';
 import { GuardedNetworkPlugin, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
 import { parseResolvConf } from '../agent/podsync/index.ts';
@@ -217,7 +217,22 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
           auth: { tokens: new Set(), clientCerts: conn.ca !== undefined },
         },
       },
-      { client, runtimes, network, images, snapshotter, logger, metrics: [logMetrics] },
+      {
+        client,
+        runtimes,
+        network,
+        images,
+        snapshotter,
+        logger,
+        metrics: [logMetrics],
+        netnsPool: new NetnsPool({
+          dir: settings.netnsDir,
+          network,
+          size: NETNS_POOL_SIZE,
+          stateFile: join(dataDir, NETNS_POOL_STATE_FILE),
+          logger: logger.child({ component: 'network' }),
+        }),
+      },
       stop.signal,
     );
   } catch (err) {
@@ -309,6 +324,12 @@ async function openImages(settings: NodeSettings, internalIP: string, logger: Lo
   logStartupPhase(logger, 'images opened');
   return { tls, snapshotter, images };
 }
+
+/**
+ * Pod networks kept made for the next pods (network/netns-pool.ts): two, so two pods created
+ * together both find one; each holds a cluster address and a guarded bridge port while it waits.
+ */
+const NETNS_POOL_SIZE = 2;
 
 /** The pod subnet, the overlay between nodes, the CNI bridge and the guard on its ports. */
 async function setUpPodNetwork(

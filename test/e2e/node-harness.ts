@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NETNS_POOL_STATE_FILE, type PooledNetwork } from '../../src/agent/network/netns-pool.ts';
 import { missingTools } from '../../src/agent/runtime/oci/test-support.ts';
 import { REPO_ROOT, run, type RunResult } from './harness.ts';
 
@@ -20,6 +21,15 @@ const HEDGE_BIN = join(REPO_ROOT, 'bin', 'hedge.js');
  */
 const nodeCommand = (): string[] => [...(process.env.HEDGE_E2E_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean), process.env.HEDGE_E2E_NODE_BIN || HEDGE_BIN];
 const CGROUP_V1 = '/sys/fs/cgroup';
+
+/** the networks a node keeps made for its next pods (its pool's state file; none when it has not written one) */
+async function pooledNetworks(dataDir: string): Promise<PooledNetwork[]> {
+  try {
+    return JSON.parse(await readFile(join(dataDir, NETNS_POOL_STATE_FILE), 'utf8')) as PooledNetwork[];
+  } catch {
+    return [];
+  }
+}
 
 export interface NodeHostState {
   /** pinned network namespaces */
@@ -49,7 +59,11 @@ export interface HedgeNode {
   start(): Promise<void>;
   stop(): Promise<void>;
   kill9(): Promise<void>;
-  hostState(): Promise<NodeHostState>;
+  /**
+   * What the node holds on the host. The networks it keeps made for its next pods
+   * (network/netns-pool.ts) are not counted unless `withPool` (cleanup frees them too).
+   */
+  hostState(o?: { withPool?: boolean }): Promise<NodeHostState>;
   /** best effort: kill leftover containers, unmount, remove netns/cgroups/bridge/data dir */
   cleanup(): Promise<void>;
 }
@@ -211,25 +225,28 @@ export async function startHedgeNode(opts: {
       process.kill(c.pid, 'SIGKILL');
       await waitExit(c);
     },
-    async hostState() {
+    async hostState(o = {}) {
       const procs = await procCmdlines();
       const conmonPids = procs
         .filter((p) => p.argv[0]?.endsWith('conmon') && p.argv.some((a) => a.startsWith(dataDir)))
         .map((p) => p.pid);
-      const netns = await readdir(netnsDir).catch(() => [] as string[]);
+      const pooled = o.withPool ? [] : await pooledNetworks(dataDir);
+      const netns = (await readdir(netnsDir).catch(() => [] as string[])).filter((n) => !pooled.some((p) => p.id === n));
       const ports = await inNetns('ip', ['-o', 'link', 'show', 'master', bridge]);
+      // `ip -o link` lines read "N: veth1234@if2: <...>"
+      const portName = (line: string): string => line.split(':')[1]?.trim().split('@')[0] ?? '';
       return {
         netns,
         conmonPids,
         podCgroups: await cgroupPodDirs(cgroupRoot),
-        bridgePorts: ports.code === 0 ? ports.stdout.split('\n').filter((l) => l.trim() !== '') : [],
+        bridgePorts: ports.code === 0 ? ports.stdout.split('\n').filter((l) => l.trim() !== '' && !pooled.some((p) => p.hostInterface === portName(l))) : [],
         mounts: await mountsUnder(dataDir),
       };
     },
     async cleanup() {
       // the host state goes even when the stop fails; the failure is thrown at the end
       const stopFailure = await node.stop().then(() => undefined, (err: unknown) => err ?? new Error('node stop failed'));
-      const st = await node.hostState();
+      const st = await node.hostState({ withPool: true });
       for (const pid of st.conmonPids) {
         try {
           process.kill(pid, 'SIGKILL');

@@ -10,7 +10,7 @@ import { waitUntil } from './pod-checks.ts';
  * the data dir and the pinned pod netns are unmounted, pod cgroups removed, the bridge deleted.
  */
 export async function simulateReboot(node: HedgeNode, edgeNetnsName: string): Promise<void> {
-  const st = await node.hostState();
+  const st = await node.hostState({ withPool: true });
   for (const pid of st.conmonPids) {
     try {
       process.kill(pid, 'SIGKILL');

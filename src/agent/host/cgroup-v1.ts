@@ -16,21 +16,27 @@ export interface PodCgroupOptions {
 }
 
 export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
-  for (const ctl of POD_CONTROLLERS) {
-    const base = join(opts.cgroupRoot, ctl);
-    if (!(await pathExists(base))) continue;
-    await mkdir(join(base, opts.cgroupParent), { recursive: true });
-  }
+  // one directory per hierarchy, side by side (a pod start waits for them)
+  await Promise.all(
+    POD_CONTROLLERS.map(async (ctl) => {
+      const base = join(opts.cgroupRoot, ctl);
+      if (await pathExists(base)) await mkdir(join(base, opts.cgroupParent), { recursive: true });
+    }),
+  );
   const { cpuMilli, memoryBytes } = opts.resources;
+  const writes: Promise<void>[] = [];
   if (cpuMilli !== undefined) {
     const dir = join(opts.cgroupRoot, 'cpu', opts.cgroupParent);
-    await writeFile(join(dir, 'cpu.cfs_period_us'), '100000');
-    await writeFile(join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.floor(cpuMilli * 100))));
-    await writeFile(join(dir, 'cpu.shares'), String(Math.max(2, Math.floor((cpuMilli * 1024) / 1000))));
+    // the quota is checked against the period: the period first
+    writes.push(writeFile(join(dir, 'cpu.cfs_period_us'), '100000').then(() => writeFile(join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.floor(cpuMilli * 100))))));
+    writes.push(writeFile(join(dir, 'cpu.shares'), String(Math.max(2, Math.floor((cpuMilli * 1024) / 1000)))));
   }
   if (memoryBytes !== undefined) {
-    await writeFile(join(opts.cgroupRoot, 'memory', opts.cgroupParent, 'memory.limit_in_bytes'), String(memoryBytes));
+    writes.push(writeFile(join(opts.cgroupRoot, 'memory', opts.cgroupParent, 'memory.limit_in_bytes'), String(memoryBytes)));
   }
+  // every write settles before the first failure is reported (none is left running behind it)
+  const failed = (await Promise.allSettled(writes)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**

@@ -19,4 +19,5 @@ export {
   type CniResult,
   type CniRuntimeConf,
 } from './cni.ts';
+export { NETNS_POOL_STATE_FILE, NetnsPool, type NetnsPoolOptions, type PooledNetwork } from './netns-pool.ts';
 export { DEFAULT_NETNS_DIR, createNetns, listNetns, netnsExists, netnsPath, nsenterArgs, removeNetns } from './netns.ts';

@@ -104,6 +104,9 @@ export class PodSync {
       logStartupPhase(this.log, 'pods listed');
       await this.adoptAndCleanOrphans(informer.list(), signal);
       logStartupPhase(this.log, 'adopted and cleaned');
+      // after the sweep of namespaces no sandbox names (it would take the pool's for leftovers)
+      const gate = this.workerDeps.startGate;
+      this.deps.netnsPool?.start(gate ? () => gate.active > 0 || gate.waiting > 0 : undefined);
       informer.addHandlers({
         onAdd: (p) => this.upsert(p, signal),
         onUpdate: (_o, p) => this.upsert(p, signal),
@@ -115,6 +118,7 @@ export class PodSync {
     await informerRun;
     await rcRun;
     await Promise.allSettled([...this.runs]);
+    await this.deps.netnsPool?.close();
   }
 
   /** every worker is parked (or finished): nothing is in flight */

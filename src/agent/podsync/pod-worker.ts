@@ -18,7 +18,7 @@ import { buildPodStatus, computePhase } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
 import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
 import { createPodSandbox, createPodSandboxBeside, networkSandbox, podAddresses, resolveRuntimeHandler } from './pod-sandbox.ts';
-import { NETWORK_STATUS_ANNOTATION, renderNetworkStatus } from '../../api/annotations/multus.ts';
+import { DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION, renderNetworkStatus } from '../../api/annotations/multus.ts';
 import { deleteSandboxState, loadSandbox, saveSandbox } from './sandbox-state.ts';
 import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, SandboxRecord } from './types.ts';
 import { MIN_GRACE_SECONDS, stopPodContainers } from './pod-termination.ts';
@@ -421,9 +421,13 @@ export class PodWorker {
     if (this.sandbox?.created) return true;
     if (this.attaching) return this.networkAttached(signal);
     const ref = this.podRef();
-    const id = (this.sandbox?.id ?? `${ref.uid.replace(/-/g, '').slice(0, 12)}${randomBytes(4).toString('hex')}`) as SandboxId;
     const hostNetwork = this.pod.spec?.hostNetwork ?? false;
-    const sb: SandboxRecord = { id, handler: handler.name, netnsPath: hostNetwork ? undefined : join(this.cfg.netnsDir, id), created: false, pod: ref };
+    // a cluster network made ahead (netns-pool.ts) when one is ready: the sandbox takes its id, so
+    // the record, the CNI cache and the guard all name it, and it is freed like one made here
+    const pooled = this.sandbox || !this.mayTakePooledNetwork() ? undefined : this.deps.netnsPool?.take();
+    const id = (pooled?.id ?? this.sandbox?.id ?? `${ref.uid.replace(/-/g, '').slice(0, 12)}${randomBytes(4).toString('hex')}`) as SandboxId;
+    const netnsPath = hostNetwork ? undefined : (pooled?.netnsPath ?? join(this.cfg.netnsDir, id));
+    const sb: SandboxRecord = { id, handler: handler.name, netnsPath, created: false, pod: ref };
     this.sandbox = sb;
     try {
       const args = { pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal };
@@ -443,6 +447,15 @@ export class PodWorker {
       await this.releaseSandbox(signal).catch(() => undefined);
       return false;
     }
+  }
+
+  /** the pod's network is the cluster network alone, as a pooled one is: no hostNetwork, host ports or Multus networks */
+  private mayTakePooledNetwork(): boolean {
+    const spec = this.pod.spec;
+    if (spec?.hostNetwork) return false;
+    if ((spec?.containers ?? []).some((c) => c.ports?.some((p) => p.hostPort))) return false;
+    const ann = this.pod.metadata?.annotations ?? {};
+    return ann[NETWORKS_ANNOTATION] === undefined && ann[DEFAULT_NETWORK_ANNOTATION] === undefined;
   }
 
   /**

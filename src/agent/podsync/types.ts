@@ -9,6 +9,7 @@ import type { Snapshotter } from '../snapshot/types.ts';
 import type { Mounter } from '../volumes/types.ts';
 import type { EventSink } from '../../client/event-recorder.ts';
 import type { ContainerKind } from './labels.ts';
+import type { NetnsPool } from '../network/netns-pool.ts';
 import type { StartGate } from './start-gate.ts';
 
 export interface PodSyncDeps {
@@ -30,6 +31,8 @@ export interface PodSyncDeps {
   runtimeClassHandler?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
   /** bounds concurrent pod starts, oldest pod first; PodSync makes one (PodSyncConfig.maxConcurrentStarts) */
   startGate?: StartGate;
+  /** network namespaces made ahead of the pods (network/netns-pool.ts); PodSync starts it once it has swept the netns directory */
+  netnsPool?: Pick<NetnsPool, 'start' | 'take' | 'close'>;
 }
 
 /** Where a running sandbox is; persisted so a restarted agent can find and clean it. */

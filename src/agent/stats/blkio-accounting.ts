@@ -19,6 +19,17 @@ export async function diskOf(path: string, sysRoot = '/sys'): Promise<string | u
   // anonymous devices (tmpfs, overlay, proc): major 0, no disk behind them
   if (major === 0) return undefined;
   const dev = `${major}:${minor}`;
+  const key = `${sysRoot}\0${dev}`;
+  if (diskCache.has(key)) return diskCache.get(key);
+  const disk = await diskOfDev(dev, sysRoot);
+  diskCache.set(key, disk);
+  return disk;
+}
+
+/** device → its disk, as found once: a partition does not move to another disk while the node runs (each sandbox create asked) */
+const diskCache = new Map<string, string | undefined>();
+
+async function diskOfDev(dev: string, sysRoot: string): Promise<string | undefined> {
   const sys = join(sysRoot, 'dev', 'block', dev);
   if (!existsSync(sys)) return undefined;
   // /sys/dev/block/M:m links to .../<disk>/<partition>: the disk's dev is one directory up
@@ -29,10 +40,7 @@ export async function diskOf(path: string, sysRoot = '/sys'): Promise<string | u
 /** Switches blkio accounting on for the disks under `paths`, with an unlimited rule in cgroup `cgroupPath`. */
 export async function activateBlkioAccounting(o: { cgroupRoot: string; cgroupPath: string; paths: string[]; sysRoot?: string }): Promise<string[]> {
   const disks = new Set<string>();
-  for (const p of o.paths) {
-    const d = await diskOf(p, o.sysRoot);
-    if (d) disks.add(d);
-  }
+  for (const d of await Promise.all(o.paths.map((p) => diskOf(p, o.sysRoot)))) if (d) disks.add(d);
   const file = join(o.cgroupRoot, 'blkio', o.cgroupPath, 'blkio.throttle.read_bps_device');
   const done: string[] = [];
   for (const d of disks) {

@@ -18,14 +18,25 @@ export class GuardedNetworkPlugin implements NetworkPlugin {
     this.name = inner.name;
   }
 
+  /**
+   * sandbox id → the port this process guarded for it: a setUp that finds the attachment made
+   * (a pooled network taken by a pod, netns-pool.ts; a retried pass) and guarded alike runs no
+   * second nft transaction for it
+   */
+  readonly #guarded = new Map<string, string>();
+
   async setUp(sandbox: NetworkSandbox, signal: AbortSignal): Promise<NetworkResult> {
     const res = await this.inner.setUp(sandbox, signal);
+    const key = JSON.stringify([res.hostInterface, res.ips, sandbox.portMappings]);
+    if (this.#guarded.get(sandbox.id) === key) return res;
+    this.#guarded.delete(sandbox.id);
     try {
       await this.protect(sandbox, res, signal);
     } catch (err) {
       await this.inner.tearDown(sandbox, signal).catch((e: unknown) => this.log?.warn({ err: e, sandbox: sandbox.id }, 'teardown after a failed guard failed'));
       throw err;
     }
+    this.#guarded.set(sandbox.id, key);
     return res;
   }
 
@@ -34,6 +45,7 @@ export class GuardedNetworkPlugin implements NetworkPlugin {
   }
 
   async tearDown(sandbox: NetworkSandbox, signal: AbortSignal): Promise<void> {
+    this.#guarded.delete(sandbox.id);
     const res = await this.inner.status(sandbox, signal).catch(() => undefined);
     await this.inner.tearDown(sandbox, signal);
     // after the veth is gone: a name the kernel may hand out again must not keep the old address

@@ -163,11 +163,26 @@ export class OciRuntimeHandler implements RuntimeHandler {
     if (this.#o.runtime.kind === 'runsc' && !cfg.netnsPath) {
       throw new HedgeError('Invalid', 'the gVisor runtime needs a pod network namespace (hostNetwork pods are not supported)');
     }
-    await mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true });
-    await mkdir(cfg.stateDir, { recursive: true });
-    await writeFileAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile);
-    await writeFileAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf);
-    await writeFileAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`);
+    // the pod's files and its cgroup are independent: made side by side (a pod start waits for them)
+    const files = (async () => {
+      await Promise.all([mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true }), mkdir(cfg.stateDir, { recursive: true })]);
+      await Promise.all([
+        writeFileAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile),
+        writeFileAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf),
+        writeFileAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`),
+      ]);
+    })();
+    const cgroup = (async () => {
+      await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
+      // blkio counts nothing until throttling is switched on for the disk (stats/blkio-accounting.ts)
+      if (this.#o.runtime.kind !== 'runsc') {
+        await files.catch(() => undefined); // the pod's state dir is one of the paths
+        await activateBlkioAccounting({ cgroupRoot: this.#cgroupRoot, cgroupPath: cfg.cgroupParent, paths: [cfg.stateDir, this.#o.stateDir] });
+      }
+    })();
+    const made = await Promise.allSettled([files, cgroup]);
+    const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (cfg.shareIpc) {
       const shm = join(cfg.stateDir, 'shm');
       await mkdir(shm, { recursive: true });
@@ -183,9 +198,6 @@ export class OciRuntimeHandler implements RuntimeHandler {
         }
       }
     }
-    await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
-    // blkio counts nothing until throttling is switched on for the disk (stats/blkio-accounting.ts)
-    if (this.#o.runtime.kind !== 'runsc') await activateBlkioAccounting({ cgroupRoot: this.#cgroupRoot, cgroupPath: cfg.cgroupParent, paths: [cfg.stateDir, this.#o.stateDir] });
     const text = JSON.stringify(cfg);
     this.#sandboxText.delete(cfg.id); // a failed write leaves the file as it was: read it again
     await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), text);

@@ -109,6 +109,14 @@ test('seccomp: the given profile lands in linux.seccomp for runc/crun, never for
   assert.deepEqual(clone?.args, [{ index: 0, value: 0x7e020000, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }]);
 });
 
+test('seccomp: the profile lists the ABIs the host kernel runs (native and compat), not every architecture', () => {
+  assert.deepEqual(runtimeDefaultSeccomp('x64').architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+  assert.deepEqual(runtimeDefaultSeccomp('arm64').architectures, ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
+  // an architecture not named here keeps the wide list rather than a filter for the wrong ABI
+  assert.equal(runtimeDefaultSeccomp('riscv64').architectures?.length, 5);
+  assert.deepEqual(runtimeDefaultSeccomp('x64').syscalls, runtimeDefaultSeccomp('arm64').syscalls);
+});
+
 test('capabilities: drop then add, ALL, names without CAP_', () => {
   assert.deepEqual(effectiveCapabilities([], ['ALL'], false), []);
   assert.deepEqual(effectiveCapabilities(['NET_ADMIN'], ['ALL'], false), ['CAP_NET_ADMIN']);
