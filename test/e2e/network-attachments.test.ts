@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
-import { edgeNodeSkipReason } from './node-harness.ts';
+import { edgeNodeSkipReason, pooledNetworks } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { allowIngressFrom, ECHO_IP, IMAGE, lanNad, networkStatus, plainIPv4, startHostCluster, type HostCluster } from './two-hosts.ts';
 
@@ -203,7 +203,10 @@ describe('network modes per pod: macvlan NetworkAttachmentDefinitions on the hos
     await waitUntil('no pod links on host A', 30_000, async () => {
       const r = await hostA.exec('ip', ['-j', '-d', 'link', 'show']);
       const links = JSON.parse(r.stdout) as { ifname: string; linkinfo?: { info_kind?: string } }[];
-      return links.some((l) => l.linkinfo?.info_kind === 'macvlan' || (l.linkinfo?.info_kind === 'veth' && l.ifname.startsWith('veth'))) ? undefined : true;
+      // the node's pool of networks made ready for its next pods keeps its veths
+      const pooled = new Set((await pooledNetworks(node.dataDir)).map((p) => p.hostInterface));
+      const podVeth = (l: (typeof links)[number]): boolean => l.linkinfo?.info_kind === 'veth' && l.ifname.startsWith('veth') && !pooled.has(l.ifname);
+      return links.some((l) => l.linkinfo?.info_kind === 'macvlan' || podVeth(l)) ? undefined : true;
     }, () => c.explain());
     const results = await readdir(join(node.dataDir, 'cni', 'multus', 'results')).catch(() => []);
     assert.deepEqual(results, []);

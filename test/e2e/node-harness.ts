@@ -23,7 +23,7 @@ const nodeCommand = (): string[] => [...(process.env.HEDGE_E2E_NODE_FLAGS ?? '')
 const CGROUP_V1 = '/sys/fs/cgroup';
 
 /** the networks a node keeps made for its next pods (its pool's state file; none when it has not written one) */
-async function pooledNetworks(dataDir: string): Promise<PooledNetwork[]> {
+export async function pooledNetworks(dataDir: string): Promise<PooledNetwork[]> {
   try {
     return JSON.parse(await readFile(join(dataDir, NETNS_POOL_STATE_FILE), 'utf8')) as PooledNetwork[];
   } catch {
