@@ -22,10 +22,16 @@ export interface MuxSessionOptions {
   maxStreams?: number;
   /** a stream the peer opened; without a handler every open is refused */
   onStream?: (stream: MuxStream, meta: Buffer) => void;
-  /** ping every intervalMs; end the session when nothing was heard for timeoutMs */
+  /**
+   * end the session when nothing was heard for timeoutMs; ping when nothing was heard for intervalMs
+   * (a link the peer, or anyone's `alive()`, keeps busy needs no pings of its own)
+   */
   keepalive?: { intervalMs: number; timeoutMs: number };
   now?: () => number;
 }
+
+/** a ping whose pong nobody waits for by nonce (keepalive, `alive()`: any frame heard will do), encoded once */
+const ANY_PING = encodeFrame({ type: 'ping', stream: 0, nonce: Buffer.alloc(8) });
 
 /** What a stream needs from its session. */
 interface StreamHost {
@@ -193,6 +199,7 @@ export class MuxSession {
   private readonly onStream: MuxSessionOptions['onStream'];
   private readonly now: () => number;
   private readonly pings = new Map<string, () => void>();
+  private readonly aliveWaiters = new Set<(ok: boolean) => void>();
   private readonly host: StreamHost;
   private nextId: number;
   private lastHeard: number;
@@ -225,11 +232,14 @@ export class MuxSession {
     const ka = opts.keepalive;
     if (ka) {
       this.keepaliveTimer = setInterval(() => {
-        if (this.now() - this.lastHeard > ka.timeoutMs) {
+        const quiet = this.now() - this.lastHeard;
+        if (quiet > ka.timeoutMs) {
           this.close(`keepalive: nothing heard for ${ka.timeoutMs} ms`);
           return;
         }
-        this.ping().catch(() => undefined);
+        // heard within the interval (the peer's pings, a pong, data): nothing to ask. Both sides
+        // skipping this way still each hear something at least every two intervals (< timeoutMs)
+        if (quiet >= ka.intervalMs) this.sendAnyPing();
       }, ka.intervalMs);
       this.keepaliveTimer.unref();
     }
@@ -274,10 +284,39 @@ export class MuxSession {
     });
   }
 
+  /** when something last came from the peer (the session's clock, `now`) */
+  get heardAt(): number {
+    return this.lastHeard;
+  }
+
+  /**
+   * Whether the peer is there: a ping, and true as soon as anything comes back from the peer (its
+   * pong, or any frame: on a link busy with a stream the pong may queue behind data), false when
+   * nothing does within `timeoutMs` or the session ends. One timer and one 13-byte frame: cheap
+   * enough to ask twice a second (the edge hub's cloud health, while the tunnel is up).
+   */
+  alive(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.endReason !== undefined || signal?.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const heard = (ok: boolean): void => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', gaveUp);
+        this.aliveWaiters.delete(heard);
+        resolve(ok);
+      };
+      const gaveUp = (): void => heard(false);
+      const t = setTimeout(gaveUp, timeoutMs);
+      signal?.addEventListener('abort', gaveUp, { once: true });
+      this.aliveWaiters.add(heard);
+      this.sendAnyPing();
+    });
+  }
+
   /** feed one message from the link */
   receive(buf: Buffer): void {
     if (this.endReason !== undefined) return;
     this.lastHeard = this.now();
+    if (this.aliveWaiters.size > 0) for (const w of [...this.aliveWaiters]) w(true);
     const f = decodeFrame(buf);
     if (!f) {
       this.close('protocol error: malformed frame');
@@ -345,8 +384,13 @@ export class MuxSession {
     for (const s of [...this.streams.values()]) s.destroy(resetError(`tunnel closed: ${reason}`));
     this.streams.clear();
     this.pings.clear();
+    for (const w of [...this.aliveWaiters]) w(false);
     if (closeLink) this.link.close(reason);
     this.resolveDone(reason);
+  }
+
+  private sendAnyPing(): void {
+    if (this.endReason === undefined) this.link.send(ANY_PING);
   }
 
   private send(f: Frame): void {
