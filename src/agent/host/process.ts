@@ -57,15 +57,27 @@ export async function processGone(pid: number): Promise<boolean> {
  * gone or a zombie: identifies one process across pid reuse.
  */
 export async function procStartTime(pid: number): Promise<string | undefined> {
+  return procStartTimeSync(pid);
+}
+
+/** procStartTime without a promise, and without splitting the line's 52 fields (the agent reads it for every running container each metrics scrape) */
+export function procStartTimeSync(pid: number): string | undefined {
   if (pid <= 0) return undefined;
+  let st: string;
   try {
-    const st = readProcStat(pid);
-    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-    return rest[19];
+    st = readProcStat(pid);
   } catch {
     return undefined;
   }
+  // comm (field 2) may hold spaces and parens: count fields after the last ')'; field 3 is the state
+  let at = st.lastIndexOf(')') + 2;
+  if (st[at] === 'Z' || st[at] === 'X') return undefined;
+  for (let field = 3; field < 22; field++) {
+    at = st.indexOf(' ', at) + 1;
+    if (at === 0) return undefined;
+  }
+  const end = st.indexOf(' ', at);
+  return st.slice(at, end < 0 ? st.length : end);
 }
 
 /** Waits until the process is gone (or a zombie); false when it outlived `timeoutMs` or `signal` aborted. */
