@@ -247,14 +247,15 @@ export class PodWorker {
 
   /**
    * How long to park: the resync period, or — for a steady pod whose runtime reports exits as
-   * events — the idle resync, cut short by the next probe due (an exit event wakes it earlier).
+   * events — the idle resync, cut short by the next probe due and the next refresh of its volumes'
+   * contents (an exit event wakes it earlier).
    */
   private parkMs(): number {
     const base = this.cfg.resyncMs;
     const idle = this.cfg.idleResyncMs ?? base;
     if (idle <= base || !this.steady()) return base;
     const now = this.deps.clock.now();
-    let at = now + idle;
+    let at = Math.min(now + idle, this.volumes.nextRefreshAt(this.pod) ?? Infinity);
     for (const r of this.records.values()) for (const t of Object.values(r.probes)) if (t) at = Math.min(at, t.nextAt);
     return Math.max(base, at - now);
   }
