@@ -2,7 +2,7 @@
  * cgroup v1 stat readers (this host: cpu and cpuacct mounted separately, blkio with throttle.*
  * only). The cgroup root is a parameter so tests can point at fixture trees.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats, StatsScope } from './types.ts';
 
 export interface CgroupRef {
@@ -30,6 +30,57 @@ function readIntSync(file: string): number | undefined {
   if (t === undefined) return undefined;
   const n = Number(t.trim());
   return Number.isFinite(n) ? n : undefined;
+}
+
+/** what one pread of a counter file lands in (a decimal u64 and a newline) */
+const COUNTER_BUF = Buffer.alloc(32);
+
+/**
+ * The counter files of one cgroup (cpuacct.usage, memory.usage_in_bytes) kept open, each read
+ * again with one pread at offset 0 (a seq_file starts over there): a metrics scrape reads two of
+ * them per container and per pod, and open + fstat + two reads + close per file, with the path
+ * walk down the cgroup tree, was most of the scrape's time in the kernel. An open file does not
+ * hold the cgroup up (rmdir succeeds; a read then fails and the file is closed). `close()` when
+ * the cgroup's owner goes.
+ */
+export class CgroupCounters {
+  readonly #fds = new Map<string, number>();
+
+  /** the file's number, undefined when it cannot be read (gone, or not a number) */
+  read(file: string): number | undefined {
+    let fd = this.#fds.get(file);
+    if (fd === undefined) {
+      try {
+        fd = openSync(file, 'r');
+      } catch {
+        return undefined;
+      }
+      this.#fds.set(file, fd);
+    }
+    let n: number;
+    try {
+      n = readSync(fd, COUNTER_BUF, 0, COUNTER_BUF.length, 0);
+    } catch {
+      this.#drop(file, fd);
+      return undefined;
+    }
+    // Number() skips the surrounding whitespace (the newline); an empty or cut-off read is not a counter
+    const v = n > 0 && n < COUNTER_BUF.length ? Number(COUNTER_BUF.toString('latin1', 0, n)) : NaN;
+    return Number.isFinite(v) ? v : undefined;
+  }
+
+  #drop(file: string, fd: number): void {
+    this.#fds.delete(file);
+    try {
+      closeSync(fd);
+    } catch {
+      // closed already
+    }
+  }
+
+  close(): void {
+    for (const [file, fd] of [...this.#fds]) this.#drop(file, fd);
+  }
 }
 
 /**
@@ -87,8 +138,9 @@ export async function readCpu(ref: CgroupRef, scope: StatsScope = 'full'): Promi
   return readCpuSync(ref, scope);
 }
 
-function readCpuSync(ref: CgroupRef, scope: StatsScope): CpuStats | undefined {
-  const usage = readIntSync(cgroupFile(ref, 'cpuacct', 'cpuacct.usage'));
+function readCpuSync(ref: CgroupRef, scope: StatsScope, counters?: CgroupCounters): CpuStats | undefined {
+  const file = cgroupFile(ref, 'cpuacct', 'cpuacct.usage');
+  const usage = counters ? counters.read(file) : readIntSync(file);
   if (usage === undefined) return undefined;
   const out: CpuStats = { usageCoreNanoSeconds: usage };
   if (scope === 'usage') return out;
@@ -107,8 +159,9 @@ export async function readMemory(ref: CgroupRef, scope: StatsScope = 'full', unc
   return readMemorySync(ref, scope, unchanged);
 }
 
-function readMemorySync(ref: CgroupRef, scope: StatsScope, unchanged?: MemoryStats): MemoryStats | undefined {
-  const usage = readIntSync(cgroupFile(ref, 'memory', 'memory.usage_in_bytes'));
+function readMemorySync(ref: CgroupRef, scope: StatsScope, unchanged?: MemoryStats, counters?: CgroupCounters): MemoryStats | undefined {
+  const file = cgroupFile(ref, 'memory', 'memory.usage_in_bytes');
+  const usage = counters ? counters.read(file) : readIntSync(file);
   if (usage === undefined) return undefined;
   if (unchanged?.usageBytes === usage) return unchanged;
   const text = readTextSync(cgroupFile(ref, 'memory', 'memory.stat')) ?? '';
@@ -177,6 +230,7 @@ const MEMORY_STAT_REUSE_NS = 60_000_000_000n;
 
 /**
  * One sample of a cgroup; usageNanoCores comes from `withNanoCores` and a previous sample.
+ * `counters`: the cgroup's counter files kept open between samples (CgroupCounters).
  *
  * `prev` (this cgroup's previous sample; scope 'usage' only): when neither its CPU time nor its
  * memory usage moved since, its memory.stat figures (working set, RSS, page faults) are taken
@@ -185,14 +239,14 @@ const MEMORY_STAT_REUSE_NS = 60_000_000_000n;
  * little. memory.stat is the costly file (the kernel formats ~40 hierarchical counters): with
  * 100 idle pods, every scrape read it 200 times for figures that had not changed.
  */
-export async function readCgroupStats(ref: CgroupRef, now?: () => Date, scope: StatsScope = 'full', prev?: ContainerStats): Promise<ContainerStats | undefined> {
+export async function readCgroupStats(ref: CgroupRef, now?: () => Date, scope: StatsScope = 'full', prev?: ContainerStats, counters?: CgroupCounters): Promise<ContainerStats | undefined> {
   const mono = process.hrtime.bigint();
   const at = now ? undefined : mono;
-  const cpu = readCpuSync(ref, scope);
+  const cpu = readCpuSync(ref, scope, counters);
   if (!cpu) return undefined;
   const since = prev && scope === 'usage' && prev.cpu.usageCoreNanoSeconds === cpu.usageCoreNanoSeconds ? memoryStatAt.get(prev) : undefined;
   const fresh = since === undefined || mono - since >= MEMORY_STAT_REUSE_NS;
-  const memory = readMemorySync(ref, scope, fresh ? undefined : prev!.memory);
+  const memory = readMemorySync(ref, scope, fresh ? undefined : prev!.memory, counters);
   if (!memory) return undefined;
   const out: ContainerStats = { timestamp: now ? now() : new Date(), cpu, memory };
   if (at !== undefined) readAt.set(out, at);

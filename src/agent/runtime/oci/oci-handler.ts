@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
+import { CgroupCounters, readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
 import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
@@ -80,6 +80,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
    * meta.json or sandbox JSON for it.
    */
   readonly #cgroupPath = new Map<string, string>();
+  /** each of those cgroups' counter files, kept open between scrapes (stats/cgroup-v1.ts CgroupCounters) */
+  readonly #counters = new Map<string, CgroupCounters>();
+  #dropCounters(key: string): void {
+    this.#counters.get(key)?.close();
+    this.#counters.delete(key);
+  }
   /**
    * meta.json as this handler last wrote or read it: every pod worker asks each container's status
    * once a second, and the file only changes through #writeMeta (a new agent starts empty).
@@ -230,6 +236,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     this.#sandboxText.delete(id);
     this.#bySandbox.delete(id);
     this.#cgroupPath.delete(`sandbox:${id}`);
+    this.#dropCounters(`sandbox:${id}`);
     this.#prevStats.delete(`sandbox:${id}`);
     this.#log.info({ sandbox: id }, 'sandbox removed');
   }
@@ -589,6 +596,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     await rm(join(this.#o.stateDir, 's', id), { recursive: true, force: true });
     this.#prevStats.delete(id);
     this.#cgroupPath.delete(id);
+    this.#dropCounters(id);
   }
 
   async #state(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerState> {
@@ -701,9 +709,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** the cgroup's figures; gVisor's block I/O from its processes' own accounting (stats/proc-io.ts) */
-  async #readStats(path: string, scope: StatsScope, prev: ContainerStats | undefined): Promise<ContainerStats | undefined> {
+  async #readStats(key: string, path: string, scope: StatsScope, prev: ContainerStats | undefined): Promise<ContainerStats | undefined> {
     const ref = { root: this.#cgroupRoot, path };
-    const cur = await readCgroupStats(ref, undefined, scope, prev);
+    let counters = this.#counters.get(key);
+    if (!counters) this.#counters.set(key, (counters = new CgroupCounters()));
+    const cur = await readCgroupStats(ref, undefined, scope, prev, counters);
     if (!cur || this.#o.runtime.kind !== 'runsc' || scope === 'usage') return cur;
     const io = await readCgroupProcIo(ref);
     if (io) cur.blkio = io;
@@ -714,7 +724,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async stats(id: ContainerId, signal: AbortSignal, scope: StatsScope = 'full'): Promise<ContainerStats> {
     void signal;
     const path = this.#cgroupPath.get(id) ?? join(await this.#cgroupParent(await this.#meta(id)), id);
-    const cur = await this.#readStats(path, scope, this.#prevStats.get(id));
+    const cur = await this.#readStats(id, path, scope, this.#prevStats.get(id));
     if (!cur) throw notFound('container cgroup', path);
     this.#cgroupPath.set(id, path);
     const out = withNanoCores(cur, this.#prevStats.get(id));
@@ -727,7 +737,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     // /metrics/resource needs only the cgroup; the full summary also the netns and the containers' pids
     const s = scope === 'full' || !this.#cgroupPath.has(key) ? await this.#sandbox(id) : undefined;
     const path = s?.cgroupParent ?? this.#cgroupPath.get(key)!;
-    const cur = await this.#readStats(path, scope, this.#prevStats.get(key));
+    const cur = await this.#readStats(key, path, scope, this.#prevStats.get(key));
     if (!cur) throw notFound('pod cgroup', path);
     this.#cgroupPath.set(key, path);
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
