@@ -23,8 +23,8 @@ export interface MuxSessionOptions {
   /** a stream the peer opened; without a handler every open is refused */
   onStream?: (stream: MuxStream, meta: Buffer) => void;
   /**
-   * end the session when nothing was heard for timeoutMs; ping when nothing was heard for intervalMs
-   * (a link the peer, or anyone's `alive()`, keeps busy needs no pings of its own)
+   * end the session when nothing was heard for timeoutMs; ping every intervalMs, unless a ping
+   * went either way within it (the peer's keepalive, anyone's `alive()`): one side's pings do for both
    */
   keepalive?: { intervalMs: number; timeoutMs: number };
   now?: () => number;
@@ -203,6 +203,9 @@ export class MuxSession {
   private readonly host: StreamHost;
   private nextId: number;
   private lastHeard: number;
+  /** when we last sent a ping, and last got one (the keepalive asks only when neither is recent) */
+  private pingSentAt = -Infinity;
+  private pingHeardAt = -Infinity;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private endReason: string | undefined;
   private resolveDone!: (reason: string) => void;
@@ -232,14 +235,16 @@ export class MuxSession {
     const ka = opts.keepalive;
     if (ka) {
       this.keepaliveTimer = setInterval(() => {
-        const quiet = this.now() - this.lastHeard;
-        if (quiet > ka.timeoutMs) {
+        const now = this.now();
+        if (now - this.lastHeard > ka.timeoutMs) {
           this.close(`keepalive: nothing heard for ${ka.timeoutMs} ms`);
           return;
         }
-        // heard within the interval (the peer's pings, a pong, data): nothing to ask. Both sides
-        // skipping this way still each hear something at least every two intervals (< timeoutMs)
-        if (quiet >= ka.intervalMs) this.sendAnyPing();
+        // a ping went out (ours, or `alive()`'s: its pong will be heard) or came in (the peer's,
+        // which we answer) within the interval: the link is being asked already. One side pinging
+        // every interval keeps both hearing something every interval (+ a round trip), as before
+        if (now - this.pingSentAt < ka.intervalMs || now - this.pingHeardAt < ka.intervalMs) return;
+        this.sendAnyPing();
       }, ka.intervalMs);
       this.keepaliveTimer.unref();
     }
@@ -280,6 +285,7 @@ export class MuxSession {
         signal?.removeEventListener('abort', onAbort);
         resolve(performance.now() - started);
       });
+      this.pingSentAt = this.now();
       this.send({ type: 'ping', stream: 0, nonce });
     });
   }
@@ -352,6 +358,7 @@ export class MuxSession {
         this.streams.get(f.stream)?.onReset(f.reason);
         return;
       case 'ping':
+        this.pingHeardAt = this.lastHeard;
         this.send({ type: 'pong', stream: 0, nonce: f.nonce });
         return;
       case 'pong': {
@@ -390,7 +397,9 @@ export class MuxSession {
   }
 
   private sendAnyPing(): void {
-    if (this.endReason === undefined) this.link.send(ANY_PING);
+    if (this.endReason !== undefined) return;
+    this.pingSentAt = this.now();
+    this.link.send(ANY_PING);
   }
 
   private send(f: Frame): void {
