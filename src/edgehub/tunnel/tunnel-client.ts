@@ -22,7 +22,7 @@ export interface TunnelClientOptions {
   logger: Logger;
   /** reconnect delays (default 500 ms doubling to 30 s, jittered) */
   backoff?: BackoffOptions;
-  /** ping interval and dead-link timeout (default 2 s / 6 s); no pings while the link is heard from anyway (the hub's health pings) */
+  /** ping interval and dead-link timeout (default 2 s / 6 s); none while pings go either way anyway (the hub's health pings) */
   keepalive?: { intervalMs: number; timeoutMs: number };
   /** per-stream receive window (default 256 KiB) */
   windowBytes?: number;
