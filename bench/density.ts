@@ -135,11 +135,12 @@ async function idleRow(node: HedgeNode, checkout: string | undefined): Promise<s
   const c0 = cpuTimes(node.pid());
   await sleep(idleMs);
   const c1 = cpuTimes(node.pid());
+  const rss = rssKiB(node.pid());
   const execs = execsOf(node.pid(), execsMs);
   const perMin = (n: number): string => ((n * 60_000) / execsMs).toFixed(1);
   const total = [...execs.values()].reduce((a, b) => a + b, 0);
   const by = [...execs].sort((a, b) => b[1] - a[1]).map(([p, n]) => `${p} ${perMin(n)}`).join(', ') || '-';
-  return [checkout ?? 'this checkout', ((100 * (c1.self - c0.self)) / idleMs).toFixed(2), ((100 * (c1.children - c0.children)) / idleMs).toFixed(2), perMin(total), by];
+  return [checkout ?? 'this checkout', ((100 * (c1.self - c0.self)) / idleMs).toFixed(2), ((100 * (c1.children - c0.children)) / idleMs).toFixed(2), mib(rss), perMin(total), by];
 }
 
 const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];
@@ -221,7 +222,7 @@ try {
   const last = starts.slice(-10);
 
   if (idleOnly) {
-    rows.splice(0, rows.length, ['agent build', `agent CPU % of a core, ${N} pods, ${idleMs / 1000} s idle (target ≤ 1)`, 'its reaped children, % of a core', 'execs/min', 'execs/min by program']);
+    rows.splice(0, rows.length, ['agent build', `agent CPU % of a core, ${N} pods, ${idleMs / 1000} s idle (target ≤ 1)`, 'its reaped children, % of a core', 'agent RSS MiB after', 'execs/min', 'execs/min by program']);
     for (const checkout of [...(values.baseline ? [values.baseline] : []), undefined]) {
       rows.push(await idleRow(node, checkout));
       process.stderr.write(`${rows.at(-1)!.join(' | ')}\n`);

@@ -21,8 +21,8 @@ import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/runtime/isolation.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
-import { startTunnelClient } from '../edgehub/tunnel/index.ts';
-import { startHub, type RunningHub } from '../edgehub/index.ts';
+import { startTunnelClient, type TunnelClient } from '../edgehub/tunnel/index.ts';
+import { startHub, type CloudLink, type RunningHub } from '../edgehub/index.ts';
 import { familyOf } from '../lib/cidr.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { sideBySide } from '../lib/side-by-side.ts';
@@ -142,6 +142,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   }
 
   const internalIP = settings.internalIP ?? defaultInternalIP(settings.listen.host);
+  // opened once the agent serves (below); while it is up the hub pings it for the cloud's health
+  let tunnel: TunnelClient | undefined = undefined;
   // These steps need nothing of each other and each waits mostly outside this process (disk, the
   // ip/nft/CNI executables, a microVM probe, the hub's SQLite replica): side by side, a node that
   // starts again (after a reboot while the cloud is unreachable its pods wait for all of them)
@@ -152,7 +154,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     { run: () => setUpRuntimes(settings, offered, logger) },
     {
       run: async () => {
-        const h = await startNodeHub(settings, conn, logger);
+        const h = await startNodeHub(settings, conn, () => tunnel?.link(), logger);
         logStartupPhase(logger, 'hub open');
         return h;
       },
@@ -250,7 +252,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   await guard.denyNodePorts([agent.server.port], AbortSignal.timeout(30_000));
   // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)
   const localHost = settings.listen.host === '0.0.0.0' ? '127.0.0.1' : settings.listen.host === '::' ? '::1' : settings.listen.host;
-  const tunnel = settings.tunnel
+  tunnel = settings.tunnel
     ? startTunnelClient({ ...conn, nodeName, connectLocal: () => netConnect(agent.server.port, localHost), logger }, stop.signal)
     : undefined;
   // `hedge image import|ls|rm` on this host reach the agent's image store through this socket
@@ -519,13 +521,14 @@ async function startNodeDns(settings: NodeSettings, podSubnet: string, client: H
 }
 
 /** The edgehub (issue 9): the node's loopback API, cache and write journal; undefined with --hub-listen off. */
-async function startNodeHub(settings: NodeSettings, cloud: ConnectionConfig, logger: Logger): Promise<RunningHub | undefined> {
+async function startNodeHub(settings: NodeSettings, cloud: ConnectionConfig, link: () => CloudLink | undefined, logger: Logger): Promise<RunningHub | undefined> {
   if (settings.hubListen === 'off') return undefined;
   try {
     return await startHub({
       nodeName: settings.nodeName,
       dir: join(settings.dataDir, 'hub'),
       cloud,
+      link,
       host: settings.hubListen.host,
       port: settings.hubListen.port,
       logger,

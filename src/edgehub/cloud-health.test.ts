@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { readyzProbe } from './cloud-health.ts';
+import { linkFirstProbe, readyzProbe } from './cloud-health.ts';
 
 test('readyzProbe: ready on 200 over one kept-alive connection; false on 503, on no headers and on a stalled body, each within the timeout', async (t) => {
   let mode: 'ok' | 'unready' | 'silent' | 'stall' = 'ok';
@@ -53,4 +53,45 @@ test('readyzProbe: ready on 200 over one kept-alive connection; false on 503, on
   assert.equal(await pending, false);
   assert.ok(performance.now() - t0 < 250, 'aborted, not timed out');
   for (const r of held) r.destroy();
+});
+
+test('linkFirstProbe: the link decides while there is one; a link that failed to answer is skipped for the fallback until it is heard from again', async () => {
+  let answer = true;
+  let pinged = 0;
+  const link = {
+    heardAt: 0,
+    alive(timeoutMs: number): Promise<boolean> {
+      pinged++;
+      if (answer) {
+        link.heardAt++;
+        return Promise.resolve(true);
+      }
+      return new Promise((r) => setTimeout(() => r(false), timeoutMs));
+    },
+  };
+  let current: typeof link | undefined = link;
+  let fallbacks = 0;
+  let fallbackOk = true;
+  const probe = linkFirstProbe(() => current, { probe: async () => (fallbacks++, fallbackOk), close: async () => undefined }, 50);
+  const signal = new AbortController().signal;
+
+  assert.equal(await probe.probe(signal), true);
+  assert.equal(await probe.probe(signal), true);
+  assert.deepEqual([pinged, fallbacks], [2, 0], 'the link answers: no HTTP probe');
+  answer = false;
+  const t0 = performance.now();
+  assert.equal(await probe.probe(signal), false, 'no answer within the timeout: offline');
+  assert.ok(performance.now() - t0 >= 45);
+  fallbackOk = false;
+  assert.equal(await probe.probe(signal), false);
+  fallbackOk = true;
+  assert.equal(await probe.probe(signal), true, 'the cloud is back (/readyz) though the link never answered');
+  assert.deepEqual([pinged, fallbacks], [3, 2], 'the silent link is not asked again');
+  link.heardAt++; // a late pong, or the peer's own ping
+  answer = true;
+  assert.equal(await probe.probe(signal), true);
+  assert.deepEqual([pinged, fallbacks], [4, 2], 'heard from: asked again');
+  current = undefined;
+  assert.equal(await probe.probe(signal), true);
+  assert.equal(fallbacks, 3, 'no tunnel: /readyz');
 });

@@ -38,6 +38,40 @@ export function readyzProbe(conn: ConnectionConfig, timeoutMs: number): HealthPr
   };
 }
 
+/** A cheaper sign of the cloud than an HTTP round trip: the node's tunnel to the apiserver (its MuxSession). */
+export interface CloudLink {
+  /** true as soon as anything comes back from the peer after a ping, false after `timeoutMs`, on abort, or once the link is gone */
+  alive(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /** when the peer was last heard */
+  readonly heardAt: number;
+}
+
+/**
+ * The cloud's health from the link while `link()` gives one (the tunnel's WebSocket to the
+ * apiserver is up), else from `fallback` (the /readyz probe). The apiserver answers /readyz
+ * without checking anything more than that it runs, which its answering a ping on the tunnel
+ * shows as well, over a connection kept open anyway: a 13-byte ping frame and its pong instead of
+ * an HTTPS request and response, twice a second, and the tunnel needs no keepalive pings of its
+ * own meanwhile. Same bound: a failed answer within `timeoutMs` is offline. A link that failed to
+ * answer is not asked again until it is heard from (a late pong, the peer's own ping): until then
+ * the fallback decides, so a tunnel session that is dead but not yet timed out does not keep the
+ * hub offline once the cloud is back.
+ */
+export function linkFirstProbe(link: () => CloudLink | undefined, fallback: HealthProbe, timeoutMs: number): HealthProbe {
+  let failed: { link: CloudLink; heardAt: number } | undefined;
+  return {
+    async probe(signal) {
+      const l = link();
+      if (!l || (failed?.link === l && l.heardAt === failed.heardAt)) return fallback.probe(signal);
+      failed = undefined;
+      if (await l.alive(timeoutMs, signal)) return true;
+      if (!signal.aborted) failed = { link: l, heardAt: l.heardAt };
+      return false;
+    },
+    close: () => fallback.close(),
+  };
+}
+
 export interface CloudHealthOptions {
   probe: HealthProbe;
   /** between probes (default 500 ms) */

@@ -22,7 +22,7 @@ import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../l
 import type { Logger } from '../lib/log.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/types.ts';
-import { CloudHealth, readyzProbe, type HealthProbe } from './cloud-health.ts';
+import { CloudHealth, linkFirstProbe, readyzProbe, type CloudLink, type HealthProbe } from './cloud-health.ts';
 import { HUB_CACHE_KIB, HubDb } from './hub-db.ts';
 import { ensureHubPki, HUB_CLIENT_USER } from './hub-pki.ts';
 import { localWrite, tokenCacheKey } from './local-writes.ts';
@@ -48,6 +48,8 @@ export interface HubOptions {
   healthIntervalMs?: number;
   /** default 1,000 ms */
   healthTimeoutMs?: number;
+  /** the node's tunnel to the apiserver while it is up: the cloud's health is then its pings instead of /readyz (cloud-health.ts linkFirstProbe) */
+  link?: () => CloudLink | undefined;
   /** test seams: the replica store (default SQLite in `dir`), the health probe, the cloud client */
   store?: Store;
   probe?: HealthProbe;
@@ -128,8 +130,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   setMaxListeners(0, cloudEpoch.signal);
   const cloudSignal = (signal: AbortSignal): AbortSignal => AbortSignal.any([signal, cloudEpoch.signal]);
 
+  const readyz = o.probe ?? readyzProbe(o.cloud, o.healthTimeoutMs ?? 1_000);
   const health = new CloudHealth({
-    probe: o.probe ?? readyzProbe(o.cloud, o.healthTimeoutMs ?? 1_000),
+    probe: o.link ? linkFirstProbe(o.link, readyz, o.healthTimeoutMs ?? 1_000) : readyz,
     intervalMs: o.healthIntervalMs,
     logger: log,
     onChange: (s) => {

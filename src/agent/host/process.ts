@@ -2,7 +2,7 @@
  * Host processes the agent does not parent (conmon, a daemonized qemu): there is nothing to
  * wait() on, so liveness is read from kill(0) and /proc.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { HedgeError } from '../../lib/errors.ts';
 
@@ -57,15 +57,68 @@ export async function processGone(pid: number): Promise<boolean> {
  * gone or a zombie: identifies one process across pid reuse.
  */
 export async function procStartTime(pid: number): Promise<string | undefined> {
+  return procStartTimeSync(pid);
+}
+
+/** procStartTime without a promise, and without splitting the line's 52 fields (the agent reads it for every running container each metrics scrape) */
+export function procStartTimeSync(pid: number): string | undefined {
   if (pid <= 0) return undefined;
+  let st: string;
   try {
-    const st = readProcStat(pid);
-    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-    return rest[19];
+    st = readProcStat(pid);
   } catch {
     return undefined;
   }
+  return startTimeOf(st);
+}
+
+/** a /proc/PID/stat line (a 16-byte comm and 50 numbers fit) */
+const STAT_BUF = Buffer.alloc(1024);
+
+/**
+ * One process's /proc/PID/stat kept open, read again with one pread (the kernel makes it up at
+ * each read): no open, path walk and close per look. The open file stands for that process, not
+ * for its pid number: once the process is gone a read fails (ESRCH), even if another process has
+ * the pid by then. `close()` when done with it.
+ */
+export class ProcStatFile {
+  #fd: number | undefined;
+  constructor(readonly pid: number) {}
+
+  /** procStartTime's answer: field 22, or undefined when the process is gone or a zombie */
+  startTime(): string | undefined {
+    if (this.pid <= 0) return undefined;
+    try {
+      this.#fd ??= openSync(`/proc/${this.pid}/stat`, 'r');
+      const n = readSync(this.#fd, STAT_BUF, 0, STAT_BUF.length, 0);
+      return n > 0 && n < STAT_BUF.length ? startTimeOf(STAT_BUF.toString('latin1', 0, n)) : procStartTimeSync(this.pid);
+    } catch {
+      this.close();
+      return undefined;
+    }
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    try {
+      closeSync(this.#fd);
+    } catch {
+      // closed already
+    }
+    this.#fd = undefined;
+  }
+}
+
+function startTimeOf(st: string): string | undefined {
+  // comm (field 2) may hold spaces and parens: count fields after the last ')'; field 3 is the state
+  let at = st.lastIndexOf(')') + 2;
+  if (st[at] === 'Z' || st[at] === 'X') return undefined;
+  for (let field = 3; field < 22; field++) {
+    at = st.indexOf(' ', at) + 1;
+    if (at === 0) return undefined;
+  }
+  const end = st.indexOf(' ', at);
+  return st.slice(at, end < 0 ? st.length : end);
 }
 
 /** Waits until the process is gone (or a zombie); false when it outlived `timeoutMs` or `signal` aborted. */

@@ -4,7 +4,6 @@
  * (kubelet's containerLogManager). The runtime's part is the optional RuntimeHandler capability
  * `reopenContainerLog`: conmon for the OCI runtimes, the host-side log writer for microVMs.
  */
-import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
@@ -68,9 +67,11 @@ export class LogRotationManager {
           this.#unsupported.add(handler.name);
           continue;
         }
-        const reopen = handler.reopenContainerLog.bind(handler);
-        const logPath = join(loc.logDir, `${loc.restartCount}.log`);
+        // logDir is a normalized path already: no join per container per pass
+        const logPath = `${loc.logDir}/${loc.restartCount}.log`;
         seen.add(logPath);
+        if (!this.#rotator.due(logPath)) continue;
+        const reopen = handler.reopenContainerLog.bind(handler);
         try {
           const did = await this.#rotator.rotateIfNeeded({ logPath, reopen: (s) => reopen(id, s) }, signal);
           if (did) rotated++;

@@ -56,6 +56,22 @@ export class CriLogRotator {
       .map((n) => join(dir, n));
   }
 
+  /**
+   * Whether `rotateIfNeeded` has anything to do for this log: it is over the limit, or its rotated
+   * files were not cleaned up since it was first seen. Synchronous (one stat): the check is every
+   * container's, every pass, and almost always says no.
+   */
+  due(logPath: string): boolean {
+    if (!this.#clean.has(logPath)) return true;
+    let st: Stats | undefined;
+    try {
+      st = statSync(logPath, { throwIfNoEntry: false });
+    } catch {
+      return false; // unreadable: as if absent
+    }
+    return st !== undefined && st.size >= this.#o.maxSizeBytes;
+  }
+
   /** Rotates if the file is over the limit; returns whether it did. */
   async rotateIfNeeded(t: RotateTarget, signal: AbortSignal): Promise<boolean> {
     // a local file's size, every container every 10 s: the synchronous call spares the promise

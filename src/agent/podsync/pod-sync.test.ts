@@ -443,6 +443,19 @@ describe('steady pods and exit events', () => {
     const p = await h.pod('steady');
     assert.equal(cs(p!, 'app')?.lastState?.terminated?.exitCode ?? cs(p!, 'app')?.state?.terminated?.exitCode, 1, JSON.stringify(p?.status));
   });
+
+  it('a steady pod with a configMap volume wakes for its volume refresh, not only at the idle resync', async () => {
+    assert.ok(h.cfg.volumeRefreshMs < (h.cfg.idleResyncMs ?? 0), 'the case this test is about');
+    await h.client.create(Resources.configmaps, { metadata: { name: 'steady-conf', namespace: 'default' }, data: { greeting: 'v1' } } as KubeObject);
+    await h.createPod('steady-vol', { volumes: [{ name: 'c', configMap: { name: 'steady-conf' } }], containers: [app({ volumeMounts: [{ name: 'c', mountPath: '/etc/c' }] })] });
+    const p = await h.until('steady-vol', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    await h.tick(); // steady from here
+    const file = join(volumeDir(h.dataDir, p.metadata!.uid!, 'configmap', 'c'), 'greeting');
+    await h.client.patch(Resources.configmaps, 'steady-conf', 'merge', { data: { greeting: 'v2' } }, { namespace: 'default' });
+    await h.tick(h.cfg.volumeRefreshMs);
+    await h.tick();
+    assert.equal(await readFile(file, 'utf8'), 'v2');
+  });
 });
 
 describe('bounded pod starts', () => {

@@ -56,6 +56,12 @@ export class PodVolumes {
     return this.#pending;
   }
 
+  /** when `refresh` next has contents to rewrite (the pod has configMap/secret/downwardAPI/projected volumes), else undefined */
+  nextRefreshAt(pod: Pod): number | undefined {
+    if (!this.#volumes || !hasRefreshable(pod)) return undefined;
+    return this.#at + this.#o.refreshMs;
+  }
+
   /**
    * configMap/secret/downwardAPI/projected contents follow their sources every refreshMs (the
    * atomic writer swaps `..data`, so readers never see a mix); a failed refresh, e.g. with the
@@ -66,7 +72,7 @@ export class PodVolumes {
     const now = this.#o.deps.clock.now();
     if (now - this.#at < this.#o.refreshMs) return;
     this.#at = now;
-    if (!(pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.downwardAPI || v.projected)) return;
+    if (!hasRefreshable(pod)) return;
     try {
       this.#volumes = await setUpPodVolumes(this.#context(pod, signal));
     } catch (err) {
@@ -101,3 +107,6 @@ export class PodVolumes {
     };
   }
 }
+
+/** volumes whose contents follow a source (refreshed every refreshMs) */
+const hasRefreshable = (pod: Pod): boolean => (pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.downwardAPI || v.projected);

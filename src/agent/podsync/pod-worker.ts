@@ -114,9 +114,20 @@ export class PodWorker {
       handler: this.sandbox ? this.deps.runtimes.get(this.sandbox.handler) : undefined,
       id: r.id,
       prevId: r.prevId,
-      logDir: join(podLogDir(this.cfg.dataDir, this.podRef()), r.name),
+      logDir: this.logDir(r.name),
       restartCount: r.restartCount,
     };
+  }
+
+  /** each container's log dir (the pod's namespace, name and uid are fixed): built once, not per metrics scrape or rotation pass */
+  private readonly logDirs = new Map<string, string>();
+  private logDir(name: string): string {
+    let d = this.logDirs.get(name);
+    if (d === undefined) {
+      d = join(podLogDir(this.cfg.dataDir, this.podRef()), name);
+      this.logDirs.set(name, d);
+    }
+    return d;
   }
 
   handle(ev: PodEvent): void {
@@ -198,7 +209,7 @@ export class PodWorker {
       pod: this.pod,
       containers,
       record: (name, kind) => this.record(name, kind),
-      logDir: (name) => join(podLogDir(this.cfg.dataDir, this.podRef()), name),
+      logDir: (name) => this.logDir(name),
       now: this.deps.clock.now(),
     });
     for (const extra of extras) await this.deps.runtimes.get(handler)?.remove(extra.id, signal).catch(() => undefined);
@@ -247,14 +258,15 @@ export class PodWorker {
 
   /**
    * How long to park: the resync period, or — for a steady pod whose runtime reports exits as
-   * events — the idle resync, cut short by the next probe due (an exit event wakes it earlier).
+   * events — the idle resync, cut short by the next probe due and the next refresh of its volumes'
+   * contents (an exit event wakes it earlier).
    */
   private parkMs(): number {
     const base = this.cfg.resyncMs;
     const idle = this.cfg.idleResyncMs ?? base;
     if (idle <= base || !this.steady()) return base;
     const now = this.deps.clock.now();
-    let at = now + idle;
+    let at = Math.min(now + idle, this.volumes.nextRefreshAt(this.pod) ?? Infinity);
     for (const r of this.records.values()) for (const t of Object.values(r.probes)) if (t) at = Math.min(at, t.nextAt);
     return Math.max(base, at - now);
   }
@@ -608,7 +620,7 @@ export class PodWorker {
     if (!sandbox) return;
     await startAttempt({
       pod: this.pod,
-      logDir: join(podLogDir(this.cfg.dataDir, this.podRef()), c.name),
+      logDir: this.logDir(c.name),
       sandbox,
       handler,
       container: c,

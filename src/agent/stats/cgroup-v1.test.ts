@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { flatKeyedValue, parseBlkio, parseFlatKeyed, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
+import { CgroupCounters, flatKeyedValue, parseBlkio, parseFlatKeyed, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
 import { parseNetDev } from './net-dev.ts';
 import type { ContainerStats } from './types.ts';
 
@@ -149,4 +149,32 @@ test("scope 'usage' with the previous sample: memory.stat figures taken over whi
   const s4 = await readCgroupStats(ref, undefined, 'usage', s3);
   assert.equal(s4?.memory.workingSetBytes, 10000);
   assert.equal(s4?.memory.usageBytes, 12000);
+});
+
+test('CgroupCounters: the counter files stay open and are read again from the start; a file that cannot be read is undefined; reads as readCgroupStats without them', async () => {
+  const p = 'hedge/pod-counters/c1';
+  const put3 = (ctl: string, file: string, text: string): void => {
+    mkdirSync(join(root, ctl, p), { recursive: true });
+    writeFileSync(join(root, ctl, p, file), text);
+  };
+  put3('cpuacct', 'cpuacct.usage', '123456789012\n');
+  put3('memory', 'memory.usage_in_bytes', '10000\n');
+  put3('memory', 'memory.stat', 'rss 1\ninactive_file 4000\npgfault 5\npgmajfault 0\n');
+  const ref = { root, path: p };
+  const counters = new CgroupCounters();
+  const plain = await readCgroupStats(ref, undefined, 'usage');
+  const kept = await readCgroupStats(ref, undefined, 'usage', undefined, counters);
+  assert.deepEqual(kept?.cpu, plain?.cpu);
+  assert.deepEqual(kept?.memory, plain?.memory);
+  // rewritten in place (the same file, as the kernel's counters): the open file reads the new figure
+  put3('cpuacct', 'cpuacct.usage', '7\n');
+  assert.equal(counters.read(join(root, 'cpuacct', p, 'cpuacct.usage')), 7);
+  put3('cpuacct', 'cpuacct.usage', 'not a number\n');
+  assert.equal(counters.read(join(root, 'cpuacct', p, 'cpuacct.usage')), undefined);
+  assert.equal(counters.read(join(root, 'cpuacct', 'hedge/missing', 'cpuacct.usage')), undefined);
+  assert.equal(await readCgroupStats({ root, path: 'hedge/missing' }, undefined, 'usage', undefined, counters), undefined);
+  counters.close();
+  put3('cpuacct', 'cpuacct.usage', '8\n');
+  assert.equal(counters.read(join(root, 'cpuacct', p, 'cpuacct.usage')), 8, 'opened again after close');
+  counters.close();
 });

@@ -173,8 +173,10 @@ export class StatsCollector {
       }),
     );
     if (!handler) return undefined;
-    const order = new Map(specs.map((c, i) => [c.name, i]));
-    containers.sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
+    if (containers.length > 1) {
+      const order = new Map(specs.map((c, i) => [c.name, i]));
+      containers.sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
+    }
     const out: PodSample = { name, namespace, uid, handler: handler.name, sandboxId, containers };
     const st = pod.status?.startTime;
     if (st) out.startTime = new Date(st);

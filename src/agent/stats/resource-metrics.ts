@@ -16,13 +16,17 @@ export function formatGoFloat(v: number): string {
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
   if (v === 0) return Object.is(v, -0) ? '-0' : '0';
+  // the exponent toExponential would give is -4..5: plain decimal, as below (most CPU-seconds figures)
+  const a = Math.abs(v);
+  if (a >= 1e-4 && a < 1e6) return String(v);
   const [mant = '0', expText = '0'] = v.toExponential().split('e');
   const exp = Number(expText);
   if (exp < -4 || exp >= 6) return `${mant}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   return String(v);
 }
 
-const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const NEEDS_ESCAPE = /[\\\n"]/;
+const escapeLabel = (v: string): string => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
 
 interface Family {
   name: string;
@@ -43,32 +47,29 @@ export function renderResourceMetrics(s: StatsSample, opts: { scrapeError?: bool
   const resourceErr = fam('resource_scrape_error', 'gauge', '[STABLE] 1 if there was an error while getting container metrics, 0 otherwise');
   const scrapeErr = fam('scrape_error', 'gauge', '[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise');
 
-  const put = (f: Family, labels: [string, string][], value: number, at?: Date): void => {
-    const l = labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
-    f.samples.push(`${f.name}${l} ${formatGoFloat(value)}${at ? ` ${at.getTime()}` : ''}`);
+  // `labels`: the sample's label set as written, `{k="v",...}` or '' (each set is built once per container or pod)
+  const put = (f: Family, labels: string, value: number, at?: Date): void => {
+    f.samples.push(`${f.name}${labels} ${formatGoFloat(value)}${at ? ` ${at.getTime()}` : ''}`);
   };
 
   for (const p of s.pods) {
-    const pl: [string, string][] = [
-      ['namespace', p.namespace],
-      ['pod', p.name],
-    ];
+    const pl = `namespace="${escapeLabel(p.namespace)}",pod="${escapeLabel(p.name)}"`;
     for (const c of p.containers) {
-      const cl: [string, string][] = [['container', c.name], ...pl];
+      const cl = `{container="${escapeLabel(c.name)}",${pl}}`;
       put(containerCpu, cl, c.stats.cpu.usageCoreNanoSeconds / 1e9, c.stats.timestamp);
       put(containerMem, cl, c.stats.memory.workingSetBytes, c.stats.timestamp);
       if (c.startTime) put(containerStart, cl, c.startTime.getTime() / 1000, c.startTime);
     }
     if (p.stats) {
-      put(podCpu, pl, p.stats.cpu.usageCoreNanoSeconds / 1e9, p.stats.timestamp);
-      put(podMem, pl, p.stats.memory.workingSetBytes, p.stats.timestamp);
+      put(podCpu, `{${pl}}`, p.stats.cpu.usageCoreNanoSeconds / 1e9, p.stats.timestamp);
+      put(podMem, `{${pl}}`, p.stats.memory.workingSetBytes, p.stats.timestamp);
     }
   }
-  if (s.node.cpu) put(nodeCpu, [], s.node.cpu.usageCoreNanoSeconds / 1e9, s.node.timestamp);
-  if (s.node.memory) put(nodeMem, [], s.node.memory.workingSetBytes, s.node.timestamp);
+  if (s.node.cpu) put(nodeCpu, '', s.node.cpu.usageCoreNanoSeconds / 1e9, s.node.timestamp);
+  if (s.node.memory) put(nodeMem, '', s.node.memory.workingSetBytes, s.node.timestamp);
   const err = opts.scrapeError || !s.node.cpu || !s.node.memory ? 1 : 0;
-  put(resourceErr, [], err);
-  put(scrapeErr, [], err);
+  put(resourceErr, '', err);
+  put(scrapeErr, '', err);
 
   const out: string[] = [];
   // the kubelet's registry gathers families sorted by name and leaves out those without samples

@@ -38,8 +38,8 @@ export interface HubRigOptions {
   token?: string;
   /** runs with the cloud admin client after the Node exists and before the hub starts */
   seed?: (admin: HttpKubeClient) => Promise<void>;
-  /** more hub options (replica store, health timing, ...) */
-  hub?: Partial<HubOptions>;
+  /** more hub options (replica store, health timing, ...); a function gets the cloud's URL through the link */
+  hub?: Partial<HubOptions> | ((cloudUrl: string) => Partial<HubOptions>);
   /** the local client's request timeout */
   requestTimeoutMs?: number;
 }
@@ -64,13 +64,14 @@ export async function startHubRig(o: HubRigOptions): Promise<HubRig> {
   const admin = new HttpKubeClient({ server: cloud.url, token: testToken });
   await admin.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: o.nodeName } });
   await o.seed?.(admin);
+  const cloudUrl = `http://127.0.0.1:${link.port}`;
   const hub = await startHub({
     nodeName: o.nodeName,
     dir: join(o.dir, 'hub'),
-    cloud: { server: `http://127.0.0.1:${link.port}`, token: o.token ?? testToken },
+    cloud: { server: cloudUrl, token: o.token ?? testToken },
     port: 0,
     logger: silentLogger(),
-    ...o.hub,
+    ...(typeof o.hub === 'function' ? o.hub(cloudUrl) : o.hub),
   });
   const local = new HttpKubeClient({ ...(await loadKubeconfig(hub.kubeconfigPath)), ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}) });
   await hub.waitFor('online');

@@ -4,7 +4,7 @@ import type { WebSocket as WsSocket } from 'ws';
 import { Backoff, type BackoffOptions } from '../../client/backoff.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import { MUX_MAX_FRAME, wsMuxSession, type MuxStream } from '../../lib/mux/index.ts';
+import { MUX_MAX_FRAME, wsMuxSession, type MuxSession, type MuxStream } from '../../lib/mux/index.ts';
 import { sleep } from '../../lib/sleep.ts';
 
 export interface TunnelClientOptions {
@@ -22,7 +22,7 @@ export interface TunnelClientOptions {
   logger: Logger;
   /** reconnect delays (default 500 ms doubling to 30 s, jittered) */
   backoff?: BackoffOptions;
-  /** ping interval and dead-link timeout (default 2 s / 6 s) */
+  /** ping interval and dead-link timeout (default 2 s / 6 s); none while pings go either way anyway (the hub's health pings) */
   keepalive?: { intervalMs: number; timeoutMs: number };
   /** per-stream receive window (default 256 KiB) */
   windowBytes?: number;
@@ -32,6 +32,8 @@ export interface TunnelClient {
   readonly connected: boolean;
   /** resolves once a tunnel is up (immediately if it is) */
   waitConnected(signal: AbortSignal): Promise<void>;
+  /** the live session while the tunnel is up (the edge hub's cloud health pings it, cloud-health.ts linkFirstProbe) */
+  link(): MuxSession | undefined;
   /** how many times a tunnel came up */
   readonly connects: number;
   /** settles after the signal aborted and the tunnel closed */
@@ -63,6 +65,7 @@ export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal
   const url = `${opts.server.replace(/^http/, 'ws').replace(/\/+$/, '')}${tunnelPath(opts.nodeName)}`;
   const keepalive = opts.keepalive ?? { intervalMs: 2_000, timeoutMs: 6_000 };
   let connected = false;
+  let live: MuxSession | undefined;
   let connects = 0;
   const waiters = new Set<() => void>();
 
@@ -120,6 +123,7 @@ export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal
           onStream: (stream) => relay(stream, opts.connectLocal(), log),
         });
         connected = true;
+        live = session;
         connects++;
         backoff.reset();
         for (const w of [...waiters]) w();
@@ -129,9 +133,11 @@ export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal
         const reason = await session.done;
         signal.removeEventListener('abort', onAbort);
         connected = false;
+        live = undefined;
         if (!signal.aborted) log.warn({ reason }, 'tunnel lost; reconnecting');
       } catch (err) {
         connected = false;
+        live = undefined;
         if (!signal.aborted) log.warn({ err, url }, 'tunnel connect failed');
       }
       if (signal.aborted) break;
@@ -147,6 +153,7 @@ export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal
     get connects() {
       return connects;
     },
+    link: () => live,
     done,
     waitConnected(s: AbortSignal): Promise<void> {
       if (connected) return Promise.resolve();

@@ -257,6 +257,67 @@ describe('MuxSession', () => {
     assert.ok(s.destroyed);
   });
 
+  it('alive(): true once the peer answers, false on a dead link within the timeout and once the session ends', async () => {
+    const p = pair();
+    const heard0 = p.client.heardAt;
+    assert.equal(await p.client.alive(300), true);
+    assert.ok(p.client.heardAt >= heard0);
+    p.blackhole();
+    const t0 = performance.now();
+    assert.equal(await p.client.alive(100), false);
+    assert.ok(performance.now() - t0 >= 90, 'waited for the timeout');
+    const ac = new AbortController();
+    const pending = p.client.alive(5_000, ac.signal);
+    ac.abort();
+    assert.equal(await pending, false, 'abort gives up at once');
+    const ending = p.client.alive(5_000);
+    p.client.close();
+    assert.equal(await ending, false, 'the session ended');
+    assert.equal(await p.client.alive(5_000), false);
+  });
+
+  it('keepalive: one side pinging does for both — a side that hears the peer ping, or asks alive() itself, sends no keepalive pings', async () => {
+    const pings = { client: 0, server: 0 };
+    const p = pair({ client: { keepalive: { intervalMs: 40, timeoutMs: 120 } }, server: { keepalive: { intervalMs: 40, timeoutMs: 120 } } });
+    // count pings each side puts on the link by wrapping receive on the other side
+    for (const [side, other] of [['client', 'server'], ['server', 'client']] as const) {
+      const recv = p[other].receive.bind(p[other]);
+      p[other].receive = (buf: Buffer): void => {
+        if (decodeFrame(buf)?.type === 'ping') pings[side]++;
+        recv(buf);
+      };
+    }
+    // the client asks alive() every 10 ms, as the hub does: the server hears it and never pings,
+    // and the client's keepalive adds none to its own
+    const asking = setInterval(() => void p.client.alive(100), 10);
+    await new Promise((r) => setTimeout(r, 20));
+    const asked = pings.client;
+    await new Promise((r) => setTimeout(r, 400));
+    clearInterval(asking);
+    assert.equal(p.server.closed, false);
+    assert.equal(pings.server, 0, 'the server heard the client all along');
+    assert.ok(pings.client - asked <= 41, `${pings.client - asked} client pings in 400 ms: alive() only`);
+    // left alone, both keep the link up with their own pings
+    const before = pings.client + pings.server;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(p.client.closed || p.server.closed, false);
+    assert.ok(pings.client + pings.server > before, 'keepalive pings once the link is quiet');
+    p.client.close();
+  });
+
+  it('keepalive survives a round trip longer than its interval (the pings do not wait for each other)', async () => {
+    const ka: Partial<MuxSessionOptions> = { keepalive: { intervalMs: 20, timeoutMs: 60 } };
+    // a link delaying every message by 35 ms: more than the interval, less than the timeout
+    let server: MuxSession | undefined = undefined;
+    const client: MuxSession = new MuxSession({ role: 'client', link: { send: (b) => void setTimeout(() => server?.receive(b), 35), close: () => undefined }, ...ka });
+    server = new MuxSession({ role: 'server', link: { send: (b) => void setTimeout(() => client.receive(b), 35), close: () => undefined }, ...ka });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(client.closed, false, 'client');
+    assert.equal(server.closed, false, 'server');
+    client.close();
+    server.close();
+  });
+
   it('a live link survives keepalive indefinitely', async () => {
     const p = pair({ client: { keepalive: { intervalMs: 20, timeoutMs: 100 } }, server: { keepalive: { intervalMs: 20, timeoutMs: 100 } } });
     const s = p.client.open();

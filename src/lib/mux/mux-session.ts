@@ -22,10 +22,16 @@ export interface MuxSessionOptions {
   maxStreams?: number;
   /** a stream the peer opened; without a handler every open is refused */
   onStream?: (stream: MuxStream, meta: Buffer) => void;
-  /** ping every intervalMs; end the session when nothing was heard for timeoutMs */
+  /**
+   * end the session when nothing was heard for timeoutMs; ping every intervalMs, unless a ping
+   * went either way within it (the peer's keepalive, anyone's `alive()`): one side's pings do for both
+   */
   keepalive?: { intervalMs: number; timeoutMs: number };
   now?: () => number;
 }
+
+/** a ping whose pong nobody waits for by nonce (keepalive, `alive()`: any frame heard will do), encoded once */
+const ANY_PING = encodeFrame({ type: 'ping', stream: 0, nonce: Buffer.alloc(8) });
 
 /** What a stream needs from its session. */
 interface StreamHost {
@@ -193,9 +199,13 @@ export class MuxSession {
   private readonly onStream: MuxSessionOptions['onStream'];
   private readonly now: () => number;
   private readonly pings = new Map<string, () => void>();
+  private readonly aliveWaiters = new Set<(ok: boolean) => void>();
   private readonly host: StreamHost;
   private nextId: number;
   private lastHeard: number;
+  /** when we last sent a ping, and last got one (the keepalive asks only when neither is recent) */
+  private pingSentAt = -Infinity;
+  private pingHeardAt = -Infinity;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private endReason: string | undefined;
   private resolveDone!: (reason: string) => void;
@@ -225,11 +235,16 @@ export class MuxSession {
     const ka = opts.keepalive;
     if (ka) {
       this.keepaliveTimer = setInterval(() => {
-        if (this.now() - this.lastHeard > ka.timeoutMs) {
+        const now = this.now();
+        if (now - this.lastHeard > ka.timeoutMs) {
           this.close(`keepalive: nothing heard for ${ka.timeoutMs} ms`);
           return;
         }
-        this.ping().catch(() => undefined);
+        // a ping went out (ours, or `alive()`'s: its pong will be heard) or came in (the peer's,
+        // which we answer) within the interval: the link is being asked already. One side pinging
+        // every interval keeps both hearing something every interval (+ a round trip), as before
+        if (now - this.pingSentAt < ka.intervalMs || now - this.pingHeardAt < ka.intervalMs) return;
+        this.sendAnyPing();
       }, ka.intervalMs);
       this.keepaliveTimer.unref();
     }
@@ -270,7 +285,36 @@ export class MuxSession {
         signal?.removeEventListener('abort', onAbort);
         resolve(performance.now() - started);
       });
+      this.pingSentAt = this.now();
       this.send({ type: 'ping', stream: 0, nonce });
+    });
+  }
+
+  /** when something last came from the peer (the session's clock, `now`) */
+  get heardAt(): number {
+    return this.lastHeard;
+  }
+
+  /**
+   * Whether the peer is there: a ping, and true as soon as anything comes back from the peer (its
+   * pong, or any frame: on a link busy with a stream the pong may queue behind data), false when
+   * nothing does within `timeoutMs` or the session ends. One timer and one 13-byte frame: cheap
+   * enough to ask twice a second (the edge hub's cloud health, while the tunnel is up).
+   */
+  alive(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.endReason !== undefined || signal?.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const heard = (ok: boolean): void => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', gaveUp);
+        this.aliveWaiters.delete(heard);
+        resolve(ok);
+      };
+      const gaveUp = (): void => heard(false);
+      const t = setTimeout(gaveUp, timeoutMs);
+      signal?.addEventListener('abort', gaveUp, { once: true });
+      this.aliveWaiters.add(heard);
+      this.sendAnyPing();
     });
   }
 
@@ -278,6 +322,7 @@ export class MuxSession {
   receive(buf: Buffer): void {
     if (this.endReason !== undefined) return;
     this.lastHeard = this.now();
+    if (this.aliveWaiters.size > 0) for (const w of [...this.aliveWaiters]) w(true);
     const f = decodeFrame(buf);
     if (!f) {
       this.close('protocol error: malformed frame');
@@ -313,6 +358,7 @@ export class MuxSession {
         this.streams.get(f.stream)?.onReset(f.reason);
         return;
       case 'ping':
+        this.pingHeardAt = this.lastHeard;
         this.send({ type: 'pong', stream: 0, nonce: f.nonce });
         return;
       case 'pong': {
@@ -345,8 +391,15 @@ export class MuxSession {
     for (const s of [...this.streams.values()]) s.destroy(resetError(`tunnel closed: ${reason}`));
     this.streams.clear();
     this.pings.clear();
+    for (const w of [...this.aliveWaiters]) w(false);
     if (closeLink) this.link.close(reason);
     this.resolveDone(reason);
+  }
+
+  private sendAnyPing(): void {
+    if (this.endReason !== undefined) return;
+    this.pingSentAt = this.now();
+    this.link.send(ANY_PING);
   }
 
   private send(f: Frame): void {

@@ -13,7 +13,7 @@ import { after, describe, test } from 'node:test';
 import { silentLogger } from '../../../lib/log.ts';
 import { CriLogRotator } from '../../logs/rotator.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
-import { procStartTime, processRunning, waitFor } from '../../host/process.ts';
+import { procStartTime, ProcStatFile, processRunning, waitFor } from '../../host/process.ts';
 import { OciRuntimeHandler } from './oci-handler.ts';
 import { runCommand } from '../../host/run-command.ts';
 import type { OciRuntimeKind } from './spec.ts';
@@ -44,6 +44,24 @@ test('procStartTime identifies a live process and is undefined for a gone one', 
   await new Promise((r) => child.on('exit', r));
   assert.equal(await procStartTime(pid), undefined); // reaped by node on exit
   assert.equal(await procStartTime(0), undefined);
+});
+
+test('ProcStatFile: procStartTime from a kept-open stat file, read again each time; undefined once the process is gone', async () => {
+  const child = spawn('sleep', ['30']);
+  const pid = child.pid ?? 0;
+  const f = new ProcStatFile(pid);
+  assert.equal(f.startTime(), await procStartTime(pid));
+  assert.equal(f.startTime(), await procStartTime(pid), 'read again');
+  const exited = new Promise((r) => child.on('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(f.startTime(), undefined, 'gone (the open file stands for that process, whatever gets its pid later)');
+  f.close();
+  assert.equal(new ProcStatFile(0).startTime(), undefined);
+  const self = new ProcStatFile(process.pid);
+  assert.equal(self.startTime(), await procStartTime(process.pid));
+  self.close();
+  self.close();
 });
 
 test('watchExits works on a node first start, before any container made the exits dir', async () => {

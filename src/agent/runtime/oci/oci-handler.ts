@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
+import { CgroupCounters, readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
 import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
@@ -21,7 +21,7 @@ import type { StatsScope } from '../../stats/types.ts';
 import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
-import { hardNofileLimit, procStartTime, processRunning, waitFor, withTimeout } from '../../host/process.ts';
+import { hardNofileLimit, procStartTime, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
 import { runChecked, runCommand } from '../../host/run-command.ts';
 import { runExec } from './exec.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
@@ -80,11 +80,30 @@ export class OciRuntimeHandler implements RuntimeHandler {
    * meta.json or sandbox JSON for it.
    */
   readonly #cgroupPath = new Map<string, string>();
+  /** each of those cgroups' counter files, kept open between scrapes (stats/cgroup-v1.ts CgroupCounters) */
+  readonly #counters = new Map<string, CgroupCounters>();
+  #dropCounters(key: string): void {
+    this.#counters.get(key)?.close();
+    this.#counters.delete(key);
+  }
   /**
    * meta.json as this handler last wrote or read it: every pod worker asks each container's status
    * once a second, and the file only changes through #writeMeta (a new agent starts empty).
    */
   readonly #metaText = new Map<string, string>();
+  /** the meta text each parsed meta came from */
+  readonly #metaSource = new WeakMap<ContainerMeta, string>();
+  /**
+   * A container status() found running on its recorded process, with the meta text that said so:
+   * while that text is still the container's and the process still runs, status() answers from
+   * here (one pread of the process's /proc stat file kept open, no JSON.parse of the meta per call:
+   * the metrics scrape asks for every container every 15 s, each pod's re-check for its own).
+   */
+  readonly #runningSeen = new Map<string, { text: string; pid: number; pidStartTime: string; stat: ProcStatFile; startedAtMs: number; status: Omit<ContainerStatus, 'status'> }>();
+  #forgetRunning(id: string): void {
+    this.#runningSeen.get(id)?.stat.close();
+    this.#runningSeen.delete(id);
+  }
   /** sandbox → ids of its containers, from every meta read or written: sandboxStats needs a pod's pids without parsing every container's meta (100 pods: 10,000 parses per stats scrape) */
   readonly #bySandbox = new Map<string, Set<string>>();
   /**
@@ -233,6 +252,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     this.#sandboxText.delete(id);
     this.#bySandbox.delete(id);
     this.#cgroupPath.delete(`sandbox:${id}`);
+    this.#dropCounters(`sandbox:${id}`);
     this.#prevStats.delete(`sandbox:${id}`);
     this.#log.info({ sandbox: id }, 'sandbox removed');
   }
@@ -251,6 +271,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
         else this.#metaText.set(id, text);
       }
       const m = JSON.parse(text) as ContainerMeta; // a fresh object: callers change theirs before #writeMeta
+      this.#metaSource.set(m, text);
       this.#index(m);
       return m;
     } catch {
@@ -585,11 +606,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
     if (await isMountpoint(rootfs, signal)) await runChecked('umount', ['-R', rootfs], { signal });
     await rm(this.#containerDir(id), { recursive: true, force: true });
     this.#metaText.delete(id);
+    this.#forgetRunning(id);
     if (meta) this.#bySandbox.get(meta.config.sandboxId)?.delete(id);
     await rm(this.#exitFile(id), { force: true });
     await rm(join(this.#o.stateDir, 's', id), { recursive: true, force: true });
     this.#prevStats.delete(id);
     this.#cgroupPath.delete(id);
+    this.#dropCounters(id);
   }
 
   async #state(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerState> {
@@ -665,7 +688,23 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   async status(id: ContainerId, signal: AbortSignal): Promise<ContainerStatus> {
-    return this.#span(id, 'status', async () => this.#statusOf(await this.#meta(id), signal));
+    const r = this.#runningSeen.get(id);
+    // the process that was running when the container's current meta was read is still the one
+    // there: running, exactly as #state would say (its first check), without parsing the meta again
+    if (r && r.text === this.#metaText.get(id) && r.stat.startTime() === r.pidStartTime) {
+      return { ...r.status, status: { state: 'running', startedAt: new Date(r.startedAtMs), pid: r.pid } };
+    }
+    return this.#span(id, 'status', async () => {
+      const meta = await this.#meta(id);
+      const st = await this.#statusOf(meta, signal);
+      const text = this.#metaSource.get(meta);
+      this.#forgetRunning(id);
+      if (st.status.state === 'running' && text !== undefined && meta.pid && meta.pidStartTime && meta.startedAt) {
+        const { status: _, ...rest } = st;
+        this.#runningSeen.set(id, { text, pid: meta.pid, pidStartTime: meta.pidStartTime, stat: new ProcStatFile(meta.pid), startedAtMs: Date.parse(meta.startedAt), status: rest });
+      }
+      return st;
+    });
   }
 
   async #statusOf(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerStatus> {
@@ -687,9 +726,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** the cgroup's figures; gVisor's block I/O from its processes' own accounting (stats/proc-io.ts) */
-  async #readStats(path: string, scope: StatsScope, prev: ContainerStats | undefined): Promise<ContainerStats | undefined> {
+  async #readStats(key: string, path: string, scope: StatsScope, prev: ContainerStats | undefined): Promise<ContainerStats | undefined> {
     const ref = { root: this.#cgroupRoot, path };
-    const cur = await readCgroupStats(ref, undefined, scope, prev);
+    let counters = this.#counters.get(key);
+    if (!counters) this.#counters.set(key, (counters = new CgroupCounters()));
+    const cur = await readCgroupStats(ref, undefined, scope, prev, counters);
     if (!cur || this.#o.runtime.kind !== 'runsc' || scope === 'usage') return cur;
     const io = await readCgroupProcIo(ref);
     if (io) cur.blkio = io;
@@ -700,7 +741,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async stats(id: ContainerId, signal: AbortSignal, scope: StatsScope = 'full'): Promise<ContainerStats> {
     void signal;
     const path = this.#cgroupPath.get(id) ?? join(await this.#cgroupParent(await this.#meta(id)), id);
-    const cur = await this.#readStats(path, scope, this.#prevStats.get(id));
+    const cur = await this.#readStats(id, path, scope, this.#prevStats.get(id));
     if (!cur) throw notFound('container cgroup', path);
     this.#cgroupPath.set(id, path);
     const out = withNanoCores(cur, this.#prevStats.get(id));
@@ -713,7 +754,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     // /metrics/resource needs only the cgroup; the full summary also the netns and the containers' pids
     const s = scope === 'full' || !this.#cgroupPath.has(key) ? await this.#sandbox(id) : undefined;
     const path = s?.cgroupParent ?? this.#cgroupPath.get(key)!;
-    const cur = await this.#readStats(path, scope, this.#prevStats.get(key));
+    const cur = await this.#readStats(key, path, scope, this.#prevStats.get(key));
     if (!cur) throw notFound('pod cgroup', path);
     this.#cgroupPath.set(key, path);
     const out: SandboxStats = withNanoCores(cur, this.#prevStats.get(key));
