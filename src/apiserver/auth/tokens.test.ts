@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +73,26 @@ describe('TokenFile', () => {
     await writeFile(path, (await readFile(path, 'utf8')) + 'broken,"\n');
     // a broken edit must not take the good table down
     assert.equal(server.lookup(t)?.username, 'system:node:edge-2');
+  });
+
+  it('writers in parallel (the CLI run twice at once, beside the server) lose no token', async () => {
+    const path = join(dir, 'd', 'tokens.csv');
+    // each its own table, as each process has: all read the file, add, and rename a copy over it
+    const writers = await Promise.all([1, 2, 3, 4].map(() => TokenFile.open(path)));
+    const tokens = await Promise.all(writers.flatMap((w, i) => [1, 2, 3, 4, 5].map((j) => w.createNodeToken(`edge-${i}-${j}`))));
+    const table = await TokenFile.open(path);
+    assert.equal(table.list().length, 20, 'every token written');
+    for (const t of tokens) assert.ok(table.lookup(t), 'each token found');
+    assert.ok(!(await stat(`${path}.lock`).catch(() => undefined)), 'the lock is released');
+  });
+
+  it('takes over a lock whose owner is gone', async () => {
+    const path = join(dir, 'e.csv');
+    const dead = spawnSync('true').pid;
+    await writeFile(`${path}.lock`, String(dead));
+    const f = await TokenFile.open(path);
+    const t = await f.createNodeToken('edge-9');
+    assert.equal(f.lookup(t)?.username, 'system:node:edge-9');
   });
 
   it('rejects invalid node names', async () => {

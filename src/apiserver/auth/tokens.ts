@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HedgeError } from '../../lib/errors.ts';
+import { withFileLock } from '../../lib/file-lock.ts';
 import type { UserInfo } from './types.ts';
 
 /**
@@ -194,13 +195,25 @@ export class TokenFile implements TokenLookup {
     this.stamp = stamp;
   }
 
-  /** Add a token for `user` and persist; returns the token. */
+  /**
+   * Add a token for `user` and persist; returns the token. Under the file's lock, re-read first:
+   * another process (the CLI beside a running server, two CLIs at once) may have added one since.
+   */
   async add(user: UserInfo, token: string = generateToken()): Promise<string> {
-    this.reloadIfChanged(false);
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    return withFileLock(this.lockPath(), async () => this.addLocked(user, token));
+  }
+
+  private async addLocked(user: UserInfo, token: string): Promise<string> {
+    this.reloadIfChanged(true);
     if (this.find(token) !== undefined) throw new HedgeError('AlreadyExists', 'token already exists');
     this.set([...this.records, { token, user }], this.stamp);
     await this.save();
     return token;
+  }
+
+  private lockPath(): string {
+    return `${this.path}.lock`;
   }
 
   /** Token for a node agent: user `system:node:<name>`, group `system:nodes` (what NodeRestriction keys on). */
@@ -216,14 +229,17 @@ export class TokenFile implements TokenLookup {
    * created once; later calls return the existing one.
    */
   async ensureBootstrapToken(): Promise<string> {
-    this.reloadIfChanged(false);
-    const existing = this.records.find((r) => r.user.groups.includes(BOOTSTRAPPERS_GROUP));
-    if (existing !== undefined) return existing.token;
-    const id = randomLowerAlnum(6);
-    return this.add(
-      { username: `system:bootstrap:${id}`, uid: `bootstrap:${id}`, groups: [BOOTSTRAPPERS_GROUP] },
-      `${id}.${randomLowerAlnum(16)}`,
-    );
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    return withFileLock(this.lockPath(), async () => {
+      this.reloadIfChanged(true);
+      const existing = this.records.find((r) => r.user.groups.includes(BOOTSTRAPPERS_GROUP));
+      if (existing !== undefined) return existing.token;
+      const id = randomLowerAlnum(6);
+      return this.addLocked(
+        { username: `system:bootstrap:${id}`, uid: `bootstrap:${id}`, groups: [BOOTSTRAPPERS_GROUP] },
+        `${id}.${randomLowerAlnum(16)}`,
+      );
+    });
   }
 
   private async save(): Promise<void> {
