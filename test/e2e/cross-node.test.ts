@@ -10,7 +10,7 @@ import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl, run } from './harness.ts';
-import { edgeNodeSkipReason } from './node-harness.ts';
+import { edgeNodeSkipReason, pooledNetworks } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { assertHostsGone, clusterOps, ECHO_IP, hostJson, httpLastLine, ncGet, pinnedPod, plainIPv4, startHostCluster, type HostCluster, type IpRoute } from './two-hosts.ts';
 
@@ -97,7 +97,9 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
       await c.node('a').start();
       assert.deepEqual(await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before);
       // the pod on A, entered from its host (kubectl exec needs the cloud): busybox in the pod's netns
-      const ns = (await readdir(c.node('a').netnsDir))[0];
+      // not one of the networks the node keeps made for its next pods
+      const pooled = new Set((await pooledNetworks(c.node('a').dataDir)).map((p) => p.id));
+      const ns = (await readdir(c.node('a').netnsDir)).find((n) => !pooled.has(n));
       assert.ok(ns, 'a pod netns on A');
       const r = await run('nsenter', [`--net=${c.node('a').netnsDir}/${ns}`, 'busybox', 'wget', '-qO-', `http://${echo.status?.podIP}:8080/cgi-bin/ip`], { timeoutMs: 20_000 });
       assert.equal(r.code, 0, r.stderr);

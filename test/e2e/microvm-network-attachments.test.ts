@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { findKubectl } from './harness.ts';
-import { edgeNodeSkipReason, microvmSkipReason } from './node-harness.ts';
+import { edgeNodeSkipReason, microvmSkipReason, pooledNetworks } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { allowIngressFrom, ECHO_IP, IMAGE, lanNad, networkStatus, plainIPv4, startHostCluster, type HostCluster } from './two-hosts.ts';
 
@@ -142,7 +142,9 @@ describe('microVM network attachments: a macvlan NIC in the guest on the hosts\'
     await waitUntil('no pod netns or macvlan on host A', 30_000, async () => {
       const r = await c.host('a').exec('ip', ['-j', '-d', 'link', 'show']);
       const links = JSON.parse(r.stdout) as { linkinfo?: { info_kind?: string } }[];
-      const netns = await readdir(node.netnsDir).catch(() => [] as string[]);
+      // the networks the node keeps made for its next pods stay
+      const pooled = new Set((await pooledNetworks(node.dataDir)).map((p) => p.id));
+      const netns = (await readdir(node.netnsDir).catch(() => [] as string[])).filter((n) => !pooled.has(n));
       return links.some((l) => l.linkinfo?.info_kind === 'macvlan') || netns.length > 0 ? undefined : true;
     }, () => c.explain());
     assert.deepEqual(await readdir(join(node.dataDir, 'cni', 'multus', 'results')).catch(() => []), []);
