@@ -77,7 +77,7 @@ interface Observed {
 
 launchAsShipped();
 const stack = await startEdgeStack({
-  nodes: [{ name: `bench-${process.pid}`, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug'] }],
+  nodes: [{ name: `bench-${process.pid}`, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug', '--netns-pool', '2'] }],
 });
 const { server, node, busyboxImage } = stack;
 const agentBuild = await runBuiltAgent(node);

@@ -42,6 +42,8 @@ export interface NodeSettings {
   nodeLeaseDurationSeconds: number;
   /** how often configMap/secret/downwardAPI/projected volume contents are re-read from the API */
   volumeRefreshSeconds: number;
+  /** pod networks kept made ahead of the pods that take them (agent/network/netns-pool.ts); 0: none */
+  netnsPool: number;
   /** microVM guest kernel + initramfs build cache (scripts/build-guest.sh); default <dataDir>/guest */
   guestDir?: string;
   /** microVM accelerator: auto = KVM if a guest boots with it, else TCG */
@@ -96,6 +98,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   seccompDefault: '--no-seccomp-default',
   nodeLeaseDurationSeconds: '--node-lease-duration-seconds',
   volumeRefreshSeconds: '--volume-refresh-seconds',
+  netnsPool: '--netns-pool',
   guestDir: '--guest-dir',
   logSink: '--log-sink',
   logBufferBytes: '--log-buffer-bytes',
@@ -134,6 +137,7 @@ export function nodeDefaults(): NodeDefaults {
     seccompDefault: true,
     nodeLeaseDurationSeconds: 40,
     volumeRefreshSeconds: 60,
+    netnsPool: 0,
     microvmAccelerator: 'auto',
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
@@ -220,6 +224,7 @@ const partialSchema = z.strictObject({
   seccompDefault: z.boolean().optional(),
   nodeLeaseDurationSeconds: secondsSchema.optional(),
   volumeRefreshSeconds: secondsSchema.optional(),
+  netnsPool: z.coerce.number().int('must be a whole number').min(0, 'must be ≥ 0').max(16, 'must be ≤ 16').optional(),
   guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
   microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
   // one URL per flag (a URL may hold a comma), a YAML list in the file
@@ -285,6 +290,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     seccompDefault: merged.seccompDefault!,
     nodeLeaseDurationSeconds: merged.nodeLeaseDurationSeconds!,
     volumeRefreshSeconds: merged.volumeRefreshSeconds!,
+    netnsPool: merged.netnsPool!,
     guestDir: merged.guestDir,
     microvmAccelerator: merged.microvmAccelerator!,
     logSink: merged.logSink ?? [],

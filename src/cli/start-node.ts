@@ -227,10 +227,11 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         snapshotter,
         logger,
         metrics: [logMetrics],
+        // size 0 (the default) makes none but still frees what a run with a pool left
         netnsPool: new NetnsPool({
           dir: settings.netnsDir,
           network,
-          size: NETNS_POOL_SIZE,
+          size: settings.netnsPool,
           stateFile: join(dataDir, NETNS_POOL_STATE_FILE),
           logger: logger.child({ component: 'network' }),
         }),
@@ -326,12 +327,6 @@ async function openImages(settings: NodeSettings, internalIP: string, logger: Lo
   logStartupPhase(logger, 'images opened');
   return { tls, snapshotter, images };
 }
-
-/**
- * Pod networks kept made for the next pods (network/netns-pool.ts): two, so two pods created
- * together both find one; each holds a cluster address and a guarded bridge port while it waits.
- */
-const NETNS_POOL_SIZE = 2;
 
 /** The pod subnet, the overlay between nodes, the CNI bridge and the guard on its ports. */
 async function setUpPodNetwork(
