@@ -200,8 +200,13 @@ export class TokenFile implements TokenLookup {
    * another process (the CLI beside a running server, two CLIs at once) may have added one since.
    */
   async add(user: UserInfo, token: string = generateToken()): Promise<string> {
+    return this.locked(() => this.addLocked(user, token));
+  }
+
+  /** runs `f` holding the file's lock (the lock sits beside the file: its directory made first) */
+  private async locked<T>(f: () => Promise<T>): Promise<T> {
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-    return withFileLock(this.lockPath(), async () => this.addLocked(user, token));
+    return withFileLock(`${this.path}.lock`, f);
   }
 
   private async addLocked(user: UserInfo, token: string): Promise<string> {
@@ -210,10 +215,6 @@ export class TokenFile implements TokenLookup {
     this.set([...this.records, { token, user }], this.stamp);
     await this.save();
     return token;
-  }
-
-  private lockPath(): string {
-    return `${this.path}.lock`;
   }
 
   /** Token for a node agent: user `system:node:<name>`, group `system:nodes` (what NodeRestriction keys on). */
@@ -229,8 +230,7 @@ export class TokenFile implements TokenLookup {
    * created once; later calls return the existing one.
    */
   async ensureBootstrapToken(): Promise<string> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-    return withFileLock(this.lockPath(), async () => {
+    return this.locked(async () => {
       this.reloadIfChanged(true);
       const existing = this.records.find((r) => r.user.groups.includes(BOOTSTRAPPERS_GROUP));
       if (existing !== undefined) return existing.token;
@@ -242,8 +242,8 @@ export class TokenFile implements TokenLookup {
     });
   }
 
+  /** under `locked`, which made the directory */
   private async save(): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.tmp-${process.pid}`;
     await writeFile(tmp, formatTokenCsv(this.records), { mode: 0o600 });
     await chmod(tmp, 0o600);
