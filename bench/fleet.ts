@@ -95,7 +95,8 @@ const prof = {
   ],
 };
 // the servers' request log (debug level) gives their handler time per request
-const serverLog = values.trace ? ['--log-level', 'debug'] : [];
+// a pod range for every node (the default 10.244.0.0/16 holds 256 /24s), as a cluster this size is set up
+const serverLog = ['--cluster-cidr', '10.0.0.0/10', ...(values.trace ? ['--log-level', 'debug'] : [])];
 
 async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;

@@ -76,6 +76,30 @@ test('a deleted node frees its range; an exhausted pool emits CIDRNotAvailable u
   await stop();
 });
 
+test('an exhausted pool: one Event per waiting node, none for its later updates; a freed range goes to one of them', async () => {
+  const client = new FakeKubeClient();
+  const { stop } = await start(client, '10.244.0.0/23', 24);
+  for (const n of ['a', 'b']) await client.create(Resources.nodes, makeNode(n));
+  await until(async () => [...(await podCidrs(client)).values()].every((c) => c !== undefined), 'a and b assigned');
+  for (const n of ['w1', 'w2', 'w3']) await client.create(Resources.nodes, makeNode(n));
+  const events = async () => (await client.list<Event & NodeObject>(Resources.events, { namespace: 'default' })).items.filter((e) => e.reason === 'CIDRNotAvailable');
+  await until(async () => (await events()).length === 3, 'one CIDRNotAvailable per waiting node');
+  // status updates of waiting nodes (every few seconds in a real cluster) are not news for the pool
+  for (let i = 0; i < 10; i++) {
+    for (const n of ['w1', 'w2', 'w3']) {
+      await client.patch(Resources.nodes, n, 'merge', { metadata: { labels: { beat: String(i) } } });
+    }
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual((await events()).map((e) => [e.involvedObject.name, e.count ?? 1]).sort(), [['w1', 1], ['w2', 1], ['w3', 1]]);
+  await client.delete(Resources.nodes, 'a');
+  await until(async () => [...(await podCidrs(client)).entries()].filter(([n, c]) => n.startsWith('w') && c !== undefined).length === 1, 'one waiting node takes the freed range');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await events()).length, 3, 'the nodes still waiting are not told again');
+  assert.ok((await events()).every((e) => (e.count ?? 1) === 1));
+  await stop();
+});
+
 test('a failover: a second controller over the same nodes assigns without collisions', async () => {
   const client = new FakeKubeClient();
   const first = await start(client);

@@ -35,7 +35,9 @@ const nodeCidrs = (n: NodeObject): string[] => n.spec?.podCIDRs ?? (n.spec?.podC
  * IPv4-only until they are re-registered. The allocation map is rebuilt from the Nodes' own
  * podCIDRs on every start (the informer's initial list is seen before the first assignment), so
  * a restart or a leader failover never hands out a range a Node already holds. A deleted Node's range is freed; an
- * exhausted pool is reported as a `CIDRNotAvailable` Warning Event on the waiting Node.
+ * exhausted pool is reported once per waiting Node as a `CIDRNotAvailable` Warning Event, and the
+ * waiting Nodes are looked at again when a range is freed (not on each of their status updates).
+ * A pass looks only at the Nodes queued since the last one, so registering N nodes costs O(N).
  */
 export class NodeIpamController {
   readonly nodes: Informer<NodeObject>;
@@ -46,6 +48,16 @@ export class NodeIpamController {
   readonly #events: EventRecorder;
   /** node name → the ranges held for it (what it has, or what we just patched in) */
   readonly #held = new Map<string, string[]>();
+  /** nodes without a range to look at in the next pass */
+  readonly #queue = new Set<string>();
+  /**
+   * nodes told the pool is exhausted (one Event each): they are looked at again only when a
+   * range is freed, not on every update of theirs (a status update every few seconds from
+   * thousands of waiting nodes would otherwise be a pass over all of them, and an Event each)
+   */
+  readonly #waiting = new Set<string>();
+  /** waiting nodes that have had their Event (a retry that finds the pool still empty adds none) */
+  readonly #told = new Set<string>();
   #pending = false;
   #running: Promise<void> = Promise.resolve();
   #signal: AbortSignal | undefined;
@@ -71,6 +83,7 @@ export class NodeIpamController {
     this.#signal = signal;
     const informer = this.nodes.run(signal);
     await this.nodes.waitForSync(signal).catch(() => undefined);
+    for (const n of this.nodes.list()) this.#queue.add(n.metadata.name ?? '');
     this.#schedule();
     await informer;
     await this.#running;
@@ -87,21 +100,28 @@ export class NodeIpamController {
     const prior = this.#held.get(name);
     if (has.length > 0 && (prior === undefined || prior.join(',') !== has.join(','))) {
       // what the Node says wins over what we thought we gave it
+      this.#waiting.delete(name);
+      this.#told.delete(name);
+      this.#queue.delete(name);
       for (const c of prior ?? []) this.#release(c);
       for (const c of has) {
         if (!this.allocators.some((a) => a.occupy(c))) this.#log.info({ node: name, podCIDR: c }, 'node podCIDR is outside the cluster CIDR; left alone');
       }
       this.#held.set(name, has);
     }
-    if (has.length === 0 && prior === undefined) this.#schedule();
+    if (has.length === 0 && prior === undefined && !this.#waiting.has(name) && !this.#queue.has(name)) {
+      this.#queue.add(name);
+      this.#schedule();
+    }
   }
 
   #deleted(n: NodeObject): void {
     const name = n.metadata.name ?? '';
+    this.#waiting.delete(name);
+    this.#told.delete(name);
+    this.#queue.delete(name);
     for (const c of this.#held.get(name) ?? []) this.#release(c);
     this.#held.delete(name);
-    // a Node waiting on an exhausted pool may fit now
-    this.#schedule();
   }
 
   /** one pass at a time; changes during a pass cause one more */
@@ -114,13 +134,16 @@ export class NodeIpamController {
     });
   }
 
-  /** Give every Node without a range one; returns the names patched. */
+  /** Gives every queued Node without a range one; returns the names patched. */
   async syncAll(): Promise<string[]> {
     const patched: string[] = [];
-    for (const node of this.nodes.list()) {
-      const name = node.metadata.name ?? '';
+    let exhausted: CidrAllocator | undefined;
+    const names = [...this.#queue];
+    this.#queue.clear();
+    for (const name of names) {
       if (this.#signal?.aborted) break;
-      if (nodeCidrs(node).length > 0 || this.#held.has(name)) continue;
+      const node = this.nodes.get(name);
+      if (node === undefined || nodeCidrs(node).length > 0 || this.#held.has(name)) continue;
       // one range per family, or none at all
       const cidrs: string[] = [];
       const empty = this.allocators.find((a) => {
@@ -129,14 +152,18 @@ export class NodeIpamController {
         return c === undefined;
       });
       if (empty) {
-        for (const c of cidrs) this.#release(c);
-        this.#log.warn({ node: name, clusterCidr: empty.toString() }, 'no pod CIDR left for node');
+        for (const c of cidrs) this.#free(c);
+        exhausted = empty;
+        this.#waiting.add(name);
+        if (this.#told.has(name)) continue;
+        this.#told.add(name);
         await this.#events
           .record({ involved: { ...node, apiVersion: 'v1', kind: 'Node' }, type: 'Warning', reason: 'CIDRNotAvailable', message: `Node ${name} status is now: CIDRNotAvailable (no /${empty.nodeMaskSize} left in ${empty.toString()})` }, this.#signal)
           .catch((err: unknown) => this.#log.warn({ err, node: name }, 'could not record CIDRNotAvailable event'));
         continue;
       }
       this.#held.set(name, cidrs);
+      this.#told.delete(name);
       try {
         await this.#client.patch(Resources.nodes, name, 'merge', { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }, { signal: this.#signal, fieldManager: COMPONENT });
         this.#log.info({ node: name, podCIDRs: cidrs }, 'assigned pod CIDR');
@@ -144,18 +171,28 @@ export class NodeIpamController {
       } catch (err) {
         // gone, or someone set a range meanwhile (podCIDR is immutable): the informer tells us what it holds
         if (this.#held.get(name) === cidrs) {
-          for (const c of cidrs) this.#release(c);
+          for (const c of cidrs) this.#free(c);
           this.#held.delete(name);
         }
         if (this.#signal?.aborted) break;
         if (!isHedgeError(err, 'NotFound')) this.#log.warn({ err, node: name, podCIDRs: cidrs }, 'could not assign pod CIDR');
       }
     }
+    if (exhausted) this.#log.warn({ waiting: this.#waiting.size, clusterCidr: exhausted.toString() }, 'no pod CIDR left: nodes wait for one to be freed');
     return patched;
   }
 
   /** the allocator of the range's family frees it (the others ignore it) */
-  #release(cidr: string): void {
+  #free(cidr: string): void {
     for (const a of this.allocators) a.release(cidr);
+  }
+
+  /** frees a range a Node held: nodes waiting for one try again */
+  #release(cidr: string): void {
+    this.#free(cidr);
+    if (this.#waiting.size === 0) return;
+    for (const name of this.#waiting) this.#queue.add(name);
+    this.#waiting.clear();
+    this.#schedule();
   }
 }
