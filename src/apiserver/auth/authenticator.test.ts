@@ -83,6 +83,15 @@ describe('createAuthenticator over real TLS', () => {
     assert.deepEqual(await call(port, c), { username: 'system:node:n1', groups: ['system:nodes', 'edge', 'system:authenticated'] });
   });
 
+  it('remembers each certificate apart over new connections (the outcome is cached by certificate)', async () => {
+    const n3 = await generateClientCert({ ca: { cert: pki.caCert, key: pki.caKey }, commonName: 'system:node:n3', organizations: ['system:nodes'] });
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(await call(port, n3), { username: 'system:node:n3', groups: ['system:nodes', 'system:authenticated'] });
+      assert.deepEqual(await call(port, { cert: pki.adminCert, key: pki.adminKey }), { username: 'admin', groups: ['system:masters', 'system:authenticated'] });
+      assert.equal(await call(port, foreignUser), null, 'an untrusted certificate stays untrusted');
+    }
+  });
+
   it('maps a bearer token', async () => {
     const t = await tokens.createNodeToken('n2');
     assert.deepEqual(await call(port, { token: t }), {

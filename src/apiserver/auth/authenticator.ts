@@ -12,6 +12,9 @@ export interface AuthenticatorOptions {
   tokens?: TokenLookup;
 }
 
+/** client certificates whose outcome is remembered (the oldest goes first) */
+const CERT_CACHE_SIZE = 10_000;
+
 /** Every authenticated user also gets this group, as kube-apiserver adds it. */
 export const AUTHENTICATED_GROUP = 'system:authenticated';
 
@@ -38,24 +41,37 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   const cas = splitPemBundle(opts.clientCa ?? '').map((p) => new X509Certificate(p));
   // one TLS connection carries many requests; parse and check its certificate once
   const bySocket = new WeakMap<Socket, UserInfo | null>();
+  // and one client opens many connections over time (a node's agent reconnecting, a pool growing
+  // and shrinking): the outcome by certificate, keyed by the SHA-256 of its DER bytes, so a new
+  // connection costs one hash, not a parse, a chain check and a signature verification
+  const byFingerprint = new Map<string, UserInfo | null>();
 
   function fromCertificate(sock: TLSSocket): UserInfo | undefined {
     const cached = bySocket.get(sock);
     if (cached !== undefined) return cached ?? undefined;
     let user: UserInfo | null = null;
-    if (sock.authorized) {
-      const peer = sock.getPeerCertificate();
-      if (peer.raw !== undefined && peer.subject !== undefined) {
-        const cert = new X509Certificate(peer.raw);
-        const trusted = cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
-        const cn = asList(peer.subject.CN)[0];
-        if (trusted && cn !== undefined && cn !== '') {
-          user = { username: cn, groups: asList(peer.subject.O) };
-        }
+    const cert = sock.authorized ? sock.getPeerX509Certificate() : undefined;
+    if (cert !== undefined) {
+      const fp = cert.fingerprint256;
+      const known = byFingerprint.get(fp);
+      if (known !== undefined) user = known;
+      else {
+        user = verifiedUser(sock, cert);
+        if (byFingerprint.size >= CERT_CACHE_SIZE) byFingerprint.delete(byFingerprint.keys().next().value!);
+        byFingerprint.set(fp, user);
       }
     }
     bySocket.set(sock, user);
     return user ?? undefined;
+  }
+
+  /** the certificate's user when one of `clientCa` issued it (the TLS layer checked validity and the chain) */
+  function verifiedUser(sock: TLSSocket, cert: X509Certificate): UserInfo | null {
+    if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return null;
+    // the subject's fields as the TLS layer splits them (a multi-valued O is a list)
+    const subject = sock.getPeerCertificate().subject as { CN?: string | string[]; O?: string | string[] } | undefined;
+    const cn = asList(subject?.CN)[0];
+    return cn !== undefined && cn !== '' ? { username: cn, groups: asList(subject?.O) } : null;
   }
 
   function fromBearer(req: IncomingMessage): UserInfo | undefined {
