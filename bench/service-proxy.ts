@@ -25,7 +25,7 @@
  * as a node runs): the nftables DNAT (the client outside the balancer's cgroup: gVisor, microVM,
  * host traffic, or a node without BPF) and the socket-level balancer (socket-lb.ts, attached to a
  * cgroup2 directory this run creates, the client inside it as a runc pod is), each against the pod
- * IP (client inside the cgroup too), TCP_RR and UDP_RR, interleaved.
+ * IP (client inside the cgroup too), TCP_RR and UDP_RR, interleaved; part 2 is skipped.
  *
  * Prints markdown tables of medians; asserts nothing.
  *
@@ -342,6 +342,27 @@ async function socketLbBench(dataDir: string, netnsDir: string, run: string): Pr
     const added = i % 3 ? [paired((k) => direct.rate[k]! / r.rate[k]!), paired((k) => r.cpu[k]! / direct.cpu[k]!)] : ['—', '—'];
     out.push(`| ${r.label} | ${Math.round(median(r.rate))} | ${median(r.cpu).toFixed(2)} | ${median(r.load).toFixed(1)} | ${added[0]} | ${added[1]} |`);
   }
+  // the maps' side of a sync: SERVICES × ENDPOINTS filled in one bpftool batch, then one endpoint changed
+  const base = buildModel(syntheticCluster(SERVICES, ENDPOINTS).services, syntheticCluster(SERVICES, ENDPOINTS).slices, { nodeName: 'node-0' });
+  const changed = buildModel(syntheticCluster(SERVICES, ENDPOINTS, Math.floor(SERVICES / 2)).services, syntheticCluster(SERVICES, ENDPOINTS, Math.floor(SERVICES / 2)).slices, { nodeName: 'node-0' });
+  const fill: number[] = [];
+  const resync: number[] = [];
+  for (let i = 0; i < SYNCS; i++) {
+    const t0 = performance.now();
+    await lb.sync(base, []);
+    const t1 = performance.now();
+    await lb.sync(changed, []);
+    resync.push(performance.now() - t1);
+    fill.push(t1 - t0);
+    await lb.sync(model, []);
+  }
+  out.push(
+    `\nsocket balancer maps, ${SERVICES} Services × ${ENDPOINTS} endpoints, ${SYNCS} syncs (medians; the nftables side is part 2 of a run without --socket-lb)\n`,
+    '| step | ms |',
+    '| --- | ---: |',
+    `| bpftool batch, ${SERVICES} map elements added | ${median(fill).toFixed(0)} |`,
+    `| bpftool batch, one element changed | ${median(resync).toFixed(0)} |`,
+  );
   return out;
 }
 
@@ -355,7 +376,7 @@ async function main(): Promise<void> {
   try {
     if (argv['socket-lb']) out.push(...(await socketLbBench(dataDir, netnsDir, run)));
     else out.push(...(await rrBench(dataDir, netnsDir)));
-    if (!argv.base) out.push(...(await syncBench(run, netnsDir)));
+    if (!argv.base && !argv['socket-lb']) out.push(...(await syncBench(run, netnsDir)));
   } finally {
     await cleanups.run();
   }
