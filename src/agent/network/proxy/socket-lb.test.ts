@@ -24,10 +24,11 @@ test('map entries: key ip . port . proto, value count . endpoints (network order
     port({ clusterIP: '10.96.0.22', protocol: 'sctp', endpoints: [{ ip: '10.244.0.5', port: 8080 }] }),
     port({ clusterIP: '10.96.0.23', endpoints: [] }),
     port({ clusterIP: '10.96.0.24', endpoints: many }),
+    port({ clusterIP: '10.96.0.25', endpoints: [{ ip: '127.0.0.1', port: 6443 }] }),
   ];
   assert.deepEqual(
     ports.map((p) => socketLbSkip(p)),
-    [undefined, undefined, 'sessionAffinity ClientIP', 'sctp', 'no endpoints (nftables rejects)', `more than ${SOCKET_LB_MAX_ENDPOINTS} endpoints`],
+    [undefined, undefined, 'sessionAffinity ClientIP', 'sctp', 'no endpoints (nftables rejects)', `more than ${SOCKET_LB_MAX_ENDPOINTS} endpoints`, 'a loopback endpoint'],
   );
   const m = socketLbEntries(ports, 4);
   assert.deepEqual([...m.keys()], ['0a 60 00 14 00 50 06 00', '0a 60 00 0a 00 35 11 00']);
@@ -64,23 +65,29 @@ const cg2 = await cgroup2Mount();
 const tools = (await Promise.all(['bpftool', 'clang'].map(async (b) => (await runCommand(b, ['--version']).catch(() => ({ code: 1 }))).code === 0))).every(Boolean);
 const skip = process.getuid?.() !== 0 ? 'needs root (BPF)' : !cg2 ? 'no cgroup2 hierarchy' : !tools ? 'no bpftool/clang (scripts/setup.sh)' : !existsSync('/usr/bin/nsenter') ? 'no nsenter' : undefined;
 
-/** a child in `ns` (and in `cgroup` when given) that serves TCP and UDP on 127.0.0.1 and dials the ClusterIP */
+/** a child in `ns` (and in `cgroup` when given) that serves TCP and UDP on 10.97.0.1 (on its lo) and dials the ClusterIP */
 const probe = `
 const net = require('node:net'), dgram = require('node:dgram');
 const [tcpPort, udpPort] = [Number(process.argv[1]), Number(process.argv[2])];
-const tcp = net.createServer((c) => c.end('tcp:' + c.localPort)).listen(tcpPort, '127.0.0.1');
-const udp = dgram.createSocket('udp4').bind(udpPort, '127.0.0.1');
-udp.on('message', (m, r) => udp.send('udp:' + udpPort, r.port, r.address));
+for (const host of ['10.97.0.1', 'fd00:97::1']) {
+  net.createServer((c) => c.end('tcp:' + c.localPort)).listen(tcpPort, host);
+  const udp = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4').bind(udpPort, host);
+  udp.on('message', (m, r) => udp.send('udp:' + udpPort, r.port, r.address));
+}
 const out = {};
 const done = () => { console.log(JSON.stringify(out)); process.exit(0); };
 setTimeout(done, 3000);
-Promise.all([
-  new Promise((res) => { const c = net.connect(80, '10.96.200.1'); let d = ''; c.on('data', (x) => d += x); c.on('end', () => { out.tcp = d; res(); }); c.on('error', (e) => { out.tcp = e.code; res(); }); }),
-  new Promise((res) => { const u = dgram.createSocket('udp4'); u.on('message', (m, r) => { out.udp = String(m); out.udpFrom = r.address + ':' + r.port; u.close(); res(); }); u.on('error', (e) => { out.udp = e.code; res(); }); u.send('hi', 53, '10.96.200.1'); }),
-]).then(done);
+const tcp = (key, host) => new Promise((res) => { const c = net.connect(80, host); let d = ''; c.on('data', (x) => d += x); c.on('end', () => { out[key] = d; res(); }); c.on('error', (e) => { out[key] = e.code; res(); }); });
+const udp = (key, type, host) => new Promise((res) => { const u = dgram.createSocket(type); u.on('message', (m, r) => { out[key] = String(m); out[key + 'From'] = r.address + ':' + r.port; u.close(); res(); }); u.on('error', (e) => { out[key] = e.code; res(); }); u.send('hi', 53, host); });
+setTimeout(() => Promise.all([
+  tcp('tcp', '10.96.200.1'), udp('udp', 'udp4', '10.96.200.1'),
+  // an IPv4 peer of an IPv6 socket (::ffff:a.b.c.d) takes the IPv4 map
+  tcp('tcpMapped', '::ffff:10.96.200.1'),
+  tcp('tcp6', 'fd00:96::1'), udp('udp6', 'udp6', 'fd00:96::1'),
+]).then(done), 200);
 `;
 
-test('the balancer for real: a pod-cgroup socket reaches the endpoint, a UDP reply comes from the ClusterIP, outside the cgroup nothing changes, close leaves nothing', { skip }, async () => {
+test('the balancer for real (IPv4, IPv6, v4-mapped): a pod-cgroup socket reaches the endpoint, a UDP reply comes from the ClusterIP, outside the cgroup nothing changes, close leaves nothing', { skip }, async () => {
   const run = randomSuffix();
   const ns = `/run/hedge/socklb-test-${run}`;
   const cgroup = join(cg2!, `hedge-socklb-test-${run}`);
@@ -89,28 +96,40 @@ test('the balancer for real: a pod-cgroup socket reaches the endpoint, a UDP rep
   await createNetns(ns);
   try {
     await runCommand('nsenter', [`--net=${ns}`, 'ip', 'link', 'set', 'lo', 'up']);
+    await runCommand('nsenter', [`--net=${ns}`, 'ip', 'addr', 'add', '10.97.0.1/32', 'dev', 'lo']);
+    await runCommand('nsenter', [`--net=${ns}`, 'ip', '-6', 'addr', 'add', 'fd00:97::1/128', 'dev', 'lo', 'nodad']);
     await lb.start();
     const ports = (tcp: number, udp: number): ProxyServicePort[] => [
-      port({ clusterIP: '10.96.200.1', endpoints: [{ ip: '127.0.0.1', port: tcp }] }),
-      port({ id: 'default/x/udp/53', clusterIP: '10.96.200.1', protocol: 'udp', port: 53, endpoints: [{ ip: '127.0.0.1', port: udp }] }),
+      port({ clusterIP: '10.96.200.1', endpoints: [{ ip: '10.97.0.1', port: tcp }] }),
+      port({ id: 'default/x/udp/53', clusterIP: '10.96.200.1', protocol: 'udp', port: 53, endpoints: [{ ip: '10.97.0.1', port: udp }] }),
     ];
-    assert.equal(await lb.sync(ports(9101, 9102), []), 2);
+    const ports6 = (tcp: number, udp: number): ProxyServicePort[] => [
+      port({ clusterIP: 'fd00:96::1', endpoints: [{ ip: 'fd00:97::1', port: tcp }] }),
+      port({ id: 'default/x/udp/53', clusterIP: 'fd00:96::1', protocol: 'udp', port: 53, endpoints: [{ ip: 'fd00:97::1', port: udp }] }),
+    ];
+    const all = (tcp: number, udp: number): Record<string, string> => ({
+      tcp: `tcp:${tcp}`, udp: `udp:${udp}`, udpFrom: '10.96.200.1:53', tcpMapped: `tcp:${tcp}`, tcp6: `tcp:${tcp}`, udp6: `udp:${udp}`, udp6From: 'fd00:96::1:53',
+    });
+    assert.equal(await lb.sync(ports(9101, 9102), ports6(9101, 9102)), 4);
     const dial = async (inCgroup: boolean, tcp: number, udp: number): Promise<Record<string, string>> => {
       const join = inCgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : '';
       const r = await runCommand('sh', ['-c', `${join}exec nsenter --net=${ns} "$0" -e "$1" ${tcp} ${udp}`, process.execPath, probe], { timeoutMs: 20_000 });
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as Record<string, string>;
     };
-    assert.deepEqual(await dial(true, 9101, 9102), { tcp: 'tcp:9101', udp: 'udp:9102', udpFrom: '10.96.200.1:53' });
+    assert.deepEqual(await dial(true, 9101, 9102), all(9101, 9102));
     // not in the node's cgroup: the ClusterIP is dialled as is (no route in this netns)
     const outside = await dial(false, 9101, 9102);
     assert.notEqual(outside.tcp, 'tcp:9101');
+    assert.notEqual(outside.tcp6, 'tcp:9101');
     // an endpoint change is one batch; the next connection takes the new endpoint
-    assert.equal(await lb.sync(ports(9201, 9202), []), 2);
-    assert.deepEqual(await dial(true, 9201, 9202), { tcp: 'tcp:9201', udp: 'udp:9202', udpFrom: '10.96.200.1:53' });
+    assert.equal(await lb.sync(ports(9201, 9202), ports6(9201, 9202)), 4);
+    assert.deepEqual(await dial(true, 9201, 9202), all(9201, 9202));
     // the Service gone: its key is deleted, the ClusterIP is dialled as is again
     await lb.sync([], []);
-    assert.notEqual((await dial(true, 9201, 9202)).tcp, 'tcp:9201');
+    const gone = await dial(true, 9201, 9202);
+    assert.notEqual(gone.tcp, 'tcp:9201');
+    assert.notEqual(gone.tcp6, 'tcp:9201');
   } finally {
     await lb.close();
     await removeNetns(ns);

@@ -45,6 +45,8 @@ export function socketLbSkip(p: ProxyServicePort): string | undefined {
   if (p.affinitySeconds !== undefined) return 'sessionAffinity ClientIP';
   if (p.endpoints.length === 0) return 'no endpoints (nftables rejects)';
   if (p.endpoints.length > SOCKET_LB_MAX_ENDPOINTS) return `more than ${SOCKET_LB_MAX_ENDPOINTS} endpoints`;
+  // rewritten in the pod, a loopback address would be the pod's own (DNAT leaves it to the node's routing)
+  if (p.endpoints.some((e) => e.ip.startsWith('127.') || e.ip === '::1')) return 'a loopback endpoint';
   return undefined;
 }
 
