@@ -7,7 +7,7 @@ import { SlowSetFeed, type SlowEndpoint } from '../guard/fast-path.ts';
 import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
 import { buildModel, type EndpointSliceObject, type ProxyServicePort, type ServiceObject } from './model.ts';
 import { renderDelete, renderRuleset, type RenderedNames } from './render.ts';
-import type { SocketBalancer } from './socket-lb.ts';
+import type { SocketLb } from './socket-lb.ts';
 
 export { nftBinary, type Nft } from '../nft.ts';
 
@@ -33,7 +33,7 @@ export interface ServiceProxyOptions {
    * Started when `run` starts; one that cannot start (no BPF, bpftool or clang) is dropped with a
    * warning and the nftables path serves alone. Stopped (detached, unpinned) when `run` ends.
    */
-  socketLb?: SocketBalancer;
+  socketLb?: SocketLb;
 }
 
 /** Every endpoint (address, protocol, port) the ruleset may DNAT to. */
@@ -74,7 +74,7 @@ export class ServiceProxy {
   readonly #endpointsFeed: SlowSetFeed<SlowEndpoint> | undefined;
   #syncedWaiters: { gen: number; resolve: () => void }[] = [];
   /** the socket balancer while it is attached */
-  #socketLb: SocketBalancer | undefined;
+  #socketLb: SocketLb | undefined;
   #gen = 0;
 
   constructor(opts: ServiceProxyOptions) {
@@ -177,9 +177,11 @@ export class ServiceProxy {
     try {
       await this.#loop.run(signal);
     } finally {
+      // one that failed to start cleaned up after itself
+      const started = this.#socketLb;
       this.#socketLb = undefined;
       this.stats.clusterIPPath = 'nftables';
-      if (lb) await lb.close();
+      await started?.close();
     }
   }
 }

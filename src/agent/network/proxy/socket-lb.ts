@@ -125,12 +125,22 @@ async function run(cmd: string, args: string[], o: { input?: string; signal?: Ab
   return r.stdout;
 }
 
+/** What the service proxy needs of a balancer (tests pass a recording one). */
+export interface SocketLb {
+  readonly pinDir: string;
+  readonly cgroup: string;
+  start(signal?: AbortSignal): Promise<void>;
+  /** brings the maps to the model; the number of Service ports the balancer holds */
+  sync(model4: ProxyServicePort[], model6: ProxyServicePort[], signal?: AbortSignal): Promise<number>;
+  close(): Promise<void>;
+}
+
 /**
  * The balancer of one node. `start` compiles (cached), loads, pins and attaches; `sync` brings
  * the maps to the proxy's model; `close` detaches and unpins. A previous run's pins (a node that
  * was killed) are detached and removed at `start`.
  */
-export class SocketBalancer {
+export class SocketBalancer implements SocketLb {
   readonly pinDir: string;
   readonly cgroup: string;
   readonly #o: SocketBalancerOptions;
