@@ -21,9 +21,15 @@
  * proxy ruleset;
  * part 2 is skipped.
  *
+ * With `--socket-lb` part 1 compares the node's two ClusterIP paths instead (guard fast path on,
+ * as a node runs): the nftables DNAT (the client outside the balancer's cgroup: gVisor, microVM,
+ * host traffic, or a node without BPF) and the socket-level balancer (socket-lb.ts, attached to a
+ * cgroup2 directory this run creates, the client inside it as a runc pod is), each against the pod
+ * IP (client inside the cgroup too), TCP_RR and UDP_RR, interleaved; part 2 is skipped.
+ *
  * Prints markdown tables of medians; asserts nothing.
  *
- *   node --import tsx bench/service-proxy.ts [--runs 5] [--rr 20000] [--syncs 5] [--services 1000] [--endpoints 10] [--base DIR]
+ *   node --import tsx bench/service-proxy.ts [--runs 5] [--rr 20000] [--syncs 5] [--services 1000] [--endpoints 10] [--base DIR | --socket-lb]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -40,6 +46,9 @@ import { PodGuard } from '../src/agent/network/guard/pod-guard.ts';
 import { bridgeNode, cleanupList, median, nsenter, startServer, stop } from './lib/netns-rr.ts';
 import { buildNetbench, NETBENCH_PORT } from './lib/runtime-net.ts';
 import { percentile } from './apiserver-seed.ts';
+import { cgroup2Mount, SocketBalancer } from '../src/agent/network/proxy/socket-lb.ts';
+import { silentLogger } from '../src/lib/log.ts';
+import { mkdir, rmdir } from 'node:fs/promises';
 
 const { values: argv } = parseArgs({
   options: {
@@ -49,6 +58,7 @@ const { values: argv } = parseArgs({
     services: { type: 'string', default: '1000' },
     endpoints: { type: 'string', default: '10' },
     base: { type: 'string' },
+    'socket-lb': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(argv.runs);
@@ -247,6 +257,115 @@ async function rrBench(dataDir: string, netnsDir: string): Promise<string[]> {
   return out;
 }
 
+/** pod → pod IP, pod → ClusterIP by nftables DNAT, pod → ClusterIP by the socket balancer; TCP_RR and UDP_RR */
+async function socketLbBench(dataDir: string, netnsDir: string, run: string): Promise<string[]> {
+  const cg2 = await cgroup2Mount();
+  if (!cg2) throw new Error('--socket-lb: no cgroup2 hierarchy');
+  const topo = await bridgeNode({ nsDir: `${netnsDir}/rr`, pods: 2, cleanups });
+  const [a, b] = [topo.pods[0]!, topo.pods[1]!];
+  await runChecked('nsenter', nsenter(topo.node, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']));
+  const table = 'hedge-proxy';
+  const clusterIP = '10.96.7.7';
+  const svc = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'rr', namespace: 'bench' },
+    spec: { clusterIP, ports: [{ name: 'rr', port: 80, protocol: 'TCP' }, { name: 'rr-udp', port: 81, protocol: 'UDP' }] },
+  } as ServiceObject;
+  const slice = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'rr-x', namespace: 'bench', labels: { 'kubernetes.io/service-name': 'rr' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'rr', port: NETBENCH_PORT, protocol: 'TCP' }, { name: 'rr-udp', port: NETBENCH_PORT + 1, protocol: 'UDP' }],
+    endpoints: [{ addresses: [b.ip], conditions: { ready: true } }],
+  } as EndpointSliceObject;
+  const model = buildModel([svc], [slice], { nodeName: 'bench' });
+  // the node's tables (proxy ruleset, policy table without policies) and its guard with the fast path, fed the endpoints
+  await nftApply(`${renderDelete(table)}${renderRuleset(model, { table }).script}${policyDeleteScript(POLICY_TABLE)}${renderPolicyTable({ policies: [], pods: [], namespaces: {} }, POLICY_TABLE)}`, topo.node);
+  cleanups.push(() => nftApply(`${renderDelete(table)}${policyDeleteScript(POLICY_TABLE)}`, topo.node));
+  const guard = new PodGuard({ bridge: 'br0', netnsPath: topo.node });
+  cleanups.push(() => guard.destroy());
+  await guard.ensure([10250]);
+  for (const p of topo.pods) await guard.allow({ hostInterface: p.hostInterface, addresses: [{ address: p.ip, family: 4 }] });
+  await guard.setSlowEndpoints(slowEndpointsOf(model));
+  // the balancer on a cgroup of this run's own (a node's: <cgroup2>/<cgroup-root>)
+  const cgroup = join(cg2, `hedge-svcbench-${run}`);
+  await mkdir(cgroup, { recursive: true });
+  cleanups.push(() => rmdir(cgroup).catch(() => undefined));
+  const lb = new SocketBalancer({ name: `svcbench-${run}`, cgroup, cacheDir: join(dataDir, 'bpf'), logger: silentLogger() });
+  cleanups.push(() => lb.close());
+  await lb.start();
+  const held = await lb.sync(model, []);
+  if (held !== 2) throw new Error(`socket balancer holds ${held} Service ports, expected 2`);
+  const binary = buildNetbench(dataDir);
+  const server = await startServer(b.netnsPath, [binary, 'serve', String(NETBENCH_PORT)]);
+  cleanups.push(() => stop(server));
+  type Proto = 'tcp' | 'udp';
+  const measure = async (proto: Proto, target: string, port: number, inCgroup: boolean): Promise<{ rate: number; cpu: number }> => {
+    const cmd = nsenter(a.netnsPath, [binary, proto === 'tcp' ? 'rr' : 'udprr', target, String(port), String(RR_COUNT)]);
+    // the client joins the balancer's cgroup before it execs, as a runc pod's processes are in theirs
+    const enter = inCgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : '';
+    const out = await runChecked('sh', ['-c', `${enter}exec nsenter "$@"`, 'sh', ...cmd], { timeoutMs: 300_000 });
+    const j = JSON.parse(out.stdout) as { tcp_rr?: number; tcp_rr_cpu_us?: number; udp_rr?: number; udp_rr_cpu_us?: number };
+    return proto === 'tcp' ? { rate: j.tcp_rr!, cpu: j.tcp_rr_cpu_us! } : { rate: j.udp_rr!, cpu: j.udp_rr_cpu_us! };
+  };
+  const rows = (['tcp', 'udp'] as const).flatMap((proto) => {
+    const [podPort, svcPort] = proto === 'tcp' ? [NETBENCH_PORT, 80] : [NETBENCH_PORT + 1, 81];
+    const tag = proto === 'tcp' ? 'TCP_RR' : 'UDP_RR';
+    return [
+      { label: `${tag} · pod → pod IP`, proto, target: b.ip, port: podPort, inCgroup: true },
+      { label: `${tag} · pod → ClusterIP, nftables DNAT`, proto, target: clusterIP, port: svcPort, inCgroup: false },
+      { label: `${tag} · pod → ClusterIP, socket balancer`, proto, target: clusterIP, port: svcPort, inCgroup: true },
+    ];
+  }).map((r) => ({ ...r, rate: [] as number[], cpu: [] as number[], load: [] as number[] }));
+  for (let i = 0; i < RUNS; i++) {
+    // the order alternates run by run, so neither path always runs first
+    for (const r of i % 2 ? [...rows].reverse() : rows) {
+      r.load.push(loadavg()[0]!);
+      const m = await measure(r.proto, r.target, r.port, r.inCgroup);
+      r.rate.push(m.rate);
+      r.cpu.push(m.cpu);
+    }
+  }
+  const out = [
+    `\nClusterIP paths, pod → pod over a bridge (node netns of the run's own, bridge-nf-call-iptables=1, the node's pod guard with its fast path, proxy ruleset and policy table as a node loads them), ${RUNS} interleaved runs × ${RR_COUNT} round trips, netbench (medians; “added”: median of the per-run ratios against the pod IP row, quartiles in brackets); after: ${(await runCommand('uptime', [])).stdout.trim()}\n`,
+    '| path | rate /s | client CPU µs / round trip | 1-min load (median) | ClusterIP added (rate) | ClusterIP added (CPU) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const [i, r] of rows.entries()) {
+    const direct = rows[i - (i % 3)]!;
+    const paired = (ratio: (k: number) => number): string => {
+      const pct = r.rate.map((_, k) => (ratio(k) - 1) * 100).sort((x, y) => x - y);
+      return `${median(pct).toFixed(1)}% (${percentile(pct, 25).toFixed(1)} … ${percentile(pct, 75).toFixed(1)})`;
+    };
+    const added = i % 3 ? [paired((k) => direct.rate[k]! / r.rate[k]!), paired((k) => r.cpu[k]! / direct.cpu[k]!)] : ['—', '—'];
+    out.push(`| ${r.label} | ${Math.round(median(r.rate))} | ${median(r.cpu).toFixed(2)} | ${median(r.load).toFixed(1)} | ${added[0]} | ${added[1]} |`);
+  }
+  // the maps' side of a sync: SERVICES × ENDPOINTS filled in one bpftool batch, then one endpoint changed
+  const base = buildModel(syntheticCluster(SERVICES, ENDPOINTS).services, syntheticCluster(SERVICES, ENDPOINTS).slices, { nodeName: 'node-0' });
+  const changed = buildModel(syntheticCluster(SERVICES, ENDPOINTS, Math.floor(SERVICES / 2)).services, syntheticCluster(SERVICES, ENDPOINTS, Math.floor(SERVICES / 2)).slices, { nodeName: 'node-0' });
+  const fill: number[] = [];
+  const resync: number[] = [];
+  for (let i = 0; i < SYNCS; i++) {
+    const t0 = performance.now();
+    await lb.sync(base, []);
+    const t1 = performance.now();
+    await lb.sync(changed, []);
+    resync.push(performance.now() - t1);
+    fill.push(t1 - t0);
+    await lb.sync(model, []);
+  }
+  out.push(
+    `\nsocket balancer maps, ${SERVICES} Services × ${ENDPOINTS} endpoints, ${SYNCS} syncs (medians; the nftables side is part 2 of a run without --socket-lb)\n`,
+    '| step | ms |',
+    '| --- | ---: |',
+    `| bpftool batch, ${SERVICES} map elements added | ${median(fill).toFixed(0)} |`,
+    `| bpftool batch, one element changed | ${median(resync).toFixed(0)} |`,
+  );
+  return out;
+}
+
 async function main(): Promise<void> {
   const run = randomSuffix();
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-svcbench-'));
@@ -255,8 +374,9 @@ async function main(): Promise<void> {
   cleanups.push(() => rm(netnsDir, { recursive: true, force: true }));
   const out: string[] = [];
   try {
-    out.push(...(await rrBench(dataDir, netnsDir)));
-    if (!argv.base) out.push(...(await syncBench(run, netnsDir)));
+    if (argv['socket-lb']) out.push(...(await socketLbBench(dataDir, netnsDir, run)));
+    else out.push(...(await rrBench(dataDir, netnsDir)));
+    if (!argv.base && !argv['socket-lb']) out.push(...(await syncBench(run, netnsDir)));
   } finally {
     await cleanups.run();
   }

@@ -10,10 +10,10 @@ TOOLS_BIN="$ROOT/.tools/bin"
 # Needed now by the tests and `hedge up`: a failure to install these fails setup.
 REQUIRED=(ca-certificates curl iproute2 procps unzip)
 # Needed by later parts (runtimes, CNI, microVM, etcd backend, registry, log shipping,
-# network benches). Missing ones are reported, not fatal: Debian 13 dropped some.
+# network benches; clang + bpftool + libbpf-dev: the node's socket-level Service balancer). Missing ones are reported, not fatal: Debian 13 dropped some.
 OPTIONAL=(runc crun conmon runsc containernetworking-plugins qemu-system-x86 etcd-server
   docker-registry skopeo umoci mmdebstrap rsyslog rsyslog-relp nftables iptables busybox-static iperf3 attr linux-image-amd64 musl-tools
-  prometheus)
+  prometheus clang bpftool libbpf-dev)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -14,6 +14,9 @@
  *        "tcp_rr_cpu_us":<the client's CPU time per TCP round trip>}
  *   netbench rr HOST PORT RR_COUNT
  *       TCP_RR only; prints {"tcp_rr":<per s>,"tcp_rr_cpu_us":<µs>}
+ *   netbench udprr HOST PORT RR_COUNT
+ *       UDP_RR only, to PORT itself (a server's UDP echo is on its PORT+1); prints
+ *       {"udp_rr":<per s>,"udp_rr_cpu_us":<µs>,"udp_lost":<n>}
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -196,7 +199,7 @@ static double tcp_rr(const char *host, int port, long n, double *cpu_per_rr) {
   return n / dt;
 }
 
-static double udp_rr(const char *host, int port, long n, long *lost) {
+static double udp_rr(const char *host, int port, long n, long *lost, double *cpu_per_rr) {
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   struct sockaddr_in a = addr_of(host, port);
   if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) die("udp connect");
@@ -204,6 +207,7 @@ static double udp_rr(const char *host, int port, long n, long *lost) {
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   char b = 'x';
   *lost = 0;
+  double c0 = cpu_us();
   double t0 = now();
   for (long i = 0; i < n; i++) {
     for (;;) {
@@ -214,6 +218,7 @@ static double udp_rr(const char *host, int port, long n, long *lost) {
     }
   }
   double dt = now() - t0;
+  if (cpu_per_rr) *cpu_per_rr = (cpu_us() - c0) / n;
   close(s);
   return n / dt;
 }
@@ -255,7 +260,7 @@ int main(int argc, char **argv) {
     long lost = 0;
     double tcpu = 0;
     double t = tcp_rr(host, port, n, &tcpu);
-    double u = udp_rr(host, port + 1, n, &lost);
+    double u = udp_rr(host, port + 1, n, &lost, NULL);
     double s128 = stream(host, port + 2, 128, secs);
     double s1024 = stream(host, port + 2, 1024, secs);
     printf("{\"tcp_rr\":%.1f,\"udp_rr\":%.1f,\"bits128\":%.0f,\"bits1024\":%.0f,\"udp_lost\":%ld,\"tcp_rr_cpu_us\":%.2f}\n", t, u, s128, s1024, lost, tcpu);
@@ -265,6 +270,13 @@ int main(int argc, char **argv) {
     double tcpu = 0;
     double t = tcp_rr(argv[2], atoi(argv[3]), atol(argv[4]), &tcpu);
     printf("{\"tcp_rr\":%.1f,\"tcp_rr_cpu_us\":%.2f}\n", t, tcpu);
+    return 0;
+  }
+  if (argc == 5 && strcmp(argv[1], "udprr") == 0) {
+    double ucpu = 0;
+    long lost = 0;
+    double u = udp_rr(argv[2], atoi(argv[3]), atol(argv[4]), &lost, &ucpu);
+    printf("{\"udp_rr\":%.1f,\"udp_rr_cpu_us\":%.2f,\"udp_lost\":%ld}\n", u, ucpu, lost);
     return 0;
   }
   fprintf(stderr, "usage: netbench serve PORT | netbench client HOST PORT RR_COUNT SECONDS\n");

@@ -58,6 +58,11 @@ export interface NodeSettings {
   containerLogMaxFiles: number;
   /** nftables table (family ip) the service proxy programs; 'off' runs no proxy */
   serviceProxyTable: string;
+  /**
+   * the socket-level Service balancer (agent/network/proxy/socket-lb.ts): `auto` loads it where
+   * BPF, bpftool and clang are there (else the nftables path alone, said in the log); `off` never
+   */
+  socketLb: 'auto' | 'off';
   /** enforce NetworkPolicy in nftables (agent/network/policy) */
   networkPolicy: boolean;
   /** nftables table (family inet) NetworkPolicy is enforced in */
@@ -105,6 +110,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   containerLogMaxSize: '--container-log-max-size',
   containerLogMaxFiles: '--container-log-max-files',
   serviceProxyTable: '--service-proxy-table',
+  socketLb: '--socket-lb',
   networkPolicy: '--network-policy',
   networkPolicyTable: '--network-policy-table',
   microvmAccelerator: '--microvm-accelerator',
@@ -144,6 +150,7 @@ export function nodeDefaults(): NodeDefaults {
     containerLogMaxSize: 10 * 1024 * 1024,
     containerLogMaxFiles: 5,
     serviceProxyTable: 'hedge-proxy',
+    socketLb: 'auto',
     networkPolicy: true,
     networkPolicyTable: 'hedge-policy',
     tunnel: true,
@@ -234,6 +241,7 @@ const partialSchema = z.strictObject({
     .pipe(z.array(z.string().regex(/^(syslog\+(tcp|tls|relp)|loki\+https?):\/\/[^/]+\/?(\?.*)?$/, 'must be syslog+tcp://, syslog+tls://, syslog+relp://, loki+http:// or loki+https:// HOST:PORT')))
     .optional(),
   serviceProxyTable: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,60}$/, 'must be an nftables table name (letters, digits, - and _) or off').optional(),
+  socketLb: z.enum(['auto', 'off'], { message: 'must be auto or off' }).optional(),
   logBufferBytes: byteCountSchema.optional(),
   containerLogMaxSize: byteCountSchema.refine((n) => n >= 1024, 'must be at least 1Ki').optional(),
   containerLogMaxFiles: z.coerce.number({ message: 'must be a whole number of at least 2' }).int('must be a whole number of at least 2').min(2, 'must be a whole number of at least 2').optional(),
@@ -298,6 +306,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     containerLogMaxSize: merged.containerLogMaxSize!,
     containerLogMaxFiles: merged.containerLogMaxFiles!,
     serviceProxyTable: merged.serviceProxyTable!,
+    socketLb: merged.socketLb!,
     networkPolicy: merged.networkPolicy!,
     networkPolicyTable: merged.networkPolicyTable!,
     tunnel: merged.tunnel!,

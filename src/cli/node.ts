@@ -31,6 +31,7 @@ export interface NodeFlags {
   containerLogMaxSize?: string;
   containerLogMaxFiles?: string;
   serviceProxyTable?: string;
+  socketLb?: string;
   networkPolicy?: string;
   networkPolicyTable?: string;
   tunnel?: string;
@@ -80,6 +81,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         containerLogMaxSize: flags.containerLogMaxSize,
         containerLogMaxFiles: flags.containerLogMaxFiles,
         serviceProxyTable: flags.serviceProxyTable,
+        socketLb: flags.socketLb,
         networkPolicy: flags.networkPolicy,
         networkPolicyTable: flags.networkPolicyTable,
         tunnel: flags.tunnel,
@@ -125,6 +127,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--container-log-max-size <bytes>', 'rotate a container\'s log past this size, as the kubelet\'s containerLogMaxSize (default: 10Mi)')
     .option('--container-log-max-files <n>', 'log files kept per container, the current one included (default: 5)')
     .option('--service-proxy-table <name>', 'nftables table (ip family) the Service proxy programs; off = no proxy (default: hedge-proxy)')
+    .option('--socket-lb <mode>', "pods' connections to a ClusterIP go straight to an endpoint (BPF on the node's cgroup2): auto = where the host can, else nftables DNAT alone; off (default: auto)")
     .option('--network-policy <bool>', 'enforce NetworkPolicy for this node\'s pods in nftables, from the policies, pods and namespaces the node sees (the hub\'s cache while offline) (default: true)')
     .option('--network-policy-table <name>', 'nftables table (inet family) NetworkPolicy is enforced in (default: hedge-policy)')
     .option('--tunnel <bool>', 'true: open a tunnel to the API server that carries logs, exec, attach, port-forward and nodes/proxy, so no inbound port is needed; false: the API server dials --listen (default: true)')

@@ -1,4 +1,4 @@
-import { ServiceProxy } from '../agent/network/proxy/index.ts';
+import { nodeSocketBalancer, ServiceProxy } from '../agent/network/proxy/index.ts';
 import { PolicyController } from '../agent/network/policy/controller.ts';
 import { MultusNetworkPlugin, NadFirewall } from '../agent/network/multus/index.ts';
 import { Resources } from '../client/resources.ts';
@@ -276,7 +276,14 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     settings.serviceProxyTable === 'off'
       ? Promise.resolve()
       : // what the proxy may DNAT to is kept off the guard's pod → pod fast path (replies need conntrack)
-        new ServiceProxy({ client, nodeName, logger, table: settings.serviceProxyTable, onEndpoints: (eps, signal) => guard.setSlowEndpoints(eps, signal) })
+        new ServiceProxy({
+          client,
+          nodeName,
+          logger,
+          table: settings.serviceProxyTable,
+          onEndpoints: (eps, signal) => guard.setSlowEndpoints(eps, signal),
+          socketLb: settings.socketLb === 'off' ? undefined : await nodeSocketBalancer({ nodeName, cgroupName: settings.cgroupRoot, dataDir, logger }),
+        })
           .run(stop.signal)
           .catch((err: unknown) => logger.error({ err, component: 'service-proxy' }, 'service proxy stopped'));
   // NetworkPolicy for this node's pods, every runtime (rules match pod addresses); the table goes on stop

@@ -2,7 +2,10 @@
  * NetworkPolicy end to end (issue 12): real `hedge server` serving networking.k8s.io/v1
  * NetworkPolicy + real `hedge node` enforcing it in its own nftables table, runc pods talking
  * HTTP (busybox httpd, requests by hand over nc: busybox wget fails under gVisor's host network, see two-hosts.ts ncGet). Where runsc is
- * installed a gVisor pod `g` carries b's label and must be policed the same way.
+ * installed a gVisor pod `g` carries b's label and must be policed the same way. The same holds
+ * through ClusterIPs (`to-b` selects b and g, `to-a` selects a): a runc client's connection is
+ * rewritten to the endpoint at connect() by the node's socket balancer where it runs (the policy
+ * sees the endpoint's address, as after the nftables DNAT a gVisor client's takes).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -25,6 +28,8 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
   const table = `hp-pol-${process.pid}`;
   const nodeName = `netpol-${process.pid}`;
   const ip: Record<string, string> = {};
+  /** ClusterIPs: `b` → Service to-b (b and g behind it), `a` → to-a */
+  const svcIP: Record<string, string> = {};
 
   const explain = (): string => stack?.explain?.() ?? '';
   const kubectl = async (args: string[], input?: string): Promise<string> => {
@@ -40,6 +45,15 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
   const reaches = async (from: string, to: string): Promise<boolean> => {
     const r = await server.kubectl(['exec', from, '--', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip[to]} 80`]);
     return r.code === 0 && r.stdout.trim().split('\n').at(-1)?.trim() === to;
+  };
+  /** the pod that answers `from`'s request to the Service's ClusterIP, or undefined */
+  const viaService = async (from: string, to: 'a' | 'b'): Promise<string | undefined> => {
+    const r = await server.kubectl(['exec', from, '--', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${svcIP[to]} 80`]);
+    return r.code === 0 ? r.stdout.trim().split('\n').at(-1)?.trim() : undefined;
+  };
+  /** `tries` connections from `from` to the Service (each picks an endpoint anew): all blocked */
+  const blockedViaService = async (from: string, to: 'a' | 'b', tries = 3): Promise<void> => {
+    for (let i = 0; i < tries; i++) assert.equal(await viaService(from, to), undefined, `${from} → ClusterIP of to-${to} got through`);
   };
   const expectReach = (from: string, to: string, want: boolean, ms = 60_000): Promise<boolean> =>
     waitUntil(`${from} → ${to} ${want ? 'allowed' : 'blocked'}`, ms, async () => ((await reaches(from, to)) === want ? true : undefined), explain);
@@ -83,6 +97,12 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
       await expectReach('c', t, true);
       await expectReach(t, 'a', true);
     }
+    for (const [to, selector] of [['b', { app: 'b' }], ['a', { role: 'client' }]] as const) {
+      const svc = JSON.parse(await kubectl(['apply', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: `to-${to}` }, spec: { selector, ports: [{ port: 80, targetPort: 80 }] } }))) as { spec?: { clusterIP?: string } };
+      svcIP[to] = svc.spec?.clusterIP ?? '';
+    }
+    await waitUntil('a reaches b through to-b', 60_000, async () => (TARGETS.includes((await viaService('a', 'b')) ?? '') ? true : undefined), explain);
+    await waitUntil('b reaches a through to-a', 60_000, async () => ((await viaService('b', 'a')) === 'a' ? true : undefined), explain);
     // served with its short name and table columns
     assert.equal((await kubectl(['get', 'netpol'])).trim(), '');
   });
@@ -97,6 +117,8 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
       assert.equal(await reaches(t, 'a'), true);
     }
     assert.match((await nftTable()) ?? '', new RegExp(`ip daddr ${ip.b!.replace(/\./g, '\\.')} jump ing-default-b`));
+    // by ClusterIP too, whichever endpoint a connection is sent to
+    await blockedViaService('a', 'b');
   });
 
   it('an allow rule from role=client to port 80 lets a in and keeps c out', async () => {
@@ -105,6 +127,8 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
       await expectReach('a', t, true);
       assert.equal(await reaches('c', t), false);
     }
+    assert.ok(TARGETS.includes((await viaService('a', 'b')) ?? ''));
+    await blockedViaService('c', 'b');
   });
 
   it('an egress deny blocks b\'s outbound connections, while allowed ingress keeps working', async () => {
@@ -113,6 +137,8 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
       await expectReach(t, 'a', false);
       assert.equal(await reaches(t, 'c'), false);
       assert.equal(await reaches('a', t), true);
+      // a runc b's connect() to to-a is rewritten to a's address before the policy sees it; g's is DNATed
+      await blockedViaService(t, 'a', 2);
     }
   });
 
@@ -122,6 +148,7 @@ describe('network policy: deny, allow by label and port, egress deny, enforced b
       await expectReach('c', t, true);
       await expectReach(t, 'a', true);
     }
+    assert.ok(TARGETS.includes((await viaService('c', 'b')) ?? ''));
     assert.doesNotMatch((await nftTable()) ?? '', /jump/);
   });
 });

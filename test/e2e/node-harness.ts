@@ -270,9 +270,12 @@ export async function startHedgeNode(opts: {
         await run('umount', [join(netnsDir, ns)]);
       }
       await rm(join(netnsDir, '..'), { recursive: true, force: true });
-      for (const ctl of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'freezer', 'devices', 'hugetlb']) {
+      // unified: the cgroup2 directories runc makes beside the v1 ones on a hybrid host
+      for (const ctl of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'freezer', 'devices', 'hugetlb', 'unified']) {
         await run('sh', ['-c', `find ${join(CGROUP_V1, ctl, cgroupRoot)} -depth -type d -exec rmdir {} + 2>/dev/null; true`]);
       }
+      // a node killed before it could detach its socket balancer leaves its pins (they go with its cgroup above)
+      await rm(`/sys/fs/bpf/hedge-${opts.nodeName}`, { recursive: true, force: true });
       await inNetns('ip', ['link', 'del', bridge]);
       // the node's nftables guard (src/agent/network/guard) outlives it by design
       for (const family of ['netdev', 'bridge', 'inet']) await inNetns('nft', ['delete', 'table', family, `hedge-guard-${bridge}`]);

@@ -3,6 +3,8 @@
  * EndpointSlice controller) + real `hedge node` (its nftables service proxy) + runc pods.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
@@ -13,6 +15,15 @@ import { fetchText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/sbin/nft', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kubectl (run scripts/setup.sh)');
+const GVISOR = existsSync('/usr/bin/runsc');
+/** the node's socket balancer needs these (src/agent/network/proxy/socket-lb.ts); without them it keeps the nftables path */
+const SOCKET_LB = ['/usr/sbin/bpftool', '/usr/bin/clang'].every((b) => existsSync(b)) && existsSync('/sys/fs/cgroup/unified/cgroup.controllers');
+
+/** `a.b.c.d:port` of /proc/net/tcp's little-endian hex `0500C80A:1F90` */
+const procNetAddr = (hex: string): string => {
+  const [ip, port] = hex.split(':') as [string, string];
+  return `${[3, 2, 1, 0].map((i) => parseInt(ip.slice(i * 2, i * 2 + 2), 16)).join('.')}:${parseInt(port, 16)}`;
+};
 
 describe('services: ClusterIP, NodePort and headless through the node\'s nftables proxy', { skip, timeout: 300_000 }, () => {
   let stack: EdgeStack | undefined;
@@ -80,7 +91,7 @@ describe('services: ClusterIP, NodePort and headless through the node\'s nftable
     });
 
   before(async () => {
-    stack = await startEdgeStack({ nodes: [{ name: nodeName, runtimes: ['runc'], extraArgs: ['--service-proxy-table', table] }] });
+    stack = await startEdgeStack({ nodes: [{ name: nodeName, runtimes: GVISOR ? ['runc', 'gvisor'] : ['runc'], extraArgs: ['--service-proxy-table', table] }] });
     server = stack.server;
     node = stack.nodes[0]!;
   });
@@ -129,6 +140,46 @@ describe('services: ClusterIP, NodePort and headless through the node\'s nftable
     const rules = (await nftTable()) ?? '';
     assert.match(rules, new RegExp(`${clusterIP.replace(/\./g, '\\.')} \\. tcp \\. 80`));
     assert.doesNotMatch(rules, /web-headless/);
+  });
+
+  it('a runc pod\'s connection to the ClusterIP goes straight to an endpoint (socket balancer); a gVisor pod\'s takes the nftables DNAT', { skip: SOCKET_LB ? undefined : 'no bpftool/clang/cgroup2 (scripts/setup.sh): the nftables path alone' }, async () => {
+    // the hooks sit on the node's own cgroup2 subtree, where runc puts its pods (hybrid mode too)
+    const cgroup = `/sys/fs/cgroup/unified/${node.cgroupRoot}`;
+    const attached = await waitUntil('socket balancer attached', 30_000, async () => {
+      const r = await run('bpftool', ['cgroup', 'show', cgroup]);
+      return /hedge_connect4/.test(r.stdout) ? r.stdout : undefined;
+    }, explain);
+    for (const hook of ['connect4', 'sendmsg4', 'recvmsg4', 'connect6', 'sendmsg6', 'recvmsg6']) assert.match(attached, new RegExp(`hedge_${hook}`));
+    // the Service's port is in the node's map (key: ClusterIP . port 80 . tcp)
+    const key = [...clusterIP.split('.').map(Number), 0, 80, 6, 0].map((b) => `0x${b.toString(16).padStart(2, '0')}`);
+    const dump = JSON.parse((await run('bpftool', ['-j', 'map', 'dump', 'pinned', `/sys/fs/bpf/hedge-${nodeName}/maps/svc4`])).stdout) as { key: string[] }[];
+    assert.ok(dump.some((e) => e.key.join(' ') === key.join(' ')), JSON.stringify(dump.map((e) => e.key)));
+
+    const pods = JSON.parse(await kubectl(['get', 'pods', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { name: string }; status: { podIP: string } }[] };
+    const endpoints = pods.items.map((p) => `${p.status.podIP}:8080`);
+    const client = pods.items[0]!;
+    // a connection held open (no request sent) while the pod's own socket table is read: its peer
+    // is an endpoint, not the ClusterIP — the address was rewritten at connect()
+    const tcp = await kubectl(['exec', client.metadata.name, '--', 'sh', '-c', `(sleep 3 | nc ${clusterIP} 80 >/dev/null &) ; sleep 1; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null`]);
+    const peers = tcp.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f[3] === '01' && /^[0-9A-F]{8}:/.test(f[2] ?? '')).map((f) => procNetAddr(f[2]!));
+    assert.ok(peers.some((p) => endpoints.includes(p)), `established peers ${peers.join(', ')}: none of ${endpoints.join(', ')}`);
+    assert.ok(!peers.includes(`${clusterIP}:80`), `a socket still points at the ClusterIP: ${peers.join(', ')}`);
+    // and so conntrack never saw the ClusterIP from this pod (no DNAT entry)
+    const fromPod = (await readFile('/proc/net/nf_conntrack', 'utf8')).split('\n').filter((l) => l.includes(`src=${client.status.podIP} dst=${clusterIP} `));
+    assert.deepEqual(fromPod, []);
+
+    if (!GVISOR) return;
+    // gVisor's netstack sends its own packets: the ClusterIP reaches the veth and nftables DNATs it
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'client-gvisor' }, spec: { runtimeClassName: 'gvisor', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: stack!.httpdImage, command: ['sleep', '3600'] }] } }));
+    const gIP = await waitUntil('client-gvisor running', 120_000, async () => {
+      const p = JSON.parse(await kubectl(['get', 'pod', 'client-gvisor', '-o', 'json'])) as { status?: { phase?: string; podIP?: string } };
+      return p.status?.phase === 'Running' ? p.status.podIP : undefined;
+    }, explain);
+    const out = await kubectl(['exec', 'client-gvisor', '--', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${clusterIP} 80`]);
+    assert.ok(pods.items.some((p) => p.metadata.name === out.trim().split('\n').at(-1)?.trim()), out);
+    const dnat = (await readFile('/proc/net/nf_conntrack', 'utf8')).split('\n').filter((l) => l.includes(`src=${gIP} dst=${clusterIP} `) && / dport=80 /.test(l));
+    assert.ok(dnat.length > 0, `no conntrack DNAT entry for the gVisor pod ${gIP} → ${clusterIP}:80`);
+    await kubectl(['delete', 'pod', 'client-gvisor', '--wait=false']);
   });
 
   it('endpoints follow readiness and scaling', async () => {

@@ -7,6 +7,8 @@ import { buildModel, type EndpointSliceObject, type ServiceObject } from './mode
 import { recordingNft, until } from '../testing/recording-nft.ts';
 import { ServiceProxy } from './proxy.ts';
 import { renderDelete, renderRuleset } from './render.ts';
+import { socketLbSkip, type SocketLb } from './socket-lb.ts';
+import type { ProxyServicePort } from './model.ts';
 import { createNetns, removeNetns } from '../netns.ts';
 import { inNetns, randomSuffix } from '../test-helpers.ts';
 import { runChecked } from '../../host/run-command.ts';
@@ -260,6 +262,55 @@ test('sync loop: debounced applies through the nft seam, retried after a failure
     await running;
   }
   assert.equal(scripts.at(-1), 'table ip hp-test {\n}\ndelete table ip hp-test\ntable ip6 hp-test {\n}\ndelete table ip6 hp-test\n');
+});
+
+test('socket balancer: started with the loop, fed the model after each nftables apply, closed on stop; one that cannot start leaves the nftables path alone', async () => {
+  const client = new FakeKubeClient();
+  await client.create(Resources.services, web);
+  await client.create(Resources.endpointslices, webSlice);
+  const calls: string[] = [];
+  const synced: ProxyServicePort[][] = [];
+  const lb = (failStart: boolean): SocketLb => ({
+    pinDir: '/sys/fs/bpf/hedge-test',
+    cgroup: '/sys/fs/cgroup/unified/hedge-test',
+    start: async () => {
+      calls.push('start');
+      if (failStart) throw new Error('no BPF here');
+    },
+    sync: async (m4) => {
+      calls.push('sync');
+      synced.push(m4);
+      return m4.filter((p) => socketLbSkip(p) === undefined).length;
+    },
+    close: async () => void calls.push('close'),
+  });
+  for (const failStart of [false, true]) {
+    calls.length = 0;
+    synced.length = 0;
+    const nft = recordingNft();
+    const proxy = new ServiceProxy({ client, nodeName: 'edge-a', logger: silentLogger(), table: 'hp-test', nft, debounceMs: 20, socketLb: lb(failStart) });
+    const ac = new AbortController();
+    const running = proxy.run(ac.signal);
+    try {
+      await proxy.waitForSync();
+      assert.match(nft.scripts[0]!, /dnat to 10\.244\.0\.5:8080/, 'the nftables path is programmed either way');
+      if (failStart) {
+        assert.equal(proxy.stats.clusterIPPath, 'nftables');
+        assert.deepEqual(calls, ['start']);
+      } else {
+        assert.equal(proxy.stats.clusterIPPath, 'socket');
+        assert.equal(proxy.stats.socketLbPorts, 1);
+        assert.deepEqual(calls, ['start', 'sync']);
+        // the same endpoints the nftables rules pick among (edge-a's ready one and edge-b's)
+        assert.deepEqual(synced[0]!.map((p) => [p.clusterIP, p.endpoints.map((e) => e.ip).sort()]), [['10.96.0.20', ['10.244.0.5', '10.244.1.7']]]);
+      }
+    } finally {
+      ac.abort();
+      await running;
+    }
+    assert.equal(calls.at(-1), failStart ? 'start' : 'close');
+    assert.equal(proxy.stats.clusterIPPath, 'nftables');
+  }
 });
 
 /** a dual-stack Service (as the allocator fills it) and its IPv6 slice */

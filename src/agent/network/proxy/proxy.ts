@@ -7,6 +7,7 @@ import { SlowSetFeed, type SlowEndpoint } from '../guard/fast-path.ts';
 import { DebouncedTableSync, nftBinary, type Nft } from '../nft.ts';
 import { buildModel, type EndpointSliceObject, type ProxyServicePort, type ServiceObject } from './model.ts';
 import { renderDelete, renderRuleset, type RenderedNames } from './render.ts';
+import type { SocketLb } from './socket-lb.ts';
 
 export { nftBinary, type Nft } from '../nft.ts';
 
@@ -27,6 +28,12 @@ export interface ServiceProxyOptions {
    * conntrack to be un-NATed (guard/fast-path.ts).
    */
   onEndpoints?: (eps: SlowEndpoint[], signal?: AbortSignal) => Promise<void>;
+  /**
+   * The socket-level balancer (socket-lb.ts), fed the same model after each nftables apply.
+   * Started when `run` starts; one that cannot start (no BPF, bpftool or clang) is dropped with a
+   * warning and the nftables path serves alone. Stopped (detached, unpinned) when `run` ends.
+   */
+  socketLb?: SocketLb;
 }
 
 /** Every endpoint (address, protocol, port) the ruleset may DNAT to. */
@@ -40,6 +47,10 @@ export interface SyncStats {
   lastRenderMs: number;
   lastApplyMs: number;
   servicePorts: number;
+  /** which path pods' ClusterIP connections take: `socket` (the BPF balancer, for what it holds) or `nftables` */
+  clusterIPPath: 'socket' | 'nftables';
+  /** Service ports the socket balancer holds (the rest: nftables) */
+  socketLbPorts: number;
 }
 
 /**
@@ -51,7 +62,7 @@ export interface SyncStats {
  */
 export class ServiceProxy {
   readonly table: string;
-  readonly stats: SyncStats = { syncs: 0, failures: 0, lastRenderMs: 0, lastApplyMs: 0, servicePorts: 0 };
+  readonly stats: SyncStats = { syncs: 0, failures: 0, lastRenderMs: 0, lastApplyMs: 0, servicePorts: 0, clusterIPPath: 'nftables', socketLbPorts: 0 };
   readonly #opts: ServiceProxyOptions;
   readonly #nft: Nft;
   readonly #log: Logger;
@@ -62,6 +73,8 @@ export class ServiceProxy {
   #applied: { ip: RenderedNames; ip6?: RenderedNames } | undefined;
   readonly #endpointsFeed: SlowSetFeed<SlowEndpoint> | undefined;
   #syncedWaiters: { gen: number; resolve: () => void }[] = [];
+  /** the socket balancer while it is attached */
+  #socketLb: SocketLb | undefined;
   #gen = 0;
 
   constructor(opts: ServiceProxyOptions) {
@@ -128,6 +141,8 @@ export class ServiceProxy {
     try {
       if (this.#endpointsFeed) await this.#endpointsFeed.around(slowEndpointsOf([...model, ...model6]), apply, signal);
       else await apply();
+      // after the rules: what the balancer stops holding (endpoints gone) has its DNAT in place
+      if (this.#socketLb) this.stats.socketLbPorts = await this.#socketLb.sync(model, model6, signal);
     } catch (err) {
       this.#loop.markDirty();
       // the next attempt starts from a clean table: what the failed one left is unknown
@@ -146,8 +161,27 @@ export class ServiceProxy {
     });
   }
 
-  /** until `signal` aborts: informers, debounced syncs; then the table is removed */
-  run(signal: AbortSignal): Promise<void> {
-    return this.#loop.run(signal);
+  /** until `signal` aborts: informers, debounced syncs; then the table is removed and the socket balancer detached */
+  async run(signal: AbortSignal): Promise<void> {
+    const lb = this.#opts.socketLb;
+    if (lb) {
+      try {
+        await lb.start(signal);
+        this.#socketLb = lb;
+        this.stats.clusterIPPath = 'socket';
+        this.#log.info({ pinDir: lb.pinDir, cgroup: lb.cgroup }, "socket balancer on: pods' connections to a ClusterIP go straight to an endpoint (gVisor, microVM, host and NodePort traffic: nftables DNAT)");
+      } catch (err) {
+        this.#log.warn({ err }, 'socket balancer unavailable: ClusterIP traffic takes the nftables DNAT path');
+      }
+    } else this.#log.info('socket balancer off: ClusterIP traffic takes the nftables DNAT path');
+    try {
+      await this.#loop.run(signal);
+    } finally {
+      // one that failed to start cleaned up after itself
+      const started = this.#socketLb;
+      this.#socketLb = undefined;
+      this.stats.clusterIPPath = 'nftables';
+      await started?.close();
+    }
   }
 }
