@@ -104,6 +104,42 @@ function cpuTimes(pid: number): { self: number; children: number } {
   return { self: (Number(f[11]) + Number(f[12])) * 10, children: (Number(f[13]) + Number(f[14])) * 10 };
 }
 
+/** user and system CPU ms of each thread of `pid`, summed by thread name (main thread `node`, V8's workers, libuv's pool) */
+function threadTimes(pid: number): Map<string, { user: number; sys: number }> {
+  const out = new Map<string, { user: number; sys: number }>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out; // exited meanwhile
+  }
+  for (const t of tasks) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const e = out.get(name) ?? { user: 0, sys: 0 };
+    e.user += Number(f[11]) * 10;
+    e.sys += Number(f[12]) * 10;
+    out.set(name, e);
+  }
+  return out;
+}
+
+/** the CPU of each thread name over a window, `name user+sys ms`, largest first */
+function threadDelta(a: Map<string, { user: number; sys: number }>, b: Map<string, { user: number; sys: number }>): string {
+  return [...b]
+    .map(([n, v]) => [n, v.user - (a.get(n)?.user ?? 0), v.sys - (a.get(n)?.sys ?? 0)] as const)
+    .filter(([, u, s]) => u + s > 0)
+    .sort((x, y) => y[1] + y[2] - (x[1] + x[2]))
+    .map(([n, u, s]) => `${n} ${u}+${s}`)
+    .join(', ');
+}
+
 /** programs `pid` and its descendants exec'd over `ms` (strace -f -e trace=execve; failed PATH lookups not counted) */
 function execsOf(pid: number, ms: number): Map<string, number> {
   const out = join(mkdtempSync(join(tmpdir(), 'hedge-density-strace-')), 'trace');
@@ -141,15 +177,17 @@ async function idleRow(node: HedgeNode, checkout: string | undefined): Promise<s
   // adoption of every pod, the first status writes and metrics scrapes
   await sleep(30_000);
   const c0 = cpuTimes(node.pid());
+  const t0 = threadTimes(node.pid());
   await sleep(idleMs);
   const c1 = cpuTimes(node.pid());
+  const byThread = threadDelta(t0, threadTimes(node.pid()));
   const rss = rssKiB(node.pid());
   const execs = execsMs > 0 ? execsOf(node.pid(), execsMs) : new Map<string, number>();
   const perMin = (n: number): string => (execsMs > 0 ? ((n * 60_000) / execsMs).toFixed(1) : '-');
   const total = [...execs.values()].reduce((a, b) => a + b, 0);
   const by = [...execs].sort((a, b) => b[1] - a[1]).map(([p, n]) => `${p} ${perMin(n)}`).join(', ') || '-';
   const maxOpt = /--max-opt=\d+/.exec(launcherNodeFlags(checkout))?.[0] ?? 'no --max-opt';
-  return [`${checkout ?? 'this checkout'} (${maxOpt})`, ((100 * (c1.self - c0.self)) / idleMs).toFixed(2), ((100 * (c1.children - c0.children)) / idleMs).toFixed(2), mib(rss), perMin(total), by];
+  return [`${checkout ?? 'this checkout'} (${maxOpt})`, ((100 * (c1.self - c0.self)) / idleMs).toFixed(2), ((100 * (c1.children - c0.children)) / idleMs).toFixed(2), mib(rss), perMin(total), by, byThread];
 }
 
 const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];
@@ -232,7 +270,7 @@ try {
   const last = starts.slice(-10);
 
   if (idleOnly) {
-    rows.splice(0, rows.length, ['agent build', `agent CPU % of a core, ${N} pods, ${idleMs / 1000} s idle (target ≤ 1)`, 'its reaped children, % of a core', 'agent RSS MiB after', 'execs/min', 'execs/min by program']);
+    rows.splice(0, rows.length, ['agent build', `agent CPU % of a core, ${N} pods, ${idleMs / 1000} s idle (target ≤ 1)`, 'its reaped children, % of a core', 'agent RSS MiB after', 'execs/min', 'execs/min by program', 'CPU ms by thread (user+sys) over the window']);
     const baselines: (string | undefined)[] = values.baseline ?? [];
     for (const checkout of values['this-first'] ? [undefined, ...baselines] : [...baselines, undefined]) {
       rows.push(await idleRow(node, checkout));
