@@ -1,19 +1,17 @@
 #!/bin/sh
-":" //# ; case "$1" in node) f='--max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size --max-opt=1';; *) f='--max-semi-space-size=8';; esac; exec node $f "$0" "$@"
+":" //# ; case "$1" in node) f='--max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size --max-opt=0';; *) f='--max-semi-space-size=8';; esac; exec node $f "$0" "$@"
 // Line 2 is shell and JavaScript at once: sh runs it (`":"` is a no-op, then it picks the V8 flags
 // for the role and execs node on this file), node sees a string and a comment. V8 heap flags can
 // only be given at process start, so this is how each role gets its own: `hedge node` (agent +
 // hub, long-running beside the pods on a small host) a 1 MiB semi-space and one V8 worker thread
 // (~19 MiB less resident than the server's 8 MiB young-generation cap, bench/agent-rss.ts) and
-// --optimize-for-size (3-4 MiB less, no more CPU to start and adopt 20 pods), and --max-opt=1: its
-// JavaScript tiers up from the interpreter to Sparkplug's baseline code but never to TurboFan,
-// whose compiler text pages, compile zones (malloc) and code cost ~6 MiB resident with 20 pods
-// (bench/agent-rss.ts: 83 -> 74 MiB created, 79 -> 70 adopted with the interpreter alone,
-// --max-opt=0, and ~3 MiB more with Sparkplug). Sparkplug is what the idle node needs: its
-// periodic work (the 15 s metrics scrape, status and lease loops, the hub's pings) runs the same
-// functions over and over, and the interpreter alone made each pass cost several times what it
-// does compiled (bench/density.ts --idle-only, see docs/targets.md). WebAssembly (undici's parser
-// in fetch) still compiles.
+// --optimize-for-size (3-4 MiB less, no more CPU to start and adopt 20 pods), and --max-opt=0: its
+// JavaScript runs in the interpreter only, never TurboFan nor Sparkplug, whose compiler text
+// pages, compile zones (malloc) and code cost ~9 MiB resident with 20 pods (bench/agent-rss.ts:
+// 83 -> 74 MiB created, 79 -> 70 adopted; --max-opt=1, Sparkplug kept, ~3 MiB more). The node's
+// work is I/O and child processes, not hot JS loops: adopting 20 pods takes less CPU (no
+// compiles), creating them ~20% more in one run, runc pod start p50 466 vs 438 ms
+// (bench/pod-start.ts, loaded machine); WebAssembly (undici's parser in fetch) still compiles.
 // Every other command keeps the 8 MiB cap and the optimizing tiers. --lite-mode would save ~25 MiB
 // but implies --jitless: no WebAssembly, so undici and fetch (registry pulls, the Loki sink) fail.
 // Measured without a gain (20 pods adopted, within the run's noise): MALLOC_ARENA_MAX=2, also with fixed MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_,
