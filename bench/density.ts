@@ -23,11 +23,12 @@
  * that order, then this checkout's; `--this-first` puts this checkout's first, to alternate the
  * order between runs). `--execs-s 0` skips the strace window.
  * Run: node --import tsx bench/density.ts --idle-only [--pods 100] [--idle-s 60] [--execs-s 60] [--baseline /tmp/main]... [--this-first]
- * `--node-prof DIR` writes a V8 CPU profile of each node process (one per start) into DIR (the
+ * `--node-out FILE` appends what each node wrote during its idle window to FILE (e.g. a baseline
+ * whose launcher adds --trace-gc). `--node-prof DIR` writes a V8 CPU profile of each node process (one per start) into DIR (the
  * sampling profiler costs CPU of its own: the idle figures of such a run are not comparable).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     baseline: { type: 'string', multiple: true },
     'this-first': { type: 'boolean', default: false },
     'node-prof': { type: 'string' },
+    'node-out': { type: 'string' },
   },
 });
 const N = Number(values.pods);
@@ -178,9 +180,11 @@ async function idleRow(node: HedgeNode, checkout: string | undefined): Promise<s
   await sleep(30_000);
   const c0 = cpuTimes(node.pid());
   const t0 = threadTimes(node.pid());
+  const outFrom = node.output().length;
   await sleep(idleMs);
   const c1 = cpuTimes(node.pid());
   const byThread = threadDelta(t0, threadTimes(node.pid()));
+  if (values['node-out']) appendFileSync(values['node-out'], `=== ${checkout ?? 'this checkout'}, ${idleMs / 1000} s idle\n${node.output().slice(outFrom)}`);
   const rss = rssKiB(node.pid());
   const execs = execsMs > 0 ? execsOf(node.pid(), execsMs) : new Map<string, number>();
   const perMin = (n: number): string => (execsMs > 0 ? ((n * 60_000) / execsMs).toFixed(1) : '-');
