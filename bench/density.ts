@@ -106,7 +106,7 @@ function cpuTimes(pid: number): { self: number; children: number } {
   return { self: (Number(f[11]) + Number(f[12])) * 10, children: (Number(f[13]) + Number(f[14])) * 10 };
 }
 
-/** user and system CPU ms of each thread of `pid`, summed by thread name (main thread `node`, V8's workers, libuv's pool) */
+/** user and system CPU ms of the threads of `pid`: the main thread, and the others summed by name (V8's workers, libuv's pool) */
 function threadTimes(pid: number): Map<string, { user: number; sys: number }> {
   const out = new Map<string, { user: number; sys: number }>();
   let tasks: string[];
@@ -122,7 +122,9 @@ function threadTimes(pid: number): Map<string, { user: number; sys: number }> {
     } catch {
       continue; // the thread ended meanwhile
     }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    // the main thread is the one whose id is the pid; Node 20 names its other threads `node` too
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const name = t === String(pid) ? 'main' : comm === 'node' ? 'other' : comm;
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const e = out.get(name) ?? { user: 0, sys: 0 };
     e.user += Number(f[11]) * 10;
