@@ -13,9 +13,10 @@
 // (bench/pod-start.ts, loaded machine); WebAssembly (undici's parser in fetch) still compiles.
 // Every other command keeps the 8 MiB cap and the optimizing tiers. --lite-mode would save ~25 MiB
 // but implies --jitless: no WebAssembly, so undici and fetch (registry pulls, the Loki sink) fail.
-// Not --optimize-for-size: it saved 2-4 MiB but made V8 collect for memory (its major GCs compact
-// and shrink), and with 100 idle pods the node's CPU was ~10% higher with it (bench/density.ts
-// --idle-only: 1.10 vs 1.01 % and 1.14 vs 1.04 % of a core in two runs). Measured without a gain:
+// Not --optimize-for-size: it made V8 collect for memory (its major GCs compact and shrink), and
+// with 100 idle pods the node's CPU was ~10% higher with it (bench/density.ts --idle-only: 1.10 vs
+// 1.01 % and 1.14 vs 1.04 % of a core in two runs); it saved 1-3 MiB at rest and ~20 MiB right
+// after adopting 100 pods (bench/agent-rss.ts 100: 83 vs 103-107 MiB 5 s after, ≤ 120 MB either way). Measured without a gain:
 // --max-opt=1 (Sparkplug: idle CPU unchanged, 1.5 MiB more), --no-flush-bytecode (idle CPU
 // unchanged), and (20 pods adopted, within the run's noise) MALLOC_ARENA_MAX=2, also with fixed
 // MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_, and --single-threaded-gc (more CPU). A `node) f='...'; export VAR=value;;` case would give the
