@@ -18,11 +18,17 @@
  * (cutime+cstime: runc, nsenter, nft, ip …), and then, in a separate window of `--execs-s` (strace
  * slows what it traces), the programs it exec'd (strace -f -e trace=execve), per minute. The
  * server's metrics API scrapes the node's /metrics/resource every 15 s meanwhile, as in a cluster.
- * Run: node --import tsx bench/density.ts --idle-only [--pods 100] [--idle-s 60] [--execs-s 60] [--baseline /tmp/main]
- * `--node-prof DIR` writes a V8 CPU profile of each node process (one per start) into DIR.
+ * Each build's node gets the V8 flags of its own checkout's launcher line (bin/hedge.js), so a
+ * change of those flags is compared too. `--baseline` may be given more than once (a row each, in
+ * that order, then this checkout's; `--this-first` puts this checkout's first, to alternate the
+ * order between runs). `--execs-s 0` skips the strace window.
+ * Run: node --import tsx bench/density.ts --idle-only [--pods 100] [--idle-s 60] [--execs-s 60] [--baseline /tmp/main]... [--this-first]
+ * `--node-out FILE` appends what each node wrote during its idle window to FILE (e.g. a baseline
+ * whose launcher adds --trace-gc). `--node-prof DIR` writes a V8 CPU profile of each node process (one per start) into DIR (the
+ * sampling profiler costs CPU of its own: the idle figures of such a run are not comparable).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,7 +39,7 @@ import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.t
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
 import { edgeNodeSkipReason, type HedgeNode } from '../test/e2e/node-harness.ts';
 import { cpuMs, percentile, printTable } from './apiserver-seed.ts';
-import { launchAsShipped, runBuiltAgent } from './lib/built-agent.ts';
+import { launchAsShipped, launcherNodeFlags, runBuiltAgent } from './lib/built-agent.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,8 +47,10 @@ const { values } = parseArgs({
     'idle-s': { type: 'string' },
     'idle-only': { type: 'boolean', default: false },
     'execs-s': { type: 'string', default: '60' },
-    baseline: { type: 'string' },
+    baseline: { type: 'string', multiple: true },
+    'this-first': { type: 'boolean', default: false },
     'node-prof': { type: 'string' },
+    'node-out': { type: 'string' },
   },
 });
 const N = Number(values.pods);
@@ -98,6 +106,44 @@ function cpuTimes(pid: number): { self: number; children: number } {
   return { self: (Number(f[11]) + Number(f[12])) * 10, children: (Number(f[13]) + Number(f[14])) * 10 };
 }
 
+/** user and system CPU ms of the threads of `pid`: the main thread, and the others summed by name (V8's workers, libuv's pool) */
+function threadTimes(pid: number): Map<string, { user: number; sys: number }> {
+  const out = new Map<string, { user: number; sys: number }>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out; // exited meanwhile
+  }
+  for (const t of tasks) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    // the main thread is the one whose id is the pid; Node 20 names its other threads `node` too
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const name = t === String(pid) ? 'main' : comm === 'node' ? 'other' : comm;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const e = out.get(name) ?? { user: 0, sys: 0 };
+    e.user += Number(f[11]) * 10;
+    e.sys += Number(f[12]) * 10;
+    out.set(name, e);
+  }
+  return out;
+}
+
+/** the CPU of each thread name over a window, `name user+sys ms`, largest first */
+function threadDelta(a: Map<string, { user: number; sys: number }>, b: Map<string, { user: number; sys: number }>): string {
+  return [...b]
+    .map(([n, v]) => [n, v.user - (a.get(n)?.user ?? 0), v.sys - (a.get(n)?.sys ?? 0)] as const)
+    .filter(([, u, s]) => u + s > 0)
+    .sort((x, y) => y[1] + y[2] - (x[1] + x[2]))
+    .map(([n, u, s]) => `${n} ${u}+${s}`)
+    .join(', ');
+}
+
 /** programs `pid` and its descendants exec'd over `ms` (strace -f -e trace=execve; failed PATH lookups not counted) */
 function execsOf(pid: number, ms: number): Map<string, number> {
   const out = join(mkdtempSync(join(tmpdir(), 'hedge-density-strace-')), 'trace');
@@ -121,6 +167,8 @@ function execsOf(pid: number, ms: number): Map<string, number> {
  * running pods, lets it settle, then its idle CPU and its execs per minute (see the header).
  */
 async function idleRow(node: HedgeNode, checkout: string | undefined): Promise<string[]> {
+  // the checkout's own launcher flags for the node role (and the profiler's, when asked)
+  process.env.HEDGE_E2E_NODE_FLAGS = [launcherNodeFlags(checkout), ...profFlags].join(' ');
   if (checkout) {
     execFileSync(process.execPath, [join(checkout, 'scripts', 'build.mjs')], { cwd: checkout, stdio: 'ignore' });
     process.env.HEDGE_E2E_NODE_BIN = join(checkout, 'dist', 'main.js');
@@ -133,20 +181,26 @@ async function idleRow(node: HedgeNode, checkout: string | undefined): Promise<s
   // adoption of every pod, the first status writes and metrics scrapes
   await sleep(30_000);
   const c0 = cpuTimes(node.pid());
+  const t0 = threadTimes(node.pid());
+  const outFrom = node.output().length;
   await sleep(idleMs);
   const c1 = cpuTimes(node.pid());
+  const byThread = threadDelta(t0, threadTimes(node.pid()));
+  if (values['node-out']) appendFileSync(values['node-out'], `=== ${checkout ?? 'this checkout'}, ${idleMs / 1000} s idle\n${node.output().slice(outFrom)}`);
   const rss = rssKiB(node.pid());
-  const execs = execsOf(node.pid(), execsMs);
-  const perMin = (n: number): string => ((n * 60_000) / execsMs).toFixed(1);
+  const execs = execsMs > 0 ? execsOf(node.pid(), execsMs) : new Map<string, number>();
+  const perMin = (n: number): string => (execsMs > 0 ? ((n * 60_000) / execsMs).toFixed(1) : '-');
   const total = [...execs.values()].reduce((a, b) => a + b, 0);
   const by = [...execs].sort((a, b) => b[1] - a[1]).map(([p, n]) => `${p} ${perMin(n)}`).join(', ') || '-';
-  return [checkout ?? 'this checkout', ((100 * (c1.self - c0.self)) / idleMs).toFixed(2), ((100 * (c1.children - c0.children)) / idleMs).toFixed(2), mib(rss), perMin(total), by];
+  const maxOpt = /--max-opt=\d+/.exec(launcherNodeFlags(checkout))?.[0] ?? 'no --max-opt';
+  return [`${checkout ?? 'this checkout'} (${maxOpt})`, ((100 * (c1.self - c0.self)) / idleMs).toFixed(2), ((100 * (c1.children - c0.children)) / idleMs).toFixed(2), mib(rss), perMin(total), by, byThread];
 }
 
 const rows: (string | number)[][] = [['what', 'value', 'bare runc (same run)', 'ratio']];
 launchAsShipped();
 // V8 CPU profiles of every node process (one .cpuprofile per start, written when it stops)
-if (values['node-prof']) process.env.HEDGE_E2E_NODE_FLAGS += ` --cpu-prof --cpu-prof-dir=${values['node-prof']}`;
+const profFlags = values['node-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['node-prof']}`] : [];
+process.env.HEDGE_E2E_NODE_FLAGS = [process.env.HEDGE_E2E_NODE_FLAGS, ...profFlags].join(' ');
 const stack = await startEdgeStack({
   nodes: [{ name: `density-${process.pid}`, runtimes: ['runc'] }],
 });
@@ -222,8 +276,9 @@ try {
   const last = starts.slice(-10);
 
   if (idleOnly) {
-    rows.splice(0, rows.length, ['agent build', `agent CPU % of a core, ${N} pods, ${idleMs / 1000} s idle (target ≤ 1)`, 'its reaped children, % of a core', 'agent RSS MiB after', 'execs/min', 'execs/min by program']);
-    for (const checkout of [...(values.baseline ? [values.baseline] : []), undefined]) {
+    rows.splice(0, rows.length, ['agent build', `agent CPU % of a core, ${N} pods, ${idleMs / 1000} s idle (target ≤ 1)`, 'its reaped children, % of a core', 'agent RSS MiB after', 'execs/min', 'execs/min by program', 'CPU ms by thread (user+sys) over the window']);
+    const baselines: (string | undefined)[] = values.baseline ?? [];
+    for (const checkout of values['this-first'] ? [undefined, ...baselines] : [...baselines, undefined]) {
       rows.push(await idleRow(node, checkout));
       process.stderr.write(`${rows.at(-1)!.join(' | ')}\n`);
     }

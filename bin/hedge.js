@@ -1,12 +1,11 @@
 #!/bin/sh
-":" //# ; case "$1" in node) f='--max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size --max-opt=0';; *) f='--max-semi-space-size=8';; esac; exec node $f "$0" "$@"
+":" //# ; case "$1" in node) f='--max-semi-space-size=1 --v8-pool-size=1 --max-opt=0';; *) f='--max-semi-space-size=8';; esac; exec node $f "$0" "$@"
 // Line 2 is shell and JavaScript at once: sh runs it (`":"` is a no-op, then it picks the V8 flags
 // for the role and execs node on this file), node sees a string and a comment. V8 heap flags can
 // only be given at process start, so this is how each role gets its own: `hedge node` (agent +
 // hub, long-running beside the pods on a small host) a 1 MiB semi-space and one V8 worker thread
-// (~19 MiB less resident than the server's 8 MiB young-generation cap, bench/agent-rss.ts) and
-// --optimize-for-size (3-4 MiB less, no more CPU to start and adopt 20 pods), and --max-opt=0: its
-// JavaScript runs in the interpreter only, never TurboFan nor Sparkplug, whose compiler text
+// (~19 MiB less resident than the server's 8 MiB young-generation cap, bench/agent-rss.ts), and
+// --max-opt=0: its JavaScript runs in the interpreter only, never TurboFan nor Sparkplug, whose compiler text
 // pages, compile zones (malloc) and code cost ~9 MiB resident with 20 pods (bench/agent-rss.ts:
 // 83 -> 74 MiB created, 79 -> 70 adopted; --max-opt=1, Sparkplug kept, ~3 MiB more). The node's
 // work is I/O and child processes, not hot JS loops: adopting 20 pods takes less CPU (no
@@ -14,8 +13,13 @@
 // (bench/pod-start.ts, loaded machine); WebAssembly (undici's parser in fetch) still compiles.
 // Every other command keeps the 8 MiB cap and the optimizing tiers. --lite-mode would save ~25 MiB
 // but implies --jitless: no WebAssembly, so undici and fetch (registry pulls, the Loki sink) fail.
-// Measured without a gain (20 pods adopted, within the run's noise): MALLOC_ARENA_MAX=2, also with fixed MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_,
-// and --single-threaded-gc (more CPU). A `node) f='...'; export VAR=value;;` case would give the
+// Not --optimize-for-size: it made V8 collect for memory (its major GCs compact and shrink), and
+// with 100 idle pods the node's CPU was ~10% higher with it (bench/density.ts --idle-only: 1.10 vs
+// 1.01 % and 1.14 vs 1.04 % of a core in two runs); it saved 1-3 MiB at rest and ~20 MiB right
+// after adopting 100 pods (bench/agent-rss.ts 100: 83 vs 103-107 MiB 5 s after, ≤ 120 MB either way). Measured without a gain:
+// --max-opt=1 (Sparkplug: idle CPU unchanged, 1.5 MiB more), --no-flush-bytecode (idle CPU
+// unchanged), and (20 pods adopted, within the run's noise) MALLOC_ARENA_MAX=2, also with fixed
+// MALLOC_MMAP_THRESHOLD_/TRIM_THRESHOLD_, and --single-threaded-gc (more CPU). A `node) f='...'; export VAR=value;;` case would give the
 // node an environment too (the benches read it). Running `node bin/hedge.js ...` directly
 // skips this line (some of these flags are refused in NODE_OPTIONS: give them to node itself).
 // Launcher: run the bundle from `npm run build` (dist/) when no source it was built from changed

@@ -43,7 +43,7 @@ describe('hedge command line', () => {
       );
     const node = await traced(['node', '--help']);
     assert.equal(node.code, 0, node.stderr);
-    assert.match(node.stderr, /exec node --max-semi-space-size=1 --v8-pool-size=1 --optimize-for-size --max-opt=0 \S*hedge\.js node --help/);
+    assert.match(node.stderr, /exec node --max-semi-space-size=1 --v8-pool-size=1 --max-opt=0 \S*hedge\.js node --help/);
     const server = await traced(['server', '--help']);
     assert.equal(server.code, 0, server.stderr);
     assert.match(server.stderr, /exec node --max-semi-space-size=8 \S*hedge\.js server --help/);

@@ -39,30 +39,44 @@ export function parseOsRelease(text: string): string {
   return m[1].replace(/^"(.*)"$/, '$1');
 }
 
-/** /proc, /etc and statfs of the real host */
+/** `/proc/loadavg`'s running/total field: the kernel's number of tasks (threads), what sysinfo(2) calls procs */
+export function parseLoadavgTasks(text: string): number | undefined {
+  const m = /^\S+ \S+ \S+ \d+\/(\d+) /.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * /proc, /etc and statfs of the real host. Read every node status pass (10 s), so kept to what
+ * changes: the identity (machine and boot id, kernel, OS image) is read once per process, as the
+ * kubelet reads its machine info at start; the tasks in use come from /proc/loadavg (the kubelet
+ * counts sysinfo's procs, the same figure: threads use pids too), not a listing of /proc, whose
+ * hundreds of entries with 100 pods made the listing most of the status pass.
+ */
 export function systemHostProbe(opts: { procRoot?: string; etcRoot?: string } = {}): HostProbe {
   const proc = opts.procRoot ?? '/proc';
   const etc = opts.etcRoot ?? '/etc';
   const read = (p: string): Promise<string> => readFile(p, 'utf8').catch(() => '');
+  let fixed: Promise<Omit<HostIdentity, 'hostname'>> | undefined;
+  const readFixed = async (): Promise<Omit<HostIdentity, 'hostname'>> => ({
+    machineID: (await read(`${etc}/machine-id`)).trim(),
+    bootID: (await read(`${proc}/sys/kernel/random/boot_id`)).trim(),
+    kernelVersion: release(),
+    osImage: parseOsRelease(await read(`${etc}/os-release`)),
+    architecture: goArch(arch()),
+  });
+  const ncpu = cpus().length;
   return {
-    cpus: () => cpus().length,
+    cpus: () => ncpu,
     async identity() {
-      return {
-        hostname: hostname().toLowerCase(),
-        machineID: (await read(`${etc}/machine-id`)).trim(),
-        bootID: (await read(`${proc}/sys/kernel/random/boot_id`)).trim(),
-        kernelVersion: release(),
-        osImage: parseOsRelease(await read(`${etc}/os-release`)),
-        architecture: goArch(arch()),
-      };
+      fixed ??= readFixed();
+      return { hostname: hostname().toLowerCase(), ...(await fixed) };
     },
     async usage(dataDir) {
-      const memory = parseMeminfo(await read(`${proc}/meminfo`));
-      const fs = await statfs(dataDir);
-      const max = Number((await read(`${proc}/sys/kernel/pid_max`)).trim()) || 32768;
-      const used = (await readdir(proc).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).length;
+      const [meminfo, fs, pidMax, loadavg] = await Promise.all([read(`${proc}/meminfo`), statfs(dataDir), read(`${proc}/sys/kernel/pid_max`), read(`${proc}/loadavg`)]);
+      const max = Number(pidMax.trim()) || 32768;
+      const used = parseLoadavgTasks(loadavg) ?? (await readdir(proc).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).length;
       return {
-        memory,
+        memory: parseMeminfo(meminfo),
         disk: { totalBytes: fs.blocks * fs.bsize, availableBytes: fs.bavail * fs.bsize },
         pids: { used, max },
       };

@@ -78,6 +78,9 @@ export interface StatsCollectorOptions {
   minRateWindowMs?: number;
 }
 
+/** pods sampled side by side (see `sample`) */
+const SAMPLE_BATCH = 8;
+
 interface RateState {
   base: ContainerStats;
   nanoCores?: number;
@@ -98,7 +101,18 @@ export class StatsCollector {
   /** `scope` 'usage': CPU and memory only (/metrics/resource; see StatsScope) */
   async sample(signal: AbortSignal, scope: StatsScope = 'full'): Promise<StatsSample> {
     const seen = new Set<string>();
-    const [node, pods] = await Promise.all([this.sampleNode(seen, scope), Promise.all(this.opts.pods.pods().map((p) => this.samplePod(p, seen, signal, scope)))]);
+    const nodeSample = this.sampleNode(seen, scope);
+    const all = this.opts.pods.pods();
+    const pods: (PodSample | undefined)[] = [];
+    // A few pods at a time, not all at once: the pods' reads are synchronous cgroup reads for the
+    // OCI runtimes (a guest round trip for a microVM), so a wider fan-out gains nothing but keeps
+    // every pod's promises, closures and samples alive together, and a young-generation GC during
+    // the scrape copies and promotes whatever is alive (with 100 pods the scrape's garbage
+    // collections were a sixth of the idle node's CPU profile).
+    for (let i = 0; i < all.length; i += SAMPLE_BATCH) {
+      pods.push(...(await Promise.all(all.slice(i, i + SAMPLE_BATCH).map((p) => this.samplePod(p, seen, signal, scope)))));
+    }
+    const node = await nodeSample;
     for (const k of this.prev.keys()) if (!seen.has(k)) this.prev.delete(k);
     return { nodeName: this.opts.nodeName, node, pods: pods.filter((p): p is PodSample => p !== undefined) };
   }
