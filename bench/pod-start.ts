@@ -26,7 +26,7 @@ const iterations = Number(process.argv[2] ?? 10);
 const only = process.argv[3]?.split(',');
 /** pause after each deletion, e.g. to let a torn-down gVisor sandbox's processes finish exiting */
 const settleMs = Number(process.argv[4] ?? 0);
-/** hedge node's pod network pool size (NETNS_POOL_SIZE in src/cli/start-node.ts) */
+/** hedge node's pod network pool size (--netns-pool, given so older trees without the default pool compare alike) */
 const POOL_SIZE = 2;
 const RUNTIMES = [
   { rc: 'runc', bin: '/usr/sbin/runc', global: [] as string[], detach: '-d' },

@@ -143,7 +143,7 @@ export function nodeDefaults(): NodeDefaults {
     seccompDefault: true,
     nodeLeaseDurationSeconds: 40,
     volumeRefreshSeconds: 60,
-    netnsPool: 0,
+    netnsPool: 2,
     microvmAccelerator: 'auto',
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,

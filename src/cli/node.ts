@@ -119,7 +119,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--no-seccomp-default', 'run runc/crun containers that name no seccomp profile unconfined (default: RuntimeDefault)')
     .option('--node-lease-duration-seconds <seconds>', 'node Lease duration; renewed every quarter of it (default: 40)')
     .option('--volume-refresh-seconds <seconds>', 'how often configMap/secret/downwardAPI/projected volume contents are re-read (default: 60)')
-    .option('--netns-pool <n>', 'pod networks (netns attached to the cluster bridge and guarded) kept made ahead of the pods that take them, off the pod start path; experimental (default: 0, none)')
+    .option('--netns-pool <n>', 'pod networks (netns attached to the cluster bridge and guarded) kept made ahead of the pods that take them, off the pod start path; 0 makes none (default: 2)')
     .option('--guest-dir <dir>', 'microVM guest kernel + initramfs cache, built by scripts/build-guest.sh (default: <data-dir>/guest)')
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)

@@ -227,7 +227,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         snapshotter,
         logger,
         metrics: [logMetrics],
-        // size 0 (the default) makes none but still frees what a run with a pool left
+        // --netns-pool (default 2: two pods created together both find one); 0 makes none but still
+        // frees what a run with a pool left
         netnsPool: new NetnsPool({
           dir: settings.netnsDir,
           network,

@@ -91,20 +91,32 @@ describe('cross-node pod networking over the vxlan overlay', { skip, timeout: 60
     const hostA = c.host('a');
     const before = await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']);
     const echo = (await c.server.api('GET', '/api/v1/namespaces/default/pods/echo-b')).body as Pod;
+    // the gateway's MAC, which A's pods hold in their neighbour tables
+    const gatewayMac = async (): Promise<string | undefined> => (await hostJson<{ address: string }[]>(hostA, 'ip', ['-j', 'link', 'show', 'dev', c.node('a').bridge]))[0]?.address;
+    const macBefore = await gatewayMac();
+    const clientIP = ((await c.server.api('GET', '/api/v1/namespaces/default/pods/client-a')).body as Pod).status?.podIP;
     await c.underlay.cutCloud(hostA);
     try {
       await c.node('a').stop();
       await c.node('a').start();
       assert.deepEqual(await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before);
-      // the pod on A, entered from its host (kubectl exec needs the cloud): busybox in the pod's netns
-      // not one of the networks the node keeps made for its next pods
-      const pooled = new Set((await pooledNetworks(c.node('a').dataDir)).map((p) => p.id));
-      const ns = (await readdir(c.node('a').netnsDir)).find((n) => !pooled.has(n));
-      assert.ok(ns, 'a pod netns on A');
+      // the pod on A, entered from its host (kubectl exec needs the cloud): busybox in the netns
+      // holding client-a's address (not one of the networks the node keeps made for its next pods)
+      let ns: string | undefined;
+      for (const n of await readdir(c.node('a').netnsDir)) {
+        const addrs = await run('nsenter', [`--net=${c.node('a').netnsDir}/${n}`, 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0']);
+        if (addrs.stdout.includes(` ${clientIP}/`)) ns = n;
+      }
+      assert.ok(ns, `client-a's netns (${clientIP}) on A`);
       const r = await run('nsenter', [`--net=${c.node('a').netnsDir}/${ns}`, 'busybox', 'wget', '-qO-', `http://${echo.status?.podIP}:8080/cgi-bin/ip`], { timeoutMs: 20_000 });
-      assert.equal(r.code, 0, r.stderr);
+      const neigh = async (): Promise<string> => (await run('nsenter', [`--net=${c.node('a').netnsDir}/${ns}`, 'ip', 'neigh'])).stdout;
+      assert.equal(r.code, 0, `${r.stderr}\nclient-a's neighbours:\n${r.code === 0 ? '' : await neigh()}gateway MAC ${await gatewayMac()} (before the restart ${macBefore})`);
       assert.match(plainIPv4(r.stdout), /^10\.244\.\d+\.\d+$/);
       assert.deepEqual(await hostJson<IpRoute[]>(hostA, 'ip', ['-j', 'route', 'show', 'proto', '104']), before, 'nothing removed while offline');
+      // the pooled networks freed at the stop and made at the start came and went as bridge ports:
+      // the bridge keeps its MAC (it used to follow its lowest port's, and the pods' gateway entry went stale)
+      await waitUntil('a full pool on A', 30_000, async () => ((await pooledNetworks(c.node('a').dataDir)).filter((p) => !p.making).length >= 2 ? true : undefined), () => c.explain());
+      assert.equal(await gatewayMac(), macBefore);
     } finally {
       await c.underlay.healCloud(hostA);
     }

@@ -91,6 +91,12 @@ export function gatewayOf(cidr: string): { address: string; prefix: number } {
  * Creates the pod bridge with its gateway address ahead of the first pod, so the DNS responder
  * can bind there at start; the CNI bridge plugin adopts a bridge that already has exactly this
  * address. The bridge stays when the node stops (pods keep running), as the plugin's does.
+ *
+ * Its MAC address is pinned to the one it has: a bridge whose address was never set takes the
+ * lowest of its ports' and changes as pod ports come and go, and every pod's neighbour entry for
+ * the gateway then names a MAC nothing answers to (frames to it are flooded and dropped) until it
+ * goes stale and fails, up to ~50 s with no traffic off the pod's subnet. The CNI bridge plugin
+ * pins it when it adds the gateway address, but finds it here already added and does not.
  */
 export async function ensureBridgeGateway(bridge: string, subnet: string, signal?: AbortSignal): Promise<string> {
   const { address, prefix } = gatewayOf(subnet);
@@ -99,6 +105,10 @@ export async function ensureBridgeGateway(bridge: string, subnet: string, signal
     const add = await runCommand('ip', ['link', 'add', bridge, 'type', 'bridge'], { signal });
     if (add.code !== 0 && !/File exists/.test(add.stderr)) throw new HedgeError('Internal', `ip link add ${bridge} type bridge: ${add.stderr.trim()}`);
   }
+  // the address it has now is the one its pods know: set to itself, it no longer follows the ports
+  const [link] = JSON.parse((await runChecked('ip', ['-j', 'link', 'show', 'dev', bridge], { signal })).stdout) as { address?: string }[];
+  if (!link?.address) throw new HedgeError('Internal', `ip link show ${bridge}: no MAC address`);
+  await runChecked('ip', ['link', 'set', 'dev', bridge, 'address', link.address], { signal });
   const addrs = await runChecked('ip', ['-o', '-4', 'addr', 'show', 'dev', bridge], { signal });
   if (!addrs.stdout.includes(` ${address}/${prefix} `)) {
     const add = await runCommand('ip', ['addr', 'add', `${address}/${prefix}`, 'dev', bridge], { signal });
