@@ -185,3 +185,14 @@ export async function startEtcdCluster(n = 3, binary = '/usr/bin/etcd'): Promise
     stop,
   };
 }
+
+/** An etcd started on first use and stopped with `stop()` (one per test file, shared by its tests). */
+export function lazyEtcd(binary?: string): { get(): Promise<EtcdProcess>; stop(): Promise<void> } {
+  let started: Promise<EtcdProcess> | undefined;
+  return {
+    get: () => (started ??= startEtcd(binary)),
+    stop: async () => {
+      if (started !== undefined) await (await started).stop();
+    },
+  };
+}

@@ -2,19 +2,14 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runStoreContract } from '../contract.ts';
 import { openStore } from '../open-store.ts';
-import { startEtcd, type EtcdProcess } from './etcd-process.ts';
+import { lazyEtcd } from './etcd-process.ts';
 import { EtcdStore } from './etcd-store.ts';
 
 // One real etcd for the file; every test gets its own key prefix in it.
-let etcd: Promise<EtcdProcess> | undefined;
+const etcd = lazyEtcd();
+const server = etcd.get;
 let seq = 0;
-function server(): Promise<EtcdProcess> {
-  etcd ??= startEtcd();
-  return etcd;
-}
-after(async () => {
-  if (etcd !== undefined) await (await etcd).stop();
-});
+after(() => etcd.stop());
 
 runStoreContract('etcd', async () => {
   const { endpoint } = await server();

@@ -4,19 +4,14 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { KeyValue, WatchEvent, WatchOptions, WatchTrigger } from '../types.ts';
-import { startEtcd, type EtcdProcess } from './etcd-process.ts';
+import { lazyEtcd, startEtcd } from './etcd-process.ts';
 import { EtcdStore, type EtcdStoreOptions } from './etcd-store.ts';
 
 // One real etcd for the file (a test that kills it starts its own); every test gets its own prefix.
-let etcd: Promise<EtcdProcess> | undefined;
+const etcd = lazyEtcd();
+const server = etcd.get;
 let seq = 0;
-function server(): Promise<EtcdProcess> {
-  etcd ??= startEtcd();
-  return etcd;
-}
-after(async () => {
-  if (etcd !== undefined) await (await etcd).stop();
-});
+after(() => etcd.stop());
 
 async function open(opts: Partial<EtcdStoreOptions> = {}, prefix = `/feed${seq++}`): Promise<EtcdStore> {
   const { endpoint } = await server();
