@@ -35,3 +35,17 @@ test('prefixes keep clusters sharing one etcd apart', async () => {
     await b.close();
   }
 });
+
+test('a LIST larger than gRPC\'s default 4 MiB answer (5,000 nodes are) is read', async () => {
+  const { endpoint } = await server();
+  const store = new EtcdStore({ endpoints: [endpoint], prefix: `/t${seq++}` });
+  try {
+    const value = 'x'.repeat(1_000_000);
+    for (let i = 0; i < 5; i++) await store.create(`/big/${i}`, value);
+    const all = await store.list('/big/');
+    assert.equal(all.items.length, 5);
+    assert.ok(all.items.every((kv) => kv.value === value));
+  } finally {
+    await store.close();
+  }
+});

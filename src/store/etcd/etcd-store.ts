@@ -73,6 +73,8 @@ export const MIN_ETCD_VERSION = [3, 4] as const;
 type ChangeEvent = Extract<WatchEvent, { type: 'put' | 'delete' }>;
 
 const COMPACTED = 'required revision has been compacted';
+/** the largest answer (a LIST, a batch of watch events) the client accepts: as kube-apiserver's etcd client */
+const MAX_RECEIVE_BYTES = 2 ** 31 - 1;
 const FUTURE = 'required revision is a future revision';
 
 /**
@@ -109,7 +111,9 @@ export class EtcdStore implements Store {
     this.sharedWatch = opts.sharedWatch ?? true;
     this.historyEvents = opts.watchHistoryEvents;
     this.historyBytes = opts.watchHistoryBytes;
-    const options: IOptions = { hosts: opts.endpoints };
+    // grpc-js refuses answers over 4 MiB by default: a LIST of 5,000 nodes is more (kube-apiserver
+    // lifts the limit to 2 GiB as well); etcd's own request limit still bounds each write
+    const options: IOptions = { hosts: opts.endpoints, grpcOptions: { 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES } };
     if (opts.tls !== undefined) {
       options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
     }
