@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from './memory/memory-store.ts';
 import type { WatchEvent, WatchTrigger } from './types.ts';
+import { WatchHub, type ChangeEvent } from './watch-hub.ts';
 
 type Change = Extract<WatchEvent, { type: 'put' | 'delete' }>;
 
@@ -80,4 +81,28 @@ test('a triggered watcher past its queue limit catches up from history with only
   ac.abort();
   assert.deepEqual(seen, revs.map(String), 'node a\'s four events in order, none of node b\'s');
   await store.close();
+});
+
+test('closeAll with an error fails the watchers\' iterators with it; without one they finish', async () => {
+  const events: ChangeEvent[] = [];
+  const hub = new WatchHub({ revision: 0, history: { readHistory: (_p, from, to) => events.filter((e) => e.kv.modRevision >= from && e.kv.modRevision <= to) } });
+  const ac = new AbortController();
+  const failing = hub.watch('/pods/', { signal: ac.signal })[Symbol.asyncIterator]();
+  const pending = failing.next();
+  const ev: ChangeEvent = { type: 'put', kv: { key: '/pods/a', value: 'x', createRevision: 1, modRevision: 1 } };
+  events.push(ev);
+  hub.publish([ev]);
+  assert.deepEqual((await pending).value, ev);
+  const next = failing.next();
+  const boom = new Error('source failed');
+  hub.closeAll(boom);
+  await assert.rejects(next, (err) => err === boom);
+  assert.equal(hub.watcherCount, 0);
+
+  const ending = hub.watch('/pods/', { signal: ac.signal })[Symbol.asyncIterator]();
+  const last = ending.next();
+  await settle();
+  hub.closeAll();
+  assert.deepEqual(await last, { done: true, value: undefined });
+  ac.abort();
 });

@@ -42,6 +42,8 @@ class Watcher {
   queue: ChangeEvent[] = [];
   wake: (() => void) | undefined;
   ended = false;
+  /** set when the hub failed the watcher: its iterator throws it instead of finishing */
+  failure: unknown;
 
   /** next revision to read from history while in catch-up mode */
   readFrom: number;
@@ -187,10 +189,14 @@ export class WatchHub {
     if (--group.size === 0) this.byPrefix.delete(w.prefix);
   }
 
-  /** Ends every watcher (their iterators finish); used on store close. */
-  closeAll(): void {
+  /**
+   * Ends every watcher: their iterators finish (store close), or throw `error` when given (the
+   * events' source failed, so the watchers must re-watch from where they were).
+   */
+  closeAll(error?: unknown): void {
     for (const w of this.watchers) {
       w.ended = true;
+      w.failure = error;
       w.queue = [];
       w.notify();
     }
@@ -221,7 +227,11 @@ export class WatchHub {
     let lastYield = Date.now();
     try {
       for (;;) {
-        if (signal.aborted || w.ended) return;
+        if (signal.aborted) return;
+        if (w.ended) {
+          if (w.failure !== undefined) throw w.failure;
+          return;
+        }
         const ev = w.queue.shift();
         if (ev !== undefined) {
           yield ev;

@@ -8,6 +8,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 export interface EtcdProcess {
   endpoint: string;
   stop(): Promise<void>;
+  /** SIGKILL etcd, keeping its data dir and ports (tests: a lost etcd) */
+  kill(): Promise<void>;
+  /** start the killed etcd again on the same data dir and ports; resolves once healthy */
+  restart(): Promise<void>;
 }
 
 /** A free 127.0.0.1 port, found by binding port 0 and releasing it. */
@@ -33,48 +37,68 @@ export async function startEtcd(binary = '/usr/bin/etcd'): Promise<EtcdProcess> 
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  const child: ChildProcess = spawn(
-    binary,
-    [
-      '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', client,
-      '--advertise-client-urls', client,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `default=${peer}`,
-      '--experimental-watch-progress-notify-interval', '100ms',
-      '--log-level', 'error',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  let exit: Promise<void> = Promise.resolve();
+  let child: ChildProcess | undefined;
+  const spawnEtcd = (): void => {
+    const c: ChildProcess = spawn(
+      binary,
+      [
+        '--data-dir', join(dir, 'data'),
+        '--listen-client-urls', client,
+        '--advertise-client-urls', client,
+        '--listen-peer-urls', peer,
+        '--initial-advertise-peer-urls', peer,
+        '--initial-cluster', `default=${peer}`,
+        '--experimental-watch-progress-notify-interval', '100ms',
+        '--log-level', 'error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child = c;
+    exited = false;
+    c.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
+    exit = new Promise<void>((resolve) => c.once('exit', () => ((exited = true), resolve())));
+  };
+  const kill = async (): Promise<void> => {
+    if (!exited && child?.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    await exit;
+  };
   const stop = async (): Promise<void> => {
-    if (!exited && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    if (!exited && child?.pid !== undefined) process.kill(child.pid, 'SIGTERM');
     await exit;
     await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (exited) {
-      await stop();
-      throw new Error(`etcd exited during start-up: ${stderr}`);
+  const healthy = async (): Promise<void> => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (exited) {
+        await stop();
+        throw new Error(`etcd exited during start-up: ${stderr}`);
+      }
+      try {
+        const res = await fetch(`${client}/health`);
+        const body = (await res.json()) as { health?: string };
+        if (body.health === 'true') return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`etcd did not become healthy: ${stderr}`);
+      }
+      await delay(50);
     }
-    try {
-      const res = await fetch(`${client}/health`);
-      const body = (await res.json()) as { health?: string };
-      if (body.health === 'true') return { endpoint: client, stop };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`etcd did not become healthy: ${stderr}`);
-    }
-    await delay(50);
-  }
+  };
+  const restart = async (): Promise<void> => {
+    await kill();
+    spawnEtcd();
+    await healthy();
+  };
+  spawnEtcd();
+  await healthy();
+  return { endpoint: client, stop, kill, restart };
 }
 
 export interface EtcdMember {
@@ -159,5 +183,16 @@ export async function startEtcdCluster(n = 3, binary = '/usr/bin/etcd'): Promise
     members: specs.map((s, i) => ({ name: s.name, endpoint: s.client, pid: children[i]!.child.pid ?? 0, kill: () => killOne(i) })),
     endpoints: specs.map((s) => s.client),
     stop,
+  };
+}
+
+/** An etcd started on first use and stopped with `stop()` (one per test file, shared by its tests). */
+export function lazyEtcd(binary?: string): { get(): Promise<EtcdProcess>; stop(): Promise<void> } {
+  let started: Promise<EtcdProcess> | undefined;
+  return {
+    get: () => (started ??= startEtcd(binary)),
+    stop: async () => {
+      if (started !== undefined) await (await started).stop();
+    },
   };
 }

@@ -2,19 +2,14 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { runStoreContract } from '../contract.ts';
 import { openStore } from '../open-store.ts';
-import { startEtcd, type EtcdProcess } from './etcd-process.ts';
+import { lazyEtcd } from './etcd-process.ts';
 import { EtcdStore } from './etcd-store.ts';
 
 // One real etcd for the file; every test gets its own key prefix in it.
-let etcd: Promise<EtcdProcess> | undefined;
+const etcd = lazyEtcd();
+const server = etcd.get;
 let seq = 0;
-function server(): Promise<EtcdProcess> {
-  etcd ??= startEtcd();
-  return etcd;
-}
-after(async () => {
-  if (etcd !== undefined) await (await etcd).stop();
-});
+after(() => etcd.stop());
 
 runStoreContract('etcd', async () => {
   const { endpoint } = await server();
@@ -38,5 +33,19 @@ test('prefixes keep clusters sharing one etcd apart', async () => {
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+test('a LIST larger than gRPC\'s default 4 MiB answer (5,000 nodes are) is read', async () => {
+  const { endpoint } = await server();
+  const store = new EtcdStore({ endpoints: [endpoint], prefix: `/t${seq++}` });
+  try {
+    const value = 'x'.repeat(1_000_000);
+    for (let i = 0; i < 5; i++) await store.create(`/big/${i}`, value);
+    const all = await store.list('/big/');
+    assert.equal(all.items.length, 5);
+    assert.ok(all.items.every((kv) => kv.value === value));
+  } finally {
+    await store.close();
   }
 });

@@ -3,6 +3,7 @@ import { HedgeError } from '../../lib/errors.ts';
 import { silentLogger, type Logger } from '../../lib/log.ts';
 import { assertValidKey, prefixEnd, storeClosedError } from '../key-range.ts';
 import { startCompactor } from './etcd-compactor.ts';
+import { WatchFeed } from './watch-feed.ts';
 import type {
   DeleteOptions,
   KeyValue,
@@ -21,8 +22,20 @@ export interface EtcdStoreOptions {
   prefix?: string;
   tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
   logger?: Logger;
-  /** live events a watcher may buffer before its etcd watch is paused (default 10,000) */
+  /**
+   * live events a watcher may buffer: beyond it a shared-feed watcher replays from the feed's
+   * history, a direct one pauses its etcd watch (default 10,000)
+   */
   watchQueueLimit?: number;
+  /**
+   * the shared watch feed's history (recent events of the whole prefix), by count and by bytes
+   * (defaults 10,000 events, 32 MiB): a watch from an older revision gets its own etcd watch, and a
+   * feed watcher that falls further behind than this gets Gone and re-lists
+   */
+  watchHistoryEvents?: number;
+  watchHistoryBytes?: number;
+  /** false: every watch gets its own etcd watch, as before the shared feed (benchmarks; default true) */
+  sharedWatch?: boolean;
   /**
    * Compact etcd's history every interval to the revision seen one interval earlier, coordinated
    * with other apiservers on the same etcd as kube-apiserver does (default: off; `hedge server`: 5 min).
@@ -37,12 +50,31 @@ export interface EtcdStatus {
   dbSizeBytes: number;
 }
 
+/** What `stats()` reports: how the store's watches are served. */
+export interface EtcdStoreStats {
+  /** etcd watches open now: the shared feed's (0 or 1) and the direct ones */
+  etcdWatches: number;
+  /** watchers served by the shared feed, and by a watch of their own */
+  feedWatchers: number;
+  directWatchers: number;
+  /** shared feeds started so far (a new one after etcd ended the last) */
+  feedStarts: number;
+  /** times the feed's connection was lost and resumed */
+  feedDisconnects: number;
+  /** the feed's history: events and bytes held, and the oldest revision it covers (0: no feed) */
+  historyEvents: number;
+  historyBytes: number;
+  historyFrom: number;
+}
+
 /** Oldest etcd this store is tested against (Debian 12 ships 3.4.23). */
 export const MIN_ETCD_VERSION = [3, 4] as const;
 
 type ChangeEvent = Extract<WatchEvent, { type: 'put' | 'delete' }>;
 
 const COMPACTED = 'required revision has been compacted';
+/** the largest answer (a LIST, a batch of watch events) the client accepts: as kube-apiserver's etcd client */
+const MAX_RECEIVE_BYTES = 2 ** 31 - 1;
 const FUTURE = 'required revision is a future revision';
 
 /**
@@ -60,14 +92,28 @@ export class EtcdStore implements Store {
   private known = 0;
   /** compaction this client did or observed; etcd does not report it directly */
   private compacted = 0;
+  /** the direct watches' stop functions */
   private readonly activeWatches = new Set<() => Promise<void>>();
   private readonly compactor: { stop(): void } | undefined;
+  private readonly sharedWatch: boolean;
+  private readonly historyEvents: number | undefined;
+  private readonly historyBytes: number | undefined;
+  /** the shared watch feed, started by the first watch and again after etcd ended it */
+  private feed: WatchFeed | undefined;
+  private feedStarts = 0;
+  private feedDisconnects = 0;
+  private feedWatchers = 0;
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = opts.prefix ?? '';
     this.log = (opts.logger ?? silentLogger()).child({ component: 'store-etcd' });
     this.queueLimit = opts.watchQueueLimit ?? 10_000;
-    const options: IOptions = { hosts: opts.endpoints };
+    this.sharedWatch = opts.sharedWatch ?? true;
+    this.historyEvents = opts.watchHistoryEvents;
+    this.historyBytes = opts.watchHistoryBytes;
+    // grpc-js refuses answers over 4 MiB by default: a LIST of 5,000 nodes is more (kube-apiserver
+    // lifts the limit to 2 GiB as well); etcd's own request limit still bounds each write
+    const options: IOptions = { hosts: opts.endpoints, grpcOptions: { 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES } };
     if (opts.tls !== undefined) {
       options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
     }
@@ -199,7 +245,79 @@ export class EtcdStore implements Store {
     this.checkOpen();
     // Fixed now, not at the first next(): this client's writes after this call are delivered.
     const from = opts.fromRevision !== undefined && opts.fromRevision > 0 ? opts.fromRevision : this.known + 1;
+    const feed = this.sharedFeed();
+    // The feed holds every event from its history's start on; an older start needs etcd's own history.
+    if (feed !== undefined && from >= feed.ring.coveredFrom && from > this.compacted) return this.runFeedWatch(feed, prefix, from, opts);
     return this.runWatch(prefix, from, opts);
+  }
+
+  /** How the store's watches are served now. */
+  stats(): EtcdStoreStats {
+    const feed = this.feed;
+    return {
+      etcdWatches: this.activeWatches.size + (feed === undefined ? 0 : 1),
+      feedWatchers: this.feedWatchers,
+      directWatchers: this.activeWatches.size,
+      feedStarts: this.feedStarts,
+      feedDisconnects: this.feedDisconnects + (feed?.disconnects ?? 0),
+      historyEvents: feed?.ring.size ?? 0,
+      historyBytes: feed?.ring.byteSize ?? 0,
+      historyFrom: feed?.ring.coveredFrom ?? 0,
+    };
+  }
+
+  /**
+   * The running feed, or a new one from the revision after the newest this client knows (so the
+   * watch that starts it, from a revision it just read, is usually inside it). Undefined before
+   * this client has seen any revision: etcd's might be compacted far past 1.
+   */
+  private sharedFeed(): WatchFeed | undefined {
+    if (!this.sharedWatch) return undefined;
+    if (this.feed !== undefined || this.known === 0) return this.feed;
+    this.feedStarts++;
+    this.feed = new WatchFeed({
+      client: this.client,
+      fullPrefix: this.prefix,
+      start: this.known + 1,
+      toEvent: (type, kv, prev) => this.toEvent(type, kv, prev),
+      failure: async (err, next) => {
+        const error = await this.watchFailure(err, next);
+        // a stale `known` would start the next feed inside the compacted range again
+        await this.currentRevision().catch(() => undefined);
+        return error;
+      },
+      onEnd: (ended) => {
+        if (this.feed !== ended) return;
+        this.feed = undefined;
+        this.feedDisconnects += ended.disconnects;
+      },
+      queueLimit: this.queueLimit,
+      ringEvents: this.historyEvents,
+      ringBytes: this.historyBytes,
+      log: this.log,
+    });
+    this.log.debug({ start: this.known + 1 }, 'shared etcd watch started');
+    return this.feed;
+  }
+
+  /** A watcher served by the shared feed; a direct etcd watch if the feed ended before it began. */
+  private async *runFeedWatch(feed: WatchFeed, prefix: string, from: number, opts: WatchOptions): AsyncGenerator<WatchEvent> {
+    if (this.closed) return;
+    if (feed.ended) {
+      yield* this.runWatch(prefix, from, opts);
+      return;
+    }
+    this.feedWatchers++;
+    try {
+      for await (const ev of feed.hub.watch(prefix, { ...opts, fromRevision: from })) {
+        // The feed may not have reached the revision this watch starts after (this client's own
+        // write, say): a bookmark then says that revision, not the feed's older one.
+        if (ev.type === 'progress' && ev.revision < from - 1) yield { type: 'progress', revision: Math.max(ev.revision, Math.min(from - 1, this.known)) };
+        else yield ev;
+      }
+    } finally {
+      this.feedWatchers--;
+    }
   }
 
   async currentRevision(): Promise<number> {
@@ -223,6 +341,8 @@ export class EtcdStore implements Store {
       if (!(err instanceof HedgeError && err.code === 'Gone')) throw err;
     }
     this.compacted = revision;
+    // what this client compacted is gone from the feed's history too, as from etcd's
+    this.feed?.ring.trimTo(revision);
   }
 
   async close(): Promise<void> {
@@ -230,7 +350,9 @@ export class EtcdStore implements Store {
     this.closed = true;
     this.compactor?.stop();
     // Cancel etcd watches before closing the client, or etcd3 keeps reconnecting them.
-    await Promise.all([...this.activeWatches].map((end) => end()));
+    const feed = this.feed;
+    this.feed = undefined;
+    await Promise.all([...this.activeWatches].map((end) => end()).concat(feed?.close() ?? []));
     this.activeWatches.clear();
     this.client.close();
   }
@@ -271,6 +393,9 @@ export class EtcdStore implements Store {
       await stop();
     };
     const start = async (): Promise<void> => {
+      // see WatchFeed.connected
+      await this.feed?.connected;
+      if (ended || paused) return;
       const builder = this.client.watch().withPreviousKV().startRevision(String(next));
       const w = await (fullPrefix === '' ? builder.inRange({ start: '\0', end: '\0' }) : builder.prefix(fullPrefix)).create();
       if (ended || paused) {
@@ -299,7 +424,11 @@ export class EtcdStore implements Store {
       });
       w.on('error', (err) => {
         failure = err;
-        void stop();
+        // etcd3 has already dropped a watch it reports an error for: cancelling it again would send
+        // etcd a cancel whose answer etcd3 cannot match to a watcher (it throws, uncaught)
+        if (watcher === w) watcher = undefined;
+        w.removeAllListeners();
+        w.on('error', () => undefined);
         notify();
       });
     };

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isHedgeError } from '../../lib/errors.ts';
+import type { ChangeEvent } from '../watch-hub.ts';
+import { EventRing } from './event-ring.ts';
+
+const put = (key: string, rev: number, value = 'v'): ChangeEvent => ({ type: 'put', kv: { key, value, createRevision: rev, modRevision: rev } });
+const revs = (evs: ChangeEvent[]): string[] => evs.map((e) => `${e.kv.key}@${e.kv.modRevision}`);
+
+test('reads by prefix and revision range; a page never splits a revision', () => {
+  const ring = new EventRing({ start: 10 });
+  // revision 12 wrote two keys (an etcd transaction may)
+  ring.append([put('/a/1', 10), put('/b/1', 11), put('/a/2', 12), put('/a/3', 12), put('/a/4', 13)]);
+  assert.deepEqual(revs(ring.readHistory('/a/', 10, 13, 100)), ['/a/1@10', '/a/2@12', '/a/3@12', '/a/4@13']);
+  assert.deepEqual(revs(ring.readHistory('/a/', 11, 12, 100)), ['/a/2@12', '/a/3@12']);
+  assert.deepEqual(revs(ring.readHistory('/a/', 10, 13, 2)), ['/a/1@10', '/a/2@12', '/a/3@12']);
+  assert.deepEqual(ring.readHistory('/a/', 14, 13, 100), []);
+  assert.throws(() => ring.readHistory('/a/', 9, 13, 100), (err) => isHedgeError(err, 'Gone'));
+});
+
+test('bounded by count and by bytes: the oldest go, and reads from before them are Gone', () => {
+  const byCount = new EventRing({ start: 1, maxEvents: 3 });
+  for (let r = 1; r <= 5; r++) byCount.append([put(`/k/${r}`, r)]);
+  assert.equal(byCount.size, 3);
+  assert.equal(byCount.coveredFrom, 3);
+  assert.deepEqual(revs(byCount.readHistory('/k/', 3, 5, 10)), ['/k/3@3', '/k/4@4', '/k/5@5']);
+  assert.throws(() => byCount.readHistory('/k/', 2, 5, 10), (err) => isHedgeError(err, 'Gone'));
+
+  const byBytes = new EventRing({ start: 1, maxBytes: 3_000 });
+  for (let r = 1; r <= 10; r++) byBytes.append([put(`/k/${r}`, r, 'x'.repeat(1_000))]);
+  assert.equal(byBytes.size, 2);
+  assert.ok(byBytes.byteSize <= 3_000);
+  assert.equal(byBytes.coveredFrom, 9);
+
+  byCount.trimTo(5);
+  assert.equal(byCount.size, 1);
+  assert.throws(() => byCount.readHistory('/k/', 4, 5, 10), (err) => isHedgeError(err, 'Gone'));
+});
