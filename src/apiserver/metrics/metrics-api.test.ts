@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pino } from 'pino';
 import { after, before, describe, it } from 'node:test';
 import type { NodeDialer, NodeRequest, NodeResponse } from '../node-proxy/node-dialer.ts';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
@@ -42,6 +43,62 @@ const resourceText = (o: { t: number; nodeCpu: number; nodeMem: number; pods: { 
     'scrape_error 0',
     '',
   ].join('\n');
+
+describe('metrics scrape rounds over many nodes', () => {
+  it('keeps at most 64 scrapes in flight, spreads a large round in time, and logs a failing node once', async () => {
+    const lines: { level: number; msg: string; node?: string }[] = [];
+    const sink = new PassThrough();
+    sink.on('data', (b: Buffer) => {
+      for (const l of b.toString().split('\n')) if (l) lines.push(JSON.parse(l) as { level: number; msg: string; node?: string });
+    });
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const starts: number[] = [];
+    const dialer: NodeDialer = {
+      async request(r) {
+        starts.push(Date.now());
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((res) => setTimeout(res, 30));
+        inFlight--;
+        if (r.nodeName === 'n-7') throw new Error('node n-7 unreachable');
+        return { kind: 'response', statusCode: 200, headers: {}, body: Readable.from([Buffer.from('node_cpu_usage_seconds_total 1 1\nnode_memory_working_set_bytes 1 1\n')]) };
+      },
+    };
+    const t = await startTestServer({
+      nodeDialer: dialer,
+      logger: pino({ level: 'debug' }, sink),
+      metrics: { resolutionMs: 3_600_000, staleAfterMs: 3_600_000, scrapeSpreadMs: 600 },
+    });
+    try {
+      const n = 150;
+      for (let i = 0; i < n; i++) {
+        const r = await t.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: `n-${i}` } }), headers: { 'content-type': 'application/json' } });
+        assert.equal(r.status, 201);
+        const s = await t.json(`/api/v1/nodes/n-${i}/status`, {
+          method: 'PATCH',
+          body: JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Test' }] } }),
+          headers: { 'content-type': 'application/merge-patch+json' },
+        });
+        assert.equal(s.status, 200);
+      }
+      assert.ok(t.server.metrics);
+      for (let round = 0; round < 2; round++) await t.server.metrics.scrapeOnce(AbortSignal.timeout(10_000));
+      assert.equal(starts.length, 2 * n, 'every Ready node is scraped each round');
+      assert.ok(maxInFlight <= 64, `at most 64 in flight, saw ${maxInFlight}`);
+      const first = starts.slice(0, n);
+      const span = Math.max(...first) - Math.min(...first);
+      assert.ok(span >= 450, `a round over ${n} nodes starts its scrapes over ~600 ms, not at once (${span} ms)`);
+      await new Promise((r) => setImmediate(r));
+      const about = (msg: string): number => lines.filter((l) => l.node === 'n-7' && l.msg === msg).length;
+      assert.equal(about('scraping resource metrics failed'), 1, 'warned once when it started failing');
+      assert.equal(about('scraping resource metrics still fails'), 1, 'then at debug');
+      assert.equal(lines.filter((l) => l.msg === 'scraping resource metrics failed').length, 1, 'no other node warned');
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe('metrics.k8s.io', () => {
   let t: TestServer;

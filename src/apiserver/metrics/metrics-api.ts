@@ -24,6 +24,8 @@ export const METRICS_GROUP = 'metrics.k8s.io';
 const API_VERSION = `${METRICS_GROUP}/v1beta1`;
 /** a scrape body larger than this is refused (a node with thousands of containers stays far below) */
 const MAX_SCRAPE_BYTES = 16 * 1024 * 1024;
+/** node scrapes in flight at once; a round over more nodes than this is also spread in time (below) */
+const MAX_SCRAPES_IN_FLIGHT = 64;
 
 export interface MetricsApiConfig {
   /** scrape period (metrics-server --metric-resolution), default 15 s */
@@ -32,6 +34,12 @@ export interface MetricsApiConfig {
   staleAfterMs?: number;
   /** per node scrape timeout, default min(10 s, resolution) */
   scrapeTimeoutMs?: number;
+  /**
+   * a round over more than 64 nodes starts its scrapes evenly over this long instead of all at
+   * once, so thousands of nodes cost the apiserver a steady trickle, not a burst every period
+   * that stalls every other request; default half the resolution
+   */
+  scrapeSpreadMs?: number;
 }
 
 const metricsDef = (kind: string, plural: string, namespaced: boolean): ResourceDef => ({
@@ -104,12 +112,15 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
   const resolutionMs = config.resolutionMs ?? 15_000;
   const staleAfterMs = config.staleAfterMs ?? 2 * resolutionMs + 10_000;
   const scrapeTimeoutMs = config.scrapeTimeoutMs ?? Math.min(10_000, resolutionMs);
+  const scrapeSpreadMs = config.scrapeSpreadMs ?? resolutionMs / 2;
   const now = config.now ?? Date.now;
   const log = config.logger;
   const storage = new MetricsStorage({ resolutionMs, staleAfterMs });
   const nodesDef = metricsDef('NodeMetrics', 'nodes', false);
   const podsDef = metricsDef('PodMetrics', 'pods', true);
   let deps: { registry: Registry; dialer: NodeDialer } | undefined;
+  /** nodes whose last scrape failed, with why: a failure is logged at warn when it starts, then at debug until the node answers again */
+  const failing = new Map<string, string>();
 
   const objects = async (registry: Registry, plural: 'nodes' | 'pods', namespace?: string): Promise<KubeObject[]> => {
     const def = registry.resources.lookup('', 'v1', plural);
@@ -151,9 +162,15 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
       const scrape = parseResourceMetrics(text, at);
       if (scrape.scrapeError) log.debug({ node: name }, 'node reported scrape_error 1');
       storage.store(name, scrape, at);
+      if (failing.delete(name)) log.info({ node: name }, 'scraping resource metrics works again');
     } catch (err) {
       if (signal.aborted) return;
-      log.warn({ err, node: name }, 'scraping resource metrics failed');
+      // the message, not the error: a stack per node per period is what made a fleet of
+      // unreachable nodes expensive to log
+      const reason = err instanceof Error ? err.message : String(err);
+      if (failing.has(name)) log.debug({ node: name, reason }, 'scraping resource metrics still fails');
+      else log.warn({ node: name, reason }, 'scraping resource metrics failed');
+      failing.set(name, reason);
     }
   };
 
@@ -161,8 +178,24 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
     if (!deps) return;
     const d = deps;
     const nodes = await objects(d.registry, 'nodes');
-    storage.expire(now(), new Set(nodes.map((n) => n.metadata.name ?? '')));
-    await Promise.all(nodes.filter(isReady).map((n) => scrapeNode(d, n, signal)));
+    const names = new Set(nodes.map((n) => n.metadata.name ?? ''));
+    storage.expire(now(), names);
+    for (const name of failing.keys()) if (!names.has(name)) failing.delete(name);
+    const ready = nodes.filter(isReady);
+    // small clusters: all at once; large ones: at most 64 in flight, started evenly over the spread
+    const gapMs = ready.length > MAX_SCRAPES_IN_FLIGHT ? scrapeSpreadMs / ready.length : 0;
+    const began = now();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ready.length && !signal.aborted) {
+        const i = next++;
+        const wait = began + i * gapMs - now();
+        if (wait > 0) await sleep(wait, signal);
+        if (signal.aborted) return;
+        await scrapeNode(d, ready[i], signal);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_SCRAPES_IN_FLIGHT, ready.length) }, worker));
   };
 
   const nodeMetrics = (node: KubeObject, u: Usage): Record<string, unknown> => ({
