@@ -22,6 +22,7 @@
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
  *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R] [--max-sockets 2000]
+ *      [--server-flags '--max-semi-space-size=8' (V8 flags for the servers; default: what bin/hedge.js gives `hedge server`)]
  * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--trace` prints where a renewal's
  * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
  * window's monotonic µs to cut a profile to it; `--steady-only` stops after steady state and LIST)
@@ -67,6 +68,7 @@ const { values } = parseArgs({
     'steady-only': { type: 'boolean', default: false },
     'renew-cpu': { type: 'string' },
     'max-sockets': { type: 'string', default: '2000' },
+    'server-flags': { type: 'string', default: '--max-semi-space-size=8' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -89,6 +91,8 @@ const log = silentLogger();
 const loopProbe = fileURLToPath(new URL('./loop-probe.ts', import.meta.url));
 const prof = {
   execArgv: [
+    // the harness runs `node bin/hedge.js`, which skips the launcher's shell line: give its flags here
+    ...(values['server-flags'] ?? '').split(' ').filter(Boolean),
     ...(values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : []),
     // --trace: each server reports its event-loop delay and utilization (bench/loop-probe.ts)
     ...(values.trace ? ['--import', 'tsx', '--import', loopProbe] : []),

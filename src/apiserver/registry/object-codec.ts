@@ -92,6 +92,11 @@ export class ObjectCodec {
     this.#cache.delete(key);
   }
 
+  /** The newest decoded object this process has seen under `key` (it may be stale: another writer, or deleted since). */
+  latest(key: string): Decoded | undefined {
+    return this.#cache.get(key);
+  }
+
   #parse(key: string, value: string, rev: number): Decoded {
     const obj = this.#object(key, value, rev);
     // only the bytes are kept: the string form is cheap to recover and rarely needed twice
