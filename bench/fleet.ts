@@ -35,7 +35,7 @@ import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import type { KubeObject } from '../src/api/object.ts';
@@ -68,7 +68,7 @@ const { values } = parseArgs({
     'steady-only': { type: 'boolean', default: false },
     'renew-cpu': { type: 'string' },
     'max-sockets': { type: 'string', default: '2000' },
-    'server-flags': { type: 'string', default: '--max-semi-space-size=8' },
+    'server-flags': { type: 'string' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -89,10 +89,17 @@ const NS = 'fleet';
 const ETCD = '/usr/bin/etcd';
 const log = silentLogger();
 const loopProbe = fileURLToPath(new URL('./loop-probe.ts', import.meta.url));
+/** the V8 flags bin/hedge.js's shell line gives `hedge server` (the harness runs `node bin/hedge.js`, which skips that line) */
+function launcherServerFlags(): string {
+  const launcher = readFileSync(fileURLToPath(new URL('../bin/hedge.js', import.meta.url)), 'utf8');
+  const m = /\*\) f='([^']*)'/.exec(launcher);
+  if (!m) throw new Error("bin/hedge.js: no `*) f='...'` case for the server's flags");
+  return m[1];
+}
+const serverFlags = values['server-flags'] ?? launcherServerFlags();
 const prof = {
   execArgv: [
-    // the harness runs `node bin/hedge.js`, which skips the launcher's shell line: give its flags here
-    ...(values['server-flags'] ?? '').split(' ').filter(Boolean),
+    ...serverFlags.split(' ').filter(Boolean),
     ...(values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : []),
     // --trace: each server reports its event-loop delay and utilization (bench/loop-probe.ts)
     ...(values.trace ? ['--import', 'tsx', '--import', loopProbe] : []),
@@ -633,4 +640,4 @@ for (const store of stores) {
     process.stderr.write(`${row.join(' | ')}\n`);
   }
 }
-printTable(`hollow fleet: nodes renewing leases every ${RENEW_MS / 1000} s, one pod per node (steady window ${steadyMs / 1000} s; 2-core machine shared with other jobs)`, rows);
+printTable(`hollow fleet: nodes renewing leases every ${RENEW_MS / 1000} s, one pod per node (steady window ${steadyMs / 1000} s; server V8 flags ${serverFlags}; 2-core machine shared with other jobs)`, rows);

@@ -46,6 +46,8 @@ async function setup(): Promise<{ rs: ResourceStore; reads: () => number; writeA
   return { rs, reads: () => reads, writeAround };
 }
 
+const renewTimeOf = (obj: KubeObject): string | undefined => (obj as KubeObject & { spec?: { renewTime?: string } }).spec?.renewTime;
+
 const renew = (renewTime: string, rv?: string) => (cur: KubeObject) => ({
   kind: 'write' as const,
   obj: { ...cur, metadata: { ...cur.metadata, ...(rv === undefined ? {} : { resourceVersion: rv }) }, spec: { renewTime } } as KubeObject,
@@ -55,7 +57,7 @@ describe('ResourceStore.guaranteedUpdate from the decode cache', () => {
   it('updates the object this process wrote last without reading the store', async () => {
     const { rs, reads } = await setup();
     const out = await rs.guaranteedUpdate('kube-node-lease', 'n1', renew('t1'), { dryRun: false });
-    assert.equal((out.obj.obj as { spec: { renewTime: string } }).spec.renewTime, 't1');
+    assert.equal(renewTimeOf(out.obj.obj), 't1');
     const again = await rs.guaranteedUpdate('kube-node-lease', 'n1', renew('t2', out.obj.obj.metadata.resourceVersion), { dryRun: false });
     assert.equal(again.obj.rev, out.obj.rev + 1);
     assert.equal(reads(), 0, 'no store read for either renewal');
@@ -83,7 +85,7 @@ describe('ResourceStore.guaranteedUpdate from the decode cache', () => {
     // a no-op against the cached (older) object: answered with the store's current one, not the cached
     const out = await rs.guaranteedUpdate('kube-node-lease', 'n1', (cur) => ({ kind: 'write', obj: cur }), { dryRun: false });
     assert.equal(out.obj.rev, rev, 'the current revision, not the cached one');
-    assert.equal((out.obj.obj as { spec: { renewTime: string } }).spec.renewTime, 'elsewhere');
+    assert.equal(renewTimeOf(out.obj.obj), 'elsewhere');
   });
 
   it('a refusal against a stale cached start is decided again on the current object', async () => {
@@ -94,12 +96,12 @@ describe('ResourceStore.guaranteedUpdate from the decode cache', () => {
       'n1',
       (cur) => {
         // e.g. validation comparing to the old object: only the current one allows this
-        if ((cur as { spec: { renewTime: string } }).spec.renewTime !== 'allowed') throw new HedgeError('Invalid', 'refused');
+        if (renewTimeOf(cur) !== 'allowed') throw new HedgeError('Invalid', 'refused');
         return renew('t1')(cur);
       },
       { dryRun: false },
     );
-    assert.equal((out.obj.obj as { spec: { renewTime: string } }).spec.renewTime, 't1');
+    assert.equal(renewTimeOf(out.obj.obj), 't1');
   });
 
   it('an object deleted around the cache is NotFound', async () => {
