@@ -120,13 +120,14 @@ if [[ ! -d $APPLIED ]]; then
 fi
 unpacked=$(date +%s)
 
-OBJ=$CACHE/obj/$KEY
-if [[ ${HEDGE_KERNEL_KEEP:-0} == 1 && ! -d $OBJ ]]; then
-  # an object tree kept by an earlier build (other fragment or patches): make rebuilds what changed
-  prev=$(ls -td "$CACHE"/obj/*/ 2>/dev/null | head -1)
-  [[ -n $prev ]] && mv -T "${prev%/}" "$OBJ" && echo "build-guest-kernel: reusing the object tree of $(basename "$prev")" >&2
+# one object tree at a fixed path, whatever the key: objtool is built with absolute paths, so a
+# moved tree rebuilds objtool and with it every object (measured: a renamed tree started over)
+OBJ=$CACHE/obj/tree
+if [[ ${HEDGE_KERNEL_KEEP:-0} == 1 && -d $OBJ ]]; then
+  echo "build-guest-kernel: reusing the kept object tree (make rebuilds what changed)" >&2
+else
+  rm -rf "$CACHE/obj"
 fi
-[[ ${HEDGE_KERNEL_KEEP:-0} == 1 ]] || rm -rf "$CACHE/obj"
 mkdir -p "$OBJ"
 export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 1970' KBUILD_BUILD_USER=hedge KBUILD_BUILD_HOST=hedge KBUILD_BUILD_VERSION=1
 MK=(make -s -C "$SRC" O="$OBJ" ARCH=x86_64)
