@@ -110,7 +110,7 @@ if [[ -d $APPLIED ]]; then
   fi
 fi
 if [[ ! -d $APPLIED ]]; then
-  mkdir -p "$APPLIED.tmp"
+  rm -rf "$APPLIED.tmp"; mkdir -p "$APPLIED.tmp"
   for p in "${PATCHES[@]}"; do
     echo "build-guest-kernel: applying $(basename "$p")" >&2
     patch -s -f -p1 -d "$SRC" -i "$p" </dev/null || { rm -rf "$SRC"; die "$(basename "$p") does not apply to $SRCPKG $V"; }
