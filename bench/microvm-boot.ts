@@ -6,8 +6,10 @@
  *   previous        the previous default: Debian's kernel, tb-size=16, free page reporting of 2 MiB
  *                   blocks (the kernel's own reporting order), qemu's 31 virtio-serial ports
  *   debian          Debian's kernel with the current knobs (the fallback while the tailored one is not built)
- *   tailored-previous  the tailored kernel with the previous knobs (tb-size 16, qemu's 31 virtio-serial ports)
+ *   tailored-previous  the tailored kernel with the previous default's knobs (the third pass: tb-size 12,
+ *                   2 serial ports, but qemu's 1024-entry virtqueues and the initial SCSI bus scan)
  *   tailored        scripts/build-guest-kernel.sh's kernel with the current knobs (the default), when built
+ *   tailored-vq128, tailored-tb8  the default with 128-entry virtqueues / a TCG cache of 8 MiB
  *   --only a,b      only these candidates (by the names above; `runc` always runs)
  *   --guest LABEL=DIR[:noshare]  any other guest build dir (manifest.json, vmlinux, initrd.gz), e.g.
  *                   Debian's linux-image-cloud-amd64 (it has no 9p: `:noshare` drops the volume share)
@@ -103,8 +105,10 @@ try {
     { name: 'before', label: `before: ${debian.kernelVersion}, tb-size 32, no balloon`, guest: debian, tuning: { tcgTbSizeMiB: 32, freePageReporting: false, serialMaxPorts: 31 }, share: true },
     { name: 'previous', label: `previous default: ${debian.kernelVersion}, tb-size 16, reporting ≥ 2 MiB`, guest: debian, tuning: { tcgTbSizeMiB: 16, pageReportingOrder: 9, serialMaxPorts: 31 }, share: true },
     { name: 'debian', label: `debian ${debian.kernelVersion} (fallback)`, guest: debian, share: true },
-    ...(tailored ? [{ name: 'tailored-previous', label: `tailored ${tailored.kernelVersion}, tb-size 16, 31 serial ports`, guest: tailored, tuning: { tcgTbSizeMiB: 16, serialMaxPorts: 31 }, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-previous', label: `tailored ${tailored.kernelVersion}, 1024-entry virtqueues, initial SCSI scan (previous default)`, guest: tailored, tuning: { virtqueueSize: 0, scsiInitialScan: true }, share: true }] : []),
     ...(tailored ? [{ name: 'tailored', label: `tailored ${tailored.kernelVersion} (default)`, guest: tailored, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-vq128', label: `tailored ${tailored.kernelVersion}, 128-entry virtqueues`, guest: tailored, tuning: { virtqueueSize: 128 }, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-tb8', label: `tailored ${tailored.kernelVersion}, tb-size 8`, guest: tailored, tuning: { tcgTbSizeMiB: 8 }, share: true }] : []),
     ...(await Promise.all(extra.map(async (e) => ({ name: e.label, label: `${e.label} ${(await findGuestArtifacts(e.dir)).kernelVersion}${e.share ? '' : ' (no 9p share)'}`, guest: await findGuestArtifacts(e.dir), share: e.share })))),
   ].filter((c) => !only || only.has(c.name));
   if (candidates.length === 0) throw new Error(`--only matched no candidate`);

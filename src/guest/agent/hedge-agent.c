@@ -375,6 +375,30 @@ static void do_start(uint32_t id, char *p, size_t n) {
   sendf(G_STARTED, id, pb, 4);
 }
 
+/*
+ * Ask every SCSI host to scan one address ("channel:id:lun"). The tailored guest kernel skips the
+ * initial bus scan (scsi_mod.scan=manual: ~150 ms of its boot under TCG), and with that a hot-plug
+ * event for LUN 0 scans nothing; the host's scan file still does. Scanning an address the kernel
+ * already knows (any other scan mode, or a second call) is a no-op.
+ */
+static void scsi_scan(const char *target) {
+  unsigned c, i, l;
+  if (sscanf(target, "%u:%u:%u", &c, &i, &l) != 3) return;
+  char req[64], p[320];
+  int n = snprintf(req, sizeof req, "%u %u %u", c, i, l);
+  DIR *hd = opendir("/sys/class/scsi_host");
+  struct dirent *he;
+  while (hd && (he = readdir(hd))) {
+    if (he->d_name[0] == '.') continue;
+    snprintf(p, sizeof p, "/sys/class/scsi_host/%.200s/scan", he->d_name);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (write(fd, req, (size_t)n) < 0) { /* not this host's address: the others may have it */ }
+    close(fd);
+  }
+  if (hd) closedir(hd);
+}
+
 /* Mount a container rootfs: read-only block device (by SCSI address) + an overlay upper (sandbox disk or tmpfs). */
 static int find_scsi_dev(const char *target, char *dev, size_t dl) {
   /* target is "channel:id:lun"; the SCSI host number is the guest's business */
@@ -382,6 +406,8 @@ static int find_scsi_dev(const char *target, char *dev, size_t dl) {
   snprintf(suffix, sizeof suffix, ":%s", target);
   size_t sl = strlen(suffix);
   for (int tries = 0; tries < 500; tries++) {
+    /* at once, then every second while it has not shown up */
+    if (tries % 100 == 0) scsi_scan(target);
     DIR *sd = opendir("/sys/bus/scsi/devices");
     struct dirent *se;
     while (sd && (se = readdir(sd))) {

@@ -65,6 +65,13 @@ export interface VmTuning {
   pageReportingOrder?: number;
   /** virtio-serial ports (default SERIAL_MAX_PORTS; qemu's own default is 31) */
   serialMaxPorts?: number;
+  /**
+   * largest virtqueue the tailored kernel sets up (default VIRTQUEUE_SIZE_TAILORED; 0: the 1024
+   * entries qemu's virtio-mmio offers). Debian's kernel has no such knob.
+   */
+  virtqueueSize?: number;
+  /** the tailored kernel's initial SCSI bus scan (default off: the agent scans the one address it mounts) */
+  scsiInitialScan?: boolean;
   /** more guest kernel command line (bench/microvm-boot.ts candidates) */
   kernelArgs?: string[];
 }
@@ -123,6 +130,27 @@ export const PAGE_REPORTING_ORDER = 0;
  */
 export const SERIAL_MAX_PORTS = 2;
 
+/**
+ * Virtqueue size for the tailored kernel (its virtio_mmio.queue_num_max, a patch of ours:
+ * src/guest/kernel/patches/). qemu's virtio-mmio offers every queue 1024 entries, and drivers that
+ * pre-post receive buffers fill them all: virtio_console put 2 × 1024 4 KiB buffers (8 MiB, most
+ * of the guest's slab) on the agent port's and the control receive queues, virtio-net puts 1024
+ * rx buffers per NIC, virtio-scsi and virtio-blk size their request pools by it. virtio-pci
+ * devices offer 128–256 (src/guest/README.md, fourth pass).
+ */
+export const VIRTQUEUE_SIZE_TAILORED = 256;
+
+/** kernel command line only the tailored kernel understands (or is given) */
+export function tailoredKernelArgs(t: VmTuning | undefined): string[] {
+  const vq = t?.virtqueueSize ?? VIRTQUEUE_SIZE_TAILORED;
+  return [
+    ...(vq > 0 ? [`virtio_mmio.queue_num_max=${vq}`] : []),
+    // no initial scan of the (empty) virtio-scsi bus: 152 ms of boot under TCG; the agent scans
+    // the address of each disk it is asked to mount (hedge-agent.c, scsi_scan)
+    ...(t?.scsiInitialScan ? [] : ['scsi_mod.scan=manual']),
+  ];
+}
+
 export function qemuArgs(o: VmLaunchOptions): string[] {
   const p = vmPaths(o.dir);
   const timing = o.accelerator === 'tcg' ? tcgKernelArgs() : [];
@@ -153,7 +181,7 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     '-initrd', o.guest.initrd,
     // init_on_alloc (Debian's default) zeroes every page the guest allocates, so page cache that
     // came and went stays resident on the host; the guest is single-tenant, user pages are still zeroed
-    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'loglevel=3', 'init_on_alloc=0', ...timing, ...reportingArgs, ...(o.nics?.length ? guestNetKernelArgs(o.nics) : []), ...(o.extraKernelArgs ?? []), ...(o.tuning?.kernelArgs ?? [])].join(' '),
+    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'loglevel=3', 'init_on_alloc=0', ...timing, ...reportingArgs, ...(o.guest.kernel === 'tailored' ? tailoredKernelArgs(o.tuning) : []), ...(o.nics?.length ? guestNetKernelArgs(o.nics) : []), ...(o.extraKernelArgs ?? []), ...(o.tuning?.kernelArgs ?? [])].join(' '),
     '-device', `virtio-serial-device,max_ports=${o.tuning?.serialMaxPorts ?? SERIAL_MAX_PORTS}`,
     '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`,
     '-device', 'virtserialport,chardev=agent,name=hedge.agent',
