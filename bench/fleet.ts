@@ -67,6 +67,7 @@ const { values } = parseArgs({
     'steady-only': { type: 'boolean', default: false },
     'renew-cpu': { type: 'string' },
     'max-sockets': { type: 'string', default: '2000' },
+    'server-log': { type: 'string' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -96,7 +97,7 @@ const prof = {
 };
 // the servers' request log (debug level) gives their handler time per request
 // a pod range for every node (the default 10.244.0.0/16 holds 256 /24s), as a cluster this size is set up
-const serverLog = ['--cluster-cidr', '10.0.0.0/10', ...(values.trace ? ['--log-level', 'debug'] : [])];
+const serverLog = ['--cluster-cidr', '10.0.0.0/10', ...(values.trace ? ['--log-level', 'debug'] : values['server-log'] ? ['--log-level', 'info'] : [])];
 
 async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -393,8 +394,13 @@ async function clientFor(s: HedgeServer, sockets?: number): Promise<HttpKubeClie
   return new HttpKubeClient({ ...(await loadKubeconfig(s.kubeconfig)), userAgent: 'hedge-hollow-node', requestTimeoutMs: 120_000, maxSockets: sockets });
 }
 
-async function stopCluster(c: Cluster): Promise<void> {
+async function stopCluster(c: Cluster, n: number): Promise<void> {
   await Promise.allSettled([...c.clients, ...c.watchClients].map((cl) => cl.close()));
+  if (values['server-log']) {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(values['server-log'], { recursive: true });
+    await Promise.all(c.servers.map((s, i) => writeFile(`${values['server-log']}/${c.label.split(',')[0]}-${n}-server${i}.log`, s.output())));
+  }
   for (const s of [...c.servers].reverse()) {
     // a profiled server needs time to write its profile on the way out
     await s.stop(values['server-prof'] ? { graceMs: 120_000 } : undefined);
@@ -525,7 +531,18 @@ async function runSize(store: string, n: number): Promise<Row> {
       }));
       const createdS = ((performance.now() - t) / 1000).toFixed(1);
       col.set('pods created / all Running s', `${createdS} / -`);
-      await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
+      // progress, so a stall shows when it began
+      const progress = setInterval(() => process.stderr.write(`  pods: ${stats.acks} acked at ${((performance.now() - t) / 1000).toFixed(0)} s (load ${loadavg()[0].toFixed(1)})\n`), 15_000);
+      try {
+        await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
+      } catch (err) {
+        // where the pods stopped: not bound (the scheduler), or bound and not delivered (the node watches)
+        const pods = await admin.list<PodObject>(Resources.pods, { namespace: NS }).catch(() => undefined);
+        const bound = pods?.items.filter((p) => p.spec?.nodeName).length ?? '?';
+        throw new Error(`${(err as Error).message}; ${bound} of ${n} bound`, { cause: err });
+      } finally {
+        clearInterval(progress);
+      }
       col.set('pods created / all Running s', `${createdS} / ${((performance.now() - t) / 1000).toFixed(1)}`);
       phase = undefined;
       col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
@@ -552,7 +569,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     ac.abort();
     await Promise.allSettled(watches);
     await admin.close();
-    await stopCluster(cluster);
+    await stopCluster(cluster, n);
   }
   return HEADERS.map((h) => col.get(h) ?? '-');
 }
@@ -610,7 +627,7 @@ async function renewCpu(store: string, n: number, renewals: number): Promise<Row
   } finally {
     ac.abort();
     await admin.close();
-    await stopCluster(cluster);
+    await stopCluster(cluster, n);
   }
 }
 

@@ -28,9 +28,10 @@ export interface EtcdStoreOptions {
    */
   watchQueueLimit?: number;
   /**
-   * the shared watch feed's history (recent events of the whole prefix), by count and by bytes
-   * (defaults 10,000 events, 32 MiB): a watch from an older revision gets its own etcd watch, and a
-   * feed watcher that falls further behind than this gets Gone and re-lists
+   * the shared watch feed's history (recent events of the whole prefix, held per resource), by
+   * count per resource and by bytes in all (defaults 10,000 events, 64 MiB): a watch from an older
+   * revision than its resource's history gets its own etcd watch, and a feed watcher that falls
+   * further behind than this gets Gone and re-lists
    */
   watchHistoryEvents?: number;
   watchHistoryBytes?: number;
@@ -61,7 +62,7 @@ export interface EtcdStoreStats {
   feedStarts: number;
   /** times the feed's connection was lost and resumed */
   feedDisconnects: number;
-  /** the feed's history: events and bytes held, and the oldest revision it covers (0: no feed) */
+  /** the feed's history: events and bytes held, and the oldest revision it covers for every resource (0: no feed) */
   historyEvents: number;
   historyBytes: number;
   historyFrom: number;
@@ -246,8 +247,9 @@ export class EtcdStore implements Store {
     // Fixed now, not at the first next(): this client's writes after this call are delivered.
     const from = opts.fromRevision !== undefined && opts.fromRevision > 0 ? opts.fromRevision : this.known + 1;
     const feed = this.sharedFeed();
-    // The feed holds every event from its history's start on; an older start needs etcd's own history.
-    if (feed !== undefined && from >= feed.ring.coveredFrom && from > this.compacted) return this.runFeedWatch(feed, prefix, from, opts);
+    // The feed holds every event of the prefix's resource from its history's start on; an older
+    // start needs etcd's own history.
+    if (feed !== undefined && from >= feed.ring.coveredFor(prefix) && from > this.compacted) return this.runFeedWatch(feed, prefix, from, opts);
     return this.runWatch(prefix, from, opts);
   }
 
