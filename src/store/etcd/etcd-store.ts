@@ -104,6 +104,9 @@ export class EtcdStore implements Store {
   private feedStarts = 0;
   private feedDisconnects = 0;
   private feedWatchers = 0;
+  /** direct watches started since the last log line about them, and when that was */
+  private directStarts = 0;
+  private directLoggedAt = 0;
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = opts.prefix ?? '';
@@ -250,7 +253,25 @@ export class EtcdStore implements Store {
     // The feed holds every event of the prefix's resource from its history's start on; an older
     // start needs etcd's own history.
     if (feed !== undefined && from >= feed.ring.coveredFor(prefix) && from > this.compacted) return this.runFeedWatch(feed, prefix, from, opts);
+    if (feed !== undefined) this.noteDirect(prefix, from, feed);
     return this.runWatch(prefix, from, opts);
+  }
+
+  /**
+   * Each direct watch is an etcd watch of its own, created one at a time on etcd's stream: many of
+   * them (every node's pod watch resuming from outside the history) are what starved pod delivery
+   * before the history was held per resource. Logged as a count, at most once per 10 s.
+   */
+  private noteDirect(prefix: string, from: number, feed: WatchFeed): void {
+    this.directStarts++;
+    const now = Date.now();
+    if (now - this.directLoggedAt < 10_000) return;
+    this.directLoggedAt = now;
+    this.log.info(
+      { started: this.directStarts, open: this.activeWatches.size + 1, prefix, from, historyFrom: feed.ring.coveredFor(prefix) },
+      'watches from before the shared watch\'s history: etcd watches of their own',
+    );
+    this.directStarts = 0;
   }
 
   /** How the store's watches are served now. */
