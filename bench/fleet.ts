@@ -22,7 +22,8 @@
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
  *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R] [--max-sockets 2000]
- * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--trace` prints where a renewal's
+ *      [--server-log DIR] [--lists 5]
+ * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--server-log` each one's log, at info level; `--trace` prints where a renewal's
  * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
  * window's monotonic µs to cut a profile to it; `--steady-only` stops after steady state and LIST)
  * 'run-queue wait %' is the servers' main thread runnable but not running (/proc/PID/schedstat): on
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     'renew-cpu': { type: 'string' },
     'max-sockets': { type: 'string', default: '2000' },
     'server-log': { type: 'string' },
+    lists: { type: 'string', default: '5' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -510,10 +512,10 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('renew p50/p99 ms (steady)', `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`);
     phase = undefined;
 
-    // 4. LIST of all nodes (as `kubectl get nodes`), five times
+    // 4. LIST of all nodes (as `kubectl get nodes`), five times (--lists)
     stage = 'LIST nodes';
     const lists: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < Number(values.lists); i++) {
       t = performance.now();
       const l = await retrying(stats, ac.signal, () => admin.list(Resources.nodes));
       lists.push(performance.now() - t);
