@@ -470,6 +470,8 @@ async function runSize(store: string, n: number): Promise<Row> {
     await new Promise((r) => setTimeout(r, RENEW_MS)); // every node has renewed once from its random offset
     phase = 'steady';
     const cpu0 = await sum(pids, cpuMs);
+    const etcdPid = cluster.etcd?.pid;
+    const etcdCpu0 = etcdPid === undefined ? 0 : await cpuMs(etcdPid);
     const wait0 = await sum(pids, runQueueMs);
     const fleetWait0 = await runQueueMs(process.pid);
     const fleetCpu0 = process.cpuUsage();
@@ -506,6 +508,9 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('apiserver run-queue wait %', ((100 * ((await sum(pids, runQueueMs)) - wait0)) / wall).toFixed(0));
     const fu = process.cpuUsage(fleetCpu0);
     col.set('fleet CPU % / wait %', `${((100 * (fu.user + fu.system)) / 1000 / wall).toFixed(0)} / ${((100 * ((await runQueueMs(process.pid)) - fleetWait0)) / wall).toFixed(0)}`);
+    if (etcdPid !== undefined) {
+      col.set('etcd CPU % / RSS MiB', `${((100 * ((await cpuMs(etcdPid)) - etcdCpu0)) / wall).toFixed(0)} / ${(await rssMiB(etcdPid)).toFixed(0)}`);
+    }
     const rss = await sum(pids, rssMiB);
     col.set('apiserver RSS MiB', rss.toFixed(0));
     col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
@@ -590,6 +595,7 @@ const HEADERS = [
   'CPU ms / renewal',
   'apiserver RSS MiB',
   'RSS KiB/node',
+  'etcd CPU % / RSS MiB',
   'fleet CPU % / wait %',
   'LIST nodes ms',
   'fan-out p50/p99 ms',
