@@ -440,6 +440,12 @@ async function runSize(store: string, n: number): Promise<Row> {
   const watches: Promise<void>[] = [];
   // filled as the phases complete, so a fleet that breaks late still reports what it reached
   const col = new Map<string, string>([['store', cluster.label], ['nodes', String(n)]]);
+  // each figure also goes to stderr as it is taken, with the time and load: a run stopped early keeps them
+  const set = col.set.bind(col);
+  col.set = (k: string, v: string) => {
+    process.stderr.write(`  [${n} nodes ${new Date().toISOString().slice(11, 19)} load ${loadavg()[0].toFixed(1)}] ${k}: ${v}\n`);
+    return set(k, v);
+  };
   let stage = 'setup';
   try {
     // the controllers create `default` and friends; the bench's pods get their own namespace
