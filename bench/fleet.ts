@@ -393,7 +393,9 @@ async function startCluster(store: string): Promise<Cluster> {
 }
 
 async function clientFor(s: HedgeServer, sockets?: number): Promise<HttpKubeClient> {
-  return new HttpKubeClient({ ...(await loadKubeconfig(s.kubeconfig)), userAgent: 'hedge-hollow-node', requestTimeoutMs: 120_000, maxSockets: sockets });
+  // replicas share a data dir, so its kubeconfig names the replica that started last: without its
+  // own URL every client (both halves of the fleet, the bench's own calls) reached that one alone
+  return new HttpKubeClient({ ...(await loadKubeconfig(s.kubeconfig)), server: s.url, userAgent: 'hedge-hollow-node', requestTimeoutMs: 120_000, maxSockets: sockets });
 }
 
 async function stopCluster(c: Cluster, n: number): Promise<void> {
