@@ -77,3 +77,32 @@ test('a leader that cannot renew steps down after the renew deadline', async () 
   ac.abort();
   await done;
 });
+
+test('a renewal that hangs is cut off at the renew deadline: the leader steps down instead of leading on', async () => {
+  // an apiserver too busy to answer: the leader's GET hangs while its lease runs out and another takes it
+  const c = new FakeKubeClient();
+  const clock = new FakeClock();
+  let hang = false;
+  const get = c.get.bind(c);
+  c.get = ((resource, name, opts) => {
+    if (!hang) return get(resource, name, opts);
+    return new Promise((_, reject) => opts?.signal?.addEventListener('abort', () => reject(opts.signal?.reason), { once: true }));
+  }) as typeof c.get;
+  const a = elector(c, clock, 'a');
+  const ac = new AbortController();
+  let leadSignal: AbortSignal | undefined;
+  const done = a.run(ac.signal, (s) => {
+    leadSignal = s;
+  });
+  await until(() => a.isLeader() && leadSignal !== undefined, 'a leading');
+  hang = true;
+  // retry period 2 s, renew deadline 10 s: the attempt from 2 s on hangs, and is cut off at 10 s
+  for (let t = 0; t < 10 && !leadSignal?.aborted; t++) {
+    clock.advance(1_000);
+    await new Promise((r) => setImmediate(r));
+  }
+  await until(() => leadSignal?.aborted === true, 'a stepping down at the renew deadline');
+  ac.abort();
+  hang = false;
+  await done;
+});
