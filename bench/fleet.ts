@@ -549,12 +549,12 @@ async function runSize(store: string, n: number): Promise<Row> {
       // progress, so a stall shows when it began
       const progress = setInterval(() => process.stderr.write(`  pods: ${stats.acks} acked at ${((performance.now() - t) / 1000).toFixed(0)} s (load ${loadavg()[0].toFixed(1)})\n`), 15_000);
       try {
-        await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
+        await waitUntil(`${n} pods Running (${stats.acks} when the wait began)`, phaseTimeoutMs, () => stats.acks >= n);
       } catch (err) {
         // where the pods stopped: not bound (the scheduler), or bound and not delivered (the node watches)
         const pods = await admin.list<PodObject>(Resources.pods, { namespace: NS }).catch(() => undefined);
         const bound = pods?.items.filter((p) => p.spec?.nodeName).length ?? '?';
-        throw new Error(`${(err as Error).message}; ${bound} of ${n} bound`, { cause: err });
+        throw new Error(`${(err as Error).message}; at the timeout ${stats.acks} Running, ${bound} of ${n} bound`, { cause: err });
       } finally {
         clearInterval(progress);
       }
