@@ -22,8 +22,9 @@
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
  *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R] [--max-sockets 2000]
+ *      [--server-log DIR] [--lists 5]
  *      [--server-flags=--max-semi-space-size=8 (V8 flags for the servers; default: what bin/hedge.js gives `hedge server`)]
- * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--trace` prints where a renewal's
+ * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--server-log` each one's log, at info level; `--trace` prints where a renewal's
  * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
  * window's monotonic µs to cut a profile to it; `--steady-only` stops after steady state and LIST)
  * 'run-queue wait %' is the servers' main thread runnable but not running (/proc/PID/schedstat): on
@@ -69,6 +70,8 @@ const { values } = parseArgs({
     'renew-cpu': { type: 'string' },
     'max-sockets': { type: 'string', default: '2000' },
     'server-flags': { type: 'string' },
+    'server-log': { type: 'string' },
+    lists: { type: 'string', default: '5' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -107,7 +110,7 @@ const prof = {
 };
 // the servers' request log (debug level) gives their handler time per request
 // a pod range for every node (the default 10.244.0.0/16 holds 256 /24s), as a cluster this size is set up
-const serverLog = ['--cluster-cidr', '10.0.0.0/10', ...(values.trace ? ['--log-level', 'debug'] : [])];
+const serverLog = ['--cluster-cidr', '10.0.0.0/10', ...(values.trace ? ['--log-level', 'debug'] : values['server-log'] ? ['--log-level', 'info'] : [])];
 
 async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -401,11 +404,18 @@ async function startCluster(store: string): Promise<Cluster> {
 }
 
 async function clientFor(s: HedgeServer, sockets?: number): Promise<HttpKubeClient> {
-  return new HttpKubeClient({ ...(await loadKubeconfig(s.kubeconfig)), userAgent: 'hedge-hollow-node', requestTimeoutMs: 120_000, maxSockets: sockets });
+  // replicas share a data dir, so its kubeconfig names the replica that started last: without its
+  // own URL every client (both halves of the fleet, the bench's own calls) reached that one alone
+  return new HttpKubeClient({ ...(await loadKubeconfig(s.kubeconfig)), server: s.url, userAgent: 'hedge-hollow-node', requestTimeoutMs: 120_000, maxSockets: sockets });
 }
 
-async function stopCluster(c: Cluster): Promise<void> {
+async function stopCluster(c: Cluster, n: number): Promise<void> {
   await Promise.allSettled([...c.clients, ...c.watchClients].map((cl) => cl.close()));
+  if (values['server-log']) {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(values['server-log'], { recursive: true });
+    await Promise.all(c.servers.map((s, i) => writeFile(`${values['server-log']}/${c.label.split(',')[0]}-${n}-server${i}.log`, s.output())));
+  }
   for (const s of [...c.servers].reverse()) {
     // a profiled server needs time to write its profile on the way out
     await s.stop(values['server-prof'] ? { graceMs: 120_000 } : undefined);
@@ -443,6 +453,12 @@ async function runSize(store: string, n: number): Promise<Row> {
   const watches: Promise<void>[] = [];
   // filled as the phases complete, so a fleet that breaks late still reports what it reached
   const col = new Map<string, string>([['store', cluster.label], ['nodes', String(n)]]);
+  // each figure also goes to stderr as it is taken, with the time and load: a run stopped early keeps them
+  const set = col.set.bind(col);
+  col.set = (k: string, v: string) => {
+    process.stderr.write(`  [${n} nodes ${new Date().toISOString().slice(11, 19)} load ${loadavg()[0].toFixed(1)}] ${k}: ${v}\n`);
+    return set(k, v);
+  };
   let stage = 'setup';
   try {
     // the controllers create `default` and friends; the bench's pods get their own namespace
@@ -473,6 +489,8 @@ async function runSize(store: string, n: number): Promise<Row> {
     await new Promise((r) => setTimeout(r, RENEW_MS)); // every node has renewed once from its random offset
     phase = 'steady';
     const cpu0 = await sum(pids, cpuMs);
+    const etcdPid = cluster.etcd?.pid;
+    const etcdCpu0 = etcdPid === undefined ? 0 : await cpuMs(etcdPid);
     const wait0 = await sum(pids, runQueueMs);
     const fleetWait0 = await runQueueMs(process.pid);
     const fleetCpu0 = process.cpuUsage();
@@ -509,16 +527,19 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('apiserver run-queue wait %', ((100 * ((await sum(pids, runQueueMs)) - wait0)) / wall).toFixed(0));
     const fu = process.cpuUsage(fleetCpu0);
     col.set('fleet CPU % / wait %', `${((100 * (fu.user + fu.system)) / 1000 / wall).toFixed(0)} / ${((100 * ((await runQueueMs(process.pid)) - fleetWait0)) / wall).toFixed(0)}`);
+    if (etcdPid !== undefined) {
+      col.set('etcd CPU % / RSS MiB', `${((100 * ((await cpuMs(etcdPid)) - etcdCpu0)) / wall).toFixed(0)} / ${(await rssMiB(etcdPid)).toFixed(0)}`);
+    }
     const rss = await sum(pids, rssMiB);
     col.set('apiserver RSS MiB', rss.toFixed(0));
     col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
     col.set('renew p50/p99 ms (steady)', `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`);
     phase = undefined;
 
-    // 4. LIST of all nodes (as `kubectl get nodes`), five times
+    // 4. LIST of all nodes (as `kubectl get nodes`), five times (--lists)
     stage = 'LIST nodes';
     const lists: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < Number(values.lists); i++) {
       t = performance.now();
       const l = await retrying(stats, ac.signal, () => admin.list(Resources.nodes));
       lists.push(performance.now() - t);
@@ -536,7 +557,18 @@ async function runSize(store: string, n: number): Promise<Row> {
       }));
       const createdS = ((performance.now() - t) / 1000).toFixed(1);
       col.set('pods created / all Running s', `${createdS} / -`);
-      await waitUntil(`${n} pods Running (${stats.acks} so far)`, phaseTimeoutMs, () => stats.acks >= n);
+      // progress, so a stall shows when it began
+      const progress = setInterval(() => process.stderr.write(`  pods: ${stats.acks} acked at ${((performance.now() - t) / 1000).toFixed(0)} s (load ${loadavg()[0].toFixed(1)})\n`), 15_000);
+      try {
+        await waitUntil(`${n} pods Running (${stats.acks} when the wait began)`, phaseTimeoutMs, () => stats.acks >= n);
+      } catch (err) {
+        // where the pods stopped: not bound (the scheduler), or bound and not delivered (the node watches)
+        const pods = await admin.list<PodObject>(Resources.pods, { namespace: NS }).catch(() => undefined);
+        const bound = pods?.items.filter((p) => p.spec?.nodeName).length ?? '?';
+        throw new Error(`${(err as Error).message}; at the timeout ${stats.acks} Running, ${bound} of ${n} bound`, { cause: err });
+      } finally {
+        clearInterval(progress);
+      }
       col.set('pods created / all Running s', `${createdS} / ${((performance.now() - t) / 1000).toFixed(1)}`);
       phase = undefined;
       col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
@@ -563,7 +595,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     ac.abort();
     await Promise.allSettled(watches);
     await admin.close();
-    await stopCluster(cluster);
+    await stopCluster(cluster, n);
   }
   return HEADERS.map((h) => col.get(h) ?? '-');
 }
@@ -582,6 +614,7 @@ const HEADERS = [
   'CPU ms / renewal',
   'apiserver RSS MiB',
   'RSS KiB/node',
+  'etcd CPU % / RSS MiB',
   'fleet CPU % / wait %',
   'LIST nodes ms',
   'fan-out p50/p99 ms',
@@ -621,7 +654,7 @@ async function renewCpu(store: string, n: number, renewals: number): Promise<Row
   } finally {
     ac.abort();
     await admin.close();
-    await stopCluster(cluster);
+    await stopCluster(cluster, n);
   }
 }
 

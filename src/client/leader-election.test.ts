@@ -18,6 +18,18 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   assert.fail(`timed out waiting for ${what}`);
 }
 
+/** a candidate running its election until it leads; `lead()` is its current term's signal */
+async function runUntilLeading(c: FakeKubeClient, clock: FakeClock, identity: string): Promise<{ e: LeaderElector; ac: AbortController; done: Promise<void>; lead: () => AbortSignal | undefined }> {
+  const e = elector(c, clock, identity);
+  const ac = new AbortController();
+  let leadSignal: AbortSignal | undefined;
+  const done = e.run(ac.signal, (s) => {
+    leadSignal = s;
+  });
+  await until(() => e.isLeader() && leadSignal !== undefined, `${identity} leading`);
+  return { e, ac, done, lead: () => leadSignal };
+}
+
 test('first candidate creates the Lease with a MicroTime renewTime; the second waits', async () => {
   const c = new FakeKubeClient();
   const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
@@ -44,16 +56,10 @@ test('first candidate creates the Lease with a MicroTime renewTime; the second w
 test('run leads, and releases on stop so another candidate takes over at once', async () => {
   const c = new FakeKubeClient();
   const clock = new FakeClock();
-  const a = elector(c, clock, 'a');
-  const ac = new AbortController();
-  let leadSignal: AbortSignal | undefined;
-  const done = a.run(ac.signal, (s) => {
-    leadSignal = s;
-  });
-  await until(() => a.isLeader() && leadSignal !== undefined, 'a leading');
+  const { e: a, ac, done, lead } = await runUntilLeading(c, clock, 'a');
   ac.abort();
   await done;
-  assert.equal(leadSignal?.aborted, true);
+  assert.equal(lead()?.aborted, true);
   assert.equal(a.isLeader(), false);
   const b = elector(c, clock, 'b');
   assert.equal(await b.tryAcquireOrRenew(), true);
@@ -75,5 +81,28 @@ test('a leader that cannot renew steps down after the renew deadline', async () 
   clock.advance(2_000);
   await until(() => leadSignal?.aborted === true, 'stepped down');
   ac.abort();
+  await done;
+});
+
+test('a renewal that hangs is cut off at the renew deadline: the leader steps down instead of leading on', async () => {
+  // an apiserver too busy to answer: the leader's GET hangs while its lease runs out and another takes it
+  const c = new FakeKubeClient();
+  const clock = new FakeClock();
+  let hang = false;
+  const get = c.get.bind(c);
+  c.get = ((resource, name, opts) => {
+    if (!hang) return get(resource, name, opts);
+    return new Promise((_, reject) => opts?.signal?.addEventListener('abort', () => reject(opts.signal?.reason), { once: true }));
+  }) as typeof c.get;
+  const { ac, done, lead } = await runUntilLeading(c, clock, 'a');
+  hang = true;
+  // retry period 2 s, renew deadline 10 s: the attempt from 2 s on hangs, and is cut off at 10 s
+  for (let t = 0; t < 10 && !lead()?.aborted; t++) {
+    clock.advance(1_000);
+    await new Promise((r) => setImmediate(r));
+  }
+  await until(() => lead()?.aborted === true, 'a stepping down at the renew deadline');
+  ac.abort();
+  hang = false;
   await done;
 });

@@ -88,6 +88,14 @@ export class LeaderElector {
     return false;
   }
 
+  /**
+   * Renews every retry period; steps down when no renewal succeeded within the renew deadline. An
+   * attempt is cut off at the deadline (client-go bounds it the same way): on an apiserver too busy
+   * to answer, a GET or PUT that hangs for 30 s would otherwise keep this candidate leading long
+   * after its lease expired and another took it, both running the controllers (seen at 5,000 hollow
+   * nodes on etcd: two schedulers and two IPAM allocators for ~10 s). A renewal counts from when
+   * it started, as the renewTime it writes does.
+   */
   private async renewLoop(signal: AbortSignal): Promise<void> {
     let lastRenew = this.clock.now();
     while (!signal.aborted) {
@@ -96,8 +104,24 @@ export class LeaderElector {
       } catch {
         return;
       }
-      if (await this.tryAcquireOrRenew(signal)) lastRenew = this.clock.now();
-      else if (this.clock.now() - lastRenew >= this.renewDeadline * 1000 || !this.stillOurs) return;
+      const started = this.clock.now();
+      const left = lastRenew + this.renewDeadline * 1000 - started;
+      if (left <= 0) return;
+      const deadline = new AbortController();
+      const attempt = AbortSignal.any([signal, deadline.signal]);
+      const timer = new AbortController();
+      void this.clock.sleep(left, AbortSignal.any([signal, timer.signal])).then(
+        () => deadline.abort(new Error('lease renewal passed the renew deadline')),
+        () => undefined,
+      );
+      let renewed: boolean;
+      try {
+        renewed = await this.tryAcquireOrRenew(attempt);
+      } finally {
+        timer.abort();
+      }
+      if (renewed && !deadline.signal.aborted) lastRenew = started;
+      else if (this.clock.now() - lastRenew >= this.renewDeadline * 1000 || deadline.signal.aborted || !this.stillOurs) return;
     }
   }
 

@@ -83,6 +83,32 @@ test('a triggered watcher past its queue limit catches up from history with only
   await store.close();
 });
 
+test('watchers catching up through a history of shared events compute each event\'s trigger values once', async () => {
+  // the etcd feed's ring hands every reader the same event objects; 5,000 node watches resuming
+  // through the pod history must not each decode every pod event
+  const events: ChangeEvent[] = Array.from({ length: 20 }, (_, i) => ({
+    type: 'put',
+    kv: { key: `/pods/p${i}`, value: JSON.stringify({ node: `n${i % 4}` }), createRevision: i + 1, modRevision: i + 1 },
+  }));
+  const hub = new WatchHub({ revision: 20, history: { readHistory: (_p, from, to) => events.filter((e) => e.kv.modRevision >= from && e.kv.modRevision <= to) } });
+  const ac = new AbortController();
+  calls = 0;
+  const got = await Promise.all(
+    Array.from({ length: 40 }, async (_, i) => {
+      const it = hub.watch('/pods/', { signal: ac.signal, fromRevision: 1, trigger: { values, value: `n${i % 4}` } })[Symbol.asyncIterator]();
+      const revs: number[] = [];
+      while (revs.length < 5) {
+        const r = await it.next();
+        if (!r.done && r.value.type !== 'progress') revs.push(r.value.kv.modRevision);
+      }
+      return revs;
+    }),
+  );
+  ac.abort();
+  assert.deepEqual(got[1], [2, 6, 10, 14, 18]);
+  assert.equal(calls, 20, 'one call per event, not one per event and watcher');
+});
+
 test('closeAll with an error fails the watchers\' iterators with it; without one they finish', async () => {
   const events: ChangeEvent[] = [];
   const hub = new WatchHub({ revision: 0, history: { readHistory: (_p, from, to) => events.filter((e) => e.kv.modRevision >= from && e.kv.modRevision <= to) } });

@@ -57,11 +57,6 @@ class Watcher {
     this.readFrom = minRevision;
   }
 
-  /** whether an event can concern this watcher (always, without a trigger) */
-  wants(ev: ChangeEvent): boolean {
-    return this.trigger === undefined || this.trigger.values(ev).includes(this.trigger.value);
-  }
-
   notify(): void {
     const wake = this.wake;
     this.wake = undefined;
@@ -88,6 +83,12 @@ export class WatchHub {
    */
   private readonly byPrefix = new Map<string, PrefixGroup>();
   private latest: number;
+  /**
+   * each event's trigger values, per values function: a history that hands out the same event
+   * objects (the etcd feed's ring) then has them computed once, not once per watcher that catches
+   * up through it (5,000 node watches resuming in a pod storm, each reading the pod history)
+   */
+  private readonly valuesMemo = new WeakMap<ChangeEvent, Map<WatchTrigger['values'], readonly string[]>>();
 
   constructor(opts: WatchHubOptions) {
     this.history = opts.history;
@@ -123,7 +124,7 @@ export class WatchHub {
       for (const [values, byValue] of group.triggered) {
         const touched = new Set<Watcher>();
         for (const ev of matching) {
-          for (const v of new Set(values(ev))) {
+          for (const v of new Set(this.valuesOf(values, ev))) {
             for (const w of byValue.get(v) ?? []) if (this.offer(w, ev)) touched.add(w);
           }
         }
@@ -263,9 +264,25 @@ export class WatchHub {
     }
   }
 
+  private valuesOf(fn: WatchTrigger['values'], ev: ChangeEvent): readonly string[] {
+    let byFn = this.valuesMemo.get(ev);
+    if (byFn === undefined) {
+      byFn = new Map();
+      this.valuesMemo.set(ev, byFn);
+    }
+    let vs = byFn.get(fn);
+    if (vs === undefined) {
+      vs = fn(ev);
+      byFn.set(fn, vs);
+    }
+    return vs;
+  }
+
   private catchUp(w: Watcher): void {
     const page = this.history.readHistory(w.prefix, w.readFrom, this.latest, this.pageSize);
-    w.queue = w.trigger ? page.filter((ev) => w.wants(ev)) : page;
+    const trigger = w.trigger;
+    // a triggered watcher reads only its value's events (the old value included)
+    w.queue = trigger ? page.filter((ev) => this.valuesOf(trigger.values, ev).includes(trigger.value)) : page;
     if (page.length < this.pageSize) {
       w.mode = 'live';
     } else {

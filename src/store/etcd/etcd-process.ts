@@ -7,6 +7,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 export interface EtcdProcess {
   endpoint: string;
+  /** the running etcd's pid (benchmarks read its CPU and RSS); undefined while it is down */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
   /** SIGKILL etcd, keeping its data dir and ports (tests: a lost etcd) */
   kill(): Promise<void>;
@@ -98,7 +100,15 @@ export async function startEtcd(binary = '/usr/bin/etcd'): Promise<EtcdProcess> 
   };
   spawnEtcd();
   await healthy();
-  return { endpoint: client, stop, kill, restart };
+  return {
+    endpoint: client,
+    get pid() {
+      return exited ? undefined : child?.pid;
+    },
+    stop,
+    kill,
+    restart,
+  };
 }
 
 export interface EtcdMember {

@@ -28,9 +28,10 @@ export interface EtcdStoreOptions {
    */
   watchQueueLimit?: number;
   /**
-   * the shared watch feed's history (recent events of the whole prefix), by count and by bytes
-   * (defaults 10,000 events, 32 MiB): a watch from an older revision gets its own etcd watch, and a
-   * feed watcher that falls further behind than this gets Gone and re-lists
+   * the shared watch feed's history (recent events of the whole prefix, held per resource), by
+   * count per resource and by bytes in all (defaults 10,000 events, 64 MiB): a watch from an older
+   * revision than its resource's history gets its own etcd watch, and a feed watcher that falls
+   * further behind than this gets Gone and re-lists
    */
   watchHistoryEvents?: number;
   watchHistoryBytes?: number;
@@ -61,7 +62,7 @@ export interface EtcdStoreStats {
   feedStarts: number;
   /** times the feed's connection was lost and resumed */
   feedDisconnects: number;
-  /** the feed's history: events and bytes held, and the oldest revision it covers (0: no feed) */
+  /** the feed's history: events and bytes held, and the oldest revision it covers for every resource (0: no feed) */
   historyEvents: number;
   historyBytes: number;
   historyFrom: number;
@@ -103,6 +104,9 @@ export class EtcdStore implements Store {
   private feedStarts = 0;
   private feedDisconnects = 0;
   private feedWatchers = 0;
+  /** direct watches started since the last log line about them, and when that was */
+  private directStarts = 0;
+  private directLoggedAt = 0;
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = opts.prefix ?? '';
@@ -246,9 +250,28 @@ export class EtcdStore implements Store {
     // Fixed now, not at the first next(): this client's writes after this call are delivered.
     const from = opts.fromRevision !== undefined && opts.fromRevision > 0 ? opts.fromRevision : this.known + 1;
     const feed = this.sharedFeed();
-    // The feed holds every event from its history's start on; an older start needs etcd's own history.
-    if (feed !== undefined && from >= feed.ring.coveredFrom && from > this.compacted) return this.runFeedWatch(feed, prefix, from, opts);
+    // The feed holds every event of the prefix's resource from its history's start on; an older
+    // start needs etcd's own history.
+    if (feed !== undefined && from >= feed.ring.coveredFor(prefix) && from > this.compacted) return this.runFeedWatch(feed, prefix, from, opts);
+    if (feed !== undefined) this.noteDirect(prefix, from, feed);
     return this.runWatch(prefix, from, opts);
+  }
+
+  /**
+   * Each direct watch is an etcd watch of its own, created one at a time on etcd's stream: many of
+   * them (every node's pod watch resuming from outside the history) are what starved pod delivery
+   * before the history was held per resource. Logged as a count, at most once per 10 s.
+   */
+  private noteDirect(prefix: string, from: number, feed: WatchFeed): void {
+    this.directStarts++;
+    const now = Date.now();
+    if (now - this.directLoggedAt < 10_000) return;
+    this.directLoggedAt = now;
+    this.log.info(
+      { started: this.directStarts, open: this.activeWatches.size + 1, prefix, from, historyFrom: feed.ring.coveredFor(prefix) },
+      'watches from before the shared watch\'s history: etcd watches of their own',
+    );
+    this.directStarts = 0;
   }
 
   /** How the store's watches are served now. */

@@ -180,6 +180,36 @@ test('history is bounded: a watch from a trimmed revision goes direct, a feed wa
   }
 });
 
+test('a watch resuming on a quiet resource stays on the feed while another resource churns past the history bound', async () => {
+  // 5,000 nodes renew 500 Leases a second: in one shared ring they pushed the pod events out within
+  // seconds, and every node's pod watch resuming from its last bookmark went to etcd on a watch of its own
+  const store = await open({ watchHistoryEvents: 5 });
+  const ac = new AbortController();
+  try {
+    const pods = collect(store, '/registry/core/pods/', { signal: ac.signal });
+    await until('feed watcher', () => store.stats().feedWatchers === 1);
+    const p = await store.create('/registry/core/pods/ns/p', 'n1');
+    const leases: KeyValue[] = [];
+    for (let i = 0; i < 20; i++) leases.push(await store.create(`/registry/coordination.k8s.io/leases/ns/n${i}`, String(i)));
+    await until('pod delivered', () => pods.events.length === 1);
+    // the node's bookmark said the newest revision: a lease's, after its pod's last change
+    const resumed = collect(store, '/registry/core/pods/', { signal: ac.signal, fromRevision: leases[2].modRevision + 1 });
+    await until('resumed watcher', () => store.stats().feedWatchers + store.stats().directWatchers === 2);
+    assert.equal(store.stats().directWatchers, 0, 'served by the shared feed, not an etcd watch of its own');
+    const p2 = await store.update(p.key, 'n1:running', { expectedRevision: p.modRevision });
+    await until('delivered', () => resumed.events.length === 1 && pods.events.length === 2);
+    assert.deepEqual(resumed.events, [{ type: 'put', kv: p2, prevKv: p }]);
+    // the churning resource itself lost its older events: a lease watch from there goes to etcd
+    const oldLeases = collect(store, '/registry/coordination.k8s.io/leases/', { signal: ac.signal, fromRevision: leases[2].modRevision });
+    await until('lease replay', () => oldLeases.events.length === 18);
+    assert.equal(store.stats().directWatchers, 1);
+    assert.equal(store.stats().etcdWatches, 2);
+  } finally {
+    ac.abort();
+    await store.close();
+  }
+});
+
 test('two stores (two apiservers) on one etcd deliver identical event streams under concurrent writes', async () => {
   const prefix = `/feed${seq++}`;
   const a = await open({}, prefix);
