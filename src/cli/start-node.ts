@@ -22,7 +22,7 @@ import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/r
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
 import { startTunnelClient, type TunnelClient } from '../edgehub/tunnel/index.ts';
-import { startHub, type CloudLink, type RunningHub } from '../edgehub/index.ts';
+import { HEARTBEAT_MS, startHub, type CloudLink, type RunningHub } from '../edgehub/index.ts';
 import { familyOf } from '../lib/cidr.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { sideBySide } from '../lib/side-by-side.ts';
@@ -255,7 +255,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)
   const localHost = settings.listen.host === '0.0.0.0' ? '127.0.0.1' : settings.listen.host === '::' ? '::1' : settings.listen.host;
   tunnel = settings.tunnel
-    ? startTunnelClient({ ...conn, nodeName, connectLocal: () => netConnect(agent.server.port, localHost), logger }, stop.signal)
+    ? // the hub's health probe need not ping while the apiserver's heartbeat arrives (cloud-health.ts)
+      startTunnelClient({ ...conn, nodeName, connectLocal: () => netConnect(agent.server.port, localHost), logger, heartbeatMs: HEARTBEAT_MS }, stop.signal)
     : undefined;
   // `hedge image import|ls|rm` on this host reach the agent's image store through this socket
   const control = await startLocalControl({ socketPath: controlSocketPath(dataDir), images, logger }).catch(async (err: unknown) => {

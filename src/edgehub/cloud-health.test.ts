@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { linkFirstProbe, readyzProbe } from './cloud-health.ts';
+import { CloudHealth, linkFirstProbe, readyzProbe, type CloudLink, type Connectivity } from './cloud-health.ts';
+import { silentLogger } from '../lib/log.ts';
 
 test('readyzProbe: ready on 200 over one kept-alive connection; false on 503, on no headers and on a stalled body, each within the timeout', async (t) => {
   let mode: 'ok' | 'unready' | 'silent' | 'stall' = 'ok';
@@ -60,6 +61,9 @@ test('linkFirstProbe: the link decides while there is one; a link that failed to
   let pinged = 0;
   const link = {
     heardAt: 0,
+    silentMs: 0,
+    heartbeatLateMs: undefined,
+    heartbeatLate: async () => undefined,
     alive(timeoutMs: number): Promise<boolean> {
       pinged++;
       if (answer) {
@@ -94,4 +98,67 @@ test('linkFirstProbe: the link decides while there is one; a link that failed to
   current = undefined;
   assert.equal(await probe.probe(signal), true);
   assert.equal(fallbacks, 3, 'no tunnel: /readyz');
+});
+
+test('linkFirstProbe over a heartbeat: no ping while it arrives and the loop sleeps until it is late; a late one is pinged for, offline after interval + timeout of silence', async (t) => {
+  // a link whose silence the test sets; `late` resolves the loop's wait as the session's watchdog would
+  let silentMs = 0;
+  let pings = 0;
+  let answer = true;
+  let wakeLate: (() => void) | undefined;
+  const link: CloudLink & { heardAt: number } = {
+    heardAt: 0,
+    get silentMs() {
+      return silentMs;
+    },
+    heartbeatLateMs: 1_200,
+    heartbeatLate: (signal) => new Promise<void>((r) => ((wakeLate = r), signal.addEventListener('abort', () => r(), { once: true }))),
+    alive(timeoutMs: number): Promise<boolean> {
+      pings++;
+      if (answer) {
+        silentMs = 0;
+        return Promise.resolve(true);
+      }
+      return new Promise((r) => setTimeout(() => r(false), timeoutMs));
+    },
+  };
+  let fallbacks = 0;
+  const probe = linkFirstProbe(() => link, { probe: async () => (fallbacks++, false), close: async () => undefined }, 1_000, 500);
+  const ac = new AbortController();
+
+  silentMs = 900;
+  assert.equal(await probe.probe(ac.signal), true, 'heard 900 ms ago, a beat of 1 s: online');
+  assert.equal(pings, 0, 'nothing sent');
+  assert.ok(probe.due?.(ac.signal), 'the next probe waits for the heartbeat to be late');
+
+  silentMs = 1_250; // a beat is late: a ping, answered
+  assert.equal(await probe.probe(ac.signal), true);
+  assert.equal(pings, 1);
+  assert.equal(probe.due?.(ac.signal), undefined, 'after a ping the loop keeps its interval');
+
+  answer = false;
+  silentMs = 1_300; // late again and no answer: the ping waits only for what is left of 1.5 s
+  const t0 = performance.now();
+  assert.equal(await probe.probe(ac.signal), false);
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 190 && waited < 600, `gave the ping ${waited.toFixed(0)} ms: the rest of 1.5 s of silence`);
+  assert.equal(fallbacks, 0);
+
+  // the loop: online while the heartbeat arrives, woken by its lateness only
+  answer = true;
+  silentMs = 0;
+  link.heardAt++; // the heartbeat again
+  const states: Connectivity[] = [];
+  const health = new CloudHealth({ probe, intervalMs: 500, logger: silentLogger(), onChange: (st) => states.push(st) });
+  t.after(() => health.stop());
+  health.start();
+  await new Promise((r) => setTimeout(r, 1_200));
+  assert.deepEqual(states, ['online']);
+  const before = pings;
+  assert.equal(before, 2, 'no ping while the heartbeat was on time, however long');
+  silentMs = 1_250;
+  wakeLate?.();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(pings, before + 1, 'a late heartbeat wakes the loop for one ping');
+  ac.abort();
 });

@@ -1,12 +1,15 @@
 import { HttpAgent, httpRequest } from '../lib/http/request.ts';
 import type { ConnectionConfig } from '../client/kubeconfig.ts';
 import type { Logger } from '../lib/log.ts';
+import { sleep } from '../lib/sleep.ts';
 
 export type Connectivity = 'online' | 'offline';
 
 export interface HealthProbe {
   /** true when the cloud answered ready within the timeout */
   probe(signal: AbortSignal): Promise<boolean>;
+  /** resolves when the next probe is due, when the probe knows better than the loop's interval (undefined: after the interval) */
+  due?(signal: AbortSignal): Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -44,7 +47,23 @@ export interface CloudLink {
   alive(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
   /** when the peer was last heard */
   readonly heardAt: number;
+  /** ms since the peer was last heard */
+  readonly silentMs: number;
+  /** the peer sends a heartbeat (the apiserver granted the tunnel's): the silence after which it is late, ms */
+  readonly heartbeatLateMs: number | undefined;
+  /** resolves once the heartbeat is late, or the link ends, or `signal` aborts */
+  heartbeatLate(signal: AbortSignal): Promise<void>;
 }
+
+/** the health loop's default pace: a probe every 500 ms, each given 1 s: a link lost is offline within 1.5 s */
+export const HEALTH_INTERVAL_MS = 500;
+export const HEALTH_TIMEOUT_MS = 1_000;
+/**
+ * the heartbeat the node's tunnel asks the apiserver for: one a second, so a beat may come up to
+ * 500 ms late (or a ping sent when it is 200 ms late be answered within 300 ms) before the 1.5 s
+ * of silence that are offline
+ */
+export const HEARTBEAT_MS = 1_000;
 
 /**
  * The cloud's health from the link while `link()` gives one (the tunnel's WebSocket to the
@@ -56,17 +75,55 @@ export interface CloudLink {
  * answer is not asked again until it is heard from (a late pong, the peer's own ping): until then
  * the fallback decides, so a tunnel session that is dead but not yet timed out does not keep the
  * hub offline once the cloud is back.
+ *
+ * A link whose peer sends a heartbeat (the apiserver granted the tunnel's `heartbeatMs`) is not
+ * pinged while it was heard within about one heartbeat, and the next probe is due only when it
+ * would not be: the node then neither sends anything for the cloud's health nor wakes for a probe
+ * more often than the heartbeat arrives (each ping cost a timer wake-up, a send through TLS and
+ * the pong's read, twice a second). When a heartbeat is late (by a fifth of its period) the probe
+ * pings as above, but waits only until the link has been silent for `intervalMs + timeoutMs`: the
+ * bound that pinging every `intervalMs` with a `timeoutMs` gives (a link lost just after it was
+ * heard is offline that long after), so loss is noticed as soon as before. What changes is what a
+ * slow link is allowed: not a 1 s round trip for each ping, but a heartbeat up to
+ * `intervalMs + timeoutMs - heartbeat` late (HEARTBEAT_MS: 500 ms), or answering the ping sent
+ * for a late one in what is left of that.
  */
-export function linkFirstProbe(link: () => CloudLink | undefined, fallback: HealthProbe, timeoutMs: number): HealthProbe {
+export function linkFirstProbe(link: () => CloudLink | undefined, fallback: HealthProbe, timeoutMs: number, intervalMs = HEALTH_INTERVAL_MS): HealthProbe {
   let failed: { link: CloudLink; heardAt: number } | undefined;
+  // silence a ping is given in any case: a loop that was blocked has not read what arrived meanwhile
+  const minWaitMs = Math.min(timeoutMs, 250);
+  const budget = intervalMs + timeoutMs;
+  /** set by a probe the heartbeat answered: the link whose late heartbeat makes the next one due, or how long until then */
+  let next: { link: CloudLink } | { inMs: number } | undefined;
   return {
     async probe(signal) {
+      next = undefined;
       const l = link();
       if (!l || (failed?.link === l && l.heardAt === failed.heardAt)) return fallback.probe(signal);
       failed = undefined;
-      if (await l.alive(timeoutMs, signal)) return true;
+      let waitMs = timeoutMs;
+      const lateMs = l.heartbeatLateMs;
+      if (lateMs !== undefined) {
+        const silent = l.silentMs;
+        // heard within a heartbeat (and a fifth for jitter): nothing to ask until it is late
+        if (lateMs <= budget - minWaitMs && silent < lateMs) {
+          next = { link: l };
+          return true;
+        }
+        // (a heartbeat slower than the budget allows: a probe in time to give a ping its minimum)
+        if (silent < budget - minWaitMs) {
+          next = { inMs: budget - minWaitMs - silent };
+          return true;
+        }
+        waitMs = Math.max(minWaitMs, Math.min(timeoutMs, budget - silent));
+      }
+      if (await l.alive(waitMs, signal)) return true;
       if (!signal.aborted) failed = { link: l, heardAt: l.heardAt };
       return false;
+    },
+    due(signal) {
+      if (!next) return undefined;
+      return 'link' in next ? next.link.heartbeatLate(signal) : sleep(next.inMs, signal);
     },
     close: () => fallback.close(),
   };
@@ -74,7 +131,7 @@ export function linkFirstProbe(link: () => CloudLink | undefined, fallback: Heal
 
 export interface CloudHealthOptions {
   probe: HealthProbe;
-  /** between probes (default 500 ms) */
+  /** between probes (default HEALTH_INTERVAL_MS) */
   intervalMs?: number;
   logger: Logger;
   onChange: (state: Connectivity) => void;
@@ -101,7 +158,9 @@ export class CloudHealth {
       const ok = await this.o.probe.probe(this.abort.signal);
       if (this.stopped) return;
       this.set(ok ? 'online' : 'offline');
-      this.timer = setTimeout(() => void tick(), this.o.intervalMs ?? 500);
+      const due = this.o.probe.due?.(this.abort.signal);
+      if (due) void due.then(tick);
+      else this.timer = setTimeout(() => void tick(), this.o.intervalMs ?? HEALTH_INTERVAL_MS);
     };
     void tick();
   }

@@ -1,7 +1,8 @@
 /**
  * The hub's cloud health over the node's tunnel (cloud-health.ts linkFirstProbe), as `hedge node`
- * wires it: a real apiserver, its tunnel endpoint, a real tunnel client and the hub, both through
- * one TcpLink (the node's link to the cloud), at the default health timing (500 ms, 1 s timeout).
+ * wires it: a real apiserver, its tunnel endpoint, a real tunnel client asking for the apiserver's
+ * heartbeat and the hub, both through one TcpLink (the node's link to the cloud), at the default
+ * health timing (500 ms, 1 s timeout: offline within 1.5 s).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../lib/log.ts';
-import { readyzProbe, type HealthProbe } from './cloud-health.ts';
+import { HEARTBEAT_MS, readyzProbe, type CloudLink, type HealthProbe } from './cloud-health.ts';
 import { startHubRig, until, type HubRig } from './testing/hub-rig.ts';
 import { startTunnelClient, type TunnelClient } from './tunnel/index.ts';
 import { testToken } from '../apiserver/testing/test-server.ts';
@@ -24,6 +25,27 @@ describe('edgehub cloud health over the tunnel', () => {
   let tunnel: TunnelClient | undefined;
   const stop = new AbortController();
   let readyzProbes = 0;
+  /** pings the hub sent on the tunnel for the cloud's health */
+  let pings = 0;
+  const wrapped = new WeakMap<CloudLink, CloudLink>();
+  const countedLink = (l: CloudLink | undefined): CloudLink | undefined => {
+    if (!l) return undefined;
+    const w = wrapped.get(l) ?? {
+      get heardAt() {
+        return l.heardAt;
+      },
+      get silentMs() {
+        return l.silentMs;
+      },
+      get heartbeatLateMs() {
+        return l.heartbeatLateMs;
+      },
+      heartbeatLate: (signal) => l.heartbeatLate(signal),
+      alive: (timeoutMs, signal) => (pings++, l.alive(timeoutMs, signal)),
+    };
+    wrapped.set(l, w);
+    return w;
+  };
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'edgehub-tunnel-health-'));
@@ -39,9 +61,9 @@ describe('edgehub cloud health over the tunnel', () => {
     rig = await startHubRig({
       nodeName: NODE,
       dir,
-      hub: (url) => ((cloudUrl = url), { link: () => tunnel?.link(), probe: counted(readyzProbe({ server: url, token: testToken }, 1_000)) }),
+      hub: (url) => ((cloudUrl = url), { link: () => countedLink(tunnel?.link()), probe: counted(readyzProbe({ server: url, token: testToken }, 1_000)) }),
     });
-    tunnel = startTunnelClient({ server: cloudUrl, nodeName: NODE, token: `node-${NODE}`, connectLocal: () => new Socket(), logger: silentLogger(), backoff: { initialMs: 100, maxMs: 500 } }, stop.signal);
+    tunnel = startTunnelClient({ server: cloudUrl, nodeName: NODE, token: `node-${NODE}`, connectLocal: () => new Socket(), logger: silentLogger(), backoff: { initialMs: 100, maxMs: 500 }, heartbeatMs: HEARTBEAT_MS }, stop.signal);
     await tunnel.waitConnected(AbortSignal.timeout(10_000));
   });
 
@@ -52,11 +74,15 @@ describe('edgehub cloud health over the tunnel', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('pings the tunnel instead of /readyz while it is up; a silent link is offline within 2 s, /readyz decides until the tunnel answers again', async () => {
+  it('hears the apiserver heartbeat on the tunnel instead of asking /readyz or pinging; a silent link is offline within 2 s, /readyz decides until the tunnel answers again', async () => {
+    assert.equal(tunnel?.link()?.peerHeartbeatMs, HEARTBEAT_MS, 'the apiserver granted the heartbeat');
     await sleep(1_200); // a probe that began before the tunnel was up has finished
     const before = readyzProbes;
-    await sleep(2_000);
+    const pingsBefore = pings;
+    await sleep(3_000);
     assert.equal(readyzProbes, before, 'no /readyz while the tunnel answers');
+    // a heartbeat late by a fifth of its period (a loaded machine) is pinged for: a few at most
+    assert.ok(pings - pingsBefore <= 2, `${pings - pingsBefore} pings in 3 s while the heartbeat arrives (6 without it)`);
     assert.equal(rig.hub.state(), 'online');
 
     const cut = performance.now();

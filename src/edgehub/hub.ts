@@ -22,7 +22,7 @@ import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../l
 import type { Logger } from '../lib/log.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/types.ts';
-import { CloudHealth, linkFirstProbe, readyzProbe, type CloudLink, type HealthProbe } from './cloud-health.ts';
+import { CloudHealth, HEALTH_INTERVAL_MS, HEALTH_TIMEOUT_MS, linkFirstProbe, readyzProbe, type CloudLink, type HealthProbe } from './cloud-health.ts';
 import { HUB_CACHE_KIB, HubDb } from './hub-db.ts';
 import { ensureHubPki, HUB_CLIENT_USER } from './hub-pki.ts';
 import { localWrite, tokenCacheKey } from './local-writes.ts';
@@ -48,7 +48,7 @@ export interface HubOptions {
   healthIntervalMs?: number;
   /** default 1,000 ms */
   healthTimeoutMs?: number;
-  /** the node's tunnel to the apiserver while it is up: the cloud's health is then its pings instead of /readyz (cloud-health.ts linkFirstProbe) */
+  /** the node's tunnel to the apiserver while it is up: the cloud's health is then its heartbeat or pings instead of /readyz (cloud-health.ts linkFirstProbe) */
   link?: () => CloudLink | undefined;
   /** test seams: the replica store (default SQLite in `dir`), the health probe, the cloud client */
   store?: Store;
@@ -92,7 +92,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const db = new HubDb(join(o.dir, 'hub.db'));
   const replica = new Replica({ store, db, logger: log });
   const cloud = o.cloudClient ?? new HttpKubeClient({ ...o.cloud, userAgent: `hedge-edgehub/0.1 (${o.nodeName})`, requestTimeoutMs: 10_000 });
-  const cloudAgent = new HttpAgent({ ca: o.cloud.ca, cert: o.cloud.cert, key: o.cloud.key, rejectUnauthorized: !o.cloud.insecureSkipTLSVerify, connectTimeoutMs: o.healthTimeoutMs ?? 1_000 });
+  const cloudAgent = new HttpAgent({ ca: o.cloud.ca, cert: o.cloud.cert, key: o.cloud.key, rejectUnauthorized: !o.cloud.insecureSkipTLSVerify, connectTimeoutMs: o.healthTimeoutMs ?? HEALTH_TIMEOUT_MS });
   const resources = new ResourceRegistry(builtinResources());
 
   // The apiserver's own read handlers over the replica: what local clients read, online or not.
@@ -130,9 +130,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   setMaxListeners(0, cloudEpoch.signal);
   const cloudSignal = (signal: AbortSignal): AbortSignal => AbortSignal.any([signal, cloudEpoch.signal]);
 
-  const readyz = o.probe ?? readyzProbe(o.cloud, o.healthTimeoutMs ?? 1_000);
+  const readyz = o.probe ?? readyzProbe(o.cloud, o.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
   const health = new CloudHealth({
-    probe: o.link ? linkFirstProbe(o.link, readyz, o.healthTimeoutMs ?? 1_000) : readyz,
+    probe: o.link ? linkFirstProbe(o.link, readyz, o.healthTimeoutMs ?? HEALTH_TIMEOUT_MS, o.healthIntervalMs ?? HEALTH_INTERVAL_MS) : readyz,
     intervalMs: o.healthIntervalMs,
     logger: log,
     onChange: (s) => {

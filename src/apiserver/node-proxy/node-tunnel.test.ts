@@ -102,6 +102,28 @@ describe('node tunnel: node-bound requests through the connection the node opene
     assert.equal(plain.status, 400);
   });
 
+  it('heartbeatMs: granted in the upgrade answer (the node then hears one unasked frame per period); out of range or not a number: 400', async () => {
+    for (const bad of ['abc', '5', '1.5', '600000']) {
+      const res = await upgradeStatus(`${t.url}/apis/tunnel.hedge.io/v1/nodes/edge-1/connect?heartbeatMs=${bad}`, 'node-edge-1');
+      assert.equal(res.status, 400, `${bad}: ${res.body}`);
+      assert.match(res.body, /heartbeatMs: must be an integer number of milliseconds/);
+    }
+    const hbStop = new AbortController();
+    const hb = startTunnelClient({ server: t.url, nodeName: 'edge-1', token: 'node-edge-1', connectLocal: () => connect(kubelet.port, '127.0.0.1'), logger: silentLogger(), heartbeatMs: 100 }, hbStop.signal);
+    try {
+      await hb.waitConnected(AbortSignal.timeout(10_000));
+      const session = hb.link()!;
+      assert.equal(session.peerHeartbeatMs, 100, 'granted');
+      const heard = session.heardAt;
+      await new Promise((r) => setTimeout(r, 350));
+      assert.ok(session.heardAt > heard && session.silentMs < 250, `heard ${session.silentMs} ms ago, with a heartbeat every 100 ms`);
+    } finally {
+      hbStop.abort();
+      await hb.done;
+      await waitFor(() => !t.server.nodeTunnels.has('edge-1'));
+    }
+  });
+
   it('logs, logs -f, exec and nodes/proxy go through the tunnel', async () => {
     client = startClient('node-edge-1');
     await client.waitConnected(AbortSignal.timeout(10_000));

@@ -4,7 +4,7 @@ import type { WebSocket as WsSocket } from 'ws';
 import { Backoff, type BackoffOptions } from '../../client/backoff.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import { MUX_MAX_FRAME, wsMuxSession, type MuxSession, type MuxStream } from '../../lib/mux/index.ts';
+import { HEARTBEAT_HEADER, MUX_MAX_FRAME, wsMuxSession, type MuxSession, type MuxStream } from '../../lib/mux/index.ts';
 import { sleep } from '../../lib/sleep.ts';
 
 export interface TunnelClientOptions {
@@ -26,6 +26,12 @@ export interface TunnelClientOptions {
   keepalive?: { intervalMs: number; timeoutMs: number };
   /** per-stream receive window (default 256 KiB) */
   windowBytes?: number;
+  /**
+   * ask the apiserver for a heartbeat every this many ms (`hedge node`: the hub's health interval):
+   * an apiserver that grants it says so in the upgrade's answer, and the session's
+   * `peerHeartbeatMs` tells the hub's health probe it need not ping while they arrive
+   */
+  heartbeatMs?: number;
 }
 
 export interface TunnelClient {
@@ -75,16 +81,17 @@ function relay(stream: MuxStream, local: Duplex, log: Logger): void {
  */
 export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal): TunnelClient {
   const log = opts.logger.child({ component: 'tunnel' });
-  const url = `${opts.server.replace(/^http/, 'ws').replace(/\/+$/, '')}${tunnelPath(opts.nodeName)}`;
+  const url = `${opts.server.replace(/^http/, 'ws').replace(/\/+$/, '')}${tunnelPath(opts.nodeName)}${opts.heartbeatMs !== undefined ? `?heartbeatMs=${opts.heartbeatMs}` : ''}`;
   const keepalive = opts.keepalive ?? { intervalMs: 2_000, timeoutMs: 6_000 };
   let connected = false;
   let live: MuxSession | undefined;
   let connects = 0;
   const waiters = new Set<() => void>();
 
-  const dial = async (): Promise<WsSocket> => {
+  /** the open WebSocket and the heartbeat period the apiserver granted (undefined: none, e.g. an older apiserver) */
+  const dial = async (): Promise<{ ws: WsSocket; peerHeartbeatMs: number | undefined }> => {
     const { WebSocket } = await import('ws');
-    return new Promise<WsSocket>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
         ca: opts.ca,
         cert: opts.cert,
@@ -99,9 +106,14 @@ export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal
       const onAbort = (): void => ws.terminate();
       signal.addEventListener('abort', onAbort, { once: true });
       const settle = (): void => signal.removeEventListener('abort', onAbort);
+      let peerHeartbeatMs: number | undefined;
+      ws.once('upgrade', (res: IncomingMessage) => {
+        const granted = Number(res.headers[HEARTBEAT_HEADER]);
+        if (opts.heartbeatMs !== undefined && Number.isInteger(granted) && granted > 0) peerHeartbeatMs = granted;
+      });
       ws.once('open', () => {
         settle();
-        resolve(ws);
+        resolve({ ws, peerHeartbeatMs });
       });
       ws.once('unexpected-response', (_req, res: IncomingMessage) => {
         settle();
@@ -129,10 +141,11 @@ export function startTunnelClient(opts: TunnelClientOptions, signal: AbortSignal
     const backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...opts.backoff });
     while (!signal.aborted) {
       try {
-        const ws = await dial();
+        const { ws, peerHeartbeatMs } = await dial();
         const session = wsMuxSession(ws, {
           role: 'client',
           keepalive,
+          peerHeartbeatMs,
           windowBytes: opts.windowBytes,
           onStream: (stream) => relay(stream, opts.connectLocal(), log),
         });

@@ -327,4 +327,39 @@ describe('MuxSession', () => {
     assert.equal(p.server.closed, false);
     p.client.close();
   });
+
+  it('heartbeat: one unanswered frame per period; the peer hears it, and heartbeatLate() wakes only once it stops', async () => {
+    const sent = { client: 0, server: 0 };
+    const p = pair({ server: { heartbeatMs: 30 }, client: { peerHeartbeatMs: 30 } });
+    for (const [side, other] of [['client', 'server'], ['server', 'client']] as const) {
+      const recv = p[other].receive.bind(p[other]);
+      p[other].receive = (buf: Buffer): void => {
+        sent[side]++;
+        recv(buf);
+      };
+    }
+    assert.equal(p.client.heartbeatLateMs, 36);
+    assert.equal(p.server.heartbeatLateMs, undefined);
+    const ac = new AbortController();
+    let late = false;
+    void p.client.heartbeatLate(ac.signal).then(() => (late = true));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(sent.server >= 5, `${sent.server} heartbeats in 300 ms at 30 ms`);
+    assert.equal(sent.client, 0, 'nothing sent back: the heartbeat is not answered');
+    assert.equal(late, false, 'not late while it arrives');
+    assert.ok(p.client.silentMs < 36);
+    const cut = performance.now();
+    p.blackhole();
+    const hold = setInterval(() => undefined, 1_000); // the session's timers are unref'd: keep the loop up meanwhile
+    await p.client.heartbeatLate(ac.signal);
+    clearInterval(hold);
+    const after = performance.now() - cut;
+    assert.ok(after >= 5 && after < 500, `late ${after.toFixed(0)} ms after the link went silent`);
+    assert.equal(late, true, 'the earlier waiter woke too');
+    // already late: at once; a session that ended: at once
+    await p.client.heartbeatLate(ac.signal);
+    p.client.close();
+    p.server.close();
+    await p.client.heartbeatLate(new AbortController().signal);
+  });
 });

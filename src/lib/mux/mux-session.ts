@@ -27,11 +27,22 @@ export interface MuxSessionOptions {
    * went either way within it (the peer's keepalive, anyone's `alive()`): one side's pings do for both
    */
   keepalive?: { intervalMs: number; timeoutMs: number };
+  /**
+   * send a frame the peer does not answer (a pong nobody asked for) every this many ms, so the
+   * peer hears from us without asking: the apiserver's side of a node tunnel whose node asked for
+   * it (the edge hub's cloud health then pings only when one is late). Not a keepalive: our own
+   * keepalive still wants to hear the peer.
+   */
+  heartbeatMs?: number;
+  /** the peer promised its heartbeat at this period (what `peerHeartbeatMs` reports; `heartbeatLate()` waits for one a fifth late) */
+  peerHeartbeatMs?: number;
   now?: () => number;
 }
 
 /** a ping whose pong nobody waits for by nonce (keepalive, `alive()`: any frame heard will do), encoded once */
 const ANY_PING = encodeFrame({ type: 'ping', stream: 0, nonce: Buffer.alloc(8) });
+/** the heartbeat: a pong no ping of ours asked for (a peer drops it, as any pong it does not wait for), encoded once */
+const HEARTBEAT = encodeFrame({ type: 'pong', stream: 0, nonce: Buffer.alloc(8) });
 
 /** What a stream needs from its session. */
 interface StreamHost {
@@ -207,6 +218,16 @@ export class MuxSession {
   private pingSentAt = -Infinity;
   private pingHeardAt = -Infinity;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** the peer sends something at least this often (it said so when the link was set up), ms */
+  readonly peerHeartbeatMs: number | undefined;
+  /**
+   * fires once the peer has been silent for its heartbeat and a fifth: armed when the session
+   * starts and pushed back (`refresh`, no new timer) by every frame heard, so a waiter on a live
+   * link wakes only when a heartbeat is late
+   */
+  private lateTimer: NodeJS.Timeout | undefined;
+  private readonly lateWaiters = new Set<() => void>();
   private endReason: string | undefined;
   private resolveDone!: (reason: string) => void;
   /** resolves with the reason once the session has ended */
@@ -220,6 +241,7 @@ export class MuxSession {
     this.onStream = opts.onStream;
     this.now = opts.now ?? Date.now;
     this.nextId = opts.role === 'client' ? 1 : 2;
+    this.peerHeartbeatMs = opts.peerHeartbeatMs;
     this.lastHeard = this.now();
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const isEnded = (): boolean => this.endReason !== undefined;
@@ -247,6 +269,16 @@ export class MuxSession {
         this.sendAnyPing();
       }, ka.intervalMs);
       this.keepaliveTimer.unref();
+    }
+    if (opts.peerHeartbeatMs !== undefined) {
+      this.lateTimer = setTimeout(() => {
+        for (const w of [...this.lateWaiters]) w();
+      }, this.heartbeatLateMs);
+      this.lateTimer.unref();
+    }
+    if (opts.heartbeatMs !== undefined) {
+      this.heartbeatTimer = setInterval(() => this.endReason === undefined && this.link.send(HEARTBEAT), opts.heartbeatMs);
+      this.heartbeatTimer.unref();
     }
   }
 
@@ -295,6 +327,35 @@ export class MuxSession {
     return this.lastHeard;
   }
 
+  /** ms since something last came from the peer */
+  get silentMs(): number {
+    return this.now() - this.lastHeard;
+  }
+
+  /** silence after which the peer's heartbeat is late: its period and a fifth (undefined without one) */
+  get heartbeatLateMs(): number | undefined {
+    return this.peerHeartbeatMs === undefined ? undefined : this.peerHeartbeatMs + this.peerHeartbeatMs / 5;
+  }
+
+  /**
+   * Resolves once the peer's heartbeat is late (silent for `heartbeatLateMs`), at once if it is
+   * already, without one, when the session ends or `signal` aborts. Waiting costs no wake-up while
+   * the heartbeat arrives (the edge hub's cloud health sleeps on it).
+   */
+  heartbeatLate(signal: AbortSignal): Promise<void> {
+    const lateMs = this.heartbeatLateMs;
+    if (lateMs === undefined || this.endReason !== undefined || signal.aborted || this.silentMs >= lateMs) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.lateWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.lateWaiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   /**
    * Whether the peer is there: a ping, and true as soon as anything comes back from the peer (its
    * pong, or any frame: on a link busy with a stream the pong may queue behind data), false when
@@ -322,6 +383,7 @@ export class MuxSession {
   receive(buf: Buffer): void {
     if (this.endReason !== undefined) return;
     this.lastHeard = this.now();
+    this.lateTimer?.refresh();
     if (this.aliveWaiters.size > 0) for (const w of [...this.aliveWaiters]) w(true);
     const f = decodeFrame(buf);
     if (!f) {
@@ -388,6 +450,9 @@ export class MuxSession {
     if (this.endReason !== undefined) return;
     this.endReason = reason;
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.lateTimer) clearTimeout(this.lateTimer);
+    for (const w of [...this.lateWaiters]) w();
     for (const s of [...this.streams.values()]) s.destroy(resetError(`tunnel closed: ${reason}`));
     this.streams.clear();
     this.pings.clear();

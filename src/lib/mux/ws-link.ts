@@ -4,6 +4,16 @@ import { MuxSession, type MuxSessionOptions } from './mux-session.ts';
 /** largest DATA payload on a WebSocket link; the receiving side caps messages just above it */
 export const MUX_MAX_FRAME = 32 * 1024;
 
+/**
+ * The response header of a tunnel upgrade that grants the node's `heartbeatMs` query parameter:
+ * the apiserver then sends a frame the node does not answer every that many ms (MuxSession
+ * `heartbeatMs`), and the node's hub, hearing them, need not ping for the cloud's health. An
+ * apiserver without it ignores the parameter, and the node pings as before.
+ */
+export const HEARTBEAT_HEADER = 'x-hedge-heartbeat-ms';
+/** heartbeat periods a node may ask for, ms */
+export const HEARTBEAT_RANGE = { min: 100, max: 60_000 } as const;
+
 /** Ends a WebSocket: a close frame first, and the socket is cut if the peer never answers it (a dead link). */
 export function closeSocket(ws: WebSocket, reason: string): void {
   // close reasons are limited to 123 bytes
