@@ -36,6 +36,15 @@ test('a writer that opens only after the reader is waiting is released too', asy
   assert.equal(await startViaExecFifo({ fifo: p, initPid: init.pid!, signal: signal() }), true);
 });
 
+test('an init that writes and is gone at once (a container that exits right away) still counts as started', async () => {
+  for (let i = 0; i < 5; i++) {
+    const p = fifo();
+    // written just before, at or after a liveness look (every 100 ms), and gone right after
+    const init = spawn('sh', ['-c', `sleep 0.${i}9; printf 0 > "$1"`, 'sh', p], { stdio: 'ignore' });
+    assert.equal(await startViaExecFifo({ fifo: p, initPid: init.pid!, signal: signal() }), true);
+  }
+});
+
 test('no fifo (started already, or not runc): false, so the caller asks the runtime', async () => {
   assert.equal(await startViaExecFifo({ fifo: join(dir, 'none'), initPid: process.pid, signal: signal() }), false);
 });

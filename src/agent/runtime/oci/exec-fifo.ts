@@ -17,6 +17,7 @@ const openFd = promisify(openCb);
 const unlinkP = promisify(unlink);
 /** how often the init's liveness is looked at while waiting, as runc does (100 ms) */
 const ALIVE_CHECK_MS = 100;
+const DEAD_GRACE_MS = 50;
 
 export function execFifoPath(runtimeRoot: string, id: string): string {
   return `${runtimeRoot}/${id}/exec.fifo`;
@@ -31,8 +32,9 @@ export function execFifoPath(runtimeRoot: string, id: string): string {
 export async function startViaExecFifo(o: { fifo: string; initPid: number; signal: AbortSignal }): Promise<boolean> {
   let fd: number;
   try {
-    // (libuv opens close-on-exec) non-blocking: a blocking open would hold a thread-pool thread for as long as no writer comes
-    // (an init that died); the kernel keeps a reader that saw no writer yet from seeing end-of-file
+    // non-blocking (libuv adds close-on-exec): a blocking open would hold a thread-pool thread for
+    // as long as no writer comes (an init that died); the kernel keeps a reader that saw no writer
+    // yet from seeing end-of-file
     fd = await openFd(o.fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -41,8 +43,13 @@ export async function startViaExecFifo(o: { fifo: string; initPid: number; signa
   const sock = new Socket({ fd, readable: true, writable: false });
   let bytes = 0;
   const ended = await new Promise<boolean>((resolve, reject) => {
+    let settled = false;
+    let grace: NodeJS.Timeout | undefined;
     const done = (v: boolean | Error): void => {
+      if (settled) return;
+      settled = true;
       clearInterval(alive);
+      clearTimeout(grace);
       o.signal.removeEventListener('abort', onAbort);
       sock.destroy();
       if (v instanceof Error) reject(v);
@@ -52,10 +59,14 @@ export async function startViaExecFifo(o: { fifo: string; initPid: number; signa
     sock.on('data', (d: Buffer) => (bytes += d.length));
     sock.on('end', () => done(true));
     sock.on('error', (err) => done(err));
-    // the init died before it opened the fifo: no writer will ever come
+    // the init died before it opened the fifo: no writer will ever come. A quick container may
+    // also have written, exec'd and exited since the last look, its byte and end-of-file not yet
+    // delivered (timers run before I/O in a loop turn): give them a moment before giving up.
     const alive = setInterval(() => {
       void processRunning(o.initPid).then((up) => {
-        if (!up && bytes === 0) done(false);
+        if (up) return;
+        clearInterval(alive);
+        grace = setTimeout(() => bytes === 0 && done(false), DEAD_GRACE_MS);
       });
     }, ALIVE_CHECK_MS);
     if (o.signal.aborted) onAbort();
