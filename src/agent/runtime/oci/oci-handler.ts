@@ -24,6 +24,7 @@ import { isMountpoint, mountOne } from '../../host/mount.ts';
 import { hardNofileLimit, procStartTime, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
 import { runChecked, runCommand } from '../../host/run-command.ts';
 import { runExec } from './exec.ts';
+import { execFifoPath, startViaExecFifo } from './exec-fifo.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
 import { seccompProfileFor } from './seccomp.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
@@ -477,8 +478,16 @@ export class OciRuntimeHandler implements RuntimeHandler {
         ),
       );
     }
-    const res = await this.#span(id, 'runtime start', () => this.#cli.run(['start', id], sandbox.netnsPath, signal));
-    if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
+    // runc: its init released through the exec fifo, as `runc start` does, without the runc exec
+    const released =
+      this.#o.runtime.kind === 'runc' &&
+      meta.pid !== undefined &&
+      meta.pid > 0 &&
+      (await this.#span(id, 'exec fifo start', () => startViaExecFifo({ fifo: execFifoPath(this.#runtimeRoot, id), initPid: meta.pid!, signal })));
+    if (!released) {
+      const res = await this.#span(id, 'runtime start', () => this.#cli.run(['start', id], sandbox.netnsPath, signal));
+      if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
+    }
     meta.startedAt = new Date().toISOString();
     await this.#span(id, 'meta write', () => this.#writeMeta(id, meta));
   }

@@ -95,15 +95,19 @@ const ALLOWED: readonly string[] = [
 ];
 
 /**
- * The syscall ABIs a kernel of this architecture runs: the native one and its compat ones (an
- * x86-64 kernel runs i386 and x32 code too; it never sees an arm syscall, nor an arm64 kernel an
- * x86 one). The filter the runtime builds grows with every ABI listed: 5 instead of 3 on x86-64
- * cost `runc run` ~18 ms more (p50 of 30, bench/runtime-start.ts's spec), on every container start.
+ * The syscall ABIs containers may use: the native one and the 32-bit compat one (i386 on x86-64,
+ * arm on arm64). The filter the runtime builds grows with every ABI listed, and runc compiles it
+ * in every container's init: 5 instead of 3 on x86-64 cost `runc run` ~18 ms more (p50 of 30,
+ * bench/runtime-start.ts's spec), and x32 alone ~6 ms of the init's CPU (48 → 42 ms, p50 of 9,
+ * docs/host-notes.md). x32 is left out: libseccomp's x86-64 filter then sends every x32 call
+ * (syscall bit 30) to the filter's bad-ABI action, so x32 code is refused, never allowed (x32
+ * binaries are all but unknown in images; this kernel does not even build the ABI, Debian's
+ * builds it switched off).
  */
 export function hostSeccompArchitectures(arch: string = process.arch): string[] {
   switch (arch) {
     case 'x64':
-      return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
+      return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'];
     case 'arm64':
       return ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
     default:
