@@ -121,37 +121,27 @@ export class ResourceStore {
         continue;
       }
       const wantRv = result.obj.metadata.resourceVersion;
-      if (wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.rev)) {
-        if (unconfirmed) {
-          // the precondition may name a newer version than the one this process saw
-          cur = undefined;
-          continue;
-        }
-        throw this.conflict(name);
+      const preconditionFails = wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.rev);
+      const value = result.kind === 'write' ? this.codec.encode(result.obj) : undefined;
+      // A write that changes nothing is not a write: same object, same resourceVersion (as upstream).
+      const noop = value !== undefined && (value === cur.raw || sameObject(value, cur.raw));
+      // Whatever is answered without a write (a 409, a no-op, a dry run) is decided on what the
+      // store holds: an unconfirmed start is read first (the precondition may name a newer version).
+      if (unconfirmed && (preconditionFails || noop || opts.dryRun)) {
+        cur = undefined;
+        continue;
       }
+      if (preconditionFails) throw this.conflict(name);
       try {
         if (result.kind === 'delete') {
-          if (opts.dryRun) {
-            if (unconfirmed) {
-              cur = undefined;
-              continue;
-            }
-            return { obj: this.codec.decodeUncached(key, this.codec.encode(result.obj), cur.rev), deleted: true };
-          }
+          if (opts.dryRun) return { obj: this.codec.decodeUncached(key, this.codec.encode(result.obj), cur.rev), deleted: true };
           const kv = await this.store.delete(key, { expectedRevision: cur.rev });
           this.codec.forget(key);
           return { obj: this.codec.decodeUncached(key, kv.value, kv.modRevision), deleted: true };
         }
-        const value = this.codec.encode(result.obj);
-        // A write that changes nothing is not a write: same object, same resourceVersion (as upstream).
-        // Neither is a dry run. Both answer with what the store holds, so an unconfirmed start is read first.
-        if (unconfirmed && (opts.dryRun || value === cur.raw || sameObject(value, cur.raw))) {
-          cur = undefined;
-          continue;
-        }
-        if (value === cur.raw || sameObject(value, cur.raw)) return { obj: cur, deleted: false };
-        if (opts.dryRun) return { obj: this.codec.decodeUncached(key, value, cur.rev), deleted: false };
-        const kv = await this.store.update(key, value, { expectedRevision: cur.rev });
+        if (noop) return { obj: cur, deleted: false };
+        if (opts.dryRun) return { obj: this.codec.decodeUncached(key, value!, cur.rev), deleted: false };
+        const kv = await this.store.update(key, value!, { expectedRevision: cur.rev });
         return { obj: this.codec.decode(kv), deleted: false };
       } catch (err) {
         if (isHedgeError(err, 'NotFound')) throw this.notFound(name);
