@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { forEachConcurrent } from '../../lib/concurrent.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import { ContentStore } from './content-store.ts';
@@ -97,26 +98,21 @@ export class LocalImageStore implements ImageStore {
     fetch: (d: Descriptor) => (offset: number, signal: AbortSignal) => ReturnType<RegistryClient['getBlob']>,
     opts: { onProgress?: (p: PullProgress) => void; signal: AbortSignal },
   ): Promise<void> {
-    const queue = [...layers];
     const report = (layer: Descriptor, status: PullProgress['status'], completedBytes: number): void =>
       opts.onProgress?.({ layer: layer.digest, completedBytes, totalBytes: layer.size, status });
     for (const l of layers) report(l, 'waiting', 0);
-    const worker = async (): Promise<void> => {
-      for (let l = queue.shift(); l; l = queue.shift()) {
-        const layer = l;
-        if (await this.content.has(layer.digest)) {
-          report(layer, 'cached', layer.size);
-          continue;
-        }
-        const fetched = await this.content.ingest(layer.digest, fetch(layer), {
-          size: layer.size,
-          signal: opts.signal,
-          onProgress: (done) => report(layer, 'downloading', done),
-        });
-        report(layer, fetched ? 'done' : 'cached', layer.size);
+    await forEachConcurrent(layers, this.concurrency, async (layer) => {
+      if (await this.content.has(layer.digest)) {
+        report(layer, 'cached', layer.size);
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, layers.length) }, worker));
+      const fetched = await this.content.ingest(layer.digest, fetch(layer), {
+        size: layer.size,
+        signal: opts.signal,
+        onProgress: (done) => report(layer, 'downloading', done),
+      });
+      report(layer, fetched ? 'done' : 'cached', layer.size);
+    });
   }
 
   private async record(ref: string, digest: string, manifest: ManifestDoc): Promise<ImageInfo> {

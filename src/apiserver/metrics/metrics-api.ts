@@ -10,6 +10,7 @@ import { matches, parseSelector } from '../../api/labels/selector.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { notFound } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
+import { forEachConcurrent } from '../../lib/concurrent.ts';
 import { sleep } from '../../lib/sleep.ts';
 import { sendJson } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
@@ -119,8 +120,8 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
   const nodesDef = metricsDef('NodeMetrics', 'nodes', false);
   const podsDef = metricsDef('PodMetrics', 'pods', true);
   let deps: { registry: Registry; dialer: NodeDialer } | undefined;
-  /** nodes whose last scrape failed, with why: a failure is logged at warn when it starts, then at debug until the node answers again */
-  const failing = new Map<string, string>();
+  /** nodes whose last scrape failed: a failure is logged at warn when it starts, then at debug until the node answers again */
+  const failing = new Set<string>();
 
   const objects = async (registry: Registry, plural: 'nodes' | 'pods', namespace?: string): Promise<KubeObject[]> => {
     const def = registry.resources.lookup('', 'v1', plural);
@@ -170,7 +171,7 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
       const reason = err instanceof Error ? err.message : String(err);
       if (failing.has(name)) log.debug({ node: name, reason }, 'scraping resource metrics still fails');
       else log.warn({ node: name, reason }, 'scraping resource metrics failed');
-      failing.set(name, reason);
+      failing.add(name);
     }
   };
 
@@ -180,22 +181,21 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
     const nodes = await objects(d.registry, 'nodes');
     const names = new Set(nodes.map((n) => n.metadata.name ?? ''));
     storage.expire(now(), names);
-    for (const name of failing.keys()) if (!names.has(name)) failing.delete(name);
+    for (const name of failing) if (!names.has(name)) failing.delete(name);
     const ready = nodes.filter(isReady);
     // small clusters: all at once; large ones: at most 64 in flight, started evenly over the spread
     const gapMs = ready.length > MAX_SCRAPES_IN_FLIGHT ? scrapeSpreadMs / ready.length : 0;
     const began = now();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < ready.length && !signal.aborted) {
-        const i = next++;
+    await forEachConcurrent(
+      ready,
+      MAX_SCRAPES_IN_FLIGHT,
+      async (node, i) => {
         const wait = began + i * gapMs - now();
         if (wait > 0) await sleep(wait, signal);
-        if (signal.aborted) return;
-        await scrapeNode(d, ready[i], signal);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(MAX_SCRAPES_IN_FLIGHT, ready.length) }, worker));
+        if (!signal.aborted) await scrapeNode(d, node, signal);
+      },
+      signal,
+    );
   };
 
   const nodeMetrics = (node: KubeObject, u: Usage): Record<string, unknown> => ({

@@ -7,6 +7,7 @@ import type { Logger } from '../../lib/log.ts';
 import { EventRecorder } from '../common/events.ts';
 import type { NodeObject } from '../common/types.ts';
 import { formatCidr } from '../../lib/cidr.ts';
+import { forEachConcurrent } from '../../lib/concurrent.ts';
 import { CidrAllocator } from './cidr-allocator.ts';
 import { parseClusterCidrs } from './cluster-cidrs.ts';
 
@@ -187,11 +188,7 @@ export class NodeIpamController {
         }
       });
     }
-    let next = 0;
-    const writer = async (): Promise<void> => {
-      while (next < writes.length && !this.#signal?.aborted) await writes[next++]!();
-    };
-    await Promise.all(Array.from({ length: Math.min(WRITERS, writes.length) }, writer));
+    await forEachConcurrent(writes, WRITERS, (write) => write(), this.#signal);
     if (exhausted) this.#log.warn({ waiting: this.#waiting.size, clusterCidr: exhausted.toString() }, 'no pod CIDR left: nodes wait for one to be freed');
     return patched;
   }
