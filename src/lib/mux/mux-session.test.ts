@@ -362,4 +362,47 @@ describe('MuxSession', () => {
     p.server.close();
     await p.client.heartbeatLate(new AbortController().signal);
   });
+  it('keepalive with a heartbeat: the beating side pings in every other beat\'s place, the hearing side sends only answers, no timer of its own on a live link; a dead link still ends both', async () => {
+    const frames = { client: [] as string[], server: [] as string[] };
+    const ka = { intervalMs: 200, timeoutMs: 600 };
+    // as the tunnel: the apiserver beats every 100 ms, the node hears it (both with their keepalive)
+    const p = pair({ server: { heartbeatMs: 100, keepalive: ka }, client: { peerHeartbeatMs: 100, keepalive: ka } });
+    for (const [side, other] of [['client', 'server'], ['server', 'client']] as const) {
+      const recv = p[other].receive.bind(p[other]);
+      p[other].receive = (buf: Buffer): void => {
+        const f = decodeFrame(buf);
+        // the server's heartbeat is a pong nobody asked for
+        frames[side].push(f?.type === 'pong' && side === 'server' ? 'beat' : (f?.type ?? '?'));
+        recv(buf);
+      };
+    }
+    const hold = setInterval(() => undefined, 1_000); // the session's timers are unref'd: keep the loop up meanwhile
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(p.client.closed || p.server.closed, false, 'a live link stays up');
+    const count = (side: 'client' | 'server', type: string): number => frames[side].filter((f) => f === type).length;
+    // ~15 ticks: about every other one a ping (one is due each 200 ms, from 150 ms on)
+    assert.ok(count('server', 'ping') >= 4 && count('server', 'beat') >= 4, `${count('server', 'ping')} pings and ${count('server', 'beat')} beats from the server`);
+    assert.ok(Math.abs(count('server', 'ping') - count('server', 'beat')) <= 3, `pings and beats alternate: ${frames.server.join(' ')}`);
+    // the client answers them and pings only for a beat that came late (a loaded machine); before, its own timer pinged about every other interval
+    assert.equal(count('client', 'pong'), count('server', 'ping'));
+    assert.ok(count('client', 'ping') <= 2, `the client sent ${frames.client.join(' ')}`);
+    // cut the link: each side's keepalive ends its session within the timeout and a beat or so
+    const cut = performance.now();
+    p.blackhole();
+    await until(() => p.client.closed && p.server.closed, 'both sessions to end', 3_000);
+    clearInterval(hold);
+    assert.ok(performance.now() - cut < 1_500, `ended ${(performance.now() - cut).toFixed(0)} ms after the cut`);
+    assert.match(await p.client.done, /keepalive/);
+    assert.match(await p.server.done, /keepalive/);
+  });
+
+  it('keepalive with a heartbeat slower than its interval keeps its own timer (a test tunnel: 200 ms keepalive, 1 s beat)', async () => {
+    const p = pair({ server: { heartbeatMs: 1_000, keepalive: { intervalMs: 20, timeoutMs: 100 } }, client: { peerHeartbeatMs: 1_000, keepalive: { intervalMs: 20, timeoutMs: 100 } } });
+    const hold = setInterval(() => undefined, 1_000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(p.client.closed || p.server.closed, false, 'pinged often enough for its 100 ms timeout');
+    p.blackhole();
+    await until(() => p.client.closed && p.server.closed, 'both sessions to end', 1_000);
+    clearInterval(hold);
+  });
 });

@@ -227,6 +227,9 @@ export class MuxSession {
    * link wakes only when a heartbeat is late
    */
   private lateTimer: NodeJS.Timeout | undefined;
+  /** the keepalive, when it rides on our heartbeat timer (we send one) or on the late timer (we hear one); see the constructor */
+  private readonly keepaliveOnBeat: { intervalMs: number; timeoutMs: number } | undefined;
+  private readonly keepaliveWhenLate: { intervalMs: number; timeoutMs: number } | undefined;
   private readonly lateWaiters = new Set<() => void>();
   private endReason: string | undefined;
   private resolveDone!: (reason: string) => void;
@@ -255,7 +258,17 @@ export class MuxSession {
       },
     };
     const ka = opts.keepalive;
-    if (ka) {
+    // With a heartbeat either way, the keepalive rides on the timer that is there anyway, so a
+    // quiet link wakes each side once a beat, not also for a keepalive timer of its own and the
+    // pings it sends (the node side of a tunnel woke ~2 times a second for it, ~0.35 ms each with
+    // the interpreter-only node): the side that hears a heartbeat checks and pings from its late
+    // timer, which fires only when the peer goes quiet; the side that sends one puts its ping in
+    // a beat's place when one is due, so the peer's answer comes with a wake-up it has anyway.
+    // Only when that timer comes at least as often as the keepalive's interval.
+    const lateMs = this.heartbeatLateMs;
+    this.keepaliveOnBeat = ka !== undefined && opts.heartbeatMs !== undefined && opts.heartbeatMs <= ka.intervalMs ? ka : undefined;
+    this.keepaliveWhenLate = ka !== undefined && !this.keepaliveOnBeat && lateMs !== undefined && lateMs <= ka.intervalMs ? ka : undefined;
+    if (ka && !this.keepaliveOnBeat && !this.keepaliveWhenLate) {
       this.keepaliveTimer = setInterval(() => {
         const now = this.now();
         if (now - this.lastHeard > ka.timeoutMs) {
@@ -270,14 +283,13 @@ export class MuxSession {
       }, ka.intervalMs);
       this.keepaliveTimer.unref();
     }
-    if (opts.peerHeartbeatMs !== undefined) {
-      this.lateTimer = setTimeout(() => {
-        for (const w of [...this.lateWaiters]) w();
-      }, this.heartbeatLateMs);
+    if (lateMs !== undefined) {
+      this.lateTimer = setTimeout(() => this.late(), lateMs);
       this.lateTimer.unref();
     }
     if (opts.heartbeatMs !== undefined) {
-      this.heartbeatTimer = setInterval(() => this.endReason === undefined && this.link.send(HEARTBEAT), opts.heartbeatMs);
+      const beatMs = opts.heartbeatMs;
+      this.heartbeatTimer = setInterval(() => this.beat(beatMs), beatMs);
       this.heartbeatTimer.unref();
     }
   }
@@ -459,6 +471,34 @@ export class MuxSession {
     for (const w of [...this.aliveWaiters]) w(false);
     if (closeLink) this.link.close(reason);
     this.resolveDone(reason);
+  }
+
+  /** the keepalive's checks: false when the link is dead (the session is closed), else whether a ping is due (none went either way within `dueMs`) */
+  private keepaliveDue(ka: { timeoutMs: number }, dueMs: number): boolean {
+    const now = this.now();
+    if (now - this.lastHeard > ka.timeoutMs) {
+      this.close(`keepalive: nothing heard for ${ka.timeoutMs} ms`);
+      return false;
+    }
+    return now - this.pingSentAt >= dueMs && now - this.pingHeardAt >= dueMs;
+  }
+
+  /** the heartbeat timer: a beat, or the keepalive's ping in its place when one is due */
+  private beat(beatMs: number): void {
+    if (this.endReason !== undefined) return;
+    const ka = this.keepaliveOnBeat;
+    // due from half a beat before the interval: timer jitter must not push a ping to the beat after
+    if (ka && this.keepaliveDue(ka, ka.intervalMs - beatMs / 2)) this.sendAnyPing();
+    else if (this.endReason === undefined) this.link.send(HEARTBEAT);
+  }
+
+  /** the peer's heartbeat is late: wake its waiters; with the keepalive riding here, check the link and ping, and look again a beat and a fifth later while it stays quiet */
+  private late(): void {
+    for (const w of [...this.lateWaiters]) w();
+    const ka = this.keepaliveWhenLate;
+    if (!ka || this.endReason !== undefined) return;
+    if (this.keepaliveDue(ka, ka.intervalMs)) this.sendAnyPing();
+    if (this.endReason === undefined) this.lateTimer?.refresh();
   }
 
   private sendAnyPing(): void {
