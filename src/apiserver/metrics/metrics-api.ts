@@ -12,6 +12,7 @@ import { notFound } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { forEachConcurrent } from '../../lib/concurrent.ts';
 import { sleep } from '../../lib/sleep.ts';
+import { timeoutSignal } from '../../lib/signals.ts';
 import { sendJson } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
 import type { NodeDialer } from '../node-proxy/node-dialer.ts';
@@ -150,7 +151,7 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
 
   const scrapeNode = async (d: { dialer: NodeDialer }, node: KubeObject, signal: AbortSignal): Promise<void> => {
     const name = node.metadata.name ?? '';
-    const timeout = AbortSignal.any([signal, AbortSignal.timeout(scrapeTimeoutMs)]);
+    const timeout = timeoutSignal(signal, scrapeTimeoutMs);
     try {
       const resp = await d.dialer.request({ nodeName: name, node, method: 'GET', path: '/metrics/resource', headers: { accept: 'text/plain' }, signal: timeout });
       if (resp.kind === 'upgrade') {
@@ -172,6 +173,8 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
       if (failing.has(name)) log.debug({ node: name, reason }, 'scraping resource metrics still fails');
       else log.warn({ node: name, reason }, 'scraping resource metrics failed');
       failing.add(name);
+    } finally {
+      timeout.clear();
     }
   };
 
