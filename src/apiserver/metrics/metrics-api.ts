@@ -149,6 +149,12 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
     return Buffer.concat(chunks).toString('utf8');
   };
 
+  const scrapeFailed = (name: string, reason: string): void => {
+    if (failing.has(name)) log.debug({ node: name, reason }, 'scraping resource metrics still fails');
+    else log.warn({ node: name, reason }, 'scraping resource metrics failed');
+    failing.add(name);
+  };
+
   const scrapeNode = async (d: { dialer: NodeDialer }, node: KubeObject, signal: AbortSignal): Promise<void> => {
     const name = node.metadata.name ?? '';
     const timeout = timeoutSignal(signal, scrapeTimeoutMs);
@@ -169,10 +175,7 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
       if (signal.aborted) return;
       // the message, not the error: a stack per node per period is what made a fleet of
       // unreachable nodes expensive to log
-      const reason = err instanceof Error ? err.message : String(err);
-      if (failing.has(name)) log.debug({ node: name, reason }, 'scraping resource metrics still fails');
-      else log.warn({ node: name, reason }, 'scraping resource metrics failed');
-      failing.add(name);
+      scrapeFailed(name, err instanceof Error ? err.message : String(err));
     } finally {
       timeout.clear();
     }
@@ -185,7 +188,14 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
     const names = new Set(nodes.map((n) => n.metadata.name ?? ''));
     storage.expire(now(), names);
     for (const name of failing) if (!names.has(name)) failing.delete(name);
-    const ready = nodes.filter(isReady);
+    const ready: KubeObject[] = [];
+    for (const node of nodes) {
+      if (!isReady(node)) continue;
+      // no tunnel and no address: nothing to dial, so no request, timer or error object per round
+      const name = node.metadata.name ?? '';
+      if (d.dialer.canReach?.(name, node) === false) scrapeFailed(name, 'the node has no tunnel and no address to dial');
+      else ready.push(node);
+    }
     // small clusters: all at once; large ones: at most 64 in flight, started evenly over the spread
     const gapMs = ready.length > MAX_SCRAPES_IN_FLIGHT ? scrapeSpreadMs / ready.length : 0;
     const began = now();
