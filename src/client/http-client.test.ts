@@ -4,6 +4,7 @@ import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isHedgeError } from '../lib/errors.ts';
+import { followerCount } from '../lib/signals.ts';
 import { HttpKubeClient } from './http-client.ts';
 import { Resources } from './resources.ts';
 
@@ -142,11 +143,11 @@ test('aborting a watch ends it quietly', async () => {
   }
 });
 
-/** what the long-lived `signal` holds for others: its listeners, and Node's AbortSignal.any dependants (internal, absent when unused) */
+/** what the long-lived `signal` holds for the operations that used it: followers (src/lib/signals.ts) and Node's AbortSignal.any dependants (internal) */
 function heldBy(signal: AbortSignal): number {
   const dependants = Object.getOwnPropertySymbols(signal).find((s) => s.description === 'kDependantSignals');
   const set = dependants ? (signal as unknown as Record<symbol, Set<unknown> | undefined>)[dependants] : undefined;
-  return getEventListeners(signal, 'abort').length + (set?.size ?? 0);
+  return followerCount(signal) + (set?.size ?? 0);
 }
 
 test('requests and watches under a long-lived signal leave nothing on it (Node 20 AbortSignal.any kept one entry per request)', async () => {
@@ -164,6 +165,7 @@ test('requests and watches under a long-lived signal leave nothing on it (Node 2
       for await (const ev of c.watch(Resources.pods, { namespace: 'ns', signal: stop.signal })) assert.equal(ev.type, 'ADDED');
     }
     assert.equal(heldBy(stop.signal), 0);
+    assert.ok(getEventListeners(stop.signal, 'abort').length <= 1);
   } finally {
     await c.close();
     await s.close();
