@@ -103,6 +103,14 @@ export default tseslint.config(
       ],
       'hedge/layering': 'error',
       'no-console': 'off',
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'AbortSignal',
+          property: 'any',
+          message: "Node 20's AbortSignal.any never forgets a long-lived source (nodejs/node#55351): use linkedSignal/timeoutSignal from src/lib/signals.ts and clear() them",
+        },
+      ],
     },
   },
   {

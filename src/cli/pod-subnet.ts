@@ -8,6 +8,7 @@ import type { KubeClient } from '../client/types.ts';
 import { parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 import { formatCidr } from '../lib/cidr.ts';
 import { isHedgeError } from '../lib/errors.ts';
+import { timeoutSignal } from '../lib/signals.ts';
 import type { Logger } from '../lib/log.ts';
 
 /** the pod subnet of a node the control plane gave no range (and that has none remembered) */
@@ -61,9 +62,9 @@ export async function podSubnetFromControlPlane(opts: PodSubnetOptions): Promise
   let warned = false;
   const hasRemembered = (await remembered(dataDir)) !== undefined;
   for (;;) {
+    const bounded = hasRemembered ? timeoutSignal(signal, opts.rememberedWaitMs ?? 2_000) : undefined;
     try {
-      const bound = AbortSignal.timeout(opts.rememberedWaitMs ?? 2_000);
-      const attempt = hasRemembered ? (signal ? AbortSignal.any([signal, bound]) : bound) : signal;
+      const attempt = bounded ?? signal;
       const node = await client.get<Node & KubeObject>(Resources.nodes, nodeName, { signal: attempt }).catch(async (err: unknown) => {
         if (!isHedgeError(err, 'NotFound')) throw err;
         return client.create<Node & KubeObject>(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName } }, { signal: attempt }).catch(async (e: unknown) => {
@@ -92,6 +93,8 @@ export async function podSubnetFromControlPlane(opts: PodSubnetOptions): Promise
         log.warn({ err, podCIDRs: last }, 'control plane unreachable; using the last assigned pod subnet');
         return last;
       }
+    } finally {
+      bounded?.clear();
     }
     if (Date.now() >= deadline) break;
     await delay(opts.pollMs ?? 500, undefined, { signal });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { KubeObject } from '../api/object.ts';
 import { isHedgeError, type ErrorCode } from '../lib/errors.ts';
+import { linkedSignal } from '../lib/signals.ts';
 import { Resources } from './resources.ts';
 import type { KubeClient, WatchEvent, WatchOptions } from './types.ts';
 
@@ -54,7 +55,8 @@ async function collect(client: KubeClient, opts: WatchOptions, stop: (evs: Watch
   const timer = setTimeout(() => ac.abort(), 10_000);
   const out: WatchEvent[] = [];
   try {
-    for await (const ev of client.watch(res, { ...opts, signal: AbortSignal.any([ac.signal, ...(opts.signal ? [opts.signal] : [])]) })) {
+    // ac is always aborted below, which also unhooks the link from opts.signal
+    for await (const ev of client.watch(res, { ...opts, signal: linkedSignal([ac.signal, opts.signal]) })) {
       out.push(ev);
       if (stop(out)) break;
     }

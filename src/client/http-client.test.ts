@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isHedgeError } from '../lib/errors.ts';
+import { followerCount } from '../lib/signals.ts';
 import { HttpKubeClient } from './http-client.ts';
 import { Resources } from './resources.ts';
 
@@ -135,6 +137,35 @@ test('aborting a watch ends it quietly', async () => {
       ac.abort();
     }
     assert.equal(n, 1);
+  } finally {
+    await c.close();
+    await s.close();
+  }
+});
+
+/** what the long-lived `signal` holds for the operations that used it: followers (src/lib/signals.ts) and Node's AbortSignal.any dependants (internal) */
+function heldBy(signal: AbortSignal): number {
+  const dependants = Object.getOwnPropertySymbols(signal).find((s) => s.description === 'kDependantSignals');
+  const set = dependants ? (signal as unknown as Record<symbol, Set<unknown> | undefined>)[dependants] : undefined;
+  return followerCount(signal) + (set?.size ?? 0);
+}
+
+test('requests and watches under a long-lived signal leave nothing on it (Node 20 AbortSignal.any kept one entry per request)', async () => {
+  const s = await server((req, res) => {
+    if (/[?&]watch=/.test(req.url)) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '2' } } })}\n`);
+    } else json(res, 200, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns' } });
+  });
+  const c = new HttpKubeClient({ server: s.url });
+  const stop = new AbortController();
+  try {
+    for (let i = 0; i < 50; i++) await c.get(Resources.pods, 'p', { namespace: 'ns', signal: stop.signal });
+    for (let i = 0; i < 5; i++) {
+      for await (const ev of c.watch(Resources.pods, { namespace: 'ns', signal: stop.signal })) assert.equal(ev.type, 'ADDED');
+    }
+    assert.equal(heldBy(stop.signal), 0);
+    assert.ok(getEventListeners(stop.signal, 'abort').length <= 1);
   } finally {
     await c.close();
     await s.close();

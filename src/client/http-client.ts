@@ -1,5 +1,6 @@
 import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../lib/http/request.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
+import { linkedSignal, timeoutSignal } from '../lib/signals.ts';
 import { isPlainObject, type KubeObject } from '../api/object.ts';
 import type { ConnectionConfig } from './kubeconfig.ts';
 import { apiVersionOfRef, resolveResource, resourcePath } from './resources.ts';
@@ -90,23 +91,27 @@ export class HttpKubeClient implements KubeClient {
     path: string,
     opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {},
   ): Promise<unknown> {
-    const signals = [AbortSignal.timeout(this.timeoutMs)];
-    if (opts.signal) signals.push(opts.signal);
     const headers = { ...this.headers };
     if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    const signal = timeoutSignal(opts.signal, this.timeoutMs);
     let res: HttpResponse;
+    let text: string;
     try {
-      res = await httpRequest(this.base + path, {
-        method,
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        agent: this.agent,
-        signal: AbortSignal.any(signals),
-      });
-    } catch (err) {
-      throw transportError(err, method, path, opts.signal);
+      try {
+        res = await httpRequest(this.base + path, {
+          method,
+          headers,
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          agent: this.agent,
+          signal,
+        });
+      } catch (err) {
+        throw transportError(err, method, path, opts.signal);
+      }
+      text = await res.body.text();
+    } finally {
+      signal.clear();
     }
-    const text = await res.body.text();
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -161,7 +166,7 @@ export class HttpKubeClient implements KubeClient {
     const path = resourcePath(r, { namespace: opts.namespace }) + q;
     // Our own controller so that a consumer breaking out of the loop tears the stream down.
     const local = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, local.signal]) : local.signal;
+    const signal = linkedSignal([opts.signal, local.signal]);
     let res2: HttpResponse;
     try {
       res2 = await httpRequest(this.base + path, {
@@ -174,6 +179,7 @@ export class HttpKubeClient implements KubeClient {
         bodyTimeoutMs: opts.timeoutSeconds ? (opts.timeoutSeconds + 30) * 1000 : 0,
       });
     } catch (err) {
+      signal.clear();
       if (opts.signal?.aborted) return;
       throw transportError(err, 'GET', path, opts.signal);
     }
@@ -208,6 +214,7 @@ export class HttpKubeClient implements KubeClient {
       throw transportError(err, 'GET', path, opts.signal);
     } finally {
       local.abort();
+      signal.clear();
       res2.body.destroy();
     }
   }
@@ -338,10 +345,11 @@ export class HttpKubeClient implements KubeClient {
     const signals = [...new Set(batch.map((q) => q.opts.signal).filter((s) => s !== undefined))];
     const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/bindings`;
     let out: unknown;
+    const signal = signals.length > 1 ? linkedSignal(signals) : undefined;
     try {
       out = await this.call('POST', path, {
         body: { apiVersion: 'v1', kind: 'List', items: batch.map((q) => q.body) },
-        signal: signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals),
+        signal: signal ?? signals[0],
       });
     } catch (err) {
       if (isHedgeError(err, 'NotFound') || isHedgeError(err, 'MethodNotAllowed')) {
@@ -352,6 +360,8 @@ export class HttpKubeClient implements KubeClient {
       }
       for (const q of batch) q.reject(err);
       return;
+    } finally {
+      signal?.clear();
     }
     const items = isPlainObject(out) && Array.isArray(out.items) ? out.items : [];
     batch.forEach((q, i) => {

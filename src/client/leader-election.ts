@@ -1,6 +1,7 @@
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { Logger } from '../lib/log.ts';
 import { isHedgeError } from '../lib/errors.ts';
+import { linkedSignal } from '../lib/signals.ts';
 import type { KubeObject } from '../api/object.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { formatMicroTime } from './micro-time.ts';
@@ -108,9 +109,10 @@ export class LeaderElector {
       const left = lastRenew + this.renewDeadline * 1000 - started;
       if (left <= 0) return;
       const deadline = new AbortController();
-      const attempt = AbortSignal.any([signal, deadline.signal]);
+      const attempt = linkedSignal([signal, deadline.signal]);
       const timer = new AbortController();
-      void this.clock.sleep(left, AbortSignal.any([signal, timer.signal])).then(
+      const sleeping = linkedSignal([signal, timer.signal]);
+      void this.clock.sleep(left, sleeping).then(
         () => deadline.abort(new Error('lease renewal passed the renew deadline')),
         () => undefined,
       );
@@ -119,6 +121,8 @@ export class LeaderElector {
         renewed = await this.tryAcquireOrRenew(attempt);
       } finally {
         timer.abort();
+        sleeping.clear();
+        attempt.clear();
       }
       if (renewed && !deadline.signal.aborted) lastRenew = started;
       else if (this.clock.now() - lastRenew >= this.renewDeadline * 1000 || deadline.signal.aborted || !this.stillOurs) return;

@@ -20,6 +20,7 @@ import type { KubeClient, ResourceRef } from '../client/types.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
 import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../lib/http/request.ts';
 import type { Logger } from '../lib/log.ts';
+import { linkedSignal, timeoutSignal } from '../lib/signals.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/types.ts';
 import { CloudHealth, HEALTH_INTERVAL_MS, HEALTH_TIMEOUT_MS, linkFirstProbe, readyzProbe, type CloudLink, type HealthProbe } from './cloud-health.ts';
@@ -128,7 +129,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   /** aborted when the cloud is declared offline: requests stuck on a link that swallows traffic end at once */
   let cloudEpoch = new AbortController();
   setMaxListeners(0, cloudEpoch.signal);
-  const cloudSignal = (signal: AbortSignal): AbortSignal => AbortSignal.any([signal, cloudEpoch.signal]);
+  // `signal` is a request's, aborted when its response closes: that also unhooks the link from the epoch
+  const cloudSignal = (signal: AbortSignal): AbortSignal => linkedSignal([signal, cloudEpoch.signal]);
 
   const readyz = o.probe ?? readyzProbe(o.cloud, o.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
   const health = new CloudHealth({
@@ -170,7 +172,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       const ac = new AbortController();
       setMaxListeners(0, ac.signal);
       reflecting = ac;
-      const signal = AbortSignal.any([ac.signal, stop.signal]);
+      // unhooked from stop when ac aborts (the cloud going offline again)
+      const signal = linkedSignal([ac.signal, stop.signal]);
       for (const r of reflectors.values()) void r.run(signal);
       return;
     }
@@ -260,8 +263,12 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     if (state !== 'online' && health.state !== 'online') return false;
     const r = reflectors.get(id);
     if (!r) return false;
-    const t = AbortSignal.any([signal, AbortSignal.timeout(o.firstSyncWaitMs ?? 10_000)]);
-    await Promise.race([r.waitSynced(), new Promise((resolve) => t.addEventListener('abort', resolve, { once: true }))]);
+    const t = timeoutSignal(signal, o.firstSyncWaitMs ?? 10_000);
+    try {
+      await Promise.race([r.waitSynced(), new Promise((resolve) => t.addEventListener('abort', resolve, { once: true }))]);
+    } finally {
+      t.clear();
+    }
     return db.synced(id);
   }
 
@@ -393,8 +400,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const ac = new AbortController();
+    // the response always closes, and aborting ac then also unhooks the link from stop
     res.on('close', () => ac.abort());
-    const signal = AbortSignal.any([ac.signal, stop.signal]);
+    const signal = linkedSignal([ac.signal, stop.signal]);
     try {
       const url = new URL(req.url ?? '/', 'https://hub');
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);

@@ -4,6 +4,7 @@ import type { Clock } from '../client/clock.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../client/selectors.ts';
 import type { KubeClient, ResourceRef } from '../client/types.ts';
 import { isHedgeError } from '../lib/errors.ts';
+import { linkedSignal } from '../lib/signals.ts';
 import type { Logger } from '../lib/log.ts';
 import type { HubDb } from './hub-db.ts';
 import type { Replica } from './replica.ts';
@@ -113,8 +114,9 @@ export class Reflector {
           inflight = [];
           await Promise.all(batch);
         };
+        const watchSignal = linkedSignal([signal, stopWatch.signal]);
         try {
-          for await (const ev of cloud.watch(resource, { namespace, fieldSelector, labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: 300, signal: AbortSignal.any([signal, stopWatch.signal]) })) {
+          for await (const ev of cloud.watch(resource, { namespace, fieldSelector, labelSelector, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds: 300, signal: watchSignal })) {
             switch (ev.type) {
               case 'ADDED':
               case 'MODIFIED':
@@ -134,6 +136,7 @@ export class Reflector {
         } catch (err) {
           if (lost === undefined) throw err;
         } finally {
+          watchSignal.clear();
           await settle();
         }
         if (lost !== undefined) {

@@ -1,3 +1,4 @@
+import { timeoutSignal } from '../lib/signals.ts';
 import type { LogRecord, LogSink, SendResult } from './types.ts';
 
 export interface LokiSinkOptions {
@@ -43,12 +44,13 @@ export class LokiSink implements LogSink {
       if (s === undefined) streams.set(key, (s = { stream, values: [] }));
       s.values.push([unixNanos(r.rawTime), r.message]);
     }
+    const bounded = timeoutSignal(signal, this.opts.timeoutMs ?? 10_000);
     try {
       const res = await fetch(this.#url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ streams: [...streams.values()] }),
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs ?? 10_000)]),
+        signal: bounded,
       });
       const text = await res.text();
       if (res.ok) return { delivered: batch.length };
@@ -57,6 +59,8 @@ export class LokiSink implements LogSink {
       return { delivered: 0, error };
     } catch (err) {
       return { delivered: 0, error: err as Error };
+    } finally {
+      bounded.clear();
     }
   }
 

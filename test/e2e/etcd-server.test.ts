@@ -4,7 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runHedge } from '../../src/cli/testing/run-hedge.ts';
 import { startEtcd, type EtcdProcess } from '../../src/store/etcd/etcd-process.ts';
@@ -120,7 +123,10 @@ describe('hedge server on etcd', { skip }, () => {
   it('fails to start with a clear message when etcd is unreachable or not named', async () => {
     const port = await closedPort();
     const started = Date.now();
-    const r = await runHedge(['server', '--data-dir', `/tmp/hedge-etcd-down-${process.pid}`, '--listen', '127.0.0.1:0', '--store', 'etcd', '--etcd-servers', `http://127.0.0.1:${port}`]);
+    const dataDir = await mkdtemp(join(tmpdir(), 'hedge-etcd-down-'));
+    const r = await runHedge(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'etcd', '--etcd-servers', `http://127.0.0.1:${port}`]).finally(() =>
+      rm(dataDir, { recursive: true, force: true }),
+    );
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`--etcd-servers http://127\\.0\\.0\\.1:${port}: `));
     assert.ok(Date.now() - started < 20_000, 'the start fails within the etcd probe timeout');

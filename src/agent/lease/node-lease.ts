@@ -5,6 +5,7 @@ import { formatMicroTime } from '../../client/micro-time.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
+import { timeoutSignal } from '../../lib/signals.ts';
 import type { Logger } from '../../lib/log.ts';
 import { OFFLINE_HEARTBEATS_ANNOTATION } from '../../api/annotations/offline-heartbeats.ts';
 import { HeartbeatJournal, offlineHeartbeatsAnnotation } from './heartbeat-journal.ts';
@@ -134,8 +135,8 @@ export class NodeLease {
       try {
         // Evidence first: when the controller sees the renewal that ends a partition it already
         // has the journaled heartbeats, and records its verdict without a NodeWasDown flicker.
-        await this.report(this.bounded(signal));
-        await this.renew(this.bounded(signal));
+        await this.bounded(signal, (s) => this.report(s));
+        await this.bounded(signal, (s) => this.renew(s));
         backoff.reset();
         const outage = this.outage;
         this.offline = false;
@@ -169,8 +170,13 @@ export class NodeLease {
   }
 
   /** a call that hangs (a black-holed link) must not hold up the heartbeat journal */
-  private bounded(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, AbortSignal.timeout(Math.max(this.interval, 5_000))]);
+  private async bounded(signal: AbortSignal, call: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const s = timeoutSignal(signal, Math.max(this.interval, 5_000));
+    try {
+      await call(s);
+    } finally {
+      s.clear();
+    }
   }
 
   /** Journal a heartbeat if one is due; returns ms until the next one is due. */

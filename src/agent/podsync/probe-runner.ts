@@ -5,6 +5,7 @@
  */
 import type { Container, Probe } from 'kubernetes-types/core/v1.js';
 import type { RuntimeHandler } from '../runtime/types.ts';
+import { linkedSignal } from '../../lib/signals.ts';
 import { runProbe } from './probe.ts';
 import type { ContainerRecord, ProbeTrack } from './types.ts';
 
@@ -61,7 +62,14 @@ async function probeOnce(ctx: ProbeContext, kind: ProbeKind, p: Probe, startedAt
     podIP: ctx.podIP,
     ports: ctx.container.ports,
     timeoutMs: (p.timeoutSeconds ?? 1) * 1000,
-    exec: (command, s) => ctx.handler.exec(id, { command, tty: false, signal: AbortSignal.any([s, ctx.signal]) }),
+    exec: async (command, s) => {
+      const signal = linkedSignal([s, ctx.signal]);
+      try {
+        return await ctx.handler.exec(id, { command, tty: false, signal });
+      } finally {
+        signal.clear();
+      }
+    },
   });
   if (res.ok) {
     t.successes++;

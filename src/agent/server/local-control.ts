@@ -2,6 +2,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
+import { linkedSignal } from '../../lib/signals.ts';
 import type { ImageInfo } from '../image/types.ts';
 
 /** what the control socket needs of the node's image store */
@@ -48,10 +49,11 @@ export async function startLocalControl(opts: LocalControlOptions): Promise<{ cl
     if (url.pathname === '/images/import' && req.method === 'POST') {
       const path = url.searchParams.get('path');
       if (!path || !path.startsWith('/')) return send(res, 400, { reason: 'BadRequest', message: 'path: an absolute path is required' });
-      // a client that goes away cancels the import; so does agent shutdown
+      // a client that goes away cancels the import; so does agent shutdown (the response always
+      // closes, and aborting `gone` then unhooks the link from `closing`)
       const gone = new AbortController();
       res.on('close', () => gone.abort());
-      const imported = await opts.images.import(path, { signal: AbortSignal.any([gone.signal, closing.signal]) });
+      const imported = await opts.images.import(path, { signal: linkedSignal([gone.signal, closing.signal]) });
       log.info({ path, images: imported.map((i) => i.ref) }, 'imported images');
       return send(res, 200, imported);
     }

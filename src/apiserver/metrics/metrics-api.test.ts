@@ -45,7 +45,7 @@ const resourceText = (o: { t: number; nodeCpu: number; nodeMem: number; pods: { 
   ].join('\n');
 
 describe('metrics scrape rounds over many nodes', () => {
-  it('keeps at most 64 scrapes in flight, spreads a large round in time, and logs a failing node once', async () => {
+  it('keeps at most 64 scrapes in flight, spreads a large round in time, skips a node it cannot dial, and logs a failing node once', async () => {
     const lines: { level: number; msg: string; node?: string }[] = [];
     const sink = new PassThrough();
     sink.on('data', (b: Buffer) => {
@@ -55,7 +55,9 @@ describe('metrics scrape rounds over many nodes', () => {
     let maxInFlight = 0;
     const starts: number[] = [];
     const dialer: NodeDialer = {
+      canReach: (name) => name !== 'n-9',
       async request(r) {
+        assert.notEqual(r.nodeName, 'n-9', 'a node without tunnel or address is not dialed');
         starts.push(Date.now());
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
@@ -84,7 +86,7 @@ describe('metrics scrape rounds over many nodes', () => {
       }
       assert.ok(t.server.metrics);
       for (let round = 0; round < 2; round++) await t.server.metrics.scrapeOnce(AbortSignal.timeout(10_000));
-      assert.equal(starts.length, 2 * n, 'every Ready node is scraped each round');
+      assert.equal(starts.length, 2 * (n - 1), 'every Ready node it can reach is scraped each round');
       assert.ok(maxInFlight <= 64, `at most 64 in flight, saw ${maxInFlight}`);
       const first = starts.slice(0, n);
       const span = Math.max(...first) - Math.min(...first);
@@ -93,7 +95,9 @@ describe('metrics scrape rounds over many nodes', () => {
       const about = (msg: string): number => lines.filter((l) => l.node === 'n-7' && l.msg === msg).length;
       assert.equal(about('scraping resource metrics failed'), 1, 'warned once when it started failing');
       assert.equal(about('scraping resource metrics still fails'), 1, 'then at debug');
-      assert.equal(lines.filter((l) => l.msg === 'scraping resource metrics failed').length, 1, 'no other node warned');
+      const unreachable = lines.filter((l) => l.node === 'n-9').map((l) => l.msg);
+      assert.deepEqual(unreachable, ['scraping resource metrics failed', 'scraping resource metrics still fails'], 'the undialable node too');
+      assert.equal(lines.filter((l) => l.msg === 'scraping resource metrics failed').length, 2, 'no other node warned');
     } finally {
       await t.close();
     }

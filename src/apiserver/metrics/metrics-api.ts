@@ -12,6 +12,7 @@ import { notFound } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { forEachConcurrent } from '../../lib/concurrent.ts';
 import { sleep } from '../../lib/sleep.ts';
+import { timeoutSignal } from '../../lib/signals.ts';
 import { sendJson } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
 import type { NodeDialer } from '../node-proxy/node-dialer.ts';
@@ -148,9 +149,15 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
     return Buffer.concat(chunks).toString('utf8');
   };
 
+  const scrapeFailed = (name: string, reason: string): void => {
+    if (failing.has(name)) log.debug({ node: name, reason }, 'scraping resource metrics still fails');
+    else log.warn({ node: name, reason }, 'scraping resource metrics failed');
+    failing.add(name);
+  };
+
   const scrapeNode = async (d: { dialer: NodeDialer }, node: KubeObject, signal: AbortSignal): Promise<void> => {
     const name = node.metadata.name ?? '';
-    const timeout = AbortSignal.any([signal, AbortSignal.timeout(scrapeTimeoutMs)]);
+    const timeout = timeoutSignal(signal, scrapeTimeoutMs);
     try {
       const resp = await d.dialer.request({ nodeName: name, node, method: 'GET', path: '/metrics/resource', headers: { accept: 'text/plain' }, signal: timeout });
       if (resp.kind === 'upgrade') {
@@ -168,10 +175,9 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
       if (signal.aborted) return;
       // the message, not the error: a stack per node per period is what made a fleet of
       // unreachable nodes expensive to log
-      const reason = err instanceof Error ? err.message : String(err);
-      if (failing.has(name)) log.debug({ node: name, reason }, 'scraping resource metrics still fails');
-      else log.warn({ node: name, reason }, 'scraping resource metrics failed');
-      failing.add(name);
+      scrapeFailed(name, err instanceof Error ? err.message : String(err));
+    } finally {
+      timeout.clear();
     }
   };
 
@@ -182,7 +188,14 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
     const names = new Set(nodes.map((n) => n.metadata.name ?? ''));
     storage.expire(now(), names);
     for (const name of failing) if (!names.has(name)) failing.delete(name);
-    const ready = nodes.filter(isReady);
+    const ready: KubeObject[] = [];
+    for (const node of nodes) {
+      if (!isReady(node)) continue;
+      // no tunnel and no address: nothing to dial, so no request, timer or error object per round
+      const name = node.metadata.name ?? '';
+      if (d.dialer.canReach?.(name, node) === false) scrapeFailed(name, 'the node has no tunnel and no address to dial');
+      else ready.push(node);
+    }
     // small clusters: all at once; large ones: at most 64 in flight, started evenly over the spread
     const gapMs = ready.length > MAX_SCRAPES_IN_FLIGHT ? scrapeSpreadMs / ready.length : 0;
     const began = now();

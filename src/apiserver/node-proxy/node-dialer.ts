@@ -4,7 +4,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError } from '../../lib/errors.ts';
-import { kubeletEndpoint } from './kubelet-endpoint.ts';
+import { hasKubeletAddress, kubeletEndpoint } from './kubelet-endpoint.ts';
 import type { NodeTunnels } from './node-tunnels.ts';
 
 export interface NodeRequest {
@@ -39,6 +39,11 @@ export type NodeResponse =
  */
 export interface NodeDialer {
   request(req: NodeRequest): Promise<NodeResponse>;
+  /**
+   * false when a request could not even be sent: no tunnel and no address (a background loop
+   * such as the metrics scrape skips the node instead of failing it each round). Absent: assume it can.
+   */
+  canReach?(nodeName: string, node: KubeObject): boolean;
 }
 
 export interface DirectNodeDialerOptions {
@@ -78,6 +83,7 @@ function exchange(r: NodeRequest, req: ClientRequest, where: string): Promise<No
 export function directNodeDialer(opts: DirectNodeDialerOptions = {}): NodeDialer {
   const scheme = opts.scheme ?? 'https';
   return {
+    canReach: (_nodeName, node) => hasKubeletAddress(node),
     request(r: NodeRequest): Promise<NodeResponse> {
       const { host, port } = kubeletEndpoint(r.node, opts.defaultPort ?? 10250);
       const common = {
@@ -134,6 +140,7 @@ export function tunnelNodeDialer(opts: TunnelNodeDialerOptions): NodeDialer {
     if (sessions.size > MAX_NODE_SESSIONS) sessions.delete(sessions.keys().next().value!);
   };
   return {
+    canReach: (nodeName, node) => opts.tunnels.has(nodeName) || (fallback.canReach?.(nodeName, node) ?? true),
     request(r: NodeRequest): Promise<NodeResponse> {
       const stream = opts.tunnels.open(r.nodeName);
       if (!stream) return fallback.request(r);

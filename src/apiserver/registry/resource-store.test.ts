@@ -110,3 +110,25 @@ describe('ResourceStore.guaranteedUpdate from the decode cache', () => {
     await assert.rejects(rs.guaranteedUpdate('kube-node-lease', 'n1', renew('t1'), { dryRun: false }), { code: 'NotFound' });
   });
 });
+
+describe('ResourceStore.guaranteedUpdate no-op detection', () => {
+  it('the same object with its members in another order is a no-op; a change of the same length is a write', async () => {
+    const { rs } = await setup();
+    const before = await rs.get('kube-node-lease', 'n1');
+    const reordered = await rs.guaranteedUpdate(
+      'kube-node-lease',
+      'n1',
+      (cur) => ({ kind: 'write', obj: { spec: (cur as KubeObject & { spec: unknown }).spec, metadata: cur.metadata, kind: cur.kind, apiVersion: cur.apiVersion } as KubeObject }),
+      { dryRun: false },
+    );
+    assert.equal(reordered.obj.rev, before.rev, 'no write: the resourceVersion stays');
+    // t0 -> t9: same length, other characters
+    const changed = await rs.guaranteedUpdate('kube-node-lease', 'n1', renew('t9'), { dryRun: false });
+    assert.ok(changed.obj.rev > before.rev);
+    assert.equal(renewTimeOf(changed.obj.obj), 't9');
+    // an anagram of the stored value (same characters, other meaning) is still a write
+    const swapped = await rs.guaranteedUpdate('kube-node-lease', 'n1', renew('9t'), { dryRun: false });
+    assert.ok(swapped.obj.rev > changed.obj.rev);
+    assert.equal(renewTimeOf(swapped.obj.obj), '9t');
+  });
+});

@@ -174,6 +174,20 @@ export class ResourceStore {
 
 /** Same JSON regardless of key order (writers may rebuild metadata in another order). */
 function sameObject(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
+  if (a.length !== b.length || !sameCharacters(a, b)) return false;
   return jsonEqual(JSON.parse(a) as Json, JSON.parse(b) as Json);
+}
+
+const charCounts = new Int32Array(128);
+
+/**
+ * Whether `a` and `b` (of one length) hold the same characters in any order: JSON that differs
+ * only in member order does. A renewal's new renewTime fails this without the two parses (the
+ * old and new Lease have the same length). Characters past ASCII share the last slot.
+ */
+function sameCharacters(a: string, b: string): boolean {
+  charCounts.fill(0);
+  for (let i = 0; i < a.length; i++) charCounts[Math.min(a.charCodeAt(i), 127)]++;
+  for (let i = 0; i < b.length; i++) if (--charCounts[Math.min(b.charCodeAt(i), 127)] < 0) return false;
+  return true;
 }

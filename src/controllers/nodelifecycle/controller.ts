@@ -14,6 +14,7 @@ import { desiredConditions, desiredTaints, sameTaints } from './desired-node.ts'
 import { evictionTime } from './eviction.ts';
 import { newTracker, step, type HealthInput, type NodeTracker, type ReadyStatus } from './health.ts';
 import { OFFLINE_HEARTBEATS_ANNOTATION } from '../../api/annotations/offline-heartbeats.ts';
+import { linkedSignal } from '../../lib/signals.ts';
 
 type LeaseObject = Lease & KubeObject;
 
@@ -130,7 +131,8 @@ export class NodeLifecycleController {
   private async idle(until: number, signal: AbortSignal): Promise<void> {
     if (this.dirty.size > 0) return;
     const ac = new AbortController();
-    const both = AbortSignal.any([signal, ac.signal]);
+    // ac.abort() below also unhooks `both` from the long-lived signal
+    const both = linkedSignal([signal, ac.signal]);
     await Promise.race([
       new Promise<void>((resolve) => (this.wake = resolve)),
       this.clock.sleep(Math.max(0, until - this.clock.now()), both).catch(() => undefined),

@@ -16,6 +16,7 @@ import { fitErrorMessage } from './fit-error.ts';
 import { NodeInfo, podInfo, podKey, spreadKeyOf, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
 import { bestNode } from './scores.ts';
+import { linkedSignal } from '../../lib/signals.ts';
 
 type RuntimeClassObject = RuntimeClass & KubeObject;
 
@@ -183,7 +184,8 @@ export class Scheduler {
   private async idle(signal: AbortSignal): Promise<void> {
     const next = this.queue.nextReadyAt();
     const ac = new AbortController();
-    const both = AbortSignal.any([signal, ac.signal]);
+    // ac.abort() below also unhooks `both` from the long-lived signal
+    const both = linkedSignal([signal, ac.signal]);
     const woken = new Promise<void>((resolve) => (this.wake = resolve));
     const sleeps: Promise<unknown>[] = [woken];
     if (next !== undefined) sleeps.push(this.clock.sleep(Math.max(0, next - this.clock.now()), both).catch(() => undefined));

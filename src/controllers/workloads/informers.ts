@@ -3,6 +3,7 @@ import type { Clock } from '../../client/clock.ts';
 import { Informer } from '../../client/informer.ts';
 import type { KubeClient, ResourceRef } from '../../client/types.ts';
 import type { Logger } from '../../lib/log.ts';
+import { linkedSignal } from '../../lib/signals.ts';
 
 /**
  * One informer per resource, shared by the workload controllers (client-go's
@@ -37,7 +38,8 @@ export class SharedInformers {
     if (this.#started.has(key)) return;
     const own = new AbortController();
     this.#started.set(key, own);
-    this.#runs.push(inf.run(AbortSignal.any([signal, own.signal])));
+    // aborting `own` (stop) also unhooks the link from `signal`
+    this.#runs.push(inf.run(linkedSignal([signal, own.signal])));
   }
 
   /** stop and forget the informer of `res` (a custom resource whose CRD went away) */

@@ -6,6 +6,7 @@
 import { createSocket } from 'node:dgram';
 import { connect, isIP } from 'node:net';
 import { HedgeError } from '../../../lib/errors.ts';
+import { timeoutSignal } from '../../../lib/signals.ts';
 import { messageId } from './wire.ts';
 
 export interface Upstream {
@@ -34,12 +35,14 @@ export class Forwarder {
   async forward(query: Buffer, transport: 'udp' | 'tcp', signal?: AbortSignal): Promise<Buffer> {
     const errors: string[] = [];
     for (const u of this.opts.upstreams) {
-      const s = signal ? AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs);
+      const s = timeoutSignal(signal, this.timeoutMs);
       try {
         return transport === 'udp' ? await udpExchange(u, query, s) : await tcpExchange(u, query, s);
       } catch (err) {
         if (signal?.aborted) throw err;
         errors.push(`${u.host}:${u.port}: ${(err as Error).message}`);
+      } finally {
+        s.clear();
       }
     }
     throw new HedgeError('Unavailable', `dns: no upstream answered (${errors.join('; ') || 'none configured'})`);

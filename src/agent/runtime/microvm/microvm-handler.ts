@@ -18,6 +18,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
+import { linkedSignal, timeoutSignal } from '../../../lib/signals.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import { probeAccelerator } from './accelerator.ts';
 import type { GuestAgentClient, GuestCgroupSpec, GuestMountSpec, GuestProcessSpec } from './agent-client.ts';
@@ -277,11 +278,13 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       const vmGone = new AbortController();
       const watch = setInterval(() => void processGone(v.pid).then((gone) => gone && vmGone.abort(new Error('qemu exited during boot'))), 200);
       let c: GuestAgentClient;
+      const booting = linkedSignal([signal, vmGone.signal]);
       try {
-        c = await this.#guests.client(v, AbortSignal.any([signal, vmGone.signal]), this.#o.bootTimeoutMs ?? 60_000);
+        c = await this.#guests.client(v, booting, this.#o.bootTimeoutMs ?? 60_000);
       } catch (err) {
         throw vmGone.signal.aborted ? new HedgeError('Internal', 'qemu exited during boot (guest panic?)', { cause: err }) : err;
       } finally {
+        booting.clear();
         clearInterval(watch);
       }
       if (c.kernel) v.guestKernel = c.kernel.release;
@@ -340,7 +343,10 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     }
     if (v) {
       if (pidExists(v.pid)) {
-        await this.#qmp(v, AbortSignal.any([signal, AbortSignal.timeout(5000)]), (q) => q.execute('quit', {}, signal)).catch(() => undefined);
+        const quitting = timeoutSignal(signal, 5000);
+        await this.#qmp(v, quitting, (q) => q.execute('quit', {}, signal))
+          .catch(() => undefined)
+          .finally(() => quitting.clear());
         if (!(await waitProcessGone(v.pid, 5000, signal))) await killAndWait(v.pid, signal);
       }
       await rm(v.qmpSocket, { force: true });
