@@ -140,10 +140,19 @@ export const SERIAL_MAX_PORTS = 2;
  */
 export const VIRTQUEUE_SIZE_TAILORED = 256;
 
+/**
+ * The local APIC timer's frequency: QEMU's emulated APIC (TCG) and KVM's count at 1 GHz. The
+ * tailored kernel takes it as `lapic_timer_frequency=` (a patch of ours) instead of calibrating the
+ * timer against 100 ms of PIT ticks at every boot; a CPU with a TSC deadline timer (KVM's
+ * `-cpu host`) does not calibrate anyway.
+ */
+export const APIC_TIMER_HZ = 1_000_000_000;
+
 /** kernel command line only the tailored kernel understands (or is given) */
 export function tailoredKernelArgs(t: VmTuning | undefined): string[] {
   const vq = t?.virtqueueSize ?? VIRTQUEUE_SIZE_TAILORED;
   return [
+    `lapic_timer_frequency=${APIC_TIMER_HZ}`,
     ...(vq > 0 ? [`virtio_mmio.queue_num_max=${vq}`] : []),
     // no initial scan of the (empty) virtio-scsi bus: 152 ms of boot under TCG; the agent scans
     // the address of each disk it is asked to mount (hedge-agent.c, scsi_scan)
