@@ -112,7 +112,8 @@ export const TCG_TB_SIZE_MIB = 16;
 /**
  * The same for the tailored kernel, which runs less code to boot. Measured (qemu CPU time to the
  * agent's hello, 3 VMs each, load ~20): 16 → 1.28–1.48 s, 12 → 1.07–1.58 s with 4.4 MiB less
- * resident, 8 → 1.56–1.91 s (9.3 MiB less, but ~25 % more boot CPU).
+ * resident, 8 → 1.56–1.91 s (9.3 MiB less, but ~25 % more boot CPU). With the fifth pass's smaller
+ * kernel, 10 saved 2.1 MiB but took first output from 1313 to 1422 ms p50 (src/guest/README.md).
  */
 export const TCG_TB_SIZE_MIB_TAILORED = 12;
 
