@@ -45,9 +45,6 @@ export interface BuildInitramfsOptions {
   modules?: string[];
 }
 
-/** the busybox applets init.sh runs, linked in /bin (init.sh calls them by name) */
-export const INIT_APPLETS = ['sh', 'cat', 'insmod', 'ip', 'mkdir', 'mount', 'rm', 'usleep'];
-
 function readModule(path: string): { data: Buffer; path: string } {
   const m = /\.ko\.(xz|zst|gz)$/.exec(path);
   if (!m) return { data: readFileSync(path), path };
@@ -60,7 +57,7 @@ export function buildInitramfs(o: BuildInitramfsOptions): { bytes: number; modul
   const entries: CpioEntry[] = [
     { kind: 'file', path: 'init', mode: 0o755, data: readFileSync(o.initScript) },
     { kind: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(o.busyboxBinary) },
-    ...INIT_APPLETS.map((a): CpioEntry => ({ kind: 'symlink', path: `bin/${a}`, target: 'busybox' })),
+    { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
     { kind: 'file', path: 'sbin/hedge-agent', mode: 0o755, data: readFileSync(o.agentBinary) },
     { kind: 'chardev', path: 'dev/console', mode: 0o600, major: 5, minor: 1 },
     { kind: 'chardev', path: 'dev/null', mode: 0o666, major: 1, minor: 3 },
