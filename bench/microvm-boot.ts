@@ -9,7 +9,7 @@
  *   tailored-previous  the tailored kernel with the previous default's knobs (the third pass: tb-size 12,
  *                   2 serial ports, but qemu's 1024-entry virtqueues and the initial SCSI bus scan)
  *   tailored        scripts/build-guest-kernel.sh's kernel with the current knobs (the default), when built
- *   tailored-vq128, tailored-tb16, tailored-tb10, tailored-tb8  the default with 128-entry virtqueues / a TCG cache of 16 / 10 / 8 MiB
+ *   tailored-vq128, tailored-tb14, -tb12, -tb10, -tb8  the default with 128-entry virtqueues / a TCG cache of 14 / 12 / 10 / 8 MiB
  *   --only a,b      only these candidates (by the names above; `runc` always runs)
  *   --base NAME     the candidate the ratios compare with (default: the first)
  *   --guest LABEL=DIR[:noshare]  any other guest build dir (manifest.json, vmlinux, initrd.gz), e.g.
@@ -111,7 +111,8 @@ try {
     ...(tailored ? [{ name: 'tailored-previous', label: `tailored ${tailored.kernelVersion}, 1024-entry virtqueues, initial SCSI scan (previous default)`, guest: tailored, tuning: { virtqueueSize: 0, scsiInitialScan: true }, share: true }] : []),
     ...(tailored ? [{ name: 'tailored', label: `tailored ${tailored.kernelVersion} (default)`, guest: tailored, share: true }] : []),
     ...(tailored ? [{ name: 'tailored-vq128', label: `tailored ${tailored.kernelVersion}, 128-entry virtqueues`, guest: tailored, tuning: { virtqueueSize: 128 }, share: true }] : []),
-    ...(tailored ? [{ name: 'tailored-tb16', label: `tailored ${tailored.kernelVersion}, tb-size 16`, guest: tailored, tuning: { tcgTbSizeMiB: 16 }, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-tb12', label: `tailored ${tailored.kernelVersion}, tb-size 12`, guest: tailored, tuning: { tcgTbSizeMiB: 12 }, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-tb14', label: `tailored ${tailored.kernelVersion}, tb-size 14`, guest: tailored, tuning: { tcgTbSizeMiB: 14 }, share: true }] : []),
     ...(tailored ? [{ name: 'tailored-tb10', label: `tailored ${tailored.kernelVersion}, tb-size 10`, guest: tailored, tuning: { tcgTbSizeMiB: 10 }, share: true }] : []),
     ...(tailored ? [{ name: 'tailored-tb8', label: `tailored ${tailored.kernelVersion}, tb-size 8`, guest: tailored, tuning: { tcgTbSizeMiB: 8 }, share: true }] : []),
     ...(await Promise.all(extra.map(async (e) => ({ name: e.label, label: `${e.label} ${(await findGuestArtifacts(e.dir)).kernelVersion}${e.share ? '' : ' (no 9p share)'}`, guest: await findGuestArtifacts(e.dir), share: e.share })))),

@@ -110,12 +110,12 @@ export function tcgKernelArgs(): string[] {
 export const TCG_TB_SIZE_MIB = 16;
 
 /**
- * The same for the tailored kernel, which runs less code to boot. Measured (qemu CPU time to the
- * agent's hello, 3 VMs each, load ~20): 16 → 1.28–1.48 s, 12 → 1.07–1.58 s with 4.4 MiB less
- * resident, 8 → 1.56–1.91 s (9.3 MiB less, but ~25 % more boot CPU). With the fifth pass's smaller
- * kernel, 10 saved 2.1 MiB but took first output from 1313 to 1422 ms p50 (src/guest/README.md).
+ * The same for the tailored kernel. With the fifth pass's smaller kernel (src/guest/README.md, two
+ * interleaved runs on a quiet machine): 16 → first output 1157 / 1161 ms p50 at 63.0 / 62.8 MiB
+ * qemu PSS; 14 → 1240 ms, 60.5 MiB; 12 (the third pass's choice) → 1264 / 1240 ms, 58.0 MiB; 10 →
+ * 8 % slower still. Below 16 the container's first exec meets a full cache.
  */
-export const TCG_TB_SIZE_MIB_TAILORED = 12;
+export const TCG_TB_SIZE_MIB_TAILORED = 16;
 
 /**
  * Free page reporting hands back free blocks of at least 2^order pages. The kernel's default (the
