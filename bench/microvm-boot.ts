@@ -9,8 +9,9 @@
  *   tailored-previous  the tailored kernel with the previous default's knobs (the third pass: tb-size 12,
  *                   2 serial ports, but qemu's 1024-entry virtqueues and the initial SCSI bus scan)
  *   tailored        scripts/build-guest-kernel.sh's kernel with the current knobs (the default), when built
- *   tailored-vq128, tailored-tb8  the default with 128-entry virtqueues / a TCG cache of 8 MiB
+ *   tailored-vq128, tailored-tb14, -tb12, -tb10, -tb8  the default with 128-entry virtqueues / a TCG cache of 14 / 12 / 10 / 8 MiB
  *   --only a,b      only these candidates (by the names above; `runc` always runs)
+ *   --base NAME     the candidate the ratios compare with (default: the first)
  *   --guest LABEL=DIR[:noshare]  any other guest build dir (manifest.json, vmlinux, initrd.gz), e.g.
  *                   Debian's linux-image-cloud-amd64 (it has no 9p: `:noshare` drops the volume share)
  *   boot→output: VM launch (createSandbox) → createContainer → start → the container's first
@@ -24,7 +25,7 @@
  *     sandbox overhead  PSS − container: what a pod pays beyond its containers, i.e. the figure for
  *                    the RuntimeClass `microvm` overhead.podFixed.memory
  * Prints tables, asserts nothing. Needs root, qemu, Debian's linux-image, busybox-static.
- * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3] [--only NAMES] [--guest LABEL=DIR[:noshare]]...
+ * Run: node --import tsx bench/microvm-boot.ts [iterations=5] [idle sandboxes=3] [--only NAMES] [--base NAME] [--guest LABEL=DIR[:noshare]]...
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -48,6 +49,8 @@ for (let i = argv.indexOf('--guest'); i >= 0; i = argv.indexOf('--guest')) {
 }
 const onlyAt = argv.indexOf('--only');
 const only = onlyAt >= 0 ? new Set(argv.splice(onlyAt, 2)[1]?.split(',')) : undefined;
+const baseAt = argv.indexOf('--base');
+const baseName = baseAt >= 0 ? argv.splice(baseAt, 2)[1] : undefined;
 const iterations = Number(argv[0] ?? 5);
 const idleCount = Number(argv[1] ?? 3);
 const COMMAND = ['sh', '-c', 'echo hello; uname -r'];
@@ -108,6 +111,9 @@ try {
     ...(tailored ? [{ name: 'tailored-previous', label: `tailored ${tailored.kernelVersion}, 1024-entry virtqueues, initial SCSI scan (previous default)`, guest: tailored, tuning: { virtqueueSize: 0, scsiInitialScan: true }, share: true }] : []),
     ...(tailored ? [{ name: 'tailored', label: `tailored ${tailored.kernelVersion} (default)`, guest: tailored, share: true }] : []),
     ...(tailored ? [{ name: 'tailored-vq128', label: `tailored ${tailored.kernelVersion}, 128-entry virtqueues`, guest: tailored, tuning: { virtqueueSize: 128 }, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-tb12', label: `tailored ${tailored.kernelVersion}, tb-size 12`, guest: tailored, tuning: { tcgTbSizeMiB: 12 }, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-tb14', label: `tailored ${tailored.kernelVersion}, tb-size 14`, guest: tailored, tuning: { tcgTbSizeMiB: 14 }, share: true }] : []),
+    ...(tailored ? [{ name: 'tailored-tb10', label: `tailored ${tailored.kernelVersion}, tb-size 10`, guest: tailored, tuning: { tcgTbSizeMiB: 10 }, share: true }] : []),
     ...(tailored ? [{ name: 'tailored-tb8', label: `tailored ${tailored.kernelVersion}, tb-size 8`, guest: tailored, tuning: { tcgTbSizeMiB: 8 }, share: true }] : []),
     ...(await Promise.all(extra.map(async (e) => ({ name: e.label, label: `${e.label} ${(await findGuestArtifacts(e.dir)).kernelVersion}${e.share ? '' : ' (no 9p share)'}`, guest: await findGuestArtifacts(e.dir), share: e.share })))),
   ].filter((c) => !only || only.has(c.name));
@@ -222,7 +228,7 @@ try {
   }
 
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  const before = variants[0]!;
+  const before = variants.find((v) => v.name === baseName) ?? variants[0]!;
   const ratio = (x: number, base: number): string => `${(x / base).toFixed(2)}×`;
   process.stdout.write(`\nmicroVM boot → first container output (${iterations} runs each, interleaved, accelerator: ${accel})\n\n`);
   process.stdout.write(

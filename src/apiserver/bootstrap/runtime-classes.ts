@@ -32,6 +32,12 @@ export interface DefaultRuntimeClass {
  * tailored 76.9 MiB (would need 88Mi), Debian's 151.0 MiB. Debian's kernel still boots every node
  * whose tailored build is missing or stale (this machine's cache predates the SCHEDSTATS fragment),
  * so 176Mi stays; it can drop to ~88Mi once every node is known to boot the tailored kernel.
+ * Re-measured 2026-12-04 after the fifth pass of src/guest/README.md (a kernel image half the size,
+ * busybox unlinked after boot; `bench/microvm-boot.ts 10 3`, load 4.2 → 1.6, and `… 10 3 --only
+ * tailored,tailored-tb14,tailored-tb16`, load ~2): tailored 62.8–63.0 MiB with its default TCG
+ * cache of 16 MiB (23.2 guest RAM, 32.7 qemu anon, 2.7 kernel file; would need 72Mi), Debian's
+ * 148.1 MiB. 176Mi still covers Debian's kernel with a margin of 19 %, so it stays while nodes fall
+ * back to it.
  * Idle qemu CPU 12m over 20 s -> 20m. The handler sizes guest RAM as (pod limit incl. this overhead)
  * - 48 MiB for qemu itself, at least 64 MiB with the tailored kernel (128 with Debian's).
  */

@@ -76,4 +76,7 @@ EOF
   if [ -n "$gw" ]; then $B ip route add "$dst" via "$gw" dev "$name" || echo "init: route $dst via $gw on $name failed"
   else $B ip route add "$dst" dev "$name" || echo "init: route $dst on $name failed"; fi
 done
+# busybox served only this script (the agent starts every process in a container's own root): its
+# ~2 MiB in the initramfs are guest RAM, which free page reporting hands back once the file is gone
+$B rm -f /bin/sh /bin/busybox
 exec /sbin/hedge-agent

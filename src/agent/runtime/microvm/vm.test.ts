@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PAGE_REPORTING_ORDER, qemuArgs, SERIAL_MAX_PORTS, TCG_TB_SIZE_MIB, TCG_TB_SIZE_MIB_TAILORED, VIRTQUEUE_SIZE_TAILORED, virtioSlots, virtioSlotsUsed, type VmLaunchOptions } from './vm.ts';
+import { APIC_TIMER_HZ, PAGE_REPORTING_ORDER, qemuArgs, SERIAL_MAX_PORTS, TCG_TB_SIZE_MIB, TCG_TB_SIZE_MIB_TAILORED, VIRTQUEUE_SIZE_TAILORED, virtioSlots, virtioSlotsUsed, type VmLaunchOptions } from './vm.ts';
 
 const base: VmLaunchOptions = {
   qemuBinary: 'qemu-system-x86_64',
@@ -66,12 +66,13 @@ test('the guest reports free pages down to PAGE_REPORTING_ORDER (init.sh applies
   assert.ok(!after(off, '-device').some((d) => d.startsWith('virtio-balloon')));
 });
 
-test('the tailored kernel gets smaller virtqueues and no initial SCSI scan; Debian\'s kernel neither (it has no such knob)', () => {
+test('the tailored kernel gets smaller virtqueues, no initial SCSI scan and the APIC timer\'s frequency; Debian\'s kernel none (it has no such knobs)', () => {
   const tailored = { ...base, guest: { ...base.guest, kernel: 'tailored' as const } };
   const cmdline = (o: VmLaunchOptions): string => after(qemuArgs(o), '-append')[0] ?? '';
   assert.match(cmdline(tailored), new RegExp(`(^| )virtio_mmio\\.queue_num_max=${VIRTQUEUE_SIZE_TAILORED}( |$)`));
   assert.match(cmdline(tailored), /(^| )scsi_mod\.scan=manual( |$)/);
-  assert.doesNotMatch(cmdline(base), /queue_num_max|scsi_mod/);
+  assert.match(cmdline(tailored), new RegExp(`(^| )lapic_timer_frequency=${APIC_TIMER_HZ}( |$)`));
+  assert.doesNotMatch(cmdline(base), /queue_num_max|scsi_mod|lapic_timer_frequency/);
   const previous = cmdline({ ...tailored, tuning: { virtqueueSize: 0, scsiInitialScan: true } });
   assert.doesNotMatch(previous, /queue_num_max|scsi_mod/);
   assert.match(cmdline({ ...tailored, tuning: { virtqueueSize: 128 } }), / virtio_mmio\.queue_num_max=128( |$)/);

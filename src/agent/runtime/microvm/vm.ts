@@ -110,11 +110,12 @@ export function tcgKernelArgs(): string[] {
 export const TCG_TB_SIZE_MIB = 16;
 
 /**
- * The same for the tailored kernel, which runs less code to boot. Measured (qemu CPU time to the
- * agent's hello, 3 VMs each, load ~20): 16 → 1.28–1.48 s, 12 → 1.07–1.58 s with 4.4 MiB less
- * resident, 8 → 1.56–1.91 s (9.3 MiB less, but ~25 % more boot CPU).
+ * The same for the tailored kernel. With the fifth pass's smaller kernel (src/guest/README.md, two
+ * interleaved runs on a quiet machine): 16 → first output 1157 / 1161 ms p50 at 63.0 / 62.8 MiB
+ * qemu PSS; 14 → 1240 ms, 60.5 MiB; 12 (the third pass's choice) → 1264 / 1240 ms, 58.0 MiB; 10 →
+ * 8 % slower still. Below 16 the container's first exec meets a full cache.
  */
-export const TCG_TB_SIZE_MIB_TAILORED = 12;
+export const TCG_TB_SIZE_MIB_TAILORED = 16;
 
 /**
  * Free page reporting hands back free blocks of at least 2^order pages. The kernel's default (the
@@ -140,10 +141,19 @@ export const SERIAL_MAX_PORTS = 2;
  */
 export const VIRTQUEUE_SIZE_TAILORED = 256;
 
+/**
+ * The local APIC timer's frequency: QEMU's emulated APIC (TCG) and KVM's count at 1 GHz. The
+ * tailored kernel takes it as `lapic_timer_frequency=` (a patch of ours) instead of calibrating the
+ * timer against 100 ms of PIT ticks at every boot; a CPU with a TSC deadline timer (KVM's
+ * `-cpu host`) does not calibrate anyway.
+ */
+export const APIC_TIMER_HZ = 1_000_000_000;
+
 /** kernel command line only the tailored kernel understands (or is given) */
 export function tailoredKernelArgs(t: VmTuning | undefined): string[] {
   const vq = t?.virtqueueSize ?? VIRTQUEUE_SIZE_TAILORED;
   return [
+    `lapic_timer_frequency=${APIC_TIMER_HZ}`,
     ...(vq > 0 ? [`virtio_mmio.queue_num_max=${vq}`] : []),
     // no initial scan of the (empty) virtio-scsi bus: 152 ms of boot under TCG; the agent scans
     // the address of each disk it is asked to mount (hedge-agent.c, scsi_scan)
