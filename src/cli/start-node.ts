@@ -16,6 +16,7 @@ import { parseResolvConf } from '../agent/podsync/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
 import { logStartupPhase } from '../agent/podsync/start-trace.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
+import { Spawner } from '../agent/host/spawner.ts';
 import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/runtime/isolation.ts';
@@ -409,6 +410,8 @@ async function setUpRuntimes(
       if (offered.length === 0) throw new HedgeError('Unavailable', `--runtimes: microvm: ${mvm.reason}`);
     }
   }
+  // one helper for every OCI handler's create path; it ends with the agent (its stdin closes)
+  const spawner = new Spawner();
   for (const name of offered) {
     runtimes.set(
       name,
@@ -419,6 +422,7 @@ async function setUpRuntimes(
         conmonBinary: CONMON,
         logger: logger.child({ component: 'runtime', handler: name }),
         seccomp: { defaultRuntimeDefault: settings.seccompDefault, profileDir: join(dataDir, 'seccomp') },
+        spawner,
       }),
     );
   }
