@@ -16,6 +16,12 @@ test('spawner: runs a command to its exit with its code, output, added environme
   try {
     const r = await s.run('/bin/sh', ['-c', 'echo "out $FOO"; echo err >&2; echo \'{"data": 42}\' >&3; exit 3'], { env: { FOO: 'a b' }, syncPipe: true });
     assert.deepEqual(r, { code: 3, stdout: 'out a b\n', stderr: 'err\n', sync: '{"data": 42}\n' });
+    assert.equal((await s.run('/usr/bin/env', [], { env: { ONLY: 'this' }, replaceEnv: true })).stdout, 'ONLY=this\n');
+    // stdin, and output far beyond one answer line, arrive whole
+    const big = 'x'.repeat(50_000);
+    assert.equal((await s.run('/bin/cat', [], { input: big })).stdout, big);
+    assert.equal((await s.run('/bin/sh', ['-c', 'head -c 300000 /dev/zero | tr "\\0" y'])).stdout, 'y'.repeat(300_000));
+    assert.equal((await s.run('/bin/cat', [])).stdout, '');
     const missing = await s.run('/nonexistent/tool', []);
     assert.equal(missing.code, 127);
     assert.match(missing.stderr, /cannot run \/nonexistent\/tool/);

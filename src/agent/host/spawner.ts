@@ -7,12 +7,13 @@
  *
  * Protocol: one request per line on the helper's stdin, fields NUL-separated, an id first; each
  * request is served by its own forked child, so a slow one (conmon waiting for `runc create`)
- * does not hold the others. Answers are single lines (one `syswrite` of < PIPE_BUF bytes, so
- * answers from concurrent children never interleave), hex-encoded where they carry output.
+ * does not hold the others. Answers are lines of < PIPE_BUF bytes, each one `syswrite`, so lines
+ * from concurrent children never interleave; output travels hex-encoded in chunks.
  *   `id M source target fstype flags data`   → `id M errno message`
- *   `id R nenv k=v... sync cmd args...`       → `id P pid` (started), then `id X code out err sync`
+ *   `id R nenv k=v... sync clear-env input-hex has-input cmd args...`
+ *                                             → `id P pid` (started), then `id O|E|S hex` lines (stdout,
+ *                                               stderr, fd-3 text, in chunks), then `id X code`
  *   `id K`                                    → the request's child kills its command and exits
- * Output is capped (the first 900 bytes of each stream): enough for a tool's error message.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,16 +24,22 @@ import type { RunResult } from './run-command.ts';
 const PERL = '/usr/bin/perl';
 /** mount(2)'s number per architecture (the helper makes the raw syscall) */
 const SYS_MOUNT: Partial<Record<string, number>> = { x64: 165, arm64: 40, riscv64: 40, arm: 21, ia32: 21 };
-const OUTPUT_CAP = 900;
+/** raw bytes per answer line: hex-encoded with its header, under PIPE_BUF (4096) */
+const CHUNK = 1900;
+/** stdin a request may carry: written to the command's pipe at once, so within its buffer */
+export const SPAWNER_MAX_INPUT = 60_000;
 const DEFAULT_TIMEOUT_MS = 60_000;
 
 const SCRIPT = String.raw`
 use strict; use warnings; use POSIX ();
-my $SYS_mount = $ARGV[0]; my $CAP = $ARGV[1];
+my $SYS_mount = $ARGV[0]; my $CHUNK = $ARGV[1];
 binmode STDIN; binmode STDOUT;
 my %kid; my %idof;
 sub answer { my $m = join("\0", @_) . "\n"; syswrite(STDOUT, $m) }
-sub hex_of { my $s = substr($_[0], 0, $CAP); return unpack('H*', $s) }
+sub hex_of { return unpack('H*', $_[0]) }
+# a stream in lines of < PIPE_BUF bytes, each written at once: concurrent children's lines never interleave
+sub stream { my ($id, $tag, $s) = @_; for (my $o = 0; $o < length($s); $o += $CHUNK) { answer($id, $tag, hex_of(substr($s, $o, $CHUNK))) } }
+sub fail_run { my ($id, $msg) = @_; stream($id, 'E', $msg); answer($id, 'X', 127) }
 sub reap { while ((my $p = waitpid(-1, POSIX::WNOHANG())) > 0) { my $id = delete $idof{$p}; delete $kid{$id} if defined $id } }
 sub serve_mount {
   my ($id, $src, $target, $fstype, $flags, $data) = @_;
@@ -41,19 +48,21 @@ sub serve_mount {
 }
 sub serve_run {
   my ($id, @f) = @_;
-  my $nenv = shift @f; my @env = splice(@f, 0, $nenv); my $sync = shift @f; my ($cmd, @args) = @f;
-  pipe(my $or, my $ow) or return answer($id, 'X', 127, '', hex_of("pipe: $!"), '');
-  pipe(my $er, my $ew) or return answer($id, 'X', 127, '', hex_of("pipe: $!"), '');
-  my ($sr, $sw); if ($sync) { pipe($sr, $sw) or return answer($id, 'X', 127, '', hex_of("pipe: $!"), '') }
-  pipe(my $cr, my $cw) or return answer($id, 'X', 127, '', hex_of("pipe: $!"), '');
+  my $nenv = shift @f; my @env = splice(@f, 0, $nenv); my $sync = shift @f; my $clear = shift @f; my $input = pack('H*', shift @f); my $hasin = shift @f; my ($cmd, @args) = @f;
+  pipe(my $or, my $ow) or return fail_run($id, "pipe: $!");
+  pipe(my $er, my $ew) or return fail_run($id, "pipe: $!");
+  my ($sr, $sw); if ($sync) { pipe($sr, $sw) or return fail_run($id, "pipe: $!") }
+  my ($ir, $iw); if ($hasin) { pipe($ir, $iw) or return fail_run($id, "pipe: $!") }
+  pipe(my $cr, my $cw) or return fail_run($id, "pipe: $!");
   $SIG{CHLD} = sub { syswrite($cw, 'x') };
   my $pid = fork();
-  if (!defined $pid) { return answer($id, 'X', 127, '', hex_of("fork: $!"), '') }
+  if (!defined $pid) { return fail_run($id, "fork: $!") }
   if ($pid == 0) {
     $SIG{CHLD} = 'DEFAULT'; $SIG{TERM} = 'DEFAULT';
-    open(STDIN, '<', '/dev/null');
+    if ($hasin) { POSIX::dup2(fileno($ir), 0) } else { open(STDIN, '<', '/dev/null') }
     POSIX::dup2(fileno($ow), 1); POSIX::dup2(fileno($ew), 2);
     POSIX::dup2(fileno($sw), 3) if $sync;
+    %ENV = () if $clear;
     for my $kv (@env) { my $i = index($kv, '='); $ENV{substr($kv, 0, $i)} = substr($kv, $i + 1) }
     { no warnings 'exec'; exec { $cmd } $cmd, @args; }
     syswrite(STDERR, "cannot run $cmd: $!"); POSIX::_exit(127);
@@ -61,6 +70,8 @@ sub serve_run {
   $SIG{TERM} = sub { kill 'KILL', $pid; POSIX::_exit(1) };
   close $ow; close $ew; close $sw if $sync;
   answer($id, 'P', $pid);
+  # the input fits the pipe (the agent sends at most 60,000 bytes): written at once, then EOF
+  if ($hasin) { close $ir; local $SIG{PIPE} = 'IGNORE'; syswrite($iw, $input) if length $input; close $iw }
   my %buf = (out => '', err => '');
   my %open = (fileno($or) => [$or, 'out'], fileno($er) => [$er, 'err']);
   my $status;
@@ -85,7 +96,8 @@ sub serve_run {
   my $code = ($status & 127) ? 128 : ($status >> 8);
   my $synced = '';
   if ($sync) { while (index($synced, '}') < 0) { my $got = sysread($sr, my $b, 4096); last if !$got; $synced .= $b } }
-  answer($id, 'X', $code, hex_of($buf{out}), hex_of($buf{err}), hex_of($synced));
+  stream($id, 'O', $buf{out}); stream($id, 'E', $buf{err}); stream($id, 'S', $synced);
+  answer($id, 'X', $code);
 }
 while (defined(my $line = <STDIN>)) {
   chomp $line;
@@ -93,7 +105,7 @@ while (defined(my $line = <STDIN>)) {
   reap();
   if ($op eq 'K') { kill 'TERM', $kid{$id} if $kid{$id}; next }
   my $pid = fork();
-  if (!defined $pid) { answer($id, $op eq 'M' ? ('M', 12, "fork: $!") : ('X', 127, '', hex_of("fork: $!"), '')); next }
+  if (!defined $pid) { if ($op eq 'M') { answer($id, 'M', 12, "fork: $!") } else { fail_run($id, "fork: $!") } next }
   if ($pid) { $kid{$id} = $pid; $idof{$pid} = $id; next }
   open(STDIN, '<', '/dev/null');
   if ($op eq 'M') { serve_mount($id, @f) } else { serve_run($id, @f) }
@@ -106,8 +118,12 @@ export interface SpawnerRunOptions {
   timeoutMs?: number;
   /** added to the helper's environment (the agent's, as it was when the helper started) */
   env?: Record<string, string>;
+  /** the command gets `env` only, not the helper's environment beside it */
+  replaceEnv?: boolean;
   /** give the command a pipe on fd 3 and answer what it wrote there up to the first `}` (conmon's sync pipe) */
   syncPipe?: boolean;
+  /** written to stdin, then stdin is closed (at most SPAWNER_MAX_INPUT bytes); without it stdin is /dev/null */
+  input?: string;
 }
 
 export interface SpawnerRunResult extends RunResult {
@@ -139,7 +155,7 @@ export class Spawner {
 
   #helper(): ChildProcess {
     if (this.#child) return this.#child;
-    const child = spawn(PERL, ['-e', SCRIPT, String(this.#sysMount), String(OUTPUT_CAP)], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn(PERL, ['-e', SCRIPT, String(this.#sysMount), String(CHUNK)], { stdio: ['pipe', 'pipe', 'ignore'] });
     child.stdout!.setEncoding('latin1');
     child.stdout!.on('data', (d: string) => this.#read(d));
     child.stdin!.on('error', () => {});
@@ -224,14 +240,18 @@ export class Spawner {
         if (e) reject(e);
         else resolve(r!);
       };
-      const id = this.#request(['R', String(env.length), ...env, opts.syncPipe ? '1' : '0', cmd, ...args], {
+      const input = opts.input === undefined ? undefined : Buffer.from(opts.input, 'utf8');
+      if (input && input.length > SPAWNER_MAX_INPUT) throw new HedgeError('Invalid', `spawner: input of ${input.length} bytes (at most ${SPAWNER_MAX_INPUT})`);
+      const chunks: Record<string, string[]> = { O: [], E: [], S: [] };
+      const id = this.#request(['R', String(env.length), ...env, opts.syncPipe ? '1' : '0', opts.replaceEnv ? '1' : '0', input?.toString('hex') ?? '', input ? '1' : '0', cmd, ...args], {
         onLine: (f) => {
-          if (f[0] === 'P') {
-            pid = Number(f[1]);
-            return;
+          const tag = f[0]!;
+          if (tag === 'P') pid = Number(f[1]);
+          else if (tag in chunks) chunks[tag]!.push(f[1] ?? '');
+          else {
+            const text = (t: string): string => Buffer.from(chunks[t]!.join(''), 'hex').toString('utf8');
+            finish(undefined, { code: Number(f[1]), stdout: text('O'), stderr: text('E'), sync: text('S') });
           }
-          const text = (h: string | undefined): string => Buffer.from(h ?? '', 'hex').toString('utf8');
-          finish(undefined, { code: Number(f[1]), stdout: text(f[2]), stderr: text(f[3]), sync: text(f[4]) });
         },
         fail: (e) => finish(e),
       });
