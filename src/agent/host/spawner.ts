@@ -229,7 +229,6 @@ export class Spawner {
       if (signal?.aborted) return reject(aborted(cmd, signal));
       let pid = 0;
       let settled = false;
-      let timer: NodeJS.Timeout | undefined;
       const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
       const finish = (e: Error | undefined, r?: SpawnerRunResult): void => {
         if (settled) return;
@@ -265,7 +264,7 @@ export class Spawner {
         }
         this.#child?.stdin?.write(`${id}\0K\n`);
       };
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         kill();
         finish(new HedgeError('Timeout', `${cmd} ${args.join(' ')}: timed out after ${timeoutMs} ms`));
       }, timeoutMs);
