@@ -149,8 +149,11 @@ export class Spawner {
   readonly #pending = new Map<string, Pending>();
   readonly #sysMount = SYS_MOUNT[arch()];
 
+  #perl: boolean | undefined;
+
   get available(): boolean {
-    return !this.#dead && this.#sysMount !== undefined && existsSync(PERL);
+    this.#perl ??= existsSync(PERL);
+    return !this.#dead && this.#sysMount !== undefined && this.#perl;
   }
 
   #helper(): ChildProcess {
