@@ -16,6 +16,7 @@ import { parseResolvConf } from '../agent/podsync/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
 import { logStartupPhase } from '../agent/podsync/start-trace.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
+import { Spawner } from '../agent/host/spawner.ts';
 import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/runtime/isolation.ts';
@@ -142,6 +143,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   }
 
   const internalIP = settings.internalIP ?? defaultInternalIP(settings.listen.host);
+  // runs the pod start path's host commands (overlay mount, conmon, CNI plugins) so that the agent
+  // does not fork itself for each; it ends with the agent (its stdin closes)
+  const spawner = new Spawner();
   // opened once the agent serves (below); while it is up the hub pings it for the cloud's health
   let tunnel: TunnelClient | undefined = undefined;
   // These steps need nothing of each other and each waits mostly outside this process (disk, the
@@ -150,8 +154,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // is up in the time of the slowest instead of the sum. A failure is reported in this order.
   const [{ tls, snapshotter, images }, { podSubnet, overlay, guard, clusterNetwork }, { runtimes, isolation, labels }, hub] = await sideBySide([
     { run: () => openImages(settings, internalIP, logger) },
-    { run: () => setUpPodNetwork(settings, conn, internalIP, logger) },
-    { run: () => setUpRuntimes(settings, offered, logger) },
+    { run: () => setUpPodNetwork(settings, conn, internalIP, logger, spawner) },
+    { run: () => setUpRuntimes(settings, offered, logger, spawner) },
     {
       run: async () => {
         const h = await startNodeHub(settings, conn, () => tunnel?.link(), logger);
@@ -343,6 +347,7 @@ async function setUpPodNetwork(
   conn: ConnectionConfig,
   internalIP: string,
   logger: Logger,
+  spawner: Spawner,
 ): Promise<{ podSubnet: string; overlay: Overlay | undefined; guard: PodGuard; clusterNetwork: GuardedNetworkPlugin }> {
   const { dataDir, nodeName } = settings;
   // --pod-subnet overrides; otherwise the Node's spec.podCIDRs (remembered for offline starts):
@@ -363,6 +368,7 @@ async function setUpPodNetwork(
       },
       dataDir,
       netnsDir: settings.netnsDir,
+      spawner,
     },
     logger.child({ component: 'network' }),
   );
@@ -386,6 +392,7 @@ async function setUpRuntimes(
   settings: NodeSettings,
   offered: Exclude<NodeRuntime, 'microvm'>[],
   logger: Logger,
+  spawner: Spawner,
 ): Promise<{ runtimes: Map<string, RuntimeHandler>; isolation: Map<string, SandboxIsolation>; labels: Record<string, string> }> {
   const { dataDir, nodeName } = settings;
   const runtimes = new Map<string, RuntimeHandler>();
@@ -419,6 +426,7 @@ async function setUpRuntimes(
         conmonBinary: CONMON,
         logger: logger.child({ component: 'runtime', handler: name }),
         seccomp: { defaultRuntimeDefault: settings.seccompDefault, profileDir: join(dataDir, 'seccomp') },
+        spawner,
       }),
     );
   }

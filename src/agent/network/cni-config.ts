@@ -5,6 +5,7 @@
  */
 import { familyOf } from '../../lib/cidr.ts';
 import { invalid, type FieldCause } from '../../lib/errors.ts';
+import type { Spawner } from '../host/spawner.ts';
 import { CNI_VERSION, type CniJson, type CniNetworkConfigList, type CniPluginConf } from './cni.ts';
 
 export interface BridgeModeConfig {
@@ -65,6 +66,8 @@ export interface CniNetworkConfig {
   ifName?: string;
   /** per plugin exec; default 60 s */
   timeoutMs?: number;
+  /** runs the plugins instead of the agent (host/spawner.ts) where it can */
+  spawner?: Spawner;
 }
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;

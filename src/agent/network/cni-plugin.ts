@@ -50,6 +50,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
       cniPath: cfg.cniPath ?? DEFAULT_CNI_PATH,
       cacheDir: join(cfg.dataDir, 'cni'),
       timeoutMs: cfg.timeoutMs,
+      ...(cfg.spawner ? { spawner: cfg.spawner } : {}),
     });
   }
 

@@ -9,7 +9,8 @@ import { constants } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, type ErrorCode } from '../../lib/errors.ts';
-import { runCommand } from '../host/run-command.ts';
+import { runCommand, type RunResult } from '../host/run-command.ts';
+import { SPAWNER_MAX_INPUT, type Spawner } from '../host/spawner.ts';
 
 export const CNI_VERSION = '1.0.0';
 
@@ -94,6 +95,8 @@ export interface CniOptions {
   cacheDir: string;
   /** per plugin exec; default 60 s */
   timeoutMs?: number;
+  /** runs the plugins instead of the agent (host/spawner.ts: no fork of the agent per plugin) where it can */
+  spawner?: Spawner;
 }
 
 type Command = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
@@ -119,10 +122,19 @@ function errorCodeFor(cniCode: number): ErrorCode {
 const SAFE_KEY = /[^A-Za-z0-9_.-]/g;
 
 export class CniRunner {
-  private readonly opts: Required<CniOptions>;
+  private readonly opts: Required<Omit<CniOptions, 'spawner'>> & Pick<CniOptions, 'spawner'>;
 
   constructor(opts: CniOptions) {
     this.opts = { timeoutMs: 60_000, ...opts };
+  }
+
+  /** a plugin run with exactly `env` (the CNI protocol's variables) and its config on stdin */
+  private run(bin: string, env: Record<string, string>, input: string, signal: AbortSignal | undefined): Promise<RunResult> {
+    const spawner = this.opts.spawner;
+    if (spawner?.available && Buffer.byteLength(input) <= SPAWNER_MAX_INPUT) {
+      return spawner.run(bin, [], { env, replaceEnv: true, input, timeoutMs: this.opts.timeoutMs, signal });
+    }
+    return runCommand(bin, [], { env, input, timeoutMs: this.opts.timeoutMs, signal });
   }
 
   /** ADD through the whole chain; caches and returns the final result. */
@@ -173,12 +185,7 @@ export class CniRunner {
   /** The plugin's VERSION answer ({cniVersion, supportedVersions}). */
   async version(type: string, signal?: AbortSignal): Promise<{ cniVersion: string; supportedVersions: string[] }> {
     const bin = await this.findPlugin(type);
-    const res = await runCommand(bin, [], {
-      env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' },
-      input: JSON.stringify({ cniVersion: CNI_VERSION }),
-      timeoutMs: this.opts.timeoutMs,
-      signal,
-    });
+    const res = await this.run(bin, { ...(process.env.PATH === undefined ? {} : { PATH: process.env.PATH }), CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: CNI_VERSION }), signal);
     if (res.code !== 0) throw this.pluginError(type, 'VERSION', res.stdout, res.stderr, res.code);
     return JSON.parse(res.stdout) as { cniVersion: string; supportedVersions: string[] };
   }
@@ -263,7 +270,7 @@ export class CniRunner {
     signal: AbortSignal | undefined,
   ): Promise<CniResult | undefined> {
     const bin = await this.findPlugin(plugin.type);
-    const env: NodeJS.ProcessEnv = {
+    const env: Record<string, string> = {
       // plugins shell out to iptables/ip; keep sbin reachable whatever our own PATH is
       PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`,
       CNI_COMMAND: command,
@@ -273,12 +280,7 @@ export class CniRunner {
       CNI_ARGS: rt.args.map(([k, v]) => `${k}=${v}`).join(';'),
       CNI_PATH: this.opts.cniPath.join(':'),
     };
-    const res = await runCommand(bin, [], {
-      env,
-      input: this.pluginConfig(list, plugin, rt, prev),
-      timeoutMs: this.opts.timeoutMs,
-      signal,
-    });
+    const res = await this.run(bin, env, this.pluginConfig(list, plugin, rt, prev), signal);
     if (res.code !== 0) throw this.pluginError(plugin.type, command, res.stdout, res.stderr, res.code);
     if (command !== 'ADD') return undefined;
     try {

@@ -4,28 +4,32 @@
  * binary is missing. crun runs through the handler's own hybrid-cgroup wrapper (unshare).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.ts';
 import { runRuntimeContract, workloadCommand } from '../contract.ts';
-import type { SandboxId } from '../types.ts';
+import { Spawner } from '../../host/spawner.ts';
+import type { ContainerConfig, SandboxId } from '../types.ts';
 import { OciRuntimeHandler } from './oci-handler.ts';
 import type { OciRuntimeKind } from './spec.ts';
 import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from './test-support.ts';
 
-const CASES: { kind: OciRuntimeKind; handlerName: string; binary: string; globalArgs: string[] }[] = [
+const CASES: { kind: OciRuntimeKind; handlerName: string; binary: string; globalArgs: string[]; spawner?: boolean }[] = [
   { kind: 'runc', handlerName: 'runc', binary: '/usr/sbin/runc', globalArgs: [] },
+  // as `hedge node` runs it: overlay rootfs mounted and conmon started by the spawner
+  { kind: 'runc', handlerName: 'runc', binary: '/usr/sbin/runc', globalArgs: [], spawner: true },
   { kind: 'crun', handlerName: 'crun', binary: '/usr/bin/crun', globalArgs: [] },
   { kind: 'runsc', handlerName: 'gvisor', binary: '/usr/bin/runsc', globalArgs: ['--network=host', '--platform=ptrace'] },
 ];
 const CONTROLLERS = ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd'];
 
 for (const rc of CASES) {
-  const skip = canRunContainers() ?? (existsSync(rc.binary) ? undefined : `${rc.binary} not installed`);
-  if (skip) console.log(`# RuntimeHandler contract: oci/${rc.kind} skipped: ${skip}`);
+  const name = `oci/${rc.kind}${rc.spawner ? ' (spawner, overlay rootfs)' : ''}`;
+  const skip = canRunContainers() ?? (existsSync(rc.binary) ? undefined : `${rc.binary} not installed`) ?? (rc.spawner && !new Spawner().available ? 'no spawner here (perl)' : undefined);
+  if (skip) console.log(`# RuntimeHandler contract: ${name} skipped: ${skip}`);
   runRuntimeContract(
-    `oci/${rc.kind}`,
+    name,
     async () => {
       const suffix = randomBytes(4).toString('hex');
       const tmp = mkdtempSync(join(tmpdir(), `hedge-rtc-${rc.kind}-`));
@@ -34,18 +38,27 @@ for (const rc of CASES) {
       const netnsPath = addNetns(netnsName);
       const cgroupTop = `hedge-rtc-${suffix}`;
       const sandboxId = `sb-${suffix}` as SandboxId;
+      const spawner = rc.spawner ? new Spawner() : undefined;
       const handler = new OciRuntimeHandler({
         name: rc.handlerName,
         runtime: { binary: rc.binary, kind: rc.kind, globalArgs: rc.globalArgs },
         stateDir: join(tmp, 'state'),
         conmonBinary: 'conmon',
         logger: silentLogger(),
+        ...(spawner ? { spawner } : {}),
       });
+      const rootfsOf = (id: string): ContainerConfig['rootfs'] => {
+        if (!spawner) return [{ type: 'bind', source: rootfs, options: ['rbind', 'rw'] }];
+        const snap = join(tmp, 'snapshots', id);
+        for (const d of ['upper', 'work']) mkdirSync(join(snap, d), { recursive: true });
+        return [{ type: 'overlay', source: 'overlay', options: ['index=off', `workdir=${snap}/work`, `upperdir=${snap}/upper`, `lowerdir=${rootfs}`] }];
+      };
       return {
         handler,
         sandbox: sandboxConfig({ id: sandboxId, stateDir: join(tmp, 'sandbox'), netnsPath, cgroupParent: `${cgroupTop}/pod` }),
         container: ({ id, workload, labels, annotations }) => ({
           ...containerConfig({ id, sandboxId, rootfs, command: workloadCommand(workload, id), logPath: join(tmp, 'logs', `${id}.log`) }),
+          rootfs: rootfsOf(id),
           labels,
           annotations,
         }),
@@ -72,6 +85,7 @@ for (const rc of CASES) {
               /* not made for this controller, or already gone */
             }
           }
+          spawner?.close();
           rmSync(tmp, { recursive: true, force: true });
         },
       };

@@ -23,6 +23,7 @@ import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
 import { hardNofileLimit, procStartTime, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
 import { runChecked, runCommand } from '../../host/run-command.ts';
+import type { Spawner } from '../../host/spawner.ts';
 import { runExec } from './exec.ts';
 import { execFifoPath, startViaExecFifo } from './exec-fifo.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
@@ -48,6 +49,12 @@ export interface OciRuntimeHandlerOptions {
    * files under `profileDir` (the node's `<data-dir>/seccomp`).
    */
   seccomp?: { defaultRuntimeDefault?: boolean; profileDir?: string };
+  /**
+   * Runs the create path's overlay mount and conmon instead of the agent (host/spawner.ts: no
+   * fork of the agent per command, one mount(2) call instead of mount(8)); without it, or where
+   * it cannot run, the agent spawns them itself.
+   */
+  spawner?: Spawner;
 }
 
 export type SpanSink = (step: string, ms: number, containerId: string) => void;
@@ -355,7 +362,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       // independent: the mount is an exec (the slow part), the files are not
       await Promise.all([
         this.#span(cfg.id, 'rootfs mount', async () => {
-          for (const m of cfg.rootfs) await mountOne(m, rootfs, signal);
+          for (const m of cfg.rootfs) await this.#mount(m, rootfs, signal);
         }),
         this.#span(cfg.id, 'spec + meta write', () =>
           Promise.all([writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), this.#writeMeta(cfg.id, meta)]),
@@ -376,6 +383,16 @@ export class OciRuntimeHandler implements RuntimeHandler {
       this.#metaText.delete(cfg.id);
       throw err;
     }
+  }
+
+  /** an overlay mount (the options are all data, no mount flags) is one mount(2) call in the spawner */
+  async #mount(m: ContainerConfig['rootfs'][number], rootfs: string, signal: AbortSignal): Promise<void> {
+    const spawner = this.#o.spawner;
+    if (spawner?.available && m.type === 'overlay' && !m.target && m.options.every((o) => o.includes('='))) {
+      await spawner.mount({ source: m.source, target: rootfs, fstype: 'overlay', data: m.options.join(',') }, signal);
+      return;
+    }
+    await mountOne(m, rootfs, signal);
   }
 
   /** the handler-wide directories, made once per handler instead of on every create */
@@ -421,6 +438,30 @@ export class OciRuntimeHandler implements RuntimeHandler {
       cmd = NSENTER;
       argv = [`--net=${sandbox.netnsPath}`, '--', this.#o.conmonBinary, ...args];
     }
+    const spawner = this.#o.spawner;
+    let res: { code: number; stderr: string };
+    let text: string;
+    if (spawner?.available) {
+      const r = await this.#span(cfg.id, 'conmon + runtime create (spawner)', () =>
+        spawner.run(cmd, argv, { signal, timeoutMs: CREATE_TIMEOUT_MS, env: { _OCI_SYNCPIPE: '3' }, syncPipe: true }),
+      );
+      if (r.code !== 0) throw new HedgeError('Internal', `conmon exited ${r.code}: ${r.stderr.trim()}`);
+      res = r;
+      text = r.sync;
+    } else {
+      ({ res, text } = await this.#conmonFromAgent(cfg, cmd, argv, signal));
+    }
+    const m = /\{[^}]*\}/.exec(text);
+    if (!m) throw new HedgeError('Internal', `conmon reported nothing on its sync pipe for ${cfg.id}: ${res.stderr.trim()}`);
+    const j = JSON.parse(m[0]) as { data?: number; pid?: number; message?: string };
+    const pid = j.data ?? j.pid ?? -1;
+    if (pid <= 0) throw new HedgeError('Internal', `creating container ${cfg.name}: ${j.message ?? 'runtime create failed'}`);
+    const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim());
+    return { conmonPid, pid };
+  }
+
+  /** conmon spawned by the agent itself: its sync pipe (fd 3) read here */
+  async #conmonFromAgent(cfg: ContainerConfig, cmd: string, argv: string[], signal: AbortSignal): Promise<{ res: { code: number; stderr: string }; text: string }> {
     let sync = '';
     let syncDone: (v: string) => void = () => {};
     const syncPromise = new Promise<string>((r) => (syncDone = r));
@@ -446,20 +487,13 @@ export class OciRuntimeHandler implements RuntimeHandler {
       },
     });
     this.#o.onSpan?.('conmon spawn → parent exit', performance.now() - tSpawn, cfg.id);
-    let pid: number;
     try {
       if (res.code !== 0) throw new HedgeError('Internal', `conmon exited ${res.code}: ${res.stderr.trim()}`);
       const text = await this.#span(cfg.id, 'runtime create (sync pipe)', () => withTimeout(syncPromise, CREATE_TIMEOUT_MS, signal, 'conmon sync pipe'));
-      const m = /\{[^}]*\}/.exec(text);
-      if (!m) throw new HedgeError('Internal', `conmon reported nothing on its sync pipe for ${cfg.id}: ${res.stderr.trim()}`);
-      const j = JSON.parse(m[0]) as { data?: number; pid?: number; message?: string };
-      pid = j.data ?? j.pid ?? -1;
-      if (pid <= 0) throw new HedgeError('Internal', `creating container ${cfg.name}: ${j.message ?? 'runtime create failed'}`);
+      return { res, text };
     } finally {
       (syncStream as { destroy?: () => void } | undefined)?.destroy?.();
     }
-    const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim());
-    return { conmonPid, pid };
   }
 
   async start(id: ContainerId, signal: AbortSignal): Promise<void> {
