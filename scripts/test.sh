@@ -15,4 +15,5 @@ fi
 # --test-timeout bounds every test, a whole file included: the heaviest e2e files (stats accuracy over
 # three runtimes, workloads with helm) take 110–175 s on this 2-core machine, so a 180 s limit failed them
 # under load; suites with their own timeout option keep it.
-exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 "$@" "${files[@]}"
+exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 \
+  --test-reporter=./scripts/test-reporter.mjs --test-reporter-destination=stdout "$@" "${files[@]}"
