@@ -44,6 +44,8 @@ export interface HttpKubeClientOptions extends ConnectionConfig {
    * wait for a free one); default: no limit
    */
   maxSockets?: number;
+  /** which free connection a request takes (see HttpAgentOptions.scheduling); default lifo */
+  scheduling?: 'lifo' | 'fifo';
 }
 
 interface QueuedBind {
@@ -75,7 +77,7 @@ export class HttpKubeClient implements KubeClient {
 
   constructor(opts: HttpKubeClientOptions) {
     this.base = opts.server.replace(/\/+$/, '');
-    this.agent = new HttpAgent({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: !opts.insecureSkipTLSVerify, maxSockets: opts.maxSockets });
+    this.agent = new HttpAgent({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: !opts.insecureSkipTLSVerify, maxSockets: opts.maxSockets, scheduling: opts.scheduling });
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'hedge/0.1' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.timeoutMs = opts.requestTimeoutMs ?? 30_000;

@@ -24,6 +24,12 @@ export interface HttpAgentOptions {
   keepAliveMs?: number;
   /** per origin (default unlimited) */
   maxSockets?: number;
+  /**
+   * which free connection a request takes: `lifo` (default) reuses the latest, so a pool larger than
+   * its traffic shrinks as the rest idle out; `fifo` rotates over all of them, so none idles out
+   * while requests keep coming (the hollow fleet's shared pool standing in for one connection per node)
+   */
+  scheduling?: 'lifo' | 'fifo';
 }
 
 /** One keep-alive connection pool for http: and https: URLs, with the TLS settings for the latter. */
@@ -33,7 +39,7 @@ export class HttpAgent {
   readonly connectTimeoutMs: number | undefined;
 
   constructor(opts: HttpAgentOptions = {}) {
-    const common = { keepAlive: true, timeout: opts.keepAliveMs ?? 30_000, maxSockets: opts.maxSockets ?? Infinity, scheduling: 'lifo' as const };
+    const common = { keepAlive: true, timeout: opts.keepAliveMs ?? 30_000, maxSockets: opts.maxSockets ?? Infinity, scheduling: opts.scheduling ?? 'lifo' };
     this.#plain = new PlainAgent(common);
     // one TLS context for every connection of the pool: given ca/cert/key instead, tls.connect
     // parses them into a new context per connection (PEM parsing, the CA store: half of a lease
