@@ -225,6 +225,15 @@ function serverLeaseMs(logText: string): number[] {
   return out;
 }
 
+/** times the servers' controllers lost a leader-election lease (not at shutdown): their apiserver answered too late */
+function leasesLost(servers: HedgeServer[]): number {
+  return servers.reduce((k, sv) => k + sv.output().split('"msg":"lost the lease').length - 1, 0);
+}
+
+function isReadyNode(node: NodeObject): boolean {
+  return (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
 type Phase = 'steady' | 'pods';
 
 interface FleetStats {
@@ -464,6 +473,12 @@ async function runSize(store: string, n: number): Promise<Row> {
     return set(k, v);
   };
   let stage = 'setup';
+  let notReady = 0;
+  /** what broke short of an error: controllers that lost their leases, nodes marked not Ready */
+  const degraded = (): string[] => {
+    const lost = leasesLost(cluster.servers);
+    return [...(lost ? [`controllers lost their leases ${lost}×`] : []), ...(notReady ? [`${notReady} nodes not Ready`] : [])];
+  };
   try {
     // the controllers create `default` and friends; the bench's pods get their own namespace
     await admin.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
@@ -548,8 +563,11 @@ async function runSize(store: string, n: number): Promise<Row> {
       const l = await retrying(stats, ac.signal, () => admin.list(Resources.nodes));
       lists.push(performance.now() - t);
       if (l.items.length < n) throw new Error(`LIST nodes returned ${l.items.length} of ${n}`);
+      notReady = l.items.filter((node) => !isReadyNode(node as NodeObject)).length;
     }
     col.set('LIST nodes ms', fmt(lists, 50));
+    // late renewals past the grace period: the node lifecycle controller marks nodes unhealthy
+    col.set('nodes not Ready', String(notReady));
 
     if (!values['steady-only']) {
       // 5. one pod per node: created through the API, scheduled by the server's scheduler, acked by the hollow nodes
@@ -587,12 +605,14 @@ async function runSize(store: string, n: number): Promise<Row> {
       });
       await waitUntil('fan-out deliveries', 60_000, () => stats.fanout.length >= acked.length);
       col.set('fan-out p50/p99 ms', `${fmt(stats.fanout, 50)} / ${fmt(stats.fanout, 99)}`);
-      col.set('broke first', stats.renewErrors || stats.ackErrors ? `${stats.renewErrors} renew / ${stats.ackErrors} ack errors` : 'nothing');
-    } else col.set('broke first', stats.renewErrors ? `${stats.renewErrors} renew errors` : 'nothing');
+      const errors = stats.renewErrors || stats.ackErrors ? [`${stats.renewErrors} renew / ${stats.ackErrors} ack errors`] : [];
+      col.set('broke first', [...errors, ...degraded()].join('; ') || 'nothing');
+    } else col.set('broke first', [...(stats.renewErrors ? [`${stats.renewErrors} renew errors`] : []), ...degraded()].join('; ') || 'nothing');
   } catch (err) {
     col.set('broke first', `${stage}: ${(err as Error).message.split('\n')[0]}`);
     if (phase === 'pods') col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
   } finally {
+    col.set('controller leases lost', String(leasesLost(cluster.servers)));
     col.set('renew errors', String(stats.renewErrors));
     col.set('retried', String(stats.retries));
     col.set('load avg', loadavg().map((l) => l.toFixed(1)).join(' '));
@@ -621,6 +641,8 @@ const HEADERS = [
   'etcd CPU % / RSS MiB',
   'fleet CPU % / wait %',
   'LIST nodes ms',
+  'nodes not Ready',
+  'controller leases lost',
   'fan-out p50/p99 ms',
   'pods created / all Running s',
   'load avg',

@@ -69,7 +69,10 @@ export class LeaderElector {
       term.abort();
       signal.removeEventListener('abort', onAbort);
       await work;
-      this.cfg.logger.info('stopped leading');
+      // losing the lease while not shutting down means the apiserver did not answer renewals in time:
+      // a warning (upstream's controller-manager exits on it), and what bench/fleet counts
+      if (signal.aborted) this.cfg.logger.info('stopped leading');
+      else this.cfg.logger.warn({ lease: `${this.cfg.namespace}/${this.cfg.name}`, renewDeadlineSeconds: this.renewDeadline }, 'lost the lease: stopped leading');
     }
     await this.release();
   }
