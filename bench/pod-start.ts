@@ -126,7 +126,7 @@ const until = async (name: string, what: keyof Observed, timeoutMs = 60_000): Pr
 };
 
 const results: string[][] = [];
-const breakdown: { rc: string; rows: [string, number[]][] }[] = [];
+const breakdown: { rc: string; rows: [string, number[]][]; timeline?: string }[] = [];
 const bundleTmp = mkdtempSync(join(tmpdir(), 'hedge-bench-bundle-'));
 try {
   const bundle = join(bundleTmp, 'bundle');
@@ -147,13 +147,14 @@ try {
     metadata: { name },
     spec: { runtimeClassName: rc, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
   });
-  const createRunningDelete = async (name: string, rc: string): Promise<{ t0: number; bound: number; running: number; uid: string }> => {
+  const createRunningDelete = async (name: string, rc: string): Promise<{ t0: number; answered: number; bound: number; running: number; uid: string }> => {
     const t0 = Date.now();
     const r = await server.api('POST', '/api/v1/namespaces/default/pods', podOf(name, rc));
+    const answered = Date.now();
     if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
     const running = await until(name, 'running');
     const bound = await until(name, 'bound');
-    return { t0, bound, running, uid: (r.body as Pod).metadata?.uid ?? '' };
+    return { t0, answered, bound, running, uid: (r.body as Pod).metadata?.uid ?? '' };
   };
   const deletePod = async (name: string, uid: string): Promise<void> => {
     await server.api('DELETE', `/api/v1/namespaces/default/pods/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 });
@@ -195,6 +196,8 @@ try {
     const system: number[] = [];
     const bare: number[] = [];
     const parts = new Map<string, number[]>();
+    /** each pod's total and its spans in order, to show the median pod's timeline */
+    const timelines: { total: number; text: string }[] = [];
     const add = (k: string, v: number): void => {
       parts.set(k, [...(parts.get(k) ?? []), v]);
     };
@@ -203,12 +206,13 @@ try {
       // interleaved, so both sides see the same machine load; each on a node at rest
       await poolSettled();
       bare.push(bareRun(rt, rt.rc === 'gvisor' ? bundleGv : bundle, join(bundleTmp, `root-${rt.rc}`), `bare-${rt.rc}-${i}`));
-      const { t0, bound, running, uid } = await createRunningDelete(name, rt.rc);
+      const { t0, answered, bound, running, uid } = await createRunningDelete(name, rt.rc);
       system.push(running - t0);
       await deletePod(name, uid);
       if (settleMs > 0) await new Promise((res) => setTimeout(res, settleMs));
       const tr = traces(node).get(name);
       add('POST → bound (apiserver + scheduler; watch-observed)', bound - t0);
+      add('  of which POST → its 201 answer (apiserver create)', answered - t0);
       if (tr) {
         add('bound → agent worker created (informer)', tr.seenAt - bound);
         const sums = new Map<string, number>();
@@ -217,10 +221,14 @@ try {
         add('  agent: (not in a span)', tr.totalMs - [...sums.values()].reduce((a, b) => a + b, 0));
         add('agent worker created → Running written', tr.totalMs);
         add('Running written → seen on watch', running - (tr.seenAt + tr.totalMs));
+        const at = (ms: number): string => (tr.seenAt - t0 + ms).toFixed(0).padStart(4);
+        const lines = [...tr.spans].sort((a, b) => a.atMs - b.atMs).map((s) => `${at(s.atMs)} → ${at(s.atMs + s.ms)}  ${s.name}`);
+        timelines.push({ total: running - t0, text: [`   0 POST; ${ms(bound - t0)} bound; ${ms(tr.seenAt - t0)} worker created`, ...lines, `${at(tr.totalMs)} Running written; ${ms(running - t0)} seen on watch`].join('\n') });
       }
     }
     results.push([rt.rc, String(iterations), ms(pct(system, 50)), ms(pct(system, 99)), ms(pct(bare, 50)), ms(pct(bare, 99)), (pct(system, 50) / pct(bare, 50)).toFixed(1)]);
-    breakdown.push({ rc: rt.rc, rows: [...parts] });
+    const sorted = [...timelines].sort((a, b) => a.total - b.total);
+    breakdown.push({ rc: rt.rc, rows: [...parts], timeline: sorted[Math.floor((sorted.length - 1) / 2)]?.text });
   }
 } finally {
   watchStop.abort();
@@ -241,4 +249,5 @@ for (const b of breakdown) {
   console.log('| part | p50 ms | max ms |');
   console.log('| --- | --- | --- |');
   for (const [k, v] of b.rows) console.log(`| ${k} | ${ms(pct(v, 50))} | ${ms(Math.max(...v))} |`);
+  if (b.timeline) console.log(`\nthe median pod's timeline (ms since its POST; agent spans overlap where work runs side by side):\n\n\`\`\`\n${b.timeline}\n\`\`\`\n`);
 }
