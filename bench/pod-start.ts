@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../src/api/object.ts';
 import { loadSandbox } from '../src/agent/podsync/sandbox-state.ts';
-import { START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/start-trace.ts';
+import { RUNTIME_SPAN_MSG, START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/start-trace.ts';
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
@@ -69,6 +69,22 @@ function traces(node: HedgeNode): Map<string, StartTraceRecord> {
   return out;
 }
 
+/** the runtime handler's own steps (debug log, by container id; trees without them log none), summed per step */
+function runtimeSpans(node: HedgeNode, containerId: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!containerId) return out;
+  for (const line of node.output().split('\n')) {
+    if (!line.includes(RUNTIME_SPAN_MSG) || !line.includes(containerId)) continue;
+    try {
+      const j = JSON.parse(line) as { container?: string; step?: string; ms?: number };
+      if (j.container === containerId && j.step && j.ms !== undefined) out.set(j.step, (out.get(j.step) ?? 0) + j.ms);
+    } catch {
+      // a line split across chunks: skip
+    }
+  }
+  return out;
+}
+
 interface Observed {
   bound?: number;
   running?: number;
@@ -85,6 +101,8 @@ const agentBuild = await runBuiltAgent(node);
 const client = new HttpKubeClient(await loadKubeconfig(server.kubeconfig));
 const watchStop = new AbortController();
 const seen = new Map<string, Observed>();
+/** pod → its container's runtime id (status.containerStatuses[].containerID without its scheme) */
+const containerIds = new Map<string, string>();
 const waiters = new Map<string, () => void>();
 const poke = (name: string): void => waiters.get(name)?.();
 const watching = (async () => {
@@ -97,7 +115,11 @@ const watching = (async () => {
     if (ev.type === 'DELETED') o.deleted ??= now;
     else {
       if (ev.object.spec?.nodeName) o.bound ??= now;
-      if (ev.object.status?.phase === 'Running') o.running ??= now;
+      if (ev.object.status?.phase === 'Running') {
+        o.running ??= now;
+        const cid = ev.object.status.containerStatuses?.[0]?.containerID?.replace(/^[a-z]+:\/\//, '');
+        if (cid && !containerIds.has(name)) containerIds.set(name, cid);
+      }
     }
     poke(name);
   }
@@ -217,7 +239,10 @@ try {
         add('bound → agent worker created (informer)', tr.seenAt - bound);
         const sums = new Map<string, number>();
         for (const s of tr.spans) sums.set(s.name, (sums.get(s.name) ?? 0) + s.ms);
-        for (const [k, v] of sums) add(`  agent: ${k}`, v);
+        for (const [k, v] of sums) {
+          add(`  agent: ${k}`, v);
+          if (k === 'container create' || k === 'container start') for (const [step, t] of runtimeSpans(node, containerIds.get(name) ?? '')) add(`    handler: ${step}`, t);
+        }
         add('  agent: (not in a span)', tr.totalMs - [...sums.values()].reduce((a, b) => a + b, 0));
         add('agent worker created → Running written', tr.totalMs);
         add('Running written → seen on watch', running - (tr.seenAt + tr.totalMs));
