@@ -5,7 +5,7 @@
  */
 import type { Container, Pod } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { RegistryCredentials } from '../image/types.ts';
@@ -123,7 +123,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
       restartCount,
       logPath,
     });
-    mkdirSync(logDir, { recursive: true }); // synchronous: host/atomic-fs.ts says why
+    await mkdir(logDir, { recursive: true });
     const created = cfg;
     await o.trace.span('container create', () => handler.createContainer(created, signal));
   } catch (err) {

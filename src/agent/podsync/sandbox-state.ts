@@ -1,5 +1,4 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { writeFileAtomicSync } from '../host/atomic-fs.ts';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { podDir } from '../volumes/paths.ts';
 import type { SandboxRecord } from './types.ts';
@@ -8,8 +7,11 @@ const FILE = 'sandbox.json';
 
 /** written before the sandbox is made, so an agent killed mid-create still finds what to clean up */
 export async function saveSandbox(dataDir: string, rec: SandboxRecord): Promise<void> {
-  // synchronous, as host/atomic-fs.ts says why: a small record on a pod's start path
-  writeFileAtomicSync(join(podDir(dataDir, rec.pod.uid), FILE), JSON.stringify(rec));
+  const dir = podDir(dataDir, rec.pod.uid);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `${FILE}.tmp`);
+  await writeFile(tmp, JSON.stringify(rec));
+  await rename(tmp, join(dir, FILE));
 }
 
 export async function loadSandbox(dataDir: string, uid: string): Promise<SandboxRecord | undefined> {

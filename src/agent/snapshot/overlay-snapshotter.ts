@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alreadyExists, conflict, HedgeError, notFound } from '../../lib/errors.ts';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter } from './types.ts';
@@ -65,11 +64,10 @@ export class OverlaySnapshotter implements Snapshotter {
     return join(this.root, 'snapshots', String(r.id), 'fs');
   }
 
-  /** synchronous, as host/atomic-fs.ts says why: a few KB (a record per snapshot) on a pod's start path */
   private async save(): Promise<void> {
     const tmp = `${this.metaPath()}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.meta));
-    renameSync(tmp, this.metaPath());
+    await writeFile(tmp, JSON.stringify(this.meta));
+    await rename(tmp, this.metaPath());
   }
 
   /** the save in progress, and the one queued behind it (which every change made meanwhile joins) */
@@ -132,8 +130,8 @@ export class OverlaySnapshotter implements Snapshotter {
     const id = this.meta.nextId++;
     const dir = join(this.root, 'snapshots', String(id));
     try {
-      mkdirSync(join(dir, 'fs'), { recursive: true, mode: 0o755 });
-      if (kind === 'active') mkdirSync(join(dir, 'work'), { mode: 0o700 });
+      await mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
+      if (kind === 'active') await mkdir(join(dir, 'work'), { mode: 0o700 });
       // the key taken or the parent removed while the directory was made
       check();
     } catch (err) {

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 /**
  * The whole disk of a filesystem's device (throttle rules are per disk, not per partition).
  * Synchronous underneath, as the rule's write: a stat (and once per device a few sysfs reads) on a
- * pod's start path, where thread-pool round trips each waited for the CPU again (host/atomic-fs.ts).
+ * pod's start path, where thread-pool round trips each waited for the CPU again (host/cgroup-v1.ts).
  */
 export async function diskOf(path: string, sysRoot = '/sys'): Promise<string | undefined> {
   return diskOfSync(path, sysRoot);

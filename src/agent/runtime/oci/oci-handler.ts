@@ -8,7 +8,7 @@
  *   exits/<cid>              conmon's exit file (exit code; mtime = finishedAt)
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
-import { mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
@@ -19,7 +19,7 @@ import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import type { StatsScope } from '../../stats/types.ts';
 import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
-import { pathExists, writeFileAtomic, writeFileAtomicSync } from '../../host/atomic-fs.ts';
+import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
 import { hardNofileLimit, procStartTime, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
 import { runChecked, runCommand } from '../../host/run-command.ts';
@@ -192,10 +192,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     // the pod's files and its cgroup are independent: made side by side (a pod start waits for them)
     const files = (async () => {
-      mkdirSync(join(this.#o.stateDir, 'sandboxes'), { recursive: true });
-      writeFileAtomicSync(join(cfg.stateDir, 'hosts'), cfg.hostsFile);
-      writeFileAtomicSync(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf);
-      writeFileAtomicSync(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`);
+      await Promise.all([mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true }), mkdir(cfg.stateDir, { recursive: true })]);
+      await Promise.all([
+        writeFileAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile),
+        writeFileAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf),
+        writeFileAtomic(join(cfg.stateDir, 'hostname'), `${cfg.hostname}\n`),
+      ]);
     })();
     const cgroup = (async () => {
       await createPodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent, resources: cfg.resources });
@@ -330,11 +332,14 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const dir = this.#containerDir(cfg.id);
     const bundle = this.#bundle(cfg.id);
     const rootfs = join(bundle, 'rootfs');
-    // the directories and the stale exit file synchronously (host/atomic-fs.ts says why)
-    mkdirSync(rootfs, { recursive: true });
-    mkdirSync(join(cfg.logPath, '..'), { recursive: true });
-    rmSync(this.#exitFile(cfg.id), { force: true });
-    const [nofile] = await Promise.all([this.#nofile(), this.#cli.binary(), this.#dirsOnce()]);
+    const [nofile] = await Promise.all([
+      this.#nofile(),
+      this.#cli.binary(),
+      mkdir(rootfs, { recursive: true }),
+      mkdir(join(cfg.logPath, '..'), { recursive: true }),
+      this.#dirsOnce(),
+      rm(this.#exitFile(cfg.id), { force: true }),
+    ]);
     this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
     try {
       const seccomp = await seccompProfileFor(cfg, { runtimeKind: this.#o.runtime.kind, node: this.#o.seccomp });
@@ -451,7 +456,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const j = JSON.parse(m[0]) as { data?: number; pid?: number; message?: string };
     const pid = j.data ?? j.pid ?? -1;
     if (pid <= 0) throw new HedgeError('Internal', `creating container ${cfg.name}: ${j.message ?? 'runtime create failed'}`);
-    const conmonPid = Number(readFileSync(join(dir, 'conmon.pid'), 'utf8').trim());
+    const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim());
     return { conmonPid, pid };
   }
 
