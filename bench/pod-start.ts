@@ -4,8 +4,10 @@
  * of an equivalent busybox bundle in the same run. Created via the API (no kubectl); "Running" is
  * seen on a watch. The agent runs from the `npm run build` bundle with the flags of bin/hedge.js's
  * shebang (rebuilt and restarted until no source is newer than the bundle), at debug log level, so
- * its per-pod start trace (podsync/start-trace.ts) gives where the time goes. Prints markdown
- * tables; asserts nothing. Needs root.
+ * its per-pod start trace (podsync/start-trace.ts) gives where the time goes, with the OCI
+ * handler's own steps under container create/start (its `runtime span` debug lines, matched by the
+ * pod's containerID) and the median pod's timeline. Prints markdown tables; asserts nothing.
+ * Needs root.
  * Run: node --import tsx bench/pod-start.ts [iterations=10] [runtimes=runc,gvisor] [settle-ms=0]
  */
 import { execFileSync } from 'node:child_process';
