@@ -4,8 +4,10 @@
  * of an equivalent busybox bundle in the same run. Created via the API (no kubectl); "Running" is
  * seen on a watch. The agent runs from the `npm run build` bundle with the flags of bin/hedge.js's
  * shebang (rebuilt and restarted until no source is newer than the bundle), at debug log level, so
- * its per-pod start trace (podsync/start-trace.ts) gives where the time goes. Prints markdown
- * tables; asserts nothing. Needs root.
+ * its per-pod start trace (podsync/start-trace.ts) gives where the time goes, with the OCI
+ * handler's own steps under container create/start (its `runtime span` debug lines, matched by the
+ * pod's containerID) and the median pod's timeline. Prints markdown tables; asserts nothing.
+ * Needs root.
  * Run: node --import tsx bench/pod-start.ts [iterations=10] [runtimes=runc,gvisor] [settle-ms=0]
  */
 import { execFileSync } from 'node:child_process';
@@ -15,7 +17,7 @@ import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../src/api/object.ts';
 import { loadSandbox } from '../src/agent/podsync/sandbox-state.ts';
-import { START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/start-trace.ts';
+import { RUNTIME_SPAN_MSG, START_TRACE_MSG, type StartTraceRecord } from '../src/agent/podsync/start-trace.ts';
 import { makeBusyboxRootfs } from '../src/agent/runtime/oci/test-support.ts';
 import { HttpKubeClient, loadKubeconfig, Resources } from '../src/client/index.ts';
 import { startEdgeStack } from '../test/e2e/edge-stack.ts';
@@ -69,6 +71,22 @@ function traces(node: HedgeNode): Map<string, StartTraceRecord> {
   return out;
 }
 
+/** the runtime handler's own steps (debug log, by container id; trees without them log none), summed per step */
+function runtimeSpans(node: HedgeNode, containerId: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!containerId) return out;
+  for (const line of node.output().split('\n')) {
+    if (!line.includes(RUNTIME_SPAN_MSG) || !line.includes(containerId)) continue;
+    try {
+      const j = JSON.parse(line) as { container?: string; step?: string; ms?: number };
+      if (j.container === containerId && j.step && j.ms !== undefined) out.set(j.step, (out.get(j.step) ?? 0) + j.ms);
+    } catch {
+      // a line split across chunks: skip
+    }
+  }
+  return out;
+}
+
 interface Observed {
   bound?: number;
   running?: number;
@@ -85,6 +103,8 @@ const agentBuild = await runBuiltAgent(node);
 const client = new HttpKubeClient(await loadKubeconfig(server.kubeconfig));
 const watchStop = new AbortController();
 const seen = new Map<string, Observed>();
+/** pod → its container's runtime id (status.containerStatuses[].containerID without its scheme) */
+const containerIds = new Map<string, string>();
 const waiters = new Map<string, () => void>();
 const poke = (name: string): void => waiters.get(name)?.();
 const watching = (async () => {
@@ -97,7 +117,11 @@ const watching = (async () => {
     if (ev.type === 'DELETED') o.deleted ??= now;
     else {
       if (ev.object.spec?.nodeName) o.bound ??= now;
-      if (ev.object.status?.phase === 'Running') o.running ??= now;
+      if (ev.object.status?.phase === 'Running') {
+        o.running ??= now;
+        const cid = ev.object.status.containerStatuses?.[0]?.containerID?.replace(/^[a-z]+:\/\//, '');
+        if (cid && !containerIds.has(name)) containerIds.set(name, cid);
+      }
     }
     poke(name);
   }
@@ -126,7 +150,7 @@ const until = async (name: string, what: keyof Observed, timeoutMs = 60_000): Pr
 };
 
 const results: string[][] = [];
-const breakdown: { rc: string; rows: [string, number[]][] }[] = [];
+const breakdown: { rc: string; rows: [string, number[]][]; timeline?: string }[] = [];
 const bundleTmp = mkdtempSync(join(tmpdir(), 'hedge-bench-bundle-'));
 try {
   const bundle = join(bundleTmp, 'bundle');
@@ -147,13 +171,14 @@ try {
     metadata: { name },
     spec: { runtimeClassName: rc, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'] }] },
   });
-  const createRunningDelete = async (name: string, rc: string): Promise<{ t0: number; bound: number; running: number; uid: string }> => {
+  const createRunningDelete = async (name: string, rc: string): Promise<{ t0: number; answered: number; bound: number; running: number; uid: string }> => {
     const t0 = Date.now();
     const r = await server.api('POST', '/api/v1/namespaces/default/pods', podOf(name, rc));
+    const answered = Date.now();
     if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${JSON.stringify(r.body)}`);
     const running = await until(name, 'running');
     const bound = await until(name, 'bound');
-    return { t0, bound, running, uid: (r.body as Pod).metadata?.uid ?? '' };
+    return { t0, answered, bound, running, uid: (r.body as Pod).metadata?.uid ?? '' };
   };
   const deletePod = async (name: string, uid: string): Promise<void> => {
     await server.api('DELETE', `/api/v1/namespaces/default/pods/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 });
@@ -195,6 +220,8 @@ try {
     const system: number[] = [];
     const bare: number[] = [];
     const parts = new Map<string, number[]>();
+    /** each pod's total and its spans in order, to show the median pod's timeline */
+    const timelines: { total: number; text: string }[] = [];
     const add = (k: string, v: number): void => {
       parts.set(k, [...(parts.get(k) ?? []), v]);
     };
@@ -203,24 +230,32 @@ try {
       // interleaved, so both sides see the same machine load; each on a node at rest
       await poolSettled();
       bare.push(bareRun(rt, rt.rc === 'gvisor' ? bundleGv : bundle, join(bundleTmp, `root-${rt.rc}`), `bare-${rt.rc}-${i}`));
-      const { t0, bound, running, uid } = await createRunningDelete(name, rt.rc);
+      const { t0, answered, bound, running, uid } = await createRunningDelete(name, rt.rc);
       system.push(running - t0);
       await deletePod(name, uid);
       if (settleMs > 0) await new Promise((res) => setTimeout(res, settleMs));
       const tr = traces(node).get(name);
       add('POST → bound (apiserver + scheduler; watch-observed)', bound - t0);
+      add('  of which POST → its 201 answer (apiserver create)', answered - t0);
       if (tr) {
         add('bound → agent worker created (informer)', tr.seenAt - bound);
         const sums = new Map<string, number>();
         for (const s of tr.spans) sums.set(s.name, (sums.get(s.name) ?? 0) + s.ms);
-        for (const [k, v] of sums) add(`  agent: ${k}`, v);
+        for (const [k, v] of sums) {
+          add(`  agent: ${k}`, v);
+          if (k === 'container create' || k === 'container start') for (const [step, t] of runtimeSpans(node, containerIds.get(name) ?? '')) add(`    handler: ${step}`, t);
+        }
         add('  agent: (not in a span)', tr.totalMs - [...sums.values()].reduce((a, b) => a + b, 0));
         add('agent worker created → Running written', tr.totalMs);
         add('Running written → seen on watch', running - (tr.seenAt + tr.totalMs));
+        const at = (ms: number): string => (tr.seenAt - t0 + ms).toFixed(0).padStart(4);
+        const lines = [...tr.spans].sort((a, b) => a.atMs - b.atMs).map((s) => `${at(s.atMs)} → ${at(s.atMs + s.ms)}  ${s.name}`);
+        timelines.push({ total: running - t0, text: [`   0 POST; ${ms(bound - t0)} bound; ${ms(tr.seenAt - t0)} worker created`, ...lines, `${at(tr.totalMs)} Running written; ${ms(running - t0)} seen on watch`].join('\n') });
       }
     }
     results.push([rt.rc, String(iterations), ms(pct(system, 50)), ms(pct(system, 99)), ms(pct(bare, 50)), ms(pct(bare, 99)), (pct(system, 50) / pct(bare, 50)).toFixed(1)]);
-    breakdown.push({ rc: rt.rc, rows: [...parts] });
+    const sorted = [...timelines].sort((a, b) => a.total - b.total);
+    breakdown.push({ rc: rt.rc, rows: [...parts], timeline: sorted[Math.floor((sorted.length - 1) / 2)]?.text });
   }
 } finally {
   watchStop.abort();
@@ -241,4 +276,5 @@ for (const b of breakdown) {
   console.log('| part | p50 ms | max ms |');
   console.log('| --- | --- | --- |');
   for (const [k, v] of b.rows) console.log(`| ${k} | ${ms(pct(v, 50))} | ${ms(Math.max(...v))} |`);
+  if (b.timeline) console.log(`\nthe median pod's timeline (ms since its POST; agent spans overlap where work runs side by side):\n\n\`\`\`\n${b.timeline}\n\`\`\`\n`);
 }

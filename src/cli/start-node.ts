@@ -14,7 +14,7 @@ import { GuardedNetworkPlugin, PodGuard, sweepStaleGuards } from '../agent/netwo
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
 import { parseResolvConf } from '../agent/podsync/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
-import { logStartupPhase } from '../agent/podsync/start-trace.ts';
+import { logStartupPhase, RUNTIME_SPAN_MSG } from '../agent/podsync/start-trace.ts';
 import { OciRuntimeHandler } from '../agent/runtime/oci/index.ts';
 import { Spawner } from '../agent/host/spawner.ts';
 import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microvm/node-setup.ts';
@@ -417,6 +417,7 @@ async function setUpRuntimes(
     }
   }
   for (const name of offered) {
+    const log = logger.child({ component: 'runtime', handler: name });
     runtimes.set(
       name,
       new OciRuntimeHandler({
@@ -424,9 +425,11 @@ async function setUpRuntimes(
         runtime: RUNTIME_BINARIES[name],
         stateDir: join(dataDir, 'runtimes', name),
         conmonBinary: CONMON,
-        logger: logger.child({ component: 'runtime', handler: name }),
+        logger: log,
         seccomp: { defaultRuntimeDefault: settings.seccompDefault, profileDir: join(dataDir, 'seccomp') },
         spawner,
+        // the handler's own steps beside the pod's start trace, at debug only (bench/pod-start.ts reads them)
+        ...(log.isLevelEnabled('debug') ? { onSpan: (step: string, ms: number, container: string) => log.debug({ container, step, ms: Math.round(ms * 10) / 10 }, RUNTIME_SPAN_MSG) } : {}),
       }),
     );
   }

@@ -18,6 +18,9 @@ export interface StartTraceRecord {
 
 export const START_TRACE_MSG = 'pod start trace';
 
+/** what a runtime handler's own steps (create, start: its `onSpan`) log at debug, by container id (bench/pod-start.ts) */
+export const RUNTIME_SPAN_MSG = 'runtime span';
+
 /**
  * Where one pod's first start goes (worker created → Running written), as spans in the debug
  * log. Diagnostics only: it reads the real monotonic clock, never the injected one, and nothing

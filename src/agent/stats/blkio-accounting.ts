@@ -6,13 +6,25 @@
  * anything (measured: a runc container's 64 MiB O_DIRECT write went from Total 0 to exactly
  * 67108864). Done for the disk holding the pod's files when a sandbox is created.
  */
-import { existsSync } from 'node:fs';
-import { readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-/** The whole disk of a filesystem's device (throttle rules are per disk, not per partition). */
+/**
+ * The whole disk of a filesystem's device (throttle rules are per disk, not per partition).
+ * Synchronous underneath, as the rule's write: a stat (and once per device a few sysfs reads) on a
+ * pod's start path, where thread-pool round trips each waited for the CPU again (host/cgroup-v1.ts).
+ */
 export async function diskOf(path: string, sysRoot = '/sys'): Promise<string | undefined> {
-  const st = await stat(path).catch(() => undefined);
+  return diskOfSync(path, sysRoot);
+}
+
+function diskOfSync(path: string, sysRoot = '/sys'): string | undefined {
+  let st;
+  try {
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
   if (!st) return undefined;
   const major = Math.floor(st.dev / 256) & 0xfff;
   const minor = (st.dev & 0xff) | ((Math.floor(st.dev / 4096) & 0xfff00) >>> 0);
@@ -21,7 +33,7 @@ export async function diskOf(path: string, sysRoot = '/sys'): Promise<string | u
   const dev = `${major}:${minor}`;
   const key = `${sysRoot}\0${dev}`;
   if (diskCache.has(key)) return diskCache.get(key);
-  const disk = await diskOfDev(dev, sysRoot);
+  const disk = diskOfDev(dev, sysRoot);
   diskCache.set(key, disk);
   return disk;
 }
@@ -29,23 +41,37 @@ export async function diskOf(path: string, sysRoot = '/sys'): Promise<string | u
 /** device → its disk, as found once: a partition does not move to another disk while the node runs (each sandbox create asked) */
 const diskCache = new Map<string, string | undefined>();
 
-async function diskOfDev(dev: string, sysRoot: string): Promise<string | undefined> {
+function diskOfDev(dev: string, sysRoot: string): string | undefined {
   const sys = join(sysRoot, 'dev', 'block', dev);
   if (!existsSync(sys)) return undefined;
   // /sys/dev/block/M:m links to .../<disk>/<partition>: the disk's dev is one directory up
-  if (existsSync(join(sys, 'partition'))) return (await readFile(join(dirname(await realpath(sys)), 'dev'), 'utf8').catch(() => '')).trim() || undefined;
+  if (existsSync(join(sys, 'partition'))) {
+    try {
+      return readFileSync(join(dirname(realpathSync(sys)), 'dev'), 'utf8').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
   return dev;
 }
 
 /** Switches blkio accounting on for the disks under `paths`, with an unlimited rule in cgroup `cgroupPath`. */
 export async function activateBlkioAccounting(o: { cgroupRoot: string; cgroupPath: string; paths: string[]; sysRoot?: string }): Promise<string[]> {
   const disks = new Set<string>();
-  for (const d of await Promise.all(o.paths.map((p) => diskOf(p, o.sysRoot)))) if (d) disks.add(d);
+  for (const p of o.paths) {
+    const d = diskOfSync(p, o.sysRoot);
+    if (d) disks.add(d);
+  }
   const file = join(o.cgroupRoot, 'blkio', o.cgroupPath, 'blkio.throttle.read_bps_device');
   const done: string[] = [];
   for (const d of disks) {
     // best effort: without it blkio figures are 0, which is what they were
-    if (await writeFile(file, `${d} 0\n`).then(() => true, () => false)) done.push(d);
+    try {
+      writeFileSync(file, `${d} 0\n`);
+      done.push(d);
+    } catch {
+      // the cgroup has no blkio hierarchy here
+    }
   }
   return done;
 }
