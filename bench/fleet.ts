@@ -3,7 +3,8 @@
  * replica; or a real etcd with one or two replicas, the nodes spread over them). Each hollow node
  * does what a node agent does towards the API, through the real client code:
  *   - registers its Node and posts its status (Ready, 32 cpu / 64 Gi / 110 pods);
- *   - renews `kube-node-lease/<node>` every 10 s with the agent's own NodeLease.renew() (GET + PUT);
+ *   - renews `kube-node-lease/<node>` every 10 s with the agent's own NodeLease.renew() (one PUT on
+ *     the lease it last wrote, as the kubelet; a GET only after a refusal);
  *   - watches its pods (an Informer with fieldSelector spec.nodeName=<node>) and acks each bound pod
  *     Running/Ready through pods/status (a pretend runtime: no containers are started).
  * The server runs its controllers (scheduler, node lifecycle, ...) as in production.
