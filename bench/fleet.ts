@@ -672,13 +672,7 @@ async function renewCpu(store: string, n: number, renewals: number): Promise<Row
       admin.create(Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NODE_LEASE_NAMESPACE } }),
     );
     const nodes = Array.from({ length: n }, (_, i) => new HollowNode(`hollow-${i}`, cluster.clients[i % cluster.clients.length], cluster.watchClients[i % cluster.clients.length], stats, new Limiter(1), () => undefined));
-    // each node renews its lease from its registration on, as an agent does: started only after
-    // every node's watch was up, the first ~1,000 of 10,000 nodes went 50 s without a renewal, past
-    // the 40 s grace, and were marked not Ready for the rest of the run (nothing posts Ready again)
-    await pool(n, 64, async (i) => {
-      await nodes[i].register(ac.signal);
-      nodes[i].startRenewing(ac.signal);
-    });
+    await pool(n, 64, (i) => nodes[i].register(ac.signal));
     // one round first: every node's lease is cached, the JIT is warm
     await pool(n, 16, (i) => nodes[i].renewOnce(ac.signal));
     const cpu0 = await sum(pids, cpuMs);
