@@ -71,7 +71,9 @@ describe('PodGuard on a real bridge', { skip: skipReason(), concurrency: false }
   const bridge = `hg${run}`;
   const { prefix } = randomSubnet();
   const ip = { host: `${prefix}.1`, a: `${prefix}.2`, b: `${prefix}.3`, c: `${prefix}.4`, unused: `${prefix}.99` };
-  const p6 = `fd00:6:${run.slice(0, 4)}:${run.slice(4) || '0'}`;
+  // each group in its shortest form, as nft prints it: a group with a leading zero ("0d") failed the match below
+  const group = (hex: string): string => parseInt(hex || '0', 16).toString(16);
+  const p6 = `fd00:6:${group(run.slice(0, 4))}:${group(run.slice(4))}`;
   const ip6 = { a: `${p6}::2`, b: `${p6}::3`, c: `${p6}::4`, unused: `${p6}::99` };
   const guard = new PodGuard({ bridge, netnsPath: ns('host') });
   const listeners: ChildProcess[] = [];
