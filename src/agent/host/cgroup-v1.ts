@@ -39,7 +39,8 @@ export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
 }
 
 /**
- * Removes <parent> in every mounted hierarchy (incl. the ones a runtime created), children first.
+ * Removes <parent> in every mounted hierarchy (incl. the ones a runtime created, and the cgroup2
+ * `unified` one where runc mirrors each pod and container on a hybrid host), children first.
  * A cgroup with live tasks cannot be removed (EBUSY): that is reported, not swallowed.
  */
 export async function removePodCgroup(opts: { cgroupRoot: string; cgroupParent: string }): Promise<void> {
@@ -49,10 +50,7 @@ export async function removePodCgroup(opts: { cgroupRoot: string; cgroupParent: 
   } catch {
     return;
   }
-  for (const h of hierarchies) {
-    if (h === 'unified') continue;
-    await removeTree(join(opts.cgroupRoot, h, opts.cgroupParent));
-  }
+  for (const h of hierarchies) await removeTree(join(opts.cgroupRoot, h, opts.cgroupParent));
 }
 
 async function removeTree(dir: string): Promise<void> {

@@ -4,11 +4,12 @@
  * binary is missing. crun runs through the handler's own hybrid-cgroup wrapper (unshare).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.ts';
 import { runRuntimeContract, workloadCommand } from '../contract.ts';
+import { removePodCgroup } from '../../host/cgroup-v1.ts';
 import { Spawner } from '../../host/spawner.ts';
 import type { ContainerConfig, SandboxId } from '../types.ts';
 import { OciRuntimeHandler } from './oci-handler.ts';
@@ -22,7 +23,6 @@ const CASES: { kind: OciRuntimeKind; handlerName: string; binary: string; global
   { kind: 'crun', handlerName: 'crun', binary: '/usr/bin/crun', globalArgs: [] },
   { kind: 'runsc', handlerName: 'gvisor', binary: '/usr/bin/runsc', globalArgs: ['--network=host', '--platform=ptrace'] },
 ];
-const CONTROLLERS = ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd'];
 
 for (const rc of CASES) {
   const name = `oci/${rc.kind}${rc.spawner ? ' (spawner, overlay rootfs)' : ''}`;
@@ -78,13 +78,8 @@ for (const rc of CASES) {
             }
           }
           delNetns(netnsName);
-          for (const ctl of CONTROLLERS) {
-            try {
-              rmdirSync(join('/sys/fs/cgroup', ctl, cgroupTop));
-            } catch {
-              /* not made for this controller, or already gone */
-            }
-          }
+          // every hierarchy (cgroup2's unified too, where runc mirrors the pod), children first
+          await removePodCgroup({ cgroupRoot: '/sys/fs/cgroup', cgroupParent: cgroupTop });
           spawner?.close();
           rmSync(tmp, { recursive: true, force: true });
         },
