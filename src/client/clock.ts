@@ -1,3 +1,5 @@
+import { whenAborted } from '../lib/signals.ts';
+
 /**
  * Time as the controllers see it. Injected so state machines and back-off can be driven
  * by tests without sleeping.
@@ -17,15 +19,17 @@ export const systemClock: Clock = {
         reject(signal.reason);
         return;
       }
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
       const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
+        forget();
         resolve();
       }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      // a follower, not a listener: many loops sleep on one stop signal at once
+      const forget = signal
+        ? whenAborted(signal, () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          })
+        : () => undefined;
     }),
 };
 

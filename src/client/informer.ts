@@ -1,5 +1,6 @@
 import type { Logger } from '../lib/log.ts';
 import { isHedgeError } from '../lib/errors.ts';
+import { whenAborted } from '../lib/signals.ts';
 import type { KubeObject } from '../api/object.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -80,16 +81,19 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (this.synced) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const done = (): void => {
-        signal?.removeEventListener('abort', onAbort);
+        forget();
         resolve();
       };
-      const onAbort = (): void => {
-        const i = this.syncWaiters.indexOf(done);
-        if (i >= 0) this.syncWaiters.splice(i, 1);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.syncWaiters.push(done);
+      // a follower of `signal`, not a listener on it: every controller waits for its informers on
+      // the one stop signal at once (a listener each put more than ten on it: MaxListenersExceeded)
+      const forget = signal
+        ? whenAborted(signal, () => {
+            const i = this.syncWaiters.indexOf(done);
+            if (i >= 0) this.syncWaiters.splice(i, 1);
+            reject(signal.reason);
+          })
+        : () => undefined;
+      if (!signal?.aborted) this.syncWaiters.push(done);
     });
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
-import { followerCount, linkedSignal, timeoutSignal } from './signals.ts';
+import { followerCount, linkedSignal, timeoutSignal, whenAborted } from './signals.ts';
 
 describe('linkedSignal', () => {
   it('leaves nothing on a long-lived source once cleared: one listener for its life, no followers', () => {
@@ -73,5 +73,26 @@ describe('timeoutSignal', () => {
     caller.abort('bye');
     assert.equal(t.reason, 'bye');
     t.clear();
+  });
+});
+
+describe('whenAborted', () => {
+  it('many waits on one signal: one listener on it, each wait run once on abort, a forgotten one not at all', () => {
+    const stop = new AbortController();
+    const ran: number[] = [];
+    const forgets = Array.from({ length: 50 }, (_, i) => whenAborted(stop.signal, () => ran.push(i)));
+    assert.equal(getEventListeners(stop.signal, 'abort').length, 1);
+    assert.equal(followerCount(stop.signal), 50);
+    forgets[7]();
+    stop.abort();
+    assert.equal(ran.length, 49);
+    assert.equal(ran.includes(7), false);
+    assert.equal(followerCount(stop.signal), 0);
+  });
+
+  it('runs at once on a signal that has already aborted', () => {
+    let ran = 0;
+    whenAborted(AbortSignal.abort(), () => ran++);
+    assert.equal(ran, 1);
   });
 });

@@ -2,14 +2,16 @@
 export type ClearableSignal = AbortSignal & { clear(): void };
 
 /**
- * The signals each source aborts when it aborts. One 'abort' listener per source for its whole
- * life, and a Set of followers: linking and unlinking are O(1) however many operations are in
- * flight. (One EventTarget listener per operation instead made every link walk the source's
- * listener list: with 5,000 watches on one signal, a request cost a walk over 5,000 entries.)
+ * What each source runs when it aborts: the signals combined from it, and `whenAborted` callbacks.
+ * One 'abort' listener per source for its whole life, and a Set of followers: following and
+ * forgetting are O(1) however many operations are in flight. (One EventTarget listener per
+ * operation instead made every link walk the source's listener list: with 5,000 watches on one
+ * signal, a request cost a walk over 5,000 entries; and more than ten operations waiting on one
+ * stop signal at once warned MaxListenersExceeded.)
  */
-const followers = new WeakMap<AbortSignal, Set<AbortController>>();
+const followers = new WeakMap<AbortSignal, Set<(reason: unknown) => void>>();
 
-function follow(source: AbortSignal, child: AbortController): void {
+function follow(source: AbortSignal, fn: (reason: unknown) => void): void {
   let set = followers.get(source);
   if (!set) {
     const s = (set = new Set());
@@ -17,13 +19,28 @@ function follow(source: AbortSignal, child: AbortController): void {
     source.addEventListener(
       'abort',
       () => {
-        for (const c of [...s]) c.abort(source.reason);
+        const all = [...s];
         s.clear();
+        for (const f of all) f(source.reason);
       },
       { once: true },
     );
   }
-  set.add(child);
+  set.add(fn);
+}
+
+/**
+ * Runs `fn` once when `signal` aborts (at once if it already has), as a follower rather than an
+ * EventTarget listener of its own: for waits (a sleep, a sync) on a signal many share. Returns the
+ * function that forgets `fn`: call it when the wait ends the other way.
+ */
+export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => undefined;
+  }
+  follow(signal, fn);
+  return () => void followers.get(signal)?.delete(fn);
 }
 
 /**
@@ -57,20 +74,21 @@ export function timeoutSignal(signal: AbortSignal | undefined, ms: number): Clea
 function link(signals: readonly (AbortSignal | undefined)[]): { controller: AbortController; signal: ClearableSignal } {
   const controller = new AbortController();
   const sources = signals.filter((s): s is AbortSignal => s !== undefined);
+  const onSource = (reason: unknown): void => controller.abort(reason);
   const clear = (): void => {
-    for (const s of sources) followers.get(s)?.delete(controller);
+    for (const s of sources) followers.get(s)?.delete(onSource);
   };
   const already = sources.find((s) => s.aborted);
   if (already) controller.abort(already.reason);
   else {
-    for (const s of sources) follow(s, controller);
+    for (const s of sources) follow(s, onSource);
     // aborted by any means (a source, the timeout): the other sources forget it at once
     controller.signal.addEventListener('abort', clear, { once: true });
   }
   return { controller, signal: Object.assign(controller.signal, { clear }) };
 }
 
-/** how many combined signals follow `source` now (for tests and diagnostics) */
+/** how many combined signals and waits follow `source` now (for tests and diagnostics) */
 export function followerCount(source: AbortSignal): number {
   return followers.get(source)?.size ?? 0;
 }

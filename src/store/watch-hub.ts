@@ -1,3 +1,4 @@
+import { whenAborted } from '../lib/signals.ts';
 import type { WatchEvent, WatchOptions, WatchTrigger } from './types.ts';
 
 /** A committed change. Every write has its own revision, so there is exactly one per revision. */
@@ -217,13 +218,13 @@ export class WatchHub {
     const interval = opts.progressIntervalMs ?? 0;
     if (signal.aborted) return;
     this.add(w);
-    const onAbort = (): void => {
+    // a follower, not a listener: watches may share one signal (a server's, a test's)
+    const forget = whenAborted(signal, () => {
       // Drop the buffer at once: a consumer may never call next() again.
       this.remove(w);
       w.queue = [];
       w.notify();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+    });
     let timer: NodeJS.Timeout | undefined;
     let lastYield = Date.now();
     try {
@@ -260,7 +261,7 @@ export class WatchHub {
     } finally {
       clearTimeout(timer);
       this.remove(w);
-      signal.removeEventListener('abort', onAbort);
+      forget();
     }
   }
 
