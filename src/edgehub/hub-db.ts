@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import type { KubeObject } from '../api/object.ts';
 import type { PatchType, ResourceRef } from '../client/types.ts';
 import { HedgeError } from '../lib/errors.ts';
@@ -60,11 +61,22 @@ export const HUB_CACHE_KIB = 512;
  * The hub's own durable state beside the replica store: the write journal, the cloud
  * resourceVersion of every replicated key, cached TokenRequest answers and discovery documents,
  * and which reflectors have completed a list at least once. SQLite, WAL, synchronous=FULL: an
- * append is on disk when `append` returns.
+ * append is on disk when `append` returns. The cloud's own versions (`recordCloudVersion`,
+ * `forgetCloudVersion`: what the reflector mirrors, on the path from a bound pod to its agent)
+ * commit without a sync and are on disk when their promise resolves, after one fdatasync of the
+ * WAL in libuv's thread pool shared by every commit before it: the event loop does not stop for
+ * the disk there (a synchronous fsync blocked the whole node — agent included — for 0.3 ms when
+ * the disk was quiet and 10+ ms when other processes' writes held ext4's journal).
  */
 export class HubDb {
   private readonly db: Database.Database;
   private readonly stmts;
+  /** the WAL file (same inode as SQLite's while a connection is open), fdatasync'ed off the loop */
+  private readonly walFd: number | undefined;
+  /** the fdatasync running, and the one queued behind it for commits made while it runs */
+  private syncRunning: Promise<void> | undefined;
+  private syncQueued: Promise<void> | undefined;
+  private closed = false;
 
   /** `maxPageCount` caps the file (SQLite pages of 4 KiB): a disk-space budget, and how tests fill the "disk" */
   constructor(path: string, opts: { maxPageCount?: number } = {}) {
@@ -83,11 +95,15 @@ export class HubDb {
         CREATE TABLE IF NOT EXISTS synced (resource TEXT PRIMARY KEY);
         CREATE TABLE IF NOT EXISTS replayed (key TEXT PRIMARY KEY, cloud_rv TEXT NOT NULL);
       `);
+      // SQLite keeps the -wal file (same inode) until the last connection closes; 'a' never writes
+      this.walFd = path === ':memory:' || path === '' ? undefined : openSync(`${path}-wal`, 'a');
     } catch (err) {
       this.db.close();
       throw new HedgeError('Internal', `edgehub database ${path}: ${(err as Error).message}`, { cause: err });
     }
     this.stmts = {
+      syncNormal: this.db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: this.db.prepare('PRAGMA synchronous = FULL'),
       append: this.db.prepare('INSERT INTO journal (entry) VALUES (?)'),
       pending: this.db.prepare('SELECT seq, entry FROM journal ORDER BY seq'),
       done: this.db.prepare('DELETE FROM journal WHERE seq = ?'),
@@ -161,6 +177,60 @@ export class HubDb {
     this.stmts.delRv.run(key);
   }
 
+  /** `setCloudVersion` of a version the cloud holds (nothing to replay if lost), durable when it resolves */
+  recordCloudVersion(key: string, v: CloudVersion): Promise<void> {
+    this.#unsynced(() => this.stmts.setRv.run(key, v.hubRev, v.cloudRv, v.dirty ? 1 : 0));
+    return this.#durable();
+  }
+
+  /** `dropCloudVersion` of a key the cloud deleted, durable when it resolves */
+  forgetCloudVersion(key: string): Promise<void> {
+    this.#unsynced(() => this.stmts.delRv.run(key));
+    return this.#durable();
+  }
+
+  /** one commit without SQLite's fsync; `#durable` makes it (and every earlier one) durable */
+  #unsynced(write: () => void): void {
+    if (this.walFd === undefined) {
+      write();
+      return;
+    }
+    this.stmts.syncNormal.run();
+    try {
+      write();
+    } finally {
+      this.stmts.syncFull.run();
+    }
+  }
+
+  /**
+   * Resolves once every commit made before the call is on disk: one fdatasync of the WAL at a
+   * time; a call made while one runs waits for the next, which covers all such calls.
+   */
+  #durable(): Promise<void> {
+    const fd = this.walFd;
+    if (fd === undefined) return Promise.resolve();
+    const start = (): Promise<void> => {
+      const p = new Promise<void>((resolve, reject) => {
+        if (this.closed) reject(new HedgeError('Unavailable', 'edgehub database closed'));
+        else fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+      }).finally(() => {
+        if (this.syncRunning === p) this.syncRunning = undefined;
+        if (this.closed && this.syncRunning === undefined && this.syncQueued === undefined) closeSync(fd);
+      });
+      this.syncRunning = p;
+      return p;
+    };
+    if (this.syncRunning === undefined) return start();
+    this.syncQueued ??= this.syncRunning
+      .catch(() => undefined)
+      .then(() => {
+        this.syncQueued = undefined;
+        return start();
+      });
+    return this.syncQueued;
+  }
+
   token(k: string, nowMs: number): string | undefined {
     const r = this.stmts.getToken.get(k) as { body: string; expires_ms: number } | undefined;
     return r && r.expires_ms > nowMs ? r.body : undefined;
@@ -189,5 +259,8 @@ export class HubDb {
 
   close(): void {
     this.db.close();
+    this.closed = true;
+    // a sync in flight keeps the fd until it settles (it closes it then)
+    if (this.walFd !== undefined && this.syncRunning === undefined && this.syncQueued === undefined) closeSync(this.walFd);
   }
 }

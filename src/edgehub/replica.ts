@@ -75,13 +75,13 @@ export class Replica {
       }
       const value = encode(res, obj);
       if (cur && cur.value === value) {
-        this.o.db.setCloudVersion(key, { hubRev: cur.modRevision, cloudRv, dirty: false });
+        await this.o.db.recordCloudVersion(key, { hubRev: cur.modRevision, cloudRv, dirty: false });
         return decode(cur);
       }
       const writing = cur ? this.o.store.update(key, value, { expectedRevision: cur.modRevision }) : this.o.store.create(key, value);
       enqueued();
       const kv = await writing;
-      this.o.db.setCloudVersion(key, { hubRev: kv.modRevision, cloudRv, dirty: false });
+      await this.o.db.recordCloudVersion(key, { hubRev: kv.modRevision, cloudRv, dirty: false });
       return decode(kv);
     });
   }
@@ -97,7 +97,7 @@ export class Replica {
       } catch (err) {
         if (!isHedgeError(err, 'NotFound')) throw err;
       }
-      this.o.db.dropCloudVersion(key);
+      await this.o.db.forgetCloudVersion(key);
     });
   }
 

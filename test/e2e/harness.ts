@@ -198,7 +198,9 @@ export async function startHedgeServer(opts: StartOptions = {}): Promise<HedgeSe
           timeout: 15_000,
           headers: {
             accept: 'application/json',
-            ...(payload === undefined ? {} : { 'content-type': contentType }),
+            // with its length: Node sends a DELETE's body with neither Content-Length nor chunked
+            // encoding, and the server read it as the next request (400, connection closed)
+            ...(payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }),
           },
         },
         (res) => {

@@ -1,0 +1,175 @@
+/**
+ * One pod create through the API, POST → its 201 answer, against `hedge server` (SQLite) alone:
+ * N runc pods created one after another (as bench/pod-start.ts does), each answer timed, p50/p99;
+ * with `--bin` of another checkout alternated in the same run (each build its own server, one
+ * round of N pods per build, rounds ABAB...), so both see the same load. With a watcher on the
+ * pods (as the scheduler and the bench's own watch are) unless `--no-watch`. Prints a markdown
+ * table with the load average; asserts nothing.
+ *   node --import tsx bench/pod-create.ts [--pods 200] [--rounds 2] [--bin /other/tree/bin/hedge.js]
+ *        [--cpu-prof DIR] (this tree's server under --cpu-prof, profiles into DIR) [--fresh] [--no-node] [--no-watch]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT } from '../test/e2e/harness.ts';
+
+const { values } = parseArgs({
+  options: {
+    pods: { type: 'string', default: '200' },
+    rounds: { type: 'string', default: '2' },
+    bin: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'no-watch': { type: 'boolean', default: false },
+    'no-node': { type: 'boolean', default: false },
+    /** a new TLS connection per create (what bench/pod-start.ts paid before its harness sent DELETE bodies with a length) */
+    fresh: { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.pods);
+const ROUNDS = Number(values.rounds);
+
+interface Server {
+  url: string;
+  agent: Agent;
+  stop(): Promise<void>;
+}
+
+async function startServer(bin: string, execArgv: string[]): Promise<Server> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'hedge-podcreate-'));
+  const child = spawn(process.execPath, [...execArgv, bin, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'sqlite', '--log-level', 'warn'], {
+    cwd: resolve(bin, '..', '..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    if (d.includes('SPAN')) process.stderr.write(d);
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 60_000;
+  let url: string | undefined;
+  while (!(url = /hedge server ready at (https:\/\/\S+)/.exec(out)?.[1])) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const pki = join(dataDir, 'pki');
+  const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f), 'utf8')));
+  const agent = new Agent({ keepAlive: !values.fresh, ca, cert, key, maxSockets: 4 });
+  return {
+    url,
+    agent,
+    async stop() {
+      agent.destroy();
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function call(s: Server, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const u = new URL(path, s.url);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((res, rej) => {
+    const req = request(
+      { method, host: u.hostname, port: u.port, path: u.pathname + u.search, agent: s.agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) } },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => res({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        r.on('error', rej);
+      },
+    );
+    req.on('error', rej);
+    req.end(payload);
+  });
+}
+
+/** a watch on the pods, drained, as the scheduler's and pod-start's are; resolves its stopper */
+function watchPods(s: Server): () => void {
+  const u = new URL('/api/v1/namespaces/default/pods?watch=1', s.url);
+  const req = request({ method: 'GET', host: u.hostname, port: u.port, path: u.pathname + u.search, agent: s.agent, headers: { accept: 'application/json' } }, (r) => {
+    r.on('data', () => {});
+    r.on('error', () => {});
+  });
+  req.on('error', () => {});
+  req.end();
+  return () => req.destroy();
+}
+
+/**
+ * A Ready Node object (no agent behind it) the scheduler binds the pods to, so each create is
+ * followed by its binding as in a real cluster (an unschedulable pod gets a status patch instead)
+ */
+async function addNode(s: Server): Promise<void> {
+  const name = 'bench-node';
+  const r = await call(s, 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } } });
+  if (r.status !== 201) throw new Error(`node: ${r.status} ${r.text}`);
+  const node = JSON.parse(r.text) as { status?: unknown };
+  const cap = { cpu: '64', memory: '256Gi', pods: '10000' };
+  node.status = { capacity: cap, allocatable: cap, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] };
+  const u = await call(s, 'PUT', `/api/v1/nodes/${name}/status`, node);
+  if (u.status !== 200) throw new Error(`node status: ${u.status} ${u.text}`);
+}
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
+async function round(bin: string, execArgv: string[], tag: string): Promise<number[]> {
+  const s = await startServer(bin, execArgv);
+  const stopWatch = values['no-watch'] ? () => {} : watchPods(s);
+  try {
+    if (!values['no-node']) await addNode(s);
+    // warm-up: connections, JIT, the RuntimeClass and namespace caches
+    for (let i = 0; i < 20; i++) {
+      const r = await call(s, 'POST', '/api/v1/namespaces/default/pods', pod(`warm-${i}`));
+      if (r.status !== 201) throw new Error(`${tag}: ${r.status} ${r.text}`);
+    }
+    const t: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t0 = performance.now();
+      const r = await call(s, 'POST', '/api/v1/namespaces/default/pods', pod(`pc-${i}`));
+      t.push(performance.now() - t0);
+      if (r.status !== 201) throw new Error(`${tag}: ${r.status} ${r.text}`);
+    }
+    if (!values['no-node']) {
+      const l = await call(s, 'GET', '/api/v1/namespaces/default/pods');
+      const items = (JSON.parse(l.text) as { items: { spec: { nodeName?: string } }[] }).items;
+      const bound = items.filter((p) => p.spec.nodeName).length;
+      if (bound < items.length / 2) throw new Error(`${tag}: only ${bound} of ${items.length} pods bound: the scheduler did not take the bench node`);
+    }
+    return t;
+  } finally {
+    stopWatch();
+    await s.stop();
+  }
+}
+
+const pod = (name: string): unknown => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name },
+  spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox:latest', command: ['sleep', '3600'] }] },
+});
+
+const own = join(REPO_ROOT, 'bin', 'hedge.js');
+const builds: [string, string, string[]][] = [['this tree', own, values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []]];
+if (values.bin) builds.unshift(['other (--bin)', values.bin, []]);
+const rows: string[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [tag, bin, argv] of r % 2 === 0 ? builds : [...builds].reverse()) {
+    const load = loadavg()[0].toFixed(1);
+    const t = await round(bin, argv, tag);
+    rows.push(`| ${r + 1} | ${tag} | ${N} | ${pct(t, 50).toFixed(2)} | ${pct(t, 90).toFixed(2)} | ${pct(t, 99).toFixed(2)} | ${load}–${loadavg()[0].toFixed(1)} |`);
+  }
+}
+console.log(`\n### pod create, POST → 201 (runc pods one after another${values['no-watch'] ? '' : ', one pod watch open'}${values['no-node'] ? '' : ', bound by the scheduler to a Ready Node object'}, ${values.fresh ? 'a new TLS connection each' : 'one kept-alive connection'})\n`);
+console.log('| round | build | n | p50 ms | p90 ms | p99 ms | load |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(r);
