@@ -37,7 +37,16 @@ function fieldManagerOf(rq: RequestScope): string {
 }
 
 export function opContext(rq: RequestScope, dryRun: boolean, fieldManager: string | undefined): OperationContext {
-  return { user: rq.user, dryRun, signal: rq.signal, fieldManager, warnings: rq.warnings };
+  // the signal is made on first use (request-pipeline.ts): most writes never listen to it
+  return {
+    user: rq.user,
+    dryRun,
+    get signal() {
+      return rq.signal;
+    },
+    fieldManager,
+    warnings: rq.warnings,
+  };
 }
 
 export async function readObjectBody(rq: RequestScope): Promise<unknown> {

@@ -159,13 +159,14 @@ export class Registry {
 
   /** PUT of the main resource or of `status`: the body replaces the stored object. */
   async update(def: ResourceDef, namespace: string, name: string, body: KubeObject, subresource: string, ctx: OperationContext): Promise<Decoded> {
-    return this.transform(def, namespace, name, subresource, ctx, () => jsonClone(body));
+    return this.transform(def, namespace, name, subresource, ctx, () => jsonClone(body), { replaces: true });
   }
 
   /**
    * Read-modify-write: `change` turns the current object into the desired one (patch, binding, PUT
    * body); then the same update pipeline as PUT. Retried on conflicts unless the result carries a
-   * resourceVersion precondition.
+   * resourceVersion precondition. `replaces`: `change` neither reads nor writes the current object
+   * (a PUT), so the private copy it would get serves as the old object.
    */
   async transform(
     def: ResourceDef,
@@ -174,7 +175,7 @@ export class Registry {
     subresource: string,
     ctx: OperationContext,
     change: (current: KubeObject) => KubeObject | Promise<KubeObject>,
-    opts: { current?: Decoded } = {},
+    opts: { current?: Decoded; replaces?: boolean } = {},
   ): Promise<Decoded> {
     const rs = this.storeFor(def);
     // reservations of the attempt that is being stored; an attempt retried on a conflict undoes its own
@@ -194,7 +195,8 @@ export class Registry {
         await settle(false);
         // A binding reserves nothing and tracks no fields: nothing below writes to `old`, so the
         // shared decoded object serves (one deep copy less per bind).
-        const old = subresource === 'binding' ? currentDecoded.obj : jsonClone(current);
+        // A PUT's change ignores `current` (already a private copy): it is the old object as is.
+        const old = subresource === 'binding' ? currentDecoded.obj : opts.replaces ? current : jsonClone(current);
         lastOld = old;
         const desired = await change(current);
         if (!desired.metadata || typeof desired.metadata !== 'object') desired.metadata = {};
@@ -370,7 +372,10 @@ export class Registry {
       oldObject,
       user: ctx.user,
       dryRun: ctx.dryRun,
-      signal: ctx.signal,
+      // read on use: the request's signal is made only if someone asks (request-pipeline.ts)
+      get signal() {
+        return ctx.signal;
+      },
       warnings: ctx.warnings,
     };
     if (phase === 'mutate') await this.#admission.mutate(req);
