@@ -157,9 +157,27 @@ export class Registry {
     }
   }
 
-  /** PUT of the main resource or of `status`: the body replaces the stored object. */
-  async update(def: ResourceDef, namespace: string, name: string, body: KubeObject, subresource: string, ctx: OperationContext): Promise<Decoded> {
-    return this.transform(def, namespace, name, subresource, ctx, () => jsonClone(body), { replaces: true });
+  /**
+   * PUT of the main resource or of `status`: the body replaces the stored object. Each attempt
+   * changes the object it gets; given `again` (a fresh decode of the request's body), the first
+   * attempt takes `body` itself and a retry `again()`, else every attempt takes a deep copy.
+   */
+  async update(
+    def: ResourceDef,
+    namespace: string,
+    name: string,
+    body: KubeObject,
+    subresource: string,
+    ctx: OperationContext,
+    again?: () => KubeObject,
+  ): Promise<Decoded> {
+    let first: KubeObject | undefined = again ? body : undefined;
+    const change = (): KubeObject => {
+      const b = first;
+      first = undefined;
+      return b ?? (again ? again() : jsonClone(body));
+    };
+    return this.transform(def, namespace, name, subresource, ctx, change, { replaces: true });
   }
 
   /**
