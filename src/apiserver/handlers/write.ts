@@ -37,16 +37,24 @@ function fieldManagerOf(rq: RequestScope): string {
 }
 
 export function opContext(rq: RequestScope, dryRun: boolean, fieldManager: string | undefined): OperationContext {
-  // the signal is made on first use (request-pipeline.ts): most writes never listen to it
-  return {
-    user: rq.user,
-    dryRun,
-    get signal() {
-      return rq.signal;
-    },
-    fieldManager,
-    warnings: rq.warnings,
-  };
+  return new RequestOperation(rq, dryRun, fieldManager);
+}
+
+/** a request's write: its signal is read from the request on use (made then: most writes never listen) */
+class RequestOperation implements OperationContext {
+  readonly user: OperationContext['user'];
+  readonly warnings: string[];
+  readonly #rq: RequestScope;
+
+  constructor(rq: RequestScope, readonly dryRun: boolean, readonly fieldManager: string | undefined) {
+    this.#rq = rq;
+    this.user = rq.user;
+    this.warnings = rq.warnings;
+  }
+
+  get signal(): AbortSignal {
+    return this.#rq.signal;
+  }
 }
 
 export async function readObjectBody(rq: RequestScope): Promise<unknown> {

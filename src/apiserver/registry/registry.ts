@@ -6,6 +6,7 @@ import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
 import { jsonClone } from '../../lib/json-clone.ts';
 import type { Store } from '../../store/types.ts';
 import type { AdmissionChain, AdmissionOperation } from '../admission/index.ts';
+import type { AdmissionRequest } from '../admission/types.ts';
 import type { UserInfo } from '../auth/types.ts';
 import { gracePeriodFor, isCore, prepareCreateSpecial } from './behaviour.ts';
 import { mutableMeta } from './mutable-meta.ts';
@@ -379,24 +380,39 @@ export class Registry {
     ctx: OperationContext,
     phase: 'mutate' | 'validate',
   ): Promise<void> {
-    const target = object ?? oldObject;
-    const req = {
-      operation,
-      def,
-      subresource,
-      namespace: target?.metadata.namespace ?? '',
-      name: target?.metadata.name ?? '',
-      object,
-      oldObject,
-      user: ctx.user,
-      dryRun: ctx.dryRun,
-      // read on use: the request's signal is made only if someone asks (request-pipeline.ts)
-      get signal() {
-        return ctx.signal;
-      },
-      warnings: ctx.warnings,
-    };
+    const req = new AdmissionCall(operation, def, subresource, object, oldObject, ctx);
     if (phase === 'mutate') await this.#admission.mutate(req);
     else await this.#admission.validate(req);
+  }
+}
+
+/** An admission request; its signal is the operation's, read on use (a request's is made then). */
+class AdmissionCall implements AdmissionRequest {
+  readonly namespace: string;
+  readonly name: string;
+  readonly user: UserInfo;
+  readonly dryRun: boolean;
+  readonly warnings: string[] | undefined;
+  readonly #ctx: OperationContext;
+
+  constructor(
+    readonly operation: AdmissionOperation,
+    readonly def: ResourceDef,
+    readonly subresource: string,
+    readonly object: KubeObject | undefined,
+    readonly oldObject: KubeObject | undefined,
+    ctx: OperationContext,
+  ) {
+    const target = object ?? oldObject;
+    this.namespace = target?.metadata.namespace ?? '';
+    this.name = target?.metadata.name ?? '';
+    this.user = ctx.user;
+    this.dryRun = ctx.dryRun;
+    this.warnings = ctx.warnings;
+    this.#ctx = ctx;
+  }
+
+  get signal(): AbortSignal {
+    return this.#ctx.signal;
   }
 }
