@@ -6,6 +6,7 @@ import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
 import { jsonClone } from '../../lib/json-clone.ts';
 import type { Store } from '../../store/types.ts';
 import type { AdmissionChain, AdmissionOperation } from '../admission/index.ts';
+import type { AdmissionRequest } from '../admission/types.ts';
 import type { UserInfo } from '../auth/types.ts';
 import { gracePeriodFor, isCore, prepareCreateSpecial } from './behaviour.ts';
 import { mutableMeta } from './mutable-meta.ts';
@@ -157,15 +158,34 @@ export class Registry {
     }
   }
 
-  /** PUT of the main resource or of `status`: the body replaces the stored object. */
-  async update(def: ResourceDef, namespace: string, name: string, body: KubeObject, subresource: string, ctx: OperationContext): Promise<Decoded> {
-    return this.transform(def, namespace, name, subresource, ctx, () => jsonClone(body));
+  /**
+   * PUT of the main resource or of `status`: the body replaces the stored object. Each attempt
+   * changes the object it gets; given `again` (a fresh decode of the request's body), the first
+   * attempt takes `body` itself and a retry `again()`, else every attempt takes a deep copy.
+   */
+  async update(
+    def: ResourceDef,
+    namespace: string,
+    name: string,
+    body: KubeObject,
+    subresource: string,
+    ctx: OperationContext,
+    again?: () => KubeObject,
+  ): Promise<Decoded> {
+    let first: KubeObject | undefined = again ? body : undefined;
+    const change = (): KubeObject => {
+      const b = first;
+      first = undefined;
+      return b ?? (again ? again() : jsonClone(body));
+    };
+    return this.transform(def, namespace, name, subresource, ctx, change, { replaces: true });
   }
 
   /**
    * Read-modify-write: `change` turns the current object into the desired one (patch, binding, PUT
    * body); then the same update pipeline as PUT. Retried on conflicts unless the result carries a
-   * resourceVersion precondition.
+   * resourceVersion precondition. `replaces`: `change` neither reads nor writes the current object
+   * (a PUT), so the private copy it would get serves as the old object.
    */
   async transform(
     def: ResourceDef,
@@ -174,7 +194,7 @@ export class Registry {
     subresource: string,
     ctx: OperationContext,
     change: (current: KubeObject) => KubeObject | Promise<KubeObject>,
-    opts: { current?: Decoded } = {},
+    opts: { current?: Decoded; replaces?: boolean } = {},
   ): Promise<Decoded> {
     const rs = this.storeFor(def);
     // reservations of the attempt that is being stored; an attempt retried on a conflict undoes its own
@@ -194,7 +214,8 @@ export class Registry {
         await settle(false);
         // A binding reserves nothing and tracks no fields: nothing below writes to `old`, so the
         // shared decoded object serves (one deep copy less per bind).
-        const old = subresource === 'binding' ? currentDecoded.obj : jsonClone(current);
+        // A PUT's change ignores `current` (already a private copy): it is the old object as is.
+        const old = subresource === 'binding' ? currentDecoded.obj : opts.replaces ? current : jsonClone(current);
         lastOld = old;
         const desired = await change(current);
         if (!desired.metadata || typeof desired.metadata !== 'object') desired.metadata = {};
@@ -359,21 +380,39 @@ export class Registry {
     ctx: OperationContext,
     phase: 'mutate' | 'validate',
   ): Promise<void> {
-    const target = object ?? oldObject;
-    const req = {
-      operation,
-      def,
-      subresource,
-      namespace: target?.metadata.namespace ?? '',
-      name: target?.metadata.name ?? '',
-      object,
-      oldObject,
-      user: ctx.user,
-      dryRun: ctx.dryRun,
-      signal: ctx.signal,
-      warnings: ctx.warnings,
-    };
+    const req = new AdmissionCall(operation, def, subresource, object, oldObject, ctx);
     if (phase === 'mutate') await this.#admission.mutate(req);
     else await this.#admission.validate(req);
+  }
+}
+
+/** An admission request; its signal is the operation's, read on use (a request's is made then). */
+class AdmissionCall implements AdmissionRequest {
+  readonly namespace: string;
+  readonly name: string;
+  readonly user: UserInfo;
+  readonly dryRun: boolean;
+  readonly warnings: string[] | undefined;
+  readonly #ctx: OperationContext;
+
+  constructor(
+    readonly operation: AdmissionOperation,
+    readonly def: ResourceDef,
+    readonly subresource: string,
+    readonly object: KubeObject | undefined,
+    readonly oldObject: KubeObject | undefined,
+    ctx: OperationContext,
+  ) {
+    const target = object ?? oldObject;
+    this.namespace = target?.metadata.namespace ?? '';
+    this.name = target?.metadata.name ?? '';
+    this.user = ctx.user;
+    this.dryRun = ctx.dryRun;
+    this.warnings = ctx.warnings;
+    this.#ctx = ctx;
+  }
+
+  get signal(): AbortSignal {
+    return this.#ctx.signal;
   }
 }

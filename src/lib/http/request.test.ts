@@ -13,6 +13,10 @@ describe('httpRequest', () => {
   let base: string;
   const sockets = new Set<Socket>();
   const seen: { method?: string; body: string; length?: string }[] = [];
+  let connections = 0;
+  /** '/gate' holds its responses until this many wait, then answers them all at once (a burst) */
+  const GATE = 300;
+  let gated: ServerResponse[] = [];
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
     '/echo': (req, res) => {
       let body = '';
@@ -24,6 +28,12 @@ describe('httpRequest', () => {
       });
     },
     '/silent': () => undefined,
+    '/gate': (_req, res) => {
+      gated.push(res);
+      if (gated.length < GATE) return;
+      for (const r of gated) r.end('ok');
+      gated = [];
+    },
     '/stall': (_req, res) => {
       res.writeHead(200);
       res.write('first');
@@ -44,6 +54,7 @@ describe('httpRequest', () => {
   before(async () => {
     server = createServer((req, res) => (routes[req.url ?? ''] ?? ((_q, s) => s.writeHead(404).end()))(req, res));
     server.on('connection', (s) => {
+      connections++;
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     });
@@ -65,6 +76,19 @@ describe('httpRequest', () => {
     const b = await httpRequest(`${base}/echo`, { agent });
     assert.equal(await b.body.text(), '{"got":""}');
     assert.equal(b.headers['x-remote-port'], a.headers['x-remote-port'], 'the keep-alive connection was reused');
+    await agent.close();
+  });
+
+  it("a bounded pool keeps every connection a burst freed, past node's default of 256 free ones", async () => {
+    const agent = new HttpAgent({ maxSockets: GATE });
+    const burst = (): Promise<void[]> =>
+      Promise.all(Array.from({ length: GATE }, async () => (await httpRequest(`${base}/gate`, { agent })).body.dump()));
+    const start = connections;
+    await burst();
+    assert.equal(connections - start, GATE);
+    // node's http.Agent closed every connection freed past maxFreeSockets (256): 44 new ones here
+    await burst();
+    assert.equal(connections - start, GATE, "the second burst went over the first one's connections");
     await agent.close();
   });
 
