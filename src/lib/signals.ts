@@ -2,14 +2,14 @@
 export type ClearableSignal = AbortSignal & { clear(): void };
 
 /**
- * The signals each source aborts when it aborts. One 'abort' listener per source for its whole
- * life, and a Set of followers: linking and unlinking are O(1) however many operations are in
- * flight. (One EventTarget listener per operation instead made every link walk the source's
- * listener list: with 5,000 watches on one signal, a request cost a walk over 5,000 entries.)
+ * What each source calls when it aborts. One 'abort' listener per source for its whole life, and a
+ * Set of followers: linking and unlinking are O(1) however many operations are in flight. (One
+ * EventTarget listener per operation instead made every link walk the source's listener list:
+ * with 5,000 watches on one signal, a request cost a walk over 5,000 entries.)
  */
-const followers = new WeakMap<AbortSignal, Set<AbortController>>();
+const followers = new WeakMap<AbortSignal, Set<(reason: unknown) => void>>();
 
-function follow(source: AbortSignal, child: AbortController): void {
+function follow(source: AbortSignal, fn: (reason: unknown) => void): void {
   let set = followers.get(source);
   if (!set) {
     const s = (set = new Set());
@@ -17,13 +17,30 @@ function follow(source: AbortSignal, child: AbortController): void {
     source.addEventListener(
       'abort',
       () => {
-        for (const c of [...s]) c.abort(source.reason);
+        const all = [...s];
         s.clear();
+        for (const f of all) f(source.reason);
       },
       { once: true },
     );
   }
-  set.add(child);
+  set.add(fn);
+}
+
+/**
+ * calls `fn` with the reason once `signal` aborts (at once if it already did); the returned function
+ * forgets it. An operation's cancellation without an AbortController or an EventTarget listener of
+ * its own: O(1) on a signal that thousands of operations in flight share (see `follow`).
+ */
+export function onAbort(signal: AbortSignal, fn: (reason: unknown) => void): () => void {
+  if (signal.aborted) {
+    fn(signal.reason);
+    return () => undefined;
+  }
+  follow(signal, fn);
+  return () => {
+    followers.get(signal)?.delete(fn);
+  };
 }
 
 /**
@@ -57,13 +74,14 @@ export function timeoutSignal(signal: AbortSignal | undefined, ms: number): Clea
 function link(signals: readonly (AbortSignal | undefined)[]): { controller: AbortController; signal: ClearableSignal } {
   const controller = new AbortController();
   const sources = signals.filter((s): s is AbortSignal => s !== undefined);
+  const abort = (reason: unknown): void => controller.abort(reason);
   const clear = (): void => {
-    for (const s of sources) followers.get(s)?.delete(controller);
+    for (const s of sources) followers.get(s)?.delete(abort);
   };
   const already = sources.find((s) => s.aborted);
   if (already) controller.abort(already.reason);
   else {
-    for (const s of sources) follow(s, controller);
+    for (const s of sources) follow(s, abort);
     // aborted by any means (a source, the timeout): the other sources forget it at once
     controller.signal.addEventListener('abort', clear, { once: true });
   }
