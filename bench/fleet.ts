@@ -15,7 +15,7 @@
  * nodes; the handshake cost of per-node connections is not in these figures.
  * Measured per fleet size: registration time, lease renewal p50/p99 (steady state, and while the
  * pods are scheduled), apiserver CPU and RSS (and RSS growth per node), the fleet process's own
- * CPU (when it is saturated, latencies include its queueing), LIST of all nodes, watch fan-out delay
+ * CPU, in all and per renewal (when it is saturated, latencies include its queueing), LIST of all nodes, watch fan-out delay
  * (bench writes an annotation on a bound pod → the owning node's watch delivers it, while every
  * node watches), and the time to schedule + run one pod per node. Prints a table; asserts nothing.
  * There is no kubemark or kube-apiserver on this machine to run beside it: the upstream SLOs
