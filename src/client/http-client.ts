@@ -1,6 +1,6 @@
 import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../lib/http/request.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
-import { linkedSignal, timeoutSignal } from '../lib/signals.ts';
+import { linkedSignal } from '../lib/signals.ts';
 import { isPlainObject, type KubeObject } from '../api/object.ts';
 import type { ConnectionConfig } from './kubeconfig.ts';
 import { apiVersionOfRef, resolveResource, resourcePath } from './resources.ts';
@@ -69,6 +69,8 @@ export class HttpKubeClient implements KubeClient {
   private readonly agent: HttpAgent;
   private readonly base: string;
   private readonly headers: Record<string, string>;
+  /** the headers of a request with a JSON body */
+  private readonly jsonHeaders: Record<string, string>;
   private readonly timeoutMs: number;
   private bindBatchSize: number;
   /** binds waiting for this turn's batch, per namespace */
@@ -80,6 +82,7 @@ export class HttpKubeClient implements KubeClient {
     this.agent = new HttpAgent({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: !opts.insecureSkipTLSVerify, maxSockets: opts.maxSockets, scheduling: opts.scheduling });
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'hedge/0.1' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
+    this.jsonHeaders = { ...this.headers, 'content-type': 'application/json' };
     this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.bindBatchSize = Math.max(0, Math.floor(opts.bindBatchSize ?? 0));
   }
@@ -93,26 +96,23 @@ export class HttpKubeClient implements KubeClient {
     path: string,
     opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {},
   ): Promise<unknown> {
-    const headers = { ...this.headers };
-    if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-    const signal = timeoutSignal(opts.signal, this.timeoutMs);
+    let headers = this.headers;
+    if (opts.body !== undefined) headers = opts.contentType ? { ...this.headers, 'content-type': opts.contentType } : this.jsonHeaders;
     let res: HttpResponse;
     let text: string;
     try {
-      try {
-        res = await httpRequest(this.base + path, {
-          method,
-          headers,
-          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-          agent: this.agent,
-          signal,
-        });
-      } catch (err) {
-        throw transportError(err, method, path, opts.signal);
-      }
+      // the caller's signal and the deadline go to the request itself: no combined signal per call
+      res = await httpRequest(this.base + path, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        agent: this.agent,
+        signal: opts.signal,
+        timeoutMs: this.timeoutMs,
+      });
       text = await res.body.text();
-    } finally {
-      signal.clear();
+    } catch (err) {
+      throw transportError(err, method, path, opts.signal);
     }
     let parsed: unknown = text;
     try {

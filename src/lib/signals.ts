@@ -30,13 +30,14 @@ function follow(source: AbortSignal, fn: (reason: unknown) => void): void {
 }
 
 /**
- * Runs `fn` once when `signal` aborts (at once if it already has), as a follower rather than an
- * EventTarget listener of its own: for waits (a sleep, a sync) on a signal many share. Returns the
- * function that forgets `fn`: call it when the wait ends the other way.
+ * Calls `fn` with the reason once `signal` aborts (at once if it already has), as a follower rather
+ * than an EventTarget listener or AbortController of its own: for waits (a sleep, a sync) and
+ * requests on a signal many share, O(1) however many are in flight. Returns the function that
+ * forgets `fn`: call it when the wait or request ends the other way.
  */
-export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+export function whenAborted(signal: AbortSignal, fn: (reason: unknown) => void): () => void {
   if (signal.aborted) {
-    fn();
+    fn(signal.reason);
     return () => undefined;
   }
   follow(signal, fn);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -6,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { generateCa, generateClientCert, generateServingCert } from '../../apiserver/auth/pki.ts';
 import { isHedgeError } from '../errors.ts';
+import { followerCount } from '../signals.ts';
 import { HttpAgent, httpRequest } from './request.ts';
 
 describe('httpRequest', () => {
@@ -116,6 +118,28 @@ describe('httpRequest', () => {
     const reading = res.body.text();
     ac2.abort();
     await assert.rejects(reading);
+  });
+
+  it('timeoutMs bounds the whole exchange: headers late, or the body after them, fail with a TimeoutError', async () => {
+    await assert.rejects(httpRequest(`${base}/silent`, { timeoutMs: 100 }), (err: Error) => err.name === 'TimeoutError');
+    const res = await httpRequest(`${base}/stall`, { timeoutMs: 200 });
+    await assert.rejects(res.body.text(), (err: Error) => err.name === 'TimeoutError');
+    // read within it: nothing fires later
+    const ok = await httpRequest(`${base}/drip`, { timeoutMs: 2_000 });
+    assert.equal(await ok.body.text(), '0\n1\n2\n3\n4\n');
+  });
+
+  it('a long-lived signal holds nothing for exchanges that ended, and no listener per request', async () => {
+    const stop = new AbortController();
+    const agent = new HttpAgent();
+    for (let i = 0; i < 20; i++) {
+      const res = await httpRequest(`${base}/echo`, { agent, signal: stop.signal });
+      await res.body.dump();
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.equal(followerCount(stop.signal), 0);
+    assert.ok(getEventListeners(stop.signal, 'abort').length <= 1);
+    await agent.close();
   });
 
   it('a refused connection and an unsupported scheme are errors, not hangs', async () => {
