@@ -99,6 +99,8 @@ ${extra}`;
 
 describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath ? false : 'kubectl not installed', timeout: 300_000 }, () => {
   let server: HedgeServer;
+  /** the first server: it owns the data dir that a restarted one reuses, and removes it */
+  let owner: HedgeServer | undefined;
 
   const kubectl = async (args: string[], input?: string): Promise<string> => {
     const r = await server.kubectl(args, { input, timeoutMs: 60_000 });
@@ -112,11 +114,11 @@ describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath 
   };
 
   before(async () => {
-    server = await startHedgeServer();
+    server = owner = await startHedgeServer();
   });
   after(async () => {
     await server?.stop();
-    await server?.cleanup();
+    await owner?.cleanup();
   });
 
   it('creates the CRD; it becomes Established and kubectl finds the new type', async () => {
