@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
+import { whenAborted } from '../../lib/signals.ts';
 import type { RegistryCredentials } from '../image/types.ts';
 import type { NetworkSandbox } from '../network/types.ts';
 import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
@@ -241,8 +242,8 @@ export class PodWorker {
 
   private async waitWake(signal: AbortSignal): Promise<void> {
     const ac = new AbortController();
-    const onAbort = (): void => ac.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
+    // a follower of the node's signal, on which every parked pod worker waits
+    const forget = whenAborted(signal, () => ac.abort());
     this.wake = () => ac.abort();
     this.parkedFlag = true;
     try {
@@ -252,7 +253,7 @@ export class PodWorker {
     } finally {
       this.parkedFlag = false;
       this.wake = undefined;
-      signal.removeEventListener('abort', onAbort);
+      forget();
     }
   }
 
@@ -368,8 +369,8 @@ export class PodWorker {
     if (!gate || this.slot) return true;
     if (this.gone || this.pod.metadata?.deletionTimestamp) return false;
     const ac = new AbortController();
-    const onAbort = (): void => ac.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    // a follower of the node's signal, which every pod worker waiting for a slot shares
+    const forget = whenAborted(signal, (reason) => ac.abort(reason));
     this.slotWake = () => ac.abort();
     try {
       const createdAt = Date.parse(this.pod.metadata?.creationTimestamp ?? '') || this.startTime;
@@ -380,7 +381,7 @@ export class PodWorker {
       return false;
     } finally {
       this.slotWake = undefined;
-      signal.removeEventListener('abort', onAbort);
+      forget();
     }
   }
 
