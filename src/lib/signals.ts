@@ -63,7 +63,7 @@ export function linkedSignal(signals: readonly (AbortSignal | undefined)[]): Cle
  */
 export function timeoutSignal(signal: AbortSignal | undefined, ms: number): ClearableSignal {
   const { controller, signal: linked } = link([signal]);
-  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+  const timer = setTimeout(() => controller.abort(timeoutError()), ms);
   const unlink = linked.clear;
   linked.clear = () => {
     clearTimeout(timer);
@@ -87,6 +87,11 @@ function link(signals: readonly (AbortSignal | undefined)[]): { controller: Abor
     controller.signal.addEventListener('abort', clear, { once: true });
   }
   return { controller, signal: Object.assign(controller.signal, { clear }) };
+}
+
+/** the reason of a deadline passed, as AbortSignal.timeout gives it (a TimeoutError DOMException) */
+export function timeoutError(): DOMException {
+  return new DOMException('The operation was aborted due to timeout', 'TimeoutError');
 }
 
 /** how many combined signals and waits follow `source` now (for tests and diagnostics) */

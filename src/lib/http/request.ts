@@ -2,7 +2,7 @@ import { Agent as PlainAgent, request as plainRequest, type IncomingHttpHeaders,
 import { Agent as TlsAgent, request as tlsRequest } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { HedgeError } from '../errors.ts';
-import { whenAborted } from '../signals.ts';
+import { timeoutError, whenAborted } from '../signals.ts';
 
 /**
  * HTTP(S) client requests over node:http/node:https with keep-alive agents: what the node-side
@@ -151,7 +151,7 @@ export function httpRequest(url: string | URL, opts: RequestOptions = {}): Promi
       else req.destroy(err);
     };
     if (signal) unfollow = whenAborted(signal, () => fail(abortError(signal)));
-    if (opts.timeoutMs) deadline = setTimeout(() => fail(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), opts.timeoutMs);
+    if (opts.timeoutMs) deadline = setTimeout(() => fail(timeoutError()), opts.timeoutMs);
     if (opts.headersTimeoutMs) headersTimer = setTimeout(() => fail(new HedgeError('Timeout', `${method} ${target.origin}${target.pathname}: no response headers in ${opts.headersTimeoutMs} ms`)), opts.headersTimeoutMs);
     const connectMs = agent.connectTimeoutMs;
     if (connectMs) {
