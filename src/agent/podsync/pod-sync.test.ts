@@ -52,6 +52,31 @@ describe('pod sync lifecycle', () => {
     await eventually(() => ![...h.runtime.sandboxes.values()].some((s) => s.pod.name === 'ok'), 'sandbox released');
   });
 
+  it("a start's Started event goes out after the status write that reports Running, not beside it", async () => {
+    const order: string[] = [];
+    const emit = h.events.emit.bind(h.events);
+    const patch = h.client.patch.bind(h.client);
+    h.events.emit = (ev) => {
+      if (ev.involved.metadata?.name === 'evorder') order.push(`event ${ev.reason}`);
+      emit(ev);
+    };
+    h.client.patch = (async (...args: Parameters<typeof patch>) => {
+      const out = await patch(...args);
+      const status = (args[3] as { status?: { phase?: string } }).status;
+      if (args[1] === 'evorder' && args[4]?.subresource === 'status') order.push(`status ${status?.phase ?? ''}`);
+      return out;
+    }) as typeof patch;
+    try {
+      await h.createPod('evorder', { containers: [app()] });
+      await h.until('evorder', (x) => x.status?.phase === 'Running', 'Running');
+      await eventually(() => order.includes('event Started'), 'Started event');
+      assert.ok(order.indexOf('status Running') < order.indexOf('event Started'), order.join(', '));
+    } finally {
+      h.events.emit = emit;
+      h.client.patch = patch;
+    }
+  });
+
   it('a dual-stack pod reports both addresses in status.podIPs, the IPv4 one first as podIP', async () => {
     h.network.ipv6 = true;
     try {

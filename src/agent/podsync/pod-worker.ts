@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
+import type { EventInput } from '../../client/event-recorder.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { whenAborted } from '../../lib/signals.ts';
@@ -62,6 +63,14 @@ export class PodWorker {
   private attaching?: Promise<void>;
   /** the runtime's sandbox exists though the record is not `created` yet (its network is attaching, or failed) */
   private runtimeSandbox = false;
+  /**
+   * Events raised once a container of this pass has started (its Started, ...): sent after the
+   * pass's status write, so that the write a client waits on for Running does not queue behind an
+   * Event's on the node's link and in the apiserver (bench/pod-start.ts: the Started event's POST
+   * went out first and the status write reached the apiserver ~5 ms later). Events stay best
+   * effort and unordered against status, as the kubelet's recorder sends them.
+   */
+  private heldEvents?: EventInput[];
 
   constructor(
     pod: Pod,
@@ -91,7 +100,16 @@ export class PodWorker {
   }
 
   private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
-    this.deps.events.emit({ involved: { ...this.pod, apiVersion: 'v1', kind: 'Pod' }, type, reason, message });
+    const ev = { involved: { ...this.pod, apiVersion: 'v1', kind: 'Pod' }, type, reason, message };
+    if (this.heldEvents) this.heldEvents.push(ev);
+    else this.deps.events.emit(ev);
+  }
+
+  /** sends the events held through this pass's status write (heldEvents) */
+  private releaseEvents(): void {
+    const held = this.heldEvents;
+    this.heldEvents = undefined;
+    for (const ev of held ?? []) this.deps.events.emit(ev);
   }
 
   get currentPod(): Pod {
@@ -314,6 +332,7 @@ export class PodWorker {
       await this.sync(handler, signal);
     } finally {
       this.releaseSlot();
+      this.releaseEvents();
     }
   }
 
@@ -633,7 +652,11 @@ export class PodWorker {
       trace: this.trace,
       credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
       volumes: () => this.volumes.setUp(this.pod, signal),
-      beforeStart: () => this.networkAttached(signal),
+      beforeStart: async () => {
+        if (!(await this.networkAttached(signal))) return false;
+        this.heldEvents ??= [];
+        return true;
+      },
       // a slot is not held through an image pull (minutes on a slow link): others start meanwhile
       pull: async (f) => {
         const held = this.slot !== undefined;
