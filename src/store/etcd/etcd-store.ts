@@ -39,6 +39,12 @@ export interface EtcdStoreOptions {
   /** false: every watch gets its own etcd watch, as before the shared feed (benchmarks; default true) */
   sharedWatch?: boolean;
   /**
+   * a resource's feed without watchers for this long is stopped (default 60 s): after the
+   * controllers' leadership moved to another apiserver, this one stops receiving their resources'
+   * events (10,000 nodes' Lease renewals among them)
+   */
+  feedIdleMs?: number;
+  /**
    * Compact etcd's history every interval to the revision seen one interval earlier, coordinated
    * with other apiservers on the same etcd as kube-apiserver does (default: off; `hedge server`: 5 min).
    */
@@ -119,6 +125,9 @@ export class EtcdStore implements Store {
   private feedStarts = 0;
   private feedDisconnects = 0;
   private feedWatchers = 0;
+  private readonly feedIdleMs: number;
+  /** watchers of each running feed, and the timer that stops a feed left without any */
+  private readonly feedUsers = new Map<WatchFeed, { watchers: number; idle?: NodeJS.Timeout }>();
   /** direct watches started since the last log line about them, and when that was */
   private directStarts = 0;
   private directLoggedAt = 0;
@@ -130,6 +139,7 @@ export class EtcdStore implements Store {
     this.sharedWatch = opts.sharedWatch ?? true;
     this.historyEvents = opts.watchHistoryEvents;
     this.historyBytes = opts.watchHistoryBytes;
+    this.feedIdleMs = opts.feedIdleMs ?? 60_000;
     // grpc-js refuses answers over 4 MiB by default: a LIST of 5,000 nodes is more (kube-apiserver
     // lifts the limit to 2 GiB as well); etcd's own request limit still bounds each write
     // channelz (grpc-js's call and socket statistics, which nothing here reads) off: trackers per call
@@ -334,19 +344,45 @@ export class EtcdStore implements Store {
         await this.currentRevision().catch(() => undefined);
         return error;
       },
-      onEnd: (ended) => {
-        if (this.feeds.get(feedPrefix) !== ended) return;
-        this.feeds.delete(feedPrefix);
-        this.feedDisconnects += ended.disconnects;
-      },
+      onEnd: (ended) => this.dropFeed(feedPrefix, ended),
       queueLimit: this.queueLimit,
       ringEvents: this.historyEvents,
       ringBytes: this.historyBytes,
       log: this.log,
     });
     this.feeds.set(feedPrefix, feed);
+    this.feedUsers.set(feed, { watchers: 0 });
+    // stopped if its first watch goes to etcd directly after all (from before the feed's start)
+    this.useFeed(feed, 0);
     this.log.debug({ prefix: feedPrefix, start }, 'etcd watch feed started');
     return feed;
+  }
+
+  /** forgets a feed that ended (by itself, or idle) */
+  private dropFeed(feedPrefix: string, feed: WatchFeed): void {
+    clearTimeout(this.feedUsers.get(feed)?.idle);
+    this.feedUsers.delete(feed);
+    if (this.feeds.get(feedPrefix) !== feed) return;
+    this.feeds.delete(feedPrefix);
+    this.feedDisconnects += feed.disconnects;
+  }
+
+  /** counts a feed's watchers; one left without any for `feedIdleMs` is stopped */
+  private useFeed(feed: WatchFeed, delta: 1 | 0 | -1): void {
+    const users = this.feedUsers.get(feed);
+    if (users === undefined) return;
+    users.watchers += delta;
+    clearTimeout(users.idle);
+    users.idle = undefined;
+    if (users.watchers > 0 || this.closed) return;
+    users.idle = setTimeout(() => {
+      if (users.watchers > 0) return;
+      const prefix = [...this.feeds].find(([, f]) => f === feed)?.[0];
+      if (prefix !== undefined) this.dropFeed(prefix, feed);
+      this.log.debug({ prefix }, 'etcd watch feed stopped: no watchers');
+      void feed.close();
+    }, this.feedIdleMs);
+    users.idle.unref();
   }
 
   /** settles once every feed started so far has its etcd watch (see WatchFeed.connected) */
@@ -362,6 +398,7 @@ export class EtcdStore implements Store {
       return;
     }
     this.feedWatchers++;
+    this.useFeed(feed, 1);
     try {
       for await (const ev of feed.hub.watch(prefix, { ...opts, fromRevision: from })) {
         // The feed may not have reached the revision this watch starts after (this client's own
@@ -371,6 +408,7 @@ export class EtcdStore implements Store {
       }
     } finally {
       this.feedWatchers--;
+      this.useFeed(feed, -1);
     }
   }
 
@@ -403,6 +441,8 @@ export class EtcdStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.compactor?.stop();
+    for (const users of this.feedUsers.values()) clearTimeout(users.idle);
+    this.feedUsers.clear();
     // Cancel etcd watches before closing the client, or etcd3 keeps reconnecting them.
     const feeds = [...this.feeds.values()];
     this.feeds.clear();

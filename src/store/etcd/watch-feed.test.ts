@@ -115,6 +115,34 @@ test('an apiserver receives only the resources watched through it; a resource\'s
   }
 });
 
+test('a feed left without watchers is stopped after feedIdleMs; the next watch of its resource starts a new one', async () => {
+  // the controllers moved to the other apiserver: this one stops receiving their resources' events
+  const store = await open({ feedIdleMs: 100 });
+  const ac = new AbortController();
+  try {
+    const first = new AbortController();
+    const w = collect(store, '/registry/coordination.k8s.io/leases/', { signal: first.signal });
+    await until('feed watcher', () => store.stats().feedWatchers === 1);
+    const a = await store.create('/registry/coordination.k8s.io/leases/ns/a', '1');
+    await until('delivered', () => w.events.length === 1);
+    first.abort();
+    await w.done;
+    assert.deepEqual(store.stats().feeds, ['/registry/coordination.k8s.io/leases/'], 'kept while idle for less than feedIdleMs');
+    await until('idle feed stopped', () => store.stats().etcdWatches === 0);
+    assert.deepEqual(store.stats().feeds, []);
+    const b = await store.create('/registry/coordination.k8s.io/leases/ns/b', '2');
+    // a watch resuming from the first watcher's last revision: a new feed replays what it missed
+    const again = collect(store, '/registry/coordination.k8s.io/leases/', { signal: ac.signal, fromRevision: a.modRevision + 1 });
+    await until('replayed', () => again.events.length === 1);
+    assert.deepEqual(again.events, [{ type: 'put', kv: b }]);
+    assert.equal(store.stats().feedStarts, 2);
+    assert.equal(store.stats().directWatchers, 0);
+  } finally {
+    ac.abort();
+    await store.close();
+  }
+});
+
 test('a watcher with a trigger gets only its value\'s events; values are computed once per event', async () => {
   const store = await open();
   const ac = new AbortController();
