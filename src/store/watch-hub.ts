@@ -103,6 +103,14 @@ export class WatchHub {
     return this.latest;
   }
 
+  /**
+   * Advances the published revision without events: nothing under the hub's prefixes changed up to
+   * `revision` (an etcd progress notification), so bookmarks may say it.
+   */
+  advance(revision: number): void {
+    if (revision > this.latest) this.latest = revision;
+  }
+
   get watcherCount(): number {
     return this.watchers.size;
   }

@@ -32,9 +32,11 @@ async function freePort(): Promise<number> {
 /**
  * Starts a single-member etcd (tests and benchmarks) on free local ports with a
  * throw-away data dir, and resolves once /health answers. Progress
- * notifications are sent every 100 ms so idle watchers learn the revision quickly.
+ * notifications are sent every `progressNotifyMs` (default 100 ms, so idle watchers in tests learn
+ * the revision quickly; each is a message to every etcd watch, one per resource an apiserver
+ * watches, so a benchmark sends them less often).
  */
-export async function startEtcd(binary = '/usr/bin/etcd'): Promise<EtcdProcess> {
+export async function startEtcd(binary = '/usr/bin/etcd', opts: { progressNotifyMs?: number } = {}): Promise<EtcdProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'hedge-etcd-'));
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const client = `http://127.0.0.1:${clientPort}`;
@@ -53,7 +55,7 @@ export async function startEtcd(binary = '/usr/bin/etcd'): Promise<EtcdProcess> 
         '--listen-peer-urls', peer,
         '--initial-advertise-peer-urls', peer,
         '--initial-cluster', `default=${peer}`,
-        '--experimental-watch-progress-notify-interval', '100ms',
+        '--experimental-watch-progress-notify-interval', `${opts.progressNotifyMs ?? 100}ms`,
         '--log-level', 'error',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },

@@ -3,6 +3,7 @@ import { HedgeError } from '../../lib/errors.ts';
 import { silentLogger, type Logger } from '../../lib/log.ts';
 import { assertValidKey, prefixEnd, storeClosedError } from '../key-range.ts';
 import { startCompactor } from './etcd-compactor.ts';
+import { shardOf } from './event-ring.ts';
 import { WatchFeed } from './watch-feed.ts';
 import type {
   DeleteOptions,
@@ -28,15 +29,21 @@ export interface EtcdStoreOptions {
    */
   watchQueueLimit?: number;
   /**
-   * the shared watch feed's history (recent events of the whole prefix, held per resource), by
-   * count per resource and by bytes in all (defaults 10,000 events, 64 MiB): a watch from an older
-   * revision than its resource's history gets its own etcd watch, and a feed watcher that falls
-   * further behind than this gets Gone and re-lists
+   * each resource's watch feed's history (its recent events), by count and by bytes (defaults
+   * 10,000 events, 64 MiB per resource): a watch from an older revision than its resource's history
+   * gets its own etcd watch, and a feed watcher that falls further behind than this gets Gone and
+   * re-lists
    */
   watchHistoryEvents?: number;
   watchHistoryBytes?: number;
   /** false: every watch gets its own etcd watch, as before the shared feed (benchmarks; default true) */
   sharedWatch?: boolean;
+  /**
+   * a resource's feed without watchers for this long is stopped (default 60 s): after the
+   * controllers' leadership moved to another apiserver, this one stops receiving their resources'
+   * events (10,000 nodes' Lease renewals among them)
+   */
+  feedIdleMs?: number;
   /**
    * Compact etcd's history every interval to the revision seen one interval earlier, coordinated
    * with other apiservers on the same etcd as kube-apiserver does (default: off; `hedge server`: 5 min).
@@ -53,16 +60,18 @@ export interface EtcdStatus {
 
 /** What `stats()` reports: how the store's watches are served. */
 export interface EtcdStoreStats {
-  /** etcd watches open now: the shared feed's (0 or 1) and the direct ones */
+  /** etcd watches open now: the feeds' (one per resource watched) and the direct ones */
   etcdWatches: number;
+  /** the resources (key prefixes) with a feed now */
+  feeds: string[];
   /** watchers served by the shared feed, and by a watch of their own */
   feedWatchers: number;
   directWatchers: number;
-  /** shared feeds started so far (a new one after etcd ended the last) */
+  /** feeds started so far (one per resource, and a new one after etcd ended a resource's last) */
   feedStarts: number;
-  /** times the feed's connection was lost and resumed */
+  /** times a feed's connection was lost and resumed */
   feedDisconnects: number;
-  /** the feed's history: events and bytes held, and the oldest revision it covers for every resource (0: no feed) */
+  /** the feeds' history: events and bytes held, and the oldest revision they cover for every resource watched (0: no feed) */
   historyEvents: number;
   historyBytes: number;
   historyFrom: number;
@@ -74,6 +83,14 @@ export const MIN_ETCD_VERSION = [3, 4] as const;
 type ChangeEvent = Extract<WatchEvent, { type: 'put' | 'delete' }>;
 
 const COMPACTED = 'required revision has been compacted';
+/** a resource's key prefix, `/registry/<group>/<plural>/`: what one feed watches */
+const FEED_DEPTH = 4;
+/**
+ * A new feed starts from its first watcher's revision (a LIST's, typically) when that is at most
+ * this far behind the newest revision this client knows, so that watcher is inside its history;
+ * from further back, etcd may have compacted it: the feed starts after the newest known revision.
+ */
+const FEED_BACKFILL = 10_000;
 /** the largest answer (a LIST, a batch of watch events) the client accepts: as kube-apiserver's etcd client */
 const MAX_RECEIVE_BYTES = 2 ** 31 - 1;
 const FUTURE = 'required revision is a future revision';
@@ -99,11 +116,18 @@ export class EtcdStore implements Store {
   private readonly sharedWatch: boolean;
   private readonly historyEvents: number | undefined;
   private readonly historyBytes: number | undefined;
-  /** the shared watch feed, started by the first watch and again after etcd ended it */
-  private feed: WatchFeed | undefined;
+  /**
+   * the watch feeds, one per resource prefix (`/registry/<group>/<plural>/`; a shorter watch
+   * prefix has a feed of its own), each started by its resource's first watch and again after etcd
+   * ended it
+   */
+  private readonly feeds = new Map<string, WatchFeed>();
   private feedStarts = 0;
   private feedDisconnects = 0;
   private feedWatchers = 0;
+  private readonly feedIdleMs: number;
+  /** watchers of each running feed, and the timer that stops a feed left without any */
+  private readonly feedUsers = new Map<WatchFeed, { watchers: number; idle?: NodeJS.Timeout }>();
   /** direct watches started since the last log line about them, and when that was */
   private directStarts = 0;
   private directLoggedAt = 0;
@@ -115,9 +139,11 @@ export class EtcdStore implements Store {
     this.sharedWatch = opts.sharedWatch ?? true;
     this.historyEvents = opts.watchHistoryEvents;
     this.historyBytes = opts.watchHistoryBytes;
+    this.feedIdleMs = opts.feedIdleMs ?? 60_000;
     // grpc-js refuses answers over 4 MiB by default: a LIST of 5,000 nodes is more (kube-apiserver
     // lifts the limit to 2 GiB as well); etcd's own request limit still bounds each write
-    const options: IOptions = { hosts: opts.endpoints, grpcOptions: { 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES } };
+    // channelz (grpc-js's call and socket statistics, which nothing here reads) off: trackers per call
+    const options: IOptions = { hosts: opts.endpoints, grpcOptions: { 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES, 'grpc.enable_channelz': 0 } };
     if (opts.tls !== undefined) {
       options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
     }
@@ -249,7 +275,7 @@ export class EtcdStore implements Store {
     this.checkOpen();
     // Fixed now, not at the first next(): this client's writes after this call are delivered.
     const from = opts.fromRevision !== undefined && opts.fromRevision > 0 ? opts.fromRevision : this.known + 1;
-    const feed = this.sharedFeed();
+    const feed = this.sharedFeed(shardOf(prefix, FEED_DEPTH), from);
     // The feed holds every event of the prefix's resource from its history's start on; an older
     // start needs etcd's own history.
     if (feed !== undefined && from >= feed.ring.coveredFor(prefix) && from > this.compacted) return this.runFeedWatch(feed, prefix, from, opts);
@@ -269,39 +295,48 @@ export class EtcdStore implements Store {
     this.directLoggedAt = now;
     this.log.info(
       { started: this.directStarts, open: this.activeWatches.size + 1, prefix, from, historyFrom: feed.ring.coveredFor(prefix) },
-      'watches from before the shared watch\'s history: etcd watches of their own',
+      'watches from before their resource feed\'s history: etcd watches of their own',
     );
     this.directStarts = 0;
   }
 
   /** How the store's watches are served now. */
   stats(): EtcdStoreStats {
-    const feed = this.feed;
+    const feeds = [...this.feeds.values()];
+    const total = (f: (feed: WatchFeed) => number): number => feeds.reduce((n, feed) => n + f(feed), 0);
     return {
-      etcdWatches: this.activeWatches.size + (feed === undefined ? 0 : 1),
+      etcdWatches: this.activeWatches.size + feeds.length,
+      feeds: [...this.feeds.keys()],
       feedWatchers: this.feedWatchers,
       directWatchers: this.activeWatches.size,
       feedStarts: this.feedStarts,
-      feedDisconnects: this.feedDisconnects + (feed?.disconnects ?? 0),
-      historyEvents: feed?.ring.size ?? 0,
-      historyBytes: feed?.ring.byteSize ?? 0,
-      historyFrom: feed?.ring.coveredFrom ?? 0,
+      feedDisconnects: this.feedDisconnects + total((f) => f.disconnects),
+      historyEvents: total((f) => f.ring.size),
+      historyBytes: total((f) => f.ring.byteSize),
+      historyFrom: feeds.reduce((n, f) => Math.max(n, f.ring.coveredFrom), 0),
     };
   }
 
   /**
-   * The running feed, or a new one from the revision after the newest this client knows (so the
-   * watch that starts it, from a revision it just read, is usually inside it). Undefined before
-   * this client has seen any revision: etcd's might be compacted far past 1.
+   * The running feed of `feedPrefix`, or a new one. A feed watches one resource's prefix in etcd,
+   * as kube-apiserver's watch cache keeps one etcd watch per resource: an apiserver receives and
+   * decodes the events of the resources watched through it only (with two apiservers, the one not
+   * running the controllers has no Lease watcher, and 10,000 nodes' renewals were a third of its
+   * CPU while it held one watch on the whole keyspace). A new feed starts from the first watch's
+   * revision when that is recent (see FEED_BACKFILL), otherwise after the newest revision this
+   * client knows. Undefined before this client has seen any revision: etcd's might be compacted far
+   * past 1.
    */
-  private sharedFeed(): WatchFeed | undefined {
-    if (!this.sharedWatch) return undefined;
-    if (this.feed !== undefined || this.known === 0) return this.feed;
+  private sharedFeed(feedPrefix: string, from: number): WatchFeed | undefined {
+    if (!this.sharedWatch || this.known === 0) return undefined;
+    const running = this.feeds.get(feedPrefix);
+    if (running !== undefined) return running;
+    const start = from > this.compacted && from <= this.known + 1 && this.known + 1 - from <= FEED_BACKFILL ? from : this.known + 1;
     this.feedStarts++;
-    this.feed = new WatchFeed({
+    const feed: WatchFeed = new WatchFeed({
       client: this.client,
-      fullPrefix: this.prefix,
-      start: this.known + 1,
+      fullPrefix: this.full(feedPrefix),
+      start,
       toEvent: (type, kv, prev) => this.toEvent(type, kv, prev),
       failure: async (err, next) => {
         const error = await this.watchFailure(err, next);
@@ -309,18 +344,50 @@ export class EtcdStore implements Store {
         await this.currentRevision().catch(() => undefined);
         return error;
       },
-      onEnd: (ended) => {
-        if (this.feed !== ended) return;
-        this.feed = undefined;
-        this.feedDisconnects += ended.disconnects;
-      },
+      onEnd: (ended) => this.dropFeed(feedPrefix, ended),
       queueLimit: this.queueLimit,
       ringEvents: this.historyEvents,
       ringBytes: this.historyBytes,
       log: this.log,
     });
-    this.log.debug({ start: this.known + 1 }, 'shared etcd watch started');
-    return this.feed;
+    this.feeds.set(feedPrefix, feed);
+    this.feedUsers.set(feed, { watchers: 0 });
+    // stopped if its first watch goes to etcd directly after all (from before the feed's start)
+    this.useFeed(feed, 0);
+    this.log.debug({ prefix: feedPrefix, start }, 'etcd watch feed started');
+    return feed;
+  }
+
+  /** forgets a feed that ended (by itself, or idle) */
+  private dropFeed(feedPrefix: string, feed: WatchFeed): void {
+    clearTimeout(this.feedUsers.get(feed)?.idle);
+    this.feedUsers.delete(feed);
+    if (this.feeds.get(feedPrefix) !== feed) return;
+    this.feeds.delete(feedPrefix);
+    this.feedDisconnects += feed.disconnects;
+  }
+
+  /** counts a feed's watchers; one left without any for `feedIdleMs` is stopped */
+  private useFeed(feed: WatchFeed, delta: 1 | 0 | -1): void {
+    const users = this.feedUsers.get(feed);
+    if (users === undefined) return;
+    users.watchers += delta;
+    clearTimeout(users.idle);
+    users.idle = undefined;
+    if (users.watchers > 0 || this.closed) return;
+    users.idle = setTimeout(() => {
+      if (users.watchers > 0) return;
+      const prefix = [...this.feeds].find(([, f]) => f === feed)?.[0];
+      if (prefix !== undefined) this.dropFeed(prefix, feed);
+      this.log.debug({ prefix }, 'etcd watch feed stopped: no watchers');
+      void feed.close();
+    }, this.feedIdleMs);
+    users.idle.unref();
+  }
+
+  /** settles once every feed started so far has its etcd watch (see WatchFeed.connected) */
+  private async feedsConnected(): Promise<void> {
+    await Promise.all([...this.feeds.values()].map((f) => f.connected));
   }
 
   /** A watcher served by the shared feed; a direct etcd watch if the feed ended before it began. */
@@ -331,6 +398,7 @@ export class EtcdStore implements Store {
       return;
     }
     this.feedWatchers++;
+    this.useFeed(feed, 1);
     try {
       for await (const ev of feed.hub.watch(prefix, { ...opts, fromRevision: from })) {
         // The feed may not have reached the revision this watch starts after (this client's own
@@ -340,6 +408,7 @@ export class EtcdStore implements Store {
       }
     } finally {
       this.feedWatchers--;
+      this.useFeed(feed, -1);
     }
   }
 
@@ -364,18 +433,20 @@ export class EtcdStore implements Store {
       if (!(err instanceof HedgeError && err.code === 'Gone')) throw err;
     }
     this.compacted = revision;
-    // what this client compacted is gone from the feed's history too, as from etcd's
-    this.feed?.ring.trimTo(revision);
+    // what this client compacted is gone from the feeds' history too, as from etcd's
+    for (const feed of this.feeds.values()) feed.ring.trimTo(revision);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.compactor?.stop();
+    for (const users of this.feedUsers.values()) clearTimeout(users.idle);
+    this.feedUsers.clear();
     // Cancel etcd watches before closing the client, or etcd3 keeps reconnecting them.
-    const feed = this.feed;
-    this.feed = undefined;
-    await Promise.all([...this.activeWatches].map((end) => end()).concat(feed?.close() ?? []));
+    const feeds = [...this.feeds.values()];
+    this.feeds.clear();
+    await Promise.all([...this.activeWatches].map((end) => end()).concat(feeds.map((f) => f.close())));
     this.activeWatches.clear();
     this.client.close();
   }
@@ -417,7 +488,7 @@ export class EtcdStore implements Store {
     };
     const start = async (): Promise<void> => {
       // see WatchFeed.connected
-      await this.feed?.connected;
+      await this.feedsConnected();
       if (ended || paused) return;
       const builder = this.client.watch().withPreviousKV().startRevision(String(next));
       const w = await (fullPrefix === '' ? builder.inRange({ start: '\0', end: '\0' }) : builder.prefix(fullPrefix)).create();

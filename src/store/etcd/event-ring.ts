@@ -19,7 +19,7 @@ function eventBytes(ev: ChangeEvent): number {
 }
 
 /** the prefix of `key` through its `depth`-th '/' (or through its last '/', when it has fewer) */
-function shardOf(key: string, depth: number): string {
+export function shardOf(key: string, depth: number): string {
   let end = -1;
   for (let i = 0; i < depth; i++) {
     const next = key.indexOf('/', end + 1);

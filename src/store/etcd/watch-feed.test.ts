@@ -50,7 +50,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
 
 const summary = (evs: Collected['events']): string[] => evs.map((e) => `${e.type} ${e.kv.key}=${e.kv.value} @${e.kv.modRevision}`);
 
-test('many watchers share one etcd watch; each gets its prefix, read-your-writes holds', async () => {
+test('many watchers share one etcd watch per resource; each gets its prefix, read-your-writes holds', async () => {
   const store = await open();
   const ac = new AbortController();
   setMaxListeners(100, ac.signal);
@@ -58,7 +58,8 @@ test('many watchers share one etcd watch; each gets its prefix, read-your-writes
     const pods = Array.from({ length: 50 }, () => collect(store, '/registry/pods/', { signal: ac.signal }));
     const leases = Array.from({ length: 10 }, () => collect(store, '/registry/leases/', { signal: ac.signal }));
     await until('watchers registered', () => store.stats().feedWatchers === 60);
-    assert.equal(store.stats().etcdWatches, 1);
+    assert.deepEqual(store.stats().feeds, ['/registry/pods/', '/registry/leases/']);
+    assert.equal(store.stats().etcdWatches, 2);
     assert.equal(store.stats().directWatchers, 0);
     const p = await store.create('/registry/pods/a', 'p1');
     const l = await store.create('/registry/leases/n1', 'l1');
@@ -77,8 +78,65 @@ test('many watchers share one etcd watch; each gets its prefix, read-your-writes
     }
     assert.deepEqual(fresh.events, [{ type: 'delete', kv: p3, prevKv: p2 }]);
     for (const c of leases) assert.deepEqual(c.events, [{ type: 'put', kv: l }]);
-    assert.equal(store.stats().etcdWatches, 1);
-    assert.equal(store.stats().feedStarts, 1);
+    assert.equal(store.stats().etcdWatches, 2);
+    assert.equal(store.stats().feedStarts, 2);
+  } finally {
+    ac.abort();
+    await store.close();
+  }
+});
+
+test('an apiserver receives only the resources watched through it; a resource\'s first watch starts its feed at the watch\'s revision', async () => {
+  // two apiservers: the one without the controllers has no Lease watcher, so 10,000 nodes' renewals
+  // need not reach it at all
+  const store = await open();
+  const ac = new AbortController();
+  try {
+    const pods = collect(store, '/registry/core/pods/', { signal: ac.signal });
+    await until('feed watcher', () => store.stats().feedWatchers === 1);
+    const listed = await store.currentRevision();
+    const leases: KeyValue[] = [];
+    for (let i = 0; i < 10; i++) leases.push(await store.create(`/registry/coordination.k8s.io/leases/ns/n${i}`, String(i)));
+    const p = await store.create('/registry/core/pods/ns/p', 'n1');
+    await until('pod delivered', () => pods.events.length === 1);
+    assert.deepEqual(pods.events, [{ type: 'put', kv: p }]);
+    assert.deepEqual(store.stats().feeds, ['/registry/core/pods/']);
+    assert.equal(store.stats().historyEvents, 1, 'the lease writes never reached this store');
+    // a lease watch from a revision read before the writes (a LIST's): its feed replays them from etcd
+    const leaseWatch = collect(store, '/registry/coordination.k8s.io/leases/ns/', { signal: ac.signal, fromRevision: listed + 1 });
+    await until('leases replayed', () => leaseWatch.events.length === 10);
+    assert.deepEqual(leaseWatch.events.map((e) => e.kv), leases);
+    assert.deepEqual(store.stats().feeds, ['/registry/core/pods/', '/registry/coordination.k8s.io/leases/']);
+    assert.equal(store.stats().directWatchers, 0, 'served by the new feed, not an etcd watch of its own');
+    assert.equal(store.stats().historyEvents, 11);
+  } finally {
+    ac.abort();
+    await store.close();
+  }
+});
+
+test('a feed left without watchers is stopped after feedIdleMs; the next watch of its resource starts a new one', async () => {
+  // the controllers moved to the other apiserver: this one stops receiving their resources' events
+  const store = await open({ feedIdleMs: 100 });
+  const ac = new AbortController();
+  try {
+    const first = new AbortController();
+    const w = collect(store, '/registry/coordination.k8s.io/leases/', { signal: first.signal });
+    await until('feed watcher', () => store.stats().feedWatchers === 1);
+    const a = await store.create('/registry/coordination.k8s.io/leases/ns/a', '1');
+    await until('delivered', () => w.events.length === 1);
+    first.abort();
+    await w.done;
+    assert.deepEqual(store.stats().feeds, ['/registry/coordination.k8s.io/leases/'], 'kept while idle for less than feedIdleMs');
+    await until('idle feed stopped', () => store.stats().etcdWatches === 0);
+    assert.deepEqual(store.stats().feeds, []);
+    const b = await store.create('/registry/coordination.k8s.io/leases/ns/b', '2');
+    // a watch resuming from the first watcher's last revision: a new feed replays what it missed
+    const again = collect(store, '/registry/coordination.k8s.io/leases/', { signal: ac.signal, fromRevision: a.modRevision + 1 });
+    await until('replayed', () => again.events.length === 1);
+    assert.deepEqual(again.events, [{ type: 'put', kv: b }]);
+    assert.equal(store.stats().feedStarts, 2);
+    assert.equal(store.stats().directWatchers, 0);
   } finally {
     ac.abort();
     await store.close();
@@ -135,6 +193,7 @@ test('a watch from before the feed\'s history gets a direct etcd watch, replayed
     assert.deepEqual(live.events.map((e) => e.kv), [c]);
     assert.deepEqual({ ...store.stats(), historyBytes: 0 }, {
       etcdWatches: 2,
+      feeds: ['/k/'],
       feedWatchers: 1,
       directWatchers: 1,
       feedStarts: 1,
@@ -187,14 +246,15 @@ test('a watch resuming on a quiet resource stays on the feed while another resou
   const ac = new AbortController();
   try {
     const pods = collect(store, '/registry/core/pods/', { signal: ac.signal });
-    await until('feed watcher', () => store.stats().feedWatchers === 1);
+    const leaseWatch = collect(store, '/registry/coordination.k8s.io/leases/', { signal: ac.signal });
+    await until('feed watchers', () => store.stats().feedWatchers === 2);
     const p = await store.create('/registry/core/pods/ns/p', 'n1');
     const leases: KeyValue[] = [];
     for (let i = 0; i < 20; i++) leases.push(await store.create(`/registry/coordination.k8s.io/leases/ns/n${i}`, String(i)));
-    await until('pod delivered', () => pods.events.length === 1);
+    await until('pod delivered', () => pods.events.length === 1 && leaseWatch.events.length === 20);
     // the node's bookmark said the newest revision: a lease's, after its pod's last change
     const resumed = collect(store, '/registry/core/pods/', { signal: ac.signal, fromRevision: leases[2].modRevision + 1 });
-    await until('resumed watcher', () => store.stats().feedWatchers + store.stats().directWatchers === 2);
+    await until('resumed watcher', () => store.stats().feedWatchers + store.stats().directWatchers === 3);
     assert.equal(store.stats().directWatchers, 0, 'served by the shared feed, not an etcd watch of its own');
     const p2 = await store.update(p.key, 'n1:running', { expectedRevision: p.modRevision });
     await until('delivered', () => resumed.events.length === 1 && pods.events.length === 2);
@@ -203,7 +263,7 @@ test('a watch resuming on a quiet resource stays on the feed while another resou
     const oldLeases = collect(store, '/registry/coordination.k8s.io/leases/', { signal: ac.signal, fromRevision: leases[2].modRevision });
     await until('lease replay', () => oldLeases.events.length === 18);
     assert.equal(store.stats().directWatchers, 1);
-    assert.equal(store.stats().etcdWatches, 2);
+    assert.equal(store.stats().etcdWatches, 3);
   } finally {
     ac.abort();
     await store.close();

@@ -5,7 +5,7 @@ import { EventRing } from './event-ring.ts';
 
 export interface WatchFeedOptions {
   client: Etcd3;
-  /** the store's key prefix in etcd ('' = the whole keyspace) */
+  /** the keys the feed watches in etcd, the store's prefix included ('' = the whole keyspace) */
   fullPrefix: string;
   /** the first revision the feed delivers */
   start: number;
@@ -22,11 +22,12 @@ export interface WatchFeedOptions {
 }
 
 /**
- * One etcd watch on the store's whole prefix, shared by every watcher of the store, as
- * kube-apiserver's watch cache does: its events go into a ring (the watchers' history) and are
- * published to a WatchHub, which matches each event once per watched prefix and, for watchers with
- * a trigger (a node's spec.nodeName pod watch), touches only the watchers of the event's values.
- * So a pod write costs one etcd event and one decode per apiserver, not one per watcher.
+ * One etcd watch on one resource's prefix (`/registry/<group>/<plural>/`), shared by every watcher
+ * of that resource in the store, as kube-apiserver's watch cache does: its events go into a ring
+ * (the watchers' history) and are published to a WatchHub, which matches each event once per
+ * watched prefix and, for watchers with a trigger (a node's spec.nodeName pod watch), touches only
+ * the watchers of the event's values. So a pod write costs one etcd event and one decode per
+ * apiserver watching pods, not one per watcher, and nothing on an apiserver that does not.
  *
  * The etcd3 client re-creates a watch after a lost connection from the revision after the last
  * response's header; the feed sets that to its own next revision (the one after the last event it
@@ -67,6 +68,16 @@ export class WatchFeed {
     this.watcher = (opts.fullPrefix === '' ? builder.inRange({ start: '\0', end: '\0' }) : builder.prefix(opts.fullPrefix)).watcher();
     const w = this.watcher;
     w.on('data', (res) => {
+      if (res.events.length === 0) {
+        // a progress notification (etcd sends them to caught-up watches only, as the store's direct
+        // watches trust too): nothing of this resource changed up to its revision. A feed sees only
+        // its resource's events, so without these an idle resource's bookmarks would stay at its
+        // last change while the cluster's revision moves on. Resuming still starts after the last
+        // event published.
+        this.hub.advance(Number(res.header.revision));
+        this.pinResume();
+        return;
+      }
       const events: ChangeEvent[] = [];
       for (const ev of res.events) {
         if (Number(ev.kv.mod_revision) < this.nextRev) continue;
