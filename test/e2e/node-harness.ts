@@ -9,6 +9,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NETNS_POOL_STATE_FILE, type PooledNetwork } from '../../src/agent/network/netns-pool.ts';
+import { removeNodeMasq } from '../../src/agent/network/node-masq.ts';
 import { missingTools } from '../../src/agent/runtime/oci/test-support.ts';
 import { REPO_ROOT, run, type RunResult } from './harness.ts';
 
@@ -277,6 +278,9 @@ export async function startHedgeNode(opts: {
       // a node killed before it could detach its socket balancer leaves its pins (they go with its cgroup above)
       await rm(`/sys/fs/bpf/hedge-${opts.nodeName}`, { recursive: true, force: true });
       await inNetns('ip', ['link', 'del', bridge]);
+      // the node's masquerade rules outlive it by design too (a node on the host's network: in a netns
+      // of its own they go with the netns); the next node's start sweeps them, a test does not wait for one
+      if (!opts.netns) await removeNodeMasq({ bridge });
       // the node's nftables guard (src/agent/network/guard) outlives it by design
       for (const family of ['netdev', 'bridge', 'inet']) await inNetns('nft', ['delete', 'table', family, `hedge-guard-${bridge}`]);
       await rm(dataDir, { recursive: true, force: true });
