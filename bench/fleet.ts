@@ -240,11 +240,21 @@ type Phase = 'steady' | 'pods';
 interface FleetStats {
   renew: Record<Phase, number[]>;
   renewErrors: number;
+  /** renewal errors by when (the phase, or outside the measured phases) and why (error code and message) */
+  renewErrorReasons: Map<string, number>;
   /** transport failures (connect timeouts, resets) retried, as an agent retries */
   retries: number;
   acks: number;
   ackErrors: number;
   fanout: number[];
+}
+
+/** what a failed request says, shortly: its code (a Kubernetes reason or a socket error's) and the message's start */
+function errorReason(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  // numbers (node names, resourceVersions, ms) vary per error: grouped as N
+  const message = (typeof e.message === 'string' ? e.message.split('\n')[0] : String(err)).replace(/\d+/g, 'N').slice(0, 80);
+  return typeof e.code === 'string' ? `${e.code} (${message})` : message;
 }
 
 const FANOUT_ANNOTATION = 'bench.hedge.io/sent-at';
@@ -325,8 +335,11 @@ class HollowNode {
           const ph = this.phase();
           if (ph) this.stats.renew[ph].push(performance.now() - t0);
         },
-        () => {
-          if (!signal.aborted) this.stats.renewErrors++;
+        (err: unknown) => {
+          if (signal.aborted) return;
+          this.stats.renewErrors++;
+          const key = `${this.phase() ?? 'outside the steady window'}: ${errorReason(err)}`;
+          this.stats.renewErrorReasons.set(key, (this.stats.renewErrorReasons.get(key) ?? 0) + 1);
         },
       ).finally(() => {
         if (!signal.aborted) this.timer = setTimeout(tick, RENEW_MS);
@@ -460,7 +473,7 @@ async function runSize(store: string, n: number): Promise<Row> {
   const pids = cluster.servers.map((s) => s.pid);
   // the bench's own calls go through a client of their own, beside the fleet's
   const admin = await clientFor(cluster.servers[0]);
-  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, retries: 0, acks: 0, ackErrors: 0, fanout: [] };
+  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [] };
   let phase: Phase | undefined;
   const ac = new AbortController();
   setMaxListeners(0, ac.signal); // every hollow node's loops listen on it
@@ -624,6 +637,7 @@ async function runSize(store: string, n: number): Promise<Row> {
   } finally {
     col.set('controller leases lost', String(leasesLost(cluster.servers)));
     col.set('renew errors', String(stats.renewErrors));
+    for (const [why, count] of [...stats.renewErrorReasons].sort((a, b) => b[1] - a[1])) console.log(`  renew errors, ${why}: ${count}`);
     col.set('retried', String(stats.retries));
     col.set('load avg', loadavg().map((l) => l.toFixed(1)).join(' '));
     ac.abort();
@@ -668,7 +682,7 @@ const HEADERS = [
 async function renewCpu(store: string, n: number, renewals: number): Promise<Row> {
   const cluster = await startCluster(store);
   const pids = cluster.servers.map((s) => s.pid);
-  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, retries: 0, acks: 0, ackErrors: 0, fanout: [] };
+  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [] };
   const ac = new AbortController();
   setMaxListeners(0, ac.signal);
   const admin = await clientFor(cluster.servers[0]);
