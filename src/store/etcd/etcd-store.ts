@@ -127,7 +127,7 @@ export class EtcdStore implements Store {
   private feedWatchers = 0;
   private readonly feedIdleMs: number;
   /** watchers of each running feed, and the timer that stops a feed left without any */
-  private readonly feedUsers = new Map<WatchFeed, { watchers: number; idle?: NodeJS.Timeout }>();
+  private readonly feedUsers = new Map<WatchFeed, { prefix: string; watchers: number; idle?: NodeJS.Timeout }>();
   /** direct watches started since the last log line about them, and when that was */
   private directStarts = 0;
   private directLoggedAt = 0;
@@ -351,7 +351,7 @@ export class EtcdStore implements Store {
       log: this.log,
     });
     this.feeds.set(feedPrefix, feed);
-    this.feedUsers.set(feed, { watchers: 0 });
+    this.feedUsers.set(feed, { prefix: feedPrefix, watchers: 0 });
     // stopped if its first watch goes to etcd directly after all (from before the feed's start)
     this.useFeed(feed, 0);
     this.log.debug({ prefix: feedPrefix, start }, 'etcd watch feed started');
@@ -377,9 +377,8 @@ export class EtcdStore implements Store {
     if (users.watchers > 0 || this.closed) return;
     users.idle = setTimeout(() => {
       if (users.watchers > 0) return;
-      const prefix = [...this.feeds].find(([, f]) => f === feed)?.[0];
-      if (prefix !== undefined) this.dropFeed(prefix, feed);
-      this.log.debug({ prefix }, 'etcd watch feed stopped: no watchers');
+      this.dropFeed(users.prefix, feed);
+      this.log.debug({ prefix: users.prefix }, 'etcd watch feed stopped: no watchers');
       void feed.close();
     }, this.feedIdleMs);
     users.idle.unref();
