@@ -659,6 +659,8 @@ export class PodWorker {
       },
       // a slot is not held through an image pull (minutes on a slow link): others start meanwhile
       pull: async (f) => {
+        // nor are the pass's events held through it (a container started before this one)
+        this.releaseEvents();
         const held = this.slot !== undefined;
         this.releaseSlot();
         try {
