@@ -325,7 +325,7 @@ class HollowNode {
     return this.lease.renew(signal);
   }
 
-  /** renew every 10 s from a random offset, timing each renewal */
+  /** renew every 10 s (jittered, as the agent) from a random offset, timing each renewal */
   startRenewing(signal: AbortSignal): void {
     const tick = (): void => {
       const t0 = performance.now();
@@ -342,7 +342,8 @@ class HollowNode {
           this.stats.renewErrorReasons.set(key, (this.stats.renewErrorReasons.get(key) ?? 0) + 1);
         },
       ).finally(() => {
-        if (!signal.aborted) this.timer = setTimeout(tick, RENEW_MS);
+        // the agent's own wait: 10 s plus up to 4 %, at random (an exact 10 s kept bunches bunched)
+        if (!signal.aborted) this.timer = setTimeout(tick, this.lease.renewDelayMs());
       });
     };
     this.timer = setTimeout(tick, Math.random() * RENEW_MS);

@@ -78,7 +78,7 @@ describe('node lease', () => {
   it('creates the lease owned by the Node, renews every 10 s, backs off on errors', async () => {
     const client = new FakeKubeClient();
     const clock = new FakeClock();
-    const lease = new NodeLease({ client, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => 'node-uid' });
+    const lease = new NodeLease({ client, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => 'node-uid', random: () => 0 });
     const ac = new AbortController();
     const run = lease.run(ac.signal);
     await until(() => lease.renewals === 1 && clock.pending === 1);
@@ -106,10 +106,32 @@ describe('node lease', () => {
     await run;
   });
 
+  it('waits 10 s plus up to 4 % after a renewal, at random, as the kubelet (bunched renewals spread out)', async () => {
+    const client = new FakeKubeClient();
+    const clock = new FakeClock();
+    const draws = [0.5, 0.999];
+    const lease = new NodeLease({ client, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => 'node-uid', random: () => draws.shift() ?? 0 });
+    const ac = new AbortController();
+    const run = lease.run(ac.signal);
+    await until(() => lease.renewals === 1 && clock.pending === 1);
+    clock.advance(10_199); // 10 s + 0.5 × 400 ms
+    await new Promise((r) => setImmediate(r));
+    assert.equal(lease.renewals, 1);
+    clock.advance(1);
+    await until(() => lease.renewals === 2 && clock.pending === 1);
+    clock.advance(10_399); // 10 s + 0.999 × 400 ms, rounded
+    await new Promise((r) => setImmediate(r));
+    assert.equal(lease.renewals, 2);
+    clock.advance(1);
+    await until(() => lease.renewals === 3 && clock.pending === 1);
+    ac.abort();
+    await run;
+  });
+
   it('renews with one PUT on the lease it last wrote; re-reads only when someone else wrote it', async () => {
     const client = new FakeKubeClient();
     const clock = new FakeClock();
-    const lease = new NodeLease({ client, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => 'node-uid' });
+    const lease = new NodeLease({ client, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => 'node-uid', random: () => 0 });
     const ac = new AbortController();
     const run = lease.run(ac.signal);
     await until(() => lease.renewals === 1 && clock.pending === 1);
@@ -169,6 +191,7 @@ describe('node lease while the cloud is unreachable', () => {
         logger: silentLogger(),
         nodeUid: async () => 'uid',
         journalPath,
+        random: () => 0,
         onReconnect: async () => {
           reconnects++;
         },
@@ -230,7 +253,7 @@ describe('node lease while the cloud is unreachable', () => {
     await fake.create(Resources.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } });
     const link = new LinkClient(fake);
     const clock = new FakeClock();
-    const lease = new NodeLease({ client: link, nodeName: 'n1', clock, logger: pino({ level: 'info' }, sink), nodeUid: async () => 'uid', journalPath: join(dir, 'hb.json') });
+    const lease = new NodeLease({ client: link, nodeName: 'n1', clock, logger: pino({ level: 'info' }, sink), nodeUid: async () => 'uid', journalPath: join(dir, 'hb.json'), random: () => 0 });
     const ac = new AbortController();
     const done = lease.run(ac.signal);
     await until(() => lease.renewals === 1 && clock.pending === 1);
@@ -272,7 +295,7 @@ describe('node lease while the cloud is unreachable', () => {
     await pre.record(Date.parse('2025-12-31T23:59:00Z'));
     const fake = new FakeKubeClient();
     const clock = new FakeClock();
-    const lease = new NodeLease({ client: fake, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => undefined, journalPath });
+    const lease = new NodeLease({ client: fake, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => undefined, journalPath, random: () => 0 });
     const ac = new AbortController();
     const done = lease.run(ac.signal);
     await until(() => lease.renewals === 1 && clock.pending === 1);
