@@ -6,6 +6,7 @@ import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import { timeoutSignal } from '../../lib/signals.ts';
+import { jitteredPeriod } from '../../lib/sleep.ts';
 import type { Logger } from '../../lib/log.ts';
 import { OFFLINE_HEARTBEATS_ANNOTATION } from '../../api/annotations/offline-heartbeats.ts';
 import { HeartbeatJournal, offlineHeartbeatsAnnotation } from './heartbeat-journal.ts';
@@ -76,7 +77,7 @@ export class NodeLease {
 
   /** the wait after a renewal that succeeded: the interval plus up to RENEW_JITTER of it */
   renewDelayMs(): number {
-    return Math.round(this.interval * (1 + RENEW_JITTER * this.random()));
+    return jitteredPeriod(this.interval, this.random, RENEW_JITTER);
   }
 
   /**

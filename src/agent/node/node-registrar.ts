@@ -6,6 +6,7 @@ import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
+import { jitteredPeriod } from '../../lib/sleep.ts';
 import type { NodeConfig } from './config.ts';
 import type { HostProbe } from './host-probe.ts';
 import { nodeStatus, statusFingerprint } from './node-status.ts';
@@ -13,7 +14,7 @@ import { nodeStatus, statusFingerprint } from './node-status.ts';
 type NodeObject = Node & KubeObject;
 
 /**
- * Registers the Node and keeps its status current: every statusUpdateFrequency it recomputes
+ * Registers the Node and keeps its status current: every statusUpdateFrequency (+ up to 4 %) it recomputes
  * status and patches when it changed, and at least every statusReportFrequency as a heartbeat.
  */
 export class NodeRegistrar {
@@ -112,7 +113,8 @@ export class NodeRegistrar {
     }
     while (!signal.aborted) {
       try {
-        await this.opts.clock.sleep(this.opts.cfg.statusUpdateFrequencyMs, signal);
+        // jittered as the kubelet's status loop (wait.JitterUntil, 0.04), for the reason NodeLease is
+        await this.opts.clock.sleep(jitteredPeriod(this.opts.cfg.statusUpdateFrequencyMs), signal);
       } catch {
         return;
       }
