@@ -112,7 +112,8 @@ const META_CURRENT_BUILT = 'current_table_built';
  * same event-loop turn are group-committed in one transaction. SQLite itself does not fsync at
  * commit (synchronous=NORMAL); instead the WAL file is fdatasync'ed in libuv's thread pool, one
  * sync at a time covering every batch committed before it started, so the event loop never
- * blocks on the disk (fsync here: p50 2 ms, p99 60+ ms). Each write's promise settles, and its
+ * waits for a commit's fsync (fsync here: p50 2 ms, p99 60+ ms), nor, with `walCheckpoints:
+ * 'worker'`, for a checkpoint's. Each write's promise settles, and its
  * watch event is published, only after that sync: an acknowledged write survives power loss.
  * A read may see a committed write up to one sync before it is acknowledged (see README.md).
  */
