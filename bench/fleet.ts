@@ -226,6 +226,26 @@ function serverLeaseMs(logText: string): number[] {
   return out;
 }
 
+/**
+ * Where the tail is: the seconds of the steady window that hold most renewals slower than 100 ms,
+ * each with its count and slowest. One stall of the server (or of this process) delays every
+ * renewal of its duration, so a p99 set by a few bad seconds reads differently from one spread out.
+ */
+function slowSeconds(starts: number[], ms: number[], windowStart: number): string {
+  const bySecond = new Map<number, { n: number; max: number }>();
+  ms.forEach((m, i) => {
+    if (m < 100) return;
+    const s = Math.floor((starts[i] - windowStart) / 1000);
+    const b = bySecond.get(s) ?? { n: 0, max: 0 };
+    b.n++;
+    b.max = Math.max(b.max, m);
+    bySecond.set(s, b);
+  });
+  const slow = ms.filter((m) => m >= 100).length;
+  const worst = [...bySecond].sort((a, b) => b[1].n - a[1].n).slice(0, 6);
+  return `  renewals ≥ 100 ms: ${slow} of ${ms.length}; by start second of the window: ${worst.map(([s, b]) => `${s}s ${b.n} (max ${Math.round(b.max)})`).join(', ') || '-'}\n`;
+}
+
 /** times the servers' controllers lost a leader-election lease (not at shutdown): their apiserver answered too late */
 function leasesLost(servers: HedgeServer[]): number {
   return servers.reduce((k, sv) => k + sv.output().split('"msg":"lost the lease').length - 1, 0);
@@ -239,6 +259,8 @@ type Phase = 'steady' | 'pods';
 
 interface FleetStats {
   renew: Record<Phase, number[]>;
+  /** when each steady-state renewal started (performance.now()), beside its time in renew.steady */
+  steadyStarts: number[];
   renewErrors: number;
   /** renewal errors by when (the phase, or outside the measured phases) and why (error code and message) */
   renewErrorReasons: Map<string, number>;
@@ -334,6 +356,7 @@ class HollowNode {
         () => {
           const ph = this.phase();
           if (ph) this.stats.renew[ph].push(performance.now() - t0);
+          if (ph === 'steady') this.stats.steadyStarts.push(t0);
         },
         (err: unknown) => {
           if (signal.aborted) return;
@@ -474,7 +497,7 @@ async function runSize(store: string, n: number): Promise<Row> {
   const pids = cluster.servers.map((s) => s.pid);
   // the bench's own calls go through a client of their own, beside the fleet's
   const admin = await clientFor(cluster.servers[0]);
-  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [] };
+  const stats: FleetStats = { renew: { steady: [], pods: [] }, steadyStarts: [], renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [] };
   let phase: Phase | undefined;
   const ac = new AbortController();
   setMaxListeners(0, ac.signal); // every hollow node's loops listen on it
@@ -577,6 +600,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('apiserver RSS MiB', rss.toFixed(0));
     col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
     col.set('renew p50/p99 ms (steady)', `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`);
+    process.stderr.write(slowSeconds(stats.steadyStarts, stats.renew.steady, t));
     phase = undefined;
 
     // 4. LIST of all nodes (as `kubectl get nodes`), five times (--lists)
@@ -683,7 +707,7 @@ const HEADERS = [
 async function renewCpu(store: string, n: number, renewals: number): Promise<Row> {
   const cluster = await startCluster(store);
   const pids = cluster.servers.map((s) => s.pid);
-  const stats: FleetStats = { renew: { steady: [], pods: [] }, renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [] };
+  const stats: FleetStats = { renew: { steady: [], pods: [] }, steadyStarts: [], renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [] };
   const ac = new AbortController();
   setMaxListeners(0, ac.signal);
   const admin = await clientFor(cluster.servers[0]);

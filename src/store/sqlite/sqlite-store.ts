@@ -145,8 +145,8 @@ export class SqliteStore implements Store {
   private checkpointing: Promise<void> | undefined;
   /** transactions committed, to tell whether a checkpoint saw them all */
   private commits = 0;
-  /** set while writes wait for a checkpoint to copy the whole WAL (they queue; reads go on) */
-  private writesHeld = false;
+  /** set while writes wait for a checkpoint to copy the whole WAL (they queue; reads go on); settles when they may go */
+  private writesHeld: Promise<void> | undefined;
   /** RESTART_BYTES in WAL frames (pages) */
   private restartFrames = Infinity;
   private restartBytes = Infinity;
@@ -378,11 +378,13 @@ export class SqliteStore implements Store {
   }
 
   private async holdingWrites<T>(run: () => Promise<T>): Promise<T> {
-    this.writesHeld = true;
+    let release!: () => void;
+    this.writesHeld = new Promise((resolve) => (release = resolve));
     try {
       return await run();
     } finally {
-      this.writesHeld = false;
+      this.writesHeld = undefined;
+      release();
       if (this.pending.length > 0 && !this.closed) this.scheduleFlush();
     }
   }
@@ -407,7 +409,7 @@ export class SqliteStore implements Store {
     clearTimeout(this.checkpointTimer);
     this.checkpointTimer = undefined;
     // Writes already accepted are committed and synced, not dropped (a checkpoint's hold ends here).
-    this.writesHeld = false;
+    this.writesHeld = undefined;
     while (this.pending.length > 0) this.flush();
     this.closed = true;
     while (this.syncing) await this.syncing;
@@ -572,6 +574,9 @@ export class SqliteStore implements Store {
 
   private async compactTo(revision: number): Promise<void> {
     while (!this.closed && this.compacted < revision) {
+      // compaction writes too (deletes): one during a hold would keep the WAL from restarting
+      if (this.writesHeld) await this.writesHeld;
+      if (this.closed) break;
       const from = this.compacted;
       const to = Math.min(revision, from + COMPACT_CHUNK);
       this.db.transaction(() => {
