@@ -47,8 +47,7 @@ async function readPem(flag: string, path: string | undefined): Promise<Buffer |
 async function openServerStore(settings: ServerSettings, logger: Logger): Promise<Store> {
   switch (settings.store) {
     case 'sqlite':
-      // checkpoints in a worker thread: inline, each one stopped every request for its two fsyncs
-      return openStore({ kind: 'sqlite', path: join(settings.dataDir, 'state.db'), walCheckpoints: 'worker' }, logger);
+      return openStore({ kind: 'sqlite', path: join(settings.dataDir, 'state.db') }, logger);
     case 'memory':
       return openStore({ kind: 'memory' }, logger);
     case 'etcd': {

@@ -12,8 +12,7 @@ if (path === undefined) {
   process.stderr.write('usage: durability-writer.ts DB_PATH\n');
   process.exit(2);
 }
-// checkpoints in a worker, as the apiserver's store: they run beside the writes being killed
-const store = new SqliteStore({ path, compactIntervalMs: 0, walCheckpoints: 'worker' });
+const store = new SqliteStore({ path, compactIntervalMs: 0 });
 const workers = 16;
 
 async function worker(w: number): Promise<never> {

@@ -18,12 +18,6 @@ runStoreContract('sqlite', async () => {
   return { store, cleanup };
 });
 
-runStoreContract('sqlite, checkpoints in a worker', async () => {
-  const { dir, cleanup } = await tempDir();
-  const store = new SqliteStore({ path: join(dir, 'state.db'), watchQueueLimit: 100, compactIntervalMs: 0, walCheckpoints: 'worker' });
-  return { store, cleanup };
-});
-
 async function withStore(
   opts: Omit<SqliteStoreOptions, 'path'>,
   fn: (open: () => SqliteStore, path: string) => Promise<void>,
@@ -95,9 +89,8 @@ test('a refused write in a group commit does not fail the others', async () => {
   });
 });
 
-for (const walCheckpoints of ['inline', 'worker'] as const) {
-test(`automatic compaction and WAL checkpoints (${walCheckpoints}) keep the log and the WAL bounded`, async () => {
-  await withStore({ compactKeepRevisions: 200, compactIntervalMs: 100, walCheckpoints, walRestartBytes: 1024 * 1024 }, async (open) => {
+test('automatic compaction and WAL checkpoints keep the log and the WAL bounded', async () => {
+  await withStore({ compactKeepRevisions: 200, compactIntervalMs: 100 }, async (open) => {
     const s = open();
     const keys = Array.from({ length: 8 }, (_, i) => `/hot/${i}`);
     const value = 'y'.repeat(4_000);
@@ -134,32 +127,6 @@ test(`automatic compaction and WAL checkpoints (${walCheckpoints}) keep the log 
       keys.map(() => '299'),
     );
     ac.abort();
-  });
-});
-}
-
-test('with checkpoints in a worker the WAL restarts under a steady stream of writes, and nothing is lost', async () => {
-  await withStore({ compactIntervalMs: 0, walCheckpoints: 'worker', walRestartBytes: 1024 * 1024 }, async (open, path) => {
-    const s = open();
-    const value = 'z'.repeat(4_000);
-    let maxWal = 0;
-    // 32 writers, each rewriting its own key: ~2,000 writes, ~16 MB of WAL frames in all
-    const last = await Promise.all(
-      Array.from({ length: 32 }, async (_, w) => {
-        let kv = await s.create(`/stream/${w}`, value);
-        for (let i = 1; i < 64; i++) {
-          kv = await s.update(kv.key, `${i}:${value}`, { expectedRevision: kv.modRevision });
-          maxWal = Math.max(maxWal, s.stats().walBytes);
-        }
-        return kv;
-      }),
-    );
-    assert.ok(maxWal < 6 * 1024 * 1024, `wal peaked at ${maxWal} bytes (restart at 1 MiB)`);
-    await s.close();
-    const again = open();
-    for (const kv of last) assert.equal((await again.get(kv.key))?.value.split(':')[0], '63');
-    assert.equal(await again.currentRevision(), 32 * 64);
-    void path;
   });
 });
 

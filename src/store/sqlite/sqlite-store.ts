@@ -23,7 +23,6 @@ import type {
   WriteOptions,
 } from '../types.ts';
 import { WatchHub, type ChangeEvent } from '../watch-hub.ts';
-import { Checkpointer } from './checkpointer.ts';
 import { MAX_KEY, SCHEMA_SQL, SQL, type HistoryRow, type KvRow, type LogRow } from './schema.ts';
 
 export interface SqliteStoreOptions {
@@ -48,15 +47,6 @@ export interface SqliteStoreOptions {
    * WAL file in libuv's thread pool. Tests pass their own to hold or fail the sync.
    */
   syncWal?: (fd: number) => Promise<void>;
-  /**
-   * Who copies the WAL back into the database file (a checkpoint, two fsyncs): 'inline' is
-   * SQLite's automatic checkpoint, in the committing connection on the event loop (default: the
-   * edge hub's few writes); 'worker' a second connection in a worker thread, off the event loop,
-   * scheduled by the store (the apiserver: every request waited out each checkpoint inline).
-   */
-  walCheckpoints?: 'inline' | 'worker';
-  /** with worker checkpoints: WAL size past which writes wait for a checkpoint to catch up (default 16 MiB) */
-  walRestartBytes?: number;
 }
 
 export interface SqliteStoreStats {
@@ -93,14 +83,6 @@ interface Committed {
 const fdatasyncAsync = (fd: number): Promise<void> =>
   new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 
-/** With worker checkpoints: the first commit after one starts the next this much later (none while idle). */
-const CHECKPOINT_DELAY_MS = 250;
-/**
- * With worker checkpoints: WAL size past which writes wait for a checkpoint to catch up, so the
- * WAL starts again from its beginning (see `checkpoint`).
- */
-const RESTART_BYTES = 16 * 1024 * 1024;
-
 /** Revisions compacted per transaction, so one compaction never blocks the event loop for long. */
 const COMPACT_CHUNK = 1_000;
 const META_COMPACTED = 'compacted_revision';
@@ -112,8 +94,7 @@ const META_CURRENT_BUILT = 'current_table_built';
  * same event-loop turn are group-committed in one transaction. SQLite itself does not fsync at
  * commit (synchronous=NORMAL); instead the WAL file is fdatasync'ed in libuv's thread pool, one
  * sync at a time covering every batch committed before it started, so the event loop never
- * waits for a commit's fsync (fsync here: p50 2 ms, p99 60+ ms), nor, with `walCheckpoints:
- * 'worker'`, for a checkpoint's. Each write's promise settles, and its
+ * blocks on the disk (fsync here: p50 2 ms, p99 60+ ms). Each write's promise settles, and its
  * watch event is published, only after that sync: an acknowledged write survives power loss.
  * A read may see a committed write up to one sync before it is acknowledged (see README.md).
  */
@@ -138,20 +119,6 @@ export class SqliteStore implements Store {
   private syncing: Promise<void> | undefined;
   /** set when a WAL sync failed: committed data may not be durable, so the store stops */
   private failure: HedgeError | undefined;
-  /** walCheckpoints 'worker': the thread that checkpoints, until it fails (then SQLite's own, inline) */
-  private checkpointer: Checkpointer | undefined;
-  private checkpointTimer: NodeJS.Timeout | undefined;
-  /** the checkpoint in progress; checkpoints run one at a time */
-  private checkpointing: Promise<void> | undefined;
-  /** transactions committed, to tell whether a checkpoint saw them all */
-  private commits = 0;
-  /** set while writes wait for a checkpoint to copy the whole WAL (they queue; reads go on); settles when they may go */
-  private writesHeld: Promise<void> | undefined;
-  /** RESTART_BYTES in WAL frames (pages) */
-  private restartFrames = Infinity;
-  private restartBytes = Infinity;
-  /** key and value bytes committed since the last checkpoint began: a floor on the WAL's growth */
-  private bytesSinceCheckpoint = 0;
 
   constructor(opts: SqliteStoreOptions) {
     this.log = (opts.logger ?? silentLogger()).child({ component: 'store-sqlite' });
@@ -189,13 +156,6 @@ export class SqliteStore implements Store {
           fsyncSync(dirFd);
         } finally {
           closeSync(dirFd);
-        }
-        if (opts.walCheckpoints === 'worker') {
-          const pageSize = Number(this.db.pragma('page_size', { simple: true }));
-          this.restartBytes = opts.walRestartBytes ?? RESTART_BYTES;
-          this.restartFrames = Math.max(1, Math.floor(this.restartBytes / pageSize));
-          this.db.pragma('wal_autocheckpoint = 0');
-          this.checkpointer = new Checkpointer(opts.path);
         }
       }
     } catch (err) {
@@ -301,92 +261,8 @@ export class SqliteStore implements Store {
       await this.compact(this.rev - this.keepRevisions);
     }
     if (this.closed) return;
-    const cp = this.checkpointer;
-    if (cp) {
-      // in the worker, with writes held: TRUNCATE waits for the writer to finish, and a wait in
-      // the worker's busy handler must not become one on the event loop
-      await this.serialCheckpoint(() => this.holdingWrites(() => cp.run('TRUNCATE')));
-      return;
-    }
     // No other connection reads this file, so TRUNCATE never has to wait for readers.
     this.db.pragma('wal_checkpoint(TRUNCATE)');
-  }
-
-  /**
-   * After a commit, with worker checkpoints: one CHECKPOINT_DELAY_MS from now, or at once when a
-   * quarter of RESTART_BYTES was written since the last (a fast stream outgrows any fixed delay).
-   */
-  private scheduleCheckpoint(): void {
-    if (!this.checkpointer || this.closed) return;
-    const now = this.bytesSinceCheckpoint >= this.restartBytes / 4 && !this.checkpointing;
-    if (now) {
-      clearTimeout(this.checkpointTimer);
-    } else if (this.checkpointTimer) {
-      return;
-    }
-    this.checkpointTimer = setTimeout(
-      () => {
-        this.checkpointTimer = undefined;
-        void this.serialCheckpoint(() => this.checkpoint());
-      },
-      now ? 0 : CHECKPOINT_DELAY_MS,
-    );
-    this.checkpointTimer.unref();
-  }
-
-  /**
-   * One PASSIVE checkpoint in the worker, beside the writes. Under steady writes it never catches
-   * up with them, and SQLite starts the WAL again from its beginning only once every frame is in
-   * the database: so when the WAL has grown past RESTART_BYTES, writes are held (queued, the
-   * event loop free) for one more checkpoint of what was added meanwhile, and the next commit
-   * restarts the WAL. That wait (a small checkpoint, milliseconds) is what writes pay instead of
-   * the event loop stopping for every checkpoint.
-   */
-  private async checkpoint(): Promise<void> {
-    const cp = this.checkpointer;
-    if (!cp || this.closed) return;
-    const at = this.commits;
-    this.bytesSinceCheckpoint = 0;
-    const r = await cp.run('PASSIVE');
-    if (r.log >= this.restartFrames && this.commits !== at && !this.closed) await this.holdingWrites(() => cp.run('PASSIVE'));
-  }
-
-  /** runs checkpoints one at a time; a failure hands checkpoints back to SQLite (inline) */
-  private serialCheckpoint(run: () => Promise<unknown>): Promise<void> {
-    const next = (this.checkpointing ?? Promise.resolve())
-      .then(run)
-      .then(
-        () => undefined,
-        (err: unknown) => this.checkpointerFailed(err),
-      );
-    this.checkpointing = next;
-    void next.finally(() => {
-      if (this.checkpointing === next) this.checkpointing = undefined;
-    });
-    return next;
-  }
-
-  private checkpointerFailed(err: unknown): void {
-    if (!this.checkpointer || this.closed) return;
-    this.log.warn({ err }, 'WAL checkpoint in the worker failed; SQLite checkpoints inline from now on');
-    const cp = this.checkpointer;
-    this.checkpointer = undefined;
-    clearTimeout(this.checkpointTimer);
-    this.checkpointTimer = undefined;
-    this.db.pragma('wal_autocheckpoint = 1000');
-    void cp.close();
-  }
-
-  private async holdingWrites<T>(run: () => Promise<T>): Promise<T> {
-    let release!: () => void;
-    this.writesHeld = new Promise((resolve) => (release = resolve));
-    try {
-      return await run();
-    } finally {
-      this.writesHeld = undefined;
-      release();
-      if (this.pending.length > 0 && !this.closed) this.scheduleFlush();
-    }
   }
 
   stats(): SqliteStoreStats {
@@ -406,18 +282,11 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     clearInterval(this.maintenanceTimer);
     this.maintenanceTimer = undefined;
-    clearTimeout(this.checkpointTimer);
-    this.checkpointTimer = undefined;
-    // Writes already accepted are committed and synced, not dropped (a checkpoint's hold ends here).
-    this.writesHeld = undefined;
+    // Writes already accepted are committed and synced, not dropped.
     while (this.pending.length > 0) this.flush();
     this.closed = true;
     while (this.syncing) await this.syncing;
     await this.compaction;
-    while (this.checkpointing) await this.checkpointing;
-    // the worker's connection first: the last one to close checkpoints the WAL and removes it
-    await this.checkpointer?.close();
-    this.checkpointer = undefined;
     this.hub.closeAll();
     this.db.close();
     if (this.walFd !== undefined) closeSync(this.walFd);
@@ -434,29 +303,28 @@ export class SqliteStore implements Store {
     }
     return new Promise<KeyValue>((resolve, reject) => {
       this.pending.push({ op, signal, resolve, reject });
-      this.scheduleFlush();
-    });
-  }
-
-  /**
-   * setImmediate runs after the current turn's microtasks, so every write issued in this turn
-   * (e.g. by many awaiting callers resumed at once) joins the batch.
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate runs after the current turn's microtasks, so every write
+        // issued in this turn (e.g. by many awaiting callers resumed at once) joins the batch.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
     });
   }
 
   /** One group commit: applies up to maxBatch queued writes in a single transaction. */
   private flush(): void {
-    // held for a checkpoint: they stay queued, and go when it ends (holdingWrites)
-    if (this.writesHeld) return;
     const batch = this.pending.splice(0, this.maxBatch);
-    if (this.pending.length > 0) this.scheduleFlush();
+    if (this.pending.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
     if (batch.length === 0 || this.closed || this.failure) {
       for (const w of batch) w.reject(this.failure ?? storeClosedError());
       return;
@@ -477,7 +345,6 @@ export class SqliteStore implements Store {
           continue;
         }
         rev++;
-        this.bytesSinceCheckpoint += result.kv.key.length + result.kv.value.length;
         events.push(result);
         outcomes.push({ ok: true, kv: result.kv });
       }
@@ -490,8 +357,6 @@ export class SqliteStore implements Store {
       return;
     }
     this.rev = rev;
-    this.commits++;
-    this.scheduleCheckpoint();
     this.awaitingSync.push({ batch, outcomes, events });
     this.syncing ??= this.syncLoop();
   }
@@ -574,9 +439,6 @@ export class SqliteStore implements Store {
 
   private async compactTo(revision: number): Promise<void> {
     while (!this.closed && this.compacted < revision) {
-      // compaction writes too (deletes): one during a hold would keep the WAL from restarting
-      if (this.writesHeld) await this.writesHeld;
-      if (this.closed) break;
       const from = this.compacted;
       const to = Math.min(revision, from + COMPACT_CHUNK);
       this.db.transaction(() => {
@@ -584,8 +446,6 @@ export class SqliteStore implements Store {
         this.stmts.compactTombstones.run(from, to);
         this.stmts.setMeta.run(META_COMPACTED, to);
       })();
-      this.commits++;
-      this.scheduleCheckpoint();
       this.compacted = to;
       if (this.compacted < revision) await yieldToLoop();
     }
