@@ -275,7 +275,11 @@ interface FleetStats {
 function errorReason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   // numbers (node names, resourceVersions, ms) vary per error: grouped as N
-  const message = (typeof e.message === 'string' ? e.message.split('\n')[0] : String(err)).replace(/\d+/g, 'N').slice(0, 80);
+  // the request line (every renewal's is a lease PUT) would fill the 80 characters kept
+  const message = (typeof e.message === 'string' ? e.message.split('\n')[0] : String(err))
+    .replace(/^[A-Z]+ \/\S+: /, '')
+    .replace(/\d+/g, 'N')
+    .slice(0, 80);
   return typeof e.code === 'string' ? `${e.code} (${message})` : message;
 }
 
