@@ -19,7 +19,7 @@ export interface NodeLeaseOptions {
   clock: Clock;
   logger: Logger;
   leaseDurationSeconds?: number;
-  /** default 10 s (a quarter of the duration, as the kubelet); each wait is up to 4 % longer (RENEW_JITTER) */
+  /** default 10 s (a quarter of the duration, as the kubelet); each wait is up to 4 % longer (renewDelayMs) */
   renewIntervalMs?: number;
   /** [0, 1) source of the renewal jitter (default Math.random; tests pin it) */
   random?: () => number;
@@ -38,15 +38,6 @@ export interface NodeLeaseOptions {
 interface Lease extends KubeObject {
   spec?: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string };
 }
-
-/**
- * As the kubelet's lease controller (`wait.JitterUntil(sync, renewInterval, 0.04, sliding)`): the
- * next renewal is due 10–10.4 s after the last one ended, at random. With a fixed 10 s, renewals
- * that a busy apiserver answered together stay together for good: in bench/fleet.ts, after the
- * 10,000 nodes' watches were set up, their renewals arrived ~10/s in one second of every ten and up
- * to 2,800/s in another, and renewal latency followed the bunches (p50 35–140 ms; 2–3 ms jittered).
- */
-export const RENEW_JITTER = 0.04;
 
 /**
  * The kubelet's node heartbeat: `kube-node-lease/<node>` renewed every 10 s (jittered); errors back off
@@ -75,9 +66,16 @@ export class NodeLease {
     this.random = o.random ?? Math.random;
   }
 
-  /** the wait after a renewal that succeeded: the interval plus up to RENEW_JITTER of it */
+  /**
+   * The wait after a renewal that succeeded, as the kubelet's lease controller
+   * (`wait.JitterUntil(sync, renewInterval, 0.04, sliding)`): 10–10.4 s after the last one ended,
+   * at random. With a fixed 10 s, renewals that a busy apiserver answered together stay together
+   * for good: in bench/fleet.ts, after the 10,000 nodes' watches were set up, their renewals
+   * arrived ~10/s in one second of every ten and up to 2,800/s in another, and renewal latency
+   * followed the bunches (p50 35–140 ms; 2–3 ms jittered).
+   */
   renewDelayMs(): number {
-    return jitteredPeriod(this.interval, this.random, RENEW_JITTER);
+    return jitteredPeriod(this.interval, this.random);
   }
 
   /**
