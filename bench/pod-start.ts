@@ -8,6 +8,10 @@
  * handler's own steps under container create/start (its `runtime span` debug lines, matched by the
  * pod's containerID) and the median pod's timeline. Prints markdown tables; asserts nothing.
  * Needs root.
+ * The apiserver runs at debug level too: its `request` lines give its own time for the pod's
+ * create, binding and status PATCHes. HEDGE_BENCH_SERVER_PROF=DIR writes the apiserver's CPU
+ * profile there (V8 --cpu-prof); HEDGE_BENCH_NODE_FLAGS replaces the node's V8 flags
+ * (bench/lib/built-agent.ts).
  * Run: node --import tsx bench/pod-start.ts [iterations=10] [runtimes=runc,gvisor] [settle-ms=0]
  */
 import { execFileSync } from 'node:child_process';
@@ -56,6 +60,36 @@ function bareRun(rt: (typeof RUNTIMES)[number], bundle: string, root: string, id
   return t;
 }
 
+/**
+ * The apiserver's own time (its `request` debug lines: method, url, ms) for a pod's writes: the
+ * create (its url names no pod: the last collection POST logged before this pod's binding; pods
+ * are created one at a time), the scheduler's binding and the agent's status PATCHes.
+ */
+function apiserverSpans(out: string, pod: string): Map<string, number> {
+  const spans = new Map<string, number>();
+  let lastCreate: number | undefined;
+  let patches = 0;
+  for (const line of out.split('\n')) {
+    if (!line.includes('"msg":"request"')) continue;
+    try {
+      const j = JSON.parse(line) as { method?: string; url?: string; ms?: number };
+      const path = j.url?.split('?')[0] ?? '';
+      if (j.ms === undefined) continue;
+      if (j.method === 'POST' && path === '/api/v1/namespaces/default/pods') lastCreate = j.ms;
+      else if (j.method === 'POST' && path === `/api/v1/namespaces/default/pods/${pod}/binding`) {
+        if (lastCreate !== undefined) spans.set('create (POST)', lastCreate);
+        spans.set('binding (POST)', j.ms);
+      } else if (j.method === 'PATCH' && path === `/api/v1/namespaces/default/pods/${pod}/status`) {
+        patches++;
+        spans.set(`status PATCH #${patches}`, j.ms);
+      }
+    } catch {
+      // a line split across chunks: skip
+    }
+  }
+  return spans;
+}
+
 /** every start trace the agent logged so far, by pod name */
 function traces(node: HedgeNode): Map<string, StartTraceRecord> {
   const out = new Map<string, StartTraceRecord>();
@@ -96,6 +130,8 @@ interface Observed {
 launchAsShipped();
 const stack = await startEdgeStack({
   nodes: [{ name: `bench-${process.pid}`, runtimes: RUNTIMES.map((r) => r.rc), extraArgs: ['--log-level', 'debug', '--netns-pool', '2'] }],
+  // debug: the apiserver logs each request with its handler time (request-pipeline.ts)
+  server: { extraArgs: ['--log-level', 'debug'], ...(process.env.HEDGE_BENCH_SERVER_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${process.env.HEDGE_BENCH_SERVER_PROF}`] } : {}) },
 });
 const { server, node, busyboxImage } = stack;
 const agentBuild = await runBuiltAgent(node);
@@ -237,6 +273,7 @@ try {
       const tr = traces(node).get(name);
       add('POST → bound (apiserver + scheduler; watch-observed)', bound - t0);
       add('  of which POST → its 201 answer (apiserver create)', answered - t0);
+      for (const [k, v] of apiserverSpans(server.output(), name)) add(`apiserver handler: ${k}`, v);
       if (tr) {
         add('bound → agent worker created (informer)', tr.seenAt - bound);
         const sums = new Map<string, number>();

@@ -26,9 +26,13 @@ export function launcherNodeEnv(root = REPO_ROOT): string[] {
   return m ? m[1]!.trim().split(/\s+/) : [];
 }
 
-/** nodes the e2e harness (re)starts from now on get the launcher's flags, on node's command line as bin/hedge.js gives them, and its environment */
+/**
+ * nodes the e2e harness (re)starts from now on get the launcher's flags, on node's command line as
+ * bin/hedge.js gives them, and its environment. HEDGE_BENCH_NODE_FLAGS, when set, replaces the
+ * flags (to measure others beside the shipped ones; the bench's table names what ran).
+ */
 export function launchAsShipped(): void {
-  process.env.HEDGE_E2E_NODE_FLAGS = launcherNodeFlags();
+  process.env.HEDGE_E2E_NODE_FLAGS = process.env.HEDGE_BENCH_NODE_FLAGS ?? launcherNodeFlags();
   for (const kv of launcherNodeEnv()) process.env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
 }
 
