@@ -219,4 +219,27 @@ describe('apiserver watch', () => {
       for (const w of [n1, n2, none, n3, notN1]) w.close();
     }
   });
+
+  it('name-indexed node watches (metadata.name=, the store\'s trigger for nodes): each agent sees its own Node alone', async () => {
+    const nodes = '/api/v1/nodes';
+    const a = await openWatch(t, `${nodes}?watch=1&fieldSelector=metadata.name%3Dwn-a`);
+    const b = await openWatch(t, `${nodes}?watch=1&fieldSelector=metadata.name%3Dwn-b`);
+    try {
+      for (const name of ['wn-a', 'wn-b', 'wn-c']) assert.equal((await t.json(nodes, { method: 'POST', headers: JSON_CT, body: JSON.stringify({ metadata: { name } }) })).status, 201);
+      const patch = (name: string, value: string) =>
+        t.json(`${nodes}/${name}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ metadata: { labels: { l: value } } }) });
+      assert.equal((await patch('wn-c', '1')).status, 200);
+      assert.equal((await patch('wn-a', '1')).status, 200);
+      assert.equal((await t.json(`${nodes}/wn-a`, { method: 'DELETE' })).status, 200);
+      assert.equal((await patch('wn-b', '1')).status, 200);
+      const seen = async (w: Awaited<ReturnType<typeof openWatch>>, n: number) =>
+        (await Promise.all(Array.from({ length: n }, () => w.next()))).map((e) => `${e.type} ${e.object.metadata?.name} ${(e.object.metadata as { labels?: Record<string, string> } | undefined)?.labels?.l ?? '-'}`);
+      assert.deepEqual(await seen(a, 3), ['ADDED wn-a -', 'MODIFIED wn-a 1', 'DELETED wn-a 1']);
+      assert.deepEqual(await seen(b, 2), ['ADDED wn-b -', 'MODIFIED wn-b 1']);
+    } finally {
+      a.close();
+      b.close();
+      for (const name of ['wn-b', 'wn-c']) await t.json(`${nodes}/${name}`, { method: 'DELETE' });
+    }
+  });
 });

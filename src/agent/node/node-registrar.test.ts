@@ -85,6 +85,73 @@ describe('node registration', () => {
     assert.equal(cond(n, 'MemoryPressure')?.lastTransitionTime, '2026-01-01T00:00:20Z');
   });
 
+  it('re-posts Ready within a status period when the lifecycle controller set it Unknown, and keeps the conditions others own', async () => {
+    const client = new FakeKubeClient();
+    const clock = new FakeClock();
+    const cfg = { ...defaultNodeConfig('edge-c', '/tmp'), internalIP: '192.0.2.7' };
+    const r = new NodeRegistrar({ client, cfg, host: fakeHost(healthy()), clock, logger: silentLogger() });
+    const ac = new AbortController();
+    const running = r.run(ac.signal);
+    const until = async (what: string, ok: () => boolean | Promise<boolean>): Promise<void> => {
+      for (let i = 0; i < 500 && !(await ok()); i++) await new Promise((res) => setImmediate(res));
+      assert.ok(await ok(), what);
+    };
+    const node = async (): Promise<Node> => (await client.get(Resources.nodes, 'edge-c')) as unknown as Node;
+    try {
+      // registered, its own Node watched, the status loop parked on the clock
+      await until('registered and parked', () => r.uid !== undefined && clock.pending === 1 && client.openWatches === 1);
+      // the lifecycle controller, seeing no renewals: Ready Unknown (heartbeat kept), EdgeAutonomy
+      // added; node-problem-detector adds a condition of its own
+      const ready = cond(await node(), 'Ready')!;
+      await client.patch(
+        Resources.nodes,
+        'edge-c',
+        'strategic',
+        {
+          status: {
+            conditions: [
+              { ...ready, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: '2026-01-01T00:00:30Z' },
+              { type: 'EdgeAutonomy', status: 'False', reason: 'NodeWasDown', message: 'm', lastHeartbeatTime: '2026-01-01T00:00:30Z', lastTransitionTime: '2026-01-01T00:00:30Z' },
+              { type: 'KernelDeadlock', status: 'False', reason: 'KernelHasNoDeadlock', message: 'kernel has no deadlock', lastHeartbeatTime: '2026-01-01T00:00:30Z', lastTransitionTime: '2026-01-01T00:00:30Z' },
+            ],
+          },
+        },
+        { subresource: 'status' },
+      );
+      // nothing of the agent's own changed and the report interval (60 s) is far: only the stored
+      // Node disagreeing makes the next status check post
+      clock.advance(10_400);
+      await until('Ready again', async () => cond(await node(), 'Ready')?.status === 'True');
+      const n = await node();
+      assert.equal(cond(n, 'Ready')?.reason, 'KubeletReady');
+      assert.equal(cond(n, 'Ready')?.lastTransitionTime, '2026-01-01T00:00:10Z', 'Unknown → True is a transition');
+      assert.equal(cond(n, 'EdgeAutonomy')?.reason, 'NodeWasDown', 'the lifecycle controller\'s condition is kept');
+      assert.equal(cond(n, 'KernelDeadlock')?.status, 'False', 'a condition node-problem-detector owns is kept');
+      assert.deepEqual(n.status?.addresses, [{ type: 'InternalIP', address: '192.0.2.7' }, { type: 'Hostname', address: 'edge-a' }]);
+      // agreed again: the next check writes nothing
+      const writes = client.calls.filter((c) => c.verb === 'patch').length;
+      await until('parked', () => clock.pending === 1);
+      clock.advance(10_400);
+      await until('parked again', () => clock.pending === 1);
+      assert.equal(client.calls.filter((c) => c.verb === 'patch').length, writes);
+    } finally {
+      ac.abort();
+      await running;
+    }
+  });
+
+  it('the posted addresses replace the stored list (the schema merges them by type: an address of another type would stay)', async () => {
+    const client = new FakeKubeClient();
+    const clock = new FakeClock();
+    const cfg = { ...defaultNodeConfig('edge-d', '/tmp'), internalIP: '192.0.2.8' };
+    const sig = new AbortController().signal;
+    await new NodeRegistrar({ client, cfg, host: fakeHost(healthy()), clock, logger: silentLogger() }).register(sig);
+    await client.patch(Resources.nodes, 'edge-d', 'strategic', { status: { addresses: [{ type: 'ExternalIP', address: '198.51.100.1' }] } }, { subresource: 'status' });
+    await new NodeRegistrar({ client, cfg: { ...cfg, internalIP: '192.0.2.9' }, host: fakeHost(healthy()), clock, logger: silentLogger() }).register(sig);
+    const n = (await client.get(Resources.nodes, 'edge-d')) as unknown as Node;
+    assert.deepEqual(n.status?.addresses, [{ type: 'InternalIP', address: '192.0.2.9' }, { type: 'Hostname', address: 'edge-a' }]);
+  });
+
   it('parses /proc/meminfo and os-release', () => {
     assert.deepEqual(parseMeminfo('MemTotal:       16384 kB\nMemFree: 1 kB\nMemAvailable:    8192 kB\n'), { totalBytes: 16384 * 1024, availableBytes: 8192 * 1024 });
     assert.equal(parseOsRelease('NAME="Debian"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'), 'Debian GNU/Linux 12 (bookworm)');

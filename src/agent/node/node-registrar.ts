@@ -2,6 +2,7 @@ import type { Node, NodeStatus } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { Backoff } from '../../client/backoff.ts';
 import type { Clock } from '../../client/clock.ts';
+import { Informer } from '../../client/informer.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -13,14 +14,22 @@ import { nodeStatus, statusFingerprint } from './node-status.ts';
 
 type NodeObject = Node & KubeObject;
 
+/** the conditions this agent posts (node-status.ts); others on the Node are someone else's */
+const OWN_CONDITIONS = new Set(['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready']);
+
 /**
  * Registers the Node and keeps its status current: every statusUpdateFrequency (+ up to 4 %) it recomputes
- * status and patches when it changed, and at least every statusReportFrequency as a heartbeat.
+ * status and patches when it changed, when the Node as stored disagrees with what it last posted
+ * (the lifecycle controller set Ready to Unknown), and at least every statusReportFrequency as a
+ * heartbeat. The patch is a strategic merge, as the kubelet's: conditions merge by type, so those
+ * others own (the lifecycle controller's EdgeAutonomy, node-problem-detector's) stay.
  */
 export class NodeRegistrar {
   private lastFingerprint = '';
   private lastReport = 0;
   private conditions: NodeStatus['conditions'] = [];
+  /** this Node as the cluster stores it (a watch of it alone), once `run` has registered */
+  private stored?: Informer<NodeObject>;
   private uidValue?: string;
   private readonly waiters: ((uid: string) => void)[] = [];
   /** when set, Ready is False with this message */
@@ -75,22 +84,40 @@ export class NodeRegistrar {
     for (const w of this.waiters.splice(0)) w(this.uidValue);
   }
 
-  /** one status check; patches when changed or when the report interval passed (or `force`) */
+  /**
+   * The stored Node's conditions when one of ours there differs from what this agent last posted:
+   * someone else wrote it (the lifecycle controller's Unknown while it saw no renewals). The
+   * kubelet compares with the Node it fetched the same way, so it re-posts Ready within a status
+   * period; comparing with our own last post alone left Unknown until the next report (60 s).
+   */
+  private storedIfDiffers(): NodeStatus['conditions'] | undefined {
+    const node = this.stored?.get(this.opts.cfg.nodeName);
+    if (!node) return undefined;
+    const stored = new Map((node.status?.conditions ?? []).map((c) => [c.type, c.status]));
+    const differs = (this.conditions ?? []).some((c) => OWN_CONDITIONS.has(c.type) && stored.get(c.type) !== c.status);
+    return differs ? node.status?.conditions : undefined;
+  }
+
+  /** one status check; patches when changed, when the stored Node disagrees, or when the report interval passed (or `force`) */
   async syncStatus(signal: AbortSignal, force = false): Promise<boolean> {
     const { client, cfg, host, clock } = this.opts;
     const now = clock.now();
+    const stored = this.storedIfDiffers();
     const status = nodeStatus({
       cfg,
       cpus: host.cpus(),
       id: await host.identity(),
       usage: await host.usage(cfg.dataDir),
       now,
-      previous: this.conditions,
+      // from the stored conditions when they differ: Unknown → True is a transition, now
+      previous: stored ?? this.conditions,
       notReady: this.notReady,
     });
     const fp = statusFingerprint(status);
-    if (!force && fp === this.lastFingerprint && now - this.lastReport < cfg.statusReportFrequencyMs) return false;
-    await client.patch(Resources.nodes, cfg.nodeName, 'merge', { status }, { subresource: 'status', signal });
+    if (!force && !stored && fp === this.lastFingerprint && now - this.lastReport < cfg.statusReportFrequencyMs) return false;
+    // addresses are merged by type in the schema, which cannot drop one: replaced whole, as the kubelet does
+    const patch = { status: { ...status, addresses: [...(status.addresses ?? []), { $patch: 'replace' }] } };
+    await client.patch(Resources.nodes, cfg.nodeName, 'strategic', patch, { subresource: 'status', signal });
     this.lastFingerprint = fp;
     this.lastReport = now;
     this.conditions = status.conditions;
@@ -111,6 +138,19 @@ export class NodeRegistrar {
         await this.opts.clock.sleep(d, signal).catch(() => undefined);
       }
     }
+    if (signal.aborted) return;
+    // the kubelet's node informer: its own Node alone (served by the edgehub's replica offline)
+    this.stored = new Informer<NodeObject>({ client: this.opts.client, resource: Resources.nodes, fieldSelector: `metadata.name=${this.opts.cfg.nodeName}`, logger: log, clock: this.opts.clock });
+    const watching = this.stored.run(signal);
+    try {
+      await this.statusLoop(signal);
+    } finally {
+      await watching;
+    }
+  }
+
+  private async statusLoop(signal: AbortSignal): Promise<void> {
+    const log = this.opts.logger;
     while (!signal.aborted) {
       try {
         // jittered as the kubelet's status loop (wait.JitterUntil, 0.04), for the reason NodeLease is

@@ -154,8 +154,11 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   }
 }
 
-/** the fields a watch may be indexed by (upstream's pod trigger function: spec.nodeName) */
-const TRIGGER_FIELDS: Record<string, string> = { pods: 'spec.nodeName' };
+/**
+ * the fields a watch may be indexed by, as upstream's trigger functions: pods by spec.nodeName
+ * (every node's pod watch), nodes by metadata.name (every node's watch of its own Node)
+ */
+const TRIGGER_FIELDS: Record<string, string> = { pods: 'spec.nodeName', nodes: 'metadata.name' };
 /** one values function per resource store, so the store computes each event's values once */
 const triggerValues = new WeakMap<RequestScope['rs'], WatchTrigger['values']>();
 
