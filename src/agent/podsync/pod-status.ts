@@ -43,10 +43,17 @@ export function buildPodStatus(i: StatusInput): PodStatus {
       ...(message ? { message } : {}),
     };
   };
+  const gates = unmetReadinessGates(i.pod, prevConds);
+  const ready = containersReady && !terminal && gates.length === 0;
   const conditions: PodCondition[] = [
     cond('PodReadyToStartContainers', i.sandboxReady && !terminal, i.sandboxError?.reason, i.sandboxError?.message),
     cond('Initialized', i.initialized, i.initialized ? undefined : 'ContainersNotInitialized', i.initialized ? undefined : `containers with incomplete status: [${i.inits.filter((r) => !(r.observed?.state === 'exited' && r.observed.exitCode === 0)).map((r) => r.name).join(' ')}]`),
-    cond('Ready', containersReady && !terminal, containersReady && !terminal ? undefined : terminal ? 'PodCompleted' : 'ContainersNotReady', containersReady || terminal ? undefined : notReadyMsg),
+    // upstream's GeneratePodReadyCondition: ContainersReady's verdict first, then the readiness gates
+    ready
+      ? cond('Ready', true)
+      : terminal || !containersReady
+        ? cond('Ready', false, terminal ? 'PodCompleted' : 'ContainersNotReady', terminal ? undefined : notReadyMsg)
+        : cond('Ready', false, 'ReadinessGatesNotReady', gates.join(', ')),
     cond('ContainersReady', containersReady && !terminal, containersReady && !terminal ? undefined : terminal ? 'PodCompleted' : 'ContainersNotReady', containersReady || terminal ? undefined : notReadyMsg),
   ];
   const ours = new Set(conditions.map((c) => c.type));
@@ -65,6 +72,47 @@ export function buildPodStatus(i: StatusInput): PodStatus {
   };
   if (i.previous?.qosClass) st.qosClass = i.previous.qosClass;
   return st;
+}
+
+/** the conditions the agent writes; the rest (PodScheduled, readiness gates', DisruptionTarget) are others' */
+const OWN_CONDITIONS = new Set(['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady']);
+
+/**
+ * The status as a strategic merge patch, as the kubelet writes it: conditions merge by type and
+ * only ours are sent, so a condition another controller wrote since our last read (a readiness
+ * gate's) is not replaced by our older copy; podIPs and hostIPs, merged by ip in the schema, are
+ * replaced whole, so an address the pod no longer has does not stay.
+ */
+export function statusPatch(status: PodStatus): Record<string, unknown> {
+  const replaced = <T>(list: T[] | undefined): unknown[] | undefined => (list ? [...list, { $patch: 'replace' }] : undefined);
+  return {
+    ...status,
+    conditions: (status.conditions ?? []).filter((c) => OWN_CONDITIONS.has(c.type)),
+    ...(status.podIPs ? { podIPs: replaced(status.podIPs) } : {}),
+    ...(status.hostIPs ? { hostIPs: replaced(status.hostIPs) } : {}),
+  };
+}
+
+/**
+ * The pod's readiness gates (spec.readinessGates) whose condition, set by some other controller
+ * through pods/status, is missing or not True: upstream's messages, in spec order.
+ */
+function unmetReadinessGates(pod: Pod, conds: ReadonlyMap<string, PodCondition>): string[] {
+  const out: string[] = [];
+  for (const g of pod.spec?.readinessGates ?? []) {
+    const c = conds.get(g.conditionType);
+    if (!c) out.push(`corresponding condition of pod readiness gate "${g.conditionType}" does not exist.`);
+    else if (c.status !== 'True') out.push(`the status of pod readiness gate "${g.conditionType}" is not "True", but ${c.status}`);
+  }
+  return out;
+}
+
+/** a readiness gate's condition changed between two versions of the pod (someone else's status write) */
+export function readinessGateChanged(pod: Pod, before: PodStatus | undefined, after: PodStatus | undefined): boolean {
+  const gates = pod.spec?.readinessGates ?? [];
+  if (gates.length === 0) return false;
+  const status = (s: PodStatus | undefined, t: string): string | undefined => s?.conditions?.find((c) => c.type === t)?.status;
+  return gates.some((g) => status(before, g.conditionType) !== status(after, g.conditionType));
 }
 
 const rank = (order: string[], t: string): number => {

@@ -469,6 +469,30 @@ describe('steady pods and exit events', () => {
     assert.equal(cs(p!, 'app')?.lastState?.terminated?.exitCode ?? cs(p!, 'app')?.state?.terminated?.exitCode, 1, JSON.stringify(p?.status));
   });
 
+  it('a readiness gate holds Ready until another controller sets its condition True; that write wakes a steady pod at once', async () => {
+    await h.createPod('gated', { readinessGates: [{ conditionType: 'example.com/lb-registered' }], containers: [app()] });
+    const p = await h.until('gated', (x) => x.status?.phase === 'Running' && cond(x, 'ContainersReady') === 'True', 'Running');
+    const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'False');
+    assert.equal(ready?.reason, 'ReadinessGatesNotReady');
+    assert.equal(ready?.message, 'corresponding condition of pod readiness gate "example.com/lb-registered" does not exist.');
+    await h.tick();
+    await h.tick(); // parked: nothing of its own left to do
+    const now = new Date(h.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const setGate = (status: string) =>
+      h.client.patch(Resources.pods, 'gated', 'strategic', { status: { conditions: [{ type: 'example.com/lb-registered', status, lastTransitionTime: now }] } }, { namespace: 'default', subresource: 'status' });
+    await setGate('False');
+    await h.settle();
+    const gatedFalse = (await h.pod('gated'))?.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(gatedFalse?.message, 'the status of pod readiness gate "example.com/lb-registered" is not "True", but False');
+    // the controller's write, and no clock movement: the update alone wakes the worker
+    await setGate('True');
+    await h.settle();
+    const after = await h.pod('gated');
+    assert.equal(cond(after!, 'Ready'), 'True', JSON.stringify(after?.status?.conditions));
+    assert.equal(cond(after!, 'example.com/lb-registered'), 'True', "the controller's condition is kept");
+  });
+
   it('a steady pod with a configMap volume wakes for its volume refresh, not only at the idle resync', async () => {
     assert.ok(h.cfg.volumeRefreshMs < (h.cfg.idleResyncMs ?? 0), 'the case this test is about');
     await h.client.create(Resources.configmaps, { metadata: { name: 'steady-conf', namespace: 'default' }, data: { greeting: 'v1' } } as KubeObject);

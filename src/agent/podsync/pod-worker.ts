@@ -16,7 +16,7 @@ import { pullCredentials } from './image-pull.ts';
 import { startAttempt } from './container-start.ts';
 import type { ContainerKind } from './labels.ts';
 import { runProbes } from './probe-runner.ts';
-import { buildPodStatus, computePhase } from './pod-status.ts';
+import { buildPodStatus, computePhase, readinessGateChanged, statusPatch } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
 import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
 import { createPodSandbox, createPodSandboxBeside, networkSandbox, podAddresses, resolveRuntimeHandler } from './pod-sandbox.ts';
@@ -154,9 +154,12 @@ export class PodWorker {
       case 'updated': {
         const old = this.pod;
         this.pod = ev.pod;
-        // Our own status writes come back as updates; only spec or deletion changes need a pass now.
+        // Our own status writes come back as updates; spec or deletion changes need a pass now, and
+        // so does a readiness gate's condition (another controller's status write): Ready follows it
         const changed =
-          old.metadata?.deletionTimestamp !== ev.pod.metadata?.deletionTimestamp || JSON.stringify(old.spec) !== JSON.stringify(ev.pod.spec);
+          old.metadata?.deletionTimestamp !== ev.pod.metadata?.deletionTimestamp ||
+          JSON.stringify(old.spec) !== JSON.stringify(ev.pod.spec) ||
+          readinessGateChanged(ev.pod, old.status as PodStatus | undefined, ev.pod.status as PodStatus | undefined);
         if (!changed) return;
         break;
       }
@@ -727,8 +730,8 @@ export class PodWorker {
       const updated = await this.deps.client.patch(
         Resources.pods,
         this.pod.metadata?.name ?? '',
-        'merge',
-        annotate ? { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: netStatus } }, status } : { status },
+        'strategic',
+        annotate ? { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: netStatus } }, status: statusPatch(status) } : { status: statusPatch(status) },
         { namespace: this.pod.metadata?.namespace, subresource: 'status', signal },
       );
       this.lastStatusJson = json;
