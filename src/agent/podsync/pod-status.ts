@@ -84,7 +84,7 @@ const OWN_CONDITIONS = new Set(['PodReadyToStartContainers', 'Initialized', 'Rea
  * replaced whole, so an address the pod no longer has does not stay.
  */
 export function statusPatch(status: PodStatus): Record<string, unknown> {
-  const replaced = <T>(list: T[] | undefined): unknown[] | undefined => (list ? [...list, { $patch: 'replace' }] : undefined);
+  const replaced = (list: readonly unknown[]): unknown[] => [...list, { $patch: 'replace' }];
   return {
     ...status,
     conditions: (status.conditions ?? []).filter((c) => OWN_CONDITIONS.has(c.type)),

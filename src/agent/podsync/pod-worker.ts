@@ -731,7 +731,7 @@ export class PodWorker {
         Resources.pods,
         this.pod.metadata?.name ?? '',
         'strategic',
-        annotate ? { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: netStatus } }, status: statusPatch(status) } : { status: statusPatch(status) },
+        { ...(annotate ? { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: netStatus } } } : {}), status: statusPatch(status) },
         { namespace: this.pod.metadata?.namespace, subresource: 'status', signal },
       );
       this.lastStatusJson = json;
