@@ -56,7 +56,9 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
         terminationGracePeriodSeconds: 2,
         containers: [{ name: 'web', image: httpdImage, command: ['sh', '-c', 'echo serving on 8080; exec httpd -f -p 8080 -h /www'], ports: [{ containerPort: 8080 }],
           // Ready = listening (the process starts a moment before httpd binds its port)
-          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }],
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+          // an exec postStart hook, through the runtime's exec as kubectl exec
+          lifecycle: { postStart: { exec: { command: ['sh', '-c', 'echo hooked > /tmp/post-start'] } } } }],
       },
     });
 
@@ -94,6 +96,7 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
         follow.kill('SIGKILL');
       }
       assert.equal((await kubectl(['exec', name, '--', 'echo', 'hi'])).trim(), 'hi');
+      assert.equal((await kubectl(['exec', name, '--', 'cat', '/tmp/post-start'])).trim(), 'hooked', 'the postStart hook ran');
       // runc pods get their network attached while the container is created: the pod IP is
       // written into the hosts file in place, after the file was bind-mounted
       const ip = (await getPod(name))?.status?.podIP;

@@ -1,9 +1,9 @@
 /**
- * One attempt at a container: pull (with back-off), volumes, env, snapshot, create, start. The
+ * One attempt at a container: pull (with back-off), volumes, env, snapshot, create, start, postStart. The
  * record becomes the new attempt only once the runtime has created it; every failure lands in a
  * waiting reason (ErrImagePull, CreateContainerConfigError, RunContainerError...) as the kubelet's.
  */
-import type { Container, Pod } from 'kubernetes-types/core/v1.js';
+import type { Container, LifecycleHandler, Pod } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +15,8 @@ import { buildContainerConfig } from './container-config.ts';
 import { resolveEnv } from './env.ts';
 import { ensureImage } from './image-pull.ts';
 import { Labels } from './labels.ts';
+import { runLifecycleHook } from './lifecycle-hook.ts';
+import { MIN_GRACE_SECONDS } from './pod-termination.ts';
 import { markStartedWithoutProbes } from './probe-runner.ts';
 import { afterPullFailure, afterPullSuccess, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
 import type { StartTrace } from './start-trace.ts';
@@ -34,7 +36,7 @@ export interface StartAttempt {
   backoff: BackoffPolicy;
   trace: StartTrace;
   credentials: () => Promise<Map<string, RegistryCredentials>>;
-  /** runs an image pull (the worker holds no start slot through it, start-gate.ts) */
+  /** runs a long wait, an image pull or a postStart hook, without a start slot (start-gate.ts) */
   pull?: <T>(f: () => Promise<T>) => Promise<T>;
   /** waits, between create and start, for what the start needs (the pod's network); false: give up the attempt (the sandbox was freed) */
   beforeStart?: () => Promise<boolean>;
@@ -149,6 +151,8 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     r.observed = (await o.trace.span('container status', () => handler.status(id, signal))).status;
     o.event('Normal', 'Started', `Started container ${c.name}`);
     if (r.observed.state === 'running') markStartedWithoutProbes(c, r);
+    const hook = c.lifecycle?.postStart;
+    if (hook && r.observed.state === 'running') await postStart(o, hook, id);
   } catch (err) {
     if (signal.aborted) throw err;
     const msg = (err as Error).message;
@@ -157,5 +161,43 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     o.noteExit();
     r.waiting = { reason: 'RunContainerError', message: msg };
     o.event('Warning', 'Failed', `Error: ${msg}`);
+  }
+}
+
+/**
+ * A postStart hook that has not ended after this long fails (FailedPostStartHook). Upstream waits
+ * for it without a bound, and the pod's worker with it, its deletion included.
+ */
+export const POST_START_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Upstream's startContainer, step 4: the postStart hook runs once the container has started, and
+ * the container counts as started (its status written, the pod's next container started) once it
+ * has ended. A hook that fails is a Warning FailedPostStartHook event and the container is killed
+ * with the pod's grace period; its restart policy takes it from there.
+ */
+async function postStart(o: StartAttempt, hook: LifecycleHandler, id: ContainerId): Promise<void> {
+  const { handler, signal, record: r, container: c } = o;
+  const run = (): Promise<void> =>
+    o.trace.span('postStart hook', () =>
+      runLifecycleHook('postStart', hook, {
+        exec: (command, s) => handler.exec(id, { command, tty: false, signal: s }),
+        podIP: o.sandbox.podIP,
+        ports: c.ports,
+        timeoutMs: POST_START_TIMEOUT_MS,
+        signal,
+      }),
+    );
+  try {
+    await (o.pull ? o.pull(run) : run());
+  } catch (err) {
+    if (signal.aborted) throw err;
+    o.event('Warning', 'FailedPostStartHook', (err as Error).message);
+    const grace = Math.max(MIN_GRACE_SECONDS, o.pod.spec?.terminationGracePeriodSeconds ?? 30);
+    await handler.stop(id, { timeoutSeconds: grace, signal });
+    r.observed = (await handler.status(id, signal)).status;
+    r.started = false;
+    r.ready = false;
+    o.noteExit();
   }
 }

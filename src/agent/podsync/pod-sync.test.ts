@@ -233,6 +233,38 @@ describe('restart back-off, probes, deletion', () => {
     liveOk = true;
   });
 
+  it('postStart: runs once the container started, before its Running is written; a failing hook kills it (FailedPostStartHook) and it restarts', async () => {
+    let hookOk = true;
+    h.runtime.execResult = (_cfg, req) => (req.command[0] === 'warm' ? (hookOk ? 0 : 1) : 0);
+    const seenAtHook: string[] = [];
+    const exec = h.runtime.exec.bind(h.runtime);
+    h.runtime.exec = async (id, req) => {
+      if (req.command[0] === 'warm') seenAtHook.push(cs((await h.pod('hooked'))!, 'w')?.state?.running ? 'running' : 'not running');
+      return exec(id, req);
+    };
+    try {
+      await h.createPod('hooked', { containers: [app({ name: 'w', lifecycle: { postStart: { exec: { command: ['warm', 'up'] } } } })] });
+      await h.until('hooked', (x) => x.status?.phase === 'Running' && cs(x, 'w')?.state?.running !== undefined, 'Running');
+      const ops = h.runtime.ops.filter((o) => /^(start|exec):w/.test(o));
+      assert.deepEqual(ops.slice(0, 2), ['start:w', 'exec:w:warm up']);
+      assert.deepEqual(seenAtHook, ['not running'], 'Running is written once the hook has ended, as upstream');
+
+      // a restart whose hook fails: killed with the pod's grace period, a Warning event, restarted again
+      hookOk = false;
+      h.runtime.exit(h.runtime.byName('w')!.id, 1);
+      const failed = (): boolean => h.events.events.some((e) => e.name === 'hooked' && e.reason === 'FailedPostStartHook' && /postStart hook failed: command exited with 1/.test(e.message ?? ''));
+      for (let i = 0; i < 100 && !failed(); i++) await h.tick();
+      assert.ok(failed(), h.events.events.map((e) => `${e.reason}: ${e.message}`).join('\n'));
+      assert.ok(h.runtime.ops.some((o) => /^stop:w:30$/.test(o)), h.runtime.ops.join(' '));
+      hookOk = true;
+      const p = await h.until('hooked', (x) => (cs(x, 'w')?.restartCount ?? 0) >= 2 && cs(x, 'w')?.state?.running !== undefined, 'restarted after the failed hook', 200);
+      assert.ok((cs(p, 'w')?.restartCount ?? 0) >= 2);
+    } finally {
+      h.runtime.exec = exec;
+      h.runtime.execResult = () => 0;
+    }
+  });
+
   it('graceful deletion: preStop, then stop, then sandbox and network, then the pod object', async () => {
     await h.createPod('bye', {
       terminationGracePeriodSeconds: 15,

@@ -6,7 +6,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { RuntimeHandler } from '../runtime/types.ts';
-import { runPreStop } from './pre-stop.ts';
+import { runLifecycleHook } from './lifecycle-hook.ts';
 import type { ContainerRecord } from './types.ts';
 
 /** the shortest stop timeout given to a container, whatever the grace period */
@@ -36,7 +36,7 @@ export async function stopPodContainers(o: {
       const id = r.id;
       if (c.lifecycle?.preStop && grace > 0) {
         o.onKilling(`Stopping container ${c.name}`);
-        await runPreStop(c.lifecycle.preStop, {
+        await runLifecycleHook('preStop', c.lifecycle.preStop, {
           exec: (command, s) => handler.exec(id, { command, tty: false, signal: s }),
           podIP: o.podIP,
           timeoutMs: grace * 1000,
