@@ -39,6 +39,7 @@ export async function stopPodContainers(o: {
         await runLifecycleHook('preStop', c.lifecycle.preStop, {
           exec: (command, s) => handler.exec(id, { command, tty: false, signal: s }),
           podIP: o.podIP,
+          ports: c.ports,
           timeoutMs: grace * 1000,
           signal,
         }).catch((err: unknown) => o.logger.warn({ err, container: c.name }, 'preStop hook failed'));
