@@ -18,6 +18,8 @@ export interface StatusInput {
   now: number;
   /** lastTransitionTime per condition type from the previous status */
   previous?: PodStatus;
+  /** why the pod as a whole is where it is (status.reason/message), e.g. DeadlineExceeded */
+  reason?: { reason: string; message: string };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -63,6 +65,7 @@ export function buildPodStatus(i: StatusInput): PodStatus {
 
   const st: Mutable<PodStatus> = {
     phase: i.phase,
+    ...(i.reason ? { reason: i.reason.reason, message: i.reason.message } : {}),
     conditions,
     ...(i.hostIP ? { hostIP: i.hostIP, hostIPs: [{ ip: i.hostIP }] } : {}),
     ...(i.podIP ? { podIP: i.podIP, podIPs: (i.podIPs?.[0] === i.podIP ? i.podIPs : [i.podIP]).map((ip) => ({ ip })) } : {}),

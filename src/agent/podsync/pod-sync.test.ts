@@ -525,6 +525,22 @@ describe('steady pods and exit events', () => {
     assert.equal(cond(after!, 'example.com/lb-registered'), 'True', "the controller's condition is kept");
   });
 
+  it('activeDeadlineSeconds: a parked pod wakes at its deadline, its containers are killed, and it is Failed with DeadlineExceeded', async () => {
+    await h.createPod('bounded', { activeDeadlineSeconds: 30, terminationGracePeriodSeconds: 5, containers: [app()] });
+    await h.until('bounded', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    await h.tick();
+    await h.tick(); // parked for the idle resync (2 min), past the deadline
+    await h.tick(30_000);
+    const p = await h.until('bounded', (x) => x.status?.phase === 'Failed', 'Failed', 5);
+    assert.equal(p.status?.reason, 'DeadlineExceeded');
+    assert.equal(p.status?.message, 'Pod was active on the node longer than the specified deadline');
+    assert.equal(cond(p, 'Ready'), 'False');
+    assert.ok(rt.ops.includes(`stop:app:5`), rt.ops.join(' '));
+    assert.ok(cs(p, 'app')?.state?.terminated, JSON.stringify(cs(p, 'app')?.state));
+    assert.ok(h.events.events.some((e) => e.name === 'bounded' && e.reason === 'DeadlineExceeded'));
+    await eventually(() => ![...rt.sandboxes.values()].some((s) => s.pod.name === 'bounded'), 'sandbox released');
+  });
+
   it('a steady pod with a configMap volume wakes for its volume refresh, not only at the idle resync', async () => {
     assert.ok(h.cfg.volumeRefreshMs < (h.cfg.idleResyncMs ?? 0), 'the case this test is about');
     await h.client.create(Resources.configmaps, { metadata: { name: 'steady-conf', namespace: 'default' }, data: { greeting: 'v1' } } as KubeObject);

@@ -30,6 +30,9 @@ import { StartTrace } from './start-trace.ts';
 export const podLogDir = (dataDir: string, pod: { namespace: string; name: string; uid: string }): string =>
   join(dataDir, 'logs', 'pods', `${pod.namespace}_${pod.name}_${pod.uid}`);
 
+/** upstream's status.message (and Event) for a pod past spec.activeDeadlineSeconds */
+const DEADLINE_MESSAGE = 'Pod was active on the node longer than the specified deadline';
+
 /**
  * One pod's reconcile loop. Desired state comes from the PodSpec, observed state from the
  * runtime; each pass (`reconcile`) moves one step closer and writes status if it changed.
@@ -43,6 +46,8 @@ export class PodWorker {
   private sandboxError?: { reason: string; message: string };
   private readonly volumes: PodVolumes;
   private finalPhase?: PodPhase;
+  /** set once spec.activeDeadlineSeconds ran out: the pod is Failed, DeadlineExceeded */
+  private deadlineExceeded = false;
   private startTime: number;
   private lastStatusJson?: string;
   private wake?: () => void;
@@ -288,7 +293,7 @@ export class PodWorker {
     const idle = this.cfg.idleResyncMs ?? base;
     if (idle <= base || !this.steady()) return base;
     const now = this.deps.clock.now();
-    let at = Math.min(now + idle, this.volumes.nextRefreshAt(this.pod) ?? Infinity);
+    let at = Math.min(now + idle, this.volumes.nextRefreshAt(this.pod) ?? Infinity, this.deadlineAt());
     for (const r of this.records.values()) for (const t of Object.values(r.probes)) if (t) at = Math.min(at, t.nextAt);
     return Math.max(base, at - now);
   }
@@ -328,6 +333,10 @@ export class PodWorker {
     const handler = await this.trace.span('runtime class', () => this.resolveHandler(signal));
     if (!handler) {
       await this.writeStatus(signal);
+      return;
+    }
+    if (this.deadlineAt() <= this.deps.clock.now()) {
+      await this.failPastDeadline(handler, signal);
       return;
     }
     if (this.needsStart() && !(await this.takeSlot(signal))) return; // deleted while waiting: the next pass terminates
@@ -372,6 +381,36 @@ export class PodWorker {
     }
     await this.trace.span('status write', () => this.writeStatus(signal, phase, initialized));
     if (phase === 'Running' && this.trace.active) this.trace.finish(this.log);
+  }
+
+  /** when spec.activeDeadlineSeconds runs out, counted from the pod's start time (upstream's pastActiveDeadline) */
+  private deadlineAt(): number {
+    const s = this.pod.spec?.activeDeadlineSeconds;
+    return typeof s === 'number' && s > 0 ? this.startTime + s * 1000 : Infinity;
+  }
+
+  /**
+   * Upstream's active deadline: every container is killed with the pod's grace period, the pod is
+   * Failed with reason DeadlineExceeded, and, finished, it keeps its object but not its sandbox.
+   */
+  private async failPastDeadline(handler: RuntimeHandler, signal: AbortSignal): Promise<void> {
+    this.deadlineExceeded = true;
+    this.event('Normal', 'DeadlineExceeded', DEADLINE_MESSAGE);
+    await stopPodContainers({
+      pod: this.pod,
+      handler,
+      record: (kind, name) => this.records.get(`${kind}/${name}`),
+      graceSeconds: this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+      podIP: this.sandbox?.podIP,
+      clock: this.deps.clock,
+      logger: this.log,
+      onKilling: (message) => this.event('Normal', 'Killing', message),
+      signal,
+    });
+    this.finalPhase = 'Failed';
+    for (const r of this.records.values()) r.ready = false;
+    await this.writeStatus(signal, 'Failed');
+    await this.releaseSandbox(signal);
   }
 
   /** the pod still has something to start: its sandbox, or a container never created */
@@ -719,6 +758,7 @@ export class PodWorker {
       startTime: this.startTime,
       now: this.deps.clock.now(),
       previous: this.pod.status as PodStatus | undefined,
+      ...(this.deadlineExceeded ? { reason: { reason: 'DeadlineExceeded', message: DEADLINE_MESSAGE } } : {}),
     });
     // Multus' network-status goes with the status write (pods/status may set annotations)
     const netStatus = this.sandbox?.networkStatus;
