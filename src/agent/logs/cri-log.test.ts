@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { CriLogRotator } from './rotator.ts';
-import { formatCriLine, parseCriLine, readCriLog, type CriLogLine } from './cri-log.ts';
+import { formatCriLine, logTailMessage, parseCriLine, readCriLog, TERMINATION_LOG_BYTES, type CriLogLine } from './cri-log.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hedge-logs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -102,4 +102,17 @@ test('CriLogRotator renames by size, reopens, keeps maxFiles and compresses olde
   writeFileSync(p, 'y'.repeat(150));
   await assert.rejects(r.rotateIfNeeded({ logPath: p, reopen: async () => Promise.reject(new Error('conmon gone')) }, AbortSignal.timeout(5000)), /conmon gone/);
   assert.equal(readFileSync(p, 'utf8'), 'y'.repeat(150));
+});
+
+test('logTailMessage: the last 80 lines, both streams, cut to the last 2 KiB; none without a log', async () => {
+  const sig = new AbortController().signal;
+  const long = join(dir, 'long.log');
+  writeFileSync(long, Array.from({ length: 90 }, (_, i) => L(i % 60, i % 2 ? 'stderr' : 'stdout', 'F', `${String(i).padStart(2, '0')} ${'x'.repeat(40)}`)).join(''));
+  const m = await logTailMessage(long, sig);
+  assert.equal(Buffer.byteLength(m), TERMINATION_LOG_BYTES);
+  assert.ok(m.endsWith(`89 ${'x'.repeat(40)}`));
+  const short = join(dir, 'short.log');
+  writeFileSync(short, L(1, 'stdout', 'F', 'a') + L(2, 'stderr', 'P', 'b') + L(3, 'stderr', 'F', 'c'));
+  assert.equal(await logTailMessage(short, sig), 'a\nbc');
+  assert.equal(await logTailMessage(join(dir, 'missing.log'), sig), '');
 });

@@ -182,3 +182,23 @@ function sleepOrAbort(ms: number, signal: AbortSignal): Promise<void> {
     }
   });
 }
+
+/** upstream's FallbackToLogsOnError bounds (MaxContainerTerminationMessageLogLines / LogLength) */
+export const TERMINATION_LOG_LINES = 80;
+export const TERMINATION_LOG_BYTES = 2048;
+
+/**
+ * A failed container's termination message from its log (terminationMessagePolicy
+ * FallbackToLogsOnError): the last 80 lines, both streams, joined, cut to the last 2 KiB; '' when
+ * there is no log.
+ */
+export async function logTailMessage(path: string, signal: AbortSignal): Promise<string> {
+  const lines: string[] = [];
+  try {
+    for await (const l of readCriLog({ current: path }, { tailLines: TERMINATION_LOG_LINES, signal })) lines.push(l.message);
+  } catch {
+    return '';
+  }
+  const text = Buffer.from(lines.join('\n'));
+  return (text.length > TERMINATION_LOG_BYTES ? text.subarray(text.length - TERMINATION_LOG_BYTES) : text).toString('utf8');
+}

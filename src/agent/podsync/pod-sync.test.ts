@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
 import { Resources } from '../../client/resources.ts';
@@ -97,6 +97,32 @@ describe('pod sync lifecycle', () => {
     const p = await h.until('bad', (x) => x.status?.phase === 'Failed', 'Failed');
     assert.equal(cs(p, 'bad')?.state?.terminated?.exitCode, 127);
     assert.equal(cs(p, 'bad')?.restartCount, 0);
+  });
+
+  it('terminationMessagePolicy FallbackToLogsOnError: a failed container without a message reports its log\'s last 80 lines, at most 2 KiB', async () => {
+    await h.createPod('fallback', { restartPolicy: 'Never', containers: [app({ name: 'f', terminationMessagePolicy: 'FallbackToLogsOnError' })] });
+    await h.until('fallback', (x) => cs(x, 'f')?.state?.running !== undefined, 'running');
+    const { id, cfg } = h.runtime.byName('f')!;
+    const lines = Array.from({ length: 100 }, (_, i) => `2026-01-01T00:00:00.000000000Z ${i % 2 ? 'stderr' : 'stdout'} F line ${i}`);
+    // a partial record joined to the next, as the kubelet's reader does
+    lines.push('2026-01-01T00:00:00.000000000Z stderr P fatal: ', '2026-01-01T00:00:00.000000000Z stderr F out of cheese');
+    await mkdir(dirname(cfg.logPath), { recursive: true });
+    await writeFile(cfg.logPath, `${lines.join('\n')}\n`);
+    h.runtime.exit(id, 2);
+    const p = await h.until('fallback', (x) => x.status?.phase === 'Failed', 'Failed');
+    const message = cs(p, 'f')?.state?.terminated?.message ?? '';
+    assert.ok(message.endsWith('line 99\nfatal: out of cheese'), message.slice(-80));
+    assert.ok(message.startsWith('line 21\n'), message.slice(0, 40));
+    assert.equal(message.split('\n').length, 80);
+    // exit 0, or the default policy: no message from the logs
+    await h.createPod('fallback-ok', { restartPolicy: 'Never', containers: [app({ name: 'g', terminationMessagePolicy: 'FallbackToLogsOnError' })] });
+    await h.until('fallback-ok', (x) => cs(x, 'g')?.state?.running !== undefined, 'running');
+    const g = h.runtime.byName('g')!;
+    await mkdir(dirname(g.cfg.logPath), { recursive: true });
+    await writeFile(g.cfg.logPath, `${lines.join('\n')}\n`);
+    h.runtime.exit(g.id, 0);
+    const ok = await h.until('fallback-ok', (x) => x.status?.phase === 'Succeeded', 'Succeeded');
+    assert.equal(cs(ok, 'g')?.state?.terminated?.message, undefined);
   });
 
   it('runs init containers in order, each to completion, before app containers', async () => {

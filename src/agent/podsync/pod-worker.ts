@@ -9,12 +9,13 @@ import type { Logger } from '../../lib/log.ts';
 import { whenAborted } from '../../lib/signals.ts';
 import type { RegistryCredentials } from '../image/types.ts';
 import type { NetworkSandbox } from '../network/types.ts';
-import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
+import type { ContainerId, ContainerState, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import { adoptContainers } from './adopt.ts';
 import type { PodSyncConfig } from './config.ts';
 import { pullCredentials } from './image-pull.ts';
 import { startAttempt } from './container-start.ts';
 import type { ContainerKind } from './labels.ts';
+import { logTailMessage } from '../logs/cri-log.ts';
 import { runProbes } from './probe-runner.ts';
 import { buildPodStatus, computePhase, readinessGateChanged, statusPatch } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
@@ -576,6 +577,7 @@ export class PodWorker {
       try {
         const st = await handler.status(r.id, signal);
         r.observed = st.status;
+        if (st.status.state === 'exited') await this.messageFromLogs(r, st.status, signal);
       } catch (err) {
         if (!isHedgeError(err, 'NotFound')) throw err;
         // Vanished (e.g. removed by hand): treat as exited so restart policy applies.
@@ -584,6 +586,19 @@ export class PodWorker {
         }
       }
     }
+  }
+
+  /**
+   * terminationMessagePolicy FallbackToLogsOnError: a container that failed without a message of
+   * its own gets the tail of its log (upstream: the last 80 lines, at most 2 KiB), read once per
+   * attempt.
+   */
+  private async messageFromLogs(r: ContainerRecord, o: Extract<ContainerState, { state: 'exited' }>, signal: AbortSignal): Promise<void> {
+    if (o.exitCode === 0 || o.message || !r.id || !r.logPath) return;
+    const spec = (r.kind === 'init' ? this.pod.spec?.initContainers : this.pod.spec?.containers)?.find((c) => c.name === r.name);
+    if (spec?.terminationMessagePolicy !== 'FallbackToLogsOnError') return;
+    if (r.logMessage?.id !== r.id) r.logMessage = { id: r.id, message: await logTailMessage(r.logPath, signal) };
+    if (r.logMessage.message) o.message = r.logMessage.message;
   }
 
   private async syncInitContainers(handler: RuntimeHandler, policy: string, signal: AbortSignal): Promise<{ initialized: boolean; initFailed: boolean }> {

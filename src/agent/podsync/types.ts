@@ -96,6 +96,8 @@ export interface ContainerRecord {
   probes: { startup?: ProbeTrack; liveness?: ProbeTrack; readiness?: ProbeTrack };
   /** set when the agent kills the container (liveness/startup failure) */
   killReason?: string;
+  /** the log tail read once for an attempt's FallbackToLogsOnError message */
+  logMessage?: { id: ContainerId; message: string };
 }
 
 /** Inputs a worker reacts to; tagged so handling stays exhaustive. */
