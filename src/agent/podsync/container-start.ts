@@ -168,7 +168,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
  * A postStart hook that has not ended after this long fails (FailedPostStartHook). Upstream waits
  * for it without a bound, and the pod's worker with it, its deletion included.
  */
-export const POST_START_TIMEOUT_MS = 5 * 60_000;
+const POST_START_TIMEOUT_MS = 5 * 60_000;
 
 /**
  * Upstream's startContainer, step 4: the postStart hook runs once the container has started, and

@@ -397,21 +397,26 @@ export class PodWorker {
   private async failPastDeadline(handler: RuntimeHandler, signal: AbortSignal): Promise<void> {
     this.deadlineExceeded = true;
     this.event('Normal', 'DeadlineExceeded', DEADLINE_MESSAGE);
-    await stopPodContainers({
+    await this.stopContainers(handler, this.pod.spec?.terminationGracePeriodSeconds ?? 30, signal);
+    this.finalPhase = 'Failed';
+    for (const r of this.records.values()) r.ready = false;
+    await this.writeStatus(signal, 'Failed');
+    await this.releaseSandbox(signal);
+  }
+
+  /** every running container stopped (preStop first) within `graceSeconds`, Killing events raised */
+  private stopContainers(handler: RuntimeHandler, graceSeconds: number, signal: AbortSignal): Promise<void> {
+    return stopPodContainers({
       pod: this.pod,
       handler,
       record: (kind, name) => this.records.get(`${kind}/${name}`),
-      graceSeconds: this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+      graceSeconds,
       podIP: this.sandbox?.podIP,
       clock: this.deps.clock,
       logger: this.log,
       onKilling: (message) => this.event('Normal', 'Killing', message),
       signal,
     });
-    this.finalPhase = 'Failed';
-    for (const r of this.records.values()) r.ready = false;
-    await this.writeStatus(signal, 'Failed');
-    await this.releaseSandbox(signal);
   }
 
   /** the pod still has something to start: its sandbox, or a container never created */
@@ -845,17 +850,7 @@ export class PodWorker {
     const grace = this.gone ? 0 : (this.pod.metadata?.deletionGracePeriodSeconds ?? spec?.terminationGracePeriodSeconds ?? 30);
     const handler = this.sandbox ? this.deps.runtimes.get(this.sandbox.handler) : undefined;
     if (handler) {
-      await stopPodContainers({
-        pod: this.pod,
-        handler,
-        record: (kind, name) => this.records.get(`${kind}/${name}`),
-        graceSeconds: grace,
-        podIP: this.sandbox?.podIP,
-        clock: this.deps.clock,
-        logger: this.log,
-        onKilling: (message) => this.event('Normal', 'Killing', message),
-        signal,
-      });
+      await this.stopContainers(handler, grace, signal);
     }
     await this.releaseSandbox(signal);
     await rm(podLogDir(this.cfg.dataDir, this.podRef()), { recursive: true, force: true });
