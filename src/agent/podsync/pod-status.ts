@@ -24,6 +24,9 @@ export interface StatusInput {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** the conditions the agent writes (buildPodStatus); the rest (PodScheduled, readiness gates', DisruptionTarget) are others' */
+const OWN_CONDITIONS = new Set(['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady']);
+
 /** The status the agent owns, built from its records (pure). qosClass and foreign conditions are kept. */
 export function buildPodStatus(i: StatusInput): PodStatus {
   const apps = i.apps.map((r) => containerStatus(r, i.pod, 'app'));
@@ -58,8 +61,7 @@ export function buildPodStatus(i: StatusInput): PodStatus {
         : cond('Ready', false, 'ReadinessGatesNotReady', gates.join(', ')),
     cond('ContainersReady', containersReady && !terminal, containersReady && !terminal ? undefined : terminal ? 'PodCompleted' : 'ContainersNotReady', containersReady || terminal ? undefined : notReadyMsg),
   ];
-  const ours = new Set(conditions.map((c) => c.type));
-  for (const c of i.previous?.conditions ?? []) if (!ours.has(c.type)) conditions.push(c);
+  for (const c of i.previous?.conditions ?? []) if (!OWN_CONDITIONS.has(c.type)) conditions.push(c);
   const order = ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
   conditions.sort((a, b) => rank(order, a.type) - rank(order, b.type));
 
@@ -76,9 +78,6 @@ export function buildPodStatus(i: StatusInput): PodStatus {
   if (i.previous?.qosClass) st.qosClass = i.previous.qosClass;
   return st;
 }
-
-/** the conditions the agent writes; the rest (PodScheduled, readiness gates', DisruptionTarget) are others' */
-const OWN_CONDITIONS = new Set(['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady']);
 
 /**
  * The status as a strategic merge patch, as the kubelet writes it: conditions merge by type and
