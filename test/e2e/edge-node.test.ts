@@ -114,13 +114,15 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.match(waiting.message ?? '', /unknown|not found/i, JSON.stringify(waiting));
   });
 
-  it('a command exiting 3 with restartPolicy Never leaves the pod Failed with exitCode 3', async () => {
-    await kubectl(['run', 'exit3', `--image=${busyboxImage}`, '--restart=Never', '--command', '--', 'sh', '-c', 'exit 3']);
+  it('a command exiting 3 with restartPolicy Never leaves the pod Failed with exitCode 3 and the message it wrote to /dev/termination-log', async () => {
+    await kubectl(['run', 'exit3', `--image=${busyboxImage}`, '--restart=Never', '--command', '--', 'sh', '-c', 'echo out of cheese > /dev/termination-log; exit 3']);
     const p = await waitUntil('exit3 Failed', 30_000, async () => {
       const pod = await getPod('exit3');
       return pod?.status?.phase === 'Failed' ? pod : undefined;
     }, explain);
     assert.equal(p.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 3);
+    // the default terminationMessagePath and policy (File), as the apiserver defaults them
+    assert.equal(p.status?.containerStatuses?.[0]?.state?.terminated?.message, 'out of cheese\n');
   });
 
   it('kill -9 of the agent and a restart leave containers running, adopted unchanged', async () => {

@@ -1,5 +1,5 @@
 import type { Container, Pod } from 'kubernetes-types/core/v1.js';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { HedgeError } from '../../lib/errors.ts';
 import type { ImageInfo, Mount } from '../image/types.ts';
 import type { ContainerConfig, ContainerId, ContainerMount, SandboxId } from '../runtime/types.ts';
@@ -57,6 +57,8 @@ export function buildContainerConfig(o: BuildContainerOptions): ContainerConfig 
     },
     tty: c.tty ?? false,
     logPath: o.logPath,
+    // upstream does not validate the path; a relative one is taken from the root, as runc would
+    ...(c.terminationMessagePath ? { terminationMessagePath: posix.resolve('/', c.terminationMessagePath) } : {}),
     labels: {
       [Labels.podUid]: podMeta.uid ?? '',
       [Labels.podName]: podMeta.name ?? '',

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyPatch } from '../../client/patch.ts';
+import type { ContainerId } from '../runtime/types.ts';
 import { buildPodStatus, statusPatch, type StatusInput } from './pod-status.ts';
+import type { ContainerRecord } from './types.ts';
 
 const input = (o: Partial<StatusInput>): StatusInput => ({
   pod: { metadata: { name: 'p', namespace: 'default' }, spec: { containers: [] } },
@@ -69,4 +71,35 @@ test('the status patch (strategic): a condition written since our read stays, ou
   assert.equal(byType.get('Ready'), ours.conditions?.find((c) => c.type === 'Ready')?.status);
   assert.deepEqual(out.status.podIPs, [{ ip: '10.0.0.6' }]);
   assert.equal(out.status.podIP, '10.0.0.6');
+});
+
+test('termination messages: a pod\'s containers share 12 KiB evenly, each message cut from its start (upstream\'s normalizeStatus)', () => {
+  const exited = (name: string, message: string, id: string): ContainerRecord => ({
+    name,
+    kind: 'app',
+    id: id as ContainerId,
+    restartCount: 1,
+    observed: { state: 'exited', finishedAt: new Date(0), exitCode: 1, reason: 'Error', message },
+    lastTerminated: { containerId: `${id}-before` as ContainerId, exitCode: 2, reason: 'Error', finishedAt: 0, message: 'b'.repeat(5000) },
+    backoffMs: 0,
+    retryAt: 0,
+    waitingDelayMs: 0,
+    pullFailures: 0,
+    started: false,
+    ready: false,
+    probes: {},
+  });
+  const names = ['a', 'b', 'c', 'd', 'e'];
+  const pod = { metadata: { name: 'p', namespace: 'default' }, spec: { containers: names.map((name) => ({ name })) } };
+  // 5 containers: 12288 / 5 = 2457 bytes each
+  const st = buildPodStatus(input({ pod, apps: [exited('a', 'a'.repeat(4096), 'c1'), exited('b', 'short', 'c2'), exited('c', `${'é'.repeat(1229)}z`, 'c3')] }));
+  const [a, b, c] = st.containerStatuses ?? [];
+  assert.equal(a.state?.terminated?.message, 'a'.repeat(2457));
+  assert.equal(a.lastState?.terminated?.message, 'b'.repeat(2457), 'lastState too');
+  assert.equal(b.state?.terminated?.message, 'short');
+  // 2457 bytes end inside the 1229th 'é' (2 bytes each): the half character is dropped
+  assert.equal(c.state?.terminated?.message, 'é'.repeat(1228));
+  // one container: 12 KiB, more than a handler ever reports (4 KiB)
+  const one = buildPodStatus(input({ pod: { ...pod, spec: { containers: [{ name: 'a' }] } }, apps: [exited('a', 'a'.repeat(4096), 'c1')] }));
+  assert.equal(one.containerStatuses?.[0].state?.terminated?.message?.length, 4096);
 });

@@ -27,10 +27,15 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /** the conditions the agent writes (buildPodStatus); the rest (PodScheduled, readiness gates', DisruptionTarget) are others' */
 const OWN_CONDITIONS = new Set(['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady']);
 
+/** the kubelet's MaxPodTerminationMessageLogLength: what the termination messages of a pod's containers take together */
+const POD_TERMINATION_MESSAGE_BYTES = 12 * 1024;
+
 /** The status the agent owns, built from its records (pure). qosClass and foreign conditions are kept. */
 export function buildPodStatus(i: StatusInput): PodStatus {
-  const apps = i.apps.map((r) => containerStatus(r, i.pod, 'app'));
-  const inits = i.inits.map((r) => containerStatus(r, i.pod, 'init'));
+  // split evenly, each message cut to its share from the end (upstream's normalizeStatus)
+  const share = Math.floor(POD_TERMINATION_MESSAGE_BYTES / Math.max(1, (i.pod.spec?.containers?.length ?? 0) + (i.pod.spec?.initContainers?.length ?? 0)));
+  const apps = i.apps.map((r) => containerStatus(r, i.pod, 'app', share));
+  const inits = i.inits.map((r) => containerStatus(r, i.pod, 'init', share));
   const containersReady = i.apps.length > 0 && i.apps.every((r) => r.ready);
   const terminal = i.phase === 'Succeeded' || i.phase === 'Failed';
   const notReady = i.apps.filter((r) => !r.ready).map((r) => r.name);
@@ -122,7 +127,13 @@ const rank = (order: string[], t: string): number => {
   return i < 0 ? order.length : i;
 };
 
-function containerStatus(r: ContainerRecord, pod: Pod, kind: 'init' | 'app'): K8sContainerStatus {
+/** the first `n` bytes of a message (a character cut in two is dropped) */
+function headBytes(message: string, n: number): string {
+  const b = Buffer.from(message);
+  return b.length <= n ? message : b.subarray(0, n).toString('utf8').replace(/\uFFFD$/, '');
+}
+
+function containerStatus(r: ContainerRecord, pod: Pod, kind: 'init' | 'app', messageBytes: number): K8sContainerStatus {
   const spec = (kind === 'init' ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === r.name);
   const o = r.observed;
   let state: K8sContainerStatus['state'];
@@ -135,7 +146,7 @@ function containerStatus(r: ContainerRecord, pod: Pod, kind: 'init' | 'app'): K8
       terminated: {
         exitCode: o.exitCode,
         reason: o.reason,
-        ...(o.message ? { message: o.message } : {}),
+        ...(o.message ? { message: headBytes(o.message, messageBytes) } : {}),
         ...(o.startedAt ? { startedAt: formatTime(o.startedAt.getTime()) } : {}),
         finishedAt: formatTime(o.finishedAt.getTime()),
         containerID: `hedge://${r.id}`,
@@ -154,7 +165,7 @@ function containerStatus(r: ContainerRecord, pod: Pod, kind: 'init' | 'app'): K8
           terminated: {
             exitCode: lt.exitCode,
             reason: lt.reason,
-            ...(lt.message ? { message: lt.message } : {}),
+            ...(lt.message ? { message: headBytes(lt.message, messageBytes) } : {}),
             ...(lt.startedAt ? { startedAt: formatTime(lt.startedAt) } : {}),
             finishedAt: formatTime(lt.finishedAt),
             containerID: `hedge://${lt.containerId}`,

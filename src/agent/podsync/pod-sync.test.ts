@@ -125,6 +125,31 @@ describe('pod sync lifecycle', () => {
     assert.equal(cs(ok, 'g')?.state?.terminated?.message, undefined);
   });
 
+  it('terminationMessagePath: the runtime gets the path and the exit reports what the container wrote there, before its logs', async () => {
+    h.runtime.behaviors.set('tm', { kind: 'exit', code: 0, message: 'wrote a file\n' });
+    h.runtime.behaviors.set('tm-fb', { kind: 'exit', code: 3, message: 'my own words' });
+    await h.createPod('tmsg', {
+      restartPolicy: 'Never',
+      containers: [
+        app({ name: 'tm', terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' }),
+        app({ name: 'tm-fb', terminationMessagePath: 'var/msg', terminationMessagePolicy: 'FallbackToLogsOnError' }),
+        app({ name: 'tm-none', terminationMessagePolicy: 'FallbackToLogsOnError' }),
+      ],
+    });
+    await h.until('tmsg', (x) => cs(x, 'tm-none')?.state?.running !== undefined, 'running');
+    assert.equal(h.runtime.byName('tm')!.cfg.terminationMessagePath, '/dev/termination-log');
+    assert.equal(h.runtime.byName('tm-fb')!.cfg.terminationMessagePath, '/var/msg', 'a relative path is taken from the root');
+    assert.equal(h.runtime.byName('tm-none')!.cfg.terminationMessagePath, undefined);
+    const none = h.runtime.byName('tm-none')!;
+    await mkdir(dirname(none.cfg.logPath), { recursive: true });
+    await writeFile(none.cfg.logPath, '2026-01-01T00:00:00.000000000Z stderr F from the log\n');
+    h.runtime.exit(none.id, 1);
+    const p = await h.until('tmsg', (x) => x.status?.phase === 'Failed', 'Failed');
+    assert.equal(cs(p, 'tm')?.state?.terminated?.message, 'wrote a file\n', 'exit 0 reports it too');
+    assert.equal(cs(p, 'tm-fb')?.state?.terminated?.message, 'my own words', 'the file wins over the log');
+    assert.equal(cs(p, 'tm-none')?.state?.terminated?.message, 'from the log');
+  });
+
   it('runs init containers in order, each to completion, before app containers', async () => {
     h.runtime.behaviors.set('init-a', { kind: 'exit', code: 0 });
     h.runtime.behaviors.set('init-b', { kind: 'exit', code: 0 });

@@ -20,7 +20,12 @@ export type Workload =
   /** runs until stopped and ignores SIGTERM, so only SIGKILL ends it (exit 137) */
   | { kind: 'ignore-term' }
   /** burns CPU until stopped; exits with 143 on SIGTERM */
-  | { kind: 'busy' };
+  | { kind: 'busy' }
+  /**
+   * writes `fill` bytes of `x`, then `text` and a newline to `path` (its terminationMessagePath,
+   * which the suite sets), then exits with `code`; `text` is plain words
+   */
+  | { kind: 'message'; path: string; fill: number; text: string; code: number };
 
 /** the shell command a real handler runs for a workload (busybox sh); the rootfs may be shared, hence the id */
 export function workloadCommand(w: Workload, id: ContainerId): string[] {
@@ -34,6 +39,8 @@ export function workloadCommand(w: Workload, id: ContainerId): string[] {
       return ['sh', '-c', `trap '' TERM; ${ready}; while true; do sleep 1; done`];
     case 'busy':
       return ['sh', '-c', `trap 'exit 143' TERM; ${ready}; while true; do :; done`];
+    case 'message':
+      return ['sh', '-c', `{ head -c ${w.fill} /dev/zero | tr '\\0' x; echo '${w.text}'; } > '${w.path}'; exit ${w.code}`];
     default: {
       const never: never = w;
       throw new Error(`unknown workload ${JSON.stringify(never)}`);
@@ -99,7 +106,8 @@ export function runRuntimeContract(name: string, make: () => Promise<RuntimeUnde
     const create = async (workload: Workload, labels: Record<string, string> = {}): Promise<ContainerId> => {
       assert.ok(t, 'fixture made');
       const id = `ct${n++}-${Math.random().toString(16).slice(2, 8)}` as ContainerId;
-      await t.handler.createContainer(t.container({ id, workload, labels, annotations: { 'contract/n': String(n) } }), sig());
+      const cfg = t.container({ id, workload, labels, annotations: { 'contract/n': String(n) } });
+      await t.handler.createContainer(workload.kind === 'message' ? { ...cfg, terminationMessagePath: workload.path } : cfg, sig());
       return id;
     };
     const state = async (id: ContainerId): Promise<ContainerState> => (await h().status(id, sig())).status;
@@ -197,9 +205,30 @@ export function runRuntimeContract(name: string, make: () => Promise<RuntimeUnde
       assert.equal(a.reason, 'Completed');
       assert.equal(b.exitCode, 3);
       assert.equal(b.reason, 'Error');
+      assert.equal(b.message, undefined, 'no terminationMessagePath, no message');
       assert.ok(b.finishedAt instanceof Date && b.startedAt instanceof Date);
       await h().remove(ok, sig());
       await h().remove(bad, sig());
+    });
+
+    it('a container writes its termination message file: the exit reports it, the last 4 KiB of a longer one', async () => {
+      const short = await create({ kind: 'message', path: '/dev/termination-log', fill: 0, text: 'all done', code: 0 });
+      const long = await create({ kind: 'message', path: '/var/run/msg/why', fill: 5000, text: 'the end', code: 2 });
+      // has the file and leaves it empty
+      assert.ok(t);
+      const silent = `ct${n++}-silent` as ContainerId;
+      await h().createContainer({ ...t.container({ id: silent, workload: { kind: 'exit', code: 1 }, labels: {}, annotations: {} }), terminationMessagePath: '/dev/termination-log' }, sig());
+      for (const id of [short, long, silent]) await h().start(id, sig());
+      const a = await exited(short);
+      assert.equal(a.message, 'all done\n');
+      assert.equal(a.reason, 'Completed');
+      const b = await exited(long);
+      assert.equal(b.exitCode, 2);
+      assert.equal(b.message?.length, 4096, 'cut to the last 4 KiB');
+      assert.ok(b.message?.endsWith('xthe end\n'), JSON.stringify(b.message?.slice(-20)));
+      const c = await exited(silent);
+      assert.equal(c.message, undefined, 'an empty file is no message');
+      for (const id of [short, long, silent]) await h().remove(id, sig());
     });
 
     it('stats are non-negative, a running container uses memory, and CPU time grows for a busy process', async () => {

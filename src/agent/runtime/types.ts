@@ -77,9 +77,19 @@ export interface ContainerConfig {
   tty: boolean;
   /** CRI-format log file the runtime writes stdout/stderr to */
   logPath: string;
+  /**
+   * The container's terminationMessagePath (absolute): the handler puts a fresh, empty,
+   * world-writable file there for each container instance and reports its last
+   * TERMINATION_MESSAGE_BYTES as the exited state's `message` (the kubelet's
+   * MaxContainerTerminationMessageLength, read from the end). Undefined: no such file.
+   */
+  terminationMessagePath?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
+
+/** the most of a termination message file a handler reports: its last 4 KiB, as the kubelet */
+export const TERMINATION_MESSAGE_BYTES = 4096;
 
 export type ContainerState =
   | { state: 'created'; createdAt: Date }

@@ -63,7 +63,13 @@ struct proc {
   int exited;
   int status;
   struct obuf ob[2];
+  /* a container's own process (`T<key>`): its exit carries the end of that container's termination message file */
+  char tkey[64];
+  char *tmsg;
+  size_t tlen;
 };
+/* the most of a termination message file an exit carries: its last 4 KiB, as the kubelet reads it */
+#define TMSG_MAX 4096
 
 static struct proc procs[MAXP];
 static int port = -1;
@@ -141,6 +147,15 @@ static void obuf_ack(struct obuf *o, uint64_t upto) {
 
 static void obuf_free(struct proc *pr) {
   for (int s = 0; s < 2; s++) free(pr->ob[s].b);
+  free(pr->tmsg);
+}
+
+/* G_EXIT: u32be wait status, then the termination message (if the process has one) */
+static void send_exit(const struct proc *pr) {
+  unsigned char b[4 + TMSG_MAX];
+  put32(b, (uint32_t)pr->status);
+  if (pr->tlen) memcpy(b + 4, pr->tmsg, pr->tlen);
+  sendf(G_EXIT, pr->id, b, 4 + pr->tlen);
 }
 
 static void senderr(uint32_t id, const char *what) {
@@ -194,7 +209,7 @@ static void hello(const unsigned char *p, size_t n) {
     put32(pb, (uint32_t)procs[i].pid);
     sendf(G_STARTED, procs[i].id, pb, 4);
     for (int s = 0; s < 2; s++) { procs[i].ob[s].sent = 0; send_output(&procs[i], s); }
-    if (procs[i].exited) { put32(pb, (uint32_t)procs[i].status); sendf(G_EXIT, procs[i].id, pb, 4); }
+    if (procs[i].exited) send_exit(&procs[i]);
   }
 }
 
@@ -207,7 +222,7 @@ struct startreq {
   uid_t uid; gid_t gid;
   gid_t groups[32]; int ngroups;
   int stdin_pipe;
-  const char *cgroup, *mem_max, *cpu_max, *pids_max;
+  const char *cgroup, *mem_max, *cpu_max, *pids_max, *tkey;
 };
 
 static int mkdirs(const char *path, mode_t mode) {
@@ -301,9 +316,11 @@ static void do_start(uint32_t id, char *p, size_t n) {
       case 'M': r.mem_max = e + 1; break;
       case 'P': r.cpu_max = e + 1; break;
       case 'N': r.pids_max = e + 1; break;
+      case 'T': r.tkey = e + 1; break;
     }
   }
   if (!r.argc) { errno = EINVAL; senderr(id, "empty argv"); return; }
+  if (r.tkey && (!r.tkey[0] || strlen(r.tkey) >= sizeof procs[0].tkey || strchr(r.tkey, '/'))) { errno = EINVAL; senderr(id, "termination message key"); return; }
   char cgprocs[256] = "";
   if (r.cgroup && cg_container(&r, cgprocs, sizeof cgprocs)) { senderr(id, "container cgroup"); return; }
   struct proc *slot = NULL;
@@ -370,6 +387,7 @@ static void do_start(uint32_t id, char *p, size_t n) {
   fcntl(o[0], F_SETFL, O_NONBLOCK);
   fcntl(e2[0], F_SETFL, O_NONBLOCK);
   *slot = (struct proc){ .id = id, .pid = pid, .out = o[0], .err = e2[0], .in = in[1] };
+  if (r.tkey) snprintf(slot->tkey, sizeof slot->tkey, "%s", r.tkey);
   unsigned char pb[4];
   put32(pb, (uint32_t)pid);
   sendf(G_STARTED, id, pb, 4);
@@ -523,6 +541,66 @@ static int is_mountpoint(const char *dir) {
   return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
+/* an empty file at `dst` (and its parent directories) to bind-mount a file on */
+static int file_mountpoint(const char *dst) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", dst);
+  char *sl = strrchr(dir, '/');
+  if (sl && sl != dir) { *sl = 0; mkdirs(dir, 0755); }
+  int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  close(fd);
+  return 0;
+}
+
+/* an absolute container path without a `..` component */
+static int safe_target(const char *t) {
+  size_t l = strlen(t);
+  return t[0] == '/' && !strstr(t, "/../") && !(l >= 3 && !strcmp(t + l - 3, "/.."));
+}
+
+/*
+ * The termination message file (`X<target>`): a fresh empty file, mode 0666 whatever the process
+ * runs as, beside the container's writable layer (`<rw>/tlog`: on the sandbox disk when there is
+ * one, so it does not take guest RAM), bind-mounted at <target> in the container root. It goes
+ * with the writable layer at umount.
+ */
+static int do_tlog(const char *root, const char *rw, const char *target) {
+  if (!safe_target(target)) { errno = EINVAL; return -1; }
+  char src[400], dst[512];
+  snprintf(src, sizeof src, "%s/tlog", rw);
+  int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (fd < 0) return -1;
+  int r = fchmod(fd, 0666);
+  close(fd);
+  if (r) return -1;
+  snprintf(dst, sizeof dst, "%s%s", root, target);
+  if (file_mountpoint(dst)) return -1;
+  return mount(src, dst, NULL, MS_BIND, NULL);
+}
+
+/* where do_tlog put container <key>'s file */
+static void tlog_path(const char *key, char *p, size_t n) {
+  snprintf(p, n, "/run/disk/c/%s/tlog", key);
+  if (access(p, F_OK)) snprintf(p, n, "/run/c/%s/rw/tlog", key);
+}
+
+/* the end of the process's termination message file (at most TMSG_MAX bytes), kept for replays */
+static void read_tmsg(struct proc *pr) {
+  char p[400];
+  tlog_path(pr->tkey, p, sizeof p);
+  int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    size_t n = st.st_size > TMSG_MAX ? TMSG_MAX : (size_t)st.st_size;
+    pr->tmsg = malloc(n);
+    ssize_t r = pr->tmsg ? pread(fd, pr->tmsg, n, st.st_size - (off_t)n) : -1;
+    pr->tlen = r > 0 ? (size_t)r : 0;
+  }
+  close(fd);
+}
+
 /*
  * One volume: `V<kind><r|w><size>\x1f<source>\x1f<target>`; kind s = the 9p share (source relative
  * to it), d = emptyDir on the sandbox disk, m = emptyDir in a guest tmpfs of <size> bytes (source
@@ -539,7 +617,7 @@ static int do_volume(const char *root, char *spec, const char **what) {
   *sep = 0;
   const char *target = sep + 1;
   *what = target;
-  if (!source[0] || !safe_relpath(source) || target[0] != '/' || strstr(target, "/../")) { errno = EINVAL; return -1; }
+  if (!source[0] || !safe_relpath(source) || !safe_target(target)) { errno = EINVAL; return -1; }
   char src[512], dst[512], name[256];
   snprintf(dst, sizeof dst, "%s%s", root, target);
   snprintf(name, sizeof name, "%s", source);
@@ -575,22 +653,16 @@ static int do_volume(const char *root, char *spec, const char **what) {
   if (stat(src, &st)) return -1;
   if (S_ISDIR(st.st_mode)) {
     if (mkdirs(dst, 0755)) return -1;
-  } else {
+  } else if (file_mountpoint(dst)) {
     /* a single file (a subPath into a configMap): the mount point must be a file too */
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s", dst);
-    char *sl = strrchr(dir, '/');
-    if (sl && sl != dir) { *sl = 0; mkdirs(dir, 0755); }
-    int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return -1;
-    close(fd);
+    return -1;
   }
   if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) return -1;
   if (ro && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) return -1;
   return 0;
 }
 
-/* payload: K<key>, D<scsi addr>, T<fstype>, H<hostname>, W<sandbox disk>, F<path> B<content> pairs, V<volume>… */
+/* payload: K<key>, D<scsi addr>, T<fstype>, H<hostname>, W<sandbox disk>, F<path> B<content> pairs, V<volume>…, X<termination message path> */
 static void do_mount(uint32_t id, char *p, size_t n) {
   const char *key = NULL, *addr = NULL, *fstype = "ext4", *wdev = NULL;
   for (size_t off = 0; off < n;) {
@@ -663,6 +735,14 @@ static void do_mount(uint32_t id, char *p, size_t n) {
     off += l + 1;
     const char *what = "volume";
     if (e[0] == 'V' && do_volume(root, e + 1, &what)) { senderr(id, what); return; }
+  }
+  /* the termination message file after the volumes, as the kubelet orders it (it may shadow one) */
+  for (size_t off = 0; off < n;) {
+    char *e = p + off;
+    size_t l = strnlen(e, n - off);
+    if (l == n - off) break;
+    off += l + 1;
+    if (e[0] == 'X' && do_tlog(root, rw, e + 1)) { senderr(id, "termination message file"); return; }
   }
   sendf(G_MOUNTED, id, root, strlen(root));
 }
@@ -752,9 +832,8 @@ static void finish(struct proc *pr) {
   if (pr->out >= 0) { pump(pr, pr->out, 0, 1); close(pr->out); pr->out = -1; }
   if (pr->err >= 0) { pump(pr, pr->err, 1, 1); close(pr->err); pr->err = -1; }
   if (pr->in >= 0) { close(pr->in); pr->in = -1; }
-  unsigned char b[4];
-  put32(b, (uint32_t)pr->status);
-  sendf(G_EXIT, pr->id, b, 4);
+  if (pr->tkey[0]) read_tmsg(pr);
+  send_exit(pr);
 }
 
 static void reap(void) {

@@ -28,6 +28,11 @@ export interface GuestProcessSpec {
   rlimits?: { name: 'NOFILE' | 'NPROC' | 'CORE' | 'STACK' | 'AS'; soft: number; hard: number }[];
   /** the guest cgroup the process joins (per container: its stats and limits); absent = the VM's root */
   cgroup?: GuestCgroupSpec;
+  /**
+   * the key of the container whose termination message file (GuestMountSpec.terminationLog) this
+   * process writes: its exit then carries the file's last 4 KiB (a container's own process, not an exec)
+   */
+  terminationLogOf?: string;
 }
 
 /** A container's cgroup v2 in the guest, /sys/fs/cgroup/c/<name> (a guest without cgroups ignores it). */
@@ -50,13 +55,16 @@ export interface GuestMountSpec {
   /** guest device of the sandbox disk: the overlay upper goes there instead of a tmpfs */
   writableDisk?: string;
   volumes?: GuestVolume[];
+  /** the container's terminationMessagePath: the guest bind-mounts a fresh 0666 file of the container's there */
+  terminationLog?: string;
 }
 
 export interface GuestAgentEvents {
   /** `offset`: the stream offset of data's first byte (undefined from an older guest, which sends none) */
   output: [id: number, stream: OutputStream, data: Buffer, offset: number | undefined];
   started: [id: number, pid: number];
-  exit: [id: number, status: number];
+  /** `message`: the termination message file's end, for a process started with terminationLogOf (an older guest sends none) */
+  exit: [id: number, status: number, message: string | undefined];
   close: [];
 }
 
@@ -222,7 +230,7 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
         return;
       }
       case GuestFrame.exit:
-        this.emit('exit', f.id, f.payload.readUInt32BE(0));
+        this.emit('exit', f.id, f.payload.readUInt32BE(0), f.payload.length > 4 ? f.payload.subarray(4).toString('utf8') : undefined);
         return;
       case GuestFrame.started:
         this.emit('started', f.id, f.payload.readUInt32BE(0));
@@ -285,6 +293,7 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
     if (m.writableDisk) entries.push(['W', m.writableDisk]);
     for (const f of m.files) entries.push(['F', f.path], ['B', f.content]);
     for (const v of m.volumes ?? []) entries.push(['V', encodeGuestVolume(v)]);
+    if (m.terminationLog) entries.push(['X', m.terminationLog]);
     const r = await this.#request(HostFrame.mount, this.newId(), encodeEntries(entries), GuestFrame.mounted, { timeoutMs: 30_000, signal });
     return r.payload.toString('utf8');
   }
@@ -306,6 +315,7 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
     ];
     if (p.root) entries.push(['R', p.root]);
     if (p.stdin) entries.push(['I', '1']);
+    if (p.terminationLogOf) entries.push(['T', p.terminationLogOf]);
     if (p.cgroup) {
       const g = p.cgroup;
       entries.push(['Q', g.name]);

@@ -69,7 +69,7 @@ export class GuestRouter {
           hello: () => this.#resume(sid),
           attach: (x) => {
             x.on('output', (id, stream, data, offset) => this.#onOutput(sid, x, id, stream, data, offset));
-            x.on('exit', (id, status) => void this.#onExit(sid, x, id, status));
+            x.on('exit', (id, status, message) => void this.#onExit(sid, x, id, status, message));
           },
         });
         c.on('close', () => this.#clients.delete(sid));
@@ -158,7 +158,7 @@ export class GuestRouter {
     }
   }
 
-  async #onExit(sid: string, c: GuestAgentClient, id: number, status: number): Promise<void> {
+  async #onExit(sid: string, c: GuestAgentClient, id: number, status: number, message: string | undefined): Promise<void> {
     const routes = this.#routes.get(sid);
     const r = routes?.get(id);
     if (!r) {
@@ -178,6 +178,7 @@ export class GuestRouter {
     const e = exitCodeOf(status);
     const rec: ExitRecord = { exitCode: e.exitCode, finishedAt: new Date().toISOString() };
     if (e.signal !== undefined) rec.signal = e.signal;
+    if (message) rec.message = message;
     if (!(await this.#files.readExit(r.id)) && (await this.#files.readMeta(r.id))) {
       await this.#files.writeExit(r.id, rec).catch((err: unknown) =>
         this.#log.warn({ err, container: r.id }, 'recording exit failed'),

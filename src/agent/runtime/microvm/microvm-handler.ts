@@ -396,6 +396,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     ];
     const spec: GuestMountSpec = { key: guestKey(cfg.id), scsiTarget: `0:${scsiId}:0`, fstype: image.fstype, files, hostname: v.config.hostname, volumes };
     if (v.disk) spec.writableDisk = SANDBOX_DISK_GUEST_DEVICE;
+    if (cfg.terminationMessagePath) spec.terminationLog = cfg.terminationMessagePath;
     let guestRoot: string;
     try {
       guestRoot = await c.mount(spec, signal);
@@ -420,7 +421,9 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     await this.#files.writeMeta(m);
     this.#guests.routeContainer(v.config.id, procId, id, m.config.logPath);
     try {
-      m.pid = await c.start(procId, this.#processSpec(m, m.config.command, false), signal);
+      const p = this.#processSpec(m, m.config.command, false);
+      if (m.config.terminationMessagePath) p.terminationLogOf = guestKey(id);
+      m.pid = await c.start(procId, p, signal);
     } catch (err) {
       this.#guests.unroute(v.config.id, procId);
       await this.#files.writeExit(id, { exitCode: 128, finishedAt: new Date().toISOString(), reason: 'StartError' } satisfies ExitRecord);
@@ -510,6 +513,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
         reason: e.reason ?? (e.exitCode === 0 ? 'Completed' : 'Error'),
       };
       if (m.startedAt) out.startedAt = new Date(m.startedAt);
+      if (e.message) out.message = e.message;
       return out;
     }
     if (m.procId === undefined) return { state: 'created', createdAt: new Date(m.createdAt) };

@@ -50,6 +50,8 @@ export interface ExitRecord {
   signal?: number;
   finishedAt: string;
   reason?: string;
+  /** the end of the container's termination message file, as the guest read it at the exit */
+  message?: string;
 }
 
 /** bytes of each guest output stream that are in the container's CRI log */

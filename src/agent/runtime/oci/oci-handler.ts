@@ -28,6 +28,7 @@ import { runExec } from './exec.ts';
 import { execFifoPath, startViaExecFifo } from './exec-fifo.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
 import { seccompProfileFor } from './seccomp.ts';
+import { makeTerminationLog, readTerminationMessage } from './termination-log.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
 
 export interface OciRuntimeHandlerOptions {
@@ -159,6 +160,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
   #bundle(id: string): string {
     return join(this.#containerDir(id), 'bundle');
+  }
+  #terminationLog(id: string): string {
+    return join(this.#containerDir(id), 'termination-log');
   }
   #exitFile(id: string): string {
     return join(this.#o.stateDir, 'exits', id);
@@ -355,6 +359,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
           resolvConf: join(sandbox.stateDir, 'resolv.conf'),
           hostnameFile: join(sandbox.stateDir, 'hostname'),
           ...(sandbox.shareIpc ? { podShm: join(sandbox.stateDir, 'shm'), podIpcNs: join(sandbox.stateDir, 'ipcns') } : {}),
+          ...(cfg.terminationMessagePath ? { terminationLog: this.#terminationLog(cfg.id) } : {}),
         },
       });
       // meta first: if the agent dies during conmon, the next agent finds (and can clean) it
@@ -365,7 +370,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
           for (const m of cfg.rootfs) await this.#mount(m, rootfs, signal);
         }),
         this.#span(cfg.id, 'spec + meta write', () =>
-          Promise.all([writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)), this.#writeMeta(cfg.id, meta)]),
+          Promise.all([
+            writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)),
+            this.#writeMeta(cfg.id, meta),
+            cfg.terminationMessagePath ? makeTerminationLog(this.#terminationLog(cfg.id)) : undefined,
+          ]),
         ),
       ]);
       const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal);
@@ -722,6 +731,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
       reason: oom ? 'OOMKilled' : exit.code === 0 ? 'Completed' : 'Error',
     };
     if (meta.startedAt) out.startedAt = new Date(meta.startedAt);
+    const message = meta.config.terminationMessagePath ? await readTerminationMessage(this.#terminationLog(meta.config.id)) : undefined;
+    if (message) out.message = message;
     return out;
   }
 

@@ -53,6 +53,16 @@ test('namespaces: runc joins the pod netns; runsc has no network entry; shareIpc
   assert.deepEqual(sharedGv.linux.namespaces[1], { type: 'ipc' });
 });
 
+test('terminationMessagePath: the handler\'s file bind-mounted rw after the volumes, over a volume at the same path', () => {
+  const withLog = (over: Partial<ContainerConfig>) =>
+    buildSpec({ container: base(over), sandbox, kind: 'runc', paths: { ...paths, terminationLog: '/c/c1/termination-log' } });
+  const s = withLog({ terminationMessagePath: '/dev/termination-log', mounts: [{ containerPath: '/data', hostPath: '/v/data', readOnly: true }] });
+  assert.deepEqual(s.mounts.at(-1), { destination: '/dev/termination-log', type: 'bind', source: '/c/c1/termination-log', options: ['rbind', 'rprivate', 'rw'] });
+  const over = withLog({ terminationMessagePath: '/data', mounts: [{ containerPath: '/data', hostPath: '/v/data', readOnly: true }] });
+  assert.deepEqual(over.mounts.filter((m) => m.destination === '/data').map((m) => m.source), ['/c/c1/termination-log']);
+  assert.equal(withLog({}).mounts.some((m) => m.source === '/c/c1/termination-log'), false, 'no path, no mount');
+});
+
 test('mounts: defaults, sandbox files, volumes (bind ro, tmpfs with size) and shadowing', () => {
   const s = buildSpec({
     container: base({

@@ -59,6 +59,8 @@ export interface SpecPaths {
   podShm?: string;
   /** pod-shared IPC namespace (a bind-mounted nsfs file); only used with shareIpc on runc/crun */
   podIpcNs?: string;
+  /** the host file behind the container's terminationMessagePath; only used when the config has one */
+  terminationLog?: string;
 }
 
 export interface BuildSpecOptions {
@@ -223,18 +225,25 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
     { destination: '/etc/resolv.conf', type: 'bind', source: paths.resolvConf, options: bindOptions(false) },
     { destination: '/etc/hostname', type: 'bind', source: paths.hostnameFile, options: bindOptions(false) },
   ];
-  for (const m of c.mounts) {
-    // a volume may shadow a default mount (e.g. an emptyDir at /dev/shm): last one wins in the kernel,
-    // but drop ours so the spec says what happens.
-    const clash = mounts.findIndex((x) => x.destination === m.containerPath);
+  // a later mount at the same place shadows an earlier one (a volume at /dev/shm, the termination
+  // log over a volume): last one wins in the kernel, but drop the earlier so the spec says what happens
+  const add = (m: OciMount): void => {
+    const clash = mounts.findIndex((x) => x.destination === m.destination);
     if (clash >= 0) mounts.splice(clash, 1);
+    mounts.push(m);
+  };
+  for (const m of c.mounts) {
     if (m.type === 'tmpfs') {
       const options = ['nosuid', 'nodev', m.readOnly ? 'ro' : 'rw', 'mode=1777'];
       if (m.sizeBytes !== undefined) options.push(`size=${m.sizeBytes}`);
-      mounts.push({ destination: m.containerPath, type: 'tmpfs', source: 'tmpfs', options });
+      add({ destination: m.containerPath, type: 'tmpfs', source: 'tmpfs', options });
     } else {
-      mounts.push({ destination: m.containerPath, type: 'bind', source: m.hostPath, options: bindOptions(m.readOnly) });
+      add({ destination: m.containerPath, type: 'bind', source: m.hostPath, options: bindOptions(m.readOnly) });
     }
+  }
+  // after the volumes, as the kubelet orders it
+  if (c.terminationMessagePath && paths.terminationLog) {
+    add({ destination: c.terminationMessagePath, type: 'bind', source: paths.terminationLog, options: bindOptions(false) });
   }
 
   const namespaces: { type: string; path?: string }[] = [

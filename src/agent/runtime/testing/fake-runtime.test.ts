@@ -9,6 +9,8 @@ function behavior(w: Workload): FakeBehavior {
   switch (w.kind) {
     case 'exit':
       return { kind: 'exit', code: w.code };
+    case 'message':
+      return { kind: 'exit', code: w.code, message: `${'x'.repeat(w.fill)}${w.text}\n` };
     case 'run':
       return { kind: 'run', termExitCode: 143 };
     case 'ignore-term':

@@ -11,6 +11,13 @@ import type {
   SandboxInfo,
   SandboxStats,
 } from '../types.ts';
+import { TERMINATION_MESSAGE_BYTES } from '../types.ts';
+
+/** the last `n` bytes of `text`, as a handler reads a termination message file */
+const tail = (text: string, n: number): string => {
+  const b = Buffer.from(text);
+  return b.subarray(Math.max(0, b.length - n)).toString('utf8');
+};
 
 interface FakeContainer {
   cfg: ContainerConfig;
@@ -26,7 +33,8 @@ interface FakeContainer {
  */
 export type FakeBehavior =
   | { kind: 'run'; termExitCode?: number; busy?: boolean }
-  | { kind: 'exit'; code: number; reason?: string }
+  /** `message`: what it wrote to its terminationMessagePath (reported only when the config has one) */
+  | { kind: 'exit'; code: number; reason?: string; message?: string }
   | { kind: 'fail-start'; message: string };
 
 /** what a running container reports as memory use (the real handlers never report 0 for one) */
@@ -106,6 +114,7 @@ export class FakeRuntime implements RuntimeHandler {
         return;
       case 'exit':
         c.status = { state: 'exited', startedAt: at, finishedAt: at, exitCode: b.code, reason: b.reason ?? (b.code === 0 ? 'Completed' : 'Error') };
+        if (b.message && c.cfg.terminationMessagePath) c.status.message = tail(b.message, TERMINATION_MESSAGE_BYTES);
         return;
       case 'fail-start':
         c.status = { state: 'exited', finishedAt: at, exitCode: 128, reason: 'StartError', message: b.message };
