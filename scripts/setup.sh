@@ -13,7 +13,7 @@ REQUIRED=(ca-certificates curl iproute2 procps unzip)
 # network benches; clang + bpftool + libbpf-dev: the node's socket-level Service balancer). Missing ones are reported, not fatal: Debian 13 dropped some.
 OPTIONAL=(runc crun conmon runsc containernetworking-plugins qemu-system-x86 etcd-server
   docker-registry skopeo umoci mmdebstrap rsyslog rsyslog-relp nftables iptables busybox-static iperf3 attr linux-image-amd64 musl-tools
-  prometheus clang bpftool libbpf-dev)
+  prometheus clang bpftool libbpf-dev tini)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

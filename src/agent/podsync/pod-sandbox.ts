@@ -182,7 +182,11 @@ async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promis
         pod: ref,
         hostname: podHostname(pod),
         netnsPath: sb.netnsPath,
-        shareIpc: pod.spec?.hostIPC ?? false,
+        // upstream's containers always share the pause container's; a lone container needs no
+        // separate namespace to share (that would cost two execs on its start)
+        shareIpc: !pod.spec?.hostIPC && (pod.spec?.containers?.length ?? 0) + (pod.spec?.initContainers?.length ?? 0) > 1,
+        ...(pod.spec?.hostIPC ? { hostIpc: true } : {}),
+        ...(pod.spec?.hostPID ? { hostPid: true } : pod.spec?.shareProcessNamespace ? { sharePid: true } : {}),
         cgroupParent: `${cfg.cgroupRoot}/pod${ref.uid}`,
         resources: podResources(pod),
         hostsFile: hostsFile(pod, podIP, cfg.clusterDomain),

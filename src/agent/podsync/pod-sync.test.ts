@@ -8,12 +8,13 @@ import type { KubeObject } from '../../api/object.ts';
 import { Labels } from './labels.ts';
 import { volumeDir } from '../volumes/paths.ts';
 import { eventually, Harness } from './testing/harness.ts';
-import type { ContainerId, ContainerStatus as RuntimeContainerStatus, SandboxId } from '../runtime/types.ts';
+import type { ContainerId, ContainerStatus as RuntimeContainerStatus, SandboxConfig, SandboxId } from '../runtime/types.ts';
 import { FakeRuntime } from '../runtime/testing/fake-runtime.ts';
 
 const cs = (p: Pod, name: string): ContainerStatus | undefined => p.status?.containerStatuses?.find((c) => c.name === name);
 const cond = (p: Pod, type: string): string | undefined => p.status?.conditions?.find((c) => c.type === type)?.status;
 const app = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ name: 'app', image: 'busybox:1', ...over });
+const pick = (s: SandboxConfig | undefined) => Object.fromEntries(Object.entries(s ?? {}).filter(([k]) => ['shareIpc', 'hostIpc', 'hostPid', 'sharePid'].includes(k)));
 
 describe('pod sync lifecycle', () => {
   let h: Harness;
@@ -148,6 +149,19 @@ describe('pod sync lifecycle', () => {
     assert.equal(cs(p, 'tm')?.state?.terminated?.message, 'wrote a file\n', 'exit 0 reports it too');
     assert.equal(cs(p, 'tm-fb')?.state?.terminated?.message, 'my own words', 'the file wins over the log');
     assert.equal(cs(p, 'tm-none')?.state?.terminated?.message, 'from the log');
+  });
+
+  it('pod namespaces: several containers share IPC, one alone needs no shared one; hostIPC/hostPID and shareProcessNamespace reach the runtime', async () => {
+    const sandboxOf = (pod: string) => [...h.runtime.sandboxes.values()].find((x) => x.pod.name === pod);
+    await h.createPod('ns-one', { containers: [app({ name: 'one' })] });
+    await h.createPod('ns-two', { initContainers: [app({ name: 'two-init' })], containers: [app({ name: 'two' })], shareProcessNamespace: true });
+    await h.createPod('ns-host', { containers: [app({ name: 'h1' }), app({ name: 'h2' })], hostIPC: true, hostPID: true, shareProcessNamespace: true });
+    h.runtime.behaviors.set('two-init', { kind: 'exit', code: 0 });
+    for (const p of ['ns-one', 'ns-two', 'ns-host']) await h.until(p, (x) => x.status?.phase === 'Running', 'Running');
+    assert.deepEqual(pick(sandboxOf('ns-one')), { shareIpc: false });
+    assert.deepEqual(pick(sandboxOf('ns-two')), { shareIpc: true, sharePid: true });
+    // the host's namespaces: nothing of the pod's own to share
+    assert.deepEqual(pick(sandboxOf('ns-host')), { shareIpc: false, hostIpc: true, hostPid: true });
   });
 
   it('runs init containers in order, each to completion, before app containers', async () => {

@@ -7,6 +7,9 @@
  *              platform (ptrace, systrap, kvm) is how it intercepts system calls
  *   microVM    a guest kernel in a virtual machine; KVM hardware virtualization or TCG emulation
  */
+import { HedgeError } from '../../lib/errors.ts';
+import type { SandboxConfig } from './types.ts';
+
 export type SandboxIsolation =
   | { kind: 'namespaces' }
   | { kind: 'user-space-kernel'; platform: 'ptrace' | 'systrap' | 'kvm' }
@@ -72,4 +75,15 @@ export function parseIsolationLabels(labels: Record<string, string> | undefined)
     else if (m[3]) out.set(handler, { kind: 'vm', accelerator: m[3] as 'kvm' | 'tcg' });
   }
   return out;
+}
+
+/**
+ * hostPID / hostIPC ask for the host's own namespaces: a sandbox with its own kernel (gVisor,
+ * microVM) has none to give, and sharing them would defeat it. Refused with the field named, as
+ * the sandbox's create error (the pod shows FailedCreatePodSandBox).
+ */
+export function refuseHostNamespaces(cfg: Pick<SandboxConfig, 'hostPid' | 'hostIpc' | 'pod'>, handler: string): void {
+  const asked = [cfg.hostPid && 'spec.hostPID', cfg.hostIpc && 'spec.hostIPC'].filter((x): x is string => !!x);
+  if (asked.length === 0) return;
+  throw new HedgeError('Invalid', `pod ${cfg.pod.namespace}/${cfg.pod.name}: ${asked.join(' and ')} cannot be honoured by the ${handler} runtime: its sandbox has its own kernel, not the host's namespaces (use a runc RuntimeClass)`);
 }

@@ -18,8 +18,21 @@ export interface SandboxConfig {
   hostname: string;
   /** network namespace the sandbox joins (made by the NetworkPlugin); undefined = host network */
   netnsPath?: string;
-  /** share an IPC namespace between the pod's containers */
+  /**
+   * one IPC namespace and /dev/shm for all the pod's containers (upstream: the pause container's);
+   * false: each container has its own (the same thing for a pod of one container)
+   */
   shareIpc: boolean;
+  /** hostIPC: the containers use the host's IPC namespace and /dev/shm (OCI runc/crun only) */
+  hostIpc?: boolean;
+  /** hostPID: the containers use the host's PID namespace (OCI runc/crun only) */
+  hostPid?: boolean;
+  /**
+   * shareProcessNamespace: the pod's containers share one PID namespace whose PID 1 reaps orphans,
+   * as the pause container does upstream (runc/crun; a microVM's guest has one for all its
+   * containers anyway; gVisor runs each container in its own sandbox and refuses it)
+   */
+  sharePid?: boolean;
   /** cgroup path (relative to each v1 controller root) of the pod, e.g. hedge/pod<uid> */
   cgroupParent: string;
   /** pod-level limits incl. RuntimeClass overhead; undefined = unlimited */

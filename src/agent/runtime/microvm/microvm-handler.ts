@@ -20,6 +20,7 @@ import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { linkedSignal, timeoutSignal } from '../../../lib/signals.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
+import { refuseHostNamespaces } from '../isolation.ts';
 import { probeAccelerator } from './accelerator.ts';
 import type { GuestAgentClient, GuestCgroupSpec, GuestMountSpec, GuestProcessSpec } from './agent-client.ts';
 import { CPU_PERIOD_US, milliCpuToQuota } from '../oci/spec.ts';
@@ -207,6 +208,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   }
 
   async createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo> {
+    refuseHostNamespaces(cfg, this.name);
     const existing = await this.#files.readVm(cfg.id);
     if (existing && pidExists(existing.pid)) return this.#info(existing);
     const accelerator = await this.detectAccelerator(signal);

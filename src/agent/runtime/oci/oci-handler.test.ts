@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -289,6 +289,56 @@ for (const rc of CASES) {
       await h2.stop(id, { timeoutSeconds: 5, signal: signal() });
       assert.equal((await h2.status(id, signal())).status.state, 'exited');
       await h2.remove(id, signal());
+    });
+
+    test('pod namespaces: shareProcessNamespace (tini as PID 1, reaped with the sandbox) and a shared IPC namespace; hostPID/hostIPC give the host\'s; gVisor refuses them', async () => {
+      const execOut = async (id: ContainerId, command: string[]): Promise<string> => {
+        const out = new PassThrough();
+        let text = '';
+        out.on('data', (d: Buffer) => (text += d.toString()));
+        const code = await h.exec(id, { command, tty: false, stdout: out, signal: signal() });
+        assert.equal(code, 0, `${command.join(' ')}: ${text}`);
+        return text.trim();
+      };
+      const sb = (name: string, over: Partial<ReturnType<typeof sandboxConfig>>) => ({
+        ...sandboxConfig({ id: `${sandboxId}-${name}`, stateDir: join(tmp, `sandbox-${name}`), netnsPath, cgroupParent: `${cgroupParent}-${name}` }),
+        ...over,
+      });
+      const inSandbox = async (sid: string, command: string[]): Promise<ContainerId> => {
+        const id = `c${n++}-${suffix}` as ContainerId;
+        await h.createContainer({ ...containerConfig({ id, sandboxId: sid, rootfs, command, logPath: join(tmp, 'logs', `${id}.log`) }) }, signal());
+        await h.start(id, signal());
+        return id;
+      };
+      if (rc.kind === 'runsc') {
+        await assert.rejects(h.createSandbox(sb('pid', { sharePid: true }), signal()), /shareProcessNamespace cannot be honoured by the gvisor runtime/);
+        await assert.rejects(h.createSandbox(sb('host', { hostPid: true, hostIpc: true }), signal()), /spec.hostPID and spec.hostIPC cannot be honoured by the gvisor runtime/);
+        return;
+      }
+      // busybox's ls: no readlink applet in the test rootfs
+      const nsOf = async (id: ContainerId, ns: string): Promise<string> => (await execOut(id, ['ls', '-l', `/proc/self/ns/${ns}`])).match(/\w+:\[\d+\]/)?.[0] ?? '?';
+      const shared = sb('pid', { sharePid: true, shareIpc: true });
+      const host = sb('host', { hostPid: true, hostIpc: true });
+      try {
+        await h.createSandbox(shared, signal());
+        const a = await inSandbox(shared.id, ['sh', '-c', 'exec sleep 301']);
+        const b = await inSandbox(shared.id, ['sh', '-c', 'exec sleep 302']);
+        assert.match(await execOut(b, ['cat', '/proc/1/cmdline']), /tini/, 'PID 1 is the holder\'s tini');
+        assert.match(await execOut(b, ['sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "']), /sleep 301/, 'b sees a\'s process');
+        assert.equal(await nsOf(a, 'ipc'), await nsOf(b, 'ipc'), 'one IPC namespace');
+        assert.notEqual(await nsOf(a, 'ipc'), readlinkSync('/proc/self/ns/ipc'));
+        const holder = (JSON.parse(readFileSync(join(shared.stateDir, 'pidns.json'), 'utf8')) as { pid: number }).pid;
+        assert.ok(await processRunning(holder));
+        await h.removeSandbox(shared.id, signal());
+        assert.equal(await processRunning(holder), false, 'the holder goes with the sandbox');
+
+        await h.createSandbox(host, signal());
+        const c = await inSandbox(host.id, ['sh', '-c', 'exec sleep 303']);
+        assert.equal(await nsOf(c, 'pid'), readlinkSync('/proc/self/ns/pid'));
+        assert.equal(await nsOf(c, 'ipc'), readlinkSync('/proc/self/ns/ipc'));
+      } finally {
+        for (const x of [shared, host]) await h.removeSandbox(x.id, signal()).catch(() => undefined);
+      }
     });
 
     test('removeSandbox cleans up containers, cgroups and pod files', async () => {

@@ -18,7 +18,7 @@ import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import type { StatsScope } from '../../stats/types.ts';
-import { createPodCgroup, removePodCgroup } from '../../host/cgroup-v1.ts';
+import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
 import { hardNofileLimit, procStartTime, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
@@ -28,6 +28,8 @@ import { runExec } from './exec.ts';
 import { execFifoPath, startViaExecFifo } from './exec-fifo.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
 import { seccompProfileFor } from './seccomp.ts';
+import { refuseHostNamespaces } from '../isolation.ts';
+import { ensurePidNamespace, removePidNamespace } from './pid-namespace.ts';
 import { makeTerminationLog, readTerminationMessage } from './termination-log.ts';
 import { buildSpec, type OciRuntimeKind } from './spec.ts';
 
@@ -161,6 +163,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
   #bundle(id: string): string {
     return join(this.#containerDir(id), 'bundle');
   }
+  /** the pod's shared PID namespace, its holder started again if it is gone */
+  async #pidNamespace(s: SandboxConfig, signal: AbortSignal): Promise<string> {
+    return ensurePidNamespace({ stateDir: s.stateDir, cgroupProcs: await podCgroupProcs({ cgroupRoot: this.#cgroupRoot, cgroupParent: s.cgroupParent }), signal });
+  }
   #terminationLog(id: string): string {
     return join(this.#containerDir(id), 'termination-log');
   }
@@ -191,6 +197,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   async createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo> {
+    if (this.#o.runtime.kind === 'runsc') {
+      refuseHostNamespaces(cfg, this.name);
+      if (cfg.sharePid) {
+        throw new HedgeError('Invalid', `pod ${cfg.pod.namespace}/${cfg.pod.name}: spec.shareProcessNamespace cannot be honoured by the ${this.name} runtime: each container runs in its own gVisor sandbox (use a runc RuntimeClass)`);
+      }
+    }
     if (this.#o.runtime.kind === 'runsc' && !cfg.netnsPath) {
       throw new HedgeError('Invalid', 'the gVisor runtime needs a pod network namespace (hostNetwork pods are not supported)');
     }
@@ -229,6 +241,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
         }
       }
     }
+    if (cfg.sharePid) await this.#pidNamespace(cfg, signal);
     const text = JSON.stringify(cfg);
     this.#sandboxText.delete(cfg.id); // a failed write leaves the file as it was: read it again
     await writeFileAtomic(join(this.#o.stateDir, 'sandboxes', `${cfg.id}.json`), text);
@@ -258,6 +271,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       const p = join(cfg.stateDir, m);
       if (await isMountpoint(p, signal)) await runChecked('umount', [p], { signal });
     }
+    await removePidNamespace(cfg.stateDir, signal);
     await rm(cfg.stateDir, { recursive: true, force: true });
     await removePodCgroup({ cgroupRoot: this.#cgroupRoot, cgroupParent: cfg.cgroupParent });
     await rm(join(this.#o.stateDir, 'sandboxes', `${id}.json`), { force: true });
@@ -360,6 +374,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
           hostnameFile: join(sandbox.stateDir, 'hostname'),
           ...(sandbox.shareIpc ? { podShm: join(sandbox.stateDir, 'shm'), podIpcNs: join(sandbox.stateDir, 'ipcns') } : {}),
           ...(cfg.terminationMessagePath ? { terminationLog: this.#terminationLog(cfg.id) } : {}),
+          ...(sandbox.sharePid && this.#o.runtime.kind !== 'runsc' ? { podPidNs: await this.#pidNamespace(sandbox, signal) } : {}),
         },
       });
       // meta first: if the agent dies during conmon, the next agent finds (and can clean) it

@@ -59,6 +59,8 @@ export interface SpecPaths {
   podShm?: string;
   /** pod-shared IPC namespace (a bind-mounted nsfs file); only used with shareIpc on runc/crun */
   podIpcNs?: string;
+  /** pod-shared PID namespace (pid-namespace.ts); only used with sharePid on runc/crun */
+  podPidNs?: string;
   /** the host file behind the container's terminationMessagePath; only used when the config has one */
   terminationLog?: string;
 }
@@ -200,7 +202,9 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
       source: 'devpts',
       options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
     },
-    s.shareIpc && paths.podShm
+    s.hostIpc
+      ? { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: bindOptions(false) }
+      : s.shareIpc && paths.podShm
       ? { destination: '/dev/shm', type: 'bind', source: paths.podShm, options: bindOptions(false) }
       : {
           destination: '/dev/shm',
@@ -246,9 +250,10 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
     add({ destination: c.terminationMessagePath, type: 'bind', source: paths.terminationLog, options: bindOptions(false) });
   }
 
+  // no entry: the host's namespace (hostPID, hostIPC)
   const namespaces: { type: string; path?: string }[] = [
-    { type: 'pid' },
-    sharedIpc && paths.podIpcNs ? { type: 'ipc', path: paths.podIpcNs } : { type: 'ipc' },
+    ...(s.hostPid ? [] : [s.sharePid && paths.podPidNs && kind !== 'runsc' ? { type: 'pid', path: paths.podPidNs } : { type: 'pid' }]),
+    ...(s.hostIpc ? [] : [sharedIpc && paths.podIpcNs ? { type: 'ipc', path: paths.podIpcNs } : { type: 'ipc' }]),
     { type: 'uts' },
     { type: 'mount' },
   ];
