@@ -168,6 +168,32 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     assert.match(await ok(['delete', 'namespace', 'team-a']), /deleted/);
   });
 
+  it('kubectl debug adds an ephemeral container through pods/ephemeralcontainers; it may only be added, not changed, nor set on create', async () => {
+    await ok(['create', '-f', '-'], podYaml('debugme'));
+    const out = await kubectl(['debug', 'debugme', '--image=busybox:1.36', '--target=main', '-c', 'dbg', '--', 'sleep', '60']);
+    assert.equal(out.code, 0, out.stderr);
+    const pod = JSON.parse(await ok(['get', 'pod', 'debugme', '-o', 'json'])) as {
+      spec: { ephemeralContainers?: { name: string; image: string; targetContainerName?: string; command?: string[]; terminationMessagePath?: string }[] };
+    };
+    const e = pod.spec.ephemeralContainers?.[0];
+    assert.deepEqual([e?.name, e?.image, e?.targetContainerName, e?.command], ['dbg', 'busybox:1.36', 'main', ['sleep', '60']]);
+    assert.equal(e?.terminationMessagePath, '/dev/termination-log', 'defaulted like a container');
+    // the main resource neither drops nor changes them (kubectl replace sends the pod as read)
+    const replaced = await kubectl(['replace', '-f', '-'], JSON.stringify({ ...pod, spec: { ...pod.spec, ephemeralContainers: [] } }));
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.equal(await ok(['get', 'pod', 'debugme', '-o', 'jsonpath={.spec.ephemeralContainers[0].name}']), 'dbg');
+    // changing one through the subresource is refused, with the field
+    const changed = await kubectl(['patch', 'pod', 'debugme', '--subresource=ephemeralcontainers', '--type=json', '-p', '[{"op":"replace","path":"/spec/ephemeralContainers/0/image","value":"busybox:1.37"}]']);
+    assert.notEqual(changed.code, 0);
+    assert.match(changed.stderr, /spec\.ephemeralContainers\[dbg\]: Forbidden: existing ephemeral containers may not be changed/);
+    const badTarget = await kubectl(['debug', 'debugme', '--image=busybox:1.36', '--target=nope', '-c', 'dbg2']);
+    assert.notEqual(badTarget.code, 0);
+    assert.match(badTarget.stderr, /targetContainerName: Not found: "nope"/);
+    const onCreate = await kubectl(['create', '-f', '-'], `${podYaml('born-debugged')}  ephemeralContainers:\n  - name: e\n    image: busybox:1.36\n`);
+    assert.notEqual(onCreate.code, 0);
+    assert.match(onCreate.stderr, /spec\.ephemeralContainers: Forbidden: cannot be set on create/);
+  });
+
   it('reports server errors the way kubectl users know them', async () => {
     const nf = await kubectl(['get', 'pod', 'missing']);
     assert.notEqual(nf.code, 0);

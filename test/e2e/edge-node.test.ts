@@ -125,6 +125,18 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.equal(p.status?.containerStatuses?.[0]?.state?.terminated?.message, 'out of cheese\n');
   });
 
+  it('kubectl debug --target: an ephemeral container joins the pod and sees its target\'s processes', async () => {
+    await kubectl(['debug', 'web-runc', `--image=${busyboxImage}`, '--target=web', '-c', 'dbg', '--', 'sleep', '3600']);
+    const p = await waitUntil('ephemeral container running', 60_000, async () => {
+      const pod = await getPod('web-runc');
+      return pod?.status?.ephemeralContainerStatuses?.[0]?.state?.running ? pod : undefined;
+    }, explain);
+    assert.equal(p.status?.ephemeralContainerStatuses?.[0]?.name, 'dbg');
+    const procs = await kubectl(['exec', 'web-runc', '-c', 'dbg', '--', 'sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "']);
+    assert.match(procs, /httpd -f -p 8080/, 'the target\'s PID namespace');
+    assert.equal(p.status?.containerStatuses?.[0]?.restartCount, 0, 'the pod\'s own container untouched');
+  });
+
   it('kill -9 of the agent and a restart leave containers running, adopted unchanged', async () => {
     const before = await Promise.all(['web-runc', 'web-gvisor'].map(async (n) => (await getPod(n))!));
     const conmons = (await node.hostState()).conmonPids;

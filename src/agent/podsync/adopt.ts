@@ -23,10 +23,11 @@ export interface AdoptInput {
 /** Fills the records from the runtime's containers; returns the older attempts nobody needs any more. */
 export function adoptContainers(input: AdoptInput): ContainerStatus[] {
   const { pod } = input;
-  const previous = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
+  const previous = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])];
   const byName = new Map<string, ContainerStatus[]>();
   for (const c of input.containers) {
-    const kind: ContainerKind = c.labels[Labels.containerKind] === 'init' ? 'init' : 'app';
+    const label = c.labels[Labels.containerKind];
+    const kind: ContainerKind = label === 'init' || label === 'ephemeral' ? label : 'app';
     const key = `${kind}/${c.labels[Labels.containerName] ?? c.name}`;
     byName.set(key, [...(byName.get(key) ?? []), c]);
   }

@@ -20,6 +20,8 @@ export interface BuildContainerOptions {
   volumes: Map<string, PreparedVolume>;
   restartCount: number;
   logPath: string;
+  /** the running container whose PID namespace this one joins (an ephemeral container's target) */
+  pidNamespaceOf?: ContainerId;
 }
 
 /** PodSpec container → the runtime's ContainerConfig (pure; inputs already resolved). */
@@ -59,6 +61,7 @@ export function buildContainerConfig(o: BuildContainerOptions): ContainerConfig 
     logPath: o.logPath,
     // upstream does not validate the path; a relative one is taken from the root, as runc would
     ...(c.terminationMessagePath ? { terminationMessagePath: posix.resolve('/', c.terminationMessagePath) } : {}),
+    ...(o.pidNamespaceOf ? { pidNamespaceOf: o.pidNamespaceOf } : {}),
     labels: {
       [Labels.podUid]: podMeta.uid ?? '',
       [Labels.podName]: podMeta.name ?? '',

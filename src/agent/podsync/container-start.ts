@@ -31,6 +31,8 @@ export interface StartAttempt {
   container: Container;
   record: ContainerRecord;
   restartCount: number;
+  /** the running container whose PID namespace this one joins (an ephemeral container's target) */
+  pidNamespaceOf?: ContainerId;
   deps: PodSyncDeps;
   hostIP: string | undefined;
   backoff: BackoffPolicy;
@@ -124,6 +126,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
       volumes,
       restartCount,
       logPath,
+      ...(o.pidNamespaceOf ? { pidNamespaceOf: o.pidNamespaceOf } : {}),
     });
     await mkdir(logDir, { recursive: true });
     const created = cfg;

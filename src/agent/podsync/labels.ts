@@ -13,4 +13,4 @@ export const Labels = {
   restartCount: 'io.hedge.container.restart-count',
 } as const;
 
-export type ContainerKind = 'init' | 'app';
+export type ContainerKind = 'init' | 'app' | 'ephemeral';

@@ -1,4 +1,5 @@
-import type { ContainerStatus as K8sContainerStatus, Pod, PodCondition, PodStatus } from 'kubernetes-types/core/v1.js';
+import type { Container, ContainerStatus as K8sContainerStatus, Pod, PodCondition, PodStatus } from 'kubernetes-types/core/v1.js';
+import type { ContainerKind } from './labels.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import type { ContainerRecord, PodPhase } from './types.ts';
 
@@ -7,6 +8,8 @@ export interface StatusInput {
   phase: PodPhase;
   inits: ContainerRecord[];
   apps: ContainerRecord[];
+  /** the pod's ephemeral containers (kubectl debug), started once, never restarted */
+  ephemerals?: ContainerRecord[];
   sandboxReady: boolean;
   sandboxError?: { reason: string; message: string };
   initialized: boolean;
@@ -36,6 +39,7 @@ export function buildPodStatus(i: StatusInput): PodStatus {
   const share = Math.floor(POD_TERMINATION_MESSAGE_BYTES / Math.max(1, (i.pod.spec?.containers?.length ?? 0) + (i.pod.spec?.initContainers?.length ?? 0)));
   const apps = i.apps.map((r) => containerStatus(r, i.pod, 'app', share));
   const inits = i.inits.map((r) => containerStatus(r, i.pod, 'init', share));
+  const ephemerals = (i.ephemerals ?? []).map((r) => containerStatus(r, i.pod, 'ephemeral', share));
   const containersReady = i.apps.length > 0 && i.apps.every((r) => r.ready);
   const terminal = i.phase === 'Succeeded' || i.phase === 'Failed';
   const notReady = i.apps.filter((r) => !r.ready).map((r) => r.name);
@@ -79,6 +83,7 @@ export function buildPodStatus(i: StatusInput): PodStatus {
     startTime: formatTime(i.startTime),
     ...(inits.length ? { initContainerStatuses: inits } : {}),
     containerStatuses: apps,
+    ...(ephemerals.length ? { ephemeralContainerStatuses: ephemerals } : {}),
   };
   if (i.previous?.qosClass) st.qosClass = i.previous.qosClass;
   return st;
@@ -133,8 +138,14 @@ function headBytes(message: string, n: number): string {
   return b.length <= n ? message : b.subarray(0, n).toString('utf8').replace(/\uFFFD$/, '');
 }
 
-function containerStatus(r: ContainerRecord, pod: Pod, kind: 'init' | 'app', messageBytes: number): K8sContainerStatus {
-  const spec = (kind === 'init' ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === r.name);
+/** a container of the pod's spec by kind and name (an ephemeral one has a Container's fields, minus some) */
+export function containerSpecOf(pod: Pod, kind: ContainerKind, name: string): Container | undefined {
+  const list = kind === 'init' ? pod.spec?.initContainers : kind === 'ephemeral' ? (pod.spec?.ephemeralContainers as Container[] | undefined) : pod.spec?.containers;
+  return list?.find((c) => c.name === name);
+}
+
+function containerStatus(r: ContainerRecord, pod: Pod, kind: ContainerKind, messageBytes: number): K8sContainerStatus {
+  const spec = containerSpecOf(pod, kind, r.name);
   const o = r.observed;
   let state: K8sContainerStatus['state'];
   if (r.waiting) {
@@ -172,7 +183,7 @@ function containerStatus(r: ContainerRecord, pod: Pod, kind: 'init' | 'app', mes
           },
         }
       : {},
-    ready: r.ready,
+    ready: kind !== 'ephemeral' && r.ready, // an ephemeral container is never ready (upstream)
     restartCount: r.restartCount,
     image: r.image ?? spec?.image ?? '',
     imageID: r.imageID ?? '',

@@ -164,6 +164,33 @@ describe('pod sync lifecycle', () => {
     assert.deepEqual(pick(sandboxOf('ns-host')), { shareIpc: false, hostIpc: true, hostPid: true });
   });
 
+  it('ephemeral containers (kubectl debug): started once in the running pod, in the target\'s PID namespace, never restarted, stopped with the pod', async () => {
+    await h.createPod('dbg', { containers: [app({ name: 'dbg-main' })] });
+    await h.until('dbg', (x) => x.status?.phase === 'Running', 'Running');
+    const main = h.runtime.byName('dbg-main')!;
+    await h.client.patch(Resources.pods, 'dbg', 'strategic', { spec: { ephemeralContainers: [{ name: 'dbg-e', image: 'busybox:1', targetContainerName: 'dbg-main' }] } }, { namespace: 'default' }); // the fake has no pods/ephemeralcontainers
+    let p = await h.until('dbg', (x) => x.status?.ephemeralContainerStatuses?.[0]?.state?.running !== undefined, 'ephemeral running');
+    const e = h.runtime.byName('dbg-e')!;
+    assert.equal(e.cfg.pidNamespaceOf, main.id, 'joins the target\'s PID namespace');
+    assert.equal(e.cfg.labels[Labels.containerKind], 'ephemeral');
+    assert.deepEqual([p.status?.ephemeralContainerStatuses?.[0]?.name, p.status?.ephemeralContainerStatuses?.[0]?.ready], ['dbg-e', false]);
+    assert.equal(p.status?.containerStatuses?.length, 1, 'not among the app containers');
+    h.runtime.exit(e.id, 0);
+    p = await h.until('dbg', (x) => x.status?.ephemeralContainerStatuses?.[0]?.state?.terminated !== undefined, 'ephemeral exited');
+    assert.equal(p.status?.phase, 'Running', 'the pod\'s phase does not follow it');
+    await h.tick();
+    await h.tick();
+    assert.equal(h.runtime.ops.filter((o) => o === 'start:dbg-e').length, 1, 'never restarted');
+    assert.equal((await h.pod('dbg'))?.status?.ephemeralContainerStatuses?.[0]?.restartCount, 0);
+    // a second one still running when the pod goes is stopped with it
+    const cur = (await h.pod('dbg'))?.spec?.ephemeralContainers ?? [];
+    await h.client.patch(Resources.pods, 'dbg', 'merge', { spec: { ephemeralContainers: [...cur, { name: 'dbg-f', image: 'busybox:1' }] } }, { namespace: 'default' });
+    await h.until('dbg', (x) => x.status?.ephemeralContainerStatuses?.[1]?.state?.running !== undefined, 'second running');
+    await h.client.delete(Resources.pods, 'dbg', { namespace: 'default' });
+    for (let i = 0; i < 50 && (await h.pod('dbg')); i++) await h.tick();
+    assert.ok(h.runtime.ops.some((o) => o.startsWith('stop:dbg-f:')), h.runtime.ops.join(' '));
+  });
+
   it('runs init containers in order, each to completion, before app containers', async () => {
     h.runtime.behaviors.set('init-a', { kind: 'exit', code: 0 });
     h.runtime.behaviors.set('init-b', { kind: 'exit', code: 0 });

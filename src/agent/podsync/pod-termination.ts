@@ -2,11 +2,12 @@
  * Graceful stop of a deleted pod's running containers, all at once: preStop hook (within the
  * grace period), then SIGTERM, the rest of the grace period, SIGKILL.
  */
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Container, Pod } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { RuntimeHandler } from '../runtime/types.ts';
 import { runLifecycleHook } from './lifecycle-hook.ts';
+import type { ContainerKind } from './labels.ts';
 import type { ContainerRecord } from './types.ts';
 
 /** the shortest stop timeout given to a container, whatever the grace period */
@@ -15,7 +16,7 @@ export const MIN_GRACE_SECONDS = 2;
 export async function stopPodContainers(o: {
   pod: Pod;
   handler: RuntimeHandler;
-  record: (kind: 'app' | 'init', name: string) => ContainerRecord | undefined;
+  record: (kind: ContainerKind, name: string) => ContainerRecord | undefined;
   graceSeconds: number;
   podIP: string | undefined;
   clock: Clock;
@@ -29,6 +30,8 @@ export async function stopPodContainers(o: {
   const all = [
     ...(pod.spec?.containers ?? []).map((c) => ({ c, r: o.record('app', c.name) })),
     ...(pod.spec?.initContainers ?? []).map((c) => ({ c, r: o.record('init', c.name) })),
+    // no lifecycle hooks: just stopped
+    ...(pod.spec?.ephemeralContainers ?? []).map((c) => ({ c: c as Container, r: o.record('ephemeral', c.name) })),
   ];
   await Promise.all(
     all.map(async ({ c, r }) => {

@@ -17,7 +17,7 @@ import { startAttempt } from './container-start.ts';
 import type { ContainerKind } from './labels.ts';
 import { logTailMessage } from '../logs/cri-log.ts';
 import { runProbes } from './probe-runner.ts';
-import { buildPodStatus, computePhase, readinessGateChanged, statusPatch } from './pod-status.ts';
+import { buildPodStatus, computePhase, containerSpecOf, readinessGateChanged, statusPatch } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
 import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
 import { createPodSandbox, createPodSandboxBeside, networkSandbox, podAddresses, resolveRuntimeHandler } from './pod-sandbox.ts';
@@ -365,6 +365,13 @@ export class PodWorker {
     const { initialized, initFailed } = await this.syncInitContainers(handler, policy, signal);
     if (initialized && !initFailed) {
       for (const c of this.pod.spec?.containers ?? []) await this.syncAppContainer(handler, c, policy, signal);
+      // kubectl debug's: each started once, when asked for, and never restarted (upstream)
+      for (const e of this.pod.spec?.ephemeralContainers ?? []) {
+        const r = this.record(e.name, 'ephemeral');
+        if (r.id) continue;
+        const target = e.targetContainerName ? (this.records.get(`app/${e.targetContainerName}`) ?? this.records.get(`init/${e.targetContainerName}`)) : undefined;
+        await this.startContainer(handler, e as Container, r, signal, r.restartCount, target?.observed?.state === 'running' ? target.id : undefined);
+      }
     }
     // a pass ends with the sandbox whole (or failed and freed), whether or not a container started
     if (this.attaching && !(await this.networkAttached(signal))) {
@@ -424,6 +431,7 @@ export class PodWorker {
     if (!this.sandbox?.created) return true;
     for (const c of this.pod.spec?.initContainers ?? []) if (!this.records.get(`init/${c.name}`)?.id) return true;
     for (const c of this.pod.spec?.containers ?? []) if (!this.records.get(`app/${c.name}`)?.id) return true;
+    for (const c of this.pod.spec?.ephemeralContainers ?? []) if (!this.records.get(`ephemeral/${c.name}`)?.id) return true;
     return false;
   }
 
@@ -600,7 +608,7 @@ export class PodWorker {
    */
   private async messageFromLogs(r: ContainerRecord, o: Extract<ContainerState, { state: 'exited' }>, signal: AbortSignal): Promise<void> {
     if (o.exitCode === 0 || o.message || !r.id || !r.logPath) return;
-    const spec = (r.kind === 'init' ? this.pod.spec?.initContainers : this.pod.spec?.containers)?.find((c) => c.name === r.name);
+    const spec = containerSpecOf(this.pod, r.kind, r.name);
     if (spec?.terminationMessagePolicy !== 'FallbackToLogsOnError') return;
     if (r.logMessage?.id !== r.id) r.logMessage = { id: r.id, message: await logTailMessage(r.logPath, signal) };
     if (r.logMessage.message) o.message = r.logMessage.message;
@@ -697,7 +705,7 @@ export class PodWorker {
   }
 
   /** pull, resolve config, create and start one attempt; failures land in waiting reasons */
-  private async startContainer(handler: RuntimeHandler, c: Container, r: ContainerRecord, signal: AbortSignal, restartCount = r.restartCount): Promise<void> {
+  private async startContainer(handler: RuntimeHandler, c: Container, r: ContainerRecord, signal: AbortSignal, restartCount = r.restartCount, pidNamespaceOf?: ContainerId): Promise<void> {
     const sandbox = this.sandbox;
     if (!sandbox) return;
     await startAttempt({
@@ -708,6 +716,7 @@ export class PodWorker {
       container: c,
       record: r,
       restartCount,
+      ...(pidNamespaceOf ? { pidNamespaceOf } : {}),
       deps: this.deps,
       hostIP: this.cfg.hostIP,
       backoff: this.backoffPolicy(),
@@ -769,6 +778,7 @@ export class PodWorker {
       phase: phase ?? this.finalPhase ?? 'Pending',
       inits,
       apps: this.appRecords(),
+      ephemerals: (this.pod.spec?.ephemeralContainers ?? []).map((c) => this.record(c.name, 'ephemeral')),
       sandboxReady: this.sandbox?.created === true && !this.sandboxError,
       sandboxError: this.sandboxError,
       initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => r.observed?.state === 'exited' && r.observed.exitCode === 0)),

@@ -97,6 +97,13 @@ export interface ContainerConfig {
    * MaxContainerTerminationMessageLength, read from the end). Undefined: no such file.
    */
   terminationMessagePath?: string;
+  /**
+   * join the PID namespace of this running container of the same sandbox (an ephemeral
+   * container's targetContainerName, so `kubectl debug --target` sees its processes); a handler
+   * whose containers cannot share one (gVisor) runs it in its own, as does a microVM's guest, which
+   * has one for all
+   */
+  pidNamespaceOf?: ContainerId;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }

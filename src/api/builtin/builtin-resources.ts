@@ -146,7 +146,7 @@ export function builtinResources(): ResourceDef[] {
       shortNames: ['po'],
       categories: ['all'],
       namespaced: true,
-      subresources: ['status', 'binding', 'log', 'exec', 'eviction'],
+      subresources: ['status', 'binding', 'log', 'exec', 'eviction', 'ephemeralcontainers'],
       hasStatus: true,
       fieldSelectors: podFields,
       defaults: defaultPod,

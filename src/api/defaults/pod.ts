@@ -69,6 +69,7 @@ export function defaultPodSpec(spec: PodSpec): void {
   const hostNetwork = spec.hostNetwork === true;
   for (const c of spec.initContainers ?? []) defaultContainer(c, hostNetwork);
   for (const c of spec.containers ?? []) defaultContainer(c, hostNetwork);
+  for (const c of spec.ephemeralContainers ?? []) defaultContainer(c as Container, hostNetwork);
   for (const v of spec.volumes ?? []) defaultVolume(v);
 }
 

@@ -173,6 +173,7 @@ export function validatePodSpec(spec: PodSpec | undefined, path: string): FieldC
   (spec.initContainers ?? []).forEach((c, i) => validateContainer(c, index(child(path, 'initContainers'), i), volumes, names, true, causes));
   if (!spec.containers || spec.containers.length === 0) causes.push(required(child(path, 'containers')));
   (spec.containers ?? []).forEach((c, i) => validateContainer(c, index(child(path, 'containers'), i), volumes, names, false, causes));
+  validateEphemeralContainers(spec, path, volumes, names, causes);
   if (spec.restartPolicy !== undefined && !RESTART_POLICIES.includes(spec.restartPolicy)) {
     causes.push(notSupported(child(path, 'restartPolicy'), spec.restartPolicy, RESTART_POLICIES));
   }
@@ -194,9 +195,48 @@ export function validatePodSpec(spec: PodSpec | undefined, path: string): FieldC
   return causes;
 }
 
+/** fields an ephemeral container may not have: it is never restarted, serves nothing and reserves nothing (upstream's list) */
+const EPHEMERAL_FORBIDDEN = ['ports', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'resizePolicy', 'restartPolicy'] as const;
+
+/** spec.ephemeralContainers (added through pods/ephemeralcontainers, e.g. by `kubectl debug`): validateEphemeralContainers */
+function validateEphemeralContainers(spec: PodSpec, path: string, volumes: Set<string>, names: Set<string>, causes: FieldCause[]): void {
+  const targets = new Set([...(spec.containers ?? []), ...(spec.initContainers ?? [])].map((c) => c.name));
+  (spec.ephemeralContainers ?? []).forEach((e, i) => {
+    const ep = index(child(path, 'ephemeralContainers'), i);
+    validateContainer(e as Container, ep, volumes, names, false, causes);
+    for (const f of EPHEMERAL_FORBIDDEN) {
+      if ((e as unknown as Record<string, unknown>)[f] !== undefined) causes.push(forbidden(child(ep, f), 'cannot be set for an Ephemeral Container'));
+    }
+    if (e.resources && (Object.keys(e.resources.limits ?? {}).length > 0 || Object.keys(e.resources.requests ?? {}).length > 0)) {
+      causes.push(forbidden(child(ep, 'resources'), 'cannot be set for an Ephemeral Container'));
+    }
+    (e.volumeMounts ?? []).forEach((m, j) => {
+      if (m.subPath) causes.push(forbidden(child(index(child(ep, 'volumeMounts'), j), 'subPath'), 'cannot be set for an Ephemeral Container'));
+    });
+    if (e.targetContainerName !== undefined && !targets.has(e.targetContainerName)) {
+      causes.push(notFound(child(ep, 'targetContainerName'), e.targetContainerName));
+    }
+  });
+}
+
+/** ValidatePodEphemeralContainersUpdate: ephemeral containers may only be added; the ones there stay as they are */
+export function validateEphemeralContainersUpdate(spec: PodSpec, oldSpec: PodSpec): FieldCause[] {
+  const causes: FieldCause[] = [];
+  const now = new Map((spec.ephemeralContainers ?? []).map((e) => [e.name, e]));
+  for (const e of oldSpec.ephemeralContainers ?? []) {
+    const n = now.get(e.name);
+    if (!n) causes.push(forbidden('spec.ephemeralContainers', `existing ephemeral containers "${e.name}" may not be removed`));
+    else if (!semanticEqual(n, e)) causes.push(forbidden(`spec.ephemeralContainers[${e.name}]`, 'existing ephemeral containers may not be changed'));
+  }
+  return causes;
+}
+
 export function validatePod(obj: KubeObject): FieldCause[] {
   const pod = obj as unknown as Pod;
-  return validatePodSpec(pod.spec, 'spec');
+  const causes = validatePodSpec(pod.spec, 'spec');
+  // ValidatePodCreate: they come through pods/ephemeralcontainers, to a running pod
+  if ((pod.spec?.ephemeralContainers ?? []).length > 0) causes.push(forbidden('spec.ephemeralContainers', 'cannot be set on create'));
+  return causes;
 }
 
 const UPDATE_FORBIDDEN_MSG =
@@ -242,6 +282,9 @@ export function validatePodUpdate(obj: KubeObject, oldObj: KubeObject): FieldCau
   munged.activeDeadlineSeconds = oldSpec.activeDeadlineSeconds;
   munged.tolerations = oldSpec.tolerations;
   munged.schedulingGates = oldSpec.schedulingGates;
+  // changed only through pods/ephemeralcontainers, checked below (the main resource keeps the stored ones)
+  munged.ephemeralContainers = oldSpec.ephemeralContainers;
+  causes.push(...validateEphemeralContainersUpdate(spec, oldSpec));
   if ((oldSpec.terminationGracePeriodSeconds ?? 0) < 0 && munged.terminationGracePeriodSeconds === 1) {
     munged.terminationGracePeriodSeconds = oldSpec.terminationGracePeriodSeconds;
   }

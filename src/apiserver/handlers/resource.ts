@@ -15,7 +15,7 @@ export async function serveResource(rq: RequestScope): Promise<void> {
   if (sub === '' && verb !== 'get' && !def.verbs.includes(verb as never)) throw statusErrors.methodNotAllowed(method, def.plural);
   switch (verb) {
     case 'get':
-      if (sub !== '' && sub !== 'status') throw statusErrors.notFoundPath();
+      if (sub !== '' && sub !== 'status' && sub !== 'ephemeralcontainers') throw statusErrors.notFoundPath();
       if (!def.verbs.includes('get')) throw statusErrors.methodNotAllowed(method, def.plural);
       return handleGet(rq);
     case 'list':

@@ -143,6 +143,7 @@ function subresourceForWrite(rq: RequestScope): string {
   if (sub === '') return '';
   if (sub === 'status' && rq.def.subresources.includes('status')) return 'status';
   if (sub === 'finalize' && rq.def.subresources.includes('finalize')) return 'finalize';
+  if (sub === 'ephemeralcontainers' && rq.def.subresources.includes('ephemeralcontainers')) return 'ephemeralcontainers';
   throw statusErrors.notFoundPath();
 }
 

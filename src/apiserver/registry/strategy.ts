@@ -58,9 +58,25 @@ export function prepareForUpdate(def: ResourceDef, obj: KubeObject, old: KubeObj
     // upstream's pod status strategy keeps the new metadata: Multus (and hedge's agent) write the
     // k8s.v1.cni.cncf.io/network-status annotation through pods/status, the node's only pod write
     if (def.group === '' && def.plural === 'pods' && obj.metadata.annotations !== undefined) out.metadata.annotations = obj.metadata.annotations;
+  } else if (subresource === 'ephemeralcontainers') {
+    // upstream's EphemeralContainersStrategy: only spec.ephemeralContainers comes from the request
+    out = jsonClone(old);
+    const spec = (out.spec ?? {}) as Record<string, unknown>;
+    const asked = isPlainObject(obj.spec) ? (obj.spec as Record<string, unknown>).ephemeralContainers : undefined;
+    if (asked === undefined) delete spec.ephemeralContainers;
+    else spec.ephemeralContainers = asked;
+    out.spec = spec;
+    mutableMeta(out).resourceVersion = obj.metadata.resourceVersion;
+    if (obj.metadata.managedFields !== undefined) out.metadata.managedFields = obj.metadata.managedFields;
   } else if (def.hasStatus && subresource === '') {
     if ('status' in old) out.status = jsonClone(old.status);
     else delete out.status;
+    // a pod's ephemeral containers change only through pods/ephemeralcontainers
+    if (def.group === '' && def.plural === 'pods' && isPlainObject(old.spec) && isPlainObject(out.spec)) {
+      const kept = (old.spec as Record<string, unknown>).ephemeralContainers;
+      if (kept === undefined) delete (out.spec as Record<string, unknown>).ephemeralContainers;
+      else (out.spec as Record<string, unknown>).ephemeralContainers = jsonClone(kept);
+    }
   }
   const m = mutableMeta(out);
   const o = old.metadata;

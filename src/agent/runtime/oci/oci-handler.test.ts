@@ -304,9 +304,9 @@ for (const rc of CASES) {
         ...sandboxConfig({ id: `${sandboxId}-${name}`, stateDir: join(tmp, `sandbox-${name}`), netnsPath, cgroupParent: `${cgroupParent}-${name}` }),
         ...over,
       });
-      const inSandbox = async (sid: string, command: string[]): Promise<ContainerId> => {
+      const inSandbox = async (sid: string, command: string[], over: Partial<ContainerConfig> = {}): Promise<ContainerId> => {
         const id = `c${n++}-${suffix}` as ContainerId;
-        await h.createContainer({ ...containerConfig({ id, sandboxId: sid, rootfs, command, logPath: join(tmp, 'logs', `${id}.log`) }) }, signal());
+        await h.createContainer({ ...containerConfig({ id, sandboxId: sid, rootfs, command, logPath: join(tmp, 'logs', `${id}.log`) }), ...over }, signal());
         await h.start(id, signal());
         return id;
       };
@@ -319,7 +319,20 @@ for (const rc of CASES) {
       const nsOf = async (id: ContainerId, ns: string): Promise<string> => (await execOut(id, ['ls', '-l', `/proc/self/ns/${ns}`])).match(/\w+:\[\d+\]/)?.[0] ?? '?';
       const shared = sb('pid', { sharePid: true, shareIpc: true });
       const host = sb('host', { hostPid: true, hostIpc: true });
+      const own = sb('own', {});
       try {
+        // an ephemeral container's target: it joins that container's PID namespace, nobody else's
+        await h.createSandbox(own, signal());
+        const target = await inSandbox(own.id, ['sh', '-c', 'exec sleep 304']);
+        await inSandbox(own.id, ['sh', '-c', 'exec sleep 305']); // the pod's other container
+        const debug = await inSandbox(own.id, ['sh', '-c', 'exec sleep 306'], { pidNamespaceOf: target });
+        const seen = await execOut(debug, ['sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "']);
+        assert.match(seen, /sleep 304/);
+        assert.doesNotMatch(seen, /sleep 305/);
+        assert.equal(await nsOf(debug, 'pid'), await nsOf(target, 'pid'));
+        await h.stop(target, { timeoutSeconds: 0, signal: signal() });
+        await assert.rejects(inSandbox(own.id, ['true'], { pidNamespaceOf: target }), /target container .* is not running/);
+
         await h.createSandbox(shared, signal());
         const a = await inSandbox(shared.id, ['sh', '-c', 'exec sleep 301']);
         const b = await inSandbox(shared.id, ['sh', '-c', 'exec sleep 302']);
@@ -337,7 +350,7 @@ for (const rc of CASES) {
         assert.equal(await nsOf(c, 'pid'), readlinkSync('/proc/self/ns/pid'));
         assert.equal(await nsOf(c, 'ipc'), readlinkSync('/proc/self/ns/ipc'));
       } finally {
-        for (const x of [shared, host]) await h.removeSandbox(x.id, signal()).catch(() => undefined);
+        for (const x of [shared, host, own]) await h.removeSandbox(x.id, signal()).catch(() => undefined);
       }
     });
 

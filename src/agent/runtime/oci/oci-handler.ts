@@ -163,6 +163,19 @@ export class OciRuntimeHandler implements RuntimeHandler {
   #bundle(id: string): string {
     return join(this.#containerDir(id), 'bundle');
   }
+  /** the PID namespace a runc/crun container joins: the pod's shared one, else its target's (ContainerConfig.pidNamespaceOf) */
+  async #pidNsToJoin(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal): Promise<{ pidNs?: string }> {
+    if (this.#o.runtime.kind === 'runsc' || sandbox.hostPid) return {};
+    if (sandbox.sharePid) return { pidNs: await this.#pidNamespace(sandbox, signal) };
+    if (!cfg.pidNamespaceOf) return {};
+    const target = await this.#readMeta(cfg.pidNamespaceOf);
+    const pid = target?.pid;
+    if (!target || !pid || pid <= 0 || !target.pidStartTime || (await procStartTime(pid)) !== target.pidStartTime) {
+      throw new HedgeError('Invalid', `container ${cfg.name}: its target container ${cfg.pidNamespaceOf} is not running, so there is no PID namespace to join`);
+    }
+    return { pidNs: `/proc/${pid}/ns/pid` };
+  }
+
   /** the pod's shared PID namespace, its holder started again if it is gone */
   async #pidNamespace(s: SandboxConfig, signal: AbortSignal): Promise<string> {
     return ensurePidNamespace({ stateDir: s.stateDir, cgroupProcs: await podCgroupProcs({ cgroupRoot: this.#cgroupRoot, cgroupParent: s.cgroupParent }), signal });
@@ -374,7 +387,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
           hostnameFile: join(sandbox.stateDir, 'hostname'),
           ...(sandbox.shareIpc ? { podShm: join(sandbox.stateDir, 'shm'), podIpcNs: join(sandbox.stateDir, 'ipcns') } : {}),
           ...(cfg.terminationMessagePath ? { terminationLog: this.#terminationLog(cfg.id) } : {}),
-          ...(sandbox.sharePid && this.#o.runtime.kind !== 'runsc' ? { podPidNs: await this.#pidNamespace(sandbox, signal) } : {}),
+          ...(await this.#pidNsToJoin(cfg, sandbox, signal)),
         },
       });
       // meta first: if the agent dies during conmon, the next agent finds (and can clean) it

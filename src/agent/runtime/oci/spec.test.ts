@@ -55,13 +55,13 @@ test('namespaces: runc joins the pod netns; runsc has no network entry; shareIpc
 
 test('namespaces: hostPID and hostIPC leave the entry out (the host\'s), with the host\'s /dev/shm; sharePid joins the pod\'s', () => {
   const types = (sb: Partial<typeof sandbox>, kind: BuildSpecOptions['kind'] = 'runc') =>
-    buildSpec({ container: base(), sandbox: { ...sandbox, ...sb }, kind, paths: { ...paths, podPidNs: '/proc/42/ns/pid_for_children' } });
+    buildSpec({ container: base(), sandbox: { ...sandbox, ...sb }, kind, paths: { ...paths, pidNs: '/proc/42/ns/pid_for_children' } });
   const host = types({ hostPid: true, hostIpc: true });
   assert.deepEqual(host.linux.namespaces.map((n) => n.type), ['uts', 'mount', 'network']);
   assert.deepEqual(host.mounts.find((m) => m.destination === '/dev/shm'), { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate', 'rw'] });
   const shared = types({ sharePid: true, shareIpc: true });
   assert.deepEqual(shared.linux.namespaces.slice(0, 2), [{ type: 'pid', path: '/proc/42/ns/pid_for_children' }, { type: 'ipc', path: '/s/ipcns' }]);
-  assert.deepEqual(types({}).linux.namespaces[0], { type: 'pid' }, 'not asked: its own');
+  assert.deepEqual(buildSpec({ container: base(), sandbox, kind: 'runc', paths }).linux.namespaces[0], { type: 'pid' }, 'not asked: its own');
 });
 
 test('terminationMessagePath: the handler\'s file bind-mounted rw after the volumes, over a volume at the same path', () => {

@@ -59,8 +59,8 @@ export interface SpecPaths {
   podShm?: string;
   /** pod-shared IPC namespace (a bind-mounted nsfs file); only used with shareIpc on runc/crun */
   podIpcNs?: string;
-  /** pod-shared PID namespace (pid-namespace.ts); only used with sharePid on runc/crun */
-  podPidNs?: string;
+  /** the PID namespace to join on runc/crun: the pod's shared one (pid-namespace.ts), or an ephemeral container's target's */
+  pidNs?: string;
   /** the host file behind the container's terminationMessagePath; only used when the config has one */
   terminationLog?: string;
 }
@@ -252,7 +252,7 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
 
   // no entry: the host's namespace (hostPID, hostIPC)
   const namespaces: { type: string; path?: string }[] = [
-    ...(s.hostPid ? [] : [s.sharePid && paths.podPidNs && kind !== 'runsc' ? { type: 'pid', path: paths.podPidNs } : { type: 'pid' }]),
+    ...(s.hostPid ? [] : [paths.pidNs && kind !== 'runsc' ? { type: 'pid', path: paths.pidNs } : { type: 'pid' }]),
     ...(s.hostIpc ? [] : [sharedIpc && paths.podIpcNs ? { type: 'ipc', path: paths.podIpcNs } : { type: 'ipc' }]),
     { type: 'uts' },
     { type: 'mount' },
