@@ -75,6 +75,22 @@ describe('Pod Security admission', () => {
     assert.equal((await create('locked', pod('good', restrictedOk, restrictedContainer))).status, 201);
   });
 
+  it('an ephemeral container is checked with its pod: a privileged kubectl debug container is refused where a privileged pod would be', async () => {
+    assert.equal((await create('default', pod('debugged'))).status, 201);
+    const add = (name: string, sc: Record<string, unknown>) =>
+      t.json<{ message?: string; spec?: { ephemeralContainers?: unknown[] } }>(`/api/v1/namespaces/default/pods/debugged/ephemeralcontainers`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/strategic-merge-patch+json' },
+        body: JSON.stringify({ spec: { ephemeralContainers: [{ name, image: 'x', securityContext: sc }] } }),
+      });
+    const priv = await add('root-shell', { privileged: true });
+    assert.equal(priv.status, 403);
+    assert.equal(priv.body.message, 'pods "debugged" is forbidden: violates PodSecurity "baseline:latest": privileged (container "root-shell" must not set securityContext.privileged=true)');
+    const plain = await add('shell', {});
+    assert.equal(plain.status, 200, JSON.stringify(plain.body));
+    assert.equal(plain.body.spec?.ephemeralContainers?.length, 1);
+  });
+
   it('enforces the cluster default (baseline) where no label says otherwise; plain pods pass it', async () => {
     assert.equal((await create('default', pod('plain'))).status, 201);
     const priv = await create('default', pod('priv', {}, { securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN', 'NET_BIND_SERVICE'] } }, ports: [{ containerPort: 80, hostPort: 8080 }] }));

@@ -34,7 +34,11 @@ export function podSecurityPlugin(opts: PodSecurityConfig & { getNamespace(name:
   return {
     name: 'PodSecurity',
     async validate(req) {
-      if (req.def.group !== '' || req.def.plural !== 'pods' || req.subresource !== '' || req.operation !== 'CREATE' || !req.object) return;
+      if (req.def.group !== '' || req.def.plural !== 'pods' || !req.object) return;
+      // a pod is checked when created, and again when an ephemeral container is added to it (a
+      // privileged `kubectl debug` container is refused where a privileged pod would be)
+      const ephemeral = req.subresource === 'ephemeralcontainers' && req.operation === 'UPDATE';
+      if (!ephemeral && (req.subresource !== '' || req.operation !== 'CREATE')) return;
       if (ex.usernames?.includes(req.user.username) || ex.namespaces?.includes(req.namespace)) return;
       const pod = req.object as { metadata?: { annotations?: Record<string, string> }; spec?: { runtimeClassName?: string } };
       if (pod.spec?.runtimeClassName && ex.runtimeClasses?.includes(pod.spec.runtimeClassName)) return;
