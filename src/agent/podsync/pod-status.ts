@@ -40,9 +40,12 @@ export function buildPodStatus(i: StatusInput): PodStatus {
   const apps = i.apps.map((r) => containerStatus(r, i.pod, 'app', share));
   const inits = i.inits.map((r) => containerStatus(r, i.pod, 'init', share));
   const ephemerals = (i.ephemerals ?? []).map((r) => containerStatus(r, i.pod, 'ephemeral', share));
-  const containersReady = i.apps.length > 0 && i.apps.every((r) => r.ready);
+  // sidecars (init containers with restartPolicy Always) count toward readiness, as upstream's
+  const sidecars = i.inits.filter((r) => containerSpecOf(i.pod, 'init', r.name)?.restartPolicy === 'Always');
+  const mustBeReady = [...sidecars, ...i.apps];
+  const containersReady = i.apps.length > 0 && mustBeReady.every((r) => r.ready);
   const terminal = i.phase === 'Succeeded' || i.phase === 'Failed';
-  const notReady = i.apps.filter((r) => !r.ready).map((r) => r.name);
+  const notReady = mustBeReady.filter((r) => !r.ready).map((r) => r.name);
   const notReadyMsg = `containers with unready status: [${notReady.join(' ')}]`;
   const prevConds = new Map((i.previous?.conditions ?? []).map((c) => [c.type, c]));
   const cond = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => {
@@ -61,7 +64,7 @@ export function buildPodStatus(i: StatusInput): PodStatus {
   const ready = containersReady && !terminal && gates.length === 0;
   const conditions: PodCondition[] = [
     cond('PodReadyToStartContainers', i.sandboxReady && !terminal, i.sandboxError?.reason, i.sandboxError?.message),
-    cond('Initialized', i.initialized, i.initialized ? undefined : 'ContainersNotInitialized', i.initialized ? undefined : `containers with incomplete status: [${i.inits.filter((r) => !(r.observed?.state === 'exited' && r.observed.exitCode === 0)).map((r) => r.name).join(' ')}]`),
+    cond('Initialized', i.initialized, i.initialized ? undefined : 'ContainersNotInitialized', i.initialized ? undefined : `containers with incomplete status: [${i.inits.filter((r) => !(r.observed?.state === 'exited' && r.observed.exitCode === 0) && !(sidecars.includes(r) && r.started)).map((r) => r.name).join(' ')}]`),
     // upstream's GeneratePodReadyCondition: ContainersReady's verdict first, then the readiness gates
     ready
       ? cond('Ready', true)

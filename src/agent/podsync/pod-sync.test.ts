@@ -325,6 +325,51 @@ describe('restart back-off, probes, deletion', () => {
     liveOk = true;
   });
 
+  it('sidecars (init containers with restartPolicy Always): started before the next init container, probed and counted for Ready, restarted beside the app, stopped after it', async () => {
+    let sidecarReady = false;
+    h.runtime.execResult = (_cfg, req) => (req.command[0] === 'side-ready' ? (sidecarReady ? 0 : 1) : 0);
+    h.runtime.behaviors.set('sc-init', { kind: 'exit', code: 0 });
+    await h.createPod('sidecarred', {
+      initContainers: [
+        app({ name: 'sc-proxy', restartPolicy: 'Always', readinessProbe: { exec: { command: ['side-ready'] }, periodSeconds: 1, failureThreshold: 1 } }),
+        app({ name: 'sc-init' }),
+      ],
+      containers: [app({ name: 'sc-app' })],
+    });
+    let p = await h.until('sidecarred', (x) => x.status?.phase === 'Running' && cs(x, 'sc-app')?.state?.running !== undefined, 'Running');
+    const starts = h.runtime.ops.filter((o) => /^start:sc-/.test(o));
+    assert.deepEqual(starts, ['start:sc-proxy', 'start:sc-init', 'start:sc-app'], 'the sidecar first, and it keeps running');
+    const side = (x: Pod) => x.status?.initContainerStatuses?.find((c) => c.name === 'sc-proxy');
+    assert.ok(side(p)?.state?.running);
+    assert.equal(cond(p, 'Initialized'), 'True');
+    for (let i = 0; i < 3; i++) await h.tick();
+    p = (await h.pod('sidecarred'))!;
+    assert.equal(cond(p, 'Ready'), 'False', 'an unready sidecar holds the pod back');
+    assert.match(p.status?.conditions?.find((c) => c.type === 'ContainersReady')?.message ?? '', /\[sc-proxy\]/);
+    sidecarReady = true;
+    await h.until('sidecarred', (x) => cond(x, 'Ready') === 'True', 'Ready');
+    // a sidecar that exits is restarted whatever the pod's policy; the app goes on, Initialized stays
+    const appId = h.runtime.byName('sc-app')!.id;
+    h.runtime.exit(h.runtime.byName('sc-proxy')!.id, 1);
+    p = await h.until('sidecarred', (x) => side(x)?.restartCount === 1 && side(x)?.state?.running !== undefined, 'sidecar restarted');
+    assert.equal(cond(p, 'Initialized'), 'True');
+    assert.equal(h.runtime.byName('sc-app')!.id, appId, 'the app container untouched');
+    // deletion: the app first, then the sidecar
+    await h.client.delete(Resources.pods, 'sidecarred', { namespace: 'default' });
+    for (let i = 0; i < 50 && (await h.pod('sidecarred')); i++) await h.tick();
+    const stops = h.runtime.ops.filter((o) => /^stop:sc-(app|proxy)/.test(o)).map((o) => o.split(':')[1]);
+    assert.deepEqual(stops, ['sc-app', 'sc-proxy']);
+  });
+
+  it('a Job-like pod with a sidecar completes when its app does: the sidecar is stopped and the pod Succeeds', async () => {
+    h.runtime.behaviors.set('jb-app', { kind: 'exit', code: 0 });
+    await h.createPod('jobby', { restartPolicy: 'Never', initContainers: [app({ name: 'jb-side', restartPolicy: 'Always' })], containers: [app({ name: 'jb-app' })] });
+    const p = await h.until('jobby', (x) => x.status?.phase === 'Succeeded', 'Succeeded');
+    assert.ok(h.runtime.ops.some((o) => o.startsWith('stop:jb-side:')), h.runtime.ops.join(' '));
+    assert.ok(p.status?.initContainerStatuses?.[0]?.state?.terminated, JSON.stringify(p.status?.initContainerStatuses));
+    assert.equal(cond(p, 'Initialized'), 'True');
+  });
+
   it('postStart: runs once the container started, before its Running is written; a failing hook kills it (FailedPostStartHook) and it restarts', async () => {
     let hookOk = true;
     h.runtime.execResult = (_cfg, req) => (req.command[0] === 'warm' ? (hookOk ? 0 : 1) : 0);

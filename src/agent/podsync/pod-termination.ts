@@ -1,6 +1,7 @@
 /**
- * Graceful stop of a deleted pod's running containers, all at once: preStop hook (within the
- * grace period), then SIGTERM, the rest of the grace period, SIGKILL.
+ * Graceful stop of a pod's running containers: the app containers all at once, then the sidecars
+ * one by one, last started first; each gets its preStop hook (within the grace period), then
+ * SIGTERM, the rest of the grace period, SIGKILL.
  */
 import type { Container, Pod } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
@@ -27,29 +28,35 @@ export async function stopPodContainers(o: {
 }): Promise<void> {
   const { pod, handler, graceSeconds: grace, signal } = o;
   const deadline = o.clock.now() + grace * 1000;
-  const all = [
-    ...(pod.spec?.containers ?? []).map((c) => ({ c, r: o.record('app', c.name) })),
-    ...(pod.spec?.initContainers ?? []).map((c) => ({ c, r: o.record('init', c.name) })),
-    // no lifecycle hooks: just stopped
-    ...(pod.spec?.ephemeralContainers ?? []).map((c) => ({ c: c as Container, r: o.record('ephemeral', c.name) })),
-  ];
+  const stopOne = async (c: Container, r: ContainerRecord | undefined): Promise<void> => {
+    if (!r?.id || r.observed?.state !== 'running') return;
+    const id = r.id;
+    if (c.lifecycle?.preStop && grace > 0) {
+      o.onKilling(`Stopping container ${c.name}`);
+      await runLifecycleHook('preStop', c.lifecycle.preStop, {
+        exec: (command, s) => handler.exec(id, { command, tty: false, signal: s }),
+        podIP: o.podIP,
+        ports: c.ports,
+        timeoutMs: Math.max(0, deadline - o.clock.now()),
+        signal,
+      }).catch((err: unknown) => o.logger.warn({ err, container: c.name }, 'preStop hook failed'));
+    }
+    const left = Math.max(MIN_GRACE_SECONDS, Math.ceil((deadline - o.clock.now()) / 1000));
+    await handler.stop(id, { timeoutSeconds: left, signal });
+    r.observed = (await handler.status(id, signal).catch(() => undefined))?.status ?? r.observed;
+  };
+  const inits = pod.spec?.initContainers ?? [];
+  const sidecars = inits.filter((c) => c.restartPolicy === 'Always');
+  // the app containers (and any init or ephemeral one still running) all at once...
   await Promise.all(
-    all.map(async ({ c, r }) => {
-      if (!r?.id || r.observed?.state !== 'running') return;
-      const id = r.id;
-      if (c.lifecycle?.preStop && grace > 0) {
-        o.onKilling(`Stopping container ${c.name}`);
-        await runLifecycleHook('preStop', c.lifecycle.preStop, {
-          exec: (command, s) => handler.exec(id, { command, tty: false, signal: s }),
-          podIP: o.podIP,
-          ports: c.ports,
-          timeoutMs: grace * 1000,
-          signal,
-        }).catch((err: unknown) => o.logger.warn({ err, container: c.name }, 'preStop hook failed'));
-      }
-      const left = Math.max(MIN_GRACE_SECONDS, Math.ceil((deadline - o.clock.now()) / 1000));
-      await handler.stop(id, { timeoutSeconds: left, signal });
-      r.observed = (await handler.status(id, signal).catch(() => undefined))?.status ?? r.observed;
-    }),
+    [
+      ...(pod.spec?.containers ?? []).map((c) => ({ c, r: o.record('app', c.name) })),
+      ...inits.filter((c) => c.restartPolicy !== 'Always').map((c) => ({ c, r: o.record('init', c.name) })),
+      // no lifecycle hooks: just stopped
+      ...(pod.spec?.ephemeralContainers ?? []).map((c) => ({ c: c as Container, r: o.record('ephemeral', c.name) })),
+    ].map(({ c, r }) => stopOne(c, r)),
   );
+  // ...then the sidecars, last started first, within what is left of the grace period (KEP-753):
+  // a log shipper or proxy outlives what it serves
+  for (const c of sidecars.reverse()) await stopOne(c, o.record('init', c.name));
 }

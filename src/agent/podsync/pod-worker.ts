@@ -47,6 +47,11 @@ export class PodWorker {
   private sandboxError?: { reason: string; message: string };
   private readonly volumes: PodVolumes;
   private finalPhase?: PodPhase;
+  /**
+   * every init container of this sandbox has completed (a sidecar: started) once: a sidecar that
+   * exits later is restarted beside the app containers, which go on, and Initialized stays True
+   */
+  private initDone = false;
   /** set once spec.activeDeadlineSeconds ran out: the pod is Failed, DeadlineExceeded */
   private deadlineExceeded = false;
   private startTime: number;
@@ -305,17 +310,16 @@ export class PodWorker {
     if (!this.deps.runtimes.get(this.sandbox.handler)?.watchExits) return false;
     const apps = this.pod.spec?.containers ?? [];
     if (apps.length === 0) return false;
-    for (const c of this.pod.spec?.initContainers ?? []) {
-      const o = this.records.get(`init/${c.name}`)?.observed;
-      if (!(o?.state === 'exited' && o.exitCode === 0) && !(c.restartPolicy === 'Always' && o?.state === 'running')) return false;
-    }
-    for (const c of apps) {
-      const r = this.records.get(`app/${c.name}`);
+    const settled = (c: Container, r: ContainerRecord | undefined): boolean =>
       // not ready yet: its readiness is what the cluster waits for, so keep looking every second
-      if (!r?.id || r.observed?.state !== 'running' || !r.started || !r.ready || r.waiting) return false;
+      !!r?.id && r.observed?.state === 'running' && r.started && r.ready && !r.waiting &&
       // a probe that has not run yet has no due time for parkMs to wait for
-      if ((c.startupProbe && !r.probes.startup) || (c.livenessProbe && !r.probes.liveness) || (c.readinessProbe && !r.probes.readiness)) return false;
+      !((c.startupProbe && !r.probes.startup) || (c.livenessProbe && !r.probes.liveness) || (c.readinessProbe && !r.probes.readiness));
+    for (const c of this.pod.spec?.initContainers ?? []) {
+      const r = this.records.get(`init/${c.name}`);
+      if (c.restartPolicy === 'Always' ? !settled(c, r) : !(r?.observed?.state === 'exited' && r.observed.exitCode === 0)) return false;
     }
+    for (const c of apps) if (!settled(c, this.records.get(`app/${c.name}`))) return false;
     return true;
   }
 
@@ -364,7 +368,7 @@ export class PodWorker {
     const policy = this.pod.spec?.restartPolicy ?? 'Always';
     const { initialized, initFailed } = await this.syncInitContainers(handler, policy, signal);
     if (initialized && !initFailed) {
-      for (const c of this.pod.spec?.containers ?? []) await this.syncAppContainer(handler, c, policy, signal);
+      for (const c of this.pod.spec?.containers ?? []) await this.syncContainer(handler, c, this.record(c.name, 'app'), policy, signal);
       // kubectl debug's: each started once, when asked for, and never restarted (upstream)
       for (const e of this.pod.spec?.ephemeralContainers ?? []) {
         const r = this.record(e.name, 'ephemeral');
@@ -381,6 +385,9 @@ export class PodWorker {
     const phase = computePhase({ restartPolicy: policy, initFailed, initialized, apps: this.appRecords() });
     if (phase === 'Succeeded' || phase === 'Failed') {
       this.finalPhase = phase;
+      // what still runs (sidecars, ephemeral containers) stops now, gracefully, as upstream's
+      // sidecars do once the app containers are done: their exits are in the final status
+      await this.stopContainers(handler, this.pod.spec?.terminationGracePeriodSeconds ?? 30, signal);
       for (const r of this.records.values()) r.ready = false;
       await this.writeStatus(signal, phase, initialized);
       // A finished pod keeps its object (and logs) but not its sandbox, network or volumes.
@@ -576,6 +583,7 @@ export class PodWorker {
       this.sandboxFailed('SandboxCreateError', (err as Error).message);
       await this.releaseSandbox(signal).catch(() => undefined);
       this.records.clear();
+      this.initDone = false;
       return false;
     }
     this.attaching = undefined;
@@ -617,6 +625,13 @@ export class PodWorker {
   private async syncInitContainers(handler: RuntimeHandler, policy: string, signal: AbortSignal): Promise<{ initialized: boolean; initFailed: boolean }> {
     for (const c of this.pod.spec?.initContainers ?? []) {
       const r = this.record(c.name, 'init');
+      if (c.restartPolicy === 'Always') {
+        // a sidecar (KEP-753): kept running and probed as an app container, restarted whatever the
+        // pod's policy; the next init container waits only for it to have started (its startup probe)
+        await this.syncContainer(handler, c, r, 'Always', signal);
+        if (!this.initDone && !(r.observed?.state === 'running' && r.started)) return { initialized: false, initFailed: false };
+        continue;
+      }
       const o = r.observed;
       if (r.id && o?.state === 'exited' && o.exitCode === 0) {
         r.waiting = undefined;
@@ -635,11 +650,12 @@ export class PodWorker {
       await this.startContainer(handler, c, r, signal);
       return { initialized: false, initFailed: false };
     }
+    this.initDone = true;
     return { initialized: true, initFailed: false };
   }
 
-  private async syncAppContainer(handler: RuntimeHandler, c: Container, policy: string, signal: AbortSignal): Promise<void> {
-    const r = this.record(c.name, 'app');
+  /** an app container, or a sidecar (with policy Always): started, probed, restarted per `policy` */
+  private async syncContainer(handler: RuntimeHandler, c: Container, r: ContainerRecord, policy: string, signal: AbortSignal): Promise<void> {
     const o = r.observed;
     if (!r.id || !o) {
       await this.startContainer(handler, c, r, signal);
@@ -781,7 +797,8 @@ export class PodWorker {
       ephemerals: (this.pod.spec?.ephemeralContainers ?? []).map((c) => this.record(c.name, 'ephemeral')),
       sandboxReady: this.sandbox?.created === true && !this.sandboxError,
       sandboxError: this.sandboxError,
-      initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => r.observed?.state === 'exited' && r.observed.exitCode === 0)),
+      // a finished pod's sidecars were stopped with it: they do not undo Initialized
+      initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => (r.observed?.state === 'exited' && r.observed.exitCode === 0) || containerSpecOf(this.pod, 'init', r.name)?.restartPolicy === 'Always')),
       podIP: this.sandbox?.podIP ?? this.pod.status?.podIP,
       podIPs: this.sandbox?.podIPs ?? this.pod.status?.podIPs?.flatMap((p) => (p.ip ? [p.ip] : [])),
       hostIP: this.cfg.hostIP,
@@ -852,6 +869,7 @@ export class PodWorker {
     await deleteSandboxState(this.cfg.dataDir, this.uid);
     this.sandbox = undefined;
     this.runtimeSandbox = false;
+    this.initDone = false;
   }
 
   /** graceful termination: preStop, SIGTERM/grace/SIGKILL, sandbox, network, volumes, then the API object */
