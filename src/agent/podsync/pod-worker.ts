@@ -138,7 +138,8 @@ export class PodWorker {
 
   /** the runtime container currently backing `name` (for logs/exec) */
   container(name: string): { handler?: RuntimeHandler; id?: ContainerId; prevId?: ContainerId; logDir: string; restartCount: number } | undefined {
-    const r = this.records.get(`app/${name}`) ?? this.records.get(`init/${name}`);
+    // names are unique across the three kinds (API validation); an ephemeral one for kubectl exec/logs of a debug container
+    const r = this.records.get(`app/${name}`) ?? this.records.get(`init/${name}`) ?? this.records.get(`ephemeral/${name}`);
     if (!r) return undefined;
     return {
       handler: this.sandbox ? this.deps.runtimes.get(this.sandbox.handler) : undefined,
