@@ -57,7 +57,7 @@ export class LogRotationManager {
     for (const pod of this.#o.source.pods()) {
       const ns = pod.metadata?.namespace ?? 'default';
       const name = pod.metadata?.name ?? '';
-      for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+      for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? []), ...(pod.spec?.ephemeralContainers ?? [])]) {
         if (signal.aborted) return rotated;
         const loc = this.#o.source.locate(ns, name, c.name);
         if (!loc?.handler || !loc.id) continue;

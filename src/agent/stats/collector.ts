@@ -164,7 +164,8 @@ export class StatsCollector {
     const name = pod.metadata?.name ?? '';
     const namespace = pod.metadata?.namespace ?? 'default';
     const uid = pod.metadata?.uid ?? '';
-    const specs = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+    // every container that may run: sidecars (init), apps, and kubectl debug's ephemeral ones
+    const specs: { name: string; image?: string }[] = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
     let handler: RuntimeHandler | undefined;
     let sandboxId: SandboxId | undefined;
     const containers: ContainerSample[] = [];
