@@ -97,6 +97,9 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
       }
       assert.equal((await kubectl(['exec', name, '--', 'echo', 'hi'])).trim(), 'hi');
       assert.equal((await kubectl(['exec', name, '--', 'cat', '/tmp/post-start'])).trim(), 'hooked', 'the postStart hook ran');
+      // in-cluster clients find the apiserver through the service variables
+      const apiIP = (await kubectl(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+      assert.equal((await kubectl(['exec', name, '--', 'sh', '-c', 'echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT'])).trim(), `${apiIP}:443`);
       // runc pods get their network attached while the container is created: the pod IP is
       // written into the hosts file in place, after the file was bind-mounted
       const ip = (await getPod(name))?.status?.podIP;

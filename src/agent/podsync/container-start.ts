@@ -96,7 +96,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
   }
   try {
     env = await o.trace.span('env', () => resolveEnv(
-      { pod: o.pod, client: deps.client, podIP: sandbox.podIP, hostIP: o.hostIP, nodeAllocatable: deps.nodeAllocatable, signal },
+      { pod: o.pod, client: deps.client, podIP: sandbox.podIP, hostIP: o.hostIP, nodeAllocatable: deps.nodeAllocatable, ...(deps.services ? { services: deps.services } : {}), signal },
       c,
       image.config.Env ?? [],
     ));

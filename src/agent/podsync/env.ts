@@ -1,10 +1,11 @@
-import type { ConfigMap, Container, EnvVar, Pod, Secret } from 'kubernetes-types/core/v1.js';
+import type { ConfigMap, Container, EnvVar, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
 import { podFieldRefValue } from '../../api/fields/pod-field-ref.ts';
 import { Quantity } from '../../api/meta/quantity.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
 import { expandVars } from './command.ts';
+import { serviceEnv } from './service-env.ts';
 
 export interface EnvContext {
   pod: Pod;
@@ -13,12 +14,18 @@ export interface EnvContext {
   hostIP?: string;
   /** for resourceFieldRef when the container sets no limit */
   nodeAllocatable: { cpuMilli: number; memoryBytes: number };
+  /**
+   * the cluster's Services, for the service variables (service-env.ts); undefined: not read yet
+   * (the container waits, as the kubelet's does). Omitted: no service variables (tests)
+   */
+  services?: () => readonly Service[] | undefined;
   signal: AbortSignal;
 }
 
 /**
- * The container environment in upstream order: image Env, then envFrom, then env (later wins),
- * each value `$(VAR)`-expanded against what came before. A missing non-optional configMap or
+ * The container environment in upstream order: image Env, the service variables, then envFrom,
+ * then env (later wins), each value `$(VAR)`-expanded against what came before (the service
+ * variables included, as upstream's mapping function). A missing non-optional configMap or
  * secret throws HedgeError('NotFound', 'configmap "x" not found') — the pod shows it as
  * CreateContainerConfigError.
  */
@@ -27,6 +34,11 @@ export async function resolveEnv(ctx: EnvContext, c: Container, imageEnv: readon
   for (const kv of imageEnv) {
     const i = kv.indexOf('=');
     if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  if (ctx.services) {
+    const services = ctx.services();
+    if (!services) throw new HedgeError('Unavailable', 'services have not yet been read at least once, cannot construct envvars');
+    for (const [k, v] of serviceEnv(services, ctx.pod.metadata?.namespace ?? 'default', ctx.pod.spec?.enableServiceLinks ?? true)) env.set(k, v);
   }
   const cms = new Map<string, ConfigMap | undefined>();
   const secrets = new Map<string, Secret | undefined>();

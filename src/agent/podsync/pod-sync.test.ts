@@ -233,6 +233,24 @@ describe('pod sync lifecycle', () => {
     assert.deepEqual(h.runtime.byName('envy')!.cfg.command, ['echo', 'hi bob from envy $(NOPE)']);
   });
 
+  it('service variables: the apiserver\'s always (in-cluster clients read KUBERNETES_SERVICE_HOST/PORT), the namespace\'s with service links, usable in $(VAR)', async () => {
+    await h.client.create(Resources.services, { metadata: { name: 'kubernetes', namespace: 'default' }, spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP' }] } } as KubeObject);
+    await h.client.create(Resources.services, { metadata: { name: 'db', namespace: 'default' }, spec: { clusterIP: '10.96.0.9', ports: [{ port: 5432, protocol: 'TCP' }] } } as KubeObject);
+    await eventually(async () => (await h.client.list(Resources.services)).items.length === 2, 'services stored');
+    await h.createPod('svc-env', { containers: [app({ name: 'se', env: [{ name: 'DB_URL', value: 'postgres://$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)/x' }, { name: 'DB_PORT', value: 'mine' }] })] });
+    await h.createPod('no-links', { enableServiceLinks: false, containers: [app({ name: 'nl' })] });
+    for (const p of ['svc-env', 'no-links']) await h.until(p, (x) => x.status?.phase === 'Running', 'Running');
+    const env = (name: string) => Object.fromEntries(h.runtime.byName(name)!.cfg.env.map((e) => [e.name, e.value]));
+    const se = env('se');
+    assert.equal(se.KUBERNETES_SERVICE_HOST, '10.96.0.1');
+    assert.equal(se.KUBERNETES_SERVICE_PORT, '443');
+    assert.equal(se.DB_URL, 'postgres://10.96.0.9:5432/x');
+    assert.equal(se.DB_PORT, 'mine', 'the container\'s own env wins');
+    const nl = env('nl');
+    assert.equal(nl.KUBERNETES_SERVICE_HOST, '10.96.0.1');
+    assert.equal(nl.DB_SERVICE_HOST, undefined);
+  });
+
   it('reports an unpullable image as ErrImagePull, then ImagePullBackOff with the registry message', async () => {
     await h.createPod('nopull', { containers: [app({ name: 'np', image: 'ghost:1' })] });
     let p: Pod | undefined;

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Pod, Service } from 'kubernetes-types/core/v1.js';
 import { Informer } from '../../client/informer.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeObject } from '../../api/object.ts';
@@ -40,6 +40,8 @@ export class PodSync {
   private readonly log: Logger;
   private informer?: Informer<PodObject>;
   private runtimeClasses?: Informer<KubeObject>;
+  /** every Service, for the containers' service variables (KUBERNETES_SERVICE_HOST...) */
+  private services?: Informer<KubeObject>;
   /** what workers get: deps plus the cached RuntimeClass lookup */
   private readonly workerDeps: PodSyncDeps;
   private adopted = false;
@@ -55,8 +57,16 @@ export class PodSync {
     this.workerDeps = {
       ...deps,
       runtimeClassHandler: deps.runtimeClassHandler ?? ((name, signal) => this.runtimeClassHandler(name, signal)),
+      services: deps.services ?? (() => this.serviceList()),
       startGate: deps.startGate ?? new StartGate(cfg.maxConcurrentStarts ?? defaultMaxConcurrentStarts()),
     };
+  }
+
+  /** undefined until the Service informer has synced; [] once it stopped (no service variables then) */
+  private serviceList(): Service[] | undefined {
+    const i = this.services;
+    if (!i) return [];
+    return i.hasSynced() ? (i.list() as unknown as Service[]) : undefined;
   }
 
   /** from the informer's cache when it has the class; a GET otherwise (not synced yet, or created a moment ago) */
@@ -88,6 +98,12 @@ export class PodSync {
       if (!signal.aborted) this.log.warn({ err }, 'RuntimeClass informer stopped; falling back to a GET per pod');
       this.runtimeClasses = undefined;
     });
+    // the kubelet's service lister: a container waits (CreateContainerConfigError) until it has synced
+    this.services = new Informer<KubeObject>({ client: this.deps.client, resource: Resources.services, logger: this.log, clock: this.deps.clock });
+    const svcRun = this.services.run(signal).catch((err: unknown) => {
+      if (!signal.aborted) this.log.warn({ err }, 'Service informer stopped; containers get no service variables');
+      this.services = undefined;
+    });
     // a container's exit wakes its pod's worker at once: steady pods need no per-second re-check
     for (const h of this.deps.runtimes.values()) {
       const stop = h.watchExits?.((id) => {
@@ -102,6 +118,9 @@ export class PodSync {
     try {
       await informer.waitForSync(signal);
       logStartupPhase(this.log, 'pods listed');
+      // listed beside the pods: a first container should not wait for its service variables (bounded:
+      // a Service list that cannot be read must not hold every pod back)
+      await this.services.waitForSync(AbortSignal.any([signal, AbortSignal.timeout(5_000)])).catch(() => undefined);
       await this.adoptAndCleanOrphans(informer.list(), signal);
       logStartupPhase(this.log, 'adopted and cleaned');
       // after the sweep of namespaces no sandbox names (it would take the pool's for leftovers)
@@ -117,6 +136,7 @@ export class PodSync {
     }
     await informerRun;
     await rcRun;
+    await svcRun;
     await Promise.allSettled([...this.runs]);
     await this.deps.netnsPool?.close();
   }

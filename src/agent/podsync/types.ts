@@ -1,4 +1,4 @@
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { KubeClient } from '../../client/types.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -31,6 +31,8 @@ export interface PodSyncDeps {
   runtimeClassHandler?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
   /** bounds concurrent pod starts, oldest pod first; PodSync makes one (PodSyncConfig.maxConcurrentStarts) */
   startGate?: StartGate;
+  /** the cluster's Services for the containers' service variables; undefined until read once. PodSync fills it from a Service informer */
+  services?: () => readonly Service[] | undefined;
   /** network namespaces made ahead of the pods (network/netns-pool.ts); PodSync starts it once it has swept the netns directory */
   netnsPool?: Pick<NetnsPool, 'start' | 'take' | 'close'>;
 }
