@@ -11,6 +11,7 @@ import type { Authorizer } from './auth/authorizer.ts';
 import { defaultRuntimeClasses } from './bootstrap/runtime-classes.ts';
 import { ensureDefaultServiceAccount, seedBootstrapObjects, systemUser } from './bootstrap/seed.ts';
 import { ApiAuthorization } from './auth/authorization.ts';
+import { serviceAccountPlugin } from './admission/service-account.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
@@ -103,6 +104,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : { metadata: { name } }),
     }),
     nodeRestrictionPlugin(),
+    serviceAccountPlugin({ getServiceAccount: async (ns, name) => (saDef ? (await registry.storeFor(saDef).tryGet(ns, name))?.obj : undefined) }),
     podSecurityPlugin({
       ...config.podSecurity,
       logger: log,

@@ -175,6 +175,8 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
         defaultTolerationSeconds: settings.defaultTolerationSeconds,
       },
       nodeIpam: { clusterCidr: settings.clusterCidr, nodeCidrMaskSize: settings.nodeCidrMaskSize, nodeCidrMaskSizeIpv6: settings.nodeCidrMaskSizeIpv6 },
+      // the CA that signs the apiserver's serving certificate, for the pods' service account volume
+      rootCaCert: { rootCa: pki.caCert },
       leaderElection: {},
     });
     controllers = { done: running.done, client };

@@ -5,6 +5,7 @@ import type { Clock } from '../client/clock.ts';
 import { LeaderElector } from '../client/leader-election.ts';
 import type { KubeClient } from '../client/types.ts';
 import { ClusterRoleAggregationController } from './clusterroleaggregation/controller.ts';
+import { RootCaCertPublisher } from './rootcacert/controller.ts';
 import { EndpointSliceController, type EndpointSliceControllerConfig } from './endpointslice/controller.ts';
 import { NodeIpamController, type NodeIpamConfig } from './ipam/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
@@ -37,6 +38,8 @@ export interface ControllersOptions {
   nodeIpam?: false | Tunables<NodeIpamConfig>;
   /** keeps aggregated ClusterRoles (admin, edit, view, ...) current; false disables */
   clusterRoleAggregation?: false;
+  /** publishes the cluster's root CA as `kube-root-ca.crt` in every namespace (for the pods' service account volume); off unless given */
+  rootCaCert?: { rootCa: string };
   /** deployment, replicaset, daemonset, statefulset, job, cronjob and garbage collection */
   workloads?: false | Tunables<WorkloadControllersConfig>;
   /** HorizontalPodAutoscalers from metrics.k8s.io (sync period, tolerance; a metrics source for tests); false disables */
@@ -57,6 +60,7 @@ export interface RunningControllers {
   nodeLifecycle?: NodeLifecycleController;
   nodeIpam?: NodeIpamController;
   clusterRoleAggregation?: ClusterRoleAggregationController;
+  rootCaCert?: RootCaCertPublisher;
   workloads?: WorkloadControllers;
   hpa?: HpaController;
   endpointSlices?: EndpointSliceController;
@@ -119,6 +123,13 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-clusterrole-aggregation', async (s) => {
       out.clusterRoleAggregation = new ClusterRoleAggregationController({ client, logger });
       await out.clusterRoleAggregation.run(s);
+    });
+  }
+  if (opts.rootCaCert) {
+    const { rootCa } = opts.rootCaCert;
+    supervise('hedge-root-ca-cert-publisher', async (s) => {
+      out.rootCaCert = new RootCaCertPublisher({ client, logger, rootCa });
+      await out.rootCaCert.run(s);
     });
   }
   if (opts.workloads !== false) {

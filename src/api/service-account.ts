@@ -1,0 +1,6 @@
+/** Names in-cluster clients rely on, shared by the apiserver's ServiceAccount admission and the root CA publisher. */
+
+/** where in-cluster clients (client-go's InClusterConfig and the others) read token, ca.crt and namespace */
+export const SERVICE_ACCOUNT_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** the ConfigMap with the cluster's root CA (`ca.crt`) in every namespace */
+export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
