@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { RunningRegistry } from '../fixtures/images/registry.ts';
@@ -97,9 +99,25 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
       }
       assert.equal((await kubectl(['exec', name, '--', 'echo', 'hi'])).trim(), 'hi');
       assert.equal((await kubectl(['exec', name, '--', 'cat', '/tmp/post-start'])).trim(), 'hooked', 'the postStart hook ran');
-      // in-cluster clients find the apiserver through the service variables
+      // in-cluster clients find the apiserver through the service variables...
       const apiIP = (await kubectl(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
       assert.equal((await kubectl(['exec', name, '--', 'sh', '-c', 'echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT'])).trim(), `${apiIP}:443`);
+      // ...and authenticate with the mounted token, checking the apiserver with the mounted CA
+      const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+      assert.equal((await kubectl(['exec', name, '--', 'cat', `${sa}/namespace`])).trim(), 'default');
+      const token = (await kubectl(['exec', name, '--', 'cat', `${sa}/token`])).trim();
+      const ca = await kubectl(['exec', name, '--', 'cat', `${sa}/ca.crt`]);
+      const inPod = join(server.dataDir, `${name}.kubeconfig`);
+      await writeFile(inPod, JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server: server.url, 'certificate-authority-data': Buffer.from(ca).toString('base64') } }],
+        users: [{ name: 'u', user: { token } }],
+        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'c',
+      }));
+      const who = await server.kubectl(['--kubeconfig', inPod, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+      assert.equal(who.stdout.trim(), 'system:serviceaccount:default:default', who.stderr);
       // runc pods get their network attached while the container is created: the pod IP is
       // written into the hosts file in place, after the file was bind-mounted
       const ip = (await getPod(name))?.status?.podIP;
