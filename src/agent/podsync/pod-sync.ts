@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Pod, Service } from 'kubernetes-types/core/v1.js';
 import { Informer } from '../../client/informer.ts';
+import { timeoutSignal } from '../../lib/signals.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -120,7 +121,9 @@ export class PodSync {
       logStartupPhase(this.log, 'pods listed');
       // listed beside the pods: a first container should not wait for its service variables (bounded:
       // a Service list that cannot be read must not hold every pod back)
-      await this.services.waitForSync(AbortSignal.any([signal, AbortSignal.timeout(5_000)])).catch(() => undefined);
+      const bounded = timeoutSignal(signal, 5_000);
+      await this.services.waitForSync(bounded).catch(() => undefined);
+      bounded.clear();
       await this.adoptAndCleanOrphans(informer.list(), signal);
       logStartupPhase(this.log, 'adopted and cleaned');
       // after the sweep of namespaces no sandbox names (it would take the pool's for leftovers)
