@@ -17,21 +17,25 @@ test('the kubelet\'s service variables: host, ports, named ports and Docker link
     svc('web', 'dns', 'fd00::a', [{ name: 'dns', port: 53, protocol: 'UDP' }]),
   ];
   const env = serviceEnv(services, 'web', true);
-  assert.equal(env.get('KUBERNETES_SERVICE_HOST'), '10.96.0.1');
-  assert.equal(env.get('KUBERNETES_SERVICE_PORT'), '443');
-  assert.equal(env.get('KUBERNETES_SERVICE_PORT_HTTPS'), '443');
-  assert.equal(env.get('KUBERNETES_PORT'), 'tcp://10.96.0.1:443');
-  assert.equal(env.get('KUBERNETES_PORT_443_TCP'), 'tcp://10.96.0.1:443');
-  assert.equal(env.get('KUBERNETES_PORT_443_TCP_PROTO'), 'tcp');
-  assert.equal(env.get('KUBERNETES_PORT_443_TCP_PORT'), '443');
-  assert.equal(env.get('KUBERNETES_PORT_443_TCP_ADDR'), '10.96.0.1');
-  assert.equal(env.get('MY_DB_SERVICE_HOST'), '10.96.3.4');
-  assert.equal(env.get('MY_DB_SERVICE_PORT'), '5432');
-  assert.equal(env.get('MY_DB_SERVICE_PORT_METRICS_PORT'), '9187');
-  assert.equal(env.get('MY_DB_PORT'), 'tcp://10.96.3.4:5432');
-  assert.equal(env.get('MY_DB_PORT_9187_TCP_ADDR'), '10.96.3.4');
-  assert.equal(env.get('DNS_PORT_53_UDP'), 'udp://[fd00::a]:53', 'IPv6 in brackets, the protocol in lower case');
-  assert.equal(env.get('DNS_PORT_53_UDP_PROTO'), 'udp');
+  const want = {
+    KUBERNETES_SERVICE_HOST: '10.96.0.1',
+    KUBERNETES_SERVICE_PORT: '443',
+    KUBERNETES_SERVICE_PORT_HTTPS: '443',
+    KUBERNETES_PORT: 'tcp://10.96.0.1:443',
+    KUBERNETES_PORT_443_TCP: 'tcp://10.96.0.1:443',
+    KUBERNETES_PORT_443_TCP_PROTO: 'tcp',
+    KUBERNETES_PORT_443_TCP_PORT: '443',
+    KUBERNETES_PORT_443_TCP_ADDR: '10.96.0.1',
+    MY_DB_SERVICE_HOST: '10.96.3.4',
+    MY_DB_SERVICE_PORT: '5432',
+    MY_DB_SERVICE_PORT_METRICS_PORT: '9187',
+    MY_DB_PORT: 'tcp://10.96.3.4:5432',
+    MY_DB_PORT_9187_TCP_ADDR: '10.96.3.4',
+    // IPv6 in brackets, the protocol in lower case
+    DNS_PORT_53_UDP: 'udp://[fd00::a]:53',
+    DNS_PORT_53_UDP_PROTO: 'udp',
+  };
+  assert.deepEqual(Object.fromEntries(Object.keys(want).map((k) => [k, env.get(k)])), want);
   assert.equal(env.has('HEADLESS_SERVICE_HOST'), false, 'no cluster IP, no variables');
   assert.equal(env.has('ELSEWHERE_SERVICE_HOST'), false, 'another namespace');
   // enableServiceLinks: false keeps only the apiserver's
