@@ -64,7 +64,10 @@ function watchConfigMaps(server: string, agent: Agent, fromRv: string, onEvent: 
 describe('two apiservers on a 3-member etcd: a member and a replica die under traffic', { skip: existsSync(ETCD) ? false : `${ETCD} not installed` }, () => {
   let cluster: EtcdCluster | undefined;
   const servers: HedgeServer[] = [];
+  // aborted here too: after a failed assertion the watch would reconnect forever and hold the file open
+  const watchStop = new AbortController();
   after(async () => {
+    watchStop.abort();
     for (const s of [...servers].reverse()) await s.stop({ graceMs: 3000 }).catch(() => undefined);
     await servers[0]?.cleanup();
     await cluster?.stop();
@@ -91,7 +94,6 @@ describe('two apiservers on a 3-member etcd: a member and a replica die under tr
     const pki = join(a.dataDir, 'pki');
     const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f), 'utf8')));
     const agent = new Agent({ ca, cert, key, keepAlive: false });
-    const watchStop = new AbortController();
     const added = new Map<string, number>();
     const events: string[] = [];
     const watching = watchConfigMaps(b.url, agent, startRv, (e) => {
