@@ -2,6 +2,7 @@ import type { Container, ContainerStatus as K8sContainerStatus, Pod, PodConditio
 import type { ContainerKind } from './labels.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import type { ContainerRecord, PodPhase } from './types.ts';
+import { isRestartableInit } from '../../api/containers.ts';
 
 export interface StatusInput {
   pod: Pod;
@@ -41,7 +42,7 @@ export function buildPodStatus(i: StatusInput): PodStatus {
   const inits = i.inits.map((r) => containerStatus(r, i.pod, 'init', share));
   const ephemerals = (i.ephemerals ?? []).map((r) => containerStatus(r, i.pod, 'ephemeral', share));
   // sidecars (init containers with restartPolicy Always) count toward readiness, as upstream's
-  const sidecars = i.inits.filter((r) => containerSpecOf(i.pod, 'init', r.name)?.restartPolicy === 'Always');
+  const sidecars = i.inits.filter((r) => isRestartableInit(containerSpecOf(i.pod, 'init', r.name)));
   const mustBeReady = [...sidecars, ...i.apps];
   const containersReady = i.apps.length > 0 && mustBeReady.every((r) => r.ready);
   const terminal = i.phase === 'Succeeded' || i.phase === 'Failed';

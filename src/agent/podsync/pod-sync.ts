@@ -42,7 +42,7 @@ export class PodSync {
   private informer?: Informer<PodObject>;
   private runtimeClasses?: Informer<KubeObject>;
   /** every Service, for the containers' service variables (KUBERNETES_SERVICE_HOST...) */
-  private services?: Informer<KubeObject>;
+  private services?: Informer<Service & KubeObject>;
   /** what workers get: deps plus the cached RuntimeClass lookup */
   private readonly workerDeps: PodSyncDeps;
   private adopted = false;
@@ -67,7 +67,7 @@ export class PodSync {
   private serviceList(): Service[] | undefined {
     const i = this.services;
     if (!i) return [];
-    return i.hasSynced() ? (i.list() as unknown as Service[]) : undefined;
+    return i.hasSynced() ? i.list() : undefined;
   }
 
   /** from the informer's cache when it has the class; a GET otherwise (not synced yet, or created a moment ago) */
@@ -100,7 +100,7 @@ export class PodSync {
       this.runtimeClasses = undefined;
     });
     // the kubelet's service lister: a container waits (CreateContainerConfigError) until it has synced
-    this.services = new Informer<KubeObject>({ client: this.deps.client, resource: Resources.services, logger: this.log, clock: this.deps.clock });
+    this.services = new Informer<Service & KubeObject>({ client: this.deps.client, resource: Resources.services, logger: this.log, clock: this.deps.clock });
     const svcRun = this.services.run(signal).catch((err: unknown) => {
       if (!signal.aborted) this.log.warn({ err }, 'Service informer stopped; containers get no service variables');
       this.services = undefined;

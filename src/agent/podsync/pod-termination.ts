@@ -10,6 +10,7 @@ import type { RuntimeHandler } from '../runtime/types.ts';
 import { runLifecycleHook } from './lifecycle-hook.ts';
 import type { ContainerKind } from './labels.ts';
 import type { ContainerRecord } from './types.ts';
+import { isRestartableInit } from '../../api/containers.ts';
 
 /** the shortest stop timeout given to a container, whatever the grace period */
 export const MIN_GRACE_SECONDS = 2;
@@ -46,12 +47,12 @@ export async function stopPodContainers(o: {
     r.observed = (await handler.status(id, signal).catch(() => undefined))?.status ?? r.observed;
   };
   const inits = pod.spec?.initContainers ?? [];
-  const sidecars = inits.filter((c) => c.restartPolicy === 'Always');
+  const sidecars = inits.filter(isRestartableInit);
   // the app containers (and any init or ephemeral one still running) all at once...
   await Promise.all(
     [
       ...(pod.spec?.containers ?? []).map((c) => ({ c, r: o.record('app', c.name) })),
-      ...inits.filter((c) => c.restartPolicy !== 'Always').map((c) => ({ c, r: o.record('init', c.name) })),
+      ...inits.filter((c) => !isRestartableInit(c)).map((c) => ({ c, r: o.record('init', c.name) })),
       // no lifecycle hooks: just stopped
       ...(pod.spec?.ephemeralContainers ?? []).map((c) => ({ c: c as Container, r: o.record('ephemeral', c.name) })),
     ].map(({ c, r }) => stopOne(c, r)),

@@ -26,6 +26,7 @@ import { deleteSandboxState, loadSandbox, saveSandbox } from './sandbox-state.ts
 import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, SandboxRecord } from './types.ts';
 import { MIN_GRACE_SECONDS, stopPodContainers } from './pod-termination.ts';
 import { StartTrace } from './start-trace.ts';
+import { isRestartableInit } from '../../api/containers.ts';
 
 /** directory of CRI logs, kubelet layout: <dataDir>/logs/pods/<ns>_<name>_<uid>/<container>/<restart>.log */
 export const podLogDir = (dataDir: string, pod: { namespace: string; name: string; uid: string }): string =>
@@ -318,7 +319,7 @@ export class PodWorker {
       !((c.startupProbe && !r.probes.startup) || (c.livenessProbe && !r.probes.liveness) || (c.readinessProbe && !r.probes.readiness));
     for (const c of this.pod.spec?.initContainers ?? []) {
       const r = this.records.get(`init/${c.name}`);
-      if (c.restartPolicy === 'Always' ? !settled(c, r) : !(r?.observed?.state === 'exited' && r.observed.exitCode === 0)) return false;
+      if (isRestartableInit(c) ? !settled(c, r) : !(r?.observed?.state === 'exited' && r.observed.exitCode === 0)) return false;
     }
     for (const c of apps) if (!settled(c, this.records.get(`app/${c.name}`))) return false;
     return true;
@@ -626,7 +627,7 @@ export class PodWorker {
   private async syncInitContainers(handler: RuntimeHandler, policy: string, signal: AbortSignal): Promise<{ initialized: boolean; initFailed: boolean }> {
     for (const c of this.pod.spec?.initContainers ?? []) {
       const r = this.record(c.name, 'init');
-      if (c.restartPolicy === 'Always') {
+      if (isRestartableInit(c)) {
         // a sidecar (KEP-753): kept running and probed as an app container, restarted whatever the
         // pod's policy; the next init container waits only for it to have started (its startup probe)
         await this.syncContainer(handler, c, r, 'Always', signal);
@@ -799,7 +800,7 @@ export class PodWorker {
       sandboxReady: this.sandbox?.created === true && !this.sandboxError,
       sandboxError: this.sandboxError,
       // a finished pod's sidecars were stopped with it: they do not undo Initialized
-      initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => (r.observed?.state === 'exited' && r.observed.exitCode === 0) || containerSpecOf(this.pod, 'init', r.name)?.restartPolicy === 'Always')),
+      initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => (r.observed?.state === 'exited' && r.observed.exitCode === 0) || isRestartableInit(containerSpecOf(this.pod, 'init', r.name)))),
       podIP: this.sandbox?.podIP ?? this.pod.status?.podIP,
       podIPs: this.sandbox?.podIPs ?? this.pod.status?.podIPs?.flatMap((p) => (p.ip ? [p.ip] : [])),
       hostIP: this.cfg.hostIP,

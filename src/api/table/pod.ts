@@ -3,8 +3,8 @@ import type { KubeObject } from '../object.ts';
 import type { TableDef } from '../resources/types.ts';
 import { ageColumn, column, nameColumn } from './columns.ts';
 import { since } from './duration.ts';
+import { isRestartableInit } from '../containers.ts';
 
-const isRestartableInit = (c: Container | undefined): boolean => c?.restartPolicy === 'Always';
 
 const later = (a: string | undefined, b: string | undefined): string | undefined => {
   if (!b) return a;

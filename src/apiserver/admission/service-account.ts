@@ -10,7 +10,7 @@ const TOKEN_EXPIRATION_SECONDS = 3607;
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 /** upstream's TokenVolumeSource: the token, the cluster's root CA and the pod's namespace, 0644 */
-export function serviceAccountVolume(name: string): Volume {
+function serviceAccountVolume(name: string): Volume {
   return {
     name,
     projected: {

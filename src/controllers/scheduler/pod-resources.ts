@@ -1,5 +1,6 @@
 import type { Container, Node, Pod } from 'kubernetes-types/core/v1.js';
 import { tryParseQuantity } from '../../api/meta/quantity.ts';
+import { isRestartableInit } from '../../api/containers.ts';
 
 /** Amounts the scheduler adds up: cpu in millicores, the rest in whole units (bytes, count). */
 export interface Resources {
@@ -91,7 +92,7 @@ export function podRequests(pod: Pod, nonZero = false): Resources {
   let initMax = zeroResources();
   for (const c of spec?.initContainers ?? []) {
     const r = requestsOf(c, nonZero);
-    if (c.restartPolicy === 'Always') {
+    if (isRestartableInit(c)) {
       reqs = add(reqs, r);
       sidecars = add(sidecars, r);
       initMax = max(initMax, sidecars);

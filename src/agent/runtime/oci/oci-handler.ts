@@ -178,7 +178,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   /** the pod's shared PID namespace, its holder started again if it is gone */
   async #pidNamespace(s: SandboxConfig, signal: AbortSignal): Promise<string> {
-    return ensurePidNamespace({ stateDir: s.stateDir, cgroupProcs: await podCgroupProcs({ cgroupRoot: this.#cgroupRoot, cgroupParent: s.cgroupParent }), signal });
+    return ensurePidNamespace({ stateDir: s.stateDir, cgroupProcs: () => podCgroupProcs({ cgroupRoot: this.#cgroupRoot, cgroupParent: s.cgroupParent }), signal });
   }
   #terminationLog(id: string): string {
     return join(this.#containerDir(id), 'termination-log');

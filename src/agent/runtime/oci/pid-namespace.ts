@@ -36,14 +36,15 @@ async function liveHolder(stateDir: string): Promise<Holder | undefined> {
 }
 
 /** the namespace path the pod's containers join; starts the holder when there is none alive */
-export async function ensurePidNamespace(o: { stateDir: string; cgroupProcs: string[]; signal: AbortSignal }): Promise<string> {
+/** `cgroupProcs`: the pod's cgroup.procs files, asked for only when a holder has to start */
+export async function ensurePidNamespace(o: { stateDir: string; cgroupProcs: () => Promise<string[]>; signal: AbortSignal }): Promise<string> {
   const live = await liveHolder(o.stateDir);
   if (live) return nsPath(live.pid);
   if (!(await pathExists(TINI))) throw new HedgeError('Invalid', `spec.shareProcessNamespace needs ${TINI} on the node (Debian package tini) as the namespace's PID 1`);
   // the shell puts itself into the pod's cgroups before it becomes unshare, so tini starts there too
   const child = spawn(
     '/bin/sh',
-    ['-c', 'for f in "$@"; do echo $$ > "$f" || exit 1; done; exec unshare --pid --fork --kill-child=SIGKILL -- "$0" -s -- sleep infinity', TINI, ...o.cgroupProcs],
+    ['-c', 'for f in "$@"; do echo $$ > "$f" || exit 1; done; exec unshare --pid --fork --kill-child=SIGKILL -- "$0" -s -- sleep infinity', TINI, ...(await o.cgroupProcs())],
     { detached: true, stdio: 'ignore' },
   );
   const pid = child.pid;
