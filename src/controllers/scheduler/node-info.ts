@@ -1,6 +1,7 @@
 import type { ContainerPort } from 'kubernetes-types/core/v1.js';
 import type { OwnerReference } from 'kubernetes-types/meta/v1.js';
 import type { NodeObject, PodObject } from '../common/types.ts';
+import { podAffinityInfo, type PodAffinityInfo } from './pod-affinity-terms.ts';
 import { nodeAllocatable, podRequests, zeroResources, type Allocatable, type Resources } from './pod-resources.ts';
 
 /** A host port as the NodePorts filter compares them. */
@@ -20,6 +21,8 @@ export interface PodInfo {
   hostPorts: HostPort[];
   /** controller owner uid, or a namespace+labels signature; '' when neither (no spreading) */
   spreadKey: string;
+  /** pod (anti-)affinity terms, parsed; undefined for the pods that have none */
+  affinity: PodAffinityInfo | undefined;
 }
 
 export function podKey(pod: PodObject): string {
@@ -57,7 +60,14 @@ export function podInfo(pod: PodObject): PodInfo {
     nonZero: podRequests(pod, true),
     hostPorts: hostPortsOf(pod),
     spreadKey: spreadKeyOf(pod),
+    affinity: podAffinityInfo(pod),
   };
+}
+
+/** Totals over every NodeInfo of one scheduler, so a pod without affinity skips the per-node scans. */
+export interface ClusterTotals {
+  podsWithAffinity: number;
+  podsWithRequiredAntiAffinity: number;
 }
 
 /**
@@ -68,12 +78,19 @@ export class NodeInfo {
   node: NodeObject | undefined;
   allocatable: Allocatable = { ...zeroResources(), pods: 0 };
   readonly pods = new Map<string, PodInfo>();
+  /** the pods with pod (anti-)affinity terms: what the other pods' scoring must look at */
+  readonly podsWithAffinity = new Map<string, PodInfo>();
+  /** the pods with required anti-affinity terms: what every incoming pod must be checked against */
+  readonly podsWithRequiredAntiAffinity = new Map<string, PodInfo>();
   requested: Resources = zeroResources();
   nonZeroRequested: Resources = zeroResources();
   private readonly ports = new Map<string, number>();
   private readonly spread = new Map<string, number>();
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    readonly cluster: ClusterTotals = { podsWithAffinity: 0, podsWithRequiredAntiAffinity: 0 },
+  ) {}
 
   setNode(node: NodeObject): void {
     this.node = node;
@@ -83,6 +100,14 @@ export class NodeInfo {
   addPod(pi: PodInfo): void {
     if (this.pods.has(pi.key)) this.removePod(pi.key);
     this.pods.set(pi.key, pi);
+    if (pi.affinity) {
+      this.podsWithAffinity.set(pi.key, pi);
+      this.cluster.podsWithAffinity++;
+      if (pi.affinity.requiredAntiAffinity.length) {
+        this.podsWithRequiredAntiAffinity.set(pi.key, pi);
+        this.cluster.podsWithRequiredAntiAffinity++;
+      }
+    }
     this.apply(pi, 1);
   }
 
@@ -90,6 +115,8 @@ export class NodeInfo {
     const pi = this.pods.get(key);
     if (!pi) return;
     this.pods.delete(key);
+    if (this.podsWithAffinity.delete(key)) this.cluster.podsWithAffinity--;
+    if (this.podsWithRequiredAntiAffinity.delete(key)) this.cluster.podsWithRequiredAntiAffinity--;
     this.apply(pi, -1);
   }
 

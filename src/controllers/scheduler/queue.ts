@@ -15,6 +15,11 @@ export interface QueueOptions {
   maxBackoffMs: number;
 }
 
+/** the pod's fit depends on where other pods are (required pod affinity, topology spread) */
+function dependsOnPods(pod: PodObject): boolean {
+  return !!pod.spec?.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length || !!pod.spec?.topologySpreadConstraints?.length;
+}
+
 /** spec or labels changed: worth another attempt; status-only updates (our own condition patch) are not */
 function meaningfulChange(a: PodObject, b: PodObject): boolean {
   return JSON.stringify(a.spec) !== JSON.stringify(b.spec) || JSON.stringify(a.metadata.labels) !== JSON.stringify(b.metadata.labels);
@@ -28,6 +33,8 @@ function meaningfulChange(a: PodObject, b: PodObject): boolean {
 export class SchedulingQueue {
   private readonly active = new Map<string, QueueEntry>();
   private readonly waiting = new Map<string, QueueEntry>();
+  /** waiting entries that dependsOnPods: onPodPlaced has nothing to do while there are none */
+  private podDependent = 0;
 
   constructor(private readonly opts: QueueOptions) {}
 
@@ -48,16 +55,24 @@ export class SchedulingQueue {
       return;
     }
     const changed = meaningfulChange(cur.pod, pod);
-    cur.pod = pod;
-    if (changed && this.waiting.delete(key)) {
+    if (changed && this.unwait(key)) {
       cur.readyAt = now;
       this.active.set(key, cur);
     }
+    cur.pod = pod;
   }
 
   delete(key: string): void {
     this.active.delete(key);
+    this.unwait(key);
+  }
+
+  private unwait(key: string): QueueEntry | undefined {
+    const e = this.waiting.get(key);
+    if (!e) return undefined;
     this.waiting.delete(key);
+    if (dependsOnPods(e.pod)) this.podDependent--;
+    return e;
   }
 
   /** the next pod to try, promoting waiting entries whose time has come */
@@ -72,7 +87,7 @@ export class SchedulingQueue {
   private promoteDue(now: number): void {
     const due = [...this.waiting.values()].filter((e) => e.readyAt <= now).sort((a, b) => a.readyAt - b.readyAt);
     for (const e of due) {
-      this.waiting.delete(e.key);
+      this.unwait(e.key);
       this.active.set(e.key, e);
     }
   }
@@ -86,14 +101,27 @@ export class SchedulingQueue {
     e.attempts++;
     e.lastAttemptAt = now;
     e.readyAt = now + this.backoffMs(e.attempts);
+    this.unwait(e.key);
     this.waiting.set(e.key, e);
+    if (dependsOnPods(e.pod)) this.podDependent++;
   }
 
   /** something changed in the cluster that may let waiting pods fit */
   onClusterChange(now: number): void {
-    for (const e of this.waiting.values()) {
-      e.readyAt = Math.min(e.readyAt, Math.max(now, e.lastAttemptAt + this.opts.initialBackoffMs));
-    }
+    for (const e of this.waiting.values()) this.hurry(e, now);
+  }
+
+  /**
+   * A pod was placed: waiting pods whose fit depends on other pods' places may fit now (upstream's
+   * AssignedPodAdd event for InterPodAffinity and PodTopologySpread); the others cannot.
+   */
+  onPodPlaced(now: number): void {
+    if (this.podDependent === 0) return;
+    for (const e of this.waiting.values()) if (dependsOnPods(e.pod)) this.hurry(e, now);
+  }
+
+  private hurry(e: QueueEntry, now: number): void {
+    e.readyAt = Math.min(e.readyAt, Math.max(now, e.lastAttemptAt + this.opts.initialBackoffMs));
   }
 
   /** earliest readyAt among waiting entries (for the loop's sleep), undefined when none */

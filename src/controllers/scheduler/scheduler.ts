@@ -11,11 +11,11 @@ import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { EventRecorder } from '../common/events.ts';
 import type { NodeObject, PodObject } from '../common/types.ts';
-import { defaultFilters, type Filter, type FilterContext } from './filters/index.ts';
+import { defaultFilters, type CycleState, type Filter, type FilterContext } from './filters/index.ts';
 import { fitErrorMessage } from './fit-error.ts';
-import { NodeInfo, podInfo, podKey, spreadKeyOf, type PodInfo } from './node-info.ts';
+import { NodeInfo, podInfo, podKey, spreadKeyOf, type ClusterTotals, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
-import { bestNode } from './scores.ts';
+import { bestNode, type ScoreContext } from './scores.ts';
 import { linkedSignal } from '../../lib/signals.ts';
 
 type RuntimeClassObject = RuntimeClass & KubeObject;
@@ -78,6 +78,7 @@ export class Scheduler {
   private readonly filters: readonly Filter[];
   private readonly queue: SchedulingQueue;
   private readonly nodes = new Map<string, NodeInfo>();
+  private readonly totals: ClusterTotals = { podsWithAffinity: 0, podsWithRequiredAntiAffinity: 0 };
   /** pod key → node it is accounted on (bound or assumed) */
   private readonly podNode = new Map<string, string>();
   /** pods we bound whose binding the informer has not shown yet */
@@ -92,6 +93,8 @@ export class Scheduler {
   readonly pods: Informer<PodObject>;
   readonly nodeInformer: Informer<NodeObject>;
   readonly runtimeClasses: Informer<RuntimeClassObject>;
+  /** namespace labels, for the namespaceSelector of pod affinity terms */
+  readonly namespaces: Informer<KubeObject>;
   /** counters for tests and the bench */
   readonly stats = { bound: 0, failedAttempts: 0, bindErrors: 0 };
 
@@ -126,6 +129,13 @@ export class Scheduler {
       onAdd: () => this.clusterChanged(),
       onUpdate: () => this.clusterChanged(),
     });
+    this.namespaces = new Informer<KubeObject>({
+      ...common,
+      resource: Resources.namespaces,
+      onUpdate: (o, n) => {
+        if (JSON.stringify(o.metadata.labels) !== JSON.stringify(n.metadata.labels)) this.clusterChanged();
+      },
+    });
   }
 
   get pending(): number {
@@ -143,9 +153,10 @@ export class Scheduler {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const informers = [this.nodeInformer, this.runtimeClasses, this.pods].map((i) => i.run(signal));
+    const all = [this.nodeInformer, this.runtimeClasses, this.namespaces, this.pods];
+    const informers = all.map((i) => i.run(signal));
     try {
-      await Promise.all([this.nodeInformer, this.runtimeClasses, this.pods].map((i) => i.waitForSync(signal)));
+      await Promise.all(all.map((i) => i.waitForSync(signal)));
       this.log.info({ nodes: this.nodes.size, pending: this.queue.size }, 'scheduler synced');
       await this.loop(signal);
     } catch (err) {
@@ -206,10 +217,16 @@ export class Scheduler {
   private nodeInfo(name: string): NodeInfo {
     let ni = this.nodes.get(name);
     if (!ni) {
-      ni = new NodeInfo(name);
+      ni = new NodeInfo(name, this.totals);
       this.nodes.set(name, ni);
     }
     return ni;
+  }
+
+  /** a pod is bound: pods waiting on pod affinity or spreading may fit now */
+  private podPlaced(): void {
+    this.queue.onPodPlaced(this.clock.now());
+    this.kick();
   }
 
   private clusterChanged(): void {
@@ -229,6 +246,7 @@ export class Scheduler {
       const confirmed = wasAssumed && prev === nodeName && !isTerminal(pod) ? this.nodes.get(nodeName)?.pods.get(key) : undefined;
       if (confirmed && confirmed.spreadKey === spreadKeyOf(pod)) {
         confirmed.pod = pod;
+        this.podPlaced();
         return;
       }
       if (isTerminal(pod)) {
@@ -242,6 +260,7 @@ export class Scheduler {
       if (prev && prev !== nodeName) this.nodes.get(prev)?.removePod(key);
       this.nodeInfo(nodeName).addPod(podInfo(pod));
       this.podNode.set(key, nodeName);
+      if (prev !== nodeName) this.podPlaced();
       return;
     }
     // A status update racing our bind shows the pod still unbound: it is already placed.
@@ -294,10 +313,51 @@ export class Scheduler {
     return this.findNodeFor(podInfo(pod));
   }
 
+  private readonly namespaceLabels = (name: string): Record<string, string> | undefined => this.namespaces.get(name)?.metadata.labels;
+
+  /** nodes with a Node object: the candidates */
+  private candidates(): NodeInfo[] {
+    const out: NodeInfo[] = [];
+    for (const ni of this.nodes.values()) if (ni.node !== undefined) out.push(ni);
+    return out;
+  }
+
+  /** What the filters' `prepare` compute over `nodes` for one attempt of `pi`. */
+  private prepareCycle(pi: PodInfo, nodes: readonly NodeInfo[]): CycleState {
+    const state: CycleState = {};
+    for (const f of this.filters) f.prepare?.({ pod: pi, nodes, namespaceLabels: this.namespaceLabels }, state);
+    return state;
+  }
+
+  /** The reasons `ni` cannot take the pod (empty: it fits): the first filter that rejects it. */
+  private filterNode(ctx: FilterContext, ni: NodeInfo): string[] {
+    ctx.nodeInfo = ni;
+    ctx.node = ni.node as NodeObject;
+    for (const f of this.filters) {
+      const failed = f.filter(ctx);
+      if (failed.length) return failed;
+    }
+    return [];
+  }
+
+  /**
+   * Would `pod` fit on node `name` as the cache stands now (e.g. with victims taken off it)?
+   * Recomputes the per-attempt state, so filters that look across nodes see the change.
+   * Returns the reasons it does not; undefined when the node is unknown.
+   */
+  reasonsOnNode(pod: PodObject, name: string): string[] | undefined {
+    const ni = this.nodes.get(name);
+    if (ni?.node === undefined) return undefined;
+    const pi = podInfo(pod);
+    const h = this.handlerFor(pod);
+    if ('error' in h) return [h.error];
+    const ctx: FilterContext = { pod: pi, nodeInfo: ni, node: ni.node, runtimeHandler: h.handler, cycle: this.prepareCycle(pi, this.candidates()) };
+    return this.filterNode(ctx, ni);
+  }
+
   private findNodeFor(pi: PodInfo): ScheduleResult {
     const pod = pi.pod;
-    const candidates: NodeInfo[] = [];
-    for (const ni of this.nodes.values()) if (ni.node !== undefined) candidates.push(ni);
+    const candidates = this.candidates();
     const h = this.handlerFor(pod);
     if ('error' in h) {
       return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), h.error), reasons: new Map() };
@@ -305,22 +365,18 @@ export class Scheduler {
     const reasons = new Map<string, string[]>();
     const feasible: NodeInfo[] = [];
     // one context for every node: filters read it during their call only
-    const ctx: FilterContext = { pod: pi, nodeInfo: candidates[0], node: candidates[0]?.node as NodeObject, runtimeHandler: h.handler };
+    const cycle = this.prepareCycle(pi, candidates);
+    const ctx: FilterContext = { pod: pi, nodeInfo: candidates[0], node: candidates[0]?.node as NodeObject, runtimeHandler: h.handler, cycle };
     for (const ni of candidates) {
-      ctx.nodeInfo = ni;
-      ctx.node = ni.node as NodeObject;
-      let failed: string[] = [];
-      for (const f of this.filters) {
-        failed = f.filter(ctx);
-        if (failed.length) break;
-      }
+      const failed = this.filterNode(ctx, ni);
       if (failed.length) reasons.set(ni.name, failed);
       else feasible.push(ni);
     }
     if (feasible.length === 0) {
       return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, reasons), reasons };
     }
-    return { kind: 'fit', node: (bestNode(pi, feasible) as { name: string }).name };
+    const scoring: ScoreContext = { allNodes: candidates, namespaceLabels: this.namespaceLabels };
+    return { kind: 'fit', node: (bestNode(pi, feasible, scoring) as { name: string }).name };
   }
 
   private async scheduleOne(entry: QueueEntry, signal: AbortSignal): Promise<void> {

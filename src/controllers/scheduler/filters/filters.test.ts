@@ -11,6 +11,7 @@ import {
   nodeUnschedulable,
   runtimeHandler,
   taintToleration,
+  type CycleState,
   type Filter,
 } from './index.ts';
 
@@ -18,7 +19,10 @@ function run(f: Filter, pod: PodObject, node: NodeObject, opts: { existing?: Pod
   const ni = new NodeInfo(node.metadata.name ?? '');
   ni.setNode(node);
   for (const p of opts.existing ?? []) ni.addPod(podInfo(p));
-  return f.filter({ pod: podInfo(pod), nodeInfo: ni, node, runtimeHandler: opts.handler });
+  const pi = podInfo(pod);
+  const cycle: CycleState = {};
+  f.prepare?.({ pod: pi, nodes: [ni], namespaceLabels: () => undefined }, cycle);
+  return f.filter({ pod: pi, nodeInfo: ni, node, runtimeHandler: opts.handler, cycle });
 }
 
 test('NodeReady: only Ready=True passes', () => {

@@ -1,5 +1,5 @@
 import type { NodeSelectorRequirement, NodeSelectorTerm } from 'kubernetes-types/core/v1.js';
-import type { NodeObject } from '../../common/types.ts';
+import type { NodeObject, PodObject } from '../../common/types.ts';
 import type { Filter } from './types.ts';
 
 export const REASON_AFFINITY = "node(s) didn't match Pod's node affinity/selector";
@@ -48,16 +48,31 @@ export function matchTerm(term: NodeSelectorTerm, node: NodeObject): boolean {
 }
 
 /** spec.nodeSelector AND requiredDuringSchedulingIgnoredDuringExecution (terms ORed). */
+export function matchesRequiredNodeAffinity(pod: PodObject, node: NodeObject): boolean {
+  const spec = pod.spec;
+  const labels = node.metadata.labels ?? {};
+  for (const [k, v] of Object.entries(spec?.nodeSelector ?? {})) {
+    if (labels[k] !== v) return false;
+  }
+  const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  return !required || required.nodeSelectorTerms.some((t) => matchTerm(t, node));
+}
+
 export const nodeAffinity: Filter = {
   name: 'NodeAffinity',
   filter({ pod, node }) {
-    const spec = pod.pod.spec;
-    const labels = node.metadata.labels ?? {};
-    for (const [k, v] of Object.entries(spec?.nodeSelector ?? {})) {
-      if (labels[k] !== v) return [REASON_AFFINITY];
-    }
-    const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-    if (required && !required.nodeSelectorTerms.some((t) => matchTerm(t, node))) return [REASON_AFFINITY];
-    return [];
+    return matchesRequiredNodeAffinity(pod.pod, node) ? [] : [REASON_AFFINITY];
   },
 };
+
+/**
+ * NodeAffinity's score: the summed weights of the preferred terms the node matches (normalised
+ * against the best candidate by the caller).
+ */
+export function preferredNodeAffinityWeight(pod: PodObject, node: NodeObject): number {
+  let sum = 0;
+  for (const t of pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []) {
+    if (t.weight > 0 && matchTerm(t.preference, node)) sum += t.weight;
+  }
+  return sum;
+}
