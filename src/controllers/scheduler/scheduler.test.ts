@@ -232,3 +232,56 @@ test('1,000 unschedulable pods on a slow apiserver do not hold the loop: their F
     await done;
   }
 });
+
+test('pod anti-affinity and topology spread through the scheduler: replicas spread, the one too many waits with upstream\'s reason', async () => {
+  const { client, s, stop } = await start([
+    ['a', { labels: { zone: 'z1' } }],
+    ['b', { labels: { zone: 'z1' } }],
+    ['c', { labels: { zone: 'z2' } }],
+  ]);
+  try {
+    const anti = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'db' } }, topologyKey: 'kubernetes.io/hostname' }] } };
+    for (const n of ['db-0', 'db-1', 'db-2', 'db-3']) await client.create(Resources.pods, makePod(n, { labels: { app: 'db' }, affinity: anti }));
+    await until(() => s.stats.bound === 3 && s.stats.failedAttempts >= 1, 'three bound, one unschedulable');
+    const nodes = new Set<string | undefined>();
+    for (const n of ['db-0', 'db-1', 'db-2', 'db-3']) nodes.add(await nodeOf(client, n));
+    assert.deepEqual([...nodes].sort(), ['a', 'b', 'c', undefined]);
+    await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
+    const [ev] = (await client.list<KubeObject & { message?: string }>(Resources.events, { namespace: 'default' })).items;
+    assert.equal(ev.message, "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.");
+
+    // zone spread, maxSkew 1: 4 pods over z1 (2 nodes) and z2 (1 node) end 2/2
+    for (const n of ['w-0', 'w-1', 'w-2', 'w-3']) {
+      const p = makePod(n, { labels: { app: 'web' } });
+      p.spec!.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } } }];
+      await client.create(Resources.pods, p);
+    }
+    const zones = { a: 'z1', b: 'z1', c: 'z2' } as Record<string, string>;
+    const perZone = new Map<string, number>();
+    for (const n of ['w-0', 'w-1', 'w-2', 'w-3']) {
+      const z = zones[await boundTo(client, n)];
+      perZone.set(z, (perZone.get(z) ?? 0) + 1);
+    }
+    assert.deepEqual(Object.fromEntries(perZone), { z1: 2, z2: 2 });
+  } finally {
+    await stop();
+  }
+});
+
+test('a pod with required pod affinity waits for its peer and is placed beside it as soon as the peer is bound', async () => {
+  const { client, clock, s, stop } = await start([['a', { labels: { zone: 'z1' } }], ['b', { labels: { zone: 'z2' } }]]);
+  try {
+    const web = makePod('web', { affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'cache' } }, topologyKey: 'zone' }] } } });
+    await client.create(Resources.pods, web);
+    await until(() => s.stats.failedAttempts === 1, 'first attempt');
+    clock.advance(1000);
+    await until(() => s.stats.failedAttempts === 2, 'second attempt: the next back-off is 2 s');
+    await client.create(Resources.pods, makePod('cache', { labels: { app: 'cache' }, nodeSelector: { zone: 'z2' } }));
+    assert.equal(await boundTo(client, 'cache'), 'b');
+    // 1 s later, not 2: no node changed, the placed peer is what shortened its wait
+    clock.advance(1000);
+    assert.equal(await boundTo(client, 'web'), 'b');
+  } finally {
+    await stop();
+  }
+});
