@@ -13,6 +13,7 @@ import {
 } from '../meta/name-formats.ts';
 import { validateLabels } from '../labels/validate.ts';
 import { validateResourceRequirements } from './resources.ts';
+import { validateAffinity, validateTopologySpreadConstraints } from './scheduling.ts';
 import { semanticEqual, diffPaths } from './semantic.ts';
 
 const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'];
@@ -192,6 +193,8 @@ export function validatePodSpec(spec: PodSpec | undefined, path: string): FieldC
   }
   causes.push(...validateLabels(spec.nodeSelector, child(path, 'nodeSelector')));
   causes.push(...validateTolerations(spec.tolerations, child(path, 'tolerations')));
+  causes.push(...validateAffinity(spec.affinity, child(path, 'affinity')));
+  causes.push(...validateTopologySpreadConstraints(spec.topologySpreadConstraints, child(path, 'topologySpreadConstraints')));
   return causes;
 }
 
