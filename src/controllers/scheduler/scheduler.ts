@@ -322,18 +322,21 @@ export class Scheduler {
     return out;
   }
 
-  /** What the filters' `prepare` compute over `nodes` for one attempt of `pi`. */
-  private prepareCycle(pi: PodInfo, nodes: readonly NodeInfo[]): CycleState {
-    const state: CycleState = {};
-    for (const f of this.filters) f.prepare?.({ pod: pi, nodes, namespaceLabels: this.namespaceLabels }, state);
-    return state;
+  /**
+   * What the filters' `prepare` compute over `nodes` for one attempt of `pi`, and the filters
+   * this attempt runs: those without a prepare, and those whose prepare found something to check.
+   */
+  private prepareCycle(pi: PodInfo, nodes: readonly NodeInfo[]): { cycle: CycleState; filters: Filter[] } {
+    const cycle: CycleState = {};
+    const filters = this.filters.filter((f) => f.prepare?.({ pod: pi, nodes, namespaceLabels: this.namespaceLabels }, cycle) ?? true);
+    return { cycle, filters };
   }
 
   /** The reasons `ni` cannot take the pod (empty: it fits): the first filter that rejects it. */
-  private filterNode(ctx: FilterContext, ni: NodeInfo): string[] {
+  private filterNode(ctx: FilterContext, filters: readonly Filter[], ni: NodeInfo): string[] {
     ctx.nodeInfo = ni;
     ctx.node = ni.node as NodeObject;
-    for (const f of this.filters) {
+    for (const f of filters) {
       const failed = f.filter(ctx);
       if (failed.length) return failed;
     }
@@ -351,8 +354,8 @@ export class Scheduler {
     const pi = podInfo(pod);
     const h = this.handlerFor(pod);
     if ('error' in h) return [h.error];
-    const ctx: FilterContext = { pod: pi, nodeInfo: ni, node: ni.node, runtimeHandler: h.handler, cycle: this.prepareCycle(pi, this.candidates()) };
-    return this.filterNode(ctx, ni);
+    const { cycle, filters } = this.prepareCycle(pi, this.candidates());
+    return this.filterNode({ pod: pi, nodeInfo: ni, node: ni.node, runtimeHandler: h.handler, cycle }, filters, ni);
   }
 
   private findNodeFor(pi: PodInfo): ScheduleResult {
@@ -365,10 +368,10 @@ export class Scheduler {
     const reasons = new Map<string, string[]>();
     const feasible: NodeInfo[] = [];
     // one context for every node: filters read it during their call only
-    const cycle = this.prepareCycle(pi, candidates);
+    const { cycle, filters } = this.prepareCycle(pi, candidates);
     const ctx: FilterContext = { pod: pi, nodeInfo: candidates[0], node: candidates[0]?.node as NodeObject, runtimeHandler: h.handler, cycle };
     for (const ni of candidates) {
-      const failed = this.filterNode(ctx, ni);
+      const failed = this.filterNode(ctx, filters, ni);
       if (failed.length) reasons.set(ni.name, failed);
       else feasible.push(ni);
     }

@@ -46,7 +46,7 @@ export const interPodAffinity: Filter = {
     const req = pod.affinity;
     const aff = req?.requiredAffinity ?? [];
     const anti = req?.requiredAntiAffinity ?? [];
-    if (existingAntiAffinity.size === 0 && aff.length === 0 && anti.length === 0) return;
+    if (existingAntiAffinity.size === 0 && aff.length === 0 && anti.length === 0) return false;
     const affinity = new Map<string, number>();
     const antiAffinity = new Map<string, number>();
     if (aff.length || anti.length) {
@@ -59,6 +59,7 @@ export const interPodAffinity: Filter = {
       }
     }
     state.interPodAffinity = { existingAntiAffinity, affinity, antiAffinity, selfAffine: aff.length > 0 && allMatch(aff, pod.pod, namespaceLabels) };
+    return true;
   },
   filter({ pod, node, cycle }) {
     const s = cycle.interPodAffinity;

@@ -113,6 +113,7 @@ export const podTopologySpread: Filter = {
   name: 'PodTopologySpread',
   prepare({ pod, nodes }, state) {
     state.topologySpread = prepareSpread(pod, nodes);
+    return state.topologySpread !== undefined;
   },
   filter({ node, cycle }) {
     const s = cycle.topologySpread;

@@ -39,7 +39,11 @@ export interface FilterContext {
 /** One scheduling predicate. Returns the reasons the node does not fit (empty = fits), worded like upstream. */
 export interface Filter {
   name: string;
-  /** once per attempt, before the nodes are filtered: store what `filter` needs in `state` */
-  prepare?(input: CycleInput, state: CycleState): void;
+  /**
+   * once per attempt, before the nodes are filtered: store what `filter` needs in `state`;
+   * false when the filter has nothing to check for this pod (every node passes it), so the
+   * attempt skips it
+   */
+  prepare?(input: CycleInput, state: CycleState): boolean;
   filter(ctx: FilterContext): string[];
 }
