@@ -27,7 +27,7 @@ import { runChecked, runCommand } from '../../host/run-command.ts';
 import type { Spawner } from '../../host/spawner.ts';
 import { runExec } from './exec.ts';
 import { resizeMessage } from './attach/attach-frames.ts';
-import { attachHelper } from './attach/attach-helper.ts';
+import { buildAttachHelper } from './attach/attach-helper.ts';
 import { attachToConmon } from './attach/attach-session.ts';
 import { execFifoPath, startViaExecFifo } from './exec-fifo.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
@@ -871,21 +871,20 @@ export class OciRuntimeHandler implements RuntimeHandler {
     return runExec(cmd, argv, req);
   }
 
+  #attachHelper: Promise<string> | undefined;
+
   /** conmon's attach socket through the conmon-attach helper (attach/): output from now on, stdin to the container's */
   async attach(id: ContainerId, req: AttachRequest): Promise<void> {
     const meta = await this.#meta(id);
     if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${meta.config.name} is not running`);
-    const helper = await attachHelper(join(this.#o.stateDir, 'bin'), req.signal);
-    await attachToConmon({
-      helper,
-      socket: join(this.#bundle(id), 'attach'),
-      tty: meta.config.tty,
-      signal: req.signal,
-      ...(req.stdin ? { stdin: req.stdin } : {}),
-      ...(req.stdout ? { stdout: req.stdout } : {}),
-      ...(req.stderr ? { stderr: req.stderr } : {}),
-      ...(req.onAttached ? { onConnected: req.onAttached } : {}),
+    // built once per handler; a failed build (no compiler yet) is tried again on the next attach
+    this.#attachHelper ??= buildAttachHelper(join(this.#o.stateDir, 'bin'), req.signal).catch((err: unknown) => {
+      this.#attachHelper = undefined;
+      throw err;
     });
+    const helper = await this.#attachHelper;
+    const { stdin, stdout, stderr, signal, onAttached } = req;
+    await attachToConmon({ helper, socket: join(this.#bundle(id), 'attach'), tty: meta.config.tty, stdin, stdout, stderr, signal, onConnected: onAttached });
   }
 
   /** conmon's control FIFO: message type 1 = resize the terminal (what CRI-O's resize writes); a container without one has nothing to resize */

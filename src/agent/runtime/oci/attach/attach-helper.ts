@@ -18,21 +18,8 @@ const COMPILERS: { cc: string; args: string[] }[] = [
   { cc: 'cc', args: ['-Os', '-s'] },
 ];
 
-const building = new Map<string, Promise<string>>();
-
-/** the helper's path, built into `binDir` unless already there; concurrent callers share one build */
-export function attachHelper(binDir: string, signal: AbortSignal): Promise<string> {
-  let p = building.get(binDir);
-  if (!p) {
-    p = build(binDir, signal);
-    building.set(binDir, p);
-    // a failed build is tried again on the next attach (a compiler installed meanwhile)
-    p.catch(() => building.delete(binDir));
-  }
-  return p;
-}
-
-async function build(binDir: string, signal: AbortSignal): Promise<string> {
+/** the helper's path, built into `binDir` unless already there (a concurrent build of the same is harmless: tmp file, then rename) */
+export async function buildAttachHelper(binDir: string, signal: AbortSignal): Promise<string> {
   const src = await readFile(SOURCE);
   const tried: string[] = [];
   for (const c of COMPILERS) {

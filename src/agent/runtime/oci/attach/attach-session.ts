@@ -59,7 +59,7 @@ export function attachToConmon(o: ConmonAttachOptions): Promise<void> {
         }
         const out = f.stream === 'stderr' && !o.tty ? o.stderr : o.stdout;
         // backpressure: a slow client slows the helper, which leaves conmon's packets queued in the socket
-        if (out && !out.write(f.data)) {
+        if (out && !out.write(f.data) && !child.stdout.isPaused()) {
           child.stdout.pause();
           out.once('drain', () => child.stdout.resume());
         }
