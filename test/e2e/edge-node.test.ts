@@ -3,7 +3,7 @@
  * holding the fixture images, driven with the real kubectl.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -158,6 +158,42 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.equal(p.status?.containerStatuses?.[0]?.restartCount, 0, 'the pod\'s own container untouched');
   });
 
+  it('stdin for a container\'s own process: kubectl run -i --rm with piped input, debug -i, attach -it through a terminal with its size', async () => {
+    // stdinOnce (what run -i sets): the input's end closes cat's stdin, cat exits, --rm deletes the pod
+    const run = await kubectl(['run', 'stdin-cat', '-i', '--rm', '--restart=Never', `--image=${busyboxImage}`, '--command', '--', 'cat'], 'hello through stdin\n');
+    assert.match(run, /^hello through stdin$/m);
+
+    const dbg = await kubectl(['debug', 'web-runc', '-i', `--image=${busyboxImage}`, '-c', 'dbg-in', '--', 'sh', '-c', 'read x; echo "got $x"'], 'ping\n');
+    assert.match(dbg, /^got ping$/m);
+
+    await kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'tty-runc' },
+      spec: { runtimeClassName: 'runc', restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
+        // reads a line, waits for the size kubectl sends on the resize channel, says both
+        containers: [{ name: 'sh', image: busyboxImage, tty: true, stdin: true, stdinOnce: true,
+          command: ['sh', '-c', 'read x; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; echo "size $(stty size) got $x"'] }] },
+    }));
+    await waitRunning('tty-runc');
+    // kubectl uses a terminal only when its stdin is one: script(1) gives it one, 30 rows × 100 columns
+    const bin = findKubectl()!;
+    const attach = spawn('script', ['-qfec', `stty cols 100 rows 30; exec ${bin} attach -it tty-runc`, '/dev/null'], { env: { ...process.env, KUBECONFIG: server.kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    attach.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    attach.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => attach.on('exit', (code) => resolve(code)));
+    try {
+      // printed once kubectl has put the terminal in raw mode: typing from then on goes to the container
+      await waitUntil('kubectl attach ready', 30_000, async () => (out.includes("If you don't see a command prompt") ? true : undefined), () => out);
+      attach.stdin.write('hi\n');
+      await waitUntil('kubectl attach done', 30_000, async () => (attach.exitCode !== null ? true : undefined), () => `${out}\n${explain()}`);
+      assert.equal(await exited, 0, out);
+      assert.match(out, /size 30 100 got hi/);
+    } finally {
+      attach.stdin.end();
+      if (attach.exitCode === null) attach.kill('SIGKILL');
+    }
+  });
+
   it('kill -9 of the agent and a restart leave containers running, adopted unchanged', async () => {
     const before = await Promise.all(['web-runc', 'web-gvisor'].map(async (n) => (await getPod(n))!));
     const conmons = (await node.hostState()).conmonPids;
@@ -188,7 +224,7 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
   it('kubectl delete removes the pods and leaves nothing behind on the host', async () => {
     // an earlier failure may have left the agent down; the cleanup is its job
     if (!node.running()) await node.start();
-    await kubectl(['delete', 'pods', 'web-runc', 'web-gvisor', 'bad-image', 'exit3', '--wait=true', '--timeout=60s']);
+    await kubectl(['delete', 'pods', 'web-runc', 'web-gvisor', 'bad-image', 'exit3', 'tty-runc', 'stdin-cat', '--ignore-not-found', '--wait=true', '--timeout=60s']);
     const list = await server.api('GET', '/api/v1/namespaces/default/pods');
     assert.deepEqual((list.body as { items: Pod[] }).items.map((p) => p.metadata?.name), []);
     const empty = { netns: [], conmonPids: [], podCgroups: [], bridgePorts: [], mounts: [] };

@@ -58,6 +58,7 @@ export function buildContainerConfig(o: BuildContainerOptions): ContainerConfig 
       ...seccompChoice(csc.seccompProfile ?? psc.seccompProfile),
     },
     tty: c.tty ?? false,
+    ...(c.stdin ? { stdin: { once: c.stdinOnce ?? false } } : {}),
     logPath: o.logPath,
     // upstream does not validate the path; a relative one is taken from the root, as runc would
     ...(c.terminationMessagePath ? { terminationMessagePath: posix.resolve('/', c.terminationMessagePath) } : {}),

@@ -88,6 +88,12 @@ export interface ContainerConfig {
     seccomp?: { type: 'Unconfined' } | { type: 'RuntimeDefault' } | { type: 'Localhost'; localhostProfile: string };
   };
   tty: boolean;
+  /**
+   * The container's `stdin`: the runtime keeps a stdin open for it that attach sessions write to
+   * (undefined: its stdin is /dev/null, or the terminal's with `tty`). `once` (`stdinOnce`): the
+   * first attach session's end closes it (the process sees EOF); else it stays open across sessions.
+   */
+  stdin?: { once: boolean };
   /** CRI-format log file the runtime writes stdout/stderr to */
   logPath: string;
   /**
@@ -135,6 +141,22 @@ export interface ExecRequest {
   signal: AbortSignal;
 }
 
+/** `kubectl attach`: a session with the container's own process (ContainerConfig.stdin, .tty) */
+export interface AttachRequest {
+  /**
+   * bytes for the container's stdin (dropped when it has none); its end closes the container's
+   * stdin when it is `stdinOnce`, as does the end of the session
+   */
+  stdin?: NodeJS.ReadableStream;
+  /** its output from the session's start on (a terminal's all on stdout) */
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** ends the session */
+  signal: AbortSignal;
+  /** called once attached: output from then on reaches the caller */
+  onAttached?: () => void;
+}
+
 export interface RuntimeHandler {
   /** RuntimeClass handler name */
   readonly name: string;
@@ -155,6 +177,15 @@ export interface RuntimeHandler {
   sandboxStats(id: SandboxId, signal: AbortSignal, scope?: StatsScope): Promise<SandboxStats>;
   /** resolves with the exit code */
   exec(id: ContainerId, req: ExecRequest): Promise<number>;
+  /**
+   * Optional capability: attach to the container's own process (`kubectl attach`, `run -i`,
+   * `debug -i`). Resolves when the process has exited or `req.signal` ended the session; a
+   * container that is not running is a Conflict. A handler without it offers output only, read
+   * from the CRI log by the node server.
+   */
+  attach?(id: ContainerId, req: AttachRequest): Promise<void>;
+  /** Optional capability: the size of a `tty` container's terminal (an attach session's resize channel) */
+  resizeTerminal?(id: ContainerId, size: { width: number; height: number }, signal: AbortSignal): Promise<void>;
   /**
    * Optional capability: after log rotation renamed the container's CRI log (ContainerConfig.logPath),
    * make the runtime's log writer continue in a fresh file at that path. A handler without it

@@ -1,47 +1,81 @@
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
+import { HedgeError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
 import { readCriLog } from '../logs/index.ts';
-import { Channel } from './exec-stream.ts';
+import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
+import { announceStreams, Channel, channelWriter, clientFrames, failureStatus, finish } from './stream-channels.ts';
 
-/**
- * `kubectl attach`: the container's output from now on, read from its CRI log as the runtime
- * writes it (stdout on channel 1, stderr on 2, both on 1 with a TTY). The runtimes keep no stdin
- * pipe open for later attachment, so input is read and dropped.
- */
-export async function serveAttach(opts: {
+const SUCCESS = JSON.stringify({ metadata: {}, status: 'Success' });
+
+export interface AttachOptions {
   ws: WebSocket;
+  handler: RuntimeHandler;
+  id: ContainerId;
   loc: { logDir: string; restartCount: number };
   tty: boolean;
+  stdin: boolean;
   stdout: boolean;
   stderr: boolean;
   signal: AbortSignal;
-}): Promise<void> {
-  const { ws } = opts;
+  logger: Logger;
+}
+
+/**
+ * `kubectl attach` (and `run -i`, `debug -i`): a session with the container's own process through
+ * the handler's attach capability — its output from now on, stdin (channel 0, ended by the v5
+ * close frame) to the container's, resize (channel 4) to its terminal — then a `Success` status
+ * once the process has exited, as the kubelet sends. A handler without the capability gets the
+ * output read from the CRI log, and `stdin` is refused naming the runtime.
+ */
+export async function serveAttach(opts: AttachOptions): Promise<void> {
+  const { ws, handler, id } = opts;
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
   opts.signal.addEventListener('abort', onAbort, { once: true });
   ws.on('close', () => ac.abort());
-  ws.on('message', () => undefined);
-  if (ws.protocol !== 'v5.channel.k8s.io') {
-    for (const [on, ch] of [[opts.stdout, Channel.stdout], [opts.stderr, Channel.stderr]] as const) if (on) ws.send(Buffer.from([ch]));
-  }
+  const resize = handler.resizeTerminal?.bind(handler);
+  const { stdin } = clientFrames(ws, {
+    stdin: opts.stdin,
+    ...(opts.tty && resize
+      ? {
+          onResize: (size: { width: number; height: number }) => {
+            resize(id, size, ac.signal).catch((err: unknown) => opts.logger.warn({ err, container: id }, 'terminal resize failed'));
+          },
+        }
+      : {}),
+  });
+  let status = SUCCESS;
   try {
-    const lines = readCriLog(
-      { current: join(opts.loc.logDir, `${opts.loc.restartCount}.log`) },
-      { follow: true, tailLines: 0, signal: ac.signal, pollMs: 100 },
-    );
-    for await (const l of lines) {
-      const ch = l.stream === 'stderr' && !opts.tty ? Channel.stderr : Channel.stdout;
-      if ((ch === Channel.stdout && !opts.stdout) || (ch === Channel.stderr && !opts.stderr)) continue;
-      if (ws.readyState !== ws.OPEN) break;
-      ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(`${l.message}\n`)]));
+    if (!handler.attach) {
+      if (opts.stdin) throw new HedgeError('BadRequest', `runtime handler "${handler.name}" cannot pass stdin to a container's own process (attach shows its output only): attach without -i`);
+      announceStreams(ws, opts);
+      await followCriLog(opts, ac.signal);
+    } else {
+      announceStreams(ws, opts);
+      await handler.attach(id, {
+        stdin,
+        stdout: opts.stdout ? channelWriter(ws, Channel.stdout) : undefined,
+        stderr: opts.stderr && !opts.tty ? channelWriter(ws, Channel.stderr) : undefined,
+        signal: ac.signal,
+      });
     }
   } catch (err) {
-    if (!ac.signal.aborted && ws.readyState === ws.OPEN) {
-      ws.send(Buffer.concat([Buffer.from([Channel.error]), Buffer.from(JSON.stringify({ metadata: {}, status: 'Failure', message: (err as Error).message, reason: 'InternalError' }))]));
-    }
+    status = failureStatus(err);
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
   }
-  if (ws.readyState === ws.OPEN) ws.close(1000);
+  await finish(ws, status);
+}
+
+/** the output from now on, as the runtime writes it to the CRI log (stdout on 1, stderr on 2, both on 1 with a TTY) */
+async function followCriLog(opts: AttachOptions, signal: AbortSignal): Promise<void> {
+  const { ws } = opts;
+  const lines = readCriLog({ current: join(opts.loc.logDir, `${opts.loc.restartCount}.log`) }, { follow: true, tailLines: 0, signal, pollMs: 100 });
+  for await (const l of lines) {
+    const ch = l.stream === 'stderr' && !opts.tty ? Channel.stderr : Channel.stdout;
+    if ((ch === Channel.stdout && !opts.stdout) || (ch === Channel.stderr && !opts.stderr)) continue;
+    if (ws.readyState !== ws.OPEN) break;
+    ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(`${l.message}\n`)]));
+  }
 }

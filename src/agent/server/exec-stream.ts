@@ -1,11 +1,8 @@
-import { PassThrough, Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
+import { announceStreams, Channel, channelWriter, clientFrames, failureStatus, finish } from './stream-channels.ts';
 
-/** channel numbers of the Kubernetes remotecommand WebSocket protocol */
-export const Channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
-
-export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
+export { Channel, EXEC_PROTOCOLS } from './stream-channels.ts';
 
 /** `Status` sent on the error channel when the command ends (what kubectl turns into its exit code). */
 export function exitStatus(code: number, command: string[]): string {
@@ -19,10 +16,7 @@ export function exitStatus(code: number, command: string[]): string {
   });
 }
 
-/**
- * Bridges one WebSocket to RuntimeHandler.exec: binary frames prefixed by a channel byte.
- * v5 adds the CLOSE channel (255) so the client can end stdin without closing the socket.
- */
+/** Bridges one WebSocket to RuntimeHandler.exec (stream-channels.ts has the protocol). */
 export async function serveExec(opts: {
   ws: WebSocket;
   handler: RuntimeHandler;
@@ -35,54 +29,28 @@ export async function serveExec(opts: {
   signal: AbortSignal;
 }): Promise<void> {
   const { ws } = opts;
-  const v5 = ws.protocol === 'v5.channel.k8s.io';
-  const stdin = opts.stdin ? new PassThrough() : undefined;
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
   opts.signal.addEventListener('abort', onAbort, { once: true });
-  const channelWriter = (ch: number): Writable =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        if (ws.readyState !== ws.OPEN) return cb();
-        ws.send(Buffer.concat([Buffer.from([ch]), chunk]), { binary: true }, () => cb());
-      },
-    });
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    const buf = isBinary ? data : Buffer.from(data.toString(), 'utf8');
-    if (buf.length === 0) return;
-    const ch = buf[0];
-    if (ch === Channel.stdin) stdin?.write(buf.subarray(1));
-    else if (ch === Channel.close && v5 && buf[1] === Channel.stdin) stdin?.end();
-    // resize (4): the runtime seam has no resize yet; ignored
-  });
-  ws.on('close', () => {
-    stdin?.end();
-    ac.abort();
-  });
-  // Older clients expect one empty frame per open stream first (the kubelet sends it).
-  if (!v5) {
-    for (const [on, ch] of [[opts.stdin, Channel.stdin], [opts.stdout, Channel.stdout], [opts.stderr, Channel.stderr]] as const) {
-      if (on) ws.send(Buffer.from([ch]));
-    }
-  }
+  // resize (4): runtime exec runs under script(1) here, which takes no size; ignored
+  const { stdin } = clientFrames(ws, { stdin: opts.stdin });
+  ws.on('close', () => ac.abort());
+  announceStreams(ws, opts);
   let status: string;
   try {
     const code = await opts.handler.exec(opts.id, {
       command: opts.command,
       tty: opts.tty,
       stdin,
-      stdout: opts.stdout ? channelWriter(Channel.stdout) : undefined,
-      stderr: opts.stderr && !opts.tty ? channelWriter(Channel.stderr) : undefined,
+      stdout: opts.stdout ? channelWriter(ws, Channel.stdout) : undefined,
+      stderr: opts.stderr && !opts.tty ? channelWriter(ws, Channel.stderr) : undefined,
       signal: ac.signal,
     });
     status = exitStatus(code, opts.command);
   } catch (err) {
-    status = JSON.stringify({ metadata: {}, status: 'Failure', message: (err as Error).message, reason: 'InternalError' });
+    status = failureStatus(err);
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
   }
-  if (ws.readyState === ws.OPEN) {
-    await new Promise<void>((resolve) => ws.send(Buffer.concat([Buffer.from([Channel.error]), Buffer.from(status)]), () => resolve()));
-    ws.close(1000);
-  }
+  await finish(ws, status);
 }

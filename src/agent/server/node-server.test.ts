@@ -119,6 +119,16 @@ describe('node server', () => {
     assert.deepEqual(JSON.parse(frames.filter((f) => f[0] === 3).map((f) => f.subarray(1).toString()).join('')), { metadata: {}, status: 'Success' });
   });
 
+  it('attach -i to a handler without the attach capability: a Failure status naming the runtime, not a silent drop', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/attach/default/web/c?stdin=1&stdout=1`, ['v5.channel.k8s.io'], { headers: auth });
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer) => frames.push(d));
+    await new Promise<void>((resolve) => ws.on('close', () => resolve()));
+    const status = JSON.parse(frames.filter((f) => f[0] === 3).map((f) => f.subarray(1).toString()).join('')) as { status: string; message: string };
+    assert.equal(status.status, 'Failure');
+    assert.match(status.message, new RegExp(`runtime handler "${runtime.name}" cannot pass stdin`));
+  });
+
   it('rejects exec without credentials', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/exec/default/web/c?command=ls&stdout=1`, ['v5.channel.k8s.io']);
     const code = await new Promise<number>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));

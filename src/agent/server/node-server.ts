@@ -173,7 +173,7 @@ export async function startNodeServer(
           }
           const done =
             kind === 'attach'
-              ? serveAttach({ ws, loc, tty: flag('tty'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal })
+              ? serveAttach({ ws, handler, id, loc, tty: flag('tty'), stdin: flag('input', 'stdin'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal, logger: log })
               : serveExec({ ws, handler, id, command, tty: flag('tty'), stdin: flag('input', 'stdin'), stdout: flag('output', 'stdout'), stderr: flag('error', 'stderr'), signal: closing.signal });
           void done.catch((err: unknown) => log.error({ err, kind }, 'stream failed'));
         }),

@@ -104,10 +104,10 @@ for (const rc of CASES) {
       });
     const h = mk();
     let n = 0;
-    const newContainer = async (command: string[]): Promise<{ id: ContainerId; logPath: string }> => {
+    const newContainer = async (command: string[], over: Partial<ContainerConfig> = {}): Promise<{ id: ContainerId; logPath: string }> => {
       const id = `c${n++}-${suffix}` as ContainerId;
       const logPath = join(tmp, 'logs', `${id}.log`);
-      await h.createContainer(containerConfig({ id, sandboxId, rootfs, command, logPath }), signal());
+      await h.createContainer({ ...containerConfig({ id, sandboxId, rootfs, command, logPath }), ...over }, signal());
       return { id, logPath };
     };
 
@@ -173,6 +173,72 @@ for (const rc of CASES) {
       assert.equal(existsSync(join(CGROOT, 'memory', cgroupParent, id)), false);
       assert.equal(existsSync(join(CGROOT, 'pids', cgroupParent, id)), false);
       assert.deepEqual(await runtimeList(rc, stateDir, netnsPath), []);
+    });
+
+    /** an attach session whose output is collected; `attached` resolves once conmon's socket is connected */
+    const attachTo = (id: ContainerId, stdin?: PassThrough): { out: () => string; err: () => string; attached: Promise<void>; done: Promise<void>; ac: AbortController } => {
+      const collect = (): { s: PassThrough; text: () => string } => {
+        const s = new PassThrough();
+        let text = '';
+        s.on('data', (d: Buffer) => (text += d.toString()));
+        return { s, text: () => text };
+      };
+      const out = collect();
+      const err = collect();
+      const ac = new AbortController();
+      let attached: () => void = () => {};
+      const isAttached = new Promise<void>((r) => (attached = r));
+      const done = h.attach(id, { stdin, stdout: out.s, stderr: err.s, signal: ac.signal, onAttached: () => attached() });
+      return { out: out.text, err: err.text, attached: Promise.race([isAttached, done]), done, ac };
+    };
+
+    test('attach: stdin to the container process, its output back; stdinOnce: EOF at the end of the first session; the CRI log still records it', async () => {
+      const { id, logPath } = await newContainer(['sh', '-c', 'cat; echo cat-done >&2'], { stdin: { once: true } });
+      await h.start(id, signal());
+      const stdin = new PassThrough();
+      const a = attachTo(id, stdin);
+      await a.attached;
+      stdin.write('hello\n');
+      await waitFor(async () => a.out().includes('hello\n'), { timeoutMs: 10_000, signal: signal(), what: 'echo of the first line' });
+      stdin.end('world\n'); // EOF: conmon closes the container's stdin, cat ends
+      await a.done; // conmon closed the socket: the container exited
+      assert.equal(a.out(), 'hello\nworld\n');
+      assert.equal(a.err(), 'cat-done\n');
+      const ex = (await h.status(id, signal())).status;
+      assert.ok(ex.state === 'exited' && ex.exitCode === 0, JSON.stringify(ex));
+      assert.match(readFileSync(logPath, 'utf8'), /stdout F hello\n.*stdout F world\n.*stderr F cat-done\n/s);
+      await assert.rejects(h.attach(id, { signal: signal() }), (e: Error & { code?: string }) => e.code === 'Conflict');
+      await h.remove(id, signal());
+    });
+
+    test('attach: without stdinOnce stdin stays open across sessions; a tty container echoes, takes resizes, and gets input', async () => {
+      const { id } = await newContainer(['cat'], { stdin: { once: false } });
+      await h.start(id, signal());
+      for (const line of ['one\n', 'two\n']) {
+        const stdin = new PassThrough();
+        const a = attachTo(id, stdin);
+        await a.attached;
+        stdin.end(line); // this session's EOF leaves the container's stdin open
+        await waitFor(async () => a.out() === line, { timeoutMs: 10_000, signal: signal(), what: `echo of ${line.trim()}` });
+        a.ac.abort();
+        await a.done;
+        assert.equal((await h.status(id, signal())).status.state, 'running');
+      }
+      await h.stop(id, { timeoutSeconds: 0, signal: signal() });
+      await h.remove(id, signal());
+
+      const t = await newContainer(['sh', '-c', 'read x; stty size; echo "got $x"'], { tty: true, stdin: { once: true } });
+      await h.start(t.id, signal());
+      const stdin = new PassThrough();
+      const a = attachTo(t.id, stdin);
+      await a.attached;
+      await h.resizeTerminal(t.id, { width: 100, height: 30 }, signal());
+      await assert.rejects(h.resizeTerminal(t.id, { width: 100, height: 5000 }, signal()), /from 0 to 1000/);
+      stdin.write('hi\n');
+      await a.done;
+      assert.equal(a.out(), 'hi\r\n30 100\r\ngot hi\r\n'); // the terminal's echo, then the process's output
+      assert.equal(a.err(), '');
+      await h.remove(t.id, signal());
     });
 
     test('a container ignoring SIGTERM is SIGKILLed after the timeout', async () => {

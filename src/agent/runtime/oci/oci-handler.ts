@@ -9,14 +9,15 @@
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { CgroupCounters, readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
 import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
-import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
+import type { AttachRequest, ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import type { StatsScope } from '../../stats/types.ts';
 import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
@@ -25,6 +26,9 @@ import { hardNofileLimit, procStartTime, ProcStatFile, processRunning, waitFor, 
 import { runChecked, runCommand } from '../../host/run-command.ts';
 import type { Spawner } from '../../host/spawner.ts';
 import { runExec } from './exec.ts';
+import { resizeMessage } from './attach/attach-frames.ts';
+import { buildAttachHelper } from './attach/attach-helper.ts';
+import { attachToConmon } from './attach/attach-session.ts';
 import { execFifoPath, startViaExecFifo } from './exec-fifo.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
 import { seccompProfileFor } from './seccomp.ts';
@@ -467,6 +471,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
     ];
     for (const a of this.#cli.globalArgs()) args.push('--runtime-arg', a);
     if (cfg.tty) args.push('-t');
+    // a pipe conmon holds for attach sessions to write to; kept open after one ends unless stdinOnce
+    if (cfg.stdin) args.push('--stdin', ...(cfg.stdin.once ? [] : ['--leave-stdin-open']));
     if (this.#o.logSizeMax !== undefined) args.push('--log-size-max', String(this.#o.logSizeMax));
     let cmd = this.#o.conmonBinary;
     let argv = args;
@@ -865,12 +871,48 @@ export class OciRuntimeHandler implements RuntimeHandler {
     return runExec(cmd, argv, req);
   }
 
+  #attachHelper: Promise<string> | undefined;
+
+  /** conmon's attach socket through the conmon-attach helper (attach/): output from now on, stdin to the container's */
+  async attach(id: ContainerId, req: AttachRequest): Promise<void> {
+    const meta = await this.#meta(id);
+    if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${meta.config.name} is not running`);
+    // built once per handler; a failed build (no compiler yet) is tried again on the next attach
+    this.#attachHelper ??= buildAttachHelper(join(this.#o.stateDir, 'bin'), req.signal).catch((err: unknown) => {
+      this.#attachHelper = undefined;
+      throw err;
+    });
+    const helper = await this.#attachHelper;
+    const { stdin, stdout, stderr, signal, onAttached } = req;
+    await attachToConmon({ helper, socket: join(this.#bundle(id), 'attach'), tty: meta.config.tty, stdin, stdout, stderr, signal, onConnected: onAttached });
+  }
+
+  /** conmon's control FIFO: message type 1 = resize the terminal (what CRI-O's resize writes); a container without one has nothing to resize */
+  async resizeTerminal(id: ContainerId, size: { width: number; height: number }, signal: AbortSignal): Promise<void> {
+    const line = resizeMessage(size);
+    if (!(await this.#meta(id)).config.tty) return;
+    await this.#writeCtl(id, line, 'resize the terminal', signal);
+  }
+
   /** conmon's control FIFO: message type 2 = reopen the log file (what CRI-O's ReopenContainerLog writes). */
   async reopenContainerLog(id: ContainerId, signal: AbortSignal): Promise<void> {
     await this.#meta(id);
+    await this.#writeCtl(id, '2 0 0\n', 'reopen the log', signal);
+  }
+
+  async #writeCtl(id: ContainerId, line: string, what: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
     const ctl = join(this.#bundle(id), 'ctl');
-    // O_NONBLOCK: opening a FIFO for write blocks forever if conmon (the reader) is gone
-    const res = await runCommand('/bin/sh', ['-c', `exec 3<>"$1"; printf '2 0 0\\n' >&3`, 'sh', ctl], { signal, timeoutMs: 5000 });
-    if (res.code !== 0) throw new HedgeError('Internal', `reopen log of ${id}: ${res.stderr.trim()}`);
+    // O_NONBLOCK: opening a FIFO for write blocks until there is a reader (fails at once with ENXIO
+    // when conmon is gone), and a full one must not hold a libuv thread; a short line is written whole
+    let fh;
+    try {
+      fh = await open(ctl, constants.O_WRONLY | constants.O_NONBLOCK);
+      await fh.write(line);
+    } catch (err) {
+      throw new HedgeError('Internal', `${what} of ${id}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await fh?.close();
+    }
   }
 }

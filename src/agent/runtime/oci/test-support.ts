@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerConfig, ContainerId, SandboxConfig, SandboxId } from '../types.ts';
 
-const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'true', 'false', 'ls', 'id', 'hostname', 'dd', 'head', 'grep', 'unshare', 'mount', 'mknod', 'insmod', 'seq', 'wc'];
+const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'true', 'false', 'ls', 'id', 'hostname', 'dd', 'head', 'grep', 'unshare', 'mount', 'mknod', 'insmod', 'seq', 'wc', 'stty'];
 
 export function makeBusyboxRootfs(dir: string): string {
   mkdirSync(join(dir, 'bin'), { recursive: true });
