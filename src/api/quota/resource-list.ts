@@ -21,22 +21,15 @@ export function formatAmounts(a: Amounts): Record<string, string> {
   return Object.fromEntries([...a.keys()].sort().map((k) => [k, a.get(k)!.toString()]));
 }
 
-/** quota.Add: every key of either, summed where both have it (the first one's format wins). */
+/** Quantity.Add's format rule: the first one's, unless it is zero (0 + 1Gi prints 1Gi) */
+const plus = (a: Quantity, b: Quantity): Quantity => (a.isZero() ? new Quantity(a.nanos + b.nanos, b.format) : a.add(b));
+
+/** quota.Add: every key of either, summed where both have it. */
 export function addAmounts(a: Amounts, b: Amounts): Amounts {
   const out: Amounts = new Map(a);
   for (const [k, q] of b) {
     const cur = out.get(k);
-    out.set(k, cur ? cur.add(q) : q);
-  }
-  return out;
-}
-
-/** quota.Subtract: a − b over a's keys and b's (absent counts as zero). */
-export function subtractAmounts(a: Amounts, b: Amounts): Amounts {
-  const out: Amounts = new Map(a);
-  for (const [k, q] of b) {
-    const cur = out.get(k);
-    out.set(k, cur ? cur.sub(q) : new Quantity(-q.nanos, q.format));
+    out.set(k, cur ? plus(cur, q) : q);
   }
   return out;
 }
