@@ -55,7 +55,7 @@ const quota = (hard: Record<string, string>, used: Record<string, string>, spec:
   status: { hard, used },
 });
 
-const refusal = async (p: Promise<void>): Promise<string> => {
+const refusal = async (p: void | Promise<void>): Promise<string> => {
   try {
     await p;
   } catch (err) {
