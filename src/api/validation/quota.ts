@@ -148,11 +148,8 @@ export function validateLimitRange(obj: KubeObject): FieldCause[] {
   const lr = obj as unknown as LimitRange;
   const causes: FieldCause[] = [];
   const types = new Set<string>();
-  const limits = lr.spec?.limits;
-  if (!Array.isArray(limits)) {
-    causes.push(required('spec.limits'));
-    return causes;
-  }
+  // upstream decodes a missing list as empty (and the body's types were checked before this)
+  const limits = Array.isArray(lr.spec?.limits) ? lr.spec.limits : [];
   limits.forEach((item, i) => {
     const p = index('spec.limits', i);
     const type = item.type ?? '';
