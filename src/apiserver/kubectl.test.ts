@@ -7,6 +7,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateCa, generateServingCert } from './auth/pki.ts';
 import { startTestServer, testToken, type TestServer } from './testing/test-server.ts';
+import { HttpKubeClient } from '../client/http-client.ts';
+import { Resources } from '../client/resources.ts';
+import { ResourceQuotaController } from '../controllers/resourcequota/controller.ts';
+import { until } from '../controllers/testing/objects.ts';
+import { silentLogger } from '../lib/log.ts';
 
 /**
  * The real kubectl against the in-process server. kubectl never sends a bearer token over
@@ -19,6 +24,7 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
   let t: TestServer;
   let dir: string;
   let kubeconfig: string;
+  let caCert: string;
 
   const kubectl = (args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
@@ -42,6 +48,7 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hedge-kubectl-'));
     const ca = await generateCa();
+    caCert = ca.cert;
     const serving = await generateServingCert({ ca, hosts: ['127.0.0.1'] });
     t = await startTestServer({ tls: { cert: serving.cert, key: serving.key, clientCa: ca.cert } });
     kubeconfig = join(dir, 'kubeconfig');
@@ -192,6 +199,26 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     const onCreate = await kubectl(['create', '-f', '-'], `${podYaml('born-debugged')}  ephemeralContainers:\n  - name: e\n    image: busybox:1.36\n`);
     assert.notEqual(onCreate.code, 0);
     assert.match(onCreate.stderr, /spec\.ephemeralContainers: Forbidden: cannot be set on create/);
+  });
+
+  it('kubectl create quota (protobuf), get and describe quota, get limitrange', async () => {
+    const stop = new AbortController();
+    const client = new HttpKubeClient({ server: t.url, ca: caCert, token: testToken });
+    const running = new ResourceQuotaController({ client, logger: silentLogger() }).run(stop.signal);
+    try {
+      await ok(['create', 'namespace', 'quota-ns']);
+      await ok(['create', 'quota', 'compute', '--hard=pods=2,requests.cpu=1,limits.memory=1Gi', '-n', 'quota-ns']);
+      await until(async () => ((await client.get(Resources.resourcequotas, 'compute', { namespace: 'quota-ns' })).status as { used?: { pods?: string } } | undefined)?.used?.pods === '0', 'quota status');
+      assert.match(await ok(['get', 'quota', '-n', 'quota-ns']), /^NAME\s+AGE\s+REQUEST\s+LIMIT\ncompute\s+\S+\s+pods: 0\/2, requests\.cpu: 0\/1\s+limits\.memory: 0\/1Gi\n$/);
+      const described = await ok(['describe', 'quota', 'compute', '-n', 'quota-ns']);
+      assert.match(described, /Resource\s+Used\s+Hard\n-+\s+-+\s+-+\nlimits\.memory\s+0\s+1Gi\npods\s+0\s+2\nrequests\.cpu\s+0\s+1\n/);
+      await ok(['apply', '-n', 'quota-ns', '-f', '-'], 'apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: limits\nspec:\n  limits:\n  - type: Container\n    max: {cpu: "1"}\n');
+      assert.match(await ok(['get', 'limitrange', '-n', 'quota-ns']), /^NAME\s+CREATED AT\nlimits\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$/);
+      assert.match(await ok(['describe', 'limitrange', 'limits', '-n', 'quota-ns']), /Container\s+cpu\s+-\s+1\s+1\s+1\s+-/);
+    } finally {
+      stop.abort();
+      await running;
+    }
   });
 
   it('reports server errors the way kubectl users know them', async () => {

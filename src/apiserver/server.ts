@@ -13,6 +13,8 @@ import { ensureDefaultServiceAccount, seedBootstrapObjects, systemUser } from '.
 import { ApiAuthorization } from './auth/authorization.ts';
 import { serviceAccountPlugin } from './admission/service-account.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
+import { limitRangerPlugin } from './admission/limit-ranger.ts';
+import { resourceQuotaPlugin } from './admission/resource-quota.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
 import { NodeTunnels } from './node-proxy/node-tunnels.ts';
@@ -87,6 +89,11 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const nsDef = resources.lookup('', 'v1', 'namespaces');
   const saDef = resources.lookup('', 'v1', 'serviceaccounts');
   const svcDef = resources.lookup('', 'v1', 'services');
+  const quotaDef = resources.lookup('', 'v1', 'resourcequotas');
+  const limitRangeDef = resources.lookup('', 'v1', 'limitranges');
+  /** a namespace's objects of one type as stored now (read-only, shared decodes) */
+  const storedIn = async (def: ResourceDef | undefined, namespace: string) =>
+    def ? (await registry.storeFor(def).list(namespace, {})).items.map((kv) => registry.codec.decode(kv).obj) : [];
   const serviceAllocator = new ServiceAllocator({
     store: config.store,
     ipRanges: parseServiceIpRanges(config.services?.clusterIpRange ?? DEFAULT_SERVICE_CIDR),
@@ -103,6 +110,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       // Without a namespaces resource there is no lifecycle to enforce.
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : { metadata: { name } }),
     }),
+    limitRangerPlugin({ listLimitRanges: (ns) => storedIn(limitRangeDef, ns) }),
     nodeRestrictionPlugin(),
     serviceAccountPlugin({ getServiceAccount: async (ns, name) => (saDef ? (await registry.storeFor(saDef).tryGet(ns, name))?.obj : undefined) }),
     podSecurityPlugin({
@@ -113,6 +121,21 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     ...authz.admissionPlugins(),
     crdFinalizerPlugin(),
     ...(config.admissionPlugins ?? []),
+    // last: it writes the quotas' usage, so nothing after it may refuse the request
+    resourceQuotaPlugin({
+      listQuotas: (ns) => storedIn(quotaDef, ns),
+      updateQuotaStatus: async (quota, signal) => {
+        if (!quotaDef) return;
+        const rv = quota.metadata.resourceVersion;
+        // the resourceVersion that was checked is the precondition: a quota changed since is a 409
+        await registry.transform(quotaDef, quota.metadata.namespace ?? '', quota.metadata.name ?? '', 'status', { user: systemUser, dryRun: false, signal }, (cur) => ({
+          ...cur,
+          metadata: { ...cur.metadata, resourceVersion: rv },
+          status: quota.status,
+        }));
+      },
+      exists: async (req) => req.name !== '' && (await registry.storeFor(req.def).tryGet(req.namespace, req.name)) !== undefined,
+    }),
   ]);
   const patch = createPatchEngine();
   const registry: Registry = new Registry({ store: config.store, resources, admission });

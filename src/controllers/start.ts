@@ -13,6 +13,7 @@ import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
 import { WorkloadControllers, type WorkloadControllersConfig } from './workloads/manager.ts';
 import { HpaController, metricsApiSource, type HpaControllerConfig } from './hpa/index.ts';
 import { SharedInformers } from './workloads/informers.ts';
+import { ResourceQuotaController, type ResourceQuotaControllerConfig } from './resourcequota/controller.ts';
 
 export interface LeaderElectionOptions {
   /** default kube-system */
@@ -46,6 +47,8 @@ export interface ControllersOptions {
   hpa?: false | Partial<Omit<HpaControllerConfig, 'client' | 'logger' | 'clock' | 'informers'>>;
   /** EndpointSlices and Endpoints for Services with selectors; false disables */
   endpointSlices?: false | Tunables<EndpointSliceControllerConfig>;
+  /** ResourceQuota status (hard, used), recounted on changes and every resync period; false disables */
+  resourceQuota?: false | Omit<ResourceQuotaControllerConfig, 'client' | 'logger'>;
   /**
    * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
    * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
@@ -64,6 +67,7 @@ export interface RunningControllers {
   workloads?: WorkloadControllers;
   hpa?: HpaController;
   endpointSlices?: EndpointSliceController;
+  resourceQuota?: ResourceQuotaController;
 }
 
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
@@ -155,6 +159,13 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-endpointslice-controller', async (s) => {
       out.endpointSlices = new EndpointSliceController(cfg);
       await out.endpointSlices.run(s);
+    });
+  }
+  if (opts.resourceQuota !== false) {
+    const cfg = { ...opts.resourceQuota, client, logger };
+    supervise('hedge-resourcequota-controller', async (s) => {
+      out.resourceQuota = new ResourceQuotaController(cfg);
+      await out.resourceQuota.run(s);
     });
   }
   out.done = Promise.all(runs).then(() => undefined);

@@ -72,6 +72,9 @@ import { defaultNetworkPolicy, validateNetworkPolicy } from '../validation/netwo
 import { networkPolicyTable } from '../table/network-policy.ts';
 import { horizontalPodAutoscalerTable } from '../table/autoscaling.ts';
 import { validateNetworkAttachmentDefinition } from '../validation/network-attachment-definition.ts';
+import { validateLimitRange, validateResourceQuota } from '../validation/quota.ts';
+import { defaultLimitRange } from '../defaults/quota.ts';
+import { limitRangeTable, resourceQuotaTable } from '../table/quota.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -182,6 +185,31 @@ export function builtinResources(): ResourceDef[] {
     }),
     def({ group: '', version: 'v1', kind: 'Endpoints', table: endpointsTable, plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'], namespaced: true, defaults: defaultEndpoints, spec: validateEndpoints }),
     def({ group: '', version: 'v1', kind: 'Event', table: eventTable, plural: 'events', singular: 'event', shortNames: ['ev'], namespaced: true, fieldSelectors: eventFields, spec: validateEvent }),
+    def({
+      group: '',
+      version: 'v1',
+      kind: 'ResourceQuota',
+      table: resourceQuotaTable,
+      plural: 'resourcequotas',
+      singular: 'resourcequota',
+      shortNames: ['quota'],
+      namespaced: true,
+      subresources: ['status'],
+      hasStatus: true,
+      spec: validateResourceQuota,
+    }),
+    def({
+      group: '',
+      version: 'v1',
+      kind: 'LimitRange',
+      table: limitRangeTable,
+      plural: 'limitranges',
+      singular: 'limitrange',
+      shortNames: ['limits'],
+      namespaced: true,
+      defaults: defaultLimitRange,
+      spec: validateLimitRange,
+    }),
     def({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', table: leaseTable, plural: 'leases', singular: 'lease', namespaced: true, spec: validateLease }),
     def({
       group: 'node.k8s.io',

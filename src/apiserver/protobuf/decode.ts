@@ -75,8 +75,11 @@ function decodeValue(v: WireValue, spec: FieldSpec): unknown {
       return decodeMessage(v.value, schemas[t.schema]);
     case 'map': {
       if (v.wire !== 2) throw new HedgeError('BadRequest', 'malformed protobuf body: expected a map entry');
-      const e = decodeMessage(v.value, { 1: { name: 'k', type: { t: 'string' } }, 2: { name: 'v', type: { t: t.value } } });
-      return [e.k ?? '', e.v ?? (t.value === 'bytes' ? '' : '')];
+      // a resource.Quantity is a message holding its string form in field 1
+      const value: FieldSpec = t.value === 'quantity' ? { name: 'v', type: { t: 'message', schema: 'Quantity' } } : { name: 'v', type: { t: t.value } };
+      const e = decodeMessage(v.value, { 1: { name: 'k', type: { t: 'string' } }, 2: value });
+      if (t.value === 'quantity') return [e.k ?? '', (e.v as { string?: string } | undefined)?.string ?? ''];
+      return [e.k ?? '', e.v ?? ''];
     }
   }
 }

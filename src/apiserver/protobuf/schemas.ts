@@ -11,7 +11,7 @@ export type FieldType =
   | { t: 'time' }
   | { t: 'intstr' }
   | { t: 'message'; schema: string }
-  | { t: 'map'; value: 'string' | 'bytes' };
+  | { t: 'map'; value: 'string' | 'bytes' | 'quantity' };
 
 export interface FieldSpec {
   name: string;
@@ -164,6 +164,7 @@ export const schemas: Record<string, Schema> = {
     20: s('terminationMessagePolicy'),
   },
   Empty: {},
+  Quantity: { 1: s('string') },
   ContainerPort: { 1: s('name'), 2: { name: 'hostPort', type: { t: 'int32' }, omitZero: true }, 3: { name: 'containerPort', type: { t: 'int32' } }, 4: s('protocol'), 5: s('hostIP') },
   EnvVar: { 1: s('name'), 2: s('value') },
   Deployment: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'DeploymentSpec') },
@@ -205,6 +206,15 @@ export const schemas: Record<string, Schema> = {
   },
   JobTemplateSpec: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'JobSpec') },
   PodDisruptionBudget: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'PodDisruptionBudgetSpec') },
+  // `kubectl create quota --hard=... --scopes=...`
+  ResourceQuota: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'ResourceQuotaSpec') },
+  ResourceQuotaSpec: {
+    1: { name: 'hard', type: { t: 'map', value: 'quantity' } },
+    2: { name: 'scopes', type: { t: 'string' }, repeated: true },
+    3: msg('scopeSelector', 'ScopeSelector'),
+  },
+  ScopeSelector: { 1: msg('matchExpressions', 'ScopedResourceSelectorRequirement', true) },
+  ScopedResourceSelectorRequirement: { 1: s('scopeName'), 2: s('operator'), 3: { name: 'values', type: { t: 'string' }, repeated: true } },
   PodDisruptionBudgetSpec: {
     1: { name: 'minAvailable', type: { t: 'intstr' } },
     2: msg('selector', 'LabelSelector'),
@@ -235,4 +245,5 @@ export const protobufKinds: Record<string, string> = {
   'batch/v1/Job': 'Job',
   'batch/v1/CronJob': 'CronJob',
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
+  'v1/ResourceQuota': 'ResourceQuota',
 };

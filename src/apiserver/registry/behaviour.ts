@@ -20,6 +20,8 @@ export function prepareCreateSpecial(def: ResourceDef, obj: KubeObject): void {
     obj.status = { ...(obj.status as object | undefined), phase: 'Active' };
   }
   if (def.group === 'batch' && def.plural === 'jobs') generateJobSelector(obj);
+  // upstream's resourcequota strategy: usage is the quota controller's to report, never the creator's
+  if (isCore(def, 'resourcequotas')) delete obj.status;
   if (isCore(def, 'pods')) {
     const status = (obj.status ?? {}) as { phase?: string };
     if (!status.phase) obj.status = { ...status, phase: 'Pending' };
