@@ -175,6 +175,8 @@ export function resourceQuotaPlugin(opts: ResourceQuotaAdmissionOptions): Admiss
       if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return;
       const ev = evaluatorFor(req.def.group, req.def.plural);
       if (!ev || (req.operation === 'UPDATE' && !ev.chargesUpdates)) return;
+      // the common namespace has no quota: one list, no queueing behind the namespace's other writes
+      if ((await opts.listQuotas(req.namespace, req.signal)).length === 0) return;
       await inLane(req.namespace, async () => {
         if (req.operation === 'CREATE' && (await opts.exists(req))) return;
         await admit(ev, req);
