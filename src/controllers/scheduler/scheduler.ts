@@ -326,9 +326,14 @@ export class Scheduler {
    * What the filters' `prepare` compute over `nodes` for one attempt of `pi`, and the filters
    * this attempt runs: those without a prepare, and those whose prepare found something to check.
    */
-  private prepareCycle(pi: PodInfo, nodes: readonly NodeInfo[]): { cycle: CycleState; filters: Filter[] } {
+  private prepareCycle(pi: PodInfo, nodes: readonly NodeInfo[]): { cycle: CycleState; filters: Filter[]; rejected?: string } {
     const cycle: CycleState = {};
-    const filters = this.filters.filter((f) => f.prepare?.({ pod: pi, nodes, namespaceLabels: this.namespaceLabels }, cycle) ?? true);
+    const filters: Filter[] = [];
+    for (const f of this.filters) {
+      const r = f.prepare?.({ pod: pi, nodes, namespaceLabels: this.namespaceLabels }, cycle) ?? true;
+      if (typeof r === 'string') return { cycle, filters, rejected: r };
+      if (r) filters.push(f);
+    }
     return { cycle, filters };
   }
 
@@ -354,7 +359,8 @@ export class Scheduler {
     const pi = podInfo(pod);
     const h = this.handlerFor(pod);
     if ('error' in h) return [h.error];
-    const { cycle, filters } = this.prepareCycle(pi, this.candidates());
+    const { cycle, filters, rejected } = this.prepareCycle(pi, this.candidates());
+    if (rejected !== undefined) return [rejected];
     return this.filterNode({ pod: pi, nodeInfo: ni, node: ni.node, runtimeHandler: h.handler, cycle }, filters, ni);
   }
 
@@ -368,7 +374,10 @@ export class Scheduler {
     const reasons = new Map<string, string[]>();
     const feasible: NodeInfo[] = [];
     // one context for every node: filters read it during their call only
-    const { cycle, filters } = this.prepareCycle(pi, candidates);
+    const { cycle, filters, rejected } = this.prepareCycle(pi, candidates);
+    if (rejected !== undefined) {
+      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), rejected), reasons: new Map() };
+    }
     const ctx: FilterContext = { pod: pi, nodeInfo: candidates[0], node: candidates[0]?.node as NodeObject, runtimeHandler: h.handler, cycle };
     for (const ni of candidates) {
       const failed = this.filterNode(ctx, filters, ni);

@@ -3,6 +3,7 @@ import type { NodeObject } from '../../common/types.ts';
 import type { NodeInfo, PodInfo } from '../node-info.ts';
 import type { InterPodAffinityState } from './inter-pod-affinity.ts';
 import type { TopologySpreadState } from './pod-topology-spread.ts';
+import type { VolumeBindingState } from './volume-binding.ts';
 
 /**
  * What filters compute once per scheduling attempt, over every node, before any node is
@@ -12,6 +13,7 @@ import type { TopologySpreadState } from './pod-topology-spread.ts';
 export interface CycleState {
   interPodAffinity?: InterPodAffinityState;
   topologySpread?: TopologySpreadState;
+  volumeBinding?: VolumeBindingState;
 }
 
 /** The cluster as a filter's `prepare` sees it. */
@@ -42,8 +44,9 @@ export interface Filter {
   /**
    * once per attempt, before the nodes are filtered: store what `filter` needs in `state`;
    * false when the filter has nothing to check for this pod (every node passes it), so the
-   * attempt skips it
+   * attempt skips it; a message when no node can take the pod (upstream's PreFilter
+   * Unschedulable: e.g. its PersistentVolumeClaim does not exist)
    */
-  prepare?(input: CycleInput, state: CycleState): boolean;
+  prepare?(input: CycleInput, state: CycleState): boolean | string;
   filter(ctx: FilterContext): string[];
 }
