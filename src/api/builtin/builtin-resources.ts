@@ -72,6 +72,8 @@ import { defaultNetworkPolicy, validateNetworkPolicy } from '../validation/netwo
 import { networkPolicyTable } from '../table/network-policy.ts';
 import { horizontalPodAutoscalerTable } from '../table/autoscaling.ts';
 import { validateNetworkAttachmentDefinition } from '../validation/network-attachment-definition.ts';
+import { defaultPriorityClass, validatePriorityClass, validatePriorityClassUpdate } from '../validation/priority-class.ts';
+import { priorityClassTable } from '../table/simple.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -191,6 +193,19 @@ export function builtinResources(): ResourceDef[] {
       singular: 'runtimeclass',
       namespaced: false,
       spec: validateRuntimeClass,
+    }),
+    def({
+      group: 'scheduling.k8s.io',
+      version: 'v1',
+      kind: 'PriorityClass',
+      table: priorityClassTable,
+      plural: 'priorityclasses',
+      singular: 'priorityclass',
+      shortNames: ['pc'],
+      namespaced: false,
+      defaults: defaultPriorityClass,
+      spec: validatePriorityClass,
+      update: validatePriorityClassUpdate,
     }),
     ...rbacResources(),
     ...workloadResources(),
