@@ -88,7 +88,10 @@ test('no fit: FailedScheduling event and PodScheduled=False; a new node makes it
   ]);
   try {
     await client.create(Resources.pods, makePod('big', { cpu: '2' }));
-    const want = '0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.';
+    // upstream's FitError, with DefaultPreemption's PostFilter message after it
+    const want =
+      '0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node.kubernetes.io/unreachable: }. ' +
+      'preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.';
     await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
     const [ev] = (await client.list<KubeObject & Record<string, unknown>>(Resources.events, { namespace: 'default' })).items;
     assert.equal(ev.reason, 'FailedScheduling');
@@ -122,7 +125,7 @@ test('unknown RuntimeClass is reported; pods for other schedulers are ignored', 
     await client.create(Resources.pods, makePod('p', { runtimeClassName: 'nope' }));
     await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
     const [ev] = (await client.list<KubeObject & { message?: string }>(Resources.events, { namespace: 'default' })).items;
-    assert.equal(ev.message, '0/1 nodes are available: runtimeclass.node.k8s.io "nope" not found.');
+    assert.equal(ev.message, '0/1 nodes are available: runtimeclass.node.k8s.io "nope" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.');
     assert.equal(await nodeOf(client, 'other'), undefined);
   } finally {
     await stop();
