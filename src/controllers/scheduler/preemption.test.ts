@@ -36,8 +36,7 @@ function node(name: string, cpu: string, pods: PodObject[], labels: Record<strin
 
 const pod = (name: string, o: PodSpecInput & { started?: string } = {}): PodObject => {
   const p = makePod(name, o);
-  if (o.started) p.status = { ...p.status, startTime: o.started };
-  return p;
+  return o.started ? { ...p, status: { ...p.status, startTime: o.started } } : p;
 };
 
 const pdb = (selector: Record<string, string>, allowed: number): DisruptionBudget =>

@@ -169,6 +169,13 @@ function lexLess(a: number[], b: number[]): boolean {
   return false;
 }
 
+/** the pod asks for more than the empty node has: no eviction helps (and no filter pass is spent on it) */
+function exceedsAllocatable(pod: PodInfo, ni: NodeInfo): boolean {
+  const want = pod.requests;
+  const alloc = ni.allocatable;
+  return want.milliCPU > alloc.milliCPU || want.memory > alloc.memory || want.ephemeralStorage > alloc.ephemeralStorage;
+}
+
 /** upstream calculateNumCandidates: 10% of the nodes, at least 100, at most all */
 export function numCandidates(nodes: number): number {
   return Math.min(nodes, Math.max(MIN_CANDIDATE_NODES_ABSOLUTE, Math.floor((nodes * MIN_CANDIDATE_NODES_PERCENTAGE) / 100)));
@@ -210,7 +217,7 @@ export function findCandidates(s: CandidateSearch): { candidates: Candidate[]; r
     }
     reasons.set(ni.name, [REASON_NO_VICTIMS]);
     const enough = (nonViolating > 0 && candidates.length >= want) || tried >= want;
-    if (enough || !ni.hasPodBelow(s.pod.priority)) continue;
+    if (enough || !ni.hasPodBelow(s.pod.priority) || exceedsAllocatable(s.pod, ni)) continue;
     tried++;
     const c = selectVictimsOnNode(s.pod, ni, () => s.fits(ni.name), s.budgets);
     if (!c) continue;

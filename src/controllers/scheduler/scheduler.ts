@@ -429,12 +429,13 @@ export class Scheduler {
     return this.reasonsFor(podInfo(pod), name);
   }
 
-  private reasonsFor(pi: PodInfo, name: string): string[] | undefined {
+  /** `nodes`: the candidates, when the caller holds them already (preemption asks node after node) */
+  private reasonsFor(pi: PodInfo, name: string, nodes?: readonly NodeInfo[]): string[] | undefined {
     const ni = this.nodes.get(name);
     if (ni?.node === undefined) return undefined;
     const h = this.handlerFor(pi.pod);
     if ('error' in h) return [h.error];
-    const ctx: FilterContext = { pod: pi, nodeInfo: ni, node: ni.node, runtimeHandler: h.handler, cycle: this.prepareCycle(pi, this.candidates()) };
+    const ctx: FilterContext = { pod: pi, nodeInfo: ni, node: ni.node, runtimeHandler: h.handler, cycle: this.prepareCycle(pi, nodes ?? this.candidates()) };
     return this.filterNode(ctx, ni);
   }
 
@@ -547,7 +548,7 @@ export class Scheduler {
       pod: pi,
       nodes,
       reasons,
-      fits: (name) => this.reasonsFor(pi, name)?.length === 0,
+      fits: (name) => this.reasonsFor(pi, name, nodes)?.length === 0,
       budgets: this.budgets(),
       offset: Math.floor(Math.random() * Math.max(1, nodes.length)),
     });
