@@ -121,6 +121,25 @@ describe('PriorityClass and Priority admission over HTTP', () => {
     assert.equal(changed.status, 422);
   });
 
+  it('leaves pod templates alone: a Deployment naming a class is stored as written (its pods resolve at creation)', async () => {
+    const d = await t.json<{ spec?: { template?: { spec?: Out['spec'] } } }>('/apis/apps/v1/namespaces/default/deployments', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web' },
+        spec: {
+          selector: { matchLabels: { app: 'web' } },
+          template: { metadata: { labels: { app: 'web' } }, spec: { priorityClassName: 'high', containers: [{ name: 'c', image: 'busybox' }] } },
+        },
+      }),
+    });
+    assert.equal(d.status, 201, JSON.stringify(d.body));
+    assert.equal(d.body.spec?.template?.spec?.priorityClassName, 'high');
+    assert.equal(d.body.spec?.template?.spec?.priority, undefined);
+  });
+
   it('prints NAME VALUE GLOBAL-DEFAULT AGE PREEMPTIONPOLICY', async () => {
     const r = await t.json<{ columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] }>(`${PCS}/default-a`, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
     assert.deepEqual(r.body.columnDefinitions.map((c) => c.name), ['Name', 'Value', 'Global-Default', 'Age', 'PreemptionPolicy']);
