@@ -175,6 +175,22 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     assert.match(await ok(['delete', 'namespace', 'team-a']), /deleted/);
   });
 
+  it('creates a PriorityClass (protobuf), prints it, and a pod gets its priority', async () => {
+    assert.match(await ok(['create', 'priorityclass', 'batch-high', '--value=1000', '--description=batch', '--preemption-policy=Never']), /priorityclass.scheduling.k8s.io\/batch-high created/);
+    const table = await ok(['get', 'priorityclass']);
+    assert.match(table, /^NAME\s+VALUE\s+GLOBAL-DEFAULT\s+AGE\s+PREEMPTIONPOLICY$/m);
+    assert.match(table, /^batch-high\s+1000\s+false\s+\S+\s+Never$/m);
+    assert.match(table, /^system-node-critical\s+2000001000\s+false\s+/m);
+    await ok(['apply', '-f', '-'], `${podYaml('prio-pod')}  priorityClassName: batch-high\n`);
+    assert.equal(await ok(['get', 'pod', 'prio-pod', '-o', 'jsonpath={.spec.priority} {.spec.preemptionPolicy}']), '1000 Never');
+    const del = await kubectl(['delete', 'priorityclass', 'system-cluster-critical']);
+    assert.notEqual(del.code, 0);
+    assert.match(del.stderr, /this is a system priority class and cannot be deleted/);
+    const tooHigh = await kubectl(['create', 'priorityclass', 'too-high', '--value=1000000001']);
+    assert.match(tooHigh.stderr, /maximum allowed value of a user defined priority is 1000000000/);
+    await ok(['delete', 'pod', 'prio-pod', '--wait=false']);
+  });
+
   it('kubectl debug adds an ephemeral container through pods/ephemeralcontainers; it may only be added, not changed, nor set on create', async () => {
     await ok(['create', '-f', '-'], podYaml('debugme'));
     const out = await kubectl(['debug', 'debugme', '--image=busybox:1.36', '--target=main', '-c', 'dbg', '--', 'sleep', '60']);

@@ -15,6 +15,8 @@ import { serviceAccountPlugin } from './admission/service-account.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
 import { limitRangerPlugin } from './admission/limit-ranger.ts';
 import { resourceQuotaPlugin } from './admission/resource-quota.ts';
+import { priorityPlugin } from './admission/priority.ts';
+import { ObjectCache } from './auth/object-cache.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
 import { NodeTunnels } from './node-proxy/node-tunnels.ts';
@@ -86,6 +88,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const baseDefs = withSubresources(config.resources ?? builtinResources(), subProviders);
   const resources = new ResourceRegistry([...baseDefs, ...groupProviders.flatMap((p) => p.resources)]);
   const rcDef = resources.lookup('node.k8s.io', 'v1', 'runtimeclasses');
+  const pcDef = resources.lookup('scheduling.k8s.io', 'v1', 'priorityclasses');
   const nsDef = resources.lookup('', 'v1', 'namespaces');
   const saDef = resources.lookup('', 'v1', 'serviceaccounts');
   const svcDef = resources.lookup('', 'v1', 'services');
@@ -118,6 +121,19 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       logger: log,
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
     }),
+    // upstream's position: after PodSecurity, before RuntimeClass and the quota plugins
+    priorityPlugin({
+      getPriorityClass: async (name) => {
+        if (!pcDef) return undefined;
+        return priorityClasses?.get('', name) ?? (await registry.storeFor(pcDef).tryGet('', name))?.obj;
+      },
+      listPriorityClasses: async ({ fresh }) => {
+        if (!pcDef) return [];
+        if (!fresh && priorityClassesSynced && priorityClasses) return priorityClasses.list();
+        const res = await registry.storeFor(pcDef).list(undefined, {});
+        return res.items.map((kv) => registry.codec.decode(kv).obj);
+      },
+    }),
     ...authz.admissionPlugins(),
     crdFinalizerPlugin(),
     ...(config.admissionPlugins ?? []),
@@ -139,6 +155,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   ]);
   const patch = createPatchEngine();
   const registry: Registry = new Registry({ store: config.store, resources, admission });
+  // PriorityClasses for the Priority admission of pods (upstream's lister); started after seeding
+  const priorityClasses = pcDef ? new ObjectCache({ registry, def: pcDef, logger: log, signal: closing.signal }) : undefined;
+  let priorityClassesSynced = false;
   const finalizer = new NamespaceFinalizer({ registry, logger: log, retryMs: config.namespaceRetryMs });
   registry.hooks = {
     trackManagedFields: ({ def, old, obj, manager, subresource, now }) => patch.trackUpdate(def, old, obj, manager, subresource, now),
@@ -170,8 +189,11 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     runtimeClasses: rcDef,
     seedNamespaces: config.bootstrapNamespaces !== false,
     defaultRuntimeClasses: config.runtimeClasses ?? defaultRuntimeClasses,
+    priorityClasses: pcDef,
     signal: closing.signal,
   });
+  await priorityClasses?.start();
+  priorityClassesSynced = true;
   // stored CRDs are served before the server listens (a restarted server serves them at once)
   const crdController = resources.lookup(CRD_GROUP, 'v1', CRD_PLURAL)
     ? new CrdController({ registry, resources, logger: log, signal: closing.signal })

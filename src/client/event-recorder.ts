@@ -23,6 +23,10 @@ export interface EventInput {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  /** the event's `action` (default: the reason) */
+  action?: string;
+  /** a second object the event is about (core/v1 Event `related`, e.g. the preemptor of a Preempted pod) */
+  related?: InvolvedObject;
 }
 
 /** The seam code that reports events talks to: fire and forget, never fails the caller. */
@@ -135,7 +139,8 @@ export class EventRecorder implements EventSink {
           firstTimestamp: now,
           lastTimestamp: now,
           eventTime: formatMicroTime(nowMs),
-          action: ev.reason,
+          action: ev.action ?? ev.reason,
+          ...(ev.related ? { related: objectReference(ev.related) } : {}),
           source,
           reportingComponent: this.#o.component,
           reportingInstance: this.#o.instance ?? '',
@@ -155,6 +160,11 @@ export class EventRecorder implements EventSink {
     if (!uid) return;
     for (const k of this.#seen.keys()) if (k.split('|')[3] === uid) this.#seen.delete(k);
   }
+}
+
+function objectReference(o: InvolvedObject): Record<string, string | undefined> {
+  const m = o.metadata ?? {};
+  return { apiVersion: o.apiVersion, kind: o.kind, namespace: m.namespace, name: m.name, uid: m.uid, resourceVersion: m.resourceVersion };
 }
 
 /** Collects events in memory (tests of code that reports events). */

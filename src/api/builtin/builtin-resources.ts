@@ -75,6 +75,8 @@ import { validateNetworkAttachmentDefinition } from '../validation/network-attac
 import { validateLimitRange, validateResourceQuota } from '../validation/quota.ts';
 import { defaultLimitRange } from '../defaults/quota.ts';
 import { limitRangeTable, resourceQuotaTable } from '../table/quota.ts';
+import { defaultPriorityClass, validatePriorityClass, validatePriorityClassUpdate } from '../validation/priority-class.ts';
+import { priorityClassTable } from '../table/simple.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -219,6 +221,19 @@ export function builtinResources(): ResourceDef[] {
       singular: 'runtimeclass',
       namespaced: false,
       spec: validateRuntimeClass,
+    }),
+    def({
+      group: 'scheduling.k8s.io',
+      version: 'v1',
+      kind: 'PriorityClass',
+      table: priorityClassTable,
+      plural: 'priorityclasses',
+      singular: 'priorityclass',
+      shortNames: ['pc'],
+      namespaced: false,
+      defaults: defaultPriorityClass,
+      spec: validatePriorityClass,
+      update: validatePriorityClassUpdate,
     }),
     ...rbacResources(),
     ...workloadResources(),

@@ -97,8 +97,9 @@ export function podQOSClass(spec: PodSpec): QOSClass {
 }
 
 /**
- * Everything upstream fills in on a new Pod: API defaults, plus what the ServiceAccount and
- * Priority admission plugins and the pod strategy add (service account, priority, phase, QoS).
+ * Everything upstream fills in on a new Pod: API defaults, plus what the ServiceAccount admission
+ * plugin and the pod strategy add (service account, phase, QoS). `spec.priority` and
+ * `spec.preemptionPolicy` come from the Priority admission plugin (apiserver/admission/priority.ts).
  */
 export function defaultPod(obj: KubeObject): void {
   const pod = obj as unknown as Pod;
@@ -108,8 +109,6 @@ export function defaultPod(obj: KubeObject): void {
   spec.serviceAccountName ??= spec.serviceAccount ?? 'default';
   // the deprecated alias is kept equal, as the v1 conversion does
   spec.serviceAccount = spec.serviceAccountName;
-  spec.priority ??= 0;
-  spec.preemptionPolicy ??= 'PreemptLowerPriority';
   // kubernetes-types marks status read-only; on the server we are the ones who set it
   const writable = obj as { status?: PodStatus };
   writable.status ??= {};

@@ -1,6 +1,7 @@
 import type { ConfigMap, Endpoints, Namespace, Secret, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
+import type { PriorityClass } from 'kubernetes-types/scheduling/v1.js';
 import type { KubeObject } from '../object.ts';
 import type { TableDef } from '../resources/types.ts';
 import { ageColumn, column, nameColumn } from './columns.ts';
@@ -98,4 +99,19 @@ export function formatEndpoints(ep: Endpoints): string {
 export const endpointsTable: TableDef = {
   columns: [nameColumn(), column('Endpoints', 'Endpoints is the list of endpoints in this resource.'), ageColumn()],
   row: (obj, now) => [name(obj), formatEndpoints(obj as unknown as Endpoints), age(obj, now)],
+};
+
+/** upstream printPriorityClass: NAME VALUE GLOBAL-DEFAULT AGE PREEMPTIONPOLICY */
+export const priorityClassTable: TableDef = {
+  columns: [
+    nameColumn(),
+    column('Value', 'value represents the integer value of this priority class. This is the actual priority that pods receive when they have the name of this class in their pod spec.', { type: 'integer' }),
+    column('Global-Default', 'globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class.', { type: 'boolean' }),
+    ageColumn(),
+    column('PreemptionPolicy', 'preemptionPolicy is the Policy for preempting pods with lower priority. One of Never, PreemptLowerPriority.'),
+  ],
+  row(obj, now) {
+    const pc = obj as unknown as PriorityClass;
+    return [name(obj), pc.value ?? 0, pc.globalDefault ?? false, age(obj, now), pc.preemptionPolicy ?? ''];
+  },
 };

@@ -1,4 +1,5 @@
 import type { KubeObject } from '../../api/object.ts';
+import { SYSTEM_PRIORITY_CLASSES } from '../../api/priority-classes.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -20,10 +21,15 @@ export interface SeedOptions {
   /** false skips the bootstrap namespaces */
   seedNamespaces: boolean;
   defaultRuntimeClasses: readonly DefaultRuntimeClass[];
+  /** the PriorityClass type, when served: the system classes are created in it */
+  priorityClasses?: ResourceDef;
   signal: AbortSignal;
 }
 
-/** What a fresh server creates before it listens: the bootstrap namespaces and default RuntimeClasses, each only when absent. */
+/**
+ * What a fresh server creates before it listens: the bootstrap namespaces, default RuntimeClasses
+ * and the system PriorityClasses (upstream's scheduling storage post-start hook), each only when absent.
+ */
 export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
   const { registry, signal } = opts;
   if (opts.namespaces && opts.seedNamespaces) {
@@ -33,6 +39,12 @@ export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
   }
   if (opts.runtimeClasses) {
     for (const rc of opts.defaultRuntimeClasses) await createIfAbsent(registry, opts.runtimeClasses, runtimeClassObject(rc), signal);
+  }
+  if (opts.priorityClasses) {
+    for (const pc of SYSTEM_PRIORITY_CLASSES) {
+      const obj: KubeObject = { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: pc.name }, value: pc.value, description: pc.description };
+      await createIfAbsent(registry, opts.priorityClasses, obj, signal);
+    }
   }
 }
 

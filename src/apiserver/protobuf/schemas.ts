@@ -221,6 +221,14 @@ export const schemas: Record<string, Schema> = {
     3: { name: 'maxUnavailable', type: { t: 'intstr' } },
     4: s('unhealthyPodEvictionPolicy'),
   },
+  // `kubectl create priorityclass` (k8s.io/api/scheduling/v1 generated.proto)
+  PriorityClass: {
+    1: msg('metadata', 'ObjectMeta'),
+    2: { name: 'value', type: { t: 'int32' } },
+    3: { name: 'globalDefault', type: { t: 'bool' }, omitZero: true },
+    4: s('description'),
+    5: s('preemptionPolicy'),
+  },
 };
 
 /** apiVersion/kind → schema name for the object types we accept as protobuf */
@@ -246,4 +254,5 @@ export const protobufKinds: Record<string, string> = {
   'batch/v1/CronJob': 'CronJob',
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'v1/ResourceQuota': 'ResourceQuota',
+  'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
 };

@@ -1,5 +1,6 @@
 import type { ContainerPort } from 'kubernetes-types/core/v1.js';
 import type { OwnerReference } from 'kubernetes-types/meta/v1.js';
+import { podPriority } from '../../api/priority-classes.ts';
 import type { NodeObject, PodObject } from '../common/types.ts';
 import { podAffinityInfo, type PodAffinityInfo } from './pod-affinity-terms.ts';
 import { nodeAllocatable, podRequests, zeroResources, type Allocatable, type Resources } from './pod-resources.ts';
@@ -23,6 +24,8 @@ export interface PodInfo {
   spreadKey: string;
   /** pod (anti-)affinity terms, parsed; undefined for the pods that have none */
   affinity: PodAffinityInfo | undefined;
+  /** spec.priority (0 when unset) */
+  priority: number;
 }
 
 export function podKey(pod: PodObject): string {
@@ -61,6 +64,7 @@ export function podInfo(pod: PodObject): PodInfo {
     hostPorts: hostPortsOf(pod),
     spreadKey: spreadKeyOf(pod),
     affinity: podAffinityInfo(pod),
+    priority: podPriority(pod),
   };
 }
 
@@ -86,6 +90,8 @@ export class NodeInfo {
   nonZeroRequested: Resources = zeroResources();
   private readonly ports = new Map<string, number>();
   private readonly spread = new Map<string, number>();
+  /** pods per priority value: whether preemption could find victims here, without a scan */
+  private readonly priorities = new Map<number, number>();
 
   constructor(
     readonly name: string,
@@ -130,6 +136,13 @@ export class NodeInfo {
     n.memory += sign * pi.nonZero.memory;
     for (const hp of pi.hostPorts) bump(this.ports, `${hp.protocol}/${hp.port}/${hp.ip}`, sign);
     if (pi.spreadKey) bump(this.spread, pi.spreadKey, sign);
+    bump(this.priorities, pi.priority, sign);
+  }
+
+  /** some pod here has a priority below `priority` */
+  hasPodBelow(priority: number): boolean {
+    for (const p of this.priorities.keys()) if (p < priority) return true;
+    return false;
   }
 
   /** host port in use, with 0.0.0.0 conflicting with every address (upstream HostPortInfo semantics) */
@@ -147,7 +160,7 @@ export class NodeInfo {
   }
 }
 
-function bump(m: Map<string, number>, k: string, by: number): void {
+function bump<K>(m: Map<K, number>, k: K, by: number): void {
   const v = (m.get(k) ?? 0) + by;
   if (v <= 0) m.delete(k);
   else m.set(k, v);

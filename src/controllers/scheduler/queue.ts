@@ -1,3 +1,4 @@
+import { podPriority } from '../../api/priority-classes.ts';
 import type { PodObject } from '../common/types.ts';
 import { podKey } from './node-info.ts';
 
@@ -25,16 +26,84 @@ function meaningfulChange(a: PodObject, b: PodObject): boolean {
   return JSON.stringify(a.spec) !== JSON.stringify(b.spec) || JSON.stringify(a.metadata.labels) !== JSON.stringify(b.metadata.labels);
 }
 
+const PROMOTE_EVERY_MS = 1000;
+
 /**
- * Pending pods: an active FIFO plus a waiting set ordered by readyAt. Failed pods wait with
+ * The active pods, highest `spec.priority` first and FIFO within a priority (upstream's
+ * PrioritySort: priority, then the time the pod entered the active queue). One insertion-ordered
+ * map per priority value plus the values sorted: clusters use a handful of priorities, so add,
+ * delete and pop stay O(1) apart from a new priority value's sorted insert.
+ */
+class ActiveQueue {
+  private readonly byPriority = new Map<number, Map<string, QueueEntry>>();
+  /** the priorities that have entries, highest first */
+  private order: number[] = [];
+  private readonly priorityOf = new Map<string, number>();
+
+  get size(): number {
+    return this.priorityOf.size;
+  }
+
+  get(key: string): QueueEntry | undefined {
+    const p = this.priorityOf.get(key);
+    return p === undefined ? undefined : this.byPriority.get(p)?.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.priorityOf.has(key);
+  }
+
+  /** a new key goes to the back of its priority; a known key keeps its place */
+  set(key: string, e: QueueEntry): void {
+    const p = podPriority(e.pod);
+    const prev = this.priorityOf.get(key);
+    if (prev !== undefined && prev !== p) this.delete(key);
+    let bucket = this.byPriority.get(p);
+    if (!bucket) {
+      bucket = new Map();
+      this.byPriority.set(p, bucket);
+      let i = 0;
+      while (i < this.order.length && (this.order[i] as number) > p) i++;
+      this.order.splice(i, 0, p);
+    }
+    bucket.set(key, e);
+    this.priorityOf.set(key, p);
+  }
+
+  delete(key: string): void {
+    const p = this.priorityOf.get(key);
+    if (p === undefined) return;
+    this.priorityOf.delete(key);
+    const bucket = this.byPriority.get(p);
+    bucket?.delete(key);
+    if (bucket?.size === 0) {
+      this.byPriority.delete(p);
+      this.order = this.order.filter((x) => x !== p);
+    }
+  }
+
+  /** the first entry of the highest priority, removed */
+  shift(): QueueEntry | undefined {
+    const top = this.order[0];
+    if (top === undefined) return undefined;
+    const first = this.byPriority.get(top)?.values().next();
+    if (!first || first.done) return undefined;
+    this.delete(first.value.key);
+    return first.value;
+  }
+}
+
+/**
+ * Pending pods: an active queue (highest priority first, then FIFO) plus a waiting set ordered by readyAt. Failed pods wait with
  * exponential back-off; a cluster change (node added, resources freed) makes them ready again
  * once at least the initial back-off has passed since their last attempt.
  */
 export class SchedulingQueue {
-  private readonly active = new Map<string, QueueEntry>();
+  private readonly active = new ActiveQueue();
   private readonly waiting = new Map<string, QueueEntry>();
   /** waiting entries that dependsOnPods: onPodPlaced has nothing to do while there are none */
   private podDependent = 0;
+  private lastPromote = 0;
 
   constructor(private readonly opts: QueueOptions) {}
 
@@ -77,14 +146,14 @@ export class SchedulingQueue {
 
   /** the next pod to try, promoting waiting entries whose time has come */
   pop(now: number): QueueEntry | undefined {
-    if (this.active.size === 0) this.promoteDue(now);
-    const first = this.active.values().next();
-    if (first.done) return undefined;
-    this.active.delete(first.value.key);
-    return first.value;
+    // also once a second while busy, as upstream flushes its backoff queue: a due pod of high
+    // priority then passes the active pods of lower priority instead of waiting for all of them
+    if (this.active.size === 0 || now - this.lastPromote >= PROMOTE_EVERY_MS) this.promoteDue(now);
+    return this.active.shift();
   }
 
   private promoteDue(now: number): void {
+    this.lastPromote = now;
     const due = [...this.waiting.values()].filter((e) => e.readyAt <= now).sort((a, b) => a.readyAt - b.readyAt);
     for (const e of due) {
       this.unwait(e.key);

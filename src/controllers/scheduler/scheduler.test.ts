@@ -88,7 +88,10 @@ test('no fit: FailedScheduling event and PodScheduled=False; a new node makes it
   ]);
   try {
     await client.create(Resources.pods, makePod('big', { cpu: '2' }));
-    const want = '0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.';
+    // upstream's FitError, with DefaultPreemption's PostFilter message after it
+    const want =
+      '0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node.kubernetes.io/unreachable: }. ' +
+      'preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.';
     await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
     const [ev] = (await client.list<KubeObject & Record<string, unknown>>(Resources.events, { namespace: 'default' })).items;
     assert.equal(ev.reason, 'FailedScheduling');
@@ -122,7 +125,7 @@ test('unknown RuntimeClass is reported; pods for other schedulers are ignored', 
     await client.create(Resources.pods, makePod('p', { runtimeClassName: 'nope' }));
     await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
     const [ev] = (await client.list<KubeObject & { message?: string }>(Resources.events, { namespace: 'default' })).items;
-    assert.equal(ev.message, '0/1 nodes are available: runtimeclass.node.k8s.io "nope" not found.');
+    assert.equal(ev.message, '0/1 nodes are available: runtimeclass.node.k8s.io "nope" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.');
     assert.equal(await nodeOf(client, 'other'), undefined);
   } finally {
     await stop();
@@ -248,7 +251,7 @@ test('pod anti-affinity and topology spread through the scheduler: replicas spre
     assert.deepEqual([...nodes].sort(), ['a', 'b', 'c', undefined]);
     await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'event');
     const [ev] = (await client.list<KubeObject & { message?: string }>(Resources.events, { namespace: 'default' })).items;
-    assert.equal(ev.message, "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.");
+    assert.equal(ev.message, "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.");
 
     // zone spread, maxSkew 1: 4 pods over z1 (2 nodes) and z2 (1 node) end 2/2
     for (const n of ['w-0', 'w-1', 'w-2', 'w-3']) {
@@ -281,6 +284,90 @@ test('a pod with required pod affinity waits for its peer and is placed beside i
     // 1 s later, not 2: no node changed, the placed peer is what shortened its wait
     clock.advance(1000);
     assert.equal(await boundTo(client, 'web'), 'b');
+  } finally {
+    await stop();
+  }
+});
+
+const podNamed = (c: FakeKubeClient, name: string): Promise<PodObject> => c.get<PodObject>(Resources.pods, name, { namespace: 'default' });
+const eventsFor = async (c: FakeKubeClient, reason: string) =>
+  (await c.list<KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string }; related?: { name?: string } }>(Resources.events, { namespace: 'default' })).items.filter(
+    (e) => e.reason === reason,
+  );
+
+test('preemption: a high-priority pod evicts a lower one on a full node, waits for it, then binds there', async () => {
+  const { client, clock, s, stop } = await start([['n', { cpu: '2' }]]);
+  try {
+    await client.create(Resources.pods, { ...makePod('low', { cpu: '2', priority: 1, nodeName: 'n' }), status: { phase: 'Running' } });
+    await client.create(Resources.pods, makePod('same', { cpu: '2', priority: 1 }));
+    await until(() => s.stats.failedAttempts >= 1, 'same tried');
+    // equal priority never preempts
+    assert.equal(s.stats.preemptions, 0);
+    await client.create(Resources.pods, makePod('high', { cpu: '1', priority: 100 }));
+    await until(async () => (await podNamed(client, 'high')).status?.nominatedNodeName === 'n', 'nominated');
+    const low = await podNamed(client, 'low');
+    assert.ok(low.metadata.deletionTimestamp, 'the victim is deleted with its grace period');
+    const cond = low.status?.conditions?.find((c) => c.type === 'DisruptionTarget');
+    assert.equal(cond?.reason, 'PreemptionByScheduler');
+    assert.equal(cond?.message, 'default-scheduler: preempting to accommodate a higher priority pod');
+    const high = await podNamed(client, 'high');
+    await until(async () => (await eventsFor(client, 'Preempted')).length === 1, 'Preempted event');
+    const [ev] = await eventsFor(client, 'Preempted');
+    assert.equal(ev?.message, `Preempted by pod ${high.metadata.uid} on node n`);
+    assert.equal(ev?.involvedObject?.name, 'low');
+    assert.equal(ev?.related?.name, 'high');
+    assert.equal(s.stats.victims, 1);
+
+    // while the victim terminates the preemptor waits: no second round of preemption
+    clock.advance(1000);
+    await until(() => s.stats.failedAttempts >= 3, 'high retried');
+    assert.equal(s.stats.preemptions, 1);
+    const failed = (await eventsFor(client, 'FailedScheduling')).map((e) => e.message);
+    assert.ok(failed.some((m) => m?.endsWith('preemption: not eligible due to a terminating pod on the nominated node.')), failed.join('\n'));
+
+    // the kubelet finishes the delete: the room is the nominated pod's, not the lower-priority pod's
+    await client.delete(Resources.pods, 'low', { namespace: 'default', gracePeriodSeconds: 0 });
+    await client.create(Resources.pods, makePod('mid', { cpu: '1500m', priority: 50 }));
+    const before = s.stats.failedAttempts;
+    await until(() => s.stats.failedAttempts > before, 'mid tried');
+    assert.equal(await nodeOf(client, 'mid'), undefined);
+    clock.advance(2000);
+    assert.equal(await boundTo(client, 'high'), 'n');
+    assert.equal(await nodeOf(client, 'mid'), undefined);
+    assert.equal(s.stats.preemptions, 1);
+  } finally {
+    await stop();
+  }
+});
+
+test('preemption: preemptionPolicy Never waits; PDB-protected pods are spared where another node has unprotected ones', async () => {
+  const { client, s, stop } = await start([
+    ['a', { cpu: '1' }],
+    ['b', { cpu: '1' }],
+  ]);
+  try {
+    await client.create(Resources.poddisruptionbudgets, {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name: 'db', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'db' } }, minAvailable: 1 },
+      status: { disruptionsAllowed: 0, currentHealthy: 1, desiredHealthy: 1, expectedPods: 1, observedGeneration: 1 },
+    });
+    await until(() => s.disruptionBudgets.size === 1, 'pdb informer');
+    await client.create(Resources.pods, { ...makePod('db', { cpu: '1', priority: 1, nodeName: 'a', labels: { app: 'db' } }), status: { phase: 'Running' } });
+    await client.create(Resources.pods, { ...makePod('batch', { cpu: '1', priority: 5, nodeName: 'b' }), status: { phase: 'Running' } });
+    await client.create(Resources.pods, makePod('polite', { cpu: '1', priority: 100, preemptionPolicy: 'Never' }));
+    await until(async () => (await eventsFor(client, 'FailedScheduling')).some((e) => e.involvedObject?.name === 'polite'), 'polite failed');
+    const [ev] = (await eventsFor(client, 'FailedScheduling')).filter((e) => e.involvedObject?.name === 'polite');
+    assert.equal(ev?.message, '0/2 nodes are available: 2 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.');
+    assert.equal(s.stats.preemptions, 0);
+
+    // db has the lower priority but its budget allows no disruption: batch goes instead
+    await client.create(Resources.pods, makePod('urgent', { cpu: '1', priority: 100 }));
+    await until(async () => (await podNamed(client, 'urgent')).status?.nominatedNodeName !== undefined, 'nominated');
+    assert.equal((await podNamed(client, 'urgent')).status?.nominatedNodeName, 'b');
+    assert.ok((await podNamed(client, 'batch')).metadata.deletionTimestamp);
+    assert.equal((await podNamed(client, 'db')).metadata.deletionTimestamp, undefined);
   } finally {
     await stop();
   }

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PodCondition } from 'kubernetes-types/core/v1.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
+import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { KubeObject } from '../../api/object.ts';
@@ -16,9 +17,29 @@ import { fitErrorMessage } from './fit-error.ts';
 import { NodeInfo, podInfo, podKey, spreadKeyOf, type ClusterTotals, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
 import { bestNode, type ScoreContext } from './scores.ts';
+import {
+  disruptionBudget,
+  findCandidates,
+  NOT_ELIGIBLE_NEVER,
+  NOT_ELIGIBLE_TERMINATING,
+  pickOneNode,
+  REASON_PREEMPTION_BY_SCHEDULER,
+  resolvableByPreemption,
+  terminatingByPreemption,
+  type Candidate,
+  type DisruptionBudget,
+} from './preemption.ts';
 import { linkedSignal } from '../../lib/signals.ts';
 
 type RuntimeClassObject = RuntimeClass & KubeObject;
+type PdbObject = PodDisruptionBudget & KubeObject;
+
+/** a pod's nominated node, and whether we set it (kept until we clear it) or read it from the pod */
+interface Nomination {
+  node: string;
+  pod: PodInfo;
+  local: boolean;
+}
 
 export interface SchedulerConfig {
   client: KubeClient;
@@ -95,8 +116,14 @@ export class Scheduler {
   readonly runtimeClasses: Informer<RuntimeClassObject>;
   /** namespace labels, for the namespaceSelector of pod affinity terms */
   readonly namespaces: Informer<KubeObject>;
+  /** PodDisruptionBudgets: preemption prefers victims whose eviction violates none */
+  readonly disruptionBudgets: Informer<PdbObject>;
+  /** pending pods nominated to a node by preemption: pod key → nomination (upstream's nominator) */
+  private readonly nominations = new Map<string, Nomination>();
+  /** node → pod key → the pods nominated there */
+  private readonly nominatedOn = new Map<string, Map<string, PodInfo>>();
   /** counters for tests and the bench */
-  readonly stats = { bound: 0, failedAttempts: 0, bindErrors: 0 };
+  readonly stats = { bound: 0, failedAttempts: 0, bindErrors: 0, preemptions: 0, victims: 0 };
 
   constructor(private readonly cfg: SchedulerConfig) {
     this.clock = cfg.clock ?? systemClock;
@@ -136,6 +163,7 @@ export class Scheduler {
         if (JSON.stringify(o.metadata.labels) !== JSON.stringify(n.metadata.labels)) this.clusterChanged();
       },
     });
+    this.disruptionBudgets = new Informer<PdbObject>({ ...common, resource: Resources.poddisruptionbudgets });
   }
 
   get pending(): number {
@@ -153,7 +181,7 @@ export class Scheduler {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const all = [this.nodeInformer, this.runtimeClasses, this.namespaces, this.pods];
+    const all = [this.nodeInformer, this.runtimeClasses, this.namespaces, this.disruptionBudgets, this.pods];
     const informers = all.map((i) => i.run(signal));
     try {
       await Promise.all(all.map((i) => i.waitForSync(signal)));
@@ -239,6 +267,7 @@ export class Scheduler {
     const nodeName = pod.spec?.nodeName;
     if (nodeName) {
       this.queue.delete(key);
+      this.nominate(key, undefined);
       const wasAssumed = this.assumed.delete(key);
       const prev = this.podNode.get(key);
       // the informer confirms an assumed pod where we put it: requests and ports cannot have changed
@@ -267,8 +296,10 @@ export class Scheduler {
     if (this.assumed.has(key)) return;
     if (!this.responsible(pod) || pod.metadata.deletionTimestamp || isTerminal(pod)) {
       this.queue.delete(key);
+      this.nominate(key, undefined);
       return;
     }
+    this.followNomination(key, pod);
     this.queue.addOrUpdate(pod, this.clock.now());
     this.kick();
   }
@@ -277,6 +308,7 @@ export class Scheduler {
     const key = podKey(pod);
     this.queue.delete(key);
     this.assumed.delete(key);
+    this.nominate(key, undefined);
     this.events.forget(pod.metadata.uid);
     const prev = this.podNode.get(key);
     if (prev) {
@@ -284,6 +316,37 @@ export class Scheduler {
       this.podNode.delete(key);
       this.clusterChanged();
     }
+  }
+
+  /** set (or with no node, drop) the pod's nomination in the cache */
+  private nominate(key: string, n: Nomination | undefined): void {
+    const prev = this.nominations.get(key);
+    if (prev) {
+      this.nominations.delete(key);
+      const on = this.nominatedOn.get(prev.node);
+      on?.delete(key);
+      if (on?.size === 0) this.nominatedOn.delete(prev.node);
+    }
+    if (!n) return;
+    this.nominations.set(key, n);
+    let on = this.nominatedOn.get(n.node);
+    if (!on) {
+      on = new Map();
+      this.nominatedOn.set(n.node, on);
+    }
+    on.set(key, n.pod);
+  }
+
+  /**
+   * A pending pod's status.nominatedNodeName as the informer shows it (e.g. set by a scheduler
+   * before a restart). A nomination this scheduler made is only dropped by itself: an older
+   * version of the pod in flight must not undo it.
+   */
+  private followNomination(key: string, pod: PodObject): void {
+    const shown = pod.status?.nominatedNodeName || undefined;
+    const cur = this.nominations.get(key);
+    if (cur?.node === shown || (cur?.local && shown === undefined)) return;
+    this.nominate(key, shown ? { node: shown, pod: podInfo(pod), local: false } : undefined);
   }
 
   private onNode(node: NodeObject, old: NodeObject | undefined): void {
@@ -337,15 +400,33 @@ export class Scheduler {
     return { cycle, filters };
   }
 
-  /** The reasons `ni` cannot take the pod (empty: it fits): the first filter that rejects it. */
+  /**
+   * The reasons `ni` cannot take the pod (empty: it fits): the first of `filters` that rejects it.
+   * Pods nominated to the node with at least the pod's priority count as if they were there
+   * (upstream's addNominatedPods): the room preemption made for them is not taken by pods of
+   * lower priority.
+   */
   private filterNode(ctx: FilterContext, filters: readonly Filter[], ni: NodeInfo): string[] {
     ctx.nodeInfo = ni;
     ctx.node = ni.node as NodeObject;
-    for (const f of filters) {
-      const failed = f.filter(ctx);
-      if (failed.length) return failed;
+    const nominated = this.nominatedOn.size === 0 ? undefined : this.nominatedOn.get(ni.name);
+    const added: PodInfo[] = [];
+    if (nominated) {
+      for (const other of nominated.values()) {
+        if (other.key === ctx.pod.key || other.priority < ctx.pod.priority || ni.pods.has(other.key)) continue;
+        ni.addPod(other);
+        added.push(other);
+      }
     }
-    return [];
+    try {
+      for (const f of filters) {
+        const failed = f.filter(ctx);
+        if (failed.length) return failed;
+      }
+      return [];
+    } finally {
+      for (const other of added) ni.removePod(other.key);
+    }
   }
 
   /**
@@ -354,12 +435,16 @@ export class Scheduler {
    * Returns the reasons it does not; undefined when the node is unknown.
    */
   reasonsOnNode(pod: PodObject, name: string): string[] | undefined {
+    return this.reasonsFor(podInfo(pod), name);
+  }
+
+  /** `nodes`: the candidates, when the caller holds them already (preemption asks node after node) */
+  private reasonsFor(pi: PodInfo, name: string, nodes?: readonly NodeInfo[]): string[] | undefined {
     const ni = this.nodes.get(name);
     if (ni?.node === undefined) return undefined;
-    const pi = podInfo(pod);
-    const h = this.handlerFor(pod);
+    const h = this.handlerFor(pi.pod);
     if ('error' in h) return [h.error];
-    const { cycle, filters, rejected } = this.prepareCycle(pi, this.candidates());
+    const { cycle, filters, rejected } = this.prepareCycle(pi, nodes ?? this.candidates());
     if (rejected !== undefined) return [rejected];
     return this.filterNode({ pod: pi, nodeInfo: ni, node: ni.node, runtimeHandler: h.handler, cycle }, filters, ni);
   }
@@ -387,6 +472,9 @@ export class Scheduler {
     if (feasible.length === 0) {
       return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, reasons), reasons };
     }
+    // the node preemption made room on, while it still fits (upstream evaluates it first)
+    const nominated = this.nominations.get(pi.key)?.node;
+    if (nominated !== undefined && feasible.some((ni) => ni.name === nominated)) return { kind: 'fit', node: nominated };
     const scoring: ScoreContext = { allNodes: candidates, namespaceLabels: this.namespaceLabels };
     return { kind: 'fit', node: (bestNode(pi, feasible, scoring) as { name: string }).name };
   }
@@ -401,17 +489,22 @@ export class Scheduler {
       case 'fit':
         this.assume(pi, result.node, entry, signal);
         return;
-      case 'unschedulable':
+      case 'unschedulable': {
         this.stats.failedAttempts++;
         this.queue.requeue(entry, this.clock.now());
-        this.log.debug({ pod: entry.key, message: result.message }, 'unschedulable');
-        await this.reportFailure(entry.key, pod, result.message, signal);
+        const preemption = await this.preempt(pi, result.reasons, signal);
+        // upstream's FitError with its PostFilter message
+        const message = preemption ? `${result.message} preemption: ${preemption}` : result.message;
+        this.log.debug({ pod: entry.key, message }, 'unschedulable');
+        await this.reportFailure(entry.key, pod, message, signal);
         return;
+      }
     }
   }
 
   private assume(pi: PodInfo, nodeName: string, entry: QueueEntry, signal: AbortSignal): void {
     const key = entry.key;
+    this.nominate(key, undefined);
     const pod = pi.pod;
     // the same requests, ports and spread key: only the pod object gains its nodeName
     const placed: PodInfo = { ...pi, pod: { ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName } } };
@@ -442,6 +535,109 @@ export class Scheduler {
         wake?.();
       });
     this.inflight.add(p);
+  }
+
+  /**
+   * upstream's DefaultPreemption PostFilter for a pod that fits nowhere: find nodes where evicting
+   * pods of lower priority makes it fit, pick one, nominate the pod there and evict the victims.
+   * Returns what FailedScheduling says after "preemption: " ('' when a node was nominated). The
+   * work is bounded (see findCandidates); pods that fit never come here.
+   */
+  private async preempt(pi: PodInfo, reasons: ReadonlyMap<string, string[]>, signal: AbortSignal): Promise<string> {
+    const pod = pi.pod;
+    if (pod.spec?.preemptionPolicy === 'Never') return NOT_ELIGIBLE_NEVER;
+    const nominated = this.nominations.get(pi.key)?.node;
+    if (nominated !== undefined) {
+      // upstream PodEligibleToPreemptOthers: while pods it preempted there terminate, it waits
+      // (unless its nominated node can no longer take it whatever is evicted)
+      const failed = reasons.get(nominated);
+      const ni = this.nodes.get(nominated);
+      if (ni && (!failed || resolvableByPreemption(failed))) {
+        for (const other of ni.pods.values()) if (other.priority < pi.priority && terminatingByPreemption(other.pod)) return NOT_ELIGIBLE_TERMINATING;
+      }
+    }
+    const nodes = this.candidates();
+    const { candidates, reasons: why } = findCandidates({
+      pod: pi,
+      nodes,
+      reasons,
+      fits: (name) => this.reasonsFor(pi, name, nodes)?.length === 0,
+      budgets: this.budgets(),
+      offset: Math.floor(Math.random() * Math.max(1, nodes.length)),
+    });
+    const best = pickOneNode(candidates);
+    if (!best) {
+      // upstream clears a nomination that no longer holds
+      if (nominated !== undefined) await this.setNominatedNode(pi, undefined, signal);
+      return fitErrorMessage(nodes.length, why);
+    }
+    await this.prepareCandidate(pi, best, signal);
+    return '';
+  }
+
+  private budgets(): DisruptionBudget[] {
+    const out: DisruptionBudget[] = [];
+    for (const pdb of this.disruptionBudgets.list()) {
+      const b = disruptionBudget(pdb);
+      if (b) out.push(b);
+    }
+    return out;
+  }
+
+  /** upstream prepareCandidate: nominate, evict the victims, and take the nomination from pods of lower priority nominated there */
+  private async prepareCandidate(pi: PodInfo, c: Candidate, signal: AbortSignal): Promise<void> {
+    this.stats.preemptions++;
+    this.log.info({ pod: pi.key, node: c.node, victims: c.victims.map((v) => v.key), pdbViolations: c.pdbViolations }, 'preempting');
+    await this.setNominatedNode(pi, c.node, signal);
+    await Promise.all(c.victims.map((v) => this.evict(v, pi.pod, c.node, signal)));
+    for (const other of [...(this.nominatedOn.get(c.node)?.values() ?? [])]) {
+      if (other.priority < pi.priority) await this.setNominatedNode(other, undefined, signal);
+    }
+  }
+
+  /** status.nominatedNodeName through pods/status, and the cache's nomination with it */
+  private async setNominatedNode(pi: PodInfo, node: string | undefined, signal: AbortSignal): Promise<void> {
+    this.nominate(pi.key, node === undefined ? undefined : { node, pod: pi, local: true });
+    if ((pi.pod.status?.nominatedNodeName || undefined) === node && node !== undefined) return;
+    try {
+      await this.cfg.client.patch(
+        Resources.pods,
+        pi.pod.metadata.name ?? '',
+        'merge',
+        { status: { nominatedNodeName: node ?? null } },
+        { namespace: pi.pod.metadata.namespace, subresource: 'status', signal },
+      );
+    } catch (err) {
+      if (!signal.aborted && !isHedgeError(err, 'NotFound')) this.log.warn({ err, pod: pi.key }, 'could not set nominatedNodeName');
+    }
+  }
+
+  /** a victim gets DisruptionTarget (reason PreemptionByScheduler), is deleted with its grace period, and a Preempted event */
+  private async evict(v: PodInfo, preemptor: PodObject, node: string, signal: AbortSignal): Promise<void> {
+    const { name = '', namespace, uid } = v.pod.metadata;
+    const condition: PodCondition = {
+      type: 'DisruptionTarget',
+      status: 'True',
+      reason: REASON_PREEMPTION_BY_SCHEDULER,
+      message: `${preemptor.spec?.schedulerName || 'default-scheduler'}: preempting to accommodate a higher priority pod`,
+      lastTransitionTime: formatTime(this.clock.now()),
+    };
+    try {
+      await this.cfg.client.patch(Resources.pods, name, 'strategic', { status: { conditions: [condition] } }, { namespace, subresource: 'status', signal });
+      await this.cfg.client.delete(Resources.pods, name, { namespace, preconditions: uid ? { uid } : undefined, signal });
+    } catch (err) {
+      if (!signal.aborted && !isHedgeError(err, 'NotFound') && !isHedgeError(err, 'Conflict')) this.log.warn({ err, pod: v.key }, 'could not preempt');
+      return;
+    }
+    this.stats.victims++;
+    this.events.emit({
+      involved: { ...v.pod, apiVersion: 'v1', kind: 'Pod' },
+      related: { ...preemptor, apiVersion: 'v1', kind: 'Pod' },
+      type: 'Normal',
+      reason: 'Preempted',
+      action: 'Preempting',
+      message: `Preempted by pod ${preemptor.metadata.uid ?? ''} on node ${node}`,
+    });
   }
 
   /**

@@ -53,6 +53,9 @@ export interface PodSpecInput {
   initContainers?: Container[];
   affinity?: NonNullable<PodObject['spec']>['affinity'];
   ownerUid?: string;
+  /** spec.priority (what the Priority admission plugin resolves from a class) */
+  priority?: number;
+  preemptionPolicy?: 'PreemptLowerPriority' | 'Never';
 }
 
 export function makePod(name: string, o: PodSpecInput = {}): PodObject {
@@ -84,6 +87,8 @@ export function makePod(name: string, o: PodSpecInput = {}): PodObject {
       schedulerName: o.schedulerName ?? 'default-scheduler',
       overhead: o.overhead,
       affinity: o.affinity,
+      priority: o.priority,
+      preemptionPolicy: o.preemptionPolicy,
     },
     status: { phase: 'Pending' },
   };
