@@ -23,6 +23,7 @@ import type { NodeServerAuth } from './server/types.ts';
 import type { Snapshotter } from './snapshot/types.ts';
 import { StatsCollector } from './stats/collector.ts';
 import { statsRoutes } from './server/stats-routes.ts';
+import { LocalPathVolumes } from './volumes/local-path.ts';
 import { systemMounter } from './volumes/mounter.ts';
 import type { Mounter } from './volumes/types.ts';
 
@@ -164,6 +165,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     },
   });
   const usage = await host.usage(cfg.dataDir).catch(() => undefined);
+  const localPath = new LocalPathVolumes({ dataDir: cfg.dataDir });
   const podSync = new PodSync(
     {
       client: deps.client,
@@ -173,6 +175,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
       images: deps.images,
       snapshotter: deps.snapshotter,
       mounter: deps.mounter ?? systemMounter(),
+      localPath,
       logger,
       clock,
       events: new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' }),
@@ -186,6 +189,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   const server = await startNodeServer({
     ...cfg.server,
     pods: podSync,
+    localPath,
     logger,
     now: () => clock.now(),
     routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), deps.metrics), ...(deps.routes ?? [])]),

@@ -20,6 +20,8 @@ export const Resources = {
   services: ref('', 'v1', 'Service', 'services', true),
   serviceaccounts: ref('', 'v1', 'ServiceAccount', 'serviceaccounts', true),
   endpoints: ref('', 'v1', 'Endpoints', 'endpoints', true),
+  persistentvolumeclaims: ref('', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', true),
+  persistentvolumes: ref('', 'v1', 'PersistentVolume', 'persistentvolumes', false),
   resourcequotas: ref('', 'v1', 'ResourceQuota', 'resourcequotas', true),
   limitranges: ref('', 'v1', 'LimitRange', 'limitranges', true),
   leases: ref('coordination.k8s.io', 'v1', 'Lease', 'leases', true),

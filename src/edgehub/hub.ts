@@ -77,7 +77,12 @@ export interface RunningHub {
 const MAX_BODY = 3 * 1024 * 1024;
 const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', '/namespaces']);
 const streamSubresources = new Set(['exec', 'attach', 'portforward']);
-const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts', 'k8s.cni.cncf.io/network-attachment-definitions']);
+const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims', '/persistentvolumes', 'k8s.cni.cncf.io/network-attachment-definitions']);
+/** by-name kinds the hub knows even when its built-in API table does not (yet) define them */
+const byNameRefs = new Map<string, ResourceRef>([
+  ['/persistentvolumeclaims', Resources.persistentvolumeclaims],
+  ['/persistentvolumes', Resources.persistentvolumes],
+]);
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'authorization', 'content-length']);
 
 /**
@@ -278,10 +283,25 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     return pods.some((p) => podReferences(p).some((r) => r.resource === resource && r.name === name && (r.namespace ?? p.metadata?.namespace) === namespace));
   }
 
+  /** offline, a PV is the node's to read while a claim a pod of the node uses is bound to it (the node authorizer's pod → PVC → PV edges) */
+  async function boundToNodeClaim(pvName: string): Promise<boolean> {
+    for (const p of (await replica.list(Resources.pods)) as Pod[]) {
+      const ns = p.metadata?.namespace ?? '';
+      for (const r of podReferences(p)) {
+        if (r.resource !== 'persistentvolumeclaims') continue;
+        const pvc = (await replica.get(Resources.persistentvolumeclaims, ns, r.name)) as (KubeObject & { spec?: { volumeName?: string } }) | undefined;
+        if (pvc?.spec?.volumeName === pvName) return true;
+      }
+    }
+    return false;
+  }
+
   async function handleResource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, signal: AbortSignal): Promise<void> {
     const id = `${info.group}/${info.resource}`;
     const def = resources.lookup(info.group, info.version, info.resource);
-    const ref: ResourceRef | undefined = def ? { group: def.group, version: def.version, plural: def.plural, kind: def.kind, namespaced: def.namespaced } : undefined;
+    const ref: ResourceRef | undefined = def
+      ? { group: def.group, version: def.version, plural: def.plural, kind: def.kind, namespaced: def.namespaced }
+      : info.version === 'v1' ? byNameRefs.get(id) : undefined;
     const isRead = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
     // Streams into containers are not the hub's: forwarded with the node's credentials they would
     // either be refused by the node authorizer or, worse, act as the node for whoever holds the
@@ -320,7 +340,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
       if (!cached) throw new HedgeError('Unavailable', `the cloud is unreachable and ${info.resource} "${info.name}" is not cached on this node`);
       // offline the hub answers for the cloud's node authorizer: a copy is served only while a pod
       // of this node (the replica holds only those) still references it
-      if (!(await referencedByNodePod(info.resource as GraphResource, info.namespace, info.name))) {
+      const used = id === '/persistentvolumes' ? await boundToNodeClaim(info.name) : await referencedByNodePod(info.resource as GraphResource, info.namespace, info.name);
+      if (!used) {
         throw new HedgeError('Forbidden', `${info.resource} "${info.name}" is not referenced by any pod on node ${o.nodeName}; it is not served offline`);
       }
       sendJson(res, 200, cached);

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { RegistryCredentials } from '../image/types.ts';
 import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
+import { isVolumeNotReady, unableToMountMessage } from '../volumes/persistent-volume.ts';
+import { prepareSubPaths } from '../volumes/sub-path.ts';
 import type { PreparedVolume } from '../volumes/types.ts';
 import { buildContainerConfig } from './container-config.ts';
 import { resolveEnv } from './env.ts';
@@ -90,7 +92,15 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     volumes = await o.volumes();
   } catch (err) {
     if (signal.aborted) throw err;
-    r.waiting = { reason: 'ContainerCreating', message: `MountVolume.SetUp failed: ${(err as Error).message}` };
+    if (isVolumeNotReady(err)) {
+      // a claim not bound yet (or its PV not there): the kubelet's volume manager wording; the next pass retries
+      const msg = unableToMountMessage(err);
+      r.waiting = { reason: 'ContainerCreating', message: msg };
+      o.event('Warning', 'FailedMount', msg);
+      return;
+    }
+    const msg = (err as Error).message;
+    r.waiting = { reason: 'ContainerCreating', message: msg.startsWith('MountVolume.') ? msg : `MountVolume.SetUp failed: ${msg}` };
     o.event('Warning', 'FailedMount', (err as Error).message);
     return;
   }
@@ -114,6 +124,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
       const top = await deps.images.unpack(image, deps.snapshotter, signal);
       return deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: o.pod.metadata?.uid ?? '' }, signal });
     });
+    await prepareSubPaths(c, volumes);
     cfg = buildContainerConfig({
       pod: o.pod,
       container: c,

@@ -12,7 +12,7 @@ import type { PreparedVolume, TokenCache, VolumeContext } from '../volumes/types
 import type { PodSyncDeps } from './types.ts';
 
 export interface PodVolumesOptions {
-  deps: Pick<PodSyncDeps, 'client' | 'mounter'> & { clock: Clock };
+  deps: Pick<PodSyncDeps, 'client' | 'mounter' | 'localPath'> & { clock: Clock };
   dataDir: string;
   nodeName: string;
   refreshMs: number;
@@ -104,6 +104,7 @@ export class PodVolumes {
       signal,
       warn: this.#o.warn,
       tokens: this.#tokens,
+      ...(this.#o.deps.localPath ? { localPath: this.#o.deps.localPath } : {}),
     };
   }
 }

@@ -7,6 +7,7 @@ import type { NetworkPlugin } from '../network/types.ts';
 import type { ContainerId, ContainerState, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import type { Mounter } from '../volumes/types.ts';
+import type { LocalPathVolumes } from '../volumes/local-path.ts';
 import type { EventSink } from '../../client/event-recorder.ts';
 import type { ContainerKind } from './labels.ts';
 import type { NetnsPool } from '../network/netns-pool.ts';
@@ -19,6 +20,8 @@ export interface PodSyncDeps {
   images: ImageStore;
   snapshotter: Snapshotter;
   mounter: Mounter;
+  /** the node's local-path volumes (PVC volumes), shared with the node server that deletes them */
+  localPath?: LocalPathVolumes;
   logger: Logger;
   clock: Clock;
   events: EventSink;

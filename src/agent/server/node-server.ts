@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
+import { statusFromError, successStatus, type Status } from '../../api/meta/status.ts';
 import { HedgeError, isHedgeError, type ErrorCode } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { parseLogQuery, streamContainerLog } from './container-logs.ts';
@@ -21,11 +22,13 @@ export interface NodeServer {
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
 const httpCode: Partial<Record<ErrorCode, number>> = { BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405 };
+const LOCAL_PATH_VOLUME = /^\/volumes\/local-path\/([^/]*)\/?$/;
 
 /**
  * The kubelet-style API the apiserver proxies `kubectl logs` / `exec` to:
  * /healthz, /pods, /containerLogs/{ns}/{pod}/{container}, /exec|/attach/{ns}/{pod}/{container}
- * (WebSocket v5/v4.channel.k8s.io) and /portforward/{ns}/{pod} (SPDY/3.1).
+ * (WebSocket v5/v4.channel.k8s.io), /portforward/{ns}/{pod} (SPDY/3.1) and
+ * DELETE /volumes/local-path/{volumeHandle} (the PV controller reclaiming a local-path PV).
  */
 export async function startNodeServer(
   opts: NodeServerOptions & { logger: Logger; now?: () => number; routes?: Map<string, RouteHandler> },
@@ -64,6 +67,38 @@ export async function startNodeServer(
     res.end(`${(err as Error).message}\n`);
   };
 
+  /**
+   * The cloud's PV controller reclaiming a local-path PV (through the apiserver's node proxy, so
+   * authenticated as the exec/attach streams are). Answers a Kubernetes Status: 200 also when
+   * there was nothing to remove, 409 while a pod of this node has it mounted, 503 when the node
+   * cannot remove it now (the controller retries).
+   */
+  const deleteLocalPathVolume = async (req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> => {
+    const status = (code: number, body: Status): void => {
+      res.writeHead(code, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    let handle = raw;
+    try {
+      if (req.method !== 'DELETE') throw new HedgeError('MethodNotAllowed', `${req.method} not allowed on local-path volumes (DELETE only)`);
+      try {
+        handle = decodeURIComponent(raw);
+      } catch {
+        throw new HedgeError('BadRequest', `invalid local-path volume handle "${raw}": bad percent-encoding`);
+      }
+      if (!opts.localPath) throw new HedgeError('NotFound', 'this node serves no local-path volumes');
+      const removed = await opts.localPath.remove(handle);
+      log.info({ handle, removed }, 'local-path volume deleted');
+      status(200, successStatus({ name: handle, kind: 'volumes' }));
+    } catch (err) {
+      const known = isHedgeError(err) && err.code !== 'Internal';
+      if (!known) log.error({ err, handle }, 'deleting local-path volume failed');
+      const e = known ? err : new HedgeError('Unavailable', `cannot delete local-path volume ${handle} now: ${(err as Error).message}`, { cause: err });
+      const s = statusFromError(e);
+      status(s.code ?? 500, s);
+    }
+  };
+
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://node');
@@ -74,6 +109,11 @@ export async function startNodeServer(
           return;
         }
         authenticate(req);
+        const vol = LOCAL_PATH_VOLUME.exec(url.pathname);
+        if (vol) {
+          await deleteLocalPathVolume(req, res, vol[1]);
+          return;
+        }
         if (req.method !== 'GET') throw new HedgeError('MethodNotAllowed', `${req.method} not allowed`);
         if (url.pathname === '/pods' || url.pathname === '/pods/') {
           res.writeHead(200, { 'Content-Type': 'application/json' });

@@ -1,5 +1,6 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
+import type { LocalPathVolumes } from '../volumes/local-path.ts';
 
 /** What the node server needs from pod sync (PodSync implements it). */
 export interface PodSource {
@@ -27,4 +28,6 @@ export interface NodeServerOptions {
   tls?: { cert: string; key: string; ca?: string };
   auth: NodeServerAuth;
   pods: PodSource;
+  /** serves DELETE /volumes/local-path/<handle> (the cloud's PV controller reclaiming a local-path PV) */
+  localPath?: Pick<LocalPathVolumes, 'remove'>;
 }

@@ -8,6 +8,7 @@ import { downwardFiles } from './downward-api.ts';
 import { checkHostPath } from './host-path.ts';
 import { configMapData, projectKeys, secretData } from './key-projection.ts';
 import { volumeDir } from './paths.ts';
+import { setUpPersistentVolumeClaim } from './persistent-volume.ts';
 import { requestServiceAccountToken } from './service-account-token.ts';
 import type { PreparedVolume, ProjectedFile, VolumeContext } from './types.ts';
 
@@ -38,6 +39,7 @@ async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolum
     await checkHostPath(v.hostPath);
     return { name: v.name, hostPath: v.hostPath.path, readOnly: false };
   }
+  if (v.persistentVolumeClaim) return setUpPersistentVolumeClaim(ctx, { ...v, persistentVolumeClaim: v.persistentVolumeClaim });
   let files: ProjectedFile[] | undefined;
   let plugin = '';
   if (v.configMap) {

@@ -2,6 +2,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { KubeClient } from '../../client/types.ts';
 import type { Logger } from '../../lib/log.ts';
+import type { LocalPathVolumes } from './local-path.ts';
 
 /** A pod volume made ready on the host; containers bind-mount `hostPath` (plus any subPath). */
 export interface PreparedVolume {
@@ -32,6 +33,8 @@ export interface VolumeContext {
   warn?: (reason: string, message: string) => void;
   /** the pod's issued service account tokens, so a refresh re-requests only aging ones */
   tokens?: TokenCache;
+  /** the node's local-path volumes, shared with the node server's DELETE (default: one over dataDir) */
+  localPath?: LocalPathVolumes;
 }
 
 /** by audience/expiry/service account: the token and when to renew it (80% of its life, as the kubelet) */

@@ -54,7 +54,7 @@ export async function planGuestVolumes(o: { mounts: ContainerMount[]; volumesDir
     if (rel === '' || isAbsolute(rel) || parts.includes('..') || !plugin || !name) {
       throw new HedgeError(
         'Invalid',
-        `${where}: ${m.hostPath} is a host path; microvm pods only take configMap, secret, downwardAPI, projected and emptyDir volumes (a sandbox must not see host paths)`,
+        `${where}: ${m.hostPath} is a host path; microvm pods only take configMap, secret, downwardAPI, projected and emptyDir volumes (a sandbox must not see host paths: hostPath and persistentVolumeClaim volumes need runc or gvisor)`,
       );
     }
     if (hasControlChars(rel)) throw new HedgeError('Invalid', `${where}: volume path has control characters`);
