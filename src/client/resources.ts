@@ -26,6 +26,7 @@ export const Resources = {
   limitranges: ref('', 'v1', 'LimitRange', 'limitranges', true),
   leases: ref('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
   runtimeclasses: ref('node.k8s.io', 'v1', 'RuntimeClass', 'runtimeclasses', false),
+  storageclasses: ref('storage.k8s.io', 'v1', 'StorageClass', 'storageclasses', false),
   deployments: ref('apps', 'v1', 'Deployment', 'deployments', true),
   replicasets: ref('apps', 'v1', 'ReplicaSet', 'replicasets', true),
   daemonsets: ref('apps', 'v1', 'DaemonSet', 'daemonsets', true),

@@ -372,3 +372,23 @@ test('preemption: preemptionPolicy Never waits; PDB-protected pods are spared wh
     await stop();
   }
 });
+
+test('volume binding: a pod waits for its claim; a WaitForFirstConsumer claim gets the chosen node before the pod is bound', async () => {
+  const { client, clock, stop } = await start([['a', { labels: { zone: 'z1' } }], ['b', { labels: { zone: 'z2' } }]]);
+  try {
+    await client.create(Resources.storageclasses, { metadata: { name: 'local-path' }, provisioner: 'hedge.io/local-path', volumeBindingMode: 'WaitForFirstConsumer' });
+    const p = makePod('db', { nodeSelector: { zone: 'z2' } });
+    p.spec!.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }];
+    await client.create(Resources.pods, p);
+    await until(async () => (await client.list(Resources.events, { namespace: 'default' })).items.length === 1, 'unschedulable without its claim');
+    const [ev] = (await client.list<KubeObject & { message?: string }>(Resources.events, { namespace: 'default' })).items;
+    assert.match(ev.message ?? '', /^0\/2 nodes are available: persistentvolumeclaim "data" not found\./);
+    await client.create(Resources.persistentvolumeclaims, { metadata: { name: 'data', namespace: 'default' }, spec: { storageClassName: 'local-path', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    clock.advance(1000);
+    assert.equal(await boundTo(client, 'db'), 'b');
+    const claim = await client.get<KubeObject>(Resources.persistentvolumeclaims, 'data', { namespace: 'default' });
+    assert.equal(claim.metadata.annotations?.['volume.kubernetes.io/selected-node'], 'b');
+  } finally {
+    await stop();
+  }
+});

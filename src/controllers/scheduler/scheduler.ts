@@ -12,7 +12,18 @@ import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { EventRecorder } from '../common/events.ts';
 import type { NodeObject, PodObject } from '../common/types.ts';
-import { defaultFilters, type CycleState, type Filter, type FilterContext } from './filters/index.ts';
+import {
+  ANNOTATION_SELECTED_NODE,
+  defaultFilters,
+  podTopologySpread,
+  volumeBinding,
+  type CycleState,
+  type Filter,
+  type FilterContext,
+  type PvcObject,
+  type PvObject,
+  type StorageClassObject,
+} from './filters/index.ts';
 import { fitErrorMessage } from './fit-error.ts';
 import { NodeInfo, podInfo, podKey, spreadKeyOf, type ClusterTotals, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
@@ -62,7 +73,7 @@ export interface SchedulerConfig {
 }
 
 export type ScheduleResult =
-  | { kind: 'fit'; node: string }
+  | { kind: 'fit'; node: string; cycle: CycleState }
   | { kind: 'unschedulable'; message: string; reasons: Map<string, string[]> };
 
 const COMPONENT = 'hedge-scheduler';
@@ -70,6 +81,12 @@ const COMPONENT = 'hedge-scheduler';
 const YIELD_EVERY = 64;
 /** FailedScheduling reports (event + PodScheduled=False) in flight before the loop waits for one */
 const MAX_FAILURE_REPORTS = 64;
+
+/** upstream's filter order: VolumeBinding right before PodTopologySpread */
+function withVolumeBinding(filters: readonly Filter[], vb: Filter): Filter[] {
+  const at = filters.indexOf(podTopologySpread);
+  return at < 0 ? [...filters, vb] : [...filters.slice(0, at), vb, ...filters.slice(at)];
+}
 
 function isTerminal(pod: PodObject): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
@@ -118,6 +135,10 @@ export class Scheduler {
   readonly namespaces: Informer<KubeObject>;
   /** PodDisruptionBudgets: preemption prefers victims whose eviction violates none */
   readonly disruptionBudgets: Informer<PdbObject>;
+  /** the storage objects VolumeBinding reads */
+  readonly claims: Informer<PvcObject>;
+  readonly volumes: Informer<PvObject>;
+  readonly storageClasses: Informer<StorageClassObject>;
   /** pending pods nominated to a node by preemption: pod key → nomination (upstream's nominator) */
   private readonly nominations = new Map<string, Nomination>();
   /** node → pod key → the pods nominated there */
@@ -129,7 +150,6 @@ export class Scheduler {
     this.clock = cfg.clock ?? systemClock;
     this.log = cfg.logger.child({ component: COMPONENT });
     this.names = new Set(cfg.schedulerNames ?? ['default-scheduler', 'hedge-scheduler']);
-    this.filters = cfg.filters ?? defaultFilters;
     this.queue = new SchedulingQueue({
       initialBackoffMs: cfg.initialBackoffMs ?? 1000,
       maxBackoffMs: cfg.maxBackoffMs ?? 10_000,
@@ -164,6 +184,19 @@ export class Scheduler {
       },
     });
     this.disruptionBudgets = new Informer<PdbObject>({ ...common, resource: Resources.poddisruptionbudgets });
+    // a claim, volume or class appearing or changing can make a pod waiting on its volumes fit
+    const storage = { onAdd: () => this.clusterChanged(), onUpdate: () => this.clusterChanged() };
+    this.claims = new Informer<PvcObject>({ ...common, resource: Resources.persistentvolumeclaims, ...storage });
+    this.volumes = new Informer<PvObject>({ ...common, resource: Resources.persistentvolumes, ...storage });
+    this.storageClasses = new Informer<StorageClassObject>({ ...common, resource: Resources.storageclasses, ...storage });
+    this.filters = cfg.filters ?? withVolumeBinding(
+      defaultFilters,
+      volumeBinding({
+        claim: (ns, name) => this.claims.get(name, ns),
+        volume: (name) => this.volumes.get(name),
+        storageClass: (name) => this.storageClasses.get(name),
+      }),
+    );
   }
 
   get pending(): number {
@@ -181,7 +214,7 @@ export class Scheduler {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const all = [this.nodeInformer, this.runtimeClasses, this.namespaces, this.disruptionBudgets, this.pods];
+    const all = [this.nodeInformer, this.runtimeClasses, this.namespaces, this.disruptionBudgets, this.claims, this.volumes, this.storageClasses, this.pods];
     const informers = all.map((i) => i.run(signal));
     try {
       await Promise.all(all.map((i) => i.waitForSync(signal)));
@@ -474,9 +507,9 @@ export class Scheduler {
     }
     // the node preemption made room on, while it still fits (upstream evaluates it first)
     const nominated = this.nominations.get(pi.key)?.node;
-    if (nominated !== undefined && feasible.some((ni) => ni.name === nominated)) return { kind: 'fit', node: nominated };
+    if (nominated !== undefined && feasible.some((ni) => ni.name === nominated)) return { kind: 'fit', node: nominated, cycle };
     const scoring: ScoreContext = { allNodes: candidates, namespaceLabels: this.namespaceLabels };
-    return { kind: 'fit', node: (bestNode(pi, feasible, scoring) as { name: string }).name };
+    return { kind: 'fit', node: (bestNode(pi, feasible, scoring) as { name: string }).name, cycle };
   }
 
   private async scheduleOne(entry: QueueEntry, signal: AbortSignal): Promise<void> {
@@ -487,7 +520,7 @@ export class Scheduler {
     const result = this.findNodeFor(pi);
     switch (result.kind) {
       case 'fit':
-        this.assume(pi, result.node, entry, signal);
+        this.assume(pi, result.node, result.cycle, entry, signal);
         return;
       case 'unschedulable': {
         this.stats.failedAttempts++;
@@ -502,7 +535,25 @@ export class Scheduler {
     }
   }
 
-  private assume(pi: PodInfo, nodeName: string, entry: QueueEntry, signal: AbortSignal): void {
+  /**
+   * Upstream's VolumeBinding PreBind for the claims the pod's volumes wait on: each gets the chosen
+   * node as `volume.kubernetes.io/selected-node`, for its class's provisioner to make the volume
+   * there. The pod is bound right after (the node waits for the claim to be bound before it mounts).
+   */
+  private async selectNodeForClaims(cycle: CycleState, nodeName: string, signal: AbortSignal): Promise<void> {
+    for (const { claim } of cycle.volumeBinding?.delayed ?? []) {
+      if (claim.metadata.annotations?.[ANNOTATION_SELECTED_NODE] === nodeName) continue;
+      await this.cfg.client.patch(
+        Resources.persistentvolumeclaims,
+        claim.metadata.name ?? '',
+        'merge',
+        { metadata: { annotations: { [ANNOTATION_SELECTED_NODE]: nodeName } } },
+        { namespace: claim.metadata.namespace, signal },
+      );
+    }
+  }
+
+  private assume(pi: PodInfo, nodeName: string, cycle: CycleState, entry: QueueEntry, signal: AbortSignal): void {
     const key = entry.key;
     this.nominate(key, undefined);
     const pod = pi.pod;
@@ -511,8 +562,8 @@ export class Scheduler {
     this.nodeInfo(nodeName).addPod(placed);
     this.podNode.set(key, nodeName);
     this.assumed.add(key);
-    const p = this.cfg.client
-      .bind({ namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', nodeName, uid: pod.metadata.uid, signal })
+    const bind = () => this.cfg.client.bind({ namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name ?? '', nodeName, uid: pod.metadata.uid, signal });
+    const p = (cycle.volumeBinding?.delayed.length ? this.selectNodeForClaims(cycle, nodeName, signal).then(bind) : bind())
       .then(() => {
         this.stats.bound++;
       })

@@ -19,8 +19,13 @@ export { nodeUnschedulable } from './node-unschedulable.ts';
 export { podTopologySpread } from './pod-topology-spread.ts';
 export { runtimeHandler, offeredHandlers, IMPLICIT_HANDLERS } from './runtime-handler.ts';
 export { taintToleration } from './taint-toleration.ts';
+export { ANNOTATION_SELECTED_NODE, volumeBinding, type PvcObject, type PvObject, type StorageClassObject, type VolumeLookup } from './volume-binding.ts';
 
-/** Run in this order; the first filter that rejects a node gives that node's reasons (as upstream). */
+/**
+ * Run in this order; the first filter that rejects a node gives that node's reasons (as upstream).
+ * The scheduler puts VolumeBinding (it needs the scheduler's storage informers) before
+ * PodTopologySpread, upstream's place.
+ */
 export const defaultFilters: readonly Filter[] = [
   nodeReady,
   nodeUnschedulable,

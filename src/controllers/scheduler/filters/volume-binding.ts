@@ -100,6 +100,9 @@ export function volumeBinding(lookup: VolumeLookup): Filter {
       }
       for (const d of s.delayed) {
         if (d.storageClass.provisioner === NO_PROVISIONER || !topologyAllows(d.storageClass, node)) return [REASON_BIND_CONFLICT];
+        // an earlier attempt chose a node for it and the provisioner may be at work there
+        const selected = d.claim.metadata.annotations?.[ANNOTATION_SELECTED_NODE];
+        if (selected !== undefined && selected !== node.metadata.name) return [REASON_BIND_CONFLICT];
       }
       return [];
     },
