@@ -15,6 +15,7 @@ import { serviceAccountPlugin } from './admission/service-account.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
 import { limitRangerPlugin } from './admission/limit-ranger.ts';
 import { resourceQuotaPlugin } from './admission/resource-quota.ts';
+import { defaultStorageClassPlugin, storageProtectionPlugin } from './admission/storage.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
 import { NodeTunnels } from './node-proxy/node-tunnels.ts';
@@ -91,6 +92,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const svcDef = resources.lookup('', 'v1', 'services');
   const quotaDef = resources.lookup('', 'v1', 'resourcequotas');
   const limitRangeDef = resources.lookup('', 'v1', 'limitranges');
+  const storageClassDef = resources.lookup('storage.k8s.io', 'v1', 'storageclasses');
   /** a namespace's objects of one type as stored now (read-only, shared decodes) */
   const storedIn = async (def: ResourceDef | undefined, namespace: string) =>
     def ? (await registry.storeFor(def).list(namespace, {})).items.map((kv) => registry.codec.decode(kv).obj) : [];
@@ -118,6 +120,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       logger: log,
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
     }),
+    defaultStorageClassPlugin({ listStorageClasses: () => storedIn(storageClassDef, '') }),
+    storageProtectionPlugin(),
     ...authz.admissionPlugins(),
     crdFinalizerPlugin(),
     ...(config.admissionPlugins ?? []),
@@ -170,6 +174,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     runtimeClasses: rcDef,
     seedNamespaces: config.bootstrapNamespaces !== false,
     defaultRuntimeClasses: config.runtimeClasses ?? defaultRuntimeClasses,
+    storageClasses: storageClassDef,
     signal: closing.signal,
   });
   // stored CRDs are served before the server listens (a restarted server serves them at once)

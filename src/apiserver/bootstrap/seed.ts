@@ -5,6 +5,8 @@ import type { Logger } from '../../lib/log.ts';
 import type { UserInfo } from '../auth/types.ts';
 import type { Registry } from '../registry/registry.ts';
 import { runtimeClassObject, type DefaultRuntimeClass } from './runtime-classes.ts';
+import { localPathStorageClass } from './storage-class.ts';
+import { isDefaultClass } from '../../api/storage/claims.ts';
 
 /** Who the apiserver's own writes come from (upstream's loopback client is in system:masters too). */
 export const systemUser: UserInfo = { username: 'system:apiserver', groups: ['system:masters'] };
@@ -20,10 +22,12 @@ export interface SeedOptions {
   /** false skips the bootstrap namespaces */
   seedNamespaces: boolean;
   defaultRuntimeClasses: readonly DefaultRuntimeClass[];
+  /** the StorageClass type, when served: the default `local-path` class is created in it */
+  storageClasses?: ResourceDef;
   signal: AbortSignal;
 }
 
-/** What a fresh server creates before it listens: the bootstrap namespaces and default RuntimeClasses, each only when absent. */
+/** What a fresh server creates before it listens: the bootstrap namespaces, default RuntimeClasses and the `local-path` StorageClass, each only when absent. */
 export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
   const { registry, signal } = opts;
   if (opts.namespaces && opts.seedNamespaces) {
@@ -33,6 +37,11 @@ export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
   }
   if (opts.runtimeClasses) {
     for (const rc of opts.defaultRuntimeClasses) await createIfAbsent(registry, opts.runtimeClasses, runtimeClassObject(rc), signal);
+  }
+  if (opts.storageClasses) {
+    // a cluster whose users made another class the default (and deleted ours) keeps theirs
+    const classes = await registry.storeFor(opts.storageClasses).list('', {});
+    if (!classes.items.some((kv) => isDefaultClass(registry.codec.decode(kv).obj))) await createIfAbsent(registry, opts.storageClasses, localPathStorageClass(), signal);
   }
 }
 
