@@ -237,6 +237,20 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     }
   });
 
+  it('kubectl get sc shows the default class; apply and get a PVC', async () => {
+    assert.match(await ok(['get', 'sc']), /^NAME\s+PROVISIONER\s+RECLAIMPOLICY\s+VOLUMEBINDINGMODE\s+ALLOWVOLUMEEXPANSION\s+AGE\nlocal-path \(default\)\s+hedge\.io\/local-path\s+Delete\s+WaitForFirstConsumer\s+false\s+\S+\n$/);
+    await ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n');
+    assert.match(await ok(['get', 'pvc']), /^NAME\s+STATUS\s+VOLUME\s+CAPACITY\s+ACCESS MODES\s+STORAGECLASS\s+VOLUMEATTRIBUTESCLASS\s+AGE\ndata\s+Pending\s+local-path\s+<unset>\s+\S+\n$/);
+    await ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: manual\nspec:\n  capacity: {storage: 5Gi}\n  accessModes: [ReadWriteOnce]\n  hostPath: {path: /srv/manual}\n');
+    assert.match(await ok(['get', 'pv']), /^NAME\s+CAPACITY\s+ACCESS MODES\s+RECLAIM POLICY\s+STATUS\s+CLAIM\s+STORAGECLASS\s+VOLUMEATTRIBUTESCLASS\s+REASON\s+AGE\nmanual\s+5Gi\s+RWO\s+Retain\s+Pending\s+<unset>\s+\S+\n$/);
+    const bad = await kubectl(['apply', '-f', '-'], 'apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: bad\nspec:\n  accessModes: [ReadWriteOnce]\n');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /spec\.resources\[storage\]: Required value/);
+    // kubernetes.io/pvc-protection holds it until the protection controller (not running here) lets go
+    await ok(['delete', 'pvc', 'data', '--wait=false']);
+    assert.match(await ok(['get', 'pvc', 'data', '--no-headers']), /^data\s+Terminating\s/);
+  });
+
   it('reports server errors the way kubectl users know them', async () => {
     const nf = await kubectl(['get', 'pod', 'missing']);
     assert.notEqual(nf.code, 0);

@@ -17,6 +17,7 @@ import { limitRangerPlugin } from './admission/limit-ranger.ts';
 import { resourceQuotaPlugin } from './admission/resource-quota.ts';
 import { priorityPlugin } from './admission/priority.ts';
 import { ObjectCache } from './auth/object-cache.ts';
+import { defaultStorageClassPlugin, storageProtectionPlugin } from './admission/storage.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
 import { NodeTunnels } from './node-proxy/node-tunnels.ts';
@@ -94,6 +95,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const svcDef = resources.lookup('', 'v1', 'services');
   const quotaDef = resources.lookup('', 'v1', 'resourcequotas');
   const limitRangeDef = resources.lookup('', 'v1', 'limitranges');
+  const storageClassDef = resources.lookup('storage.k8s.io', 'v1', 'storageclasses');
   /** a namespace's objects of one type as stored now (read-only, shared decodes) */
   const storedIn = async (def: ResourceDef | undefined, namespace: string) =>
     def ? (await registry.storeFor(def).list(namespace, {})).items.map((kv) => registry.codec.decode(kv).obj) : [];
@@ -134,6 +136,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
         return res.items.map((kv) => registry.codec.decode(kv).obj);
       },
     }),
+    defaultStorageClassPlugin({ listStorageClasses: () => storedIn(storageClassDef, '') }),
+    storageProtectionPlugin(),
     ...authz.admissionPlugins(),
     crdFinalizerPlugin(),
     ...(config.admissionPlugins ?? []),
@@ -190,6 +194,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     seedNamespaces: config.bootstrapNamespaces !== false,
     defaultRuntimeClasses: config.runtimeClasses ?? defaultRuntimeClasses,
     priorityClasses: pcDef,
+    storageClasses: storageClassDef,
     signal: closing.signal,
   });
   await priorityClasses?.start();

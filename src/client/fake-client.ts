@@ -57,7 +57,7 @@ interface Watcher {
 }
 
 /** Resources whose .status only the status subresource may change (as in the apiserver). */
-const withStatusSubresource = new Set(['/pods', '/nodes', '/namespaces', '/services']);
+const withStatusSubresource = new Set(['/pods', '/nodes', '/namespaces', '/services', '/persistentvolumeclaims', '/persistentvolumes']);
 
 const resKey = (r: ResourceRef): string => `${r.group}/${r.plural}`;
 

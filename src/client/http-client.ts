@@ -124,6 +124,14 @@ export class HttpKubeClient implements KubeClient {
     return parsed;
   }
 
+  /**
+   * A request to any API path (a node's `nodes/{name}/proxy/...`, an aggregated API); resolves
+   * to the parsed body, throws the HedgeError for a non-2xx answer like every other call.
+   */
+  async request(method: HttpMethod, path: string, opts: { body?: unknown; signal?: AbortSignal } = {}): Promise<unknown> {
+    return this.call(method, path, opts);
+  }
+
   async get<T extends KubeObject = KubeObject>(res: ResourceTarget, name: string, opts: GetOptions = {}): Promise<T> {
     const r = resolveResource(res);
     return (await this.call('GET', resourcePath(r, { namespace: opts.namespace, name }), opts)) as T;

@@ -14,6 +14,7 @@ import { WorkloadControllers, type WorkloadControllersConfig } from './workloads
 import { HpaController, metricsApiSource, type HpaControllerConfig } from './hpa/index.ts';
 import { SharedInformers } from './workloads/informers.ts';
 import { ResourceQuotaController, type ResourceQuotaControllerConfig } from './resourcequota/controller.ts';
+import { VolumeControllers, nodeProxyDeleter, type RawApiRequester, type VolumeControllersConfig } from './volume/index.ts';
 
 export interface LeaderElectionOptions {
   /** default kube-system */
@@ -50,6 +51,12 @@ export interface ControllersOptions {
   /** ResourceQuota status (hard, used), recounted on changes and every resync period; false disables */
   resourceQuota?: false | Omit<ResourceQuotaControllerConfig, 'client' | 'logger'>;
   /**
+   * the PV controller (binding, local-path provisioning, reclaim) and pvc/pv protection; false
+   * disables. Local-path directories are deleted through the node proxy when the client can
+   * make raw requests (HttpKubeClient), unless a `deleter` is given.
+   */
+  volumes?: false | Tunables<VolumeControllersConfig>;
+  /**
    * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
    * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
    */
@@ -68,6 +75,7 @@ export interface RunningControllers {
   hpa?: HpaController;
   endpointSlices?: EndpointSliceController;
   resourceQuota?: ResourceQuotaController;
+  volumes?: VolumeControllers;
 }
 
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
@@ -166,6 +174,14 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     supervise('hedge-resourcequota-controller', async (s) => {
       out.resourceQuota = new ResourceQuotaController(cfg);
       await out.resourceQuota.run(s);
+    });
+  }
+  if (opts.volumes !== false) {
+    const raw = 'request' in client ? (client as KubeClient & RawApiRequester) : undefined;
+    const cfg = { ...opts.volumes, deleter: opts.volumes?.deleter ?? (raw ? nodeProxyDeleter(raw) : undefined), client, logger, clock };
+    supervise('hedge-persistentvolume-controller', async (s) => {
+      out.volumes = new VolumeControllers(cfg);
+      await out.volumes.run(s);
     });
   }
   out.done = Promise.all(runs).then(() => undefined);

@@ -194,6 +194,50 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     }
   });
 
+  it('a StatefulSet\'s claim gets a local-path volume on the node: its data outlives the pod, and deleting the claim frees the directory through the node proxy', async () => {
+    await kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'store' },
+      spec: {
+        serviceName: 'store', replicas: 1, selector: { matchLabels: { app: 'store' } },
+        template: {
+          metadata: { labels: { app: 'store' } },
+          spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 1, securityContext: { runAsUser: 1000, runAsGroup: 1000 },
+            containers: [{ name: 'c', image: busyboxImage, command: ['sh', '-c', 'sleep 3600'], volumeMounts: [{ name: 'data', mountPath: '/data' }] }] },
+        },
+        // no storageClassName: the default class (local-path, WaitForFirstConsumer) provisions on the node the scheduler picks
+        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } }],
+      },
+    }));
+    const first = await waitRunning('store-0');
+    const claim = JSON.parse(await kubectl(['get', 'pvc', 'data-store-0', '-o', 'json'])) as { metadata: { uid: string; annotations?: Record<string, string> }; spec: { volumeName?: string; storageClassName?: string }; status?: { phase?: string } };
+    assert.equal(claim.status?.phase, 'Bound');
+    assert.equal(claim.spec.storageClassName, 'local-path');
+    assert.equal(claim.metadata.annotations?.['volume.kubernetes.io/selected-node'], nodeName);
+    const pv = claim.spec.volumeName;
+    assert.equal(pv, `pvc-${claim.metadata.uid}`);
+    assert.match(await kubectl(['get', 'pv', pv!, '-o', 'jsonpath={.spec.csi.driver} {.status.phase} {.spec.claimRef.name}']), /^local-path\.hedge\.io Bound data-store-0$/);
+    // a non-root container can write it (the directory is 0777, as local-path-provisioner makes it)
+    await kubectl(['exec', 'store-0', '--', 'sh', '-c', 'echo kept > /data/mark']);
+    const dir = join(node.dataDir, 'local-path', pv!);
+    assert.equal(spawnSync('cat', [join(dir, 'mark')]).stdout.toString(), 'kept\n');
+
+    // the pod goes; the set makes it again on the same claim, and the data is there
+    await kubectl(['delete', 'pod', 'store-0', '--wait=true', '--timeout=60s']);
+    const second = await waitUntil('store-0 again', 60_000, async () => {
+      const p = await getPod('store-0');
+      return p?.metadata?.uid !== first.metadata?.uid && p?.status?.phase === 'Running' ? p : undefined;
+    }, explain);
+    assert.notEqual(second.metadata?.uid, first.metadata?.uid);
+    assert.equal((await kubectl(['exec', 'store-0', '--', 'cat', '/data/mark'])).trim(), 'kept');
+
+    // set and claim deleted: the volume is Released, reclaimed (Delete) through the node and gone
+    await kubectl(['delete', 'statefulset', 'store', '--wait=true', '--timeout=60s']);
+    await waitUntil('store-0 gone', 60_000, async () => ((await getPod('store-0')) === undefined ? true : undefined), explain);
+    await kubectl(['delete', 'pvc', 'data-store-0', '--wait=true', '--timeout=60s']);
+    await waitUntil(`${pv} reclaimed`, 60_000, async () => ((await server.api('GET', `/api/v1/persistentvolumes/${pv}`)).status === 404 ? true : undefined), explain);
+    assert.equal(spawnSync('test', ['-e', dir]).status, 1, `${dir} removed`);
+  });
+
   it('kill -9 of the agent and a restart leave containers running, adopted unchanged', async () => {
     const before = await Promise.all(['web-runc', 'web-gvisor'].map(async (n) => (await getPod(n))!));
     const conmons = (await node.hostState()).conmonPids;

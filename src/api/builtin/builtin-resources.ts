@@ -77,6 +77,9 @@ import { defaultLimitRange } from '../defaults/quota.ts';
 import { limitRangeTable, resourceQuotaTable } from '../table/quota.ts';
 import { defaultPriorityClass, validatePriorityClass, validatePriorityClassUpdate } from '../validation/priority-class.ts';
 import { priorityClassTable } from '../table/simple.ts';
+import { validatePersistentVolume, validatePersistentVolumeClaim, validateStorageClass } from '../validation/storage.ts';
+import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from '../defaults/storage.ts';
+import { persistentVolumeClaimTable, persistentVolumeTable, storageClassTable } from '../table/storage.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -235,9 +238,56 @@ export function builtinResources(): ResourceDef[] {
       spec: validatePriorityClass,
       update: validatePriorityClassUpdate,
     }),
+    ...storageResources(),
     ...rbacResources(),
     ...workloadResources(),
     crdResourceDef(),
+  ];
+}
+
+/** PersistentVolumeClaims, PersistentVolumes and StorageClasses, with upstream's short names */
+function storageResources(): ResourceDef[] {
+  return [
+    def({
+      group: '',
+      version: 'v1',
+      kind: 'PersistentVolumeClaim',
+      plural: 'persistentvolumeclaims',
+      singular: 'persistentvolumeclaim',
+      shortNames: ['pvc'],
+      namespaced: true,
+      subresources: ['status'],
+      hasStatus: true,
+      table: persistentVolumeClaimTable,
+      defaults: defaultPersistentVolumeClaim,
+      spec: validatePersistentVolumeClaim,
+    }),
+    def({
+      group: '',
+      version: 'v1',
+      kind: 'PersistentVolume',
+      plural: 'persistentvolumes',
+      singular: 'persistentvolume',
+      shortNames: ['pv'],
+      namespaced: false,
+      subresources: ['status'],
+      hasStatus: true,
+      table: persistentVolumeTable,
+      defaults: defaultPersistentVolume,
+      spec: validatePersistentVolume,
+    }),
+    def({
+      group: 'storage.k8s.io',
+      version: 'v1',
+      kind: 'StorageClass',
+      plural: 'storageclasses',
+      singular: 'storageclass',
+      shortNames: ['sc'],
+      namespaced: false,
+      table: storageClassTable,
+      defaults: defaultStorageClass,
+      spec: validateStorageClass,
+    }),
   ];
 }
 

@@ -91,4 +91,18 @@ describe('quota evaluators', () => {
     );
     assert.deepEqual(row, ['q', '60m', 'pods: 1/10, requests.memory: 0/1Gi', 'limits.cpu: 500m/2']);
   });
+
+  it('claim usage: the count and storage request, overall and under its class', () => {
+    const ev = evaluatorFor('', 'persistentvolumeclaims')!;
+    const pvc = { metadata: { name: 'data' }, spec: { storageClassName: 'local-path', resources: { requests: { storage: '2Gi' } } } } as unknown as KubeObject;
+    assert.deepEqual(formatAmounts(ev.usage(pvc, now)), {
+      'count/persistentvolumeclaims': '1',
+      'local-path.storageclass.storage.k8s.io/persistentvolumeclaims': '1',
+      'local-path.storageclass.storage.k8s.io/requests.storage': '2Gi',
+      persistentvolumeclaims: '1',
+      'requests.storage': '2Gi',
+    });
+    assert.deepEqual(ev.matchingResources(['requests.storage', 'fast.storageclass.storage.k8s.io/requests.storage', 'pods', 'requests.cpu']), ['requests.storage', 'fast.storageclass.storage.k8s.io/requests.storage']);
+    assert.equal(ev.chargesUpdates, true);
+  });
 });

@@ -1,6 +1,6 @@
 import type { Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../object.ts';
-import { Quantity } from '../meta/quantity.ts';
+import { Quantity, tryParseQuantity } from '../meta/quantity.ts';
 import type { Amounts } from './resource-list.ts';
 import { podConstraintError, podMatchesScope, podMatchingResources, podUsage, type ScopeRequirement } from './pod-usage.ts';
 
@@ -97,6 +97,39 @@ const serviceEvaluator: QuotaEvaluator = {
   constraintError: noConstraint,
 };
 
+const STORAGE_CLASS_SUFFIX = '.storageclass.storage.k8s.io/';
+const PVC_RESOURCES = ['count/persistentvolumeclaims', 'persistentvolumeclaims', 'requests.storage'];
+
+/** persistent_volume_claims.go: one claim and its storage request, overall and per class */
+function claimUsage(obj: KubeObject): Amounts {
+  const spec = (obj.spec ?? {}) as { storageClassName?: string; resources?: { requests?: Record<string, unknown> } };
+  const raw = spec.resources?.requests?.storage;
+  const parsed = raw === undefined ? undefined : tryParseQuantity(String(raw));
+  const storage = parsed === undefined || typeof parsed === 'string' ? ZERO : parsed;
+  const out: Amounts = new Map([
+    ['count/persistentvolumeclaims', ONE],
+    ['persistentvolumeclaims', ONE],
+    ['requests.storage', storage],
+  ]);
+  const cls = obj.metadata.annotations?.['volume.beta.kubernetes.io/storage-class'] ?? spec.storageClassName;
+  if (cls) {
+    out.set(`${cls}${STORAGE_CLASS_SUFFIX}persistentvolumeclaims`, ONE);
+    out.set(`${cls}${STORAGE_CLASS_SUFFIX}requests.storage`, storage);
+  }
+  return out;
+}
+
+const claimEvaluator: QuotaEvaluator = {
+  group: '',
+  resource: 'persistentvolumeclaims',
+  // a claim's request may grow
+  chargesUpdates: true,
+  matchingResources: (hard) => hard.filter((n) => PVC_RESOURCES.includes(n) || (n.includes(STORAGE_CLASS_SUFFIX) && (n.endsWith('/persistentvolumeclaims') || n.endsWith('/requests.storage')))),
+  usage: claimUsage,
+  matchesScope: inNoScope,
+  constraintError: noConstraint,
+};
+
 /** what is never charged (upstream's default ignored resources): events would be a write per event */
 const IGNORED = new Set(['/events', 'events.k8s.io/events']);
 
@@ -105,6 +138,7 @@ export function evaluatorFor(group: string, resource: string): QuotaEvaluator | 
   if (IGNORED.has(`${group}/${resource}`)) return undefined;
   if (group === '' && resource === 'pods') return podEvaluator;
   if (group === '' && resource === 'services') return serviceEvaluator;
+  if (group === '' && resource === 'persistentvolumeclaims') return claimEvaluator;
   return objectCountEvaluator(group, resource);
 }
 

@@ -32,18 +32,19 @@ test('discovery facts match upstream', () => {
   assert.equal(reg.lookup('', 'v1', 'endpoints')?.singular, 'endpoints');
   assert.equal(reg.lookup('', 'v1', 'configmaps')?.listKind, 'ConfigMapList');
   const short = reg.all().flatMap((d) => d.shortNames).sort();
-  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'limits', 'net-attach-def', 'netpol', 'no', 'ns', 'pc', 'pdb', 'po', 'quota', 'rs', 'sa', 'sts', 'svc']);
+  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'limits', 'net-attach-def', 'netpol', 'no', 'ns', 'pc', 'pdb', 'po', 'pv', 'pvc', 'quota', 'rs', 'sa', 'sc', 'sts', 'svc']);
   const inAll = reg.all().filter((d) => d.categories.includes('all')).map((d) => d.plural).sort();
   assert.deepEqual(inAll, ['cronjobs', 'daemonsets', 'deployments', 'horizontalpodautoscalers', 'jobs', 'pods', 'replicasets', 'services', 'statefulsets']);
 });
 
 test('byGroupVersion and groups', () => {
-  assert.equal(reg.byGroupVersion('', 'v1').length, 11);
+  assert.equal(reg.byGroupVersion('', 'v1').length, 13);
   assert.deepEqual(reg.groups(), [
     { group: '', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'node.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'scheduling.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'storage.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'rbac.authorization.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'apps', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'batch', versions: ['v1'], preferredVersion: 'v1' },

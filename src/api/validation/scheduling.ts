@@ -47,7 +47,8 @@ function nodeRequirement(r: NodeSelectorRequirement, path: string, causes: Field
   qualifiedKey(r.key, child(path, 'key'), causes);
 }
 
-function nodeSelectorTerm(t: NodeSelectorTerm, path: string, causes: FieldCause[]): void {
+/** ValidateNodeSelectorTerm (also a PV's spec.nodeAffinity.required terms) */
+export function nodeSelectorTerm(t: NodeSelectorTerm, path: string, causes: FieldCause[]): void {
   (t.matchExpressions ?? []).forEach((r, i) => nodeRequirement(r, index(child(path, 'matchExpressions'), i), causes));
   (t.matchFields ?? []).forEach((f, i) => {
     const p = index(child(path, 'matchFields'), i);

@@ -65,6 +65,11 @@ export class ApiAuthorization {
       const pods: ObjectCache = new ObjectCache({ registry: opts.registry, def: podsDef, logger: opts.logger, signal: opts.signal, onEvent: (ev) => graph.apply(ev, () => pods.list()) });
       await pods.start();
     }
+    const claimsDef = opts.resources.lookup('', 'v1', 'persistentvolumeclaims');
+    if (claimsDef) {
+      const claims: ObjectCache = new ObjectCache({ registry: opts.registry, def: claimsDef, logger: opts.logger, signal: opts.signal, onEvent: (ev) => graph.applyClaim(ev, () => claims.list()) });
+      await claims.start();
+    }
     await rbac.start();
     this.#rbac = rbac;
     this.graph = graph;

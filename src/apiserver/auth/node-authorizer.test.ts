@@ -32,3 +32,26 @@ test('a node gets only the NetworkAttachmentDefinitions its pods name (graph), a
   assert.equal(can('GET', '/apis/k8s.cni.cncf.io/v1/namespaces/shop/network-attachment-definitions'), false);
   assert.equal(can('PUT', '/apis/k8s.cni.cncf.io/v1/namespaces/shop/network-attachment-definitions/lan'), false);
 });
+
+test('a node gets the PVCs its pods use and the PVs those claims are bound to, nothing else', async () => {
+  const { NodeGraph } = await import('./node-graph.ts');
+  const graph = new NodeGraph();
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db-0', namespace: 'shop' }, spec: { nodeName: 'edge-1', containers: [], volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data-db-0' } }] } };
+  graph.reset([pod]);
+  const claim = (name: string, volumeName?: string) => ({ metadata: { name, namespace: 'shop' }, spec: { volumeName } });
+  graph.applyClaim({ type: 'added', obj: claim('data-db-0', 'pvc-1') }, () => []);
+  graph.applyClaim({ type: 'added', obj: claim('other', 'pvc-2') }, () => []);
+  const can = (path: string): boolean => authorizeNode('edge-1', parseRequestInfo('GET', path, new URLSearchParams()), graph).allowed;
+  assert.equal(can('/api/v1/namespaces/shop/persistentvolumeclaims/data-db-0'), true);
+  assert.equal(can('/api/v1/persistentvolumes/pvc-1'), true);
+  assert.equal(can('/api/v1/persistentvolumes/pvc-2'), false, 'bound to a claim no pod on the node uses');
+  assert.equal(can('/api/v1/persistentvolumes'), false, 'never a list');
+  // the claim rebound elsewhere (or deleted): the old volume is no longer readable
+  graph.applyClaim({ type: 'updated', obj: claim('data-db-0', 'pvc-3'), old: claim('data-db-0', 'pvc-1') }, () => []);
+  assert.equal(can('/api/v1/persistentvolumes/pvc-1'), false);
+  assert.equal(can('/api/v1/persistentvolumes/pvc-3'), true);
+  graph.applyClaim({ type: 'deleted', obj: claim('data-db-0', 'pvc-3') }, () => []);
+  assert.equal(can('/api/v1/persistentvolumes/pvc-3'), false);
+  // without a graph nodes get no PVs at all
+  assert.equal(authorizeNode('edge-1', parseRequestInfo('GET', '/api/v1/persistentvolumes/pvc-1', new URLSearchParams())).allowed, false);
+});

@@ -22,11 +22,12 @@ const nodeReadable = new Set([
 ]);
 /**
  * Upstream's node authorizer lets a node `get` only the configmaps, secrets, PVCs and service
- * accounts referenced by pods bound to it (a graph of pod → object edges, auth/node-graph.ts).
+ * accounts referenced by pods bound to it, and the PVs those PVCs are bound to (a graph of pod →
+ * object edges, auth/node-graph.ts).
  * Without a graph (the RBAC-less default authorizer) a node may `get` any of them by name; it
  * may never list or watch them.
  */
-const nodeGettable = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims', 'k8s.cni.cncf.io/network-attachment-definitions']);
+const nodeGettable = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims', '/persistentvolumes', 'k8s.cni.cncf.io/network-attachment-definitions']);
 
 /** Whether a pod bound to `node` references the object (the node authorizer's graph). */
 export interface NodeReferences {
@@ -45,7 +46,7 @@ export function authorizeNode(node: string, attrs: AuthorizationAttributes, grap
   const verb = attrs.verb;
   if (sub === '' && readVerbs.has(verb) && nodeReadable.has(key)) return allow;
   if (sub === '' && verb === 'get' && nodeGettable.has(key)) {
-    if (!graph) return key === '/persistentvolumeclaims' ? deny() : allow;
+    if (!graph) return key === '/persistentvolumeclaims' || key === '/persistentvolumes' ? deny() : allow;
     if (graph.allows(node, attrs.resource, attrs.namespace, attrs.name)) return allow;
     return deny(`no relationship found between node '${node}' and this object`);
   }

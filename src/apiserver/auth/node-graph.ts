@@ -53,7 +53,8 @@ export function podReferences(pod: Pod): PodReference[] {
 }
 
 /**
- * Which node may read which Secret/ConfigMap/PVC/ServiceAccount: an edge per (bound pod,
+ * Which node may read which Secret/ConfigMap/PVC/ServiceAccount (and the PV a readable PVC is
+ * bound to, fed by the PVC cache): an edge per (bound pod,
  * referenced object), counted, so an object stays readable while any pod on the node uses it and
  * stops being readable when the last such pod is deleted, unbound or stops referencing it.
  * Fed by the pod cache's events.
@@ -62,12 +63,24 @@ export class NodeGraph {
   /** pod key → the node and edge keys it contributes */
   readonly #byPod = new Map<string, { edges: string[] }>();
   readonly #counts = new Map<string, number>();
+  /** PV name → the claims (`ns/name`) whose spec.volumeName is that volume (upstream's PV → PVC edge) */
+  readonly #claimsByVolume = new Map<string, Set<string>>();
+  /** claim `ns/name` → its spec.volumeName */
+  readonly #volumeByClaim = new Map<string, string>();
 
   static #edge(node: string, resource: GraphResource, namespace: string, name: string): string {
     return `${node}\u0000${resource}\u0000${namespace}\u0000${name}`;
   }
 
   allows(node: string, resource: string, namespace: string, name: string): boolean {
+    // a PV is readable while a claim bound to it is (a pod on the node uses the claim)
+    if (resource === 'persistentvolumes') {
+      for (const claim of this.#claimsByVolume.get(name) ?? []) {
+        const slash = claim.indexOf('/');
+        if (this.allows(node, 'persistentvolumeclaims', claim.slice(0, slash), claim.slice(slash + 1))) return true;
+      }
+      return false;
+    }
     return (this.#counts.get(NodeGraph.#edge(node, resource as GraphResource, namespace, name)) ?? 0) > 0;
   }
 
@@ -101,6 +114,44 @@ export class NodeGraph {
     this.#byPod.clear();
     this.#counts.clear();
     for (const p of pods) this.#add(p as unknown as Pod);
+  }
+
+  #setClaim(claim: KubeObject): void {
+    const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name ?? ''}`;
+    this.#dropClaim(key);
+    const volume = (claim.spec as { volumeName?: string } | undefined)?.volumeName;
+    if (!volume) return;
+    this.#volumeByClaim.set(key, volume);
+    let claims = this.#claimsByVolume.get(volume);
+    if (!claims) this.#claimsByVolume.set(volume, (claims = new Set()));
+    claims.add(key);
+  }
+
+  #dropClaim(key: string): void {
+    const volume = this.#volumeByClaim.get(key);
+    if (volume === undefined) return;
+    this.#volumeByClaim.delete(key);
+    const claims = this.#claimsByVolume.get(volume);
+    claims?.delete(key);
+    if (claims?.size === 0) this.#claimsByVolume.delete(volume);
+  }
+
+  /** follows the PVC cache: which volume each claim is bound to */
+  applyClaim(ev: CacheEvent<KubeObject>, all: () => Iterable<KubeObject>): void {
+    switch (ev.type) {
+      case 'added':
+      case 'updated':
+        this.#setClaim(ev.obj);
+        return;
+      case 'deleted':
+        this.#dropClaim(`${ev.obj.metadata.namespace ?? ''}/${ev.obj.metadata.name ?? ''}`);
+        return;
+      case 'resynced':
+        this.#claimsByVolume.clear();
+        this.#volumeByClaim.clear();
+        for (const c of all()) this.#setClaim(c);
+        return;
+    }
   }
 
   apply(ev: CacheEvent<KubeObject>, all: () => Iterable<KubeObject>): void {

@@ -6,6 +6,8 @@ import type { Logger } from '../../lib/log.ts';
 import type { UserInfo } from '../auth/types.ts';
 import type { Registry } from '../registry/registry.ts';
 import { runtimeClassObject, type DefaultRuntimeClass } from './runtime-classes.ts';
+import { localPathStorageClass } from './storage-class.ts';
+import { isDefaultClass } from '../../api/storage/claims.ts';
 
 /** Who the apiserver's own writes come from (upstream's loopback client is in system:masters too). */
 export const systemUser: UserInfo = { username: 'system:apiserver', groups: ['system:masters'] };
@@ -23,12 +25,15 @@ export interface SeedOptions {
   defaultRuntimeClasses: readonly DefaultRuntimeClass[];
   /** the PriorityClass type, when served: the system classes are created in it */
   priorityClasses?: ResourceDef;
+  /** the StorageClass type, when served: the default `local-path` class is created in it */
+  storageClasses?: ResourceDef;
   signal: AbortSignal;
 }
 
 /**
- * What a fresh server creates before it listens: the bootstrap namespaces, default RuntimeClasses
- * and the system PriorityClasses (upstream's scheduling storage post-start hook), each only when absent.
+ * What a fresh server creates before it listens: the bootstrap namespaces, default RuntimeClasses,
+ * the system PriorityClasses (upstream's scheduling storage post-start hook) and the `local-path`
+ * StorageClass, each only when absent.
  */
 export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
   const { registry, signal } = opts;
@@ -45,6 +50,11 @@ export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
       const obj: KubeObject = { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: pc.name }, value: pc.value, description: pc.description };
       await createIfAbsent(registry, opts.priorityClasses, obj, signal);
     }
+  }
+  if (opts.storageClasses) {
+    // a cluster whose users made another class the default (and deleted ours) keeps theirs
+    const classes = await registry.storeFor(opts.storageClasses).list('', {});
+    if (!classes.items.some((kv) => isDefaultClass(registry.codec.decode(kv).obj))) await createIfAbsent(registry, opts.storageClasses, localPathStorageClass(), signal);
   }
 }
 

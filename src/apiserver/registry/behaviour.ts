@@ -22,6 +22,8 @@ export function prepareCreateSpecial(def: ResourceDef, obj: KubeObject): void {
   if (def.group === 'batch' && def.plural === 'jobs') generateJobSelector(obj);
   // upstream's resourcequota strategy: usage is the quota controller's to report, never the creator's
   if (isCore(def, 'resourcequotas')) delete obj.status;
+  // upstream's PV and PVC strategies: a new one starts Pending whatever status it was sent with
+  if (isCore(def, 'persistentvolumeclaims') || isCore(def, 'persistentvolumes')) obj.status = { phase: 'Pending' };
   if (isCore(def, 'pods')) {
     const status = (obj.status ?? {}) as { phase?: string };
     if (!status.phase) obj.status = { ...status, phase: 'Pending' };

@@ -135,4 +135,41 @@ describe('job, cronjob, daemonset and statefulset controllers against the real a
     await waitFor('scaled to 1', async () => JSON.stringify((await pods('app=db')).map((p) => p.metadata.name)) === '["db-0"]');
     h.ready = () => true;
   });
+
+  it('a StatefulSet makes a claim per template and ordinal before the pod, keeps it across pod re-creation, and whenScaled Delete hands it to the scaled-away pod', async () => {
+    h.ready = () => true;
+    await h.client.create(Resources.statefulsets, {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'web', namespace: ns },
+      spec: {
+        replicas: 2,
+        podManagementPolicy: 'Parallel',
+        serviceName: 'web',
+        selector: { matchLabels: { app: 'web' } },
+        template: tmpl({ app: 'web' }),
+        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+        persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete', whenDeleted: 'Retain' },
+      },
+    });
+    const claim = (name: string) => h.client.get<KubeObject & { spec?: { storageClassName?: string } }>(Resources.persistentvolumeclaims, name, { namespace: ns }).catch(() => undefined);
+    await waitFor('2 pods', async () => (await pods('app=web')).length === 2);
+    const first = await claim('data-web-0');
+    assert.equal(first?.spec?.storageClassName, 'local-path', 'the default class, by admission');
+    assert.deepEqual(first?.metadata.labels, { app: 'web' });
+    assert.equal(first?.metadata.ownerReferences, undefined, 'whenDeleted Retain: nobody owns it');
+    const web0 = (await pods('app=web')).find((p) => p.metadata.name === 'web-0');
+    assert.deepEqual(web0?.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim, { claimName: 'data-web-0' });
+    // the pod re-created keeps its claim
+    await h.client.delete(Resources.pods, 'web-0', { namespace: ns, gracePeriodSeconds: 0 });
+    await waitFor('web-0 back', async () => (await pods('app=web')).some((p) => p.metadata.name === 'web-0' && p.metadata.uid !== web0?.metadata.uid && !p.metadata.deletionTimestamp));
+    assert.equal((await claim('data-web-0'))?.metadata.uid, first?.metadata.uid);
+    // scaled away: the claim of web-1 follows its pod
+    await h.client.patch(Resources.statefulsets, 'web', 'merge', { spec: { replicas: 1 } }, { namespace: ns });
+    await waitFor('data-web-1 owned by its pod, then deleted', async () => {
+      const c = await claim('data-web-1');
+      return !c || !!c.metadata.deletionTimestamp;
+    });
+    assert.ok(await claim('data-web-0'));
+  });
 });

@@ -27,6 +27,7 @@ export const GC_RESOURCES: ResourceRef[] = [
   Resources.endpoints,
   Resources.endpointslices,
   Resources.poddisruptionbudgets,
+  Resources.persistentvolumeclaims,
 ];
 
 interface GraphNode {

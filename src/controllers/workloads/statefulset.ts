@@ -27,6 +27,9 @@ export interface StatefulSetControllerConfig {
 const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
 const POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index';
 
+/** upstream's getPersistentVolumeClaimName: `<template>-<set>-<ordinal>` */
+export const claimName = (template: string, set: string, ordinal: number): string => `${template}-${set}-${ordinal}`;
+
 const running = (p: PodObject): boolean => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp;
 
 /**
@@ -34,7 +37,10 @@ const running = (p: PodObject): boolean => p.status?.phase === 'Running' && !p.m
  * OrderedReady creates them one by one in ordinal order, each after its predecessors are
  * Running and Ready, and removes them highest ordinal first; Parallel does not wait.
  * RollingUpdate replaces pods at or above the partition, highest ordinal first, one at a time.
- * volumeClaimTemplates are not provisioned (no PersistentVolumeClaims in hedge yet).
+ * Each volumeClaimTemplate becomes the claim `<template>-<set>-<ordinal>`, created before its pod
+ * and kept when the pod is re-created; persistentVolumeClaimRetentionPolicy Delete makes the set
+ * (whenDeleted) or the pod (whenScaled, for ordinals scaled away) the claim's owner, so the
+ * garbage collector removes it, as upstream.
  */
 export class StatefulSetController {
   readonly queue = new WorkQueue();
@@ -93,6 +99,59 @@ export class StatefulSetController {
     }
   }
 
+  /**
+   * upstream's createPersistentVolumeClaims + updateClaimOwnerRefs: each template's claim for
+   * ordinal `i` exists (an existing one is kept, whoever made it); with whenDeleted Delete the set
+   * owns it, so deleting the set deletes it.
+   */
+  async #ensureClaims(set: StatefulSetObject, i: number, signal: AbortSignal): Promise<void> {
+    const namespace = set.metadata.namespace ?? '';
+    const setName = set.metadata.name ?? '';
+    const whenDeleted = set.spec?.persistentVolumeClaimRetentionPolicy?.whenDeleted ?? 'Retain';
+    for (const t of set.spec?.volumeClaimTemplates ?? []) {
+      const name = claimName(t.metadata?.name ?? '', setName, i);
+      const claim: KubeObject = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: {
+          name,
+          namespace,
+          labels: { ...set.spec?.selector?.matchLabels, ...t.metadata?.labels },
+          ...(t.metadata?.annotations ? { annotations: { ...t.metadata.annotations } } : {}),
+          ...(whenDeleted === 'Delete' ? { ownerReferences: [{ ...controllerRef(set, Resources.statefulsets), controller: false }] } : {}),
+        },
+        spec: structuredClone(t.spec ?? {}),
+      };
+      try {
+        await this.cfg.client.create(Resources.persistentvolumeclaims, claim, { signal, fieldManager: 'statefulset-controller' });
+        void this.#events.record({ involved: set, type: 'Normal', reason: 'SuccessfulCreate', message: `create Claim ${name} Pod ${setName}-${i} in StatefulSet ${setName} success` });
+      } catch (err) {
+        if (!isHedgeError(err, 'AlreadyExists')) {
+          void this.#events.record({ involved: set, type: 'Warning', reason: 'FailedCreate', message: `create Claim ${name} for Pod ${setName}-${i} in StatefulSet ${setName} failed error: ${(err as Error).message}` });
+          throw err;
+        }
+      }
+    }
+  }
+
+  /** whenScaled Delete: the condemned pod becomes its claims' owner before it is deleted */
+  async #claimsFollowPod(set: StatefulSetObject, pod: PodObject, signal: AbortSignal): Promise<void> {
+    if (set.spec?.persistentVolumeClaimRetentionPolicy?.whenScaled !== 'Delete') return;
+    const i = Number(/-(\d+)$/.exec(pod.metadata.name ?? '')?.[1]);
+    for (const t of set.spec?.volumeClaimTemplates ?? []) {
+      const name = claimName(t.metadata?.name ?? '', set.metadata.name ?? '', i);
+      try {
+        const claim = await this.cfg.client.get(Resources.persistentvolumeclaims, name, { namespace: pod.metadata.namespace, signal });
+        const owners = claim.metadata.ownerReferences ?? [];
+        if (owners.some((o) => o.uid === pod.metadata.uid)) continue;
+        const podOwner = { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '', controller: false, blockOwnerDeletion: true };
+        await this.cfg.client.update(Resources.persistentvolumeclaims, { ...claim, metadata: { ...claim.metadata, ownerReferences: [...owners, podOwner] } }, { signal, fieldManager: 'statefulset-controller' });
+      } catch (err) {
+        if (!isHedgeError(err, 'NotFound')) throw err;
+      }
+    }
+  }
+
   async sync(key: string, signal: AbortSignal): Promise<void> {
     const { namespace, name } = splitKey(key);
     const set = this.#sets.get(name, namespace);
@@ -112,6 +171,7 @@ export class StatefulSetController {
     }
     const podName = (i: number): string => `${name}-${i}`;
     const create = async (i: number): Promise<void> => {
+      await this.#ensureClaims(set, i, signal);
       const pod = podFromTemplate(set.spec?.template, {
         namespace,
         owner: controllerRef(set, Resources.statefulsets),
@@ -119,6 +179,15 @@ export class StatefulSetController {
         extraLabels: { [REVISION_HASH_LABEL]: updateRevision, [POD_NAME_LABEL]: podName(i), [POD_INDEX_LABEL]: String(i) },
       });
       const spec = pod.spec ?? { containers: [] };
+      // a claim template takes precedence over a template volume of the same name
+      const templates = set.spec?.volumeClaimTemplates ?? [];
+      if (templates.length > 0) {
+        const names = new Set(templates.map((t) => t.metadata?.name));
+        spec.volumes = [
+          ...(spec.volumes ?? []).filter((v) => !names.has(v.name)),
+          ...templates.map((t) => ({ name: t.metadata?.name ?? '', persistentVolumeClaim: { claimName: claimName(t.metadata?.name ?? '', name, i) } })),
+        ];
+      }
       spec.hostname = podName(i);
       if (set.spec?.serviceName) spec.subdomain = set.spec.serviceName;
       pod.spec = spec;
@@ -130,6 +199,8 @@ export class StatefulSetController {
       }
     };
     const remove = async (p: PodObject, why: string): Promise<void> => {
+      // whenScaled Delete: the claims of a pod scaled away follow it (owned by the pod)
+      if (why === 'successful (scale down)') await this.#claimsFollowPod(set, p, signal);
       await client.delete(Resources.pods, p.metadata.name ?? '', { namespace, signal, preconditions: { uid: p.metadata.uid } }).catch((err: unknown) => {
         if (!isHedgeError(err, 'NotFound') && !isHedgeError(err, 'Conflict')) throw err;
       });

@@ -1,0 +1,34 @@
+import type { Clock } from '../../client/clock.ts';
+import type { KubeClient } from '../../client/types.ts';
+import type { Logger } from '../../lib/log.ts';
+import { SharedInformers } from '../workloads/informers.ts';
+import type { LocalPathVolumeDeleter } from './local-path-deleter.ts';
+import { StorageProtectionController } from './protection.ts';
+import { PersistentVolumeController } from './pv-controller.ts';
+
+export interface VolumeControllersConfig {
+  client: KubeClient;
+  logger: Logger;
+  clock?: Clock;
+  deleter?: LocalPathVolumeDeleter;
+  reclaimMaxBackoffMs?: number;
+}
+
+/** The PV controller and the pvc/pv protection controllers on one set of informers, one leadership term. */
+export class VolumeControllers {
+  readonly informers: SharedInformers;
+  readonly persistentVolumes: PersistentVolumeController;
+  readonly protection: StorageProtectionController;
+
+  constructor(cfg: VolumeControllersConfig) {
+    this.informers = new SharedInformers({ client: cfg.client, logger: cfg.logger, clock: cfg.clock });
+    this.persistentVolumes = new PersistentVolumeController({ ...cfg, informers: this.informers });
+    this.protection = new StorageProtectionController({ client: cfg.client, logger: cfg.logger, informers: this.informers });
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    this.informers.start(signal);
+    await Promise.all([this.persistentVolumes.run(signal), this.protection.run(signal)]);
+    await this.informers.done();
+  }
+}
