@@ -103,3 +103,22 @@ test('daemonset, statefulset, pdb, endpointslice', () => {
     'addressType: Unsupported value: "IPv5": supported values: "IPv4", "IPv6", "FQDN"',
   ]);
 });
+
+test('statefulset: mounts may name volumeClaimTemplates (the controller adds those volumes); a mount naming neither is refused; claim template names are required and unique', () => {
+  const sd = def('apps', 'statefulsets');
+  const sts = (mount: string, claims: { metadata?: { name?: string } }[]): KubeObject => ({
+    metadata: { name: 's', namespace: 'd' },
+    spec: {
+      serviceName: 's',
+      selector: { matchLabels: { a: 'b' } },
+      template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: mount, mountPath: '/data' }] }] } },
+      volumeClaimTemplates: claims.map((c) => ({ ...c, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } })),
+    },
+  });
+  assert.deepEqual(fields(sd, sts('data', [{ metadata: { name: 'data' } }])), []);
+  assert.deepEqual(fields(sd, sts('other', [{ metadata: { name: 'data' } }])), ['spec.template.spec.containers[0].volumeMounts[0].name: Not found: "other"']);
+  assert.deepEqual(fields(sd, sts('data', [{ metadata: { name: 'data' } }, { metadata: { name: 'data' } }, {}])), [
+    'spec.volumeClaimTemplates[1].metadata.name: Duplicate value: "data"',
+    'spec.volumeClaimTemplates[2].metadata.name: Required value',
+  ]);
+});

@@ -5,7 +5,7 @@ import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
 import type { FieldCause } from '../../lib/errors.ts';
 import { matches, selectorFromLabelSelector } from '../labels/selector.ts';
 import { validateLabelSelector, validateLabels } from '../labels/validate.ts';
-import { child, forbidden, index, invalid, notSupported, required } from '../meta/field-errors.ts';
+import { child, duplicate, forbidden, index, invalid, notSupported, required } from '../meta/field-errors.ts';
 import { validateAnnotations } from '../meta/object-meta.ts';
 import { present, type KubeObject } from '../object.ts';
 import { parseCronSchedule } from '../cron/schedule.ts';
@@ -183,7 +183,19 @@ export function validateStatefulSet(obj: KubeObject, oldObj?: KubeObject): Field
   if (us?.type !== undefined && !['OnDelete', 'RollingUpdate'].includes(us.type)) causes.push(notSupported('spec.updateStrategy.type', us.type, ['OnDelete', 'RollingUpdate']));
   nonNegative(us?.rollingUpdate?.partition, 'spec.updateStrategy.rollingUpdate.partition', causes);
   causes.push(...selectorCauses(spec.selector, spec.template, 'spec'));
-  causes.push(...templateCauses(spec.template, 'spec', ['Always']));
+  // the pods get one volume per claim template (the controller adds them), so mounts may name them
+  const claimNames: string[] = [];
+  (spec.volumeClaimTemplates ?? []).forEach((t, i) => {
+    const name = t?.metadata?.name;
+    const np = child(child(index('spec.volumeClaimTemplates', i), 'metadata'), 'name');
+    if (!name) causes.push(required(np));
+    else if (claimNames.includes(name)) causes.push(duplicate(np, name));
+    else claimNames.push(name);
+  });
+  const declared = new Set((spec.template?.spec?.volumes ?? []).map((v) => v.name));
+  const claimVolumes = claimNames.filter((n) => !declared.has(n)).map((n) => ({ name: n, persistentVolumeClaim: { claimName: n } }));
+  const template = spec.template?.spec && claimVolumes.length ? { ...spec.template, spec: { ...spec.template.spec, volumes: [...(spec.template.spec.volumes ?? []), ...claimVolumes] } } : spec.template;
+  causes.push(...templateCauses(template, 'spec', ['Always']));
   nonNegative(spec.revisionHistoryLimit, 'spec.revisionHistoryLimit', causes);
   if (oldObj) {
     const old = specOf<NonNullable<StatefulSet['spec']>>(oldObj);
