@@ -8,9 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { builtinResources } from '../api/builtin/index.ts';
 import type { KubeObject } from '../api/object.ts';
-import type { ResourceDef } from '../api/resources/types.ts';
 import { HttpKubeClient } from '../client/http-client.ts';
 import { loadKubeconfig } from '../client/kubeconfig.ts';
 import { Resources } from '../client/resources.ts';
@@ -21,20 +19,6 @@ import { startHub } from './hub.ts';
 import { nodePod, startHubRig, until, type HubRig } from './testing/hub-rig.ts';
 
 const NODE = 'edge-pv';
-
-/**
- * The cloud's resource types with PersistentVolumeClaim/PersistentVolume: the built-in ones once
- * the API defines them (the `pv` branch), else minimal definitions so this test runs before that.
- */
-function withPersistentVolumes(): ResourceDef[] {
-  const defs = builtinResources();
-  const base = { group: '', version: 'v1', shortNames: [], categories: [], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] as ResourceDef['verbs'], subresources: ['status'], hasStatus: true };
-  for (const [kind, plural, namespaced] of [['PersistentVolumeClaim', 'persistentvolumeclaims', true], ['PersistentVolume', 'persistentvolumes', false]] as const) {
-    if (defs.some((d) => d.group === '' && d.plural === plural)) continue;
-    defs.push({ ...base, kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase(), namespaced });
-  }
-  return defs;
-}
 
 /** a claim bound to `pv-<name>` (status through the status subresource, as the PV controller writes it) */
 async function seedClaim(admin: HttpKubeClient, name: string): Promise<void> {
@@ -70,7 +54,6 @@ describe('edgehub: persistent volume claims and volumes', () => {
     rig = await startHubRig({
       nodeName: NODE,
       dir,
-      cloudResources: withPersistentVolumes(),
       seed: async (a) => {
         await a.create(Resources.pods, nodePod(NODE, 'db', { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }] }));
         await seedClaim(a, 'data');

@@ -78,11 +78,6 @@ const MAX_BODY = 3 * 1024 * 1024;
 const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', '/namespaces']);
 const streamSubresources = new Set(['exec', 'attach', 'portforward']);
 const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims', '/persistentvolumes', 'k8s.cni.cncf.io/network-attachment-definitions']);
-/** by-name kinds the hub knows even when its built-in API table does not (yet) define them */
-const byNameRefs = new Map<string, ResourceRef>([
-  ['/persistentvolumeclaims', Resources.persistentvolumeclaims],
-  ['/persistentvolumes', Resources.persistentvolumes],
-]);
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'authorization', 'content-length']);
 
 /**
@@ -299,9 +294,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   async function handleResource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, signal: AbortSignal): Promise<void> {
     const id = `${info.group}/${info.resource}`;
     const def = resources.lookup(info.group, info.version, info.resource);
-    const ref: ResourceRef | undefined = def
-      ? { group: def.group, version: def.version, plural: def.plural, kind: def.kind, namespaced: def.namespaced }
-      : info.version === 'v1' ? byNameRefs.get(id) : undefined;
+    const ref: ResourceRef | undefined = def ? { group: def.group, version: def.version, plural: def.plural, kind: def.kind, namespaced: def.namespaced } : undefined;
     const isRead = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
     // Streams into containers are not the hub's: forwarded with the node's credentials they would
     // either be refused by the node authorizer or, worse, act as the node for whoever holds the

@@ -16,8 +16,8 @@ import { HedgeError } from '../../lib/errors.ts';
 import { KeyedLock } from '../../lib/keyed-lock.ts';
 import { podDir } from './paths.ts';
 
-/** the CSI driver name the cloud's local-path provisioner writes into `spec.csi.driver` */
-export const LOCAL_PATH_DRIVER = 'local-path.hedge.io';
+/** the CSI driver name the cloud's local-path provisioner writes into `spec.csi.driver` (one definition, src/api/storage) */
+export { LOCAL_PATH_DRIVER } from '../../api/storage/names.ts';
 
 /** a volume handle as the provisioner makes them (`pvc-<uid>`): a single safe path segment */
 const HANDLE = /^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$/;

@@ -26,6 +26,8 @@ export interface ResourceQuotaAdmissionOptions {
   updateQuotaStatus(quota: KubeObject, signal: AbortSignal): Promise<void>;
   /** an object of that type and name is stored already (its create will fail: charge nothing) */
   exists(req: AdmissionRequest): Promise<boolean>;
+  /** false when the namespace certainly has no quota (a cache), so the request costs no read */
+  mayHaveQuotas?(namespace: string): boolean;
   now?: () => Date;
   /** re-reads after a conflicting status write before giving up with the Conflict; default 10 */
   maxRetries?: number;
@@ -175,7 +177,8 @@ export function resourceQuotaPlugin(opts: ResourceQuotaAdmissionOptions): Admiss
       if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return;
       const ev = evaluatorFor(req.def.group, req.def.plural);
       if (!ev || (req.operation === 'UPDATE' && !ev.chargesUpdates)) return;
-      // the common namespace has no quota: one list, no queueing behind the namespace's other writes
+      // the common namespace has no quota: no read, no queueing behind the namespace's other writes
+      if (opts.mayHaveQuotas && !opts.mayHaveQuotas(req.namespace)) return;
       if ((await opts.listQuotas(req.namespace, req.signal)).length === 0) return;
       await inLane(req.namespace, async () => {
         if (req.operation === 'CREATE' && (await opts.exists(req))) return;

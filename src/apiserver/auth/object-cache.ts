@@ -57,6 +57,13 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
     return this.#items.values();
   }
 
+  /** the objects of one namespace (a pass over all: for kinds a cluster has few of, e.g. quotas) */
+  inNamespace(namespace: string): T[] {
+    const out: T[] = [];
+    for (const o of this.#items.values()) if ((o.metadata.namespace ?? '') === namespace) out.push(o);
+    return out;
+  }
+
   get size(): number {
     return this.#items.size;
   }

@@ -1,4 +1,3 @@
-import type { NodeSelectorTerm } from 'kubernetes-types/core/v1.js';
 import { matches, selectorFromLabelSelector } from '../../api/labels/selector.ts';
 import {
   claimClass,
@@ -20,13 +19,10 @@ import {
   PROVISIONED_BY_ANNOTATION,
 } from '../../api/storage/names.ts';
 import type { NodeObject } from '../common/types.ts';
-import { matchTerm } from '../scheduler/filters/node-affinity.ts';
+import { volumeFitsNode } from '../scheduler/filters/volume-binding.ts';
 
-/** a PV's required node terms admit the node (no affinity admits every node) */
-export function volumeFitsNode(pv: PersistentVolumeObject, node: NodeObject): boolean {
-  const terms: NodeSelectorTerm[] | undefined = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
-  return !terms?.length || terms.some((t) => matchTerm(t, node));
-}
+/** a PV's required node terms admit the node (no affinity admits every node): the scheduler's VolumeBinding test */
+export { volumeFitsNode };
 
 /** the claim is the one this PV's claimRef names (by uid once the binder has filled it) */
 export function claimRefMatches(pv: PersistentVolumeObject, pvc: PersistentVolumeClaimObject): boolean {

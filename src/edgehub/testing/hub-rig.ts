@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { KubeObject } from '../../api/object.ts';
-import type { ResourceDef } from '../../api/resources/types.ts';
 import { startTestServer, testToken, type TestServer } from '../../apiserver/testing/test-server.ts';
 import { HttpKubeClient } from '../../client/http-client.ts';
 import { loadKubeconfig } from '../../client/kubeconfig.ts';
@@ -43,8 +42,6 @@ export interface HubRigOptions {
   hub?: Partial<HubOptions> | ((cloudUrl: string) => Partial<HubOptions>);
   /** the local client's request timeout */
   requestTimeoutMs?: number;
-  /** the resource types the cloud serves (default the built-in ones) */
-  cloudResources?: ResourceDef[];
 }
 
 /** A cloud apiserver, the node↔cloud link as a TcpLink, and a hub on it that is online. */
@@ -61,7 +58,7 @@ export interface HubRig {
 }
 
 export async function startHubRig(o: HubRigOptions): Promise<HubRig> {
-  const cloud = await startTestServer({ ...(o.cloudStore ? { store: o.cloudStore } : {}), ...(o.cloudResources ? { resources: o.cloudResources } : {}) });
+  const cloud = await startTestServer(o.cloudStore ? { store: o.cloudStore } : {});
   const u = new URL(cloud.url);
   const link = await TcpLink.open({ host: u.hostname, port: Number(u.port) });
   const admin = new HttpKubeClient({ server: cloud.url, token: testToken });

@@ -1,13 +1,13 @@
-import type { PersistentVolume, PersistentVolumeClaim } from 'kubernetes-types/core/v1.js';
-import type { StorageClass } from 'kubernetes-types/storage/v1.js';
 import type { KubeObject } from '../../../api/object.ts';
+import { claimClass, type PersistentVolumeClaimObject, type PersistentVolumeObject, type StorageClassObject } from '../../../api/storage/claims.ts';
+import { SELECTED_NODE_ANNOTATION } from '../../../api/storage/names.ts';
 import type { NodeObject } from '../../common/types.ts';
 import { matchTerm } from './node-affinity.ts';
 import type { Filter } from './types.ts';
 
-export type PvcObject = PersistentVolumeClaim & KubeObject;
-export type PvObject = PersistentVolume & KubeObject;
-export type StorageClassObject = StorageClass & KubeObject;
+export type { StorageClassObject };
+export type PvcObject = PersistentVolumeClaimObject;
+export type PvObject = PersistentVolumeObject;
 
 /** The scheduler's views of the storage objects (its informers). */
 export interface VolumeLookup {
@@ -17,7 +17,7 @@ export interface VolumeLookup {
 }
 
 /** Upstream's annotation: the node a WaitForFirstConsumer claim's volume is to be provisioned for. */
-export const ANNOTATION_SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+export const ANNOTATION_SELECTED_NODE = SELECTED_NODE_ANNOTATION;
 /** A class whose volumes are made by hand only (upstream's local static provisioning). */
 export const NO_PROVISIONER = 'kubernetes.io/no-provisioner';
 
@@ -46,7 +46,7 @@ export function podClaimNames(pod: KubeObject & { spec?: { volumes?: { name: str
 /** The PV's node affinity admits the node (no affinity: any node). */
 export function volumeFitsNode(pv: PvObject, node: NodeObject): boolean {
   const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
-  return !terms || terms.some((t) => matchTerm(t, node));
+  return !terms?.length || terms.some((t) => matchTerm(t, node));
 }
 
 /** The class's allowedTopologies admit the node (none: any node). */
@@ -82,7 +82,7 @@ export function volumeBinding(lookup: VolumeLookup): Filter {
           s.bound.push({ claim: name, volume: lookup.volume(volumeName) });
           continue;
         }
-        const className = pvc.spec?.storageClassName ?? '';
+        const className = claimClass(pvc);
         const sc = className ? lookup.storageClass(className) : undefined;
         if (!sc) return className ? `storageclass.storage.k8s.io "${className}" not found` : 'pod has unbound immediate PersistentVolumeClaims';
         if (sc.volumeBindingMode !== 'WaitForFirstConsumer') return 'pod has unbound immediate PersistentVolumeClaims';
