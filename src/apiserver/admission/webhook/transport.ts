@@ -10,6 +10,7 @@ import { resolveServiceEndpoint, type ServiceEndpoint, type ServiceLookups } fro
 import { WebhookCallError } from './review.ts';
 
 /** the node server's raw TCP upgrade to one of its pods (agent/server/node-server.ts) */
+/** must equal agent/server/pod-connect.ts's (the apiserver does not import the agent) */
 export const POD_CONNECT_UPGRADE = 'hedge-tcp';
 export const podConnectPath = (ip: string, port: number): string => `/podconnect/${encodeURIComponent(ip)}/${port}`;
 
