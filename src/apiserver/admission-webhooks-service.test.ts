@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:https';
 import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { startNodeServer, type NodeServer } from '../agent/server/node-server.ts';
 import { startTunnelClient, type TunnelClient } from '../edgehub/tunnel/index.ts';
 import { silentLogger } from '../lib/log.ts';
-import { generateCa, generateServingCert } from './auth/pki.ts';
 import { nodeAt } from './testing/fake-kubelet.ts';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
+import { eventually, startWebhookServer, type TestWebhookServer } from './testing/webhook-server.ts';
 
 interface StatusBody {
   reason?: string;
@@ -33,7 +32,7 @@ async function closedPort(): Promise<number> {
 describe('admission webhooks by Service, through the node tunnel', () => {
   let t: TestServer;
   let node: NodeServer;
-  let hook: Server;
+  let hook: TestWebhookServer;
   let hookPort = 0;
   let client: TunnelClient | undefined;
   let caBundle = '';
@@ -48,31 +47,16 @@ describe('admission webhooks by Service, through the node tunnel', () => {
     endpoints: [{ addresses: ['127.0.0.1'], nodeName: 'edge-1', conditions: { ready } }],
     ports: [{ name: 'https', port: hookPort, protocol: 'TCP' }],
   });
-  const eventually = async <T>(attempt: (i: number) => Promise<T>, ok: (v: T) => boolean): Promise<T> => {
-    for (let i = 0; ; i++) {
-      const v = await attempt(i);
-      if (ok(v) || i >= 100) return v;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
 
   before(async () => {
-    const ca = await generateCa('webhook-ca');
     // the name the apiserver verifies: <service>.<namespace>.svc
-    const serving = await generateServingCert({ ca, hosts: ['hook.default.svc'] });
-    caBundle = Buffer.from(ca.cert).toString('base64');
-    hook = createServer({ cert: serving.cert, key: serving.key }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const review = JSON.parse(Buffer.concat(chunks).toString()) as { request: { uid: string; object: { metadata: { name: string } } } };
-        const allowed = !review.request.object.metadata.name.startsWith('bad');
-        res.writeHead(200, json);
-        res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed, status: allowed ? undefined : { message: `denied by the pod behind ${req.url}` } } }));
-      });
+    hook = await startWebhookServer(['hook.default.svc'], (url, body) => {
+      const review = body as { request: { uid: string; object: { metadata: { name: string } } } };
+      const allowed = !review.request.object.metadata.name.startsWith('bad');
+      return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed, status: allowed ? undefined : { message: `denied by the pod behind ${url}` } } };
     });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    hookPort = (hook.address() as AddressInfo).port;
+    hookPort = hook.port;
+    caBundle = hook.caBundle;
     const pod: Pod = { metadata: { name: 'hook-0', namespace: 'default' }, spec: { containers: [] }, status: { podIP: '127.0.0.1' } };
     // plain HTTP node server: TLS to it is the node tunnel's business, tested elsewhere
     node = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set(), clientCerts: false, anonymous: true }, pods: { pods: () => [pod], locate: () => undefined }, logger: silentLogger() });
@@ -98,8 +82,7 @@ describe('admission webhooks by Service, through the node tunnel', () => {
     await client?.done;
     await t?.close();
     await node?.close();
-    hook?.closeAllConnections();
-    await new Promise((r) => hook?.close(r));
+    await hook?.close();
   });
 
   it('reaches the webhook pod through the node tunnel (TLS for hook.default.svc verified by the caBundle)', async () => {

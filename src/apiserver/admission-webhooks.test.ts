@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
-import { generateCa, generateServingCert } from './auth/pki.ts';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
+import { eventually, startWebhookServer, type TestWebhookServer } from './testing/webhook-server.ts';
 
 interface StatusBody {
   code?: number;
@@ -54,7 +52,7 @@ function answer(path: string, review: Review): unknown {
 
 describe('admission webhooks through the API (url clientConfig, TLS with a caBundle)', () => {
   let t: TestServer;
-  let hook: Server;
+  let hook: TestWebhookServer;
   let hookUrl = '';
   let caBundle = '';
   const reviews: { path: string; review: Review }[] = [];
@@ -71,38 +69,21 @@ describe('admission webhooks through the API (url clientConfig, TLS with a caBun
     ...extra,
   });
   const config = (name: string, webhooks: unknown[]) => ({ metadata: { name }, webhooks });
-  /** configurations reach the dispatcher through a watch: retry until `ok` (bounded) */
-  const eventually = async <T>(attempt: (i: number) => Promise<T>, ok: (v: T) => boolean): Promise<T> => {
-    for (let i = 0; ; i++) {
-      const v = await attempt(i);
-      if (ok(v) || i >= 100) return v;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
 
   before(async () => {
-    const ca = await generateCa('webhook-ca');
-    const serving = await generateServingCert({ ca, hosts: ['127.0.0.1'] });
-    caBundle = Buffer.from(ca.cert).toString('base64');
-    hook = createServer({ cert: serving.cert, key: serving.key }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const review = JSON.parse(Buffer.concat(chunks).toString()) as Review;
-        const path = new URL(req.url ?? '/', 'https://x').pathname;
-        reviews.push({ path, review });
-        res.writeHead(200, json);
-        res.end(JSON.stringify(answer(path, review)));
-      });
+    hook = await startWebhookServer(['127.0.0.1'], (url, body) => {
+      const path = url.replace(/\?.*$/, '');
+      const review = body as Review;
+      reviews.push({ path, review });
+      return answer(path, review);
     });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    hookUrl = `https://127.0.0.1:${(hook.address() as AddressInfo).port}`;
+    hookUrl = hook.url;
+    caBundle = hook.caBundle;
     t = await startTestServer();
   });
   after(async () => {
     await t?.close();
-    hook.closeAllConnections();
-    await new Promise((r) => hook.close(r));
+    await hook?.close();
   });
 
   it('validates configurations as upstream: names, rules, clientConfig, sideEffects, versions, timeouts', async () => {
