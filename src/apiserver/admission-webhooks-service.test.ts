@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict';
-import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { startNodeServer, type NodeServer } from '../agent/server/node-server.ts';
 import { startTunnelClient, type TunnelClient } from '../edgehub/tunnel/index.ts';
 import { silentLogger } from '../lib/log.ts';
-import { nodeAt } from './testing/fake-kubelet.ts';
+import { closedPort, nodeAt } from './testing/fake-kubelet.ts';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
 import { eventually, startWebhookServer, type TestWebhookServer } from './testing/webhook-server.ts';
 
 interface StatusBody {
   reason?: string;
   message?: string;
-}
-
-/** a port nothing listens on: the Node's advertised address, so only its tunnel reaches it */
-async function closedPort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /**
