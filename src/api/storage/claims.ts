@@ -70,3 +70,19 @@ export function offersAccessModes(volumeModes: readonly string[] | undefined, wa
   const have = new Set(volumeModes ?? []);
   return (wanted ?? []).every((m) => have.has(m));
 }
+
+/** the claims a pod mounts: its persistentVolumeClaim volumes, and `<pod>-<volume>` for each generic ephemeral volume (upstream's naming) */
+export function podClaimNames(pod: { metadata?: { name?: string }; spec?: { volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; ephemeral?: unknown }[] } }): string[] {
+  const out: string[] = [];
+  for (const v of pod.spec?.volumes ?? []) {
+    const claim = volumeClaimName(pod, v);
+    if (claim !== undefined) out.push(claim);
+  }
+  return out;
+}
+
+/** the claim behind one pod volume, undefined for volumes of other types */
+export function volumeClaimName(pod: { metadata?: { name?: string } }, v: { name: string; persistentVolumeClaim?: { claimName: string }; ephemeral?: unknown }): string | undefined {
+  if (v.persistentVolumeClaim?.claimName) return v.persistentVolumeClaim.claimName;
+  return v.ephemeral ? `${pod.metadata?.name ?? ''}-${v.name}` : undefined;
+}
