@@ -125,7 +125,10 @@ function rules(list: IngressRule[], opts: Options, causes: FieldCause[]): void {
 function validateSpec(spec: IngressSpec, opts: Options): FieldCause[] {
   const causes: FieldCause[] = [];
   const ruleList = spec.rules ?? [];
-  if (ruleList.length === 0 && !spec.defaultBackend) causes.push(invalid('spec', ruleList, 'either `defaultBackend` or `rules` must be specified'));
+  if (ruleList.length === 0 && !spec.defaultBackend) {
+    // Go prints the nil rules slice with %#v
+    causes.push({ field: 'spec', reason: 'FieldValueInvalid', message: 'Invalid value: []networking.IngressRule(nil): either `defaultBackend` or `rules` must be specified' });
+  }
   if (spec.defaultBackend) backend(spec.defaultBackend, 'spec.defaultBackend', causes);
   rules(ruleList, opts, causes);
   (spec.tls ?? []).forEach((raw, i) => {
