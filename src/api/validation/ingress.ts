@@ -134,7 +134,8 @@ function validateSpec(spec: IngressSpec, opts: Options): FieldCause[] {
   (spec.tls ?? []).forEach((raw, i) => {
     const tls = raw ?? {};
     const tp = index('spec.tls', i);
-    (tls.hosts ?? []).forEach((h, j) => host(h, index(child(tp, 'hosts'), j), causes));
+    // a null entry decodes as "" in Go
+    (tls.hosts ?? []).forEach((h, j) => host(h ?? '', index(child(tp, 'hosts'), j), causes));
     if (!opts.allowInvalidSecretName && tls.secretName) {
       for (const msg of nameIsDNSSubdomain(tls.secretName, false)) causes.push(invalid(child(tp, 'secretName'), tls.secretName, msg));
     }
