@@ -20,11 +20,12 @@ export function isDefaultClass(sc: KubeObject): boolean {
 /**
  * volumeutil.GetDefaultClass (1.28+): of several default classes the newest wins (then the
  * smallest name), so adding a new default before removing the old one never refuses claims.
+ * `isDefault` picks another kind's defaults the same way (DefaultIngressClass does so too).
  */
-export function pickDefaultClass<T extends KubeObject>(classes: Iterable<T>): T | undefined {
+export function pickDefaultClass<T extends KubeObject>(classes: Iterable<T>, isDefault: (c: T) => boolean = isDefaultClass): T | undefined {
   let best: T | undefined;
   for (const sc of classes) {
-    if (!isDefaultClass(sc)) continue;
+    if (!isDefault(sc)) continue;
     if (!best) {
       best = sc;
       continue;
