@@ -263,6 +263,55 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     await ok(['delete', 'validatingwebhookconfiguration', 'policy']);
   });
 
+  it('kubectl create ingress (protobuf), get ing and ingressclass columns, describe, and a chart-style Ingress applied', async () => {
+    await ok(['create', 'namespace', 'ing-ns']);
+    await ok(['apply', '-f', '-'], 'apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: x\nspec:\n  controller: example.com/ingress-controller\n');
+    assert.match(await ok(['get', 'ingressclass']), /^NAME\s+CONTROLLER\s+PARAMETERS\s+AGE\nx\s+example\.com\/ingress-controller\s+<none>\s+\S+\n$/);
+    assert.match(await ok(['create', 'ingress', 'web', '--class=x', '--rule=foo.example.com/=svc:80', '-n', 'ing-ns']), /ingress.networking.k8s.io\/web created/);
+    assert.match(await ok(['get', 'ing', '-n', 'ing-ns']), /^NAME\s+CLASS\s+HOSTS\s+ADDRESS\s+PORTS\s+AGE\nweb\s+x\s+foo\.example\.com\s+80\s+\S+\n$/);
+    assert.equal(await ok(['get', 'ing', 'web', '-n', 'ing-ns', '-o', 'jsonpath={.spec.rules[0].http.paths[0].pathType} {.spec.rules[0].http.paths[0].backend.service.port.number}']), 'Exact 80');
+    const described = await ok(['describe', 'ingress', 'web', '-n', 'ing-ns']);
+    assert.match(described, /^Name:\s+web$/m);
+    assert.match(described, /^Ingress Class:\s+x$/m);
+    assert.match(described, /foo\.example\.com\s*\n\s+\/\s+svc:80 \(/);
+    // what `helm template` renders for a typical chart with ingress.enabled: Prefix paths, TLS, annotations
+    const chart = [
+      'apiVersion: networking.k8s.io/v1',
+      'kind: Ingress',
+      'metadata:',
+      '  name: release-app',
+      '  labels: {app.kubernetes.io/name: app, app.kubernetes.io/instance: release}',
+      '  annotations:',
+      '    nginx.ingress.kubernetes.io/rewrite-target: /',
+      '    cert-manager.io/cluster-issuer: letsencrypt',
+      'spec:',
+      '  ingressClassName: x',
+      '  tls:',
+      '  - hosts: [chart-example.local]',
+      '    secretName: chart-example-tls',
+      '  rules:',
+      '  - host: chart-example.local',
+      '    http:',
+      '      paths:',
+      '      - path: /',
+      '        pathType: Prefix',
+      '        backend:',
+      '          service:',
+      '            name: release-app',
+      '            port: {number: 80}',
+      '',
+    ].join('\n');
+    await ok(['apply', '-n', 'ing-ns', '-f', '-'], chart);
+    assert.match(await ok(['get', 'ing', 'release-app', '-n', 'ing-ns', '--no-headers']), /^release-app\s+x\s+chart-example\.local\s+80, 443\s+\S+\n$/);
+    // applied again unchanged, then changed: a server-side diff, no conflict
+    assert.match(await ok(['apply', '-n', 'ing-ns', '-f', '-'], chart), /unchanged/);
+    await ok(['apply', '-n', 'ing-ns', '-f', '-'], chart.replace('pathType: Prefix', 'pathType: ImplementationSpecific'));
+    const bad = await kubectl(['create', 'ingress', 'bad', '--rule=10.0.0.1/=svc:80', '-n', 'ing-ns']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /spec\.rules\[0\]\.host: Invalid value: "10\.0\.0\.1": must be a DNS name, not an IP address/);
+    await ok(['delete', 'namespace', 'ing-ns', '--wait=false']);
+  });
+
   it('reports server errors the way kubectl users know them', async () => {
     const nf = await kubectl(['get', 'pod', 'missing']);
     assert.notEqual(nf.code, 0);

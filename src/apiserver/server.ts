@@ -15,6 +15,7 @@ import { serviceAccountPlugin } from './admission/service-account.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
 import { limitRangerPlugin } from './admission/limit-ranger.ts';
 import { resourceQuotaPlugin } from './admission/resource-quota.ts';
+import { defaultIngressClassPlugin } from './admission/default-ingress-class.ts';
 import { priorityPlugin } from './admission/priority.ts';
 import { ObjectCache } from './auth/object-cache.ts';
 import { defaultStorageClassPlugin, storageProtectionPlugin } from './admission/storage.ts';
@@ -97,6 +98,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const quotaDef = resources.lookup('', 'v1', 'resourcequotas');
   const limitRangeDef = resources.lookup('', 'v1', 'limitranges');
   const storageClassDef = resources.lookup('storage.k8s.io', 'v1', 'storageclasses');
+  const ingressClassDef = resources.lookup('networking.k8s.io', 'v1', 'ingressclasses');
   /** a namespace's objects of one type as stored now (read-only, shared decodes) */
   const storedIn = async (def: ResourceDef | undefined, namespace: string) =>
     def ? (await registry.storeFor(def).list(namespace, {})).items.map((kv) => registry.codec.decode(kv).obj) : [];
@@ -167,6 +169,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     }),
     defaultStorageClassPlugin({ listStorageClasses: () => storedIn(storageClassDef, '') }),
     storageProtectionPlugin(),
+    defaultIngressClassPlugin({ listIngressClasses: () => storedIn(ingressClassDef, '') }),
     ...authz.admissionPlugins(),
     crdFinalizerPlugin(),
     ...(config.admissionPlugins ?? []),

@@ -59,6 +59,25 @@ const TYPES: { path: string; kind: string; apiVersion: string; body: Json }[] = 
     },
   },
   {
+    path: '/apis/networking.k8s.io/v1/namespaces/default/ingresses',
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    body: {
+      spec: {
+        ingressClassName: 'nginx',
+        defaultBackend: { resource: { apiGroup: 'k8s.example.com', kind: 'Bucket', name: 'static' } },
+        tls: [{ hosts: ['*.example.com'], secretName: 'tls' }],
+        rules: [{ host: 'a.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }, { path: '/x', pathType: 'Exact', backend: { service: { name: 'web', port: { name: 'http' } } } }] } }],
+      },
+    },
+  },
+  {
+    path: '/apis/networking.k8s.io/v1/ingressclasses',
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'IngressClass',
+    body: { spec: { controller: 'example.com/lb', parameters: { apiGroup: 'k8s.example.com', kind: 'LBConfig', name: 'lb', scope: 'Namespace', namespace: 'lb' } } },
+  },
+  {
     path: '/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions',
     apiVersion: 'k8s.cni.cncf.io/v1',
     kind: 'NetworkAttachmentDefinition',

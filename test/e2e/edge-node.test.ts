@@ -238,6 +238,24 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.equal(spawnSync('test', ['-e', dir]).status, 1, `${dir} removed`);
   });
 
+  it('a generic ephemeral volume: its claim is made for the pod, provisioned on the node, and goes with the pod', async () => {
+    await kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'scratch' },
+      spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'c', image: busyboxImage, command: ['sh', '-c', 'echo hi > /scratch/f; sleep 3600'], volumeMounts: [{ name: 'work', mountPath: '/scratch' }] }],
+        volumes: [{ name: 'work', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Mi' } } } } } }] },
+    }));
+    const pod = await waitRunning('scratch');
+    const claim = JSON.parse(await kubectl(['get', 'pvc', 'scratch-work', '-o', 'json'])) as { metadata: { ownerReferences?: { uid: string; controller?: boolean }[] }; spec: { volumeName?: string } };
+    assert.deepEqual(claim.metadata.ownerReferences?.map((o) => [o.uid, o.controller]), [[pod.metadata?.uid, true]]);
+    const dir = join(node.dataDir, 'local-path', claim.spec.volumeName!);
+    assert.equal((await kubectl(['exec', 'scratch', '--', 'cat', '/scratch/f'])).trim(), 'hi');
+    await kubectl(['delete', 'pod', 'scratch', '--wait=true', '--timeout=60s']);
+    // garbage collection takes the claim with its pod; the volume is then reclaimed on the node
+    await waitUntil('scratch-work collected', 60_000, async () => ((await server.api('GET', '/api/v1/namespaces/default/persistentvolumeclaims/scratch-work')).status === 404 ? true : undefined), explain);
+    await waitUntil(`${dir} removed`, 60_000, async () => (spawnSync('test', ['-e', dir]).status === 1 ? true : undefined), explain);
+  });
+
   it('kill -9 of the agent and a restart leave containers running, adopted unchanged', async () => {
     const before = await Promise.all(['web-runc', 'web-gvisor'].map(async (n) => (await getPod(n))!));
     const conmons = (await node.hostState()).conmonPids;

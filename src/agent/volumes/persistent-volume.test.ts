@@ -84,6 +84,24 @@ describe('persistentVolumeClaim volumes', () => {
     await tearDownPodVolumes({ dataDir: dir, uid: 'u2', mounter, signal });
   });
 
+  it('a generic ephemeral volume mounts its <pod>-<volume> claim, only when the claim is the pod\'s own', async () => {
+    const eph = (uid: string): Pod => ({
+      metadata: { name: 'eph', namespace: 'default', uid },
+      spec: { containers: [], volumes: [{ name: 'scratch', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } } }] },
+    });
+    const c = await client.create(Resources.persistentvolumeclaims, {
+      metadata: { name: 'eph-scratch', namespace: 'default', ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'eph', uid: 'e1', controller: true }] },
+      spec: { accessModes: ['ReadWriteOnce'], volumeName: 'pvc-eph' },
+      status: { phase: 'Bound' },
+    } as KubeObject);
+    await volume('pvc-eph', { csi: { driver: 'local-path.hedge.io', volumeHandle: 'pvc-eph' }, claimRef: { namespace: 'default', name: 'eph-scratch', uid: c.metadata.uid } });
+    const v = (await setUpPodVolumes(ctx(eph('e1')))).get('scratch');
+    assert.deepEqual(v, { name: 'scratch', hostPath: join(dir, 'local-path', 'pvc-eph'), readOnly: false });
+    await tearDownPodVolumes({ dataDir: dir, uid: 'e1', mounter, signal });
+    // a pod of the same name but another uid (the claim is not its own) waits
+    await fails(eph('e2'), /error processing PVC default\/eph-scratch: PVC default\/eph-scratch was not created for pod default\/eph \(pod is not owner\)$/, true);
+  });
+
   it('hostPath and local PVs, ReadOnlyMany, and clear errors for what the node cannot serve', async () => {
     const host = join(dir, 'host-dir');
     await claim('hp', { volumeName: 'pv-hp', phase: 'Bound' });

@@ -5,6 +5,7 @@
  */
 import type { PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Volume } from 'kubernetes-types/core/v1.js';
 import { stat } from 'node:fs/promises';
+import { volumeClaimName } from '../../api/storage/claims.ts';
 import { Resources } from '../../client/resources.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
 import { checkHostPath } from './host-path.ts';
@@ -30,9 +31,14 @@ export function unableToMountMessage(err: VolumeNotReadyError): string {
   return `Unable to attach or mount volumes: unmounted volumes=[${err.volume}], failed to process volumes=[${err.volume}]: ${err.message}`;
 }
 
-export async function setUpPersistentVolumeClaim(ctx: VolumeContext, v: Volume & { persistentVolumeClaim: PersistentVolumeClaimVolumeSource }): Promise<PreparedVolume> {
+/**
+ * A `persistentVolumeClaim` volume, or a generic `ephemeral` one: its claim `<pod>-<volume>`,
+ * made by the ephemeral volume controller, must name this pod as its controller (the kubelet's
+ * check), so a claim of that name made by someone else is never mounted.
+ */
+export async function setUpPersistentVolumeClaim(ctx: VolumeContext, v: Volume & ({ persistentVolumeClaim: PersistentVolumeClaimVolumeSource } | { ephemeral: object })): Promise<PreparedVolume> {
   const ns = ctx.pod.metadata?.namespace ?? 'default';
-  const claimName = v.persistentVolumeClaim.claimName;
+  const claimName = volumeClaimName(ctx.pod, v) ?? '';
   const notReady = (what: string, cause?: unknown): VolumeNotReadyError =>
     new VolumeNotReadyError(v.name, `error processing PVC ${ns}/${claimName}: ${what}`, cause);
   let pvc: PersistentVolumeClaim;
@@ -43,6 +49,9 @@ export async function setUpPersistentVolumeClaim(ctx: VolumeContext, v: Volume &
     throw notReady(`failed to fetch PVC from API server: ${(err as Error).message}`, err);
   }
   if (pvc.metadata?.deletionTimestamp) throw notReady('PVC is being deleted');
+  if (v.ephemeral && !(pvc.metadata?.ownerReferences ?? []).some((o) => o.controller && o.kind === 'Pod' && o.uid === ctx.pod.metadata?.uid)) {
+    throw notReady(`PVC ${ns}/${claimName} was not created for pod ${ns}/${ctx.pod.metadata?.name ?? ''} (pod is not owner)`);
+  }
   const pvName = pvc.spec?.volumeName ?? '';
   if (pvc.status?.phase !== 'Bound' || !pvName) throw notReady('PVC is not bound');
   let pv: PersistentVolume;
@@ -59,7 +68,7 @@ export async function setUpPersistentVolumeClaim(ctx: VolumeContext, v: Volume &
     throw notReady(`found PV object ${pvName} but its pv.Spec.ClaimRef.UID (${ref.uid}) does not point to claim.UID (${pvc.metadata.uid})`);
   }
   const modes = pv.spec?.accessModes ?? [];
-  const readOnly = (v.persistentVolumeClaim.readOnly ?? false) || (modes.length > 0 && modes.every((m) => m === 'ReadOnlyMany'));
+  const readOnly = (v.persistentVolumeClaim?.readOnly ?? false) || (modes.length > 0 && modes.every((m) => m === 'ReadOnlyMany'));
   return { name: v.name, hostPath: await persistentVolumePath(ctx, pv, pvName), readOnly };
 }
 

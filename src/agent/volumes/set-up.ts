@@ -40,6 +40,7 @@ async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolum
     return { name: v.name, hostPath: v.hostPath.path, readOnly: false };
   }
   if (v.persistentVolumeClaim) return setUpPersistentVolumeClaim(ctx, { ...v, persistentVolumeClaim: v.persistentVolumeClaim });
+  if (v.ephemeral) return setUpPersistentVolumeClaim(ctx, { ...v, ephemeral: v.ephemeral });
   let files: ProjectedFile[] | undefined;
   let plugin = '';
   if (v.configMap) {

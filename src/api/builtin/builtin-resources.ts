@@ -81,6 +81,8 @@ import { priorityClassTable } from '../table/simple.ts';
 import { validatePersistentVolume, validatePersistentVolumeClaim, validateStorageClass } from '../validation/storage.ts';
 import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from '../defaults/storage.ts';
 import { persistentVolumeClaimTable, persistentVolumeTable, storageClassTable } from '../table/storage.ts';
+import { defaultIngressClass, validateIngress, validateIngressClass, validateIngressClassUpdate, validateIngressUpdate } from '../validation/ingress.ts';
+import { ingressClassTable, ingressTable } from '../table/ingress.ts';
 
 /** Verbs every ordinary upstream resource serves. */
 const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -417,6 +419,33 @@ function workloadResources(): ResourceDef[] {
       table: networkPolicyTable,
       defaults: defaultNetworkPolicy,
       spec: validateNetworkPolicy,
+    }),
+    // served as kube-apiserver serves them; routing traffic is an ingress controller's work (none yet)
+    def({
+      group: 'networking.k8s.io',
+      version: 'v1',
+      namespaced: true,
+      kind: 'Ingress',
+      plural: 'ingresses',
+      singular: 'ingress',
+      shortNames: ['ing'],
+      subresources: ['status'],
+      hasStatus: true,
+      table: ingressTable,
+      spec: validateIngress,
+      update: validateIngressUpdate,
+    }),
+    def({
+      group: 'networking.k8s.io',
+      version: 'v1',
+      namespaced: false,
+      kind: 'IngressClass',
+      plural: 'ingressclasses',
+      singular: 'ingressclass',
+      table: ingressClassTable,
+      defaults: defaultIngressClass,
+      spec: validateIngressClass,
+      update: validateIngressClassUpdate,
     }),
     // the Multus CRD, served built in: the CNI config of an extra or alternative pod network (agent/network/multus)
     def({

@@ -32,7 +32,7 @@ test('discovery facts match upstream', () => {
   assert.equal(reg.lookup('', 'v1', 'endpoints')?.singular, 'endpoints');
   assert.equal(reg.lookup('', 'v1', 'configmaps')?.listKind, 'ConfigMapList');
   const short = reg.all().flatMap((d) => d.shortNames).sort();
-  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'limits', 'net-attach-def', 'netpol', 'no', 'ns', 'pc', 'pdb', 'po', 'pv', 'pvc', 'quota', 'rs', 'sa', 'sc', 'sts', 'svc']);
+  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'ing', 'limits', 'net-attach-def', 'netpol', 'no', 'ns', 'pc', 'pdb', 'po', 'pv', 'pvc', 'quota', 'rs', 'sa', 'sc', 'sts', 'svc']);
   const inAll = reg.all().filter((d) => d.categories.includes('all')).map((d) => d.plural).sort();
   assert.deepEqual(inAll, ['cronjobs', 'daemonsets', 'deployments', 'horizontalpodautoscalers', 'jobs', 'pods', 'replicasets', 'services', 'statefulsets']);
 });

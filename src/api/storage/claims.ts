@@ -20,11 +20,12 @@ export function isDefaultClass(sc: KubeObject): boolean {
 /**
  * volumeutil.GetDefaultClass (1.28+): of several default classes the newest wins (then the
  * smallest name), so adding a new default before removing the old one never refuses claims.
+ * `isDefault` picks another kind's defaults the same way (DefaultIngressClass does so too).
  */
-export function pickDefaultClass<T extends KubeObject>(classes: Iterable<T>): T | undefined {
+export function pickDefaultClass<T extends KubeObject>(classes: Iterable<T>, isDefault: (c: T) => boolean = isDefaultClass): T | undefined {
   let best: T | undefined;
   for (const sc of classes) {
-    if (!isDefaultClass(sc)) continue;
+    if (!isDefault(sc)) continue;
     if (!best) {
       best = sc;
       continue;
@@ -69,4 +70,20 @@ export const volumeModeOf = (o: { spec?: { volumeMode?: string } }): string => o
 export function offersAccessModes(volumeModes: readonly string[] | undefined, wanted: readonly string[] | undefined): boolean {
   const have = new Set(volumeModes ?? []);
   return (wanted ?? []).every((m) => have.has(m));
+}
+
+/** the claims a pod mounts: its persistentVolumeClaim volumes, and `<pod>-<volume>` for each generic ephemeral volume (upstream's naming) */
+export function podClaimNames(pod: { metadata?: { name?: string }; spec?: { volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; ephemeral?: unknown }[] } }): string[] {
+  const out: string[] = [];
+  for (const v of pod.spec?.volumes ?? []) {
+    const claim = volumeClaimName(pod, v);
+    if (claim !== undefined) out.push(claim);
+  }
+  return out;
+}
+
+/** the claim behind one pod volume, undefined for volumes of other types */
+export function volumeClaimName(pod: { metadata?: { name?: string } }, v: { name: string; persistentVolumeClaim?: { claimName: string }; ephemeral?: unknown }): string | undefined {
+  if (v.persistentVolumeClaim?.claimName) return v.persistentVolumeClaim.claimName;
+  return v.ephemeral ? `${pod.metadata?.name ?? ''}-${v.name}` : undefined;
 }

@@ -14,6 +14,7 @@ import {
 import { validateLabels } from '../labels/validate.ts';
 import { validateResourceRequirements } from './resources.ts';
 import { validateAffinity, validateTopologySpreadConstraints } from './scheduling.ts';
+import { validateClaimSpec } from './storage.ts';
 import { semanticEqual, diffPaths } from './semantic.ts';
 
 const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'];
@@ -169,6 +170,13 @@ export function validatePodSpec(spec: PodSpec | undefined, path: string): FieldC
     const sources = volumeSources(v);
     if (sources.length === 0) causes.push(required(vp, 'must specify a volume type'));
     for (const s of sources.slice(1)) causes.push(forbidden(child(vp, s), 'may not specify more than 1 volume type'));
+    if (v.ephemeral) {
+      // a generic ephemeral volume: its claim is made from this template (upstream's validateEphemeralVolumeSource)
+      const tp = child(child(vp, 'ephemeral'), 'volumeClaimTemplate');
+      const tmpl = v.ephemeral.volumeClaimTemplate;
+      if (!tmpl) causes.push(required(tp));
+      else causes.push(...validateClaimSpec(tmpl.spec, child(tp, 'spec')));
+    }
   });
   const names = new Set<string>();
   (spec.initContainers ?? []).forEach((c, i) => validateContainer(c, index(child(path, 'initContainers'), i), volumes, names, true, causes));

@@ -45,6 +45,8 @@ export function podReferences(pod: Pod): PodReference[] {
   const out: PodReference[] = [{ resource: 'serviceaccounts', name: spec.serviceAccountName || 'default' }];
   for (const s of spec.imagePullSecrets ?? []) if (s.name) out.push({ resource: 'secrets', name: s.name });
   for (const v of spec.volumes ?? []) fromVolume(v, out);
+  // a generic ephemeral volume's claim, `<pod>-<volume>` (the node mounts it like any claim)
+  for (const v of spec.volumes ?? []) if (v.ephemeral) out.push({ resource: 'persistentvolumeclaims', name: `${pod.metadata?.name ?? ''}-${v.name}` });
   for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...((spec.ephemeralContainers ?? []) as Container[])]) fromContainer(c, out);
   // the Multus annotations: the node reads the NetworkAttachmentDefinitions its pods attach to
   const ns = pod.metadata?.namespace ?? '';

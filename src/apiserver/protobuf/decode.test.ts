@@ -37,6 +37,21 @@ describe('kubernetes protobuf bodies', () => {
     assert.equal(obj.type, 'Opaque');
   });
 
+  it('decodes an Ingress as kubectl create ingress sends it: the inline IngressRuleValue, a zero port number left out', () => {
+    const varintField = (num: number, n: number): number[] => [...varint(num << 3), ...varint(n)];
+    const backend = field(4, [...str(1, 'svc'), ...field(2, [...str(1, 'http'), ...varintField(2, 0)])]);
+    const path = [...str(1, '/'), ...field(2, backend), ...str(3, 'Exact')];
+    const rule = [...str(1, 'foo.example.com'), ...field(2, field(1, field(1, path)))];
+    const spec = [...field(3, rule), ...str(4, 'x'), ...field(2, [...str(1, 'foo.example.com'), ...str(2, 'tls')])];
+    const obj = decodeKubeProtobuf(envelope('networking.k8s.io/v1', 'Ingress', [...field(1, str(1, 'web')), ...field(2, spec), ...field(3, field(1, []))]));
+    assert.deepEqual(obj.spec, {
+      rules: [{ host: 'foo.example.com', http: { paths: [{ path: '/', pathType: 'Exact', backend: { service: { name: 'svc', port: { name: 'http' } } } }] } }],
+      ingressClassName: 'x',
+      tls: [{ hosts: ['foo.example.com'], secretName: 'tls' }],
+    });
+    assert.deepEqual(obj.status, { loadBalancer: {} });
+  });
+
   it('refuses kinds it has no schema for, and malformed input', () => {
     assert.throws(() => decodeKubeProtobuf(envelope('v1', 'Pod', [])), { code: 'UnsupportedMediaType' });
     assert.throws(() => decodeKubeProtobuf(Buffer.from('{"json":true}')), { code: 'BadRequest' });

@@ -32,7 +32,9 @@ function decodeMessage(buf: Buffer, schema: Schema): Record<string, unknown> {
     // gogo-protobuf writes non-pointer zero values; JSON (omitempty) leaves them out.
     if (value === undefined || (value === '' && !spec.repeated) || (spec.name === 'generation' && value === 0)) continue;
     if (spec.omitZero && (value === 0 || value === false)) continue;
-    if (spec.type.t === 'map') {
+    if (spec.inline) {
+      Object.assign(out, value as Record<string, unknown>);
+    } else if (spec.type.t === 'map') {
       const [k, val] = value as [string, unknown];
       const m = (out[spec.name] ??= {}) as Record<string, unknown>;
       m[k] = val;

@@ -19,6 +19,8 @@ export interface FieldSpec {
   repeated?: boolean;
   /** a Go non-pointer field with omitempty: gogo writes its zero value, JSON would leave it out */
   omitZero?: boolean;
+  /** an embedded Go struct with `json:",inline"`: its fields belong to the enclosing object in JSON */
+  inline?: boolean;
 }
 
 export type Schema = Record<number, FieldSpec>;
@@ -229,6 +231,22 @@ export const schemas: Record<string, Schema> = {
     4: s('description'),
     5: s('preemptionPolicy'),
   },
+  // `kubectl create ingress` (k8s.io/api/networking/v1 generated.proto)
+  Ingress: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'IngressSpec'), 3: msg('status', 'IngressStatus') },
+  IngressSpec: { 1: msg('defaultBackend', 'IngressBackend'), 2: msg('tls', 'IngressTLS', true), 3: msg('rules', 'IngressRule', true), 4: s('ingressClassName') },
+  IngressBackend: { 3: msg('resource', 'TypedLocalObjectReference'), 4: msg('service', 'IngressServiceBackend') },
+  TypedLocalObjectReference: { 1: s('apiGroup'), 2: s('kind'), 3: s('name') },
+  IngressServiceBackend: { 1: s('name'), 2: msg('port', 'ServiceBackendPort') },
+  ServiceBackendPort: { 1: s('name'), 2: { name: 'number', type: { t: 'int32' }, omitZero: true } },
+  IngressTLS: { 1: { name: 'hosts', type: { t: 'string' }, repeated: true }, 2: s('secretName') },
+  IngressRule: { 1: s('host'), 2: { ...msg('ingressRuleValue', 'IngressRuleValue'), inline: true } },
+  IngressRuleValue: { 1: msg('http', 'HTTPIngressRuleValue') },
+  HTTPIngressRuleValue: { 1: msg('paths', 'HTTPIngressPath', true) },
+  HTTPIngressPath: { 1: s('path'), 2: msg('backend', 'IngressBackend'), 3: s('pathType') },
+  IngressStatus: { 1: msg('loadBalancer', 'IngressLoadBalancerStatus') },
+  IngressLoadBalancerStatus: { 1: msg('ingress', 'IngressLoadBalancerIngress', true) },
+  IngressLoadBalancerIngress: { 1: s('ip'), 2: s('hostname'), 4: msg('ports', 'IngressPortStatus', true) },
+  IngressPortStatus: { 1: { name: 'port', type: { t: 'int32' } }, 2: s('protocol'), 3: s('error') },
 };
 
 /** apiVersion/kind → schema name for the object types we accept as protobuf */
@@ -255,4 +273,5 @@ export const protobufKinds: Record<string, string> = {
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'v1/ResourceQuota': 'ResourceQuota',
   'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
+  'networking.k8s.io/v1/Ingress': 'Ingress',
 };

@@ -24,6 +24,8 @@ export function prepareCreateSpecial(def: ResourceDef, obj: KubeObject): void {
   if (isCore(def, 'resourcequotas')) delete obj.status;
   // upstream's PV and PVC strategies: a new one starts Pending whatever status it was sent with
   if (isCore(def, 'persistentvolumeclaims') || isCore(def, 'persistentvolumes')) obj.status = { phase: 'Pending' };
+  // upstream's ingress strategy: the load balancer status is the controller's to write, through /status
+  if (def.group === 'networking.k8s.io' && def.plural === 'ingresses') obj.status = { loadBalancer: {} };
   if (isCore(def, 'pods')) {
     const status = (obj.status ?? {}) as { phase?: string };
     if (!status.phase) obj.status = { ...status, phase: 'Pending' };

@@ -2,6 +2,7 @@ import type { Clock } from '../../client/clock.ts';
 import type { KubeClient } from '../../client/types.ts';
 import type { Logger } from '../../lib/log.ts';
 import { SharedInformers } from '../workloads/informers.ts';
+import { EphemeralVolumeController } from './ephemeral.ts';
 import type { LocalPathVolumeDeleter } from './local-path-deleter.ts';
 import { StorageProtectionController } from './protection.ts';
 import { PersistentVolumeController } from './pv-controller.ts';
@@ -14,21 +15,23 @@ export interface VolumeControllersConfig {
   reclaimMaxBackoffMs?: number;
 }
 
-/** The PV controller and the pvc/pv protection controllers on one set of informers, one leadership term. */
+/** The PV controller, the pvc/pv protection controllers and the ephemeral volume controller on one set of informers, one leadership term. */
 export class VolumeControllers {
   readonly informers: SharedInformers;
   readonly persistentVolumes: PersistentVolumeController;
   readonly protection: StorageProtectionController;
+  readonly ephemeral: EphemeralVolumeController;
 
   constructor(cfg: VolumeControllersConfig) {
     this.informers = new SharedInformers({ client: cfg.client, logger: cfg.logger, clock: cfg.clock });
     this.persistentVolumes = new PersistentVolumeController({ ...cfg, informers: this.informers });
     this.protection = new StorageProtectionController({ client: cfg.client, logger: cfg.logger, informers: this.informers });
+    this.ephemeral = new EphemeralVolumeController({ client: cfg.client, logger: cfg.logger, clock: cfg.clock, informers: this.informers });
   }
 
   async run(signal: AbortSignal): Promise<void> {
     this.informers.start(signal);
-    await Promise.all([this.persistentVolumes.run(signal), this.protection.run(signal)]);
+    await Promise.all([this.persistentVolumes.run(signal), this.protection.run(signal), this.ephemeral.run(signal)]);
     await this.informers.done();
   }
 }

@@ -1,5 +1,5 @@
 import type { KubeObject } from '../../api/object.ts';
-import type { PersistentVolumeClaimObject, PersistentVolumeObject } from '../../api/storage/claims.ts';
+import { podClaimNames, type PersistentVolumeClaimObject, type PersistentVolumeObject } from '../../api/storage/claims.ts';
 import { PV_PROTECTION_FINALIZER, PVC_PROTECTION_FINALIZER } from '../../api/storage/names.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient, ResourceRef } from '../../client/types.ts';
@@ -17,10 +17,6 @@ export interface StorageProtectionConfig {
 
 const terminated = (p: PodObject): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 
-/** the claims a pod mounts (persistentVolumeClaim volumes, and the `<pod>-<volume>` claims of ephemeral ones) */
-export function podClaims(p: PodObject): string[] {
-  return (p.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim?.claimName ? [v.persistentVolumeClaim.claimName] : v.ephemeral ? [`${p.metadata.name}-${v.name}`] : []));
-}
 
 /**
  * Upstream's pvc-protection and pv-protection controllers: a deleted claim keeps
@@ -52,7 +48,7 @@ export class StorageProtectionController {
     this.#volumes.addHandlers({ onAdd: volume, onUpdate: (_, v) => volume(v) });
     // a pod that goes or finishes may free the claims it used
     const pod = (p: PodObject): void => {
-      for (const c of podClaims(p)) this.queue.add(`pvc/${p.metadata.namespace}/${c}`);
+      for (const c of podClaimNames(p)) this.queue.add(`pvc/${p.metadata.namespace}/${c}`);
     };
     this.#pods.addHandlers({ onUpdate: (o, p) => terminated(p) !== terminated(o) && pod(p), onDelete: pod });
   }
@@ -68,7 +64,7 @@ export class StorageProtectionController {
       const [namespace, name] = rest;
       const pvc = this.#claims.get(name, namespace);
       if (!pvc?.metadata.deletionTimestamp || !pvc.metadata.finalizers?.includes(PVC_PROTECTION_FINALIZER)) return;
-      const inUse = this.#pods.list().some((p) => p.metadata.namespace === namespace && !terminated(p) && podClaims(p).includes(name));
+      const inUse = this.#pods.list().some((p) => p.metadata.namespace === namespace && !terminated(p) && podClaimNames(p).includes(name));
       if (!inUse) await this.#dropFinalizer(Resources.persistentvolumeclaims, pvc, PVC_PROTECTION_FINALIZER, signal);
       return;
     }

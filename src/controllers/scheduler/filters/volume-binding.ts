@@ -1,5 +1,4 @@
-import type { KubeObject } from '../../../api/object.ts';
-import { claimClass, type PersistentVolumeClaimObject, type PersistentVolumeObject, type StorageClassObject } from '../../../api/storage/claims.ts';
+import { claimClass, podClaimNames, type PersistentVolumeClaimObject, type PersistentVolumeObject, type StorageClassObject } from '../../../api/storage/claims.ts';
 import { SELECTED_NODE_ANNOTATION } from '../../../api/storage/names.ts';
 import type { NodeObject } from '../../common/types.ts';
 import { matchTerm } from './node-affinity.ts';
@@ -31,16 +30,6 @@ export interface VolumeBindingState {
   bound: { claim: string; volume: PvObject | undefined }[];
   /** unbound claims with a WaitForFirstConsumer class: provisioned for the chosen node */
   delayed: { claim: PvcObject; storageClass: StorageClassObject }[];
-}
-
-/** The pod's PVC names (its `persistentVolumeClaim` volumes; generic ephemeral volumes' claims as upstream names them). */
-export function podClaimNames(pod: KubeObject & { spec?: { volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; ephemeral?: unknown }[] } }): string[] {
-  const out: string[] = [];
-  for (const v of pod.spec?.volumes ?? []) {
-    if (v.persistentVolumeClaim?.claimName) out.push(v.persistentVolumeClaim.claimName);
-    else if (v.ephemeral) out.push(`${pod.metadata.name ?? ''}-${v.name}`);
-  }
-  return out;
 }
 
 /** The PV's node affinity admits the node (no affinity: any node). */
