@@ -251,6 +251,18 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     assert.match(await ok(['get', 'pvc', 'data', '--no-headers']), /^data\s+Terminating\s/);
   });
 
+  it('kubectl apply/get/delete a ValidatingWebhookConfiguration (NAME WEBHOOKS AGE); a bad one is refused with its field', async () => {
+    // an objectSelector nothing carries: the webhook never fires on the other tests' objects
+    const cfg = (sideEffects: string) =>
+      `apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: policy\nwebhooks:\n- name: policy.example.com\n  clientConfig:\n    url: https://127.0.0.1:1/validate\n  rules:\n  - operations: [CREATE]\n    apiGroups: ['']\n    apiVersions: [v1]\n    resources: [configmaps]\n  objectSelector:\n    matchLabels: {never: matched}\n  failurePolicy: Ignore\n  sideEffects: ${sideEffects}\n  admissionReviewVersions: [v1]\n`;
+    await ok(['apply', '-f', '-'], cfg('None'));
+    assert.match(await ok(['get', 'validatingwebhookconfigurations']), /^NAME\s+WEBHOOKS\s+AGE\npolicy\s+1\s+\S+\n$/);
+    const bad = await kubectl(['apply', '-f', '-'], cfg('Sometimes'));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /webhooks\[0\]\.sideEffects: Unsupported value: "Sometimes"/);
+    await ok(['delete', 'validatingwebhookconfiguration', 'policy']);
+  });
+
   it('kubectl create ingress (protobuf), get ing and ingressclass columns, describe, and a chart-style Ingress applied', async () => {
     await ok(['create', 'namespace', 'ing-ns']);
     await ok(['apply', '-f', '-'], 'apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: x\nspec:\n  controller: example.com/ingress-controller\n');

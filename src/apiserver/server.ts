@@ -19,6 +19,7 @@ import { defaultIngressClassPlugin } from './admission/default-ingress-class.ts'
 import { priorityPlugin } from './admission/priority.ts';
 import { ObjectCache } from './auth/object-cache.ts';
 import { defaultStorageClassPlugin, storageProtectionPlugin } from './admission/storage.ts';
+import { mutatingWebhookPlugin, validatingWebhookPlugin, WebhookConfigurations, webhookTransport } from './admission/webhook/index.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
 import { NodeTunnels } from './node-proxy/node-tunnels.ts';
@@ -109,6 +110,34 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const closing = new AbortController();
   // every open watch listens on it; thousands of watchers are normal, not a leak
   setMaxListeners(0, closing.signal);
+  // what requests read from caches that follow the store: a namespace's LimitRanges and whether it
+  // has ResourceQuotas (every pod create), the webhook configurations (every write)
+  const followed = (def: ResourceDef | undefined, onChange?: () => void) =>
+    def ? { cache: new ObjectCache({ registry, def, logger: log, signal: closing.signal, onEvent: onChange }), synced: false } : undefined;
+  // dynamic admission webhooks (admission/webhook/): configurations followed by caches, calls by url
+  // or to a Service's endpoint through its node's tunnel
+  const webhookDefs = {
+    mutating: resources.lookup('admissionregistration.k8s.io', 'v1', 'mutatingwebhookconfigurations'),
+    validating: resources.lookup('admissionregistration.k8s.io', 'v1', 'validatingwebhookconfigurations'),
+  };
+  const nodeDef = resources.lookup('', 'v1', 'nodes');
+  const sliceDef = resources.lookup('discovery.k8s.io', 'v1', 'endpointslices');
+  const webhooks = {
+    mutating: new WebhookConfigurations(() => webhookCaches.mutating?.cache.list() ?? []),
+    validating: new WebhookConfigurations(() => webhookCaches.validating?.cache.list() ?? []),
+  };
+  const webhookCalls = webhookTransport({
+    getService: async (ns, name) => (svcDef ? (await registry.storeFor(svcDef).tryGet(ns, name))?.obj : undefined),
+    listEndpointSlices: (ns) => storedIn(sliceDef, ns),
+    getNode: async (name) => (nodeDef ? (await registry.storeFor(nodeDef).tryGet('', name))?.obj : undefined),
+    dialer,
+  });
+  const webhookDispatch = {
+    transport: webhookCalls,
+    namespaceLabels: async (name: string) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj.metadata.labels : undefined),
+    equivalentDefs: (def: ResourceDef) => resources.all().filter((d) => d.group === def.group && d.plural === def.plural && d.version !== def.version),
+    logger: log.child({ component: 'admission-webhook' }),
+  };
 
   const admission = new AdmissionChain([
     defaultsPlugin(),
@@ -144,6 +173,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     ...authz.admissionPlugins(),
     crdFinalizerPlugin(),
     ...(config.admissionPlugins ?? []),
+    // upstream's place: after the built-in plugins, before ResourceQuota
+    mutatingWebhookPlugin({ ...webhookDispatch, webhooks: () => webhooks.mutating.webhooks() }),
+    validatingWebhookPlugin({ ...webhookDispatch, webhooks: () => webhooks.validating.webhooks() }),
     // last: it writes the quotas' usage, so nothing after it may refuse the request
     resourceQuotaPlugin({
       listQuotas: (ns) => storedIn(quotaDef, ns),
@@ -168,10 +200,12 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   // PriorityClasses for the Priority admission of pods (upstream's lister); started after seeding
   const priorityClasses = pcDef ? new ObjectCache({ registry, def: pcDef, logger: log, signal: closing.signal }) : undefined;
   let priorityClassesSynced = false;
-  // what every pod create reads: a namespace's LimitRanges and whether it has ResourceQuotas
-  const followed = (def: ResourceDef | undefined) => (def ? { cache: new ObjectCache({ registry, def, logger: log, signal: closing.signal }), synced: false } : undefined);
   const limitRanges = followed(limitRangeDef);
   const quotas = followed(quotaDef);
+  const webhookCaches = {
+    mutating: followed(webhookDefs.mutating, () => webhooks.mutating.changed()),
+    validating: followed(webhookDefs.validating, () => webhooks.validating.changed()),
+  };
   const finalizer = new NamespaceFinalizer({ registry, logger: log, retryMs: config.namespaceRetryMs });
   registry.hooks = {
     trackManagedFields: ({ def, old, obj, manager, subresource, now }) => patch.trackUpdate(def, old, obj, manager, subresource, now),
@@ -209,7 +243,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   });
   await priorityClasses?.start();
   priorityClassesSynced = true;
-  for (const f of [limitRanges, quotas]) {
+  for (const f of [limitRanges, quotas, webhookCaches.mutating, webhookCaches.validating]) {
     if (!f) continue;
     await f.cache.start();
     f.synced = true;
@@ -299,6 +333,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       closed ??= (async () => {
         closing.abort();
         finalizer.close();
+        webhookCalls.close();
         nodeTunnels.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -51,6 +51,8 @@ export interface ErrorDetails {
   name?: string;
   causes?: FieldCause[];
   retryAfterSeconds?: number;
+  /** a refusal relayed from elsewhere (an admission webhook's Status): served with this HTTP code and reason */
+  relayed?: { code: number; reason: string };
 }
 
 export class HedgeError extends Error {

@@ -11,6 +11,7 @@ import { parseLogQuery, streamContainerLog } from './container-logs.ts';
 import { EXEC_PROTOCOLS, serveExec } from './exec-stream.ts';
 import { serveAttach } from './attach-stream.ts';
 import { PORT_FORWARD_PROTOCOL, servePortForward } from './port-forward.ts';
+import { servePodConnect } from './pod-connect.ts';
 import type { NodeServerOptions } from './types.ts';
 
 export interface NodeServer {
@@ -27,7 +28,8 @@ const LOCAL_PATH_VOLUME = /^\/volumes\/local-path\/([^/]*)\/?$/;
 /**
  * The kubelet-style API the apiserver proxies `kubectl logs` / `exec` to:
  * /healthz, /pods, /containerLogs/{ns}/{pod}/{container}, /exec|/attach/{ns}/{pod}/{container}
- * (WebSocket v5/v4.channel.k8s.io), /portforward/{ns}/{pod} (SPDY/3.1) and
+ * (WebSocket v5/v4.channel.k8s.io), /portforward/{ns}/{pod} (SPDY/3.1), /podconnect/{podIP}/{port}
+ * (a raw TCP stream to one of this node's pods: the apiserver calling an admission webhook) and
  * DELETE /volumes/local-path/{volumeHandle} (the PV controller reclaiming a local-path PV).
  */
 export async function startNodeServer(
@@ -158,6 +160,11 @@ export async function startNodeServer(
       authenticate(req);
     } catch {
       reject(401, 'Unauthorized');
+      return;
+    }
+    const pc = /^\/podconnect\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
+    if (pc) {
+      servePodConnect({ req, socket, head, ip: decodeURIComponent(pc[1]), port: pc[2], pods: opts.pods, log, reject, signal: closing.signal });
       return;
     }
     const pf = /^\/portforward\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);

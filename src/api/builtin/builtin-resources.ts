@@ -65,6 +65,7 @@ import {
 } from '../table/index.ts';
 import type { ResourceDef, Verb } from '../resources/types.ts';
 import { rbacResources } from './rbac.ts';
+import { admissionRegistrationResources } from './admission-registration.ts';
 import { defaultHorizontalPodAutoscaler } from '../defaults/autoscaling.ts';
 import { validateHorizontalPodAutoscaler } from '../validation/autoscaling.ts';
 import { crdResourceDef } from '../crd/index.ts';
@@ -244,6 +245,7 @@ export function builtinResources(): ResourceDef[] {
     ...rbacResources(),
     ...workloadResources(),
     crdResourceDef(),
+    ...admissionRegistrationResources(),
   ];
 }
 

@@ -81,8 +81,8 @@ export function statusFromError(err: unknown): Status {
     metadata: {},
     status: 'Failure',
     message: e.message,
-    reason: table[e.code].reason,
-    code: table[e.code].http,
+    reason: d.relayed ? d.relayed.reason || undefined : table[e.code].reason,
+    code: d.relayed?.code ?? table[e.code].http,
   };
   if (Object.keys(details).length > 0) status.details = details;
   return reorder(status);

@@ -4,18 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { startTunnelClient, type TunnelClient } from '../../edgehub/tunnel/index.ts';
 import { silentLogger } from '../../lib/log.ts';
-import { nodeAt, podOn, startFakeKubelet, type FakeKubelet } from '../testing/fake-kubelet.ts';
+import { closedPort, nodeAt, podOn, startFakeKubelet, type FakeKubelet } from '../testing/fake-kubelet.ts';
 import { startTestServer, testToken, type TestServer } from '../testing/test-server.ts';
-
-/** a port nothing listens on: what the apiserver dials when the node has no tunnel */
-async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** the status of a WebSocket handshake the server refuses */
 function upgradeStatus(url: string, token: string): Promise<{ status: number; body: string }> {

@@ -104,3 +104,13 @@ export function podOn(name: string, node: string | undefined, containers: string
     spec: { ...(node ? { nodeName: node } : {}), containers: containers.map((c) => ({ name: c, image: 'busybox' })) },
   };
 }
+
+/** a port nothing listens on: a Node address only its tunnel reaches */
+export async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
