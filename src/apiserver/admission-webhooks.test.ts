@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
-import { startTestServer, type TestServer } from './testing/test-server.ts';
+import { request as httpRequest } from 'node:http';
+import { startTestServer, testToken, type TestServer } from './testing/test-server.ts';
 import { eventually, startWebhookServer, type TestWebhookServer } from './testing/webhook-server.ts';
 
 interface StatusBody {
@@ -43,6 +44,8 @@ function answer(path: string, review: Review): unknown {
         : response({ allowed: true, warnings: ['checked by the policy webhook'] });
     case '/mutate':
       return response({ allowed: true, patchType: 'JSONPatch', patch: b64([{ op: 'add', path: '/metadata/labels', value: { 'mutated-by': 'webhook' } }]) });
+    case '/deny-exec':
+      return response({ allowed: false, status: { code: 403, message: `no shells in ${review.request.name}` } });
     case '/wrong-uid':
       return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'not-the-uid', allowed: true } };
     default:
@@ -170,6 +173,38 @@ describe('admission webhooks through the API (url clientConfig, TLS with a caBun
     assert.equal(res.status, 201);
     assert.equal(res.body.metadata?.labels?.['mutated-by'], 'webhook');
     assert.equal((await t.request(`${mwc}/labeler`, { method: 'DELETE' })).status, 200);
+  });
+
+  it('pods/exec is admitted as a CONNECT before the node is dialled: a webhook on it sees PodExecOptions and can refuse', async () => {
+    assert.equal((await post('/api/v1/nodes', { metadata: { name: 'n1' } })).status, 201);
+    assert.equal((await post('/api/v1/namespaces/default/pods', { metadata: { name: 'shell' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }] } })).status, 201);
+    const rules = [{ operations: ['CONNECT'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/exec'] }];
+    assert.equal((await post(vwc, config('no-exec', [webhook('exec.hedge.test', '/deny-exec', { rules })]))).status, 201);
+    // an upgrade request as kubectl exec makes it (SPDY); refused before any upgrade
+    const exec = (): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const u = new URL(`${t.url}/api/v1/namespaces/default/pods/shell/exec?command=sh&stdin=true&stdout=true&tty=true`);
+        const req = httpRequest(u, { method: 'POST', headers: { authorization: `Bearer ${testToken}`, connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'v4.channel.k8s.io' } });
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('upgrade', (res, socket) => {
+          socket.destroy();
+          resolve({ status: res.statusCode ?? 0, body: '' });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const refused = await eventually(() => exec(), (r) => r.status === 403);
+    assert.match(refused.body, /admission webhook \\"exec.hedge.test\\" denied the request: no shells in shell/);
+    const seen = reviews.filter((r) => r.path === '/deny-exec').at(-1)!.review.request;
+    assert.equal(seen.operation, 'CONNECT');
+    assert.equal(seen.subResource, 'exec');
+    assert.equal(seen.name, 'shell');
+    assert.deepEqual(seen.object, { apiVersion: 'v1', kind: 'PodExecOptions', metadata: {}, stdin: true, stdout: true, stderr: false, tty: true, container: 'c', command: ['sh'] });
+    assert.equal((await t.request(`${vwc}/no-exec`, { method: 'DELETE' })).status, 200);
   });
 
   it('an unreachable webhook fails the request with failurePolicy Fail and is skipped with Ignore', async () => {

@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HedgeError, badRequest, notFound } from '../../lib/errors.ts';
 import type { KubeObject } from '../../api/object.ts';
+import type { AdmissionRequest } from '../admission/types.ts';
 import type { SubresourceProvider, UpgradeScope } from '../providers.ts';
 import { isTrue } from '../request-info.ts';
 import type { NodeDialer } from './node-dialer.ts';
@@ -113,6 +114,20 @@ async function streamTarget(kind: 'exec' | 'attach' | 'portforward', rq: Upgrade
 }
 
 /**
+ * The options object a CONNECT is admitted with (upstream's PodExecOptions, PodAttachOptions,
+ * PodPortForwardOptions as the client sent them), e.g. for a policy webhook on `pods/exec`.
+ */
+function connectOptions(kind: 'exec' | 'attach' | 'portforward', q: URLSearchParams, container: string): KubeObject {
+  if (kind === 'portforward') {
+    const ports = portForwardQuery(q).getAll('port').map(Number);
+    return { apiVersion: 'v1', kind: 'PodPortForwardOptions', metadata: {}, ...(ports.length ? { ports } : {}) };
+  }
+  const flags = { stdin: isTrue(q.get('stdin')), stdout: isTrue(q.get('stdout')), stderr: isTrue(q.get('stderr')), tty: isTrue(q.get('tty')), container };
+  if (kind === 'attach') return { apiVersion: 'v1', kind: 'PodAttachOptions', metadata: {}, ...flags };
+  return { apiVersion: 'v1', kind: 'PodExecOptions', metadata: {}, ...flags, command: q.getAll('command') };
+}
+
+/**
  * pods/exec, pods/attach and pods/portforward: the upgraded connection (WebSocket or SPDY) is
  * relayed byte for byte to the node's /exec|/attach|/portforward, as kube-apiserver's
  * UpgradeAwareHandler does; the stream protocol is negotiated between the client and the node.
@@ -125,6 +140,20 @@ export function podStreamProvider(kind: 'exec' | 'attach' | 'portforward', deps:
     async upgrade(rq: UpgradeScope): Promise<void> {
       const { info } = rq;
       const t = await streamTarget(kind, rq);
+      // admitted as a CONNECT before the node is dialled, as kube-apiserver's connect handler does
+      // (admission webhooks and policies on pods/exec, pods/attach, pods/portforward)
+      const admission: AdmissionRequest = {
+        operation: 'CONNECT',
+        def: rq.def,
+        subresource: kind,
+        namespace: info.namespace,
+        name: info.name,
+        object: connectOptions(kind, rq.query, t.container),
+        user: rq.user,
+        dryRun: false,
+        signal: rq.signal,
+      };
+      await rq.server.registry.admitConnect(admission);
       const resp = await deps.dialer.request({
         nodeName: t.nodeName,
         node: t.node,

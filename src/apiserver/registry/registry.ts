@@ -107,6 +107,15 @@ export class Registry {
     return this.#now();
   }
 
+  /**
+   * Admission of a request that writes nothing (a CONNECT: pods/exec, attach, portforward), run
+   * through mutating then validating plugins as kube-apiserver's connect handler does.
+   */
+  async admitConnect(req: AdmissionRequest): Promise<void> {
+    await this.#admission.mutate(req);
+    await this.#admission.validate(req);
+  }
+
   storeFor(def: ResourceDef): ResourceStore {
     let rs = this.#stores.get(def);
     if (!rs) {
