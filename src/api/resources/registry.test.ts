@@ -54,6 +54,7 @@ test('byGroupVersion and groups', () => {
     { group: 'k8s.cni.cncf.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'discovery.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'apiextensions.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'admissionregistration.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   ]);
 });
 
