@@ -11,7 +11,7 @@ import { renderNetworkStatus } from '../../api/annotations/multus.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { NetworkResult, NetworkSandbox } from '../network/types.ts';
 import { effectiveCapabilities } from '../runtime/oci/spec.ts';
-import type { RuntimeHandler } from '../runtime/types.ts';
+import type { RuntimeHandler, SandboxPersistentVolume } from '../runtime/types.ts';
 import type { PodSyncConfig } from './config.ts';
 import { hostsFile, parseResolvConf, podHostname, resolvConf } from './dns.ts';
 import { Labels } from './labels.ts';
@@ -107,6 +107,8 @@ type SandboxArgs = {
   cfg: PodSyncConfig;
   trace: StartTrace;
   signal: AbortSignal;
+  /** the pod's PVC directories, for a handler with persistentVolumesAtCreate */
+  persistentVolumes?: SandboxPersistentVolume[];
 };
 
 /** Makes `sb` real: record, network (unless hostNetwork), runtime sandbox; sets podIP and created. Throws on failure. */
@@ -194,6 +196,7 @@ async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promis
         stateDir: dir,
         labels: { [Labels.podUid]: ref.uid, [Labels.podName]: ref.name, [Labels.podNamespace]: ref.namespace },
         annotations: {},
+        ...(o.persistentVolumes?.length ? { persistentVolumes: o.persistentVolumes } : {}),
       },
       signal,
     ),

@@ -9,7 +9,8 @@ import type { Logger } from '../../lib/log.ts';
 import { whenAborted } from '../../lib/signals.ts';
 import type { RegistryCredentials } from '../image/types.ts';
 import type { NetworkSandbox } from '../network/types.ts';
-import type { ContainerId, ContainerState, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
+import type { ContainerId, ContainerState, ContainerStatus, RuntimeHandler, SandboxId, SandboxPersistentVolume } from '../runtime/types.ts';
+import { isVolumeNotReady, unableToMountMessage } from '../volumes/persistent-volume.ts';
 import { adoptContainers } from './adopt.ts';
 import type { PodSyncConfig } from './config.ts';
 import { pullCredentials } from './image-pull.ts';
@@ -517,6 +518,8 @@ export class PodWorker {
   private async ensureSandbox(handler: RuntimeHandler, signal: AbortSignal): Promise<boolean> {
     if (this.sandbox?.created) return true;
     if (this.attaching) return this.networkAttached(signal);
+    const persistentVolumes = await this.persistentVolumesFor(handler, signal);
+    if (!persistentVolumes) return false;
     const ref = this.podRef();
     const hostNetwork = this.pod.spec?.hostNetwork ?? false;
     // a cluster network made ahead (netns-pool.ts) when one is ready: the sandbox takes its id, so
@@ -527,7 +530,7 @@ export class PodWorker {
     const sb: SandboxRecord = { id, handler: handler.name, netnsPath, created: false, pod: ref };
     this.sandbox = sb;
     try {
-      const args = { pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal };
+      const args = { pod: this.pod, ref, sb, handler, deps: this.deps, cfg: this.cfg, trace: this.trace, signal, persistentVolumes };
       if (this.mayAttachBeside(handler)) {
         // a failure may leave the runtime sandbox made: the release below removes it (idempotent)
         this.runtimeSandbox = true;
@@ -543,6 +546,25 @@ export class PodWorker {
       // Free what was made so a retry starts clean and nothing leaks.
       await this.releaseSandbox(signal).catch(() => undefined);
       return false;
+    }
+  }
+
+  /**
+   * A handler that shares PVC directories at sandbox creation (microvm) gets them resolved first;
+   * a claim not ready (not bound, no PV) keeps the pod in ContainerCreating with FailedMount, as
+   * for other runtimes, and no sandbox is made until the next pass resolves it: undefined then.
+   */
+  private async persistentVolumesFor(handler: RuntimeHandler, signal: AbortSignal): Promise<SandboxPersistentVolume[] | undefined> {
+    if (!handler.persistentVolumesAtCreate || !(this.pod.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim || v.ephemeral)) return [];
+    try {
+      const prepared = await this.volumes.setUp(this.pod, signal);
+      return [...prepared.values()].filter((v) => v.persistent).map((v) => ({ name: v.name, hostPath: v.hostPath, readOnly: v.readOnly }));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = isVolumeNotReady(err) ? unableToMountMessage(err) : (err as Error).message;
+      if (this.sandboxError?.message !== message) this.event('Warning', 'FailedMount', message);
+      this.sandboxError = { reason: 'FailedMount', message };
+      return undefined;
     }
   }
 

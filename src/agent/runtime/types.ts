@@ -44,6 +44,19 @@ export interface SandboxConfig {
   stateDir: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /**
+   * the host directories of the pod's persistentVolumeClaim (and generic ephemeral) volumes,
+   * resolved before the sandbox is made; only for a handler with `persistentVolumesAtCreate`
+   * (microvm shares each one into the VM at its start)
+   */
+  persistentVolumes?: SandboxPersistentVolume[];
+}
+
+/** one PVC-backed volume of a pod: its pod volume name, the claim's host directory, read-only or not */
+export interface SandboxPersistentVolume {
+  name: string;
+  hostPath: string;
+  readOnly: boolean;
 }
 
 export interface SandboxInfo {
@@ -160,6 +173,12 @@ export interface AttachRequest {
 export interface RuntimeHandler {
   /** RuntimeClass handler name */
   readonly name: string;
+  /**
+   * the handler needs the pod's persistentVolumeClaim directories at createSandbox
+   * (`SandboxConfig.persistentVolumes`): podsync resolves those volumes first and makes no sandbox
+   * while a claim is not ready (microvm: its 9p shares exist only from VM start)
+   */
+  readonly persistentVolumesAtCreate?: boolean;
   createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo>;
   /** stops everything left in the sandbox and frees its resources; idempotent */
   removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void>;

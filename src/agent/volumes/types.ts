@@ -10,6 +10,8 @@ export interface PreparedVolume {
   hostPath: string;
   /** the source itself is read-only (configMap, secret, downwardAPI, projected) */
   readOnly: boolean;
+  /** a persistentVolumeClaim or generic ephemeral volume: hostPath is the claim's PV directory */
+  persistent?: boolean;
 }
 
 /** Host mount operations the agent needs itself (Memory emptyDir). Injected so tests run unprivileged. */

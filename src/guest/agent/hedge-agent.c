@@ -541,6 +541,25 @@ static int is_mountpoint(const char *dir) {
   return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
+/*
+ * A persistentVolumeClaim's own 9p share (tag `pvc<n>`, one per claim, made at VM start), mounted
+ * once at /run/pvc/<tag>, writable (a read-only claim's share is read-only in qemu, and each
+ * bind of it is remounted read-only when the mount asks). cache=mmap: no page cache beyond what
+ * shared mmap needs, so writes reach the host directory at once for the next pod on the claim.
+ */
+static int valid_claim_tag(const char *t) {
+  if (strncmp(t, "pvc", 3) || !t[3] || strlen(t) > 6) return 0;
+  for (const char *c = t + 3; *c; c++) if (*c < '0' || *c > '9') return 0;
+  return 1;
+}
+static int ensure_claim(const char *tag) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "/run/pvc/%s", tag);
+  if (mkdirs(dir, 0755)) return -1;
+  if (is_mountpoint(dir)) return 0;
+  return mount(tag, dir, "9p", MS_NOSUID | MS_NODEV, "trans=virtio,version=9p2000.L,cache=mmap,msize=131072");
+}
+
 /* an empty file at `dst` (and its parent directories) to bind-mount a file on */
 static int file_mountpoint(const char *dst) {
   char dir[512];
@@ -604,7 +623,8 @@ static void read_tmsg(struct proc *pr) {
 /*
  * One volume: `V<kind><r|w><size>\x1f<source>\x1f<target>`; kind s = the 9p share (source relative
  * to it), d = emptyDir on the sandbox disk, m = emptyDir in a guest tmpfs of <size> bytes (source
- * = name[/subPath]). The source is bind-mounted at <target> in the container root.
+ * = name[/subPath]), p = a persistentVolumeClaim's share (source = pvc<n>[/subPath]). The source is
+ * bind-mounted at <target> in the container root.
  */
 static int do_volume(const char *root, char *spec, const char **what) {
   char kind = spec[0], ro = spec[1] == 'r';
@@ -627,6 +647,11 @@ static int do_volume(const char *root, char *spec, const char **what) {
     case 's':
       if (ensure_vols()) { *what = "mount volume share"; return -1; }
       snprintf(src, sizeof src, "/run/vols/%s", source);
+      break;
+    case 'p':
+      if (!valid_claim_tag(name)) { errno = EINVAL; *what = "claim share tag"; return -1; }
+      if (ensure_claim(name)) { *what = "mount claim share"; return -1; }
+      snprintf(src, sizeof src, "/run/pvc/%s", source);
       break;
     case 'd': {
       if (!disk_ready) { errno = ENODEV; *what = "emptyDir without a sandbox disk"; return -1; }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ContainerMount } from '../types.ts';
-import { encodeGuestVolume, planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
+import { claimShares, encodeGuestVolume, MAX_CLAIM_SHARES, planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
 
 describe('planGuestVolumes', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'hedge-gv-'));
@@ -69,7 +69,48 @@ describe('planGuestVolumes', () => {
     await assert.rejects(planGuestVolumes({ containerName: 'c', volumesDir: vols, mounts: [bind(join(vols, 'configmap', 'a'), 'relative')] }), /must be absolute/);
   });
 
+  test('a PVC mount goes to its claim share (pvc<i>, never the volume name), subPath inside it; read-only claim or mount stays read-only', async () => {
+    const claims = claimShares([
+      { name: 'data', hostPath: '/var/lib/hedge/local-path/pvc-1', readOnly: false },
+      { name: 'ro', hostPath: '/srv/ro', readOnly: true },
+    ]);
+    assert.deepEqual(claims.map((c) => c.tag), ['pvc0', 'pvc1']);
+    const plan = await planGuestVolumes({
+      containerName: 'c',
+      volumesDir: vols,
+      claims,
+      mounts: [
+        bind('/var/lib/hedge/local-path/pvc-1', '/data'),
+        bind('/var/lib/hedge/local-path/pvc-1/sub/dir', '/data/sub', true),
+        bind('/srv/ro', '/ro'),
+        bind(join(vols, 'empty-dir', 'scratch'), '/scratch'),
+      ],
+    });
+    assert.deepEqual(plan, [
+      { kind: 'claim', source: 'pvc0', target: '/data', readOnly: false },
+      { kind: 'claim', source: 'pvc1', target: '/ro', readOnly: true },
+      { kind: 'disk', source: 'scratch', target: '/scratch', readOnly: false },
+      { kind: 'claim', source: 'pvc0/sub/dir', target: '/data/sub', readOnly: true },
+    ]);
+    // beside a claim's directory is still a host path: only the claim's own directory is shared
+    await assert.rejects(planGuestVolumes({ containerName: 'c', volumesDir: vols, claims, mounts: [bind('/var/lib/hedge/local-path/pvc-10', '/x')] }), /is a host path/);
+    await assert.rejects(planGuestVolumes({ containerName: 'c', volumesDir: vols, claims, mounts: [bind('/srv', '/x')] }), /is a host path/);
+    // a PVC the sandbox was not created with is refused (an older VM, or no claim list)
+    await assert.rejects(planGuestVolumes({ containerName: 'c', volumesDir: vols, mounts: [bind('/srv/ro', '/x')] }), /is a host path/);
+  });
+
+  test('claim shares: relative, `..`, control characters, the root and too many claims are refused', () => {
+    const pv = (hostPath: string) => ({ name: 'v', hostPath, readOnly: false });
+    assert.throws(() => claimShares([pv('rel/dir')]), /must be an absolute path/);
+    assert.throws(() => claimShares([pv('/a/../etc')]), /must be an absolute path/);
+    assert.throws(() => claimShares([pv('/a\nb')]), /must be an absolute path/);
+    assert.throws(() => claimShares([pv('/')]), /cannot share the host's root directory/);
+    assert.throws(() => claimShares(Array.from({ length: MAX_CLAIM_SHARES + 1 }, (_, i) => pv(`/d${i}`))), /at most 16 persistentVolumeClaim volumes/);
+    assert.deepEqual(claimShares([]), []);
+  });
+
   test('the agent entry format', () => {
+    assert.equal(encodeGuestVolume({ kind: 'claim', source: 'pvc2/sub', target: '/data', readOnly: false }), 'pw0\x1fpvc2/sub\x1f/data');
     assert.equal(encodeGuestVolume({ kind: 'share', source: 'secret/s', target: '/s', readOnly: true }), 'sr0\x1fsecret/s\x1f/s');
     assert.equal(encodeGuestVolume({ kind: 'memory', source: 'm/sub', target: '/m', readOnly: false, sizeBytes: 1024 }), 'mw1024\x1fm/sub\x1f/m');
     assert.equal(encodeGuestVolume({ kind: 'disk', source: 'd', target: '/d', readOnly: false }), 'dw0\x1fd\x1f/d');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -53,6 +53,9 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
   // kubelet's layout: <pod>/sandbox is the sandbox state dir, <pod>/volumes/<plugin>/<name> the volumes
   const podDir = join(tmp, 'pod');
   const vols = join(podDir, 'volumes');
+  // a csi local-path claim's directory as src/agent/volumes/local-path.ts makes it (0777), shared writable
+  const claimDir = join(tmp, 'local-path', 'pvc-data');
+  const hostOnly = join(tmp, 'host-only-secret');
   const output = (): { text: () => string; stream: PassThrough } => {
     const stream = new PassThrough();
     let t = '';
@@ -82,7 +85,13 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
 
   test('the sandbox is a booted VM running the guest kernel, not the host one', async () => {
     const cfg = sandboxConfig({ id: sid, stateDir: join(podDir, 'sandbox'), cgroupParent, netnsPath: `/var/run/netns/${ns}` });
-    const info = await h.createSandbox({ ...cfg, resources: { memoryBytes: 224 << 20, cpuMilli: 500 } }, sig());
+    mkdirSync(claimDir, { recursive: true, mode: 0o777 });
+    chmodSync(claimDir, 0o777);
+    writeFileSync(hostOnly, 'host secret');
+    symlinkSync(hostOnly, join(claimDir, 'escape'));
+    writeFileSync(join(claimDir, 'from-runc'), 'written on the host\n');
+    const persistentVolumes = [{ name: 'data', hostPath: claimDir, readOnly: false }];
+    const info = await h.createSandbox({ ...cfg, resources: { memoryBytes: 224 << 20, cpuMilli: 500 }, persistentVolumes }, sig());
     assert.ok(info.pid && pidExists(info.pid));
     qemuPid = info.pid;
     assert.ok(h.accelerator === 'kvm' || h.accelerator === 'tcg');
@@ -216,6 +225,42 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
     await h.remove(c4.id, sig());
   });
 
+  test('a PVC is a writable 9p share of the claim directory: a non-root container writes, the next reads, the host holds it; no symlink escape', async () => {
+    const w = container('c-pvc-w', ['sh', '-c', 'id -u; cat /data/from-runc; echo kept > /data/out.txt && mkdir -p /data/d && echo ok; cat /data/escape 2>&- || echo no-escape; touch /ro/y 2>&- || echo ro-refused']);
+    w.user = { uid: 1000, gid: 1000, additionalGids: [] };
+    w.mounts = [
+      { hostPath: claimDir, containerPath: '/data', readOnly: false, type: 'bind' },
+      { hostPath: claimDir, containerPath: '/ro', readOnly: true, type: 'bind' },
+    ];
+    await h.createContainer(w, sig());
+    await h.start(w.id, sig());
+    await waitFor(async () => (await h.status(w.id, sig())).status.state === 'exited', 'writer exit');
+    const wOut = readFileSync(w.logPath, 'utf8').trimEnd().split('\n').map((l) => parseCriLine(l)?.message);
+    assert.equal(wOut[0], '1000');
+    assert.equal(wOut[1], 'written on the host');
+    assert.equal(wOut[2], 'ok');
+    // the host symlink is resolved in the guest (no such file there), never by qemu on the host
+    assert.doesNotMatch(wOut.join('\n'), /host secret/);
+    assert.deepEqual(wOut.slice(3), ['no-escape', 'ro-refused']);
+    // the host holds the file: a plain file (mapped-xattr: owner and mode live in xattrs)
+    assert.equal(readFileSync(join(claimDir, 'out.txt'), 'utf8'), 'kept\n');
+    assert.ok(statSync(join(claimDir, 'd')).isDirectory());
+    // the next container (of a subPath) reads it
+    const r = container('c-pvc-r', ['sh', '-c', 'cat /sub/../out.txt 2>/dev/null; ls /sub; stat -c %u /data/out.txt']);
+    mkdirSync(join(claimDir, 'd', 'inner'), { recursive: true });
+    r.mounts = [
+      { hostPath: join(claimDir, 'd'), containerPath: '/sub', readOnly: true, type: 'bind' },
+      { hostPath: claimDir, containerPath: '/data', readOnly: true, type: 'bind' },
+    ];
+    await h.createContainer(r, sig());
+    await h.start(r.id, sig());
+    await waitFor(async () => (await h.status(r.id, sig())).status.state === 'exited', 'reader exit');
+    const rOut = readFileSync(r.logPath, 'utf8').trimEnd().split('\n').map((l) => parseCriLine(l)?.message);
+    assert.deepEqual(rOut, ['inner', '1000'], 'the subPath is the claim\'s d/, and the guest keeps the writer\'s uid');
+    await h.remove(w.id, sig());
+    await h.remove(r.id, sig());
+  });
+
   test('exec, network, stats, adoption by a restarted agent, stop', async () => {
     const c2 = container('c2', ['sleep', '1000']);
     c2.resources = { cpuLimitMilli: 400, memoryLimitBytes: 64 << 20, pidsLimit: 50 };
@@ -295,6 +340,9 @@ describe('MicroVmRuntimeHandler (real qemu microVM)', { skip: microvmSkipReason(
     assert.deepEqual(readdirSync(join(stateDir, 'containers')), []);
     assert.equal(existsSync(join(podDir, 'sandbox')), false);
     assert.equal(existsSync(join(stateDir, 'sandboxes', sid, 'disk.ext4')), false);
+    // the claim's data outlives the VM, and nothing keeps its directory busy (local-path DELETE removes it)
+    assert.equal(readFileSync(join(claimDir, 'out.txt'), 'utf8'), 'kept\n');
+    rmSync(claimDir, { recursive: true });
     assert.equal(execFileSync('sh', ['-c', `ps -eo stat=,args= | grep -v '^Z' | grep -F 'hedge-${sid}' | grep -v grep || true`]).toString().trim(), '');
     await h.removeSandbox(sid, sig());
   });

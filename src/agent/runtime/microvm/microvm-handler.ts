@@ -14,7 +14,7 @@
  *   images/<key>.ext4             read-only rootfs images shared by all VMs
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -27,7 +27,7 @@ import { CPU_PERIOD_US, milliCpuToQuota } from '../oci/spec.ts';
 import { GuestRouter } from './guest-routes.ts';
 import { execInGuest } from './exec.ts';
 import { parseGuestStats, type GuestStats } from './guest-stats.ts';
-import { planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
+import { claimShares, planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
 import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { killAndWait, pidExists, processGone, waitProcessGone } from '../../host/process.ts';
 import { plugPodNics, unplugPodNics, type GuestNetwork } from './pod-network.ts';
@@ -104,6 +104,8 @@ const SIGKILL = 9;
 
 export class MicroVmRuntimeHandler implements RuntimeHandler {
   readonly name: string;
+  /** PVC volumes are 9p shares made at VM start: podsync resolves them before createSandbox */
+  readonly persistentVolumesAtCreate = true;
   readonly #o: MicroVmRuntimeHandlerOptions;
   readonly #log: Logger;
   readonly #files: MicroVmStateFiles;
@@ -234,6 +236,11 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const disk = this.#o.sandboxDisk === false ? undefined : join(dir, 'disk.ext4');
     const volumeShare = this.#o.volumeShare === false ? undefined : podVolumesDirOf(cfg.stateDir);
     try {
+      const claims = claimShares(cfg.persistentVolumes ?? []);
+      for (const c of claims) {
+        const st = await stat(c.hostPath).catch(() => undefined);
+        if (!st?.isDirectory()) throw new HedgeError('Invalid', `persistentVolumeClaim volume "${c.name}": ${c.hostPath} is not a directory (a microvm pod shares the claim's directory)`);
+      }
       // qemu opens both at start: microvm cannot hot-plug a virtio-blk or 9p device later
       if (disk) await createSandboxDisk({ path: disk, sizeBytes: sandboxDiskBytes(cfg, this.#o.sandboxDiskBytes), signal });
       if (volumeShare) await mkdir(volumeShare, { recursive: true });
@@ -249,6 +256,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       };
       if (disk) launch.disk = disk;
       if (volumeShare) launch.volumeShare = volumeShare;
+      if (claims.length) launch.claims = claims;
       if (this.#o.shares?.length) launch.shares = this.#o.shares;
       if (cfg.netnsPath) {
         launch.netnsPath = cfg.netnsPath;
@@ -275,6 +283,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
       if (nics.length > 1) v.extraNetworks = nics.slice(1);
       if (disk) v.disk = disk;
       if (volumeShare) v.volumeShare = volumeShare;
+      if (claims.length) v.claims = claims;
       await this.#files.writeVm(v);
       // a guest that panics makes qemu exit (-no-reboot): stop waiting for its hello then
       const vmGone = new AbortController();
@@ -370,7 +379,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     if (await this.#files.readMeta(cfg.id)) throw new HedgeError('AlreadyExists', `container ${cfg.id} exists`);
     const v = await this.#files.vm(cfg.sandboxId);
     // refused before anything is plugged in: a hostPath volume must not reach the guest
-    const volumes = await planGuestVolumes({ mounts: cfg.mounts, volumesDir: v.volumeShare ?? podVolumesDirOf(v.config.stateDir), containerName: cfg.name });
+    const volumes = await planGuestVolumes({ mounts: cfg.mounts, volumesDir: v.volumeShare ?? podVolumesDirOf(v.config.stateDir), containerName: cfg.name, claims: v.claims ?? [] });
     if (!v.volumeShare && volumes.some((x) => x.kind === 'share')) {
       throw new HedgeError('Invalid', `container "${cfg.name}": sandbox ${v.config.id} has no volume share (an older agent started it, or the node disables it), so it cannot take configMap/secret/downwardAPI/projected volumes`);
     }

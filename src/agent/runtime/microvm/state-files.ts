@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { notFound } from '../../../lib/errors.ts';
 import { writeFileAtomic } from '../../host/atomic-fs.ts';
 import type { ContainerConfig, ContainerId, SandboxConfig } from '../types.ts';
+import type { ClaimShare } from './guest-volumes.ts';
 import type { GuestNetwork } from './pod-network.ts';
 import type { Accelerator } from './vm.ts';
 
@@ -31,6 +32,8 @@ export interface VmState {
   disk?: string;
   /** the host's pod volume directory the guest sees as the 9p share `hedgevol` */
   volumeShare?: string;
+  /** the pod's PVC volumes shared at VM start (9p, tag `pvc<i>`); absent: none, or started before there were any */
+  claims?: ClaimShare[];
   nextScsiId: number;
   createdAt: string;
 }

@@ -25,6 +25,16 @@ test('the sandbox disk is a virtio-blk drive that can hand freed blocks back; th
   assert.deepEqual(after(args, '-device').filter((d) => /blk|9p/.test(d)), ['virtio-blk-device,drive=sbxdisk', 'virtio-9p-device,fsdev=vols,mount_tag=hedgevol']);
 });
 
+test('each PVC is its own 9p share: mapped-xattr (no guest-made setuid, device or symlink on the host), read-only claims read-only', () => {
+  const args = qemuArgs({ ...base, claims: [{ tag: 'pvc0', hostPath: '/data/local-path/a,b', readOnly: false }, { tag: 'pvc1', hostPath: '/srv/ro', readOnly: true }] });
+  assert.deepEqual(after(args, '-fsdev'), [
+    'local,id=pvc0,path=/data/local-path/a,,b,security_model=mapped-xattr,fmode=0666,dmode=0777,multidevs=remap',
+    'local,id=pvc1,path=/srv/ro,security_model=mapped-xattr,fmode=0666,dmode=0777,multidevs=remap,readonly=on',
+  ]);
+  assert.deepEqual(after(args, '-device').filter((d) => /9p/.test(d)), ['virtio-9p-device,fsdev=pvc0,mount_tag=pvc0', 'virtio-9p-device,fsdev=pvc1,mount_tag=pvc1']);
+  assert.equal(virtioSlotsUsed(args), virtioSlotsUsed(qemuArgs(base)) + 2, 'each share takes a virtio-mmio transport');
+});
+
 test('without a disk or share qemu gets neither device', () => {
   const args = qemuArgs(base);
   assert.deepEqual(after(args, '-drive'), []);

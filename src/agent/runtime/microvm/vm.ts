@@ -51,6 +51,8 @@ export interface VmLaunchOptions {
   volumeShare?: string;
   /** the sandbox's writable disk (sparse ext4 file), the guest's virtio-blk /dev/vda */
   disk?: string;
+  /** the pod's PVC directories, one 9p share each (mount tag `pvc<i>`) */
+  claims?: { tag: string; hostPath: string; readOnly: boolean }[];
   extraKernelArgs?: string[];
   tuning?: VmTuning;
 }
@@ -211,6 +213,15 @@ export function qemuArgs(o: VmLaunchOptions): string[] {
     // readonly: the guest cannot write the host's volume files; security_model=none shows their real
     // modes; multidevs=remap: a Memory emptyDir's host tmpfs inside the dir must not collide inode numbers
     args.push('-fsdev', `local,id=vols,path=${optPath(o.volumeShare)},security_model=none,readonly=on,multidevs=remap`, '-device', 'virtio-9p-device,fsdev=vols,mount_tag=hedgevol');
+  }
+  for (const c of o.claims ?? []) {
+    // the claim's directory only, for an untrusted guest: mapped-xattr keeps the guest's owners,
+    // modes, device nodes and symlinks in user.virtfs.* xattrs (host files are plain files and
+    // directories owned by qemu's user, fmode/dmode: no setuid file, device node or symlink the
+    // guest made appears on the host); qemu resolves every path inside the export without
+    // following symlinks; multidevs=remap: a mount below the claim dir cannot collide inode numbers
+    const ro = c.readOnly ? ',readonly=on' : '';
+    args.push('-fsdev', `local,id=${c.tag},path=${optPath(c.hostPath)},security_model=mapped-xattr,fmode=0666,dmode=0777,multidevs=remap${ro}`, '-device', `virtio-9p-device,fsdev=${c.tag},mount_tag=${c.tag}`);
   }
   for (const [i, sh] of (o.shares ?? []).entries()) {
     args.push('-fsdev', `local,id=fs${i},path=${optPath(sh.path)},security_model=none`, '-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${sh.tag}`);
