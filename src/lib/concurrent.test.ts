@@ -31,4 +31,21 @@ describe('forEachConcurrent', () => {
     }), /boom/);
     await forEachConcurrent([], 4, async () => assert.fail('no items'));
   });
+
+  it('rejects with the first error only after the items still running have ended (no write left in flight)', async () => {
+    let slowEnded = false;
+    await assert.rejects(
+      forEachConcurrent([0, 1, 2], 3, async (n) => {
+        if (n === 0) {
+          await new Promise((r) => setTimeout(r, 30));
+          slowEnded = true;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, n));
+        throw new Error(`fail ${n}`);
+      }),
+      /^Error: fail 1$/,
+    );
+    assert.equal(slowEnded, true);
+  });
 });
