@@ -351,17 +351,22 @@ describe('MuxSession', () => {
     assert.ok(p.client.silentMs < 240);
     const cut = performance.now();
     p.blackhole();
-    const hold = setInterval(() => undefined, 1_000); // the session's timers are unref'd: keep the loop up meanwhile
-    await p.client.heartbeatLate(ac.signal);
-    clearInterval(hold);
-    const after = performance.now() - cut;
-    assert.ok(after >= 5 && after < 1_500, `late ${after.toFixed(0)} ms after the link went silent`);
-    assert.equal(late, true, 'the earlier waiter woke too');
-    // already late: at once; a session that ended: at once
-    await p.client.heartbeatLate(ac.signal);
-    p.client.close();
-    p.server.close();
-    await p.client.heartbeatLate(new AbortController().signal);
+    // the session's timers are unref'd: keep the loop up to the end (a beat already in transit when
+    // the link was cut may land after the first wake and make the next wait a period long: CI)
+    const hold = setInterval(() => undefined, 1_000);
+    try {
+      await p.client.heartbeatLate(ac.signal);
+      const after = performance.now() - cut;
+      assert.ok(after >= 5 && after < 1_500, `late ${after.toFixed(0)} ms after the link went silent`);
+      assert.equal(late, true, 'the earlier waiter woke too');
+      // already late: at once; a session that ended: at once
+      await p.client.heartbeatLate(ac.signal);
+      p.client.close();
+      p.server.close();
+      await p.client.heartbeatLate(new AbortController().signal);
+    } finally {
+      clearInterval(hold);
+    }
   });
   it('keepalive with a heartbeat: the beating side pings in every other beat\'s place, the hearing side sends only answers, no timer of its own on a live link; a dead link still ends both', async () => {
     const frames = { client: [] as string[], server: [] as string[] };
