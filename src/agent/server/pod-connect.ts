@@ -4,8 +4,9 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.ts';
 import type { PodSource } from './types.ts';
 
-/** the Upgrade token of a raw TCP stream (the apiserver's admission webhook transport asks for it) */
-export const POD_CONNECT_UPGRADE = 'hedge-tcp';
+import { POD_CONNECT_UPGRADE } from '../../api/pod-connect.ts';
+
+export { POD_CONNECT_UPGRADE };
 
 export interface PodConnectRequest {
   req: IncomingMessage;

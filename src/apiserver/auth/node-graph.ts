@@ -1,6 +1,7 @@
 import type { Pod, PodSpec, Container, Volume } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { referencedNetworks } from '../../api/annotations/multus.ts';
+import { volumeClaimName } from '../../api/storage/claims.ts';
 import type { CacheEvent } from './object-cache.ts';
 
 /** What a node may read because a pod bound to it uses it (upstream's node authorizer graph vertices). */
@@ -46,7 +47,7 @@ export function podReferences(pod: Pod): PodReference[] {
   for (const s of spec.imagePullSecrets ?? []) if (s.name) out.push({ resource: 'secrets', name: s.name });
   for (const v of spec.volumes ?? []) fromVolume(v, out);
   // a generic ephemeral volume's claim, `<pod>-<volume>` (the node mounts it like any claim)
-  for (const v of spec.volumes ?? []) if (v.ephemeral) out.push({ resource: 'persistentvolumeclaims', name: `${pod.metadata?.name ?? ''}-${v.name}` });
+  for (const v of spec.volumes ?? []) if (v.ephemeral) out.push({ resource: 'persistentvolumeclaims', name: volumeClaimName(pod, v) ?? '' });
   for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...((spec.ephemeralContainers ?? []) as Container[])]) fromContainer(c, out);
   // the Multus annotations: the node reads the NetworkAttachmentDefinitions its pods attach to
   const ns = pod.metadata?.namespace ?? '';

@@ -9,10 +9,9 @@ import type { NodeDialer } from '../../node-proxy/node-dialer.ts';
 import { resolveServiceEndpoint, type ServiceEndpoint, type ServiceLookups } from './service-endpoint.ts';
 import { WebhookCallError } from './review.ts';
 
-/** the node server's raw TCP upgrade to one of its pods (agent/server/node-server.ts) */
-/** must equal agent/server/pod-connect.ts's (the apiserver does not import the agent) */
-export const POD_CONNECT_UPGRADE = 'hedge-tcp';
-export const podConnectPath = (ip: string, port: number): string => `/podconnect/${encodeURIComponent(ip)}/${port}`;
+import { POD_CONNECT_UPGRADE, podConnectPath } from '../../../api/pod-connect.ts';
+
+export { POD_CONNECT_UPGRADE, podConnectPath };
 
 /** largest AdmissionReview answer read (upstream's webhook client limit is of this order) */
 const MAX_RESPONSE_BYTES = 3 * 1024 * 1024;
