@@ -1,5 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../host/atomic-fs.ts';
 import { podDir } from '../volumes/paths.ts';
 import type { SandboxRecord } from './types.ts';
 
@@ -7,11 +8,7 @@ const FILE = 'sandbox.json';
 
 /** written before the sandbox is made, so an agent killed mid-create still finds what to clean up */
 export async function saveSandbox(dataDir: string, rec: SandboxRecord): Promise<void> {
-  const dir = podDir(dataDir, rec.pod.uid);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `${FILE}.tmp`);
-  await writeFile(tmp, JSON.stringify(rec));
-  await rename(tmp, join(dir, FILE));
+  await writeFileAtomic(join(podDir(dataDir, rec.pod.uid), FILE), JSON.stringify(rec));
 }
 
 export async function loadSandbox(dataDir: string, uid: string): Promise<SandboxRecord | undefined> {

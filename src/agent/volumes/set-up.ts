@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { Quantity } from '../../api/meta/quantity.ts';
 import { Resources } from '../../client/resources.ts';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
+import { sideBySide } from '../../lib/side-by-side.ts';
 import { writeAtomic } from './atomic-writer.ts';
 import { downwardFiles } from './downward-api.ts';
 import { checkHostPath } from './host-path.ts';
@@ -16,11 +17,15 @@ import type { PreparedVolume, ProjectedFile, VolumeContext } from './types.ts';
  * Makes every volume of the pod ready on the host (idempotent: configMap/secret/downwardAPI
  * content is refreshed through the atomic writer on every call). Throws HedgeError naming the
  * missing object, e.g. `configmap "x" not found`, for the caller to surface on the pod.
+ * The volumes (and a projected volume's sources) are set up side by side: each is API reads and
+ * small file writes, and a pod's first container waits for all of them (one after another, the
+ * default token volume alone was a TokenRequest, then a configMap GET, then its files). Every one
+ * has settled when this returns or throws; the first failure in the pod's order is thrown.
  */
 export async function setUpPodVolumes(ctx: VolumeContext): Promise<Map<string, PreparedVolume>> {
-  const out = new Map<string, PreparedVolume>();
-  for (const v of ctx.pod.spec?.volumes ?? []) out.set(v.name, await setUpVolume(ctx, v));
-  return out;
+  const volumes = ctx.pod.spec?.volumes ?? [];
+  const prepared = await sideBySide<PreparedVolume[]>(volumes.map((v) => ({ run: () => setUpVolume(ctx, v) })));
+  return new Map(volumes.map((v, i) => [v.name, prepared[i]!]));
 }
 
 async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolume> {
@@ -54,8 +59,9 @@ async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolum
     files = downwardFiles(ctx.pod, v.downwardAPI.items, v.downwardAPI.defaultMode);
   } else if (v.projected) {
     plugin = 'projected';
-    files = [];
-    for (const s of v.projected.sources ?? []) files.push(...(await projectedSource(ctx, s, v.projected.defaultMode)));
+    const mode = v.projected.defaultMode;
+    const sources = await sideBySide<ProjectedFile[][]>((v.projected.sources ?? []).map((s) => ({ run: () => projectedSource(ctx, s, mode) })));
+    files = sources.flat();
   }
   if (!files) {
     const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
