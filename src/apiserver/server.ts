@@ -255,13 +255,17 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     storageClasses: storageClassDef,
     signal: closing.signal,
   });
-  if (nsDef && saDef && config.bootstrapNamespaces !== false) await restoreDefaultServiceAccounts({ registry, namespaces: nsDef, serviceAccounts: saDef, signal: closing.signal, log });
   await priorityClasses?.start();
   priorityClassesSynced = true;
   for (const f of [limitRanges, quotas, serviceAccounts, webhookCaches.mutating, webhookCaches.validating]) {
     if (!f) continue;
     await f.cache.start();
     f.synced = true;
+  }
+  // the edge hub's replica (no bootstrap) holds what the cloud has; it makes nothing of its own
+  if (nsDef && saDef && serviceAccounts && config.bootstrapNamespaces !== false) {
+    const { cache } = serviceAccounts;
+    await restoreDefaultServiceAccounts({ registry, namespaces: nsDef, serviceAccounts: saDef, hasDefault: (ns) => cache.get(ns, DEFAULT_SERVICE_ACCOUNT) !== undefined, signal: closing.signal, log });
   }
   // stored CRDs are served before the server listens (a restarted server serves them at once)
   const crdController = resources.lookup(CRD_GROUP, 'v1', CRD_PLURAL)

@@ -81,6 +81,8 @@ export async function restoreDefaultServiceAccounts(opts: {
   namespaces: ResourceDef;
   serviceAccounts: ResourceDef;
   namespace?: string;
+  /** whether a namespace has its `default` account (a synced cache, at start); else read from the store */
+  hasDefault?: (namespace: string) => boolean;
   signal: AbortSignal;
   log: Logger;
 }): Promise<void> {
@@ -92,7 +94,7 @@ export async function restoreDefaultServiceAccounts(opts: {
   for (const ns of namespaces) {
     const name = ns.metadata.name ?? '';
     if (!name || ns.metadata.deletionTimestamp || (ns.status as { phase?: string } | undefined)?.phase === 'Terminating') continue;
-    if (await registry.storeFor(opts.serviceAccounts).tryGet(name, DEFAULT_SERVICE_ACCOUNT)) continue;
+    if (opts.hasDefault ? opts.hasDefault(name) : await registry.storeFor(opts.serviceAccounts).tryGet(name, DEFAULT_SERVICE_ACCOUNT)) continue;
     await ensureDefaultServiceAccount({ ...opts, namespace: name });
   }
 }
