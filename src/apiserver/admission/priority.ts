@@ -2,7 +2,6 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { PriorityClass } from 'kubernetes-types/scheduling/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { DEFAULT_PRIORITY, systemPriorityClass, type PreemptionPolicy } from '../../api/priority-classes.ts';
-import { HedgeError } from '../../lib/errors.ts';
 import { admissionForbidden } from './forbidden.ts';
 import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
 

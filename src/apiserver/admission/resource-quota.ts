@@ -12,7 +12,7 @@ import {
   type Amounts,
 } from '../../api/quota/resource-list.ts';
 import { Quantity } from '../../api/meta/quantity.ts';
-import { HedgeError, isHedgeError } from '../../lib/errors.ts';
+import { isHedgeError } from '../../lib/errors.ts';
 import { admissionForbidden } from './forbidden.ts';
 import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
 
