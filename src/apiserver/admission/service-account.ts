@@ -14,7 +14,7 @@ const TOKEN_EXPIRATION_SECONDS = 3607;
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const VOLUME_PREFIX = 'kube-api-access-';
 /** a ServiceAccount annotated "true" lets its pods use only the Secrets it lists (upstream's EnforceMountableSecretsAnnotation) */
-export const ENFORCE_MOUNTABLE_SECRETS_ANNOTATION = 'kubernetes.io/enforce-mountable-secrets';
+const ENFORCE_MOUNTABLE_SECRETS_ANNOTATION = 'kubernetes.io/enforce-mountable-secrets';
 
 export interface ServiceAccountAdmissionOptions {
   /**
@@ -75,34 +75,36 @@ function mountToken(spec: PodSpec): void {
   for (const c of needing) c.volumeMounts = [...(c.volumeMounts ?? []), { name, readOnly: true, mountPath: SERVICE_ACCOUNT_MOUNT_PATH }];
 }
 
+const forbiddenAt = (field: string, message: string): FieldCause => ({ field, reason: 'FieldValueForbidden', message });
+
 /** a container's env and envFrom naming a Secret the account does not list (upstream's messages) */
-function containerSecretRefusal(kind: string, c: { name: string; env?: EnvVar[]; envFrom?: EnvFromSource[] }, path: string, saName: string, allowed: Set<string>): [string, FieldCause] | undefined {
+function containerSecretRefusal(kind: string, c: { name: string; env?: EnvVar[]; envFrom?: EnvFromSource[] }, path: string, saName: string, allowed: Set<string>): FieldCause | undefined {
   for (const [i, e] of (c.env ?? []).entries()) {
     const s = e.valueFrom?.secretKeyRef?.name;
     if (s !== undefined && !allowed.has(s)) {
       const msg = `${kind} ${c.name} with envVar ${e.name} referencing secret.secretName="${s}" is not allowed because service account ${saName} does not reference that secret`;
-      return [msg, { field: `${path}.env[${i}].valueFrom.secretKeyRef.name`, reason: 'FieldValueForbidden', message: msg }];
+      return forbiddenAt(`${path}.env[${i}].valueFrom.secretKeyRef.name`, msg);
     }
   }
   for (const [i, e] of (c.envFrom ?? []).entries()) {
     const s = e.secretRef?.name;
     if (s !== undefined && !allowed.has(s)) {
       const msg = `${kind} ${c.name} with envFrom referencing secret.secretName="${s}" is not allowed because service account ${saName} does not reference that secret`;
-      return [msg, { field: `${path}.envFrom[${i}].secretRef.name`, reason: 'FieldValueForbidden', message: msg }];
+      return forbiddenAt(`${path}.envFrom[${i}].secretRef.name`, msg);
     }
   }
   return undefined;
 }
 
 /** upstream's limitSecretReferences: secret volumes, env and envFrom, imagePullSecrets */
-function secretRefusal(spec: PodSpec, sa: ServiceAccount): [string, FieldCause] | undefined {
+function secretRefusal(spec: PodSpec, sa: ServiceAccount): FieldCause | undefined {
   const saName = sa.metadata?.name ?? '';
   const mountable = new Set((sa.secrets ?? []).map((s) => s.name ?? ''));
   for (const [i, v] of (spec.volumes ?? []).entries()) {
     const s = v.secret?.secretName;
     if (s !== undefined && !mountable.has(s)) {
       const msg = `volume with secret.secretName="${s}" is not allowed because service account ${saName} does not reference that secret`;
-      return [msg, { field: `spec.volumes[${i}].secret.secretName`, reason: 'FieldValueForbidden', message: msg }];
+      return forbiddenAt(`spec.volumes[${i}].secret.secretName`, msg);
     }
   }
   for (const [kind, list, path] of [['init container', spec.initContainers, 'spec.initContainers'], ['container', spec.containers, 'spec.containers']] as const) {
@@ -115,25 +117,24 @@ function secretRefusal(spec: PodSpec, sa: ServiceAccount): [string, FieldCause] 
   for (const [i, ref] of (spec.imagePullSecrets ?? []).entries()) {
     if (!pullable.has(ref.name ?? '')) {
       const msg = `imagePullSecrets[${i}].name="${ref.name ?? ''}" is not allowed because service account ${saName} does not reference that imagePullSecret`;
-      return [msg, { field: `spec.imagePullSecrets[${i}].name`, reason: 'FieldValueForbidden', message: msg }];
+      return forbiddenAt(`spec.imagePullSecrets[${i}].name`, msg);
     }
   }
   return undefined;
 }
 
 /** upstream's check of a static pod's mirror: the node made it from a file, it may use no account and no Secret */
-function mirrorPodRefusal(pod: Pod): [string, FieldCause] | undefined {
+function mirrorPodRefusal(pod: Pod): FieldCause | undefined {
   const spec = pod.spec ?? { containers: [] };
   if (spec.serviceAccountName) {
-    return ['a mirror pod may not reference service accounts', { field: 'spec.serviceAccountName', reason: 'FieldValueForbidden', message: 'a mirror pod may not reference service accounts' }];
+    return forbiddenAt('spec.serviceAccountName', 'a mirror pod may not reference service accounts');
   }
   if (podReferences(pod).some((r) => r.resource === 'secrets')) {
-    return ['a mirror pod may not reference secrets', { field: 'spec', reason: 'FieldValueForbidden', message: 'a mirror pod may not reference secrets' }];
+    return forbiddenAt('spec', 'a mirror pod may not reference secrets');
   }
   for (const [i, v] of (spec.volumes ?? []).entries()) {
     if (v.projected?.sources?.some((s) => s.serviceAccountToken)) {
-      const msg = 'a mirror pod may not use ServiceAccountToken volume projections';
-      return [msg, { field: `spec.volumes[${i}].projected.sources`, reason: 'FieldValueForbidden', message: msg }];
+      return forbiddenAt(`spec.volumes[${i}].projected.sources`, 'a mirror pod may not use ServiceAccountToken volume projections');
     }
   }
   return undefined;
@@ -204,21 +205,21 @@ export function serviceAccountPlugin(opts: ServiceAccountAdmissionOptions): Admi
         const allowed = new Set((sa.secrets ?? []).map((s) => s.name ?? ''));
         for (const [i, c] of (spec.ephemeralContainers ?? []).entries()) {
           const refusal = containerSecretRefusal('ephemeral container', c, `spec.ephemeralContainers[${i}]`, sa.metadata?.name ?? '', allowed);
-          if (refusal) throw admissionForbidden(req, refusal[0], [refusal[1]]);
+          if (refusal) throw admissionForbidden(req, refusal.message, [refusal]);
         }
         return;
       }
       if (!creating(req)) return;
       if (isMirrorPod(req.object)) {
         const refusal = mirrorPodRefusal(pod);
-        if (refusal) throw admissionForbidden(req, refusal[0], [refusal[1]]);
+        if (refusal) throw admissionForbidden(req, refusal.message, [refusal]);
         return;
       }
       if (!spec.serviceAccountName) throw noAccount(req);
       const sa = await lookUp(req, spec.serviceAccountName);
       if (!enforcesMountableSecrets(sa)) return;
       const refusal = secretRefusal(spec, sa);
-      if (refusal) throw admissionForbidden(req, refusal[0], [refusal[1]]);
+      if (refusal) throw admissionForbidden(req, refusal.message, [refusal]);
     },
   };
 }
