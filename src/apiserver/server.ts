@@ -9,7 +9,8 @@ import { AdmissionChain, defaultsPlugin, namespaceLifecyclePlugin, nodeRestricti
 import type { Authenticator } from './auth/types.ts';
 import type { Authorizer } from './auth/authorizer.ts';
 import { defaultRuntimeClasses } from './bootstrap/runtime-classes.ts';
-import { ensureDefaultServiceAccount, seedBootstrapObjects, systemUser } from './bootstrap/seed.ts';
+import { ensureDefaultServiceAccount, restoreDefaultServiceAccounts, seedBootstrapObjects, systemUser } from './bootstrap/seed.ts';
+import { DEFAULT_SERVICE_ACCOUNT } from '../api/service-account.ts';
 import { ApiAuthorization } from './auth/authorization.ts';
 import { serviceAccountPlugin } from './admission/service-account.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
@@ -110,8 +111,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const closing = new AbortController();
   // every open watch listens on it; thousands of watchers are normal, not a leak
   setMaxListeners(0, closing.signal);
-  // what requests read from caches that follow the store: a namespace's LimitRanges and whether it
-  // has ResourceQuotas (every pod create), the webhook configurations (every write)
+  // what requests read from caches that follow the store: a namespace's LimitRanges, whether it
+  // has ResourceQuotas and the pod's ServiceAccount (every pod create), the webhook configurations
+  // (every write)
   const followed = (def: ResourceDef | undefined, onChange?: () => void) =>
     def ? { cache: new ObjectCache({ registry, def, logger: log, signal: closing.signal, onEvent: onChange }), synced: false } : undefined;
   // dynamic admission webhooks (admission/webhook/): configurations followed by caches, calls by url
@@ -148,7 +150,14 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     }),
     limitRangerPlugin({ listLimitRanges: async (ns) => (limitRanges?.synced ? limitRanges.cache.inNamespace(ns) : storedIn(limitRangeDef, ns)) }),
     nodeRestrictionPlugin(),
-    serviceAccountPlugin({ getServiceAccount: async (ns, name) => (saDef ? (await registry.storeFor(saDef).tryGet(ns, name))?.obj : undefined) }),
+    serviceAccountPlugin({
+      // upstream's lister, then a live read: one created a moment ago (the namespace's `default`) is
+      // in the store before the cache's watch brings it
+      getServiceAccount: async (ns, name) => {
+        if (!saDef) return { metadata: { name, namespace: ns } };
+        return (serviceAccounts?.synced ? serviceAccounts.cache.get(ns, name) : undefined) ?? (await registry.storeFor(saDef).tryGet(ns, name))?.obj;
+      },
+    }),
     podSecurityPlugin({
       ...config.podSecurity,
       logger: log,
@@ -202,6 +211,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   let priorityClassesSynced = false;
   const limitRanges = followed(limitRangeDef);
   const quotas = followed(quotaDef);
+  const serviceAccounts = followed(saDef);
   const webhookCaches = {
     mutating: followed(webhookDefs.mutating, () => webhooks.mutating.changed()),
     validating: followed(webhookDefs.validating, () => webhooks.validating.changed()),
@@ -228,6 +238,10 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     },
     afterDelete: async (def, obj) => {
       if (def === svcDef) await serviceAllocator.release(obj).catch((err: unknown) => log.warn({ err }, 'could not release a Service\'s addresses'));
+      // pods are refused without their account: the `default` one comes back, as upstream's controller makes it
+      if (def === saDef && nsDef && obj.metadata.name === DEFAULT_SERVICE_ACCOUNT) {
+        await restoreDefaultServiceAccounts({ registry, namespaces: nsDef, serviceAccounts: saDef, namespace: obj.metadata.namespace ?? '', signal: closing.signal, log });
+      }
     },
   };
 
@@ -243,10 +257,15 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   });
   await priorityClasses?.start();
   priorityClassesSynced = true;
-  for (const f of [limitRanges, quotas, webhookCaches.mutating, webhookCaches.validating]) {
+  for (const f of [limitRanges, quotas, serviceAccounts, webhookCaches.mutating, webhookCaches.validating]) {
     if (!f) continue;
     await f.cache.start();
     f.synced = true;
+  }
+  // the edge hub's replica (no bootstrap) holds what the cloud has; it makes nothing of its own
+  if (nsDef && saDef && serviceAccounts && config.bootstrapNamespaces !== false) {
+    const { cache } = serviceAccounts;
+    await restoreDefaultServiceAccounts({ registry, namespaces: nsDef, serviceAccounts: saDef, hasDefault: (ns) => cache.get(ns, DEFAULT_SERVICE_ACCOUNT) !== undefined, signal: closing.signal, log });
   }
   // stored CRDs are served before the server listens (a restarted server serves them at once)
   const crdController = resources.lookup(CRD_GROUP, 'v1', CRD_PLURAL)

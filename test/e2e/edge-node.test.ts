@@ -158,6 +158,23 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.equal(p.status?.containerStatuses?.[0]?.restartCount, 0, 'the pod\'s own container untouched');
   });
 
+  it('kubectl debug --custom naming the pod\'s kube-api-access volume: that ephemeral container reads token, CA and namespace; others get none (upstream mounts nothing unasked)', async () => {
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const vol = (await getPod('web-runc'))?.spec?.volumes?.find((v) => v.name.startsWith('kube-api-access-'))?.name;
+    assert.ok(vol, 'the pod has its token volume');
+    const custom = join(server.dataDir, 'debug-token.json');
+    await writeFile(custom, JSON.stringify({ volumeMounts: [{ name: vol, mountPath: sa, readOnly: true }] }));
+    await kubectl(['debug', 'web-runc', `--image=${busyboxImage}`, `--custom=${custom}`, '-c', 'dbg-token', '--', 'sleep', '3600']);
+    await waitUntil('dbg-token running', 60_000, async () => ((await getPod('web-runc'))?.status?.ephemeralContainerStatuses?.find((s) => s.name === 'dbg-token')?.state?.running ? true : undefined), explain);
+    assert.equal((await kubectl(['exec', 'web-runc', '-c', 'dbg-token', '--', 'cat', `${sa}/namespace`])).trim(), 'default');
+    assert.match((await kubectl(['exec', 'web-runc', '-c', 'dbg-token', '--', 'cat', `${sa}/token`])).trim(), /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT');
+    assert.match(await kubectl(['exec', 'web-runc', '-c', 'dbg-token', '--', 'cat', `${sa}/ca.crt`]), /BEGIN CERTIFICATE/);
+    // read-only, as mounted (the shell itself runs, so a failure is the write's)
+    assert.notEqual((await kubectl(['exec', 'web-runc', '-c', 'dbg-token', '--', 'sh', '-c', `echo x 2>/dev/null > ${sa}/token; echo $?`])).trim(), '0', 'the token volume is read-only');
+    // the debug container of the test before named nothing: it has no token
+    assert.equal((await kubectl(['exec', 'web-runc', '-c', 'dbg', '--', 'sh', '-c', `test -e ${sa}/token; echo $?`])).trim(), '1', 'no token where none was asked for');
+  });
+
   it('stdin for a container\'s own process: kubectl run -i --rm with piped input, debug -i, attach -it through a terminal with its size', async () => {
     // stdinOnce (what run -i sets): the input's end closes cat's stdin, cat exits, --rm deletes the pod
     const run = await kubectl(['run', 'stdin-cat', '-i', '--rm', '--restart=Never', `--image=${busyboxImage}`, '--command', '--', 'cat'], 'hello through stdin\n');

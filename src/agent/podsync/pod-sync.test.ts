@@ -191,6 +191,30 @@ describe('pod sync lifecycle', () => {
     assert.ok(h.runtime.ops.some((o) => o.startsWith('stop:dbg-f:')), h.runtime.ops.join(' '));
   });
 
+  it('an ephemeral container mounts the pod volumes it names: the kube-api-access one a kubectl debug user adds to reach the API', async () => {
+    const token = {
+      name: 'kube-api-access-x2b4z',
+      projected: { defaultMode: 0o644, sources: [{ downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } }] },
+    };
+    const mount = { name: token.name, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
+    await h.createPod('dbg-vol', { volumes: [token, { name: 'data', emptyDir: {} }], containers: [app({ name: 'dbg-vol-main', volumeMounts: [mount] })] });
+    await h.until('dbg-vol', (x) => x.status?.phase === 'Running', 'Running');
+    const main = h.runtime.byName('dbg-vol-main')!;
+    await h.client.patch(Resources.pods, 'dbg-vol', 'strategic', {
+      spec: { ephemeralContainers: [{ name: 'dbg-vol-e', image: 'busybox:1', volumeMounts: [mount, { name: 'data', mountPath: '/data' }] }, { name: 'dbg-vol-bare', image: 'busybox:1' }] },
+    }, { namespace: 'default' });
+    await h.until('dbg-vol', (x) => (x.status?.ephemeralContainerStatuses ?? []).filter((s) => s.state?.running).length === 2, 'ephemeral running');
+    const e = h.runtime.byName('dbg-vol-e')!;
+    const tokenMount = e.cfg.mounts.find((m) => m.containerPath === '/var/run/secrets/kubernetes.io/serviceaccount');
+    assert.deepEqual(tokenMount, main.cfg.mounts.find((m) => m.containerPath === '/var/run/secrets/kubernetes.io/serviceaccount'), 'the same volume the app container has');
+    assert.equal(tokenMount?.readOnly, true);
+    assert.equal(await readFile(join(tokenMount!.hostPath, 'namespace'), 'utf8'), 'default');
+    assert.ok(e.cfg.mounts.some((m) => m.containerPath === '/data' && !m.readOnly));
+    assert.deepEqual(h.runtime.byName('dbg-vol-bare')!.cfg.mounts, [], 'nothing it did not name');
+    await h.client.delete(Resources.pods, 'dbg-vol', { namespace: 'default' });
+    for (let i = 0; i < 50 && (await h.pod('dbg-vol')); i++) await h.tick();
+  });
+
   it('runs init containers in order, each to completion, before app containers', async () => {
     h.runtime.behaviors.set('init-a', { kind: 'exit', code: 0 });
     h.runtime.behaviors.set('init-b', { kind: 'exit', code: 0 });

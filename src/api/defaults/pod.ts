@@ -1,6 +1,7 @@
 import type { Container, Pod, PodSpec, PodStatus, Probe, ResourceRequirements, Volume } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../object.ts';
 import { tryParseQuantity } from '../meta/quantity.ts';
+import { DEFAULT_SERVICE_ACCOUNT, isMirrorPod } from '../service-account.ts';
 
 /** Image reference tag as docker's reference parser sees it; no tag and no digest means "latest". */
 export function imageTag(image: string): string {
@@ -106,9 +107,10 @@ export function defaultPod(obj: KubeObject): void {
   pod.spec ??= { containers: [] };
   const spec = pod.spec;
   defaultPodSpec(spec);
-  spec.serviceAccountName ??= spec.serviceAccount ?? 'default';
+  // a static pod's mirror runs as no account (the ServiceAccount admission refuses it one)
+  spec.serviceAccountName ??= spec.serviceAccount ?? (isMirrorPod(pod) ? undefined : DEFAULT_SERVICE_ACCOUNT);
   // the deprecated alias is kept equal, as the v1 conversion does
-  spec.serviceAccount = spec.serviceAccountName;
+  if (spec.serviceAccountName !== undefined) spec.serviceAccount = spec.serviceAccountName;
   // kubernetes-types marks status read-only; on the server we are the ones who set it
   const writable = obj as { status?: PodStatus };
   writable.status ??= {};

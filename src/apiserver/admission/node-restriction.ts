@@ -1,15 +1,9 @@
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import { NODE_LEASE_NAMESPACE, nodeNameOf } from '../auth/node-identity.ts';
-import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
+import { admissionForbidden } from './forbidden.ts';
+import type { AdmissionPlugin } from './types.ts';
 
-function forbid(req: AdmissionRequest, reason: string): HedgeError {
-  const { def } = req;
-  const qualified = def.group ? `${def.plural}.${def.group}` : def.plural;
-  return new HedgeError('Forbidden', `${qualified} "${req.name}" is forbidden: ${reason}`, {
-    details: { kind: def.plural, group: def.group, name: req.name },
-  });
-}
 
 const nodeNameOfPod = (pod: KubeObject | undefined): string => ((pod?.spec ?? {}) as { nodeName?: string }).nodeName ?? '';
 
@@ -25,22 +19,22 @@ export function nodeRestrictionPlugin(): AdmissionPlugin {
       if (node === undefined) return;
       const { def } = req;
       if (def.group === '' && def.plural === 'nodes') {
-        if (req.name !== node) throw forbid(req, `node "${node}" is not allowed to modify node "${req.name}"`);
+        if (req.name !== node) throw admissionForbidden(req, `node "${node}" is not allowed to modify node "${req.name}"`);
         return;
       }
       if (def.group === '' && def.plural === 'pods') {
         const bound = nodeNameOfPod(req.oldObject ?? req.object);
-        if (req.operation === 'DELETE' && bound !== node) throw forbid(req, `node "${node}" can only delete pods with spec.nodeName set to itself`);
+        if (req.operation === 'DELETE' && bound !== node) throw admissionForbidden(req, `node "${node}" can only delete pods with spec.nodeName set to itself`);
         if (req.operation === 'UPDATE' && req.subresource === 'status' && bound !== node) {
-          throw forbid(req, `node "${node}" can only update pod status for pods with spec.nodeName set to itself`);
+          throw admissionForbidden(req, `node "${node}" can only update pod status for pods with spec.nodeName set to itself`);
         }
         if (req.operation === 'CREATE' || (req.operation === 'UPDATE' && req.subresource !== 'status')) {
-          throw forbid(req, `node "${node}" is not allowed to ${req.operation === 'CREATE' ? 'create' : 'update'} pods`);
+          throw admissionForbidden(req, `node "${node}" is not allowed to ${req.operation === 'CREATE' ? 'create' : 'update'} pods`);
         }
         return;
       }
       if (def.group === 'coordination.k8s.io' && def.plural === 'leases' && req.namespace === NODE_LEASE_NAMESPACE) {
-        if (req.name !== node) throw forbid(req, 'can only access node lease with the same name as the requesting node');
+        if (req.name !== node) throw admissionForbidden(req, 'can only access node lease with the same name as the requesting node');
       }
     },
   };

@@ -2,7 +2,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { PriorityClass } from 'kubernetes-types/scheduling/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { DEFAULT_PRIORITY, systemPriorityClass, type PreemptionPolicy } from '../../api/priority-classes.ts';
-import { HedgeError } from '../../lib/errors.ts';
+import { admissionForbidden } from './forbidden.ts';
 import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
 
 export interface PriorityAdmissionOptions {
@@ -15,11 +15,6 @@ export interface PriorityAdmissionOptions {
   listPriorityClasses(opts: { fresh: boolean }): Promise<Iterable<KubeObject>>;
 }
 
-/** upstream admission.NewForbidden: `<resource> "name" is forbidden: <reason>` */
-function forbidden(req: AdmissionRequest, reason: string): HedgeError {
-  const kind = req.def.group ? `${req.def.plural}.${req.def.group}` : req.def.plural;
-  return new HedgeError('Forbidden', `${kind} "${req.name}" is forbidden: ${reason}`, { details: { kind: req.def.plural, group: req.def.group || undefined, name: req.name } });
-}
 
 /** The globalDefault class; with more than one (a race), the lowest value wins, as upstream. */
 async function defaultClass(opts: PriorityAdmissionOptions, fresh: boolean): Promise<PriorityClass | undefined> {
@@ -67,13 +62,13 @@ export function priorityPlugin(opts: PriorityAdmissionOptions): AdmissionPlugin 
         }
       } else {
         const obj = await opts.getPriorityClass(spec.priorityClassName);
-        if (!obj) throw forbidden(req, `no PriorityClass with name ${spec.priorityClassName} was found`);
+        if (!obj) throw admissionForbidden(req, `no PriorityClass with name ${spec.priorityClassName} was found`);
         const pc = obj as unknown as PriorityClass;
         priority = pc.value;
         policy = pc.preemptionPolicy as PreemptionPolicy | undefined;
       }
       if (spec.priority !== undefined && spec.priority !== null && spec.priority !== priority) {
-        throw forbidden(
+        throw admissionForbidden(
           req,
           `the integer value of priority (${String(spec.priority)}) must not be provided in pod spec; priority admission controller computed ${priority} from the given PriorityClass name`,
         );
@@ -81,7 +76,7 @@ export function priorityPlugin(opts: PriorityAdmissionOptions): AdmissionPlugin 
       spec.priority = priority;
       if (policy) {
         if (spec.preemptionPolicy && spec.preemptionPolicy !== policy) {
-          throw forbidden(
+          throw admissionForbidden(
             req,
             `the string value of PreemptionPolicy (${spec.preemptionPolicy}) must not be provided in pod spec; priority admission controller computed ${policy} from the given PriorityClass name`,
           );
@@ -92,7 +87,7 @@ export function priorityPlugin(opts: PriorityAdmissionOptions): AdmissionPlugin 
     async validate(req) {
       if (!isPriorityClasses(req)) return;
       if (req.operation === 'DELETE') {
-        if (systemPriorityClass(req.name)) throw forbidden(req, 'this is a system priority class and cannot be deleted');
+        if (systemPriorityClass(req.name)) throw admissionForbidden(req, 'this is a system priority class and cannot be deleted');
         return;
       }
       if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || !req.object) return;
@@ -101,7 +96,7 @@ export function priorityPlugin(opts: PriorityAdmissionOptions): AdmissionPlugin 
       const dpc = await defaultClass(opts, true);
       const name = dpc?.metadata?.name;
       if (dpc && (req.operation === 'CREATE' || name !== pc.metadata?.name)) {
-        throw forbidden(req, `PriorityClass ${name ?? ''} is already marked as default. Only one default can exist`);
+        throw admissionForbidden(req, `PriorityClass ${name ?? ''} is already marked as default. Only one default can exist`);
       }
     },
   };

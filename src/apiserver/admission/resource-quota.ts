@@ -12,7 +12,8 @@ import {
   type Amounts,
 } from '../../api/quota/resource-list.ts';
 import { Quantity } from '../../api/meta/quantity.ts';
-import { HedgeError, isHedgeError } from '../../lib/errors.ts';
+import { isHedgeError } from '../../lib/errors.ts';
+import { admissionForbidden } from './forbidden.ts';
 import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
 
 export interface ResourceQuotaAdmissionOptions {
@@ -33,11 +34,6 @@ export interface ResourceQuotaAdmissionOptions {
   maxRetries?: number;
 }
 
-function forbidden(req: AdmissionRequest, reason: string): HedgeError {
-  const { def } = req;
-  const qualified = def.group ? `${def.plural}.${def.group}` : def.plural;
-  return new HedgeError('Forbidden', `${qualified} "${req.name}" is forbidden: ${reason}`, { details: { kind: def.plural, group: def.group, name: req.name } });
-}
 
 const statusOf = (q: KubeObject): { hard: Amounts; used?: Record<string, unknown> } => {
   const st = (q as unknown as ResourceQuota).status;
@@ -73,16 +69,16 @@ export function checkQuotas(ev: QuotaEvaluator, quotas: KubeObject[], req: Admis
     if (!quotaMatches(ev, hardNames, quotaScopes(q), obj)) continue;
     const restricted = ev.matchingResources(hardNames);
     const constraint = ev.constraintError(obj, restricted);
-    if (constraint) throw forbidden(req, `failed quota: ${q.metadata.name}: ${constraint}`);
+    if (constraint) throw admissionForbidden(req, `failed quota: ${q.metadata.name}: ${constraint}`);
     const used = statusOf(q).used ?? {};
     const unknown = restricted.filter((n) => !(n in used));
-    if (unknown.length > 0) throw forbidden(req, `status unknown for quota: ${q.metadata.name}, resources: ${restricted.sort().join(',')}`);
+    if (unknown.length > 0) throw admissionForbidden(req, `status unknown for quota: ${q.metadata.name}, resources: ${restricted.sort().join(',')}`);
     interesting.push(q);
   }
   if (interesting.length === 0) return [];
   const usage = ev.usage(obj, now);
   const negative = [...usage].filter(([, q]) => q.sign() < 0).map(([k]) => k);
-  if (negative.length > 0) throw forbidden(req, `quota usage is negative for resource(s): ${negative.sort().join(',')}`);
+  if (negative.length > 0) throw admissionForbidden(req, `quota usage is negative for resource(s): ${negative.sort().join(',')}`);
   const charges: Charge[] = [];
   for (const q of interesting) {
     const { hard } = statusOf(q);
@@ -97,7 +93,7 @@ export function checkQuotas(ev: QuotaEvaluator, quotas: KubeObject[], req: Admis
     const next = addAmounts(used, requested);
     const exceeded = exceededNames(maskAmounts(next, requested.keys()), hard);
     if (exceeded.length > 0) {
-      throw forbidden(
+      throw admissionForbidden(
         req,
         `exceeded quota: ${q.metadata.name}, requested: ${prettyAmounts(maskAmounts(requested, exceeded))}, used: ${prettyAmounts(maskAmounts(used, exceeded))}, limited: ${prettyAmounts(maskAmounts(hard, exceeded))}`,
       );

@@ -8,6 +8,7 @@ import type { Registry } from '../registry/registry.ts';
 import { runtimeClassObject, type DefaultRuntimeClass } from './runtime-classes.ts';
 import { localPathStorageClass } from './storage-class.ts';
 import { isDefaultClass } from '../../api/storage/claims.ts';
+import { DEFAULT_SERVICE_ACCOUNT } from '../../api/service-account.ts';
 
 /** Who the apiserver's own writes come from (upstream's loopback client is in system:masters too). */
 export const systemUser: UserInfo = { username: 'system:apiserver', groups: ['system:masters'] };
@@ -60,11 +61,41 @@ export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
 
 /** Every new namespace gets a `default` ServiceAccount (upstream's serviceaccounts controller). */
 export async function ensureDefaultServiceAccount(opts: { registry: Registry; serviceAccounts: ResourceDef; namespace: string; signal: AbortSignal; log: Logger }): Promise<void> {
-  const sa: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: opts.namespace } };
+  const sa: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: DEFAULT_SERVICE_ACCOUNT, namespace: opts.namespace } };
   try {
     await opts.registry.create(opts.serviceAccounts, sa, { user: systemUser, dryRun: false, signal: opts.signal, fieldManager: 'kube-controller-manager' });
   } catch (err) {
-    if (!isHedgeError(err, 'AlreadyExists')) opts.log.warn({ err, namespace: opts.namespace }, 'could not create the default service account');
+    // a namespace being deleted refuses it (Forbidden): it needs none any more
+    if (!isHedgeError(err, 'AlreadyExists') && !isHedgeError(err, 'Forbidden')) opts.log.warn({ err, namespace: opts.namespace }, 'could not create the default service account');
+  }
+}
+
+/**
+ * The rest of upstream's serviceaccounts controller, which the ServiceAccount admission relies on
+ * (a pod whose account is missing is refused): a `default` account deleted from a namespace that
+ * is not being deleted is made again, and at start every such namespace without one (a create
+ * that failed, a store written before) gets it. `namespace` limits it to one.
+ */
+export async function restoreDefaultServiceAccounts(opts: {
+  registry: Registry;
+  namespaces: ResourceDef;
+  serviceAccounts: ResourceDef;
+  namespace?: string;
+  /** whether a namespace has its `default` account (a synced cache, at start); else read from the store */
+  hasDefault?: (namespace: string) => boolean;
+  signal: AbortSignal;
+  log: Logger;
+}): Promise<void> {
+  const { registry } = opts;
+  const namespaces =
+    opts.namespace === undefined
+      ? (await registry.storeFor(opts.namespaces).list('', {})).items.map((kv) => registry.codec.decode(kv).obj)
+      : [(await registry.storeFor(opts.namespaces).tryGet('', opts.namespace))?.obj].filter((o) => o !== undefined);
+  for (const ns of namespaces) {
+    const name = ns.metadata.name ?? '';
+    if (!name || ns.metadata.deletionTimestamp || (ns.status as { phase?: string } | undefined)?.phase === 'Terminating') continue;
+    if (opts.hasDefault ? opts.hasDefault(name) : await registry.storeFor(opts.serviceAccounts).tryGet(name, DEFAULT_SERVICE_ACCOUNT)) continue;
+    await ensureDefaultServiceAccount({ ...opts, namespace: name });
   }
 }
 
