@@ -80,6 +80,11 @@ export function authorizeNode(node: string, attrs: AuthorizationAttributes, grap
     case 'authorization.k8s.io/selfsubjectaccessreviews':
     case 'authorization.k8s.io/selfsubjectrulesreviews':
     case 'authentication.k8s.io/selfsubjectreviews':
+    // the node's own server reviews who calls it and what they may do there, with the node's
+    // credentials (upstream's system:node rules: "needed to check API access", non-mutating)
+    case 'authentication.k8s.io/tokenreviews':
+    case 'authorization.k8s.io/subjectaccessreviews':
+    case 'authorization.k8s.io/localsubjectaccessreviews':
       if (sub === '' && verb === 'create') return allow;
       break;
   }
