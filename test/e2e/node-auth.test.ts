@@ -6,13 +6,12 @@
  * client identity (kubectl logs/exec, the metrics API's scrape) keeps working without either.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import WebSocket from 'ws';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { findKubectl } from './harness.ts';
-import { edgeNodeSkipReason } from './node-harness.ts';
+import { edgeNodeSkipReason, nodeServerGet } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local'];
@@ -36,17 +35,7 @@ describe('node server: tokens reviewed by the cloud, RBAC on nodes/<subresource>
     return r.stdout;
   };
   /** straight to the node's server, not through the apiserver */
-  const nodeGet = (path: string, token?: string): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false, agent: false, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const nodeGet = (path: string, token?: string): Promise<Answer> => nodeServerGet({ port, path, token });
   /** a WebSocket exec straight to the node: the HTTP answer it was refused with */
   const nodeExec = (token: string): Promise<Answer> =>
     new Promise((resolve, reject) => {
