@@ -27,7 +27,7 @@ describe('startAgent', () => {
     const ac = new AbortController();
     try {
       const agent = await startAgent(
-        { nodeName: 'edge-9', dataDir, internalIP: '192.0.2.9', server: { host: '127.0.0.1', port: 0, auth: { tokens: new Set(['t']), clientCerts: false } } },
+        { nodeName: 'edge-9', dataDir, internalIP: '192.0.2.9', server: { host: '127.0.0.1', port: 0, auth: { tokens: new Set(['t']), clientCerts: false, authorization: 'AlwaysAllow' } } },
         {
           client,
           runtimes: new Map<string, RuntimeHandler>([['runc', new FakeRuntime({ now: () => clock.now() })], ['gvisor', new FakeRuntime({ name: 'gvisor' })]]),

@@ -19,6 +19,7 @@ import type { PodSyncDeps } from './podsync/types.ts';
 import { logStartupPhase } from './podsync/start-trace.ts';
 import type { RuntimeHandler } from './runtime/types.ts';
 import { startNodeServer, type NodeServer, type RouteHandler } from './server/node-server.ts';
+import { apiAccessReviews } from './server/auth/access-reviews.ts';
 import type { NodeServerAuth } from './server/types.ts';
 import type { Snapshotter } from './snapshot/types.ts';
 import { StatsCollector } from './stats/collector.ts';
@@ -80,7 +81,7 @@ export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
     netnsDir: ps.netnsDir,
     cgroupRoot: ps.cgroupRoot,
     volumeRefreshMs: ps.volumeRefreshMs,
-    server: { host: '0.0.0.0', port: 10250, auth: { tokens: new Set(), clientCerts: true } },
+    server: { host: '0.0.0.0', port: 10250, auth: { clientCerts: true, authorization: 'Webhook' } },
     ...input,
   };
 }
@@ -188,6 +189,9 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   );
   const server = await startNodeServer({
     ...cfg.server,
+    nodeName: cfg.nodeName,
+    // asked as the node, through its client (the hub on an edge node)
+    reviews: apiAccessReviews(deps.client),
     pods: podSync,
     localPath,
     logger,

@@ -50,7 +50,7 @@ describe('admission webhooks by Service, through the node tunnel', () => {
     caBundle = hook.caBundle;
     const pod: Pod = { metadata: { name: 'hook-0', namespace: 'default' }, spec: { containers: [] }, status: { podIP: '127.0.0.1' } };
     // plain HTTP node server: TLS to it is the node tunnel's business, tested elsewhere
-    node = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set(), clientCerts: false, anonymous: true }, pods: { pods: () => [pod], locate: () => undefined }, logger: silentLogger() });
+    node = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { clientCerts: false, anonymous: true, authorization: 'AlwaysAllow' }, pods: { pods: () => [pod], locate: () => undefined }, logger: silentLogger() });
     t = await startTestServer({ kubeletClient: { scheme: 'http' }, nodeTunnelKeepalive: { intervalMs: 200, timeoutMs: 1_000 } });
     const reg = t.server.registry;
     const ctx = { user: { username: 'admin', groups: ['system:masters'] }, dryRun: false, signal: stop.signal };

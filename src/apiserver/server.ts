@@ -31,6 +31,7 @@ import { metricsApi, type MetricsApi } from './metrics/metrics-api.ts';
 import type { ApiGroupProvider, SubresourceProvider } from './providers.ts';
 import { bindingsProvider } from './handlers/binding.ts';
 import { reviewsProvider } from './reviews/reviews-provider.ts';
+import { tokenReviewer } from './reviews/token-review.ts';
 import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
 import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
@@ -76,7 +77,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const tunnel = tunnelEndpoint({ tunnels: nodeTunnels, keepalive: config.nodeTunnelKeepalive });
   const dialer = config.nodeDialer ?? tunnelNodeDialer({ tunnels: nodeTunnels, client: config.kubeletClient });
   const metrics = config.metrics === undefined ? undefined : metricsApi({ ...config.metrics, logger: log.child({ component: 'metrics' }) });
-  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules }), bindingsProvider(), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
+  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules, tokens: tokenReviewer({ authenticator: config.authenticator, serviceAccounts: saTokens }) }), bindingsProvider(), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
   const subProviders: SubresourceProvider[] = [
     podLogProvider({ dialer }),
     podStreamProvider('exec', { dialer }),

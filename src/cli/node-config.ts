@@ -83,7 +83,17 @@ export interface NodeSettings {
   resolvConf: string;
   /** host interfaces host-device NetworkAttachmentDefinitions may hand to pods, one pod each (agent/network/multus) */
   passthroughDevices: string[];
+  /**
+   * who may use the node server (kubelet --authorization-mode): Webhook = bearer tokens reviewed by
+   * the cloud (TokenReview), every request authorized by a SubjectAccessReview; AlwaysAllow = any
+   * client certificate from the cluster CA may do anything
+   */
+  authorizationMode: (typeof NODE_AUTHORIZATION_MODES)[number];
+  /** requests to the node server without credentials are system:anonymous instead of a 401 (kubelet --anonymous-auth) */
+  anonymousAuth: boolean;
 }
+
+export const NODE_AUTHORIZATION_MODES = ['Webhook', 'AlwaysAllow'] as const;
 
 export const OVERLAY_MODES = ['auto', 'vxlan', 'host-gw', 'none'] as const;
 
@@ -122,6 +132,8 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   clusterDomain: '--cluster-domain',
   resolvConf: '--resolv-conf',
   passthroughDevices: '--passthrough-devices',
+  authorizationMode: '--authorization-mode',
+  anonymousAuth: '--anonymous-auth',
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
@@ -164,6 +176,8 @@ export function nodeDefaults(): NodeDefaults {
     clusterDomain: 'cluster.local',
     resolvConf: '/etc/resolv.conf',
     passthroughDevices: [],
+    authorizationMode: 'Webhook',
+    anonymousAuth: false,
   };
 }
 
@@ -267,6 +281,11 @@ const partialSchema = z.strictObject({
     .optional(),
   resolvConf: z.string().startsWith('/', 'must be an absolute path').optional(),
   passthroughDevices: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'each must be an interface name of 1-15 characters [A-Za-z0-9_.-]'))).optional(),
+  authorizationMode: z.enum(NODE_AUTHORIZATION_MODES, { message: `must be one of ${NODE_AUTHORIZATION_MODES.join(', ')}` }).optional(),
+  anonymousAuth: z
+    .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
+    .transform((v) => v === true || v === 'true')
+    .optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -317,5 +336,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     clusterDomain: merged.clusterDomain!,
     resolvConf: merged.resolvConf!,
     passthroughDevices: merged.passthroughDevices ?? [],
+    authorizationMode: merged.authorizationMode!,
+    anonymousAuth: merged.anonymousAuth!,
   };
 }

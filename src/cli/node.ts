@@ -42,6 +42,8 @@ export interface NodeFlags {
   clusterDomain?: string;
   resolvConf?: string;
   passthroughDevices?: string;
+  authorizationMode?: string;
+  anonymousAuth?: string;
   config?: string;
 }
 
@@ -92,6 +94,8 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         clusterDns: flags.clusterDns,
         clusterDomain: flags.clusterDomain,
         resolvConf: flags.resolvConf,
+        authorizationMode: flags.authorizationMode,
+        anonymousAuth: flags.anonymousAuth,
       },
       configFile: flags.config,
     });
@@ -138,6 +142,8 @@ export function registerNodeCommand(program: Command): void {
     .option('--cluster-domain <domain>', 'the cluster\'s DNS domain (default: cluster.local)')
     .option('--passthrough-devices <list>', 'host interfaces host-device NetworkAttachmentDefinitions may move into pods, one pod at a time, comma-separated (default: none)')
     .option('--resolv-conf <file>', 'the host\'s resolver config: dnsPolicy Default pods get it, cluster DNS forwards other names to its nameservers (default: /etc/resolv.conf)')
+    .option('--authorization-mode <mode>', 'who may use the node server (--listen): Webhook = client certificates of the cluster CA and bearer tokens the API server vouches for (TokenReview), each request authorized by a SubjectAccessReview on nodes/proxy|stats|metrics|log; AlwaysAllow = any client certificate of the cluster CA may do anything (default: Webhook)')
+    .option('--anonymous-auth <bool>', 'requests to the node server without credentials are system:anonymous (then authorized like any user) instead of refused with 401 (default: false)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)
     .option('--config <file>', 'YAML file; keys are the flag names in camelCase (kubeconfig, nodeName, internalIP, ...); flags win')
     .addHelpText(

@@ -220,7 +220,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
           port: settings.listen.port,
           // client certificates are checked against the cluster CA: the apiserver's kubelet client cert is signed by it
           tls: { cert: tls.cert, key: tls.key, ca: conn.ca },
-          auth: { tokens: new Set(), clientCerts: conn.ca !== undefined },
+          auth: { clientCerts: conn.ca !== undefined, anonymous: settings.anonymousAuth, authorization: settings.authorizationMode },
         },
       },
       {

@@ -10,15 +10,13 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { appendFile, open, readdir, readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TLSSocket } from 'node:tls';
 import type { Event, Node, Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { freePort, lokiReceiver, Rsyslog, rsyslogSkipReason, type LokiReceiver } from './logship-peers.ts';
-import { edgeNodeSkipReason, microvmSkipReason, type HedgeNode } from './node-harness.ts';
+import { edgeNodeSkipReason, microvmSkipReason, nodeServerGet, type HedgeNode } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
@@ -107,19 +105,7 @@ describe('log shipping from real containers on a hedge node to rsyslog and Loki'
       // the node's serving certificate is from a throwaway CA: pin it; its port changes on restart
       const pinned = new X509Certificate(await readFile(join(node.dataDir, 'pki', 'node-server.crt'))).fingerprint256;
       const n = (await stack!.server.api('GET', `/api/v1/nodes/${nodeName}`)).body as Node;
-      const port = n.status?.daemonEndpoints?.kubeletEndpoint?.Port;
-      return new Promise((resolve, reject) => {
-        // agent: false: a reused keep-alive socket reports no peer certificate
-        const req = request({ host: '127.0.0.1', port, path, cert, key, rejectUnauthorized: false, agent: false }, (res) => {
-          if ((res.socket as TLSSocket).getPeerCertificate().fingerprint256 !== pinned) reject(new Error('node server certificate is not the node\'s'));
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end();
-      });
+      return nodeServerGet({ port: n.status?.daemonEndpoints?.kubeletEndpoint?.Port ?? 0, path, cert, key, pinned });
     };
   });
 

@@ -6,6 +6,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NETNS_POOL_STATE_FILE, type PooledNetwork } from '../../src/agent/network/netns-pool.ts';
@@ -22,6 +24,28 @@ const HEDGE_BIN = join(REPO_ROOT, 'bin', 'hedge.js');
  */
 const nodeCommand = (): string[] => [...(process.env.HEDGE_E2E_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean), process.env.HEDGE_E2E_NODE_BIN || HEDGE_BIN];
 const CGROUP_V1 = '/sys/fs/cgroup';
+
+/**
+ * One GET straight to a node's kubelet-style server on 127.0.0.1:`port` (not through the
+ * apiserver), as `cert`/`key` or with a bearer `token`. The server's certificate is from the
+ * node's throwaway CA, so it is not verified; with `pinned` its SHA-256 fingerprint must be that.
+ */
+export function nodeServerGet(opts: { port: number; path: string; cert?: string; key?: string; token?: string; pinned?: string }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
+    // agent: false: a reused keep-alive socket reports no peer certificate
+    const req = request({ host: '127.0.0.1', port: opts.port, path: opts.path, cert: opts.cert, key: opts.key, headers, rejectUnauthorized: false, agent: false }, (res) => {
+      const peer = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      if (opts.pinned !== undefined && peer !== opts.pinned) reject(new Error(`node server certificate ${peer} is not the node's ${opts.pinned}`));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** the networks a node keeps made for its next pods (its pool's state file; none when it has not written one) */
 export async function pooledNetworks(dataDir: string): Promise<PooledNetwork[]> {

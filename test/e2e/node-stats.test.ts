@@ -5,8 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { request } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +12,7 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import type { Summary } from '../../src/agent/stats/summary.ts';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { findKubectl } from './harness.ts';
-import { edgeNodeSkipReason } from './node-harness.ts';
+import { edgeNodeSkipReason, nodeServerGet } from './node-harness.ts';
 import { fetchText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
@@ -35,19 +33,7 @@ describe('node stats: /stats/summary and /metrics/cadvisor on a real node', { sk
     const node = (await s.server.api('GET', `/api/v1/nodes/${nodeName}`)).body as Node;
     const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port;
     assert.ok(port, 'the node advertises its server port');
-    nodeGet = (path) =>
-      new Promise((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path, cert, key, rejectUnauthorized: false }, (res) => {
-          const peer = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-          if (peer !== pinned) reject(new Error(`node server certificate ${peer} is not the node's ${pinned}`));
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    nodeGet = (path) => nodeServerGet({ port, path, cert, key, pinned });
   });
   after(() => stack?.close());
 

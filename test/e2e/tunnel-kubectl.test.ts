@@ -112,7 +112,7 @@ describe('kubectl logs -f, exec -i, attach and port-forward through the node tun
           ? { pod, handler: runtime, id: 'cid' as ContainerId, logDir: join(dir, 'c'), restartCount: 0 }
           : undefined,
     };
-    nodeServer = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set(), clientCerts: false, anonymous: true }, pods, logger: silentLogger() });
+    nodeServer = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { clientCerts: false, anonymous: true, authorization: 'AlwaysAllow' }, pods, logger: silentLogger() });
 
     const ca = await generateCa();
     const serving = await generateServingCert({ ca, hosts: ['127.0.0.1'] });

@@ -42,7 +42,7 @@ describe('node server: DELETE /volumes/local-path/<handle>', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hedge-lpdel-'));
     local = new LocalPathVolumes({ dataDir: dir });
-    srv = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set([TOKEN]), clientCerts: false }, pods: { pods: () => [], locate: () => undefined }, localPath: local, logger: silentLogger() });
+    srv = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set([TOKEN]), clientCerts: false, authorization: 'AlwaysAllow' }, pods: { pods: () => [], locate: () => undefined }, localPath: local, logger: silentLogger() });
   });
   after(async () => {
     await srv.close();

@@ -60,7 +60,7 @@ describe('node server', () => {
           ? { pod, handler: runtime, id: 'cid' as ContainerId, logDir: join(dir, 'c'), restartCount: 1 }
           : undefined,
     };
-    srv = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set([TOKEN]), clientCerts: false }, pods, logger: silentLogger() });
+    srv = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set([TOKEN]), clientCerts: false, authorization: 'AlwaysAllow' }, pods, logger: silentLogger() });
   });
   after(async () => {
     await srv.close();

@@ -1,12 +1,12 @@
-import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttp, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
-import { statusFromError, successStatus, type Status } from '../../api/meta/status.ts';
-import { HedgeError, isHedgeError, type ErrorCode } from '../../lib/errors.ts';
+import { errorFromStatus, statusFromError, successStatus, type Status } from '../../api/meta/status.ts';
+import { HedgeError, isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
+import { NodeRequestAuth } from './auth/node-auth.ts';
 import { parseLogQuery, streamContainerLog } from './container-logs.ts';
 import { EXEC_PROTOCOLS, serveExec } from './exec-stream.ts';
 import { serveAttach } from './attach-stream.ts';
@@ -22,8 +22,40 @@ export interface NodeServer {
 /** extra GET routes (e.g. /stats/summary, later), matched by exact path */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
-const httpCode: Partial<Record<ErrorCode, number>> = { BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405 };
 const LOCAL_PATH_VOLUME = /^\/volumes\/local-path\/([^/]*)\/?$/;
+
+/** a failure answer: a Kubernetes Status with `code` as its HTTP code */
+function failureStatus(code: number, message: string): Status {
+  return { ...statusFromError(new HedgeError(errorFromStatus(code, undefined).code, message)), code };
+}
+
+/** a path segment as sent (percent-decoded); malformed encoding is the caller's mistake, a 400 */
+function pathSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HedgeError('BadRequest', `invalid path segment "${raw}": bad percent-encoding`);
+  }
+}
+
+/**
+ * The request target as a URL on this server: appended to the origin, not resolved against it,
+ * so `//exec/...` stays that path instead of naming a host. `..` segments are resolved, and
+ * routing and authorization both read this one pathname.
+ */
+function requestUrl(target = '/'): URL {
+  try {
+    return new URL(`http://node${target.startsWith('/') ? '' : '/'}${target}`);
+  } catch {
+    throw new HedgeError('BadRequest', `invalid request target "${target.slice(0, 200)}"`);
+  }
+}
+
+/** an upgrade refused: the Status as a plain HTTP response, then the connection closes */
+function refuseUpgrade(socket: Duplex, s: Status): void {
+  const body = `${JSON.stringify(s)}\n`;
+  socket.end(`HTTP/1.1 ${s.code} ${STATUS_CODES[s.code] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
 
 /**
  * The kubelet-style API the apiserver proxies `kubectl logs` / `exec` to:
@@ -31,6 +63,8 @@ const LOCAL_PATH_VOLUME = /^\/volumes\/local-path\/([^/]*)\/?$/;
  * (WebSocket v5/v4.channel.k8s.io), /portforward/{ns}/{pod} (SPDY/3.1), /podconnect/{podIP}/{port}
  * (a raw TCP stream to one of this node's pods: the apiserver calling an admission webhook) and
  * DELETE /volumes/local-path/{volumeHandle} (the PV controller reclaiming a local-path PV).
+ * Every path but /healthz is authenticated and authorized first (auth/node-auth.ts); failures
+ * are answered as Kubernetes Status objects.
  */
 export async function startNodeServer(
   opts: NodeServerOptions & { logger: Logger; now?: () => number; routes?: Map<string, RouteHandler> },
@@ -48,25 +82,25 @@ export async function startNodeServer(
     return (wss ??= new Wss({ noServer: true, handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false }));
   };
 
-  const authenticate = (req: IncomingMessage): void => {
-    if (opts.auth.anonymous) return;
-    const h = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(h);
-    if (m && opts.auth.tokens.has(m[1].trim())) return;
-    const sock = req.socket as Partial<TLSSocket>;
-    if (opts.auth.clientCerts && sock.authorized === true) return;
-    throw new HedgeError('Unauthorized', 'Unauthorized');
-  };
+  const auth = new NodeRequestAuth({
+    auth: opts.auth,
+    nodeName: opts.nodeName ?? '',
+    reviews: opts.reviews,
+    tuning: opts.authTuning,
+    now,
+    logger: log,
+    signal: closing.signal,
+  });
 
   const fail = (res: ServerResponse, err: unknown): void => {
-    const code = isHedgeError(err) ? (httpCode[err.code] ?? 500) : 500;
-    if (code === 500) log.error({ err }, 'node server request failed');
+    const s = statusFromError(err);
+    if (s.code >= 500 && !isHedgeError(err, 'Unavailable')) log.error({ err }, 'node server request failed');
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.writeHead(code, { 'Content-Type': 'text/plain' });
-    res.end(`${(err as Error).message}\n`);
+    res.writeHead(s.code, { 'Content-Type': 'application/json' });
+    res.end(`${JSON.stringify(s)}\n`);
   };
 
   /**
@@ -83,11 +117,7 @@ export async function startNodeServer(
     let handle = raw;
     try {
       if (req.method !== 'DELETE') throw new HedgeError('MethodNotAllowed', `${req.method} not allowed on local-path volumes (DELETE only)`);
-      try {
-        handle = decodeURIComponent(raw);
-      } catch {
-        throw new HedgeError('BadRequest', `invalid local-path volume handle "${raw}": bad percent-encoding`);
-      }
+      handle = pathSegment(raw);
       if (!opts.localPath) throw new HedgeError('NotFound', 'this node serves no local-path volumes');
       const removed = await opts.localPath.remove(handle);
       log.info({ handle, removed }, 'local-path volume deleted');
@@ -103,14 +133,14 @@ export async function startNodeServer(
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
-      const url = new URL(req.url ?? '/', 'http://node');
       try {
+        const url = requestUrl(req.url);
         if (url.pathname === '/healthz') {
           res.writeHead(200, { 'Content-Type': 'text/plain' });
           res.end('ok');
           return;
         }
-        authenticate(req);
+        await auth.admit(req, url.pathname);
         const vol = LOCAL_PATH_VOLUME.exec(url.pathname);
         if (vol) {
           await deleteLocalPathVolume(req, res, vol[1]);
@@ -124,7 +154,7 @@ export async function startNodeServer(
         }
         const logs = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
         if (logs) {
-          const [ns, pod, container] = logs.slice(1).map(decodeURIComponent);
+          const [ns, pod, container] = logs.slice(1).map(pathSegment);
           const loc = opts.pods.locate(ns, pod, container);
           if (!loc) throw new HedgeError('NotFound', `container "${container}" in pod "${pod}" not found on this node`);
           const ac = new AbortController();
@@ -152,24 +182,32 @@ export async function startNodeServer(
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://node');
-    const reject = (code: number, msg: string): void => {
-      socket.end(`HTTP/1.1 ${code} ${msg}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${msg}\n`);
+    // a caller that goes (while its review is out, or later) resets the socket: that is logged,
+    // never this process's end; the stream handlers add their own listeners beside this one
+    socket.on('error', (err: Error) => log.debug({ err }, 'upgrade connection failed'));
+    const refuse = (err: unknown): void => {
+      if (!isHedgeError(err)) log.error({ err, url: req.url }, 'serving an upgrade failed');
+      if (!socket.destroyed && socket.writable) refuseUpgrade(socket, statusFromError(err));
+      else socket.destroy();
     };
-    try {
-      authenticate(req);
-    } catch {
-      reject(401, 'Unauthorized');
-      return;
-    }
+    // what the request asks is refused (a bad target, a malformed segment), never this process ended
+    void (async () => {
+      const url = requestUrl(req.url);
+      await auth.admit(req, url.pathname);
+      if (!socket.destroyed) serveUpgrade(req, socket, head, url);
+    })().catch(refuse);
+  });
+
+  const serveUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void => {
+    const reject = (code: number, msg: string): void => refuseUpgrade(socket, failureStatus(code, msg));
     const pc = /^\/podconnect\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
     if (pc) {
-      servePodConnect({ req, socket, head, ip: decodeURIComponent(pc[1]), port: pc[2], pods: opts.pods, log, reject, signal: closing.signal });
+      servePodConnect({ req, socket, head, ip: pathSegment(pc[1]), port: pc[2], pods: opts.pods, log, reject, signal: closing.signal });
       return;
     }
     const pf = /^\/portforward\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
     if (pf) {
-      const [ns, pod] = pf.slice(1).map(decodeURIComponent);
+      const [ns, pod] = pf.slice(1).map(pathSegment);
       const podIP = opts.pods.locate(ns, pod)?.pod.status?.podIP;
       if (!podIP) {
         reject(404, `pod "${pod}" has no IP on this node`);
@@ -196,7 +234,7 @@ export async function startNodeServer(
       return;
     }
     const kind = m[1];
-    const [ns, pod, container] = m.slice(2).map(decodeURIComponent);
+    const [ns, pod, container] = m.slice(2).map(pathSegment);
     const loc = opts.pods.locate(ns, pod, container);
     if (!loc?.handler || !loc.id) {
       reject(404, `container "${container}" in pod "${pod}" is not running on this node`);
@@ -229,7 +267,7 @@ export async function startNodeServer(
         reject(500, 'Internal Server Error');
       },
     );
-  });
+  };
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -37,7 +37,7 @@ describe('node server /podconnect (raw TCP to a pod, for admission webhooks)', (
     srv = await startNodeServer({
       host: '127.0.0.1',
       port: 0,
-      auth: { tokens: new Set(['sekret']), clientCerts: false },
+      auth: { tokens: new Set(['sekret']), clientCerts: false, authorization: 'AlwaysAllow' },
       pods: { pods: () => [pod], locate: () => undefined },
       logger: silentLogger(),
     });

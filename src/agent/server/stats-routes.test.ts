@@ -126,7 +126,7 @@ describe('node server stats routes', () => {
     srv = await startNodeServer({
       host: '127.0.0.1',
       port: 0,
-      auth: { tokens: new Set([TOKEN]), clientCerts: false },
+      auth: { tokens: new Set([TOKEN]), clientCerts: false, authorization: 'AlwaysAllow' },
       pods,
       logger: silentLogger(),
       routes: statsRoutes(collector),

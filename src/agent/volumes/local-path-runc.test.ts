@@ -98,7 +98,7 @@ describe('local-path PVC with runc', { skip, concurrency: false }, () => {
     assert.equal(readFileSync(join(dir, 'pgdata', 'file'), 'utf8'), 'kept\n', 'on the host, past the pod');
     assert.match(await runPod(2, 'cat /var/lib/db/file'), /stdout F kept/);
 
-    const srv = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set(['t']), clientCerts: false }, pods: { pods: () => [], locate: () => undefined }, localPath: local, logger: silentLogger() });
+    const srv = await startNodeServer({ host: '127.0.0.1', port: 0, auth: { tokens: new Set(['t']), clientCerts: false, authorization: 'AlwaysAllow' }, pods: { pods: () => [], locate: () => undefined }, localPath: local, logger: silentLogger() });
     try {
       const r = await fetch(`http://127.0.0.1:${srv.port}/volumes/local-path/pvc-${suffix}`, { method: 'DELETE', headers: { Authorization: 'Bearer t' } });
       assert.equal(r.status, 200, await r.text());

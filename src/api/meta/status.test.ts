@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HedgeError, type ErrorCode } from '../../lib/errors.ts';
-import { errorFromStatus, statusFromError } from './status.ts';
+import { errorFromStatus, failureMessage, statusFromError } from './status.ts';
 
 const codes: ErrorCode[] = [
   'NotFound', 'AlreadyExists', 'Conflict', 'Invalid', 'BadRequest', 'Gone', 'Unauthorized', 'Forbidden', 'MethodNotAllowed',
@@ -41,5 +41,13 @@ describe('Status', () => {
     assert.equal(errorFromStatus(418, undefined).code, 'BadRequest');
     // a reason that names an Object.prototype member is just an unknown reason
     assert.equal(errorFromStatus(404, { kind: 'Status', reason: 'constructor' }).code, 'NotFound');
+  });
+
+  it("reads a failure body's message: a Status's, else the text", () => {
+    assert.equal(failureMessage(JSON.stringify(statusFromError(new HedgeError('Forbidden', 'Forbidden (user=u)')))), 'Forbidden (user=u)');
+    assert.equal(failureMessage(' container "c" not found\n'), 'container "c" not found');
+    assert.equal(failureMessage('{"kind":"Pod"}'), '{"kind":"Pod"}');
+    assert.equal(failureMessage('{not json'), '{not json');
+    assert.equal(failureMessage(''), '');
   });
 });

@@ -98,6 +98,19 @@ function reorder(s: Status): Status {
   return { kind, apiVersion, metadata, status, message, reason, details, code };
 }
 
+/** What a failure body says: a Status's `message` when the text is one, else the text itself. */
+export function failureMessage(text: string): string {
+  const t = text.trim();
+  if (!t.startsWith('{')) return t;
+  try {
+    const body: unknown = JSON.parse(t);
+    if (isPlainObject(body) && body.kind === 'Status' && typeof body.message === 'string' && body.message !== '') return body.message;
+  } catch {
+    // not JSON after all: the text is the message
+  }
+  return t;
+}
+
 /**
  * Turn a Kubernetes `Status` body (or anything else a failing server sent) into a HedgeError.
  * The reason wins over the HTTP code because 409 means both AlreadyExists and Conflict.

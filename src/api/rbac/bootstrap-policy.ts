@@ -100,6 +100,14 @@ export function bootstrapClusterRoles(): ClusterRole[] {
     clusterRole('system:aggregate-to-admin', adminRules, { [AGGREGATE_TO_ADMIN]: 'true' }),
     clusterRole('system:aggregate-to-edit', editRules, { [AGGREGATE_TO_EDIT]: 'true' }),
     clusterRole('system:aggregate-to-view', viewRules, { [AGGREGATE_TO_VIEW]: 'true' }),
+    // what a delegating server (a node's kubelet-style API, metrics-server, an aggregated API) needs to ask who calls it and whether they may
+    clusterRole('system:auth-delegator', [rule(['authentication.k8s.io'], ['tokenreviews'], ['create']), rule(['authorization.k8s.io'], ['subjectaccessreviews'], ['create'])]),
+    // all of every node's kubelet-style API (src/agent/server): the role to bind an identity that calls nodes directly to
+    clusterRole('system:kubelet-api-admin', [
+      rule([''], ['nodes'], READ),
+      rule([''], ['nodes'], ['proxy']),
+      rule([''], ['nodes/log', 'nodes/metrics', 'nodes/proxy', 'nodes/stats'], ['*']),
+    ]),
     // what metrics-server installs beside its API: whoever may view a namespace may `kubectl top` it
     clusterRole('system:aggregated-metrics-reader', [rule(['metrics.k8s.io'], ['pods', 'nodes'], ['get', 'list', 'watch'])], {
       [AGGREGATE_TO_VIEW]: 'true',

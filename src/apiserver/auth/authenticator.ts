@@ -90,5 +90,9 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
       const user = certUser ?? fromBearer(req);
       return user === undefined ? undefined : withAuthenticatedGroup(user);
     },
+    authenticateToken(token: string): UserInfo | undefined {
+      const user = opts.tokens?.lookup(token);
+      return user === undefined ? undefined : withAuthenticatedGroup(user);
+    },
   };
 }

@@ -1,3 +1,4 @@
+import { failureMessage } from '../../api/meta/status.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { HedgeError, badRequest, notFound } from '../../lib/errors.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -53,7 +54,8 @@ export async function resolvePodTarget(registry: Registry, namespace: string, na
 
 /** Turn a node's non-2xx answer into the Status the client sees, keeping its code (upstream GenericHttpResponseChecker). */
 export function nodeResponseError(statusCode: number, body: string, podName: string): HedgeError {
-  const msg = body.trim() || `the node answered ${statusCode}`;
+  // the node server answers failures as Status objects (older nodes: plain text)
+  const msg = failureMessage(body) || `the node answered ${statusCode}`;
   const details = { kind: 'pods', name: podName };
   switch (statusCode) {
     case 400:

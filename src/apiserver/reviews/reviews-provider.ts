@@ -10,6 +10,7 @@ import type { RequestScope } from '../handlers/scope.ts';
 import type { ApiGroupProvider } from '../providers.ts';
 import type { RequestVerb } from '../request-info.ts';
 import { statusErrors } from '../status.ts';
+import type { TokenReviewer } from './token-review.ts';
 
 /** A create-only, cluster-scoped type answered on the spot and never stored. */
 export function reviewDef(group: string, kind: string, plural: string): ResourceDef {
@@ -71,19 +72,29 @@ async function readReview(rq: RequestScope, kind: string): Promise<Record<string
 
 const stringList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
+/** authentication.k8s.io/v1 UserInfo */
+function userInfoOf(user: UserInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = { username: user.username, groups: user.groups };
+  if (user.uid) out.uid = user.uid;
+  return out;
+}
+
 /**
  * The access reviews: SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectRulesReview
  * (`kubectl auth can-i --list`) and SelfSubjectReview (`kubectl auth whoami`) describe the
  * caller, so the default policy lets any authenticated user create them; SubjectAccessReview and
  * LocalSubjectAccessReview ask about someone else and need a grant. All answer from `authorizer`
- * (and `rules` for the rules review), exactly as requests are decided.
+ * (and `rules` for the rules review), exactly as requests are decided. TokenReview (with
+ * `tokens`) says who a bearer token stands for: what a node's server asks before it lets a
+ * token holder in (system:auth-delegator, and every node, may create them).
  */
-export function reviewsProvider(deps: { authorizer: Authorizer; rules?: (user: UserInfo, namespace: string) => SubjectRules }): ApiGroupProvider {
+export function reviewsProvider(deps: { authorizer: Authorizer; rules?: (user: UserInfo, namespace: string) => SubjectRules; tokens?: TokenReviewer }): ApiGroupProvider {
   const ssar = reviewDef('authorization.k8s.io', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews');
   const ssrr = reviewDef('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews');
   const sar = reviewDef('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews');
   const lsar: ResourceDef = { ...reviewDef('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews'), namespaced: true };
   const ssr = reviewDef('authentication.k8s.io', 'SelfSubjectReview', 'selfsubjectreviews');
+  const tr = reviewDef('authentication.k8s.io', 'TokenReview', 'tokenreviews');
   const accessStatus = async (user: UserInfo, spec: Parameters<typeof attributesFromReview>[0]): Promise<Record<string, unknown>> => {
     const decision = await deps.authorizer.authorize(user, attributesFromReview(spec));
     const status: Record<string, unknown> = { allowed: decision.allowed };
@@ -92,7 +103,7 @@ export function reviewsProvider(deps: { authorizer: Authorizer; rules?: (user: U
   };
   return {
     name: 'reviews',
-    resources: [ssar, ssrr, sar, lsar, ssr],
+    resources: [ssar, ssrr, sar, lsar, ssr, ...(deps.tokens ? [tr] : [])],
     async serve(rq: RequestScope): Promise<void> {
       if (rq.info.verb !== 'create' || rq.info.name !== '' || rq.info.subresource !== '') throw statusErrors.methodNotAllowed(rq.req.method ?? '', rq.def.plural);
       if (rq.def === ssrr) {
@@ -123,11 +134,24 @@ export function reviewsProvider(deps: { authorizer: Authorizer; rules?: (user: U
         sendJson(rq.res, 201, { kind: rq.def.kind, apiVersion: 'authorization.k8s.io/v1', metadata, spec, status: await accessStatus(subject, spec) });
         return;
       }
+      if (rq.def === tr && deps.tokens) {
+        const body = await readReview(rq, tr.kind);
+        const spec = isPlainObject(body.spec) ? body.spec : {};
+        const token = typeof spec.token === 'string' ? spec.token : '';
+        if (token === '') throw badRequest('token is required for TokenReview in authentication');
+        const requested = stringList(spec.audiences);
+        const review = deps.tokens(token, requested);
+        const status: Record<string, unknown> = review
+          ? { authenticated: true, user: userInfoOf(review.user), audiences: review.audiences }
+          : { authenticated: false, user: {}, error: 'invalid bearer token' };
+        // the token is the caller's secret: it is not echoed back
+        const echoed = requested.length > 0 ? { audiences: requested } : {};
+        sendJson(rq.res, 201, { kind: tr.kind, apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec: echoed, status });
+        return;
+      }
       if (rq.def === ssr) {
         await readReview(rq, ssr.kind);
-        const userInfo: Record<string, unknown> = { username: rq.user.username, groups: rq.user.groups };
-        if (rq.user.uid) userInfo.uid = rq.user.uid;
-        sendJson(rq.res, 201, { kind: ssr.kind, apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo } });
+        sendJson(rq.res, 201, { kind: ssr.kind, apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: userInfoOf(rq.user) } });
         return;
       }
       const body = await readReview(rq, ssar.kind);

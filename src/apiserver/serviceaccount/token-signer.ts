@@ -70,7 +70,7 @@ export async function loadOrCreateServiceAccountKey(path: string): Promise<strin
 export interface VerifyOptions {
   publicKey: KeyObject;
   issuer: string;
-  audiences: string[];
+  audiences: readonly string[];
   now: Date;
 }
 
@@ -80,6 +80,14 @@ export interface VerifyOptions {
  * exist; that lookup is async and is not done here yet.
  */
 export function verifyServiceAccountToken(token: string, opts: VerifyOptions): UserInfo | undefined {
+  return reviewServiceAccountToken(token, opts)?.user;
+}
+
+/**
+ * As verifyServiceAccountToken, with the audiences of `opts.audiences` the token is for (a
+ * TokenReview's status.audiences: upstream's JWT authenticator answers the intersection).
+ */
+export function reviewServiceAccountToken(token: string, opts: VerifyOptions): { user: UserInfo; audiences: string[] } | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   let header: { alg?: string };
@@ -98,14 +106,14 @@ export function verifyServiceAccountToken(token: string, opts: VerifyOptions): U
   if (typeof claims.exp !== 'number' || nowSec >= claims.exp) return undefined;
   if (typeof claims.nbf === 'number' && nowSec + 60 < claims.nbf) return undefined;
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!aud.some((a) => opts.audiences.includes(a))) return undefined;
+  const audiences = opts.audiences.filter((a) => aud.includes(a));
+  if (audiences.length === 0) return undefined;
   const k8s = claims['kubernetes.io'];
   if (!k8s?.namespace || !k8s.serviceaccount?.name) return undefined;
   if (claims.sub !== `${SERVICE_ACCOUNT_USER_PREFIX}${k8s.namespace}:${k8s.serviceaccount.name}`) return undefined;
   return {
-    username: claims.sub,
-    uid: k8s.serviceaccount.uid,
-    groups: [SERVICE_ACCOUNTS_GROUP, `${SERVICE_ACCOUNTS_GROUP}:${k8s.namespace}`],
+    user: { username: claims.sub, uid: k8s.serviceaccount.uid, groups: [SERVICE_ACCOUNTS_GROUP, `${SERVICE_ACCOUNTS_GROUP}:${k8s.namespace}`] },
+    audiences,
   };
 }
 
@@ -147,6 +155,11 @@ export class ServiceAccountTokens {
   }
 
   verify(token: string, now: Date = new Date()): UserInfo | undefined {
-    return verifyServiceAccountToken(token, { publicKey: this.#publicKey, issuer: this.issuer, audiences: this.audiences, now });
+    return this.review(token, this.audiences, now)?.user;
+  }
+
+  /** the token's user and which of `audiences` (default: the apiserver's own) it is for */
+  review(token: string, audiences: readonly string[] = this.audiences, now: Date = new Date()): { user: UserInfo; audiences: string[] } | undefined {
+    return reviewServiceAccountToken(token, { publicKey: this.#publicKey, issuer: this.issuer, audiences, now });
   }
 }

@@ -3,6 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { failureMessage } from '../../../api/meta/status.ts';
 import type { KubeObject } from '../../../api/object.ts';
 import type { WebhookClientConfig } from '../../../api/validation/admission-registration.ts';
 import type { NodeDialer } from '../../node-proxy/node-dialer.ts';
@@ -125,7 +126,7 @@ export function webhookTransport(opts: WebhookTransportOptions): WebhookTranspor
     });
     if (res.kind === 'response') {
       const text = await readSome(res.body);
-      throw new WebhookCallError(`node "${ep.nodeName}" could not connect to ${ep.ip}:${ep.port}: HTTP ${res.statusCode}: ${text.trim()}`);
+      throw new WebhookCallError(`node "${ep.nodeName}" could not connect to ${ep.ip}:${ep.port}: HTTP ${res.statusCode}: ${failureMessage(text)}`);
     }
     if (res.statusCode !== 101) {
       res.socket.destroy();
