@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -271,6 +272,48 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     // garbage collection takes the claim with its pod; the volume is then reclaimed on the node
     await waitUntil('scratch-work collected', 60_000, async () => ((await server.api('GET', '/api/v1/namespaces/default/persistentvolumeclaims/scratch-work')).status === 404 ? true : undefined), explain);
     await waitUntil(`${dir} removed`, 60_000, async () => (spawnSync('test', ['-e', dir]).status === 1 ? true : undefined), explain);
+  });
+
+  it('a static local PV of a no-provisioner class: the scheduler gives it to the claim on the node it lives on, the pod writes to the host directory, Retain keeps the data', async () => {
+    const disk = await mkdtemp(join(tmpdir(), 'hedge-local-pv-'));
+    try {
+      await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+        { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'local-disks' }, provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer', reclaimPolicy: 'Retain' },
+        { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'disk-e2e' },
+          spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'local-disks', persistentVolumeReclaimPolicy: 'Retain', local: { path: disk },
+            nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [nodeName] }] }] } } } },
+        { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'logs' }, spec: { storageClassName: 'local-disks', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '100Mi' } } } },
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger' },
+          spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 1,
+            containers: [{ name: 'c', image: busyboxImage, command: ['sh', '-c', 'echo on-disk > /data/line; sleep 3600'], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'logs' } }] } },
+      ] }));
+      await waitRunning('logger');
+      assert.match(await kubectl(['get', 'pvc', 'logs', '-o', 'jsonpath={.status.phase} {.spec.volumeName}']), /^Bound disk-e2e$/);
+      const pv = JSON.parse(await kubectl(['get', 'pv', 'disk-e2e', '-o', 'json'])) as { metadata: { annotations?: Record<string, string> }; spec: { claimRef?: { name?: string } }; status?: { phase?: string } };
+      assert.equal(pv.spec.claimRef?.name, 'logs');
+      assert.equal(pv.metadata.annotations?.['pv.kubernetes.io/bound-by-controller'], 'yes');
+      await waitUntil('the line on the host disk', 30_000, async () => (spawnSync('cat', [join(disk, 'line')]).stdout.toString() === 'on-disk\n' ? true : undefined), explain);
+      // a second claim finds no free disk: its pod waits, naming why
+      await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+        { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'logs-2' }, spec: { storageClassName: 'local-disks', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '100Mi' } } } },
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger-2' },
+          spec: { runtimeClassName: 'runc', containers: [{ name: 'c', image: busyboxImage, command: ['sleep', '3600'], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+            volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'logs-2' } }] } },
+      ] }));
+      await waitUntil('logger-2 unschedulable', 30_000, async () => {
+        const ev = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=logger-2,reason=FailedScheduling', '-o', 'jsonpath={.items[*].message}']);
+        return /didn't find available persistent volumes to bind/.test(ev) ? true : undefined;
+      }, explain);
+      await kubectl(['delete', 'pod', 'logger', 'logger-2', '--wait=true', '--timeout=60s']);
+      await kubectl(['delete', 'pvc', 'logs', 'logs-2', '--wait=true', '--timeout=60s']);
+      await waitUntil('disk-e2e Released', 30_000, async () => ((await kubectl(['get', 'pv', 'disk-e2e', '-o', 'jsonpath={.status.phase}'])) === 'Released' ? true : undefined), explain);
+      assert.equal(spawnSync('cat', [join(disk, 'line')]).stdout.toString(), 'on-disk\n', 'Retain: the data stays on the host');
+      await kubectl(['delete', 'pv', 'disk-e2e', '--wait=true', '--timeout=60s']);
+      await kubectl(['delete', 'storageclass', 'local-disks']);
+    } finally {
+      await rm(disk, { recursive: true, force: true });
+    }
   });
 
   it('kill -9 of the agent and a restart leave containers running, adopted unchanged', async () => {

@@ -392,3 +392,36 @@ test('volume binding: a pod waits for its claim; a WaitForFirstConsumer claim ge
     await stop();
   }
 });
+
+test('volume binding: a claim of a no-provisioner class is given a matching static PV on the chosen node (its claimRef) before the pod is bound; one PV serves one pod', async () => {
+  const { client, clock, stop } = await start([['a', {}], ['b', {}]]);
+  try {
+    await client.create(Resources.storageclasses, { metadata: { name: 'local-storage' }, provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer' });
+    const onB = { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['b'] }] }] } };
+    await client.create(Resources.persistentvolumes, {
+      metadata: { name: 'disk-b' },
+      spec: { capacity: { storage: '5Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'local-storage', local: { path: '/mnt/disk-b' }, nodeAffinity: onB },
+      status: { phase: 'Available' },
+    });
+    for (const name of ['one', 'two']) {
+      await client.create(Resources.persistentvolumeclaims, { metadata: { name, namespace: 'default' }, spec: { storageClassName: 'local-storage', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+      const p = makePod(name);
+      p.spec!.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: name } }];
+      await client.create(Resources.pods, p);
+      clock.advance(1000);
+    }
+    assert.equal(await boundTo(client, 'one'), 'b');
+    const pv = await client.get<KubeObject & { spec?: { claimRef?: { name?: string; namespace?: string; uid?: string } } }>(Resources.persistentvolumes, 'disk-b');
+    const claim = await client.get<KubeObject>(Resources.persistentvolumeclaims, 'one', { namespace: 'default' });
+    assert.deepEqual([pv.spec?.claimRef?.namespace, pv.spec?.claimRef?.name, pv.spec?.claimRef?.uid], ['default', 'one', claim.metadata.uid]);
+    assert.equal(pv.metadata.annotations?.['pv.kubernetes.io/bound-by-controller'], 'yes');
+    assert.equal(claim.metadata.annotations?.['volume.kubernetes.io/selected-node'], undefined, 'a static binding selects no node for a provisioner');
+    // the only PV is taken: the second pod fits nowhere
+    await until(async () => (await eventsFor(client, 'FailedScheduling')).some((e) => e.involvedObject?.name === 'two'), 'two unschedulable');
+    const [ev] = (await eventsFor(client, 'FailedScheduling')).filter((e) => e.involvedObject?.name === 'two');
+    assert.match(ev?.message ?? '', /^0\/2 nodes are available: 2 node\(s\) didn't find available persistent volumes to bind\./);
+    assert.equal((await podNamed(client, 'two')).spec?.nodeName, undefined);
+  } finally {
+    await stop();
+  }
+});

@@ -2,7 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PodCondition } from 'kubernetes-types/core/v1.js';
 import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
-import { isHedgeError } from '../../lib/errors.ts';
+import { HedgeError, isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
@@ -11,6 +11,8 @@ import { formatTime } from '../../client/micro-time.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { EventRecorder } from '../common/events.ts';
+import { BOUND_BY_CONTROLLER_ANNOTATION } from '../../api/storage/names.ts';
+import { claimRefMatches } from '../volume/binder.ts';
 import type { NodeObject, PodObject } from '../common/types.ts';
 import {
   ANNOTATION_SELECTED_NODE,
@@ -121,6 +123,8 @@ export class Scheduler {
   private readonly podNode = new Map<string, string>();
   /** pods we bound whose binding the informer has not shown yet */
   private readonly assumed = new Set<string>();
+  /** PVs given to a claim (`ns/name`) by a PreBind whose claimRef the PV informer has not shown yet */
+  private readonly assumedVolumes = new Map<string, string>();
   private readonly inflight = new Set<Promise<void>>();
   /** pod key → its FailedScheduling report in flight (the loop does not wait for it) */
   private readonly reports = new Map<string, Promise<void>>();
@@ -187,13 +191,31 @@ export class Scheduler {
     // a claim, volume or class appearing or changing can make a pod waiting on its volumes fit
     const storage = { onAdd: () => this.clusterChanged(), onUpdate: () => this.clusterChanged() };
     this.claims = new Informer<PvcObject>({ ...common, resource: Resources.persistentvolumeclaims, ...storage });
-    this.volumes = new Informer<PvObject>({ ...common, resource: Resources.persistentvolumes, ...storage });
+    // a PV seen with its claimRef (or gone) needs no assumption any more
+    const settleVolume = (pv: PvObject): void => {
+      if (pv.spec?.claimRef) this.assumedVolumes.delete(pv.metadata.name ?? '');
+    };
+    this.volumes = new Informer<PvObject>({
+      ...common,
+      resource: Resources.persistentvolumes,
+      onAdd: (pv) => {
+        settleVolume(pv);
+        this.clusterChanged();
+      },
+      onUpdate: (_, pv) => {
+        settleVolume(pv);
+        this.clusterChanged();
+      },
+      onDelete: (pv) => this.assumedVolumes.delete(pv.metadata.name ?? ''),
+    });
     this.storageClasses = new Informer<StorageClassObject>({ ...common, resource: Resources.storageclasses, ...storage });
     this.filters = cfg.filters ?? withVolumeBinding(
       defaultFilters,
       volumeBinding({
         claim: (ns, name) => this.claims.get(name, ns),
         volume: (name) => this.volumes.get(name),
+        volumes: () => this.volumes.list(),
+        assumedClaim: (name) => this.assumedVolumes.get(name),
         storageClass: (name) => this.storageClasses.get(name),
       }),
     );
@@ -536,12 +558,21 @@ export class Scheduler {
   }
 
   /**
-   * Upstream's VolumeBinding PreBind for the claims the pod's volumes wait on: each gets the chosen
-   * node as `volume.kubernetes.io/selected-node`, for its class's provisioner to make the volume
-   * there. The pod is bound right after (the node waits for the claim to be bound before it mounts).
+   * Upstream's VolumeBinding PreBind for the claims the pod's volumes wait on: a claim the filter
+   * found an existing PV for on the chosen node gets that PV (its claimRef, written with the PV's
+   * resourceVersion, so a PV taken meanwhile is a Conflict and the pod is tried again; the PV
+   * controller completes the binding); the others get the chosen node as
+   * `volume.kubernetes.io/selected-node`, for their class's provisioner to make the volume there.
+   * The pod is bound right after (the node waits for the claim to be bound before it mounts).
    */
   private async selectNodeForClaims(cycle: CycleState, nodeName: string, signal: AbortSignal): Promise<void> {
+    const statics = cycle.volumeBinding?.staticByNode.get(nodeName);
     for (const { claim } of cycle.volumeBinding?.delayed ?? []) {
+      const pv = statics?.get(claim.metadata.name ?? '');
+      if (pv) {
+        await this.preBindVolume(pv, claim, signal);
+        continue;
+      }
       if (claim.metadata.annotations?.[ANNOTATION_SELECTED_NODE] === nodeName) continue;
       await this.cfg.client.patch(
         Resources.persistentvolumeclaims,
@@ -550,6 +581,27 @@ export class Scheduler {
         { metadata: { annotations: { [ANNOTATION_SELECTED_NODE]: nodeName } } },
         { namespace: claim.metadata.namespace, signal },
       );
+    }
+  }
+
+  /** a static PV given to a claim: its claimRef (upstream's BindPodVolumes for a matched PV) */
+  private async preBindVolume(pv: PvObject, claim: PvcObject, signal: AbortSignal): Promise<void> {
+    const name = pv.metadata.name ?? '';
+    const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name ?? ''}`;
+    if (claimRefMatches(pv, claim)) return; // pre-bound by its author: the PV controller binds it
+    this.assumedVolumes.set(name, key);
+    try {
+      const claimRef = { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespace: claim.metadata.namespace, name: claim.metadata.name, uid: claim.metadata.uid };
+      // upstream's BindVolumeToClaim: the controller's binding, undone should the claim bind elsewhere
+      const annotations = { ...pv.metadata.annotations, [BOUND_BY_CONTROLLER_ANNOTATION]: 'yes' };
+      await this.cfg.client.update(Resources.persistentvolumes, { ...pv, metadata: { ...pv.metadata, annotations }, spec: { ...pv.spec, claimRef } }, { signal });
+    } catch (err) {
+      if (this.assumedVolumes.get(name) === key) this.assumedVolumes.delete(name);
+      // the PV changed or went since the filter saw it: not the pod's Conflict, so the pod is tried again
+      if (isHedgeError(err, 'Conflict') || isHedgeError(err, 'NotFound')) {
+        throw new HedgeError('Unavailable', `persistentvolume "${name}" changed before it could be given to claim ${key}: ${(err as Error).message}`, { cause: err });
+      }
+      throw err;
     }
   }
 

@@ -19,10 +19,13 @@ import {
   PROVISIONED_BY_ANNOTATION,
 } from '../../api/storage/names.ts';
 import type { NodeObject } from '../common/types.ts';
-import { volumeFitsNode } from '../scheduler/filters/volume-binding.ts';
+import { matchTerm } from '../scheduler/filters/node-affinity.ts';
 
-/** a PV's required node terms admit the node (no affinity admits every node): the scheduler's VolumeBinding test */
-export { volumeFitsNode };
+/** a PV's required node terms admit the node (no affinity admits every node): the scheduler's VolumeBinding test too */
+export function volumeFitsNode(pv: PersistentVolumeObject, node: NodeObject): boolean {
+  const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
+  return !terms?.length || terms.some((t) => matchTerm(t, node));
+}
 
 /** the claim is the one this PV's claimRef names (by uid once the binder has filled it) */
 export function claimRefMatches(pv: PersistentVolumeObject, pvc: PersistentVolumeClaimObject): boolean {

@@ -116,6 +116,26 @@ describe('PersistentVolume controller', () => {
     ]);
   });
 
+  it('binds a WaitForFirstConsumer claim to the static volume the scheduler gave it (its claimRef), without a selected node', async () => {
+    await client.create(Resources.storageclasses, { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'local-storage' }, provisioner: 'kubernetes.io/no-provisioner', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer' } as KubeObject);
+    await client.create(Resources.persistentvolumes, staticVolume('disk-1', '5Gi', { className: 'local-storage' }));
+    await client.create(Resources.persistentvolumes, staticVolume('disk-2', '5Gi', { className: 'local-storage' }));
+    await client.create(Resources.persistentvolumeclaims, claim('logs', { className: 'local-storage' }));
+    await eventually('pending', async () => (await getClaim('logs')).status?.phase === 'Pending');
+    assert.equal((await getClaim('logs')).spec?.volumeName, undefined, 'no volume before the scheduler picks one');
+    // the scheduler's PreBind: disk-2 (not the first match) given to the claim
+    const pvc = await getClaim('logs');
+    const disk = (await getVolume('disk-2'))!;
+    await client.update(Resources.persistentvolumes, { ...disk, metadata: { ...disk.metadata, annotations: { 'pv.kubernetes.io/bound-by-controller': 'yes' } }, spec: { ...disk.spec, claimRef: { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespace: ns, name: 'logs', uid: pvc.metadata.uid } } });
+    const bound = await eventually('bound', async () => {
+      const c = await getClaim('logs');
+      return c.status?.phase === 'Bound' && c;
+    });
+    assert.equal(bound.spec?.volumeName, 'disk-2');
+    await eventually('disk-2 bound', async () => (await getVolume('disk-2'))?.status?.phase === 'Bound');
+    assert.equal((await getVolume('disk-1'))?.status?.phase, 'Available');
+  });
+
   it('binds an Immediate claim to the smallest matching Available volume; Retain keeps it Released', async () => {
     await client.create(Resources.persistentvolumes, staticVolume('big', '10Gi'));
     await client.create(Resources.persistentvolumes, staticVolume('small', '2Gi'));

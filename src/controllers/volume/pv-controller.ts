@@ -136,8 +136,13 @@ export class PersistentVolumeController {
     const waitsForConsumer = sc?.volumeBindingMode === 'WaitForFirstConsumer';
     const selected = pvc.metadata.annotations?.[SELECTED_NODE_ANNOTATION];
     const node = selected ? this.#nodes.get(selected) : undefined;
-    // a delayed-binding claim waits for the scheduler to pick its node
-    if (waitsForConsumer && !selected) return this.#pending(pvc, 'WaitForFirstConsumer', 'waiting for first consumer to be created before binding', signal);
+    // a delayed-binding claim waits for the scheduler to pick its node, or to give it an existing
+    // volume (the scheduler's PreBind writes that volume's claimRef, as may the claim's author)
+    if (waitsForConsumer && !selected) {
+      const preBound = this.#volumes.list().find((pv) => claimRefMatches(pv, pvc) && !pv.metadata.deletionTimestamp);
+      if (preBound) return this.#bind(preBound, pvc, signal);
+      return this.#pending(pvc, 'WaitForFirstConsumer', 'waiting for first consumer to be created before binding', signal);
+    }
     const pv = findMatchingVolume(pvc, this.#volumes.list(), waitsForConsumer ? node : undefined);
     if (pv && (!waitsForConsumer || node)) return this.#bind(pv, pvc, signal);
     if (!sc) {

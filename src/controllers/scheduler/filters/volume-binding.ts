@@ -1,7 +1,7 @@
 import { claimClass, podClaimNames, type PersistentVolumeClaimObject, type PersistentVolumeObject, type StorageClassObject } from '../../../api/storage/claims.ts';
 import { SELECTED_NODE_ANNOTATION } from '../../../api/storage/names.ts';
 import type { NodeObject } from '../../common/types.ts';
-import { matchTerm } from './node-affinity.ts';
+import { findMatchingVolume, volumeFitsNode } from '../../volume/binder.ts';
 import type { Filter } from './types.ts';
 
 export type { StorageClassObject };
@@ -13,6 +13,13 @@ export interface VolumeLookup {
   claim(namespace: string, name: string): PvcObject | undefined;
   volume(name: string): PvObject | undefined;
   storageClass(name: string): StorageClassObject | undefined;
+  /** every PV (for the static volumes a WaitForFirstConsumer claim may bind to) */
+  volumes(): Iterable<PvObject>;
+  /**
+   * The claim (`namespace/name`) the scheduler has already given this PV to, while the PV's
+   * claimRef is on its way (upstream's assume cache): no other claim may take it meanwhile.
+   */
+  assumedClaim(pvName: string): string | undefined;
 }
 
 /** Upstream's annotation: the node a WaitForFirstConsumer claim's volume is to be provisioned for. */
@@ -24,18 +31,32 @@ export const REASON_NODE_CONFLICT = 'node(s) had volume node affinity conflict';
 export const REASON_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind";
 export const REASON_PV_MISSING = 'node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)';
 
-/** Per attempt: the bound claims' volumes and the claims to provision once a node is picked. */
+/** Per attempt: the bound claims' volumes and the claims to bind or provision once a node is picked. */
 export interface VolumeBindingState {
   /** PVs the pod's bound claims use (undefined: the PV is not known) */
   bound: { claim: string; volume: PvObject | undefined }[];
-  /** unbound claims with a WaitForFirstConsumer class: provisioned for the chosen node */
-  delayed: { claim: PvcObject; storageClass: StorageClassObject }[];
+  /**
+   * unbound claims with a WaitForFirstConsumer class, each with the existing PVs it could bind to
+   * on some node (class, size, modes, selector; or pre-bound to it): bound to one of them on the
+   * chosen node, else provisioned there
+   */
+  delayed: { claim: PvcObject; storageClass: StorageClassObject; candidates: PvObject[] }[];
+  /** per node that passed: the static PV each delayed claim (by name) binds to there; claims not in it are provisioned */
+  staticByNode: Map<string, Map<string, PvObject>>;
 }
 
-/** The PV's node affinity admits the node (no affinity: any node). */
-export function volumeFitsNode(pv: PvObject, node: NodeObject): boolean {
-  const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
-  return !terms?.length || terms.some((t) => matchTerm(t, node));
+export { volumeFitsNode };
+
+/** The PVs a claim could bind to on some node: free ones that match it, or the one pre-bound to it. */
+function candidateVolumes(pvc: PvcObject, lookup: VolumeLookup): PvObject[] {
+  const key = `${pvc.metadata.namespace ?? ''}/${pvc.metadata.name ?? ''}`;
+  const out: PvObject[] = [];
+  for (const pv of lookup.volumes()) {
+    const assumed = lookup.assumedClaim(pv.metadata.name ?? '');
+    if (assumed !== undefined && assumed !== key) continue;
+    if (findMatchingVolume(pvc, [pv])) out.push(pv);
+  }
+  return out;
 }
 
 /** The class's allowedTopologies admit the node (none: any node). */
@@ -47,12 +68,15 @@ function topologyAllows(sc: StorageClassObject, node: NodeObject): boolean {
 }
 
 /**
- * VolumeBinding's filter (upstream's, for bound claims and dynamic provisioning): a pod whose claim
- * is missing, being deleted, or unbound with an Immediate class is unschedulable everywhere; a bound
- * claim's PV must admit the node (its nodeAffinity); an unbound WaitForFirstConsumer claim needs a
- * class that provisions (not `kubernetes.io/no-provisioner`) and whose allowedTopologies admit the
- * node. The scheduler then annotates those claims with the chosen node (`selected-node`) before it
- * binds the pod, and the provisioner makes their volumes there.
+ * VolumeBinding's filter (upstream's): a pod whose claim is missing, being deleted, or unbound
+ * with an Immediate class is unschedulable everywhere; a bound claim's PV must admit the node (its
+ * nodeAffinity); an unbound WaitForFirstConsumer claim needs, on the node, an existing PV it can
+ * bind to (the smallest that matches and admits the node, each PV to one claim of the pod; a PV
+ * pre-bound to the claim wins: upstream's static binding, e.g. `local` volumes of a
+ * `kubernetes.io/no-provisioner` class) or else a class that provisions and whose
+ * allowedTopologies admit the node. Before it binds the pod, the scheduler gives those PVs their
+ * claimRef and annotates the claims to provision with the chosen node (`selected-node`); the PV
+ * controller then binds them, and the provisioner makes the rest's volumes there.
  */
 export function volumeBinding(lookup: VolumeLookup): Filter {
   return {
@@ -61,7 +85,7 @@ export function volumeBinding(lookup: VolumeLookup): Filter {
       const names = podClaimNames(pod.pod);
       if (names.length === 0) return false;
       const ns = pod.pod.metadata.namespace ?? 'default';
-      const s: VolumeBindingState = { bound: [], delayed: [] };
+      const s: VolumeBindingState = { bound: [], delayed: [], staticByNode: new Map() };
       for (const name of names) {
         const pvc = lookup.claim(ns, name);
         if (!pvc) return `persistentvolumeclaim "${name}" not found`;
@@ -75,7 +99,7 @@ export function volumeBinding(lookup: VolumeLookup): Filter {
         const sc = className ? lookup.storageClass(className) : undefined;
         if (!sc) return className ? `storageclass.storage.k8s.io "${className}" not found` : 'pod has unbound immediate PersistentVolumeClaims';
         if (sc.volumeBindingMode !== 'WaitForFirstConsumer') return 'pod has unbound immediate PersistentVolumeClaims';
-        s.delayed.push({ claim: pvc, storageClass: sc });
+        s.delayed.push({ claim: pvc, storageClass: sc, candidates: candidateVolumes(pvc, lookup) });
       }
       state.volumeBinding = s;
       return true;
@@ -87,12 +111,22 @@ export function volumeBinding(lookup: VolumeLookup): Filter {
         if (!b.volume) return [REASON_PV_MISSING];
         if (!volumeFitsNode(b.volume, node)) return [REASON_NODE_CONFLICT];
       }
+      const chosen = new Map<string, PvObject>();
+      const taken = new Set<string>();
       for (const d of s.delayed) {
+        const free = d.candidates.filter((pv) => !taken.has(pv.metadata.name ?? ''));
+        const pv = free.length > 0 ? findMatchingVolume(d.claim, free, node) : undefined;
+        if (pv) {
+          chosen.set(d.claim.metadata.name ?? '', pv);
+          taken.add(pv.metadata.name ?? '');
+          continue;
+        }
         if (d.storageClass.provisioner === NO_PROVISIONER || !topologyAllows(d.storageClass, node)) return [REASON_BIND_CONFLICT];
         // an earlier attempt chose a node for it and the provisioner may be at work there
         const selected = d.claim.metadata.annotations?.[ANNOTATION_SELECTED_NODE];
         if (selected !== undefined && selected !== node.metadata.name) return [REASON_BIND_CONFLICT];
       }
+      if (chosen.size > 0) s.staticByNode.set(node.metadata.name ?? '', chosen);
       return [];
     },
   };
