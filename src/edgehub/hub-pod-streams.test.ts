@@ -19,8 +19,8 @@ import { silentLogger } from '../lib/log.ts';
 import { FakeAccessReviews } from '../agent/server/auth/testing/fake-access-reviews.ts';
 import { startNodeServer, type NodeServer } from '../agent/server/node-server.ts';
 import type { PodSource } from '../agent/server/types.ts';
-import { FakeRuntime } from '../agent/runtime/testing/fake-runtime.ts';
-import type { ContainerId, SandboxId } from '../agent/runtime/types.ts';
+import { FakeRuntime, startFakeContainer } from '../agent/runtime/testing/fake-runtime.ts';
+import type { ContainerId } from '../agent/runtime/types.ts';
 import type { LocalNodeServer } from './local-node.ts';
 import { nodePod, startHubRig, until, type HubRig } from './testing/hub-rig.ts';
 
@@ -49,14 +49,7 @@ describe('edgehub serves logs, exec and port-forward of its own pods on the node
     await mkdir(join(dir, 'logs'));
     await writeFile(join(dir, 'logs', '0.log'), '2026-01-01T00:00:00.000000001Z stdout F before the restart\n');
     await writeFile(join(dir, 'logs', '1.log'), ['2026-01-01T00:00:01.000000000Z stdout F one', '2026-01-01T00:00:02.000000000Z stdout F two', ''].join('\n'));
-    await runtime.createSandbox({ id: 'sb' as SandboxId, pod: { uid: 'u1', namespace: 'default', name: 'web' }, hostname: 'web', shareIpc: false, cgroupParent: '', resources: {}, hostsFile: '', resolvConf: '', stateDir: dir, labels: {}, annotations: {} });
-    await runtime.createContainer({
-      id: 'cid' as ContainerId, sandboxId: 'sb' as SandboxId, name: 'c', image: { ref: 'busybox', digest: '' }, rootfs: [], command: [], env: [],
-      workingDir: '/', user: { uid: 0, gid: 0, additionalGids: [] }, mounts: [], resources: {},
-      security: { privileged: false, readOnlyRootFilesystem: false, capabilitiesAdd: [], capabilitiesDrop: [], noNewPrivileges: false },
-      tty: false, logPath: join(dir, 'logs', '1.log'), labels: {}, annotations: {},
-    });
-    await runtime.start('cid' as ContainerId);
+    await startFakeContainer(runtime, { pod: { uid: 'u1', namespace: 'default', name: 'web' }, name: 'c', stateDir: dir, logPath: join(dir, 'logs', '1.log') });
     runtime.execResult = async (_cfg, req) => {
       if (req.command[0] === 'cat') {
         for await (const chunk of req.stdin as AsyncIterable<Buffer>) req.stdout?.write(chunk);
