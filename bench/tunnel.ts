@@ -16,8 +16,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { WebSocket } from 'ws';
-import { FakeRuntime } from '../src/agent/runtime/testing/fake-runtime.ts';
-import type { ContainerId, SandboxId } from '../src/agent/runtime/types.ts';
+import { FakeRuntime, startFakeContainer } from '../src/agent/runtime/testing/fake-runtime.ts';
+import type { ContainerId } from '../src/agent/runtime/types.ts';
 import { startNodeServer } from '../src/agent/server/node-server.ts';
 import { generateCa, generateClientCert, generateServingCert } from '../src/apiserver/auth/pki.ts';
 import { nodeAt, podOn } from '../src/apiserver/testing/fake-kubelet.ts';
@@ -45,14 +45,7 @@ const podPort = (podHttp.address() as AddressInfo).port;
 const runtime = new FakeRuntime();
 await mkdir(join(dir, 'c'), { recursive: true });
 await writeFile(join(dir, 'c', '0.log'), '');
-await runtime.createSandbox({ id: 'sb' as SandboxId, pod: { uid: 'u1', namespace: 'default', name: 'p' }, hostname: 'p', shareIpc: false, cgroupParent: '', resources: {}, hostsFile: '', resolvConf: '', stateDir: dir, labels: {}, annotations: {} });
-await runtime.createContainer({
-  id: 'cid' as ContainerId, sandboxId: 'sb' as SandboxId, name: 'main', image: { ref: 'busybox:1', digest: '' }, rootfs: [], command: [], env: [],
-  workingDir: '/', user: { uid: 0, gid: 0, additionalGids: [] }, mounts: [], resources: {},
-  security: { privileged: false, readOnlyRootFilesystem: false, capabilitiesAdd: [], capabilitiesDrop: [], noNewPrivileges: false },
-  tty: false, logPath: join(dir, 'c', '0.log'), labels: {}, annotations: {},
-});
-await runtime.start('cid' as ContainerId);
+await startFakeContainer(runtime, { pod: { uid: 'u1', namespace: 'default', name: 'p' }, name: 'main', stateDir: dir, logPath: join(dir, 'c', '0.log') });
 runtime.execResult = async (_cfg, req) => {
   for await (const chunk of req.stdin as AsyncIterable<Buffer>) req.stdout?.write(chunk);
   return 0;

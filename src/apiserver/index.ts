@@ -18,7 +18,7 @@ export { defaultAuthorizer, authorizeNode } from './auth/node-authorizer.ts';
 export { nodeNameOf, NODE_USER_PREFIX, MASTERS_GROUP, NODE_LEASE_NAMESPACE } from './auth/node-identity.ts';
 export { runtimeClassPlugin, nodeRestrictionPlugin, type RuntimeClassAdmissionOptions } from './admission/index.ts';
 export { defaultRuntimeClasses, runtimeClassObject, type DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
-export { directNodeDialer, type DirectNodeDialerOptions, type NodeDialer, type NodeRequest, type NodeResponse } from './node-proxy/index.ts';
+export { directNodeDialer, relayUpgrade, requestOverStream, writeRawResponse, type DirectNodeDialerOptions, type NodeDialer, type NodeRequest, type NodeResponse } from './node-proxy/index.ts';
 export type { ApiGroupProvider, SubresourceProvider, UpgradeScope } from './providers.ts';
 export {
   ServiceAccountTokens,

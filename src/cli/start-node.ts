@@ -2,6 +2,7 @@ import { nodeSocketBalancer, ServiceProxy } from '../agent/network/proxy/index.t
 import { PolicyController } from '../agent/network/policy/controller.ts';
 import { MultusNetworkPlugin, NadFirewall } from '../agent/network/multus/index.ts';
 import { Resources } from '../client/resources.ts';
+import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -23,7 +24,7 @@ import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/r
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
 import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
 import { startTunnelClient, type TunnelClient } from '../edgehub/tunnel/index.ts';
-import { HEARTBEAT_MS, startHub, type CloudLink, type RunningHub } from '../edgehub/index.ts';
+import { HEARTBEAT_MS, startHub, type CloudLink, type LocalNodeServer, type RunningHub } from '../edgehub/index.ts';
 import { familyOf } from '../lib/cidr.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { sideBySide } from '../lib/side-by-side.ts';
@@ -148,6 +149,11 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   const spawner = new Spawner();
   // opened once the agent serves (below); while it is up the hub pings it for the cloud's health
   let tunnel: TunnelClient | undefined = undefined;
+  // The hub serves local `kubectl logs/exec/attach/port-forward` by calling the node server on
+  // loopback as system:hedge-edgehub (system:masters): this token, in memory only, is how the node
+  // server knows it (decision 0018). Set once the agent's server is up.
+  const hubToken = settings.hubListen === 'off' ? undefined : randomBytes(32).toString('base64url');
+  let localNodeServer: LocalNodeServer | undefined = undefined;
   // These steps need nothing of each other and each waits mostly outside this process (disk, the
   // ip/nft/CNI executables, a microVM probe, the hub's SQLite replica): side by side, a node that
   // starts again (after a reboot while the cloud is unreachable its pods wait for all of them)
@@ -158,7 +164,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     { run: () => setUpRuntimes(settings, offered, logger, spawner) },
     {
       run: async () => {
-        const h = await startNodeHub(settings, conn, () => tunnel?.link(), logger);
+        const h = await startNodeHub(settings, conn, { link: () => tunnel?.link(), nodeServer: () => localNodeServer }, logger);
         logStartupPhase(logger, 'hub open');
         return h;
       },
@@ -220,7 +226,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
           port: settings.listen.port,
           // client certificates are checked against the cluster CA: the apiserver's kubelet client cert is signed by it
           tls: { cert: tls.cert, key: tls.key, ca: conn.ca },
-          auth: { clientCerts: conn.ca !== undefined, anonymous: settings.anonymousAuth, authorization: settings.authorizationMode },
+          auth: { clientCerts: conn.ca !== undefined, anonymous: settings.anonymousAuth, authorization: settings.authorizationMode, localToken: hubToken },
         },
       },
       {
@@ -258,6 +264,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   await guard.denyNodePorts([agent.server.port], AbortSignal.timeout(30_000));
   // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)
   const localHost = settings.listen.host === '0.0.0.0' ? '127.0.0.1' : settings.listen.host === '::' ? '::1' : settings.listen.host;
+  if (hubToken) localNodeServer = { host: localHost, port: agent.server.port, cert: tls.cert, token: hubToken };
   tunnel = settings.tunnel
     ? // the hub's health probe need not ping while the apiserver's heartbeat arrives (cloud-health.ts)
       startTunnelClient({ ...conn, nodeName, connectLocal: () => netConnect(agent.server.port, localHost), logger, heartbeatMs: HEARTBEAT_MS }, stop.signal)
@@ -536,14 +543,20 @@ async function startNodeDns(settings: NodeSettings, podSubnet: string, client: H
 }
 
 /** The edgehub (issue 9): the node's loopback API, cache and write journal; undefined with --hub-listen off. */
-async function startNodeHub(settings: NodeSettings, cloud: ConnectionConfig, link: () => CloudLink | undefined, logger: Logger): Promise<RunningHub | undefined> {
+async function startNodeHub(
+  settings: NodeSettings,
+  cloud: ConnectionConfig,
+  local: { link: () => CloudLink | undefined; nodeServer: () => LocalNodeServer | undefined },
+  logger: Logger,
+): Promise<RunningHub | undefined> {
   if (settings.hubListen === 'off') return undefined;
   try {
     return await startHub({
       nodeName: settings.nodeName,
       dir: join(settings.dataDir, 'hub'),
       cloud,
-      link,
+      link: local.link,
+      nodeServer: local.nodeServer,
       host: settings.hubListen.host,
       port: settings.hubListen.port,
       logger,

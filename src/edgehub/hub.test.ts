@@ -166,7 +166,7 @@ describe('edgehub', () => {
     assert.equal(seen.error, undefined);
   });
 
-  it('exec, attach and port-forward upgrades are refused with a Status, online and offline', async () => {
+  it('upgrades are answered with a Status, online and offline: 503 while the node server is not up, 404 for a pod not of this node, 400 for anything but the pod streams', async () => {
     const conn = await loadKubeconfig(hub.kubeconfigPath);
     const upgrade = (path: string, method: string, protocol: string): Promise<{ code: number; body: { kind?: string; reason?: string; message?: string; code?: number } }> =>
       new Promise((resolve, reject) => {
@@ -183,23 +183,25 @@ describe('edgehub', () => {
         req.on('error', reject);
         req.end();
       });
-    const cases: [string, string, string][] = [
-      ['/api/v1/namespaces/default/pods/p1/exec?command=sh&stdin=true&stdout=true', 'POST', 'SPDY/3.1'],
-      ['/api/v1/namespaces/default/pods/p1/exec?command=sh&stdout=true', 'GET', 'websocket'],
-      ['/api/v1/namespaces/default/pods/p1/attach?stdout=true', 'POST', 'SPDY/3.1'],
-      ['/api/v1/namespaces/default/pods/p1/portforward?ports=80', 'GET', 'websocket'],
+    const cases: [string, string, string, number, RegExp][] = [
+      ['/api/v1/namespaces/default/pods/p1/exec?command=sh&stdin=true&stdout=true', 'POST', 'SPDY/3.1', 503, /the server of node "edge-1" is not running/],
+      ['/api/v1/namespaces/default/pods/p1/exec?command=sh&stdout=true', 'GET', 'websocket', 503, /the server of node "edge-1" is not running/],
+      ['/api/v1/namespaces/default/pods/p1/attach?stdout=true', 'POST', 'SPDY/3.1', 503, /the server of node "edge-1" is not running/],
+      ['/api/v1/namespaces/default/pods/elsewhere/exec?command=sh&stdout=true', 'GET', 'websocket', 404, /pods "elsewhere" not found on node "edge-1"/],
+      ['/api/v1/namespaces/default/pods/p1/portforward?ports=80', 'GET', 'websocket', 503, /the server of node "edge-1" is not running/],
+      ['/api/v1/namespaces/default/services/s/proxy', 'GET', 'websocket', 400, /upgrades only pods\/exec, pods\/attach and pods\/portforward/],
     ];
     for (const offline of [false, true]) {
       if (offline) {
         link.cut();
         await hub.waitFor('offline');
       }
-      for (const [path, method, protocol] of cases) {
+      for (const [path, method, protocol, code, message] of cases) {
         const r = await upgrade(path, method, protocol);
-        assert.equal(r.code, 405, `${method} ${path} (${protocol}) offline=${offline}`);
+        const what = `${method} ${path} (${protocol}) offline=${offline}`;
+        assert.equal(r.code, code, `${what}: ${r.body.message}`);
         assert.equal(r.body.kind, 'Status');
-        assert.equal(r.body.reason, 'MethodNotAllowed');
-        assert.match(r.body.message ?? '', /edge hub does not serve pods\/(exec|attach|portforward)/);
+        assert.match(r.body.message ?? '', message, what);
       }
     }
     link.restore();

@@ -2,14 +2,15 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { builtinResources } from '../api/builtin/index.ts';
 import { ResourceRegistry } from '../api/resources/index.ts';
 import { isPlainObject, type KubeObject } from '../api/object.ts';
-import { createApiServer, parseRequestInfo, statusFromError, type ResourceRequestInfo, type RunningApiServer } from '../apiserver/index.ts';
+import { createApiServer, parseRequestInfo, relayUpgrade, requestOverStream, statusFromError, writeRawResponse, type ResourceRequestInfo, type RunningApiServer } from '../apiserver/index.ts';
 import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
 import { systemClock, type Clock } from '../client/clock.ts';
 import { HttpKubeClient } from '../client/http-client.ts';
@@ -26,6 +27,7 @@ import type { Store } from '../store/types.ts';
 import { CloudHealth, HEALTH_INTERVAL_MS, HEALTH_TIMEOUT_MS, linkFirstProbe, readyzProbe, type CloudLink, type HealthProbe } from './cloud-health.ts';
 import { HUB_CACHE_KIB, HubDb } from './hub-db.ts';
 import { ensureHubPki, HUB_CLIENT_USER } from './hub-pki.ts';
+import { localNodeDialer, otherNode, type LocalNodeServer } from './local-node.ts';
 import { localWrite, tokenCacheKey } from './local-writes.ts';
 import { nodeReflections, reflectionId, Reflector } from './reflector.ts';
 import { Replica } from './replica.ts';
@@ -55,6 +57,11 @@ export interface HubOptions {
   store?: Store;
   probe?: HealthProbe;
   cloudClient?: KubeClient;
+  /**
+   * this node's own kubelet-style server (the agent's, started after the hub): where local
+   * `kubectl logs/exec/attach/port-forward` are served, online and offline; undefined while it is not up
+   */
+  nodeServer?: () => LocalNodeServer | undefined;
   /** how long a read of a never-synced resource waits for the first list while online (default 10 s) */
   firstSyncWaitMs?: number;
 }
@@ -76,7 +83,11 @@ export interface RunningHub {
 
 const MAX_BODY = 3 * 1024 * 1024;
 const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', '/namespaces']);
-const streamSubresources = new Set(['exec', 'attach', 'portforward']);
+/** served on the node (local-node.ts) for the node's own pods, online and offline */
+const podStreams = new Set(['log', 'exec', 'attach', 'portforward']);
+const upgradeStreams = new Set(['exec', 'attach', 'portforward']);
+/** what is not passed on to the replica apiserver with an upgrade (the hub's own bearer token is) */
+const notUpgraded = new Set(['authorization', 'host', 'proxy-authorization', 'content-length']);
 const byNameResources = new Set(['/configmaps', '/secrets', '/serviceaccounts', '/persistentvolumeclaims', '/persistentvolumes', 'k8s.cni.cncf.io/network-attachment-definitions']);
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'authorization', 'content-length']);
 
@@ -106,7 +117,10 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     authenticator: { authenticate: (req) => (req.headers.authorization === `Bearer ${innerToken}` ? { username: HUB_CLIENT_USER, groups: ['system:masters'] } : undefined) },
     bootstrapNamespaces: false,
     runtimeClasses: [],
+    // pods/log|exec|attach|portforward: the apiserver's own handlers, reaching this node's server on loopback
+    nodeDialer: localNodeDialer({ nodeName: o.nodeName, server: () => o.nodeServer?.() }),
   });
+  const innerPort = Number(new URL(inner.url).port);
   const innerAgent = new HttpAgent({ maxSockets: 64 });
 
   const stop = new AbortController();
@@ -291,18 +305,59 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     return false;
   }
 
+  /** a pod bound to this node, which the replica holds; refused with a Status naming why otherwise */
+  async function assertNodePod(info: ResourceRequestInfo, signal: AbortSignal): Promise<void> {
+    if (!(await waitSynced('/pods', signal))) throw new HedgeError('Unavailable', 'the cloud is unreachable and pods were never synced to this node');
+    const pod = (await replica.get(Resources.pods, info.namespace, info.name)) as Pod | undefined;
+    if (!pod) {
+      throw new HedgeError('NotFound', `pods "${info.name}" not found on node "${o.nodeName}" (the edge hub serves logs, exec, attach and port-forward for this node's pods only)`, {
+        details: { kind: 'pods', name: info.name },
+      });
+    }
+    const bound = pod.spec?.nodeName ?? '';
+    if (bound !== o.nodeName) throw otherNode(bound || '(none)', o.nodeName, info.name);
+  }
+
+  /** exec/attach/port-forward: the upgrade goes to the replica apiserver as the hub's own client, and the connections are spliced */
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const ac = new AbortController();
+    socket.once('close', () => ac.abort());
+    socket.on('error', (err) => log.debug({ err }, 'upgrade connection failed'));
+    stop.signal.addEventListener('abort', () => socket.destroy(), { once: true, signal: ac.signal });
+    const signal = linkedSignal([ac.signal, stop.signal]);
+    try {
+      const url = new URL(req.url ?? '/', 'https://hub');
+      const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      if (!info.isResourceRequest || info.group !== '' || info.resource !== 'pods' || !upgradeStreams.has(info.subresource)) {
+        throw new HedgeError('BadRequest', 'the edge hub upgrades only pods/exec, pods/attach and pods/portforward');
+      }
+      await assertNodePod(info, signal);
+      const headers: OutgoingHttpHeaders = { authorization: `Bearer ${innerToken}` };
+      for (const [k, v] of Object.entries(req.headers as IncomingHttpHeaders)) if (v !== undefined && !notUpgraded.has(k)) headers[k] = v;
+      const resp = await requestOverStream({ nodeName: o.nodeName, method: req.method ?? 'GET', path: req.url ?? '/', headers, signal }, netConnect(innerPort, '127.0.0.1'), 'at the hub');
+      await relayUpgrade(socket, head, resp);
+    } catch (err) {
+      if (signal.aborted) {
+        socket.destroy();
+        return;
+      }
+      if (!isHedgeError(err)) log.warn({ err, url: req.url }, 'hub upgrade failed');
+      const s = statusFromError(isHedgeError(err) ? err : new HedgeError('Unavailable', `edgehub: ${(err as Error).message}`));
+      writeRawResponse(socket, s.code ?? 500, 'application/json', JSON.stringify(s));
+      ac.abort();
+    }
+  }
+
   async function handleResource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, signal: AbortSignal): Promise<void> {
     const id = `${info.group}/${info.resource}`;
     const def = resources.lookup(info.group, info.version, info.resource);
     const ref: ResourceRef | undefined = def ? { group: def.group, version: def.version, plural: def.plural, kind: def.kind, namespaced: def.namespaced } : undefined;
     const isRead = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
-    // Streams into containers are not the hub's: forwarded with the node's credentials they would
-    // either be refused by the node authorizer or, worse, act as the node for whoever holds the
-    // hub's kubeconfig; offline there is nothing to forward to. A clear refusal, online or not.
-    if (id === '/pods' && streamSubresources.has(info.subresource)) {
-      throw new HedgeError('MethodNotAllowed', `the edge hub does not serve pods/${info.subresource}: use the cloud apiserver (it reaches this node through its tunnel) or the node's own API on port 10250`, {
-        details: { kind: 'pods', name: info.name, causes: [{ reason: 'FieldValueNotSupported', field: 'subresource', message: `pods/${info.subresource} is not served by the edge hub` }] },
-      });
+    // logs and streams into containers: the node's own pods, served here by the replica apiserver
+    // calling this node's server, online or not (never as the node through the cloud)
+    if (id === '/pods' && podStreams.has(info.subresource)) {
+      await assertNodePod(info, signal);
+      return toInner(req, res, signal);
     }
     // reads of what the hub replicates: always from the replica, online or not, so the
     // resourceVersions a local client sees all come from one sequence
@@ -445,6 +500,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   // small JSON answers must not wait for the client's delayed ACK (Nagle)
   server.on('secureConnection', (socket: import('node:tls').TLSSocket) => socket.setNoDelay(true));
   server.on('clientError', (_err, socket) => socket.destroy());
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { FakeRuntime } from '../../src/agent/runtime/testing/fake-runtime.ts';
-import type { ContainerId, SandboxId } from '../../src/agent/runtime/types.ts';
+import { FakeRuntime, startFakeContainer } from '../../src/agent/runtime/testing/fake-runtime.ts';
+import type { ContainerId } from '../../src/agent/runtime/types.ts';
 import { startNodeServer, type NodeServer } from '../../src/agent/server/node-server.ts';
 import type { PodSource } from '../../src/agent/server/types.ts';
 import { generateCa, generateServingCert } from '../../src/apiserver/auth/pki.ts';
@@ -91,14 +91,7 @@ describe('kubectl logs -f, exec -i, attach and port-forward through the node tun
     await new Promise<void>((r) => podHttp.listen(0, '127.0.0.1', r));
     const podPort = (podHttp.address() as AddressInfo).port;
 
-    await runtime.createSandbox({ id: 'sb' as SandboxId, pod: { uid: 'u1', namespace: 'default', name: 'web' }, hostname: 'web', shareIpc: false, cgroupParent: '', resources: {}, hostsFile: '', resolvConf: '', stateDir: dir, labels: {}, annotations: {} });
-    await runtime.createContainer({
-      id: 'cid' as ContainerId, sandboxId: 'sb' as SandboxId, name: 'main', image: { ref: 'busybox:1', digest: '' }, rootfs: [], command: [], env: [],
-      workingDir: '/', user: { uid: 0, gid: 0, additionalGids: [] }, mounts: [], resources: {},
-      security: { privileged: false, readOnlyRootFilesystem: false, capabilitiesAdd: [], capabilitiesDrop: [], noNewPrivileges: false },
-      tty: false, logPath: logFile(), labels: {}, annotations: {},
-    });
-    await runtime.start('cid' as ContainerId);
+    await startFakeContainer(runtime, { pod: { uid: 'u1', namespace: 'default', name: 'web' }, name: 'main', stateDir: dir, logPath: logFile() });
     runtime.execResult = async (_cfg, req) => {
       // `cat`: stdin back on stdout until the client closes stdin
       for await (const chunk of req.stdin as AsyncIterable<Buffer>) req.stdout?.write(chunk);

@@ -149,6 +149,18 @@ describe('node server authentication and authorization (kubelet webhook mode)', 
     assert.equal(reviews.tokenReviews + reviews.accessReviews, 0);
   });
 
+  it("the node's own edgehub (its in-memory local token) may stream into pods without a review; another token is not it", async () => {
+    const srv = await start({ localToken: 'hub-local-secret' });
+    const e = await exec(srv, { token: 'hub-local-secret' });
+    assert.equal(e.status, 404, 'past authorization: no such container');
+    assert.equal((await call(srv, '/pods', { token: 'hub-local-secret' })).status, 200);
+    assert.equal(reviews.tokenReviews + reviews.accessReviews, 0, 'decided on the node, online or not');
+    assert.equal((await call(srv, '/pods', { token: 'hub-local-secre' })).status, 401, 'a prefix is another token (reviewed: unknown)');
+    // a server without a local token treats one as any other bearer token
+    const plain = await start();
+    assert.equal((await call(plain, '/pods', { token: 'hub-local-secret' })).status, 401);
+  });
+
   it('authorizes another cluster-CA certificate by review (user CN, groups O); a foreign CA makes no user', async () => {
     const srv = await start();
     const r = await call(srv, '/pods', { cert: alice });

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import WebSocket from 'ws';
 import { silentLogger } from '../../lib/log.ts';
-import { FakeRuntime } from '../runtime/testing/fake-runtime.ts';
-import type { ContainerId, SandboxId } from '../runtime/types.ts';
+import { FakeRuntime, startFakeContainer } from '../runtime/testing/fake-runtime.ts';
+import type { ContainerId } from '../runtime/types.ts';
 import { startNodeServer, type NodeServer } from './node-server.ts';
 import type { PodSource } from './types.ts';
 
@@ -35,14 +35,7 @@ describe('node server', () => {
         '',
       ].join('\n'),
     );
-    await runtime.createSandbox({ id: 'sb' as SandboxId, pod: { uid: 'u1', namespace: 'default', name: 'web' }, hostname: 'web', shareIpc: false, cgroupParent: '', resources: {}, hostsFile: '', resolvConf: '', stateDir: dir, labels: {}, annotations: {} });
-    await runtime.createContainer({
-      id: 'cid' as ContainerId, sandboxId: 'sb' as SandboxId, name: 'c', image: { ref: 'busybox:1', digest: '' }, rootfs: [], command: [], env: [],
-      workingDir: '/', user: { uid: 0, gid: 0, additionalGids: [] }, mounts: [], resources: {},
-      security: { privileged: false, readOnlyRootFilesystem: false, capabilitiesAdd: [], capabilitiesDrop: [], noNewPrivileges: false },
-      tty: false, logPath: join(dir, 'c', '1.log'), labels: {}, annotations: {},
-    });
-    await runtime.start('cid' as ContainerId);
+    await startFakeContainer(runtime, { pod: { uid: 'u1', namespace: 'default', name: 'web' }, name: 'c', stateDir: dir, logPath: join(dir, 'c', '1.log') });
     runtime.execResult = async (_cfg, req) => {
       if (req.command[0] === 'cat') {
         // echo stdin back on stdout until the client closes stdin

@@ -20,6 +20,13 @@ export interface NodeServerAuth {
   clientCerts: boolean;
   /** bearer tokens accepted as they are (tests), as the user `node-server-token` */
   tokens?: ReadonlySet<string>;
+  /**
+   * The node's own edgehub, in this process, serving local `kubectl logs/exec/attach/port-forward`
+   * (decision 0018): a random token made when the node starts, held in memory only and sent only
+   * over loopback to this server's own certificate. It is `system:hedge-edgehub` in
+   * `system:masters`, decided here without a review, as the apiserver's kubelet client identity.
+   */
+  localToken?: string;
   /** a request without credentials is `system:anonymous` (then authorized like any other) instead of a 401 */
   anonymous?: boolean;
   /**

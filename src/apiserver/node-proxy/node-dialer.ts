@@ -59,7 +59,7 @@ export interface DirectNodeDialerOptions {
 }
 
 /** Send `r` on a started ClientRequest and settle with the node's answer (response or upgrade). */
-function exchange(r: NodeRequest, req: ClientRequest, where: string): Promise<NodeResponse> {
+function exchange(r: Omit<NodeRequest, 'node'>, req: ClientRequest, where: string): Promise<NodeResponse> {
   return new Promise<NodeResponse>((resolve, reject) => {
     req.once('response', (res) => resolve({ kind: 'response', statusCode: res.statusCode ?? 502, headers: res.headers, body: res }));
     req.once('upgrade', (res, socket, head) =>
@@ -150,19 +150,27 @@ export function tunnelNodeDialer(opts: TunnelNodeDialerOptions): NodeDialer {
         tls.on('session', (s: Buffer) => keepSession(r.nodeName, s));
         socket = tls;
       }
-      const abort = (): void => {
-        socket.destroy();
-      };
-      r.signal.addEventListener('abort', abort, { once: true });
-      socket.once('close', () => r.signal.removeEventListener('abort', abort));
-      const reqOpts: RequestOptions = {
-        method: r.method,
-        path: r.path,
-        headers: { ...r.headers, host: r.nodeName },
-        // no agent: this request owns the stream, which ends with it
-        createConnection: (() => socket) as unknown as RequestOptions['createConnection'],
-      };
-      return exchange(r, httpRequest(reqOpts), 'through its tunnel');
+      return requestOverStream(r, socket, 'through its tunnel');
     },
   };
+}
+
+/**
+ * Send `r` over a connection already open to the node's server (a tunnel stream, a TLS socket
+ * already checked): this request owns it, and it is destroyed when `r.signal` aborts.
+ */
+export function requestOverStream(r: Omit<NodeRequest, 'node'>, socket: Duplex, where: string): Promise<NodeResponse> {
+  const abort = (): void => {
+    socket.destroy();
+  };
+  r.signal.addEventListener('abort', abort, { once: true });
+  socket.once('close', () => r.signal.removeEventListener('abort', abort));
+  const reqOpts: RequestOptions = {
+    method: r.method,
+    path: r.path,
+    headers: { ...r.headers, host: r.nodeName },
+    // no agent: this request owns the stream, which ends with it
+    createConnection: (() => socket) as unknown as RequestOptions['createConnection'],
+  };
+  return exchange(r, httpRequest(reqOpts), where);
 }

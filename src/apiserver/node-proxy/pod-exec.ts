@@ -1,5 +1,4 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { HedgeError, badRequest, notFound } from '../../lib/errors.ts';
 import type { KubeObject } from '../../api/object.ts';
 import type { AdmissionRequest } from '../admission/types.ts';
@@ -7,7 +6,7 @@ import type { SubresourceProvider, UpgradeScope } from '../providers.ts';
 import { isTrue } from '../request-info.ts';
 import type { NodeDialer } from './node-dialer.ts';
 import { resolvePodTarget } from './pod-target.ts';
-import { writeRawResponse } from './raw-response.ts';
+import { relayUpgrade } from './upgrade-relay.ts';
 
 /** Upstream streamParams: booleans as "1", command repeated. */
 export function streamQuery(q: URLSearchParams, kind: 'exec' | 'attach'): URLSearchParams {
@@ -66,30 +65,6 @@ function forwardedHeaders(headers: UpgradeScope['req']['headers']): OutgoingHttp
     out[k] = v;
   }
   return out;
-}
-
-/** how long a side may stay open after its peer closed (its last bytes flush meanwhile) */
-const LINGER_MS = 5_000;
-
-function splice(a: Duplex, b: Duplex): void {
-  const fail = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  // A closed side ends its peer rather than destroying it: destroy would drop what the peer
-  // still had buffered, e.g. the node's last stdout frame and exit status racing its close.
-  const closeAfter = (from: Duplex, to: Duplex): void => {
-    from.on('close', () => {
-      to.end();
-      setTimeout(() => to.destroy(), LINGER_MS).unref();
-    });
-  };
-  a.on('error', fail);
-  b.on('error', fail);
-  closeAfter(a, b);
-  closeAfter(b, a);
-  a.pipe(b);
-  b.pipe(a);
 }
 
 /** Where on the node a stream request goes, checked as upstream checks it. */
@@ -162,20 +137,8 @@ export function podStreamProvider(kind: 'exec' | 'attach' | 'portforward', deps:
         headers: forwardedHeaders(rq.req.headers),
         signal: rq.signal,
       });
-      const client = rq.socket;
-      if (resp.kind === 'response') {
-        // the node refused the upgrade: pass its answer on so the client can fall back (e.g. WebSocket → SPDY)
-        const chunks: Buffer[] = [];
-        for await (const c of resp.body as AsyncIterable<Buffer>) chunks.push(c);
-        writeRawResponse(client, resp.statusCode, String(resp.headers['content-type'] ?? 'text/plain'), Buffer.concat(chunks));
-        return;
-      }
-      let head = `HTTP/1.1 ${resp.statusCode} ${resp.statusMessage}\r\n`;
-      for (let i = 0; i + 1 < resp.rawHeaders.length; i += 2) head += `${resp.rawHeaders[i]}: ${resp.rawHeaders[i + 1]}\r\n`;
-      client.write(`${head}\r\n`);
-      if (resp.head.length > 0) client.write(resp.head);
-      if (rq.head.length > 0) resp.socket.write(rq.head);
-      splice(client, resp.socket);
+      await relayUpgrade(rq.socket, rq.head, resp);
+      if (resp.kind === 'response') return;
       rq.log.debug({ pod: info.name, container: t.container, node: t.nodeName, kind }, 'stream proxied');
     },
   };

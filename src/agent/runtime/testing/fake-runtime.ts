@@ -213,3 +213,24 @@ export class FakeRuntime implements RuntimeHandler {
     };
   }
 }
+
+/**
+ * One started container (`cid`) in one sandbox (`sb`) of `pod`, its log at `logPath`: what a
+ * node-server test reads the log of and execs into.
+ */
+export async function startFakeContainer(
+  runtime: FakeRuntime,
+  o: { pod: { uid: string; namespace: string; name: string }; name: string; stateDir: string; logPath: string },
+): Promise<ContainerId> {
+  const sandboxId = 'sb' as SandboxId;
+  const id = 'cid' as ContainerId;
+  await runtime.createSandbox({ id: sandboxId, pod: o.pod, hostname: o.pod.name, shareIpc: false, cgroupParent: '', resources: {}, hostsFile: '', resolvConf: '', stateDir: o.stateDir, labels: {}, annotations: {} });
+  await runtime.createContainer({
+    id, sandboxId, name: o.name, image: { ref: 'busybox:1', digest: '' }, rootfs: [], command: [], env: [],
+    workingDir: '/', user: { uid: 0, gid: 0, additionalGids: [] }, mounts: [], resources: {},
+    security: { privileged: false, readOnlyRootFilesystem: false, capabilitiesAdd: [], capabilitiesDrop: [], noNewPrivileges: false },
+    tty: false, logPath: o.logPath, labels: {}, annotations: {},
+  });
+  await runtime.start(id);
+  return id;
+}

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import { HedgeError } from '../../../lib/errors.ts';
@@ -43,6 +43,14 @@ export const MASTERS_GROUP = 'system:masters';
 const ANONYMOUS: NodeUser = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
 /** who a token of `NodeServerAuth.tokens` is */
 const STATIC_TOKEN_USER: NodeUser = { username: 'node-server-token', groups: ['system:authenticated'] };
+/** who `NodeServerAuth.localToken` is: the node's own edgehub, as privileged on this node as the apiserver */
+export const LOCAL_HUB_USER: NodeUser = { username: 'system:hedge-edgehub', groups: [MASTERS_GROUP, 'system:authenticated'] };
+
+/** equal tokens, compared in constant time (as digests: the lengths may differ) */
+function sameToken(a: string, b: string): boolean {
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
 
 export interface NodeRequestAuthOptions {
   auth: NodeServerAuth;
@@ -117,6 +125,7 @@ export class NodeRequestAuth {
     if (cert) return cert;
     const token = bearerToken(req.headers.authorization);
     if (token !== undefined) {
+      if (auth.localToken !== undefined && auth.localToken !== '' && sameToken(token, auth.localToken)) return LOCAL_HUB_USER;
       if (auth.tokens?.has(token)) return STATIC_TOKEN_USER;
       // an invalid token is a 401 even where anonymous requests are let in (upstream fails on it)
       const user = auth.authorization === 'Webhook' ? await this.#reviewToken(token) : undefined;
