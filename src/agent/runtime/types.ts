@@ -145,9 +145,21 @@ export interface ContainerStatus {
   status: ContainerState;
 }
 
+export interface TerminalSize {
+  width: number;
+  height: number;
+}
+
+/** A client's terminal sizes, in order (an exec stream's resize channel); a new listener gets the latest at once. */
+export interface TerminalSizes {
+  onResize(fn: (size: TerminalSize) => void): () => void;
+}
+
 export interface ExecRequest {
   command: string[];
   tty: boolean;
+  /** with `tty`: the client's terminal size as it changes (a handler that cannot size the terminal ignores it) */
+  terminalSizes?: TerminalSizes;
   stdin?: NodeJS.ReadableStream;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;

@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
-import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
-import { announceStreams, Channel, channelWriter, clientFrames, failureStatus, finish } from './stream-channels.ts';
+import type { ContainerId, RuntimeHandler, TerminalSize } from '../runtime/types.ts';
+import { announceStreams, Channel, channelWriter, clientFrames, failureStatus, finish, TerminalSizeFeed } from './stream-channels.ts';
 
 export { Channel, EXEC_PROTOCOLS } from './stream-channels.ts';
 
@@ -32,8 +32,9 @@ export async function serveExec(opts: {
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
   opts.signal.addEventListener('abort', onAbort, { once: true });
-  // resize (4): runtime exec runs under script(1) here, which takes no size; ignored
-  const { stdin } = clientFrames(ws, { stdin: opts.stdin });
+  // resize (4) goes to the handler (the microVM's guest sizes its pty; runtime exec under script(1) takes no size)
+  const sizes = opts.tty ? new TerminalSizeFeed() : undefined;
+  const { stdin } = clientFrames(ws, { stdin: opts.stdin, ...(sizes ? { onResize: (size: TerminalSize) => sizes.push(size) } : {}) });
   ws.on('close', () => ac.abort());
   announceStreams(ws, opts);
   let status: string;
@@ -41,6 +42,7 @@ export async function serveExec(opts: {
     const code = await opts.handler.exec(opts.id, {
       command: opts.command,
       tty: opts.tty,
+      ...(sizes ? { terminalSizes: sizes } : {}),
       stdin,
       stdout: opts.stdout ? channelWriter(ws, Channel.stdout) : undefined,
       stderr: opts.stderr && !opts.tty ? channelWriter(ws, Channel.stderr) : undefined,

@@ -5,6 +5,7 @@
  */
 import { PassThrough, Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { TerminalSize, TerminalSizes } from '../runtime/types.ts';
 
 /** channel numbers of the Kubernetes remotecommand WebSocket protocol */
 export const Channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
@@ -33,6 +34,23 @@ export function parseTerminalSize(payload: Buffer): { width: number; height: num
   const { Width: width, Height: height } = v as { Width?: unknown; Height?: unknown };
   if (typeof width !== 'number' || typeof height !== 'number' || !Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0 || width > 65535 || height > 65535) return undefined;
   return { width, height };
+}
+
+/** The resize channel's sizes for a handler (TerminalSizes): listeners get the latest size at once, then each new one. */
+export class TerminalSizeFeed implements TerminalSizes {
+  #latest: TerminalSize | undefined;
+  readonly #listeners = new Set<(size: TerminalSize) => void>();
+
+  push(size: TerminalSize): void {
+    this.#latest = size;
+    for (const fn of this.#listeners) fn(size);
+  }
+
+  onResize(fn: (size: TerminalSize) => void): () => void {
+    this.#listeners.add(fn);
+    if (this.#latest) fn(this.#latest);
+    return () => this.#listeners.delete(fn);
+  }
 }
 
 /**

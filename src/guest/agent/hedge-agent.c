@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
@@ -30,6 +31,7 @@
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <dirent.h>
 #include <ftw.h>
 #include <sys/statfs.h>
@@ -40,7 +42,19 @@ enum {
   G_HELLO = 0x81, G_STARTED = 0x82, G_ERROR = 0x83, G_STDOUT = 0x84, G_STDERR = 0x85,
   G_EXIT = 0x86, G_STATS = 0x87, G_MOUNTED = 0x88,
   H_ACK = 8, G_OUTPUT = 0x89,
+  H_RESIZE = 9, G_STDIN_CREDIT = 0x8a,
 };
+
+/*
+ * What this agent speaks beyond the first protocol, announced as the third line of its hello
+ * (`agent <version> <feature>...`; a guest without the line is version 1): `tty` = start entry `Y`
+ * and H_RESIZE; `stdin-window=N` = stdin is buffered (N bytes per process) and every byte written
+ * into the process's stdin is credited back (G_STDIN_CREDIT), so a host sends at most N unacknowledged.
+ */
+#define AGENT_VERSION 2
+/* per-process stdin buffer: the host's window. A host that ignores it (an older one) is taken up to IBUF_HARD, then written blocking as before */
+#define IBUF_MAX (64 * 1024)
+#define IBUF_HARD (4 * IBUF_MAX)
 
 #define MAXP 64
 #define MAXFRAME (1 << 20)
@@ -60,6 +74,12 @@ struct proc {
   uint32_t id;
   pid_t pid;
   int out, err, in;
+  /* the pty master (a dup, for resizes) of a process started with a terminal; -1 without */
+  int tty;
+  /* stdin not yet written into the process (it is non-blocking): bytes, and `iskip` of them came before the last hello (not credited to the new host) */
+  char *ib;
+  size_t ilen, icap, iskip;
+  int ieof;
   int exited;
   int status;
   struct obuf ob[2];
@@ -92,6 +112,16 @@ static void writeall(int fd, const void *b, size_t n) {
       if (errno == EINTR || errno == EAGAIN) { usleep(1000); continue; }
       die("write port");
     }
+    p += w; n -= (size_t)w;
+  }
+}
+
+/* blocking write to a process's stdin (an older host's way); an error ends it quietly */
+static void writeall_fd(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
     p += w; n -= (size_t)w;
   }
 }
@@ -148,6 +178,12 @@ static void obuf_ack(struct obuf *o, uint64_t upto) {
 static void obuf_free(struct proc *pr) {
   for (int s = 0; s < 2; s++) free(pr->ob[s].b);
   free(pr->tmsg);
+  free(pr->ib);
+}
+
+static void proc_clear(struct proc *pr) {
+  memset(pr, 0, sizeof *pr);
+  pr->out = pr->err = pr->in = pr->tty = -1;
 }
 
 /* G_EXIT: u32be wait status, then the termination message (if the process has one) */
@@ -200,8 +236,10 @@ static void hello(const unsigned char *p, size_t n) {
   struct utsname u;
   char b[512];
   uname(&u);
-  int m = snprintf(b, sizeof b, "%s\n%s", u.release, u.version);
+  int m = snprintf(b, sizeof b, "%s\n%s\nagent %d tty stdin-window=%d", u.release, u.version, AGENT_VERSION, IBUF_MAX);
   sendf(G_HELLO, 0, b, (size_t)m);
+  /* a new host starts with a full window: what an earlier one left in the buffers is not credited to it */
+  for (int i = 0; i < MAXP; i++) procs[i].iskip = procs[i].ilen;
   /* replay what the (possibly restarted) host may have missed */
   for (int i = 0; i < MAXP; i++) {
     if (!procs[i].id) continue;
@@ -221,7 +259,8 @@ struct startreq {
   int nrl;
   uid_t uid; gid_t gid;
   gid_t groups[32]; int ngroups;
-  int stdin_pipe;
+  int stdin_pipe, tty;
+  unsigned short cols, rows;
   const char *cgroup, *mem_max, *cpu_max, *pids_max, *tkey;
 };
 
@@ -293,6 +332,28 @@ static int cg_container(const struct startreq *r, char *procs, size_t pl) {
   return 0;
 }
 
+/*
+ * A pty for a process started with `Y`: from the container's own devpts instance (mounted by
+ * do_mount at <root>/dev/pts, so the process sees /dev/pts/N), else the guest's /dev/ptmx. m[0] gets
+ * the master (the agent's end), *slave the process's end, opened through the master (TIOCGPTPEER),
+ * so no path outside the container is needed.
+ */
+static int open_pty(const char *root, const struct startreq *r, int m[2], int *slave) {
+  char p[400];
+  snprintf(p, sizeof p, "%s/dev/pts/ptmx", root ? root : "");
+  int fd = open(p, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int unlock = 0;
+  struct winsize ws = { .ws_row = r->rows, .ws_col = r->cols };
+  if (ioctl(fd, TIOCSPTLCK, &unlock) || ioctl(fd, TIOCSWINSZ, &ws)) { close(fd); return -1; }
+  int s = ioctl(fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (s < 0) { close(fd); return -1; }
+  m[0] = fd; m[1] = -1;
+  *slave = s;
+  return 0;
+}
+
 static void do_start(uint32_t id, char *p, size_t n) {
   struct startreq r;
   memset(&r, 0, sizeof r);
@@ -317,6 +378,7 @@ static void do_start(uint32_t id, char *p, size_t n) {
       case 'P': r.cpu_max = e + 1; break;
       case 'N': r.pids_max = e + 1; break;
       case 'T': r.tkey = e + 1; break;
+      case 'Y': { unsigned c = 0, w = 0; r.tty = 1; if (sscanf(e + 1, "%u %u", &c, &w) == 2) r.cols = (unsigned short)c, r.rows = (unsigned short)w; break; }
     }
   }
   if (!r.argc) { errno = EINVAL; senderr(id, "empty argv"); return; }
@@ -326,9 +388,16 @@ static void do_start(uint32_t id, char *p, size_t n) {
   struct proc *slot = NULL;
   for (int i = 0; i < MAXP; i++) if (!procs[i].id) { slot = &procs[i]; break; }
   if (!slot || findp(id)) { errno = EBUSY; senderr(id, "no process slot"); return; }
-  int o[2], e2[2], in[2] = { -1, -1 }, ex[2];
-  if (pipe2(o, O_CLOEXEC) || pipe2(e2, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) { senderr(id, "pipe"); return; }
-  if (r.stdin_pipe && pipe2(in, O_CLOEXEC)) { senderr(id, "pipe"); return; }
+  int o[2], e2[2] = { -1, -1 }, in[2] = { -1, -1 }, ex[2], pts = -1;
+  if (r.tty) {
+    /* a terminal: the master is the process's stdout (stderr too) and stdin; the slave its controlling tty */
+    if (open_pty(r.root, &r, o, &pts)) { senderr(id, "terminal"); return; }
+    if (r.stdin_pipe && (in[1] = fcntl(o[0], F_DUPFD_CLOEXEC, 0)) < 0) { senderr(id, "terminal"); close(o[0]); close(pts); return; }
+    if (pipe2(ex, O_CLOEXEC)) { senderr(id, "pipe"); return; }
+  } else {
+    if (pipe2(o, O_CLOEXEC) || pipe2(e2, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) { senderr(id, "pipe"); return; }
+    if (r.stdin_pipe && pipe2(in, O_CLOEXEC)) { senderr(id, "pipe"); return; }
+  }
   pid_t pid = fork();
   if (pid < 0) { senderr(id, "fork"); return; }
   if (pid == 0) {
@@ -336,11 +405,17 @@ static void do_start(uint32_t id, char *p, size_t n) {
     sigemptyset(&s);
     sigprocmask(SIG_SETMASK, &s, NULL);
     setsid();
-    int nul = open("/dev/null", O_RDWR);
-    dup2(r.stdin_pipe ? in[0] : nul, 0);
-    dup2(o[1], 1);
-    dup2(e2[1], 2);
-    const char *fail = "cgroup";
+    const char *fail = "terminal";
+    if (r.tty) {
+      dup2(pts, 0); dup2(pts, 1); dup2(pts, 2);
+      if (ioctl(0, TIOCSCTTY, 0)) goto bad;
+    } else {
+      int nul = open("/dev/null", O_RDWR);
+      dup2(r.stdin_pipe ? in[0] : nul, 0);
+      dup2(o[1], 1);
+      dup2(e2[1], 2);
+    }
+    fail = "cgroup";
     if (cgprocs[0] && writefile("", cgprocs, "0", 1)) goto bad;
     fail = "chroot";
     if (r.root && (chroot(r.root) || chdir("/"))) goto bad;
@@ -372,21 +447,28 @@ static void do_start(uint32_t id, char *p, size_t n) {
     write(ex[1], m, (size_t)ml);
     _exit(127);
   }
-  close(o[1]); close(e2[1]); close(ex[1]);
+  if (r.tty) close(pts);
+  else close(o[1]), close(e2[1]);
+  close(ex[1]);
   if (in[0] >= 0) close(in[0]);
   char m[256];
   ssize_t ml = read(ex[0], m, sizeof m);
   close(ex[0]);
+  int tty = r.tty ? fcntl(o[0], F_DUPFD_CLOEXEC, 0) : -1;
   if (ml > 0) {
     sendf(G_ERROR, id, m, (size_t)ml);
-    close(o[0]); close(e2[0]);
+    close(o[0]);
+    if (e2[0] >= 0) close(e2[0]);
     if (in[1] >= 0) close(in[1]);
+    if (tty >= 0) close(tty);
     waitpid(pid, NULL, 0);
     return;
   }
   fcntl(o[0], F_SETFL, O_NONBLOCK);
-  fcntl(e2[0], F_SETFL, O_NONBLOCK);
-  *slot = (struct proc){ .id = id, .pid = pid, .out = o[0], .err = e2[0], .in = in[1] };
+  if (e2[0] >= 0) fcntl(e2[0], F_SETFL, O_NONBLOCK);
+  /* stdin is written without blocking: what the process does not take yet waits in its buffer */
+  if (in[1] >= 0) fcntl(in[1], F_SETFL, O_NONBLOCK);
+  *slot = (struct proc){ .id = id, .pid = pid, .out = o[0], .err = e2[0], .in = in[1], .tty = tty };
   if (r.tkey) snprintf(slot->tkey, sizeof slot->tkey, "%s", r.tkey);
   unsigned char pb[4];
   put32(pb, (uint32_t)pid);
@@ -737,6 +819,12 @@ static void do_mount(uint32_t id, char *p, size_t n) {
   mkdev(root, "null", 0666, 1, 3); mkdev(root, "zero", 0666, 1, 5); mkdev(root, "full", 0666, 1, 7);
   mkdev(root, "random", 0666, 1, 8); mkdev(root, "urandom", 0666, 1, 9); mkdev(root, "tty", 0666, 5, 0);
   snprintf(sub, sizeof sub, "%s/dev/pts", root); mkdirs(sub, 0755);
+  /* the container's own pty instance (as runc mounts it): its terminals are /dev/pts/N inside */
+  /* (not fatal: only a process started with a terminal needs it, and that start says so) */
+  if (!mount("devpts", sub, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")) {
+    snprintf(sub, sizeof sub, "%s/dev/ptmx", root);
+    if (symlink("pts/ptmx", sub)) { /* the container has its own /dev/ptmx */ }
+  }
   snprintf(sub, sizeof sub, "%s/dev/shm", root); mkdirs(sub, 01777);
   mount("shm", sub, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
   /* files the host wants in place (hosts, resolv.conf, hostname): "F/path" followed by "B<content>" */
@@ -776,7 +864,7 @@ static void do_umount(uint32_t id, char *p, size_t n) {
   char key[128], path[400];
   snprintf(key, sizeof key, "%.*s", (int)n, p);
   if (strchr(key, '/') || !key[0]) return;
-  const char *subs[] = { "root/dev/shm", "root/dev", "root/sys", "root/proc", "root", "rw", "lower" };
+  const char *subs[] = { "root/dev/shm", "root/dev/pts", "root/dev", "root/sys", "root/proc", "root", "rw", "lower" };
   for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
     snprintf(path, sizeof path, "/run/c/%s/%s", key, subs[i]);
     umount2(path, MNT_DETACH);
@@ -852,11 +940,15 @@ static int pump(struct proc *pr, int fd, int s, int drain) {
   }
 }
 
+static void stdin_credit(struct proc *pr, size_t n);
 static void finish(struct proc *pr) {
   /* the pipes stay non-blocking: a grandchild may still hold them open */
   if (pr->out >= 0) { pump(pr, pr->out, 0, 1); close(pr->out); pr->out = -1; }
   if (pr->err >= 0) { pump(pr, pr->err, 1, 1); close(pr->err); pr->err = -1; }
   if (pr->in >= 0) { close(pr->in); pr->in = -1; }
+  if (pr->tty >= 0) { close(pr->tty); pr->tty = -1; }
+  /* stdin the process never took: credited, so a host still sending is not left waiting */
+  if (pr->ilen) { size_t d = pr->ilen; pr->ilen = 0; stdin_credit(pr, d); }
   if (pr->tkey[0]) read_tmsg(pr);
   send_exit(pr);
 }
@@ -875,6 +967,67 @@ static void reap(void) {
   }
 }
 
+/* G_STDIN_CREDIT: u32be bytes the process took (or that were dropped): the host may send that many more */
+static void stdin_credit(struct proc *pr, size_t n) {
+  size_t skip = pr->iskip < n ? pr->iskip : n;
+  pr->iskip -= skip;
+  n -= skip;
+  if (!n) return;
+  unsigned char b[4];
+  put32(b, (uint32_t)n);
+  sendf(G_STDIN_CREDIT, pr->id, b, 4);
+}
+
+/* stdin ends: EOF for a pipe; a terminal gets its EOF character (VEOF, ^D), as typing it would */
+static void stdin_close(struct proc *pr) {
+  if (pr->in < 0) return;
+  if (pr->tty >= 0 && write(pr->in, "\x04", 1) < 0) { /* the terminal is gone with its process */ }
+  close(pr->in);
+  pr->in = -1;
+}
+
+/* writes what the process takes without blocking; the rest stays buffered (the poll loop waits for POLLOUT) */
+static void stdin_flush(struct proc *pr) {
+  while (pr->ilen && pr->in >= 0) {
+    ssize_t w = write(pr->in, pr->ib, pr->ilen);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w < 0) { stdin_close(pr); break; } /* the reader is gone (EPIPE): what is left is dropped */
+    memmove(pr->ib, pr->ib + w, pr->ilen - (size_t)w);
+    pr->ilen -= (size_t)w;
+    stdin_credit(pr, (size_t)w);
+  }
+  if (pr->in < 0 && pr->ilen) { size_t d = pr->ilen; pr->ilen = 0; stdin_credit(pr, d); }
+  if (!pr->ilen && pr->ieof) stdin_close(pr);
+}
+
+static void stdin_push(struct proc *pr, const char *p, size_t n) {
+  if (pr->in < 0 || pr->ieof) { pr->iskip = 0; stdin_credit(pr, n); return; } /* no stdin (any more): dropped, credited */
+  if (pr->ilen + n > IBUF_HARD) {
+    /* a host that does not keep to the window (older than stdin-window): write blocking, as it expects */
+    fcntl(pr->in, F_SETFL, 0);
+    stdin_flush(pr);
+    if (pr->in >= 0 && pr->ilen) {
+      writeall_fd(pr->in, pr->ib, pr->ilen);
+      stdin_credit(pr, pr->ilen);
+      pr->ilen = 0;
+    }
+    if (pr->in >= 0) { writeall_fd(pr->in, p, n); fcntl(pr->in, F_SETFL, O_NONBLOCK); }
+    stdin_credit(pr, n);
+    return;
+  }
+  if (pr->icap < pr->ilen + n) {
+    size_t c = pr->icap ? pr->icap : 4096;
+    while (c < pr->ilen + n) c *= 2;
+    char *nb = realloc(pr->ib, c);
+    if (!nb) die("stdin buffer");
+    pr->ib = nb; pr->icap = c;
+  }
+  memcpy(pr->ib + pr->ilen, p, n);
+  pr->ilen += n;
+  stdin_flush(pr);
+}
+
 static void handle(int type, uint32_t id, char *p, size_t n) {
   struct proc *pr;
   switch (type) {
@@ -890,16 +1043,24 @@ static void handle(int type, uint32_t id, char *p, size_t n) {
     case H_STATS: do_stats(id); break;
     case H_STDIN:
       pr = findp(id);
-      if (!pr || pr->in < 0) break;
-      if (n == 0) { close(pr->in); pr->in = -1; break; }
-      if (write(pr->in, p, n) < 0) { close(pr->in); pr->in = -1; }
+      if (!pr) break;
+      if (n == 0) { pr->ieof = 1; stdin_flush(pr); break; }
+      stdin_push(pr, p, n);
+      break;
+    case H_RESIZE:
+      /* u16be columns | u16be rows: the terminal's new size (the kernel signals SIGWINCH) */
+      pr = findp(id);
+      if (pr && pr->tty >= 0 && n >= 4) {
+        struct winsize ws = { .ws_col = (unsigned short)(((unsigned char)p[0] << 8) | (unsigned char)p[1]), .ws_row = (unsigned short)(((unsigned char)p[2] << 8) | (unsigned char)p[3]) };
+        ioctl(pr->tty, TIOCSWINSZ, &ws);
+      }
       break;
     case H_SIGNAL:
       pr = findp(id);
       if (!pr) break;
       if (n >= 1 && !pr->exited) kill(pr->pid, p[0]);
       /* signal 0 = forget: the host has recorded the exit */
-      if (n >= 1 && p[0] == 0 && pr->exited) obuf_free(pr), memset(pr, 0, sizeof *pr), pr->out = pr->err = pr->in = -1;
+      if (n >= 1 && p[0] == 0 && pr->exited) obuf_free(pr), proc_clear(pr);
       break;
   }
 }
@@ -918,7 +1079,7 @@ static void serve_port(void) {
 
 int main(void) {
   logbuf = malloc(MAXFRAME);
-  for (int i = 0; i < MAXP; i++) procs[i].out = procs[i].err = procs[i].in = -1;
+  for (int i = 0; i < MAXP; i++) proc_clear(&procs[i]);
   const char *path = "/dev/vport0p1";
   for (int i = 0; i < 500 && (port = open(path, O_RDWR | O_CLOEXEC)) < 0; i++) usleep(10000);
   if (port < 0) die("open /dev/vport0p1");
@@ -930,8 +1091,8 @@ int main(void) {
   hello(NULL, 0);
   rbuf = malloc(MAXFRAME + 1);
   for (;;) {
-    struct pollfd pf[2 + 2 * MAXP];
-    struct proc *owner[2 + 2 * MAXP];
+    struct pollfd pf[2 + 3 * MAXP];
+    struct proc *owner[2 + 3 * MAXP];
     int nf = 0;
     pf[nf++] = (struct pollfd){ port, POLLIN, 0 };
     pf[nf++] = (struct pollfd){ sfd, POLLIN, 0 };
@@ -940,6 +1101,8 @@ int main(void) {
       /* a stream whose unacknowledged output is at the bound is not read: its writer blocks */
       if (procs[i].out >= 0 && procs[i].ob[0].len < OBUF_MAX) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].out, POLLIN, 0 }; }
       if (procs[i].err >= 0 && procs[i].ob[1].len < OBUF_MAX) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].err, POLLIN, 0 }; }
+      /* buffered stdin: written when the process can take more */
+      if (procs[i].in >= 0 && procs[i].ilen) { owner[nf] = &procs[i]; pf[nf++] = (struct pollfd){ procs[i].in, POLLOUT, 0 }; }
     }
     if (poll(pf, (nfds_t)nf, -1) < 0) continue;
     if (pf[1].revents) {
@@ -950,6 +1113,7 @@ int main(void) {
     for (int i = 2; i < nf; i++) {
       if (!pf[i].revents) continue;
       struct proc *pr = owner[i];
+      if (pf[i].events == POLLOUT) { if (pf[i].fd == pr->in) stdin_flush(pr); continue; }
       int isout = pf[i].fd == pr->out;
       if (pf[i].fd != pr->out && pf[i].fd != pr->err) continue;
       if (!pump(pr, pf[i].fd, isout ? 0 : 1, 0)) {

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { HedgeError } from '../../../lib/errors.ts';
 import { encodeGuestVolume, type GuestVolume } from './guest-volumes.ts';
-import { decodeOutput, encodeAck, encodeEntries, encodeFrame, FrameDecoder, GuestFrame, HostFrame, type Frame, type OutputStream } from './frames.ts';
+import { decodeOutput, encodeAck, encodeEntries, encodeFrame, encodeResize, FrameDecoder, GuestFrame, HostFrame, parseAgentLine, type Frame, type GuestAgentInfo, type OutputStream } from './frames.ts';
 
 export interface GuestKernel {
   release: string;
@@ -25,6 +25,8 @@ export interface GuestProcessSpec {
   /** guest path to chroot into (a mounted container root); undefined = the initramfs */
   root?: string;
   stdin: boolean;
+  /** a terminal (pty) of this size is the process's stdin/stdout/stderr (needs GuestAgentInfo.tty; 0×0: size unknown yet) */
+  tty?: { width: number; height: number };
   rlimits?: { name: 'NOFILE' | 'NPROC' | 'CORE' | 'STACK' | 'AS'; soft: number; hard: number }[];
   /** the guest cgroup the process joins (per container: its stats and limits); absent = the VM's root */
   cgroup?: GuestCgroupSpec;
@@ -97,6 +99,8 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
   readonly #pending = new Map<number, Pending>();
   #helloWaiters: ((k: GuestKernel) => void)[] = [];
   #kernel: GuestKernel | undefined;
+  #agent: GuestAgentInfo = { version: 1, tty: false };
+  readonly #stdinCredit = new Map<number, (n: number) => void>();
   #closed = false;
 
   private constructor(sock: Socket) {
@@ -178,6 +182,10 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
   get kernel(): GuestKernel | undefined {
     return this.#kernel;
   }
+  /** the guest agent's version and features (from its hello) */
+  get agent(): GuestAgentInfo {
+    return this.#agent;
+  }
   get closed(): boolean {
     return this.#closed;
   }
@@ -207,8 +215,9 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
   #onFrame(f: Frame): void {
     switch (f.type) {
       case GuestFrame.hello: {
-        const [release = '', version = ''] = f.payload.toString('utf8').split('\n');
+        const [release = '', version = '', agent] = f.payload.toString('utf8').split('\n');
         this.#kernel = { release, version };
+        this.#agent = parseAgentLine(agent);
         const w = this.#helloWaiters;
         this.#helloWaiters = [];
         for (const fn of w) fn(this.#kernel);
@@ -235,6 +244,9 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
       case GuestFrame.started:
         this.emit('started', f.id, f.payload.readUInt32BE(0));
         this.#settle(f);
+        return;
+      case GuestFrame.stdinCredit:
+        if (f.payload.length >= 4) this.#stdinCredit.get(f.id)?.(f.payload.readUInt32BE(0));
         return;
       case GuestFrame.error:
       case GuestFrame.stats:
@@ -315,6 +327,7 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
     ];
     if (p.root) entries.push(['R', p.root]);
     if (p.stdin) entries.push(['I', '1']);
+    if (p.tty) entries.push(['Y', `${p.tty.width} ${p.tty.height}`]);
     if (p.terminationLogOf) entries.push(['T', p.terminationLogOf]);
     if (p.cgroup) {
       const g = p.cgroup;
@@ -327,8 +340,22 @@ export class GuestAgentClient extends EventEmitter<GuestAgentEvents> {
     return r.payload.readUInt32BE(0);
   }
 
+  /** raw stdin bytes (null = EOF); GuestStdin keeps to the guest's window */
   stdin(id: number, data: Buffer | null): void {
     this.#send(HostFrame.stdin, id, data ?? Buffer.alloc(0));
+  }
+
+  /** `fn` gets the guest's stdin credits for process `id` (one listener per process); returns the unsubscribe */
+  onStdinCredit(id: number, fn: (n: number) => void): () => void {
+    this.#stdinCredit.set(id, fn);
+    return () => {
+      if (this.#stdinCredit.get(id) === fn) this.#stdinCredit.delete(id);
+    };
+  }
+
+  /** the terminal size of a process started with `tty` */
+  resize(id: number, size: { width: number; height: number }): void {
+    this.#send(HostFrame.resize, id, encodeResize(size));
   }
 
   /** the host's log holds the stream up to `offset`: the guest may drop it from its buffer */

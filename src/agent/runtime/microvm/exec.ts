@@ -1,14 +1,26 @@
 /**
  * exec in a microVM: a guest process whose output is routed to the caller's streams, stdin fed
- * from the request, killed when the request aborts; a lost guest connection fails the exec.
+ * from the request (within the guest's stdin window, guest-stdin.ts), with `tty` a pty in the guest
+ * sized from the request's resize channel, killed when the request aborts; a lost guest connection
+ * fails the exec.
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import type { ExecRequest } from '../types.ts';
 import type { GuestAgentClient, GuestProcessSpec } from './agent-client.ts';
 import { exitCodeOf } from './frames.ts';
+import { GuestStdin } from './guest-stdin.ts';
 import type { Route } from './guest-routes.ts';
 
 const SIGKILL = 9;
+
+/** a terminal needs a guest agent with the `tty` feature: an older guest is refused by name rather than given a pipe */
+export function requireTerminal(c: GuestAgentClient, what: string): void {
+  if (c.agent.tty) return;
+  throw new HedgeError(
+    'BadRequest',
+    `${what}: the pod's guest agent is version ${c.agent.version}, which has no terminals (tty needs guest agent version 2); recreate the pod to boot the current guest`,
+  );
+}
 
 /** Resolves with the exit code. */
 export async function execInGuest(o: { client: GuestAgentClient; routes: Map<number, Route>; spec: GuestProcessSpec; req: ExecRequest; what: string }): Promise<number> {
@@ -24,21 +36,23 @@ export async function execInGuest(o: { client: GuestAgentClient; routes: Map<num
   const onAbort = (): void => {
     if (!c.closed) c.kill(procId, SIGKILL);
   };
+  const spec: GuestProcessSpec = { ...o.spec, stdin: !!req.stdin };
+  if (req.tty) {
+    requireTerminal(c, id);
+    // the size comes on the resize channel, usually right after the start: 0×0 until then
+    spec.tty = { width: 0, height: 0 };
+  }
+  const stdin = req.stdin ? new GuestStdin(c, procId) : undefined;
   try {
-    await c.start(procId, o.spec, req.signal);
+    await c.start(procId, spec, req.signal);
   } catch (err) {
     routes.delete(procId);
+    stdin?.close();
     throw new HedgeError('Internal', `exec in ${id}: ${(err as Error).message}`, { cause: err });
   }
   req.signal.addEventListener('abort', onAbort, { once: true });
-  if (req.stdin) {
-    req.stdin.on('data', (d: Buffer | string) => {
-      if (!c.closed) c.stdin(procId, Buffer.isBuffer(d) ? d : Buffer.from(d));
-    });
-    req.stdin.on('end', () => {
-      if (!c.closed) c.stdin(procId, null);
-    });
-  }
+  const unsize = req.tty ? req.terminalSizes?.onResize((size) => !c.closed && c.resize(procId, size)) : undefined;
+  if (req.stdin && stdin) void stdin.feed(req.stdin, { signal: req.signal, endAtEnd: true });
   // removed again below: exec probes run for the VM's whole life and must not pile up listeners
   let onClose: () => void = () => undefined;
   const closed = new Promise<never>((_, reject) => {
@@ -52,6 +66,8 @@ export async function execInGuest(o: { client: GuestAgentClient; routes: Map<num
     c.off('close', onClose);
     req.signal.removeEventListener('abort', onAbort);
     routes.delete(procId);
+    unsize?.();
+    stdin?.close();
   }
   if (req.signal.aborted) throw new HedgeError('Timeout', 'exec aborted', { cause: req.signal.reason });
   return code;

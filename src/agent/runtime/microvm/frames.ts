@@ -4,7 +4,7 @@
  * Request payloads are NUL-terminated entries whose first byte is the key, which keeps the C
  * side a few lines of parsing.
  */
-export const HostFrame = { start: 1, stdin: 2, signal: 3, stats: 4, hello: 5, mount: 6, umount: 7, ack: 8 } as const;
+export const HostFrame = { start: 1, stdin: 2, signal: 3, stats: 4, hello: 5, mount: 6, umount: 7, ack: 8, resize: 9 } as const;
 export const GuestFrame = {
   hello: 0x81,
   started: 0x82,
@@ -16,7 +16,39 @@ export const GuestFrame = {
   mounted: 0x88,
   /** output with its stream offset (replaces stdout/stderr, which older guests still send) */
   output: 0x89,
+  /** `u32be n`: the process took n more bytes of stdin (agent feature `stdin-window`) */
+  stdinCredit: 0x8a,
 } as const;
+
+/**
+ * What the guest agent speaks beyond the first protocol: the third line of its hello,
+ * `agent <version> <feature>...` (a guest built before it sends two lines: version 1, nothing more).
+ * `tty`: start entry `Y` (a terminal) and H_RESIZE; `stdin-window=N`: stdin buffered in the guest,
+ * credited back per byte taken, at most N bytes outstanding.
+ */
+export interface GuestAgentInfo {
+  version: number;
+  tty: boolean;
+  /** undefined: the guest writes stdin blocking as it arrives (no window to keep to) */
+  stdinWindow?: number;
+}
+
+export function parseAgentLine(line: string | undefined): GuestAgentInfo {
+  const [tag, version, ...features] = (line ?? '').trim().split(/\s+/);
+  if (tag !== 'agent' || !version || !/^\d+$/.test(version)) return { version: 1, tty: false };
+  const info: GuestAgentInfo = { version: Number(version), tty: features.includes('tty') };
+  const w = features.find((f) => f.startsWith('stdin-window='))?.slice('stdin-window='.length);
+  if (w && /^\d+$/.test(w) && Number(w) > 0) info.stdinWindow = Number(w);
+  return info;
+}
+
+/** H_RESIZE payload: `u16be columns | u16be rows` */
+export function encodeResize(size: { width: number; height: number }): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt16BE(Math.min(size.width, 0xffff), 0);
+  b.writeUInt16BE(Math.min(size.height, 0xffff), 2);
+  return b;
+}
 
 export type OutputStream = 'stdout' | 'stderr';
 const STREAM_CODE: Record<OutputStream, number> = { stdout: 1, stderr: 2 };
