@@ -19,8 +19,13 @@ import { OutputCursor } from './output-cursor.ts';
 import type { ExitRecord, MicroVmStateFiles, VmState } from './state-files.ts';
 
 type Cursors = Record<OutputStream, OutputCursor>;
+/** an attach session's streams: a container's output from now on, beside its log */
+export interface OutputSink {
+  out?: NodeJS.WritableStream | undefined;
+  err?: NodeJS.WritableStream | undefined;
+}
 export type Route =
-  | { kind: 'container'; id: ContainerId; log: CriLogWriter; at: Cursors; acked: Record<OutputStream, number> }
+  | { kind: 'container'; id: ContainerId; log: CriLogWriter; at: Cursors; acked: Record<OutputStream, number>; sinks?: Set<OutputSink> }
   | { kind: 'exec'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; onExit: (status: number) => void; at?: Cursors };
 
 const STREAMS = ['stdout', 'stderr'] as const;
@@ -123,6 +128,7 @@ export class GuestRouter {
       } catch (err) {
         this.#log.warn({ err, container: r.id }, 'writing container log failed');
       }
+      for (const s of r.sinks ?? []) (stream === 'stdout' ? s.out : s.err)?.write(fresh);
     } else {
       (stream === 'stdout' ? r.out : r.err)?.write(fresh);
     }
@@ -192,6 +198,15 @@ export class GuestRouter {
   /** routes a container's output from the guest process `procId` to its CRI log */
   routeContainer(sid: string, procId: number, id: ContainerId, logPath: string): void {
     this.routesOf(sid).set(procId, this.#containerRoute(id, logPath));
+  }
+
+  /** an attach session: the container's output from now on also goes to `sink`; returns the detach, undefined without such a route */
+  watchContainer(sid: string, procId: number, sink: OutputSink): (() => void) | undefined {
+    const r = this.#routes.get(sid)?.get(procId);
+    if (r?.kind !== 'container') return undefined;
+    const sinks = (r.sinks ??= new Set());
+    sinks.add(sink);
+    return () => sinks.delete(sink);
   }
 
   unroute(sid: string, procId: number): void {

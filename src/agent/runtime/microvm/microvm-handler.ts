@@ -19,13 +19,14 @@ import { join } from 'node:path';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { linkedSignal, timeoutSignal } from '../../../lib/signals.ts';
-import type { ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
+import type { AttachRequest, ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats, TerminalSize } from '../types.ts';
 import { refuseHostNamespaces } from '../isolation.ts';
 import { probeAccelerator } from './accelerator.ts';
 import type { GuestAgentClient, GuestCgroupSpec, GuestMountSpec, GuestProcessSpec } from './agent-client.ts';
 import { CPU_PERIOD_US, milliCpuToQuota } from '../oci/spec.ts';
 import { GuestRouter } from './guest-routes.ts';
-import { execInGuest } from './exec.ts';
+import { AttachSessions } from './attach.ts';
+import { execInGuest, requireTerminal } from './exec.ts';
 import { parseGuestStats, type GuestStats } from './guest-stats.ts';
 import { claimShares, planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
 import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
@@ -111,6 +112,7 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
   readonly #files: MicroVmStateFiles;
   readonly #guests: GuestRouter;
   readonly #cpuRates = new VmCpuRates();
+  readonly #attach = new AttachSessions();
   readonly #statsInFlight = new Map<SandboxId, Promise<GuestStats>>();
   /** sandboxes whose guest reported no container cgroups (logged once) */
   readonly #vmWideStats = new Set<SandboxId>();
@@ -432,7 +434,15 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     await this.#files.writeMeta(m);
     this.#guests.routeContainer(v.config.id, procId, id, m.config.logPath);
     try {
-      const p = this.#processSpec(m, m.config.command, false);
+      // the container's own stdin (kept open for attach sessions) and terminal
+      const p = this.#processSpec(m, m.config.command, !!m.config.stdin);
+      if (m.config.tty) {
+        requireTerminal(c, `container ${m.config.name}`);
+        p.tty = { width: 0, height: 0 };
+      }
+      if (m.config.stdin && c.agent.stdinWindow === undefined) {
+        throw new HedgeError('BadRequest', `container ${m.config.name}: the pod's guest agent is version ${c.agent.version}, which cannot keep a container's stdin open (needs guest agent version 2); recreate the pod to boot the current guest`);
+      }
       if (m.config.terminationMessagePath) p.terminationLogOf = guestKey(id);
       m.pid = await c.start(procId, p, signal);
     } catch (err) {
@@ -624,6 +634,25 @@ export class MicroVmRuntimeHandler implements RuntimeHandler {
     const v = await this.#files.vm(m.config.sandboxId);
     const c = await this.#guests.client(v, req.signal);
     return execInGuest({ client: c, routes: this.#guests.routesOf(v.config.id), spec: this.#processSpec(m, req.command, !!req.stdin), req, what: id });
+  }
+
+  // ---- attach ----------------------------------------------------------------------------------
+
+  /** the container's own process (ContainerConfig.stdin, .tty): its output from now on, stdin into it (attach.ts) */
+  async attach(id: ContainerId, req: AttachRequest): Promise<void> {
+    const m = await this.#files.meta(id);
+    if ((await this.#state(m)).state !== 'running' || m.procId === undefined) throw new HedgeError('Conflict', `container ${m.config.name} is not running`);
+    const v = await this.#files.vm(m.config.sandboxId);
+    const c = await this.#guests.client(v, req.signal);
+    await this.#attach.attach({ client: c, router: this.#guests, sandboxId: v.config.id, procId: m.procId, config: m.config, req });
+  }
+
+  /** the terminal of a `tty` container (a guest pty: TIOCSWINSZ, the process gets SIGWINCH); a container without one has nothing to resize */
+  async resizeTerminal(id: ContainerId, size: TerminalSize, signal: AbortSignal): Promise<void> {
+    const m = await this.#files.meta(id);
+    if (!m.config.tty || m.procId === undefined) return;
+    const c = await this.#guests.client(await this.#files.vm(m.config.sandboxId), signal);
+    if (c.agent.tty) c.resize(m.procId, size);
   }
 }
 
