@@ -10,6 +10,7 @@
  * the handler's unit test); a cold build takes ~6 s.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
@@ -38,7 +39,7 @@ async function qemuPids(dir: string): Promise<number[]> {
   return out;
 }
 
-describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: skipReason(), timeout: 150_000 }, () => {
+describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: skipReason(), timeout: 240_000 }, () => {
   let server: HedgeServer;
   let node: HedgeNode;
   let stack: EdgeStack | undefined;
@@ -252,6 +253,61 @@ describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: sk
       return w?.reason === 'CreateContainerConfigError' ? w : undefined;
     }, explain);
     assert.match(waiting.message ?? '', /\/etc is a host path; microvm pods only take configMap, secret, downwardAPI, projected and emptyDir volumes/);
+  });
+
+  it('terminals and stdin: exec -it on a guest pty with its size, exec -i of 1 MiB, run -i --rm, attach -it to a stdin+tty container', async () => {
+    if (!node.running()) await node.start();
+    const bin = findKubectl()!;
+    const env = { ...process.env, KUBECONFIG: server.kubeconfig };
+    // kubectl uses a terminal only when its stdin is one: script(1) gives it one, 30 rows × 100 columns
+    const inTerminal = (cmd: string): ChildProcessWithoutNullStreams & { text: () => string } => {
+      const p = spawn('script', ['-qfec', `stty cols 100 rows 30; exec ${cmd}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      return Object.assign(p, { text: () => out });
+    };
+    const exitOf = (p: ChildProcessWithoutNullStreams): Promise<number | null> =>
+      p.exitCode !== null ? Promise.resolve(p.exitCode) : new Promise((resolve) => p.on('exit', (code) => resolve(code)));
+
+    // exec -it: the shell's terminal is a pty in the guest, sized from kubectl's resize channel
+    const ex = inTerminal(`${bin} exec -it web-mvm -- sh -c 'tty; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; echo "size $(stty size)"; exit 3'`);
+    try {
+      assert.equal(await Promise.race([exitOf(ex), new Promise<null>((r) => setTimeout(() => r(null), 60_000))]), 3, ex.text());
+      assert.match(ex.text(), /\/dev\/pts\/\d+/);
+      assert.match(ex.text(), /size 30 100/);
+    } finally {
+      if (ex.exitCode === null) ex.kill('SIGKILL');
+    }
+
+    // exec -i: 1 MiB, 16 times the guest's stdin buffer, through wc -c
+    assert.equal((await kubectl(['exec', '-i', 'web-mvm', '--', 'wc', '-c'], 'x'.repeat(1 << 20))).trim(), String(1 << 20));
+
+    // run -i --rm (stdinOnce): the input's end closes cat's stdin, cat exits, --rm deletes the pod
+    const overrides = JSON.stringify({ apiVersion: 'v1', spec: { runtimeClassName: 'microvm', terminationGracePeriodSeconds: 1 } });
+    const runOut = await kubectl(['run', 'stdin-mvm', '-i', '--rm', '--restart=Never', `--image=${stack!.busyboxImage}`, `--overrides=${overrides}`, '--command', '--', 'cat'], 'hello through stdin\n');
+    assert.match(runOut, /^hello through stdin$/m);
+
+    // a container with its own stdin and terminal: attach -it types into it and sizes it
+    await kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'tty-mvm' },
+      spec: { runtimeClassName: 'microvm', restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'sh', image: stack!.busyboxImage, tty: true, stdin: true, stdinOnce: true,
+          command: ['sh', '-c', 'read x; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; echo "size $(stty size) got $x"'] }] },
+    }));
+    await waitUntil('tty-mvm Running', 60_000, async () => ((await getPod('tty-mvm'))?.status?.phase === 'Running' ? true : undefined), explain);
+    const at = inTerminal(`${bin} attach -it tty-mvm`);
+    try {
+      // printed once kubectl has put the terminal in raw mode: typing from then on goes to the container
+      await waitUntil('kubectl attach ready', 30_000, async () => (at.text().includes("If you don't see a command prompt") ? true : undefined), () => at.text());
+      at.stdin.write('hi\n');
+      assert.equal(await Promise.race([exitOf(at), new Promise<null>((r) => setTimeout(() => r(null), 30_000))]), 0, `${at.text()}\n${explain()}`);
+      assert.match(at.text(), /size 30 100 got hi/);
+    } finally {
+      at.stdin.end();
+      if (at.exitCode === null) at.kill('SIGKILL');
+    }
+    await kubectl(['delete', 'pod', 'tty-mvm', 'stdin-mvm', '--ignore-not-found', '--wait=true', '--timeout=60s']);
   });
 
   it('kubectl delete leaves no qemu, tap, netns, socket, cgroup, disk or state behind', async () => {

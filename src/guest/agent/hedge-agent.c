@@ -2,8 +2,9 @@
  * hedge guest agent: PID 1 of the microVM (after /init has loaded modules).
  * Talks to the host over one virtio-serial port with binary frames (see ../README.md):
  *   u32be len | u8 type | u32be id | payload[len-5]
- * Single-threaded poll loop: the port, every child's stdout/stderr pipe and a signalfd for
- * SIGCHLD. Writes to the port block while the host is disconnected (the guest driver does that),
+ * Single-threaded poll loop: the port, every child's stdout/stderr pipe (or pty), its stdin
+ * while buffered bytes wait for room (stdin is never written blocking: a bounded buffer per
+ * process, credited back to the host, which keeps to that window) and a signalfd for SIGCHLD. Writes to the port block while the host is disconnected (the guest driver does that),
  * but that alone does not make output reliable: bytes qemu already wrote into the host's socket,
  * or the host read but had not written to the log, are gone when the host process stops. So output
  * goes in G_OUTPUT frames carrying the stream's byte offset, stays in a bounded per-stream buffer
