@@ -4,9 +4,10 @@
  *   u32be len | u8 type | u32be id | payload[len-5]
  * Single-threaded poll loop: the port, every child's stdout/stderr pipe (or pty), its stdin
  * while buffered bytes wait for room (stdin is never written blocking: a bounded buffer per
- * process, credited back to the host, which keeps to that window) and a signalfd for SIGCHLD. Writes to the port block while the host is disconnected (the guest driver does that),
- * but that alone does not make output reliable: bytes qemu already wrote into the host's socket,
- * or the host read but had not written to the log, are gone when the host process stops. So output
+ * process, credited back to the host, which keeps to that window) and a signalfd for SIGCHLD.
+ * Writes to the port block while the host is disconnected (the guest driver does that), but that
+ * alone does not make output reliable: bytes qemu already wrote into the host's socket, or the
+ * host read but had not written to the log, are gone when the host process stops. So output
  * goes in G_OUTPUT frames carrying the stream's byte offset, stays in a bounded per-stream buffer
  * until the host acknowledges it (H_ACK, sent once it is in the CRI log), and a hello from a
  * (re)connected host says where each stream resumes; everything after that is sent again. A full
@@ -394,7 +395,7 @@ static void do_start(uint32_t id, char *p, size_t n) {
     /* a terminal: the master is the process's stdout (stderr too) and stdin; the slave its controlling tty */
     if (open_pty(r.root, &r, o, &pts)) { senderr(id, "terminal"); return; }
     if (r.stdin_pipe && (in[1] = fcntl(o[0], F_DUPFD_CLOEXEC, 0)) < 0) { senderr(id, "terminal"); close(o[0]); close(pts); return; }
-    if (pipe2(ex, O_CLOEXEC)) { senderr(id, "pipe"); return; }
+    if (pipe2(ex, O_CLOEXEC)) { senderr(id, "pipe"); close(o[0]); close(pts); if (in[1] >= 0) close(in[1]); return; }
   } else {
     if (pipe2(o, O_CLOEXEC) || pipe2(e2, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) { senderr(id, "pipe"); return; }
     if (r.stdin_pipe && pipe2(in, O_CLOEXEC)) { senderr(id, "pipe"); return; }
