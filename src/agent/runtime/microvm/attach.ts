@@ -33,6 +33,12 @@ export class AttachSessions {
     return s;
   }
 
+  #drop(c: GuestAgentClient, procId: number): void {
+    const m = this.#stdins.get(c);
+    m?.get(procId)?.close();
+    m?.delete(procId);
+  }
+
   async attach(o: { client: GuestAgentClient; router: GuestRouter; sandboxId: string; procId: number; config: ContainerConfig; req: AttachRequest }): Promise<void> {
     const { client: c, router, config: cfg, req } = o;
     const detach = router.watchContainer(o.sandboxId, o.procId, { out: req.stdout, err: cfg.tty ? undefined : req.stderr });
@@ -43,16 +49,18 @@ export class AttachSessions {
     c.once('close', onClose);
     const signal = linkedSignal([req.signal, ended.signal]);
     const stdin = cfg.stdin && req.stdin ? this.#stdinOf(c, o.procId) : undefined;
+    let exited = false;
     try {
       req.onAttached?.();
       if (stdin && req.stdin && !stdin.ended) void stdin.feed(req.stdin, { signal, endAtEnd: cfg.stdin?.once ?? false });
-      while (!signal.aborted && !(await router.waitExit(cfg.id, EXIT_POLL_MS, signal))) {
-        /* still running */
-      }
+      while (!signal.aborted && !exited) exited = await router.waitExit(cfg.id, EXIT_POLL_MS, signal);
     } finally {
       detach();
       c.off('close', onClose);
       if (stdin && cfg.stdin?.once) stdin.end();
+      // the process is gone: its stdin writer (and its credit subscription) with it, so a
+      // container restarting for the VM's life does not pile them up
+      if (exited) this.#drop(c, o.procId);
       signal.clear();
     }
     if (ended.signal.aborted && !req.signal.aborted) throw new HedgeError('Unavailable', `guest agent connection lost while attached to ${cfg.name}`);
