@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize, sep } from 'node:path';
 import { HedgeError } from '../../lib/errors.ts';
 import type { ProjectedFile } from './types.ts';
@@ -15,6 +15,10 @@ const DATA_LINK = '..data';
  */
 export async function writeAtomic(dir: string, files: ProjectedFile[], stamp: string): Promise<void> {
   for (const f of files) checkPath(f.path);
+  // as kubelet's AtomicWriter: a payload equal to what `..data` holds is not written again (a
+  // refresh every minute of every pod would otherwise swap every volume each time, and a reader
+  // through a cache, e.g. a microVM guest over 9p, could meet the old directory just removed)
+  if (holdsPayload(dir, files)) return;
   mkdirSync(dir, { recursive: true });
   const tsName = `..${stamp}`;
   const tsDir = join(dir, tsName);
@@ -42,6 +46,40 @@ export async function writeAtomic(dir: string, files: ProjectedFile[], stamp: st
     if (!wanted.has(entry)) rmSync(join(dir, entry), { force: true, recursive: true });
   }
   if (old && old !== tsName) rmSync(join(dir, old), { recursive: true, force: true });
+}
+
+/** `..data` holds exactly these files (same paths, bytes and modes) and their names are linked */
+function holdsPayload(dir: string, files: ProjectedFile[]): boolean {
+  const current = readlinkOrUndefined(join(dir, DATA_LINK));
+  if (current === undefined) return false;
+  const base = join(dir, current);
+  if (countFiles(base) !== files.length) return false;
+  for (const f of files) {
+    const p = join(base, f.path);
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st?.isFile() || (st.mode & 0o7777) !== f.mode || st.size !== f.data.length || !readFileSync(p).equals(f.data)) return false;
+  }
+  for (const top of new Set(files.map((f) => f.path.split('/')[0]!))) {
+    if (!lstatSync(join(dir, top), { throwIfNoEntry: false })) return false;
+  }
+  return true;
+}
+
+/** regular files under `dir` (-1 when it cannot be read) */
+function countFiles(dir: string): number {
+  try {
+    let n = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) {
+        const sub = countFiles(join(dir, e.name));
+        if (sub < 0) return -1;
+        n += sub;
+      } else n += 1;
+    }
+    return n;
+  } catch {
+    return -1;
+  }
 }
 
 function readlinkOrUndefined(path: string): string | undefined {
