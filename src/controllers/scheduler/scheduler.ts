@@ -192,20 +192,15 @@ export class Scheduler {
     const storage = { onAdd: () => this.clusterChanged(), onUpdate: () => this.clusterChanged() };
     this.claims = new Informer<PvcObject>({ ...common, resource: Resources.persistentvolumeclaims, ...storage });
     // a PV seen with its claimRef (or gone) needs no assumption any more
-    const settleVolume = (pv: PvObject): void => {
+    const volumeSeen = (pv: PvObject): void => {
       if (pv.spec?.claimRef) this.assumedVolumes.delete(pv.metadata.name ?? '');
+      this.clusterChanged();
     };
     this.volumes = new Informer<PvObject>({
       ...common,
       resource: Resources.persistentvolumes,
-      onAdd: (pv) => {
-        settleVolume(pv);
-        this.clusterChanged();
-      },
-      onUpdate: (_, pv) => {
-        settleVolume(pv);
-        this.clusterChanged();
-      },
+      onAdd: volumeSeen,
+      onUpdate: (_, pv) => volumeSeen(pv),
       onDelete: (pv) => this.assumedVolumes.delete(pv.metadata.name ?? ''),
     });
     this.storageClasses = new Informer<StorageClassObject>({ ...common, resource: Resources.storageclasses, ...storage });
