@@ -77,7 +77,8 @@ fi
 V=$(srcver)
 KEY=$(key "$V")
 DIR=$CACHE/$KEY
-current() { printf '{"dir":"%s"}\n' "$DIR" > "$CACHE/current.json.tmp" && mv "$CACHE/current.json.tmp" "$CACHE/current.json"; }
+# a name of its own per call: concurrent builds (parallel test files) each rename theirs into place
+current() { local t="$CACHE/.current.json.$$"; printf '{"dir":"%s"}\n' "$DIR" > "$t" && mv -f "$t" "$CACHE/current.json"; }
 mkdir -p "$CACHE"
 [[ -f $CACHE/.gitignore ]] || echo '*' > "$CACHE/.gitignore"
 # one build at a time per cache (a second caller waits, then finds the result)

@@ -62,7 +62,8 @@ HASH=$( {
     "$GUEST_SRC"/agent/*.c "$GUEST_SRC"/initramfs/*.ts "$GUEST_SRC"/initramfs/init.sh "$0" | cut -d' ' -f1
 } | sha256sum | cut -c1-12)
 DIR=$OUT_ROOT/$KVER-$HASH
-current() { printf '{"dir":"%s"}\n' "$DIR" > "$OUT_ROOT/current.json.tmp" && mv "$OUT_ROOT/current.json.tmp" "$OUT_ROOT/current.json"; }
+# a name of its own per call: concurrent builds (parallel test files) each rename theirs into place
+current() { local t="$OUT_ROOT/.current.json.$$"; printf '{"dir":"%s"}\n' "$DIR" > "$t" && mv -f "$t" "$OUT_ROOT/current.json"; }
 if [[ -f $DIR/manifest.json ]]; then
   current; echo "$DIR"; exit 0
 fi

@@ -638,7 +638,7 @@ static int valid_claim_tag(const char *t) {
 }
 static int ensure_claim(const char *tag) {
   char dir[64];
-  snprintf(dir, sizeof dir, "/run/pvc/%s", tag);
+  snprintf(dir, sizeof dir, "/run/pvc/%.16s", tag /* valid_claim_tag: at most 6 */);
   if (mkdirs(dir, 0755)) return -1;
   if (is_mountpoint(dir)) return 0;
   return mount(tag, dir, "9p", MS_NOSUID | MS_NODEV, "trans=virtio,version=9p2000.L,cache=mmap,msize=131072");
