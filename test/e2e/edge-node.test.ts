@@ -187,9 +187,10 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     await kubectl(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'tty-runc' },
       spec: { runtimeClassName: 'runc', restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
-        // reads a line, waits for the size kubectl sends on the resize channel, says both
+        // reads a line, waits for the size kubectl sends on the resize channel, says both; kubectl
+        // attach sends the size one larger first, then the size (to force a redraw): wait for the last
         containers: [{ name: 'sh', image: busyboxImage, tty: true, stdin: true, stdinOnce: true,
-          command: ['sh', '-c', 'read x; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; echo "size $(stty size) got $x"'] }] },
+          command: ['sh', '-c', 'read x; until [ "$(stty size)" = "30 100" ]; do sleep 0.1; done; echo "size $(stty size) got $x"'] }] },
     }));
     await waitRunning('tty-runc');
     // kubectl uses a terminal only when its stdin is one: script(1) gives it one, 30 rows × 100 columns

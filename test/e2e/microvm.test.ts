@@ -293,7 +293,8 @@ describe('microvm: a pod in its own VM on hedge server + hedge node', { skip: sk
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'tty-mvm' },
       spec: { runtimeClassName: 'microvm', restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
         containers: [{ name: 'sh', image: stack!.busyboxImage, tty: true, stdin: true, stdinOnce: true,
-          command: ['sh', '-c', 'read x; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; echo "size $(stty size) got $x"'] }] },
+          // kubectl attach sends the size one larger, then the size, to force a redraw: wait for the last
+          command: ['sh', '-c', 'read x; until [ "$(stty size)" = "30 100" ]; do sleep 0.1; done; echo "size $(stty size) got $x"'] }] },
     }));
     await waitUntil('tty-mvm Running', 60_000, async () => ((await getPod('tty-mvm'))?.status?.phase === 'Running' ? true : undefined), explain);
     const at = inTerminal(`${bin} attach -it tty-mvm`);
