@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../client/clock.ts';
 import type { KubeClient } from '../client/types.ts';
 import { Resources } from '../client/resources.ts';
+import { SharedInformerFactory } from '../client/shared-informers.ts';
 import type { KubeObject } from '../api/object.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Registry } from '../lib/prom.ts';
@@ -102,6 +103,11 @@ export interface AgentDeps {
   metrics?: Registry[];
   /** network namespaces made ahead of the pods (PodSyncDeps.netnsPool) */
   netnsPool?: PodSyncDeps['netnsPool'];
+  /**
+   * The node process's shared informers (one list+watch per resource and selectors for the agent,
+   * the service proxy, cluster DNS...); the agent makes its own otherwise and shuts it down when it stops.
+   */
+  informers?: SharedInformerFactory;
 }
 
 export interface Agent {
@@ -149,7 +155,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     netnsDir: cfg.netnsDir,
     volumeRefreshMs: cfg.volumeRefreshMs,
   };
-  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }) });
+  const informers = deps.informers ?? new SharedInformerFactory({ client: deps.client, logger, clock });
+  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers });
   const lease = new NodeLease({
     client: deps.client,
     nodeName: cfg.nodeName,
@@ -170,6 +177,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   const podSync = new PodSync(
     {
       client: deps.client,
+      informers,
       runtimes: deps.runtimes,
       network: deps.network,
       ...(deps.netnsPool ? { netnsPool: deps.netnsPool } : {}),
@@ -230,6 +238,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     })(),
   ];
   const done = Promise.allSettled(loops).then(async (results) => {
+    if (informers !== deps.informers) await informers.shutdown();
     await server.close();
     for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'agent loop failed');
   });

@@ -2,6 +2,7 @@ import { nodeSocketBalancer, ServiceProxy } from '../agent/network/proxy/index.t
 import { PolicyController } from '../agent/network/policy/controller.ts';
 import { MultusNetworkPlugin, NadFirewall } from '../agent/network/multus/index.ts';
 import { Resources } from '../client/resources.ts';
+import { SharedInformerFactory } from '../client/shared-informers.ts';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -174,10 +175,14 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
   // the agent never talks to the cloud itself: through the hub it keeps working offline
   const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
+  // one list+watch and one cache per resource and selectors for the whole node: Services are read
+  // by the pods' service variables, the service proxy and cluster DNS, EndpointSlices by the last two
+  const informers = new SharedInformerFactory({ client, logger: logger.child({ component: 'informers' }) });
   let dns: RunningClusterDns | undefined;
   try {
-    dns = await startNodeDns(settings, podSubnet, client, logger);
+    dns = await startNodeDns(settings, podSubnet, { client, informers }, logger);
   } catch (err) {
+    await informers.shutdown();
     await client.close();
     await hub?.close();
     throw err;
@@ -231,6 +236,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       },
       {
         client,
+        informers,
         runtimes,
         network,
         images,
@@ -251,6 +257,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     );
   } catch (err) {
     await dns?.close();
+    await informers.shutdown();
     await client.close();
     await hub?.close();
     const code = (err as NodeJS.ErrnoException).code;
@@ -276,6 +283,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     await agent.done;
     await tunnel?.done;
     await dns?.close();
+    await informers.shutdown();
     await client.close();
     await hub?.close();
     throw new HedgeError('Unavailable', `${controlSocketPath(dataDir)}: cannot serve the local control socket: ${(err as Error).message}`, { cause: err });
@@ -283,7 +291,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
 
   const shipping = startLogShipping({ settings, sinks: logSinks, logger, client, registry: logMetrics }, stop.signal);
   // programmed from the Nodes the node sees (through its hub); it stays in the kernel when the node stops, like its pods
-  const overlayCtl = overlay ? startOverlayController({ client, overlay, logger }, stop.signal) : undefined;
+  const overlayCtl = overlay ? startOverlayController({ client, overlay, logger, informers }, stop.signal) : undefined;
   // Services: nftables DNAT from what the node's client sees (the hub's cache while offline); the table goes on stop
   const proxyDone =
     settings.serviceProxyTable === 'off'
@@ -291,6 +299,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       : // what the proxy may DNAT to is kept off the guard's pod → pod fast path (replies need conntrack)
         new ServiceProxy({
           client,
+          informers,
           nodeName,
           logger,
           table: settings.serviceProxyTable,
@@ -302,7 +311,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // NetworkPolicy for this node's pods, every runtime (rules match pod addresses); the table goes on stop
   const policyDone = settings.networkPolicy
     ? // pods a policy isolates are kept off the guard's fast path, which would bypass this table
-      new PolicyController({ client, nodeName, logger, table: settings.networkPolicyTable, nadFirewall, onIsolated: (ips, signal) => guard.setSlowPods(ips, signal) })
+      new PolicyController({ client, informers, nodeName, logger, table: settings.networkPolicyTable, nadFirewall, onIsolated: (ips, signal) => guard.setSlowPods(ips, signal) })
         .run(stop.signal)
         .catch((err: unknown) => logger.error({ err, component: 'network-policy' }, 'network policy controller stopped'))
     : Promise.resolve();
@@ -326,6 +335,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await policyDone;
         await tunnel?.done;
         await dns?.close();
+        await informers.shutdown();
         await client.close();
         await hub?.close();
       })();
@@ -521,7 +531,12 @@ export const CLUSTER_DNS_LABEL = 'dns.hedge.io/cluster-dns';
  * of the address given, answering from the Services and EndpointSlices the node sees through
  * `client` (the hub: it keeps answering while the cloud is unreachable); undefined with off.
  */
-async function startNodeDns(settings: NodeSettings, podSubnet: string, client: HttpKubeClient, logger: Logger): Promise<RunningClusterDns | undefined> {
+async function startNodeDns(
+  settings: NodeSettings,
+  podSubnet: string,
+  api: { client: HttpKubeClient; informers: SharedInformerFactory },
+  logger: Logger,
+): Promise<RunningClusterDns | undefined> {
   if (settings.clusterDns === 'off') return undefined;
   const log = logger.child({ component: 'dns' });
   const host = settings.clusterDns === 'auto' ? await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000)) : settings.clusterDns;
@@ -532,7 +547,7 @@ async function startNodeDns(settings: NodeSettings, podSubnet: string, client: H
     log.warn({ err, resolvConf: settings.resolvConf }, 'cannot read the host resolver config; names outside the cluster will not resolve');
   }
   try {
-    return await startClusterDns({ client, logger: log, domain: settings.clusterDomain, listen: { host, port: 53 }, upstreams: upstreamsFromResolvConf(nameservers) });
+    return await startClusterDns({ ...api, logger: log, domain: settings.clusterDomain, listen: { host, port: 53 }, upstreams: upstreamsFromResolvConf(nameservers) });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {

@@ -22,6 +22,7 @@ export { connectionFromKubeconfig, loadKubeconfig, type ConnectionConfig } from 
 export { HttpKubeClient, type HttpKubeClientOptions } from './http-client.ts';
 export { FakeKubeClient, type FakeCall, type FakeVerb } from './fake-client.ts';
 export { Informer, cacheKey, type InformerHandlers, type InformerOptions } from './informer.ts';
+export { SharedInformerFactory, SharedInformer, type InformerScope, type SharedInformerOptions, type SharedInformerFactoryOptions } from './shared-informers.ts';
 export { LeaderElector, type LeaderElectionConfig } from './leader-election.ts';
 export { Backoff, type BackoffOptions } from './backoff.ts';
 export { FakeClock, systemClock, type Clock } from './clock.ts';

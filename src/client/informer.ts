@@ -38,7 +38,8 @@ export const cacheKey = (obj: KubeObject): string =>
  */
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly cache = new Map<string, T>();
-  private readonly handlers: InformerHandlers<T>[] = [];
+  /** a Set: a handler removed while an event is being delivered gets no more of it */
+  private readonly handlers = new Set<InformerHandlers<T>>();
   private synced = false;
   private rv = '';
   private readonly syncWaiters: (() => void)[] = [];
@@ -48,12 +49,25 @@ export class Informer<T extends KubeObject = KubeObject> {
   constructor(private readonly opts: InformerOptions<T>) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger;
-    if (opts.onAdd || opts.onUpdate || opts.onDelete) this.handlers.push(opts);
+    if (opts.onAdd || opts.onUpdate || opts.onDelete) this.handlers.add(opts);
   }
 
-  addHandlers(h: InformerHandlers<T>): void {
-    this.handlers.push(h);
-    if (this.synced) for (const obj of this.cache.values()) h.onAdd?.(obj);
+  /**
+   * Adds handlers; once the informer has synced, they are first given every cached object as an
+   * add (client-go's AddEventHandler on a running informer). Returns the function that removes
+   * them (RemoveEventHandler): they get no event after it is called.
+   */
+  addHandlers(h: InformerHandlers<T>): () => void {
+    // a copy of the object: the same handlers object added twice is two registrations
+    const own: InformerHandlers<T> = { onAdd: h.onAdd?.bind(h), onUpdate: h.onUpdate?.bind(h), onDelete: h.onDelete?.bind(h) };
+    this.handlers.add(own);
+    if (this.synced) {
+      for (const obj of this.cache.values()) {
+        if (!this.handlers.has(own)) break;
+        this.call(own, 'add', obj);
+      }
+    }
+    return () => void this.handlers.delete(own);
   }
 
   hasSynced(): boolean {
@@ -202,15 +216,18 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
-    for (const h of this.handlers) {
-      try {
-        if (kind === 'add') h.onAdd?.(obj);
-        else if (kind === 'update') h.onUpdate?.(old as T, obj);
-        else h.onDelete?.(obj);
-      } catch (err) {
-        // A failing handler must not stop the informer for the other handlers.
-        this.log.error({ err }, 'informer handler threw');
-      }
+    // over a copy: a handler added by a handler got this object in its replay already
+    for (const h of [...this.handlers]) if (this.handlers.has(h)) this.call(h, kind, obj, old);
+  }
+
+  private call(h: InformerHandlers<T>, kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    try {
+      if (kind === 'add') h.onAdd?.(obj);
+      else if (kind === 'update') h.onUpdate?.(old as T, obj);
+      else h.onDelete?.(obj);
+    } catch (err) {
+      // A failing handler must not stop the informer for the other handlers.
+      this.log.error({ err, object: cacheKey(obj) }, 'informer handler threw');
     }
   }
 }

@@ -2,7 +2,7 @@ import type { Node, NodeStatus } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { Backoff } from '../../client/backoff.ts';
 import type { Clock } from '../../client/clock.ts';
-import { Informer } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -29,14 +29,15 @@ export class NodeRegistrar {
   private lastReport = 0;
   private conditions: NodeStatus['conditions'] = [];
   /** this Node as the cluster stores it (a watch of it alone), once `run` has registered */
-  private stored?: Informer<NodeObject>;
+  private stored?: SharedInformer<NodeObject>;
   private uidValue?: string;
   private readonly waiters: ((uid: string) => void)[] = [];
   /** when set, Ready is False with this message */
   notReady?: string;
 
   constructor(
-    private readonly opts: { client: KubeClient; cfg: NodeConfig; host: HostProbe; clock: Clock; logger: Logger },
+    /** `informers`: the node's shared informers; its own otherwise */
+    private readonly opts: { client: KubeClient; cfg: NodeConfig; host: HostProbe; clock: Clock; logger: Logger; informers?: SharedInformerFactory },
   ) {}
 
   get uid(): string | undefined {
@@ -140,7 +141,8 @@ export class NodeRegistrar {
     }
     if (signal.aborted) return;
     // the kubelet's node informer: its own Node alone (served by the edgehub's replica offline)
-    this.stored = new Informer<NodeObject>({ client: this.opts.client, resource: Resources.nodes, fieldSelector: `metadata.name=${this.opts.cfg.nodeName}`, logger: log, clock: this.opts.clock });
+    const informers = this.opts.informers ?? new SharedInformerFactory({ client: this.opts.client, logger: log, clock: this.opts.clock });
+    this.stored = informers.informer<NodeObject>({ resource: Resources.nodes, fieldSelector: `metadata.name=${this.opts.cfg.nodeName}` });
     const watching = this.stored.run(signal);
     try {
       await this.statusLoop(signal);

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Pod, Service } from 'kubernetes-types/core/v1.js';
-import { Informer } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import { timeoutSignal } from '../../lib/signals.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeObject } from '../../api/object.ts';
@@ -39,10 +39,10 @@ export class PodSync {
   private byName: Map<string, PodWorker> | undefined;
   private readonly runs = new Set<Promise<void>>();
   private readonly log: Logger;
-  private informer?: Informer<PodObject>;
-  private runtimeClasses?: Informer<KubeObject>;
+  private informer?: SharedInformer<PodObject>;
+  private runtimeClasses?: SharedInformer<KubeObject>;
   /** every Service, for the containers' service variables (KUBERNETES_SERVICE_HOST...) */
-  private services?: Informer<Service & KubeObject>;
+  private services?: SharedInformer<Service & KubeObject>;
   /** what workers get: deps plus the cached RuntimeClass lookup */
   private readonly workerDeps: PodSyncDeps;
   private adopted = false;
@@ -84,23 +84,19 @@ export class PodSync {
 
   /** runs until `signal` aborts */
   async run(signal: AbortSignal): Promise<void> {
-    const informer = new Informer<PodObject>({
-      client: this.deps.client,
-      resource: Resources.pods,
-      fieldSelector: `spec.nodeName=${this.cfg.nodeName}`,
-      logger: this.log,
-      clock: this.deps.clock,
-    });
+    // the node's shared informers: the service proxy and cluster DNS read the same Services
+    const informers = this.deps.informers ?? new SharedInformerFactory({ client: this.deps.client, logger: this.log, clock: this.deps.clock });
+    const informer = informers.informer<PodObject>({ resource: Resources.pods, fieldSelector: `spec.nodeName=${this.cfg.nodeName}` });
     this.informer = informer;
     const informerRun = informer.run(signal);
     // RuntimeClasses are few and rarely change: watching them saves a GET per new pod
-    this.runtimeClasses = new Informer<KubeObject>({ client: this.deps.client, resource: Resources.runtimeclasses, logger: this.log, clock: this.deps.clock });
+    this.runtimeClasses = informers.informer<KubeObject>({ resource: Resources.runtimeclasses });
     const rcRun = this.runtimeClasses.run(signal).catch((err: unknown) => {
       if (!signal.aborted) this.log.warn({ err }, 'RuntimeClass informer stopped; falling back to a GET per pod');
       this.runtimeClasses = undefined;
     });
     // the kubelet's service lister: a container waits (CreateContainerConfigError) until it has synced
-    this.services = new Informer<Service & KubeObject>({ client: this.deps.client, resource: Resources.services, logger: this.log, clock: this.deps.clock });
+    this.services = informers.informer<Service & KubeObject>({ resource: Resources.services });
     const svcRun = this.services.run(signal).catch((err: unknown) => {
       if (!signal.aborted) this.log.warn({ err }, 'Service informer stopped; containers get no service variables');
       this.services = undefined;

@@ -1,6 +1,7 @@
 import type { Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { KubeClient } from '../../client/types.ts';
+import type { SharedInformerFactory } from '../../client/shared-informers.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ImageStore } from '../image/types.ts';
 import type { NetworkPlugin } from '../network/types.ts';
@@ -38,6 +39,8 @@ export interface PodSyncDeps {
   services?: () => readonly Service[] | undefined;
   /** network namespaces made ahead of the pods (network/netns-pool.ts); PodSync starts it once it has swept the netns directory */
   netnsPool?: Pick<NetnsPool, 'start' | 'take' | 'close'>;
+  /** the node's shared informers (its pods, RuntimeClasses and Services are read there); PodSync makes its own otherwise */
+  informers?: SharedInformerFactory;
 }
 
 /** Where a running sandbox is; persisted so a restarted agent can find and clean it. */

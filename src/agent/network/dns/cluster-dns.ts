@@ -6,8 +6,8 @@
 import type { Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { KubeObject } from '../../../api/object.ts';
-import { Informer } from '../../../client/informer.ts';
 import { Resources } from '../../../client/resources.ts';
+import { SharedInformerFactory } from '../../../client/shared-informers.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -28,6 +28,8 @@ export interface ClusterDnsOptions {
   /** where names outside the cluster go (the host's resolv.conf nameservers) */
   upstreams: Upstream[];
   forwardTimeoutMs?: number;
+  /** the node's shared informers (the service proxy and the pods' service variables read the same Services); its own otherwise */
+  informers?: SharedInformerFactory;
 }
 
 export interface RunningClusterDns {
@@ -45,18 +47,15 @@ export async function startClusterDns(o: ClusterDnsOptions): Promise<RunningClus
   const server = new DnsServer({ zone, forwarder: new Forwarder({ upstreams: o.upstreams, timeoutMs: o.forwardTimeoutMs }), logger: log });
   const address = await server.listen(o.listen);
   const stop = new AbortController();
-  const services = new Informer<ServiceObject>({
-    client: o.client,
+  const informers = o.informers ?? new SharedInformerFactory({ client: o.client, logger: log });
+  const services = informers.informer<ServiceObject>({
     resource: Resources.services,
-    logger: log.child({ informer: 'services' }),
     onAdd: (s) => zone.setService(s),
     onUpdate: (_, s) => zone.setService(s),
     onDelete: (s) => zone.deleteService(s),
   });
-  const slices = new Informer<SliceObject>({
-    client: o.client,
+  const slices = informers.informer<SliceObject>({
     resource: Resources.endpointslices,
-    logger: log.child({ informer: 'endpointslices' }),
     onAdd: (s) => zone.setSlice(s),
     onUpdate: (_, s) => zone.setSlice(s),
     onDelete: (s) => zone.deleteSlice(s),
@@ -72,6 +71,7 @@ export async function startClusterDns(o: ClusterDnsOptions): Promise<RunningClus
     async close() {
       stop.abort();
       await Promise.all(runs);
+      if (informers !== o.informers) await informers.shutdown();
       await server.close();
     },
   };

@@ -12,8 +12,8 @@ import { formatOverlayAnnotations, parseOverlayAnnotations, type OverlayBackend 
 import type { KubeObject } from '../../../api/object.ts';
 import { Backoff } from '../../../client/backoff.ts';
 import { systemClock, type Clock } from '../../../client/clock.ts';
-import { Informer } from '../../../client/informer.ts';
 import { Resources } from '../../../client/resources.ts';
+import { SharedInformerFactory } from '../../../client/shared-informers.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { familyOf } from '../../../lib/cidr.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -28,6 +28,8 @@ export interface OverlayControllerOptions {
   logger: Logger;
   /** full re-sync (repairs entries changed behind our back); default 60 s */
   resyncMs?: number;
+  /** the node's shared informers; its own otherwise */
+  informers?: SharedInformerFactory;
   clock?: Clock;
 }
 
@@ -58,11 +60,9 @@ export function startOverlayController(opts: OverlayControllerOptions, signal: A
     dirty = true;
     kick?.();
   };
-  const informer = new Informer<NodeObject>({
-    client,
+  const informers = opts.informers ?? new SharedInformerFactory({ client, logger: log, clock });
+  const informer = informers.informer<NodeObject>({
     resource: Resources.nodes,
-    logger: log,
-    clock,
     onAdd: wake,
     onUpdate: wake,
     onDelete: wake,

@@ -2,7 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { Namespace, Pod } from 'kubernetes-types/core/v1.js';
 import type { NetworkPolicy } from 'kubernetes-types/networking/v1.js';
 import type { KubeObject } from '../../../api/object.ts';
-import { Informer } from '../../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../../client/shared-informers.ts';
 import { Resources } from '../../../client/resources.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
@@ -34,6 +34,8 @@ export interface PolicyControllerOptions {
   onIsolated?: (ips: string[], signal?: AbortSignal) => Promise<void>;
   /** told every sync's policies: enforces them on NetworkAttachmentDefinition interfaces (../multus/nad-firewall.ts) */
   nadFirewall?: { setPolicy(policy: NadPolicy, signal?: AbortSignal): Promise<void> };
+  /** the node's shared informers; its own otherwise */
+  informers?: SharedInformerFactory;
 }
 
 /** What the NAD firewall needs: the input of the node's table, and this node's pods by `namespace/name`, addressed or not yet. */
@@ -87,9 +89,9 @@ export class PolicyController {
   readonly #opts: PolicyControllerOptions;
   readonly #nft: Nft;
   readonly #log: Logger;
-  readonly #policies: Informer<NetworkPolicyObject>;
-  readonly #pods: Informer<PodObject>;
-  readonly #namespaces: Informer<NamespaceObject>;
+  readonly #policies: SharedInformer<NetworkPolicyObject>;
+  readonly #pods: SharedInformer<PodObject>;
+  readonly #namespaces: SharedInformer<NamespaceObject>;
   readonly #loop: DebouncedTableSync;
   #applied: string | undefined;
   readonly #isolatedFeed: SlowSetFeed<string> | undefined;
@@ -104,9 +106,10 @@ export class PolicyController {
     this.#isolatedFeed = onIsolated && new SlowSetFeed<string>((ip) => ip, onIsolated);
     const onChange = (): void => this.#loop.markDirty();
     const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
-    this.#policies = new Informer<NetworkPolicyObject>({ client: opts.client, resource: Resources.networkpolicies, logger: this.#log, ...handlers });
-    this.#pods = new Informer<PodObject>({ client: opts.client, resource: Resources.pods, logger: this.#log, ...handlers });
-    this.#namespaces = new Informer<NamespaceObject>({ client: opts.client, resource: Resources.namespaces, logger: this.#log, ...handlers });
+    const informers = opts.informers ?? new SharedInformerFactory({ client: opts.client, logger: this.#log });
+    this.#policies = informers.informer<NetworkPolicyObject>({ resource: Resources.networkpolicies, ...handlers });
+    this.#pods = informers.informer<PodObject>({ resource: Resources.pods, ...handlers });
+    this.#namespaces = informers.informer<NamespaceObject>({ resource: Resources.namespaces, ...handlers });
     this.#loop = new DebouncedTableSync({
       what: 'network policy',
       logger: this.#log,

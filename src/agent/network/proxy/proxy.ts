@@ -1,5 +1,5 @@
-import { Informer } from '../../../client/informer.ts';
 import { Resources } from '../../../client/resources.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../../client/shared-informers.ts';
 import type { KubeClient } from '../../../client/types.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -34,6 +34,8 @@ export interface ServiceProxyOptions {
    * warning and the nftables path serves alone. Stopped (detached, unpinned) when `run` ends.
    */
   socketLb?: SocketLb;
+  /** the node's shared informers (cluster DNS and the pods' service variables read the same Services); its own otherwise */
+  informers?: SharedInformerFactory;
 }
 
 /** Every endpoint (address, protocol, port) the ruleset may DNAT to. */
@@ -66,8 +68,8 @@ export class ServiceProxy {
   readonly #opts: ServiceProxyOptions;
   readonly #nft: Nft;
   readonly #log: Logger;
-  readonly #services: Informer<ServiceObject>;
-  readonly #slices: Informer<EndpointSliceObject>;
+  readonly #services: SharedInformer<ServiceObject>;
+  readonly #slices: SharedInformer<EndpointSliceObject>;
   readonly #loop: DebouncedTableSync;
   /** what the last successful apply declared, per table family (`ip6` only while it exists) */
   #applied: { ip: RenderedNames; ip6?: RenderedNames } | undefined;
@@ -87,8 +89,9 @@ export class ServiceProxy {
     this.#endpointsFeed = onEndpoints && new SlowSetFeed<SlowEndpoint>((e) => `${e.ip}/${e.protocol}/${e.port}`, onEndpoints);
     const onChange = (): void => this.#changed();
     const handlers = { onAdd: onChange, onUpdate: onChange, onDelete: onChange };
-    this.#services = new Informer<ServiceObject>({ client: opts.client, resource: Resources.services, logger: this.#log, ...handlers });
-    this.#slices = new Informer<EndpointSliceObject>({ client: opts.client, resource: Resources.endpointslices, logger: this.#log, ...handlers });
+    const informers = opts.informers ?? new SharedInformerFactory({ client: opts.client, logger: this.#log });
+    this.#services = informers.informer<ServiceObject>({ resource: Resources.services, ...handlers });
+    this.#slices = informers.informer<EndpointSliceObject>({ resource: Resources.endpointslices, ...handlers });
     this.#loop = new DebouncedTableSync({
       what: 'service proxy',
       logger: this.#log,
