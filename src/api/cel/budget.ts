@@ -65,7 +65,8 @@ export function metered<T>(value: T, budget: CelBudget): T {
       budget.charge(1 + Math.floor(v.length / 10));
       return v;
     }
-    if (!Array.isArray(v) && !isPlainObject(v)) return v;
+    // only JSON data: class instances (optionals, quantities, timestamps) keep their identity
+    if (!Array.isArray(v) && !(isPlainObject(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null))) return v;
     const hit = cache.get(v);
     if (hit) return hit;
     const p = new Proxy(v, {

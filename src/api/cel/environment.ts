@@ -1,4 +1,4 @@
-import { Environment, EvaluationError, ParseError, TypeError as CelTypeError, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
+import { Environment, EvaluationError, Optional, ParseError, TypeError as CelTypeError, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
 import { CelBudget, CelBudgetExceeded, metered } from './budget.ts';
 import { registerFormatLibrary } from './lib-format.ts';
 import { registerIpLibrary } from './lib-ip.ts';
@@ -89,7 +89,11 @@ export class CelEnvironment {
         references,
         evaluate(values, budget) {
           const ctx: Record<string, unknown> = {};
-          for (const n of names) if (n in values) ctx[n] = metered(values[n], budget);
+          for (const n of names) {
+            if (!(n in values)) continue;
+            const v = values[n];
+            ctx[n] = v instanceof Optional ? (v.hasValue() ? Optional.of(metered(v.value(), budget)) : v) : metered(v, budget);
+          }
           try {
             return parsed(ctx) as unknown;
           } catch (e) {

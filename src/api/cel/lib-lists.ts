@@ -62,7 +62,7 @@ function numeric(v: unknown): number | bigint | undefined {
 export function celEquals(a: unknown, b: unknown): boolean {
   const na = numeric(a);
   const nb = numeric(b);
-  if (na !== undefined && nb !== undefined) return na == nb; // eslint-disable-line eqeqeq -- bigint == number compares numerically
+  if (na !== undefined && nb !== undefined) return na == nb; // bigint == number compares numerically
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => celEquals(x, b[i]));
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
