@@ -97,6 +97,69 @@ spec:
   image: my-awesome-cron-image
 ${extra}`;
 
+/** a CRD with CEL rules of the kinds Gateway API and cert-manager use */
+const gatewayCrd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gates.cel.example.com
+spec:
+  group: cel.example.com
+  scope: Namespaced
+  names: {plural: gates, singular: gate, kind: Gate}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {status: {}}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              x-kubernetes-validations:
+                - rule: 'self.minReplicas <= self.maxReplicas'
+                  messageExpression: '"minReplicas (" + string(self.minReplicas) + ") must not exceed maxReplicas (" + string(self.maxReplicas) + ")"'
+              properties:
+                minReplicas: {type: integer}
+                maxReplicas: {type: integer}
+                mode:
+                  type: string
+                  x-kubernetes-validations:
+                    - rule: 'self == oldSelf'
+                      message: mode is immutable
+                listeners:
+                  type: array
+                  x-kubernetes-list-type: map
+                  x-kubernetes-list-map-keys: [name]
+                  items:
+                    type: object
+                    required: [name]
+                    properties:
+                      name: {type: string}
+                      port: {type: integer}
+                    x-kubernetes-validations:
+                      - rule: 'self.port >= 1 && self.port <= 65535'
+                        message: port must be in 1-65535
+                        fieldPath: .port
+                        reason: FieldValueForbidden
+            status:
+              type: object
+              properties:
+                phase:
+                  type: string
+                  x-kubernetes-validations:
+                    - rule: "self in ['Ready', 'Pending']"
+`;
+
+const gate = (name: string, spec: string): string => `apiVersion: cel.example.com/v1
+kind: Gate
+metadata:
+  name: ${name}
+spec:
+  ${spec}
+`;
+
 describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath ? false : 'kubectl not installed', timeout: 300_000 }, () => {
   let server: HedgeServer;
   /** the first server: it owns the data dir that a restarted one reuses, and removes it */
@@ -159,6 +222,28 @@ describe('CustomResourceDefinitions with the real kubectl', { skip: kubectlPath 
     err = await kubectlFails(['create', '-f', '-'], crontab('bad-type', '  replicas: "three"\n'));
     assert.match(err, /spec\.replicas in body must be of type integer/);
     assert.equal((await server.kubectl(['get', 'ct', 'too-many'])).code, 1, 'nothing was written');
+  });
+
+  it('x-kubernetes-validations: CEL rules refuse what upstream refuses, on create, update and status', async () => {
+    const badRule = gatewayCrd.replace("rule: 'self.minReplicas <= self.maxReplicas'", "rule: 'self.minReplicas <='");
+    let err = await kubectlFails(['apply', '-f', '-'], badRule);
+    assert.match(err, /spec\.versions\[0\]\.schema\.openAPIV3Schema\.properties\[spec\]\.x-kubernetes-validations\[0\]\.rule: Invalid value: .*compilation failed: ERROR: <input>:1:/);
+    await kubectl(['apply', '-f', '-'], gatewayCrd);
+    await kubectl(['wait', '--for=condition=Established', 'crd/gates.cel.example.com', '--timeout=30s']);
+    await kubectl(['apply', '-f', '-'], gate('ok', 'minReplicas: 1\n  maxReplicas: 3\n  mode: fast'));
+    err = await kubectlFails(['apply', '-f', '-'], gate('inverted', 'minReplicas: 5\n  maxReplicas: 3\n  mode: fast'));
+    assert.match(err, /spec: Invalid value: minReplicas \(5\) must not exceed maxReplicas \(3\)/);
+    err = await kubectlFails(['apply', '-f', '-'], gate('bad-listener', 'minReplicas: 1\n  maxReplicas: 3\n  mode: fast\n  listeners:\n  - name: a\n    port: 70000'));
+    assert.match(err, /spec\.listeners\[0\]\.port: Forbidden: port must be in 1-65535/);
+    // the transition rule: mode is immutable once set
+    err = await kubectlFails(['apply', '-f', '-'], gate('ok', 'minReplicas: 1\n  maxReplicas: 3\n  mode: slow'));
+    assert.match(err, /spec\.mode: Invalid value: "slow": mode is immutable/);
+    await kubectl(['apply', '-f', '-'], gate('ok', 'minReplicas: 2\n  maxReplicas: 3\n  mode: fast'));
+    // the status subresource is validated too
+    err = await kubectlFails(['patch', 'gate', 'ok', '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Exploded"}}']);
+    assert.match(err, /status\.phase: Invalid value: "Exploded": failed rule: self in \['Ready', 'Pending'\]/);
+    await kubectl(['patch', 'gate', 'ok', '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Ready"}}']);
+    await kubectl(['delete', 'crd', 'gates.cel.example.com', '--wait=true']);
   });
 
   it('prunes unknown fields (and refuses them under --validate=strict)', async () => {

@@ -2,8 +2,9 @@ import type { FieldCause } from '../../lib/errors.ts';
 import { child, duplicate, forbidden, index, invalid, notSupported, required } from '../meta/field-errors.ts';
 import { isDNS1035Label, isDNS1123Subdomain } from '../meta/name-formats.ts';
 import { isPlainObject, type KubeObject } from '../object.ts';
-import { validateStructuralSchema } from './schema.ts';
+import { validateStructuralSchema, type JSONSchemaProps } from './schema.ts';
 import type { CrdObject } from './types.ts';
+import { compileRuleTree } from './validation-rules.ts';
 
 const COLUMN_TYPES = ['integer', 'number', 'string', 'boolean', 'date'];
 
@@ -112,7 +113,12 @@ function validateVersions(crd: CrdObject): FieldCause[] {
     const schema = isPlainObject(v.schema) ? v.schema.openAPIV3Schema : undefined;
     const sp = child(child(p, 'schema'), 'openAPIV3Schema');
     if (schema === undefined) errs.push(required(sp, 'schemas are required'));
-    else errs.push(...validateStructuralSchema(schema, sp));
+    else {
+      const structural = validateStructuralSchema(schema, sp);
+      errs.push(...structural);
+      // rules are compiled against a structural schema only, as upstream does
+      if (structural.length === 0) errs.push(...compileRuleTree(schema as JSONSchemaProps, sp).errors);
+    }
     errs.push(...validateSubresources(v.subresources, child(p, 'subresources')));
     errs.push(...validateColumns(v.additionalPrinterColumns, child(p, 'additionalPrinterColumns')));
     errs.push(...validateSelectableFields(v.selectableFields, child(p, 'selectableFields')));

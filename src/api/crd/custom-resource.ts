@@ -1,5 +1,6 @@
 import type { CustomResourceColumnDefinition } from 'kubernetes-types/apiextensions/v1.js';
 import type { FieldCause } from '../../lib/errors.ts';
+import { invalid } from '../meta/field-errors.ts';
 import { isPlainObject, type Json, type KubeObject } from '../object.ts';
 import { jsonEqual } from '../patch/index.ts';
 import type { ResourceDef, TableColumn, TableDef } from '../resources/types.ts';
@@ -7,9 +8,11 @@ import { ageColumn, nameColumn, NAME_DESCRIPTION } from '../table/columns.ts';
 import { since } from '../table/duration.ts';
 import { applyDefaults, prune, validateValue, type JSONSchemaProps } from './schema.ts';
 import type { CrdObject, CrdVersion } from './types.ts';
+import { compileRuleTree, evaluateRuleTree } from './validation-rules.ts';
 
 const ALL_VERBS: ResourceDef['verbs'] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const ROOT_KEYS = new Set(['apiVersion', 'kind', 'metadata']);
+const RULES_NOT_CHECKED = 'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation';
 
 /** One ResourceDef per served version of an (accepted) CRD; conversion is None, so each is the stored shape. */
 export function customResourceDefs(crd: CrdObject): ResourceDef[] {
@@ -23,6 +26,8 @@ function versionDef(crd: CrdObject, v: CrdVersion, storageVersion: string): Reso
   const names = s.names;
   const schema: JSONSchemaProps = v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
   const hasStatus = v.subresources?.status !== undefined;
+  // compiled here, once per CRD generation (the controller rebuilds the defs when it changes)
+  const rules = compileRuleTree(schema, '').tree;
   const subresources: string[] = [];
   if (hasStatus) subresources.push('status');
   if (v.subresources?.scale) subresources.push('scale');
@@ -56,11 +61,15 @@ function versionDef(crd: CrdObject, v: CrdVersion, storageVersion: string): Reso
       prune(schema, obj);
       applyDefaults(schema, obj);
     },
-    validate(obj): FieldCause[] {
+    validate(obj, old): FieldCause[] {
       const body: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(obj)) if (!ROOT_KEYS.has(k)) body[k] = x;
       const rootSchema: JSONSchemaProps = { ...schema, required: (schema.required ?? []).filter((r) => !ROOT_KEYS.has(r)) };
-      return validateValue(rootSchema, body, '');
+      const errs = validateValue(rootSchema, body, '');
+      if (!rules) return errs;
+      // upstream runs the CEL rules only on an object the schema accepts
+      if (errs.length > 0) return [...errs, invalid('<nil>', null, RULES_NOT_CHECKED)];
+      return evaluateRuleTree(rules, obj, old);
     },
     fieldSelectors,
     table: printerTable(v.additionalPrinterColumns ?? []),

@@ -1,0 +1,2 @@
+export { CelBudget, CelBudgetExceeded } from './budget.ts';
+export { CelEnvironment, CelEvalError, type CelProgram, type CelVariables, type CompileResult } from './environment.ts';
