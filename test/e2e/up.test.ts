@@ -122,7 +122,9 @@ describe('hedge up: stops its pods and removes its host state', { skip, timeout:
       current.child.kill('SIGKILL');
       await current.exited;
     }
-    for (const p of await processesNaming(dataDir)) {
+    // a run SIGKILLed here leaves its demo registry, which up.json names (the next run would remove it)
+    const reg = await readFile(join(dataDir, 'up.json'), 'utf8').then((t) => (JSON.parse(t) as { registry?: { dir: string } }).registry, () => undefined);
+    for (const p of [...(await processesNaming(dataDir)), ...(reg ? await processesNaming(reg.dir) : [])]) {
       try {
         process.kill(Number(p.split(' ')[0]), 'SIGKILL');
       } catch {
@@ -139,6 +141,7 @@ describe('hedge up: stops its pods and removes its host state', { skip, timeout:
     await run('nft', ['delete', 'table', 'ip', proxyTable]);
     await run('nft', ['delete', 'table', 'inet', policyTable]);
     await rm(`/sys/fs/bpf/hedge-${nodeName}`, { recursive: true, force: true });
+    if (reg) await rm(reg.dir, { recursive: true, force: true });
     await rm(dataDir, { recursive: true, force: true });
   });
 
