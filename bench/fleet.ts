@@ -5,6 +5,13 @@
  *   - registers its Node and posts its status (Ready, 32 cpu / 64 Gi / 110 pods);
  *   - renews `kube-node-lease/<node>` every 10 s with the agent's own NodeLease.renew() (one PUT on
  *     the lease it last wrote, as the kubelet; a GET only after a refusal);
+ *   - runs the kubelet's node status loop: every nodeStatusUpdateFrequency (10 s, +4 % jitter) it
+ *     checks whether a report is due and PATCHes nodes/status (strategic merge, fresh heartbeat
+ *     times) at least every --status-report-s (the kubelet's nodeStatusReportFrequency, 5 min). As
+ *     the kubelet after a start, the first interval gets a one-time random offset in ±half of it
+ *     (delayAfterNodeStatusChange), so nodes registered together do not report together. A hollow
+ *     node's status never changes (pretend capacity, no pressure), so it reports on that clock alone;
+ *     a Ready=Unknown written by the lifecycle controller is not seen (no Node informer per node);
  *   - watches its pods (an Informer with fieldSelector spec.nodeName=<node>) and acks each bound pod
  *     Running/Ready through pods/status (a pretend runtime: no containers are started).
  * The server runs its controllers (scheduler, node lifecycle, ...) as in production.
@@ -23,7 +30,7 @@
  *
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
  *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R] [--max-sockets 2000]
- *      [--server-log DIR] [--lists 5]
+ *      [--server-log DIR] [--lists 5] [--status-report-s 300 (0: no node status loop)]
  *      [--server-flags=--max-semi-space-size=8 (V8 flags for the servers; default: what bin/hedge.js gives `hedge server`)]
  * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--server-log` each one's log, at info level; `--trace` prints where a renewal's
  * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
@@ -52,6 +59,7 @@ import type { NodeObject, PodObject } from '../src/controllers/common/types.ts';
 import { makeNode, makePod } from '../src/controllers/testing/objects.ts';
 import { isHedgeError } from '../src/lib/errors.ts';
 import { silentLogger } from '../src/lib/log.ts';
+import { jitteredPeriod } from '../src/lib/sleep.ts';
 import { startEtcd, type EtcdProcess } from '../src/store/etcd/etcd-process.ts';
 import { startHedgeServer, type HedgeServer } from '../test/e2e/harness.ts';
 import { cpuMs, percentile, printTable, rssMiB } from './apiserver-seed.ts';
@@ -73,6 +81,8 @@ const { values } = parseArgs({
     'server-flags': { type: 'string' },
     'server-log': { type: 'string' },
     lists: { type: 'string', default: '5' },
+    // kubelet nodeStatusReportFrequency (5 min); 0: no status loop
+    'status-report-s': { type: 'string', default: '300' },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -81,6 +91,9 @@ const etcdReplicas = Number(values.replicas);
 const steadyMs = Number(values['steady-s']) * 1000;
 const phaseTimeoutMs = Number(values['phase-timeout-s']) * 1000;
 const RENEW_MS = 10_000;
+/** the kubelet's nodeStatusUpdateFrequency: how often its status loop looks whether to report */
+const STATUS_CHECK_MS = 10_000;
+const statusReportMs = Number(values['status-report-s']) * 1000;
 /**
  * connections per apiserver for the hollow nodes' requests (their watches have a client of their
  * own, one connection each): a process may hold at most 20,000 descriptors on this machine (the
@@ -270,9 +283,12 @@ interface FleetStats {
   acks: number;
   ackErrors: number;
   fanout: number[];
+  /** node status PATCHes that ended in each phase, ms */
+  status: Record<Phase, number[]>;
+  statusErrors: number;
 }
 
-const newStats = (): FleetStats => ({ renew: { setup: [], steady: [], pods: [] }, steadyStarts: [], renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [] });
+const newStats = (): FleetStats => ({ renew: { setup: [], steady: [], pods: [] }, steadyStarts: [], renewErrors: 0, renewErrorReasons: new Map(), retries: 0, acks: 0, ackErrors: 0, fanout: [], status: { setup: [], steady: [], pods: [] }, statusErrors: 0 });
 
 /** what a failed request says, shortly: its code (a Kubernetes reason or a socket error's) and the message's start */
 function errorReason(err: unknown): string {
@@ -307,6 +323,10 @@ class HollowNode {
   private uid: string | undefined;
   informer: Informer<PodObject> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  /** when the status was last reported (performance.now()), and the one-time offset of the next report */
+  private lastReport = 0;
+  private reportDelay = 0;
   readonly acked = new Set<string>();
 
   constructor(
@@ -334,7 +354,46 @@ class HollowNode {
     this.uid = created.metadata.uid;
     // a patch, as the agent's status sync: controllers (IPAM) may write the Node meanwhile
     await retrying(this.stats, signal, () => this.client.patch(Resources.nodes, this.name, 'merge', { status: node.status }, { subresource: 'status', signal }));
+    // a start is a change for the kubelet: the next report comes after the period ± half of it at random
+    this.lastReport = performance.now();
+    this.reportDelay = (Math.random() - 0.5) * statusReportMs;
     await retrying(this.stats, signal, () => this.lease.renew(signal));
+  }
+
+  /**
+   * The kubelet's status loop (tryUpdateNodeStatus): every 10 s (+ up to 4 %) a check, and a PATCH
+   * of nodes/status once the report period (plus the one-time offset after the start) has passed.
+   * The patch is what the agent's NodeRegistrar sends: conditions by type with fresh heartbeats.
+   */
+  startStatusLoop(signal: AbortSignal): void {
+    if (statusReportMs <= 0) return;
+    const tick = (): void => {
+      const now = performance.now();
+      if (now < this.lastReport + statusReportMs + this.reportDelay) {
+        this.statusTimer = setTimeout(tick, jitteredPeriod(STATUS_CHECK_MS));
+        return;
+      }
+      const startedIn = this.phase();
+      const heartbeat = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const status = { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'hollow node is posting ready status', lastHeartbeatTime: heartbeat }] };
+      this.client.patch(Resources.nodes, this.name, 'strategic', { status }, { subresource: 'status', signal }).then(
+        () => {
+          const ph = startedIn === 'setup' ? 'setup' : this.phase();
+          if (ph) this.stats.status[ph].push(performance.now() - now);
+          this.lastReport = now;
+          this.reportDelay = 0;
+        },
+        () => {
+          // the kubelet retries on its next tick (its lastStatusReportTime stays)
+          if (!signal.aborted) this.stats.statusErrors++;
+        },
+      ).finally(() => {
+        if (!signal.aborted) this.statusTimer = setTimeout(tick, jitteredPeriod(STATUS_CHECK_MS));
+      });
+    };
+    // the status loop starts with the agent, in step with nothing else
+    this.statusTimer = setTimeout(tick, Math.random() * STATUS_CHECK_MS);
+    signal.addEventListener('abort', () => clearTimeout(this.statusTimer), { once: true });
   }
 
   startWatch(signal: AbortSignal): Promise<void> {
@@ -503,6 +562,9 @@ const fmt = (xs: number[], p: number): string => (xs.length ? percentile([...xs]
 
 type Row = (string | number)[];
 
+/** how many node status reports a phase saw and how long they took */
+const statusCell = (xs: number[]): string => (statusReportMs <= 0 ? 'off' : `${xs.length}, ${fmt(xs, 50)} / ${fmt(xs, 99)}`);
+
 async function runSize(store: string, n: number): Promise<Row> {
   const cluster = await startCluster(store);
   const pids = cluster.servers.map((s) => s.pid);
@@ -548,6 +610,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     await pool(n, 64, async (i) => {
       await nodes[i].register(ac.signal);
       nodes[i].startRenewing(ac.signal);
+      nodes[i].startStatusLoop(ac.signal);
     });
     col.set('register s', ((performance.now() - t) / 1000).toFixed(1));
 
@@ -603,6 +666,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     const serverCpu = (await sum(pids, cpuMs)) - cpu0;
     col.set('apiserver CPU % (steady)', ((100 * serverCpu) / wall).toFixed(0));
     // what the servers spent per renewal in the window (steady state is renewals, plus watch upkeep)
+    // (the window's node status reports are in this CPU too: about one per 30 renewals at the kubelet's 5 min)
     col.set('CPU ms / renewal', stats.renew.steady.length ? (serverCpu / stats.renew.steady.length).toFixed(1) : '-');
     col.set('apiserver run-queue wait %', ((100 * ((await sum(pids, runQueueMs)) - wait0)) / wall).toFixed(0));
     const fu = process.cpuUsage(fleetCpu0);
@@ -616,6 +680,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('apiserver RSS MiB', rss.toFixed(0));
     col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
     col.set('renew p50/p99 ms (steady)', `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`);
+    col.set('status n, p50/p99 ms (steady)', statusCell(stats.status.steady));
     process.stderr.write(slowSeconds(stats.steadyStarts, stats.renew.steady, t));
     phase = undefined;
 
@@ -658,6 +723,7 @@ async function runSize(store: string, n: number): Promise<Row> {
       col.set('pods created / all Running s', `${createdS} / ${((performance.now() - t) / 1000).toFixed(1)}`);
       phase = undefined;
       col.set('renew p50/p99 ms (pod storm)', `${fmt(stats.renew.pods, 50)} / ${fmt(stats.renew.pods, 99)}`);
+      col.set('status n, p50/p99 ms (pod storm)', statusCell(stats.status.pods));
 
       // 6. watch fan-out: an annotation written on a bound pod until its node's watch delivers it
       stage = 'fan-out';
@@ -678,6 +744,7 @@ async function runSize(store: string, n: number): Promise<Row> {
   } finally {
     col.set('controller leases lost', String(leasesLost(cluster.servers)));
     col.set('renew errors', String(stats.renewErrors));
+    col.set('status errors', String(stats.statusErrors));
     for (const [why, count] of [...stats.renewErrorReasons].sort((a, b) => b[1] - a[1])) console.log(`  renew errors, ${why}: ${count}`);
     col.set('retried', String(stats.retries));
     col.set('load avg', loadavg().map((l) => l.toFixed(1)).join(' '));
@@ -698,6 +765,9 @@ const HEADERS = [
   'renew p50/p99 ms (steady)',
   'renew p50/p99 ms (pod storm)',
   'renew errors',
+  'status n, p50/p99 ms (steady)',
+  'status n, p50/p99 ms (pod storm)',
+  'status errors',
   'retried',
   'apiserver CPU % (steady)',
   'apiserver run-queue wait %',
@@ -787,4 +857,4 @@ for (const store of stores) {
     process.stderr.write(`${row.join(' | ')}\n`);
   }
 }
-printTable(`hollow fleet: nodes renewing leases every ${RENEW_MS / 1000} s, one pod per node (steady window ${steadyMs / 1000} s; server V8 flags ${serverFlags}; 2-core machine shared with other jobs)`, rows);
+printTable(`hollow fleet: nodes renewing leases every ${RENEW_MS / 1000} s, reporting node status every ${statusReportMs > 0 ? `${statusReportMs / 1000} s (first ±half at random)` : '- (off)'}, one pod per node (steady window ${steadyMs / 1000} s; server V8 flags ${serverFlags}; 2-core machine shared with other jobs)`, rows);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Newcomer entry point: install what hedge needs, then run `hedge up` (control plane + one local
-# node + a demo pod under runc and one under gVisor; Ctrl-C deletes the demo pods and stops).
+# node + a demo pod under runc and one under gVisor; Ctrl-C deletes the demo pods, stops every pod and
+# removes the bridge, nftables tables, masquerade rules, netns and cgroups it made; twice: quickly).
 # Arguments go to `hedge up` (e.g. --listen 127.0.0.1:7443, --data-dir DIR, --no-demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,6 +15,8 @@ export interface DemoImage {
   pullPolicy: 'IfNotPresent' | 'Never';
   /** where it came from, for the printout */
   source: string;
+  /** the demo registry's process and temp dir, if one was started (a crashed `hedge up` leaves them) */
+  registry?: { pid: number; dir: string };
   /** stop the demo registry, if one was started */
   stop(): Promise<void>;
 }
@@ -42,7 +44,7 @@ export async function prepareDemoImage(opts: { workDir: string; images: ImageImp
       await registry.stop();
       throw err;
     }
-    return { ref: `${registry.host}/demo/httpd:1`, pullPolicy: 'IfNotPresent', source: `docker-registry at ${registry.url}`, stop: () => registry.stop() };
+    return { ref: `${registry.host}/demo/httpd:1`, pullPolicy: 'IfNotPresent', source: `docker-registry at ${registry.url}`, registry: { pid: registry.pid, dir: registry.dir }, stop: () => registry.stop() };
   }
   const infos = await opts.images.import(built.layoutDir, { signal: opts.signal });
   const httpd = infos.find((i) => /httpd/.test(i.ref) && !/docker/.test(i.ref));

@@ -6,13 +6,16 @@ import { SharedInformerFactory } from '../client/shared-informers.ts';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../agent/agent.ts';
 import { LocalImageStore } from '../agent/image/index.ts';
 import { CniNetworkPlugin, NETNS_POOL_STATE_FILE, NetnsPool } from '../agent/network/index.ts';
-import { GuardedNetworkPlugin, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
+import { GuardedNetworkPlugin, guardTableName, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
+import { nodeMasqChain, removeNodeMasq } from '../agent/network/node-masq.ts';
+import { removePodCgroup } from '../agent/host/cgroup-v1.ts';
+import { runCommand } from '../agent/host/run-command.ts';
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
 import { parseResolvConf } from '../agent/podsync/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
@@ -29,6 +32,7 @@ import { HEARTBEAT_MS, startHub, type CloudLink, type LocalNodeServer, type Runn
 import { familyOf } from '../lib/cidr.ts';
 import { HedgeError } from '../lib/errors.ts';
 import { sideBySide } from '../lib/side-by-side.ts';
+import { timeoutSignal } from '../lib/signals.ts';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
@@ -53,6 +57,14 @@ export interface RunningNode {
   images: LocalImageStore;
   /** stop the agent loops and close the client; containers keep running (conmon supervises them) */
   close(): Promise<void>;
+  /**
+   * close(), then stop and remove every pod and what the node made on the host, in order: pods
+   * (containers get `graceSeconds` after SIGTERM, none once `forced` aborts), guard tables,
+   * masquerade rules, overlay device, bridge, netns dir, cgroup root. For `hedge up` on its way out
+   * (a plain `hedge node` keeps its pods and network). Resolves with what it removed, in order;
+   * a step that fails is logged and the next still runs.
+   */
+  removeAll(opts: { graceSeconds: number; forced: AbortSignal }): Promise<string[]>;
 }
 
 interface RuntimeBinary {
@@ -69,6 +81,8 @@ export const RUNTIME_BINARIES: Record<Exclude<NodeRuntime, 'microvm'>, RuntimeBi
 };
 
 const CONMON = '/usr/bin/conmon';
+/** where the cgroup v1 hierarchies are mounted (the runtimes' default) */
+const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /** The host's first non-internal IPv4, which is what other machines can dial; loopback otherwise. */
 export function defaultInternalIP(listenHost: string): string {
@@ -317,7 +331,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     : Promise.resolve();
 
   let closing: Promise<void> | undefined;
-  return {
+  const node: RunningNode = {
     nodeName,
     port: agent.server.port,
     runtimes: [...runtimes.keys()],
@@ -341,7 +355,61 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       })();
       return closing;
     },
+    async removeAll(o) {
+      await node.close();
+      return removeNodeHostState({ settings, podSync: agent.podSync, guard, overlay, logger, ...o });
+    },
   };
+  return node;
+}
+
+/** what RunningNode.removeAll removes once the node has stopped (see there) */
+async function removeNodeHostState(o: {
+  settings: NodeSettings;
+  podSync: Agent['podSync'];
+  guard: PodGuard;
+  overlay: Overlay | undefined;
+  logger: Logger;
+  graceSeconds: number;
+  forced: AbortSignal;
+}): Promise<string[]> {
+  const { settings, logger } = o;
+  const log = logger.child({ component: 'node' });
+  const removed: string[] = [];
+  const step = async (what: string, fn: () => Promise<boolean>): Promise<void> => {
+    try {
+      if (!(await fn())) return;
+      removed.push(what);
+      log.info({ removed: what }, 'removed');
+    } catch (err) {
+      log.warn({ err, what }, 'removing failed');
+    }
+  };
+  let pods = 0;
+  // graceful first; a forced stop (during it or before) kills what is left without a grace period
+  if (!o.forced.aborted) {
+    const bounded = timeoutSignal(o.forced, (o.graceSeconds + 60) * 1000);
+    pods += await o.podSync.removeAll({ timeoutSeconds: o.graceSeconds, signal: bounded }).catch(() => 0);
+    bounded.clear();
+  }
+  if (o.forced.aborted) pods += await o.podSync.removeAll({ timeoutSeconds: 0, signal: AbortSignal.timeout(60_000) }).catch(() => 0);
+  removed.push(`${pods} pod${pods === 1 ? '' : 's'} (containers, sandboxes, pod networks, volumes, snapshots)`);
+  log.info({ pods }, 'removed pods');
+  const signal = (): AbortSignal => AbortSignal.timeout(30_000);
+  const bridge = settings.bridge;
+  await step(`nftables tables netdev/bridge/inet ${guardTableName(bridge)}`, async () => (await o.guard.destroy(signal()), true));
+  await step(`iptables/ip6tables nat chain ${nodeMasqChain({ bridge })} and its POSTROUTING jumps`, async () => (await removeNodeMasq({ bridge }, { signal: signal() }), true));
+  if (o.overlay) await step(`overlay device ${o.overlay.device} and its routes`, async () => (await o.overlay!.tearDown(signal()), true));
+  await step(`bridge ${bridge}`, async () => {
+    if (!existsSync(`/sys/class/net/${bridge}`)) return false;
+    const res = await runCommand('ip', ['link', 'del', bridge], { signal: signal() });
+    if (res.code !== 0) throw new HedgeError('Internal', `ip link del ${bridge}: ${res.stderr.trim()}`);
+    return true;
+  });
+  // only when empty: another node's namespaces may share it
+  await step(`directory ${settings.netnsDir}`, async () => rmdir(settings.netnsDir).then(() => true, () => false));
+  await step(`cgroup ${settings.cgroupRoot} (every hierarchy)`, async () => (await removePodCgroup({ cgroupRoot: CGROUP_ROOT, cgroupParent: settings.cgroupRoot }), true));
+  return removed;
 }
 
 /** The node server's certificate and the image store over its overlay snapshots. */

@@ -1,15 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../lib/log.ts';
+import { timeoutSignal } from '../lib/signals.ts';
 import { flushLogger } from './flush-logger.ts';
 import { nodeDefaults, resolveNodeSettings } from './node-config.ts';
 import { LOG_BUFFER_HELP, LOG_SINK_HELP } from './node.ts';
 import { addServerOptions, settingsFromFlags, type ServerFlags } from './server.ts';
 import { ConfigError } from './server-config.ts';
-import { waitForShutdownSignal } from './signals.ts';
+import { stagedShutdownSignals } from './signals.ts';
 import { usageError } from './usage-error.ts';
 import { withIsolation } from './isolation-text.ts';
 
@@ -17,9 +18,58 @@ interface UpFlags extends ServerFlags {
   demo: boolean;
   logSink?: string[];
   logBufferBytes?: string;
+  bridge?: string;
+  nodeConfig?: string;
 }
 
 const UP_DATA_DIR = './.hedge';
+/** SIGTERM → SIGKILL for the node's containers when `hedge up` stops (kubelet's graceful node shutdown is the model) */
+const UP_POD_GRACE_SECONDS = 10;
+/** `<data-dir>/up.json`: this run's pid and demo registry, so a run after a crash finds what it left */
+const UP_STATE_FILE = 'up.json';
+
+interface UpState {
+  pid: number;
+  registry?: { pid: number; dir: string };
+}
+
+/** the process `pid` runs, as its argv (empty when it is gone) */
+async function argvOf(pid: number): Promise<string[]> {
+  const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return raw.split('\0').filter((a) => a !== '');
+}
+
+/**
+ * What a previous `hedge up` on this data dir left when it did not stop (SIGKILL, a crash, power
+ * loss): its demo registry is stopped and removed here; its pods are adopted by the node's start
+ * (as after any node restart) and its bridge, guard and masquerade rules re-ensured, so they go
+ * with this run's stop. A run still alive is refused: two would fight over one node.
+ */
+async function takeOverLeftovers(path: string, say: (s: string) => void): Promise<void> {
+  let prior: UpState;
+  try {
+    prior = JSON.parse(await readFile(path, 'utf8')) as UpState;
+  } catch {
+    return;
+  }
+  const argv = await argvOf(prior.pid);
+  if (prior.pid !== process.pid && argv.includes('up')) {
+    throw usageError(`--data-dir ${dirname(path)}: another hedge up (pid ${prior.pid}) is running on it; stop it first`);
+  }
+  say(`a previous hedge up (pid ${prior.pid}) did not stop cleanly: adopting its pods, removing its leftovers`);
+  if (prior.registry) {
+    const reg = prior.registry;
+    if ((await argvOf(reg.pid)).some((a) => a.startsWith(reg.dir))) {
+      try {
+        process.kill(reg.pid, 'SIGKILL');
+        say(`removed demo registry process ${reg.pid}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await rm(reg.dir, { recursive: true, force: true });
+  }
+}
 
 /**
  * `hedge up` runs the control plane and one node in this one process. They still talk only
@@ -33,28 +83,54 @@ export function registerUpCommand(program: Command): void {
     .description('run a whole hedge on this machine (control plane + one local node), start a demo pod per runtime, run until Ctrl-C')
     .option('--no-demo', 'do not build the demo image and run the demo pods')
     .option('--log-sink <url>', `node: ${LOG_SINK_HELP}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
-    .option('--log-buffer-bytes <bytes>', `node: ${LOG_BUFFER_HELP}`);
+    .option('--log-buffer-bytes <bytes>', `node: ${LOG_BUFFER_HELP}`)
+    .option('--bridge <name>', 'node: host bridge the pods attach to (default: hedge0)')
+    .option('--node-config <file>', 'node: YAML file of `hedge node` settings (keys as its flags in camelCase: bridge, netnsDir, cgroupRoot, runtimes, serviceProxyTable, ...); flags win')
+    .addHelpText(
+      'after',
+      '\nCtrl-C (or SIGTERM) stops the pods and removes what `hedge up` made on the host (bridge, nftables\n' +
+        'tables, masquerade rules, pod network namespaces, mounts, cgroups), logging each; a second Ctrl-C\n' +
+        'kills the containers without their grace period and still cleans up; a third exits at once.\n' +
+        'After a crash the next `hedge up` on the same --data-dir adopts or removes what was left.',
+    );
   addServerOptions(cmd, { dataDir: UP_DATA_DIR, logLevel: 'warn' }).action(async (flags: UpFlags) => {
     const settings = await settingsFromFlags(flags, { dataDir: UP_DATA_DIR, logLevel: 'warn' });
     settings.dataDir = resolve(settings.dataDir);
-    const nodeName = nodeDefaults().nodeName;
     let nodeSettings;
     try {
       nodeSettings = await resolveNodeSettings({
-        flags: { kubeconfig: join(settings.dataDir, 'node', 'kubeconfig'), nodeName, dataDir: join(settings.dataDir, 'node'), listen: '127.0.0.1:0', internalIP: '127.0.0.1', logLevel: settings.logLevel, logSink: flags.logSink, logBufferBytes: flags.logBufferBytes },
+        flags: {
+          kubeconfig: join(settings.dataDir, 'node', 'kubeconfig'),
+          dataDir: join(settings.dataDir, 'node'),
+          listen: '127.0.0.1:0',
+          internalIP: '127.0.0.1',
+          logLevel: settings.logLevel,
+          logSink: flags.logSink,
+          logBufferBytes: flags.logBufferBytes,
+          bridge: flags.bridge,
+          // pods reach other pods of the cluster without NAT: the range the control plane gives out
+          clusterCidr: settings.clusterCidr,
+        },
+        configFile: flags.nodeConfig,
+        defaults: { nodeName: nodeDefaults().nodeName },
       });
     } catch (err) {
-      if (err instanceof ConfigError) throw usageError(/^--log-/.test(err.message) ? err.message : `node name from host name "${hostname()}": ${err.message}`);
+      if (err instanceof ConfigError) {
+        throw usageError(/^default nodeName/.test(err.message) ? `node name from host name "${hostname()}": ${err.message}` : err.message.replace(/^--config /, '--node-config '));
+      }
       throw err;
     }
     const logger = createLogger({ level: settings.logLevel });
-    const shutdown = waitForShutdownSignal();
+    const { requested: shutdown, forced } = stagedShutdownSignals();
     const stop = new AbortController();
     // one shutdown signal is shared by every pod worker, watch and retry wait: many listeners is normal
     setMaxListeners(0, stop.signal);
     void shutdown.then(() => stop.abort(new Error('interrupted')));
     const out = (s: string): boolean => process.stdout.write(`${s}\n`);
+    const statePath = join(settings.dataDir, UP_STATE_FILE);
     try {
+      await takeOverLeftovers(statePath, out);
+      const saveState = (st: UpState): Promise<void> => writeFile(statePath, JSON.stringify(st));
       // loaded on use: `hedge --help` must not pull in the store, apiserver and agent
       const [{ startServer }, { startNode }, { writeKubeconfig }, { loadKubeconfig }, demo] = await Promise.all([
         import('./start-server.ts'),
@@ -64,6 +140,7 @@ export function registerUpCommand(program: Command): void {
         import('./demo.ts'),
       ]);
       const server = await startServer(settings, logger);
+      await saveState({ pid: process.pid });
       out(`hedge control plane ready at ${server.url}`);
       const pki = join(settings.dataDir, 'pki');
       const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f), 'utf8')));
@@ -71,7 +148,10 @@ export function registerUpCommand(program: Command): void {
 
       // the node's own credentials: a node token, kept across runs (the port may change: rewrite the URL)
       const prior = await loadKubeconfig(nodeSettings.kubeconfig).catch(() => undefined);
-      const token = prior?.token !== undefined && server.tokenFile.lookup(prior.token) !== undefined ? prior.token : await server.tokenFile.createNodeToken(nodeName);
+      // the name --node-config may have given, which the token's identity must match (node authorization)
+      const nodeName = nodeSettings.nodeName;
+      const known = prior?.token !== undefined ? server.tokenFile.lookup(prior.token) : undefined;
+      const token = prior?.token !== undefined && known?.username === `system:node:${nodeName}` ? prior.token : await server.tokenFile.createNodeToken(nodeName);
       await writeKubeconfig(nodeSettings.kubeconfig, { server: server.url, caCert: ca, credentials: { token }, user: `system:node:${nodeName}` });
 
       let node: Awaited<ReturnType<typeof startNode>> | undefined;
@@ -84,6 +164,7 @@ export function registerUpCommand(program: Command): void {
         if (flags.demo) {
           out('\ndemo: building the busybox httpd image from Debian\'s busybox-static ...');
           image = await demo.prepareDemoImage({ workDir: join(settings.dataDir, 'demo-image'), images: node.images, signal: stop.signal });
+          if (image.registry) await saveState({ pid: process.pid, registry: image.registry });
           out(`demo: image ${image.ref} (${image.source})`);
           const pods = node.runtimes.map((rt) => demo.demoPod(`hello-${rt}`, rt, image!));
           demoPods.push(...pods.map((p) => p.metadata!.name!));
@@ -105,17 +186,24 @@ export function registerUpCommand(program: Command): void {
           out(`  kubectl logs -n ${demo.DEMO_NAMESPACE} ${demoPods[0]}`);
           out(`  kubectl exec -n ${demo.DEMO_NAMESPACE} ${demoPods[demoPods.length - 1]} -- uname -a    # gVisor answers with its own kernel`);
         }
-        out('Press Ctrl-C to stop (the demo pods are deleted first).');
+        out('Press Ctrl-C to stop (the demo pods are deleted first, then every pod stops and what hedge made on the host is removed; Ctrl-C again to hurry).');
         await shutdown;
         out('\nstopping');
       } finally {
-        if (demoPods.length > 0) {
+        if (demoPods.length > 0 && !forced.aborted) {
           // a fresh signal: `stop` is already aborted by the Ctrl-C that brought us here
-          await demo.deleteDemoPods(creds, demoPods, AbortSignal.timeout(60_000)).catch((err: unknown) => logger.error({ err }, 'demo cleanup failed'));
+          const bounded = timeoutSignal(forced, 60_000);
+          await demo.deleteDemoPods(creds, demoPods, bounded).catch((err: unknown) => logger.error({ err }, 'demo cleanup failed'));
+          bounded.clear();
         }
-        await node?.close();
+        // unlike a plain `hedge node`, whose pods outlive it: nothing of `hedge up` stays behind
+        const removed = (await node?.removeAll({ graceSeconds: UP_POD_GRACE_SECONDS, forced })) ?? [];
+        for (const r of removed) out(`removed ${r}`);
+        if (image?.registry) out(`removed demo registry process ${image.registry.pid} and ${image.registry.dir}`);
         await image?.stop();
         await server.close();
+        await rm(statePath, { force: true });
+        out('stopped');
       }
     } finally {
       await flushLogger(logger);

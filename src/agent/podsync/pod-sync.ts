@@ -204,9 +204,21 @@ export class PodSync {
     this.runs.add(run);
   }
 
+  /**
+   * Stops and removes every pod on this node with all it holds on the host (containers, sandboxes
+   * and microVMs, pod networks, volumes, snapshots), as a start's orphan sweep removes pods no longer
+   * bound here: containers get `timeoutSeconds` after SIGTERM. Only once `run` has returned (no
+   * worker left). For `hedge up` on its way out; a plain `hedge node` that stops keeps its pods.
+   * Resolves with the number of pods removed.
+   */
+  async removeAll(opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<number> {
+    return this.adoptAndCleanOrphans([], opts.signal, { stopTimeoutSeconds: opts.timeoutSeconds, why: 'node teardown' });
+  }
+
   /** containers already running are handed to their pod's worker; everything else is cleaned */
-  private async adoptAndCleanOrphans(pods: PodObject[], signal: AbortSignal): Promise<void> {
+  private async adoptAndCleanOrphans(pods: PodObject[], signal: AbortSignal, o = { stopTimeoutSeconds: 2, why: 'orphaned' }): Promise<number> {
     const live = new Map(pods.map((p) => [p.metadata.uid ?? '', p]));
+    const removed = new Set<string>();
     const orphanSandboxes = new Map<string, { handler: RuntimeHandler; ids: Set<SandboxId> }>();
     // every handler's list at once: after a reboot each is a state check per container
     const lists = await Promise.all(
@@ -230,8 +242,9 @@ export class PodSync {
           this.pendingAdoption.set(uid, e);
           continue;
         }
-        this.log.info({ uid, container: c.name }, 'removing orphaned container');
-        await h.stop(c.id, { timeoutSeconds: 2, signal }).catch(() => undefined);
+        this.log.info({ uid, container: c.name, why: o.why }, 'removing container');
+        removed.add(uid);
+        await h.stop(c.id, { timeoutSeconds: o.stopTimeoutSeconds, signal }).catch(() => undefined);
         await h.remove(c.id, signal).catch((err: unknown) => this.log.warn({ err }, 'orphan remove failed'));
         await this.deps.snapshotter.remove(c.id).catch(() => undefined);
         const e = orphanSandboxes.get(uid) ?? { handler: h, ids: new Set<SandboxId>() };
@@ -252,8 +265,9 @@ export class PodSync {
         if (sb?.netnsPath) recordedNetns.add(basename(sb.netnsPath));
         continue;
       }
+      removed.add(uid);
       if (sb) {
-        this.log.info({ uid, sandbox: sb.id }, 'removing orphaned sandbox');
+        this.log.info({ uid, sandbox: sb.id, why: o.why }, 'removing sandbox');
         const h = this.deps.runtimes.get(sb.handler);
         if (sb.created && h) await h.removeSandbox(sb.id, signal).catch(() => undefined);
         if (sb.netnsPath) {
@@ -266,6 +280,7 @@ export class PodSync {
     }
     await this.removeUnrecordedNetns(recordedNetns, signal);
     this.adopted = true;
+    return removed.size;
   }
 
   /** a netns no sandbox record names (e.g. an agent that died between netns and record) */

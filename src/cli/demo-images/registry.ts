@@ -14,6 +14,9 @@ export interface RunningRegistry {
   url: string;
   /** 127.0.0.1:PORT, for image references */
   host: string;
+  /** the docker-registry process and its temp dir (config + blobs), which stop() removes */
+  pid: number;
+  dir: string;
   stop(): Promise<void>;
 }
 
@@ -80,7 +83,7 @@ export async function startRegistry(opts: { binary?: string } = {}): Promise<Run
     };
     try {
       await waitReady(url, child, () => err);
-      return { url, host: `127.0.0.1:${port}`, stop };
+      return { url, host: `127.0.0.1:${port}`, pid: child.pid ?? 0, dir, stop };
     } catch (e) {
       if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
       await exited;
