@@ -9,7 +9,7 @@ import type { ApiServerConfig } from '../types.ts';
 export const testToken = 'test-token';
 
 /** Bearer `test-token` is the admin; `user-<name>` is that user; `node-<name>` is node <name>; no header is anonymous. */
-export function testAuthenticator(): Authenticator {
+export function testAuthenticator(): { authenticate(req: IncomingMessage): UserInfo | undefined } {
   return {
     authenticate(req: IncomingMessage): UserInfo | undefined {
       const h = req.headers.authorization;
