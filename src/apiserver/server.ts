@@ -37,6 +37,7 @@ import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
 import { ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
 import { AuthMetrics } from './auth/auth-metrics.ts';
+import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
 import { collectProcessMetrics, Registry as MetricsRegistry } from '../lib/prom.ts';
 import type { KubeObject } from '../api/object.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
@@ -237,6 +238,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const limitRanges = followed(limitRangeDef);
   const quotas = followed(quotaDef);
   const serviceAccounts = followed(saDef);
+  const namespaces = followed(nsDef);
   // what service account tokens are bound to (token-validator.ts); the pods are the node authorizer's too
   const pods = followed(podDef);
   const nodes = followed(nodeDef);
@@ -286,7 +288,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   });
   await priorityClasses?.start();
   priorityClassesSynced = true;
-  for (const f of [limitRanges, quotas, serviceAccounts, pods, nodes, secrets, webhookCaches.mutating, webhookCaches.validating]) {
+  for (const f of [limitRanges, quotas, serviceAccounts, namespaces, pods, nodes, secrets, webhookCaches.mutating, webhookCaches.validating]) {
     if (!f) continue;
     await f.cache.start();
     f.synced = true;
@@ -295,6 +297,18 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   if (nsDef && saDef && serviceAccounts && config.bootstrapNamespaces !== false) {
     const { cache } = serviceAccounts;
     await restoreDefaultServiceAccounts({ registry, namespaces: nsDef, serviceAccounts: saDef, hasDefault: (ns) => cache.get(ns, DEFAULT_SERVICE_ACCOUNT) !== undefined, signal: closing.signal, log });
+  }
+  // and what converges: a create that failed above or in a hook is tried again with backoff
+  if (saDef && serviceAccounts && namespaces && config.bootstrapNamespaces !== false) {
+    new DefaultAccountController({
+      registry,
+      serviceAccounts: saDef,
+      namespaceCache: namespaces.cache,
+      accountCache: serviceAccounts.cache,
+      logger: log.child({ component: 'serviceaccounts-controller' }),
+      signal: closing.signal,
+      backoff: config.defaultAccountBackoff,
+    }).start();
   }
   // stored CRDs are served before the server listens (a restarted server serves them at once)
   const crdController = resources.lookup(CRD_GROUP, 'v1', CRD_PLURAL)
