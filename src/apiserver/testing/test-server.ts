@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { silentLogger } from '../../lib/log.ts';
 import { MemoryStore } from '../../store/index.ts';
 import type { Store, WatchEvent, WatchOptions } from '../../store/types.ts';
-import type { Authenticator, UserInfo } from '../auth/types.ts';
+import type { UserInfo } from '../auth/types.ts';
 import { createApiServer, type RunningApiServer } from '../server.ts';
 import type { ApiServerConfig } from '../types.ts';
 
