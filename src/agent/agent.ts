@@ -5,7 +5,7 @@ import { Resources } from '../client/resources.ts';
 import { SharedInformerFactory } from '../client/shared-informers.ts';
 import type { KubeObject } from '../api/object.ts';
 import type { Logger } from '../lib/log.ts';
-import type { Registry } from '../lib/prom.ts';
+import { Registry } from '../lib/prom.ts';
 import type { ImageStore } from './image/types.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';
@@ -195,6 +195,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     },
     podCfg,
   );
+  // the node server's delegated TokenReview / SubjectAccessReview counts (the kubelet's names)
+  const serverMetrics = new Registry();
   const server = await startNodeServer({
     ...cfg.server,
     nodeName: cfg.nodeName,
@@ -204,7 +206,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     localPath,
     logger,
     now: () => clock.now(),
-    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), deps.metrics), ...(deps.routes ?? [])]),
+    metrics: serverMetrics,
+    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), [serverMetrics, ...(deps.metrics ?? [])]), ...(deps.routes ?? [])]),
   });
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)
   nodeCfg.kubeletPort = server.port;

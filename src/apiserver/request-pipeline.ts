@@ -3,7 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceRegistry } from '../api/resources/registry.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
 import { impersonate } from './auth/impersonation.ts';
-import { HedgeError } from '../lib/errors.ts';
+import { HedgeError, isHedgeError } from '../lib/errors.ts';
+import type { Registry as MetricsRegistry } from '../lib/prom.ts';
+import type { AuthMetrics } from './auth/auth-metrics.ts';
 import type { Logger } from '../lib/log.ts';
 import { forbidden, type Authorizer } from './auth/authorizer.ts';
 import type { Authenticator, UserInfo } from './auth/types.ts';
@@ -33,6 +35,10 @@ export interface RequestPipelineOptions {
   subresources: readonly SubresourceProvider[];
   /** `host:port` the server listens on, known once it listens (discovery reports it) */
   serverAddress(): string;
+  /** authentication and authorization counts and latencies */
+  authMetrics?: AuthMetrics;
+  /** served at `/metrics` (authorized as `get` on that path, as upstream: system:monitoring) */
+  metricsRegistry?: MetricsRegistry;
 }
 
 export interface RequestPipeline {
@@ -55,12 +61,48 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
   for (const p of opts.groupProviders) for (const d of p.resources) providerByDef.set(d, p);
   const subByKey = new Map(opts.subresources.map((p) => [subresourceKey(p.group, p.resource, p.subresource), p]));
 
+  const metrics = opts.authMetrics;
+
+  /**
+   * upstream's WithAuthentication: nothing recognised is `failure`, a credential rejected for a
+   * reason is `error` (the reason goes to the log, the caller gets a bare 401, as upstream)
+   */
+  const authenticate = async (req: IncomingMessage): Promise<UserInfo> => {
+    const start = performance.now();
+    let user: UserInfo | undefined;
+    try {
+      const r = authenticator.authenticate(req);
+      user = r instanceof Promise ? await r : r;
+    } catch (err) {
+      metrics?.authenticated('error', (performance.now() - start) / 1000);
+      if (!isHedgeError(err, 'Unauthorized')) throw err;
+      log.warn({ reason: err.message, remote: req.socket.remoteAddress, path: req.url?.split('?')[0] }, 'unable to authenticate the request');
+      throw new HedgeError('Unauthorized', 'Unauthorized');
+    }
+    metrics?.authenticated(user ? 'success' : 'failure', (performance.now() - start) / 1000, user?.username);
+    if (!user) throw new HedgeError('Unauthorized', 'Unauthorized');
+    return user;
+  };
+
+  const authorize = async (user: UserInfo, info: ResourceRequestInfo | ReturnType<typeof parseRequestInfo>) => {
+    if (!metrics) return authorizer.authorize(user, info);
+    const start = performance.now();
+    try {
+      const decision = await authorizer.authorize(user, info);
+      // a decision of the Node,RBAC chain that nobody allowed is upstream's no-opinion (default deny)
+      metrics.authorized(decision.allowed ? 'allowed' : decision.noOpinion ? 'no-opinion' : 'denied', (performance.now() - start) / 1000);
+      return decision;
+    } catch (err) {
+      metrics.authorized('error', (performance.now() - start) / 1000);
+      throw err;
+    }
+  };
+
   const admit = async (req: IncomingMessage, url: URL): Promise<AdmittedRequest> => {
-    const authenticated = authenticator.authenticate(req);
-    if (!authenticated) throw new HedgeError('Unauthorized', 'Unauthorized');
+    const authenticated = await authenticate(req);
     const user = await impersonate(req, authenticated, authorizer);
     const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
-    const decision = await authorizer.authorize(user, info);
+    const decision = await authorize(user, info);
     if (!decision.allowed) throw forbidden(user, info, decision.reason);
     if (!info.isResourceRequest) return { user, info: undefined, def: undefined };
     const def = resources.lookup(info.group, info.version, info.resource);
@@ -109,6 +151,10 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       const admitted = await admit(req, url);
       user = admitted.user;
       if (admitted.info === undefined) {
+        if (opts.metricsRegistry && (path === '/metrics' || path === '/metrics/')) {
+          await serveMetrics(req, res, opts.metricsRegistry);
+          return;
+        }
         await serveNonResource({ ...nonResource, authenticated: true });
         return;
       }
@@ -158,6 +204,15 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       });
     },
   };
+}
+
+/** Prometheus text of `registry` (GET or HEAD) */
+async function serveMetrics(req: IncomingMessage, res: ServerResponse, registry: MetricsRegistry): Promise<void> {
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, '/metrics');
+  const body = await registry.metrics();
+  res.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(body) });
+  res.end(method === 'HEAD' ? undefined : body);
 }
 
 /**

@@ -35,6 +35,11 @@ import { tokenReviewer } from './reviews/token-review.ts';
 import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
 import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
+import { ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
+import { AuthMetrics } from './auth/auth-metrics.ts';
+import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
+import { collectProcessMetrics, Registry as MetricsRegistry } from '../lib/prom.ts';
+import type { KubeObject } from '../api/object.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
 import { schemaFieldChecker } from './handlers/field-validation.ts';
 import { scaleProvider } from './handlers/scale.ts';
@@ -68,16 +73,33 @@ export interface RunningApiServer extends ApiServer {
 /** A Kubernetes-compatible REST API server over `config.store`. */
 export async function createApiServer(config: ApiServerConfig): Promise<RunningApiServer> {
   const log = config.logger;
-  const authz = new ApiAuthorization({ configured: config.authorizer });
+  // the apiserver's own /metrics (upstream's names; process metrics as every component has)
+  const metricsRegistry = new MetricsRegistry();
+  collectProcessMetrics(metricsRegistry);
+  const authMetrics = new AuthMetrics(metricsRegistry);
+  const authz = new ApiAuthorization({ configured: config.authorizer, metrics: authMetrics });
   const authorizer: Authorizer = authz.authorizer;
   const saTokens = new ServiceAccountTokens(config.serviceAccountTokens);
-  const authenticator: Authenticator = withServiceAccountTokens(config.authenticator, saTokens);
+  // service account tokens are checked against the objects they name, read from caches that
+  // follow the store (below); a miss reads the store, as upstream's getter falls back to a live get
+  const cachedOrStored = (f: Followed | undefined, def: ResourceDef | undefined) => async (namespace: string, name: string): Promise<KubeObject | undefined> => {
+    if (!def) return undefined;
+    return (f?.synced ? f.cache.get(namespace, name) : undefined) ?? (await registry.storeFor(def).tryGet(namespace, name))?.obj;
+  };
+  const tokenObjects: TokenObjectGetter = {
+    serviceAccount: (ns, name) => cachedOrStored(serviceAccounts, saDef)(ns, name),
+    pod: (ns, name) => cachedOrStored(pods, podDef)(ns, name),
+    secret: (ns, name) => cachedOrStored(secrets, secretDef)(ns, name),
+    node: (name) => cachedOrStored(nodes, nodeDef)('', name),
+  };
+  const saValidator = new ServiceAccountTokenValidator({ tokens: saTokens, getter: tokenObjects, now: () => registry.now() });
+  const authenticator: Authenticator = withServiceAccountTokens(config.authenticator, saValidator);
   // node tunnels (node-proxy/): nodes dial in; node-bound requests use a node's tunnel, else dial it
   const nodeTunnels = new NodeTunnels({ logger: log.child({ component: 'node-tunnels' }) });
   const tunnel = tunnelEndpoint({ tunnels: nodeTunnels, keepalive: config.nodeTunnelKeepalive });
   const dialer = config.nodeDialer ?? tunnelNodeDialer({ tunnels: nodeTunnels, client: config.kubeletClient });
   const metrics = config.metrics === undefined ? undefined : metricsApi({ ...config.metrics, logger: log.child({ component: 'metrics' }) });
-  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules, tokens: tokenReviewer({ authenticator: config.authenticator, serviceAccounts: saTokens }) }), bindingsProvider(), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
+  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules, tokens: tokenReviewer({ authenticator: config.authenticator, serviceAccounts: saValidator, implicitAudiences: saTokens.audiences }) }), bindingsProvider(), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
   const subProviders: SubresourceProvider[] = [
     podLogProvider({ dialer }),
     podStreamProvider('exec', { dialer }),
@@ -115,8 +137,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   // what requests read from caches that follow the store: a namespace's LimitRanges, whether it
   // has ResourceQuotas and the pod's ServiceAccount (every pod create), the webhook configurations
   // (every write)
-  const followed = (def: ResourceDef | undefined, onChange?: () => void) =>
-    def ? { cache: new ObjectCache({ registry, def, logger: log, signal: closing.signal, onEvent: onChange }), synced: false } : undefined;
+  type Followed = { cache: ObjectCache; synced: boolean };
+  const followed = (def: ResourceDef | undefined, onChange?: () => void, project?: (obj: KubeObject) => KubeObject): Followed | undefined =>
+    def ? { cache: new ObjectCache({ registry, def, logger: log, signal: closing.signal, onEvent: onChange, project }), synced: false } : undefined;
   // dynamic admission webhooks (admission/webhook/): configurations followed by caches, calls by url
   // or to a Service's endpoint through its node's tunnel
   const webhookDefs = {
@@ -124,6 +147,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     validating: resources.lookup('admissionregistration.k8s.io', 'v1', 'validatingwebhookconfigurations'),
   };
   const nodeDef = resources.lookup('', 'v1', 'nodes');
+  const podDef = resources.lookup('', 'v1', 'pods');
+  const secretDef = resources.lookup('', 'v1', 'secrets');
   const sliceDef = resources.lookup('discovery.k8s.io', 'v1', 'endpointslices');
   const webhooks = {
     mutating: new WebhookConfigurations(() => webhookCaches.mutating?.cache.list() ?? []),
@@ -213,6 +238,11 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const limitRanges = followed(limitRangeDef);
   const quotas = followed(quotaDef);
   const serviceAccounts = followed(saDef);
+  const namespaces = followed(nsDef);
+  // what service account tokens are bound to (token-validator.ts); the pods are the node authorizer's too
+  const pods = followed(podDef);
+  const nodes = followed(nodeDef);
+  const secrets = followed(secretDef, undefined, tokenSecretFields);
   const webhookCaches = {
     mutating: followed(webhookDefs.mutating, () => webhooks.mutating.changed()),
     validating: followed(webhookDefs.validating, () => webhooks.validating.changed()),
@@ -258,7 +288,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   });
   await priorityClasses?.start();
   priorityClassesSynced = true;
-  for (const f of [limitRanges, quotas, serviceAccounts, webhookCaches.mutating, webhookCaches.validating]) {
+  for (const f of [limitRanges, quotas, serviceAccounts, namespaces, pods, nodes, secrets, webhookCaches.mutating, webhookCaches.validating]) {
     if (!f) continue;
     await f.cache.start();
     f.synced = true;
@@ -268,12 +298,24 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     const { cache } = serviceAccounts;
     await restoreDefaultServiceAccounts({ registry, namespaces: nsDef, serviceAccounts: saDef, hasDefault: (ns) => cache.get(ns, DEFAULT_SERVICE_ACCOUNT) !== undefined, signal: closing.signal, log });
   }
+  // and what converges: a create that failed above or in a hook is tried again with backoff
+  if (saDef && serviceAccounts && namespaces && config.bootstrapNamespaces !== false) {
+    new DefaultAccountController({
+      registry,
+      serviceAccounts: saDef,
+      namespaceCache: namespaces.cache,
+      accountCache: serviceAccounts.cache,
+      logger: log.child({ component: 'serviceaccounts-controller' }),
+      signal: closing.signal,
+      backoff: config.defaultAccountBackoff,
+    }).start();
+  }
   // stored CRDs are served before the server listens (a restarted server serves them at once)
   const crdController = resources.lookup(CRD_GROUP, 'v1', CRD_PLURAL)
     ? new CrdController({ registry, resources, logger: log, signal: closing.signal })
     : undefined;
   await crdController?.start();
-  await authz.start({ registry, resources, logger: log, signal: closing.signal, systemUser, bootstrapPolicy: config.bootstrapPolicy !== false });
+  await authz.start({ registry, resources, logger: log, signal: closing.signal, systemUser, bootstrapPolicy: config.bootstrapPolicy !== false, pods: pods?.cache });
   await finalizer.resume();
   metrics?.start({ registry, dialer, signal: closing.signal });
 
@@ -297,6 +339,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     groupProviders,
     subresources: subProviders,
     serverAddress: () => serverAddress,
+    authMetrics,
+    metricsRegistry,
   });
 
   const server: Server = config.tls

@@ -1,3 +1,4 @@
+import type { DefaultAccountBackoff } from './serviceaccount/default-account-controller.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Store } from '../store/types.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
@@ -47,6 +48,8 @@ export interface ApiServerConfig {
   namespaceRetryMs?: number;
   /** false skips creating default/kube-system/kube-public/kube-node-lease at startup (default true) */
   bootstrapNamespaces?: boolean;
+  /** how the `default` ServiceAccount controller backs off a namespace whose create failed (200 ms doubling to 60 s) */
+  defaultAccountBackoff?: Partial<DefaultAccountBackoff>;
   /** Pod Security admission defaults and exemptions (default: enforce privileged, i.e. labels only) */
   podSecurity?: PodSecurityConfig;
   /** false skips seeding the default ClusterRoles/ClusterRoleBindings (default true) */

@@ -1,5 +1,5 @@
 /**
- * prom-client's Registry, Counter and Gauge without the rest of the package: its index loads, eagerly,
+ * prom-client's Registry, Counter, Gauge and Histogram without the rest of the package: its index loads, eagerly,
  * the Pushgateway, the cluster aggregator, Summary's t-digest and every default metric, one of
  * which (process CPU, for exemplars) loads all of @opentelemetry/api: ~3.5 MiB resident in
  * `hedge node` for code it never runs. The classes are the package's own (same behaviour, types
@@ -20,6 +20,13 @@ export const Counter = require('prom-client/lib/counter') as typeof Prom.Counter
 export type Counter<T extends string = string> = Prom.Counter<T>;
 export const Gauge = require('prom-client/lib/gauge') as typeof Prom.Gauge;
 export type Gauge<T extends string = string> = Prom.Gauge<T>;
+export const Histogram = require('prom-client/lib/histogram') as typeof Prom.Histogram;
+export type Histogram<T extends string = string> = Prom.Histogram<T>;
+
+/** client_golang's ExponentialBuckets(start, factor, count), which upstream's histograms are declared with */
+export function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start * factor ** i);
+}
 
 type DefaultMetric = (registry: Registry, config: object) => void;
 /** collectDefaultMetrics' set, in its order, but for process CPU (below), event-loop lag and GC */

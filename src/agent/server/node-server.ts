@@ -90,6 +90,7 @@ export async function startNodeServer(
     now,
     logger: log,
     signal: closing.signal,
+    metrics: opts.metrics,
   });
 
   const fail = (res: ServerResponse, err: unknown): void => {

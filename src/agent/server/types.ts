@@ -1,3 +1,4 @@
+import type { Registry } from '../../lib/prom.ts';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
 import type { LocalPathVolumes } from '../volumes/local-path.ts';
@@ -39,6 +40,8 @@ export interface NodeServerAuth {
 }
 
 export interface NodeServerOptions {
+  /** where the node server's own metrics go (the delegated authn/authz reviews), served on /metrics */
+  metrics?: Registry;
   host: string;
   /** 0 = any free port */
   port: number;

@@ -89,6 +89,8 @@ export function bootstrapClusterRoles(): ClusterRole[] {
   const roles: ClusterRole[] = [
     clusterRole('cluster-admin', [rule(['*'], ['*'], ['*']), urls(['*'], ['*'])], { 'kubernetes.io/bootstrapping': 'rbac-defaults' }),
     clusterRole('system:discovery', [urls(['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*', '/readyz', '/version', '/version/'], ['get'])]),
+    // upstream's: who may scrape the apiserver's own /metrics (and the health checks, verbose)
+    clusterRole('system:monitoring', [urls(['/healthz', '/healthz/*', '/livez', '/livez/*', '/metrics', '/metrics/slis', '/readyz', '/readyz/*'], ['get'])]),
     clusterRole('system:public-info-viewer', [urls(['/healthz', '/livez', '/readyz', '/version', '/version/'], ['get'])]),
     clusterRole('system:basic-user', [
       rule(['authorization.k8s.io'], ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], ['create']),
@@ -128,6 +130,7 @@ export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
   return [
     clusterBinding('cluster-admin', 'cluster-admin', ['system:masters']),
     clusterBinding('system:discovery', 'system:discovery', ['system:authenticated']),
+    clusterBinding('system:monitoring', 'system:monitoring', ['system:monitoring']),
     clusterBinding('system:basic-user', 'system:basic-user', ['system:authenticated']),
     clusterBinding('system:public-info-viewer', 'system:public-info-viewer', ['system:authenticated', 'system:unauthenticated']),
   ];

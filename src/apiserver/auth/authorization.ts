@@ -1,5 +1,6 @@
 import type { ResourceRegistry } from '../../api/resources/registry.ts';
 import type { Logger } from '../../lib/log.ts';
+import type { AuthMetrics } from './auth-metrics.ts';
 import type { AdmissionPlugin } from '../admission/types.ts';
 import type { Authorizer } from './authorizer.ts';
 import { ensureBootstrapPolicy } from '../bootstrap/rbac-policy.ts';
@@ -25,8 +26,11 @@ export class ApiAuthorization {
   #resolver: RuleResolvingAuthorizer | undefined;
   readonly #configured: Authorizer | undefined;
 
-  constructor(opts: { configured?: Authorizer }) {
+  readonly #metrics: AuthMetrics | undefined;
+
+  constructor(opts: { configured?: Authorizer; metrics?: AuthMetrics }) {
     this.#configured = opts.configured;
+    this.#metrics = opts.metrics;
     this.#active = opts.configured ?? defaultAuthorizer();
   }
 
@@ -50,7 +54,8 @@ export class ApiAuthorization {
     return [{ name: plugin.name, validate: (req) => (this.#rbac ? plugin.validate?.(req) : undefined) }];
   }
 
-  async start(opts: { registry: Registry; resources: ResourceRegistry; logger: Logger; signal: AbortSignal; systemUser: UserInfo; bootstrapPolicy: boolean }): Promise<void> {
+  /** `pods`: the server's started pod cache, when it keeps one (shared, not a second copy) */
+  async start(opts: { registry: Registry; resources: ResourceRegistry; logger: Logger; signal: AbortSignal; systemUser: UserInfo; bootstrapPolicy: boolean; pods?: ObjectCache }): Promise<void> {
     if (this.#configured) return;
     const lookup = (plural: string) => opts.resources.lookup(RBAC_GROUP, 'v1', plural);
     const defs = { clusterRoles: lookup('clusterroles'), roles: lookup('roles'), clusterRoleBindings: lookup('clusterrolebindings'), roleBindings: lookup('rolebindings') };
@@ -61,7 +66,11 @@ export class ApiAuthorization {
     const rbac = new RbacAuthorizer({ registry: opts.registry, defs: { clusterRoles, roles, clusterRoleBindings, roleBindings }, logger: opts.logger, signal: opts.signal });
     const podsDef = opts.resources.lookup('', 'v1', 'pods');
     const graph = new NodeGraph();
-    if (podsDef) {
+    if (opts.pods) {
+      const pods = opts.pods;
+      pods.listen((ev) => graph.apply(ev, () => pods.list()));
+      graph.apply({ type: 'resynced' }, () => pods.list());
+    } else if (podsDef) {
       const pods: ObjectCache = new ObjectCache({ registry: opts.registry, def: podsDef, logger: opts.logger, signal: opts.signal, onEvent: (ev) => graph.apply(ev, () => pods.list()) });
       await pods.start();
     }
@@ -73,7 +82,7 @@ export class ApiAuthorization {
     await rbac.start();
     this.#rbac = rbac;
     this.graph = graph;
-    this.#resolver = clusterAuthorizer({ rbac, node: (node, attrs) => authorizeNode(node, attrs, graph) });
+    this.#resolver = clusterAuthorizer({ rbac, node: (node, attrs) => authorizeNode(node, attrs, graph), metrics: this.#metrics });
     this.#active = this.#resolver;
   }
 }

@@ -5,7 +5,11 @@ import type { RequestInfo } from '../request-info.ts';
 /** Request attributes an authorizer decides on (upstream authorizer.Attributes). */
 export type AuthorizationAttributes = RequestInfo;
 
-export type AuthorizationDecision = { allowed: true } | { allowed: false; reason: string };
+/**
+ * `noOpinion`: nothing in the chain allowed or denied it (upstream's DecisionNoOpinion, which the
+ * request filter treats as a denial and counts apart in authorization_attempts_total)
+ */
+export type AuthorizationDecision = { allowed: true } | { allowed: false; reason: string; noOpinion?: true };
 
 export interface Authorizer {
   authorize(user: UserInfo, attrs: AuthorizationAttributes): AuthorizationDecision | Promise<AuthorizationDecision>;

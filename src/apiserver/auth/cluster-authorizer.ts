@@ -1,4 +1,5 @@
 import type { PolicyRule } from 'kubernetes-types/rbac/v1.js';
+import type { AuthMetrics } from './auth-metrics.ts';
 import type { AuthorizationAttributes, AuthorizationDecision, Authorizer } from './authorizer.ts';
 import { authorizeNode } from './node-authorizer.ts';
 import { MASTERS_GROUP, nodeNameOf } from './node-identity.ts';
@@ -26,8 +27,9 @@ export type NodeAuthorizerFn = (node: string, attrs: AuthorizationAttributes) =>
  * (what is not granted is denied — default-deny). A node denied by its own rules may still be
  * granted more by an RBAC binding, as upstream's union authorizer allows.
  */
-export function clusterAuthorizer(opts: { rbac: RbacAuthorizer; node?: NodeAuthorizerFn }): RuleResolvingAuthorizer {
+export function clusterAuthorizer(opts: { rbac: RbacAuthorizer; node?: NodeAuthorizerFn; metrics?: AuthMetrics }): RuleResolvingAuthorizer {
   const node = opts.node ?? authorizeNode;
+  const { metrics } = opts;
   return {
     authorize(user, attrs): AuthorizationDecision {
       if (user.groups.includes(MASTERS_GROUP)) return { allowed: true };
@@ -35,11 +37,18 @@ export function clusterAuthorizer(opts: { rbac: RbacAuthorizer; node?: NodeAutho
       let nodeDecision: AuthorizationDecision | undefined;
       if (nodeName !== undefined) {
         nodeDecision = node(nodeName, attrs);
-        if (nodeDecision.allowed) return nodeDecision;
+        if (nodeDecision.allowed) {
+          metrics?.decided({ type: 'Node', name: 'node' }, 'allowed');
+          return nodeDecision;
+        }
       }
       const d = opts.rbac.authorize(user, attrs);
-      if (d.allowed) return { allowed: true };
-      return nodeDecision ?? { allowed: false, reason: '' };
+      if (d.allowed) {
+        metrics?.decided({ type: 'RBAC', name: 'rbac' }, 'allowed');
+        return { allowed: true };
+      }
+      // neither denies outright (upstream's node authorizer and RBAC say no-opinion): the default deny
+      return { allowed: false, reason: nodeDecision && !nodeDecision.allowed ? nodeDecision.reason : '', noOpinion: true };
     },
     rulesFor(user, namespace): SubjectRules {
       const rules: PolicyRule[] = opts.rbac.rulesFor(user, namespace);

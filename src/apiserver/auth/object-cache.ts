@@ -20,6 +20,11 @@ export interface ObjectCacheOptions<T extends KubeObject> {
   onEvent?(ev: CacheEvent<T>): void;
   /** pause after an unexpected watch failure (default 1 s) */
   retryMs?: number;
+  /**
+   * what is kept of each object (default: the decoded object): a cache that needs a few fields of
+   * a heavy kind (the service account token validator's Secrets) keeps only those
+   */
+  project?: (obj: KubeObject) => T;
 }
 
 /**
@@ -32,6 +37,7 @@ export interface ObjectCacheOptions<T extends KubeObject> {
 export class ObjectCache<T extends KubeObject = KubeObject> {
   readonly #items = new Map<string, T>();
   readonly #opts: ObjectCacheOptions<T>;
+  readonly #listeners = new Set<(ev: CacheEvent<T>) => void>();
   #synced: Promise<void> | undefined;
 
   constructor(opts: ObjectCacheOptions<T>) {
@@ -47,6 +53,21 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
       });
     });
     return this.#synced;
+  }
+
+  /**
+   * Another follower of the events (beside `onEvent`), for a cache two parts share (the pods the
+   * node authorizer's graph and the token validator both read). One added after the first list
+   * rebuilds from `list()` itself: it gets no `resynced` for what is already in.
+   */
+  listen(fn: (ev: CacheEvent<T>) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #emit(ev: CacheEvent<T>): void {
+    this.#opts.onEvent?.(ev);
+    for (const fn of this.#listeners) fn(ev);
   }
 
   get(namespace: string, name: string): T | undefined {
@@ -73,8 +94,8 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
     const rs = registry.storeFor(def);
     const res = await registry.store.list(rs.prefix(), { signal: this.#opts.signal });
     this.#items.clear();
-    for (const kv of res.items) this.#items.set(kv.key, registry.codec.decode(kv).obj as T);
-    this.#opts.onEvent?.({ type: 'resynced' });
+    for (const kv of res.items) this.#items.set(kv.key, this.#kept(registry.codec.decode(kv).obj));
+    this.#emit({ type: 'resynced' });
     return res.revision;
   }
 
@@ -113,14 +134,18 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
   #apply(ev: Exclude<WatchEvent, { type: 'progress' }>): void {
     const { registry } = this.#opts;
     if (ev.type === 'put') {
-      const obj = registry.codec.decode(ev.kv).obj as T;
+      const obj = this.#kept(registry.codec.decode(ev.kv).obj);
       const old = this.#items.get(ev.kv.key);
       this.#items.set(ev.kv.key, obj);
-      this.#opts.onEvent?.(old ? { type: 'updated', obj, old } : { type: 'added', obj });
+      this.#emit(old ? { type: 'updated', obj, old } : { type: 'added', obj });
       return;
     }
     const old = this.#items.get(ev.kv.key);
     this.#items.delete(ev.kv.key);
-    this.#opts.onEvent?.({ type: 'deleted', obj: old ?? (registry.codec.decodeDeleted(ev.kv).obj as T) });
+    this.#emit({ type: 'deleted', obj: old ?? this.#kept(registry.codec.decodeDeleted(ev.kv).obj) });
+  }
+
+  #kept(obj: KubeObject): T {
+    return this.#opts.project ? this.#opts.project(obj) : (obj as T);
   }
 }

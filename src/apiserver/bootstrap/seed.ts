@@ -59,14 +59,29 @@ export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
   }
 }
 
-/** Every new namespace gets a `default` ServiceAccount (upstream's serviceaccounts controller). */
-export async function ensureDefaultServiceAccount(opts: { registry: Registry; serviceAccounts: ResourceDef; namespace: string; signal: AbortSignal; log: Logger }): Promise<void> {
+/**
+ * Creates a namespace's `default` ServiceAccount; true when it is there afterwards (made, or made
+ * before), or needs none (a namespace being deleted refuses it: Forbidden); a failure throws.
+ */
+export async function createDefaultServiceAccount(opts: { registry: Registry; serviceAccounts: ResourceDef; namespace: string; signal: AbortSignal }): Promise<void> {
   const sa: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: DEFAULT_SERVICE_ACCOUNT, namespace: opts.namespace } };
   try {
     await opts.registry.create(opts.serviceAccounts, sa, { user: systemUser, dryRun: false, signal: opts.signal, fieldManager: 'kube-controller-manager' });
   } catch (err) {
-    // a namespace being deleted refuses it (Forbidden): it needs none any more
-    if (!isHedgeError(err, 'AlreadyExists') && !isHedgeError(err, 'Forbidden')) opts.log.warn({ err, namespace: opts.namespace }, 'could not create the default service account');
+    if (!isHedgeError(err, 'AlreadyExists') && !isHedgeError(err, 'Forbidden')) throw err;
+  }
+}
+
+/**
+ * Every new namespace gets a `default` ServiceAccount at once (upstream's serviceaccounts
+ * controller makes it a moment later; a pod created right after its namespace needs it). A
+ * failure is logged: serviceaccount/default-account-controller.ts tries again with backoff.
+ */
+export async function ensureDefaultServiceAccount(opts: { registry: Registry; serviceAccounts: ResourceDef; namespace: string; signal: AbortSignal; log: Logger }): Promise<void> {
+  try {
+    await createDefaultServiceAccount(opts);
+  } catch (err) {
+    opts.log.warn({ err, namespace: opts.namespace }, 'could not create the default service account');
   }
 }
 

@@ -140,10 +140,10 @@ export function reviewsProvider(deps: { authorizer: Authorizer; rules?: (user: U
         const token = typeof spec.token === 'string' ? spec.token : '';
         if (token === '') throw badRequest('token is required for TokenReview in authentication');
         const requested = stringList(spec.audiences);
-        const review = deps.tokens(token, requested);
-        const status: Record<string, unknown> = review
+        const review = await deps.tokens(token, requested);
+        const status: Record<string, unknown> = review.ok
           ? { authenticated: true, user: userInfoOf(review.user), audiences: review.audiences }
-          : { authenticated: false, user: {}, error: 'invalid bearer token' };
+          : { authenticated: false, user: {}, error: review.error };
         // the token is the caller's secret: it is not echoed back
         const echoed = requested.length > 0 ? { audiences: requested } : {};
         sendJson(rq.res, 201, { kind: tr.kind, apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec: echoed, status });

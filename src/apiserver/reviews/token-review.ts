@@ -1,27 +1,30 @@
 import { AUTHENTICATED_GROUP } from '../auth/authenticator.ts';
 import type { Authenticator, UserInfo } from '../auth/types.ts';
-import type { ServiceAccountTokens } from '../serviceaccount/token-signer.ts';
+import type { ServiceAccountTokenValidator } from '../serviceaccount/token-validator.ts';
 
-/** What a TokenReview answers: the token's user and the audiences it is valid for, or undefined. */
-export type TokenReviewer = (token: string, audiences: readonly string[]) => { user: UserInfo; audiences: string[] } | undefined;
+/**
+ * What a TokenReview answers: the token's user and the audiences it is valid for, or why not
+ * (status.error, as upstream's TokenReview reports the authenticator's error).
+ */
+export type TokenReviewResult = { ok: true; user: UserInfo; audiences: string[] } | { ok: false; error: string };
+export type TokenReviewer = (token: string, audiences: readonly string[]) => Promise<TokenReviewResult>;
 
 /**
  * TokenReview as kube-apiserver answers it (pkg/registry/authentication/tokenreview): the
  * requested audiences, or the apiserver's own when none are named. A service account JWT is valid
- * for the audiences it names among those; a static token knows no audiences, so (upstream's
- * audience-agnostic wrapper) it is valid only for the apiserver's own.
+ * for the audiences it names among those, and only while its service account and bound object
+ * are (the same validator requests are authenticated with); a static token knows no audiences, so
+ * (upstream's audience-agnostic wrapper) it is valid only for the apiserver's own.
  */
-export function tokenReviewer(opts: { authenticator: Authenticator; serviceAccounts: ServiceAccountTokens; now?: () => Date }): TokenReviewer {
-  const now = opts.now ?? (() => new Date());
-  const implicit = opts.serviceAccounts.audiences;
-  return (token, requested) => {
+export function tokenReviewer(opts: { authenticator: Authenticator; serviceAccounts: ServiceAccountTokenValidator; implicitAudiences: readonly string[] }): TokenReviewer {
+  const implicit = opts.implicitAudiences;
+  return async (token, requested) => {
     const audiences = requested.length > 0 ? requested : implicit;
     const ownAudiences = audiences.filter((a) => implicit.includes(a));
     const user = ownAudiences.length > 0 ? opts.authenticator.authenticateToken?.(token) : undefined;
-    if (user) return { user, audiences: ownAudiences };
-    // a JWT has three dot-separated parts; static tokens usually do not
-    if (token.split('.').length !== 3) return undefined;
-    const sa = opts.serviceAccounts.review(token, audiences, now());
-    return sa && { user: { ...sa.user, groups: [...sa.user.groups, AUTHENTICATED_GROUP] }, audiences: sa.audiences };
+    if (user) return { ok: true, user, audiences: ownAudiences };
+    const sa = await opts.serviceAccounts.validate(token, audiences);
+    if (!sa.ok) return { ok: false, error: sa.reason };
+    return { ok: true, user: { ...sa.user, groups: [...sa.user.groups, AUTHENTICATED_GROUP] }, audiences: sa.audiences };
   };
 }

@@ -30,9 +30,25 @@ export interface IssueRequest {
   serviceAccount: { name: string; uid: string };
   audiences: string[];
   expirationSeconds: number;
-  pod?: { name: string; uid: string };
-  node?: { name: string; uid: string };
+  /** the object the token is bound to (upstream: a pod, else a secret; a node with either or alone) */
+  pod?: ObjectRef;
+  secret?: ObjectRef;
+  node?: ObjectRef;
   now: Date;
+}
+
+export interface ObjectRef {
+  name: string;
+  uid: string;
+}
+
+/** upstream's `kubernetes.io` private claims (pkg/serviceaccount/claims.go) */
+export interface BoundClaims {
+  namespace: string;
+  serviceaccount: ObjectRef;
+  pod?: ObjectRef;
+  secret?: ObjectRef;
+  node?: ObjectRef;
 }
 
 interface Claims {
@@ -43,13 +59,23 @@ interface Claims {
   iat: number;
   nbf: number;
   jti: string;
-  'kubernetes.io': {
-    namespace: string;
-    serviceaccount: { name: string; uid: string };
-    pod?: { name: string; uid: string };
-    node?: { name: string; uid: string };
-  };
+  'kubernetes.io': BoundClaims;
 }
+
+/** The issuer of secret-based tokens (upstream serviceaccount.LegacyIssuer). */
+export const LEGACY_ISSUER = 'kubernetes/serviceaccount';
+
+/** upstream's legacyPrivateClaims: what a tokens controller wrote into a service-account-token Secret */
+export interface LegacyClaims {
+  namespace: string;
+  serviceAccount: ObjectRef;
+  secretName: string;
+}
+
+/** A token whose signature, issuer, time window and audiences were checked; its objects are not yet. */
+export type DecodedToken =
+  | { kind: 'bound'; user: UserInfo; audiences: string[]; claims: BoundClaims }
+  | { kind: 'legacy'; user: UserInfo; audiences: string[]; claims: LegacyClaims };
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
@@ -71,50 +97,97 @@ export interface VerifyOptions {
   publicKey: KeyObject;
   issuer: string;
   audiences: readonly string[];
+  /** the audiences a token that names none (a legacy one) is for: the apiserver's own */
+  implicitAudiences?: readonly string[];
   now: Date;
 }
 
+/** Why a token is not one of ours, or not now: for the log and TokenReview's status.error. */
+const INVALID = 'invalid bearer token';
+
+export type DecodeResult = { ok: true; token: DecodedToken } | { ok: false; reason: string; foreign?: true };
+
+/** not a JWT of our issuers: not ours to judge (the request is unauthenticated, not in error) */
+const FOREIGN: DecodeResult = { ok: false, reason: INVALID, foreign: true };
+
+const isRef = (r: unknown): r is ObjectRef => typeof r === 'object' && r !== null && typeof (r as ObjectRef).name === 'string' && typeof (r as ObjectRef).uid === 'string';
+const optionalRef = (r: unknown): boolean => r === undefined || isRef(r);
+const saGroups = (namespace: string): string[] => [SERVICE_ACCOUNTS_GROUP, `${SERVICE_ACCOUNTS_GROUP}:${namespace}`];
+
 /**
  * The user a service account token stands for, or undefined when it is not one of ours or is
- * expired / for another audience. Upstream also checks the service account and bound pod still
- * exist; that lookup is async and is not done here yet.
+ * expired / for another audience. Only the token itself is checked: whether its service account
+ * and bound object still exist is token-validator.ts's part.
  */
 export function verifyServiceAccountToken(token: string, opts: VerifyOptions): UserInfo | undefined {
-  return reviewServiceAccountToken(token, opts)?.user;
+  const r = decodeServiceAccountToken(token, opts);
+  return r.ok ? r.token.user : undefined;
 }
 
 /**
- * As verifyServiceAccountToken, with the audiences of `opts.audiences` the token is for (a
- * TokenReview's status.audiences: upstream's JWT authenticator answers the intersection).
+ * Signature (ES256, our key), then the claims as upstream's JWT authenticator and validators
+ * read them: a bound token (issuer `opts.issuer`, `kubernetes.io` claims, exp/nbf with upstream's
+ * one minute of leeway for nbf) or a legacy secret-based one (issuer kubernetes/serviceaccount,
+ * no expiry, valid for the implicit audiences only). `audiences` are those asked for; the answer
+ * carries the ones the token is valid for (upstream's intersection).
  */
-export function reviewServiceAccountToken(token: string, opts: VerifyOptions): { user: UserInfo; audiences: string[] } | undefined {
+export function decodeServiceAccountToken(token: string, opts: VerifyOptions): DecodeResult {
   const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  let header: { alg?: string };
-  let claims: Claims;
+  if (parts.length !== 3) return FOREIGN;
+  let raw: Record<string, unknown>;
   try {
-    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')) as { alg?: string };
-    if (header.alg !== 'ES256') return undefined;
-    const ok = verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: opts.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'));
-    if (!ok) return undefined;
-    claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as Claims;
+    raw = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as Record<string, unknown>;
   } catch {
-    return undefined;
+    return FOREIGN;
   }
+  // upstream's hasCorrectIssuer: a JWT of another issuer is someone else's to judge, not an error
+  if (typeof raw !== 'object' || raw === null || (raw.iss !== opts.issuer && raw.iss !== LEGACY_ISSUER)) return FOREIGN;
+  try {
+    const header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')) as { alg?: string };
+    if (header.alg !== 'ES256') return { ok: false, reason: INVALID };
+    const ok = verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: opts.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'));
+    if (!ok) return { ok: false, reason: INVALID };
+  } catch {
+    return { ok: false, reason: INVALID };
+  }
+  if (raw.iss === LEGACY_ISSUER) return decodeLegacy(raw, opts);
+  const claims = raw as unknown as Claims;
   const nowSec = Math.floor(opts.now.getTime() / 1000);
-  if (claims.iss !== opts.issuer) return undefined;
-  if (typeof claims.exp !== 'number' || nowSec >= claims.exp) return undefined;
-  if (typeof claims.nbf === 'number' && nowSec + 60 < claims.nbf) return undefined;
+  if (typeof claims.exp !== 'number' || nowSec >= claims.exp) return { ok: false, reason: 'service account token has expired' };
+  if (typeof claims.nbf === 'number' && nowSec + 60 < claims.nbf) return { ok: false, reason: 'service account token is not valid yet' };
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   const audiences = opts.audiences.filter((a) => aud.includes(a));
-  if (audiences.length === 0) return undefined;
+  if (audiences.length === 0) return { ok: false, reason: `token audiences ${JSON.stringify(aud)} is invalid for the target audiences ${JSON.stringify(opts.audiences)}` };
   const k8s = claims['kubernetes.io'];
-  if (!k8s?.namespace || !k8s.serviceaccount?.name) return undefined;
-  if (claims.sub !== `${SERVICE_ACCOUNT_USER_PREFIX}${k8s.namespace}:${k8s.serviceaccount.name}`) return undefined;
-  return {
-    user: { username: claims.sub, uid: k8s.serviceaccount.uid, groups: [SERVICE_ACCOUNTS_GROUP, `${SERVICE_ACCOUNTS_GROUP}:${k8s.namespace}`] },
-    audiences,
-  };
+  if (typeof k8s !== 'object' || k8s === null || !k8s.namespace || !isRef(k8s.serviceaccount) || !k8s.serviceaccount.name) return { ok: false, reason: 'service account token claims could not be validated' };
+  if (!optionalRef(k8s.pod) || !optionalRef(k8s.secret) || !optionalRef(k8s.node)) return { ok: false, reason: 'service account token claims could not be validated' };
+  if (claims.sub !== `${SERVICE_ACCOUNT_USER_PREFIX}${k8s.namespace}:${k8s.serviceaccount.name}`) return { ok: false, reason: 'sub claim is invalid' };
+  const bound: BoundClaims = { namespace: k8s.namespace, serviceaccount: { name: k8s.serviceaccount.name, uid: k8s.serviceaccount.uid } };
+  if (k8s.pod) bound.pod = { name: k8s.pod.name, uid: k8s.pod.uid };
+  if (k8s.secret) bound.secret = { name: k8s.secret.name, uid: k8s.secret.uid };
+  if (k8s.node) bound.node = { name: k8s.node.name, uid: k8s.node.uid };
+  return { ok: true, token: { kind: 'bound', user: { username: claims.sub, uid: k8s.serviceaccount.uid, groups: saGroups(k8s.namespace) }, audiences, claims: bound } };
+}
+
+/** upstream legacy.go: every claim present and the subject made of them */
+function decodeLegacy(raw: Record<string, unknown>, opts: VerifyOptions): DecodeResult {
+  const str = (k: string): string => (typeof raw[k] === 'string' ? (raw[k] as string) : '');
+  const sub = str('sub');
+  const namespace = str('kubernetes.io/serviceaccount/namespace');
+  const secretName = str('kubernetes.io/serviceaccount/secret.name');
+  const name = str('kubernetes.io/serviceaccount/service-account.name');
+  const uid = str('kubernetes.io/serviceaccount/service-account.uid');
+  if (sub === '') return { ok: false, reason: 'sub claim is missing' };
+  if (namespace === '') return { ok: false, reason: 'namespace claim is missing' };
+  if (secretName === '') return { ok: false, reason: 'secretName claim is missing' };
+  if (name === '') return { ok: false, reason: 'serviceAccountName claim is missing' };
+  if (uid === '') return { ok: false, reason: 'serviceAccountUID claim is missing' };
+  if (sub !== `${SERVICE_ACCOUNT_USER_PREFIX}${namespace}:${name}`) return { ok: false, reason: 'sub claim is invalid' };
+  // a legacy token names no audience: it is for the apiserver's own (upstream's jwt.go)
+  const implicit = opts.implicitAudiences ?? [opts.issuer];
+  const audiences = opts.audiences.filter((a) => implicit.includes(a));
+  if (audiences.length === 0) return { ok: false, reason: `token audiences ${JSON.stringify(implicit)} is invalid for the target audiences ${JSON.stringify(opts.audiences)}` };
+  return { ok: true, token: { kind: 'legacy', user: { username: sub, uid, groups: saGroups(namespace) }, audiences, claims: { namespace, serviceAccount: { name, uid }, secretName } } };
 }
 
 /** Issues and verifies service account tokens with one key. */
@@ -139,27 +212,53 @@ export class ServiceAccountTokens {
   issue(r: IssueRequest): { token: string; expiresAt: Date } {
     const iat = Math.floor(r.now.getTime() / 1000);
     const exp = iat + r.expirationSeconds;
+    const k8s: BoundClaims = { namespace: r.namespace, serviceaccount: r.serviceAccount };
+    // upstream's Claims(): a pod, else a secret; the node beside either, or alone
+    if (r.pod) k8s.pod = r.pod;
+    else if (r.secret) k8s.secret = r.secret;
+    if (r.node) k8s.node = r.node;
     const claims: Claims = {
       aud: r.audiences,
       exp,
       iat,
       iss: this.issuer,
       jti: randomUUID(),
-      'kubernetes.io': { namespace: r.namespace, serviceaccount: r.serviceAccount, ...(r.node ? { node: r.node } : {}), ...(r.pod ? { pod: r.pod } : {}) },
+      'kubernetes.io': k8s,
       nbf: iat,
       sub: `${SERVICE_ACCOUNT_USER_PREFIX}${r.namespace}:${r.serviceAccount.name}`,
     };
+    return { token: this.#sign(claims), expiresAt: new Date(exp * 1000) };
+  }
+
+  /**
+   * A secret-based token as upstream's tokens controller writes into a
+   * kubernetes.io/service-account-token Secret (LegacyClaims: no expiry, no audience).
+   */
+  issueLegacy(r: { namespace: string; serviceAccount: ObjectRef; secretName: string }): string {
+    return this.#sign({
+      iss: LEGACY_ISSUER,
+      'kubernetes.io/serviceaccount/namespace': r.namespace,
+      'kubernetes.io/serviceaccount/secret.name': r.secretName,
+      'kubernetes.io/serviceaccount/service-account.name': r.serviceAccount.name,
+      'kubernetes.io/serviceaccount/service-account.uid': r.serviceAccount.uid,
+      sub: `${SERVICE_ACCOUNT_USER_PREFIX}${r.namespace}:${r.serviceAccount.name}`,
+    });
+  }
+
+  #sign(claims: object): string {
     const signingInput = `${b64url(JSON.stringify({ alg: 'ES256', kid: this.#kid }))}.${b64url(JSON.stringify(claims))}`;
     const sig = sign('sha256', Buffer.from(signingInput), { key: this.#key, dsaEncoding: 'ieee-p1363' });
-    return { token: `${signingInput}.${b64url(sig)}`, expiresAt: new Date(exp * 1000) };
+    return `${signingInput}.${b64url(sig)}`;
   }
 
+  /** the token's user when its signature and claims hold for the apiserver's audiences (its objects unchecked) */
   verify(token: string, now: Date = new Date()): UserInfo | undefined {
-    return this.review(token, this.audiences, now)?.user;
+    const r = this.decode(token, this.audiences, now);
+    return r.ok ? r.token.user : undefined;
   }
 
-  /** the token's user and which of `audiences` (default: the apiserver's own) it is for */
-  review(token: string, audiences: readonly string[] = this.audiences, now: Date = new Date()): { user: UserInfo; audiences: string[] } | undefined {
-    return reviewServiceAccountToken(token, { publicKey: this.#publicKey, issuer: this.issuer, audiences, now });
+  /** the token's signature and claims, for `audiences` (default: the apiserver's own); its objects are token-validator.ts's */
+  decode(token: string, audiences: readonly string[] = this.audiences, now: Date = new Date()): DecodeResult {
+    return decodeServiceAccountToken(token, { publicKey: this.#publicKey, issuer: this.issuer, audiences, implicitAudiences: this.audiences, now });
   }
 }

@@ -2,14 +2,14 @@ import type { IncomingMessage } from 'node:http';
 import { silentLogger } from '../../lib/log.ts';
 import { MemoryStore } from '../../store/index.ts';
 import type { Store, WatchEvent, WatchOptions } from '../../store/types.ts';
-import type { Authenticator, UserInfo } from '../auth/types.ts';
+import type { UserInfo } from '../auth/types.ts';
 import { createApiServer, type RunningApiServer } from '../server.ts';
 import type { ApiServerConfig } from '../types.ts';
 
 export const testToken = 'test-token';
 
 /** Bearer `test-token` is the admin; `user-<name>` is that user; `node-<name>` is node <name>; no header is anonymous. */
-export function testAuthenticator(): Authenticator {
+export function testAuthenticator(): { authenticate(req: IncomingMessage): UserInfo | undefined } {
   return {
     authenticate(req: IncomingMessage): UserInfo | undefined {
       const h = req.headers.authorization;

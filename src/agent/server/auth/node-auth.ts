@@ -8,6 +8,8 @@ import type { NodeServerAuth } from '../types.ts';
 import type { AccessDecision, AccessReviews, NodeUser } from './access-reviews.ts';
 import { nodeRequestAttributes, type NodeRequestAttributes } from './request-attributes.ts';
 import { ReviewCache } from './review-cache.ts';
+import type { Registry } from '../../../lib/prom.ts';
+import { NodeAuthMetrics, type DelegatedReview } from './auth-metrics.ts';
 
 /** How long answers are kept and how long the cloud is waited for. */
 export interface NodeAuthTuning {
@@ -63,6 +65,8 @@ export interface NodeRequestAuthOptions {
   logger: Logger;
   /** aborted when the server closes: reviews still out end with it */
   signal: AbortSignal;
+  /** where the delegated review metrics go (the node's /metrics) */
+  metrics?: Registry;
 }
 
 const unauthorized = (): HedgeError => new HedgeError('Unauthorized', 'Unauthorized');
@@ -93,6 +97,7 @@ export class NodeRequestAuth {
   readonly #tokens: ReviewCache<NodeUser | undefined>;
   readonly #access: ReviewCache<AccessDecision>;
   readonly #log: Logger;
+  readonly #metrics: NodeAuthMetrics | undefined;
   /** one TLS connection carries many requests: its certificate's user is worked out once */
   readonly #certUsers = new WeakMap<TLSSocket, NodeUser | null>();
 
@@ -105,6 +110,7 @@ export class NodeRequestAuth {
     this.#tokens = new ReviewCache({ maxEntries: this.#tuning.maxEntries, now: opts.now });
     this.#access = new ReviewCache({ maxEntries: this.#tuning.maxEntries, now: opts.now });
     this.#log = opts.logger;
+    this.#metrics = opts.metrics ? new NodeAuthMetrics(opts.metrics) : undefined;
   }
 
   /**
@@ -165,7 +171,7 @@ export class NodeRequestAuth {
     // keyed by a digest: the cache holds no bearer token
     const key = createHash('sha256').update(token).digest('base64');
     const t = this.#tuning;
-    return this.#tokens.get(key, () => this.#ask('TokenReview', 'cannot authenticate the bearer token now', (signal) => this.#opts.reviews!.reviewToken(token, signal)), (user) =>
+    return this.#tokens.get(key, () => this.#ask('TokenReview', 'authn', 'cannot authenticate the bearer token now', (signal) => this.#opts.reviews!.reviewToken(token, signal)), (user) =>
       user ? t.authenticatedTtlMs : t.unauthenticatedTtlMs,
     );
   }
@@ -175,22 +181,26 @@ export class NodeRequestAuth {
     const key = JSON.stringify([user.username, user.uid ?? '', [...user.groups].sort(), extra, attrs.verb, attrs.resource, attrs.subresource, attrs.name]);
     const what = `user=${user.username}, verb=${attrs.verb}, resource=${attrs.resource}, subresource=${attrs.subresource}`;
     const t = this.#tuning;
-    return this.#access.get(key, () => this.#ask('SubjectAccessReview', `cannot authorize (${what}) now`, (signal) => this.#opts.reviews!.reviewAccess(user, attrs, signal)), (d) =>
+    return this.#access.get(key, () => this.#ask('SubjectAccessReview', 'authz', `cannot authorize (${what}) now`, (signal) => this.#opts.reviews!.reviewAccess(user, attrs, signal)), (d) =>
       d.allowed ? t.allowedTtlMs : t.deniedTtlMs,
     );
   }
 
   /** one review, bounded in time; any failure is a 503 saying what could not be done */
-  async #ask<T>(review: string, cannot: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async #ask<T>(review: string, kind: DelegatedReview, cannot: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const signal = timeoutSignal(this.#opts.signal, this.#tuning.reviewTimeoutMs);
     let forget = (): void => undefined;
+    const start = performance.now();
     try {
       // raced with the signal: the bound holds even for a client that would not stop
-      return await new Promise<T>((resolve, reject) => {
+      const answer = await new Promise<T>((resolve, reject) => {
         forget = whenAborted(signal, reject);
         call(signal).then(resolve, reject);
       });
+      this.#metrics?.record(kind, (performance.now() - start) / 1000, { answered: true });
+      return answer;
     } catch (err) {
+      this.#metrics?.record(kind, (performance.now() - start) / 1000, { err, answered: !signal.aborted });
       const why = signal.aborted && !this.#opts.signal.aborted ? `no answer within ${this.#tuning.reviewTimeoutMs} ms` : (err as Error).message;
       this.#log.warn({ err, review }, `${review} failed`);
       throw new HedgeError('Unavailable', `${cannot}: ${review} failed: ${why}`, { cause: err });
