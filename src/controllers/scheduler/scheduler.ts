@@ -107,7 +107,7 @@ function registrationsOf(filters: readonly Filter[]): Map<string, readonly Event
   return out;
 }
 
-/** the labels, annotations, spec and deletion of an object: what an update changed beyond its status */
+/** the object's labels are unchanged (namespace updates: only labels matter, to namespaceSelector terms) */
 const sameLabels = (a: KubeObject, b: KubeObject): boolean => JSON.stringify(a.metadata.labels ?? null) === JSON.stringify(b.metadata.labels ?? null);
 
 /**
