@@ -658,7 +658,7 @@ export class Scheduler {
 
   private assume(pi: PodInfo, nodeName: string, cycle: CycleState, entry: QueueEntry, signal: AbortSignal): void {
     const key = entry.key;
-    this.nominate(key, undefined);
+    this.nominate(key, undefined, nodeName);
     const pod = pi.pod;
     // the same requests, ports and spread key: only the pod object gains its nodeName
     const placed: PodInfo = { ...pi, pod: { ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName } } };
