@@ -17,6 +17,13 @@
  * (`--trace` prints what the bench is doing every 5 s on stderr; whatever the flag, when nothing has
  * moved for `--stall-timeout` seconds (default 60) the bench says what it waited for — with the
  * scheduler's reason when a pod fits nowhere — and exits 1)
+ *
+ * `--mode churn` is another case: wasted work rather than throughput. `--churn-pods` (default 2,000)
+ * pods that fit nowhere (half by node selector, half by cpu) wait while the in-memory API gets
+ * `--heartbeats` node status heartbeats/s (default 50: lastHeartbeatTime only), `--pv-updates`
+ * PersistentVolume and as many PVC status-only updates/s (default 5) and `--label-updates` node label
+ * changes/s that match none of the pods (default 1), for `--seconds` (default 30). It prints the
+ * scheduling attempts per second (every one wasted: nothing can fit) and the CPU they cost.
  */
 import { spawn } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
@@ -27,6 +34,8 @@ import { loadKubeconfig } from '../src/client/kubeconfig.ts';
 import { Resources } from '../src/client/resources.ts';
 import type { KubeClient } from '../src/client/types.ts';
 import { silentLogger } from '../src/lib/log.ts';
+import type { KubeObject } from '../src/api/object.ts';
+import { makePod } from '../src/controllers/testing/objects.ts';
 import { Scheduler } from '../src/controllers/scheduler/scheduler.ts';
 import {
   benchCapacityError,
@@ -51,6 +60,11 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string', default: '1' },
     trace: { type: 'boolean', default: false },
     'stall-timeout': { type: 'string', default: '60' },
+    'churn-pods': { type: 'string', default: '2000' },
+    heartbeats: { type: 'string', default: '50' },
+    'pv-updates': { type: 'string', default: '5' },
+    'label-updates': { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '30' },
   },
   allowPositionals: true,
 });
@@ -58,7 +72,7 @@ const { values, positionals } = parseArgs({
 const nodes = Number(values.nodes ?? positionals[0] ?? 100);
 const sizes = String(values.pods ?? positionals[1] ?? 1000).split(',').map(Number);
 const mode = values.mode;
-if (!['both', 'fake', 'real'].includes(mode ?? '')) throw new Error(`--mode ${mode}: want both, fake or real`);
+if (!['both', 'fake', 'real', 'churn'].includes(mode ?? '')) throw new Error(`--mode ${mode}: want both, fake, real or churn`);
 for (const n of sizes) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--pods ${values.pods}: want positive integers, comma-separated`);
   const why = benchCapacityError(nodes, n);
@@ -180,6 +194,93 @@ interface RealResult {
   rss?: number;
 }
 const results: RealResult[] = [];
+
+if (mode === 'churn') {
+  await churn();
+  clearInterval(watchdog);
+  process.exit(0);
+}
+
+/**
+ * `--mode churn`: pods that fit nowhere, cluster updates that cannot change that, and the attempts
+ * the scheduler spends on them anyway (see the header).
+ */
+async function churn(): Promise<void> {
+  const n = Number(values['churn-pods']);
+  const seconds = Number(values.seconds);
+  const rates = { heartbeats: Number(values.heartbeats), pv: Number(values['pv-updates']), labels: Number(values['label-updates']) };
+  const client = new FakeKubeClient();
+  client.recordCalls = false;
+  phase('churn: seed', () => 0, () => `${nodes} nodes, ${n} pods`);
+  await createBenchNodes(client, nodes);
+  const pvs = 10;
+  for (let i = 0; i < pvs; i++) {
+    await client.create(Resources.persistentvolumes, {
+      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${i}` },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'manual', hostPath: { path: `/tmp/pv-${i}` } },
+      status: { phase: 'Available' },
+    } as KubeObject);
+    await client.create(Resources.persistentvolumeclaims, {
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `claim-${i}`, namespace: 'default' },
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'manual', resources: { requests: { storage: '1Gi' } } },
+      status: { phase: 'Pending' },
+    } as KubeObject);
+  }
+  await pool(n, 16, async (i) => {
+    const pod = i % 2 === 0 ? makePod(`stuck-${i}`, { nodeSelector: { disk: 'nvme' } }) : makePod(`stuck-${i}`, { cpu: '64' });
+    await client.create(Resources.pods, pod);
+  });
+  const s = new Scheduler({ client, logger: silentLogger() });
+  const ac = new AbortController();
+  const done = s.run(ac.signal);
+  // every pod tried once (and its FailedScheduling written) before the window opens
+  phase('churn: first attempts', () => s.stats.failedAttempts, () => `${s.stats.failedAttempts}/${n} attempted`);
+  while (s.stats.failedAttempts < n) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 1500));
+  const attempts0 = s.stats.failedAttempts;
+  const cpu0 = process.cpuUsage();
+  let tick = 0;
+  const stamp = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const updates = { heartbeats: 0, pv: 0, labels: 0 };
+  phase('churn: window', () => tick, () => `${updates.heartbeats} heartbeats, ${updates.pv} PV+PVC updates, ${s.stats.failedAttempts - attempts0} attempts`);
+  const t0 = performance.now();
+  // 10 rounds a second, each a tenth of every rate
+  for (; performance.now() - t0 < seconds * 1000; tick++) {
+    const round = async (count: number, fn: (i: number) => Promise<void>): Promise<void> => {
+      const k = Math.floor(((tick + 1) * count) / 10) - Math.floor((tick * count) / 10);
+      for (let j = 0; j < k; j++) await fn(Math.floor((tick * count) / 10) + j);
+    };
+    await round(rates.heartbeats, async (i) => {
+      const node = s.nodeInformer.get(`node-${i % nodes}`);
+      if (!node) return;
+      const conditions = (node.status?.conditions ?? []).map((c) => (c.type === 'Ready' ? { ...c, lastHeartbeatTime: stamp() } : c));
+      await client.updateStatus(Resources.nodes, { ...node, status: { ...node.status, conditions } } as KubeObject);
+      updates.heartbeats++;
+    });
+    await round(rates.pv, async (i) => {
+      const pv = s.volumes.get(`pv-${i % pvs}`);
+      if (pv) await client.updateStatus(Resources.persistentvolumes, { ...pv, status: { ...pv.status, lastPhaseTransitionTime: stamp() } } as KubeObject);
+      const pvc = s.claims.get(`claim-${i % pvs}`, 'default');
+      if (pvc) await client.updateStatus(Resources.persistentvolumeclaims, { ...pvc, status: { ...pvc.status, conditions: [{ type: 'Resizing', status: i % 2 ? 'True' : 'False' }] } } as KubeObject);
+      updates.pv++;
+    });
+    await round(rates.labels, async (i) => {
+      const node = s.nodeInformer.get(`node-${i % nodes}`);
+      if (node) await client.update(Resources.nodes, { ...node, metadata: { ...node.metadata, labels: { ...node.metadata.labels, rack: `r${i}` } } } as KubeObject);
+      updates.labels++;
+    });
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + (tick + 1) * 100 - performance.now())));
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const usage = process.cpuUsage(cpu0);
+  const attempts = s.stats.failedAttempts - attempts0;
+  ac.abort();
+  await done;
+  printTable(`scheduler churn: ${n} pods that fit nowhere over ${nodes} nodes, ${elapsed.toFixed(0)} s`, [
+    ['heartbeats/s', 'PV + PVC status updates/s', 'node label updates/s', 'attempts', 'attempts/s (all wasted)', 'CPU ms/s (scheduler + API fake + driver)'],
+    [rates.heartbeats, rates.pv, rates.labels, attempts, (attempts / elapsed).toFixed(1), ((usage.user + usage.system) / 1000 / elapsed).toFixed(0)],
+  ]);
+}
 
 if (mode !== 'real') {
   for (const pods of sizes) {

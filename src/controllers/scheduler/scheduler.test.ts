@@ -7,7 +7,7 @@ import { FakeKubeClient } from '../../client/fake-client.ts';
 import { Resources } from '../../client/resources.ts';
 import type { ResourceTarget, WriteOptions } from '../../client/types.ts';
 import type { KubeObject } from '../../api/object.ts';
-import type { PodObject } from '../common/types.ts';
+import type { NodeObject, PodObject } from '../common/types.ts';
 import { makeNode, makePod, until, type NodeSpecInput, type PodSpecInput } from '../testing/objects.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -29,6 +29,11 @@ async function start(nodes: [string, NodeSpecInput][], opts: { clock?: FakeClock
       await done;
     },
   };
+}
+
+/** let informer events and the scheduling loop run (for asserting that something did not happen) */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
 }
 
 const nodeOf = async (c: FakeKubeClient, name: string): Promise<string | undefined> =>
@@ -103,13 +108,19 @@ test('no fit: FailedScheduling event and PodScheduled=False; a new node makes it
       const cond = p.status?.conditions?.find((x) => x.type === 'PodScheduled');
       return cond?.status === 'False' && cond.reason === 'Unschedulable' && cond.message === want;
     }, 'condition');
-    // retry after back-off: same message → the same event's count grows
-    clock.advance(1000);
+    // with no event that may help, back-off expiry alone does not retry it (upstream's unschedulable pods)
+    clock.advance(10_000);
+    await settle();
+    assert.equal(s.stats.failedAttempts, 1);
+    assert.equal(s.unschedulablePods, 1);
+    // the periodic flush does, after 5 min: same message → the same event's count grows
+    clock.advance(5 * 60_000);
     await until(async () => {
       const evs = (await client.list<KubeObject & { count?: number }>(Resources.events, { namespace: 'default' })).items;
       return evs.length === 1 && evs[0].count === 2;
     }, 'aggregated event');
     assert.equal(s.stats.failedAttempts, 2);
+    assert.equal(s.queueStats.flushed, 1);
     await client.create(Resources.nodes, makeNode('d', { cpu: '4' }));
     clock.advance(2000);
     assert.equal(await boundTo(client, 'big'), 'd');
@@ -277,13 +288,18 @@ test('a pod with required pod affinity waits for its peer and is placed beside i
     const web = makePod('web', { affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'cache' } }, topologyKey: 'zone' }] } } });
     await client.create(Resources.pods, web);
     await until(() => s.stats.failedAttempts === 1, 'first attempt');
-    clock.advance(1000);
-    await until(() => s.stats.failedAttempts === 2, 'second attempt: the next back-off is 2 s');
+    // a placed pod its term does not select is no reason to try it again (InterPodAffinity's hint)
+    await client.create(Resources.pods, makePod('db', { labels: { app: 'db' }, nodeSelector: { zone: 'z2' } }));
+    assert.equal(await boundTo(client, 'db'), 'b');
+    await until(() => s.assumedPods === 0, 'db seen bound');
+    clock.advance(10_000);
+    await settle();
+    assert.equal(s.stats.failedAttempts, 1);
     await client.create(Resources.pods, makePod('cache', { labels: { app: 'cache' }, nodeSelector: { zone: 'z2' } }));
     assert.equal(await boundTo(client, 'cache'), 'b');
-    // 1 s later, not 2: no node changed, the placed peer is what shortened its wait
-    clock.advance(1000);
+    // the placed peer moves it at once (its last attempt was more than the initial back-off ago)
     assert.equal(await boundTo(client, 'web'), 'b');
+    assert.equal(s.stats.failedAttempts, 1);
   } finally {
     await stop();
   }
@@ -318,8 +334,12 @@ test('preemption: a high-priority pod evicts a lower one on a full node, waits f
     assert.equal(ev?.related?.name, 'high');
     assert.equal(s.stats.victims, 1);
 
-    // while the victim terminates the preemptor waits: no second round of preemption
+    // while the victim terminates the preemptor waits: its termination frees nothing yet, so no
+    // event moves it; tried anyway (the periodic flush), it does not preempt a second time
     clock.advance(1000);
+    await settle();
+    assert.equal(s.stats.failedAttempts, 2);
+    clock.advance(5 * 60_000);
     await until(() => s.stats.failedAttempts >= 3, 'high retried');
     assert.equal(s.stats.preemptions, 1);
     const failed = (await eventsFor(client, 'FailedScheduling')).map((e) => e.message);
@@ -421,6 +441,89 @@ test('volume binding: a claim of a no-provisioner class is given a matching stat
     const [ev] = (await eventsFor(client, 'FailedScheduling')).filter((e) => e.involvedObject?.name === 'two');
     assert.match(ev?.message ?? '', /^0\/2 nodes are available: 2 node\(s\) didn't find available persistent volumes to bind\./);
     assert.equal((await podNamed(client, 'two')).spec?.nodeName, undefined);
+  } finally {
+    await stop();
+  }
+});
+
+test('queueing hints: a node heartbeat does not retry a pod NodeAffinity rejected; a label change that matches places it', async () => {
+  const { client, clock, s, stop } = await start([['a', {}], ['b', {}]]);
+  try {
+    await client.create(Resources.pods, makePod('p', { nodeSelector: { disk: 'ssd' } }));
+    await until(() => s.stats.failedAttempts === 1 && s.unschedulablePods === 1, 'p unschedulable');
+    const events0 = s.queueStats.events;
+    for (let i = 0; i < 5; i++) {
+      const node = await client.get<NodeObject>(Resources.nodes, 'a');
+      const conditions = node.status?.conditions?.map((c) => ({ ...c, lastHeartbeatTime: `2026-01-01T00:00:0${i}Z` }));
+      await client.updateStatus(Resources.nodes, { ...node, status: { ...node.status, conditions } });
+    }
+    // a label no pod asks for: an event, but NodeAffinity's hint skips it
+    const b = await client.get<NodeObject>(Resources.nodes, 'b');
+    await client.update(Resources.nodes, { ...b, metadata: { ...b.metadata, labels: { ...b.metadata.labels, rack: 'r1' } } });
+    await until(() => s.nodeInformer.get('b')?.metadata.labels?.rack === 'r1', 'label seen');
+    clock.advance(10_000);
+    await settle();
+    assert.equal(s.queueStats.events, events0 + 1, 'heartbeats are no event');
+    assert.equal(s.queueStats.movedByEvent, 0);
+    assert.equal(s.stats.failedAttempts, 1);
+    const a = await client.get<NodeObject>(Resources.nodes, 'a');
+    await client.update(Resources.nodes, { ...a, metadata: { ...a.metadata, labels: { ...a.metadata.labels, disk: 'ssd' } } });
+    assert.equal(await boundTo(client, 'p'), 'a');
+    assert.equal(s.queueStats.movedByEvent, 1);
+    assert.equal(s.stats.failedAttempts, 1);
+  } finally {
+    await stop();
+  }
+});
+
+test('queueing hints: a PV status update does not retry a pod VolumeBinding rejected; a new PV that fits places it', async () => {
+  const { client, clock, s, stop } = await start([['a', {}]]);
+  try {
+    await client.create(Resources.storageclasses, { metadata: { name: 'local-storage' }, provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer' });
+    const pv = (name: string, storage: string) => ({
+      metadata: { name },
+      spec: { capacity: { storage }, accessModes: ['ReadWriteOnce'], storageClassName: 'local-storage', local: { path: `/mnt/${name}` } },
+      status: { phase: 'Available' },
+    });
+    await client.create(Resources.persistentvolumes, pv('small', '1Gi'));
+    await client.create(Resources.persistentvolumeclaims, { metadata: { name: 'data', namespace: 'default' }, spec: { storageClassName: 'local-storage', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } } } });
+    const p = makePod('db');
+    p.spec!.volumes = [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }];
+    await client.create(Resources.pods, p);
+    await until(() => s.stats.failedAttempts === 1 && s.unschedulablePods === 1, 'db unschedulable');
+    for (const message of ['checked', 'checked again']) {
+      const cur = await client.get<KubeObject & { status?: Record<string, unknown> }>(Resources.persistentvolumes, 'small');
+      await client.updateStatus(Resources.persistentvolumes, { ...cur, status: { ...cur.status, message } });
+    }
+    // the claim's status too: the filter does not read it
+    const claim = await client.get<KubeObject & { status?: Record<string, unknown> }>(Resources.persistentvolumeclaims, 'data', { namespace: 'default' });
+    await client.updateStatus(Resources.persistentvolumeclaims, { ...claim, status: { phase: 'Pending', conditions: [{ type: 'Resizing', status: 'False' }] } });
+    await until(() => (s.volumes.get('small')?.status as { message?: string } | undefined)?.message === 'checked again' && s.claims.get('data', 'default')?.status?.conditions !== undefined, 'updates seen');
+    clock.advance(10_000);
+    await settle();
+    assert.equal(s.stats.failedAttempts, 1);
+    assert.equal(s.queueStats.movedByEvent, 0);
+    await client.create(Resources.persistentvolumes, pv('big', '10Gi'));
+    assert.equal(await boundTo(client, 'db'), 'a');
+    const big = await client.get<KubeObject & { spec?: { claimRef?: { name?: string } } }>(Resources.persistentvolumes, 'big');
+    assert.equal(big.spec?.claimRef?.name, 'data');
+  } finally {
+    await stop();
+  }
+});
+
+test('queueing hints: a placed pod leaving retries the pod NodeResourcesFit rejected; the cache stays consistent', async () => {
+  const { client, clock, s, stop } = await start([['a', { cpu: '2' }]]);
+  try {
+    await client.create(Resources.pods, { ...makePod('old', { cpu: '2', nodeName: 'a' }), status: { phase: 'Running' } });
+    await client.create(Resources.pods, makePod('new', { cpu: '2' }));
+    await until(() => s.stats.failedAttempts === 1 && s.unschedulablePods === 1, 'new unschedulable');
+    await client.delete(Resources.pods, 'old', { namespace: 'default', gracePeriodSeconds: 0 });
+    clock.advance(1000);
+    assert.equal(await boundTo(client, 'new'), 'a');
+    await until(() => s.assumedPods === 0, 'confirmed');
+    assert.deepEqual([...s.placements()], [['default/new', 'a']]);
+    assert.equal(s.pending, 0);
   } finally {
     await stop();
   }

@@ -1,6 +1,5 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PodCondition } from 'kubernetes-types/core/v1.js';
-import type { RuntimeClass } from 'kubernetes-types/node/v1.js';
 import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
 import { HedgeError, isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -18,6 +17,7 @@ import {
   ANNOTATION_SELECTED_NODE,
   defaultFilters,
   podTopologySpread,
+  runtimeHandler,
   volumeBinding,
   type CycleState,
   type Filter,
@@ -26,6 +26,7 @@ import {
   type PvObject,
   type StorageClassObject,
 } from './filters/index.ts';
+import { ActionType, assignedPodUpdateActions, nodeUpdateActions, type ClusterEvent, type EventRegistration, type RuntimeClassObject } from './events.ts';
 import { fitErrorMessage } from './fit-error.ts';
 import { NodeInfo, podInfo, podKey, spreadKeyOf, type ClusterTotals, type PodInfo } from './node-info.ts';
 import { SchedulingQueue, type QueueEntry } from './queue.ts';
@@ -44,7 +45,6 @@ import {
 } from './preemption.ts';
 import { linkedSignal } from '../../lib/signals.ts';
 
-type RuntimeClassObject = RuntimeClass & KubeObject;
 type PdbObject = PodDisruptionBudget & KubeObject;
 
 /** a pod's nominated node, and whether we set it (kept until we clear it) or read it from the pod */
@@ -67,6 +67,11 @@ export interface SchedulerConfig {
   /** cap of the retry delay (default 10 s, as upstream's podMaxBackoffDuration) */
   maxBackoffMs?: number;
   /**
+   * how long an unschedulable pod waits with no event that may help it before it is tried anyway
+   * (default 5 min, upstream's podMaxInUnschedulablePodsDuration)
+   */
+  maxUnschedulableMs?: number;
+  /**
    * binds in flight at once (default 16; with a client that batches binds, e.g. HttpKubeClient's
    * `bindBatchSize`, hundreds: each turn's binds then travel together)
    */
@@ -76,7 +81,8 @@ export interface SchedulerConfig {
 
 export type ScheduleResult =
   | { kind: 'fit'; node: string; cycle: CycleState }
-  | { kind: 'unschedulable'; message: string; reasons: Map<string, string[]> };
+  /** plugins: the filters that rejected the pod on some node (upstream's UnschedulablePlugins) */
+  | { kind: 'unschedulable'; message: string; reasons: Map<string, string[]>; plugins: ReadonlySet<string> };
 
 const COMPONENT = 'hedge-scheduler';
 /** pods placed between two turns of the event loop */
@@ -94,17 +100,15 @@ function isTerminal(pod: PodObject): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
-/** node fields whose change can make a waiting pod fit (upstream's node update event filter) */
-function schedulingView(n: NodeObject): string {
-  return JSON.stringify([
-    n.metadata.labels,
-    n.spec?.taints,
-    n.spec?.unschedulable,
-    n.status?.allocatable,
-    n.status?.conditions?.find((c) => c.type === 'Ready')?.status,
-    n.status?.runtimeHandlers,
-  ]);
+/** the filters' registered events by filter name; a filter that registers none is moved by every event */
+function registrationsOf(filters: readonly Filter[]): Map<string, readonly EventRegistration[]> {
+  const out = new Map<string, readonly EventRegistration[]>();
+  for (const f of filters) if (f.events) out.set(f.name, f.events);
+  return out;
 }
+
+/** the object's labels are unchanged (namespace updates: only labels matter, to namespaceSelector terms) */
+const sameLabels = (a: KubeObject, b: KubeObject): boolean => JSON.stringify(a.metadata.labels ?? null) === JSON.stringify(b.metadata.labels ?? null);
 
 /**
  * The hedge scheduler: informers keep a per-node view (NodeInfo) up to date incrementally;
@@ -154,10 +158,6 @@ export class Scheduler {
     this.clock = cfg.clock ?? systemClock;
     this.log = cfg.logger.child({ component: COMPONENT });
     this.names = new Set(cfg.schedulerNames ?? ['default-scheduler', 'hedge-scheduler']);
-    this.queue = new SchedulingQueue({
-      initialBackoffMs: cfg.initialBackoffMs ?? 1000,
-      maxBackoffMs: cfg.maxBackoffMs ?? 10_000,
-    });
     this.events = new EventRecorder({ client: cfg.client, component: COMPONENT, instance: cfg.identity, clock: this.clock, logger: this.log });
     const common = { client: cfg.client, logger: this.log, clock: this.clock };
     this.pods = new Informer<PodObject>({
@@ -177,33 +177,43 @@ export class Scheduler {
     this.runtimeClasses = new Informer<RuntimeClassObject>({
       ...common,
       resource: Resources.runtimeclasses,
-      onAdd: () => this.clusterChanged(),
-      onUpdate: () => this.clusterChanged(),
+      onAdd: (rc) => this.event({ resource: 'RuntimeClass', action: ActionType.Add, new: rc }),
+      onUpdate: (o, rc) => this.event({ resource: 'RuntimeClass', action: ActionType.UpdateOther, old: o, new: rc }),
     });
     this.namespaces = new Informer<KubeObject>({
       ...common,
       resource: Resources.namespaces,
       onUpdate: (o, n) => {
-        if (JSON.stringify(o.metadata.labels) !== JSON.stringify(n.metadata.labels)) this.clusterChanged();
+        if (!sameLabels(o, n)) this.event({ resource: 'Namespace', action: ActionType.UpdateOther, old: o, new: n });
       },
     });
     this.disruptionBudgets = new Informer<PdbObject>({ ...common, resource: Resources.poddisruptionbudgets });
-    // a claim, volume or class appearing or changing can make a pod waiting on its volumes fit
-    const storage = { onAdd: () => this.clusterChanged(), onUpdate: () => this.clusterChanged() };
-    this.claims = new Informer<PvcObject>({ ...common, resource: Resources.persistentvolumeclaims, ...storage });
+    // a claim, volume or class appearing or changing may make a pod waiting on its volumes fit:
+    // VolumeBinding's hints tell which (a status-only update does not)
+    this.claims = new Informer<PvcObject>({
+      ...common,
+      resource: Resources.persistentvolumeclaims,
+      onAdd: (pvc) => this.event({ resource: 'PersistentVolumeClaim', action: ActionType.Add, new: pvc }),
+      onUpdate: (o, pvc) => this.event({ resource: 'PersistentVolumeClaim', action: ActionType.UpdateOther, old: o, new: pvc }),
+    });
     // a PV seen with its claimRef (or gone) needs no assumption any more
-    const volumeSeen = (pv: PvObject): void => {
+    const volumeSeen = (old: PvObject | undefined, pv: PvObject): void => {
       if (pv.spec?.claimRef) this.assumedVolumes.delete(pv.metadata.name ?? '');
-      this.clusterChanged();
+      this.event({ resource: 'PersistentVolume', action: old ? ActionType.UpdateOther : ActionType.Add, old, new: pv });
     };
     this.volumes = new Informer<PvObject>({
       ...common,
       resource: Resources.persistentvolumes,
-      onAdd: volumeSeen,
-      onUpdate: (_, pv) => volumeSeen(pv),
+      onAdd: (pv) => volumeSeen(undefined, pv),
+      onUpdate: volumeSeen,
       onDelete: (pv) => this.assumedVolumes.delete(pv.metadata.name ?? ''),
     });
-    this.storageClasses = new Informer<StorageClassObject>({ ...common, resource: Resources.storageclasses, ...storage });
+    this.storageClasses = new Informer<StorageClassObject>({
+      ...common,
+      resource: Resources.storageclasses,
+      onAdd: (sc) => this.event({ resource: 'StorageClass', action: ActionType.Add, new: sc }),
+      onUpdate: (o, sc) => this.event({ resource: 'StorageClass', action: ActionType.UpdateOther, old: o, new: sc }),
+    });
     this.filters = cfg.filters ?? withVolumeBinding(
       defaultFilters,
       volumeBinding({
@@ -214,6 +224,23 @@ export class Scheduler {
         storageClass: (name) => this.storageClasses.get(name),
       }),
     );
+    this.queue = new SchedulingQueue({
+      initialBackoffMs: cfg.initialBackoffMs ?? 1000,
+      maxBackoffMs: cfg.maxBackoffMs ?? 10_000,
+      maxUnschedulableMs: cfg.maxUnschedulableMs,
+      registrations: registrationsOf(this.filters),
+      hintContext: { namespaceLabels: this.namespaceLabels },
+    });
+  }
+
+  /** the queue's counters: events seen, hints called, pods moved by an event or by the periodic flush */
+  get queueStats(): Readonly<SchedulingQueue['stats']> {
+    return this.queue.stats;
+  }
+
+  /** pending pods waiting for a cluster event (upstream's unschedulablePods) */
+  get unschedulablePods(): number {
+    return this.queue.unschedulableSize;
   }
 
   get pending(): number {
@@ -301,15 +328,18 @@ export class Scheduler {
     return ni;
   }
 
-  /** a pod is bound: pods waiting on pod affinity or spreading may fit now */
-  private podPlaced(): void {
-    this.queue.onPodPlaced(this.clock.now());
-    this.kick();
+  /**
+   * A cluster change: the unschedulable pods it may help (per the hints of the plugins that
+   * rejected them) move towards the active queue. The cache itself is kept by the informer
+   * handlers whatever the hints say.
+   */
+  private event(ev: ClusterEvent): void {
+    if (this.queue.onEvent(ev, this.clock.now()) > 0) this.kick();
   }
 
-  private clusterChanged(): void {
-    this.queue.onClusterChange(this.clock.now());
-    this.kick();
+  /** a placed pod (bound or assumed) came, changed or left: `action` one of Add, Delete or the pod update kinds */
+  private assignedPodEvent(action: number, old: PodObject | undefined, cur: PodObject | undefined): void {
+    this.event({ resource: 'AssignedPod', action, old, new: cur });
   }
 
   private onPod(pod: PodObject): void {
@@ -317,29 +347,37 @@ export class Scheduler {
     const nodeName = pod.spec?.nodeName;
     if (nodeName) {
       this.queue.delete(key);
-      this.nominate(key, undefined);
+      this.nominate(key, undefined, nodeName);
       const wasAssumed = this.assumed.delete(key);
       const prev = this.podNode.get(key);
+      const existing = prev === undefined ? undefined : this.nodes.get(prev)?.pods.get(key);
       // the informer confirms an assumed pod where we put it: requests and ports cannot have changed
       // (immutable), so unless its labels moved it to another spread group only the object changes
-      const confirmed = wasAssumed && prev === nodeName && !isTerminal(pod) ? this.nodes.get(nodeName)?.pods.get(key) : undefined;
+      const confirmed = wasAssumed && prev === nodeName && !isTerminal(pod) ? existing : undefined;
       if (confirmed && confirmed.spreadKey === spreadKeyOf(pod)) {
         confirmed.pod = pod;
-        this.podPlaced();
+        this.assignedPodEvent(ActionType.Add, undefined, pod);
         return;
       }
       if (isTerminal(pod)) {
         if (prev) {
           this.nodes.get(prev)?.removePod(key);
           this.podNode.delete(key);
-          this.clusterChanged();
+          this.assignedPodEvent(ActionType.Delete, existing?.pod ?? pod, undefined);
         }
         return;
       }
-      if (prev && prev !== nodeName) this.nodes.get(prev)?.removePod(key);
+      if (prev && prev !== nodeName) {
+        this.nodes.get(prev)?.removePod(key);
+        this.assignedPodEvent(ActionType.Delete, existing?.pod, undefined);
+      }
       this.nodeInfo(nodeName).addPod(podInfo(pod));
       this.podNode.set(key, nodeName);
-      if (prev !== nodeName) this.podPlaced();
+      if (prev !== nodeName || wasAssumed) this.assignedPodEvent(ActionType.Add, undefined, pod);
+      else if (existing) {
+        const action = assignedPodUpdateActions(existing.pod, pod);
+        if (action) this.assignedPodEvent(action, existing.pod, pod);
+      }
       return;
     }
     // A status update racing our bind shows the pod still unbound: it is already placed.
@@ -364,18 +402,27 @@ export class Scheduler {
     if (prev) {
       this.nodes.get(prev)?.removePod(key);
       this.podNode.delete(key);
-      this.clusterChanged();
+      this.assignedPodEvent(ActionType.Delete, pod.spec?.nodeName ? pod : { ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName: prev } }, undefined);
     }
   }
 
-  /** set (or with no node, drop) the pod's nomination in the cache */
-  private nominate(key: string, n: Nomination | undefined): void {
+  /**
+   * Set (or with no node, drop) the pod's nomination in the cache. The room a dropped nomination
+   * held on its node is free again for pods of lower priority, which the filters kept off it: that
+   * counts as a pod leaving the node (upstream's NodePorts hint counts nominated pods too), unless
+   * the pod is being placed on that very node (`placedOn`).
+   */
+  private nominate(key: string, n: Nomination | undefined, placedOn?: string): void {
     const prev = this.nominations.get(key);
     if (prev) {
       this.nominations.delete(key);
       const on = this.nominatedOn.get(prev.node);
       on?.delete(key);
       if (on?.size === 0) this.nominatedOn.delete(prev.node);
+      if (prev.node !== placedOn && prev.node !== n?.node) {
+        const pod = prev.pod.pod;
+        this.assignedPodEvent(ActionType.Delete, { ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName: prev.node } }, undefined);
+      }
     }
     if (!n) return;
     this.nominations.set(key, n);
@@ -402,7 +449,9 @@ export class Scheduler {
   private onNode(node: NodeObject, old: NodeObject | undefined): void {
     const name = node.metadata.name ?? '';
     this.nodeInfo(name).setNode(node);
-    if (!old || schedulingView(old) !== schedulingView(node)) this.clusterChanged();
+    // an update that changes nothing the filters read (a heartbeat) is no event at all
+    const action = old ? nodeUpdateActions(old, node) : ActionType.Add;
+    if (action) this.event({ resource: 'Node', action, old, new: node });
   }
 
   private onNodeDelete(node: NodeObject): void {
@@ -410,6 +459,7 @@ export class Scheduler {
     if (!ni) return;
     ni.node = undefined;
     if (ni.pods.size === 0) this.nodes.delete(ni.name);
+    this.event({ resource: 'Node', action: ActionType.Delete, old: node });
   }
 
   /** handler the pod needs, undefined for the default, or an error message for an unknown RuntimeClass */
@@ -439,12 +489,12 @@ export class Scheduler {
    * What the filters' `prepare` compute over `nodes` for one attempt of `pi`, and the filters
    * this attempt runs: those without a prepare, and those whose prepare found something to check.
    */
-  private prepareCycle(pi: PodInfo, nodes: readonly NodeInfo[]): { cycle: CycleState; filters: Filter[]; rejected?: string } {
+  private prepareCycle(pi: PodInfo, nodes: readonly NodeInfo[]): { cycle: CycleState; filters: Filter[]; rejected?: string; rejectedBy?: string } {
     const cycle: CycleState = {};
     const filters: Filter[] = [];
     for (const f of this.filters) {
       const r = f.prepare?.({ pod: pi, nodes, namespaceLabels: this.namespaceLabels }, cycle) ?? true;
-      if (typeof r === 'string') return { cycle, filters, rejected: r };
+      if (typeof r === 'string') return { cycle, filters, rejected: r, rejectedBy: f.name };
       if (r) filters.push(f);
     }
     return { cycle, filters };
@@ -456,7 +506,7 @@ export class Scheduler {
    * (upstream's addNominatedPods): the room preemption made for them is not taken by pods of
    * lower priority.
    */
-  private filterNode(ctx: FilterContext, filters: readonly Filter[], ni: NodeInfo): string[] {
+  private filterNode(ctx: FilterContext, filters: readonly Filter[], ni: NodeInfo, rejectedBy?: Set<string>): string[] {
     ctx.nodeInfo = ni;
     ctx.node = ni.node as NodeObject;
     const nominated = this.nominatedOn.size === 0 ? undefined : this.nominatedOn.get(ni.name);
@@ -471,7 +521,10 @@ export class Scheduler {
     try {
       for (const f of filters) {
         const failed = f.filter(ctx);
-        if (failed.length) return failed;
+        if (failed.length) {
+          rejectedBy?.add(f.name);
+          return failed;
+        }
       }
       return [];
     } finally {
@@ -504,23 +557,26 @@ export class Scheduler {
     const candidates = this.candidates();
     const h = this.handlerFor(pod);
     if ('error' in h) {
-      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), h.error), reasons: new Map() };
+      // a missing RuntimeClass: RuntimeHandler's rejection (its hint waits for the class)
+      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), h.error), reasons: new Map(), plugins: new Set([runtimeHandler.name]) };
     }
     const reasons = new Map<string, string[]>();
+    const plugins = new Set<string>();
     const feasible: NodeInfo[] = [];
     // one context for every node: filters read it during their call only
-    const { cycle, filters, rejected } = this.prepareCycle(pi, candidates);
+    const { cycle, filters, rejected, rejectedBy } = this.prepareCycle(pi, candidates);
     if (rejected !== undefined) {
-      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), rejected), reasons: new Map() };
+      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, new Map(), rejected), reasons: new Map(), plugins: new Set(rejectedBy ? [rejectedBy] : []) };
     }
     const ctx: FilterContext = { pod: pi, nodeInfo: candidates[0], node: candidates[0]?.node as NodeObject, runtimeHandler: h.handler, cycle };
     for (const ni of candidates) {
-      const failed = this.filterNode(ctx, filters, ni);
+      const failed = this.filterNode(ctx, filters, ni, plugins);
       if (failed.length) reasons.set(ni.name, failed);
       else feasible.push(ni);
     }
     if (feasible.length === 0) {
-      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, reasons), reasons };
+      // no nodes at all: no plugin rejected it, so any event moves it (as upstream)
+      return { kind: 'unschedulable', message: fitErrorMessage(candidates.length, reasons), reasons, plugins };
     }
     // the node preemption made room on, while it still fits (upstream evaluates it first)
     const nominated = this.nominations.get(pi.key)?.node;
@@ -541,7 +597,7 @@ export class Scheduler {
         return;
       case 'unschedulable': {
         this.stats.failedAttempts++;
-        this.queue.requeue(entry, this.clock.now());
+        this.queue.markUnschedulable(entry, result.plugins, pi, this.clock.now());
         const preemption = await this.preempt(pi, result.reasons, signal);
         // upstream's FitError with its PostFilter message
         const message = preemption ? `${result.message} preemption: ${preemption}` : result.message;
@@ -602,7 +658,7 @@ export class Scheduler {
 
   private assume(pi: PodInfo, nodeName: string, cycle: CycleState, entry: QueueEntry, signal: AbortSignal): void {
     const key = entry.key;
-    this.nominate(key, undefined);
+    this.nominate(key, undefined, nodeName);
     const pod = pi.pod;
     // the same requests, ports and spread key: only the pod object gains its nodeName
     const placed: PodInfo = { ...pi, pod: { ...pod, spec: { ...pod.spec, containers: pod.spec?.containers ?? [], nodeName } } };
@@ -620,6 +676,8 @@ export class Scheduler {
         this.assumed.delete(key);
         this.nodes.get(nodeName)?.removePod(key);
         this.podNode.delete(key);
+        // the room it held is free again (upstream moves pods on AssignedPodDelete when a bind fails)
+        this.assignedPodEvent(ActionType.Delete, placed.pod, undefined);
         // Conflict/NotFound: the pod was bound or deleted elsewhere; the informer will tell us.
         if (isHedgeError(err, 'Conflict') || isHedgeError(err, 'NotFound') || signal.aborted) return;
         this.log.warn({ err, pod: key, node: nodeName }, 'bind failed; will retry');

@@ -1,5 +1,8 @@
 import type { Labels } from '../../../api/labels/index.ts';
-import { termMatches, topologyPair, type AffinityTerm } from '../pod-affinity-terms.ts';
+import type { PodObject } from '../../common/types.ts';
+import { ActionType, type HintContext, type QueueingHint } from '../events.ts';
+import type { PodInfo } from '../node-info.ts';
+import { podAffinityInfo, termMatches, topologyPair, type AffinityTerm } from '../pod-affinity-terms.ts';
 import type { Filter } from './types.ts';
 
 export const REASON_POD_AFFINITY = "node(s) didn't match pod affinity rules";
@@ -24,6 +27,29 @@ function bump(m: Map<string, number>, pair: string | undefined): void {
 
 const allMatch = (terms: AffinityTerm[], pod: Parameters<typeof termMatches>[1], ns: (n: string) => Labels): boolean =>
   terms.every((t) => termMatches(t, pod, ns));
+
+/**
+ * upstream's isSchedulableAfterPodChange for a placed pod added, relabelled or gone: Queue when it
+ * now matches all the pod's required affinity terms, or no longer matches (or left while matching)
+ * one of its anti-affinity terms. hedge adds the symmetric case upstream's hint misses: the placed
+ * pod's own required anti-affinity selected the pod and no longer does (or it left).
+ */
+function afterAssignedPodChange(pi: PodInfo, old: PodObject | undefined, cur: PodObject | undefined, { namespaceLabels: ns }: HintContext): QueueingHint {
+  const aff = pi.affinity?.requiredAffinity ?? [];
+  const anti = pi.affinity?.requiredAntiAffinity ?? [];
+  const matchesAffinity = (p: PodObject): boolean => aff.length > 0 && allMatch(aff, p, ns);
+  const matchesAnti = (p: PodObject): boolean => anti.some((t) => termMatches(t, p, ns));
+  const blocks = (p: PodObject): boolean => !!p.spec?.affinity?.podAntiAffinity && (podAffinityInfo(p)?.requiredAntiAffinity ?? []).some((t) => termMatches(t, pi.pod, ns));
+  if (old && cur) {
+    const helps = (!matchesAffinity(old) && matchesAffinity(cur)) || (matchesAnti(old) && !matchesAnti(cur)) || (blocks(old) && !blocks(cur));
+    return helps ? 'Queue' : 'QueueSkip';
+  }
+  if (cur) return matchesAffinity(cur) ? 'Queue' : 'QueueSkip';
+  return old && (matchesAnti(old) || blocks(old)) ? 'Queue' : 'QueueSkip';
+}
+
+/** the pod's own required terms (none: it was rejected by placed pods' anti-affinity) */
+const ownTerms = (pi: PodInfo): AffinityTerm[] => [...(pi.affinity?.requiredAffinity ?? []), ...(pi.affinity?.requiredAntiAffinity ?? [])];
 
 /**
  * InterPodAffinity's filter: required podAffinity and podAntiAffinity of the incoming pod against
@@ -82,4 +108,28 @@ export const interPodAffinity: Filter = {
     }
     return [];
   },
+  events: [
+    { resource: 'AssignedPod', actions: ActionType.Add | ActionType.Delete | ActionType.UpdatePodLabel, hint: afterAssignedPodChange },
+    // upstream's hint: a node labelled with one of the pod's topology keys. hedge also queues on a
+    // new node (a new domain may be free of the placed pods whose anti-affinity rejected it) and,
+    // for a pod with no terms of its own, on any label change (its node may leave the blocked domain)
+    {
+      resource: 'Node',
+      actions: ActionType.Add | ActionType.UpdateNodeLabel,
+      hint: (pi, old, cur) => {
+        const own = ownTerms(pi);
+        if (!old || own.length === 0) return 'Queue';
+        return own.some((t) => cur?.metadata.labels?.[t.topologyKey] !== undefined) ? 'Queue' : 'QueueSkip';
+      },
+    },
+    // namespaceSelector terms (the pod's, or placed pods' anti-affinity) read namespace labels
+    {
+      resource: 'Namespace',
+      actions: ActionType.Update,
+      hint: (pi) => {
+        const own = ownTerms(pi);
+        return own.length === 0 || own.some((t) => t.namespaceSelector !== undefined) ? 'Queue' : 'QueueSkip';
+      },
+    },
+  ],
 };

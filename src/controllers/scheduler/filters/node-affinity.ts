@@ -1,5 +1,6 @@
 import type { NodeSelectorRequirement, NodeSelectorTerm } from 'kubernetes-types/core/v1.js';
 import type { NodeObject, PodObject } from '../../common/types.ts';
+import { ActionType } from '../events.ts';
 import type { Filter } from './types.ts';
 
 export const REASON_AFFINITY = "node(s) didn't match Pod's node affinity/selector";
@@ -63,6 +64,14 @@ export const nodeAffinity: Filter = {
   filter({ pod, node }) {
     return matchesRequiredNodeAffinity(pod.pod, node) ? [] : [REASON_AFFINITY];
   },
+  // upstream's hint: a node that now matches the pod's selector and affinity and did not before
+  events: [
+    {
+      resource: 'Node',
+      actions: ActionType.Add | ActionType.UpdateNodeLabel,
+      hint: ({ pod }, old, cur) => (cur && matchesRequiredNodeAffinity(pod, cur) && (!old || !matchesRequiredNodeAffinity(pod, old)) ? 'Queue' : 'QueueSkip'),
+    },
+  ],
 };
 
 /**

@@ -1,4 +1,5 @@
 import { toleratesTaint } from '../../common/tolerations.ts';
+import { ActionType } from '../events.ts';
 import type { Filter } from './types.ts';
 
 export const REASON_UNSCHEDULABLE = 'node(s) were unschedulable';
@@ -13,4 +14,12 @@ export const nodeUnschedulable: Filter = {
     const tolerated = (pod.pod.spec?.tolerations ?? []).some((t) => toleratesTaint(t, unschedulableTaint));
     return tolerated ? [] : [REASON_UNSCHEDULABLE];
   },
+  // upstream's hint: a node added schedulable, or uncordoned
+  events: [
+    {
+      resource: 'Node',
+      actions: ActionType.Add | ActionType.UpdateNodeTaint,
+      hint: (_pod, old, cur) => (cur && !cur.spec?.unschedulable && (!old || old.spec?.unschedulable) ? 'Queue' : 'QueueSkip'),
+    },
+  ],
 };

@@ -2,6 +2,7 @@ import type { TopologySpreadConstraint } from 'kubernetes-types/core/v1.js';
 import { matches, newRequirement, nothing, selectorFromLabelSelector, type Selector } from '../../../api/labels/index.ts';
 import { findToleration } from '../../common/tolerations.ts';
 import type { NodeObject, PodObject } from '../../common/types.ts';
+import { ActionType } from '../events.ts';
 import type { NodeInfo, PodInfo } from '../node-info.ts';
 import { matchesRequiredNodeAffinity } from './node-affinity.ts';
 import type { Filter } from './types.ts';
@@ -109,6 +110,8 @@ function prepareSpread(pod: PodInfo, nodes: readonly NodeInfo[]): TopologySpread
  * the constraint's nodeAffinityPolicy (default Honor) and nodeTaintsPolicy (default Ignore)
  * include; a node without every constraint's key is rejected.
  */
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
 export const podTopologySpread: Filter = {
   name: 'PodTopologySpread',
   prepare({ pod, nodes }, state) {
@@ -126,4 +129,36 @@ export const podTopologySpread: Filter = {
     }
     return [];
   },
+  events: [
+    // upstream's hint: a placed pod in the pod's namespace that a constraint selects (before or
+    // after) came, changed labels or left; hedge also counts one starting to terminate
+    {
+      resource: 'AssignedPod',
+      actions: ActionType.Add | ActionType.Delete | ActionType.UpdatePodLabel | ActionType.UpdatePodTerminating,
+      hint: ({ pod }, old, cur) => {
+        const other = cur ?? old;
+        if (!other || (other.metadata.namespace ?? 'default') !== (pod.metadata.namespace ?? 'default')) return 'QueueSkip';
+        const cs = spreadConstraints(pod, 'DoNotSchedule');
+        const selected = (p: PodObject | undefined): boolean => !!p && cs.some((c) => matches(c.selector, p.metadata.labels));
+        return selected(old) || selected(cur) ? 'Queue' : 'QueueSkip';
+      },
+    },
+    // upstream's hint: a node with every topology key added or deleted, gaining or losing them,
+    // or (having them) changing a key's value or its taints
+    {
+      resource: 'Node',
+      actions: ActionType.Add | ActionType.Delete | ActionType.UpdateNodeLabel | ActionType.UpdateNodeTaint,
+      hint: ({ pod }, old, cur) => {
+        const cs = spreadConstraints(pod, 'DoNotSchedule');
+        const was = !!old && hasAllKeys(old, cs);
+        const is = !!cur && hasAllKeys(cur, cs);
+        if (old && cur) {
+          if (was !== is) return 'Queue';
+          const moved = cs.some((c) => old.metadata.labels?.[c.topologyKey] !== cur.metadata.labels?.[c.topologyKey]);
+          return is && (moved || !sameJson(old.spec?.taints, cur.spec?.taints)) ? 'Queue' : 'QueueSkip';
+        }
+        return was || is ? 'Queue' : 'QueueSkip';
+      },
+    },
+  ],
 };

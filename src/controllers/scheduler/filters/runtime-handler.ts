@@ -1,4 +1,5 @@
 import type { NodeObject } from '../../common/types.ts';
+import { ActionType } from '../events.ts';
 import type { Filter } from './types.ts';
 
 /** What a node is assumed to run when it publishes no status.runtimeHandlers (older agents, plain kubelets). */
@@ -21,4 +22,18 @@ export const runtimeHandler: Filter = {
     if (wanted === undefined) return [];
     return offeredHandlers(node).includes(wanted) ? [] : [`node(s) didn't offer runtime handler "${wanted}"`];
   },
+  // hedge's own (no upstream plugin): the pod's RuntimeClass appears or changes its handler (it
+  // also rejects the pod when the class is missing), or a node offers new handlers
+  events: [
+    { resource: 'RuntimeClass', actions: ActionType.Add | ActionType.Update, hint: ({ pod }, _old, cur) => (cur?.metadata.name === pod.spec?.runtimeClassName ? 'Queue' : 'QueueSkip') },
+    {
+      resource: 'Node',
+      actions: ActionType.Add | ActionType.UpdateNodeRuntimeHandlers,
+      hint: ({ pod }, old, cur) => {
+        if (!pod.spec?.runtimeClassName || !cur) return 'QueueSkip';
+        const before = new Set(old ? offeredHandlers(old) : []);
+        return offeredHandlers(cur).some((h) => !before.has(h)) ? 'Queue' : 'QueueSkip';
+      },
+    },
+  ],
 };

@@ -1,5 +1,6 @@
 import type { Labels } from '../../../api/labels/index.ts';
 import type { NodeObject } from '../../common/types.ts';
+import type { EventRegistration } from '../events.ts';
 import type { NodeInfo, PodInfo } from '../node-info.ts';
 import type { InterPodAffinityState } from './inter-pod-affinity.ts';
 import type { TopologySpreadState } from './pod-topology-spread.ts';
@@ -49,4 +50,9 @@ export interface Filter {
    */
   prepare?(input: CycleInput, state: CycleState): boolean | string;
   filter(ctx: FilterContext): string[];
+  /**
+   * The cluster events that may make a pod this filter rejected fit, each with its QueueingHint
+   * (upstream's EventsToRegister). Absent: every event may (the pod is retried on any change).
+   */
+  events?: readonly EventRegistration[];
 }

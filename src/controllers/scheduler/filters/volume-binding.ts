@@ -1,7 +1,8 @@
 import { claimClass, podClaimNames, type PersistentVolumeClaimObject, type PersistentVolumeObject, type StorageClassObject } from '../../../api/storage/claims.ts';
 import { SELECTED_NODE_ANNOTATION } from '../../../api/storage/names.ts';
-import type { NodeObject } from '../../common/types.ts';
+import type { NodeObject, PodObject } from '../../common/types.ts';
 import { findMatchingVolume, volumeFitsNode } from '../../volume/binder.ts';
+import { ActionType } from '../events.ts';
 import type { Filter } from './types.ts';
 
 export type { StorageClassObject };
@@ -67,6 +68,44 @@ function topologyAllows(sc: StorageClassObject, node: NodeObject): boolean {
   return topologies.some((t) => (t.matchLabelExpressions ?? []).every((e) => labels[e.key] !== undefined && e.values.includes(labels[e.key])));
 }
 
+/** a PV the filter may take for an unbound claim: in a phase findMatchingVolume accepts */
+const eligiblePhase = (pv: PvObject): boolean => pv.status?.phase === 'Available' || pv.status?.phase === 'Pending';
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/**
+ * upstream's PersistentVolume hint queues every pod with claims on any PV change. The filter reads
+ * a PV's spec, labels and deletionTimestamp, and of its status only whether the phase is one a
+ * free PV may be taken in: a new PV, a change to those, or a PV becoming takeable may help; a
+ * status-only update (its phase Bound, a message, a transition time) cannot.
+ */
+function afterVolumeChange(pod: PodObject, old: PvObject | undefined, cur: PvObject | undefined): 'Queue' | 'QueueSkip' {
+  if (podClaimNames(pod).length === 0 || !cur) return 'QueueSkip';
+  if (!old) return 'Queue';
+  const changed =
+    !sameJson(old.spec, cur.spec) ||
+    !sameJson(old.metadata.labels, cur.metadata.labels) ||
+    old.metadata.deletionTimestamp !== cur.metadata.deletionTimestamp ||
+    (!eligiblePhase(old) && eligiblePhase(cur));
+  return changed ? 'Queue' : 'QueueSkip';
+}
+
+/**
+ * upstream's PersistentVolumeClaim hint (a claim the pod uses, in its namespace), narrowed as for
+ * PVs: the filter reads a claim's spec, annotations (class, selected-node), uid and deletion, not
+ * its status, so a status-only update of the claim does not queue the pod.
+ */
+function afterClaimChange(pod: PodObject, old: PvcObject | undefined, cur: PvcObject | undefined): 'Queue' | 'QueueSkip' {
+  if (!cur || (cur.metadata.namespace ?? '') !== (pod.metadata.namespace ?? 'default')) return 'QueueSkip';
+  if (!podClaimNames(pod).includes(cur.metadata.name ?? '')) return 'QueueSkip';
+  if (!old) return 'Queue';
+  const changed =
+    !sameJson(old.spec, cur.spec) ||
+    !sameJson(old.metadata.annotations, cur.metadata.annotations) ||
+    old.metadata.uid !== cur.metadata.uid ||
+    old.metadata.deletionTimestamp !== cur.metadata.deletionTimestamp;
+  return changed ? 'Queue' : 'QueueSkip';
+}
+
 /**
  * VolumeBinding's filter (upstream's): a pod whose claim is missing, being deleted, or unbound
  * with an Immediate class is unschedulable everywhere; a bound claim's PV must admit the node (its
@@ -129,5 +168,17 @@ export function volumeBinding(lookup: VolumeLookup): Filter {
       if (chosen.size > 0) s.staticByNode.set(node.metadata.name ?? '', chosen);
       return [];
     },
+    events: [
+      // upstream's hint: a new class, or one whose allowedTopologies changed (the rest is immutable)
+      {
+        resource: 'StorageClass',
+        actions: ActionType.Add | ActionType.Update,
+        hint: (_pod, old, cur) => (!old || !sameJson(old.allowedTopologies, cur?.allowedTopologies) ? 'Queue' : 'QueueSkip'),
+      },
+      { resource: 'PersistentVolumeClaim', actions: ActionType.Add | ActionType.Update, hint: ({ pod }, old, cur) => afterClaimChange(pod, old, cur) },
+      { resource: 'PersistentVolume', actions: ActionType.Add | ActionType.Update, hint: ({ pod }, old, cur) => afterVolumeChange(pod, old, cur) },
+      // PV node affinity and allowedTopologies read node labels
+      { resource: 'Node', actions: ActionType.Add | ActionType.UpdateNodeLabel },
+    ],
   };
 }
