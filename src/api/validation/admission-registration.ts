@@ -135,7 +135,7 @@ function validateResources(list: string[], path: string, causes: FieldCause[]): 
   if (singleWildcard && plain) causes.push(invalid(path, list, "if '*' is present, must not specify other resources without subresources"));
 }
 
-function validateRule(rule: unknown, path: string, causes: FieldCause[]): void {
+export function validateRule(rule: unknown, path: string, causes: FieldCause[]): void {
   if (!isPlainObject(rule)) {
     causes.push(invalid(path, rule, 'must be an object'));
     return;
