@@ -132,7 +132,7 @@ describe('admission webhooks through the API (url clientConfig, TLS with a caBun
     assert.deepEqual(table.body.columnDefinitions.map((c) => c.name), ['Name', 'Webhooks', 'Age']);
     assert.deepEqual(table.body.rows[0]!.cells.slice(0, 2), ['defaults', 1]);
     const disc = await t.json<{ resources: { name: string; namespaced: boolean }[] }>('/apis/admissionregistration.k8s.io/v1');
-    assert.deepEqual(disc.body.resources.map((r) => [r.name, r.namespaced]).sort(), [['mutatingwebhookconfigurations', false], ['validatingwebhookconfigurations', false]]);
+    assert.deepEqual(disc.body.resources.map((r) => [r.name, r.namespaced]).sort(), [['mutatingwebhookconfigurations', false], ['validatingadmissionpolicies', false], ['validatingadmissionpolicies/status', false], ['validatingadmissionpolicybindings', false], ['validatingwebhookconfigurations', false]]);
     assert.equal((await t.request(`${mwc}/defaults`, { method: 'DELETE' })).status, 200);
   });
 

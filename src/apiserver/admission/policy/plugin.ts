@@ -279,7 +279,9 @@ export function validatingAdmissionPolicyPlugin(opts: PolicyPluginOptions): Admi
       if (!first) return;
       const by = first.binding ? `ValidatingAdmissionPolicy '${first.policy}' with binding '${first.binding}' denied request: ${first.message}` : `ValidatingAdmissionPolicy '${first.policy}' denied request: ${first.message}`;
       const name = req.name || req.object?.metadata?.name || '';
-      throw new HedgeError(REASON_CODES[first.reason] ?? 'Invalid', forbiddenMessage({ def: req.def, name }, by), { details: { kind: req.def.plural, group: req.def.group, name: name || undefined } });
+      throw new HedgeError(REASON_CODES[first.reason] ?? 'Invalid', forbiddenMessage({ def: req.def, name }, by), {
+        details: { kind: req.def.plural, group: req.def.group, name: name || undefined, causes: [{ field: '', reason: '', message: by }] },
+      });
     },
   };
 }
