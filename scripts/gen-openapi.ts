@@ -115,6 +115,22 @@ const EXTRA_GVK: Record<string, { group: string; version: string; kind: string }
   'io.k8s.apimachinery.pkg.apis.meta.v1.Status': [{ group: '', version: 'v1', kind: 'Status' }],
 };
 
+/** admissionregistration/v1.Rule's fields that Go inlines into the rule types with operations */
+const INLINED_RULE_FIELDS: Record<string, Schema> = {
+  resources: {
+    description:
+      "Resources is a list of resources this rule applies to.\n\nFor example: 'pods' means pods. 'pods/log' means the log subresource of pods. '*' means all resources, but not subresources. 'pods/*' means all subresources of pods. '*/scale' means all scale subresources. '*/*' means all resources and their subresources.\n\nIf wildcard is present, the validation rule will ensure resources do not overlap with each other.\n\nDepending on the enclosing object, subresources might not be allowed. Required.",
+    type: 'array',
+    items: { type: 'string', default: '' },
+    'x-kubernetes-list-type': 'atomic',
+  },
+  scope: {
+    description:
+      'scope specifies the scope of this rule. Valid values are "Cluster", "Namespaced", and "*" "Cluster" means that only cluster-scoped resources will match this rule. Namespace API objects are cluster-scoped. "Namespaced" means that only namespaced resources will match this rule. "*" means that there are no scope restrictions. Subresources match the scope of their parent resource. Default is "*".',
+    type: 'string',
+  },
+};
+
 /**
  * Fields upstream added after the kubernetes-types release we generate from (1.30). The server
  * reports v1.32 and kubelets of that version (ours included) write them, so the schema must know
@@ -129,22 +145,11 @@ const NEWER_FIELDS: Record<string, Record<string, Schema>> = {
       type: 'boolean',
     },
   },
-  // not newer, but lost: Go inlines the embedded Rule into RuleWithOperations and the .d.ts does
-  // not, so webhook configurations drew `unknown field "webhooks[0].rules[0].resources"`
-  'admissionregistration/v1.RuleWithOperations': {
-    resources: {
-      description:
-        "Resources is a list of resources this rule applies to.\n\nFor example: 'pods' means pods. 'pods/log' means the log subresource of pods. '*' means all resources, but not subresources. 'pods/*' means all subresources of pods. '*/scale' means all scale subresources. '*/*' means all resources and their subresources.\n\nIf wildcard is present, the validation rule will ensure resources do not overlap with each other.\n\nDepending on the enclosing object, subresources might not be allowed. Required.",
-      type: 'array',
-      items: { type: 'string', default: '' },
-      'x-kubernetes-list-type': 'atomic',
-    },
-    scope: {
-      description:
-        'scope specifies the scope of this rule. Valid values are "Cluster", "Namespaced", and "*" "Cluster" means that only cluster-scoped resources will match this rule. Namespace API objects are cluster-scoped. "Namespaced" means that only namespaced resources will match this rule. "*" means that there are no scope restrictions. Subresources match the scope of their parent resource. Default is "*".',
-      type: 'string',
-    },
-  },
+  // not newer, but lost: Go inlines the embedded Rule into RuleWithOperations and
+  // NamedRuleWithOperations and the .d.ts does not, so webhook configurations and admission
+  // policies drew `unknown field "webhooks[0].rules[0].resources"`
+  'admissionregistration/v1.RuleWithOperations': INLINED_RULE_FIELDS,
+  'admissionregistration/v1.NamedRuleWithOperations': INLINED_RULE_FIELDS,
 };
 
 /** descriptions and shapes of types that are aliases or inlined in the .d.ts files */

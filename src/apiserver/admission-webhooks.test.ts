@@ -132,7 +132,7 @@ describe('admission webhooks through the API (url clientConfig, TLS with a caBun
     assert.deepEqual(table.body.columnDefinitions.map((c) => c.name), ['Name', 'Webhooks', 'Age']);
     assert.deepEqual(table.body.rows[0]!.cells.slice(0, 2), ['defaults', 1]);
     const disc = await t.json<{ resources: { name: string; namespaced: boolean }[] }>('/apis/admissionregistration.k8s.io/v1');
-    assert.deepEqual(disc.body.resources.map((r) => [r.name, r.namespaced]).sort(), [['mutatingwebhookconfigurations', false], ['validatingwebhookconfigurations', false]]);
+    assert.deepEqual(disc.body.resources.map((r) => [r.name, r.namespaced]).sort(), [['mutatingwebhookconfigurations', false], ['validatingadmissionpolicies', false], ['validatingadmissionpolicies/status', false], ['validatingadmissionpolicybindings', false], ['validatingwebhookconfigurations', false]]);
     assert.equal((await t.request(`${mwc}/defaults`, { method: 'DELETE' })).status, 200);
   });
 
@@ -228,5 +228,38 @@ describe('admission webhooks through the API (url clientConfig, TLS with a caBun
     assert.equal(res.status, 500);
     assert.match(res.body.message ?? '', /failed calling webhook "uid\.hedge\.test": expected response\.uid="[0-9a-f-]+", got "not-the-uid"/);
     assert.equal((await t.request(`${vwc}/wrong`, { method: 'DELETE' })).status, 200);
+  });
+
+  it('matchConditions: a webhook is only called when all are true; an evaluation error fails closed with Fail; a bad one is refused at its field', async () => {
+    const bad = await post(vwc, config('bad-cond', [webhook('c.hedge.test', '/deny', { matchConditions: [{ name: 'x', expression: 'object.metadata.name ==' }] })]));
+    assert.equal(bad.status, 422);
+    assert.match(bad.body.details?.causes?.[0]?.field ?? '', /^webhooks\[0\]\.matchConditions\[0\]\.expression$/);
+    assert.match(bad.body.details?.causes?.[0]?.message ?? '', /compilation failed: ERROR: <input>:1:/);
+    const conditions = [
+      { name: 'not-exempt', expression: "!has(object.metadata.labels) || !('exempt' in object.metadata.labels)" },
+      { name: 'admin-only', expression: "request.userInfo.username == 'admin'" },
+    ];
+    assert.equal((await post(vwc, config('conditional', [webhook('cond.hedge.test', '/deny', { matchConditions: conditions })]))).status, 201);
+    const denied = await eventually((i) => post(cms, { metadata: { name: `bad-cond-${i}` } }), (r) => r.status !== 201);
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body.message, 'admission webhook "cond.hedge.test" denied the request: names starting with bad are not allowed');
+    const calls = reviews.length;
+    const exempt = await post(cms, { metadata: { name: 'bad-but-exempt', labels: { exempt: 'yes' } } });
+    assert.equal(exempt.status, 201, 'a false condition skips the webhook');
+    assert.equal(reviews.length, calls, 'the webhook was not called');
+    assert.equal((await t.request(`${vwc}/conditional`, { method: 'DELETE' })).status, 200);
+    // an expression that errs on these objects (no spec): Fail refuses as upstream, Ignore lets through
+    const erring = [{ name: 'replicas', expression: 'object.spec.replicas > 1' }];
+    assert.equal((await post(vwc, config('erring', [webhook('err.hedge.test', '/deny', { matchConditions: erring })]))).status, 201);
+    const failed = await eventually((i) => post(cms, { metadata: { name: `erring-${i}` } }), (r) => r.status !== 201);
+    assert.equal(failed.status, 403);
+    assert.equal(failed.body.reason, 'Forbidden');
+    assert.match(failed.body.message ?? '', /^configmaps "erring-\d+" is forbidden: expression 'object\.spec\.replicas > 1' resulted in error: No such key: spec/);
+    const ignore = { ...config('erring', [webhook('err.hedge.test', '/deny', { matchConditions: erring, failurePolicy: 'Ignore' })]) };
+    const current = await t.json<{ metadata: { resourceVersion: string } }>(`${vwc}/erring`);
+    const put = await t.json(`${vwc}/erring`, { method: 'PUT', headers: json, body: JSON.stringify({ ...ignore, metadata: { name: 'erring', resourceVersion: current.body.metadata.resourceVersion } }) });
+    assert.equal(put.status, 200);
+    assert.equal((await eventually((i) => post(cms, { metadata: { name: `bad-ignored-${i}` } }), (r) => r.status === 201)).status, 201);
+    assert.equal((await t.request(`${vwc}/erring`, { method: 'DELETE' })).status, 200);
   });
 });

@@ -18,9 +18,11 @@ import { limitRangerPlugin } from './admission/limit-ranger.ts';
 import { resourceQuotaPlugin } from './admission/resource-quota.ts';
 import { defaultIngressClassPlugin } from './admission/default-ingress-class.ts';
 import { priorityPlugin } from './admission/priority.ts';
-import { ObjectCache } from './auth/object-cache.ts';
+import { ObjectCache, type CacheEvent } from './auth/object-cache.ts';
+import type { KubeObject } from '../api/object.ts';
 import { defaultStorageClassPlugin, storageProtectionPlugin } from './admission/storage.ts';
 import { mutatingWebhookPlugin, validatingWebhookPlugin, WebhookConfigurations, webhookTransport } from './admission/webhook/index.ts';
+import { AdmissionPolicies, observePolicyGeneration, validatingAdmissionPolicyPlugin } from './admission/policy/index.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
 import { NodeTunnels } from './node-proxy/node-tunnels.ts';
@@ -39,7 +41,6 @@ import { ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter
 import { AuthMetrics } from './auth/auth-metrics.ts';
 import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
 import { collectProcessMetrics, Registry as MetricsRegistry } from '../lib/prom.ts';
-import type { KubeObject } from '../api/object.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
 import { schemaFieldChecker } from './handlers/field-validation.ts';
 import { scaleProvider } from './handlers/scale.ts';
@@ -138,7 +139,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   // has ResourceQuotas and the pod's ServiceAccount (every pod create), the webhook configurations
   // (every write)
   type Followed = { cache: ObjectCache; synced: boolean };
-  const followed = (def: ResourceDef | undefined, onChange?: () => void, project?: (obj: KubeObject) => KubeObject): Followed | undefined =>
+  const followed = (def: ResourceDef | undefined, onChange?: (ev: CacheEvent<KubeObject>) => void, project?: (obj: KubeObject) => KubeObject): Followed | undefined =>
     def ? { cache: new ObjectCache({ registry, def, logger: log, signal: closing.signal, onEvent: onChange, project }), synced: false } : undefined;
   // dynamic admission webhooks (admission/webhook/): configurations followed by caches, calls by url
   // or to a Service's endpoint through its node's tunnel
@@ -154,6 +155,13 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     mutating: new WebhookConfigurations(() => webhookCaches.mutating?.cache.list() ?? []),
     validating: new WebhookConfigurations(() => webhookCaches.validating?.cache.list() ?? []),
   };
+  // ValidatingAdmissionPolicies and their bindings (admission/policy/): followed by caches,
+  // compiled once per generation
+  const policyDefs = {
+    policies: resources.lookup('admissionregistration.k8s.io', 'v1', 'validatingadmissionpolicies'),
+    bindings: resources.lookup('admissionregistration.k8s.io', 'v1', 'validatingadmissionpolicybindings'),
+  };
+  const admissionPolicies = new AdmissionPolicies({ policies: () => policyCaches.policies?.cache.list() ?? [], bindings: () => policyCaches.bindings?.cache.list() ?? [] });
   const webhookCalls = webhookTransport({
     getService: async (ns, name) => (svcDef ? (await registry.storeFor(svcDef).tryGet(ns, name))?.obj : undefined),
     listEndpointSlices: (ns) => storedIn(sliceDef, ns),
@@ -210,6 +218,22 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     ...(config.admissionPlugins ?? []),
     // upstream's place: after the built-in plugins, before ResourceQuota
     mutatingWebhookPlugin({ ...webhookDispatch, webhooks: () => webhooks.mutating.webhooks() }),
+    // upstream's order: the policies before the validating webhooks
+    validatingAdmissionPolicyPlugin({
+      hooks: () => admissionPolicies.hooks(),
+      namespaceLabels: webhookDispatch.namespaceLabels,
+      equivalentDefs: webhookDispatch.equivalentDefs,
+      getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
+      params: {
+        resolve: (apiVersion, kind) => {
+          const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+          return resources.all().find((d) => d.group === group && d.version === version && d.kind === kind);
+        },
+        get: async (def, ns, name) => (await registry.storeFor(def).tryGet(ns, name))?.obj,
+        list: (def, ns) => storedIn(def, ns),
+      },
+      logger: log.child({ component: 'admission-policy' }),
+    }),
     validatingWebhookPlugin({ ...webhookDispatch, webhooks: () => webhooks.validating.webhooks() }),
     // last: it writes the quotas' usage, so nothing after it may refuse the request
     resourceQuotaPlugin({
@@ -246,6 +270,17 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const webhookCaches = {
     mutating: followed(webhookDefs.mutating, () => webhooks.mutating.changed()),
     validating: followed(webhookDefs.validating, () => webhooks.validating.changed()),
+  };
+  const policyCaches = {
+    policies: followed(policyDefs.policies, (ev) => {
+      admissionPolicies.changed();
+      const def = policyDefs.policies;
+      if (!def) return;
+      const observe = (obj: KubeObject): void => void observePolicyGeneration({ registry, def, obj, user: systemUser, signal: closing.signal, logger: log });
+      if (ev.type === 'added' || ev.type === 'updated') observe(ev.obj);
+      else if (ev.type === 'resynced') for (const obj of policyCaches.policies?.cache.list() ?? []) observe(obj);
+    }),
+    bindings: followed(policyDefs.bindings, () => admissionPolicies.changed()),
   };
   const finalizer = new NamespaceFinalizer({ registry, logger: log, retryMs: config.namespaceRetryMs });
   registry.hooks = {
@@ -288,7 +323,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   });
   await priorityClasses?.start();
   priorityClassesSynced = true;
-  for (const f of [limitRanges, quotas, serviceAccounts, namespaces, pods, nodes, secrets, webhookCaches.mutating, webhookCaches.validating]) {
+  for (const f of [limitRanges, quotas, serviceAccounts, namespaces, pods, nodes, secrets, webhookCaches.mutating, webhookCaches.validating, policyCaches.policies, policyCaches.bindings]) {
     if (!f) continue;
     await f.cache.start();
     f.synced = true;

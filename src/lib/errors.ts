@@ -42,7 +42,9 @@ export type CauseType =
   | 'UnexpectedServerResponse'
   | 'FieldManagerConflict'
   | 'NamespaceTerminating'
-  | 'ResourceVersionTooLarge';
+  | 'ResourceVersionTooLarge'
+  /** no type: upstream sends such a cause as `{message}` alone (a ValidatingAdmissionPolicy's refusal) */
+  | '';
 
 export interface ErrorDetails {
   /** resource name, e.g. "pods" */

@@ -65,6 +65,11 @@ export class CelEnvironment {
     return env;
   }
 
+  /** The syntax tree of `source` (throws when it does not parse): for callers that look for a pattern. */
+  parseOnly(source: string, vars: CelVariables): ASTNode {
+    return this.#env(vars).parse(source).ast;
+  }
+
   /**
    * Parse and type-check `source` with `vars` declared. Errors read like cel-go's:
    * `ERROR: <input>:1:9: <what>` with the line and column of the fault.

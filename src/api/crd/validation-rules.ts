@@ -1,6 +1,6 @@
 import { Optional } from '@marcbachmann/cel-js';
 import type { CauseType, FieldCause } from '../../lib/errors.ts';
-import { CelBudget, CelEnvironment, CelEvalError, type CelProgram, type CelVariables } from '../cel/index.ts';
+import { CelBudget, CelEvalError, sharedCelEnvironment, type CelEnvironment, type CelProgram, type CelVariables } from '../cel/index.ts';
 import { child, formatBadValue, index, invalid, key, notSupported, required } from '../meta/field-errors.ts';
 import { isPlainObject } from '../object.ts';
 import type { JSONSchemaProps } from './schema.ts';
@@ -54,15 +54,8 @@ export interface RuleTree {
   resource: boolean;
 }
 
-let shared: CelEnvironment | undefined;
-/**
- * Built on first use, then shared by CRD validation and every served CRD: building one is the
- * expensive part (the libraries' overload tables), and it is immutable once built.
- */
-function celEnv(): CelEnvironment {
-  shared ??= new CelEnvironment();
-  return shared;
-}
+/** shared by CRD validation, every served CRD and admission (sharedCelEnvironment) */
+const celEnv = (): CelEnvironment => sharedCelEnvironment();
 
 const RULE_VARS: CelVariables = { self: 'dyn', oldSelf: 'dyn' };
 const OPTIONAL_OLD_VARS: CelVariables = { self: 'dyn', oldSelf: 'optional<dyn>' };

@@ -73,7 +73,8 @@ export function statusFromError(err: unknown): Status {
   if (d.name) details.name = d.name;
   if (d.group) details.group = d.group;
   if (d.kind) details.kind = d.kind;
-  if (d.causes && d.causes.length > 0) details.causes = d.causes;
+  // omitempty, as upstream's StatusCause: a cause without type or field is `{message}` alone
+  if (d.causes && d.causes.length > 0) details.causes = d.causes.map((c) => (c.reason && c.field ? c : ({ ...(c.reason ? { reason: c.reason } : {}), message: c.message, ...(c.field ? { field: c.field } : {}) } as FieldCause)));
   if (d.retryAfterSeconds !== undefined) details.retryAfterSeconds = d.retryAfterSeconds;
   const status: Status = {
     kind: 'Status',

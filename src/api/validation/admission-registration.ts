@@ -1,8 +1,9 @@
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
 import type { FieldCause } from '../../lib/errors.ts';
 import { validateLabelSelector } from '../labels/validate.ts';
-import { child, duplicate, forbidden, index, invalid, notSupported, required } from '../meta/field-errors.ts';
-import { isDNS1035Label, isDNS1123Subdomain, isValidPortNum } from '../meta/name-formats.ts';
+import { compileAdmissionExpression, type AdmissionCelOptions } from '../cel/index.ts';
+import { child, duplicate, index, invalid, notSupported, required, tooMany } from '../meta/field-errors.ts';
+import { isDNS1035Label, isDNS1123Subdomain, isQualifiedName, isValidPortNum } from '../meta/name-formats.ts';
 import { isPlainObject, type KubeObject } from '../object.ts';
 
 /**
@@ -54,7 +55,11 @@ export interface Webhook {
   admissionReviewVersions?: string[];
   /** mutating webhooks only */
   reinvocationPolicy?: string;
-  matchConditions?: unknown[];
+  matchConditions?: MatchCondition[];
+}
+export interface MatchCondition {
+  name: string;
+  expression: string;
 }
 
 function webhooksOf(obj: KubeObject): unknown[] | undefined {
@@ -130,7 +135,7 @@ function validateResources(list: string[], path: string, causes: FieldCause[]): 
   if (singleWildcard && plain) causes.push(invalid(path, list, "if '*' is present, must not specify other resources without subresources"));
 }
 
-function validateRule(rule: unknown, path: string, causes: FieldCause[]): void {
+export function validateRule(rule: unknown, path: string, causes: FieldCause[]): void {
   if (!isPlainObject(rule)) {
     causes.push(invalid(path, rule, 'must be an object'));
     return;
@@ -260,10 +265,49 @@ function validateWebhook(raw: unknown, path: string, mutating: boolean, causes: 
     }
   }
   validateClientConfig(h.clientConfig, child(path, 'clientConfig'), causes);
-  // CEL match conditions need a CEL evaluator hedge does not have: refuse rather than match more than asked
-  if (Array.isArray(h.matchConditions) && h.matchConditions.length > 0) {
-    causes.push(forbidden(child(path, 'matchConditions'), 'match conditions (CEL) are not supported by this server'));
+  validateMatchConditions(h.matchConditions, child(path, 'matchConditions'), causes);
+}
+
+export const MAX_MATCH_CONDITIONS = 64;
+
+/**
+ * upstream validateMatchConditions: at most 64, names unique qualified names, expressions that
+ * compile to a bool against object, oldObject, request (and params, namespaceObject, variables
+ * for a policy).
+ */
+export function validateMatchConditions(raw: unknown, path: string, causes: FieldCause[], opts: AdmissionCelOptions = {}): void {
+  if (raw === undefined || raw === null) return;
+  if (!Array.isArray(raw)) {
+    causes.push(invalid(path, raw, 'must be a list'));
+    return;
   }
+  if (raw.length > MAX_MATCH_CONDITIONS) causes.push(tooMany(path, raw.length, MAX_MATCH_CONDITIONS));
+  const names = new Set<string>();
+  raw.forEach((c: unknown, i) => {
+    const p = index(path, i);
+    if (!isPlainObject(c)) {
+      causes.push(invalid(p, c, 'must be an object'));
+      return;
+    }
+    validateCelExpression(c.expression, child(p, 'expression'), 'bool', causes, opts);
+    if (typeof c.name !== 'string' || c.name === '') causes.push(required(child(p, 'name')));
+    else {
+      for (const m of isQualifiedName(c.name)) causes.push(invalid(child(p, 'name'), c.name, m));
+      if (names.has(c.name)) causes.push(duplicate(child(p, 'name'), c.name));
+      names.add(c.name);
+    }
+  });
+}
+
+/** upstream validateCELCondition + convertCELErrorToValidationError */
+export function validateCelExpression(expr: unknown, path: string, want: 'bool' | 'string' | 'any', causes: FieldCause[], opts: AdmissionCelOptions = {}): void {
+  if (expr !== undefined && expr !== null && typeof expr !== 'string') {
+    causes.push(invalid(path, expr, 'must be a string'));
+    return;
+  }
+  const r = compileAdmissionExpression(typeof expr === 'string' ? expr.trim() : '', want, opts);
+  if (r.ok) return;
+  causes.push(r.required ? required(path) : invalid(path, expr, r.message));
 }
 
 function validateConfiguration(obj: KubeObject, mutating: boolean): FieldCause[] {

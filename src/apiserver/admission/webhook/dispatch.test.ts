@@ -222,3 +222,68 @@ describe('webhook dispatch', () => {
     assert.equal(sent.object.apiVersion, 'v2');
   });
 });
+
+describe('webhook matchConditions (upstream matchconditions.Matcher)', () => {
+  const cond = (name: string, expression: string) => ({ name, expression });
+
+  it('all true: called; one false: skipped, even when another errs; they see object, oldObject and request', async () => {
+    const calls: string[] = [];
+    const t = fakeTransport({ a: allow() }, calls);
+    const conditions = [
+      cond('labelled', "has(object.metadata.labels) && object.metadata.labels['watched'] == 'yes'"),
+      cond('by-alice', "request.userInfo.username == 'alice' && 'devs' in request.userInfo.groups"),
+      cond('create', "request.operation == 'CREATE' && oldObject == null && request.resource.resource == 'configmaps' && request.namespace == 'default'"),
+    ];
+    const plugin = validatingWebhookPlugin(options([hook('a.hedge.test', 'a', { matchConditions: conditions })], t));
+    await plugin.validate!(request({ object: { metadata: { name: 'cm', labels: { watched: 'yes' } } } }));
+    assert.deepEqual(calls, ['a']);
+    await plugin.validate!(request({ object: { metadata: { name: 'cm', labels: { watched: 'no' } } } }));
+    await plugin.validate!(request({ object: { metadata: { name: 'cm', labels: { watched: 'yes' } } }, user: { username: 'bob', groups: [] } }));
+    assert.deepEqual(calls, ['a'], 'a false condition skips the webhook');
+    // 'errs' fails (no such key) but 'never' is false: skipped whatever the failurePolicy
+    const mixed = validatingWebhookPlugin(options([hook('m.hedge.test', 'a', { matchConditions: [cond('errs', 'object.spec.replicas > 1'), cond('never', 'false')] })], t));
+    await mixed.validate!(request());
+    assert.deepEqual(calls, ['a']);
+  });
+
+  it('ints are ints: a number in the object compares with an int literal', async () => {
+    const calls: string[] = [];
+    const t = fakeTransport({ a: allow() }, calls);
+    const plugin = validatingWebhookPlugin(options([hook('a.hedge.test', 'a', { matchConditions: [cond('big', 'int(object.data.n) > 5 && object.spec.replicas > 5')] })], t));
+    await plugin.validate!(request({ object: { metadata: { name: 'cm' }, data: { n: '7' }, spec: { replicas: 6 } } as KubeObject }));
+    await plugin.validate!(request({ object: { metadata: { name: 'cm' }, data: { n: '7' }, spec: { replicas: 5 } } as KubeObject }));
+    assert.deepEqual(calls, ['a']);
+  });
+
+  it('an evaluation error: failurePolicy Fail refuses the request as upstream (403 "... is forbidden: expression ... resulted in error"), Ignore skips', async () => {
+    const calls: string[] = [];
+    const t = fakeTransport({ a: allow() }, calls);
+    const conditions = [cond('replicas', 'object.spec.replicas > 1')];
+    const err = await settle(() => validatingWebhookPlugin(options([hook('a.hedge.test', 'a', { matchConditions: conditions })], t)).validate!(request()));
+    assert.ok(isHedgeError(err, 'Forbidden'), String(err));
+    assert.equal(statusFromError(err).code, 403);
+    assert.match((err as Error).message, /^configmaps "cm" is forbidden: expression 'object\.spec\.replicas > 1' resulted in error: No such key: spec/);
+    const deploy = await settle(() => mutatingWebhookPlugin(options([hook('a.hedge.test', 'a', { matchConditions: conditions, rules: [rule(['deployments'])] })], t)).mutate!(request({ def: defOf('apps', 'deployments'), name: '' })));
+    assert.match((deploy as Error).message, /^deployments\.apps is forbidden: expression/);
+    await validatingWebhookPlugin(options([hook('a.hedge.test', 'a', { matchConditions: conditions, failurePolicy: 'Ignore' })], t)).validate!(request());
+    assert.deepEqual(calls, []);
+    // two errors are joined as upstream's aggregate
+    const two = await settle(() => validatingWebhookPlugin(options([hook('a.hedge.test', 'a', { matchConditions: [cond('x', 'object.x'), cond('y', 'object.y == 1')] })], t)).validate!(request()));
+    assert.match((two as Error).message, /is forbidden: \[expression 'object\.x' resulted in error: .*, expression 'object\.y == 1' resulted in error: .*\]$/);
+  });
+
+  it('DELETE: object is null and oldObject the stored object', async () => {
+    const calls: string[] = [];
+    const t = fakeTransport({ a: allow() }, calls);
+    const rules = [rule(['configmaps'], { operations: ['DELETE'] })];
+    const plugin = validatingWebhookPlugin(options([hook('a.hedge.test', 'a', { rules, matchConditions: [cond('old', "object == null && oldObject.metadata.name == 'cm'")] })], t));
+    await plugin.validate!(request({ operation: 'DELETE', object: undefined, oldObject: { metadata: { name: 'cm' } } }));
+    assert.deepEqual(calls, ['a']);
+  });
+
+  it('compiled once per configuration: the compiled webhook carries the programs', () => {
+    const [w] = compileConfiguration({ metadata: { name: 'c' }, webhooks: [hook('a.hedge.test', 'a', { matchConditions: [cond('one', 'true')] })] } as unknown as KubeObject);
+    assert.equal(w!.matchConditions.length, 1);
+    assert.equal(w!.matchConditions[0]!.program.source, 'true');
+  });
+});

@@ -11,6 +11,8 @@ import type { Logger } from '../../../lib/log.ts';
 import { isPlainObject } from '../../../api/object.ts';
 import { timeoutSignal } from '../../../lib/signals.ts';
 import type { AdmissionPlugin, AdmissionRequest } from '../types.ts';
+import { ADMISSION_REQUEST_BUDGET, ADMISSION_TIMEOUT_MS, CelBudget, compileAdmissionExpression } from '../../../api/cel/index.ts';
+import { admissionActivation, evaluateMatchConditions, forbiddenMessage, type CompiledMatchCondition, type MatchConditionsResult } from '../cel-activation.ts';
 
 /** One webhook of a stored configuration, with its selectors parsed once per configuration revision. */
 export interface CompiledWebhook {
@@ -21,6 +23,22 @@ export interface CompiledWebhook {
   objectSelector: Selector;
   /** a selector that could not be parsed: every call fails (failurePolicy applies) */
   error?: string;
+  /** matchConditions, compiled once per configuration revision */
+  matchConditions: CompiledMatchCondition[];
+  /** a stored condition that does not compile (stored before validation knew it): evaluating fails */
+  conditionsError?: string;
+}
+
+/** compiles a webhook's matchConditions; validation refused bad ones, so an error here is for old stored data */
+function compileMatchConditions(hook: Webhook): { matchConditions: CompiledMatchCondition[]; conditionsError?: string } {
+  const out: CompiledMatchCondition[] = [];
+  for (const c of Array.isArray(hook.matchConditions) ? hook.matchConditions : []) {
+    if (!isPlainObject(c)) continue;
+    const r = compileAdmissionExpression(typeof c.expression === 'string' ? c.expression.trim() : '', 'bool');
+    if (!r.ok) return { matchConditions: [], conditionsError: `matchCondition ${JSON.stringify(c.name)}: ${r.message || 'expression is empty'}` };
+    out.push({ name: String(c.name), program: r.program });
+  }
+  return { matchConditions: out };
 }
 
 /** Parses the webhooks of one configuration object. */
@@ -30,11 +48,12 @@ export function compileConfiguration(obj: KubeObject): CompiledWebhook[] {
   return hooks.filter(isPlainObject).map((raw) => {
     const hook = raw as unknown as Webhook;
     const configuration = obj.metadata.name ?? '';
+    const conditions = compileMatchConditions(hook);
     try {
-      return { configuration, hook, namespaceSelector: parseWebhookSelector(hook.namespaceSelector), objectSelector: parseWebhookSelector(hook.objectSelector) };
+      return { configuration, hook, namespaceSelector: parseWebhookSelector(hook.namespaceSelector), objectSelector: parseWebhookSelector(hook.objectSelector), ...conditions };
     } catch (err) {
       const everything = parseWebhookSelector({});
-      return { configuration, hook, namespaceSelector: everything, objectSelector: everything, error: (err as Error).message };
+      return { configuration, hook, namespaceSelector: everything, objectSelector: everything, error: (err as Error).message, ...conditions };
     }
   });
 }
@@ -116,9 +135,29 @@ class Dispatcher {
       if (!matched) continue;
       if (!(await namespaceSelectorMatches(w.namespaceSelector, t, req, this.opts.namespaceLabels))) continue;
       if (!objectSelectorMatches(w.objectSelector, req.object, req.oldObject)) continue;
+      if (!this.conditionsMatch(w, req, matched)) continue;
       out.push({ w, matched });
     }
     return out;
+  }
+
+  /**
+   * upstream ShouldCallHook's last step: all matchConditions true → call; one false → skip; an
+   * error → failurePolicy (Fail refuses the request as Forbidden, Ignore skips the webhook).
+   */
+  conditionsMatch(w: CompiledWebhook, req: AdmissionRequest, matched: MatchedVersion): boolean {
+    if (w.matchConditions.length === 0 && !w.conditionsError) return true;
+    const result: MatchConditionsResult = w.conditionsError
+      ? { matches: false, error: w.conditionsError }
+      : evaluateMatchConditions(w.matchConditions, admissionActivation(req, matched), new CelBudget({ limit: ADMISSION_REQUEST_BUDGET, timeoutMs: ADMISSION_TIMEOUT_MS }));
+    if (result.matches) return true;
+    if (!('error' in result)) return false;
+    if (w.hook.failurePolicy === 'Ignore') {
+      this.opts.logger.warn({ webhook: w.hook.name, configuration: w.configuration, err: result.error }, 'failed evaluating match conditions, skipping the webhook (failurePolicy Ignore)');
+      return false;
+    }
+    this.opts.logger.warn({ webhook: w.hook.name, configuration: w.configuration, err: result.error }, 'failed evaluating match conditions, failing closed');
+    throw new HedgeError('Forbidden', forbiddenMessage(req, result.error), { details: { kind: req.def.plural, group: req.def.group, name: req.name || undefined } });
   }
 
   /** One call; undefined when it failed and its failurePolicy is Ignore. */
