@@ -37,6 +37,7 @@ import { tokenReviewer } from './reviews/token-review.ts';
 import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
 import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
+import { withOidcTokens } from './auth/oidc.ts';
 import { ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
 import { AuthMetrics } from './auth/auth-metrics.ts';
 import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
@@ -94,13 +95,14 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     node: (name) => cachedOrStored(nodes, nodeDef)('', name),
   };
   const saValidator = new ServiceAccountTokenValidator({ tokens: saTokens, getter: tokenObjects, now: () => registry.now() });
-  const authenticator: Authenticator = withServiceAccountTokens(config.authenticator, saValidator);
+  const authenticator: Authenticator = withOidcTokens(withServiceAccountTokens(config.authenticator, saValidator), config.oidc);
+  config.oidc?.start();
   // node tunnels (node-proxy/): nodes dial in; node-bound requests use a node's tunnel, else dial it
   const nodeTunnels = new NodeTunnels({ logger: log.child({ component: 'node-tunnels' }) });
   const tunnel = tunnelEndpoint({ tunnels: nodeTunnels, keepalive: config.nodeTunnelKeepalive });
   const dialer = config.nodeDialer ?? tunnelNodeDialer({ tunnels: nodeTunnels, client: config.kubeletClient });
   const metrics = config.metrics === undefined ? undefined : metricsApi({ ...config.metrics, logger: log.child({ component: 'metrics' }) });
-  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules, tokens: tokenReviewer({ authenticator: config.authenticator, serviceAccounts: saValidator, implicitAudiences: saTokens.audiences }) }), bindingsProvider(), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
+  const groupProviders: ApiGroupProvider[] = [reviewsProvider({ authorizer, rules: authz.rules, tokens: tokenReviewer({ authenticator: config.authenticator, serviceAccounts: saValidator, oidc: config.oidc, implicitAudiences: saTokens.audiences }) }), bindingsProvider(), tunnel.group, ...(metrics ? [metrics] : []), ...(config.apiGroupProviders ?? [])];
   const subProviders: SubresourceProvider[] = [
     podLogProvider({ dialer }),
     podStreamProvider('exec', { dialer }),
@@ -434,6 +436,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
         finalizer.close();
         webhookCalls.close();
         nodeTunnels.close();
+        await config.oidc?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -4,6 +4,7 @@ import type { Store } from '../store/types.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
 import type { AdmissionPlugin } from './admission/types.ts';
 import type { PodSecurityConfig } from './admission/pod-security.ts';
+import type { OidcAuthenticator } from './auth/oidc.ts';
 import type { Authenticator } from './auth/types.ts';
 import type { Authorizer } from './auth/authorizer.ts';
 import type { DefaultRuntimeClass } from './bootstrap/runtime-classes.ts';
@@ -29,6 +30,8 @@ export interface ApiServerConfig {
   /** undefined = plain HTTP (tests only); the CLI always passes TLS */
   tls?: TlsMaterial;
   authenticator: Authenticator;
+  /** OpenID Connect ID tokens (`--oidc-*`), tried after service account tokens; the server starts and closes it */
+  oidc?: OidcAuthenticator;
   /** max request body, bytes (default 3 MiB like kube-apiserver) */
   maxBodyBytes?: number;
   /** served resource types (default: builtinResources()) */

@@ -149,6 +149,26 @@ describe('resolveServerSettings', () => {
     await assert.rejects(resolveServerSettings({ flags: { serviceNodePortRange: '32000-31000' } }), /ConfigError: --service-node-port-range: must be MIN-MAX/);
   });
 
+  it('takes the --oidc-* flags together (and from the file), refusing a lone one or an http issuer', async () => {
+    const s = await resolveServerSettings({
+      flags: { oidcIssuerUrl: 'https://idp.example', oidcClientId: 'hedge', oidcUsernameClaim: 'email', oidcGroupsClaim: 'groups', oidcRequiredClaim: ['hd=example.com', 'x=a=b'], oidcSigningAlgs: 'RS256, ES256' },
+    });
+    assert.deepEqual(s.oidc, {
+      issuerUrl: 'https://idp.example', clientId: 'hedge', usernameClaim: 'email', usernamePrefix: undefined, groupsClaim: 'groups', groupsPrefix: undefined,
+      requiredClaims: { hd: 'example.com', x: 'a=b' }, caFile: undefined, signingAlgs: ['RS256', 'ES256'],
+    });
+    const f = join(dir, 'oidc.yaml');
+    await writeFile(f, 'oidcIssuerUrl: https://idp.example\noidcClientId: hedge\noidcRequiredClaim: hd=example.com\noidcSigningAlgs: [ES256]\n');
+    const fromFile = (await resolveServerSettings({ flags: {}, configFile: f })).oidc;
+    assert.deepEqual([fromFile?.requiredClaims, fromFile?.signingAlgs], [{ hd: 'example.com' }, ['ES256']]);
+    assert.equal((await resolveServerSettings({ flags: {} })).oidc, undefined);
+    await assert.rejects(resolveServerSettings({ flags: { oidcClientId: 'hedge', oidcGroupsClaim: 'g' } }), /ConfigError: --oidc-client-id, --oidc-groups-claim: only with --oidc-issuer-url/);
+    await assert.rejects(resolveServerSettings({ flags: { oidcIssuerUrl: 'http://idp.example', oidcClientId: 'hedge' } }), /ConfigError: --oidc-issuer-url http:\/\/idp.example: must use https/);
+    await assert.rejects(resolveServerSettings({ flags: { oidcIssuerUrl: 'https://idp.example' } }), /ConfigError: --oidc-client-id: required/);
+    await assert.rejects(resolveServerSettings({ flags: { oidcIssuerUrl: 'https://idp.example', oidcClientId: 'h', oidcSigningAlgs: 'HS256' } }), /--oidc-signing-algs: HS256 is not supported/);
+    await assert.rejects(resolveServerSettings({ flags: { oidcIssuerUrl: 'https://idp.example', oidcClientId: 'h', oidcRequiredClaim: ['novalue'] } }), /--oidc-required-claim: .*must be claim=value/);
+  });
+
   it('names the file and key at fault', async () => {
     const f = join(dir, 'b.yaml');
     await writeFile(f, 'store: etc\n');

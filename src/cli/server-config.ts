@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { formatClusterCidrs, parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import type { ListenAddress } from './listen-address.ts';
+import { validateOidcOptions } from '../apiserver/auth/oidc-options.ts';
 
 export { ConfigError };
 
@@ -49,6 +50,21 @@ export interface ServerSettings {
   serviceClusterIpRange: string;
   /** NodePort range, MIN-MAX */
   serviceNodePortRange: string;
+  /** OpenID Connect authentication (kube-apiserver's --oidc-* flags); unset = off */
+  oidc?: OidcSettings;
+}
+
+/** `--oidc-*`: what OidcAuthenticator takes, with the CA as a file */
+export interface OidcSettings {
+  issuerUrl: string;
+  clientId: string;
+  usernameClaim?: string;
+  usernamePrefix?: string;
+  groupsClaim?: string;
+  groupsPrefix?: string;
+  requiredClaims: Record<string, string>;
+  caFile?: string;
+  signingAlgs: string[];
 }
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
@@ -58,7 +74,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6'> & { listen: string };
+export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6' | 'oidc'> & { listen: string };
 
 /** per-family node range sizes when no mask flag names one (kube-controller-manager's) */
 const DEFAULT_NODE_MASK = { 4: 24, 6: 64 } as const;
@@ -84,7 +100,8 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
 
 /** config key → flag, for error messages */
 /** settings keys and the flags that only feed others (the -ipv4 mask becomes nodeCidrMaskSize) */
-type ServerFlagKey = keyof ServerSettings | 'nodeCidrMaskSizeIpv4';
+type ServerFlagKey = Exclude<keyof ServerSettings, 'oidc'> | 'nodeCidrMaskSizeIpv4' | OidcFlagKey;
+type OidcFlagKey = 'oidcIssuerUrl' | 'oidcClientId' | 'oidcUsernameClaim' | 'oidcUsernamePrefix' | 'oidcGroupsClaim' | 'oidcGroupsPrefix' | 'oidcRequiredClaim' | 'oidcCaFile' | 'oidcSigningAlgs';
 
 export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   dataDir: '--data-dir',
@@ -110,6 +127,15 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   metricResolution: '--metric-resolution',
   serviceClusterIpRange: '--service-cluster-ip-range',
   serviceNodePortRange: '--service-node-port-range',
+  oidcIssuerUrl: '--oidc-issuer-url',
+  oidcClientId: '--oidc-client-id',
+  oidcUsernameClaim: '--oidc-username-claim',
+  oidcUsernamePrefix: '--oidc-username-prefix',
+  oidcGroupsClaim: '--oidc-groups-claim',
+  oidcGroupsPrefix: '--oidc-groups-prefix',
+  oidcRequiredClaim: '--oidc-required-claim',
+  oidcCaFile: '--oidc-ca-file',
+  oidcSigningAlgs: '--oidc-signing-algs',
 };
 
 /** z.string() checked by a parser that throws a HedgeError with the reason */
@@ -180,6 +206,24 @@ const partialSchema = z.strictObject({
   metricResolution: z.coerce.number().min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds').optional(),
   serviceClusterIpRange: parsedBy(parseServiceIpRanges).optional(),
   serviceNodePortRange: parsedBy(parseNodePortRange).optional(),
+  oidcIssuerUrl: z.string().min(1, 'must not be empty').optional(),
+  oidcClientId: z.string().min(1, 'must not be empty').optional(),
+  oidcUsernameClaim: z.string().min(1, 'must not be empty').optional(),
+  oidcUsernamePrefix: z.string().optional(),
+  oidcGroupsClaim: z.string().min(1, 'must not be empty').optional(),
+  oidcGroupsPrefix: z.string().optional(),
+  // key=value, repeatable (a single string is accepted in the file)
+  oidcRequiredClaim: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .pipe(z.array(z.string().regex(/^[^=]+=.*$/, 'must be claim=value')))
+    .optional(),
+  oidcCaFile: z.string().min(1, 'must not be empty').optional(),
+  // comma-separated on the command line, a list in the file
+  oidcSigningAlgs: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((a) => a.trim()).filter((a) => a !== ''))
+    .optional(),
 });
 
 export interface ResolveOptions {
@@ -200,6 +244,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     throw new ConfigError('--etcd-certfile and --etcd-keyfile go together (a client certificate needs its key)');
   }
   const masks = nodeCidrMasks(merged);
+  const oidc = oidcSettings(merged);
   return {
     dataDir: merged.dataDir!,
     listen: merged.listen!,
@@ -223,7 +268,32 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     metricResolution: merged.metricResolution!,
     serviceClusterIpRange: merged.serviceClusterIpRange!,
     serviceNodePortRange: merged.serviceNodePortRange!,
+    ...(oidc ? { oidc } : {}),
   };
+}
+
+/** the --oidc-* flags together: the issuer turns it on and needs a client id; the others need the issuer */
+function oidcSettings(m: Partial<Record<OidcFlagKey, unknown>> & { oidcRequiredClaim?: string[]; oidcSigningAlgs?: string[] }): OidcSettings | undefined {
+  const issuerUrl = m.oidcIssuerUrl as string | undefined;
+  if (issuerUrl === undefined) {
+    const stray = (Object.keys(m) as OidcFlagKey[]).filter((k) => k.startsWith('oidc') && m[k] !== undefined);
+    if (stray.length) throw new ConfigError(`${stray.map((k) => SERVER_FLAGS[k]).join(', ')}: only with --oidc-issuer-url`);
+    return undefined;
+  }
+  const o: OidcSettings = {
+    issuerUrl,
+    clientId: (m.oidcClientId as string | undefined) ?? '',
+    usernameClaim: m.oidcUsernameClaim as string | undefined,
+    usernamePrefix: m.oidcUsernamePrefix as string | undefined,
+    groupsClaim: m.oidcGroupsClaim as string | undefined,
+    groupsPrefix: m.oidcGroupsPrefix as string | undefined,
+    requiredClaims: Object.fromEntries((m.oidcRequiredClaim ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+    caFile: m.oidcCaFile as string | undefined,
+    signingAlgs: m.oidcSigningAlgs ?? [],
+  };
+  const errs = validateOidcOptions(o);
+  if (errs.length) throw new ConfigError(errs.join('; '));
+  return o;
 }
 
 /**

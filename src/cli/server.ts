@@ -30,6 +30,15 @@ export interface ServerFlags {
   nodeCidrMaskSizeIpv6?: string;
   serviceClusterIpRange?: string;
   serviceNodePortRange?: string;
+  oidcIssuerUrl?: string;
+  oidcClientId?: string;
+  oidcUsernameClaim?: string;
+  oidcUsernamePrefix?: string;
+  oidcGroupsClaim?: string;
+  oidcGroupsPrefix?: string;
+  oidcRequiredClaim?: string[];
+  oidcCaFile?: string;
+  oidcSigningAlgs?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -64,7 +73,16 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--node-cidr-mask-size-ipv6 <bits>', 'prefix length of each Node\'s IPv6 pod range with a dual-stack --cluster-cidr (default: 64)')
     .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)')
     .option('--service-cluster-ip-range <cidrs>', 'range Service ClusterIPs are allocated from, or an IPv4 and an IPv6 range (comma-separated) for dual-stack Services; the first address of the first is the kubernetes Service (default: 10.96.0.0/12)')
-    .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)');
+    .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)')
+    .option('--oidc-issuer-url <url>', 'https URL of an OpenID Connect provider whose ID tokens authenticate users (its iss claim; discovery at <url>/.well-known/openid-configuration)')
+    .option('--oidc-client-id <id>', 'the client ID ID tokens must be issued to (their aud)')
+    .option('--oidc-username-claim <claim>', 'the ID token claim the username comes from (default: sub)')
+    .option('--oidc-username-prefix <prefix>', 'prepended to usernames; "-" for none (default: none for email, else "<issuer-url>#")')
+    .option('--oidc-groups-claim <claim>', 'the ID token claim (a string or a list) groups come from (default: no groups)')
+    .option('--oidc-groups-prefix <prefix>', 'prepended to group names (default: none)')
+    .option('--oidc-required-claim <claim=value>', 'a claim every ID token must carry with this value; repeatable', collect)
+    .option('--oidc-ca-file <file>', 'PEM CA bundle the provider\'s certificate is checked against (default: the system\'s)')
+    .option('--oidc-signing-algs <algs>', 'comma-separated JWS algorithms accepted (default: RS256)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -94,6 +112,15 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         metricResolution: flags.metricResolution,
         serviceClusterIpRange: flags.serviceClusterIpRange,
         serviceNodePortRange: flags.serviceNodePortRange,
+        oidcIssuerUrl: flags.oidcIssuerUrl,
+        oidcClientId: flags.oidcClientId,
+        oidcUsernameClaim: flags.oidcUsernameClaim,
+        oidcUsernamePrefix: flags.oidcUsernamePrefix,
+        oidcGroupsClaim: flags.oidcGroupsClaim,
+        oidcGroupsPrefix: flags.oidcGroupsPrefix,
+        oidcRequiredClaim: flags.oidcRequiredClaim,
+        oidcCaFile: flags.oidcCaFile,
+        oidcSigningAlgs: flags.oidcSigningAlgs,
       },
       configFile: flags.config,
       defaults,

@@ -5,6 +5,7 @@ import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createApiServer, loadOrCreateServiceAccountKey } from '../apiserver/index.ts';
 import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
+import { OidcAuthenticator } from '../apiserver/auth/oidc.ts';
 import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
 import { ensurePki, generateClientCert } from '../apiserver/auth/pki.ts';
 import { HttpKubeClient } from '../client/index.ts';
@@ -96,6 +97,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
   const tokenFile = await TokenFile.open(tokenFilePath(dataDir));
   await tokenFile.ensureBootstrapToken();
 
+  const oidc = await oidcAuthenticator(settings, logger);
   const store = await openServerStore(settings, logger.child({ component: 'store' }));
 
   // the apiserver's identity towards nodes' kubelet servers (logs, exec); nodes verify it against the cluster CA
@@ -118,6 +120,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       logger: logger.child({ component: 'apiserver' }),
       tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.caCert },
       authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),
+      oidc,
       podSecurity: { enforce: settings.podSecurityLevel, exemptions: settings.podSecurityExemptions },
       metrics: { resolutionMs: settings.metricResolution * 1000 },
       services: { clusterIpRange: settings.serviceClusterIpRange, nodePortRange: settings.serviceNodePortRange, advertise: advertiseAddress(settings) },
@@ -215,4 +218,19 @@ function advertiseAddress(settings: ServerSettings): { address: string } | undef
     if (a) return { address: a.address };
   }
   return undefined;
+}
+
+/** The OIDC authenticator of `--oidc-*`, its CA file read now (a missing file stops the start). */
+async function oidcAuthenticator(settings: ServerSettings, logger: Logger): Promise<OidcAuthenticator | undefined> {
+  const o = settings.oidc;
+  if (!o) return undefined;
+  let ca: string | undefined;
+  if (o.caFile !== undefined) {
+    try {
+      ca = await readFile(o.caFile, 'utf8');
+    } catch (err) {
+      throw new HedgeError('Invalid', `--oidc-ca-file ${o.caFile}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return new OidcAuthenticator({ ...o, ca }, logger.child({ component: 'oidc' }));
 }

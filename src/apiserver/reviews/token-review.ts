@@ -1,4 +1,5 @@
 import { AUTHENTICATED_GROUP } from '../auth/authenticator.ts';
+import type { OidcAuthenticator } from '../auth/oidc.ts';
 import type { Authenticator, UserInfo } from '../auth/types.ts';
 import type { ServiceAccountTokenValidator } from '../serviceaccount/token-validator.ts';
 
@@ -16,7 +17,7 @@ export type TokenReviewer = (token: string, audiences: readonly string[]) => Pro
  * are (the same validator requests are authenticated with); a static token knows no audiences, so
  * (upstream's audience-agnostic wrapper) it is valid only for the apiserver's own.
  */
-export function tokenReviewer(opts: { authenticator: Authenticator; serviceAccounts: ServiceAccountTokenValidator; implicitAudiences: readonly string[] }): TokenReviewer {
+export function tokenReviewer(opts: { authenticator: Authenticator; serviceAccounts: ServiceAccountTokenValidator; oidc?: OidcAuthenticator; implicitAudiences: readonly string[] }): TokenReviewer {
   const implicit = opts.implicitAudiences;
   return async (token, requested) => {
     const audiences = requested.length > 0 ? requested : implicit;
@@ -24,6 +25,15 @@ export function tokenReviewer(opts: { authenticator: Authenticator; serviceAccou
     const user = ownAudiences.length > 0 ? opts.authenticator.authenticateToken?.(token) : undefined;
     if (user) return { ok: true, user, audiences: ownAudiences };
     const sa = await opts.serviceAccounts.validate(token, audiences);
+    // an OIDC ID token knows no apiserver audiences either: valid for the apiserver's own only
+    if (!sa.ok && sa.foreign && opts.oidc?.handles(token) && ownAudiences.length > 0) {
+      try {
+        const u = await opts.oidc.authenticate(token);
+        return { ok: true, user: { ...u, groups: [...u.groups, AUTHENTICATED_GROUP] }, audiences: ownAudiences };
+      } catch (err) {
+        return { ok: false, error: (err as Error).message };
+      }
+    }
     if (!sa.ok) return { ok: false, error: sa.reason };
     return { ok: true, user: { ...sa.user, groups: [...sa.user.groups, AUTHENTICATED_GROUP] }, audiences: sa.audiences };
   };
