@@ -9,6 +9,7 @@ import { sendJson, sendText } from './handlers/respond.ts';
 import { contentTypeOf, negotiateOutput, parseAccept } from './negotiate.ts';
 import { encodeOpenapiV2, openapiV2ProtoMime, openapiV2ProtoMimeDeprecated } from './openapi-v2-proto.ts';
 import { statusErrors } from './status.ts';
+import type { Registry as PromRegistry } from '../lib/prom.ts';
 
 export const serverVersion = {
   major: '1',
@@ -30,6 +31,8 @@ export interface NonResourceRequest {
   resources: ResourceRegistry;
   serverAddress: string;
   authenticated: boolean;
+  /** the apiserver's own metrics, served at /metrics when given */
+  metrics?: PromRegistry;
 }
 
 /** Health, version, discovery and OpenAPI. */
@@ -48,6 +51,10 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
   }
   if (!r.authenticated) throw statusErrors.notFoundPath();
   const accept = req.headers.accept;
+  if (p === '/metrics' && r.metrics !== undefined) {
+    sendText(res, 200, await r.metrics.metrics(), r.metrics.contentType);
+    return;
+  }
   if (p === '/') {
     const paths = ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/openapi/v2', '/openapi/v3', '/readyz', '/version'];
     for (const g of resources.groups()) {

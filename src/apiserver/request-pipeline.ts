@@ -18,6 +18,7 @@ import { parseRequestInfo, type ResourceRequestInfo } from './request-info.ts';
 import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts';
 import { statusErrors } from './status.ts';
 import type { Node } from 'kubernetes-types/core/v1.js';
+import type { Registry as PromRegistry } from '../lib/prom.ts';
 
 /** An authenticated, authorized request: a resource one with its type, or a non-resource path. */
 export type AdmittedRequest = { user: UserInfo; info: ResourceRequestInfo; def: ResourceDef } | { user: UserInfo; info: undefined; def: undefined };
@@ -33,6 +34,8 @@ export interface RequestPipelineOptions {
   subresources: readonly SubresourceProvider[];
   /** `host:port` the server listens on, known once it listens (discovery reports it) */
   serverAddress(): string;
+  /** served at /metrics (Prometheus text), authorized as the non-resource URL; none when absent */
+  metrics?: PromRegistry;
 }
 
 export interface RequestPipeline {
@@ -89,7 +92,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname;
-      const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress() };
+      const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress(), metrics: opts.metrics };
       if (isPublicPath(path)) {
         await serveNonResource({ ...nonResource, authenticated: false });
         return;

@@ -206,7 +206,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     }),
   ]);
   const patch = createPatchEngine();
-  const registry: Registry = new Registry({ store: config.store, resources, admission });
+  const registry: Registry = new Registry({ store: config.store, resources, admission, encryption: config.encryption });
   // PriorityClasses for the Priority admission of pods (upstream's lister); started after seeding
   const priorityClasses = pcDef ? new ObjectCache({ registry, def: pcDef, logger: log, signal: closing.signal }) : undefined;
   let priorityClassesSynced = false;
@@ -297,6 +297,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     groupProviders,
     subresources: subProviders,
     serverAddress: () => serverAddress,
+    metrics: config.metricsRegistry,
   });
 
   const server: Server = config.tls

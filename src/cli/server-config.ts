@@ -49,6 +49,8 @@ export interface ServerSettings {
   serviceClusterIpRange: string;
   /** NodePort range, MIN-MAX */
   serviceNodePortRange: string;
+  /** an apiserver.config.k8s.io/v1 EncryptionConfiguration file: the resources encrypted at rest (none when absent) */
+  encryptionProviderConfig?: string;
 }
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
@@ -58,7 +60,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6'> & { listen: string };
+export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6' | 'encryptionProviderConfig'> & { listen: string };
 
 /** per-family node range sizes when no mask flag names one (kube-controller-manager's) */
 const DEFAULT_NODE_MASK = { 4: 24, 6: 64 } as const;
@@ -110,6 +112,7 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   metricResolution: '--metric-resolution',
   serviceClusterIpRange: '--service-cluster-ip-range',
   serviceNodePortRange: '--service-node-port-range',
+  encryptionProviderConfig: '--encryption-provider-config',
 };
 
 /** z.string() checked by a parser that throws a HedgeError with the reason */
@@ -180,6 +183,7 @@ const partialSchema = z.strictObject({
   metricResolution: z.coerce.number().min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds').optional(),
   serviceClusterIpRange: parsedBy(parseServiceIpRanges).optional(),
   serviceNodePortRange: parsedBy(parseNodePortRange).optional(),
+  encryptionProviderConfig: z.string().min(1, 'must not be empty').optional(),
 });
 
 export interface ResolveOptions {
@@ -223,6 +227,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     metricResolution: merged.metricResolution!,
     serviceClusterIpRange: merged.serviceClusterIpRange!,
     serviceNodePortRange: merged.serviceNodePortRange!,
+    encryptionProviderConfig: merged.encryptionProviderConfig,
   };
 }
 

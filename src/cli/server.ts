@@ -30,6 +30,7 @@ export interface ServerFlags {
   nodeCidrMaskSizeIpv6?: string;
   serviceClusterIpRange?: string;
   serviceNodePortRange?: string;
+  encryptionProviderConfig?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -64,7 +65,8 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--node-cidr-mask-size-ipv6 <bits>', 'prefix length of each Node\'s IPv6 pod range with a dual-stack --cluster-cidr (default: 64)')
     .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)')
     .option('--service-cluster-ip-range <cidrs>', 'range Service ClusterIPs are allocated from, or an IPv4 and an IPv6 range (comma-separated) for dual-stack Services; the first address of the first is the kubernetes Service (default: 10.96.0.0/12)')
-    .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)');
+    .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)')
+    .option('--encryption-provider-config <file>', 'apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted at rest and with which keys (aescbc, aesgcm, secretbox, identity); default: nothing is encrypted');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -94,6 +96,7 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         metricResolution: flags.metricResolution,
         serviceClusterIpRange: flags.serviceClusterIpRange,
         serviceNodePortRange: flags.serviceNodePortRange,
+        encryptionProviderConfig: flags.encryptionProviderConfig,
       },
       configFile: flags.config,
       defaults,
