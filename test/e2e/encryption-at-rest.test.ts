@@ -27,6 +27,8 @@ describe('encryption at rest on etcd', { skip }, () => {
   let client: Etcd3;
   let dir: string;
   const servers: HedgeServer[] = [];
+  /** the first server's harness-made data dir, removed at the end (the restarts reuse it) */
+  let owner: HedgeServer | undefined;
   const key1 = randomBytes(32);
   const key2 = randomBytes(32);
 
@@ -39,6 +41,7 @@ describe('encryption at rest on etcd', { skip }, () => {
   const start = async (config: string, dataDir?: string): Promise<HedgeServer> => {
     const s = await startHedgeServer({ store: 'etcd', dataDir, extraArgs: ['--etcd-servers', etcd.endpoint, '--etcd-prefix', '/enc', '--no-controllers', '--encryption-provider-config', config] });
     servers.push(s);
+    owner ??= s;
     return s;
   };
   const stop = async (s: HedgeServer): Promise<void> => {
@@ -58,7 +61,7 @@ describe('encryption at rest on etcd', { skip }, () => {
   });
   after(async () => {
     for (const s of [...servers].reverse()) await s.stop({ graceMs: 5000 }).catch(() => undefined);
-    await servers[0]?.cleanup();
+    await owner?.cleanup();
     client?.close();
     await etcd?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
