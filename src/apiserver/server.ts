@@ -76,7 +76,8 @@ export interface RunningApiServer extends ApiServer {
 export async function createApiServer(config: ApiServerConfig): Promise<RunningApiServer> {
   const log = config.logger;
   // the apiserver's own /metrics (upstream's names; process metrics as every component has)
-  const metricsRegistry = new MetricsRegistry();
+  // the CLI's (encryption at rest registers its counters there first), else our own
+  const metricsRegistry = config.metricsRegistry ?? new MetricsRegistry();
   collectProcessMetrics(metricsRegistry);
   const authMetrics = new AuthMetrics(metricsRegistry);
   const authz = new ApiAuthorization({ configured: config.authorizer, metrics: authMetrics });
@@ -257,7 +258,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     }),
   ]);
   const patch = createPatchEngine();
-  const registry: Registry = new Registry({ store: config.store, resources, admission });
+  const registry: Registry = new Registry({ store: config.store, resources, admission, encryption: config.encryption });
   // PriorityClasses for the Priority admission of pods (upstream's lister); started after seeding
   const priorityClasses = pcDef ? new ObjectCache({ registry, def: pcDef, logger: log, signal: closing.signal }) : undefined;
   let priorityClassesSynced = false;

@@ -1,4 +1,6 @@
 import type { DefaultAccountBackoff } from './serviceaccount/default-account-controller.ts';
+import type { EncryptionAtRest } from './encryption/transformer.ts';
+import type { Registry as PromRegistry } from '../lib/prom.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Store } from '../store/types.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
@@ -79,6 +81,13 @@ export interface ApiServerConfig {
    * when absent (the edge hub's replica apiserver, most tests)
    */
   metrics?: MetricsApiConfig;
+  /**
+   * resources encrypted at rest (--encryption-provider-config); without it values are stored as
+   * JSON and an encrypted value read back is an error (upstream's identity transformer)
+   */
+  encryption?: EncryptionAtRest;
+  /** the apiserver's own Prometheus metrics (e.g. apiserver_storage_transformation_operations_total), served at /metrics */
+  metricsRegistry?: PromRegistry;
 }
 
 export interface ApiServer {

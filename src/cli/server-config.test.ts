@@ -29,6 +29,7 @@ const DEFAULT_SETTINGS = {
   metricResolution: 15,
   serviceClusterIpRange: '10.96.0.0/12',
   serviceNodePortRange: '30000-32767',
+  encryptionProviderConfig: undefined,
 };
 
 describe('resolveServerSettings', () => {
@@ -69,7 +70,7 @@ describe('resolveServerSettings', () => {
     const f = join(dir, 'a.yaml');
     await writeFile(
       f,
-      'dataDir: /srv/hedge\nlisten: "[::1]:7443"\nstore: memory\nadvertiseHost: edge.example\ncontrollers: false\nnodeMonitorGracePeriod: 5\n',
+      'dataDir: /srv/hedge\nlisten: "[::1]:7443"\nstore: memory\nadvertiseHost: edge.example\ncontrollers: false\nnodeMonitorGracePeriod: 5\nencryptionProviderConfig: /etc/hedge/enc.yaml\n',
     );
     const s = await resolveServerSettings({
       flags: { listen: '0.0.0.0:9443', logLevel: undefined, nodeMonitorGracePeriod: '7' },
@@ -83,6 +84,7 @@ describe('resolveServerSettings', () => {
       advertiseHost: ['edge.example'],
       controllers: false,
       nodeMonitorGracePeriod: 7,
+      encryptionProviderConfig: '/etc/hedge/enc.yaml',
     });
   });
 

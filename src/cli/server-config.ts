@@ -50,6 +50,8 @@ export interface ServerSettings {
   serviceClusterIpRange: string;
   /** NodePort range, MIN-MAX */
   serviceNodePortRange: string;
+  /** an apiserver.config.k8s.io/v1 EncryptionConfiguration file: the resources encrypted at rest (none when absent) */
+  encryptionProviderConfig?: string;
   /** OpenID Connect authentication (kube-apiserver's --oidc-* flags); unset = off */
   oidc?: OidcSettings;
 }
@@ -74,7 +76,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6' | 'oidc'> & { listen: string };
+export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6' | 'oidc' | 'encryptionProviderConfig'> & { listen: string };
 
 /** per-family node range sizes when no mask flag names one (kube-controller-manager's) */
 const DEFAULT_NODE_MASK = { 4: 24, 6: 64 } as const;
@@ -136,6 +138,7 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   oidcRequiredClaim: '--oidc-required-claim',
   oidcCaFile: '--oidc-ca-file',
   oidcSigningAlgs: '--oidc-signing-algs',
+  encryptionProviderConfig: '--encryption-provider-config',
 };
 
 /** z.string() checked by a parser that throws a HedgeError with the reason */
@@ -224,6 +227,7 @@ const partialSchema = z.strictObject({
     .union([z.string(), z.array(z.string())])
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((a) => a.trim()).filter((a) => a !== ''))
     .optional(),
+  encryptionProviderConfig: z.string().min(1, 'must not be empty').optional(),
 });
 
 export interface ResolveOptions {
@@ -269,6 +273,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     serviceClusterIpRange: merged.serviceClusterIpRange!,
     serviceNodePortRange: merged.serviceNodePortRange!,
     ...(oidc ? { oidc } : {}),
+    encryptionProviderConfig: merged.encryptionProviderConfig,
   };
 }
 

@@ -39,6 +39,7 @@ export interface ServerFlags {
   oidcRequiredClaim?: string[];
   oidcCaFile?: string;
   oidcSigningAlgs?: string;
+  encryptionProviderConfig?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -82,7 +83,8 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--oidc-groups-prefix <prefix>', 'prepended to group names (default: none)')
     .option('--oidc-required-claim <claim=value>', 'a claim every ID token must carry with this value; repeatable', collect)
     .option('--oidc-ca-file <file>', 'PEM CA bundle the provider\'s certificate is checked against (default: the system\'s)')
-    .option('--oidc-signing-algs <algs>', 'comma-separated JWS algorithms accepted (default: RS256)');
+    .option('--oidc-signing-algs <algs>', 'comma-separated JWS algorithms accepted (default: RS256)')
+    .option('--encryption-provider-config <file>', 'apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted at rest and with which keys (aescbc, aesgcm, secretbox, identity); default: nothing is encrypted');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -121,6 +123,7 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         oidcRequiredClaim: flags.oidcRequiredClaim,
         oidcCaFile: flags.oidcCaFile,
         oidcSigningAlgs: flags.oidcSigningAlgs,
+        encryptionProviderConfig: flags.encryptionProviderConfig,
       },
       configFile: flags.config,
       defaults,

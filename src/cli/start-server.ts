@@ -17,6 +17,8 @@ import { EtcdStore, openStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { dialableHost, formatHostPort } from './listen-address.ts';
 import type { ServerSettings } from './server-config.ts';
+import { EncryptionAtRest, parseEncryptionConfiguration, transformationMetrics } from '../apiserver/encryption/index.ts';
+import { Registry as PromRegistry } from '../lib/prom.ts';
 
 export interface RunningServer {
   /** URL clients dial (wildcard listen addresses become loopback) */
@@ -39,6 +41,29 @@ async function readPem(flag: string, path: string | undefined): Promise<Buffer |
   } catch (err) {
     throw new HedgeError('Invalid', `${flag} ${path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * The resources encrypted at rest, from --encryption-provider-config: a file that cannot be read
+ * or is not a valid EncryptionConfiguration stops the start, naming the flag, the file and the field.
+ */
+async function loadEncryption(settings: ServerSettings, metrics: PromRegistry, logger: Logger): Promise<EncryptionAtRest | undefined> {
+  const file = settings.encryptionProviderConfig;
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new HedgeError('Invalid', `--encryption-provider-config ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let encryption: EncryptionAtRest;
+  try {
+    encryption = new EncryptionAtRest(parseEncryptionConfiguration(text), { metrics: transformationMetrics(metrics) });
+  } catch (err) {
+    throw new HedgeError('Invalid', `--encryption-provider-config ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  logger.info({ component: 'apiserver', encryptionProviderConfig: file, resources: encryption.summary() }, 'encryption at rest');
+  return encryption;
 }
 
 /**
@@ -98,6 +123,8 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
   await tokenFile.ensureBootstrapToken();
 
   const oidc = await oidcAuthenticator(settings, logger);
+  const metricsRegistry = new PromRegistry();
+  const encryption = await loadEncryption(settings, metricsRegistry, logger);
   const store = await openServerStore(settings, logger.child({ component: 'store' }));
 
   // the apiserver's identity towards nodes' kubelet servers (logs, exec); nodes verify it against the cluster CA
@@ -117,6 +144,8 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       host: settings.listen.host,
       port: settings.listen.port,
       store,
+      encryption,
+      metricsRegistry,
       logger: logger.child({ component: 'apiserver' }),
       tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.caCert },
       authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),

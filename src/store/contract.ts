@@ -165,6 +165,30 @@ export function runStoreContract(name: string, make: () => Promise<StoreUnderTes
       assert.equal(y.modRevision, base + 4);
     });
 
+    it('keeps values byte for byte: UTF-8 JSON and encrypted (k8s:enc:) binary strings', async (s, base) => {
+      // an encrypted value is a binary string: one char per byte, every byte value possible
+      const binary = `k8s:enc:aescbc:v1:key1:${String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i))}`;
+      const json = '{"data":"ünïcødé ✓ 🌲"}';
+      const ac = new AbortController();
+      const w = iter(s.watch('/bin/', { fromRevision: base + 1, signal: ac.signal }));
+      const a = await s.create('/bin/a', binary);
+      const b = await s.create('/bin/b', json);
+      const a2 = await s.update('/bin/a', `${binary}2`, { expectedRevision: a.modRevision });
+      assert.equal((await s.get('/bin/a'))?.value, `${binary}2`);
+      assert.equal((await s.get('/bin/a', { revision: a.modRevision }))?.value, binary);
+      assert.deepEqual((await s.list('/bin/')).items.map((kv) => kv.value), [`${binary}2`, json]);
+      const del = await s.delete('/bin/a');
+      assert.equal(del.value, `${binary}2`);
+      const evs = await take(w, 4);
+      assert.deepEqual(evs, [
+        { type: 'put', kv: a },
+        { type: 'put', kv: b },
+        { type: 'put', kv: a2, prevKv: a },
+        { type: 'delete', kv: del, prevKv: a2 },
+      ]);
+      ac.abort();
+    });
+
     it('watch replays history from a revision, then live events, only for its prefix', async (s, base) => {
       const a = await s.create('/w/a', 'a1');
       await s.create('/x/a', 'other');

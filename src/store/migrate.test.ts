@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isHedgeError } from '../lib/errors.ts';
 import { MemoryStore } from './memory/memory-store.ts';
 import { checksumOf, migrateStore } from './migrate.ts';
+import { SqliteStore } from './sqlite/sqlite-store.ts';
 
 async function seeded(): Promise<MemoryStore> {
   const s = new MemoryStore();
@@ -66,5 +71,29 @@ describe('migrateStore', () => {
     assert.equal(checksumOf([kv('/a', 'b'), kv('/c', 'd')]), checksumOf([kv('/c', 'd'), kv('/a', 'b')]));
     assert.notEqual(checksumOf([kv('/a', 'bc')]), checksumOf([kv('/ab', 'c')]));
     assert.notEqual(checksumOf([kv('/a', 'b')]), checksumOf([kv('/a', 'c')]));
+  });
+});
+
+describe('migrateStore with values encrypted at rest', () => {
+  it('copies encrypted values as their bytes, still encrypted, from one SQLite file to another', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hedge-migrate-enc-'));
+    const from = new SqliteStore({ path: join(dir, 'a.db') });
+    const to = new SqliteStore({ path: join(dir, 'b.db') });
+    try {
+      const key = '/registry/core/secrets/default/s1';
+      // what the apiserver stores for an encrypted Secret: upstream's prefix, then raw cipher bytes
+      const sealed = `k8s:enc:aesgcm:v1:key1:${randomBytes(200).toString('latin1')}`;
+      await from.create(key, sealed);
+      await from.create('/registry/core/configmaps/default/c', '{"data":{"ü":"✓"}}');
+      const r = await migrateStore(from, to);
+      assert.equal(r.count, 2);
+      assert.equal((await to.get(key))?.value, sealed);
+      assert.equal(checksumOf((await to.list('')).items), r.checksum);
+      assert.notEqual(checksumOf([{ key, value: sealed, createRevision: 1, modRevision: 1 }]), checksumOf([{ key, value: `${sealed.slice(0, -1)}x`, createRevision: 1, modRevision: 1 }]));
+    } finally {
+      await from.close();
+      await to.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

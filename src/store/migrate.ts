@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { HedgeError } from '../lib/errors.ts';
+import { storedBytes } from './stored-bytes.ts';
 import type { KeyValue, Store } from './types.ts';
 
 export interface MigrateOptions {
@@ -34,12 +35,16 @@ async function snapshot(store: Store, prefix: string, revision: number, pageSize
   }
 }
 
-/** sha256 of the (key, value) pairs in key order, length-prefixed so no two lists collide. */
+/**
+ * sha256 of the (key, value) pairs in key order, length-prefixed so no two lists collide; a value
+ * counts as the bytes a store persists (an encrypted value's raw bytes, stored-bytes.ts).
+ */
 export function checksumOf(items: readonly KeyValue[]): string {
   const h = createHash('sha256');
   for (const kv of [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    h.update(`${Buffer.byteLength(kv.key)}:${kv.key}${Buffer.byteLength(kv.value)}:`);
-    h.update(kv.value);
+    const value = storedBytes(kv.value);
+    h.update(`${Buffer.byteLength(kv.key)}:${kv.key}${value.length}:`);
+    h.update(value);
   }
   return `sha256:${h.digest('hex')}`;
 }
@@ -48,7 +53,10 @@ export function checksumOf(items: readonly KeyValue[]): string {
  * Copies a consistent snapshot of `from` into the empty `to`, object by object in the order of
  * their source revisions, so resourceVersion order (what watch resumption and optimistic
  * concurrency depend on) is the same on both sides; the values are copied byte for byte (stored
- * objects carry no resourceVersion, so they need no rewriting). Afterwards both sides are read
+ * objects carry no resourceVersion, so they need no rewriting). Values encrypted at rest are
+ * copied as they are, still encrypted: no key is needed to migrate, the target needs the same
+ * --encryption-provider-config to read them, and aesgcm's authenticated data (the store key,
+ * without the etcd --prefix) is the same on both sides. Afterwards both sides are read
  * back and compared by count, checksum and order; any difference, or a source that changed during
  * the copy (a server still running on it), is an error.
  */

@@ -132,3 +132,24 @@ test('closeAll with an error fails the watchers\' iterators with it; without one
   assert.deepEqual(await last, { done: true, value: undefined });
   ac.abort();
 });
+
+test('an event whose trigger values cannot be computed (an undecryptable value) goes to every triggered watcher; the write is not disturbed', async () => {
+  const store = new MemoryStore();
+  const ac = new AbortController();
+  const onA = collect(store, ac.signal, { values, value: 'a' });
+  const onB = collect(store, ac.signal, { values, value: 'b' });
+  await settle();
+  const ok = await store.create('/pods/p1', JSON.stringify({ node: 'a' }));
+  const bad = await store.create('/pods/p2', 'k8s:enc:aescbc:v1:gone:\u0001\u0002');
+  await settle();
+  ac.abort();
+  assert.deepEqual(onA, [`put /pods/p1 ${ok.modRevision}`, `put /pods/p2 ${bad.modRevision}`]);
+  assert.deepEqual(onB, [`put /pods/p2 ${bad.modRevision}`]);
+  // a watch replaying history past it: the same
+  const ac2 = new AbortController();
+  const it = store.watch('/pods/', { signal: ac2.signal, fromRevision: 1, trigger: { values, value: 'b' } })[Symbol.asyncIterator]();
+  const first = await it.next();
+  assert.equal(first.value?.type === 'put' && first.value.kv.key, '/pods/p2');
+  ac2.abort();
+  await store.close();
+});

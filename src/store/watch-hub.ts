@@ -133,9 +133,9 @@ export class WatchHub {
       for (const [values, byValue] of group.triggered) {
         const touched = new Set<Watcher>();
         for (const ev of matching) {
-          for (const v of new Set(this.valuesOf(values, ev))) {
-            for (const w of byValue.get(v) ?? []) if (this.offer(w, ev)) touched.add(w);
-          }
+          const vs = this.valuesOrAll(values, ev);
+          const sets = vs === 'all' ? [...byValue.values()] : [...new Set(vs)].map((v) => byValue.get(v) ?? []);
+          for (const set of sets) for (const w of set) if (this.offer(w, ev)) touched.add(w);
         }
         for (const w of touched) this.settle(w, true);
       }
@@ -273,6 +273,19 @@ export class WatchHub {
     }
   }
 
+  /**
+   * An event's trigger values, or 'all' when the values function cannot tell (it throws: the
+   * apiserver could not decrypt the value): every triggered watcher gets the event then and meets
+   * the error itself, and the writer that publishes it is not disturbed.
+   */
+  private valuesOrAll(fn: WatchTrigger['values'], ev: ChangeEvent): readonly string[] | 'all' {
+    try {
+      return this.valuesOf(fn, ev);
+    } catch {
+      return 'all';
+    }
+  }
+
   private valuesOf(fn: WatchTrigger['values'], ev: ChangeEvent): readonly string[] {
     let byFn = this.valuesMemo.get(ev);
     if (byFn === undefined) {
@@ -291,7 +304,12 @@ export class WatchHub {
     const page = this.history.readHistory(w.prefix, w.readFrom, this.latest, this.pageSize);
     const trigger = w.trigger;
     // a triggered watcher reads only its value's events (the old value included)
-    w.queue = trigger ? page.filter((ev) => this.valuesOf(trigger.values, ev).includes(trigger.value)) : page;
+    w.queue = trigger
+      ? page.filter((ev) => {
+          const vs = this.valuesOrAll(trigger.values, ev);
+          return vs === 'all' || vs.includes(trigger.value);
+        })
+      : page;
     if (page.length < this.pageSize) {
       w.mode = 'live';
     } else {

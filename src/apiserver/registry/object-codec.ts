@@ -2,14 +2,22 @@ import type { KubeObject } from '../../api/object.ts';
 import { mutableMeta } from './mutable-meta.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import type { KeyValue } from '../../store/types.ts';
+import { isBinaryValue } from '../../store/stored-bytes.ts';
+import { describePrefix, type EncryptionAtRest } from '../encryption/transformer.ts';
 
 /** An object read from the store, with resourceVersion filled in. Treat `obj` as read-only: it is shared. */
 export interface Decoded {
   key: string;
   rev: number;
   obj: KubeObject;
-  /** the stored value (no resourceVersion), to detect no-op writes */
+  /** the stored value decrypted (the object's JSON without resourceVersion), to detect no-op writes */
   raw: string;
+  /**
+   * read through a provider other than the one that writes (an older key, identity before
+   * encryption was turned on): an update writes it even if nothing changed, so
+   * `kubectl replace` rewrites it with the current key (upstream's stale flag)
+   */
+  stale: boolean;
   /** JSON of `obj` */
   json(): string;
   /** JSON of `obj` as UTF-8, encoded once per revision: lists copy these into one body */
@@ -30,14 +38,47 @@ export class ObjectCodec {
   readonly #max: number;
 
   readonly #apiVersion: string | undefined;
+  readonly #encryption: EncryptionAtRest | undefined;
 
   /**
    * `apiVersion`: decoded objects report this apiVersion whatever version wrote them (a custom
    * resource served at several versions with `None` conversion: only apiVersion differs).
+   * `encryption`: the resources encrypted at rest (--encryption-provider-config); values are
+   * encrypted in `seal` and decrypted here, above the store, so every read path (get, list,
+   * watch, the decode cache) sees plaintext and the store only ever holds the sealed bytes.
    */
-  constructor(opts: { maxCached?: number; apiVersion?: string } = {}) {
+  constructor(opts: { maxCached?: number; apiVersion?: string; encryption?: EncryptionAtRest } = {}) {
     this.#max = opts.maxCached ?? 50_000;
     this.#apiVersion = opts.apiVersion;
+    this.#encryption = opts.encryption;
+  }
+
+  /** The value to store under `key` for the JSON `plain` (from `encode`): encrypted when its resource is configured so. */
+  seal(key: string, plain: string): string {
+    const t = this.#encryption?.forKey(key);
+    if (t === undefined) return plain;
+    try {
+      return t.toStorage(plain, key);
+    } catch (err) {
+      throw new HedgeError('Internal', `unable to transform key ${JSON.stringify(key)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** A stored value's plaintext (never logged or put into messages). */
+  #open(key: string, value: string): { plain: string; stale: boolean } {
+    const t = this.#encryption?.forKey(key);
+    if (t === undefined) {
+      // upstream's identity transformer for resources not configured: refuse, do not misparse, encrypted data
+      if (isBinaryValue(value)) {
+        throw new HedgeError('Internal', `unable to transform key ${JSON.stringify(key)}: identity transformer tried to read encrypted data (stored as ${describePrefix(value)}; is --encryption-provider-config missing or without this resource?)`);
+      }
+      return { plain: value, stale: false };
+    }
+    try {
+      return t.fromStorage(value, key);
+    } catch (err) {
+      throw new HedgeError('Internal', `unable to transform key ${JSON.stringify(key)}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   encode(obj: KubeObject): string {
@@ -55,7 +96,18 @@ export class ObjectCodec {
   decode(kv: KeyValue): Decoded {
     const hit = this.#cache.get(kv.key);
     if (hit && hit.rev === kv.modRevision) return hit;
-    const d = this.#parse(kv.key, kv.value, kv.modRevision);
+    return this.#remember(kv, this.#parse(kv.key, this.#open(kv.key, kv.value), kv.modRevision));
+  }
+
+  /** What this process just wrote as `kv`, from its plaintext (`encode`'s): cached without decrypting it again. */
+  decodeWritten(kv: KeyValue, plain: string): Decoded {
+    const hit = this.#cache.get(kv.key);
+    if (hit && hit.rev === kv.modRevision) return hit;
+    return this.#remember(kv, this.#parse(kv.key, { plain, stale: false }, kv.modRevision));
+  }
+
+  #remember(kv: KeyValue, d: Decoded): Decoded {
+    const hit = this.#cache.get(kv.key);
     if (!hit || hit.rev < kv.modRevision) {
       this.#cache.delete(kv.key);
       this.#cache.set(kv.key, d);
@@ -73,7 +125,7 @@ export class ObjectCodec {
     // every watcher of the resource decodes the same delete event: parse it once
     const hit = this.#deleted.get(kv.key);
     if (hit && hit.rev === kv.modRevision) return hit;
-    const d = this.#parse(kv.key, kv.value, kv.modRevision);
+    const d = this.#parse(kv.key, this.#open(kv.key, kv.value), kv.modRevision);
     this.#deleted.delete(kv.key);
     this.#deleted.set(kv.key, d);
     if (this.#deleted.size > 1000) {
@@ -83,9 +135,14 @@ export class ObjectCodec {
     return d;
   }
 
-  /** Decode for a value that must not be cached under its key (e.g. a previous value). */
+  /** Decode a stored value that must not be cached under its key (e.g. a previous value). */
   decodeUncached(key: string, value: string, rev: number): Decoded {
-    return this.#parse(key, value, rev);
+    return this.#parse(key, this.#open(key, value), rev);
+  }
+
+  /** Decode `encode`'s JSON that was not stored (a dry run). */
+  decodePlain(key: string, plain: string, rev: number): Decoded {
+    return this.#parse(key, { plain, stale: false }, rev);
   }
 
   forget(key: string): void {
@@ -97,7 +154,8 @@ export class ObjectCodec {
     return this.#cache.get(key);
   }
 
-  #parse(key: string, value: string, rev: number): Decoded {
+  #parse(key: string, opened: { plain: string; stale: boolean }, rev: number): Decoded {
+    const value = opened.plain;
     const obj = this.#object(key, value, rev);
     // only the bytes are kept: the string form is cheap to recover and rarely needed twice
     let bytes: Buffer | undefined;
@@ -107,6 +165,7 @@ export class ObjectCodec {
       rev,
       obj,
       raw: value,
+      stale: opened.stale,
       json: () => buf().toString('utf8'),
       buf,
       copy: () => this.#object(key, value, rev),

@@ -11,6 +11,7 @@ import type { UserInfo } from '../auth/types.ts';
 import { gracePeriodFor, isCore, prepareCreateSpecial } from './behaviour.ts';
 import { mutableMeta } from './mutable-meta.ts';
 import { ObjectCodec, type Decoded } from './object-codec.ts';
+import type { EncryptionAtRest } from '../encryption/transformer.ts';
 import { ResourceStore, type UpdateResult } from './resource-store.ts';
 import { generateName } from '../../api/meta/name.ts';
 import { invalidObject, prepareForCreate, prepareForUpdate, timestamp, validateMeta } from './strategy.ts';
@@ -76,6 +77,8 @@ export interface RegistryOptions {
   resources: ResourceRegistry;
   admission: AdmissionChain;
   codec?: ObjectCodec;
+  /** resources encrypted at rest (ignored when `codec` is given: that codec carries its own) */
+  encryption?: EncryptionAtRest;
   now?: () => Date;
   hooks?: WriteHooks;
 }
@@ -91,12 +94,14 @@ export class Registry {
   readonly #admission: AdmissionChain;
   readonly #stores = new Map<ResourceDef, ResourceStore>();
   readonly #now: () => Date;
+  readonly #encryption: EncryptionAtRest | undefined;
   hooks: WriteHooks;
 
   constructor(opts: RegistryOptions) {
     this.resources = opts.resources;
     this.store = opts.store;
-    this.codec = opts.codec ?? new ObjectCodec();
+    this.#encryption = opts.encryption;
+    this.codec = opts.codec ?? new ObjectCodec({ encryption: opts.encryption });
     this.#admission = opts.admission;
     this.#now = opts.now ?? (() => new Date());
     this.hooks = opts.hooks ?? {};
@@ -120,7 +125,7 @@ export class Registry {
     let rs = this.#stores.get(def);
     if (!rs) {
       // each served version of a custom resource decodes with its own apiVersion (conversion None)
-      const codec = def.custom ? new ObjectCodec({ maxCached: 5_000, apiVersion: apiVersionOf(def) }) : this.codec;
+      const codec = def.custom ? new ObjectCodec({ maxCached: 5_000, apiVersion: apiVersionOf(def), encryption: this.#encryption }) : this.codec;
       rs = new ResourceStore(def, this.store, codec);
       this.#stores.set(def, rs);
     }

@@ -67,16 +67,16 @@ export class ResourceStore {
     const value = this.codec.encode(obj);
     if (dryRun) {
       if (await this.store.get(key)) throw alreadyExists(this.def.plural, name, this.def.group);
-      return this.codec.decodeUncached(key, value, 0);
+      return this.codec.decodePlain(key, value, 0);
     }
     let kv: KeyValue;
     try {
-      kv = await this.store.create(key, value);
+      kv = await this.store.create(key, this.codec.seal(key, value));
     } catch (err) {
       if (isHedgeError(err, 'AlreadyExists')) throw alreadyExists(this.def.plural, name, this.def.group);
       throw err;
     }
-    return this.codec.decode(kv);
+    return this.codec.decodeWritten(kv, value);
   }
 
   /**
@@ -123,8 +123,10 @@ export class ResourceStore {
       const wantRv = result.obj.metadata.resourceVersion;
       const preconditionFails = wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.rev);
       const value = result.kind === 'write' ? this.codec.encode(result.obj) : undefined;
-      // A write that changes nothing is not a write: same object, same resourceVersion (as upstream).
-      const noop = value !== undefined && (value === cur.raw || sameObject(value, cur.raw));
+      // A write that changes nothing is not a write: same object, same resourceVersion (as upstream);
+      // unless the stored value is stale (an older encryption key, or not encrypted yet): rewriting it
+      // with the current provider is what `kubectl replace` of unchanged objects is for.
+      const noop = value !== undefined && !cur.stale && (value === cur.raw || sameObject(value, cur.raw));
       // Whatever is answered without a write (a 409, a no-op, a dry run) is decided on what the
       // store holds: an unconfirmed start is read first (the precondition may name a newer version).
       if (unconfirmed && (preconditionFails || noop || opts.dryRun)) {
@@ -134,15 +136,15 @@ export class ResourceStore {
       if (preconditionFails) throw this.conflict(name);
       try {
         if (result.kind === 'delete') {
-          if (opts.dryRun) return { obj: this.codec.decodeUncached(key, this.codec.encode(result.obj), cur.rev), deleted: true };
+          if (opts.dryRun) return { obj: this.codec.decodePlain(key, this.codec.encode(result.obj), cur.rev), deleted: true };
           const kv = await this.store.delete(key, { expectedRevision: cur.rev });
           this.codec.forget(key);
           return { obj: this.codec.decodeUncached(key, kv.value, kv.modRevision), deleted: true };
         }
         if (noop) return { obj: cur, deleted: false };
-        if (opts.dryRun) return { obj: this.codec.decodeUncached(key, value!, cur.rev), deleted: false };
-        const kv = await this.store.update(key, value!, { expectedRevision: cur.rev });
-        return { obj: this.codec.decode(kv), deleted: false };
+        if (opts.dryRun) return { obj: this.codec.decodePlain(key, value!, cur.rev), deleted: false };
+        const kv = await this.store.update(key, this.codec.seal(key, value!), { expectedRevision: cur.rev });
+        return { obj: this.codec.decodeWritten(kv, value!), deleted: false };
       } catch (err) {
         if (isHedgeError(err, 'NotFound')) throw this.notFound(name);
         if (isHedgeError(err, 'Conflict') && attempt < 20) {

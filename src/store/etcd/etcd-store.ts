@@ -2,6 +2,7 @@ import { Etcd3, type IOptions, type IKeyValue, type IResponseHeader, type Watche
 import { HedgeError } from '../../lib/errors.ts';
 import { silentLogger, type Logger } from '../../lib/log.ts';
 import { assertValidKey, prefixEnd, storeClosedError } from '../key-range.ts';
+import { storedBytes, valueOfBytes } from '../stored-bytes.ts';
 import { startCompactor } from './etcd-compactor.ts';
 import { shardOf } from './event-ring.ts';
 import { WatchFeed } from './watch-feed.ts';
@@ -227,7 +228,7 @@ export class EtcdStore implements Store {
     const res = await this.call(() =>
       this.client.kv.txn({
         compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key: k, value: Buffer.from(value) } }],
+        success: [{ request_put: { key: k, value: storedBytes(value) } }],
       }),
     );
     if (!res.succeeded) throw new HedgeError('AlreadyExists', `key "${key}" already exists`);
@@ -241,7 +242,7 @@ export class EtcdStore implements Store {
     const res = await this.call(() =>
       this.client.kv.txn({
         compare: [{ key: k, target: 'Mod', result: 'Equal', mod_revision: opts.expectedRevision }],
-        success: [{ request_put: { key: k, value: Buffer.from(value), prev_kv: true } }],
+        success: [{ request_put: { key: k, value: storedBytes(value), prev_kv: true } }],
         failure: [{ request_range: { key: k } }],
       }),
     );
@@ -640,7 +641,7 @@ export class EtcdStore implements Store {
   private toKv(kv: IKeyValue): KeyValue {
     return {
       key: this.strip(kv.key),
-      value: kv.value.toString('utf8'),
+      value: valueOfBytes(kv.value),
       createRevision: Number(kv.create_revision),
       modRevision: Number(kv.mod_revision),
     };

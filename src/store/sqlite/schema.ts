@@ -38,7 +38,8 @@ export interface LogRow {
   deleted: number;
   create_revision: number;
   prev_revision: number;
-  value: string;
+  /** TEXT (JSON) or, for a value encrypted at rest, a BLOB of its bytes (../stored-bytes.ts) */
+  value: string | Buffer;
 }
 
 /** a log row joined with the row it superseded (absent for creates or once compacted away) */
@@ -48,17 +49,17 @@ export interface HistoryRow {
   created: number;
   deleted: number;
   create_revision: number;
-  value: string;
+  value: string | Buffer;
   p_id: number | null;
   p_create_revision: number | null;
-  p_value: string | null;
+  p_value: string | Buffer | null;
 }
 
 export interface KvRow {
   id: number;
   name: string;
   create_revision: number;
-  value: string;
+  value: string | Buffer;
 }
 
 /** Upper bound for a range scan with an empty prefix; SQLite compares TEXT as UTF-8 bytes. */

@@ -23,6 +23,7 @@ import type {
   WriteOptions,
 } from '../types.ts';
 import { WatchHub, type ChangeEvent } from '../watch-hub.ts';
+import { sqliteValue, valueOfSqlite } from '../stored-bytes.ts';
 import { MAX_KEY, SCHEMA_SQL, SQL, type HistoryRow, type KvRow, type LogRow } from './schema.ts';
 
 export interface SqliteStoreOptions {
@@ -409,14 +410,14 @@ export class SqliteStore implements Store {
     switch (op.kind) {
       case 'create': {
         if (current !== undefined) return new HedgeError('AlreadyExists', `key "${op.key}" already exists`);
-        this.stmts.insert.run(rev, op.key, 1, 0, rev, row?.id ?? 0, op.value);
+        this.stmts.insert.run(rev, op.key, 1, 0, rev, row?.id ?? 0, sqliteValue(op.value));
         this.stmts.setCurrent.run(op.key, rev);
         return { type: 'put', kv: { key: op.key, value: op.value, createRevision: rev, modRevision: rev } };
       }
       case 'update': {
         if (current === undefined) return new HedgeError('NotFound', `key "${op.key}" not found`);
         if (current.modRevision !== op.expectedRevision) return conflictError(op.key, current, op.expectedRevision);
-        this.stmts.insert.run(rev, op.key, 0, 0, current.createRevision, current.modRevision, op.value);
+        this.stmts.insert.run(rev, op.key, 0, 0, current.createRevision, current.modRevision, sqliteValue(op.value));
         this.stmts.setCurrent.run(op.key, rev);
         const kv = { key: op.key, value: op.value, createRevision: current.createRevision, modRevision: rev };
         return { type: 'put', kv, prevKv: current };
@@ -426,7 +427,7 @@ export class SqliteStore implements Store {
         if (op.expectedRevision !== undefined && current.modRevision !== op.expectedRevision) {
           return conflictError(op.key, current, op.expectedRevision);
         }
-        this.stmts.insert.run(rev, op.key, 0, 1, current.createRevision, current.modRevision, current.value);
+        this.stmts.insert.run(rev, op.key, 0, 1, current.createRevision, current.modRevision, sqliteValue(current.value));
         this.stmts.deleteCurrent.run(op.key);
         return { type: 'delete', kv: { ...current, modRevision: rev }, prevKv: current };
       }
@@ -476,7 +477,7 @@ function prepareStatements(db: Database.Database) {
     setMeta: db.prepare<[string, number]>(SQL.setMeta),
     latest: db.prepare<[string], LogRow>(SQL.latest),
     getAt: db.prepare<[string, number], LogRow>(SQL.getAt),
-    insert: db.prepare<[number, string, number, number, number, number, string]>(SQL.insert),
+    insert: db.prepare<[number, string, number, number, number, number, string | Buffer]>(SQL.insert),
     list: db.prepare<[string, string, number, number], KvRow>(SQL.list),
     count: db.prepare<[string, string, number], { n: number }>(SQL.count),
     listCurrent: db.prepare<[string, string, number], KvRow>(SQL.listCurrent),
@@ -493,14 +494,14 @@ function prepareStatements(db: Database.Database) {
 }
 
 function toKv(row: KvRow): KeyValue {
-  return { key: row.name, value: row.value, createRevision: row.create_revision, modRevision: row.id };
+  return { key: row.name, value: valueOfSqlite(row.value), createRevision: row.create_revision, modRevision: row.id };
 }
 
 function historyEvent(row: HistoryRow): ChangeEvent {
   const kv = toKv(row);
   const prevKv =
     row.p_id !== null && row.p_value !== null && row.p_create_revision !== null
-      ? { key: row.name, value: row.p_value, createRevision: row.p_create_revision, modRevision: row.p_id }
+      ? { key: row.name, value: valueOfSqlite(row.p_value), createRevision: row.p_create_revision, modRevision: row.p_id }
       : undefined;
   if (row.deleted === 1) return prevKv === undefined ? { type: 'delete', kv } : { type: 'delete', kv, prevKv };
   return prevKv === undefined ? { type: 'put', kv } : { type: 'put', kv, prevKv };

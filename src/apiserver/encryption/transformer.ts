@@ -1,0 +1,159 @@
+import { ENCRYPTED_PREFIX } from '../../store/stored-bytes.ts';
+import type { EncryptionConfig, GroupResource, ProviderSpec } from './config.ts';
+import { aesCbc, aesGcm, secretBox, type ByteTransformer } from './providers.ts';
+
+export type TransformationType = 'from_storage' | 'to_storage';
+
+/** apiserver_storage_transformation_operations_total, or whatever counts the operations */
+export interface TransformMetrics {
+  record(type: TransformationType, transformerPrefix: string, ok: boolean): void;
+}
+
+/** A value read back: the plaintext, and whether it should be rewritten (not the first provider's). */
+export interface Opened {
+  plain: string;
+  stale: boolean;
+}
+
+/** One prefix of the chain: a key of a provider (`k8s:enc:aescbc:v1:key1:`) or identity (`''`). */
+interface PrefixTransformer {
+  prefix: string;
+  /** `aescbc:key1`, `identity`: for messages */
+  label: string;
+  transformer: ByteTransformer | 'identity';
+}
+
+/**
+ * Upstream's prefixTransformers (storage/value/transformer.go) for one resource: the first
+ * transformer writes; a read takes the first whose prefix the value starts with and that can
+ * decrypt it, and is stale unless that was the first. Values are the Store seam's strings: JSON,
+ * or a binary string (one char per byte) for an encrypted value (store/stored-bytes.ts).
+ * Synchronous: every provider here is a local cipher (no KMS round trip).
+ */
+export class PrefixTransformers {
+  readonly #chain: PrefixTransformer[];
+  readonly #metrics: TransformMetrics | undefined;
+
+  constructor(providers: readonly ProviderSpec[], metrics?: TransformMetrics) {
+    this.#chain = providers.flatMap((p): PrefixTransformer[] => {
+      switch (p.kind) {
+        case 'identity':
+          return [{ prefix: '', label: 'identity', transformer: 'identity' }];
+        case 'aescbc':
+        case 'aesgcm':
+        case 'secretbox': {
+          const make = p.kind === 'aescbc' ? aesCbc : p.kind === 'aesgcm' ? aesGcm : secretBox;
+          return p.keys.map((k) => ({ prefix: `${ENCRYPTED_PREFIX}${p.kind}:v1:${k.name}:`, label: `${p.kind}:${k.name}`, transformer: make(k.secret) }));
+        }
+        default: {
+          const never: never = p;
+          throw new Error(`unknown provider ${JSON.stringify(never)}`);
+        }
+      }
+    });
+    if (this.#chain.length === 0) throw new Error('at least one provider is required');
+    this.#metrics = metrics;
+  }
+
+  /** e.g. `aescbc:key1, identity`: what is tried, in order (no secrets) */
+  describe(): string {
+    return this.#chain.map((t) => t.label).join(', ');
+  }
+
+  toStorage(plain: string, key: string): string {
+    const first = this.#chain[0]!;
+    if (first.transformer === 'identity') {
+      this.#metrics?.record('to_storage', 'identity', true);
+      return plain;
+    }
+    let sealed: Buffer;
+    try {
+      sealed = first.transformer.toStorage(Buffer.from(plain, 'utf8'), Buffer.from(key, 'utf8'));
+    } catch (err) {
+      this.#metrics?.record('to_storage', first.prefix, false);
+      throw err;
+    }
+    this.#metrics?.record('to_storage', first.prefix, true);
+    return first.prefix + sealed.toString('latin1');
+  }
+
+  /** Throws an Error saying why no transformer could read the value (never its content). */
+  fromStorage(stored: string, key: string): Opened {
+    const errors: string[] = [];
+    for (const [i, t] of this.#chain.entries()) {
+      if (!stored.startsWith(t.prefix)) continue;
+      if (t.transformer === 'identity') {
+        // identity is skipped, not failed, for encrypted data: a later provider may read it
+        if (stored.startsWith(ENCRYPTED_PREFIX)) continue;
+        this.#metrics?.record('from_storage', 'identity', true);
+        return { plain: stored, stale: i !== 0 };
+      }
+      try {
+        const plain = t.transformer.fromStorage(Buffer.from(stored.slice(t.prefix.length), 'latin1'), Buffer.from(key, 'utf8'));
+        this.#metrics?.record('from_storage', t.prefix, true);
+        return { plain: plain.toString('utf8'), stale: i !== 0 };
+      } catch (err) {
+        // overlapping prefixes (one provider listed twice with different keys): try the next
+        this.#metrics?.record('from_storage', t.prefix, false);
+        errors.push(`${t.label}: ${(err as Error).message}`);
+      }
+    }
+    if (errors.length > 0) throw new Error(`no provider could decrypt it (${errors.join('; ')})`);
+    this.#metrics?.record('from_storage', 'unknown', false);
+    const found = stored.startsWith(ENCRYPTED_PREFIX) ? `a value stored as ${describePrefix(stored)}` : 'an unencrypted value';
+    throw new Error(`the provided value does not match any of the supported transformers: ${found}, and no configured provider (${this.describe()}) reads it`);
+  }
+}
+
+/** `k8s:enc:aescbc:v1:key1:` of an encrypted value, for messages */
+export function describePrefix(stored: string): string {
+  const parts = stored.split(':', 5);
+  return parts.length === 5 ? `${parts.join(':')}:` : ENCRYPTED_PREFIX;
+}
+
+/** A key's resource, from the registry's layout `/registry/<group|core>/<plural>/...`. */
+function resourceOfKey(key: string): { prefix: string; gr: GroupResource } | undefined {
+  const a = key.indexOf('/', 1);
+  const b = a < 0 ? -1 : key.indexOf('/', a + 1);
+  const c = b < 0 ? -1 : key.indexOf('/', b + 1);
+  if (c < 0) return undefined;
+  const group = key.slice(a + 1, b);
+  return { prefix: key.slice(0, c + 1), gr: { group: group === 'core' ? '' : group, resource: key.slice(b + 1, c) } };
+}
+
+/**
+ * The transformers of every configured resource (upstream's transformerFromOverrides): an exact
+ * `resource.group` wins over `*.group`, which wins over `*.*`; among entries naming the same
+ * pattern, the first. A resource no entry names is stored as is.
+ */
+export class EncryptionAtRest {
+  readonly #exact = new Map<string, PrefixTransformers>();
+  readonly #byPrefix = new Map<string, PrefixTransformers | null>();
+
+  constructor(config: EncryptionConfig, opts: { metrics?: TransformMetrics } = {}) {
+    for (const entry of config.resources) {
+      const t = new PrefixTransformers(entry.providers, opts.metrics);
+      for (const gr of entry.resources) {
+        const id = `${gr.resource}.${gr.group}`;
+        if (!this.#exact.has(id)) this.#exact.set(id, t);
+      }
+    }
+  }
+
+  /** The chain for the resource stored under `key`, or undefined when it is not encrypted. */
+  forKey(key: string): PrefixTransformers | undefined {
+    const r = resourceOfKey(key);
+    if (r === undefined) return undefined;
+    let t = this.#byPrefix.get(r.prefix);
+    if (t === undefined) {
+      t = this.#exact.get(`${r.gr.resource}.${r.gr.group}`) ?? this.#exact.get(`*.${r.gr.group}`) ?? this.#exact.get('*.*') ?? null;
+      this.#byPrefix.set(r.prefix, t);
+    }
+    return t ?? undefined;
+  }
+
+  /** resource pattern → providers in order, for the startup log (no secrets) */
+  summary(): Record<string, string> {
+    return Object.fromEntries([...this.#exact].map(([id, t]) => [id, t.describe()]));
+  }
+}
