@@ -2,7 +2,7 @@ import type { KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import type { WatchEvent } from '../../store/types.ts';
+import type { KeyValue, WatchEvent } from '../../store/types.ts';
 import type { Registry } from '../registry/registry.ts';
 
 export type CacheEvent<T extends KubeObject> =
@@ -94,7 +94,10 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
     const rs = registry.storeFor(def);
     const res = await registry.store.list(rs.prefix(), { signal: this.#opts.signal });
     this.#items.clear();
-    for (const kv of res.items) this.#items.set(kv.key, this.#kept(registry.codec.decode(kv).obj));
+    for (const kv of res.items) {
+      const obj = this.#decoded(kv);
+      if (obj) this.#items.set(kv.key, obj);
+    }
     this.#emit({ type: 'resynced' });
     return res.revision;
   }
@@ -134,8 +137,14 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
   #apply(ev: Exclude<WatchEvent, { type: 'progress' }>): void {
     const { registry } = this.#opts;
     if (ev.type === 'put') {
-      const obj = this.#kept(registry.codec.decode(ev.kv).obj);
+      const obj = this.#decoded(ev.kv);
       const old = this.#items.get(ev.kv.key);
+      if (!obj) {
+        // unreadable now: as if gone, so nothing decides on its older state
+        this.#items.delete(ev.kv.key);
+        if (old) this.#emit({ type: 'deleted', obj: old });
+        return;
+      }
       this.#items.set(ev.kv.key, obj);
       this.#emit(old ? { type: 'updated', obj, old } : { type: 'added', obj });
       return;
@@ -143,6 +152,21 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
     const old = this.#items.get(ev.kv.key);
     this.#items.delete(ev.kv.key);
     this.#emit({ type: 'deleted', obj: old ?? this.#kept(registry.codec.decodeDeleted(ev.kv).obj) });
+  }
+
+  /**
+   * The kept object of a stored value, or undefined when it cannot be decoded (a value encrypted
+   * at rest with a key this server lacks): left out and logged, so one such object neither stops
+   * the cache (nor the server's start) nor hides the others; a request for it reads the store and
+   * gets the error there.
+   */
+  #decoded(kv: KeyValue): T | undefined {
+    try {
+      return this.#kept(this.#opts.registry.codec.decode(kv).obj);
+    } catch (err) {
+      this.#opts.logger.warn({ err, key: kv.key, resource: this.#opts.def.plural }, 'object cache: value cannot be decoded; left out');
+      return undefined;
+    }
   }
 
   #kept(obj: KubeObject): T {
