@@ -25,6 +25,14 @@ test('secret, namespace, node, endpoints defaults', () => {
   const s: KubeObject = { metadata: { name: 's' } };
   defaultSecret(s);
   assert.equal(s.type, 'Opaque');
+  // stringData is write-only: merged into data (its keys win), then gone; a non-string stays for validation
+  const sd: KubeObject = { metadata: { name: 's' }, data: { a: 'b2xk', keep: 'aw==' }, stringData: { a: 'new', b: 'ü' } };
+  defaultSecret(sd);
+  assert.deepEqual(sd.data, { a: Buffer.from('new').toString('base64'), keep: 'aw==', b: Buffer.from('ü').toString('base64') });
+  assert.equal('stringData' in sd, false);
+  const bad: KubeObject = { metadata: { name: 's' }, stringData: { n: 1, ok: 'x' } };
+  defaultSecret(bad);
+  assert.deepEqual([bad.data, bad.stringData], [{ ok: 'eA==' }, { n: 1 }]);
   const ns: KubeObject = { metadata: { name: 'team-a', labels: { x: 'y' } } };
   defaultNamespace(ns);
   assert.deepEqual(ns.metadata.labels, { x: 'y', 'kubernetes.io/metadata.name': 'team-a' });

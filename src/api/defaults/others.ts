@@ -18,9 +18,23 @@ export function defaultService(obj: KubeObject): void {
   if (spec.type === 'LoadBalancer') spec.allocateLoadBalancerNodePorts ??= true;
 }
 
+/**
+ * SetDefaults_Secret, and what upstream's conversion to the internal type does: `stringData` is
+ * write-only, merged into `data` (its keys win) and never stored or returned. A value that is not
+ * a string stays in `stringData` for validation to refuse.
+ */
 export function defaultSecret(obj: KubeObject): void {
   const s = obj as unknown as Secret;
   s.type ??= 'Opaque';
+  const sd = s.stringData as Record<string, unknown> | undefined;
+  if (sd === undefined || sd === null || typeof sd !== 'object') return;
+  const left: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(sd)) {
+    if (typeof v === 'string') (s.data ??= {})[k] = Buffer.from(v, 'utf8').toString('base64');
+    else left[k] = v;
+  }
+  if (Object.keys(left).length > 0) s.stringData = left as Record<string, string>;
+  else delete s.stringData;
 }
 
 /** Namespaces carry their own name as a label so selectors can pick them (since 1.21). */

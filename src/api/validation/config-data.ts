@@ -57,9 +57,11 @@ export function validateSecret(obj: KubeObject, oldObj?: KubeObject): FieldCause
     if (typeof v !== 'string' || !BASE64_RE.test(v)) causes.push(invalid(key('data', k), '<secret contents redacted>', 'illegal base64 data'));
     else size += Buffer.from(v, 'base64').length;
   }
+  // what defaulting left in stringData (it merges the strings into data)
   for (const [k, v] of Object.entries(s.stringData ?? {})) {
     for (const msg of isConfigMapKey(k)) causes.push(invalid(key('stringData', k), k, msg));
-    size += typeof v === 'string' ? Buffer.byteLength(v) : 0;
+    if (typeof v !== 'string') causes.push(invalid(key('stringData', k), '<secret contents redacted>', 'must be a string'));
+    else size += Buffer.byteLength(v);
   }
   if (size > MAX_DATA_SIZE) causes.push(tooLong('data', MAX_DATA_SIZE));
   const type = s.type ?? 'Opaque';
