@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceRegistry } from '../api/resources/registry.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
+import { nowMs, type Auditor, type RequestAudit } from './audit/index.ts';
 import { impersonate } from './auth/impersonation.ts';
 import { HedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
@@ -14,7 +15,7 @@ import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import type { ResourceStore } from './registry/resource-store.ts';
 import { serveNonResource } from './non-resource.ts';
 import { subresourceKey, type ApiGroupProvider, type SubresourceProvider } from './providers.ts';
-import { parseRequestInfo, type ResourceRequestInfo } from './request-info.ts';
+import { parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.ts';
 import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts';
 import { statusErrors } from './status.ts';
 import type { Node } from 'kubernetes-types/core/v1.js';
@@ -33,11 +34,29 @@ export interface RequestPipelineOptions {
   subresources: readonly SubresourceProvider[];
   /** `host:port` the server listens on, known once it listens (discovery reports it) */
   serverAddress(): string;
+  /** audit events (audit/); absent = no auditing and no audit work per request */
+  auditor?: Auditor;
+  /** the apiserver's own metrics, served at /metrics */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+/** One request's audit as `admit` fills it in: present only when auditing is on. */
+export interface AdmitAudit {
+  auditId: string;
+  /** nowMs() at arrival */
+  received: number;
+  /** the response, followed by the audit (absent for upgrades: the socket is followed instead) */
+  res?: ServerResponse;
+  /** set once the policy has decided: undefined = level None */
+  rec?: RequestAudit;
 }
 
 export interface RequestPipeline {
-  /** authenticate (401) → parse the request info → authorize (403) → find the resource type (404) */
-  admit(req: IncomingMessage, url: URL): Promise<AdmittedRequest>;
+  /**
+   * authenticate (401) → parse the request info → (audit: the policy decides, RequestReceived) →
+   * impersonate → authorize (403) → find the resource type (404)
+   */
+  admit(req: IncomingMessage, url: URL, audit?: AdmitAudit): Promise<AdmittedRequest>;
   /** the handler of `def`'s `subresource`, if one is registered */
   subresource(def: ResourceDef, subresource: string): SubresourceProvider | undefined;
   /** the `request` listener: every request ends in a response or a Status, never an unhandled rejection */
@@ -49,18 +68,30 @@ export interface RequestPipeline {
  * a group provider, a subresource provider, or the generic resource handlers.
  */
 export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipeline {
-  const { server, resources, authenticator, authorizer } = opts;
+  const { server, resources, authenticator, authorizer, auditor } = opts;
   const log = server.log;
   const providerByDef = new Map<ResourceDef, ApiGroupProvider>();
   for (const p of opts.groupProviders) for (const d of p.resources) providerByDef.set(d, p);
   const subByKey = new Map(opts.subresources.map((p) => [subresourceKey(p.group, p.resource, p.subresource), p]));
 
-  const admit = async (req: IncomingMessage, url: URL): Promise<AdmittedRequest> => {
+  const admit = async (req: IncomingMessage, url: URL, audit?: AdmitAudit): Promise<AdmittedRequest> => {
     const authenticated = authenticator.authenticate(req);
-    if (!authenticated) throw new HedgeError('Unauthorized', 'Unauthorized');
+    if (!authenticated) {
+      if (audit && auditor) auditUnauthenticated(auditor, audit, req, url);
+      throw new HedgeError('Unauthorized', 'Unauthorized');
+    }
+    let info: RequestInfo | undefined;
+    if (audit && auditor) {
+      // upstream's place: after authentication, before impersonation (the policy sees the caller)
+      info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      audit.rec = auditor.begin({ auditId: audit.auditId, req, user: authenticated, info, received: audit.received });
+      if (audit.res) audit.rec?.watch(audit.res);
+    }
     const user = await impersonate(req, authenticated, authorizer);
-    const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+    if (user !== authenticated) audit?.rec?.impersonated(user);
+    info ??= parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     const decision = await authorizer.authorize(user, info);
+    audit?.rec?.authorized(decision.allowed, decision.reason);
     if (!decision.allowed) throw forbidden(user, info, decision.reason);
     if (!info.isResourceRequest) return { user, info: undefined, def: undefined };
     const def = resources.lookup(info.group, info.version, info.resource);
@@ -79,9 +110,8 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
   const subresource = (def: ResourceDef, name: string): SubresourceProvider | undefined =>
     subByKey.get(subresourceKey(def.group, def.plural, name)) ?? (name === 'scale' && def.custom?.scale ? customScale : undefined);
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string, audit: AdmitAudit | undefined): Promise<void> => {
     const started = performance.now();
-    const requestId = randomUUID();
     res.setHeader('Audit-Id', requestId);
     const reqLog = lazyChild(log, { requestId });
     let user: UserInfo | undefined;
@@ -91,6 +121,11 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       const path = url.pathname;
       const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress() };
       if (isPublicPath(path)) {
+        if (audit && auditor) {
+          // not authenticated to be served, but audited as upstream does: as whoever the caller is
+          audit.rec = auditor.begin({ auditId: requestId, req, user: authenticator.authenticate(req) ?? anonymous, info: parseRequestInfo(req.method ?? 'GET', path, url.searchParams), received: audit.received });
+          audit.rec?.watch(res);
+        }
         await serveNonResource({ ...nonResource, authenticated: false });
         return;
       }
@@ -98,7 +133,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         const method = req.method ?? 'GET';
         if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
         // what it discloses is the node list: authorized exactly as `list nodes`
-        const sd = await admit(req, new URL('/api/v1/nodes', 'http://localhost'));
+        const sd = await admit(req, new URL('/api/v1/nodes', 'http://localhost'), audit);
         user = sd.user;
         if (!sd.def) throw statusErrors.notFoundPath();
         const list = await server.registry.storeFor(sd.def).list(undefined, {});
@@ -106,14 +141,14 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         servePrometheusSd(res, nodes, req.headers.host ?? opts.serverAddress());
         return;
       }
-      const admitted = await admit(req, url);
+      const admitted = await admit(req, url, audit);
       user = admitted.user;
       if (admitted.info === undefined) {
-        await serveNonResource({ ...nonResource, authenticated: true });
+        await serveNonResource({ ...nonResource, authenticated: true, metrics: opts.metrics });
         return;
       }
       const { info, def } = admitted;
-      const rq: RequestScope = new ResourceRequest(server, req, res, url.searchParams, info, def, server.registry.storeFor(def), user, reqLog);
+      const rq: RequestScope = new ResourceRequest(server, req, res, url.searchParams, info, def, server.registry.storeFor(def), user, reqLog, audit?.rec);
       const provider = providerByDef.get(def);
       if (provider) {
         await provider.serve(rq);
@@ -137,9 +172,11 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       }
       const status = sendError(res, err);
       code = status.code;
+      audit?.rec?.failed(status);
       if (code >= 500) reqLog.error({ err }, 'request failed');
     } finally {
       code = res.statusCode || code;
+      audit?.rec?.complete(code);
       if (log.isLevelEnabled('debug')) reqLog.debug(
         { method: req.method, url: req.url, code, user: user?.username, ms: Math.round((performance.now() - started) * 10) / 10 },
         'request',
@@ -151,7 +188,10 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     admit,
     subresource,
     listener(req, res) {
-      handle(req, res).catch((err: unknown) => {
+      const requestId = auditIdOf(req);
+      const audit: AdmitAudit | undefined = auditor ? { auditId: requestId, received: nowMs(), res } : undefined;
+      handle(req, res, requestId, audit).catch((err: unknown) => {
+        audit?.rec?.panic(err);
         log.error({ err }, 'unhandled request error');
         if (!res.headersSent) sendError(res, err);
         else res.end();
@@ -182,6 +222,7 @@ class ResourceRequest implements RequestScope {
     readonly rs: ResourceStore,
     readonly user: UserInfo,
     readonly log: Logger,
+    readonly audit: RequestAudit | undefined,
   ) {}
 
   get signal(): AbortSignal {
@@ -213,6 +254,29 @@ function lazyChild(log: Logger, bindings: Record<string, unknown>): Logger {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(child) : v;
     },
   });
+}
+
+const anonymous: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
+
+/** a 401 is audited without a user (upstream's WithFailedAuthenticationAudit) */
+function auditUnauthenticated(auditor: Auditor, audit: AdmitAudit, req: IncomingMessage, url: URL): void {
+  let info: RequestInfo;
+  try {
+    info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+  } catch {
+    info = { isResourceRequest: false, verb: (req.method ?? 'get').toLowerCase() as RequestInfo['verb'], path: url.pathname };
+  }
+  auditor.unauthenticated({ auditId: audit.auditId, req, info, received: audit.received });
+}
+
+/**
+ * The request's `Audit-ID` if it sent one (upstream honours it, so a proxy's id follows the
+ * request), else a new UUID. Only what can be sent back as a header value is taken.
+ */
+export function auditIdOf(req: IncomingMessage): string {
+  const given = req.headers['audit-id'];
+  if (typeof given === 'string' && given.length > 0 && given.length <= 256 && /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(given)) return given;
+  return randomUUID();
 }
 
 function isPublicPath(path: string): boolean {

@@ -43,6 +43,8 @@ import { defaultTableConverter } from './handlers/table.ts';
 import { NamespaceFinalizer } from './registry/namespace-finalizer.ts';
 import { Registry } from './registry/registry.ts';
 import { createRequestPipeline } from './request-pipeline.ts';
+import { Auditor, auditMetrics, LogBackend } from './audit/index.ts';
+import { collectProcessMetrics, Registry as PromRegistry } from '../lib/prom.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
 import { createUpgradeListener } from './upgrade.ts';
 import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
@@ -63,6 +65,8 @@ export interface RunningApiServer extends ApiServer {
   namespacesIdle(): Promise<void>;
   /** metrics.k8s.io (when config.metrics is set) */
   readonly metrics?: MetricsApi;
+  /** what /metrics serves: process metrics and the apiserver_audit_* counters */
+  readonly promRegistry: PromRegistry;
 }
 
 /** A Kubernetes-compatible REST API server over `config.store`. */
@@ -288,6 +292,23 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     defaultWatchTimeoutSeconds: config.watchTimeoutSeconds ?? 1800,
     closing: closing.signal,
   };
+  // /metrics: the process and audit counters (registered whether or not auditing is on, as upstream)
+  const promRegistry = new PromRegistry();
+  collectProcessMetrics(promRegistry);
+  const auditCounters = auditMetrics(promRegistry);
+  const auditor = config.audit
+    ? new Auditor({
+        policy: config.audit.policy,
+        metrics: auditCounters,
+        backend: new LogBackend({
+          sink: config.audit.sink,
+          metrics: auditCounters,
+          logger: log.child({ component: 'audit' }),
+          bufferSize: config.audit.bufferSize,
+          batchMaxSize: config.audit.batchMaxSize,
+        }),
+      })
+    : undefined;
   let serverAddress = '';
   const pipeline = createRequestPipeline({
     server: scope,
@@ -297,6 +318,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     groupProviders,
     subresources: subProviders,
     serverAddress: () => serverAddress,
+    auditor,
+    metrics: async () => ({ contentType: promRegistry.contentType, body: await promRegistry.metrics() }),
   });
 
   const server: Server = config.tls
@@ -306,7 +329,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       )
     : createHttpServer(pipeline.listener);
   server.keepAliveTimeout = 65_000;
-  server.on('upgrade', createUpgradeListener({ server: scope, pipeline }));
+  server.on('upgrade', createUpgradeListener({ server: scope, pipeline, auditor }));
   server.on('clientError', (err, socket) => {
     log.debug({ err }, 'client error');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -348,6 +371,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     nodeTunnels,
     metrics,
     serviceAllocator,
+    promRegistry,
     namespacesIdle: () => finalizer.idle(),
     close() {
       closed ??= (async () => {
@@ -361,6 +385,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
           // watches end via `closing`; anything else still open is cut
           setImmediate(() => server.closeAllConnections());
         });
+        // the ResponseComplete events of the requests just ended, then the file is closed
+        await new Promise((resolve) => setImmediate(resolve));
+        await auditor?.close();
       })();
       return closed;
     },

@@ -10,6 +10,7 @@ import type { DirectNodeDialerOptions, NodeDialer } from './node-proxy/node-dial
 import type { ApiGroupProvider } from './providers.ts';
 import type { ServiceAccountTokenOptions } from './serviceaccount/token-signer.ts';
 import type { MetricsApiConfig } from './metrics/metrics-api.ts';
+import type { AuditPolicy, AuditSink } from './audit/index.ts';
 
 export interface TlsMaterial {
   /** PEM */
@@ -73,6 +74,11 @@ export interface ApiServerConfig {
    * when absent (the edge hub's replica apiserver, most tests)
    */
   metrics?: MetricsApiConfig;
+  /**
+   * audit events (--audit-policy-file, --audit-log-path): each request the policy audits is written
+   * to `sink` as audit.k8s.io/v1 Event lines, buffered and batched; absent = no auditing
+   */
+  audit?: { policy: AuditPolicy; sink: AuditSink; bufferSize?: number; batchMaxSize?: number };
 }
 
 export interface ApiServer {

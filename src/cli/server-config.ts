@@ -49,6 +49,16 @@ export interface ServerSettings {
   serviceClusterIpRange: string;
   /** NodePort range, MIN-MAX */
   serviceNodePortRange: string;
+  /** audit.k8s.io/v1 Policy file; with auditLogPath it turns auditing on */
+  auditPolicyFile?: string;
+  /** audit events as JSON lines to this file, `-` = stdout */
+  auditLogPath?: string;
+  /** days a rotated audit log is kept (0 = no limit) */
+  auditLogMaxage: number;
+  /** rotated audit logs kept (0 = all) */
+  auditLogMaxbackup: number;
+  /** megabytes before the audit log is rotated (0 = 100, lumberjack's default) */
+  auditLogMaxsize: number;
 }
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
@@ -58,7 +68,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6'> & { listen: string };
+export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6' | 'auditPolicyFile' | 'auditLogPath'> & { listen: string };
 
 /** per-family node range sizes when no mask flag names one (kube-controller-manager's) */
 const DEFAULT_NODE_MASK = { 4: 24, 6: 64 } as const;
@@ -80,6 +90,9 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   metricResolution: 15,
   serviceClusterIpRange: DEFAULT_SERVICE_CIDR,
   serviceNodePortRange: DEFAULT_NODE_PORT_RANGE,
+  auditLogMaxage: 0,
+  auditLogMaxbackup: 0,
+  auditLogMaxsize: 0,
 };
 
 /** config key → flag, for error messages */
@@ -110,6 +123,11 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   metricResolution: '--metric-resolution',
   serviceClusterIpRange: '--service-cluster-ip-range',
   serviceNodePortRange: '--service-node-port-range',
+  auditPolicyFile: '--audit-policy-file',
+  auditLogPath: '--audit-log-path',
+  auditLogMaxage: '--audit-log-maxage',
+  auditLogMaxbackup: '--audit-log-maxbackup',
+  auditLogMaxsize: '--audit-log-maxsize',
 };
 
 /** z.string() checked by a parser that throws a HedgeError with the reason */
@@ -180,6 +198,11 @@ const partialSchema = z.strictObject({
   metricResolution: z.coerce.number().min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds').optional(),
   serviceClusterIpRange: parsedBy(parseServiceIpRanges).optional(),
   serviceNodePortRange: parsedBy(parseNodePortRange).optional(),
+  auditPolicyFile: z.string().min(1, 'must not be empty').optional(),
+  auditLogPath: z.string().min(1, 'must not be empty (- is stdout)').optional(),
+  auditLogMaxage: z.coerce.number().int('must be a whole number of days').min(0, "can't be a negative number").optional(),
+  auditLogMaxbackup: z.coerce.number().int('must be a whole number of files').min(0, "can't be a negative number").optional(),
+  auditLogMaxsize: z.coerce.number().int('must be a whole number of megabytes').min(0, "can't be a negative number").optional(),
 });
 
 export interface ResolveOptions {
@@ -223,6 +246,11 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     metricResolution: merged.metricResolution!,
     serviceClusterIpRange: merged.serviceClusterIpRange!,
     serviceNodePortRange: merged.serviceNodePortRange!,
+    auditPolicyFile: merged.auditPolicyFile,
+    auditLogPath: merged.auditLogPath,
+    auditLogMaxage: merged.auditLogMaxage!,
+    auditLogMaxbackup: merged.auditLogMaxbackup!,
+    auditLogMaxsize: merged.auditLogMaxsize!,
   };
 }
 

@@ -30,6 +30,11 @@ export interface ServerFlags {
   nodeCidrMaskSizeIpv6?: string;
   serviceClusterIpRange?: string;
   serviceNodePortRange?: string;
+  auditPolicyFile?: string;
+  auditLogPath?: string;
+  auditLogMaxage?: string;
+  auditLogMaxbackup?: string;
+  auditLogMaxsize?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -64,7 +69,12 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--node-cidr-mask-size-ipv6 <bits>', 'prefix length of each Node\'s IPv6 pod range with a dual-stack --cluster-cidr (default: 64)')
     .option('--metric-resolution <seconds>', 'how often each node\'s resource metrics are scraped for metrics.k8s.io / kubectl top (default: 15)')
     .option('--service-cluster-ip-range <cidrs>', 'range Service ClusterIPs are allocated from, or an IPv4 and an IPv6 range (comma-separated) for dual-stack Services; the first address of the first is the kubernetes Service (default: 10.96.0.0/12)')
-    .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)');
+    .option('--service-node-port-range <min-max>', 'ports NodePort Services are allocated from (default: 30000-32767)')
+    .option('--audit-policy-file <file>', 'audit.k8s.io/v1 Policy (YAML or JSON): which requests are audited at which level (None, Metadata, Request, RequestResponse); with --audit-log-path it turns auditing on (default: none)')
+    .option('--audit-log-path <file>', 'write audit events there as JSON lines (one audit.k8s.io/v1 Event each); - = stdout (default: none)')
+    .option('--audit-log-maxage <days>', 'delete rotated audit logs older than this; 0 = keep regardless of age (default: 0)')
+    .option('--audit-log-maxbackup <count>', 'keep at most this many rotated audit logs; 0 = all (default: 0)')
+    .option('--audit-log-maxsize <MB>', 'rotate the audit log before it grows past this size; 0 = 100 MB (default: 0)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -94,6 +104,11 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         metricResolution: flags.metricResolution,
         serviceClusterIpRange: flags.serviceClusterIpRange,
         serviceNodePortRange: flags.serviceNodePortRange,
+        auditPolicyFile: flags.auditPolicyFile,
+        auditLogPath: flags.auditLogPath,
+        auditLogMaxage: flags.auditLogMaxage,
+        auditLogMaxbackup: flags.auditLogMaxbackup,
+        auditLogMaxsize: flags.auditLogMaxsize,
       },
       configFile: flags.config,
       defaults,

@@ -5,7 +5,8 @@ import type { RequestInfo } from '../request-info.ts';
 /** Request attributes an authorizer decides on (upstream authorizer.Attributes). */
 export type AuthorizationAttributes = RequestInfo;
 
-export type AuthorizationDecision = { allowed: true } | { allowed: false; reason: string };
+/** `reason` of an allowed request says what allowed it (RBAC names the binding; audit events carry it) */
+export type AuthorizationDecision = { allowed: true; reason?: string } | { allowed: false; reason: string };
 
 export interface Authorizer {
   authorize(user: UserInfo, attrs: AuthorizationAttributes): AuthorizationDecision | Promise<AuthorizationDecision>;

@@ -38,7 +38,7 @@ export function clusterAuthorizer(opts: { rbac: RbacAuthorizer; node?: NodeAutho
         if (nodeDecision.allowed) return nodeDecision;
       }
       const d = opts.rbac.authorize(user, attrs);
-      if (d.allowed) return { allowed: true };
+      if (d.allowed) return d;
       return nodeDecision ?? { allowed: false, reason: '' };
     },
     rulesFor(user, namespace): SubjectRules {
