@@ -29,6 +29,11 @@ const DEFAULT_SETTINGS = {
   metricResolution: 15,
   serviceClusterIpRange: '10.96.0.0/12',
   serviceNodePortRange: '30000-32767',
+  auditPolicyFile: undefined,
+  auditLogPath: undefined,
+  auditLogMaxage: 0,
+  auditLogMaxbackup: 0,
+  auditLogMaxsize: 0,
 };
 
 describe('resolveServerSettings', () => {
@@ -147,6 +152,16 @@ describe('resolveServerSettings', () => {
     await assert.rejects(resolveServerSettings({ flags: { serviceClusterIpRange: 'fd00::/108' } }), /ConfigError: --service-cluster-ip-range: the first range must be IPv4/);
     await assert.rejects(resolveServerSettings({ flags: { serviceClusterIpRange: '10.32.0.0/16,fd00::/64' } }), /ConfigError: --service-cluster-ip-range: fd00::\/64: must be an IPv4 CIDR between \/8 and \/30 .* or an IPv6 CIDR between \/108 and \/124/);
     await assert.rejects(resolveServerSettings({ flags: { serviceNodePortRange: '32000-31000' } }), /ConfigError: --service-node-port-range: must be MIN-MAX/);
+  });
+
+  it('audit log settings from flags and the file\'s keys; negative numbers refused naming the flag', async () => {
+    const file = join(dir, 'audit.yaml');
+    await writeFile(file, 'auditPolicyFile: /etc/hedge/audit-policy.yaml\nauditLogPath: /var/log/hedge/audit.log\nauditLogMaxage: 7\nauditLogMaxbackup: 3\n');
+    const s = await resolveServerSettings({ flags: { auditLogMaxsize: '50', auditLogPath: '-' }, configFile: file });
+    assert.equal(s.auditPolicyFile, '/etc/hedge/audit-policy.yaml');
+    assert.equal(s.auditLogPath, '-', 'the flag wins');
+    assert.deepEqual([s.auditLogMaxage, s.auditLogMaxbackup, s.auditLogMaxsize], [7, 3, 50]);
+    await assert.rejects(resolveServerSettings({ flags: { auditLogMaxbackup: '-1' } }), (err: Error) => err instanceof ConfigError && /--audit-log-maxbackup.*can't be a negative number/.test(err.message));
   });
 
   it('names the file and key at fault', async () => {
