@@ -7,9 +7,12 @@
  * table with the load average; asserts nothing.
  *   node --import tsx bench/pod-create.ts [--pods 200] [--rounds 2] [--bin /other/tree/bin/hedge.js]
  *        [--cpu-prof DIR] (this tree's server under --cpu-prof, profiles into DIR) [--fresh] [--no-node] [--no-watch]
+ *        [--audit none,Metadata,RequestResponse] (this tree under each audit level, alternated like
+ *        builds: one policy rule of that level for every request, the log in the data dir; `none` =
+ *        no auditing)
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,6 +29,7 @@ const { values } = parseArgs({
     'no-node': { type: 'boolean', default: false },
     /** a new TLS connection per create (what bench/pod-start.ts paid before its harness sent DELETE bodies with a length) */
     fresh: { type: 'boolean', default: false },
+    audit: { type: 'string' },
   },
 });
 const N = Number(values.pods);
@@ -34,12 +38,19 @@ const ROUNDS = Number(values.rounds);
 interface Server {
   url: string;
   agent: Agent;
+  /** the audit log's size when stopped (bytes), if auditing */
+  auditBytes?: number;
   stop(): Promise<void>;
 }
 
-async function startServer(bin: string, execArgv: string[]): Promise<Server> {
+async function startServer(bin: string, execArgv: string[], auditLevel?: string): Promise<Server> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-podcreate-'));
-  const child = spawn(process.execPath, [...execArgv, bin, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'sqlite', '--log-level', 'warn'], {
+  const auditArgs: string[] = [];
+  if (auditLevel && auditLevel !== 'none') {
+    await writeFile(join(dataDir, 'audit-policy.yaml'), `apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: ${auditLevel}\n`);
+    auditArgs.push('--audit-policy-file', join(dataDir, 'audit-policy.yaml'), '--audit-log-path', join(dataDir, 'audit.log'));
+  }
+  const child = spawn(process.execPath, [...execArgv, bin, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'sqlite', '--log-level', 'warn', ...auditArgs], {
     cwd: resolve(bin, '..', '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -58,7 +69,7 @@ async function startServer(bin: string, execArgv: string[]): Promise<Server> {
   const pki = join(dataDir, 'pki');
   const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f), 'utf8')));
   const agent = new Agent({ keepAlive: !values.fresh, ca, cert, key, maxSockets: 4 });
-  return {
+  const server: Server = {
     url,
     agent,
     async stop() {
@@ -66,9 +77,11 @@ async function startServer(bin: string, execArgv: string[]): Promise<Server> {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
+      if (auditArgs.length) server.auditBytes = (await stat(join(dataDir, 'audit.log'))).size;
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 function call(s: Server, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
@@ -121,8 +134,13 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
-async function round(bin: string, execArgv: string[], tag: string): Promise<number[]> {
-  const s = await startServer(bin, execArgv);
+async function round(bin: string, execArgv: string[], tag: string, auditLevel?: string): Promise<{ t: number[]; auditBytes?: number }> {
+  const s = await startServer(bin, execArgv, auditLevel);
+  const t = await timedCreates(s, tag);
+  return { t, auditBytes: s.auditBytes };
+}
+
+async function timedCreates(s: Server, tag: string): Promise<number[]> {
   const stopWatch = values['no-watch'] ? () => {} : watchPods(s);
   try {
     if (!values['no-node']) await addNode(s);
@@ -159,17 +177,23 @@ const pod = (name: string): unknown => ({
 });
 
 const own = join(REPO_ROOT, 'bin', 'hedge.js');
-const builds: [string, string, string[]][] = [['this tree', own, values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []]];
+const builds: [string, string, string[], string?][] = [['this tree', own, values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []]];
 if (values.bin) builds.unshift(['other (--bin)', values.bin, []]);
+if (values.audit) {
+  builds.length = 0;
+  for (const level of values.audit.split(',')) builds.push([level === 'none' ? 'no audit' : `audit ${level}`, own, [], level]);
+}
 const rows: string[] = [];
 for (let r = 0; r < ROUNDS; r++) {
-  for (const [tag, bin, argv] of r % 2 === 0 ? builds : [...builds].reverse()) {
+  // alternate the order each round (ABC, CBA, ...) so no setting always runs first
+  for (const [tag, bin, argv, level] of r % 2 === 0 ? builds : [...builds].reverse()) {
     const load = loadavg()[0].toFixed(1);
-    const t = await round(bin, argv, tag);
-    rows.push(`| ${r + 1} | ${tag} | ${N} | ${pct(t, 50).toFixed(2)} | ${pct(t, 90).toFixed(2)} | ${pct(t, 99).toFixed(2)} | ${load}–${loadavg()[0].toFixed(1)} |`);
+    const { t, auditBytes } = await round(bin, argv, tag, level);
+    const audit = values.audit ? ` ${auditBytes === undefined ? '–' : (auditBytes / 1024).toFixed(0)} |` : '';
+    rows.push(`| ${r + 1} | ${tag} | ${N} | ${pct(t, 50).toFixed(2)} | ${pct(t, 90).toFixed(2)} | ${pct(t, 99).toFixed(2)} | ${load}–${loadavg()[0].toFixed(1)} |${audit}`);
   }
 }
 console.log(`\n### pod create, POST → 201 (runc pods one after another${values['no-watch'] ? '' : ', one pod watch open'}${values['no-node'] ? '' : ', bound by the scheduler to a Ready Node object'}, ${values.fresh ? 'a new TLS connection each' : 'one kept-alive connection'})\n`);
-console.log('| round | build | n | p50 ms | p90 ms | p99 ms | load |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log(`| round | build | n | p50 ms | p90 ms | p99 ms | load |${values.audit ? ' audit log KiB |' : ''}`);
+console.log(`| --- | --- | --- | --- | --- | --- | --- |${values.audit ? ' --- |' : ''}`);
 for (const r of rows) console.log(r);
