@@ -4,12 +4,16 @@
  * with `--bin` of another checkout alternated in the same run (each build its own server, one
  * round of N pods per build, rounds ABAB...), so both see the same load. With a watcher on the
  * pods (as the scheduler and the bench's own watch are) unless `--no-watch`. Prints a markdown
- * table with the load average; asserts nothing.
+ * table with the server's CPU time per create (robust where the latencies follow the machine's load)
+ * and the load average; asserts nothing.
  *   node --import tsx bench/pod-create.ts [--pods 200] [--rounds 2] [--bin /other/tree/bin/hedge.js]
  *        [--cpu-prof DIR] (this tree's server under --cpu-prof, profiles into DIR) [--fresh] [--no-node] [--no-watch]
+ *        [--audit none,Metadata,RequestResponse] (this tree under each audit level, alternated like
+ *        builds: one policy rule of that level for every request, the log in the data dir; `none` =
+ *        no auditing)
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,6 +30,7 @@ const { values } = parseArgs({
     'no-node': { type: 'boolean', default: false },
     /** a new TLS connection per create (what bench/pod-start.ts paid before its harness sent DELETE bodies with a length) */
     fresh: { type: 'boolean', default: false },
+    audit: { type: 'string' },
   },
 });
 const N = Number(values.pods);
@@ -34,12 +39,21 @@ const ROUNDS = Number(values.rounds);
 interface Server {
   url: string;
   agent: Agent;
+  /** the audit log's size when stopped (bytes), if auditing */
+  auditBytes?: number;
+  /** the server process's CPU time so far (user + system, ms; from /proc, 10 ms ticks) */
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
-async function startServer(bin: string, execArgv: string[]): Promise<Server> {
+async function startServer(bin: string, execArgv: string[], auditLevel?: string): Promise<Server> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hedge-podcreate-'));
-  const child = spawn(process.execPath, [...execArgv, bin, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'sqlite', '--log-level', 'warn'], {
+  const auditArgs: string[] = [];
+  if (auditLevel && auditLevel !== 'none') {
+    await writeFile(join(dataDir, 'audit-policy.yaml'), `apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: ${auditLevel}\n`);
+    auditArgs.push('--audit-policy-file', join(dataDir, 'audit-policy.yaml'), '--audit-log-path', join(dataDir, 'audit.log'));
+  }
+  const child = spawn(process.execPath, [...execArgv, bin, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'sqlite', '--log-level', 'warn', ...auditArgs], {
     cwd: resolve(bin, '..', '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -58,17 +72,24 @@ async function startServer(bin: string, execArgv: string[]): Promise<Server> {
   const pki = join(dataDir, 'pki');
   const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f), 'utf8')));
   const agent = new Agent({ keepAlive: !values.fresh, ca, cert, key, maxSockets: 4 });
-  return {
+  const server: Server = {
     url,
     agent,
+    async cpuMs() {
+      const f = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+      // fields 14 and 15 (utime, stime) of stat(5), counted after the `(comm)` field
+      return (Number(f[11]) + Number(f[12])) * 10;
+    },
     async stop() {
       agent.destroy();
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
+      if (auditArgs.length) server.auditBytes = (await stat(join(dataDir, 'audit.log'))).size;
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 function call(s: Server, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
@@ -121,8 +142,14 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
-async function round(bin: string, execArgv: string[], tag: string): Promise<number[]> {
-  const s = await startServer(bin, execArgv);
+async function round(bin: string, execArgv: string[], tag: string, auditLevel?: string): Promise<{ t: number[]; auditBytes?: number; cpuMs: number }> {
+  const s = await startServer(bin, execArgv, auditLevel);
+  const cpu = { ms: 0 };
+  const t = await timedCreates(s, tag, cpu);
+  return { t, auditBytes: s.auditBytes, cpuMs: cpu.ms };
+}
+
+async function timedCreates(s: Server, tag: string, cpu: { ms: number }): Promise<number[]> {
   const stopWatch = values['no-watch'] ? () => {} : watchPods(s);
   try {
     if (!values['no-node']) await addNode(s);
@@ -132,12 +159,15 @@ async function round(bin: string, execArgv: string[], tag: string): Promise<numb
       if (r.status !== 201) throw new Error(`${tag}: ${r.status} ${r.text}`);
     }
     const t: number[] = [];
+    const cpu0 = await s.cpuMs();
     for (let i = 0; i < N; i++) {
       const t0 = performance.now();
       const r = await call(s, 'POST', '/api/v1/namespaces/default/pods', pod(`pc-${i}`));
       t.push(performance.now() - t0);
       if (r.status !== 201) throw new Error(`${tag}: ${r.status} ${r.text}`);
     }
+    // the server's CPU for the creates and what they set off (the scheduler's binds, the watch)
+    cpu.ms = (await s.cpuMs()) - cpu0;
     if (!values['no-node']) {
       const l = await call(s, 'GET', '/api/v1/namespaces/default/pods');
       const items = (JSON.parse(l.text) as { items: { spec: { nodeName?: string } }[] }).items;
@@ -159,17 +189,23 @@ const pod = (name: string): unknown => ({
 });
 
 const own = join(REPO_ROOT, 'bin', 'hedge.js');
-const builds: [string, string, string[]][] = [['this tree', own, values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []]];
+const builds: [string, string, string[], string?][] = [['this tree', own, values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []]];
 if (values.bin) builds.unshift(['other (--bin)', values.bin, []]);
+if (values.audit) {
+  builds.length = 0;
+  for (const level of values.audit.split(',')) builds.push([level === 'none' ? 'no audit' : `audit ${level}`, own, [], level]);
+}
 const rows: string[] = [];
 for (let r = 0; r < ROUNDS; r++) {
-  for (const [tag, bin, argv] of r % 2 === 0 ? builds : [...builds].reverse()) {
+  // alternate the order each round (ABC, CBA, ...) so no setting always runs first
+  for (const [tag, bin, argv, level] of r % 2 === 0 ? builds : [...builds].reverse()) {
     const load = loadavg()[0].toFixed(1);
-    const t = await round(bin, argv, tag);
-    rows.push(`| ${r + 1} | ${tag} | ${N} | ${pct(t, 50).toFixed(2)} | ${pct(t, 90).toFixed(2)} | ${pct(t, 99).toFixed(2)} | ${load}–${loadavg()[0].toFixed(1)} |`);
+    const { t, auditBytes, cpuMs } = await round(bin, argv, tag, level);
+    const audit = values.audit ? ` ${auditBytes === undefined ? '–' : (auditBytes / 1024).toFixed(0)} |` : '';
+    rows.push(`| ${r + 1} | ${tag} | ${N} | ${pct(t, 50).toFixed(2)} | ${pct(t, 90).toFixed(2)} | ${pct(t, 99).toFixed(2)} | ${(cpuMs / N).toFixed(2)} | ${load}–${loadavg()[0].toFixed(1)} |${audit}`);
   }
 }
 console.log(`\n### pod create, POST → 201 (runc pods one after another${values['no-watch'] ? '' : ', one pod watch open'}${values['no-node'] ? '' : ', bound by the scheduler to a Ready Node object'}, ${values.fresh ? 'a new TLS connection each' : 'one kept-alive connection'})\n`);
-console.log('| round | build | n | p50 ms | p90 ms | p99 ms | load |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log(`| round | build | n | p50 ms | p90 ms | p99 ms | server CPU ms/create | load |${values.audit ? ' audit log KiB |' : ''}`);
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |${values.audit ? ' --- |' : ''}`);
 for (const r of rows) console.log(r);

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parseAllDocuments } from 'yaml';
 import { HedgeError, badRequest } from '../lib/errors.ts';
+import { auditRequestBody } from './audit/request-audit.ts';
 import { mediaTypeOf } from './negotiate.ts';
 import { decodeKubeProtobuf } from './protobuf/index.ts';
 import { statusErrors } from './status.ts';
@@ -22,7 +23,9 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     }
     chunks.push(chunk);
   }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  auditRequestBody(req, body);
+  return body;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -30,6 +30,8 @@ export interface NonResourceRequest {
   resources: ResourceRegistry;
   serverAddress: string;
   authenticated: boolean;
+  /** /metrics (Prometheus text); 404 when absent */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /** Health, version, discovery and OpenAPI. */
@@ -91,6 +93,11 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
     }
     negotiateOutput(accept, 'other');
     serveDocument(r, doc);
+    return;
+  }
+  if (p === '/metrics' && r.metrics) {
+    const m = await r.metrics();
+    sendText(res, 200, m.body, m.contentType);
     return;
   }
   if (p === '/openapi/v3') {

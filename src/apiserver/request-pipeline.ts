@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceRegistry } from '../api/resources/registry.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
+import { nowMs, type Auditor, type RequestAudit } from './audit/index.ts';
 import { impersonate } from './auth/impersonation.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
 import type { Registry as MetricsRegistry } from '../lib/prom.ts';
@@ -16,7 +17,7 @@ import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import type { ResourceStore } from './registry/resource-store.ts';
 import { serveNonResource } from './non-resource.ts';
 import { subresourceKey, type ApiGroupProvider, type SubresourceProvider } from './providers.ts';
-import { parseRequestInfo, type ResourceRequestInfo } from './request-info.ts';
+import { parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.ts';
 import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts';
 import { statusErrors } from './status.ts';
 import type { Node } from 'kubernetes-types/core/v1.js';
@@ -39,11 +40,27 @@ export interface RequestPipelineOptions {
   authMetrics?: AuthMetrics;
   /** served at `/metrics` (authorized as `get` on that path, as upstream: system:monitoring) */
   metricsRegistry?: MetricsRegistry;
+  /** audit events (audit/); absent = no auditing and no audit work per request */
+  auditor?: Auditor;
+}
+
+/** One request's audit as `admit` fills it in: present only when auditing is on. */
+export interface AdmitAudit {
+  auditId: string;
+  /** nowMs() at arrival */
+  received: number;
+  /** the response, followed by the audit (absent for upgrades: the socket is followed instead) */
+  res?: ServerResponse;
+  /** set once the policy has decided: undefined = level None */
+  rec?: RequestAudit;
 }
 
 export interface RequestPipeline {
-  /** authenticate (401) → parse the request info → authorize (403) → find the resource type (404) */
-  admit(req: IncomingMessage, url: URL): Promise<AdmittedRequest>;
+  /**
+   * authenticate (401) → parse the request info → (audit: the policy decides, RequestReceived) →
+   * impersonate → authorize (403) → find the resource type (404)
+   */
+  admit(req: IncomingMessage, url: URL, audit?: AdmitAudit): Promise<AdmittedRequest>;
   /** the handler of `def`'s `subresource`, if one is registered */
   subresource(def: ResourceDef, subresource: string): SubresourceProvider | undefined;
   /** the `request` listener: every request ends in a response or a Status, never an unhandled rejection */
@@ -55,7 +72,7 @@ export interface RequestPipeline {
  * a group provider, a subresource provider, or the generic resource handlers.
  */
 export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipeline {
-  const { server, resources, authenticator, authorizer } = opts;
+  const { server, resources, authenticator, authorizer, auditor } = opts;
   const log = server.log;
   const providerByDef = new Map<ResourceDef, ApiGroupProvider>();
   for (const p of opts.groupProviders) for (const d of p.resources) providerByDef.set(d, p);
@@ -98,11 +115,26 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     }
   };
 
-  const admit = async (req: IncomingMessage, url: URL): Promise<AdmittedRequest> => {
-    const authenticated = await authenticate(req);
+  const admit = async (req: IncomingMessage, url: URL, audit?: AdmitAudit): Promise<AdmittedRequest> => {
+    let authenticated: UserInfo;
+    try {
+      authenticated = await authenticate(req);
+    } catch (err) {
+      if (audit && auditor && isHedgeError(err, 'Unauthorized')) auditUnauthenticated(auditor, audit, req, url);
+      throw err;
+    }
+    let info: RequestInfo | undefined;
+    if (audit && auditor) {
+      // upstream's place: after authentication, before impersonation (the policy sees the caller)
+      info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      audit.rec = auditor.begin({ auditId: audit.auditId, req, user: authenticated, info, received: audit.received });
+      if (audit.res) audit.rec?.watch(audit.res);
+    }
     const user = await impersonate(req, authenticated, authorizer);
-    const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+    if (user !== authenticated) audit?.rec?.impersonated(user);
+    info ??= parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     const decision = await authorize(user, info);
+    audit?.rec?.authorized(decision.allowed, decision.reason);
     if (!decision.allowed) throw forbidden(user, info, decision.reason);
     if (!info.isResourceRequest) return { user, info: undefined, def: undefined };
     const def = resources.lookup(info.group, info.version, info.resource);
@@ -121,9 +153,8 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
   const subresource = (def: ResourceDef, name: string): SubresourceProvider | undefined =>
     subByKey.get(subresourceKey(def.group, def.plural, name)) ?? (name === 'scale' && def.custom?.scale ? customScale : undefined);
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string, audit: AdmitAudit | undefined): Promise<void> => {
     const started = performance.now();
-    const requestId = randomUUID();
     res.setHeader('Audit-Id', requestId);
     const reqLog = lazyChild(log, { requestId });
     let user: UserInfo | undefined;
@@ -133,6 +164,11 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       const path = url.pathname;
       const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress() };
       if (isPublicPath(path)) {
+        if (audit && auditor) {
+          // not authenticated to be served, but audited as upstream does: as whoever the caller is
+          audit.rec = auditor.begin({ auditId: requestId, req, user: await callerOrAnonymous(authenticator, req), info: parseRequestInfo(req.method ?? 'GET', path, url.searchParams), received: audit.received });
+          audit.rec?.watch(res);
+        }
         await serveNonResource({ ...nonResource, authenticated: false });
         return;
       }
@@ -140,7 +176,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         const method = req.method ?? 'GET';
         if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
         // what it discloses is the node list: authorized exactly as `list nodes`
-        const sd = await admit(req, new URL('/api/v1/nodes', 'http://localhost'));
+        const sd = await admit(req, new URL('/api/v1/nodes', 'http://localhost'), audit);
         user = sd.user;
         if (!sd.def) throw statusErrors.notFoundPath();
         const list = await server.registry.storeFor(sd.def).list(undefined, {});
@@ -148,7 +184,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         servePrometheusSd(res, nodes, req.headers.host ?? opts.serverAddress());
         return;
       }
-      const admitted = await admit(req, url);
+      const admitted = await admit(req, url, audit);
       user = admitted.user;
       if (admitted.info === undefined) {
         if (opts.metricsRegistry && (path === '/metrics' || path === '/metrics/')) {
@@ -159,7 +195,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         return;
       }
       const { info, def } = admitted;
-      const rq: RequestScope = new ResourceRequest(server, req, res, url.searchParams, info, def, server.registry.storeFor(def), user, reqLog);
+      const rq: RequestScope = new ResourceRequest(server, req, res, url.searchParams, info, def, server.registry.storeFor(def), user, reqLog, audit?.rec);
       const provider = providerByDef.get(def);
       if (provider) {
         await provider.serve(rq);
@@ -183,9 +219,11 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       }
       const status = sendError(res, err);
       code = status.code;
+      audit?.rec?.failed(status);
       if (code >= 500) reqLog.error({ err }, 'request failed');
     } finally {
       code = res.statusCode || code;
+      audit?.rec?.complete(code);
       if (log.isLevelEnabled('debug')) reqLog.debug(
         { method: req.method, url: req.url, code, user: user?.username, ms: Math.round((performance.now() - started) * 10) / 10 },
         'request',
@@ -197,13 +235,25 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     admit,
     subresource,
     listener(req, res) {
-      handle(req, res).catch((err: unknown) => {
+      const requestId = auditIdOf(req);
+      const audit: AdmitAudit | undefined = auditor ? { auditId: requestId, received: nowMs(), res } : undefined;
+      handle(req, res, requestId, audit).catch((err: unknown) => {
+        audit?.rec?.panic(err);
         log.error({ err }, 'unhandled request error');
         if (!res.headersSent) sendError(res, err);
         else res.end();
       });
     },
   };
+}
+
+/** who the caller of a public path is, for its audit event: a credential not accepted is anonymous there (it is not needed) */
+async function callerOrAnonymous(authenticator: Authenticator, req: IncomingMessage): Promise<UserInfo> {
+  try {
+    return (await authenticator.authenticate(req)) ?? anonymous;
+  } catch {
+    return anonymous;
+  }
 }
 
 /** Prometheus text of `registry` (GET or HEAD) */
@@ -237,6 +287,7 @@ class ResourceRequest implements RequestScope {
     readonly rs: ResourceStore,
     readonly user: UserInfo,
     readonly log: Logger,
+    readonly audit: RequestAudit | undefined,
   ) {}
 
   get signal(): AbortSignal {
@@ -268,6 +319,29 @@ function lazyChild(log: Logger, bindings: Record<string, unknown>): Logger {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(child) : v;
     },
   });
+}
+
+const anonymous: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
+
+/** a 401 is audited without a user (upstream's WithFailedAuthenticationAudit) */
+function auditUnauthenticated(auditor: Auditor, audit: AdmitAudit, req: IncomingMessage, url: URL): void {
+  let info: RequestInfo;
+  try {
+    info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+  } catch {
+    info = { isResourceRequest: false, verb: (req.method ?? 'get').toLowerCase() as RequestInfo['verb'], path: url.pathname };
+  }
+  auditor.unauthenticated({ auditId: audit.auditId, req, info, received: audit.received });
+}
+
+/**
+ * The request's `Audit-ID` if it sent one (upstream honours it, so a proxy's id follows the
+ * request), else a new UUID. Only what can be sent back as a header value is taken.
+ */
+export function auditIdOf(req: IncomingMessage): string {
+  const given = req.headers['audit-id'];
+  if (typeof given === 'string' && given.length > 0 && given.length <= 256 && /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(given)) return given;
+  return randomUUID();
 }
 
 function isPublicPath(path: string): boolean {

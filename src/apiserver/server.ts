@@ -50,6 +50,7 @@ import { defaultTableConverter } from './handlers/table.ts';
 import { NamespaceFinalizer } from './registry/namespace-finalizer.ts';
 import { Registry } from './registry/registry.ts';
 import { createRequestPipeline } from './request-pipeline.ts';
+import { Auditor, auditMetrics, LogBackend } from './audit/index.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
 import { createUpgradeListener } from './upgrade.ts';
 import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
@@ -70,13 +71,15 @@ export interface RunningApiServer extends ApiServer {
   namespacesIdle(): Promise<void>;
   /** metrics.k8s.io (when config.metrics is set) */
   readonly metrics?: MetricsApi;
+  /** what /metrics serves: process, authentication/authorization, audit and storage transformation metrics */
+  readonly metricsRegistry: MetricsRegistry;
 }
 
 /** A Kubernetes-compatible REST API server over `config.store`. */
 export async function createApiServer(config: ApiServerConfig): Promise<RunningApiServer> {
   const log = config.logger;
-  // the apiserver's own /metrics (upstream's names; process metrics as every component has)
-  // the CLI's (encryption at rest registers its counters there first), else our own
+  // the apiserver's own /metrics (upstream's names; process metrics as every component has): the
+  // CLI's (encryption at rest registers its counters there first), else our own
   const metricsRegistry = config.metricsRegistry ?? new MetricsRegistry();
   collectProcessMetrics(metricsRegistry);
   const authMetrics = new AuthMetrics(metricsRegistry);
@@ -368,6 +371,21 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     defaultWatchTimeoutSeconds: config.watchTimeoutSeconds ?? 1800,
     closing: closing.signal,
   };
+  // the audit counters on /metrics, registered whether or not auditing is on (as upstream)
+  const auditCounters = auditMetrics(metricsRegistry);
+  const auditor = config.audit
+    ? new Auditor({
+        policy: config.audit.policy,
+        metrics: auditCounters,
+        backend: new LogBackend({
+          sink: config.audit.sink,
+          metrics: auditCounters,
+          logger: log.child({ component: 'audit' }),
+          bufferSize: config.audit.bufferSize,
+          batchMaxSize: config.audit.batchMaxSize,
+        }),
+      })
+    : undefined;
   let serverAddress = '';
   const pipeline = createRequestPipeline({
     server: scope,
@@ -379,6 +397,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     serverAddress: () => serverAddress,
     authMetrics,
     metricsRegistry,
+    auditor,
   });
 
   const server: Server = config.tls
@@ -388,7 +407,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       )
     : createHttpServer(pipeline.listener);
   server.keepAliveTimeout = 65_000;
-  server.on('upgrade', createUpgradeListener({ server: scope, pipeline }));
+  server.on('upgrade', createUpgradeListener({ server: scope, pipeline, auditor }));
   server.on('clientError', (err, socket) => {
     log.debug({ err }, 'client error');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -430,6 +449,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     nodeTunnels,
     metrics,
     serviceAllocator,
+    metricsRegistry,
     namespacesIdle: () => finalizer.idle(),
     close() {
       closed ??= (async () => {
@@ -444,6 +464,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
           // watches end via `closing`; anything else still open is cut
           setImmediate(() => server.closeAllConnections());
         });
+        // the ResponseComplete events of the requests just ended, then the file is closed
+        await new Promise((resolve) => setImmediate(resolve));
+        await auditor?.close();
       })();
       return closed;
     },

@@ -14,6 +14,7 @@ import type { DirectNodeDialerOptions, NodeDialer } from './node-proxy/node-dial
 import type { ApiGroupProvider } from './providers.ts';
 import type { ServiceAccountTokenOptions } from './serviceaccount/token-signer.ts';
 import type { MetricsApiConfig } from './metrics/metrics-api.ts';
+import type { AuditPolicy, AuditSink } from './audit/index.ts';
 
 export interface TlsMaterial {
   /** PEM */
@@ -88,6 +89,11 @@ export interface ApiServerConfig {
   encryption?: EncryptionAtRest;
   /** the apiserver's own Prometheus metrics (e.g. apiserver_storage_transformation_operations_total), served at /metrics */
   metricsRegistry?: PromRegistry;
+  /**
+   * audit events (--audit-policy-file, --audit-log-path): each request the policy audits is written
+   * to `sink` as audit.k8s.io/v1 Event lines, buffered and batched; absent = no auditing
+   */
+  audit?: { policy: AuditPolicy; sink: AuditSink; bufferSize?: number; batchMaxSize?: number };
 }
 
 export interface ApiServer {

@@ -1,17 +1,20 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HedgeError } from '../lib/errors.ts';
 import type { ServerScope } from './handlers/scope.ts';
 import { writeRawResponse } from './node-proxy/raw-response.ts';
 import type { UpgradeScope } from './providers.ts';
-import type { RequestPipeline } from './request-pipeline.ts';
+import type { Auditor } from './audit/index.ts';
+import { nowMs } from './audit/index.ts';
+import { auditIdOf, type AdmitAudit, type RequestPipeline } from './request-pipeline.ts';
 import { statusFromError } from './status.ts';
 
 export interface UpgradeListenerOptions {
   server: ServerScope;
   /** the same authentication, authorization and subresource lookup as ordinary requests */
   pipeline: Pick<RequestPipeline, 'admit' | 'subresource'>;
+  /** audit events (absent: not audited) */
+  auditor?: Auditor;
 }
 
 /**
@@ -24,7 +27,8 @@ export function createUpgradeListener(opts: UpgradeListenerOptions): (req: Incom
   const log = server.log;
 
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const requestId = randomUUID();
+    const requestId = auditIdOf(req);
+    const audit: AdmitAudit | undefined = opts.auditor ? { auditId: requestId, received: nowMs() } : undefined;
     const reqLog = log.child({ requestId });
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
@@ -33,7 +37,9 @@ export function createUpgradeListener(opts: UpgradeListenerOptions): (req: Incom
     socket.on('error', (err) => reqLog.debug({ err }, 'upgrade socket error'));
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      const admitted = await pipeline.admit(req, url);
+      const admitted = await pipeline.admit(req, url, audit);
+      // ResponseStarted with the code the node answers (101), ResponseComplete when the stream closes
+      audit?.rec?.watchSocket(socket);
       if (admitted.info === undefined) throw new HedgeError('BadRequest', 'Upgrade is only supported for pods/exec and pods/attach');
       const { info, def, user } = admitted;
       const sub = info.subresource ? pipeline.subresource(def, info.subresource) : undefined;
@@ -55,6 +61,8 @@ export function createUpgradeListener(opts: UpgradeListenerOptions): (req: Incom
       reqLog.debug({ url: req.url, user: user.username }, 'upgrade');
     } catch (err) {
       const status = statusFromError(err);
+      audit?.rec?.failed(status);
+      audit?.rec?.complete(status.code);
       if (status.code >= 500) reqLog.error({ err }, 'upgrade failed');
       const extra: Record<string, string> = { 'Audit-Id': requestId };
       if (status.code === 401) extra['WWW-Authenticate'] = 'Basic realm="kubernetes-master"';

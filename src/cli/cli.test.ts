@@ -107,6 +107,14 @@ describe('hedge command line', () => {
     assert.equal(conn.token, r.stdout.trim());
   });
 
+  it('an invalid audit policy refuses the start, naming the flag, the rule and the field', async () => {
+    const policy = join(dir, 'audit-policy.yaml');
+    await writeFile(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n- level: Request\n  resources: [{group: "", resourcez: [pods]}]\n');
+    const r = await hedge(['server', '--data-dir', join(dir, 'audit-data'), '--store', 'memory', '--listen', '127.0.0.1:0', '--audit-policy-file', policy, '--audit-log-path', join(dir, 'audit.log')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^hedge: --audit-policy-file .*audit-policy\.yaml: rules\[1\]\.resources\[0\]\.resourcez: unknown field/m);
+  });
+
   it('a runtime failure exits 1 with a message', async () => {
     // a data dir below a regular file cannot be created
     const file = join(dir, 'plain-file');

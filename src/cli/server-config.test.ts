@@ -30,6 +30,11 @@ const DEFAULT_SETTINGS = {
   serviceClusterIpRange: '10.96.0.0/12',
   serviceNodePortRange: '30000-32767',
   encryptionProviderConfig: undefined,
+  auditPolicyFile: undefined,
+  auditLogPath: undefined,
+  auditLogMaxage: 0,
+  auditLogMaxbackup: 0,
+  auditLogMaxsize: 0,
 };
 
 describe('resolveServerSettings', () => {
@@ -169,6 +174,16 @@ describe('resolveServerSettings', () => {
     await assert.rejects(resolveServerSettings({ flags: { oidcIssuerUrl: 'https://idp.example' } }), /ConfigError: --oidc-client-id: required/);
     await assert.rejects(resolveServerSettings({ flags: { oidcIssuerUrl: 'https://idp.example', oidcClientId: 'h', oidcSigningAlgs: 'HS256' } }), /--oidc-signing-algs: HS256 is not supported/);
     await assert.rejects(resolveServerSettings({ flags: { oidcIssuerUrl: 'https://idp.example', oidcClientId: 'h', oidcRequiredClaim: ['novalue'] } }), /--oidc-required-claim: .*must be claim=value/);
+  });
+
+  it('audit log settings from flags and the file\'s keys; negative numbers refused naming the flag', async () => {
+    const file = join(dir, 'audit.yaml');
+    await writeFile(file, 'auditPolicyFile: /etc/hedge/audit-policy.yaml\nauditLogPath: /var/log/hedge/audit.log\nauditLogMaxage: 7\nauditLogMaxbackup: 3\n');
+    const s = await resolveServerSettings({ flags: { auditLogMaxsize: '50', auditLogPath: '-' }, configFile: file });
+    assert.equal(s.auditPolicyFile, '/etc/hedge/audit-policy.yaml');
+    assert.equal(s.auditLogPath, '-', 'the flag wins');
+    assert.deepEqual([s.auditLogMaxage, s.auditLogMaxbackup, s.auditLogMaxsize], [7, 3, 50]);
+    await assert.rejects(resolveServerSettings({ flags: { auditLogMaxbackup: '-1' } }), (err: Error) => err instanceof ConfigError && /--audit-log-maxbackup.*can't be a negative number/.test(err.message));
   });
 
   it('names the file and key at fault', async () => {

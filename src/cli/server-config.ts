@@ -50,6 +50,16 @@ export interface ServerSettings {
   serviceClusterIpRange: string;
   /** NodePort range, MIN-MAX */
   serviceNodePortRange: string;
+  /** audit.k8s.io/v1 Policy file; with auditLogPath it turns auditing on */
+  auditPolicyFile?: string;
+  /** audit events as JSON lines to this file, `-` = stdout */
+  auditLogPath?: string;
+  /** days a rotated audit log is kept (0 = no limit) */
+  auditLogMaxage: number;
+  /** rotated audit logs kept (0 = all) */
+  auditLogMaxbackup: number;
+  /** megabytes before the audit log is rotated (0 = 100, lumberjack's default) */
+  auditLogMaxsize: number;
   /** an apiserver.config.k8s.io/v1 EncryptionConfiguration file: the resources encrypted at rest (none when absent) */
   encryptionProviderConfig?: string;
   /** OpenID Connect authentication (kube-apiserver's --oidc-* flags); unset = off */
@@ -76,7 +86,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6' | 'oidc' | 'encryptionProviderConfig'> & { listen: string };
+export type ServerDefaults = Omit<ServerSettings, 'listen' | 'etcdServers' | 'etcdCafile' | 'etcdCertfile' | 'etcdKeyfile' | 'nodeCidrMaskSize' | 'nodeCidrMaskSizeIpv6' | 'oidc' | 'encryptionProviderConfig' | 'auditPolicyFile' | 'auditLogPath'> & { listen: string };
 
 /** per-family node range sizes when no mask flag names one (kube-controller-manager's) */
 const DEFAULT_NODE_MASK = { 4: 24, 6: 64 } as const;
@@ -98,6 +108,9 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   metricResolution: 15,
   serviceClusterIpRange: DEFAULT_SERVICE_CIDR,
   serviceNodePortRange: DEFAULT_NODE_PORT_RANGE,
+  auditLogMaxage: 0,
+  auditLogMaxbackup: 0,
+  auditLogMaxsize: 0,
 };
 
 /** config key → flag, for error messages */
@@ -139,6 +152,11 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   oidcCaFile: '--oidc-ca-file',
   oidcSigningAlgs: '--oidc-signing-algs',
   encryptionProviderConfig: '--encryption-provider-config',
+  auditPolicyFile: '--audit-policy-file',
+  auditLogPath: '--audit-log-path',
+  auditLogMaxage: '--audit-log-maxage',
+  auditLogMaxbackup: '--audit-log-maxbackup',
+  auditLogMaxsize: '--audit-log-maxsize',
 };
 
 /** z.string() checked by a parser that throws a HedgeError with the reason */
@@ -228,6 +246,11 @@ const partialSchema = z.strictObject({
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((a) => a.trim()).filter((a) => a !== ''))
     .optional(),
   encryptionProviderConfig: z.string().min(1, 'must not be empty').optional(),
+  auditPolicyFile: z.string().min(1, 'must not be empty').optional(),
+  auditLogPath: z.string().min(1, 'must not be empty (- is stdout)').optional(),
+  auditLogMaxage: z.coerce.number().int('must be a whole number of days').min(0, "can't be a negative number").optional(),
+  auditLogMaxbackup: z.coerce.number().int('must be a whole number of files').min(0, "can't be a negative number").optional(),
+  auditLogMaxsize: z.coerce.number().int('must be a whole number of megabytes').min(0, "can't be a negative number").optional(),
 });
 
 export interface ResolveOptions {
@@ -274,6 +297,11 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     serviceNodePortRange: merged.serviceNodePortRange!,
     ...(oidc ? { oidc } : {}),
     encryptionProviderConfig: merged.encryptionProviderConfig,
+    auditPolicyFile: merged.auditPolicyFile,
+    auditLogPath: merged.auditLogPath,
+    auditLogMaxage: merged.auditLogMaxage!,
+    auditLogMaxbackup: merged.auditLogMaxbackup!,
+    auditLogMaxsize: merged.auditLogMaxsize!,
   };
 }
 

@@ -40,6 +40,11 @@ export interface ServerFlags {
   oidcCaFile?: string;
   oidcSigningAlgs?: string;
   encryptionProviderConfig?: string;
+  auditPolicyFile?: string;
+  auditLogPath?: string;
+  auditLogMaxage?: string;
+  auditLogMaxbackup?: string;
+  auditLogMaxsize?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -84,7 +89,12 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--oidc-required-claim <claim=value>', 'a claim every ID token must carry with this value; repeatable', collect)
     .option('--oidc-ca-file <file>', 'PEM CA bundle the provider\'s certificate is checked against (default: the system\'s)')
     .option('--oidc-signing-algs <algs>', 'comma-separated JWS algorithms accepted (default: RS256)')
-    .option('--encryption-provider-config <file>', 'apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted at rest and with which keys (aescbc, aesgcm, secretbox, identity); default: nothing is encrypted');
+    .option('--encryption-provider-config <file>', 'apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted at rest and with which keys (aescbc, aesgcm, secretbox, identity); default: nothing is encrypted')
+    .option('--audit-policy-file <file>', 'audit.k8s.io/v1 Policy (YAML or JSON): which requests are audited at which level (None, Metadata, Request, RequestResponse); with --audit-log-path it turns auditing on (default: none)')
+    .option('--audit-log-path <file>', 'write audit events there as JSON lines (one audit.k8s.io/v1 Event each); - = stdout (default: none)')
+    .option('--audit-log-maxage <days>', 'delete rotated audit logs older than this; 0 = keep regardless of age (default: 0)')
+    .option('--audit-log-maxbackup <count>', 'keep at most this many rotated audit logs; 0 = all (default: 0)')
+    .option('--audit-log-maxsize <MB>', 'rotate the audit log before it grows past this size; 0 = 100 MB (default: 0)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -124,6 +134,11 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         oidcCaFile: flags.oidcCaFile,
         oidcSigningAlgs: flags.oidcSigningAlgs,
         encryptionProviderConfig: flags.encryptionProviderConfig,
+        auditPolicyFile: flags.auditPolicyFile,
+        auditLogPath: flags.auditLogPath,
+        auditLogMaxage: flags.auditLogMaxage,
+        auditLogMaxbackup: flags.auditLogMaxbackup,
+        auditLogMaxsize: flags.auditLogMaxsize,
       },
       configFile: flags.config,
       defaults,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createApiServer, loadOrCreateServiceAccountKey } from '../apiserver/index.ts';
+import { loadAuditPolicyFile, openAuditLog, type AuditPolicy, type AuditSink } from '../apiserver/audit/index.ts';
 import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
 import { OidcAuthenticator } from '../apiserver/auth/oidc.ts';
 import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
@@ -106,6 +107,39 @@ async function openServerStore(settings: ServerSettings, logger: Logger): Promis
 }
 
 /**
+ * The audit policy and log of --audit-policy-file / --audit-log-path, checked before anything
+ * else starts: a bad policy or an unwritable log refuses the start, naming the flag. As upstream,
+ * one without the other audits nothing (and says so).
+ */
+async function loadAudit(settings: ServerSettings, logger: Logger): Promise<{ policy: AuditPolicy; sink: AuditSink } | undefined> {
+  const { auditPolicyFile: file, auditLogPath: path } = settings;
+  if (file === undefined && path === undefined) return undefined;
+  let policy: AuditPolicy | undefined;
+  if (file !== undefined) {
+    try {
+      policy = await loadAuditPolicyFile(file);
+    } catch (err) {
+      throw new HedgeError('Invalid', `--audit-policy-file ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  if (path === undefined) {
+    logger.warn({ component: 'audit', policy: file }, 'no --audit-log-path: no audit events are written');
+    return undefined;
+  }
+  let sink: AuditSink;
+  try {
+    sink = await openAuditLog({ path, maxAgeDays: settings.auditLogMaxage, maxBackups: settings.auditLogMaxbackup, maxSizeMb: settings.auditLogMaxsize });
+  } catch (err) {
+    throw new HedgeError('Invalid', `--audit-log-path ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!policy) {
+    logger.warn({ component: 'audit', path }, 'no --audit-policy-file: no audit events are recorded');
+    return undefined;
+  }
+  return { policy, sink };
+}
+
+/**
  * Bring up the control plane described by `settings`: PKI, tokens, store, apiserver,
  * kubeconfig. On failure everything opened so far is closed again.
  */
@@ -116,6 +150,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
   } catch (err) {
     throw new HedgeError('Internal', `--data-dir ${dataDir}: cannot create: ${(err as Error).message}`, { cause: err });
   }
+  const audit = await loadAudit(settings, logger);
   const hosts = [...settings.advertiseHost];
   if (!isWildcard(settings.listen.host)) hosts.push(settings.listen.host);
   const pki = await ensurePki({ dataDir, hosts });
@@ -153,6 +188,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       podSecurity: { enforce: settings.podSecurityLevel, exemptions: settings.podSecurityExemptions },
       metrics: { resolutionMs: settings.metricResolution * 1000 },
       services: { clusterIpRange: settings.serviceClusterIpRange, nodePortRange: settings.serviceNodePortRange, advertise: advertiseAddress(settings) },
+      audit,
     });
   } catch (err) {
     await store.close();

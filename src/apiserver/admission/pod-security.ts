@@ -39,9 +39,15 @@ export function podSecurityPlugin(opts: PodSecurityConfig & { getNamespace(name:
       // privileged `kubectl debug` container is refused where a privileged pod would be)
       const ephemeral = req.subresource === 'ephemeralcontainers' && req.operation === 'UPDATE';
       if (!ephemeral && (req.subresource !== '' || req.operation !== 'CREATE')) return;
-      if (ex.usernames?.includes(req.user.username) || ex.namespaces?.includes(req.namespace)) return;
+      // upstream's audit annotations: which exemption let the pod through, else the enforced policy
+      // and what the audit level would refuse
+      const annotate = (key: string, value: string): void => {
+        if (req.auditAnnotations) req.auditAnnotations[`${PSA_LABEL_PREFIX}${key}`] = value;
+      };
+      if (ex.usernames?.includes(req.user.username)) return annotate('exempt', 'user');
+      if (ex.namespaces?.includes(req.namespace)) return annotate('exempt', 'namespace');
       const pod = req.object as { metadata?: { annotations?: Record<string, string> }; spec?: { runtimeClassName?: string } };
-      if (pod.spec?.runtimeClassName && ex.runtimeClasses?.includes(pod.spec.runtimeClassName)) return;
+      if (pod.spec?.runtimeClassName && ex.runtimeClasses?.includes(pod.spec.runtimeClassName)) return annotate('exempt', 'runtimeClass');
       const labels = (await opts.getNamespace(req.namespace))?.metadata.labels ?? {};
       const labelErrors: string[] = [];
       const mode = (m: 'enforce' | 'warn' | 'audit', fallback: Level): { level: Level; version: PolicyVersion } => {
@@ -66,6 +72,7 @@ export function podSecurityPlugin(opts: PodSecurityConfig & { getNamespace(name:
       for (const e of labelErrors) req.warnings?.push(`namespace ${JSON.stringify(req.namespace)} has an invalid Pod Security label ${e}`);
       if (labelErrors.length) opts.logger.warn({ namespace: req.namespace, errors: labelErrors }, 'invalid Pod Security labels');
       const same = (a: { level: Level; version: PolicyVersion }): boolean => a.level === enforce.level && versionLabel(a.version) === versionLabel(enforce.version);
+      annotate('enforce-policy', `${enforce.level}:${versionLabel(enforce.version)}`);
       const enforced = checkPod(req.object as never, enforce.level, enforce.version);
       if (enforced.length) {
         throw new HedgeError('Forbidden', `pods "${req.name}" is forbidden: violates ${formatViolations(enforce.level, versionLabel(enforce.version), enforced)}`, {
@@ -75,6 +82,7 @@ export function podSecurityPlugin(opts: PodSecurityConfig & { getNamespace(name:
       const warned = same(warn) ? [] : checkPod(req.object as never, warn.level, warn.version);
       if (warned.length) req.warnings?.push(`would violate ${formatViolations(warn.level, versionLabel(warn.version), warned)}`);
       const audited = same(audit) ? [] : checkPod(req.object as never, audit.level, audit.version);
+      if (audited.length) annotate('audit-violations', `would violate ${formatViolations(audit.level, versionLabel(audit.version), audited)}`);
       if (audited.length) opts.logger.info({ audit: true, namespace: req.namespace, pod: req.name, user: req.user.username }, `would violate ${formatViolations(audit.level, versionLabel(audit.version), audited)}`);
     },
   };

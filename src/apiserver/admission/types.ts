@@ -21,6 +21,11 @@ export interface AdmissionRequest {
   signal: AbortSignal;
   /** where a plugin adds warnings for the client (HTTP `Warning: 299 - "..."`); absent for internal writes */
   warnings?: string[];
+  /**
+   * the request's audit annotations (upstream admission.Attributes.AddAnnotation): plugins add
+   * `<plugin domain>/<key>`; absent when the request is not audited
+   */
+  auditAnnotations?: Record<string, string>;
 }
 
 /**

@@ -6,10 +6,11 @@ import type { RequestInfo } from '../request-info.ts';
 export type AuthorizationAttributes = RequestInfo;
 
 /**
- * `noOpinion`: nothing in the chain allowed or denied it (upstream's DecisionNoOpinion, which the
- * request filter treats as a denial and counts apart in authorization_attempts_total)
+ * `reason` of an allowed request says what allowed it (RBAC names the binding; audit events carry
+ * it). `noOpinion`: nothing in the chain allowed or denied it (upstream's DecisionNoOpinion, which
+ * the request filter treats as a denial and counts apart in authorization_attempts_total)
  */
-export type AuthorizationDecision = { allowed: true } | { allowed: false; reason: string; noOpinion?: true };
+export type AuthorizationDecision = { allowed: true; reason?: string } | { allowed: false; reason: string; noOpinion?: true };
 
 export interface Authorizer {
   authorize(user: UserInfo, attrs: AuthorizationAttributes): AuthorizationDecision | Promise<AuthorizationDecision>;

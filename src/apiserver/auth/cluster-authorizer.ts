@@ -45,7 +45,7 @@ export function clusterAuthorizer(opts: { rbac: RbacAuthorizer; node?: NodeAutho
       const d = opts.rbac.authorize(user, attrs);
       if (d.allowed) {
         metrics?.decided({ type: 'RBAC', name: 'rbac' }, 'allowed');
-        return { allowed: true };
+        return d;
       }
       // neither denies outright (upstream's node authorizer and RBAC say no-opinion): the default deny
       return { allowed: false, reason: nodeDecision && !nodeDecision.allowed ? nodeDecision.reason : '', noOpinion: true };

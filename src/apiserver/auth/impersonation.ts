@@ -58,7 +58,9 @@ export async function impersonate(req: IncomingMessage, caller: UserInfo, author
   for (const h of extraKeys) {
     const key = decodeURIComponent(h.slice('impersonate-extra-'.length));
     // upstream: resource userextras, subresource = the extra's key, name = each value
-    for (const v of headerValues(req, h)) await check(attrs('impersonate', 'authentication.k8s.io', 'userextras', v, '', key));
+    const values = headerValues(req, h);
+    for (const v of values) await check(attrs('impersonate', 'authentication.k8s.io', 'userextras', v, '', key));
+    (out.extra ??= {})[key] = values;
   }
   if (name !== ANONYMOUS && !out.groups.includes(AUTHENTICATED)) out.groups.push(AUTHENTICATED);
   return out;

@@ -4,6 +4,8 @@ export interface UserInfo {
   username: string;
   groups: string[];
   uid?: string;
+  /** extra attributes (impersonated with Impersonate-Extra-*; shown in audit events) */
+  extra?: Record<string, string[]>;
 }
 
 /**

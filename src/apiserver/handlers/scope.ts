@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import type { Logger } from '../../lib/log.ts';
+import type { RequestAudit } from '../audit/index.ts';
 import type { UserInfo } from '../auth/types.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ResourceStore } from '../registry/resource-store.ts';
@@ -40,4 +41,6 @@ export interface RequestScope {
   log: Logger;
   /** `Warning` headers to send (RFC 7234 299 format is applied when writing) */
   warnings: string[];
+  /** the request's audit event when the policy audits it */
+  audit?: RequestAudit;
 }

@@ -44,12 +44,14 @@ export function opContext(rq: RequestScope, dryRun: boolean, fieldManager: strin
 class RequestOperation implements OperationContext {
   readonly user: OperationContext['user'];
   readonly warnings: string[];
+  readonly auditAnnotations: Record<string, string> | undefined;
   readonly #rq: RequestScope;
 
   constructor(rq: RequestScope, readonly dryRun: boolean, readonly fieldManager: string | undefined) {
     this.#rq = rq;
     this.user = rq.user;
     this.warnings = rq.warnings;
+    this.auditAnnotations = rq.audit?.annotations;
   }
 
   get signal(): AbortSignal {
@@ -61,7 +63,9 @@ export async function readObjectBody(rq: RequestScope): Promise<unknown> {
   const format = objectBodyFormat(rq.req.headers['content-type']);
   const buf = await readBody(rq.req, rq.server.maxBodyBytes);
   if (buf.length === 0) throw badRequest('the request body is empty; expected an object');
-  return decodeObjectBody(buf, format);
+  const obj = decodeObjectBody(buf, format);
+  rq.audit?.requestObject(obj);
+  return obj;
 }
 
 /**

@@ -24,6 +24,8 @@ export interface OperationContext {
   fieldManager?: string;
   /** admission warnings land here (sent as `Warning` headers) */
   warnings?: string[];
+  /** admission's audit annotations land here (the request's audit event); absent when not audited */
+  auditAnnotations?: Record<string, string>;
 }
 
 export interface DeleteOptions {
@@ -407,6 +409,7 @@ class AdmissionCall implements AdmissionRequest {
   readonly user: UserInfo;
   readonly dryRun: boolean;
   readonly warnings: string[] | undefined;
+  readonly auditAnnotations: Record<string, string> | undefined;
   readonly #ctx: OperationContext;
 
   constructor(
@@ -423,6 +426,7 @@ class AdmissionCall implements AdmissionRequest {
     this.user = ctx.user;
     this.dryRun = ctx.dryRun;
     this.warnings = ctx.warnings;
+    this.auditAnnotations = ctx.auditAnnotations;
     this.#ctx = ctx;
   }
 
