@@ -12,7 +12,11 @@ export interface NodeConfig {
   thresholds: { memoryAvailableBytes: number; diskAvailableFraction: number; pidAvailableFraction: number };
   /** check and patch status this often when it changed */
   statusUpdateFrequencyMs: number;
-  /** patch at least this often even when nothing changed (heartbeat) */
+  /**
+   * patch at least this often even when nothing changed (the kubelet's nodeStatusReportFrequency,
+   * 5 min: liveness is the Lease's, renewed every 10 s; a status that changes is patched within
+   * statusUpdateFrequencyMs)
+   */
   statusReportFrequencyMs: number;
   /** RuntimeClass handlers this node offers */
   runtimeHandlers: string[];
@@ -27,6 +31,6 @@ export const defaultNodeConfig = (nodeName: string, dataDir: string): NodeConfig
   reserved: { cpuMilli: 0, memoryBytes: 0, ephemeralStorageBytes: 0 },
   thresholds: { memoryAvailableBytes: 100 * 1024 * 1024, diskAvailableFraction: 0.1, pidAvailableFraction: 0.05 },
   statusUpdateFrequencyMs: 10_000,
-  statusReportFrequencyMs: 60_000,
+  statusReportFrequencyMs: 300_000,
   runtimeHandlers: ['runc'],
 });

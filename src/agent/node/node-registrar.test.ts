@@ -78,10 +78,13 @@ describe('node registration', () => {
     assert.equal(cond(n, 'MemoryPressure')?.lastTransitionTime, '2026-01-01T00:00:20Z');
     clock.advance(30_000);
     assert.equal(await r.syncStatus(sig), false);
-    clock.advance(30_000);
+    // unchanged: the next report is the kubelet's nodeStatusReportFrequency (5 min) after the last
+    clock.advance(239_000);
+    assert.equal(await r.syncStatus(sig), false);
+    clock.advance(31_000);
     assert.equal(await r.syncStatus(sig), true);
     n = (await client.get(Resources.nodes, 'edge-b')) as unknown as Node;
-    assert.equal(cond(n, 'Ready')?.lastHeartbeatTime, '2026-01-01T00:01:20Z');
+    assert.equal(cond(n, 'Ready')?.lastHeartbeatTime, '2026-01-01T00:05:20Z');
     assert.equal(cond(n, 'MemoryPressure')?.lastTransitionTime, '2026-01-01T00:00:20Z');
   });
 

@@ -89,7 +89,7 @@ export class NodeRegistrar {
    * The stored Node's conditions when one of ours there differs from what this agent last posted:
    * someone else wrote it (the lifecycle controller's Unknown while it saw no renewals). The
    * kubelet compares with the Node it fetched the same way, so it re-posts Ready within a status
-   * period; comparing with our own last post alone left Unknown until the next report (60 s).
+   * period; comparing with our own last post alone left Unknown until the next report (5 min).
    */
   private storedIfDiffers(): NodeStatus['conditions'] | undefined {
     const node = this.stored?.get(this.opts.cfg.nodeName);
