@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { formatClusterCidrs, parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import type { ListenAddress } from './listen-address.ts';
-import { validateOidcOptions } from '../apiserver/auth/oidc-options.ts';
+import { validateOidcOptions, type OidcOptions } from '../apiserver/auth/oidc-options.ts';
 
 export { ConfigError };
 
@@ -67,17 +67,7 @@ export interface ServerSettings {
 }
 
 /** `--oidc-*`: what OidcAuthenticator takes, with the CA as a file */
-export interface OidcSettings {
-  issuerUrl: string;
-  clientId: string;
-  usernameClaim?: string;
-  usernamePrefix?: string;
-  groupsClaim?: string;
-  groupsPrefix?: string;
-  requiredClaims: Record<string, string>;
-  caFile?: string;
-  signingAlgs: string[];
-}
+export type OidcSettings = Omit<OidcOptions, 'ca' | 'requiredClaims' | 'signingAlgs'> & { requiredClaims: Record<string, string>; caFile?: string; signingAlgs: string[] };
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];

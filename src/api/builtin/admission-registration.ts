@@ -28,7 +28,8 @@ const webhookConfigurationTable: TableDef = {
   },
 };
 
-function webhookConfigDef(kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator): ResourceDef {
+/** one cluster-scoped kind of the group; `extra` for what differs (status, generation rule) */
+function registrationDef(kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator, table: TableDef, extra: Partial<ResourceDef> = {}): ResourceDef {
   return {
     group: ADMISSION_REGISTRATION_GROUP,
     version: 'v1',
@@ -42,12 +43,18 @@ function webhookConfigDef(kind: string, plural: string, defaults: (obj: KubeObje
     verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
     subresources: [],
     hasStatus: false,
-    table: webhookConfigurationTable,
+    table,
     defaults,
     validate: objectValidator({ namespaced: false, nameFn: nameIsDNSSubdomain, spec }),
+    ...extra,
+  };
+}
+
+function webhookConfigDef(kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator): ResourceDef {
+  return registrationDef(kind, plural, defaults, spec, webhookConfigurationTable, {
     // no spec: any change of the webhooks is a new generation
     generationChanged: (a, b) => JSON.stringify((a as { webhooks?: unknown }).webhooks) !== JSON.stringify((b as { webhooks?: unknown }).webhooks),
-  };
+  });
 }
 
 const specOf = (obj: KubeObject): Record<string, unknown> => {
@@ -85,23 +92,7 @@ const bindingTable: TableDef = {
 };
 
 function policyDef(kind: string, plural: string, withStatus: boolean, defaults: (obj: KubeObject) => void, spec: SpecValidator, table: TableDef): ResourceDef {
-  return {
-    group: ADMISSION_REGISTRATION_GROUP,
-    version: 'v1',
-    kind,
-    listKind: `${kind}List`,
-    plural,
-    singular: kind.toLowerCase(),
-    shortNames: [],
-    categories: ['api-extensions'],
-    namespaced: false,
-    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-    subresources: withStatus ? ['status'] : [],
-    hasStatus: withStatus,
-    table,
-    defaults,
-    validate: objectValidator({ namespaced: false, nameFn: nameIsDNSSubdomain, spec }),
-  };
+  return registrationDef(kind, plural, defaults, spec, table, withStatus ? { subresources: ['status'], hasStatus: true } : {});
 }
 
 /**
