@@ -1,12 +1,16 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import type { Environment } from '@marcbachmann/cel-js';
+import { familyWidth, formatIp as formatIpNumber, parseIp as parseIpNumber, type IpFamily } from '../../lib/cidr.ts';
 import { celError } from './errors.ts';
 
-/** an address as 4 or 16 bytes */
+/** an address: its family and value (lib/cidr's form), with its bytes for the predicates */
 export class CelIp {
-  constructor(readonly bytes: number[]) {}
-  get family(): 4 | 6 {
-    return this.bytes.length === 4 ? 4 : 6;
+  constructor(
+    readonly family: IpFamily,
+    readonly value: bigint,
+  ) {}
+  get bytes(): number[] {
+    const n = familyWidth(this.family) / 8;
+    return Array.from({ length: n }, (_, i) => Number((this.value >> BigInt(8 * (n - 1 - i))) & 255n));
   }
 }
 
@@ -69,61 +73,17 @@ function parseIpOrThrow(s: string): CelIp {
 }
 
 export function parseIp(s: string): CelIp | undefined {
-  if (isIPv4(s)) {
-    // Go's netip refuses leading zeros (ambiguous octal)
-    if (s.split('.').some((p) => p.length > 1 && p.startsWith('0'))) return undefined;
-    return new CelIp(s.split('.').map(Number));
-  }
-  if (!isIPv6(s) || s.includes('%')) return undefined;
-  const bytes = v6Bytes(s);
-  // IPv4-mapped IPv6 is refused, as upstream does
-  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return undefined;
-  return new CelIp(bytes);
-}
-
-function v6Bytes(s: string): number[] {
-  let text = s;
-  const tail: number[] = [];
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    tail.push(...v4[1].split('.').map(Number));
-    text = `${text.slice(0, -v4[1].length)}0:0`;
-  }
-  const [head, rest] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const r = rest !== undefined && rest !== '' ? rest.split(':') : [];
-  const groups = rest === undefined ? h : [...h, ...Array<string>(8 - h.length - r.length).fill('0'), ...r];
-  const bytes = groups.flatMap((g) => {
-    const n = parseInt(g, 16);
-    return [n >> 8, n & 0xff];
-  });
-  if (tail.length) bytes.splice(12, 4, ...tail);
-  return bytes;
+  const ip = parseIpNumber(s);
+  if (!ip) return undefined;
+  // Go's netip refuses leading zeros (ambiguous octal)
+  if (ip.family === 4 && s.split('.').some((p) => p.length > 1 && p.startsWith('0'))) return undefined;
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is refused, as upstream does
+  if (ip.family === 6 && ip.value >> 32n === 0xffffn) return undefined;
+  return new CelIp(ip.family, ip.value);
 }
 
 export function formatIp(ip: CelIp): string {
-  if (ip.family === 4) return ip.bytes.join('.');
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((ip.bytes[i] << 8) | ip.bytes[i + 1]);
-  // the longest run of two or more zero groups becomes ::
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return formatIpNumber(ip.family, ip.value);
 }
 
 function parseCidr(s: string): CelCidr | undefined {
@@ -133,18 +93,16 @@ function parseCidr(s: string): CelCidr | undefined {
   const p = s.slice(slash + 1);
   if (!ip || !/^\d{1,3}$/.test(p) || (p.length > 1 && p.startsWith('0'))) return undefined;
   const prefix = Number(p);
-  if (prefix > ip.bytes.length * 8) return undefined;
+  if (prefix > familyWidth(ip.family)) return undefined;
   return new CelCidr(ip, prefix);
 }
 
 function mask(ip: CelIp, prefix: number): CelIp {
-  return new CelIp(ip.bytes.map((b, i) => {
-    const bits = Math.max(0, Math.min(8, prefix - i * 8));
-    return b & ((0xff << (8 - bits)) & 0xff);
-  }));
+  const width = familyWidth(ip.family);
+  const m = prefix === 0 ? 0n : ((1n << BigInt(prefix)) - 1n) << BigInt(width - prefix);
+  return new CelIp(ip.family, ip.value & m);
 }
 
 function contains(c: CelCidr, ip: CelIp): boolean {
-  if (ip.family !== c.ip.family) return false;
-  return formatIp(mask(ip, c.prefix)) === formatIp(mask(c.ip, c.prefix));
+  return ip.family === c.ip.family && mask(ip, c.prefix).value === mask(c.ip, c.prefix).value;
 }
