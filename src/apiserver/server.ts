@@ -112,7 +112,13 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       })
       .catch((err: unknown) => log.warn({ err, namespace: secret.namespace, secret: secret.name }, 'could not label a legacy service account token with its last-used date'));
   };
-  const saValidator = new ServiceAccountTokenValidator({ tokens: saTokens, getter: tokenObjects, now: () => registry.now(), recordLegacyTokenUse });
+  // the edge hub's replica (no bootstrap) writes nothing of its own: no labels either
+  const saValidator = new ServiceAccountTokenValidator({
+    tokens: saTokens,
+    getter: tokenObjects,
+    now: () => registry.now(),
+    recordLegacyTokenUse: config.bootstrapNamespaces !== false ? recordLegacyTokenUse : undefined,
+  });
   const authenticator: Authenticator = withOidcTokens(withServiceAccountTokens(config.authenticator, saValidator), config.oidc);
   config.oidc?.start();
   // node tunnels (node-proxy/): nodes dial in; node-bound requests use a node's tunnel, else dial it
