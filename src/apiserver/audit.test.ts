@@ -34,7 +34,10 @@ rules:
 - level: Metadata
   verbs: [watch]
 - level: Metadata
-  users: [carol]
+  users: [carol, "system:serviceaccount:quiet:default"]
+- level: Metadata
+  omitStages: [RequestReceived]
+  resources: [{group: "", resources: [serviceaccounts/token]}]
 - level: Metadata
   nonResourceURLs: [/version]
 `;
@@ -270,6 +273,20 @@ describe('audit log of the apiserver', () => {
     assert.ok(n >= 10, m);
     assert.match(m, /^apiserver_audit_level_total\{level="RequestResponse"\} \d+/m);
     assert.doesNotMatch(m, /^apiserver_audit_error_total\{plugin="log"\} [1-9]/m);
+  });
+
+  it("a TokenRequest's event names the credential it issued; requests with that token carry it in the user's extra", async () => {
+    await until(async () => (await t.request('/api/v1/namespaces/quiet/serviceaccounts/default')).status === 200, 'the default account of quiet');
+    const r = await post('/api/v1/namespaces/quiet/serviceaccounts/default/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const token = (r.body.status as { token: string }).token;
+    const jti = (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { jti: string }).jti;
+    const [issued] = await eventsOf(r.headers.get('audit-id') ?? '');
+    assert.equal(issued?.annotations?.['authentication.kubernetes.io/issued-credential-id'], `JTI=${jti}`);
+    const used = await t.request('/api/v1/namespaces/quiet/configmaps', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(used.status, 403);
+    const evs = await eventsOf(used.headers.get('audit-id') ?? '');
+    assert.deepEqual(evs[0]?.user.extra, { 'authentication.kubernetes.io/credential-id': [`JTI=${jti}`] });
   });
 });
 

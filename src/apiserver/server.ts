@@ -38,9 +38,11 @@ import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
 import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
 import { withOidcTokens } from './auth/oidc.ts';
-import { ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
+import { LEGACY_TOKEN_LAST_USED_LABEL, ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
 import { AuthMetrics } from './auth/auth-metrics.ts';
 import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
+import { TokensController } from './serviceaccount/tokens-controller.ts';
+import { conflict } from '../lib/errors.ts';
 import { collectProcessMetrics, Registry as MetricsRegistry } from '../lib/prom.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
 import { schemaFieldChecker } from './handlers/field-validation.ts';
@@ -98,7 +100,25 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     secret: (ns, name) => cachedOrStored(secrets, secretDef)(ns, name),
     node: (name) => cachedOrStored(nodes, nodeDef)('', name),
   };
-  const saValidator = new ServiceAccountTokenValidator({ tokens: saTokens, getter: tokenObjects, now: () => registry.now() });
+  // a legacy token's use labels its Secret (at most daily, upstream's kubernetes.io/legacy-token-last-used)
+  const recordLegacyTokenUse = (secret: { namespace: string; name: string; uid: string }, day: string): void => {
+    if (!secretDef) return;
+    const patch = { metadata: { uid: secret.uid, labels: { [LEGACY_TOKEN_LAST_USED_LABEL]: day } } };
+    void registry
+      .transform(secretDef, secret.namespace, secret.name, '', { user: systemUser, dryRun: false, signal: closing.signal, fieldManager: 'kube-apiserver' }, (cur) => {
+        // the UID in the patch is a precondition: a Secret recreated since is not the one used
+        if (cur.metadata.uid !== patch.metadata.uid) throw conflict('secrets', secret.name, 'the object has been modified');
+        return { ...cur, metadata: { ...cur.metadata, labels: { ...cur.metadata.labels, ...patch.metadata.labels } } };
+      })
+      .catch((err: unknown) => log.warn({ err, namespace: secret.namespace, secret: secret.name }, 'could not label a legacy service account token with its last-used date'));
+  };
+  // the edge hub's replica (no bootstrap) writes nothing of its own: no labels either
+  const saValidator = new ServiceAccountTokenValidator({
+    tokens: saTokens,
+    getter: tokenObjects,
+    now: () => registry.now(),
+    recordLegacyTokenUse: config.bootstrapNamespaces !== false ? recordLegacyTokenUse : undefined,
+  });
   const authenticator: Authenticator = withOidcTokens(withServiceAccountTokens(config.authenticator, saValidator), config.oidc);
   config.oidc?.start();
   // node tunnels (node-proxy/): nodes dial in; node-bound requests use a node's tunnel, else dial it
@@ -351,6 +371,23 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       backoff: config.defaultAccountBackoff,
     }).start();
   }
+  // secret-based tokens: filled in for their account, deleted with it (upstream's tokens controller)
+  const tokensController =
+    saDef && secretDef && serviceAccounts && secrets && config.bootstrapNamespaces !== false
+      ? new TokensController({
+          registry,
+          secrets: secretDef,
+          serviceAccounts: saDef,
+          secretCache: secrets.cache,
+          accountCache: serviceAccounts.cache,
+          tokens: saTokens,
+          rootCa: config.serviceAccountRootCa,
+          logger: log.child({ component: 'tokens-controller' }),
+          signal: closing.signal,
+          backoff: config.tokensControllerBackoff,
+        })
+      : undefined;
+  tokensController?.start();
   // stored CRDs are served before the server listens (a restarted server serves them at once)
   const crdController = resources.lookup(CRD_GROUP, 'v1', CRD_PLURAL)
     ? new CrdController({ registry, resources, logger: log, signal: closing.signal })

@@ -1,4 +1,5 @@
 import type { DefaultAccountBackoff } from './serviceaccount/default-account-controller.ts';
+import type { RetryBackoff } from './serviceaccount/retry-queue.ts';
 import type { EncryptionAtRest } from './encryption/transformer.ts';
 import type { Registry as PromRegistry } from '../lib/prom.ts';
 import type { Logger } from '../lib/log.ts';
@@ -70,6 +71,10 @@ export interface ApiServerConfig {
   kubeletClient?: DirectNodeDialerOptions;
   /** service account token signing (TokenRequest); pass a persisted key in production */
   serviceAccountTokens?: ServiceAccountTokenOptions;
+  /** the CA the tokens controller writes into service-account-token Secrets as ca.crt (upstream --root-ca-file); none when undefined */
+  serviceAccountRootCa?: string;
+  /** how the tokens controller backs off a Secret or account whose sync failed (200 ms doubling to 60 s) */
+  tokensControllerBackoff?: Partial<RetryBackoff>;
   /**
    * Service ClusterIP/NodePort allocation (default 10.96.0.0/12 and 30000-32767) and where pods
    * reach this apiserver (the `kubernetes` Service's endpoint; none when undefined)

@@ -176,6 +176,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
     api = await createApiServer({
       kubeletClient: { cert: kubeletClientCert.cert, key: kubeletClientCert.key },
       serviceAccountTokens: { privateKeyPem: saKey },
+      serviceAccountRootCa: pki.caCert,
       host: settings.listen.host,
       port: settings.listen.port,
       store,

@@ -137,4 +137,70 @@ rules:
     await eventually('access to go with the binding', async () => (await robot(['get', 'pods'])).code === 1);
     assert.equal((await k(['auth', 'can-i', 'list', 'pods', '-n', 'team', `--as=${SA}`])).stdout.trim(), 'no');
   });
+
+  /** kubectl with a kubeconfig holding only `token` */
+  const asToken = async (name: string, token: string): Promise<(args: string[]) => Promise<RunResult>> => {
+    const admin = parseYaml(await readFile(s.kubeconfig, 'utf8')) as { clusters: { cluster: unknown }[] };
+    const path = join(s.dataDir, `${name}.kubeconfig`);
+    await writeFile(
+      path,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'hedge', cluster: admin.clusters[0].cluster }],
+        users: [{ name, user: { token } }],
+        contexts: [{ name, context: { cluster: 'hedge', user: name, namespace: 'team' } }],
+        'current-context': name,
+      }),
+      { mode: 0o600 },
+    );
+    return (args) => s.kubectl(['--kubeconfig', path, ...args]);
+  };
+
+  it('kubectl auth whoami lists a bound token\'s extra; tokens bound to a Secret or a Node die with it', async () => {
+    const who = ok(await robot(['auth', 'whoami']), 'whoami');
+    assert.match(who, /^Extra: authentication\.kubernetes\.io\/credential-id\s+\[JTI=[0-9a-f-]{36}\]$/m);
+
+    ok(await k(['create', 'secret', 'generic', 'anchor', '-n', 'team', '--from-literal=a=b']), 'create secret');
+    const secretBound = await asToken('secret-bound', ok(await k(['create', 'token', 'robot', '-n', 'team', '--bound-object-kind', 'Secret', '--bound-object-name', 'anchor']), 'create token').trim());
+    assert.equal(ok(await secretBound(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']), 'whoami (secret-bound)'), SA);
+
+    ok(await k(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata:\n  name: edge-x\n'), 'create node');
+    const nodeUid = ok(await k(['get', 'node', 'edge-x', '-o', 'jsonpath={.metadata.uid}']), 'node uid');
+    const nodeBound = await asToken('node-bound', ok(await k(['create', 'token', 'robot', '-n', 'team', '--bound-object-kind', 'Node', '--bound-object-name', 'edge-x', '--bound-object-uid', nodeUid]), 'create token').trim());
+    const nodeWho = ok(await nodeBound(['auth', 'whoami']), 'whoami (node-bound)');
+    assert.match(nodeWho, /^Extra: authentication\.kubernetes\.io\/node-name\s+\[edge-x\]$/m);
+    assert.match(nodeWho, new RegExp(`^Extra: authentication\\.kubernetes\\.io\\/node-uid\\s+\\[${nodeUid}\\]$`, 'm'));
+    const wrongUid = await k(['create', 'token', 'robot', '-n', 'team', '--bound-object-kind', 'Node', '--bound-object-name', 'edge-x', '--bound-object-uid', 'not-it']);
+    assert.equal(wrongUid.code, 1);
+    assert.match(wrongUid.stderr, /Operation cannot be fulfilled on Node "edge-x": the UID in the bound object reference \(not-it\) does not match/);
+
+    ok(await k(['delete', 'secret', 'anchor', '-n', 'team']), 'delete secret');
+    ok(await k(['delete', 'node', 'edge-x']), 'delete node');
+    await eventually('the secret-bound token to be refused', async () => /Unauthorized/.test((await secretBound(['auth', 'whoami'])).stderr));
+    await eventually('the node-bound token to be refused', async () => /Unauthorized/.test((await nodeBound(['auth', 'whoami'])).stderr));
+  });
+
+  it('a service-account-token Secret is filled in by the tokens controller and its token signs in; it goes with its account', async () => {
+    ok(await k(['create', 'serviceaccount', 'legacy', '-n', 'team']), 'create serviceaccount');
+    const secret = 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: legacy-token\n  namespace: team\n  annotations:\n    kubernetes.io/service-account.name: legacy\ntype: kubernetes.io/service-account-token\n';
+    ok(await k(['apply', '-f', '-'], secret), 'apply token secret');
+    let token = '';
+    await eventually('the token to be filled in', async () => {
+      const r = await k(['get', 'secret', 'legacy-token', '-n', 'team', '-o', 'jsonpath={.data.token}']);
+      token = r.code === 0 ? Buffer.from(r.stdout, 'base64').toString() : '';
+      return token !== '';
+    });
+    const ca = ok(await k(['get', 'secret', 'legacy-token', '-n', 'team', '-o', 'jsonpath={.data.ca\\.crt}']), 'ca.crt');
+    assert.match(Buffer.from(ca, 'base64').toString(), /^-----BEGIN CERTIFICATE-----/);
+    const described = ok(await k(['describe', 'secret', 'legacy-token', '-n', 'team']), 'describe secret');
+    assert.match(described, /^namespace:\s+4 bytes$/m);
+    const legacy = await asToken('legacy', token);
+    assert.equal(ok(await legacy(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']), 'whoami (legacy)'), 'system:serviceaccount:team:legacy');
+    await eventually('the last-used label', async () => /^\d{4}-\d{2}-\d{2}$/.test((await k(['get', 'secret', 'legacy-token', '-n', 'team', '-o', 'jsonpath={.metadata.labels.kubernetes\\.io/legacy-token-last-used}'])).stdout));
+
+    ok(await k(['delete', 'serviceaccount', 'legacy', '-n', 'team']), 'delete serviceaccount');
+    await eventually('the token secret to go with its account', async () => (await k(['get', 'secret', 'legacy-token', '-n', 'team'])).code === 1);
+    assert.match((await legacy(['auth', 'whoami'])).stderr, /Unauthorized/);
+  });
 });

@@ -76,6 +76,8 @@ const stringList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x
 function userInfoOf(user: UserInfo): Record<string, unknown> {
   const out: Record<string, unknown> = { username: user.username, groups: user.groups };
   if (user.uid) out.uid = user.uid;
+  // a service account token's pod, node and credential id (what `kubectl auth whoami` lists as Extra)
+  if (user.extra && Object.keys(user.extra).length > 0) out.extra = user.extra;
   return out;
 }
 

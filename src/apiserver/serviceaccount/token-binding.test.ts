@@ -30,7 +30,17 @@ describe('service account tokens bound to their objects (apiserver)', () => {
       body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }),
     });
   const review = async (token: string) =>
-    (await post('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } })).body.status as { authenticated: boolean; error?: string; user?: { username?: string } };
+    (await post('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } })).body.status as {
+      authenticated: boolean;
+      error?: string;
+      user?: { username?: string; extra?: Record<string, string[]> };
+    };
+  const boundTo = async (sa: string, ref: { kind: string; name: string; uid?: string }): Promise<string> => {
+    const r = await post(`/api/v1/namespaces/default/serviceaccounts/${sa}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { boundObjectRef: { apiVersion: 'v1', ...ref } } });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return (r.body.status as { token: string }).token;
+  };
+  const jtiOf = (token: string): string => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { jti: string }).jti;
   const createSa = async (name: string): Promise<string> => {
     const r = await post('/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -116,6 +126,66 @@ describe('service account tokens bound to their objects (apiserver)', () => {
     await del('/api/v1/namespaces/default/secrets/legacy-token');
     await until('the token to be refused', async () => (await whoami(token)).status === 401);
     assert.equal((await review(token)).error, 'Token has been invalidated');
+  });
+
+  it('a secret-bound token works while its secret lives', async () => {
+    await createSa('sec-user');
+    const secret = await post('/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'anchor' }, type: 'Opaque', data: { a: 'YQ==' } });
+    assert.equal(secret.status, 201);
+    const token = await boundTo('sec-user', { kind: 'Secret', name: 'anchor', uid: (secret.body.metadata as { uid: string }).uid });
+    const st = await review(token);
+    assert.equal(st.authenticated, true, JSON.stringify(st));
+    assert.deepEqual(st.user?.extra, { 'authentication.kubernetes.io/credential-id': [`JTI=${jtiOf(token)}`] });
+    assert.equal((await del('/api/v1/namespaces/default/secrets/anchor')).status, 200);
+    await until('the token to be refused', async () => (await whoami(token)).status === 401);
+    assert.equal((await review(token)).error, 'service account token has been invalidated');
+  });
+
+  it("a node-bound token names its node in the user's extra and dies with the node", async () => {
+    await createSa('node-user');
+    const node = await post('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-7' } });
+    assert.equal(node.status, 201);
+    const nodeUid = (node.body.metadata as { uid: string }).uid;
+    const token = await boundTo('node-user', { kind: 'Node', name: 'edge-7' });
+    const expected = {
+      'authentication.kubernetes.io/credential-id': [`JTI=${jtiOf(token)}`],
+      'authentication.kubernetes.io/node-name': ['edge-7'],
+      'authentication.kubernetes.io/node-uid': [nodeUid],
+    };
+    assert.deepEqual((await review(token)).user?.extra, expected);
+    const who = await whoami(token);
+    assert.equal(who.status, 201);
+    assert.deepEqual((who.body.status as { userInfo?: { extra?: unknown } } | undefined)?.userInfo?.extra, expected, 'kubectl auth whoami lists them');
+    assert.equal((await del('/api/v1/nodes/edge-7')).status, 200);
+    await until('the token to be refused', async () => (await whoami(token)).status === 401);
+    assert.equal((await review(token)).error, 'service account token has been invalidated');
+    // a node of the same name again is another node
+    assert.equal((await post('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-7' } })).status, 201);
+    await until('the new node to be seen', async () => /^node UID \(.+\) does not match service account node ref claim/.test((await review(token)).error ?? ''));
+  });
+
+  it("a pod-bound token carries the pod's node; TokenReview returns pod, node and credential in extra", async () => {
+    await createSa('podder');
+    const node = await post('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-8' } });
+    const nodeUid = (node.body.metadata as { uid: string }).uid;
+    const pod = await post('/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'placed' }, spec: { serviceAccountName: 'podder', nodeName: 'edge-8', containers: [{ name: 'c', image: 'busybox' }] } });
+    assert.equal(pod.status, 201, JSON.stringify(pod.body));
+    const podUid = (pod.body.metadata as { uid: string }).uid;
+    const token = await tokenFor('podder', 'placed');
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { 'kubernetes.io': Record<string, unknown> };
+    assert.deepEqual(claims['kubernetes.io'].node, { name: 'edge-8', uid: nodeUid });
+    assert.deepEqual((await review(token)).user?.extra, {
+      'authentication.kubernetes.io/pod-name': ['placed'],
+      'authentication.kubernetes.io/pod-uid': [podUid],
+      'authentication.kubernetes.io/credential-id': [`JTI=${jtiOf(token)}`],
+      'authentication.kubernetes.io/node-name': ['edge-8'],
+      'authentication.kubernetes.io/node-uid': [nodeUid],
+    });
+    // the node is information only: the token outlives it (once a node-bound one shows the node seen gone)
+    const nodeBound = await boundTo('podder', { kind: 'Node', name: 'edge-8' });
+    assert.equal((await del('/api/v1/nodes/edge-8')).status, 200);
+    await until('the node-bound token to be refused', async () => (await whoami(nodeBound)).status === 401);
+    assert.equal((await review(token)).authenticated, true);
   });
 
   it('/metrics counts authentication attempts by result and authorization decisions', async () => {

@@ -68,6 +68,68 @@ describe('TokenRequest, service account authentication and self reviews', () => 
     assert.equal((await t.json(tokenPath)).status, 405);
   });
 
+  it("answers upstream's errors for bad requests and bound objects", async () => {
+    type Err = { message?: string; reason?: string; details?: { kind?: string; name?: string; causes?: { field: string; reason: string; message: string }[] } };
+    const bad = async (spec: unknown, body: Record<string, unknown> = {}) => {
+      const r = await post(tokenPath, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec, ...body });
+      return { status: r.status, body: r.body as unknown as Err };
+    };
+    const short = await bad({ expirationSeconds: 60 });
+    assert.equal(short.status, 422);
+    assert.equal(short.body.message, 'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes');
+    assert.deepEqual(short.body.details?.causes?.map((c) => [c.field, c.reason]), [['spec.expirationSeconds', 'FieldValueInvalid']]);
+    const long = await bad({ expirationSeconds: 2 ** 32 + 1 });
+    assert.equal(long.status, 422);
+    assert.match(long.body.message ?? '', /spec\.expirationSeconds: Invalid value: 4294967297: may not specify a duration larger than 2\^32 seconds$/);
+    const named = await bad({}, { metadata: { name: 'someone-else' } });
+    assert.equal(named.status, 422);
+    assert.equal(named.body.details?.causes?.[0]?.field, 'metadata.name');
+    const noName = await bad({ boundObjectRef: { kind: 'Secret', apiVersion: 'v1' } });
+    assert.equal(noName.status, 422);
+    assert.equal(noName.body.details?.causes?.[0]?.field, 'spec.boundObjectRef.name');
+
+    const cm = await bad({ boundObjectRef: { kind: 'ConfigMap', apiVersion: 'v1', name: 'x' } });
+    assert.equal(cm.status, 400);
+    assert.equal(cm.body.message, 'cannot bind token to object of type /v1, Kind=ConfigMap');
+    const deploy = await bad({ boundObjectRef: { kind: 'Deployment', apiVersion: 'apps/v1', name: 'x' } });
+    assert.equal(deploy.body.message, 'cannot bind token to object of type apps/v1, Kind=Deployment');
+    for (const [kind, plural] of [['Pod', 'pods'], ['Secret', 'secrets'], ['Node', 'nodes']]) {
+      const missing = await bad({ boundObjectRef: { kind, apiVersion: 'v1', name: 'absent' } });
+      assert.equal(missing.status, 404, kind);
+      assert.equal(missing.body.message, `${plural} "absent" not found`);
+    }
+    const node = await post('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'me' } });
+    assert.equal(node.status, 201);
+    const wrongUid = await bad({ boundObjectRef: { kind: 'Node', apiVersion: 'v1', name: 'me', uid: 'not-it' } });
+    assert.equal(wrongUid.status, 409);
+    assert.equal(wrongUid.body.message, 'Operation cannot be fulfilled on Node "me": the UID in the bound object reference (not-it) does not match the UID in record. The object might have been deleted and then recreated');
+    const otherSa = await post('/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'other' } });
+    assert.equal(otherSa.status, 201);
+    const wrongSa = await post('/api/v1/namespaces/default/serviceaccounts/other/token', { spec: { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p' } } });
+    assert.equal(wrongSa.status, 400);
+    assert.equal(wrongSa.body.message, 'cannot bind token for serviceaccount "other" to pod running with different serviceaccount name.');
+
+    // a right UID binds; the reference is answered as sent
+    const nodeUid = (node.body as unknown as { metadata: { uid: string } }).metadata.uid;
+    const ok = await bad({ boundObjectRef: { kind: 'Node', apiVersion: 'v1', name: 'me', uid: nodeUid } });
+    assert.equal(ok.status, 201);
+    assert.deepEqual((ok.body as unknown as { spec: { boundObjectRef: unknown } }).spec.boundObjectRef, { kind: 'Node', apiVersion: 'v1', name: 'me', uid: nodeUid });
+    // a node may not mint a node-bound token (NodeRestriction: pods only)
+    const fromNode = await post(tokenPath, { spec: { boundObjectRef: { kind: 'Node', apiVersion: 'v1', name: 'me' } } }, 'node-me');
+    assert.equal(fromNode.status, 403);
+  });
+
+  it('caps no expiration by default; defaults the audiences to the apiserver\'s', async () => {
+    const r = await post(tokenPath, { spec: { expirationSeconds: 30 * 86400 } });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.spec.expirationSeconds, 30 * 86400);
+    const exp = Date.parse(r.body.status.expirationTimestamp);
+    assert.ok(Math.abs(exp - (Date.now() + 30 * 86400_000)) < 5000);
+    assert.deepEqual(r.body.spec.audiences, t.server.serviceAccountTokens.audiences);
+    const aud = await post(tokenPath, { spec: { audiences: ['vault', 'nats'] } });
+    assert.deepEqual(aud.body.spec.audiences, ['vault', 'nats']);
+  });
+
   it('lets a node mint tokens only for pods bound to it', async () => {
     const bound = { spec: { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p' } } };
     assert.equal((await post(tokenPath, bound, 'node-me')).status, 201);
@@ -99,5 +161,33 @@ describe('TokenRequest, service account authentication and self reviews', () => 
     assert.deepEqual(disc.body.resources.map((r) => r.name), ['selfsubjectaccessreviews', 'selfsubjectrulesreviews', 'subjectaccessreviews', 'localsubjectaccessreviews']);
     const core = await t.json<{ resources: { name: string }[] }>('/api/v1');
     assert.ok(core.body.resources.some((r) => r.name === 'serviceaccounts/token'));
+  });
+});
+
+describe('TokenRequest with --service-account-max-token-expiration', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ serviceAccountTokens: { maxExpirationSeconds: 7200 } });
+  });
+  after(() => t.close());
+
+  it('shortens a longer request to the cap, with a warning', async () => {
+    const res = await t.request('/api/v1/namespaces/default/serviceaccounts/default/token', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ spec: { expirationSeconds: 86400 } }),
+    });
+    assert.equal(res.status, 201);
+    assert.equal(res.headers.get('warning'), '299 - "requested expiration of 86400 seconds shortened to 7200 seconds"');
+    const body = (await res.json()) as TokenOut;
+    assert.equal(body.spec.expirationSeconds, 7200);
+    const claims = JSON.parse(Buffer.from(body.status.token.split('.')[1], 'base64url').toString()) as { exp: number; iat: number };
+    assert.equal(claims.exp - claims.iat, 7200);
+    const within = await t.request('/api/v1/namespaces/default/serviceaccounts/default/token', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ spec: { expirationSeconds: 3600 } }),
+    });
+    assert.equal(within.headers.get('warning'), null);
   });
 });

@@ -1,29 +1,56 @@
+import { invalid as invalidField, required } from '../../api/meta/field-errors.ts';
 import { isPlainObject, type KubeObject } from '../../api/object.ts';
-import { HedgeError, badRequest, notFound } from '../../lib/errors.ts';
+import { badRequest, conflict, invalid, notFound, type FieldCause } from '../../lib/errors.ts';
 import { checkNodeTokenRequest } from '../admission/node-restriction.ts';
 import { decodeObjectBody, objectBodyFormat, readBody } from '../body.ts';
-import { sendJson } from '../handlers/respond.ts';
+import { sendJson, setWarnings } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
 import { nodeNameOf } from '../auth/node-identity.ts';
 import type { SubresourceProvider } from '../providers.ts';
 import { statusErrors } from '../status.ts';
-import type { ServiceAccountTokens } from './token-signer.ts';
+import { credentialIdForJti, type ObjectRef, type ServiceAccountTokens } from './token-signer.ts';
+
+interface BoundObjectRef {
+  kind?: string;
+  apiVersion?: string;
+  name?: string;
+  uid?: string;
+}
 
 interface TokenRequestSpec {
   audiences?: string[];
   expirationSeconds?: number;
-  boundObjectRef?: { kind?: string; apiVersion?: string; name?: string; uid?: string };
+  boundObjectRef?: BoundObjectRef | null;
 }
 
-const minExpirationSeconds = 600;
+/** upstream's ValidateTokenRequest bounds (pkg/apis/authentication/validation) */
+const MIN_EXPIRATION_SECONDS = 600;
+const MAX_EXPIRATION_SECONDS = 2 ** 32;
+const DEFAULT_EXPIRATION_SECONDS = 3600;
+const GROUP = 'authentication.k8s.io';
+/** upstream's IssuedCredentialIDAuditAnnotationKey: which credential a TokenRequest minted */
+export const ISSUED_CREDENTIAL_ID_ANNOTATION = 'authentication.kubernetes.io/issued-credential-id';
 
-function invalid(field: string, message: string, name: string): HedgeError {
-  return new HedgeError('Invalid', `TokenRequest.authentication.k8s.io "${name}" is invalid: ${field}: ${message}`, {
-    details: { kind: 'TokenRequest', group: 'authentication.k8s.io', name, causes: [{ field, reason: 'FieldValueInvalid', message }] },
-  });
+/** the objects a token is bound to, as looked up for its claims */
+interface Bound {
+  pod?: ObjectRef;
+  secret?: ObjectRef;
+  node?: ObjectRef;
+  /** the bound pod itself, for the NodeRestriction check */
+  podObj?: KubeObject;
 }
 
-/** POST serviceaccounts/{name}/token (authentication.k8s.io/v1 TokenRequest). */
+const refOf = (obj: KubeObject): ObjectRef => ({ name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' });
+
+/**
+ * POST serviceaccounts/{name}/token (authentication.k8s.io/v1 TokenRequest), as upstream's
+ * TokenREST (pkg/registry/core/serviceaccount/storage/token.go): a token bound to a Pod (with the
+ * pod's node named beside it, ServiceAccountTokenPodNodeInfo), a Secret or a Node
+ * (ServiceAccountTokenNodeBinding, on by default since 1.31) of the account's namespace, looked
+ * up and, when the reference gives a UID, required to be that object. Audiences default to the
+ * apiserver's; expirationSeconds defaults to an hour, at least 10 minutes, at most 2^32 s, and is
+ * shortened (with a warning) to `maxExpirationSeconds` when that is set.
+ */
 export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): SubresourceProvider {
   const { tokens } = deps;
   return {
@@ -36,65 +63,115 @@ export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): Su
       const body = decodeObjectBody(await readBody(rq.req, rq.server.maxBodyBytes), objectBodyFormat(rq.req.headers['content-type']));
       if (!isPlainObject(body)) throw badRequest('the request body must be a TokenRequest object');
       if (body.kind !== undefined && body.kind !== 'TokenRequest') throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (TokenRequest)`);
+      const meta = (isPlainObject(body.metadata) ? body.metadata : {}) as { name?: unknown; namespace?: unknown };
+      if (typeof meta.name === 'string' && meta.name !== '' && meta.name !== name) {
+        throw invalid('TokenRequest', name, [invalidField('metadata.name', meta.name, 'must match the service account name if specified')], GROUP);
+      }
+      if (typeof meta.namespace === 'string' && meta.namespace !== '' && meta.namespace !== namespace) {
+        throw invalid('TokenRequest', name, [invalidField('metadata.namespace', meta.namespace, 'must match the service account namespace if specified')], GROUP);
+      }
       const spec = (isPlainObject(body.spec) ? body.spec : {}) as TokenRequestSpec;
       const registry = rq.server.registry;
       const saDef = registry.defFor('', 'serviceaccounts');
-      const podDef = registry.defFor('', 'pods');
       if (!saDef) throw statusErrors.notFoundPath();
       const sa = (await registry.storeFor(saDef).tryGet(namespace, name))?.obj;
       if (!sa) throw notFound('serviceaccounts', name);
 
-      let exp = spec.expirationSeconds ?? 3600;
-      if (!Number.isInteger(exp)) throw invalid('spec.expirationSeconds', `Invalid value: ${String(exp)}: must be an integer`, name);
-      if (exp < minExpirationSeconds) throw invalid('spec.expirationSeconds', `Invalid value: ${exp}: may not specify a duration less than 10 minutes`, name);
-      if (exp > 2 ** 32) throw invalid('spec.expirationSeconds', `Invalid value: ${exp}: may not specify a duration larger than 2^32 seconds`, name);
-      exp = Math.min(exp, tokens.maxExpirationSeconds);
-      const audiences = spec.audiences && spec.audiences.length > 0 ? spec.audiences : tokens.audiences;
-      if (!audiences.every((a) => typeof a === 'string' && a !== '')) throw invalid('spec.audiences', 'Invalid value: audiences must be non-empty strings', name);
+      const audiences = Array.isArray(spec.audiences) && spec.audiences.length > 0 ? spec.audiences : tokens.audiences;
+      const requested = spec.expirationSeconds ?? DEFAULT_EXPIRATION_SECONDS;
+      const causes: FieldCause[] = [];
+      if (!audiences.every((a) => typeof a === 'string' && a !== '')) causes.push(invalidField('spec.audiences', audiences, 'audiences must be non-empty strings'));
+      if (typeof requested !== 'number' || !Number.isInteger(requested)) causes.push(invalidField('spec.expirationSeconds', requested, 'must be an integer'));
+      else if (requested < MIN_EXPIRATION_SECONDS) causes.push(invalidField('spec.expirationSeconds', requested, 'may not specify a duration less than 10 minutes'));
+      else if (requested > MAX_EXPIRATION_SECONDS) causes.push(invalidField('spec.expirationSeconds', requested, 'may not specify a duration larger than 2^32 seconds'));
+      const ref: BoundObjectRef | undefined = spec.boundObjectRef ?? undefined;
+      if (ref !== undefined && !isPlainObject(ref as unknown)) causes.push(invalidField('spec.boundObjectRef', ref, 'must be an object'));
+      else if (ref !== undefined && (typeof ref.name !== 'string' || ref.name === '')) causes.push(required('spec.boundObjectRef.name'));
+      // upstream names no object in a validation error of the request
+      if (causes.length > 0) throw invalid('TokenRequest', '', causes, GROUP);
 
-      let pod: KubeObject | undefined;
-      const ref = spec.boundObjectRef;
-      if (ref) {
-        if (ref.kind !== 'Pod' || (ref.apiVersion ?? 'v1') !== 'v1') {
-          throw badRequest(`cannot bind token for serviceaccounts "${name}" to object of type ${ref.apiVersion ?? ''}, Kind=${ref.kind ?? ''}`);
-        }
-        if (!ref.name) throw invalid('spec.boundObjectRef.name', 'Required value', name);
-        pod = podDef ? (await registry.storeFor(podDef).tryGet(namespace, ref.name))?.obj : undefined;
-        if (!pod) throw notFound('pods', ref.name);
-        if (ref.uid && ref.uid !== pod.metadata.uid) {
-          throw new HedgeError(
-            'Conflict',
-            `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
-            { details: { kind: 'pods', name: ref.name } },
-          );
-        }
-        const podSa = ((pod.spec ?? {}) as { serviceAccountName?: string }).serviceAccountName ?? 'default';
-        if (podSa !== name) throw badRequest(`cannot bind token for serviceaccounts "${name}" to pod "${ref.name}" which runs as "${podSa}"`);
-      }
+      const bound = ref ? await lookUpBound(rq, name, namespace, ref) : {};
       const node = nodeNameOf(rq.user);
-      if (node !== undefined) checkNodeTokenRequest(node, pod, ref?.kind, name);
+      if (node !== undefined) checkNodeTokenRequest(node, bound.podObj, ref?.kind, name);
 
+      let exp = requested;
+      if (tokens.maxExpirationSeconds > 0 && exp > tokens.maxExpirationSeconds) {
+        rq.warnings.push(`requested expiration of ${exp} seconds shortened to ${tokens.maxExpirationSeconds} seconds`);
+        exp = tokens.maxExpirationSeconds;
+      }
       const now = registry.now();
       const issued = tokens.issue({
         namespace,
         serviceAccount: { name, uid: sa.metadata.uid ?? '' },
         audiences,
         expirationSeconds: exp,
-        pod: pod ? { name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' } : undefined,
+        pod: bound.pod,
+        secret: bound.secret,
+        node: bound.node,
         now,
       });
+      if (rq.audit) rq.audit.annotations[ISSUED_CREDENTIAL_ID_ANNOTATION] = credentialIdForJti(issued.jti);
       const out = {
         kind: 'TokenRequest',
         apiVersion: 'authentication.k8s.io/v1',
-        metadata: { name, namespace, creationTimestamp: null },
+        metadata: { name, namespace, creationTimestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z') },
         spec: {
           audiences,
           expirationSeconds: exp,
-          boundObjectRef: pod ? { kind: 'Pod', apiVersion: 'v1', name: pod.metadata.name, uid: pod.metadata.uid } : null,
+          // upstream answers the reference as it was sent
+          boundObjectRef: ref ? { kind: ref.kind, apiVersion: ref.apiVersion, name: ref.name, ...(ref.uid ? { uid: ref.uid } : {}) } : null,
         },
         status: { token: issued.token, expirationTimestamp: issued.expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') },
       };
+      setWarnings(rq.res, rq.warnings);
       sendJson(rq.res, 201, out);
     },
   };
+}
+
+/** the object a reference names, of the kinds a token can be bound to; its UID checked when given */
+async function lookUpBound(rq: RequestScope, saName: string, namespace: string, ref: BoundObjectRef): Promise<Bound> {
+  const registry = rq.server.registry;
+  const apiVersion = ref.apiVersion ?? '';
+  // schema.FromAPIVersionAndKind: "v1" is the core group; anything with a slash names another
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
+  const version = apiVersion.includes('/') ? apiVersion.slice(apiVersion.indexOf('/') + 1) : apiVersion;
+  const kind = ref.kind ?? '';
+  const name = ref.name ?? '';
+  const get = async (plural: string, ns: string): Promise<KubeObject> => {
+    const def = registry.defFor('', plural);
+    const obj = def ? (await registry.storeFor(def).tryGet(ns, name))?.obj : undefined;
+    if (!obj) throw notFound(plural, name);
+    return obj;
+  };
+  let obj: KubeObject;
+  const out: Bound = {};
+  if (group === '' && kind === 'Pod') {
+    obj = await get('pods', namespace);
+    const podSa = ((obj.spec ?? {}) as { serviceAccountName?: string }).serviceAccountName ?? 'default';
+    if (podSa !== saName) throw badRequest(`cannot bind token for serviceaccount "${saName}" to pod running with different serviceaccount name.`);
+    out.pod = refOf(obj);
+    out.podObj = obj;
+    // the pod's node rides along (ServiceAccountTokenPodNodeInfo): by name alone when it is not found
+    const nodeName = ((obj.spec ?? {}) as { nodeName?: string }).nodeName;
+    if (nodeName) {
+      const nodeDef = registry.defFor('', 'nodes');
+      const node = nodeDef ? (await registry.storeFor(nodeDef).tryGet('', nodeName))?.obj : undefined;
+      out.node = { name: nodeName, uid: node?.metadata.uid ?? '' };
+    }
+  } else if (group === '' && kind === 'Node') {
+    obj = await get('nodes', '');
+    out.node = refOf(obj);
+  } else if (group === '' && kind === 'Secret') {
+    obj = await get('secrets', namespace);
+    out.secret = refOf(obj);
+  } else {
+    // gvk.String()
+    throw badRequest(`cannot bind token to object of type ${group}/${version}, Kind=${kind}`);
+  }
+  if (ref.uid && ref.uid !== obj.metadata.uid) {
+    // NewConflict(GroupResource{Resource: Kind}): the Kind stands where a resource would
+    throw conflict(kind, name, `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+  }
+  return out;
 }

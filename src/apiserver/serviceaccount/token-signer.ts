@@ -21,7 +21,10 @@ export interface ServiceAccountTokenOptions {
   issuer?: string;
   /** audiences the apiserver accepts (default [issuer]) */
   audiences?: string[];
-  /** cap on expirationSeconds (default 48 h) */
+  /**
+   * cap on a TokenRequest's expirationSeconds (upstream --service-account-max-token-expiration);
+   * undefined or 0 = none beyond the 2^32 s validation limit, upstream's default
+   */
   maxExpirationSeconds?: number;
 }
 
@@ -74,7 +77,7 @@ export interface LegacyClaims {
 
 /** A token whose signature, issuer, time window and audiences were checked; its objects are not yet. */
 export type DecodedToken =
-  | { kind: 'bound'; user: UserInfo; audiences: string[]; claims: BoundClaims }
+  | { kind: 'bound'; user: UserInfo; audiences: string[]; claims: BoundClaims; jti?: string }
   | { kind: 'legacy'; user: UserInfo; audiences: string[]; claims: LegacyClaims };
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
@@ -110,9 +113,42 @@ export type DecodeResult = { ok: true; token: DecodedToken } | { ok: false; reas
 /** not a JWT of our issuers: not ours to judge (the request is unauthenticated, not in error) */
 const FOREIGN: DecodeResult = { ok: false, reason: INVALID, foreign: true };
 
-const isRef = (r: unknown): r is ObjectRef => typeof r === 'object' && r !== null && typeof (r as ObjectRef).name === 'string' && typeof (r as ObjectRef).uid === 'string';
+// upstream's ref has `omitempty` on both: a pod's node that was not found is named without a UID
+const isRef = (r: unknown): r is ObjectRef =>
+  typeof r === 'object' && r !== null && typeof (r as ObjectRef).name === 'string' && ['string', 'undefined'].includes(typeof (r as Partial<ObjectRef>).uid);
 const optionalRef = (r: unknown): boolean => r === undefined || isRef(r);
 const saGroups = (namespace: string): string[] => [SERVICE_ACCOUNTS_GROUP, `${SERVICE_ACCOUNTS_GROUP}:${namespace}`];
+
+/** upstream's user.Info extra keys for a service account (k8s.io/apiserver/pkg/authentication/serviceaccount) */
+export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
+export const POD_UID_EXTRA = 'authentication.kubernetes.io/pod-uid';
+export const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
+export const NODE_UID_EXTRA = 'authentication.kubernetes.io/node-uid';
+export const CREDENTIAL_ID_EXTRA = 'authentication.kubernetes.io/credential-id';
+
+/** upstream's CredentialIDForJTI */
+export const credentialIdForJti = (jti: string): string => (jti === '' ? '' : `JTI=${jti}`);
+
+/**
+ * upstream's ServiceAccountInfo.UserInfo(): the pod (name and UID both), the credential id and
+ * the node (its UID only with its name) a bound token names, as the user's extra. Which of them a
+ * token carries is the claims' business: a pod-bound token's node is information only, a
+ * node-bound one's is checked by token-validator.ts before this user is used.
+ */
+function boundExtra(c: BoundClaims, jti: string): Record<string, string[]> | undefined {
+  const extra: Record<string, string[]> = {};
+  if (c.pod && c.pod.name !== '' && c.pod.uid !== '') {
+    extra[POD_NAME_EXTRA] = [c.pod.name];
+    extra[POD_UID_EXTRA] = [c.pod.uid];
+  }
+  const credentialId = credentialIdForJti(jti);
+  if (credentialId !== '') extra[CREDENTIAL_ID_EXTRA] = [credentialId];
+  if (c.node && c.node.name !== '') {
+    extra[NODE_NAME_EXTRA] = [c.node.name];
+    if (c.node.uid !== '') extra[NODE_UID_EXTRA] = [c.node.uid];
+  }
+  return Object.keys(extra).length > 0 ? extra : undefined;
+}
 
 /**
  * The user a service account token stands for, or undefined when it is not one of ours or is
@@ -162,11 +198,16 @@ export function decodeServiceAccountToken(token: string, opts: VerifyOptions): D
   if (typeof k8s !== 'object' || k8s === null || !k8s.namespace || !isRef(k8s.serviceaccount) || !k8s.serviceaccount.name) return { ok: false, reason: 'service account token claims could not be validated' };
   if (!optionalRef(k8s.pod) || !optionalRef(k8s.secret) || !optionalRef(k8s.node)) return { ok: false, reason: 'service account token claims could not be validated' };
   if (claims.sub !== `${SERVICE_ACCOUNT_USER_PREFIX}${k8s.namespace}:${k8s.serviceaccount.name}`) return { ok: false, reason: 'sub claim is invalid' };
-  const bound: BoundClaims = { namespace: k8s.namespace, serviceaccount: { name: k8s.serviceaccount.name, uid: k8s.serviceaccount.uid } };
-  if (k8s.pod) bound.pod = { name: k8s.pod.name, uid: k8s.pod.uid };
-  if (k8s.secret) bound.secret = { name: k8s.secret.name, uid: k8s.secret.uid };
-  if (k8s.node) bound.node = { name: k8s.node.name, uid: k8s.node.uid };
-  return { ok: true, token: { kind: 'bound', user: { username: claims.sub, uid: k8s.serviceaccount.uid, groups: saGroups(k8s.namespace) }, audiences, claims: bound } };
+  const ref = (r: ObjectRef): ObjectRef => ({ name: r.name, uid: r.uid ?? '' });
+  const bound: BoundClaims = { namespace: k8s.namespace, serviceaccount: ref(k8s.serviceaccount) };
+  if (k8s.pod) bound.pod = ref(k8s.pod);
+  if (k8s.secret) bound.secret = ref(k8s.secret);
+  if (k8s.node) bound.node = ref(k8s.node);
+  const jti = typeof claims.jti === 'string' ? claims.jti : '';
+  const user: UserInfo = { username: claims.sub, uid: k8s.serviceaccount.uid, groups: saGroups(k8s.namespace) };
+  const extra = boundExtra(bound, jti);
+  if (extra) user.extra = extra;
+  return { ok: true, token: { kind: 'bound', user, audiences, claims: bound, ...(jti !== '' ? { jti } : {}) } };
 }
 
 /** upstream legacy.go: every claim present and the subject made of them */
@@ -202,32 +243,33 @@ export class ServiceAccountTokens {
   constructor(opts: ServiceAccountTokenOptions = {}) {
     this.issuer = opts.issuer ?? DEFAULT_ISSUER;
     this.audiences = opts.audiences ?? [this.issuer];
-    this.maxExpirationSeconds = opts.maxExpirationSeconds ?? 48 * 3600;
+    this.maxExpirationSeconds = opts.maxExpirationSeconds ?? 0;
     this.#key = opts.privateKeyPem ? createPrivateKey(opts.privateKeyPem) : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     this.#publicKey = createPublicKey(this.#key);
     // upstream's key id: sha256 of the DER public key, base64url
     this.#kid = b64url(createHash('sha256').update(this.#publicKey.export({ type: 'spki', format: 'der' })).digest());
   }
 
-  issue(r: IssueRequest): { token: string; expiresAt: Date } {
+  issue(r: IssueRequest): { token: string; expiresAt: Date; jti: string } {
     const iat = Math.floor(r.now.getTime() / 1000);
     const exp = iat + r.expirationSeconds;
     const k8s: BoundClaims = { namespace: r.namespace, serviceaccount: r.serviceAccount };
     // upstream's Claims(): a pod, else a secret; the node beside either, or alone
     if (r.pod) k8s.pod = r.pod;
     else if (r.secret) k8s.secret = r.secret;
-    if (r.node) k8s.node = r.node;
+    if (r.node) k8s.node = r.node.uid === '' ? ({ name: r.node.name } as ObjectRef) : r.node;
+    const jti = randomUUID();
     const claims: Claims = {
       aud: r.audiences,
       exp,
       iat,
       iss: this.issuer,
-      jti: randomUUID(),
+      jti,
       'kubernetes.io': k8s,
       nbf: iat,
       sub: `${SERVICE_ACCOUNT_USER_PREFIX}${r.namespace}:${r.serviceAccount.name}`,
     };
-    return { token: this.#sign(claims), expiresAt: new Date(exp * 1000) };
+    return { token: this.#sign(claims), expiresAt: new Date(exp * 1000), jti };
   }
 
   /**

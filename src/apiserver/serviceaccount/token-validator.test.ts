@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../../api/object.ts';
 import { ServiceAccountTokens } from './token-signer.ts';
-import { LEGACY_TOKEN_INVALID_SINCE_LABEL, ServiceAccountTokenValidator, tokenSecretFields, type TokenValidation } from './token-validator.ts';
+import { LEGACY_TOKEN_INVALID_SINCE_LABEL, LEGACY_TOKEN_LAST_USED_LABEL, ServiceAccountTokenValidator, tokenSecretFields, type TokenValidation } from './token-validator.ts';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const ago = (ms: number): string => new Date(NOW.getTime() - ms).toISOString();
@@ -28,12 +28,18 @@ class Objects {
 function setup() {
   const tokens = new ServiceAccountTokens();
   const objects = new Objects();
-  const validator = new ServiceAccountTokenValidator({ tokens, getter: objects.getter(), now: () => NOW });
+  const used: { secret: string; day: string }[] = [];
+  const validator = new ServiceAccountTokenValidator({
+    tokens,
+    getter: objects.getter(),
+    now: () => NOW,
+    recordLegacyTokenUse: (secret, day) => used.push({ secret: `${secret.namespace}/${secret.name}/${secret.uid}`, day }),
+  });
   objects.put('ServiceAccount', 'apps', 'builder', 'sa-1');
   objects.put('Pod', 'apps', 'web-0', 'pod-1', { spec: { nodeName: 'edge-1' } });
   objects.put('Node', '', 'edge-1', 'node-1');
   objects.put('Secret', 'apps', 'bound', 'secret-1');
-  const issue = (bind: { pod?: boolean; secret?: boolean; node?: boolean } = { pod: true }) =>
+  const issue = (bind: { pod?: boolean; secret?: boolean; node?: boolean; nodeUid?: string } = { pod: true }) =>
     tokens.issue({
       namespace: 'apps',
       serviceAccount: { name: 'builder', uid: 'sa-1' },
@@ -41,10 +47,10 @@ function setup() {
       expirationSeconds: 3600,
       pod: bind.pod ? { name: 'web-0', uid: 'pod-1' } : undefined,
       secret: bind.secret ? { name: 'bound', uid: 'secret-1' } : undefined,
-      node: bind.node ? { name: 'edge-1', uid: 'node-1' } : undefined,
+      node: bind.node ? { name: 'edge-1', uid: bind.nodeUid ?? 'node-1' } : undefined,
       now: new Date(NOW.getTime() - 1000),
     }).token;
-  return { tokens, objects, validator, issue };
+  return { tokens, objects, validator, issue, used };
 }
 
 const rejected = (r: TokenValidation): string => {
@@ -151,6 +157,52 @@ describe('service account token validation (upstream claims.go)', () => {
   });
 });
 
+describe("a bound token's user extra (upstream ServiceAccountInfo.UserInfo)", () => {
+  const jtiOf = (token: string): string => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { jti: string }).jti;
+  const extraOf = async (validator: ServiceAccountTokenValidator, token: string) => {
+    const r = await validator.validate(token);
+    assert.ok(r.ok, JSON.stringify(r));
+    return r.user.extra;
+  };
+
+  it('a pod-bound token names its pod, its node and its credential', async () => {
+    const { validator, issue } = setup();
+    const token = issue({ pod: true, node: true });
+    assert.match(jtiOf(token), /^[0-9a-f-]{36}$/);
+    assert.deepEqual(await extraOf(validator, token), {
+      'authentication.kubernetes.io/pod-name': ['web-0'],
+      'authentication.kubernetes.io/pod-uid': ['pod-1'],
+      'authentication.kubernetes.io/credential-id': [`JTI=${jtiOf(token)}`],
+      'authentication.kubernetes.io/node-name': ['edge-1'],
+      'authentication.kubernetes.io/node-uid': ['node-1'],
+    });
+  });
+
+  it("a pod's node that was not found is named without a UID, and such a token still validates", async () => {
+    const { validator, issue } = setup();
+    const token = issue({ pod: true, node: true, nodeUid: '' });
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { 'kubernetes.io': { node: object } };
+    assert.deepEqual(claims['kubernetes.io'].node, { name: 'edge-1' }, 'upstream omits an empty uid');
+    const extra = await extraOf(validator, token);
+    assert.deepEqual(extra?.['authentication.kubernetes.io/node-name'], ['edge-1']);
+    assert.equal(extra?.['authentication.kubernetes.io/node-uid'], undefined);
+  });
+
+  it('a node-bound token names its node; a secret-bound or unbound one only its credential', async () => {
+    const { validator, issue } = setup();
+    const nodeBound = issue({ node: true });
+    assert.deepEqual(await extraOf(validator, nodeBound), {
+      'authentication.kubernetes.io/credential-id': [`JTI=${jtiOf(nodeBound)}`],
+      'authentication.kubernetes.io/node-name': ['edge-1'],
+      'authentication.kubernetes.io/node-uid': ['node-1'],
+    });
+    const secretBound = issue({ secret: true });
+    assert.deepEqual(await extraOf(validator, secretBound), { 'authentication.kubernetes.io/credential-id': [`JTI=${jtiOf(secretBound)}`] });
+    const unbound = issue({});
+    assert.deepEqual(Object.keys((await extraOf(validator, unbound)) ?? {}), ['authentication.kubernetes.io/credential-id']);
+  });
+});
+
 describe('legacy secret-based token validation (upstream legacy.go)', () => {
   function legacySetup() {
     const s = setup();
@@ -182,6 +234,35 @@ describe('legacy secret-based token validation (upstream legacy.go)', () => {
     assert.equal(rejected(await validator.validate(token)), 'Token has been invalidated');
   });
 
+  it('carries no extra, and records its use at most once a day (the last-used label)', async () => {
+    const { validator, token, secret, used } = legacySetup();
+    const r = await validator.validate(token);
+    assert.ok(r.ok);
+    assert.equal(r.user.extra, undefined);
+    assert.deepEqual(used, [{ secret: 'apps/builder-token/st-1', day: '2026-03-01' }]);
+    await validator.validate(token);
+    assert.equal(used.length, 1, 'recorded once although the cache does not show the label yet');
+    // a label of today or tomorrow (a clock ahead) is left alone; yesterday's is renewed
+    const labelled = (day: string) => secret({ metadata: { name: 'builder-token', namespace: 'apps', uid: 'st-2', labels: { [LEGACY_TOKEN_LAST_USED_LABEL]: day } } });
+    labelled('2026-03-02');
+    assert.ok((await validator.validate(token)).ok);
+    assert.equal(used.length, 1);
+    labelled('2026-02-28');
+    assert.ok((await validator.validate(token)).ok);
+    assert.deepEqual(used[1], { secret: 'apps/builder-token/st-2', day: '2026-03-01' });
+  });
+
+  it('a token marked invalid is refused and its use still recorded; one that fails earlier is not recorded', async () => {
+    const { validator, token, secret, used, objects } = legacySetup();
+    secret({ metadata: { name: 'builder-token', namespace: 'apps', uid: 'st-1', labels: { [LEGACY_TOKEN_INVALID_SINCE_LABEL]: '2026-01-01' } } });
+    assert.match(rejected(await validator.validate(token)), /has been marked invalid/);
+    assert.equal(used.length, 1);
+    objects.remove('ServiceAccount', 'apps', 'builder');
+    secret({ metadata: { name: 'builder-token', namespace: 'apps', uid: 'st-3' } });
+    assert.equal(rejected(await validator.validate(token)), 'serviceaccounts "builder" not found');
+    assert.equal(used.length, 1);
+  });
+
   it('is rejected when its service account is gone, being deleted, or recreated', async () => {
     const { validator, token, objects } = legacySetup();
     objects.put('ServiceAccount', 'apps', 'builder', 'sa-1', { deletionTimestamp: new Date(NOW.getTime() + 1000).toISOString() });
@@ -199,7 +280,19 @@ describe('legacy secret-based token validation (upstream legacy.go)', () => {
     assert.deepEqual(slim.metadata, { name: 'builder-token', namespace: 'apps', uid: 'st-1' });
     objects.items.set('Secret/apps/builder-token', slim);
     assert.ok((await validator.validate(token)).ok);
-    const opaque = tokenSecretFields({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'apps', uid: 'u' }, type: 'Opaque', data: { password: 'c2VjcmV0' } });
+    const opaque = tokenSecretFields({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'apps', uid: 'u', labels: { [LEGACY_TOKEN_INVALID_SINCE_LABEL]: 'x' } }, type: 'Opaque', data: { password: 'c2VjcmV0' } });
     assert.equal(opaque.data, undefined);
+    assert.equal(opaque.metadata.labels, undefined);
+    // a token Secret keeps its account annotations (the tokens controller's) and the legacy token labels
+    const annotated = tokenSecretFields({
+      ...full,
+      metadata: {
+        ...full.metadata,
+        labels: { app: 'x', [LEGACY_TOKEN_LAST_USED_LABEL]: '2026-03-01' },
+        annotations: { 'kubernetes.io/service-account.name': 'builder', 'kubernetes.io/service-account.uid': 'sa-1', other: 'y' },
+      },
+    });
+    assert.deepEqual(annotated.metadata.labels, { [LEGACY_TOKEN_LAST_USED_LABEL]: '2026-03-01' });
+    assert.deepEqual(annotated.metadata.annotations, { 'kubernetes.io/service-account.name': 'builder', 'kubernetes.io/service-account.uid': 'sa-1' });
   });
 });

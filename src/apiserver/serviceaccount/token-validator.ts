@@ -26,6 +26,16 @@ const TOKEN_KEY = 'token';
 export const SERVICE_ACCOUNT_TOKEN_TYPE = 'kubernetes.io/service-account-token';
 /** a Secret marked so by upstream's legacy token cleaner no longer authenticates */
 export const LEGACY_TOKEN_INVALID_SINCE_LABEL = 'kubernetes.io/legacy-token-invalid-since';
+/** the day (UTC, YYYY-MM-DD) a legacy token was last used to authenticate (upstream legacy.go) */
+export const LEGACY_TOKEN_LAST_USED_LABEL = 'kubernetes.io/legacy-token-last-used';
+/** a service-account-token Secret's account (v1.ServiceAccountNameKey / ServiceAccountUIDKey) */
+export const SERVICE_ACCOUNT_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
+export const SERVICE_ACCOUNT_UID_ANNOTATION = 'kubernetes.io/service-account.uid';
+
+/** records that a legacy token's Secret was used on `day` (the apiserver patches its label) */
+export type LegacyTokenUseRecorder = (secret: { namespace: string; name: string; uid: string }, day: string) => void;
+
+const utcDay = (d: Date): string => d.toISOString().slice(0, 10);
 
 const INVALIDATED = 'service account token has been invalidated';
 
@@ -48,11 +58,15 @@ export class ServiceAccountTokenValidator {
   readonly #tokens: ServiceAccountTokens;
   readonly #get: TokenObjectGetter;
   readonly #now: () => Date;
+  readonly #recordUse: LegacyTokenUseRecorder | undefined;
+  /** secret uid → the day its use was last recorded: the cache may not show the label yet */
+  readonly #recorded = new Map<string, string>();
 
-  constructor(opts: { tokens: ServiceAccountTokens; getter: TokenObjectGetter; now?: () => Date }) {
+  constructor(opts: { tokens: ServiceAccountTokens; getter: TokenObjectGetter; now?: () => Date; recordLegacyTokenUse?: LegacyTokenUseRecorder }) {
     this.#tokens = opts.tokens;
     this.#get = opts.getter;
     this.#now = opts.now ?? (() => new Date());
+    this.#recordUse = opts.recordLegacyTokenUse;
   }
 
   /** the token's user and which of `audiences` (default: the apiserver's own) it is valid for */
@@ -70,7 +84,7 @@ export class ServiceAccountTokenValidator {
       case 'bound':
         return this.#boundReason(t.claims, now.getTime() - DELETION_LEEWAY_MS);
       case 'legacy':
-        return this.#legacyReason(token, t.claims);
+        return this.#legacyReason(token, t.claims, now);
     }
   }
 
@@ -101,7 +115,7 @@ export class ServiceAccountTokenValidator {
     return undefined;
   }
 
-  async #legacyReason(token: string, c: LegacyClaims): Promise<string | undefined> {
+  async #legacyReason(token: string, c: LegacyClaims, now: Date): Promise<string | undefined> {
     const ns = c.namespace;
     const secret = await this.#get.secret(ns, c.secretName);
     // legacy.go: any deletionTimestamp, no leeway
@@ -110,30 +124,56 @@ export class ServiceAccountTokenValidator {
     const heldBytes = typeof held === 'string' ? Buffer.from(held, 'base64') : Buffer.alloc(0);
     const given = Buffer.from(token, 'utf8');
     if (heldBytes.length !== given.length || !timingSafeEqual(heldBytes, given)) return "Token does not match server's copy";
-    if (secret.metadata.labels?.[LEGACY_TOKEN_INVALID_SINCE_LABEL]) {
-      return `the token in secret ${ns}/${c.secretName} for service account ${ns}/${c.serviceAccount.name} has been marked invalid. Use tokens from the TokenRequest API or manually created secret-based tokens, or remove the '${LEGACY_TOKEN_INVALID_SINCE_LABEL}' label from the secret to temporarily allow use of this token`;
-    }
     const sa = await this.#get.serviceAccount(ns, c.serviceAccount.name);
     if (!sa) return `serviceaccounts "${c.serviceAccount.name}" not found`;
     if (sa.metadata.deletionTimestamp) return `ServiceAccount ${ns}/${c.serviceAccount.name} has been deleted`;
     if (sa.metadata.uid !== c.serviceAccount.uid) return `ServiceAccount UID (${sa.metadata.uid ?? ''}) does not match claim (${c.serviceAccount.uid})`;
+    // upstream records the use of a token marked invalid too: the label says someone still tries it
+    this.#recordLegacyUse(secret, now);
+    if (secret.metadata.labels?.[LEGACY_TOKEN_INVALID_SINCE_LABEL]) {
+      return `the token in secret ${ns}/${c.secretName} for service account ${ns}/${c.serviceAccount.name} has been marked invalid. Use tokens from the TokenRequest API or manually created secret-based tokens, or remove the '${LEGACY_TOKEN_INVALID_SINCE_LABEL}' label from the secret to temporarily allow use of this token`;
+    }
     return undefined;
+  }
+
+  /**
+   * upstream's patchSecretWithLastUsedDate: the label is written at most once a day (a label of
+   * today, or of tomorrow from a server whose clock runs ahead, is left alone).
+   */
+  #recordLegacyUse(secret: KubeObject, now: Date): void {
+    if (!this.#recordUse) return;
+    const today = utcDay(now);
+    const tomorrow = utcDay(new Date(now.getTime() + 86_400_000));
+    const uid = secret.metadata.uid ?? '';
+    const seen = secret.metadata.labels?.[LEGACY_TOKEN_LAST_USED_LABEL] ?? this.#recorded.get(uid);
+    if (seen === today || seen === tomorrow) return;
+    if (this.#recorded.size > 10_000) this.#recorded.clear();
+    this.#recorded.set(uid, today);
+    this.#recordUse({ namespace: secret.metadata.namespace ?? '', name: secret.metadata.name ?? '', uid }, today);
   }
 }
 
 /**
- * What the validator's Secret cache keeps of a Secret: identity, deletion, the invalid-since
- * label, and the token only of service-account-token Secrets. Every Secret may be a bound
- * object, but none but those needs its payload in the apiserver's memory.
+ * What the apiserver's Secret cache keeps of a Secret: identity, deletion, and of
+ * service-account-token Secrets the legacy token labels, the account annotations and the token
+ * (the validator's and the tokens controller's part). Every Secret may be a bound object, but
+ * none but those needs its payload in the apiserver's memory.
  */
 export function tokenSecretFields(obj: KubeObject): KubeObject {
-  const { name, namespace, uid, deletionTimestamp, labels } = obj.metadata;
+  const { name, namespace, uid, deletionTimestamp, labels, annotations } = obj.metadata;
   const metadata: KubeObject['metadata'] = { name, namespace, uid };
   if (deletionTimestamp) metadata.deletionTimestamp = deletionTimestamp;
-  const invalidSince = labels?.[LEGACY_TOKEN_INVALID_SINCE_LABEL];
-  if (invalidSince !== undefined) metadata.labels = { [LEGACY_TOKEN_INVALID_SINCE_LABEL]: invalidSince };
   const out: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata, type: obj.type };
+  if (obj.type !== SERVICE_ACCOUNT_TOKEN_TYPE) return out;
+  const pick = (from: Record<string, string> | undefined, keys: string[]): Record<string, string> | undefined => {
+    const kept = Object.fromEntries(keys.filter((k) => from?.[k] !== undefined).map((k) => [k, from![k]]));
+    return Object.keys(kept).length > 0 ? kept : undefined;
+  };
+  const keptLabels = pick(labels, [LEGACY_TOKEN_INVALID_SINCE_LABEL, LEGACY_TOKEN_LAST_USED_LABEL]);
+  if (keptLabels) metadata.labels = keptLabels;
+  const keptAnnotations = pick(annotations, [SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_UID_ANNOTATION]);
+  if (keptAnnotations) metadata.annotations = keptAnnotations;
   const token = (obj.data as Record<string, unknown> | undefined)?.[TOKEN_KEY];
-  if (obj.type === SERVICE_ACCOUNT_TOKEN_TYPE && typeof token === 'string') out.data = { [TOKEN_KEY]: token };
+  if (typeof token === 'string') out.data = { [TOKEN_KEY]: token };
   return out;
 }
