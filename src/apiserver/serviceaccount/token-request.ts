@@ -1,10 +1,10 @@
 import { isPlainObject, type KubeObject } from '../../api/object.ts';
 import { HedgeError, badRequest, notFound } from '../../lib/errors.ts';
-import { checkNodeTokenRequest } from '../admission/node-restriction.ts';
 import { decodeObjectBody, objectBodyFormat, readBody } from '../body.ts';
 import { sendJson } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
-import { nodeNameOf } from '../auth/node-identity.ts';
+import { opContext } from '../handlers/write.ts';
+import { admissionRequest } from '../registry/registry.ts';
 import type { SubresourceProvider } from '../providers.ts';
 import { statusErrors } from '../status.ts';
 import type { ServiceAccountTokens } from './token-signer.ts';
@@ -23,6 +23,16 @@ function invalid(field: string, message: string, name: string): HedgeError {
   });
 }
 
+const TOKEN_REQUEST_KIND = { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' };
+
+/** The TokenRequest as admission sees it: the body with its type meta, the URL's name and namespace, and expirationSeconds defaulted. */
+function tokenRequestObject(body: Record<string, unknown>, namespace: string, name: string): KubeObject {
+  const meta = isPlainObject(body.metadata) ? body.metadata : {};
+  const spec = isPlainObject(body.spec) ? { ...body.spec } : {};
+  if (spec.expirationSeconds === undefined || spec.expirationSeconds === null) spec.expirationSeconds = 3600;
+  return { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { ...meta, name, namespace }, spec } as KubeObject;
+}
+
 /** POST serviceaccounts/{name}/token (authentication.k8s.io/v1 TokenRequest). */
 export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): SubresourceProvider {
   const { tokens } = deps;
@@ -36,8 +46,14 @@ export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): Su
       const body = decodeObjectBody(await readBody(rq.req, rq.server.maxBodyBytes), objectBodyFormat(rq.req.headers['content-type']));
       if (!isPlainObject(body)) throw badRequest('the request body must be a TokenRequest object');
       if (body.kind !== undefined && body.kind !== 'TokenRequest') throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (TokenRequest)`);
-      const spec = (isPlainObject(body.spec) ? body.spec : {}) as TokenRequestSpec;
       const registry = rq.server.registry;
+      // Admitted as upstream's TokenREST is: a CREATE of `serviceaccounts/token` with the
+      // authentication.k8s.io/v1 TokenRequest, mutating plugins before anything is looked up (what
+      // they change is what is issued), validating ones (NodeRestriction among them) before signing.
+      const request = tokenRequestObject(body, namespace, name);
+      const admission = admissionRequest(opContext(rq, false, undefined), { operation: 'CREATE', def: rq.def, subresource: 'token', kind: TOKEN_REQUEST_KIND, object: request, name, namespace });
+      await registry.admit(admission, 'mutate');
+      const spec = (isPlainObject(request.spec) ? request.spec : {}) as TokenRequestSpec;
       const saDef = registry.defFor('', 'serviceaccounts');
       const podDef = registry.defFor('', 'pods');
       if (!saDef) throw statusErrors.notFoundPath();
@@ -71,8 +87,7 @@ export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): Su
         const podSa = ((pod.spec ?? {}) as { serviceAccountName?: string }).serviceAccountName ?? 'default';
         if (podSa !== name) throw badRequest(`cannot bind token for serviceaccounts "${name}" to pod "${ref.name}" which runs as "${podSa}"`);
       }
-      const node = nodeNameOf(rq.user);
-      if (node !== undefined) checkNodeTokenRequest(node, pod, ref?.kind, name);
+      await registry.admit(admission, 'validate');
 
       const now = registry.now();
       const issued = tokens.issue({
