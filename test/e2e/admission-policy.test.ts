@@ -225,16 +225,15 @@ describe('ValidatingAdmissionPolicy with the real kubectl', { skip: kubectlPath 
     await kubectl(['apply', '-f', '-'], deployment('web', 'scaling', 2));
     await kubectl(['apply', '-f', '-'], scalePolicy);
     // the policy reaches the plugin through a cache: scale to a new count until it refuses
-    let err = '';
-    for (let i = 0; ; i++) {
-      const r = await server.kubectl(['scale', 'deployment', 'web', '-n', 'scaling', `--replicas=${7 + i}`], { timeoutMs: 60_000 });
-      if (r.code !== 0) {
-        err = r.stderr;
-        break;
+    const scaleUntilRefused = async (): Promise<string> => {
+      for (let i = 0; ; i++) {
+        const r = await server.kubectl(['scale', 'deployment', 'web', '-n', 'scaling', `--replicas=${7 + i}`], { timeoutMs: 60_000 });
+        if (r.code !== 0) return r.stderr;
+        assert.ok(i < 50, 'kubectl scale kept succeeding');
+        await new Promise((res) => setTimeout(res, 100));
       }
-      assert.ok(i < 50, 'kubectl scale kept succeeding');
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    };
+    const err = await scaleUntilRefused();
     assert.match(err, /ValidatingAdmissionPolicy 'scale-limit\.example\.com' with binding 'scale-limit-binding\.example\.com' denied request: Scale web from \d+ to \d+: at most 5 replicas/);
     // within the limit it passes, and the Deployment has what was asked
     await kubectl(['scale', 'deployment', 'web', '-n', 'scaling', '--replicas=4']);
