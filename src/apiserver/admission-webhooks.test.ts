@@ -201,7 +201,11 @@ describe('admission webhooks through the API (url clientConfig, TLS with a caBun
     assert.match(refused.body, /admission webhook \\"exec.hedge.test\\" denied the request: no shells in shell/);
     const seen = reviews.filter((r) => r.path === '/deny-exec').at(-1)!.review.request;
     assert.equal(seen.operation, 'CONNECT');
+    assert.deepEqual(seen.kind, { group: '', version: 'v1', kind: 'PodExecOptions' });
+    assert.deepEqual(seen.resource, { group: '', version: 'v1', resource: 'pods' });
     assert.equal(seen.subResource, 'exec');
+    assert.equal(seen.oldObject, null);
+    assert.equal(seen.options, null);
     assert.equal(seen.name, 'shell');
     assert.deepEqual(seen.object, { apiVersion: 'v1', kind: 'PodExecOptions', metadata: {}, stdin: true, stdout: true, stderr: false, tty: true, container: 'c', command: ['sh'] });
     assert.equal((await t.request(`${vwc}/no-exec`, { method: 'DELETE' })).status, 200);

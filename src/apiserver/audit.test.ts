@@ -26,6 +26,8 @@ rules:
   resources: [{group: "", resources: [pods]}]
 - level: Request
   resources: [{group: "", resources: [secrets]}]
+- level: Request
+  resources: [{group: "apps", resources: [deployments/scale]}]
 - level: Metadata
   omitStages: [RequestReceived]
   resources: [{group: "", resources: [configmaps]}]
@@ -230,6 +232,20 @@ describe('audit log of the apiserver', () => {
     const v = all.find((e) => e.auditID === version.headers.get('audit-id') && e.stage === 'ResponseComplete');
     assert.equal(v?.verb, 'get');
     assert.equal(v?.objectRef, undefined);
+  });
+
+  it('a scale is audited as deployments/scale (objectRef.subresource), its Scale patch as the requestObject', async () => {
+    const d = {
+      metadata: { name: 'web' },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'x' }] } } },
+    };
+    assert.equal((await post('/apis/apps/v1/namespaces/quiet/deployments', d)).status, 201);
+    const p = await t.json('/apis/apps/v1/namespaces/quiet/deployments/web/scale', { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: '{"spec":{"replicas":3}}' });
+    assert.equal(p.status, 200);
+    const done = (await eventsOf(p.headers.get('audit-id') ?? '')).find((e) => e.stage === 'ResponseComplete');
+    assert.equal(done?.verb, 'patch');
+    assert.deepEqual(done?.objectRef, { resource: 'deployments', namespace: 'quiet', name: 'web', apiGroup: 'apps', apiVersion: 'v1', subresource: 'scale' });
+    assert.deepEqual(done?.requestObject, { spec: { replicas: 3 } });
   });
 
   it('a request failing authentication: one ResponseStarted event with the 401 and no user', async () => {

@@ -2,7 +2,8 @@
  * ValidatingAdmissionPolicy with the real kubectl against `hedge server`: the upstream example
  * (https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/) denying
  * Deployments with more than 5 replicas in namespaces labelled environment=test, a Warn binding,
- * a binding whose limit comes from a ConfigMap (paramRef), and a policy that does not compile.
+ * a binding whose limit comes from a ConfigMap (paramRef), a policy on deployments/scale that
+ * `kubectl scale` meets (and one on deployments that it does not), and a policy that does not compile.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -88,6 +89,37 @@ spec:
     namespaceSelector:
       matchLabels:
         environment: limited
+`;
+
+// a policy on the scale subresource (upstream's Scale: object and oldObject are autoscaling/v1 Scales)
+const scalePolicy = `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: scale-limit.example.com
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups:   ["apps"]
+      apiVersions: ["v1"]
+      operations:  ["UPDATE"]
+      resources:   ["deployments/scale"]
+  validations:
+    - expression: "request.kind.kind == 'Scale' && object.spec.replicas <= 5"
+      messageExpression: "'Scale ' + object.metadata.name + ' from ' + string(oldObject.spec.replicas) + ' to ' + string(object.spec.replicas) + ': at most 5 replicas'"
+      reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: scale-limit-binding.example.com
+spec:
+  policyName: scale-limit.example.com
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        environment: scaling
 `;
 
 const deployment = (name: string, ns: string, replicas: number): string => `apiVersion: apps/v1
@@ -185,6 +217,35 @@ describe('ValidatingAdmissionPolicy with the real kubectl', { skip: kubectlPath 
     assert.match(over.stderr, /\(Forbidden\).*ValidatingAdmissionPolicy 'replicalimit-policy\.example\.com' with binding 'replicalimit-binding\.example\.com' denied request: replicas must be no greater than 3/);
     await kubectl(['patch', 'configmap', 'replica-limit', '-n', 'policy-params', '--type=merge', '-p', '{"data":{"maxReplicas":"4"}}']);
     await kubectl(['apply', '-f', '-'], deployment('p2', 'limited', 4));
+  });
+
+  it('a policy on deployments/scale refuses `kubectl scale` past 5 replicas (it sees the Scale and the old one); one on deployments does not see scale requests', async () => {
+    await kubectl(['create', 'namespace', 'scaling']);
+    await kubectl(['label', 'namespace', 'scaling', 'environment=scaling']);
+    await kubectl(['apply', '-f', '-'], deployment('web', 'scaling', 2));
+    await kubectl(['apply', '-f', '-'], scalePolicy);
+    // the policy reaches the plugin through a cache: scale to a new count until it refuses
+    const scaleUntilRefused = async (): Promise<string> => {
+      for (let i = 0; ; i++) {
+        const r = await server.kubectl(['scale', 'deployment', 'web', '-n', 'scaling', `--replicas=${7 + i}`], { timeoutMs: 60_000 });
+        if (r.code !== 0) return r.stderr;
+        assert.ok(i < 50, 'kubectl scale kept succeeding');
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    };
+    const err = await scaleUntilRefused();
+    assert.match(err, /ValidatingAdmissionPolicy 'scale-limit\.example\.com' with binding 'scale-limit-binding\.example\.com' denied request: Scale web from \d+ to \d+: at most 5 replicas/);
+    // within the limit it passes, and the Deployment has what was asked
+    await kubectl(['scale', 'deployment', 'web', '-n', 'scaling', '--replicas=4']);
+    assert.equal((await kubectl(['get', 'deployment', 'web', '-n', 'scaling', '-o', 'jsonpath={.spec.replicas}'])).stdout, '4');
+    const refusedScale = await server.kubectl(['scale', 'deployment', 'web', '-n', 'scaling', '--replicas=6'], { timeoutMs: 60_000 });
+    assert.equal(refusedScale.code, 1);
+    assert.match(refusedScale.stderr, /Scale web from 4 to 6: at most 5 replicas/);
+    assert.equal((await kubectl(['get', 'deployment', 'web', '-n', 'scaling', '-o', 'jsonpath={.spec.replicas}'])).stdout, '4');
+    // demo-policy matches `deployments`, not `deployments/scale` (as upstream): scaling past 5 in
+    // its namespace passes, while an apply of the same count is refused
+    await kubectl(['scale', 'deployment', 'small', '-n', 'test', '--replicas=8']);
+    assert.equal((await kubectl(['get', 'deployment', 'small', '-n', 'test', '-o', 'jsonpath={.spec.replicas}'])).stdout, '8');
   });
 
   it('a policy whose validation does not compile is refused at spec.validations[0].expression', async () => {

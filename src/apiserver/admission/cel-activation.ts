@@ -1,6 +1,6 @@
 import { ADMISSION_PER_CALL_LIMIT, CelBudget, CelEvalError, jsonToCel, type CelProgram } from '../../api/cel/index.ts';
 import type { KubeObject } from '../../api/object.ts';
-import type { AdmissionRequest } from './types.ts';
+import { admissionKind, type AdmissionRequest } from './types.ts';
 
 /** the group/version/kind/resource the expression sees the object in (matchPolicy Equivalent may pick another served version) */
 export interface CelMatchedVersion {
@@ -18,19 +18,21 @@ export interface CelMatchedVersion {
  */
 export function admissionActivation(req: AdmissionRequest, matched: CelMatchedVersion): { object: unknown; oldObject: unknown; request: Record<string, unknown> } {
   const def = req.def;
+  // a subresource's own type (a Scale, an Eviction) is shown as it is, whichever version matched
+  const own = req.kind === undefined;
   const inVersion = (o: KubeObject | undefined): unknown => {
     if (!o) return null;
-    const shown = matched.version === def.version || typeof o.apiVersion !== 'string' ? o : { ...o, apiVersion: matched.group ? `${matched.group}/${matched.version}` : matched.version };
+    const shown = !own || matched.version === def.version || typeof o.apiVersion !== 'string' ? o : { ...o, apiVersion: matched.group ? `${matched.group}/${matched.version}` : matched.version };
     return jsonToCel(shown);
   };
   return {
     object: inVersion(req.object),
     oldObject: inVersion(req.oldObject),
     request: {
-      kind: { group: matched.group, version: matched.version, kind: matched.kind },
+      kind: own ? { group: matched.group, version: matched.version, kind: matched.kind } : admissionKind(req),
       resource: { group: matched.group, version: matched.version, resource: matched.resource },
       subResource: req.subresource,
-      requestKind: { group: def.group, version: def.version, kind: def.kind },
+      requestKind: admissionKind(req),
       requestResource: { group: def.group, version: def.version, resource: def.plural },
       requestSubResource: req.subresource,
       name: req.name,

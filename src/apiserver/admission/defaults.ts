@@ -5,7 +5,8 @@ export function defaultsPlugin(): AdmissionPlugin {
   return {
     name: 'Defaults',
     mutate(req) {
-      if ((req.operation === 'CREATE' || req.operation === 'UPDATE') && req.object && req.def.defaults) {
+      // a subresource's own type (a Scale, an Eviction, a Binding) is not the resource's to default
+      if ((req.operation === 'CREATE' || req.operation === 'UPDATE') && req.object && req.kind === undefined && req.def.defaults) {
         req.def.defaults(req.object);
       }
     },

@@ -1,36 +1,36 @@
-import type { KubeObject } from '../../api/object.ts';
-import { HedgeError } from '../../lib/errors.ts';
+import { isPlainObject, type KubeObject } from '../../api/object.ts';
+import { notFound } from '../../lib/errors.ts';
 import { NODE_LEASE_NAMESPACE, nodeNameOf } from '../auth/node-identity.ts';
 import { admissionForbidden } from './forbidden.ts';
-import type { AdmissionPlugin } from './types.ts';
-
+import type { AdmissionPlugin, AdmissionRequest } from './types.ts';
 
 const nodeNameOfPod = (pod: KubeObject | undefined): string => ((pod?.spec ?? {}) as { nodeName?: string }).nodeName ?? '';
 
+export interface NodeRestrictionOptions {
+  /** a stored pod (upstream's pod lister): an eviction or a bound token names one, undefined when there is none */
+  getPod(namespace: string, name: string): Promise<KubeObject | undefined>;
+}
+
 /**
  * Upstream's NodeRestriction for the writes a node may make at all (see node-authorizer.ts):
- * only its own Node and Lease, status and deletion only of pods bound to it.
+ * only its own Node and Lease; pods: status, deletion and eviction only of pods bound to it, no
+ * other subresource; tokens (serviceaccounts/token) only bound to a pod bound to it. As upstream it
+ * handles CREATE, UPDATE and DELETE: a CONNECT (exec, attach, nodes/proxy) is the authorizer's.
  */
-export function nodeRestrictionPlugin(): AdmissionPlugin {
+export function nodeRestrictionPlugin(opts: NodeRestrictionOptions): AdmissionPlugin {
   return {
     name: 'NodeRestriction',
-    validate(req) {
+    async validate(req) {
       const node = nodeNameOf(req.user);
-      if (node === undefined) return;
+      if (node === undefined || req.operation === 'CONNECT') return;
       const { def } = req;
       if (def.group === '' && def.plural === 'nodes') {
         if (req.name !== node) throw admissionForbidden(req, `node "${node}" is not allowed to modify node "${req.name}"`);
         return;
       }
-      if (def.group === '' && def.plural === 'pods') {
-        const bound = nodeNameOfPod(req.oldObject ?? req.object);
-        if (req.operation === 'DELETE' && bound !== node) throw admissionForbidden(req, `node "${node}" can only delete pods with spec.nodeName set to itself`);
-        if (req.operation === 'UPDATE' && req.subresource === 'status' && bound !== node) {
-          throw admissionForbidden(req, `node "${node}" can only update pod status for pods with spec.nodeName set to itself`);
-        }
-        if (req.operation === 'CREATE' || (req.operation === 'UPDATE' && req.subresource !== 'status')) {
-          throw admissionForbidden(req, `node "${node}" is not allowed to ${req.operation === 'CREATE' ? 'create' : 'update'} pods`);
-        }
+      if (def.group === '' && def.plural === 'pods') return admitPod(node, req, opts);
+      if (def.group === '' && def.plural === 'serviceaccounts') {
+        if (req.operation === 'CREATE' && req.subresource === 'token') await admitToken(node, req, opts);
         return;
       }
       if (def.group === 'coordination.k8s.io' && def.plural === 'leases' && req.namespace === NODE_LEASE_NAMESPACE) {
@@ -40,11 +40,47 @@ export function nodeRestrictionPlugin(): AdmissionPlugin {
   };
 }
 
-/** NodeRestriction for TokenRequest: a node may only mint tokens bound to a pod running on it. */
-export function checkNodeTokenRequest(node: string, boundPod: KubeObject | undefined, boundKind: string | undefined, saName: string): void {
-  const err = (reason: string): HedgeError =>
-    new HedgeError('Forbidden', `serviceaccounts "${saName}" is forbidden: ${reason}`, { details: { kind: 'serviceaccounts', name: saName } });
-  if (boundKind !== 'Pod') throw err('node requested token not bound to a pod');
-  if (!boundPod) throw err('node requested token bound to a pod that does not exist');
-  if (nodeNameOfPod(boundPod) !== node) throw err('node requested token bound to a pod scheduled on a different node');
+async function admitPod(node: string, req: AdmissionRequest, opts: NodeRestrictionOptions): Promise<void> {
+  switch (req.subresource) {
+    case '': {
+      const bound = nodeNameOfPod(req.oldObject ?? req.object);
+      if (req.operation === 'DELETE' && bound !== node) throw admissionForbidden(req, `node "${node}" can only delete pods with spec.nodeName set to itself`);
+      if (req.operation === 'CREATE' || req.operation === 'UPDATE') {
+        throw admissionForbidden(req, `node "${node}" is not allowed to ${req.operation === 'CREATE' ? 'create' : 'update'} pods`);
+      }
+      return;
+    }
+    case 'status':
+      if (nodeNameOfPod(req.oldObject ?? req.object) !== node) {
+        throw admissionForbidden(req, `node "${node}" can only update pod status for pods with spec.nodeName set to itself`);
+      }
+      return;
+    case 'eviction': {
+      // upstream admitPodEviction: the pod named by the URL (else the Eviction), as stored
+      if (req.operation !== 'CREATE') throw admissionForbidden(req, `unexpected operation ${req.operation}`);
+      const podName = req.name || req.object?.metadata.name || '';
+      if (podName === '') throw admissionForbidden(req, 'could not determine pod from request data');
+      const pod = await opts.getPod(req.namespace, podName);
+      if (!pod) throw notFound('pods', podName);
+      if (nodeNameOfPod(pod) !== node) throw admissionForbidden(req, `node ${node} can only evict pods with spec.nodeName set to itself`);
+      return;
+    }
+    default:
+      throw admissionForbidden(req, `unexpected pod subresource "${req.subresource}", only 'status' and 'eviction' are allowed`);
+  }
+}
+
+/** upstream admitServiceAccount: a node's TokenRequest is bound to a pod that is bound to the node */
+async function admitToken(node: string, req: AdmissionRequest, opts: NodeRestrictionOptions): Promise<void> {
+  const spec = isPlainObject(req.object?.spec) ? req.object.spec : {};
+  const ref = isPlainObject(spec.boundObjectRef) ? spec.boundObjectRef : undefined;
+  if (!ref || (ref.apiVersion ?? 'v1') !== 'v1' || ref.kind !== 'Pod' || typeof ref.name !== 'string' || ref.name === '') {
+    throw admissionForbidden(req, 'node requested token not bound to a pod');
+  }
+  const pod = await opts.getPod(req.namespace, ref.name);
+  if (!pod) throw admissionForbidden(req, 'node requested token bound to a pod that does not exist');
+  if (typeof ref.uid === 'string' && ref.uid !== '' && ref.uid !== pod.metadata.uid) {
+    throw admissionForbidden(req, `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+  }
+  if (nodeNameOfPod(pod) !== node) throw admissionForbidden(req, 'node requested token bound to a pod scheduled on a different node');
 }

@@ -4,12 +4,26 @@ import type { UserInfo } from '../auth/types.ts';
 
 export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
+/** an object's group/version/kind as admission names it (upstream schema.GroupVersionKind) */
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
 /** One write as admission sees it (upstream admission.Attributes). */
 export interface AdmissionRequest {
   operation: AdmissionOperation;
   def: ResourceDef;
   /** '' for the main resource */
   subresource: string;
+  /**
+   * the kind of `object`/`oldObject` when it is not the resource's own (upstream Attributes.GetKind
+   * for a subresource with its own type): autoscaling/v1 Scale for `<plural>/scale`, policy/v1 Eviction,
+   * v1 Binding, authentication.k8s.io/v1 TokenRequest, v1 PodExecOptions (CONNECT), ... Absent:
+   * the object is a `def.kind` (main resource, `status`, `ephemeralcontainers`, `finalize`).
+   */
+  kind?: GroupVersionKind;
   namespace: string;
   name: string;
   /** the object being written; mutate plugins change it in place. Undefined for DELETE. */
@@ -36,4 +50,9 @@ export interface AdmissionPlugin {
   readonly name: string;
   mutate?(req: AdmissionRequest): void | Promise<void>;
   validate?(req: AdmissionRequest): void | Promise<void>;
+}
+
+/** the kind admission reports for `req` (its subresource's own, else the resource's) */
+export function admissionKind(req: Pick<AdmissionRequest, 'def' | 'kind'>): GroupVersionKind {
+  return req.kind ?? { group: req.def.group, version: req.def.version, kind: req.def.kind };
 }

@@ -2,6 +2,7 @@ import { isPlainObject, type KubeObject } from '../../api/object.ts';
 import type { ResourceDef } from '../../api/resources/types.ts';
 import { HedgeError, badRequest } from '../../lib/errors.ts';
 import { mutableMeta } from '../registry/mutable-meta.ts';
+import { admissionRequest } from '../registry/registry.ts';
 import { timestamp } from '../registry/strategy.ts';
 import type { ApiGroupProvider } from '../providers.ts';
 import { statusErrors, statusFromError, successStatus, type Status } from '../status.ts';
@@ -17,17 +18,38 @@ export async function handleBinding(rq: RequestScope, body: KubeObject): Promise
   if (body.metadata.name && body.metadata.name !== rq.info.name) {
     throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${rq.info.name})`);
   }
-  await bindPod(rq, rq.def, rq.info.namespace, rq.info.name, body, parseDryRun(rq));
+  await bindPod(rq, rq.def, rq.info.namespace, rq.info.name, body, parseDryRun(rq), { def: rq.def, subresource: 'binding' });
   sendObject(rq, 201, successStatus({}, 201) as unknown as KubeObject, { kind: 'json' });
 }
+
+/** the v1 Binding a binding request is admitted with */
+const BINDING_KIND = { group: '', version: 'v1', kind: 'Binding' };
 
 /**
  * Sets `spec.nodeName` of one pod and its PodScheduled=True condition, refusing a pod that is
  * bound already, being deleted or (with `metadata.uid` in the Binding) another incarnation.
  * No field manager: upstream's BindingREST writes the pod in storage past the field manager, so a
  * binding leaves managedFields as they were (and skips the costliest step of a bind here).
+ * Admitted as upstream admits it: a CREATE of the Binding (`pods/binding`, or `bindings` for the
+ * namespace's collection), mutating then validating plugins, before the pod is read; the pod write
+ * itself is not admitted again (BindingREST writes it in storage).
  */
-async function bindPod(rq: RequestScope, pods: ResourceDef, namespace: string, name: string, body: KubeObject, dryRun: boolean): Promise<void> {
+async function bindPod(
+  rq: RequestScope,
+  pods: ResourceDef,
+  namespace: string,
+  name: string,
+  body: KubeObject,
+  dryRun: boolean,
+  as: { def: ResourceDef; subresource: string },
+): Promise<void> {
+  const ctx = opContext(rq, dryRun, undefined);
+  if (body.apiVersion === undefined || body.apiVersion === '') body.apiVersion = 'v1';
+  if (body.kind === undefined || body.kind === '') body.kind = 'Binding';
+  if (!body.metadata.namespace) body.metadata.namespace = namespace;
+  await rq.server.registry.admit(
+    admissionRequest(ctx, { operation: 'CREATE', def: as.def, subresource: as.subresource, kind: as.subresource === '' ? undefined : BINDING_KIND, object: body, name, namespace }),
+  );
   const target = (body as { target?: { kind?: string; name?: string } }).target;
   if (!target || typeof target.name !== 'string' || target.name === '') {
     throw new HedgeError('Invalid', `Binding "${name}" is invalid: target.name: Required value`, {
@@ -40,7 +62,7 @@ async function bindPod(rq: RequestScope, pods: ResourceDef, namespace: string, n
   const reg = rq.server.registry;
   const bindConflict = (reason: string): HedgeError =>
     new HedgeError('Conflict', `Operation cannot be fulfilled on pods/binding "${name}": ${reason}`, { details: { kind: 'pods/binding', name } });
-  await reg.transform(pods, namespace, name, 'binding', opContext(rq, dryRun, undefined), (pod) => {
+  await reg.transform(pods, namespace, name, 'binding', ctx, (pod) => {
     const spec = (pod.spec ?? {}) as { nodeName?: string };
     if (pod.metadata.deletionTimestamp) throw bindConflict(`pod ${name} is being deleted, cannot be assigned to a host`);
     if (spec.nodeName) throw bindConflict(`pod ${name} is already assigned to node "${spec.nodeName}"`);
@@ -56,7 +78,7 @@ async function bindPod(rq: RequestScope, pods: ResourceDef, namespace: string, n
     pod.status = status;
     delete mutableMeta(pod).resourceVersion;
     return pod;
-  });
+  }, { admission: 'none' });
 }
 
 const bindingsDef: ResourceDef = {
@@ -114,7 +136,7 @@ export function bindingsProvider(): ApiGroupProvider {
       const body = await readObjectBody(rq);
       if (!isPlainObject(body) || body.kind !== 'List') {
         const { name, body: binding } = bindingItem(rq, body, 'Binding');
-        await bindPod(rq, pods, rq.info.namespace, name, binding, dryRun);
+        await bindPod(rq, pods, rq.info.namespace, name, binding, dryRun, { def: bindingsDef, subresource: '' });
         sendObject(rq, 201, successStatus({}, 201) as unknown as KubeObject, { kind: 'json' });
         return;
       }
@@ -125,7 +147,7 @@ export function bindingsProvider(): ApiGroupProvider {
       // every item is checked before any pod is written: a malformed request binds nothing
       const items = body.items.map((it, i) => bindingItem(rq, it, `items[${i}]`));
       // started together, so their writes join one group commit; each settles after its own sync
-      const outcomes = await Promise.allSettled(items.map((it) => bindPod(rq, pods, rq.info.namespace, it.name, it.body, dryRun)));
+      const outcomes = await Promise.allSettled(items.map((it) => bindPod(rq, pods, rq.info.namespace, it.name, it.body, dryRun, { def: bindingsDef, subresource: '' })));
       const statuses: Status[] = outcomes.map((o) => (o.status === 'fulfilled' ? successStatus({}, 201) : statusFromError(o.reason)));
       sendJson(rq.res, 200, { apiVersion: 'v1', kind: 'List', metadata: {}, items: statuses });
     },

@@ -3,15 +3,22 @@ import { applyJsonPatch, applyMergePatch } from '../../api/patch/index.ts';
 import { selectorFromLabelSelector, selectorToString } from '../../api/labels/selector.ts';
 import { isPlainObject, type Json, type KubeObject } from '../../api/object.ts';
 import { HedgeError, badRequest } from '../../lib/errors.ts';
+import { jsonClone } from '../../lib/json-clone.ts';
 import { decodeObjectBody, decodeUtf8, objectBodyFormat, parseDocument, readBody } from '../body.ts';
 import { mediaTypeOf } from '../negotiate.ts';
 import type { SubresourceProvider } from '../providers.ts';
 import { mutableMeta } from '../registry/mutable-meta.ts';
 import { statusErrors } from '../status.ts';
+import type { GroupVersionKind } from '../admission/types.ts';
+import { admissionRequest } from '../registry/registry.ts';
 import { patchMediaTypes } from './patch-engine.ts';
 import { namespaceOf } from './read.ts';
 import { sendJson } from './respond.ts';
 import type { RequestScope } from './scope.ts';
+import { opContext } from './write.ts';
+
+/** what a scale request is admitted as (upstream's scope.Kind of every `<plural>/scale`) */
+const SCALE_KIND: GroupVersionKind = { group: 'autoscaling', version: 'v1', kind: 'Scale' };
 
 interface Scalable {
   spec?: { replicas?: number; selector?: LabelSelector };
@@ -130,12 +137,28 @@ export function scaleProvider(group: string, resource: string): SubresourceProvi
         body = parseDocument(decodeUtf8(buf), 'json');
       }
       const fieldManager = rq.query.get('fieldManager') || (rq.req.headers['user-agent'] ?? 'unknown').split('/')[0] || 'unknown';
-      const out = await reg.transform(rq.def, ns, name, '', { user: rq.user, dryRun, signal: rq.signal, fieldManager }, (current) => {
-        let desired: unknown = body;
-        const paths = rq.def.custom?.scale;
-        if (patchType === 'json') desired = applyJsonPatch(scaleOf(current, paths) as unknown as Json, body as Json);
-        else if (patchType !== undefined) desired = applyMergePatch(scaleOf(current, paths) as unknown as Json, body as Json);
-        const want = replicasOf(desired, name);
+      const ctx = opContext(rq, dryRun, fieldManager);
+      const paths = rq.def.custom?.scale;
+      const view = (obj: KubeObject): KubeObject => scaleOf(obj, paths) as unknown as KubeObject;
+      // Admitted as upstream's ScaleREST is: an UPDATE of `<plural>/scale` whose object is the
+      // autoscaling/v1 Scale (the old one as oldObject). Mutating plugins see the Scale the request
+      // asks for (and may change it) before it is applied; validating ones the Scales of the result
+      // and of the stored object, after the resource's own validation.
+      const out = await reg.transform(rq.def, ns, name, 'scale', ctx, async (current) => {
+        const oldScale = view(current);
+        // each attempt admits its own copy: a mutating webhook changes the object it is given
+        let desired: unknown = jsonClone(body);
+        if (patchType === 'json') desired = applyJsonPatch(oldScale as unknown as Json, body as Json);
+        else if (patchType !== undefined) desired = applyMergePatch(oldScale as unknown as Json, body as Json);
+        // a Scale that is not an object is the client's error before anything is admitted
+        replicasOf(desired, name);
+        const scale = desired as KubeObject;
+        scale.apiVersion ||= 'autoscaling/v1';
+        scale.kind ||= 'Scale';
+        if (!isPlainObject(scale.metadata)) scale.metadata = {};
+        scale.metadata.namespace ||= oldScale.metadata.namespace;
+        await reg.admit(admissionRequest(ctx, { operation: 'UPDATE', def: rq.def, subresource: 'scale', kind: SCALE_KIND, object: scale, oldObject: oldScale, name, namespace: ns }), 'mutate');
+        const want = replicasOf(scale, name);
         if (want.resourceVersion !== undefined && want.resourceVersion !== current.metadata.resourceVersion && verb === 'update') {
           throw new HedgeError('Conflict', `Operation cannot be fulfilled on ${rq.def.plural}.${rq.def.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
             details: { kind: rq.def.plural, group: rq.def.group, name },
@@ -146,7 +169,7 @@ export function scaleProvider(group: string, resource: string): SubresourceProvi
         else obj.spec = { ...obj.spec, replicas: want.replicas };
         delete mutableMeta(obj).resourceVersion;
         return obj;
-      });
+      }, { admission: { kind: SCALE_KIND, of: view } });
       sendJson(rq.res, 200, scaleOf(out.obj, rq.def.custom?.scale));
     },
   };

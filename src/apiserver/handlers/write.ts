@@ -3,7 +3,7 @@ import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
 import { decodeObjectBody, decodeUtf8, objectBodyFormat, parseDocument, readBody } from '../body.ts';
 import { mediaTypeOf, negotiateOutput } from '../negotiate.ts';
 import { isCore, returnsDeletedObject } from '../registry/behaviour.ts';
-import type { DeleteOptions, OperationContext } from '../registry/registry.ts';
+import { admissionRequest, type DeleteOptions, type OperationContext } from '../registry/registry.ts';
 import { isTrue } from '../request-info.ts';
 import { statusErrors, successStatus } from '../status.ts';
 import { parseFieldValidation } from './field-validation.ts';
@@ -305,17 +305,22 @@ export async function handleDeleteCollection(rq: RequestScope): Promise<void> {
   sendList(rq, deleted, { resourceVersion: String(await reg.store.currentRevision()) }, fmt);
 }
 
-/** POST pods/{name}/eviction: a delete with the Eviction's DeleteOptions (no disruption budgets here). */
+/** what an eviction is admitted as */
+const EVICTION_KIND = { group: 'policy', version: 'v1', kind: 'Eviction' };
+
+/**
+ * POST pods/{name}/eviction: a delete with the Eviction's DeleteOptions (no disruption budgets
+ * here). Admitted as upstream's EvictionREST is: a CREATE of `pods/eviction` with the policy/v1
+ * Eviction (mutating, then validating plugins); the pod's deletion is not admitted again.
+ */
 async function handleEviction(rq: RequestScope): Promise<void> {
   const dryRun = parseDryRun(rq);
   const body = objectFromBody(rq, await readObjectBody(rq), 'Eviction', 'policy/v1');
+  if ((body.metadata.name ?? '') !== rq.info.name) throw badRequest('name in URL does not match name in Eviction object');
+  const ctx = opContext(rq, dryRun, undefined);
+  const reg = rq.server.registry;
+  await reg.admit(admissionRequest(ctx, { operation: 'CREATE', def: rq.def, subresource: 'eviction', kind: EVICTION_KIND, object: body, name: rq.info.name, namespace: namespaceOf(rq) }));
   const opts = (body as { deleteOptions?: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } }).deleteOptions ?? {};
-  await rq.server.registry.delete(
-    rq.def,
-    namespaceOf(rq),
-    rq.info.name,
-    { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions },
-    opContext(rq, dryRun, undefined),
-  );
+  await reg.delete(rq.def, namespaceOf(rq), rq.info.name, { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions }, ctx, true);
   sendObject(rq, 201, successStatus({}, 201) as unknown as KubeObject, { kind: 'json' });
 }

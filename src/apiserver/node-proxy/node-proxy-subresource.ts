@@ -2,6 +2,8 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { HedgeError, notFound } from '../../lib/errors.ts';
 import type { RequestScope } from '../handlers/scope.ts';
+import { opContext } from '../handlers/write.ts';
+import { admissionRequest } from '../registry/registry.ts';
 import type { SubresourceProvider } from '../providers.ts';
 import type { NodeDialer } from './node-dialer.ts';
 
@@ -37,6 +39,20 @@ export function nodeProxyProvider(deps: { dialer: NodeDialer }): SubresourceProv
       const path = `${m[1] ?? '/'}${q < 0 ? '' : raw.slice(q)}`;
       const node = (await rq.rs.tryGet('', name))?.obj;
       if (!node) throw notFound('nodes', name);
+      // admitted as kube-apiserver's connect handler does: a CONNECT of nodes/proxy with the
+      // NodeProxyOptions (its path: what follows /proxy, without the query)
+      const subpath = m[1] ?? '';
+      await rq.server.registry.admit(
+        admissionRequest(opContext(rq, false, undefined), {
+          operation: 'CONNECT',
+          def: rq.def,
+          subresource: 'proxy',
+          kind: { group: '', version: 'v1', kind: 'NodeProxyOptions' },
+          object: { apiVersion: 'v1', kind: 'NodeProxyOptions', metadata: {}, ...(subpath ? { path: subpath } : {}) },
+          name,
+          namespace: '',
+        }),
+      );
       const method = rq.req.method ?? 'GET';
       const hasBody = !['GET', 'HEAD', 'OPTIONS'].includes(method);
       const resp = await deps.dialer.request({

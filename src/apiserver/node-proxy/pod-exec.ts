@@ -117,18 +117,20 @@ export function podStreamProvider(kind: 'exec' | 'attach' | 'portforward', deps:
       const t = await streamTarget(kind, rq);
       // admitted as a CONNECT before the node is dialled, as kube-apiserver's connect handler does
       // (admission webhooks and policies on pods/exec, pods/attach, pods/portforward)
+      const object = connectOptions(kind, rq.query, t.container);
       const admission: AdmissionRequest = {
         operation: 'CONNECT',
         def: rq.def,
         subresource: kind,
+        kind: { group: '', version: 'v1', kind: object.kind ?? '' },
         namespace: info.namespace,
         name: info.name,
-        object: connectOptions(kind, rq.query, t.container),
+        object,
         user: rq.user,
         dryRun: false,
         signal: rq.signal,
       };
-      await rq.server.registry.admitConnect(admission);
+      await rq.server.registry.admit(admission);
       const resp = await deps.dialer.request({
         nodeName: t.nodeName,
         node: t.node,

@@ -6,7 +6,7 @@ import { HedgeError, badRequest, isHedgeError } from '../../lib/errors.ts';
 import { jsonClone } from '../../lib/json-clone.ts';
 import type { Store } from '../../store/types.ts';
 import type { AdmissionChain, AdmissionOperation } from '../admission/index.ts';
-import type { AdmissionRequest } from '../admission/types.ts';
+import type { AdmissionRequest, GroupVersionKind } from '../admission/types.ts';
 import type { UserInfo } from '../auth/types.ts';
 import { gracePeriodFor, isCore, prepareCreateSpecial } from './behaviour.ts';
 import { mutableMeta } from './mutable-meta.ts';
@@ -115,12 +115,15 @@ export class Registry {
   }
 
   /**
-   * Admission of a request that writes nothing (a CONNECT: pods/exec, attach, portforward), run
-   * through mutating then validating plugins as kube-apiserver's connect handler does.
+   * Admission of a request whose object is not the stored one, run by its handler: a CONNECT
+   * (pods/exec, attach, portforward, nodes/proxy: the options), a subresource create (pods/binding,
+   * pods/eviction, serviceaccounts/token: the Binding, Eviction, TokenRequest) or the mutate phase
+   * of a scale (the Scale). `phase` omitted: mutating then validating plugins, as kube-apiserver's
+   * connect and create handlers do.
    */
-  async admitConnect(req: AdmissionRequest): Promise<void> {
-    await this.#admission.mutate(req);
-    await this.#admission.validate(req);
+  async admit(req: AdmissionRequest, phase?: 'mutate' | 'validate'): Promise<void> {
+    if (phase !== 'validate') await this.#admission.mutate(req);
+    if (phase !== 'mutate') await this.#admission.validate(req);
   }
 
   storeFor(def: ResourceDef): ResourceStore {
@@ -210,7 +213,7 @@ export class Registry {
     subresource: string,
     ctx: OperationContext,
     change: (current: KubeObject) => KubeObject | Promise<KubeObject>,
-    opts: { current?: Decoded; replaces?: boolean } = {},
+    opts: { current?: Decoded; replaces?: boolean; admission?: TransformAdmission } = {},
   ): Promise<Decoded> {
     const rs = this.storeFor(def);
     // reservations of the attempt that is being stored; an attempt retried on a conflict undoes its own
@@ -236,13 +239,17 @@ export class Registry {
         const desired = await change(current);
         if (!desired.metadata || typeof desired.metadata !== 'object') desired.metadata = {};
         let obj = prepareForUpdate(def, desired, old, subresource);
-        await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'mutate');
+        const view = opts.admission;
+        if (view === undefined) await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'mutate');
         const reserves = subresource === '' && !obj.metadata.deletionTimestamp;
         if (reserves) this.hooks.prepareWrite?.({ def, obj, old });
         obj = this.#track(def, old, obj, ctx, subresource);
         // Binding writes spec.nodeName directly in storage upstream, past the pod update rules.
         this.#validate(def, obj, old, subresource === 'binding');
-        await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'validate');
+        if (view === undefined) await this.#admit('UPDATE', def, subresource, obj, old, ctx, 'validate');
+        else if (view !== 'none') {
+          await this.#admission.validate(admissionRequest(ctx, { operation: 'UPDATE', def, subresource, kind: view.kind, object: view.of(obj), oldObject: view.of(old) }));
+        }
         if (reserves) pending = await this.hooks.beginWrite?.({ def, obj, old, dryRun: ctx.dryRun });
         // An object being deleted goes away once its last finalizer is removed (ShouldDeleteDuringUpdate).
         if (obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0 && old.metadata.deletionGracePeriodSeconds === 0) {
@@ -261,7 +268,8 @@ export class Registry {
     return out.obj;
   }
 
-  async delete(def: ResourceDef, namespace: string, name: string, options: DeleteOptions, ctx: OperationContext): Promise<DeleteOutcome> {
+  /** `admitted`: the caller admitted the request as what it is (an eviction: a CREATE of pods/eviction), so the DELETE is not admitted again */
+  async delete(def: ResourceDef, namespace: string, name: string, options: DeleteOptions, ctx: OperationContext, admitted = false): Promise<DeleteOutcome> {
     const rs = this.storeFor(def);
     for (let attempt = 0; ; attempt++) {
       const cur = await rs.get(namespace, name);
@@ -276,7 +284,7 @@ export class Registry {
           `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion ?? ''}`,
         );
       }
-      await this.#admit('DELETE', def, '', undefined, obj, ctx, 'validate');
+      if (!admitted) await this.#admit('DELETE', def, '', undefined, obj, ctx, 'validate');
       try {
         if (isCore(def, 'namespaces')) return await this.#deleteNamespace(rs, cur, ctx);
         const grace = gracePeriodFor(def, obj, options.gracePeriodSeconds);
@@ -396,14 +404,45 @@ export class Registry {
     ctx: OperationContext,
     phase: 'mutate' | 'validate',
   ): Promise<void> {
-    const req = new AdmissionCall(operation, def, subresource, object, oldObject, ctx);
+    const req = admissionRequest(ctx, { operation, def, subresource, object, oldObject });
     if (phase === 'mutate') await this.#admission.mutate(req);
     else await this.#admission.validate(req);
   }
 }
 
+/**
+ * How `transform` admits a write whose request is about another object than the stored one:
+ * `none` — the caller admitted it (a binding: a CREATE of the Binding); a view — the caller ran the
+ * mutate phase on the subresource's object in `change` (a Scale), and the validate phase sees the
+ * view of the new and the old stored object (upstream's scale validation wrappers).
+ */
+export type TransformAdmission = 'none' | { kind: GroupVersionKind; of(obj: KubeObject): KubeObject };
+
+/** what an admission request is about; name and namespace default to the object's (else the old one's) */
+export interface AdmissionTarget {
+  operation: AdmissionOperation;
+  def: ResourceDef;
+  subresource: string;
+  kind?: GroupVersionKind;
+  object?: KubeObject;
+  oldObject?: KubeObject;
+  name?: string;
+  namespace?: string;
+}
+
+/** The admission request of an operation `ctx` (its user, dry run, warnings, audit annotations and signal). */
+export function admissionRequest(ctx: OperationContext, t: AdmissionTarget): AdmissionRequest {
+  return new AdmissionCall(t, ctx);
+}
+
 /** An admission request; its signal is the operation's, read on use (a request's is made then). */
 class AdmissionCall implements AdmissionRequest {
+  readonly operation: AdmissionOperation;
+  readonly def: ResourceDef;
+  readonly subresource: string;
+  readonly kind: GroupVersionKind | undefined;
+  readonly object: KubeObject | undefined;
+  readonly oldObject: KubeObject | undefined;
   readonly namespace: string;
   readonly name: string;
   readonly user: UserInfo;
@@ -412,17 +451,16 @@ class AdmissionCall implements AdmissionRequest {
   readonly auditAnnotations: Record<string, string> | undefined;
   readonly #ctx: OperationContext;
 
-  constructor(
-    readonly operation: AdmissionOperation,
-    readonly def: ResourceDef,
-    readonly subresource: string,
-    readonly object: KubeObject | undefined,
-    readonly oldObject: KubeObject | undefined,
-    ctx: OperationContext,
-  ) {
-    const target = object ?? oldObject;
-    this.namespace = target?.metadata.namespace ?? '';
-    this.name = target?.metadata.name ?? '';
+  constructor(t: AdmissionTarget, ctx: OperationContext) {
+    this.operation = t.operation;
+    this.def = t.def;
+    this.subresource = t.subresource;
+    this.kind = t.kind;
+    this.object = t.object;
+    this.oldObject = t.oldObject;
+    const target = t.object ?? t.oldObject;
+    this.namespace = t.namespace ?? target?.metadata.namespace ?? '';
+    this.name = t.name ?? target?.metadata.name ?? '';
     this.user = ctx.user;
     this.dryRun = ctx.dryRun;
     this.warnings = ctx.warnings;

@@ -1,11 +1,11 @@
 import { invalid as invalidField, required } from '../../api/meta/field-errors.ts';
 import { isPlainObject, type KubeObject } from '../../api/object.ts';
 import { badRequest, conflict, invalid, notFound, type FieldCause } from '../../lib/errors.ts';
-import { checkNodeTokenRequest } from '../admission/node-restriction.ts';
 import { decodeObjectBody, objectBodyFormat, readBody } from '../body.ts';
 import { sendJson, setWarnings } from '../handlers/respond.ts';
 import type { RequestScope } from '../handlers/scope.ts';
-import { nodeNameOf } from '../auth/node-identity.ts';
+import { opContext } from '../handlers/write.ts';
+import { admissionRequest } from '../registry/registry.ts';
 import type { SubresourceProvider } from '../providers.ts';
 import { statusErrors } from '../status.ts';
 import { credentialIdForJti, type ObjectRef, type ServiceAccountTokens } from './token-signer.ts';
@@ -36,8 +36,16 @@ interface Bound {
   pod?: ObjectRef;
   secret?: ObjectRef;
   node?: ObjectRef;
-  /** the bound pod itself, for the NodeRestriction check */
-  podObj?: KubeObject;
+}
+
+const TOKEN_REQUEST_KIND = { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' };
+
+/** The TokenRequest as admission sees it: the body with its type meta, the URL's name and namespace, and expirationSeconds defaulted. */
+function tokenRequestObject(body: Record<string, unknown>, namespace: string, name: string): KubeObject {
+  const meta = isPlainObject(body.metadata) ? body.metadata : {};
+  const spec = isPlainObject(body.spec) ? { ...body.spec } : {};
+  if (spec.expirationSeconds === undefined || spec.expirationSeconds === null) spec.expirationSeconds = DEFAULT_EXPIRATION_SECONDS;
+  return { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { ...meta, name, namespace }, spec } as KubeObject;
 }
 
 const refOf = (obj: KubeObject): ObjectRef => ({ name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' });
@@ -70,8 +78,14 @@ export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): Su
       if (typeof meta.namespace === 'string' && meta.namespace !== '' && meta.namespace !== namespace) {
         throw invalid('TokenRequest', name, [invalidField('metadata.namespace', meta.namespace, 'must match the service account namespace if specified')], GROUP);
       }
-      const spec = (isPlainObject(body.spec) ? body.spec : {}) as TokenRequestSpec;
       const registry = rq.server.registry;
+      // Admitted as upstream's TokenREST is: a CREATE of `serviceaccounts/token` with the
+      // authentication.k8s.io/v1 TokenRequest, mutating plugins before anything is looked up (what
+      // they change is what is issued), validating ones (NodeRestriction among them) before signing.
+      const request = tokenRequestObject(body, namespace, name);
+      const admission = admissionRequest(opContext(rq, false, undefined), { operation: 'CREATE', def: rq.def, subresource: 'token', kind: TOKEN_REQUEST_KIND, object: request, name, namespace });
+      await registry.admit(admission, 'mutate');
+      const spec = (isPlainObject(request.spec) ? request.spec : {}) as TokenRequestSpec;
       const saDef = registry.defFor('', 'serviceaccounts');
       if (!saDef) throw statusErrors.notFoundPath();
       const sa = (await registry.storeFor(saDef).tryGet(namespace, name))?.obj;
@@ -91,8 +105,7 @@ export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): Su
       if (causes.length > 0) throw invalid('TokenRequest', '', causes, GROUP);
 
       const bound = ref ? await lookUpBound(rq, name, namespace, ref) : {};
-      const node = nodeNameOf(rq.user);
-      if (node !== undefined) checkNodeTokenRequest(node, bound.podObj, ref?.kind, name);
+      await registry.admit(admission, 'validate');
 
       let exp = requested;
       if (tokens.maxExpirationSeconds > 0 && exp > tokens.maxExpirationSeconds) {
@@ -151,7 +164,6 @@ async function lookUpBound(rq: RequestScope, saName: string, namespace: string, 
     const podSa = ((obj.spec ?? {}) as { serviceAccountName?: string }).serviceAccountName ?? 'default';
     if (podSa !== saName) throw badRequest(`cannot bind token for serviceaccount "${saName}" to pod running with different serviceaccount name.`);
     out.pod = refOf(obj);
-    out.podObj = obj;
     // the pod's node rides along (ServiceAccountTokenPodNodeInfo): by name alone when it is not found
     const nodeName = ((obj.spec ?? {}) as { nodeName?: string }).nodeName;
     if (nodeName) {

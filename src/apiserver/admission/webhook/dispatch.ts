@@ -195,7 +195,9 @@ function applyWebhookPatch(req: AdmissionRequest, inv: Invocation, ops: unknown[
   const obj = req.object;
   if (!obj) return false;
   const before = JSON.stringify(obj);
-  const doc = inv.matched.version === req.def.version ? obj : { ...obj, apiVersion: inv.matched.group ? `${inv.matched.group}/${inv.matched.version}` : inv.matched.version };
+  // a subresource's own type (a Scale) was sent as it is: no version to convert, not the resource's defaults
+  const own = req.kind === undefined;
+  const doc = !own || inv.matched.version === req.def.version ? obj : { ...obj, apiVersion: inv.matched.group ? `${inv.matched.group}/${inv.matched.version}` : inv.matched.version };
   let patched: Json;
   try {
     patched = applyJsonPatch(doc as unknown as Json, ops);
@@ -208,7 +210,7 @@ function applyWebhookPatch(req: AdmissionRequest, inv: Invocation, ops: unknown[
   const result = patched as unknown as KubeObject;
   if (obj.apiVersion !== undefined) result.apiVersion = obj.apiVersion;
   // the patched object is decoded again and defaulted, as upstream's scheme does
-  req.def.defaults?.(result);
+  if (own) req.def.defaults?.(result);
   if (JSON.stringify(result) === before) return false;
   for (const k of Object.keys(obj)) delete (obj as unknown as Record<string, unknown>)[k];
   Object.assign(obj, result);

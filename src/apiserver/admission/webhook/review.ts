@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { isPlainObject, type KubeObject } from '../../../api/object.ts';
-import type { AdmissionRequest } from '../types.ts';
+import { admissionKind, type AdmissionRequest, type GroupVersionKind } from '../types.ts';
 
-/** group/version/kind and group/version/resource as an AdmissionReview names them */
-export interface GroupVersionKind {
-  group: string;
-  version: string;
-  kind: string;
-}
+export type { GroupVersionKind };
+
+/** group/version/resource as an AdmissionReview names it */
 export interface GroupVersionResource {
   group: string;
   version: string;
@@ -58,19 +55,24 @@ export function inVersion(obj: KubeObject | undefined, m: MatchedVersion, reques
   return { ...obj, apiVersion: m.group ? `${m.group}/${m.version}` : m.version };
 }
 
-/** The `request` of an admission.k8s.io/v1 AdmissionReview for `req`, as the webhook's matched version sees it. */
+/**
+ * The `request` of an admission.k8s.io/v1 AdmissionReview for `req`, as the webhook's matched version
+ * sees it. A subresource with its own type (a Scale, an Eviction, PodExecOptions) keeps its kind and
+ * object whichever version of the resource matched: they are not the resource's kind to convert.
+ */
 export function reviewRequest(req: AdmissionRequest, matched: MatchedVersion): AdmissionReviewRequest {
   const def = req.def;
+  const own = req.kind === undefined;
   const r: AdmissionReviewRequest = {
     uid: randomUUID(),
-    kind: { group: matched.group, version: matched.version, kind: matched.kind },
+    kind: own ? { group: matched.group, version: matched.version, kind: matched.kind } : admissionKind(req),
     resource: { group: matched.group, version: matched.version, resource: matched.resource },
-    requestKind: { group: def.group, version: def.version, kind: def.kind },
+    requestKind: admissionKind(req),
     requestResource: { group: def.group, version: def.version, resource: def.plural },
     operation: req.operation,
     userInfo: { username: req.user.username },
-    object: inVersion(req.object, matched, def.version),
-    oldObject: inVersion(req.oldObject, matched, def.version),
+    object: own ? inVersion(req.object, matched, def.version) : (req.object ?? null),
+    oldObject: own ? inVersion(req.oldObject, matched, def.version) : (req.oldObject ?? null),
     dryRun: req.dryRun,
     options: null,
   };
