@@ -82,7 +82,7 @@ export interface RunningHub {
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
-const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', '/namespaces']);
+const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', 'networking.k8s.io/ingresses', 'networking.k8s.io/ingressclasses', '/namespaces']);
 /** served on the node (local-node.ts) for the node's own pods, online and offline */
 const podStreams = new Set(['log', 'exec', 'attach', 'portforward']);
 const upgradeStreams = new Set(['exec', 'attach', 'portforward']);

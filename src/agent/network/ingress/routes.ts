@@ -3,14 +3,14 @@
  * networking/v1 Ingress spec defines the matching.
  */
 import type { Ingress, IngressBackend, IngressClass } from 'kubernetes-types/networking/v1.js';
-import { INGRESS_CLASS_ANNOTATION, isDefaultIngressClass } from '../../../api/networking/ingress.ts';
+import { HEDGE_INGRESS_CONTROLLER, INGRESS_CLASS_ANNOTATION, isDefaultIngressClass } from '../../../api/networking/ingress.ts';
 import type { KubeObject } from '../../../api/object.ts';
 
 export type IngressObject = Ingress & KubeObject;
 export type IngressClassObject = IngressClass & KubeObject;
 
 /** IngressClass.spec.controller of the classes `hedge node` serves */
-export const INGRESS_CONTROLLER = 'hedge.io/ingress';
+export const INGRESS_CONTROLLER = HEDGE_INGRESS_CONTROLLER;
 
 /** A Service port an Ingress sends to: by number or by name, in the Ingress's namespace. */
 export interface ServiceBackend {
