@@ -138,12 +138,13 @@ export async function startIngressController(o: IngressControllerOptions): Promi
     server.setRouter(router);
     table = next;
 
-    // TLS: Secrets read when first named, and all again every refreshMs
+    // TLS: Secrets read when first named, and all again every refreshMs (a node may get, not watch, them)
     const refs = tlsRefs(served);
     const refresh = Date.now() - lastRefresh >= (o.refreshMs ?? 30_000);
     const wanted = [...new Set(refs.map((r) => `${r.namespace}/${r.secretName}`))];
     for (const k of secrets.keys()) if (!wanted.includes(k)) secrets.delete(k);
-    await Promise.all(wanted.filter((k) => refresh || !secrets.has(k)).map(readSecret));
+    // one not found (or unreadable) yet is asked for again at every sync: made after its Ingress, it is served at the next change
+    await Promise.all(wanted.filter((k) => refresh || secrets.get(k) === undefined).map(readSecret));
     for (const p of certificates.update(refs, secrets)) log.warn({ problem: p }, 'TLS certificate not served: the default certificate answers');
 
     if (o.writeStatus !== false) await writeStatus(served, refresh);
