@@ -53,7 +53,7 @@ describe('edgehub: Ingresses, IngressClasses and the TLS Secrets they name, offl
     await rig.hub.waitFor('offline');
     assert.equal((await rig.local.list(Resources.ingresses, { namespace: 'default' })).items[0]?.metadata.name, 'web');
     assert.equal((await rig.local.list(Resources.ingressclasses)).items.length, 1);
-    assert.equal((await rig.local.get(Resources.secrets, 'web-tls', { namespace: 'default' })).data?.['tls.crt'], 'Yw==');
+    assert.equal((await rig.local.get<KubeObject & { data?: Record<string, string> }>(Resources.secrets, 'web-tls', { namespace: 'default' })).data?.['tls.crt'], 'Yw==');
     await assert.rejects(rig.local.get(Resources.secrets, 'unnamed', { namespace: 'default' }), (err: unknown) => isHedgeError(err, 'Forbidden'));
     await assert.rejects(
       rig.local.patch(Resources.ingresses, 'web', 'merge', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } }, { namespace: 'default', subresource: 'status' }),

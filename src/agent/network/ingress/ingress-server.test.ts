@@ -143,6 +143,10 @@ describe('IngressServer', () => {
     assert.equal(body.headers['x-drop'], undefined);
     assert.equal(body.headers['x-keep'], '2');
     assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
+    // absolute-form (a client that takes the listener for a proxy): routed and sent on by its path
+    const abs = await get(httpPort, 'http://shop.example/abs/x?y=2', { host: 'shop.example' });
+    assert.equal((JSON.parse(abs.body) as { url: string }).url, '/abs/x?y=2');
+    assert.deepEqual(seen.at(-1), { host: 'shop.example', path: '/abs/x' });
   });
 
   test('streams a chunked request body through', async () => {

@@ -112,17 +112,7 @@ export class IngressServer {
   }
 
   #decide(req: IncomingMessage): Decision {
-    const url = req.url ?? '/';
-    let path = url.split('?', 1)[0] ?? '/';
-    // absolute-form (a client that takes the listener for a proxy): the path of the URL
-    if (!path.startsWith('/')) {
-      try {
-        path = new URL(url).pathname;
-      } catch {
-        path = '/';
-      }
-    }
-    return this.#router.decide(req.headers.host, path);
+    return this.#router.decide(req.headers.host, (upstreamPath(req).split('?', 1)[0] ?? '/') || '/');
   }
 
   #handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
@@ -139,7 +129,7 @@ export class IngressServer {
     });
     const attempt = (i: number): void => {
       const up = d.upstreams[i]!;
-      const preq = httpRequest({ host: up.host, port: up.port, method: req.method, path: req.url, headers, agent: this.#agent });
+      const preq = httpRequest({ host: up.host, port: up.port, method: req.method, path: upstreamPath(req), headers, agent: this.#agent });
       let connected = false;
       let timer: NodeJS.Timeout | undefined;
       preq.on('socket', (s: Socket) => {
@@ -184,7 +174,7 @@ export class IngressServer {
     const headers = forwardHeaders(req, proto);
     headers.connection = 'Upgrade';
     if (req.headers.upgrade) headers.upgrade = req.headers.upgrade;
-    const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+    const lines = [`${req.method ?? 'GET'} ${upstreamPath(req)} HTTP/1.1`];
     for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) lines.push(`${k}: ${String(one)}`);
     const requestHead = `${lines.join('\r\n')}\r\n\r\n`;
     const attempt = (i: number): void => {
@@ -219,6 +209,18 @@ export class IngressServer {
       });
     };
     attempt(0);
+  }
+}
+
+/** the request target in origin-form: an absolute-form one (a client taking the listener for a proxy) becomes its path and query */
+function upstreamPath(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  if (url.startsWith('/')) return url;
+  try {
+    const u = new URL(url);
+    return `${u.pathname}${u.search}`;
+  } catch {
+    return '/';
   }
 }
 
