@@ -155,3 +155,28 @@ describe('ingress controller over the node\'s informers', () => {
     assert.deepEqual(loadBalancerIngress([n, node('y', '10.0.0.2', true), node('z', '10.0.0.3', false)] as never), [{ ip: '10.0.0.2' }]);
   });
 });
+
+test('a port that cannot be bound fails the start and leaves no listener behind', async () => {
+  const { createServer: createNet } = await import('node:net');
+  const taken = createNet();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  const port = (taken.address() as AddressInfo).port;
+  const def = await generateServingCert({ ca: await generateCa('d'), hosts: ['ingress.local'] });
+  // the HTTP listener comes up on a free port, the HTTPS one finds its port taken
+  const free = createNet();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', () => r()));
+  const httpPort = (free.address() as AddressInfo).port;
+  await new Promise<void>((r) => free.close(() => r()));
+  await assert.rejects(
+    startIngressController({ client: new FakeKubeClient(), logger: silentLogger(), listen: { http: { host: '127.0.0.1', port: httpPort }, https: { host: '127.0.0.1', port } }, defaultCertificate: def }),
+    (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE',
+  );
+  // the HTTP port is free again
+  const again = createNet();
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.listen(httpPort, '127.0.0.1', () => resolve());
+  });
+  await new Promise<void>((r) => again.close(() => r()));
+  await new Promise<void>((r) => taken.close(() => r()));
+});

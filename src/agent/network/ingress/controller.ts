@@ -67,7 +67,11 @@ export async function startIngressController(o: IngressControllerOptions): Promi
   const log = o.logger;
   const certificates = new CertificateStore(o.defaultCertificate);
   const server = new IngressServer({ certificates, logger: log });
-  const address = await server.listen(o.listen);
+  const address = await server.listen(o.listen).catch(async (err: unknown) => {
+    // the HTTP listener may be up when the HTTPS one fails: it goes too
+    await server.close();
+    throw err;
+  });
   const stop = new AbortController();
   const informers = o.informers ?? new SharedInformerFactory({ client: o.client, logger: log });
   let timer: NodeJS.Timeout | undefined;
