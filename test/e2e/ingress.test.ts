@@ -20,6 +20,16 @@ const skip = edgeNodeSkipReason(NEEDED) ?? (findKubectl() ? undefined : 'no kube
 const HTTP_PORT = 20_000 + (process.pid % 5_000) * 2;
 const HTTPS_PORT = HTTP_PORT + 1;
 
+/** busybox sh: read the request head up to its blank line, answer 101, then echo */
+const WS_SCRIPT = [
+  '#!/bin/sh',
+  "cr=$(printf '\\r')",
+  'while IFS= read -r l; do [ -z "${l%$cr}" ] && break; done',
+  "printf 'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n'",
+  'exec cat',
+  '',
+].join('\n');
+
 interface Answer {
   status: number;
   body: string;
@@ -61,14 +71,16 @@ describe('ingress: the node routes an Ingress\'s hosts and paths to Services, ov
         {
           name: 'web',
           image: stack!.httpdImage,
-          // answers its own name under /one/ and /two/ (the Ingress passes the path unchanged)
-          command: ['sh', '-c', 'mkdir -p /tmp/w/one /tmp/w/two && hostname > /tmp/w/one/index.html && hostname > /tmp/w/two/index.html && exec httpd -f -p 8080 -h /tmp/w'],
-          ports: [{ name: 'http', containerPort: 8080 }],
+          // answers its own name under /one/ and /two/ (the Ingress passes the path unchanged); on
+          // 9000 an Upgrade responder: 101 after the request head, then every byte echoed (nc -e)
+          command: ['sh', '-c', `mkdir -p /tmp/w/one /tmp/w/two && hostname > /tmp/w/one/index.html && hostname > /tmp/w/two/index.html && printf '%s' "$WS_SCRIPT" > /tmp/ws.sh && /bin/busybox chmod +x /tmp/ws.sh && (nc -ll -p 9000 -e /tmp/ws.sh &) && exec httpd -f -p 8080 -h /tmp/w`],
+          env: [{ name: 'WS_SCRIPT', value: WS_SCRIPT }],
+          ports: [{ name: 'http', containerPort: 8080 }, { name: 'ws', containerPort: 9000 }],
         },
       ],
     },
   });
-  const service = (name: string, selector: string) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app: selector }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] } });
+  const service = (name: string, selector: string, targetPort = 'http') => ({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app: selector }, ports: [{ name: 'web', port: 80, targetPort }] } });
 
   before(async () => {
     stack = await startEdgeStack({
@@ -83,7 +95,7 @@ describe('ingress: the node routes an Ingress\'s hosts and paths to Services, ov
   });
 
   it('two paths to two Services; status.loadBalancer is the node\'s InternalIP; no route 404, no endpoint 503', async () => {
-    for (const o of [pod('one'), pod('two'), service('one', 'one'), service('two', 'two'), service('nobody', 'nobody')]) await kubectl(['apply', '-f', '-'], JSON.stringify(o));
+    for (const o of [pod('one'), pod('two'), service('one', 'one'), service('two', 'two'), service('nobody', 'nobody'), service('ws', 'one', 'ws')]) await kubectl(['apply', '-f', '-'], JSON.stringify(o));
     // no class named: the bootstrapped default `hedge` class is filled in, and it is the node's
     const ing = JSON.parse(
       await kubectl(
@@ -102,6 +114,7 @@ describe('ingress: the node routes an Ingress\'s hosts and paths to Services, ov
                     { path: '/one', pathType: 'Prefix', backend: { service: { name: 'one', port: { name: 'web' } } } },
                     { path: '/two', pathType: 'Prefix', backend: { service: { name: 'two', port: { number: 80 } } } },
                     { path: '/none', pathType: 'Exact', backend: { service: { name: 'nobody', port: { number: 80 } } } },
+                    { path: '/ws', pathType: 'Exact', backend: { service: { name: 'ws', port: { number: 80 } } } },
                   ],
                 },
               },
@@ -128,6 +141,32 @@ describe('ingress: the node routes an Ingress\'s hosts and paths to Services, ov
     }, explain);
     assert.deepEqual(status, [{ ip: '127.0.0.1' }]);
     assert.match(await kubectl(['get', 'ingress', 'shop']), /shop\s+hedge\s+shop\.example\s+127\.0\.0\.1\s+80, 443/);
+  });
+
+  it('an Upgrade (WebSocket handshake) is passed through to the pod, then bytes both ways', async () => {
+    const { connect } = await import('node:net');
+    const exchange = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const sock = connect(HTTP_PORT, '127.0.0.1');
+        let got = '';
+        const timer = setTimeout(() => (sock.destroy(), resolve(got)), 5_000);
+        sock.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (/\r\n\r\n/.test(got) && !got.includes('ping')) sock.write('ping');
+          if (got.endsWith('ping')) {
+            clearTimeout(timer);
+            sock.destroy();
+            resolve(got);
+          }
+        });
+        sock.on('error', reject);
+        sock.write('GET /ws HTTP/1.1\r\nHost: shop.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      });
+    const got = await waitUntil('101 and the echo', 60_000, async () => {
+      const g = await exchange().catch(() => '');
+      return g.startsWith('HTTP/1.1 101') && g.endsWith('ping') ? g : undefined;
+    }, explain);
+    assert.match(got, /^HTTP\/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n/);
   });
 
   it('HTTPS: the default certificate until the TLS Secret exists, then the Secret\'s for its host (SNI)', async () => {
