@@ -205,7 +205,8 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   if (dns) labels[CLUSTER_DNS_LABEL] = dns.address.host;
   // Ingresses of the hedge.io/ingress classes, routed from the same informers (the hub's cache offline)
   const ingress = await startNodeIngress(settings, { client, informers }, logger);
-  if (ingress) labels[INGRESS_SERVING_LABEL] = 'true';
+  // "false" rather than absent: registration merges labels, so a node restarted without ingress would keep a "true"
+  labels[INGRESS_SERVING_LABEL] = ingress ? 'true' : 'false';
   // NAD interfaces bypass the bridge: their guard and NetworkPolicy live in each pod's netns
   const nadFirewall = new NadFirewall({ enforcePolicy: settings.networkPolicy, logger: logger.child({ component: 'network-policy' }) });
   // Multus annotations pick each pod's networks (NetworkAttachmentDefinitions read through the hub)
