@@ -46,6 +46,17 @@ describe('Ingresses and IngressClasses through the API', () => {
     assert.equal(byName.get('ingressclasses')?.namespaced, false);
   });
 
+  it('a fresh server has the `hedge` IngressClass (the node\'s ingress controller) as the default', async () => {
+    const hedge = await t.json<IngressClass>(`${classes}/hedge`);
+    assert.equal(hedge.status, 200);
+    assert.equal(hedge.body.spec?.controller, 'hedge.io/ingress');
+    assert.equal(hedge.body.metadata?.annotations?.['ingressclass.kubernetes.io/is-default-class'], 'true');
+    const res = await post<Ingress>(ings, ingress('via-hedge'));
+    assert.equal(res.body.spec?.ingressClassName, 'hedge');
+    // the rest runs without it
+    assert.equal((await t.json(`${classes}/hedge`, { method: 'DELETE' })).status, 200);
+  });
+
   it('without a default class an Ingress stays classless; a sent status is dropped', async () => {
     const res = await post<Ingress>(ings, { ...ingress('plain'), status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } });
     assert.equal(res.status, 201, JSON.stringify(res.body));

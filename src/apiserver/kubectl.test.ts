@@ -266,7 +266,7 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
   it('kubectl create ingress (protobuf), get ing and ingressclass columns, describe, and a chart-style Ingress applied', async () => {
     await ok(['create', 'namespace', 'ing-ns']);
     await ok(['apply', '-f', '-'], 'apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: x\nspec:\n  controller: example.com/ingress-controller\n');
-    assert.match(await ok(['get', 'ingressclass']), /^NAME\s+CONTROLLER\s+PARAMETERS\s+AGE\nx\s+example\.com\/ingress-controller\s+<none>\s+\S+\n$/);
+    assert.match(await ok(['get', 'ingressclass']), /^NAME\s+CONTROLLER\s+PARAMETERS\s+AGE\nhedge\s+hedge\.io\/ingress\s+<none>\s+\S+\nx\s+example\.com\/ingress-controller\s+<none>\s+\S+\n$/);
     assert.match(await ok(['create', 'ingress', 'web', '--class=x', '--rule=foo.example.com/=svc:80', '-n', 'ing-ns']), /ingress.networking.k8s.io\/web created/);
     assert.match(await ok(['get', 'ing', '-n', 'ing-ns']), /^NAME\s+CLASS\s+HOSTS\s+ADDRESS\s+PORTS\s+AGE\nweb\s+x\s+foo\.example\.com\s+80\s+\S+\n$/);
     assert.equal(await ok(['get', 'ing', 'web', '-n', 'ing-ns', '-o', 'jsonpath={.spec.rules[0].http.paths[0].pathType} {.spec.rules[0].http.paths[0].backend.service.port.number}']), 'Exact 80');

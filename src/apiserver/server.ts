@@ -346,6 +346,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     defaultRuntimeClasses: config.runtimeClasses ?? defaultRuntimeClasses,
     priorityClasses: pcDef,
     storageClasses: storageClassDef,
+    ingressClasses: ingressClassDef,
     signal: closing.signal,
   });
   await priorityClasses?.start();

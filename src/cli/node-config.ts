@@ -83,6 +83,12 @@ export interface NodeSettings {
   resolvConf: string;
   /** host interfaces host-device NetworkAttachmentDefinitions may hand to pods, one pod each (agent/network/multus) */
   passthroughDevices: string[];
+  /** the ingress controller's HTTP listener (agent/network/ingress); 0 = off */
+  ingressHttpPort: number;
+  /** its HTTPS listener; 0 = off */
+  ingressHttpsPort: number;
+  /** the address both listen on */
+  ingressBindAddress: string;
   /**
    * who may use the node server (kubelet --authorization-mode): Webhook = bearer tokens reviewed by
    * the cloud (TokenReview), every request authorized by a SubjectAccessReview; AlwaysAllow = any
@@ -132,6 +138,9 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   clusterDomain: '--cluster-domain',
   resolvConf: '--resolv-conf',
   passthroughDevices: '--passthrough-devices',
+  ingressHttpPort: '--ingress-http-port',
+  ingressHttpsPort: '--ingress-https-port',
+  ingressBindAddress: '--ingress-bind-address',
   authorizationMode: '--authorization-mode',
   anonymousAuth: '--anonymous-auth',
 };
@@ -176,6 +185,9 @@ export function nodeDefaults(): NodeDefaults {
     clusterDomain: 'cluster.local',
     resolvConf: '/etc/resolv.conf',
     passthroughDevices: [],
+    ingressHttpPort: 80,
+    ingressHttpsPort: 443,
+    ingressBindAddress: '0.0.0.0',
     authorizationMode: 'Webhook',
     anonymousAuth: false,
   };
@@ -214,6 +226,9 @@ const byteCountSchema = z
     ctx.addIssue({ code: 'custom', message: 'must be a byte count such as 268435456 or 256Mi' });
     return z.NEVER;
   });
+
+/** a TCP port, 0 = off */
+const portOrOff = z.coerce.number({ message: 'must be a port number (0 = off)' }).int('must be a port number (0 = off)').min(0, 'must be a port number (0 = off)').max(65535, 'must be a port number (0 = off)');
 
 const partialSchema = z.strictObject({
   kubeconfig: z.string().min(1, 'must not be empty').optional(),
@@ -281,6 +296,12 @@ const partialSchema = z.strictObject({
     .optional(),
   resolvConf: z.string().startsWith('/', 'must be an absolute path').optional(),
   passthroughDevices: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'each must be an interface name of 1-15 characters [A-Za-z0-9_.-]'))).optional(),
+  ingressHttpPort: portOrOff.optional(),
+  ingressHttpsPort: portOrOff.optional(),
+  ingressBindAddress: z
+    .string()
+    .refine((s) => isIP(s) !== 0, 'must be an IP address of this host (0.0.0.0 or :: for all)')
+    .optional(),
   authorizationMode: z.enum(NODE_AUTHORIZATION_MODES, { message: `must be one of ${NODE_AUTHORIZATION_MODES.join(', ')}` }).optional(),
   anonymousAuth: z
     .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
@@ -336,6 +357,9 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     clusterDomain: merged.clusterDomain!,
     resolvConf: merged.resolvConf!,
     passthroughDevices: merged.passthroughDevices ?? [],
+    ingressHttpPort: merged.ingressHttpPort!,
+    ingressHttpsPort: merged.ingressHttpsPort!,
+    ingressBindAddress: merged.ingressBindAddress!,
     authorizationMode: merged.authorizationMode!,
     anonymousAuth: merged.anonymousAuth!,
   };

@@ -42,6 +42,9 @@ export interface NodeFlags {
   clusterDomain?: string;
   resolvConf?: string;
   passthroughDevices?: string;
+  ingressHttpPort?: string;
+  ingressHttpsPort?: string;
+  ingressBindAddress?: string;
   authorizationMode?: string;
   anonymousAuth?: string;
   config?: string;
@@ -90,6 +93,9 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         hubListen: flags.hubListen,
         overlay: flags.overlay,
         passthroughDevices: flags.passthroughDevices,
+        ingressHttpPort: flags.ingressHttpPort,
+        ingressHttpsPort: flags.ingressHttpsPort,
+        ingressBindAddress: flags.ingressBindAddress,
         clusterCidr: flags.clusterCidr,
         clusterDns: flags.clusterDns,
         clusterDomain: flags.clusterDomain,
@@ -142,6 +148,9 @@ export function registerNodeCommand(program: Command): void {
     .option('--cluster-domain <domain>', 'the cluster\'s DNS domain (default: cluster.local)')
     .option('--passthrough-devices <list>', 'host interfaces host-device NetworkAttachmentDefinitions may move into pods, one pod at a time, comma-separated (default: none)')
     .option('--resolv-conf <file>', 'the host\'s resolver config: dnsPolicy Default pods get it, cluster DNS forwards other names to its nameservers (default: /etc/resolv.conf)')
+    .option('--ingress-http-port <port>', 'the ingress controller\'s HTTP listener, serving the Ingresses of the IngressClasses with controller hedge.io/ingress; 0 = off (default: 80)')
+    .option('--ingress-https-port <port>', 'its HTTPS listener: spec.tls certificates by SNI, a self-signed default one otherwise; 0 = off (default: 443)')
+    .option('--ingress-bind-address <ip>', 'the address both ingress listeners bind (default: 0.0.0.0)')
     .option('--authorization-mode <mode>', 'who may use the node server (--listen): Webhook = client certificates of the cluster CA and bearer tokens the API server vouches for (TokenReview), each request authorized by a SubjectAccessReview on nodes/proxy|stats|metrics|log; AlwaysAllow = any client certificate of the cluster CA may do anything (default: Webhook)')
     .option('--anonymous-auth <bool>', 'requests to the node server without credentials are system:anonymous (then authorized like any user) instead of refused with 401 (default: false)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: info)`)

@@ -17,6 +17,7 @@ import { nodeMasqChain, removeNodeMasq } from '../agent/network/node-masq.ts';
 import { removePodCgroup } from '../agent/host/cgroup-v1.ts';
 import { runCommand } from '../agent/host/run-command.ts';
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
+import { INGRESS_SERVING_LABEL, startIngressController, type RunningIngressController } from '../agent/network/ingress/index.ts';
 import { parseResolvConf } from '../agent/podsync/index.ts';
 import { startLocalControl } from '../agent/server/index.ts';
 import { logStartupPhase, RUNTIME_SPAN_MSG } from '../agent/podsync/start-trace.ts';
@@ -202,6 +203,10 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     throw err;
   }
   if (dns) labels[CLUSTER_DNS_LABEL] = dns.address.host;
+  // Ingresses of the hedge.io/ingress classes, routed from the same informers (the hub's cache offline)
+  const ingress = await startNodeIngress(settings, { client, informers }, logger);
+  // "false" rather than absent: registration merges labels, so a node restarted without ingress would keep a "true"
+  labels[INGRESS_SERVING_LABEL] = ingress ? 'true' : 'false';
   // NAD interfaces bypass the bridge: their guard and NetworkPolicy live in each pod's netns
   const nadFirewall = new NadFirewall({ enforcePolicy: settings.networkPolicy, logger: logger.child({ component: 'network-policy' }) });
   // Multus annotations pick each pod's networks (NetworkAttachmentDefinitions read through the hub)
@@ -270,6 +275,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       stop.signal,
     );
   } catch (err) {
+    await ingress?.close();
     await dns?.close();
     await informers.shutdown();
     await client.close();
@@ -296,6 +302,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     stop.abort();
     await agent.done;
     await tunnel?.done;
+    await ingress?.close();
     await dns?.close();
     await informers.shutdown();
     await client.close();
@@ -348,6 +355,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         await proxyDone;
         await policyDone;
         await tunnel?.done;
+        await ingress?.close();
         await dns?.close();
         await informers.shutdown();
         await client.close();
@@ -589,6 +597,52 @@ function startLogShipping(o: { settings: NodeSettings; sinks: LogSink[]; logger:
     log.info({ sinks: settings.logSink }, 'shipping container logs');
     await shipper.run(signal);
   })().catch((err: unknown) => log.error({ err }, 'log shipping stopped'));
+}
+
+/**
+ * The ingress controller (agent/network/ingress) on --ingress-bind-address, ports
+ * --ingress-http-port / --ingress-https-port (0 = that one off). A port it cannot bind (taken,
+ * not permitted) is logged with its flag and the node runs without ingress: pods come first on
+ * an edge host, and the Node is then not labelled as serving (status.loadBalancer leaves it out).
+ */
+async function startNodeIngress(
+  settings: NodeSettings,
+  api: { client: HttpKubeClient; informers: SharedInformerFactory },
+  logger: Logger,
+): Promise<RunningIngressController | undefined> {
+  const { ingressHttpPort: http, ingressHttpsPort: https, ingressBindAddress: host } = settings;
+  if (http === 0 && https === 0) return undefined;
+  const log = logger.child({ component: 'ingress' });
+  try {
+    return await startIngressController({
+      ...api,
+      logger: log,
+      listen: { ...(http ? { http: { host, port: http } } : {}), ...(https ? { https: { host, port: https } } : {}) },
+      defaultCertificate: await ingressDefaultCert(settings.dataDir),
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    log.error({ err }, `--ingress-http-port ${http} / --ingress-https-port ${https} on ${host}: ${code}: the node runs without ingress`);
+    return undefined;
+  }
+}
+
+/** the certificate of hosts without one of their own (ingress-nginx's "fake certificate"), kept in <data-dir>/pki */
+async function ingressDefaultCert(dataDir: string): Promise<{ cert: string; key: string }> {
+  const dir = join(dataDir, 'pki');
+  const certPath = join(dir, 'ingress-default.crt');
+  const keyPath = join(dir, 'ingress-default.key');
+  try {
+    return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8') };
+  } catch {
+    // first start: make one below
+  }
+  const { generateCa, generateServingCert } = await import('../apiserver/auth/pki.ts');
+  const pair = await generateServingCert({ ca: await generateCa('hedge-ingress-default-ca'), hosts: ['ingress.local'], commonName: 'Hedge Ingress Controller Fake Certificate' });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(keyPath, pair.key, { mode: 0o600 });
+  await writeFile(certPath, pair.cert);
+  return pair;
 }
 
 /** Node label naming the address of the cluster DNS this node serves to its pods. */

@@ -37,6 +37,8 @@ export const Resources = {
   poddisruptionbudgets: ref('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true),
   endpointslices: ref('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
   networkpolicies: ref('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true),
+  ingresses: ref('networking.k8s.io', 'v1', 'Ingress', 'ingresses', true),
+  ingressclasses: ref('networking.k8s.io', 'v1', 'IngressClass', 'ingressclasses', false),
   networkattachmentdefinitions: ref('k8s.cni.cncf.io', 'v1', 'NetworkAttachmentDefinition', 'network-attachment-definitions', true),
 } as const satisfies Record<string, ResourceRef>;
 

@@ -82,7 +82,7 @@ export interface RunningHub {
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
-const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', '/namespaces']);
+const reflectedResources = new Set(['/pods', '/nodes', 'coordination.k8s.io/leases', '/services', '/endpoints', 'discovery.k8s.io/endpointslices', 'node.k8s.io/runtimeclasses', 'networking.k8s.io/networkpolicies', 'networking.k8s.io/ingresses', 'networking.k8s.io/ingressclasses', '/namespaces']);
 /** served on the node (local-node.ts) for the node's own pods, online and offline */
 const podStreams = new Set(['log', 'exec', 'attach', 'portforward']);
 const upgradeStreams = new Set(['exec', 'attach', 'portforward']);
@@ -289,7 +289,11 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   async function referencedByNodePod(resource: GraphResource, namespace: string, name: string): Promise<boolean> {
     // every pod of the node (the replica holds only those): a NetworkAttachmentDefinition may be another namespace's
     const pods = (await replica.list(Resources.pods, resource === 'network-attachment-definitions' ? undefined : namespace)) as Pod[];
-    return pods.some((p) => podReferences(p).some((r) => r.resource === resource && r.name === name && (r.namespace ?? p.metadata?.namespace) === namespace));
+    if (pods.some((p) => podReferences(p).some((r) => r.resource === resource && r.name === name && (r.namespace ?? p.metadata?.namespace) === namespace))) return true;
+    // and the TLS Secrets the (replicated) Ingresses of its namespace name: the node's ingress controller serves them (node graph's Ingress edges)
+    if (resource !== 'secrets') return false;
+    const ingresses = (await replica.list(Resources.ingresses, namespace)) as (KubeObject & { spec?: { tls?: { secretName?: string }[] } })[];
+    return ingresses.some((i) => (i.spec?.tls ?? []).some((t) => t.secretName === name));
   }
 
   /** offline, a PV is the node's to read while a claim a pod of the node uses is bound to it (the node authorizer's pod → PVC → PV edges) */

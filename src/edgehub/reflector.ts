@@ -18,7 +18,7 @@ export interface ReflectedResource {
 }
 
 /** The resources a node needs to run its pods offline, scoped as the node authorizer allows. */
-export function nodeReflections(nodeName: string, resources: { pods: ResourceRef; nodes: ResourceRef; leases: ResourceRef; services: ResourceRef; endpoints: ResourceRef; endpointslices: ResourceRef; runtimeclasses: ResourceRef; networkpolicies: ResourceRef; namespaces: ResourceRef }): ReflectedResource[] {
+export function nodeReflections(nodeName: string, resources: { pods: ResourceRef; nodes: ResourceRef; leases: ResourceRef; services: ResourceRef; endpoints: ResourceRef; endpointslices: ResourceRef; runtimeclasses: ResourceRef; networkpolicies: ResourceRef; ingresses: ResourceRef; ingressclasses: ResourceRef; namespaces: ResourceRef }): ReflectedResource[] {
   return [
     // every Node, not only this one: the pod overlay is programmed from the others' podCIDR and
     // vtep (agent/network/overlay), and keeps working from this cache while the cloud is away
@@ -32,6 +32,9 @@ export function nodeReflections(nodeName: string, resources: { pods: ResourceRef
     { resource: resources.endpointslices },
     // NetworkPolicy stays enforced offline (agent/network/policy)
     { resource: resources.networkpolicies },
+    // the node's ingress controller keeps routing from these offline (agent/network/ingress)
+    { resource: resources.ingresses },
+    { resource: resources.ingressclasses },
     { resource: resources.namespaces },
   ];
 }

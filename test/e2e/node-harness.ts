@@ -194,6 +194,10 @@ export async function startHedgeNode(opts: {
     '--cgroup-root', cgroupRoot,
     '--runtimes', (opts.runtimes ?? ['runc', 'gvisor']).join(','),
     '--log-level', 'warn',
+    // the ingress listeners default to 80/443, which parallel nodes cannot share: a test that
+    // wants them gives its own ports in extraArgs (a later flag wins)
+    '--ingress-http-port', '0',
+    '--ingress-https-port', '0',
     ...(opts.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;

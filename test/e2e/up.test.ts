@@ -112,7 +112,7 @@ describe('hedge up: stops its pods and removes its host state', { skip, timeout:
     dataDir = await mkdtemp(join(tmpdir(), 'hedge-up-e2e-'));
     await writeFile(
       join(dataDir, 'node.yaml'),
-      [`nodeName: ${nodeName}`, 'runtimes: [runc]', `netnsDir: ${netnsDir}`, `cgroupRoot: ${cgroupRoot}`, `serviceProxyTable: ${proxyTable}`, `networkPolicyTable: ${policyTable}`, ''].join('\n'),
+      [`nodeName: ${nodeName}`, 'runtimes: [runc]', `netnsDir: ${netnsDir}`, `cgroupRoot: ${cgroupRoot}`, `serviceProxyTable: ${proxyTable}`, `networkPolicyTable: ${policyTable}`, 'ingressHttpPort: 0', 'ingressHttpsPort: 0', ''].join('\n'),
     );
   });
 

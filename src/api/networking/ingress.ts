@@ -11,3 +11,8 @@ export const DEFAULT_INGRESS_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-d
 
 /** upstream's check is exactly the string "true" */
 export const isDefaultIngressClass = (ic: KubeObject): boolean => ic.metadata.annotations?.[DEFAULT_INGRESS_CLASS_ANNOTATION] === 'true';
+
+/** IngressClass.spec.controller of the classes `hedge node`'s ingress controller serves (agent/network/ingress) */
+export const HEDGE_INGRESS_CONTROLLER = 'hedge.io/ingress';
+/** the IngressClass a fresh server creates for it (the default class when the cluster has none) */
+export const HEDGE_INGRESS_CLASS = 'hedge';

@@ -79,6 +79,11 @@ export class ApiAuthorization {
       const claims: ObjectCache = new ObjectCache({ registry: opts.registry, def: claimsDef, logger: opts.logger, signal: opts.signal, onEvent: (ev) => graph.applyClaim(ev, () => claims.list()) });
       await claims.start();
     }
+    const ingressesDef = opts.resources.lookup('networking.k8s.io', 'v1', 'ingresses');
+    if (ingressesDef) {
+      const ingresses: ObjectCache = new ObjectCache({ registry: opts.registry, def: ingressesDef, logger: opts.logger, signal: opts.signal, onEvent: (ev) => graph.applyIngress(ev, () => ingresses.list()) });
+      await ingresses.start();
+    }
     await rbac.start();
     this.#rbac = rbac;
     this.graph = graph;

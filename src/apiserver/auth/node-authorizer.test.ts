@@ -55,3 +55,28 @@ test('a node gets the PVCs its pods use and the PVs those claims are bound to, n
   // without a graph nodes get no PVs at all
   assert.equal(authorizeNode('edge-1', parseRequestInfo('GET', '/api/v1/persistentvolumes/pvc-1', new URLSearchParams())).allowed, false);
 });
+
+test('nodes read Ingresses and IngressClasses and write Ingress status (their ingress controller); get the TLS Secrets Ingresses name, while they name them', async () => {
+  const { NodeGraph } = await import('./node-graph.ts');
+  const graph = new NodeGraph();
+  const can = (method: string, path: string): boolean => authorizeNode('edge-1', parseRequestInfo(method, path, new URLSearchParams()), graph).allowed;
+  assert.equal(can('GET', '/apis/networking.k8s.io/v1/ingresses'), true);
+  assert.equal(can('GET', '/apis/networking.k8s.io/v1/ingressclasses'), true);
+  assert.equal(can('PATCH', '/apis/networking.k8s.io/v1/namespaces/shop/ingresses/web/status'), true);
+  assert.equal(can('PUT', '/apis/networking.k8s.io/v1/namespaces/shop/ingresses/web'), false);
+  assert.equal(can('DELETE', '/apis/networking.k8s.io/v1/namespaces/shop/ingresses/web'), false);
+  assert.equal(can('POST', '/apis/networking.k8s.io/v1/ingressclasses'), false);
+  const ing = (name: string, secrets: string[]) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'shop' }, spec: { tls: secrets.map((secretName) => ({ hosts: ['h'], secretName })) } });
+  assert.equal(can('GET', '/api/v1/namespaces/shop/secrets/web-tls'), false);
+  graph.applyIngress({ type: 'added', obj: ing('a', ['web-tls']) }, () => []);
+  graph.applyIngress({ type: 'added', obj: ing('b', ['web-tls', 'api-tls']) }, () => []);
+  assert.equal(can('GET', '/api/v1/namespaces/shop/secrets/web-tls'), true);
+  assert.equal(can('GET', '/api/v1/namespaces/shop/secrets/api-tls'), true);
+  assert.equal(can('GET', '/api/v1/namespaces/other/secrets/web-tls'), false, 'namespace matters');
+  assert.equal(can('GET', '/api/v1/namespaces/shop/secrets'), false, 'never a list');
+  graph.applyIngress({ type: 'deleted', obj: ing('a', ['web-tls']) }, () => []);
+  assert.equal(can('GET', '/api/v1/namespaces/shop/secrets/web-tls'), true, 'b still names it');
+  graph.applyIngress({ type: 'updated', obj: ing('b', ['api-tls']), old: ing('b', ['web-tls', 'api-tls']) }, () => []);
+  assert.equal(can('GET', '/api/v1/namespaces/shop/secrets/web-tls'), false);
+  assert.equal(can('GET', '/api/v1/namespaces/shop/secrets/api-tls'), true);
+});

@@ -15,6 +15,9 @@ const nodeReadable = new Set([
   'discovery.k8s.io/endpointslices',
   // the node enforces NetworkPolicy (agent/network/policy): policies and namespace labels
   'networking.k8s.io/networkpolicies',
+  // the node's ingress controller (agent/network/ingress) routes by them
+  'networking.k8s.io/ingresses',
+  'networking.k8s.io/ingressclasses',
   '/namespaces',
   '/events',
   'node.k8s.io/runtimeclasses',
@@ -23,7 +26,8 @@ const nodeReadable = new Set([
 /**
  * Upstream's node authorizer lets a node `get` only the configmaps, secrets, PVCs and service
  * accounts referenced by pods bound to it, and the PVs those PVCs are bound to (a graph of pod →
- * object edges, auth/node-graph.ts).
+ * object edges, auth/node-graph.ts); hedge adds the TLS Secrets Ingresses name (every node runs
+ * an ingress controller).
  * Without a graph (the RBAC-less default authorizer) a node may `get` any of them by name; it
  * may never list or watch them.
  */
@@ -56,6 +60,10 @@ export function authorizeNode(node: string, attrs: AuthorizationAttributes, grap
       break;
     case '/pods':
       if (sub === '' && verb === 'delete') return allow;
+      if (sub === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) return allow;
+      break;
+    case 'networking.k8s.io/ingresses':
+      // status.loadBalancer of the Ingresses it serves (upstream: an ingress controller's RBAC)
       if (sub === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) return allow;
       break;
     case 'coordination.k8s.io/leases':

@@ -70,6 +70,10 @@ export class NodeGraph {
   readonly #claimsByVolume = new Map<string, Set<string>>();
   /** claim `ns/name` → its spec.volumeName */
   readonly #volumeByClaim = new Map<string, string>();
+  /** Ingress `ns/name` → the `ns\0secret` keys its spec.tls names */
+  readonly #tlsByIngress = new Map<string, string[]>();
+  /** `ns\0secret` → how many Ingresses name it */
+  readonly #tlsSecrets = new Map<string, number>();
 
   static #edge(node: string, resource: GraphResource, namespace: string, name: string): string {
     return `${node}\u0000${resource}\u0000${namespace}\u0000${name}`;
@@ -84,7 +88,49 @@ export class NodeGraph {
       }
       return false;
     }
+    // every node runs an ingress controller (agent/network/ingress): the TLS Secrets Ingresses name
+    if (resource === 'secrets' && this.#tlsSecrets.has(`${namespace}\u0000${name}`)) return true;
     return (this.#counts.get(NodeGraph.#edge(node, resource as GraphResource, namespace, name)) ?? 0) > 0;
+  }
+
+  #setIngress(ing: KubeObject): void {
+    const key = `${ing.metadata.namespace ?? ''}/${ing.metadata.name ?? ''}`;
+    this.#dropIngress(key);
+    const ns = ing.metadata.namespace ?? '';
+    const tls = (ing.spec as { tls?: { secretName?: string }[] } | undefined)?.tls ?? [];
+    const keys = [...new Set(tls.map((t) => t.secretName).filter((n): n is string => !!n).map((n) => `${ns}\u0000${n}`))];
+    if (keys.length === 0) return;
+    this.#tlsByIngress.set(key, keys);
+    for (const k of keys) this.#tlsSecrets.set(k, (this.#tlsSecrets.get(k) ?? 0) + 1);
+  }
+
+  #dropIngress(key: string): void {
+    const keys = this.#tlsByIngress.get(key);
+    if (!keys) return;
+    this.#tlsByIngress.delete(key);
+    for (const k of keys) {
+      const n = (this.#tlsSecrets.get(k) ?? 0) - 1;
+      if (n <= 0) this.#tlsSecrets.delete(k);
+      else this.#tlsSecrets.set(k, n);
+    }
+  }
+
+  /** follows the Ingress cache: the Secrets its spec.tls names are readable by every node */
+  applyIngress(ev: CacheEvent<KubeObject>, all: () => Iterable<KubeObject>): void {
+    switch (ev.type) {
+      case 'added':
+      case 'updated':
+        this.#setIngress(ev.obj);
+        return;
+      case 'deleted':
+        this.#dropIngress(`${ev.obj.metadata.namespace ?? ''}/${ev.obj.metadata.name ?? ''}`);
+        return;
+      case 'resynced':
+        this.#tlsByIngress.clear();
+        this.#tlsSecrets.clear();
+        for (const i of all()) this.#setIngress(i);
+        return;
+    }
   }
 
   get edgeCount(): number {

@@ -94,9 +94,11 @@ export async function generateServingCert(opts: {
   ca: { cert: string; key: string };
   hosts: string[];
   validDays?: number;
+  /** default hedge-apiserver */
+  commonName?: string;
 }): Promise<{ cert: string; key: string }> {
   const altNames = opts.hosts.map((h) => (isIP(h) ? { type: 7 as const, ip: h } : { type: 2 as const, value: h }));
-  return generateLeaf([{ name: 'commonName', value: 'hedge-apiserver' }], opts, [{ name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames }]);
+  return generateLeaf([{ name: 'commonName', value: opts.commonName ?? 'hedge-apiserver' }], opts, [{ name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames }]);
 }
 
 type LeafExtension = NonNullable<NonNullable<Parameters<typeof Generate>[1]>['extensions']>[number];

@@ -7,6 +7,8 @@ import type { UserInfo } from '../auth/types.ts';
 import type { Registry } from '../registry/registry.ts';
 import { runtimeClassObject, type DefaultRuntimeClass } from './runtime-classes.ts';
 import { localPathStorageClass } from './storage-class.ts';
+import { hedgeIngressClass } from './ingress-class.ts';
+import { isDefaultIngressClass } from '../../api/networking/ingress.ts';
 import { isDefaultClass } from '../../api/storage/claims.ts';
 import { DEFAULT_SERVICE_ACCOUNT } from '../../api/service-account.ts';
 
@@ -28,13 +30,15 @@ export interface SeedOptions {
   priorityClasses?: ResourceDef;
   /** the StorageClass type, when served: the default `local-path` class is created in it */
   storageClasses?: ResourceDef;
+  /** the IngressClass type, when served: the `hedge` class is created in it */
+  ingressClasses?: ResourceDef;
   signal: AbortSignal;
 }
 
 /**
  * What a fresh server creates before it listens: the bootstrap namespaces, default RuntimeClasses,
- * the system PriorityClasses (upstream's scheduling storage post-start hook) and the `local-path`
- * StorageClass, each only when absent.
+ * the system PriorityClasses (upstream's scheduling storage post-start hook), the `local-path`
+ * StorageClass and the `hedge` IngressClass, each only when absent.
  */
 export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
   const { registry, signal } = opts;
@@ -56,6 +60,11 @@ export async function seedBootstrapObjects(opts: SeedOptions): Promise<void> {
     // a cluster whose users made another class the default (and deleted ours) keeps theirs
     const classes = await registry.storeFor(opts.storageClasses).list('', {});
     if (!classes.items.some((kv) => isDefaultClass(registry.codec.decode(kv).obj))) await createIfAbsent(registry, opts.storageClasses, localPathStorageClass(), signal);
+  }
+  if (opts.ingressClasses) {
+    // as the StorageClass: a cluster whose users made another class the default keeps theirs
+    const classes = await registry.storeFor(opts.ingressClasses).list('', {});
+    if (!classes.items.some((kv) => isDefaultIngressClass(registry.codec.decode(kv).obj))) await createIfAbsent(registry, opts.ingressClasses, hedgeIngressClass(), signal);
   }
 }
 
