@@ -185,10 +185,13 @@ function validate(policy: CompiledPolicy, vars: Record<string, unknown>, budget:
  * ValidatingAdmissionPolicy (upstream plugin/policy/validating): for each policy whose
  * matchConstraints match the request, each of its bindings whose matchResources match, each
  * param the binding selects — the policy's expressions, and the binding's validationActions for
- * what they refuse: Deny (the first refusal is the response), Warn (a `Warning` header), Audit (a
- * log line with upstream's `validation.policy.admission.k8s.io/validation_failure` value: hedge
- * keeps no audit log).
+ * what they refuse: Deny (the first refusal is the response), Warn (a `Warning` header), Audit
+ * (upstream's `validation.policy.admission.k8s.io/validation_failure` annotation on the request's
+ * audit event, with the policies' own `<policy>/<key>` audit annotations; a debug log line when
+ * the request is not audited).
  */
+const VALIDATION_FAILURE_ANNOTATION = 'validation.policy.admission.k8s.io/validation_failure';
+
 export function validatingAdmissionPolicyPlugin(opts: PolicyPluginOptions): AdmissionPlugin {
   return {
     name: 'ValidatingAdmissionPolicy',
@@ -196,6 +199,11 @@ export function validatingAdmissionPolicyPlugin(opts: PolicyPluginOptions): Admi
       const hooks = opts.hooks();
       if (hooks.length === 0 || isExemptResource(req.def.group, req.def.plural)) return;
       const denied: { policy: string; binding?: string; message: string; reason: string }[] = [];
+      const auditFailures: { message: string; policy: string; binding: string; expressionIndex: number; validationActions: string[] }[] = [];
+      const auditAnnotate = (key: string, value: string): void => {
+        if (req.auditAnnotations) req.auditAnnotations[key] = value;
+        else opts.logger.debug({ annotation: key, value, resource: req.def.plural, namespace: req.namespace, name: req.name }, 'validating admission policy audit annotation (request not audited)');
+      };
       const configError = (policy: CompiledPolicy, binding: CompiledBinding | undefined, err: string): void => {
         if (policy.failurePolicy === 'Ignore') {
           opts.logger.warn({ policy: policy.name, binding: binding?.name, err }, 'policy configuration error ignored (failurePolicy Ignore)');
@@ -251,18 +259,7 @@ export function validatingAdmissionPolicyPlugin(opts: PolicyPluginOptions): Admi
                     req.warnings?.push(`Validation failed for ValidatingAdmissionPolicy '${policy.name}' with binding '${b.name}': ${d.message}`);
                     break;
                   case 'Audit':
-                    opts.logger.info(
-                      {
-                        audit: true,
-                        annotation: 'validation.policy.admission.k8s.io/validation_failure',
-                        value: JSON.stringify([{ message: d.message, policy: policy.name, binding: b.name, expressionIndex: d.index, validationActions: b.validationActions }]),
-                        resource: req.def.plural,
-                        namespace: req.namespace,
-                        name: req.name,
-                        user: req.user.username,
-                      },
-                      'validating admission policy audit',
-                    );
+                    auditFailures.push({ message: d.message, policy: policy.name, binding: b.name, expressionIndex: d.index, validationActions: b.validationActions });
                     break;
                   default:
                     break;
@@ -271,10 +268,10 @@ export function validatingAdmissionPolicyPlugin(opts: PolicyPluginOptions): Admi
             }
           }
         }
-        for (const [k, values] of annotations) {
-          opts.logger.info({ audit: true, annotation: `${policy.name}/${k}`, value: [...values].join(', '), resource: req.def.plural, namespace: req.namespace, name: req.name }, 'validating admission policy audit annotation');
-        }
+        for (const [k, values] of annotations) auditAnnotate(`${policy.name}/${k}`, [...values].join(', '));
       }
+      // upstream's one annotation: every Audit-action failure of the request, as a JSON list
+      if (auditFailures.length > 0) auditAnnotate(VALIDATION_FAILURE_ANNOTATION, JSON.stringify(auditFailures));
       const first = denied[0];
       if (!first) return;
       const by = first.binding ? `ValidatingAdmissionPolicy '${first.policy}' with binding '${first.binding}' denied request: ${first.message}` : `ValidatingAdmissionPolicy '${first.policy}' denied request: ${first.message}`;
