@@ -291,6 +291,35 @@ describe('audit log of the apiserver', () => {
     assert.doesNotMatch(m, /^apiserver_audit_error_total\{plugin="log"\} [1-9]/m);
   });
 
+  it('a ValidatingAdmissionPolicy with the Audit action: its failure and audit annotations are on the event, the request passes', async () => {
+    const vap = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
+    assert.equal((await post(vap, {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: 'small-maps' },
+      spec: {
+        matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }] },
+        validations: [{ expression: '!has(object.data) || size(object.data) < 2', message: 'too many keys' }],
+        auditAnnotations: [{ key: 'keys', valueExpression: 'has(object.data) ? string(size(object.data)) : "0"' }],
+      },
+    })).status, 201);
+    assert.equal((await post("/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: 'small-maps-audit' },
+      spec: { policyName: 'small-maps', validationActions: ['Audit'] },
+    })).status, 201);
+    // the policy plugin follows the store: try until a create is judged by it
+    let n = 0;
+    let annotations: Record<string, string> | undefined;
+    await until(async () => {
+      const r = await post('/api/v1/namespaces/quiet/configmaps', { metadata: { name: `big-${n++}` }, data: { a: '1', b: '2', c: '3' } });
+      assert.equal(r.status, 201, 'Audit does not refuse');
+      annotations = (await eventsOf(r.headers.get('audit-id') ?? '')).find((e) => e.stage === 'ResponseComplete')?.annotations;
+      return annotations?.['validation.policy.admission.k8s.io/validation_failure'] !== undefined;
+    }, 'the policy judging a create', 20_000);
+    assert.deepEqual(JSON.parse(annotations!['validation.policy.admission.k8s.io/validation_failure']!), [
+      { message: 'too many keys', policy: 'small-maps', binding: 'small-maps-audit', expressionIndex: 0, validationActions: ['Audit'] },
+    ]);
+    assert.equal(annotations!['small-maps/keys'], '3');
+  });
+
   it("a TokenRequest's event names the credential it issued; requests with that token carry it in the user's extra", async () => {
     await until(async () => (await t.request('/api/v1/namespaces/quiet/serviceaccounts/default')).status === 200, 'the default account of quiet');
     const r = await post('/api/v1/namespaces/quiet/serviceaccounts/default/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} });
