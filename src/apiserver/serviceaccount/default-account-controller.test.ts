@@ -2,15 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HedgeError } from '../../lib/errors.ts';
 import type { AdmissionPlugin } from '../admission/types.ts';
+import { until } from '../testing/until.ts';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('the default ServiceAccount controller', () => {
   let t: TestServer;

@@ -6,17 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { until } from '../testing/until.ts';
 import { startTestServer, type TestServer } from '../testing/test-server.ts';
 
 const admin = { authorization: 'Bearer test-token', 'content-type': 'application/json' };
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('service account tokens bound to their objects (apiserver)', () => {
   let t: TestServer;
