@@ -37,7 +37,7 @@ import { tokenReviewer } from './reviews/token-review.ts';
 import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
 import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
-import { withOidcTokens } from './auth/oidc.ts';
+import { withOidcTokens } from './auth/authenticator.ts';
 import { LEGACY_TOKEN_LAST_USED_LABEL, ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
 import { AuthMetrics } from './auth/auth-metrics.ts';
 import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';

@@ -96,3 +96,30 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
     },
   };
 }
+
+/** what withOidcTokens needs of auth/oidc.ts's OidcAuthenticator (kept out of this module: jose and undici load only where OIDC is configured) */
+export interface OidcTokens {
+  handles(token: string): boolean;
+  authenticate(token: string): Promise<UserInfo>;
+}
+
+/**
+ * Tries `first`, then a bearer token of the OIDC provider (upstream's union order: certificates,
+ * static tokens, service account tokens, then OIDC). A token of the provider that does not verify
+ * is an Unauthorized error with the reason (logged; the caller gets a bare 401).
+ */
+export function withOidcTokens(first: Authenticator, oidc: OidcTokens | undefined): Authenticator {
+  if (!oidc) return first;
+  const bearer = (req: IncomingMessage): Promise<UserInfo> | undefined => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    return m && oidc.handles(m[1]) ? oidc.authenticate(m[1]).then(withAuthenticatedGroup) : undefined;
+  };
+  return {
+    authenticate(req) {
+      const user = first.authenticate(req);
+      if (user instanceof Promise) return user.then((u) => u ?? bearer(req));
+      return user ?? bearer(req);
+    },
+    authenticateToken: first.authenticateToken?.bind(first),
+  };
+}

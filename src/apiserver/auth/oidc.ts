@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { IncomingMessage } from 'node:http';
 import { HedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import { withAuthenticatedGroup } from './authenticator.ts';
-import type { Authenticator, UserInfo } from './types.ts';
+import type { UserInfo } from './types.ts';
 import { validateOidcOptions, type OidcOptions } from './oidc-options.ts';
 
 export { OIDC_SIGNING_ALGS, validateOidcOptions, type OidcOptions } from './oidc-options.ts';
@@ -187,25 +185,4 @@ function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'failed to verify signature';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'the token\'s signing algorithm is not accepted';
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Tries `first`, then a bearer token of the OIDC provider (upstream's union order: certificates,
- * static tokens, service account tokens, then OIDC). A token of the provider that does not verify
- * is an Unauthorized error with the reason (logged; the caller gets a bare 401).
- */
-export function withOidcTokens(first: Authenticator, oidc: OidcAuthenticator | undefined): Authenticator {
-  if (!oidc) return first;
-  const bearer = (req: IncomingMessage): Promise<UserInfo> | undefined => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    return m && oidc.handles(m[1]) ? oidc.authenticate(m[1]).then(withAuthenticatedGroup) : undefined;
-  };
-  return {
-    authenticate(req) {
-      const user = first.authenticate(req);
-      if (user instanceof Promise) return user.then((u) => u ?? bearer(req));
-      return user ?? bearer(req);
-    },
-    authenticateToken: first.authenticateToken?.bind(first),
-  };
 }
