@@ -63,12 +63,16 @@ function bareRun(rt: (typeof RUNTIMES)[number], bundle: string, root: string, id
 /**
  * The apiserver's own time (its `request` debug lines: method, url, ms) for a pod's writes: the
  * create (its url names no pod: the last collection POST logged before this pod's binding; pods
- * are created one at a time), the scheduler's binding and the agent's status PATCHes.
+ * are created one at a time), the scheduler's binding, the agent's status PATCHes, and the
+ * projected service account volume's TokenRequest and kube-root-ca.crt GET (the agent's `volumes`
+ * span is these two through the hub plus the files written).
  */
 function apiserverSpans(out: string, pod: string): Map<string, number> {
   const spans = new Map<string, number>();
   let lastCreate: number | undefined;
   let patches = 0;
+  // the volumes' requests name no pod: those between this pod's binding and its status PATCH (one pod at a time)
+  let bound = false;
   for (const line of out.split('\n')) {
     if (!line.includes('"msg":"request"')) continue;
     try {
@@ -79,6 +83,11 @@ function apiserverSpans(out: string, pod: string): Map<string, number> {
       else if (j.method === 'POST' && path === `/api/v1/namespaces/default/pods/${pod}/binding`) {
         if (lastCreate !== undefined) spans.set('create (POST)', lastCreate);
         spans.set('binding (POST)', j.ms);
+        bound = true;
+      } else if (bound && patches === 0 && j.method === 'POST' && path.endsWith('/serviceaccounts/default/token')) {
+        spans.set('volumes: TokenRequest (POST)', j.ms);
+      } else if (bound && patches === 0 && j.method === 'GET' && path.endsWith('/configmaps/kube-root-ca.crt')) {
+        spans.set('volumes: kube-root-ca.crt (GET)', j.ms);
       } else if (j.method === 'PATCH' && path === `/api/v1/namespaces/default/pods/${pod}/status`) {
         patches++;
         spans.set(`status PATCH #${patches}`, j.ms);

@@ -15,7 +15,7 @@ import { CniNetworkPlugin, NETNS_POOL_STATE_FILE, NetnsPool } from '../agent/net
 import { GuardedNetworkPlugin, guardTableName, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
 import { nodeMasqChain, removeNodeMasq } from '../agent/network/node-masq.ts';
 import { removePodCgroup } from '../agent/host/cgroup-v1.ts';
-import { runCommand } from '../agent/host/run-command.ts';
+import { runCommand, setCommandSpawner } from '../agent/host/run-command.ts';
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
 import { INGRESS_SERVING_LABEL, startIngressController, type RunningIngressController } from '../agent/network/ingress/index.ts';
 import { parseResolvConf } from '../agent/podsync/index.ts';
@@ -160,9 +160,11 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   }
 
   const internalIP = settings.internalIP ?? defaultInternalIP(settings.listen.host);
-  // runs the pod start path's host commands (overlay mount, conmon, CNI plugins) so that the agent
-  // does not fork itself for each; it ends with the agent (its stdin closes)
+  // runs the node's host commands (overlay mount, conmon, CNI plugins, and every runCommand: ip,
+  // nft, mount, runc) so that the agent does not fork itself for each; it ends with the agent (its
+  // stdin closes)
   const spawner = new Spawner();
+  setCommandSpawner(spawner);
   // opened once the agent serves (below); while it is up the hub pings it for the cloud's health
   let tunnel: TunnelClient | undefined = undefined;
   // The hub serves local `kubectl logs/exec/attach/port-forward` by calling the node server on

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { HedgeError } from '../../lib/errors.ts';
+import { SPAWNER_MAX_INPUT, type Spawner } from './spawner.ts';
 
 export interface RunResult {
   code: number;
@@ -32,10 +33,51 @@ export interface RunOptions {
 const DEFAULT_TIMEOUT_MS = 60_000;
 
 /**
+ * The process's spawner (host/spawner.ts), set by `hedge node`: commands run from its small helper
+ * instead of forking the agent. Node's spawn forks the whole agent on its main thread (~5 ms
+ * each at 70 MB RSS), and a node runs a dozen commands per pod (netns pool refills, nft, runc
+ * kill/delete, CNI DEL): the agent's main thread was busy forking for ~27 ms per pod started and
+ * deleted (bench/pod-start.ts under --cpu-prof), part of it in the middle of other pods' starts.
+ */
+let commandSpawner: Spawner | undefined;
+
+export function setCommandSpawner(s: Spawner | undefined): void {
+  commandSpawner = s;
+}
+
+/** whether the spawner can run this: no extra pipes or spawn hook, input within its pipe, no NUL or newline in a field */
+function viaSpawner(cmd: string, args: readonly string[], opts: RunOptions): Spawner | undefined {
+  const s = commandSpawner;
+  if (!s?.available || opts.extraFds || opts.onSpawn) return undefined;
+  if (opts.input !== undefined && Buffer.byteLength(opts.input) > SPAWNER_MAX_INPUT) return undefined;
+  if ([cmd, ...args].some((a) => a.includes('\0') || a.includes('\n'))) return undefined;
+  if (opts.env && Object.entries(opts.env).some(([k, v]) => `${k}${v ?? ''}`.includes('\0') || `${k}${v ?? ''}`.includes('\n'))) return undefined;
+  return s;
+}
+
+/** the spawner's helper answers a command it cannot exec with this (exit 127), which runCommand makes a rejection */
+const CANNOT_RUN = 'cannot run ';
+
+async function runInSpawner(s: Spawner, cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
+  const r = await s.run(cmd, args, {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    ...(opts.env ? { env, replaceEnv: true } : {}),
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+  });
+  if (r.code === 127 && r.stdout === '' && r.stderr.startsWith(`${CANNOT_RUN}${cmd}: `)) throw new HedgeError('Internal', r.stderr);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
  * Timeouts and aborts kill the child and reject with HedgeError Timeout (an abort's message
  * carries the signal's reason); a binary that cannot be started is HedgeError Internal.
  */
 export function runCommand(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const spawner = viaSpawner(cmd, args, opts);
+  if (spawner) return runInSpawner(spawner, cmd, args, opts);
   const { signal } = opts;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
