@@ -86,11 +86,26 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     return;
   }
   r.imageID = image.digest;
+  const id = randomBytes(16).toString('hex') as ContainerId;
+  // the container's rootfs needs only the image: prepared while the pod's volumes (a TokenRequest
+  // and GETs through the hub) and env are still on their way, instead of after them
+  const rootfsReady = o.trace.span('snapshot', async () => {
+    const top = await deps.images.unpack(image, deps.snapshotter, signal);
+    return deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: o.pod.metadata?.uid ?? '' }, signal });
+  });
+  // settled whatever happens next; a failure is the create's (below), or nothing if the attempt ends earlier
+  rootfsReady.catch(() => undefined);
+  /** the attempt ends before its create: the snapshot prepared beside it goes */
+  const dropRootfs = async (): Promise<void> => {
+    await rootfsReady.catch(() => undefined);
+    await deps.snapshotter.remove(id).catch(() => undefined);
+  };
   let env: Map<string, string>;
   let volumes: Map<string, PreparedVolume>;
   try {
     volumes = await o.volumes();
   } catch (err) {
+    await dropRootfs();
     if (signal.aborted) throw err;
     if (isVolumeNotReady(err)) {
       // a claim not bound yet (or its PV not there): the kubelet's volume manager wording; the next pass retries
@@ -111,19 +126,16 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
       image.config.Env ?? [],
     ));
   } catch (err) {
+    await dropRootfs();
     if (signal.aborted) throw err;
     r.waiting = { reason: 'CreateContainerConfigError', message: (err as Error).message };
     return;
   }
-  const id = randomBytes(16).toString('hex') as ContainerId;
   const logDir = o.logDir;
   const logPath = join(logDir, `${restartCount}.log`);
   let cfg;
   try {
-    const rootfs = await o.trace.span('snapshot', async () => {
-      const top = await deps.images.unpack(image, deps.snapshotter, signal);
-      return deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: o.pod.metadata?.uid ?? '' }, signal });
-    });
+    const rootfs = await rootfsReady;
     await prepareSubPaths(c, volumes);
     cfg = buildContainerConfig({
       pod: o.pod,

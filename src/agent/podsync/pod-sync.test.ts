@@ -247,6 +247,8 @@ describe('pod sync lifecycle', () => {
     const p = await h.until('envy', (x) => cs(x, 'envy')?.state?.waiting?.reason === 'CreateContainerConfigError', 'config error');
     assert.equal(cs(p, 'envy')?.state?.waiting?.message, 'configmap "cfg" not found');
     assert.equal(p.status?.phase, 'Pending');
+    // the rootfs prepared beside volumes and env went with the failed attempt
+    assert.ok(![...h.snapshotter.snapshots.values()].some((x) => x.kind === 'active' && x.labels[Labels.podUid] === p.metadata?.uid), 'no snapshot left by the failed attempt');
     await h.client.create(Resources.configmaps, { metadata: { name: 'cfg', namespace: 'default' }, data: { who: 'bob' } });
     const ok = await h.until('envy', (x) => x.status?.phase === 'Running', 'Running');
     const env = Object.fromEntries(h.runtime.byName('envy')!.cfg.env.map((e) => [e.name, e.value]));
@@ -628,6 +630,9 @@ describe('volumes beside the sandbox', () => {
       await h.createPod('novols', { containers: [app({ name: 'nv' })], volumes: [{ name: 'c', configMap: { name: 'missing' } }] });
       const p = await h.until('novols', (x) => cs(x, 'nv')?.state?.waiting?.message?.includes('MountVolume.SetUp failed') === true, 'FailedMount');
       assert.match(cs(p, 'nv')?.state?.waiting?.message ?? '', /configmap "missing" not found/);
+      // the rootfs prepared beside the volumes went with the failed attempt: only the running pod's is left
+      const active = [...h.snapshotter.snapshots.values()].filter((x) => x.kind === 'active');
+      assert.deepEqual(active.map((x) => x.labels[Labels.podUid]), [(await h.client.get(Resources.pods, 'vols', { namespace: 'default' })).metadata.uid]);
     } finally {
       await h.close();
     }
