@@ -167,8 +167,8 @@ export class ImageGCManager {
       let images = await this.evictionOrder(freeTime, signal);
       images = await this.freeOldImages(images, freeTime, signal);
       const fs = await this.d.imageFs();
-      let { capacityBytes: capacity, availableBytes: available } = fs;
-      if (available > capacity) available = capacity;
+      const capacity = fs.capacityBytes;
+      const available = Math.min(fs.availableBytes, capacity);
       if (capacity <= 0) {
         const msg = 'invalid capacity 0 on image filesystem';
         this.event('Warning', 'InvalidDiskCapacity', msg);
