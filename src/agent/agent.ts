@@ -6,6 +6,7 @@ import { SharedInformerFactory } from '../client/shared-informers.ts';
 import type { KubeObject } from '../api/object.ts';
 import type { Logger } from '../lib/log.ts';
 import { Registry } from '../lib/prom.ts';
+import { defaultImageGCPolicy, ImageGCManager, statfsImageFs, type ImageFsStats, type ImageGCPolicy } from './image/image-gc.ts';
 import type { ImageStore } from './image/types.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';
@@ -55,6 +56,10 @@ export interface AgentConfig {
   /** CRI log rotation (kubelet containerLogMaxSize / containerLogMaxFiles) */
   containerLogMaxSizeBytes?: number;
   containerLogMaxFiles?: number;
+  /** image garbage collection (the kubelet's imageGC* settings); defaults: 85 %, 80 %, 2 min, off */
+  imageGC?: ImageGCPolicy;
+  /** a path on the filesystem holding the image store (what image GC measures); default dataDir */
+  imageFsPath?: string;
   server: { host: string; port: number; tls?: { cert: string; key: string; ca?: string }; auth: NodeServerAuth };
 }
 
@@ -108,6 +113,8 @@ export interface AgentDeps {
    * the service proxy, cluster DNS...); the agent makes its own otherwise and shuts it down when it stops.
    */
   informers?: SharedInformerFactory;
+  /** usage of the image filesystem (tests); statfs of imageFsPath otherwise */
+  imageFs?: () => Promise<ImageFsStats>;
 }
 
 export interface Agent {
@@ -117,6 +124,11 @@ export interface Agent {
   registrar: NodeRegistrar;
   lease: NodeLease;
   server: NodeServer;
+  /**
+   * The image garbage collector: runs every 5 min on its own; `freeSpace(bytes)` and
+   * `deleteUnusedImages()` are for whoever needs disk now (the eviction manager under DiskPressure).
+   */
+  imageGC: ImageGCManager;
 }
 
 /** Wires node registration, the lease, pod sync and the node server; runs until `signal` aborts. */
@@ -156,7 +168,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     volumeRefreshMs: cfg.volumeRefreshMs,
   };
   const informers = deps.informers ?? new SharedInformerFactory({ client: deps.client, logger, clock });
-  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers });
+  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers, images: () => deps.images.list() });
   const lease = new NodeLease({
     client: deps.client,
     nodeName: cfg.nodeName,
@@ -174,6 +186,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   });
   const usage = await host.usage(cfg.dataDir).catch(() => undefined);
   const localPath = new LocalPathVolumes({ dataDir: cfg.dataDir });
+  const events = new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' });
   const podSync = new PodSync(
     {
       client: deps.client,
@@ -187,7 +200,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
       localPath,
       logger,
       clock,
-      events: new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' }),
+      events,
       nodeAllocatable: {
         cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
         memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,
@@ -197,6 +210,17 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   );
   // the node server's delegated TokenReview / SubjectAccessReview counts (the kubelet's names)
   const serverMetrics = new Registry();
+  const imageGC = new ImageGCManager({
+    images: deps.images,
+    imageFs: deps.imageFs ?? statfsImageFs(cfg.imageFsPath ?? cfg.dataDir),
+    imagesInUse: (s) => podSync.imagesInUse(s),
+    policy: cfg.imageGC ?? defaultImageGCPolicy(),
+    clock,
+    logger,
+    events,
+    nodeName: cfg.nodeName,
+    metrics: serverMetrics,
+  });
   const server = await startNodeServer({
     ...cfg.server,
     nodeName: cfg.nodeName,
@@ -222,6 +246,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     registrar.run(signal),
     lease.run(signal),
     logRotation.run(signal),
+    imageGC.run(signal),
     (async () => {
       // Pods are only run once the Node exists (the scheduler binds to it; status needs it). A
       // Node that exists already (any restart; offline, the hub's cached copy) is enough: its
@@ -245,5 +270,5 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     await server.close();
     for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'agent loop failed');
   });
-  return { done, podSync, registrar, lease, server };
+  return { done, podSync, registrar, lease, server, imageGC };
 }

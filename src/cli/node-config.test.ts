@@ -11,3 +11,29 @@ test('ingress listeners: 80/443 on all addresses by default, 0 turns one off, a 
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', ingressHttpsPort: 'https' } }), /--ingress-https-port.*must be a port number/);
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', ingressBindAddress: 'localhost' } }), /--ingress-bind-address.*must be an IP address/);
 });
+
+test('image GC keys: kubelet defaults, durations, file keys named in errors, low below high', async () => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const d = await resolveNodeSettings({ flags: { kubeconfig: '/k' } });
+  assert.deepEqual([d.imageGCHighThresholdPercent, d.imageGCLowThresholdPercent, d.imageMinimumGCAge, d.imageMaximumGCAge], [85, 80, 120_000, 0]);
+  const dir = await mkdtemp(join(tmpdir(), 'hedge-nodecfg-'));
+  try {
+    const file = join(dir, 'node.yaml');
+    await writeFile(file, 'imageGCHighThresholdPercent: 90\nimageGCLowThresholdPercent: 70\nimageMinimumGCAge: 5m\nimageMaximumGCAge: 168h\n');
+    const f = await resolveNodeSettings({ flags: { kubeconfig: '/k' }, configFile: file });
+    assert.deepEqual([f.imageGCHighThresholdPercent, f.imageGCLowThresholdPercent, f.imageMinimumGCAge, f.imageMaximumGCAge], [90, 70, 300_000, 168 * 3_600_000]);
+    await writeFile(file, 'imageGCHighThresholdPercent: 101\n');
+    await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k' }, configFile: file }), /imageGCHighThresholdPercent.*between 0 and 100/);
+    await writeFile(file, 'imageMinimumGCAge: soon\n');
+    await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k' }, configFile: file }), /imageMinimumGCAge.*must be a duration/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await assert.rejects(
+    resolveNodeSettings({ flags: { kubeconfig: '/k', imageGCLowThresholdPercent: '85' } }),
+    /^.*imageGCLowThresholdPercent \(--image-gc-low-threshold\): 85 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 85$/,
+  );
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', imageMaximumGCAge: '1m' } }), /imageMaximumGCAge \(--image-maximum-gc-age\): .*must be greater than imageMinimumGCAge/);
+});

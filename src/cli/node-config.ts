@@ -7,6 +7,8 @@ import { LOG_LEVELS, type LogLevel } from './server-config.ts';
 import { parseQuantity } from '../api/meta/quantity.ts';
 import { formatCidr } from '../lib/cidr.ts';
 import { parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
+import { parseDuration } from '../controllers/nodelifecycle/autonomy.ts';
+import { validateImageGCPolicy, type ImageGCPolicy } from '../agent/image/image-gc.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
 export const NODE_RUNTIMES = ['runc', 'gvisor', 'microvm'] as const;
@@ -97,6 +99,14 @@ export interface NodeSettings {
   authorizationMode: (typeof NODE_AUTHORIZATION_MODES)[number];
   /** requests to the node server without credentials are system:anonymous instead of a 401 (kubelet --anonymous-auth) */
   anonymousAuth: boolean;
+  /** image GC starts when the image filesystem is this full (percent; kubelet imageGCHighThresholdPercent) */
+  imageGCHighThresholdPercent: number;
+  /** ... and frees down to this (kubelet imageGCLowThresholdPercent); below the high one */
+  imageGCLowThresholdPercent: number;
+  /** images first seen less than this long ago (ms) are kept (kubelet imageMinimumGCAge, a duration: 2m) */
+  imageMinimumGCAge: number;
+  /** images unused for longer (ms) are removed whatever the disk; 0 = off (kubelet imageMaximumGCAge) */
+  imageMaximumGCAge: number;
 }
 
 export const NODE_AUTHORIZATION_MODES = ['Webhook', 'AlwaysAllow'] as const;
@@ -143,6 +153,10 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   ingressBindAddress: '--ingress-bind-address',
   authorizationMode: '--authorization-mode',
   anonymousAuth: '--anonymous-auth',
+  imageGCHighThresholdPercent: '--image-gc-high-threshold',
+  imageGCLowThresholdPercent: '--image-gc-low-threshold',
+  imageMinimumGCAge: '--image-minimum-gc-age',
+  imageMaximumGCAge: '--image-maximum-gc-age',
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
@@ -190,6 +204,10 @@ export function nodeDefaults(): NodeDefaults {
     ingressBindAddress: '0.0.0.0',
     authorizationMode: 'Webhook',
     anonymousAuth: false,
+    imageGCHighThresholdPercent: 85,
+    imageGCLowThresholdPercent: 80,
+    imageMinimumGCAge: 2 * 60_000,
+    imageMaximumGCAge: 0,
   };
 }
 
@@ -226,6 +244,16 @@ const byteCountSchema = z
     ctx.addIssue({ code: 'custom', message: 'must be a byte count such as 268435456 or 256Mi' });
     return z.NEVER;
   });
+
+/** a Go duration ("2m", "1h30m", "0") as the kubelet's config takes it, or a number of milliseconds; out in ms */
+const durationSchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = typeof v === 'number' ? v : v === '0' ? 0 : parseDuration(v);
+  if (ms !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  ctx.addIssue({ code: 'custom', message: 'must be a duration such as 2m, 1h30m or 0' });
+  return z.NEVER;
+});
+
+const percentSchema = z.coerce.number({ message: 'must be a whole number between 0 and 100' }).int('must be a whole number between 0 and 100').min(0, 'must be a whole number between 0 and 100').max(100, 'must be a whole number between 0 and 100');
 
 /** a TCP port, 0 = off */
 const portOrOff = z.coerce.number({ message: 'must be a port number (0 = off)' }).int('must be a port number (0 = off)').min(0, 'must be a port number (0 = off)').max(65535, 'must be a port number (0 = off)');
@@ -307,6 +335,10 @@ const partialSchema = z.strictObject({
     .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
     .transform((v) => v === true || v === 'true')
     .optional(),
+  imageGCHighThresholdPercent: percentSchema.optional(),
+  imageGCLowThresholdPercent: percentSchema.optional(),
+  imageMinimumGCAge: durationSchema.optional(),
+  imageMaximumGCAge: durationSchema.optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -322,7 +354,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
   if (merged.kubeconfig === undefined) {
     throw new ConfigError('--kubeconfig: required (a kubeconfig with this node\'s credentials, e.g. from `hedge token create-node NAME --kubeconfig-out FILE`)');
   }
-  return {
+  const out: NodeSettings = {
     kubeconfig: merged.kubeconfig,
     nodeName: merged.nodeName!,
     dataDir: merged.dataDir!,
@@ -362,5 +394,21 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     ingressBindAddress: merged.ingressBindAddress!,
     authorizationMode: merged.authorizationMode!,
     anonymousAuth: merged.anonymousAuth!,
+    imageGCHighThresholdPercent: merged.imageGCHighThresholdPercent!,
+    imageGCLowThresholdPercent: merged.imageGCLowThresholdPercent!,
+    imageMinimumGCAge: merged.imageMinimumGCAge!,
+    imageMaximumGCAge: merged.imageMaximumGCAge!,
   };
+  // the kubelet's cross-field checks (validation.go), naming both keys and their flags
+  const bad = validateImageGCPolicy(imageGCPolicy(out));
+  if (bad) {
+    const other = bad.key === 'imageMaximumGCAge' ? 'imageMinimumGCAge' : 'imageGCHighThresholdPercent';
+    throw new ConfigError(`${bad.key} (${NODE_FLAGS[bad.key as keyof NodeSettings]}): ${bad.message.replace(other, `${other} (${NODE_FLAGS[other]})`)}`);
+  }
+  return out;
+}
+
+/** the image GC policy the agent takes */
+export function imageGCPolicy(s: Pick<NodeSettings, 'imageGCHighThresholdPercent' | 'imageGCLowThresholdPercent' | 'imageMinimumGCAge' | 'imageMaximumGCAge'>): ImageGCPolicy {
+  return { highThresholdPercent: s.imageGCHighThresholdPercent, lowThresholdPercent: s.imageGCLowThresholdPercent, minAgeMs: s.imageMinimumGCAge, maxAgeMs: s.imageMaximumGCAge };
 }

@@ -30,6 +30,10 @@ export interface NodeFlags {
   logBufferBytes?: string;
   containerLogMaxSize?: string;
   containerLogMaxFiles?: string;
+  imageGcHighThreshold?: string;
+  imageGcLowThreshold?: string;
+  imageMinimumGcAge?: string;
+  imageMaximumGcAge?: string;
   serviceProxyTable?: string;
   socketLb?: string;
   networkPolicy?: string;
@@ -85,6 +89,10 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logBufferBytes: flags.logBufferBytes,
         containerLogMaxSize: flags.containerLogMaxSize,
         containerLogMaxFiles: flags.containerLogMaxFiles,
+        imageGCHighThresholdPercent: flags.imageGcHighThreshold,
+        imageGCLowThresholdPercent: flags.imageGcLowThreshold,
+        imageMinimumGCAge: flags.imageMinimumGcAge,
+        imageMaximumGCAge: flags.imageMaximumGcAge,
         serviceProxyTable: flags.serviceProxyTable,
         socketLb: flags.socketLb,
         networkPolicy: flags.networkPolicy,
@@ -136,6 +144,10 @@ export function registerNodeCommand(program: Command): void {
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
     .option('--container-log-max-size <bytes>', 'rotate a container\'s log past this size, as the kubelet\'s containerLogMaxSize (default: 10Mi)')
     .option('--container-log-max-files <n>', 'log files kept per container, the current one included (default: 5)')
+    .option('--image-gc-high-threshold <percent>', 'image garbage collection starts when the image filesystem is this full, as the kubelet\'s imageGCHighThresholdPercent (default: 85)')
+    .option('--image-gc-low-threshold <percent>', 'and removes unused images, least recently used first, down to this; below the high threshold (default: 80)')
+    .option('--image-minimum-gc-age <duration>', 'images first seen less than this long ago are kept, as imageMinimumGCAge (default: 2m)')
+    .option('--image-maximum-gc-age <duration>', 'images unused for longer are removed whatever the disk usage; 0 = off, as imageMaximumGCAge (default: 0)')
     .option('--service-proxy-table <name>', 'nftables table (ip family) the Service proxy programs; off = no proxy (default: hedge-proxy)')
     .option('--socket-lb <mode>', "pods' connections to a ClusterIP go straight to an endpoint (BPF on the node's cgroup2): auto = where the host can, else nftables DNAT alone; off (default: auto)")
     .option('--network-policy <bool>', 'enforce NetworkPolicy for this node\'s pods in nftables, from the policies, pods and namespaces the node sees (the hub\'s cache while offline) (default: true)')

@@ -117,16 +117,21 @@ export function runImageStoreContract(name: string, make: () => Promise<ImageSto
       await assert.rejects(f().store.import('/nonexistent/hedge-image.tar', { signal: sig() }), code('NotFound'));
     });
 
-    it('garbageCollect frees least recently used images not in use, and nothing when nothing is needed', async () => {
+    it('removeImages removes the named images and frees their bytes; unknown refs are skipped; setPinned marks an image', async () => {
       const { a, b } = f().images;
       const ia = await f().store.pull(a.ref, { signal: sig() });
-      await f().store.pull(b.ref, { signal: sig() });
-      assert.equal(await f().store.garbageCollect({ bytesToFree: 0, inUse: new Set(), signal: sig() }), 0);
-      assert.ok(await f().store.resolve(b.ref), 'nothing to free, nothing freed');
-      const freed = await f().store.garbageCollect({ bytesToFree: 1, inUse: new Set([ia.ref, ...f().importable.refs]), signal: sig() });
+      const ib = await f().store.pull(b.ref, { signal: sig() });
+      assert.equal(await f().store.removeImages([], { signal: sig() }), 0);
+      assert.ok(await f().store.resolve(b.ref), 'nothing named, nothing removed');
+      const freed = await f().store.removeImages([ib.ref, 'example.invalid/none:1'], { signal: sig() });
       assert.ok(freed > 0, `freed ${freed}`);
-      assert.equal(await f().store.resolve(b.ref), undefined, 'the unused one went');
-      assert.ok(await f().store.resolve(a.ref), 'the one in use stayed');
+      assert.equal(await f().store.resolve(b.ref), undefined, 'the named one went');
+      assert.ok(await f().store.resolve(a.ref), 'the other stayed');
+      await f().store.setPinned(ia.ref, true);
+      assert.equal((await f().store.resolve(ia.ref))?.pinned, true);
+      await f().store.setPinned(ia.ref, false);
+      assert.equal((await f().store.resolve(ia.ref))?.pinned, undefined);
+      await assert.rejects(f().store.setPinned('example.invalid/none:1', true), code('NotFound'));
     });
   });
 }

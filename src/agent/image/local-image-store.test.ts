@@ -128,14 +128,14 @@ test('unpack into overlay snapshots: modes, owners, links, whiteouts and opaque 
   await assert.rejects(snap.remove(bbTop), (e: unknown) => isHedgeError(e, 'Conflict'));
 });
 
-test('garbage collection frees the least recently used image, never one in use', async () => {
+test('removeImages frees the image\'s own blobs and snapshots, never ones a kept image shares', async () => {
   const snap = await OverlaySnapshotter.open({ root: join(dir, 'gc-snaps') });
   const store = await open('gc', snap);
   const a = await store.pull(`${reg.host}/hedge/httpd:1`, { signal: signal() });
   const b = await store.pull(`${reg.host}/hedge/layered:1`, { signal: signal() });
   await store.unpack(b, snap, signal());
   const before = (await store.content.list()).length;
-  const freed = await store.garbageCollect({ bytesToFree: 1, inUse: new Set([a.ref]), signal: signal() });
+  const freed = await store.removeImages([b.ref], { signal: signal() });
   assert.ok(freed > 0);
   assert.deepEqual((await store.list()).map((i) => i.ref), [a.ref]);
   // shared busybox layer stays (httpd uses it); layered's own layers, config and manifest go
@@ -144,6 +144,15 @@ test('garbage collection frees the least recently used image, never one in use',
   assert.equal((await snap.list()).length, 1, 'only the busybox base snapshot (shared chain id) is left');
   await store.remove(a.ref);
   assert.deepEqual(await store.content.list(), []);
+});
+
+test('an image\'s size counts its manifest, config and layers (what containerd\'s CRI lists)', async () => {
+  const store = await open('size');
+  const a = await store.pull(`${reg.host}/hedge/httpd:1`, { signal: signal() });
+  let want = 0;
+  for (const d of await store.content.list()) want += (await store.content.size(d)) ?? 0;
+  assert.equal(a.sizeBytes, want);
+  assert.equal((await store.list())[0].sizeBytes, want);
 });
 
 test('a full disk fails the pull with a clear ENOSPC error and records no image', async () => {

@@ -44,6 +44,8 @@ export interface ImageInfo {
   /** snapshot key of the top committed layer (chain id) once unpacked */
   topSnapshot?: string;
   lastUsed: Date;
+  /** never garbage collected (CRI Image.pinned: the sandbox image, anything an operator pins) */
+  pinned?: boolean;
 }
 
 export interface ImageStore {
@@ -60,8 +62,14 @@ export interface ImageStore {
   remove(ref: string): Promise<void>;
   /** import an OCI layout directory or docker-archive tarball (for offline nodes) */
   import(path: string, opts: { signal: AbortSignal }): Promise<ImageInfo[]>;
-  /** remove unused images, least recently used first, until `bytesToFree` are freed */
-  garbageCollect(opts: { bytesToFree: number; inUse: Set<string>; signal: AbortSignal }): Promise<number>;
+  /**
+   * Removes the images recorded under `refs` (unknown refs are skipped), then every blob and
+   * unpacked layer no remaining image needs; shared ones stay. Resolves with the bytes freed on
+   * disk. Which images to remove is the image GC's policy (image-gc.ts), not the store's.
+   */
+  removeImages(refs: string[], opts: { signal: AbortSignal }): Promise<number>;
+  /** marks an image pinned (or not): the image GC never removes a pinned image */
+  setPinned(ref: string, pinned: boolean): Promise<void>;
 }
 
 export type { Mount };

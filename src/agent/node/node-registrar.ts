@@ -8,6 +8,7 @@ import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { jitteredPeriod } from '../../lib/sleep.ts';
+import type { ImageInfo } from '../image/types.ts';
 import type { NodeConfig } from './config.ts';
 import type { HostProbe } from './host-probe.ts';
 import { nodeStatus, statusFingerprint } from './node-status.ts';
@@ -37,7 +38,16 @@ export class NodeRegistrar {
 
   constructor(
     /** `informers`: the node's shared informers; its own otherwise */
-    private readonly opts: { client: KubeClient; cfg: NodeConfig; host: HostProbe; clock: Clock; logger: Logger; informers?: SharedInformerFactory },
+    private readonly opts: {
+      client: KubeClient;
+      cfg: NodeConfig;
+      host: HostProbe;
+      clock: Clock;
+      logger: Logger;
+      informers?: SharedInformerFactory;
+      /** the image store's images, for NodeStatus.images */
+      images?: () => Promise<ImageInfo[]>;
+    },
   ) {}
 
   get uid(): string | undefined {
@@ -113,6 +123,7 @@ export class NodeRegistrar {
       // from the stored conditions when they differ: Unknown → True is a transition, now
       previous: stored ?? this.conditions,
       notReady: this.notReady,
+      ...(this.opts.images ? { images: await this.opts.images().catch(() => undefined) } : {}),
     });
     const fp = statusFingerprint(status);
     if (!force && !stored && fp === this.lastFingerprint && now - this.lastReport < cfg.statusReportFrequencyMs) return false;

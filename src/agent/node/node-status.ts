@@ -1,5 +1,7 @@
-import type { NodeCondition, NodeStatus } from 'kubernetes-types/core/v1.js';
+import type { ContainerImage, NodeCondition, NodeStatus } from 'kubernetes-types/core/v1.js';
 import { formatTime } from '../../client/micro-time.ts';
+import { parseReference } from '../image/reference.ts';
+import type { ImageInfo } from '../image/types.ts';
 import type { NodeConfig } from './config.ts';
 import type { HostIdentity, HostUsage } from './host-probe.ts';
 
@@ -35,6 +37,38 @@ export function nodeConditions(cfg: NodeConfig, u: HostUsage, now: number, previ
   ];
 }
 
+/** the kubelet's nodeStatusMaxImages and maxNamesPerImageInNodeStatus */
+export const NODE_STATUS_MAX_IMAGES = 50;
+export const MAX_NAMES_PER_IMAGE = 5;
+
+/**
+ * NodeStatus.images as the kubelet reports it: one entry per image (by id), its repo digests then
+ * its tags (at most 5 names), largest first, at most 50. Unnamed images (imported without a name,
+ * known by digest only) are left out.
+ */
+export function nodeImages(images: readonly ImageInfo[]): ContainerImage[] {
+  const byId = new Map<string, { digests: Set<string>; tags: Set<string>; sizeBytes: number }>();
+  for (const i of images) {
+    if (/^sha256:[a-f0-9]{64}$/.test(i.ref)) continue;
+    let repo: string;
+    try {
+      const r = parseReference(i.ref);
+      repo = `${r.registry}/${r.repository}`;
+    } catch {
+      continue;
+    }
+    const e = byId.get(i.id) ?? { digests: new Set<string>(), tags: new Set<string>(), sizeBytes: 0 };
+    e.digests.add(`${repo}@${i.digest}`);
+    if (!i.ref.includes('@')) e.tags.add(i.ref);
+    e.sizeBytes = Math.max(e.sizeBytes, i.sizeBytes);
+    byId.set(i.id, e);
+  }
+  return [...byId.values()]
+    .sort((a, b) => b.sizeBytes - a.sizeBytes)
+    .slice(0, NODE_STATUS_MAX_IMAGES)
+    .map((e) => ({ names: [...[...e.digests].sort(), ...[...e.tags].sort()].slice(0, MAX_NAMES_PER_IMAGE), sizeBytes: e.sizeBytes }));
+}
+
 export function nodeStatus(opts: {
   cfg: NodeConfig;
   cpus: number;
@@ -43,6 +77,8 @@ export function nodeStatus(opts: {
   now: number;
   previous?: readonly NodeCondition[];
   notReady?: string;
+  /** the node's images (NodeStatus.images); undefined = not reported */
+  images?: readonly ImageInfo[];
 }): NodeStatus {
   const { cfg, usage } = opts;
   const mem = usage.memory.totalBytes;
@@ -75,6 +111,7 @@ export function nodeStatus(opts: {
       operatingSystem: 'linux',
       architecture: opts.id.architecture,
     },
+    ...(opts.images ? { images: nodeImages(opts.images) } : {}),
   };
   // k8s 1.30 NodeRuntimeHandler; kubernetes-types 1.30 lacks the field, so it is added untyped.
   (st as Record<string, unknown>).runtimeHandlers = cfg.runtimeHandlers.map((name) => ({

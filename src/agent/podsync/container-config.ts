@@ -70,6 +70,8 @@ export function buildContainerConfig(o: BuildContainerOptions): ContainerConfig 
       [Labels.containerName]: c.name,
       [Labels.containerKind]: o.kind,
       [Labels.restartCount]: String(o.restartCount),
+      [Labels.imageId]: o.image.id,
+      [Labels.imageRef]: o.image.ref,
     },
     annotations: {},
   };

@@ -11,6 +11,12 @@ export const Labels = {
   containerKind: 'io.hedge.container.kind',
   /** restartCount at creation: the adopted container's restartCount */
   restartCount: 'io.hedge.container.restart-count',
+  /**
+   * the image the container was made from: its id (config digest, the kubelet's ImageID) and the
+   * store's reference, so the image GC sees it in use across agent restarts, in every runtime
+   */
+  imageId: 'io.hedge.container.image-id',
+  imageRef: 'io.hedge.container.image-ref',
 } as const;
 
 export type ContainerKind = 'init' | 'app' | 'ephemeral';

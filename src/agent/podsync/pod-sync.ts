@@ -10,6 +10,7 @@ import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
 import type { PodSyncConfig } from './config.ts';
+import { imagesInUse } from './images-in-use.ts';
 import { Labels } from './labels.ts';
 import { PodWorker } from './pod-worker.ts';
 import { knownPodUids, loadSandbox } from './sandbox-state.ts';
@@ -147,6 +148,11 @@ export class PodSync {
 
   hasSynced(): boolean {
     return this.adopted;
+  }
+
+  /** every image a container on this node uses or is about to (images-in-use.ts), for the image GC */
+  async imagesInUse(signal: AbortSignal): Promise<Set<string>> {
+    return await imagesInUse({ runtimes: this.deps.runtimes, snapshotter: this.deps.snapshotter, pods: this.pods(), signal });
   }
 
   /** pods with a live worker (for the node server's /pods) */

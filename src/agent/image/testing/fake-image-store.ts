@@ -86,17 +86,27 @@ export class FakeImageStore implements ImageStore {
     return images.map((i) => this.record(i.ref, i.config));
   }
 
-  /** least recently used first, skipping images in use (by ref, digest or id) */
-  async garbageCollect(opts: { bytesToFree: number; inUse: Set<string>; signal: AbortSignal }): Promise<number> {
-    const candidates = [...this.local.values()]
-      .filter((i) => !opts.inUse.has(i.ref) && !opts.inUse.has(i.digest) && !opts.inUse.has(i.id))
-      .sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+  /** bytes each removal reports freed (the real store counts the blobs and snapshots it deleted) */
+  readonly removed: string[] = [];
+
+  /** removes the records; "frees" each image's sizeBytes */
+  async removeImages(refs: string[], opts: { signal: AbortSignal }): Promise<number> {
+    opts.signal.throwIfAborted();
     let freed = 0;
-    for (const img of candidates) {
-      if (freed >= opts.bytesToFree) break;
-      this.local.delete(img.ref);
+    for (const r of refs) {
+      const img = this.local.get(r);
+      if (!img) continue;
+      this.local.delete(r);
+      this.removed.push(r);
       freed += img.sizeBytes;
     }
     return freed;
+  }
+
+  async setPinned(ref: string, pinned: boolean): Promise<void> {
+    const found = this.local.get(ref) ?? [...this.local.values()].find((i) => i.id === ref || i.digest === ref);
+    if (!found) throw new HedgeError('NotFound', `image "${ref}" not found`);
+    if (pinned) found.pinned = true;
+    else delete found.pinned;
   }
 }
