@@ -5,7 +5,8 @@ import type { Status } from '../../api/meta/status.ts';
 import type { UserInfo } from '../auth/types.ts';
 import { decodeKubeProtobuf } from '../protobuf/index.ts';
 import type { RequestInfo } from '../request-info.ts';
-import type { AuditBackend } from './log-backend.ts';
+import { HedgeError } from '../../lib/errors.ts';
+import type { AuditBackend, Delivery } from './log-backend.ts';
 import { encodeEvent, jsonText, nowMs, sourceIPs, withoutManagedFields, type AuditEvent } from './event.ts';
 import type { AuditMetrics } from './metrics.ts';
 import type { AuditPolicy } from './policy.ts';
@@ -50,8 +51,19 @@ export interface BeginAudit {
 export class Auditor {
   readonly #o: AuditorOptions;
 
+  readonly #backend: AuditBackend;
+
   constructor(opts: AuditorOptions) {
     this.#o = opts;
+    const { backend, metrics } = opts;
+    // upstream's ObserveEvent: once per event, whichever backends it goes to
+    this.#backend = {
+      process(line) {
+        metrics.event.inc();
+        return backend.process(line);
+      },
+      close: () => backend.close(),
+    };
   }
 
   /** After authentication: the request's audit, or undefined when the policy gives it level None. */
@@ -59,7 +71,7 @@ export class Auditor {
     const config = this.#o.policy.evaluate(b.user, b.info);
     this.#o.metrics.level.inc({ level: config.level });
     if (config.level === 'None') return undefined;
-    return new RequestAudit(this.#o.backend, config, b, userInfo(b.user));
+    return new RequestAudit(this.#backend, config, b, userInfo(b.user));
   }
 
   /**
@@ -70,9 +82,21 @@ export class Auditor {
     const config = this.#o.policy.evaluate(undefined, b.info);
     this.#o.metrics.level.inc({ level: config.level });
     if (config.level === 'None') return;
-    const a = new RequestAudit(this.#o.backend, config, b, {}, { silent: true });
+    const a = new RequestAudit(this.#backend, config, b, {}, { silent: true });
     a.responseStatus = { metadata: {}, message: authMethods(b.req), code: 401 };
-    a.emit('ResponseStarted');
+    void a.emit('ResponseStarted');
+  }
+
+  /**
+   * Whether the request may go on: false only when a backend that sends within the request
+   * (blocking-strict) could not store its RequestReceived event. Upstream then answers 500 and
+   * emits nothing more for it; the rejection is counted.
+   */
+  async accept(rec: RequestAudit | undefined, requestURI: string): Promise<void> {
+    if (!rec?.received || (await rec.received)) return;
+    this.#o.metrics.rejected.inc();
+    rec.abandon();
+    throw new HedgeError('Internal', `Internal Server Error: ${JSON.stringify(requestURI)}: failed to store audit event`);
   }
 
   /** flush what is buffered (server shutdown) */
@@ -110,6 +134,8 @@ export class RequestAudit {
   /** what admission plugins add (pod-security.kubernetes.io/*), with the authorization decision */
   readonly annotations: Record<string, string> = {};
   responseStatus: AuditEvent['responseStatus'];
+  /** the RequestReceived event's delivery, when a backend sends it within the request */
+  readonly received: Delivery;
   readonly #backend: AuditBackend;
   readonly #event: AuditEvent;
   #done = false;
@@ -145,7 +171,12 @@ export class RequestAudit {
     }
     if (opts.silent) return;
     if (atLeastRequest(config)) (req as AuditedMessage)[auditOfRequest] = this;
-    this.emit('RequestReceived');
+    this.received = this.emit('RequestReceived');
+  }
+
+  /** nothing more is emitted (the request was refused for its RequestReceived event) */
+  abandon(): void {
+    this.#done = true;
   }
 
   impersonated(user: UserInfo): void {
@@ -245,38 +276,39 @@ export class RequestAudit {
       sniff(chunk);
       return (end as (...a: unknown[]) => Duplex).apply(socket, [chunk, ...rest]);
     }) as Duplex['end'];
-    socket.once('close', () => this.complete(this.responseStatus?.code ?? 101));
+    socket.once('close', () => void this.complete(this.responseStatus?.code ?? 101));
   }
 
   started(code: number): void {
     if (this.#started || this.#done) return;
     this.#started = true;
     this.responseStatus = { ...(this.responseStatus ?? { metadata: {} }), code };
-    if (this.longRunning) this.emit('ResponseStarted');
+    if (this.longRunning) void this.emit('ResponseStarted');
   }
 
-  complete(code: number): void {
-    if (this.#done) return;
+  /** the last event; a blocking backend's delivery of it is returned for the request to wait on */
+  complete(code: number): Delivery {
+    if (this.#done) return undefined;
     this.responseStatus = { ...(this.responseStatus ?? { metadata: {} }), code: this.responseStatus?.status ? this.responseStatus.code : code };
     this.#finishObjects();
-    this.emit('ResponseComplete');
     this.#done = true;
+    return this.emit('ResponseComplete');
   }
 
   /** the handler failed unexpectedly (upstream: a panic) */
   panic(err: unknown): void {
     if (this.#done) return;
     this.responseStatus = { metadata: {}, status: 'Failure', message: `APIServer panic'd: ${(err as Error)?.message ?? String(err)}`, reason: 'InternalError', code: 500 };
-    this.emit('Panic');
+    void this.emit('Panic');
     this.#done = true;
   }
 
-  emit(stage: Stage): void {
-    if (this.config.omitStages.includes(stage)) return;
+  emit(stage: Stage): Delivery {
+    if (this.config.omitStages.includes(stage)) return undefined;
     const ev = this.#event;
     ev.responseStatus = stage === 'RequestReceived' ? undefined : this.responseStatus;
     ev.annotations = Object.keys(this.annotations).length ? this.annotations : undefined;
-    this.#backend.process(encodeEvent(ev, stage, stage === 'RequestReceived' ? ev.requestReceivedTimestamp : nowMs()));
+    return this.#backend.process(encodeEvent(ev, stage, stage === 'RequestReceived' ? ev.requestReceivedTimestamp : nowMs()));
   }
 
   /** request and response objects for the last event (decoded from the kept bytes only now) */
