@@ -149,7 +149,7 @@ async function loadAudit(settings: ServerSettings, logger: Logger): Promise<{ po
  * The --audit-webhook-config-file kubeconfig: its current context's cluster (server URL, CA) and
  * user (client certificate and key, or token), as upstream's webhook client reads it.
  */
-async function loadAuditWebhook(s: AuditWebhookSettings): Promise<AuditWebhookOptions> {
+export async function loadAuditWebhook(s: AuditWebhookSettings): Promise<AuditWebhookOptions> {
   const bad = (msg: string, cause?: unknown): HedgeError => new HedgeError('Invalid', `--audit-webhook-config-file ${s.configFile}: ${msg}`, { cause });
   let conn;
   try {

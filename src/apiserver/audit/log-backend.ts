@@ -11,6 +11,8 @@ export type Delivery = Promise<boolean> | undefined;
 
 /** Where encoded events go. `process` never throws. */
 export interface AuditBackend {
+  /** events are sent within the request (the webhook's blocking modes): the response waits for its last one */
+  readonly blocking?: boolean;
   process(line: string): Delivery;
   /** send or write what is buffered, then release the file or connections */
   close(): Promise<void>;

@@ -58,6 +58,7 @@ export class Auditor {
     const { backend, metrics } = opts;
     // upstream's ObserveEvent: once per event, whichever backends it goes to
     this.#backend = {
+      blocking: backend.blocking,
       process(line) {
         metrics.event.inc();
         return backend.process(line);
@@ -144,6 +145,8 @@ export class RequestAudit {
   #requestObject: string | undefined;
   #response: Buffer[] | undefined;
   #res: ServerResponse | undefined;
+  /** a blocking backend: the response's end, held until ResponseComplete is stored */
+  #heldEnd: (() => void) | undefined;
 
   constructor(backend: AuditBackend, config: RequestAuditConfig, b: Omit<BeginAudit, 'user'>, user: AuditUserInfo, opts: { silent?: boolean } = {}) {
     this.#backend = backend;
@@ -226,6 +229,7 @@ export class RequestAudit {
    * RequestResponse the body of an ordinary one is kept for the responseObject.
    */
   watch(res: ServerResponse): void {
+    if (this.#backend.blocking && !this.longRunning) this.#holdEnd(res);
     if (this.longRunning) {
       const writeHead = res.writeHead;
       res.writeHead = ((...args: Parameters<ServerResponse['writeHead']>) => {
@@ -252,6 +256,28 @@ export class RequestAudit {
       if (typeof chunk !== 'function') keep(chunk);
       return (end as (...a: unknown[]) => ServerResponse).apply(res, [chunk, ...rest]);
     }) as ServerResponse['end'];
+  }
+
+  /**
+   * Upstream sends ResponseComplete before its handler returns, so a blocking backend holds the
+   * response: its end goes out once the event is stored. The event is emitted when the request
+   * completes, or on the next turn after the end (a handler that waits for its response to finish).
+   */
+  #holdEnd(res: ServerResponse): void {
+    const end = res.end;
+    res.end = ((...args: unknown[]) => {
+      const real = (): unknown => (end as (...a: unknown[]) => ServerResponse).apply(res, args);
+      if (this.#done) return real();
+      this.#heldEnd = real;
+      setImmediate(() => void this.complete(res.statusCode));
+      return res;
+    }) as ServerResponse['end'];
+  }
+
+  #releaseEnd(): void {
+    const h = this.#heldEnd;
+    this.#heldEnd = undefined;
+    h?.();
   }
 
   /**
@@ -292,7 +318,12 @@ export class RequestAudit {
     this.responseStatus = { ...(this.responseStatus ?? { metadata: {} }), code: this.responseStatus?.status ? this.responseStatus.code : code };
     this.#finishObjects();
     this.#done = true;
-    return this.emit('ResponseComplete');
+    const d = this.emit('ResponseComplete');
+    if (!this.#heldEnd) return d;
+    const release = (): void => this.#releaseEnd();
+    if (d) void d.then(release, release);
+    else release();
+    return d;
   }
 
   /** the handler failed unexpectedly (upstream: a panic) */
@@ -301,6 +332,7 @@ export class RequestAudit {
     this.responseStatus = { metadata: {}, status: 'Failure', message: `APIServer panic'd: ${(err as Error)?.message ?? String(err)}`, reason: 'InternalError', code: 500 };
     void this.emit('Panic');
     this.#done = true;
+    this.#releaseEnd();
   }
 
   emit(stage: Stage): Delivery {

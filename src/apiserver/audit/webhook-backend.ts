@@ -187,6 +187,7 @@ export function createWebhookBackend(o: CreateWebhookBackendOptions): AuditBacke
   }
   return {
     mode: o.mode,
+    blocking: o.mode !== 'batch',
     process(line) {
       if (truncate) {
         const t = truncateEvent(line, truncate.maxEventSize);
@@ -210,6 +211,7 @@ export function createWebhookBackend(o: CreateWebhookBackendOptions): AuditBacke
 export function unionBackend(backends: AuditBackend[]): AuditBackend {
   if (backends.length === 1) return backends[0]!;
   return {
+    blocking: backends.some((b) => b.blocking),
     process(line) {
       let pending: Promise<boolean>[] | undefined;
       for (const b of backends) {
