@@ -129,6 +129,8 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       audit.rec = auditor.begin({ auditId: audit.auditId, req, user: authenticated, info, received: audit.received });
       if (audit.res) audit.rec?.watch(audit.res);
+      // blocking-strict: the request waits for its RequestReceived event and fails without it
+      await auditor.accept(audit.rec, req.url ?? '/');
     }
     const user = await impersonate(req, authenticated, authorizer);
     if (user !== authenticated) audit?.rec?.impersonated(user);
@@ -168,6 +170,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
           // not authenticated to be served, but audited as upstream does: as whoever the caller is
           audit.rec = auditor.begin({ auditId: requestId, req, user: await callerOrAnonymous(authenticator, req), info: parseRequestInfo(req.method ?? 'GET', path, url.searchParams), received: audit.received });
           audit.rec?.watch(res);
+          await auditor.accept(audit.rec, req.url ?? '/');
         }
         await serveNonResource({ ...nonResource, authenticated: false });
         return;
@@ -223,7 +226,9 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       if (code >= 500) reqLog.error({ err }, 'request failed');
     } finally {
       code = res.statusCode || code;
-      audit?.rec?.complete(code);
+      // a blocking webhook: the request ends when its last event is sent
+      const sent = audit?.rec?.complete(code);
+      if (sent) await sent;
       if (log.isLevelEnabled('debug')) reqLog.debug(
         { method: req.method, url: req.url, code, user: user?.username, ms: Math.round((performance.now() - started) * 10) / 10 },
         'request',

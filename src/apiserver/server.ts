@@ -52,8 +52,9 @@ import { defaultTableConverter } from './handlers/table.ts';
 import { NamespaceFinalizer } from './registry/namespace-finalizer.ts';
 import { Registry } from './registry/registry.ts';
 import { createRequestPipeline } from './request-pipeline.ts';
-import { Auditor, auditMetrics, LogBackend } from './audit/index.ts';
+import { Auditor, auditMetrics, createWebhookBackend, LogBackend, unionBackend, type AuditBackend, type AuditMetrics } from './audit/index.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
+import type { Logger } from '../lib/log.ts';
 import { createUpgradeListener } from './upgrade.ts';
 import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
 import { CrdController, crdFinalizerPlugin } from './crd/crd-controller.ts';
@@ -412,19 +413,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   };
   // the audit counters on /metrics, registered whether or not auditing is on (as upstream)
   const auditCounters = auditMetrics(metricsRegistry);
-  const auditor = config.audit
-    ? new Auditor({
-        policy: config.audit.policy,
-        metrics: auditCounters,
-        backend: new LogBackend({
-          sink: config.audit.sink,
-          metrics: auditCounters,
-          logger: log.child({ component: 'audit' }),
-          bufferSize: config.audit.bufferSize,
-          batchMaxSize: config.audit.batchMaxSize,
-        }),
-      })
-    : undefined;
+  const auditor = config.audit ? new Auditor({ policy: config.audit.policy, metrics: auditCounters, backend: auditBackend(config.audit, auditCounters, log) }) : undefined;
   let serverAddress = '';
   const pipeline = createRequestPipeline({
     server: scope,
@@ -510,6 +499,16 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       return closed;
     },
   };
+}
+
+/** the log and/or webhook backend (upstream's union when both: every event goes to each) */
+function auditBackend(audit: NonNullable<ApiServerConfig['audit']>, metrics: AuditMetrics, log: Logger): AuditBackend {
+  const logger = log.child({ component: 'audit' });
+  const backends: AuditBackend[] = [];
+  if (audit.sink) backends.push(new LogBackend({ sink: audit.sink, metrics, logger, bufferSize: audit.bufferSize, batchMaxSize: audit.batchMaxSize }));
+  if (audit.webhook) backends.push(createWebhookBackend({ ...audit.webhook, metrics, logger: logger.child({ plugin: 'webhook' }) }));
+  if (backends.length === 0) throw new Error('audit needs a log sink or a webhook');
+  return unionBackend(backends);
 }
 
 /** Subresources served by providers appear in discovery like the built-in ones (pods/attach, serviceaccounts/token). */

@@ -15,7 +15,7 @@ import type { DirectNodeDialerOptions, NodeDialer } from './node-proxy/node-dial
 import type { ApiGroupProvider } from './providers.ts';
 import type { ServiceAccountTokenOptions } from './serviceaccount/token-signer.ts';
 import type { MetricsApiConfig } from './metrics/metrics-api.ts';
-import type { AuditPolicy, AuditSink } from './audit/index.ts';
+import type { AuditPolicy, AuditSink, AuditWebhookOptions } from './audit/index.ts';
 
 export interface TlsMaterial {
   /** PEM */
@@ -95,10 +95,11 @@ export interface ApiServerConfig {
   /** the apiserver's own Prometheus metrics (e.g. apiserver_storage_transformation_operations_total), served at /metrics */
   metricsRegistry?: PromRegistry;
   /**
-   * audit events (--audit-policy-file, --audit-log-path): each request the policy audits is written
-   * to `sink` as audit.k8s.io/v1 Event lines, buffered and batched; absent = no auditing
+   * audit events (--audit-policy-file, --audit-log-path, --audit-webhook-*): each request the
+   * policy audits is written to `sink` as audit.k8s.io/v1 Event lines, buffered and batched, and/or
+   * POSTed to `webhook` as EventLists (both: upstream's union backend); absent = no auditing
    */
-  audit?: { policy: AuditPolicy; sink: AuditSink; bufferSize?: number; batchMaxSize?: number };
+  audit?: { policy: AuditPolicy; sink?: AuditSink; webhook?: AuditWebhookOptions; bufferSize?: number; batchMaxSize?: number };
 }
 
 export interface ApiServer {

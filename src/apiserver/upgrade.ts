@@ -62,7 +62,7 @@ export function createUpgradeListener(opts: UpgradeListenerOptions): (req: Incom
     } catch (err) {
       const status = statusFromError(err);
       audit?.rec?.failed(status);
-      audit?.rec?.complete(status.code);
+      void audit?.rec?.complete(status.code);
       if (status.code >= 500) reqLog.error({ err }, 'upgrade failed');
       const extra: Record<string, string> = { 'Audit-Id': requestId };
       if (status.code === 401) extra['WWW-Authenticate'] = 'Basic realm="kubernetes-master"';

@@ -196,4 +196,39 @@ describe('resolveServerSettings', () => {
     await assert.rejects(resolveServerSettings({ flags: {}, configFile: f }), /not valid YAML/);
     await assert.rejects(resolveServerSettings({ flags: {}, configFile: join(dir, 'missing.yaml') }), /ConfigError: --config .*missing\.yaml: ENOENT/);
   });
+
+  it('--audit-webhook-*: upstream defaults, flags and file keys, and upstream\'s checks naming the flag', async () => {
+    assert.equal((await resolveServerSettings({ flags: { auditWebhookMode: 'nonsense' } })).auditWebhook, undefined, 'unused without a config file');
+    const d = await resolveServerSettings({ flags: { auditWebhookConfigFile: '/etc/hedge/wh.kubeconfig' } });
+    assert.deepEqual(d.auditWebhook, {
+      configFile: '/etc/hedge/wh.kubeconfig',
+      mode: 'batch',
+      batch: { bufferSize: 10000, maxBatchSize: 400, maxBatchWaitMs: 30000, throttle: { qps: 10, burst: 15 } },
+      initialBackoffMs: 10000,
+      version: 'audit.k8s.io/v1',
+    });
+    const file = join(dir, 'audit-webhook.yaml');
+    await writeFile(file, 'auditWebhookConfigFile: /k\nauditWebhookMode: blocking\nauditWebhookBatchMaxWait: 1m30s\nauditWebhookTruncateEnabled: true\nauditWebhookTruncateMaxEventSize: 2048\n');
+    const f = await resolveServerSettings({ flags: { auditWebhookInitialBackoff: '500ms', auditWebhookBatchThrottleEnable: 'false' }, configFile: file });
+    assert.equal(f.auditWebhook?.mode, 'blocking');
+    assert.equal(f.auditWebhook?.batch.maxBatchWaitMs, 90_000);
+    assert.equal(f.auditWebhook?.batch.throttle, undefined);
+    assert.equal(f.auditWebhook?.initialBackoffMs, 500);
+    assert.deepEqual(f.auditWebhook?.truncate, { maxEventSize: 2048, maxBatchSize: 10 * 1024 * 1024 });
+    const bad = async (flags: Record<string, string>, msg: string) =>
+      assert.rejects(resolveServerSettings({ flags: { auditWebhookConfigFile: '/k', ...flags } }), (e) => e instanceof ConfigError && e.message === msg);
+    await bad({ auditWebhookMode: 'async' }, '--audit-webhook-mode async: invalid audit webhook mode async, allowed modes are "batch,blocking,blocking-strict"');
+    await bad({ auditWebhookBatchBufferSize: '0' }, '--audit-webhook-batch-buffer-size 0: invalid audit batch webhook buffer size 0, must be a positive number');
+    await bad({ auditWebhookBatchMaxSize: '-1' }, '--audit-webhook-batch-max-size -1: invalid audit batch webhook max batch size -1, must be a positive number');
+    await bad({ auditWebhookBatchThrottleQps: '0' }, '--audit-webhook-batch-throttle-qps 0: invalid audit batch webhook throttle QPS 0, must be a positive number');
+    await bad({ auditWebhookBatchMaxWait: '30' }, '--audit-webhook-batch-max-wait: invalid duration "30": want a Go duration such as 30s, 1m30s or 500ms');
+    await bad({ auditWebhookBatchMaxSize: 'x' }, '--audit-webhook-batch-max-size: Invalid input: expected number, received NaN');
+    await bad({ auditWebhookVersion: 'audit.k8s.io/v1beta1' }, '--audit-webhook-version audit.k8s.io/v1beta1: invalid group version, allowed versions are ["audit.k8s.io/v1"]');
+    await bad(
+      { auditWebhookTruncateEnabled: 'true', auditWebhookTruncateMaxBatchSize: '10', auditWebhookTruncateMaxEventSize: '100' },
+      '--audit-webhook-truncate-max-batch-size 10: invalid audit truncate webhook max batch size 10, must be greater than or equal to max event size (100)',
+    );
+    // the batch options are not checked outside batch mode, as upstream
+    assert.equal((await resolveServerSettings({ flags: { auditWebhookConfigFile: '/k', auditWebhookMode: 'blocking-strict', auditWebhookBatchBufferSize: '0' } })).auditWebhook?.mode, 'blocking-strict');
+  });
 });

@@ -4,6 +4,10 @@ import { formatClusterCidrs, parseClusterCidrs } from '../controllers/ipam/clust
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import type { ListenAddress } from './listen-address.ts';
 import { validateOidcOptions, type OidcOptions } from '../apiserver/auth/oidc-options.ts';
+import { WEBHOOK_MODES, type WebhookMode } from '../apiserver/audit/webhook-backend.ts';
+import type { BatchConfig } from '../apiserver/audit/buffered-backend.ts';
+import type { TruncateConfig } from '../apiserver/audit/truncate.ts';
+import { parseDuration } from '../controllers/nodelifecycle/autonomy.ts';
 
 export { ConfigError };
 
@@ -60,6 +64,8 @@ export interface ServerSettings {
   auditLogMaxbackup: number;
   /** megabytes before the audit log is rotated (0 = 100, lumberjack's default) */
   auditLogMaxsize: number;
+  /** --audit-webhook-*: absent without auditWebhookConfigFile */
+  auditWebhook?: AuditWebhookSettings;
   /** an apiserver.config.k8s.io/v1 EncryptionConfiguration file: the resources encrypted at rest (none when absent) */
   encryptionProviderConfig?: string;
   /** OpenID Connect authentication (kube-apiserver's --oidc-* flags); unset = off */
@@ -68,6 +74,16 @@ export interface ServerSettings {
 
 /** `--oidc-*`: what OidcAuthenticator takes, with the CA as a file */
 export type OidcSettings = Omit<OidcOptions, 'ca' | 'requiredClaims' | 'signingAlgs'> & { requiredClaims: Record<string, string>; caFile?: string; signingAlgs: string[] };
+
+/** `--audit-webhook-*`, checked as upstream's AuditWebhookOptions.Validate; the kubeconfig is read at start */
+export interface AuditWebhookSettings {
+  configFile: string;
+  mode: WebhookMode;
+  batch: BatchConfig;
+  initialBackoffMs: number;
+  truncate?: TruncateConfig;
+  version: 'audit.k8s.io/v1';
+}
 
 export const STORE_KINDS = ['sqlite', 'memory', 'etcd'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
@@ -103,9 +119,38 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   auditLogMaxsize: 0,
 };
 
+/** upstream's defaults of the --audit-webhook-* flags */
+export const AUDIT_WEBHOOK_DEFAULTS = {
+  mode: 'batch',
+  batchBufferSize: 10_000,
+  batchMaxSize: 400,
+  batchMaxWaitMs: 30_000,
+  throttleEnable: true,
+  throttleQps: 10,
+  throttleBurst: 15,
+  initialBackoffMs: 10_000,
+  truncateMaxBatchSize: 10 * 1024 * 1024,
+  truncateMaxEventSize: 100 * 1024,
+  version: 'audit.k8s.io/v1',
+} as const;
+
 /** config key → flag, for error messages */
 /** settings keys and the flags that only feed others (the -ipv4 mask becomes nodeCidrMaskSize) */
-type ServerFlagKey = Exclude<keyof ServerSettings, 'oidc'> | 'nodeCidrMaskSizeIpv4' | OidcFlagKey;
+type ServerFlagKey = Exclude<keyof ServerSettings, 'oidc' | 'auditWebhook'> | 'nodeCidrMaskSizeIpv4' | OidcFlagKey | AuditWebhookFlagKey;
+type AuditWebhookFlagKey =
+  | 'auditWebhookConfigFile'
+  | 'auditWebhookMode'
+  | 'auditWebhookBatchBufferSize'
+  | 'auditWebhookBatchMaxSize'
+  | 'auditWebhookBatchMaxWait'
+  | 'auditWebhookBatchThrottleEnable'
+  | 'auditWebhookBatchThrottleQps'
+  | 'auditWebhookBatchThrottleBurst'
+  | 'auditWebhookInitialBackoff'
+  | 'auditWebhookTruncateEnabled'
+  | 'auditWebhookTruncateMaxBatchSize'
+  | 'auditWebhookTruncateMaxEventSize'
+  | 'auditWebhookVersion';
 type OidcFlagKey = 'oidcIssuerUrl' | 'oidcClientId' | 'oidcUsernameClaim' | 'oidcUsernamePrefix' | 'oidcGroupsClaim' | 'oidcGroupsPrefix' | 'oidcRequiredClaim' | 'oidcCaFile' | 'oidcSigningAlgs';
 
 export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
@@ -147,7 +192,36 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   auditLogMaxage: '--audit-log-maxage',
   auditLogMaxbackup: '--audit-log-maxbackup',
   auditLogMaxsize: '--audit-log-maxsize',
+  auditWebhookConfigFile: '--audit-webhook-config-file',
+  auditWebhookMode: '--audit-webhook-mode',
+  auditWebhookBatchBufferSize: '--audit-webhook-batch-buffer-size',
+  auditWebhookBatchMaxSize: '--audit-webhook-batch-max-size',
+  auditWebhookBatchMaxWait: '--audit-webhook-batch-max-wait',
+  auditWebhookBatchThrottleEnable: '--audit-webhook-batch-throttle-enable',
+  auditWebhookBatchThrottleQps: '--audit-webhook-batch-throttle-qps',
+  auditWebhookBatchThrottleBurst: '--audit-webhook-batch-throttle-burst',
+  auditWebhookInitialBackoff: '--audit-webhook-initial-backoff',
+  auditWebhookTruncateEnabled: '--audit-webhook-truncate-enabled',
+  auditWebhookTruncateMaxBatchSize: '--audit-webhook-truncate-max-batch-size',
+  auditWebhookTruncateMaxEventSize: '--audit-webhook-truncate-max-event-size',
+  auditWebhookVersion: '--audit-webhook-version',
 };
+
+/** a Go duration (`30s`, `1m30s`, `500ms`; a bare number is seconds in the file) as milliseconds */
+const goDurationSchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = typeof v === 'number' ? v * 1000 : parseDuration(v.trim());
+  if (ms === undefined || !Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: want a Go duration such as 30s, 1m30s or 500ms` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** a bool flag given bare (commander: true) or as =true/=false, or a YAML bool */
+const boolFlagSchema = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+
+/** whole numbers; upstream's checks (must be positive) come after, with its wording */
+const intSchema = (what: string) => z.coerce.number().int(`must be a whole number${what}`);
 
 /** z.string() checked by a parser that throws a HedgeError with the reason */
 const parsedBy = (parse: (s: string) => unknown) =>
@@ -241,6 +315,19 @@ const partialSchema = z.strictObject({
   auditLogMaxage: z.coerce.number().int('must be a whole number of days').min(0, "can't be a negative number").optional(),
   auditLogMaxbackup: z.coerce.number().int('must be a whole number of files').min(0, "can't be a negative number").optional(),
   auditLogMaxsize: z.coerce.number().int('must be a whole number of megabytes').min(0, "can't be a negative number").optional(),
+  auditWebhookConfigFile: z.string().min(1, 'must not be empty').optional(),
+  auditWebhookMode: z.string().optional(),
+  auditWebhookBatchBufferSize: intSchema(' of events').optional(),
+  auditWebhookBatchMaxSize: intSchema(' of events').optional(),
+  auditWebhookBatchMaxWait: goDurationSchema.optional(),
+  auditWebhookBatchThrottleEnable: boolFlagSchema.optional(),
+  auditWebhookBatchThrottleQps: z.coerce.number().optional(),
+  auditWebhookBatchThrottleBurst: intSchema('').optional(),
+  auditWebhookInitialBackoff: goDurationSchema.optional(),
+  auditWebhookTruncateEnabled: boolFlagSchema.optional(),
+  auditWebhookTruncateMaxBatchSize: intSchema(' of bytes').optional(),
+  auditWebhookTruncateMaxEventSize: intSchema(' of bytes').optional(),
+  auditWebhookVersion: z.string().optional(),
 });
 
 export interface ResolveOptions {
@@ -262,6 +349,7 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
   }
   const masks = nodeCidrMasks(merged);
   const oidc = oidcSettings(merged);
+  const auditWebhook = auditWebhookSettings(merged);
   return {
     dataDir: merged.dataDir!,
     listen: merged.listen!,
@@ -292,6 +380,63 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     auditLogMaxage: merged.auditLogMaxage!,
     auditLogMaxbackup: merged.auditLogMaxbackup!,
     auditLogMaxsize: merged.auditLogMaxsize!,
+    ...(auditWebhook ? { auditWebhook } : {}),
+  };
+}
+
+/**
+ * The --audit-webhook-* flags as upstream validates them (only with a config file: the others are
+ * unused then), its messages prefixed by the flag at fault.
+ */
+function auditWebhookSettings(m: Partial<Record<AuditWebhookFlagKey, unknown>>): AuditWebhookSettings | undefined {
+  const configFile = m.auditWebhookConfigFile as string | undefined;
+  if (configFile === undefined) return undefined;
+  const d = AUDIT_WEBHOOK_DEFAULTS;
+  const v = <T>(k: AuditWebhookFlagKey, dflt: T): T => (m[k] === undefined ? dflt : (m[k] as T));
+  const mode = v<string>('auditWebhookMode', d.mode);
+  if (!(WEBHOOK_MODES as readonly string[]).includes(mode)) {
+    throw new ConfigError(`${SERVER_FLAGS.auditWebhookMode} ${mode}: invalid audit webhook mode ${mode}, allowed modes are "${WEBHOOK_MODES.join(',')}"`);
+  }
+  const positive = (k: AuditWebhookFlagKey, n: number, what: string): void => {
+    if (!(n > 0)) throw new ConfigError(`${SERVER_FLAGS[k]} ${n}: invalid audit batch webhook ${what} ${n}, must be a positive number`);
+  };
+  const bufferSize = v('auditWebhookBatchBufferSize', d.batchBufferSize);
+  const maxBatchSize = v('auditWebhookBatchMaxSize', d.batchMaxSize);
+  const maxBatchWaitMs = v('auditWebhookBatchMaxWait', d.batchMaxWaitMs);
+  const throttleEnable = v('auditWebhookBatchThrottleEnable', d.throttleEnable as boolean);
+  const qps = v('auditWebhookBatchThrottleQps', d.throttleQps as number);
+  const burst = v('auditWebhookBatchThrottleBurst', d.throttleBurst as number);
+  // upstream checks the batch options in batch mode only
+  if (mode === 'batch') {
+    positive('auditWebhookBatchBufferSize', bufferSize, 'buffer size');
+    positive('auditWebhookBatchMaxSize', maxBatchSize, 'max batch size');
+    if (!(maxBatchWaitMs > 0)) throw new ConfigError(`${SERVER_FLAGS.auditWebhookBatchMaxWait}: must be longer than 0s`);
+    if (throttleEnable) {
+      positive('auditWebhookBatchThrottleQps', qps, 'throttle QPS');
+      positive('auditWebhookBatchThrottleBurst', burst, 'throttle burst');
+    }
+  }
+  const initialBackoffMs = v('auditWebhookInitialBackoff', d.initialBackoffMs);
+  if (initialBackoffMs < 0) throw new ConfigError(`${SERVER_FLAGS.auditWebhookInitialBackoff}: can't be negative`);
+  let truncate: TruncateConfig | undefined;
+  if (v('auditWebhookTruncateEnabled', false)) {
+    const maxEventSize = v('auditWebhookTruncateMaxEventSize', d.truncateMaxEventSize as number);
+    const maxBatch = v('auditWebhookTruncateMaxBatchSize', d.truncateMaxBatchSize as number);
+    if (!(maxEventSize > 0)) throw new ConfigError(`${SERVER_FLAGS.auditWebhookTruncateMaxEventSize} ${maxEventSize}: invalid audit truncate webhook max event size ${maxEventSize}, must be a positive number`);
+    if (maxBatch < maxEventSize) {
+      throw new ConfigError(`${SERVER_FLAGS.auditWebhookTruncateMaxBatchSize} ${maxBatch}: invalid audit truncate webhook max batch size ${maxBatch}, must be greater than or equal to max event size (${maxEventSize})`);
+    }
+    truncate = { maxEventSize, maxBatchSize: maxBatch };
+  }
+  const version = v<string>('auditWebhookVersion', d.version);
+  if (version !== 'audit.k8s.io/v1') throw new ConfigError(`${SERVER_FLAGS.auditWebhookVersion} ${version}: invalid group version, allowed versions are ["audit.k8s.io/v1"]`);
+  return {
+    configFile,
+    mode: mode as WebhookMode,
+    batch: { bufferSize, maxBatchSize, maxBatchWaitMs, ...(throttleEnable ? { throttle: { qps, burst } } : {}) },
+    initialBackoffMs,
+    ...(truncate ? { truncate } : {}),
+    version,
   };
 }
 

@@ -45,6 +45,19 @@ export interface ServerFlags {
   auditLogMaxage?: string;
   auditLogMaxbackup?: string;
   auditLogMaxsize?: string;
+  auditWebhookConfigFile?: string;
+  auditWebhookMode?: string;
+  auditWebhookBatchBufferSize?: string;
+  auditWebhookBatchMaxSize?: string;
+  auditWebhookBatchMaxWait?: string;
+  auditWebhookBatchThrottleEnable?: string | boolean;
+  auditWebhookBatchThrottleQps?: string;
+  auditWebhookBatchThrottleBurst?: string;
+  auditWebhookInitialBackoff?: string;
+  auditWebhookTruncateEnabled?: string | boolean;
+  auditWebhookTruncateMaxBatchSize?: string;
+  auditWebhookTruncateMaxEventSize?: string;
+  auditWebhookVersion?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -90,11 +103,24 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--oidc-ca-file <file>', 'PEM CA bundle the provider\'s certificate is checked against (default: the system\'s)')
     .option('--oidc-signing-algs <algs>', 'comma-separated JWS algorithms accepted (default: RS256)')
     .option('--encryption-provider-config <file>', 'apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted at rest and with which keys (aescbc, aesgcm, secretbox, identity); default: nothing is encrypted')
-    .option('--audit-policy-file <file>', 'audit.k8s.io/v1 Policy (YAML or JSON): which requests are audited at which level (None, Metadata, Request, RequestResponse); with --audit-log-path it turns auditing on (default: none)')
+    .option('--audit-policy-file <file>', 'audit.k8s.io/v1 Policy (YAML or JSON): which requests are audited at which level (None, Metadata, Request, RequestResponse); with --audit-log-path and/or --audit-webhook-config-file it turns auditing on (default: none)')
     .option('--audit-log-path <file>', 'write audit events there as JSON lines (one audit.k8s.io/v1 Event each); - = stdout (default: none)')
     .option('--audit-log-maxage <days>', 'delete rotated audit logs older than this; 0 = keep regardless of age (default: 0)')
     .option('--audit-log-maxbackup <count>', 'keep at most this many rotated audit logs; 0 = all (default: 0)')
-    .option('--audit-log-maxsize <MB>', 'rotate the audit log before it grows past this size; 0 = 100 MB (default: 0)');
+    .option('--audit-log-maxsize <MB>', 'rotate the audit log before it grows past this size; 0 = 100 MB (default: 0)')
+    .option('--audit-webhook-config-file <file>', "a kubeconfig file naming where audit events are POSTed (the cluster's server URL, certificate-authority(-data)) and how to authenticate (client certificate/key or token); with --audit-policy-file it turns the webhook backend on (default: none)")
+    .option('--audit-webhook-mode <mode>', 'batch (buffer, send in the background), blocking (send within the request) or blocking-strict (as blocking; a request whose RequestReceived event cannot be sent fails) (default: batch)')
+    .option('--audit-webhook-batch-buffer-size <events>', 'events buffered before new ones are dropped; batch mode (default: 10000)')
+    .option('--audit-webhook-batch-max-size <events>', 'events per batch at most; batch mode (default: 400)')
+    .option('--audit-webhook-batch-max-wait <duration>', 'send a batch that has not filled after this long; batch mode (default: 30s)')
+    .option('--audit-webhook-batch-throttle-enable [bool]', 'limit the batches sent per second; batch mode (default: true)')
+    .option('--audit-webhook-batch-throttle-qps <qps>', 'batches per second on average; batch mode (default: 10)')
+    .option('--audit-webhook-batch-throttle-burst <n>', 'batches sent at once when the QPS was not used before; batch mode (default: 15)')
+    .option('--audit-webhook-initial-backoff <duration>', 'wait before the first retry of a failed send; it grows 1.5x, 5 tries in all (default: 10s)')
+    .option('--audit-webhook-truncate-enabled [bool]', 'drop the request/response objects of events over the max event size, and split batches over the max batch size (default: false)')
+    .option('--audit-webhook-truncate-max-batch-size <bytes>', 'largest batch sent; bigger ones are split (default: 10485760)')
+    .option('--audit-webhook-truncate-max-event-size <bytes>', 'largest event sent; bigger ones lose their objects, and are dropped if still too big (default: 102400)')
+    .option('--audit-webhook-version <group/version>', 'the API version of the events sent; only audit.k8s.io/v1 (default: audit.k8s.io/v1)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -139,6 +165,19 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         auditLogMaxage: flags.auditLogMaxage,
         auditLogMaxbackup: flags.auditLogMaxbackup,
         auditLogMaxsize: flags.auditLogMaxsize,
+        auditWebhookConfigFile: flags.auditWebhookConfigFile,
+        auditWebhookMode: flags.auditWebhookMode,
+        auditWebhookBatchBufferSize: flags.auditWebhookBatchBufferSize,
+        auditWebhookBatchMaxSize: flags.auditWebhookBatchMaxSize,
+        auditWebhookBatchMaxWait: flags.auditWebhookBatchMaxWait,
+        auditWebhookBatchThrottleEnable: flags.auditWebhookBatchThrottleEnable,
+        auditWebhookBatchThrottleQps: flags.auditWebhookBatchThrottleQps,
+        auditWebhookBatchThrottleBurst: flags.auditWebhookBatchThrottleBurst,
+        auditWebhookInitialBackoff: flags.auditWebhookInitialBackoff,
+        auditWebhookTruncateEnabled: flags.auditWebhookTruncateEnabled,
+        auditWebhookTruncateMaxBatchSize: flags.auditWebhookTruncateMaxBatchSize,
+        auditWebhookTruncateMaxEventSize: flags.auditWebhookTruncateMaxEventSize,
+        auditWebhookVersion: flags.auditWebhookVersion,
       },
       configFile: flags.config,
       defaults,

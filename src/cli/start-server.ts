@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createApiServer, loadOrCreateServiceAccountKey } from '../apiserver/index.ts';
-import { loadAuditPolicyFile, openAuditLog, type AuditPolicy, type AuditSink } from '../apiserver/audit/index.ts';
+import { loadAuditPolicyFile, openAuditLog, type AuditPolicy, type AuditSink, type AuditWebhookOptions } from '../apiserver/audit/index.ts';
 import { createAuthenticator } from '../apiserver/auth/authenticator.ts';
 import { OidcAuthenticator } from '../apiserver/auth/oidc.ts';
 import { writeKubeconfig } from '../apiserver/auth/kubeconfig.ts';
 import { ensurePki, generateClientCert } from '../apiserver/auth/pki.ts';
-import { HttpKubeClient } from '../client/index.ts';
+import { HttpKubeClient, loadKubeconfig } from '../client/index.ts';
 import { startControllers } from '../controllers/index.ts';
 import { TokenFile, tokenFilePath } from '../apiserver/auth/tokens.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
@@ -17,7 +17,7 @@ import type { Logger } from '../lib/log.ts';
 import { EtcdStore, openStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { dialableHost, formatHostPort } from './listen-address.ts';
-import type { ServerSettings } from './server-config.ts';
+import type { AuditWebhookSettings, ServerSettings } from './server-config.ts';
 import { EncryptionAtRest, parseEncryptionConfiguration, transformationMetrics } from '../apiserver/encryption/index.ts';
 import { Registry as PromRegistry } from '../lib/prom.ts';
 
@@ -107,13 +107,14 @@ async function openServerStore(settings: ServerSettings, logger: Logger): Promis
 }
 
 /**
- * The audit policy and log of --audit-policy-file / --audit-log-path, checked before anything
- * else starts: a bad policy or an unwritable log refuses the start, naming the flag. As upstream,
- * one without the other audits nothing (and says so).
+ * The audit policy, log and webhook of --audit-policy-file / --audit-log-path /
+ * --audit-webhook-config-file, checked before anything else starts: a bad policy, an unwritable
+ * log or a webhook kubeconfig that cannot be used refuses the start, naming the flag. As
+ * upstream, a policy without a backend, or a backend without a policy, audits nothing (and says so).
  */
-async function loadAudit(settings: ServerSettings, logger: Logger): Promise<{ policy: AuditPolicy; sink: AuditSink } | undefined> {
-  const { auditPolicyFile: file, auditLogPath: path } = settings;
-  if (file === undefined && path === undefined) return undefined;
+async function loadAudit(settings: ServerSettings, logger: Logger): Promise<{ policy: AuditPolicy; sink?: AuditSink; webhook?: AuditWebhookOptions } | undefined> {
+  const { auditPolicyFile: file, auditLogPath: path, auditWebhook } = settings;
+  if (file === undefined && path === undefined && auditWebhook === undefined) return undefined;
   let policy: AuditPolicy | undefined;
   if (file !== undefined) {
     try {
@@ -122,21 +123,56 @@ async function loadAudit(settings: ServerSettings, logger: Logger): Promise<{ po
       throw new HedgeError('Invalid', `--audit-policy-file ${file}: ${(err as Error).message}`, { cause: err });
     }
   }
-  if (path === undefined) {
-    logger.warn({ component: 'audit', policy: file }, 'no --audit-log-path: no audit events are written');
+  const webhook = auditWebhook ? await loadAuditWebhook(auditWebhook) : undefined;
+  if (path === undefined && webhook === undefined) {
+    logger.warn({ component: 'audit', policy: file }, 'no --audit-log-path or --audit-webhook-config-file: no audit events are written');
     return undefined;
   }
-  let sink: AuditSink;
-  try {
-    sink = await openAuditLog({ path, maxAgeDays: settings.auditLogMaxage, maxBackups: settings.auditLogMaxbackup, maxSizeMb: settings.auditLogMaxsize });
-  } catch (err) {
-    throw new HedgeError('Invalid', `--audit-log-path ${path}: ${(err as Error).message}`, { cause: err });
+  let sink: AuditSink | undefined;
+  if (path !== undefined) {
+    try {
+      sink = await openAuditLog({ path, maxAgeDays: settings.auditLogMaxage, maxBackups: settings.auditLogMaxbackup, maxSizeMb: settings.auditLogMaxsize });
+    } catch (err) {
+      throw new HedgeError('Invalid', `--audit-log-path ${path}: ${(err as Error).message}`, { cause: err });
+    }
   }
   if (!policy) {
-    logger.warn({ component: 'audit', path }, 'no --audit-policy-file: no audit events are recorded');
+    logger.warn({ component: 'audit', path, webhook: auditWebhook?.configFile }, 'no --audit-policy-file: no audit events are recorded');
+    await sink?.close();
     return undefined;
   }
-  return { policy, sink };
+  if (webhook) logger.info({ component: 'audit', webhook: webhook.target.server, mode: webhook.mode }, 'audit webhook');
+  return { policy, sink, webhook };
+}
+
+/**
+ * The --audit-webhook-config-file kubeconfig: its current context's cluster (server URL, CA) and
+ * user (client certificate and key, or token), as upstream's webhook client reads it.
+ */
+export async function loadAuditWebhook(s: AuditWebhookSettings): Promise<AuditWebhookOptions> {
+  const bad = (msg: string, cause?: unknown): HedgeError => new HedgeError('Invalid', `--audit-webhook-config-file ${s.configFile}: ${msg}`, { cause });
+  let conn;
+  try {
+    conn = await loadKubeconfig(s.configFile);
+  } catch (err) {
+    const why = (err as Error).message;
+    throw bad(why.startsWith(`kubeconfig ${s.configFile}: `) ? why.slice(`kubeconfig ${s.configFile}: `.length) : why, err);
+  }
+  let url: URL;
+  try {
+    url = new URL(conn.server);
+  } catch (err) {
+    throw bad(`clusters[].cluster.server: Invalid value: ${JSON.stringify(conn.server)}: not a URL`, err);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw bad(`clusters[].cluster.server: Invalid value: ${JSON.stringify(conn.server)}: must be an http or https URL`);
+  if ((conn.cert === undefined) !== (conn.key === undefined)) throw bad('users[].user: client-certificate and client-key go together');
+  return {
+    target: { server: conn.server, ca: conn.ca, cert: conn.cert, key: conn.key, token: conn.token, insecureSkipTLSVerify: conn.insecureSkipTLSVerify },
+    mode: s.mode,
+    batch: s.batch,
+    initialBackoffMs: s.initialBackoffMs,
+    truncate: s.truncate,
+  };
 }
 
 /**

@@ -1,6 +1,11 @@
 export { Auditor, RequestAudit, auditRequestBody, type AuditorOptions, type BeginAudit } from './request-audit.ts';
 export { AuditPolicy, AuditPolicyError, parseAuditPolicy, ruleMatches } from './policy.ts';
-export { LogBackend, fileSink, streamSink, type AuditBackend, type AuditSink, type LogBackendOptions } from './log-backend.ts';
+export { LogBackend, fileSink, streamSink, type AuditBackend, type AuditSink, type Delivery, type LogBackendOptions } from './log-backend.ts';
+export { BufferedBackend, DEFAULT_WEBHOOK_BATCH, type BatchConfig } from './buffered-backend.ts';
+export { createWebhookBackend, eventList, httpPoster, unionBackend, WebhookSender, WEBHOOK_MODES, type AuditWebhookOptions, type WebhookMode, type WebhookTarget } from './webhook-backend.ts';
+export { DEFAULT_TRUNCATE, splitBatch, truncateEvent, TRUNCATED_ANNOTATION, type TruncateConfig } from './truncate.ts';
+export { pluginErrorReporter, type AuditPlugin } from './plugin-errors.ts';
+export { realTimers, type Timers } from './timers.ts';
 export { RotatingFile, backupName, listBackups, type RotatingFileOptions } from './rotating-file.ts';
 export { auditMetrics, type AuditMetrics } from './metrics.ts';
 export { encodeEvent, microTime, nowMs, sourceIPs } from './event.ts';

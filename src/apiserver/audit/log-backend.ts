@@ -2,10 +2,19 @@ import type { Logger } from '../../lib/log.ts';
 import type { AuditMetrics } from './metrics.ts';
 import { RotatingFile } from './rotating-file.ts';
 
-/** Where encoded events go. `process` never blocks and never throws. */
+/**
+ * What `process` answers: undefined when the event was taken over (buffered; a later failure is
+ * counted, not reported), or, for a backend that sends within the request (the webhook's
+ * blocking modes), a promise of whether it was stored (upstream's ProcessEvents bool).
+ */
+export type Delivery = Promise<boolean> | undefined;
+
+/** Where encoded events go. `process` never throws. */
 export interface AuditBackend {
-  process(line: string): void;
-  /** write what is buffered, then release the file */
+  /** events are sent within the request (the webhook's blocking modes): the response waits for its last one */
+  readonly blocking?: boolean;
+  process(line: string): Delivery;
+  /** send or write what is buffered, then release the file or connections */
   close(): Promise<void>;
 }
 
@@ -48,8 +57,7 @@ export class LogBackend implements AuditBackend {
     this.#o = { bufferSize: 10_000, batchMaxSize: 400, errorLogIntervalMs: 10_000, ...opts };
   }
 
-  process(line: string): void {
-    this.#o.metrics.event.inc();
+  process(line: string): undefined {
     if (this.#closed) {
       this.#failed('log', 1, new Error('the audit log is closed (server shutting down)'));
       return;

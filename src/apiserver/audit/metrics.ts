@@ -5,10 +5,15 @@ import type { Level } from './types.ts';
 export interface AuditMetrics {
   /** events handed to the backend */
   event: Counter;
-  /** events that could not be written, by plugin: `log` (the write failed), `buffered` (the buffer was full) */
+  /**
+   * events that could not be written, by plugin: `log` (the write failed), `buffered` (the buffer
+   * was full), `webhook` (every try failed), `truncate` (too large even without its objects)
+   */
   error: Counter<'plugin'>;
   /** audited requests by level */
   level: Counter<'level'>;
+  /** requests failed because their RequestReceived event could not be stored (--audit-webhook-mode blocking-strict) */
+  rejected: Counter;
 }
 
 export function auditMetrics(registry: Registry): AuditMetrics {
@@ -21,6 +26,7 @@ export function auditMetrics(registry: Registry): AuditMetrics {
       registers: [registry],
     }),
     level: new Counter({ name: 'apiserver_audit_level_total', help: 'Counter of policy levels for audit events (1 per request).', labelNames: ['level'], registers: [registry] }),
+    rejected: new Counter({ name: 'apiserver_audit_requests_rejected_total', help: 'Counter of apiserver requests rejected due to an error in audit logging backend.', registers: [registry] }),
   };
 }
 

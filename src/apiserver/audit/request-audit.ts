@@ -5,7 +5,8 @@ import type { Status } from '../../api/meta/status.ts';
 import type { UserInfo } from '../auth/types.ts';
 import { decodeKubeProtobuf } from '../protobuf/index.ts';
 import type { RequestInfo } from '../request-info.ts';
-import type { AuditBackend } from './log-backend.ts';
+import { HedgeError } from '../../lib/errors.ts';
+import type { AuditBackend, Delivery } from './log-backend.ts';
 import { encodeEvent, jsonText, nowMs, sourceIPs, withoutManagedFields, type AuditEvent } from './event.ts';
 import type { AuditMetrics } from './metrics.ts';
 import type { AuditPolicy } from './policy.ts';
@@ -50,8 +51,20 @@ export interface BeginAudit {
 export class Auditor {
   readonly #o: AuditorOptions;
 
+  readonly #backend: AuditBackend;
+
   constructor(opts: AuditorOptions) {
     this.#o = opts;
+    const { backend, metrics } = opts;
+    // upstream's ObserveEvent: once per event, whichever backends it goes to
+    this.#backend = {
+      blocking: backend.blocking,
+      process(line) {
+        metrics.event.inc();
+        return backend.process(line);
+      },
+      close: () => backend.close(),
+    };
   }
 
   /** After authentication: the request's audit, or undefined when the policy gives it level None. */
@@ -59,7 +72,7 @@ export class Auditor {
     const config = this.#o.policy.evaluate(b.user, b.info);
     this.#o.metrics.level.inc({ level: config.level });
     if (config.level === 'None') return undefined;
-    return new RequestAudit(this.#o.backend, config, b, userInfo(b.user));
+    return new RequestAudit(this.#backend, config, b, userInfo(b.user));
   }
 
   /**
@@ -70,9 +83,21 @@ export class Auditor {
     const config = this.#o.policy.evaluate(undefined, b.info);
     this.#o.metrics.level.inc({ level: config.level });
     if (config.level === 'None') return;
-    const a = new RequestAudit(this.#o.backend, config, b, {}, { silent: true });
+    const a = new RequestAudit(this.#backend, config, b, {}, { silent: true });
     a.responseStatus = { metadata: {}, message: authMethods(b.req), code: 401 };
-    a.emit('ResponseStarted');
+    void a.emit('ResponseStarted');
+  }
+
+  /**
+   * Whether the request may go on: false only when a backend that sends within the request
+   * (blocking-strict) could not store its RequestReceived event. Upstream then answers 500 and
+   * emits nothing more for it; the rejection is counted.
+   */
+  async accept(rec: RequestAudit | undefined, requestURI: string): Promise<void> {
+    if (!rec?.received || (await rec.received)) return;
+    this.#o.metrics.rejected.inc();
+    rec.abandon();
+    throw new HedgeError('Internal', `Internal Server Error: ${JSON.stringify(requestURI)}: failed to store audit event`);
   }
 
   /** flush what is buffered (server shutdown) */
@@ -110,6 +135,8 @@ export class RequestAudit {
   /** what admission plugins add (pod-security.kubernetes.io/*), with the authorization decision */
   readonly annotations: Record<string, string> = {};
   responseStatus: AuditEvent['responseStatus'];
+  /** the RequestReceived event's delivery, when a backend sends it within the request */
+  readonly received: Delivery;
   readonly #backend: AuditBackend;
   readonly #event: AuditEvent;
   #done = false;
@@ -118,6 +145,8 @@ export class RequestAudit {
   #requestObject: string | undefined;
   #response: Buffer[] | undefined;
   #res: ServerResponse | undefined;
+  /** a blocking backend: the response's end, held until ResponseComplete is stored */
+  #heldEnd: (() => void) | undefined;
 
   constructor(backend: AuditBackend, config: RequestAuditConfig, b: Omit<BeginAudit, 'user'>, user: AuditUserInfo, opts: { silent?: boolean } = {}) {
     this.#backend = backend;
@@ -145,7 +174,12 @@ export class RequestAudit {
     }
     if (opts.silent) return;
     if (atLeastRequest(config)) (req as AuditedMessage)[auditOfRequest] = this;
-    this.emit('RequestReceived');
+    this.received = this.emit('RequestReceived');
+  }
+
+  /** nothing more is emitted (the request was refused for its RequestReceived event) */
+  abandon(): void {
+    this.#done = true;
   }
 
   impersonated(user: UserInfo): void {
@@ -195,6 +229,7 @@ export class RequestAudit {
    * RequestResponse the body of an ordinary one is kept for the responseObject.
    */
   watch(res: ServerResponse): void {
+    if (this.#backend.blocking && !this.longRunning) this.#holdEnd(res);
     if (this.longRunning) {
       const writeHead = res.writeHead;
       res.writeHead = ((...args: Parameters<ServerResponse['writeHead']>) => {
@@ -224,6 +259,28 @@ export class RequestAudit {
   }
 
   /**
+   * Upstream sends ResponseComplete before its handler returns, so a blocking backend holds the
+   * response: its end goes out once the event is stored. The event is emitted when the request
+   * completes, or on the next turn after the end (a handler that waits for its response to finish).
+   */
+  #holdEnd(res: ServerResponse): void {
+    const end = res.end;
+    res.end = ((...args: unknown[]) => {
+      const real = (): unknown => (end as (...a: unknown[]) => ServerResponse).apply(res, args);
+      if (this.#done) return real();
+      this.#heldEnd = real;
+      setImmediate(() => void this.complete(res.statusCode));
+      return res;
+    }) as ServerResponse['end'];
+  }
+
+  #releaseEnd(): void {
+    const h = this.#heldEnd;
+    this.#heldEnd = undefined;
+    h?.();
+  }
+
+  /**
    * An upgraded connection (exec, attach, port-forward): ResponseStarted with the status line's
    * code when the first bytes go back (upstream: on Hijack), ResponseComplete when it closes.
    */
@@ -245,38 +302,45 @@ export class RequestAudit {
       sniff(chunk);
       return (end as (...a: unknown[]) => Duplex).apply(socket, [chunk, ...rest]);
     }) as Duplex['end'];
-    socket.once('close', () => this.complete(this.responseStatus?.code ?? 101));
+    socket.once('close', () => void this.complete(this.responseStatus?.code ?? 101));
   }
 
   started(code: number): void {
     if (this.#started || this.#done) return;
     this.#started = true;
     this.responseStatus = { ...(this.responseStatus ?? { metadata: {} }), code };
-    if (this.longRunning) this.emit('ResponseStarted');
+    if (this.longRunning) void this.emit('ResponseStarted');
   }
 
-  complete(code: number): void {
-    if (this.#done) return;
+  /** the last event; a blocking backend's delivery of it is returned for the request to wait on */
+  complete(code: number): Delivery {
+    if (this.#done) return undefined;
     this.responseStatus = { ...(this.responseStatus ?? { metadata: {} }), code: this.responseStatus?.status ? this.responseStatus.code : code };
     this.#finishObjects();
-    this.emit('ResponseComplete');
     this.#done = true;
+    const d = this.emit('ResponseComplete');
+    if (!this.#heldEnd) return d;
+    const release = (): void => this.#releaseEnd();
+    if (d) void d.then(release, release);
+    else release();
+    return d;
   }
 
   /** the handler failed unexpectedly (upstream: a panic) */
   panic(err: unknown): void {
     if (this.#done) return;
     this.responseStatus = { metadata: {}, status: 'Failure', message: `APIServer panic'd: ${(err as Error)?.message ?? String(err)}`, reason: 'InternalError', code: 500 };
-    this.emit('Panic');
+    void this.emit('Panic');
     this.#done = true;
+    this.#releaseEnd();
   }
 
-  emit(stage: Stage): void {
-    if (this.config.omitStages.includes(stage)) return;
+  emit(stage: Stage): Delivery {
+    if (this.config.omitStages.includes(stage)) return undefined;
     const ev = this.#event;
     ev.responseStatus = stage === 'RequestReceived' ? undefined : this.responseStatus;
     ev.annotations = Object.keys(this.annotations).length ? this.annotations : undefined;
-    this.#backend.process(encodeEvent(ev, stage, stage === 'RequestReceived' ? ev.requestReceivedTimestamp : nowMs()));
+    return this.#backend.process(encodeEvent(ev, stage, stage === 'RequestReceived' ? ev.requestReceivedTimestamp : nowMs()));
   }
 
   /** request and response objects for the last event (decoded from the kept bytes only now) */
