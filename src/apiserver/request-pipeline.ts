@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceRegistry } from '../api/resources/registry.ts';
 import type { ResourceDef } from '../api/resources/types.ts';
 import { nowMs, type Auditor, type RequestAudit } from './audit/index.ts';
+import { authenticationAnnotations } from './auth/request-annotations.ts';
 import { impersonate } from './auth/impersonation.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
 import type { Registry as MetricsRegistry } from '../lib/prom.ts';
@@ -128,6 +129,8 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       // upstream's place: after authentication, before impersonation (the policy sees the caller)
       info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       audit.rec = auditor.begin({ auditId: audit.auditId, req, user: authenticated, info, received: audit.received });
+      const notes = authenticationAnnotations(req);
+      if (notes && audit.rec) Object.assign(audit.rec.annotations, notes);
       if (audit.res) audit.rec?.watch(audit.res);
       // blocking-strict: the request waits for its RequestReceived event and fails without it
       await auditor.accept(audit.rec, req.url ?? '/');

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { builtinResources } from '../api/builtin/index.ts';
@@ -36,14 +36,15 @@ import { reviewsProvider } from './reviews/reviews-provider.ts';
 import { tokenReviewer } from './reviews/token-review.ts';
 import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
 import { tokenRequestProvider } from './serviceaccount/token-request.ts';
-import { withServiceAccountTokens } from './serviceaccount/authenticator.ts';
+import { STALE_TOKEN_ANNOTATION, withServiceAccountTokens } from './serviceaccount/authenticator.ts';
+import { annotateAuthentication } from './auth/request-annotations.ts';
 import { withOidcTokens } from './auth/authenticator.ts';
 import { LEGACY_TOKEN_LAST_USED_LABEL, ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
 import { AuthMetrics } from './auth/auth-metrics.ts';
 import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
 import { TokensController } from './serviceaccount/tokens-controller.ts';
 import { conflict } from '../lib/errors.ts';
-import { collectProcessMetrics, Registry as MetricsRegistry } from '../lib/prom.ts';
+import { collectProcessMetrics, Counter, Registry as MetricsRegistry } from '../lib/prom.ts';
 import { createPatchEngine } from './handlers/patch-engine.ts';
 import { schemaFieldChecker } from './handlers/field-validation.ts';
 import { scaleProvider } from './handlers/scale.ts';
@@ -120,7 +121,14 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     now: () => registry.now(),
     recordLegacyTokenUse: config.bootstrapNamespaces !== false ? recordLegacyTokenUse : undefined,
   });
-  const authenticator: Authenticator = withOidcTokens(withServiceAccountTokens(config.authenticator, saValidator), config.oidc);
+  // upstream's serviceaccount_stale_tokens_total and stale-token audit annotation: a pod still uses
+  // an extended token past the hour it asked for (its node has not renewed it: offline, or an old client)
+  const staleTokens = new Counter({ name: 'serviceaccount_stale_tokens_total', help: 'Cumulative stale projected service account tokens used', registers: [metricsRegistry] });
+  const onStaleToken = (req: IncomingMessage, subject: string, seconds: number): void => {
+    staleTokens.inc();
+    annotateAuthentication(req, STALE_TOKEN_ANNOTATION, `subject: ${subject}, seconds after warning threshold: ${seconds}`);
+  };
+  const authenticator: Authenticator = withOidcTokens(withServiceAccountTokens(config.authenticator, saValidator, onStaleToken), config.oidc);
   config.oidc?.start();
   // node tunnels (node-proxy/): nodes dial in; node-bound requests use a node's tunnel, else dial it
   const nodeTunnels = new NodeTunnels({ logger: log.child({ component: 'node-tunnels' }) });

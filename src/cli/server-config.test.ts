@@ -35,6 +35,8 @@ const DEFAULT_SETTINGS = {
   auditLogMaxage: 0,
   auditLogMaxbackup: 0,
   auditLogMaxsize: 0,
+  serviceAccountMaxTokenExpiration: 0,
+  serviceAccountExtendTokenExpiration: true,
 };
 
 describe('resolveServerSettings', () => {
@@ -91,6 +93,19 @@ describe('resolveServerSettings', () => {
       nodeMonitorGracePeriod: 7,
       encryptionProviderConfig: '/etc/hedge/enc.yaml',
     });
+  });
+
+  it('service account token expiration: a Go duration cap between 1h and 2^32 s, the extension on unless =false', async () => {
+    const s = await resolveServerSettings({ flags: { serviceAccountMaxTokenExpiration: '48h', serviceAccountExtendTokenExpiration: 'false' } });
+    assert.equal(s.serviceAccountMaxTokenExpiration, 172800);
+    assert.equal(s.serviceAccountExtendTokenExpiration, false);
+    const file = join(dir, 'sa.yaml');
+    await writeFile(file, 'serviceAccountMaxTokenExpiration: 2h\nserviceAccountExtendTokenExpiration: false\n');
+    const f = await resolveServerSettings({ flags: {}, configFile: file });
+    assert.deepEqual([f.serviceAccountMaxTokenExpiration, f.serviceAccountExtendTokenExpiration], [7200, false]);
+    await assert.rejects(resolveServerSettings({ flags: { serviceAccountMaxTokenExpiration: '30m' } }), /ConfigError: --service-account-max-token-expiration: must be between 1 hour and 2\^32 seconds/);
+    await assert.rejects(resolveServerSettings({ flags: { serviceAccountMaxTokenExpiration: 'soon' } }), /ConfigError: --service-account-max-token-expiration: invalid duration/);
+    await assert.rejects(resolveServerSettings({ flags: { serviceAccountExtendTokenExpiration: 'maybe' } }), /ConfigError: --service-account-extend-token-expiration: /);
   });
 
   it('names the flag at fault', async () => {

@@ -68,6 +68,10 @@ export interface ServerSettings {
   auditWebhook?: AuditWebhookSettings;
   /** an apiserver.config.k8s.io/v1 EncryptionConfiguration file: the resources encrypted at rest (none when absent) */
   encryptionProviderConfig?: string;
+  /** cap on a TokenRequest's expiration, seconds (--service-account-max-token-expiration); 0 = none */
+  serviceAccountMaxTokenExpiration: number;
+  /** the kubelet's projected tokens (3607 s, pod-bound) last a year, with a warnafter claim at the hour (upstream's default) */
+  serviceAccountExtendTokenExpiration: boolean;
   /** OpenID Connect authentication (kube-apiserver's --oidc-* flags); unset = off */
   oidc?: OidcSettings;
 }
@@ -117,6 +121,8 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   auditLogMaxage: 0,
   auditLogMaxbackup: 0,
   auditLogMaxsize: 0,
+  serviceAccountMaxTokenExpiration: 0,
+  serviceAccountExtendTokenExpiration: true,
 };
 
 /** upstream's defaults of the --audit-webhook-* flags */
@@ -205,6 +211,8 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   auditWebhookTruncateMaxBatchSize: '--audit-webhook-truncate-max-batch-size',
   auditWebhookTruncateMaxEventSize: '--audit-webhook-truncate-max-event-size',
   auditWebhookVersion: '--audit-webhook-version',
+  serviceAccountMaxTokenExpiration: '--service-account-max-token-expiration',
+  serviceAccountExtendTokenExpiration: '--service-account-extend-token-expiration',
 };
 
 /** a Go duration (`30s`, `1m30s`, `500ms`; a bare number is seconds in the file) as milliseconds */
@@ -328,6 +336,12 @@ const partialSchema = z.strictObject({
   auditWebhookTruncateMaxBatchSize: intSchema(' of bytes').optional(),
   auditWebhookTruncateMaxEventSize: intSchema(' of bytes').optional(),
   auditWebhookVersion: z.string().optional(),
+  // upstream's bounds: at least an hour, at most 2^32 s; as seconds (0 = no cap, the default)
+  serviceAccountMaxTokenExpiration: goDurationSchema
+    .refine((ms) => ms === 0 || (ms >= 3600_000 && ms <= 2 ** 32 * 1000), 'must be between 1 hour and 2^32 seconds')
+    .transform((ms) => Math.floor(ms / 1000))
+    .optional(),
+  serviceAccountExtendTokenExpiration: boolFlagSchema.optional(),
 });
 
 export interface ResolveOptions {
@@ -381,6 +395,8 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     auditLogMaxbackup: merged.auditLogMaxbackup!,
     auditLogMaxsize: merged.auditLogMaxsize!,
     ...(auditWebhook ? { auditWebhook } : {}),
+    serviceAccountMaxTokenExpiration: merged.serviceAccountMaxTokenExpiration!,
+    serviceAccountExtendTokenExpiration: merged.serviceAccountExtendTokenExpiration!,
   };
 }
 

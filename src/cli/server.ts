@@ -58,6 +58,8 @@ export interface ServerFlags {
   auditWebhookTruncateMaxBatchSize?: string;
   auditWebhookTruncateMaxEventSize?: string;
   auditWebhookVersion?: string;
+  serviceAccountMaxTokenExpiration?: string;
+  serviceAccountExtendTokenExpiration?: string | boolean;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -120,7 +122,9 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--audit-webhook-truncate-enabled [bool]', 'drop the request/response objects of events over the max event size, and split batches over the max batch size (default: false)')
     .option('--audit-webhook-truncate-max-batch-size <bytes>', 'largest batch sent; bigger ones are split (default: 10485760)')
     .option('--audit-webhook-truncate-max-event-size <bytes>', 'largest event sent; bigger ones lose their objects, and are dropped if still too big (default: 102400)')
-    .option('--audit-webhook-version <group/version>', 'the API version of the events sent; only audit.k8s.io/v1 (default: audit.k8s.io/v1)');
+    .option('--audit-webhook-version <group/version>', 'the API version of the events sent; only audit.k8s.io/v1 (default: audit.k8s.io/v1)')
+    .option('--service-account-max-token-expiration <duration>', 'longest expiration a TokenRequest gets; longer requests are shortened with a warning; between 1h and 2^32 s (default: no cap)')
+    .option('--service-account-extend-token-expiration [bool]', "tokens the node requests for pods' projected volumes (3607 s) last a year, with a kubernetes.io warnafter claim at the requested time, so a node offline for more than an hour keeps its pods' tokens valid (default: true)");
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -178,6 +182,8 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         auditWebhookTruncateMaxBatchSize: flags.auditWebhookTruncateMaxBatchSize,
         auditWebhookTruncateMaxEventSize: flags.auditWebhookTruncateMaxEventSize,
         auditWebhookVersion: flags.auditWebhookVersion,
+        serviceAccountMaxTokenExpiration: flags.serviceAccountMaxTokenExpiration,
+        serviceAccountExtendTokenExpiration: flags.serviceAccountExtendTokenExpiration,
       },
       configFile: flags.config,
       defaults,

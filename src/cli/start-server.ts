@@ -211,7 +211,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
   try {
     api = await createApiServer({
       kubeletClient: { cert: kubeletClientCert.cert, key: kubeletClientCert.key },
-      serviceAccountTokens: { privateKeyPem: saKey },
+      serviceAccountTokens: { privateKeyPem: saKey, maxExpirationSeconds: settings.serviceAccountMaxTokenExpiration, extendExpiration: settings.serviceAccountExtendTokenExpiration },
       serviceAccountRootCa: pki.caCert,
       host: settings.listen.host,
       port: settings.listen.port,

@@ -3,7 +3,11 @@ import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { UserInfo } from '../auth/types.ts';
 import { startTestServer, testAuthenticator, type TestServer } from '../testing/test-server.ts';
-import { ServiceAccountTokens } from './token-signer.ts';
+import type { KubeObject } from '../../api/object.ts';
+import { annotateAuthentication, authenticationAnnotations } from '../auth/request-annotations.ts';
+import { STALE_TOKEN_ANNOTATION, withServiceAccountTokens } from './authenticator.ts';
+import { EXPIRATION_EXTENSION_SECONDS, ServiceAccountTokens, WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS } from './token-signer.ts';
+import { ServiceAccountTokenValidator } from './token-validator.ts';
 
 const authenticator = {
   authenticate(req: IncomingMessage): UserInfo | undefined {
@@ -189,5 +193,97 @@ describe('TokenRequest with --service-account-max-token-expiration', () => {
       body: JSON.stringify({ spec: { expirationSeconds: 3600 } }),
     });
     assert.equal(within.headers.get('warning'), null);
+  });
+});
+
+describe("TokenRequest: the kubelet's projected tokens are extended (--service-account-extend-token-expiration)", () => {
+  let t: TestServer;
+  let off: TestServer;
+  const claimsOf = (token: string) =>
+    JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number; iat: number; 'kubernetes.io': { warnafter?: number; pod?: { name: string } } };
+  const ask = (server: TestServer, spec: Record<string, unknown>) =>
+    server.json<TokenOut>('/api/v1/namespaces/default/serviceaccounts/default/token', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ spec }),
+    });
+  const podRef = { kind: 'Pod', apiVersion: 'v1', name: 'p' };
+  before(async () => {
+    t = await startTestServer({});
+    off = await startTestServer({ serviceAccountTokens: { extendExpiration: false } });
+    for (const s of [t, off]) {
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x' }] } };
+      const r = await s.json('/api/v1/namespaces/default/pods', { method: 'POST', headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' }, body: JSON.stringify(pod) });
+      assert.equal(r.status, 201);
+    }
+  });
+  after(async () => {
+    await t.close();
+    await off.close();
+  });
+
+  it('a pod-bound 3607 s request for the apiserver is issued for a year with warnafter at the hour; the answer says the hour', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const r = await ask(t, { expirationSeconds: WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS, boundObjectRef: podRef });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.spec.expirationSeconds, 3607);
+    const c = claimsOf(r.body.status.token);
+    assert.equal(c.exp - c.iat, EXPIRATION_EXTENSION_SECONDS);
+    assert.equal(c['kubernetes.io'].warnafter, c.iat + 3607);
+    assert.equal(c['kubernetes.io'].pod?.name, 'p');
+    const answered = Date.parse(r.body.status.expirationTimestamp) / 1000;
+    assert.ok(answered >= before + 3607 && answered <= before + 3607 + 5, `expirationTimestamp is the hour asked for (${r.body.status.expirationTimestamp})`);
+    // and it authenticates as the pod's account
+    const who = await t.json<TokenOut>('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${r.body.status.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1' }),
+    });
+    assert.equal(who.body.status.userInfo?.username, 'system:serviceaccount:default:default');
+  });
+
+  it('is not extended unbound, for another audience, for another duration, or with the flag off', async () => {
+    const cases: [TestServer, Record<string, unknown>][] = [
+      [t, { expirationSeconds: 3607 }],
+      [t, { expirationSeconds: 3607, boundObjectRef: podRef, audiences: ['vault'] }],
+      [t, { expirationSeconds: 3600, boundObjectRef: podRef }],
+      [off, { expirationSeconds: 3607, boundObjectRef: podRef }],
+    ];
+    for (const [server, spec] of cases) {
+      const r = await ask(server, spec);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const c = claimsOf(r.body.status.token);
+      assert.equal(c.exp - c.iat, spec.expirationSeconds, JSON.stringify(spec));
+      assert.equal(c['kubernetes.io'].warnafter, undefined, JSON.stringify(spec));
+    }
+  });
+
+  it('a use past warnafter is stale: the validator says how long, the authenticator reports it on the request', async () => {
+    const tokens = new ServiceAccountTokens();
+    const sa = { metadata: { name: 'default', namespace: 'default', uid: 'sa-uid' } } as KubeObject;
+    const pod = { metadata: { name: 'p', namespace: 'default', uid: 'pod-uid' } } as KubeObject;
+    let now = new Date('2026-01-01T00:00:00Z');
+    const validator = new ServiceAccountTokenValidator({
+      tokens,
+      now: () => now,
+      getter: { serviceAccount: async () => sa, secret: async () => undefined, pod: async () => pod, node: async () => undefined },
+    });
+    const issued = tokens.issue({ namespace: 'default', serviceAccount: { name: 'default', uid: 'sa-uid' }, audiences: tokens.audiences, expirationSeconds: EXPIRATION_EXTENSION_SECONDS, warnAfterSeconds: 3607, pod: { name: 'p', uid: 'pod-uid' }, now });
+    const fresh = await validator.validate(issued.token);
+    assert.ok(fresh.ok && fresh.staleSeconds === undefined);
+    now = new Date(now.getTime() + (3607 + 100) * 1000);
+    const stale = await validator.validate(issued.token);
+    assert.ok(stale.ok && stale.staleSeconds === 100, JSON.stringify(stale));
+
+    const seen: [string, number][] = [];
+    const authn = withServiceAccountTokens({ authenticate: () => undefined }, validator, (req, subject, seconds) => {
+      seen.push([subject, seconds]);
+      annotateAuthentication(req, STALE_TOKEN_ANNOTATION, `subject: ${subject}, seconds after warning threshold: ${seconds}`);
+    });
+    const req = { headers: { authorization: `Bearer ${issued.token}` } } as IncomingMessage;
+    const user = await authn.authenticate(req);
+    assert.equal(user?.username, 'system:serviceaccount:default:default');
+    assert.deepEqual(seen, [['system:serviceaccount:default:default', 100]]);
+    assert.deepEqual(authenticationAnnotations(req), { [STALE_TOKEN_ANNOTATION]: 'subject: system:serviceaccount:default:default, seconds after warning threshold: 100' });
   });
 });

@@ -8,7 +8,7 @@ import { opContext } from '../handlers/write.ts';
 import { admissionRequest } from '../registry/registry.ts';
 import type { SubresourceProvider } from '../providers.ts';
 import { statusErrors } from '../status.ts';
-import { credentialIdForJti, type ObjectRef, type ServiceAccountTokens } from './token-signer.ts';
+import { credentialIdForJti, EXPIRATION_EXTENSION_SECONDS, type ObjectRef, type ServiceAccountTokens, WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS } from './token-signer.ts';
 
 interface BoundObjectRef {
   kind?: string;
@@ -113,11 +113,17 @@ export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): Su
         exp = tokens.maxExpirationSeconds;
       }
       const now = registry.now();
+      // upstream's safe transition for projected tokens: what the kubelet asks for a pod's volume,
+      // for the apiserver's own audiences, is issued for a year and only warns (a `warnafter`
+      // claim, a stale-token audit annotation) past the hour; the answer still says the hour, so
+      // the node renews it as asked. An edge node offline for longer keeps its pods' tokens valid.
+      const extend = tokens.extendExpiration && bound.pod !== undefined && exp === WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS && audiences.every((a) => tokens.audiences.includes(a));
       const issued = tokens.issue({
         namespace,
         serviceAccount: { name, uid: sa.metadata.uid ?? '' },
         audiences,
-        expirationSeconds: exp,
+        expirationSeconds: extend ? EXPIRATION_EXTENSION_SECONDS : exp,
+        ...(extend ? { warnAfterSeconds: exp } : {}),
         pod: bound.pod,
         secret: bound.secret,
         node: bound.node,
@@ -134,7 +140,7 @@ export function tokenRequestProvider(deps: { tokens: ServiceAccountTokens }): Su
           // upstream answers the reference as it was sent
           boundObjectRef: ref ? { kind: ref.kind, apiVersion: ref.apiVersion, name: ref.name, ...(ref.uid ? { uid: ref.uid } : {}) } : null,
         },
-        status: { token: issued.token, expirationTimestamp: issued.expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+        status: { token: issued.token, expirationTimestamp: new Date(Math.floor(now.getTime() / 1000) * 1000 + exp * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
       };
       setWarnings(rq.res, rq.warnings);
       sendJson(rq.res, 201, out);

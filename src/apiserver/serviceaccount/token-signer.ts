@@ -26,7 +26,18 @@ export interface ServiceAccountTokenOptions {
    * undefined or 0 = none beyond the 2^32 s validation limit, upstream's default
    */
   maxExpirationSeconds?: number;
+  /**
+   * upstream --service-account-extend-token-expiration (default true): a pod-bound token asked for
+   * with the kubelet's WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS for the apiserver's own audiences
+   * is issued for EXPIRATION_EXTENSION_SECONDS, with a `warnafter` claim at the requested time
+   */
+  extendExpiration?: boolean;
 }
+
+/** what the kubelet asks for a projected token (an hour and 7 s: upstream's marker for the extension) */
+export const WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS = 3607;
+/** how long such a token is issued for (upstream's ExpirationExtensionSeconds: a year) */
+export const EXPIRATION_EXTENSION_SECONDS = 365 * 24 * 60 * 60;
 
 export interface IssueRequest {
   namespace: string;
@@ -38,6 +49,8 @@ export interface IssueRequest {
   secret?: ObjectRef;
   node?: ObjectRef;
   now: Date;
+  /** `kubernetes.io.warnafter`: seconds after `now` from which a use counts as stale (the extension) */
+  warnAfterSeconds?: number;
 }
 
 export interface ObjectRef {
@@ -52,6 +65,8 @@ export interface BoundClaims {
   pod?: ObjectRef;
   secret?: ObjectRef;
   node?: ObjectRef;
+  /** unix seconds: the token outlived what was asked for (an extended token, see `extendExpiration`) */
+  warnafter?: number;
 }
 
 interface Claims {
@@ -203,6 +218,7 @@ export function decodeServiceAccountToken(token: string, opts: VerifyOptions): D
   if (k8s.pod) bound.pod = ref(k8s.pod);
   if (k8s.secret) bound.secret = ref(k8s.secret);
   if (k8s.node) bound.node = ref(k8s.node);
+  if (typeof k8s.warnafter === 'number' && k8s.warnafter > 0) bound.warnafter = k8s.warnafter;
   const jti = typeof claims.jti === 'string' ? claims.jti : '';
   const user: UserInfo = { username: claims.sub, uid: k8s.serviceaccount.uid, groups: saGroups(k8s.namespace) };
   const extra = boundExtra(bound, jti);
@@ -236,6 +252,7 @@ export class ServiceAccountTokens {
   readonly issuer: string;
   readonly audiences: string[];
   readonly maxExpirationSeconds: number;
+  readonly extendExpiration: boolean;
   readonly #key: KeyObject;
   readonly #publicKey: KeyObject;
   readonly #kid: string;
@@ -244,6 +261,7 @@ export class ServiceAccountTokens {
     this.issuer = opts.issuer ?? DEFAULT_ISSUER;
     this.audiences = opts.audiences ?? [this.issuer];
     this.maxExpirationSeconds = opts.maxExpirationSeconds ?? 0;
+    this.extendExpiration = opts.extendExpiration ?? true;
     this.#key = opts.privateKeyPem ? createPrivateKey(opts.privateKeyPem) : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     this.#publicKey = createPublicKey(this.#key);
     // upstream's key id: sha256 of the DER public key, base64url
@@ -258,6 +276,7 @@ export class ServiceAccountTokens {
     if (r.pod) k8s.pod = r.pod;
     else if (r.secret) k8s.secret = r.secret;
     if (r.node) k8s.node = r.node.uid === '' ? ({ name: r.node.name } as ObjectRef) : r.node;
+    if (r.warnAfterSeconds !== undefined) k8s.warnafter = iat + r.warnAfterSeconds;
     const jti = randomUUID();
     const claims: Claims = {
       aud: r.audiences,

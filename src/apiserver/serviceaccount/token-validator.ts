@@ -17,7 +17,8 @@ export interface TokenObjectGetter {
 }
 
 /** `foreign`: not a token of our issuers at all (another authenticator's, or none) */
-export type TokenValidation = { ok: true; user: UserInfo; audiences: string[] } | { ok: false; reason: string; foreign?: true };
+/** `staleSeconds`: an extended token (token-signer.ts `extendExpiration`) used this long after its `warnafter` */
+export type TokenValidation = { ok: true; user: UserInfo; audiences: string[]; staleSeconds?: number } | { ok: false; reason: string; foreign?: true };
 
 /** upstream's jwt.DefaultLeeway: a bound object deleted less than this ago still counts */
 export const DELETION_LEEWAY_MS = 60_000;
@@ -76,7 +77,10 @@ export class ServiceAccountTokenValidator {
     if (!decoded.ok) return decoded;
     const reason = await this.#objectsReason(token, decoded.token, now);
     if (reason !== undefined) return { ok: false, reason };
-    return { ok: true, user: decoded.token.user, audiences: decoded.token.audiences };
+    const warnafter = decoded.token.kind === 'bound' ? decoded.token.claims.warnafter : undefined;
+    const nowSec = Math.floor(now.getTime() / 1000);
+    const stale = warnafter !== undefined && nowSec > warnafter ? { staleSeconds: nowSec - warnafter } : {};
+    return { ok: true, user: decoded.token.user, audiences: decoded.token.audiences, ...stale };
   }
 
   #objectsReason(token: string, t: DecodedToken, now: Date): Promise<string | undefined> {
