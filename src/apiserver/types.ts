@@ -1,3 +1,4 @@
+import type { FlowControlConfig } from './flowcontrol/index.ts';
 import type { DefaultAccountBackoff } from './serviceaccount/default-account-controller.ts';
 import type { RetryBackoff } from './serviceaccount/retry-queue.ts';
 import type { EncryptionAtRest } from './encryption/transformer.ts';
@@ -99,6 +100,11 @@ export interface ApiServerConfig {
    * to `sink` as audit.k8s.io/v1 Event lines, buffered and batched; absent = no auditing
    */
   audit?: { policy: AuditPolicy; sink: AuditSink; bufferSize?: number; batchMaxSize?: number };
+  /**
+   * overload protection: API Priority and Fairness (default) or plain max-in-flight limits, with
+   * upstream's defaults (400 + 200 seats, 60 s queue wait)
+   */
+  flowControl?: FlowControlConfig;
 }
 
 export interface ApiServer {
