@@ -27,7 +27,7 @@ const flowSchemaTable: TableDef = {
   ],
   row: (obj, now) => {
     const s = specOf(obj);
-    const dm = isPlainObject(s.distinguisherMethod) && typeof s.distinguisherMethod.type === 'string' ? s.distinguisherMethod.type : '*';
+    const dm = isPlainObject(s.distinguisherMethod) && typeof s.distinguisherMethod.type === 'string' ? s.distinguisherMethod.type : '<none>';
     const conds = rec((obj as { status?: unknown }).status).conditions;
     const dangling = Array.isArray(conds) ? conds.map(rec).find((c) => c.type === 'Dangling') : undefined;
     const missing = dangling && typeof dangling.status === 'string' ? dangling.status : '?';
