@@ -64,6 +64,12 @@ export interface ServerSettings {
   encryptionProviderConfig?: string;
   /** OpenID Connect authentication (kube-apiserver's --oidc-* flags); unset = off */
   oidc?: OidcSettings;
+  /** API Priority and Fairness (upstream's default: on); off = plain max-in-flight limits */
+  enablePriorityAndFairness: boolean;
+  /** read-only requests in flight (APF: with the next, the seats the priority levels share); 0 = no limit */
+  maxRequestsInflight: number;
+  /** mutating requests in flight; 0 = no limit */
+  maxMutatingRequestsInflight: number;
 }
 
 /** `--oidc-*`: what OidcAuthenticator takes, with the CA as a file */
@@ -101,6 +107,9 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   auditLogMaxage: 0,
   auditLogMaxbackup: 0,
   auditLogMaxsize: 0,
+  enablePriorityAndFairness: true,
+  maxRequestsInflight: 400,
+  maxMutatingRequestsInflight: 200,
 };
 
 /** config key → flag, for error messages */
@@ -147,6 +156,9 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   auditLogMaxage: '--audit-log-maxage',
   auditLogMaxbackup: '--audit-log-maxbackup',
   auditLogMaxsize: '--audit-log-maxsize',
+  enablePriorityAndFairness: '--enable-priority-and-fairness',
+  maxRequestsInflight: '--max-requests-inflight',
+  maxMutatingRequestsInflight: '--max-mutating-requests-inflight',
 };
 
 /** z.string() checked by a parser that throws a HedgeError with the reason */
@@ -241,6 +253,14 @@ const partialSchema = z.strictObject({
   auditLogMaxage: z.coerce.number().int('must be a whole number of days').min(0, "can't be a negative number").optional(),
   auditLogMaxbackup: z.coerce.number().int('must be a whole number of files').min(0, "can't be a negative number").optional(),
   auditLogMaxsize: z.coerce.number().int('must be a whole number of megabytes').min(0, "can't be a negative number").optional(),
+  // a Go bool flag: --enable-priority-and-fairness=false (or alone: true)
+  enablePriorityAndFairness: z
+    .union([z.boolean(), z.string()])
+    .refine((v) => typeof v === 'boolean' || v === 'true' || v === 'false', 'must be true or false')
+    .transform((v) => v === true || v === 'true')
+    .optional(),
+  maxRequestsInflight: z.coerce.number().int('must be a whole number of requests').min(0, "can't be a negative number (0 = no limit)").optional(),
+  maxMutatingRequestsInflight: z.coerce.number().int('must be a whole number of requests').min(0, "can't be a negative number (0 = no limit)").optional(),
 });
 
 export interface ResolveOptions {
@@ -292,6 +312,9 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     auditLogMaxage: merged.auditLogMaxage!,
     auditLogMaxbackup: merged.auditLogMaxbackup!,
     auditLogMaxsize: merged.auditLogMaxsize!,
+    enablePriorityAndFairness: merged.enablePriorityAndFairness!,
+    maxRequestsInflight: merged.maxRequestsInflight!,
+    maxMutatingRequestsInflight: merged.maxMutatingRequestsInflight!,
   };
 }
 

@@ -45,6 +45,10 @@ export interface ServerFlags {
   auditLogMaxage?: string;
   auditLogMaxbackup?: string;
   auditLogMaxsize?: string;
+  /** true when given alone */
+  enablePriorityAndFairness?: string | boolean;
+  maxRequestsInflight?: string;
+  maxMutatingRequestsInflight?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -94,7 +98,10 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--audit-log-path <file>', 'write audit events there as JSON lines (one audit.k8s.io/v1 Event each); - = stdout (default: none)')
     .option('--audit-log-maxage <days>', 'delete rotated audit logs older than this; 0 = keep regardless of age (default: 0)')
     .option('--audit-log-maxbackup <count>', 'keep at most this many rotated audit logs; 0 = all (default: 0)')
-    .option('--audit-log-maxsize <MB>', 'rotate the audit log before it grows past this size; 0 = 100 MB (default: 0)');
+    .option('--audit-log-maxsize <MB>', 'rotate the audit log before it grows past this size; 0 = 100 MB (default: 0)')
+    .option('--enable-priority-and-fairness [bool]', 'API Priority and Fairness: requests classified by FlowSchema into priority levels with fair queuing; =false for plain max-in-flight limits (default: true)')
+    .option('--max-requests-inflight <n>', 'read-only requests in flight; with APF, this plus --max-mutating-requests-inflight is the seats the priority levels share; 0 = no limit (default: 400)')
+    .option('--max-mutating-requests-inflight <n>', 'mutating requests in flight (see --max-requests-inflight); 0 = no limit (default: 200)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -139,6 +146,9 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         auditLogMaxage: flags.auditLogMaxage,
         auditLogMaxbackup: flags.auditLogMaxbackup,
         auditLogMaxsize: flags.auditLogMaxsize,
+        enablePriorityAndFairness: flags.enablePriorityAndFairness,
+        maxRequestsInflight: flags.maxRequestsInflight,
+        maxMutatingRequestsInflight: flags.maxMutatingRequestsInflight,
       },
       configFile: flags.config,
       defaults,
