@@ -28,3 +28,4 @@ export {
   type ServiceAccountTokenOptions,
 } from './serviceaccount/index.ts';
 export { reviewDef } from './reviews/index.ts';
+export { DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT, DEFAULT_MAX_REQUESTS_INFLIGHT, FLOW_SCHEMA_UID_HEADER, PRIORITY_LEVEL_UID_HEADER, type FlowControlConfig } from './flowcontrol/index.ts';

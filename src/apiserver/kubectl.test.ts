@@ -175,6 +175,23 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     assert.match(await ok(['delete', 'namespace', 'team-a']), /deleted/);
   });
 
+  it('gets the API Priority and Fairness objects with upstream columns, applies a FlowSchema and reads its Dangling status', async () => {
+    const out = await ok(['get', 'flowschemas,prioritylevelconfigurations']);
+    assert.match(out, /^NAME\s+PRIORITYLEVEL\s+MATCHINGPRECEDENCE\s+DISTINGUISHERMETHOD\s+AGE\s+MISSINGPL$/m);
+    assert.match(out, /^flowschema\.flowcontrol\.apiserver\.k8s\.io\/system-node-high\s+node-high\s+400\s+ByUser\s+\S+\s+False$/m);
+    assert.match(out, /^flowschema\.flowcontrol\.apiserver\.k8s\.io\/exempt\s+exempt\s+1\s+<none>\s+\S+\s+False$/m);
+    assert.match(out, /^NAME\s+TYPE\s+NOMINALCONCURRENCYSHARES\s+QUEUES\s+HANDSIZE\s+QUEUELENGTHLIMIT\s+AGE$/m);
+    assert.match(out, /^prioritylevelconfiguration\.flowcontrol\.apiserver\.k8s\.io\/node-high\s+Limited\s+40\s+64\s+6\s+50\s+/m);
+    assert.match(out, /^prioritylevelconfiguration\.flowcontrol\.apiserver\.k8s\.io\/exempt\s+Exempt\s+<none>\s+<none>\s+<none>\s+<none>\s+/m);
+    const fs = ['apiVersion: flowcontrol.apiserver.k8s.io/v1', 'kind: FlowSchema', 'metadata:', '  name: kubectl-dangling', 'spec:', '  priorityLevelConfiguration:', '    name: no-such-level', '  matchingPrecedence: 300',
+      '  rules:', '  - subjects:', '    - kind: User', '      user:', '        name: nobody', '    nonResourceRules:', '    - verbs: ["get"]', '      nonResourceURLs: ["/version"]', ''].join('\n');
+    await ok(['apply', '-f', '-'], fs);
+    await until(async () => /True$/m.test(await ok(['get', 'flowschema', 'kubectl-dangling', '--no-headers'])), 'the Dangling condition');
+    const bad = await kubectl(['create', '-f', '-'], fs.replace('kubectl-dangling', 'kubectl-bad').replace('300', '0'));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /spec\.matchingPrecedence: Invalid value: 0: must be between 1 and 10000, inclusive/);
+  });
+
   it('creates a PriorityClass (protobuf), prints it, and a pod gets its priority', async () => {
     assert.match(await ok(['create', 'priorityclass', 'batch-high', '--value=1000', '--description=batch', '--preemption-policy=Never']), /priorityclass.scheduling.k8s.io\/batch-high created/);
     const table = await ok(['get', 'priorityclass']);

@@ -22,6 +22,7 @@ import { parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './
 import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts';
 import { statusErrors } from './status.ts';
 import type { Node } from 'kubernetes-types/core/v1.js';
+import type { FlowGate, Ticket } from './flowcontrol/gate.ts';
 
 /** An authenticated, authorized request: a resource one with its type, or a non-resource path. */
 export type AdmittedRequest = { user: UserInfo; info: ResourceRequestInfo; def: ResourceDef } | { user: UserInfo; info: undefined; def: undefined };
@@ -43,6 +44,14 @@ export interface RequestPipelineOptions {
   metricsRegistry?: MetricsRegistry;
   /** audit events (audit/); absent = no auditing and no audit work per request */
   auditor?: Auditor;
+  /** API Priority and Fairness or max-in-flight (flowcontrol/); absent = no limit */
+  flowGate?: FlowGate;
+}
+
+/** Where `admit` leaves the request's flow control seat, released by the caller once the request is done. */
+export interface FlowSlot {
+  res: ServerResponse;
+  ticket?: Ticket;
 }
 
 /** One request's audit as `admit` fills it in: present only when auditing is on. */
@@ -59,9 +68,9 @@ export interface AdmitAudit {
 export interface RequestPipeline {
   /**
    * authenticate (401) → parse the request info → (audit: the policy decides, RequestReceived) →
-   * impersonate → authorize (403) → find the resource type (404)
+   * impersonate → (flow control: wait for a seat, or 429) → authorize (403) → find the resource type (404)
    */
-  admit(req: IncomingMessage, url: URL, audit?: AdmitAudit): Promise<AdmittedRequest>;
+  admit(req: IncomingMessage, url: URL, audit?: AdmitAudit, flow?: FlowSlot): Promise<AdmittedRequest>;
   /** the handler of `def`'s `subresource`, if one is registered */
   subresource(def: ResourceDef, subresource: string): SubresourceProvider | undefined;
   /** the `request` listener: every request ends in a response or a Status, never an unhandled rejection */
@@ -116,7 +125,19 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     }
   };
 
-  const admit = async (req: IncomingMessage, url: URL, audit?: AdmitAudit): Promise<AdmittedRequest> => {
+  const flowGate = opts.flowGate;
+  /** upstream's place for APF: after impersonation, before authorization; a fault of its own never fails the request */
+  const waitForSeat = async (user: UserInfo, info: RequestInfo, flow: FlowSlot): Promise<void> => {
+    try {
+      const t = flowGate!.admit(user, info, flow.res);
+      flow.ticket = t instanceof Promise ? await t : t;
+    } catch (err) {
+      if (isHedgeError(err, 'TooManyRequests')) throw err;
+      log.error({ err }, 'flow control failed; the request goes through unlimited');
+    }
+  };
+
+  const admit = async (req: IncomingMessage, url: URL, audit?: AdmitAudit, flow?: FlowSlot): Promise<AdmittedRequest> => {
     let authenticated: UserInfo;
     try {
       authenticated = await authenticate(req);
@@ -138,6 +159,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     const user = await impersonate(req, authenticated, authorizer);
     if (user !== authenticated) audit?.rec?.impersonated(user);
     info ??= parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+    if (flow && flowGate) await waitForSeat(user, info, flow);
     const decision = await authorize(user, info);
     audit?.rec?.authorized(decision.allowed, decision.reason);
     if (!decision.allowed) throw forbidden(user, info, decision.reason);
@@ -164,6 +186,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     const reqLog = lazyChild(log, { requestId });
     let user: UserInfo | undefined;
     let code = 200;
+    const flow: FlowSlot | undefined = flowGate ? { res } : undefined;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname;
@@ -182,7 +205,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         const method = req.method ?? 'GET';
         if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
         // what it discloses is the node list: authorized exactly as `list nodes`
-        const sd = await admit(req, new URL('/api/v1/nodes', 'http://localhost'), audit);
+        const sd = await admit(req, new URL('/api/v1/nodes', 'http://localhost'), audit, flow);
         user = sd.user;
         if (!sd.def) throw statusErrors.notFoundPath();
         const list = await server.registry.storeFor(sd.def).list(undefined, {});
@@ -190,7 +213,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         servePrometheusSd(res, nodes, req.headers.host ?? opts.serverAddress());
         return;
       }
-      const admitted = await admit(req, url, audit);
+      const admitted = await admit(req, url, audit, flow);
       user = admitted.user;
       if (admitted.info === undefined) {
         if (opts.metricsRegistry && (path === '/metrics' || path === '/metrics/')) {
@@ -228,6 +251,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       audit?.rec?.failed(status);
       if (code >= 500) reqLog.error({ err }, 'request failed');
     } finally {
+      flow?.ticket?.release();
       code = res.statusCode || code;
       // a blocking webhook: the request ends when its last event is sent
       const sent = audit?.rec?.complete(code);

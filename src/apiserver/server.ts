@@ -56,6 +56,8 @@ import { createRequestPipeline } from './request-pipeline.ts';
 import { Auditor, auditMetrics, createWebhookBackend, LogBackend, unionBackend, type AuditBackend, type AuditMetrics } from './audit/index.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
 import type { Logger } from '../lib/log.ts';
+import { DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT, DEFAULT_MAX_QUEUE_WAIT_MS, DEFAULT_MAX_REQUESTS_INFLIGHT, FlowControlController, FlowControlMetrics, MaxInFlight, PriorityAndFairness, type FlowGate } from './flowcontrol/index.ts';
+import { FLOWCONTROL_GROUP } from '../api/validation/flowcontrol.ts';
 import { createUpgradeListener } from './upgrade.ts';
 import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
 import { CrdController, crdFinalizerPlugin } from './crd/crd-controller.ts';
@@ -77,6 +79,10 @@ export interface RunningApiServer extends ApiServer {
   readonly metrics?: MetricsApi;
   /** what /metrics serves: process, authentication/authorization, audit and storage transformation metrics */
   readonly metricsRegistry: MetricsRegistry;
+  /** API Priority and Fairness, when on (flowcontrol/) */
+  readonly priorityAndFairness?: PriorityAndFairness;
+  /** resolves once the FlowSchema status writes in flight are done */
+  flowControlIdle(): Promise<void>;
 }
 
 /** A Kubernetes-compatible REST API server over `config.store`. */
@@ -407,6 +413,37 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   await authz.start({ registry, resources, logger: log, signal: closing.signal, systemUser, bootstrapPolicy: config.bootstrapPolicy !== false, pods: pods?.cache });
   await finalizer.resume();
   metrics?.start({ registry, dialer, signal: closing.signal });
+  // overload protection (flowcontrol/): APF classifies by the stored FlowSchemas, else max-in-flight
+  const fc = config.flowControl ?? {};
+  const maxReadonly = fc.maxRequestsInflight ?? DEFAULT_MAX_REQUESTS_INFLIGHT;
+  const maxMutating = fc.maxMutatingRequestsInflight ?? DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT;
+  const fsDef = resources.lookup(FLOWCONTROL_GROUP, 'v1', 'flowschemas');
+  const plDef = resources.lookup(FLOWCONTROL_GROUP, 'v1', 'prioritylevelconfigurations');
+  let flowGate: FlowGate | undefined;
+  let priorityAndFairness: PriorityAndFairness | undefined;
+  let flowController: FlowControlController | undefined;
+  if (fc.enablePriorityAndFairness !== false && fsDef && plDef) {
+    priorityAndFairness = new PriorityAndFairness({
+      serverConcurrencyLimit: maxReadonly + maxMutating,
+      maxWaitMs: fc.maxQueueWaitMs ?? DEFAULT_MAX_QUEUE_WAIT_MS,
+      metrics: new FlowControlMetrics(metricsRegistry),
+      logger: log.child({ component: 'flowcontrol' }),
+    });
+    flowController = new FlowControlController({
+      registry,
+      flowSchemas: fsDef,
+      priorityLevels: plDef,
+      apf: priorityAndFairness,
+      user: systemUser,
+      signal: closing.signal,
+      logger: log.child({ component: 'flowcontrol' }),
+      bootstrap: config.bootstrapNamespaces !== false,
+    });
+    await flowController.start();
+    flowGate = priorityAndFairness;
+  } else if (fc.enablePriorityAndFairness === false && (maxReadonly > 0 || maxMutating > 0)) {
+    flowGate = new MaxInFlight({ readonly: maxReadonly, mutating: maxMutating });
+  }
 
   const scope: ServerScope = {
     registry,
@@ -434,6 +471,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     authMetrics,
     metricsRegistry,
     auditor,
+    flowGate,
   });
 
   const server: Server = config.tls
@@ -486,6 +524,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     metrics,
     serviceAllocator,
     metricsRegistry,
+    priorityAndFairness,
+    flowControlIdle: async () => flowController?.idle(),
     namespacesIdle: () => finalizer.idle(),
     close() {
       closed ??= (async () => {

@@ -1,3 +1,4 @@
+import type { FlowControlConfig } from './flowcontrol/index.ts';
 import type { DefaultAccountBackoff } from './serviceaccount/default-account-controller.ts';
 import type { RetryBackoff } from './serviceaccount/retry-queue.ts';
 import type { EncryptionAtRest } from './encryption/transformer.ts';
@@ -100,6 +101,11 @@ export interface ApiServerConfig {
    * POSTed to `webhook` as EventLists (both: upstream's union backend); absent = no auditing
    */
   audit?: { policy: AuditPolicy; sink?: AuditSink; webhook?: AuditWebhookOptions; bufferSize?: number; batchMaxSize?: number };
+  /**
+   * overload protection: API Priority and Fairness (default) or plain max-in-flight limits, with
+   * upstream's defaults (400 + 200 seats, 60 s queue wait)
+   */
+  flowControl?: FlowControlConfig;
 }
 
 export interface ApiServer {

@@ -37,6 +37,9 @@ const DEFAULT_SETTINGS = {
   auditLogMaxsize: 0,
   serviceAccountMaxTokenExpiration: 0,
   serviceAccountExtendTokenExpiration: true,
+  enablePriorityAndFairness: true,
+  maxRequestsInflight: 400,
+  maxMutatingRequestsInflight: 200,
 };
 
 describe('resolveServerSettings', () => {
@@ -199,6 +202,18 @@ describe('resolveServerSettings', () => {
     assert.equal(s.auditLogPath, '-', 'the flag wins');
     assert.deepEqual([s.auditLogMaxage, s.auditLogMaxbackup, s.auditLogMaxsize], [7, 3, 50]);
     await assert.rejects(resolveServerSettings({ flags: { auditLogMaxbackup: '-1' } }), (err: Error) => err instanceof ConfigError && /--audit-log-maxbackup.*can't be a negative number/.test(err.message));
+  });
+
+  it('flow control: --enable-priority-and-fairness=false and the in-flight limits from flags and the file', async () => {
+    const file = join(dir, 'apf.yaml');
+    await writeFile(file, 'enablePriorityAndFairness: false\nmaxRequestsInflight: 100\n');
+    const s = await resolveServerSettings({ flags: { maxMutatingRequestsInflight: '50' }, configFile: file });
+    assert.deepEqual([s.enablePriorityAndFairness, s.maxRequestsInflight, s.maxMutatingRequestsInflight], [false, 100, 50]);
+    const on = await resolveServerSettings({ flags: { enablePriorityAndFairness: true }, configFile: file });
+    assert.equal(on.enablePriorityAndFairness, true, 'the flag alone wins over the file');
+    assert.equal((await resolveServerSettings({ flags: { enablePriorityAndFairness: 'false' } })).enablePriorityAndFairness, false);
+    await assert.rejects(resolveServerSettings({ flags: { enablePriorityAndFairness: 'maybe' } }), (err: Error) => err instanceof ConfigError && /--enable-priority-and-fairness.*must be true or false/.test(err.message));
+    await assert.rejects(resolveServerSettings({ flags: { maxRequestsInflight: '-1' } }), (err: Error) => err instanceof ConfigError && /--max-requests-inflight.*negative/.test(err.message));
   });
 
   it('names the file and key at fault', async () => {

@@ -74,6 +74,12 @@ export interface ServerSettings {
   serviceAccountExtendTokenExpiration: boolean;
   /** OpenID Connect authentication (kube-apiserver's --oidc-* flags); unset = off */
   oidc?: OidcSettings;
+  /** API Priority and Fairness (upstream's default: on); off = plain max-in-flight limits */
+  enablePriorityAndFairness: boolean;
+  /** read-only requests in flight (APF: with the next, the seats the priority levels share); 0 = no limit */
+  maxRequestsInflight: number;
+  /** mutating requests in flight; 0 = no limit */
+  maxMutatingRequestsInflight: number;
 }
 
 /** `--oidc-*`: what OidcAuthenticator takes, with the CA as a file */
@@ -123,6 +129,9 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   auditLogMaxsize: 0,
   serviceAccountMaxTokenExpiration: 0,
   serviceAccountExtendTokenExpiration: true,
+  enablePriorityAndFairness: true,
+  maxRequestsInflight: 400,
+  maxMutatingRequestsInflight: 200,
 };
 
 /** upstream's defaults of the --audit-webhook-* flags */
@@ -213,6 +222,9 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   auditWebhookVersion: '--audit-webhook-version',
   serviceAccountMaxTokenExpiration: '--service-account-max-token-expiration',
   serviceAccountExtendTokenExpiration: '--service-account-extend-token-expiration',
+  enablePriorityAndFairness: '--enable-priority-and-fairness',
+  maxRequestsInflight: '--max-requests-inflight',
+  maxMutatingRequestsInflight: '--max-mutating-requests-inflight',
 };
 
 /** a Go duration (`30s`, `1m30s`, `500ms`; a bare number is seconds in the file) as milliseconds */
@@ -342,6 +354,14 @@ const partialSchema = z.strictObject({
     .transform((ms) => Math.floor(ms / 1000))
     .optional(),
   serviceAccountExtendTokenExpiration: boolFlagSchema.optional(),
+  // a Go bool flag: --enable-priority-and-fairness=false (or alone: true)
+  enablePriorityAndFairness: z
+    .union([z.boolean(), z.string()])
+    .refine((v) => typeof v === 'boolean' || v === 'true' || v === 'false', 'must be true or false')
+    .transform((v) => v === true || v === 'true')
+    .optional(),
+  maxRequestsInflight: z.coerce.number().int('must be a whole number of requests').min(0, "can't be a negative number (0 = no limit)").optional(),
+  maxMutatingRequestsInflight: z.coerce.number().int('must be a whole number of requests').min(0, "can't be a negative number (0 = no limit)").optional(),
 });
 
 export interface ResolveOptions {
@@ -397,6 +417,9 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     ...(auditWebhook ? { auditWebhook } : {}),
     serviceAccountMaxTokenExpiration: merged.serviceAccountMaxTokenExpiration!,
     serviceAccountExtendTokenExpiration: merged.serviceAccountExtendTokenExpiration!,
+    enablePriorityAndFairness: merged.enablePriorityAndFairness!,
+    maxRequestsInflight: merged.maxRequestsInflight!,
+    maxMutatingRequestsInflight: merged.maxMutatingRequestsInflight!,
   };
 }
 

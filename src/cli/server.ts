@@ -60,6 +60,10 @@ export interface ServerFlags {
   auditWebhookVersion?: string;
   serviceAccountMaxTokenExpiration?: string;
   serviceAccountExtendTokenExpiration?: string | boolean;
+  /** true when given alone */
+  enablePriorityAndFairness?: string | boolean;
+  maxRequestsInflight?: string;
+  maxMutatingRequestsInflight?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -124,7 +128,10 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--audit-webhook-truncate-max-event-size <bytes>', 'largest event sent; bigger ones lose their objects, and are dropped if still too big (default: 102400)')
     .option('--audit-webhook-version <group/version>', 'the API version of the events sent; only audit.k8s.io/v1 (default: audit.k8s.io/v1)')
     .option('--service-account-max-token-expiration <duration>', 'longest expiration a TokenRequest gets; longer requests are shortened with a warning; between 1h and 2^32 s (default: no cap)')
-    .option('--service-account-extend-token-expiration [bool]', "tokens the node requests for pods' projected volumes (3607 s) last a year, with a kubernetes.io warnafter claim at the requested time, so a node offline for more than an hour keeps its pods' tokens valid (default: true)");
+    .option('--service-account-extend-token-expiration [bool]', "tokens the node requests for pods' projected volumes (3607 s) last a year, with a kubernetes.io warnafter claim at the requested time, so a node offline for more than an hour keeps its pods' tokens valid (default: true)")
+    .option('--enable-priority-and-fairness [bool]', 'API Priority and Fairness: requests classified by FlowSchema into priority levels with fair queuing; =false for plain max-in-flight limits (default: true)')
+    .option('--max-requests-inflight <n>', 'read-only requests in flight; with APF, this plus --max-mutating-requests-inflight is the seats the priority levels share; 0 = no limit (default: 400)')
+    .option('--max-mutating-requests-inflight <n>', 'mutating requests in flight (see --max-requests-inflight); 0 = no limit (default: 200)');
 }
 
 export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<ServerDefaults>): Promise<ServerSettings> {
@@ -184,6 +191,9 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         auditWebhookVersion: flags.auditWebhookVersion,
         serviceAccountMaxTokenExpiration: flags.serviceAccountMaxTokenExpiration,
         serviceAccountExtendTokenExpiration: flags.serviceAccountExtendTokenExpiration,
+        enablePriorityAndFairness: flags.enablePriorityAndFairness,
+        maxRequestsInflight: flags.maxRequestsInflight,
+        maxMutatingRequestsInflight: flags.maxMutatingRequestsInflight,
       },
       configFile: flags.config,
       defaults,

@@ -226,6 +226,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       metrics: { resolutionMs: settings.metricResolution * 1000 },
       services: { clusterIpRange: settings.serviceClusterIpRange, nodePortRange: settings.serviceNodePortRange, advertise: advertiseAddress(settings) },
       audit,
+      flowControl: { enablePriorityAndFairness: settings.enablePriorityAndFairness, maxRequestsInflight: settings.maxRequestsInflight, maxMutatingRequestsInflight: settings.maxMutatingRequestsInflight },
     });
   } catch (err) {
     await store.close();

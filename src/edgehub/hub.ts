@@ -117,6 +117,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     authenticator: { authenticate: (req) => (req.headers.authorization === `Bearer ${innerToken}` ? { username: HUB_CLIENT_USER, groups: ['system:masters'] } : undefined) },
     bootstrapNamespaces: false,
     runtimeClasses: [],
+    // its one caller is the hub as system:masters (APF's exempt level): no flow control to run or keep in memory
+    flowControl: { enablePriorityAndFairness: false, maxRequestsInflight: 0, maxMutatingRequestsInflight: 0 },
     // pods/log|exec|attach|portforward: the apiserver's own handlers, reaching this node's server on loopback
     nodeDialer: localNodeDialer({ nodeName: o.nodeName, server: () => o.nodeServer?.() }),
   });

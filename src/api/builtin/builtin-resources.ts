@@ -66,6 +66,7 @@ import {
 import type { ResourceDef, Verb } from '../resources/types.ts';
 import { rbacResources } from './rbac.ts';
 import { admissionRegistrationResources } from './admission-registration.ts';
+import { flowcontrolResources } from './flowcontrol.ts';
 import { defaultHorizontalPodAutoscaler } from '../defaults/autoscaling.ts';
 import { validateHorizontalPodAutoscaler } from '../validation/autoscaling.ts';
 import { crdResourceDef } from '../crd/index.ts';
@@ -246,6 +247,7 @@ export function builtinResources(): ResourceDef[] {
     ...workloadResources(),
     crdResourceDef(),
     ...admissionRegistrationResources(),
+    ...flowcontrolResources(),
   ];
 }
 
