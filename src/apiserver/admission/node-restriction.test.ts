@@ -136,6 +136,6 @@ describe('NodeRestriction on pod creates: mirror pods only (upstream admitPodCre
     const admin = { username: 'admin', groups: ['system:masters'] };
     await withNodes.validate!(req({ operation: 'CREATE', def: def('pods'), subresource: '', name: 'x', user: admin, object: pod('x', 'me') }));
     const upd = req({ operation: 'UPDATE', def: def('pods'), subresource: '', name: 'mine', object: pod('mine', 'me'), oldObject: pod('mine', 'me') });
-    await assert.rejects(withNodes.validate!(upd), /unexpected operation "UPDATE", node "me" can only create and delete mirror pods/);
+    await assert.rejects(async () => withNodes.validate!(upd), /unexpected operation "UPDATE", node "me" can only create and delete mirror pods/);
   });
 });
