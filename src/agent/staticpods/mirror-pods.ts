@@ -41,6 +41,8 @@ export class MirrorPods {
   private desired = new Map<string, Pod>();
   private wake?: () => void;
   private pending = true;
+  /** the source has handed its first set: until then every mirror would look orphaned */
+  private known = false;
   private readonly informer: SharedInformer<PodObject>;
 
   constructor(private readonly o: MirrorPodsOptions) {
@@ -51,6 +53,7 @@ export class MirrorPods {
   /** the static pods now (the file source's whole set) */
   setStatic(pods: Pod[]): void {
     this.desired = new Map(pods.map((p) => [fullName(p), p]));
+    this.known = true;
     this.poke();
   }
 
@@ -80,7 +83,7 @@ export class MirrorPods {
       () => undefined,
     );
     while (!signal.aborted) {
-      if (this.pending && this.informer.hasSynced()) {
+      if (this.pending && this.known && this.informer.hasSynced()) {
         this.pending = false;
         // what failed is retried at the resync (a poke meanwhile goes again at once)
         await this.sync(signal);
@@ -97,7 +100,7 @@ export class MirrorPods {
           resolve();
         };
         // a poke while the pass ran: go again at once
-        if (signal.aborted || (this.pending && this.informer.hasSynced())) return done();
+        if (signal.aborted || (this.pending && this.known && this.informer.hasSynced())) return done();
         this.wake = done;
         signal.addEventListener('abort', done, { once: true });
       });
