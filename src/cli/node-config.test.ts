@@ -11,3 +11,11 @@ test('ingress listeners: 80/443 on all addresses by default, 0 turns one off, a 
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', ingressHttpsPort: 'https' } }), /--ingress-https-port.*must be a port number/);
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', ingressBindAddress: 'localhost' } }), /--ingress-bind-address.*must be an IP address/);
 });
+
+test('static pods: --pod-manifest-path (config key staticPodPath) is off unless given, and must be absolute', async () => {
+  const d = await resolveNodeSettings({ flags: { kubeconfig: '/k' } });
+  assert.equal(d.staticPodPath, undefined);
+  const on = await resolveNodeSettings({ flags: { kubeconfig: '/k', staticPodPath: '/etc/hedge/manifests' } });
+  assert.equal(on.staticPodPath, '/etc/hedge/manifests');
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', staticPodPath: 'manifests' } }), /--pod-manifest-path.*must be an absolute path/);
+});
