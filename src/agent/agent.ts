@@ -17,6 +17,8 @@ import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
 import { LogRotationManager } from './logs/rotation-manager.ts';
 import { PodSync } from './podsync/pod-sync.ts';
+import { StaticPodSource } from './staticpods/file-source.ts';
+import { MirrorPods } from './staticpods/mirror-pods.ts';
 import type { PodSyncDeps } from './podsync/types.ts';
 import { logStartupPhase } from './podsync/start-trace.ts';
 import type { RuntimeHandler } from './runtime/types.ts';
@@ -61,6 +63,10 @@ export interface AgentConfig {
   /** a path on the filesystem holding the image store (what image GC measures); default dataDir */
   imageFsPath?: string;
   server: { host: string; port: number; tls?: { cert: string; key: string; ca?: string }; auth: NodeServerAuth };
+  /** the kubelet's staticPodPath: pods run from the manifests of this directory, no apiserver needed (staticpods/) */
+  staticPodPath?: string;
+  /** its full re-read period beside fs.watch (the kubelet's fileCheckFrequency, 20 s) */
+  staticPodRescanMs?: number;
 }
 
 export type AgentConfigInput = Partial<Omit<AgentConfig, 'nodeName' | 'dataDir'>> & Pick<AgentConfig, 'nodeName' | 'dataDir'>;
@@ -242,7 +248,37 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     ...(cfg.containerLogMaxSizeBytes !== undefined ? { maxSizeBytes: cfg.containerLogMaxSizeBytes } : {}),
     ...(cfg.containerLogMaxFiles !== undefined ? { maxFiles: cfg.containerLogMaxFiles } : {}),
   });
+  const staticLoops: Promise<void>[] = [];
+  if (cfg.staticPodPath) {
+    const mirrors = new MirrorPods({
+      client: deps.client,
+      nodeName: cfg.nodeName,
+      nodeUid: () => registrar.uid,
+      informers,
+      logger,
+      onCreated: (uid) => podSync.worker(uid)?.resendStatus(),
+    });
+    const source = new StaticPodSource({
+      dir: cfg.staticPodPath,
+      nodeName: cfg.nodeName,
+      logger,
+      ...(cfg.staticPodRescanMs !== undefined ? { rescanMs: cfg.staticPodRescanMs } : {}),
+      now: () => clock.now(),
+      // upstream only logs it; an Event on the Node says it where kubectl shows it too
+      onInvalid: (file, error) =>
+        events.emit({ involved: { apiVersion: 'v1', kind: 'Node', metadata: { name: cfg.nodeName, uid: cfg.nodeName } }, type: 'Warning', reason: 'FailedStaticPod', message: `${file}: ${error}` }),
+    });
+    // before the API gate below: static pods run whether or not the cloud was ever reached
+    staticLoops.push(
+      source.run(signal, (pods) => {
+        mirrors.setStatic(pods);
+        void podSync.setStaticPods(pods, signal, (p) => mirrors.mirrorOf(p) !== undefined).catch((err: unknown) => logger.error({ err }, 'starting static pods failed'));
+      }),
+      mirrors.run(signal),
+    );
+  }
   const loops = [
+    ...staticLoops,
     registrar.run(signal),
     lease.run(signal),
     logRotation.run(signal),

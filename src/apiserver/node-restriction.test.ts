@@ -73,6 +73,40 @@ describe('NodeRestriction', () => {
     // admins are not restricted
     assert.equal((await call('test-token', 'DELETE', '/api/v1/namespaces/default/pods/theirs')).status, 200);
   });
+  it('lets a node create and delete the mirror pod of its static pod, and no other pod (upstream admitPodCreate)', async () => {
+    const me = await t.json<{ metadata: { uid: string } }>('/api/v1/nodes/me', { headers: as('test-token') });
+    const mirror = (over: Record<string, unknown> = {}, spec: Record<string, unknown> = {}) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'web-me',
+        annotations: { 'kubernetes.io/config.mirror': 'abc', 'kubernetes.io/config.source': 'file' },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'me', uid: me.body.metadata.uid, controller: true }],
+        ...over,
+      },
+      spec: { nodeName: 'me', containers: [{ name: 'c', image: 'x' }], ...spec },
+    });
+    const plain = await call('node-me', 'POST', '/api/v1/namespaces/default/pods', podObj('plain', 'me'));
+    assert.equal(plain.status, 403);
+    assert.equal(plain.body.message, 'pods "plain" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "me" can only create mirror pods');
+    const elsewhere = await call('node-me', 'POST', '/api/v1/namespaces/default/pods', mirror({}, { nodeName: 'other' }));
+    assert.equal(elsewhere.body.message, 'pods "web-me" is forbidden: node "me" can only create pods with spec.nodeName set to itself');
+    const wrongUid = await call('node-me', 'POST', '/api/v1/namespaces/default/pods', mirror({ ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'me', uid: 'not-it', controller: true }] }));
+    assert.equal(wrongUid.body.message, `pods "web-me" is forbidden: node me UID mismatch: expected not-it got ${me.body.metadata.uid}`);
+    const withSecret = await call('node-me', 'POST', '/api/v1/namespaces/default/pods', mirror({}, { volumes: [{ name: 's', secret: { secretName: 'db' } }] }));
+    assert.equal(withSecret.body.message, 'pods "web-me" is forbidden: node "me" can not create pods that reference secrets');
+    const ok = await call('node-me', 'POST', '/api/v1/namespaces/default/pods', mirror());
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    // the ServiceAccount admission leaves a mirror without an account and without a token volume
+    const made = ok.body as unknown as { spec: { serviceAccountName?: string; volumes?: unknown[] } };
+    assert.equal(made.spec.serviceAccountName, undefined);
+    assert.equal(made.spec.volumes, undefined);
+    const update = await call('node-me', 'PATCH', '/api/v1/namespaces/default/pods/web-me', { metadata: { labels: { x: 'y' } } }, 'application/merge-patch+json');
+    assert.equal(update.status, 403);
+    // refused by the node authorizer already (upstream's system:node grants pods create and delete, no update)
+    assert.match(update.body.message ?? '', /node "me" cannot patch pods$/);
+    assert.equal((await call('node-me', 'DELETE', '/api/v1/namespaces/default/pods/web-me?gracePeriodSeconds=0')).status, 200);
+  });
 });
 
 describe('node authorizer graph: a node reads only what pods bound to it reference', () => {
@@ -209,4 +243,5 @@ describe('default-deny for users outside system:masters and the nodes', () => {
     assert.equal(who.status, 201);
     assert.equal(who.body.status?.userInfo?.username, 'alice');
   });
+
 });

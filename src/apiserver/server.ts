@@ -225,7 +225,10 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     }),
     limitRangerPlugin({ listLimitRanges: async (ns) => (limitRanges?.synced ? limitRanges.cache.inNamespace(ns) : storedIn(limitRangeDef, ns)) }),
     // read from the store, not the pod cache: a node asks right after the pod was bound to it
-    nodeRestrictionPlugin({ getPod: async (ns, name) => (podDef ? (await registry.storeFor(podDef).tryGet(ns, name))?.obj : undefined) }),
+    nodeRestrictionPlugin({
+      getPod: async (ns, name) => (podDef ? (await registry.storeFor(podDef).tryGet(ns, name))?.obj : undefined),
+      getNode: async (name) => (nodeDef ? (await registry.storeFor(nodeDef).tryGet('', name))?.obj : undefined),
+    }),
     serviceAccountPlugin({
       // upstream's lister, then a live read: one created a moment ago (the namespace's `default`) is
       // in the store before the cache's watch brings it

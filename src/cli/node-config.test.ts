@@ -37,3 +37,11 @@ test('image GC keys: kubelet defaults, durations, file keys named in errors, low
   );
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', imageMaximumGCAge: '1m' } }), /imageMaximumGCAge \(--image-maximum-gc-age\): .*must be greater than imageMinimumGCAge/);
 });
+
+test('static pods: --pod-manifest-path (config key staticPodPath) is off unless given, and must be absolute', async () => {
+  const d = await resolveNodeSettings({ flags: { kubeconfig: '/k' } });
+  assert.equal(d.staticPodPath, undefined);
+  const on = await resolveNodeSettings({ flags: { kubeconfig: '/k', staticPodPath: '/etc/hedge/manifests' } });
+  assert.equal(on.staticPodPath, '/etc/hedge/manifests');
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', staticPodPath: 'manifests' } }), /--pod-manifest-path.*must be an absolute path/);
+});

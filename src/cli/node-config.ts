@@ -48,6 +48,8 @@ export interface NodeSettings {
   netnsPool: number;
   /** microVM guest kernel + initramfs build cache (scripts/build-guest.sh); default <dataDir>/guest */
   guestDir?: string;
+  /** the kubelet's staticPodPath: run the pods of the manifests in this directory (agent/staticpods/); none when unset */
+  staticPodPath?: string;
   /** microVM accelerator: auto = KVM if a guest boots with it, else TCG */
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
   /** where container logs are shipped: syslog+tcp|syslog+tls|syslog+relp|loki+http(s)://HOST:PORT */
@@ -131,6 +133,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   volumeRefreshSeconds: '--volume-refresh-seconds',
   netnsPool: '--netns-pool',
   guestDir: '--guest-dir',
+  staticPodPath: '--pod-manifest-path',
   logSink: '--log-sink',
   logBufferBytes: '--log-buffer-bytes',
   containerLogMaxSize: '--container-log-max-size',
@@ -160,7 +163,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type NodeDefaults = Omit<NodeSettings, 'kubeconfig' | 'listen' | 'internalIP' | 'guestDir' | 'hubListen'> & { listen: string; hubListen: string };
+export type NodeDefaults = Omit<NodeSettings, 'kubeconfig' | 'listen' | 'internalIP' | 'guestDir' | 'staticPodPath' | 'hubListen'> & { listen: string; hubListen: string };
 
 export function nodeDefaults(): NodeDefaults {
   return {
@@ -290,6 +293,7 @@ const partialSchema = z.strictObject({
   volumeRefreshSeconds: secondsSchema.optional(),
   netnsPool: z.coerce.number().int('must be a whole number').min(0, 'must be ≥ 0').max(16, 'must be ≤ 16').optional(),
   guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
+  staticPodPath: z.string().startsWith('/', 'must be an absolute path').optional(),
   microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
   // one URL per flag (a URL may hold a comma), a YAML list in the file
   logSink: z
@@ -372,6 +376,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     volumeRefreshSeconds: merged.volumeRefreshSeconds!,
     netnsPool: merged.netnsPool!,
     guestDir: merged.guestDir,
+    ...(merged.staticPodPath !== undefined ? { staticPodPath: merged.staticPodPath } : {}),
     microvmAccelerator: merged.microvmAccelerator!,
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,

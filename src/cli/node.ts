@@ -25,6 +25,7 @@ export interface NodeFlags {
   volumeRefreshSeconds?: string;
   netnsPool?: string;
   guestDir?: string;
+  podManifestPath?: string;
   microvmAccelerator?: string;
   logSink?: string[];
   logBufferBytes?: string;
@@ -84,6 +85,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         volumeRefreshSeconds: flags.volumeRefreshSeconds,
         netnsPool: flags.netnsPool,
         guestDir: flags.guestDir,
+        staticPodPath: flags.podManifestPath,
         microvmAccelerator: flags.microvmAccelerator,
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
@@ -138,6 +140,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--node-lease-duration-seconds <seconds>', 'node Lease duration; renewed every quarter of it (default: 40)')
     .option('--volume-refresh-seconds <seconds>', 'how often configMap/secret/downwardAPI/projected volume contents are re-read (default: 60)')
     .option('--netns-pool <n>', 'pod networks (netns attached to the cluster bridge and guarded) kept made ahead of the pods that take them, off the pod start path; 0 makes none (default: 2)')
+    .option('--pod-manifest-path <dir>', 'run static pods from the Pod manifests (*.yaml, *.yml, *.json) in this directory, watched, with no apiserver needed; each gets a mirror pod in the apiserver (config key staticPodPath; default: none)')
     .option('--guest-dir <dir>', 'microVM guest kernel + initramfs cache, built by scripts/build-guest.sh (default: <data-dir>/guest)')
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)

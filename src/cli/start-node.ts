@@ -249,6 +249,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         clusterDNS: dns ? [dns.address.host] : [],
         clusterDomain: settings.clusterDomain,
         hostResolvConf: settings.resolvConf,
+        ...(settings.staticPodPath !== undefined ? { staticPodPath: settings.staticPodPath } : {}),
         server: {
           host: settings.listen.host,
           port: settings.listen.port,

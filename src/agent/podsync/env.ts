@@ -1,3 +1,4 @@
+import { isStaticPod } from '../../api/static-pod.ts';
 import type { ConfigMap, Container, EnvVar, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
 import { podFieldRefValue } from '../../api/fields/pod-field-ref.ts';
 import { Quantity } from '../../api/meta/quantity.ts';
@@ -36,7 +37,8 @@ export async function resolveEnv(ctx: EnvContext, c: Container, imageEnv: readon
     if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
   }
   if (ctx.services) {
-    const services = ctx.services();
+    // upstream: a static pod does not wait for the Service list (there may be no apiserver at all)
+    const services = ctx.services() ?? (isStaticPod(ctx.pod) ? [] : undefined);
     if (!services) throw new HedgeError('Unavailable', 'services have not yet been read at least once, cannot construct envvars');
     for (const [k, v] of serviceEnv(services, ctx.pod.metadata?.namespace ?? 'default', ctx.pod.spec?.enableServiceLinks ?? true)) env.set(k, v);
   }

@@ -6,6 +6,7 @@ import { timeoutSignal } from '../../lib/signals.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { isHedgeError } from '../../lib/errors.ts';
+import { isMirrorPod } from '../../api/service-account.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
@@ -50,6 +51,11 @@ export class PodSync {
   private readonly pendingAdoption = new Map<string, { handler: string; containers: ContainerStatus[] }>();
   /** live pods a previous agent left a sandbox record for: their workers restore it */
   private readonly leftSandboxes = new Set<string>();
+  /** static pods (staticpods/) by uid: a second source beside the API's, runs without it */
+  private readonly staticPods = new Map<string, Pod>();
+  /** runtime listings (adoption, the orphan sweep) one at a time: a static pod's adoption must not race the sweep */
+  private serial: Promise<unknown> = Promise.resolve();
+  private staticMirror: (pod: Pod) => boolean = () => false;
 
   constructor(
     private readonly deps: PodSyncDeps,
@@ -121,7 +127,7 @@ export class PodSync {
       const bounded = timeoutSignal(signal, 5_000);
       await this.services.waitForSync(bounded).catch(() => undefined);
       bounded.clear();
-      await this.adoptAndCleanOrphans(informer.list(), signal);
+      await this.serialize(() => this.adoptAndCleanOrphans(informer.list().filter((p) => !isMirrorPod(p)), signal));
       logStartupPhase(this.log, 'adopted and cleaned');
       // after the sweep of namespaces no sandbox names (it would take the pool's for leftovers)
       const gate = this.workerDeps.startGate;
@@ -180,14 +186,72 @@ export class PodSync {
     return this.workers.get(uid);
   }
 
+  /** runs `fn` after every listing queued before it */
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(fn, fn);
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * The static pods now (the file source's whole set). New ones start at once, whether or not the
+   * API was ever reached (their containers a previous agent left are adopted first), ones gone
+   * are stopped with their grace period, and a changed spec under the same UID is an update.
+   * `mirror` says whether a pod's mirror exists (its status is written there only then).
+   */
+  async setStaticPods(pods: Pod[], signal: AbortSignal, mirror?: (pod: Pod) => boolean): Promise<void> {
+    if (mirror) this.staticMirror = mirror;
+    const next = new Map(pods.map((p) => [p.metadata?.uid ?? '', p]));
+    for (const [uid, old] of this.staticPods) {
+      if (next.has(uid)) continue;
+      this.staticPods.delete(uid);
+      const w = this.workers.get(uid);
+      if (!w) continue;
+      this.log.info({ pod: `${old.metadata?.namespace}/${old.metadata?.name}`, uid }, 'static pod removed');
+      const grace = w.currentPod.spec?.terminationGracePeriodSeconds ?? 30;
+      w.handle({ type: 'updated', pod: { ...w.currentPod, metadata: { ...w.currentPod.metadata, deletionTimestamp: new Date(this.deps.clock.now()).toISOString(), deletionGracePeriodSeconds: grace } } });
+    }
+    const added: Pod[] = [];
+    for (const [uid, p] of next) {
+      const had = this.staticPods.get(uid);
+      this.staticPods.set(uid, p);
+      if (!had) added.push(p);
+      else if (JSON.stringify(had.spec) !== JSON.stringify(p.spec)) this.workers.get(uid)?.handle({ type: 'updated', pod: { ...p, status: this.workers.get(uid)?.currentPod.status } });
+    }
+    if (added.length === 0) return;
+    // before the sweep has run, a previous agent's containers of these pods are theirs to adopt
+    if (!this.adopted) await this.serialize(() => this.collectAdoptions(new Set(added.map((p) => p.metadata?.uid ?? '')), signal));
+    for (const p of added) {
+      if (signal.aborted || !this.staticPods.has(p.metadata?.uid ?? '')) continue;
+      this.upsert(p as PodObject, signal);
+    }
+  }
+
+  /** what the runtimes and sandbox records hold for `uids`, handed to their workers when made */
+  private async collectAdoptions(uids: Set<string>, signal: AbortSignal): Promise<void> {
+    for (const [name, h] of this.deps.runtimes) {
+      const list = await h.list(signal).catch(() => []);
+      for (const c of list) {
+        const uid = c.labels[Labels.podUid];
+        if (!uid || !uids.has(uid)) continue;
+        const e = this.pendingAdoption.get(uid) ?? { handler: name, containers: [] };
+        e.containers.push(c);
+        this.pendingAdoption.set(uid, e);
+      }
+    }
+    for (const uid of uids) if (!this.pendingAdoption.has(uid) && (await loadSandbox(this.cfg.dataDir, uid))) this.leftSandboxes.add(uid);
+  }
+
   private upsert(p: PodObject, signal: AbortSignal): void {
+    // a mirror is the API's picture of a static pod (MirrorPods keeps it), never run itself
+    if (isMirrorPod(p)) return;
     const uid = p.metadata.uid ?? '';
     const existing = this.workers.get(uid);
     if (existing) {
       existing.handle({ type: 'updated', pod: p });
       return;
     }
-    const w = new PodWorker(p, this.workerDeps, this.cfg);
+    const w: PodWorker = new PodWorker(p, this.workerDeps, this.cfg, this.staticPods.has(uid) ? { mirror: (): boolean => this.staticMirror(w.currentPod) } : undefined);
     this.workers.set(uid, w);
     this.byName = undefined;
     const adopt = this.pendingAdoption.get(uid);
@@ -218,12 +282,16 @@ export class PodSync {
    * Resolves with the number of pods removed.
    */
   async removeAll(opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<number> {
+    this.staticPods.clear();
     return this.adoptAndCleanOrphans([], opts.signal, { stopTimeoutSeconds: opts.timeoutSeconds, why: 'node teardown' });
   }
 
   /** containers already running are handed to their pod's worker; everything else is cleaned */
   private async adoptAndCleanOrphans(pods: PodObject[], signal: AbortSignal, o = { stopTimeoutSeconds: 2, why: 'orphaned' }): Promise<number> {
-    const live = new Map(pods.map((p) => [p.metadata.uid ?? '', p]));
+    const live = new Map<string, Pod>(pods.map((p) => [p.metadata.uid ?? '', p]));
+    // static pods are live whatever the API says; those with a worker already adopted theirs
+    for (const [uid, p] of this.staticPods) live.set(uid, p);
+    const running = new Set(this.workers.keys());
     const removed = new Set<string>();
     const orphanSandboxes = new Map<string, { handler: RuntimeHandler; ids: Set<SandboxId> }>();
     // every handler's list at once: after a reboot each is a state check per container
@@ -243,6 +311,7 @@ export class PodSync {
         const uid = c.labels[Labels.podUid];
         if (!uid) continue; // not ours
         if (live.has(uid)) {
+          if (running.has(uid)) continue;
           const e = this.pendingAdoption.get(uid) ?? { handler: name, containers: [] };
           e.containers.push(c);
           this.pendingAdoption.set(uid, e);
@@ -267,7 +336,7 @@ export class PodSync {
     for (const uid of await knownPodUids(this.cfg.dataDir)) {
       const sb = await loadSandbox(this.cfg.dataDir, uid);
       if (live.has(uid)) {
-        if (sb && !this.pendingAdoption.has(uid)) this.leftSandboxes.add(uid);
+        if (sb && !this.pendingAdoption.has(uid) && !running.has(uid)) this.leftSandboxes.add(uid);
         if (sb?.netnsPath) recordedNetns.add(basename(sb.netnsPath));
         continue;
       }
@@ -284,16 +353,18 @@ export class PodSync {
       }
       await tearDownPodVolumes({ dataDir: this.cfg.dataDir, uid, mounter: this.deps.mounter, signal });
     }
-    await this.removeUnrecordedNetns(recordedNetns, signal);
+    // a static pod's worker may be making its sandbox right now: its netns (named by the sandbox id, which starts with the uid's) is not an orphan
+    const making = [...running].map((uid) => uid.replace(/-/g, '').slice(0, 12)).filter((p) => p !== '');
+    await this.removeUnrecordedNetns(recordedNetns, signal, making);
     this.adopted = true;
     return removed.size;
   }
 
   /** a netns no sandbox record names (e.g. an agent that died between netns and record) */
-  private async removeUnrecordedNetns(recorded: Set<string>, signal: AbortSignal): Promise<void> {
+  private async removeUnrecordedNetns(recorded: Set<string>, signal: AbortSignal, keepPrefixes: string[] = []): Promise<void> {
     const entries = await readdir(this.cfg.netnsDir).catch(() => [] as string[]);
     for (const id of entries) {
-      if (recorded.has(id)) continue;
+      if (recorded.has(id) || keepPrefixes.some((p) => id.startsWith(p))) continue;
       this.log.info({ netns: id }, 'removing unrecorded netns');
       await this.deps.network
         .tearDown({ id, pod: { uid: '', namespace: '', name: '' }, netnsPath: join(this.cfg.netnsDir, id), portMappings: [] }, signal)

@@ -89,6 +89,11 @@ export class PodWorker {
     pod: Pod,
     private readonly deps: PodSyncDeps,
     private readonly cfg: PodSyncConfig,
+    /**
+     * A static pod (staticpods/): not an API object. Its status goes to its mirror pod, only while
+     * `mirror()` says one of its hash exists; its termination deletes nothing in the API.
+     */
+    private readonly staticPod?: { mirror: () => boolean },
   ) {
     this.pod = pod;
     this.log = deps.logger.child({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, uid: pod.metadata?.uid });
@@ -127,6 +132,12 @@ export class PodWorker {
 
   get currentPod(): Pod {
     return this.pod;
+  }
+
+  /** the static pod's mirror was (re)created without status: write it again at the next pass, now */
+  resendStatus(): void {
+    this.lastStatusJson = undefined;
+    this.handle({ type: 'tick' });
   }
 
   get done(): boolean {
@@ -837,6 +848,12 @@ export class PodWorker {
     const json = JSON.stringify(status) + (netStatus ?? '');
     if (json === this.lastStatusJson) return;
     if (this.finalPhase && this.lastStatusJson && phase === undefined) return;
+    if (this.staticPod) {
+      // the static pod's own copy is the agent's: its conditions' transition times carry on from it
+      this.pod = { ...this.pod, status };
+      // no mirror (yet, offline, deleted): written when MirrorPods makes one (resendStatus)
+      if (!this.staticPod.mirror()) return;
+    }
     try {
       const updated = await this.deps.client.patch(
         Resources.pods,
@@ -846,7 +863,7 @@ export class PodWorker {
         { namespace: this.pod.metadata?.namespace, subresource: 'status', signal },
       );
       this.lastStatusJson = json;
-      if (updated.metadata.uid === this.uid) {
+      if (updated.metadata.uid === this.uid && !this.staticPod) {
         this.pod = { ...this.pod, status: updated.status as PodStatus, ...(annotate ? { metadata: { ...this.pod.metadata, annotations: updated.metadata.annotations } } : {}) };
       }
     } catch (err) {
@@ -906,7 +923,8 @@ export class PodWorker {
     }
     await this.releaseSandbox(signal);
     await rm(podLogDir(this.cfg.dataDir, this.podRef()), { recursive: true, force: true });
-    if (!this.gone) {
+    // a static pod's mirror is MirrorPods' to delete (the file is gone)
+    if (!this.gone && !this.staticPod) {
       try {
         await this.deps.client.delete(Resources.pods, this.pod.metadata?.name ?? '', {
           namespace: this.pod.metadata?.namespace,

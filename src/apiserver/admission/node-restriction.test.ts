@@ -69,3 +69,73 @@ describe('NodeRestriction on pod subresources and tokens (upstream admitPod*, ad
     assert.equal(await refusal({ ...evict('theirs'), user: { username: 'admin', groups: ['system:masters'] } }), undefined);
   });
 });
+
+describe('NodeRestriction on pod creates: mirror pods only (upstream admitPodCreate)', () => {
+  const nodes = new Map([['me', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'me', uid: 'node-uid-me' } } as KubeObject]]);
+  const withNodes = nodeRestrictionPlugin({ getPod: async () => undefined, getNode: async (name) => nodes.get(name) });
+  const owner = { apiVersion: 'v1', kind: 'Node', name: 'me', uid: 'node-uid-me', controller: true };
+  const mirror = (meta: Record<string, unknown> = {}, spec: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-me', namespace: 'default', annotations: { 'kubernetes.io/config.mirror': 'h1' }, ownerReferences: [owner], ...meta },
+    spec: { nodeName: 'me', containers: [{ name: 'c', image: 'x' }], ...spec },
+  });
+  const create = async (object: KubeObject): Promise<string | undefined> => {
+    try {
+      await withNodes.validate!(req({ operation: 'CREATE', def: def('pods'), subresource: '', name: object.metadata.name ?? '', object }));
+      return undefined;
+    } catch (err) {
+      assert.ok(isHedgeError(err), String(err));
+      return `${err.code}: ${err.message}`;
+    }
+  };
+  const refused = (msg: string) => `Forbidden: pods "web-me" is forbidden: ${msg}`;
+
+  it('admits the mirror of its static pod: annotated, bound to itself, owned by its Node as controller', async () => {
+    assert.equal(await create(mirror()), undefined);
+    // volumes that reference nothing in the API are fine
+    assert.equal(await create(mirror({}, { volumes: [{ name: 'h', hostPath: { path: '/var/log' } }, { name: 'e', emptyDir: {} }] })), undefined);
+  });
+
+  it('refuses a pod without the mirror annotation, or bound elsewhere', async () => {
+    assert.equal(await create(mirror({ annotations: {} })), refused('pod does not have "kubernetes.io/config.mirror" annotation, node "me" can only create mirror pods'));
+    assert.equal(await create(mirror({}, { nodeName: 'other' })), refused('node "me" can only create pods with spec.nodeName set to itself'));
+    assert.equal(await create(mirror({}, { nodeName: undefined })), refused('node "me" can only create pods with spec.nodeName set to itself'));
+  });
+
+  it('requires exactly one controller owner reference to its own Node, with the Node UID and no blockOwnerDeletion', async () => {
+    assert.equal(await create(mirror({ ownerReferences: [] })), refused('node "me" can only create pods with an owner reference set to itself'));
+    assert.equal(await create(mirror({ ownerReferences: [owner, owner] })), refused('node "me" can only create pods with a single owner reference set to itself'));
+    assert.equal(await create(mirror({ ownerReferences: [{ ...owner, name: 'other' }] })), refused('node "me" can only create pods with an owner reference set to itself'));
+    assert.equal(await create(mirror({ ownerReferences: [{ ...owner, kind: 'ReplicaSet', apiVersion: 'apps/v1' }] })), refused('node "me" can only create pods with an owner reference set to itself'));
+    assert.equal(await create(mirror({ ownerReferences: [{ ...owner, controller: false }] })), refused('node "me" can only create pods with a controller owner reference set to itself'));
+    assert.equal(await create(mirror({ ownerReferences: [{ ...owner, blockOwnerDeletion: true }] })), refused('node "me" must not set blockOwnerDeletion on an owner reference'));
+    assert.equal(await create(mirror({ ownerReferences: [{ ...owner, uid: 'stale' }] })), refused('node me UID mismatch: expected stale got node-uid-me'));
+    nodes.delete('me');
+    try {
+      assert.equal(await create(mirror()), 'NotFound: nodes "me" not found');
+    } finally {
+      nodes.set('me', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'me', uid: 'node-uid-me' } });
+    }
+  });
+
+  it('refuses a mirror that references other API objects (a node must not reach them through a pod)', async () => {
+    assert.equal(await create(mirror({}, { serviceAccountName: 'default' })), refused('node "me" can not create pods that reference a service account'));
+    assert.equal(await create(mirror({}, { volumes: [{ name: 's', secret: { secretName: 'db' } }] })), refused('node "me" can not create pods that reference secrets'));
+    assert.equal(await create(mirror({}, { imagePullSecrets: [{ name: 'regcred' }] })), refused('node "me" can not create pods that reference secrets'));
+    const envFromCm = { containers: [{ name: 'c', image: 'x', envFrom: [{ configMapRef: { name: 'cfg' } }] }] };
+    assert.equal(await create(mirror({}, envFromCm)), refused('node "me" can not create pods that reference configmaps'));
+    assert.equal(await create(mirror({}, { volumes: [{ name: 'c', projected: { sources: [{ clusterTrustBundle: { name: 'b', path: 'ca.crt' } }] } }] })), refused('node "me" can not create pods that use clustertrustbundles'));
+    assert.equal(await create(mirror({}, { volumes: [{ name: 'p', persistentVolumeClaim: { claimName: 'data' } }] })), refused('node "me" can not create pods that reference persistentvolumeclaims'));
+    const ephemeral = { name: 'e', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } } };
+    assert.equal(await create(mirror({}, { volumes: [ephemeral] })), refused('node "me" can not create pods that use generic ephemeral volumes'));
+    assert.equal(await create(mirror({}, { resourceClaims: [{ name: 'gpu' }] })), refused('node "me" can not create pods that reference resourceclaims'));
+  });
+
+  it('lets other users create any pod; refuses a node any other pod update', async () => {
+    const admin = { username: 'admin', groups: ['system:masters'] };
+    await withNodes.validate!(req({ operation: 'CREATE', def: def('pods'), subresource: '', name: 'x', user: admin, object: pod('x', 'me') }));
+    const upd = req({ operation: 'UPDATE', def: def('pods'), subresource: '', name: 'mine', object: pod('mine', 'me'), oldObject: pod('mine', 'me') });
+    await assert.rejects(async () => withNodes.validate!(upd), /unexpected operation "UPDATE", node "me" can only create and delete mirror pods/);
+  });
+});

@@ -16,6 +16,15 @@ test('nodes read NetworkPolicies and Namespaces (the node enforces policy), neve
   assert.equal(may('DELETE', '/api/v1/namespaces/shop'), false);
 });
 
+test('a node creates and deletes pods (its static pods\' mirrors; NodeRestriction says which), never updates them or binds', () => {
+  assert.equal(may('POST', '/api/v1/namespaces/kube-system/pods'), true);
+  assert.equal(may('DELETE', '/api/v1/namespaces/kube-system/pods/etcd-edge-1'), true);
+  assert.equal(may('PATCH', '/api/v1/namespaces/kube-system/pods/etcd-edge-1/status'), true);
+  assert.equal(may('PUT', '/api/v1/namespaces/kube-system/pods/etcd-edge-1'), false);
+  assert.equal(may('PATCH', '/api/v1/namespaces/kube-system/pods/etcd-edge-1'), false);
+  assert.equal(may('POST', '/api/v1/namespaces/kube-system/pods/etcd-edge-1/binding'), false);
+});
+
 test('a node gets only the NetworkAttachmentDefinitions its pods name (graph), any namespace; never lists them', async () => {
   const { NodeGraph } = await import('./node-graph.ts');
   const graph = new NodeGraph();

@@ -59,7 +59,8 @@ export function authorizeNode(node: string, attrs: AuthorizationAttributes, grap
       if ((sub === '' && (writeVerbs.has(verb) || verb === 'delete')) || (sub === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get'))) return allow;
       break;
     case '/pods':
-      if (sub === '' && verb === 'delete') return allow;
+      // create: mirror pods of its static pods (NodeRestriction admits only those); upstream system:node
+      if (sub === '' && (verb === 'create' || verb === 'delete')) return allow;
       if (sub === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) return allow;
       break;
     case 'networking.k8s.io/ingresses':

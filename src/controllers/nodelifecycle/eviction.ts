@@ -1,3 +1,4 @@
+import { isMirrorPod } from '../../api/service-account.ts';
 import type { Taint } from 'kubernetes-types/core/v1.js';
 import { findToleration } from '../common/tolerations.ts';
 import type { PodObject } from '../common/types.ts';
@@ -30,6 +31,8 @@ export function noExecuteTaintFor(h: NodeHealth): Taint | undefined {
  */
 export function evictionTime(pod: PodObject, h: NodeHealth, cfg: EvictionConfig): number | undefined {
   if (pod.metadata.deletionTimestamp) return undefined;
+  // a static pod's mirror: deleting it stops nothing (the node re-creates it), as kubectl drain skips it
+  if (isMirrorPod(pod)) return undefined;
   let base: number;
   switch (h.kind) {
     case 'Healthy':

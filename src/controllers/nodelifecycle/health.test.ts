@@ -171,3 +171,13 @@ test('autonomy annotation parsing', () => {
   assert.equal(parseDuration('1.5s'), 1500);
   assert.equal(parseDuration('-1h'), undefined);
 });
+
+test('a mirror pod is never evicted (its node re-creates it; the static pod runs on regardless)', () => {
+  const s = new Sim();
+  s.tick(T0 + GRACE + 1);
+  assert.equal(s.kind, 'Unreachable');
+  const pod = makePod('etcd-n', { nodeName: 'n' });
+  assert.notEqual(evictionTime(pod, s.t.health, ev), undefined);
+  pod.metadata.annotations = { 'kubernetes.io/config.mirror': 'abc' };
+  assert.equal(evictionTime(pod, s.t.health, ev), undefined);
+});
