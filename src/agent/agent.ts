@@ -11,6 +11,12 @@ import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';
 import { defaultNodeConfig, type NodeConfig } from './node/config.ts';
 import { systemHostProbe, type HostProbe } from './node/host-probe.ts';
+import type { PressureSource } from './node/node-status.ts';
+import { EvictionManager } from './eviction/eviction-manager.ts';
+import { hostSignals } from './eviction/host-signals.ts';
+import { runtimePodUsage } from './eviction/pod-usage.ts';
+import { DEFAULT_PRESSURE_TRANSITION_MS, parseThresholdConfig, type Threshold } from './eviction/thresholds.ts';
+import type { ImageGarbageCollector } from './eviction/types.ts';
 import { NodeRegistrar } from './node/node-registrar.ts';
 import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
@@ -36,7 +42,8 @@ export interface AgentConfig {
   internalIP?: string;
   podsPerNode: number;
   reserved: NodeConfig['reserved'];
-  thresholds: NodeConfig['thresholds'];
+  /** node-pressure eviction and local-storage limits (eviction/): the kubelet's eviction settings */
+  eviction: AgentEvictionConfig;
   statusUpdateFrequencyMs: number;
   statusReportFrequencyMs: number;
   leaseDurationSeconds: number;
@@ -58,6 +65,25 @@ export interface AgentConfig {
   server: { host: string; port: number; tls?: { cert: string; key: string; ca?: string }; auth: NodeServerAuth };
 }
 
+export interface AgentEvictionConfig {
+  /** evictionHard + evictionSoft (with grace periods) + evictionMinimumReclaim, parsed (parseThresholdConfig) */
+  thresholds: Threshold[];
+  /** evictionMaxPodGracePeriod (s) */
+  maxPodGracePeriodSeconds: number;
+  /** evictionPressureTransitionPeriod */
+  pressureTransitionPeriodMs: number;
+  /** the image store's directory (imagefs); default <dataDir>/images */
+  imageDir?: string;
+  /** how often the manager synchronizes (default 10 s, upstream's) */
+  monitoringIntervalMs?: number;
+}
+
+export const defaultEvictionConfig = (): AgentEvictionConfig => ({
+  thresholds: parseThresholdConfig({}),
+  maxPodGracePeriodSeconds: 0,
+  pressureTransitionPeriodMs: DEFAULT_PRESSURE_TRANSITION_MS,
+});
+
 export type AgentConfigInput = Partial<Omit<AgentConfig, 'nodeName' | 'dataDir'>> & Pick<AgentConfig, 'nodeName' | 'dataDir'>;
 
 export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
@@ -67,7 +93,7 @@ export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
     labels: {},
     podsPerNode: node.maxPods,
     reserved: node.reserved,
-    thresholds: node.thresholds,
+    eviction: defaultEvictionConfig(),
     statusUpdateFrequencyMs: node.statusUpdateFrequencyMs,
     statusReportFrequencyMs: node.statusReportFrequencyMs,
     leaseDurationSeconds: 40,
@@ -108,6 +134,8 @@ export interface AgentDeps {
    * the service proxy, cluster DNS...); the agent makes its own otherwise and shuts it down when it stops.
    */
   informers?: SharedInformerFactory;
+  /** image garbage collection: the eviction manager tries it before evicting pods for disk */
+  imageGC?: ImageGarbageCollector;
 }
 
 export interface Agent {
@@ -117,6 +145,7 @@ export interface Agent {
   registrar: NodeRegistrar;
   lease: NodeLease;
   server: NodeServer;
+  eviction: EvictionManager;
 }
 
 /** Wires node registration, the lease, pod sync and the node server; runs until `signal` aborts. */
@@ -133,7 +162,6 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     kubeletPort: cfg.server.port,
     maxPods: cfg.podsPerNode,
     reserved: cfg.reserved,
-    thresholds: cfg.thresholds,
     statusUpdateFrequencyMs: cfg.statusUpdateFrequencyMs,
     statusReportFrequencyMs: cfg.statusReportFrequencyMs,
     runtimeHandlers: [...deps.runtimes.keys()],
@@ -156,7 +184,10 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     volumeRefreshMs: cfg.volumeRefreshMs,
   };
   const informers = deps.informers ?? new SharedInformerFactory({ client: deps.client, logger, clock });
-  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers });
+  // the pressure conditions are the eviction manager's, made below once pod sync exists
+  let eviction: EvictionManager | undefined;
+  const pressure: PressureSource = { underPressure: (c) => eviction?.underPressure(c) ?? false };
+  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers, pressure });
   const lease = new NodeLease({
     client: deps.client,
     nodeName: cfg.nodeName,
@@ -174,6 +205,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   });
   const usage = await host.usage(cfg.dataDir).catch(() => undefined);
   const localPath = new LocalPathVolumes({ dataDir: cfg.dataDir });
+  const podEvents = new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' });
   const podSync = new PodSync(
     {
       client: deps.client,
@@ -187,7 +219,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
       localPath,
       logger,
       clock,
-      events: new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' }),
+      events: podEvents,
       nodeAllocatable: {
         cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
         memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,
@@ -197,6 +229,26 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   );
   // the node server's delegated TokenReview / SubjectAccessReview counts (the kubelet's names)
   const serverMetrics = new Registry();
+  // decides on local readings only: it goes on evicting while the cloud is away
+  eviction = new EvictionManager(
+    {
+      thresholds: cfg.eviction.thresholds,
+      maxPodGracePeriodSeconds: cfg.eviction.maxPodGracePeriodSeconds,
+      pressureTransitionPeriodMs: cfg.eviction.pressureTransitionPeriodMs,
+      ...(cfg.eviction.monitoringIntervalMs !== undefined ? { monitoringIntervalMs: cfg.eviction.monitoringIntervalMs } : {}),
+    },
+    {
+      nodeName: cfg.nodeName,
+      signals: hostSignals({ host, dataDir: cfg.dataDir, imageDir: cfg.eviction.imageDir ?? join(cfg.dataDir, 'images'), clock }),
+      usage: runtimePodUsage({ pods: podSync, snapshotter: deps.snapshotter, dataDir: cfg.dataDir, logger }),
+      pods: podSync,
+      events: podEvents,
+      clock,
+      logger,
+      metrics: serverMetrics,
+      ...(deps.imageGC ? { imageGC: deps.imageGC } : {}),
+    },
+  );
   const server = await startNodeServer({
     ...cfg.server,
     nodeName: cfg.nodeName,
@@ -222,6 +274,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     registrar.run(signal),
     lease.run(signal),
     logRotation.run(signal),
+    eviction.run(signal),
     (async () => {
       // Pods are only run once the Node exists (the scheduler binds to it; status needs it). A
       // Node that exists already (any restart; offline, the hub's cached copy) is enough: its
@@ -245,5 +298,5 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     await server.close();
     for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'agent loop failed');
   });
-  return { done, podSync, registrar, lease, server };
+  return { done, podSync, registrar, lease, server, eviction };
 }

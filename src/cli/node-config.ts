@@ -7,6 +7,7 @@ import { LOG_LEVELS, type LogLevel } from './server-config.ts';
 import { parseQuantity } from '../api/meta/quantity.ts';
 import { formatCidr } from '../lib/cidr.ts';
 import { parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
+import { EvictionConfigError, SIGNALS, parseDurationMs, parseThresholdConfig, type EvictionSettings, type Threshold } from '../agent/eviction/thresholds.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
 export const NODE_RUNTIMES = ['runc', 'gvisor', 'microvm'] as const;
@@ -97,6 +98,18 @@ export interface NodeSettings {
   authorizationMode: (typeof NODE_AUTHORIZATION_MODES)[number];
   /** requests to the node server without credentials are system:anonymous instead of a 401 (kubelet --anonymous-auth) */
   anonymousAuth: boolean;
+  /** hard eviction thresholds, signal → quantity or percentage (kubelet evictionHard); unset = the kubelet's defaults, set = replaces them */
+  evictionHard?: Record<string, string>;
+  /** soft eviction thresholds, each needing an evictionSoftGracePeriod (kubelet evictionSoft) */
+  evictionSoft?: Record<string, string>;
+  /** signal → duration a soft threshold must hold before pods are evicted (kubelet evictionSoftGracePeriod) */
+  evictionSoftGracePeriod?: Record<string, string>;
+  /** signal → what must be reclaimed beyond the threshold before pressure ends (kubelet evictionMinimumReclaim) */
+  evictionMinimumReclaim?: Record<string, string>;
+  /** a soft eviction's grace period at most, seconds (kubelet evictionMaxPodGracePeriod) */
+  evictionMaxPodGracePeriod: number;
+  /** how long a pressure condition stays True after its threshold was last met, seconds (kubelet evictionPressureTransitionPeriod) */
+  evictionPressureTransitionPeriod: number;
 }
 
 export const NODE_AUTHORIZATION_MODES = ['Webhook', 'AlwaysAllow'] as const;
@@ -143,10 +156,20 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   ingressBindAddress: '--ingress-bind-address',
   authorizationMode: '--authorization-mode',
   anonymousAuth: '--anonymous-auth',
+  evictionHard: '--eviction-hard',
+  evictionSoft: '--eviction-soft',
+  evictionSoftGracePeriod: '--eviction-soft-grace-period',
+  evictionMinimumReclaim: '--eviction-minimum-reclaim',
+  evictionMaxPodGracePeriod: '--eviction-max-pod-grace-period',
+  evictionPressureTransitionPeriod: '--eviction-pressure-transition-period',
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type NodeDefaults = Omit<NodeSettings, 'kubeconfig' | 'listen' | 'internalIP' | 'guestDir' | 'hubListen'> & { listen: string; hubListen: string };
+export type NodeDefaults = Omit<NodeSettings, 'kubeconfig' | 'listen' | 'internalIP' | 'guestDir' | 'hubListen' | 'evictionPressureTransitionPeriod'> & {
+  listen: string;
+  hubListen: string;
+  evictionPressureTransitionPeriod: string;
+};
 
 export function nodeDefaults(): NodeDefaults {
   return {
@@ -190,6 +213,8 @@ export function nodeDefaults(): NodeDefaults {
     ingressBindAddress: '0.0.0.0',
     authorizationMode: 'Webhook',
     anonymousAuth: false,
+    evictionMaxPodGracePeriod: 0,
+    evictionPressureTransitionPeriod: '5m',
   };
 }
 
@@ -226,6 +251,47 @@ const byteCountSchema = z
     ctx.addIssue({ code: 'custom', message: 'must be a byte count such as 268435456 or 256Mi' });
     return z.NEVER;
   });
+
+/**
+ * A kubelet map setting: a YAML mapping in the file, or the kubelet's flag syntax — `<`-separated
+ * statements for thresholds (`memory.available<100Mi,nodefs.available<10%`), `=` for the others.
+ */
+const evictionMap = (sep: '<' | '=') =>
+  z.union([z.string(), z.record(z.string(), z.union([z.string(), z.number()]))]).transform((v, ctx) => {
+    if (typeof v !== 'string') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]));
+    const out: Record<string, string> = {};
+    for (const stmt of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+      const i = stmt.indexOf(sep);
+      if (i <= 0) {
+        ctx.addIssue({ code: 'custom', message: `"${stmt}": want SIGNAL${sep}VALUE` });
+        return z.NEVER;
+      }
+      out[stmt.slice(0, i).trim()] = stmt.slice(i + 1).trim();
+    }
+    return out;
+  });
+
+/** the statements one eviction key holds, checked by the agent's parser (upstream's messages) */
+const evictionKey = (key: keyof EvictionSettings, sep: '<' | '=') =>
+  evictionMap(sep).superRefine((v, ctx) => {
+    try {
+      if (key === 'evictionSoftGracePeriod') parseThresholdConfig({ evictionHard: {}, evictionSoftGracePeriod: v });
+      else if (key === 'evictionSoft') parseThresholdConfig({ evictionHard: {}, evictionSoft: v, evictionSoftGracePeriod: Object.fromEntries(Object.keys(v).filter((k) => (SIGNALS as readonly string[]).includes(k)).map((k) => [k, '0s'])) });
+      else parseThresholdConfig({ evictionHard: {}, [key]: v });
+    } catch (err) {
+      if (!(err instanceof EvictionConfigError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.reason });
+    }
+  });
+
+const durationSeconds = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDurationMs(v);
+  if (ms === undefined || ms < 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 5m, 30s or 1m30s' });
+    return z.NEVER;
+  }
+  return ms / 1000;
+});
 
 /** a TCP port, 0 = off */
 const portOrOff = z.coerce.number({ message: 'must be a port number (0 = off)' }).int('must be a port number (0 = off)').min(0, 'must be a port number (0 = off)').max(65535, 'must be a port number (0 = off)');
@@ -307,6 +373,12 @@ const partialSchema = z.strictObject({
     .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
     .transform((v) => v === true || v === 'true')
     .optional(),
+  evictionHard: evictionKey('evictionHard', '<').optional(),
+  evictionSoft: evictionKey('evictionSoft', '<').optional(),
+  evictionSoftGracePeriod: evictionKey('evictionSoftGracePeriod', '=').optional(),
+  evictionMinimumReclaim: evictionKey('evictionMinimumReclaim', '=').optional(),
+  evictionMaxPodGracePeriod: z.coerce.number({ message: 'must be a whole number of seconds (≥ 0)' }).int('must be a whole number of seconds (≥ 0)').min(0, 'must be a whole number of seconds (≥ 0)').optional(),
+  evictionPressureTransitionPeriod: durationSeconds.optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -322,6 +394,8 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
   if (merged.kubeconfig === undefined) {
     throw new ConfigError('--kubeconfig: required (a kubeconfig with this node\'s credentials, e.g. from `hedge token create-node NAME --kubeconfig-out FILE`)');
   }
+  // the checks across keys (a soft threshold needs its grace period) fail here, before anything starts
+  nodeEvictionThresholds(merged);
   return {
     kubeconfig: merged.kubeconfig,
     nodeName: merged.nodeName!,
@@ -362,5 +436,24 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     ingressBindAddress: merged.ingressBindAddress!,
     authorizationMode: merged.authorizationMode!,
     anonymousAuth: merged.anonymousAuth!,
+    ...(merged.evictionHard ? { evictionHard: merged.evictionHard } : {}),
+    ...(merged.evictionSoft ? { evictionSoft: merged.evictionSoft } : {}),
+    ...(merged.evictionSoftGracePeriod ? { evictionSoftGracePeriod: merged.evictionSoftGracePeriod } : {}),
+    ...(merged.evictionMinimumReclaim ? { evictionMinimumReclaim: merged.evictionMinimumReclaim } : {}),
+    evictionMaxPodGracePeriod: merged.evictionMaxPodGracePeriod!,
+    evictionPressureTransitionPeriod: merged.evictionPressureTransitionPeriod!,
   };
+}
+
+/**
+ * The eviction thresholds of the settings (the agent's parser), after the checks that span keys:
+ * a soft threshold without its grace period is an error naming evictionSoftGracePeriod.
+ */
+export function nodeEvictionThresholds(s: Pick<NodeSettings, 'evictionHard' | 'evictionSoft' | 'evictionSoftGracePeriod' | 'evictionMinimumReclaim'>): Threshold[] {
+  try {
+    return parseThresholdConfig(s);
+  } catch (err) {
+    if (err instanceof EvictionConfigError) throw new ConfigError(`${NODE_FLAGS[err.key]} (config key ${err.key}): ${err.reason}`);
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../../lib/log.ts';
 import { jitteredPeriod } from '../../lib/sleep.ts';
 import type { NodeConfig } from './config.ts';
 import type { HostProbe } from './host-probe.ts';
-import { nodeStatus, statusFingerprint } from './node-status.ts';
+import { nodeStatus, statusFingerprint, type PressureSource } from './node-status.ts';
 
 type NodeObject = Node & KubeObject;
 
@@ -37,7 +37,16 @@ export class NodeRegistrar {
 
   constructor(
     /** `informers`: the node's shared informers; its own otherwise */
-    private readonly opts: { client: KubeClient; cfg: NodeConfig; host: HostProbe; clock: Clock; logger: Logger; informers?: SharedInformerFactory },
+    private readonly opts: {
+      client: KubeClient;
+      cfg: NodeConfig;
+      host: HostProbe;
+      clock: Clock;
+      logger: Logger;
+      informers?: SharedInformerFactory;
+      /** the eviction manager: MemoryPressure, DiskPressure and PIDPressure follow its thresholds */
+      pressure?: PressureSource;
+    },
   ) {}
 
   get uid(): string | undefined {
@@ -113,6 +122,7 @@ export class NodeRegistrar {
       // from the stored conditions when they differ: Unknown → True is a transition, now
       previous: stored ?? this.conditions,
       notReady: this.notReady,
+      ...(this.opts.pressure ? { pressure: this.opts.pressure } : {}),
     });
     const fp = statusFingerprint(status);
     if (!force && !stored && fp === this.lastFingerprint && now - this.lastReport < cfg.statusReportFrequencyMs) return false;

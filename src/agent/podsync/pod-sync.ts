@@ -11,6 +11,7 @@ import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '..
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
 import type { PodSyncConfig } from './config.ts';
 import { Labels } from './labels.ts';
+import type { EvictRequest } from '../eviction/types.ts';
 import { PodWorker } from './pod-worker.ts';
 import { knownPodUids, loadSandbox } from './sandbox-state.ts';
 import { defaultMaxConcurrentStarts, StartGate } from './start-gate.ts';
@@ -172,6 +173,18 @@ export class PodSync {
 
   worker(uid: string): PodWorker | undefined {
     return this.workers.get(uid);
+  }
+
+  /** pods not finished (the eviction manager's candidates) */
+  activePods(): Pod[] {
+    return this.pods().filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+  }
+
+  /** the eviction manager's entry point (EvictionTarget): the pod's own worker stops it and writes it Failed/Evicted */
+  async evict(uid: string, req: EvictRequest, signal: AbortSignal): Promise<boolean> {
+    const w = this.workers.get(uid);
+    if (!w || w.done) return false;
+    return await w.evict(req, signal);
   }
 
   private upsert(p: PodObject, signal: AbortSignal): void {
