@@ -90,7 +90,7 @@ function node(settings: EvictionSettings = {}, more: { maxPodGrace?: number; tra
           const p = pods.find((x) => x.metadata?.uid === uid);
           if (!p) return false;
           evicted.push({ name: p.metadata?.name ?? '', req });
-          p.status = { phase: 'Failed', reason: 'Evicted', message: req.message };
+          (p as { status?: Pod['status'] }).status = { phase: 'Failed', reason: 'Evicted', message: req.message };
           return true;
         },
       },
@@ -198,7 +198,7 @@ describe('eviction manager', () => {
     const r = await n.sync();
     assert.equal(r.reclaimedByNode, true);
     assert.deepEqual(freedCalls, [Math.floor(100 * Gi * 0.1) - 9 * Gi]);
-    assert.deepEqual(n.evicted, []);
+    assert.equal(n.evicted.length, 0);
     assert.ok(n.mgr.isUnderDiskPressure(), 'the condition holds for the transition period');
     freedCalls = [];
   });
@@ -224,7 +224,7 @@ describe('eviction manager', () => {
     assert.ok(n.mgr.isUnderMemoryPressure());
     n.clock.advance(50_000);
     await n.sync();
-    assert.deepEqual(n.evicted, []);
+    assert.equal(n.evicted.length, 0);
     n.clock.advance(10_000);
     await n.sync();
     assert.deepEqual(n.evicted.map((e) => [e.name, e.req.gracePeriodSeconds]), [['a', 20]]);
@@ -241,7 +241,7 @@ describe('eviction manager', () => {
     m.set('memory.available', 512 * Mi);
     m.clock.advance(20_000);
     await m.sync();
-    assert.deepEqual(m.evicted, []);
+    assert.equal(m.evicted.length, 0);
   });
 
   it('the pressure condition stays True for the transition period after the threshold was last met', async () => {
@@ -302,7 +302,7 @@ describe('eviction manager', () => {
     n.set('memory.available', 10 * Mi);
     n.clock.advance(9_000);
     await tick();
-    assert.deepEqual(n.evicted, []);
+    assert.equal(n.evicted.length, 0);
     n.clock.advance(1_000);
     await tick();
     assert.deepEqual(n.evicted.map((e) => e.name), ['a']);
