@@ -185,8 +185,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   };
   const informers = deps.informers ?? new SharedInformerFactory({ client: deps.client, logger, clock });
   // the pressure conditions are the eviction manager's, made below once pod sync exists
-  let eviction: EvictionManager | undefined;
-  const pressure: PressureSource = { underPressure: (c) => eviction?.underPressure(c) ?? false };
+  const made: { eviction?: EvictionManager } = {};
+  const pressure: PressureSource = { underPressure: (c) => made.eviction?.underPressure(c) ?? false };
   const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers, pressure });
   const lease = new NodeLease({
     client: deps.client,
@@ -230,7 +230,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   // the node server's delegated TokenReview / SubjectAccessReview counts (the kubelet's names)
   const serverMetrics = new Registry();
   // decides on local readings only: it goes on evicting while the cloud is away
-  eviction = new EvictionManager(
+  const eviction = new EvictionManager(
     {
       thresholds: cfg.eviction.thresholds,
       maxPodGracePeriodSeconds: cfg.eviction.maxPodGracePeriodSeconds,
@@ -261,6 +261,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     metrics: serverMetrics,
     routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), [serverMetrics, ...(deps.metrics ?? [])]), ...(deps.routes ?? [])]),
   });
+  made.eviction = eviction;
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)
   nodeCfg.kubeletPort = server.port;
   // container logs of every runtime that can reopen them (kubelet defaults: 10 MiB, 5 files)

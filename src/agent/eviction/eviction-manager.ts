@@ -13,6 +13,7 @@ import type { EventSink } from '../../client/event-recorder.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import type { Logger } from '../../lib/log.ts';
 import { Counter, type Registry } from '../../lib/prom.ts';
+import { timeoutSignal } from '../../lib/signals.ts';
 import {
   SIGNAL_CONDITION,
   byEvictionPriority,
@@ -254,7 +255,7 @@ export class EvictionManager {
     }
     this.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'Evicted', message });
     this.log.info({ pod: key, uid: pod.metadata?.uid, message }, 'evicting pod');
-    const ac = AbortSignal.any([signal, AbortSignal.timeout(POD_CLEANUP_TIMEOUT_MS + graceSeconds * 1000)]);
+    const ac = timeoutSignal(signal, POD_CLEANUP_TIMEOUT_MS + graceSeconds * 1000);
     try {
       const ok = await this.deps.pods.evict(pod.metadata?.uid ?? '', { gracePeriodSeconds: graceSeconds, message, ...(condition ? { condition } : {}) }, ac);
       if (ok) this.log.info({ pod: key }, 'eviction manager: pod is evicted successfully');
@@ -263,6 +264,8 @@ export class EvictionManager {
       if (signal.aborted) throw err;
       this.log.error({ err, pod: key }, 'eviction manager: pod failed to evict');
       return false;
+    } finally {
+      ac.clear();
     }
   }
 }

@@ -720,6 +720,30 @@ describe('steady pods and exit events', () => {
     await eventually(() => ![...rt.sandboxes.values()].some((s) => s.pod.name === 'bounded'), 'sandbox released');
   });
 
+  it('evict(): a parked pod is woken, its containers stopped with the override, Failed/Evicted with DisruptionTarget, its sandbox freed', async () => {
+    await h.createPod('evictee', { terminationGracePeriodSeconds: 30, containers: [app({ name: 'ev' })] });
+    const running = await h.until('evictee', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    await h.tick(); // steady: parked for the idle resync
+    const sync = h.sync!;
+    assert.ok(sync.activePods().some((p) => p.metadata?.name === 'evictee'));
+    const message = 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 50Mi. ';
+    const condition = { type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message, lastTransitionTime: '2026-01-01T00:00:00Z' };
+    const ok = await sync.evict(running.metadata!.uid!, { gracePeriodSeconds: 0, message, condition }, new AbortController().signal);
+    assert.equal(ok, true);
+    assert.ok(rt.ops.includes('stop:ev:2'), `stopped with the override (0 → the 2 s minimum), not the pod's 30 s: ${rt.ops.join(' ')}`);
+    assert.ok(![...rt.sandboxes.values()].some((x) => x.pod.name === 'evictee'), 'sandbox released before evict() resolves');
+    const p = await h.until('evictee', (x) => x.status?.phase === 'Failed', 'Failed', 5);
+    assert.deepEqual([p.status?.reason, p.status?.message], ['Evicted', message]);
+    const dt = p.status?.conditions?.find((c) => c.type === 'DisruptionTarget');
+    assert.deepEqual([dt?.status, dt?.reason, dt?.message], ['True', 'TerminationByKubelet', message]);
+    assert.ok(cs(p, 'ev')?.state?.terminated, JSON.stringify(cs(p, 'ev')?.state));
+    assert.equal(cond(p, 'Ready'), 'False');
+    assert.ok(!sync.activePods().some((x) => x.metadata?.name === 'evictee'), 'no longer a candidate');
+    assert.equal(await sync.evict(running.metadata!.uid!, { gracePeriodSeconds: 0, message }, new AbortController().signal), false, 'a finished pod is not evicted twice');
+    await h.tick(h.cfg.idleResyncMs);
+    assert.equal((await h.pod('evictee'))?.status?.phase, 'Failed', 'never restarted');
+  });
+
   it('a steady pod with a configMap volume wakes for its volume refresh, not only at the idle resync', async () => {
     assert.ok(h.cfg.volumeRefreshMs < (h.cfg.idleResyncMs ?? 0), 'the case this test is about');
     await h.client.create(Resources.configmaps, { metadata: { name: 'steady-conf', namespace: 'default' }, data: { greeting: 'v1' } } as KubeObject);

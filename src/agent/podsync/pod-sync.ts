@@ -175,9 +175,9 @@ export class PodSync {
     return this.workers.get(uid);
   }
 
-  /** pods not finished (the eviction manager's candidates) */
+  /** pods not finished (the eviction manager's candidates): by the worker's own verdict, which an offline status write has not carried yet */
   activePods(): Pod[] {
-    return this.pods().filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+    return [...this.workers.values()].filter((w) => !w.done && !w.terminal && !w.currentPod.metadata?.deletionTimestamp).map((w) => w.currentPod);
   }
 
   /** the eviction manager's entry point (EvictionTarget): the pod's own worker stops it and writes it Failed/Evicted */

@@ -138,6 +138,11 @@ export class PodWorker {
     return this.finished;
   }
 
+  /** Succeeded or Failed here, whether or not the status write has reached the API yet */
+  get terminal(): boolean {
+    return this.finalPhase !== undefined;
+  }
+
   /** waiting for the next resync or event (tests use it to drive a fake clock deterministically) */
   get parked(): boolean {
     return this.parkedFlag && !this.pendingWake;
