@@ -12,19 +12,25 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
+import { startLink, type Link } from './cloud-link.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED);
 
 describe('node-pressure eviction and local storage limits', { skip, timeout: 300_000 }, () => {
   let stack: EdgeStack | undefined;
+  let link: Link | undefined;
   const nodeA = `evict-a-${process.pid}`;
   const nodeB = `evict-b-${process.pid}`;
 
   before(async () => {
     stack = await startEdgeStack({ nodes: [{ name: nodeA, runtimes: ['runc'] }] });
   });
-  after(() => stack?.close());
+  after(async () => {
+    link?.restore();
+    await stack?.close();
+    await link?.close();
+  });
 
   const api = (method: string, path: string, body?: unknown) => stack!.server.api(method, path, body);
   const getPod = async (name: string): Promise<Pod | undefined> => {
@@ -128,5 +134,31 @@ describe('node-pressure eviction and local storage limits', { skip, timeout: 300
     await waitUntil('evicted sandboxes freed', 15_000, async () => ((await node.hostState()).conmonPids.length === 1 ? true : undefined));
     for (const n of ['low', 'high', 'critical']) await api('DELETE', `/api/v1/namespaces/default/pods/${n}`);
     await api('DELETE', '/apis/scheduling.k8s.io/v1/priorityclasses/evict-e2e-high');
+  });
+
+  it('offline from the cloud, the node still evicts: containers stopped and sandbox freed locally, Failed/Evicted reaches the API on reconnect', async () => {
+    const nodeC = `evict-c-${process.pid}`;
+    link = await startLink(new URL(stack!.server.url));
+    const node = await stack!.addNode({ name: nodeC, serverUrl: link.url, runtimes: ['runc'] });
+    // fills its emptyDir only once the link is down (the marker file the test writes through the host)
+    await createPod(sleeper('offline-hog', nodeC, 'while [ ! -e /scratch/go ]; do sleep 1; done; dd if=/dev/zero of=/scratch/fill bs=1M count=4; sleep 3600'));
+    const running = await waitPhase('offline-hog', 'Running', 60_000);
+    await waitUntil('offline-hog conmon', 10_000, async () => ((await node.hostState()).conmonPids.length === 1 ? true : undefined));
+    link.cut();
+    const { writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    await writeFile(join(node.dataDir, 'pods', running.metadata!.uid!, 'volumes', 'empty-dir', 'scratch', 'go'), '');
+    // no cloud: the node decides, stops the containers and frees the sandbox on its own
+    await waitUntil('evicted while offline: sandbox freed', 40_000, async () => {
+      const s = await node.hostState();
+      return s.conmonPids.length === 0 && s.netns.length === 0 ? true : undefined;
+    }, () => stack!.explain());
+    assert.equal((await getPod('offline-hog'))?.status?.phase, 'Running', 'the cloud has not heard yet');
+    link.restore();
+    // the hub replays the journaled status write
+    const p = await waitPhase('offline-hog', 'Failed', 60_000);
+    assert.equal(p.status?.reason, 'Evicted');
+    assert.equal(p.status?.message, 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ');
+    await api('DELETE', '/api/v1/namespaces/default/pods/offline-hog');
   });
 });
