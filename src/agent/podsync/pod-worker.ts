@@ -61,6 +61,8 @@ export class PodWorker {
   private evictRequest?: EvictRequest;
   private evicted?: EvictRequest;
   private evictWaiters: ((ok: boolean) => void)[] = [];
+  /** the write of the final phase failed (offline without a hub): later passes retry it */
+  private finalWritePending = false;
   private startTime: number;
   private lastStatusJson?: string;
   private wake?: () => void;
@@ -383,7 +385,8 @@ export class PodWorker {
     if (this.finalPhase) {
       // a release interrupted by an agent restart is finished here
       if (this.sandbox) await this.releaseSandbox(signal);
-      await this.writeStatus(signal);
+      await this.writeStatus(signal, this.finalWritePending ? this.finalPhase : undefined);
+      this.finalWritePending = false;
       return;
     }
     const handler = await this.trace.span('runtime class', () => this.resolveHandler(signal));
@@ -484,6 +487,7 @@ export class PodWorker {
     let writeErr: unknown;
     await this.writeStatus(signal, 'Failed').catch((err: unknown) => {
       writeErr = err;
+      this.finalWritePending = true;
     });
     try {
       await this.releaseSandbox(signal);
