@@ -6,7 +6,7 @@ import { MemoryEventSink } from '../../client/event-recorder.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { Registry } from '../../lib/prom.ts';
 import { EvictionManager } from './eviction-manager.ts';
-import { parseThresholdConfig, type EvictionSettings, type Signal } from './thresholds.ts';
+import { parseThresholdConfig, thresholdQuantity, type EvictionSettings, type Signal } from './thresholds.ts';
 import type { EvictRequest, ImageGarbageCollector, Observations, PodUsage } from './types.ts';
 
 const Mi = 1024 * 1024;
@@ -117,10 +117,13 @@ function node(settings: EvictionSettings = {}, more: { maxPodGrace?: number; tra
 describe('eviction thresholds (config)', () => {
   it('defaults are the kubelet\'s; quantities and percentages parse as upstream; 0% and 100% disable', () => {
     const d = parseThresholdConfig({}).map((t) => `${t.signal}<${t.value.kind === 'quantity' ? t.value.quantity.toString() : t.value.fraction}`);
-    assert.deepEqual(d, ['memory.available<100Mi', 'nodefs.available<0.1', 'nodefs.inodesFree<0.05', 'imagefs.available<0.15', 'imagefs.inodesFree<0.05']);
+    const f32 = (n: number): number => Math.fround(Math.fround(n) / 100);
+    assert.deepEqual(d, ['memory.available<100Mi', `nodefs.available<${f32(10)}`, `nodefs.inodesFree<${f32(5)}`, `imagefs.available<${f32(15)}`, `imagefs.inodesFree<${f32(5)}`]);
     const t = parseThresholdConfig({ evictionHard: { 'memory.available': '1Gi', 'nodefs.available': '0%', 'pid.available': '2.5%' } });
     assert.deepEqual(t.map((x) => x.signal), ['memory.available', 'pid.available']);
-    assert.equal(t[1].value.kind === 'percentage' && t[1].value.fraction, 0.025);
+    assert.equal(t[1].value.kind === 'percentage' && t[1].value.fraction, Math.fround(Math.fround(2.5) / 100));
+    // float32 as upstream: 10% of 100Gi is 10737418400 bytes, not 10737418240
+    assert.equal(thresholdQuantity(parseThresholdConfig({ evictionHard: { 'nodefs.available': '10%' } })[0].value, 100 * Gi).toString(), '10737418400');
   });
 
   it('bad settings name the key and the reason (upstream\'s words)', () => {
@@ -197,7 +200,7 @@ describe('eviction manager', () => {
     n.set('nodefs.available', 9 * Gi); // < 10% of 100Gi
     const r = await n.sync();
     assert.equal(r.reclaimedByNode, true);
-    assert.deepEqual(freedCalls, [Math.floor(100 * Gi * 0.1) - 9 * Gi]);
+    assert.deepEqual(freedCalls, [10737418400 - 9 * Gi]);
     assert.equal(n.evicted.length, 0);
     assert.ok(n.mgr.isUnderDiskPressure(), 'the condition holds for the transition period');
     freedCalls = [];

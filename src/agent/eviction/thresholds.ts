@@ -69,7 +69,8 @@ const isSignal = (s: string): s is Signal => (SIGNALS as readonly string[]).incl
 function parsePercentage(key: keyof EvictionSettings, val: string): number {
   const n = Number(val.slice(0, -1));
   if (val.length < 2 || !Number.isFinite(n)) throw new EvictionConfigError(key, `invalid percentage "${val}"`);
-  return n / 100;
+  // upstream parses into a float32 and divides as float32: the same bits give the same quantities
+  return Math.fround(Math.fround(n) / 100);
 }
 
 /** upstream's parseThresholdStatement: undefined for 0% and 100% (ignored, as upstream) */
@@ -150,7 +151,7 @@ export function parseThresholdConfig(s: EvictionSettings): Threshold[] {
   return out;
 }
 
-/** upstream's GetThresholdQuantity: the value as an amount of `capacity` (BinarySI) */
+/** upstream's GetThresholdQuantity: the value as an amount of `capacity` (BinarySI; int64(float64(capacity) × float64(float32 percentage))) */
 export function thresholdQuantity(v: ThresholdValue, capacity: number): Quantity {
   return v.kind === 'quantity' ? v.quantity : Quantity.fromInt(Math.floor(capacity * v.fraction), 'BinarySI');
 }
