@@ -12,6 +12,11 @@ import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';
 import { defaultNodeConfig, type NodeConfig } from './node/config.ts';
 import { systemHostProbe, type HostProbe } from './node/host-probe.ts';
+import type { PressureSource } from './node/node-status.ts';
+import { EvictionManager } from './eviction/eviction-manager.ts';
+import { hostSignals } from './eviction/host-signals.ts';
+import { runtimePodUsage } from './eviction/pod-usage.ts';
+import { DEFAULT_PRESSURE_TRANSITION_MS, parseThresholdConfig, type Threshold } from './eviction/thresholds.ts';
 import { NodeRegistrar } from './node/node-registrar.ts';
 import { defaultPodSyncConfig, type PodSyncConfig } from './podsync/config.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
@@ -39,7 +44,8 @@ export interface AgentConfig {
   internalIP?: string;
   podsPerNode: number;
   reserved: NodeConfig['reserved'];
-  thresholds: NodeConfig['thresholds'];
+  /** node-pressure eviction and local-storage limits (eviction/): the kubelet's eviction settings */
+  eviction: AgentEvictionConfig;
   statusUpdateFrequencyMs: number;
   statusReportFrequencyMs: number;
   leaseDurationSeconds: number;
@@ -69,6 +75,25 @@ export interface AgentConfig {
   staticPodRescanMs?: number;
 }
 
+export interface AgentEvictionConfig {
+  /** evictionHard + evictionSoft (with grace periods) + evictionMinimumReclaim, parsed (parseThresholdConfig) */
+  thresholds: Threshold[];
+  /** evictionMaxPodGracePeriod (s) */
+  maxPodGracePeriodSeconds: number;
+  /** evictionPressureTransitionPeriod */
+  pressureTransitionPeriodMs: number;
+  /** the image store's directory (imagefs); default <dataDir>/images */
+  imageDir?: string;
+  /** how often the manager synchronizes (default 10 s, upstream's) */
+  monitoringIntervalMs?: number;
+}
+
+export const defaultEvictionConfig = (): AgentEvictionConfig => ({
+  thresholds: parseThresholdConfig({}),
+  maxPodGracePeriodSeconds: 0,
+  pressureTransitionPeriodMs: DEFAULT_PRESSURE_TRANSITION_MS,
+});
+
 export type AgentConfigInput = Partial<Omit<AgentConfig, 'nodeName' | 'dataDir'>> & Pick<AgentConfig, 'nodeName' | 'dataDir'>;
 
 export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
@@ -78,7 +103,7 @@ export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
     labels: {},
     podsPerNode: node.maxPods,
     reserved: node.reserved,
-    thresholds: node.thresholds,
+    eviction: defaultEvictionConfig(),
     statusUpdateFrequencyMs: node.statusUpdateFrequencyMs,
     statusReportFrequencyMs: node.statusReportFrequencyMs,
     leaseDurationSeconds: 40,
@@ -135,6 +160,8 @@ export interface Agent {
    * `deleteUnusedImages()` are for whoever needs disk now (the eviction manager under DiskPressure).
    */
   imageGC: ImageGCManager;
+  /** the node-pressure eviction manager (eviction/) */
+  eviction: EvictionManager;
 }
 
 /** Wires node registration, the lease, pod sync and the node server; runs until `signal` aborts. */
@@ -151,7 +178,6 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     kubeletPort: cfg.server.port,
     maxPods: cfg.podsPerNode,
     reserved: cfg.reserved,
-    thresholds: cfg.thresholds,
     statusUpdateFrequencyMs: cfg.statusUpdateFrequencyMs,
     statusReportFrequencyMs: cfg.statusReportFrequencyMs,
     runtimeHandlers: [...deps.runtimes.keys()],
@@ -174,7 +200,10 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     volumeRefreshMs: cfg.volumeRefreshMs,
   };
   const informers = deps.informers ?? new SharedInformerFactory({ client: deps.client, logger, clock });
-  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers, images: () => deps.images.list() });
+  // the pressure conditions are the eviction manager's, made below once pod sync exists
+  const made: { eviction?: EvictionManager } = {};
+  const pressure: PressureSource = { underPressure: (c) => made.eviction?.underPressure(c) ?? false };
+  const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers, pressure, images: () => deps.images.list() });
   const lease = new NodeLease({
     client: deps.client,
     nodeName: cfg.nodeName,
@@ -227,6 +256,26 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     nodeName: cfg.nodeName,
     metrics: serverMetrics,
   });
+  // decides on local readings only: it goes on evicting while the cloud is away
+  const eviction = new EvictionManager(
+    {
+      thresholds: cfg.eviction.thresholds,
+      maxPodGracePeriodSeconds: cfg.eviction.maxPodGracePeriodSeconds,
+      pressureTransitionPeriodMs: cfg.eviction.pressureTransitionPeriodMs,
+      ...(cfg.eviction.monitoringIntervalMs !== undefined ? { monitoringIntervalMs: cfg.eviction.monitoringIntervalMs } : {}),
+    },
+    {
+      nodeName: cfg.nodeName,
+      signals: hostSignals({ host, dataDir: cfg.dataDir, imageDir: cfg.eviction.imageDir ?? join(cfg.dataDir, 'images'), clock }),
+      usage: runtimePodUsage({ pods: podSync, snapshotter: deps.snapshotter, dataDir: cfg.dataDir, logger }),
+      pods: podSync,
+      events,
+      clock,
+      logger,
+      metrics: serverMetrics,
+      imageGC,
+    },
+  );
   const server = await startNodeServer({
     ...cfg.server,
     nodeName: cfg.nodeName,
@@ -239,6 +288,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     metrics: serverMetrics,
     routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), [serverMetrics, ...(deps.metrics ?? [])]), ...(deps.routes ?? [])]),
   });
+  made.eviction = eviction;
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)
   nodeCfg.kubeletPort = server.port;
   // container logs of every runtime that can reopen them (kubelet defaults: 10 MiB, 5 files)
@@ -283,6 +333,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     lease.run(signal),
     logRotation.run(signal),
     imageGC.run(signal),
+    eviction.run(signal),
     (async () => {
       // Pods are only run once the Node exists (the scheduler binds to it; status needs it). A
       // Node that exists already (any restart; offline, the hub's cached copy) is enough: its
@@ -306,5 +357,5 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     await server.close();
     for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'agent loop failed');
   });
-  return { done, podSync, registrar, lease, server, imageGC };
+  return { done, podSync, registrar, lease, server, imageGC, eviction };
 }

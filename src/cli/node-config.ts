@@ -9,6 +9,7 @@ import { formatCidr } from '../lib/cidr.ts';
 import { parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 import { parseDuration } from '../controllers/nodelifecycle/autonomy.ts';
 import { validateImageGCPolicy, type ImageGCPolicy } from '../agent/image/image-gc.ts';
+import { EvictionConfigError, SIGNALS, parseDurationMs, parseThresholdConfig, type EvictionSettings, type Threshold } from '../agent/eviction/thresholds.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
 export const NODE_RUNTIMES = ['runc', 'gvisor', 'microvm'] as const;
@@ -109,6 +110,18 @@ export interface NodeSettings {
   imageMinimumGCAge: number;
   /** images unused for longer (ms) are removed whatever the disk; 0 = off (kubelet imageMaximumGCAge) */
   imageMaximumGCAge: number;
+  /** hard eviction thresholds, signal → quantity or percentage (kubelet evictionHard); unset = the kubelet's defaults, set = replaces them */
+  evictionHard?: Record<string, string>;
+  /** soft eviction thresholds, each needing an evictionSoftGracePeriod (kubelet evictionSoft) */
+  evictionSoft?: Record<string, string>;
+  /** signal → duration a soft threshold must hold before pods are evicted (kubelet evictionSoftGracePeriod) */
+  evictionSoftGracePeriod?: Record<string, string>;
+  /** signal → what must be reclaimed beyond the threshold before pressure ends (kubelet evictionMinimumReclaim) */
+  evictionMinimumReclaim?: Record<string, string>;
+  /** a soft eviction's grace period at most, seconds (kubelet evictionMaxPodGracePeriod) */
+  evictionMaxPodGracePeriod: number;
+  /** how long a pressure condition stays True after its threshold was last met, seconds (kubelet evictionPressureTransitionPeriod) */
+  evictionPressureTransitionPeriod: number;
 }
 
 export const NODE_AUTHORIZATION_MODES = ['Webhook', 'AlwaysAllow'] as const;
@@ -160,10 +173,20 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   imageGCLowThresholdPercent: '--image-gc-low-threshold',
   imageMinimumGCAge: '--image-minimum-gc-age',
   imageMaximumGCAge: '--image-maximum-gc-age',
+  evictionHard: '--eviction-hard',
+  evictionSoft: '--eviction-soft',
+  evictionSoftGracePeriod: '--eviction-soft-grace-period',
+  evictionMinimumReclaim: '--eviction-minimum-reclaim',
+  evictionMaxPodGracePeriod: '--eviction-max-pod-grace-period',
+  evictionPressureTransitionPeriod: '--eviction-pressure-transition-period',
 };
 
 /** Defaults in flag syntax (they go through the same validation as flags). */
-export type NodeDefaults = Omit<NodeSettings, 'kubeconfig' | 'listen' | 'internalIP' | 'guestDir' | 'staticPodPath' | 'hubListen'> & { listen: string; hubListen: string };
+export type NodeDefaults = Omit<NodeSettings, 'kubeconfig' | 'listen' | 'internalIP' | 'guestDir' | 'staticPodPath' | 'hubListen' | 'evictionPressureTransitionPeriod'> & {
+  listen: string;
+  hubListen: string;
+  evictionPressureTransitionPeriod: string;
+};
 
 export function nodeDefaults(): NodeDefaults {
   return {
@@ -211,6 +234,8 @@ export function nodeDefaults(): NodeDefaults {
     imageGCLowThresholdPercent: 80,
     imageMinimumGCAge: 2 * 60_000,
     imageMaximumGCAge: 0,
+    evictionMaxPodGracePeriod: 0,
+    evictionPressureTransitionPeriod: '5m',
   };
 }
 
@@ -257,6 +282,47 @@ const durationSchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
 });
 
 const percentSchema = z.coerce.number({ message: 'must be a whole number between 0 and 100' }).int('must be a whole number between 0 and 100').min(0, 'must be a whole number between 0 and 100').max(100, 'must be a whole number between 0 and 100');
+
+/**
+ * A kubelet map setting: a YAML mapping in the file, or the kubelet's flag syntax — `<`-separated
+ * statements for thresholds (`memory.available<100Mi,nodefs.available<10%`), `=` for the others.
+ */
+const evictionMap = (sep: '<' | '=') =>
+  z.union([z.string(), z.record(z.string(), z.union([z.string(), z.number()]))]).transform((v, ctx) => {
+    if (typeof v !== 'string') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]));
+    const out: Record<string, string> = {};
+    for (const stmt of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+      const i = stmt.indexOf(sep);
+      if (i <= 0) {
+        ctx.addIssue({ code: 'custom', message: `"${stmt}": want SIGNAL${sep}VALUE` });
+        return z.NEVER;
+      }
+      out[stmt.slice(0, i).trim()] = stmt.slice(i + 1).trim();
+    }
+    return out;
+  });
+
+/** the statements one eviction key holds, checked by the agent's parser (upstream's messages) */
+const evictionKey = (key: keyof EvictionSettings, sep: '<' | '=') =>
+  evictionMap(sep).superRefine((v, ctx) => {
+    try {
+      if (key === 'evictionSoftGracePeriod') parseThresholdConfig({ evictionHard: {}, evictionSoftGracePeriod: v });
+      else if (key === 'evictionSoft') parseThresholdConfig({ evictionHard: {}, evictionSoft: v, evictionSoftGracePeriod: Object.fromEntries(Object.keys(v).filter((k) => (SIGNALS as readonly string[]).includes(k)).map((k) => [k, '0s'])) });
+      else parseThresholdConfig({ evictionHard: {}, [key]: v });
+    } catch (err) {
+      if (!(err instanceof EvictionConfigError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.reason });
+    }
+  });
+
+const durationSeconds = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDurationMs(v);
+  if (ms === undefined || ms < 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 5m, 30s or 1m30s' });
+    return z.NEVER;
+  }
+  return ms / 1000;
+});
 
 /** a TCP port, 0 = off */
 const portOrOff = z.coerce.number({ message: 'must be a port number (0 = off)' }).int('must be a port number (0 = off)').min(0, 'must be a port number (0 = off)').max(65535, 'must be a port number (0 = off)');
@@ -343,6 +409,12 @@ const partialSchema = z.strictObject({
   imageGCLowThresholdPercent: percentSchema.optional(),
   imageMinimumGCAge: durationSchema.optional(),
   imageMaximumGCAge: durationSchema.optional(),
+  evictionHard: evictionKey('evictionHard', '<').optional(),
+  evictionSoft: evictionKey('evictionSoft', '<').optional(),
+  evictionSoftGracePeriod: evictionKey('evictionSoftGracePeriod', '=').optional(),
+  evictionMinimumReclaim: evictionKey('evictionMinimumReclaim', '=').optional(),
+  evictionMaxPodGracePeriod: z.coerce.number({ message: 'must be a whole number of seconds (≥ 0)' }).int('must be a whole number of seconds (≥ 0)').min(0, 'must be a whole number of seconds (≥ 0)').optional(),
+  evictionPressureTransitionPeriod: durationSeconds.optional(),
 });
 
 export interface ResolveNodeOptions {
@@ -358,6 +430,8 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
   if (merged.kubeconfig === undefined) {
     throw new ConfigError('--kubeconfig: required (a kubeconfig with this node\'s credentials, e.g. from `hedge token create-node NAME --kubeconfig-out FILE`)');
   }
+  // the checks across keys (a soft threshold needs its grace period) fail here, before anything starts
+  nodeEvictionThresholds(merged);
   const out: NodeSettings = {
     kubeconfig: merged.kubeconfig,
     nodeName: merged.nodeName!,
@@ -403,6 +477,12 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     imageGCLowThresholdPercent: merged.imageGCLowThresholdPercent!,
     imageMinimumGCAge: merged.imageMinimumGCAge!,
     imageMaximumGCAge: merged.imageMaximumGCAge!,
+    ...(merged.evictionHard ? { evictionHard: merged.evictionHard } : {}),
+    ...(merged.evictionSoft ? { evictionSoft: merged.evictionSoft } : {}),
+    ...(merged.evictionSoftGracePeriod ? { evictionSoftGracePeriod: merged.evictionSoftGracePeriod } : {}),
+    ...(merged.evictionMinimumReclaim ? { evictionMinimumReclaim: merged.evictionMinimumReclaim } : {}),
+    evictionMaxPodGracePeriod: merged.evictionMaxPodGracePeriod!,
+    evictionPressureTransitionPeriod: merged.evictionPressureTransitionPeriod!,
   };
   // the kubelet's cross-field checks (validation.go), naming both keys and their flags
   const bad = validateImageGCPolicy(imageGCPolicy(out));
@@ -416,4 +496,17 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
 /** the image GC policy the agent takes */
 export function imageGCPolicy(s: Pick<NodeSettings, 'imageGCHighThresholdPercent' | 'imageGCLowThresholdPercent' | 'imageMinimumGCAge' | 'imageMaximumGCAge'>): ImageGCPolicy {
   return { highThresholdPercent: s.imageGCHighThresholdPercent, lowThresholdPercent: s.imageGCLowThresholdPercent, minAgeMs: s.imageMinimumGCAge, maxAgeMs: s.imageMaximumGCAge };
+}
+
+/**
+ * The eviction thresholds of the settings (the agent's parser), after the checks that span keys:
+ * a soft threshold without its grace period is an error naming evictionSoftGracePeriod.
+ */
+export function nodeEvictionThresholds(s: Pick<NodeSettings, 'evictionHard' | 'evictionSoft' | 'evictionSoftGracePeriod' | 'evictionMinimumReclaim'>): Threshold[] {
+  try {
+    return parseThresholdConfig(s);
+  } catch (err) {
+    if (err instanceof EvictionConfigError) throw new ConfigError(`${NODE_FLAGS[err.key]} (config key ${err.key}): ${err.reason}`);
+    throw err;
+  }
 }

@@ -30,6 +30,12 @@ export interface NodeFlags {
   logSink?: string[];
   logBufferBytes?: string;
   containerLogMaxSize?: string;
+  evictionHard?: string;
+  evictionSoft?: string;
+  evictionSoftGracePeriod?: string;
+  evictionMinimumReclaim?: string;
+  evictionMaxPodGracePeriod?: string;
+  evictionPressureTransitionPeriod?: string;
   containerLogMaxFiles?: string;
   imageGcHighThreshold?: string;
   imageGcLowThreshold?: string;
@@ -90,6 +96,12 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
         containerLogMaxSize: flags.containerLogMaxSize,
+        evictionHard: flags.evictionHard,
+        evictionSoft: flags.evictionSoft,
+        evictionSoftGracePeriod: flags.evictionSoftGracePeriod,
+        evictionMinimumReclaim: flags.evictionMinimumReclaim,
+        evictionMaxPodGracePeriod: flags.evictionMaxPodGracePeriod,
+        evictionPressureTransitionPeriod: flags.evictionPressureTransitionPeriod,
         containerLogMaxFiles: flags.containerLogMaxFiles,
         imageGCHighThresholdPercent: flags.imageGcHighThreshold,
         imageGCLowThresholdPercent: flags.imageGcLowThreshold,
@@ -145,6 +157,12 @@ export function registerNodeCommand(program: Command): void {
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
+    .option('--eviction-hard <thresholds>', 'hard eviction thresholds, as the kubelet\'s evictionHard (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%)')
+    .option('--eviction-soft <thresholds>', 'soft eviction thresholds, e.g. memory.available<300Mi (kubelet evictionSoft)')
+    .option('--eviction-soft-grace-period <periods>', 'each soft threshold\'s grace period, e.g. memory.available=1m30s (kubelet evictionSoftGracePeriod)')
+    .option('--eviction-minimum-reclaim <amounts>', 'what to reclaim beyond a threshold, e.g. nodefs.available=500Mi (kubelet evictionMinimumReclaim)')
+    .option('--eviction-max-pod-grace-period <seconds>', 'a soft eviction\'s grace period at most (kubelet evictionMaxPodGracePeriod, default: 0)')
+    .option('--eviction-pressure-transition-period <duration>', 'how long a pressure condition holds after its threshold was last met (default: 5m)')
     .option('--container-log-max-size <bytes>', 'rotate a container\'s log past this size, as the kubelet\'s containerLogMaxSize (default: 10Mi)')
     .option('--container-log-max-files <n>', 'log files kept per container, the current one included (default: 5)')
     .option('--image-gc-high-threshold <percent>', 'image garbage collection starts when the image filesystem is this full, as the kubelet\'s imageGCHighThresholdPercent (default: 85)')

@@ -39,7 +39,7 @@ import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
 import { FALLBACK_POD_SUBNET, podSubnetFromControlPlane } from './pod-subnet.ts';
 import { IpNetlink, Overlay, startOverlayController } from '../agent/network/overlay/index.ts';
-import { imageGCPolicy, type NodeRuntime, type NodeSettings } from './node-config.ts';
+import { imageGCPolicy, nodeEvictionThresholds, type NodeRuntime, type NodeSettings } from './node-config.ts';
 import { createSink, LogShipper, parseSinkUrl, registerShipperMetrics, type LogSink } from '../logship/index.ts';
 import { Registry } from '../lib/prom.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
@@ -246,6 +246,12 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         containerLogMaxFiles: settings.containerLogMaxFiles,
         imageGC: imageGCPolicy(settings),
         imageFsPath: join(settings.dataDir, 'images'),
+        eviction: {
+          thresholds: nodeEvictionThresholds(settings),
+          maxPodGracePeriodSeconds: settings.evictionMaxPodGracePeriod,
+          pressureTransitionPeriodMs: settings.evictionPressureTransitionPeriod * 1000,
+          imageDir: join(dataDir, 'images'),
+        },
         clusterDNS: dns ? [dns.address.host] : [],
         clusterDomain: settings.clusterDomain,
         hostResolvConf: settings.resolvConf,

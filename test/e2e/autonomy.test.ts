@@ -7,12 +7,12 @@
  * containers keep running.
  */
 import assert from 'node:assert/strict';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { findKubectl, type HedgeServer } from './harness.ts';
 import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
+import { startLink, type Link } from './cloud-link.ts';
 import { fetchText as fetchPodText, waitUntil } from './pod-checks.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
@@ -24,56 +24,6 @@ const GRACE_S = 5;
 const TOLERATION_S = 3;
 /** node Lease duration; the agents renew every quarter of it (1 s), well inside the grace period */
 const LEASE_S = 4;
-
-/** A TCP proxy standing in for the edge's link to the cloud. */
-interface Link {
-  url: string;
-  cut(): void;
-  restore(): void;
-  close(): Promise<void>;
-}
-
-async function startLink(target: URL): Promise<Link> {
-  const sockets = new Set<Socket>();
-  let up = true;
-  const server: Server = createServer((client) => {
-    if (!up) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect({ host: target.hostname, port: Number(target.port) });
-    sockets.add(client);
-    sockets.add(upstream);
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const cut = (): void => {
-    up = false;
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-  };
-  return {
-    url: `https://127.0.0.1:${port}`,
-    cut,
-    restore() {
-      up = true;
-    },
-    async close() {
-      cut();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 const fetchText = (ip: string): Promise<string> => fetchPodText(ip, { timeoutMs: 3_000 });
 

@@ -8,8 +8,6 @@ export interface NodeConfig {
   maxPods: number;
   /** subtracted from capacity to give allocatable */
   reserved: { cpuMilli: number; memoryBytes: number; ephemeralStorageBytes: number };
-  /** conditions flip to True below these */
-  thresholds: { memoryAvailableBytes: number; diskAvailableFraction: number; pidAvailableFraction: number };
   /** check and patch status this often when it changed */
   statusUpdateFrequencyMs: number;
   /**
@@ -29,7 +27,6 @@ export const defaultNodeConfig = (nodeName: string, dataDir: string): NodeConfig
   kubeletPort: 10250,
   maxPods: 110,
   reserved: { cpuMilli: 0, memoryBytes: 0, ephemeralStorageBytes: 0 },
-  thresholds: { memoryAvailableBytes: 100 * 1024 * 1024, diskAvailableFraction: 0.1, pidAvailableFraction: 0.05 },
   statusUpdateFrequencyMs: 10_000,
   statusReportFrequencyMs: 300_000,
   runtimeHandlers: ['runc'],

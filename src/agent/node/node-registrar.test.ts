@@ -57,17 +57,19 @@ describe('node registration', () => {
     assert.equal(r.uid, n.metadata?.uid);
   });
 
-  it('patches status on change, skips unchanged checks, heartbeats every report interval', async () => {
+  it('patches status on change, skips unchanged checks, heartbeats every report interval; pressure conditions are the eviction manager\'s', async () => {
     const client = new FakeKubeClient();
     const clock = new FakeClock();
     const cfg = defaultNodeConfig('edge-b', '/tmp');
     const host = fakeHost(healthy());
-    const r = new NodeRegistrar({ client, cfg, host, clock, logger: silentLogger() });
+    // the eviction manager's verdicts (its thresholds and transition period are its own tests')
+    const under = new Set<string>();
+    const r = new NodeRegistrar({ client, cfg, host, clock, logger: silentLogger(), pressure: { underPressure: (c) => under.has(c) } });
     const sig = new AbortController().signal;
     await r.register(sig);
     clock.advance(10_000);
     assert.equal(await r.syncStatus(sig), false);
-    host.usageNow = { ...healthy(), memory: { totalBytes: 8 * GiB, availableBytes: 50 * 1024 * 1024 }, disk: { totalBytes: 100 * GiB, availableBytes: GiB } };
+    under.add('MemoryPressure').add('DiskPressure');
     clock.advance(10_000);
     assert.equal(await r.syncStatus(sig), true);
     let n = (await client.get(Resources.nodes, 'edge-b')) as unknown as Node;

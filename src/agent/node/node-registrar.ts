@@ -11,7 +11,7 @@ import { jitteredPeriod } from '../../lib/sleep.ts';
 import type { ImageInfo } from '../image/types.ts';
 import type { NodeConfig } from './config.ts';
 import type { HostProbe } from './host-probe.ts';
-import { nodeStatus, statusFingerprint } from './node-status.ts';
+import { nodeStatus, statusFingerprint, type PressureSource } from './node-status.ts';
 
 type NodeObject = Node & KubeObject;
 
@@ -47,6 +47,8 @@ export class NodeRegistrar {
       informers?: SharedInformerFactory;
       /** the image store's images, for NodeStatus.images */
       images?: () => Promise<ImageInfo[]>;
+      /** the eviction manager: MemoryPressure, DiskPressure and PIDPressure follow its thresholds */
+      pressure?: PressureSource;
     },
   ) {}
 
@@ -124,6 +126,7 @@ export class NodeRegistrar {
       previous: stored ?? this.conditions,
       notReady: this.notReady,
       ...(this.opts.images ? { images: await this.opts.images().catch(() => undefined) } : {}),
+      ...(this.opts.pressure ? { pressure: this.opts.pressure } : {}),
     });
     const fp = statusFingerprint(status);
     if (!force && !stored && fp === this.lastFingerprint && now - this.lastReport < cfg.statusReportFrequencyMs) return false;

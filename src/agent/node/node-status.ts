@@ -5,16 +5,24 @@ import type { ImageInfo } from '../image/types.ts';
 import type { NodeConfig } from './config.ts';
 import type { HostIdentity, HostUsage } from './host-probe.ts';
 
+/** what the node's pressure conditions follow: the eviction manager's verdicts (eviction/eviction-manager.ts) */
+export interface PressureSource {
+  underPressure(condition: 'MemoryPressure' | 'DiskPressure' | 'PIDPressure'): boolean;
+}
+
 export const KUBELET_VERSION = 'v1.32.0-hedge';
 export const RUNTIME_VERSION = 'hedge://0.1.0';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** kubelet's node conditions from host usage, honest and threshold-driven */
-export function nodeConditions(cfg: NodeConfig, u: HostUsage, now: number, previous: readonly NodeCondition[] = [], notReady?: string): NodeCondition[] {
-  const memPressure = u.memory.availableBytes < cfg.thresholds.memoryAvailableBytes;
-  const diskPressure = u.disk.totalBytes > 0 && u.disk.availableBytes / u.disk.totalBytes < cfg.thresholds.diskAvailableFraction;
-  const pidPressure = u.pids.max > 0 && (u.pids.max - u.pids.used) / u.pids.max < cfg.thresholds.pidAvailableFraction;
+/**
+ * kubelet's node conditions: the pressure ones as the eviction manager has them (its thresholds,
+ * held for evictionPressureTransitionPeriod once met), False until it has made its first pass
+ */
+export function nodeConditions(pressure: PressureSource | undefined, now: number, previous: readonly NodeCondition[] = [], notReady?: string): NodeCondition[] {
+  const memPressure = pressure?.underPressure('MemoryPressure') ?? false;
+  const diskPressure = pressure?.underPressure('DiskPressure') ?? false;
+  const pidPressure = pressure?.underPressure('PIDPressure') ?? false;
   const prev = new Map(previous.map((c) => [c.type, c]));
   const mk = (type: string, on: boolean, yes: [string, string], no: [string, string]): NodeCondition => {
     const status = on ? 'True' : 'False';
@@ -79,6 +87,7 @@ export function nodeStatus(opts: {
   notReady?: string;
   /** the node's images (NodeStatus.images); undefined = not reported */
   images?: readonly ImageInfo[];
+  pressure?: PressureSource;
 }): NodeStatus {
   const { cfg, usage } = opts;
   const mem = usage.memory.totalBytes;
@@ -96,7 +105,7 @@ export function nodeStatus(opts: {
       'ephemeral-storage': String(Math.max(0, disk - cfg.reserved.ephemeralStorageBytes)),
       pods: String(cfg.maxPods),
     },
-    conditions: nodeConditions(cfg, usage, opts.now, opts.previous, opts.notReady),
+    conditions: nodeConditions(opts.pressure, opts.now, opts.previous, opts.notReady),
     addresses: [...(cfg.internalIP ? [{ type: 'InternalIP', address: cfg.internalIP }] : []), { type: 'Hostname', address: opts.id.hostname || cfg.nodeName }],
     daemonEndpoints: { kubeletEndpoint: { Port: cfg.kubeletPort } },
     nodeInfo: {

@@ -24,6 +24,8 @@ export interface StatusInput {
   previous?: PodStatus;
   /** why the pod as a whole is where it is (status.reason/message), e.g. DeadlineExceeded */
   reason?: { reason: string; message: string };
+  /** conditions the agent sets once, by type (an eviction's DisruptionTarget): they replace the previous status's */
+  extraConditions?: PodCondition[];
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -74,7 +76,12 @@ export function buildPodStatus(i: StatusInput): PodStatus {
         : cond('Ready', false, 'ReadinessGatesNotReady', gates.join(', ')),
     cond('ContainersReady', containersReady && !terminal, containersReady && !terminal ? undefined : terminal ? 'PodCompleted' : 'ContainersNotReady', containersReady || terminal ? undefined : notReadyMsg),
   ];
-  for (const c of i.previous?.conditions ?? []) if (!OWN_CONDITIONS.has(c.type)) conditions.push(c);
+  const extra = new Map((i.extraConditions ?? []).map((c) => [c.type, c]));
+  for (const c of i.previous?.conditions ?? []) if (!OWN_CONDITIONS.has(c.type) && !extra.has(c.type)) conditions.push(c);
+  for (const c of extra.values()) {
+    const prev = prevConds.get(c.type);
+    conditions.push({ ...c, lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : (c.lastTransitionTime ?? formatTime(i.now)) });
+  }
   const order = ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
   conditions.sort((a, b) => rank(order, a.type) - rank(order, b.type));
 
@@ -99,11 +106,11 @@ export function buildPodStatus(i: StatusInput): PodStatus {
  * gate's) is not replaced by our older copy; podIPs and hostIPs, merged by ip in the schema, are
  * replaced whole, so an address the pod no longer has does not stay.
  */
-export function statusPatch(status: PodStatus): Record<string, unknown> {
+export function statusPatch(status: PodStatus, alsoOwn: readonly string[] = []): Record<string, unknown> {
   const replaced = (list: readonly unknown[]): unknown[] => [...list, { $patch: 'replace' }];
   return {
     ...status,
-    conditions: (status.conditions ?? []).filter((c) => OWN_CONDITIONS.has(c.type)),
+    conditions: (status.conditions ?? []).filter((c) => OWN_CONDITIONS.has(c.type) || alsoOwn.includes(c.type)),
     ...(status.podIPs ? { podIPs: replaced(status.podIPs) } : {}),
     ...(status.hostIPs ? { hostIPs: replaced(status.hostIPs) } : {}),
   };

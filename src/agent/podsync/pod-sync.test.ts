@@ -6,6 +6,7 @@ import type { ContainerStatus, Pod } from 'kubernetes-types/core/v1.js';
 import { Resources } from '../../client/resources.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { Labels } from './labels.ts';
+import { HedgeError } from '../../lib/errors.ts';
 import { volumeDir } from '../volumes/paths.ts';
 import { eventually, Harness } from './testing/harness.ts';
 import type { ContainerId, ContainerStatus as RuntimeContainerStatus, SandboxConfig, SandboxId } from '../runtime/types.ts';
@@ -723,6 +724,57 @@ describe('steady pods and exit events', () => {
     assert.ok(cs(p, 'app')?.state?.terminated, JSON.stringify(cs(p, 'app')?.state));
     assert.ok(h.events.events.some((e) => e.name === 'bounded' && e.reason === 'DeadlineExceeded'));
     await eventually(() => ![...rt.sandboxes.values()].some((s) => s.pod.name === 'bounded'), 'sandbox released');
+  });
+
+  it('evict(): a parked pod is woken, its containers stopped with the override, Failed/Evicted with DisruptionTarget, its sandbox freed', async () => {
+    await h.createPod('evictee', { terminationGracePeriodSeconds: 30, containers: [app({ name: 'ev' })] });
+    const running = await h.until('evictee', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    await h.tick(); // steady: parked for the idle resync
+    const sync = h.sync!;
+    assert.ok(sync.activePods().some((p) => p.metadata?.name === 'evictee'));
+    const message = 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 50Mi. ';
+    const condition = { type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message, lastTransitionTime: '2026-01-01T00:00:00Z' };
+    const ok = await sync.evict(running.metadata!.uid!, { gracePeriodSeconds: 0, message, condition }, new AbortController().signal);
+    assert.equal(ok, true);
+    assert.ok(rt.ops.includes('stop:ev:2'), `stopped with the override (0 → the 2 s minimum), not the pod's 30 s: ${rt.ops.join(' ')}`);
+    assert.ok(![...rt.sandboxes.values()].some((x) => x.pod.name === 'evictee'), 'sandbox released before evict() resolves');
+    const p = await h.until('evictee', (x) => x.status?.phase === 'Failed', 'Failed', 5);
+    assert.deepEqual([p.status?.reason, p.status?.message], ['Evicted', message]);
+    const dt = p.status?.conditions?.find((c) => c.type === 'DisruptionTarget');
+    assert.deepEqual([dt?.status, dt?.reason, dt?.message], ['True', 'TerminationByKubelet', message]);
+    assert.ok(cs(p, 'ev')?.state?.terminated, JSON.stringify(cs(p, 'ev')?.state));
+    assert.equal(cond(p, 'Ready'), 'False');
+    assert.ok(!sync.activePods().some((x) => x.metadata?.name === 'evictee'), 'no longer a candidate');
+    assert.equal(await sync.evict(running.metadata!.uid!, { gracePeriodSeconds: 0, message }, new AbortController().signal), false, 'a finished pod is not evicted twice');
+    await h.tick(h.cfg.idleResyncMs);
+    assert.equal((await h.pod('evictee'))?.status?.phase, 'Failed', 'never restarted');
+  });
+
+  it('evict() with the API unreachable (no hub): containers stopped and sandbox freed at once, the Failed/Evicted write retried until it lands', async () => {
+    await h.createPod('evict-offline', { containers: [app({ name: 'evo' })] });
+    const running = await h.until('evict-offline', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
+    await h.tick();
+    const patch = h.client.patch.bind(h.client);
+    let refused = 0;
+    h.client.patch = (async (...args: Parameters<typeof patch>) => {
+      if (args[1] === 'evict-offline' && refused < 2) {
+        refused++;
+        throw new HedgeError('Unavailable', 'the cloud is away');
+      }
+      return patch(...args);
+    }) as typeof h.client.patch;
+    try {
+      const message = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ';
+      assert.equal(await h.sync!.evict(running.metadata!.uid!, { gracePeriodSeconds: 0, message }, new AbortController().signal), true);
+      assert.ok(![...rt.sandboxes.values()].some((x) => x.pod.name === 'evict-offline'), 'sandbox freed while the write failed');
+      assert.equal((await h.pod('evict-offline'))?.status?.phase, 'Running', 'not written yet');
+      assert.ok(!h.sync!.activePods().some((x) => x.metadata?.name === 'evict-offline'), 'not a candidate again meanwhile');
+      const p = await h.until('evict-offline', (x) => x.status?.phase === 'Failed', 'Failed after retries', 5);
+      assert.deepEqual([p.status?.reason, p.status?.message, refused], ['Evicted', message, 2]);
+      assert.equal(p.status?.conditions?.some((c) => c.type === 'DisruptionTarget'), false, 'a local-storage eviction sets none (upstream)');
+    } finally {
+      h.client.patch = patch;
+    }
   });
 
   it('a steady pod with a configMap volume wakes for its volume refresh, not only at the idle resync', async () => {

@@ -13,6 +13,7 @@ import { tearDownPodVolumes } from '../volumes/tear-down.ts';
 import type { PodSyncConfig } from './config.ts';
 import { imagesInUse } from './images-in-use.ts';
 import { Labels } from './labels.ts';
+import type { EvictRequest } from '../eviction/types.ts';
 import { PodWorker } from './pod-worker.ts';
 import { knownPodUids, loadSandbox } from './sandbox-state.ts';
 import { defaultMaxConcurrentStarts, StartGate } from './start-gate.ts';
@@ -240,6 +241,18 @@ export class PodSync {
       }
     }
     for (const uid of uids) if (!this.pendingAdoption.has(uid) && (await loadSandbox(this.cfg.dataDir, uid))) this.leftSandboxes.add(uid);
+  }
+
+  /** pods not finished (the eviction manager's candidates): by the worker's own verdict, which an offline status write has not carried yet */
+  activePods(): Pod[] {
+    return [...this.workers.values()].filter((w) => !w.done && !w.terminal && !w.currentPod.metadata?.deletionTimestamp).map((w) => w.currentPod);
+  }
+
+  /** the eviction manager's entry point (EvictionTarget): the pod's own worker stops it and writes it Failed/Evicted */
+  async evict(uid: string, req: EvictRequest, signal: AbortSignal): Promise<boolean> {
+    const w = this.workers.get(uid);
+    if (!w || w.done) return false;
+    return await w.evict(req, signal);
   }
 
   private upsert(p: PodObject, signal: AbortSignal): void {

@@ -27,6 +27,7 @@ import { deleteSandboxState, loadSandbox, saveSandbox } from './sandbox-state.ts
 import type { ContainerRecord, PodEvent, PodPhase, PodSyncDeps, SandboxRecord } from './types.ts';
 import { MIN_GRACE_SECONDS, stopPodContainers } from './pod-termination.ts';
 import { StartTrace } from './start-trace.ts';
+import type { EvictRequest } from '../eviction/types.ts';
 import { isRestartableInit } from '../../api/containers.ts';
 
 /** directory of CRI logs, kubelet layout: <dataDir>/logs/pods/<ns>_<name>_<uid>/<container>/<restart>.log */
@@ -56,6 +57,12 @@ export class PodWorker {
   private initDone = false;
   /** set once spec.activeDeadlineSeconds ran out: the pod is Failed, DeadlineExceeded */
   private deadlineExceeded = false;
+  /** the eviction manager asked for this pod to go (evict()); `evicted` once it is Failed, Evicted */
+  private evictRequest?: EvictRequest;
+  private evicted?: EvictRequest;
+  private evictWaiters: ((ok: boolean) => void)[] = [];
+  /** the write of the final phase failed (offline without a hub): later passes retry it */
+  private finalWritePending = false;
   private startTime: number;
   private lastStatusJson?: string;
   private wake?: () => void;
@@ -142,6 +149,11 @@ export class PodWorker {
 
   get done(): boolean {
     return this.finished;
+  }
+
+  /** Succeeded or Failed here, whether or not the status write has reached the API yet */
+  get terminal(): boolean {
+    return this.finalPhase !== undefined;
   }
 
   /** waiting for the next resync or event (tests use it to drive a fake clock deterministically) */
@@ -337,16 +349,55 @@ export class PodWorker {
     return true;
   }
 
+  /**
+   * The eviction manager's way in: the pod's containers are killed within `req.gracePeriodSeconds`,
+   * it is written Failed with reason Evicted (and the DisruptionTarget condition) and its sandbox
+   * freed, by this worker's own loop. Resolves true once the containers are stopped and the
+   * sandbox freed, false when the pod finished or went first. The status write may fail offline
+   * without a hub; it is retried on the resync period like any other.
+   */
+  evict(req: EvictRequest, signal: AbortSignal): Promise<boolean> {
+    if (this.finished || this.finalPhase || this.gone) return Promise.resolve(false);
+    this.evictRequest ??= req;
+    return new Promise<boolean>((resolve, reject) => {
+      const forget = whenAborted(signal, (reason) => {
+        this.evictWaiters = this.evictWaiters.filter((w) => w !== done);
+        reject(reason);
+      });
+      const done = (ok: boolean): void => {
+        forget();
+        resolve(ok);
+      };
+      this.evictWaiters.push(done);
+      this.pendingWake = true;
+      this.wake?.();
+      this.slotWake?.();
+    });
+  }
+
+  private settleEviction(ok: boolean): void {
+    const ws = this.evictWaiters;
+    this.evictWaiters = [];
+    for (const w of ws) w(ok);
+  }
+
   /** One pass: terminate if deleted, else move containers one step toward the spec. */
   async reconcile(signal: AbortSignal): Promise<void> {
     if (this.gone || this.pod.metadata?.deletionTimestamp) {
+      this.settleEviction(false);
       await this.terminate(signal);
       return;
     }
+    if (this.evictRequest && !this.finalPhase) {
+      await this.evictNow(this.evictRequest, signal);
+      return;
+    }
+    if (this.finalPhase) this.settleEviction(this.evicted !== undefined);
     if (this.finalPhase) {
       // a release interrupted by an agent restart is finished here
       if (this.sandbox) await this.releaseSandbox(signal);
-      await this.writeStatus(signal);
+      await this.writeStatus(signal, this.finalWritePending ? this.finalPhase : undefined);
+      this.finalWritePending = false;
       return;
     }
     const handler = await this.trace.span('runtime class', () => this.resolveHandler(signal));
@@ -430,6 +481,31 @@ export class PodWorker {
     for (const r of this.records.values()) r.ready = false;
     await this.writeStatus(signal, 'Failed');
     await this.releaseSandbox(signal);
+  }
+
+  /**
+   * upstream's killPodFunc for an eviction: every container stopped within the override, the pod
+   * Failed/Evicted (status first, as the kubelet's status manager has it before the cleanup), then
+   * its sandbox, network and volumes freed. A status write that fails (offline, no hub) is
+   * retried by the next pass, which finds finalPhase set; the sandbox is freed either way.
+   */
+  private async evictNow(req: EvictRequest, signal: AbortSignal): Promise<void> {
+    const handler = this.sandbox ? this.deps.runtimes.get(this.sandbox.handler) : undefined;
+    if (handler) await this.stopContainers(handler, req.gracePeriodSeconds, signal);
+    this.evicted = req;
+    this.finalPhase = 'Failed';
+    for (const r of this.records.values()) r.ready = false;
+    let writeErr: unknown;
+    await this.writeStatus(signal, 'Failed').catch((err: unknown) => {
+      writeErr = err;
+      this.finalWritePending = true;
+    });
+    try {
+      await this.releaseSandbox(signal);
+    } finally {
+      this.settleEviction(true);
+    }
+    if (writeErr !== undefined) throw writeErr;
   }
 
   /** every running container stopped (preStop first) within `graceSeconds`, Killing events raised */
@@ -841,6 +917,7 @@ export class PodWorker {
       now: this.deps.clock.now(),
       previous: this.pod.status as PodStatus | undefined,
       ...(this.deadlineExceeded ? { reason: { reason: 'DeadlineExceeded', message: DEADLINE_MESSAGE } } : {}),
+      ...(this.evicted ? { reason: { reason: 'Evicted', message: this.evicted.message }, ...(this.evicted.condition ? { extraConditions: [this.evicted.condition] } : {}) } : {}),
     });
     // Multus' network-status goes with the status write (pods/status may set annotations)
     const netStatus = this.sandbox?.networkStatus;
@@ -859,7 +936,7 @@ export class PodWorker {
         Resources.pods,
         this.pod.metadata?.name ?? '',
         'strategic',
-        { ...(annotate ? { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: netStatus } } } : {}), status: statusPatch(status) },
+        { ...(annotate ? { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: netStatus } } } : {}), status: statusPatch(status, this.evicted?.condition ? [this.evicted.condition.type] : []) },
         { namespace: this.pod.metadata?.namespace, subresource: 'status', signal },
       );
       this.lastStatusJson = json;

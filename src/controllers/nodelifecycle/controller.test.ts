@@ -319,3 +319,28 @@ test('deleting an autonomous Node garbage-collects its pods too, terminating one
     await h.stop();
   }
 });
+
+test('pressure conditions taint the node NoSchedule while True (TaintNodesByCondition); the taint goes with the pressure, others stay', async () => {
+  const h = await setup();
+  try {
+    await h.settle();
+    const setCond = async (type: string, status: string): Promise<void> => {
+      await h.client.patch(Resources.nodes, 'edge-a', 'strategic', {
+        status: { conditions: [{ type, status, reason: status === 'True' ? 'KubeletHasDiskPressure' : 'KubeletHasNoDiskPressure', lastHeartbeatTime: '2026-01-01T00:00:05Z' }] },
+      }, { subresource: 'status' });
+      await h.settle();
+    };
+    const na = await h.node('edge-a');
+    await h.client.patch(Resources.nodes, 'edge-a', 'merge', { metadata: { resourceVersion: na.metadata.resourceVersion }, spec: { taints: [{ key: 'dedicated', value: 'x', effect: 'NoSchedule' }] } });
+    await setCond('DiskPressure', 'True');
+    await setCond('MemoryPressure', 'True');
+    const keys = async (): Promise<string[]> => ((await h.node('edge-a')).spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`).sort();
+    assert.deepEqual(await keys(), ['dedicated:NoSchedule', 'node.kubernetes.io/disk-pressure:NoSchedule', 'node.kubernetes.io/memory-pressure:NoSchedule']);
+    await setCond('DiskPressure', 'False');
+    assert.deepEqual(await keys(), ['dedicated:NoSchedule', 'node.kubernetes.io/memory-pressure:NoSchedule']);
+    await setCond('PIDPressure', 'True');
+    assert.deepEqual(await keys(), ['dedicated:NoSchedule', 'node.kubernetes.io/memory-pressure:NoSchedule', 'node.kubernetes.io/pid-pressure:NoSchedule']);
+  } finally {
+    await h.stop();
+  }
+});

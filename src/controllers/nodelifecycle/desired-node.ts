@@ -9,12 +9,28 @@ export const EDGE_AUTONOMY_CONDITION = 'EdgeAutonomy';
 const managed = (t: Taint): boolean =>
   t.effect === 'NoExecute' && (t.key === TAINT_UNREACHABLE || t.key === TAINT_NOT_READY);
 
-/** The node's taint list with our NoExecute taints matching its health (timeAdded kept when already there). */
+/** upstream's nodeConditionToTaintKeyStatusMap, the pressure part (TaintNodesByCondition): condition True → NoSchedule taint */
+export const PRESSURE_TAINTS: Readonly<Record<string, string>> = {
+  MemoryPressure: 'node.kubernetes.io/memory-pressure',
+  DiskPressure: 'node.kubernetes.io/disk-pressure',
+  PIDPressure: 'node.kubernetes.io/pid-pressure',
+};
+const PRESSURE_TAINT_KEYS = new Set(Object.values(PRESSURE_TAINTS));
+const managedNoSchedule = (t: Taint): boolean => t.effect === 'NoSchedule' && PRESSURE_TAINT_KEYS.has(t.key);
+
+/**
+ * The node's taint list with our NoExecute taints matching its health (timeAdded kept when already
+ * there), and a NoSchedule taint for each pressure condition that is True (upstream's
+ * doNoScheduleTaintingPass: new pods stay off a node the kubelet is evicting from).
+ */
 export function desiredTaints(node: NodeObject, t: NodeTracker, now: number): Taint[] {
   const current = node.spec?.taints ?? [];
   const want = noExecuteTaintFor(t.health);
-  const out = current.filter((x) => !managed(x) || (want !== undefined && x.key === want.key));
+  const conds = new Map((node.status?.conditions ?? []).map((c) => [c.type, c.status]));
+  const pressure = new Set(Object.entries(PRESSURE_TAINTS).filter(([c]) => conds.get(c) === 'True').map(([, key]) => key));
+  const out = current.filter((x) => (!managed(x) || (want !== undefined && x.key === want.key)) && (!managedNoSchedule(x) || pressure.has(x.key)));
   if (want && !out.some((x) => managed(x) && x.key === want.key)) out.push({ ...want, timeAdded: formatTime(now) });
+  for (const key of pressure) if (!out.some((x) => managedNoSchedule(x) && x.key === key)) out.push({ key, effect: 'NoSchedule' });
   return out;
 }
 

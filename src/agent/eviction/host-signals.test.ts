@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FakeClock } from '../../client/clock.ts';
+import type { HostProbe } from '../node/host-probe.ts';
+import { hostSignals } from './host-signals.ts';
+import { diskUsage } from './pod-usage.ts';
+
+const Mi = 1024 * 1024;
+
+describe('host signals', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-evict-signals-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const host = (total: number): HostProbe => ({
+    cpus: () => 2,
+    identity: async () => ({ hostname: 'h', machineID: 'm', bootID: 'b', kernelVersion: 'k', osImage: 'o', architecture: 'amd64' }),
+    usage: async () => ({ memory: { totalBytes: total, availableBytes: 999 }, disk: { totalBytes: 0, availableBytes: 0 }, pids: { used: 1000, max: 32768 } }),
+  });
+
+  it('memory.available = capacity − (root usage − total_inactive_file); fs and pids as statfs and pid_max give them', async () => {
+    const cg = join(dir, 'cgroup');
+    await mkdir(join(cg, 'memory'), { recursive: true });
+    await writeFile(join(cg, 'memory', 'memory.usage_in_bytes'), `${3000 * Mi}\n`);
+    await writeFile(join(cg, 'memory', 'memory.stat'), `cache 1\ninactive_file 5\ntotal_inactive_file ${1000 * Mi}\n`);
+    const obs = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '' } }).observe(new AbortController().signal);
+    assert.deepEqual(obs['memory.available'], { available: 6000 * Mi, capacity: 8000 * Mi, time: Date.parse('2026-01-01T00:00:00Z') });
+    assert.deepEqual([obs['pid.available']?.available, obs['pid.available']?.capacity], [31768, 32768]);
+    const fs = statfsSync(dir);
+    assert.equal(obs['nodefs.available']?.capacity, fs.blocks * fs.bsize);
+    assert.equal(obs['imagefs.inodesFree']?.capacity, fs.files);
+  });
+
+  it('without a readable root cgroup, the kernel\'s MemAvailable', async () => {
+    const obs = await hostSignals({ host: host(8000), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: join(dir, 'none'), path: '' } }).observe(new AbortController().signal);
+    assert.equal(obs['memory.available']?.available, 999);
+  });
+
+  it('diskUsage counts allocated blocks and inodes, a hard link once', async () => {
+    const d = join(dir, 'du');
+    await mkdir(d);
+    await writeFile(join(d, 'a'), Buffer.alloc(2 * Mi, 1));
+    const { link } = await import('node:fs/promises');
+    await link(join(d, 'a'), join(d, 'b'));
+    const u = await diskUsage(d);
+    assert.ok(u.bytes >= 2 * Mi && u.bytes < 2 * Mi + 64 * 1024, `${u.bytes}`);
+    assert.equal(u.inodes, 2, 'the directory and one file');
+    assert.deepEqual(await diskUsage(join(dir, 'missing')), { bytes: 0, inodes: 0 });
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * The node's signals from the host, as the kubelet's summary gives them to its eviction manager:
+ * memory.available = capacity − the root cgroup's working set (cgroup v1: memory.usage_in_bytes −
+ * total_inactive_file, what cAdvisor reports), nodefs/imagefs from statfs of the node's data dir
+ * and image store, pid.available = pid_max − tasks in use.
+ */
+import { statfs } from 'node:fs/promises';
+import type { Clock } from '../../client/clock.ts';
+import type { HostProbe } from '../node/host-probe.ts';
+import { readMemory, type CgroupRef } from '../stats/cgroup-v1.ts';
+import type { Observations, SignalSource } from './types.ts';
+
+export interface HostSignalsOptions {
+  host: HostProbe;
+  /** nodefs: the filesystem of the node's data dir (pods, volumes, logs, writable layers) */
+  dataDir: string;
+  /** imagefs: the image store's filesystem (the data dir's when it is the same) */
+  imageDir: string;
+  clock: Clock;
+  /** the root memory cgroup (default /sys/fs/cgroup, path /) */
+  rootCgroup?: CgroupRef;
+}
+
+export function hostSignals(o: HostSignalsOptions): SignalSource {
+  const cg = o.rootCgroup ?? { root: '/sys/fs/cgroup', path: '/' };
+  return {
+    async observe() {
+      const time = o.clock.now();
+      const [usage, mem, nodefs, imagefs] = await Promise.all([
+        o.host.usage(o.dataDir),
+        readMemory(cg, 'usage').catch(() => undefined),
+        statfs(o.dataDir).catch(() => undefined),
+        statfs(o.imageDir).catch(() => undefined),
+      ]);
+      const out: Observations = {};
+      const capacity = usage.memory.totalBytes;
+      if (capacity > 0) {
+        // no readable root cgroup (a container without its cgroup mounted): the kernel's MemAvailable
+        const available = mem ? Math.max(0, capacity - mem.workingSetBytes) : usage.memory.availableBytes;
+        out['memory.available'] = { available, capacity, time };
+      }
+      for (const [prefix, fs] of [['nodefs', nodefs], ['imagefs', imagefs]] as const) {
+        if (!fs) continue;
+        out[`${prefix}.available`] = { available: fs.bavail * fs.bsize, capacity: fs.blocks * fs.bsize, time };
+        // filesystems without an inode table (btrfs) report 0 inodes: no signal rather than "none free"
+        if (fs.files > 0) out[`${prefix}.inodesFree`] = { available: fs.ffree, capacity: fs.files, time };
+      }
+      if (usage.pids.max > 0) out['pid.available'] = { available: Math.max(0, usage.pids.max - usage.pids.used), capacity: usage.pids.max, time };
+      return out;
+    },
+  };
+}
