@@ -167,7 +167,7 @@ export async function loadAuditWebhook(s: AuditWebhookSettings): Promise<AuditWe
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw bad(`clusters[].cluster.server: Invalid value: ${JSON.stringify(conn.server)}: must be an http or https URL`);
   if ((conn.cert === undefined) !== (conn.key === undefined)) throw bad('users[].user: client-certificate and client-key go together');
   return {
-    target: { server: conn.server, ca: conn.ca, cert: conn.cert, key: conn.key, token: conn.token, insecureSkipTLSVerify: conn.insecureSkipTLSVerify },
+    target: conn,
     mode: s.mode,
     batch: s.batch,
     initialBackoffMs: s.initialBackoffMs,

@@ -1,5 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { HttpAgent as HttpAgent, httpRequest } from '../../lib/http/request.ts';
 import type { Logger } from '../../lib/log.ts';
 import { BufferedBackend, type BatchConfig } from './buffered-backend.ts';
 import type { AuditBackend, Delivery } from './log-backend.ts';
@@ -7,6 +6,7 @@ import type { AuditMetrics } from './metrics.ts';
 import { pluginErrorReporter, type AuditPlugin } from './plugin-errors.ts';
 import { realTimers, delay, type Timers } from './timers.ts';
 import { splitBatch, truncateEvent, type TruncateConfig } from './truncate.ts';
+import type { ConnectionConfig } from '../../client/kubeconfig.ts';
 
 export const WEBHOOK_MODES = ['batch', 'blocking', 'blocking-strict'] as const;
 /**
@@ -16,17 +16,8 @@ export const WEBHOOK_MODES = ['batch', 'blocking', 'blocking-strict'] as const;
  */
 export type WebhookMode = (typeof WEBHOOK_MODES)[number];
 
-/** where the events go: the cluster and user of the --audit-webhook-config-file kubeconfig */
-export interface WebhookTarget {
-  /** the URL events are POSTed to */
-  server: string;
-  /** PEM; undefined = the system's roots */
-  ca?: string;
-  cert?: string;
-  key?: string;
-  token?: string;
-  insecureSkipTLSVerify?: boolean;
-}
+/** where the events go: the cluster and user of the --audit-webhook-config-file kubeconfig, as the client reads one */
+export type WebhookTarget = ConnectionConfig;
 
 export interface AuditWebhookOptions {
   target: WebhookTarget;
@@ -61,36 +52,24 @@ export function eventList(lines: readonly string[]): string {
 
 /** A poster for `target` over one keep-alive agent; `close` drops its connections. */
 export function httpPoster(target: WebhookTarget, timeoutMs = 30_000): { post: WebhookPoster; close(): void } {
-  const url = new URL(target.server);
-  const tls = url.protocol === 'https:';
-  const agent = tls
-    ? new HttpsAgent({ keepAlive: true, ca: target.ca, cert: target.cert, key: target.key, rejectUnauthorized: !target.insecureSkipTLSVerify })
-    : new HttpAgent({ keepAlive: true });
+  const agent = new HttpAgent({ ca: target.ca, cert: target.cert, key: target.key, rejectUnauthorized: !target.insecureSkipTLSVerify });
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, */*', 'user-agent': 'hedge-apiserver/audit-webhook' };
   if (target.token) headers.authorization = `Bearer ${target.token}`;
-  const post: WebhookPoster = (body) =>
-    new Promise<void>((resolve, reject) => {
-      const req = (tls ? httpsRequest : httpRequest)(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal: AbortSignal.timeout(timeoutMs) });
-      req.once('error', (err) => reject(new Error(`Post "${target.server}": ${err.name === 'AbortError' ? 'context deadline exceeded' : err.message}`, { cause: err })));
-      req.once('response', (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          // only a short reason is kept for the error
-          if (size < 1024) chunks.push(c);
-          size += c.length;
-        });
-        res.once('error', reject);
-        res.once('end', () => {
-          const code = res.statusCode ?? 0;
-          if (code >= 200 && code < 300) return resolve();
-          const text = Buffer.concat(chunks).toString('utf8').trim().slice(0, 200);
-          reject(new Error(`Post "${target.server}": the server responded with the status code ${code}${text ? `: ${text}` : ''}`));
-        });
-      });
-      req.end(body);
-    });
-  return { post, close: () => agent.destroy() };
+  const post: WebhookPoster = async (body) => {
+    let res;
+    try {
+      res = await httpRequest(target.server, { method: 'POST', agent, headers, body, timeoutMs });
+    } catch (err) {
+      const e = err as Error;
+      throw new Error(`Post "${target.server}": ${e.name === 'TimeoutError' || e.name === 'AbortError' ? 'context deadline exceeded' : e.message}`, { cause: err });
+    }
+    const code = res.statusCode;
+    if (code >= 200 && code < 300) return res.body.dump();
+    // only a short reason is kept for the error
+    const text = (await res.body.text().catch(() => '')).trim().slice(0, 200);
+    throw new Error(`Post "${target.server}": the server responded with the status code ${code}${text ? `: ${text}` : ''}`);
+  };
+  return { post, close: () => void agent.close() };
 }
 
 export interface WebhookSenderOptions {
