@@ -1,6 +1,6 @@
 import type { AuditBackend } from './log-backend.ts';
 import type { AuditPlugin } from './plugin-errors.ts';
-import { delay, realTimers, type Timers } from './timers.ts';
+import { delay, realTimers, type Timers } from '../../lib/timers.ts';
 
 /** upstream's BatchConfig (--audit-webhook-batch-*) */
 export interface BatchConfig {

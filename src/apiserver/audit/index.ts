@@ -5,7 +5,7 @@ export { BufferedBackend, DEFAULT_WEBHOOK_BATCH, type BatchConfig } from './buff
 export { createWebhookBackend, eventList, httpPoster, unionBackend, WebhookSender, WEBHOOK_MODES, type AuditWebhookOptions, type WebhookMode, type WebhookTarget } from './webhook-backend.ts';
 export { DEFAULT_TRUNCATE, splitBatch, truncateEvent, TRUNCATED_ANNOTATION, type TruncateConfig } from './truncate.ts';
 export { pluginErrorReporter, type AuditPlugin } from './plugin-errors.ts';
-export { realTimers, type Timers } from './timers.ts';
+export { realTimers, type Timers } from '../../lib/timers.ts';
 export { RotatingFile, backupName, listBackups, type RotatingFileOptions } from './rotating-file.ts';
 export { auditMetrics, type AuditMetrics } from './metrics.ts';
 export { encodeEvent, microTime, nowMs, sourceIPs } from './event.ts';

@@ -4,7 +4,7 @@ import { silentLogger } from '../../lib/log.ts';
 import { Registry } from '../../lib/prom.ts';
 import { BufferedBackend } from './buffered-backend.ts';
 import { auditMetrics } from './metrics.ts';
-import type { Timers } from './timers.ts';
+import type { Timers } from '../../lib/timers.ts';
 import { splitBatch, truncateEvent } from './truncate.ts';
 import { createWebhookBackend, eventList, unionBackend, WebhookSender } from './webhook-backend.ts';
 

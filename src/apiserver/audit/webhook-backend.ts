@@ -4,7 +4,7 @@ import { BufferedBackend, type BatchConfig } from './buffered-backend.ts';
 import type { AuditBackend, Delivery } from './log-backend.ts';
 import type { AuditMetrics } from './metrics.ts';
 import { pluginErrorReporter, type AuditPlugin } from './plugin-errors.ts';
-import { realTimers, delay, type Timers } from './timers.ts';
+import { realTimers, delay, type Timers } from '../../lib/timers.ts';
 import { splitBatch, truncateEvent, type TruncateConfig } from './truncate.ts';
 import type { ConnectionConfig } from '../../client/kubeconfig.ts';
 

@@ -6,7 +6,8 @@ import { MANDATORY_FLOW_SCHEMAS, MANDATORY_PRIORITY_LEVELS, type FlowSchema, typ
 import { classify, distinguisher, sortFlowSchemas } from './classify.ts';
 import { freeTicket, isLongRunning, tooManyRequests, type FlowGate, type Ticket } from './gate.ts';
 import { FlowControlMetrics } from './metrics.ts';
-import { isWaiting, QueueSet, Rejected, type Clock, type Seat } from './queue-set.ts';
+import { isWaiting, QueueSet, Rejected, type Seat } from './queue-set.ts';
+import type { Timers } from '../../lib/timers.ts';
 import { hashFlow } from './shuffle-sharding.ts';
 
 export const FLOW_SCHEMA_UID_HEADER = 'X-Kubernetes-PF-FlowSchema-UID';
@@ -18,7 +19,7 @@ export interface PriorityAndFairnessOptions {
   /** how long a request may wait in a queue before it is rejected (upstream: a share of the request timeout) */
   maxWaitMs: number;
   metrics?: FlowControlMetrics;
-  clock?: Clock;
+  clock?: Timers;
   logger?: Logger;
   /** Retry-After seconds of a rejection */
   retryAfterSeconds?: number;

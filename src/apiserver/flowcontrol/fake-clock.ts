@@ -1,7 +1,7 @@
-import type { Clock } from './queue-set.ts';
+import type { Timers } from '../../lib/timers.ts';
 
-/** a Clock whose time moves only when a test says so (timers fire in due order) */
-export class FakeClock implements Clock {
+/** lib/timers.ts Timers whose time moves only when a test says so (timers fire in due order) */
+export class FakeClock implements Timers {
   #now = 0;
   #timers = new Map<number, { at: number; fn: () => void }>();
   #id = 0;

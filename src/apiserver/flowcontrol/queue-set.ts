@@ -1,22 +1,6 @@
 import type { QueuingConfiguration } from './bootstrap.ts';
 import { Dealer } from './shuffle-sharding.ts';
-
-/** time for the queues: the real one, or a fake in tests */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+import { unrefTimers, type Timers } from '../../lib/timers.ts';
 
 /** upstream's reasons (apiserver_flowcontrol_rejected_requests_total's `reason`) */
 export type RejectReason = 'queue-full' | 'concurrency-limit' | 'time-out' | 'cancelled';
@@ -74,11 +58,11 @@ export class QueueSet {
   #next = 0;
   #executing = 0;
   #waiting = 0;
-  readonly #clock: Clock;
+  readonly #clock: Timers;
   readonly #maxWaitMs: number;
 
-  constructor(config: QueueSetConfig, opts: { clock?: Clock; maxWaitMs: number }) {
-    this.#clock = opts.clock ?? realClock;
+  constructor(config: QueueSetConfig, opts: { clock?: Timers; maxWaitMs: number }) {
+    this.#clock = opts.clock ?? unrefTimers;
     this.#maxWaitMs = opts.maxWaitMs;
     this.#limit = config.concurrencyLimit;
     this.#queuing = config.queuing;
