@@ -55,6 +55,7 @@ test('byGroupVersion and groups', () => {
     { group: 'discovery.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'apiextensions.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'admissionregistration.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+    { group: 'flowcontrol.apiserver.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   ]);
 });
 
