@@ -66,6 +66,8 @@ function node(settings: EvictionSettings = {}, more: { maxPodGrace?: number; tra
     'pid.available': { available: 30_000, capacity: 32_768 },
   };
   let reads = 0;
+  /** the pods each pass asked the usage of */
+  const asked: string[][] = [];
   const mgr = new EvictionManager(
     { thresholds: parseThresholdConfig(settings), maxPodGracePeriodSeconds: more.maxPodGrace ?? 0, pressureTransitionPeriodMs: more.transitionMs ?? 300_000 },
     {
@@ -83,7 +85,7 @@ function node(settings: EvictionSettings = {}, more: { maxPodGrace?: number; tra
           return out;
         },
       },
-      usage: { usage: async (ps) => new Map(ps.flatMap((p) => (usages.has(p.metadata?.uid ?? '') ? [[p.metadata?.uid ?? '', usages.get(p.metadata?.uid ?? '')!] as const] : []))) },
+      usage: { usage: async (ps) => (asked.push(ps.map((p) => p.metadata?.name ?? '')), new Map(ps.flatMap((p) => (usages.has(p.metadata?.uid ?? '') ? [[p.metadata?.uid ?? '', usages.get(p.metadata?.uid ?? '')!] as const] : [])))) },
       pods: {
         activePods: () => pods.filter((p) => p.status?.phase !== 'Failed'),
         evict: async (uid, req) => {
@@ -103,6 +105,7 @@ function node(settings: EvictionSettings = {}, more: { maxPodGrace?: number; tra
     metrics,
     mgr,
     evicted,
+    asked,
     add(p: Pod, u?: PodUsage) {
       pods.push(p);
       if (u) usages.set(p.metadata?.uid ?? '', u);
@@ -142,6 +145,18 @@ describe('eviction thresholds (config)', () => {
 });
 
 describe('eviction manager', () => {
+  it('walks the usage only of the pods a pass needs: those with a local-storage limit, every pod once a threshold is acted on', async () => {
+    const n = node();
+    n.add(pod('plain'), usage(10 * Mi));
+    n.add(pod('capped', { emptyDir: { name: 'scratch', sizeLimit: '1Gi' } }), usage(10 * Mi));
+    n.add(pod('limited', { storageLimit: '2Gi' }), usage(10 * Mi));
+    await n.sync();
+    assert.deepEqual(n.asked, [['capped', 'limited']]);
+    n.set('memory.available', 50 * Mi);
+    await n.sync();
+    assert.deepEqual(n.asked[1], ['plain', 'capped', 'limited']);
+  });
+
   it('memory: evicts the pod over its request first, with upstream\'s message, condition, events and metric; one pod per pass', async () => {
     const n = node();
     n.add(pod('low-under', { priority: 0, memRequest: '500Mi' }), usage(100 * Mi));

@@ -168,7 +168,11 @@ export class EvictionManager {
     this.lastObservations = obs;
 
     const active = all.filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
-    const usage = active.length > 0 ? await this.deps.usage.usage(active, signal) : new Map<string, PodUsage>();
+    // usage walks each pod's writable layers, logs and emptyDirs: only the pods it is needed for,
+    // every pod when one must be chosen, else those with a local-storage limit to enforce (a node
+    // with 100 pods and no pressure walks nothing every 10 s)
+    const need = acting.length > 0 ? active : this.cfg.localStorageCapacityIsolation ? active.filter(hasLocalStorageLimit) : [];
+    const usage = need.length > 0 ? await this.deps.usage.usage(need, signal) : new Map<string, PodUsage>();
     const usageOf = (p: Pod): PodUsage | undefined => usage.get(p.metadata?.uid ?? '');
     if (this.cfg.localStorageCapacityIsolation) {
       const evicted = await this.localStorageEviction(active, usageOf, signal);
@@ -271,3 +275,9 @@ export class EvictionManager {
 }
 
 export type { Signal };
+
+/** an emptyDir sizeLimit or a container's ephemeral-storage limit: what local-storage eviction enforces */
+function hasLocalStorageLimit(pod: Pod): boolean {
+  if ((pod.spec?.volumes ?? []).some((v) => v.emptyDir?.sizeLimit !== undefined)) return true;
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.resources?.limits?.['ephemeral-storage'] !== undefined);
+}
