@@ -71,7 +71,14 @@ export class MirrorPods {
 
   async run(signal: AbortSignal): Promise<void> {
     this.informer.addHandlers({
-      onAdd: (p) => isMirrorPod(p) && this.poke(),
+      onAdd: (p) => {
+        if (!isMirrorPod(p)) return;
+        this.poke();
+        // the mirror is in the cache now (mirrorOf sees it): its static pod's status goes to it. A
+        // resend right after the create alone can run before the watch brings it, and write nothing
+        const want = this.desired.get(fullName(p));
+        if (want && p.metadata.annotations?.[MIRROR_POD_ANNOTATION] === hashOf(want) && !p.metadata.deletionTimestamp) this.o.onCreated?.(want.metadata?.uid ?? '');
+      },
       onUpdate: (_o, p) => isMirrorPod(p) && this.poke(),
       onDelete: (p) => isMirrorPod(p) && this.poke(),
     });
