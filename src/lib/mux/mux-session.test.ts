@@ -368,6 +368,29 @@ describe('MuxSession', () => {
       clearInterval(hold);
     }
   });
+  it('heartbeatLate: a late timer that fires before the session\'s own clock says late waits out the rest; a next wait is then at once', async () => {
+    // the session's clock lags the timers' by 60 ms once the link is cut (a loaded loop turn
+    // caches the timers' clock): the late timer fires while silentMs is still short of the mark
+    let lag = 0;
+    const p = pair({ server: { heartbeatMs: 100 }, client: { peerHeartbeatMs: 100, now: () => Date.now() - lag } });
+    await new Promise((r) => setTimeout(r, 250));
+    const hold = setInterval(() => undefined, 1_000);
+    try {
+      p.blackhole();
+      lag = 60;
+      await p.client.heartbeatLate(new AbortController().signal);
+      assert.ok(p.client.silentMs >= (p.client.heartbeatLateMs ?? 0), `woken at ${p.client.silentMs} ms of silence, not before the late mark`);
+      // already late by the session's own clock: at once, not a wait for a timer nobody armed
+      const t0 = Date.now();
+      await Promise.race([p.client.heartbeatLate(new AbortController().signal), new Promise((_, reject) => setTimeout(() => reject(new Error('a second wait hung')), 2_000))]);
+      assert.ok(Date.now() - t0 < 50);
+    } finally {
+      clearInterval(hold);
+      p.client.close();
+      p.server.close();
+    }
+  });
+
   it('keepalive with a heartbeat: the beating side pings in every other beat\'s place, the hearing side sends only answers, no timer of its own on a live link; a dead link still ends both', async () => {
     const frames = { client: [] as string[], server: [] as string[] };
     const ka = { intervalMs: 200, timeoutMs: 600 };

@@ -494,6 +494,16 @@ export class MuxSession {
 
   /** the peer's heartbeat is late: wake its waiters; with the keepalive riding here, check the link and ping, and look again a beat and a fifth later while it stays quiet */
   private late(): void {
+    // the timer runs on the event loop's cached clock, which can lag the one `lastHeard` is read
+    // on by a loaded loop turn: fired a few ms before `silentMs` reaches the late mark, it waits
+    // out the rest. (Waking the waiters then left a next `heartbeatLate()` seeing "not late yet"
+    // with no timer armed: it waited for the next frame, forever on a dead link; CI, 600 s.)
+    const early = (this.heartbeatLateMs ?? 0) - this.silentMs;
+    if (early > 0 && this.endReason === undefined) {
+      this.lateTimer = setTimeout(() => this.late(), Math.ceil(early));
+      this.lateTimer.unref();
+      return;
+    }
     for (const w of [...this.lateWaiters]) w();
     const ka = this.keepaliveWhenLate;
     if (!ka || this.endReason !== undefined) return;
