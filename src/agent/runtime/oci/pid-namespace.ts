@@ -13,7 +13,7 @@ import { readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError } from '../../../lib/errors.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
-import { killAndWait, procStartTime } from '../../host/process.ts';
+import { killAndWait, processRunning, procStartTime } from '../../host/process.ts';
 
 export const TINI = '/usr/bin/tini';
 
@@ -58,7 +58,9 @@ export async function ensurePidNamespace(o: { stateDir: string; cgroupProcs: () 
     const ns = await readlink(nsPath(pid)).catch(() => undefined);
     const kids = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
     if (ns !== undefined && ns !== ours && kids.trim() !== '') break;
-    if (child.exitCode !== null || ns === undefined) throw new HedgeError('Internal', `the pod PID namespace holder exited (code ${child.exitCode ?? '?'})`);
+    // a failed readlink is an exit only if the process is gone: while it execs (sh → unshare) the
+    // kernel can refuse the read for a moment (CI: "exited (code ?)" for a holder that was starting)
+    if (child.exitCode !== null || (ns === undefined && !(await processRunning(pid)))) throw new HedgeError('Internal', `the pod PID namespace holder exited (code ${child.exitCode ?? '?'})`);
     if (Date.now() > deadline || o.signal.aborted) {
       await killAndWait(pid, AbortSignal.timeout(5000)).catch(() => undefined);
       throw new HedgeError('Timeout', 'the pod PID namespace holder did not start in 10 s');
