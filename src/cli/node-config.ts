@@ -7,7 +7,7 @@ import { LOG_LEVELS, type LogLevel } from './server-config.ts';
 import { parseQuantity } from '../api/meta/quantity.ts';
 import { formatCidr } from '../lib/cidr.ts';
 import { parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
-import { parseDuration } from '../controllers/nodelifecycle/autonomy.ts';
+import { parseDuration } from '../lib/duration.ts';
 import { validateImageGCPolicy, type ImageGCPolicy } from '../agent/image/image-gc.ts';
 import { EvictionConfigError, SIGNALS, parseDurationMs, parseThresholdConfig, type EvictionSettings, type Threshold } from '../agent/eviction/thresholds.ts';
 

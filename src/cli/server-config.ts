@@ -7,7 +7,7 @@ import { validateOidcOptions, type OidcOptions } from '../apiserver/auth/oidc-op
 import { WEBHOOK_MODES, type WebhookMode } from '../apiserver/audit/webhook-backend.ts';
 import type { BatchConfig } from '../apiserver/audit/buffered-backend.ts';
 import type { TruncateConfig } from '../apiserver/audit/truncate.ts';
-import { parseDuration } from '../controllers/nodelifecycle/autonomy.ts';
+import { parseDuration } from '../lib/duration.ts';
 
 export { ConfigError };
 

@@ -3,6 +3,7 @@
  * `signal: quantity | percentage` maps, a soft threshold's grace period, minimum reclaim.
  */
 import { Quantity, tryParseQuantity } from '../../api/meta/quantity.ts';
+import { parseDuration } from '../../lib/duration.ts';
 
 export const SIGNALS = ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'pid.available'] as const;
 export type Signal = (typeof SIGNALS)[number];
@@ -104,20 +105,13 @@ function parseMinimumReclaim(signal: string, val: string): ThresholdValue {
   return { kind: 'quantity', quantity: q };
 }
 
-/** Go's time.ParseDuration for the units a grace period uses (h, m, s, ms), or plain seconds */
+/** a grace period: Go's time.ParseDuration (lib/duration.ts), or plain seconds; in ms */
 export function parseDurationMs(v: string | number): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v * 1000 : undefined;
   const s = v.trim();
+  // a bare number is seconds (YAML), "0" included; anything else a Go duration
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    total += Number(m[1]) * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[m[2] as 'h' | 'm' | 's' | 'ms'];
-    matched = re.lastIndex;
-  }
-  return matched === s.length && matched > 0 ? total : undefined;
+  return parseDuration(s);
 }
 
 /**

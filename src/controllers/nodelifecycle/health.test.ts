@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePod } from '../testing/objects.ts';
-import { parseAutonomy, parseDuration, type Autonomy } from './autonomy.ts';
+import { parseDuration } from '../../lib/duration.ts';
+import { parseAutonomy, type Autonomy } from './autonomy.ts';
 import { evictionTime } from './eviction.ts';
 import { newTracker, step, type HealthInput, type NodeTracker } from './health.ts';
 

@@ -1,5 +1,5 @@
 export { NodeLifecycleController, type NodeLifecycleConfig } from './controller.ts';
-export { AUTONOMY_ANNOTATION, parseAutonomy, parseDuration, type Autonomy } from './autonomy.ts';
+export { AUTONOMY_ANNOTATION, parseAutonomy, type Autonomy } from './autonomy.ts';
 export { OFFLINE_HEARTBEATS_ANNOTATION, parseOfflineHeartbeats, type OfflineHeartbeats } from '../../api/annotations/offline-heartbeats.ts';
 export { step, newTracker, autonomyActive, type NodeHealth, type NodeTracker, type HealthInput, type PartitionVerdict } from './health.ts';
 export { evictionTime, noExecuteTaintFor, TAINT_NOT_READY, TAINT_UNREACHABLE } from './eviction.ts';
