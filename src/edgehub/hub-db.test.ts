@@ -32,6 +32,37 @@ describe('HubDb cloud versions recorded without a synchronous fsync', () => {
     }
   });
 
+  it('keeps a token answer without a synchronous fsync: readable at once, on disk when it resolves', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hub-db-'));
+    try {
+      const path = join(dir, 'hub.db');
+      let db = new HubDb(path);
+      const kept = db.setToken('ns/sa/aud', '{"status":{"token":"t"}}', 2_000);
+      assert.equal(db.token('ns/sa/aud', 1_000), '{"status":{"token":"t"}}');
+      await kept;
+      db.close();
+      db = new HubDb(path);
+      assert.equal(db.token('ns/sa/aud', 1_000), '{"status":{"token":"t"}}');
+      assert.equal(db.token('ns/sa/aud', 2_000), undefined, 'an expired answer is not served');
+      db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a token copy on a full disk as a rejection, not a throw', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hub-db-'));
+    try {
+      const db = new HubDb(join(dir, 'hub.db'), { maxPageCount: 13 });
+      const big = 'x'.repeat(64 * 1024);
+      const kept = db.setToken('ns/sa/aud', big, 2_000);
+      await assert.rejects(kept);
+      db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('closes with a sync in flight: the record settles, nothing throws', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hub-db-'));
     try {

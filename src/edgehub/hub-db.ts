@@ -236,8 +236,16 @@ export class HubDb {
     return r && r.expires_ms > nowMs ? r.body : undefined;
   }
 
-  setToken(k: string, body: string, expiresMs: number): void {
-    this.stmts.setToken.run(k, body, expiresMs);
+  /**
+   * A TokenRequest answer kept for offline use. Committed without a synchronous fsync (one per pod
+   * start, on the event loop the agent shares, before the pod's volumes could be written): a copy
+   * lost to a power cut costs only a fresh request online, or an older still-valid token offline.
+   * The returned promise resolves once it is on disk (callers need not wait); a refused write
+   * (disk full) rejects it.
+   */
+  async setToken(k: string, body: string, expiresMs: number): Promise<void> {
+    this.#unsynced(() => this.stmts.setToken.run(k, body, expiresMs));
+    await this.#durable();
   }
 
   document(path: string): { contentType: string; body: Buffer } | undefined {

@@ -451,7 +451,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         if (up.statusCode >= 200 && up.statusCode < 300 && isPlainObject(answer) && isPlainObject(answer.metadata)) {
           if (id === '/serviceaccounts') {
             const exp = isPlainObject(answer.status) ? Date.parse(String(answer.status.expirationTimestamp ?? '')) : NaN;
-            if (Number.isFinite(exp)) db.setToken(tokenCacheKey(info, parsed), text, exp);
+            // on disk in the background: the answer does not wait for the copy kept for offline use
+            if (Number.isFinite(exp)) db.setToken(tokenCacheKey(info, parsed), text, exp).catch((err: unknown) => log.warn({ err }, 'token answer not kept for offline use'));
           } else if (reflectedResources.has(id) && answer.kind !== 'Status') {
             const accepted = answer as KubeObject;
             // the cloud accepted the write: that is the answer even if the replica cannot record
