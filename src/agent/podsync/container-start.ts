@@ -8,14 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHedgeError } from '../../lib/errors.ts';
-import type { RegistryCredentials } from '../image/types.ts';
+import type { ImageInfo, RegistryCredentials } from '../image/types.ts';
 import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
+import type { Mount } from '../snapshot/types.ts';
 import { isVolumeNotReady, unableToMountMessage } from '../volumes/persistent-volume.ts';
 import { prepareSubPaths } from '../volumes/sub-path.ts';
 import type { PreparedVolume } from '../volumes/types.ts';
 import { buildContainerConfig } from './container-config.ts';
 import { resolveEnv } from './env.ts';
-import { ensureImage } from './image-pull.ts';
+import { ensureImage, pullPolicy } from './image-pull.ts';
 import { Labels } from './labels.ts';
 import { runLifecycleHook } from './lifecycle-hook.ts';
 import { MIN_GRACE_SECONDS } from './pod-termination.ts';
@@ -46,6 +47,8 @@ export interface StartAttempt {
   beforeStart?: () => Promise<boolean>;
   /** the pod's volumes, set up once */
   volumes: () => Promise<Map<string, PreparedVolume>>;
+  /** this container's rootfs, prepared while the pod's sandbox was made (prepareRootfsEarly); the attempt owns it now */
+  early?: Promise<EarlyRootfs | undefined>;
   event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** account for the attempt's exit (a start that failed) */
   noteExit: () => void;
@@ -54,16 +57,62 @@ export interface StartAttempt {
   signal: AbortSignal;
 }
 
-export async function startAttempt(o: StartAttempt): Promise<void> {
-  const { container: c, record: r, handler, deps, signal, restartCount } = o;
-  const now = deps.clock.now();
-  if (!mayRetry(r, now) && r.waiting) {
-    if (r.waiting.reason === 'ErrImagePull') r.waiting = { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}": ${r.waiting.message ?? ''}` };
-    return;
-  }
-  const sandbox = o.sandbox;
-  r.image = c.image;
-  let image;
+/** A container's rootfs prepared ahead of its first attempt: the image found locally, the snapshot for the attempt's id. */
+export interface EarlyRootfs {
+  /** the container's image reference when it was prepared (a pod's images may change) */
+  ref: string;
+  image: ImageInfo;
+  id: ContainerId;
+  rootfs: Promise<Mount[]>;
+}
+
+/**
+ * Starts preparing a container's rootfs before its first attempt, while the pod's sandbox and
+ * network are made (pod-worker.ts): the snapshot needs only the image, and on a first start it was
+ * otherwise prepared after the sandbox. Only an image already on the node that its pull policy
+ * lets be used without asking a registry; undefined when there is none (the attempt resolves,
+ * pulls and prepares as usual). Resolves, never rejects; a failed preparation is the attempt's to
+ * see (it prepares afresh). `dropEarlyRootfs` removes one no attempt took.
+ */
+export async function prepareRootfsEarly(o: { pod: Pod; container: Container; deps: PodSyncDeps; signal: AbortSignal }): Promise<EarlyRootfs | undefined> {
+  const ref = o.container.image ?? '';
+  if (pullPolicy(o.container) === 'Always') return undefined;
+  const image = await o.deps.images.resolve(ref).catch(() => undefined);
+  if (!image || o.signal.aborted) return undefined;
+  const id = newContainerId();
+  const rootfs = prepareRootfs(o.deps, o.pod, image, id, o.signal);
+  rootfs.catch(() => undefined);
+  return { ref, image, id, rootfs };
+}
+
+/** removes a rootfs prepared ahead that no attempt took (the pod went, or its image changed) */
+export async function dropEarlyRootfs(deps: PodSyncDeps, early: Promise<EarlyRootfs | undefined>): Promise<void> {
+  const e = await early;
+  if (!e) return;
+  await e.rootfs.catch(() => undefined);
+  await deps.snapshotter.remove(e.id).catch(() => undefined);
+}
+
+const newContainerId = (): ContainerId => randomBytes(16).toString('hex') as ContainerId;
+
+/** the image's layers unpacked (once per image) and the container's writable snapshot on top */
+async function prepareRootfs(deps: PodSyncDeps, pod: Pod, image: ImageInfo, id: ContainerId, signal: AbortSignal): Promise<Mount[]> {
+  const top = await deps.images.unpack(image, deps.snapshotter, signal);
+  return deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: pod.metadata?.uid ?? '' }, signal });
+}
+
+/** the rootfs prepared ahead, when it is still this container's image and was made; one that is not is removed */
+async function takeEarlyRootfs(o: StartAttempt): Promise<EarlyRootfs | undefined> {
+  const e = await o.early;
+  if (!e) return undefined;
+  if (e.ref === (o.container.image ?? '') && (await e.rootfs.then(() => true, () => false))) return e;
+  await dropEarlyRootfs(o.deps, Promise.resolve(e));
+  return undefined;
+}
+
+/** the container's image as its pull policy wants it (pulled if need be); undefined: the record says why (ErrImagePull...) */
+async function resolveImage(o: StartAttempt, now: number): Promise<ImageInfo | undefined> {
+  const { container: c, record: r, deps, signal } = o;
   try {
     const res = await o.trace.span('image resolve', () => ensureImage({
       container: c,
@@ -73,9 +122,9 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
       onPulling: () => o.event('Normal', 'Pulling', `Pulling image "${c.image}"`),
       ...(o.pull ? { around: o.pull } : {}),
     }));
-    image = res.image;
     if (res.pulled) o.event('Normal', 'Pulled', `Successfully pulled image "${c.image}"`);
     Object.assign(r, afterPullSuccess(r));
+    return res.image;
   } catch (err) {
     if (signal.aborted) throw err;
     const msg = (err as Error).message;
@@ -83,16 +132,30 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     r.waiting = { reason: never ? 'ErrImageNeverPull' : 'ErrImagePull', message: msg };
     Object.assign(r, afterPullFailure(r, now, o.backoff));
     o.event('Warning', 'Failed', `Failed to pull image "${c.image}": ${msg}`);
+    return undefined;
+  }
+}
+
+export async function startAttempt(o: StartAttempt): Promise<void> {
+  const { container: c, record: r, handler, deps, signal, restartCount } = o;
+  const now = deps.clock.now();
+  if (!mayRetry(r, now) && r.waiting) {
+    if (r.waiting.reason === 'ErrImagePull') r.waiting = { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}": ${r.waiting.message ?? ''}` };
+    if (o.early) await dropEarlyRootfs(deps, o.early);
     return;
   }
+  const sandbox = o.sandbox;
+  r.image = c.image;
+  const early = await takeEarlyRootfs(o);
+  if (early) Object.assign(r, afterPullSuccess(r));
+  const image = early?.image ?? (await resolveImage(o, now));
+  if (!image) return;
   r.imageID = image.digest;
-  const id = randomBytes(16).toString('hex') as ContainerId;
+  const id = early?.id ?? newContainerId();
   // the container's rootfs needs only the image: prepared while the pod's volumes (a TokenRequest
-  // and GETs through the hub) and env are still on their way, instead of after them
-  const rootfsReady = o.trace.span('snapshot', async () => {
-    const top = await deps.images.unpack(image, deps.snapshotter, signal);
-    return deps.snapshotter.prepare(id, top, { labels: { [Labels.podUid]: o.pod.metadata?.uid ?? '' }, signal });
-  });
+  // and GETs through the hub) and env are still on their way, instead of after them (or already,
+  // beside the sandbox: prepareRootfsEarly)
+  const rootfsReady = early ? early.rootfs : o.trace.span('snapshot', () => prepareRootfs(deps, o.pod, image, id, signal));
   // settled whatever happens next; a failure is the create's (below), or nothing if the attempt ends earlier
   rootfsReady.catch(() => undefined);
   /** the attempt ends before its create: the snapshot prepared beside it goes */

@@ -508,6 +508,27 @@ describe('agent restart', () => {
     }
   });
 
+  it('a restarted agent removes the snapshots no container uses (an agent that stopped between prepare and create)', async () => {
+    const h = await new Harness().init();
+    try {
+      h.start();
+      await h.createPod('keepfs', { containers: [app({ name: 'k' })] });
+      const p = await h.until('keepfs', (x) => x.status?.phase === 'Running', 'Running');
+      await h.stop();
+      const uid = p.metadata?.uid ?? '';
+      await h.snapshotter.prepare('left-behind', undefined, { labels: { [Labels.podUid]: uid } });
+      await h.snapshotter.prepare('not-a-pods', undefined, {});
+      h.start();
+      await eventually(() => h.sync?.hasSynced() === true, 'synced');
+      await eventually(() => !h.snapshotter.snapshots.has('left-behind'), 'orphan snapshot removed');
+      // the running container's own snapshot stays, and one not made for a pod is not the agent's to remove
+      assert.ok(h.snapshotter.snapshots.has(h.runtime.byName('k')!.id));
+      assert.ok(h.snapshotter.snapshots.has('not-a-pods'));
+    } finally {
+      await h.close();
+    }
+  });
+
   it('a restarted agent reuses the sandbox of a pod with no container yet, and frees it on delete', async () => {
     const h = await new Harness().init();
     try {
@@ -635,6 +656,45 @@ describe('volumes beside the sandbox', () => {
       const active = [...h.snapshotter.snapshots.values()].filter((x) => x.kind === 'active');
       assert.deepEqual(active.map((x) => x.labels[Labels.podUid]), [(await h.client.get(Resources.pods, 'vols', { namespace: 'default' })).metadata.uid]);
     } finally {
+      await h.close();
+    }
+  });
+  it("prepares a local image's rootfs while the sandbox's network comes up, and drops one no attempt took", async () => {
+    const h = await new Harness().init();
+    try {
+      h.start();
+      // the first pod pulls the image; the next find it on the node
+      await h.createPod('first', { containers: [app({ name: 'f' })] });
+      await h.until('first', (x) => x.status?.phase === 'Running', 'Running');
+      const activeOf = async (name: string): Promise<string[]> => {
+        const uid = (await h.pod(name))?.metadata?.uid;
+        return [...h.snapshotter.snapshots.values()].filter((x) => x.kind === 'active' && x.labels[Labels.podUid] === uid).map((x) => x.key);
+      };
+      // network set-up cannot finish before both containers' snapshots exist: only preparing them beside it gets this pod Running
+      h.network.gate = (sb) => (sb.pod.name === 'early' ? eventually(async () => (await activeOf('early')).length === 2, 'rootfs prepared during network set-up') : Promise.resolve());
+      await h.createPod('early', { initContainers: [app({ name: 'i', command: ['true'] })], containers: [app({ name: 'e' })] });
+      h.runtime.behaviors.set('i', { kind: 'exit', code: 0 });
+      const p = await h.until('early', (x) => x.status?.phase === 'Running', 'Running');
+      // each container runs on the snapshot prepared for it
+      assert.deepEqual((await activeOf('early')).sort(), [h.runtime.byName('i')!.id, h.runtime.byName('e')!.id].sort());
+      h.network.gate = undefined;
+
+      // a pod deleted while its network is still being made: the snapshots prepared ahead go with it
+      let release: () => void = () => {};
+      const held = new Promise<void>((r) => (release = r));
+      h.network.gate = (sb) => (sb.pod.name === 'gone' ? held : Promise.resolve());
+      await h.createPod('gone', { containers: [app({ name: 'g' })] });
+      await eventually(async () => (await activeOf('gone')).length === 1, 'rootfs prepared ahead');
+      const goneUid = (await h.pod('gone'))?.metadata?.uid;
+      await h.client.delete(Resources.pods, 'gone', { namespace: 'default', gracePeriodSeconds: 0 });
+      release();
+      await eventually(
+        () => ![...h.snapshotter.snapshots.values()].some((x) => x.kind === 'active' && x.labels[Labels.podUid] === goneUid),
+        'snapshot prepared ahead removed with the pod',
+      );
+      assert.ok(p.status?.podIP);
+    } finally {
+      h.network.gate = undefined;
       await h.close();
     }
   });

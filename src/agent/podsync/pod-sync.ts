@@ -308,6 +308,8 @@ export class PodSync {
     const removed = new Set<string>();
     const orphanSandboxes = new Map<string, { handler: RuntimeHandler; ids: Set<SandboxId> }>();
     // every handler's list at once: after a reboot each is a state check per container
+    /** every container any runtime holds (a snapshot of one of them is not an orphan) */
+    const containerIds = new Set<string>();
     const lists = await Promise.all(
       [...this.deps.runtimes].map(async ([name, h]) => ({
         name,
@@ -321,6 +323,7 @@ export class PodSync {
     for (const { name, h, list } of lists) {
       if (!list) continue;
       for (const c of list) {
+        containerIds.add(c.id);
         const uid = c.labels[Labels.podUid];
         if (!uid) continue; // not ours
         if (live.has(uid)) {
@@ -369,8 +372,25 @@ export class PodSync {
     // a static pod's worker may be making its sandbox right now: its netns (named by the sandbox id, which starts with the uid's) is not an orphan
     const making = [...running].map((uid) => uid.replace(/-/g, '').slice(0, 12)).filter((p) => p !== '');
     await this.removeUnrecordedNetns(recordedNetns, signal, making);
+    // only when every runtime answered: a snapshot of an unlisted runtime's container is not known to be an orphan
+    if (lists.every((l) => l.list)) await this.removeOrphanSnapshots(containerIds, running);
     this.adopted = true;
     return removed.size;
+  }
+
+  /**
+   * A container's writable snapshot that no runtime's container uses: the agent stopped between
+   * preparing it (beside the sandbox or the volumes) and the runtime's create. Skipped for pods
+   * whose worker runs (a static pod's may be preparing one right now).
+   */
+  private async removeOrphanSnapshots(containerIds: Set<string>, running: Set<string>): Promise<void> {
+    const snapshots = await this.deps.snapshotter.list().catch(() => []);
+    for (const s of snapshots) {
+      const uid = s.labels[Labels.podUid];
+      if (s.kind !== 'active' || !uid || containerIds.has(s.key) || running.has(uid) || this.workers.has(uid)) continue;
+      this.log.info({ uid, snapshot: s.key }, 'removing a snapshot no container uses');
+      await this.deps.snapshotter.remove(s.key).catch((err: unknown) => this.log.warn({ err, snapshot: s.key }, 'orphan snapshot remove failed'));
+    }
   }
 
   /** a netns no sandbox record names (e.g. an agent that died between netns and record) */

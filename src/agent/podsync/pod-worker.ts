@@ -14,7 +14,7 @@ import { isVolumeNotReady, unableToMountMessage } from '../volumes/persistent-vo
 import { adoptContainers } from './adopt.ts';
 import type { PodSyncConfig } from './config.ts';
 import { pullCredentials } from './image-pull.ts';
-import { startAttempt } from './container-start.ts';
+import { dropEarlyRootfs, prepareRootfsEarly, startAttempt, type EarlyRootfs } from './container-start.ts';
 import type { ContainerKind } from './labels.ts';
 import { logTailMessage } from '../logs/cri-log.ts';
 import { runProbes } from './probe-runner.ts';
@@ -83,6 +83,8 @@ export class PodWorker {
   private attaching?: Promise<void>;
   /** the runtime's sandbox exists though the record is not `created` yet (its network is attaching, or failed) */
   private runtimeSandbox = false;
+  /** containers' rootfs prepared while the sandbox is made (by `kind/name`), each taken by its first attempt */
+  private early = new Map<string, Promise<EarlyRootfs | undefined>>();
   /**
    * Events raised once a container of this pass has started (its Started, ...): sent after the
    * pass's status write, so that the write a client waits on for Running does not queue behind an
@@ -424,6 +426,7 @@ export class PodWorker {
       // volumes need no sandbox (a TokenRequest, configMap GETs, files): ready them while the network comes up
       this.volumes.setUp(this.pod, signal).catch(() => undefined);
     }
+    if (!this.sandbox?.created) this.prepareRootfsEarly(signal);
     if (!(await this.ensureSandbox(handler, signal))) {
       await this.writeStatus(signal);
       return;
@@ -832,9 +835,35 @@ export class PodWorker {
   }
 
   /** pull, resolve config, create and start one attempt; failures land in waiting reasons */
+  /**
+   * On a first start, each container's rootfs (a local image's snapshot) is prepared while the
+   * sandbox and its network are made, instead of after them in the container's attempt.
+   */
+  private prepareRootfsEarly(signal: AbortSignal): void {
+    for (const r of this.records.values()) if (r.id) return;
+    const all: [ContainerKind, Container[]][] = [['init', this.pod.spec?.initContainers ?? []], ['app', this.pod.spec?.containers ?? []]];
+    for (const [kind, list] of all) {
+      for (const c of list) {
+        const key = `${kind}/${c.name}`;
+        if (this.early.has(key)) continue;
+        this.early.set(key, this.trace.span('snapshot', () => prepareRootfsEarly({ pod: this.pod, container: c, deps: this.deps, signal })));
+      }
+    }
+  }
+
+  /** the rootfs prepared ahead that no attempt took, removed */
+  private async dropEarlyRootfs(): Promise<void> {
+    const left = [...this.early.values()];
+    this.early.clear();
+    await Promise.all(left.map((e) => dropEarlyRootfs(this.deps, e)));
+  }
+
   private async startContainer(handler: RuntimeHandler, c: Container, r: ContainerRecord, signal: AbortSignal, restartCount = r.restartCount, pidNamespaceOf?: ContainerId): Promise<void> {
     const sandbox = this.sandbox;
     if (!sandbox) return;
+    const key = `${r.kind}/${c.name}`;
+    const early = this.early.get(key);
+    this.early.delete(key);
     await startAttempt({
       pod: this.pod,
       logDir: this.logDir(c.name),
@@ -850,6 +879,7 @@ export class PodWorker {
       trace: this.trace,
       credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
       volumes: () => this.volumes.setUp(this.pod, signal),
+      ...(early ? { early } : {}),
       beforeStart: async () => {
         if (!(await this.networkAttached(signal))) return false;
         this.heldEvents ??= [];
@@ -958,6 +988,7 @@ export class PodWorker {
   private async releaseSandbox(signal: AbortSignal, o: { netnsGone?: boolean } = {}): Promise<void> {
     // a set-up still writing must finish before its files are torn down
     await this.volumes.settle();
+    await this.dropEarlyRootfs();
     // an attachment still running must finish before its teardown (the guard is set after CNI ADD)
     await this.attaching?.catch(() => undefined);
     this.attaching = undefined;
