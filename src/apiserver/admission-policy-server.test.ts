@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { silentLogger } from '../lib/log.ts';
 import { MemoryStore } from '../store/index.ts';
+import { PolicyParamCaches } from './admission/policy/index.ts';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
 import { upgradeRequest } from './testing/upgrade-request.ts';
 import { eventually } from './testing/webhook-server.ts';
@@ -92,5 +94,36 @@ describe('ValidatingAdmissionPolicy through the API', () => {
     assert.equal((await t.request('/api/v1/namespaces/default/configmaps/limits', { method: 'DELETE' })).status, 200);
     const gone = await eventually((i) => post('/api/v1/namespaces/default/secrets', secret(`gone-${i}`, 1)), (r) => r.status !== 201);
     assert.match(gone.body.message ?? '', /no params found for policy binding with `Deny` parameterNotFoundAction/);
+  });
+
+  it('PolicyParamCaches: the store until the kind is listed, then the cache; retain stops kinds no policy names', async () => {
+    const reg = t.server.registry;
+    const cmDef = reg.defFor('', 'configmaps')!;
+    assert.equal((await post('/api/v1/namespaces/default/configmaps', { metadata: { name: 'p1', labels: { team: 'a' } }, data: { v: '1' } })).status, 201);
+    const stop = new AbortController();
+    let storeReads = 0;
+    const caches = new PolicyParamCaches({
+      registry: reg,
+      logger: silentLogger(),
+      signal: stop.signal,
+      read: {
+        get: async (def, ns, name) => (storeReads++, (await reg.storeFor(def).tryGet(ns, name))?.obj),
+        list: async () => (storeReads++, []),
+      },
+    });
+    try {
+      assert.equal((await caches.get(cmDef, 'default', 'p1'))?.metadata.name, 'p1');
+      assert.equal(storeReads, 1, 'the first request reads the store');
+      assert.deepEqual(caches.followed(), ['/configmaps']);
+      await eventually(async () => (await caches.list(cmDef, 'default')).some((o) => o.metadata.name === 'p1'), (ok) => ok);
+      const reads = storeReads;
+      assert.equal((await caches.get(cmDef, 'default', 'p1'))?.metadata.name, 'p1');
+      assert.equal(await caches.get(cmDef, 'default', 'nope'), undefined);
+      assert.equal(storeReads, reads, 'a listed kind is read from the cache');
+      caches.retain([reg.defFor('', 'secrets')]);
+      assert.deepEqual(caches.followed(), []);
+    } finally {
+      stop.abort();
+    }
   });
 });
