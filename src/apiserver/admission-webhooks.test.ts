@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
-import { request as httpRequest } from 'node:http';
-import { startTestServer, testToken, type TestServer } from './testing/test-server.ts';
+import { startTestServer, type TestServer } from './testing/test-server.ts';
+import { upgradeRequest } from './testing/upgrade-request.ts';
 import { eventually, startWebhookServer, type TestWebhookServer } from './testing/webhook-server.ts';
 
 interface StatusBody {
@@ -181,22 +181,7 @@ describe('admission webhooks through the API (url clientConfig, TLS with a caBun
     const rules = [{ operations: ['CONNECT'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/exec'] }];
     assert.equal((await post(vwc, config('no-exec', [webhook('exec.hedge.test', '/deny-exec', { rules })]))).status, 201);
     // an upgrade request as kubectl exec makes it (SPDY); refused before any upgrade
-    const exec = (): Promise<{ status: number; body: string }> =>
-      new Promise((resolve, reject) => {
-        const u = new URL(`${t.url}/api/v1/namespaces/default/pods/shell/exec?command=sh&stdin=true&stdout=true&tty=true`);
-        const req = httpRequest(u, { method: 'POST', headers: { authorization: `Bearer ${testToken}`, connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'v4.channel.k8s.io' } });
-        req.on('response', (res) => {
-          let body = '';
-          res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('upgrade', (res, socket) => {
-          socket.destroy();
-          resolve({ status: res.statusCode ?? 0, body: '' });
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    const exec = () => upgradeRequest(`${t.url}/api/v1/namespaces/default/pods/shell/exec?command=sh&stdin=true&stdout=true&tty=true`);
     const refused = await eventually(() => exec(), (r) => r.status === 403);
     assert.match(refused.body, /admission webhook \\"exec.hedge.test\\" denied the request: no shells in shell/);
     const seen = reviews.filter((r) => r.path === '/deny-exec').at(-1)!.review.request;

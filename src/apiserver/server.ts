@@ -22,7 +22,7 @@ import { ObjectCache, type CacheEvent } from './auth/object-cache.ts';
 import type { KubeObject } from '../api/object.ts';
 import { defaultStorageClassPlugin, storageProtectionPlugin } from './admission/storage.ts';
 import { mutatingWebhookPlugin, validatingWebhookPlugin, WebhookConfigurations, webhookTransport } from './admission/webhook/index.ts';
-import { AdmissionPolicies, observePolicyGeneration, validatingAdmissionPolicyPlugin } from './admission/policy/index.ts';
+import { AdmissionPolicies, observePolicyGeneration, PolicyParamCaches, validatingAdmissionPolicyPlugin } from './admission/policy/index.ts';
 import { tunnelNodeDialer } from './node-proxy/node-dialer.ts';
 import { nodeProxyProvider } from './node-proxy/node-proxy-subresource.ts';
 import { NodeTunnels } from './node-proxy/node-tunnels.ts';
@@ -270,12 +270,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
       equivalentDefs: webhookDispatch.equivalentDefs,
       getNamespace: async (name) => (nsDef ? (await registry.storeFor(nsDef).tryGet('', name))?.obj : undefined),
       params: {
-        resolve: (apiVersion, kind) => {
-          const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-          return resources.all().find((d) => d.group === group && d.version === version && d.kind === kind);
-        },
-        get: async (def, ns, name) => (await registry.storeFor(def).tryGet(ns, name))?.obj,
-        list: (def, ns) => storedIn(def, ns),
+        resolve: (apiVersion, kind) => resolveParamKind(apiVersion, kind),
+        get: (def, ns, name) => policyParams.get(def, ns, name),
+        list: (def, ns) => policyParams.list(def, ns),
       },
       logger: log.child({ component: 'admission-policy' }),
     }),
@@ -316,9 +313,26 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     mutating: followed(webhookDefs.mutating, () => webhooks.mutating.changed()),
     validating: followed(webhookDefs.validating, () => webhooks.validating.changed()),
   };
+  // the policies' params (paramKind objects): a cache per kind a policy names, not a read per request
+  const resolveParamKind = (apiVersion: string, kind: string): ResourceDef | undefined => {
+    const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+    return resources.all().find((d) => d.group === group && d.version === version && d.kind === kind);
+  };
+  const policyParams = new PolicyParamCaches({
+    registry,
+    logger: log,
+    signal: closing.signal,
+    read: { get: async (def, ns, name) => (await registry.storeFor(def).tryGet(ns, name))?.obj, list: (def, ns) => storedIn(def, ns) },
+  });
   const policyCaches = {
     policies: followed(policyDefs.policies, (ev) => {
       admissionPolicies.changed();
+      if (ev.type !== 'added') {
+        policyParams.retain([...(policyCaches.policies?.cache.list() ?? [])].map((p) => {
+          const pk = (p.spec as { paramKind?: { apiVersion?: string; kind?: string } } | undefined)?.paramKind;
+          return pk?.apiVersion && pk.kind ? resolveParamKind(pk.apiVersion, pk.kind) : undefined;
+        }));
+      }
       const def = policyDefs.policies;
       if (!def) return;
       const observe = (obj: KubeObject): void => void observePolicyGeneration({ registry, def, obj, user: systemUser, signal: closing.signal, logger: log });

@@ -57,6 +57,38 @@ describe('CEL environment', () => {
     assert.equal(run('"abc".matches("^a.c$")'), true);
   });
 
+  it('regexes are RE2: linear time, RE2 syntax, no backreferences or lookaround', () => {
+    // catastrophic for a backtracking engine: 2^n steps on a's followed by a b
+    const evil = { s: `${'a'.repeat(30_000)}b` };
+    const t0 = performance.now();
+    assert.equal(run('self.s.matches("(a+)+$")', evil), false);
+    assert.equal(run('self.s.matches("^(a+)+$")', evil), false);
+    assert.equal(run('self.s.matches(self.p)', { ...evil, p: '^(a|aa)+$' }), false);
+    assert.deepEqual(run('self.s.findAll("(a*)*c")', evil), []);
+    assert.ok(performance.now() - t0 < 3_000, `took ${performance.now() - t0} ms`);
+    // RE2-only syntax
+    assert.equal(run('"ABC".matches("(?i)^abc\\\\z")'), true);
+    assert.equal(run('"abc\\n".matches("abc\\\\z")'), false);
+    assert.equal(run('"héllo".matches("^\\\\pL+$")'), true);
+    assert.equal(run('"x1y22".find("(?P<n>[0-9]+)")'), '1');
+    assert.deepEqual(run('"abc".findAll("")'), ['', '', '', '']);
+    // a dyn receiver goes through the same engine
+    assert.equal(run('self.s.matches("^a+b\\\\z")', evil), true);
+    // constant invalid patterns fail at compile time with Go's wording and the pattern's position
+    for (const [src, msg] of [
+      ['"aa".matches("(a)\\\\1")', /^ERROR: <input>:1:14: error parsing regexp: invalid escape sequence: `\\1`/],
+      ['"a".find("(?=a)")', /error parsing regexp: invalid or unsupported Perl syntax: `\(\?=`/],
+      ['"a".findAll("[", 1)', /error parsing regexp: missing closing \]/],
+      ['[1].all(x, "a".matches("(?<!a)b"))', /error parsing regexp: invalid named capture/],
+    ] as const) {
+      const c = env.compile(src, { self: 'dyn' });
+      assert.equal(c.ok, false, src);
+      assert.match(c.ok ? '' : c.message, msg);
+    }
+    // a pattern only known at run time fails the evaluation
+    assert.throws(() => run('"aa".matches(self.p)', { p: '(a)\\1' }), (e: CelEvalError) => e instanceof CelEvalError && /invalid escape sequence/.test(e.message));
+  });
+
   it('quantity library', () => {
     assert.equal(run('quantity("1Gi").isGreaterThan(quantity("1G"))'), true);
     assert.equal(run('quantity("500m").isInteger()'), false);

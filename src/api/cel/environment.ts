@@ -4,7 +4,7 @@ import { registerFormatLibrary } from './lib-format.ts';
 import { registerIpLibrary } from './lib-ip.ts';
 import { registerListsLibrary } from './lib-lists.ts';
 import { registerQuantityLibrary } from './lib-quantity.ts';
-import { registerRegexLibrary } from './lib-regex.ts';
+import { bindRegexes, registerRegexLibrary } from './lib-regex.ts';
 import { registerStringsLibrary } from './lib-strings.ts';
 import { registerUrlLibrary } from './lib-url.ts';
 
@@ -83,6 +83,8 @@ export class CelEnvironment {
     }
     const checked = parsed.check();
     if (!checked.valid) return { ok: false, message: describe(checked.error, source) };
+    const badRegex = bindRegexes(parsed.ast);
+    if (badRegex) return { ok: false, message: `${where(source, badRegex.at)} ${badRegex.message}` };
     const references = new Set<string>();
     collectIds(parsed.ast, references);
     const names = Object.keys(vars);
@@ -115,13 +117,15 @@ export class CelEnvironment {
 
 function describe(e: unknown, source: string): string {
   if (e instanceof ParseError || e instanceof CelTypeError || e instanceof EvaluationError) {
-    const at = e.range?.start ?? 0;
-    const before = source.slice(0, at).split('\n');
-    const line = before.length;
-    const col = (before.at(-1)?.length ?? 0) + 1;
-    return `ERROR: <input>:${line}:${col}: ${e.summary || e.message.split('\n')[0]}`;
+    return `${where(source, e.range?.start ?? 0)} ${e.summary || e.message.split('\n')[0]}`;
   }
   return `ERROR: <input>: ${(e as Error).message}`;
+}
+
+/** `ERROR: <input>:line:col:` for an offset into `source`. */
+function where(source: string, at: number): string {
+  const before = source.slice(0, at).split('\n');
+  return `ERROR: <input>:${before.length}:${(before.at(-1)?.length ?? 0) + 1}:`;
 }
 
 function collectIds(node: ASTNode, out: Set<string>): void {

@@ -45,6 +45,13 @@ describe('x-kubernetes-validations at CRD write time', () => {
     assert.match(errs[1].message, /Unknown variable: nope/);
   });
 
+  it('refuses a rule whose constant regex is not RE2 (a backreference), as upstream at CRD creation', () => {
+    const errs = validateCrd(crd(withSpec({ type: 'object', 'x-kubernetes-validations': [{ rule: String.raw`self.a.matches("^(a)\\1$")` }] })));
+    assert.equal(errs.length, 1);
+    assert.equal(errs[0].field, `${SP}.properties[spec].x-kubernetes-validations[0].rule`);
+    assert.match(errs[0].message, /compilation failed: ERROR: <input>:1:16: error parsing regexp: invalid escape sequence: `\\1`/);
+  });
+
   it('checks reason, fieldPath, messageExpression, message and optionalOldSelf', () => {
     const spec: JSONSchemaProps = {
       type: 'object',

@@ -38,6 +38,12 @@ describe('webhook matchConditions validation (upstream validateMatchConditions)'
     assert.ok(got.some((c) => c.startsWith(`${p}[6].expression: Invalid value: "params.x == 1": compilation failed:`)), 'params is a policy variable only');
   });
 
+  it('a constant regular expression must be RE2', () => {
+    const got = causesOf([{ name: 'a', expression: String.raw`object.metadata.name.matches("(?=x)")` }]);
+    assert.equal(got.length, 1, got.join('\n'));
+    assert.match(got[0]!, /matchConditions\[0\]\.expression: Invalid value: .*: compilation failed: ERROR: <input>:1:30: error parsing regexp: invalid or unsupported Perl syntax: `\(\?=`/);
+  });
+
   it('the authorizer variable is refused by name (hedge does not back it)', () => {
     const got = causesOf([{ name: 'a', expression: "authorizer.group('').resource('pods').check('get').allowed()" }]);
     assert.deepEqual(got.length, 1);

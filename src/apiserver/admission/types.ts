@@ -40,6 +40,20 @@ export interface AdmissionRequest {
    * `<plugin domain>/<key>`; absent when the request is not audited
    */
   auditAnnotations?: Record<string, string>;
+  /** the mutate phase's reinvocation state (set by AdmissionChain.mutate; upstream ReinvocationContext) */
+  reinvocation?: ReinvocationContext;
+}
+
+/**
+ * upstream admission.ReinvocationContext: a mutating plugin that changed the object after a
+ * webhook with `reinvocationPolicy: IfNeeded` saw it sets `shouldReinvoke`, and the chain then
+ * runs every mutating plugin once more (the built-in ones included) with `isReinvoke` set.
+ */
+export interface ReinvocationContext {
+  shouldReinvoke: boolean;
+  isReinvoke: boolean;
+  /** per-plugin state kept between the two passes, by plugin name */
+  values: Map<string, unknown>;
 }
 
 /**

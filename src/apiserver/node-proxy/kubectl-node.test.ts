@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { generateCa, generateServingCert } from '../auth/pki.ts';
 import { nodeAt, podOn, startFakeKubelet, type FakeKubelet } from '../testing/fake-kubelet.ts';
 import { startTestServer, testToken, type TestServer } from '../testing/test-server.ts';
+import { eventually, startWebhookServer } from '../testing/webhook-server.ts';
 
 const kubectlPath = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
 
@@ -87,6 +88,44 @@ current-context: hedge
     const r = await kubectl(['exec', 'web', '--', 'echo', 'hi']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'hi\n');
+  });
+
+  it('kubectl exec refused by a validating webhook on CONNECT pods/exec (PodExecOptions), other commands let through', async () => {
+    const hook = await startWebhookServer(['127.0.0.1'], (_path, review) => {
+      const rq = (review as { request: { uid: string; operation: string; object: { kind: string; command: string[] } } }).request;
+      const shell = rq.operation === 'CONNECT' && rq.object.kind === 'PodExecOptions' && rq.object.command.includes('sh');
+      const response = shell ? { uid: rq.uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: 'no shells in this pod' } } : { uid: rq.uid, allowed: true };
+      return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
+    });
+    const reg = t.server.registry;
+    const vwcDef = reg.defFor('admissionregistration.k8s.io', 'validatingwebhookconfigurations')!;
+    const ctx = { user: { username: 'admin', groups: ['system:masters'] }, dryRun: false, signal: new AbortController().signal };
+    const config = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'no-shells' },
+      webhooks: [
+        {
+          name: 'exec.hedge.test',
+          clientConfig: { url: `${hook.url}/exec`, caBundle: hook.caBundle },
+          rules: [{ operations: ['CONNECT'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/exec'] }],
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+        },
+      ],
+    };
+    try {
+      await reg.create(vwcDef, config as never, ctx);
+      const refused = await eventually(() => kubectl(['exec', 'web', '--', 'sh', '-c', 'echo hi']), (r) => r.code !== 0);
+      assert.equal(refused.stdout, '');
+      assert.match(refused.stderr, /Error from server \(Forbidden\): admission webhook "exec.hedge.test" denied the request: no shells in this pod/);
+      const allowed = await kubectl(['exec', 'web', '--', 'echo', 'hi']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.equal(allowed.stdout, 'hi\n');
+    } finally {
+      await reg.delete(vwcDef, '', 'no-shells', {}, ctx).catch(() => undefined);
+      await hook.close();
+    }
   });
 
   it('kubectl auth can-i, auth whoami and create token', async () => {

@@ -6,7 +6,8 @@ import type { ResourceDef } from '../../../api/resources/types.ts';
 import { HedgeError, isHedgeError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/log.ts';
 import { statusFromError } from '../../../api/meta/status.ts';
-import type { AdmissionRequest } from '../types.ts';
+import { AdmissionChain } from '../chain.ts';
+import type { AdmissionPlugin, AdmissionRequest } from '../types.ts';
 import { compileConfiguration, mutatingWebhookPlugin, validatingWebhookPlugin, type WebhookDispatchOptions } from './dispatch.ts';
 import { namespaceSelectorMatches, objectSelectorMatches, parseWebhookSelector, ruleMatches, type RuleTarget } from './matching.ts';
 import { WebhookCallError } from './review.ts';
@@ -135,6 +136,52 @@ describe('webhook dispatch', () => {
     assert.deepEqual(calls, ['a', 'b', 'a']);
     assert.deepEqual(req.object!.metadata.labels, { a: '1', b: '2' });
     assert.deepEqual(seen, [{}, { a: '1', b: '2' }]);
+  });
+
+  it('in a chain, a webhook change re-runs the built-in mutating plugins; their change reinvokes every IfNeeded webhook', async () => {
+    // a built-in plugin whose output depends on the object: the number of labels, as an annotation
+    let builtinRuns = 0;
+    const counter: AdmissionPlugin = {
+      name: 'LabelCounter',
+      mutate(req) {
+        builtinRuns++;
+        const meta = req.object!.metadata;
+        meta.annotations = { ...meta.annotations, labels: String(Object.keys(meta.labels ?? {}).length) };
+      },
+    };
+    const addLabel = (k: string): Answer => (r, p, u) => allow(patchOf([{ op: 'add', path: '/metadata/labels', value: { ...r.object!.metadata.labels, [k]: '1' } }]))(r, p, u);
+    const seenByA: (string | undefined)[] = [];
+    const quietA: Answer = (r, p, u) => (seenByA.push(r.object!.metadata.annotations?.labels), allow()(r, p, u));
+    // b (Never) changes the object after nothing IfNeeded; a (IfNeeded) comes after it: only the
+    // built-in plugin's second run changes the object after a saw it, and that reinvokes a
+    const calls: string[] = [];
+    const t = fakeTransport({ a: quietA, b: addLabel('b') }, calls);
+    const chain = new AdmissionChain([counter, mutatingWebhookPlugin(options([hook('b.hedge.test', 'b'), hook('a.hedge.test', 'a', { reinvocationPolicy: 'IfNeeded' })], t))]);
+    const req = request();
+    await chain.mutate(req);
+    assert.equal(builtinRuns, 2, 'the built-in plugin ran again');
+    assert.deepEqual(calls, ['b', 'a', 'a']);
+    assert.deepEqual(seenByA, ['0', '1'], 'a saw the object the built-in plugin changed');
+    assert.equal(req.object!.metadata.annotations?.labels, '1');
+    assert.equal(req.reinvocation, undefined);
+
+    // nothing changed by a webhook: one pass only
+    builtinRuns = 0;
+    calls.length = 0;
+    const quiet = new AdmissionChain([counter, mutatingWebhookPlugin(options([hook('a.hedge.test', 'a', { reinvocationPolicy: 'IfNeeded' })], t))]);
+    await quiet.mutate(request());
+    assert.equal(builtinRuns, 1);
+    assert.deepEqual(calls, ['a']);
+
+    // an IfNeeded webhook before a change is reinvoked even though the built-in plugin's rerun changes nothing
+    builtinRuns = 0;
+    calls.length = 0;
+    const idem: AdmissionPlugin = { name: 'Idempotent', mutate: () => void builtinRuns++ };
+    const t2 = fakeTransport({ a: quietA, c: addLabel('c'), n: allow() }, calls);
+    const after = new AdmissionChain([idem, mutatingWebhookPlugin(options([hook('n.hedge.test', 'n', { reinvocationPolicy: 'IfNeeded' }), hook('a.hedge.test', 'a', { reinvocationPolicy: 'IfNeeded' }), hook('c.hedge.test', 'c')], t2))]);
+    await after.mutate(request());
+    assert.equal(builtinRuns, 2);
+    assert.deepEqual(calls, ['n', 'a', 'c', 'n', 'a']);
   });
 
   it('a patch that cannot apply is an internal error, whatever the failurePolicy', async () => {

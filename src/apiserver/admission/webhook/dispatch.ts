@@ -10,7 +10,7 @@ import { HedgeError, type ErrorCode, type FieldCause } from '../../../lib/errors
 import type { Logger } from '../../../lib/log.ts';
 import { isPlainObject } from '../../../api/object.ts';
 import { timeoutSignal } from '../../../lib/signals.ts';
-import type { AdmissionPlugin, AdmissionRequest } from '../types.ts';
+import type { AdmissionPlugin, AdmissionRequest, ReinvocationContext } from '../types.ts';
 import { ADMISSION_REQUEST_BUDGET, ADMISSION_TIMEOUT_MS, CelBudget, compileAdmissionExpression } from '../../../api/cel/index.ts';
 import { admissionActivation, evaluateMatchConditions, forbiddenMessage, type CompiledMatchCondition, type MatchConditionsResult } from '../cel-activation.ts';
 
@@ -217,35 +217,72 @@ function applyWebhookPatch(req: AdmissionRequest, inv: Invocation, ops: unknown[
   return true;
 }
 
+/** What the webhook plugin keeps between the chain's two mutate passes (upstream webhookReinvokeContext). */
+interface WebhookReinvocation {
+  /** IfNeeded webhooks the object changed after (by a later webhook) */
+  toReinvoke: Set<string>;
+  /** every IfNeeded webhook called in the first pass */
+  invokedIfNeeded: Set<string>;
+  /** the object as the last webhook left it: a difference means a built-in plugin changed it since */
+  lastOutput: string;
+}
+
+const PLUGIN = 'MutatingAdmissionWebhook';
+const keyOf = (inv: Invocation): string => `${inv.w.configuration}/${inv.w.hook.name}`;
+
 /**
  * MutatingAdmissionWebhook: matching webhooks called one after another, each seeing the
- * previous one's patch; then, if the object changed after an `IfNeeded` webhook saw it, that
- * webhook once more (upstream's reinvocation, limited to the webhooks: the built-in plugins are
- * not run again). DELETE requests call the webhooks too (hedge runs only the validate phase for a
- * delete, so they are called there; there is no object to patch).
+ * previous one's patch. Reinvocation as upstream: a webhook's change asks the chain for a second
+ * mutate pass (the built-in plugins run again); in it, the `IfNeeded` webhooks that saw the
+ * object before a later webhook changed it are called once more, or every `IfNeeded` webhook
+ * called before when a built-in plugin changed the object in the second pass. Called outside a
+ * chain (no reinvocation context), the plugin makes its own second pass of webhooks only.
+ * DELETE requests call the webhooks too (hedge runs only the validate phase for a delete, so they
+ * are called there; there is no object to patch).
  */
 export function mutatingWebhookPlugin(opts: WebhookDispatchOptions): AdmissionPlugin {
   const d = new Dispatcher(opts, true);
-  const run = async (req: AdmissionRequest): Promise<void> => {
+  const pass = async (req: AdmissionRequest, ctx: ReinvocationContext): Promise<void> => {
+    const state = ctx.values.get(PLUGIN) as WebhookReinvocation | undefined;
+    if (ctx.isReinvoke && !state) return;
     const invs = await d.invocations(req);
     if (invs.length === 0) return;
-    let changes = 0;
-    const seenAt = new Map<Invocation, number>();
-    const callOne = async (inv: Invocation): Promise<void> => {
+    const current = (): string => JSON.stringify(req.object ?? null);
+    let call: (inv: Invocation) => boolean;
+    if (ctx.isReinvoke && state) {
+      const pick = current() !== state.lastOutput ? state.invokedIfNeeded : state.toReinvoke;
+      call = (inv) => pick.has(keyOf(inv));
+    } else {
+      call = () => true;
+    }
+    const s: WebhookReinvocation = state ?? { toReinvoke: new Set(), invokedIfNeeded: new Set(), lastOutput: '' };
+    let before: string[] = [];
+    for (const inv of invs) {
+      if (!call(inv)) continue;
       const verdict = await d.call(inv, req);
       if (verdict?.patch && verdict.patch.length > 0 && req.operation !== 'DELETE' && applyWebhookPatch(req, inv, verdict.patch)) {
-        changes++;
+        for (const k of before) s.toReinvoke.add(k);
+        before = [];
+        ctx.shouldReinvoke = true;
       }
-      seenAt.set(inv, changes);
-    };
-    for (const inv of invs) await callOne(inv);
-    if (changes === 0) return;
-    // IfNeeded webhooks that have not seen the object as it is now (someone after them changed it)
-    const again = invs.filter((inv) => inv.w.hook.reinvocationPolicy === 'IfNeeded' && (seenAt.get(inv) ?? 0) < changes);
-    for (const inv of again) await callOne(inv);
+      if (inv.w.hook.reinvocationPolicy === 'IfNeeded') {
+        before.push(keyOf(inv));
+        s.invokedIfNeeded.add(keyOf(inv));
+      }
+    }
+    s.lastOutput = current();
+    ctx.values.set(PLUGIN, s);
+  };
+  const run = async (req: AdmissionRequest): Promise<void> => {
+    if (req.reinvocation) return pass(req, req.reinvocation);
+    const own: ReinvocationContext = { shouldReinvoke: false, isReinvoke: false, values: new Map() };
+    await pass(req, own);
+    if (!own.shouldReinvoke) return;
+    own.isReinvoke = true;
+    await pass(req, own);
   };
   return {
-    name: 'MutatingAdmissionWebhook',
+    name: PLUGIN,
     async mutate(req) {
       await run(req);
     },
