@@ -48,15 +48,15 @@ describe('eviction rules (pure)', () => {
 
   it('checkAndDecrement: spends one disruption, records the pod, refuses at 0 or an unobserved generation', () => {
     const now = new Date('2026-03-01T12:00:00Z');
-    const st = checkAndDecrement({ ...budget({ currentHealthy: 2, desiredHealthy: 1, disruptionsAllowed: 1 }), apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, 'web-0', now);
+    const st = checkAndDecrement({ ...budget({ currentHealthy: 2, desiredHealthy: 1, disruptionsAllowed: 1 }), apiVersion: 'policy/v1' as const, kind: 'PodDisruptionBudget' as const }, 'web-0', now);
     assert.equal(st.disruptionsAllowed, 0);
     assert.deepEqual(st.disruptedPods, { 'web-0': '2026-03-01T12:00:00Z' });
     assert.equal(st.conditions?.[0].reason, 'InsufficientPods');
     assert.throws(
-      () => checkAndDecrement({ ...budget({ currentHealthy: 1, desiredHealthy: 1, disruptionsAllowed: 0 }), apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, 'web-0', now),
+      () => checkAndDecrement({ ...budget({ currentHealthy: 1, desiredHealthy: 1, disruptionsAllowed: 0 }), apiVersion: 'policy/v1' as const, kind: 'PodDisruptionBudget' as const }, 'web-0', now),
       /Cannot evict pod as it would violate the pod's disruption budget\./,
     );
-    const stale = { ...budget({ currentHealthy: 2, desiredHealthy: 1, disruptionsAllowed: 1 }), apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' };
+    const stale = { ...budget({ currentHealthy: 2, desiredHealthy: 1, disruptionsAllowed: 1 }), apiVersion: 'policy/v1' as const, kind: 'PodDisruptionBudget' as const };
     stale.metadata.generation = 2;
     assert.throws(() => checkAndDecrement(stale, 'web-0', now), (e: { details?: { causes?: { message: string }[] } }) => e.details?.causes?.[0].message === 'The disruption budget b is still being processed by the server.');
   });

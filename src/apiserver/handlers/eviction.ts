@@ -92,7 +92,6 @@ export interface EvictionInput {
 export async function evictPod(rq: RequestScope, ev: EvictionInput): Promise<Status> {
   const reg = rq.server.registry;
   const { namespace, name, ctx } = ev;
-  const pods = rq.def;
   const userRv = ev.options.preconditions?.resourceVersion;
 
   // 1. pods that need no budget: deleted at once (retried on conflicts unless the caller gave a resourceVersion)
