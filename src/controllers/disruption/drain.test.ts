@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateCa, generateServingCert } from '../../apiserver/auth/pki.ts';
-import { startTestServer, testToken, type TestServer } from '../../apiserver/testing/test-server.ts';
+import { kubectlPath, startKubectlServer, type KubectlRun, type KubectlServer } from '../../apiserver/testing/kubectl.ts';
+import { testToken } from '../../apiserver/testing/test-server.ts';
 import { HttpKubeClient } from '../../client/http-client.ts';
 import { Resources } from '../../client/resources.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -25,57 +20,18 @@ import { DisruptionController } from './controller.ts';
  * them Running and Ready, and removes them once they are being deleted.
  */
 
-const kubectlPath = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
-
 describe('kubectl drain honours PodDisruptionBudgets', { skip: kubectlPath ? false : 'kubectl not installed' }, () => {
-  let t: TestServer;
-  let dir: string;
-  let kubeconfig: string;
+  let k: KubectlServer;
   let client: HttpKubeClient;
   const ac = new AbortController();
   const runs: Promise<unknown>[] = [];
   /** fewest Ready, not-terminating web pods the stand-in kubelet saw since the last reset */
   let minReady = Number.POSITIVE_INFINITY;
-
-  const kubectl = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        kubectlPath as string,
-        ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
-        { timeout: 90_000, env: { PATH: process.env.PATH ?? '', HOME: dir } },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? Number(err.code) : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  const kubectl = (args: string[]): Promise<KubectlRun> => k.kubectl(args, { timeoutMs: 90_000 });
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hedge-drain-'));
-    const ca = await generateCa();
-    const serving = await generateServingCert({ ca, hosts: ['127.0.0.1'] });
-    t = await startTestServer({ tls: { cert: serving.cert, key: serving.key, clientCa: ca.cert } });
-    kubeconfig = join(dir, 'kubeconfig');
-    const b64 = (s: string): string => Buffer.from(s).toString('base64');
-    await writeFile(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters:',
-        '- name: hedge',
-        `  cluster: {server: "${t.url}", certificate-authority-data: ${b64(ca.cert)}}`,
-        'users:',
-        `- name: admin`,
-        `  user: {token: ${testToken}}`,
-        'contexts:',
-        '- name: hedge',
-        '  context: {cluster: hedge, user: admin, namespace: default}',
-        'current-context: hedge',
-        '',
-      ].join('\n'),
-    );
-    client = new HttpKubeClient({ server: t.url, token: testToken, ca: ca.cert });
+    k = await startKubectlServer('hedge-drain-');
+    client = new HttpKubeClient({ server: k.t.url, token: testToken, ca: k.caCert });
     await client.create(Resources.nodes, makeNode('edge-1'));
     await client.create(Resources.nodes, makeNode('edge-2'));
     const workloads = new WorkloadControllers({ client, logger: silentLogger() });
@@ -87,8 +43,7 @@ describe('kubectl drain honours PodDisruptionBudgets', { skip: kubectlPath ? fal
   after(async () => {
     ac.abort();
     await Promise.allSettled(runs);
-    await t?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await k?.close();
   });
 
   async function standInKubelet(signal: AbortSignal): Promise<void> {
