@@ -17,7 +17,7 @@ test('startControllers runs the controllers under leader election and stops on a
   await client.create(Resources.pods, makePod('p'));
   await until(async () => (await client.get<PodObject>(Resources.pods, 'p', { namespace: 'default' })).spec?.nodeName === 'n1', 'bound');
   const leases = await client.list(Resources.leases, { namespace: 'kube-system' });
-  assert.deepEqual(leases.items.map((l) => l.metadata.name).sort(), ['hedge-clusterrole-aggregation', 'hedge-controller-manager', 'hedge-endpointslice-controller', 'hedge-hpa', 'hedge-node-lifecycle', 'hedge-persistentvolume-controller', 'hedge-resourcequota-controller', 'hedge-scheduler']);
+  assert.deepEqual(leases.items.map((l) => l.metadata.name).sort(), ['hedge-clusterrole-aggregation', 'hedge-controller-manager', 'hedge-disruption-controller', 'hedge-endpointslice-controller', 'hedge-hpa', 'hedge-node-lifecycle', 'hedge-persistentvolume-controller', 'hedge-resourcequota-controller', 'hedge-scheduler']);
   assert.ok(running.nodeLifecycle);
   ac.abort();
   await running.done;

@@ -11,6 +11,7 @@ import { NodeIpamController, type NodeIpamConfig } from './ipam/controller.ts';
 import { NodeLifecycleController, type NodeLifecycleConfig } from './nodelifecycle/controller.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler/scheduler.ts';
 import { WorkloadControllers, type WorkloadControllersConfig } from './workloads/manager.ts';
+import { DisruptionController } from './disruption/controller.ts';
 import { HpaController, metricsApiSource, type HpaControllerConfig } from './hpa/index.ts';
 import { SharedInformers } from './workloads/informers.ts';
 import { ResourceQuotaController, type ResourceQuotaControllerConfig } from './resourcequota/controller.ts';
@@ -46,6 +47,8 @@ export interface ControllersOptions {
   workloads?: false | Tunables<WorkloadControllersConfig>;
   /** HorizontalPodAutoscalers from metrics.k8s.io (sync period, tolerance; a metrics source for tests); false disables */
   hpa?: false | Partial<Omit<HpaControllerConfig, 'client' | 'logger' | 'clock' | 'informers'>>;
+  /** PodDisruptionBudget status (expected/healthy pods, disruptionsAllowed), which the eviction subresource spends; false disables */
+  disruption?: false;
   /** EndpointSlices and Endpoints for Services with selectors; false disables */
   endpointSlices?: false | Tunables<EndpointSliceControllerConfig>;
   /** ResourceQuota status (hard, used), recounted on changes and every resync period; false disables */
@@ -73,6 +76,7 @@ export interface RunningControllers {
   rootCaCert?: RootCaCertPublisher;
   workloads?: WorkloadControllers;
   hpa?: HpaController;
+  disruption?: DisruptionController;
   endpointSlices?: EndpointSliceController;
   resourceQuota?: ResourceQuotaController;
   volumes?: VolumeControllers;
@@ -159,6 +163,16 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
       out.hpa = new HpaController({ ...tun, metrics: tun.metrics ?? metricsApiSource(client), client, logger, clock, informers });
       informers.start(s);
       await out.hpa.run(s);
+      await informers.done();
+    });
+  }
+  if (opts.disruption !== false) {
+    supervise('hedge-disruption-controller', async (s) => {
+      // informers of its own, per term, as the HPA's: pods, budgets and the scalable controllers
+      const informers = new SharedInformers({ client, logger, clock });
+      out.disruption = new DisruptionController({ client, logger, clock, informers });
+      informers.start(s);
+      await out.disruption.run(s);
       await informers.done();
     });
   }

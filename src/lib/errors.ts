@@ -43,6 +43,8 @@ export type CauseType =
   | 'FieldManagerConflict'
   | 'NamespaceTerminating'
   | 'ResourceVersionTooLarge'
+  /** policy/v1 DisruptionBudgetCause: an eviction refused by a PodDisruptionBudget */
+  | 'DisruptionBudget'
   /** no type: upstream sends such a cause as `{message}` alone (a ValidatingAdmissionPolicy's refusal) */
   | '';
 

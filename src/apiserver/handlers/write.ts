@@ -9,6 +9,7 @@ import { statusErrors, successStatus } from '../status.ts';
 import { parseFieldValidation } from './field-validation.ts';
 import { patchMediaTypes, type PatchType } from './patch-engine.ts';
 import { handleBinding } from './binding.ts';
+import { evictPod } from './eviction.ts';
 import { compileMatcher, namespaceOf } from './read.ts';
 import { sendList, sendObject } from './respond.ts';
 import type { RequestScope } from './scope.ts';
@@ -309,18 +310,27 @@ export async function handleDeleteCollection(rq: RequestScope): Promise<void> {
 const EVICTION_KIND = { group: 'policy', version: 'v1', kind: 'Eviction' };
 
 /**
- * POST pods/{name}/eviction: a delete with the Eviction's DeleteOptions (no disruption budgets
- * here). Admitted as upstream's EvictionREST is: a CREATE of `pods/eviction` with the policy/v1
+ * POST pods/{name}/eviction: a delete that PodDisruptionBudgets may refuse (`eviction.ts`).
+ * Admitted as upstream's EvictionREST is: a CREATE of `pods/eviction` with the policy/v1
  * Eviction (mutating, then validating plugins); the pod's deletion is not admitted again.
  */
 async function handleEviction(rq: RequestScope): Promise<void> {
-  const dryRun = parseDryRun(rq);
+  let dryRun = parseDryRun(rq);
   const body = objectFromBody(rq, await readObjectBody(rq), 'Eviction', 'policy/v1');
   if ((body.metadata.name ?? '') !== rq.info.name) throw badRequest('name in URL does not match name in Eviction object');
+  const opts = (body as { deleteOptions?: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: unknown } }).deleteOptions ?? {};
+  // propagateDryRun: the request's dryRun and the Eviction's deleteOptions.dryRun must agree when both are given
+  if (opts.dryRun !== undefined && opts.dryRun !== null) {
+    if (!Array.isArray(opts.dryRun) || opts.dryRun.some((v) => v !== 'All')) throw badRequest(`Invalid dryRun value: ${JSON.stringify(opts.dryRun)}: supported values: "All"`);
+    const inBody = opts.dryRun.length > 0;
+    if (rq.query.getAll('dryRun').length > 0 && !inBody) {
+      throw badRequest(`Non-matching dry-run options in request and content: [${rq.query.getAll('dryRun').join(' ')}] and []`);
+    }
+    dryRun ||= inBody;
+  }
   const ctx = opContext(rq, dryRun, undefined);
   const reg = rq.server.registry;
   await reg.admit(admissionRequest(ctx, { operation: 'CREATE', def: rq.def, subresource: 'eviction', kind: EVICTION_KIND, object: body, name: rq.info.name, namespace: namespaceOf(rq) }));
-  const opts = (body as { deleteOptions?: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } }).deleteOptions ?? {};
-  await reg.delete(rq.def, namespaceOf(rq), rq.info.name, { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions }, ctx, true);
-  sendObject(rq, 201, successStatus({}, 201) as unknown as KubeObject, { kind: 'json' });
+  const status = await evictPod(rq, { namespace: namespaceOf(rq), name: rq.info.name, options: { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions }, ctx });
+  sendObject(rq, status.code, status as unknown as KubeObject, { kind: 'json' });
 }
