@@ -29,8 +29,8 @@ describe('API Priority and Fairness (real server over HTTP)', () => {
     t.json(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
 
   before(async () => {
-    // one server seat: every Limited level's nominal limit is ceil(1 * shares / sum) = 1
-    t = await startTestServer({ authorizer: allowAllAuthorizer(), admissionPlugins: [slowFlood], flowControl: { maxRequestsInflight: 1, maxMutatingRequestsInflight: 0 } });
+    // one server seat: every Limited level's nominal limit is ceil(1 * shares / sum) = 1; no borrowing (the flood would borrow the idle levels' seats)
+    t = await startTestServer({ authorizer: allowAllAuthorizer(), admissionPlugins: [slowFlood], flowControl: { maxRequestsInflight: 1, maxMutatingRequestsInflight: 0, borrowingAdjustmentPeriodMs: 0 } });
   });
   after(async () => {
     release();
