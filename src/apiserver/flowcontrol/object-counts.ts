@@ -19,7 +19,6 @@ export class ObjectCountTracker {
   readonly #counts = new Map<string, number | 'stale'>();
   readonly #clock: Timers;
   #timer: unknown;
-  #running: Promise<void> | undefined;
 
   constructor(
     private readonly resources: () => readonly CountedResource[],
@@ -36,17 +35,18 @@ export class ObjectCountTracker {
   async start(signal: AbortSignal): Promise<void> {
     const tick = async (): Promise<void> => {
       if (signal.aborted) return;
-      this.#running = this.refresh();
-      await this.#running;
+      await this.refresh(signal);
       if (!signal.aborted) this.#timer = this.#clock.setTimeout(() => void tick(), this.opts.periodMs ?? OBJECT_COUNT_PERIOD_MS);
     };
     signal.addEventListener('abort', () => this.#clock.clearTimeout(this.#timer), { once: true });
     await tick();
   }
 
-  async refresh(): Promise<void> {
+  /** counts every type once (stops early, keeping what it had, when `signal` aborts: the store may be closing) */
+  async refresh(signal?: AbortSignal): Promise<void> {
     const seen = new Set<string>();
     for (const r of this.resources()) {
+      if (signal?.aborted) return;
       const k = `${r.resource}.${r.group}`;
       if (seen.has(k)) continue;
       seen.add(k);

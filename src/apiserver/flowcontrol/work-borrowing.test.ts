@@ -59,6 +59,7 @@ describe('work estimation (upstream request/list_work_estimator.go, mutating_wor
   it("caps a level's requests at 15% of its nominal seats and nominal/handSize (upstream's max seats table)", () => {
     const table: [number, number, number][] = [[5, 6, 1], [10, 6, 1], [15, 6, 2], [20, 6, 3], [35, 6, 5], [100, 6, 15], [200, 6, 30], [10, 1, 2], [100, 20, 5]];
     for (const [nominal, hand, want] of table) assert.equal(maxSeatsOfLevel(nominal, hand), want, `nominal ${nominal} handSize ${hand}`);
+    assert.equal(maxSeatsOfLevel(13, undefined), 0, 'a Reject level: the estimator\'s own limit (10) applies');
   });
 
   it('counts the watches a write reaches: its type, its namespace, its object', () => {

@@ -97,10 +97,10 @@ function mutating(info: Extract<RequestInfo, { isResourceRequest: true }>, maxSe
 
 /**
  * upstream's per-level cap on a request's seats: 15% of the level's nominal seats (which keeps
- * 10 at the default 600 server seats), at most nominal/handSize, at least 1
+ * 10 at the default 600 server seats), at most nominal/handSize, at least 1. A level without
+ * queues (limitResponse Reject) has no cap of its own: 0, so MAXIMUM_SEATS_LIMIT applies (upstream).
  */
 export function maxSeatsOfLevel(nominalSeats: number, handSize: number | undefined): number {
-  const fifteen = Math.ceil(nominalSeats * 0.15);
-  const perHand = handSize && handSize > 0 ? Math.floor(nominalSeats / handSize) : fifteen;
-  return Math.max(1, Math.min(fifteen, perHand));
+  if (!handSize || handSize <= 0) return 0;
+  return Math.max(1, Math.min(Math.ceil(nominalSeats * 0.15), Math.floor(nominalSeats / handSize)));
 }
