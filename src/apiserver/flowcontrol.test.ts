@@ -29,8 +29,8 @@ describe('API Priority and Fairness (real server over HTTP)', () => {
     t.json(path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
 
   before(async () => {
-    // one server seat: every Limited level's nominal limit is ceil(1 * shares / sum) = 1
-    t = await startTestServer({ authorizer: allowAllAuthorizer(), admissionPlugins: [slowFlood], flowControl: { maxRequestsInflight: 1, maxMutatingRequestsInflight: 0 } });
+    // one server seat: every Limited level's nominal limit is ceil(1 * shares / sum) = 1; no borrowing (the flood would borrow the idle levels' seats)
+    t = await startTestServer({ authorizer: allowAllAuthorizer(), admissionPlugins: [slowFlood], flowControl: { maxRequestsInflight: 1, maxMutatingRequestsInflight: 0, borrowingAdjustmentPeriodMs: 0 } });
   });
   after(async () => {
     release();
@@ -115,6 +115,27 @@ describe('API Priority and Fairness (real server over HTTP)', () => {
     assert.match(metrics, /apiserver_flowcontrol_nominal_limit_seats\{priority_level="tiny"\} 1/);
     assert.match(metrics, /apiserver_flowcontrol_request_wait_duration_seconds_count\{flow_schema="flood",priority_level="tiny",execute="true"\} \d+/);
     gate = Promise.resolve();
+  });
+
+  it("a watch in the one-seat level gives its seat back once its initial events are sent; exec-like long-running requests are not classified", async () => {
+    const auth = { authorization: 'Bearer user-flood' };
+    const watching = new AbortController();
+    const w = await t.request('/api/v1/namespaces/default/configmaps?watch=1', { headers: auth, signal: watching.signal });
+    try {
+      assert.equal(w.status, 200);
+      assert.ok(w.headers.get(FLOW_SCHEMA_UID_HEADER), 'a watch is classified');
+      const reader = w.body!.getReader();
+      assert.match(new TextDecoder().decode((await reader.read()).value), /"type":"ADDED"/, 'the initial events');
+      await until('the seat given back', async () => t.server.priorityAndFairness?.levelState('tiny')?.seatsInUse === 0);
+      // the level's one seat is free for the next request while the watch stays open
+      const r = await t.request('/api/v1/namespaces/default/configmaps', { headers: auth, signal: AbortSignal.timeout(10_000) });
+      assert.equal(r.status, 200);
+    } finally {
+      watching.abort();
+    }
+    // pods/log is long-running: upstream serves it before classifying (no APF headers)
+    const log = await t.request('/api/v1/namespaces/default/pods/nope/log', { headers: auth });
+    assert.equal(log.headers.get(FLOW_SCHEMA_UID_HEADER), null);
   });
 
   it('--enable-priority-and-fairness=false: plain max-in-flight, no APF headers', async () => {

@@ -127,9 +127,9 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
 
   const flowGate = opts.flowGate;
   /** upstream's place for APF: after impersonation, before authorization; a fault of its own never fails the request */
-  const waitForSeat = async (user: UserInfo, info: RequestInfo, flow: FlowSlot): Promise<void> => {
+  const waitForSeat = async (user: UserInfo, info: RequestInfo, flow: FlowSlot, query: URLSearchParams): Promise<void> => {
     try {
-      const t = flowGate!.admit(user, info, flow.res);
+      const t = flowGate!.admit(user, info, flow.res, query);
       flow.ticket = t instanceof Promise ? await t : t;
     } catch (err) {
       if (isHedgeError(err, 'TooManyRequests')) throw err;
@@ -159,7 +159,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     const user = await impersonate(req, authenticated, authorizer);
     if (user !== authenticated) audit?.rec?.impersonated(user);
     info ??= parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
-    if (flow && flowGate) await waitForSeat(user, info, flow);
+    if (flow && flowGate) await waitForSeat(user, info, flow, url.searchParams);
     const decision = await authorize(user, info);
     audit?.rec?.authorized(decision.allowed, decision.reason);
     if (!decision.allowed) throw forbidden(user, info, decision.reason);
@@ -224,7 +224,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         return;
       }
       const { info, def } = admitted;
-      const rq: RequestScope = new ResourceRequest(server, req, res, url.searchParams, info, def, server.registry.storeFor(def), user, reqLog, audit?.rec);
+      const rq: RequestScope = new ResourceRequest(server, req, res, url.searchParams, info, def, server.registry.storeFor(def), user, reqLog, audit?.rec, flow);
       const provider = providerByDef.get(def);
       if (provider) {
         await provider.serve(rq);
@@ -320,7 +320,12 @@ class ResourceRequest implements RequestScope {
     readonly user: UserInfo,
     readonly log: Logger,
     readonly audit: RequestAudit | undefined,
+    private readonly flow?: FlowSlot,
   ) {}
+
+  watchInitialized(): void {
+    this.flow?.ticket?.initialized?.();
+  }
 
   get signal(): AbortSignal {
     if (this.#controller) return this.#controller.signal;

@@ -56,7 +56,17 @@ import { createRequestPipeline } from './request-pipeline.ts';
 import { Auditor, auditMetrics, createWebhookBackend, LogBackend, unionBackend, type AuditBackend, type AuditMetrics } from './audit/index.ts';
 import type { ApiServer, ApiServerConfig } from './types.ts';
 import type { Logger } from '../lib/log.ts';
-import { DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT, DEFAULT_MAX_QUEUE_WAIT_MS, DEFAULT_MAX_REQUESTS_INFLIGHT, FlowControlController, FlowControlMetrics, MaxInFlight, PriorityAndFairness, type FlowGate } from './flowcontrol/index.ts';
+import {
+  DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
+  DEFAULT_MAX_QUEUE_WAIT_MS,
+  DEFAULT_MAX_REQUESTS_INFLIGHT,
+  FlowControlController,
+  FlowControlMetrics,
+  MaxInFlight,
+  ObjectCountTracker,
+  PriorityAndFairness,
+  type FlowGate,
+} from './flowcontrol/index.ts';
 import { FLOWCONTROL_GROUP } from '../api/validation/flowcontrol.ts';
 import { createUpgradeListener } from './upgrade.ts';
 import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
@@ -440,12 +450,22 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   let priorityAndFairness: PriorityAndFairness | undefined;
   let flowController: FlowControlController | undefined;
   if (fc.enablePriorityAndFairness !== false && fsDef && plDef) {
-    priorityAndFairness = new PriorityAndFairness({
+    // the stored objects of each type, counted every minute, for the LIST work estimate
+    const objectCounts = new ObjectCountTracker(
+      () => resources.all().map((def) => ({ group: def.group, resource: def.plural, count: () => registry.store.count(registry.storeFor(def).prefix()) })),
+      { logger: log.child({ component: 'flowcontrol' }) },
+    );
+    void objectCounts.start(closing.signal);
+    const apf = new PriorityAndFairness({
       serverConcurrencyLimit: maxReadonly + maxMutating,
       maxWaitMs: fc.maxQueueWaitMs ?? DEFAULT_MAX_QUEUE_WAIT_MS,
       metrics: new FlowControlMetrics(metricsRegistry),
       logger: log.child({ component: 'flowcontrol' }),
+      objectCount: (group, resource) => objectCounts.get(group, resource),
+      borrowingPeriodMs: fc.borrowingAdjustmentPeriodMs,
     });
+    closing.signal.addEventListener('abort', () => apf.close(), { once: true });
+    priorityAndFairness = apf;
     flowController = new FlowControlController({
       registry,
       flowSchemas: fsDef,

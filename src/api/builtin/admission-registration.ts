@@ -1,8 +1,8 @@
 import type { ResourceDef, TableDef } from '../resources/types.ts';
-import { nameIsDNSSubdomain } from '../meta/name.ts';
 import { ageColumn, column, nameColumn } from '../table/columns.ts';
 import { since } from '../table/duration.ts';
-import { objectValidator, type SpecValidator } from '../validation/for-resource.ts';
+import type { SpecValidator } from '../validation/for-resource.ts';
+import { builtinDef } from './builtin-def.ts';
 import {
   defaultMutatingWebhookConfiguration,
   defaultValidatingWebhookConfiguration,
@@ -29,26 +29,8 @@ const webhookConfigurationTable: TableDef = {
 };
 
 /** one cluster-scoped kind of the group; `extra` for what differs (status, generation rule) */
-function registrationDef(kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator, table: TableDef, extra: Partial<ResourceDef> = {}): ResourceDef {
-  return {
-    group: ADMISSION_REGISTRATION_GROUP,
-    version: 'v1',
-    kind,
-    listKind: `${kind}List`,
-    plural,
-    singular: kind.toLowerCase(),
-    shortNames: [],
-    categories: ['api-extensions'],
-    namespaced: false,
-    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-    subresources: [],
-    hasStatus: false,
-    table,
-    defaults,
-    validate: objectValidator({ namespaced: false, nameFn: nameIsDNSSubdomain, spec }),
-    ...extra,
-  };
-}
+const registrationDef = (kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator, table: TableDef, extra: Partial<ResourceDef> = {}): ResourceDef =>
+  builtinDef({ group: ADMISSION_REGISTRATION_GROUP, version: 'v1', kind, plural, namespaced: false, categories: ['api-extensions'], table, defaults, spec, ...extra });
 
 function webhookConfigDef(kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator): ResourceDef {
   return registrationDef(kind, plural, defaults, spec, webhookConfigurationTable, {

@@ -15,9 +15,8 @@ import {
   defaultService,
   defaultStatefulSet,
 } from '../defaults/index.ts';
-import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, type NameValidator } from '../meta/name.ts';
+import { nameIsDNS1035Label, nameIsDNSLabel } from '../meta/name.ts';
 import {
-  objectValidator,
   validateConfigMap,
   validateControllerRevision,
   validateCronJob,
@@ -39,7 +38,6 @@ import {
   validateSecret,
   validateService,
   validateServiceAccount,
-  type SpecValidator,
 } from '../validation/index.ts';
 import {
   configMapTable,
@@ -64,6 +62,7 @@ import {
   serviceTable,
 } from '../table/index.ts';
 import type { ResourceDef, Verb } from '../resources/types.ts';
+import { builtinDef } from './builtin-def.ts';
 import { rbacResources } from './rbac.ts';
 import { admissionRegistrationResources } from './admission-registration.ts';
 import { flowcontrolResources } from './flowcontrol.ts';
@@ -85,32 +84,8 @@ import { persistentVolumeClaimTable, persistentVolumeTable, storageClassTable } 
 import { defaultIngressClass, validateIngress, validateIngressClass, validateIngressClassUpdate, validateIngressUpdate } from '../validation/ingress.ts';
 import { ingressClassTable, ingressTable } from '../table/ingress.ts';
 
-/** Verbs every ordinary upstream resource serves. */
-const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 /** Namespaces are the one kind upstream does not allow deletecollection on. */
 const NAMESPACE_VERBS: Verb[] = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
-
-type Base = Omit<ResourceDef, 'listKind' | 'verbs' | 'subresources' | 'hasStatus' | 'shortNames' | 'categories' | 'validate'> &
-  Partial<Pick<ResourceDef, 'verbs' | 'subresources' | 'hasStatus' | 'shortNames' | 'categories'>> & {
-    /** name rule for metadata.name (default DNS-1123 subdomain, as for most kinds) */
-    nameFn?: NameValidator;
-    spec?: SpecValidator;
-    update?: SpecValidator;
-  };
-
-function def(b: Base): ResourceDef {
-  const { nameFn, spec, update, ...rest } = b;
-  return {
-    listKind: `${b.kind}List`,
-    subresources: [],
-    hasStatus: false,
-    shortNames: [],
-    categories: [],
-    ...rest,
-    verbs: [...(b.verbs ?? ALL_VERBS)],
-    validate: objectValidator({ namespaced: b.namespaced, nameFn: nameFn ?? nameIsDNSSubdomain, spec, update }),
-  };
-}
 
 /**
  * The resource types hedge serves, with names, scope, verbs and subresources as upstream
@@ -119,7 +94,7 @@ function def(b: Base): ResourceDef {
  */
 export function builtinResources(): ResourceDef[] {
   return [
-    def({
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'Namespace', table: namespaceTable,
@@ -135,7 +110,7 @@ export function builtinResources(): ResourceDef[] {
       defaults: defaultNamespace,
       spec: validateNamespace,
     }),
-    def({
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'Node', table: nodeTable,
@@ -149,7 +124,7 @@ export function builtinResources(): ResourceDef[] {
       defaults: defaultNode,
       spec: validateNode,
     }),
-    def({
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'Pod', table: podTable,
@@ -165,9 +140,9 @@ export function builtinResources(): ResourceDef[] {
       spec: validatePod,
       update: (obj, old) => validatePodUpdate(obj, old!),
     }),
-    def({ group: '', version: 'v1', kind: 'ConfigMap', table: configMapTable, plural: 'configmaps', singular: 'configmap', shortNames: ['cm'], namespaced: true, spec: validateConfigMap }),
-    def({ group: '', version: 'v1', kind: 'Secret', table: secretTable, plural: 'secrets', singular: 'secret', namespaced: true, fieldSelectors: secretFields, defaults: defaultSecret, spec: validateSecret }),
-    def({
+    builtinDef({ group: '', version: 'v1', kind: 'ConfigMap', table: configMapTable, plural: 'configmaps', singular: 'configmap', shortNames: ['cm'], namespaced: true, spec: validateConfigMap }),
+    builtinDef({ group: '', version: 'v1', kind: 'Secret', table: secretTable, plural: 'secrets', singular: 'secret', namespaced: true, fieldSelectors: secretFields, defaults: defaultSecret, spec: validateSecret }),
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'Service', table: serviceTable,
@@ -182,7 +157,7 @@ export function builtinResources(): ResourceDef[] {
       defaults: defaultService,
       spec: validateService,
     }),
-    def({
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'ServiceAccount', table: serviceAccountTable,
@@ -192,9 +167,9 @@ export function builtinResources(): ResourceDef[] {
       namespaced: true,
       spec: validateServiceAccount,
     }),
-    def({ group: '', version: 'v1', kind: 'Endpoints', table: endpointsTable, plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'], namespaced: true, defaults: defaultEndpoints, spec: validateEndpoints }),
-    def({ group: '', version: 'v1', kind: 'Event', table: eventTable, plural: 'events', singular: 'event', shortNames: ['ev'], namespaced: true, fieldSelectors: eventFields, spec: validateEvent }),
-    def({
+    builtinDef({ group: '', version: 'v1', kind: 'Endpoints', table: endpointsTable, plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'], namespaced: true, defaults: defaultEndpoints, spec: validateEndpoints }),
+    builtinDef({ group: '', version: 'v1', kind: 'Event', table: eventTable, plural: 'events', singular: 'event', shortNames: ['ev'], namespaced: true, fieldSelectors: eventFields, spec: validateEvent }),
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'ResourceQuota',
@@ -207,7 +182,7 @@ export function builtinResources(): ResourceDef[] {
       hasStatus: true,
       spec: validateResourceQuota,
     }),
-    def({
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'LimitRange',
@@ -219,8 +194,8 @@ export function builtinResources(): ResourceDef[] {
       defaults: defaultLimitRange,
       spec: validateLimitRange,
     }),
-    def({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', table: leaseTable, plural: 'leases', singular: 'lease', namespaced: true, spec: validateLease }),
-    def({
+    builtinDef({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', table: leaseTable, plural: 'leases', singular: 'lease', namespaced: true, spec: validateLease }),
+    builtinDef({
       group: 'node.k8s.io',
       version: 'v1',
       kind: 'RuntimeClass', table: runtimeClassTable,
@@ -229,7 +204,7 @@ export function builtinResources(): ResourceDef[] {
       namespaced: false,
       spec: validateRuntimeClass,
     }),
-    def({
+    builtinDef({
       group: 'scheduling.k8s.io',
       version: 'v1',
       kind: 'PriorityClass',
@@ -254,7 +229,7 @@ export function builtinResources(): ResourceDef[] {
 /** PersistentVolumeClaims, PersistentVolumes and StorageClasses, with upstream's short names */
 function storageResources(): ResourceDef[] {
   return [
-    def({
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'PersistentVolumeClaim',
@@ -268,7 +243,7 @@ function storageResources(): ResourceDef[] {
       defaults: defaultPersistentVolumeClaim,
       spec: validatePersistentVolumeClaim,
     }),
-    def({
+    builtinDef({
       group: '',
       version: 'v1',
       kind: 'PersistentVolume',
@@ -282,7 +257,7 @@ function storageResources(): ResourceDef[] {
       defaults: defaultPersistentVolume,
       spec: validatePersistentVolume,
     }),
-    def({
+    builtinDef({
       group: 'storage.k8s.io',
       version: 'v1',
       kind: 'StorageClass',
@@ -306,8 +281,8 @@ function workloadResources(): ResourceDef[] {
   const batch = { group: 'batch', version: 'v1', namespaced: true } as const;
   const scalable = { subresources: ['status', 'scale'], hasStatus: true };
   return [
-    def({ ...apps, kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', table: controllerRevisionTable, spec: validateControllerRevision }),
-    def({
+    builtinDef({ ...apps, kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', table: controllerRevisionTable, spec: validateControllerRevision }),
+    builtinDef({
       ...apps,
       kind: 'DaemonSet',
       plural: 'daemonsets',
@@ -320,7 +295,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultDaemonSet,
       spec: validateDaemonSet,
     }),
-    def({
+    builtinDef({
       ...apps,
       ...scalable,
       kind: 'Deployment',
@@ -332,7 +307,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultDeployment,
       spec: validateDeployment,
     }),
-    def({
+    builtinDef({
       ...apps,
       ...scalable,
       kind: 'ReplicaSet',
@@ -344,7 +319,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultReplicaSet,
       spec: validateReplicaSet,
     }),
-    def({
+    builtinDef({
       ...apps,
       ...scalable,
       kind: 'StatefulSet',
@@ -356,7 +331,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultStatefulSet,
       spec: validateStatefulSet,
     }),
-    def({
+    builtinDef({
       ...batch,
       kind: 'CronJob',
       plural: 'cronjobs',
@@ -369,7 +344,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultCronJob,
       spec: validateCronJob,
     }),
-    def({
+    builtinDef({
       ...batch,
       kind: 'Job',
       plural: 'jobs',
@@ -381,7 +356,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultJob,
       spec: validateJob,
     }),
-    def({
+    builtinDef({
       group: 'autoscaling',
       version: 'v2',
       namespaced: true,
@@ -396,7 +371,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultHorizontalPodAutoscaler,
       spec: validateHorizontalPodAutoscaler,
     }),
-    def({
+    builtinDef({
       group: 'policy',
       version: 'v1',
       namespaced: true,
@@ -410,7 +385,7 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultPodDisruptionBudget,
       spec: validatePodDisruptionBudget,
     }),
-    def({
+    builtinDef({
       group: 'networking.k8s.io',
       version: 'v1',
       namespaced: true,
@@ -423,7 +398,7 @@ function workloadResources(): ResourceDef[] {
       spec: validateNetworkPolicy,
     }),
     // served as kube-apiserver serves them; routing traffic is an ingress controller's work (none yet)
-    def({
+    builtinDef({
       group: 'networking.k8s.io',
       version: 'v1',
       namespaced: true,
@@ -437,7 +412,7 @@ function workloadResources(): ResourceDef[] {
       spec: validateIngress,
       update: validateIngressUpdate,
     }),
-    def({
+    builtinDef({
       group: 'networking.k8s.io',
       version: 'v1',
       namespaced: false,
@@ -450,7 +425,7 @@ function workloadResources(): ResourceDef[] {
       update: validateIngressClassUpdate,
     }),
     // the Multus CRD, served built in: the CNI config of an extra or alternative pod network (agent/network/multus)
-    def({
+    builtinDef({
       group: 'k8s.cni.cncf.io',
       version: 'v1',
       namespaced: true,
@@ -460,7 +435,7 @@ function workloadResources(): ResourceDef[] {
       shortNames: ['net-attach-def'],
       spec: validateNetworkAttachmentDefinition,
     }),
-    def({
+    builtinDef({
       group: 'discovery.k8s.io',
       version: 'v1',
       namespaced: true,

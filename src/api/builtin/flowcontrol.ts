@@ -1,8 +1,8 @@
 import type { ResourceDef, TableDef } from '../resources/types.ts';
-import { nameIsDNSSubdomain } from '../meta/name.ts';
 import { ageColumn, column, nameColumn } from '../table/columns.ts';
 import { since } from '../table/duration.ts';
-import { objectValidator, type SpecValidator } from '../validation/for-resource.ts';
+import type { SpecValidator } from '../validation/for-resource.ts';
+import { builtinDef } from './builtin-def.ts';
 import {
   defaultFlowSchema,
   defaultPriorityLevelConfiguration,
@@ -64,25 +64,8 @@ const priorityLevelTable: TableDef = {
   },
 };
 
-function flowcontrolDef(kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator, table: TableDef): ResourceDef {
-  return {
-    group: FLOWCONTROL_GROUP,
-    version: 'v1',
-    kind,
-    listKind: `${kind}List`,
-    plural,
-    singular: kind.toLowerCase(),
-    shortNames: [],
-    categories: [],
-    namespaced: false,
-    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-    subresources: ['status'],
-    hasStatus: true,
-    table,
-    defaults,
-    validate: objectValidator({ namespaced: false, nameFn: nameIsDNSSubdomain, spec }),
-  };
-}
+const flowcontrolDef = (kind: string, plural: string, defaults: (obj: KubeObject) => void, spec: SpecValidator, table: TableDef): ResourceDef =>
+  builtinDef({ group: FLOWCONTROL_GROUP, version: 'v1', kind, plural, namespaced: false, subresources: ['status'], hasStatus: true, table, defaults, spec });
 
 /** `flowcontrol.apiserver.k8s.io/v1`: API Priority and Fairness' FlowSchemas and PriorityLevelConfigurations (cluster-scoped, with status) */
 export function flowcontrolResources(): ResourceDef[] {

@@ -7,8 +7,12 @@ import { classify, distinguisher, sortFlowSchemas } from './classify.ts';
 import { freeTicket, isLongRunning, tooManyRequests, type FlowGate, type Ticket } from './gate.ts';
 import { FlowControlMetrics } from './metrics.ts';
 import { isWaiting, QueueSet, Rejected, type Seat } from './queue-set.ts';
-import type { Timers } from '../../lib/timers.ts';
+import { unrefTimers, type Timers } from '../../lib/timers.ts';
 import { hashFlow } from './shuffle-sharding.ts';
+import { BORROWING_ADJUSTMENT_PERIOD_MS, currentLimits, levelBounds, SeatDemandStats, type LevelBounds } from './borrowing.ts';
+import { RetryAfterTracker } from './retry-after.ts';
+import { estimateWork, maxSeatsOfLevel, type WorkEstimate } from './work-estimate.ts';
+import { WatchTracker } from './watch-tracker.ts';
 
 export const FLOW_SCHEMA_UID_HEADER = 'X-Kubernetes-PF-FlowSchema-UID';
 export const PRIORITY_LEVEL_UID_HEADER = 'X-Kubernetes-PF-PriorityLevel-UID';
@@ -21,8 +25,10 @@ export interface PriorityAndFairnessOptions {
   metrics?: FlowControlMetrics;
   clock?: Timers;
   logger?: Logger;
-  /** Retry-After seconds of a rejection */
-  retryAfterSeconds?: number;
+  /** stored objects of a resource type (object-counts.ts), for the LIST work estimate; absent = every LIST is one seat */
+  objectCount?(group: string, resource: string): number | 'stale' | undefined;
+  /** how often the Limited levels' current seats are adjusted by borrowing (upstream: 10 s); 0 = never (tests) */
+  borrowingPeriodMs?: number;
 }
 
 interface Level {
@@ -31,6 +37,10 @@ interface Level {
   exempt: boolean;
   /** Limited levels */
   set?: QueueSet;
+  bounds?: LevelBounds;
+  stats?: SeatDemandStats;
+  /** the most seats one request of the level is charged (upstream's MaxSeatsTracker) */
+  maxSeats: number;
 }
 
 interface Config {
@@ -51,11 +61,59 @@ export class PriorityAndFairness implements FlowGate {
   #config: Config = { schemas: [], levels: new Map() };
   /** last limits, for tests and the nominal-limit metric */
   readonly nominalLimits = new Map<string, number>();
+  readonly #watches = new WatchTracker();
+  readonly #retryAfter: RetryAfterTracker;
+  readonly #clock: Timers;
+  #borrowTimer: unknown;
+  #stopped = false;
 
   constructor(opts: PriorityAndFairnessOptions) {
     this.#opts = opts;
     this.#metrics = opts.metrics;
+    this.#clock = opts.clock ?? unrefTimers;
+    this.#retryAfter = new RetryAfterTracker(() => this.#clock.now());
     this.setConfig([], []);
+    this.#scheduleBorrowing();
+  }
+
+  /** stops the periodic borrowing adjustment */
+  close(): void {
+    this.#stopped = true;
+    this.#clock.clearTimeout(this.#borrowTimer);
+  }
+
+  #scheduleBorrowing(): void {
+    const period = this.#opts.borrowingPeriodMs ?? BORROWING_ADJUSTMENT_PERIOD_MS;
+    if (period <= 0 || this.#stopped) return;
+    this.#borrowTimer = this.#clock.setTimeout(() => {
+      try {
+        this.updateBorrowing();
+      } catch (err) {
+        this.#opts.logger?.error({ err }, 'could not adjust the priority levels\' seats');
+      }
+      this.#scheduleBorrowing();
+    }, period);
+  }
+
+  /**
+   * upstream's updateBorrowing (borrowing.ts): each Limited level's seat demand over the last
+   * period gives its new current limit, between nominal − lendable and nominal + borrowing limit,
+   * all of them adding up to the sum of the nominal limits
+   */
+  updateBorrowing(): void {
+    const levels = [...this.#config.levels.values()].filter((l) => l.set && l.bounds && l.stats);
+    for (const l of levels) l.stats!.update(l.set!.demand.reset());
+    const limits = currentLimits(levels.map((l) => ({ bounds: l.bounds!, stats: l.stats! })));
+    levels.forEach((l, i) => l.set!.setLimit(limits[i]!));
+    this.#publishLimits();
+  }
+
+  #publishLimits(): void {
+    const m = this.#metrics;
+    if (!m) return;
+    const current = new Map<string, { current: number; lower: number; upper: number }>();
+    for (const l of this.#config.levels.values()) if (l.set && l.bounds) current.set(l.name, { current: l.set.concurrencyLimit, lower: l.bounds.min, upper: l.bounds.max });
+    m.setLimits(current);
   }
 
   /** the stored objects now: queue sets of levels that stay keep their waiting requests */
@@ -73,17 +131,28 @@ export class PriorityAndFairness implements FlowGate {
     for (const [name, p] of pls) {
       const uid = p.metadata.uid ?? '';
       if (p.spec.type !== 'Limited') {
-        levels.set(name, { name, uid, exempt: true });
+        levels.set(name, { name, uid, exempt: true, maxSeats: 1 });
         continue;
       }
-      const limit = sum > 0 ? Math.ceil((this.#opts.serverConcurrencyLimit * shares(p)) / sum) : 0;
-      this.nominalLimits.set(name, limit);
-      const lr = p.spec.limited?.limitResponse;
-      const qc = { concurrencyLimit: limit, queuing: lr?.type === 'Queue' ? lr.queuing : undefined };
-      let set = old.get(name)?.set;
-      if (set) set.setConfig(qc);
-      else set = new QueueSet(qc, { clock: this.#opts.clock, maxWaitMs: this.#opts.maxWaitMs });
-      levels.set(name, { name, uid, exempt: false, set });
+      const nominal = sum > 0 ? Math.ceil((this.#opts.serverConcurrencyLimit * shares(p)) / sum) : 0;
+      this.nominalLimits.set(name, nominal);
+      const lim = p.spec.limited;
+      const lr = lim?.limitResponse;
+      const queuing = lr?.type === 'Queue' ? lr.queuing : undefined;
+      // an unset borrowingLimitPercent lets the level borrow up to the server's seats (upstream)
+      const bounds = levelBounds(nominal, lim?.lendablePercent, lim?.borrowingLimitPercent, this.#opts.serverConcurrencyLimit);
+      const prev = old.get(name);
+      let set = prev?.set;
+      if (set) {
+        // a level that stays keeps its current (borrowed or lent) seats within its new bounds
+        set.setConfig({ concurrencyLimit: Math.max(bounds.min, Math.min(bounds.max, set.concurrencyLimit)), queuing });
+      } else {
+        // upstream's first current limit: nominal less half the lendable seats
+        const initial = nominal - Math.floor((nominal - bounds.min) / 2);
+        set = new QueueSet({ concurrencyLimit: initial, queuing }, { clock: this.#clock, maxWaitMs: this.#opts.maxWaitMs });
+      }
+      const maxSeats = maxSeatsOfLevel(nominal, queuing?.handSize);
+      levels.set(name, { name, uid, exempt: false, set, bounds, stats: prev?.stats ?? new SeatDemandStats(), maxSeats });
     }
     // a level that went away: its waiting requests still get seats (old set), none new arrive
     for (const [name, l] of old) if (!levels.has(name) && l.set) l.set.setConfig({ concurrencyLimit: l.set.concurrencyLimit, queuing: undefined });
@@ -91,6 +160,7 @@ export class PriorityAndFairness implements FlowGate {
     const schemas = sortFlowSchemas([...fss.values()].filter((f) => levels.has(f.spec.priorityLevelConfiguration?.name)));
     this.#config = { schemas, levels };
     this.#metrics?.setNominal(this.nominalLimits);
+    this.#publishLimits();
   }
 
   /** which FlowSchema and level a request falls in (no seat taken) */
@@ -101,25 +171,37 @@ export class PriorityAndFairness implements FlowGate {
     return { flowSchema: fs, level };
   }
 
-  admit(user: UserInfo, info: RequestInfo, res: ServerResponse): Ticket | Promise<Ticket> {
+  /** the seats a request of `level` is charged (work-estimate.ts) */
+  estimate(info: RequestInfo, query: URLSearchParams, maxSeats: number): WorkEstimate {
+    const count = this.#opts.objectCount;
+    return estimateWork(info, query, maxSeats, { objectCount: (g, r) => (count ? count(g, r) : undefined), watchCount: (i) => this.#watches.interested(i) });
+  }
+
+  admit(user: UserInfo, info: RequestInfo, res: ServerResponse, query: URLSearchParams = new URLSearchParams()): Ticket | Promise<Ticket> {
+    const isWatch = info.verb === 'watch';
+    // upstream skips long-running requests other than watches before classifying them: no seat, no headers
+    if (!isWatch && isLongRunning(info)) return freeTicket;
     const { flowSchema, level } = this.classify(user, info);
     const fsName = flowSchema.metadata.name!;
     res.setHeader(FLOW_SCHEMA_UID_HEADER, flowSchema.metadata.uid ?? '');
     res.setHeader(PRIORITY_LEVEL_UID_HEADER, level.uid);
-    // long-running requests are classified but hold no seat (their initialization is not waited for)
-    if (level.exempt || !level.set || isLongRunning(info)) return freeTicket;
+    // every watch counts for the mutating work estimate, whatever its level
+    const forget = isWatch ? this.#watches.register(info) : undefined;
+    if (level.exempt || !level.set) return forget ? { release: forget } : freeTicket;
     const m = this.#metrics;
     const key = FlowControlMetrics.key(level.name, fsName);
+    const work = this.estimate(info, query, level.maxSeats);
     let got: Seat | ReturnType<QueueSet['acquire']>;
     try {
-      got = level.set.acquire(() => hashFlow(fsName, distinguisher(flowSchema, user, info)));
+      got = level.set.acquire(() => hashFlow(fsName, distinguisher(flowSchema, user, info)), work);
     } catch (err) {
+      forget?.();
       if (!(err instanceof Rejected)) throw err;
       return this.#reject(fsName, level.name, err);
     }
     if (!isWaiting(got)) {
       m?.waited(fsName, level.name, 0, true);
-      return this.#running(got, key);
+      return this.#running(got, key, forget);
     }
     m?.inqueue(key, 1);
     const waiting = got;
@@ -130,11 +212,12 @@ export class PriorityAndFairness implements FlowGate {
         res.off('close', gone);
         m?.inqueue(key, -1);
         m?.waited(fsName, level.name, seat.waitedMs / 1000, true);
-        return this.#running(seat, key);
+        return this.#running(seat, key, forget);
       },
       (err: unknown) => {
         res.off('close', gone);
         m?.inqueue(key, -1);
+        forget?.();
         if (!(err instanceof Rejected)) throw err;
         m?.waited(fsName, level.name, this.#opts.maxWaitMs / 1000, false);
         return this.#reject(fsName, level.name, err);
@@ -156,20 +239,35 @@ export class PriorityAndFairness implements FlowGate {
     return this.#config.levels.get(name)?.set;
   }
 
-  #running(seat: Seat, key: string): Ticket {
+  /**
+   * A request that got its seats. A watch (`forget` set) gives them back once its initial events
+   * are sent (`initialized`, upstream's watch initialization signal), or at the latest when it ends.
+   */
+  #running(seat: Seat, key: string, forget?: () => void): Ticket {
     const m = this.#metrics;
     m?.executing(key, 1);
+    let holding = true;
+    const free = (): void => {
+      if (!holding) return;
+      holding = false;
+      m?.executing(key, -1);
+      seat.release();
+    };
+    if (!forget) return { release: free };
     return {
+      initialized: free,
       release() {
-        m?.executing(key, -1);
-        seat.release();
+        free();
+        forget();
       },
     };
   }
 
+  /** 429 with upstream's Retry-After: 1 s, growing while the level keeps rejecting (retry-after.ts) */
   #reject(fsName: string, plName: string, err: Rejected): never {
     this.#metrics?.rejected(fsName, plName, err.reason);
-    throw tooManyRequests(this.#opts.retryAfterSeconds ?? 1);
+    this.#retryAfter.rejected(plName);
+    throw tooManyRequests(this.#retryAfter.retryAfter(plName));
   }
 }
 

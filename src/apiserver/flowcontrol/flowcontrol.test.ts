@@ -235,9 +235,11 @@ describe('PriorityAndFairness', () => {
     const p2 = apf.admit(alice, list, new FakeRes() as unknown as ServerResponse);
     assert.ok(p2 instanceof Promise);
     assert.throws(() => apf.admit(alice, list, new FakeRes() as unknown as ServerResponse), (e: unknown) => isHedgeError(e, 'TooManyRequests') && e.details.retryAfterSeconds === 1);
-    // exempt (masters) and watches are never held
+    // exempt (masters) and long-running requests other than watches are never held; those are not even classified (upstream)
     assert.ok(!(apf.admit(admin, list, new FakeRes() as unknown as ServerResponse) instanceof Promise));
-    assert.ok(!(apf.admit(alice, parseRequestInfo('GET', '/api/v1/pods', new URLSearchParams('watch=1')), new FakeRes() as unknown as ServerResponse) instanceof Promise));
+    const logRes = new FakeRes();
+    assert.ok(!(apf.admit(alice, req('GET', '/api/v1/namespaces/a/pods/p/log'), logRes as unknown as ServerResponse) instanceof Promise));
+    assert.equal(logRes.headers[FLOW_SCHEMA_UID_HEADER], undefined);
     const text1 = await registry.metrics();
     assert.match(text1, /apiserver_flowcontrol_current_inqueue_requests\{priority_level="tiny",flow_schema="alice"\} 1/);
     assert.match(text1, /apiserver_flowcontrol_current_executing_requests\{priority_level="tiny",flow_schema="alice"\} 1/);

@@ -9,10 +9,13 @@ export interface FlowGate {
    * Holds the request until it may run: a ticket to release once it is done, or HedgeError
    * TooManyRequests (429, Retry-After). Response headers (the APF UIDs) are set on `res`.
    */
-  admit(user: UserInfo, info: RequestInfo, res: ServerResponse): Ticket | Promise<Ticket>;
+  admit(user: UserInfo, info: RequestInfo, res: ServerResponse, query?: URLSearchParams): Ticket | Promise<Ticket>;
 }
 
 export interface Ticket {
+  /** a watch's initial events are sent: its seats are given back (the watch still counts until `release`) */
+  initialized?(): void;
+  /** the request is done */
   release(): void;
 }
 

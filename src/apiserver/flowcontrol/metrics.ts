@@ -12,6 +12,7 @@ export class FlowControlMetrics {
   readonly #executing = new Map<Key, number>();
   readonly #inqueue = new Map<Key, number>();
   readonly #nominal = new Map<string, number>();
+  readonly #limits = new Map<string, { current: number; lower: number; upper: number }>();
   readonly #rejected: Counter<'flow_schema' | 'priority_level' | 'reason'>;
   readonly #wait: Histogram<'flow_schema' | 'priority_level' | 'execute'>;
 
@@ -26,6 +27,22 @@ export class FlowControlMetrics {
     const executing = this.#executing;
     const inqueue = this.#inqueue;
     const nominal = this.#nominal;
+    const limits = this.#limits;
+    const limitGauge = (name: string, help: string, pick: (l: { current: number; lower: number; upper: number }) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['priority_level'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [priority_level, l] of limits) this.set({ priority_level }, pick(l));
+        },
+      });
+    };
+    limitGauge('apiserver_flowcontrol_current_limit_seats', 'current derived number of execution seats available to each priority level', (l) => l.current);
+    limitGauge('apiserver_flowcontrol_lower_limit_seats', 'Configured lower bound on number of execution seats available to each priority level', (l) => l.lower);
+    limitGauge('apiserver_flowcontrol_upper_limit_seats', 'Configured upper bound on number of execution seats available to each priority level', (l) => l.upper);
     new Gauge({
       name: 'apiserver_flowcontrol_current_executing_requests',
       help: 'Number of requests in initial (for a WATCH) or any (for a non-WATCH) execution stage in the API Priority and Fairness subsystem',
@@ -84,6 +101,11 @@ export class FlowControlMetrics {
   }
   rejected(flowSchema: string, priorityLevel: string, reason: RejectReason): void {
     this.#rejected.inc({ flow_schema: flowSchema, priority_level: priorityLevel, reason });
+  }
+  /** each Limited level's current (borrowing-adjusted) seats and its configured bounds */
+  setLimits(limits: ReadonlyMap<string, { current: number; lower: number; upper: number }>): void {
+    this.#limits.clear();
+    for (const [k, v] of limits) this.#limits.set(k, v);
   }
   setNominal(limits: ReadonlyMap<string, number>): void {
     this.#nominal.clear();

@@ -1,6 +1,7 @@
 import type { QueuingConfiguration } from './bootstrap.ts';
 import { Dealer } from './shuffle-sharding.ts';
 import { unrefTimers, type Timers } from '../../lib/timers.ts';
+import { SeatDemandIntegrator } from './borrowing.ts';
 
 /** upstream's reasons (apiserver_flowcontrol_rejected_requests_total's `reason`) */
 export type RejectReason = 'queue-full' | 'concurrency-limit' | 'time-out' | 'cancelled';
@@ -31,8 +32,17 @@ export interface Waiting {
   cancel(): void;
 }
 
+/** what one request takes: `seats` while executing, then `finalSeats` for `additionalLatencyMs` (work-estimate.ts) */
+export interface Width {
+  seats: number;
+  finalSeats: number;
+  additionalLatencyMs: number;
+}
+const ONE_SEAT: Width = { seats: 1, finalSeats: 0, additionalLatencyMs: 0 };
+
 interface Waiter {
   hash: bigint;
+  width: Width;
   enqueuedAt: number;
   queue: number;
   timer: unknown;
@@ -42,13 +52,14 @@ interface Waiter {
 
 /**
  * One Limited priority level's seats and queues (upstream's queueset, simplified): a request is
- * dispatched at once while a seat is free and nobody waits; else its flow's hash deals it a hand
- * of queues (shuffle sharding) and it joins the shortest, or is rejected when that one holds
- * queueLengthLimit requests. A freed seat goes to the head of the next non-empty queue in
- * round-robin order, so flows (which mostly own different queues) take turns whatever their
- * volume: fair queuing by turns instead of upstream's virtual finish times (every request costs
- * one seat here, so the two orders agree up to a request's length). A request still queued after
- * `maxWaitMs` is rejected (`time-out`).
+ * dispatched at once while its seats are free and nobody waits; else its flow's hash deals it a
+ * hand of queues (shuffle sharding) and it joins the shortest, or is rejected when that one holds
+ * queueLengthLimit requests. Freed seats go to the head of the next non-empty queue in
+ * round-robin order once they suffice for it (a request wider than the limit runs when nothing
+ * else holds seats, as upstream), so flows (which mostly own different queues) take turns
+ * whatever their volume: fair queuing by turns instead of upstream's virtual finish times. A
+ * request still queued after `maxWaitMs` is rejected (`time-out`). The seat demand (seats held
+ * plus seats waiting) is integrated over time for borrowing (borrowing.ts).
  */
 export class QueueSet {
   #limit: number;
@@ -57,20 +68,29 @@ export class QueueSet {
   #queues: Waiter[][] = [];
   #next = 0;
   #executing = 0;
+  #seatsInUse = 0;
   #waiting = 0;
+  #waitingSeats = 0;
   readonly #clock: Timers;
   readonly #maxWaitMs: number;
+  /** seats held + seats asked for by waiting requests, over time */
+  readonly demand: SeatDemandIntegrator;
 
   constructor(config: QueueSetConfig, opts: { clock?: Timers; maxWaitMs: number }) {
     this.#clock = opts.clock ?? unrefTimers;
     this.#maxWaitMs = opts.maxWaitMs;
+    this.demand = new SeatDemandIntegrator(() => this.#clock.now());
     this.#limit = config.concurrencyLimit;
     this.#queuing = config.queuing;
     this.#rebuild();
   }
 
+  /** requests executing (holding seats) */
   get executing(): number {
     return this.#executing;
+  }
+  get seatsInUse(): number {
+    return this.#seatsInUse;
   }
   get waiting(): number {
     return this.#waiting;
@@ -94,7 +114,7 @@ export class QueueSet {
       this.#rebuild();
       for (const w of waiters) {
         if (!this.#dealer) {
-          this.#waiting--;
+          this.#unqueued(w);
           this.#clock.clearTimeout(w.timer);
           w.reject(new Rejected('concurrency-limit'));
           continue;
@@ -106,15 +126,18 @@ export class QueueSet {
     this.#dispatch();
   }
 
+  /** a new limit only (borrowing): more seats dispatch waiting requests at once */
+  setLimit(limit: number): void {
+    this.#limit = limit;
+    this.#dispatch();
+  }
+
   /**
-   * A seat now, a wait for one, or Rejected thrown (`queue-full`, `concurrency-limit`).
+   * Seats now, a wait for them, or Rejected thrown (`queue-full`, `concurrency-limit`).
    * `flowHash` is only read when the request has to queue.
    */
-  acquire(flowHash: () => bigint): Seat | Waiting {
-    if (this.#executing < this.#limit && this.#waiting === 0) {
-      this.#executing++;
-      return new HeldSeat(this, 0);
-    }
+  acquire(flowHash: () => bigint, width: Width = ONE_SEAT): Seat | Waiting {
+    if (this.#waiting === 0 && this.#fits(width)) return this.#start(width, 0);
     if (!this.#dealer) throw new Rejected('concurrency-limit');
     const hash = flowHash();
     const queue = this.#shortest(hash);
@@ -122,18 +145,46 @@ export class QueueSet {
     if (q.length >= this.#queuing!.queueLengthLimit) throw new Rejected('queue-full');
     let waiter!: Waiter;
     const seat = new Promise<Seat>((resolve, reject) => {
-      waiter = { hash, enqueuedAt: this.#clock.now(), queue, timer: undefined, resolve, reject };
+      waiter = { hash, width, enqueuedAt: this.#clock.now(), queue, timer: undefined, resolve, reject };
     });
     waiter.timer = this.#clock.setTimeout(() => this.#remove(waiter, 'time-out'), this.#maxWaitMs);
     q.push(waiter);
     this.#waiting++;
+    this.#waitingSeats += held(width);
+    this.#noteDemand();
     return { seat, cancel: () => this.#remove(waiter, 'cancelled') };
   }
 
-  /** called by HeldSeat.release */
-  freed(): void {
-    this.#executing--;
+  /** called by HeldSeat: `seats` given back; `done` when the request stops executing */
+  freed(seats: number, done: boolean): void {
+    if (done) this.#executing--;
+    this.#seatsInUse -= seats;
+    this.#noteDemand();
     this.#dispatch();
+  }
+
+  /** upstream's canAccommodateSeats: a request wider than the limit waits until nothing holds seats */
+  #fits(w: Width): boolean {
+    const seats = held(w);
+    if (seats > this.#limit) return this.#seatsInUse === 0;
+    return this.#seatsInUse + seats <= this.#limit;
+  }
+
+  #start(w: Width, waitedMs: number): HeldSeat {
+    this.#executing++;
+    this.#seatsInUse += held(w);
+    this.#noteDemand();
+    return new HeldSeat(this, this.#clock, w, waitedMs);
+  }
+
+  #unqueued(w: Waiter): void {
+    this.#waiting--;
+    this.#waitingSeats -= held(w.width);
+    this.#noteDemand();
+  }
+
+  #noteDemand(): void {
+    this.demand.set(this.#seatsInUse + this.#waitingSeats);
   }
 
   #rebuild(): void {
@@ -155,44 +206,58 @@ export class QueueSet {
     const at = q ? q.indexOf(w) : -1;
     if (at < 0) return;
     q!.splice(at, 1);
-    this.#waiting--;
+    this.#unqueued(w);
     this.#clock.clearTimeout(w.timer);
     w.reject(new Rejected(reason));
   }
 
   #dispatch(): void {
     const n = this.#queues.length;
-    while (this.#executing < this.#limit && this.#waiting > 0) {
-      let q: Waiter[] | undefined;
+    while (this.#waiting > 0) {
+      let at = -1;
       for (let k = 0; k < n; k++) {
         const i = (this.#next + k) % n;
         if (this.#queues[i]!.length > 0) {
-          q = this.#queues[i];
-          this.#next = (i + 1) % n;
+          at = i;
           break;
         }
       }
-      const w = q!.shift()!;
-      this.#waiting--;
-      this.#executing++;
+      const q = this.#queues[at]!;
+      // the turn is this queue's: nothing else dispatches until its head's seats are free (upstream)
+      if (!this.#fits(q[0]!.width)) return;
+      this.#next = (at + 1) % n;
+      const w = q.shift()!;
+      this.#unqueued(w);
       this.#clock.clearTimeout(w.timer);
-      w.resolve(new HeldSeat(this, this.#clock.now() - w.enqueuedAt));
+      w.resolve(this.#start(w.width, this.#clock.now() - w.enqueuedAt));
     }
   }
 }
+
+/** the seats a request holds from dispatch to its end: the wider of its two phases (upstream's MaxSeats) */
+const held = (w: Width): number => Math.max(w.seats, w.finalSeats);
 
 class HeldSeat implements Seat {
   #set: QueueSet | undefined;
   constructor(
     set: QueueSet,
+    private readonly clock: Timers,
+    private readonly width: Width,
     readonly waitedMs: number,
   ) {
     this.#set = set;
   }
+  /** the request is done; its final seats (if any) stay taken for the additional latency */
   release(): void {
     const set = this.#set;
     this.#set = undefined;
-    set?.freed();
+    if (!set) return;
+    const { finalSeats, additionalLatencyMs } = this.width;
+    const all = held(this.width);
+    if (finalSeats > 0 && additionalLatencyMs > 0) {
+      set.freed(all - finalSeats, false);
+      this.clock.setTimeout(() => set.freed(finalSeats, true), additionalLatencyMs);
+    } else set.freed(all, true);
   }
 }
 

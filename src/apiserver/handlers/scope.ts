@@ -43,4 +43,6 @@ export interface RequestScope {
   warnings: string[];
   /** the request's audit event when the policy audits it */
   audit?: RequestAudit;
+  /** a watch has sent its initial events: flow control takes back its seats (upstream's watch initialization signal) */
+  watchInitialized?(): void;
 }

@@ -101,6 +101,8 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
       progressIntervalMs: bookmarks ? rq.server.bookmarkIntervalMs : undefined,
       trigger: watchTrigger(rq, fields),
     });
+    // initialized: the initial events are written and the watch is registered with the store
+    rq.watchInitialized?.();
     for await (const ev of events) {
       if (abort.signal.aborted) break;
       translate(ev);
