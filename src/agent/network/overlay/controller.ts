@@ -88,10 +88,11 @@ export function startOverlayController(opts: OverlayControllerOptions, signal: A
         const annotations = formatOverlayAnnotations(backend);
         const want = JSON.stringify(annotations);
         const own = informer.get(nodeName);
-        const onNode = own !== undefined && Object.entries(annotations).every(([k, v]) => own.metadata.annotations?.[k] === v);
+        // an IPv6 next hop published before (the underlay lost its address, the node is no longer dual-stack) is withdrawn
+        const stale6 = annotations[OVERLAY_PUBLIC_IPV6_ANNOTATION] === undefined && own?.metadata.annotations?.[OVERLAY_PUBLIC_IPV6_ANNOTATION] !== undefined;
+        const onNode = own !== undefined && !stale6 && Object.entries(annotations).every(([k, v]) => own.metadata.annotations?.[k] === v);
         if (published !== want && !onNode) {
-          // an IPv6 next hop published before (the underlay lost its address, the node is no longer dual-stack) is withdrawn
-          const patch = { ...annotations, ...(annotations[OVERLAY_PUBLIC_IPV6_ANNOTATION] === undefined && own?.metadata.annotations?.[OVERLAY_PUBLIC_IPV6_ANNOTATION] !== undefined ? { [OVERLAY_PUBLIC_IPV6_ANNOTATION]: null } : {}) };
+          const patch = stale6 ? { ...annotations, [OVERLAY_PUBLIC_IPV6_ANNOTATION]: null } : annotations;
           await client.patch(Resources.nodes, nodeName, 'merge', { metadata: { annotations: patch } }, { signal });
           published = want;
           log.info({ backend }, 'overlay backend published on the Node');
