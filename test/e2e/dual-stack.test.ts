@@ -12,7 +12,9 @@
  * both leases on its guest's eth0, reaches B over IPv6 from its own address and is reached on it
  * by a runc pod. With `--service-cluster-ip-range` holding an IPv6 range too, a PreferDualStack
  * Service's IPv6 ClusterIP carries A's pod to B's (DNAT only) and the node's DNS answers AAAA for
- * it. Tear-down leaves no namespace, link, route (either family),
+ * it; pods have both bridge gateways as nameservers and the IPv6 one answers A and AAAA. From the
+ * outside namespace, a NodePort on A's IPv6 address reaches B's pod masqueraded (Cluster) and A's
+ * pod with the outside's own address (externalTrafficPolicy: Local). Tear-down leaves no namespace, link, route (either family),
  * neighbour or FDB entry.
  */
 import assert from 'node:assert/strict';
