@@ -69,3 +69,9 @@ test('eviction keys: flag syntax and YAML maps, upstream defaults, errors name t
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', evictionPressureTransitionPeriod: 'later' } }), /--eviction-pressure-transition-period: .*must be a duration/);
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', evictionMaxPodGracePeriod: '-1' } }), /--eviction-max-pod-grace-period: .*whole number of seconds/);
 });
+
+test('--cluster-dns: auto by default, off, or a comma-separated list of IPs as the kubelet takes (a dual-stack pair)', async () => {
+  assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k' } })).clusterDns, 'auto');
+  assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k', clusterDns: '10.244.0.1,fd00:10:244::1' } })).clusterDns, '10.244.0.1,fd00:10:244::1');
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', clusterDns: '10.244.0.1,dns.local' } }), /--cluster-dns.*comma-separated list of IP addresses/);
+});

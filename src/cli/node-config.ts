@@ -386,7 +386,7 @@ const partialSchema = z.strictObject({
   clusterCidr: podRangesSchema.optional(),
   clusterDns: z
     .string()
-    .refine((s) => s === 'auto' || s === 'off' || isIP(s) !== 0, 'must be auto, off or an IP address of this host')
+    .refine((s) => s === 'auto' || s === 'off' || s.split(',').every((ip) => isIP(ip) !== 0), 'must be auto, off or a comma-separated list of IP addresses of this host')
     .optional(),
   clusterDomain: z
     .string()

@@ -177,7 +177,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--hub-listen <host:port|off>', 'the edgehub: loopback Kubernetes API for the agent and local clients, served from the node\'s cache while the cloud is unreachable; kubeconfig in <data-dir>/hub/kubeconfig; off = the agent talks to the cloud directly (default: 127.0.0.1:0, any free port)')
     .option('--overlay <mode>', 'pod network between nodes: vxlan (device hedge.1, UDP 8472), host-gw (direct routes, peers on the same L2), none, or auto = vxlan when the pod range comes from the cluster (default: auto)')
     .option('--cluster-cidr <cidrs>', 'the pod ranges of all nodes (the server\'s --cluster-cidr, comma-separated for dual-stack): pod traffic to them is not masqueraded (default: 10.244.0.0/16)')
-    .option('--cluster-dns <auto|off|ip>', 'cluster DNS served by the node on port 53 and given to ClusterFirst pods: auto = on the pod bridge\'s gateway address; an IP of this host; off = pods get the host\'s resolvers (default: auto)')
+    .option('--cluster-dns <auto|off|ip[,ip]>', 'cluster DNS served by the node on port 53 and given to ClusterFirst pods: auto = on the pod bridge\'s gateway address (both gateways on a dual-stack node); comma-separated IPs of this host; off = pods get the host\'s resolvers (default: auto)')
     .option('--cluster-domain <domain>', 'the cluster\'s DNS domain (default: cluster.local)')
     .option('--passthrough-devices <list>', 'host interfaces host-device NetworkAttachmentDefinitions may move into pods, one pod at a time, comma-separated (default: none)')
     .option('--resolv-conf <file>', 'the host\'s resolver config: dnsPolicy Default pods get it, cluster DNS forwards other names to its nameservers (default: /etc/resolv.conf)')

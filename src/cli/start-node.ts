@@ -176,7 +176,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // ip/nft/CNI executables, a microVM probe, the hub's SQLite replica): side by side, a node that
   // starts again (after a reboot while the cloud is unreachable its pods wait for all of them)
   // is up in the time of the slowest instead of the sum. A failure is reported in this order.
-  const [{ tls, snapshotter, images }, { podSubnet, overlay, guard, clusterNetwork }, { runtimes, isolation, labels }, hub] = await sideBySide([
+  const [{ tls, snapshotter, images }, { podSubnet, podSubnetV6, overlay, guard, clusterNetwork }, { runtimes, isolation, labels }, hub] = await sideBySide([
     { run: () => openImages(settings, internalIP, logger) },
     { run: () => setUpPodNetwork(settings, conn, internalIP, logger, spawner) },
     { run: () => setUpRuntimes(settings, offered, logger, spawner) },
@@ -197,14 +197,16 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   const informers = new SharedInformerFactory({ client, logger: logger.child({ component: 'informers' }) });
   let dns: RunningClusterDns | undefined;
   try {
-    dns = await startNodeDns(settings, podSubnet, { client, informers }, logger);
+    dns = await startNodeDns(settings, { v4: podSubnet, v6: podSubnetV6 }, { client, informers }, logger);
   } catch (err) {
     await informers.shutdown();
     await client.close();
     await hub?.close();
     throw err;
   }
-  if (dns) labels[CLUSTER_DNS_LABEL] = dns.address.host;
+  // a label value holds no ':': the IPv4 address names it (every node has one; an IPv6-only --cluster-dns goes unlabelled)
+  const dns4 = dns?.addresses.find((a) => familyOf(a.host) === 4);
+  if (dns4) labels[CLUSTER_DNS_LABEL] = dns4.host;
   // Ingresses of the hedge.io/ingress classes, routed from the same informers (the hub's cache offline)
   const ingress = await startNodeIngress(settings, { client, informers }, logger);
   // "false" rather than absent: registration merges labels, so a node restarted without ingress would keep a "true"
@@ -252,7 +254,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
           pressureTransitionPeriodMs: settings.evictionPressureTransitionPeriod * 1000,
           imageDir: join(dataDir, 'images'),
         },
-        clusterDNS: dns ? [dns.address.host] : [],
+        clusterDNS: dns ? dns.addresses.map((a) => a.host) : [],
         clusterDomain: settings.clusterDomain,
         hostResolvConf: settings.resolvConf,
         ...(settings.staticPodPath !== undefined ? { staticPodPath: settings.staticPodPath } : {}),
@@ -452,7 +454,7 @@ async function setUpPodNetwork(
   internalIP: string,
   logger: Logger,
   spawner: Spawner,
-): Promise<{ podSubnet: string; overlay: Overlay | undefined; guard: PodGuard; clusterNetwork: GuardedNetworkPlugin }> {
+): Promise<{ podSubnet: string; podSubnetV6: string | undefined; overlay: Overlay | undefined; guard: PodGuard; clusterNetwork: GuardedNetworkPlugin }> {
   const { dataDir, nodeName } = settings;
   // --pod-subnet overrides; otherwise the Node's spec.podCIDRs (remembered for offline starts):
   // an IPv4 range, and an IPv6 one in a dual-stack cluster
@@ -479,7 +481,7 @@ async function setUpPodNetwork(
   await cni.writeConfig();
   // the bridge exists before its guard table: another node starting on this host sweeps guard
   // tables whose bridge is gone, and must not take ours for one (the CNI plugin adopts the bridge)
-  await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000));
+  await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000), podSubnetV6);
   // anti-spoofing per pod port, and no pod reaches the node's own ports (agent API, hub) on any node address
   const guard = new PodGuard({ bridge: settings.bridge });
   await guard.ensure([settings.listen.port, settings.hubListen === 'off' ? 0 : settings.hubListen.port].filter((p) => p > 0), AbortSignal.timeout(30_000));
@@ -488,7 +490,7 @@ async function setUpPodNetwork(
   );
   const clusterNetwork = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
   logStartupPhase(logger, 'network ready');
-  return { podSubnet, overlay, guard, clusterNetwork };
+  return { podSubnet, podSubnetV6, overlay, guard, clusterNetwork };
 }
 
 /** The RuntimeClass handlers offered (microVM when its guest boots) and the node labels saying how each isolates. */
@@ -660,19 +662,19 @@ async function ingressDefaultCert(dataDir: string): Promise<{ cert: string; key:
 export const CLUSTER_DNS_LABEL = 'dns.hedge.io/cluster-dns';
 
 /**
- * Cluster DNS (issue 12) on port 53 of the pod bridge's gateway address (--cluster-dns auto) or
- * of the address given, answering from the Services and EndpointSlices the node sees through
+ * Cluster DNS (issue 12) on port 53 of the pod bridge's gateway address (--cluster-dns auto; on a
+ * dual-stack node its IPv6 gateway too, and pods get both nameservers) or of the addresses given, answering from the Services and EndpointSlices the node sees through
  * `client` (the hub: it keeps answering while the cloud is unreachable); undefined with off.
  */
 async function startNodeDns(
   settings: NodeSettings,
-  podSubnet: string,
+  podSubnets: { v4: string; v6: string | undefined },
   api: { client: HttpKubeClient; informers: SharedInformerFactory },
   logger: Logger,
 ): Promise<RunningClusterDns | undefined> {
   if (settings.clusterDns === 'off') return undefined;
   const log = logger.child({ component: 'dns' });
-  const host = settings.clusterDns === 'auto' ? await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000)) : settings.clusterDns;
+  const hosts = settings.clusterDns === 'auto' ? await ensureBridgeGateway(settings.bridge, podSubnets.v4, AbortSignal.timeout(30_000), podSubnets.v6) : settings.clusterDns.split(',');
   let nameservers: string[] = [];
   try {
     nameservers = parseResolvConf(await readFile(settings.resolvConf, 'utf8')).nameservers;
@@ -680,11 +682,11 @@ async function startNodeDns(
     log.warn({ err, resolvConf: settings.resolvConf }, 'cannot read the host resolver config; names outside the cluster will not resolve');
   }
   try {
-    return await startClusterDns({ ...api, logger: log, domain: settings.clusterDomain, listen: { host, port: 53 }, upstreams: upstreamsFromResolvConf(nameservers) });
+    return await startClusterDns({ ...api, logger: log, domain: settings.clusterDomain, listen: hosts.map((host) => ({ host, port: 53 })), upstreams: upstreamsFromResolvConf(nameservers) });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-      throw new HedgeError('Unavailable', `--cluster-dns ${settings.clusterDns}: cannot serve DNS on ${host}:53: ${code}`, { cause: err });
+      throw new HedgeError('Unavailable', `--cluster-dns ${settings.clusterDns}: cannot serve DNS on ${hosts.join(', ')} port 53: ${code}`, { cause: err });
     }
     throw err;
   }

@@ -12,7 +12,9 @@
  * both leases on its guest's eth0, reaches B over IPv6 from its own address and is reached on it
  * by a runc pod. With `--service-cluster-ip-range` holding an IPv6 range too, a PreferDualStack
  * Service's IPv6 ClusterIP carries A's pod to B's (DNAT only) and the node's DNS answers AAAA for
- * it. Tear-down leaves no namespace, link, route (either family),
+ * it; pods have both bridge gateways as nameservers and the IPv6 one answers A and AAAA. From the
+ * outside namespace, a NodePort on A's IPv6 address reaches B's pod masqueraded (Cluster) and A's
+ * pod with the outside's own address (externalTrafficPolicy: Local). Tear-down leaves no namespace, link, route (either family),
  * neighbour or FDB entry.
  */
 import assert from 'node:assert/strict';
@@ -22,7 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { cidrContains } from '../../src/lib/cidr.ts';
+import { gatewayOf } from '../../src/agent/network/dns/cluster-dns.ts';
+import { cidrContains, networkAddress } from '../../src/lib/cidr.ts';
 import { findKubectl, run } from './harness.ts';
 import { edgeNodeSkipReason, microvmSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
@@ -286,6 +289,51 @@ describe('dual-stack pod networking across nodes', { skip, timeout: 600_000 }, (
       last = `${r.stdout}${r.stderr}`;
       return last.includes(ip6) ? true : undefined;
     }, () => `last output:\n${last}\n${c.explain()}`);
+  });
+
+  it("the node's DNS over IPv6: pods get both bridge gateways as nameservers, and the IPv6 one answers A and AAAA", async () => {
+    const specA = (await getNode(c.node('a').nodeName)).spec;
+    const [gw4, gw6] = [gatewayOf(specA?.podCIDRs?.[0] ?? '').address, gatewayOf(specA?.podCIDRs?.[1] ?? '').address];
+    const resolv = await c.server.kubectl(['exec', 'client-a', '--', 'cat', '/etc/resolv.conf'], { timeoutMs: 20_000 });
+    assert.equal(resolv.code, 0, resolv.stderr);
+    assert.deepEqual([...resolv.stdout.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1]), [gw4, gw6], resolv.stdout);
+    const svc = JSON.parse(await kubectl(['get', 'svc', 'echo6', '-o', 'json'])) as { spec: { clusterIPs: string[] } };
+    const [ip4, ip6] = svc.spec.clusterIPs;
+    // busybox nslookup asks the server given (an IPv6 one: the question and the answer go over IPv6)
+    for (const [type, want] of [['A', ip4], ['AAAA', ip6]] as const) {
+      const r = await c.server.kubectl(['exec', 'client-a', '--', 'busybox', 'nslookup', `-type=${type}`, 'echo6.default.svc.cluster.local', gw6], { timeoutMs: 20_000 });
+      assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`Server:\\s+${gw6}`), r.stdout);
+      assert.ok(r.stdout.includes(`Address: ${want}`), `${type} echo6 from [${gw6}]:53:\n${r.stdout}`);
+    }
+  });
+
+  it("NodePorts on the node's IPv6 address from outside the cluster: Cluster masquerades, Local keeps the client's address", async () => {
+    assert.ok(out, 'the outside namespace of the masquerade test');
+    const outside = out;
+    const specA = (await getNode(c.node('a').nodeName)).spec;
+    const nodePortService = async (name: string, app: string, local: boolean): Promise<number> => {
+      const spec = { type: 'NodePort', ipFamilyPolicy: 'PreferDualStack', ...(local ? { externalTrafficPolicy: 'Local' } : {}), selector: { app }, ports: [{ port: 80, targetPort: 8080 }] };
+      const svc = JSON.parse(await kubectl(['apply', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec }))) as { spec: { ports: { nodePort: number }[] } };
+      return svc.spec.ports[0]!.nodePort;
+    };
+    /** GET /cgi-bin/ip on [A's outside-link address]:port from the outside namespace: the source the pod saw */
+    const fromOutside = async (port: number): Promise<string | undefined> => {
+      const attempts: string[] = [];
+      const seen = await waitUntil(`outside reaches [2001:db8:99::1]:${port}`, 60_000, async () => {
+        const r = await run('nsenter', [`--net=/run/netns/${outside.netns}`, 'sh', '-c', `printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 5 2001:db8:99::1 ${port}`]);
+        attempts.push(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+        return r.code === 0 ? httpLastLine(r.stdout) : undefined;
+      }, () => `attempts:\n${attempts.join('\n')}\n${c.explain()}`);
+      return seen?.replace(/^\[|\]$/g, '');
+    };
+    // Cluster (the default), its endpoint on B: masqueraded to A's address on the overlay (its IPv6 vtep)
+    const clusterPort = await nodePortService('echo6-np', 'echo6', false);
+    assert.equal(await fromOutside(clusterPort), networkAddress(specA?.podCIDRs?.[1] ?? ''));
+    // Local, its endpoint on A: the outside's own address reaches the pod
+    const localPort = await nodePortService('echo-a-np', 'echo-a', true);
+    assert.equal(await fromOutside(localPort), '2001:db8:99::2');
+    await kubectl(['delete', 'svc', 'echo6-np', 'echo-a-np']);
   });
 
   it("deleting B's Node removes A's IPv6 route and neighbour for it too", async () => {

@@ -42,6 +42,8 @@ export interface Host {
   nsPath: string;
   /** the host's underlay address (its node's InternalIP) */
   ip: string;
+  /** its IPv6 underlay address, with `createUnderlay({ ipv6: true })` (a /64 shared by the hosts) */
+  ip6?: string;
   /** the underlay interface inside the host */
   dev: 'eth0';
   /** runs a command inside the host's namespace (nsenter --net, so cgroup mounts stay visible) */
@@ -73,8 +75,9 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-export async function createUnderlay(opts: { hosts: string[] }): Promise<Underlay> {
+export async function createUnderlay(opts: { hosts: string[]; ipv6?: boolean }): Promise<Underlay> {
   const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
+  const prefix6 = `fd00:ee:${rand.slice(0, 4)}:${rand.slice(4)}`;
   const prefix = `10.${232 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}`;
   const switchNs = `hs-${rand}`;
   const rootLink = `hr${rand}`;
@@ -104,6 +107,8 @@ export async function createUnderlay(opts: { hosts: string[] }): Promise<Underla
       await sh('ip', ['-n', switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
       const ip = `${prefix}.${10 + i}`;
       await sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+      const ip6 = opts.ipv6 ? `${prefix6}::${(10 + i).toString(16)}` : undefined;
+      if (ip6) await sh('ip', ['-n', ns, 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
       await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
       const h: Host = {
@@ -111,6 +116,7 @@ export async function createUnderlay(opts: { hosts: string[] }): Promise<Underla
         netns: ns,
         nsPath,
         ip,
+        ...(ip6 ? { ip6 } : {}),
         dev: 'eth0',
         exec: (cmd, args, o) => run('nsenter', [`--net=${nsPath}`, cmd, ...args], { timeoutMs: o?.timeoutMs }),
       };
@@ -162,6 +168,8 @@ export interface HostClusterOptions {
   nodeArgs?: string[];
   /** RuntimeClass handlers each node offers (default runc, gvisor) */
   runtimes?: string[];
+  /** the hosts get IPv6 underlay addresses too (Host.ip6) */
+  underlayIPv6?: boolean;
 }
 
 export interface HostCluster {
@@ -187,7 +195,7 @@ export interface HostCluster {
 export async function startHostCluster(opts: HostClusterOptions = {}): Promise<HostCluster> {
   const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
   const tmp = await mkdtemp(join(tmpdir(), 'hedge-two-hosts-'));
-  const underlay = await createUnderlay({ hosts: opts.hosts ?? ['a', 'b'] });
+  const underlay = await createUnderlay({ hosts: opts.hosts ?? ['a', 'b'], ipv6: opts.underlayIPv6 });
   let server: HedgeServer | undefined;
   const nodes: HedgeNode[] = [];
   let closing: Promise<void> | undefined;

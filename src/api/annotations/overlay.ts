@@ -5,16 +5,23 @@
  *   hedge.io/overlay-backend-type  vxlan | host-gw
  *   hedge.io/overlay-backend-data  {"vni":1,"vtepMAC":"0a:…"} (vxlan only)
  *   hedge.io/overlay-public-ip     the underlay address the peers send to (vxlan dst / host-gw next hop)
+ *   hedge.io/overlay-public-ipv6   host-gw on a dual-stack node: its IPv6 address on the underlay, the
+ *                                  next hop of its IPv6 pod range
  */
+import { isIPv6 } from 'node:net';
+
 export const OVERLAY_BACKEND_TYPE_ANNOTATION = 'hedge.io/overlay-backend-type';
 export const OVERLAY_BACKEND_DATA_ANNOTATION = 'hedge.io/overlay-backend-data';
 export const OVERLAY_PUBLIC_IP_ANNOTATION = 'hedge.io/overlay-public-ip';
+export const OVERLAY_PUBLIC_IPV6_ANNOTATION = 'hedge.io/overlay-public-ipv6';
 
 export type OverlayBackendType = 'vxlan' | 'host-gw';
 
 export interface OverlayBackend {
   type: OverlayBackendType;
   publicIP: string;
+  /** host-gw, dual-stack: the node's IPv6 address on the underlay (the next hop of its IPv6 pod range) */
+  publicIPv6?: string;
   /** vxlan: the node's vtep device MAC and VNI */
   vtepMAC?: string;
   vni?: number;
@@ -31,6 +38,7 @@ function isIpv4(s: string): boolean {
 /** The annotations that describe `b` (merge-patch them onto the Node). */
 export function formatOverlayAnnotations(b: OverlayBackend): Record<string, string> {
   const out: Record<string, string> = { [OVERLAY_BACKEND_TYPE_ANNOTATION]: b.type, [OVERLAY_PUBLIC_IP_ANNOTATION]: b.publicIP };
+  if (b.publicIPv6) out[OVERLAY_PUBLIC_IPV6_ANNOTATION] = b.publicIPv6;
   if (b.type === 'vxlan') out[OVERLAY_BACKEND_DATA_ANNOTATION] = JSON.stringify({ vni: b.vni ?? 1, vtepMAC: b.vtepMAC ?? '' });
   return out;
 }
@@ -41,8 +49,10 @@ export function parseOverlayAnnotations(annotations: Record<string, string> | un
   const publicIP = annotations?.[OVERLAY_PUBLIC_IP_ANNOTATION];
   if (!publicIP || !isIpv4(publicIP)) return undefined;
   switch (type) {
-    case 'host-gw':
-      return { type, publicIP };
+    case 'host-gw': {
+      const v6 = annotations?.[OVERLAY_PUBLIC_IPV6_ANNOTATION];
+      return { type, publicIP, ...(v6 && isIPv6(v6) ? { publicIPv6: v6 } : {}) };
+    }
     case 'vxlan': {
       try {
         const d: unknown = JSON.parse(annotations?.[OVERLAY_BACKEND_DATA_ANNOTATION] ?? '');

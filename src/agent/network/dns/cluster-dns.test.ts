@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { isIP } from 'node:net';
 import { describe, it } from 'node:test';
 import { FakeKubeClient } from '../../../client/fake-client.ts';
 import { Resources } from '../../../client/resources.ts';
@@ -8,7 +11,19 @@ import { runChecked, runCommand } from '../../host/run-command.ts';
 import { missingTools } from '../../runtime/oci/test-support.ts';
 import { randomSubnet, randomSuffix } from '../test-helpers.ts';
 import { ensureBridgeGateway, gatewayOf, startClusterDns } from './cluster-dns.ts';
-import { RCode, RRType } from './wire.ts';
+import { encodeQuery, parseMessage, RCode, RRType } from './wire.ts';
+
+/** one UDP question, its answer */
+const udpQuery = async (host: string, port: number, msg: Buffer): Promise<Buffer> => {
+  const sock = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+  try {
+    const reply = once(sock, 'message') as Promise<[Buffer]>;
+    sock.send(msg, port, host);
+    return (await reply)[0];
+  } finally {
+    sock.close();
+  }
+};
 
 const waitFor = async (what: string, cond: () => boolean): Promise<void> => {
   const deadline = Date.now() + 10_000;
@@ -51,6 +66,27 @@ describe('startClusterDns', () => {
   it('the gateway is the first address of the pod subnet', () => {
     assert.deepEqual(gatewayOf('10.244.3.0/24'), { address: '10.244.3.1', prefix: 24 });
     assert.deepEqual(gatewayOf('10.88.0.0/16'), { address: '10.88.0.1', prefix: 16 });
+    assert.deepEqual(gatewayOf('fd00:10:244:3::/64'), { address: 'fd00:10:244:3::1', prefix: 64 });
+    assert.throws(() => gatewayOf('10.244.3.0'), /not a CIDR/);
+  });
+
+  it('serves the same zone on every address it is given (a dual-stack node: both bridge gateways)', async () => {
+    const client = new FakeKubeClient();
+    await client.create(Resources.services, { metadata: { namespace: 'default', name: 'api' }, spec: { clusterIP: '10.96.0.5', clusterIPs: ['10.96.0.5', 'fd00:96::5'], ipFamilies: ['IPv4', 'IPv6'], ports: [{ port: 443 }] } } as KubeObject);
+    const dns = await startClusterDns({ client, logger: silentLogger(), domain: 'cluster.local', listen: [{ host: '127.0.0.1', port: 0 }, { host: '::1', port: 0 }], upstreams: [] });
+    try {
+      await dns.synced;
+      assert.deepEqual(dns.addresses.map((a) => a.host), ['127.0.0.1', '::1']);
+      assert.deepEqual(dns.address, dns.addresses[0]);
+      for (const { host, port } of dns.addresses) {
+        for (const [type, want] of [[RRType.A, '10.96.0.5'], [RRType.AAAA, 'fd00:96:0:0:0:0:0:5']] as const) {
+          const answer = await udpQuery(host, port, encodeQuery(7, 'api.default.svc.cluster.local', type));
+          assert.deepEqual(parseMessage(answer).answers.map((r) => ('address' in r.data ? r.data.address : r.data.type)), [want], `${host} type ${type}`);
+        }
+      }
+    } finally {
+      await dns.close();
+    }
   });
 });
 
@@ -70,7 +106,7 @@ describe('ensureBridgeGateway', { skip: linkSkip }, () => {
     const run = randomSuffix();
     const bridge = `hbt${run}`;
     try {
-      assert.equal(await ensureBridgeGateway(bridge, randomSubnet().subnet), (await runChecked('ip', ['-o', '-4', 'addr', 'show', 'dev', bridge])).stdout.match(/inet (\S+)\//)?.[1]);
+      assert.deepEqual(await ensureBridgeGateway(bridge, randomSubnet().subnet), [(await runChecked('ip', ['-o', '-4', 'addr', 'show', 'dev', bridge])).stdout.match(/inet (\S+)\//)?.[1]]);
       const pinned = await mac(bridge);
       await port(bridge, `hbt${run}a`, low(2));
       assert.equal(await mac(bridge), pinned, 'a port with a lower MAC joined');
@@ -101,6 +137,32 @@ describe('ensureBridgeGateway', { skip: linkSkip }, () => {
       assert.equal(await mac(bridge), first);
     } finally {
       for (const l of [`hbt${run}a`, `hbt${run}b`, bridge]) await runCommand('ip', ['link', 'del', l]);
+    }
+  });
+
+  it('a dual-stack node: the IPv6 gateway too, usable at once (no DAD), once', async () => {
+    const run = randomSuffix();
+    const bridge = `hbt${run}`;
+    const v6 = `fd00:77:${run.slice(0, 4)}::/64`;
+    try {
+      const { subnet } = randomSubnet();
+      const gws = await ensureBridgeGateway(bridge, subnet, undefined, v6);
+      assert.equal(gws.length, 2);
+      assert.equal(gws[1], gatewayOf(v6).address);
+      const show = async (): Promise<string> => (await runChecked('ip', ['-o', '-6', 'addr', 'show', 'dev', bridge, 'scope', 'global'])).stdout;
+      assert.match(await show(), new RegExp(`inet6 ${gws[1]}/64 `));
+      assert.doesNotMatch(await show(), /tentative/);
+      // bindable now, on a bridge with no ports (DAD would leave it tentative: EADDRNOTAVAIL)
+      const sock = createSocket('udp6');
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind(0, gws[1], () => resolve());
+      });
+      sock.close();
+      assert.deepEqual(await ensureBridgeGateway(bridge, subnet, undefined, v6), gws);
+      assert.equal((await show()).trim().split('\n').length, 1, 'a second call adds nothing');
+    } finally {
+      await runCommand('ip', ['link', 'del', bridge]);
     }
   });
 });

@@ -9,6 +9,7 @@ import type { KubeObject } from '../../../api/object.ts';
 import { Resources } from '../../../client/resources.ts';
 import { SharedInformerFactory } from '../../../client/shared-informers.ts';
 import type { KubeClient } from '../../../client/types.ts';
+import { formatIp, parseCidr } from '../../../lib/cidr.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { runChecked, runCommand } from '../../host/run-command.ts';
@@ -24,7 +25,8 @@ export interface ClusterDnsOptions {
   logger: Logger;
   /** e.g. cluster.local */
   domain: string;
-  listen: DnsListen;
+  /** one address, or several (a dual-stack node's IPv4 and IPv6 bridge gateways): one responder each, same zone */
+  listen: DnsListen | DnsListen[];
   /** where names outside the cluster go (the host's resolv.conf nameservers) */
   upstreams: Upstream[];
   forwardTimeoutMs?: number;
@@ -33,8 +35,10 @@ export interface ClusterDnsOptions {
 }
 
 export interface RunningClusterDns {
-  /** the bound address */
+  /** the bound address (the first of `addresses`) */
   address: { host: string; port: number };
+  /** every bound address, in the order of `listen` */
+  addresses: { host: string; port: number }[];
   zone: ClusterZone;
   /** resolves once both informers listed once */
   synced: Promise<void>;
@@ -44,8 +48,20 @@ export interface RunningClusterDns {
 export async function startClusterDns(o: ClusterDnsOptions): Promise<RunningClusterDns> {
   const log = o.logger;
   const zone = new ClusterZone(o.domain.toLowerCase().replace(/\.$/, ''));
-  const server = new DnsServer({ zone, forwarder: new Forwarder({ upstreams: o.upstreams, timeoutMs: o.forwardTimeoutMs }), logger: log });
-  const address = await server.listen(o.listen);
+  const forwarder = new Forwarder({ upstreams: o.upstreams, timeoutMs: o.forwardTimeoutMs });
+  const servers: DnsServer[] = [];
+  const addresses: { host: string; port: number }[] = [];
+  try {
+    for (const at of Array.isArray(o.listen) ? o.listen : [o.listen]) {
+      const server = new DnsServer({ zone, forwarder, logger: log });
+      addresses.push(await server.listen(at));
+      servers.push(server);
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw err;
+  }
+  const address = addresses[0]!;
   const stop = new AbortController();
   const informers = o.informers ?? new SharedInformerFactory({ client: o.client, logger: log });
   const services = informers.informer<ServiceObject>({
@@ -63,28 +79,26 @@ export async function startClusterDns(o: ClusterDnsOptions): Promise<RunningClus
   const runs = [services.run(stop.signal), slices.run(stop.signal)];
   const synced = Promise.all([services.waitForSync(stop.signal), slices.waitForSync(stop.signal)]).then(() => undefined);
   synced.catch(() => undefined);
-  log.info({ address, domain: zone.domain, upstreams: o.upstreams }, 'cluster DNS serving');
+  log.info({ addresses, domain: zone.domain, upstreams: o.upstreams }, 'cluster DNS serving');
   return {
     address,
+    addresses,
     zone,
     synced,
     async close() {
       stop.abort();
       await Promise.all(runs);
       if (informers !== o.informers) await informers.shutdown();
-      await server.close();
+      await Promise.all(servers.map((s) => s.close()));
     },
   };
 }
 
-/** The first usable address of an IPv4 subnet: what the CNI bridge plugin gives the bridge (host-local's default gateway). */
+/** The first usable address of a subnet: what the CNI bridge plugin gives the bridge (host-local's default gateway), for either family. */
 export function gatewayOf(cidr: string): { address: string; prefix: number } {
-  const [ip = '', bits = ''] = cidr.split('/');
-  const n = ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-  const prefix = Number(bits);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  const gw = ((n & mask) >>> 0) + 1;
-  return { address: [24, 16, 8, 0].map((s) => (gw >>> s) & 0xff).join('.'), prefix };
+  const c = parseCidr(cidr);
+  if (!c) throw new HedgeError('Invalid', `${cidr} is not a CIDR`);
+  return { address: formatIp(c.family, c.base + 1n), prefix: c.bits };
 }
 
 /**
@@ -97,8 +111,12 @@ export function gatewayOf(cidr: string): { address: string; prefix: number } {
  * the gateway then names a MAC nothing answers to (frames to it are flooded and dropped) until it
  * goes stale and fails, up to ~50 s with no traffic off the pod's subnet. The CNI bridge plugin
  * pins it when it adds the gateway address, but finds it here already added and does not.
+ *
+ * With `ipv6Subnet` (a dual-stack node) the bridge also gets that range's gateway (`nodad`: a
+ * tentative address cannot be bound, and a bridge without ports never finishes DAD); the plugin
+ * finds it there as well. Returns the gateways, IPv4 first.
  */
-export async function ensureBridgeGateway(bridge: string, subnet: string, signal?: AbortSignal): Promise<string> {
+export async function ensureBridgeGateway(bridge: string, subnet: string, signal?: AbortSignal, ipv6Subnet?: string): Promise<string[]> {
   const { address, prefix } = gatewayOf(subnet);
   const show = await runCommand('ip', ['-o', 'link', 'show', 'dev', bridge], { signal });
   if (show.code !== 0) {
@@ -114,6 +132,16 @@ export async function ensureBridgeGateway(bridge: string, subnet: string, signal
     const add = await runCommand('ip', ['addr', 'add', `${address}/${prefix}`, 'dev', bridge], { signal });
     if (add.code !== 0 && !/File exists/.test(add.stderr)) throw new HedgeError('Internal', `ip addr add ${address}/${prefix} dev ${bridge}: ${add.stderr.trim()}`);
   }
+  const gateways = [address];
+  if (ipv6Subnet !== undefined) {
+    const gw6 = gatewayOf(ipv6Subnet);
+    const addrs6 = await runChecked('ip', ['-o', '-6', 'addr', 'show', 'dev', bridge], { signal });
+    if (!addrs6.stdout.includes(` ${gw6.address}/${gw6.prefix} `)) {
+      const add = await runCommand('ip', ['addr', 'add', `${gw6.address}/${gw6.prefix}`, 'dev', bridge, 'nodad'], { signal });
+      if (add.code !== 0 && !/File exists/.test(add.stderr)) throw new HedgeError('Internal', `ip addr add ${gw6.address}/${gw6.prefix} dev ${bridge}: ${add.stderr.trim()}`);
+    }
+    gateways.push(gw6.address);
+  }
   await runChecked('ip', ['link', 'set', bridge, 'up'], { signal });
-  return address;
+  return gateways;
 }

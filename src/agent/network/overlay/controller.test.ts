@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Node } from 'kubernetes-types/core/v1.js';
-import { formatOverlayAnnotations, OVERLAY_BACKEND_DATA_ANNOTATION } from '../../../api/annotations/overlay.ts';
+import { formatOverlayAnnotations, OVERLAY_BACKEND_DATA_ANNOTATION, OVERLAY_PUBLIC_IPV6_ANNOTATION } from '../../../api/annotations/overlay.ts';
 import type { KubeObject } from '../../../api/object.ts';
 import { FakeKubeClient } from '../../../client/fake-client.ts';
 import { Resources } from '../../../client/resources.ts';
@@ -65,6 +65,35 @@ describe('overlay controller', () => {
     await ctl.done;
     assert.equal(nl.links.has('hedge.1'), true, 'stopping the node keeps the overlay (its pods keep running)');
     assert.deepEqual(nl.routeTable.map((r) => r.dst), ['10.244.2.0/24']);
+  });
+
+  it('host-gw, dual-stack: publishes its IPv6 next hop, routes a peer\'s IPv6 range via the one it publishes, withdraws a stale one of its own', async () => {
+    const client = new FakeKubeClient();
+    const hostGw = (name: string, v4: string, v6: string, podCIDRs: string[]): NodeObject => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, annotations: formatOverlayAnnotations({ type: 'host-gw', publicIP: v4, publicIPv6: v6 }) },
+      spec: { podCIDR: podCIDRs[0], podCIDRs },
+    });
+    await client.create(Resources.nodes, hostGw('a', '192.168.1.2', '2001:db8:1::99', ['10.244.0.0/24', 'fd00:10:244::/64']));
+    await client.create(Resources.nodes, hostGw('b', '192.168.1.3', '2001:db8:1::3', ['10.244.1.0/24', 'fd00:10:244:1::/64']));
+    const run = async (underlay6: string | undefined): Promise<{ routes: string[]; published: string | undefined }> => {
+      const nl = new FakeNetlink();
+      nl.addUnderlay('eth0', '192.168.1.2/24');
+      if (underlay6) await nl.addAddress('eth0', underlay6);
+      const overlay = new Overlay({ mode: 'host-gw', nodeName: 'a', podCIDR: '10.244.0.0/24', podCIDRv6: 'fd00:10:244::/64', publicIP: '192.168.1.2' }, nl, silentLogger());
+      const stop = new AbortController();
+      const ctl = startOverlayController({ client, overlay, logger: silentLogger() }, stop.signal);
+      await ctl.ready;
+      const want = underlay6?.split('/')[0];
+      await until('own IPv6 next hop published', async () => (await client.get<NodeObject>(Resources.nodes, 'a')).metadata.annotations?.[OVERLAY_PUBLIC_IPV6_ANNOTATION] === want);
+      stop.abort();
+      await ctl.done;
+      return { routes: nl.routeTable.map((r) => `${r.dst} via ${r.via}`), published: (await client.get<NodeObject>(Resources.nodes, 'a')).metadata.annotations?.[OVERLAY_PUBLIC_IPV6_ANNOTATION] };
+    };
+    assert.deepEqual(await run('2001:db8:1::2/64'), { routes: ['10.244.1.0/24 via 192.168.1.3', 'fd00:10:244:1::/64 via 2001:db8:1::3'], published: '2001:db8:1::2' });
+    // restarted without an IPv6 underlay address: its stale next hop is withdrawn, IPv4 routes only
+    assert.deepEqual(await run(undefined), { routes: ['10.244.1.0/24 via 192.168.1.3'], published: undefined });
   });
 
   it('a failing kernel write is retried', async () => {

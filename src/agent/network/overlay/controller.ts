@@ -8,7 +8,7 @@
  * the kernel is not touched at all, so a restart while offline keeps the previous state too.
  */
 import type { Node } from 'kubernetes-types/core/v1.js';
-import { formatOverlayAnnotations, parseOverlayAnnotations, type OverlayBackend } from '../../../api/annotations/overlay.ts';
+import { formatOverlayAnnotations, OVERLAY_PUBLIC_IPV6_ANNOTATION, parseOverlayAnnotations, type OverlayBackend } from '../../../api/annotations/overlay.ts';
 import type { KubeObject } from '../../../api/object.ts';
 import { Backoff } from '../../../client/backoff.ts';
 import { systemClock, type Clock } from '../../../client/clock.ts';
@@ -46,7 +46,7 @@ export function peerFromNode(node: NodeObject, mode: OverlayBackend['type']): Ov
   const b = parseOverlayAnnotations(node.metadata.annotations);
   if (!podCIDR || !b || b.type !== mode || node.metadata.deletionTimestamp) return undefined;
   const podCIDRv6 = node.spec?.podCIDRs?.find((c) => familyOf(c) === 6);
-  return { name: node.metadata.name ?? '', podCIDR, ...(podCIDRv6 ? { podCIDRv6 } : {}), publicIP: b.publicIP, vtepMAC: b.vtepMAC };
+  return { name: node.metadata.name ?? '', podCIDR, ...(podCIDRv6 ? { podCIDRv6 } : {}), publicIP: b.publicIP, ...(b.publicIPv6 ? { publicIPv6: b.publicIPv6 } : {}), vtepMAC: b.vtepMAC };
 }
 
 export function startOverlayController(opts: OverlayControllerOptions, signal: AbortSignal): OverlayController {
@@ -88,9 +88,12 @@ export function startOverlayController(opts: OverlayControllerOptions, signal: A
         const annotations = formatOverlayAnnotations(backend);
         const want = JSON.stringify(annotations);
         const own = informer.get(nodeName);
-        const onNode = own !== undefined && Object.entries(annotations).every(([k, v]) => own.metadata.annotations?.[k] === v);
+        // an IPv6 next hop published before (the underlay lost its address, the node is no longer dual-stack) is withdrawn
+        const stale6 = annotations[OVERLAY_PUBLIC_IPV6_ANNOTATION] === undefined && own?.metadata.annotations?.[OVERLAY_PUBLIC_IPV6_ANNOTATION] !== undefined;
+        const onNode = own !== undefined && !stale6 && Object.entries(annotations).every(([k, v]) => own.metadata.annotations?.[k] === v);
         if (published !== want && !onNode) {
-          await client.patch(Resources.nodes, nodeName, 'merge', { metadata: { annotations } }, { signal });
+          const patch = stale6 ? { ...annotations, [OVERLAY_PUBLIC_IPV6_ANNOTATION]: null } : annotations;
+          await client.patch(Resources.nodes, nodeName, 'merge', { metadata: { annotations: patch } }, { signal });
           published = want;
           log.info({ backend }, 'overlay backend published on the Node');
         }

@@ -101,4 +101,27 @@ describe('overlay on the kernel (IpNetlink)', { skip }, () => {
       assert.notEqual((await runCommand('nsenter', [`--net=${path(ns[h])}`, 'ip', 'link', 'show', 'dev', 'hedge.1'])).code, 0);
     }
   });
+
+  it('host-gw, dual-stack: IPv6 pod ranges via each side\'s IPv6 underlay address; tearDown leaves no IPv6 route', async () => {
+    const underlay6 = { a: '2001:db8:250::2', b: '2001:db8:250::3' };
+    for (const h of ['a', 'b'] as const) await sh('ip', ['-n', ns[h], 'addr', 'add', `${underlay6[h]}/64`, 'dev', 'eth0', 'nodad']);
+    try {
+      const mk = (h: 'a' | 'b'): Overlay =>
+        new Overlay({ mode: 'host-gw', nodeName: h, podCIDR: pods[h], podCIDRv6: pods6[h], publicIP: underlay[h] }, new IpNetlink({ netnsPath: path(ns[h]) }), silentLogger());
+      const overlays = { a: mk('a'), b: mk('b') };
+      const published = { a: await overlays.a.setUp(), b: await overlays.b.setUp() };
+      assert.deepEqual(published.a, { type: 'host-gw', publicIP: underlay.a, publicIPv6: underlay6.a });
+      const peers = (['a', 'b'] as const).map((h) => ({ name: h, podCIDR: pods[h], podCIDRv6: pods6[h], publicIP: underlay[h], publicIPv6: published[h].publicIPv6 }));
+      for (const o of Object.values(overlays)) assert.equal((await o.sync(peers)).length, 2, 'an IPv4 and an IPv6 route');
+      assert.match(await inNs(ns.a, 'ip', ['-6', 'route', 'show', 'proto', '104']), new RegExp(`^fd00:10:244:1::/64 via ${underlay6.b} dev eth0`, 'm'));
+      assert.equal((await inNs(ns.a, 'cat', ['/proc/sys/net/ipv6/conf/all/forwarding'])).trim(), '1');
+      const out = await inNs(ns.a, 'busybox', ['ping', '-6', '-c', '1', '-W', '5', '-I', 'fd00:10:244::1', 'fd00:10:244:1::1']);
+      assert.match(out, /1 packets received/);
+      assert.deepEqual(await overlays.a.sync(peers), [], 'a second sync writes nothing');
+      for (const o of Object.values(overlays)) await o.tearDown();
+      for (const h of ['a', 'b'] as const) assert.equal((await inNs(ns[h], 'ip', ['-6', 'route', 'show', 'proto', '104'])).trim(), '');
+    } finally {
+      for (const h of ['a', 'b'] as const) await runCommand('ip', ['-n', ns[h], 'addr', 'del', `${underlay6[h]}/64`, 'dev', 'eth0']);
+    }
+  });
 });

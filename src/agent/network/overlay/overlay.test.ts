@@ -168,6 +168,41 @@ describe('overlay (host-gw)', () => {
     await o.tearDown();
     assert.deepEqual(nl.routeTable, []);
   });
+
+  const dualGw = (nl: FakeNetlink, logger = silentLogger()): Overlay =>
+    new Overlay({ mode: 'host-gw', nodeName: 'a', podCIDR: '10.244.0.0/24', podCIDRv6: 'fd00:10:244::/64', publicIP: '192.168.1.2' }, nl, logger);
+  const B6: OverlayPeer = { name: 'b', podCIDR: '10.244.1.0/24', podCIDRv6: 'fd00:10:244:1::/64', publicIP: '192.168.1.3', publicIPv6: '2001:db8:1::3' };
+
+  it('dual-stack: publishes its IPv6 underlay address and routes peers\' IPv6 ranges via theirs (same IPv6 subnet only)', async () => {
+    const nl = host();
+    await nl.addAddress('eth0', '2001:db8:1::2/64');
+    const o = dualGw(nl);
+    assert.deepEqual(await o.setUp(), { type: 'host-gw', publicIP: '192.168.1.2', publicIPv6: '2001:db8:1::2' });
+    const v4only: OverlayPeer = { name: 'c', podCIDR: '10.244.2.0/24', podCIDRv6: 'fd00:10:244:2::/64', publicIP: '192.168.1.4' };
+    const elsewhere6: OverlayPeer = { name: 'd', podCIDR: '10.244.3.0/24', podCIDRv6: 'fd00:10:244:3::/64', publicIP: '192.168.1.5', publicIPv6: '2001:db8:9::5' };
+    await o.sync([B6, v4only, elsewhere6]);
+    assert.deepEqual(nl.routeTable.sort((x, y) => x.dst.localeCompare(y.dst)), [
+      { dst: '10.244.1.0/24', via: '192.168.1.3', dev: 'eth0', onlink: false },
+      { dst: '10.244.2.0/24', via: '192.168.1.4', dev: 'eth0', onlink: false },
+      { dst: '10.244.3.0/24', via: '192.168.1.5', dev: 'eth0', onlink: false },
+      { dst: 'fd00:10:244:1::/64', via: '2001:db8:1::3', dev: 'eth0', onlink: false },
+    ]);
+    assert.equal(nl.forwarding, true);
+    assert.deepEqual(await o.sync([B6, v4only, elsewhere6]), [], 'a second sync changes nothing');
+    await o.sync([{ ...B6, publicIPv6: undefined }]);
+    assert.deepEqual(nl.routeTable, [{ dst: '10.244.1.0/24', via: '192.168.1.3', dev: 'eth0', onlink: false }], 'a peer withdrawing its IPv6 next hop loses the route');
+  });
+
+  it('dual-stack without an IPv6 underlay address: a warning naming the fix, IPv4 routes only', async () => {
+    const nl = host();
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (_o: unknown, msg?: string) => void warnings.push(msg ?? '') } as unknown as ReturnType<typeof silentLogger>;
+    const o = dualGw(nl, logger);
+    assert.deepEqual(await o.setUp(), { type: 'host-gw', publicIP: '192.168.1.2' });
+    assert.match(warnings.join('\n'), /eth0 has no global IPv6 address.*--overlay vxlan/);
+    await o.sync([B6]);
+    assert.deepEqual(nl.routeTable, [{ dst: '10.244.1.0/24', via: '192.168.1.3', dev: 'eth0', onlink: false }]);
+  });
 });
 
 describe('plan', () => {

@@ -9,7 +9,9 @@
  * - dual-stack (an IPv6 podCIDR besides the IPv4 one): the vtep also holds `<IPv6 podCIDR
  *   network>/128`, and per peer the same route + neighbour pair for its IPv6 podCIDR (the FDB
  *   entry is shared: IPv6 inner frames ride the IPv4 underlay like IPv4 ones).
- * - host-gw: per peer on the same L2, `route <peer podCIDR> via <peer public IP>` (IPv4 only).
+ * - host-gw: per peer on the same L2, `route <peer podCIDR> via <peer public IP>`; dual-stack, when
+ *   the underlay interface has a global IPv6 address (published as the node's IPv6 next hop),
+ *   `route <peer IPv6 podCIDR> via <peer's IPv6 underlay address>` for peers on that IPv6 subnet.
  *
  * `sync` reads what the kernel holds (`ip -j`), plans the difference and applies it, so it is
  * idempotent and a restarted node picks up what it left. The vtep MAC is derived from the node
@@ -17,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { OverlayBackend } from '../../../api/annotations/overlay.ts';
+import { familyOf } from '../../../lib/cidr.ts';
 import { HedgeError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { desiredState, networkAddress, planSteps, type DesiredBackend, type KernelState, type PlanStep } from './plan.ts';
@@ -30,7 +33,7 @@ export interface OverlayConfig {
   nodeName: string;
   /** this node's pod range (its Node's spec.podCIDR) */
   podCIDR: string;
-  /** dual-stack: this node's IPv6 pod range (spec.podCIDRs' second); vxlan only */
+  /** dual-stack: this node's IPv6 pod range (spec.podCIDRs' second) */
   podCIDRv6?: string;
   /** the underlay address peers send to (the Node's InternalIP) */
   publicIP: string;
@@ -79,9 +82,18 @@ export class Overlay {
     if (!underlay) throw new HedgeError('Invalid', `overlay: ${cfg.publicIP} (the node's InternalIP) is on no interface of this host; set --internal-ip to the address other nodes reach`);
     await netlink.enableForwarding(signal, { ipv6: cfg.podCIDRv6 !== undefined });
     if (cfg.mode === 'host-gw') {
-      this.backend = { type: 'host-gw', underlayDevice: underlay.name, underlayCidr: `${networkAddress(`${cfg.publicIP}/${underlay.prefixLength}`)}/${underlay.prefixLength}` };
+      const underlayCidr = `${networkAddress(`${cfg.publicIP}/${underlay.prefixLength}`)}/${underlay.prefixLength}`;
+      // dual-stack: the IPv6 next hop peers route this node's IPv6 range to (a global address of the underlay interface)
+      const own6 = cfg.podCIDRv6 === undefined ? undefined : (await netlink.addresses(underlay.name, signal)).find((c) => familyOf(c) === 6);
+      if (cfg.podCIDRv6 !== undefined && !own6) {
+        this.log.warn(
+          { underlay: underlay.name, podCIDRv6: cfg.podCIDRv6 },
+          `overlay host-gw: ${underlay.name} has no global IPv6 address, so the IPv6 pod ranges are not routed between nodes (IPv4 only); give the underlay IPv6 addresses or use --overlay vxlan`,
+        );
+      }
+      this.backend = { type: 'host-gw', underlayDevice: underlay.name, underlayCidr, ...(own6 ? { underlayCidr6: `${networkAddress(own6)}/${own6.split('/')[1]}` } : {}) };
       this.mtu = underlay.mtu;
-      return { type: 'host-gw', publicIP: cfg.publicIP };
+      return { type: 'host-gw', publicIP: cfg.publicIP, ...(own6 ? { publicIPv6: own6.split('/')[0]! } : {}) };
     }
     const spec: VxlanSpec = {
       name: this.device,
@@ -119,8 +131,8 @@ export class Overlay {
   async sync(peers: OverlayPeer[], signal?: AbortSignal): Promise<PlanStep[]> {
     const backend = this.backend;
     if (!backend) throw new HedgeError('Internal', 'overlay: sync before setUp');
-    // IPv6 ranges are routed only by a dual-stack vxlan node (a host-gw route has no IPv6 next hop)
-    const v6 = this.cfg.podCIDRv6 !== undefined && backend.type === 'vxlan';
+    // IPv6 ranges are routed only by a dual-stack node (host-gw: one with an IPv6 underlay address)
+    const v6 = this.cfg.podCIDRv6 !== undefined && (backend.type === 'vxlan' || backend.underlayCidr6 !== undefined);
     const others = peers
       .filter((p) => p.name !== this.cfg.nodeName && p.podCIDR !== this.cfg.podCIDR)
       .map(({ podCIDRv6, ...p }) => (v6 && podCIDRv6 && podCIDRv6 !== this.cfg.podCIDRv6 ? { ...p, podCIDRv6 } : p));

@@ -20,7 +20,10 @@ export type PlanStep =
   | { op: 'replace-fdb'; fdb: FdbSpec }
   | { op: 'delete-fdb'; fdb: FdbSpec };
 
-export type DesiredBackend = { type: 'vxlan'; device: string } | { type: 'host-gw'; underlayDevice: string; underlayCidr: string };
+export type DesiredBackend =
+  | { type: 'vxlan'; device: string }
+  /** `underlayCidr6`: the IPv6 subnet of the node's own underlay address, on a dual-stack host-gw node that has one */
+  | { type: 'host-gw'; underlayDevice: string; underlayCidr: string; underlayCidr6?: string };
 
 export { cidrContains, networkAddress };
 
@@ -42,9 +45,12 @@ export function desiredState(backend: DesiredBackend, peers: OverlayPeer[]): Ker
       }
       case 'host-gw':
         // a direct route needs the peer on our L2; others are left out (the caller logs them).
-        // IPv4 only: an IPv6 range would need an IPv6 next hop on the underlay
+        // Its IPv6 range goes via its IPv6 underlay address, when both of us have one on the same subnet
         if (!cidrContains(backend.underlayCidr, p.publicIP)) continue;
         out.routes.push({ dst: p.podCIDR, via: p.publicIP, dev: backend.underlayDevice, onlink: false });
+        if (p.podCIDRv6 && p.publicIPv6 && backend.underlayCidr6 && cidrContains(backend.underlayCidr6, p.publicIPv6)) {
+          out.routes.push({ dst: p.podCIDRv6, via: p.publicIPv6, dev: backend.underlayDevice, onlink: false });
+        }
         break;
       default: {
         const never: never = backend;

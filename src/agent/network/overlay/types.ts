@@ -84,6 +84,8 @@ export interface OverlayPeer {
   /** dual-stack: its IPv6 pod range (spec.podCIDRs' second) */
   podCIDRv6?: string;
   publicIP: string;
+  /** host-gw, dual-stack: its IPv6 address on the underlay, the next hop of `podCIDRv6` */
+  publicIPv6?: string;
   /** vxlan peers only */
   vtepMAC?: string;
 }
