@@ -200,7 +200,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     volumeRefreshMs: cfg.volumeRefreshMs,
   };
   const informers = deps.informers ?? new SharedInformerFactory({ client: deps.client, logger, clock });
-  // the pressure conditions are the eviction manager's, made below once pod sync exists
+  // the pressure conditions (and pod admission under them) are the eviction manager's, made below once pod sync exists
   const made: { eviction?: EvictionManager } = {};
   const pressure: PressureSource = { underPressure: (c) => made.eviction?.underPressure(c) ?? false };
   const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers, pressure, images: () => deps.images.list() });
@@ -240,6 +240,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
         cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
         memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,
       },
+      // the eviction manager's admit handler: no new pod under DiskPressure/PIDPressure, no BestEffort one under MemoryPressure
+      admitHandlers: [{ admit: (p) => made.eviction?.admit(p) ?? { admit: true } }],
     },
     podCfg,
   );

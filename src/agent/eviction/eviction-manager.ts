@@ -14,8 +14,11 @@ import { formatTime } from '../../client/micro-time.ts';
 import type { Logger } from '../../lib/log.ts';
 import { Counter, type Registry } from '../../lib/prom.ts';
 import { timeoutSignal } from '../../lib/signals.ts';
+import type { PodAdmitHandler, PodAdmitResult } from '../podsync/types.ts';
 import {
   SIGNAL_CONDITION,
+  EVICTED_REASON,
+  admitUnderPressure,
   byEvictionPriority,
   evictionMessage,
   isCriticalPod,
@@ -69,7 +72,7 @@ export interface SyncResult {
 
 const PRESSURE_CONDITIONS: readonly PressureCondition[] = ['MemoryPressure', 'DiskPressure', 'PIDPressure'];
 
-export class EvictionManager {
+export class EvictionManager implements PodAdmitHandler {
   private readonly cfg: Required<EvictionManagerConfig>;
   private readonly log: Logger;
   /** thresholds met last pass (kept until their minimum reclaim is back) */
@@ -105,6 +108,13 @@ export class EvictionManager {
   /** a pressure condition of the node, True while observed within the transition period */
   underPressure(c: PressureCondition): boolean {
     return this.conditions.has(c);
+  }
+
+  /** the kubelet's eviction admit handler: may a new pod start under the node's conditions now (helpers.ts admitUnderPressure) */
+  admit(pod: Pod): PodAdmitResult {
+    const r = admitUnderPressure(pod, this.conditions);
+    if (!r.admit) this.log.info({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, conditions: [...this.conditions] }, 'failed to admit pod to node');
+    return r;
   }
 
   isUnderMemoryPressure(): boolean {
@@ -257,7 +267,7 @@ export class EvictionManager {
       this.log.warn({ pod: key }, 'eviction manager: cannot evict a critical pod');
       return false;
     }
-    this.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'Evicted', message });
+    this.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: EVICTED_REASON, message });
     this.log.info({ pod: key, uid: pod.metadata?.uid, message }, 'evicting pod');
     const ac = timeoutSignal(signal, POD_CLEANUP_TIMEOUT_MS + graceSeconds * 1000);
     try {
