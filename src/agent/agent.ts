@@ -33,6 +33,7 @@ import type { NodeServerAuth } from './server/types.ts';
 import type { Snapshotter } from './snapshot/types.ts';
 import { StatsCollector } from './stats/collector.ts';
 import { statsRoutes } from './server/stats-routes.ts';
+import { PodStorageCache } from './stats/pod-storage.ts';
 import { LocalPathVolumes } from './volumes/local-path.ts';
 import { systemMounter } from './volumes/mounter.ts';
 import type { Mounter } from './volumes/types.ts';
@@ -258,6 +259,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     nodeName: cfg.nodeName,
     metrics: serverMetrics,
   });
+  // the pods' disk figures (writable layers, logs, emptyDirs): walked once, for /stats/summary and the eviction manager
+  const podStorage = new PodStorageCache({ pods: podSync, snapshotter: deps.snapshotter, dataDir: cfg.dataDir, clock, logger });
   // decides on local readings only: it goes on evicting while the cloud is away
   const eviction = new EvictionManager(
     {
@@ -269,7 +272,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     {
       nodeName: cfg.nodeName,
       signals: hostSignals({ host, dataDir: cfg.dataDir, imageDir: cfg.eviction.imageDir ?? join(cfg.dataDir, 'images'), clock }),
-      usage: runtimePodUsage({ pods: podSync, snapshotter: deps.snapshotter, dataDir: cfg.dataDir, logger }),
+      usage: runtimePodUsage({ pods: podSync, storage: podStorage, logger }),
       pods: podSync,
       events,
       clock,
@@ -288,7 +291,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     logger,
     now: () => clock.now(),
     metrics: serverMetrics,
-    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), [serverMetrics, ...(deps.metrics ?? [])]), ...(deps.routes ?? [])]),
+    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir, storage: podStorage }), [serverMetrics, ...(deps.metrics ?? [])]), ...(deps.routes ?? [])]),
   });
   made.eviction = eviction;
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)

@@ -178,11 +178,14 @@ export class EvictionManager implements PodAdmitHandler {
     this.lastObservations = obs;
 
     const active = all.filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
-    // usage walks each pod's writable layers, logs and emptyDirs: only the pods it is needed for,
-    // every pod when one must be chosen, else those with a local-storage limit to enforce (a node
-    // with 100 pods and no pressure walks nothing every 10 s)
+    // usage walks each pod's writable layers, logs and emptyDirs (stats/pod-storage.ts, the cache
+    // /stats/summary reads too): only the pods it is needed for — every pod, walked now, when one
+    // must be chosen; else those with a local-storage limit to enforce, walked within the last half
+    // interval (a summary scrape's walk is reused; a node with 100 pods and no pressure walks
+    // nothing every 10 s)
     const need = acting.length > 0 ? active : this.cfg.localStorageCapacityIsolation ? active.filter(hasLocalStorageLimit) : [];
-    const usage = need.length > 0 ? await this.deps.usage.usage(need, signal) : new Map<string, PodUsage>();
+    const maxStorageAgeMs = acting.length > 0 ? 0 : this.cfg.monitoringIntervalMs / 2;
+    const usage = need.length > 0 ? await this.deps.usage.usage(need, signal, { maxStorageAgeMs }) : new Map<string, PodUsage>();
     const usageOf = (p: Pod): PodUsage | undefined => usage.get(p.metadata?.uid ?? '');
     if (this.cfg.localStorageCapacityIsolation) {
       const evicted = await this.localStorageEviction(active, usageOf, signal);
