@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { FakeClock } from '../../client/clock.ts';
 import { silentLogger } from '../../lib/log.ts';
+import type { ContainerId } from '../runtime/types.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import { volumeDir } from '../volumes/paths.ts';
 import type { StatsSample } from './collector.ts';
@@ -53,7 +54,7 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
     const snapshotter = { mounts: async (id: string) => [{ type: 'overlay', source: 'overlay', options: ['lowerdir=/x', `upperdir=${upper(id)}`, 'workdir=/w'] }] } as unknown as Snapshotter;
     cache = new PodStorageCache({
       // `side` has no container yet
-      pods: { locate: (_ns, _n, c) => (c === 'side' ? undefined : (walks++, { id: c ?? '', logDir: logs(c ?? '') })) },
+      pods: { locate: (_ns, _n, c) => (c === 'side' ? undefined : (walks++, { id: (c ?? '') as ContainerId, logDir: logs(c ?? '') })) },
       snapshotter,
       dataDir: dir,
       clock,
