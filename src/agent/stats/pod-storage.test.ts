@@ -104,7 +104,7 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
     const sample: StatsSample = {
       nodeName: 'n',
       node: { timestamp: t, startTime: t, fs: nodeFs },
-      pods: [{ name: 'p', namespace: 'default', uid, handler: 'runc', containers: [{ name: 'app', id: 'app', image: 'i', stats }], storage: st }],
+      pods: [{ name: 'p', namespace: 'default', uid, handler: 'runc', containers: [{ name: 'app', id: 'app' as ContainerId, image: 'i', stats }], storage: st }],
     };
     const sp = toSummary(sample).pods[0];
     const app = st.containers.find((c) => c.name === 'app')!;
