@@ -6,7 +6,7 @@
  * when it must decide. Figures are du's: allocated blocks (what the filesystem lost), hard links
  * counted once.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
@@ -47,21 +47,40 @@ export interface ContainerLocator {
   locate(namespace: string, name: string, container?: string): { handler?: RuntimeHandler; id?: ContainerId; logDir: string } | undefined;
 }
 
-/** blocks and inodes under `dir` (0 when it does not exist) */
+/** entries lstat'ed between two yields to the event loop */
+const WALK_SLICE = 256;
+
+/**
+ * Blocks and inodes under `dir` (0 when it does not exist). Synchronous lstats in slices, the
+ * event loop getting its turn between them: one awaited lstat per entry went through the thread
+ * pool each time and walked ~60 000 entries in ~9 s on a loaded 2-core host, the slices in a
+ * fraction of that without holding the loop for more than a slice.
+ */
 export async function diskUsage(dir: string): Promise<FsUsage> {
   const out: FsUsage = { bytes: 0, inodes: 0 };
   const seen = new Set<string>();
-  const visit = async (p: string): Promise<void> => {
-    const st = await lstat(p).catch(() => undefined);
-    if (!st) return;
+  const todo = [dir];
+  let n = 0;
+  for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+    if (++n % WALK_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    }
     const id = `${st.dev}:${st.ino}`;
-    if (seen.has(id)) return;
+    if (seen.has(id)) continue;
     seen.add(id);
     out.bytes += st.blocks * 512;
     out.inodes += 1;
-    if (st.isDirectory()) for (const e of await readdir(p).catch(() => [] as string[])) await visit(join(p, e));
-  };
-  await visit(dir);
+    if (!st.isDirectory()) continue;
+    try {
+      for (const e of readdirSync(p)) todo.push(join(p, e));
+    } catch {
+      // gone meanwhile, or unreadable: counted itself, not its entries
+    }
+  }
   return out;
 }
 
