@@ -16,6 +16,19 @@ import { admitUnderPressure, type PressureCondition } from '../eviction/helpers.
 const cs = (p: Pod, name: string): ContainerStatus | undefined => p.status?.containerStatuses?.find((c) => c.name === name);
 const cond = (p: Pod, type: string): string | undefined => p.status?.conditions?.find((c) => c.type === type)?.status;
 const app = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ name: 'app', image: 'busybox:1', ...over });
+/** the first `times` status writes of pod `name` fail as if the API were unreachable (no hub) */
+function cloudAway(h: Harness, name: string, times: number): { refused: number; restore: () => void } {
+  const patch = h.client.patch.bind(h.client);
+  const out = { refused: 0, restore: () => void (h.client.patch = patch) };
+  h.client.patch = (async (...args: Parameters<typeof patch>) => {
+    if (args[1] === name && out.refused < times) {
+      out.refused++;
+      throw new HedgeError('Unavailable', 'the cloud is away');
+    }
+    return patch(...args);
+  }) as typeof h.client.patch;
+  return out;
+}
 const pick = (s: SandboxConfig | undefined) => Object.fromEntries(Object.entries(s ?? {}).filter(([k]) => ['shareIpc', 'hostIpc', 'hostPid', 'sharePid'].includes(k)));
 
 describe('pod sync lifecycle', () => {
@@ -755,15 +768,7 @@ describe('steady pods and exit events', () => {
     await h.createPod('evict-offline', { containers: [app({ name: 'evo' })] });
     const running = await h.until('evict-offline', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
     await h.tick();
-    const patch = h.client.patch.bind(h.client);
-    let refused = 0;
-    h.client.patch = (async (...args: Parameters<typeof patch>) => {
-      if (args[1] === 'evict-offline' && refused < 2) {
-        refused++;
-        throw new HedgeError('Unavailable', 'the cloud is away');
-      }
-      return patch(...args);
-    }) as typeof h.client.patch;
+    const away = cloudAway(h, 'evict-offline', 2);
     try {
       const message = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ';
       assert.equal(await h.sync!.evict(running.metadata!.uid!, { gracePeriodSeconds: 0, message }, new AbortController().signal), true);
@@ -771,10 +776,10 @@ describe('steady pods and exit events', () => {
       assert.equal((await h.pod('evict-offline'))?.status?.phase, 'Running', 'not written yet');
       assert.ok(!h.sync!.activePods().some((x) => x.metadata?.name === 'evict-offline'), 'not a candidate again meanwhile');
       const p = await h.until('evict-offline', (x) => x.status?.phase === 'Failed', 'Failed after retries', 5);
-      assert.deepEqual([p.status?.reason, p.status?.message, refused], ['Evicted', message, 2]);
+      assert.deepEqual([p.status?.reason, p.status?.message, away.refused], ['Evicted', message, 2]);
       assert.equal(p.status?.conditions?.some((c) => c.type === 'DisruptionTarget'), false, 'a local-storage eviction sets none (upstream)');
     } finally {
-      h.client.patch = patch;
+      away.restore();
     }
   });
 
@@ -966,22 +971,14 @@ describe('admission under node pressure (the eviction manager\'s admit handler)'
     await h.createPod('tolerant', { tolerations: [{ key: 'node.kubernetes.io/memory-pressure', operator: 'Exists', effect: 'NoSchedule' }], containers: [app({ name: 't' })] });
     await h.until('burstable', (x) => x.status?.phase === 'Running', 'Burstable Running');
     await h.until('tolerant', (x) => x.status?.phase === 'Running', 'tolerating BestEffort Running');
-    const patch = h.client.patch.bind(h.client);
-    let refused = 0;
-    h.client.patch = (async (...args: Parameters<typeof patch>) => {
-      if (args[1] === 'besteffort' && refused < 2) {
-        refused++;
-        throw new HedgeError('Unavailable', 'the cloud is away');
-      }
-      return patch(...args);
-    }) as typeof h.client.patch;
+    const away = cloudAway(h, 'besteffort', 2);
     try {
       await h.createPod('besteffort', { containers: [app({ name: 'e' })] });
       const p = await h.until('besteffort', (x) => x.status?.phase === 'Failed', 'Failed after retries', 10);
-      assert.deepEqual([p.status?.reason, p.status?.message, refused], ['Evicted', 'Pod was rejected: The node had condition: [MemoryPressure]. ', 2]);
+      assert.deepEqual([p.status?.reason, p.status?.message, away.refused], ['Evicted', 'Pod was rejected: The node had condition: [MemoryPressure]. ', 2]);
       assert.ok(!h.runtime.ops.includes('create:e'));
     } finally {
-      h.client.patch = patch;
+      away.restore();
       conditions.clear();
     }
   });
