@@ -33,6 +33,7 @@ import type { NodeServerAuth } from './server/types.ts';
 import type { Snapshotter } from './snapshot/types.ts';
 import { StatsCollector } from './stats/collector.ts';
 import { statsRoutes } from './server/stats-routes.ts';
+import { PodStorageCache } from './stats/pod-storage.ts';
 import { LocalPathVolumes } from './volumes/local-path.ts';
 import { systemMounter } from './volumes/mounter.ts';
 import type { Mounter } from './volumes/types.ts';
@@ -200,7 +201,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     volumeRefreshMs: cfg.volumeRefreshMs,
   };
   const informers = deps.informers ?? new SharedInformerFactory({ client: deps.client, logger, clock });
-  // the pressure conditions are the eviction manager's, made below once pod sync exists
+  // the pressure conditions (and pod admission under them) are the eviction manager's, made below once pod sync exists
   const made: { eviction?: EvictionManager } = {};
   const pressure: PressureSource = { underPressure: (c) => made.eviction?.underPressure(c) ?? false };
   const registrar = new NodeRegistrar({ client: deps.client, cfg: nodeCfg, host, clock, logger: logger.child({ component: 'node' }), informers, pressure, images: () => deps.images.list() });
@@ -240,6 +241,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
         cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
         memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,
       },
+      // the eviction manager's admit handler: no new pod under DiskPressure/PIDPressure, no BestEffort one under MemoryPressure
+      admitHandlers: [{ admit: (p) => made.eviction?.admit(p) ?? { admit: true } }],
     },
     podCfg,
   );
@@ -256,6 +259,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     nodeName: cfg.nodeName,
     metrics: serverMetrics,
   });
+  // the pods' disk figures (writable layers, logs, emptyDirs): walked once, for /stats/summary and the eviction manager
+  const podStorage = new PodStorageCache({ pods: podSync, snapshotter: deps.snapshotter, dataDir: cfg.dataDir, clock, logger });
   // decides on local readings only: it goes on evicting while the cloud is away
   const eviction = new EvictionManager(
     {
@@ -267,7 +272,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     {
       nodeName: cfg.nodeName,
       signals: hostSignals({ host, dataDir: cfg.dataDir, imageDir: cfg.eviction.imageDir ?? join(cfg.dataDir, 'images'), clock }),
-      usage: runtimePodUsage({ pods: podSync, snapshotter: deps.snapshotter, dataDir: cfg.dataDir, logger }),
+      usage: runtimePodUsage({ pods: podSync, storage: podStorage, logger }),
       pods: podSync,
       events,
       clock,
@@ -286,7 +291,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     logger,
     now: () => clock.now(),
     metrics: serverMetrics,
-    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir }), [serverMetrics, ...(deps.metrics ?? [])]), ...(deps.routes ?? [])]),
+    routes: new Map([...statsRoutes(new StatsCollector({ nodeName: cfg.nodeName, pods: podSync, logger, fsPath: cfg.dataDir, storage: podStorage }), [serverMetrics, ...(deps.metrics ?? [])]), ...(deps.routes ?? [])]),
   });
   made.eviction = eviction;
   // port 0 = any free port: advertise the one actually bound (the registrar reads nodeCfg when it writes status)

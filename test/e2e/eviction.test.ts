@@ -1,18 +1,19 @@
 /**
  * The node's eviction manager against real pods (runc, conmon, CNI, cgroups): a pod writing past
  * its emptyDir's sizeLimit is evicted with upstream's reason and message, its containers stopped
- * and sandbox freed, while a well-behaved pod runs on; and on a node whose nodefs threshold is set
- * above what the disk has, the lowest-priority pod goes first and a critical one never.
+ * and sandbox freed, while a well-behaved pod runs on; and once a node has DiskPressure (its imagefs
+ * shadowed by a full tmpfs), a new pod is refused at admission, the lowest-priority running pod
+ * goes first and a critical one never.
  */
 import assert from 'node:assert/strict';
-import { statfsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { startLink, type Link } from './cloud-link.ts';
+import { run } from './harness.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED);
@@ -89,20 +90,14 @@ describe('node-pressure eviction and local storage limits', { skip, timeout: 300
     for (const n of ['hog', 'calm']) await api('DELETE', `/api/v1/namespaces/default/pods/${n}`);
   });
 
-  it('under a forced nodefs threshold the lowest-priority pod is evicted first, a critical pod never; the node reports DiskPressure', async () => {
-    // above what the disk has: pressure from the node's first reading on. Soft, with a grace
-    // period, so every pod has started (and has usage figures) when the first eviction is decided.
-    const fs = statfsSync(tmpdir());
-    const forced = fs.bavail * fs.bsize + 50 * 1024 ** 3;
+  it('under DiskPressure a new pod is refused (Failed, "Pod was rejected: …"), never started; the pods admitted before are evicted lowest priority first, a critical one never', async () => {
+    // imagefs is statfs of <data dir>/images: the pressure starts when the test mounts a 1 MiB
+    // tmpfs there (available 1Mi < 2Mi), after the pods were admitted and started on a node
+    // without pressure; the running containers' layers are under snapshots/, not shadowed
     const node: HedgeNode = await stack!.addNode({
       name: nodeB,
       runtimes: ['runc'],
-      extraArgs: [
-        '--eviction-hard', 'memory.available<100Mi',
-        '--eviction-soft', `nodefs.available<${forced}`,
-        '--eviction-soft-grace-period', 'nodefs.available=40s',
-        '--eviction-max-pod-grace-period', '0',
-      ],
+      extraArgs: ['--eviction-hard', 'memory.available<100Mi,imagefs.available<2Mi', '--eviction-max-pod-grace-period', '0'],
     });
     const r = await api('POST', '/apis/scheduling.k8s.io/v1/priorityclasses', { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'evict-e2e-high' }, value: 1000 });
     assert.ok(r.status === 201 || r.status === 409, JSON.stringify(r.body));
@@ -111,28 +106,43 @@ describe('node-pressure eviction and local storage limits', { skip, timeout: 300
     await createPod(sleeper('high', nodeB, idle, { priorityClassName: 'evict-e2e-high' }));
     await createPod(sleeper('critical', nodeB, idle, { priorityClassName: 'system-node-critical' }));
     for (const n of ['low', 'high', 'critical']) await waitPhase(n, 'Running', 40_000);
-    const diskPressure = await waitUntil('DiskPressure True', 30_000, async () => {
-      const nb = (await api('GET', `/api/v1/nodes/${nodeB}`)).body as { status?: { conditions?: { type: string; status: string; reason: string }[] } };
-      return nb.status?.conditions?.find((c) => c.type === 'DiskPressure' && c.status === 'True');
-    });
-    assert.equal(diskPressure.reason, 'KubeletHasDiskPressure');
-    const low = await waitPhase('low', 'Failed', 90_000);
-    const high = await waitPhase('high', 'Failed', 30_000);
-    // each status write gets a new revision: low's Failed was written before high's
-    assert.ok(Number(low.metadata?.resourceVersion) < Number(high.metadata?.resourceVersion), `low ${low.metadata?.resourceVersion} before high ${high.metadata?.resourceVersion}`);
-    for (const p of [low, high]) {
-      assert.equal(p.status?.reason, 'Evicted');
-      assert.match(p.status?.message ?? '', new RegExp(`^The node was low on resource: ephemeral-storage\\. Threshold quantity: ${forced}, available: \\d+(Ki|Mi|Gi)?\\. `));
-      const dt = p.status?.conditions?.find((c) => c.type === 'DisruptionTarget');
-      assert.deepEqual([dt?.status, dt?.reason, dt?.message], ['True', 'TerminationByKubelet', p.status?.message]);
+    const imagesDir = join(node.dataDir, 'images');
+    const mounted = await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'hedge-e2e-imagefs', imagesDir]);
+    assert.equal(mounted.code, 0, mounted.stderr);
+    try {
+      const diskPressure = await waitUntil('DiskPressure True', 30_000, async () => {
+        const nb = (await api('GET', `/api/v1/nodes/${nodeB}`)).body as { status?: { conditions?: { type: string; status: string; reason: string }[] } };
+        return nb.status?.conditions?.find((c) => c.type === 'DiskPressure' && c.status === 'True');
+      });
+      assert.equal(diskPressure.reason, 'KubeletHasDiskPressure');
+      // the eviction manager's admit handler: a new pod is refused, whatever its QoS
+      await createPod(sleeper('late', nodeB, idle, { containers: [{ name: 'c', image: stack!.busyboxImage, command: ['sh', '-c', idle], resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '10m', memory: '16Mi' } } }], volumes: [] }));
+      const late = await waitPhase('late', 'Failed', 20_000);
+      assert.deepEqual([late.status?.reason, late.status?.message], ['Evicted', 'Pod was rejected: The node had condition: [DiskPressure]. ']);
+      assert.equal(late.status?.containerStatuses, undefined, 'never started');
+      const lateEv = await waitUntil('late Evicted event', 15_000, async () => (await events('late')).find((e) => e.reason === 'Evicted'));
+      assert.deepEqual([lateEv.type, lateEv.message], ['Warning', 'The node had condition: [DiskPressure]. ']);
+      const low = await waitPhase('low', 'Failed', 40_000);
+      const high = await waitPhase('high', 'Failed', 30_000);
+      // each status write gets a new revision: low's Failed was written before high's
+      assert.ok(Number(low.metadata?.resourceVersion) < Number(high.metadata?.resourceVersion), `low ${low.metadata?.resourceVersion} before high ${high.metadata?.resourceVersion}`);
+      for (const p of [low, high]) {
+        assert.equal(p.status?.reason, 'Evicted');
+        assert.match(p.status?.message ?? '', /^The node was low on resource: ephemeral-storage\. Threshold quantity: 2Mi, available: \d+(Ki|Mi)?\. /);
+        const dt = p.status?.conditions?.find((c) => c.type === 'DisruptionTarget');
+        assert.deepEqual([dt?.status, dt?.reason, dt?.message], ['True', 'TerminationByKubelet', p.status?.message]);
+      }
+      const nodeEvents = await events(nodeB);
+      assert.ok(nodeEvents.some((e) => e.reason === 'EvictionThresholdMet' && e.message === 'Attempting to reclaim ephemeral-storage'), JSON.stringify(nodeEvents));
+      // the critical pod stays, pressure or not; the refused pod never got a container
+      await new Promise((res) => setTimeout(res, 11_000));
+      assert.equal((await getPod('critical'))?.status?.phase, 'Running');
+      assert.equal((await getPod('late'))?.status?.phase, 'Failed');
+      await waitUntil('evicted sandboxes freed, none made for the refused pod', 15_000, async () => ((await node.hostState()).conmonPids.length === 1 ? true : undefined));
+    } finally {
+      await run('umount', [imagesDir]);
     }
-    const nodeEvents = await events(nodeB);
-    assert.ok(nodeEvents.some((e) => e.reason === 'EvictionThresholdMet' && e.message === 'Attempting to reclaim ephemeral-storage'), JSON.stringify(nodeEvents));
-    // the critical pod stays, pressure or not
-    await new Promise((res) => setTimeout(res, 11_000));
-    assert.equal((await getPod('critical'))?.status?.phase, 'Running');
-    await waitUntil('evicted sandboxes freed', 15_000, async () => ((await node.hostState()).conmonPids.length === 1 ? true : undefined));
-    for (const n of ['low', 'high', 'critical']) await api('DELETE', `/api/v1/namespaces/default/pods/${n}`);
+    for (const n of ['low', 'high', 'critical', 'late']) await api('DELETE', `/api/v1/namespaces/default/pods/${n}`);
     await api('DELETE', '/apis/scheduling.k8s.io/v1/priorityclasses/evict-e2e-high');
   });
 
@@ -146,7 +156,6 @@ describe('node-pressure eviction and local storage limits', { skip, timeout: 300
     await waitUntil('offline-hog conmon', 10_000, async () => ((await node.hostState()).conmonPids.length === 1 ? true : undefined));
     link.cut();
     const { writeFile } = await import('node:fs/promises');
-    const { join } = await import('node:path');
     await writeFile(join(node.dataDir, 'pods', running.metadata!.uid!, 'volumes', 'empty-dir', 'scratch', 'go'), '');
     // no cloud: the node decides, stops the containers and frees the sandbox on its own
     await waitUntil('evicted while offline: sandbox freed', 40_000, async () => {

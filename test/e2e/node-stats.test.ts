@@ -87,6 +87,15 @@ describe('node stats: /stats/summary and /metrics/cadvisor on a real node', { sk
       assert.ok((p.network?.rxBytes ?? 0) > 0, `the pod's netns saw the HTTP request: ${what}`);
       assert.ok((p.network?.txBytes ?? 0) > 0, what);
     }
+    // local storage (the walk shared with the eviction manager): the runc container's writable layer
+    // (overlay upperdir) and log files, summed as the pod's ephemeral-storage on the node filesystem
+    const runc = summary.pods.find((x) => x.podRef.name === 'st-runc')!;
+    const { rootfs, logs } = runc.containers[0];
+    const eph = runc['ephemeral-storage'];
+    assert.ok(rootfs && logs && eph, JSON.stringify(runc));
+    assert.ok(rootfs.inodesUsed >= 1 && logs.usedBytes > 0, JSON.stringify(runc.containers[0]));
+    assert.deepEqual([eph.usedBytes, eph.inodesUsed], [rootfs.usedBytes + logs.usedBytes, rootfs.inodesUsed + logs.inodesUsed]);
+    assert.equal(eph.capacityBytes, summary.node.fs?.capacityBytes);
 
     // a handler call that fails during a scrape (runsc state under load) leaves that container out
     // of that one scrape, so poll until one scrape has every series; the last body explains a timeout

@@ -328,3 +328,23 @@ describe('eviction manager', () => {
     await done;
   });
 });
+
+describe('eviction admit handler', () => {
+  it('refuses new pods while DiskPressure is reported (from the first reading, grace period or not) and admits again once the transition period is over', async () => {
+    const n = node({ evictionHard: { 'memory.available': '100Mi' }, evictionSoft: { 'nodefs.available': '10Gi' }, evictionSoftGracePeriod: { 'nodefs.available': '1m' } }, { transitionMs: 30_000 });
+    const fresh = pod('fresh');
+    assert.deepEqual(n.mgr.admit(fresh), { admit: true });
+    n.set('nodefs.available', 5 * Gi);
+    await n.sync();
+    assert.equal(n.evicted.length, 0, 'grace period not over: nobody evicted');
+    assert.deepEqual(n.mgr.admit(fresh), { admit: false, reason: 'Evicted', message: 'The node had condition: [DiskPressure]. ' });
+    assert.deepEqual(n.mgr.admit(pod('crit', { priorityClassName: 'system-node-critical' })), { admit: true });
+    n.set('nodefs.available', 50 * Gi);
+    n.clock.advance(10_000);
+    await n.sync();
+    assert.equal(n.mgr.admit(fresh).admit, false, 'held for the transition period');
+    n.clock.advance(30_000);
+    await n.sync();
+    assert.deepEqual(n.mgr.admit(fresh), { admit: true });
+  });
+});

@@ -14,8 +14,11 @@ import { formatTime } from '../../client/micro-time.ts';
 import type { Logger } from '../../lib/log.ts';
 import { Counter, type Registry } from '../../lib/prom.ts';
 import { timeoutSignal } from '../../lib/signals.ts';
+import type { PodAdmitHandler, PodAdmitResult } from '../podsync/types.ts';
 import {
   SIGNAL_CONDITION,
+  EVICTED_REASON,
+  admitUnderPressure,
   byEvictionPriority,
   evictionMessage,
   isCriticalPod,
@@ -69,7 +72,7 @@ export interface SyncResult {
 
 const PRESSURE_CONDITIONS: readonly PressureCondition[] = ['MemoryPressure', 'DiskPressure', 'PIDPressure'];
 
-export class EvictionManager {
+export class EvictionManager implements PodAdmitHandler {
   private readonly cfg: Required<EvictionManagerConfig>;
   private readonly log: Logger;
   /** thresholds met last pass (kept until their minimum reclaim is back) */
@@ -105,6 +108,13 @@ export class EvictionManager {
   /** a pressure condition of the node, True while observed within the transition period */
   underPressure(c: PressureCondition): boolean {
     return this.conditions.has(c);
+  }
+
+  /** the kubelet's eviction admit handler: may a new pod start under the node's conditions now (helpers.ts admitUnderPressure) */
+  admit(pod: Pod): PodAdmitResult {
+    const r = admitUnderPressure(pod, this.conditions);
+    if (!r.admit) this.log.info({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, conditions: [...this.conditions] }, 'failed to admit pod to node');
+    return r;
   }
 
   isUnderMemoryPressure(): boolean {
@@ -168,11 +178,14 @@ export class EvictionManager {
     this.lastObservations = obs;
 
     const active = all.filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
-    // usage walks each pod's writable layers, logs and emptyDirs: only the pods it is needed for,
-    // every pod when one must be chosen, else those with a local-storage limit to enforce (a node
-    // with 100 pods and no pressure walks nothing every 10 s)
+    // usage walks each pod's writable layers, logs and emptyDirs (stats/pod-storage.ts, the cache
+    // /stats/summary reads too): only the pods it is needed for — every pod, walked now, when one
+    // must be chosen; else those with a local-storage limit to enforce, walked within the last half
+    // interval (a summary scrape's walk is reused; a node with 100 pods and no pressure walks
+    // nothing every 10 s)
     const need = acting.length > 0 ? active : this.cfg.localStorageCapacityIsolation ? active.filter(hasLocalStorageLimit) : [];
-    const usage = need.length > 0 ? await this.deps.usage.usage(need, signal) : new Map<string, PodUsage>();
+    const maxStorageAgeMs = acting.length > 0 ? 0 : this.cfg.monitoringIntervalMs / 2;
+    const usage = need.length > 0 ? await this.deps.usage.usage(need, signal, { maxStorageAgeMs }) : new Map<string, PodUsage>();
     const usageOf = (p: Pod): PodUsage | undefined => usage.get(p.metadata?.uid ?? '');
     if (this.cfg.localStorageCapacityIsolation) {
       const evicted = await this.localStorageEviction(active, usageOf, signal);
@@ -257,7 +270,7 @@ export class EvictionManager {
       this.log.warn({ pod: key }, 'eviction manager: cannot evict a critical pod');
       return false;
     }
-    this.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'Evicted', message });
+    this.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: EVICTED_REASON, message });
     this.log.info({ pod: key, uid: pod.metadata?.uid, message }, 'evicting pod');
     const ac = timeoutSignal(signal, POD_CLEANUP_TIMEOUT_MS + graceSeconds * 1000);
     try {

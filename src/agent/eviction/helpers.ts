@@ -3,7 +3,10 @@
  * met, the node conditions they raise, how pods are ranked, and the messages an evicted pod gets.
  */
 import type { Container, Pod } from 'kubernetes-types/core/v1.js';
+import { podQOSClass } from '../../api/defaults/pod.ts';
 import { Quantity } from '../../api/meta/quantity.ts';
+import { findToleration } from '../../api/tolerations.ts';
+import type { PodAdmitResult } from '../podsync/types.ts';
 import { SIGNAL_RESOURCE, thresholdQuantity, type Signal, type StarvedResource, type Threshold } from './thresholds.ts';
 import type { FsUsage, Observations, PodUsage } from './types.ts';
 
@@ -60,6 +63,28 @@ export function isCriticalPod(p: Pod): boolean {
   // a pod not through priority admission yet: its class names the same thing
   const cls = p.spec?.priorityClassName;
   return cls === 'system-node-critical' || cls === 'system-cluster-critical';
+}
+
+/** upstream's Reason, of an eviction and of a pod refused under pressure */
+export const EVICTED_REASON = 'Evicted';
+
+const CONDITION_ORDER: readonly PressureCondition[] = ['MemoryPressure', 'DiskPressure', 'PIDPressure'];
+
+/**
+ * upstream's eviction admit handler (managerImpl.Admit): with no pressure, or for a critical pod,
+ * yes; under MemoryPressure alone, every pod but a BestEffort one that does not tolerate the
+ * node.kubernetes.io/memory-pressure:NoSchedule taint; under any other condition, none.
+ */
+export function admitUnderPressure(pod: Pod, conditions: ReadonlySet<PressureCondition>): PodAdmitResult {
+  if (conditions.size === 0 || isCriticalPod(pod)) return { admit: true };
+  if (conditions.size === 1 && conditions.has('MemoryPressure')) {
+    const qos = pod.status?.qosClass || podQOSClass(pod.spec ?? { containers: [] });
+    if (qos !== 'BestEffort') return { admit: true };
+    if (findToleration(pod.spec?.tolerations, { key: 'node.kubernetes.io/memory-pressure', effect: 'NoSchedule' })) return { admit: true };
+  }
+  // upstream prints the []NodeConditionType with %v: `[MemoryPressure DiskPressure]`
+  const list = CONDITION_ORDER.filter((c) => conditions.has(c)).join(' ');
+  return { admit: false, reason: EVICTED_REASON, message: `The node had condition: [${list}]. ` };
 }
 
 const podPriority = (p: Pod): number => p.spec?.priority ?? 0;

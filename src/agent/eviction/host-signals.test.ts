@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeClock } from '../../client/clock.ts';
 import type { HostProbe } from '../node/host-probe.ts';
 import { hostSignals } from './host-signals.ts';
-import { diskUsage } from './pod-usage.ts';
+import { diskUsage } from '../stats/pod-storage.ts';
 
 const Mi = 1024 * 1024;
 

@@ -1,6 +1,6 @@
 export { EvictionManager, MONITORING_INTERVAL_MS, type EvictionManagerConfig, type EvictionManagerDeps, type SyncResult } from './eviction-manager.ts';
 export { hostSignals, type HostSignalsOptions } from './host-signals.ts';
-export { runtimePodUsage, diskUsage, type RuntimePodUsageOptions } from './pod-usage.ts';
+export { runtimePodUsage, type RuntimePodUsageOptions } from './pod-usage.ts';
 export {
   DEFAULT_EVICTION_HARD,
   DEFAULT_PRESSURE_TRANSITION_MS,

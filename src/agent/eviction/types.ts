@@ -1,4 +1,5 @@
 import type { Pod, PodCondition } from 'kubernetes-types/core/v1.js';
+import type { FsUsage } from '../stats/pod-storage.ts';
 import type { Signal } from './thresholds.ts';
 
 /** one signal's reading: how much is left of how much (bytes, inodes or pids) */
@@ -15,10 +16,7 @@ export interface SignalSource {
   observe(signal: AbortSignal): Promise<Observations>;
 }
 
-export interface FsUsage {
-  bytes: number;
-  inodes: number;
-}
+export type { FsUsage } from '../stats/pod-storage.ts';
 
 export interface ContainerUsage {
   name: string;
@@ -38,9 +36,12 @@ export interface PodUsage {
   processes?: number;
 }
 
-/** the per-pod figures (upstream's stats summary), for the pods asked about, by uid; a pod without figures is absent */
+/**
+ * the per-pod figures (upstream's stats summary), for the pods asked about, by uid; a pod without
+ * figures is absent. Disk figures at most `maxStorageAgeMs` old (default 0: walked now).
+ */
 export interface PodUsageSource {
-  usage(pods: readonly Pod[], signal: AbortSignal): Promise<Map<string, PodUsage>>;
+  usage(pods: readonly Pod[], signal: AbortSignal, o?: { maxStorageAgeMs?: number }): Promise<Map<string, PodUsage>>;
 }
 
 export interface EvictRequest {

@@ -101,6 +101,20 @@ export function buildPodStatus(i: StatusInput): PodStatus {
 }
 
 /**
+ * A pod the node refused at admission (upstream's rejectPod): Failed with the handler's reason and
+ * `Pod was rejected: …`, its start time, and nothing of containers or conditions — it never ran.
+ */
+export function rejectedPodStatus(pod: Pod, rejection: { reason: string; message: string }, startTime: number): PodStatus {
+  return {
+    phase: 'Failed',
+    reason: rejection.reason,
+    message: rejection.message,
+    startTime: formatTime(startTime),
+    ...(pod.status?.qosClass ? { qosClass: pod.status.qosClass } : {}),
+  };
+}
+
+/**
  * The status as a strategic merge patch, as the kubelet writes it: conditions merge by type and
  * only ours are sent, so a condition another controller wrote since our last read (a readiness
  * gate's) is not replaced by our older copy; podIPs and hostIPs, merged by ip in the schema, are
@@ -110,7 +124,7 @@ export function statusPatch(status: PodStatus, alsoOwn: readonly string[] = []):
   const replaced = (list: readonly unknown[]): unknown[] => [...list, { $patch: 'replace' }];
   return {
     ...status,
-    conditions: (status.conditions ?? []).filter((c) => OWN_CONDITIONS.has(c.type) || alsoOwn.includes(c.type)),
+    ...(status.conditions ? { conditions: status.conditions.filter((c) => OWN_CONDITIONS.has(c.type) || alsoOwn.includes(c.type)) } : {}),
     ...(status.podIPs ? { podIPs: replaced(status.podIPs) } : {}),
     ...(status.hostIPs ? { hostIPs: replaced(status.hostIPs) } : {}),
   };

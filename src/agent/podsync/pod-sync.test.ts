@@ -11,10 +11,24 @@ import { volumeDir } from '../volumes/paths.ts';
 import { eventually, Harness } from './testing/harness.ts';
 import type { ContainerId, ContainerStatus as RuntimeContainerStatus, SandboxConfig, SandboxId } from '../runtime/types.ts';
 import { FakeRuntime } from '../runtime/testing/fake-runtime.ts';
+import { admitUnderPressure, type PressureCondition } from '../eviction/helpers.ts';
 
 const cs = (p: Pod, name: string): ContainerStatus | undefined => p.status?.containerStatuses?.find((c) => c.name === name);
 const cond = (p: Pod, type: string): string | undefined => p.status?.conditions?.find((c) => c.type === type)?.status;
 const app = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ name: 'app', image: 'busybox:1', ...over });
+/** the first `times` status writes of pod `name` fail as if the API were unreachable (no hub) */
+function cloudAway(h: Harness, name: string, times: number): { refused: number; restore: () => void } {
+  const patch = h.client.patch.bind(h.client);
+  const out = { refused: 0, restore: () => void (h.client.patch = patch) };
+  h.client.patch = (async (...args: Parameters<typeof patch>) => {
+    if (args[1] === name && out.refused < times) {
+      out.refused++;
+      throw new HedgeError('Unavailable', 'the cloud is away');
+    }
+    return patch(...args);
+  }) as typeof h.client.patch;
+  return out;
+}
 const pick = (s: SandboxConfig | undefined) => Object.fromEntries(Object.entries(s ?? {}).filter(([k]) => ['shareIpc', 'hostIpc', 'hostPid', 'sharePid'].includes(k)));
 
 describe('pod sync lifecycle', () => {
@@ -814,15 +828,7 @@ describe('steady pods and exit events', () => {
     await h.createPod('evict-offline', { containers: [app({ name: 'evo' })] });
     const running = await h.until('evict-offline', (x) => x.status?.phase === 'Running' && cond(x, 'Ready') === 'True', 'Running');
     await h.tick();
-    const patch = h.client.patch.bind(h.client);
-    let refused = 0;
-    h.client.patch = (async (...args: Parameters<typeof patch>) => {
-      if (args[1] === 'evict-offline' && refused < 2) {
-        refused++;
-        throw new HedgeError('Unavailable', 'the cloud is away');
-      }
-      return patch(...args);
-    }) as typeof h.client.patch;
+    const away = cloudAway(h, 'evict-offline', 2);
     try {
       const message = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ';
       assert.equal(await h.sync!.evict(running.metadata!.uid!, { gracePeriodSeconds: 0, message }, new AbortController().signal), true);
@@ -830,10 +836,10 @@ describe('steady pods and exit events', () => {
       assert.equal((await h.pod('evict-offline'))?.status?.phase, 'Running', 'not written yet');
       assert.ok(!h.sync!.activePods().some((x) => x.metadata?.name === 'evict-offline'), 'not a candidate again meanwhile');
       const p = await h.until('evict-offline', (x) => x.status?.phase === 'Failed', 'Failed after retries', 5);
-      assert.deepEqual([p.status?.reason, p.status?.message, refused], ['Evicted', message, 2]);
+      assert.deepEqual([p.status?.reason, p.status?.message, away.refused], ['Evicted', message, 2]);
       assert.equal(p.status?.conditions?.some((c) => c.type === 'DisruptionTarget'), false, 'a local-storage eviction sets none (upstream)');
     } finally {
-      h.client.patch = patch;
+      away.restore();
     }
   });
 
@@ -971,6 +977,69 @@ describe('locate', () => {
       assert.equal(h.sync?.locate('default', 'two', 'b')?.id, id(two, 'b'));
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('admission under node pressure (the eviction manager\'s admit handler)', () => {
+  const conditions = new Set<PressureCondition>();
+  let h: Harness;
+  before(async () => {
+    h = new Harness();
+    h.admitHandlers = [{ admit: (p) => admitUnderPressure(p, conditions) }];
+    await h.init();
+    h.start();
+  });
+  after(() => h.close());
+
+  it('under DiskPressure a new pod is refused: a Warning event, Failed/Evicted "Pod was rejected: …", nothing made; one admitted before runs on, a critical one is admitted', async () => {
+    await h.createPod('before', { containers: [app({ name: 'b' })] });
+    await h.until('before', (x) => x.status?.phase === 'Running', 'Running');
+    conditions.add('DiskPressure');
+    await h.createPod('late', { containers: [app({ name: 'l' })], tolerations: [{ key: 'node.kubernetes.io/disk-pressure', operator: 'Exists', effect: 'NoSchedule' }] });
+    const late = await h.until('late', (x) => x.status?.phase === 'Failed', 'Failed', 5);
+    assert.deepEqual([late.status?.reason, late.status?.message], ['Evicted', 'Pod was rejected: The node had condition: [DiskPressure]. ']);
+    assert.equal(late.status?.containerStatuses, undefined, 'it never ran');
+    assert.ok(late.status?.startTime);
+    assert.ok(h.events.events.some((e) => e.name === 'late' && e.type === 'Warning' && e.reason === 'Evicted' && e.message === 'The node had condition: [DiskPressure]. '), JSON.stringify(h.events.events.filter((e) => e.name === 'late')));
+    assert.ok(!h.runtime.ops.some((o) => o === 'createSandbox:late' || o === 'create:l'), h.runtime.ops.join(' '));
+    assert.ok(!h.sync!.activePods().some((p) => p.metadata?.name === 'late'), 'not an eviction candidate');
+    await h.createPod('crit', { priorityClassName: 'system-node-critical', containers: [app({ name: 'k' })] });
+    await h.until('crit', (x) => x.status?.phase === 'Running', 'critical pod Running');
+    await h.tick(h.cfg.idleResyncMs);
+    assert.equal((await h.pod('before'))?.status?.phase, 'Running', 'admitted before the pressure: untouched');
+    assert.equal((await h.pod('late'))?.status?.phase, 'Failed', 'never started later either');
+    assert.ok(!h.runtime.ops.includes('create:l'));
+  });
+
+  it('a restarted agent under pressure adopts the pods it runs (not asked again); a pod that came meanwhile is refused', async () => {
+    await h.stop();
+    await h.createPod('meanwhile', { containers: [app({ name: 'm' })] });
+    const creates = h.runtime.ops.filter((o) => o === 'create:b').length;
+    h.start();
+    await eventually(() => h.sync?.hasSynced() === true, 'synced');
+    await h.tick();
+    await h.until('meanwhile', (x) => x.status?.phase === 'Failed', 'Failed', 5);
+    assert.equal((await h.pod('before'))?.status?.phase, 'Running');
+    assert.equal(h.runtime.ops.filter((o) => o === 'create:b').length, creates, 'adopted, not restarted');
+  });
+
+  it('MemoryPressure refuses a BestEffort pod only, unless it tolerates the memory-pressure taint; the refusal is written once the API is back', async () => {
+    conditions.clear();
+    conditions.add('MemoryPressure');
+    await h.createPod('burstable', { containers: [app({ name: 'u', resources: { requests: { memory: '16Mi' } } })] });
+    await h.createPod('tolerant', { tolerations: [{ key: 'node.kubernetes.io/memory-pressure', operator: 'Exists', effect: 'NoSchedule' }], containers: [app({ name: 't' })] });
+    await h.until('burstable', (x) => x.status?.phase === 'Running', 'Burstable Running');
+    await h.until('tolerant', (x) => x.status?.phase === 'Running', 'tolerating BestEffort Running');
+    const away = cloudAway(h, 'besteffort', 2);
+    try {
+      await h.createPod('besteffort', { containers: [app({ name: 'e' })] });
+      const p = await h.until('besteffort', (x) => x.status?.phase === 'Failed', 'Failed after retries', 10);
+      assert.deepEqual([p.status?.reason, p.status?.message, away.refused], ['Evicted', 'Pod was rejected: The node had condition: [MemoryPressure]. ', 2]);
+      assert.ok(!h.runtime.ops.includes('create:e'));
+    } finally {
+      away.restore();
+      conditions.clear();
     }
   });
 });

@@ -269,9 +269,12 @@ export class PodSync {
     this.byName = undefined;
     const adopt = this.pendingAdoption.get(uid);
     this.pendingAdoption.delete(uid);
+    const left = !adopt && this.leftSandboxes.delete(uid);
+    // a pod this node already runs (its containers, or a sandbox a previous agent left) was admitted then
+    if (!adopt && !left) this.admit(w);
     const run = (async () => {
       if (adopt) await w.adopt(adopt.handler, adopt.containers, signal);
-      else if (this.leftSandboxes.delete(uid)) await w.restore(signal);
+      else if (left) await w.restore(signal);
       await w.run(signal);
     })()
       .catch((err: unknown) => {
@@ -285,6 +288,26 @@ export class PodSync {
         this.runs.delete(run);
       });
     this.runs.add(run);
+  }
+
+  /**
+   * The kubelet's admission (canAdmitPod): each admit handler in turn (the eviction manager's,
+   * deps.admitHandlers) may refuse a pod about to start for the first time here; the first refusal
+   * is the pod's (PodWorker.reject: a Warning event, Failed with `Pod was rejected: …`, nothing
+   * started). Pods already finished or being deleted are not asked about.
+   */
+  private admit(w: PodWorker): void {
+    const p = w.currentPod;
+    const handlers = this.deps.admitHandlers ?? [];
+    if (handlers.length === 0 || w.terminal || p.metadata?.deletionTimestamp) return;
+    const others = this.activePods().filter((o) => o.metadata?.uid !== w.uid);
+    for (const h of handlers) {
+      const r = h.admit(p, others);
+      if (r.admit) continue;
+      this.log.info({ pod: `${p.metadata?.namespace}/${p.metadata?.name}`, reason: r.reason, message: r.message }, 'pod rejected at admission');
+      w.reject(r.reason, r.message);
+      return;
+    }
   }
 
   /**

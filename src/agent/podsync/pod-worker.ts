@@ -18,7 +18,7 @@ import { dropEarlyRootfs, prepareRootfsEarly, startAttempt, type EarlyRootfs } f
 import type { ContainerKind } from './labels.ts';
 import { logTailMessage } from '../logs/cri-log.ts';
 import { runProbes } from './probe-runner.ts';
-import { buildPodStatus, computePhase, containerSpecOf, readinessGateChanged, statusPatch } from './pod-status.ts';
+import { buildPodStatus, computePhase, containerSpecOf, readinessGateChanged, rejectedPodStatus, statusPatch } from './pod-status.ts';
 import { PodVolumes } from './pod-volumes.ts';
 import { afterExit, crashLoopMessage, mayRetry, type BackoffPolicy } from './restart-backoff.ts';
 import { createPodSandbox, createPodSandboxBeside, networkSandbox, podAddresses, resolveRuntimeHandler } from './pod-sandbox.ts';
@@ -61,6 +61,8 @@ export class PodWorker {
   private evictRequest?: EvictRequest;
   private evicted?: EvictRequest;
   private evictWaiters: ((ok: boolean) => void)[] = [];
+  /** the node refused the pod at admission (reject()): written Failed with this, never started */
+  private rejection?: { reason: string; message: string };
   /** the write of the final phase failed (offline without a hub): later passes retry it */
   private finalWritePending = false;
   private startTime: number;
@@ -230,6 +232,20 @@ export class PodWorker {
     if (!saved.created || this.finalPhase) {
       await this.releaseSandbox(signal).catch((err: unknown) => this.log.warn({ err }, 'freeing the previous sandbox failed'));
     }
+  }
+
+  /**
+   * The node's admission refused the pod (upstream's rejectPod): a Warning event with the reason
+   * and message now, and the first pass writes it Failed with `Pod was rejected: <message>` — a
+   * status write like any other, so offline the hub journals it and it reaches the API when the
+   * link returns. Nothing of the pod is made: no sandbox, no volumes, no container.
+   */
+  reject(reason: string, message: string): void {
+    this.rejection = { reason, message: `Pod was rejected: ${message}` };
+    this.finalPhase = 'Failed';
+    this.finalWritePending = true;
+    this.trace.abandon();
+    this.event('Warning', reason, message);
   }
 
   /** takes over containers found in the runtime at agent start, without restarting them */
@@ -930,25 +946,27 @@ export class PodWorker {
   private async writeStatus(signal: AbortSignal, phase?: PodPhase, initialized = false): Promise<void> {
     if (this.gone) return;
     const inits = this.initRecords();
-    const status = buildPodStatus({
-      pod: this.pod,
-      phase: phase ?? this.finalPhase ?? 'Pending',
-      inits,
-      apps: this.appRecords(),
-      ephemerals: (this.pod.spec?.ephemeralContainers ?? []).map((c) => this.record(c.name, 'ephemeral')),
-      sandboxReady: this.sandbox?.created === true && !this.sandboxError,
-      sandboxError: this.sandboxError,
-      // a finished pod's sidecars were stopped with it: they do not undo Initialized
-      initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => (r.observed?.state === 'exited' && r.observed.exitCode === 0) || isRestartableInit(containerSpecOf(this.pod, 'init', r.name)))),
-      podIP: this.sandbox?.podIP ?? this.pod.status?.podIP,
-      podIPs: this.sandbox?.podIPs ?? this.pod.status?.podIPs?.flatMap((p) => (p.ip ? [p.ip] : [])),
-      hostIP: this.cfg.hostIP,
-      startTime: this.startTime,
-      now: this.deps.clock.now(),
-      previous: this.pod.status as PodStatus | undefined,
-      ...(this.deadlineExceeded ? { reason: { reason: 'DeadlineExceeded', message: DEADLINE_MESSAGE } } : {}),
-      ...(this.evicted ? { reason: { reason: 'Evicted', message: this.evicted.message }, ...(this.evicted.condition ? { extraConditions: [this.evicted.condition] } : {}) } : {}),
-    });
+    const status = this.rejection
+      ? rejectedPodStatus(this.pod, this.rejection, this.startTime)
+      : buildPodStatus({
+        pod: this.pod,
+        phase: phase ?? this.finalPhase ?? 'Pending',
+        inits,
+        apps: this.appRecords(),
+        ephemerals: (this.pod.spec?.ephemeralContainers ?? []).map((c) => this.record(c.name, 'ephemeral')),
+        sandboxReady: this.sandbox?.created === true && !this.sandboxError,
+        sandboxError: this.sandboxError,
+        // a finished pod's sidecars were stopped with it: they do not undo Initialized
+        initialized: initialized || (this.finalPhase !== undefined && inits.every((r) => (r.observed?.state === 'exited' && r.observed.exitCode === 0) || isRestartableInit(containerSpecOf(this.pod, 'init', r.name)))),
+        podIP: this.sandbox?.podIP ?? this.pod.status?.podIP,
+        podIPs: this.sandbox?.podIPs ?? this.pod.status?.podIPs?.flatMap((p) => (p.ip ? [p.ip] : [])),
+        hostIP: this.cfg.hostIP,
+        startTime: this.startTime,
+        now: this.deps.clock.now(),
+        previous: this.pod.status as PodStatus | undefined,
+        ...(this.deadlineExceeded ? { reason: { reason: 'DeadlineExceeded', message: DEADLINE_MESSAGE } } : {}),
+        ...(this.evicted ? { reason: { reason: 'Evicted', message: this.evicted.message }, ...(this.evicted.condition ? { extraConditions: [this.evicted.condition] } : {}) } : {}),
+      });
     // Multus' network-status goes with the status write (pods/status may set annotations)
     const netStatus = this.sandbox?.networkStatus;
     const annotate = netStatus !== undefined && this.pod.metadata?.annotations?.[NETWORK_STATUS_ANNOTATION] !== netStatus;

@@ -41,6 +41,16 @@ export interface PodSyncDeps {
   netnsPool?: Pick<NetnsPool, 'start' | 'take' | 'close'>;
   /** the node's shared informers (its pods, RuntimeClasses and Services are read there); PodSync makes its own otherwise */
   informers?: SharedInformerFactory;
+  /** the kubelet's admit handlers, asked in order before a new pod is started (the eviction manager's) */
+  admitHandlers?: readonly PodAdmitHandler[];
+}
+
+/** lifecycle.PodAdmitResult: a refused pod is written Failed with `reason` and `Pod was rejected: <message>` */
+export type PodAdmitResult = { admit: true } | { admit: false; reason: string; message: string };
+
+/** lifecycle.PodAdmitHandler: may this node start `pod` now? `others` are the pods it runs (not finished) */
+export interface PodAdmitHandler {
+  admit(pod: Pod, others: readonly Pod[]): PodAdmitResult;
 }
 
 /** Where a running sandbox is; persisted so a restarted agent can find and clean it. */

@@ -12,6 +12,7 @@ import type { ContainerId, RuntimeHandler, SandboxId } from '../runtime/types.ts
 import type { ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats, StatsScope } from './types.ts';
 import { readCgroupStats, withNanoCores, type CgroupRef } from './cgroup-v1.ts';
 import { parseNetDev } from './net-dev.ts';
+import type { PodStorage, PodStorageSource } from './pod-storage.ts';
 
 /** What the collector needs from pod sync (PodSync and the node server's PodSource satisfy it). */
 export interface StatsPodSource {
@@ -37,6 +38,8 @@ export interface PodSample {
   containers: ContainerSample[];
   /** the whole sandbox (for a microVM: the guest), incl. the pod's network */
   stats?: SandboxStats;
+  /** what it holds on disk (writable layers, logs, emptyDirs), when asked for (`sample`'s `storage`) */
+  storage?: PodStorage;
 }
 
 export interface FsSample {
@@ -76,6 +79,8 @@ export interface StatsCollectorOptions {
   now?: () => Date;
   /** rates are computed over at least this window; closer scrapes reuse the last rate (default 1 s) */
   minRateWindowMs?: number;
+  /** the pods' disk figures (a cache shared with the eviction manager), for `sample`'s `storage` */
+  storage?: PodStorageSource;
 }
 
 /** pods sampled side by side (see `sample`) */
@@ -98,8 +103,12 @@ export class StatsCollector {
     this.minWindowMs = opts.minRateWindowMs ?? 1000;
   }
 
-  /** `scope` 'usage': CPU and memory only (/metrics/resource; see StatsScope) */
-  async sample(signal: AbortSignal, scope: StatsScope = 'full'): Promise<StatsSample> {
+  /**
+   * `scope` 'usage': CPU and memory only (/metrics/resource; see StatsScope). `storage`: each
+   * sampled pod's disk figures too, from the shared cache as it is (at most its refresh period
+   * old: /stats/summary), never a walk per request.
+   */
+  async sample(signal: AbortSignal, scope: StatsScope = 'full', o: { storage?: boolean } = {}): Promise<StatsSample> {
     const seen = new Set<string>();
     const nodeSample = this.sampleNode(seen, scope);
     const all = this.opts.pods.pods();
@@ -114,7 +123,16 @@ export class StatsCollector {
     }
     const node = await nodeSample;
     for (const k of this.prev.keys()) if (!seen.has(k)) this.prev.delete(k);
-    return { nodeName: this.opts.nodeName, node, pods: pods.filter((p): p is PodSample => p !== undefined) };
+    const sampled = pods.filter((p): p is PodSample => p !== undefined);
+    if (o.storage && this.opts.storage && sampled.length > 0) {
+      const uids = new Set(sampled.map((p) => p.uid));
+      const storage = await this.opts.storage.get(all.filter((p) => uids.has(p.metadata?.uid ?? '')), signal);
+      for (const p of sampled) {
+        const st = storage.get(p.uid);
+        if (st) p.storage = st;
+      }
+    }
+    return { nodeName: this.opts.nodeName, node, pods: sampled };
   }
 
   /** usageNanoCores against the previous sample of `key` (kept while `key` is seen every scrape) */

@@ -4,7 +4,8 @@
  * (upstream marks every one of them optional).
  */
 import type { CpuStats, MemoryStats, NetworkStats } from './types.ts';
-import type { FsSample, StatsSample } from './collector.ts';
+import type { FsSample, PodSample, StatsSample } from './collector.ts';
+import type { FsUsage } from './pod-storage.ts';
 
 export interface SummaryCpu {
   time: string;
@@ -40,11 +41,29 @@ export interface SummaryFs {
   inodes: number;
   inodesUsed: number;
 }
+/** FsStats of what something holds on a filesystem: its usage, and the filesystem's figures where known */
+export interface SummaryFsUsage {
+  time: string;
+  availableBytes?: number;
+  capacityBytes?: number;
+  usedBytes: number;
+  inodesFree?: number;
+  inodes?: number;
+  inodesUsed: number;
+}
+/** VolumeStats: FsStats and the volume's name */
+export interface SummaryVolume extends SummaryFsUsage {
+  name: string;
+}
 export interface SummaryContainer {
   name: string;
   startTime?: string;
   cpu: SummaryCpu;
   memory: SummaryMemory;
+  /** its writable layer */
+  rootfs?: SummaryFsUsage;
+  /** its log files */
+  logs?: SummaryFsUsage;
 }
 export interface SummaryPod {
   podRef: { name: string; namespace: string; uid: string };
@@ -53,6 +72,10 @@ export interface SummaryPod {
   cpu?: SummaryCpu;
   memory?: SummaryMemory;
   network?: SummaryNetwork;
+  /** disk-backed emptyDirs */
+  volume?: SummaryVolume[];
+  /** writable layers + logs + volumes, against the node's filesystem */
+  'ephemeral-storage'?: SummaryFsUsage;
 }
 export interface Summary {
   node: {
@@ -91,6 +114,37 @@ function fs(f: FsSample, time: string): SummaryFs {
   return { time, ...f };
 }
 
+/** usage on the node's filesystem (one filesystem holds layers, logs and volumes here) */
+function fsUsage(u: FsUsage, nodeFs: FsSample | undefined, time: string): SummaryFsUsage {
+  const out: SummaryFsUsage = { time, usedBytes: u.bytes, inodesUsed: u.inodes };
+  if (nodeFs) Object.assign(out, { availableBytes: nodeFs.availableBytes, capacityBytes: nodeFs.capacityBytes, inodesFree: nodeFs.inodesFree, inodes: nodeFs.inodes });
+  return out;
+}
+
+/** upstream's pod storage stats: each container's rootfs and logs, the emptyDirs, and their sum as ephemeral-storage */
+function podStorage(p: PodSample, out: SummaryPod, nodeFs: FsSample | undefined): void {
+  const st = p.storage;
+  if (!st) return;
+  const time = new Date(st.time).toISOString();
+  const total: FsUsage = { bytes: 0, inodes: 0 };
+  const add = (u: FsUsage | undefined): void => {
+    total.bytes += u?.bytes ?? 0;
+    total.inodes += u?.inodes ?? 0;
+  };
+  for (const c of st.containers) {
+    add(c.rootfs);
+    add(c.logs);
+    const sc = out.containers.find((x) => x.name === c.name);
+    if (!sc) continue;
+    if (c.rootfs) sc.rootfs = fsUsage(c.rootfs, nodeFs, time);
+    if (c.logs) sc.logs = fsUsage(c.logs, nodeFs, time);
+  }
+  const volumes = Object.entries(st.volumes);
+  for (const [, u] of volumes) add(u);
+  if (volumes.length > 0) out.volume = volumes.map(([name, u]) => ({ ...fsUsage(u, nodeFs, time), name }));
+  out['ephemeral-storage'] = fsUsage(total, nodeFs, time);
+}
+
 export function toSummary(s: StatsSample): Summary {
   const nodeTime = s.node.timestamp.toISOString();
   const node: Summary['node'] = { nodeName: s.nodeName, startTime: s.node.startTime.toISOString() };
@@ -115,6 +169,7 @@ export function toSummary(s: StatsSample): Summary {
       out.memory = memory(p.stats.memory, t);
       if (p.stats.network) out.network = network(p.stats.network, t);
     }
+    podStorage(p, out, s.node.fs);
     return out;
   });
   return { node, pods };

@@ -12,7 +12,7 @@ import { FakeMounter } from '../../volumes/mounter.ts';
 import { defaultPodSyncConfig, type PodSyncConfig } from '../config.ts';
 import { MemoryEventSink } from '../../../client/event-recorder.ts';
 import { PodSync } from '../pod-sync.ts';
-import type { PodSyncDeps } from '../types.ts';
+import type { PodAdmitHandler, PodSyncDeps } from '../types.ts';
 import { FakeImageStore } from '../../image/testing/fake-image-store.ts';
 import { FakeNetwork } from '../../network/testing/fake-network.ts';
 import { FakeSnapshotter } from '../../snapshot/testing/fake-snapshotter.ts';
@@ -46,6 +46,8 @@ export class Harness {
   private ac?: AbortController;
   private running?: Promise<void>;
   sync?: PodSync;
+  /** the admit handlers PodSync is given (PodSyncDeps.admitHandlers) */
+  admitHandlers?: PodAdmitHandler[];
 
   constructor(o: { runtime?: Omit<FakeRuntimeOptions, 'now'> } = {}) {
     this.runtime = new FakeRuntime({ ...o.runtime, now: () => this.clock.now() });
@@ -74,6 +76,7 @@ export class Harness {
       clock: this.clock,
       events: this.events,
       nodeAllocatable: { cpuMilli: 2000, memoryBytes: 4 << 30 },
+      ...(this.admitHandlers ? { admitHandlers: this.admitHandlers } : {}),
     };
   }
 

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { FakeClock } from '../../client/clock.ts';
+import { silentLogger } from '../../lib/log.ts';
+import type { ContainerId } from '../runtime/types.ts';
+import type { Snapshotter } from '../snapshot/types.ts';
+import { volumeDir } from '../volumes/paths.ts';
+import type { StatsSample } from './collector.ts';
+import { PodStorageCache, type FsUsage } from './pod-storage.ts';
+import { toSummary } from './summary.ts';
+
+/** du's own figures for `dir`: allocated bytes and inodes, a hard link once */
+const du = (dir: string): FsUsage => ({
+  bytes: Number(execFileSync('du', ['-s', '-B1', dir], { encoding: 'utf8' }).split('\t')[0]),
+  inodes: Number(execFileSync('du', ['-s', '--inodes', dir], { encoding: 'utf8' }).split('\t')[0]),
+});
+
+describe('pod storage (writable layers, logs, emptyDirs) against a real directory tree', () => {
+  let dir: string;
+  const clock = new FakeClock();
+  const uid = 'uid-1';
+  const pod: Pod = {
+    metadata: { name: 'p', namespace: 'default', uid },
+    spec: {
+      initContainers: [{ name: 'init' }],
+      containers: [{ name: 'app' }, { name: 'side' }],
+      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'ram', emptyDir: { medium: 'Memory' } }, { name: 'conf', configMap: { name: 'c' } }],
+    },
+  };
+  let cache: PodStorageCache;
+  let upper: (c: string) => string;
+  let logs: (c: string) => string;
+  let walks = 0;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-pod-storage-'));
+    upper = (c) => join(dir, 'snapshots', c, 'fs');
+    logs = (c) => join(dir, 'logs', c);
+    for (const c of ['app', 'init']) {
+      await mkdir(join(upper(c), 'tmp', 'deep'), { recursive: true });
+      await writeFile(join(upper(c), 'tmp', 'deep', 'a'), Buffer.alloc(c === 'app' ? 200_000 : 5_000, 1));
+      await mkdir(logs(c), { recursive: true });
+      await writeFile(join(logs(c), '0.log'), 'line\n'.repeat(2000));
+    }
+    const ed = volumeDir(dir, uid, 'empty-dir', 'scratch');
+    await mkdir(join(ed, 'sub'), { recursive: true });
+    await writeFile(join(ed, 'sub', 'big'), Buffer.alloc(1_000_000, 7));
+    await link(join(ed, 'sub', 'big'), join(ed, 'again'));
+    const snapshotter = { mounts: async (id: string) => [{ type: 'overlay', source: 'overlay', options: ['lowerdir=/x', `upperdir=${upper(id)}`, 'workdir=/w'] }] } as unknown as Snapshotter;
+    cache = new PodStorageCache({
+      // `side` has no container yet
+      pods: { locate: (_ns, _n, c) => (c === 'side' ? undefined : (walks++, { id: (c ?? '') as ContainerId, logDir: logs(c ?? '') })) },
+      snapshotter,
+      dataDir: dir,
+      clock,
+      logger: silentLogger(),
+    });
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('each container\'s writable layer and logs, each disk-backed emptyDir: du\'s figures', async () => {
+    const st = (await cache.get([pod], new AbortController().signal)).get(uid);
+    assert.ok(st);
+    assert.deepEqual(st.containers.map((c) => c.name), ['init', 'app']);
+    for (const c of st.containers) {
+      assert.deepEqual(c.rootfs, du(upper(c.name)), `${c.name} rootfs`);
+      assert.deepEqual(c.logs, du(logs(c.name)), `${c.name} logs`);
+    }
+    assert.deepEqual(Object.keys(st.volumes), ['scratch'], 'memory-backed and non-emptyDir volumes are not on the disk');
+    assert.deepEqual(st.volumes.scratch, du(volumeDir(dir, uid, 'empty-dir', 'scratch')));
+    assert.ok(st.volumes.scratch.bytes >= 1_000_000 && st.volumes.scratch.bytes < 2_000_000, 'a hard link counted once');
+  });
+
+  it('cached for the refresh period (no walk per request); maxAgeMs 0 walks now; a refresh period later it walks again', async () => {
+    const signal = new AbortController().signal;
+    const before = walks;
+    await writeFile(join(upper('app'), 'more'), Buffer.alloc(300_000, 2));
+    const cached = (await cache.get([pod], signal)).get(uid);
+    assert.equal(walks, before, 'no walk');
+    assert.notDeepEqual(cached?.containers[1].rootfs, du(upper('app')), 'the cached figure');
+    const fresh = (await cache.get([pod], signal, { maxAgeMs: 0 })).get(uid);
+    assert.deepEqual(fresh?.containers[1].rootfs, du(upper('app')));
+    await writeFile(join(upper('app'), 'more2'), Buffer.alloc(100_000, 2));
+    clock.advance(30_000);
+    assert.notDeepEqual((await cache.get([pod], signal)).get(uid)?.containers[1].rootfs, du(upper('app')), 'half a period: cached');
+    clock.advance(31_000);
+    assert.deepEqual((await cache.get([pod], signal)).get(uid)?.containers[1].rootfs, du(upper('app')), 'past the period: walked');
+    // two asking at once: one walk
+    const n = walks;
+    await Promise.all([cache.get([pod], signal, { maxAgeMs: 0 }), cache.get([pod], signal, { maxAgeMs: 0 })]);
+    assert.equal(walks - n, 2, 'one walk (two containers located)');
+  });
+
+  it('/stats/summary: containers\' rootfs and logs, the emptyDir as a volume, their sum as the pod\'s ephemeral-storage, against the node filesystem', async () => {
+    const st = (await cache.get([pod], new AbortController().signal)).get(uid)!;
+    const nodeFs = { capacityBytes: 100e9, availableBytes: 40e9, usedBytes: 60e9, inodes: 1e6, inodesFree: 9e5, inodesUsed: 1e5 };
+    const t = new Date(0);
+    const stats = { timestamp: t, cpu: { usageCoreNanoSeconds: 1 }, memory: { usageBytes: 1, workingSetBytes: 1, rssBytes: 1 } };
+    const sample: StatsSample = {
+      nodeName: 'n',
+      node: { timestamp: t, startTime: t, fs: nodeFs },
+      pods: [{ name: 'p', namespace: 'default', uid, handler: 'runc', containers: [{ name: 'app', id: 'app' as ContainerId, image: 'i', stats }], storage: st }],
+    };
+    const sp = toSummary(sample).pods[0];
+    const app = st.containers.find((c) => c.name === 'app')!;
+    const fsOf = (u: FsUsage) => ({ time: new Date(st.time).toISOString(), usedBytes: u.bytes, inodesUsed: u.inodes, availableBytes: 40e9, capacityBytes: 100e9, inodesFree: 9e5, inodes: 1e6 });
+    assert.deepEqual(sp.containers[0].rootfs, fsOf(app.rootfs!));
+    assert.deepEqual(sp.containers[0].logs, fsOf(app.logs!));
+    assert.deepEqual(sp.volume, [{ ...fsOf(st.volumes.scratch), name: 'scratch' }]);
+    const all = [upper('app'), upper('init'), logs('app'), logs('init'), volumeDir(dir, uid, 'empty-dir', 'scratch')].map(du);
+    const sum = all.reduce((a, b) => ({ bytes: a.bytes + b.bytes, inodes: a.inodes + b.inodes }));
+    assert.deepEqual(sp['ephemeral-storage'], fsOf(sum), 'every container (an init container\'s layer too) and the volumes');
+  });
+});
