@@ -46,7 +46,7 @@ function pod(name: string, o: PodOpts = {}): Pod {
 
 const usage = (memBytes: number, disk = 0, volumes: Record<string, number> = {}): PodUsage => ({
   containers: [{ name: 'c', memoryWorkingSetBytes: memBytes, rootfs: { bytes: disk, inodes: 1 }, logs: { bytes: 0, inodes: 1 } }],
-  volumes: Object.fromEntries(Object.entries(volumes).map(([k, b]) => [k, { bytes: b, inodes: 1 }])),
+  volumes: Object.fromEntries(Object.entries(volumes).map(([k, b]) => [k, { bytes: b, inodes: 1, ephemeral: true }])),
 });
 
 /** a node with fake signals and pods; `evict` records and finishes the pod like the pod worker */
