@@ -18,6 +18,7 @@ export type PressureCondition = 'MemoryPressure' | 'DiskPressure' | 'PIDPressure
 
 export const SIGNAL_CONDITION: Record<Signal, PressureCondition> = {
   'memory.available': 'MemoryPressure',
+  'allocatableMemory.available': 'MemoryPressure',
   'nodefs.available': 'DiskPressure',
   'nodefs.inodesFree': 'DiskPressure',
   'imagefs.available': 'DiskPressure',
@@ -42,9 +43,10 @@ export function mergeThresholds(a: readonly Threshold[], b: readonly Threshold[]
   return out;
 }
 
-/** upstream's byEvictionPriority: memory first, the rest in their order */
+/** upstream's byEvictionPriority: memory (node and allocatable) first, the rest in their order */
 export function byEvictionPriority(ts: readonly Threshold[]): Threshold[] {
-  return [...ts.filter((t) => t.signal === 'memory.available'), ...ts.filter((t) => t.signal !== 'memory.available')];
+  const memory = (t: Threshold): boolean => SIGNAL_RESOURCE[t.signal] === 'memory';
+  return [...ts.filter(memory), ...ts.filter((t) => !memory(t))];
 }
 
 const annotations = (p: Pod): Record<string, string> => p.metadata?.annotations ?? {};

@@ -37,6 +37,26 @@ describe('host signals', () => {
     assert.equal(obs['imagefs.inodesFree']?.capacity, fs.files);
   });
 
+  it('allocatableMemory.available = (capacity − reserved) − the pods\' parent cgroup\'s working set; no pod cgroup yet: all of allocatable', async () => {
+    const cg = join(dir, 'cgroup-alloc');
+    await mkdir(join(cg, 'memory', 'hedge'), { recursive: true });
+    await writeFile(join(cg, 'memory', 'memory.usage_in_bytes'), `${3000 * Mi}\n`);
+    await writeFile(join(cg, 'memory', 'memory.stat'), `total_inactive_file ${1000 * Mi}\n`);
+    await writeFile(join(cg, 'memory', 'hedge', 'memory.usage_in_bytes'), `${1500 * Mi}\n`);
+    await writeFile(join(cg, 'memory', 'hedge', 'memory.stat'), `inactive_file 1\ntotal_inactive_file ${300 * Mi}\n`);
+    const signals = (path: string) =>
+      hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '' }, podsCgroup: { root: cg, path }, reservedMemoryBytes: 1000 * Mi });
+    const obs = await signals('hedge').observe(new AbortController().signal);
+    assert.deepEqual(obs['allocatableMemory.available'], { available: 5800 * Mi, capacity: 7000 * Mi, time: Date.parse('2026-01-01T00:00:00Z') });
+    assert.equal(obs['memory.available']?.available, 6000 * Mi, 'the node signal unchanged');
+    assert.equal((await signals('none-yet').observe(new AbortController().signal))['allocatableMemory.available']?.available, 7000 * Mi);
+    // no pods cgroup configured, or no memory controller at all: no signal
+    const plain = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '' } }).observe(new AbortController().signal);
+    assert.equal(plain['allocatableMemory.available'], undefined);
+    const bare = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: join(dir, 'none'), path: '' }, podsCgroup: { root: join(dir, 'none'), path: 'hedge' } }).observe(new AbortController().signal);
+    assert.equal(bare['allocatableMemory.available'], undefined);
+  });
+
   it('without a readable root cgroup, the kernel\'s MemAvailable', async () => {
     const obs = await hostSignals({ host: host(8000), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: join(dir, 'none'), path: '' } }).observe(new AbortController().signal);
     assert.equal(obs['memory.available']?.available, 999);

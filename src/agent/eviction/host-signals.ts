@@ -2,7 +2,10 @@
  * The node's signals from the host, as the kubelet's summary gives them to its eviction manager:
  * memory.available = capacity − the root cgroup's working set (cgroup v1: memory.usage_in_bytes −
  * total_inactive_file, what cAdvisor reports), nodefs/imagefs from statfs of the node's data dir
- * and image store, pid.available = pid_max − tasks in use.
+ * and image store, pid.available = pid_max − tasks in use; allocatableMemory.available = node
+ * allocatable (capacity − reserved) − the pods' parent cgroup's working set: what cAdvisor reports
+ * for upstream's `pods` system container once enforceNodeAllocatable=pods has limited kubepods to
+ * allocatable (hedge sets no limit there: the figure is computed against allocatable instead).
  */
 import { statfs } from 'node:fs/promises';
 import type { Clock } from '../../client/clock.ts';
@@ -19,6 +22,10 @@ export interface HostSignalsOptions {
   clock: Clock;
   /** the root memory cgroup (default /sys/fs/cgroup, path /) */
   rootCgroup?: CgroupRef;
+  /** the pods' parent cgroup (the agent's cgroupRoot, every pod's `<it>/pod<uid>`): allocatableMemory.available, when given */
+  podsCgroup?: CgroupRef;
+  /** memory held back from pods: allocatable = capacity − this (NodeConfig.reserved) */
+  reservedMemoryBytes?: number;
 }
 
 export function hostSignals(o: HostSignalsOptions): SignalSource {
@@ -26,9 +33,10 @@ export function hostSignals(o: HostSignalsOptions): SignalSource {
   return {
     async observe() {
       const time = o.clock.now();
-      const [usage, mem, nodefs, imagefs] = await Promise.all([
+      const [usage, mem, pods, nodefs, imagefs] = await Promise.all([
         o.host.usage(o.dataDir),
         readMemory(cg, 'usage').catch(() => undefined),
+        o.podsCgroup ? readMemory(o.podsCgroup, 'usage').catch(() => undefined) : undefined,
         statfs(o.dataDir).catch(() => undefined),
         statfs(o.imageDir).catch(() => undefined),
       ]);
@@ -38,6 +46,11 @@ export function hostSignals(o: HostSignalsOptions): SignalSource {
         // no readable root cgroup (a container without its cgroup mounted): the kernel's MemAvailable
         const available = mem ? Math.max(0, capacity - mem.workingSetBytes) : usage.memory.availableBytes;
         out['memory.available'] = { available, capacity, time };
+        // the pods' cgroup is made with the first pod: none yet, none used (the memory controller itself must be readable)
+        if (o.podsCgroup && mem) {
+          const allocatable = Math.max(0, capacity - (o.reservedMemoryBytes ?? 0));
+          out['allocatableMemory.available'] = { available: Math.max(0, allocatable - (pods?.workingSetBytes ?? 0)), capacity: allocatable, time };
+        }
       }
       for (const [prefix, fs] of [['nodefs', nodefs], ['imagefs', imagefs]] as const) {
         if (!fs) continue;
