@@ -77,6 +77,12 @@ export interface SummaryPod {
   /** writable layers + logs + disk-backed emptyDirs and configMaps + the hosts file, against the node's filesystem */
   'ephemeral-storage'?: SummaryFsUsage;
 }
+/** RlimitStats: the node's task limit and tasks in use (pid.available = maxpid − curproc) */
+export interface SummaryRlimit {
+  time: string;
+  maxpid?: number;
+  curproc?: number;
+}
 export interface Summary {
   node: {
     nodeName: string;
@@ -85,6 +91,7 @@ export interface Summary {
     memory?: SummaryMemory;
     network?: SummaryNetwork;
     fs?: SummaryFs;
+    rlimit?: SummaryRlimit;
   };
   pods: SummaryPod[];
 }
@@ -144,6 +151,7 @@ export function toSummary(s: StatsSample): Summary {
   if (s.node.memory) node.memory = memory(s.node.memory, nodeTime);
   if (s.node.network) node.network = network(s.node.network, nodeTime);
   if (s.node.fs) node.fs = fs(s.node.fs, nodeTime);
+  if (s.node.rlimit) node.rlimit = { time: nodeTime, ...s.node.rlimit };
   const pods = s.pods.map((p): SummaryPod => {
     const out: SummaryPod = {
       podRef: { name: p.name, namespace: p.namespace, uid: p.uid },
