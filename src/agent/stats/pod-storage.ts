@@ -2,9 +2,9 @@
  * What each pod holds on the node's disk, as the kubelet's stats provider has it (cadvisor's fs
  * usage, ~1 min old): each container's writable layer (`rootfs`) and CRI log files (`logs`), the
  * volumes the agent keeps under the pod's dir (emptyDir, configMap, secret, downwardAPI,
- * projected: upstream's du-metered plugins) and its hosts file (etc-hosts). One walk per pod, cached for `refreshMs` and shared: the
- * `/stats/summary` route reads it as it is, the eviction manager forces a fresh one (maxAgeMs 0)
- * when it must decide. Figures are du's: allocated blocks (what the filesystem lost), hard links
+ * projected: upstream's du-metered plugins) and its hosts file (etc-hosts). One walk per pod,
+ * cached for `refreshMs` and shared: the `/stats/summary` route reads it as it is, the eviction
+ * manager forces a fresh one (maxAgeMs 0) when it must decide. Figures are du's: allocated blocks (what the filesystem lost), hard links
  * counted once.
  */
 import { lstatSync, readdirSync } from 'node:fs';
