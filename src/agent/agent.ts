@@ -259,7 +259,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     nodeName: cfg.nodeName,
     metrics: serverMetrics,
   });
-  // the pods' disk figures (writable layers, logs, emptyDirs): walked once, for /stats/summary and the eviction manager
+  // the pods' disk figures (writable layers, logs, volumes, hosts file): walked once, for /stats/summary and the eviction manager
   const podStorage = new PodStorageCache({ pods: podSync, snapshotter: deps.snapshotter, dataDir: cfg.dataDir, clock, logger });
   // decides on local readings only: it goes on evicting while the cloud is away
   const eviction = new EvictionManager(
@@ -271,7 +271,15 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     },
     {
       nodeName: cfg.nodeName,
-      signals: hostSignals({ host, dataDir: cfg.dataDir, imageDir: cfg.eviction.imageDir ?? join(cfg.dataDir, 'images'), clock }),
+      signals: hostSignals({
+        host,
+        dataDir: cfg.dataDir,
+        imageDir: cfg.eviction.imageDir ?? join(cfg.dataDir, 'images'),
+        clock,
+        // allocatableMemory.available: the pods' parent cgroup (every pod's <cgroupRoot>/pod<uid>) against allocatable
+        podsCgroup: { root: '/sys/fs/cgroup', path: cfg.cgroupRoot },
+        reservedMemoryBytes: cfg.reserved.memoryBytes,
+      }),
       usage: runtimePodUsage({ pods: podSync, storage: podStorage, logger }),
       pods: podSync,
       events,

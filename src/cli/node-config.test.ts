@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveNodeSettings } from './node-config.ts';
+import { nodeEvictionThresholds, resolveNodeSettings } from './node-config.ts';
 
 test('ingress listeners: 80/443 on all addresses by default, 0 turns one off, a bad value names its flag', async () => {
   const d = await resolveNodeSettings({ flags: { kubeconfig: '/k' } });
@@ -68,6 +68,12 @@ test('eviction keys: flag syntax and YAML maps, upstream defaults, errors name t
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', evictionSoft: 'memory.available<1Gi' } }), /--eviction-soft-grace-period \(config key evictionSoftGracePeriod\): grace period must be specified for the soft eviction threshold memory.available/);
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', evictionPressureTransitionPeriod: 'later' } }), /--eviction-pressure-transition-period: .*must be a duration/);
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', evictionMaxPodGracePeriod: '-1' } }), /--eviction-max-pod-grace-period: .*whole number of seconds/);
+  // enforceNodeAllocatable: the kubelet's list syntax; pods twins the hard memory threshold as allocatableMemory.available
+  const e = await resolveNodeSettings({ flags: { kubeconfig: '/k', enforceNodeAllocatable: 'none' } });
+  assert.deepEqual(e.enforceNodeAllocatable, ['none']);
+  assert.equal(nodeEvictionThresholds(e).some((t) => t.signal === 'allocatableMemory.available'), false);
+  assert.equal(nodeEvictionThresholds(d).some((t) => t.signal === 'allocatableMemory.available'), true, 'default: pods');
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', enforceNodeAllocatable: 'pods,none' } }), /--enforce-node-allocatable \(config key enforceNodeAllocatable\): may not contain additional enforcements when "none" is specified/);
 });
 
 test('--cluster-dns: auto by default, off, or a comma-separated list of IPs as the kubelet takes (a dual-stack pair)', async () => {

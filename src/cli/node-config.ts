@@ -118,6 +118,8 @@ export interface NodeSettings {
   evictionSoftGracePeriod?: Record<string, string>;
   /** signal → what must be reclaimed beyond the threshold before pressure ends (kubelet evictionMinimumReclaim) */
   evictionMinimumReclaim?: Record<string, string>;
+  /** `pods` (default: allocatableMemory.available thresholds twin the hard memory.available ones) or `none` (kubelet enforceNodeAllocatable) */
+  enforceNodeAllocatable?: string[];
   /** a soft eviction's grace period at most, seconds (kubelet evictionMaxPodGracePeriod) */
   evictionMaxPodGracePeriod: number;
   /** how long a pressure condition stays True after its threshold was last met, seconds (kubelet evictionPressureTransitionPeriod) */
@@ -177,6 +179,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   evictionSoft: '--eviction-soft',
   evictionSoftGracePeriod: '--eviction-soft-grace-period',
   evictionMinimumReclaim: '--eviction-minimum-reclaim',
+  enforceNodeAllocatable: '--enforce-node-allocatable',
   evictionMaxPodGracePeriod: '--eviction-max-pod-grace-period',
   evictionPressureTransitionPeriod: '--eviction-pressure-transition-period',
 };
@@ -413,6 +416,7 @@ const partialSchema = z.strictObject({
   evictionSoft: evictionKey('evictionSoft', '<').optional(),
   evictionSoftGracePeriod: evictionKey('evictionSoftGracePeriod', '=').optional(),
   evictionMinimumReclaim: evictionKey('evictionMinimumReclaim', '=').optional(),
+  enforceNodeAllocatable: stringList.optional(),
   evictionMaxPodGracePeriod: z.coerce.number({ message: 'must be a whole number of seconds (≥ 0)' }).int('must be a whole number of seconds (≥ 0)').min(0, 'must be a whole number of seconds (≥ 0)').optional(),
   evictionPressureTransitionPeriod: durationSeconds.optional(),
 });
@@ -481,6 +485,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     ...(merged.evictionSoft ? { evictionSoft: merged.evictionSoft } : {}),
     ...(merged.evictionSoftGracePeriod ? { evictionSoftGracePeriod: merged.evictionSoftGracePeriod } : {}),
     ...(merged.evictionMinimumReclaim ? { evictionMinimumReclaim: merged.evictionMinimumReclaim } : {}),
+    ...(merged.enforceNodeAllocatable ? { enforceNodeAllocatable: merged.enforceNodeAllocatable } : {}),
     evictionMaxPodGracePeriod: merged.evictionMaxPodGracePeriod!,
     evictionPressureTransitionPeriod: merged.evictionPressureTransitionPeriod!,
   };
@@ -502,7 +507,7 @@ export function imageGCPolicy(s: Pick<NodeSettings, 'imageGCHighThresholdPercent
  * The eviction thresholds of the settings (the agent's parser), after the checks that span keys:
  * a soft threshold without its grace period is an error naming evictionSoftGracePeriod.
  */
-export function nodeEvictionThresholds(s: Pick<NodeSettings, 'evictionHard' | 'evictionSoft' | 'evictionSoftGracePeriod' | 'evictionMinimumReclaim'>): Threshold[] {
+export function nodeEvictionThresholds(s: Pick<NodeSettings, 'evictionHard' | 'evictionSoft' | 'evictionSoftGracePeriod' | 'evictionMinimumReclaim' | 'enforceNodeAllocatable'>): Threshold[] {
   try {
     return parseThresholdConfig(s);
   } catch (err) {

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import { etcHostsPath } from '../../src/agent/stats/pod-storage.ts';
 import type { Summary } from '../../src/agent/stats/summary.ts';
 import { startEdgeStack, type EdgeStack } from './edge-stack.ts';
 import { findKubectl } from './harness.ts';
@@ -76,6 +77,7 @@ describe('node stats: /stats/summary and /metrics/cadvisor on a real node', { sk
     assert.ok((summary.node.cpu?.usageCoreNanoSeconds ?? 0) > 0);
     assert.ok((summary.node.memory?.workingSetBytes ?? 0) > 0);
     assert.ok((summary.node.fs?.capacityBytes ?? 0) > 0);
+    assert.ok((summary.node.rlimit?.maxpid ?? 0) > 0 && (summary.node.rlimit?.curproc ?? 0) > 0, JSON.stringify(summary.node.rlimit));
     for (const p of summary.pods.filter((x) => x.podRef.name.startsWith('st-'))) {
       const what = `${p.podRef.name}: ${JSON.stringify(p)}`;
       assert.equal(p.podRef.namespace, 'default');
@@ -88,13 +90,16 @@ describe('node stats: /stats/summary and /metrics/cadvisor on a real node', { sk
       assert.ok((p.network?.txBytes ?? 0) > 0, what);
     }
     // local storage (the walk shared with the eviction manager): the runc container's writable layer
-    // (overlay upperdir) and log files, summed as the pod's ephemeral-storage on the node filesystem
+    // (overlay upperdir) and log files and the pod's hosts file (upstream's etc-hosts), summed as the
+    // pod's ephemeral-storage on the node filesystem; a service account token's projected volume is
+    // listed in `volume` but not counted (upstream backs it with tmpfs)
     const runc = summary.pods.find((x) => x.podRef.name === 'st-runc')!;
     const { rootfs, logs } = runc.containers[0];
     const eph = runc['ephemeral-storage'];
     assert.ok(rootfs && logs && eph, JSON.stringify(runc));
     assert.ok(rootfs.inodesUsed >= 1 && logs.usedBytes > 0, JSON.stringify(runc.containers[0]));
-    assert.deepEqual([eph.usedBytes, eph.inodesUsed], [rootfs.usedBytes + logs.usedBytes, rootfs.inodesUsed + logs.inodesUsed]);
+    const hosts = await stat(etcHostsPath(s.node.dataDir, runc.podRef.uid));
+    assert.deepEqual([eph.usedBytes, eph.inodesUsed], [rootfs.usedBytes + logs.usedBytes + hosts.blocks * 512, rootfs.inodesUsed + logs.inodesUsed + 1], JSON.stringify(runc));
     assert.equal(eph.capacityBytes, summary.node.fs?.capacityBytes);
 
     // a handler call that fails during a scrape (runsc state under load) leaves that container out

@@ -46,7 +46,7 @@ function pod(name: string, o: PodOpts = {}): Pod {
 
 const usage = (memBytes: number, disk = 0, volumes: Record<string, number> = {}): PodUsage => ({
   containers: [{ name: 'c', memoryWorkingSetBytes: memBytes, rootfs: { bytes: disk, inodes: 1 }, logs: { bytes: 0, inodes: 1 } }],
-  volumes: Object.fromEntries(Object.entries(volumes).map(([k, b]) => [k, { bytes: b, inodes: 1 }])),
+  volumes: Object.fromEntries(Object.entries(volumes).map(([k, b]) => [k, { bytes: b, inodes: 1, ephemeral: true }])),
 });
 
 /** a node with fake signals and pods; `evict` records and finishes the pod like the pod worker */
@@ -110,8 +110,8 @@ function node(settings: EvictionSettings = {}, more: { maxPodGrace?: number; tra
       pods.push(p);
       if (u) usages.set(p.metadata?.uid ?? '', u);
     },
-    set(signal: Signal, available: number) {
-      obs = { ...obs, [signal]: { ...obs[signal], available } };
+    set(signal: Signal, available: number, capacity?: number) {
+      obs = { ...obs, [signal]: { ...obs[signal], available, ...(capacity !== undefined ? { capacity } : {}) } };
     },
     sync: () => mgr.synchronize(ac.signal),
   };
@@ -121,9 +121,10 @@ describe('eviction thresholds (config)', () => {
   it('defaults are the kubelet\'s; quantities and percentages parse as upstream; 0% and 100% disable', () => {
     const d = parseThresholdConfig({}).map((t) => `${t.signal}<${t.value.kind === 'quantity' ? t.value.quantity.toString() : t.value.fraction}`);
     const f32 = (n: number): number => Math.fround(Math.fround(n) / 100);
-    assert.deepEqual(d, ['memory.available<100Mi', `nodefs.available<${f32(10)}`, `nodefs.inodesFree<${f32(5)}`, `imagefs.available<${f32(15)}`, `imagefs.inodesFree<${f32(5)}`]);
+    // enforceNodeAllocatable's default (pods) twins the hard memory threshold on the pods' cgroup
+    assert.deepEqual(d, ['memory.available<100Mi', `nodefs.available<${f32(10)}`, `nodefs.inodesFree<${f32(5)}`, `imagefs.available<${f32(15)}`, `imagefs.inodesFree<${f32(5)}`, 'allocatableMemory.available<100Mi']);
     const t = parseThresholdConfig({ evictionHard: { 'memory.available': '1Gi', 'nodefs.available': '0%', 'pid.available': '2.5%' } });
-    assert.deepEqual(t.map((x) => x.signal), ['memory.available', 'pid.available']);
+    assert.deepEqual(t.map((x) => x.signal), ['memory.available', 'pid.available', 'allocatableMemory.available']);
     assert.equal(t[1].value.kind === 'percentage' && t[1].value.fraction, Math.fround(Math.fround(2.5) / 100));
     // float32 as upstream: 10% of 100Gi is 10737418400 bytes, not 10737418240
     assert.equal(thresholdQuantity(parseThresholdConfig({ evictionHard: { 'nodefs.available': '10%' } })[0].value, 100 * Gi).toString(), '10737418400');
@@ -141,6 +142,55 @@ describe('eviction thresholds (config)', () => {
     bad({ evictionMinimumReclaim: { 'nodefs.available': '0%' } }, /evictionMinimumReclaim: eviction percentage minimum reclaim nodefs.available must be positive: 0%/);
     const soft = parseThresholdConfig({ evictionSoft: { 'memory.available': '1Gi' }, evictionSoftGracePeriod: { 'memory.available': '1m30s' } }).find((x) => !x.hard);
     assert.equal(soft?.gracePeriodMs, 90_000);
+  });
+});
+
+describe('allocatableMemory.available thresholds (enforceNodeAllocatable)', () => {
+  const show = (ts: ReturnType<typeof parseThresholdConfig>): string[] =>
+    ts.map((t) => `${t.signal}<${t.value.kind === 'quantity' ? t.value.quantity.toString() : t.value.fraction}${t.minReclaim?.kind === 'quantity' ? ` +${t.minReclaim.quantity.toString()}` : ''}${t.hard ? '' : ' soft'}`);
+
+  it('pods (the default): every memory.available threshold without a grace period gets a hard twin, minimum reclaim included (upstream addAllocatableThresholds)', () => {
+    const t = parseThresholdConfig({
+      evictionHard: { 'memory.available': '1Gi' },
+      evictionMinimumReclaim: { 'memory.available': '200Mi' },
+      evictionSoft: { 'memory.available': '2Gi' },
+      evictionSoftGracePeriod: { 'memory.available': '1m' },
+    });
+    assert.deepEqual(show(t), ['memory.available<1Gi +200Mi', 'memory.available<2Gi +200Mi soft', 'allocatableMemory.available<1Gi +200Mi']);
+    // a soft threshold of 0s is "hard" to upstream's isHardEvictionThreshold
+    const zero = parseThresholdConfig({ evictionHard: {}, evictionSoft: { 'memory.available': '2Gi' }, evictionSoftGracePeriod: { 'memory.available': '0s' } });
+    assert.deepEqual(show(zero), ['memory.available<2Gi soft', 'allocatableMemory.available<2Gi']);
+    // named directly, as upstream accepts it
+    assert.deepEqual(show(parseThresholdConfig({ evictionHard: { 'allocatableMemory.available': '500Mi' }, enforceNodeAllocatable: [] })), ['allocatableMemory.available<500Mi']);
+  });
+
+  it('none (or an empty list): no twins; other options are refused, naming the key', () => {
+    assert.deepEqual(show(parseThresholdConfig({ enforceNodeAllocatable: ['none'] })).filter((x) => x.startsWith('allocatable')), []);
+    assert.deepEqual(show(parseThresholdConfig({ enforceNodeAllocatable: [] })).filter((x) => x.startsWith('allocatable')), []);
+    assert.throws(() => parseThresholdConfig({ enforceNodeAllocatable: ['pods', 'none'] }), /^EvictionConfigError: enforceNodeAllocatable: may not contain additional enforcements when "none" is specified$/);
+    assert.throws(() => parseThresholdConfig({ enforceNodeAllocatable: ['pods', 'system-reserved'] }), /enforceNodeAllocatable: option "system-reserved" needs a systemReservedCgroup, which this node does not have/);
+    assert.throws(() => parseThresholdConfig({ enforceNodeAllocatable: ['pod'] }), /enforceNodeAllocatable: invalid option "pod"; valid options are "pods" or "none"/);
+  });
+
+  it('the pods over allocatable: MemoryPressure and a memory eviction while the node as a whole has memory to spare', async () => {
+    const n = node();
+    n.add(pod('small', { memRequest: '500Mi' }), usage(100 * Mi));
+    n.add(pod('big'), usage(3 * Gi));
+    // allocatable 6Gi (2Gi reserved), the pods' cgroup at 5.95Gi; the node still has 4Gi free
+    n.set('allocatableMemory.available', 50 * Mi, 6 * Gi);
+    const r = await n.sync();
+    assert.ok(n.mgr.isUnderMemoryPressure());
+    assert.deepEqual(r.evicted.map((e) => [e.pod.metadata?.name, e.signal]), [['big', 'allocatableMemory.available']]);
+    assert.equal(r.evicted[0].message, 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 50Mi. Container c was using 3Gi, request is 0, has larger consumption of memory. ');
+    assert.deepEqual(n.events.events[0], { kind: 'Node', name: 'edge-a', type: 'Warning', reason: 'EvictionThresholdMet', message: 'Attempting to reclaim memory' });
+    assert.match(await n.metrics.metrics(), /kubelet_evictions\{eviction_signal="allocatableMemory.available"\} 1/);
+    assert.deepEqual(n.mgr.admit(pod('best-effort')), { admit: false, reason: 'Evicted', message: 'The node had condition: [MemoryPressure]. ' });
+    // with enforceNodeAllocatable none, the same reading is no threshold
+    const m = node({ enforceNodeAllocatable: ['none'] });
+    m.add(pod('big'), usage(3 * Gi));
+    m.set('allocatableMemory.available', 50 * Mi, 6 * Gi);
+    assert.deepEqual((await m.sync()).evicted, []);
+    assert.equal(m.mgr.isUnderMemoryPressure(), false);
   });
 });
 
@@ -306,6 +356,27 @@ describe('eviction manager', () => {
     const r2 = await m.sync();
     assert.deepEqual(r2.evicted.map((e) => e.message), ['Container c exceeded its local ephemeral storage limit "1Mi". ']);
     assert.match(await m.metrics.metrics(), /kubelet_evictions\{eviction_signal="ephemeralcontainerfs.limit"\} 1/);
+  });
+
+  it('local storage: the pod\'s sum is the summary\'s ephemeral-storage (configMap and hosts file in, secret/projected/memory emptyDir out); ranking leaves the hosts file out', async () => {
+    const vols = (o: Record<string, [number, boolean]>): PodUsage['volumes'] => Object.fromEntries(Object.entries(o).map(([k, [b, e]]) => [k, { bytes: b, inodes: 1, ephemeral: e }]));
+    const base = { containers: [{ name: 'c', rootfs: { bytes: Mi, inodes: 1 }, logs: { bytes: 0, inodes: 1 } }] };
+    const n = node();
+    // 1Mi layer + 1Mi configMap: over 1.5Mi; the same in secret/projected/memory emptyDir: not
+    n.add(pod('conf', { storageLimit: '1536Ki' }), { ...base, volumes: vols({ conf: [Mi, true] }) });
+    n.add(pod('tmpfs', { storageLimit: '1536Ki' }), { ...base, volumes: vols({ creds: [Mi, false], token: [Mi, false], ram: [Mi, false] }) });
+    // 1Mi layer + 4Ki hosts file: over a 1Mi limit
+    n.add(pod('hosts', { storageLimit: '1Mi' }), { ...base, volumes: {}, etcHosts: { bytes: 4096, inodes: 1 } });
+    const r = await n.sync();
+    assert.deepEqual(r.evicted.map((e) => [e.pod.metadata?.name, e.signal]), [['conf', 'ephemeralpodfs.limit'], ['hosts', 'ephemeralpodfs.limit']]);
+
+    // disk pressure: a configMap counts in the ranking; secret volumes and the hosts file do not
+    const m = node({ evictionHard: { 'nodefs.available': '20Gi' } });
+    m.add(pod('secrets'), { ...base, volumes: vols({ creds: [3 * Gi, false] }), etcHosts: { bytes: Gi, inodes: 1 } });
+    m.add(pod('configmap'), { ...base, volumes: vols({ conf: [2 * Gi, true] }) });
+    m.set('nodefs.available', 10 * Gi);
+    await m.sync();
+    assert.deepEqual(m.evicted.map((e) => e.name), ['configmap']);
   });
 
   it('run(): synchronizes every 10 s on the clock', async () => {

@@ -8,7 +8,8 @@ import { Quantity } from '../../api/meta/quantity.ts';
 import { findToleration } from '../../api/tolerations.ts';
 import type { PodAdmitResult } from '../podsync/types.ts';
 import { SIGNAL_RESOURCE, thresholdQuantity, type Signal, type StarvedResource, type Threshold } from './thresholds.ts';
-import type { FsUsage, Observations, PodUsage } from './types.ts';
+import { ephemeralStorage } from '../stats/pod-storage.ts';
+import type { Observations, PodUsage } from './types.ts';
 
 /** kubelet's SystemCriticalPriority */
 export const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
@@ -17,6 +18,7 @@ export type PressureCondition = 'MemoryPressure' | 'DiskPressure' | 'PIDPressure
 
 export const SIGNAL_CONDITION: Record<Signal, PressureCondition> = {
   'memory.available': 'MemoryPressure',
+  'allocatableMemory.available': 'MemoryPressure',
   'nodefs.available': 'DiskPressure',
   'nodefs.inodesFree': 'DiskPressure',
   'imagefs.available': 'DiskPressure',
@@ -41,9 +43,10 @@ export function mergeThresholds(a: readonly Threshold[], b: readonly Threshold[]
   return out;
 }
 
-/** upstream's byEvictionPriority: memory first, the rest in their order */
+/** upstream's byEvictionPriority: memory (node and allocatable) first, the rest in their order */
 export function byEvictionPriority(ts: readonly Threshold[]): Threshold[] {
-  return [...ts.filter((t) => t.signal === 'memory.available'), ...ts.filter((t) => t.signal !== 'memory.available')];
+  const memory = (t: Threshold): boolean => SIGNAL_RESOURCE[t.signal] === 'memory';
+  return [...ts.filter(memory), ...ts.filter((t) => !memory(t))];
 }
 
 const annotations = (p: Pod): Record<string, string> => p.metadata?.annotations ?? {};
@@ -103,12 +106,14 @@ export function podRequest(p: Pod, res: StarvedResource): Quantity {
   return apps.cmp(inits) > 0 ? apps : inits;
 }
 
-const sumFs = (xs: (FsUsage | undefined)[], key: keyof FsUsage): number => xs.reduce((n, x) => n + (x?.[key] ?? 0), 0);
-
-/** what the pod holds of a disk resource: containers' writable layers and logs, its emptyDirs (fsStatsRoot, fsStatsLogs, fsStatsLocalVolumeSource) */
+/**
+ * what the pod holds of a disk resource, to rank it (upstream's podDiskUsage: fsStatsRoot,
+ * fsStatsLogs, fsStatsLocalVolumeSource): containers' writable layers and logs and its local
+ * ephemeral volumes — the summary's ephemeral-storage without the hosts file
+ */
 export function podDiskUsage(u: PodUsage, res: 'ephemeral-storage' | 'inodes'): number {
-  const key = res === 'inodes' ? 'inodes' : 'bytes';
-  return sumFs(u.containers.map((c) => c.rootfs), key) + sumFs(u.containers.map((c) => c.logs), key) + sumFs(Object.values(u.volumes), key);
+  const sum = ephemeralStorage(u, { etcHosts: false });
+  return res === 'inodes' ? sum.inodes : sum.bytes;
 }
 
 export const podMemoryUsage = (u: PodUsage): number => u.containers.reduce((n, c) => n + (c.memoryWorkingSetBytes ?? 0), 0);
@@ -238,7 +243,8 @@ export function localStorageViolation(p: Pod, u: PodUsage): LocalStorageViolatio
     }
   }
   const podLimit = podEphemeralLimit(p);
-  if (podLimit && Quantity.fromInt(podDiskUsage(u, 'ephemeral-storage')).cmp(podLimit) > 0) {
+  // the summary's ephemeral-storage, as upstream's podEphemeralStorageLimitEviction
+  if (podLimit && Quantity.fromInt(ephemeralStorage(u).bytes).cmp(podLimit) > 0) {
     return { signal: 'ephemeralpodfs.limit', message: `Pod ephemeral local storage usage exceeds the total limit of containers ${podLimit.toString()}. ` };
   }
   for (const c of p.spec?.containers ?? []) {

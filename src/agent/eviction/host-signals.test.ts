@@ -8,6 +8,8 @@ import { FakeClock } from '../../client/clock.ts';
 import type { HostProbe } from '../node/host-probe.ts';
 import { hostSignals } from './host-signals.ts';
 import { diskUsage } from '../stats/pod-storage.ts';
+import { readRlimit } from '../stats/rlimit.ts';
+import { toSummary } from '../stats/summary.ts';
 
 const Mi = 1024 * 1024;
 
@@ -29,12 +31,46 @@ describe('host signals', () => {
     await mkdir(join(cg, 'memory'), { recursive: true });
     await writeFile(join(cg, 'memory', 'memory.usage_in_bytes'), `${3000 * Mi}\n`);
     await writeFile(join(cg, 'memory', 'memory.stat'), `cache 1\ninactive_file 5\ntotal_inactive_file ${1000 * Mi}\n`);
-    const obs = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '' } }).observe(new AbortController().signal);
+    const obs = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '' }, procRoot: join(dir, 'no-proc') }).observe(new AbortController().signal);
     assert.deepEqual(obs['memory.available'], { available: 6000 * Mi, capacity: 8000 * Mi, time: Date.parse('2026-01-01T00:00:00Z') });
-    assert.deepEqual([obs['pid.available']?.available, obs['pid.available']?.capacity], [31768, 32768]);
+    assert.deepEqual([obs['pid.available']?.available, obs['pid.available']?.capacity], [31768, 32768], 'no /proc figures: the host probe\'s');
     const fs = statfsSync(dir);
     assert.equal(obs['nodefs.available']?.capacity, fs.blocks * fs.bsize);
     assert.equal(obs['imagefs.inodesFree']?.capacity, fs.files);
+  });
+
+  it('allocatableMemory.available = (capacity − reserved) − the pods\' parent cgroup\'s working set; no pod cgroup yet: all of allocatable', async () => {
+    const cg = join(dir, 'cgroup-alloc');
+    await mkdir(join(cg, 'memory', 'hedge'), { recursive: true });
+    await writeFile(join(cg, 'memory', 'memory.usage_in_bytes'), `${3000 * Mi}\n`);
+    await writeFile(join(cg, 'memory', 'memory.stat'), `total_inactive_file ${1000 * Mi}\n`);
+    await writeFile(join(cg, 'memory', 'hedge', 'memory.usage_in_bytes'), `${1500 * Mi}\n`);
+    await writeFile(join(cg, 'memory', 'hedge', 'memory.stat'), `inactive_file 1\ntotal_inactive_file ${300 * Mi}\n`);
+    const signals = (path: string) =>
+      hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '' }, podsCgroup: { root: cg, path }, reservedMemoryBytes: 1000 * Mi });
+    const obs = await signals('hedge').observe(new AbortController().signal);
+    assert.deepEqual(obs['allocatableMemory.available'], { available: 5800 * Mi, capacity: 7000 * Mi, time: Date.parse('2026-01-01T00:00:00Z') });
+    assert.equal(obs['memory.available']?.available, 6000 * Mi, 'the node signal unchanged');
+    assert.equal((await signals('none-yet').observe(new AbortController().signal))['allocatableMemory.available']?.available, 7000 * Mi);
+    // no pods cgroup configured, or no memory controller at all: no signal
+    const plain = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '' } }).observe(new AbortController().signal);
+    assert.equal(plain['allocatableMemory.available'], undefined);
+    const bare = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: join(dir, 'none'), path: '' }, podsCgroup: { root: join(dir, 'none'), path: 'hedge' } }).observe(new AbortController().signal);
+    assert.equal(bare['allocatableMemory.available'], undefined);
+  });
+
+  it('pid.available = the summary\'s rlimit: min(pid_max, threads-max) − the tasks in /proc/loadavg (upstream pidlimit)', async () => {
+    const proc = join(dir, 'proc');
+    await mkdir(join(proc, 'sys', 'kernel'), { recursive: true });
+    await writeFile(join(proc, 'sys', 'kernel', 'pid_max'), '4194304\n');
+    await writeFile(join(proc, 'sys', 'kernel', 'threads-max'), '15000\n');
+    await writeFile(join(proc, 'loadavg'), '0.10 0.20 0.30 2/420 12345\n');
+    assert.deepEqual(readRlimit(proc), { maxpid: 15000, curproc: 420 });
+    const obs = await hostSignals({ host: host(8000 * Mi), dataDir: dir, imageDir: dir, clock: new FakeClock(), procRoot: proc }).observe(new AbortController().signal);
+    assert.deepEqual([obs['pid.available']?.available, obs['pid.available']?.capacity], [14580, 15000]);
+    // the same figures in /stats/summary's node.rlimit
+    const t = new Date(0);
+    assert.deepEqual(toSummary({ nodeName: 'n', node: { timestamp: t, startTime: t, rlimit: readRlimit(proc) }, pods: [] }).node.rlimit, { time: t.toISOString(), maxpid: 15000, curproc: 420 });
   });
 
   it('without a readable root cgroup, the kernel\'s MemAvailable', async () => {

@@ -1,7 +1,7 @@
 /**
  * What each pod uses, as the kubelet's stats summary gives it to the eviction manager: each
  * container's memory working set and the pod's processes (its cgroups, through the runtime, read
- * on each call) and the disk figures of stats/pod-storage.ts (writable layers, logs, emptyDirs),
+ * on each call) and the disk figures of stats/pod-storage.ts (writable layers, logs, volumes, hosts file),
  * the cache the `/stats/summary` route reads too, walked afresh when the manager asks for it.
  */
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -45,7 +45,7 @@ export function runtimePodUsage(o: RuntimePodUsageOptions): PodUsageSource {
           const st = storage.get(uid);
           const { containers, processes } = await one(p, new Map((st?.containers ?? []).map((c) => [c.name, c])), signal);
           if (containers.length === 0) continue;
-          out.set(uid, { containers, volumes: st?.volumes ?? {}, ...(processes !== undefined ? { processes } : {}) });
+          out.set(uid, { containers, volumes: st?.volumes ?? {}, ...(st?.etcHosts ? { etcHosts: st.etcHosts } : {}), ...(processes !== undefined ? { processes } : {}) });
         } catch (err) {
           log.debug({ err, pod: `${p.metadata?.namespace}/${p.metadata?.name}` }, 'pod usage unavailable');
         }

@@ -5,13 +5,14 @@
 import { Quantity, tryParseQuantity } from '../../api/meta/quantity.ts';
 import { parseDuration } from '../../lib/duration.ts';
 
-export const SIGNALS = ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'pid.available'] as const;
+export const SIGNALS = ['memory.available', 'allocatableMemory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'pid.available'] as const;
 export type Signal = (typeof SIGNALS)[number];
 
 /** the resource a signal starves (upstream's signalToResource) */
 export type StarvedResource = 'memory' | 'ephemeral-storage' | 'inodes' | 'pids';
 export const SIGNAL_RESOURCE: Record<Signal, StarvedResource> = {
   'memory.available': 'memory',
+  'allocatableMemory.available': 'memory',
   'nodefs.available': 'ephemeral-storage',
   'nodefs.inodesFree': 'inodes',
   'imagefs.available': 'ephemeral-storage',
@@ -27,6 +28,15 @@ export const DEFAULT_EVICTION_HARD: Readonly<Record<string, string>> = {
   'imagefs.available': '15%',
   'imagefs.inodesFree': '5%',
 };
+
+/**
+ * the kubelet's enforceNodeAllocatable default: with `pods` in it, each memory.available
+ * threshold with no grace period gets an allocatableMemory.available twin (upstream's
+ * addAllocatableThresholds), measured on the pods' parent cgroup against node allocatable
+ */
+export const DEFAULT_ENFORCE_NODE_ALLOCATABLE: readonly string[] = ['pods'];
+/** what enforceNodeAllocatable may hold here: no systemReservedCgroup/kubeReservedCgroup to enforce the others on */
+const ENFORCE_OPTIONS = ['pods', 'none'];
 
 /** the kubelet's evictionPressureTransitionPeriod default */
 export const DEFAULT_PRESSURE_TRANSITION_MS = 5 * 60_000;
@@ -52,6 +62,8 @@ export interface EvictionSettings {
   /** durations: `1m30s`, `90s`, or seconds as a number */
   evictionSoftGracePeriod?: Record<string, string | number>;
   evictionMinimumReclaim?: Record<string, string>;
+  /** `pods` (default) or `none` */
+  enforceNodeAllocatable?: readonly string[];
 }
 
 /** what a bad setting says: the key it is under and why */
@@ -142,7 +154,26 @@ export function parseThresholdConfig(s: EvictionSettings): Threshold[] {
     if (grace === undefined) throw new EvictionConfigError('evictionSoftGracePeriod', `grace period must be specified for the soft eviction threshold ${signal}`);
     out.push({ signal: signal as Signal, value, gracePeriodMs: grace, hard: false, ...(reclaim.has(signal as Signal) ? { minReclaim: reclaim.get(signal as Signal) } : {}) });
   }
+  if (enforcesPods(s.enforceNodeAllocatable ?? DEFAULT_ENFORCE_NODE_ALLOCATABLE)) {
+    // upstream's isHardEvictionThreshold is "no grace period": a soft threshold of 0s counts too
+    for (const t of out.filter((x) => x.signal === 'memory.available' && x.gracePeriodMs === 0)) {
+      out.push({ signal: 'allocatableMemory.available', value: t.value, gracePeriodMs: 0, hard: true, ...(t.minReclaim ? { minReclaim: t.minReclaim } : {}) });
+    }
+  }
   return out;
+}
+
+/** upstream's enforceNodeAllocatable checks (validation.go), for the options this node has */
+function enforcesPods(opts: readonly string[]): boolean {
+  const key = 'enforceNodeAllocatable';
+  for (const o of opts) {
+    if (o === 'system-reserved' || o === 'kube-reserved' || o === 'system-reserved-compressible' || o === 'kube-reserved-compressible') {
+      throw new EvictionConfigError(key, `option "${o}" needs a ${o.startsWith('system') ? 'systemReservedCgroup' : 'kubeReservedCgroup'}, which this node does not have; valid options are "pods" or "none"`);
+    }
+    if (!ENFORCE_OPTIONS.includes(o)) throw new EvictionConfigError(key, `invalid option "${o}"; valid options are "pods" or "none"`);
+  }
+  if (opts.includes('none') && opts.length > 1) throw new EvictionConfigError(key, 'may not contain additional enforcements when "none" is specified');
+  return opts.includes('pods');
 }
 
 /** upstream's GetThresholdQuantity: the value as an amount of `capacity` (BinarySI; int64(float64(capacity) × float64(float32 percentage))) */

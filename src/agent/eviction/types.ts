@@ -1,5 +1,5 @@
 import type { Pod, PodCondition } from 'kubernetes-types/core/v1.js';
-import type { FsUsage } from '../stats/pod-storage.ts';
+import type { FsUsage, VolumeStorage } from '../stats/pod-storage.ts';
 import type { Signal } from './thresholds.ts';
 
 /** one signal's reading: how much is left of how much (bytes, inodes or pids) */
@@ -16,7 +16,7 @@ export interface SignalSource {
   observe(signal: AbortSignal): Promise<Observations>;
 }
 
-export type { FsUsage } from '../stats/pod-storage.ts';
+export type { FsUsage, VolumeStorage } from '../stats/pod-storage.ts';
 
 export interface ContainerUsage {
   name: string;
@@ -30,8 +30,10 @@ export interface ContainerUsage {
 
 export interface PodUsage {
   containers: ContainerUsage[];
-  /** disk-backed emptyDir volumes by name */
-  volumes: Record<string, FsUsage>;
+  /** the agent-managed volumes by name, each marked whether it counts as ephemeral storage (stats/pod-storage.ts) */
+  volumes: Record<string, VolumeStorage>;
+  /** the pod's hosts file */
+  etcHosts?: FsUsage;
   /** processes (threads) in the pod */
   processes?: number;
 }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { silentLogger } from '../../lib/log.ts';
@@ -52,5 +55,20 @@ describe('StatsCollector', () => {
     // a batch at a time: each pod has two reads in flight at most (status and stats, then its sandbox)
     assert.ok(rt.maxInFlight <= 16, `${rt.maxInFlight} reads in flight`);
     assert.ok(rt.maxInFlight >= 2, 'pods of a batch are read side by side');
+  });
+
+  it('the node\'s rlimit (full scope): maxpid = min(pid_max, threads-max), curproc from loadavg', async () => {
+    const proc = mkdtempSync(join(tmpdir(), 'hedge-rlimit-'));
+    try {
+      mkdirSync(join(proc, 'sys', 'kernel'), { recursive: true });
+      writeFileSync(join(proc, 'sys', 'kernel', 'pid_max'), '32768\n');
+      writeFileSync(join(proc, 'sys', 'kernel', 'threads-max'), '63000\n');
+      writeFileSync(join(proc, 'loadavg'), '0.00 0.01 0.05 1/311 999\n');
+      const collector = new StatsCollector({ nodeName: 'n1', logger: silentLogger(), nodeCgroup: { root: '/nonexistent', path: '/' }, procRoot: proc, pods: { pods: () => [], locate: () => undefined } });
+      assert.deepEqual((await collector.sample(AbortSignal.timeout(10_000))).node.rlimit, { maxpid: 32768, curproc: 311 });
+      assert.equal((await collector.sample(AbortSignal.timeout(10_000), 'usage')).node.rlimit, undefined, '/metrics/resource has no use for it');
+    } finally {
+      rmSync(proc, { recursive: true, force: true });
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats,
 import { readCgroupStats, withNanoCores, type CgroupRef } from './cgroup-v1.ts';
 import { parseNetDev } from './net-dev.ts';
 import type { PodStorage, PodStorageSource } from './pod-storage.ts';
+import { readRlimit, type Rlimit } from './rlimit.ts';
 
 /** What the collector needs from pod sync (PodSync and the node server's PodSource satisfy it). */
 export interface StatsPodSource {
@@ -58,6 +59,8 @@ export interface NodeSample {
   memory?: MemoryStats & { availableBytes?: number };
   network?: NetworkStats;
   fs?: FsSample;
+  /** the task limit and tasks in use (rlimit.ts) */
+  rlimit?: Rlimit;
 }
 
 export interface StatsSample {
@@ -72,7 +75,7 @@ export interface StatsCollectorOptions {
   logger: Logger;
   /** the node's own figures: the root cgroup (default /sys/fs/cgroup, path /) */
   nodeCgroup?: CgroupRef;
-  /** the host's /proc (node network from <procRoot>/self/net/dev) */
+  /** the host's /proc (node network from <procRoot>/self/net/dev, rlimit from <procRoot>/sys/kernel and loadavg) */
   procRoot?: string;
   /** the filesystem holding the node's data dir (node fs figures) */
   fsPath?: string;
@@ -164,6 +167,10 @@ export class StatsCollector {
       out.memory = { ...r.memory, availableBytes: Math.max(0, totalmem() - r.memory.workingSetBytes) };
     }
     if (netText !== undefined) out.network = parseNetDev(netText);
+    if (full) {
+      const rl = readRlimit(procRoot);
+      if (rl.maxpid !== undefined || rl.curproc !== undefined) out.rlimit = rl;
+    }
     if (fs) {
       const bs = fs.bsize;
       out.fs = {

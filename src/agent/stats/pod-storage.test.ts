@@ -11,7 +11,7 @@ import type { ContainerId } from '../runtime/types.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
 import { volumeDir } from '../volumes/paths.ts';
 import type { StatsSample } from './collector.ts';
-import { PodStorageCache, type FsUsage } from './pod-storage.ts';
+import { PodStorageCache, etcHostsPath, type FsUsage } from './pod-storage.ts';
 import { toSummary } from './summary.ts';
 
 /** du's own figures for `dir`: allocated bytes and inodes, a hard link once */
@@ -20,7 +20,7 @@ const du = (dir: string): FsUsage => ({
   inodes: Number(execFileSync('du', ['-s', '--inodes', dir], { encoding: 'utf8' }).split('\t')[0]),
 });
 
-describe('pod storage (writable layers, logs, emptyDirs) against a real directory tree', () => {
+describe('pod storage (writable layers, logs, volumes, hosts file) against a real directory tree', () => {
   let dir: string;
   const clock = new FakeClock();
   const uid = 'uid-1';
@@ -29,7 +29,16 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
     spec: {
       initContainers: [{ name: 'init' }],
       containers: [{ name: 'app' }, { name: 'side' }],
-      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'ram', emptyDir: { medium: 'Memory' } }, { name: 'conf', configMap: { name: 'c' } }],
+      volumes: [
+        { name: 'scratch', emptyDir: {} },
+        { name: 'ram', emptyDir: { medium: 'Memory' } },
+        { name: 'conf', configMap: { name: 'c' } },
+        { name: 'creds', secret: { secretName: 's' } },
+        { name: 'info', downwardAPI: {} },
+        { name: 'kube-api-access', projected: { sources: [] } },
+        { name: 'host', hostPath: { path: '/etc' } },
+        { name: 'unset', configMap: { name: 'never-set-up' } },
+      ],
     },
   };
   let cache: PodStorageCache;
@@ -51,6 +60,14 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
     await mkdir(join(ed, 'sub'), { recursive: true });
     await writeFile(join(ed, 'sub', 'big'), Buffer.alloc(1_000_000, 7));
     await link(join(ed, 'sub', 'big'), join(ed, 'again'));
+    // the other agent-managed volumes as volumes/set-up.ts lays them out (atomic writer: ..data → timestamped dir)
+    for (const [plugin, name, size] of [['empty-dir', 'ram', 10_000], ['configmap', 'conf', 20_000], ['secret', 'creds', 30_000], ['downward-api', 'info', 3_000], ['projected', 'kube-api-access', 4_000]] as const) {
+      const vd = volumeDir(dir, uid, plugin, name);
+      await mkdir(join(vd, '..2026_01_01'), { recursive: true });
+      await writeFile(join(vd, '..2026_01_01', 'key'), Buffer.alloc(size, 3));
+    }
+    await mkdir(join(dir, 'pods', uid, 'sandbox'), { recursive: true });
+    await writeFile(etcHostsPath(dir, uid), '127.0.0.1\tlocalhost\n10.0.0.5\tp\n');
     const snapshotter = { mounts: async (id: string) => [{ type: 'overlay', source: 'overlay', options: ['lowerdir=/x', `upperdir=${upper(id)}`, 'workdir=/w'] }] } as unknown as Snapshotter;
     cache = new PodStorageCache({
       // `side` has no container yet
@@ -63,7 +80,7 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it('each container\'s writable layer and logs, each disk-backed emptyDir: du\'s figures', async () => {
+  it('each container\'s writable layer and logs, each agent-managed volume, the hosts file: du\'s figures', async () => {
     const st = (await cache.get([pod], new AbortController().signal)).get(uid);
     assert.ok(st);
     assert.deepEqual(st.containers.map((c) => c.name), ['init', 'app']);
@@ -71,9 +88,17 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
       assert.deepEqual(c.rootfs, du(upper(c.name)), `${c.name} rootfs`);
       assert.deepEqual(c.logs, du(logs(c.name)), `${c.name} logs`);
     }
-    assert.deepEqual(Object.keys(st.volumes), ['scratch'], 'memory-backed and non-emptyDir volumes are not on the disk');
-    assert.deepEqual(st.volumes.scratch, du(volumeDir(dir, uid, 'empty-dir', 'scratch')));
+    // upstream's du-metered plugins, in spec order; hostPath has no metrics, a volume not set up none yet
+    assert.deepEqual(Object.keys(st.volumes), ['scratch', 'ram', 'conf', 'creds', 'info', 'kube-api-access']);
+    const plugins: Record<string, string> = { scratch: 'empty-dir', ram: 'empty-dir', conf: 'configmap', creds: 'secret', info: 'downward-api', 'kube-api-access': 'projected' };
+    for (const [name, plugin] of Object.entries(plugins)) assert.deepEqual({ ...st.volumes[name] }, { ...du(volumeDir(dir, uid, plugin, name)), ephemeral: st.volumes[name].ephemeral }, name);
+    assert.deepEqual(
+      Object.entries(st.volumes).filter(([, v]) => v.ephemeral).map(([n]) => n),
+      ['scratch', 'conf'],
+      'ephemeral storage: a disk-backed emptyDir and a configMap (upstream IsLocalEphemeralVolume); tmpfs-backed kinds upstream are not',
+    );
     assert.ok(st.volumes.scratch.bytes >= 1_000_000 && st.volumes.scratch.bytes < 2_000_000, 'a hard link counted once');
+    assert.deepEqual(st.etcHosts, { ...du(etcHostsPath(dir, uid)), inodes: 1 }, 'the hosts file');
   });
 
   it('cached for the refresh period (no walk per request); maxAgeMs 0 walks now; a refresh period later it walks again', async () => {
@@ -96,7 +121,7 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
     assert.equal(walks - n, 2, 'one walk (two containers located)');
   });
 
-  it('/stats/summary: containers\' rootfs and logs, the emptyDir as a volume, their sum as the pod\'s ephemeral-storage, against the node filesystem', async () => {
+  it('/stats/summary: containers\' rootfs and logs, every volume, the ephemeral ones and the hosts file in the sum as the pod\'s ephemeral-storage, against the node filesystem', async () => {
     const st = (await cache.get([pod], new AbortController().signal)).get(uid)!;
     const nodeFs = { capacityBytes: 100e9, availableBytes: 40e9, usedBytes: 60e9, inodes: 1e6, inodesFree: 9e5, inodesUsed: 1e5 };
     const t = new Date(0);
@@ -111,9 +136,11 @@ describe('pod storage (writable layers, logs, emptyDirs) against a real director
     const fsOf = (u: FsUsage) => ({ time: new Date(st.time).toISOString(), usedBytes: u.bytes, inodesUsed: u.inodes, availableBytes: 40e9, capacityBytes: 100e9, inodesFree: 9e5, inodes: 1e6 });
     assert.deepEqual(sp.containers[0].rootfs, fsOf(app.rootfs!));
     assert.deepEqual(sp.containers[0].logs, fsOf(app.logs!));
-    assert.deepEqual(sp.volume, [{ ...fsOf(st.volumes.scratch), name: 'scratch' }]);
-    const all = [upper('app'), upper('init'), logs('app'), logs('init'), volumeDir(dir, uid, 'empty-dir', 'scratch')].map(du);
-    const sum = all.reduce((a, b) => ({ bytes: a.bytes + b.bytes, inodes: a.inodes + b.inodes }));
-    assert.deepEqual(sp['ephemeral-storage'], fsOf(sum), 'every container (an init container\'s layer too) and the volumes');
+    assert.deepEqual(sp.volume, Object.entries(st.volumes).map(([name, v]) => ({ ...fsOf(v), name })), 'every volume, by its spec name');
+    assert.deepEqual(sp.volume?.map((v) => v.name), ['scratch', 'ram', 'conf', 'creds', 'info', 'kube-api-access']);
+    const all = [upper('app'), upper('init'), logs('app'), logs('init'), volumeDir(dir, uid, 'empty-dir', 'scratch'), volumeDir(dir, uid, 'configmap', 'conf')].map(du);
+    const hosts = du(etcHostsPath(dir, uid));
+    const sum = [...all, { bytes: hosts.bytes, inodes: 1 }].reduce((a, b) => ({ bytes: a.bytes + b.bytes, inodes: a.inodes + b.inodes }));
+    assert.deepEqual(sp['ephemeral-storage'], fsOf(sum), 'every container (an init container\'s layer too), the disk-backed emptyDir and configMap, the hosts file');
   });
 });

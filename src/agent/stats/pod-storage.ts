@@ -1,19 +1,21 @@
 /**
  * What each pod holds on the node's disk, as the kubelet's stats provider has it (cadvisor's fs
- * usage, ~1 min old): each container's writable layer (`rootfs`) and CRI log files (`logs`), and
- * the pod's disk-backed emptyDirs. One walk per pod, cached for `refreshMs` and shared: the
- * `/stats/summary` route reads it as it is, the eviction manager forces a fresh one (maxAgeMs 0)
- * when it must decide. Figures are du's: allocated blocks (what the filesystem lost), hard links
+ * usage, ~1 min old): each container's writable layer (`rootfs`) and CRI log files (`logs`), the
+ * volumes the agent keeps under the pod's dir (emptyDir, configMap, secret, downwardAPI,
+ * projected: upstream's du-metered plugins) and its hosts file (etc-hosts). One walk per pod,
+ * cached for `refreshMs` and shared: the `/stats/summary` route reads it as it is, the eviction
+ * manager forces a fresh one (maxAgeMs 0) when it must decide. Figures are du's: allocated blocks (what the filesystem lost), hard links
  * counted once.
  */
 import { lstatSync, readdirSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Pod, Volume } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, RuntimeHandler } from '../runtime/types.ts';
 import type { Snapshotter } from '../snapshot/types.ts';
-import { volumeDir } from '../volumes/paths.ts';
+import { podDir, volumeDir } from '../volumes/paths.ts';
 
 export interface FsUsage {
   bytes: number;
@@ -28,13 +30,66 @@ export interface ContainerStorage {
   logs?: FsUsage;
 }
 
+/** a volume's figures (upstream's VolumeStats) */
+export interface VolumeStorage extends FsUsage {
+  /**
+   * counted in the pod's ephemeral storage: upstream's IsLocalEphemeralVolume, a disk-backed
+   * emptyDir (medium "") or a configMap; a secret, downwardAPI or projected volume is listed but
+   * not counted (upstream's plugins back those with tmpfs), nor a memory-backed emptyDir
+   */
+  ephemeral: boolean;
+}
+
 export interface PodStorage {
   /** when the walk ended (ms, the clock's) */
   time: number;
   /** every container of the pod the runtime has (init, app, ephemeral), in spec order */
   containers: ContainerStorage[];
-  /** disk-backed emptyDir volumes by name */
-  volumes: Record<string, FsUsage>;
+  /** the agent-managed volumes by name, in spec order: emptyDir, configMap, secret, downwardAPI, projected */
+  volumes: Record<string, VolumeStorage>;
+  /** the pod's hosts file (upstream's etc-hosts), when the agent wrote one */
+  etcHosts?: FsUsage;
+}
+
+/** the volume plugins whose dirs the agent keeps under the pod (volumes/set-up.ts), by volume source */
+function volumePlugin(v: Volume): { plugin: string; ephemeral: boolean } | undefined {
+  if (v.emptyDir) return { plugin: 'empty-dir', ephemeral: !v.emptyDir.medium };
+  if (v.configMap) return { plugin: 'configmap', ephemeral: true };
+  if (v.secret) return { plugin: 'secret', ephemeral: false };
+  if (v.downwardAPI) return { plugin: 'downward-api', ephemeral: false };
+  if (v.projected) return { plugin: 'projected', ephemeral: false };
+  return undefined;
+}
+
+/** the pod's hosts file: the sandbox's state dir (podsync/pod-sandbox.ts), as the kubelet's pods/<uid>/etc-hosts */
+export const etcHostsPath = (dataDir: string, uid: string): string => join(podDir(dataDir, uid), 'sandbox', 'hosts');
+
+/** what `ephemeralStorage` sums */
+export interface EphemeralParts {
+  containers: readonly { rootfs?: FsUsage; logs?: FsUsage }[];
+  volumes: Readonly<Record<string, VolumeStorage>>;
+  etcHosts?: FsUsage;
+}
+
+/**
+ * The pod's local ephemeral storage, the one sum `/stats/summary` reports and the eviction manager
+ * ranks and limits by: every container's writable layer and logs, the volumes counted as
+ * ephemeral, and (unless `etcHosts` false) the hosts file — upstream's calcEphemeralStorage;
+ * without the hosts file it is the eviction manager's podDiskUsage, which ranks pods.
+ */
+export function ephemeralStorage(p: EphemeralParts, o: { etcHosts?: boolean } = {}): FsUsage {
+  const out: FsUsage = { bytes: 0, inodes: 0 };
+  const add = (u: FsUsage | undefined): void => {
+    out.bytes += u?.bytes ?? 0;
+    out.inodes += u?.inodes ?? 0;
+  };
+  for (const c of p.containers) {
+    add(c.rootfs);
+    add(c.logs);
+  }
+  for (const v of Object.values(p.volumes)) if (v.ephemeral) add(v);
+  if (o.etcHosts !== false) add(p.etcHosts);
+  return out;
 }
 
 /** the pods' disk figures by uid, none older than `maxAgeMs` (default the source's refresh period); a pod with no container yet is absent */
@@ -82,6 +137,12 @@ export async function diskUsage(dir: string): Promise<FsUsage> {
     }
   }
   return out;
+}
+
+/** a single file's figures (upstream's du of etc-hosts), undefined when it does not exist */
+async function lstatUsage(path: string): Promise<FsUsage | undefined> {
+  const st = await lstat(path).catch(() => undefined);
+  return st ? { bytes: st.blocks * 512, inodes: 1 } : undefined;
 }
 
 /** the directory holding a container's writes: an overlay's upperdir, or a writable bind's source */
@@ -191,10 +252,18 @@ export class PodStorageCache implements PodStorageSource {
       containers.push(u);
     }
     if (containers.length === 0) return undefined;
-    const volumes: Record<string, FsUsage> = {};
+    const volumes: Record<string, VolumeStorage> = {};
     for (const v of pod.spec?.volumes ?? []) {
-      if (v.emptyDir && v.emptyDir.medium !== 'Memory') volumes[v.name] = await diskUsage(volumeDir(this.o.dataDir, uid, 'empty-dir', v.name));
+      const kind = volumePlugin(v);
+      if (!kind) continue;
+      const u = await diskUsage(volumeDir(this.o.dataDir, uid, kind.plugin, v.name));
+      // not set up (yet): no figures, as upstream lists only the volumes mounted
+      if (u.inodes > 0) volumes[v.name] = { ...u, ephemeral: kind.ephemeral };
     }
-    return { time: this.o.clock.now(), containers, volumes };
+    const out: PodStorage = { time: this.o.clock.now(), containers, volumes };
+    // absent: a pod whose containers mount their own /etc/hosts, or not started yet
+    const hosts = await lstatUsage(etcHostsPath(this.o.dataDir, uid));
+    if (hosts) out.etcHosts = hosts;
+    return out;
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { CpuStats, MemoryStats, NetworkStats } from './types.ts';
 import type { FsSample, PodSample, StatsSample } from './collector.ts';
-import type { FsUsage } from './pod-storage.ts';
+import { ephemeralStorage, type FsUsage } from './pod-storage.ts';
 
 export interface SummaryCpu {
   time: string;
@@ -72,10 +72,16 @@ export interface SummaryPod {
   cpu?: SummaryCpu;
   memory?: SummaryMemory;
   network?: SummaryNetwork;
-  /** disk-backed emptyDirs */
+  /** the agent-managed volumes: emptyDir, configMap, secret, downwardAPI, projected */
   volume?: SummaryVolume[];
-  /** writable layers + logs + volumes, against the node's filesystem */
+  /** writable layers + logs + disk-backed emptyDirs and configMaps + the hosts file, against the node's filesystem */
   'ephemeral-storage'?: SummaryFsUsage;
+}
+/** RlimitStats: the node's task limit and tasks in use (pid.available = maxpid − curproc) */
+export interface SummaryRlimit {
+  time: string;
+  maxpid?: number;
+  curproc?: number;
 }
 export interface Summary {
   node: {
@@ -85,6 +91,7 @@ export interface Summary {
     memory?: SummaryMemory;
     network?: SummaryNetwork;
     fs?: SummaryFs;
+    rlimit?: SummaryRlimit;
   };
   pods: SummaryPod[];
 }
@@ -121,28 +128,20 @@ function fsUsage(u: FsUsage, nodeFs: FsSample | undefined, time: string): Summar
   return out;
 }
 
-/** upstream's pod storage stats: each container's rootfs and logs, the emptyDirs, and their sum as ephemeral-storage */
+/** upstream's pod storage stats: each container's rootfs and logs, the volumes, and the pod's ephemeral-storage (pod-storage.ts ephemeralStorage) */
 function podStorage(p: PodSample, out: SummaryPod, nodeFs: FsSample | undefined): void {
   const st = p.storage;
   if (!st) return;
   const time = new Date(st.time).toISOString();
-  const total: FsUsage = { bytes: 0, inodes: 0 };
-  const add = (u: FsUsage | undefined): void => {
-    total.bytes += u?.bytes ?? 0;
-    total.inodes += u?.inodes ?? 0;
-  };
   for (const c of st.containers) {
-    add(c.rootfs);
-    add(c.logs);
     const sc = out.containers.find((x) => x.name === c.name);
     if (!sc) continue;
     if (c.rootfs) sc.rootfs = fsUsage(c.rootfs, nodeFs, time);
     if (c.logs) sc.logs = fsUsage(c.logs, nodeFs, time);
   }
   const volumes = Object.entries(st.volumes);
-  for (const [, u] of volumes) add(u);
   if (volumes.length > 0) out.volume = volumes.map(([name, u]) => ({ ...fsUsage(u, nodeFs, time), name }));
-  out['ephemeral-storage'] = fsUsage(total, nodeFs, time);
+  out['ephemeral-storage'] = fsUsage(ephemeralStorage(st), nodeFs, time);
 }
 
 export function toSummary(s: StatsSample): Summary {
@@ -152,6 +151,7 @@ export function toSummary(s: StatsSample): Summary {
   if (s.node.memory) node.memory = memory(s.node.memory, nodeTime);
   if (s.node.network) node.network = network(s.node.network, nodeTime);
   if (s.node.fs) node.fs = fs(s.node.fs, nodeTime);
+  if (s.node.rlimit) node.rlimit = { time: nodeTime, ...s.node.rlimit };
   const pods = s.pods.map((p): SummaryPod => {
     const out: SummaryPod = {
       podRef: { name: p.name, namespace: p.namespace, uid: p.uid },
