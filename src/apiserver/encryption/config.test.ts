@@ -77,7 +77,7 @@ test('kms: apiVersion v2 with name, unix endpoint and timeout (default 3s); v1 r
     { kind: 'kms', name: 'b', endpoint: 'unix:///run/kms/b.sock', timeoutMs: 3000 },
   ]);
   const kms = (spec: string): string[] => problems(doc(`  - resources: [secrets]\n    providers: [{ kms: ${spec} }]`));
-  assert.match(kms(`{ name: k, endpoint: 'unix:///k.sock' }`)[0]!, /^resources\[0\]\.providers\[0\]\.kms\.apiVersion: Invalid value: "v1": KMSv1 is deprecated and will only receive security updates going forward\. Use KMSv2 instead\.  Set --feature-gates=KMSv1=true/);
+  assert.match(kms(`{ name: k, endpoint: 'unix:///k.sock' }`)[0]!, /^resources\[0\]\.providers\[0\]\.kms\.apiVersion: Invalid value: "v1": KMSv1 is deprecated and will only receive security updates going forward\. Use KMSv2 instead\. {2}Set --feature-gates=KMSv1=true/);
   assert.match(kms(`{ apiVersion: v3, name: k, endpoint: 'unix:///k.sock' }`)[0]!, /kms\.apiVersion: Invalid value: "v3": unsupported apiVersion v3 for KMS provider, only v1 and v2 are supported/);
   assert.deepEqual(kms(`{ apiVersion: v2 }`), [
     'resources[0].providers[0].kms.name: Required value: name is a mandatory field for a KMS provider',
