@@ -149,7 +149,7 @@ function validateEncryptedObject(o: EncryptedObject, withData: boolean): string 
 }
 
 /** HKDF-Expand(SHA-256) of one 32-byte block: upstream's sha256KDFExpandOnly (the seed is already uniform, so no Extract) */
-function expandOnly(seed: Buffer, info: Buffer): Buffer {
+export function expandOnly(seed: Buffer, info: Buffer): Buffer {
   return createHmac('sha256', seed).update(info).update(Buffer.from([1])).digest();
 }
 
