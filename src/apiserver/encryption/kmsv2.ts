@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { realTimers, type Timers } from '../../lib/timers.ts';
@@ -37,7 +38,7 @@ interface KmsStub extends grpc.Client {
 let kmsPackage: grpc.GrpcObject | undefined;
 /** `v2` of api.proto, loaded once */
 export function kmsProtoPackage(): grpc.GrpcObject {
-  kmsPackage ??= grpc.loadPackageDefinition(loadSync(KMS_PROTO.pathname, { keepCase: true, defaults: true })).v2 as grpc.GrpcObject;
+  kmsPackage ??= grpc.loadPackageDefinition(loadSync(fileURLToPath(KMS_PROTO), { keepCase: true, defaults: true })).v2 as grpc.GrpcObject;
   return kmsPackage;
 }
 
