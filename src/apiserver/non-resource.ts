@@ -30,8 +30,44 @@ export interface NonResourceRequest {
   resources: ResourceRegistry;
   serverAddress: string;
   authenticated: boolean;
+  /** named checks of /healthz, /livez, /readyz besides `ping` */
+  healthChecks?: readonly HealthCheck[];
   /** /metrics (Prometheus text); 404 when absent */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+/** One named check of /healthz, /livez and /readyz (upstream's healthz.HealthChecker): an error message, or undefined when healthy. */
+export interface HealthCheck {
+  name: string;
+  check(): Promise<string | undefined>;
+}
+
+/**
+ * upstream's healthz handlers: `/<endpoint>` runs every check (`ping` always passes) and answers
+ * `ok`, or 500 listing `[+]name ok` / `[-]name failed: reason withheld` then `<endpoint> check
+ * failed` (with `?verbose` the list also when healthy); `/<endpoint>/<name>` runs one check: `ok`
+ * or 500 `internal server error: <error>`. Paths naming no check answer `ok` as before.
+ */
+async function serveHealth(r: NonResourceRequest, p: string): Promise<void> {
+  const [, endpoint, name] = /^\/(healthz|livez|readyz)(?:\/(.*))?$/.exec(p) ?? [];
+  const checks = r.healthChecks ?? [];
+  const text = 'text/plain; charset=utf-8';
+  if (name !== undefined) {
+    const c = checks.find((x) => x.name === name);
+    const err = c ? await c.check() : undefined;
+    if (err !== undefined) sendText(r.res, 500, `internal server error: ${err}\n`, text);
+    else sendText(r.res, 200, 'ok', text);
+    return;
+  }
+  const results = await Promise.all(checks.map(async (c) => ({ name: c.name, err: await c.check() })));
+  const failed = results.some((x) => x.err !== undefined);
+  if (!failed && !r.query.has('verbose')) {
+    sendText(r.res, 200, 'ok', text);
+    return;
+  }
+  const lines = ['[+]ping ok', ...results.map((x) => (x.err === undefined ? `[+]${x.name} ok` : `[-]${x.name} failed: reason withheld`))];
+  lines.push(failed ? `${endpoint} check failed` : `${endpoint} check passed`);
+  sendText(r.res, failed ? 500 : 200, `${lines.join('\n')}\n`, text);
 }
 
 /** Health, version, discovery and OpenAPI. */
@@ -41,7 +77,7 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
   if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
   const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
   if (p === '/healthz' || p === '/livez' || p === '/readyz' || /^\/(healthz|livez|readyz)\//.test(p)) {
-    sendText(res, 200, 'ok', 'text/plain; charset=utf-8');
+    await serveHealth(r, p);
     return;
   }
   if (p === '/version') {

@@ -16,7 +16,7 @@ import { scaleProvider } from './handlers/scale.ts';
 import { sendError } from './handlers/respond.ts';
 import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import type { ResourceStore } from './registry/resource-store.ts';
-import { serveNonResource } from './non-resource.ts';
+import { serveNonResource, type HealthCheck } from './non-resource.ts';
 import { subresourceKey, type ApiGroupProvider, type SubresourceProvider } from './providers.ts';
 import { parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.ts';
 import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts';
@@ -46,6 +46,8 @@ export interface RequestPipelineOptions {
   auditor?: Auditor;
   /** API Priority and Fairness or max-in-flight (flowcontrol/); absent = no limit */
   flowGate?: FlowGate;
+  /** named checks of /healthz, /livez and /readyz besides ping (`kms-providers`) */
+  healthChecks?: readonly HealthCheck[];
 }
 
 /** Where `admit` leaves the request's flow control seat, released by the caller once the request is done. */
@@ -190,7 +192,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname;
-      const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress() };
+      const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress(), healthChecks: opts.healthChecks };
       if (isPublicPath(path)) {
         if (audit && auditor) {
           // not authenticated to be served, but audited as upstream does: as whoever the caller is

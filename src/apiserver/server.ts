@@ -307,7 +307,9 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     }),
   ]);
   const patch = createPatchEngine();
-  const registry: Registry = new Registry({ store: config.store, resources, admission, encryption: config.encryption });
+  // KMS v2: the plugin's first Status and DEK seed; reads get their DEKs decrypted before decoding
+  await config.encryption?.start();
+  const registry: Registry = new Registry({ store: config.encryption?.wrapStore(config.store) ?? config.store, resources, admission, encryption: config.encryption });
   // PriorityClasses for the Priority admission of pods (upstream's lister); started after seeding
   const priorityClasses = pcDef ? new ObjectCache({ registry, def: pcDef, logger: log, signal: closing.signal }) : undefined;
   let priorityClassesSynced = false;
@@ -509,6 +511,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     metricsRegistry,
     auditor,
     flowGate,
+    healthChecks: config.encryption && config.encryption.kms.size > 0 ? [{ name: 'kms-providers', check: () => config.encryption!.checkKms() }] : [],
   });
 
   const server: Server = config.tls
@@ -580,6 +583,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
         // the ResponseComplete events of the requests just ended, then the file is closed
         await new Promise((resolve) => setImmediate(resolve));
         await auditor?.close();
+        config.encryption?.close();
       })();
       return closed;
     },

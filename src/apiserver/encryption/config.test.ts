@@ -53,7 +53,6 @@ test('bad configs are refused naming the field, secrets redacted', () => {
     'resources[0].providers[1].aescbc.keys[0].name: Required value: name is a mandatory field for a key',
     'resources[0].providers[1].aescbc.keys[0].secret: Invalid value: "REDACTED": secrets must be base64 encoded',
   ]);
-  assert.match(problems(doc(`  - resources: [secrets]\n    providers: [{ kms: { name: k, endpoint: 'unix:///k.sock' } }]`))[0]!, /^resources\[0\]\.providers\[0\]\.kms: Unsupported value: KMS providers are not supported by hedge/);
   assert.match(problems(doc(`  - resources: [secrets]\n    providers: [{ identity: {}, aescbc: { keys: [] } }]`))[0]!, /^resources\[0\]\.providers\[0\]: more than one provider specified in a single element/);
   assert.match(problems(doc(`  - resources: [secrets]\n    providers: [{ aesgbc: {} }]`)).join('\n'), /resources\[0\]\.providers\[0\]\.aesgbc: unknown field/);
   assert.match(problems(doc(`  - resources: [secrets]\n    providers: [{ aescbc: { keys: [] } }]`))[0]!, /^resources\[0\]\.providers\[0\]\.aescbc\.keys: Required value/);
@@ -63,4 +62,39 @@ test('bad configs are refused naming the field, secrets redacted', () => {
   assert.match(problems(doc(`  - resources: [secrets]\n    providers: []`))[0]!, /^resources\[0\]\.providers: Required value/);
   assert.match(problems('apiVersion: v1\nkind: EncryptionConfiguration\nresources: []').join('\n'), /apiVersion: Unsupported value: "v1"[\s\S]*resources: Required value/);
   assert.match(problems('{ not yaml: [')[0]!, /not YAML or JSON/);
+});
+
+test('kms: apiVersion v2 with name, unix endpoint and timeout (default 3s); v1 refused with upstream\'s message', () => {
+  const c = parseEncryptionConfiguration(
+    doc(`  - resources: [secrets]
+    providers:
+      - kms: { apiVersion: v2, name: a, endpoint: 'unix:///run/kms/a.sock', timeout: 500ms }
+      - kms: { apiVersion: v2, name: b, endpoint: 'unix:///run/kms/b.sock' }
+      - identity: {}`),
+  );
+  assert.deepEqual(c.resources[0]!.providers.slice(0, 2), [
+    { kind: 'kms', name: 'a', endpoint: 'unix:///run/kms/a.sock', timeoutMs: 500 },
+    { kind: 'kms', name: 'b', endpoint: 'unix:///run/kms/b.sock', timeoutMs: 3000 },
+  ]);
+  const kms = (spec: string): string[] => problems(doc(`  - resources: [secrets]\n    providers: [{ kms: ${spec} }]`));
+  assert.match(kms(`{ name: k, endpoint: 'unix:///k.sock' }`)[0]!, /^resources\[0\]\.providers\[0\]\.kms\.apiVersion: Invalid value: "v1": KMSv1 is deprecated and will only receive security updates going forward\. Use KMSv2 instead\. {2}Set --feature-gates=KMSv1=true/);
+  assert.match(kms(`{ apiVersion: v3, name: k, endpoint: 'unix:///k.sock' }`)[0]!, /kms\.apiVersion: Invalid value: "v3": unsupported apiVersion v3 for KMS provider, only v1 and v2 are supported/);
+  assert.deepEqual(kms(`{ apiVersion: v2 }`), [
+    'resources[0].providers[0].kms.name: Required value: name is a mandatory field for a KMS provider',
+    'resources[0].providers[0].kms.endpoint: Required value: endpoint is a mandatory field for a KMS provider',
+  ]);
+  assert.match(kms(`{ apiVersion: v2, name: 'a:b', endpoint: 'unix:///k.sock' }`)[0]!, /kms\.name: Invalid value: "a:b": invalid KMS provider name a:b, must not contain ':'/);
+  assert.match(kms(`{ apiVersion: v2, name: k, endpoint: 'tcp://127.0.0.1:80' }`)[0]!, /kms\.endpoint: Invalid value: "tcp:\/\/127\.0\.0\.1:80": unsupported scheme "tcp" for KMS provider, only unix is supported/);
+  assert.match(kms(`{ apiVersion: v2, name: k, endpoint: 'not a url' }`)[0]!, /kms\.endpoint: Invalid value: "not a url": invalid endpoint for kms provider/);
+  assert.match(kms(`{ apiVersion: v2, name: k, endpoint: 'unix:///k.sock', cachesize: 100 }`)[0]!, /kms\.cachesize: Invalid value: 100: cachesize is not supported in v2/);
+  assert.match(kms(`{ apiVersion: v2, name: k, endpoint: 'unix:///k.sock', timeout: 0s }`)[0]!, /kms\.timeout: Invalid value: "0s": timeout should be a positive value/);
+  assert.match(kms(`{ apiVersion: v2, name: k, endpoint: 'unix:///k.sock', timeout: soon }`)[0]!, /kms\.timeout: Invalid value: "soon"/);
+  assert.match(kms(`{ apiVersion: v2, name: k, endpoint: 'unix:///k.sock', secret: x }`)[0]!, /kms\.secret: unknown field/);
+  const dup = problems(
+    doc(`  - resources: [secrets]
+    providers: [{ kms: { apiVersion: v2, name: k, endpoint: 'unix:///a.sock' } }]
+  - resources: [configmaps]
+    providers: [{ kms: { apiVersion: v2, name: k, endpoint: 'unix:///b.sock' } }]`),
+  );
+  assert.deepEqual(dup, ['resources[1].providers[0].kms.name: Invalid value: "k": duplicate KMS provider name k, names must be unique']);
 });

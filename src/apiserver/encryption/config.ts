@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { parseDuration } from '../../lib/duration.ts';
 
 /** A resource pattern of the config: `secrets`, `deployments.apps`, `*.apps`, `*.` (core) or `*.*`. */
 export interface GroupResource {
@@ -8,7 +9,15 @@ export interface GroupResource {
 
 export type KeyedProviderKind = 'aescbc' | 'aesgcm' | 'secretbox';
 
-export type ProviderSpec = { kind: KeyedProviderKind; keys: { name: string; secret: Buffer }[] } | { kind: 'identity' };
+/** `kms` (apiVersion v2 only): the plugin's unix socket, the per-call timeout (default 3s) */
+export interface KmsSpec {
+  kind: 'kms';
+  name: string;
+  endpoint: string;
+  timeoutMs: number;
+}
+
+export type ProviderSpec = { kind: KeyedProviderKind; keys: { name: string; secret: Buffer }[] } | { kind: 'identity' } | KmsSpec;
 
 /** apiserver.config.k8s.io/v1 EncryptionConfiguration, validated; secrets decoded. */
 export interface EncryptionConfig {
@@ -42,8 +51,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /**
  * Parses and validates an EncryptionConfiguration (YAML or JSON) as kube-apiserver does
  * (apis/apiserver/validation/validation_encryption.go), plus: unknown fields are refused (upstream
- * decodes strictly) and `kms` is refused, as hedge has no KMS plugin client. Secrets never appear
- * in messages.
+ * decodes strictly). `kms` takes apiVersion v2 only (v1 is refused as upstream does with the
+ * KMSv1 feature gate off, its default since 1.29). Secrets never appear in messages.
  */
 export function parseEncryptionConfiguration(text: string): EncryptionConfig {
   let doc: unknown;
@@ -76,8 +85,62 @@ export function parseEncryptionConfiguration(text: string): EncryptionConfig {
     });
     out.resources.push({ resources, providers });
   });
+  // KMS provider names are unique across the whole file (the name is in the stored prefix)
+  const seen = new Set<string>();
+  out.resources.forEach((entry, i) =>
+    entry.providers.forEach((p, j) => {
+      if (p.kind !== 'kms') return;
+      if (seen.has(p.name)) bad(`resources[${i}].providers[${j}].kms.name`, `Invalid value: ${JSON.stringify(p.name)}: duplicate KMS provider name ${p.name}, names must be unique`);
+      seen.add(p.name);
+    }),
+  );
   if (problems.length > 0) throw new EncryptionConfigError(problems);
   return out;
+}
+
+const KMS_FIELDS = ['apiVersion', 'name', 'endpoint', 'cachesize', 'timeout'];
+
+/** upstream's validateKMSConfiguration, with apiVersion defaulted to v1 and timeout to 3s as upstream defaults them */
+function validateKms(conf: unknown, at: string, bad: (path: string, reason: string) => void): KmsSpec | undefined {
+  if (!isRecord(conf)) {
+    bad(at, 'must be an object with apiVersion, name, endpoint and timeout');
+    return undefined;
+  }
+  const before = new Set<string>();
+  const mark = (path: string, reason: string): void => {
+    before.add(path);
+    bad(path, reason);
+  };
+  for (const k of Object.keys(conf)) if (!KMS_FIELDS.includes(k)) mark(`${at}.${k}`, 'unknown field');
+  const apiVersion = conf.apiVersion === undefined || conf.apiVersion === '' ? 'v1' : String(conf.apiVersion);
+  if (apiVersion === 'v1') {
+    mark(`${at}.apiVersion`, 'Invalid value: "v1": KMSv1 is deprecated and will only receive security updates going forward. Use KMSv2 instead.  Set --feature-gates=KMSv1=true to use the deprecated KMSv1 feature. (hedge has no KMSv1: set apiVersion: v2)');
+  } else if (apiVersion !== 'v2') mark(`${at}.apiVersion`, `Invalid value: ${JSON.stringify(apiVersion)}: unsupported apiVersion ${apiVersion} for KMS provider, only v1 and v2 are supported`);
+  const name = typeof conf.name === 'string' ? conf.name : '';
+  if (name === '') mark(`${at}.name`, 'Required value: name is a mandatory field for a KMS provider');
+  else if (name.includes(':')) mark(`${at}.name`, `Invalid value: ${JSON.stringify(name)}: invalid KMS provider name ${name}, must not contain ':'`);
+  const endpoint = typeof conf.endpoint === 'string' ? conf.endpoint : '';
+  if (endpoint === '') mark(`${at}.endpoint`, 'Required value: endpoint is a mandatory field for a KMS provider');
+  else {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch (err) {
+      mark(`${at}.endpoint`, `Invalid value: ${JSON.stringify(endpoint)}: invalid endpoint for kms provider, error: ${(err as Error).message}`);
+    }
+    if (url && url.protocol !== 'unix:') mark(`${at}.endpoint`, `Invalid value: ${JSON.stringify(endpoint)}: unsupported scheme ${JSON.stringify(url.protocol.replace(/:$/, ''))} for KMS provider, only unix is supported`);
+    else if (url && url.pathname === '') mark(`${at}.endpoint`, `Invalid value: ${JSON.stringify(endpoint)}: the unix socket's path is empty`);
+  }
+  if (conf.cachesize !== undefined && apiVersion !== 'v1') mark(`${at}.cachesize`, `Invalid value: ${JSON.stringify(conf.cachesize)}: cachesize is not supported in v2`);
+  let timeoutMs = 3000;
+  if (conf.timeout !== undefined) {
+    const ms = typeof conf.timeout === 'string' ? parseDuration(conf.timeout) : undefined;
+    if (ms === undefined) mark(`${at}.timeout`, `Invalid value: ${JSON.stringify(conf.timeout)}: a duration such as 3s`);
+    else if (ms <= 0) mark(`${at}.timeout`, `Invalid value: ${JSON.stringify(conf.timeout)}: timeout should be a positive value`);
+    else timeoutMs = ms;
+  }
+  if (before.size > 0) return undefined;
+  return { kind: 'kms', name, endpoint, timeoutMs };
 }
 
 function validateResources(v: unknown, at: string, bad: (path: string, reason: string) => void): GroupResource[] {
@@ -122,8 +185,7 @@ function validateProvider(p: unknown, at: string, bad: (path: string, reason: st
   const kind = given[0]!;
   switch (kind) {
     case 'kms':
-      bad(`${at}.kms`, 'Unsupported value: KMS providers are not supported by hedge (no KMS plugin client); use aescbc, aesgcm or secretbox with a local key');
-      return undefined;
+      return validateKms(p.kms, `${at}.kms`, bad);
     case 'identity':
       if (!isRecord(p.identity) || Object.keys(p.identity).length > 0) bad(`${at}.identity`, 'must be an empty object: identity: {}');
       return { kind: 'identity' };

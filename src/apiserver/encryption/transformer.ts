@@ -1,6 +1,9 @@
 import { ENCRYPTED_PREFIX } from '../../store/stored-bytes.ts';
 import type { EncryptionConfig, GroupResource, ProviderSpec } from './config.ts';
 import { aesCbc, aesGcm, secretBox, type ByteTransformer } from './providers.ts';
+import { KmsV2Provider, type KmsService } from './kmsv2.ts';
+import type { Timers } from '../../lib/timers.ts';
+import type { Store } from '../../store/types.ts';
 
 export type TransformationType = 'from_storage' | 'to_storage';
 
@@ -20,7 +23,7 @@ interface PrefixTransformer {
   prefix: string;
   /** `aescbc:key1`, `identity`: for messages */
   label: string;
-  transformer: ByteTransformer | 'identity';
+  transformer: ByteTransformer | KmsV2Provider | 'identity';
 }
 
 /**
@@ -28,17 +31,23 @@ interface PrefixTransformer {
  * transformer writes; a read takes the first whose prefix the value starts with and that can
  * decrypt it, and is stale unless that was the first. Values are the Store seam's strings: JSON,
  * or a binary string (one char per byte) for an encrypted value (store/stored-bytes.ts).
- * Synchronous: every provider here is a local cipher (no KMS round trip).
+ * Synchronous: the ciphers are local, and a KMS v2 provider encrypts with its current DEK seed and
+ * decrypts with DEKs its `prefetch` put in its cache (kmsv2.ts).
  */
 export class PrefixTransformers {
   readonly #chain: PrefixTransformer[];
   readonly #metrics: TransformMetrics | undefined;
 
-  constructor(providers: readonly ProviderSpec[], metrics?: TransformMetrics) {
+  constructor(providers: readonly ProviderSpec[], metrics?: TransformMetrics, kms?: ReadonlyMap<string, KmsV2Provider>) {
     this.#chain = providers.flatMap((p): PrefixTransformer[] => {
       switch (p.kind) {
         case 'identity':
           return [{ prefix: '', label: 'identity', transformer: 'identity' }];
+        case 'kms': {
+          const provider = kms?.get(p.name);
+          if (!provider) throw new Error(`KMS provider ${p.name} was not created`);
+          return [{ prefix: provider.prefix, label: `kms:${p.name}`, transformer: provider }];
+        }
         case 'aescbc':
         case 'aesgcm':
         case 'secretbox': {
@@ -89,9 +98,12 @@ export class PrefixTransformers {
         return { plain: stored, stale: i !== 0 };
       }
       try {
-        const plain = t.transformer.fromStorage(Buffer.from(stored.slice(t.prefix.length), 'latin1'), Buffer.from(key, 'utf8'));
+        const data = Buffer.from(stored.slice(t.prefix.length), 'latin1');
+        const ad = Buffer.from(key, 'utf8');
+        // a KMS value is also stale when its key ID is not the plugin's current one
+        const r = t.transformer instanceof KmsV2Provider ? t.transformer.fromStorage(data, ad) : { plain: t.transformer.fromStorage(data, ad), stale: false };
         this.#metrics?.record('from_storage', t.prefix, true);
-        return { plain: plain.toString('utf8'), stale: i !== 0 };
+        return { plain: r.plain.toString('utf8'), stale: i !== 0 || r.stale };
       } catch (err) {
         // overlapping prefixes (one provider listed twice with different keys): try the next
         this.#metrics?.record('from_storage', t.prefix, false);
@@ -104,6 +116,8 @@ export class PrefixTransformers {
     throw new Error(`the provided value does not match any of the supported transformers: ${found}, and no configured provider (${this.describe()}) reads it`);
   }
 }
+
+const KMS_V2_PREFIX = `${ENCRYPTED_PREFIX}kms:v2:`;
 
 /** `k8s:enc:aescbc:v1:key1:` of an encrypted value, for messages */
 export function describePrefix(stored: string): string {
@@ -129,10 +143,21 @@ function resourceOfKey(key: string): { prefix: string; gr: GroupResource } | und
 export class EncryptionAtRest {
   readonly #exact = new Map<string, PrefixTransformers>();
   readonly #byPrefix = new Map<string, PrefixTransformers | null>();
+  /** the KMS v2 providers by name (names are unique in a config) */
+  readonly kms = new Map<string, KmsV2Provider>();
 
-  constructor(config: EncryptionConfig, opts: { metrics?: TransformMetrics } = {}) {
+  /**
+   * `kms`: for tests, the plugin client of a provider (else gRPC on its endpoint) and the timers
+   * its poll, check cache and write deadline use.
+   */
+  constructor(config: EncryptionConfig, opts: { metrics?: TransformMetrics; kms?: { service?: (name: string) => KmsService | undefined; timers?: Timers } } = {}) {
     for (const entry of config.resources) {
-      const t = new PrefixTransformers(entry.providers, opts.metrics);
+      for (const p of entry.providers) {
+        if (p.kind === 'kms' && !this.kms.has(p.name)) this.kms.set(p.name, new KmsV2Provider(p, { service: opts.kms?.service?.(p.name), timers: opts.kms?.timers }));
+      }
+    }
+    for (const entry of config.resources) {
+      const t = new PrefixTransformers(entry.providers, opts.metrics, this.kms);
       for (const gr of entry.resources) {
         const id = `${gr.resource}.${gr.group}`;
         if (!this.#exact.has(id)) this.#exact.set(id, t);
@@ -150,6 +175,86 @@ export class EncryptionAtRest {
       this.#byPrefix.set(r.prefix, t);
     }
     return t ?? undefined;
+  }
+
+  /** Each KMS provider's first Status (and DEK seed), then its poll; a plugin down does not fail this (writes do, and the health check). */
+  async start(): Promise<void> {
+    await Promise.all([...this.kms.values()].map((p) => p.start()));
+  }
+
+  close(): void {
+    for (const p of this.kms.values()) p.close();
+  }
+
+  /** changes when a KMS provider rotates its DEK seed: what was current may be stale now */
+  get generation(): number {
+    let n = 0;
+    for (const p of this.kms.values()) n += p.rotations;
+    return n;
+  }
+
+  /**
+   * upstream's `kms-providers` health check: every KMS provider's Status (cached 20 s when
+   * healthy, 3 s when not); the error names each failing provider, undefined when all are healthy.
+   */
+  async checkKms(): Promise<string | undefined> {
+    const errs: string[] = [];
+    let i = 0;
+    for (const p of this.kms.values()) {
+      const err = await p.check();
+      if (err !== undefined) errs.push(`kms-provider-${i}: ${err}`);
+      i++;
+    }
+    return errs.length === 0 ? undefined : errs.length === 1 ? errs[0] : `[${errs.join(', ')}]`;
+  }
+
+  /**
+   * The store as the codec should see it: with KMS providers, every value read (get, list, watch,
+   * the previous value of a delete) has its DEK decrypted by the plugin before it is returned, so
+   * the synchronous decode finds it cached. Without KMS, the store itself.
+   */
+  wrapStore(store: Store): Store {
+    if (this.kms.size === 0) return store;
+    const ready = async (values: readonly (string | undefined)[]): Promise<void> => {
+      const waits: Promise<void>[] = [];
+      for (const v of values) {
+        if (v === undefined || !v.startsWith(KMS_V2_PREFIX)) continue;
+        const end = v.indexOf(':', KMS_V2_PREFIX.length);
+        const p = end < 0 ? undefined : this.kms.get(v.slice(KMS_V2_PREFIX.length, end));
+        if (p) waits.push(p.prefetch(Buffer.from(v.slice(end + 1), 'latin1')));
+      }
+      if (waits.length > 0) await Promise.all(waits);
+    };
+    return {
+      async get(key, opts) {
+        const kv = await store.get(key, opts);
+        await ready([kv?.value]);
+        return kv;
+      },
+      async list(prefix, opts) {
+        const r = await store.list(prefix, opts);
+        await ready(r.items.map((kv) => kv.value));
+        return r;
+      },
+      async delete(key, opts) {
+        const kv = await store.delete(key, opts);
+        await ready([kv.value]);
+        return kv;
+      },
+      async *watch(prefix, opts) {
+        for await (const ev of store.watch(prefix, opts)) {
+          if (ev.type !== 'progress') await ready([ev.kv.value, ev.prevKv?.value]);
+          yield ev;
+        }
+      },
+      count: (prefix) => store.count(prefix),
+      create: (key, value, opts) => store.create(key, value, opts),
+      update: (key, value, opts) => store.update(key, value, opts),
+      currentRevision: () => store.currentRevision(),
+      compactedRevision: () => store.compactedRevision(),
+      compact: (revision) => store.compact(revision),
+      close: () => store.close(),
+    };
   }
 
   /** resource pattern → providers in order, for the startup log (no secrets) */

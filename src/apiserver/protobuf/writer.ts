@@ -50,6 +50,15 @@ export class ProtoWriter {
     return this;
   }
 
+  /** proto3 bytes: omitted when empty */
+  bytes(field: number, b: Buffer | undefined): this {
+    if (b === undefined || b.length === 0) return this;
+    this.#tag(field, 2);
+    this.#varint(b.length);
+    this.#push(b);
+    return this;
+  }
+
   bool(field: number, v: boolean | undefined): this {
     if (!v) return this;
     this.#tag(field, 0);

@@ -93,7 +93,17 @@ export class ObjectCodec {
     }
   }
 
+  /** a KMS key rotation makes current values stale: decoded objects cached before it are dropped */
+  #generation = 0;
+  #rotated(): void {
+    const g = this.#encryption?.generation ?? 0;
+    if (g === this.#generation) return;
+    this.#generation = g;
+    this.#cache.clear();
+  }
+
   decode(kv: KeyValue): Decoded {
+    this.#rotated();
     const hit = this.#cache.get(kv.key);
     if (hit && hit.rev === kv.modRevision) return hit;
     return this.#remember(kv, this.#parse(kv.key, this.#open(kv.key, kv.value), kv.modRevision));
@@ -101,6 +111,7 @@ export class ObjectCodec {
 
   /** What this process just wrote as `kv`, from its plaintext (`encode`'s): cached without decrypting it again. */
   decodeWritten(kv: KeyValue, plain: string): Decoded {
+    this.#rotated();
     const hit = this.#cache.get(kv.key);
     if (hit && hit.rev === kv.modRevision) return hit;
     return this.#remember(kv, this.#parse(kv.key, { plain, stale: false }, kv.modRevision));
