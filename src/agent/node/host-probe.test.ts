@@ -42,6 +42,15 @@ describe('systemHostProbe', () => {
     assert.ok(u.disk.totalBytes > 0);
   });
 
+  it('pids.max is the summary rlimit\'s maxpid: min(pid_max, threads-max)', async () => {
+    await writeFile(join(proc(), 'sys', 'kernel', 'threads-max'), '63000\n');
+    try {
+      assert.deepEqual((await systemHostProbe({ procRoot: proc(), etcRoot: etc() }).usage(root)).pids, { used: 731, max: 63000 });
+    } finally {
+      await rm(join(proc(), 'sys', 'kernel', 'threads-max'));
+    }
+  });
+
   it('without a readable loadavg it counts the process directories', async () => {
     await writeFile(join(proc(), 'loadavg'), 'garbage\n');
     assert.equal((await systemHostProbe({ procRoot: proc(), etcRoot: etc() }).usage(root)).pids.used, 1);

@@ -1,6 +1,7 @@
 import { readFileSync, statfsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { arch, cpus, hostname, release } from 'node:os';
+import { readRlimit } from '../stats/rlimit.ts';
 
 export interface HostIdentity {
   hostname: string;
@@ -40,11 +41,7 @@ export function parseOsRelease(text: string): string {
   return m[1].replace(/^"(.*)"$/, '$1');
 }
 
-/** `/proc/loadavg`'s running/total field: the kernel's number of tasks (threads), what sysinfo(2) calls procs */
-export function parseLoadavgTasks(text: string): number | undefined {
-  const m = /^\S+ \S+ \S+ \d+\/(\d+) /.exec(text);
-  return m ? Number(m[1]) : undefined;
-}
+export { parseLoadavgTasks } from '../stats/rlimit.ts';
 
 /**
  * /proc, /etc and statfs of the real host. Read every node status pass (10 s), so kept to what
@@ -86,9 +83,10 @@ export function systemHostProbe(opts: { procRoot?: string; etcRoot?: string } = 
       // syscalls and their wake-ups per pass, every 10 s).
       const fs = statfsSync(dataDir);
       const meminfo = readSync(`${proc}/meminfo`);
-      const max = Number(readSync(`${proc}/sys/kernel/pid_max`).trim()) || 32768;
-      const loadavg = readSync(`${proc}/loadavg`);
-      const used = parseLoadavgTasks(loadavg) ?? (await readdir(proc).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).length;
+      // the summary's rlimit figures (maxpid = min(pid_max, threads-max)), what pid.available is read against
+      const rl = readRlimit(proc);
+      const max = rl.maxpid ?? 32768;
+      const used = rl.curproc ?? (await readdir(proc).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).length;
       return {
         memory: parseMeminfo(meminfo),
         disk: { totalBytes: fs.blocks * fs.bsize, availableBytes: fs.bavail * fs.bsize },

@@ -6,11 +6,16 @@
  * Synchronous reads: the kernel makes these files up on read, a few microseconds each.
  */
 import { readFileSync } from 'node:fs';
-import { parseLoadavgTasks } from '../node/host-probe.ts';
 
 export interface Rlimit {
   maxpid?: number;
   curproc?: number;
+}
+
+/** `/proc/loadavg`'s running/total field: the kernel's number of tasks (threads), what sysinfo(2) calls procs */
+export function parseLoadavgTasks(text: string): number | undefined {
+  const m = /^\S+ \S+ \S+ \d+\/(\d+) /.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 const readInt = (file: string): number | undefined => {
