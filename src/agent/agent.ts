@@ -11,6 +11,7 @@ import type { ImageStore } from './image/types.ts';
 import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';
 import { defaultNodeConfig, type NodeConfig } from './node/config.ts';
+import { nodeAllocatable } from './node/allocatable.ts';
 import { systemHostProbe, type HostProbe } from './node/host-probe.ts';
 import type { PressureSource } from './node/node-status.ts';
 import { EvictionManager } from './eviction/eviction-manager.ts';
@@ -179,6 +180,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     kubeletPort: cfg.server.port,
     maxPods: cfg.podsPerNode,
     reserved: cfg.reserved,
+    hardEvictionThresholds: cfg.eviction.thresholds,
     statusUpdateFrequencyMs: cfg.statusUpdateFrequencyMs,
     statusReportFrequencyMs: cfg.statusReportFrequencyMs,
     runtimeHandlers: [...deps.runtimes.keys()],
@@ -237,10 +239,8 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
       logger,
       clock,
       events,
-      nodeAllocatable: {
-        cpuMilli: host.cpus() * 1000 - cfg.reserved.cpuMilli,
-        memoryBytes: (usage?.memory.totalBytes ?? 0) - cfg.reserved.memoryBytes,
-      },
+      // what the node status reports (the kubelet admits against node.status.allocatable)
+      nodeAllocatable: nodeAllocatable({ cpuMilli: host.cpus() * 1000, memoryBytes: usage?.memory.totalBytes ?? 0, ephemeralStorageBytes: usage?.disk.totalBytes ?? 0 }, cfg.reserved, cfg.eviction.thresholds),
       // the eviction manager's admit handler: no new pod under DiskPressure/PIDPressure, no BestEffort one under MemoryPressure
       admitHandlers: [{ admit: (p) => made.eviction?.admit(p) ?? { admit: true } }],
     },

@@ -1,3 +1,5 @@
+import type { Threshold } from '../eviction/thresholds.ts';
+
 /** Node registration and status tunables; defaults follow the kubelet. */
 export interface NodeConfig {
   nodeName: string;
@@ -8,6 +10,8 @@ export interface NodeConfig {
   maxPods: number;
   /** subtracted from capacity to give allocatable */
   reserved: { cpuMilli: number; memoryBytes: number; ephemeralStorageBytes: number };
+  /** the evictionHard thresholds (parsed): memory.available and nodefs.available are held back from allocatable too (allocatable.ts) */
+  hardEvictionThresholds?: readonly Threshold[];
   /** check and patch status this often when it changed */
   statusUpdateFrequencyMs: number;
   /**

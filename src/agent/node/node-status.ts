@@ -2,6 +2,7 @@ import type { ContainerImage, NodeCondition, NodeStatus } from 'kubernetes-types
 import { formatTime } from '../../client/micro-time.ts';
 import { parseReference } from '../image/reference.ts';
 import type { ImageInfo } from '../image/types.ts';
+import { nodeAllocatable } from './allocatable.ts';
 import type { NodeConfig } from './config.ts';
 import type { HostIdentity, HostUsage } from './host-probe.ts';
 
@@ -92,6 +93,7 @@ export function nodeStatus(opts: {
   const { cfg, usage } = opts;
   const mem = usage.memory.totalBytes;
   const disk = usage.disk.totalBytes;
+  const alloc = nodeAllocatable({ cpuMilli: opts.cpus * 1000, memoryBytes: mem, ephemeralStorageBytes: disk }, cfg.reserved, cfg.hardEvictionThresholds);
   const st: Mutable<NodeStatus> = {
     capacity: {
       cpu: String(opts.cpus),
@@ -100,9 +102,9 @@ export function nodeStatus(opts: {
       pods: String(cfg.maxPods),
     },
     allocatable: {
-      cpu: `${Math.max(0, opts.cpus * 1000 - cfg.reserved.cpuMilli)}m`,
-      memory: `${Math.floor(Math.max(0, mem - cfg.reserved.memoryBytes) / 1024)}Ki`,
-      'ephemeral-storage': String(Math.max(0, disk - cfg.reserved.ephemeralStorageBytes)),
+      cpu: `${alloc.cpuMilli}m`,
+      memory: `${Math.floor(alloc.memoryBytes / 1024)}Ki`,
+      'ephemeral-storage': String(alloc.ephemeralStorageBytes),
       pods: String(cfg.maxPods),
     },
     conditions: nodeConditions(opts.pressure, opts.now, opts.previous, opts.notReady),
