@@ -10,6 +10,7 @@ import { isMirrorPod } from '../../api/service-account.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, ContainerStatus, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
+import type { PreparedVolume } from '../volumes/types.ts';
 import type { PodSyncConfig } from './config.ts';
 import { imagesInUse } from './images-in-use.ts';
 import { Labels } from './labels.ts';
@@ -181,6 +182,11 @@ export class PodSync {
     const p = w.currentPod;
     const c = w.container(container || p.spec?.containers?.[0]?.name || '');
     return c ? { pod: p, ...c } : undefined;
+  }
+
+  /** the pod's set-up local-path PVC volumes: their claim and directory (stats/pod-storage.ts) */
+  localPathClaims(uid: string): PreparedVolume[] {
+    return this.workers.get(uid)?.localPathClaims() ?? [];
   }
 
   worker(uid: string): PodWorker | undefined {

@@ -40,6 +40,11 @@ export class PodVolumes {
     return this.#volumes !== undefined;
   }
 
+  /** the set-up persistent volumes of local-path PVs (their claim and directory), for the pod's storage figures */
+  localPathClaims(): PreparedVolume[] {
+    return [...(this.#volumes?.values() ?? [])].filter((v) => v.claim && v.localPath);
+  }
+
   /** one set-up at a time; the result is kept until `tearDown` */
   setUp(pod: Pod, signal: AbortSignal): Promise<Map<string, PreparedVolume>> {
     if (this.#volumes) return Promise.resolve(this.#volumes);

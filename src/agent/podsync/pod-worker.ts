@@ -11,6 +11,7 @@ import type { RegistryCredentials } from '../image/types.ts';
 import type { NetworkSandbox } from '../network/types.ts';
 import type { ContainerId, ContainerState, ContainerStatus, RuntimeHandler, SandboxId, SandboxPersistentVolume } from '../runtime/types.ts';
 import { isVolumeNotReady, unableToMountMessage } from '../volumes/persistent-volume.ts';
+import type { PreparedVolume } from '../volumes/types.ts';
 import { adoptContainers } from './adopt.ts';
 import type { PodSyncConfig } from './config.ts';
 import { pullCredentials } from './image-pull.ts';
@@ -163,6 +164,11 @@ export class PodWorker {
   /** waiting for the next resync or event (tests use it to drive a fake clock deterministically) */
   get parked(): boolean {
     return this.parkedFlag && !this.pendingWake;
+  }
+
+  /** the pod's set-up local-path PVC volumes (stats/pod-storage.ts walks them) */
+  localPathClaims(): PreparedVolume[] {
+    return this.volumes.localPathClaims();
   }
 
   /** the runtime container currently backing `name` (for logs/exec) */

@@ -144,3 +144,73 @@ describe('pod storage (writable layers, logs, volumes, hosts file) against a rea
     assert.deepEqual(sp['ephemeral-storage'], fsOf(sum), 'every container (an init container\'s layer too), the disk-backed emptyDir and configMap, the hosts file');
   });
 });
+
+describe('local-path PVC volumes in the pod storage figures', () => {
+  let dir: string;
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('listed with their claim (pvcRef) and du\'s figures of the PV directory; not in ephemeral-storage', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-pod-storage-pvc-'));
+    const uid = 'uid-pvc';
+    const pod: Pod = {
+      metadata: { name: 'db', namespace: 'prod', uid },
+      spec: {
+        containers: [{ name: 'app' }],
+        volumes: [
+          { name: 'data', persistentVolumeClaim: { claimName: 'data-db' } },
+          { name: 'scratch', emptyDir: {} },
+          { name: 'cache', ephemeral: { volumeClaimTemplate: { spec: {} } } },
+          { name: 'pending', persistentVolumeClaim: { claimName: 'not-bound-yet' } },
+        ],
+      },
+    };
+    const pv = (h: string): string => join(dir, 'local-path', h);
+    await mkdir(join(pv('pvc-1'), 'tables'), { recursive: true });
+    await writeFile(join(pv('pvc-1'), 'tables', 't1'), Buffer.alloc(700_000, 1));
+    await link(join(pv('pvc-1'), 'tables', 't1'), join(pv('pvc-1'), 't1-again'));
+    await mkdir(pv('pvc-2'), { recursive: true });
+    await writeFile(join(pv('pvc-2'), 'c'), Buffer.alloc(50_000, 2));
+    const ed = volumeDir(dir, uid, 'empty-dir', 'scratch');
+    await mkdir(ed, { recursive: true });
+    await writeFile(join(ed, 'x'), Buffer.alloc(10_000, 3));
+    const layer = join(dir, 'upper');
+    const logDir = join(dir, 'logs');
+    await mkdir(layer, { recursive: true });
+    await mkdir(logDir, { recursive: true });
+    const cache = new PodStorageCache({
+      pods: {
+        locate: () => ({ id: 'app' as ContainerId, logDir }),
+        // what PodSync hands over once the pod's volumes are set up: 'pending' is not
+        localPathClaims: (u) =>
+          u === uid
+            ? [
+                { name: 'data', hostPath: pv('pvc-1'), claim: { name: 'data-db', namespace: 'prod' } },
+                { name: 'cache', hostPath: pv('pvc-2'), claim: { name: 'db-cache', namespace: 'prod' } },
+              ]
+            : [],
+      },
+      snapshotter: { mounts: async () => [{ type: 'bind', source: layer, options: ['rw'] }] } as unknown as Snapshotter,
+      dataDir: dir,
+      clock: new FakeClock(),
+      logger: silentLogger(),
+    });
+    const st = (await cache.get([pod], new AbortController().signal)).get(uid)!;
+    assert.deepEqual(Object.keys(st.volumes), ['scratch', 'data', 'cache']);
+    assert.deepEqual({ ...st.volumes.data }, { ...du(pv('pvc-1')), ephemeral: false, pvcRef: { name: 'data-db', namespace: 'prod' } });
+    assert.deepEqual({ ...st.volumes.cache }, { ...du(pv('pvc-2')), ephemeral: false, pvcRef: { name: 'db-cache', namespace: 'prod' } });
+    assert.ok(st.volumes.data.bytes >= 700_000 && st.volumes.data.bytes < 1_400_000, 'a hard link counted once');
+
+    const nodeFs = { capacityBytes: 100e9, availableBytes: 40e9, usedBytes: 60e9, inodes: 1e6, inodesFree: 9e5, inodesUsed: 1e5 };
+    const t = new Date(0);
+    const stats = { timestamp: t, cpu: { usageCoreNanoSeconds: 1 }, memory: { usageBytes: 1, workingSetBytes: 1, rssBytes: 1 } };
+    const sp = toSummary({ nodeName: 'n', node: { timestamp: t, startTime: t, fs: nodeFs }, pods: [{ name: 'db', namespace: 'prod', uid, handler: 'runc', containers: [{ name: 'app', id: 'app' as ContainerId, image: 'i', stats }], storage: st }] }).pods[0];
+    const data = sp.volume?.find((v) => v.name === 'data');
+    assert.deepEqual(data?.pvcRef, { name: 'data-db', namespace: 'prod' });
+    assert.equal(data?.usedBytes, du(pv('pvc-1')).bytes);
+    assert.equal(sp.volume?.find((v) => v.name === 'scratch')?.pvcRef, undefined, 'no pvcRef on an emptyDir');
+    // upstream's calcEphemeralStorage: the writable layer, logs and the disk-backed emptyDir, not the claims
+    const sum = [du(layer), du(logDir), du(ed)].reduce((a, b) => ({ bytes: a.bytes + b.bytes, inodes: a.inodes + b.inodes }));
+    assert.equal(sp['ephemeral-storage']?.usedBytes, sum.bytes);
+    assert.equal(sp['ephemeral-storage']?.inodesUsed, sum.inodes);
+  });
+});

@@ -2,7 +2,8 @@
  * What each pod holds on the node's disk, as the kubelet's stats provider has it (cadvisor's fs
  * usage, ~1 min old): each container's writable layer (`rootfs`) and CRI log files (`logs`), the
  * volumes the agent keeps under the pod's dir (emptyDir, configMap, secret, downwardAPI,
- * projected: upstream's du-metered plugins) and its hosts file (etc-hosts). One walk per pod,
+ * projected: upstream's du-metered plugins), its local-path PVC volumes (with their claim, not
+ * ephemeral storage) and its hosts file (etc-hosts). One walk per pod,
  * cached for `refreshMs` and shared: the `/stats/summary` route reads it as it is, the eviction
  * manager forces a fresh one (maxAgeMs 0) when it must decide. Figures are du's: allocated blocks (what the filesystem lost), hard links
  * counted once.
@@ -38,6 +39,8 @@ export interface VolumeStorage extends FsUsage {
    * not counted (upstream's plugins back those with tmpfs), nor a memory-backed emptyDir
    */
   ephemeral: boolean;
+  /** a PVC-backed volume's claim (upstream's VolumeStats.pvcRef); never ephemeral */
+  pvcRef?: { name: string; namespace: string };
 }
 
 export interface PodStorage {
@@ -97,9 +100,10 @@ export interface PodStorageSource {
   get(pods: readonly Pod[], signal: AbortSignal, o?: { maxAgeMs?: number }): Promise<Map<string, PodStorage>>;
 }
 
-/** where a container is (PodSync.locate) */
+/** where a container is (PodSync.locate), and where the pod's local-path PVC volumes are (PodSync.localPathClaims) */
 export interface ContainerLocator {
   locate(namespace: string, name: string, container?: string): { handler?: RuntimeHandler; id?: ContainerId; logDir: string } | undefined;
+  localPathClaims?(uid: string): readonly { name: string; hostPath: string; claim?: { name: string; namespace: string } }[];
 }
 
 /** entries lstat'ed between two yields to the event loop */
@@ -259,6 +263,14 @@ export class PodStorageCache implements PodStorageSource {
       const u = await diskUsage(volumeDir(this.o.dataDir, uid, kind.plugin, v.name));
       // not set up (yet): no figures, as upstream lists only the volumes mounted
       if (u.inodes > 0) volumes[v.name] = { ...u, ephemeral: kind.ephemeral };
+    }
+    // local-path PVC volumes: listed with their claim, not ephemeral storage (upstream's csi volumes with pvcRef)
+    const claims = new Map((this.o.pods.localPathClaims?.(uid) ?? []).map((c) => [c.name, c]));
+    for (const v of pod.spec?.volumes ?? []) {
+      const c = claims.get(v.name);
+      if (!c?.claim) continue;
+      const u = await diskUsage(c.hostPath);
+      if (u.inodes > 0) volumes[v.name] = { ...u, ephemeral: false, pvcRef: { name: c.claim.name, namespace: c.claim.namespace } };
     }
     const out: PodStorage = { time: this.o.clock.now(), containers, volumes };
     // absent: a pod whose containers mount their own /etc/hosts, or not started yet

@@ -54,6 +54,8 @@ export interface SummaryFsUsage {
 /** VolumeStats: FsStats and the volume's name */
 export interface SummaryVolume extends SummaryFsUsage {
   name: string;
+  /** a PVC-backed volume's claim */
+  pvcRef?: { name: string; namespace: string };
 }
 export interface SummaryContainer {
   name: string;
@@ -72,7 +74,7 @@ export interface SummaryPod {
   cpu?: SummaryCpu;
   memory?: SummaryMemory;
   network?: SummaryNetwork;
-  /** the agent-managed volumes: emptyDir, configMap, secret, downwardAPI, projected */
+  /** the agent-managed volumes (emptyDir, configMap, secret, downwardAPI, projected) and local-path PVC volumes (with pvcRef) */
   volume?: SummaryVolume[];
   /** writable layers + logs + disk-backed emptyDirs and configMaps + the hosts file, against the node's filesystem */
   'ephemeral-storage'?: SummaryFsUsage;
@@ -140,7 +142,7 @@ function podStorage(p: PodSample, out: SummaryPod, nodeFs: FsSample | undefined)
     if (c.logs) sc.logs = fsUsage(c.logs, nodeFs, time);
   }
   const volumes = Object.entries(st.volumes);
-  if (volumes.length > 0) out.volume = volumes.map(([name, u]) => ({ ...fsUsage(u, nodeFs, time), name }));
+  if (volumes.length > 0) out.volume = volumes.map(([name, u]) => ({ ...fsUsage(u, nodeFs, time), name, ...(u.pvcRef ? { pvcRef: u.pvcRef } : {}) }));
   out['ephemeral-storage'] = fsUsage(ephemeralStorage(st), nodeFs, time);
 }
 

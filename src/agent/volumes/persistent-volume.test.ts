@@ -72,7 +72,7 @@ describe('persistentVolumeClaim volumes', () => {
     const c = await claim('data', { volumeName: 'pvc-123', phase: 'Bound' });
     await volume('pvc-123', { csi: { driver: 'local-path.hedge.io', volumeHandle: 'pvc-123' }, claimRef: { namespace: 'default', name: 'data', uid: c.metadata.uid } });
     const v = (await setUpPodVolumes(ctx(pod('u1', 'data')))).get('data');
-    assert.deepEqual(v, { name: 'data', hostPath: join(dir, 'local-path', 'pvc-123'), readOnly: false, persistent: true });
+    assert.deepEqual(v, { name: 'data', hostPath: join(dir, 'local-path', 'pvc-123'), readOnly: false, persistent: true, claim: { name: 'data', namespace: 'default' }, localPath: true });
     assert.equal((await stat(v.hostPath)).mode & 0o777, 0o777);
     await writeFile(join(v.hostPath, 'kept'), 'x');
     assert.deepEqual(await local.users('pvc-123'), ['u1']);
@@ -96,7 +96,7 @@ describe('persistentVolumeClaim volumes', () => {
     } as KubeObject);
     await volume('pvc-eph', { csi: { driver: 'local-path.hedge.io', volumeHandle: 'pvc-eph' }, claimRef: { namespace: 'default', name: 'eph-scratch', uid: c.metadata.uid } });
     const v = (await setUpPodVolumes(ctx(eph('e1')))).get('scratch');
-    assert.deepEqual(v, { name: 'scratch', hostPath: join(dir, 'local-path', 'pvc-eph'), readOnly: false, persistent: true });
+    assert.deepEqual(v, { name: 'scratch', hostPath: join(dir, 'local-path', 'pvc-eph'), readOnly: false, persistent: true, claim: { name: 'eph-scratch', namespace: 'default' }, localPath: true });
     await tearDownPodVolumes({ dataDir: dir, uid: 'e1', mounter, signal });
     // a pod of the same name but another uid (the claim is not its own) waits
     await fails(eph('e2'), /error processing PVC default\/eph-scratch: PVC default\/eph-scratch was not created for pod default\/eph \(pod is not owner\)$/, true);
@@ -114,7 +114,7 @@ describe('persistentVolumeClaim volumes', () => {
 
     await claim('loc', { volumeName: 'pv-loc', phase: 'Bound' });
     await volume('pv-loc', { local: { path: host }, accessModes: ['ReadOnlyMany'] });
-    assert.deepEqual((await setUpPodVolumes(ctx(pod('u3', 'loc')))).get('data'), { name: 'data', hostPath: host, readOnly: true, persistent: true });
+    assert.deepEqual((await setUpPodVolumes(ctx(pod('u3', 'loc')))).get('data'), { name: 'data', hostPath: host, readOnly: true, persistent: true, claim: { name: 'loc', namespace: 'default' } });
     await claim('loc-missing', { volumeName: 'pv-loc-missing', phase: 'Bound' });
     await volume('pv-loc-missing', { local: { path: join(dir, 'no-such') } });
     await fails(pod('u3', 'loc-missing'), /MountVolume.SetUp failed for volume "pv-loc-missing" : path ".*no-such" does not exist/, false);

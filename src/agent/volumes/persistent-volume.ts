@@ -69,7 +69,8 @@ export async function setUpPersistentVolumeClaim(ctx: VolumeContext, v: Volume &
   }
   const modes = pv.spec?.accessModes ?? [];
   const readOnly = (v.persistentVolumeClaim?.readOnly ?? false) || (modes.length > 0 && modes.every((m) => m === 'ReadOnlyMany'));
-  return { name: v.name, hostPath: await persistentVolumePath(ctx, pv, pvName), readOnly, persistent: true };
+  const hostPath = await persistentVolumePath(ctx, pv, pvName);
+  return { name: v.name, hostPath, readOnly, persistent: true, claim: { name: claimName, namespace: ns }, ...(pv.spec?.csi ? { localPath: true } : {}) };
 }
 
 /** the host directory behind a PV this node can serve; anything else is an error naming the source */

@@ -12,6 +12,10 @@ export interface PreparedVolume {
   readOnly: boolean;
   /** a persistentVolumeClaim or generic ephemeral volume: hostPath is the claim's PV directory */
   persistent?: boolean;
+  /** the claim of a persistent volume (`/stats/summary` volume pvcRef) */
+  claim?: { name: string; namespace: string };
+  /** the PV is one of the node's local-path volumes (hostPath is its directory): metered by du, as upstream's csi volumes by their driver */
+  localPath?: boolean;
 }
 
 /** Host mount operations the agent needs itself (Memory emptyDir). Injected so tests run unprivileged. */
