@@ -10,6 +10,7 @@ import { FakeKubeClient } from '../../client/fake-client.ts';
 import { Resources } from '../../client/resources.ts';
 import { isHedgeError } from '../../lib/errors.ts';
 import { silentLogger } from '../../lib/log.ts';
+import { PodVolumes } from '../podsync/pod-volumes.ts';
 import { LocalPathVolumes } from './local-path.ts';
 import { FakeMounter } from './mounter.ts';
 import { isVolumeNotReady, unableToMountMessage } from './persistent-volume.ts';
@@ -139,5 +140,21 @@ describe('persistentVolumeClaim volumes', () => {
     assert.ok((await stat(join(vol, 'pg/data'))).isDirectory());
     await symlink('/etc', join(vol, 'escape'));
     await assert.rejects(prepareSubPaths({ name: 'c', volumeMounts: [{ name: 'data', mountPath: '/d', subPath: 'escape' }] }, volumes), (err: unknown) => isHedgeError(err, 'Invalid') && /resolves outside the volume/.test((err as Error).message));
+  });
+
+  it('PodVolumes.localPathClaims: the set-up local-path PVC volumes with their claim (what /stats/summary walks), not hostPath/local PVs', async () => {
+    const pv = new PodVolumes({ deps: { client, mounter, localPath: local, clock: new FakeClock() }, dataDir: dir, nodeName: 'n', refreshMs: 60_000, logger: silentLogger(), warn: () => {}, span: (_n, fn) => fn() });
+    const p: Pod = {
+      metadata: { name: 'both', namespace: 'default', uid: 'u9' },
+      spec: { containers: [], volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }, { name: 'hp', persistentVolumeClaim: { claimName: 'hp' } }, { name: 'scratch', emptyDir: {} }] },
+    };
+    assert.deepEqual(pv.localPathClaims(), [], 'nothing before set-up');
+    await pv.setUp(p, signal);
+    assert.deepEqual(
+      pv.localPathClaims().map((v) => ({ name: v.name, hostPath: v.hostPath, claim: v.claim })),
+      [{ name: 'data', hostPath: join(dir, 'local-path', 'pvc-123'), claim: { name: 'data', namespace: 'default' } }],
+    );
+    await pv.tearDown('u9', signal);
+    assert.deepEqual(pv.localPathClaims(), [], 'nothing after tear-down');
   });
 });
