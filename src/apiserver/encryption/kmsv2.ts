@@ -1,7 +1,4 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { realTimers, type Timers } from '../../lib/timers.ts';
 import { ProtoWriter } from '../protobuf/writer.ts';
 import { readFields } from '../protobuf/wire.ts';
@@ -19,7 +16,7 @@ import { aesGcm, type ByteTransformer } from './providers.ts';
  * of the older non-KDF format (AES_GCM_KEY: the plugin encrypted the DEK itself) are read too.
  */
 
-/** the plugin's side, over gRPC (`grpcKmsService`) or a fake in unit tests */
+/** the plugin's side, over gRPC (kms-grpc.ts, loaded when first used) or a fake in unit tests */
 export interface KmsService {
   status(): Promise<{ version: string; healthz: string; keyId: string }>;
   encrypt(uid: string, plaintext: Buffer): Promise<{ ciphertext: Buffer; keyId: string; annotations: Record<string, Buffer> }>;
@@ -27,49 +24,19 @@ export interface KmsService {
   close(): void;
 }
 
-export const KMS_PROTO = new URL('./kms/api.proto', import.meta.url);
-
-interface KmsStub extends grpc.Client {
-  Status(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { version: string; healthz: string; key_id: string }) => void): void;
-  Encrypt(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { ciphertext: Buffer; key_id: string; annotations: Record<string, Buffer> }) => void): void;
-  Decrypt(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { plaintext: Buffer }) => void): void;
-}
-
-let kmsPackage: grpc.GrpcObject | undefined;
-/** `v2` of api.proto, loaded once */
-export function kmsProtoPackage(): grpc.GrpcObject {
-  kmsPackage ??= grpc.loadPackageDefinition(loadSync(fileURLToPath(KMS_PROTO), { keepCase: true, defaults: true })).v2 as grpc.GrpcObject;
-  return kmsPackage;
-}
-
-/** A client of `v2.KeyManagementService` on `unix:///path`; every call bounded by `timeoutMs` (the config's `timeout`). */
-export function grpcKmsService(endpoint: string, timeoutMs: number): KmsService {
-  const Ctor = kmsProtoPackage().KeyManagementService as unknown as new (address: string, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions) => KmsStub;
-  // a local socket: reconnect within a second of the plugin coming back (grpc's default backoff grows to 2 min)
-  const stub = new Ctor(endpoint, grpc.credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 });
-  const call = <T>(fn: (opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: T) => void) => void): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const deadline = Date.now() + timeoutMs;
-      // wait for the connection up to the deadline, as upstream's client (WaitForReady)
-      stub.waitForReady(deadline, (connectErr) => {
-        if (connectErr) return reject(new Error(`rpc error: code = UNAVAILABLE desc = no connection to ${endpoint} within ${timeoutMs}ms`));
-        fn({ deadline }, (err, res) => (err || res === undefined ? reject(new Error(err ? `rpc error: code = ${grpc.status[err.code]} desc = ${err.details}` : 'empty response')) : resolve(res)));
-      });
-    });
+/**
+ * The gRPC client, loaded on first use: @grpc/grpc-js and protobufjs cost every process that
+ * imports the apiserver (the node's edgehub replica among them) several MiB resident, and only an
+ * apiserver with a KMS provider configured needs them.
+ */
+function lazyGrpcKmsService(endpoint: string, timeoutMs: number): KmsService {
+  let client: Promise<KmsService> | undefined;
+  const get = (): Promise<KmsService> => (client ??= import('./kms-grpc.ts').then((m) => m.grpcKmsService(endpoint, timeoutMs)));
   return {
-    async status() {
-      const r = await call<{ version: string; healthz: string; key_id: string }>((o, cb) => stub.Status({}, o, cb));
-      return { version: r.version, healthz: r.healthz, keyId: r.key_id };
-    },
-    async encrypt(uid, plaintext) {
-      const r = await call<{ ciphertext: Buffer; key_id: string; annotations: Record<string, Buffer> }>((o, cb) => stub.Encrypt({ plaintext, uid }, o, cb));
-      return { ciphertext: r.ciphertext, keyId: r.key_id, annotations: r.annotations ?? {} };
-    },
-    async decrypt(uid, req) {
-      const r = await call<{ plaintext: Buffer }>((o, cb) => stub.Decrypt({ ciphertext: req.ciphertext, uid, key_id: req.keyId, annotations: req.annotations }, o, cb));
-      return r.plaintext;
-    },
-    close: () => stub.close(),
+    status: async () => (await get()).status(),
+    encrypt: async (uid, plaintext) => (await get()).encrypt(uid, plaintext),
+    decrypt: async (uid, req) => (await get()).decrypt(uid, req),
+    close: () => void client?.then((c) => c.close()),
   };
 }
 
@@ -220,7 +187,7 @@ export class KmsV2Provider {
   constructor(spec: KmsV2Spec, opts: { service?: KmsService; timers?: Timers } = {}) {
     this.name = spec.name;
     this.prefix = `${ENCRYPTED_PREFIX}kms:v2:${spec.name}:`;
-    this.#service = opts.service ?? grpcKmsService(spec.endpoint, spec.timeoutMs);
+    this.#service = opts.service ?? lazyGrpcKmsService(spec.endpoint, spec.timeoutMs);
     this.#timers = opts.timers ?? realTimers;
   }
 

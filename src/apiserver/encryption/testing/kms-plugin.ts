@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { kmsProtoPackage } from '../kmsv2.ts';
+import { kmsProtoPackage } from '../kms-grpc.ts';
 import { aesGcm, type ByteTransformer } from '../providers.ts';
 
 /**
