@@ -142,11 +142,17 @@ resources:
     const one = await health(s, '/healthz/kms-providers');
     assert.equal(one.status, 500);
     assert.match(one.text, /^internal server error: kms-provider-0: failed to perform status section of the healthz check for KMS Provider kms1, error: /);
-    for (const path of ['/healthz', '/livez', '/readyz']) {
+    for (const path of ['/healthz', '/readyz']) {
       const all = await health(s, path);
       assert.equal(all.status, 500, path);
       assert.match(all.text, /\[-\]kms-providers failed: reason withheld\n.*check failed/);
+      const excluded = await health(s, `${path}?verbose&exclude=kms-providers`);
+      assert.equal(excluded.status, 200, path);
+      assert.equal(excluded.text, `[+]ping ok\n[+]kms-providers excluded: ok\n${path.slice(1)} check passed\n`);
     }
+    // as upstream, the KMS check is on /healthz and /readyz only: a dead plugin does not get the apiserver restarted
+    assert.equal((await health(s, '/livez')).text, 'ok');
+    assert.equal((await health(s, '/livez/kms-providers')).status, 404);
     assert.equal((await create(s, 'coasting')).status, 201, 'within 3 minutes of the last good Status, as upstream');
     clock.advance(3 * 60_000);
     const refused = await create(s, 'refused');

@@ -68,6 +68,25 @@ describe('apiserver REST', () => {
     for (const p of ['/healthz', '/livez', '/readyz']) assert.equal((await fetch(`${t.url}${p}`)).status, 200);
   });
 
+  it('health endpoints as upstream: one check by name, 404 for a name not installed, ?verbose, ?exclude', async () => {
+    const get = async (p: string) => {
+      const r = await fetch(`${t.url}${p}`);
+      return { status: r.status, text: await r.text(), type: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') };
+    };
+    for (const e of ['healthz', 'livez', 'readyz']) {
+      assert.deepEqual(await get(`/${e}/ping`), { status: 200, text: 'ok', type: 'text/plain; charset=utf-8', nosniff: 'nosniff' });
+      assert.deepEqual(await get(`/${e}/nope`), { status: 404, text: '404 page not found\n', type: 'text/plain; charset=utf-8', nosniff: 'nosniff' });
+      assert.equal((await get(`/${e}/kms-providers`)).status, 404, 'no KMS provider configured');
+      assert.equal((await get(`/${e}?verbose`)).text, `[+]ping ok\n${e} check passed\n`);
+      assert.equal((await get(`/${e}?exclude=dontexist`)).text, 'ok');
+      assert.equal((await get(`/${e}?verbose=true&exclude=ping`)).text, `[+]ping excluded: ok\n${e} check passed\n`);
+      assert.equal(
+        (await get(`/${e}?verbose&exclude=b&exclude=a`)).text,
+        `[+]ping ok\nwarn: some health checks cannot be excluded: no matches for "a","b"\n${e} check passed\n`,
+      );
+    }
+  });
+
   it('rejects anonymous requests with a 401 Status', async () => {
     const r = await fetch(`${t.url}/api/v1/pods`);
     assert.equal(r.status, 401);
