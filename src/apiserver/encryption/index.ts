@@ -1,5 +1,5 @@
 export { EncryptionConfigError, parseEncryptionConfiguration, parseGroupResource, type EncryptionConfig, type GroupResource, type KmsSpec, type ProviderSpec } from './config.ts';
-export { KmsV2Provider, grpcKmsService, type KmsService } from './kmsv2.ts';
-export { transformationMetrics } from './metrics.ts';
+export { KmsRpcError, KmsV2Provider, grpcKmsService, type KmsService } from './kmsv2.ts';
+export { kmsMetrics, transformationMetrics, type KmsMetrics } from './metrics.ts';
 export { aesCbc, aesGcm, secretBox, type ByteTransformer } from './providers.ts';
 export { EncryptionAtRest, PrefixTransformers, describePrefix, type Opened, type TransformMetrics } from './transformer.ts';
