@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
+import { until } from './testing/until.ts';
 
 type Obj = {
   kind?: string;
@@ -85,6 +86,25 @@ describe('apiserver REST', () => {
         `[+]ping ok\nwarn: some health checks cannot be excluded: no matches for "a","b"\n${e} check passed\n`,
       );
     }
+  });
+
+  it('serves APF\'s debug dumps to whom RBAC grants the non-resource URL', async () => {
+    const path = '/debug/api_priority_and_fairness/dump_priority_levels';
+    const admin = await t.request(path);
+    assert.equal(admin.status, 200);
+    assert.match(await admin.text(), /^PriorityLevelName, +ActiveQueues, +IsIdle,/);
+    assert.equal((await fetch(`${t.url}${path}`)).status, 401);
+    const bob = { authorization: 'Bearer user-apf-bob' };
+    const denied = await t.json<Obj>(path, { headers: bob });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body.message, `forbidden: User "apf-bob" cannot get path "${path}"`);
+    const role = await post('/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'apf-debug' }, rules: [{ verbs: ['get'], nonResourceURLs: ['/debug/api_priority_and_fairness/*'] }] });
+    assert.equal(role.status, 201, JSON.stringify(role.body));
+    const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'apf-debug' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'apf-debug' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'apf-bob' }] };
+    const bound = await post('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding);
+    assert.equal(bound.status, 201, JSON.stringify(bound.body));
+    await until('bob may dump', async () => (await t.request('/debug/api_priority_and_fairness/dump_requests', { headers: bob })).status === 200);
+    assert.equal((await t.request('/debug/api_priority_and_fairness/dump_nothing', { headers: bob })).status, 404);
   });
 
   it('rejects anonymous requests with a 401 Status', async () => {

@@ -511,6 +511,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     metricsRegistry,
     auditor,
     flowGate,
+    apfDebugLevels: priorityAndFairness ? () => priorityAndFairness!.debugLevels() : undefined,
     healthChecks: config.encryption && config.encryption.kms.size > 0 ? [{ name: 'kms-providers', endpoints: ['healthz', 'readyz'], check: () => config.encryption!.checkKms() }] : [],
   });
 
