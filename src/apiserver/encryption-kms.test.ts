@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../store/index.ts';
-import { EncryptionAtRest, parseEncryptionConfiguration } from './encryption/index.ts';
+import { Registry } from '../lib/prom.ts';
+import { EncryptionAtRest, kmsMetrics, parseEncryptionConfiguration } from './encryption/index.ts';
+import { hashLabel } from './encryption/metrics.ts';
 import { decodeEncryptedObject, HKDF_SHA256_XNONCE_AES_GCM_SEED } from './encryption/kmsv2.ts';
 import { TestKmsPlugin } from './encryption/testing/kms-plugin.ts';
 import { FakeClock } from './flowcontrol/fake-clock.ts';
@@ -44,8 +47,9 @@ resources:
       - kms: { apiVersion: v2, name: kms1, endpoint: '${plugin.endpoint}', timeout: 1s }
       - identity: {}
 `;
-    const encryption = new EncryptionAtRest(parseEncryptionConfiguration(cfg), { kms: { timers: clock } });
-    t = await startTestServer({ store: await openStore({ kind: 'sqlite', path: db }), encryption, bootstrapPolicy: false });
+    const metricsRegistry = new Registry();
+    const encryption = new EncryptionAtRest(parseEncryptionConfiguration(cfg), { kms: { timers: clock, metrics: kmsMetrics(metricsRegistry, 'apiserver-test') } });
+    t = await startTestServer({ store: await openStore({ kind: 'sqlite', path: db }), encryption, bootstrapPolicy: false, metricsRegistry });
     return t;
   };
   const raw = (name: string): Buffer | undefined => {
@@ -142,11 +146,17 @@ resources:
     const one = await health(s, '/healthz/kms-providers');
     assert.equal(one.status, 500);
     assert.match(one.text, /^internal server error: kms-provider-0: failed to perform status section of the healthz check for KMS Provider kms1, error: /);
-    for (const path of ['/healthz', '/livez', '/readyz']) {
+    for (const path of ['/healthz', '/readyz']) {
       const all = await health(s, path);
       assert.equal(all.status, 500, path);
       assert.match(all.text, /\[-\]kms-providers failed: reason withheld\n.*check failed/);
+      const excluded = await health(s, `${path}?verbose&exclude=kms-providers`);
+      assert.equal(excluded.status, 200, path);
+      assert.equal(excluded.text, `[+]ping ok\n[+]kms-providers excluded: ok\n${path.slice(1)} check passed\n`);
     }
+    // as upstream, the KMS check is on /healthz and /readyz only: a dead plugin does not get the apiserver restarted
+    assert.equal((await health(s, '/livez')).text, 'ok');
+    assert.equal((await health(s, '/livez/kms-providers')).status, 404);
     assert.equal((await create(s, 'coasting')).status, 201, 'within 3 minutes of the last good Status, as upstream');
     clock.advance(3 * 60_000);
     const refused = await create(s, 'refused');
@@ -167,11 +177,72 @@ resources:
       const s = await start();
       const r = await read(s, 's1');
       assert.equal(r.status, 500);
-      assert.match(r.body.message!, /unable to transform key "\/registry\/core\/secrets\/default\/s1": no provider could decrypt it \(kms:kms1: KMS provider kms1: the DEK of this value \(key ID "key-2"\) is not decrypted: failed to decrypt DEK, error: rpc error: code = UNAVAILABLE/);
+      assert.match(r.body.message!, /unable to transform key "\/registry\/core\/secrets\/default\/s1": no provider could decrypt it \(kms:kms1: KMS provider kms1: the DEK of this value \(key ID "key-2"\) is not decrypted: failed to decrypt DEK, error: rpc error: code = DeadlineExceeded/);
       const w = await create(s, 'never');
       assert.equal(w.status, 500);
       assert.match(w.body.message!, /KMS provider kms1 has no DEK to encrypt with: failed to perform status section of the healthz check for KMS Provider kms1/);
       assert.equal(raw('never'), undefined);
+    } finally {
+      await plugin.start();
+    }
+  });
+
+  it('apiserver_envelope_encryption_* metrics at /metrics, with upstream\'s names and labels', async () => {
+    const s = await start();
+    const metrics = async (): Promise<string[]> => {
+      const r = await s.request('/metrics');
+      assert.equal(r.status, 200);
+      return (await r.text()).split('\n');
+    };
+    /** the value of the one sample `name{...}` whose labels include all of `labels` */
+    const sample = (lines: string[], name: string, labels: Record<string, string>): number | undefined => {
+      const hits = lines.filter((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+      assert.ok(hits.length <= 1, hits.join('\n'));
+      return hits[0] === undefined ? undefined : Number(hits[0].slice(hits[0].lastIndexOf(' ') + 1));
+    };
+    const ids = { provider_name: 'kms1', apiserver_id_hash: hashLabel('apiserver-test') };
+    const key2 = { ...ids, key_id_hash: `sha256:${createHash('sha256').update('key-2').digest('hex')}` };
+    const op = (method: string, code: string) => ({ provider_name: 'kms1', method_name: `/v2.KeyManagementService/${method}`, grpc_status_code: code });
+    const writes = sample(await metrics(), 'apiserver_envelope_encryption_key_id_hash_total', { ...key2, transformation_type: 'to_storage' }) ?? 0;
+    assert.equal((await create(s, 'm1')).status, 201);
+    assert.equal((await read(s, 'm1')).password, PASSWORD);
+    let m = await metrics();
+    assert.equal(sample(m, 'apiserver_envelope_encryption_key_id_hash_total', { ...key2, transformation_type: 'to_storage' }), writes + 1);
+    assert.ok(sample(m, 'apiserver_envelope_encryption_key_id_hash_total', { ...key2, transformation_type: 'from_storage' })! >= 1);
+    const at = sample(m, 'apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds', { ...key2, transformation_type: 'to_storage' })!;
+    assert.ok(Math.abs(at - Date.now() / 1000) < 60, `a wall-clock time in seconds: ${at}`);
+    assert.ok(sample(m, 'apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds', key2)! > 0);
+    assert.equal(sample(m, 'apiserver_envelope_encryption_kms_operations_latency_seconds_count', op('Status', 'OK')), 1, 'the first Status');
+    assert.equal(sample(m, 'apiserver_envelope_encryption_kms_operations_latency_seconds_count', op('Encrypt', 'OK')), 1, 'the seed');
+    assert.ok(m.some((l) => l.startsWith('apiserver_envelope_encryption_kms_operations_latency_seconds_bucket{') && l.includes('le="0.0001"')), 'upstream\'s buckets from 0.1 ms');
+    // the cache: the seed made at start, and every seed the plugin decrypted (values read at start included)
+    const decrypted = () => sample(m, 'apiserver_envelope_encryption_kms_operations_latency_seconds_count', op('Decrypt', 'OK')) ?? 0;
+    assert.equal(sample(m, 'apiserver_envelope_encryption_dek_source_cache_size', { provider_name: 'kms1' }), 1 + decrypted());
+    assert.ok(m.includes('apiserver_envelope_encryption_dek_cache_fill_percent 0'), 'KMS v1\'s, registered as upstream does');
+
+    // every stored value read: the seeds of key-1 too (decrypted through the plugin if not yet)
+    assert.equal((await s.json('/api/v1/namespaces/default/secrets')).status, 200);
+    m = await metrics();
+    assert.ok(decrypted() >= 1);
+    assert.equal(sample(m, 'apiserver_envelope_encryption_dek_source_cache_size', { provider_name: 'kms1' }), 1 + decrypted());
+    const key1 = `sha256:${createHash('sha256').update('key-1').digest('hex')}`;
+    assert.ok(sample(m, 'apiserver_envelope_encryption_key_id_hash_total', { ...ids, key_id_hash: key1, transformation_type: 'from_storage' })! >= 1);
+
+    // Status with an empty key_id
+    plugin.keyId = '';
+    clock.advance(21_000);
+    assert.equal((await health(s, '/healthz/kms-providers')).status, 500);
+    m = await metrics();
+    assert.equal(sample(m, 'apiserver_envelope_encryption_invalid_key_id_from_status_total', { provider_name: 'kms1', error: 'empty' }), 1);
+    plugin.keyId = 'key-2';
+
+    // the plugin down: Status waits for the connection up to the timeout, as Go's client (DeadlineExceeded)
+    await plugin.stop();
+    try {
+      clock.advance(4_000);
+      assert.equal((await health(s, '/healthz/kms-providers')).status, 500);
+      m = await metrics();
+      assert.equal(sample(m, 'apiserver_envelope_encryption_kms_operations_latency_seconds_count', op('Status', 'DeadlineExceeded')), 1);
     } finally {
       await plugin.start();
     }

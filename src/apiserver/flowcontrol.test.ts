@@ -94,6 +94,36 @@ describe('API Priority and Fairness (real server over HTTP)', () => {
     }
     assert.equal(t.server.priorityAndFairness?.levelState('tiny')?.waiting, 2);
 
+    // upstream's debug dumps show the same: one executing (dispatched at once), two queued in queue 0, three rejected
+    const table = async (path: string) => {
+      const r = await t.request(`/debug/api_priority_and_fairness/${path}`);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers.get('content-type'), 'text/plain; charset=utf-8');
+      const rows = (await r.text()).trimEnd().split('\n').map((l) => l.split(',').map((c) => c.trim()));
+      return { header: rows[0]!, rows: rows.slice(1) };
+    };
+    const levels = await table('dump_priority_levels');
+    assert.deepEqual(levels.header, ['PriorityLevelName', 'ActiveQueues', 'IsIdle', 'IsQuiescing', 'WaitingRequests', 'ExecutingRequests', 'DispatchedRequests', 'RejectedRequests', 'TimedoutRequests', 'CancelledRequests']);
+    const tiny = levels.rows.find((x) => x[0] === 'tiny')!;
+    assert.deepEqual([tiny[1], tiny[2], tiny[3], tiny[4], tiny[5], tiny[7], tiny[8], tiny[9]], ['1', 'false', 'false', '2', '1', '3', '0', '0']);
+    assert.deepEqual(levels.rows.map((x) => x[0]), [...levels.rows.map((x) => x[0])].sort(), 'by name');
+    assert.ok(levels.rows.some((x) => x[0] === 'exempt' && x[5] === '1'), 'this request, exempt, executing');
+    const queues = await table('dump_queues');
+    assert.deepEqual(queues.header, ['PriorityLevelName', 'Index', 'PendingRequests', 'ExecutingRequests', 'SeatsInUse', 'NextDispatchR', 'InitialSeatsSum', 'MaxSeatsSum', 'TotalWorkSum']);
+    assert.deepEqual(queues.rows.filter((x) => x[0] === 'tiny'), [['tiny', '0', '2', '0', '0', '0.00000000ss', '2', '2', '0.00000000ss']]);
+    const requests = await table('dump_requests');
+    assert.deepEqual(requests.header, ['PriorityLevelName', 'FlowSchemaName', 'QueueIndex', 'RequestIndexInQueue', 'FlowDistingsher', 'ArriveTime', 'InitialSeats', 'FinalSeats', 'AdditionalLatency', 'StartTime']);
+    const tinyRequests = requests.rows.filter((x) => x[0] === 'tiny');
+    assert.deepEqual(tinyRequests.map((x) => [x[1], x[2], x[3], x[4], x[9] === '0001-01-01T00:00:00Z']), [
+      ['flood', '0', '0', 'flood', true],
+      ['flood', '0', '1', 'flood', true],
+      ['flood', '-1', '-1', 'flood', false],
+    ]);
+    assert.match(tinyRequests[0]![5]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    const detailed = await table('dump_requests?includeRequestDetails=1');
+    assert.deepEqual(detailed.header.slice(10), ['UserName', 'Verb', 'APIPath', 'Namespace', 'Name', 'APIVersion', 'Resource', 'SubResource']);
+    assert.deepEqual(detailed.rows.find((x) => x[0] === 'tiny')!.slice(10), ['flood', 'create', '/api/v1/namespaces/default/configmaps', 'default', '', 'v1', 'configmaps', '']);
+
     // the node's lease renewal (system-node-high → node-high) and the admin (exempt) go through meanwhile
     const started = performance.now();
     const lease = await t.json('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1', { method: 'PATCH', headers: { authorization: 'Bearer node-n1', 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { renewTime: new Date().toISOString().replace('Z', '000Z') } }) });

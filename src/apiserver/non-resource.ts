@@ -36,36 +36,62 @@ export interface NonResourceRequest {
   metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
+export type HealthEndpoint = 'healthz' | 'livez' | 'readyz';
+
 /** One named check of /healthz, /livez and /readyz (upstream's healthz.HealthChecker): an error message, or undefined when healthy. */
 export interface HealthCheck {
   name: string;
+  /** the endpoints it is installed on; all three when absent (upstream keeps kms-providers off /livez) */
+  endpoints?: readonly HealthEndpoint[];
   check(): Promise<string | undefined>;
 }
 
+/** upstream's formatQuoted: `"a","b"` */
+const quoted = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(',');
+
 /**
- * upstream's healthz handlers: `/<endpoint>` runs every check (`ping` always passes) and answers
- * `ok`, or 500 listing `[+]name ok` / `[-]name failed: reason withheld` then `<endpoint> check
- * failed` (with `?verbose` the list also when healthy); `/<endpoint>/<name>` runs one check: `ok`
- * or 500 `internal server error: <error>`. Paths naming no check answer `ok` as before.
+ * upstream's healthz handlers: `/<endpoint>` runs every check installed there (`ping` always
+ * passes) except those named by `?exclude=` (`[+]name excluded: ok`; unknown names get a `warn:`
+ * line) and answers `ok`, or 500 listing `[+]name ok` / `[-]name failed: reason withheld` then
+ * `<endpoint> check failed` (with `?verbose` the list also when healthy); `/<endpoint>/<name>` runs
+ * one check: `ok` or 500 `internal server error: <error>`; a name not installed there is a 404.
  */
 async function serveHealth(r: NonResourceRequest, p: string): Promise<void> {
-  const [, endpoint, name] = /^\/(healthz|livez|readyz)(?:\/(.*))?$/.exec(p) ?? [];
-  const checks = r.healthChecks ?? [];
+  const [, endpoint, name] = /^\/(healthz|livez|readyz)(?:\/(.*))?$/.exec(p) as unknown as [string, HealthEndpoint, string | undefined];
+  const ping: HealthCheck = { name: 'ping', check: async () => undefined };
+  const checks = [ping, ...(r.healthChecks ?? []).filter((c) => !c.endpoints || c.endpoints.includes(endpoint))];
   const text = 'text/plain; charset=utf-8';
+  r.res.setHeader('X-Content-Type-Options', 'nosniff');
   if (name !== undefined) {
     const c = checks.find((x) => x.name === name);
-    const err = c ? await c.check() : undefined;
+    if (!c) {
+      sendText(r.res, 404, '404 page not found\n', text);
+      return;
+    }
+    const err = await c.check();
     if (err !== undefined) sendText(r.res, 500, `internal server error: ${err}\n`, text);
     else sendText(r.res, 200, 'ok', text);
     return;
   }
-  const results = await Promise.all(checks.map(async (c) => ({ name: c.name, err: await c.check() })));
-  const failed = results.some((x) => x.err !== undefined);
+  const excluded = new Set(r.query.getAll('exclude'));
+  const lines: string[] = [];
+  let failed = false;
+  // `excluded` is settled before the first await, so what is left names no check
+  const results = await Promise.all(checks.map(async (c) => (excluded.delete(c.name) ? { excluded: true } : { excluded: false, err: await c.check() })));
+  checks.forEach((c, i) => {
+    const res = results[i];
+    if (res.excluded) lines.push(`[+]${c.name} excluded: ok`);
+    else if (res.err === undefined) lines.push(`[+]${c.name} ok`);
+    else {
+      failed = true;
+      lines.push(`[-]${c.name} failed: reason withheld`);
+    }
+  });
+  if (excluded.size > 0) lines.push(`warn: some health checks cannot be excluded: no matches for ${quoted([...excluded].sort())}`);
   if (!failed && !r.query.has('verbose')) {
     sendText(r.res, 200, 'ok', text);
     return;
   }
-  const lines = ['[+]ping ok', ...results.map((x) => (x.err === undefined ? `[+]${x.name} ok` : `[-]${x.name} failed: reason withheld`))];
   lines.push(failed ? `${endpoint} check failed` : `${endpoint} check passed`);
   sendText(r.res, failed ? 500 : 200, `${lines.join('\n')}\n`, text);
 }

@@ -13,7 +13,7 @@ import { forbidden, type Authorizer } from './auth/authorizer.ts';
 import type { Authenticator, UserInfo } from './auth/types.ts';
 import { serveResource } from './handlers/resource.ts';
 import { scaleProvider } from './handlers/scale.ts';
-import { sendError } from './handlers/respond.ts';
+import { sendError, sendText } from './handlers/respond.ts';
 import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import type { ResourceStore } from './registry/resource-store.ts';
 import { serveNonResource, type HealthCheck } from './non-resource.ts';
@@ -23,6 +23,7 @@ import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts'
 import { statusErrors } from './status.ts';
 import type { Node } from 'kubernetes-types/core/v1.js';
 import type { FlowGate, Ticket } from './flowcontrol/gate.ts';
+import { APF_DEBUG_PREFIX, apfDump, type DumpLevel } from './flowcontrol/dump.ts';
 
 /** An authenticated, authorized request: a resource one with its type, or a non-resource path. */
 export type AdmittedRequest = { user: UserInfo; info: ResourceRequestInfo; def: ResourceDef } | { user: UserInfo; info: undefined; def: undefined };
@@ -48,6 +49,8 @@ export interface RequestPipelineOptions {
   flowGate?: FlowGate;
   /** named checks of /healthz, /livez and /readyz besides ping (`kms-providers`) */
   healthChecks?: readonly HealthCheck[];
+  /** APF's levels for /debug/api_priority_and_fairness/* (flowcontrol/dump.ts); absent = not served */
+  apfDebugLevels?: () => readonly DumpLevel[];
 }
 
 /** Where `admit` leaves the request's flow control seat, released by the caller once the request is done. */
@@ -221,6 +224,13 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
         if (opts.metricsRegistry && (path === '/metrics' || path === '/metrics/')) {
           await serveMetrics(req, res, opts.metricsRegistry);
           return;
+        }
+        if (opts.apfDebugLevels && path.startsWith(APF_DEBUG_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+          const text = apfDump(path, url.searchParams, opts.apfDebugLevels());
+          if (text !== undefined) {
+            sendText(res, 200, text, 'text/plain; charset=utf-8');
+            return;
+          }
         }
         await serveNonResource({ ...nonResource, authenticated: true });
         return;

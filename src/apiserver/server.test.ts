@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
+import { until } from './testing/until.ts';
 
 type Obj = {
   kind?: string;
@@ -66,6 +67,44 @@ describe('apiserver REST', () => {
     assert.equal(body.minor, '32');
     assert.match(body.gitVersion, /^v1\.32\./);
     for (const p of ['/healthz', '/livez', '/readyz']) assert.equal((await fetch(`${t.url}${p}`)).status, 200);
+  });
+
+  it('health endpoints as upstream: one check by name, 404 for a name not installed, ?verbose, ?exclude', async () => {
+    const get = async (p: string) => {
+      const r = await fetch(`${t.url}${p}`);
+      return { status: r.status, text: await r.text(), type: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') };
+    };
+    for (const e of ['healthz', 'livez', 'readyz']) {
+      assert.deepEqual(await get(`/${e}/ping`), { status: 200, text: 'ok', type: 'text/plain; charset=utf-8', nosniff: 'nosniff' });
+      assert.deepEqual(await get(`/${e}/nope`), { status: 404, text: '404 page not found\n', type: 'text/plain; charset=utf-8', nosniff: 'nosniff' });
+      assert.equal((await get(`/${e}/kms-providers`)).status, 404, 'no KMS provider configured');
+      assert.equal((await get(`/${e}?verbose`)).text, `[+]ping ok\n${e} check passed\n`);
+      assert.equal((await get(`/${e}?exclude=dontexist`)).text, 'ok');
+      assert.equal((await get(`/${e}?verbose=true&exclude=ping`)).text, `[+]ping excluded: ok\n${e} check passed\n`);
+      assert.equal(
+        (await get(`/${e}?verbose&exclude=b&exclude=a`)).text,
+        `[+]ping ok\nwarn: some health checks cannot be excluded: no matches for "a","b"\n${e} check passed\n`,
+      );
+    }
+  });
+
+  it('serves APF\'s debug dumps to whom RBAC grants the non-resource URL', async () => {
+    const path = '/debug/api_priority_and_fairness/dump_priority_levels';
+    const admin = await t.request(path);
+    assert.equal(admin.status, 200);
+    assert.match(await admin.text(), /^PriorityLevelName, +ActiveQueues, +IsIdle,/);
+    assert.equal((await fetch(`${t.url}${path}`)).status, 401);
+    const bob = { authorization: 'Bearer user-apf-bob' };
+    const denied = await t.json<Obj>(path, { headers: bob });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body.message, `forbidden: User "apf-bob" cannot get path "${path}"`);
+    const role = await post('/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'apf-debug' }, rules: [{ verbs: ['get'], nonResourceURLs: ['/debug/api_priority_and_fairness/*'] }] });
+    assert.equal(role.status, 201, JSON.stringify(role.body));
+    const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'apf-debug' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'apf-debug' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'apf-bob' }] };
+    const bound = await post('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding);
+    assert.equal(bound.status, 201, JSON.stringify(bound.body));
+    await until('bob may dump', async () => (await t.request('/debug/api_priority_and_fairness/dump_requests', { headers: bob })).status === 200);
+    assert.equal((await t.request('/debug/api_priority_and_fairness/dump_nothing', { headers: bob })).status, 404);
   });
 
   it('rejects anonymous requests with a 401 Status', async () => {

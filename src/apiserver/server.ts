@@ -511,7 +511,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     metricsRegistry,
     auditor,
     flowGate,
-    healthChecks: config.encryption && config.encryption.kms.size > 0 ? [{ name: 'kms-providers', check: () => config.encryption!.checkKms() }] : [],
+    apfDebugLevels: priorityAndFairness ? () => priorityAndFairness!.debugLevels() : undefined,
+    healthChecks: config.encryption && config.encryption.kms.size > 0 ? [{ name: 'kms-providers', endpoints: ['healthz', 'readyz'], check: () => config.encryption!.checkKms() }] : [],
   });
 
   const server: Server = config.tls

@@ -18,7 +18,7 @@ import { EtcdStore, openStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { dialableHost, formatHostPort } from './listen-address.ts';
 import type { AuditWebhookSettings, ServerSettings } from './server-config.ts';
-import { EncryptionAtRest, parseEncryptionConfiguration, transformationMetrics } from '../apiserver/encryption/index.ts';
+import { EncryptionAtRest, kmsMetrics, parseEncryptionConfiguration, transformationMetrics } from '../apiserver/encryption/index.ts';
 import { Registry as PromRegistry } from '../lib/prom.ts';
 
 export interface RunningServer {
@@ -59,7 +59,7 @@ async function loadEncryption(settings: ServerSettings, metrics: PromRegistry, l
   }
   let encryption: EncryptionAtRest;
   try {
-    encryption = new EncryptionAtRest(parseEncryptionConfiguration(text), { metrics: transformationMetrics(metrics) });
+    encryption = new EncryptionAtRest(parseEncryptionConfiguration(text), { metrics: transformationMetrics(metrics), kms: { metrics: kmsMetrics(metrics) } });
   } catch (err) {
     throw new HedgeError('Invalid', `--encryption-provider-config ${file}: ${(err as Error).message}`, { cause: err });
   }

@@ -1,7 +1,7 @@
 /** The KMS v2 plugin's gRPC client (`v2.KeyManagementService` on a unix socket); kmsv2.ts loads it when a provider first calls. */
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
-import type { KmsService } from './kmsv2.ts';
+import { KmsRpcError, type KmsService } from './kmsv2.ts';
 
 interface KmsStub extends grpc.Client {
   Status(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { version: string; healthz: string; key_id: string }) => void): void;
@@ -43,6 +43,12 @@ const KMS_V2_DESCRIPTOR = {
   },
 };
 
+/** grpc-js's UPPER_SNAKE code name as Go's codes.Code.String() (`DEADLINE_EXCEEDED` → `DeadlineExceeded`) */
+function goCodeName(code: grpc.status): string {
+  const n = grpc.status[code] ?? 'UNKNOWN';
+  return n === 'OK' ? 'OK' : n.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+}
+
 let kmsPackage: grpc.GrpcObject | undefined;
 /** the `v2` package, loaded once */
 export function kmsProtoPackage(): grpc.GrpcObject {
@@ -60,8 +66,9 @@ export function grpcKmsService(endpoint: string, timeoutMs: number): KmsService 
       const deadline = Date.now() + timeoutMs;
       // wait for the connection up to the deadline, as upstream's client (WaitForReady)
       stub.waitForReady(deadline, (connectErr) => {
-        if (connectErr) return reject(new Error(`rpc error: code = UNAVAILABLE desc = no connection to ${endpoint} within ${timeoutMs}ms`));
-        fn({ deadline }, (err, res) => (err || res === undefined ? reject(new Error(err ? `rpc error: code = ${grpc.status[err.code]} desc = ${err.details}` : 'empty response')) : resolve(res)));
+        // Go's client, waiting for ready, fails with DeadlineExceeded
+        if (connectErr) return reject(new KmsRpcError('DeadlineExceeded', `no connection to ${endpoint} within ${timeoutMs}ms`));
+        fn({ deadline }, (err, res) => (err || res === undefined ? reject(err ? new KmsRpcError(goCodeName(err.code), err.details) : new Error('empty response')) : resolve(res)));
       });
     });
   return {

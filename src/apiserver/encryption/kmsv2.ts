@@ -3,6 +3,7 @@ import { realTimers, type Timers } from '../../lib/timers.ts';
 import { ProtoWriter } from '../protobuf/writer.ts';
 import { readFields } from '../protobuf/wire.ts';
 import { ENCRYPTED_PREFIX } from '../../store/stored-bytes.ts';
+import type { KmsMetrics } from './metrics.ts';
 import { aesGcm, type ByteTransformer } from './providers.ts';
 
 /**
@@ -22,6 +23,16 @@ export interface KmsService {
   encrypt(uid: string, plaintext: Buffer): Promise<{ ciphertext: Buffer; keyId: string; annotations: Record<string, Buffer> }>;
   decrypt(uid: string, req: { ciphertext: Buffer; keyId: string; annotations: Record<string, Buffer> }): Promise<Buffer>;
   close(): void;
+}
+
+/** a failed plugin RPC; `code` is the gRPC code as Go names it (`Unavailable`, `DeadlineExceeded`) */
+export class KmsRpcError extends Error {
+  constructor(
+    readonly code: string,
+    desc: string,
+  ) {
+    super(`rpc error: code = ${code} desc = ${desc}`);
+  }
 }
 
 /**
@@ -92,10 +103,10 @@ const MAX_DEK_SOURCE = 1024;
 const MAX_ANNOTATIONS = 32 * 1024;
 const FQDN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
 
-/** upstream's ValidateKeyID */
-export function validateKeyID(keyID: string): string | undefined {
-  if (keyID === '') return 'keyID is empty';
-  if (keyID.length > MAX_KEY_ID) return `keyID is ${keyID.length} bytes, which exceeds the max size of ${MAX_KEY_ID}`;
+/** upstream's ValidateKeyID: the message, and the code invalid_key_id_from_status_total counts it by */
+export function validateKeyID(keyID: string): { code: 'empty' | 'too_long'; message: string } | undefined {
+  if (keyID === '') return { code: 'empty', message: 'keyID is empty' };
+  if (keyID.length > MAX_KEY_ID) return { code: 'too_long', message: `keyID is ${keyID.length} bytes, which exceeds the max size of ${MAX_KEY_ID}` };
   return undefined;
 }
 
@@ -106,7 +117,7 @@ function validateEncryptedObject(o: EncryptedObject, withData: boolean): string 
   if (o.encryptedDEKSource.length === 0) return 'encrypted DEK source is empty';
   if (o.encryptedDEKSource.length > MAX_DEK_SOURCE) return `encrypted DEK source is ${o.encryptedDEKSource.length} bytes, which exceeds the max size of ${MAX_DEK_SOURCE}`;
   const bad = validateKeyID(o.keyID);
-  if (bad) return bad;
+  if (bad) return bad.message;
   let size = 0;
   for (const [k, v] of Object.entries(o.annotations)) {
     if (!FQDN.test(k)) return `annotation key ${JSON.stringify(k)} is not a fully qualified domain name`;
@@ -181,13 +192,16 @@ export class KmsV2Provider {
   readonly #fetching = new Map<string, Promise<void>>();
   #timer: unknown;
   #closed = false;
+  readonly #metrics: KmsMetrics | undefined;
   /** DEK seed rotations so far: a decoded value's staleness is only valid within one */
   rotations = 0;
 
-  constructor(spec: KmsV2Spec, opts: { service?: KmsService; timers?: Timers } = {}) {
+  constructor(spec: KmsV2Spec, opts: { service?: KmsService; timers?: Timers; metrics?: KmsMetrics } = {}) {
     this.name = spec.name;
     this.prefix = `${ENCRYPTED_PREFIX}kms:v2:${spec.name}:`;
-    this.#service = opts.service ?? lazyGrpcKmsService(spec.endpoint, spec.timeoutMs);
+    const service = opts.service ?? lazyGrpcKmsService(spec.endpoint, spec.timeoutMs);
+    this.#metrics = opts.metrics;
+    this.#service = opts.metrics ? measured(service, spec.name, opts.metrics) : service;
     this.#timers = opts.timers ?? realTimers;
   }
 
@@ -237,8 +251,11 @@ export class KmsV2Provider {
         if (this.#version !== st.version) errs.push(`KMSv2 API version should not change after the initial status response version ${this.#version}, got ${st.version}`);
       }
       const badKey = validateKeyID(st.keyId);
-      if (badKey) errs.push(`got invalid KMSv2 KeyID: ${badKey}`);
-      else {
+      if (badKey) {
+        this.#metrics?.invalidKeyIDFromStatus(this.name, badKey.code);
+        errs.push(`got invalid KMSv2 KeyID: ${badKey.message}`);
+      } else {
+        this.#metrics?.keyIDFromStatus(this.name, st.keyId);
         const rotateErr = await this.#rotateOnKeyIDChange(st.keyId);
         if (rotateErr) errs.push(rotateErr);
       }
@@ -282,6 +299,7 @@ export class KmsV2Provider {
       throw new Error(`KMS provider ${this.name}: the DEK seed of key ID ${JSON.stringify(s.keyID)} expired ${Math.round((now - s.expiresAt) / 1000)}s ago: the plugin has not answered Status for over 3 minutes (${this.#last?.err ?? 'no error'})`);
     }
     const encryptedData = s.transformer.toStorage(plain, ad);
+    this.#metrics?.keyIDUsed('to_storage', this.name, s.keyID);
     return encodeEncryptedObject({ encryptedData, keyID: s.keyID, encryptedDEKSource: s.encryptedDEKSource, annotations: s.annotations, encryptedDEKSourceType: HKDF_SHA256_XNONCE_AES_GCM_SEED });
   }
 
@@ -293,6 +311,7 @@ export class KmsV2Provider {
     const t = this.#deks.get(cacheKey(obj));
     if (!t) throw new Error(`KMS provider ${this.name}: the DEK of this value (key ID ${JSON.stringify(obj.keyID)}) is not decrypted: ${this.#fetchErr.get(cacheKey(obj)) ?? 'the plugin was not asked'}`);
     const plain = t.fromStorage(obj.encryptedData, ad);
+    this.#metrics?.keyIDUsed('from_storage', this.name, obj.keyID);
     return { plain, stale: obj.keyID !== this.#state?.keyID || obj.encryptedDEKSourceType !== HKDF_SHA256_XNONCE_AES_GCM_SEED };
   }
 
@@ -334,6 +353,7 @@ export class KmsV2Provider {
     this.#deks.delete(key);
     this.#deks.set(key, t);
     if (this.#deks.size > MAX_CACHED_DEKS) this.#deks.delete(this.#deks.keys().next().value!);
+    this.#metrics?.dekSourceCacheSize(this.name, this.#deks.size);
   }
 }
 
@@ -344,4 +364,26 @@ function cacheKey(o: EncryptedObject): string {
     .map((k) => `${k}=${o.annotations[k]!.toString('base64')}`)
     .join(',');
   return `${o.encryptedDEKSourceType}|${o.keyID}|${o.encryptedDEKSource.toString('base64')}|${ann}`;
+}
+
+/** the service with each call's latency and gRPC code recorded, as upstream's client interceptor */
+function measured(service: KmsService, provider: string, metrics: KmsMetrics): KmsService {
+  const timed = async <T>(method: string, call: () => Promise<T>): Promise<T> => {
+    const start = performance.now();
+    let code = 'OK';
+    try {
+      return await call();
+    } catch (e) {
+      code = e instanceof KmsRpcError ? e.code : 'unknown-non-grpc';
+      throw e;
+    } finally {
+      metrics.operation(provider, `/v2.KeyManagementService/${method}`, (performance.now() - start) / 1000, code);
+    }
+  };
+  return {
+    status: () => timed('Status', () => service.status()),
+    encrypt: (uid, plaintext) => timed('Encrypt', () => service.encrypt(uid, plaintext)),
+    decrypt: (uid, req) => timed('Decrypt', () => service.decrypt(uid, req)),
+    close: () => service.close(),
+  };
 }

@@ -2,6 +2,7 @@ import { ENCRYPTED_PREFIX } from '../../store/stored-bytes.ts';
 import type { EncryptionConfig, GroupResource, ProviderSpec } from './config.ts';
 import { aesCbc, aesGcm, secretBox, type ByteTransformer } from './providers.ts';
 import { KmsV2Provider, type KmsService } from './kmsv2.ts';
+import type { KmsMetrics } from './metrics.ts';
 import type { Timers } from '../../lib/timers.ts';
 import type { Store } from '../../store/types.ts';
 
@@ -150,10 +151,10 @@ export class EncryptionAtRest {
    * `kms`: for tests, the plugin client of a provider (else gRPC on its endpoint) and the timers
    * its poll, check cache and write deadline use.
    */
-  constructor(config: EncryptionConfig, opts: { metrics?: TransformMetrics; kms?: { service?: (name: string) => KmsService | undefined; timers?: Timers } } = {}) {
+  constructor(config: EncryptionConfig, opts: { metrics?: TransformMetrics; kms?: { service?: (name: string) => KmsService | undefined; timers?: Timers; metrics?: KmsMetrics } } = {}) {
     for (const entry of config.resources) {
       for (const p of entry.providers) {
-        if (p.kind === 'kms' && !this.kms.has(p.name)) this.kms.set(p.name, new KmsV2Provider(p, { service: opts.kms?.service?.(p.name), timers: opts.kms?.timers }));
+        if (p.kind === 'kms' && !this.kms.has(p.name)) this.kms.set(p.name, new KmsV2Provider(p, { service: opts.kms?.service?.(p.name), timers: opts.kms?.timers, metrics: opts.kms?.metrics }));
       }
     }
     for (const entry of config.resources) {

@@ -35,7 +35,7 @@ interface Level {
   name: string;
   uid: string;
   exempt: boolean;
-  /** Limited levels */
+  /** Limited levels: their seats and queues; Exempt ones: an unlimited set, for the debug dumps */
   set?: QueueSet;
   bounds?: LevelBounds;
   stats?: SeatDemandStats;
@@ -66,6 +66,8 @@ export class PriorityAndFairness implements FlowGate {
   readonly #clock: Timers;
   #borrowTimer: unknown;
   #stopped = false;
+  /** sets of levels that went away while requests still waited or ran in them (upstream's quiescing) */
+  readonly #quiescing = new Map<string, QueueSet>();
 
   constructor(opts: PriorityAndFairnessOptions) {
     this.#opts = opts;
@@ -130,8 +132,10 @@ export class PriorityAndFairness implements FlowGate {
     this.nominalLimits.clear();
     for (const [name, p] of pls) {
       const uid = p.metadata.uid ?? '';
+      const prev = old.get(name);
       if (p.spec.type !== 'Limited') {
-        levels.set(name, { name, uid, exempt: true, maxSeats: 1 });
+        const set = prev?.exempt && prev.set ? prev.set : new QueueSet({ concurrencyLimit: Infinity }, { clock: this.#clock, maxWaitMs: this.#opts.maxWaitMs });
+        levels.set(name, { name, uid, exempt: true, set, maxSeats: 1 });
         continue;
       }
       const nominal = sum > 0 ? Math.ceil((this.#opts.serverConcurrencyLimit * shares(p)) / sum) : 0;
@@ -141,8 +145,7 @@ export class PriorityAndFairness implements FlowGate {
       const queuing = lr?.type === 'Queue' ? lr.queuing : undefined;
       // an unset borrowingLimitPercent lets the level borrow up to the server's seats (upstream)
       const bounds = levelBounds(nominal, lim?.lendablePercent, lim?.borrowingLimitPercent, this.#opts.serverConcurrencyLimit);
-      const prev = old.get(name);
-      let set = prev?.set;
+      let set = prev && !prev.exempt ? prev.set : undefined;
       if (set) {
         // a level that stays keeps its current (borrowed or lent) seats within its new bounds
         set.setConfig({ concurrencyLimit: Math.max(bounds.min, Math.min(bounds.max, set.concurrencyLimit)), queuing });
@@ -155,7 +158,12 @@ export class PriorityAndFairness implements FlowGate {
       levels.set(name, { name, uid, exempt: false, set, bounds, stats: prev?.stats ?? new SeatDemandStats(), maxSeats });
     }
     // a level that went away: its waiting requests still get seats (old set), none new arrive
-    for (const [name, l] of old) if (!levels.has(name) && l.set) l.set.setConfig({ concurrencyLimit: l.set.concurrencyLimit, queuing: undefined });
+    for (const [name, l] of old) {
+      if (levels.has(name) || !l.set) continue;
+      l.set.setConfig({ concurrencyLimit: l.set.concurrencyLimit, queuing: undefined });
+      if (!l.set.dump().idle) this.#quiescing.set(name, l.set);
+    }
+    for (const name of levels.keys()) this.#quiescing.delete(name);
     // a FlowSchema whose level is missing (dangling) is skipped, as upstream
     const schemas = sortFlowSchemas([...fss.values()].filter((f) => levels.has(f.spec.priorityLevelConfiguration?.name)));
     this.#config = { schemas, levels };
@@ -187,13 +195,19 @@ export class PriorityAndFairness implements FlowGate {
     res.setHeader(PRIORITY_LEVEL_UID_HEADER, level.uid);
     // every watch counts for the mutating work estimate, whatever its level
     const forget = isWatch ? this.#watches.register(info) : undefined;
-    if (level.exempt || !level.set) return forget ? { release: forget } : freeTicket;
+    const descr = { flowSchema: fsName, distinguisher: distinguisher(flowSchema, user, info), user: user.username, info };
+    if (!level.set) return forget ? { release: forget } : freeTicket;
+    if (level.exempt) {
+      // never waits: held only so the dumps show it
+      const seat = level.set.acquire(() => 0n, undefined, descr) as Seat;
+      return { release: forget ? () => (seat.release(), forget()) : () => seat.release() };
+    }
     const m = this.#metrics;
     const key = FlowControlMetrics.key(level.name, fsName);
     const work = this.estimate(info, query, level.maxSeats);
     let got: Seat | ReturnType<QueueSet['acquire']>;
     try {
-      got = level.set.acquire(() => hashFlow(fsName, distinguisher(flowSchema, user, info)), work);
+      got = level.set.acquire(() => hashFlow(fsName, descr.distinguisher), work, descr);
     } catch (err) {
       forget?.();
       if (!(err instanceof Rejected)) throw err;
@@ -232,6 +246,14 @@ export class PriorityAndFairness implements FlowGate {
     return found
       ? { type: 'Dangling', status: 'False', reason: 'Found', message: 'This FlowSchema references an existing PriorityLevelConfiguration object' }
       : { type: 'Dangling', status: 'True', reason: 'NotFound', message: `This FlowSchema references the PriorityLevelConfiguration object named "${name}" but there is no such object` };
+  }
+
+  /** every level's queue set with its name, by name, levels that went away but still hold requests last-seen included (dump.ts) */
+  debugLevels(): { name: string; quiescing: boolean; set: QueueSet }[] {
+    for (const [name, set] of this.#quiescing) if (set.dump().idle) this.#quiescing.delete(name);
+    const out = [...this.#config.levels.values()].filter((l) => l.set).map((l) => ({ name: l.name, quiescing: false, set: l.set! }));
+    for (const [name, set] of this.#quiescing) out.push({ name, quiescing: true, set });
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** the level's queue set (tests, bench) */

@@ -2,6 +2,7 @@ import type { QueuingConfiguration } from './bootstrap.ts';
 import { Dealer } from './shuffle-sharding.ts';
 import { unrefTimers, type Timers } from '../../lib/timers.ts';
 import { SeatDemandIntegrator } from './borrowing.ts';
+import type { RequestInfo } from '../request-info.ts';
 
 /** upstream's reasons (apiserver_flowcontrol_rejected_requests_total's `reason`) */
 export type RejectReason = 'queue-full' | 'concurrency-limit' | 'time-out' | 'cancelled';
@@ -40,9 +41,42 @@ export interface Width {
 }
 const ONE_SEAT: Width = { seats: 1, finalSeats: 0, additionalLatencyMs: 0 };
 
+/** who a request is, for the debug dumps (dump.ts) */
+export interface RequestDescr {
+  flowSchema: string;
+  distinguisher: string;
+  user: string;
+  info: RequestInfo;
+}
+
+/** one request in a dump: `startedAt` (wall-clock ms) once it executes */
+export interface RequestDump {
+  descr: RequestDescr | undefined;
+  width: Width;
+  arrivedAt: number;
+  startedAt?: number;
+}
+
+/** upstream's debug.QueueSetDump, what this queue set keeps of it */
+export interface QueueSetDump {
+  waiting: number;
+  executing: number;
+  dispatched: number;
+  rejected: number;
+  timedout: number;
+  cancelled: number;
+  idle: boolean;
+  queues: { waiting: RequestDump[]; executing: RequestDump[]; seatsInUse: number; initialSeatsSum: number; maxSeatsSum: number }[];
+  /** executing requests that did not wait in a queue (dispatched at once, or the level has none) */
+  queueless: RequestDump[];
+}
+
 interface Waiter {
   hash: bigint;
   width: Width;
+  descr: RequestDescr | undefined;
+  /** wall-clock ms, for the dumps */
+  arrivedAt: number;
   enqueuedAt: number;
   queue: number;
   timer: unknown;
@@ -71,6 +105,9 @@ export class QueueSet {
   #seatsInUse = 0;
   #waiting = 0;
   #waitingSeats = 0;
+  readonly #running = new Set<HeldSeat>();
+  /** totals since the set was made (upstream's dump counters) */
+  readonly #totals = { dispatched: 0, rejected: 0, timedout: 0, cancelled: 0 };
   readonly #clock: Timers;
   readonly #maxWaitMs: number;
   /** seats held + seats asked for by waiting requests, over time */
@@ -116,6 +153,7 @@ export class QueueSet {
         if (!this.#dealer) {
           this.#unqueued(w);
           this.#clock.clearTimeout(w.timer);
+          this.#totals.rejected++;
           w.reject(new Rejected('concurrency-limit'));
           continue;
         }
@@ -136,16 +174,16 @@ export class QueueSet {
    * Seats now, a wait for them, or Rejected thrown (`queue-full`, `concurrency-limit`).
    * `flowHash` is only read when the request has to queue.
    */
-  acquire(flowHash: () => bigint, width: Width = ONE_SEAT): Seat | Waiting {
-    if (this.#waiting === 0 && this.#fits(width)) return this.#start(width, 0);
-    if (!this.#dealer) throw new Rejected('concurrency-limit');
+  acquire(flowHash: () => bigint, width: Width = ONE_SEAT, descr?: RequestDescr): Seat | Waiting {
+    if (this.#waiting === 0 && this.#fits(width)) return this.#start(width, 0, descr, Date.now(), -1);
+    if (!this.#dealer) return this.#refuse('concurrency-limit');
     const hash = flowHash();
     const queue = this.#shortest(hash);
     const q = this.#queues[queue]!;
-    if (q.length >= this.#queuing!.queueLengthLimit) throw new Rejected('queue-full');
+    if (q.length >= this.#queuing!.queueLengthLimit) return this.#refuse('queue-full');
     let waiter!: Waiter;
     const seat = new Promise<Seat>((resolve, reject) => {
-      waiter = { hash, width, enqueuedAt: this.#clock.now(), queue, timer: undefined, resolve, reject };
+      waiter = { hash, width, descr, arrivedAt: Date.now(), enqueuedAt: this.#clock.now(), queue, timer: undefined, resolve, reject };
     });
     waiter.timer = this.#clock.setTimeout(() => this.#remove(waiter, 'time-out'), this.#maxWaitMs);
     q.push(waiter);
@@ -155,9 +193,17 @@ export class QueueSet {
     return { seat, cancel: () => this.#remove(waiter, 'cancelled') };
   }
 
+  #refuse(reason: RejectReason): never {
+    this.#totals.rejected++;
+    throw new Rejected(reason);
+  }
+
   /** called by HeldSeat: `seats` given back; `done` when the request stops executing */
-  freed(seats: number, done: boolean): void {
-    if (done) this.#executing--;
+  freed(seats: number, done: boolean, seat?: HeldSeat): void {
+    if (done) {
+      this.#executing--;
+      if (seat) this.#running.delete(seat);
+    }
     this.#seatsInUse -= seats;
     this.#noteDemand();
     this.#dispatch();
@@ -170,11 +216,34 @@ export class QueueSet {
     return this.#seatsInUse + seats <= this.#limit;
   }
 
-  #start(w: Width, waitedMs: number): HeldSeat {
+  #start(w: Width, waitedMs: number, descr: RequestDescr | undefined, arrivedAt: number, queue: number): HeldSeat {
     this.#executing++;
+    this.#totals.dispatched++;
     this.#seatsInUse += held(w);
     this.#noteDemand();
-    return new HeldSeat(this, this.#clock, w, waitedMs);
+    const seat = new HeldSeat(this, this.#clock, w, waitedMs, { descr, width: w, arrivedAt, startedAt: Date.now() }, queue);
+    this.#running.add(seat);
+    return seat;
+  }
+
+  /** upstream's QueueSet.Dump: counters, each queue's waiting and executing requests */
+  dump(): QueueSetDump {
+    const running = [...this.#running];
+    const fromQueue = (i: number) => running.filter((r) => r.queue === i);
+    return {
+      waiting: this.#waiting,
+      executing: this.#executing,
+      ...this.#totals,
+      idle: this.#waiting === 0 && this.#executing === 0,
+      queues: this.#queues.map((q, i) => ({
+        waiting: q.map((w) => ({ descr: w.descr, width: w.width, arrivedAt: w.arrivedAt })),
+        executing: fromQueue(i).map((r) => r.dump),
+        seatsInUse: fromQueue(i).reduce((n, r) => n + r.seats, 0),
+        initialSeatsSum: q.reduce((n, w) => n + w.width.seats, 0),
+        maxSeatsSum: q.reduce((n, w) => n + held(w.width), 0),
+      })),
+      queueless: running.filter((r) => r.queue < 0 || r.queue >= this.#queues.length).map((r) => r.dump),
+    };
   }
 
   #unqueued(w: Waiter): void {
@@ -208,6 +277,8 @@ export class QueueSet {
     q!.splice(at, 1);
     this.#unqueued(w);
     this.#clock.clearTimeout(w.timer);
+    if (reason === 'time-out') this.#totals.timedout++;
+    else if (reason === 'cancelled') this.#totals.cancelled++;
     w.reject(new Rejected(reason));
   }
 
@@ -229,7 +300,7 @@ export class QueueSet {
       const w = q.shift()!;
       this.#unqueued(w);
       this.#clock.clearTimeout(w.timer);
-      w.resolve(this.#start(w.width, this.#clock.now() - w.enqueuedAt));
+      w.resolve(this.#start(w.width, this.#clock.now() - w.enqueuedAt, w.descr, w.arrivedAt, at));
     }
   }
 }
@@ -239,13 +310,19 @@ const held = (w: Width): number => Math.max(w.seats, w.finalSeats);
 
 class HeldSeat implements Seat {
   #set: QueueSet | undefined;
+  /** seats held now: all of them, then the final seats after release */
+  seats: number;
   constructor(
     set: QueueSet,
     private readonly clock: Timers,
     private readonly width: Width,
     readonly waitedMs: number,
+    readonly dump: RequestDump,
+    /** the queue it waited in, -1 when dispatched at once */
+    readonly queue: number,
   ) {
     this.#set = set;
+    this.seats = held(width);
   }
   /** the request is done; its final seats (if any) stay taken for the additional latency */
   release(): void {
@@ -255,9 +332,10 @@ class HeldSeat implements Seat {
     const { finalSeats, additionalLatencyMs } = this.width;
     const all = held(this.width);
     if (finalSeats > 0 && additionalLatencyMs > 0) {
+      this.seats = finalSeats;
       set.freed(all - finalSeats, false);
-      this.clock.setTimeout(() => set.freed(finalSeats, true), additionalLatencyMs);
-    } else set.freed(all, true);
+      this.clock.setTimeout(() => set.freed(finalSeats, true, this), additionalLatencyMs);
+    } else set.freed(all, true, this);
   }
 }
 
