@@ -114,6 +114,7 @@ describe('encryption at rest on etcd', { skip }, () => {
     const r = await runHedge(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--store', 'memory', '--encryption-provider-config', bad]).finally(() => rm(dataDir, { recursive: true, force: true }));
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /--encryption-provider-config .*bad\.yaml: resources\[0\]\.providers\[0\]\.aescbc\.keys\[0\]\.secret: Invalid value: "REDACTED": secret is not of the expected length, got 20/);
-    assert.match(r.stderr, /resources\[0\]\.providers\[1\]\.kms: Unsupported value: KMS providers are not supported/);
+    // a kms provider without apiVersion is KMS v1, which upstream 1.32 refuses unless its feature gate is on
+    assert.match(r.stderr, /resources\[0\]\.providers\[1\]\.kms\.apiVersion: Invalid value: "v1": KMSv1 is deprecated/);
   });
 });
