@@ -856,7 +856,6 @@ export class PodWorker {
     await this.startContainer(handler, c, r, signal, r.restartCount + 1);
   }
 
-  /** pull, resolve config, create and start one attempt; failures land in waiting reasons */
   /**
    * On a first start, each container's rootfs (a local image's snapshot) is prepared while the
    * sandbox and its network are made, instead of after them in the container's attempt.
@@ -880,6 +879,7 @@ export class PodWorker {
     await Promise.all(left.map((e) => dropEarlyRootfs(this.deps, e)));
   }
 
+  /** pull, resolve config, create and start one attempt; failures land in waiting reasons */
   private async startContainer(handler: RuntimeHandler, c: Container, r: ContainerRecord, signal: AbortSignal, restartCount = r.restartCount, pidNamespaceOf?: ContainerId): Promise<void> {
     const sandbox = this.sandbox;
     if (!sandbox) return;
