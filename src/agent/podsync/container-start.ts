@@ -74,13 +74,13 @@ export interface EarlyRootfs {
  * pulls and prepares as usual). Resolves, never rejects; a failed preparation is the attempt's to
  * see (it prepares afresh). `dropEarlyRootfs` removes one no attempt took.
  */
-export async function prepareRootfsEarly(o: { pod: Pod; container: Container; deps: PodSyncDeps; signal: AbortSignal }): Promise<EarlyRootfs | undefined> {
+export async function prepareRootfsEarly(o: { pod: Pod; container: Container; deps: PodSyncDeps; trace: StartTrace; signal: AbortSignal }): Promise<EarlyRootfs | undefined> {
   const ref = o.container.image ?? '';
   if (pullPolicy(o.container) === 'Always') return undefined;
   const image = await o.deps.images.resolve(ref).catch(() => undefined);
   if (!image || o.signal.aborted) return undefined;
   const id = newContainerId();
-  const rootfs = prepareRootfs(o.deps, o.pod, image, id, o.signal);
+  const rootfs = o.trace.span('snapshot', () => prepareRootfs(o.deps, o.pod, image, id, o.signal));
   rootfs.catch(() => undefined);
   return { ref, image, id, rootfs };
 }

@@ -867,7 +867,7 @@ export class PodWorker {
       for (const c of list) {
         const key = `${kind}/${c.name}`;
         if (this.early.has(key)) continue;
-        this.early.set(key, this.trace.span('snapshot', () => prepareRootfsEarly({ pod: this.pod, container: c, deps: this.deps, signal })));
+        this.early.set(key, prepareRootfsEarly({ pod: this.pod, container: c, deps: this.deps, trace: this.trace, signal }));
       }
     }
   }
