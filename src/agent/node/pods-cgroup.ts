@@ -17,6 +17,7 @@ import type { Clock } from '../../client/clock.ts';
 import type { EventSink } from '../../client/event-recorder.ts';
 import type { Logger } from '../../lib/log.ts';
 import { hardEvictionReservation } from './allocatable.ts';
+import { milliCpuToShares } from '../host/cgroup-v1.ts';
 import type { Threshold } from '../eviction/thresholds.ts';
 
 export interface Reservation {
@@ -39,11 +40,6 @@ export interface PodsCgroupLimits {
   cpuShares: number;
   /** undefined: no pid reservation, pids.max stays `max` */
   pidsMax?: number;
-}
-
-/** the kernel's cpu.shares for a CPU amount (upstream's MilliCPUToShares: at least 2) */
-export function milliCpuToShares(milli: number): number {
-  return Math.max(2, Math.floor((milli * 1024) / 1000));
 }
 
 /** the limits the kubelet gives kubepods: allocatable without eviction thresholds with `pods` enforced, capacity without */
