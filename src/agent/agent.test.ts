@@ -10,36 +10,14 @@ import { Resources } from '../client/resources.ts';
 import { silentLogger } from '../lib/log.ts';
 import { SharedInformerFactory } from '../client/shared-informers.ts';
 import type { KubeObject } from '../api/object.ts';
-import { startAgent, type AgentDeps } from './agent.ts';
+import { startAgent } from './agent.ts';
+import { fakeAgentDeps as fakeDeps } from './testing/fake-agent-deps.ts';
 import { startClusterDns } from './network/dns/cluster-dns.ts';
 import { ServiceProxy } from './network/proxy/proxy.ts';
 import { recordingNft } from './network/testing/recording-nft.ts';
 import { RRType } from './network/dns/wire.ts';
 import { FakeImageStore } from './image/testing/fake-image-store.ts';
-import { FakeNetwork } from './network/testing/fake-network.ts';
-import { FakeSnapshotter } from './snapshot/testing/fake-snapshotter.ts';
-import { FakeRuntime } from './runtime/testing/fake-runtime.ts';
 import { eventually } from './podsync/testing/harness.ts';
-import type { RuntimeHandler } from './runtime/types.ts';
-import { FakeMounter } from './volumes/mounter.ts';
-
-function fakeDeps(client: FakeKubeClient, clock: FakeClock, images: FakeImageStore): AgentDeps {
-  return {
-    client,
-    runtimes: new Map<string, RuntimeHandler>([['runc', new FakeRuntime({ now: () => clock.now() })], ['gvisor', new FakeRuntime({ name: 'gvisor' })]]),
-    network: new FakeNetwork(),
-    images,
-    snapshotter: new FakeSnapshotter(),
-    logger: silentLogger(),
-    clock,
-    mounter: new FakeMounter(),
-    host: {
-      cpus: () => 2,
-      identity: async () => ({ hostname: 'edge-9', machineID: 'm', bootID: 'b', kernelVersion: 'k', osImage: 'o', architecture: 'amd64' }),
-      usage: async () => ({ memory: { totalBytes: 2 ** 32, availableBytes: 2 ** 31 }, disk: { totalBytes: 2 ** 36, availableBytes: 2 ** 35 }, pids: { used: 10, max: 1000 } }),
-    },
-  };
-}
 
 describe('startAgent', () => {
   it('registers the node, holds its lease, runs a bound pod and serves /pods; stops on abort', async () => {

@@ -12,6 +12,8 @@ import { NodeLease } from './lease/node-lease.ts';
 import type { NetworkPlugin } from './network/types.ts';
 import { defaultNodeConfig, type NodeConfig } from './node/config.ts';
 import { nodeAllocatable } from './node/allocatable.ts';
+import { checkReservation, enforcePodsCgroupLimits, podsCgroupLimits, readPidMax, type EnforcePodsCgroupOptions } from './node/pods-cgroup.ts';
+import { HedgeError } from '../lib/errors.ts';
 import { systemHostProbe, type HostProbe } from './node/host-probe.ts';
 import type { PressureSource } from './node/node-status.ts';
 import { EvictionManager } from './eviction/eviction-manager.ts';
@@ -45,7 +47,14 @@ export interface AgentConfig {
   labels: Record<string, string>;
   internalIP?: string;
   podsPerNode: number;
+  /** kube-reserved + system-reserved: held back from allocatable and from the pods cgroup's limits */
   reserved: NodeConfig['reserved'];
+  /**
+   * the pods' parent cgroup (cgroupRoot under each v1 controller of `cgroupFs`) limited to node
+   * allocatable, the kubelet's enforceNodeAllocatable (node/pods-cgroup.ts): with `enforcePods`
+   * capacity − reserved, without it capacity. Unset: no limits are written (an agent in a test).
+   */
+  podsCgroupLimits?: { cgroupFs: string; enforcePods: boolean };
   /** node-pressure eviction and local-storage limits (eviction/): the kubelet's eviction settings */
   eviction: AgentEvictionConfig;
   statusUpdateFrequencyMs: number;
@@ -223,6 +232,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     },
   });
   const usage = await host.usage(cfg.dataDir).catch(() => undefined);
+  const podsCgroupLoop = podsCgroupEnforcement(cfg, host.cpus(), usage?.memory.totalBytes, usage?.disk.totalBytes, logger);
   const localPath = new LocalPathVolumes({ dataDir: cfg.dataDir });
   const events = new EventRecorder({ client: deps.client, component: 'kubelet', host: cfg.nodeName, instance: cfg.nodeName, clock, logger, failureLevel: 'debug' });
   const podSync = new PodSync(
@@ -342,6 +352,7 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
   }
   const loops = [
     ...staticLoops,
+    ...(podsCgroupLoop ? [podsCgroupLoop({ events, clock, nodeName: cfg.nodeName }, signal)] : []),
     registrar.run(signal),
     lease.run(signal),
     logRotation.run(signal),
@@ -371,4 +382,30 @@ export async function startAgent(input: AgentConfigInput, deps: AgentDeps, signa
     for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'agent loop failed');
   });
   return { done, podSync, registrar, lease, server, imageGC, eviction };
+}
+
+/**
+ * The pods cgroup's limits (podsCgroupLimits): checks the reservation against the capacity first
+ * (upstream's validateNodeAllocatable: a reservation larger than the node refuses the start), then
+ * returns the loop that writes them, retrying while the kernel refuses. undefined when not asked,
+ * or when the node's memory could not be read (logged).
+ */
+function podsCgroupEnforcement(
+  cfg: AgentConfig,
+  cpus: number,
+  memoryBytes: number | undefined,
+  diskBytes: number | undefined,
+  logger: Logger,
+): ((o: Pick<EnforcePodsCgroupOptions, 'events' | 'clock' | 'nodeName'>, signal: AbortSignal) => Promise<void>) | undefined {
+  const want = cfg.podsCgroupLimits;
+  if (!want) return undefined;
+  if (!memoryBytes) {
+    logger.warn({ cgroup: cfg.cgroupRoot }, 'node memory unknown: the pods cgroup gets no node allocatable limits');
+    return undefined;
+  }
+  const capacity = { cpuMilli: cpus * 1000, memoryBytes, ephemeralStorageBytes: diskBytes ?? 0, pids: readPidMax() };
+  const bad = checkReservation(capacity, cfg.reserved, cfg.eviction.thresholds);
+  if (bad) throw new HedgeError('Invalid', bad);
+  const limits = podsCgroupLimits(capacity, cfg.reserved, want.enforcePods);
+  return (o, signal) => enforcePodsCgroupLimits({ ...o, cgroupFs: want.cgroupFs, cgroup: cfg.cgroupRoot, limits, logger }, signal);
 }

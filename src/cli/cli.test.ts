@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { HEDGE_BIN, runHedge } from './testing/run-hedge.ts';
+import { resolveNodeSettings } from './node-config.ts';
+import { upNodeFlags } from './up.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -71,6 +73,20 @@ describe('hedge command line', () => {
     const kc = await hedge(['node', '--kubeconfig', join(dir, 'nope.kubeconfig'), '--data-dir', join(dir, 'n')]);
     assert.equal(kc.code, 1);
     assert.match(kc.stderr, /--kubeconfig .*nope\.kubeconfig: cannot read/);
+  });
+
+  it('hedge up --pod-manifest-path: its node runs the static pods of that directory, the flag over --node-config', async () => {
+    const help = await hedge(['up', '--help']);
+    assert.match(help.stdout, /--pod-manifest-path <dir>/);
+    const settings = { dataDir: join(dir, 'up'), logLevel: 'warn' as const, clusterCidr: '10.244.0.0/16' };
+    const flags = upNodeFlags(settings, { podManifestPath: 'manifests' });
+    assert.equal(flags.staticPodPath, join(process.cwd(), 'manifests'));
+    assert.equal(upNodeFlags(settings, {}).staticPodPath, undefined);
+    // through the node's own settings: the flag wins over the --node-config file's key
+    const file = join(dir, 'up-node.yaml');
+    await writeFile(file, 'staticPodPath: /etc/hedge/from-file\n');
+    assert.equal((await resolveNodeSettings({ flags: upNodeFlags(settings, { podManifestPath: '/srv/manifests' }), configFile: file })).staticPodPath, '/srv/manifests');
+    assert.equal((await resolveNodeSettings({ flags: upNodeFlags(settings, {}), configFile: file })).staticPodPath, '/etc/hedge/from-file');
   });
 
   it('bad usage exits 2 and names the flag or key', async () => {

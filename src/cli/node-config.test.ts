@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nodeEvictionThresholds, resolveNodeSettings } from './node-config.ts';
+import { enforcesPodsAllocatable, nodeEvictionThresholds, nodeReserved, resolveNodeSettings } from './node-config.ts';
 
 test('ingress listeners: 80/443 on all addresses by default, 0 turns one off, a bad value names its flag', async () => {
   const d = await resolveNodeSettings({ flags: { kubeconfig: '/k' } });
@@ -74,6 +74,18 @@ test('eviction keys: flag syntax and YAML maps, upstream defaults, errors name t
   assert.equal(nodeEvictionThresholds(e).some((t) => t.signal === 'allocatableMemory.available'), false);
   assert.equal(nodeEvictionThresholds(d).some((t) => t.signal === 'allocatableMemory.available'), true, 'default: pods');
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', enforceNodeAllocatable: 'pods,none' } }), /--enforce-node-allocatable \(config key enforceNodeAllocatable\): may not contain additional enforcements when "none" is specified/);
+});
+
+test('--kube-reserved / --system-reserved: the kubelet\'s resource=quantity list (or a YAML map), added up for the agent; upstream\'s messages', async () => {
+  const s = await resolveNodeSettings({ flags: { kubeconfig: '/k', kubeReserved: 'cpu=100m,memory=256Mi,pid=1000', systemReserved: 'cpu=0.4,memory=1Gi,ephemeral-storage=2Gi' } });
+  assert.deepEqual(s.kubeReserved, { cpuMilli: 100, memoryBytes: 256 * 2 ** 20, ephemeralStorageBytes: 0, pids: 1000 });
+  assert.deepEqual(nodeReserved(s), { cpuMilli: 500, memoryBytes: 1280 * 2 ** 20, ephemeralStorageBytes: 2 * 2 ** 30, pids: 1000 });
+  assert.deepEqual(nodeReserved(await resolveNodeSettings({ flags: { kubeconfig: '/k' } })), { cpuMilli: 0, memoryBytes: 0, ephemeralStorageBytes: 0, pids: 0 });
+  assert.equal(enforcesPodsAllocatable(s), true, 'default: pods');
+  assert.equal(enforcesPodsAllocatable(await resolveNodeSettings({ flags: { kubeconfig: '/k', enforceNodeAllocatable: 'none' } })), false);
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', kubeReserved: 'gpu=1' } }), /--kube-reserved: cannot reserve "gpu" resource/);
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', systemReserved: 'memory=-1Gi' } }), /--system-reserved: resource quantity for "memory" cannot be negative: -1Gi/);
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', systemReserved: 'memory=lots' } }), /--system-reserved: failed to parse quantity "lots" for "memory" resource/);
 });
 
 test('--cluster-dns: auto by default, off, or a comma-separated list of IPs as the kubelet takes (a dual-stack pair)', async () => {

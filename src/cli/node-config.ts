@@ -4,12 +4,12 @@ import * as z from 'zod';
 import type { ListenAddress } from './listen-address.ts';
 import { ConfigError, layerSettings, listenSchema, secondsSchema } from './config-file.ts';
 import { LOG_LEVELS, type LogLevel } from './server-config.ts';
-import { parseQuantity } from '../api/meta/quantity.ts';
+import { parseQuantity, tryParseQuantity } from '../api/meta/quantity.ts';
 import { formatCidr } from '../lib/cidr.ts';
 import { parseClusterCidrs } from '../controllers/ipam/cluster-cidrs.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { validateImageGCPolicy, type ImageGCPolicy } from '../agent/image/image-gc.ts';
-import { EvictionConfigError, SIGNALS, parseDurationMs, parseThresholdConfig, type EvictionSettings, type Threshold } from '../agent/eviction/thresholds.ts';
+import { DEFAULT_ENFORCE_NODE_ALLOCATABLE, EvictionConfigError, SIGNALS, parseDurationMs, parseThresholdConfig, type EvictionSettings, type Threshold } from '../agent/eviction/thresholds.ts';
 
 /** The RuntimeClass handlers `hedge node` knows how to offer. */
 export const NODE_RUNTIMES = ['runc', 'gvisor', 'microvm'] as const;
@@ -120,10 +120,22 @@ export interface NodeSettings {
   evictionMinimumReclaim?: Record<string, string>;
   /** `pods` (default: allocatableMemory.available thresholds twin the hard memory.available ones) or `none` (kubelet enforceNodeAllocatable) */
   enforceNodeAllocatable?: string[];
+  /** resources held back for the node's own daemons (kubelet kubeReserved: cpu, memory, ephemeral-storage, pid), parsed */
+  kubeReserved?: ReservedResources;
+  /** resources held back for the OS (kubelet systemReserved), parsed */
+  systemReserved?: ReservedResources;
   /** a soft eviction's grace period at most, seconds (kubelet evictionMaxPodGracePeriod) */
   evictionMaxPodGracePeriod: number;
   /** how long a pressure condition stays True after its threshold was last met, seconds (kubelet evictionPressureTransitionPeriod) */
   evictionPressureTransitionPeriod: number;
+}
+
+/** a kubeReserved / systemReserved amount: what the agent's `reserved` adds up */
+export interface ReservedResources {
+  cpuMilli: number;
+  memoryBytes: number;
+  ephemeralStorageBytes: number;
+  pids: number;
 }
 
 export const NODE_AUTHORIZATION_MODES = ['Webhook', 'AlwaysAllow'] as const;
@@ -180,6 +192,8 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   evictionSoftGracePeriod: '--eviction-soft-grace-period',
   evictionMinimumReclaim: '--eviction-minimum-reclaim',
   enforceNodeAllocatable: '--enforce-node-allocatable',
+  kubeReserved: '--kube-reserved',
+  systemReserved: '--system-reserved',
   evictionMaxPodGracePeriod: '--eviction-max-pod-grace-period',
   evictionPressureTransitionPeriod: '--eviction-pressure-transition-period',
 };
@@ -318,6 +332,34 @@ const evictionKey = (key: keyof EvictionSettings, sep: '<' | '=') =>
     }
   });
 
+/**
+ * kubeReserved / systemReserved: `cpu=200m,memory=512Mi,ephemeral-storage=1Gi,pid=1000` (the
+ * flag) or a YAML map; the resources and messages of the kubelet's parseResourceList.
+ */
+const reservedSchema = evictionMap('=').transform((m, ctx): ReservedResources => {
+  const out: ReservedResources = { cpuMilli: 0, memoryBytes: 0, ephemeralStorageBytes: 0, pids: 0 };
+  for (const [k, v] of Object.entries(m)) {
+    if (k !== 'cpu' && k !== 'memory' && k !== 'ephemeral-storage' && k !== 'pid') {
+      ctx.addIssue({ code: 'custom', message: `cannot reserve "${k}" resource` });
+      return z.NEVER;
+    }
+    const q = tryParseQuantity(v);
+    if (typeof q === 'string') {
+      ctx.addIssue({ code: 'custom', message: `failed to parse quantity "${v}" for "${k}" resource: ${q}` });
+      return z.NEVER;
+    }
+    if (q.sign() < 0) {
+      ctx.addIssue({ code: 'custom', message: `resource quantity for "${k}" cannot be negative: ${v}` });
+      return z.NEVER;
+    }
+    if (k === 'cpu') out.cpuMilli = q.milliValue();
+    else if (k === 'memory') out.memoryBytes = q.value();
+    else if (k === 'ephemeral-storage') out.ephemeralStorageBytes = q.value();
+    else out.pids = q.value();
+  }
+  return out;
+});
+
 const durationSeconds = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDurationMs(v);
   if (ms === undefined || ms < 0) {
@@ -417,6 +459,8 @@ const partialSchema = z.strictObject({
   evictionSoftGracePeriod: evictionKey('evictionSoftGracePeriod', '=').optional(),
   evictionMinimumReclaim: evictionKey('evictionMinimumReclaim', '=').optional(),
   enforceNodeAllocatable: stringList.optional(),
+  kubeReserved: reservedSchema.optional(),
+  systemReserved: reservedSchema.optional(),
   evictionMaxPodGracePeriod: z.coerce.number({ message: 'must be a whole number of seconds (≥ 0)' }).int('must be a whole number of seconds (≥ 0)').min(0, 'must be a whole number of seconds (≥ 0)').optional(),
   evictionPressureTransitionPeriod: durationSeconds.optional(),
 });
@@ -486,6 +530,8 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     ...(merged.evictionSoftGracePeriod ? { evictionSoftGracePeriod: merged.evictionSoftGracePeriod } : {}),
     ...(merged.evictionMinimumReclaim ? { evictionMinimumReclaim: merged.evictionMinimumReclaim } : {}),
     ...(merged.enforceNodeAllocatable ? { enforceNodeAllocatable: merged.enforceNodeAllocatable } : {}),
+    ...(merged.kubeReserved ? { kubeReserved: merged.kubeReserved } : {}),
+    ...(merged.systemReserved ? { systemReserved: merged.systemReserved } : {}),
     evictionMaxPodGracePeriod: merged.evictionMaxPodGracePeriod!,
     evictionPressureTransitionPeriod: merged.evictionPressureTransitionPeriod!,
   };
@@ -514,4 +560,15 @@ export function nodeEvictionThresholds(s: Pick<NodeSettings, 'evictionHard' | 'e
     if (err instanceof EvictionConfigError) throw new ConfigError(`${NODE_FLAGS[err.key]} (config key ${err.key}): ${err.reason}`);
     throw err;
   }
+}
+
+/** kubeReserved + systemReserved: what the agent holds back from allocatable and the pods cgroup */
+export function nodeReserved(s: Pick<NodeSettings, 'kubeReserved' | 'systemReserved'>): ReservedResources {
+  const add = (k: keyof ReservedResources): number => (s.kubeReserved?.[k] ?? 0) + (s.systemReserved?.[k] ?? 0);
+  return { cpuMilli: add('cpuMilli'), memoryBytes: add('memoryBytes'), ephemeralStorageBytes: add('ephemeralStorageBytes'), pids: add('pids') };
+}
+
+/** enforceNodeAllocatable holds `pods` (its default does) */
+export function enforcesPodsAllocatable(s: Pick<NodeSettings, 'enforceNodeAllocatable'>): boolean {
+  return (s.enforceNodeAllocatable ?? DEFAULT_ENFORCE_NODE_ALLOCATABLE).includes('pods');
 }

@@ -35,6 +35,8 @@ export interface NodeFlags {
   evictionSoftGracePeriod?: string;
   evictionMinimumReclaim?: string;
   enforceNodeAllocatable?: string;
+  kubeReserved?: string;
+  systemReserved?: string;
   evictionMaxPodGracePeriod?: string;
   evictionPressureTransitionPeriod?: string;
   containerLogMaxFiles?: string;
@@ -102,6 +104,8 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         evictionSoftGracePeriod: flags.evictionSoftGracePeriod,
         evictionMinimumReclaim: flags.evictionMinimumReclaim,
         enforceNodeAllocatable: flags.enforceNodeAllocatable,
+        kubeReserved: flags.kubeReserved,
+        systemReserved: flags.systemReserved,
         evictionMaxPodGracePeriod: flags.evictionMaxPodGracePeriod,
         evictionPressureTransitionPeriod: flags.evictionPressureTransitionPeriod,
         containerLogMaxFiles: flags.containerLogMaxFiles,
@@ -163,7 +167,9 @@ export function registerNodeCommand(program: Command): void {
     .option('--eviction-soft <thresholds>', 'soft eviction thresholds, e.g. memory.available<300Mi (kubelet evictionSoft)')
     .option('--eviction-soft-grace-period <periods>', 'each soft threshold\'s grace period, e.g. memory.available=1m30s (kubelet evictionSoftGracePeriod)')
     .option('--eviction-minimum-reclaim <amounts>', 'what to reclaim beyond a threshold, e.g. nodefs.available=500Mi (kubelet evictionMinimumReclaim)')
-    .option('--enforce-node-allocatable <levels>', 'pods (default: allocatableMemory.available thresholds as the hard memory.available ones, on the pods\' cgroup against allocatable) or none (kubelet enforceNodeAllocatable)')
+    .option('--enforce-node-allocatable <levels>', 'pods (default: the pods\' cgroup limited to allocatable memory and CPU shares, and allocatableMemory.available thresholds as the hard memory.available ones) or none (kubelet enforceNodeAllocatable)')
+    .option('--kube-reserved <resources>', 'held back for hedge itself, e.g. cpu=100m,memory=256Mi,ephemeral-storage=1Gi,pid=1000 (kubelet kubeReserved)')
+    .option('--system-reserved <resources>', 'held back for the OS, same form (kubelet systemReserved)')
     .option('--eviction-max-pod-grace-period <seconds>', 'a soft eviction\'s grace period at most (kubelet evictionMaxPodGracePeriod, default: 0)')
     .option('--eviction-pressure-transition-period <duration>', 'how long a pressure condition holds after its threshold was last met (default: 5m)')
     .option('--container-log-max-size <bytes>', 'rotate a container\'s log past this size, as the kubelet\'s containerLogMaxSize (default: 10Mi)')

@@ -39,7 +39,7 @@ import type { Logger } from '../lib/log.ts';
 import { controlSocketPath } from './image.ts';
 import { FALLBACK_POD_SUBNET, podSubnetFromControlPlane } from './pod-subnet.ts';
 import { IpNetlink, Overlay, startOverlayController } from '../agent/network/overlay/index.ts';
-import { imageGCPolicy, nodeEvictionThresholds, type NodeRuntime, type NodeSettings } from './node-config.ts';
+import { enforcesPodsAllocatable, imageGCPolicy, nodeEvictionThresholds, nodeReserved, type NodeRuntime, type NodeSettings } from './node-config.ts';
 import { createSink, LogShipper, parseSinkUrl, registerShipperMetrics, type LogSink } from '../logship/index.ts';
 import { Registry } from '../lib/prom.ts';
 import { EventRecorder } from '../client/event-recorder.ts';
@@ -240,6 +240,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
         defaultRuntimeHandler: offered.includes('runc') ? 'runc' : (offered[0] ?? 'microvm'),
         netnsDir: settings.netnsDir,
         cgroupRoot: settings.cgroupRoot,
+        reserved: nodeReserved(settings),
+        // the kubelet's kubepods limits: allocatable with `pods` enforced, the node's capacity without
+        podsCgroupLimits: { cgroupFs: CGROUP_ROOT, enforcePods: enforcesPodsAllocatable(settings) },
         leaseDurationSeconds: settings.nodeLeaseDurationSeconds,
         // the kubelet renews at a quarter of the duration (nodeLeaseRenewIntervalFraction 0.25)
         leaseRenewIntervalMs: settings.nodeLeaseDurationSeconds * 250,

@@ -6,10 +6,10 @@ import type { Command } from 'commander';
 import { createLogger } from '../lib/log.ts';
 import { timeoutSignal } from '../lib/signals.ts';
 import { flushLogger } from './flush-logger.ts';
-import { nodeDefaults, resolveNodeSettings } from './node-config.ts';
+import { nodeDefaults, resolveNodeSettings, type NodeSettings } from './node-config.ts';
 import { LOG_BUFFER_HELP, LOG_SINK_HELP } from './node.ts';
 import { addServerOptions, settingsFromFlags, type ServerFlags } from './server.ts';
-import { ConfigError } from './server-config.ts';
+import { ConfigError, type ServerSettings } from './server-config.ts';
 import { stagedShutdownSignals } from './signals.ts';
 import { usageError } from './usage-error.ts';
 import { withIsolation } from './isolation-text.ts';
@@ -20,6 +20,7 @@ interface UpFlags extends ServerFlags {
   logBufferBytes?: string;
   bridge?: string;
   nodeConfig?: string;
+  podManifestPath?: string;
 }
 
 const UP_DATA_DIR = './.hedge';
@@ -72,6 +73,30 @@ async function takeOverLeftovers(path: string, say: (s: string) => void): Promis
 }
 
 /**
+ * The `hedge node` flags of `hedge up`'s node: its data, kubeconfig and listener under the
+ * server's data dir, and what the user gave `hedge up` for the node (flags win over --node-config).
+ */
+export function upNodeFlags(
+  settings: Pick<ServerSettings, 'dataDir' | 'logLevel' | 'clusterCidr'>,
+  flags: Pick<UpFlags, 'logSink' | 'logBufferBytes' | 'bridge' | 'podManifestPath'>,
+): Partial<Record<keyof NodeSettings, unknown>> {
+  return {
+    kubeconfig: join(settings.dataDir, 'node', 'kubeconfig'),
+    dataDir: join(settings.dataDir, 'node'),
+    listen: '127.0.0.1:0',
+    internalIP: '127.0.0.1',
+    logLevel: settings.logLevel,
+    logSink: flags.logSink,
+    logBufferBytes: flags.logBufferBytes,
+    bridge: flags.bridge,
+    // as --data-dir: a relative directory is the working directory's (the node wants an absolute one)
+    staticPodPath: flags.podManifestPath === undefined ? undefined : resolve(flags.podManifestPath),
+    // pods reach other pods of the cluster without NAT: the range the control plane gives out
+    clusterCidr: settings.clusterCidr,
+  };
+}
+
+/**
  * `hedge up` runs the control plane and one node in this one process. They still talk only
  * through the Kubernetes API over HTTPS (the node with its own token kubeconfig, exactly as a
  * remote `hedge node` would), so nothing is short-circuited; one process just means one Ctrl-C,
@@ -85,6 +110,7 @@ export function registerUpCommand(program: Command): void {
     .option('--log-sink <url>', `node: ${LOG_SINK_HELP}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--log-buffer-bytes <bytes>', `node: ${LOG_BUFFER_HELP}`)
     .option('--bridge <name>', 'node: host bridge the pods attach to (default: hedge0)')
+    .option('--pod-manifest-path <dir>', 'node: static pods, the Pod manifests in this directory (*.yaml, *.yml, *.json, watched; relative to the working directory), run with no apiserver needed, each mirrored in the apiserver')
     .option('--node-config <file>', 'node: YAML file of `hedge node` settings (keys as its flags in camelCase: bridge, netnsDir, cgroupRoot, runtimes, serviceProxyTable, ...); flags win')
     .addHelpText(
       'after',
@@ -98,22 +124,7 @@ export function registerUpCommand(program: Command): void {
     settings.dataDir = resolve(settings.dataDir);
     let nodeSettings;
     try {
-      nodeSettings = await resolveNodeSettings({
-        flags: {
-          kubeconfig: join(settings.dataDir, 'node', 'kubeconfig'),
-          dataDir: join(settings.dataDir, 'node'),
-          listen: '127.0.0.1:0',
-          internalIP: '127.0.0.1',
-          logLevel: settings.logLevel,
-          logSink: flags.logSink,
-          logBufferBytes: flags.logBufferBytes,
-          bridge: flags.bridge,
-          // pods reach other pods of the cluster without NAT: the range the control plane gives out
-          clusterCidr: settings.clusterCidr,
-        },
-        configFile: flags.nodeConfig,
-        defaults: { nodeName: nodeDefaults().nodeName },
-      });
+      nodeSettings = await resolveNodeSettings({ flags: upNodeFlags(settings, flags), configFile: flags.nodeConfig, defaults: { nodeName: nodeDefaults().nodeName } });
     } catch (err) {
       if (err instanceof ConfigError) {
         throw usageError(/^default nodeName/.test(err.message) ? `node name from host name "${hostname()}": ${err.message}` : err.message.replace(/^--config /, '--node-config '));

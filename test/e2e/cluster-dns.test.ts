@@ -29,6 +29,7 @@ const GVISOR = existsSync('/usr/bin/runsc');
 const EXTERNAL_NAME = 'ext.dns-e2e.test';
 const EXTERNAL_ADDR = '192.0.2.44';
 const CLUSTER_IP = '10.96.77.10';
+const HOSTNET_NS = 'hostnet';
 
 /** The "host's resolver": UDP port 53 on a random 127/8 address; knows one name, NXDOMAIN for the rest. */
 async function startUpstream(): Promise<{ address: string; seen: string[]; close(): Promise<void> }> {
@@ -63,13 +64,13 @@ describe('cluster DNS on the node', { skip, timeout: 300_000 }, () => {
     return r.stdout;
   };
   const exec = (pod: string, cmd: string): Promise<string> => kubectl(['exec', pod, '--', 'sh', '-c', cmd]);
-  const getPod = async (name: string): Promise<Pod | undefined> => {
-    const r = await s().server.api('GET', `/api/v1/namespaces/default/pods/${name}`);
+  const getPod = async (name: string, ns = 'default'): Promise<Pod | undefined> => {
+    const r = await s().server.api('GET', `/api/v1/namespaces/${ns}/pods/${name}`);
     return r.status === 200 ? (r.body as Pod) : undefined;
   };
-  const waitRunning = (name: string): Promise<Pod> =>
+  const waitRunning = (name: string, ns = 'default'): Promise<Pod> =>
     waitUntil(`${name} Running and ready`, 90_000, async () => {
-      const p = await getPod(name);
+      const p = await getPod(name, ns);
       return p?.status?.phase === 'Running' && p.status.podIP && p.status.containerStatuses?.every((c) => c.ready) ? p : undefined;
     }, () => s().explain());
   /** the node's DNS address: the pod bridge's gateway, as the Node's label says */
@@ -88,9 +89,18 @@ describe('cluster DNS on the node', { skip, timeout: 300_000 }, () => {
     await kubectl(['apply', '-f', '-'], pod('web', 'runc', { image: httpd, command: ['httpd', '-f', '-p', '8080', '-h', '/www'], readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }));
     await kubectl(['apply', '-f', '-'], pod('client', 'runc', { image: busybox, command: ['sleep', '3600'] }));
     if (GVISOR) await kubectl(['apply', '-f', '-'], pod('client-gvisor', 'gvisor', { image: busybox, command: ['sleep', '3600'] }));
+    // on the host network: ClusterFirstWithHostNet gets the cluster DNS, ClusterFirst the host's resolvers
+    // (in a namespace whose Pod Security level allows host namespaces)
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: HOSTNET_NS, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } }));
+    for (const [name, dnsPolicy] of [['hostnet-cluster', 'ClusterFirstWithHostNet'], ['hostnet-default', 'ClusterFirst']]) {
+      const spec = { runtimeClassName: 'runc', hostNetwork: true, dnsPolicy, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: busybox, command: ['sleep', '3600'] }] };
+      await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: HOSTNET_NS }, spec }));
+    }
     webIP = (await waitRunning('web')).status?.podIP ?? '';
     await waitRunning('client');
     if (GVISOR) await waitRunning('client-gvisor');
+    await waitRunning('hostnet-cluster', HOSTNET_NS);
+    await waitRunning('hostnet-default', HOSTNET_NS);
 
     const svc = (name: string, spec: Record<string, unknown>): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec });
     const slice = (svcName: string, port: number): Record<string, unknown> => ({
@@ -171,6 +181,29 @@ describe('cluster DNS on the node', { skip, timeout: 300_000 }, () => {
   it('a gVisor pod resolves the same names', { skip: GVISOR ? undefined : 'no runsc' }, async () => {
     await lookup('client-gvisor', 'web', new RegExp(`Address: ${CLUSTER_IP.replace(/\./g, '\\.')}`));
     await lookup('client-gvisor', EXTERNAL_NAME, new RegExp(`Address: ${EXTERNAL_ADDR.replace(/\./g, '\\.')}`));
+  });
+
+  it('hostNetwork: ClusterFirstWithHostNet resolves Services through the node DNS from the host netns; ClusterFirst gets the host\'s resolvers', async () => {
+    const hostExec = (pod: string, cmd: string[]): Promise<string> => kubectl(['exec', '-n', HOSTNET_NS, pod, '--', ...cmd]);
+    const cluster = await hostExec('hostnet-cluster', ['cat', '/etc/resolv.conf']);
+    assert.equal(cluster, `search ${HOSTNET_NS}.svc.cluster.local svc.cluster.local cluster.local dns-e2e.test\nnameserver ${dnsIP}\noptions ndots:5\n`);
+    // the responder listens on the bridge gateway, an address of the host: the host's netns reaches it
+    const ask = async (pod: string, name: string, expect: RegExp): Promise<void> => {
+      let last = '';
+      await waitUntil(`${pod}: nslookup ${name} → ${String(expect)}`, 30_000, async () => {
+        const r = await s().server.kubectl(['exec', '-n', HOSTNET_NS, pod, '--', 'busybox', 'nslookup', name]);
+        last = `${r.stdout}${r.stderr}`;
+        return expect.test(last) ? last : undefined;
+      }, () => `last output:\n${last}\n${s().explain()}`);
+    };
+    await ask('hostnet-cluster', 'web.default.svc.cluster.local', new RegExp(`Address: ${CLUSTER_IP.replace(/\./g, '\\.')}`));
+    await ask('hostnet-cluster', EXTERNAL_NAME, new RegExp(`Address: ${EXTERNAL_ADDR.replace(/\./g, '\\.')}`));
+    // the host's resolv.conf as it is: its loopback resolver answers a pod that shares the host's netns
+    const host = await hostExec('hostnet-default', ['cat', '/etc/resolv.conf']);
+    assert.equal(host, `search dns-e2e.test\nnameserver ${upstream?.address ?? ''}\n`);
+    await ask('hostnet-default', EXTERNAL_NAME, new RegExp(`Address: ${EXTERNAL_ADDR.replace(/\./g, '\\.')}`));
+    const r = await s().server.kubectl(['exec', '-n', HOSTNET_NS, 'hostnet-default', '--', 'busybox', 'nslookup', 'web.default.svc.cluster.local']);
+    assert.doesNotMatch(`${r.stdout}${r.stderr}`, new RegExp(CLUSTER_IP.replace(/\./g, '\\.')));
   });
 
   it('with the apiserver stopped, the node keeps answering from what it saw', async () => {

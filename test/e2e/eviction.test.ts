@@ -6,6 +6,8 @@
  * goes first and a critical one never.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -14,6 +16,7 @@ import { edgeNodeSkipReason, type HedgeNode } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';
 import { startLink, type Link } from './cloud-link.ts';
 import { run } from './harness.ts';
+import { parseQuantity } from '../../src/api/meta/quantity.ts';
 
 const NEEDED = ['/usr/sbin/runc', '/usr/bin/conmon', '/usr/bin/docker-registry', '/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/bin/busybox', '/usr/bin/nsenter'];
 const skip = edgeNodeSkipReason(NEEDED);
@@ -25,7 +28,8 @@ describe('node-pressure eviction and local storage limits', { skip, timeout: 300
   const nodeB = `evict-b-${process.pid}`;
 
   before(async () => {
-    stack = await startEdgeStack({ nodes: [{ name: nodeA, runtimes: ['runc'] }] });
+    // reservations: the Node's allocatable and its pods cgroup's limits (kubepods) come from them
+    stack = await startEdgeStack({ nodes: [{ name: nodeA, runtimes: ['runc'], extraArgs: ['--system-reserved', 'memory=1Gi,cpu=500m', '--kube-reserved', 'memory=256Mi'] }] });
   });
   after(async () => {
     link?.restore();
@@ -62,6 +66,17 @@ describe('node-pressure eviction and local storage limits', { skip, timeout: 300
     const r = await api('GET', `/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=${name}`);
     return ((r.body as { items?: { reason: string; type: string; message: string }[] }).items ?? []);
   };
+
+  it('--system-reserved + --kube-reserved: the pods cgroup is limited to capacity − reserved (no eviction threshold off), allocatable takes the 100Mi threshold off too', async () => {
+    const memTotal = Number(/^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+    const reserved = 1280 * 2 ** 20;
+    const cg = stack!.node.cgroupRoot;
+    assert.equal(readFileSync(join('/sys/fs/cgroup/memory', cg, 'memory.limit_in_bytes'), 'utf8').trim(), String(memTotal - reserved));
+    assert.equal(readFileSync(join('/sys/fs/cgroup/cpu', cg, 'cpu.shares'), 'utf8').trim(), String(Math.floor(((cpus().length * 1000 - 500) * 1024) / 1000)));
+    const node = (await api('GET', `/api/v1/nodes/${nodeA}`)).body as { status: { allocatable: Record<string, string> } };
+    assert.equal(parseQuantity(node.status.allocatable.memory!).value(), memTotal - reserved - 100 * 2 ** 20);
+    await waitUntil('NodeAllocatableEnforced on the Node', 30_000, async () => (await events(nodeA)).find((e) => e.reason === 'NodeAllocatableEnforced' && e.type === 'Normal'));
+  });
 
   it('a pod past its emptyDir sizeLimit is evicted (Evicted, upstream message), its sandbox freed; a well-behaved pod runs on', async () => {
     const node = stack!.node;

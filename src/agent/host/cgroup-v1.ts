@@ -16,6 +16,11 @@ export interface PodCgroupOptions {
   resources: { cpuMilli?: number; memoryBytes?: number };
 }
 
+/** the kernel's cpu.shares for a CPU amount (upstream's MilliCPUToShares: at least 2) */
+export function milliCpuToShares(milli: number): number {
+  return Math.max(2, Math.floor((milli * 1024) / 1000));
+}
+
 export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
   // synchronous: a handful of cgroupfs mkdirs and writes (a kernel pseudo-filesystem: no disk, no
   // journal, microseconds each) on a pod's start path, where each thread-pool round trip gave the
@@ -30,7 +35,7 @@ export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
     const dir = join(opts.cgroupRoot, 'cpu', opts.cgroupParent);
     // the quota is checked against the period: the period first
     writes.push([join(dir, 'cpu.cfs_period_us'), '100000'], [join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.floor(cpuMilli * 100)))]);
-    writes.push([join(dir, 'cpu.shares'), String(Math.max(2, Math.floor((cpuMilli * 1024) / 1000)))]);
+    writes.push([join(dir, 'cpu.shares'), String(milliCpuToShares(cpuMilli))]);
   }
   if (memoryBytes !== undefined) {
     writes.push([join(opts.cgroupRoot, 'memory', opts.cgroupParent, 'memory.limit_in_bytes'), String(memoryBytes)]);

@@ -9,7 +9,7 @@ export interface NodeConfig {
   kubeletPort: number;
   maxPods: number;
   /** subtracted from capacity to give allocatable */
-  reserved: { cpuMilli: number; memoryBytes: number; ephemeralStorageBytes: number };
+  reserved: { cpuMilli: number; memoryBytes: number; ephemeralStorageBytes: number; /** reserved process ids: only the pods cgroup's pids.max takes it (pods-cgroup.ts) */ pids?: number };
   /** the evictionHard thresholds (parsed): memory.available and nodefs.available are held back from allocatable too (allocatable.ts) */
   hardEvictionThresholds?: readonly Threshold[];
   /** check and patch status this often when it changed */

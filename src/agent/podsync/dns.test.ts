@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { hostsFile, parseResolvConf, resolvConf } from './dns.ts';
+import { hostsFile, missingClusterDNS, parseResolvConf, podDNSType, resolvConf, type PodDNSType } from './dns.ts';
 
 const host = parseResolvConf('# host\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch corp.example\noptions edns0 timeout:2\n');
 const cluster = { dns: ['10.244.0.1'], domain: 'cluster.local' };
@@ -23,6 +23,42 @@ describe('pod resolv.conf', () => {
     assert.match(resolvConf(pod({ dnsPolicy: 'ClusterFirst', hostNetwork: true }), host, cluster), /nameserver 192\.0\.2\.53/);
     assert.match(resolvConf(pod({ dnsPolicy: 'ClusterFirstWithHostNet', hostNetwork: true }), host, cluster), /nameserver 10\.244\.0\.1/);
     assert.match(resolvConf(pod({ dnsPolicy: 'ClusterFirstWithHostNet' }), host, cluster), /nameserver 10\.244\.0\.1/);
+  });
+
+  it('the policy matrix of upstream\'s getPodDNSType, on and off the host network', () => {
+    const clusterConf = 'search shop.svc.cluster.local svc.cluster.local cluster.local corp.example\nnameserver 10.244.0.1\noptions ndots:5\n';
+    // a hostNetwork pod shares the host's netns: the host's resolvers as they are, loopback ones too
+    const hostConfOnHost = 'search corp.example\nnameserver 127.0.0.53\nnameserver 192.0.2.53\noptions edns0 timeout:2\n';
+    const hostConfInPod = 'search corp.example\nnameserver 192.0.2.53\noptions edns0 timeout:2\n';
+    const none: Partial<NonNullable<Pod['spec']>> = { dnsPolicy: 'None', dnsConfig: { nameservers: ['198.51.100.1'] } };
+    const cases: [Partial<NonNullable<Pod['spec']>>, PodDNSType, string][] = [
+      [{}, 'cluster', clusterConf],
+      [{ dnsPolicy: 'ClusterFirst' }, 'cluster', clusterConf],
+      [{ dnsPolicy: 'ClusterFirst', hostNetwork: true }, 'host', hostConfOnHost],
+      [{ dnsPolicy: 'ClusterFirstWithHostNet', hostNetwork: true }, 'cluster', clusterConf],
+      [{ dnsPolicy: 'ClusterFirstWithHostNet' }, 'cluster', clusterConf],
+      [{ dnsPolicy: 'Default' }, 'host', hostConfInPod],
+      [{ dnsPolicy: 'Default', hostNetwork: true }, 'host', hostConfOnHost],
+      [none, 'none', 'nameserver 198.51.100.1\n'],
+      [{ ...none, hostNetwork: true }, 'none', 'nameserver 198.51.100.1\n'],
+    ];
+    for (const [spec, type, conf] of cases) {
+      assert.equal(podDNSType(pod(spec)), type, JSON.stringify(spec));
+      assert.equal(resolvConf(pod(spec), host, cluster), conf, JSON.stringify(spec));
+      assert.equal(missingClusterDNS(pod(spec), cluster.dns), undefined);
+    }
+  });
+
+  it('no cluster DNS on the node: the cluster policies warn MissingClusterDNS (upstream\'s words) and fall back to Default', () => {
+    const p: Pod = { ...pod({ dnsPolicy: 'ClusterFirstWithHostNet', hostNetwork: true }), metadata: { name: 'p', namespace: 'shop', uid: 'u1' } };
+    assert.equal(missingClusterDNS(p, []), 'pod: "p_shop(u1)". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.');
+    assert.equal(resolvConf(p, host, { dns: [], domain: 'cluster.local' }), 'search corp.example\nnameserver 127.0.0.53\nnameserver 192.0.2.53\noptions edns0 timeout:2\n');
+    assert.equal(missingClusterDNS(pod({ dnsPolicy: 'ClusterFirst', hostNetwork: true }), []), undefined);
+    assert.equal(missingClusterDNS(pod({ dnsPolicy: 'Default' }), []), undefined);
+  });
+
+  it('host search domains lose a trailing dot, as upstream normalises them', () => {
+    assert.deepEqual(parseResolvConf('search corp.example. . lab.example\n').searches, ['corp.example', 'lab.example']);
   });
 
   it('None: only dnsConfig', () => {

@@ -40,33 +40,68 @@ export function parseResolvConf(text: string): HostDns {
   for (const raw of text.split('\n')) {
     const f = raw.replace(/[#;].*$/, '').trim().split(/\s+/);
     if (f[0] === 'nameserver' && f[1]) out.nameservers.push(f[1]);
-    else if ((f[0] === 'search' || f[0] === 'domain') && f.length > 1) out.searches = f.slice(1);
+    // upstream drops a trailing dot (and a lone "."), so a domain written both ways counts once
+    else if ((f[0] === 'search' || f[0] === 'domain') && f.length > 1) out.searches = f.slice(1).filter((d) => d !== '.').map((d) => d.replace(/\.$/, ''));
     else if (f[0] === 'options') out.options.push(...f.slice(1));
   }
   return out;
 }
 
+/** upstream's podDNSType: which base a pod's resolv.conf starts from */
+export type PodDNSType = 'cluster' | 'host' | 'none';
+
 /**
- * resolv.conf for the pod from dnsPolicy + dnsConfig. Loopback nameservers from the host are
- * dropped: inside the pod's network namespace 127.x is the pod itself (systemd-resolved's
- * 127.0.0.53 would silently break DNS); a public fallback is not invented either.
+ * The kubelet's getPodDNSType (pkg/kubelet/network/dns): None → none; ClusterFirstWithHostNet →
+ * cluster, on the host network or not; ClusterFirst → cluster, but host for a hostNetwork pod
+ * (the "Default" behaviour); Default → host. An unknown policy (the apiserver refuses it) is cluster.
+ */
+export function podDNSType(pod: Pod): PodDNSType {
+  switch (pod.spec?.dnsPolicy ?? 'ClusterFirst') {
+    case 'None':
+      return 'none';
+    case 'ClusterFirstWithHostNet':
+      return 'cluster';
+    case 'ClusterFirst':
+      return pod.spec?.hostNetwork ? 'host' : 'cluster';
+    case 'Default':
+      return 'host';
+    default:
+      return 'cluster';
+  }
+}
+
+/**
+ * The kubelet's MissingClusterDNS warning, when the pod's policy wants the cluster DNS and the node
+ * has none (`--cluster-dns off`): the pod falls back to the host's resolvers. undefined otherwise.
+ */
+export function missingClusterDNS(pod: Pod, clusterDNS: readonly string[]): string | undefined {
+  if (podDNSType(pod) !== 'cluster' || clusterDNS.length > 0) return undefined;
+  return `pod: "${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? 'default'}(${pod.metadata?.uid ?? ''})". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`;
+}
+
+/**
+ * resolv.conf for the pod from dnsPolicy + dnsConfig (podDNSType). The host's base: a hostNetwork
+ * pod gets the host's nameservers as they are (it shares the host's network namespace, so
+ * systemd-resolved's 127.0.0.53 answers it, as upstream); any other pod gets them without the
+ * loopback ones (inside its own netns 127.x is the pod itself and would silently break DNS; a
+ * public fallback is not invented either).
  */
 export function resolvConf(pod: Pod, host: HostDns, cluster: { dns: string[]; domain: string }): string {
-  const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
   const ns = pod.metadata?.namespace ?? 'default';
-  const hostNs = host.nameservers.filter((s) => !s.startsWith('127.') && s !== '::1');
+  const hostNs = pod.spec?.hostNetwork ? host.nameservers : host.nameservers.filter((s) => !s.startsWith('127.') && s !== '::1');
   let servers: string[] = [];
   let searches: string[] = [];
   let options: string[] = [];
-  // the kubelet: ClusterFirst on the host network means Default; ClusterFirstWithHostNet is ClusterFirst anywhere
-  const clusterFirst = ((policy === 'ClusterFirst' && !pod.spec?.hostNetwork) || policy === 'ClusterFirstWithHostNet') && cluster.dns.length > 0;
-  if (policy === 'None') {
+  const type = podDNSType(pod);
+  if (type === 'none') {
     // only dnsConfig
-  } else if (clusterFirst) {
+  } else if (type === 'cluster' && cluster.dns.length > 0) {
+    // the cluster DNS alone: it forwards what it does not know to the host's resolvers
     servers = cluster.dns;
     searches = [`${ns}.svc.${cluster.domain}`, `svc.${cluster.domain}`, cluster.domain, ...host.searches];
     options = ['ndots:5'];
   } else {
+    // Default, ClusterFirst on the host network, or no cluster DNS on the node (missingClusterDNS)
     servers = hostNs;
     searches = host.searches;
     options = host.options;

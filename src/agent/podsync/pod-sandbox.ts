@@ -13,7 +13,7 @@ import type { NetworkResult, NetworkSandbox } from '../network/types.ts';
 import { effectiveCapabilities } from '../runtime/oci/spec.ts';
 import type { RuntimeHandler, SandboxPersistentVolume } from '../runtime/types.ts';
 import type { PodSyncConfig } from './config.ts';
-import { hostsFile, parseResolvConf, podHostname, resolvConf } from './dns.ts';
+import { hostsFile, missingClusterDNS, parseResolvConf, podHostname, resolvConf } from './dns.ts';
 import { Labels } from './labels.ts';
 import { podResources } from './resources.ts';
 import { saveSandbox } from './sandbox-state.ts';
@@ -175,6 +175,9 @@ function noteNetwork(sb: SandboxRecord, net: NetworkResult): string | undefined 
 async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promise<void> {
   const { pod, ref, sb, cfg, trace, signal } = o;
   const host = parseResolvConf(await readFile(cfg.hostResolvConf, 'utf8').catch(() => ''));
+  // the kubelet warns at each sandbox it makes so (and the pod gets the host's resolvers)
+  const noDns = missingClusterDNS(pod, cfg.clusterDNS);
+  if (noDns) o.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'MissingClusterDNS', message: noDns });
   const dir = join(cfg.dataDir, 'pods', ref.uid, 'sandbox');
   await mkdir(dir, { recursive: true });
   await trace.span('sandbox create', () =>

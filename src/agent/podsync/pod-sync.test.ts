@@ -60,6 +60,10 @@ describe('pod sync lifecycle', () => {
     assert.equal(sb?.resolvConf.includes('127.0.0.53'), false);
     assert.match(sb?.resolvConf ?? '', /nameserver 192\.0\.2\.53/);
     assert.match(sb?.hostsFile ?? '', new RegExp(`${p.status?.podIP}\\tok`));
+    // this node has no cluster DNS: the ClusterFirst pod fell back to the host's, with the kubelet's warning
+    const warned = h.events.events.find((e) => e.name === 'ok' && e.reason === 'MissingClusterDNS');
+    assert.equal(warned?.type, 'Warning');
+    assert.match(warned?.message ?? '', /^pod: "ok_default\(.+\)"\. kubelet does not have ClusterDNS IP configured/);
 
     h.runtime.exit(rc!.id, 0);
     const done = await h.until('ok', (x) => x.status?.phase === 'Succeeded', 'Succeeded');
