@@ -11,8 +11,8 @@
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -199,6 +199,10 @@ describe('cluster DNS on the node', { skip, timeout: 300_000 }, () => {
     await ask('hostnet-cluster', 'web.default.svc.cluster.local', new RegExp(`Address: ${CLUSTER_IP.replace(/\./g, '\\.')}`));
     await ask('hostnet-cluster', EXTERNAL_NAME, new RegExp(`Address: ${EXTERNAL_ADDR.replace(/\./g, '\\.')}`));
     // the host's resolv.conf as it is: its loopback resolver answers a pod that shares the host's netns
+    // and the host's name and hosts file, as under containerd (the host's UTS namespace) and the kubelet
+    assert.equal((await hostExec('hostnet-cluster', ['hostname'])).trim(), hostname());
+    const hosts = await hostExec('hostnet-cluster', ['cat', '/etc/hosts']);
+    assert.equal(hosts, `# Kubernetes-managed hosts file (host network).\n${await readFile('/etc/hosts', 'utf8')}`);
     const host = await hostExec('hostnet-default', ['cat', '/etc/resolv.conf']);
     assert.equal(host, `search dns-e2e.test\nnameserver ${upstream?.address ?? ''}\n`);
     await ask('hostnet-default', EXTERNAL_NAME, new RegExp(`Address: ${EXTERNAL_ADDR.replace(/\./g, '\\.')}`));

@@ -24,6 +24,10 @@ export interface PodSyncConfig {
   hostIP?: string;
   /** host resolv.conf copied into pods with dnsPolicy Default (and ClusterFirst without cluster DNS) */
   hostResolvConf: string;
+  /** the host's /etc/hosts: a hostNetwork pod's /etc/hosts is a copy of it (+ its hostAliases), as the kubelet makes it */
+  hostHostsFile?: string;
+  /** the node's host name: a hostNetwork pod's (it shares the host's UTS namespace, as under containerd) */
+  hostName?: string;
   /** cluster DNS servers for dnsPolicy ClusterFirst; empty = fall back to the host's */
   clusterDNS: string[];
   clusterDomain: string;

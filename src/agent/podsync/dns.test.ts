@@ -82,4 +82,16 @@ describe('pod hosts file', () => {
     const text = hostsFile(pod({ hostname: 'web-0', subdomain: 'web' }), '10.244.0.9', 'edge.local');
     assert.match(text, /10\.244\.0\.9\tweb-0\.web\.shop\.svc\.edge\.local\tweb-0\n/);
   });
+  it('hostAliases follow the pod\'s own lines as upstream writes them', () => {
+    const text = hostsFile(pod({ hostAliases: [{ ip: '192.0.2.1', hostnames: ['a', 'b'] }, { ip: '192.0.2.2' }] }), '10.244.0.9');
+    assert.ok(text.endsWith('10.244.0.9\tp\n\n# Entries added by HostAliases.\n192.0.2.1\ta\tb\n'), text);
+  });
+  it('a hostNetwork pod gets the host\'s file under upstream\'s header, then its hostAliases', () => {
+    const host = '127.0.0.1\tlocalhost\n192.0.2.7\tedge-1\n';
+    assert.equal(hostsFile(pod({ hostNetwork: true }), '192.0.2.7', 'cluster.local', host), `# Kubernetes-managed hosts file (host network).\n${host}`);
+    assert.equal(
+      hostsFile(pod({ hostNetwork: true, hostAliases: [{ ip: '192.0.2.1', hostnames: ['a'] }] }), '192.0.2.7', 'cluster.local', host),
+      `# Kubernetes-managed hosts file (host network).\n${host}\n# Entries added by HostAliases.\n192.0.2.1\ta\n`,
+    );
+  });
 });

@@ -1,7 +1,12 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 
-/** /etc/hosts like the kubelet's managed file: localhost lines, the pod's own name, then hostAliases. */
-export function hostsFile(pod: Pod, podIP: string | undefined, clusterDomain = 'cluster.local'): string {
+/**
+ * /etc/hosts like the kubelet's managed file: localhost lines, the pod's own name, then hostAliases.
+ * A hostNetwork pod's is the host's file (`hostHosts`, its content) under upstream's header, then
+ * the hostAliases (the kubelet's nodeHostsFileContent).
+ */
+export function hostsFile(pod: Pod, podIP: string | undefined, clusterDomain = 'cluster.local', hostHosts = ''): string {
+  if (pod.spec?.hostNetwork) return `# Kubernetes-managed hosts file (host network).\n${hostHosts}${hostAliasLines(pod)}`;
   const lines = [
     '# Kubernetes-managed hosts file.',
     '127.0.0.1\tlocalhost',
@@ -17,12 +22,14 @@ export function hostsFile(pod: Pod, podIP: string | undefined, clusterDomain = '
     const ns = pod.metadata?.namespace ?? 'default';
     lines.push(sub ? `${podIP}\t${hostname}.${sub}.${ns}.svc.${clusterDomain}\t${hostname}` : `${podIP}\t${hostname}`);
   }
-  const aliases = pod.spec?.hostAliases ?? [];
-  if (aliases.length) {
-    lines.push('', '# Entries added by HostAliases.');
-    for (const a of aliases) if (a.hostnames?.length) lines.push(`${a.ip}\t${a.hostnames.join('\t')}`);
-  }
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${hostAliasLines(pod)}`;
+}
+
+/** upstream's hostsEntriesFromHostAliases: nothing without aliases */
+function hostAliasLines(pod: Pod): string {
+  const aliases = (pod.spec?.hostAliases ?? []).filter((a) => a.hostnames?.length);
+  if (!aliases.length) return '';
+  return `\n# Entries added by HostAliases.\n${aliases.map((a) => `${a.ip}\t${a.hostnames!.join('\t')}\n`).join('')}`;
 }
 
 export function podHostname(pod: Pod): string {

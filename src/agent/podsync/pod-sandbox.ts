@@ -5,6 +5,7 @@
  */
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { mkdir, readFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
 import { renderNetworkStatus } from '../../api/annotations/multus.ts';
@@ -175,6 +176,8 @@ function noteNetwork(sb: SandboxRecord, net: NetworkResult): string | undefined 
 async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promise<void> {
   const { pod, ref, sb, cfg, trace, signal } = o;
   const host = parseResolvConf(await readFile(cfg.hostResolvConf, 'utf8').catch(() => ''));
+  const hostNetwork = !!pod.spec?.hostNetwork;
+  const hostHosts = hostNetwork ? await readFile(cfg.hostHostsFile ?? '/etc/hosts', 'utf8').catch(() => '') : '';
   // the kubelet warns at each sandbox it makes so (and the pod gets the host's resolvers)
   const noDns = missingClusterDNS(pod, cfg.clusterDNS);
   if (noDns) o.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'MissingClusterDNS', message: noDns });
@@ -185,16 +188,17 @@ async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promis
       {
         id: sb.id,
         pod: ref,
-        hostname: podHostname(pod),
+        hostname: hostNetwork ? (cfg.hostName ?? osHostname()) : podHostname(pod),
         netnsPath: sb.netnsPath,
         // upstream's containers always share the pause container's; a lone container needs no
         // separate namespace to share (that would cost two execs on its start)
         shareIpc: !pod.spec?.hostIPC && (pod.spec?.containers?.length ?? 0) + (pod.spec?.initContainers?.length ?? 0) > 1,
         ...(pod.spec?.hostIPC ? { hostIpc: true } : {}),
+        ...(hostNetwork ? { hostUts: true } : {}),
         ...(pod.spec?.hostPID ? { hostPid: true } : pod.spec?.shareProcessNamespace ? { sharePid: true } : {}),
         cgroupParent: `${cfg.cgroupRoot}/pod${ref.uid}`,
         resources: podResources(pod),
-        hostsFile: hostsFile(pod, podIP, cfg.clusterDomain),
+        hostsFile: hostsFile(pod, podIP, cfg.clusterDomain, hostHosts),
         resolvConf: resolvConf(pod, host, { dns: cfg.clusterDNS, domain: cfg.clusterDomain }),
         stateDir: dir,
         labels: { [Labels.podUid]: ref.uid, [Labels.podName]: ref.name, [Labels.podNamespace]: ref.namespace },

@@ -28,6 +28,11 @@ export interface SandboxConfig {
   /** hostPID: the containers use the host's PID namespace (OCI runc/crun only) */
   hostPid?: boolean;
   /**
+   * hostNetwork: the containers use the host's UTS namespace and so its host name (`hostname` is
+   * then the host's), as containerd runs a pod on the node's network (OCI runc/crun only)
+   */
+  hostUts?: boolean;
+  /**
    * shareProcessNamespace: the pod's containers share one PID namespace whose PID 1 reaps orphans,
    * as the pause container does upstream (runc/crun; a microVM's guest has one for all its
    * containers anyway; gVisor runs each container in its own sandbox and refuses it)

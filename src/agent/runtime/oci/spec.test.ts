@@ -64,6 +64,14 @@ test('namespaces: hostPID and hostIPC leave the entry out (the host\'s), with th
   assert.deepEqual(buildSpec({ container: base(), sandbox, kind: 'runc', paths }).linux.namespaces[0], { type: 'pid' }, 'not asked: its own');
 });
 
+test('namespaces: a hostNetwork sandbox (hostUts) keeps the host\'s UTS namespace and sets no host name (runc refuses one)', () => {
+  const host = buildSpec({ container: base(), sandbox: { ...sandbox, netnsPath: undefined, hostUts: true, hostname: 'edge-1' }, kind: 'runc', paths });
+  assert.deepEqual(host.linux.namespaces.map((n) => n.type), ['pid', 'ipc', 'mount']);
+  assert.equal('hostname' in host, false);
+  assert.ok(host.process.env.includes('HOSTNAME=edge-1'));
+  assert.equal(build().hostname, sandbox.hostname, 'its own UTS namespace: the pod\'s name');
+});
+
 test('terminationMessagePath: the handler\'s file bind-mounted rw after the volumes, over a volume at the same path', () => {
   const withLog = (over: Partial<ContainerConfig>) =>
     buildSpec({ container: base(over), sandbox, kind: 'runc', paths: { ...paths, terminationLog: '/c/c1/termination-log' } });

@@ -24,7 +24,7 @@ export interface OciSpec {
     oomScoreAdj?: number;
   };
   root: { path: string; readonly: boolean };
-  hostname: string;
+  hostname?: string;
   mounts: OciMount[];
   annotations: Record<string, string>;
   linux: {
@@ -254,7 +254,7 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
   const namespaces: { type: string; path?: string }[] = [
     ...(s.hostPid ? [] : [paths.pidNs && kind !== 'runsc' ? { type: 'pid', path: paths.pidNs } : { type: 'pid' }]),
     ...(s.hostIpc ? [] : [sharedIpc && paths.podIpcNs ? { type: 'ipc', path: paths.podIpcNs } : { type: 'ipc' }]),
-    { type: 'uts' },
+    ...(s.hostUts ? [] : [{ type: 'uts' }]),
     { type: 'mount' },
   ];
   // runsc runs with --network=host inside the pod netns (docs/host-notes.md): a network entry would make it
@@ -311,7 +311,8 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
     ociVersion: '1.0.2',
     process,
     root: { path: paths.rootfs, readonly: c.security.readOnlyRootFilesystem },
-    hostname: s.hostname,
+    // runc refuses a host name without a UTS namespace of the container's own
+    ...(s.hostUts ? {} : { hostname: s.hostname }),
     mounts,
     annotations: {
       ...c.annotations,
