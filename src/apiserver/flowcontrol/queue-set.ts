@@ -99,7 +99,7 @@ export function formatSeatSeconds(ss: number): string {
 const ESTIMATED_SERVICE_MS = 3;
 /**
  * upstream winds R (and every reading of it) back by half its range once it reaches 3/4 of it;
- * here the range is what a double holds exactly (2^53 units, about 90 million seat-seconds)
+ * here the range is 2^52 units (about 45 million seat-seconds: a double is exact to 2^53)
  */
 const R_DECREMENT = 2 ** 51;
 const HIGH_R = R_DECREMENT + R_DECREMENT / 2;
