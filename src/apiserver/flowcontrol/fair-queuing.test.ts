@@ -61,26 +61,27 @@ class Sim {
 }
 
 describe('fair queuing (virtual time, queue-set.ts)', () => {
+  /** two flows kept `depth` deep on 4 seats for 3 s: their seat-seconds within 15% of each other */
+  const equalShares = async (a: [string, Width, number], b: [string, Width, number], depth: number): Promise<Sim> => {
+    const sim = new Sim(4);
+    sim.backlog(a[0], a[1], a[2], depth);
+    sim.backlog(b[0], b[1], b[2], depth);
+    await sim.run(3000);
+    const share = sim.share(a[0], b[0]);
+    assert.ok(share > 0.85 && share < 1.15, `${a[0]}/${b[0]} seat-seconds ${share.toFixed(3)} (${sim.seatMs.get(a[0])} / ${sim.seatMs.get(b[0])})`);
+    return sim;
+  };
+
   it('gives two backlogged flows equal seat-seconds whatever their request widths', async () => {
     // narrow: 1 seat for 10 ms; wide: 3 seats for 10 ms. By turns, wide would get 3x the seat-seconds.
     // Deep backlogs: with a few queued, upstream's anti-windup (a queue is not charged from before
     // its head arrived) holds back the flow whose head is fresh, here narrow's (~0.64 at depth 20)
-    const sim = new Sim(4);
-    sim.backlog('narrow', width(1), 10, 200);
-    sim.backlog('wide', width(3), 10, 200);
-    await sim.run(3000);
-    const share = sim.share('narrow', 'wide');
-    assert.ok(share > 0.85 && share < 1.15, `narrow/wide seat-seconds ${share.toFixed(3)} (${sim.seatMs.get('narrow')} / ${sim.seatMs.get('wide')})`);
+    await equalShares(['narrow', width(1), 10], ['wide', width(3), 10], 200);
   });
 
   it('gives two backlogged flows equal seat-seconds whatever their request durations (charged as they finish)', async () => {
     // short: 1 seat for 5 ms; long: 1 seat for 50 ms. By turns, long would get 10x the seat-seconds.
-    const sim = new Sim(4);
-    sim.backlog('short', width(1), 5, 20);
-    sim.backlog('long', width(1), 50, 20);
-    await sim.run(3000);
-    const share = sim.share('short', 'long');
-    assert.ok(share > 0.85 && share < 1.15, `short/long seat-seconds ${share.toFixed(3)} (${sim.seatMs.get('short')} / ${sim.seatMs.get('long')})`);
+    const sim = await equalShares(['short', width(1), 5], ['long', width(1), 50], 20);
     // both kept busy: the 4 seats were in use all the time
     assert.ok(sim.seatMs.get('short')! + sim.seatMs.get('long')! >= 4 * 3000 - 4 * 50);
   });
