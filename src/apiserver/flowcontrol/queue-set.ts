@@ -126,6 +126,9 @@ interface Waiter {
 
 /** upstream's queue: its FIFO with running sums, its executing requests, its virtual dispatch time */
 class Queue {
+  /** false once the set's queues were replaced (setConfig): it only drains then */
+  current = true;
+  constructor(readonly index: number) {}
   readonly waiting: Waiter[] = [];
   readonly executing = new Set<HeldSeat>();
   seatsInUse = 0;
@@ -183,6 +186,9 @@ export class QueueSet {
   #enqueues = 0;
   #currentR = 0;
   #lastRealTime: number;
+  /** queues with requests waiting or executing, and the seats their requests hold (for R's rate) */
+  #activeQueues = 0;
+  #queuedSeatsInUse = 0;
   #executing = 0;
   #seatsInUse = 0;
   #waiting = 0;
@@ -298,7 +304,10 @@ export class QueueSet {
       timer: undefined,
     };
     this.#enqueue(w, queue);
-    this.#dispatch();
+    // alone in the queues, it is the one the dispatcher would pick
+    if (this.#waiting === 1) {
+      if (this.#fits(width)) this.#dispatchHead(queue);
+    } else this.#dispatch();
     if (w.held) return w.held;
     const seat = new Promise<Seat>((resolve, reject) => {
       w.resolve = resolve;
@@ -323,7 +332,9 @@ export class QueueSet {
     this.#executing--;
     const q = seat.queue;
     if (q) {
+      const was = q.idle;
       q.executing.delete(seat);
+      this.#idleChanged(q, was);
       q.nextDispatchR += seatSeconds(seat.width.seats, this.#clock.now() - seat.startedAt - ESTIMATED_SERVICE_MS);
       this.#boundNextDispatch(q);
     } else this.#running.delete(seat);
@@ -345,7 +356,10 @@ export class QueueSet {
 
   #release(q: Queue | undefined, seats: number): void {
     this.#seatsInUse -= seats;
-    if (q) q.seatsInUse -= seats;
+    if (q) {
+      q.seatsInUse -= seats;
+      if (q.current) this.#queuedSeatsInUse -= seats;
+    }
     this.#noteDemand();
     this.#dispatch();
   }
@@ -367,6 +381,7 @@ export class QueueSet {
     if (queue) {
       queue.executing.add(seat);
       queue.seatsInUse += seats;
+      this.#queuedSeatsInUse += seats;
     } else this.#running.add(seat);
     return seat;
   }
@@ -396,7 +411,9 @@ export class QueueSet {
     // an idle queue starts at the current virtual time
     if (queue.idle) queue.nextDispatchR = this.#currentR;
     w.queue = queue;
+    const was = queue.idle;
     queue.push(w);
+    this.#idleChanged(queue, was);
     this.#waiting++;
     this.#waitingSeats += held(w.width);
     this.#noteDemand();
@@ -416,7 +433,10 @@ export class QueueSet {
   #rebuild(): void {
     const q = this.#queuing;
     this.#dealer = q ? new Dealer(q.queues, q.handSize) : undefined;
-    this.#queues = q ? Array.from({ length: q.queues }, () => new Queue()) : [];
+    for (const old of this.#queues) old.current = false;
+    this.#queues = q ? Array.from({ length: q.queues }, (_, i) => new Queue(i)) : [];
+    this.#activeQueues = 0;
+    this.#queuedSeatsInUse = 0;
     this.#robin = -1;
   }
 
@@ -428,15 +448,10 @@ export class QueueSet {
     const now = this.#clock.now();
     const elapsed = now - this.#lastRealTime;
     this.#lastRealTime = now;
-    if (elapsed <= 0 || this.#queues.length === 0) return;
-    let active = 0;
-    let asked = 0;
-    for (const q of this.#queues) {
-      asked += q.seatsInUse + q.maxSeatsSum;
-      if (!q.idle) active++;
-    }
-    if (active === 0) return;
-    this.#currentR += seatSeconds(Math.min(asked, this.#limit) / active, elapsed);
+    if (elapsed <= 0 || this.#activeQueues === 0) return;
+    // every waiting request is in a current queue
+    const asked = this.#queuedSeatsInUse + this.#waitingSeats;
+    this.#currentR += seatSeconds(Math.min(asked, this.#limit) / this.#activeQueues, elapsed);
     if (this.#currentR >= HIGH_R) this.#advanceEpoch();
   }
 
@@ -468,6 +483,10 @@ export class QueueSet {
     return best!;
   }
 
+  #idleChanged(q: Queue, wasIdle: boolean): void {
+    if (q.current && wasIdle !== q.idle) this.#activeQueues += wasIdle ? 1 : -1;
+  }
+
   /** anti-windup: a queue's head is not dispatched virtually before it arrived (upstream's boundNextDispatchLocked) */
   #boundNextDispatch(q: Queue): void {
     const head = q.waiting[0];
@@ -478,7 +497,9 @@ export class QueueSet {
     const q = w.queue;
     if (!q.waiting.includes(w)) return;
     this.#syncTime();
+    const was = q.idle;
     q.remove(w);
+    this.#idleChanged(q, was);
     this.#unqueued(w);
     this.#clock.clearTimeout(w.timer);
     this.#totals.rejected++;
@@ -501,7 +522,6 @@ export class QueueSet {
   #dispatchOne(): boolean {
     const n = this.#queues.length;
     let best: Queue | undefined;
-    let bestAt = -1;
     let minFinish = Infinity;
     for (let k = 1; k <= n; k++) {
       const at = (this.#robin + k) % n;
@@ -512,14 +532,19 @@ export class QueueSet {
       if (finish < minFinish) {
         minFinish = finish;
         best = q;
-        bestAt = at;
       }
     }
     if (!best) return false;
-    const w = best.waiting[0]!;
     // the turn stays this queue's: nothing else dispatches until its head's seats are free
-    if (!this.#fits(w.width)) return false;
-    this.#robin = bestAt;
+    if (!this.#fits(best.waiting[0]!.width)) return false;
+    this.#dispatchHead(best);
+    return true;
+  }
+
+  /** the head of `best` starts executing */
+  #dispatchHead(best: Queue): void {
+    const w = best.waiting[0]!;
+    this.#robin = best.index;
     best.remove(w);
     this.#unqueued(w);
     this.#clock.clearTimeout(w.timer);
@@ -533,7 +558,6 @@ export class QueueSet {
     this.#boundNextDispatch(best);
     if (w.resolve) w.resolve(seat);
     else w.held = seat;
-    return true;
   }
 }
 
