@@ -3,8 +3,9 @@ import type { QueueSet, RequestDump } from './queue-set.ts';
 /**
  * upstream's APF debug endpoints (k8s.io/apiserver/pkg/util/flowcontrol/dump.go): text tables of
  * `cell,` columns aligned as Go's tabwriter (minwidth 8, padding 1, spaces) aligns them, one row
- * per priority level, per queue, per request. Hedge has no virtual time, so NextDispatchR and
- * TotalWorkSum are `0.00000000ss`; a request dispatched without waiting shows QueueIndex -1.
+ * per priority level, per queue, per request. NextDispatchR and TotalWorkSum are the queue set's
+ * virtual time and waiting work in upstream's seat-seconds format (`0.01300000ss`); an executing
+ * request shows its queue and RequestIndexInQueue -1, QueueIndex -1 when the level has no queues.
  */
 export const APF_DEBUG_PREFIX = '/debug/api_priority_and_fairness/';
 
@@ -39,13 +40,11 @@ function dumpPriorityLevels(levels: readonly DumpLevel[]): string {
   return tabwrite(rows);
 }
 
-const NO_R = '0.00000000ss';
-
 function dumpQueues(levels: readonly DumpLevel[]): string {
   const rows = [['PriorityLevelName', 'Index', 'PendingRequests', 'ExecutingRequests', 'SeatsInUse', 'NextDispatchR', 'InitialSeatsSum', 'MaxSeatsSum', 'TotalWorkSum']];
   for (const l of levels) {
     l.set.dump().queues.forEach((q, i) => {
-      rows.push([l.name, String(i), String(q.waiting.length), String(q.executing.length), String(q.seatsInUse), NO_R, String(q.initialSeatsSum), String(q.maxSeatsSum), NO_R]);
+      rows.push([l.name, String(i), String(q.waiting.length), String(q.executing.length), String(q.seatsInUse), q.nextDispatchR, String(q.initialSeatsSum), String(q.maxSeatsSum), q.totalWorkSum]);
     });
   }
   return tabwrite(rows);

@@ -133,7 +133,7 @@ describe('queue set', () => {
     assert.throws(() => qs.acquire(h('a')), (e: unknown) => e instanceof Rejected && e.reason === 'queue-full');
     assert.equal(qs.waiting, 4);
     assert.deepEqual(qs.queueLengths().filter((n) => n > 0), [2, 2], 'the flow joins the shorter queue of its hand');
-    // the first to get the seat is the head of one of the two queues (round-robin), FIFO within a queue
+    // the first to get the seat is the head of one of the two queues (least virtual finish time), FIFO within a queue
     const heads = [w1, w2];
     clock.advance(250);
     (first as Seat).release();

@@ -35,7 +35,18 @@ export class Dealer {
   }
 }
 
+/** recent flows' hashes: every request of a level with queues is hashed (a sha256 costs ~10 µs) */
+const recentHashes = new Map<string, bigint>();
+const RECENT_HASHES = 4096;
+
 /** a flow's 64-bit hash: the FlowSchema's name and the distinguisher (upstream hashes the pair the same way) */
 export function hashFlow(flowSchema: string, distinguisher: string): bigint {
-  return createHash('sha256').update(flowSchema).update('\0').update(distinguisher).digest().readBigUInt64BE(0);
+  const key = `${flowSchema}\0${distinguisher}`;
+  let h = recentHashes.get(key);
+  if (h === undefined) {
+    h = createHash('sha256').update(flowSchema).update('\0').update(distinguisher).digest().readBigUInt64BE(0);
+    if (recentHashes.size >= RECENT_HASHES) recentHashes.clear();
+    recentHashes.set(key, h);
+  }
+  return h;
 }
