@@ -37,6 +37,8 @@ const DEFAULT_SETTINGS = {
   auditLogMaxsize: 0,
   serviceAccountMaxTokenExpiration: 0,
   serviceAccountExtendTokenExpiration: true,
+  encryptionProviderConfigAutomaticReload: false,
+  anonymousAuth: true,
   enablePriorityAndFairness: true,
   maxRequestsInflight: 400,
   maxMutatingRequestsInflight: 200,

@@ -221,6 +221,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       logger: logger.child({ component: 'apiserver' }),
       tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.caCert },
       authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),
+      anonymousAuth: settings.anonymousAuth,
       oidc,
       podSecurity: { enforce: settings.podSecurityLevel, exemptions: settings.podSecurityExemptions },
       metrics: { resolutionMs: settings.metricResolution * 1000 },
