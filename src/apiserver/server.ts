@@ -513,7 +513,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     auditor,
     flowGate,
     apfDebugLevels: priorityAndFairness ? () => priorityAndFairness!.debugLevels() : undefined,
-    healthChecks: config.encryption && config.encryption.kms.size > 0 ? [{ name: 'kms-providers', endpoints: ['healthz', 'readyz'], check: () => config.encryption!.checkKms() }] : [],
+    // upstream: one check of every KMS provider; with automatic reload there even without any (a reload may bring them)
+    healthChecks: config.encryption && (config.encryption.kms.size > 0 || config.encryption.automaticReload) ? [{ name: 'kms-providers', endpoints: ['healthz', 'readyz'], check: () => config.encryption!.checkKms() }] : [],
   });
 
   const server: Server = config.tls
