@@ -4,7 +4,7 @@ import { aesCbc, aesGcm, secretBox, type ByteTransformer } from './providers.ts'
 import { KmsV2Provider, type KmsService } from './kmsv2.ts';
 import type { KmsMetrics } from './metrics.ts';
 import { delay, realTimers, type Timers } from '../../lib/timers.ts';
-import { EncryptionConfigReloader, type AutomaticReloadOptions } from './reload.ts';
+import { EncryptionConfigReloader, type AutomaticReloadOptions, type ReloadOutcome } from './reload.ts';
 import type { Store } from '../../store/types.ts';
 
 export type TransformationType = 'from_storage' | 'to_storage';
@@ -218,6 +218,11 @@ export class EncryptionAtRest {
   /** whether the config file is re-read while the server runs (the health check is then always `kms-providers`, as upstream) */
   get automaticReload(): boolean {
     return this.#reloader !== undefined;
+  }
+
+  /** with automatic reload: look at the file now, as the poll does (tests; undefined without reload) */
+  reloadNow(): Promise<ReloadOutcome> | undefined {
+    return this.#reloader?.check();
   }
 
   /** The chain for the resource stored under `key`, or undefined when it is not encrypted. */
