@@ -92,9 +92,9 @@ export class EncryptionConfigReloader {
     try {
       await this.#target.replace(parseEncryptionConfiguration(content), this.#opts.kmsHealthTimeoutMs ?? RELOAD_KMS_HEALTH_TIMEOUT_MS);
     } catch (err) {
-      return this.#failed((err as Error).message);
+      // a look cut short by the shutdown is no failure of the file
+      return this.#closed ? 'failed' : this.#failed((err as Error).message);
     }
-    if (this.#closed) return 'reloaded';
     this.#lastHash = hash;
     metrics?.reloaded(true);
     metrics?.configInfo(hash);

@@ -202,7 +202,8 @@ export class EncryptionAtRest {
   #generationBase = 0;
   readonly #opts: EncryptionOptions;
   readonly #reloader: EncryptionConfigReloader | undefined;
-  #retired = new Set<{ config: LoadedConfig; timer: unknown }>();
+  readonly #retired = new Set<{ config: LoadedConfig; timer: unknown }>();
+  #closed = false;
 
   constructor(config: EncryptionConfig, opts: EncryptionOptions = {}) {
     this.#opts = opts;
@@ -237,6 +238,7 @@ export class EncryptionAtRest {
   }
 
   close(): void {
+    this.#closed = true;
     this.#reloader?.close();
     this.#loaded.close();
     for (const r of this.#retired) {
@@ -262,6 +264,7 @@ export class EncryptionAtRest {
       await startKms(next);
       const err = await healthyWithin(next, healthTimeoutMs, this.#timers);
       if (err !== undefined) throw new Error(`the new KMS providers are not healthy: ${err}`);
+      if (this.#closed) throw new Error('the server is shutting down');
     } catch (err) {
       next.close();
       throw err;
