@@ -196,7 +196,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname;
-            if (path === PROMETHEUS_SD_NODES_PATH) {
+      if (path === PROMETHEUS_SD_NODES_PATH) {
         const method = req.method ?? 'GET';
         if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
         // what it discloses is the node list: authorized exactly as `list nodes`
