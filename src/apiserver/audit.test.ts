@@ -36,7 +36,7 @@ rules:
 - level: Metadata
   verbs: [watch]
 - level: Metadata
-  users: [carol, "system:serviceaccount:quiet:default"]
+  users: [carol, "system:serviceaccount:quiet:default", "system:anonymous"]
 - level: Metadata
   omitStages: [RequestReceived]
   resources: [{group: "", resources: [serviceaccounts/token]}]
@@ -249,9 +249,10 @@ describe('audit log of the apiserver', () => {
   });
 
   it('a request failing authentication: one ResponseStarted event with the 401 and no user', async () => {
+    // /version too: a credential not accepted is never the anonymous
     const r = await t.request('/version', { headers: { authorization: 'Bearer wrong' } });
+    assert.equal(r.status, 401);
     await r.text();
-    // /version is public; a resource path needs the user
     const denied = await t.request('/api/v1/namespaces/quiet/configmaps?watch=1', { headers: { authorization: 'Bearer wrong' } });
     assert.equal(denied.status, 401);
     await denied.text();
@@ -259,6 +260,21 @@ describe('audit log of the apiserver', () => {
     assert.equal(evs.length, 1);
     assert.deepEqual(evs[0]?.user, {});
     assert.deepEqual(evs[0]?.responseStatus, { metadata: {}, message: 'Authentication failed, attempted: token', code: 401 });
+  });
+
+  it('the anonymous is audited as system:anonymous: /version allowed, /readyz/ping forbidden', async () => {
+    const version = await fetch(`${t.url}/version`);
+    assert.equal(version.status, 200);
+    await version.text();
+    const check = await fetch(`${t.url}/readyz/ping`);
+    assert.equal(check.status, 403);
+    await check.text();
+    const v = (await eventsOf(version.headers.get('audit-id') ?? '')).find((e) => e.stage === 'ResponseComplete');
+    assert.deepEqual(v?.user, { username: 'system:anonymous', groups: ['system:unauthenticated'] });
+    assert.equal(v?.annotations?.['authorization.k8s.io/decision'], 'allow');
+    const c = (await eventsOf(check.headers.get('audit-id') ?? '')).find((e) => e.stage === 'ResponseComplete');
+    assert.deepEqual([c?.user?.username, c?.requestURI, c?.responseStatus?.code], ['system:anonymous', '/readyz/ping', 403]);
+    assert.equal(c?.annotations?.['authorization.k8s.io/decision'], 'forbid');
   });
 
   it('pods/log and pods/exec are long-running: ResponseStarted and ResponseComplete', async () => {

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Registry as PromRegistry } from '../lib/prom.ts';
 import { openStore } from '../store/index.ts';
-import { EncryptionAtRest, parseEncryptionConfiguration, transformationMetrics } from './encryption/index.ts';
+import { silentLogger } from '../lib/log.ts';
+import { EncryptionAtRest, parseEncryptionConfiguration, reloadMetrics, transformationMetrics } from './encryption/index.ts';
+import { until } from './testing/until.ts';
 import { startTestServer, type TestServer } from './testing/test-server.ts';
 import { openWatch } from './testing/watch-reader.ts';
 
@@ -151,3 +153,81 @@ describe('encryption at rest (sqlite file)', () => {
     assert.equal(Buffer.from(got.body.data!.password!, 'base64').toString(), PASSWORD);
   });
 });
+
+/**
+ * --encryption-provider-config-automatic-reload against a real file: the server polls it (every
+ * 50 ms here instead of upstream's minute) and swaps to a valid new config while it runs.
+ */
+describe('encryption config automatic reload (sqlite file)', () => {
+  let dir: string;
+  let db: string;
+  let file: string;
+  let t: TestServer | undefined;
+  const metrics = new PromRegistry();
+  const rotatedKey = randomBytes(32).toString('base64');
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hedge-encryption-reload-'));
+    db = join(dir, 'state.db');
+    file = join(dir, 'encryption.yaml');
+  });
+  after(async () => {
+    await t?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const stored = (name: string): string => {
+    const conn = new Database(db, { readonly: true });
+    try {
+      const row = conn.prepare<[string], { value: Buffer | string }>('SELECT value FROM log WHERE name = ? ORDER BY id DESC LIMIT 1').get(`/registry/core/secrets/default/${name}`);
+      assert.ok(row, `no row for ${name}`);
+      return (Buffer.isBuffer(row.value) ? row.value : Buffer.from(row.value, 'utf8')).toString('latin1');
+    } finally {
+      conn.close();
+    }
+  };
+  const create = async (s: TestServer, name: string): Promise<number> =>
+    (await s.json('/api/v1/namespaces/default/secrets', { method: 'POST', headers: JSON_CT, body: JSON.stringify({ metadata: { name }, data: { password: Buffer.from(PASSWORD).toString('base64') } }) })).status;
+  const password = async (s: TestServer, name: string): Promise<string> => {
+    const got = await s.json<Secret>(`/api/v1/namespaces/default/secrets/${name}`);
+    assert.equal(got.status, 200, name);
+    return Buffer.from(got.body.data!.password!, 'base64').toString();
+  };
+  const reloads = async (s: TestServer, status: 'success' | 'failure'): Promise<number> => {
+    const m = new RegExp(`^apiserver_encryption_config_controller_automatic_reloads_total\\{status="${status}",apiserver_id_hash="sha256:[0-9a-f]{64}"\\} (\\d+)$`, 'm').exec(await (await s.request('/metrics')).text());
+    return m ? Number(m[1]) : 0;
+  };
+
+  it('a secret written under key1, the file rotated to a new first key: new secrets use it, old and new both read; a bad file keeps it', async () => {
+    const first = config(cbc('key1', key1));
+    await writeFile(file, first);
+    const encryption = new EncryptionAtRest(parseEncryptionConfiguration(first), {
+      metrics: transformationMetrics(metrics),
+      automaticReload: { file, loaded: first, logger: silentLogger(), metrics: reloadMetrics(metrics, 'apiserver-test'), intervalMs: 50 },
+    });
+    const s = (t = await startTestServer({ store: await openStore({ kind: 'sqlite', path: db }), encryption, metricsRegistry: metrics, bootstrapPolicy: false }));
+    assert.equal(await create(s, 'old'), 201);
+    assert.ok(stored('old').startsWith('k8s:enc:aescbc:v1:key1:'));
+    // under reload the KMS check is there without any KMS provider (upstream's), passing
+    assert.equal(await (await s.request('/healthz/kms-providers')).text(), 'ok');
+    assert.equal(await (await s.request('/readyz?verbose')).text(), '[+]ping ok\n[+]kms-providers ok\nreadyz check passed\n');
+
+    await writeFile(file, config(cbc('key2', rotatedKey) + cbc('key1', key1)));
+    await until('the rotated config to be loaded', async () => (await reloads(s, 'success')) === 1);
+    assert.equal(await create(s, 'new'), 201);
+    assert.ok(stored('new').startsWith('k8s:enc:aescbc:v1:key2:'), 'written with the new first key');
+    assert.ok(stored('old').startsWith('k8s:enc:aescbc:v1:key1:'), 'the old one is not rewritten by the reload');
+    assert.equal(await password(s, 'old'), PASSWORD);
+    assert.equal(await password(s, 'new'), PASSWORD);
+
+    // (a look that caught the file half-written counted a failure too)
+    const failed = await reloads(s, 'failure');
+    await writeFile(file, config('      - aescbc: { keys: [{ name: key3, secret: c2hvcnQ= }] }\n'));
+    await until('the bad file to be refused', async () => (await reloads(s, 'failure')) > failed);
+    assert.equal(await create(s, 'after-bad'), 201);
+    assert.ok(stored('after-bad').startsWith('k8s:enc:aescbc:v1:key2:'), 'the last good config stays');
+    assert.equal(await reloads(s, 'success'), 1);
+    assert.equal(await password(s, 'old'), PASSWORD);
+  });
+});
+

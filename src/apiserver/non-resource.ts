@@ -29,7 +29,6 @@ export interface NonResourceRequest {
   query: URLSearchParams;
   resources: ResourceRegistry;
   serverAddress: string;
-  authenticated: boolean;
   /** named checks of /healthz, /livez, /readyz besides `ping` */
   healthChecks?: readonly HealthCheck[];
   /** /metrics (Prometheus text); 404 when absent */
@@ -110,7 +109,6 @@ export async function serveNonResource(r: NonResourceRequest): Promise<void> {
     sendJson(res, 200, serverVersion);
     return;
   }
-  if (!r.authenticated) throw statusErrors.notFoundPath();
   const accept = req.headers.accept;
   if (p === '/') {
     const paths = ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/openapi/v2', '/openapi/v3', '/readyz', '/version'];

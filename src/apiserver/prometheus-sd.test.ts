@@ -62,13 +62,13 @@ describe('prometheus http_sd of the nodes', () => {
       );
     });
 
-    it('refuses who may not list nodes (403), the anonymous (401) and writes (405)', async () => {
+    it('refuses who may not list nodes (403, the anonymous too) and writes (405)', async () => {
       const denied = await t.json<{ reason: string; message: string }>(PROMETHEUS_SD_NODES_PATH, { headers: { authorization: 'Bearer user-mallory' } });
       assert.equal(denied.status, 403);
       assert.equal(denied.body.reason, 'Forbidden');
       assert.match(denied.body.message, /cannot list resource "nodes"/);
       const anon = await fetch(`${t.url}${PROMETHEUS_SD_NODES_PATH}`);
-      assert.equal(anon.status, 401);
+      assert.equal(anon.status, 403);
       const post = await t.json(PROMETHEUS_SD_NODES_PATH, { method: 'POST', body: '{}' });
       assert.equal(post.status, 405);
     });

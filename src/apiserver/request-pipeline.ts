@@ -83,8 +83,9 @@ export interface RequestPipeline {
 }
 
 /**
- * Request id, public paths (/healthz /livez /readyz /version), then `admit`, then dispatch:
- * a group provider, a subresource provider, or the generic resource handlers.
+ * Request id, then `admit` (every path: the health checks and /version too, as upstream; the
+ * anonymous may read what RBAC grants system:unauthenticated), then dispatch: a group provider,
+ * a subresource provider, the non-resource paths, or the generic resource handlers.
  */
 export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipeline {
   const { server, resources, authenticator, authorizer, auditor } = opts;
@@ -195,17 +196,6 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname;
-      const nonResource = { req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress(), healthChecks: opts.healthChecks };
-      if (isPublicPath(path)) {
-        if (audit && auditor) {
-          // not authenticated to be served, but audited as upstream does: as whoever the caller is
-          audit.rec = auditor.begin({ auditId: requestId, req, user: await callerOrAnonymous(authenticator, req), info: parseRequestInfo(req.method ?? 'GET', path, url.searchParams), received: audit.received });
-          audit.rec?.watch(res);
-          await auditor.accept(audit.rec, req.url ?? '/');
-        }
-        await serveNonResource({ ...nonResource, authenticated: false });
-        return;
-      }
       if (path === PROMETHEUS_SD_NODES_PATH) {
         const method = req.method ?? 'GET';
         if (method !== 'GET' && method !== 'HEAD') throw statusErrors.methodNotAllowed(method, path);
@@ -232,7 +222,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
             return;
           }
         }
-        await serveNonResource({ ...nonResource, authenticated: true });
+        await serveNonResource({ req, res, path, query: url.searchParams, resources, serverAddress: opts.serverAddress(), healthChecks: opts.healthChecks });
         return;
       }
       const { info, def } = admitted;
@@ -289,15 +279,6 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
       });
     },
   };
-}
-
-/** who the caller of a public path is, for its audit event: a credential not accepted is anonymous there (it is not needed) */
-async function callerOrAnonymous(authenticator: Authenticator, req: IncomingMessage): Promise<UserInfo> {
-  try {
-    return (await authenticator.authenticate(req)) ?? anonymous;
-  } catch {
-    return anonymous;
-  }
 }
 
 /** Prometheus text of `registry` (GET or HEAD) */
@@ -370,8 +351,6 @@ function lazyChild(log: Logger, bindings: Record<string, unknown>): Logger {
   });
 }
 
-const anonymous: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
-
 /** a 401 is audited without a user (upstream's WithFailedAuthenticationAudit) */
 function auditUnauthenticated(auditor: Auditor, audit: AdmitAudit, req: IncomingMessage, url: URL): void {
   let info: RequestInfo;
@@ -391,16 +370,4 @@ export function auditIdOf(req: IncomingMessage): string {
   const given = req.headers['audit-id'];
   if (typeof given === 'string' && given.length > 0 && given.length <= 256 && /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(given)) return given;
   return randomUUID();
-}
-
-function isPublicPath(path: string): boolean {
-  return (
-    path === '/version' ||
-    path === '/healthz' ||
-    path === '/livez' ||
-    path === '/readyz' ||
-    path.startsWith('/healthz/') ||
-    path.startsWith('/livez/') ||
-    path.startsWith('/readyz/')
-  );
 }

@@ -59,19 +59,55 @@ describe('apiserver REST', () => {
     await t.close();
   });
 
-  it('serves version and health without credentials', async () => {
+  it('serves version and health to the anonymous (system:public-info-viewer)', async () => {
     const v = await fetch(`${t.url}/version`);
     assert.equal(v.status, 200);
     const body = (await v.json()) as { major: string; minor: string; gitVersion: string };
     assert.equal(body.major, '1');
     assert.equal(body.minor, '32');
     assert.match(body.gitVersion, /^v1\.32\./);
-    for (const p of ['/healthz', '/livez', '/readyz']) assert.equal((await fetch(`${t.url}${p}`)).status, 200);
+    for (const p of ['/healthz', '/livez', '/readyz', '/version/', '/healthz?verbose']) assert.equal((await fetch(`${t.url}${p}`)).status, 200, p);
+  });
+
+  it('authorizes the health checks by name as upstream: the anonymous gets 403, system:monitoring reads them', async () => {
+    for (const p of ['/healthz/etcd', '/readyz/ping', '/livez/ping', '/healthz/', '/metrics']) {
+      const r = await fetch(`${t.url}${p}`);
+      assert.equal(r.status, 403, p);
+      const s = (await r.json()) as Obj;
+      assert.deepEqual([s.reason, s.message], ['Forbidden', `forbidden: User "system:anonymous" cannot get path "${p}"`]);
+    }
+    // an authenticated user has discovery and public info, not the named checks
+    const carol = { authorization: 'Bearer user-health-carol' };
+    assert.equal((await t.request('/readyz', { headers: carol })).status, 200);
+    assert.equal((await t.request('/api', { headers: carol })).status, 200);
+    assert.equal((await t.request('/readyz/ping', { headers: carol })).status, 403);
+    assert.equal((await fetch(`${t.url}/api`)).status, 403, 'discovery is for the authenticated');
+    const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'carol-monitoring' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:monitoring' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'health-carol' }] };
+    assert.equal((await post('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding)).status, 201);
+    await until('carol may read the named checks', async () => (await t.request('/readyz/ping', { headers: carol })).status === 200);
+    for (const p of ['/healthz/ping', '/livez/ping', '/metrics']) assert.equal((await t.request(p, { headers: carol })).status, 200, p);
+    assert.equal((await t.request('/healthz/nope', { headers: carol })).status, 404);
+    // a credential that is not accepted is a 401, never the anonymous
+    assert.equal((await fetch(`${t.url}/healthz`, { headers: { authorization: 'Bearer not-a-token' } })).status, 401);
+  });
+
+  it('--anonymous-auth=false: a request without credentials is a 401, health checks too', async () => {
+    const closed = await startTestServer({ anonymousAuth: false });
+    try {
+      for (const p of ['/healthz', '/readyz', '/version', '/api/v1/pods']) {
+        const r = await fetch(`${closed.url}${p}`);
+        assert.equal(r.status, 401, p);
+        assert.deepEqual(await r.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+      }
+      assert.equal((await closed.request('/readyz')).status, 200);
+    } finally {
+      await closed.close();
+    }
   });
 
   it('health endpoints as upstream: one check by name, 404 for a name not installed, ?verbose, ?exclude', async () => {
     const get = async (p: string) => {
-      const r = await fetch(`${t.url}${p}`);
+      const r = await t.request(p);
       return { status: r.status, text: await r.text(), type: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') };
     };
     for (const e of ['healthz', 'livez', 'readyz']) {
@@ -93,7 +129,7 @@ describe('apiserver REST', () => {
     const admin = await t.request(path);
     assert.equal(admin.status, 200);
     assert.match(await admin.text(), /^PriorityLevelName, +ActiveQueues, +IsIdle,/);
-    assert.equal((await fetch(`${t.url}${path}`)).status, 401);
+    assert.equal((await fetch(`${t.url}${path}`)).status, 403);
     const bob = { authorization: 'Bearer user-apf-bob' };
     const denied = await t.json<Obj>(path, { headers: bob });
     assert.equal(denied.status, 403);
@@ -107,11 +143,15 @@ describe('apiserver REST', () => {
     assert.equal((await t.request('/debug/api_priority_and_fairness/dump_nothing', { headers: bob })).status, 404);
   });
 
-  it('rejects anonymous requests with a 401 Status', async () => {
+  it('authorizes anonymous requests as system:anonymous: a 403 Status', async () => {
     const r = await fetch(`${t.url}/api/v1/pods`);
-    assert.equal(r.status, 401);
+    assert.equal(r.status, 403);
     const s = (await r.json()) as Obj;
-    assert.deepEqual(s, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    assert.deepEqual(s, {
+      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Forbidden', code: 403,
+      message: 'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" at the cluster scope',
+      details: { kind: 'pods' },
+    });
   });
 
   it('creates the bootstrap namespaces with a default service account', async () => {

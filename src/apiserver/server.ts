@@ -38,7 +38,7 @@ import { ServiceAccountTokens } from './serviceaccount/token-signer.ts';
 import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { STALE_TOKEN_ANNOTATION, withServiceAccountTokens } from './serviceaccount/authenticator.ts';
 import { annotateAuthentication } from './auth/request-annotations.ts';
-import { withOidcTokens } from './auth/authenticator.ts';
+import { withAnonymous, withOidcTokens } from './auth/authenticator.ts';
 import { LEGACY_TOKEN_LAST_USED_LABEL, ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
 import { AuthMetrics } from './auth/auth-metrics.ts';
 import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
@@ -144,7 +144,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     staleTokens.inc();
     annotateAuthentication(req, STALE_TOKEN_ANNOTATION, `subject: ${subject}, seconds after warning threshold: ${seconds}`);
   };
-  const authenticator: Authenticator = withOidcTokens(withServiceAccountTokens(config.authenticator, saValidator, onStaleToken), config.oidc);
+  const authenticated: Authenticator = withOidcTokens(withServiceAccountTokens(config.authenticator, saValidator, onStaleToken), config.oidc);
+  const authenticator = config.anonymousAuth === false ? authenticated : withAnonymous(authenticated);
   config.oidc?.start();
   // node tunnels (node-proxy/): nodes dial in; node-bound requests use a node's tunnel, else dial it
   const nodeTunnels = new NodeTunnels({ logger: log.child({ component: 'node-tunnels' }) });
@@ -512,7 +513,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     auditor,
     flowGate,
     apfDebugLevels: priorityAndFairness ? () => priorityAndFairness!.debugLevels() : undefined,
-    healthChecks: config.encryption && config.encryption.kms.size > 0 ? [{ name: 'kms-providers', endpoints: ['healthz', 'readyz'], check: () => config.encryption!.checkKms() }] : [],
+    // upstream: one check of every KMS provider; with automatic reload there even without any (a reload may bring them)
+    healthChecks: config.encryption && (config.encryption.kms.size > 0 || config.encryption.automaticReload) ? [{ name: 'kms-providers', endpoints: ['healthz', 'readyz'], check: () => config.encryption!.checkKms() }] : [],
   });
 
   const server: Server = config.tls

@@ -35,6 +35,11 @@ export interface ApiServerConfig {
   /** undefined = plain HTTP (tests only); the CLI always passes TLS */
   tls?: TlsMaterial;
   authenticator: Authenticator;
+  /**
+   * upstream's --anonymous-auth (default true): a request without credentials is system:anonymous,
+   * authorized like anyone (health and version only, by the default policy); false = a 401
+   */
+  anonymousAuth?: boolean;
   /** OpenID Connect ID tokens (`--oidc-*`), tried after service account tokens; the server starts and closes it */
   oidc?: OidcAuthenticator;
   /** max request body, bytes (default 3 MiB like kube-apiserver) */

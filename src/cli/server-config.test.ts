@@ -37,6 +37,8 @@ const DEFAULT_SETTINGS = {
   auditLogMaxsize: 0,
   serviceAccountMaxTokenExpiration: 0,
   serviceAccountExtendTokenExpiration: true,
+  encryptionProviderConfigAutomaticReload: false,
+  anonymousAuth: true,
   enablePriorityAndFairness: true,
   maxRequestsInflight: 400,
   maxMutatingRequestsInflight: 200,
@@ -202,6 +204,19 @@ describe('resolveServerSettings', () => {
     assert.equal(s.auditLogPath, '-', 'the flag wins');
     assert.deepEqual([s.auditLogMaxage, s.auditLogMaxbackup, s.auditLogMaxsize], [7, 3, 50]);
     await assert.rejects(resolveServerSettings({ flags: { auditLogMaxbackup: '-1' } }), (err: Error) => err instanceof ConfigError && /--audit-log-maxbackup.*can't be a negative number/.test(err.message));
+  });
+
+  it('--anonymous-auth=false; --encryption-provider-config-automatic-reload needs the config file, as upstream', async () => {
+    assert.equal((await resolveServerSettings({ flags: { anonymousAuth: 'false' } })).anonymousAuth, false);
+    const file = join(dir, 'reload.yaml');
+    await writeFile(file, 'encryptionProviderConfig: /etc/hedge/enc.yaml\nencryptionProviderConfigAutomaticReload: true\n');
+    const s = await resolveServerSettings({ flags: {}, configFile: file });
+    assert.deepEqual([s.encryptionProviderConfig, s.encryptionProviderConfigAutomaticReload], ['/etc/hedge/enc.yaml', true]);
+    await assert.rejects(
+      resolveServerSettings({ flags: { encryptionProviderConfigAutomaticReload: true } }),
+      (err: Error) => err instanceof ConfigError && err.message === '--encryption-provider-config-automatic-reload must be set with --encryption-provider-config',
+    );
+    await assert.rejects(resolveServerSettings({ flags: { anonymousAuth: 'maybe' } }), (err: Error) => err instanceof ConfigError && /--anonymous-auth/.test(err.message));
   });
 
   it('flow control: --enable-priority-and-fairness=false and the in-flight limits from flags and the file', async () => {

@@ -68,6 +68,10 @@ export interface ServerSettings {
   auditWebhook?: AuditWebhookSettings;
   /** an apiserver.config.k8s.io/v1 EncryptionConfiguration file: the resources encrypted at rest (none when absent) */
   encryptionProviderConfig?: string;
+  /** re-read encryptionProviderConfig when it changes and swap to it when valid (upstream's --encryption-provider-config-automatic-reload) */
+  encryptionProviderConfigAutomaticReload: boolean;
+  /** a request without credentials is system:anonymous (authorized by RBAC) instead of a 401 (upstream's --anonymous-auth) */
+  anonymousAuth: boolean;
   /** cap on a TokenRequest's expiration, seconds (--service-account-max-token-expiration); 0 = none */
   serviceAccountMaxTokenExpiration: number;
   /** the kubelet's projected tokens (3607 s, pod-bound) last a year, with a warnafter claim at the hour (upstream's default) */
@@ -129,6 +133,8 @@ export const SERVER_DEFAULTS: Readonly<ServerDefaults> = {
   auditLogMaxsize: 0,
   serviceAccountMaxTokenExpiration: 0,
   serviceAccountExtendTokenExpiration: true,
+  encryptionProviderConfigAutomaticReload: false,
+  anonymousAuth: true,
   enablePriorityAndFairness: true,
   maxRequestsInflight: 400,
   maxMutatingRequestsInflight: 200,
@@ -222,6 +228,8 @@ export const SERVER_FLAGS: Record<ServerFlagKey, string> = {
   auditWebhookVersion: '--audit-webhook-version',
   serviceAccountMaxTokenExpiration: '--service-account-max-token-expiration',
   serviceAccountExtendTokenExpiration: '--service-account-extend-token-expiration',
+  encryptionProviderConfigAutomaticReload: '--encryption-provider-config-automatic-reload',
+  anonymousAuth: '--anonymous-auth',
   enablePriorityAndFairness: '--enable-priority-and-fairness',
   maxRequestsInflight: '--max-requests-inflight',
   maxMutatingRequestsInflight: '--max-mutating-requests-inflight',
@@ -354,6 +362,8 @@ const partialSchema = z.strictObject({
     .transform((ms) => Math.floor(ms / 1000))
     .optional(),
   serviceAccountExtendTokenExpiration: boolFlagSchema.optional(),
+  encryptionProviderConfigAutomaticReload: boolFlagSchema.optional(),
+  anonymousAuth: boolFlagSchema.optional(),
   // a Go bool flag: --enable-priority-and-fairness=false (or alone: true)
   enablePriorityAndFairness: z
     .union([z.boolean(), z.string()])
@@ -380,6 +390,9 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
   }
   if ((merged.etcdCertfile === undefined) !== (merged.etcdKeyfile === undefined)) {
     throw new ConfigError('--etcd-certfile and --etcd-keyfile go together (a client certificate needs its key)');
+  }
+  if (merged.encryptionProviderConfigAutomaticReload && merged.encryptionProviderConfig === undefined) {
+    throw new ConfigError('--encryption-provider-config-automatic-reload must be set with --encryption-provider-config');
   }
   const masks = nodeCidrMasks(merged);
   const oidc = oidcSettings(merged);
@@ -417,6 +430,8 @@ export async function resolveServerSettings(opts: ResolveOptions): Promise<Serve
     ...(auditWebhook ? { auditWebhook } : {}),
     serviceAccountMaxTokenExpiration: merged.serviceAccountMaxTokenExpiration!,
     serviceAccountExtendTokenExpiration: merged.serviceAccountExtendTokenExpiration!,
+    encryptionProviderConfigAutomaticReload: merged.encryptionProviderConfigAutomaticReload!,
+    anonymousAuth: merged.anonymousAuth!,
     enablePriorityAndFairness: merged.enablePriorityAndFairness!,
     maxRequestsInflight: merged.maxRequestsInflight!,
     maxMutatingRequestsInflight: merged.maxMutatingRequestsInflight!,

@@ -60,6 +60,8 @@ export interface ServerFlags {
   auditWebhookVersion?: string;
   serviceAccountMaxTokenExpiration?: string;
   serviceAccountExtendTokenExpiration?: string | boolean;
+  encryptionProviderConfigAutomaticReload?: string | boolean;
+  anonymousAuth?: string | boolean;
   /** true when given alone */
   enablePriorityAndFairness?: string | boolean;
   maxRequestsInflight?: string;
@@ -128,6 +130,8 @@ export function addServerOptions(cmd: Command, defaults: { dataDir: string; logL
     .option('--audit-webhook-truncate-max-event-size <bytes>', 'largest event sent; bigger ones lose their objects, and are dropped if still too big (default: 102400)')
     .option('--audit-webhook-version <group/version>', 'the API version of the events sent; only audit.k8s.io/v1 (default: audit.k8s.io/v1)')
     .option('--service-account-max-token-expiration <duration>', 'longest expiration a TokenRequest gets; longer requests are shortened with a warning; between 1h and 2^32 s (default: no cap)')
+    .option('--anonymous-auth [bool]', 'a request without credentials is system:anonymous, authorized by RBAC (the default policy lets it read /healthz, /livez, /readyz and /version only); =false answers it 401 (default: true)')
+    .option('--encryption-provider-config-automatic-reload [bool]', 're-read --encryption-provider-config when the file changes and use it if valid (a bad file keeps the old one); health is then one kms-providers check (default: false)')
     .option('--service-account-extend-token-expiration [bool]', "tokens the node requests for pods' projected volumes (3607 s) last a year, with a kubernetes.io warnafter claim at the requested time, so a node offline for more than an hour keeps its pods' tokens valid (default: true)")
     .option('--enable-priority-and-fairness [bool]', 'API Priority and Fairness: requests classified by FlowSchema into priority levels with fair queuing; =false for plain max-in-flight limits (default: true)')
     .option('--max-requests-inflight <n>', 'read-only requests in flight; with APF, this plus --max-mutating-requests-inflight is the seats the priority levels share; 0 = no limit (default: 400)')
@@ -191,6 +195,8 @@ export async function settingsFromFlags(flags: ServerFlags, defaults: Partial<Se
         auditWebhookVersion: flags.auditWebhookVersion,
         serviceAccountMaxTokenExpiration: flags.serviceAccountMaxTokenExpiration,
         serviceAccountExtendTokenExpiration: flags.serviceAccountExtendTokenExpiration,
+        encryptionProviderConfigAutomaticReload: flags.encryptionProviderConfigAutomaticReload,
+        anonymousAuth: flags.anonymousAuth,
         enablePriorityAndFairness: flags.enablePriorityAndFairness,
         maxRequestsInflight: flags.maxRequestsInflight,
         maxMutatingRequestsInflight: flags.maxMutatingRequestsInflight,

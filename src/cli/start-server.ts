@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import { EtcdStore, openStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { dialableHost, formatHostPort } from './listen-address.ts';
 import type { AuditWebhookSettings, ServerSettings } from './server-config.ts';
-import { EncryptionAtRest, kmsMetrics, parseEncryptionConfiguration, transformationMetrics } from '../apiserver/encryption/index.ts';
+import { EncryptionAtRest, kmsMetrics, parseEncryptionConfiguration, reloadMetrics, transformationMetrics } from '../apiserver/encryption/index.ts';
 import { Registry as PromRegistry } from '../lib/prom.ts';
 
 export interface RunningServer {
@@ -59,11 +60,16 @@ async function loadEncryption(settings: ServerSettings, metrics: PromRegistry, l
   }
   let encryption: EncryptionAtRest;
   try {
-    encryption = new EncryptionAtRest(parseEncryptionConfiguration(text), { metrics: transformationMetrics(metrics), kms: { metrics: kmsMetrics(metrics) } });
+    // one identity for the metrics' apiserver_id_hash (upstream's apiserver identity lease name)
+    const apiServerID = `apiserver-${randomUUID()}`;
+    const automaticReload = settings.encryptionProviderConfigAutomaticReload
+      ? { file, loaded: text, logger: logger.child({ component: 'encryption-config-controller' }), metrics: reloadMetrics(metrics, apiServerID) }
+      : undefined;
+    encryption = new EncryptionAtRest(parseEncryptionConfiguration(text), { metrics: transformationMetrics(metrics), kms: { metrics: kmsMetrics(metrics, apiServerID) }, automaticReload });
   } catch (err) {
     throw new HedgeError('Invalid', `--encryption-provider-config ${file}: ${(err as Error).message}`, { cause: err });
   }
-  logger.info({ component: 'apiserver', encryptionProviderConfig: file, resources: encryption.summary() }, 'encryption at rest');
+  logger.info({ component: 'apiserver', encryptionProviderConfig: file, automaticReload: encryption.automaticReload, resources: encryption.summary() }, 'encryption at rest');
   return encryption;
 }
 
@@ -221,6 +227,7 @@ export async function startServer(settings: ServerSettings, logger: Logger): Pro
       logger: logger.child({ component: 'apiserver' }),
       tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.caCert },
       authenticator: createAuthenticator({ clientCa: pki.caCert, tokens: tokenFile }),
+      anonymousAuth: settings.anonymousAuth,
       oidc,
       podSecurity: { enforce: settings.podSecurityLevel, exemptions: settings.podSecurityExemptions },
       metrics: { resolutionMs: settings.metricResolution * 1000 },

@@ -103,3 +103,30 @@ test('errors back off on the clock; stop clears the pending timer', async () => 
   assert.equal(clock.pending, 0);
   assert.equal(inf.hasSynced(), false);
 });
+
+test('listNamespace: the namespace index follows adds, deletes and a relist', async () => {
+  const c = new FakeKubeClient();
+  for (const ns of ['a', 'b']) await c.create(Resources.namespaces, { metadata: { name: ns } });
+  const cm = (name: string, namespace: string): KubeObject => ({ metadata: { name, namespace } });
+  await c.create(Resources.configmaps, cm('x', 'a'));
+  await c.create(Resources.configmaps, cm('y', 'a'));
+  await c.create(Resources.configmaps, cm('x', 'b'));
+  const inf = new Informer<KubeObject>({ client: c, resource: Resources.configmaps, logger: silentLogger() });
+  const ac = new AbortController();
+  const done = inf.run(ac.signal);
+  const names = (ns: string): string[] => inf.listNamespace(ns).map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort();
+  await inf.waitForSync();
+  assert.deepEqual([names('a'), names('b'), names('c')], [['a/x', 'a/y'], ['b/x'], []]);
+  await until(() => c.openWatches === 1, 'watch');
+  await c.delete(Resources.configmaps, 'x', { namespace: 'b' });
+  await c.create(Resources.configmaps, cm('z', 'a'));
+  await until(() => inf.size === 3, 'events');
+  assert.deepEqual([names('a'), names('b')], [['a/x', 'a/y', 'a/z'], []]);
+  c.breakWatches(new HedgeError('Gone', 'too old'));
+  await c.delete(Resources.configmaps, 'y', { namespace: 'a' });
+  await c.create(Resources.configmaps, cm('w', 'b'));
+  await until(() => names('b').length === 1 && names('a').length === 2, 'relist');
+  assert.deepEqual([names('a'), names('b')], [['a/x', 'a/z'], ['b/w']]);
+  ac.abort();
+  await done;
+});

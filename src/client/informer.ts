@@ -38,6 +38,8 @@ export const cacheKey = (obj: KubeObject): string =>
  */
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly cache = new Map<string, T>();
+  /** client-go's NamespaceIndex: the namespaced objects by namespace, then cache key */
+  private readonly byNamespace = new Map<string, Map<string, T>>();
   /** a Set: a handler removed while an event is being delivered gets no more of it */
   private readonly handlers = new Set<InformerHandlers<T>>();
   private synced = false;
@@ -85,6 +87,12 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  /** the cached objects of one namespace (a lister's `.Pods(ns).List()`, over the namespace index: not a walk of the cache) */
+  listNamespace(namespace: string): T[] {
+    const objs = this.byNamespace.get(namespace);
+    return objs ? [...objs.values()] : [];
   }
 
   get size(): number {
@@ -161,13 +169,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     // Replace: what disappeared while we were not watching is a delete.
     for (const [k, old] of this.cache) {
       if (!fresh.has(k)) {
-        this.cache.delete(k);
+        this.remove(k, old);
         this.emit('delete', old);
       }
     }
     for (const [k, obj] of fresh) {
       const old = this.cache.get(k);
-      this.cache.set(k, obj);
+      this.put(k, obj);
       if (!old) this.emit('add', obj);
       else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit('update', obj, old);
     }
@@ -199,20 +207,38 @@ export class Informer<T extends KubeObject = KubeObject> {
         case 'ADDED':
         case 'MODIFIED': {
           const old = this.cache.get(k);
-          this.cache.set(k, obj);
+          this.put(k, obj);
           if (old) this.emit('update', obj, old);
           else this.emit('add', obj);
           break;
         }
         case 'DELETED': {
           const old = this.cache.get(k);
-          this.cache.delete(k);
+          if (old) this.remove(k, old);
           this.emit('delete', old ?? obj);
           break;
         }
       }
       if (obj.metadata.resourceVersion) this.rv = obj.metadata.resourceVersion;
     }
+  }
+
+  private put(k: string, obj: T): void {
+    this.cache.set(k, obj);
+    const ns = obj.metadata.namespace;
+    if (!ns) return;
+    let objs = this.byNamespace.get(ns);
+    if (!objs) this.byNamespace.set(ns, (objs = new Map()));
+    objs.set(k, obj);
+  }
+
+  private remove(k: string, old: T): void {
+    this.cache.delete(k);
+    const ns = old.metadata.namespace;
+    const objs = ns ? this.byNamespace.get(ns) : undefined;
+    if (!objs) return;
+    objs.delete(k);
+    if (objs.size === 0) this.byNamespace.delete(ns!);
   }
 
   private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {

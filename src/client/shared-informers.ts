@@ -219,6 +219,11 @@ export class SharedInformer<T extends KubeObject = KubeObject> {
     return this.#informer?.list() ?? [];
   }
 
+  /** one namespace's cached objects, over the shared informer's namespace index */
+  listNamespace(namespace: string): T[] {
+    return this.#informer?.listNamespace(namespace) ?? [];
+  }
+
   get size(): number {
     return this.#informer?.size ?? 0;
   }

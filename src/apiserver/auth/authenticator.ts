@@ -123,3 +123,32 @@ export function withOidcTokens(first: Authenticator, oidc: OidcTokens | undefine
     authenticateToken: first.authenticateToken?.bind(first),
   };
 }
+
+/** upstream's anonymous user (`--anonymous-auth`, on by default) */
+export const ANONYMOUS_USER: Readonly<UserInfo> = Object.freeze({ username: 'system:anonymous', groups: Object.freeze(['system:unauthenticated']) as string[] });
+
+/**
+ * upstream's `--anonymous-auth`: the union of authenticators, then the anonymous one behind it with
+ * FailOnError. A request bringing no credential at all (no bearer token, no client certificate) is
+ * system:anonymous (group system:unauthenticated) and authorized like anyone (the bootstrap policy
+ * grants it system:public-info-viewer: /healthz, /livez, /readyz, /version); a credential that is
+ * presented and not accepted is still a 401, as upstream's token and x509 authenticators fail it.
+ */
+export function withAnonymous(inner: Authenticator): Authenticator {
+  const anonymousUnlessCredentials = (req: IncomingMessage, user: UserInfo | undefined): UserInfo | undefined =>
+    user ?? (presentsCredentials(req) ? undefined : { username: ANONYMOUS_USER.username, groups: [...ANONYMOUS_USER.groups] });
+  return {
+    authenticate(req) {
+      const user = inner.authenticate(req);
+      return user instanceof Promise ? user.then((u) => anonymousUnlessCredentials(req, u)) : anonymousUnlessCredentials(req, user);
+    },
+    authenticateToken: inner.authenticateToken?.bind(inner),
+  };
+}
+
+/** a bearer token (upstream's bearertoken authenticator: `Bearer <token>`) or a client certificate on the connection */
+function presentsCredentials(req: IncomingMessage): boolean {
+  if (/^Bearer\s+\S/i.test(req.headers.authorization ?? '')) return true;
+  const sock = req.socket;
+  return sock instanceof TLSSocket && Object.keys(sock.getPeerCertificate() ?? {}).length > 0;
+}

@@ -128,3 +128,42 @@ export function kmsMetrics(registry: Registry, apiServerID = `apiserver-${random
     },
   };
 }
+
+/** what the automatic reload of the config file records (reload.ts) */
+export interface ReloadMetrics {
+  /** one reload that replaced the config (`true`) or was refused (`false`) */
+  reloaded(ok: boolean): void;
+  /** the hash of the config now in use */
+  configInfo(hash: string): void;
+}
+
+const reloadPrefix = 'apiserver_encryption_config_controller_';
+
+/**
+ * upstream's encryption config controller metrics (server/options/encryptionconfig/metrics):
+ * automatic_reloads_total{status}, the deprecated automatic_reload_success_total and
+ * automatic_reload_failures_total, automatic_reload_last_timestamp_seconds{status} and
+ * last_config_info{hash}; every series labelled with the hash of `apiServerID`.
+ */
+export function reloadMetrics(registry: Registry, apiServerID: string): ReloadMetrics {
+  const registers = [registry];
+  const id = ['apiserver_id_hash'] as const;
+  const reloads = new Counter({ name: `${reloadPrefix}automatic_reloads_total`, help: 'Total number of reload successes and failures of encryption configuration split by apiserver identity.', labelNames: ['status', ...id] as const, registers });
+  const failures = new Counter({ name: `${reloadPrefix}automatic_reload_failures_total`, help: '(Deprecated since 1.30.0) Total number of failed automatic reloads of encryption configuration split by apiserver identity.', labelNames: id, registers });
+  const successes = new Counter({ name: `${reloadPrefix}automatic_reload_success_total`, help: '(Deprecated since 1.30.0) Total number of successful automatic reloads of encryption configuration split by apiserver identity.', labelNames: id, registers });
+  const lastAt = new Gauge({ name: `${reloadPrefix}automatic_reload_last_timestamp_seconds`, help: 'Timestamp of the last successful or failed automatic reload of encryption configuration split by apiserver identity.', labelNames: ['status', ...id] as const, registers });
+  const info = new Gauge({ name: `${reloadPrefix}last_config_info`, help: 'Information about the last applied encryption configuration with hash as label, split by apiserver identity.', labelNames: [...id, 'hash'] as const, registers });
+  const apiserverIdHash = hashLabel(apiServerID);
+  return {
+    reloaded(ok) {
+      const status = ok ? 'success' : 'failure';
+      reloads.inc({ status, apiserver_id_hash: apiserverIdHash });
+      (ok ? successes : failures).inc({ apiserver_id_hash: apiserverIdHash });
+      lastAt.set({ status, apiserver_id_hash: apiserverIdHash }, Date.now() / 1000);
+    },
+    configInfo(hash) {
+      info.reset();
+      info.set({ apiserver_id_hash: apiserverIdHash, hash }, 1);
+    },
+  };
+}

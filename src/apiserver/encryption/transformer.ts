@@ -3,7 +3,8 @@ import type { EncryptionConfig, GroupResource, ProviderSpec } from './config.ts'
 import { aesCbc, aesGcm, secretBox, type ByteTransformer } from './providers.ts';
 import { KmsV2Provider, type KmsService } from './kmsv2.ts';
 import type { KmsMetrics } from './metrics.ts';
-import type { Timers } from '../../lib/timers.ts';
+import { delay, realTimers, type Timers } from '../../lib/timers.ts';
+import { EncryptionConfigReloader, type AutomaticReloadOptions, type ReloadOutcome } from './reload.ts';
 import type { Store } from '../../store/types.ts';
 
 export type TransformationType = 'from_storage' | 'to_storage';
@@ -136,22 +137,27 @@ function resourceOfKey(key: string): { prefix: string; gr: GroupResource } | und
   return { prefix: key.slice(0, c + 1), gr: { group: group === 'core' ? '' : group, resource: key.slice(b + 1, c) } };
 }
 
+/** what EncryptionAtRest builds its transformers and KMS providers with */
+export interface EncryptionOptions {
+  metrics?: TransformMetrics;
+  /** for tests, the plugin client of a provider (else gRPC on its endpoint) and the timers its poll, check cache and write deadline use */
+  kms?: { service?: (name: string) => KmsService | undefined; timers?: Timers; metrics?: KmsMetrics };
+  /** --encryption-provider-config-automatic-reload: the file is re-read while the server runs (reload.ts) */
+  automaticReload?: AutomaticReloadOptions;
+}
+
 /**
- * The transformers of every configured resource (upstream's transformerFromOverrides): an exact
+ * One loaded EncryptionConfiguration (upstream's transformerFromOverrides): an exact
  * `resource.group` wins over `*.group`, which wins over `*.*`; among entries naming the same
  * pattern, the first. A resource no entry names is stored as is.
  */
-export class EncryptionAtRest {
-  readonly #exact = new Map<string, PrefixTransformers>();
-  readonly #byPrefix = new Map<string, PrefixTransformers | null>();
+class LoadedConfig {
+  readonly exact = new Map<string, PrefixTransformers>();
+  readonly byPrefix = new Map<string, PrefixTransformers | null>();
   /** the KMS v2 providers by name (names are unique in a config) */
   readonly kms = new Map<string, KmsV2Provider>();
 
-  /**
-   * `kms`: for tests, the plugin client of a provider (else gRPC on its endpoint) and the timers
-   * its poll, check cache and write deadline use.
-   */
-  constructor(config: EncryptionConfig, opts: { metrics?: TransformMetrics; kms?: { service?: (name: string) => KmsService | undefined; timers?: Timers; metrics?: KmsMetrics } } = {}) {
+  constructor(config: EncryptionConfig, opts: EncryptionOptions) {
     for (const entry of config.resources) {
       for (const p of entry.providers) {
         if (p.kind === 'kms' && !this.kms.has(p.name)) this.kms.set(p.name, new KmsV2Provider(p, { service: opts.kms?.service?.(p.name), timers: opts.kms?.timers, metrics: opts.kms?.metrics }));
@@ -161,52 +167,134 @@ export class EncryptionAtRest {
       const t = new PrefixTransformers(entry.providers, opts.metrics, this.kms);
       for (const gr of entry.resources) {
         const id = `${gr.resource}.${gr.group}`;
-        if (!this.#exact.has(id)) this.#exact.set(id, t);
+        if (!this.exact.has(id)) this.exact.set(id, t);
       }
     }
   }
 
-  /** The chain for the resource stored under `key`, or undefined when it is not encrypted. */
   forKey(key: string): PrefixTransformers | undefined {
     const r = resourceOfKey(key);
     if (r === undefined) return undefined;
-    let t = this.#byPrefix.get(r.prefix);
+    let t = this.byPrefix.get(r.prefix);
     if (t === undefined) {
-      t = this.#exact.get(`${r.gr.resource}.${r.gr.group}`) ?? this.#exact.get(`*.${r.gr.group}`) ?? this.#exact.get('*.*') ?? null;
-      this.#byPrefix.set(r.prefix, t);
+      t = this.exact.get(`${r.gr.resource}.${r.gr.group}`) ?? this.exact.get(`*.${r.gr.group}`) ?? this.exact.get('*.*') ?? null;
+      this.byPrefix.set(r.prefix, t);
     }
     return t ?? undefined;
-  }
-
-  /** Each KMS provider's first Status (and DEK seed), then its poll; a plugin down does not fail this (writes do, and the health check). */
-  async start(): Promise<void> {
-    await Promise.all([...this.kms.values()].map((p) => p.start()));
   }
 
   close(): void {
     for (const p of this.kms.values()) p.close();
   }
+}
 
-  /** changes when a KMS provider rotates its DEK seed: what was current may be stale now */
+/** upstream's kmsCloseGracePeriod: the KMS providers of a replaced config serve requests already holding them this long */
+const KMS_CLOSE_GRACE_MS = 10_000;
+
+/**
+ * The transformers of every configured resource. With automatic reload, the config they come from
+ * is replaced as a whole when the file changes (`replace`): a request takes the chain of the config
+ * current when it asks (upstream's DynamicTransformers).
+ */
+export class EncryptionAtRest {
+  #loaded: LoadedConfig;
+  /** what `generation` was when the current config replaced the last (its providers count rotations from 0) */
+  #generationBase = 0;
+  readonly #opts: EncryptionOptions;
+  readonly #reloader: EncryptionConfigReloader | undefined;
+  readonly #retired = new Set<{ config: LoadedConfig; timer: unknown }>();
+  #closed = false;
+
+  constructor(config: EncryptionConfig, opts: EncryptionOptions = {}) {
+    this.#opts = opts;
+    this.#loaded = new LoadedConfig(config, opts);
+    this.#reloader = opts.automaticReload ? new EncryptionConfigReloader(this, opts.automaticReload) : undefined;
+  }
+
+  /** the KMS v2 providers of the current config, by name */
+  get kms(): ReadonlyMap<string, KmsV2Provider> {
+    return this.#loaded.kms;
+  }
+
+  /** whether the config file is re-read while the server runs (the health check is then always `kms-providers`, as upstream) */
+  get automaticReload(): boolean {
+    return this.#reloader !== undefined;
+  }
+
+  /** with automatic reload: look at the file now, as the poll does (tests; undefined without reload) */
+  reloadNow(): Promise<ReloadOutcome> | undefined {
+    return this.#reloader?.check();
+  }
+
+  /** The chain for the resource stored under `key`, or undefined when it is not encrypted. */
+  forKey(key: string): PrefixTransformers | undefined {
+    return this.#loaded.forKey(key);
+  }
+
+  /** Each KMS provider's first Status (and DEK seed), then its poll; a plugin down does not fail this (writes do, and the health check). Then the reload poll. */
+  async start(): Promise<void> {
+    await startKms(this.#loaded);
+    this.#reloader?.start();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#reloader?.close();
+    this.#loaded.close();
+    for (const r of this.#retired) {
+      this.#timers.clearTimeout(r.timer);
+      r.config.close();
+    }
+    this.#retired.clear();
+  }
+
+  get #timers(): Timers {
+    return this.#opts.kms?.timers ?? realTimers;
+  }
+
+  /**
+   * upstream's DynamicTransformers.Set, after its validateNewTransformersHealth: `config` is built
+   * (a config that cannot be is thrown), its KMS providers started and found healthy within
+   * `healthTimeoutMs` (else thrown and closed), then it replaces the current one at once. The
+   * replaced providers close after a grace period (requests in flight may hold them).
+   */
+  async replace(config: EncryptionConfig, healthTimeoutMs: number): Promise<void> {
+    const next = new LoadedConfig(config, this.#opts);
+    try {
+      await startKms(next);
+      const err = await healthyWithin(next, healthTimeoutMs, this.#timers);
+      if (err !== undefined) throw new Error(`the new KMS providers are not healthy: ${err}`);
+      if (this.#closed) throw new Error('the server is shutting down');
+    } catch (err) {
+      next.close();
+      throw err;
+    }
+    const prev = this.#loaded;
+    this.#generationBase = this.generation + 1;
+    this.#loaded = next;
+    if (prev.kms.size === 0) return;
+    const retired = { config: prev, timer: undefined as unknown };
+    retired.timer = this.#timers.setTimeout(() => {
+      this.#retired.delete(retired);
+      prev.close();
+    }, KMS_CLOSE_GRACE_MS);
+    this.#retired.add(retired);
+  }
+
+  /** changes when a KMS provider rotates its DEK seed, and when the config is replaced: what was current may be stale now */
   get generation(): number {
-    let n = 0;
-    for (const p of this.kms.values()) n += p.rotations;
+    let n = this.#generationBase;
+    for (const p of this.#loaded.kms.values()) n += p.rotations;
     return n;
   }
 
   /**
    * upstream's `kms-providers` health check: every KMS provider's Status (cached 20 s when
-   * healthy, 3 s when not); the error names each failing provider, undefined when all are healthy.
+   * healthy, 3 s when not); the error names each failing provider, undefined when all are healthy
+   * (and when there is none: under automatic reload the check is there without KMS, a no-op).
    */
   async checkKms(): Promise<string | undefined> {
-    const errs: string[] = [];
-    let i = 0;
-    for (const p of this.kms.values()) {
-      const err = await p.check();
-      if (err !== undefined) errs.push(`kms-provider-${i}: ${err}`);
-      i++;
-    }
-    return errs.length === 0 ? undefined : errs.length === 1 ? errs[0] : `[${errs.join(', ')}]`;
+    return checkKmsOf(this.#loaded);
   }
 
   /**
@@ -215,7 +303,8 @@ export class EncryptionAtRest {
    * the synchronous decode finds it cached. Without KMS, the store itself.
    */
   wrapStore(store: Store): Store {
-    if (this.kms.size === 0) return store;
+    // a reloaded config may bring KMS providers later
+    if (this.kms.size === 0 && !this.automaticReload) return store;
     const ready = async (values: readonly (string | undefined)[]): Promise<void> => {
       const waits: Promise<void>[] = [];
       for (const v of values) {
@@ -260,6 +349,32 @@ export class EncryptionAtRest {
 
   /** resource pattern → providers in order, for the startup log (no secrets) */
   summary(): Record<string, string> {
-    return Object.fromEntries([...this.#exact].map(([id, t]) => [id, t.describe()]));
+    return Object.fromEntries([...this.#loaded.exact].map(([id, t]) => [id, t.describe()]));
+  }
+}
+
+async function startKms(c: LoadedConfig): Promise<void> {
+  await Promise.all([...c.kms.values()].map((p) => p.start()));
+}
+
+async function checkKmsOf(c: LoadedConfig, force = false): Promise<string | undefined> {
+  const errs: string[] = [];
+  let i = 0;
+  for (const p of c.kms.values()) {
+    const err = await p.check(force);
+    if (err !== undefined) errs.push(`kms-provider-${i}: ${err}`);
+    i++;
+  }
+  return errs.length === 0 ? undefined : errs.length === 1 ? errs[0] : `[${errs.join(', ')}]`;
+}
+
+/** upstream polls a new config's KMS health every 100 ms until it passes or the time is up; the last error, or undefined */
+async function healthyWithin(c: LoadedConfig, timeoutMs: number, timers: Timers): Promise<string | undefined> {
+  if (c.kms.size === 0) return undefined;
+  const deadline = timers.now() + timeoutMs;
+  for (;;) {
+    const err = await checkKmsOf(c, true);
+    if (err === undefined || timers.now() >= deadline) return err;
+    await delay(timers, 100);
   }
 }

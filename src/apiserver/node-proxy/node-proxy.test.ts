@@ -116,6 +116,6 @@ describe('pods/log and pods/exec through the node', () => {
       anon.on('unexpected-response', (_req, r) => resolve(r.statusCode ?? 0));
       anon.on('error', () => undefined);
     });
-    assert.equal(code, 401);
+    assert.equal(code, 403, 'system:anonymous may not exec');
   });
 });

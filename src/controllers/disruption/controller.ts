@@ -57,7 +57,8 @@ export class DisruptionController {
     const enqueue = (p: PdbObject): void => this.queue.add(objectKey(p));
     this.#pdbs.addHandlers({ onAdd: enqueue, onUpdate: (_o, p) => enqueue(p), onDelete: enqueue });
     const forPod = (pod: PodObject): void => {
-      for (const pdb of this.#pdbs.list()) if (budgetSelects(pdb, pod)) enqueue(pdb);
+      // upstream's getPdbsForPod: the budgets of the pod's namespace only
+      for (const pdb of this.#pdbs.listNamespace(pod.metadata.namespace ?? '')) if (budgetSelects(pdb, pod)) enqueue(pdb);
     };
     this.#pods.addHandlers({
       onAdd: forPod,
@@ -71,7 +72,7 @@ export class DisruptionController {
     // a scale change moves expectedPods of percentage and maxUnavailable budgets in its namespace
     const rescaled = (old: Scalable, cur: Scalable): void => {
       if (old.spec?.replicas === cur.spec?.replicas) return;
-      for (const pdb of this.#pdbs.list()) if (pdb.metadata.namespace === cur.metadata.namespace) enqueue(pdb);
+      for (const pdb of this.#pdbs.listNamespace(cur.metadata.namespace ?? '')) enqueue(pdb);
     };
     for (const inf of [this.#replicaSets, this.#deployments, this.#statefulSets]) inf.addHandlers({ onUpdate: rescaled });
   }
@@ -126,7 +127,7 @@ export class DisruptionController {
   }
 
   async #trySync(pdb: PdbObject, signal: AbortSignal): Promise<void> {
-    const pods = this.#pods.list().filter((p) => budgetSelects(pdb, p));
+    const pods = this.#pods.listNamespace(pdb.metadata.namespace ?? '').filter((p) => budgetSelects(pdb, p));
     if (pods.length === 0) this.#events.emit({ involved: pdb, type: 'Normal', reason: 'NoPods', message: 'No matching pods found' });
     let counts;
     try {
