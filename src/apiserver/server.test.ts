@@ -152,6 +152,10 @@ describe('apiserver REST', () => {
       message: 'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" at the cluster scope',
       details: { kind: 'pods' },
     });
+    // nor discovery nor self reviews: upstream binds system:discovery and system:basic-user to authenticated users only
+    for (const p of ['/api', '/apis', '/openapi/v2']) assert.equal((await fetch(`${t.url}${p}`)).status, 403, p);
+    const review = await fetch(`${t.url}/apis/authentication.k8s.io/v1/selfsubjectreviews`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}' });
+    assert.equal(review.status, 403);
   });
 
   it('creates the bootstrap namespaces with a default service account', async () => {

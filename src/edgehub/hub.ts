@@ -115,6 +115,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     store,
     logger: log.child({ part: 'replica-api' }),
     authenticator: { authenticate: (req) => (req.headers.authorization === `Bearer ${innerToken}` ? { username: HUB_CLIENT_USER, groups: ['system:masters'] } : undefined) },
+    // the hub is its one caller: nobody else is let in, not even as system:anonymous
+    anonymousAuth: false,
     bootstrapNamespaces: false,
     runtimeClasses: [],
     // its one caller is the hub as system:masters (APF's exempt level): no flow control to run or keep in memory

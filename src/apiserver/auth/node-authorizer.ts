@@ -38,6 +38,8 @@ export interface NodeReferences {
   allows(node: string, resource: string, namespace: string, name: string): boolean;
 }
 const nonResourceReadable = /^\/(api|apis|openapi|version|healthz|livez|readyz)(\/|$)/;
+/** system:public-info-viewer's paths: all that anonymous may read (upstream binds system:discovery to authenticated users only) */
+const publicInfo = new Set(['/healthz', '/livez', '/readyz', '/version', '/version/']);
 
 const allow: AuthorizationDecision = { allowed: true };
 const deny = (reason = ''): AuthorizationDecision => ({ allowed: false, reason });
@@ -120,13 +122,15 @@ export function authorizeBasicUser(attrs: AuthorizationAttributes): Authorizatio
 
 /**
  * The default authorizer: system:masters may do anything, node identities get the node rules,
- * and every other authenticated user (service accounts, bootstrap tokens, other certificates)
- * gets only what `authorizeBasicUser` grants — default-deny until RBAC grants more.
+ * every other authenticated user (service accounts, bootstrap tokens, other certificates)
+ * gets only what `authorizeBasicUser` grants — default-deny until RBAC grants more — and the
+ * anonymous user only system:public-info-viewer's paths.
  */
 export function defaultAuthorizer(): Authorizer {
   return {
     authorize(user: UserInfo, attrs: AuthorizationAttributes): AuthorizationDecision {
       if (user.groups.includes(MASTERS_GROUP)) return allow;
+      if (user.groups.includes('system:unauthenticated')) return !attrs.isResourceRequest && (attrs.verb === 'get' || attrs.verb === 'head') && publicInfo.has(attrs.path) ? allow : deny();
       const node = nodeNameOf(user);
       if (node !== undefined) return authorizeNode(node, attrs);
       return authorizeBasicUser(attrs);
