@@ -4,7 +4,8 @@ import type * as CelJs from '@marcbachmann/cel-js';
 let mod: typeof CelJs | undefined;
 
 /**
- * @marcbachmann/cel-js, loaded on first use (node's require of an ES module: synchronous, the same
+ * @marcbachmann/cel-js, loaded on first use (node's require of an ES module, Node ≥ 20.19 (package.json
+ * engines): synchronous, the same
  * module instance an `import` gets). Every apiserver, `hedge node`'s replica too, imports the CEL
  * code, but only a CRD validation rule, an admission policy or a webhook match condition runs it:
  * loaded at start it held ~0.4 MiB of heap and ~2.5 MiB resident in a node that never does.
