@@ -27,7 +27,7 @@ import { MICROVM_ACCELERATOR_LABEL, setUpMicroVm } from '../agent/runtime/microv
 import type { RuntimeHandler } from '../agent/runtime/types.ts';
 import { isolationLabels, ociIsolation, type SandboxIsolation } from '../agent/runtime/isolation.ts';
 import { OverlaySnapshotter } from '../agent/snapshot/index.ts';
-import { HttpKubeClient, loadKubeconfig, type ConnectionConfig } from '../client/index.ts';
+import { HttpKubeClient, loadKubeconfig, stripManagedFields, type ConnectionConfig } from '../client/index.ts';
 import { startTunnelClient, type TunnelClient } from '../edgehub/tunnel/index.ts';
 import { HEARTBEAT_MS, startHub, type CloudLink, type LocalNodeServer, type RunningHub } from '../edgehub/index.ts';
 import { familyOf } from '../lib/cidr.ts';
@@ -193,8 +193,10 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // the agent never talks to the cloud itself: through the hub it keeps working offline
   const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
   // one list+watch and one cache per resource and selectors for the whole node: Services are read
-  // by the pods' service variables, the service proxy and cluster DNS, EndpointSlices by the last two
-  const informers = new SharedInformerFactory({ client, logger: logger.child({ component: 'informers' }) });
+  // by the pods' service variables, the service proxy and cluster DNS, EndpointSlices by the last two.
+  // Nothing on the node reads managedFields: the caches keep objects without them (client-go's
+  // TransformStripManagedFields), a pod's being a few KiB each
+  const informers = new SharedInformerFactory({ client, logger: logger.child({ component: 'informers' }), transform: stripManagedFields });
   let dns: RunningClusterDns | undefined;
   try {
     dns = await startNodeDns(settings, { v4: podSubnet, v6: podSubnetV6 }, { client, informers }, logger);

@@ -21,7 +21,7 @@ export { errorFromStatus } from '../api/meta/status.ts';
 export { connectionFromKubeconfig, loadKubeconfig, type ConnectionConfig } from './kubeconfig.ts';
 export { HttpKubeClient, type HttpKubeClientOptions } from './http-client.ts';
 export { FakeKubeClient, type FakeCall, type FakeVerb } from './fake-client.ts';
-export { Informer, cacheKey, type InformerHandlers, type InformerOptions } from './informer.ts';
+export { Informer, cacheKey, stripManagedFields, type InformerHandlers, type InformerOptions } from './informer.ts';
 export { SharedInformerFactory, SharedInformer, type InformerScope, type SharedInformerOptions, type SharedInformerFactoryOptions } from './shared-informers.ts';
 export { LeaderElector, type LeaderElectionConfig } from './leader-election.ts';
 export { Backoff, type BackoffOptions } from './backoff.ts';

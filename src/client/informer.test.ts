@@ -5,7 +5,7 @@ import { silentLogger } from '../lib/log.ts';
 import type { KubeObject } from '../api/object.ts';
 import { FakeClock } from './clock.ts';
 import { FakeKubeClient } from './fake-client.ts';
-import { Informer } from './informer.ts';
+import { Informer, stripManagedFields } from './informer.ts';
 import { Resources } from './resources.ts';
 
 const node = (name: string, labels: Record<string, string> = {}): KubeObject => ({ metadata: { name, labels } });
@@ -127,6 +127,27 @@ test('listNamespace: the namespace index follows adds, deletes and a relist', as
   await c.create(Resources.configmaps, cm('w', 'b'));
   await until(() => names('b').length === 1 && names('a').length === 2, 'relist');
   assert.deepEqual([names('a'), names('b')], [['a/x', 'a/z'], ['b/w']]);
+  ac.abort();
+  await done;
+});
+
+test('a transform (stripManagedFields) shapes what is cached and handed to handlers, listed or watched', async () => {
+  const c = new FakeKubeClient();
+  const managed = [{ manager: 'kubectl', operation: 'Update', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': {} } }];
+  await c.create(Resources.nodes, { metadata: { name: 'a', managedFields: managed } });
+  const handed: KubeObject[] = [];
+  const inf = new Informer<KubeObject>({ client: c, resource: Resources.nodes, logger: silentLogger(), transform: stripManagedFields, onAdd: (o) => handed.push(o), onUpdate: (_, o) => handed.push(o) });
+  const ac = new AbortController();
+  const done = inf.run(ac.signal);
+  await inf.waitForSync();
+  await until(() => c.openWatches === 1, 'watch');
+  await c.create(Resources.nodes, { metadata: { name: 'b', managedFields: managed } });
+  await c.patch(Resources.nodes, 'a', 'merge', { metadata: { labels: { x: 'y' } } });
+  await until(() => handed.length === 3, 'events');
+  for (const o of [...handed, inf.get('a'), inf.get('b')]) assert.equal(o?.metadata.managedFields, undefined, o?.metadata.name);
+  assert.deepEqual(inf.get('a')?.metadata.labels, { x: 'y' });
+  // the stored object keeps them: the transform changed only the informer's own copy
+  assert.equal((await c.get(Resources.nodes, 'a')).metadata.managedFields?.length, 1);
   ac.abort();
   await done;
 });

@@ -25,6 +25,21 @@ export interface InformerOptions<T extends KubeObject> extends InformerHandlers<
   backoff?: BackoffOptions;
   /** server-side watch timeout; default random 300–600 s like the reflector */
   watchTimeoutSeconds?: number;
+  /**
+   * what is cached and handed to the handlers of each listed or watched object (client-go's
+   * SetTransform), e.g. `stripManagedFields`; it may change the object it is given
+   */
+  transform?: (obj: T) => T;
+}
+
+/**
+ * client-go's TransformStripManagedFields: a cache nobody reads managedFields from keeps objects
+ * without them (a pod's are a few KiB, often more than its spec). A write built from such a copy
+ * keeps the stored entries: absent managedFields in an update leave them as they are.
+ */
+export function stripManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
 }
 
 export const cacheKey = (obj: KubeObject): string =>
@@ -162,7 +177,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         continue: cont,
         signal,
       });
-      for (const item of page.items) fresh.set(cacheKey(item), item);
+      const transform = this.opts.transform;
+      for (const item of page.items) fresh.set(cacheKey(item), transform ? transform(item) : item);
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -199,7 +215,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     });
     for await (const ev of events) {
       backoff.reset();
-      const obj = ev.object;
+      const obj = ev.type !== 'BOOKMARK' && this.opts.transform ? this.opts.transform(ev.object) : ev.object;
       const k = cacheKey(obj);
       switch (ev.type) {
         case 'BOOKMARK':

@@ -26,6 +26,8 @@ export interface SharedInformerFactoryOptions {
   /** server-side watch timeout of every informer (InformerOptions.watchTimeoutSeconds) */
   watchTimeoutSeconds?: number;
   pageSize?: number;
+  /** what every informer caches of each object (InformerOptions.transform) */
+  transform?: (obj: KubeObject) => KubeObject;
 }
 
 interface Entry {
@@ -97,6 +99,7 @@ export class SharedInformerFactory {
         backoff: o.backoff,
         watchTimeoutSeconds: o.watchTimeoutSeconds,
         pageSize: o.pageSize,
+        transform: o.transform,
       });
       const stop = new AbortController();
       e = { key, informer, users: 0, stop, done: informer.run(stop.signal) };

@@ -97,25 +97,30 @@ export class Reflector {
           this.markSynced();
         }
         // Writes are pipelined (the replica keeps each key's writes in order) so a burst of events
-        // is group-committed instead of paying one fsync each.
-        let inflight: Promise<unknown>[] = [];
+        // is group-committed instead of paying one fsync each. A write leaves the set when it
+        // settles: the set held every write since the last 256 and each one's stored object
+        // (~2 pod copies per pod kept in the node's heap), where only the pending ones matter.
+        const inflight = new Set<Promise<void>>();
         // a write the replica could not take (disk full) must not be skipped over: the watch ends at
         // once and a relist reconciles the replica with the cloud when the store takes writes again
         let lost: unknown;
         const stopWatch = new AbortController();
         const track = (write: Promise<unknown>): void => {
-          inflight.push(
-            write.catch((err: unknown) => {
+          const p: Promise<void> = write.then(
+            () => {
+              inflight.delete(p);
+            },
+            (err: unknown) => {
+              inflight.delete(p);
               log.warn({ err }, 'replica write failed; relisting');
               lost ??= err;
               stopWatch.abort();
-            }),
+            },
           );
+          inflight.add(p);
         };
         const settle = async (): Promise<void> => {
-          const batch = inflight;
-          inflight = [];
-          await Promise.all(batch);
+          await Promise.all([...inflight]);
         };
         const watchSignal = linkedSignal([signal, stopWatch.signal]);
         try {
@@ -131,7 +136,7 @@ export class Reflector {
               case 'BOOKMARK':
                 break;
             }
-            if (inflight.length >= 256) await settle();
+            if (inflight.size >= 256) await settle();
             if (lost !== undefined) break;
             if (ev.object.metadata.resourceVersion) this.rv = ev.object.metadata.resourceVersion;
             backoff.reset();

@@ -1,4 +1,5 @@
-import { Environment, EvaluationError, Optional, ParseError, TypeError as CelTypeError, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
+import type { ASTNode, Environment, ParseResult } from '@marcbachmann/cel-js';
+import { celJs } from './cel-js.ts';
 import { CelBudget, CelBudgetExceeded, metered } from './budget.ts';
 import { registerFormatLibrary } from './lib-format.ts';
 import { registerIpLibrary } from './lib-ip.ts';
@@ -43,7 +44,7 @@ export class CelEnvironment {
   readonly #compilers = new Map<string, Environment>();
 
   constructor() {
-    const env = new Environment({ enableOptionalTypes: true, homogeneousAggregateLiterals: false });
+    const env = new (celJs().Environment)({ enableOptionalTypes: true, homogeneousAggregateLiterals: false });
     registerListsLibrary(env);
     registerStringsLibrary(env);
     registerRegexLibrary(env);
@@ -96,6 +97,7 @@ export class CelEnvironment {
         references,
         evaluate(values, budget) {
           const ctx: Record<string, unknown> = {};
+          const { Optional } = celJs();
           for (const n of names) {
             if (!(n in values)) continue;
             const v = values[n];
@@ -105,6 +107,7 @@ export class CelEnvironment {
             return parsed(ctx) as unknown;
           } catch (e) {
             if (e instanceof CelBudgetExceeded) throw new CelEvalError(`operation cancelled: ${e.message}`, true);
+            const { EvaluationError, TypeError: CelTypeError } = celJs();
             if (e instanceof EvaluationError || e instanceof CelTypeError) throw new CelEvalError(e.summary || e.message.split('\n')[0]);
             // a library function's own bug must not become a 5xx: report it as the rule's error
             throw new CelEvalError((e as Error).message ?? String(e));
@@ -116,6 +119,7 @@ export class CelEnvironment {
 }
 
 function describe(e: unknown, source: string): string {
+  const { ParseError, TypeError: CelTypeError, EvaluationError } = celJs();
   if (e instanceof ParseError || e instanceof CelTypeError || e instanceof EvaluationError) {
     return `${where(source, e.range?.start ?? 0)} ${e.summary || e.message.split('\n')[0]}`;
   }

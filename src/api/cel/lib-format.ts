@@ -1,4 +1,5 @@
-import { Optional, type Environment } from '@marcbachmann/cel-js';
+import type { Environment } from '@marcbachmann/cel-js';
+import { celJs } from './cel-js.ts';
 import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue } from '../meta/name-formats.ts';
 
 /** A named format: validate(s) returns optional.none() when s is valid, else the error messages. */
@@ -50,10 +51,12 @@ export function registerFormatLibrary(env: Environment): void {
   }
   env.registerFunction('kubernetes.FormatLibrary.named(string): optional<kubernetes.NamedFormat>', (_: FormatLibrary, name: string) => {
     const check = Object.hasOwn(FORMATS, name) ? FORMATS[name] : undefined;
+    const { Optional } = celJs();
     return check ? Optional.of(new CelFormat(name, check)) : Optional.none();
   });
   env.registerFunction('kubernetes.NamedFormat.validate(string): optional<list<string>>', (f: CelFormat, s: string) => {
     const errs = f.check(s);
+    const { Optional } = celJs();
     return errs.length ? Optional.of(errs) : Optional.none();
   });
 }

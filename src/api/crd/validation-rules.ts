@@ -1,4 +1,4 @@
-import { Optional } from '@marcbachmann/cel-js';
+import { celJs } from '../cel/cel-js.ts';
 import type { CauseType, FieldCause } from '../../lib/errors.ts';
 import { CelBudget, CelEvalError, sharedCelEnvironment, type CelEnvironment, type CelProgram, type CelVariables } from '../cel/index.ts';
 import { child, formatBadValue, index, invalid, key, notSupported, required } from '../meta/field-errors.ts';
@@ -263,7 +263,7 @@ function evaluateRules(t: RuleTree, v: unknown, old: unknown, path: string, errs
     if (!r.program) continue;
     // transition rules only run when there is an old value to compare with, unless optionalOldSelf
     if (r.usesOldSelf && oldSelf === undefined && !r.optionalOldSelf) continue;
-    const ruleVars = r.optionalOldSelf ? { self, oldSelf: oldSelf === undefined ? Optional.none() : Optional.of(oldSelf) } : vars;
+    const ruleVars = r.optionalOldSelf ? { self, oldSelf: oldSelf === undefined ? celJs().Optional.none() : celJs().Optional.of(oldSelf) } : vars;
     let result: unknown;
     try {
       result = r.program.evaluate(ruleVars, budget.child(PER_CALL_LIMIT));

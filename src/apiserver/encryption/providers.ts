@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
-import { secretbox } from '@noble/ciphers/salsa.js';
+import { createRequire } from 'node:module';
+import type * as Salsa from '@noble/ciphers/salsa.js';
 
 /**
  * One key of one provider, as upstream's value.Transformer (k8s.io/apiserver/pkg/storage/value/encrypt):
@@ -76,6 +77,9 @@ export function aesGcm(key: Buffer): ByteTransformer {
 /** secretbox: random 24-byte nonce, then NaCl's box (16-byte Poly1305 tag, then XSalsa20 ciphertext). */
 export function secretBox(key: Buffer): ByteTransformer {
   if (key.length !== 32) throw new Error(`a secretbox key is 32 bytes, not ${key.length}`);
+  // loaded when a secretbox key is configured (a synchronous require of the ES module): every
+  // apiserver imports the providers, `hedge node`'s replica too, few configure secretbox
+  const { secretbox } = createRequire(import.meta.url)('@noble/ciphers/salsa.js') as typeof Salsa;
   return {
     toStorage(plain) {
       const nonce = randomBytes(SECRETBOX_NONCE);

@@ -10,6 +10,7 @@ import { compileMatcher, namespaceOf, parseNonNegativeInt, parseResourceVersion,
 import { includeObjectParam, setWarnings } from './respond.ts';
 import type { RequestScope } from './scope.ts';
 import { partialObjectMetadata } from './table.ts';
+import { keptConcat } from '../../lib/kept-buffer.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
@@ -286,7 +287,7 @@ function eventLine(type: WatchEventType, d: Decoded): Buffer {
   if (!lines[type]) {
     const head = Buffer.from(`{"type":"${type}","object":`);
     const obj = d.buf();
-    lines[type] = Buffer.concat([head, obj, closeLine], head.length + obj.length + closeLine.length);
+    lines[type] = keptConcat([head, obj, closeLine]);
   }
   return lines[type];
 }

@@ -1,6 +1,7 @@
 import type { KubeObject } from '../../api/object.ts';
 import { mutableMeta } from './mutable-meta.ts';
 import { HedgeError } from '../../lib/errors.ts';
+import { keptBufferOf } from '../../lib/kept-buffer.ts';
 import type { KeyValue } from '../../store/types.ts';
 import { isBinaryValue } from '../../store/stored-bytes.ts';
 import { describePrefix, type EncryptionAtRest } from '../encryption/transformer.ts';
@@ -170,7 +171,7 @@ export class ObjectCodec {
     const obj = this.#object(key, value, rev);
     // only the bytes are kept: the string form is cheap to recover and rarely needed twice
     let bytes: Buffer | undefined;
-    const buf = (): Buffer => (bytes ??= Buffer.from(JSON.stringify(obj)));
+    const buf = (): Buffer => (bytes ??= keptBufferOf(JSON.stringify(obj)));
     return {
       key,
       rev,
