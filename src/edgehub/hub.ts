@@ -100,7 +100,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const clock = o.clock ?? systemClock;
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
   const pki = await ensureHubPki(o.dir, ['127.0.0.1', 'localhost', '::1']);
-  const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log, cacheKiB: HUB_CACHE_KIB });
+  const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log, cacheKiB: HUB_CACHE_KIB, acknowledgeAtCommit: true });
   const db = new HubDb(join(o.dir, 'hub.db'));
   const replica = new Replica({ store, db, logger: log });
   const cloud = o.cloudClient ?? new HttpKubeClient({ ...o.cloud, userAgent: `hedge-edgehub/0.1 (${o.nodeName})`, requestTimeoutMs: 10_000 });
