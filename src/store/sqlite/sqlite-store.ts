@@ -370,7 +370,7 @@ export class SqliteStore implements Store {
     if (this.acknowledgeAtCommit) {
       settle({ batch, outcomes, events }, this.hub);
       // the sync still runs (and a failed one still stops the store); nothing waits for it
-      if (this.walFd !== undefined) this.awaitingSync.push({ batch: [], outcomes: [], events: [] });
+      if (this.walFd !== undefined && events.length > 0) this.awaitingSync.push({ batch: [], outcomes: [], events: [] });
     } else {
       this.awaitingSync.push({ batch, outcomes, events });
     }
