@@ -123,7 +123,6 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     nodeDialer: localNodeDialer({ nodeName: o.nodeName, server: () => o.nodeServer?.() }),
   });
   const innerPort = Number(new URL(inner.url).port);
-  const innerAgent = new HttpAgent({ maxSockets: 64 });
 
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
@@ -230,15 +229,29 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
 
   const isStream = (req: IncomingMessage): boolean => /[?&](watch=(1|true)|follow=(1|true))(&|$)/.test(req.url ?? '');
 
-  /** a request on the replica's apiserver (reads) */
+  /**
+   * A request on the replica's apiserver (reads, logs): handed to its request listener in this
+   * process, which answers on `res` itself (no loopback HTTP hop, no second parse and re-chunking
+   * of each watch event). As the hub's own client: the caller's credentials were the front's
+   * business (its client certificate). Resolves when the response closes; the hub stopping cuts it.
+   */
   async function toInner(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const up = await httpRequest(`${inner.url}${req.url ?? '/'}`, {
-      method: (req.method ?? 'GET') as HttpMethod,
-      headers: forwardHeaders(req, { authorization: `Bearer ${innerToken}` }),
-      agent: innerAgent,
-      signal,
-    });
-    await pipeResponse(up, res, isStream(req));
+    if (signal.aborted) {
+      res.destroy();
+      return;
+    }
+    req.headers.authorization = `Bearer ${innerToken}`;
+    const closed = new Promise<void>((resolve) => res.once('close', resolve));
+    const cut = (): void => {
+      if (!res.writableEnded) res.destroy();
+    };
+    signal.addEventListener('abort', cut, { once: true });
+    try {
+      inner.listener(req, res);
+      await closed;
+    } finally {
+      signal.removeEventListener('abort', cut);
+    }
   }
 
   /** to the cloud as the node; a transport failure marks the cloud offline at once and is rethrown as Unavailable */
@@ -547,7 +560,6 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         await reconnecting;
         await replica.idle();
         await inner.close();
-        await innerAgent.close();
         await cloudAgent.close();
         if (!o.cloudClient && cloud instanceof HttpKubeClient) await cloud.close();
         await store.close();
