@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { builtinResources } from '../api/builtin/index.ts';
@@ -85,6 +85,11 @@ export interface RunningApiServer extends ApiServer {
   readonly serviceAllocator: ServiceAllocator;
   /** resolves once no terminating namespace is waiting to be emptied */
   namespacesIdle(): Promise<void>;
+  /**
+   * the server's `request` listener, for a front in the same process (the edgehub's) to hand a
+   * request to without a loopback HTTP hop; authentication is the listener's as for any request
+   */
+  readonly listener: (req: IncomingMessage, res: ServerResponse) => void;
   /** metrics.k8s.io (when config.metrics is set) */
   readonly metrics?: MetricsApi;
   /** what /metrics serves: process, authentication/authorization, audit and storage transformation metrics */
@@ -570,6 +575,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
     priorityAndFairness,
     flowControlIdle: async () => flowController?.idle(),
     namespacesIdle: () => finalizer.idle(),
+    listener: pipeline.listener,
     close() {
       closed ??= (async () => {
         closing.abort();

@@ -100,7 +100,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const clock = o.clock ?? systemClock;
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
   const pki = await ensureHubPki(o.dir, ['127.0.0.1', 'localhost', '::1']);
-  const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log, cacheKiB: HUB_CACHE_KIB });
+  const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log, cacheKiB: HUB_CACHE_KIB, acknowledgeAtCommit: true });
   const db = new HubDb(join(o.dir, 'hub.db'));
   const replica = new Replica({ store, db, logger: log });
   const cloud = o.cloudClient ?? new HttpKubeClient({ ...o.cloud, userAgent: `hedge-edgehub/0.1 (${o.nodeName})`, requestTimeoutMs: 10_000 });
@@ -125,7 +125,6 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     nodeDialer: localNodeDialer({ nodeName: o.nodeName, server: () => o.nodeServer?.() }),
   });
   const innerPort = Number(new URL(inner.url).port);
-  const innerAgent = new HttpAgent({ maxSockets: 64 });
 
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
@@ -232,15 +231,29 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
 
   const isStream = (req: IncomingMessage): boolean => /[?&](watch=(1|true)|follow=(1|true))(&|$)/.test(req.url ?? '');
 
-  /** a request on the replica's apiserver (reads) */
+  /**
+   * A request on the replica's apiserver (reads, logs): handed to its request listener in this
+   * process, which answers on `res` itself (no loopback HTTP hop, no second parse and re-chunking
+   * of each watch event). As the hub's own client: the caller's credentials were the front's
+   * business (its client certificate). Resolves when the response closes; the hub stopping cuts it.
+   */
   async function toInner(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const up = await httpRequest(`${inner.url}${req.url ?? '/'}`, {
-      method: (req.method ?? 'GET') as HttpMethod,
-      headers: forwardHeaders(req, { authorization: `Bearer ${innerToken}` }),
-      agent: innerAgent,
-      signal,
-    });
-    await pipeResponse(up, res, isStream(req));
+    if (signal.aborted) {
+      res.destroy();
+      return;
+    }
+    req.headers.authorization = `Bearer ${innerToken}`;
+    const closed = new Promise<void>((resolve) => res.once('close', resolve));
+    const cut = (): void => {
+      if (!res.writableEnded) res.destroy();
+    };
+    signal.addEventListener('abort', cut, { once: true });
+    try {
+      inner.listener(req, res);
+      await closed;
+    } finally {
+      signal.removeEventListener('abort', cut);
+    }
   }
 
   /** to the cloud as the node; a transport failure marks the cloud offline at once and is rethrown as Unavailable */
@@ -549,7 +562,6 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         await reconnecting;
         await replica.idle();
         await inner.close();
-        await innerAgent.close();
         await cloudAgent.close();
         if (!o.cloudClient && cloud instanceof HttpKubeClient) await cloud.close();
         await store.close();

@@ -5,7 +5,7 @@ import type { ResourceRef } from '../client/types.ts';
 import { isHedgeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { KeyValue, Store } from '../store/types.ts';
-import type { HubDb } from './hub-db.ts';
+import type { CloudVersion, HubDb } from './hub-db.ts';
 
 /** Numeric comparison of resourceVersions when both are numbers (hedge and kube-apiserver); otherwise unordered. */
 export function olderCloudRv(a: string, b: string): boolean {
@@ -23,6 +23,15 @@ export function olderCloudRv(a: string, b: string): boolean {
  *
  * Writes to one key are serialized (a reflector event and a node write may race); a write that
  * changes nothing is not written, so local watchers see each real change exactly once.
+ *
+ * Durability: nothing here waits for a disk sync. The store acknowledges and publishes at commit
+ * (`acknowledgeAtCommit`) and the cloud resourceVersion is committed unsynced, each file's WAL
+ * fdatasync'ed behind it. Everything the replica holds is held elsewhere too: the cloud's objects
+ * by the cloud (a hub that restarts lists again and `reconcile`s, repairing a lost or stale
+ * revision or cloud resourceVersion in either file without an event when the value is already
+ * there), the node's offline writes by hub.db's journal (appended with a sync before the replica
+ * changes). A watch event or answer lost to a power cut was seen only by local clients, which
+ * the power cut ended too.
  */
 export class Replica {
   private readonly chains = new Map<string, Promise<unknown>>();
@@ -75,13 +84,13 @@ export class Replica {
       }
       const value = encode(res, obj);
       if (cur && cur.value === value) {
-        await this.o.db.recordCloudVersion(key, { hubRev: cur.modRevision, cloudRv, dirty: false });
+        this.recordCloudVersion(key, { hubRev: cur.modRevision, cloudRv, dirty: false });
         return decode(cur);
       }
       const writing = cur ? this.o.store.update(key, value, { expectedRevision: cur.modRevision }) : this.o.store.create(key, value);
       enqueued();
       const kv = await writing;
-      await this.o.db.recordCloudVersion(key, { hubRev: kv.modRevision, cloudRv, dirty: false });
+      this.recordCloudVersion(key, { hubRev: kv.modRevision, cloudRv, dirty: false });
       return decode(kv);
     });
   }
@@ -97,8 +106,16 @@ export class Replica {
       } catch (err) {
         if (!isHedgeError(err, 'NotFound')) throw err;
       }
-      await this.o.db.forgetCloudVersion(key);
+      this.o.db.forgetCloudVersion(key).catch((err: unknown) => this.o.logger.debug({ err, key }, 'cloud version not synced'));
     });
+  }
+
+  /**
+   * Committed at once (a local client's write with the new revision must find it), on disk after
+   * the WAL sync behind it, which nothing waits for: see the class comment.
+   */
+  private recordCloudVersion(key: string, v: CloudVersion): void {
+    this.o.db.recordCloudVersion(key, v).catch((err: unknown) => this.o.logger.debug({ err, key }, 'cloud version not synced'));
   }
 
   /**

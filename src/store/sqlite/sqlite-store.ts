@@ -48,6 +48,13 @@ export interface SqliteStoreOptions {
    * WAL file in libuv's thread pool. Tests pass their own to hold or fail the sync.
    */
   syncWal?: (fd: number) => Promise<void>;
+  /**
+   * Acknowledge writes and publish their watch events at commit, with the WAL's fdatasync still
+   * run behind them (a failed one still stops the store). Only for a store whose contents can be
+   * rebuilt from elsewhere after a power loss: the edgehub's replica (the cloud holds what it
+   * mirrors, hub.db's journal the node's own writes). Default false: acknowledged = on disk.
+   */
+  acknowledgeAtCommit?: boolean;
 }
 
 export interface SqliteStoreStats {
@@ -114,6 +121,7 @@ export class SqliteStore implements Store {
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private compaction: Promise<void> = Promise.resolve();
   private readonly syncWal: (fd: number) => Promise<void>;
+  private readonly acknowledgeAtCommit: boolean;
   /** the WAL file, fsynced after commits; undefined for ':memory:' */
   private walFd: number | undefined;
   private awaitingSync: Committed[] = [];
@@ -165,6 +173,7 @@ export class SqliteStore implements Store {
       throw err;
     }
     this.syncWal = opts.syncWal ?? fdatasyncAsync;
+    this.acknowledgeAtCommit = opts.acknowledgeAtCommit ?? false;
     this.hub = new WatchHub({
       revision: this.rev,
       queueLimit: opts.watchQueueLimit,
@@ -358,8 +367,14 @@ export class SqliteStore implements Store {
       return;
     }
     this.rev = rev;
-    this.awaitingSync.push({ batch, outcomes, events });
-    this.syncing ??= this.syncLoop();
+    if (this.acknowledgeAtCommit) {
+      settle({ batch, outcomes, events }, this.hub);
+      // the sync still runs (and a failed one still stops the store); nothing waits for it
+      if (this.walFd !== undefined && events.length > 0) this.awaitingSync.push({ batch: [], outcomes: [], events: [] });
+    } else {
+      this.awaitingSync.push({ batch, outcomes, events });
+    }
+    if (this.awaitingSync.length > 0) this.syncing ??= this.syncLoop();
   }
 
   /**
@@ -379,14 +394,7 @@ export class SqliteStore implements Store {
           this.fail(err, done);
           return;
         }
-        for (const c of done) {
-          this.hub.publish(c.events);
-          c.batch.forEach((w, i) => {
-            const outcome = c.outcomes[i];
-            if (outcome.ok) w.resolve(outcome.kv);
-            else w.reject(outcome.error);
-          });
-        }
+        for (const c of done) settle(c, this.hub);
       }
     } finally {
       this.syncing = undefined;
@@ -465,6 +473,16 @@ export class SqliteStore implements Store {
     if (this.failure) throw this.failure;
     signal?.throwIfAborted();
   }
+}
+
+/** publishes a committed batch's events, then settles its writes, in revision order */
+function settle(c: Committed, hub: WatchHub): void {
+  hub.publish(c.events);
+  c.batch.forEach((w, i) => {
+    const outcome = c.outcomes[i];
+    if (outcome.ok) w.resolve(outcome.kv);
+    else w.reject(outcome.error);
+  });
 }
 
 function prepareStatements(db: Database.Database) {

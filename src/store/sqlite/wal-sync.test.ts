@@ -26,11 +26,11 @@ class HeldSync {
   }
 }
 
-async function withStore(fn: (store: SqliteStore, held: HeldSync, path: string) => Promise<void>): Promise<void> {
+async function withStore(fn: (store: SqliteStore, held: HeldSync, path: string) => Promise<void>, opts: { acknowledgeAtCommit?: boolean } = {}): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hedge-walsync-'));
   const held = new HeldSync();
   const path = join(dir, 'state.db');
-  const store = new SqliteStore({ path, compactIntervalMs: 0, syncWal: held.sync });
+  const store = new SqliteStore({ path, compactIntervalMs: 0, syncWal: held.sync, ...opts });
   try {
     await fn(store, held, path);
   } finally {
@@ -148,4 +148,43 @@ test('close waits for the sync in flight and acknowledges what it covered', asyn
       await reopened.close();
     }
   });
+});
+
+test('acknowledgeAtCommit: writes settle and are published at commit, the sync runs behind them, a failed one still stops the store', async () => {
+  await withStore(
+    async (store, held, path) => {
+      const ac = new AbortController();
+      const seen: WatchEvent[] = [];
+      const watching = (async () => {
+        for await (const ev of store.watch('/k/', { signal: ac.signal })) seen.push(ev);
+      })();
+      const a = await store.create('/k/a', '1');
+      assert.equal(a.modRevision, 1, 'acknowledged with its sync still held');
+      while (seen.length < 1) await new Promise((r) => setImmediate(r));
+      const sync1 = await held.next(1);
+      // commits during the held sync are acknowledged too, and share one later sync
+      await Promise.all([store.update('/k/a', '2', { expectedRevision: 1 }), store.create('/k/b', '3')]);
+      assert.equal(held.calls.length, 1, 'one sync at a time');
+      sync1.release();
+      const sync2 = await held.next(2);
+      sync2.release();
+      while (seen.length < 3) await new Promise((r) => setImmediate(r));
+      assert.deepEqual(seen.map((e) => (e.type === 'progress' ? -1 : e.kv.modRevision)), [1, 2, 3], 'in order, once each');
+      // a refused write is still refused at commit
+      await assert.rejects(store.create('/k/b', 'again'), (err: unknown) => isHedgeError(err, 'AlreadyExists'));
+      const reopened = new SqliteStore({ path, compactIntervalMs: 0 });
+      try {
+        assert.equal((await reopened.get('/k/a'))?.value, '2');
+      } finally {
+        await reopened.close();
+      }
+      store.create('/k/c', '4').catch(() => undefined);
+      (await held.next(3)).fail(new Error('EIO'));
+      while (seen.length < 4) await new Promise((r) => setImmediate(r));
+      await watching;
+      await assert.rejects(store.create('/k/after', '5'), (err: unknown) => isHedgeError(err, 'Unavailable'));
+      ac.abort();
+    },
+    { acknowledgeAtCommit: true },
+  );
 });
