@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parseAllDocuments } from 'yaml';
 import { HedgeError, badRequest } from '../lib/errors.ts';
+import { readAll } from '../lib/http/request.ts';
 import { auditRequestBody } from './audit/request-audit.ts';
 import { mediaTypeOf } from './negotiate.ts';
 import { decodeKubeProtobuf } from './protobuf/index.ts';
@@ -13,17 +14,8 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     req.resume();
     throw statusErrors.tooLarge(maxBytes);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw statusErrors.tooLarge(maxBytes);
-    }
-    chunks.push(chunk);
-  }
-  const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  // plain listeners: an async iterator over the request costs a stream watcher and a promise per chunk
+  const body = await readAll(req, true, { maxBytes, error: () => statusErrors.tooLarge(maxBytes) });
   auditRequestBody(req, body);
   return body;
 }

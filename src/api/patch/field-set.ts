@@ -12,9 +12,21 @@ import { childMeta, isMergeStrategy, type FieldPatchInfo, type PatchMeta } from 
 
 export type FieldPath = string[];
 
-/** Set of member paths; keys are JSON-encoded paths. */
+/**
+ * Set of member paths, keyed by their JSON text; each path is parsed at most once (set operations
+ * work on the keys). A set read from FieldsV1 is decoded when first needed: `has` answers from the
+ * FieldsV1 itself, so an update that only checks its paths against a stored manager's set (a
+ * renewal, a heartbeat) never decodes it.
+ */
 export class FieldSet {
-  private readonly members = new Set<string>();
+  /** key → path (undefined: not parsed yet) */
+  #members: Map<string, FieldPath | undefined> | undefined;
+  /** FieldsV1 not decoded yet */
+  #encoded: JsonObject | undefined;
+
+  constructor() {
+    this.#members = new Map();
+  }
 
   static of(paths: Iterable<FieldPath>): FieldSet {
     const s = new FieldSet();
@@ -22,60 +34,131 @@ export class FieldSet {
     return s;
   }
 
+  /** members by key, decoding FieldsV1 first if need be */
+  #m(): Map<string, FieldPath | undefined> {
+    if (this.#members) return this.#members;
+    const m = new Map<string, FieldPath | undefined>();
+    const walk = (node: Json, p: FieldPath): void => {
+      if (!isPlainObject(node)) return;
+      const keys = Object.keys(node);
+      if (keys.length === 0 && p.length > 0) m.set(JSON.stringify(p), p);
+      for (const k of keys) {
+        if (k === '.') m.set(JSON.stringify(p), p);
+        else walk(node[k] ?? {}, [...p, k]);
+      }
+    };
+    walk(this.#encoded ?? {}, []);
+    this.#members = m;
+    this.#encoded = undefined;
+    return m;
+  }
+
+  #path(key: string, p: FieldPath | undefined): FieldPath {
+    if (p) return p;
+    const parsed = JSON.parse(key) as FieldPath;
+    this.#m().set(key, parsed);
+    return parsed;
+  }
+
+  /** A member by its key (`JSON.stringify(path)`), the path parsed only if asked for. */
+  addKey(key: string, path?: FieldPath): void {
+    const m = this.#m();
+    if (!m.has(key) || (path && !m.get(key))) m.set(key, path);
+  }
+
   add(path: FieldPath): void {
-    this.members.add(JSON.stringify(path));
+    this.addKey(JSON.stringify(path), [...path]);
   }
 
   has(path: FieldPath): boolean {
-    return this.members.has(JSON.stringify(path));
+    if (this.#encoded) return encodedHas(this.#encoded, path);
+    return this.#m().has(JSON.stringify(path));
+  }
+
+  #hasKey(key: string, path: FieldPath | undefined): boolean {
+    if (this.#encoded) return encodedHas(this.#encoded, this.#pathOf(key, path));
+    return this.#m().has(key);
+  }
+
+  #pathOf(key: string, path: FieldPath | undefined): FieldPath {
+    return path ?? (JSON.parse(key) as FieldPath);
   }
 
   get size(): number {
-    return this.members.size;
+    return this.#m().size;
+  }
+
+  /** No members (a set still encoded is not decoded for this). */
+  get empty(): boolean {
+    return this.#encoded ? !encodedAny(this.#encoded, true) : this.#m().size === 0;
   }
 
   paths(): FieldPath[] {
-    return [...this.members].map((k) => JSON.parse(k) as FieldPath);
+    return [...this.#m()].map(([k, p]) => [...this.#path(k, p)]);
+  }
+
+  /** The members `keep` says yes to. */
+  filter(keep: (path: FieldPath) => boolean): FieldSet {
+    const out = new FieldSet();
+    for (const [k, p] of this.#m()) {
+      const path = this.#path(k, p);
+      if (keep(path)) out.addKey(k, path);
+    }
+    return out;
+  }
+
+  /** Whether any member of `other` is a member of this set (without decoding this one from FieldsV1). */
+  intersects(other: FieldSet): boolean {
+    for (const [k, p] of other.#m()) if (this.#hasKey(k, p)) return true;
+    return false;
   }
 
   union(other: FieldSet): FieldSet {
-    return FieldSet.of([...this.paths(), ...other.paths()]);
+    const out = new FieldSet();
+    for (const [k, p] of this.#m()) out.addKey(k, p);
+    for (const [k, p] of other.#m()) out.addKey(k, p);
+    return out;
   }
 
   difference(other: FieldSet): FieldSet {
-    return FieldSet.of(this.paths().filter((p) => !other.has(p)));
+    const out = new FieldSet();
+    for (const [k, p] of this.#m()) if (!other.#hasKey(k, p)) out.addKey(k, p);
+    return out;
   }
 
   intersection(other: FieldSet): FieldSet {
-    return FieldSet.of(this.paths().filter((p) => other.has(p)));
+    const out = new FieldSet();
+    for (const [k, p] of this.#m()) if (other.#hasKey(k, p)) out.addKey(k, p);
+    return out;
   }
 
   /** True if `path` or anything below it is a member. */
   hasPrefix(path: FieldPath): boolean {
     const head = JSON.stringify(path).slice(0, -1);
-    for (const k of this.members) {
+    for (const k of this.#m().keys()) {
       if (k === head + ']' || k.startsWith(head + ',')) return true;
     }
     return false;
   }
 
   equals(other: FieldSet): boolean {
-    return this.size === other.size && this.paths().every((p) => other.has(p));
+    if (this.size !== other.size) return false;
+    for (const [k, p] of this.#m()) if (!other.#hasKey(k, p)) return false;
+    return true;
   }
 
   /** FieldsV1 JSON with stable (sorted) key order. */
   toFieldsV1(): JsonObject {
     const root: JsonObject = {};
-    const paths = this.paths();
-    for (const p of paths) {
+    for (const [k, p] of this.#m()) {
       let node = root;
-      for (const el of p) {
+      for (const el of this.#path(k, p)) {
         node[el] ??= {};
         node = node[el] as JsonObject;
       }
     }
     const memberWithChildren = (p: FieldPath, node: JsonObject) => {
-      if (Object.keys(node).length > 0 && this.has(p)) node['.'] = {};
+      if (Object.keys(node).length > 0 && this.#m().has(JSON.stringify(p))) node['.'] = {};
     };
     const finish = (node: JsonObject, p: FieldPath): JsonObject => {
       memberWithChildren(p, node);
@@ -90,18 +173,37 @@ export class FieldSet {
 
   static fromFieldsV1(v: Json | undefined): FieldSet {
     const s = new FieldSet();
-    const walk = (node: Json, p: FieldPath) => {
-      if (!isPlainObject(node)) return;
-      const keys = Object.keys(node);
-      if (keys.length === 0 && p.length > 0) s.add(p);
-      for (const k of keys) {
-        if (k === '.') s.add(p);
-        else walk(node[k] ?? {}, [...p, k]);
-      }
-    };
-    if (v !== undefined) walk(v, []);
+    if (isPlainObject(v)) {
+      s.#members = undefined;
+      s.#encoded = v;
+    }
     return s;
   }
+}
+
+/** Whether FieldsV1 `node` has any member (as `fromFieldsV1` would decode it). */
+function encodedAny(node: JsonObject, root = false): boolean {
+  const keys = Object.keys(node);
+  if (keys.length === 0) return !root;
+  for (const k of keys) {
+    if (k === '.') return true;
+    const child = node[k] ?? {};
+    if (isPlainObject(child) && encodedAny(child)) return true;
+  }
+  return false;
+}
+
+/** Whether FieldsV1 `v` has `path` as a member (as `fromFieldsV1` would decode it). */
+function encodedHas(v: JsonObject, path: FieldPath): boolean {
+  if (path.length === 0) return Object.hasOwn(v, '.');
+  let node: Json | undefined = v;
+  for (const el of path) {
+    if (!isPlainObject(node) || el === '.') return false;
+    // fromFieldsV1 reads a null child as {}
+    node = Object.hasOwn(node, el) ? (node[el] ?? {}) : undefined;
+  }
+  if (!isPlainObject(node)) return false;
+  return Object.keys(node).length === 0 || Object.hasOwn(node, '.');
 }
 
 function compareElements(a: string, b: string): number {
@@ -202,13 +304,13 @@ export function compareValues(a: Json, b: Json, meta: PatchMeta): { modified: Fi
   const modified = new FieldSet();
   const added = new FieldSet();
   const removed = new FieldSet();
+  // the maps' keys are JSON.stringify(path): the sets parse them only if asked for the paths
   for (const [k, fp] of lb) {
-    const p = JSON.parse(k) as FieldPath;
     const before = la.get(k);
-    if (before === undefined) added.add(p);
-    else if (before !== fp) modified.add(p);
+    if (before === undefined) added.addKey(k);
+    else if (before !== fp) modified.addKey(k);
   }
-  for (const k of la.keys()) if (!lb.has(k)) removed.add(JSON.parse(k) as FieldPath);
+  for (const k of la.keys()) if (!lb.has(k)) removed.addKey(k);
   return { modified, added, removed };
 }
 

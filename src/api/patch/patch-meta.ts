@@ -94,23 +94,39 @@ export function patchMetaFromOpenAPI(definitions: Record<string, OpenAPIV2Schema
     return schemaMeta(() => resolve(schema));
   };
 
-  const schemaMeta = (get: () => OpenAPIV2Schema | undefined): PatchMeta => ({
-    field(name: string): FieldLookup {
-      const s = get();
-      if (!s) return { info: {}, child: undefined };
-      let prop: OpenAPIV2Schema | undefined = s.properties?.[name];
-      if (!prop && typeof s.additionalProperties === 'object') prop = s.additionalProperties;
-      if (!prop) return { info: {}, child: undefined };
-      const info = infoOf(prop);
-      const resolved = resolve(prop);
-      if (resolved && isArrayType(resolved)) {
-        Object.assign(info, { ...infoOf(resolved), ...info });
-        return { info, child: metaFor(resolved.items) };
-      }
-      if (resolved && resolved !== prop) Object.assign(info, { ...infoOf(resolved), ...info });
-      return { info, child: metaFor(prop) };
-    },
-  });
+  const lookup = (prop: OpenAPIV2Schema): FieldLookup => {
+    const info = infoOf(prop);
+    const resolved = resolve(prop);
+    if (resolved && isArrayType(resolved)) {
+      Object.assign(info, { ...infoOf(resolved), ...info });
+      return { info, child: metaFor(resolved.items) };
+    }
+    if (resolved && resolved !== prop) Object.assign(info, { ...infoOf(resolved), ...info });
+    return { info, child: metaFor(prop) };
+  };
+
+  // Lookups are kept per schema: a field's (bounded by the schema's properties) and the one
+  // every additional property shares; callers only read them.
+  const schemaMeta = (get: () => OpenAPIV2Schema | undefined): PatchMeta => {
+    const known = new Map<string, FieldLookup>();
+    let additional: FieldLookup | undefined;
+    return {
+      field(name: string): FieldLookup {
+        const hit = known.get(name);
+        if (hit) return hit;
+        const s = get();
+        if (!s) return { info: {}, child: undefined };
+        const prop: OpenAPIV2Schema | undefined = s.properties && Object.hasOwn(s.properties, name) ? s.properties[name] : undefined;
+        if (prop) {
+          const f = lookup(prop);
+          known.set(name, f);
+          return f;
+        }
+        if (typeof s.additionalProperties === 'object') return (additional ??= lookup(s.additionalProperties));
+        return { info: {}, child: undefined };
+      },
+    };
+  };
 
   return metaFor({ $ref: REF_PREFIX + rootDefinition }) ?? emptyPatchMeta;
 }

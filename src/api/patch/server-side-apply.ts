@@ -162,10 +162,9 @@ export function updateManagedFields(opts: UpdateManagedFieldsOptions): KubeObjec
   for (const m of managers) {
     if (managerId(m) === myId) previous = m;
     else if (takenAway.size === 0) others.push(m);
-    else {
-      const set = m.set.difference(takenAway);
-      others.push(set.size === m.set.size ? m : { ...m, set, fieldsV1: undefined });
-    }
+    // most updates take nothing from the others: their sets stay encoded as stored
+    else if (!m.set.intersects(takenAway)) others.push(m);
+    else others.push({ ...m, set: m.set.difference(takenAway), fieldsV1: undefined });
   }
   // The usual update (a renewal, a heartbeat) changes values of fields this manager owns already:
   // its set stays as stored.
@@ -212,7 +211,7 @@ function decodeManagers(entries: ManagedFieldsEntry[] | undefined, keepEncoded =
 
 function setManagedFields(obj: KubeObject, managers: Manager[]): void {
   const entries = managers
-    .filter((m) => m.set.size > 0)
+    .filter((m) => !m.set.empty)
     .sort(
       (a, b) =>
         compareStrings(a.operation, b.operation) ||
@@ -235,13 +234,14 @@ function setManagedFields(obj: KubeObject, managers: Manager[]): void {
 }
 
 function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // toISOString is YYYY-MM-DDTHH:MM:SS.sssZ for years 0–9999: the seconds without the fraction
+  const iso = d.toISOString();
+  return iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d{3}Z$/, 'Z');
 }
 
 function filterIgnored(set: FieldSet): FieldSet {
-  return FieldSet.of(
-    set.paths().filter((p) => !IGNORED.some((ig) => ig.length <= p.length && ig.every((el, i) => el === p[i]) && (ig.length > 1 || ig[0] !== 'f:metadata' || p.length === 1))),
-  );
+  if (set.size === 0) return set;
+  return set.filter((p) => !IGNORED.some((ig) => ig.length <= p.length && ig.every((el, i) => el === p[i]) && (ig.length > 1 || ig[0] !== 'f:metadata' || p.length === 1)));
 }
 
 /** `obj` without metadata.managedFields, for reading only: a shallow copy sharing the rest */

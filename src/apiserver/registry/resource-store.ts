@@ -185,11 +185,18 @@ const charCounts = new Int32Array(128);
 /**
  * Whether `a` and `b` (of one length) hold the same characters in any order: JSON that differs
  * only in member order does. A renewal's new renewTime fails this without the two parses (the
- * old and new Lease have the same length). Characters past ASCII share the last slot.
+ * old and new Lease have the same length). Characters past ASCII share the last slot. The common
+ * prefix and suffix hold the same characters on both sides, so only the range between them is
+ * counted (a renewal's: the few digits of its renewTime).
  */
 function sameCharacters(a: string, b: string): boolean {
+  let start = 0;
+  let end = a.length;
+  while (start < end && a.charCodeAt(start) === b.charCodeAt(start)) start++;
+  while (end > start && a.charCodeAt(end - 1) === b.charCodeAt(end - 1)) end--;
+  if (start === end) return true;
   charCounts.fill(0);
-  for (let i = 0; i < a.length; i++) charCounts[Math.min(a.charCodeAt(i), 127)]++;
-  for (let i = 0; i < b.length; i++) if (--charCounts[Math.min(b.charCodeAt(i), 127)] < 0) return false;
+  for (let i = start; i < end; i++) charCounts[Math.min(a.charCodeAt(i), 127)]++;
+  for (let i = start; i < end; i++) if (--charCounts[Math.min(b.charCodeAt(i), 127)] < 0) return false;
   return true;
 }

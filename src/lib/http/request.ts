@@ -186,8 +186,14 @@ function abortError(signal: AbortSignal): Error {
   return reason instanceof Error ? reason : new DOMException('This operation was aborted', 'AbortError');
 }
 
-/** the body to its end: plain listeners (a stream's async iterator costs promises per chunk and a `finished()` watcher) */
-function readAll(res: IncomingMessage, keep: boolean): Promise<Buffer> {
+const prematureClose = (): Error => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+
+/**
+ * A message's body to its end (a response here, a request body in the apiserver): plain listeners
+ * (a stream's async iterator costs promises per chunk and a `finished()` watcher). `keep` false
+ * drains it; past `limit.maxBytes` it stops reading and fails with `limit.error()`.
+ */
+export function readAll(res: IncomingMessage, keep: boolean, limit?: { maxBytes: number; error: () => Error }): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     if (res.errored) {
       reject(res.errored);
@@ -197,8 +203,26 @@ function readAll(res: IncomingMessage, keep: boolean): Promise<Buffer> {
       resolve(Buffer.alloc(0));
       return;
     }
+    if (res.destroyed) {
+      reject(prematureClose());
+      return;
+    }
     const chunks: Buffer[] = [];
-    const onData = keep ? (c: Buffer) => void chunks.push(c) : () => undefined;
+    let size = 0;
+    const onData = !keep
+      ? () => undefined
+      : !limit
+        ? (c: Buffer) => void chunks.push(c)
+        : (c: Buffer): void => {
+            size += c.length;
+            if (size <= limit.maxBytes) {
+              chunks.push(c);
+              return;
+            }
+            cleanup();
+            res.resume();
+            reject(limit.error());
+          };
     const onEnd = (): void => {
       cleanup();
       resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
@@ -210,7 +234,7 @@ function readAll(res: IncomingMessage, keep: boolean): Promise<Buffer> {
     // closed without 'end' or 'error' (destroyed without a reason): as stream.finished says it
     const onClose = (): void => {
       if (res.readableEnded) return;
-      onError(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      onError(prematureClose());
     };
     const cleanup = (): void => {
       res.off('data', onData);
