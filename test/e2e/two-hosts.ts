@@ -77,7 +77,9 @@ async function sh(cmd: string, args: string[]): Promise<string> {
 
 export async function createUnderlay(opts: { hosts: string[]; ipv6?: boolean }): Promise<Underlay> {
   const rand = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
-  const prefix6 = `fd00:ee:${rand.slice(0, 4)}:${rand.slice(4)}`;
+  // groups without leading zeros: the form the kernel and the node print an address in
+  const group = (hex: string): string => parseInt(hex, 16).toString(16);
+  const prefix6 = `fd00:ee:${group(rand.slice(0, 4))}:${group(rand.slice(4))}`;
   const prefix = `10.${232 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}`;
   const switchNs = `hs-${rand}`;
   const rootLink = `hr${rand}`;
