@@ -106,3 +106,22 @@ test('a renewal that hangs is cut off at the renew deadline: the leader steps do
   hang = false;
   await done;
 });
+
+test('release: a renewal landing between its read and its write (Conflict) is read over once more', async () => {
+  const c = new FakeKubeClient();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  const a = elector(c, clock, 'a');
+  assert.equal(await a.tryAcquireOrRenew(), true);
+  const read = c.get.bind(c);
+  let reads = 0;
+  // the first read of release sees the lease before a renewal cut by the stop lands
+  c.get = (async (...args: Parameters<FakeKubeClient['get']>) => {
+    const got = await read(...args);
+    if (reads++ === 0) await c.update(Resources.leases, { ...got, spec: { ...(got as KubeObject & { spec: object }).spec, renewTime: '2026-01-01T00:00:01.000000Z' } } as KubeObject);
+    return got;
+  }) as FakeKubeClient['get'];
+  await a.release();
+  assert.equal(reads, 2);
+  const lease = await read<KubeObject & { spec: Record<string, unknown> }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
+  assert.equal(lease.spec.holderIdentity, '');
+});

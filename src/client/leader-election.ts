@@ -190,18 +190,27 @@ export class LeaderElector {
     }
   }
 
-  /** Give the lease up so another candidate need not wait for it to expire (client-go ReleaseOnCancel). */
+  /**
+   * Give the lease up so another candidate need not wait for it to expire (client-go ReleaseOnCancel).
+   * A renewal cut by the same stop may still land after the read (the server had it already): on
+   * that Conflict the lease is read and released once more.
+   */
   async release(): Promise<void> {
     const { client, namespace, name, identity } = this.cfg;
-    try {
-      const lease = await client.get<LeaseObject>(Resources.leases, name, { namespace });
-      if (lease.spec?.holderIdentity !== identity) return;
-      await client.update<LeaseObject>(Resources.leases, {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: formatMicroTime(this.clock.now()) },
-      });
-    } catch (err) {
-      this.cfg.logger.warn({ err }, 'lease release failed');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const lease = await client.get<LeaseObject>(Resources.leases, name, { namespace });
+        if (lease.spec?.holderIdentity !== identity) break;
+        await client.update<LeaseObject>(Resources.leases, {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: formatMicroTime(this.clock.now()) },
+        });
+        break;
+      } catch (err) {
+        if (attempt < 2 && isHedgeError(err, 'Conflict')) continue;
+        this.cfg.logger.warn({ err }, 'lease release failed');
+        break;
+      }
     }
     this.leading = false;
   }
