@@ -817,12 +817,13 @@ async function renewCpu(store: string, n: number, renewals: number): Promise<Row
     const server = (await sum(pids, cpuMs)) - cpu0;
     const fu = process.cpuUsage(fleet0);
     const etcdCpu = etcdPid === undefined ? '–' : (((await cpuMs(etcdPid)) - etcdCpu0) / renewals).toFixed(2);
+    const rss = await sum(pids, rssMiB);
     let calls = '–';
     if (calls0 !== undefined && cluster.etcd !== undefined) {
       const after = await etcdCalls(cluster.etcd.endpoint);
       calls = [...after].map(([m, c]) => [m, (c - (calls0.get(m) ?? 0)) / renewals] as const).filter(([, c]) => c >= 0.01).map(([m, c]) => `${m} ${c.toFixed(2)}`).join(', ');
     }
-    return [cluster.label, n, renewals, (server / renewals).toFixed(2), etcdCpu, calls, ((fu.user + fu.system) / 1000 / renewals).toFixed(2), ((renewals * 1000) / wall).toFixed(0), loadavg().map((l) => l.toFixed(1)).join(' ')];
+    return [cluster.label, n, renewals, (server / renewals).toFixed(2), etcdCpu, calls, ((fu.user + fu.system) / 1000 / renewals).toFixed(2), ((renewals * 1000) / wall).toFixed(0), rss.toFixed(0), loadavg().map((l) => l.toFixed(1)).join(' ')];
   } finally {
     ac.abort();
     await admin.close();
@@ -843,7 +844,7 @@ async function etcdCalls(endpoint: string): Promise<Map<string, number>> {
 }
 
 if (values['renew-cpu']) {
-  const cpuRows: Row[] = [['store', 'nodes', 'renewals', 'apiserver CPU ms / renewal', 'etcd CPU ms / renewal', 'etcd calls / renewal', 'fleet CPU ms / renewal', 'renewals/s', 'load avg']];
+  const cpuRows: Row[] = [['store', 'nodes', 'renewals', 'apiserver CPU ms / renewal', 'etcd CPU ms / renewal', 'etcd calls / renewal', 'fleet CPU ms / renewal', 'renewals/s', 'apiserver RSS MiB', 'load avg']];
   for (const store of stores) for (const n of sizes) cpuRows.push(await renewCpu(store, n, Number(values['renew-cpu'])));
   printTable('lease renewal CPU cost (back to back, 16 in flight)', cpuRows);
   process.exit(0);
