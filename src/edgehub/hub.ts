@@ -523,8 +523,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const server: Server = createServer({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     void handle(req, res);
   });
-  // the agent's connections outlive its quiet spells (a Lease renewal every 10 s): Node's 5 s
-  // default closed them between renewals, each renewal then paying a TLS handshake on both sides
+  // a local client's connections outlive its quiet spells (an agent's Lease renewal every 10 s, one
+  // on this port without the socket): Node's 5 s default closed them between renewals, each
+  // renewal then paying a TLS handshake on both sides
   server.keepAliveTimeout = 65_000;
   // small JSON answers must not wait for the client's delayed ACK (Nagle)
   server.on('secureConnection', (socket: import('node:tls').TLSSocket) => socket.setNoDelay(true));
