@@ -190,8 +190,13 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
     },
   ]);
   if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
-  // the agent never talks to the cloud itself: through the hub it keeps working offline
-  const client = new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent: `hedge-node/0.1 (${nodeName})` });
+  // the agent never talks to the cloud itself: through the hub it keeps working offline, over the
+  // hub's root-only unix socket (plain HTTP: no TLS connection per concurrent request in this
+  // process; idle ones closed after 2 s, a new one is a connect(2)), else its HTTPS endpoint
+  const userAgent = `hedge-node/0.1 (${nodeName})`;
+  const client = hub?.socketPath
+    ? new HttpKubeClient({ server: 'http://localhost', socketPath: hub.socketPath, keepAliveMs: HUB_SOCKET_IDLE_MS, userAgent })
+    : new HttpKubeClient({ ...(hub ? await loadKubeconfig(hub.kubeconfigPath) : conn), userAgent });
   // one list+watch and one cache per resource and selectors for the whole node: Services are read
   // by the pods' service variables, the service proxy and cluster DNS, EndpointSlices by the last two.
   // Nothing on the node reads managedFields: the caches keep objects without them (client-go's
@@ -696,6 +701,9 @@ async function startNodeDns(
     throw err;
   }
 }
+
+/** the agent's idle connections on the hub's unix socket are closed after this (the hub's own limit: 5 s) */
+const HUB_SOCKET_IDLE_MS = 2_000;
 
 /** The edgehub (issue 9): the node's loopback API, cache and write journal; undefined with --hub-listen off. */
 async function startNodeHub(

@@ -46,6 +46,12 @@ export interface HttpKubeClientOptions extends ConnectionConfig {
   maxSockets?: number;
   /** which free connection a request takes (see HttpAgentOptions.scheduling); default lifo */
   scheduling?: 'lifo' | 'fifo';
+  /** reach the server over this unix socket, plain HTTP (`server` then only names it: the Host header) */
+  socketPath?: string;
+  /** idle connections are closed after this (default 30 s) */
+  keepAliveMs?: number;
+  /** idle connections kept at most (see HttpAgentOptions.maxFreeSockets) */
+  maxFreeSockets?: number;
 }
 
 interface QueuedBind {
@@ -79,7 +85,17 @@ export class HttpKubeClient implements KubeClient {
 
   constructor(opts: HttpKubeClientOptions) {
     this.base = opts.server.replace(/\/+$/, '');
-    this.agent = new HttpAgent({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: !opts.insecureSkipTLSVerify, maxSockets: opts.maxSockets, scheduling: opts.scheduling });
+    this.agent = new HttpAgent({
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+      rejectUnauthorized: !opts.insecureSkipTLSVerify,
+      maxSockets: opts.maxSockets,
+      scheduling: opts.scheduling,
+      socketPath: opts.socketPath,
+      keepAliveMs: opts.keepAliveMs,
+      maxFreeSockets: opts.maxFreeSockets,
+    });
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'hedge/0.1' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.jsonHeaders = { ...this.headers, 'content-type': 'application/json' };

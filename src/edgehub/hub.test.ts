@@ -94,6 +94,28 @@ describe('edgehub', () => {
     assert.equal(node.metadata.name, NODE);
   });
 
+  it('serves the same API in plain HTTP on <dir>/hub.sock, root only, for the agent in its process: reads, a watch, writes', async () => {
+    const sock = hub.socketPath ?? assert.fail('the hub serves no unix socket');
+    assert.equal(sock, join(dir, 'hub', 'hub.sock'));
+    assert.equal((await stat(sock)).mode & 0o777, 0o600);
+    assert.equal((await stat(join(dir, 'hub'))).mode & 0o777, 0o700);
+    const viaSocket = new HttpKubeClient({ server: 'http://localhost', socketPath: sock, keepAliveMs: 200 });
+    try {
+      await until('pods replicated', async () => (await viaSocket.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` })).items.length === 2);
+      const list = await viaSocket.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` });
+      const ac = new AbortController();
+      const seen = collect(viaSocket, list.metadata.resourceVersion, ac.signal);
+      // a write as the node (to the cloud, then the replica) shows on the watch and through the certificate endpoint
+      await viaSocket.patch(Resources.pods, 'p2', 'merge', { status: { message: 'via-socket' } }, { namespace: 'default', subresource: 'status' });
+      await until('watch event', () => seen.events.some((e) => e.object.metadata.name === 'p2' && (e.object.status as { message?: string }).message === 'via-socket'));
+      assert.equal(((await local.get(Resources.pods, 'p2', { namespace: 'default' })).status as { message?: string }).message, 'via-socket');
+      ac.abort();
+      assert.equal(seen.error, undefined);
+    } finally {
+      await viaSocket.close();
+    }
+  });
+
   it('offline: reads from the cache, journals node writes, refuses others with 503, replays on reconnect', async () => {
     const list = await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` });
     const seen = collect(local, list.metadata.resourceVersion, watches.signal);

@@ -1,8 +1,8 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdir } from 'node:fs/promises';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createServer as createPlainServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -71,6 +71,11 @@ export interface RunningHub {
   readonly url: string;
   /** `<dir>/kubeconfig`, 0600, for local clients */
   readonly kubeconfigPath: string;
+  /**
+   * `<dir>/hub.sock` (0600 in the 0700 dir): the same API in plain HTTP for the agent in this
+   * process (root only: the file's access is the credential); undefined if it could not be made
+   */
+  readonly socketPath: string | undefined;
   state(): HubState;
   /** resolves when the hub reaches `s` */
   waitFor(s: HubState, signal?: AbortSignal): Promise<void>;
@@ -99,6 +104,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const log = o.logger.child({ component: 'edgehub' });
   const clock = o.clock ?? systemClock;
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
+  // root only, whoever made it: the PKI and the agent's socket are in it
+  await chmod(o.dir, 0o700);
   const pki = await ensureHubPki(o.dir, ['127.0.0.1', 'localhost', '::1']);
   const store = o.store ?? new SqliteStore({ path: join(o.dir, 'replica.db'), logger: log, cacheKiB: HUB_CACHE_KIB, acknowledgeAtCommit: true });
   const db = new HubDb(join(o.dir, 'hub.db'));
@@ -516,13 +523,47 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const server: Server = createServer({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     void handle(req, res);
   });
-  // the agent's connections outlive its quiet spells (a Lease renewal every 10 s): Node's 5 s
-  // default closed them between renewals, each renewal then paying a TLS handshake on both sides
+  // a local client's connections outlive its quiet spells (an agent's Lease renewal every 10 s, one
+  // on this port without the socket): Node's 5 s default closed them between renewals, each
+  // renewal then paying a TLS handshake on both sides
   server.keepAliveTimeout = 65_000;
   // small JSON answers must not wait for the client's delayed ACK (Nagle)
   server.on('secureConnection', (socket: import('node:tls').TLSSocket) => socket.setNoDelay(true));
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head));
+  // The same API in plain HTTP on a unix socket, for the agent in this process: a request of its
+  // own costs no TLS connection (each ~tens of KiB on both sides in this one process; 20 pods
+  // starting kept ~34 of them idle) and a new connection costs a connect(2), not a handshake, so
+  // connections are not kept long (the agent closes its own idle ones after 2 s). The socket is
+  // a file in the hub's 0700 dir, mode 0600: only root reaches it, and what root gets is what a
+  // hub client certificate gets (the front has one identity for every caller: root's, the node's
+  // own). Pods never see it: the data dir is in no pod's mount namespace.
+  const localServer = createPlainServer((req, res) => {
+    void handle(req, res);
+  });
+  localServer.keepAliveTimeout = 5_000;
+  localServer.on('clientError', (_err, socket) => socket.destroy());
+  localServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head));
+  async function listenLocal(path: string): Promise<string | undefined> {
+    try {
+      await rm(path, { force: true });
+      await new Promise<void>((resolve, reject) => {
+        localServer.once('error', reject);
+        localServer.listen(path, () => {
+          localServer.off('error', reject);
+          resolve();
+        });
+      });
+      await chmod(path, 0o600);
+      return path;
+    } catch (err) {
+      // a data dir whose path is too long for a socket (108 bytes): the agent uses the HTTPS endpoint
+      log.warn({ err, path }, 'edgehub local socket not served; the agent uses its HTTPS endpoint');
+      localServer.close();
+      return undefined;
+    }
+  }
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
@@ -531,15 +572,17 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   // a wildcard listen is reached (and certified) on loopback: 0.0.0.0 is in no certificate
   const local = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
   const url = `https://${addr.family === 'IPv6' ? `[${local}]` : local}:${addr.port}`;
+  const socketPath = await listenLocal(join(o.dir, 'hub.sock'));
   const kubeconfigPath = join(o.dir, 'kubeconfig');
   await writeKubeconfig(kubeconfigPath, { server: url, caCert: pki.ca.cert, credentials: { clientCert: pki.client.cert, clientKey: pki.client.key }, name: 'edgehub', user: HUB_CLIENT_USER });
   health.start();
-  log.info({ url, kubeconfig: kubeconfigPath }, 'edgehub listening');
+  log.info({ url, kubeconfig: kubeconfigPath, socket: socketPath }, 'edgehub listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     kubeconfigPath,
+    socketPath,
     replica,
     db,
     stats,
@@ -558,7 +601,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
         reflecting?.abort();
         await health.stop();
         server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        localServer.closeAllConnections();
+        await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), new Promise<void>((resolve) => localServer.close(() => resolve()))]);
+        if (socketPath) await rm(socketPath, { force: true });
         await reconnecting;
         await replica.idle();
         await inner.close();

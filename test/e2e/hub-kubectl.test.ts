@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -113,6 +114,20 @@ describe("kubectl through the node's edgehub: logs, exec, attach and port-forwar
       pf.kill('SIGKILL');
     }
   };
+
+  it("the agent is the hub's client on its root-only unix socket, not on the HTTPS port", async () => {
+    const sock = join(node.dataDir, 'hub', 'hub.sock');
+    assert.equal((await stat(sock)).mode & 0o777, 0o600);
+    assert.equal((await stat(join(node.dataDir, 'hub'))).mode & 0o777, 0o700);
+    // the listener and the connections it accepted are bound to the path: the agent's informer watches
+    const unix = (await readFile(`/proc/${node.pid()}/net/unix`, 'utf8')).split('\n').filter((l) => l.endsWith(` ${sock}`));
+    assert.ok(unix.length >= 2, `connections on ${sock}: ${unix.length - 1}`);
+    // and nobody is connected to the HTTPS port (kubectl is not running): no TLS connection of the agent's
+    const port = Number(new URL(/server: (\S+)/.exec(await readFile(hubKubeconfig, 'utf8'))![1]!).port).toString(16).toUpperCase().padStart(4, '0');
+    const tcp = (await readFile(`/proc/${node.pid()}/net/tcp`, 'utf8')).split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    const onHub = tcp.filter((f) => f[3] === '01' && (f[1]?.endsWith(`:${port}`) || f[2]?.endsWith(`:${port}`)));
+    assert.equal(onHub.length, 0, `established connections on the hub's port: ${onHub.length}`);
+  });
 
   it('online: served on the node through the hub kubeconfig', async () => {
     await logsExecAttachForward();

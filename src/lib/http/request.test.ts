@@ -4,11 +4,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateCa, generateClientCert, generateServingCert } from '../../apiserver/auth/pki.ts';
 import { isHedgeError } from '../errors.ts';
 import { followerCount } from '../signals.ts';
 import { HttpAgent, httpRequest } from './request.ts';
+
+async function until(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 describe('httpRequest', () => {
   let server: Server;
@@ -182,6 +193,54 @@ describe('HttpAgent TLS', () => {
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('over a unix socket: plain HTTP whatever the scheme, idle connections closed after keepAliveMs, at most maxFreeSockets kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'request-sock-'));
+    const path = join(dir, 's.sock');
+    const open = new Set<Socket>();
+    let accepted = 0;
+    let waiting: ServerResponse[] = [];
+    const unix = createServer((req, res) => {
+      if (req.url === '/pair') {
+        // answers two requests at once: both connections go free together
+        waiting.push(res);
+        if (waiting.length < 2) return;
+        for (const r of waiting) r.end('pair');
+        waiting = [];
+        return;
+      }
+      res.end(`${req.method} ${req.url} ${req.headers.host}`);
+    });
+    // the server would keep them a minute: only the client closes them
+    unix.keepAliveTimeout = 60_000;
+    unix.on('connection', (sock) => {
+      accepted++;
+      open.add(sock);
+      sock.on('close', () => open.delete(sock));
+    });
+    await new Promise<void>((r) => unix.listen(path, r));
+    try {
+      const agent = new HttpAgent({ socketPath: path, keepAliveMs: 100 });
+      const a = await httpRequest('http://hub.local/x?y=1', { agent });
+      assert.equal(await a.body.text(), 'GET /x?y=1 hub.local');
+      const b = await httpRequest('https://hub.local/z', { agent, method: 'POST', body: '' });
+      assert.equal(await b.body.text(), 'POST /z hub.local');
+      assert.equal(accepted, 1, 'the keep-alive connection was reused');
+      // idle for longer than keepAliveMs: the client closes it
+      await until(() => open.size === 0, 2_000);
+      await agent.close();
+
+      const capped = new HttpAgent({ socketPath: path, maxFreeSockets: 1 });
+      await Promise.all([0, 1].map(async () => (await httpRequest('http://hub.local/pair', { agent: capped })).body.dump()));
+      assert.equal(accepted, 3);
+      await until(() => open.size === 1);
+      await capped.close();
+    } finally {
+      unix.closeAllConnections();
+      await new Promise((r) => unix.close(r));
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -25,6 +25,10 @@ export interface HttpAgentOptions {
   keepAliveMs?: number;
   /** per origin (default unlimited) */
   maxSockets?: number;
+  /** idle connections kept per origin; more are closed as they go idle (default: maxSockets if bounded, else 256) */
+  maxFreeSockets?: number;
+  /** a unix socket to reach the server on, plain HTTP (the URL's host is then only the Host header) */
+  socketPath?: string;
   /**
    * which free connection a request takes: `lifo` (default) reuses the latest, so a pool larger than
    * its traffic shrinks as the rest idle out; `fifo` rotates over all of them, so none idles out
@@ -38,6 +42,7 @@ export class HttpAgent {
   readonly #plain: PlainAgent;
   readonly #tls: TlsAgent;
   readonly connectTimeoutMs: number | undefined;
+  readonly socketPath: string | undefined;
 
   constructor(opts: HttpAgentOptions = {}) {
     // A bounded pool keeps every connection it opened until it idles out (keepAliveMs): with node's
@@ -46,7 +51,7 @@ export class HttpAgent {
     // connection pool at 10,000 nodes: bursts of accepts and closes, accepting alone ~7 % of the
     // apiserver's busy time; the pool's cap took renewal p99 from 5.4 s to 0.5–0.8 s, README.md).
     const maxSockets = opts.maxSockets ?? Infinity;
-    const maxFreeSockets = Number.isFinite(maxSockets) ? maxSockets : 256;
+    const maxFreeSockets = opts.maxFreeSockets ?? (Number.isFinite(maxSockets) ? maxSockets : 256);
     const common = { keepAlive: true, timeout: opts.keepAliveMs ?? 30_000, maxSockets, maxFreeSockets, scheduling: opts.scheduling ?? 'lifo' };
     this.#plain = new PlainAgent(common);
     // one TLS context for every connection of the pool: given ca/cert/key instead, tls.connect
@@ -56,10 +61,11 @@ export class HttpAgent {
     const tls = own ? { secureContext: createSecureContext({ ca: opts.ca, cert: opts.cert, key: opts.key }) } : {};
     this.#tls = new TlsAgent({ ...common, ...tls, rejectUnauthorized: opts.rejectUnauthorized ?? true });
     this.connectTimeoutMs = opts.connectTimeoutMs;
+    this.socketPath = opts.socketPath;
   }
 
   for(url: URL): PlainAgent | TlsAgent {
-    return url.protocol === 'https:' ? this.#tls : this.#plain;
+    return url.protocol === 'https:' && this.socketPath === undefined ? this.#tls : this.#plain;
   }
 
   /** closes idle and in-use connections */
@@ -118,7 +124,9 @@ export function httpRequest(url: string | URL, opts: RequestOptions = {}): Promi
     return Promise.reject(new HedgeError('Invalid', `${target.protocol} URLs are not supported: ${target.origin}`));
   }
   const agent = opts.agent ?? (sharedAgent ??= new HttpAgent());
-  const send = target.protocol === 'https:' ? tlsRequest : plainRequest;
+  const socketPath = agent.socketPath;
+  // over a unix socket: plain HTTP whatever the scheme (the socket's file mode is the access control)
+  const send = target.protocol === 'https:' && socketPath === undefined ? tlsRequest : plainRequest;
   let headers: Record<string, string | number> | undefined = opts.headers;
   if (opts.body !== undefined) headers = { ...headers, 'content-length': Buffer.byteLength(opts.body) };
   const signal = opts.signal;
@@ -128,7 +136,7 @@ export function httpRequest(url: string | URL, opts: RequestOptions = {}): Promi
       return;
     }
     const method = opts.method ?? 'GET';
-    const req = send(target, { method, headers, agent: agent.for(target) });
+    const req = socketPath === undefined ? send(target, { method, headers, agent: agent.for(target) }) : send(target, { method, headers, agent: agent.for(target), socketPath, protocol: 'http:' });
     let headersTimer: NodeJS.Timeout | undefined;
     let deadline: NodeJS.Timeout | undefined;
     let connectTimer: NodeJS.Timeout | undefined;
