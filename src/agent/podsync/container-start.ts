@@ -47,6 +47,8 @@ export interface StartAttempt {
   beforeStart?: () => Promise<boolean>;
   /** the pod's volumes, set up once */
   volumes: () => Promise<Map<string, PreparedVolume>>;
+  /** before they are set up, the volumes' directories when their contents may follow the create (PodVolumes.dirsAhead) */
+  volumeDirsAhead?: () => Map<string, PreparedVolume> | undefined;
   /** this container's rootfs, prepared while the pod's sandbox was made (prepareRootfsEarly); the attempt owns it now */
   early?: Promise<EarlyRootfs | undefined>;
   event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
@@ -165,21 +167,17 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
   };
   let env: Map<string, string>;
   let volumes: Map<string, PreparedVolume>;
+  // on a runtime that shows a volume's files written after create (runc, crun), a first start
+  // creates the container while the contents (a TokenRequest, GETs through the hub) are on their
+  // way and waits for them before the start: the create is the longest step, and the volumes no
+  // longer hold it back. Not for a subPath mount (its source must exist at create).
+  const ahead = handler.volumesFilledAfterCreate && !(c.volumeMounts ?? []).some((m) => m.subPath || m.subPathExpr) ? o.volumeDirsAhead?.() : undefined;
   try {
-    volumes = await o.volumes();
+    volumes = ahead ?? (await o.volumes());
   } catch (err) {
     await dropRootfs();
     if (signal.aborted) throw err;
-    if (isVolumeNotReady(err)) {
-      // a claim not bound yet (or its PV not there): the kubelet's volume manager wording; the next pass retries
-      const msg = unableToMountMessage(err);
-      r.waiting = { reason: 'ContainerCreating', message: msg };
-      o.event('Warning', 'FailedMount', msg);
-      return;
-    }
-    const msg = (err as Error).message;
-    r.waiting = { reason: 'ContainerCreating', message: msg.startsWith('MountVolume.') ? msg : `MountVolume.SetUp failed: ${msg}` };
-    o.event('Warning', 'FailedMount', (err as Error).message);
+    volumesFailed(o, err);
     return;
   }
   try {
@@ -223,6 +221,19 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     await deps.snapshotter.remove(id).catch(() => undefined);
     return;
   }
+  if (ahead) {
+    try {
+      await o.volumes();
+    } catch (err) {
+      // as if the create had never been: the container goes and the pod reports the volume
+      const rmSignal = signal.aborted ? AbortSignal.timeout(60_000) : signal;
+      await handler.remove(id, rmSignal).catch(() => undefined);
+      await deps.snapshotter.remove(id).catch(() => undefined);
+      if (signal.aborted) throw err;
+      volumesFailed(o, err);
+      return;
+    }
+  }
   // The attempt exists now: it is the current container; the old current becomes "previous".
   const older = r.prevId;
   if (r.id) r.prevId = r.id;
@@ -251,6 +262,20 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     r.waiting = { reason: 'RunContainerError', message: msg };
     o.event('Warning', 'Failed', `Error: ${msg}`);
   }
+}
+
+/** the pod's volumes failed to set up: the attempt waits in ContainerCreating with a FailedMount event, as the kubelet's */
+function volumesFailed(o: StartAttempt, err: unknown): void {
+  if (isVolumeNotReady(err)) {
+    // a claim not bound yet (or its PV not there): the kubelet's volume manager wording; the next pass retries
+    const msg = unableToMountMessage(err);
+    o.record.waiting = { reason: 'ContainerCreating', message: msg };
+    o.event('Warning', 'FailedMount', msg);
+    return;
+  }
+  const msg = (err as Error).message;
+  o.record.waiting = { reason: 'ContainerCreating', message: msg.startsWith('MountVolume.') ? msg : `MountVolume.SetUp failed: ${msg}` };
+  o.event('Warning', 'FailedMount', msg);
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { Logger } from '../../lib/log.ts';
-import { setUpPodVolumes } from '../volumes/set-up.ts';
+import { setUpPodVolumes, volumeDirsAhead } from '../volumes/set-up.ts';
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
 import type { PreparedVolume, TokenCache, VolumeContext } from '../volumes/types.ts';
 import type { PodSyncDeps } from './types.ts';
@@ -31,6 +31,8 @@ export class PodVolumes {
   /** when volume contents were last written from their sources */
   #at = 0;
   readonly #tokens: TokenCache = new Map();
+  /** a set-up failed (a missing configMap...): containers wait for the volumes again before their create, not made and removed at each retry */
+  #failed = false;
 
   constructor(opts: PodVolumesOptions) {
     this.#o = opts;
@@ -51,14 +53,30 @@ export class PodVolumes {
     const at = this.#o.deps.clock.now();
     this.#pending ??= this.#o
       .span('volumes', () => setUpPodVolumes(this.#context(pod, signal)))
-      .then((v) => {
-        this.#at = at;
-        return (this.#volumes = v);
-      })
+      .then(
+        (v) => {
+          this.#at = at;
+          return (this.#volumes = v);
+        },
+        (err: unknown) => {
+          this.#failed = true;
+          throw err;
+        },
+      )
       .finally(() => {
         this.#pending = undefined;
       });
     return this.#pending;
+  }
+
+  /**
+   * Before the first set-up has finished: the volumes' directories, made now, when every volume
+   * can be filled after a container's create (set-up.ts, volumeDirsAhead); the caller still awaits
+   * `setUp` before the container starts. Undefined once set up, or when some volume cannot.
+   */
+  dirsAhead(pod: Pod): Map<string, PreparedVolume> | undefined {
+    if (this.#volumes || this.#failed) return undefined;
+    return volumeDirsAhead(this.#o.dataDir, pod);
   }
 
   /** when `refresh` next has contents to rewrite (the pod has configMap/secret/downwardAPI/projected volumes), else undefined */

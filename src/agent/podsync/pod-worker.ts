@@ -901,6 +901,7 @@ export class PodWorker {
       trace: this.trace,
       credentials: async () => (this.credentials ??= await pullCredentials(this.pod, this.deps.client, signal)),
       volumes: () => this.volumes.setUp(this.pod, signal),
+      volumeDirsAhead: () => this.volumes.dirsAhead(this.pod),
       ...(early ? { early } : {}),
       beforeStart: async () => {
         if (!(await this.networkAttached(signal))) return false;

@@ -242,4 +242,12 @@ export interface RuntimeHandler {
    * that read the file at create (runsc's gofer caches it).
    */
   setSandboxHosts?(id: SandboxId, hostsFile: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Files written into a volume's directory between a container's create and its start are seen
+   * by its process (the directory is bind-mounted at create, read through the mount): the pod
+   * worker then creates a pod's first container while its volumes' contents are still on their
+   * way (a TokenRequest, configMap GETs) and waits for them before the start. Not for runtimes
+   * that copy or cache a volume at create (runsc's gofer, a microVM's share).
+   */
+  readonly volumesFilledAfterCreate?: boolean;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alreadyExists, conflict, HedgeError, notFound } from '../../lib/errors.ts';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter } from './types.ts';
@@ -64,10 +65,15 @@ export class OverlaySnapshotter implements Snapshotter {
     return join(this.root, 'snapshots', String(r.id), 'fs');
   }
 
+  /**
+   * Synchronous inside, as host/atomic-fs.ts's writeFileAtomic and for the same reason: a small
+   * file on local disk (no fsync), and a container's snapshot is on its pod's start path, where
+   * each call through libuv's thread pool waited its turn behind the pod's other work.
+   */
   private async save(): Promise<void> {
     const tmp = `${this.metaPath()}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.meta));
-    await rename(tmp, this.metaPath());
+    writeFileSync(tmp, JSON.stringify(this.meta));
+    renameSync(tmp, this.metaPath());
   }
 
   /** the save in progress, and the one queued behind it (which every change made meanwhile joins) */
@@ -130,8 +136,9 @@ export class OverlaySnapshotter implements Snapshotter {
     const id = this.meta.nextId++;
     const dir = join(this.root, 'snapshots', String(id));
     try {
-      await mkdir(join(dir, 'fs'), { recursive: true, mode: 0o755 });
-      if (kind === 'active') await mkdir(join(dir, 'work'), { mode: 0o700 });
+      // synchronous: two mkdirs (see save)
+      mkdirSync(join(dir, 'fs'), { recursive: true, mode: 0o755 });
+      if (kind === 'active') mkdirSync(join(dir, 'work'), { mode: 0o700 });
       // the key taken or the parent removed while the directory was made
       check();
     } catch (err) {

@@ -1,4 +1,5 @@
-import type { ConfigMap, Secret, Volume, VolumeProjection } from 'kubernetes-types/core/v1.js';
+import type { ConfigMap, Pod, Secret, Volume, VolumeProjection } from 'kubernetes-types/core/v1.js';
+import { mkdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { Quantity } from '../../api/meta/quantity.ts';
 import { Resources } from '../../client/resources.ts';
@@ -28,6 +29,34 @@ export async function setUpPodVolumes(ctx: VolumeContext): Promise<Map<string, P
   return new Map(volumes.map((v, i) => [v.name, prepared[i]!]));
 }
 
+/** the directory (volumes/<plugin>) of a volume whose files the atomic writer puts in place */
+const contentPlugin = (v: Volume): string | undefined =>
+  v.configMap ? 'configmap' : v.secret ? 'secret' : v.downwardAPI ? 'downward-api' : v.projected ? 'projected' : undefined;
+
+/**
+ * The pod's volumes as a container's create needs them, their directories made now (empty), when
+ * what goes in them may come later: every volume a configMap, secret, downwardAPI or projected one
+ * (a directory the atomic writer fills; the container's bind mount of it shows files written after
+ * create) or a disk emptyDir (a directory). Undefined when any volume is of another kind (a claim
+ * that may not be bound, a hostPath to check, a tmpfs to mount): those are set up before create.
+ */
+export function volumeDirsAhead(dataDir: string, pod: Pod): Map<string, PreparedVolume> | undefined {
+  const uid = pod.metadata?.uid ?? '';
+  const out = new Map<string, PreparedVolume>();
+  for (const v of pod.spec?.volumes ?? []) {
+    if (v.emptyDir && v.emptyDir.medium !== 'Memory') {
+      out.set(v.name, { name: v.name, hostPath: volumeDir(dataDir, uid, 'empty-dir', v.name), readOnly: false });
+      continue;
+    }
+    const plugin = contentPlugin(v);
+    if (!plugin) return undefined;
+    out.set(v.name, { name: v.name, hostPath: volumeDir(dataDir, uid, plugin, v.name), readOnly: true });
+  }
+  // synchronous, as the atomic writer's calls (atomic-writer.ts); mode 0777 (less the umask) as set-up's
+  for (const v of out.values()) mkdirSync(v.hostPath, { recursive: true });
+  return out;
+}
+
 async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolume> {
   const uid = ctx.pod.metadata?.uid ?? '';
   const stamp = new Date(ctx.clock.now()).toISOString().replace(/[:.]/g, '_');
@@ -47,18 +76,14 @@ async function setUpVolume(ctx: VolumeContext, v: Volume): Promise<PreparedVolum
   if (v.persistentVolumeClaim) return setUpPersistentVolumeClaim(ctx, { ...v, persistentVolumeClaim: v.persistentVolumeClaim });
   if (v.ephemeral) return setUpPersistentVolumeClaim(ctx, { ...v, ephemeral: v.ephemeral });
   let files: ProjectedFile[] | undefined;
-  let plugin = '';
+  const plugin = contentPlugin(v) ?? '';
   if (v.configMap) {
-    plugin = 'configmap';
     files = await keyFiles(ctx, 'configmap', v.configMap.name ?? '', v.configMap.items, v.configMap.defaultMode, v.configMap.optional ?? false);
   } else if (v.secret) {
-    plugin = 'secret';
     files = await keyFiles(ctx, 'secret', v.secret.secretName ?? '', v.secret.items, v.secret.defaultMode, v.secret.optional ?? false);
   } else if (v.downwardAPI) {
-    plugin = 'downward-api';
     files = downwardFiles(ctx.pod, v.downwardAPI.items, v.downwardAPI.defaultMode);
   } else if (v.projected) {
-    plugin = 'projected';
     const mode = v.projected.defaultMode;
     const sources = await sideBySide<ProjectedFile[][]>((v.projected.sources ?? []).map((s) => ({ run: () => projectedSource(ctx, s, mode) })));
     files = sources.flat();

@@ -147,7 +147,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
     this.#cli = new OciRuntimeCli({ runtime: opts.runtime, stateDir: opts.stateDir, cgroupRoot: this.#cgroupRoot });
     // runc/crun bind-mount the file at create and read it through that mount; runsc's gofer caches it at create
     if (opts.runtime.kind !== 'runsc') this.setSandboxHosts = (id, hostsFile) => this.#setSandboxHosts(id, hostsFile);
+    // a volume is a bind mount of its host directory: what is written there before start is seen
+    this.volumesFilledAfterCreate = opts.runtime.kind !== 'runsc';
   }
+
+  readonly volumesFilledAfterCreate: boolean;
 
   readonly setSandboxHosts?: (id: SandboxId, hostsFile: string, signal: AbortSignal) => Promise<void>;
 

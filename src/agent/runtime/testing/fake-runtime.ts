@@ -45,6 +45,8 @@ export interface FakeRuntimeOptions {
   now?: () => number;
   /** offer setSandboxHosts, as runc's handler does (the pod worker then attaches the network beside container creation) */
   hostsAtStart?: boolean;
+  /** say files written into volumes between create and start are seen, as runc's handler does (volumesFilledAfterCreate) */
+  volumesAfterCreate?: boolean;
 }
 
 /**
@@ -69,6 +71,7 @@ export class FakeRuntime implements RuntimeHandler {
   constructor(opts: FakeRuntimeOptions = {}) {
     this.name = opts.name ?? 'runc';
     this.now = opts.now ?? Date.now;
+    this.volumesFilledAfterCreate = opts.volumesAfterCreate ?? false;
     if (opts.hostsAtStart) {
       this.setSandboxHosts = async (id, hostsFile) => {
         const sb = this.sandboxes.get(id);
@@ -80,6 +83,7 @@ export class FakeRuntime implements RuntimeHandler {
   }
 
   readonly setSandboxHosts?: (id: SandboxId, hostsFile: string, signal: AbortSignal) => Promise<void>;
+  readonly volumesFilledAfterCreate: boolean;
 
   async createSandbox(cfg: SandboxConfig): Promise<SandboxInfo> {
     this.ops.push(`createSandbox:${cfg.pod.name}`);
