@@ -901,6 +901,52 @@ describe('bounded pod starts', () => {
   });
 });
 
+describe('volume contents after create', () => {
+  it('on a runtime that sees them (runc), the first container is created while its volumes fill and started once they are written; a failed volume removes it and is not retried by creating again', async () => {
+    const h = await new Harness({ runtime: { volumesAfterCreate: true } }).init();
+    try {
+      await h.client.create(Resources.configmaps, { metadata: { name: 'cfg', namespace: 'default' }, data: { k: 'v' } } as KubeObject);
+      // the configMap cannot be read before a container exists: only a create ahead of the volumes gets a pod Running
+      const get = h.client.get.bind(h.client);
+      h.client.get = (async (...args: Parameters<typeof get>) => {
+        const by = args[0] === Resources.configmaps ? { cfg: 'create:a', missing: 'create:m' }[args[1]] : undefined;
+        if (by) await eventually(() => h.runtime.ops.includes(by), `${by} before the configMap read`);
+        return get(...args);
+      }) as typeof h.client.get;
+      const seenAtStart = new Map<string, boolean>();
+      const start = h.runtime.start.bind(h.runtime);
+      h.runtime.start = async (id: ContainerId) => {
+        const cfg = h.runtime.containers.get(id)?.cfg;
+        const src = cfg?.mounts.find((m) => m.containerPath === '/etc/c')?.hostPath;
+        if (cfg && src) seenAtStart.set(cfg.name, await readFile(join(src, 'k'), 'utf8').then((x) => x === 'v', () => false));
+        return start(id);
+      };
+      h.start();
+      await h.createPod('after', { containers: [app({ name: 'a', volumeMounts: [{ name: 'c', mountPath: '/etc/c' }] })], volumes: [{ name: 'c', configMap: { name: 'cfg' } }] });
+      await h.until('after', (x) => x.status?.phase === 'Running', 'Running');
+      assert.equal(seenAtStart.get('a'), true);
+
+      await h.createPod('nocfg', { containers: [app({ name: 'm', volumeMounts: [{ name: 'c', mountPath: '/etc/c' }] })], volumes: [{ name: 'c', configMap: { name: 'missing' } }] });
+      const p = await h.until('nocfg', (x) => cs(x, 'm')?.state?.waiting?.message?.includes('MountVolume.SetUp failed') === true, 'FailedMount');
+      assert.match(cs(p, 'm')?.state?.waiting?.message ?? '', /configmap "missing" not found/);
+      assert.equal(cs(p, 'm')?.state?.waiting?.reason, 'ContainerCreating');
+      assert.equal(cs(p, 'm')?.containerID, undefined);
+      assert.deepEqual(h.runtime.ops.filter((o) => /^(create|start|remove):m$/.test(o)), ['create:m', 'remove:m']);
+      assert.equal(h.runtime.byName('m'), undefined);
+      // its snapshot went with it: only the running pod's is left
+      const active = [...h.snapshotter.snapshots.values()].filter((x) => x.kind === 'active');
+      assert.deepEqual(active.map((x) => x.labels[Labels.podUid]), [(await h.client.get(Resources.pods, 'after', { namespace: 'default' })).metadata.uid]);
+      // the retry waits for the volume before creating: no container made and removed at each pass
+      await h.tick();
+      await h.tick();
+      assert.deepEqual(h.runtime.ops.filter((o) => o === 'create:m'), ['create:m']);
+      assert.ok(h.events.events.some((e) => e.name === 'nocfg' && e.reason === 'FailedMount'));
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('network beside container create', () => {
   it('creates the first container while the network attaches, starts it only after, and writes the pod IP into the hosts file', async () => {
     const h = await new Harness({ runtime: { hostsAtStart: true } }).init();
