@@ -147,6 +147,27 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.equal(p.status?.containerStatuses?.[0]?.state?.terminated?.message, 'out of cheese\n');
   });
 
+  it('a runc container\'s first process reads its configMap and service account token files (written between create and start)', async () => {
+    assert.equal((await server.api('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'at-start' }, data: { greeting: 'hello' } })).status, 201);
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const r = await server.api('POST', '/api/v1/namespaces/default/pods', {
+      metadata: { name: 'vols-at-start' },
+      spec: {
+        restartPolicy: 'Never',
+        volumes: [{ name: 'cfg', configMap: { name: 'at-start' } }],
+        containers: [{ name: 'c', image: busyboxImage, volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }],
+          command: ['sh', '-c', `set -e; g=$(cat /cfg/greeting); n=$(cat ${sa}/namespace); test -s ${sa}/token; test -s ${sa}/ca.crt; echo "$g $n" > /dev/termination-log`] }],
+      },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const p = await waitUntil('vols-at-start finished', 30_000, async () => {
+      const pod = await getPod('vols-at-start');
+      return pod?.status?.phase === 'Succeeded' || pod?.status?.phase === 'Failed' ? pod : undefined;
+    }, explain);
+    assert.equal(p.status?.phase, 'Succeeded', JSON.stringify(p.status?.containerStatuses));
+    assert.equal(p.status?.containerStatuses?.[0]?.state?.terminated?.message, 'hello default\n');
+  });
+
   it('kubectl debug --target: an ephemeral container joins the pod and sees its target\'s processes', async () => {
     await kubectl(['debug', 'web-runc', `--image=${busyboxImage}`, '--target=web', '-c', 'dbg', '--', 'sleep', '3600']);
     const p = await waitUntil('ephemeral container running', 60_000, async () => {
