@@ -15,6 +15,7 @@ import { isVolumeNotReady, unableToMountMessage } from '../volumes/persistent-vo
 import { prepareSubPaths } from '../volumes/sub-path.ts';
 import type { PreparedVolume } from '../volumes/types.ts';
 import { buildContainerConfig } from './container-config.ts';
+import { hasSubPath } from './pod-volumes.ts';
 import { resolveEnv } from './env.ts';
 import { ensureImage, pullPolicy } from './image-pull.ts';
 import { Labels } from './labels.ts';
@@ -171,7 +172,7 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
   // creates the container while the contents (a TokenRequest, GETs through the hub) are on their
   // way and waits for them before the start: the create is the longest step, and the volumes no
   // longer hold it back. Not for a subPath mount (its source must exist at create).
-  const ahead = handler.volumesFilledAfterCreate && !(c.volumeMounts ?? []).some((m) => m.subPath || m.subPathExpr) ? o.volumeDirsAhead?.() : undefined;
+  const ahead = handler.volumesFilledAfterCreate && !hasSubPath(c) ? o.volumeDirsAhead?.() : undefined;
   try {
     volumes = ahead ?? (await o.volumes());
   } catch (err) {
@@ -214,7 +215,10 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     });
     await mkdir(logDir, { recursive: true });
     const created = cfg;
-    await o.trace.span('container create', () => handler.createContainer(created, signal));
+    const creating = o.trace.span('container create', () => handler.createContainer(created, signal));
+    // the volumes' files are written while the runtime creates (a set-up already running is joined)
+    if (ahead) o.volumes().catch(() => undefined);
+    await creating;
   } catch (err) {
     if (signal.aborted) throw err;
     r.waiting = { reason: isHedgeError(err, 'Invalid') ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message };

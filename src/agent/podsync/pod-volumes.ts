@@ -3,10 +3,10 @@
  * the first container), refreshed from their sources every `refreshMs`, torn down with the
  * sandbox.
  */
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Container, Pod } from 'kubernetes-types/core/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import type { Logger } from '../../lib/log.ts';
-import { setUpPodVolumes, volumeDirsAhead } from '../volumes/set-up.ts';
+import { setUpPodVolumes, volumeDirsAhead, volumeDirsSuffice } from '../volumes/set-up.ts';
 import { tearDownPodVolumes } from '../volumes/tear-down.ts';
 import type { PreparedVolume, TokenCache, VolumeContext } from '../volumes/types.ts';
 import type { PodSyncDeps } from './types.ts';
@@ -74,6 +74,18 @@ export class PodVolumes {
    * can be filled after a container's create (set-up.ts, volumeDirsAhead); the caller still awaits
    * `setUp` before the container starts. Undefined once set up, or when some volume cannot.
    */
+  /**
+   * Whether a pod's first containers will be created on their volumes' directories alone
+   * (`dirsAhead`) on this runtime: every volume one whose files may follow the create, no subPath
+   * mount, no set-up done or failed. The set-up then starts as the first create is issued, so its
+   * work (requests through the hub, file writes) overlaps the create instead of the steps before it.
+   */
+  followCreate(pod: Pod, handler: { volumesFilledAfterCreate?: boolean }): boolean {
+    if (!handler.volumesFilledAfterCreate || this.#volumes || this.#failed || !volumeDirsSuffice(pod)) return false;
+    const spec = pod.spec;
+    return ![...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].some((c) => hasSubPath(c));
+  }
+
   dirsAhead(pod: Pod): Map<string, PreparedVolume> | undefined {
     if (this.#volumes || this.#failed) return undefined;
     return volumeDirsAhead(this.#o.dataDir, pod);
@@ -131,6 +143,9 @@ export class PodVolumes {
     };
   }
 }
+
+/** a mount of a path inside its volume: its source must exist at create */
+export const hasSubPath = (c: Container): boolean => (c.volumeMounts ?? []).some((m) => m.subPath || m.subPathExpr);
 
 /** volumes whose contents follow a source (refreshed every refreshMs) */
 const hasRefreshable = (pod: Pod): boolean => (pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.downwardAPI || v.projected);

@@ -444,8 +444,9 @@ export class PodWorker {
 
   /** the pass after the handler is known: sandbox, volumes, observe, containers, phase, status */
   private async sync(handler: RuntimeHandler, signal: AbortSignal): Promise<void> {
-    if (!this.sandbox?.created && !this.volumes.ready) {
-      // volumes need no sandbox (a TokenRequest, configMap GETs, files): ready them while the network comes up
+    if (!this.sandbox?.created && !this.volumes.ready && !this.volumes.followCreate(this.pod, handler)) {
+      // volumes need no sandbox (a TokenRequest, configMap GETs, files): ready them while the network
+      // comes up; or, when the first containers need only their directories at create, as the create begins
       this.volumes.setUp(this.pod, signal).catch(() => undefined);
     }
     if (!this.sandbox?.created) this.prepareRootfsEarly(signal);

@@ -33,6 +33,10 @@ export async function setUpPodVolumes(ctx: VolumeContext): Promise<Map<string, P
 const contentPlugin = (v: Volume): string | undefined =>
   v.configMap ? 'configmap' : v.secret ? 'secret' : v.downwardAPI ? 'downward-api' : v.projected ? 'projected' : undefined;
 
+/** whether every volume of the pod is one `volumeDirsAhead` makes (a container's create then needs only the directories) */
+export const volumeDirsSuffice = (pod: Pod): boolean =>
+  (pod.spec?.volumes ?? []).every((v) => (v.emptyDir ? v.emptyDir.medium !== 'Memory' : contentPlugin(v) !== undefined));
+
 /**
  * The pod's volumes as a container's create needs them, their directories made now (empty), when
  * what goes in them may come later: every volume a configMap, secret, downwardAPI or projected one
@@ -41,16 +45,13 @@ const contentPlugin = (v: Volume): string | undefined =>
  * that may not be bound, a hostPath to check, a tmpfs to mount): those are set up before create.
  */
 export function volumeDirsAhead(dataDir: string, pod: Pod): Map<string, PreparedVolume> | undefined {
+  if (!volumeDirsSuffice(pod)) return undefined;
   const uid = pod.metadata?.uid ?? '';
   const out = new Map<string, PreparedVolume>();
   for (const v of pod.spec?.volumes ?? []) {
-    if (v.emptyDir && v.emptyDir.medium !== 'Memory') {
-      out.set(v.name, { name: v.name, hostPath: volumeDir(dataDir, uid, 'empty-dir', v.name), readOnly: false });
-      continue;
-    }
-    const plugin = contentPlugin(v);
-    if (!plugin) return undefined;
-    out.set(v.name, { name: v.name, hostPath: volumeDir(dataDir, uid, plugin, v.name), readOnly: true });
+    const emptyDir = v.emptyDir !== undefined;
+    const dir = volumeDir(dataDir, uid, emptyDir ? 'empty-dir' : (contentPlugin(v) ?? ''), v.name);
+    out.set(v.name, { name: v.name, hostPath: dir, readOnly: !emptyDir });
   }
   // synchronous, as the atomic writer's calls (atomic-writer.ts); mode 0777 (less the umask) as set-up's
   for (const v of out.values()) mkdirSync(v.hostPath, { recursive: true });
