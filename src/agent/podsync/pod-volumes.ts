@@ -70,11 +70,6 @@ export class PodVolumes {
   }
 
   /**
-   * Before the first set-up has finished: the volumes' directories, made now, when every volume
-   * can be filled after a container's create (set-up.ts, volumeDirsAhead); the caller still awaits
-   * `setUp` before the container starts. Undefined once set up, or when some volume cannot.
-   */
-  /**
    * Whether a pod's first containers will be created on their volumes' directories alone
    * (`dirsAhead`) on this runtime: every volume one whose files may follow the create, no subPath
    * mount, no set-up done or failed. The set-up then starts as the first create is issued, so its
@@ -86,6 +81,11 @@ export class PodVolumes {
     return ![...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].some((c) => hasSubPath(c));
   }
 
+  /**
+   * Before the first set-up has finished: the volumes' directories, made now, when every volume
+   * can be filled after a container's create (set-up.ts, volumeDirsAhead); the caller still awaits
+   * `setUp` before the container starts. Undefined once set up, or when some volume cannot.
+   */
   dirsAhead(pod: Pod): Map<string, PreparedVolume> | undefined {
     if (this.#volumes || this.#failed) return undefined;
     return volumeDirsAhead(this.#o.dataDir, pod);
