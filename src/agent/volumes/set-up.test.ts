@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { lstat, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -9,7 +9,7 @@ import { FakeKubeClient } from '../../client/fake-client.ts';
 import { Resources } from '../../client/resources.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { FakeMounter } from './mounter.ts';
-import { setUpPodVolumes } from './set-up.ts';
+import { setUpPodVolumes, volumeDirsAhead } from './set-up.ts';
 import { tearDownPodVolumes } from './tear-down.ts';
 import type { TokenCache, VolumeContext } from './types.ts';
 import type { KubeObject } from '../../api/object.ts';
@@ -43,6 +43,24 @@ describe('pod volumes', () => {
     await tearDownPodVolumes({ dataDir: dir, uid: 'uid-1', mounter, signal: new AbortController().signal });
     assert.equal(mounter.mounted.size, 0);
     await assert.rejects(stat(join(dir, 'pods/uid-1')));
+  });
+
+  it('volumeDirsAhead: the directories set-up fills, made empty, when every volume may be filled after create; none otherwise', async () => {
+    const p = pod([{ name: 'cfg', configMap: { name: 'cm' } }, { name: 'tok', projected: { sources: [] } }, { name: 'scratch', emptyDir: {} }]);
+    const ahead = volumeDirsAhead(dir, p);
+    assert.ok(ahead);
+    const v = await setUpPodVolumes(ctx(p));
+    for (const [name, pv] of v) {
+      assert.deepEqual(ahead.get(name), pv, name);
+    }
+    assert.equal(await readFile(join(ahead.get('cfg')!.hostPath, 'b'), 'utf8'), 'B');
+    await tearDownPodVolumes({ dataDir: dir, uid: 'uid-1', mounter, signal: new AbortController().signal });
+    const fresh = volumeDirsAhead(dir, pod([{ name: 'cfg', secret: { secretName: 's' } }]));
+    assert.deepEqual((await readdir(fresh!.get('cfg')!.hostPath)), []);
+    assert.equal(volumeDirsAhead(dir, pod([{ name: 'cfg', configMap: { name: 'cm' } }, { name: 'mem', emptyDir: { medium: 'Memory' } }])), undefined);
+    assert.equal(volumeDirsAhead(dir, pod([{ name: 'h', hostPath: { path: '/etc' } }])), undefined);
+    assert.equal(volumeDirsAhead(dir, pod([{ name: 'c', persistentVolumeClaim: { claimName: 'x' } }])), undefined);
+    await tearDownPodVolumes({ dataDir: dir, uid: 'uid-1', mounter, signal: new AbortController().signal });
   });
 
   it('configMap with items/mode and atomic ..data swap on refresh', async () => {
