@@ -215,10 +215,10 @@ export async function startAttempt(o: StartAttempt): Promise<void> {
     });
     await mkdir(logDir, { recursive: true });
     const created = cfg;
-    const creating = o.trace.span('container create', () => handler.createContainer(created, signal));
-    // the volumes' files are written while the runtime creates (a set-up already running is joined)
-    if (ahead) o.volumes().catch(() => undefined);
-    await creating;
+    // the volumes' files are written while the runtime creates (a set-up already running is joined;
+    // one not started by then starts after the create, below)
+    const launching = ahead ? (): void => void o.volumes().catch(() => undefined) : undefined;
+    await o.trace.span('container create', () => handler.createContainer(created, signal, launching ? { launching } : undefined));
   } catch (err) {
     if (signal.aborted) throw err;
     r.waiting = { reason: isHedgeError(err, 'Invalid') ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message };

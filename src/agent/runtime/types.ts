@@ -187,6 +187,11 @@ export interface AttachRequest {
   onAttached?: () => void;
 }
 
+/** see RuntimeHandler.createContainer */
+export interface CreateHooks {
+  launching?: () => void;
+}
+
 export interface RuntimeHandler {
   /** RuntimeClass handler name */
   readonly name: string;
@@ -199,7 +204,12 @@ export interface RuntimeHandler {
   createSandbox(cfg: SandboxConfig, signal: AbortSignal): Promise<SandboxInfo>;
   /** stops everything left in the sandbox and frees its resources; idempotent */
   removeSandbox(id: SandboxId, signal: AbortSignal): Promise<void>;
-  createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void>;
+  /**
+   * `hooks.launching`, when given, is called as the runtime's own create begins (OCI: conmon →
+   * `runc create`, the step's long wait), so the caller can run work beside that wait rather than
+   * beside the handler's own preparation; a handler may not call it.
+   */
+  createContainer(cfg: ContainerConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<void>;
   start(id: ContainerId, signal: AbortSignal): Promise<void>;
   /** SIGTERM, wait up to timeoutSeconds, then SIGKILL; resolves once exited */
   stop(id: ContainerId, opts: { timeoutSeconds: number; signal: AbortSignal }): Promise<void>;

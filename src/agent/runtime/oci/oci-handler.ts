@@ -17,7 +17,7 @@ import type { Logger } from '../../../lib/log.ts';
 import { CgroupCounters, readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
 import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
-import type { AttachRequest, ContainerConfig, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
+import type { AttachRequest, ContainerConfig, ContainerId, CreateHooks, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import type { StatsScope } from '../../stats/types.ts';
 import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
@@ -364,7 +364,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
 
-  async createContainer(cfg: ContainerConfig, signal: AbortSignal): Promise<void> {
+  async createContainer(cfg: ContainerConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<void> {
     const t0 = performance.now();
     const [sandbox, existing] = await Promise.all([this.#sandbox(cfg.sandboxId), this.#readMeta(cfg.id)]);
     if (existing) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
@@ -413,7 +413,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
           ]),
         ),
       ]);
-      const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal);
+      const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal, hooks);
       meta.conmonPid = conmonPid;
       meta.pid = pid;
       const startTime = await procStartTime(pid);
@@ -456,7 +456,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** Resolves once `runtime create` has finished: conmon's sync pipe carries the container pid (or the error). */
-  async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal): Promise<{ conmonPid: number; pid: number }> {
+  async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<{ conmonPid: number; pid: number }> {
     const dir = this.#containerDir(cfg.id);
     const args = [
       '--api-version', '1',
@@ -489,14 +489,19 @@ export class OciRuntimeHandler implements RuntimeHandler {
     let res: { code: number; stderr: string };
     let text: string;
     if (spawner?.available) {
-      const r = await this.#span(cfg.id, 'conmon + runtime create (spawner)', () =>
-        spawner.run(cmd, argv, { signal, timeoutMs: CREATE_TIMEOUT_MS, env: { _OCI_SYNCPIPE: '3' }, syncPipe: true }),
-      );
+      const r = await this.#span(cfg.id, 'conmon + runtime create (spawner)', () => {
+        const running = spawner.run(cmd, argv, { signal, timeoutMs: CREATE_TIMEOUT_MS, env: { _OCI_SYNCPIPE: '3' }, syncPipe: true });
+        // the request is on its way to the helper: the caller's work runs beside the create
+        hooks?.launching?.();
+        return running;
+      });
       if (r.code !== 0) throw new HedgeError('Internal', `conmon exited ${r.code}: ${r.stderr.trim()}`);
       res = r;
       text = r.sync;
     } else {
-      ({ res, text } = await this.#conmonFromAgent(cfg, cmd, argv, signal));
+      const launched = this.#conmonFromAgent(cfg, cmd, argv, signal);
+      hooks?.launching?.();
+      ({ res, text } = await launched);
     }
     const m = /\{[^}]*\}/.exec(text);
     if (!m) throw new HedgeError('Internal', `conmon reported nothing on its sync pipe for ${cfg.id}: ${res.stderr.trim()}`);

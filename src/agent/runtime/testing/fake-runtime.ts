@@ -2,6 +2,7 @@ import { HedgeError } from '../../../lib/errors.ts';
 import type {
   ContainerConfig,
   ContainerId,
+  CreateHooks,
   ContainerStats,
   ContainerStatus,
   ExecRequest,
@@ -99,10 +100,11 @@ export class FakeRuntime implements RuntimeHandler {
     this.sandboxes.delete(id);
   }
 
-  async createContainer(cfg: ContainerConfig): Promise<void> {
+  async createContainer(cfg: ContainerConfig, _signal?: AbortSignal, hooks?: CreateHooks): Promise<void> {
     this.ops.push(`create:${cfg.name}`);
     if (!this.sandboxes.has(cfg.sandboxId)) throw new HedgeError('NotFound', `sandbox ${cfg.sandboxId} not found`);
     if (this.containers.has(cfg.id)) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
+    hooks?.launching?.();
     this.containers.set(cfg.id, { cfg, status: { state: 'created', createdAt: new Date(this.now()) }, behavior: { kind: 'run' } });
   }
 
