@@ -249,10 +249,18 @@ function setManagedFields(obj: KubeObject, managers: Manager[]): void {
   else delete obj.metadata.managedFields;
 }
 
+/** the last second rfc3339 formatted: the writes of one second share their managedFields time */
+let lastSecond = NaN;
+let lastSecondText = '';
+
 function rfc3339(d: Date): string {
+  const second = Math.floor(d.getTime() / 1000);
+  if (second === lastSecond) return lastSecondText;
   // toISOString is YYYY-MM-DDTHH:MM:SS.sssZ for years 0–9999: the seconds without the fraction
   const iso = d.toISOString();
-  return iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d{3}Z$/, 'Z');
+  lastSecondText = iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d{3}Z$/, 'Z');
+  lastSecond = second;
+  return lastSecondText;
 }
 
 function filterIgnored(set: FieldSet): FieldSet {
