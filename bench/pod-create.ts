@@ -8,6 +8,10 @@
  * and the load average; asserts nothing.
  *   node --import tsx bench/pod-create.ts [--pods 200] [--rounds 2] [--bin /other/tree/bin/hedge.js]
  *        [--cpu-prof DIR] (this tree's server under --cpu-prof, profiles into DIR) [--fresh] [--no-node] [--no-watch]
+ *        [--write-path] (the pods name a scheduler nobody runs; after the creates the bench binds each
+ *        one through pods/binding, as the scheduler does, then PATCHes its first status through
+ *        pods/status, a strategic merge patch shaped as the agent's statusPatch(): each step timed and
+ *        its server CPU per request printed in a table of its own)
  *        [--audit none,Metadata,RequestResponse] (this tree under each audit level, alternated like
  *        builds: one policy rule of that level for every request, the log in the data dir; `none` =
  *        no auditing)
@@ -31,9 +35,11 @@ const { values } = parseArgs({
     /** a new TLS connection per create (what bench/pod-start.ts paid before its harness sent DELETE bodies with a length) */
     fresh: { type: 'boolean', default: false },
     audit: { type: 'string' },
+    'write-path': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.pods);
+const WRITE_PATH = values['write-path'];
 const ROUNDS = Number(values.rounds);
 
 interface Server {
@@ -92,12 +98,12 @@ async function startServer(bin: string, execArgv: string[], auditLevel?: string)
   return server;
 }
 
-function call(s: Server, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+function call(s: Server, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; text: string }> {
   const u = new URL(path, s.url);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((res, rej) => {
     const req = request(
-      { method, host: u.hostname, port: u.port, path: u.pathname + u.search, agent: s.agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) } },
+      { method, host: u.hostname, port: u.port, path: u.pathname + u.search, agent: s.agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) } },
       (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
@@ -142,14 +148,56 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
-async function round(bin: string, execArgv: string[], tag: string, auditLevel?: string): Promise<{ t: number[]; auditBytes?: number; cpuMs: number }> {
-  const s = await startServer(bin, execArgv, auditLevel);
-  const cpu = { ms: 0 };
-  const t = await timedCreates(s, tag, cpu);
-  return { t, auditBytes: s.auditBytes, cpuMs: cpu.ms };
+interface Step {
+  t: number[];
+  cpuMs: number;
 }
 
-async function timedCreates(s: Server, tag: string, cpu: { ms: number }): Promise<number[]> {
+async function round(bin: string, execArgv: string[], tag: string, auditLevel?: string): Promise<{ t: number[]; auditBytes?: number; cpuMs: number; steps: Record<string, Step> }> {
+  const s = await startServer(bin, execArgv, auditLevel);
+  const cpu = { ms: 0 };
+  const steps: Record<string, Step> = {};
+  const t = await timedCreates(s, tag, cpu, steps);
+  return { t, auditBytes: s.auditBytes, cpuMs: cpu.ms, steps };
+}
+
+/** N requests one after another, each timed, and the server's CPU for them all */
+async function timedStep(s: Server, tag: string, what: string, want: number, req: (i: number) => [string, string, unknown, string?]): Promise<Step> {
+  const t: number[] = [];
+  const cpu0 = await s.cpuMs();
+  for (let i = 0; i < N; i++) {
+    const [method, path, body, contentType] = req(i);
+    const t0 = performance.now();
+    const r = await call(s, method, path, body, contentType);
+    t.push(performance.now() - t0);
+    if (r.status !== want) throw new Error(`${tag} ${what}: ${r.status} ${r.text}`);
+  }
+  return { t, cpuMs: (await s.cpuMs()) - cpu0 };
+}
+
+/** the first status the agent writes for a pod it started (pod-status.ts' statusPatch(): own conditions, podIPs replaced) */
+function firstStatus(i: number): unknown {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const ip = `10.88.${(i >> 8) & 255}.${i & 255}`;
+  const cond = (type: string, status: string) => ({ type, status, lastProbeTime: null, lastTransitionTime: now });
+  return {
+    status: {
+      phase: 'Running',
+      conditions: [cond('PodReadyToStartContainers', 'True'), cond('Initialized', 'True'), cond('Ready', 'True'), cond('ContainersReady', 'True')],
+      hostIP: '10.0.0.1',
+      hostIPs: [{ ip: '10.0.0.1' }, { $patch: 'replace' }],
+      podIP: ip,
+      podIPs: [{ ip }, { $patch: 'replace' }],
+      startTime: now,
+      qosClass: 'BestEffort',
+      containerStatuses: [
+        { name: 'c', state: { running: { startedAt: now } }, lastState: {}, ready: true, restartCount: 0, image: 'docker.io/library/busybox:latest', imageID: 'docker.io/library/busybox@sha256:' + '0'.repeat(64), containerID: `containerd://${String(i).padStart(64, '0')}`, started: true },
+      ],
+    },
+  };
+}
+
+async function timedCreates(s: Server, tag: string, cpu: { ms: number }, steps: Record<string, Step>): Promise<number[]> {
   const stopWatch = values['no-watch'] ? () => {} : watchPods(s);
   try {
     if (!values['no-node']) await addNode(s);
@@ -157,6 +205,12 @@ async function timedCreates(s: Server, tag: string, cpu: { ms: number }): Promis
     for (let i = 0; i < 20; i++) {
       const r = await call(s, 'POST', '/api/v1/namespaces/default/pods', pod(`warm-${i}`));
       if (r.status !== 201) throw new Error(`${tag}: ${r.status} ${r.text}`);
+      if (WRITE_PATH) {
+        const b = await call(s, 'POST', `/api/v1/namespaces/default/pods/warm-${i}/binding`, binding(`warm-${i}`));
+        if (b.status !== 201) throw new Error(`${tag} warm binding: ${b.status} ${b.text}`);
+        const p = await call(s, 'PATCH', `/api/v1/namespaces/default/pods/warm-${i}/status`, firstStatus(i), 'application/strategic-merge-patch+json');
+        if (p.status !== 200) throw new Error(`${tag} warm status: ${p.status} ${p.text}`);
+      }
     }
     const t: number[] = [];
     const cpu0 = await s.cpuMs();
@@ -168,7 +222,11 @@ async function timedCreates(s: Server, tag: string, cpu: { ms: number }): Promis
     }
     // the server's CPU for the creates and what they set off (the scheduler's binds, the watch)
     cpu.ms = (await s.cpuMs()) - cpu0;
-    if (!values['no-node']) {
+    if (WRITE_PATH) {
+      steps.binding = await timedStep(s, tag, 'binding', 201, (i) => ['POST', `/api/v1/namespaces/default/pods/pc-${i}/binding`, binding(`pc-${i}`)]);
+      steps['status PATCH'] = await timedStep(s, tag, 'status', 200, (i) => ['PATCH', `/api/v1/namespaces/default/pods/pc-${i}/status`, firstStatus(i), 'application/strategic-merge-patch+json']);
+    }
+    if (!values['no-node'] && !WRITE_PATH) {
       const l = await call(s, 'GET', '/api/v1/namespaces/default/pods');
       const items = (JSON.parse(l.text) as { items: { spec: { nodeName?: string } }[] }).items;
       const bound = items.filter((p) => p.spec.nodeName).length;
@@ -181,11 +239,13 @@ async function timedCreates(s: Server, tag: string, cpu: { ms: number }): Promis
   }
 }
 
+const binding = (name: string): unknown => ({ apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: 'bench-node' } });
+
 const pod = (name: string): unknown => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name },
-  spec: { runtimeClassName: 'runc', terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox:latest', command: ['sleep', '3600'] }] },
+  spec: { runtimeClassName: 'runc', ...(WRITE_PATH ? { schedulerName: 'bench-write-path' } : {}), terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'busybox:latest', command: ['sleep', '3600'] }] },
 });
 
 const own = join(REPO_ROOT, 'bin', 'hedge.js');
@@ -196,16 +256,26 @@ if (values.audit) {
   for (const level of values.audit.split(',')) builds.push([level === 'none' ? 'no audit' : `audit ${level}`, own, [], level]);
 }
 const rows: string[] = [];
+const stepRows: string[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   // alternate the order each round (ABC, CBA, ...) so no setting always runs first
   for (const [tag, bin, argv, level] of r % 2 === 0 ? builds : [...builds].reverse()) {
     const load = loadavg()[0].toFixed(1);
-    const { t, auditBytes, cpuMs } = await round(bin, argv, tag, level);
+    const { t, auditBytes, cpuMs, steps } = await round(bin, argv, tag, level);
+    for (const [what, st] of Object.entries(steps)) {
+      stepRows.push(`| ${r + 1} | ${tag} | ${what} | ${N} | ${pct(st.t, 50).toFixed(2)} | ${pct(st.t, 90).toFixed(2)} | ${(st.cpuMs / N).toFixed(2)} | ${loadavg()[0].toFixed(1)} |`);
+    }
     const audit = values.audit ? ` ${auditBytes === undefined ? '–' : (auditBytes / 1024).toFixed(0)} |` : '';
     rows.push(`| ${r + 1} | ${tag} | ${N} | ${pct(t, 50).toFixed(2)} | ${pct(t, 90).toFixed(2)} | ${pct(t, 99).toFixed(2)} | ${(cpuMs / N).toFixed(2)} | ${load}–${loadavg()[0].toFixed(1)} |${audit}`);
   }
 }
-console.log(`\n### pod create, POST → 201 (runc pods one after another${values['no-watch'] ? '' : ', one pod watch open'}${values['no-node'] ? '' : ', bound by the scheduler to a Ready Node object'}, ${values.fresh ? 'a new TLS connection each' : 'one kept-alive connection'})\n`);
+console.log(`\n### pod create, POST → 201 (runc pods one after another${values['no-watch'] ? '' : ', one pod watch open'}${values['no-node'] ? '' : WRITE_PATH ? ', a Ready Node object, bound by the bench after' : ', bound by the scheduler to a Ready Node object'}, ${values.fresh ? 'a new TLS connection each' : 'one kept-alive connection'})\n`);
 console.log(`| round | build | n | p50 ms | p90 ms | p99 ms | server CPU ms/create | load |${values.audit ? ' audit log KiB |' : ''}`);
 console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |${values.audit ? ' --- |' : ''}`);
 for (const r of rows) console.log(r);
+if (stepRows.length) {
+  console.log('\n### binding POST and first status PATCH (strategic merge), one after another per step\n');
+  console.log('| round | build | request | n | p50 ms | p90 ms | server CPU ms/request | load after |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of stepRows) console.log(r);
+}

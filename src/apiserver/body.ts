@@ -59,7 +59,7 @@ export function parseDocument(text: string, format: 'json' | 'yaml'): unknown {
     } catch (err) {
       throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
     }
-    return checkDepth(v);
+    return checkDepth(v, text.length);
   }
   let docs;
   try {
@@ -76,7 +76,7 @@ export function parseDocument(text: string, format: 'json' | 'yaml'): unknown {
     throw badRequest(`error converting YAML to JSON: ${doc.errors[0].message}`);
   }
   try {
-    return checkDepth(doc.toJS({ maxAliasCount: 100 }) as unknown);
+    return checkDepth(doc.toJS({ maxAliasCount: 100 }) as unknown, Infinity);
   } catch (err) {
     if (err instanceof HedgeError) throw err;
     throw new HedgeError('BadRequest', `error converting YAML to JSON: ${(err as Error).message}`);
@@ -86,7 +86,9 @@ export function parseDocument(text: string, format: 'json' | 'yaml'): unknown {
 /** Deeper than any real object; beyond it recursive copies and encoders could overflow the stack. */
 export const maxNestingDepth = 1000;
 
-function checkDepth(value: unknown): unknown {
+function checkDepth(value: unknown, textLength: number): unknown {
+  // each level of JSON opens and closes a bracket: a shorter text cannot be nested past the limit
+  if (textLength < 2 * (maxNestingDepth + 1)) return value;
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop() as [unknown, number];

@@ -48,6 +48,20 @@ export type Target = 'object' | 'list' | 'watch' | 'discovery' | 'other';
  * JSON after protobuf gets JSON; nothing acceptable -> 406.
  */
 export function negotiateOutput(accept: string | undefined, target: Target): OutputFormat {
+  // a client sends the same Accept on every request: its outcome, by header and target, is kept
+  const key = `${target} ${accept ?? ''}`;
+  const known = negotiated.get(key);
+  if (known !== undefined) return known;
+  const f = negotiate(accept, target);
+  if (negotiated.size >= 256) negotiated.clear();
+  negotiated.set(key, Object.freeze(f));
+  return f;
+}
+
+/** outcomes of negotiateOutput (frozen: shared by the requests that sent the same header) */
+const negotiated = new Map<string, OutputFormat>();
+
+function negotiate(accept: string | undefined, target: Target): OutputFormat {
   const ranges = parseAccept(accept);
   if (ranges.length === 0) return { kind: 'json' };
   for (const r of ranges) {

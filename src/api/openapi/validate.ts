@@ -22,12 +22,26 @@ export function validateAgainstSchema(definitions: Definitions, definitionName: 
   const result: SchemaValidationResult = { unknownFields: [], typeErrors: [] };
   const root = definitions[definitionName];
   if (!root) throw new Error(`no OpenAPI definition named ${definitionName}`);
-  walk(definitions, root, obj, '', result);
+  walk(definitions, root, obj, undefined, result);
   return result;
 }
 
-function join(path: string, field: string): string {
-  return path ? `${path}.${field}` : field;
+/**
+ * Where a value is, as a chain of steps up to the root: the walk visits every field of the body,
+ * and only a field it reports needs its path written out.
+ */
+interface Path {
+  readonly up: Path | undefined;
+  /** a field name, or an index of a list */
+  readonly step: string | number;
+}
+
+/** `spec.containers[0].image` */
+function pathText(p: Path | undefined): string {
+  if (p === undefined) return '';
+  const up = pathText(p.up);
+  if (typeof p.step === 'number') return `${up}[${p.step}]`;
+  return up ? `${up}.${p.step}` : p.step;
 }
 
 function jsonType(v: unknown): string {
@@ -37,7 +51,8 @@ function jsonType(v: unknown): string {
   return typeof v;
 }
 
-function typeError(result: SchemaValidationResult, path: string, value: unknown, expected: string): void {
+function typeError(result: SchemaValidationResult, at: Path | undefined, value: unknown, expected: string): void {
+  const path = pathText(at);
   const shown = isPlainObject(value) || Array.isArray(value) ? jsonType(value) : JSON.stringify(value);
   result.typeErrors.push({
     field: path || '<root>',
@@ -57,7 +72,7 @@ function resolve(definitions: Definitions, schema: SchemaObject): SchemaObject {
   return s;
 }
 
-function walk(definitions: Definitions, schemaIn: SchemaObject, value: unknown, path: string, result: SchemaValidationResult): void {
+function walk(definitions: Definitions, schemaIn: SchemaObject, value: unknown, path: Path | undefined, result: SchemaValidationResult): void {
   // null decodes to the zero value of any Go field
   if (value === null || value === undefined) return;
   const schema = resolve(definitions, schemaIn);
@@ -91,8 +106,8 @@ function walk(definitions: Definitions, schemaIn: SchemaObject, value: unknown, 
         // a null element of a list of structs would reach defaulting and validation as null: refuse it here
         const structs = items.type === 'object' || (items.type === undefined && !!items.properties);
         for (let i = 0; i < value.length; i++) {
-          if (value[i] === null && structs) typeError(result, `${path}[${i}]`, value[i], 'object');
-          else walk(definitions, schema.items, value[i], `${path}[${i}]`, result);
+          if (value[i] === null && structs) typeError(result, { up: path, step: i }, value[i], 'object');
+          else walk(definitions, schema.items, value[i], { up: path, step: i }, result);
         }
       }
       return;
@@ -110,15 +125,15 @@ function walk(definitions: Definitions, schemaIn: SchemaObject, value: unknown, 
   }
   const { properties, additionalProperties } = schema;
   if (properties) {
-    for (const [key, v] of Object.entries(value)) {
+    for (const key of Object.keys(value)) {
       const prop = properties[key];
-      if (prop) walk(definitions, prop, v, join(path, key), result);
-      else if (!schema['x-kubernetes-preserve-unknown-fields']) result.unknownFields.push(join(path, key));
+      if (prop) walk(definitions, prop, value[key], { up: path, step: key }, result);
+      else if (!schema['x-kubernetes-preserve-unknown-fields']) result.unknownFields.push(pathText({ up: path, step: key }));
     }
     return;
   }
   if (additionalProperties && typeof additionalProperties === 'object') {
-    for (const [key, v] of Object.entries(value)) walk(definitions, additionalProperties, v, join(path, key), result);
+    for (const key of Object.keys(value)) walk(definitions, additionalProperties, value[key], { up: path, step: key }, result);
   }
   // an object schema with neither properties nor additionalProperties is free-form (RawExtension, FieldsV1)
 }

@@ -150,25 +150,24 @@ export class FieldSet {
   /** FieldsV1 JSON with stable (sorted) key order. */
   toFieldsV1(): JsonObject {
     const root: JsonObject = {};
+    // the nodes members end at: one with children is written with `".": {}` among them
+    const members = new Set<JsonObject>();
     for (const [k, p] of this.#m()) {
       let node = root;
       for (const el of this.#path(k, p)) {
         node[el] ??= {};
         node = node[el] as JsonObject;
       }
+      members.add(node);
     }
-    const memberWithChildren = (p: FieldPath, node: JsonObject) => {
-      if (Object.keys(node).length > 0 && this.#m().has(JSON.stringify(p))) node['.'] = {};
-    };
-    const finish = (node: JsonObject, p: FieldPath): JsonObject => {
-      memberWithChildren(p, node);
+    const finish = (node: JsonObject): JsonObject => {
+      const keys = Object.keys(node);
+      if (keys.length > 0 && members.has(node)) keys.push('.');
       const out: JsonObject = {};
-      for (const k of Object.keys(node).sort(compareElements)) {
-        out[k] = k === '.' ? {} : finish(node[k] as JsonObject, [...p, k]);
-      }
+      for (const k of keys.sort(compareElements)) out[k] = k === '.' ? {} : finish(node[k] as JsonObject);
       return out;
     };
-    return finish(root, []);
+    return finish(root);
   }
 
   static fromFieldsV1(v: Json | undefined): FieldSet {
@@ -239,28 +238,48 @@ export function valueElement(v: Json): string {
 }
 
 /**
+ * Fields whose leaves a walk leaves out, by name at each level of nested objects: `true` skips the
+ * field and everything below it; an object names fields to skip inside the field's value (fields
+ * of maps only: a walk does not carry it into lists or atomic maps).
+ */
+export interface SkipTree {
+  readonly [field: string]: true | SkipTree | undefined;
+}
+
+/**
  * Leaves of `value` with a comparable fingerprint each: scalars, atomic lists/maps and
  * empty containers are leaves; so is every associative/set list item itself (the `.`
  * member), fingerprinted as present.
  */
-export function leaves(value: Json, meta: PatchMeta, out = new Map<string, string>(), path: FieldPath = []): Map<string, string> {
+export function leaves(value: Json, meta: PatchMeta, out = new Map<string, string>(), path: FieldPath = [], skip?: SkipTree, paths?: LeafPaths): Map<string, string> {
   if (isPlainObject(value)) {
     const keys = Object.keys(value);
-    if (keys.length === 0 && path.length > 0) putLeaf(out, path, '{}');
-    for (const k of keys) fieldLeaves(value[k], childMeta(meta, k), [...path, `f:${k}`], out);
+    if (keys.length === 0 && path.length > 0) putLeaf(out, path, '{}', paths);
+    for (const k of keys) {
+      const sk = skip?.[k];
+      if (sk === true) continue;
+      fieldLeaves(value[k], childMeta(meta, k), [...path, `f:${k}`], out, sk, paths);
+    }
     return out;
   }
-  if (path.length > 0) putLeaf(out, path, JSON.stringify(value));
+  if (path.length > 0) putLeaf(out, path, JSON.stringify(value), paths);
   return out;
 }
 
-const putLeaf = (out: Map<string, string>, p: FieldPath, fp: string): void => void out.set(JSON.stringify(p), fp);
+/** the paths of the leaves by key, when a caller keeps them (the path arrays are never changed once made) */
+type LeafPaths = Map<string, FieldPath> | undefined;
+
+const putLeaf = (out: Map<string, string>, p: FieldPath, fp: string, paths: LeafPaths): void => {
+  const key = JSON.stringify(p);
+  out.set(key, fp);
+  paths?.set(key, p);
+};
 
 /** the leaves of one field's value `v` at path `p` (its parent's meta gave `info` and `child`) */
-function fieldLeaves(v: Json, { info, child }: { info: FieldPatchInfo; child: PatchMeta }, p: FieldPath, out: Map<string, string>): void {
-  if (isPlainObject(v) && info.mapType === 'atomic') putLeaf(out, p, JSON.stringify(v));
-  else if (Array.isArray(v)) listLeaves(v, info, child, p, out, (q, fp) => putLeaf(out, q, fp));
-  else leaves(v, child, out, p);
+function fieldLeaves(v: Json, { info, child }: { info: FieldPatchInfo; child: PatchMeta }, p: FieldPath, out: Map<string, string>, skip?: SkipTree, paths?: LeafPaths): void {
+  if (isPlainObject(v) && info.mapType === 'atomic') putLeaf(out, p, JSON.stringify(v), paths);
+  else if (Array.isArray(v)) listLeaves(v, info, child, p, out, (q, fp) => putLeaf(out, q, fp, paths), paths);
+  else leaves(v, child, out, p, skip, paths);
 }
 
 function listLeaves(
@@ -270,6 +289,7 @@ function listLeaves(
   path: FieldPath,
   out: Map<string, string>,
   put: (p: FieldPath, fp: string) => void,
+  paths?: LeafPaths,
 ): void {
   const lk = listKind(info, list);
   if (list.length === 0 || lk.kind === 'atomic') {
@@ -282,7 +302,7 @@ function listLeaves(
     } else if (isPlainObject(item)) {
       const p = [...path, keyElement(item, lk.keys)];
       put(p, 'item');
-      leaves(item, child, out, p);
+      leaves(item, child, out, p, undefined, paths);
     }
   }
 }
@@ -295,22 +315,24 @@ export function fieldSetOf(value: Json, meta: PatchMeta): FieldSet {
  * Paths whose leaf differs (modified), appears (added) or disappears (removed) from a to b.
  * Walks both objects side by side and computes leaves only under fields whose values differ:
  * an update usually changes a few fields of a large object (a Lease's renewTime, a Node's
- * heartbeat), and the leaves of the unchanged rest are identical on both sides.
+ * heartbeat), and the leaves of the unchanged rest are identical on both sides. `skip`: fields
+ * the caller ignores (left out of all three sets).
  */
-export function compareValues(a: Json, b: Json, meta: PatchMeta): { modified: FieldSet; added: FieldSet; removed: FieldSet } {
+export function compareValues(a: Json, b: Json, meta: PatchMeta, skip?: SkipTree): { modified: FieldSet; added: FieldSet; removed: FieldSet } {
   const la = new Map<string, string>();
   const lb = new Map<string, string>();
-  differingLeaves(a, b, meta, [], la, lb);
+  const paths = new Map<string, FieldPath>();
+  differingLeaves(a, b, meta, [], la, lb, skip, paths);
   const modified = new FieldSet();
   const added = new FieldSet();
   const removed = new FieldSet();
-  // the maps' keys are JSON.stringify(path): the sets parse them only if asked for the paths
+  // the maps' keys are JSON.stringify(path), the paths kept beside them: the sets need not parse the keys
   for (const [k, fp] of lb) {
     const before = la.get(k);
-    if (before === undefined) added.addKey(k);
-    else if (before !== fp) modified.addKey(k);
+    if (before === undefined) added.addKey(k, paths.get(k));
+    else if (before !== fp) modified.addKey(k, paths.get(k));
   }
-  for (const k of la.keys()) if (!lb.has(k)) removed.addKey(k);
+  for (const k of la.keys()) if (!lb.has(k)) removed.addKey(k, paths.get(k));
   return { modified, added, removed };
 }
 
@@ -318,14 +340,26 @@ export function compareValues(a: Json, b: Json, meta: PatchMeta): { modified: Fi
  * leaves(a) into `la` and leaves(b) into `lb`, except the leaves of fields equal on both sides
  * (paths of different fields are disjoint, so leaving those out changes no comparison). Only
  * non-empty objects are walked side by side: an empty one is a leaf of its own (`{}`).
+ * `skip`: fields whose leaves are of no interest to the caller (managedFields' ignored ones), not walked.
  */
-function differingLeaves(a: Json, b: Json, meta: PatchMeta, path: FieldPath, la: Map<string, string>, lb: Map<string, string>): void {
+function differingLeaves(
+  a: Json,
+  b: Json,
+  meta: PatchMeta,
+  path: FieldPath,
+  la: Map<string, string>,
+  lb: Map<string, string>,
+  skip: SkipTree | undefined,
+  paths: LeafPaths,
+): void {
   if (!isPlainObject(a) || !isPlainObject(b) || Object.keys(a).length === 0 || Object.keys(b).length === 0) {
-    leaves(a, meta, la, path);
-    leaves(b, meta, lb, path);
+    leaves(a, meta, la, path, skip, paths);
+    leaves(b, meta, lb, path, skip, paths);
     return;
   }
   const visit = (k: string): void => {
+    const sk = skip?.[k];
+    if (sk === true) return;
     const inA = Object.hasOwn(a, k);
     const inB = Object.hasOwn(b, k);
     const va = a[k];
@@ -334,11 +368,11 @@ function differingLeaves(a: Json, b: Json, meta: PatchMeta, path: FieldPath, la:
     const cm = childMeta(meta, k);
     const p = [...path, `f:${k}`];
     if (inA && inB && isPlainObject(va) && isPlainObject(vb) && cm.info.mapType !== 'atomic') {
-      differingLeaves(va, vb, cm.child, p, la, lb);
+      differingLeaves(va, vb, cm.child, p, la, lb, sk, paths);
       return;
     }
-    if (inA) fieldLeaves(va, cm, p, la);
-    if (inB) fieldLeaves(vb, cm, p, lb);
+    if (inA) fieldLeaves(va, cm, p, la, sk, paths);
+    if (inB) fieldLeaves(vb, cm, p, lb, sk, paths);
   };
   for (const k of Object.keys(b)) visit(k);
   for (const k of Object.keys(a)) if (!Object.hasOwn(b, k)) visit(k);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { isHedgeError, type HedgeError } from '../../lib/errors.ts';
 import type { ManagedFieldsEntry } from 'kubernetes-types/meta/v1.js';
 import type { Json, KubeObject } from '../object.ts';
-import { compareValues, leaves, type FieldSet } from './field-set.ts';
+import { compareValues, FieldSet, leaves } from './field-set.ts';
 import { patchMetaFromOpenAPI, type OpenAPIV2Schema } from './patch-meta.ts';
 import { serverSideApply, updateManagedFields } from './server-side-apply.ts';
 
@@ -320,7 +320,21 @@ test('compareValues (fields equal on both sides skipped) agrees with comparing e
     change(b);
     for (const [x, y] of [[base, b], [b, base]] as [Json, Json][]) {
       const got = compareValues(x, y, meta);
-      assert.deepStrictEqual({ modified: keys(got.modified), added: keys(got.added), removed: keys(got.removed) }, reference(x, y), `variant ${i}`);
+      const want = reference(x, y);
+      assert.deepStrictEqual({ modified: keys(got.modified), added: keys(got.added), removed: keys(got.removed) }, want, `variant ${i}`);
+      // skipped fields: the same sets less what lies below them
+      const skipped = compareValues(x, y, meta, { status: true, metadata: { name: true, labels: true } });
+      const kept = (ks: string[]): string[] => ks.filter((k) => !/^\["f:status"|^\["f:metadata","f:(name|labels)"/.test(k));
+      assert.deepStrictEqual(
+        { modified: keys(skipped.modified), added: keys(skipped.added), removed: keys(skipped.removed) },
+        { modified: kept(want.modified), added: kept(want.added), removed: kept(want.removed) },
+        `variant ${i}, skipping`,
+      );
+      assert.deepStrictEqual(
+        [got.modified, got.added, got.removed].map((set) => set.toFieldsV1()),
+        [got.modified, got.added, got.removed].map((set) => FieldSet.of(set.paths()).toFieldsV1()),
+        `variant ${i}: FieldsV1 of the kept paths`,
+      );
     }
   }
 });

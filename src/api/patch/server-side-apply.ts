@@ -2,7 +2,7 @@ import type { ManagedFieldsEntry } from 'kubernetes-types/meta/v1.js';
 import { compareStrings } from '../../lib/compare.ts';
 import { HedgeError, type FieldCause } from '../../lib/errors.ts';
 import { isPlainObject, type Json, type JsonObject, type KubeObject } from '../object.ts';
-import { compareValues, fieldSetOf, FieldSet, keyElement, listKind, pathString, valueElement, type FieldPath } from './field-set.ts';
+import { compareValues, fieldSetOf, FieldSet, keyElement, listKind, pathString, valueElement, type FieldPath, type SkipTree } from './field-set.ts';
 import { jsonEqual } from './merge-patch.ts';
 import { childMeta, type FieldPatchInfo, type PatchMeta } from './patch-meta.ts';
 
@@ -35,6 +35,22 @@ const IGNORED: FieldPath[] = [
     (f) => ['f:metadata', `f:${f}`],
   ),
 ];
+
+/**
+ * IGNORED as fields a walk need not visit: what lies below an ignored path is dropped by
+ * filterIgnored anyway (a status write's whole status, on every update of a pod or node). The
+ * `f:metadata` entry ignores the metadata leaf alone, not its fields, so it skips nothing.
+ */
+const SKIPPED: SkipTree = (() => {
+  const root: Record<string, true | Record<string, true>> = {};
+  for (const ig of IGNORED) {
+    const [top, sub] = ig.map((el) => el.slice(2));
+    if (sub === undefined) {
+      if (top !== 'metadata') root[top!] = true;
+    } else ((root[top!] ??= {}) as Record<string, true>)[sub] = true;
+  }
+  return root;
+})();
 
 interface Manager {
   manager: string;
@@ -149,7 +165,7 @@ export function updateManagedFields(opts: UpdateManagedFieldsOptions): KubeObjec
   const managers = replaced ? decodeManagers(requested) : decodeManagers(stored, true);
   const oldJson = opts.old ? stripManaged(opts.old) : {};
   const newJson = stripManaged(opts.updated);
-  const cmp = compareValues(oldJson, newJson, meta);
+  const cmp = compareValues(oldJson, newJson, meta, SKIPPED);
   const modified = filterIgnored(cmp.modified);
   const added = filterIgnored(cmp.added);
   const removed = filterIgnored(cmp.removed);
@@ -233,10 +249,18 @@ function setManagedFields(obj: KubeObject, managers: Manager[]): void {
   else delete obj.metadata.managedFields;
 }
 
+/** the last second rfc3339 formatted: the writes of one second share their managedFields time */
+let lastSecond = NaN;
+let lastSecondText = '';
+
 function rfc3339(d: Date): string {
+  const second = Math.floor(d.getTime() / 1000);
+  if (second === lastSecond) return lastSecondText;
   // toISOString is YYYY-MM-DDTHH:MM:SS.sssZ for years 0–9999: the seconds without the fraction
   const iso = d.toISOString();
-  return iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d{3}Z$/, 'Z');
+  lastSecondText = iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d{3}Z$/, 'Z');
+  lastSecond = second;
+  return lastSecondText;
 }
 
 function filterIgnored(set: FieldSet): FieldSet {
