@@ -1,8 +1,9 @@
-import { Etcd3, type IOptions, type IKeyValue, type IResponseHeader, type Watcher } from 'etcd3';
+import type { IOptions, IKeyValue, IResponseHeader, Watcher } from 'etcd3';
 import { HedgeError } from '../../lib/errors.ts';
 import { silentLogger, type Logger } from '../../lib/log.ts';
 import { assertValidKey, prefixEnd, storeClosedError } from '../key-range.ts';
 import { storedBytes, valueOfBytes } from '../stored-bytes.ts';
+import { EtcdClient } from './etcd-client.ts';
 import { startCompactor } from './etcd-compactor.ts';
 import { shardOf } from './event-ring.ts';
 import { WatchFeed } from './watch-feed.ts';
@@ -102,7 +103,7 @@ const FUTURE = 'required revision is a future revision';
  * and also advance for writes outside `prefix`. All reads are linearizable.
  */
 export class EtcdStore implements Store {
-  private readonly client: Etcd3;
+  private readonly client: EtcdClient;
   private readonly prefix: string;
   private readonly log: Logger;
   private readonly queueLimit: number;
@@ -148,7 +149,7 @@ export class EtcdStore implements Store {
     if (opts.tls !== undefined) {
       options.credentials = { rootCertificate: opts.tls.ca, privateKey: opts.tls.key, certChain: opts.tls.cert };
     }
-    this.client = new Etcd3(options);
+    this.client = new EtcdClient(options);
     if (opts.compactIntervalMs !== undefined && opts.compactIntervalMs > 0) {
       this.compactor = startCompactor(this.client, opts.compactIntervalMs, this.log);
     }
@@ -180,7 +181,7 @@ export class EtcdStore implements Store {
   async get(key: string, opts: { revision?: number; signal?: AbortSignal } = {}): Promise<KeyValue | undefined> {
     this.checkOpen(opts.signal);
     const res = await this.call(() =>
-      this.client.kv.range({ key: Buffer.from(this.full(key)), revision: revisionArg(opts.revision) }),
+      this.client.fastRange({ key: Buffer.from(this.full(key)), revision: revisionArg(opts.revision) }),
     );
     const kv = res.kvs[0];
     return kv === undefined ? undefined : this.toKv(kv);
@@ -199,7 +200,7 @@ export class EtcdStore implements Store {
     const end = rangeEnd(fullPrefix);
     const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : 0;
     const res = await this.call(() =>
-      this.client.kv.range({
+      this.client.fastRange({
         key: Buffer.from(start),
         range_end: end,
         limit,
@@ -216,7 +217,7 @@ export class EtcdStore implements Store {
     this.checkOpen();
     const fullPrefix = this.full(prefix);
     const res = await this.call(() =>
-      this.client.kv.range({ key: Buffer.from(fullPrefix || '\0'), range_end: rangeEnd(fullPrefix), count_only: true }),
+      this.client.fastRange({ key: Buffer.from(fullPrefix || '\0'), range_end: rangeEnd(fullPrefix), count_only: true }),
     );
     return Number(res.count);
   }
@@ -226,7 +227,7 @@ export class EtcdStore implements Store {
     assertValidKey(key);
     const k = Buffer.from(this.full(key));
     const res = await this.call(() =>
-      this.client.kv.txn({
+      this.client.fastTxn({
         compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
         success: [{ request_put: { key: k, value: storedBytes(value) } }],
       }),
@@ -240,7 +241,7 @@ export class EtcdStore implements Store {
     this.checkOpen(opts.signal);
     const k = Buffer.from(this.full(key));
     const res = await this.call(() =>
-      this.client.kv.txn({
+      this.client.fastTxn({
         compare: [{ key: k, target: 'Mod', result: 'Equal', mod_revision: opts.expectedRevision }],
         success: [{ request_put: { key: k, value: storedBytes(value), prev_kv: true } }],
         failure: [{ request_range: { key: k } }],
@@ -261,7 +262,7 @@ export class EtcdStore implements Store {
         ? { key: k, target: 'Mod' as const, result: 'Greater' as const, mod_revision: 0 }
         : { key: k, target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected };
     const res = await this.call(() =>
-      this.client.kv.txn({
+      this.client.fastTxn({
         compare: [compare],
         success: [{ request_delete_range: { key: k, prev_kv: true } }],
         failure: [{ request_range: { key: k } }],
@@ -414,7 +415,7 @@ export class EtcdStore implements Store {
 
   async currentRevision(): Promise<number> {
     this.checkOpen();
-    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(this.prefix + '\0'), count_only: true }));
+    const res = await this.call(() => this.client.fastRange({ key: Buffer.from(this.prefix + '\0'), count_only: true }));
     return Number(res.header.revision);
   }
 
@@ -578,7 +579,7 @@ export class EtcdStore implements Store {
   private async watchFailure(err: unknown, next: number): Promise<unknown> {
     if (this.closed) return storeClosedError();
     try {
-      await this.call(() => this.client.kv.range({ key: Buffer.from(this.prefix + '\0'), revision: next, count_only: true }));
+      await this.call(() => this.client.fastRange({ key: Buffer.from(this.prefix + '\0'), revision: next, count_only: true }));
     } catch (probe) {
       if (probe instanceof HedgeError && probe.code === 'Gone') return probe;
     }

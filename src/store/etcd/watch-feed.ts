@@ -67,6 +67,10 @@ export class WatchFeed {
     // etcd needs a non-empty start key; '\0'..'\0' is the whole keyspace
     this.watcher = (opts.fullPrefix === '' ? builder.inRange({ start: '\0', end: '\0' }) : builder.prefix(opts.fullPrefix)).watcher();
     const w = this.watcher;
+    // etcd3's own 'data' listener re-emits every event by its type (nobody listens) and computes its
+    // resume revision with a BigNumber per response, which pinResume overwrites on every response:
+    // per Lease renewal on the apiserver watching Leases, for nothing
+    w.removeAllListeners('data');
     w.on('data', (res) => {
       if (res.events.length === 0) {
         // a progress notification (etcd sends them to caught-up watches only, as the store's direct
