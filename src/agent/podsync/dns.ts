@@ -77,13 +77,17 @@ export function podDNSType(pod: Pod): PodDNSType {
   }
 }
 
+/** the kubelet's MissingClusterDNS words, the Event on the Node (the pod's own Event prefixes the pod) */
+export const MISSING_CLUSTER_DNS_NODE_MESSAGE = 'kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.';
+
 /**
- * The kubelet's MissingClusterDNS warning, when the pod's policy wants the cluster DNS and the node
- * has none (`--cluster-dns off`): the pod falls back to the host's resolvers. undefined otherwise.
+ * The kubelet's MissingClusterDNS warning on the pod, when the pod's policy wants the cluster DNS and
+ * the node has none (`--cluster-dns off`): the pod falls back to the host's resolvers. undefined
+ * otherwise. The kubelet records MISSING_CLUSTER_DNS_NODE_MESSAGE on its Node at the same time.
  */
 export function missingClusterDNS(pod: Pod, clusterDNS: readonly string[]): string | undefined {
   if (podDNSType(pod) !== 'cluster' || clusterDNS.length > 0) return undefined;
-  return `pod: "${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? 'default'}(${pod.metadata?.uid ?? ''})". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`;
+  return `pod: "${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? 'default'}(${pod.metadata?.uid ?? ''})". ${MISSING_CLUSTER_DNS_NODE_MESSAGE}`;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { NetworkResult, NetworkSandbox } from '../network/types.ts';
 import { effectiveCapabilities } from '../runtime/oci/spec.ts';
 import type { RuntimeHandler, SandboxPersistentVolume } from '../runtime/types.ts';
 import type { PodSyncConfig } from './config.ts';
-import { hostsFile, missingClusterDNS, parseResolvConf, podHostname, resolvConf } from './dns.ts';
+import { hostsFile, MISSING_CLUSTER_DNS_NODE_MESSAGE, missingClusterDNS, parseResolvConf, podHostname, resolvConf } from './dns.ts';
 import { Labels } from './labels.ts';
 import { podResources } from './resources.ts';
 import { saveSandbox } from './sandbox-state.ts';
@@ -180,7 +180,12 @@ async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promis
   const hostHosts = hostNetwork ? await readFile(cfg.hostHostsFile ?? '/etc/hosts', 'utf8').catch(() => '') : '';
   // the kubelet warns at each sandbox it makes so (and the pod gets the host's resolvers)
   const noDns = missingClusterDNS(pod, cfg.clusterDNS);
-  if (noDns) o.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'MissingClusterDNS', message: noDns });
+  if (noDns) {
+    // on the Node (the kubelet's nodeRef: uid = the node's name) and on the pod, as the kubelet's dns.go
+    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: cfg.nodeName, uid: cfg.nodeName } };
+    o.deps.events.emit({ involved: node, type: 'Warning', reason: 'MissingClusterDNS', message: MISSING_CLUSTER_DNS_NODE_MESSAGE });
+    o.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'MissingClusterDNS', message: noDns });
+  }
   const dir = join(cfg.dataDir, 'pods', ref.uid, 'sandbox');
   await mkdir(dir, { recursive: true });
   await trace.span('sandbox create', () =>

@@ -64,6 +64,10 @@ describe('pod sync lifecycle', () => {
     const warned = h.events.events.find((e) => e.name === 'ok' && e.reason === 'MissingClusterDNS');
     assert.equal(warned?.type, 'Warning');
     assert.match(warned?.message ?? '', /^pod: "ok_default\(.+\)"\. kubelet does not have ClusterDNS IP configured/);
+    // and on the Node, as the kubelet's dns.go
+    const onNode = h.events.events.find((e) => e.kind === 'Node' && e.reason === 'MissingClusterDNS');
+    assert.equal(onNode?.type, 'Warning');
+    assert.match(onNode?.message ?? '', /^kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy/);
 
     h.runtime.exit(rc!.id, 0);
     const done = await h.until('ok', (x) => x.status?.phase === 'Succeeded', 'Succeeded');
