@@ -24,3 +24,23 @@ test('startControllers runs the controllers under leader election and stops on a
   const released = await client.get<{ metadata: object; spec: { holderIdentity?: string } }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
   assert.equal(released.spec.holderIdentity, '');
 });
+
+test('the controllers share one watch per resource, and hold none once stopped', async () => {
+  const client = new FakeKubeClient();
+  const clock = new FakeClock();
+  await client.create(Resources.nodes, makeNode('n1'));
+  const ac = new AbortController();
+  const running = startControllers({ client, clock, logger: silentLogger(), signal: ac.signal, leaderElection: { identity: 'me' } });
+  await client.create(Resources.pods, makePod('p'));
+  await until(async () => (await client.get<PodObject>(Resources.pods, 'p', { namespace: 'default' })).spec?.nodeName === 'n1', 'bound');
+  // every controller has synced: the scheduler, node lifecycle, resource quota, workload, HPA,
+  // disruption, EndpointSlice and volume controllers all read pods, all but a few nodes
+  await until(async () => running.workloads !== undefined && running.hpa !== undefined && running.disruption !== undefined && running.volumes !== undefined, 'all leading');
+  const watches = (plural: string): number => client.calls.filter((c) => c.verb === 'watch' && c.plural === plural).length;
+  assert.equal(watches('pods'), 1);
+  assert.equal(watches('nodes'), 1);
+  assert.equal(watches('persistentvolumeclaims'), 1);
+  ac.abort();
+  await running.done;
+  assert.equal(client.openWatches, 0);
+});
