@@ -8,7 +8,8 @@ import type { PodObject } from './common/types.ts';
 import { startControllers } from './start.ts';
 import { makeNode, makePod, until } from './testing/objects.ts';
 
-test('startControllers runs the controllers under leader election and stops on abort', async () => {
+/** the controllers under leader election on a fake API with one Node, once they bound a pod to it */
+async function startedAndBound(): Promise<{ client: FakeKubeClient; ac: AbortController; running: ReturnType<typeof startControllers> }> {
   const client = new FakeKubeClient();
   const clock = new FakeClock();
   await client.create(Resources.nodes, makeNode('n1'));
@@ -16,6 +17,11 @@ test('startControllers runs the controllers under leader election and stops on a
   const running = startControllers({ client, clock, logger: silentLogger(), signal: ac.signal, leaderElection: { identity: 'me' } });
   await client.create(Resources.pods, makePod('p'));
   await until(async () => (await client.get<PodObject>(Resources.pods, 'p', { namespace: 'default' })).spec?.nodeName === 'n1', 'bound');
+  return { client, ac, running };
+}
+
+test('startControllers runs the controllers under leader election and stops on abort', async () => {
+  const { client, ac, running } = await startedAndBound();
   const leases = await client.list(Resources.leases, { namespace: 'kube-system' });
   assert.deepEqual(leases.items.map((l) => l.metadata.name).sort(), ['hedge-clusterrole-aggregation', 'hedge-controller-manager', 'hedge-disruption-controller', 'hedge-endpointslice-controller', 'hedge-hpa', 'hedge-node-lifecycle', 'hedge-persistentvolume-controller', 'hedge-resourcequota-controller', 'hedge-scheduler']);
   assert.ok(running.nodeLifecycle);
@@ -23,4 +29,18 @@ test('startControllers runs the controllers under leader election and stops on a
   await running.done;
   const released = await client.get<{ metadata: object; spec: { holderIdentity?: string } }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
   assert.equal(released.spec.holderIdentity, '');
+});
+
+test('the controllers share one watch per resource, and hold none once stopped', async () => {
+  const { client, ac, running } = await startedAndBound();
+  // every controller has synced: the scheduler, node lifecycle, resource quota, workload, HPA,
+  // disruption, EndpointSlice and volume controllers all read pods, all but a few nodes
+  await until(async () => running.workloads !== undefined && running.hpa !== undefined && running.disruption !== undefined && running.volumes !== undefined, 'all leading');
+  const watches = (plural: string): number => client.calls.filter((c) => c.verb === 'watch' && c.plural === plural).length;
+  assert.equal(watches('pods'), 1);
+  assert.equal(watches('nodes'), 1);
+  assert.equal(watches('persistentvolumeclaims'), 1);
+  ac.abort();
+  await running.done;
+  assert.equal(client.openWatches, 0);
 });

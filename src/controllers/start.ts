@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from '../lib/log.ts';
 import type { Clock } from '../client/clock.ts';
 import { LeaderElector } from '../client/leader-election.ts';
+import { SharedInformerFactory } from '../client/shared-informers.ts';
 import type { KubeClient } from '../client/types.ts';
 import { ClusterRoleAggregationController } from './clusterroleaggregation/controller.ts';
 import { RootCaCertPublisher } from './rootcacert/controller.ts';
@@ -27,7 +28,7 @@ export interface LeaderElectionOptions {
   retryPeriodSeconds?: number;
 }
 
-type Tunables<T> = Omit<T, 'client' | 'logger' | 'clock'>;
+type Tunables<T> = Omit<T, 'client' | 'logger' | 'clock' | 'informerFactory'>;
 
 export interface ControllersOptions {
   client: KubeClient;
@@ -52,7 +53,7 @@ export interface ControllersOptions {
   /** EndpointSlices and Endpoints for Services with selectors; false disables */
   endpointSlices?: false | Tunables<EndpointSliceControllerConfig>;
   /** ResourceQuota status (hard, used), recounted on changes and every resync period; false disables */
-  resourceQuota?: false | Omit<ResourceQuotaControllerConfig, 'client' | 'logger'>;
+  resourceQuota?: false | Omit<ResourceQuotaControllerConfig, 'client' | 'logger' | 'informerFactory'>;
   /**
    * the PV controller (binding, local-path provisioning, reclaim) and pvc/pv protection; false
    * disables. Local-path directories are deleted through the node proxy when the client can
@@ -88,6 +89,10 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   const identity = opts.leaderElection?.identity ?? `${hostname()}_${process.pid}`;
   const runs: Promise<void>[] = [];
   const out: RunningControllers = { done: Promise.resolve() };
+  // kube-controller-manager's one informer factory: one watch and cache per resource for every
+  // controller of this process. An informer runs while some controller that leads uses it (a
+  // follower holds no watch), each controller's handlers come and go with its terms.
+  const informerFactory = new SharedInformerFactory({ client, logger: logger.child({ component: 'shared-informers' }), clock });
 
   const supervise = (name: string, runTerm: (s: AbortSignal) => Promise<void>): void => {
     // one term signal is shared by every informer, sync wait and retry of a controller: many listeners is normal
@@ -113,7 +118,7 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   };
 
   if (opts.scheduler !== false) {
-    const cfg = { ...opts.scheduler, client, logger, clock, identity };
+    const cfg = { ...opts.scheduler, client, logger, clock, identity, informerFactory };
     // A fresh Scheduler per leadership term: its caches must not outlive the term.
     supervise('hedge-scheduler', async (s) => {
       out.scheduler = new Scheduler(cfg);
@@ -121,14 +126,14 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     });
   }
   if (opts.nodeLifecycle !== false) {
-    const cfg = { ...opts.nodeLifecycle, client, logger, clock };
+    const cfg = { ...opts.nodeLifecycle, client, logger, clock, informerFactory };
     supervise('hedge-node-lifecycle', async (s) => {
       out.nodeLifecycle = new NodeLifecycleController(cfg);
       await out.nodeLifecycle.run(s);
     });
   }
   if (opts.nodeIpam) {
-    const cfg = { ...opts.nodeIpam, client, logger, clock };
+    const cfg = { ...opts.nodeIpam, client, logger, clock, informerFactory };
     // a fresh allocator per term, rebuilt from the Nodes: a failover never double-assigns
     supervise('hedge-node-ipam', async (s) => {
       out.nodeIpam = new NodeIpamController(cfg);
@@ -144,12 +149,12 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   if (opts.rootCaCert) {
     const { rootCa } = opts.rootCaCert;
     supervise('hedge-root-ca-cert-publisher', async (s) => {
-      out.rootCaCert = new RootCaCertPublisher({ client, logger, rootCa });
+      out.rootCaCert = new RootCaCertPublisher({ client, logger, rootCa, informerFactory });
       await out.rootCaCert.run(s);
     });
   }
   if (opts.workloads !== false) {
-    const cfg = { ...opts.workloads, client, logger, clock };
+    const cfg = { ...opts.workloads, client, logger, clock, informerFactory };
     supervise('hedge-controller-manager', async (s) => {
       out.workloads = new WorkloadControllers(cfg);
       await out.workloads.run(s);
@@ -158,8 +163,8 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   if (opts.hpa !== false) {
     const tun = opts.hpa ?? {};
     supervise('hedge-hpa', async (s) => {
-      // informers of its own, per term: the HPA caches pods once more, only while it leads
-      const informers = new SharedInformers({ client, logger, clock });
+      // its handles on the shared informers, per term: the HPA's handlers run only while it leads
+      const informers = new SharedInformers({ client, logger, clock, factory: informerFactory });
       out.hpa = new HpaController({ ...tun, metrics: tun.metrics ?? metricsApiSource(client), client, logger, clock, informers });
       informers.start(s);
       await out.hpa.run(s);
@@ -168,8 +173,8 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   }
   if (opts.disruption !== false) {
     supervise('hedge-disruption-controller', async (s) => {
-      // informers of its own, per term, as the HPA's: pods, budgets and the scalable controllers
-      const informers = new SharedInformers({ client, logger, clock });
+      // its handles per term, as the HPA's: pods, budgets and the scalable controllers
+      const informers = new SharedInformers({ client, logger, clock, factory: informerFactory });
       out.disruption = new DisruptionController({ client, logger, clock, informers });
       informers.start(s);
       await out.disruption.run(s);
@@ -177,14 +182,14 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     });
   }
   if (opts.endpointSlices !== false) {
-    const cfg = { ...opts.endpointSlices, client, logger, clock };
+    const cfg = { ...opts.endpointSlices, client, logger, clock, informerFactory };
     supervise('hedge-endpointslice-controller', async (s) => {
       out.endpointSlices = new EndpointSliceController(cfg);
       await out.endpointSlices.run(s);
     });
   }
   if (opts.resourceQuota !== false) {
-    const cfg = { ...opts.resourceQuota, client, logger };
+    const cfg = { ...opts.resourceQuota, client, logger, informerFactory };
     supervise('hedge-resourcequota-controller', async (s) => {
       out.resourceQuota = new ResourceQuotaController(cfg);
       await out.resourceQuota.run(s);
@@ -192,7 +197,7 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   }
   if (opts.volumes !== false) {
     const raw = 'request' in client ? (client as KubeClient & RawApiRequester) : undefined;
-    const cfg = { ...opts.volumes, deleter: opts.volumes?.deleter ?? (raw ? nodeProxyDeleter(raw) : undefined), client, logger, clock };
+    const cfg = { ...opts.volumes, deleter: opts.volumes?.deleter ?? (raw ? nodeProxyDeleter(raw) : undefined), client, logger, clock, informerFactory };
     supervise('hedge-persistentvolume-controller', async (s) => {
       out.volumes = new VolumeControllers(cfg);
       await out.volumes.run(s);

@@ -9,7 +9,7 @@ import type { OwnerReference } from 'kubernetes-types/meta/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { SYNC_FAILED, budgetSelects, setStatusCondition } from '../../api/policy/disruption-budget.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -36,11 +36,11 @@ const isApps = (ref: OwnerReference, kind: string): boolean => ref.kind === kind
 
 export class DisruptionController {
   readonly queue = new WorkQueue();
-  readonly #pdbs: Informer<PdbObject>;
-  readonly #pods: Informer<PodObject>;
-  readonly #replicaSets: Informer<Scalable>;
-  readonly #deployments: Informer<Scalable>;
-  readonly #statefulSets: Informer<Scalable>;
+  readonly #pdbs: SharedInformer<PdbObject>;
+  readonly #pods: SharedInformer<PodObject>;
+  readonly #replicaSets: SharedInformer<Scalable>;
+  readonly #deployments: SharedInformer<Scalable>;
+  readonly #statefulSets: SharedInformer<Scalable>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #events: EventRecorder;
@@ -84,7 +84,7 @@ export class DisruptionController {
 
   /** upstream's finders over the informer caches: ReplicaSet (not a Deployment's), Deployment (via its ReplicaSet), StatefulSet */
   finders(): ScaleFinder[] {
-    const owned = (inf: Informer<Scalable>, ref: OwnerReference, ns: string): Scalable | undefined => {
+    const owned = (inf: SharedInformer<Scalable>, ref: OwnerReference, ns: string): Scalable | undefined => {
       const o = inf.get(ref.name, ns);
       return o && o.metadata.uid === ref.uid ? o : undefined;
     };

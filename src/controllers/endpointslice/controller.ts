@@ -1,7 +1,7 @@
 import type { KubeObject } from '../../api/object.ts';
 import { matches, selectorFromSet } from '../../api/labels/selector.ts';
 import type { Clock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer, SharedInformerFactory } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -27,8 +27,10 @@ export interface EndpointSliceControllerConfig {
   client: KubeClient;
   logger: Logger;
   clock?: Clock;
-  /** informers to share (default: its own set) */
+  /** informers to share (default: its own set, over `informerFactory`) */
   informers?: SharedInformers;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   maxEndpointsPerSlice?: number;
   workers?: number;
 }
@@ -47,17 +49,17 @@ export class EndpointSliceController {
   readonly queue = new WorkQueue();
   readonly informers: SharedInformers;
   readonly #ownInformers: boolean;
-  readonly #services: Informer<ServiceObject>;
-  readonly #pods: Informer<PodObject>;
-  readonly #slices: Informer<EndpointSliceObject>;
-  readonly #nodes: Informer<NodeObject>;
+  readonly #services: SharedInformer<ServiceObject>;
+  readonly #pods: SharedInformer<PodObject>;
+  readonly #slices: SharedInformer<EndpointSliceObject>;
+  readonly #nodes: SharedInformer<NodeObject>;
   readonly #log: Logger;
   readonly #max: number;
 
   constructor(private readonly cfg: EndpointSliceControllerConfig) {
     this.#log = cfg.logger.child({ component: 'endpointslice-controller' });
     this.#ownInformers = !cfg.informers;
-    this.informers = cfg.informers ?? new SharedInformers({ client: cfg.client, logger: cfg.logger, clock: cfg.clock });
+    this.informers = cfg.informers ?? new SharedInformers({ client: cfg.client, logger: cfg.logger, clock: cfg.clock, factory: cfg.informerFactory });
     this.#max = cfg.maxEndpointsPerSlice ?? MAX_ENDPOINTS_PER_SLICE;
     this.#services = this.informers.for<ServiceObject>(Resources.services);
     this.#pods = this.informers.for<PodObject>(Resources.pods);

@@ -12,7 +12,7 @@ import { matches, selectorFromLabelSelector, selectorToString } from '../../api/
 import { parseQuantity } from '../../api/meta/quantity.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient, ResourceRef } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -59,8 +59,8 @@ const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d
 
 export class HpaController {
   readonly queue = new WorkQueue();
-  readonly #hpas: Informer<HpaObject>;
-  readonly #pods: Informer<PodObject>;
+  readonly #hpas: SharedInformer<HpaObject>;
+  readonly #pods: SharedInformer<PodObject>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #events: EventRecorder;

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../../client/clock.ts';
-import { Informer } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -19,6 +19,8 @@ export interface NodeIpamConfig {
   client: KubeClient;
   logger: Logger;
   clock?: Clock;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   /** the pools node ranges come from: 10.244.0.0/16, or dual-stack 10.244.0.0/16,fd00:10:244::/56 */
   clusterCidr: string;
   /** prefix length of each node's IPv4 range, e.g. 24 */
@@ -43,7 +45,7 @@ const nodeCidrs = (n: NodeObject): string[] => n.spec?.podCIDRs ?? (n.spec?.podC
  * A pass looks only at the Nodes queued since the last one, so registering N nodes costs O(N).
  */
 export class NodeIpamController {
-  readonly nodes: Informer<NodeObject>;
+  readonly nodes: SharedInformer<NodeObject>;
   /** one per cluster CIDR, in --cluster-cidr order (IPv4 first) */
   readonly allocators: CidrAllocator[];
   readonly #client: KubeClient;
@@ -72,10 +74,9 @@ export class NodeIpamController {
     this.#client = cfg.client;
     this.#log = cfg.logger.child({ component: COMPONENT });
     this.#events = new EventRecorder({ client: cfg.client, component: COMPONENT, clock: cfg.clock ?? systemClock, logger: this.#log });
-    this.nodes = new Informer<NodeObject>({
-      client: cfg.client,
+    const factory = cfg.informerFactory ?? new SharedInformerFactory({ client: cfg.client, logger: this.#log, clock: cfg.clock });
+    this.nodes = factory.informer<NodeObject>({
       resource: Resources.nodes,
-      logger: this.#log,
       onAdd: (n) => this.#observe(n),
       onUpdate: (_, n) => this.#observe(n),
       onDelete: (n) => this.#deleted(n),

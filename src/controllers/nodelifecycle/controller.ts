@@ -3,7 +3,7 @@ import { isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import { Informer } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
@@ -22,6 +22,8 @@ export interface NodeLifecycleConfig {
   client: KubeClient;
   logger: Logger;
   clock?: Clock;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   /** no lease/heartbeat renewal for this long → Unreachable (default 40 s, as upstream) */
   nodeMonitorGracePeriodMs?: number;
   /** how often health is re-evaluated without events (default: an eighth of the grace period, at most 5 s, as upstream's 5 s / 40 s) */
@@ -61,9 +63,9 @@ export class NodeLifecycleController {
   private readonly events: EventRecorder;
   private wake: (() => void) | undefined;
   private synced = false;
-  readonly nodes: Informer<NodeObject>;
-  readonly leases: Informer<LeaseObject>;
-  readonly pods: Informer<PodObject>;
+  readonly nodes: SharedInformer<NodeObject>;
+  readonly leases: SharedInformer<LeaseObject>;
+  readonly pods: SharedInformer<PodObject>;
   readonly stats = { evicted: 0, orphansDeleted: 0, nodePatches: 0 };
 
   constructor(private readonly cfg: NodeLifecycleConfig) {
@@ -75,23 +77,20 @@ export class NodeLifecycleController {
     this.defaultTolerationSeconds = cfg.defaultTolerationSeconds ?? 300;
     this.orphanGrace = cfg.orphanPodGracePeriodMs ?? 40_000;
     this.events = new EventRecorder({ client: cfg.client, component: COMPONENT, clock: this.clock, logger: this.log });
-    const common = { client: cfg.client, logger: this.log, clock: this.clock };
-    this.nodes = new Informer<NodeObject>({
-      ...common,
+    const factory = cfg.informerFactory ?? new SharedInformerFactory({ client: cfg.client, logger: this.log, clock: this.clock });
+    this.nodes = factory.informer<NodeObject>({
       resource: Resources.nodes,
       onAdd: (n) => this.observeNode(n),
       onUpdate: (_, n) => this.observeNode(n),
       onDelete: (n) => this.nodeDeleted(n),
     });
-    this.leases = new Informer<LeaseObject>({
-      ...common,
+    this.leases = factory.informer<LeaseObject>({
       resource: Resources.leases,
       namespace: cfg.leaseNamespace ?? 'kube-node-lease',
       onAdd: (l) => this.observeLease(l),
       onUpdate: (_, l) => this.observeLease(l),
     });
-    this.pods = new Informer<PodObject>({
-      ...common,
+    this.pods = factory.informer<PodObject>({
       resource: Resources.pods,
       onAdd: (p) => this.indexPod(p, undefined),
       onUpdate: (o, p) => this.indexPod(p, o),

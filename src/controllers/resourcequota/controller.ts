@@ -1,5 +1,6 @@
 import type { Pod, ResourceQuota } from 'kubernetes-types/core/v1.js';
-import { Informer, cacheKey } from '../../client/informer.ts';
+import { cacheKey } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient, ResourceRef } from '../../client/types.ts';
 import type { KubeObject } from '../../api/object.ts';
@@ -15,6 +16,8 @@ import { whenAborted } from '../../lib/signals.ts';
 export interface ResourceQuotaControllerConfig {
   client: KubeClient;
   logger: Logger;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   /** every quota is recounted this often (upstream's --resource-quota-sync-period); default 5 min */
   resyncPeriodMs?: number;
   now?: () => Date;
@@ -49,9 +52,9 @@ function uncountable(hardNames: readonly string[], counted: readonly ResourceRef
  * being overwritten.
  */
 export class ResourceQuotaController {
-  readonly quotas: Informer<KubeObject>;
-  readonly pods: Informer<KubeObject>;
-  readonly services: Informer<KubeObject>;
+  readonly quotas: SharedInformer<KubeObject>;
+  readonly pods: SharedInformer<KubeObject>;
+  readonly services: SharedInformer<KubeObject>;
   readonly #cfg: ResourceQuotaControllerConfig;
   readonly #log: Logger;
   readonly #queue = new Set<string>();
@@ -60,23 +63,20 @@ export class ResourceQuotaController {
   constructor(cfg: ResourceQuotaControllerConfig) {
     this.#cfg = cfg;
     this.#log = cfg.logger.child({ component: 'resourcequota-controller' });
+    const factory = cfg.informerFactory ?? new SharedInformerFactory({ client: cfg.client, logger: this.#log });
     const quota = (o: KubeObject): void => this.#enqueue(cacheKey(o));
-    this.quotas = new Informer<KubeObject>({ client: cfg.client, resource: Resources.resourcequotas, logger: this.#log, onAdd: quota, onUpdate: (o, n) => this.#quotaChanged(o, n) });
+    this.quotas = factory.informer<KubeObject>({ resource: Resources.resourcequotas, onAdd: quota, onUpdate: (o, n) => this.#quotaChanged(o, n) });
     const replenish = (o: KubeObject): void => this.#enqueueNamespace(o.metadata.namespace ?? '');
-    this.pods = new Informer<KubeObject>({
-      client: cfg.client,
+    this.pods = factory.informer<KubeObject>({
       resource: Resources.pods,
-      logger: this.#log,
       onUpdate: (o, n) => {
         const now = this.#now();
         if (podHoldsResources(o as unknown as Pod, now) !== podHoldsResources(n as unknown as Pod, now)) replenish(n);
       },
       onDelete: replenish,
     });
-    this.services = new Informer<KubeObject>({
-      client: cfg.client,
+    this.services = factory.informer<KubeObject>({
       resource: Resources.services,
-      logger: this.#log,
       onUpdate: (o, n) => {
         const spec = (x: KubeObject) => x.spec as { type?: string; ports?: unknown[] } | undefined;
         if (spec(o)?.type !== spec(n)?.type || spec(o)?.ports?.length !== spec(n)?.ports?.length) replenish(n);

@@ -1,4 +1,4 @@
-import { Informer } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import type { KubeObject } from '../../api/object.ts';
@@ -13,6 +13,8 @@ const DESCRIPTION =
 export interface RootCaCertPublisherConfig {
   client: KubeClient;
   logger: Logger;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   /** PEM bundle the pods get as ca.crt (the CA that signs the apiserver's serving certificate) */
   rootCa: string;
 }
@@ -26,8 +28,8 @@ type ConfigMapObject = KubeObject & { data?: Record<string, string> };
  * changed by someone is put back. Namespaces are reconciled one at a time from a queue.
  */
 export class RootCaCertPublisher {
-  readonly namespaces: Informer<KubeObject>;
-  readonly configMaps: Informer<ConfigMapObject>;
+  readonly namespaces: SharedInformer<KubeObject>;
+  readonly configMaps: SharedInformer<ConfigMapObject>;
   readonly #cfg: RootCaCertPublisherConfig;
   readonly #log: Logger;
   readonly #queue = new Set<string>();
@@ -38,12 +40,11 @@ export class RootCaCertPublisher {
     this.#log = cfg.logger.child({ component: 'root-ca-cert-publisher' });
     const ns = (o: KubeObject): void => this.#enqueue(o.metadata.name ?? '');
     const cm = (o: KubeObject): void => this.#enqueue(o.metadata.namespace ?? '');
-    this.namespaces = new Informer<KubeObject>({ client: cfg.client, resource: Resources.namespaces, logger: this.#log, onAdd: ns, onUpdate: (_o, n) => ns(n) });
-    this.configMaps = new Informer<ConfigMapObject>({
-      client: cfg.client,
+    const factory = cfg.informerFactory ?? new SharedInformerFactory({ client: cfg.client, logger: this.#log });
+    this.namespaces = factory.informer<KubeObject>({ resource: Resources.namespaces, onAdd: ns, onUpdate: (_o, n) => ns(n) });
+    this.configMaps = factory.informer<ConfigMapObject>({
       resource: Resources.configmaps,
       fieldSelector: `metadata.name=${ROOT_CA_CONFIGMAP}`,
-      logger: this.#log,
       onUpdate: (_o, n) => cm(n),
       onDelete: cm,
     });

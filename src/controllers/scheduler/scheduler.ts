@@ -5,7 +5,7 @@ import { HedgeError, isHedgeError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import { Informer } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
@@ -58,6 +58,8 @@ export interface SchedulerConfig {
   client: KubeClient;
   logger: Logger;
   clock?: Clock;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   /** pods whose spec.schedulerName is one of these (or empty) are ours */
   schedulerNames?: string[];
   /** reportingInstance of events */
@@ -136,17 +138,17 @@ export class Scheduler {
   private bindSlot: (() => void) | undefined;
   private readonly events: EventRecorder;
   private wake: (() => void) | undefined;
-  readonly pods: Informer<PodObject>;
-  readonly nodeInformer: Informer<NodeObject>;
-  readonly runtimeClasses: Informer<RuntimeClassObject>;
+  readonly pods: SharedInformer<PodObject>;
+  readonly nodeInformer: SharedInformer<NodeObject>;
+  readonly runtimeClasses: SharedInformer<RuntimeClassObject>;
   /** namespace labels, for the namespaceSelector of pod affinity terms */
-  readonly namespaces: Informer<KubeObject>;
+  readonly namespaces: SharedInformer<KubeObject>;
   /** PodDisruptionBudgets: preemption prefers victims whose eviction violates none */
-  readonly disruptionBudgets: Informer<PdbObject>;
+  readonly disruptionBudgets: SharedInformer<PdbObject>;
   /** the storage objects VolumeBinding reads */
-  readonly claims: Informer<PvcObject>;
-  readonly volumes: Informer<PvObject>;
-  readonly storageClasses: Informer<StorageClassObject>;
+  readonly claims: SharedInformer<PvcObject>;
+  readonly volumes: SharedInformer<PvObject>;
+  readonly storageClasses: SharedInformer<StorageClassObject>;
   /** pending pods nominated to a node by preemption: pod key → nomination (upstream's nominator) */
   private readonly nominations = new Map<string, Nomination>();
   /** node → pod key → the pods nominated there */
@@ -159,39 +161,34 @@ export class Scheduler {
     this.log = cfg.logger.child({ component: COMPONENT });
     this.names = new Set(cfg.schedulerNames ?? ['default-scheduler', 'hedge-scheduler']);
     this.events = new EventRecorder({ client: cfg.client, component: COMPONENT, instance: cfg.identity, clock: this.clock, logger: this.log });
-    const common = { client: cfg.client, logger: this.log, clock: this.clock };
-    this.pods = new Informer<PodObject>({
-      ...common,
+    const factory = cfg.informerFactory ?? new SharedInformerFactory({ client: cfg.client, logger: this.log, clock: this.clock });
+    this.pods = factory.informer<PodObject>({
       resource: Resources.pods,
       onAdd: (p) => this.onPod(p),
       onUpdate: (_, p) => this.onPod(p),
       onDelete: (p) => this.onPodDelete(p),
     });
-    this.nodeInformer = new Informer<NodeObject>({
-      ...common,
+    this.nodeInformer = factory.informer<NodeObject>({
       resource: Resources.nodes,
       onAdd: (n) => this.onNode(n, undefined),
       onUpdate: (o, n) => this.onNode(n, o),
       onDelete: (n) => this.onNodeDelete(n),
     });
-    this.runtimeClasses = new Informer<RuntimeClassObject>({
-      ...common,
+    this.runtimeClasses = factory.informer<RuntimeClassObject>({
       resource: Resources.runtimeclasses,
       onAdd: (rc) => this.event({ resource: 'RuntimeClass', action: ActionType.Add, new: rc }),
       onUpdate: (o, rc) => this.event({ resource: 'RuntimeClass', action: ActionType.UpdateOther, old: o, new: rc }),
     });
-    this.namespaces = new Informer<KubeObject>({
-      ...common,
+    this.namespaces = factory.informer<KubeObject>({
       resource: Resources.namespaces,
       onUpdate: (o, n) => {
         if (!sameLabels(o, n)) this.event({ resource: 'Namespace', action: ActionType.UpdateOther, old: o, new: n });
       },
     });
-    this.disruptionBudgets = new Informer<PdbObject>({ ...common, resource: Resources.poddisruptionbudgets });
+    this.disruptionBudgets = factory.informer<PdbObject>({ resource: Resources.poddisruptionbudgets });
     // a claim, volume or class appearing or changing may make a pod waiting on its volumes fit:
     // VolumeBinding's hints tell which (a status-only update does not)
-    this.claims = new Informer<PvcObject>({
-      ...common,
+    this.claims = factory.informer<PvcObject>({
       resource: Resources.persistentvolumeclaims,
       onAdd: (pvc) => this.event({ resource: 'PersistentVolumeClaim', action: ActionType.Add, new: pvc }),
       onUpdate: (o, pvc) => this.event({ resource: 'PersistentVolumeClaim', action: ActionType.UpdateOther, old: o, new: pvc }),
@@ -201,15 +198,13 @@ export class Scheduler {
       if (pv.spec?.claimRef) this.assumedVolumes.delete(pv.metadata.name ?? '');
       this.event({ resource: 'PersistentVolume', action: old ? ActionType.UpdateOther : ActionType.Add, old, new: pv });
     };
-    this.volumes = new Informer<PvObject>({
-      ...common,
+    this.volumes = factory.informer<PvObject>({
       resource: Resources.persistentvolumes,
       onAdd: (pv) => volumeSeen(undefined, pv),
       onUpdate: volumeSeen,
       onDelete: (pv) => this.assumedVolumes.delete(pv.metadata.name ?? ''),
     });
-    this.storageClasses = new Informer<StorageClassObject>({
-      ...common,
+    this.storageClasses = factory.informer<StorageClassObject>({
       resource: Resources.storageclasses,
       onAdd: (sc) => this.event({ resource: 'StorageClass', action: ActionType.Add, new: sc }),
       onUpdate: (o, sc) => this.event({ resource: 'StorageClass', action: ActionType.UpdateOther, old: o, new: sc }),

@@ -1,4 +1,5 @@
 import type { Clock } from '../../client/clock.ts';
+import type { SharedInformerFactory } from '../../client/shared-informers.ts';
 import type { KubeClient } from '../../client/types.ts';
 import type { Logger } from '../../lib/log.ts';
 import { SharedInformers } from '../workloads/informers.ts';
@@ -11,6 +12,8 @@ export interface VolumeControllersConfig {
   client: KubeClient;
   logger: Logger;
   clock?: Clock;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   deleter?: LocalPathVolumeDeleter;
   reclaimMaxBackoffMs?: number;
 }
@@ -23,7 +26,7 @@ export class VolumeControllers {
   readonly ephemeral: EphemeralVolumeController;
 
   constructor(cfg: VolumeControllersConfig) {
-    this.informers = new SharedInformers({ client: cfg.client, logger: cfg.logger, clock: cfg.clock });
+    this.informers = new SharedInformers({ client: cfg.client, logger: cfg.logger, clock: cfg.clock, factory: cfg.informerFactory });
     this.persistentVolumes = new PersistentVolumeController({ ...cfg, informers: this.informers });
     this.protection = new StorageProtectionController({ client: cfg.client, logger: cfg.logger, informers: this.informers });
     this.ephemeral = new EphemeralVolumeController({ client: cfg.client, logger: cfg.logger, clock: cfg.clock, informers: this.informers });

@@ -3,7 +3,7 @@ import type { ObjectReference } from 'kubernetes-types/core/v1.js';
 import { nextCronTime, parseCronSchedule } from '../../api/cron/index.ts';
 import type { KubeObject } from '../../api/object.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
@@ -33,8 +33,8 @@ const SCHEDULED_ANNOTATION = 'batch.kubernetes.io/cronjob-scheduled-timestamp';
  */
 export class CronJobController {
   readonly queue = new WorkQueue();
-  readonly #cjs: Informer<CronJobObject>;
-  readonly #jobs: Informer<JobObject>;
+  readonly #cjs: SharedInformer<CronJobObject>;
+  readonly #jobs: SharedInformer<JobObject>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #events: EventRecorder;

@@ -2,7 +2,7 @@ import type { ControllerRevision, DaemonSet, DaemonSetStatus } from 'kubernetes-
 import type { Taint, Toleration } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -77,10 +77,10 @@ export function targetNode(p: PodObject): string | undefined {
  */
 export class DaemonSetController {
   readonly queue = new WorkQueue();
-  readonly #dss: Informer<DaemonSetObject>;
-  readonly #pods: Informer<PodObject>;
-  readonly #nodes: Informer<NodeObject>;
-  readonly #revs: Informer<RevisionObject>;
+  readonly #dss: SharedInformer<DaemonSetObject>;
+  readonly #pods: SharedInformer<PodObject>;
+  readonly #nodes: SharedInformer<NodeObject>;
+  readonly #revs: SharedInformer<RevisionObject>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #events: EventRecorder;

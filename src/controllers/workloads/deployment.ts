@@ -1,7 +1,7 @@
 import type { DeploymentCondition, DeploymentStatus } from 'kubernetes-types/apps/v1.js';
 import type { Clock } from '../../client/clock.ts';
 import { systemClock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
@@ -45,8 +45,8 @@ const FM = { fieldManager: 'deployment-controller' };
  */
 export class DeploymentController {
   readonly queue = new WorkQueue();
-  readonly #deps: Informer<DeploymentObject>;
-  readonly #rs: Informer<RsObject>;
+  readonly #deps: SharedInformer<DeploymentObject>;
+  readonly #rs: SharedInformer<RsObject>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #events: EventRecorder;

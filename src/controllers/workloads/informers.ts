@@ -1,31 +1,38 @@
 import type { KubeObject } from '../../api/object.ts';
 import type { Clock } from '../../client/clock.ts';
-import { Informer } from '../../client/informer.ts';
+import { SharedInformerFactory, type SharedInformer } from '../../client/shared-informers.ts';
 import type { KubeClient, ResourceRef } from '../../client/types.ts';
 import type { Logger } from '../../lib/log.ts';
 import { linkedSignal } from '../../lib/signals.ts';
 
 /**
- * One informer per resource, shared by the workload controllers (client-go's
- * SharedInformerFactory): the pod cache is held once, however many controllers watch pods.
+ * One controller's (or one leadership term's) informers, by resource, over a process-wide
+ * SharedInformerFactory (client-go's SharedInformerFactory as kube-controller-manager shares it):
+ * the pod watch and cache are held once, however many controllers of the process use pods. `for`
+ * gives a handle whose handlers are attached while this set runs (from `start` until its signal
+ * aborts or `stop`); the shared informer starts with its first user and stops with its last.
+ * Without a `factory`, it makes one of its own (tests, a controller run alone).
  */
 export class SharedInformers {
-  readonly #informers = new Map<string, Informer>();
+  readonly #factory: SharedInformerFactory;
+  readonly #informers = new Map<string, SharedInformer>();
   readonly #started = new Map<string, AbortController>();
   #signal: AbortSignal | undefined;
   readonly #runs: Promise<void>[] = [];
 
-  constructor(private readonly opts: { client: KubeClient; logger: Logger; clock?: Clock }) {}
+  constructor(opts: { client: KubeClient; logger: Logger; clock?: Clock; factory?: SharedInformerFactory }) {
+    this.#factory = opts.factory ?? new SharedInformerFactory({ client: opts.client, logger: opts.logger, clock: opts.clock });
+  }
 
-  for<T extends KubeObject>(res: ResourceRef): Informer<T> {
+  for<T extends KubeObject>(res: ResourceRef): SharedInformer<T> {
     const key = `${res.group}/${res.plural}`;
     let inf = this.#informers.get(key);
     if (!inf) {
-      inf = new Informer<KubeObject>({ client: this.opts.client, logger: this.opts.logger.child({ informer: res.plural }), clock: this.opts.clock, resource: res });
+      inf = this.#factory.informer<KubeObject>({ resource: res });
       this.#informers.set(key, inf);
       if (this.#signal) this.#start(key, inf, this.#signal);
     }
-    return inf as unknown as Informer<T>;
+    return inf as unknown as SharedInformer<T>;
   }
 
   /** run every informer made so far (and any made later) until `signal` aborts */
@@ -34,7 +41,7 @@ export class SharedInformers {
     for (const [key, inf] of this.#informers) this.#start(key, inf, signal);
   }
 
-  #start(key: string, inf: Informer, signal: AbortSignal): void {
+  #start(key: string, inf: SharedInformer, signal: AbortSignal): void {
     if (this.#started.has(key)) return;
     const own = new AbortController();
     this.#started.set(key, own);
@@ -42,7 +49,7 @@ export class SharedInformers {
     this.#runs.push(inf.run(linkedSignal([signal, own.signal])));
   }
 
-  /** stop and forget the informer of `res` (a custom resource whose CRD went away) */
+  /** stop using and forget the informer of `res` (a custom resource whose CRD went away) */
   stop(res: ResourceRef): void {
     const key = `${res.group}/${res.plural}`;
     this.#started.get(key)?.abort();

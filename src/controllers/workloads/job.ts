@@ -2,7 +2,7 @@ import type { Job, JobCondition, JobStatus } from 'kubernetes-types/batch/v1.js'
 import type { KubeObject } from '../../api/object.ts';
 import { matches, selectorFromLabelSelector } from '../../api/labels/selector.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { formatTime } from '../../client/micro-time.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
@@ -44,8 +44,8 @@ export function jobFinished(job: JobObject): 'Complete' | 'Failed' | undefined {
  */
 export class JobController {
   readonly queue = new WorkQueue();
-  readonly #jobs: Informer<JobObject>;
-  readonly #pods: Informer<PodObject>;
+  readonly #jobs: SharedInformer<JobObject>;
+  readonly #pods: SharedInformer<PodObject>;
   readonly #exp: Expectations;
   readonly #clock: Clock;
   readonly #log: Logger;

@@ -1,4 +1,5 @@
 import type { Clock } from '../../client/clock.ts';
+import type { SharedInformerFactory } from '../../client/shared-informers.ts';
 import type { KubeClient } from '../../client/types.ts';
 import type { Logger } from '../../lib/log.ts';
 import { CronJobController } from './cronjob.ts';
@@ -14,13 +15,16 @@ export interface WorkloadControllersConfig {
   client: KubeClient;
   logger: Logger;
   clock?: Clock;
+  /** the process's shared informers (default: a factory of its own) */
+  informerFactory?: SharedInformerFactory;
   /** pods a ReplicaSet creates or deletes per sync at most (default 500) */
   burst?: number;
 }
 
 /**
  * The workload controllers of kube-controller-manager, sharing one set of informers and run
- * under one leadership term: a fresh instance per term, so no cache outlives it.
+ * under one leadership term: a fresh instance per term, whose handlers leave the process's shared
+ * informers with it (the last user of an informer stops it, so no cache outlives the terms using it).
  */
 export class WorkloadControllers {
   readonly informers: SharedInformers;
@@ -34,7 +38,7 @@ export class WorkloadControllers {
 
   constructor(cfg: WorkloadControllersConfig) {
     const log = cfg.logger;
-    this.informers = new SharedInformers({ client: cfg.client, logger: log, clock: cfg.clock });
+    this.informers = new SharedInformers({ client: cfg.client, logger: log, clock: cfg.clock, factory: cfg.informerFactory });
     const common = { client: cfg.client, logger: log, clock: cfg.clock, informers: this.informers };
     this.replicaSets = new ReplicaSetController({ ...common, burst: cfg.burst });
     this.deployments = new DeploymentController(common);

@@ -3,7 +3,7 @@ import type { KubeObject } from '../../api/object.ts';
 import { matches, selectorFromLabelSelector } from '../../api/labels/selector.ts';
 import type { Clock } from '../../client/clock.ts';
 import { systemClock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -81,8 +81,8 @@ export async function slowStart(count: number, fn: () => Promise<void>): Promise
  */
 export class ReplicaSetController {
   readonly queue = new WorkQueue();
-  readonly #rs: Informer<ReplicaSetObject>;
-  readonly #pods: Informer<PodObject>;
+  readonly #rs: SharedInformer<ReplicaSetObject>;
+  readonly #pods: SharedInformer<PodObject>;
   readonly #exp: Expectations;
   readonly #clock: Clock;
   readonly #log: Logger;

@@ -1,7 +1,7 @@
 import type { ControllerRevision, StatefulSet, StatefulSetStatus } from 'kubernetes-types/apps/v1.js';
 import type { KubeObject } from '../../api/object.ts';
 import { systemClock, type Clock } from '../../client/clock.ts';
-import type { Informer } from '../../client/informer.ts';
+import type { SharedInformer } from '../../client/shared-informers.ts';
 import { Resources } from '../../client/resources.ts';
 import type { KubeClient } from '../../client/types.ts';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -44,9 +44,9 @@ const running = (p: PodObject): boolean => p.status?.phase === 'Running' && !p.m
  */
 export class StatefulSetController {
   readonly queue = new WorkQueue();
-  readonly #sets: Informer<StatefulSetObject>;
-  readonly #pods: Informer<PodObject>;
-  readonly #revs: Informer<RevisionObject>;
+  readonly #sets: SharedInformer<StatefulSetObject>;
+  readonly #pods: SharedInformer<PodObject>;
+  readonly #revs: SharedInformer<RevisionObject>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #events: EventRecorder;
