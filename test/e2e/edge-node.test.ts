@@ -368,7 +368,7 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
   it('kubectl delete removes the pods and leaves nothing behind on the host', async () => {
     // an earlier failure may have left the agent down; the cleanup is its job
     if (!node.running()) await node.start();
-    await kubectl(['delete', 'pods', 'web-runc', 'web-gvisor', 'bad-image', 'exit3', 'tty-runc', 'stdin-cat', '--ignore-not-found', '--wait=true', '--timeout=60s']);
+    await kubectl(['delete', 'pods', 'web-runc', 'web-gvisor', 'bad-image', 'exit3', 'tty-runc', 'stdin-cat', 'vols-at-start', '--ignore-not-found', '--wait=true', '--timeout=60s']);
     const list = await server.api('GET', '/api/v1/namespaces/default/pods');
     assert.deepEqual((list.body as { items: Pod[] }).items.map((p) => p.metadata?.name), []);
     const empty = { netns: [], conmonPids: [], podCgroups: [], bridgePorts: [], mounts: [] };

@@ -725,7 +725,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     // whatever the runtime still has on record, nothing of it runs: spares a runtime exec per
     // container when a node adopts after a reboot (its start-up waits for every container's state)
-    if (await this.#lost(meta)) return { state: 'unknown', reason: 'container lost (its process and conmon are gone, no exit file)' };
+    if (await this.#lost(meta)) {
+      // conmon writes the exit file before it exits: one that exited since the look above left it there
+      const late = await this.#readExit(id);
+      if (late) return this.#exited(meta, late);
+      return { state: 'unknown', reason: 'container lost (its process and conmon are gone, no exit file)' };
+    }
     const sandbox = await this.#readSandbox(meta.config.sandboxId);
     const st = await this.#cli.state(id, sandbox?.netnsPath, signal);
     if (!st) {
