@@ -76,7 +76,7 @@ export class PodVolumes {
    * work (requests through the hub, file writes) overlaps the create instead of the steps before it.
    */
   followCreate(pod: Pod, handler: { volumesFilledAfterCreate?: boolean }): boolean {
-    if (!handler.volumesFilledAfterCreate || this.#volumes || this.#failed || !volumeDirsSuffice(pod)) return false;
+    if (!handler.volumesFilledAfterCreate || !this.#canGoAhead(pod)) return false;
     const spec = pod.spec;
     return ![...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].some((c) => hasSubPath(c));
   }
@@ -87,8 +87,13 @@ export class PodVolumes {
    * `setUp` before the container starts. Undefined once set up, or when some volume cannot.
    */
   dirsAhead(pod: Pod): Map<string, PreparedVolume> | undefined {
-    if (this.#volumes || this.#failed) return undefined;
+    if (!this.#canGoAhead(pod)) return undefined;
     return volumeDirsAhead(this.#o.dataDir, pod);
+  }
+
+  /** no set-up done or failed yet, and every volume one whose files may follow the create */
+  #canGoAhead(pod: Pod): boolean {
+    return !this.#volumes && !this.#failed && volumeDirsSuffice(pod);
   }
 
   /** when `refresh` next has contents to rewrite (the pod has configMap/secret/downwardAPI/projected volumes), else undefined */
