@@ -56,13 +56,14 @@ export function includeObjectParam(q: URLSearchParams): IncludeObject {
 export function sendObject(rq: RequestScope, code: number, d: Decoded | KubeObject, fmt: OutputFormat): void {
   setWarnings(rq.res, rq.warnings);
   const decoded = isDecoded(d) ? d : undefined;
+  if (fmt.kind === 'json' || fmt.kind === 'discovery') {
+    // the bytes alone: a written object's is parsed only when asked for (see ObjectCodec.decodeWritten)
+    if (decoded) sendBytes(rq.res, code, decoded.buf(), 'application/json');
+    else sendText(rq.res, code, JSON.stringify(d), 'application/json');
+    return;
+  }
   const obj = decoded ? decoded.obj : (d as KubeObject);
   switch (fmt.kind) {
-    case 'json':
-    case 'discovery':
-      if (decoded) sendBytes(rq.res, code, decoded.buf(), 'application/json');
-      else sendText(rq.res, code, JSON.stringify(obj), 'application/json');
-      return;
     case 'yaml':
       sendText(rq.res, code, toYaml(obj), contentTypeOf(fmt));
       return;

@@ -67,10 +67,10 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
   // upstream sends Table column definitions with the first event only
   const state = { columnsSent: false };
   const send = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, d: Decoded): void => {
-    writeObjectEvent(state, rq, fmt, type, d.obj, d, write);
+    writeObjectEvent(state, rq, fmt, type, { decoded: d }, write);
   };
   const sendObj = (type: Exclude<WatchEventType, 'BOOKMARK' | 'ERROR'>, obj: KubeObject): void => {
-    writeObjectEvent(state, rq, fmt, type, obj, undefined, write);
+    writeObjectEvent(state, rq, fmt, type, { obj }, write);
   };
   const bookmark = (revision: number, annotations?: Record<string, string>): void => {
     const metadata: { resourceVersion: string; annotations?: Record<string, string> } = { resourceVersion: String(revision) };
@@ -134,7 +134,8 @@ export async function handleWatch(rq: RequestScope): Promise<void> {
         return;
       case 'put': {
         const d = rq.rs.codec.decode(ev.kv);
-        const now = match(d.obj);
+        // unfiltered, the object is not looked at (one this apiserver wrote is not even parsed)
+        const now = !filtering || match(d.obj);
         let before: boolean;
         let prev: KubeObject | undefined;
         if (ev.kv.createRevision === ev.kv.modRevision) before = false;
@@ -249,10 +250,16 @@ function writeObjectEvent(
   rq: RequestScope,
   fmt: OutputFormat,
   type: WatchEventType,
-  obj: KubeObject,
-  decoded: Decoded | undefined,
+  /** a decoded object's JSON line is shared; its object is looked at only for the formats that need it */
+  of: { decoded: Decoded } | { obj: KubeObject },
   write: (type: WatchEventType, obj: unknown, decoded?: Decoded) => void,
 ): void {
+  const decoded = 'decoded' in of ? of.decoded : undefined;
+  if (fmt.kind !== 'table' && fmt.kind !== 'partial') {
+    write(type, decoded ? undefined : (of as { obj: KubeObject }).obj, decoded);
+    return;
+  }
+  const obj = decoded ? decoded.obj : (of as { obj: KubeObject }).obj;
   switch (fmt.kind) {
     case 'table': {
       const t = rq.server.table(rq.def, [obj], {
@@ -267,8 +274,6 @@ function writeObjectEvent(
     case 'partial':
       write(type, partialObjectMetadata(obj, fmt.version));
       return;
-    default:
-      write(type, obj, decoded);
   }
 }
 

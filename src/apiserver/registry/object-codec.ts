@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../api/object.ts';
 import { mutableMeta } from './mutable-meta.ts';
 import { HedgeError } from '../../lib/errors.ts';
@@ -26,6 +27,24 @@ export interface Decoded {
   /** a private deep copy of `obj`, parsed from the stored text (one JSON.stringify cheaper than a clone) */
   copy(): KubeObject;
 }
+
+/**
+ * What `encodeWrite` gives: the value to store (`encode`'s JSON), and, when it could tell, the
+ * object's JSON as a read of it at its new revision gives it, around that resourceVersion.
+ */
+export interface Encoded {
+  value: string;
+  /** the JSON up to the resourceVersion's value, and from its closing quote on */
+  read?: { head: string; tail: string };
+}
+
+/**
+ * A placeholder resourceVersion (this process's own, never sent or stored): `encodeWrite` finds
+ * where the new revision goes by it, in the one JSON.stringify the write needs anyway.
+ */
+const RV_MARK = randomUUID();
+const RV_PREFIX = '"resourceVersion":"';
+const RV_FIELD = `${RV_PREFIX}${RV_MARK}"`;
 
 /**
  * Stored values are the object's JSON without metadata.resourceVersion (the store revision is the
@@ -94,6 +113,34 @@ export class ObjectCodec {
     }
   }
 
+  /**
+   * `encode` for a write, with the JSON of the object as it reads back once written (its new
+   * resourceVersion last in metadata, as `decode` puts it) for `decodeWritten`: the writer's
+   * answer and watch events then need no parse and no second JSON.stringify of what it just wrote.
+   */
+  encodeWrite(obj: KubeObject): Encoded {
+    // a served version other than the written one is set by `decode`: read back, it differs
+    if (this.#apiVersion !== undefined && obj.apiVersion !== this.#apiVersion) return { value: this.encode(obj) };
+    const m = mutableMeta(obj);
+    const rv = m.resourceVersion;
+    delete m.resourceVersion;
+    m.resourceVersion = RV_MARK;
+    let text: string;
+    try {
+      text = JSON.stringify(obj);
+    } finally {
+      delete m.resourceVersion;
+      if (rv !== undefined) m.resourceVersion = rv;
+    }
+    const at = text.indexOf(RV_FIELD);
+    // the placeholder elsewhere in the object too (it cannot be guessed; still): encode plainly
+    if (at <= 0 || text.indexOf(RV_FIELD, at + 1) !== -1) return { value: this.encode(obj) };
+    // the field is metadata's last: after a comma, or metadata's only one
+    const end = at + RV_FIELD.length;
+    const value = text.charCodeAt(at - 1) === 44 ? text.slice(0, at - 1) + text.slice(end) : text.slice(0, at) + text.slice(end);
+    return { value, read: { head: text.slice(0, at + RV_PREFIX.length), tail: text.slice(end - 1) } };
+  }
+
   /** a KMS key rotation makes current values stale: decoded objects cached before it are dropped */
   #generation = 0;
   #rotated(): void {
@@ -110,12 +157,36 @@ export class ObjectCodec {
     return this.#remember(kv, this.#parse(kv.key, this.#open(kv.key, kv.value), kv.modRevision));
   }
 
-  /** What this process just wrote as `kv`, from its plaintext (`encode`'s): cached without decrypting it again. */
-  decodeWritten(kv: KeyValue, plain: string): Decoded {
+  /**
+   * What this process just wrote as `kv`, from `encodeWrite`'s JSON: cached without decrypting it
+   * again; its JSON is `encodeWrite`'s with the revision in, and its object is parsed from that
+   * only when something asks for it (the writer's answer and watch lines need the bytes alone).
+   */
+  decodeWritten(kv: KeyValue, enc: Encoded): Decoded {
     this.#rotated();
     const hit = this.#cache.get(kv.key);
     if (hit && hit.rev === kv.modRevision) return hit;
-    return this.#remember(kv, this.#parse(kv.key, { plain, stale: false }, kv.modRevision));
+    const plain = { plain: enc.value, stale: false };
+    if (enc.read === undefined) return this.#remember(kv, this.#parse(kv.key, plain, kv.modRevision));
+    return this.#remember(kv, this.#written(kv.key, enc.value, enc.read, kv.modRevision));
+  }
+
+  #written(key: string, value: string, read: { head: string; tail: string }, rev: number): Decoded {
+    const bytes = keptBufferOf(read.head + String(rev) + read.tail);
+    let obj: KubeObject | undefined;
+    return {
+      key,
+      rev,
+      get obj(): KubeObject {
+        // the same object `#object` makes of `value`: the JSON above is that object's
+        return (obj ??= JSON.parse(bytes.toString('utf8')) as KubeObject);
+      },
+      raw: value,
+      stale: false,
+      json: () => bytes.toString('utf8'),
+      buf: () => bytes,
+      copy: () => this.#object(key, value, rev),
+    };
   }
 
   #remember(kv: KeyValue, d: Decoded): Decoded {

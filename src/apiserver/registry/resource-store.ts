@@ -64,7 +64,8 @@ export class ResourceStore {
     const ns = obj.metadata.namespace ?? '';
     const name = obj.metadata.name ?? '';
     const key = this.key(ns, name);
-    const value = this.codec.encode(obj);
+    const enc = this.codec.encodeWrite(obj);
+    const value = enc.value;
     if (dryRun) {
       if (await this.store.get(key)) throw alreadyExists(this.def.plural, name, this.def.group);
       return this.codec.decodePlain(key, value, 0);
@@ -76,7 +77,7 @@ export class ResourceStore {
       if (isHedgeError(err, 'AlreadyExists')) throw alreadyExists(this.def.plural, name, this.def.group);
       throw err;
     }
-    return this.codec.decodeWritten(kv, value);
+    return this.codec.decodeWritten(kv, enc);
   }
 
   /**
@@ -122,7 +123,8 @@ export class ResourceStore {
       }
       const wantRv = result.obj.metadata.resourceVersion;
       const preconditionFails = wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.rev);
-      const value = result.kind === 'write' ? this.codec.encode(result.obj) : undefined;
+      const enc = result.kind === 'write' ? this.codec.encodeWrite(result.obj) : undefined;
+      const value = enc?.value;
       // A write that changes nothing is not a write: same object, same resourceVersion (as upstream);
       // unless the stored value is stale (an older encryption key, or not encrypted yet): rewriting it
       // with the current provider is what `kubectl replace` of unchanged objects is for.
@@ -144,7 +146,7 @@ export class ResourceStore {
         if (noop) return { obj: cur, deleted: false };
         if (opts.dryRun) return { obj: this.codec.decodePlain(key, value!, cur.rev), deleted: false };
         const kv = await this.store.update(key, this.codec.seal(key, value!), { expectedRevision: cur.rev });
-        return { obj: this.codec.decodeWritten(kv, value!), deleted: false };
+        return { obj: this.codec.decodeWritten(kv, enc!), deleted: false };
       } catch (err) {
         if (isHedgeError(err, 'NotFound')) throw this.notFound(name);
         if (isHedgeError(err, 'Conflict') && attempt < 20) {
