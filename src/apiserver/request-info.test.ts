@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseRequestInfo, type ResourceRequestInfo } from './request-info.ts';
+import { parseRequestInfo, parseRequestTarget, type ResourceRequestInfo } from './request-info.ts';
 
 const q = (s = ''): URLSearchParams => new URLSearchParams(s);
 const res = (method: string, path: string, query = ''): ResourceRequestInfo => {
@@ -44,6 +44,61 @@ describe('parseRequestInfo', () => {
   it('leaves discovery and other paths as non-resource requests', () => {
     for (const p of ['/api', '/api/v1', '/apis', '/apis/apps', '/apis/apps/v1', '/version', '/openapi/v2']) {
       assert.equal(parseRequestInfo('GET', p, q()).isResourceRequest, false, p);
+    }
+  });
+});
+
+describe('parseRequestTarget', () => {
+  const same = (target: string): void => {
+    let want: URL;
+    try {
+      want = new URL(target, 'http://localhost');
+    } catch {
+      assert.throws(() => parseRequestTarget(target), target);
+      return;
+    }
+    const got = parseRequestTarget(target);
+    assert.equal(got.pathname, want.pathname, target);
+    assert.deepEqual([...got.searchParams], [...want.searchParams], target);
+  };
+
+  it('reads a target as URL does', () => {
+    for (const t of [
+      '/',
+      '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1',
+      '/api/v1/pods?fieldSelector=spec.nodeName%3Dn1&watch=1&resourceVersion=42',
+      '/api/v1/pods?labelSelector=app+in+(a,b)&x="y"&z=<>&\'q\'',
+      '/api/v1/pods?',
+      '/api/v1/pods?a=1&a=2&=&b',
+      '/api/v1/pods??a=1',
+      '/api/v1/namespaces/a..b/pods',
+      // what URL rewrites: through URL
+      '/api/v1/../v1/pods',
+      '/api/v1/./pods',
+      '/api/v1/pods/.',
+      '/api/v1/%2e%2e/pods',
+      '/api/v1/p%20ods',
+      '/api/v1/p ods?x=a b',
+      '/api\\v1\\pods',
+      '//other/api/v1/pods',
+      '/api/v1/pods?x=1#frag',
+      '/api/v1/pods#frag',
+      '/api/v1/pods?x=\tb',
+      '/api/v1/p\u00e9ds?n=\u00e9',
+      'http://host/api/v1/pods?watch=1',
+      '*',
+    ]) same(t);
+  });
+
+  it('agrees with URL on random targets', () => {
+    const chars = 'aZ09/.?&=%#\\ \t:@!$\'()*+,;-_~"<>`{}|[]^\u00e9';
+    let seed = 7;
+    const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let i = 0; i < 20000; i++) {
+      let t = '/';
+      const len = rand(14);
+      for (let j = 0; j < len; j++) t += chars[rand(chars.length)];
+      same(t);
     }
   });
 });

@@ -144,3 +144,31 @@ function decodeSegment(seg: string): string {
 export function isTrue(v: string | null): boolean {
   return v === '1' || v === 'true' || v === 'True' || v === 'TRUE';
 }
+
+/** What the apiserver reads of a request's target: its path and its query. */
+export interface RequestTarget {
+  readonly pathname: string;
+  readonly searchParams: URLSearchParams;
+}
+
+/** a path WHATWG URL leaves as it is: no percent-encoding, no dot segment, no `\`, not `//host` */
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9\-_~.:@!$&'()*+,;=/]*$/;
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
+/** a query URL keeps (or percent-encodes only to have URLSearchParams decode it back): printable ASCII without `#` */
+const PLAIN_QUERY = /^[\x21\x22\x24-\x7e]*$/;
+
+/**
+ * `new URL(target, 'http://localhost')`'s pathname and searchParams, for an origin-form target
+ * (`/api/v1/...?...`) without anything URL would rewrite parsed directly (a URL object per
+ * request was ~0.5 % of an apiserver's CPU under a fleet's renewals); anything else goes through URL.
+ */
+export function parseRequestTarget(target: string): RequestTarget {
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  // with its `?`: URLSearchParams takes one leading `?` off (the query may start with another)
+  const query = q < 0 ? '' : target.slice(q);
+  if (PLAIN_PATH.test(path) && !DOT_SEGMENT.test(path) && PLAIN_QUERY.test(query)) {
+    return { pathname: path, searchParams: new URLSearchParams(query) };
+  }
+  return new URL(target, 'http://localhost');
+}

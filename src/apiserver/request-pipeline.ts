@@ -18,7 +18,7 @@ import type { RequestScope, ServerScope } from './handlers/scope.ts';
 import type { ResourceStore } from './registry/resource-store.ts';
 import { serveNonResource, type HealthCheck } from './non-resource.ts';
 import { subresourceKey, type ApiGroupProvider, type SubresourceProvider } from './providers.ts';
-import { parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.ts';
+import { parseRequestInfo, parseRequestTarget, type RequestInfo, type RequestTarget, type ResourceRequestInfo } from './request-info.ts';
 import { PROMETHEUS_SD_NODES_PATH, servePrometheusSd } from './prometheus-sd.ts';
 import { statusErrors } from './status.ts';
 import type { Node } from 'kubernetes-types/core/v1.js';
@@ -75,7 +75,7 @@ export interface RequestPipeline {
    * authenticate (401) → parse the request info → (audit: the policy decides, RequestReceived) →
    * impersonate → (flow control: wait for a seat, or 429) → authorize (403) → find the resource type (404)
    */
-  admit(req: IncomingMessage, url: URL, audit?: AdmitAudit, flow?: FlowSlot): Promise<AdmittedRequest>;
+  admit(req: IncomingMessage, url: RequestTarget, audit?: AdmitAudit, flow?: FlowSlot): Promise<AdmittedRequest>;
   /** the handler of `def`'s `subresource`, if one is registered */
   subresource(def: ResourceDef, subresource: string): SubresourceProvider | undefined;
   /** the `request` listener: every request ends in a response or a Status, never an unhandled rejection */
@@ -143,7 +143,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     }
   };
 
-  const admit = async (req: IncomingMessage, url: URL, audit?: AdmitAudit, flow?: FlowSlot): Promise<AdmittedRequest> => {
+  const admit = async (req: IncomingMessage, url: RequestTarget, audit?: AdmitAudit, flow?: FlowSlot): Promise<AdmittedRequest> => {
     let authenticated: UserInfo;
     try {
       authenticated = await authenticate(req);
@@ -194,7 +194,7 @@ export function createRequestPipeline(opts: RequestPipelineOptions): RequestPipe
     let code = 200;
     const flow: FlowSlot | undefined = flowGate ? { res } : undefined;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = parseRequestTarget(req.url ?? '/');
       const path = url.pathname;
       if (path === PROMETHEUS_SD_NODES_PATH) {
         const method = req.method ?? 'GET';
@@ -352,7 +352,7 @@ function lazyChild(log: Logger, bindings: Record<string, unknown>): Logger {
 }
 
 /** a 401 is audited without a user (upstream's WithFailedAuthenticationAudit) */
-function auditUnauthenticated(auditor: Auditor, audit: AdmitAudit, req: IncomingMessage, url: URL): void {
+function auditUnauthenticated(auditor: Auditor, audit: AdmitAudit, req: IncomingMessage, url: RequestTarget): void {
   let info: RequestInfo;
   try {
     info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);

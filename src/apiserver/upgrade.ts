@@ -7,6 +7,7 @@ import type { UpgradeScope } from './providers.ts';
 import type { Auditor } from './audit/index.ts';
 import { nowMs } from './audit/index.ts';
 import { auditIdOf, type AdmitAudit, type RequestPipeline } from './request-pipeline.ts';
+import { parseRequestTarget } from './request-info.ts';
 import { statusFromError } from './status.ts';
 
 export interface UpgradeListenerOptions {
@@ -36,7 +37,7 @@ export function createUpgradeListener(opts: UpgradeListenerOptions): (req: Incom
     server.closing.addEventListener('abort', () => socket.destroy(), { once: true, signal: abort.signal });
     socket.on('error', (err) => reqLog.debug({ err }, 'upgrade socket error'));
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = parseRequestTarget(req.url ?? '/');
       const admitted = await pipeline.admit(req, url, audit);
       // ResponseStarted with the code the node answers (101), ResponseComplete when the stream closes
       audit?.rec?.watchSocket(socket);
