@@ -171,3 +171,30 @@ test('requests and watches under a long-lived signal leave nothing on it (Node 2
     await s.close();
   }
 });
+
+test('bindBatchSize: flushBinds sends the binds held so far at once; binds after it make the next batch', async () => {
+  const s = await server((req, res) => {
+    if (req.url.endsWith('/bindings')) {
+      const items = (JSON.parse(req.body) as { items: unknown[] }).items;
+      json(res, 200, { kind: 'List', items: items.map(() => ({ kind: 'Status', status: 'Success', code: 201 })) });
+    } else json(res, 201, { kind: 'Status', status: 'Success', code: 201 });
+  });
+  const c = new HttpKubeClient({ server: s.url, token: 'tok', bindBatchSize: 10 });
+  try {
+    const bind = (name: string): Promise<void> => c.bind({ namespace: 'ns', name, nodeName: 'n1' });
+    // held for the end of the turn: the two go together
+    await Promise.all([bind('a'), bind('b')]);
+    assert.deepEqual(s.seen.map((r) => `${r.method} ${r.url}`), ['POST /api/v1/namespaces/ns/bindings']);
+    s.seen.length = 0;
+    // flushed: the first leaves alone (as pods/binding), the one after it with the turn's end
+    const first = bind('c');
+    c.flushBinds();
+    await Promise.all([first, bind('d')]);
+    assert.deepEqual(s.seen.map((r) => `${r.method} ${r.url}`).sort(), ['POST /api/v1/namespaces/ns/pods/c/binding', 'POST /api/v1/namespaces/ns/pods/d/binding']);
+    // nothing held: a no-op
+    c.flushBinds();
+  } finally {
+    await c.close();
+    await s.close();
+  }
+});

@@ -349,11 +349,20 @@ export class HttpKubeClient implements KubeClient {
       this.bindFlushScheduled = true;
       setImmediate(() => {
         this.bindFlushScheduled = false;
-        const all = [...this.queuedBinds];
-        this.queuedBinds.clear();
-        for (const [n, batch] of all) void this.sendBinds(n, batch);
+        this.flushBinds();
       });
     }
+  }
+
+  /**
+   * The binds held for this turn's batch leave now (the scheduler, when it has no other pod to
+   * place: a lone bind does not wait for the end of the turn, behind whatever I/O the turn holds)
+   */
+  flushBinds(): void {
+    if (this.queuedBinds.size === 0) return;
+    const all = [...this.queuedBinds];
+    this.queuedBinds.clear();
+    for (const [n, batch] of all) void this.sendBinds(n, batch);
   }
 
   /** one List of Bindings; each bind settles with its own Status */

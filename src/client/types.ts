@@ -120,4 +120,9 @@ export interface KubeClient {
   delete(res: ResourceTarget, name: string, opts?: DeleteOptions): Promise<KubeObject | undefined>;
   /** POST pods/binding */
   bind(opts: BindOptions): Promise<void>;
+  /**
+   * binds held for this turn's batch (HttpKubeClient's `bindBatchSize`) leave now: the caller
+   * has no more to add (a client that does not batch has none held)
+   */
+  flushBinds?(): void;
 }

@@ -116,6 +116,23 @@ describe('edgehub', () => {
     }
   });
 
+  it('a write body over the hub\'s limit is refused with a 413 Status, not forwarded', async () => {
+    const sock = hub.socketPath ?? assert.fail('the hub serves no unix socket');
+    const viaSocket = new HttpKubeClient({ server: 'http://localhost', socketPath: sock, keepAliveMs: 200 });
+    try {
+      const big = { status: { message: 'x'.repeat(3 * 1024 * 1024 + 1) } };
+      await assert.rejects(
+        viaSocket.patch(Resources.pods, 'p1', 'merge', big, { namespace: 'default', subresource: 'status' }),
+        (err: unknown) => isHedgeError(err, 'RequestEntityTooLarge') && /limit is 3145728/.test((err as Error).message),
+      );
+      // the connection and the pod are as they were
+      const p1 = await viaSocket.get(Resources.pods, 'p1', { namespace: 'default' });
+      assert.notEqual((p1.status as { message?: string } | undefined)?.message?.length, big.status.message.length);
+    } finally {
+      await viaSocket.close();
+    }
+  });
+
   it('offline: reads from the cache, journals node writes, refuses others with 503, replays on reconnect', async () => {
     const list = await local.list(Resources.pods, { fieldSelector: `spec.nodeName=${NODE}` });
     const seen = collect(local, list.metadata.resourceVersion, watches.signal);

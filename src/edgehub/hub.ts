@@ -19,7 +19,7 @@ import { Resources } from '../client/resources.ts';
 import { podReferences, type GraphResource } from '../apiserver/auth/node-graph.ts';
 import type { KubeClient, ResourceRef } from '../client/types.ts';
 import { HedgeError, isHedgeError } from '../lib/errors.ts';
-import { HttpAgent, httpRequest, type HttpMethod, type HttpResponse } from '../lib/http/request.ts';
+import { HttpAgent, httpRequest, readAll, type HttpMethod, type HttpResponse } from '../lib/http/request.ts';
 import type { Logger } from '../lib/log.ts';
 import { linkedSignal, timeoutSignal } from '../lib/signals.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
@@ -203,15 +203,9 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     }
   }
 
-  async function readBody(req: IncomingMessage): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of req) {
-      n += (c as Buffer).length;
-      if (n > MAX_BODY) throw new HedgeError('RequestEntityTooLarge', `Request entity too large: limit is ${MAX_BODY}`);
-      chunks.push(c as Buffer);
-    }
-    return Buffer.concat(chunks);
+  /** the request's body (plain listeners, as the apiserver reads one: no promise per chunk on every write's path) */
+  function readBody(req: IncomingMessage): Promise<Buffer> {
+    return readAll(req, true, { maxBytes: MAX_BODY, error: () => new HedgeError('RequestEntityTooLarge', `Request entity too large: limit is ${MAX_BODY}`) });
   }
 
   function forwardHeaders(req: IncomingMessage, extra: Record<string, string> = {}): Record<string, string> {

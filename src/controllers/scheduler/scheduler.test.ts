@@ -528,3 +528,42 @@ test('queueing hints: a placed pod leaving retries the pod NodeResourcesFit reje
     await stop();
   }
 });
+
+test('a lone bind is flushed as the loop goes idle; binds with others in flight are left to the client\'s batch', async () => {
+  const client = new FakeKubeClient();
+  for (const n of ['a', 'b']) await client.create(Resources.nodes, makeNode(n, { cpu: '8' }));
+  let flushes = 0;
+  /** binds held until released, so several are in flight at once */
+  let hold: Promise<void> | undefined;
+  const bind = client.bind.bind(client);
+  const batching = Object.assign(client, {
+    flushBinds: (): void => void flushes++,
+    bind: async (o: Parameters<FakeKubeClient['bind']>[0]): Promise<void> => {
+      await hold;
+      return bind(o);
+    },
+  });
+  const s = new Scheduler({ client: batching, clock: new FakeClock(), logger: silentLogger() });
+  const ac = new AbortController();
+  const done = s.run(ac.signal);
+  let release: (() => void) | undefined;
+  try {
+    await Promise.all([s.pods.waitForSync(), s.nodeInformer.waitForSync()]);
+    await client.create(Resources.pods, makePod('p1', {}));
+    await boundTo(client, 'p1');
+    await until(() => flushes === 1, 'p1 flushed');
+    hold = new Promise<void>((r) => (release = r));
+    await client.create(Resources.pods, makePod('p2', {}));
+    await until(() => flushes === 2, 'p2, alone in flight, flushed');
+    await client.create(Resources.pods, makePod('p3', {}));
+    await until(() => s.assumedPods === 2, 'p3 assumed');
+    await settle();
+    assert.equal(flushes, 2, 'p3 placed while p2 is in flight: not flushed');
+    release?.();
+    await boundTo(client, 'p3');
+  } finally {
+    release?.();
+    ac.abort();
+    await done;
+  }
+});

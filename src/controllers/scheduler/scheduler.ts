@@ -273,6 +273,10 @@ export class Scheduler {
     while (!signal.aborted) {
       const entry = this.queue.pop(this.clock.now());
       if (!entry) {
+        // nothing else to place: a lone bind leaves now rather than at the end of the turn (the
+        // client's batch window pays only when binds come in numbers; with others in flight, the
+        // next pods of a burst may still join this one)
+        if (this.inflight.size === 1) this.cfg.client.flushBinds?.();
         await this.idle(signal);
         sinceYield = 0;
         continue;
