@@ -413,10 +413,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
           ]),
         ),
       ]);
-      const { conmonPid, pid } = await this.#launchConmon(cfg, sandbox, signal, hooks);
+      const { pid } = await this.#launchConmon(cfg, sandbox, signal, hooks);
+      // both small reads, side by side: conmon's pid file and the container's /proc start time
+      const [conmonPid, startTime] = await Promise.all([this.#readConmonPid(cfg.id), procStartTime(pid)]);
       meta.conmonPid = conmonPid;
       meta.pid = pid;
-      const startTime = await procStartTime(pid);
       if (startTime) meta.pidStartTime = startTime;
       await this.#span(cfg.id, 'meta write', () => this.#writeMeta(cfg.id, meta));
       this.#log.info({ container: cfg.id, name: cfg.name }, 'container created');
@@ -456,7 +457,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
   }
 
   /** Resolves once `runtime create` has finished: conmon's sync pipe carries the container pid (or the error). */
-  async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<{ conmonPid: number; pid: number }> {
+  async #readConmonPid(id: string): Promise<number> {
+    return Number((await readFile(join(this.#containerDir(id), 'conmon.pid'), 'utf8')).trim());
+  }
+
+  async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<{ pid: number }> {
     const dir = this.#containerDir(cfg.id);
     const args = [
       '--api-version', '1',
@@ -508,8 +513,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const j = JSON.parse(m[0]) as { data?: number; pid?: number; message?: string };
     const pid = j.data ?? j.pid ?? -1;
     if (pid <= 0) throw new HedgeError('Internal', `creating container ${cfg.name}: ${j.message ?? 'runtime create failed'}`);
-    const conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim());
-    return { conmonPid, pid };
+    return { pid };
   }
 
   /** conmon spawned by the agent itself: its sync pipe (fd 3) read here */
