@@ -194,6 +194,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
   #exitFile(id: string): string {
     return join(this.#o.stateDir, 'exits', id);
   }
+  /** where conmon writes its own pid (`--conmon-pidfile`) */
+  #conmonPidFile(id: string): string {
+    return join(this.#containerDir(id), 'conmon.pid');
+  }
 
   // ---- sandboxes --------------------------------------------------------------------------
 
@@ -458,7 +462,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   /** Resolves once `runtime create` has finished: conmon's sync pipe carries the container pid (or the error). */
   async #readConmonPid(id: string): Promise<number> {
-    return Number((await readFile(join(this.#containerDir(id), 'conmon.pid'), 'utf8')).trim());
+    return Number((await readFile(this.#conmonPidFile(id), 'utf8')).trim());
   }
 
   async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<{ pid: number }> {
@@ -474,7 +478,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
       '-l', `k8s-file:${cfg.logPath}`,
       '--exit-dir', join(this.#o.stateDir, 'exits'),
       '--socket-dir-path', join(this.#o.stateDir, 's'),
-      '--conmon-pidfile', join(dir, 'conmon.pid'),
+      '--conmon-pidfile', this.#conmonPidFile(cfg.id),
       '--syslog=false',
       '--log-level', 'error',
     ];
