@@ -331,6 +331,30 @@ for (const rc of CASES) {
       await h.remove(id, signal());
     });
 
+    test('the status right after start is running from what the start knows (no meta parse, no /proc look of its own); an exit is still seen', async () => {
+      const spans: string[] = [];
+      const hs = new OciRuntimeHandler({
+        name: rc.handlerName,
+        runtime: { binary: rc.binary, kind: rc.kind, globalArgs: rc.globalArgs },
+        stateDir,
+        conmonBinary: 'conmon',
+        logger: silentLogger(),
+        onSpan: (step) => spans.push(step),
+      });
+      const id = `c${n++}-${suffix}` as ContainerId;
+      await hs.createContainer(containerConfig({ id, sandboxId, rootfs, command: ['sh', '-c', 'exec sleep 30'], logPath: join(tmp, 'logs', `${id}.log`) }), signal());
+      await hs.start(id, signal());
+      spans.length = 0;
+      const st = (await hs.status(id, signal())).status;
+      assert.ok(st.state === 'running' && st.pid > 0 && st.startedAt instanceof Date, JSON.stringify(st));
+      assert.equal(spans.join(), '', 'answered on the fast path');
+      assert.equal(await procStartTime(st.pid), (JSON.parse(readFileSync(join(stateDir, 'containers', id, 'meta.json'), 'utf8')) as { pidStartTime: string }).pidStartTime);
+      process.kill(st.pid, 'SIGKILL');
+      await waitFor(async () => (await hs.status(id, signal())).status.state === 'exited', { timeoutMs: 10_000, signal: signal(), what: 'exit' });
+      assert.ok(spans.includes('status'), 'a gone process falls back to the full look');
+      await hs.remove(id, signal());
+    });
+
     test('log rotation: rename + conmon reopen through the ctl FIFO', async () => {
       const { id, logPath } = await newContainer(['sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done']);
       await h.start(id, signal());

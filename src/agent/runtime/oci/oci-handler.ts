@@ -584,6 +584,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     meta.startedAt = new Date().toISOString();
     await this.#span(id, 'meta write', () => this.#writeMeta(id, meta));
+    // the pod worker asks the status right after the start: answered as status() answers once it
+    // has seen the container running (the process's start time checked at each ask), without a
+    // first status() parsing the meta just written and reading /proc again
+    const text = this.#metaText.get(id);
+    if (text !== undefined) this.#seeRunning(id, meta, text);
   }
 
   async #readExit(id: string): Promise<{ code: number; at: Date } | undefined> {
@@ -809,24 +814,20 @@ export class OciRuntimeHandler implements RuntimeHandler {
       const st = await this.#statusOf(meta, signal);
       const text = this.#metaSource.get(meta);
       this.#forgetRunning(id);
-      if (st.status.state === 'running' && text !== undefined && meta.pid && meta.pidStartTime && meta.startedAt) {
-        const { status: _, ...rest } = st;
-        this.#runningSeen.set(id, { text, pid: meta.pid, pidStartTime: meta.pidStartTime, stat: new ProcStatFile(meta.pid), startedAtMs: Date.parse(meta.startedAt), status: rest });
-      }
+      if (st.status.state === 'running' && text !== undefined) this.#seeRunning(id, meta, text);
       return st;
     });
   }
 
+  /** status()'s fast path for a started container on its recorded process (meta and its text as written or read) */
+  #seeRunning(id: ContainerId, meta: ContainerMeta, text: string): void {
+    if (!meta.pid || meta.pid <= 0 || !meta.pidStartTime || !meta.startedAt) return;
+    this.#forgetRunning(id);
+    this.#runningSeen.set(id, { text, pid: meta.pid, pidStartTime: meta.pidStartTime, stat: new ProcStatFile(meta.pid), startedAtMs: Date.parse(meta.startedAt), status: identity(meta) });
+  }
+
   async #statusOf(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerStatus> {
-    const c = meta.config;
-    return {
-      id: c.id,
-      sandboxId: c.sandboxId,
-      name: c.name,
-      labels: c.labels,
-      annotations: c.annotations,
-      status: await this.#state(meta, signal),
-    };
+    return { ...identity(meta), status: await this.#state(meta, signal) };
   }
 
   async list(signal: AbortSignal): Promise<ContainerStatus[]> {
@@ -937,4 +938,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
       await fh?.close();
     }
   }
+}
+
+/** a container's status without its state: what its meta's config says */
+function identity(meta: ContainerMeta): Omit<ContainerStatus, 'status'> {
+  const c = meta.config;
+  return { id: c.id, sandboxId: c.sandboxId, name: c.name, labels: c.labels, annotations: c.annotations };
 }
