@@ -236,7 +236,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     // the pod's files and its cgroup are independent: made side by side (a pod start waits for them)
     const files = (async () => {
-      await Promise.all([mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true }), mkdir(cfg.stateDir, { recursive: true })]);
+      // synchronous, as the files below (host/atomic-fs.ts): no thread-pool turn before the cgroup's part
+      mkdirSync(join(this.#o.stateDir, 'sandboxes'), { recursive: true });
+      mkdirSync(cfg.stateDir, { recursive: true });
       await Promise.all([
         writeFileAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile),
         writeFileAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf),
