@@ -355,6 +355,18 @@ for (const rc of CASES) {
       await hs.remove(id, signal());
     });
 
+    test('create: an id already made is refused; a rootfs that cannot be mounted fails the create and leaves nothing', async () => {
+      const { id } = await newContainer(['sh', '-c', 'exec sleep 30']);
+      await assert.rejects(h.createContainer(containerConfig({ id, sandboxId, rootfs, command: ['true'], logPath: join(tmp, 'logs', `${id}-again.log`) }), signal()), /already exists/);
+      assert.equal((await h.status(id, signal())).status.state, 'created', 'the first one untouched');
+      await h.remove(id, signal());
+      const bad = `c${n++}-${suffix}` as ContainerId;
+      const cfg = { ...containerConfig({ id: bad, sandboxId, rootfs, command: ['true'], logPath: join(tmp, 'logs', `${bad}.log`) }), rootfs: [{ type: 'bind', source: join(tmp, 'no-such-dir'), options: ['rbind', 'rw'] }] };
+      await assert.rejects(h.createContainer(cfg, signal()));
+      assert.equal(existsSync(join(stateDir, 'containers', bad)), false, 'no container dir (meta, bundle, mount) left');
+      await assert.rejects(h.status(bad, signal()), /not found/i);
+    });
+
     test('log rotation: rename + conmon reopen through the ctl FIFO', async () => {
       const { id, logPath } = await newContainer(['sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done']);
       await h.start(id, signal());
