@@ -365,6 +365,13 @@ for (const rc of CASES) {
       await assert.rejects(h.createContainer(cfg, signal()));
       assert.equal(existsSync(join(stateDir, 'containers', bad)), false, 'no container dir (meta, bundle, mount) left');
       await assert.rejects(h.status(bad, signal()), /not found/i);
+      // a config the spec refuses fails before anything is mounted (the bind source untouched)
+      const invalid = `c${n++}-${suffix}` as ContainerId;
+      const base = containerConfig({ id: invalid, sandboxId, rootfs, command: ['true'], logPath: join(tmp, 'logs', `${invalid}.log`) });
+      const refused = { ...base, security: { ...base.security, seccomp: { type: 'Localhost' as const, localhostProfile: 'p.json' } } };
+      if (rc.kind !== 'runsc') await assert.rejects(h.createContainer(refused, signal()), /Localhost profile directory/);
+      assert.equal(existsSync(join(stateDir, 'containers', invalid)), false);
+      assert.ok(existsSync(join(rootfs, 'bin', 'busybox')), 'the rootfs source is whole');
     });
 
     test('log rotation: rename + conmon reopen through the ctl FIFO', async () => {

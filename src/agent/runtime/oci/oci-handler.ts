@@ -388,33 +388,34 @@ export class OciRuntimeHandler implements RuntimeHandler {
       mkdirSync(dirname(cfg.logPath), { recursive: true });
       rmSync(this.#exitFile(cfg.id), { force: true });
       this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
+      // the spec before anything is mounted: a config it refuses (Invalid) fails the create as before
+      const seccomp = await seccompProfileFor(cfg, { runtimeKind: this.#o.runtime.kind, node: this.#o.seccomp });
+      const spec = buildSpec({
+        container: cfg,
+        sandbox,
+        kind: this.#o.runtime.kind,
+        nofile,
+        seccomp,
+        paths: {
+          rootfs,
+          hostsFile: join(sandbox.stateDir, 'hosts'),
+          resolvConf: join(sandbox.stateDir, 'resolv.conf'),
+          hostnameFile: join(sandbox.stateDir, 'hostname'),
+          ...(sandbox.shareIpc ? { podShm: join(sandbox.stateDir, 'shm'), podIpcNs: join(sandbox.stateDir, 'ipcns') } : {}),
+          ...(cfg.terminationMessagePath ? { terminationLog: this.#terminationLog(cfg.id) } : {}),
+          ...(await this.#pidNsToJoin(cfg, sandbox, signal)),
+        },
+      });
       // meta first: if the agent dies during the mount or conmon, the next agent finds (and can clean) it
       const meta: ContainerMeta = { config: cfg, createdAt: new Date().toISOString(), conmonPid: 0 };
       await this.#writeMeta(cfg.id, meta);
       // the mount is the slow part (a request to the spawner, or an exec): on its way while the
-      // spec is built and written
+      // bundle's files are written
       const mounted = this.#span(cfg.id, 'rootfs mount', async () => {
         for (const m of cfg.rootfs) await this.#mount(m, rootfs, signal);
       });
       mounted.catch(() => undefined); // awaited below; a failure there is the create's
       await this.#span(cfg.id, 'spec write', async () => {
-        const seccomp = await seccompProfileFor(cfg, { runtimeKind: this.#o.runtime.kind, node: this.#o.seccomp });
-        const spec = buildSpec({
-          container: cfg,
-          sandbox,
-          kind: this.#o.runtime.kind,
-          nofile,
-          seccomp,
-          paths: {
-            rootfs,
-            hostsFile: join(sandbox.stateDir, 'hosts'),
-            resolvConf: join(sandbox.stateDir, 'resolv.conf'),
-            hostnameFile: join(sandbox.stateDir, 'hostname'),
-            ...(sandbox.shareIpc ? { podShm: join(sandbox.stateDir, 'shm'), podIpcNs: join(sandbox.stateDir, 'ipcns') } : {}),
-            ...(cfg.terminationMessagePath ? { terminationLog: this.#terminationLog(cfg.id) } : {}),
-            ...(await this.#pidNsToJoin(cfg, sandbox, signal)),
-          },
-        });
         await writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec));
         if (cfg.terminationMessagePath) makeTerminationLog(this.#terminationLog(cfg.id));
       }).finally(() => mounted.catch(() => undefined));
