@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
  * Synchronous inside: these are records of a few KiB on local disk (no fsync), three syscalls of
  * ~10 µs each; the same three through libuv's thread pool waited a pool thread and an event-loop
  * turn each, ~1 ms apiece on a busy node, and several of them sit on the pod start path
- * (bench/pod-start.ts: `sandbox record`, `spec + meta write`). One at a time also means two
+ * (bench/pod-start.ts: `sandbox record`, the create's meta and `spec write`). One at a time also means two
  * writes of one path never share the temporary file.
  */
 export async function writeFileAtomic(path: string, data: string, opts: { mode?: number } = {}): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { isHedgeError } from '../../lib/errors.ts';
@@ -23,6 +23,21 @@ test('netns: create is idempotent, lo is up, remove is idempotent and leaves not
   assert.equal(await netnsExists(path), false);
   assert.equal(existsSync(path), false);
   assert.deepEqual(await listNetns(dir), []);
+});
+
+test('netns: a leftover file (no nsfs mounted on it), a missing path and a directory are not namespaces; create pins the leftover', async (t) => {
+  const dir = `/run/hedge/test-${randomSuffix()}`;
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  mkdirSync(dir, { recursive: true });
+  const path = netnsPath('left', dir);
+  writeFileSync(path, '');
+  assert.equal(await netnsExists(path), false);
+  assert.equal(await netnsExists(`${dir}/missing`), false);
+  assert.equal(await netnsExists(dir), false);
+  await createNetns(path);
+  assert.equal(await netnsExists(path), true);
+  await removeNetns(path);
+  assert.equal(await netnsExists(path), false);
 });
 
 test('netns: names that are not one safe path segment are refused', () => {

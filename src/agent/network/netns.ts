@@ -3,7 +3,8 @@
  * but under our own directory so the host's /run/netns stays untouched. Node cannot unshare,
  * so `unshare --net=FILE` makes and pins the namespace in one exec (and brings lo up inside).
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { HedgeError } from '../../lib/errors.ts';
 import { runChecked, runCommand } from '../host/run-command.ts';
@@ -40,9 +41,20 @@ async function mounts(): Promise<{ target: string; fstype: string; propagation: 
     });
 }
 
-/** True when `path` is a pinned namespace (an nsfs mount), not just a leftover file. */
+/** statfs(2)'s f_type of the namespace filesystem (linux/magic.h NSFS_MAGIC) */
+const NSFS_MAGIC = 0x6e736673;
+
+/**
+ * True when `path` is a pinned namespace (an nsfs mount), not just a leftover file. One statfs(2)
+ * of the path, synchronous: reading and parsing /proc/self/mountinfo (fs/promises: an open, reads
+ * and a close, each a thread-pool turn; longer with every pod's mounts) sat on each pod start.
+ */
 export async function netnsExists(path: string): Promise<boolean> {
-  return (await mounts()).some((m) => m.target === path && m.fstype === 'nsfs');
+  try {
+    return statfsSync(path).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
 }
 
 /** Names of the pinned namespaces in `dir`. */
@@ -67,9 +79,10 @@ async function makeDirPrivateMount(dir: string, opts: NetnsOptions): Promise<voi
 export async function createNetns(path: string, opts: NetnsOptions = {}): Promise<void> {
   netnsPath(basename(path), dirname(path));
   if (await netnsExists(path)) return;
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  // synchronous (a mkdir and an empty file), as the check above: no thread-pool turns before the exec
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   for (let attempt = 0; ; attempt++) {
-    await writeFile(path, '', { mode: 0o444 });
+    writeFileSync(path, '', { mode: 0o444 });
     const res = await runCommand('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], opts).catch(
       async (e: unknown) => {
         await removeNetns(path, { timeoutMs: opts.timeoutMs });

@@ -4,7 +4,7 @@
  * step leaves something the next agent can find and free.
  */
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { Resources } from '../../client/resources.ts';
@@ -175,9 +175,12 @@ function noteNetwork(sb: SandboxRecord, net: NetworkResult): string | undefined 
 /** the runtime's side of the sandbox (pod cgroup, hosts/resolv.conf/hostname files, ...) */
 async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promise<void> {
   const { pod, ref, sb, cfg, trace, signal } = o;
-  const host = parseResolvConf(await readFile(cfg.hostResolvConf, 'utf8').catch(() => ''));
+  // the host's resolv.conf (and hosts file) and the sandbox dir: synchronous, a few syscalls on
+  // small local files, where each fs/promises call waited a thread-pool turn and an event-loop turn
+  // before the sandbox create (host/atomic-fs.ts)
+  const host = parseResolvConf(readOr(cfg.hostResolvConf, ''));
   const hostNetwork = !!pod.spec?.hostNetwork;
-  const hostHosts = hostNetwork ? await readFile(cfg.hostHostsFile ?? '/etc/hosts', 'utf8').catch(() => '') : '';
+  const hostHosts = hostNetwork ? readOr(cfg.hostHostsFile ?? '/etc/hosts', '') : '';
   // the kubelet warns at each sandbox it makes so (and the pod gets the host's resolvers)
   const noDns = missingClusterDNS(pod, cfg.clusterDNS);
   if (noDns) {
@@ -187,7 +190,7 @@ async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promis
     o.deps.events.emit({ involved: { ...pod, apiVersion: 'v1', kind: 'Pod' }, type: 'Warning', reason: 'MissingClusterDNS', message: noDns });
   }
   const dir = join(cfg.dataDir, 'pods', ref.uid, 'sandbox');
-  await mkdir(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   await trace.span('sandbox create', () =>
     o.handler.createSandbox(
       {
@@ -213,4 +216,13 @@ async function runtimeSandbox(o: SandboxArgs, podIP: string | undefined): Promis
       signal,
     ),
   );
+}
+
+/** a small file's text, or `otherwise` when it cannot be read */
+function readOr(path: string, otherwise: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return otherwise;
+  }
 }

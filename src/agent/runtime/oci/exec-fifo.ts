@@ -7,14 +7,11 @@
  * docs/host-notes.md). Anything unexpected (no fifo, nothing read) answers false so the caller runs
  * the real `runc start`, which reports the reason in runc's own words.
  */
-import { constants, open as openCb, unlink } from 'node:fs';
+import { constants, openSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { promisify } from 'node:util';
 import { HedgeError } from '../../../lib/errors.ts';
 import { processRunning } from '../../host/process.ts';
 
-const openFd = promisify(openCb);
-const unlinkP = promisify(unlink);
 /** how often the init's liveness is looked at while waiting, as runc does (100 ms) */
 const ALIVE_CHECK_MS = 100;
 const DEAD_GRACE_MS = 50;
@@ -32,10 +29,10 @@ export function execFifoPath(runtimeRoot: string, id: string): string {
 export async function startViaExecFifo(o: { fifo: string; initPid: number; signal: AbortSignal }): Promise<boolean> {
   let fd: number;
   try {
-    // non-blocking (libuv adds close-on-exec): a blocking open would hold a thread-pool thread for
-    // as long as no writer comes (an init that died); the kernel keeps a reader that saw no writer
-    // yet from seeing end-of-file
-    fd = await openFd(o.fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    // non-blocking (libuv adds close-on-exec, sync or not): a FIFO's read side then opens at once
+    // whether or not a writer is there, so it is opened synchronously (no thread-pool turn on the
+    // start path); the kernel keeps a reader that saw no writer yet from seeing end-of-file
+    fd = openSync(o.fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
@@ -73,8 +70,10 @@ export async function startViaExecFifo(o: { fifo: string; initPid: number; signa
     else o.signal.addEventListener('abort', onAbort, { once: true });
   });
   if (!ended || bytes === 0) return false;
-  await unlinkP(o.fifo).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
+  try {
+    unlinkSync(o.fifo);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
   return true;
 }

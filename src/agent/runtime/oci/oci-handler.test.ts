@@ -331,6 +331,49 @@ for (const rc of CASES) {
       await h.remove(id, signal());
     });
 
+    test('the status right after start is running from what the start knows (no meta parse, no /proc look of its own); an exit is still seen', async () => {
+      const spans: string[] = [];
+      const hs = new OciRuntimeHandler({
+        name: rc.handlerName,
+        runtime: { binary: rc.binary, kind: rc.kind, globalArgs: rc.globalArgs },
+        stateDir,
+        conmonBinary: 'conmon',
+        logger: silentLogger(),
+        onSpan: (step) => spans.push(step),
+      });
+      const id = `c${n++}-${suffix}` as ContainerId;
+      await hs.createContainer(containerConfig({ id, sandboxId, rootfs, command: ['sh', '-c', 'exec sleep 30'], logPath: join(tmp, 'logs', `${id}.log`) }), signal());
+      await hs.start(id, signal());
+      spans.length = 0;
+      const st = (await hs.status(id, signal())).status;
+      assert.ok(st.state === 'running' && st.pid > 0 && st.startedAt instanceof Date, JSON.stringify(st));
+      assert.equal(spans.join(), '', 'answered on the fast path');
+      assert.equal(await procStartTime(st.pid), (JSON.parse(readFileSync(join(stateDir, 'containers', id, 'meta.json'), 'utf8')) as { pidStartTime: string }).pidStartTime);
+      process.kill(st.pid, 'SIGKILL');
+      await waitFor(async () => (await hs.status(id, signal())).status.state === 'exited', { timeoutMs: 10_000, signal: signal(), what: 'exit' });
+      assert.ok(spans.includes('status'), 'a gone process falls back to the full look');
+      await hs.remove(id, signal());
+    });
+
+    test('create: an id already made is refused; a rootfs that cannot be mounted fails the create and leaves nothing', async () => {
+      const { id } = await newContainer(['sh', '-c', 'exec sleep 30']);
+      await assert.rejects(h.createContainer(containerConfig({ id, sandboxId, rootfs, command: ['true'], logPath: join(tmp, 'logs', `${id}-again.log`) }), signal()), /already exists/);
+      assert.equal((await h.status(id, signal())).status.state, 'created', 'the first one untouched');
+      await h.remove(id, signal());
+      const bad = `c${n++}-${suffix}` as ContainerId;
+      const cfg = { ...containerConfig({ id: bad, sandboxId, rootfs, command: ['true'], logPath: join(tmp, 'logs', `${bad}.log`) }), rootfs: [{ type: 'bind', source: join(tmp, 'no-such-dir'), options: ['rbind', 'rw'] }] };
+      await assert.rejects(h.createContainer(cfg, signal()));
+      assert.equal(existsSync(join(stateDir, 'containers', bad)), false, 'no container dir (meta, bundle, mount) left');
+      await assert.rejects(h.status(bad, signal()), /not found/i);
+      // a config the spec refuses fails before anything is mounted (the bind source untouched)
+      const invalid = `c${n++}-${suffix}` as ContainerId;
+      const base = containerConfig({ id: invalid, sandboxId, rootfs, command: ['true'], logPath: join(tmp, 'logs', `${invalid}.log`) });
+      const refused = { ...base, security: { ...base.security, seccomp: { type: 'Localhost' as const, localhostProfile: 'p.json' } } };
+      if (rc.kind !== 'runsc') await assert.rejects(h.createContainer(refused, signal()), /Localhost profile directory/);
+      assert.equal(existsSync(join(stateDir, 'containers', invalid)), false);
+      assert.ok(existsSync(join(rootfs, 'bin', 'busybox')), 'the rootfs source is whole');
+    });
+
     test('log rotation: rename + conmon reopen through the ctl FIFO', async () => {
       const { id, logPath } = await newContainer(['sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done']);
       await h.start(id, signal());

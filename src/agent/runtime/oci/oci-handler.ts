@@ -8,10 +8,10 @@
  *   exits/<cid>              conmon's exit file (exit code; mtime = finishedAt)
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
-import { mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { CgroupCounters, readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
@@ -22,7 +22,7 @@ import type { StatsScope } from '../../stats/types.ts';
 import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
-import { hardNofileLimit, procStartTime, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
+import { hardNofileLimit, procStartTime, procStartTimeSync, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
 import { runChecked, runCommand } from '../../host/run-command.ts';
 import type { Spawner } from '../../host/spawner.ts';
 import { runExec } from './exec.ts';
@@ -168,6 +168,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
   #containerDir(id: string): string {
     return join(this.#o.stateDir, 'containers', id);
   }
+  #metaFile(id: string): string {
+    return join(this.#containerDir(id), 'meta.json');
+  }
   #bundle(id: string): string {
     return join(this.#containerDir(id), 'bundle');
   }
@@ -233,7 +236,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
     }
     // the pod's files and its cgroup are independent: made side by side (a pod start waits for them)
     const files = (async () => {
-      await Promise.all([mkdir(join(this.#o.stateDir, 'sandboxes'), { recursive: true }), mkdir(cfg.stateDir, { recursive: true })]);
+      // synchronous, as the files below (host/atomic-fs.ts): no thread-pool turn before the cgroup's part
+      mkdirSync(join(this.#o.stateDir, 'sandboxes'), { recursive: true });
+      mkdirSync(cfg.stateDir, { recursive: true });
       await Promise.all([
         writeFileAtomic(join(cfg.stateDir, 'hosts'), cfg.hostsFile),
         writeFileAtomic(join(cfg.stateDir, 'resolv.conf'), cfg.resolvConf),
@@ -314,7 +319,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
     let text = this.#metaText.get(id);
     try {
       if (text === undefined) {
-        text = await readFile(join(this.#containerDir(id), 'meta.json'), 'utf8');
+        text = await readFile(this.#metaFile(id), 'utf8');
         // a #writeMeta that finished while this read was in flight holds the newer text: keep it
         // (overwriting it left a started container's cached meta without startedAt, and its every
         // status a `runtime state` exec)
@@ -332,7 +337,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
   async #writeMeta(id: string, meta: ContainerMeta): Promise<void> {
     const text = JSON.stringify(meta);
     this.#metaText.delete(id); // a failed write leaves the file as it was: read it again
-    await writeFileAtomic(join(this.#containerDir(id), 'meta.json'), text);
+    await writeFileAtomic(this.#metaFile(id), text);
     this.#metaText.set(id, text);
     this.#index(meta);
   }
@@ -370,21 +375,20 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async createContainer(cfg: ContainerConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<void> {
     const t0 = performance.now();
-    const [sandbox, existing] = await Promise.all([this.#sandbox(cfg.sandboxId), this.#readMeta(cfg.id)]);
-    if (existing) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
+    const sandbox = await this.#sandbox(cfg.sandboxId);
+    if (this.#metaText.has(cfg.id) || existsSync(this.#metaFile(cfg.id))) throw new HedgeError('AlreadyExists', `container "${cfg.id}" already exists`);
     const dir = this.#containerDir(cfg.id);
     const bundle = this.#bundle(cfg.id);
     const rootfs = join(bundle, 'rootfs');
-    const [nofile] = await Promise.all([
-      this.#nofile(),
-      this.#cli.binary(),
-      mkdir(rootfs, { recursive: true }),
-      mkdir(join(cfg.logPath, '..'), { recursive: true }),
-      this.#dirsOnce(),
-      rm(this.#exitFile(cfg.id), { force: true }),
-    ]);
-    this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
+    const [nofile] = await Promise.all([this.#nofile(), this.#cli.binary(), this.#dirsOnce()]);
     try {
+      // synchronous (a few syscalls): each fs/promises call here waited a thread-pool turn and an
+      // event-loop turn, on every pod's start path before the runtime's create
+      mkdirSync(rootfs, { recursive: true });
+      mkdirSync(dirname(cfg.logPath), { recursive: true });
+      rmSync(this.#exitFile(cfg.id), { force: true });
+      this.#o.onSpan?.('prepare', performance.now() - t0, cfg.id);
+      // the spec before anything is mounted: a config it refuses (Invalid) fails the create as before
       const seccomp = await seccompProfileFor(cfg, { runtimeKind: this.#o.runtime.kind, node: this.#o.seccomp });
       const spec = buildSpec({
         container: cfg,
@@ -402,26 +406,25 @@ export class OciRuntimeHandler implements RuntimeHandler {
           ...(await this.#pidNsToJoin(cfg, sandbox, signal)),
         },
       });
-      // meta first: if the agent dies during conmon, the next agent finds (and can clean) it
+      // meta first: if the agent dies during the mount or conmon, the next agent finds (and can clean) it
       const meta: ContainerMeta = { config: cfg, createdAt: new Date().toISOString(), conmonPid: 0 };
-      // independent: the mount is an exec (the slow part), the files are not
-      await Promise.all([
-        this.#span(cfg.id, 'rootfs mount', async () => {
-          for (const m of cfg.rootfs) await this.#mount(m, rootfs, signal);
-        }),
-        this.#span(cfg.id, 'spec + meta write', () =>
-          Promise.all([
-            writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec)),
-            this.#writeMeta(cfg.id, meta),
-            cfg.terminationMessagePath ? makeTerminationLog(this.#terminationLog(cfg.id)) : undefined,
-          ]),
-        ),
-      ]);
+      await this.#writeMeta(cfg.id, meta);
+      // the mount is the slow part (a request to the spawner, or an exec): on its way while the
+      // bundle's files are written
+      const mounted = this.#span(cfg.id, 'rootfs mount', async () => {
+        for (const m of cfg.rootfs) await this.#mount(m, rootfs, signal);
+      });
+      mounted.catch(() => undefined); // awaited below; a failure there is the create's
+      await this.#span(cfg.id, 'spec write', async () => {
+        await writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec));
+        if (cfg.terminationMessagePath) makeTerminationLog(this.#terminationLog(cfg.id));
+      }).finally(() => mounted.catch(() => undefined));
+      await mounted;
       const { pid } = await this.#launchConmon(cfg, sandbox, signal, hooks);
-      // both small reads, side by side: conmon's pid file and the container's /proc start time
-      const [conmonPid, startTime] = await Promise.all([this.#readConmonPid(cfg.id), procStartTime(pid)]);
-      meta.conmonPid = conmonPid;
+      // both small reads: conmon's pid file and the container's /proc start time
+      meta.conmonPid = this.#readConmonPid(cfg.id);
       meta.pid = pid;
+      const startTime = procStartTimeSync(pid);
       if (startTime) meta.pidStartTime = startTime;
       await this.#span(cfg.id, 'meta write', () => this.#writeMeta(cfg.id, meta));
       this.#log.info({ container: cfg.id, name: cfg.name }, 'container created');
@@ -460,9 +463,9 @@ export class OciRuntimeHandler implements RuntimeHandler {
     return this.#dirs;
   }
 
-  /** Resolves once `runtime create` has finished: conmon's sync pipe carries the container pid (or the error). */
-  async #readConmonPid(id: string): Promise<number> {
-    return Number((await readFile(this.#conmonPidFile(id), 'utf8')).trim());
+  /** conmon's pid, from the file it wrote before `runtime create` answered on the sync pipe (a few bytes: read synchronously) */
+  #readConmonPid(id: string): number {
+    return Number(readFileSync(this.#conmonPidFile(id), 'utf8').trim());
   }
 
   async #launchConmon(cfg: ContainerConfig, sandbox: SandboxConfig, signal: AbortSignal, hooks?: CreateHooks): Promise<{ pid: number }> {
@@ -558,14 +561,16 @@ export class OciRuntimeHandler implements RuntimeHandler {
 
   async start(id: ContainerId, signal: AbortSignal): Promise<void> {
     const meta = await this.#meta(id);
-    const sandbox = await this.#sandbox(meta.config.sandboxId);
+    // the runtime's own commands need the sandbox's netns (runsc); a release through the exec fifo does not
+    const netns = async (): Promise<string | undefined> => (await this.#sandbox(meta.config.sandboxId)).netnsPath;
     if (!(meta.pid && meta.pid > 0)) {
+      const netnsPath = await netns();
       // created by an agent that died before conmon's sync pipe answered: ask the runtime
       // (conmon's parent returns before create has finished, docs/host-notes.md)
       await this.#span(id, 'wait created (state poll)', () =>
         waitFor(
           async () => {
-            const st = await this.#cli.state(id, sandbox.netnsPath, signal);
+            const st = await this.#cli.state(id, netnsPath, signal);
             return st?.status === 'created' || st?.status === 'running' || st?.status === 'stopped';
           },
           { timeoutMs: CREATE_TIMEOUT_MS, signal, what: `container ${id} to be created` },
@@ -579,11 +584,17 @@ export class OciRuntimeHandler implements RuntimeHandler {
       meta.pid > 0 &&
       (await this.#span(id, 'exec fifo start', () => startViaExecFifo({ fifo: execFifoPath(this.#runtimeRoot, id), initPid: meta.pid!, signal })));
     if (!released) {
-      const res = await this.#span(id, 'runtime start', () => this.#cli.run(['start', id], sandbox.netnsPath, signal));
+      const netnsPath = await netns();
+      const res = await this.#span(id, 'runtime start', () => this.#cli.run(['start', id], netnsPath, signal));
       if (res.code !== 0) throw new HedgeError('Internal', `starting container ${meta.config.name}: ${(res.stderr || res.stdout).trim()}`);
     }
     meta.startedAt = new Date().toISOString();
     await this.#span(id, 'meta write', () => this.#writeMeta(id, meta));
+    // the pod worker asks the status right after the start: answered as status() answers once it
+    // has seen the container running (the process's start time checked at each ask), without a
+    // first status() parsing the meta just written and reading /proc again
+    const text = this.#metaText.get(id);
+    if (text !== undefined) this.#seeRunning(id, meta, text);
   }
 
   async #readExit(id: string): Promise<{ code: number; at: Date } | undefined> {
@@ -809,24 +820,20 @@ export class OciRuntimeHandler implements RuntimeHandler {
       const st = await this.#statusOf(meta, signal);
       const text = this.#metaSource.get(meta);
       this.#forgetRunning(id);
-      if (st.status.state === 'running' && text !== undefined && meta.pid && meta.pidStartTime && meta.startedAt) {
-        const { status: _, ...rest } = st;
-        this.#runningSeen.set(id, { text, pid: meta.pid, pidStartTime: meta.pidStartTime, stat: new ProcStatFile(meta.pid), startedAtMs: Date.parse(meta.startedAt), status: rest });
-      }
+      if (st.status.state === 'running' && text !== undefined) this.#seeRunning(id, meta, text);
       return st;
     });
   }
 
+  /** status()'s fast path for a started container on its recorded process (meta and its text as written or read) */
+  #seeRunning(id: ContainerId, meta: ContainerMeta, text: string): void {
+    if (!meta.pid || meta.pid <= 0 || !meta.pidStartTime || !meta.startedAt) return;
+    this.#forgetRunning(id);
+    this.#runningSeen.set(id, { text, pid: meta.pid, pidStartTime: meta.pidStartTime, stat: new ProcStatFile(meta.pid), startedAtMs: Date.parse(meta.startedAt), status: identity(meta) });
+  }
+
   async #statusOf(meta: ContainerMeta, signal: AbortSignal): Promise<ContainerStatus> {
-    const c = meta.config;
-    return {
-      id: c.id,
-      sandboxId: c.sandboxId,
-      name: c.name,
-      labels: c.labels,
-      annotations: c.annotations,
-      status: await this.#state(meta, signal),
-    };
+    return { ...identity(meta), status: await this.#state(meta, signal) };
   }
 
   async list(signal: AbortSignal): Promise<ContainerStatus[]> {
@@ -937,4 +944,10 @@ export class OciRuntimeHandler implements RuntimeHandler {
       await fh?.close();
     }
   }
+}
+
+/** a container's status without its state: what its meta's config says */
+function identity(meta: ContainerMeta): Omit<ContainerStatus, 'status'> {
+  const c = meta.config;
+  return { id: c.id, sandboxId: c.sandboxId, name: c.name, labels: c.labels, annotations: c.annotations };
 }

@@ -3,14 +3,18 @@
  * pod's container dir; here `containers/<id>/termination-log`, gone with the container). The
  * container writes it through a bind mount; after the exit the handler reports its end.
  */
-import { constants } from 'node:fs';
-import { chmod, open, writeFile } from 'node:fs/promises';
+import { chmodSync, constants, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { TERMINATION_MESSAGE_BYTES } from '../types.ts';
 
-/** an empty file any container user may write (0666 whatever the umask, as the kubelet makes it) */
-export async function makeTerminationLog(path: string): Promise<void> {
-  await writeFile(path, '', { mode: 0o666 });
-  await chmod(path, 0o666);
+/**
+ * an empty file any container user may write (0666 whatever the umask, as the kubelet makes it).
+ * Synchronous (two syscalls): made on every container's create path, where each fs/promises call
+ * waited a thread-pool turn and an event-loop turn (host/atomic-fs.ts)
+ */
+export function makeTerminationLog(path: string): void {
+  writeFileSync(path, '', { mode: 0o666 });
+  chmodSync(path, 0o666);
 }
 
 /**
