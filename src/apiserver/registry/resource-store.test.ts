@@ -186,3 +186,47 @@ describe('ObjectCodec.encodeWrite / decodeWritten', () => {
     assert.deepEqual(JSON.parse(kv.value), { ...lease('t1'), metadata: { name: 'n1', namespace: 'kube-node-lease' } });
   });
 });
+
+describe('ResourceStore writes: the watch event of a write in flight', () => {
+  it('decodes from the JSON the write made (no parse, no stringify), and the writer gets that same object', async () => {
+    const store = new MemoryStore();
+    const codec = new ObjectCodec();
+    const rs = new ResourceStore(leases, store, codec);
+    /** what a watch served before the writer heard back decoded, and the JSON.parse calls that took */
+    const served: { d: ReturnType<ObjectCodec['decode']>; parses: number; bytes: string }[] = [];
+    const serve = (kv: Awaited<ReturnType<MemoryStore['create']>>) => {
+      const parse = JSON.parse;
+      let parses = 0;
+      JSON.parse = ((...a: Parameters<typeof JSON.parse>) => {
+        parses++;
+        return parse(...a);
+      }) as typeof JSON.parse;
+      try {
+        const d = codec.decode(kv);
+        served.push({ d, parses, bytes: d.buf().toString('utf8') });
+      } finally {
+        JSON.parse = parse;
+      }
+      return kv;
+    };
+    const create = store.create.bind(store);
+    store.create = async (...a: Parameters<MemoryStore['create']>) => serve(await create(...a));
+    const update = store.update.bind(store);
+    store.update = async (...a: Parameters<MemoryStore['update']>) => serve(await update(...a));
+
+    const created = await rs.create(lease('t0'), false);
+    const updated = await rs.guaranteedUpdate('kube-node-lease', 'n1', renew('t1'), { dryRun: false });
+    assert.equal(served.length, 2);
+    for (const [i, out] of [created, updated.obj].entries()) {
+      assert.equal(served[i].parses, 0, 'the event is served from the write\'s own JSON');
+      assert.equal(served[i].d, out, 'the writer gets the decoded object the watch made');
+      assert.equal(served[i].bytes, JSON.stringify(out.obj));
+    }
+    assert.equal(renewTimeOf(JSON.parse(served[1].bytes) as KubeObject), 't1');
+    assert.equal((JSON.parse(served[1].bytes) as KubeObject).metadata.resourceVersion, String(updated.obj.rev));
+    // once the write is over, another writer's value under the key is decoded from what it stored
+    const key = rs.key('kube-node-lease', 'n1');
+    const around = await update(key, JSON.stringify(lease('elsewhere')), { expectedRevision: updated.obj.rev });
+    assert.equal(renewTimeOf(codec.decode(around).obj), 'elsewhere');
+  });
+});

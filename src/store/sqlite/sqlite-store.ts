@@ -394,7 +394,16 @@ export class SqliteStore implements Store {
           this.fail(err, done);
           return;
         }
-        for (const c of done) settle(c, this.hub);
+        for (const c of done) this.hub.publish(c.events);
+        // The writers hear back on the next check phase: the watch events just published go out
+        // first. A watch handler writes its event into its response on this turn, but the socket
+        // is corked until the turn's microtasks and ticks are done, and the writers' own answers
+        // (encoding, TLS, logging: 0.5-2 ms in situ) would otherwise run in those microtasks,
+        // ahead of every watcher's bytes (the bound pod or its new status reached the node's
+        // and the clients' watches after the write's own answer).
+        setImmediate(() => {
+          for (const c of done) acknowledge(c);
+        });
       }
     } finally {
       this.syncing = undefined;
@@ -478,6 +487,11 @@ export class SqliteStore implements Store {
 /** publishes a committed batch's events, then settles its writes, in revision order */
 function settle(c: Committed, hub: WatchHub): void {
   hub.publish(c.events);
+  acknowledge(c);
+}
+
+/** settles a published batch's writes */
+function acknowledge(c: Committed): void {
   c.batch.forEach((w, i) => {
     const outcome = c.outcomes[i];
     if (outcome.ok) w.resolve(outcome.kv);
