@@ -395,13 +395,14 @@ export class SqliteStore implements Store {
           return;
         }
         for (const c of done) this.hub.publish(c.events);
-        // The writers hear back on the next check phase: the watch events just published go out
-        // first. A watch handler writes its event into its response on this turn, but the socket
-        // is corked until the turn's microtasks and ticks are done, and the writers' own answers
-        // (encoding, TLS, logging: 0.5-2 ms in situ) would otherwise run in those microtasks,
-        // ahead of every watcher's bytes (the bound pod or its new status reached the node's
-        // and the clients' watches after the write's own answer).
-        setImmediate(() => {
+        // The watch events just published go out before the writers hear back. A watch handler
+        // writes its event in the microtasks that follow (the hub wakes it through a promise), into
+        // a socket that Node corks until the next tick; the writers' own answers (encoding, TLS,
+        // logging: 0.5-2 ms in situ) would otherwise run in those same microtasks, ahead of every
+        // watcher's bytes (the bound pod and its new status reached the node's and the clients'
+        // watches after the write's own answer). Resolved in a tick, the writers' continuations
+        // run in the microtasks after the tick queue, so after those uncorks.
+        process.nextTick(() => {
           for (const c of done) acknowledge(c);
         });
       }
