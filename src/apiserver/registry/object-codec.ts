@@ -53,8 +53,6 @@ const RV_FIELD = `${RV_PREFIX}${RV_MARK}"`;
  */
 export class ObjectCodec {
   readonly #cache = new Map<string, Decoded>();
-  /** writes of this process in flight, by key: the stored value and `encodeWrite`'s JSON (see expectWrite) */
-  readonly #writing = new Map<string, { sealed: string; enc: Encoded }>();
   /** recent delete events, by key */
   readonly #deleted = new Map<string, Decoded>();
   readonly #max: number;
@@ -156,8 +154,6 @@ export class ObjectCodec {
     this.#rotated();
     const hit = this.#cache.get(kv.key);
     if (hit && hit.rev === kv.modRevision) return hit;
-    const w = this.#writing.get(kv.key);
-    if (w !== undefined && w.sealed === kv.value) return this.decodeWritten(kv, w.enc);
     return this.#remember(kv, this.#parse(kv.key, this.#open(kv.key, kv.value), kv.modRevision));
   }
 
@@ -173,20 +169,6 @@ export class ObjectCodec {
     const plain = { plain: enc.value, stale: false };
     if (enc.read === undefined) return this.#remember(kv, this.#parse(kv.key, plain, kv.modRevision));
     return this.#remember(kv, this.#written(kv.key, enc.value, enc.read, kv.modRevision));
-  }
-
-  /**
-   * `sealed` (`seal` of `enc.value`) is being written under `key` by this process: until the
-   * returned function is called, an event carrying that value (a watch, served before the writer
-   * hears back) decodes as `decodeWritten` would, from `encodeWrite`'s JSON, with no parse and
-   * no second JSON.stringify, and the writer's `decodeWritten` then finds it cached.
-   */
-  expectWrite(key: string, sealed: string, enc: Encoded): () => void {
-    const w = { sealed, enc };
-    this.#writing.set(key, w);
-    return () => {
-      if (this.#writing.get(key) === w) this.#writing.delete(key);
-    };
   }
 
   #written(key: string, value: string, read: { head: string; tail: string }, rev: number): Decoded {

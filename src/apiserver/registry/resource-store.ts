@@ -71,15 +71,11 @@ export class ResourceStore {
       return this.codec.decodePlain(key, value, 0);
     }
     let kv: KeyValue;
-    const sealed = this.codec.seal(key, value);
-    const written = this.codec.expectWrite(key, sealed, enc);
     try {
-      kv = await this.store.create(key, sealed);
+      kv = await this.store.create(key, this.codec.seal(key, value));
     } catch (err) {
       if (isHedgeError(err, 'AlreadyExists')) throw alreadyExists(this.def.plural, name, this.def.group);
       throw err;
-    } finally {
-      written();
     }
     return this.codec.decodeWritten(kv, enc);
   }
@@ -149,14 +145,7 @@ export class ResourceStore {
         }
         if (noop) return { obj: cur, deleted: false };
         if (opts.dryRun) return { obj: this.codec.decodePlain(key, value!, cur.rev), deleted: false };
-        const sealed = this.codec.seal(key, value!);
-        const written = this.codec.expectWrite(key, sealed, enc!);
-        let kv: KeyValue;
-        try {
-          kv = await this.store.update(key, sealed, { expectedRevision: cur.rev });
-        } finally {
-          written();
-        }
+        const kv = await this.store.update(key, this.codec.seal(key, value!), { expectedRevision: cur.rev });
         return { obj: this.codec.decodeWritten(kv, enc!), deleted: false };
       } catch (err) {
         if (isHedgeError(err, 'NotFound')) throw this.notFound(name);

@@ -394,17 +394,7 @@ export class SqliteStore implements Store {
           this.fail(err, done);
           return;
         }
-        for (const c of done) this.hub.publish(c.events);
-        // The watch events just published go out before the writers hear back. A watch handler
-        // writes its event in the microtasks that follow (the hub wakes it through a promise), into
-        // a socket that Node corks until the next tick; the writers' own answers (encoding, TLS,
-        // logging: 0.5-2 ms in situ) would otherwise run in those same microtasks, ahead of every
-        // watcher's bytes (the bound pod and its new status reached the node's and the clients'
-        // watches after the write's own answer). Resolved in a tick, the writers' continuations
-        // run in the microtasks after the tick queue, so after those uncorks.
-        process.nextTick(() => {
-          for (const c of done) acknowledge(c);
-        });
+        for (const c of done) settle(c, this.hub);
       }
     } finally {
       this.syncing = undefined;
@@ -488,11 +478,6 @@ export class SqliteStore implements Store {
 /** publishes a committed batch's events, then settles its writes, in revision order */
 function settle(c: Committed, hub: WatchHub): void {
   hub.publish(c.events);
-  acknowledge(c);
-}
-
-/** settles a published batch's writes */
-function acknowledge(c: Committed): void {
   c.batch.forEach((w, i) => {
     const outcome = c.outcomes[i];
     if (outcome.ok) w.resolve(outcome.kv);

@@ -188,23 +188,3 @@ test('acknowledgeAtCommit: writes settle and are published at commit, the sync r
     { acknowledgeAtCommit: true },
   );
 });
-
-test("a watcher's work on an event, its ticks included (a corked socket's flush), runs before the writer hears back", async () => {
-  await withStore(async (store, held) => {
-    const ac = new AbortController();
-    const order: string[] = [];
-    const watching = (async () => {
-      for await (const ev of store.watch('/k/', { signal: ac.signal })) {
-        order.push(`event ${ev.type}`);
-        // what a watch response's write does: the socket is uncorked on the next tick
-        process.nextTick(() => order.push('flushed'));
-      }
-    })();
-    const write = store.create('/k/a', '1').then(() => order.push('acknowledged'));
-    (await held.next(1)).release();
-    await write;
-    assert.deepEqual(order, ['event put', 'flushed', 'acknowledged']);
-    ac.abort();
-    await watching;
-  });
-});
