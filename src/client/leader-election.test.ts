@@ -85,15 +85,16 @@ test('a leader that cannot renew steps down after the renew deadline', async () 
 });
 
 test('a renewal that hangs is cut off at the renew deadline: the leader steps down instead of leading on', async () => {
-  // an apiserver too busy to answer: the leader's GET hangs while its lease runs out and another takes it
+  // an apiserver too busy to answer: the leader's requests hang while its lease runs out and another takes it
   const c = new FakeKubeClient();
   const clock = new FakeClock();
   let hang = false;
+  const hung = <T>(signal: AbortSignal | undefined): Promise<T> =>
+    new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
   const get = c.get.bind(c);
-  c.get = ((resource, name, opts) => {
-    if (!hang) return get(resource, name, opts);
-    return new Promise((_, reject) => opts?.signal?.addEventListener('abort', () => reject(opts.signal?.reason), { once: true }));
-  }) as typeof c.get;
+  c.get = ((resource, name, opts) => (hang ? hung(opts?.signal) : get(resource, name, opts))) as typeof c.get;
+  const update = c.update.bind(c);
+  c.update = ((resource, obj, opts) => (hang ? hung(opts?.signal) : update(resource, obj, opts))) as typeof c.update;
   const { ac, done, lead } = await runUntilLeading(c, clock, 'a');
   hang = true;
   // retry period 2 s, renew deadline 10 s: the attempt from 2 s on hangs, and is cut off at 10 s
@@ -124,4 +125,48 @@ test('release: a renewal landing between its read and its write (Conflict) is re
   assert.equal(reads, 2);
   const lease = await read<KubeObject & { spec: Record<string, unknown> }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
   assert.equal(lease.spec.holderIdentity, '');
+});
+
+test("a leader renews with one write over the Lease it last wrote (client-go's fast path); another's write sends it back to a read", async () => {
+  const c = new FakeKubeClient();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  let gets = 0;
+  let renewals = 0;
+  const get = c.get.bind(c);
+  c.get = ((resource, name, opts) => {
+    gets++;
+    return get(resource, name, opts);
+  }) as typeof c.get;
+  const update = c.update.bind(c);
+  c.update = (async (resource, obj, opts) => {
+    const out = await update(resource, obj, opts);
+    renewals++;
+    return out;
+  }) as typeof c.update;
+  const { ac, done, lead } = await runUntilLeading(c, clock, 'a');
+  const read = async () => await get<KubeObject & { spec: Record<string, unknown> }>(Resources.leases, 'hedge-scheduler', { namespace: 'kube-system' });
+  const acquired = await read();
+  const before = gets;
+  for (let i = 1; i <= 3; i++) {
+    clock.advance(2_000);
+    await until(() => renewals === i, `renewal ${i}`);
+  }
+  assert.equal(gets, before, 'renewals wrote without reading');
+  const renewed = await read();
+  assert.equal(renewed.spec.holderIdentity, 'a');
+  assert.equal(renewed.spec.renewTime, '2026-01-01T00:00:06.000000Z');
+  assert.equal(renewed.spec.acquireTime, acquired.spec.acquireTime);
+  assert.equal(renewed.spec.leaseTransitions, 0);
+  // someone else's write (e.g. kubectl annotating it): the next renewal's write is a Conflict, then read and renewed
+  await update(Resources.leases, { ...renewed, metadata: { ...renewed.metadata, annotations: { touched: 'yes' } } });
+  clock.advance(2_000);
+  await until(() => renewals === 4, 'renewed after the fallback read');
+  assert.equal(gets, before + 1, 'one read after the Conflict');
+  assert.equal(lead()?.aborted, false, 'still leading');
+  const after = await read();
+  assert.equal(after.spec.holderIdentity, 'a');
+  assert.equal(after.spec.renewTime, '2026-01-01T00:00:08.000000Z');
+  assert.equal(after.metadata.annotations?.touched, 'yes');
+  ac.abort();
+  await done;
 });
