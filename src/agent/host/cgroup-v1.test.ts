@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { removePodCgroup } from './cgroup-v1.ts';
+import { cgroupHostProblem, removePodCgroup } from './cgroup-v1.ts';
 
 test('removePodCgroup removes the pod in every hierarchy, the cgroup2 unified one included, children first', async () => {
   const root = mkdtempSync(join(tmpdir(), 'hedge-cg-'));
@@ -19,5 +19,31 @@ test('removePodCgroup removes the pod in every hierarchy, the cgroup2 unified on
     assert.ok(existsSync(join(root, 'unified', 'hedge-node', 'pod-2')), 'another pod is untouched');
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('cgroupHostProblem: a v1 or hybrid host passes; a unified host or one without the v1 hierarchies is refused with the way back to v1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hedge-cghost-'));
+  try {
+    const hybrid = join(dir, 'hybrid');
+    for (const h of ['cpu', 'cpuacct', 'memory', 'pids', 'unified']) mkdirSync(join(hybrid, h), { recursive: true });
+    writeFileSync(join(hybrid, 'unified', 'cgroup.controllers'), '');
+    assert.equal(cgroupHostProblem(hybrid), undefined);
+    // this machine's own hierarchy is v1 (or hybrid): the node's start would refuse otherwise
+    assert.equal(cgroupHostProblem('/sys/fs/cgroup'), undefined);
+
+    const unified = join(dir, 'unified');
+    mkdirSync(unified);
+    writeFileSync(join(unified, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+    const u = cgroupHostProblem(unified) ?? '';
+    assert.match(u, /cgroup v2 unified hierarchy alone/);
+    assert.match(u, /systemd\.unified_cgroup_hierarchy=0/);
+    assert.match(u, /SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1/);
+
+    const partial = join(dir, 'partial');
+    for (const h of ['cpu', 'cpuacct']) mkdirSync(join(partial, h), { recursive: true });
+    assert.match(cgroupHostProblem(partial) ?? '', /no cgroup v1 memory, pids hierarchy under .*partial/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -16,6 +16,25 @@ export interface PodCgroupOptions {
   resources: { cpuMilli?: number; memoryBytes?: number };
 }
 
+/**
+ * Why the node cannot run on the host's cgroups, or undefined when it can: the node speaks cgroup
+ * v1 (pod limits, node allocatable, stats, eviction signals, OOM reasons), which a hybrid host also
+ * has. A unified host (cgroup2 alone at the root, the default since systemd 247, so on stock Debian
+ * 12 and 13) has none of its files, and a node there would run pods without their pod-level limits
+ * and report no usage: refused at the start, with the way back to v1.
+ */
+export function cgroupHostProblem(root: string): string | undefined {
+  const bootV1 =
+    'boot the host with `systemd.unified_cgroup_hierarchy=0` on the kernel command line (systemd 256 and 257 also want ' +
+    '`SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1`; Debian: add them to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, reboot)';
+  if (existsSync(join(root, 'cgroup.controllers'))) {
+    return `${root} is the cgroup v2 unified hierarchy alone: hedge node needs the cgroup v1 hierarchies (a hybrid host is fine) for pod limits, node allocatable, stats and eviction; ${bootV1}`;
+  }
+  const missing = (['cpu', 'cpuacct', 'memory', 'pids'] as const).filter((c) => !existsSync(join(root, c)));
+  if (missing.length > 0) return `no cgroup v1 ${missing.join(', ')} hierarchy under ${root}: hedge node needs them for pod limits, node allocatable, stats and eviction; ${bootV1}`;
+  return undefined;
+}
+
 /** the kernel's cpu.shares for a CPU amount (upstream's MilliCPUToShares: at least 2) */
 export function milliCpuToShares(milli: number): number {
   return Math.max(2, Math.floor((milli * 1024) / 1000));
