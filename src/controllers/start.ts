@@ -61,8 +61,8 @@ export interface ControllersOptions {
    */
   volumes?: false | Tunables<VolumeControllersConfig>;
   /**
-   * when set, each controller runs only while it holds its Lease (`hedge-scheduler`,
-   * `hedge-node-lifecycle`), so several `hedge server`s can run side by side
+   * when set, the scheduler runs only while it holds the Lease `hedge-scheduler` and every other
+   * controller while it holds `hedge-controller-manager`, so several `hedge server`s can run side by side
    */
   leaderElection?: LeaderElectionOptions;
 }
@@ -83,6 +83,10 @@ export interface RunningControllers {
   volumes?: VolumeControllers;
 }
 
+/** the scheduler's Lease, and the one every other controller runs under (kube-scheduler's and kube-controller-manager's) */
+export const SCHEDULER_LEASE = 'hedge-scheduler';
+export const CONTROLLER_MANAGER_LEASE = 'hedge-controller-manager';
+
 /** Start the cloud-side controllers. Nothing here reads env or flags: the CLI passes config. */
 export function startControllers(opts: ControllersOptions): RunningControllers {
   const { client, logger, signal, clock } = opts;
@@ -94,40 +98,66 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   // follower holds no watch), each controller's handlers come and go with its terms.
   const informerFactory = new SharedInformerFactory({ client, logger: logger.child({ component: 'shared-informers' }), clock });
 
-  const supervise = (name: string, runTerm: (s: AbortSignal) => Promise<void>): void => {
-    // one term signal is shared by every informer, sync wait and retry of a controller: many listeners is normal
-    const run = (s: AbortSignal): Promise<void> => {
-      setMaxListeners(0, s);
-      return runTerm(s);
-    };
+  // kube-scheduler's and kube-controller-manager's leader election: one Lease for the scheduler
+  // (`hedge-scheduler`) and one for every other controller (`hedge-controller-manager`), each
+  // controller's term run while its group's Lease is held (two renewals a retry period, not one
+  // per controller: each is a write the store syncs)
+  const groups = new Map<string, { name: string; runTerm: (s: AbortSignal) => Promise<void> }[]>();
+  const supervise = (name: string, runTerm: (s: AbortSignal) => Promise<void>, lease = CONTROLLER_MANAGER_LEASE): void => {
+    let group = groups.get(lease);
+    if (!group) groups.set(lease, (group = []));
+    group.push({ name, runTerm });
+  };
+  // one term signal is shared by every informer, sync wait and retry of a controller: many listeners is normal
+  const term = (c: { name: string; runTerm: (s: AbortSignal) => Promise<void> }, s: AbortSignal): Promise<void> => {
+    setMaxListeners(0, s);
+    return Promise.resolve()
+      .then(() => c.runTerm(s))
+      .catch((err: unknown) => logger.error({ err, controller: c.name }, 'controller stopped with an error'));
+  };
+  const startGroups = (): void => {
     const le = opts.leaderElection;
-    const p = le
-      ? new LeaderElector({
-          client,
-          logger: logger.child({ component: `${name}-election` }),
-          clock,
-          namespace: le.namespace ?? 'kube-system',
-          name,
-          identity,
-          leaseDurationSeconds: le.leaseDurationSeconds,
-          renewDeadlineSeconds: le.renewDeadlineSeconds,
-          retryPeriodSeconds: le.retryPeriodSeconds,
-        }).run(signal, run)
-      : run(signal);
-    runs.push(p.catch((err: unknown) => logger.error({ err, controller: name }, 'controller stopped with an error')));
+    for (const [lease, members] of groups) {
+      if (!le) {
+        for (const c of members) runs.push(term(c, signal));
+        continue;
+      }
+      const elector = new LeaderElector({
+        client,
+        logger: logger.child({ component: `${lease}-election` }),
+        clock,
+        namespace: le.namespace ?? 'kube-system',
+        name: lease,
+        identity,
+        leaseDurationSeconds: le.leaseDurationSeconds,
+        renewDeadlineSeconds: le.renewDeadlineSeconds,
+        retryPeriodSeconds: le.retryPeriodSeconds,
+      });
+      runs.push(
+        elector
+          .run(signal, async (s) => {
+            await Promise.all(members.map((c) => term(c, s)));
+          })
+          .catch((err: unknown) => logger.error({ err, lease }, 'leader election stopped with an error')),
+      );
+    }
   };
 
   if (opts.scheduler !== false) {
     const cfg = { ...opts.scheduler, client, logger, clock, identity, informerFactory };
     // A fresh Scheduler per leadership term: its caches must not outlive the term.
-    supervise('hedge-scheduler', async (s) => {
-      out.scheduler = new Scheduler(cfg);
-      await out.scheduler.run(s);
-    });
+    supervise(
+      'scheduler',
+      async (s) => {
+        out.scheduler = new Scheduler(cfg);
+        await out.scheduler.run(s);
+      },
+      SCHEDULER_LEASE,
+    );
   }
   if (opts.nodeLifecycle !== false) {
     const cfg = { ...opts.nodeLifecycle, client, logger, clock, informerFactory };
-    supervise('hedge-node-lifecycle', async (s) => {
+    supervise('node-lifecycle', async (s) => {
       out.nodeLifecycle = new NodeLifecycleController(cfg);
       await out.nodeLifecycle.run(s);
     });
@@ -135,34 +165,34 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   if (opts.nodeIpam) {
     const cfg = { ...opts.nodeIpam, client, logger, clock, informerFactory };
     // a fresh allocator per term, rebuilt from the Nodes: a failover never double-assigns
-    supervise('hedge-node-ipam', async (s) => {
+    supervise('node-ipam', async (s) => {
       out.nodeIpam = new NodeIpamController(cfg);
       await out.nodeIpam.run(s);
     });
   }
   if (opts.clusterRoleAggregation !== false) {
-    supervise('hedge-clusterrole-aggregation', async (s) => {
+    supervise('clusterrole-aggregation', async (s) => {
       out.clusterRoleAggregation = new ClusterRoleAggregationController({ client, logger });
       await out.clusterRoleAggregation.run(s);
     });
   }
   if (opts.rootCaCert) {
     const { rootCa } = opts.rootCaCert;
-    supervise('hedge-root-ca-cert-publisher', async (s) => {
+    supervise('root-ca-cert-publisher', async (s) => {
       out.rootCaCert = new RootCaCertPublisher({ client, logger, rootCa, informerFactory });
       await out.rootCaCert.run(s);
     });
   }
   if (opts.workloads !== false) {
     const cfg = { ...opts.workloads, client, logger, clock, informerFactory };
-    supervise('hedge-controller-manager', async (s) => {
+    supervise('workloads', async (s) => {
       out.workloads = new WorkloadControllers(cfg);
       await out.workloads.run(s);
     });
   }
   if (opts.hpa !== false) {
     const tun = opts.hpa ?? {};
-    supervise('hedge-hpa', async (s) => {
+    supervise('hpa', async (s) => {
       // its handles on the shared informers, per term: the HPA's handlers run only while it leads
       const informers = new SharedInformers({ client, logger, clock, factory: informerFactory });
       out.hpa = new HpaController({ ...tun, metrics: tun.metrics ?? metricsApiSource(client), client, logger, clock, informers });
@@ -172,7 +202,7 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
     });
   }
   if (opts.disruption !== false) {
-    supervise('hedge-disruption-controller', async (s) => {
+    supervise('disruption', async (s) => {
       // its handles per term, as the HPA's: pods, budgets and the scalable controllers
       const informers = new SharedInformers({ client, logger, clock, factory: informerFactory });
       out.disruption = new DisruptionController({ client, logger, clock, informers });
@@ -183,14 +213,14 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   }
   if (opts.endpointSlices !== false) {
     const cfg = { ...opts.endpointSlices, client, logger, clock, informerFactory };
-    supervise('hedge-endpointslice-controller', async (s) => {
+    supervise('endpointslice', async (s) => {
       out.endpointSlices = new EndpointSliceController(cfg);
       await out.endpointSlices.run(s);
     });
   }
   if (opts.resourceQuota !== false) {
     const cfg = { ...opts.resourceQuota, client, logger, informerFactory };
-    supervise('hedge-resourcequota-controller', async (s) => {
+    supervise('resourcequota', async (s) => {
       out.resourceQuota = new ResourceQuotaController(cfg);
       await out.resourceQuota.run(s);
     });
@@ -198,11 +228,12 @@ export function startControllers(opts: ControllersOptions): RunningControllers {
   if (opts.volumes !== false) {
     const raw = 'request' in client ? (client as KubeClient & RawApiRequester) : undefined;
     const cfg = { ...opts.volumes, deleter: opts.volumes?.deleter ?? (raw ? nodeProxyDeleter(raw) : undefined), client, logger, clock, informerFactory };
-    supervise('hedge-persistentvolume-controller', async (s) => {
+    supervise('persistentvolume', async (s) => {
       out.volumes = new VolumeControllers(cfg);
       await out.volumes.run(s);
     });
   }
+  startGroups();
   out.done = Promise.all(runs).then(() => undefined);
   return out;
 }

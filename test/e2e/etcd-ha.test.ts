@@ -83,7 +83,7 @@ describe('two apiservers on a 3-member etcd: a member and a replica die under tr
       return r?.status === 200 ? (r.body as { spec?: { holderIdentity?: string } }).spec?.holderIdentity : undefined;
     };
     // A leads both controllers before B starts, so killing A forces a failover
-    await waitUntil('A leads the controllers', 30_000, async () => (await leaseHolder(a, 'hedge-scheduler'))?.endsWith(`_${a.pid}`) === true && (await leaseHolder(a, 'hedge-node-lifecycle'))?.endsWith(`_${a.pid}`) === true);
+    await waitUntil('A leads the controllers', 30_000, async () => (await leaseHolder(a, 'hedge-scheduler'))?.endsWith(`_${a.pid}`) === true && (await leaseHolder(a, 'hedge-controller-manager'))?.endsWith(`_${a.pid}`) === true);
     const b = await startHedgeServer({ store: 'etcd', dataDir: a.dataDir, extraArgs: etcdArgs });
     servers.push(b);
 
@@ -150,7 +150,7 @@ describe('two apiservers on a 3-member etcd: a member and a replica die under tr
     agent.destroy();
 
     // the controllers moved to B within their lease
-    await waitUntil('B leads the controllers', 60_000, async () => (await leaseHolder(b, 'hedge-scheduler'))?.endsWith(`_${b.pid}`) === true && (await leaseHolder(b, 'hedge-node-lifecycle'))?.endsWith(`_${b.pid}`) === true);
+    await waitUntil('B leads the controllers', 60_000, async () => (await leaseHolder(b, 'hedge-scheduler'))?.endsWith(`_${b.pid}`) === true && (await leaseHolder(b, 'hedge-controller-manager'))?.endsWith(`_${b.pid}`) === true);
     process.stdout.write(`# etcd HA: ${acked.size} writes acknowledged (${afterMemberKill} before the member kill, ${afterReplicaKill} before the replica kill), ${attempted.size - acked.size} unacknowledged, ${stored.size} stored, ${events.length} watch events\n`);
   });
 });
