@@ -45,3 +45,18 @@ test('the controllers share one watch per resource, and hold none once stopped',
   await running.done;
   assert.equal(client.openWatches, 0);
 });
+
+test("one controller's failed term leaves the others of its Lease leading", async () => {
+  const client = new FakeKubeClient();
+  const clock = new FakeClock();
+  await client.create(Resources.nodes, makeNode('n1'));
+  const ac = new AbortController();
+  // the IPAM controller refuses its cluster CIDR when its term starts; node lifecycle shares its Lease
+  const running = startControllers({ client, clock, logger: silentLogger(), signal: ac.signal, leaderElection: { identity: 'me' }, nodeIpam: { clusterCidr: 'not-a-cidr', nodeCidrMaskSize: 24 } });
+  await until(async () => running.nodeLifecycle !== undefined && running.workloads !== undefined, 'the rest of the controller manager leading');
+  assert.equal(running.nodeIpam, undefined, 'the IPAM term failed');
+  const lease = await client.get<{ metadata: object; spec: { holderIdentity?: string } }>(Resources.leases, 'hedge-controller-manager', { namespace: 'kube-system' });
+  assert.equal(lease.spec.holderIdentity, 'me');
+  ac.abort();
+  await running.done;
+});
