@@ -414,12 +414,12 @@ export class OciRuntimeHandler implements RuntimeHandler {
       const mounted = this.#span(cfg.id, 'rootfs mount', async () => {
         for (const m of cfg.rootfs) await this.#mount(m, rootfs, signal);
       });
-      mounted.catch(() => undefined); // awaited below; a failure there is the create's
-      await this.#span(cfg.id, 'spec write', async () => {
+      const written = this.#span(cfg.id, 'spec write', async () => {
         await writeFileAtomic(join(bundle, 'config.json'), JSON.stringify(spec));
         if (cfg.terminationMessagePath) makeTerminationLog(this.#terminationLog(cfg.id));
-      }).finally(() => mounted.catch(() => undefined));
-      await mounted;
+      });
+      // both settle before either's failure fails the create: its cleanup finds no mount in flight
+      for (const r of await Promise.allSettled([written, mounted])) if (r.status === 'rejected') throw r.reason;
       const { pid } = await this.#launchConmon(cfg, sandbox, signal, hooks);
       // both small reads: conmon's pid file and the container's /proc start time
       meta.conmonPid = this.#readConmonPid(cfg.id);
