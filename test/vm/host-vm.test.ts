@@ -1,0 +1,96 @@
+/**
+ * The cgroup v2 test machine (test/vm/host-vm.ts): it boots with a v2-only hierarchy, reaches the
+ * host's loopback over slirp, and runc inside it puts a container's limits into its v2 cgroup.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { makeBusyboxRootfs, missingTools } from '../../src/agent/runtime/oci/test-support.ts';
+import { hostVmUnavailable, runInHostVm, type HostVmResult } from './host-vm.ts';
+
+const skip = hostVmUnavailable();
+const TIMEOUT = 300_000;
+
+function explain(r: HostVmResult): string {
+  return `code ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\nconsole:\n${r.console.slice(-4000)}`;
+}
+
+test('host VM: cgroup v2 unified hierarchy with cpu, memory, pids and io; the host loopback at 10.0.2.2', { skip, timeout: TIMEOUT + 60_000 }, async () => {
+  const server = createServer((_req, res) => res.end('hello from the host\n'));
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const r = await runInHostVm({
+      command: [
+        'sh', '-c',
+        'stat -fc %T /sys/fs/cgroup; echo "controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"; ' +
+          'echo "subtree: $(cat /sys/fs/cgroup/cgroup.subtree_control)"; grep -c " cgroup " /proc/mounts; ' +
+          `/bin/busybox wget -qO- http://10.0.2.2:${port}/; touch /etc/hvm-written && echo writable`,
+      ],
+      timeoutMs: TIMEOUT,
+    });
+    assert.equal(r.code, 0, explain(r));
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'cgroup2fs', explain(r));
+    const controllers = (lines[1] ?? '').replace('controllers: ', '').split(' ');
+    const subtree = (lines[2] ?? '').replace('subtree: ', '').split(' ');
+    for (const c of ['cpu', 'memory', 'pids', 'io']) {
+      assert.ok(controllers.includes(c), `controller ${c} missing: ${lines[1]}`);
+      assert.ok(subtree.includes(c), `controller ${c} not enabled for children: ${lines[2]}`);
+    }
+    assert.equal(lines[3], '0', 'no cgroup v1 hierarchy is mounted');
+    assert.equal(lines[4], 'hello from the host', explain(r));
+    assert.equal(lines[5], 'writable', 'the overlay takes writes');
+    assert.ok(r.bootMs > 0, 'the guest reached the command');
+  } finally {
+    server.close();
+  }
+});
+
+const runcSkip = skip ?? (missingTools(['runc']).length ? 'needs runc' : undefined);
+
+test('host VM: runc puts memory, CPU and pids limits into the container\'s v2 cgroup; the OOM kill shows in memory.events', { skip: runcSkip, timeout: TIMEOUT + 60_000 }, async () => {
+  const r = await runInHostVm({
+    timeoutMs: TIMEOUT,
+    prepare: (dir) => {
+      const bundle = join(dir, 'bundle');
+      makeBusyboxRootfs(join(bundle, 'rootfs'));
+      execFileSync('runc', ['spec'], { cwd: bundle });
+      const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as {
+        process: { terminal: boolean; args: string[] };
+        linux: { namespaces: { type: string }[]; resources?: unknown; cgroupsPath?: string };
+      };
+      spec.process.terminal = false;
+      // in its own cgroup namespace the container sees its cgroup as /sys/fs/cgroup; then dd's
+      // 64 MiB buffer meets the 32 MiB limit
+      spec.process.args = ['sh', '-c', 'echo "memory.max $(cat /sys/fs/cgroup/memory.max)"; echo "cpu.max $(cat /sys/fs/cgroup/cpu.max)"; echo "cpu.weight $(cat /sys/fs/cgroup/cpu.weight)"; echo "pids.max $(cat /sys/fs/cgroup/pids.max)"; exec dd if=/dev/zero of=/dev/null bs=64M count=1'];
+      spec.linux.namespaces.push({ type: 'cgroup' });
+      spec.linux.resources = { memory: { limit: 32 << 20, swap: 32 << 20 }, cpu: { quota: 50_000, period: 100_000, shares: 512 }, pids: { limit: 64 } };
+      spec.linux.cgroupsPath = '/hvm/ctr';
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    },
+    command: [
+      'sh', '-c',
+      // the bundle onto the guest's tmpfs (off the 9p share), run it, then the parent's view
+      'cp -a "$HVM_DIR/bundle" /run/bundle && runc run -b /run/bundle hvm-ctr; echo "exit $?"; ' +
+        'echo "oom_kill $(sed -n "s/^oom_kill //p" /sys/fs/cgroup/hvm/memory.events)"; ' +
+        'test -e /sys/fs/cgroup/hvm/ctr && echo "left behind" || echo "removed"',
+    ],
+  });
+  assert.equal(r.code, 0, explain(r));
+  const out = r.stdout.split('\n').filter(Boolean);
+  assert.deepEqual(out, [
+    `memory.max ${32 << 20}`,
+    'cpu.max 50000 100000',
+    // runc's shares → weight: 1 + (512 − 2) × 9999 / 262142
+    'cpu.weight 20',
+    'pids.max 64',
+    'exit 137',
+    'oom_kill 1',
+    'removed',
+  ], explain(r));
+});
