@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -51,28 +51,33 @@ test('host VM: cgroup v2 unified hierarchy with cpu, memory, pids and io; the ho
   }
 });
 
+const SHOW_LIMITS = 'for f in memory.max cpu.max cpu.weight pids.max; do echo "$f $(cat /sys/fs/cgroup/$f)"; done';
+const LIMITS_SHOWN = [`memory.max ${32 << 20}`, 'cpu.max 50000 100000', /* runc's shares → weight: 1 + (512 − 2) × 9999 / 262142 */ 'cpu.weight 20', 'pids.max 64'];
+
+/** a runc bundle of busybox running `script`, with a 32 MiB memory limit, half a CPU, shares 512 and 64 pids, in its own cgroup namespace */
+function busyboxBundle(bundle: string, script: string, cgroupsPath: string): void {
+  makeBusyboxRootfs(join(bundle, 'rootfs'));
+  execFileSync('runc', ['spec'], { cwd: bundle });
+  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as {
+    process: { terminal: boolean; args: string[] };
+    linux: { namespaces: { type: string }[]; resources?: unknown; cgroupsPath?: string };
+  };
+  spec.process.terminal = false;
+  spec.process.args = ['sh', '-c', script];
+  spec.linux.namespaces.push({ type: 'cgroup' });
+  spec.linux.resources = { memory: { limit: 32 << 20, swap: 32 << 20 }, cpu: { quota: 50_000, period: 100_000, shares: 512 }, pids: { limit: 64 } };
+  spec.linux.cgroupsPath = cgroupsPath;
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+}
+
 const runcSkip = skip ?? (missingTools(['runc']).length ? 'needs runc' : undefined);
 
 test('host VM: runc puts memory, CPU and pids limits into the container\'s v2 cgroup; the OOM kill shows in memory.events', { skip: runcSkip, timeout: TIMEOUT + 60_000 }, async () => {
   const r = await runInHostVm({
     timeoutMs: TIMEOUT,
-    prepare: (dir) => {
-      const bundle = join(dir, 'bundle');
-      makeBusyboxRootfs(join(bundle, 'rootfs'));
-      execFileSync('runc', ['spec'], { cwd: bundle });
-      const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as {
-        process: { terminal: boolean; args: string[] };
-        linux: { namespaces: { type: string }[]; resources?: unknown; cgroupsPath?: string };
-      };
-      spec.process.terminal = false;
-      // in its own cgroup namespace the container sees its cgroup as /sys/fs/cgroup; then dd's
-      // 64 MiB buffer meets the 32 MiB limit
-      spec.process.args = ['sh', '-c', 'echo "memory.max $(cat /sys/fs/cgroup/memory.max)"; echo "cpu.max $(cat /sys/fs/cgroup/cpu.max)"; echo "cpu.weight $(cat /sys/fs/cgroup/cpu.weight)"; echo "pids.max $(cat /sys/fs/cgroup/pids.max)"; exec dd if=/dev/zero of=/dev/null bs=64M count=1'];
-      spec.linux.namespaces.push({ type: 'cgroup' });
-      spec.linux.resources = { memory: { limit: 32 << 20, swap: 32 << 20 }, cpu: { quota: 50_000, period: 100_000, shares: 512 }, pids: { limit: 64 } };
-      spec.linux.cgroupsPath = '/hvm/ctr';
-      writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-    },
+    // in its own cgroup namespace the container sees its cgroup as /sys/fs/cgroup; then dd's 64 MiB
+    // buffer meets the 32 MiB limit
+    prepare: (dir) => busyboxBundle(join(dir, 'bundle'), `${SHOW_LIMITS}; exec dd if=/dev/zero of=/dev/null bs=64M count=1`, '/hvm/ctr'),
     command: [
       'sh', '-c',
       // the bundle onto the guest's tmpfs (off the 9p share), run it, then the parent's view
@@ -84,13 +89,52 @@ test('host VM: runc puts memory, CPU and pids limits into the container\'s v2 cg
   assert.equal(r.code, 0, explain(r));
   const out = r.stdout.split('\n').filter(Boolean);
   assert.deepEqual(out, [
-    `memory.max ${32 << 20}`,
-    'cpu.max 50000 100000',
-    // runc's shares → weight: 1 + (512 − 2) × 9999 / 262142
-    'cpu.weight 20',
-    'pids.max 64',
+    ...LIMITS_SHOWN,
     'exit 137',
     'oom_kill 1',
+    'removed',
+  ], explain(r));
+});
+
+test('host VM: a command past the timeout has qemu killed and leaves no work directory', { skip, timeout: 120_000 }, async () => {
+  let workDir = '';
+  const r = await runInHostVm({
+    command: ['sleep', '600'],
+    timeoutMs: 15_000,
+    prepare: (dir) => {
+      workDir = dir;
+    },
+  });
+  assert.equal(r.timedOut, true, explain(r));
+  assert.equal(r.code, null);
+  assert.ok(r.pid, 'qemu started');
+  assert.throws(() => process.kill(r.pid as number, 0), { code: 'ESRCH' }, 'qemu is gone');
+  assert.equal(existsSync(workDir), false, `${workDir} removed`);
+});
+
+const conmonSkip = runcSkip ?? (missingTools(['conmon']).length ? 'needs conmon' : undefined);
+
+test('host VM: conmon + runc: CRI log, exit file and the limits in the v2 cgroup', { skip: conmonSkip, timeout: TIMEOUT + 60_000 }, async () => {
+  const r = await runInHostVm({
+    timeoutMs: TIMEOUT,
+    prepare: (dir) => busyboxBundle(join(dir, 'bundle'), `${SHOW_LIMITS}; echo oops >&2; exit 3`, '/hvm/conmon'),
+    command: [
+      'sh', '-c',
+      // conmon's sync pipe (a FIFO here) says when runc create is done, its exit command (writing
+      // another FIFO) when the container ended: both awaited
+      'set -e; cp -a "$HVM_DIR/bundle" /run/bundle; mkdir -p /run/s /run/exits; mkfifo /run/sync /run/done; ' +
+        '_OCI_SYNCPIPE=3 conmon --api-version 1 -c c1 -u c1 -n c1 -r /usr/sbin/runc -b /run/bundle -p /run/c1.pid -l k8s-file:/run/c1.log ' +
+        '--exit-dir /run/exits --socket-dir-path /run/s --conmon-pidfile /run/conmon.pid --syslog=false --log-level error ' +
+        '--exit-command /bin/sh --exit-command-arg -c --exit-command-arg "echo done >/run/done" 3>/run/sync & ' +
+        'read -r created </run/sync; echo "$created" >&2; runc start c1; read x </run/done; echo "exit file $(cat /run/exits/c1)"; ' +
+        'sed "s/^[^ ]* //" /run/c1.log; runc delete c1; test -e /sys/fs/cgroup/hvm/conmon && echo "left behind" || echo removed',
+    ],
+  });
+  assert.equal(r.code, 0, explain(r));
+  assert.deepEqual(r.stdout.split('\n').filter(Boolean), [
+    'exit file 3',
+    ...LIMITS_SHOWN.map((l) => `stdout F ${l}`),
+    'stderr F oops',
     'removed',
   ], explain(r));
 });

@@ -54,6 +54,8 @@ export interface HostVmResult {
   /** the serial console (kernel messages, init's complaints) */
   console: string;
   timedOut: boolean;
+  /** qemu's pid (gone by the time the result is returned) */
+  pid: number | undefined;
 }
 
 /** why the host VM cannot run here, or undefined */
@@ -172,10 +174,12 @@ export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
     let consoleOut = '';
     let bootMs = -1;
     let timedOut = false;
+    let pid: number | undefined;
     const t0 = performance.now();
     try {
       await new Promise<void>((res, rej) => {
         const q = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        pid = q.pid;
         const timer = setTimeout(() => {
           timedOut = true;
           if (q.pid) process.kill(q.pid, 'SIGKILL');
@@ -210,6 +214,7 @@ export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
       lockWaitMs,
       console: consoleOut,
       timedOut,
+      pid,
     };
   } finally {
     await rm(workDir, { recursive: true, force: true });
