@@ -18,7 +18,7 @@ import { buildInitramfs } from '../../src/guest/initramfs/build-initramfs.ts';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
 /** the machine's benchmark lock (flock(2)): another session measures on these 2 cores */
-export const BENCH_LOCK = process.env.HEDGE_BENCH_LOCK ?? '/tmp/hedge-bench.lock';
+export const BENCH_LOCK = '/tmp/hedge-bench.lock';
 const INIT_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'host-vm-init.sh');
 /** what mounting the root takes (virtio-mmio transport, 9p, overlay) and slirp's NIC; the rest is modprobe'd from the host's /usr/lib/modules */
 const MODULES = ['virtio_mmio', '9p', '9pnet_virtio', 'overlay', 'virtio_net'];
@@ -35,8 +35,17 @@ export interface HostVmOptions {
   env?: Record<string, string>;
   /** working directory in the guest (default: this process's; the host tree is the guest's) */
   cwd?: string;
+  /**
+   * TCG threading: `multi` (qemu's default for x86, one host thread per vCPU) or `single` (the vCPUs
+   * take turns on one thread)
+   */
+  tcgThread?: 'multi' | 'single';
   /** longest wait for the bench lock (default 20 min) */
   lockTimeoutMs?: number;
+  /** the flock(2) file held while qemu runs (default BENCH_LOCK) */
+  benchLock?: string;
+  /** aborting kills qemu (as a timeout does) */
+  signal?: AbortSignal;
   /** called with the host work directory before boot: files put there are in the guest at the same path (HVM_DIR) */
   prepare?: (dir: string) => Promise<void> | void;
 }
@@ -127,10 +136,10 @@ function guestScript(dir: string, o: HostVmOptions): string {
   ].join('\n');
 }
 
-export function hostVmQemuArgs(o: { vmlinux: string; initrd: string; workDir: string; memMiB: number; cpus: number }): string[] {
+export function hostVmQemuArgs(o: { vmlinux: string; initrd: string; workDir: string; memMiB: number; cpus: number; tcgThread: 'multi' | 'single' }): string[] {
   const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', 'cgroup_no_v1=all', ...tcgKernelArgs(), `hvm.dir=${o.workDir}`];
   return [
-    '-M', 'microvm', '-accel', 'tcg', '-cpu', 'max', '-smp', String(o.cpus), '-m', String(o.memMiB),
+    '-M', 'microvm', '-accel', `tcg,thread=${o.tcgThread}`, '-cpu', 'max', '-smp', String(o.cpus), '-m', String(o.memMiB),
     '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-kernel', o.vmlinux, '-initrd', o.initrd, '-append', append.join(' '),
     '-fsdev', 'local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap',
@@ -142,15 +151,15 @@ export function hostVmQemuArgs(o: { vmlinux: string; initrd: string; workDir: st
 }
 
 /** flock(1) on an fd this process keeps: the lock lives as long as the fd (or this process) */
-async function takeBenchLock(timeoutMs: number): Promise<number> {
-  const fd = openSync(BENCH_LOCK, 'a');
+async function takeBenchLock(path: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<number> {
+  const fd = openSync(path, 'a');
   try {
     await new Promise<void>((res, rej) => {
-      const p = spawn('flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+      const p = spawn('flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], signal });
       let err = '';
-      p.stderr.on('data', (d: Buffer) => (err += d));
+      p.stderr?.on('data', (d: Buffer) => (err += d));
       p.on('error', rej);
-      p.on('exit', (code) => (code === 0 ? res() : rej(new Error(`could not take ${BENCH_LOCK} within ${timeoutMs} ms: ${err.trim() || `flock exit ${code}`}`))));
+      p.on('exit', (code) => (code === 0 ? res() : rej(new Error(`could not take ${path} within ${timeoutMs} ms: ${err.trim() || `flock exit ${code}`}`))));
     });
     return fd;
   } catch (e) {
@@ -167,9 +176,9 @@ export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
   try {
     await writeFile(join(workDir, 'guest.sh'), guestScript(workDir, o), { mode: 0o755 });
     await o.prepare?.(workDir);
-    const args = hostVmQemuArgs({ vmlinux: kernel.vmlinux, initrd, workDir, memMiB: o.memMiB ?? 1024, cpus: o.cpus ?? 2 });
+    const args = hostVmQemuArgs({ vmlinux: kernel.vmlinux, initrd, workDir, memMiB: o.memMiB ?? 1024, cpus: o.cpus ?? 2, tcgThread: o.tcgThread ?? 'multi' });
     const lockStart = performance.now();
-    const lockFd = await takeBenchLock(o.lockTimeoutMs ?? 20 * 60_000);
+    const lockFd = await takeBenchLock(o.benchLock ?? BENCH_LOCK, o.lockTimeoutMs ?? 20 * 60_000, o.signal);
     const lockWaitMs = performance.now() - lockStart;
     let consoleOut = '';
     let bootMs = -1;
@@ -180,10 +189,15 @@ export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
       await new Promise<void>((res, rej) => {
         const q = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         pid = q.pid;
+        const kill = (): void => {
+          if (q.pid && q.exitCode === null && q.signalCode === null) process.kill(q.pid, 'SIGKILL');
+        };
         const timer = setTimeout(() => {
           timedOut = true;
-          if (q.pid) process.kill(q.pid, 'SIGKILL');
+          kill();
         }, o.timeoutMs);
+        o.signal?.addEventListener('abort', kill, { once: true });
+        if (o.signal?.aborted) kill();
         const onData = (d: Buffer): void => {
           consoleOut += d.toString();
           if (bootMs < 0 && consoleOut.includes(START_MARKER)) bootMs = performance.now() - t0;
@@ -192,10 +206,12 @@ export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
         q.stderr.on('data', onData);
         q.on('error', (e) => {
           clearTimeout(timer);
+          o.signal?.removeEventListener('abort', kill);
           rej(e);
         });
         q.on('close', () => {
           clearTimeout(timer);
+          o.signal?.removeEventListener('abort', kill);
           res();
         });
       });
@@ -225,7 +241,8 @@ export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--');
   const command = i >= 0 ? process.argv.slice(i + 1) : process.argv.slice(2);
-  const r = await runInHostVm({ command, timeoutMs: Number(process.env.HVM_TIMEOUT_MS ?? 300_000) });
+  const num = (v: string | undefined): number | undefined => (v ? Number(v) : undefined);
+  const r = await runInHostVm({ command, timeoutMs: num(process.env.HVM_TIMEOUT_MS) ?? 300_000, cpus: num(process.env.HVM_CPUS), tcgThread: process.env.HVM_TCG_THREAD === 'single' ? 'single' : undefined, memMiB: num(process.env.HVM_MEM_MIB) });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   process.stderr.write(`[host-vm] code=${r.code} boot=${Math.round(r.bootMs)}ms total=${Math.round(r.totalMs)}ms lockWait=${Math.round(r.lockWaitMs)}ms timedOut=${r.timedOut}\n`);
