@@ -46,6 +46,8 @@ export interface HostVmOptions {
   benchLock?: string;
   /** aborting kills qemu (as a timeout does) */
   signal?: AbortSignal;
+  /** slirp port forwards, TCP: 127.0.0.1:host on this host → guest on the guest's eth0 */
+  forwards?: { host: number; guest: number }[];
   /** called with the host work directory before boot: files put there are in the guest at the same path (HVM_DIR) */
   prepare?: (dir: string) => Promise<void> | void;
 }
@@ -136,7 +138,16 @@ function guestScript(dir: string, o: HostVmOptions): string {
   ].join('\n');
 }
 
-export function hostVmQemuArgs(o: { vmlinux: string; initrd: string; workDir: string; memMiB: number; cpus: number; tcgThread: 'multi' | 'single' }): string[] {
+export function hostVmQemuArgs(o: {
+  vmlinux: string;
+  initrd: string;
+  workDir: string;
+  memMiB: number;
+  cpus: number;
+  tcgThread: 'multi' | 'single';
+  forwards?: { host: number; guest: number }[];
+}): string[] {
+  const netdev = ['user,id=n0', ...(o.forwards ?? []).map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`)].join(',');
   const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', 'cgroup_no_v1=all', ...tcgKernelArgs(), `hvm.dir=${o.workDir}`];
   return [
     '-M', 'microvm', '-accel', `tcg,thread=${o.tcgThread}`, '-cpu', 'max', '-smp', String(o.cpus), '-m', String(o.memMiB),
@@ -146,7 +157,7 @@ export function hostVmQemuArgs(o: { vmlinux: string; initrd: string; workDir: st
     '-device', 'virtio-9p-device,fsdev=hostroot,mount_tag=hostroot',
     '-fsdev', `local,id=hvmwork,path=${o.workDir},security_model=passthrough,multidevs=remap`,
     '-device', 'virtio-9p-device,fsdev=hvmwork,mount_tag=hvmwork',
-    '-netdev', 'user,id=n0', '-device', 'virtio-net-device,netdev=n0',
+    '-netdev', netdev, '-device', 'virtio-net-device,netdev=n0',
   ];
 }
 
@@ -168,73 +179,105 @@ async function takeBenchLock(path: string, timeoutMs: number, signal: AbortSigna
   }
 }
 
-export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
+/** a running host VM (startHostVm) */
+export interface HostVm {
+  /** qemu's pid */
+  pid: number | undefined;
+  /** the work directory (HVM_DIR), on the host and in the guest; removed once the VM is gone */
+  workDir: string;
+  /** resolves with the first serial console text matching `re` (the guest writes there with `>/dev/console`); rejects once qemu is gone */
+  waitForConsole(re: RegExp): Promise<string>;
+  /** SIGKILL qemu (idempotent); `result` then settles with code null */
+  kill(): void;
+  /** qemu gone, the work directory removed, the lock released */
+  result: Promise<HostVmResult>;
+}
+
+/**
+ * Boots the VM with the command as its payload and returns once qemu runs (under the bench lock):
+ * a test can then reach the guest through `forwards` and watch the console while the command runs.
+ */
+export async function startHostVm(o: HostVmOptions): Promise<HostVm> {
   if (o.command.length === 0) throw new Error('runInHostVm: command is empty');
   const kernel = await debianKernel();
   const initrd = hostVmInitramfs(kernel.kernelVersion);
   const workDir = await mkdtemp(join(tmpdir(), 'hedge-hvm-'));
+  let lockFd: number | undefined;
   try {
     await writeFile(join(workDir, 'guest.sh'), guestScript(workDir, o), { mode: 0o755 });
     await o.prepare?.(workDir);
-    const args = hostVmQemuArgs({ vmlinux: kernel.vmlinux, initrd, workDir, memMiB: o.memMiB ?? 1024, cpus: o.cpus ?? 2, tcgThread: o.tcgThread ?? 'multi' });
+    const args = hostVmQemuArgs({ vmlinux: kernel.vmlinux, initrd, workDir, memMiB: o.memMiB ?? 1024, cpus: o.cpus ?? 2, tcgThread: o.tcgThread ?? 'multi', forwards: o.forwards });
     const lockStart = performance.now();
-    const lockFd = await takeBenchLock(o.benchLock ?? BENCH_LOCK, o.lockTimeoutMs ?? 20 * 60_000, o.signal);
+    lockFd = await takeBenchLock(o.benchLock ?? BENCH_LOCK, o.lockTimeoutMs ?? 20 * 60_000, o.signal);
     const lockWaitMs = performance.now() - lockStart;
+    const t0 = performance.now();
+    const q = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let consoleOut = '';
     let bootMs = -1;
     let timedOut = false;
-    let pid: number | undefined;
-    const t0 = performance.now();
-    try {
-      await new Promise<void>((res, rej) => {
-        const q = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-        pid = q.pid;
-        const kill = (): void => {
-          if (q.pid && q.exitCode === null && q.signalCode === null) process.kill(q.pid, 'SIGKILL');
-        };
-        const timer = setTimeout(() => {
-          timedOut = true;
-          kill();
-        }, o.timeoutMs);
-        o.signal?.addEventListener('abort', kill, { once: true });
-        if (o.signal?.aborted) kill();
-        const onData = (d: Buffer): void => {
-          consoleOut += d.toString();
-          if (bootMs < 0 && consoleOut.includes(START_MARKER)) bootMs = performance.now() - t0;
-        };
-        q.stdout.on('data', onData);
-        q.stderr.on('data', onData);
-        q.on('error', (e) => {
-          clearTimeout(timer);
-          o.signal?.removeEventListener('abort', kill);
-          rej(e);
-        });
-        q.on('close', () => {
-          clearTimeout(timer);
-          o.signal?.removeEventListener('abort', kill);
-          res();
-        });
-      });
-    } finally {
-      closeSync(lockFd);
-    }
-    const totalMs = performance.now() - t0;
-    const read = (f: string): Promise<string> => readFile(join(workDir, f), 'utf8').catch(() => '');
-    const rc = (await read('rc')).trim();
-    return {
-      code: rc === '' ? null : Number(rc),
-      stdout: await read('stdout'),
-      stderr: await read('stderr'),
-      bootMs,
-      totalMs,
-      lockWaitMs,
-      console: consoleOut,
-      timedOut,
-      pid,
+    let gone = false;
+    const watchers = new Set<() => void>();
+    const kill = (): void => {
+      if (q.pid && q.exitCode === null && q.signalCode === null) process.kill(q.pid, 'SIGKILL');
     };
-  } finally {
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, o.timeoutMs);
+    o.signal?.addEventListener('abort', kill, { once: true });
+    if (o.signal?.aborted) kill();
+    const onData = (d: Buffer): void => {
+      consoleOut += d.toString();
+      if (bootMs < 0 && consoleOut.includes(START_MARKER)) bootMs = performance.now() - t0;
+      for (const w of watchers) w();
+    };
+    q.stdout.on('data', onData);
+    q.stderr.on('data', onData);
+    const held = lockFd;
+    const exited = new Promise<void>((res, rej) => {
+      q.on('error', rej);
+      q.on('close', () => res());
+    }).finally(() => {
+      gone = true;
+      for (const w of watchers) w();
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', kill);
+      closeSync(held);
+    });
+    const result = exited
+      .then(async (): Promise<HostVmResult> => {
+        const totalMs = performance.now() - t0;
+        const read = (f: string): Promise<string> => readFile(join(workDir, f), 'utf8').catch(() => '');
+        const rc = (await read('rc')).trim();
+        return { code: rc === '' ? null : Number(rc), stdout: await read('stdout'), stderr: await read('stderr'), bootMs, totalMs, lockWaitMs, console: consoleOut, timedOut, pid: q.pid };
+      })
+      .finally(() => rm(workDir, { recursive: true, force: true }));
+    const waitForConsole = (re: RegExp): Promise<string> =>
+      new Promise((res, rej) => {
+        const check = (): void => {
+          const m = re.exec(consoleOut);
+          if (m) {
+            watchers.delete(check);
+            res(m[0]);
+          } else if (gone) {
+            watchers.delete(check);
+            rej(new Error(`the VM ended before its console showed ${re}:\n${consoleOut.slice(-2000)}`));
+          }
+        };
+        watchers.add(check);
+        check();
+      });
+    return { pid: q.pid, workDir, waitForConsole, kill, result };
+  } catch (e) {
+    if (lockFd !== undefined) closeSync(lockFd);
     await rm(workDir, { recursive: true, force: true });
+    throw e;
   }
+}
+
+/** boots the VM, runs the command to its end (or the timeout), powers off */
+export async function runInHostVm(o: HostVmOptions): Promise<HostVmResult> {
+  return (await startHostVm(o)).result;
 }
 
 /** `node --import tsx test/vm/host-vm.ts -- CMD...`: run one command in the VM, print what it gave */
