@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -90,7 +90,10 @@ function readdirSafe(dir: string): string[] {
 let kernelP: Promise<GuestArtifacts> | undefined;
 /** Debian's kernel, extracted by build-guest.sh into the tests' guest cache (a cache hit after the first) */
 function debianKernel(): Promise<GuestArtifacts> {
-  kernelP ??= buildGuest({ outRoot: join(tmpdir(), 'hedge-guest-cache'), kernel: 'debian', signal: AbortSignal.timeout(300_000) });
+  kernelP ??= buildGuest({ outRoot: join(tmpdir(), 'hedge-guest-cache'), kernel: 'debian', signal: AbortSignal.timeout(300_000) }).catch((e: unknown) => {
+    kernelP = undefined; // the next call tries again
+    throw e;
+  });
   return kernelP;
 }
 
@@ -106,8 +109,12 @@ function hostVmInitramfs(kver: string): string {
   if (existsSync(out)) return out;
   mkdirSync(dir, { recursive: true });
   const tmp = `${out}.${process.pid}`;
-  buildInitramfs({ modulesDir, busyboxBinary: busybox, initScript: INIT_SCRIPT, out: tmp, modules: MODULES });
-  renameSync(tmp, out);
+  try {
+    buildInitramfs({ modulesDir, busyboxBinary: busybox, initScript: INIT_SCRIPT, out: tmp, modules: MODULES });
+    renameSync(tmp, out);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
   return out;
 }
 
@@ -198,7 +205,8 @@ export interface HostVm {
  * a test can then reach the guest through `forwards` and watch the console while the command runs.
  */
 export async function startHostVm(o: HostVmOptions): Promise<HostVm> {
-  if (o.command.length === 0) throw new Error('runInHostVm: command is empty');
+  if (o.command.length === 0) throw new Error('startHostVm: command is empty');
+  for (const k of Object.keys(o.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`startHostVm: env name ${JSON.stringify(k)} is not a shell variable name`);
   const kernel = await debianKernel();
   const initrd = hostVmInitramfs(kernel.kernelVersion);
   const workDir = await mkdtemp(join(tmpdir(), 'hedge-hvm-'));
