@@ -38,7 +38,8 @@ export const GUEST_MODULES = [
 export interface BuildInitramfsOptions {
   /** null: a kernel without modules */
   modulesDir: string | null;
-  agentBinary: string;
+  /** absent: an initramfs without the guest agent (test/vm/host-vm.ts boots the host's tree instead) */
+  agentBinary?: string;
   busyboxBinary: string;
   initScript: string;
   out: string;
@@ -58,7 +59,7 @@ export function buildInitramfs(o: BuildInitramfsOptions): { bytes: number; modul
     { kind: 'file', path: 'init', mode: 0o755, data: readFileSync(o.initScript) },
     { kind: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(o.busyboxBinary) },
     { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
-    { kind: 'file', path: 'sbin/hedge-agent', mode: 0o755, data: readFileSync(o.agentBinary) },
+    ...(o.agentBinary ? [{ kind: 'file', path: 'sbin/hedge-agent', mode: 0o755, data: readFileSync(o.agentBinary) } satisfies CpioEntry] : []),
     { kind: 'chardev', path: 'dev/console', mode: 0o600, major: 5, minor: 1 },
     { kind: 'chardev', path: 'dev/null', mode: 0o666, major: 1, minor: 3 },
     ...['proc', 'sys', 'run', 'tmp'].map((d): CpioEntry => ({ kind: 'dir', path: d, mode: 0o755 })),
