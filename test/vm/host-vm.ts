@@ -36,8 +36,9 @@ export interface HostVmOptions {
   /** working directory in the guest (default: this process's; the host tree is the guest's) */
   cwd?: string;
   /**
-   * TCG threading: `multi` (qemu's default for x86, one host thread per vCPU) or `single` (the vCPUs
-   * take turns on one thread)
+   * TCG threading: `single` (the default: the vCPUs take turns on one host thread) or `multi`
+   * (qemu's default for x86, one host thread per vCPU: node died with SIGSEGV twice in ~24 runs
+   * under it, never under `single`; README)
    */
   tcgThread?: 'multi' | 'single';
   /** longest wait for the bench lock (default 20 min) */
@@ -214,7 +215,7 @@ export async function startHostVm(o: HostVmOptions): Promise<HostVm> {
   try {
     await writeFile(join(workDir, 'guest.sh'), guestScript(workDir, o), { mode: 0o755 });
     await o.prepare?.(workDir);
-    const args = hostVmQemuArgs({ vmlinux: kernel.vmlinux, initrd, workDir, memMiB: o.memMiB ?? 1024, cpus: o.cpus ?? 2, tcgThread: o.tcgThread ?? 'multi', forwards: o.forwards });
+    const args = hostVmQemuArgs({ vmlinux: kernel.vmlinux, initrd, workDir, memMiB: o.memMiB ?? 1024, cpus: o.cpus ?? 2, tcgThread: o.tcgThread ?? 'single', forwards: o.forwards });
     const lockStart = performance.now();
     lockFd = await takeBenchLock(o.benchLock ?? BENCH_LOCK, o.lockTimeoutMs ?? 20 * 60_000, o.signal);
     const lockWaitMs = performance.now() - lockStart;
@@ -293,7 +294,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const i = process.argv.indexOf('--');
   const command = i >= 0 ? process.argv.slice(i + 1) : process.argv.slice(2);
   const num = (v: string | undefined): number | undefined => (v ? Number(v) : undefined);
-  const r = await runInHostVm({ command, timeoutMs: num(process.env.HVM_TIMEOUT_MS) ?? 300_000, cpus: num(process.env.HVM_CPUS), tcgThread: process.env.HVM_TCG_THREAD === 'single' ? 'single' : undefined, memMiB: num(process.env.HVM_MEM_MIB) });
+  const r = await runInHostVm({ command, timeoutMs: num(process.env.HVM_TIMEOUT_MS) ?? 300_000, cpus: num(process.env.HVM_CPUS), tcgThread: process.env.HVM_TCG_THREAD === 'multi' ? 'multi' : undefined, memMiB: num(process.env.HVM_MEM_MIB) });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   process.stderr.write(`[host-vm] code=${r.code} boot=${Math.round(r.bootMs)}ms total=${Math.round(r.totalMs)}ms lockWait=${Math.round(r.lockWaitMs)}ms timedOut=${r.timedOut}\n`);
