@@ -306,12 +306,13 @@ describe('MuxSession', () => {
   });
 
   it('keepalive survives a round trip longer than its interval (the pings do not wait for each other)', async () => {
-    const ka: Partial<MuxSessionOptions> = { keepalive: { intervalMs: 20, timeoutMs: 60 } };
-    // a link delaying every message by 35 ms: more than the interval, less than the timeout
+    const ka: Partial<MuxSessionOptions> = { keepalive: { intervalMs: 50, timeoutMs: 400 } };
+    // a link delaying every message by 250 ms: more than the interval and less than the timeout one
+    // way, a round trip (500 ms) longer than the timeout
     let server: MuxSession | undefined = undefined;
-    const client: MuxSession = new MuxSession({ role: 'client', link: { send: (b) => void setTimeout(() => server?.receive(b), 35), close: () => undefined }, ...ka });
-    server = new MuxSession({ role: 'server', link: { send: (b) => void setTimeout(() => client.receive(b), 35), close: () => undefined }, ...ka });
-    await new Promise((r) => setTimeout(r, 500));
+    const client: MuxSession = new MuxSession({ role: 'client', link: { send: (b) => void setTimeout(() => server?.receive(b), 250), close: () => undefined }, ...ka });
+    server = new MuxSession({ role: 'server', link: { send: (b) => void setTimeout(() => client.receive(b), 250), close: () => undefined }, ...ka });
+    await new Promise((r) => setTimeout(r, 1_600));
     assert.equal(client.closed, false, 'client');
     assert.equal(server.closed, false, 'server');
     client.close();
@@ -319,10 +320,12 @@ describe('MuxSession', () => {
   });
 
   it('a live link survives keepalive indefinitely', async () => {
-    const p = pair({ client: { keepalive: { intervalMs: 20, timeoutMs: 100 } }, server: { keepalive: { intervalMs: 20, timeoutMs: 100 } } });
+    // a window of four timeouts; the timeout long enough that a loaded CI turn (a 100 ms one was
+    // seen) is not mistaken for a dead link
+    const p = pair({ client: { keepalive: { intervalMs: 50, timeoutMs: 400 } }, server: { keepalive: { intervalMs: 50, timeoutMs: 400 } } });
     const s = p.client.open();
     s.on('error', () => undefined);
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 1_600));
     assert.equal(p.client.closed, false);
     assert.equal(p.server.closed, false);
     p.client.close();
@@ -426,12 +429,12 @@ describe('MuxSession', () => {
   });
 
   it('keepalive with a heartbeat slower than its interval keeps its own timer (a test tunnel: 200 ms keepalive, 1 s beat)', async () => {
-    const p = pair({ server: { heartbeatMs: 1_000, keepalive: { intervalMs: 20, timeoutMs: 100 } }, client: { peerHeartbeatMs: 1_000, keepalive: { intervalMs: 20, timeoutMs: 100 } } });
+    const p = pair({ server: { heartbeatMs: 1_000, keepalive: { intervalMs: 50, timeoutMs: 400 } }, client: { peerHeartbeatMs: 1_000, keepalive: { intervalMs: 50, timeoutMs: 400 } } });
     const hold = setInterval(() => undefined, 1_000);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(p.client.closed || p.server.closed, false, 'pinged often enough for its 100 ms timeout');
+    await new Promise((r) => setTimeout(r, 1_200));
+    assert.equal(p.client.closed || p.server.closed, false, 'pinged often enough for its 400 ms timeout');
     p.blackhole();
-    await until(() => p.client.closed && p.server.closed, 'both sessions to end', 1_000);
+    await until(() => p.client.closed && p.server.closed, 'both sessions to end', 3_000);
     clearInterval(hold);
   });
 });
