@@ -34,7 +34,7 @@ $B mkdir -p /newroot/dev/pts /newroot/dev/shm
 $B mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /newroot/dev/pts
 $B mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
 $B mount -t tmpfs -o mode=0755 tmpfs /newroot/run
-$B mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+# /tmp stays the host's, writable through the overlay: a checkout under it (CI clones into /tmp) is the guest's tree too
 $B mount --move /proc /newroot/proc
 $B mount --move /sys /newroot/sys
 # cgroup v2 alone (cgroup_no_v1=all on the command line), with the controllers a kubelet uses
