@@ -29,7 +29,7 @@ import { AttachSessions } from './attach.ts';
 import { execInGuest, requireTerminal } from './exec.ts';
 import { parseGuestStats, type GuestStats } from './guest-stats.ts';
 import { claimShares, planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
-import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
+import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup.ts';
 import { killAndWait, pidExists, processGone, waitProcessGone } from '../../host/process.ts';
 import { plugPodNics, unplugPodNics, type GuestNetwork } from './pod-network.ts';
 import { QmpClient } from './qmp.ts';
