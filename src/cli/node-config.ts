@@ -404,7 +404,8 @@ const partialSchema = z.strictObject({
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path like hedge')
     .optional(),
   cgroupV2Experimental: z
-    .union([z.boolean(), z.enum(['true', 'false'], { message: 'must be true or false' })])
+    .union([z.boolean(), z.string()])
+    .refine((v) => typeof v === 'boolean' || v === 'true' || v === 'false', 'must be true or false')
     .transform((v) => v === true || v === 'true')
     .optional(),
   seccompDefault: z.boolean().optional(),
