@@ -4,6 +4,7 @@
  * machine (host-vm.ts) from this tree's sources, its findings checked here.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -23,17 +24,20 @@ interface Probe {
   procs: string[];
   podStats?: { cpuNs: number; memory: number; workingSet: number; processes?: number; blkio?: unknown };
   ctr: { exit: string | number | null; oomKilled: boolean; podOomKilled: boolean };
+  runc?: string[];
+  runcCgroupLeft?: boolean;
   parent: Record<string, string>;
   nodeStats?: { cpuNs: number; memory: number; workingSet: number };
   removed: boolean;
 }
 
-test('cgroup v2 machine: pod cgroup limits, a process in it, its stats, a container OOM kill, node allocatable and root stats, removal', { skip, timeout: TIMEOUT + LOCK_WAIT + 60_000 }, async () => {
+test('cgroup v2 machine: pod cgroup limits, a process in it, its stats, a container OOM kill, node allocatable and root stats, removal', { skip, timeout: TIMEOUT + LOCK_WAIT + 60_000 }, async (t) => {
   const r = await runInHostVm({ command: ['node', '--import', 'tsx', 'test/vm/cgroup-v2-probe.ts'], cwd: REPO, timeoutMs: TIMEOUT, lockTimeoutMs: LOCK_WAIT });
   const why = `code ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\nconsole:\n${r.console.slice(-3000)}`;
   assert.equal(r.code, 0, why);
   const line = r.stdout.split('\n').find((l) => l.startsWith('PROBE '));
   assert.ok(line, why);
+  t.diagnostic(line);
   const p = JSON.parse(line.slice('PROBE '.length)) as Probe;
   assert.equal(p.unified, true);
   assert.match(p.refusal ?? '', /--cgroup-v2-experimental/);
@@ -47,6 +51,11 @@ test('cgroup v2 machine: pod cgroup limits, a process in it, its stats, a contai
   assert.ok((p.podStats.processes ?? 0) >= 1, `pod pids ${JSON.stringify(p.podStats)}`);
   assert.ok(p.podStats.blkio, 'io.stat read');
   assert.deepEqual(p.ctr, { exit: 'SIGKILL', oomKilled: true, podOomKilled: true }, why);
+  // runc's container beside the process leaf: the pod's subtree_control took its controllers
+  if (existsSync('/usr/sbin/runc')) {
+    assert.deepEqual(p.runc, [String(32 << 20), '39'], why);
+    assert.equal(p.runcCgroupLeft, false, 'runc removed its cgroup');
+  }
   // 1024 shares → weight 39
   assert.deepEqual(p.parent, { 'memory.max': String(512 << 20), 'cpu.weight': '39', 'pids.max': '1000' });
   assert.ok(p.nodeStats, why);
