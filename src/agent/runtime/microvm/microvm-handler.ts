@@ -58,7 +58,7 @@ export interface MicroVmRuntimeHandlerOptions {
    * so the guest gets L − this: guest RAM plus qemu itself stay inside the pod's limit.
    */
   vmmOverheadMiB?: number;
-  /** cgroup v1 root (default /sys/fs/cgroup): qemu runs in the pod's cgroup below it */
+  /** cgroup root, v1 or v2 (default /sys/fs/cgroup): qemu runs in the pod's cgroup below it (v2: its pod-procs leaf) */
   cgroupRoot?: string;
   /** host directories every VM gets over 9p (tag → path); for the block-vs-9p benchmark only */
   shares?: { tag: string; path: string }[];
