@@ -62,3 +62,22 @@ test('cgroup v2 machine: pod cgroup limits, a process in it, its stats, a contai
   assert.ok(p.nodeStats.cpuNs > 0 && p.nodeStats.memory > p.podStats.memory && p.nodeStats.workingSet > 0, `node stats ${JSON.stringify(p.nodeStats)}`);
   assert.equal(p.removed, true);
 });
+
+test('cgroup v2 machine: the OCI handler suite (runc and crun under conmon: pod cgroup, stats, shared PID namespace, removal) passes', { skip, timeout: TIMEOUT + LOCK_WAIT + 60_000 }, async (t) => {
+  const r = await runInHostVm({
+    command: ['node', '--import', 'tsx', '--test', 'src/agent/runtime/oci/oci-handler.test.ts'],
+    env: { HEDGE_OCI_RUNTIMES: 'runc,crun' },
+    cwd: REPO,
+    timeoutMs: TIMEOUT,
+    lockTimeoutMs: LOCK_WAIT,
+  });
+  const failed = r.stdout.split('\n').filter((l) => /^\s*not ok /.test(l));
+  const why = `code ${r.code}${r.timedOut ? ' (timed out)' : ''}\nfailed: ${failed.join('\n')}\nstdout (tail):\n${r.stdout.slice(-6000)}\nstderr:\n${r.stderr.slice(-2000)}`;
+  assert.equal(r.code, 0, why);
+  assert.deepEqual(failed, [], why);
+  assert.match(r.stdout, /^# pass [1-9]\d*$/m, why);
+  // a suite that cannot run is `ok N - … # SKIP why`: both must have run
+  assert.match(r.stdout, /^ok \d+ - OciRuntimeHandler with runc$/m, why);
+  assert.match(r.stdout, /^ok \d+ - OciRuntimeHandler with crun$/m, why);
+  t.diagnostic(`guest run ${r.totalMs} ms (lock wait ${r.lockWaitMs} ms)`);
+});

@@ -505,7 +505,7 @@ for (const rc of CASES) {
 
 async function runtimeList(rc: RuntimeCase, stateDir: string, netnsPath: string): Promise<string[]> {
   const args = [...rc.globalArgs, `--root=${join(stateDir, 'runtime-root')}`, 'list', '-q'];
-  const [cmd, argv] = rc.kind === 'runsc' ? ['nsenter', [`--net=${netnsPath}`, '--', rc.binary, ...args]] : [rc.kind === 'crun' ? join(stateDir, 'bin', 'crun-hybrid') : rc.binary, args];
+  const [cmd, argv] = rc.kind === 'runsc' ? ['nsenter', [`--net=${netnsPath}`, '--', rc.binary, ...args]] : [rc.kind === 'crun' && !V2 ? join(stateDir, 'bin', 'crun-hybrid') : rc.binary, args];
   const res = await runCommand(cmd, argv, { signal: AbortSignal.timeout(10_000) });
   return res.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
 }
