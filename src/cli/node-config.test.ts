@@ -93,3 +93,21 @@ test('--cluster-dns: auto by default, off, or a comma-separated list of IPs as t
   assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k', clusterDns: '10.244.0.1,fd00:10:244::1' } })).clusterDns, '10.244.0.1,fd00:10:244::1');
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', clusterDns: '10.244.0.1,dns.local' } }), /--cluster-dns.*comma-separated list of IP addresses/);
 });
+
+test('--cgroup-v2-experimental (config key cgroupV2Experimental): off by default, on with the flag or the key, a bad key value named', async () => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k' } })).cgroupV2Experimental, false);
+  assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k', cgroupV2Experimental: true } })).cgroupV2Experimental, true);
+  const dir = await mkdtemp(join(tmpdir(), 'hedge-nodecfg-'));
+  try {
+    const file = join(dir, 'node.yaml');
+    await writeFile(file, 'cgroupV2Experimental: true\n');
+    assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k' }, configFile: file })).cgroupV2Experimental, true);
+    await writeFile(file, 'cgroupV2Experimental: maybe\n');
+    await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k' }, configFile: file }), /cgroupV2Experimental.*must be true or false/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

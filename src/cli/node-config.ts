@@ -39,6 +39,8 @@ export interface NodeSettings {
   netnsDir: string;
   /** cgroup parent of all pods (relative to each controller root) */
   cgroupRoot: string;
+  /** run on a cgroup v2 (unified) host, whose support is experimental; refused without it */
+  cgroupV2Experimental: boolean;
   /** RuntimeDefault seccomp for runc/crun containers that name no profile (kubelet seccompDefault) */
   seccompDefault: boolean;
   /** the node Lease's duration; it is renewed every quarter of it (kubelet nodeLeaseDurationSeconds) */
@@ -155,6 +157,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   logLevel: '--log-level',
   netnsDir: '--netns-dir',
   cgroupRoot: '--cgroup-root',
+  cgroupV2Experimental: '--cgroup-v2-experimental',
   seccompDefault: '--no-seccomp-default',
   nodeLeaseDurationSeconds: '--node-lease-duration-seconds',
   volumeRefreshSeconds: '--volume-refresh-seconds',
@@ -218,6 +221,7 @@ export function nodeDefaults(): NodeDefaults {
     logLevel: 'info',
     netnsDir: '/run/hedge/netns',
     cgroupRoot: 'hedge',
+    cgroupV2Experimental: false,
     seccompDefault: true,
     nodeLeaseDurationSeconds: 40,
     volumeRefreshSeconds: 60,
@@ -399,6 +403,11 @@ const partialSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be a relative cgroup path like hedge')
     .optional(),
+  cgroupV2Experimental: z
+    .union([z.boolean(), z.string()])
+    .refine((v) => typeof v === 'boolean' || v === 'true' || v === 'false', 'must be true or false')
+    .transform((v) => v === true || v === 'true')
+    .optional(),
   seccompDefault: z.boolean().optional(),
   nodeLeaseDurationSeconds: secondsSchema.optional(),
   volumeRefreshSeconds: secondsSchema.optional(),
@@ -493,6 +502,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     logLevel: merged.logLevel!,
     netnsDir: merged.netnsDir!,
     cgroupRoot: merged.cgroupRoot!,
+    cgroupV2Experimental: merged.cgroupV2Experimental!,
     seccompDefault: merged.seccompDefault!,
     nodeLeaseDurationSeconds: merged.nodeLeaseDurationSeconds!,
     volumeRefreshSeconds: merged.volumeRefreshSeconds!,

@@ -20,6 +20,7 @@ export interface NodeFlags {
   logLevel?: string;
   netnsDir?: string;
   cgroupRoot?: string;
+  cgroupV2Experimental?: boolean;
   seccompDefault?: boolean;
   nodeLeaseDurationSeconds?: string;
   volumeRefreshSeconds?: string;
@@ -88,6 +89,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         logLevel: flags.logLevel,
         netnsDir: flags.netnsDir,
         cgroupRoot: flags.cgroupRoot,
+        cgroupV2Experimental: flags.cgroupV2Experimental,
         // commander defaults a --no-x flag to true; only an explicit --no-seccomp-default counts
         seccompDefault: flags.seccompDefault === false ? false : undefined,
         nodeLeaseDurationSeconds: flags.nodeLeaseDurationSeconds,
@@ -154,6 +156,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--runtimes <list>', 'RuntimeClass handlers to offer, comma-separated: runc,gvisor,microvm (default: all; a missing binary or guest kernel is skipped with a warning)')
     .option('--netns-dir <dir>', 'where pod network namespaces are pinned (default: /run/hedge/netns)')
     .option('--cgroup-root <path>', 'cgroup parent of all pods (default: hedge)')
+    .option('--cgroup-v2-experimental', 'run on a cgroup v2 (unified) host: pod limits, node allocatable, stats, OOM and eviction on the one hierarchy (experimental; refused without it)')
     .option('--no-seccomp-default', 'run runc/crun containers that name no seccomp profile unconfined (default: RuntimeDefault)')
     .option('--node-lease-duration-seconds <seconds>', 'node Lease duration; renewed every quarter of it (default: 40)')
     .option('--volume-refresh-seconds <seconds>', 'how often configMap/secret/downwardAPI/projected volume contents are re-read (default: 60)')

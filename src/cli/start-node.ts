@@ -14,7 +14,7 @@ import { LocalImageStore } from '../agent/image/index.ts';
 import { CniNetworkPlugin, NETNS_POOL_STATE_FILE, NetnsPool } from '../agent/network/index.ts';
 import { GuardedNetworkPlugin, guardTableName, PodGuard, sweepStaleGuards } from '../agent/network/guard/index.ts';
 import { nodeMasqChain, removeNodeMasq } from '../agent/network/node-masq.ts';
-import { cgroupHostProblem, removePodCgroup } from '../agent/host/cgroup-v1.ts';
+import { cgroupHostProblem, removePodCgroup } from '../agent/host/cgroup.ts';
 import { runCommand, setCommandSpawner } from '../agent/host/run-command.ts';
 import { ensureBridgeGateway, startClusterDns, upstreamsFromResolvConf, type RunningClusterDns } from '../agent/network/dns/index.ts';
 import { INGRESS_SERVING_LABEL, startIngressController, type RunningIngressController } from '../agent/network/ingress/index.ts';
@@ -144,7 +144,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // checked before anything starts: a bad --log-sink fails the start with its message
   const logSinks = settings.logSink.map((url) => createSink(parseSinkUrl(url)));
   if (!existsSync(CONMON)) throw new HedgeError('Unavailable', `${CONMON} not found: install conmon (scripts/setup.sh)`);
-  const cgroups = cgroupHostProblem(CGROUP_ROOT);
+  const cgroups = cgroupHostProblem(CGROUP_ROOT, { cgroupV2Experimental: settings.cgroupV2Experimental });
   if (cgroups) throw new HedgeError('Unavailable', cgroups);
   // microvm is set up (and checked) below, once the data dir exists
   const ociRuntimes = settings.runtimes.filter((r): r is Exclude<NodeRuntime, 'microvm'> => r !== 'microvm');

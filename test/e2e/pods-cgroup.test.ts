@@ -21,7 +21,7 @@ import type { KubeObject } from '../../src/api/object.ts';
 import { startAgent, type AgentConfigInput } from '../../src/agent/agent.ts';
 import { FakeImageStore } from '../../src/agent/image/testing/fake-image-store.ts';
 import { fakeAgentDeps } from '../../src/agent/testing/fake-agent-deps.ts';
-import { removePodCgroup } from '../../src/agent/host/cgroup-v1.ts';
+import { removePodCgroup } from '../../src/agent/host/cgroup.ts';
 import { readPidMax } from '../../src/agent/node/pods-cgroup.ts';
 import { eventually } from '../../src/agent/podsync/testing/harness.ts';
 import { defaultEvictionConfig } from '../../src/agent/agent.ts';

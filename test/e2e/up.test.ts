@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { nodeMasqChain, removeNodeMasq } from '../../src/agent/network/node-masq.ts';
-import { removePodCgroup } from '../../src/agent/host/cgroup-v1.ts';
+import { removePodCgroup } from '../../src/agent/host/cgroup.ts';
 import { findKubectl, readLines, REPO_ROOT, run, type LineReader } from './harness.ts';
 import { edgeNodeSkipReason } from './node-harness.ts';
 import { waitUntil } from './pod-checks.ts';

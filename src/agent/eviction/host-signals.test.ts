@@ -39,6 +39,22 @@ describe('host signals', () => {
     assert.equal(obs['imagefs.inodesFree']?.capacity, fs.files);
   });
 
+  it('cgroup v2: the pods\' cgroup from memory.current − inactive_file; the root, which has no memory.current, from /proc/meminfo', async () => {
+    const cg = join(dir, 'cgroup-v2');
+    await mkdir(join(cg, 'hedge'), { recursive: true });
+    await writeFile(join(cg, 'cgroup.controllers'), 'cpu io memory pids\n');
+    await writeFile(join(cg, 'hedge', 'memory.current'), `${1500 * Mi}\n`);
+    await writeFile(join(cg, 'hedge', 'memory.stat'), `anon ${1000 * Mi}\ninactive_file ${300 * Mi}\n`);
+    const total = 8000 * Mi;
+    const obs = await hostSignals({ host: host(total), dataDir: dir, imageDir: dir, clock: new FakeClock(), rootCgroup: { root: cg, path: '/' }, podsCgroup: { root: cg, path: 'hedge' }, reservedMemoryBytes: 1000 * Mi }).observe(
+      new AbortController().signal,
+    );
+    assert.equal(obs['allocatableMemory.available']?.available, 5800 * Mi);
+    // this host's real MemTotal − MemFree − inactive file: some use, not the host probe's fallback (999)
+    const mem = obs['memory.available'];
+    assert.ok(mem && mem.available < total && mem.available !== 999, JSON.stringify(mem));
+  });
+
   it('allocatableMemory.available = (capacity − reserved) − the pods\' parent cgroup\'s working set; no pod cgroup yet: all of allocatable', async () => {
     const cg = join(dir, 'cgroup-alloc');
     await mkdir(join(cg, 'memory', 'hedge'), { recursive: true });

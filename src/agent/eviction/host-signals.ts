@@ -1,7 +1,8 @@
 /**
  * The node's signals from the host, as the kubelet's summary gives them to its eviction manager:
  * memory.available = capacity − the root cgroup's working set (cgroup v1: memory.usage_in_bytes −
- * total_inactive_file, what cAdvisor reports), nodefs/imagefs from statfs of the node's data dir
+ * total_inactive_file, what cAdvisor reports; v2, whose root has no memory.current: MemTotal −
+ * MemFree − inactive_file, stats/cgroup-v2.ts), nodefs/imagefs from statfs of the node's data dir
  * and image store, pid.available = maxpid − curproc of the summary's rlimit (stats/rlimit.ts:
  * min(pid_max, threads-max) − tasks in use, upstream's figures; the host probe's when /proc has none); allocatableMemory.available = node
  * allocatable (capacity − reserved) − the pods' parent cgroup's working set: what cAdvisor reports

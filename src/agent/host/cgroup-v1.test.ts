@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cgroupHostProblem, removePodCgroup } from './cgroup-v1.ts';
+import { cgroupHostProblem, removePodCgroup } from './cgroup.ts';
 
 test('removePodCgroup removes the pod in every hierarchy, the cgroup2 unified one included, children first', async () => {
   const root = mkdtempSync(join(tmpdir(), 'hedge-cg-'));

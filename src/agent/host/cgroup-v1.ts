@@ -16,31 +16,12 @@ export interface PodCgroupOptions {
   resources: { cpuMilli?: number; memoryBytes?: number };
 }
 
-/**
- * Why the node cannot run on the host's cgroups, or undefined when it can: the node speaks cgroup
- * v1 (pod limits, node allocatable, stats, eviction signals, OOM reasons), which a hybrid host also
- * has. A unified host (cgroup2 alone at the root, the default since systemd 247, so on stock Debian
- * 12 and 13) has none of its files, and a node there would run pods without their pod-level limits
- * and report no usage: refused at the start, with the way back to v1.
- */
-export function cgroupHostProblem(root: string): string | undefined {
-  const bootV1 =
-    'boot the host with `systemd.unified_cgroup_hierarchy=0` on the kernel command line (systemd 256 and 257 also want ' +
-    '`SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1`; Debian: add them to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, reboot)';
-  if (existsSync(join(root, 'cgroup.controllers'))) {
-    return `${root} is the cgroup v2 unified hierarchy alone: hedge node needs the cgroup v1 hierarchies (a hybrid host is fine) for pod limits, node allocatable, stats and eviction; ${bootV1}`;
-  }
-  const missing = (['cpu', 'cpuacct', 'memory', 'pids'] as const).filter((c) => !existsSync(join(root, c)));
-  if (missing.length > 0) return `no cgroup v1 ${missing.join(', ')} hierarchy under ${root}: hedge node needs them for pod limits, node allocatable, stats and eviction; ${bootV1}`;
-  return undefined;
-}
-
 /** the kernel's cpu.shares for a CPU amount (upstream's MilliCPUToShares: at least 2) */
 export function milliCpuToShares(milli: number): number {
   return Math.max(2, Math.floor((milli * 1024) / 1000));
 }
 
-export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
+export async function createPodCgroupV1(opts: PodCgroupOptions): Promise<void> {
   // synchronous: a handful of cgroupfs mkdirs and writes (a kernel pseudo-filesystem: no disk, no
   // journal, microseconds each) on a pod's start path, where each thread-pool round trip gave the
   // CPU away and waited for it again (sandbox create p50 6–11 → 2 ms at load 5–13)
@@ -67,7 +48,7 @@ export async function createPodCgroup(opts: PodCgroupOptions): Promise<void> {
  * `unified` one where runc mirrors each pod and container on a hybrid host), children first.
  * A cgroup with live tasks cannot be removed (EBUSY): that is reported, not swallowed.
  */
-export async function removePodCgroup(opts: { cgroupRoot: string; cgroupParent: string }): Promise<void> {
+export async function removePodCgroupV1(opts: { cgroupRoot: string; cgroupParent: string }): Promise<void> {
   let hierarchies: string[];
   try {
     hierarchies = await readdir(opts.cgroupRoot);
@@ -77,7 +58,8 @@ export async function removePodCgroup(opts: { cgroupRoot: string; cgroupParent: 
   for (const h of hierarchies) await removeTree(join(opts.cgroupRoot, h, opts.cgroupParent));
 }
 
-async function removeTree(dir: string): Promise<void> {
+/** `dir` and every cgroup below it, children first (a cgroup is removed by rmdir once empty of children) */
+export async function removeTree(dir: string): Promise<void> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -93,7 +75,7 @@ async function removeTree(dir: string): Promise<void> {
 }
 
 /** the pod's cgroup.procs in each v1 hierarchy it was created in (to start a process straight inside it) */
-export async function podCgroupProcs(opts: { cgroupRoot: string; cgroupParent: string }): Promise<string[]> {
+export async function podCgroupProcsV1(opts: { cgroupRoot: string; cgroupParent: string }): Promise<string[]> {
   const out: string[] = [];
   for (const ctl of POD_CONTROLLERS) {
     const f = join(opts.cgroupRoot, ctl, opts.cgroupParent, 'cgroup.procs');

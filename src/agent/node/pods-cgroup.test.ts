@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -60,6 +60,26 @@ describe('pods cgroup limits (the kubelet\'s kubepods)', () => {
       await done;
       assert.deepEqual(events.map((e) => [e.type, e.reason, e.message]).slice(1), [['Normal', 'NodeAllocatableEnforced', 'Updated Node Allocatable limit across pods']]);
       assert.equal(readFileSync(limitFile, 'utf8'), String(GiB));
+    } finally {
+      rmSync(fs, { recursive: true, force: true });
+    }
+  });
+
+  it('on a unified (v2) root: the one cgroup gets memory.max, cpu.weight from the shares and pids.max, with the controllers enabled down to it', () => {
+    const fs = mkdtempSync(join(tmpdir(), 'hedge-podscg2-'));
+    try {
+      writeFileSync(join(fs, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+      writeFileSync(join(fs, 'cgroup.subtree_control'), '');
+      applyPodsCgroupLimits({ cgroupFs: fs, cgroup: 'hedge', limits: { memoryBytes: 7 * GiB, cpuShares: 3584, pidsMax: 31768 } });
+      assert.equal(readFileSync(join(fs, 'cgroup.subtree_control'), 'utf8'), '+cpu +memory +pids +io');
+      assert.equal(readFileSync(join(fs, 'hedge/memory.max'), 'utf8'), String(7 * GiB));
+      // runc's conversion: 1 + (3582 * 9999) / 262142 = 137
+      assert.equal(readFileSync(join(fs, 'hedge/cpu.weight'), 'utf8'), '137');
+      assert.equal(readFileSync(join(fs, 'hedge/pids.max'), 'utf8'), '31768');
+      applyPodsCgroupLimits({ cgroupFs: fs, cgroup: 'hedge', limits: { memoryBytes: 7 * GiB, cpuShares: 3584 } });
+      assert.equal(readFileSync(join(fs, 'hedge/pids.max'), 'utf8'), 'max');
+      // no v1 controller directories
+      assert.deepEqual(readdirSync(fs).sort(), ['cgroup.controllers', 'cgroup.subtree_control', 'hedge']);
     } finally {
       rmSync(fs, { recursive: true, force: true });
     }

@@ -5,7 +5,7 @@
  * enforceNodeAllocatable (the default) capacity − kube-reserved − system-reserved: upstream's
  * getNodeAllocatableAbsolute, which leaves the hard eviction threshold out (the eviction manager
  * acts before the kernel's OOM killer does). memory.limit_in_bytes, cpu.shares from the CPU and,
- * when pids are reserved, pids.max = pid_max − reserved. Written at every start, so a changed
+ * when pids are reserved, pids.max = pid_max − reserved (v2: memory.max, cpu.weight, pids.max). Written at every start, so a changed
  * reservation applies after a restart. A memory limit below what the pods already use is refused
  * by the kernel (EBUSY: it cannot reclaim enough); that is reported (log + a
  * FailedNodeAllocatableEnforcement Warning Event on the Node) and retried every minute, as the
@@ -18,6 +18,8 @@ import type { EventSink } from '../../client/event-recorder.ts';
 import type { Logger } from '../../lib/log.ts';
 import { hardEvictionReservation } from './allocatable.ts';
 import { milliCpuToShares } from '../host/cgroup-v1.ts';
+import { isUnifiedCgroup } from '../host/cgroup.ts';
+import { cpuSharesToWeight, makeCgroupV2 } from '../host/cgroup-v2.ts';
 import type { Threshold } from '../eviction/thresholds.ts';
 
 export interface Reservation {
@@ -85,6 +87,7 @@ const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
  * how much they use.
  */
 export function applyPodsCgroupLimits(o: { cgroupFs: string; cgroup: string; limits: PodsCgroupLimits }): void {
+  if (isUnifiedCgroup(o.cgroupFs)) return applyPodsCgroupLimitsV2(o);
   const dir = (ctl: string): string | undefined => {
     if (!existsSync(join(o.cgroupFs, ctl))) return undefined;
     const d = join(o.cgroupFs, ctl, o.cgroup);
@@ -108,6 +111,19 @@ export function applyPodsCgroupLimits(o: { cgroupFs: string; cgroup: string; lim
   if (cpu) writeFileSync(join(cpu, 'cpu.shares'), String(o.limits.cpuShares));
   const pids = dir('pids');
   if (pids) writeFileSync(join(pids, 'pids.max'), o.limits.pidsMax === undefined ? 'max' : String(o.limits.pidsMax));
+}
+
+/**
+ * The same on the unified hierarchy: `<cgroupFs>/<cgroup>` (made, with cpu, memory and pids
+ * enabled down to it) gets memory.max, cpu.weight (the shares converted as runc and the kubelet
+ * do) and pids.max. The kernel takes a memory.max below the usage (it reclaims, and OOM-kills in
+ * the cgroup what it cannot): it is written as the kubelet writes it.
+ */
+function applyPodsCgroupLimitsV2(o: { cgroupFs: string; cgroup: string; limits: PodsCgroupLimits }): void {
+  const dir = makeCgroupV2(o.cgroupFs, o.cgroup);
+  writeFileSync(join(dir, 'memory.max'), String(o.limits.memoryBytes));
+  writeFileSync(join(dir, 'cpu.weight'), String(cpuSharesToWeight(o.limits.cpuShares)));
+  writeFileSync(join(dir, 'pids.max'), o.limits.pidsMax === undefined ? 'max' : String(o.limits.pidsMax));
 }
 
 export interface EnforcePodsCgroupOptions {

@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isUnifiedCgroup } from '../host/cgroup.ts';
 
 /**
  * The whole disk of a filesystem's device (throttle rules are per disk, not per partition).
@@ -57,6 +58,8 @@ function diskOfDev(dev: string, sysRoot: string): string | undefined {
 
 /** Switches blkio accounting on for the disks under `paths`, with an unlimited rule in cgroup `cgroupPath`. */
 export async function activateBlkioAccounting(o: { cgroupRoot: string; cgroupPath: string; paths: string[]; sysRoot?: string }): Promise<string[]> {
+  // cgroup v2's io.stat counts every bio without a rule
+  if (isUnifiedCgroup(o.cgroupRoot)) return [];
   const disks = new Set<string>();
   for (const p of o.paths) {
     const d = diskOfSync(p, o.sysRoot);

@@ -1,87 +1,16 @@
 /**
  * cgroup v1 stat readers (this host: cpu and cpuacct mounted separately, blkio with throttle.*
- * only). The cgroup root is a parameter so tests can point at fixture trees.
+ * only). The cgroup root is a parameter so tests can point at fixture trees. Each exported
+ * reader reads the v2 files instead (cgroup-v2.ts) when the root is the unified hierarchy
+ * (host/cgroup.ts isUnifiedCgroup).
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { flatKeyedValue, parseFlatKeyed, readIntSync, readTextSync, type CgroupCounters, type CgroupRef } from './cgroup-files.ts';
+import { isUnifiedCgroup } from '../host/cgroup.ts';
+import { readCpuV2Sync, readIoV2Sync, readMemoryV2Sync, readOomKilledV2Sync, readPidsV2Sync } from './cgroup-v2.ts';
 import type { BlockIoStats, ContainerStats, CpuStats, MemoryStats, StatsScope } from './types.ts';
 
-export interface CgroupRef {
-  /** e.g. /sys/fs/cgroup */
-  root: string;
-  /** path below each controller, e.g. hedge/pod123/abc */
-  path: string;
-}
+export { CgroupCounters, flatKeyedValue, parseFlatKeyed, type CgroupRef } from './cgroup-files.ts';
 
-/**
- * cgroup files are made up by the kernel on read (no disk): a synchronous read costs a fraction of
- * the promise API's thread-pool round trips, and the readers below are synchronous throughout, so
- * a metrics scrape (two cgroups per container) allocates no promise per file either.
- */
-function readTextSync(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function readIntSync(file: string): number | undefined {
-  const t = readTextSync(file);
-  if (t === undefined) return undefined;
-  const n = Number(t.trim());
-  return Number.isFinite(n) ? n : undefined;
-}
-
-/** what one pread of a counter file lands in (a decimal u64 and a newline) */
-const COUNTER_BUF = Buffer.alloc(32);
-
-/**
- * The counter files of one cgroup (cpuacct.usage, memory.usage_in_bytes) kept open, each read
- * again with one pread at offset 0 (a seq_file starts over there): a metrics scrape reads two of
- * them per container and per pod, and open + fstat + two reads + close per file, with the path
- * walk down the cgroup tree, was most of the scrape's time in the kernel. An open file does not
- * hold the cgroup up (rmdir succeeds; a read then fails and the file is closed). `close()` when
- * the cgroup's owner goes.
- */
-export class CgroupCounters {
-  readonly #fds = new Map<string, number>();
-
-  /** the file's number, undefined when it cannot be read (gone, or not a number) */
-  read(file: string): number | undefined {
-    let fd = this.#fds.get(file);
-    if (fd === undefined) {
-      try {
-        fd = openSync(file, 'r');
-      } catch {
-        return undefined;
-      }
-      this.#fds.set(file, fd);
-    }
-    let n: number;
-    try {
-      n = readSync(fd, COUNTER_BUF, 0, COUNTER_BUF.length, 0);
-    } catch {
-      this.#drop(file, fd);
-      return undefined;
-    }
-    // Number() skips the surrounding whitespace (the newline); an empty or cut-off read is not a counter
-    const v = n > 0 && n < COUNTER_BUF.length ? Number(COUNTER_BUF.toString('latin1', 0, n)) : NaN;
-    return Number.isFinite(v) ? v : undefined;
-  }
-
-  #drop(file: string, fd: number): void {
-    this.#fds.delete(file);
-    try {
-      closeSync(fd);
-    } catch {
-      // closed already
-    }
-  }
-
-  close(): void {
-    for (const [file, fd] of [...this.#fds]) this.#drop(file, fd);
-  }
-}
 
 /**
  * `<root>/<controller>/<path>/<file>`. Plain concatenation, not path.join: the scrape builds two
@@ -89,36 +18,6 @@ export class CgroupCounters {
  * empty or `/` path (the root cgroup) leaves a doubled slash, which the kernel reads as one.
  */
 const cgroupFile = (ref: CgroupRef, controller: string, file: string): string => `${ref.root}/${controller}/${ref.path}/${file}`;
-
-/** `key value` lines (memory.stat, cpuacct.stat). */
-export function parseFlatKeyed(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined && /^-?\d+$/.test(v)) out.set(k, Number(v));
-  }
-  return out;
-}
-
-/**
- * One key of a `key value` file (memory.stat: each line starts with its key), as
- * parseFlatKeyed(text).get(key) gives it, without splitting the whole text: a metrics scrape reads
- * the memory.stat of every container and pod cgroup (~40 lines each) for four keys, and splitting
- * them was the scrape's largest JS cost and garbage at idle (CPU profile, 100 pods).
- */
-export function flatKeyedValue(text: string, key: string): number | undefined {
-  let at = text.startsWith(`${key} `) ? 0 : -1;
-  if (at < 0) {
-    const i = text.indexOf(`\n${key} `);
-    if (i < 0) return undefined;
-    at = i + 1;
-  }
-  const from = at + key.length + 1;
-  let end = text.indexOf('\n', from);
-  if (end < 0) end = text.length;
-  const v = text.slice(from, end).trim();
-  return /^-?\d+$/.test(v) ? Number(v) : undefined;
-}
 
 /** blkio.throttle.io_service_bytes / io_serviced: `MAJ:MIN Op value` lines plus a `Total` line. */
 export function parseBlkio(text: string): { read: number; write: number } {
@@ -139,6 +38,7 @@ export async function readCpu(ref: CgroupRef, scope: StatsScope = 'full'): Promi
 }
 
 function readCpuSync(ref: CgroupRef, scope: StatsScope, counters?: CgroupCounters): CpuStats | undefined {
+  if (isUnifiedCgroup(ref.root)) return readCpuV2Sync(ref, scope);
   const file = cgroupFile(ref, 'cpuacct', 'cpuacct.usage');
   const usage = counters ? counters.read(file) : readIntSync(file);
   if (usage === undefined) return undefined;
@@ -160,6 +60,7 @@ export async function readMemory(ref: CgroupRef, scope: StatsScope = 'full', unc
 }
 
 function readMemorySync(ref: CgroupRef, scope: StatsScope, unchanged?: MemoryStats, counters?: CgroupCounters): MemoryStats | undefined {
+  if (isUnifiedCgroup(ref.root)) return readMemoryV2Sync(ref, scope, unchanged, counters);
   const file = cgroupFile(ref, 'memory', 'memory.usage_in_bytes');
   const usage = counters ? counters.read(file) : readIntSync(file);
   if (usage === undefined) return undefined;
@@ -186,6 +87,7 @@ function readMemorySync(ref: CgroupRef, scope: StatsScope, unchanged?: MemorySta
 }
 
 export async function readBlkio(ref: CgroupRef): Promise<BlockIoStats | undefined> {
+  if (isUnifiedCgroup(ref.root)) return readIoV2Sync(ref);
   // v1 here only has throttle.*; CFQ kernels have the plain files. Read what exists; the
   // _recursive files first (as cAdvisor does): a pod cgroup's own file counts none of its containers' I/O
   const first = (names: string[]): string | undefined => {
@@ -204,11 +106,13 @@ export async function readBlkio(ref: CgroupRef): Promise<BlockIoStats | undefine
 }
 
 export async function readPids(ref: CgroupRef): Promise<number | undefined> {
+  if (isUnifiedCgroup(ref.root)) return readPidsV2Sync(ref);
   return readIntSync(cgroupFile(ref, 'pids', 'pids.current'));
 }
 
-/** memory.oom_control's `oom_kill` counter (kernel ≥ 4.13) or `under_oom`. */
+/** memory.oom_control's `oom_kill` counter (kernel ≥ 4.13) or `under_oom` (v2: memory.events' `oom_kill`). */
 export async function readOomKilled(ref: CgroupRef): Promise<boolean> {
+  if (isUnifiedCgroup(ref.root)) return readOomKilledV2Sync(ref);
   const text = readTextSync(cgroupFile(ref, 'memory', 'memory.oom_control'));
   if (text === undefined) return false;
   const m = parseFlatKeyed(text);

@@ -29,7 +29,7 @@ import { AttachSessions } from './attach.ts';
 import { execInGuest, requireTerminal } from './exec.ts';
 import { parseGuestStats, type GuestStats } from './guest-stats.ts';
 import { claimShares, planGuestVolumes, podVolumesDirOf } from './guest-volumes.ts';
-import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup-v1.ts';
+import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup.ts';
 import { killAndWait, pidExists, processGone, waitProcessGone } from '../../host/process.ts';
 import { plugPodNics, unplugPodNics, type GuestNetwork } from './pod-network.ts';
 import { QmpClient } from './qmp.ts';
@@ -58,7 +58,7 @@ export interface MicroVmRuntimeHandlerOptions {
    * so the guest gets L − this: guest RAM plus qemu itself stay inside the pod's limit.
    */
   vmmOverheadMiB?: number;
-  /** cgroup v1 root (default /sys/fs/cgroup): qemu runs in the pod's cgroup below it */
+  /** cgroup root, v1 or v2 (default /sys/fs/cgroup): qemu runs in the pod's cgroup below it (v2: its pod-procs leaf) */
   cgroupRoot?: string;
   /** host directories every VM gets over 9p (tag → path); for the block-vs-9p benchmark only */
   shares?: { tag: string; path: string }[];

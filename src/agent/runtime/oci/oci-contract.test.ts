@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.ts';
 import { runRuntimeContract, workloadCommand } from '../contract.ts';
-import { removePodCgroup } from '../../host/cgroup-v1.ts';
+import { removePodCgroup } from '../../host/cgroup.ts';
 import { Spawner } from '../../host/spawner.ts';
 import type { ContainerConfig, SandboxId } from '../types.ts';
 import { OciRuntimeHandler } from './oci-handler.ts';

@@ -15,6 +15,7 @@ import { CriLogRotator } from '../../logs/rotator.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { procStartTime, ProcStatFile, processRunning, waitFor } from '../../host/process.ts';
 import { OciRuntimeHandler } from './oci-handler.ts';
+import { isUnifiedCgroup } from '../../host/cgroup.ts';
 import { runCommand } from '../../host/run-command.ts';
 import type { OciRuntimeKind } from './spec.ts';
 import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from './test-support.ts';
@@ -34,6 +35,10 @@ const CASES: RuntimeCase[] = [
 
 const signal = (): AbortSignal => AbortSignal.timeout(60_000);
 const CGROOT = '/sys/fs/cgroup';
+/** the machine's hierarchy: v1 (this host, hybrid) or the unified one (test/vm's machine) */
+const V2 = isUnifiedCgroup(CGROOT);
+/** a cgroup's directory: under the v1 controller's hierarchy, or the one v2 tree */
+const cgDir = (ctl: string, path: string): string => (V2 ? join(CGROOT, path) : join(CGROOT, ctl, path));
 
 test('procStartTime identifies a live process and is undefined for a gone one', async () => {
   const self = await procStartTime(process.pid);
@@ -114,8 +119,8 @@ for (const rc of CASES) {
     test('setup sandbox', async () => {
       netnsPath = addNetns(netnsName);
       await h.createSandbox(sandboxConfig({ id: sandboxId, stateDir: join(tmp, 'sandbox'), netnsPath, cgroupParent }), signal());
-      assert.ok(existsSync(join(CGROOT, 'memory', cgroupParent)));
-      assert.equal(readFileSync(join(CGROOT, 'memory', cgroupParent, 'memory.limit_in_bytes'), 'utf8').trim(), String(256 * 1024 * 1024));
+      assert.ok(existsSync(cgDir('memory', cgroupParent)));
+      assert.equal(readFileSync(join(cgDir('memory', cgroupParent), V2 ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8').trim(), String(256 * 1024 * 1024));
     });
 
     test('lifecycle: start, logs, exec, stats, SIGTERM stop, remove leaves nothing', async () => {
@@ -170,8 +175,8 @@ for (const rc of CASES) {
       await assert.rejects(h.stats(id, signal(), 'usage'), /not found/);
       assert.equal(await processRunning(conmonPid), false);
       assert.equal(existsSync(join(stateDir, 'containers', id)), false);
-      assert.equal(existsSync(join(CGROOT, 'memory', cgroupParent, id)), false);
-      assert.equal(existsSync(join(CGROOT, 'pids', cgroupParent, id)), false);
+      assert.equal(existsSync(cgDir('memory', join(cgroupParent, id))), false);
+      assert.equal(existsSync(cgDir('pids', join(cgroupParent, id))), false);
       assert.deepEqual(await runtimeList(rc, stateDir, netnsPath), []);
     });
 
@@ -472,7 +477,7 @@ for (const rc of CASES) {
       assert.deepEqual(await h.list(signal()), []);
       await assert.rejects(h.sandboxStats(sandboxId, signal(), 'usage'), /not found/);
       for (const ctl of ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset']) {
-        assert.equal(existsSync(join(CGROOT, ctl, cgroupParent)), false, ctl);
+        assert.equal(existsSync(cgDir(ctl, cgroupParent)), false, ctl);
       }
       assert.equal(existsSync(join(tmp, 'sandbox')), false);
     });
@@ -486,9 +491,9 @@ for (const rc of CASES) {
       }
       await h.removeSandbox(sandboxId, ac).catch(() => undefined);
       delNetns(netnsName);
-      for (const ctl of ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd']) {
+      for (const ctl of V2 ? ['unified'] : ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd']) {
         try {
-          rmdirSync(join(CGROOT, ctl, 'hedge-test'));
+          rmdirSync(cgDir(ctl, 'hedge-test'));
         } catch {
           /* shared with other suites or already gone */
         }
@@ -500,7 +505,7 @@ for (const rc of CASES) {
 
 async function runtimeList(rc: RuntimeCase, stateDir: string, netnsPath: string): Promise<string[]> {
   const args = [...rc.globalArgs, `--root=${join(stateDir, 'runtime-root')}`, 'list', '-q'];
-  const [cmd, argv] = rc.kind === 'runsc' ? ['nsenter', [`--net=${netnsPath}`, '--', rc.binary, ...args]] : [rc.kind === 'crun' ? join(stateDir, 'bin', 'crun-hybrid') : rc.binary, args];
+  const [cmd, argv] = rc.kind === 'runsc' ? ['nsenter', [`--net=${netnsPath}`, '--', rc.binary, ...args]] : [rc.kind === 'crun' && !V2 ? join(stateDir, 'bin', 'crun-hybrid') : rc.binary, args];
   const res = await runCommand(cmd, argv, { signal: AbortSignal.timeout(10_000) });
   return res.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
 }

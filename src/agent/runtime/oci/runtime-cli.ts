@@ -5,6 +5,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
+import { isUnifiedCgroup } from '../../host/cgroup.ts';
 import { runCommand, shellQuote, type RunResult } from '../../host/run-command.ts';
 import { parseNetDev, readNetDev } from '../../stats/net-dev.ts';
 import type { NetworkStats } from '../types.ts';
@@ -32,11 +33,15 @@ export class OciRuntimeCli {
     return join(this.#o.stateDir, 'runtime-root');
   }
 
-  /** crun refuses cgroup "hybrid" mode (v2 mount at /sys/fs/cgroup/unified); hide it in a private mount ns. */
+  /**
+   * crun refuses cgroup "hybrid" mode (v2 mount at /sys/fs/cgroup/unified); hide it in a private
+   * mount ns. A unified host (v2 alone) runs crun itself.
+   */
   async binary(): Promise<string> {
     if (this.#runtimeBinary) return this.#runtimeBinary;
     let bin = this.#o.runtime.binary;
-    if (this.#o.runtime.kind === 'crun' && (await pathExists(join(this.#o.cgroupRoot, 'unified', 'cgroup.procs')))) {
+    const hybrid = !isUnifiedCgroup(this.#o.cgroupRoot) && (await pathExists(join(this.#o.cgroupRoot, 'unified', 'cgroup.procs')));
+    if (this.#o.runtime.kind === 'crun' && hybrid) {
       const dir = join(this.#o.stateDir, 'bin');
       await mkdir(dir, { recursive: true });
       const wrapper = join(dir, 'crun-hybrid');
