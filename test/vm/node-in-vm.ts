@@ -36,6 +36,8 @@ export interface NodeInVmOptions {
   nodeName?: string;
   /** more `hedge node` flags, after the harness's own (a later flag wins), e.g. `--cgroup-v2-experimental` */
   extraNodeArgs?: string[];
+  /** the checkout whose `bin/hedge.js` (its dist/ bundle, built when stale) the guest runs as the node (default this one); the server is always this one's */
+  hedgeRoot?: string;
   /** RuntimeClass handlers the node offers (default runc) */
   runtimes?: string[];
   /** `hedge server` options; `--advertise-host 10.0.2.2` is added to its extraArgs */
@@ -73,8 +75,10 @@ export interface NodeInVm {
   serverProbe(): Promise<'ok' | 'failed' | 'skipped'>;
   /** resolves with the node's exit code once the wrapper reports it on the console */
   nodeExit(): Promise<number>;
-  /** ms since startNodeInVm was called: server ready, qemu running, node started, node exited (as far as reached) */
-  timings: { serverReadyMs?: number; vmStartedMs?: number; nodeStartMs?: number; nodeExitMs?: number };
+  /** ms since startNodeInVm was called: server ready, qemu running, node started, node exited; node Ready and pod Running (runBusyboxPod), as far as reached */
+  timings: { serverReadyMs?: number; vmStartedMs?: number; nodeStartMs?: number; nodeExitMs?: number; nodeReadyMs?: number; podRunningMs?: number };
+  /** ms since startNodeInVm was called */
+  elapsed(): number;
   /** kill the VM, stop the server and the registry by PID, remove temp dirs; the VM's result (idempotent) */
   close(): Promise<HostVmResult | undefined>;
 }
@@ -89,7 +93,7 @@ function guestWrapper(o: { modules: string[]; kubectl: string | undefined; nodeA
   return [
     o.modules.length ? `modprobe -a ${o.modules.map(shQuote).join(' ')} || echo "modprobe ${o.modules.join(' ')} failed" >&2` : ':',
     o.kubectl
-      ? `if ${shQuote(o.kubectl)} --kubeconfig ${kubeconfig} --request-timeout=60s get --raw /version >&2; then echo "${MARK.probe}ok" >/dev/console; else echo "${MARK.probe}failed" >/dev/console; fi`
+      ? `if ${shQuote(o.kubectl)} --kubeconfig ${kubeconfig} --request-timeout=60s get --raw /version >/dev/null; then echo "${MARK.probe}ok" >/dev/console; else echo "${MARK.probe}failed" >/dev/console; fi`
       : `echo "${MARK.probe}skipped" >/dev/console`,
     `echo ${MARK.start} >/dev/console`,
     `node bin/hedge.js node --kubeconfig ${kubeconfig} ${o.nodeArgs.map(shQuote).join(' ')}`,
@@ -100,8 +104,8 @@ function guestWrapper(o: { modules: string[]; kubectl: string | undefined; nodeA
 }
 
 /** `npm run build` when dist/ is stale: the guest runs the bundle (the sources through tsx are ~2–4× slower there) */
-export function ensureBundle(): void {
-  if (!distIsCurrent(REPO_ROOT)) execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build.mjs')], { cwd: REPO_ROOT, stdio: 'ignore' });
+export function ensureBundle(root = REPO_ROOT): void {
+  if (!distIsCurrent(root)) execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'ignore' });
 }
 
 /**
@@ -113,7 +117,8 @@ export async function startNodeInVm(o: NodeInVmOptions): Promise<NodeInVm> {
   const since = (): number => Math.round(performance.now() - t0);
   const nodeName = o.nodeName ?? 'hvm-node';
   const timings: NodeInVm['timings'] = {};
-  ensureBundle();
+  const hedgeRoot = o.hedgeRoot ?? REPO_ROOT;
+  ensureBundle(hedgeRoot);
   const tmp = await mkdtemp(join(tmpdir(), 'hedge-niv-'));
   let server: HedgeServer | undefined;
   let registry: RunningRegistry | undefined;
@@ -175,7 +180,7 @@ export async function startNodeInVm(o: NodeInVmOptions): Promise<NodeInVm> {
     const kubeconfig = await readFile(kubeconfigOnHost);
     const started = await startHostVm({
       command: ['sh', '-c', guestWrapper({ modules: o.modules ?? DEFAULT_MODULES, kubectl: findKubectl(), nodeArgs })],
-      cwd: REPO_ROOT,
+      cwd: hedgeRoot,
       timeoutMs: o.timeoutMs,
       lockTimeoutMs: o.lockTimeoutMs,
       memMiB: o.memMiB,
@@ -212,6 +217,7 @@ export async function startNodeInVm(o: NodeInVmOptions): Promise<NodeInVm> {
       serverProbe: async () => (await probeSeen).slice(MARK.probe.length) as 'ok' | 'failed' | 'skipped',
       nodeExit: async () => Number((await exitSeen).slice(MARK.exit.length)),
       timings,
+      elapsed: since,
       close,
     };
   } catch (err) {
@@ -260,6 +266,7 @@ export async function runBusyboxPod(niv: NodeInVm, o: { name?: string; namespace
     const node = (await registeredNode(niv)) as NodeStatus | undefined;
     return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
   });
+  niv.timings.nodeReadyMs = niv.elapsed();
   const pod = {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -274,10 +281,12 @@ export async function runBusyboxPod(niv: NodeInVm, o: { name?: string; namespace
   };
   const created = await niv.server.api('POST', `/api/v1/namespaces/${ns}/pods`, pod);
   if (created.status !== 201) throw new Error(`create pod ${name}: ${created.status} ${JSON.stringify(created.body)}`);
-  return watch(`pod ${name} Running`, o.runningTimeoutMs ?? 300_000, async () => {
+  const running = await watch(`pod ${name} Running`, o.runningTimeoutMs ?? 300_000, async () => {
     const r = await niv.server.api('GET', `/api/v1/namespaces/${ns}/pods/${name}`);
     const p = r.body as PodStatus;
     if (p.status?.phase === 'Failed') throw new Error(`pod ${name} Failed: ${JSON.stringify(p.status)}\n${explain()}`);
     return p.status?.phase === 'Running' ? p : undefined;
   });
+  niv.timings.podRunningMs = niv.elapsed();
+  return running;
 }
