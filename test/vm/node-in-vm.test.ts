@@ -10,6 +10,8 @@ import { hostVmUnavailable } from './host-vm.ts';
 import { registeredNode, runBusyboxPod, startNodeInVm } from './node-in-vm.ts';
 
 const skip = hostVmUnavailable();
+/** another checkout (not under the host's /tmp, which the guest does not see) whose node runs in the guest, e.g. a branch with the node's v2 support */
+const nodeRoot = process.env.HEDGE_HVM_NODE_ROOT || undefined;
 /** the VM's life: boot ~5 s, the bundle's first start in the guest ~10 s, a v2 node and its pod much longer */
 const TIMEOUT = 600_000;
 /** another session may hold the bench lock for a benchmark's length: the tests' own limits allow for it */
@@ -17,14 +19,20 @@ const LOCK_WAIT = 15 * 60_000;
 const TEST_TIMEOUT = TIMEOUT + LOCK_WAIT + 120_000;
 
 test('hedge node in the v2-only VM refuses the unified hierarchy, names the kernel argument that boots v1, registers no Node', { skip, timeout: TEST_TIMEOUT }, async (t) => {
-  const niv = await startNodeInVm({ timeoutMs: TIMEOUT, lockTimeoutMs: LOCK_WAIT });
+  const niv = await startNodeInVm({ timeoutMs: TIMEOUT, lockTimeoutMs: LOCK_WAIT, hedgeRoot: nodeRoot });
   try {
     const explain = async (): Promise<string> => `node output:\n${await niv.output()}\nconsole:\n${(await niv.vm.result.catch(() => undefined))?.console.slice(-3000) ?? ''}`;
     // the guest reached the server with the node's credentials: the missing Node is the refusal's doing
     const probe = await niv.serverProbe();
     if (probe === 'skipped') t.diagnostic('no kubectl here: the guest\'s view of the server is not checked');
-    else assert.equal(probe, 'ok', `the guest could not reach ${niv.guestServerUrl} with the node's kubeconfig\n${await explain()}`);
-    const code = await niv.nodeExit();
+    // (the message only when it failed: explain() waits for the VM's end)
+    else if (probe !== 'ok') assert.fail(`the guest could not reach ${niv.guestServerUrl} with the node's kubeconfig (${probe})\n${await explain()}`);
+    // a node that starts instead fails the test at its ready line, not at the VM's timeout
+    const started = niv.waitForOutput(/hedge node \S+ ready/).then(
+      async (line) => assert.fail(`hedge node started on the unified hierarchy: ${line}\n${await niv.output()}`),
+      () => niv.nodeExit(),
+    );
+    const code = await Promise.race([niv.nodeExit(), started]);
     const result = await niv.vm.result;
     const out = `${result.stdout}${result.stderr}`;
     assert.notEqual(code, 0, `hedge node exited 0\n${out}`);
@@ -42,11 +50,9 @@ test('hedge node in the v2-only VM refuses the unified hierarchy, names the kern
 
 /** the `hedge node` flags that turn its cgroup v2 support on, space-separated (e.g. --cgroup-v2-experimental) */
 const v2Args = (process.env.HEDGE_HVM_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-/** another checkout (not under the host's /tmp, which the guest does not see) whose node runs in the guest, e.g. a branch with that support */
-const v2Root = process.env.HEDGE_HVM_NODE_ROOT || undefined;
 
 test('hedge node in the v2-only VM: Ready, a runc busybox pod from the host registry Running with its limits in its v2 cgroup', { skip: skip ?? (v2Args.length ? undefined : 'needs the node\'s cgroup v2 support: HEDGE_HVM_NODE_ARGS=--cgroup-v2-experimental'), timeout: TEST_TIMEOUT }, async (t) => {
-  const niv = await startNodeInVm({ timeoutMs: TIMEOUT, lockTimeoutMs: LOCK_WAIT, registry: true, extraNodeArgs: v2Args, hedgeRoot: v2Root, memMiB: 1536 });
+  const niv = await startNodeInVm({ timeoutMs: TIMEOUT, lockTimeoutMs: LOCK_WAIT, registry: true, extraNodeArgs: v2Args, hedgeRoot: nodeRoot, memMiB: 1536 });
   try {
     const pod = await runBusyboxPod(niv);
     assert.equal(pod.status?.phase, 'Running');

@@ -8,6 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // plain JS beside the launcher: bin/hedge.js runs dist/ only when this says it is current
@@ -68,6 +69,8 @@ export interface NodeInVm {
   registry: RunningRegistry | undefined;
   /** the node's stdout and stderr so far (live, from the work share; from the result once the VM is gone) */
   output(): Promise<string>;
+  /** resolves with the first match of `re` in output() (polled); rejects once the VM is gone without it */
+  waitForOutput(re: RegExp): Promise<string>;
   /**
    * how the guest reached the server before the node started (`kubectl get --raw /version` with the
    * node's kubeconfig): `ok`, `failed`, or `skipped` without kubectl on this host
@@ -203,6 +206,34 @@ export async function startNodeInVm(o: NodeInVmOptions): Promise<NodeInVm> {
     const probeSeen = started.waitForConsole(new RegExp(`${MARK.probe}(ok|failed|skipped)`));
     probeSeen.catch(() => undefined);
     const workFile = (f: string): Promise<string> => readFile(join(started.workDir, f), 'utf8').catch(() => '');
+    // the output is the result's once qemu is gone (the work directory goes with it)
+    let ended: HostVmResult | undefined;
+    let vmGone = false;
+    const gone = started.result
+      .then(
+        (r) => {
+          ended = r;
+        },
+        () => undefined,
+      )
+      .finally(() => (vmGone = true));
+    const output = async (): Promise<string> => {
+      const r = ended ?? result;
+      if (r) return `${r.stdout}${r.stderr}`;
+      return `${await workFile('stdout')}${await workFile('stderr')}`;
+    };
+    // polled: inotify on the host saw none of the guest's writes through qemu's 9p server
+    const waitForOutput = async (re: RegExp): Promise<string> => {
+      let delay = 100;
+      for (;;) {
+        const over = vmGone;
+        const m = re.exec(await output());
+        if (m) return m[0];
+        if (over) throw new Error(`the VM ended before the node's output showed ${re}`);
+        await Promise.race([sleep(delay), gone]);
+        delay = Math.min(delay * 2, 1000);
+      }
+    };
     return {
       server: srv,
       vm: started,
@@ -210,10 +241,8 @@ export async function startNodeInVm(o: NodeInVmOptions): Promise<NodeInVm> {
       guestServerUrl,
       busyboxImage,
       registry,
-      async output() {
-        if (result) return `${result.stdout}${result.stderr}`;
-        return `${await workFile('stdout')}${await workFile('stderr')}`;
-      },
+      output,
+      waitForOutput,
       serverProbe: async () => (await probeSeen).slice(MARK.probe.length) as 'ok' | 'failed' | 'skipped',
       nodeExit: async () => Number((await exitSeen).slice(MARK.exit.length)),
       timings,
