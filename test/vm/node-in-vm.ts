@@ -222,7 +222,7 @@ export async function startNodeInVm(o: NodeInVmOptions): Promise<NodeInVm> {
       if (r) return `${r.stdout}${r.stderr}`;
       return `${await workFile('stdout')}${await workFile('stderr')}`;
     };
-    // polled: inotify on the host saw none of the guest's writes through qemu's 9p server
+    // polled (a few reads of two small files a second at most)
     const waitForOutput = async (re: RegExp): Promise<string> => {
       let delay = 100;
       for (;;) {
