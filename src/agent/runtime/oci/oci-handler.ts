@@ -19,7 +19,7 @@ import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { AttachRequest, ContainerConfig, ContainerId, CreateHooks, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
 import type { StatsScope } from '../../stats/types.ts';
-import { createPodCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup.ts';
+import { createPodCgroup, isUnifiedCgroup, podCgroupProcs, removePodCgroup } from '../../host/cgroup.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
 import { isMountpoint, mountOne } from '../../host/mount.ts';
 import { hardNofileLimit, procStartTime, procStartTimeSync, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
@@ -396,6 +396,7 @@ export class OciRuntimeHandler implements RuntimeHandler {
         kind: this.#o.runtime.kind,
         nofile,
         seccomp,
+        cgroupNamespace: isUnifiedCgroup(this.#cgroupRoot),
         paths: {
           rootfs,
           hostsFile: join(sandbox.stateDir, 'hosts'),

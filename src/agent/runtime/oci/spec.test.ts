@@ -53,6 +53,16 @@ test('namespaces: runc joins the pod netns; runsc has no network entry; shareIpc
   assert.deepEqual(sharedGv.linux.namespaces[1], { type: 'ipc' });
 });
 
+test('namespaces: a cgroup namespace of its own for an unprivileged runc/crun container on a cgroup v2 host, as containerd gives; none for privileged, runsc, or v1', () => {
+  const cgroupns = (o: Partial<BuildSpecOptions>): boolean => build(o).linux.namespaces.some((n) => n.type === 'cgroup');
+  assert.equal(cgroupns({ cgroupNamespace: true }), true);
+  assert.equal(cgroupns({ cgroupNamespace: true, kind: 'crun' }), true);
+  assert.equal(cgroupns({}), false, 'a v1 host: the host view, as before');
+  assert.equal(cgroupns({ cgroupNamespace: true, kind: 'runsc' }), false);
+  const priv = base();
+  assert.equal(cgroupns({ cgroupNamespace: true, container: { ...priv, security: { ...priv.security, privileged: true } } }), false);
+});
+
 test('namespaces: hostPID and hostIPC leave the entry out (the host\'s), with the host\'s /dev/shm; sharePid joins the pod\'s', () => {
   const types = (sb: Partial<typeof sandbox>, kind: BuildSpecOptions['kind'] = 'runc') =>
     buildSpec({ container: base(), sandbox: { ...sandbox, ...sb }, kind, paths: { ...paths, pidNs: '/proc/42/ns/pid_for_children' } });

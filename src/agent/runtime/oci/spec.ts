@@ -76,6 +76,12 @@ export interface BuildSpecOptions {
   oomScoreAdj?: number;
   /** the resolved seccomp profile (oci-handler reads Localhost files); never applied to runsc or privileged containers */
   seccomp?: OciSeccomp;
+  /**
+   * a cgroup namespace of its own for an unprivileged runc/crun container (what containerd and
+   * CRI-O give them on a cgroup v2 host): its /proc/self/cgroup reads `0::/` and its
+   * /sys/fs/cgroup is its own cgroup, limits included; privileged ones keep the host's view
+   */
+  cgroupNamespace?: boolean;
 }
 
 /** containerd's default capability set for non-privileged containers. */
@@ -261,6 +267,7 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
   // try its own netstack, which fails on this kernel.
   // No entry at all means host network (hostNetwork pods have no netnsPath).
   if (kind !== 'runsc' && s.netnsPath) namespaces.push({ type: 'network', path: s.netnsPath });
+  if (opts.cgroupNamespace && kind !== 'runsc' && !c.security.privileged) namespaces.push({ type: 'cgroup' });
 
   const resources: OciSpec['linux']['resources'] = {
     devices: [{ allow: false, access: 'rwm' }],
