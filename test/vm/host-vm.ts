@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { buildGuest } from '../../src/agent/runtime/microvm/guest-artifacts.ts';
 import { tcgKernelArgs, type GuestArtifacts } from '../../src/agent/runtime/microvm/vm.ts';
 import { buildInitramfs } from '../../src/guest/initramfs/build-initramfs.ts';
+import { shellQuote } from '../../src/agent/host/run-command.ts';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
 /** the machine's benchmark lock (flock(2)): another session measures on these 2 cores */
@@ -119,10 +120,6 @@ function hostVmInitramfs(kver: string): string {
   return out;
 }
 
-function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** PID 1 after switch_root (the host's /bin/sh): run the command with its output in the work share, then power off */
 function guestScript(dir: string, o: HostVmOptions): string {
   const env: Record<string, string> = {
@@ -134,11 +131,11 @@ function guestScript(dir: string, o: HostVmOptions): string {
   };
   return [
     '#!/bin/sh',
-    ...Object.entries(env).map(([k, v]) => `export ${k}=${shQuote(v)}`),
-    `cd ${shQuote(o.cwd ?? process.cwd())} || { echo "${FAIL_MARKER}no such directory"; /bin/busybox poweroff -f; }`,
+    ...Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+    `cd ${shellQuote(o.cwd ?? process.cwd())} || { echo "${FAIL_MARKER}no such directory"; /bin/busybox poweroff -f; }`,
     `echo ${START_MARKER}`,
-    `(exec ${o.command.map(shQuote).join(' ')}) <"/dev/null" >${shQuote(join(dir, 'stdout'))} 2>${shQuote(join(dir, 'stderr'))}`,
-    `echo $? >${shQuote(join(dir, 'rc.tmp'))} && mv ${shQuote(join(dir, 'rc.tmp'))} ${shQuote(join(dir, 'rc'))}`,
+    `(exec ${o.command.map(shellQuote).join(' ')}) <"/dev/null" >${shellQuote(join(dir, 'stdout'))} 2>${shellQuote(join(dir, 'stderr'))}`,
+    `echo $? >${shellQuote(join(dir, 'rc.tmp'))} && mv ${shellQuote(join(dir, 'rc.tmp'))} ${shellQuote(join(dir, 'rc'))}`,
     'sync',
     // reboot(2) POWER_OFF through microvm's ACPI; should it return, PID 1 exits: panic=-1 and -no-reboot end qemu
     '/bin/busybox poweroff -f',

@@ -18,6 +18,7 @@ import { buildTestImages } from '../fixtures/images/build.ts';
 import { findKubectl, REPO_ROOT, run, startHedgeServer, type HedgeServer, type StartOptions } from '../e2e/harness.ts';
 import { waitUntil } from '../e2e/pod-checks.ts';
 import { startHostVm, type HostVm, type HostVmResult } from './host-vm.ts';
+import { shellQuote } from '../../src/agent/host/run-command.ts';
 
 /** the host's loopback as the guest sees it (slirp) */
 export const GUEST_HOST_ADDR = '10.0.2.2';
@@ -86,20 +87,16 @@ export interface NodeInVm {
   close(): Promise<HostVmResult | undefined>;
 }
 
-function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** the guest's command: load modules, probe the server, run the node, report its exit on the console */
 function guestWrapper(o: { modules: string[]; kubectl: string | undefined; nodeArgs: string[] }): string {
   const kubeconfig = `"$HVM_DIR/${KUBECONFIG}"`;
   return [
-    o.modules.length ? `modprobe -a ${o.modules.map(shQuote).join(' ')} || echo "modprobe ${o.modules.join(' ')} failed" >&2` : ':',
+    o.modules.length ? `modprobe -a ${o.modules.map(shellQuote).join(' ')} || echo "modprobe ${o.modules.join(' ')} failed" >&2` : ':',
     o.kubectl
-      ? `if ${shQuote(o.kubectl)} --kubeconfig ${kubeconfig} --request-timeout=60s get --raw /version >/dev/null; then echo "${MARK.probe}ok" >/dev/console; else echo "${MARK.probe}failed" >/dev/console; fi`
+      ? `if ${shellQuote(o.kubectl)} --kubeconfig ${kubeconfig} --request-timeout=60s get --raw /version >/dev/null; then echo "${MARK.probe}ok" >/dev/console; else echo "${MARK.probe}failed" >/dev/console; fi`
       : `echo "${MARK.probe}skipped" >/dev/console`,
     `echo ${MARK.start} >/dev/console`,
-    `node bin/hedge.js node --kubeconfig ${kubeconfig} ${o.nodeArgs.map(shQuote).join(' ')}`,
+    `node bin/hedge.js node --kubeconfig ${kubeconfig} ${o.nodeArgs.map(shellQuote).join(' ')}`,
     'rc=$?',
     `echo "${MARK.exit}$rc" >/dev/console`,
     'exit $rc',
