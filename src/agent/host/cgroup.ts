@@ -40,7 +40,7 @@ export function cgroupHostProblem(root: string, opts: { cgroupV2Experimental?: b
   const bootV1 =
     'boot the host with `systemd.unified_cgroup_hierarchy=0` on the kernel command line (systemd 256 and 257 also want ' +
     '`SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1`; Debian: add them to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, reboot)';
-  if (existsSync(join(root, 'cgroup.controllers'))) {
+  if (isUnifiedCgroup(root)) {
     if (opts.cgroupV2Experimental) {
       let have: string[] = [];
       try {
