@@ -94,7 +94,7 @@ test('--cluster-dns: auto by default, off, or a comma-separated list of IPs as t
   await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', clusterDns: '10.244.0.1,dns.local' } }), /--cluster-dns.*comma-separated list of IP addresses/);
 });
 
-test('--cgroup-v2-experimental (config key cgroupV2Experimental): off by default, on with the flag or the key, a bad key value named', async () => {
+test('--cgroup-v2-experimental (config key cgroupV2Experimental), no longer needed, still accepted: off by default, on with the flag or the key, a bad key value named', async () => {
   const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');

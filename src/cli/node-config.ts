@@ -39,7 +39,7 @@ export interface NodeSettings {
   netnsDir: string;
   /** cgroup parent of all pods (relative to each controller root) */
   cgroupRoot: string;
-  /** run on a cgroup v2 (unified) host, whose support is experimental; refused without it */
+  /** stop 40's opt-in for a cgroup v2 (unified) host, now supported without it: accepted and ignored (the node logs that it is no longer needed) */
   cgroupV2Experimental: boolean;
   /** RuntimeDefault seccomp for runc/crun containers that name no profile (kubelet seccompDefault) */
   seccompDefault: boolean;
@@ -55,6 +55,8 @@ export interface NodeSettings {
   staticPodPath?: string;
   /** microVM accelerator: auto = KVM if a guest boots with it, else TCG */
   microvmAccelerator: (typeof MICROVM_ACCELERATORS)[number];
+  /** how long a microVM sandbox's guest has from qemu's start to its agent's hello (slow hosts: TCG on a weak CPU, nested emulation) */
+  microvmBootTimeoutSeconds: number;
   /** where container logs are shipped: syslog+tcp|syslog+tls|syslog+relp|loki+http(s)://HOST:PORT */
   logSink: string[];
   /** bytes of log files kept only for shipping (rotated away or pod deleted) before lines are dropped */
@@ -173,6 +175,7 @@ export const NODE_FLAGS: Record<keyof NodeSettings, string> = {
   networkPolicy: '--network-policy',
   networkPolicyTable: '--network-policy-table',
   microvmAccelerator: '--microvm-accelerator',
+  microvmBootTimeoutSeconds: '--microvm-boot-timeout-seconds',
   tunnel: '--tunnel',
   hubListen: '--hub-listen',
   overlay: '--overlay',
@@ -227,6 +230,7 @@ export function nodeDefaults(): NodeDefaults {
     volumeRefreshSeconds: 60,
     netnsPool: 2,
     microvmAccelerator: 'auto',
+    microvmBootTimeoutSeconds: 60,
     logSink: [],
     logBufferBytes: 256 * 1024 * 1024,
     containerLogMaxSize: 10 * 1024 * 1024,
@@ -415,6 +419,7 @@ const partialSchema = z.strictObject({
   guestDir: z.string().startsWith('/', 'must be an absolute path').optional(),
   staticPodPath: z.string().startsWith('/', 'must be an absolute path').optional(),
   microvmAccelerator: z.enum(MICROVM_ACCELERATORS, { message: `must be one of ${MICROVM_ACCELERATORS.join(', ')}` }).optional(),
+  microvmBootTimeoutSeconds: secondsSchema.optional(),
   // one URL per flag (a URL may hold a comma), a YAML list in the file
   logSink: z
     .union([z.string(), z.array(z.string())])
@@ -510,6 +515,7 @@ export async function resolveNodeSettings(opts: ResolveNodeOptions): Promise<Nod
     guestDir: merged.guestDir,
     ...(merged.staticPodPath !== undefined ? { staticPodPath: merged.staticPodPath } : {}),
     microvmAccelerator: merged.microvmAccelerator!,
+    microvmBootTimeoutSeconds: merged.microvmBootTimeoutSeconds!,
     logSink: merged.logSink ?? [],
     logBufferBytes: merged.logBufferBytes!,
     containerLogMaxSize: merged.containerLogMaxSize!,

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createLogger } from '../lib/log.ts';
 import { flushLogger } from './flush-logger.ts';
 import { resolveNodeSettings, type NodeSettings } from './node-config.ts';
@@ -28,6 +28,7 @@ export interface NodeFlags {
   guestDir?: string;
   podManifestPath?: string;
   microvmAccelerator?: string;
+  microvmBootTimeoutSeconds?: string;
   logSink?: string[];
   logBufferBytes?: string;
   containerLogMaxSize?: string;
@@ -98,6 +99,7 @@ export async function nodeSettingsFromFlags(flags: NodeFlags): Promise<NodeSetti
         guestDir: flags.guestDir,
         staticPodPath: flags.podManifestPath,
         microvmAccelerator: flags.microvmAccelerator,
+        microvmBootTimeoutSeconds: flags.microvmBootTimeoutSeconds,
         logSink: flags.logSink,
         logBufferBytes: flags.logBufferBytes,
         containerLogMaxSize: flags.containerLogMaxSize,
@@ -156,7 +158,8 @@ export function registerNodeCommand(program: Command): void {
     .option('--runtimes <list>', 'RuntimeClass handlers to offer, comma-separated: runc,gvisor,microvm (default: all; a missing binary or guest kernel is skipped with a warning)')
     .option('--netns-dir <dir>', 'where pod network namespaces are pinned (default: /run/hedge/netns)')
     .option('--cgroup-root <path>', 'cgroup parent of all pods (default: hedge)')
-    .option('--cgroup-v2-experimental', 'run on a cgroup v2 (unified) host: pod limits, node allocatable, stats, OOM and eviction on the one hierarchy (experimental; refused without it)')
+    // stop 40's opt-in for the unified hierarchy, now supported without it: still accepted (hidden) so commands keep working
+    .addOption(new Option('--cgroup-v2-experimental', 'no longer needed: a cgroup v2 host is supported').hideHelp())
     .option('--no-seccomp-default', 'run runc/crun containers that name no seccomp profile unconfined (default: RuntimeDefault)')
     .option('--node-lease-duration-seconds <seconds>', 'node Lease duration; renewed every quarter of it (default: 40)')
     .option('--volume-refresh-seconds <seconds>', 'how often configMap/secret/downwardAPI/projected volume contents are re-read (default: 60)')
@@ -164,6 +167,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--pod-manifest-path <dir>', 'run static pods from the Pod manifests (*.yaml, *.yml, *.json) in this directory, watched, with no apiserver needed; each gets a mirror pod in the apiserver (config key staticPodPath; default: none)')
     .option('--guest-dir <dir>', 'microVM guest kernel + initramfs cache, built by scripts/build-guest.sh (default: <data-dir>/guest)')
     .option('--microvm-accelerator <accel>', 'auto (KVM if a guest boots with it, else TCG emulation), kvm or tcg (default: auto)')
+    .option('--microvm-boot-timeout-seconds <seconds>', 'how long a microVM sandbox may take from qemu\'s start to its guest agent\'s hello before it is retried (default: 60)')
     .option('--log-sink <url>', LOG_SINK_HELP, collect)
     .option('--log-buffer-bytes <bytes>', LOG_BUFFER_HELP)
     .option('--eviction-hard <thresholds>', 'hard eviction thresholds, as the kubelet\'s evictionHard (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%)')

@@ -144,8 +144,9 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   // checked before anything starts: a bad --log-sink fails the start with its message
   const logSinks = settings.logSink.map((url) => createSink(parseSinkUrl(url)));
   if (!existsSync(CONMON)) throw new HedgeError('Unavailable', `${CONMON} not found: install conmon (scripts/setup.sh)`);
-  const cgroups = cgroupHostProblem(CGROUP_ROOT, { cgroupV2Experimental: settings.cgroupV2Experimental });
+  const cgroups = cgroupHostProblem(CGROUP_ROOT);
   if (cgroups) throw new HedgeError('Unavailable', cgroups);
+  if (settings.cgroupV2Experimental) logger.info({ component: 'node' }, '--cgroup-v2-experimental (cgroupV2Experimental) is no longer needed: cgroup v2 hosts are supported; ignored');
   // microvm is set up (and checked) below, once the data dir exists
   const ociRuntimes = settings.runtimes.filter((r): r is Exclude<NodeRuntime, 'microvm'> => r !== 'microvm');
   const offered = ociRuntimes.filter((r) => existsSync(RUNTIME_BINARIES[r].binary));
@@ -521,6 +522,7 @@ async function setUpRuntimes(
       stateDir: join(dataDir, 'runtimes', 'microvm'),
       guestDir: settings.guestDir ?? join(dataDir, 'guest'),
       accelerator: settings.microvmAccelerator,
+      bootTimeoutMs: settings.microvmBootTimeoutSeconds * 1000,
       logger: logger.child({ component: 'runtime', handler: 'microvm' }),
       signal: AbortSignal.timeout(300_000),
     });

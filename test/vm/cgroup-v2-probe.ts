@@ -23,8 +23,7 @@ const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8').trim();
 const out: Record<string, unknown> = {};
 
 out.unified = isUnifiedCgroup(ROOT);
-out.refusal = cgroupHostProblem(ROOT);
-out.optedIn = cgroupHostProblem(ROOT, { cgroupV2Experimental: true }) ?? 'ok';
+out.hostProblem = cgroupHostProblem(ROOT) ?? 'none';
 
 await createPodCgroup({ cgroupRoot: ROOT, cgroupParent: POD, resources: { cpuMilli: 500, memoryBytes: 64 << 20 } });
 out.pod = { 'cpu.max': read(`${POD}/cpu.max`), 'cpu.weight': read(`${POD}/cpu.weight`), 'memory.max': read(`${POD}/memory.max`), parentSubtree: read(`${PARENT}/cgroup.subtree_control`) };

@@ -268,11 +268,12 @@ export async function registeredNode(niv: NodeInVm): Promise<unknown> {
 }
 
 /**
- * The next step once the node speaks cgroup v2: wait for the Node to be Ready, create a runc
- * busybox pod (`sleep 3600`) from the registry (startNodeInVm `registry: true`), wait for it to
- * run, return it. Fails early, with the node's output, when the node exits first.
+ * The next step once the node speaks cgroup v2: wait for the Node to be Ready, create a busybox pod
+ * (`sleep 3600`, RuntimeClass runc unless `runtimeClassName` says otherwise) from the registry
+ * (startNodeInVm `registry: true`), wait for it to run, return it. Fails early, with the node's
+ * output, when the node exits first.
  */
-export async function runBusyboxPod(niv: NodeInVm, o: { name?: string; namespace?: string; readyTimeoutMs?: number; runningTimeoutMs?: number } = {}): Promise<PodStatus> {
+export async function runBusyboxPod(niv: NodeInVm, o: { name?: string; namespace?: string; runtimeClassName?: string; readyTimeoutMs?: number; runningTimeoutMs?: number } = {}): Promise<PodStatus> {
   if (!niv.busyboxImage) throw new Error('runBusyboxPod: start the node with registry: true');
   const name = o.name ?? 'hvm-busybox';
   const ns = o.namespace ?? 'default';
@@ -299,7 +300,7 @@ export async function runBusyboxPod(niv: NodeInVm, o: { name?: string; namespace
     metadata: { name, namespace: ns },
     spec: {
       nodeName: niv.nodeName,
-      runtimeClassName: 'runc',
+      runtimeClassName: o.runtimeClassName ?? 'runc',
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 1,
       containers: [{ name: 'c', image: niv.busyboxImage, command: ['sleep', '3600'], resources: { limits: { memory: '32Mi', cpu: '500m' } } }],

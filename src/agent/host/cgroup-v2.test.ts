@@ -90,13 +90,9 @@ test('enabling controllers leaves out what the parent does not offer (a kernel w
   assert.equal(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8'), '+cpu +memory');
 });
 
-test('cgroupHostProblem on a unified host: refused naming --cgroup-v2-experimental; with it accepted when cpu, memory and pids are there', () => {
+test('cgroupHostProblem on a unified host: accepted when cpu, memory and pids are enabled at the root; refused naming the missing ones', () => {
   const full = unifiedRoot('host-full', 'cpuset cpu io memory pids');
-  const refused = cgroupHostProblem(full) ?? '';
-  assert.match(refused, /cgroup v2 unified hierarchy alone/);
-  assert.match(refused, /systemd\.unified_cgroup_hierarchy=0/);
-  assert.match(refused, /--cgroup-v2-experimental \(config key cgroupV2Experimental\)/);
-  assert.equal(cgroupHostProblem(full, { cgroupV2Experimental: true }), undefined);
+  assert.equal(cgroupHostProblem(full), undefined);
   const bare = unifiedRoot('host-bare', 'cpuset io memory');
-  assert.match(cgroupHostProblem(bare, { cgroupV2Experimental: true }) ?? '', /cgroup v2 hierarchy at .*host-bare has no cpu, pids controller/);
+  assert.match(cgroupHostProblem(bare) ?? '', /cgroup v2 hierarchy at .*host-bare has no cpu, pids controller/);
 });

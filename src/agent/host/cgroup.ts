@@ -30,35 +30,29 @@ export function isUnifiedCgroup(root: string): boolean {
 const NEEDED_V2 = ['cpu', 'memory', 'pids'] as const;
 
 /**
- * Why the node cannot run on the host's cgroups, or undefined when it can. v1 (a hybrid host
- * too) is what the node speaks; a unified host (cgroup2 alone at the root, the default since
- * systemd 247, so on stock Debian 12 and 13) is accepted only with `cgroupV2Experimental`
- * (`--cgroup-v2-experimental`) until its support has run pods end to end, and then needs the cpu,
- * memory and pids controllers at its root. Refused otherwise, with the way back to v1.
+ * Why the node cannot run on the host's cgroups, or undefined when it can. Either mode: v1 (a
+ * hybrid host too: its cpu, cpuacct, memory and pids hierarchies) or the unified hierarchy alone
+ * (cgroup2 at the root, the default since systemd 247, so stock Debian 12 and 13) with the cpu,
+ * memory and pids controllers enabled at its root. Each refusal names what is missing.
  */
-export function cgroupHostProblem(root: string, opts: { cgroupV2Experimental?: boolean } = {}): string | undefined {
-  const bootV1 =
-    'boot the host with `systemd.unified_cgroup_hierarchy=0` on the kernel command line (systemd 256 and 257 also want ' +
-    '`SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1`; Debian: add them to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, reboot)';
+export function cgroupHostProblem(root: string): string | undefined {
   if (isUnifiedCgroup(root)) {
-    if (opts.cgroupV2Experimental) {
-      let have: string[] = [];
-      try {
-        have = readFileSync(join(root, 'cgroup.controllers'), 'utf8').split(/\s+/);
-      } catch {
-        // unreadable: every controller is missing
-      }
-      const missing = NEEDED_V2.filter((c) => !have.includes(c));
-      if (missing.length > 0) return `the cgroup v2 hierarchy at ${root} has no ${missing.join(', ')} controller: hedge node needs them for pod limits, node allocatable, stats and eviction`;
-      return undefined;
+    let have: string[] = [];
+    try {
+      have = readFileSync(join(root, 'cgroup.controllers'), 'utf8').split(/\s+/);
+    } catch {
+      // unreadable: every controller is missing
     }
-    return (
-      `${root} is the cgroup v2 unified hierarchy alone: hedge node needs the cgroup v1 hierarchies (a hybrid host is fine) for pod limits, node allocatable, stats and eviction; ${bootV1}; ` +
-      'or try its experimental cgroup v2 support with --cgroup-v2-experimental (config key cgroupV2Experimental)'
-    );
+    const missing = NEEDED_V2.filter((c) => !have.includes(c));
+    if (missing.length > 0) {
+      return `the cgroup v2 hierarchy at ${root} has no ${missing.join(', ')} controller: hedge node needs them for pod limits, node allocatable, stats and eviction (a kernel built without them, or a cgroup namespace that does not delegate them)`;
+    }
+    return undefined;
   }
   const missing = (['cpu', 'cpuacct', 'memory', 'pids'] as const).filter((c) => !existsSync(join(root, c)));
-  if (missing.length > 0) return `no cgroup v1 ${missing.join(', ')} hierarchy under ${root}: hedge node needs them for pod limits, node allocatable, stats and eviction; ${bootV1}`;
+  if (missing.length > 0) {
+    return `no cgroup v1 ${missing.join(', ')} hierarchy under ${root} and no cgroup v2 hierarchy there: hedge node needs one of them for pod limits, node allocatable, stats and eviction`;
+  }
   return undefined;
 }
 

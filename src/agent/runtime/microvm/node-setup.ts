@@ -23,6 +23,8 @@ export interface MicroVmNodeOptions {
   /** build/cache root of the guest kernel + initramfs */
   guestDir: string;
   accelerator: Accelerator | 'auto';
+  /** a sandbox's qemu start → guest agent hello (MicroVmHandlerOptions.bootTimeoutMs) */
+  bootTimeoutMs?: number;
   cgroupRoot?: string;
   qemuBinary?: string;
   logger: Logger;
@@ -51,7 +53,7 @@ export async function setUpMicroVm(o: MicroVmNodeOptions): Promise<MicroVmNodeSe
   } catch (err) {
     return { ok: false, reason: `no guest kernel: ${(err as Error).message}` };
   }
-  const opts = { stateDir: o.stateDir, guest, qemuBinary: qemu, accelerator: o.accelerator, logger: o.logger };
+  const opts = { stateDir: o.stateDir, guest, qemuBinary: qemu, accelerator: o.accelerator, logger: o.logger, bootTimeoutMs: o.bootTimeoutMs };
   const handler = new MicroVmRuntimeHandler(o.cgroupRoot ? { ...opts, cgroupRoot: o.cgroupRoot } : opts);
   try {
     const accelerator = await handler.detectAccelerator(o.signal);
