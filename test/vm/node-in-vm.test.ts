@@ -12,7 +12,7 @@ import { runBusyboxPod, startNodeInVm } from './node-in-vm.ts';
 const skip = hostVmUnavailable();
 /** another checkout (not under the host's /tmp, which the guest does not see) whose node runs in the guest */
 const nodeRoot = process.env.HEDGE_HVM_NODE_ROOT || undefined;
-/** the VM's life: boot ~5 s, node Ready ~50 s, a runc pod ~20 s and a gVisor pod ~80 s under TCG */
+/** the VM's life: boot ~5 s, node Ready ~35–50 s, a runc pod ~20 s and a gVisor pod ~20 s more under TCG (~2 min in all) */
 const TIMEOUT = 900_000;
 /** another session may hold the bench lock for a benchmark's length: the tests' own limits allow for it */
 const LOCK_WAIT = 15 * 60_000;
