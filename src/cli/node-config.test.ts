@@ -111,3 +111,10 @@ test('--cgroup-v2-experimental (config key cgroupV2Experimental), no longer need
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('--microvm-boot-timeout-seconds (config key microvmBootTimeoutSeconds): 60 by default, whole positive seconds, a bad value named', async () => {
+  assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k' } })).microvmBootTimeoutSeconds, 60);
+  assert.equal((await resolveNodeSettings({ flags: { kubeconfig: '/k', microvmBootTimeoutSeconds: '600' } })).microvmBootTimeoutSeconds, 600);
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', microvmBootTimeoutSeconds: '0' } }), /--microvm-boot-timeout-seconds.*must be > 0/);
+  await assert.rejects(resolveNodeSettings({ flags: { kubeconfig: '/k', microvmBootTimeoutSeconds: '1.5' } }), /--microvm-boot-timeout-seconds.*whole number of seconds/);
+});
