@@ -1,5 +1,5 @@
 /**
- * Run inside the cgroup v2 test machine by cgroup-v2.test.ts (`node --import tsx
+ * Run inside the cgroup v2 test machine by cgroup-v2.cases.ts (`node --import tsx
  * test/vm/cgroup-v2-probe.ts`): the node's v2 code against the guest kernel's real hierarchy.
  * Makes a pod cgroup with limits, starts a process in it, reads its stats, makes a container
  * cgroup below it and has its process OOM-killed, runs a runc container below it, limits a pods

@@ -41,7 +41,7 @@ test('cgroup v2 machine: pod cgroup limits, a process in it, its stats, a contai
   assert.equal(p.unified, true);
   // the node accepts the guest's hierarchy: cpu, memory and pids are enabled at its root
   assert.equal(p.hostProblem, 'none');
-  // 500m: quota 50000 of 100000; 512 shares → weight 20 (runc's conversion, as the runc case of host-vm.test.ts reads)
+  // 500m: quota 50000 of 100000; 512 shares → weight 20 (runc's conversion, as the runc case of host-vm.cases.ts reads)
   assert.deepEqual(p.pod, { 'cpu.max': '50000 100000', 'cpu.weight': '20', 'memory.max': String(64 << 20), parentSubtree: 'cpu io memory pids' }, why);
   assert.deepEqual(p.procs, ['hedge-probe/pod1/pod-procs/cgroup.procs']);
   assert.ok(p.podStats, why);
