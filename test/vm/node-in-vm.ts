@@ -36,7 +36,7 @@ const DEFAULT_MODULES = ['veth', 'bridge', 'nf_tables'];
 export interface NodeInVmOptions {
   /** the Node's name (default `hvm-node`) */
   nodeName?: string;
-  /** more `hedge node` flags, after the harness's own (a later flag wins), e.g. `--cgroup-v2-experimental` */
+  /** more `hedge node` flags, after the harness's own (a later flag wins), e.g. `--microvm-boot-timeout-seconds 600` */
   extraNodeArgs?: string[];
   /** the checkout whose `bin/hedge.js` (its dist/ bundle, built when stale) the guest runs as the node (default this one); the server is always this one's */
   hedgeRoot?: string;
@@ -268,10 +268,9 @@ export async function registeredNode(niv: NodeInVm): Promise<unknown> {
 }
 
 /**
- * The next step once the node speaks cgroup v2: wait for the Node to be Ready, create a busybox pod
- * (`sleep 3600`, RuntimeClass runc unless `runtimeClassName` says otherwise) from the registry
- * (startNodeInVm `registry: true`), wait for it to run, return it. Fails early, with the node's
- * output, when the node exits first.
+ * Waits for the Node to be Ready, creates a busybox pod (`sleep 3600`, RuntimeClass runc unless
+ * `runtimeClassName` says otherwise) from the registry (startNodeInVm `registry: true`), waits for
+ * it to run and returns it. Fails early, with the node's output, when the node exits first.
  */
 export async function runBusyboxPod(niv: NodeInVm, o: { name?: string; namespace?: string; runtimeClassName?: string; readyTimeoutMs?: number; runningTimeoutMs?: number } = {}): Promise<PodStatus> {
   if (!niv.busyboxImage) throw new Error('runBusyboxPod: start the node with registry: true');
