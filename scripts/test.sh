@@ -7,11 +7,9 @@ cd "$(dirname "$0")/.."
 # kubectl fetched by scripts/setup.sh on machines without /usr/bin/kubectl
 if [ -d .tools/bin ]; then export PATH="$PWD/.tools/bin:$PATH"; fi
 
-# The runner starts files in this order, two at a time: the longest first (the VM tests, one process of
-# ~5 min; then the e2e files, up to ~2.5 min each), the many short unit files last, where they fill
-# the gaps instead of a long file starting near the end and running on alone.
-mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' |
-  awk '{ rank = /^test\/vm\// ? 0 : /^test\/e2e\// ? 1 : 2; print rank "\t" $0 }' | sort -k1,1n -k2,2 | cut -f2)
+# (node 20's runner sorts the files by path whatever order they come in, so src/ runs first, then
+# test/e2e/, then test/vm/vm.test.ts)
+mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 if [ "${#files[@]}" -eq 0 ]; then
   echo "scripts/test.sh: no test files found" >&2
   exit 1
