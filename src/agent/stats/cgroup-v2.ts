@@ -4,7 +4,7 @@
  * figures are hierarchical: no total_* keys), OOM kills from memory.events, I/O from io.stat. The
  * root cgroup has no memory.current: its usage comes from /proc/meminfo, as runc's and cAdvisor's.
  */
-import { flatKeyedValue, parseFlatKeyed, readIntSync, readTextSync, type CgroupCounters, type CgroupRef } from './cgroup-files.ts';
+import { flatKeyedValue, readIntSync, readTextSync, type CgroupCounters, type CgroupRef } from './cgroup-files.ts';
 import type { BlockIoStats, CpuStats, MemoryStats, StatsScope } from './types.ts';
 
 /** `<root>/<path>/<file>`, plain concatenation as v1's cgroupFile */
@@ -71,7 +71,7 @@ export function readMemoryV2Sync(ref: CgroupRef, scope: StatsScope, unchanged?: 
   if (pf !== undefined) out.pageFaults = pf;
   if (mpf !== undefined) out.majorPageFaults = mpf;
   if (scope === 'usage') return out;
-  const oom = parseFlatKeyed(readTextSync(fileV2(ref, 'memory.events')) ?? '').get('oom_kill');
+  const oom = flatKeyedValue(readTextSync(fileV2(ref, 'memory.events')) ?? '', 'oom_kill');
   if (oom !== undefined) out.oomKills = oom;
   return out;
 }
@@ -106,5 +106,5 @@ export function readPidsV2Sync(ref: CgroupRef): number | undefined {
 /** memory.events' `oom_kill` counter (the cgroup and its descendants) */
 export function readOomKilledV2Sync(ref: CgroupRef): boolean {
   const text = readTextSync(fileV2(ref, 'memory.events'));
-  return text !== undefined && (parseFlatKeyed(text).get('oom_kill') ?? 0) > 0;
+  return text !== undefined && (flatKeyedValue(text, 'oom_kill') ?? 0) > 0;
 }
