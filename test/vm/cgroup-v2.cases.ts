@@ -63,6 +63,30 @@ test('cgroup v2 machine: pod cgroup limits, a process in it, its stats, a contai
 });
 
 /**
+ * The failing cases of a TAP run on one line, each with its error (`name: error; …`): the cases
+ * themselves, not the suites whose subtests failed. The failure list prints one line per test, so a
+ * guest's flake is named there, not only in a log tail.
+ */
+function failedCases(tap: string): string {
+  const lines = tap.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^\s*not ok \d+ - (.*)$/.exec(lines[i]!);
+    if (!m || m[1]!.includes('# TODO')) continue;
+    let error = '';
+    let suite = false;
+    for (let j = i + 1; j < lines.length && lines[j]!.trim() !== '...'; j++) {
+      if (lines[j]!.includes("failureType: 'subtestsFailed'")) suite = true;
+      const e = /^\s*error: (.*)$/.exec(lines[j]!);
+      // a multi-line error is a YAML block (`|-`): its first line follows
+      if (e && !error) error = /^[|>]-?$/.test(e[1]!) ? (lines[j + 1] ?? '').trim() : e[1]!;
+    }
+    if (!suite) out.push(`${m[1]}: ${error || '?'}`);
+  }
+  return out.join('; ');
+}
+
+/**
  * The handler suite's cases that touch the cgroup (the pod cgroup, stats, the cgroup namespace of the
  * escape table, shared PID namespace, a failed create's and the sandbox's cleanup). The rest (attach,
  * seccomp, log rotation, stop timeout, adoption) do not read or write a cgroup and cost TCG minutes.
@@ -78,7 +102,8 @@ test('cgroup v2 machine: the OCI handler suite\'s cgroup cases (runc and crun un
     lockTimeoutMs: LOCK_WAIT,
   });
   const failed = r.stdout.split('\n').filter((l) => /^\s*not ok /.test(l));
-  const why = `code ${r.code}${r.timedOut ? ' (timed out)' : ''}\nfailed: ${failed.join('\n')}\nstdout (tail):\n${r.stdout.slice(-6000)}\nstderr:\n${r.stderr.slice(-2000)}`;
+  // the first line is what the run's failure list shows (scripts/test-reporter.mjs): the guest's failing cases and their errors
+  const why = `${failedCases(r.stdout) || `code ${r.code}${r.timedOut ? ' (timed out)' : ''}`}\nfailed: ${failed.join('\n')}\nstdout (tail):\n${r.stdout.slice(-6000)}\nstderr:\n${r.stderr.slice(-2000)}`;
   assert.equal(r.code, 0, why);
   assert.deepEqual(failed, [], why);
   assert.match(r.stdout, /^# pass [1-9]\d*$/m, why);
