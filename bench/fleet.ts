@@ -32,6 +32,7 @@
  *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R] [--max-sockets 2000]
  *      [--server-log DIR] [--lists 5] [--status-report-s 300 (0: no node status loop)]
  *      [--server-flags=--max-semi-space-size=8 (V8 flags for the servers; default: what bin/hedge.js gives `hedge server`)]
+ *      [--server-bin OTHER/bin/hedge.js (another checkout's build as the servers, the same fleet driving it: an A/B of two builds)]
  * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--server-log` each one's log, at info level; `--trace` prints where a renewal's
  * time goes — fleet-side socket wait and TLS, server handler time, both event loops — with the
  * window's monotonic µs to cut a profile to it; `--steady-only` stops after steady state and LIST)
@@ -80,6 +81,7 @@ const { values } = parseArgs({
     'max-sockets': { type: 'string', default: '2000' },
     'server-flags': { type: 'string' },
     'server-log': { type: 'string' },
+    'server-bin': { type: 'string' },
     lists: { type: 'string', default: '5' },
     // kubelet nodeStatusReportFrequency (5 min); 0: no status loop
     'status-report-s': { type: 'string', default: '300' },
@@ -115,6 +117,7 @@ function launcherServerFlags(): string {
 }
 const serverFlags = values['server-flags'] ?? launcherServerFlags();
 const prof = {
+  ...(values['server-bin'] ? { bin: values['server-bin'] } : {}),
   execArgv: [
     ...serverFlags.split(' ').filter(Boolean),
     ...(values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : []),

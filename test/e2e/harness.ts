@@ -78,6 +78,8 @@ export interface StartOptions {
   netns?: string;
   /** node flags before the entry point (e.g. `--cpu-prof` for a bench) */
   execArgv?: string[];
+  /** the entry point; default this checkout's bin/hedge.js (a bench A/B runs another checkout's build) */
+  bin?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -136,7 +138,7 @@ export async function startHedgeServer(opts: StartOptions = {}): Promise<HedgeSe
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const args = [
     ...(opts.execArgv ?? []),
-    HEDGE_BIN,
+    opts.bin ?? HEDGE_BIN,
     'server',
     '--data-dir',
     dataDir,
