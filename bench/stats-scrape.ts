@@ -18,7 +18,7 @@ import { waitUntil } from '../test/e2e/pod-checks.ts';
 import { silentLogger } from '../src/lib/log.ts';
 import { FakeRuntime } from '../src/agent/runtime/testing/fake-runtime.ts';
 import type { ContainerConfig, ContainerId, ContainerStats, SandboxConfig, SandboxId, SandboxStats } from '../src/agent/runtime/types.ts';
-import { readCgroupStats } from '../src/agent/stats/cgroup-v1.ts';
+import { readCgroupStats } from '../src/agent/stats/cgroup.ts';
 import { readNetDev } from '../src/agent/stats/net-dev.ts';
 import { StatsCollector, type StatsPodSource } from '../src/agent/stats/collector.ts';
 import { toSummary } from '../src/agent/stats/summary.ts';

@@ -14,7 +14,7 @@ import { cgroupHostProblem, createPodCgroup, isUnifiedCgroup, podCgroupProcs, re
 import { makeCgroupV2 } from '../../src/agent/host/cgroup-v2.ts';
 import { applyPodsCgroupLimits } from '../../src/agent/node/pods-cgroup.ts';
 import { makeBusyboxRootfs } from '../../src/agent/runtime/oci/test-support.ts';
-import { readCgroupStats, readOomKilled } from '../../src/agent/stats/cgroup-v1.ts';
+import { readCgroupStats, readOomKilled } from '../../src/agent/stats/cgroup.ts';
 
 const ROOT = '/sys/fs/cgroup';
 const PARENT = 'hedge-probe';

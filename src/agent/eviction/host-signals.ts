@@ -12,7 +12,7 @@
 import { statfs } from 'node:fs/promises';
 import type { Clock } from '../../client/clock.ts';
 import type { HostProbe } from '../node/host-probe.ts';
-import { readMemory, type CgroupRef } from '../stats/cgroup-v1.ts';
+import { readMemory, type CgroupRef } from '../stats/cgroup.ts';
 import { readRlimit } from '../stats/rlimit.ts';
 import type { Observations, SignalSource } from './types.ts';
 

@@ -3,23 +3,13 @@
  * RuntimeClass overhead); the runtimes put each container below it at <parent>/<containerId>.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { readdir, rmdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathExists } from './atomic-fs.ts';
+import { milliCpuToShares, removeTree, type PodCgroupOptions } from './cgroup-common.ts';
 
 /** controllers we create the pod dir in up front; runc creates the others (cpuset, devices...) itself */
 const POD_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio'] as const;
-
-export interface PodCgroupOptions {
-  cgroupRoot: string;
-  cgroupParent: string;
-  resources: { cpuMilli?: number; memoryBytes?: number };
-}
-
-/** the kernel's cpu.shares for a CPU amount (upstream's MilliCPUToShares: at least 2) */
-export function milliCpuToShares(milli: number): number {
-  return Math.max(2, Math.floor((milli * 1024) / 1000));
-}
 
 export async function createPodCgroupV1(opts: PodCgroupOptions): Promise<void> {
   // synchronous: a handful of cgroupfs mkdirs and writes (a kernel pseudo-filesystem: no disk, no
@@ -56,22 +46,6 @@ export async function removePodCgroupV1(opts: { cgroupRoot: string; cgroupParent
     return;
   }
   for (const h of hierarchies) await removeTree(join(opts.cgroupRoot, h, opts.cgroupParent));
-}
-
-/** `dir` and every cgroup below it, children first (a cgroup is removed by rmdir once empty of children) */
-export async function removeTree(dir: string): Promise<void> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
-  try {
-    await rmdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
 }
 
 /** the pod's cgroup.procs in each v1 hierarchy it was created in (to start a process straight inside it) */

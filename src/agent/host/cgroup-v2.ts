@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathExists } from './atomic-fs.ts';
-import { milliCpuToShares, removeTree, type PodCgroupOptions } from './cgroup-v1.ts';
+import { milliCpuToShares, removeTree, type PodCgroupOptions } from './cgroup-common.ts';
 
 /** the controllers a pod's limits and stats need in each ancestor's cgroup.subtree_control */
 export const POD_CONTROLLERS_V2 = ['cpu', 'memory', 'pids', 'io'] as const;

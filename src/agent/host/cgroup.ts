@@ -5,10 +5,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPodCgroupV1, podCgroupProcsV1, removePodCgroupV1, type PodCgroupOptions } from './cgroup-v1.ts';
+import type { PodCgroupOptions } from './cgroup-common.ts';
+import { createPodCgroupV1, podCgroupProcsV1, removePodCgroupV1 } from './cgroup-v1.ts';
 import { createPodCgroupV2, podCgroupProcsV2, removePodCgroupV2 } from './cgroup-v2.ts';
 
-export type { PodCgroupOptions } from './cgroup-v1.ts';
+export { milliCpuToShares, type PodCgroupOptions } from './cgroup-common.ts';
 
 const unified = new Map<string, boolean>();
 

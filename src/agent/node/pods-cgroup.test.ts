@@ -7,7 +7,7 @@ import { FakeClock } from '../../client/clock.ts';
 import type { EventInput } from '../../client/event-recorder.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { parseThresholdConfig } from '../eviction/thresholds.ts';
-import { milliCpuToShares } from '../host/cgroup-v1.ts';
+import { milliCpuToShares } from '../host/cgroup.ts';
 import { applyPodsCgroupLimits, checkReservation, enforcePodsCgroupLimits, podsCgroupLimits } from './pods-cgroup.ts';
 
 const GiB = 2 ** 30;

@@ -17,8 +17,7 @@ import type { Clock } from '../../client/clock.ts';
 import type { EventSink } from '../../client/event-recorder.ts';
 import type { Logger } from '../../lib/log.ts';
 import { hardEvictionReservation } from './allocatable.ts';
-import { milliCpuToShares } from '../host/cgroup-v1.ts';
-import { isUnifiedCgroup } from '../host/cgroup.ts';
+import { isUnifiedCgroup, milliCpuToShares } from '../host/cgroup.ts';
 import { cpuSharesToWeight, makeCgroupV2 } from '../host/cgroup-v2.ts';
 import type { Threshold } from '../eviction/thresholds.ts';
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { CgroupCounters, flatKeyedValue, parseBlkio, parseFlatKeyed, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup-v1.ts';
+import { CgroupCounters, flatKeyedValue, parseBlkio, parseFlatKeyed, readBlkio, readCgroupStats, readOomKilled, readPids, withNanoCores } from './cgroup.ts';
 import { parseNetDev } from './net-dev.ts';
 import type { ContainerStats } from './types.ts';
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { CgroupCounters, readBlkio, readCgroupStats, readMemory, readOomKilled, readPids } from './cgroup-v1.ts';
+import { CgroupCounters, readBlkio, readCgroupStats, readMemory, readOomKilled, readPids } from './cgroup.ts';
 import { parseIoStat, readMemoryV2Sync } from './cgroup-v2.ts';
 import { activateBlkioAccounting } from './blkio-accounting.ts';
 

@@ -10,7 +10,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Logger } from '../../lib/log.ts';
 import type { ContainerId, RuntimeHandler, SandboxId } from '../runtime/types.ts';
 import type { ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats, StatsScope } from './types.ts';
-import { readCgroupStats, withNanoCores, type CgroupRef } from './cgroup-v1.ts';
+import { readCgroupStats, withNanoCores, type CgroupRef } from './cgroup.ts';
 import { parseNetDev } from './net-dev.ts';
 import type { PodStorage, PodStorageSource } from './pod-storage.ts';
 import { readRlimit, type Rlimit } from './rlimit.ts';

@@ -9,7 +9,7 @@ export {
   readCgroupStats,
   withNanoCores,
   type CgroupRef,
-} from './cgroup-v1.ts';
+} from './cgroup.ts';
 export { parseNetDev, readNetDev } from './net-dev.ts';
 export type { BlockIoStats, ContainerStats, CpuStats, MemoryStats, NetworkStats, SandboxStats } from './types.ts';
 export { StatsCollector, type StatsCollectorOptions, type StatsPodSource, type StatsSample, type PodSample, type ContainerSample, type NodeSample } from './collector.ts';

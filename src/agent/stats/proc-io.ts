@@ -9,7 +9,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CgroupRef } from './cgroup-v1.ts';
+import type { CgroupRef } from './cgroup.ts';
 import type { BlockIoStats } from './types.ts';
 
 export function parseProcIo(text: string): { readBytes: number; writeBytes: number } {

@@ -5,7 +5,7 @@
  * (src/guest/agent/hedge-agent.c). A guest without cgroups (an older image, or a kernel built
  * without them) sends no container sections: `containers` is then empty.
  */
-import { parseFlatKeyed } from '../../stats/cgroup-v1.ts';
+import { parseFlatKeyed } from '../../stats/cgroup.ts';
 import { parseNetDev } from '../../stats/net-dev.ts';
 import type { BlockIoStats, CpuStats, MemoryStats, NetworkStats } from '../types.ts';
 

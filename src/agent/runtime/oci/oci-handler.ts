@@ -14,7 +14,7 @@ import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { dirname, join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
-import { CgroupCounters, readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup-v1.ts';
+import { CgroupCounters, readCgroupStats, readOomKilled, withNanoCores } from '../../stats/cgroup.ts';
 import { activateBlkioAccounting } from '../../stats/blkio-accounting.ts';
 import { readCgroupProcIo } from '../../stats/proc-io.ts';
 import type { AttachRequest, ContainerConfig, ContainerId, CreateHooks, ContainerState, ContainerStats, ContainerStatus, ExecRequest, RuntimeHandler, SandboxConfig, SandboxId, SandboxInfo, SandboxStats } from '../types.ts';
