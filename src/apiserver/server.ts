@@ -73,6 +73,7 @@ import { CRD_GROUP, CRD_PLURAL } from '../api/crd/index.ts';
 import { CrdController, crdFinalizerPlugin } from './crd/crd-controller.ts';
 import { patchAllocatedValues, ServiceAllocator } from './services/service-allocator.ts';
 import { ensureKubernetesService } from './services/kubernetes-service.ts';
+import { listenBacklog } from '../lib/http/listen-backlog.ts';
 import { DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, firstServiceIp, parseNodePortRange, parseServiceIpRanges } from './services/service-ranges.ts';
 
 /** The running server, with its internals for tests and the CLI. */
@@ -538,7 +539,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => {
+    server.listen({ port: config.port, host: config.host, backlog: listenBacklog() }, () => {
       server.off('error', reject);
       resolve();
     });
