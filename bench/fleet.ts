@@ -46,6 +46,7 @@ import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import type { KubeObject } from '../src/api/object.ts';
@@ -556,7 +557,6 @@ async function stopCluster(c: Cluster, n: number): Promise<void> {
  * (/proc/PID/schedstat, field 2): on a shared machine, low CPU % with a high wait means starved, not idle
  */
 async function runQueueMs(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
   return Number((await readFile(`/proc/${pid}/schedstat`, 'utf8')).split(' ')[1]) / 1e6;
 }
 
@@ -565,10 +565,26 @@ const fmt = (xs: number[], p: number): string => (xs.length ? percentile([...xs]
 
 type Row = (string | number)[];
 
+/**
+ * The kernel's count of connections a listener's full accept queue dropped (TcpExt ListenOverflows,
+ * machine-wide): each is a handshake the client thinks complete while the server never accepted
+ * it, so its request waits out retransmissions or meets a reset (ECONNRESET).
+ */
+async function listenOverflows(): Promise<number | undefined> {
+  const lines = (await readFile('/proc/net/netstat', 'utf8').catch(() => '')).split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    if (!lines[i].startsWith('TcpExt:')) continue;
+    const at = lines[i].split(/\s+/).indexOf('ListenOverflows');
+    return at > 0 ? Number(lines[i + 1].split(/\s+/)[at]) : undefined;
+  }
+  return undefined;
+}
+
 /** how many node status reports a phase saw and how long they took */
 const statusCell = (xs: number[]): string => (statusReportMs <= 0 ? 'off' : `${xs.length}, ${fmt(xs, 50)} / ${fmt(xs, 99)}`);
 
 async function runSize(store: string, n: number): Promise<Row> {
+  const overflowsBefore = await listenOverflows();
   const cluster = await startCluster(store);
   const pids = cluster.servers.map((s) => s.pid);
   // the bench's own calls go through a client of their own, beside the fleet's
@@ -750,6 +766,8 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('status errors', String(stats.statusErrors));
     for (const [why, count] of [...stats.renewErrorReasons].sort((a, b) => b[1] - a[1])) console.log(`  renew errors, ${why}: ${count}`);
     col.set('retried', String(stats.retries));
+    const overflows = await listenOverflows();
+    col.set('listen overflows', overflows === undefined || overflowsBefore === undefined ? '-' : String(overflows - overflowsBefore));
     col.set('load avg', loadavg().map((l) => l.toFixed(1)).join(' '));
     ac.abort();
     await Promise.allSettled(watches);
@@ -772,6 +790,7 @@ const HEADERS = [
   'status n, p50/p99 ms (pod storm)',
   'status errors',
   'retried',
+  'listen overflows',
   'apiserver CPU % (steady)',
   'apiserver run-queue wait %',
   'CPU ms / renewal',
