@@ -16,7 +16,16 @@ export function milliCpuToShares(milli: number): number {
   return Math.max(2, Math.floor((milli * 1024) / 1000));
 }
 
-/** `dir` and every cgroup below it, children first (a cgroup is removed by rmdir once empty of children) */
+/** rmdir's tries on EBUSY and the first wait between them (doubling: ~1.3 s in all) */
+const BUSY_TRIES = 8;
+const BUSY_FIRST_WAIT_MS = 10;
+
+/**
+ * `dir` and every cgroup below it, children first (a cgroup is removed by rmdir once empty of
+ * children). A cgroup whose last tasks were just killed can answer EBUSY for a moment while they
+ * exit: rmdir is tried again with a doubling wait, as runc's RemovePath does; still busy after
+ * that, the error is reported, not swallowed.
+ */
 export async function removeTree(dir: string): Promise<void> {
   let entries;
   try {
@@ -25,9 +34,15 @@ export async function removeTree(dir: string): Promise<void> {
     return;
   }
   for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
-  try {
-    await rmdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  for (let attempt = 1, wait = BUSY_FIRST_WAIT_MS; ; attempt++, wait *= 2) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt >= BUSY_TRIES) throw err;
+    }
+    await new Promise((r) => setTimeout(r, wait));
   }
 }

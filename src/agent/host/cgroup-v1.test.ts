@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cgroupHostProblem, removePodCgroup } from './cgroup.ts';
+import { removeTree } from './cgroup-common.ts';
 
 test('removePodCgroup removes the pod in every hierarchy, the cgroup2 unified one included, children first', async () => {
   const root = mkdtempSync(join(tmpdir(), 'hedge-cg-'));
@@ -42,5 +44,42 @@ test('cgroupHostProblem: a v1, hybrid or unified host passes; one without the v1
     assert.match(cgroupHostProblem(partial) ?? '', /no cgroup v1 memory, pids hierarchy under .*partial/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const realMemoryCgroup = '/sys/fs/cgroup/memory';
+test('removeTree on a real cgroup: one whose task was just killed is removed; one with a live task fails with EBUSY, after ~1.3 s of tries', { skip: process.getuid?.() !== 0 || !existsSync(`${realMemoryCgroup}/cgroup.procs`) ? 'needs root and the v1 memory hierarchy' : undefined }, async () => {
+  const dir = join(realMemoryCgroup, `hedge-test-rmtree-${process.pid}`);
+  const inCgroup = (): ReturnType<typeof spawn> => {
+    mkdirSync(join(dir, 'leaf'), { recursive: true });
+    // the shell moves itself in, then becomes sleep
+    return spawn('/bin/sh', ['-c', `echo $$ > ${join(dir, 'leaf', 'cgroup.procs')} && exec sleep 60`], { stdio: 'ignore' });
+  };
+  const waitIn = async (): Promise<void> => {
+    for (let i = 0; i < 200 && readFileSync(join(dir, 'leaf', 'cgroup.procs'), 'utf8').trim() === ''; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  try {
+    for (let round = 0; round < 5; round++) {
+      const child = inCgroup();
+      await waitIn();
+      child.kill('SIGKILL');
+      await removeTree(dir);
+      assert.equal(existsSync(dir), false, `round ${round}`);
+    }
+    const live = inCgroup();
+    await waitIn();
+    const t0 = Date.now();
+    await assert.rejects(removeTree(dir), { code: 'EBUSY' });
+    assert.ok(Date.now() - t0 >= 1000, 'tried again before reporting it');
+    live.kill('SIGKILL');
+    await removeTree(dir);
+  } finally {
+    try {
+      for (const p of readFileSync(join(dir, 'leaf', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    for (const d of [join(dir, 'leaf'), dir]) if (existsSync(d)) rmdirSync(d);
   }
 });

@@ -13,7 +13,7 @@ import { readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HedgeError } from '../../../lib/errors.ts';
 import { pathExists, writeFileAtomic } from '../../host/atomic-fs.ts';
-import { killAndWait, processRunning, procStartTime } from '../../host/process.ts';
+import { killAndWait, processRunning, procStartTime, waitProcessGone } from '../../host/process.ts';
 
 export const TINI = '/usr/bin/tini';
 
@@ -73,9 +73,18 @@ export async function ensurePidNamespace(o: { stateDir: string; cgroupProcs: () 
   return nsPath(pid);
 }
 
-/** kills the holder (and with its tini, the whole namespace); idempotent */
+/**
+ * Kills the holder (and with its tini, the whole namespace) and waits until tini is gone too: the
+ * holder's death only sends tini its SIGKILL (--kill-child), and tini's exit waits for the
+ * namespace's other processes, so only then is the pod's cgroup empty and removable (CI: the pod
+ * cgroup's rmdir met EBUSY right after the holder was gone). Idempotent.
+ */
 export async function removePidNamespace(stateDir: string, signal: AbortSignal): Promise<void> {
   const h = await liveHolder(stateDir);
-  if (h) await killAndWait(h.pid, signal);
+  if (h) {
+    const tini = (await readFile(`/proc/${h.pid}/task/${h.pid}/children`, 'utf8').catch(() => '')).split(/\s+/).filter(Boolean).map(Number);
+    await killAndWait(h.pid, signal);
+    for (const pid of tini) await waitProcessGone(pid, 5000, signal);
+  }
   await rm(recordOf(stateDir), { force: true });
 }
