@@ -84,6 +84,13 @@ export const RUNTIME_BINARIES: Record<Exclude<NodeRuntime, 'microvm'>, RuntimeBi
 const CONMON = '/usr/bin/conmon';
 /** where the cgroup v1 hierarchies are mounted (the runtimes' default) */
 const CGROUP_ROOT = '/sys/fs/cgroup';
+/**
+ * The bound on each step of the node's host network setup at start (bridge, guard tables, overlay):
+ * milliseconds of `ip` and `nft` work, but each waits for the kernel's rtnl lock, which a host
+ * tearing down many network namespaces holds for long stretches (CI: an `ip` at a node's start
+ * waited past 30 s beside other tests). A slow start beats a node that gives up.
+ */
+const HOST_NET_SETUP_MS = 120_000;
 
 /** The host's first non-internal IPv4, which is what other machines can dial; loopback otherwise. */
 export function defaultInternalIP(listenHost: string): string {
@@ -192,7 +199,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
       undo: async (h) => h?.close(),
     },
   ]);
-  if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(30_000));
+  if (hub) await guard.denyNodePorts([Number(new URL(hub.url).port)], AbortSignal.timeout(HOST_NET_SETUP_MS));
   // the agent never talks to the cloud itself: through the hub it keeps working offline, over the
   // hub's root-only unix socket (plain HTTP: no TLS connection per concurrent request in this
   // process; idle ones closed after 2 s, a new one is a connect(2)), else its HTTPS endpoint
@@ -314,7 +321,7 @@ export async function startNode(settings: NodeSettings, logger: Logger): Promise
   }
   logStartupPhase(logger, 'agent started');
   // --listen HOST:0: the port is known only now (no pod has started yet: the agent has just begun its first sync)
-  await guard.denyNodePorts([agent.server.port], AbortSignal.timeout(30_000));
+  await guard.denyNodePorts([agent.server.port], AbortSignal.timeout(HOST_NET_SETUP_MS));
   // the apiserver reaches the node server through this outbound tunnel (each stream = one local connection)
   const localHost = settings.listen.host === '0.0.0.0' ? '127.0.0.1' : settings.listen.host === '::' ? '::1' : settings.listen.host;
   if (hubToken) localNodeServer = { host: localHost, port: agent.server.port, cert: tls.cert, token: hubToken };
@@ -494,11 +501,11 @@ async function setUpPodNetwork(
   await cni.writeConfig();
   // the bridge exists before its guard table: another node starting on this host sweeps guard
   // tables whose bridge is gone, and must not take ours for one (the CNI plugin adopts the bridge)
-  await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(30_000), podSubnetV6);
+  await ensureBridgeGateway(settings.bridge, podSubnet, AbortSignal.timeout(HOST_NET_SETUP_MS), podSubnetV6);
   // anti-spoofing per pod port, and no pod reaches the node's own ports (agent API, hub) on any node address
   const guard = new PodGuard({ bridge: settings.bridge });
-  await guard.ensure([settings.listen.port, settings.hubListen === 'off' ? 0 : settings.hubListen.port].filter((p) => p > 0), AbortSignal.timeout(30_000));
-  await sweepStaleGuards(settings.bridge, async (b) => existsSync(`/sys/class/net/${b}`), { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) =>
+  await guard.ensure([settings.listen.port, settings.hubListen === 'off' ? 0 : settings.hubListen.port].filter((p) => p > 0), AbortSignal.timeout(HOST_NET_SETUP_MS));
+  await sweepStaleGuards(settings.bridge, async (b) => existsSync(`/sys/class/net/${b}`), { signal: AbortSignal.timeout(HOST_NET_SETUP_MS) }).catch((err: unknown) =>
     logger.warn({ component: 'network', err }, 'sweeping guard tables of gone bridges failed'),
   );
   const clusterNetwork = new GuardedNetworkPlugin(cni, guard, logger.child({ component: 'network' }));
@@ -582,7 +589,7 @@ async function setUpOverlay(settings: NodeSettings, ranges: { v4: string; v6?: s
   }
   const overlay = new Overlay({ mode, nodeName: settings.nodeName, podCIDR: podSubnet, ...(ranges.v6 ? { podCIDRv6: ranges.v6 } : {}), publicIP: internalIP }, new IpNetlink(), log);
   try {
-    await overlay.setUp(AbortSignal.timeout(30_000));
+    await overlay.setUp(AbortSignal.timeout(HOST_NET_SETUP_MS));
   } catch (err) {
     throw new HedgeError('Unavailable', `--overlay ${mode}: ${(err as Error).message}`, { cause: err });
   }
@@ -688,7 +695,7 @@ async function startNodeDns(
 ): Promise<RunningClusterDns | undefined> {
   if (settings.clusterDns === 'off') return undefined;
   const log = logger.child({ component: 'dns' });
-  const hosts = settings.clusterDns === 'auto' ? await ensureBridgeGateway(settings.bridge, podSubnets.v4, AbortSignal.timeout(30_000), podSubnets.v6) : settings.clusterDns.split(',');
+  const hosts = settings.clusterDns === 'auto' ? await ensureBridgeGateway(settings.bridge, podSubnets.v4, AbortSignal.timeout(HOST_NET_SETUP_MS), podSubnets.v6) : settings.clusterDns.split(',');
   let nameservers: string[] = [];
   try {
     nameservers = parseResolvConf(await readFile(settings.resolvConf, 'utf8')).nameservers;

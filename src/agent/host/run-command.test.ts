@@ -49,8 +49,9 @@ for (const via of ['the agent', 'the spawner'] as const) {
       await assert.rejects(runCommand('sleep', ['5'], { timeoutMs: 50 }), (e: unknown) => isHedgeError(e, 'Timeout'));
       const ac = new AbortController();
       const p = runCommand('sleep', ['5'], { signal: ac.signal });
-      ac.abort(new Error('cancelled'));
-      await assert.rejects(p, (e: unknown) => isHedgeError(e, 'Timeout') && /cancelled/.test((e as Error).message));
+      setTimeout(() => ac.abort(new Error('cancelled')), 50);
+      // the message names the command line and how long it ran (a hung `ip` at a node's start said only "ip: aborted")
+      await assert.rejects(p, (e: unknown) => isHedgeError(e, 'Timeout') && /^sleep 5: aborted after \d+ ms.*: cancelled$/.test((e as Error).message));
       await assert.rejects(runCommand('true', [], { signal: ac.signal }), /cancelled/);
     });
 

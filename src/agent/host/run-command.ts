@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { HedgeError } from '../../lib/errors.ts';
-import { SPAWNER_MAX_INPUT, type Spawner } from './spawner.ts';
+import { commandAborted, SPAWNER_MAX_INPUT, type Spawner } from './spawner.ts';
 
 export interface RunResult {
   code: number;
@@ -82,9 +82,10 @@ export function runCommand(cmd: string, args: readonly string[], opts: RunOption
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(aborted(cmd, signal));
+      reject(commandAborted(cmd, args, signal));
       return;
     }
+    const since = performance.now();
     const stdio: StdioOptions = [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
     for (let i = 0; i < (opts.extraFds ?? 0); i++) stdio.push('pipe');
     const child = spawn(cmd, args, { stdio, env: opts.env ?? process.env });
@@ -104,7 +105,7 @@ export function runCommand(cmd: string, args: readonly string[], opts: RunOption
     }, timeoutMs);
     const onAbort = (): void => {
       child.kill('SIGKILL');
-      if (signal) finish(aborted(cmd, signal));
+      if (signal) finish(commandAborted(cmd, args, signal, { sinceMs: since }));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     function finish(e: Error | undefined, code?: number): void {
@@ -136,11 +137,6 @@ export async function runChecked(cmd: string, args: readonly string[], opts: Run
     throw new HedgeError('Internal', `${cmd} ${args.join(' ')} exited ${res.code}: ${(res.stderr || res.stdout).trim()}`);
   }
   return res;
-}
-
-function aborted(cmd: string, signal: AbortSignal): HedgeError {
-  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-  return new HedgeError('Timeout', `${cmd}: aborted: ${why}`, { cause: signal.reason });
 }
 
 /** quotes a word for /bin/sh (only when it needs it) */

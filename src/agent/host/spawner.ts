@@ -229,7 +229,8 @@ export class Spawner {
     const { signal } = opts;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(aborted(cmd, signal));
+      if (signal?.aborted) return reject(commandAborted(cmd, args, signal));
+      const since = performance.now();
       let pid = 0;
       let settled = false;
       const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
@@ -273,7 +274,7 @@ export class Spawner {
       }, timeoutMs);
       const onAbort = (): void => {
         kill();
-        if (signal) finish(aborted(cmd, signal));
+        if (signal) finish(commandAborted(cmd, args, signal, { sinceMs: since, started: pid > 0 }));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -287,7 +288,15 @@ export class Spawner {
   }
 }
 
-function aborted(cmd: string, signal: AbortSignal): HedgeError {
+/**
+ * A command's abort as an error (HedgeError Timeout, the signal's reason as its cause) that says
+ * which command, how long it had run, and, when known, whether it ever started: a command the
+ * spawner's helper never reported started was waiting for the helper, not the kernel.
+ */
+export function commandAborted(cmd: string, args: readonly string[], signal: AbortSignal, o: { sinceMs?: number; started?: boolean } = {}): HedgeError {
   const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-  return new HedgeError('Timeout', `${cmd}: aborted: ${why}`, { cause: signal.reason });
+  const line = [cmd, ...args].join(' ');
+  const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+  const ran = o.sinceMs === undefined ? '' : ` after ${Math.round(performance.now() - o.sinceMs)} ms${o.started === false ? ', never started by the spawner' : ''}`;
+  return new HedgeError('Timeout', `${shown}: aborted${ran}: ${why}`, { cause: signal.reason });
 }
