@@ -3,8 +3,9 @@
  * as Go's net package takes it for every listener (so the kube-apiserver has it), not Node's 511.
  * When the queue is full, Linux drops the handshake's last ACK (tcp_abort_on_overflow=0): the
  * client believes it is connected, sends its request and waits out retransmissions (1 s, 2 s, ...),
- * and one whose handshake the server gave up answers with a reset (ECONNRESET). A cloud whose edge
- * nodes all come back at once after an outage, or a fleet's registration, fills 511 in a moment.
+ * and one whose handshake the server gave up answers with a reset (ECONNRESET). Edge nodes all
+ * reconnecting after an outage to a server whose event loop is busy can fill 511 (bench/fleet.ts
+ * counts the overflows: none on a quiet machine, thousands beside other work with Node's 511).
  */
 import { readFileSync } from 'node:fs';
 
