@@ -81,7 +81,8 @@ function failedCases(tap: string): string {
       // a multi-line error is a YAML block (`|-`): its first line follows
       if (e && !error) error = /^[|>]-?$/.test(e[1]!) ? (lines[j + 1] ?? '').trim() : e[1]!;
     }
-    if (!suite) out.push(`${m[1]}: ${error || '?'}`);
+    // the name cut short: the run's failure list keeps 300 characters of a test's message
+    if (!suite) out.push(`${m[1]!.length > 60 ? `${m[1]!.slice(0, 60)}…` : m[1]}: ${error || '?'}`);
   }
   return out.join('; ');
 }
