@@ -29,12 +29,20 @@ export async function readMemory(ref: CgroupRef, scope: StatsScope = 'full', unc
   return readMemorySync(ref, scope, unchanged);
 }
 
-export async function readBlkio(ref: CgroupRef): Promise<BlockIoStats | undefined> {
+function readBlkioSync(ref: CgroupRef): BlockIoStats | undefined {
   return isUnifiedCgroup(ref.root) ? readIoV2Sync(ref) : readBlkioV1Sync(ref);
 }
 
-export async function readPids(ref: CgroupRef): Promise<number | undefined> {
+function readPidsSync(ref: CgroupRef): number | undefined {
   return isUnifiedCgroup(ref.root) ? readPidsV2Sync(ref) : readPidsV1Sync(ref);
+}
+
+export async function readBlkio(ref: CgroupRef): Promise<BlockIoStats | undefined> {
+  return readBlkioSync(ref);
+}
+
+export async function readPids(ref: CgroupRef): Promise<number | undefined> {
+  return readPidsSync(ref);
 }
 
 /** whether the cgroup saw an OOM kill: v1 memory.oom_control's `oom_kill` (kernel ≥ 4.13) or `under_oom`, v2 memory.events' `oom_kill` */
@@ -79,7 +87,9 @@ export async function readCgroupStats(ref: CgroupRef, now?: () => Date, scope: S
   if (at !== undefined) readAt.set(out, at);
   memoryStatAt.set(out, memory === prev?.memory ? since! : mono);
   if (scope === 'usage') return out;
-  const [blkio, pids] = await Promise.all([readBlkio(ref), readPids(ref)]);
+  // synchronous reads, as the CPU and memory ones: no promise per file on a scrape
+  const blkio = readBlkioSync(ref);
+  const pids = readPidsSync(ref);
   if (blkio) out.blkio = blkio;
   if (pids !== undefined) out.processes = pids;
   return out;
