@@ -35,12 +35,16 @@ export async function serveAttach(opts: AttachOptions): Promise<void> {
   opts.signal.addEventListener('abort', onAbort, { once: true });
   ws.on('close', () => ac.abort());
   const resize = handler.resizeTerminal?.bind(handler);
+  // one resize at a time, in the order they came: kubectl sends the size one larger, then the size
+  // (to force a redraw), and two writes side by side could land in the other order, leaving the
+  // terminal at the larger size
+  let resizing = Promise.resolve();
   const { stdin } = clientFrames(ws, {
     stdin: opts.stdin,
     ...(opts.tty && resize
       ? {
           onResize: (size: { width: number; height: number }) => {
-            resize(id, size, ac.signal).catch((err: unknown) => opts.logger.warn({ err, container: id }, 'terminal resize failed'));
+            resizing = resizing.then(() => resize(id, size, ac.signal).catch((err: unknown) => opts.logger.warn({ err, container: id }, 'terminal resize failed')));
           },
         }
       : {}),
