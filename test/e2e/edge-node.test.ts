@@ -197,7 +197,7 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     assert.equal((await kubectl(['exec', 'web-runc', '-c', 'dbg', '--', 'sh', '-c', `test -e ${sa}/token; echo $?`])).trim(), '1', 'no token where none was asked for');
   });
 
-  it('stdin for a container\'s own process: kubectl run -i --rm with piped input, debug -i, attach -it through a terminal with its size', async () => {
+  it('stdin for a container\'s own process: kubectl run -i --rm with piped input, debug -i, exec -it and attach -it through a terminal with its size', async () => {
     // stdinOnce (what run -i sets): the input's end closes cat's stdin, cat exits, --rm deletes the pod
     const run = await kubectl(['run', 'stdin-cat', '-i', '--rm', '--restart=Never', `--image=${busyboxImage}`, '--command', '--', 'cat'], 'hello through stdin\n');
     assert.match(run, /^hello through stdin$/m);
@@ -216,6 +216,24 @@ describe('edge node: hedge server + hedge node + docker-registry', { skip, timeo
     await waitRunning('tty-runc');
     // kubectl uses a terminal only when its stdin is one: script(1) gives it one, 30 rows × 100 columns
     const bin = findKubectl()!;
+    // exec -it: the process's terminal has kubectl's size, from the resize channel (the runtime's exec
+    // copies it from the terminal pty-run gives it)
+    for (const name of ['web-runc', 'web-gvisor']) {
+      const ex = spawn('script', ['-qfec', `stty cols 100 rows 30; exec ${bin} exec -it ${name} -- sh -c 'tty; until [ "$(stty size)" = "30 100" ]; do sleep 0.1; done; echo "size $(stty size)"; exit 3'`, '/dev/null'], { env: { ...process.env, KUBECONFIG: server.kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let text = '';
+      ex.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      ex.stderr.on('data', (d: Buffer) => (text += d.toString()));
+      try {
+        await waitUntil(`kubectl exec -it ${name} done`, 30_000, async () => (ex.exitCode !== null ? true : undefined), () => `${text}\n${explain()}`);
+        assert.equal(ex.exitCode, 3, `${name}: ${text}`);
+        // gVisor's terminal is the host's pty passed into the sandbox: it answers terminal ioctls but
+        // has no /dev/pts name in there (tty(1) says "not a tty"); runc's is the container's devpts
+        if (name === 'web-runc') assert.match(text, /\/dev\/pts\/\d+/, `${name}: ${text}`);
+        assert.match(text, /size 30 100/, `${name}: ${text}`);
+      } finally {
+        if (ex.exitCode === null) ex.kill('SIGKILL');
+      }
+    }
     const attach = spawn('script', ['-qfec', `stty cols 100 rows 30; exec ${bin} attach -it tty-runc`, '/dev/null'], { env: { ...process.env, KUBECONFIG: server.kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     attach.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -32,7 +32,7 @@ export async function serveExec(opts: {
   const ac = new AbortController();
   const onAbort = (): void => ac.abort();
   opts.signal.addEventListener('abort', onAbort, { once: true });
-  // resize (4) goes to the handler (the microVM's guest sizes its pty; runtime exec under script(1) takes no size)
+  // resize (4) goes to the handler (the microVM's guest sizes its pty, the OCI handler pty-run's terminal)
   const sizes = opts.tty ? new TerminalSizeFeed() : undefined;
   const { stdin } = clientFrames(ws, { stdin: opts.stdin, ...(sizes ? { onResize: (size: TerminalSize) => sizes.push(size) } : {}) });
   ws.on('close', () => ac.abort());

@@ -1,34 +1,53 @@
 /**
- * `runtime exec` as a child process whose stdio is the exec request's streams; with a TTY it
- * runs under script(1), which gives it the controlling terminal `exec --tty` wants.
+ * `runtime exec` as a child process whose stdio is the exec request's streams. With a TTY,
+ * `runtime exec --tty` wants a terminal on its own stdio: it runs under pty-run (pty/), whose
+ * terminal takes the client's size from the resize channel (the runtime copies it to the
+ * container's terminal on SIGWINCH), or under script(1), whose terminal has no size, when the
+ * helper could not be built.
  */
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { HedgeError } from '../../../lib/errors.ts';
 import { shellQuote } from '../../host/run-command.ts';
-import type { ExecRequest } from '../types.ts';
+import type { ExecRequest, TerminalSize } from '../types.ts';
 
-/** Resolves with the exit code; an abort kills the process and rejects with Timeout. */
-export function runExec(runtimeCmd: string, runtimeArgv: string[], req: ExecRequest): Promise<number> {
+/** Resolves with the exit code; an abort kills the process and rejects with Timeout. `ptyRun`: the built pty-run helper. */
+export function runExec(runtimeCmd: string, runtimeArgv: string[], req: ExecRequest, ptyRun?: string): Promise<number> {
   let cmd = runtimeCmd;
   let argv = runtimeArgv;
-  if (req.tty) {
-    // `runtime exec --tty` wants a controlling terminal; script(1) gives it one
+  // sizes before the start are given on the command line, later ones as lines on fd 3
+  let size: TerminalSize | undefined;
+  let sizes: Writable | undefined;
+  const unsize = req.tty && ptyRun ? req.terminalSizes?.onResize((s) => (sizes ? sizes.write(`${s.height} ${s.width}\n`) : (size = s))) : undefined;
+  if (req.tty && ptyRun) {
+    argv = [String(size?.height ?? 0), String(size?.width ?? 0), cmd, ...argv];
+    cmd = ptyRun;
+  } else if (req.tty) {
     argv = ['-qfec', [cmd, ...argv].map(shellQuote).join(' '), '/dev/null'];
     cmd = 'script';
   }
   return new Promise((resolve, reject) => {
     if (req.signal.aborted) {
+      unsize?.();
       reject(new HedgeError('Timeout', 'exec aborted'));
       return;
     }
-    const child = spawn(cmd, argv, { stdio: [req.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    // pty-run's stdin stays open without req.stdin: its end would type the terminal's EOF
+    const stdinPipe = req.stdin || (req.tty && ptyRun);
+    const child = spawn(cmd, argv, { stdio: [stdinPipe ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(unsize ? ['pipe' as const] : [])] });
+    if (unsize) {
+      sizes = child.stdio[3] as Writable;
+      sizes.on('error', () => {}); // the helper gone: its exit says why
+    }
     if (req.stdin && child.stdin) {
       req.stdin.pipe(child.stdin);
       child.stdin.on('error', () => {});
     }
     if (req.stdout) child.stdout?.pipe(req.stdout, { end: false });
     else child.stdout?.resume();
-    if (req.stderr) child.stderr?.pipe(req.stderr, { end: false });
+    // a terminal has one output: pty-run's own errors go there too
+    const errOut = req.stderr ?? (req.tty && ptyRun ? req.stdout : undefined);
+    if (errOut) child.stderr?.pipe(errOut, { end: false });
     else child.stderr?.resume();
     const onAbort = (): void => {
       child.kill('SIGKILL');
@@ -36,11 +55,14 @@ export function runExec(runtimeCmd: string, runtimeArgv: string[], req: ExecRequ
     req.signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       req.signal.removeEventListener('abort', onAbort);
+      unsize?.();
       reject(new HedgeError('Internal', `exec: ${err.message}`, { cause: err }));
     });
     child.on('close', (code, sig) => {
       req.signal.removeEventListener('abort', onAbort);
+      unsize?.();
       if (req.stdin && child.stdin) req.stdin.unpipe(child.stdin);
+      child.stdin?.destroy();
       if (req.signal.aborted) reject(new HedgeError('Timeout', 'exec aborted', { cause: req.signal.reason }));
       else resolve(code ?? (sig ? 137 : 1));
     });

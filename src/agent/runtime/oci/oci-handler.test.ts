@@ -14,6 +14,7 @@ import { silentLogger } from '../../../lib/log.ts';
 import { CriLogRotator } from '../../logs/rotator.ts';
 import type { ContainerConfig, ContainerId, SandboxId } from '../types.ts';
 import { procStartTime, ProcStatFile, processRunning, waitFor } from '../../host/process.ts';
+import { TerminalSizeFeed } from '../../server/stream-channels.ts';
 import { OciRuntimeHandler } from './oci-handler.ts';
 import { isUnifiedCgroup } from '../../host/cgroup.ts';
 import { runCommand } from '../../host/run-command.ts';
@@ -244,6 +245,38 @@ for (const rc of CASES) {
       assert.equal(a.out(), 'hi\r\n30 100\r\ngot hi\r\n'); // the terminal's echo, then the process's output
       assert.equal(a.err(), '');
       await h.remove(t.id, signal());
+    });
+
+    test('exec --tty: the terminal has the client\'s size from the start and follows a resize; input, output and the exit code pass', async () => {
+      const { id } = await newContainer(['sleep', '60']);
+      await h.start(id, signal());
+      // crun (1.8) sizes its exec's terminal from ours at the start only: it does not handle SIGWINCH
+      const follows = rc.kind !== 'crun';
+      const want = follows ? '40 120' : '30 100';
+      const sizes = new TerminalSizeFeed();
+      sizes.push({ width: 100, height: 30 });
+      const stdin = new PassThrough();
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (d: Buffer) => (text += d.toString()));
+      const done = h.exec(id, {
+        command: ['sh', '-c', `stty size; read x; until [ "$(stty size)" = "${want}" ]; do sleep 0.1; done; echo "sized $(stty size), got $x"; exit 3`],
+        tty: true,
+        terminalSizes: sizes,
+        stdin,
+        stdout: out,
+        signal: signal(),
+      });
+      await waitFor(async () => text.includes('30 100'), { timeoutMs: 20_000, signal: signal(), what: 'the first size' }).catch((err: Error) => {
+        throw new Error(`${err.message}; output so far ${JSON.stringify(text)}`);
+      });
+      if (follows) sizes.push({ width: 120, height: 40 });
+      stdin.write('hi\n');
+      assert.equal(await done, 3, text);
+      assert.match(text, /^30 100\r\n/);
+      assert.match(text, new RegExp(`sized ${want}, got hi\\r\\n$`));
+      await h.stop(id, { timeoutSeconds: 0, signal: signal() });
+      await h.remove(id, signal());
     });
 
     test('a container ignoring SIGTERM is SIGKILLed after the timeout', async () => {

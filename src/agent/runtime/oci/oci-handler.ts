@@ -8,6 +8,7 @@
  *   exits/<cid>              conmon's exit file (exit code; mtime = finishedAt)
  *   s/                       conmon --socket-dir-path (short: unix socket paths max 108 bytes)
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -27,9 +28,11 @@ import { runChecked, runCommand } from '../../host/run-command.ts';
 import type { Spawner } from '../../host/spawner.ts';
 import { runExec } from './exec.ts';
 import { resizeMessage } from './attach/attach-frames.ts';
-import { buildAttachHelper } from './attach/attach-helper.ts';
+import { ATTACH_HELPER } from './attach/attach-helper.ts';
 import { attachToConmon } from './attach/attach-session.ts';
+import { lazyCHelper } from './c-helper.ts';
 import { execFifoPath, startViaExecFifo } from './exec-fifo.ts';
+import { PTY_HELPER } from './pty/pty-helper.ts';
 import { NSENTER, OciRuntimeCli, readPodNetStats } from './runtime-cli.ts';
 import { seccompProfileFor } from './seccomp.ts';
 import { refuseHostNamespaces } from '../isolation.ts';
@@ -897,22 +900,49 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const sandbox = await this.#sandbox(meta.config.sandboxId);
     // the runtime's own refusal would come back as an exit code; say it as the microVM handler does
     if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
+    if (req.tty && this.#o.runtime.kind === 'runsc') return this.#runscTtyExec(id, sandbox.netnsPath, req);
     const [cmd, argv] = await this.#cli.command(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
-    return runExec(cmd, argv, req);
+    return runExec(cmd, argv, req, req.tty ? await this.#ptyRun(req.signal) : undefined);
   }
 
-  #attachHelper: Promise<string> | undefined;
+  /**
+   * runsc exec has no --tty: a terminal exec is a process file with `terminal: true` (the container's
+   * own process settings, as `runc exec` takes them, with the command's args), its stdio the
+   * terminal pty-run (or script) gives it; runsc sizes the sandbox's terminal from that one
+   */
+  async #runscTtyExec(id: ContainerId, netnsPath: string | undefined, req: ExecRequest): Promise<number> {
+    const spec = JSON.parse(await readFile(join(this.#bundle(id), 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+    const file = join(this.#bundle(id), `exec-${randomUUID()}.json`);
+    await writeFile(file, JSON.stringify({ ...spec.process, args: req.command, terminal: true }));
+    try {
+      const [cmd, argv] = await this.#cli.command(['exec', '--process', file, id], netnsPath);
+      return await runExec(cmd, argv, req, await this.#ptyRun(req.signal));
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  readonly #attachHelper = lazyCHelper(ATTACH_HELPER, () => join(this.#o.stateDir, 'bin'));
+  readonly #ptyHelper = lazyCHelper(PTY_HELPER, () => join(this.#o.stateDir, 'bin'));
+  #ptyFallbackSaid = false;
+
+  /** the terminal for `exec --tty`: pty-run (sized from the resize channel), else script(1) with no size, said once */
+  async #ptyRun(signal: AbortSignal): Promise<string | undefined> {
+    try {
+      return await this.#ptyHelper(signal);
+    } catch (err) {
+      if (!this.#ptyFallbackSaid) this.#log.warn({ err }, 'exec --tty runs under script(1): its terminal keeps no size');
+      this.#ptyFallbackSaid = true;
+      return undefined;
+    }
+  }
 
   /** conmon's attach socket through the conmon-attach helper (attach/): output from now on, stdin to the container's */
   async attach(id: ContainerId, req: AttachRequest): Promise<void> {
     const meta = await this.#meta(id);
     if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${meta.config.name} is not running`);
     // built once per handler; a failed build (no compiler yet) is tried again on the next attach
-    this.#attachHelper ??= buildAttachHelper(join(this.#o.stateDir, 'bin'), req.signal).catch((err: unknown) => {
-      this.#attachHelper = undefined;
-      throw err;
-    });
-    const helper = await this.#attachHelper;
+    const helper = await this.#attachHelper(req.signal);
     const { stdin, stdout, stderr, signal, onAttached } = req;
     await attachToConmon({ helper, socket: join(this.#bundle(id), 'attach'), tty: meta.config.tty, stdin, stdout, stderr, signal, onConnected: onAttached });
   }

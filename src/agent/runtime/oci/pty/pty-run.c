@@ -1,0 +1,235 @@
+/*
+ * pty-run: runs a command on a new pseudo-terminal, as script(1) does, and lets its caller size
+ * that terminal while it runs. `runtime exec --tty` (runc, crun, runsc) wants a terminal on its
+ * own stdio and copies that terminal's size to the container's (at its start and on each
+ * SIGWINCH); script(1) gives it one but no way to size it from outside. Built on first use by
+ * pty-exec.ts; see ../README.md.
+ *
+ *   pty-run ROWS COLS CMD [ARG...]
+ *
+ * ROWS COLS: the terminal's size at the start (0 0: not known yet).
+ * fd 0: input typed at the terminal; its end sends the terminal's end-of-file character once.
+ * fd 1: the terminal's output (stdout and stderr of everything on it, as a terminal has).
+ * fd 3 (optional): lines "ROWS COLS\n", each setting the terminal's size (TIOCSWINSZ on the
+ *   master: the kernel sends SIGWINCH to the terminal's foreground process group).
+ * Exit: the command's exit code, 128+N if signal N ended it; 127 if it could not be run and 1 on
+ * another error (message on stderr), 2 on bad usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CHUNK 8192
+/* after the command exits, output still on its way through the terminal is read until this long a pause */
+#define DRAIN_MS 100
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int parse_size(const char *rows, const char *cols, struct winsize *ws)
+{
+	char *end;
+	long r = strtol(rows, &end, 10);
+	if (*rows == '\0' || *end != '\0' || r < 0 || r > 65535)
+		return -1;
+	long c = strtol(cols, &end, 10);
+	if (*cols == '\0' || *end != '\0' || c < 0 || c > 65535)
+		return -1;
+	memset(ws, 0, sizeof(*ws));
+	ws->ws_row = (unsigned short)r;
+	ws->ws_col = (unsigned short)c;
+	return 0;
+}
+
+/* applies each complete "ROWS COLS\n" line in buf; returns how many bytes it consumed */
+static size_t apply_sizes(int master, char *buf, size_t len)
+{
+	size_t used = 0;
+	for (;;) {
+		char *nl = memchr(buf + used, '\n', len - used);
+		if (nl == NULL)
+			return used;
+		*nl = '\0';
+		char *line = buf + used, *sp = strchr(line, ' ');
+		struct winsize ws;
+		if (sp != NULL) {
+			*sp = '\0';
+			if (parse_size(line, sp + 1, &ws) == 0 && ioctl(master, TIOCSWINSZ, &ws) < 0)
+				fprintf(stderr, "pty-run: TIOCSWINSZ: %s\n", strerror(errno));
+		}
+		used = (size_t)(nl - buf) + 1;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct winsize ws;
+	if (argc < 4 || parse_size(argv[1], argv[2], &ws) < 0) {
+		fprintf(stderr, "usage: pty-run ROWS COLS CMD [ARG...]\n");
+		return 2;
+	}
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
+		fprintf(stderr, "pty-run: cannot open a pseudo-terminal: %s\n", strerror(errno));
+		return 1;
+	}
+	char *slave_name = ptsname(master);
+	int slave = slave_name ? open(slave_name, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+	if (slave < 0) {
+		fprintf(stderr, "pty-run: cannot open the terminal's slave: %s\n", strerror(errno));
+		return 1;
+	}
+	if ((ws.ws_row || ws.ws_col) && ioctl(master, TIOCSWINSZ, &ws) < 0)
+		fprintf(stderr, "pty-run: TIOCSWINSZ: %s\n", strerror(errno));
+	/* the end-of-file character to send when input ends, as the slave's settings say */
+	struct termios tio;
+	char eof_char = tcgetattr(slave, &tio) == 0 ? (char)tio.c_cc[VEOF] : 4;
+
+	signal(SIGPIPE, SIG_IGN);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "pty-run: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		/* a session of its own with the terminal as its controlling terminal */
+		if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) {
+			fprintf(stderr, "pty-run: cannot make the terminal controlling: %s\n", strerror(errno));
+			_exit(1);
+		}
+		if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+			_exit(1);
+		/* fd 3 (the sizes) is ours only */
+		close(3);
+		execvp(argv[3], argv + 3);
+		fprintf(stderr, "pty-run: cannot run %s: %s\n", argv[3], strerror(errno));
+		_exit(127);
+	}
+	close(slave);
+
+	int flags = fcntl(master, F_GETFL);
+	fcntl(master, F_SETFL, flags | O_NONBLOCK);
+	int sizes_open = fcntl(3, F_GETFD) >= 0;
+	int in_open = 1;
+	/* input read but not yet taken by the terminal (its input queue full) */
+	char in_buf[CHUNK];
+	size_t in_len = 0, in_off = 0;
+	int send_eof = 0;
+	char size_buf[256];
+	size_t size_len = 0;
+	char out_buf[CHUNK];
+	int status = 0, exited = 0;
+
+	for (;;) {
+		if (!exited) {
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			if (w == pid)
+				exited = 1;
+		}
+		struct pollfd fds[3];
+		int n = 0, i_master = n++;
+		fds[i_master].fd = master;
+		fds[i_master].events = POLLIN | ((in_len > in_off || send_eof) ? POLLOUT : 0);
+		int i_in = -1, i_sizes = -1;
+		if (in_open && in_len == in_off && !send_eof && !exited) {
+			i_in = n++;
+			fds[i_in].fd = 0;
+			fds[i_in].events = POLLIN;
+		}
+		if (sizes_open && !exited) {
+			i_sizes = n++;
+			fds[i_sizes].fd = 3;
+			fds[i_sizes].events = POLLIN;
+		}
+		/* while the command runs, wake now and then to reap it (SIGCHLD is not waited on) */
+		int r = poll(fds, (nfds_t)n, exited ? DRAIN_MS : 50);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "pty-run: poll: %s\n", strerror(errno));
+			return 1;
+		}
+		if (r == 0 && exited)
+			break;
+		if (fds[i_master].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t got = read(master, out_buf, sizeof out_buf);
+			if (got > 0) {
+				if (write_all(1, out_buf, (size_t)got) < 0 && errno == EPIPE)
+					break; /* nobody reads the output any more */
+			} else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+				/* EIO: no process has the terminal open any more */
+				if (exited)
+					break;
+				/* the command still runs (it closed the terminal): wait for it */
+				if (waitpid(pid, &status, 0) == pid)
+					exited = 1;
+				break;
+			}
+		}
+		if (fds[i_master].revents & POLLOUT) {
+			if (in_len > in_off) {
+				ssize_t w = write(master, in_buf + in_off, in_len - in_off);
+				if (w > 0)
+					in_off += (size_t)w;
+				if (in_off == in_len)
+					in_off = in_len = 0;
+			} else if (send_eof) {
+				if (write(master, &eof_char, 1) == 1)
+					send_eof = 0;
+			}
+		}
+		if (i_in >= 0 && (fds[i_in].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t got = read(0, in_buf, sizeof in_buf);
+			if (got > 0) {
+				in_len = (size_t)got;
+				in_off = 0;
+			} else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+				in_open = 0;
+				send_eof = 1;
+			}
+		}
+		if (i_sizes >= 0 && (fds[i_sizes].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t got = read(3, size_buf + size_len, sizeof size_buf - size_len);
+			if (got > 0) {
+				size_len += (size_t)got;
+				size_t used = apply_sizes(master, size_buf, size_len);
+				memmove(size_buf, size_buf + used, size_len - used);
+				size_len -= used;
+				/* a line longer than the buffer is not a size: drop it */
+				if (size_len == sizeof size_buf)
+					size_len = 0;
+			} else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+				sizes_open = 0;
+			}
+		}
+	}
+	if (!exited && waitpid(pid, &status, 0) != pid)
+		return 1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 1;
+}
