@@ -26,11 +26,22 @@
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK 8192
-/* after the command exits, output still on its way through the terminal is read until this long a pause */
+/* after the command exits, output still on its way through the terminal is read until this long a
+ * pause, for at most DRAIN_MAX_MS (a process it left behind may hold the terminal: gVisor's sandbox
+ * keeps the passed-in terminal while any process in there has it) */
 #define DRAIN_MS 100
+#define DRAIN_MAX_MS 1000
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -89,6 +100,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: pty-run ROWS COLS CMD [ARG...]\n");
 		return 2;
 	}
+	/* before the terminal is opened: unless given, fd 3 would be the master */
+	int sizes_open = fcntl(3, F_GETFD) >= 0;
 	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
 		fprintf(stderr, "pty-run: cannot open a pseudo-terminal: %s\n", strerror(errno));
@@ -121,8 +134,9 @@ int main(int argc, char **argv)
 		}
 		if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
 			_exit(1);
-		/* fd 3 (the sizes) is ours only */
-		close(3);
+		/* fd 3 (the sizes, when given) is ours only */
+		if (sizes_open)
+			close(3);
 		execvp(argv[3], argv + 3);
 		fprintf(stderr, "pty-run: cannot run %s: %s\n", argv[3], strerror(errno));
 		_exit(127);
@@ -131,7 +145,6 @@ int main(int argc, char **argv)
 
 	int flags = fcntl(master, F_GETFL);
 	fcntl(master, F_SETFL, flags | O_NONBLOCK);
-	int sizes_open = fcntl(3, F_GETFD) >= 0;
 	int in_open = 1;
 	/* input read but not yet taken by the terminal (its input queue full) */
 	char in_buf[CHUNK];
@@ -141,12 +154,17 @@ int main(int argc, char **argv)
 	size_t size_len = 0;
 	char out_buf[CHUNK];
 	int status = 0, exited = 0;
+	long long drain_until = 0;
 
 	for (;;) {
 		if (!exited) {
 			pid_t w = waitpid(pid, &status, WNOHANG);
-			if (w == pid)
+			if (w == pid) {
 				exited = 1;
+				drain_until = now_ms() + DRAIN_MAX_MS;
+			}
+		} else if (now_ms() >= drain_until) {
+			break;
 		}
 		struct pollfd fds[3];
 		int n = 0, i_master = n++;
