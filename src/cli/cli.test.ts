@@ -48,7 +48,7 @@ describe('hedge command line', () => {
     assert.match(node.stderr, /exec node --max-semi-space-size=1 --v8-pool-size=1 --max-opt=0 \S*hedge\.js node --help/);
     const server = await traced(['server', '--help']);
     assert.equal(server.code, 0, server.stderr);
-    assert.match(server.stderr, /exec node --max-semi-space-size=8 \S*hedge\.js server --help/);
+    assert.match(server.stderr, /exec node --max-semi-space-size=64 \S*hedge\.js server --help/);
     // and through its #! line, as an installed `hedge` runs
     const direct = await execFileAsync(HEDGE_BIN, ['node', '--help']);
     assert.match(direct.stdout, /--kubeconfig/);
