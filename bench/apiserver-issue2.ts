@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { findKubectl, startHedgeServer, type HedgeServer } from '../test/e2e/harness.ts';
 import { printTable, rssMiB, seed, summarize } from './apiserver-seed.ts';
+import { launcherServerFlags } from './lib/launcher-flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -129,9 +130,9 @@ async function pool(count: number, concurrency: number, fn: (i: number) => Promi
 }
 
 // The harness runs `node bin/hedge.js`, which skips the launcher's shebang flags; pass the same
-// young-generation cap the `hedge` command runs with, so RSS is what a user gets.
+// V8 flags the `hedge` command runs with, so RSS is what a user gets.
 const savedNodeOptions = process.env.NODE_OPTIONS;
-process.env.NODE_OPTIONS = [savedNodeOptions, '--max-semi-space-size=8'].filter(Boolean).join(' ');
+process.env.NODE_OPTIONS = [savedNodeOptions, launcherServerFlags()].filter(Boolean).join(' ');
 const s = await startHedgeServer({ store: 'sqlite' });
 if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
 else process.env.NODE_OPTIONS = savedNodeOptions;

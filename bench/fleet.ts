@@ -45,7 +45,7 @@ import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
@@ -58,6 +58,7 @@ import { Resources } from '../src/client/resources.ts';
 import type { KubeClient } from '../src/client/types.ts';
 import { NodeLease, NODE_LEASE_NAMESPACE } from '../src/agent/lease/node-lease.ts';
 import type { NodeObject, PodObject } from '../src/controllers/common/types.ts';
+import { launcherServerFlags } from './lib/launcher-flags.ts';
 import { makeNode, makePod } from '../src/controllers/testing/objects.ts';
 import { isHedgeError } from '../src/lib/errors.ts';
 import { silentLogger } from '../src/lib/log.ts';
@@ -110,12 +111,6 @@ const ETCD = '/usr/bin/etcd';
 const log = silentLogger();
 const loopProbe = fileURLToPath(new URL('./loop-probe.ts', import.meta.url));
 /** the V8 flags bin/hedge.js's shell line gives `hedge server` (the harness runs `node bin/hedge.js`, which skips that line) */
-function launcherServerFlags(): string {
-  const launcher = readFileSync(fileURLToPath(new URL('../bin/hedge.js', import.meta.url)), 'utf8');
-  const m = /\*\) f='([^']*)'/.exec(launcher);
-  if (!m) throw new Error("bin/hedge.js: no `*) f='...'` case for the server's flags");
-  return m[1];
-}
 const serverFlags = values['server-flags'] ?? launcherServerFlags();
 const prof = {
   ...(values['server-bin'] ? { bin: values['server-bin'] } : {}),
