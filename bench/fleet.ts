@@ -110,7 +110,7 @@ const NS = 'fleet';
 const ETCD = '/usr/bin/etcd';
 const log = silentLogger();
 const loopProbe = fileURLToPath(new URL('./loop-probe.ts', import.meta.url));
-/** the V8 flags bin/hedge.js's shell line gives `hedge server` (the harness runs `node bin/hedge.js`, which skips that line) */
+// the servers get the launcher's flags (the harness runs `node bin/hedge.js`, which skips that line)
 const serverFlags = values['server-flags'] ?? launcherServerFlags();
 const prof = {
   ...(values['server-bin'] ? { bin: values['server-bin'] } : {}),

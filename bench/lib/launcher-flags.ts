@@ -1,4 +1,4 @@
-/** The V8 flags bin/hedge.js's shell line gives `hedge server` (every role but `node`): what a user's server runs with. */
+/** The V8 flags bin/hedge.js's shell line gives `hedge server` (every role but `node`): what a user's server runs with, which the harness's `node bin/hedge.js` skips. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
