@@ -130,6 +130,50 @@ test('automatic compaction and WAL checkpoints keep the log and the WAL bounded'
   });
 });
 
+test('an in-memory file (no WAL to sync) commits writes from turn to turn', async () => {
+  const s = new SqliteStore({ path: ':memory:', compactIntervalMs: 0 });
+  try {
+    let kv = await s.create('/m/a', '0');
+    for (let i = 1; i <= 5; i++) {
+      kv = await s.update('/m/a', String(i), { expectedRevision: kv.modRevision });
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal((await s.get('/m/a'))?.value, '5');
+    assert.equal(await s.currentRevision(), 6);
+  } finally {
+    await s.close();
+  }
+});
+
+test('automatic compaction is paced: the event loop keeps running beside it, and one runs at a time', async () => {
+  await withStore({ compactKeepRevisions: 10, compactIntervalMs: 0 }, async (open) => {
+    const s = open();
+    let kv = await s.create('/hot/k', '0');
+    for (let i = 1; i < 6_000; i += 100) {
+      // 100 writes a round, each on the one before (one group commit per round)
+      for (let j = 0; j < 100; j++) kv = await s.update('/hot/k', String(i + j), { expectedRevision: kv.modRevision });
+    }
+    const rev = await s.currentRevision();
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 1);
+    try {
+      const first = s.runMaintenance();
+      let secondDone = false;
+      const second = s.runMaintenance().then(() => (secondDone = true));
+      await second;
+      assert.ok(secondDone && s.stats().compactedRevision < rev - 10, 'a second maintenance does not wait for or repeat the running one');
+      await first;
+    } finally {
+      clearInterval(ticker);
+    }
+    assert.equal(s.stats().compactedRevision, rev - 10);
+    assert.ok(s.stats().rows <= 11, `rows ${s.stats().rows}`);
+    // 6,000 revisions in 1,000-revision chunks, each followed by a pause 9× its length
+    assert.ok(turns >= 5, `the loop ran timers ${turns} times during the compaction`);
+    assert.equal((await s.get('/hot/k'))?.value, String(kv.value));
+  });
+});
+
 test('current-state reads match the log, and a file without the current table is rebuilt on open', async () => {
   await withStore({ compactIntervalMs: 0 }, async (open, path) => {
     const s1 = open();
