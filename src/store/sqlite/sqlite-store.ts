@@ -127,8 +127,9 @@ export class SqliteStore implements Store {
   private closed = false;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private compaction: Promise<void> = Promise.resolve();
-  /** an automatic compaction (paced, so it can outlast its interval) is running */
+  /** an automatic compaction is running (paced: it may take up to `maintenanceBudgetMs`) */
   private maintaining = false;
+  private readonly maintenanceBudgetMs: number;
   private readonly syncWal: (fd: number) => Promise<void>;
   private readonly acknowledgeAtCommit: boolean;
   /** the WAL file, fsynced after commits; undefined for ':memory:' */
@@ -189,6 +190,8 @@ export class SqliteStore implements Store {
       history: { readHistory: (prefix, from, to, limit) => this.readHistory(prefix, from, to, limit) },
     });
     const interval = opts.compactIntervalMs ?? 60_000;
+    // a paced compaction ends within half its interval (or 30 s when run by hand)
+    this.maintenanceBudgetMs = interval > 0 ? interval / 2 : 30_000;
     if (interval > 0) {
       this.maintenanceTimer = setInterval(() => {
         this.runMaintenance().catch((err: unknown) => this.log.error({ err }, 'store maintenance failed'));
@@ -276,7 +279,8 @@ export class SqliteStore implements Store {
   /**
    * Automatic compaction (keeping `compactKeepRevisions`) followed by a WAL checkpoint that
    * truncates the file. The compaction is paced: each chunk is followed by a pause nine times its
-   * length, so it takes at most a tenth of the event loop while it runs. Unpaced, a minute of
+   * length, so it takes at most a tenth of the event loop while it runs, unless that would make it
+   * outlast half the maintenance interval (then the pauses shrink). Unpaced, a minute of
    * 10,000 nodes' Lease renewals (60,000 revisions) was ~1 s of the loop in one go, every minute
    * (bench/fleet.ts with --server-prof; bench/store-compaction.ts).
    */
@@ -286,7 +290,8 @@ export class SqliteStore implements Store {
     try {
       if (this.keepRevisions > 0 && this.rev - this.keepRevisions > this.compacted) {
         const revision = this.rev - this.keepRevisions;
-        const run = this.compaction.then(() => this.compactTo(revision, MAINTENANCE_DUTY));
+        const deadline = performance.now() + this.maintenanceBudgetMs;
+        const run = this.compaction.then(() => this.compactTo(revision, { duty: MAINTENANCE_DUTY, deadline }));
         this.compaction = run.catch(() => undefined);
         await run;
       }
@@ -470,8 +475,13 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** `duty`: the share of the event loop the compaction may take (1: yield one turn between chunks) */
-  private async compactTo(revision: number, duty = 1): Promise<void> {
+  /**
+   * `pace`: the share of the event loop the compaction may take (`duty`; without it, one turn
+   * between chunks), but never later than `deadline` (performance.now() ms): a pause shrinks to
+   * what the chunks left still leave time for, so a store written faster than a paced compaction
+   * keeps up is compacted as fast as unpaced.
+   */
+  private async compactTo(revision: number, pace?: { duty: number; deadline: number }): Promise<void> {
     while (!this.closed && this.compacted < revision) {
       const from = this.compacted;
       const to = Math.min(revision, from + COMPACT_CHUNK);
@@ -483,8 +493,12 @@ export class SqliteStore implements Store {
       })();
       this.compacted = to;
       if (this.compacted >= revision) break;
+      const now = performance.now();
+      const pause = pace
+        ? Math.min(((now - t0) * (1 - pace.duty)) / pace.duty, (pace.deadline - now) / Math.ceil((revision - to) / COMPACT_CHUNK) - (now - t0), 1_000)
+        : 0;
       // (not holding the process open: a store being left behind lets it exit)
-      if (duty < 1) await sleep(Math.min(1_000, ((performance.now() - t0) * (1 - duty)) / duty), undefined, { ref: false });
+      if (pause >= 1) await sleep(pause, undefined, { ref: false });
       else await yieldToLoop();
     }
     this.log.debug({ compacted: this.compacted }, 'compacted');
