@@ -3,7 +3,7 @@
  * nodes' Lease renewals (10,000 keys of ~600 B Leases, 60,000 updates in random order, group
  * commits of 10) is compacted down to the last 10,000 revisions, once as `compact()` does (1,000
  * revisions a transaction, one event-loop turn between them) and once as the automatic maintenance
- * does (`runMaintenance()`: paced, 250 revisions a transaction, a pause nine times each one's length).
+ * does (`runMaintenance()`: paced, the same transactions, each followed by a pause nine times its length).
  * Measured while a 1 ms timer runs beside it (what an apiserver's requests would wait): the loop's
  * delay p99 / max, its longest busy stretch, the compaction's wall time and its CPU time (the
  * process's, less what the timer costs at rest over the same time: a paced run lasts ~10× longer).

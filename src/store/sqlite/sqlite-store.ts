@@ -494,9 +494,10 @@ export class SqliteStore implements Store {
       this.compacted = to;
       if (this.compacted >= revision) break;
       const now = performance.now();
-      const pause = pace
-        ? Math.min(((now - t0) * (1 - pace.duty)) / pace.duty, (pace.deadline - now) / Math.ceil((revision - to) / COMPACT_CHUNK) - (now - t0), 1_000)
-        : 0;
+      const spent = now - t0;
+      // the duty's pause, but no more than each chunk left still has time for before the deadline
+      const chunksLeft = Math.ceil((revision - to) / COMPACT_CHUNK);
+      const pause = pace ? Math.min((spent * (1 - pace.duty)) / pace.duty, (pace.deadline - now) / chunksLeft - spent, 1_000) : 0;
       // (not holding the process open: a store being left behind lets it exit)
       if (pause >= 1) await sleep(pause, undefined, { ref: false });
       else await yieldToLoop();
