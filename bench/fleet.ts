@@ -3,7 +3,7 @@
  * replica; or a real etcd with one or two replicas, the nodes spread over them). Each hollow node
  * does what a node agent does towards the API, through the real client code:
  *   - registers its Node and posts its status (Ready, 32 cpu / 64 Gi / 110 pods);
- *   - renews `kube-node-lease/<node>` every 10 s with the agent's own NodeLease.renew() (one PUT on
+ *   - renews `kube-node-lease/<node>` every 10 s with the agent's own NodeLease.renew() and its wait (one PUT on
  *     the lease it last wrote, as the kubelet; a GET only after a refusal);
  *   - runs the kubelet's node status loop: every nodeStatusUpdateFrequency (10 s, +4 % jitter) it
  *     checks whether a report is due and PATCHes nodes/status (strategic merge, fresh heartbeat
@@ -31,6 +31,8 @@
  * Run: node --import tsx bench/fleet.ts [--nodes 1000,5000,10000] [--store sqlite|etcd|both]
  *      [--replicas 1|2 (etcd)] [--steady-s 30] [--phase-timeout-s 600] [--server-prof DIR] [--trace] [--steady-only] [--renew-cpu R] [--max-sockets 2000]
  *      [--server-log DIR] [--lists 5] [--status-report-s 300 (0: no node status loop)]
+ *      [--kubelet-jitter (the nodes wait 10 s + 4 % after every renewal, as the kubelet, without the
+ *      agent's spreading after a renewal that waited: NodeLease.renewDelayMs)]
  *      [--server-flags=--max-semi-space-size=8 (V8 flags for the servers; default: what bin/hedge.js gives `hedge server`)]
  *      [--server-bin OTHER/bin/hedge.js (another checkout's build as the servers, the same fleet driving it: an A/B of two builds)]
  * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--server-log` each one's log, at info level; `--trace` prints where a renewal's
@@ -87,6 +89,8 @@ const { values } = parseArgs({
     lists: { type: 'string', default: '5' },
     // kubelet nodeStatusReportFrequency (5 min); 0: no status loop
     'status-report-s': { type: 'string', default: '300' },
+    // the kubelet's 4 % jitter after every renewal, without the agent's spreading after slow ones
+    'kubelet-jitter': { type: 'boolean', default: false },
   },
 });
 const sizes = (values.nodes ?? '').split(',').map(Number);
@@ -258,6 +262,22 @@ function slowSeconds(starts: number[], ms: number[], windowStart: number): strin
   return `  renewals ≥ 100 ms: ${slow} of ${ms.length}; by start second of the window: ${worst.map(([s, b]) => `${s}s ${b.n} (max ${Math.round(b.max)})`).join(', ') || '-'}\n`;
 }
 
+/**
+ * How evenly the renewals arrive: those started in each second of the steady window, median and
+ * busiest second. Even phases give ~n/10 in every second; bunched ones a few seconds far above
+ * it, which queue in the apiserver however idle it is on average.
+ */
+function startsPerSecond(starts: number[], windowStart: number, windowMs: number): string {
+  const perSecond = new Array<number>(Math.ceil(windowMs / 1000)).fill(0);
+  for (const st of starts) {
+    const s = Math.floor((st - windowStart) / 1000);
+    if (s >= 0 && s < perSecond.length) perSecond[s]++;
+  }
+  if (process.env.HEDGE_FLEET_STARTS) process.stderr.write(`  renewals started per second of the window: ${perSecond.join(' ')}\n`);
+  const sorted = [...perSecond].sort((a, b) => a - b);
+  return sorted.length ? `${percentile(sorted, 50).toFixed(0)} / ${sorted.at(-1)}` : '-';
+}
+
 /** times the servers' controllers lost a leader-election lease (not at shutdown): their apiserver answered too late */
 function leasesLost(servers: HedgeServer[]): number {
   return servers.reduce((k, sv) => k + sv.output().split('"msg":"lost the lease').length - 1, 0);
@@ -336,7 +356,7 @@ class HollowNode {
     private readonly limiter: Limiter,
     private readonly phase: () => Phase | undefined,
   ) {
-    this.lease = new NodeLease({ client, nodeName: name, clock: systemClock, logger: log, nodeUid: () => Promise.resolve(this.uid) });
+    this.lease = new NodeLease({ client, nodeName: name, clock: systemClock, logger: log, nodeUid: () => Promise.resolve(this.uid), ...(values['kubelet-jitter'] ? { spreadAfterMs: 0 } : {}) });
   }
 
   /** Node + status + the first lease, as an agent's start */
@@ -421,10 +441,12 @@ class HollowNode {
       // the others by the phase they end in
       const startedIn = this.phase();
       const phaseOf = (): Phase | undefined => (startedIn === 'setup' ? 'setup' : this.phase());
+      let tookMs = 0;
       this.lease.renew(signal).then(
         () => {
+          tookMs = performance.now() - t0;
           const ph = phaseOf();
-          if (ph) this.stats.renew[ph].push(performance.now() - t0);
+          if (ph) this.stats.renew[ph].push(tookMs);
           if (ph === 'steady') this.stats.steadyStarts.push(t0);
         },
         (err: unknown) => {
@@ -434,8 +456,9 @@ class HollowNode {
           this.stats.renewErrorReasons.set(key, (this.stats.renewErrorReasons.get(key) ?? 0) + 1);
         },
       ).finally(() => {
-        // the agent's own wait: 10 s plus up to 4 %, at random (an exact 10 s kept bunches bunched)
-        if (!signal.aborted) this.timer = setTimeout(tick, this.lease.renewDelayMs());
+        // the agent's own wait: 10 s plus up to 4 %, at random (an exact 10 s kept bunches bunched);
+        // after a renewal that waited, anywhere in 5–15 s (unless --kubelet-jitter)
+        if (!signal.aborted) this.timer = setTimeout(tick, this.lease.renewDelayMs(tookMs));
       });
     };
     this.timer = setTimeout(tick, Math.random() * RENEW_MS);
@@ -653,10 +676,15 @@ async function runSize(store: string, n: number): Promise<Row> {
     const fleetCpu0 = process.cpuUsage();
     const logAt = cluster.servers.map((sv) => sv.output().length);
     tracer?.start();
+    // the fleet's own stalls delay its renewals' starts (they then arrive together) and their answers
+    const fleetLoop = monitorEventLoopDelay({ resolution: 10 });
+    fleetLoop.enable();
     const steadyStartUs = Number(process.hrtime.bigint() / 1000n);
     t = performance.now();
     await new Promise((r) => setTimeout(r, steadyMs));
     const wall = performance.now() - t;
+    fleetLoop.disable();
+    col.set('fleet loop delay p99 / max ms (steady)', `${(fleetLoop.percentile(99) / 1e6).toFixed(0)} / ${(fleetLoop.max / 1e6).toFixed(0)}`);
     if (tracer) {
       tracer.stop();
       const handler = cluster.servers.flatMap((sv, i) => serverLeaseMs(sv.output().slice(logAt[i])));
@@ -695,6 +723,7 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
     col.set('renew p50/p99 ms (steady)', `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`);
     col.set('status n, p50/p99 ms (steady)', statusCell(stats.status.steady));
+    col.set('renewals started / s p50 / max (steady)', startsPerSecond(stats.steadyStarts, t, steadyMs));
     process.stderr.write(slowSeconds(stats.steadyStarts, stats.renew.steady, t));
     phase = undefined;
 
@@ -779,6 +808,8 @@ const HEADERS = [
   'watch setup s',
   'renew p50/p99/max ms (setup)',
   'renew p50/p99 ms (steady)',
+  'renewals started / s p50 / max (steady)',
+  'fleet loop delay p99 / max ms (steady)',
   'renew p50/p99 ms (pod storm)',
   'renew errors',
   'status n, p50/p99 ms (steady)',

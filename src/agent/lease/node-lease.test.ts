@@ -128,6 +128,50 @@ describe('node lease', () => {
     await run;
   });
 
+  it('after a renewal that took 100 ms or more, or the first after an outage, waits anywhere in 5–15 s; 10 s + 4 % otherwise', () => {
+    const draws = [0, 0.999, 0.5, 0.25];
+    const lease = new NodeLease({ client: new FakeKubeClient(), nodeName: 'n1', clock: new FakeClock(), logger: silentLogger(), nodeUid: async () => 'node-uid', random: () => draws.shift() ?? 0 });
+    assert.equal(lease.renewDelayMs(99), 10_000, 'answered at once: the kubelet 10 s + 0 × 4 %');
+    assert.equal(lease.renewDelayMs(100), 14_990, 'waited: 0.5 + 0.999 intervals');
+    assert.equal(lease.renewDelayMs(0, true), 10_000, 'the first after an outage: 0.5 + 0.5 intervals');
+    assert.equal(lease.renewDelayMs(0), 10_100, 'then 10 s + 0.25 × 4 % again');
+    const kubelet = new NodeLease({ client: new FakeKubeClient(), nodeName: 'n1', clock: new FakeClock(), logger: silentLogger(), nodeUid: async () => 'node-uid', random: () => 0.25, spreadAfterMs: 0 });
+    assert.equal(kubelet.renewDelayMs(5_000, true), 10_100, 'spreadAfterMs 0: the kubelet 4 % after every renewal');
+  });
+
+  it('times its renewals: one the apiserver answered after 2 s is followed by the spread wait, one answered at once by 10 s', async () => {
+    const clock = new FakeClock();
+    let updateMs = 0;
+    const client = new (class extends FakeKubeClient {
+      override async update<T extends KubeObject = KubeObject>(res: ResourceTarget, obj: T, opts?: WriteOptions): Promise<T> {
+        if (updateMs > 0) await clock.sleep(updateMs);
+        return super.update<T>(res, obj, opts);
+      }
+    })();
+    const lease = new NodeLease({ client, nodeName: 'n1', clock, logger: silentLogger(), nodeUid: async () => 'node-uid', random: () => 0 });
+    const ac = new AbortController();
+    const run = lease.run(ac.signal);
+    await until(() => lease.renewals === 1 && clock.pending === 1); // created (no update): 10 s
+    updateMs = 2_000;
+    clock.advance(10_000);
+    await until(() => clock.pending === 1 && lease.renewals === 1, 'the renewal in flight');
+    clock.advance(2_000); // the apiserver answers after 2 s
+    await until(() => lease.renewals === 2 && clock.pending === 1);
+    updateMs = 0;
+    clock.advance(4_999); // waited: 0.5 + 0 intervals
+    await new Promise((r) => setImmediate(r));
+    assert.equal(lease.renewals, 2);
+    clock.advance(1);
+    await until(() => lease.renewals === 3 && clock.pending === 1);
+    clock.advance(9_999); // answered at once: 10 s again
+    await new Promise((r) => setImmediate(r));
+    assert.equal(lease.renewals, 3);
+    clock.advance(1);
+    await until(() => lease.renewals === 4);
+    ac.abort();
+    await run;
+  });
+
   it('renews with one PUT on the lease it last wrote; re-reads only when someone else wrote it', async () => {
     const client = new FakeKubeClient();
     const clock = new FakeClock();

@@ -23,6 +23,12 @@ export interface NodeLeaseOptions {
   renewIntervalMs?: number;
   /** [0, 1) source of the renewal jitter (default Math.random; tests pin it) */
   random?: () => number;
+  /**
+   * A renewal that took at least this long (default a hundredth of the interval: 100 ms) is followed by
+   * a wait drawn from the whole of 0.5–1.5 intervals (renewDelayMs); 0 keeps the kubelet's 4 %
+   * after every renewal.
+   */
+  spreadAfterMs?: number;
   /** the Node's uid, for the ownerReference (resolved lazily: the Node may not exist yet) */
   nodeUid: () => Promise<string | undefined>;
   /**
@@ -59,22 +65,35 @@ export class NodeLease {
   /** the current outage: when its first renewal failed and how many have failed since (for the one line logged each way) */
   private outage: { sinceMs: number; failures: number } | undefined;
   private readonly random: () => number;
+  private readonly spreadAfterMs: number;
 
   constructor(private readonly o: NodeLeaseOptions) {
     this.duration = o.leaseDurationSeconds ?? 40;
     this.interval = o.renewIntervalMs ?? 10_000;
     this.random = o.random ?? Math.random;
+    this.spreadAfterMs = o.spreadAfterMs ?? this.interval / 100;
   }
 
   /**
-   * The wait after a renewal that succeeded, as the kubelet's lease controller
-   * (`wait.JitterUntil(sync, renewInterval, 0.04, sliding)`): 10–10.4 s after the last one ended,
-   * at random. With a fixed 10 s, renewals that a busy apiserver answered together stay together
-   * for good: in bench/fleet.ts, after the 10,000 nodes' watches were set up, their renewals
-   * arrived ~10/s in one second of every ten and up to 2,800/s in another, and renewal latency
-   * followed the bunches (p50 35–140 ms; 2–3 ms jittered).
+   * The wait after a renewal that succeeded (`tookMs`: how long it took; `recovered`: the first to
+   * succeed after failures). As the kubelet's lease controller
+   * (`wait.JitterUntil(sync, renewInterval, 0.04, sliding)`), 10–10.4 s after the last one ended, at
+   * random. With a fixed 10 s, renewals that a busy apiserver answered together stay together for
+   * good: in bench/fleet.ts, after the 10,000 nodes' watches were set up, their renewals arrived
+   * ~10/s in one second of every ten and up to 2,800/s in another, and renewal latency followed the
+   * bunches (p50 35–140 ms; 2–3 ms jittered).
+   *
+   * The 4 % moves a node's phase by ~0.1 s a cycle, so a bunch takes hours to spread. One forms
+   * whenever many nodes' renewals wait in one queue and are answered together: an apiserver that
+   * was saturated (a restart, a burst of registrations), or a cloud link that comes back to a fleet
+   * of edge nodes at once. In such a bunch's seconds the renewals arrive faster than the apiserver
+   * answers them, so they queue again, and the bunch renews itself every cycle. So a renewal that
+   * waited (took `spreadAfterMs` or longer), or the first after an outage, is followed by a wait
+   * drawn from 0.5–1.5 intervals: the bunch is spread over a whole cycle at once, with the same
+   * mean rate of renewals, and at most 15 s between two (the lease lasts 40 s).
    */
-  renewDelayMs(): number {
+  renewDelayMs(tookMs = 0, recovered = false): number {
+    if (this.spreadAfterMs > 0 && (recovered || tookMs >= this.spreadAfterMs)) return Math.round(this.interval * (0.5 + this.random()));
     return jitteredPeriod(this.interval, this.random);
   }
 
@@ -153,10 +172,11 @@ export class NodeLease {
         // Evidence first: when the controller sees the renewal that ends a partition it already
         // has the journaled heartbeats, and records its verdict without a NodeWasDown flicker.
         await this.bounded(signal, (s) => this.report(s));
+        const started = this.o.clock.now();
         await this.bounded(signal, (s) => this.renew(s));
-        wait = this.renewDelayMs();
-        backoff.reset();
         const outage = this.outage;
+        wait = this.renewDelayMs(this.o.clock.now() - started, outage !== undefined);
+        backoff.reset();
         this.offline = false;
         this.outage = undefined;
         if (outage) {
