@@ -24,9 +24,9 @@ export interface NodeLeaseOptions {
   /** [0, 1) source of the renewal jitter (default Math.random; tests pin it) */
   random?: () => number;
   /**
-   * A renewal that took at least this long (default a hundredth of the interval: 100 ms) is followed by
-   * a wait drawn from the whole of 0.5–1.5 intervals (renewDelayMs); 0 keeps the kubelet's 4 %
-   * after every renewal.
+   * A renewal that took at least this long (default a hundredth of the interval: 100 ms) is
+   * followed by a wait drawn from the whole of 0.5–1.5 intervals (renewDelayMs); 0 keeps the
+   * kubelet's 4 % after every renewal.
    */
   spreadAfterMs?: number;
   /** the Node's uid, for the ownerReference (resolved lazily: the Node may not exist yet) */
@@ -90,7 +90,7 @@ export class NodeLease {
    * answers them, so they queue again, and the bunch renews itself every cycle. So a renewal that
    * waited (took `spreadAfterMs` or longer), or the first after an outage, is followed by a wait
    * drawn from 0.5–1.5 intervals: whatever of a bunch queued is spread over a whole cycle, at the
-   * same mean rate of renewals, with at most 15 s between two (the lease lasts 40 s). A node behind
+   * same mean rate of renewals, with at most 1.5 intervals between two (the lease lasts 4). A node behind
    * a link slower than that draws every wait so, which keeps those bounds. bench/fleet.ts, 10,000
    * nodes: the 10 s rhythm of the renewals' arrivals gone (busiest second of the steady minute
    * ~1,600 against ~2,200 with `spreadAfterMs: 0`).
