@@ -33,6 +33,7 @@
  *      [--server-log DIR] [--lists 5] [--status-report-s 300 (0: no node status loop)]
  *      [--kubelet-jitter (the nodes wait 10 s + 4 % after every renewal, as the kubelet, without the
  *      agent's spreading after a renewal that waited: NodeLease.renewDelayMs)]
+ *      (HEDGE_FLEET_STARTS=1: also print how many renewals started in each second of the steady window)
  *      [--server-flags=--max-semi-space-size=8 (V8 flags for the servers; default: what bin/hedge.js gives `hedge server`)]
  *      [--server-bin OTHER/bin/hedge.js (another checkout's build as the servers, the same fleet driving it: an A/B of two builds)]
  * (`--server-prof` writes each apiserver's V8 CPU profile into DIR; `--server-log` each one's log, at info level; `--trace` prints where a renewal's
@@ -263,19 +264,17 @@ function slowSeconds(starts: number[], ms: number[], windowStart: number): strin
 }
 
 /**
- * How evenly the renewals arrive: those started in each second of the steady window, median and
- * busiest second. Even phases give ~n/10 in every second; bunched ones a few seconds far above
- * it, which queue in the apiserver however idle it is on average.
+ * How evenly the renewals arrive: how many started in each second of the steady window. Even
+ * phases give ~n/10 in every second; bunched ones a few seconds far above it, which queue in the
+ * apiserver however idle it is on average.
  */
-function startsPerSecond(starts: number[], windowStart: number, windowMs: number): string {
+function startsPerSecond(starts: number[], windowStart: number, windowMs: number): number[] {
   const perSecond = new Array<number>(Math.ceil(windowMs / 1000)).fill(0);
   for (const st of starts) {
     const s = Math.floor((st - windowStart) / 1000);
     if (s >= 0 && s < perSecond.length) perSecond[s]++;
   }
-  if (process.env.HEDGE_FLEET_STARTS) process.stderr.write(`  renewals started per second of the window: ${perSecond.join(' ')}\n`);
-  const sorted = [...perSecond].sort((a, b) => a - b);
-  return sorted.length ? `${percentile(sorted, 50).toFixed(0)} / ${sorted.at(-1)}` : '-';
+  return perSecond;
 }
 
 /** times the servers' controllers lost a leader-election lease (not at shutdown): their apiserver answered too late */
@@ -723,7 +722,10 @@ async function runSize(store: string, n: number): Promise<Row> {
     col.set('RSS KiB/node', (((rss - rss0) * 1024) / n).toFixed(1));
     col.set('renew p50/p99 ms (steady)', `${fmt(stats.renew.steady, 50)} / ${fmt(stats.renew.steady, 99)}`);
     col.set('status n, p50/p99 ms (steady)', statusCell(stats.status.steady));
-    col.set('renewals started / s p50 / max (steady)', startsPerSecond(stats.steadyStarts, t, steadyMs));
+    const perSecond = startsPerSecond(stats.steadyStarts, t, steadyMs);
+    if (process.env.HEDGE_FLEET_STARTS) process.stderr.write(`  renewals started per second of the window: ${perSecond.join(' ')}\n`);
+    const sortedStarts = [...perSecond].sort((a, b) => a - b);
+    col.set('renewals started / s p50 / max (steady)', sortedStarts.length ? `${percentile(sortedStarts, 50).toFixed(0)} / ${sortedStarts.at(-1)}` : '-');
     process.stderr.write(slowSeconds(stats.steadyStarts, stats.renew.steady, t));
     phase = undefined;
 
