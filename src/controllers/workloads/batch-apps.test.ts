@@ -28,7 +28,9 @@ describe('job, cronjob, daemonset and statefulset controllers against the real a
   it('a Job runs completions pods, parallelism at a time, then completes and is deleted after its TTL', async () => {
     let maxActive = 0;
     h.finish = (p) => (p.metadata.labels?.['job-name'] === 'batch' ? 'Succeeded' : undefined);
-    await h.client.create(Resources.jobs, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'batch', namespace: ns }, spec: { completions: 4, parallelism: 2, ttlSecondsAfterFinished: 1, template: tmpl({}, 'Never') } });
+    // the TTL leaves the polls below time to see the finished Job and its pods on a loaded machine
+    // (with 1 s, a poll held up that long found the Job already deleted)
+    await h.client.create(Resources.jobs, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'batch', namespace: ns }, spec: { completions: 4, parallelism: 2, ttlSecondsAfterFinished: 5, template: tmpl({}, 'Never') } });
     const job = await waitFor('complete', async () => {
       const j = await h.client.get<Job & KubeObject>(Resources.jobs, 'batch', { namespace: ns });
       maxActive = Math.max(maxActive, j.status?.active ?? 0);
