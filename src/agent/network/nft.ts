@@ -8,6 +8,12 @@ import type { Logger } from '../../lib/log.ts';
 import { sleep } from '../../lib/sleep.ts';
 import { runCommand } from '../host/run-command.ts';
 
+/**
+ * How long any one `nft` call may take. A transaction is milliseconds on a host, but seconds in an
+ * emulated (TCG) guest on a loaded machine, and a timeout here fails a pod's start or the node's.
+ */
+export const NFT_TIMEOUT_MS = 60_000;
+
 /** The seam to the kernel: one `nft -f -` transaction per call. */
 export interface Nft {
   apply(script: string, signal?: AbortSignal): Promise<void>;
@@ -17,7 +23,7 @@ export interface Nft {
 export function nftBinary(binary = 'nft'): Nft {
   return {
     async apply(script, signal) {
-      const res = await runCommand(binary, ['-f', '-'], { input: script, signal, timeoutMs: 60_000 });
+      const res = await runCommand(binary, ['-f', '-'], { input: script, signal, timeoutMs: NFT_TIMEOUT_MS });
       if (res.code !== 0) throw new HedgeError('Internal', `nft -f - failed (${res.code}): ${res.stderr.trim().split('\n').slice(0, 6).join(' | ')}`);
     },
   };

@@ -23,6 +23,7 @@
  */
 import { HedgeError } from '../../../lib/errors.ts';
 import { runCommand, type RunOptions, type RunResult } from '../../host/run-command.ts';
+import { NFT_TIMEOUT_MS } from '../nft.ts';
 import { release as osRelease } from 'node:os';
 import { FAMILIES, familyOfAddress, fastPathChain, fastPathDecls, fastPathHook, parseFastPath, slowEndpointsScript, slowPodsScript, type SlowEndpoint } from './fast-path.ts';
 
@@ -247,7 +248,7 @@ export class PodGuard {
   async destroy(signal?: AbortSignal): Promise<void> {
     this.#known = undefined;
     for (const family of ['netdev', 'bridge', 'inet']) {
-      const res = await this.exec(['delete', 'table', family, this.table], { signal, timeoutMs: 10_000 });
+      const res = await this.exec(['delete', 'table', family, this.table], { signal, timeoutMs: NFT_TIMEOUT_MS });
       if (res.code !== 0 && !/No such file or directory|does not exist/i.test(res.stderr)) {
         throw new HedgeError('Internal', `nft delete table ${family} ${this.table}: ${res.stderr.trim()}`);
       }
@@ -255,7 +256,7 @@ export class PodGuard {
   }
 
   private async listSets(signal?: AbortSignal): Promise<{ ports: string[]; elements: SetElement[] } | undefined> {
-    const res = await this.exec(['-j', 'list', 'table', 'bridge', this.table], { signal, timeoutMs: 10_000 });
+    const res = await this.exec(['-j', 'list', 'table', 'bridge', this.table], { signal, timeoutMs: NFT_TIMEOUT_MS });
     if (res.code !== 0) {
       if (/No such file or directory|does not exist/i.test(res.stderr)) return undefined;
       throw new HedgeError('Internal', `nft list table bridge ${this.table}: ${res.stderr.trim()}`);
@@ -264,7 +265,7 @@ export class PodGuard {
   }
 
   private async listFast(signal?: AbortSignal): Promise<ReturnType<typeof parseFastPath> | undefined> {
-    const res = await this.exec(['-j', 'list', 'table', 'netdev', this.table], { signal, timeoutMs: 10_000 });
+    const res = await this.exec(['-j', 'list', 'table', 'netdev', this.table], { signal, timeoutMs: NFT_TIMEOUT_MS });
     if (res.code !== 0) {
       if (/No such file or directory|does not exist/i.test(res.stderr)) return undefined;
       throw new HedgeError('Internal', `nft list table netdev ${this.table}: ${res.stderr.trim()}`);
@@ -277,7 +278,7 @@ export class PodGuard {
   }
 
   private async run(script: string, signal?: AbortSignal): Promise<void> {
-    const res = await this.exec(['-f', '-'], { input: `${script}\n`, signal, timeoutMs: 10_000 });
+    const res = await this.exec(['-f', '-'], { input: `${script}\n`, signal, timeoutMs: NFT_TIMEOUT_MS });
     if (res.code !== 0) throw new HedgeError('Internal', `nft (${this.table}): ${res.stderr.trim() || `exit ${res.code}`}`);
   }
 }
@@ -429,7 +430,7 @@ export async function sweepStaleGuards(
 ): Promise<string[]> {
   const nft = opts.nft ?? 'nft';
   const args = ['list', 'tables'];
-  const res = await (opts.netnsPath ? runCommand('nsenter', [`--net=${opts.netnsPath}`, '--', nft, ...args], { signal: opts.signal, timeoutMs: 10_000 }) : runCommand(nft, args, { signal: opts.signal, timeoutMs: 10_000 }));
+  const res = await (opts.netnsPath ? runCommand('nsenter', [`--net=${opts.netnsPath}`, '--', nft, ...args], { signal: opts.signal, timeoutMs: NFT_TIMEOUT_MS }) : runCommand(nft, args, { signal: opts.signal, timeoutMs: NFT_TIMEOUT_MS }));
   if (res.code !== 0) return [];
   const bridges = new Set<string>();
   for (const line of res.stdout.split('\n')) {

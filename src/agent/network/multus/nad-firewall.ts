@@ -38,6 +38,7 @@ import type { Logger } from '../../../lib/log.ts';
 import { runCommand } from '../../host/run-command.ts';
 import { checkAddress, checkIfname } from '../guard/pod-guard.ts';
 import { netnsExists } from '../netns.ts';
+import { NFT_TIMEOUT_MS } from '../nft.ts';
 import type { NadPolicy } from '../policy/controller.ts';
 import { NDP_RULE, podPolicyRules } from '../policy/render.ts';
 
@@ -212,7 +213,7 @@ export class NadFirewall {
   async #apply(sb: NadSandbox, signal?: AbortSignal): Promise<void> {
     const rendered = renderNadTables(sb, this.#policy);
     if (this.#applied.get(sb.id) === `${sb.netns}\n${rendered}`) return;
-    const r = await runCommand('nsenter', [`--net=${sb.netns}`, '--', this.#o.nft ?? 'nft', '-f', '-'], { input: nadScript(rendered), signal, timeoutMs: 30_000 });
+    const r = await runCommand('nsenter', [`--net=${sb.netns}`, '--', this.#o.nft ?? 'nft', '-f', '-'], { input: nadScript(rendered), signal, timeoutMs: NFT_TIMEOUT_MS });
     if (r.code !== 0) throw new HedgeError('Internal', `nftables in ${sb.netns} (NAD interfaces ${sb.interfaces.map((i) => i.name).join(', ')}): ${r.stderr.trim() || `exit ${r.code}`}`);
     this.#applied.set(sb.id, `${sb.netns}\n${rendered}`);
     this.#o.logger?.debug({ sandbox: sb.id, interfaces: sb.interfaces.map((i) => i.name), policy: this.#policy === 'off' ? 'off' : this.#policy ? 'known' : 'closed' }, 'NAD interfaces guarded');
