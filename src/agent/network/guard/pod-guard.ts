@@ -248,7 +248,7 @@ export class PodGuard {
   async destroy(signal?: AbortSignal): Promise<void> {
     this.#known = undefined;
     for (const family of ['netdev', 'bridge', 'inet']) {
-      const res = await this.exec(['delete', 'table', family, this.table], { signal, timeoutMs: NFT_TIMEOUT_MS });
+      const res = await this.exec(['delete', 'table', family, this.table], { signal });
       if (res.code !== 0 && !/No such file or directory|does not exist/i.test(res.stderr)) {
         throw new HedgeError('Internal', `nft delete table ${family} ${this.table}: ${res.stderr.trim()}`);
       }
@@ -256,7 +256,7 @@ export class PodGuard {
   }
 
   private async listSets(signal?: AbortSignal): Promise<{ ports: string[]; elements: SetElement[] } | undefined> {
-    const res = await this.exec(['-j', 'list', 'table', 'bridge', this.table], { signal, timeoutMs: NFT_TIMEOUT_MS });
+    const res = await this.exec(['-j', 'list', 'table', 'bridge', this.table], { signal });
     if (res.code !== 0) {
       if (/No such file or directory|does not exist/i.test(res.stderr)) return undefined;
       throw new HedgeError('Internal', `nft list table bridge ${this.table}: ${res.stderr.trim()}`);
@@ -265,7 +265,7 @@ export class PodGuard {
   }
 
   private async listFast(signal?: AbortSignal): Promise<ReturnType<typeof parseFastPath> | undefined> {
-    const res = await this.exec(['-j', 'list', 'table', 'netdev', this.table], { signal, timeoutMs: NFT_TIMEOUT_MS });
+    const res = await this.exec(['-j', 'list', 'table', 'netdev', this.table], { signal });
     if (res.code !== 0) {
       if (/No such file or directory|does not exist/i.test(res.stderr)) return undefined;
       throw new HedgeError('Internal', `nft list table netdev ${this.table}: ${res.stderr.trim()}`);
@@ -273,12 +273,12 @@ export class PodGuard {
     return parseFastPath(res.stdout);
   }
 
-  private exec(args: string[], opts: RunOptions): Promise<RunResult> {
-    return this.netnsPath ? runCommand('nsenter', [`--net=${this.netnsPath}`, '--', this.nft, ...args], opts) : runCommand(this.nft, args, opts);
+  private exec(args: string[], opts: Pick<RunOptions, 'input' | 'signal'>): Promise<RunResult> {
+    return runNft(this.nft, this.netnsPath, args, opts);
   }
 
   private async run(script: string, signal?: AbortSignal): Promise<void> {
-    const res = await this.exec(['-f', '-'], { input: `${script}\n`, signal, timeoutMs: NFT_TIMEOUT_MS });
+    const res = await this.exec(['-f', '-'], { input: `${script}\n`, signal });
     if (res.code !== 0) throw new HedgeError('Internal', `nft (${this.table}): ${res.stderr.trim() || `exit ${res.code}`}`);
   }
 }
@@ -422,6 +422,12 @@ function forgetFast(t: string, pods: { ifname: string; address: string }[], host
   ];
 }
 
+/** `nft args`, in `netnsPath`'s network namespace if given (through nsenter), within NFT_TIMEOUT_MS. */
+function runNft(nft: string, netnsPath: string | undefined, args: string[], opts: Pick<RunOptions, 'input' | 'signal'>): Promise<RunResult> {
+  const o = { ...opts, timeoutMs: NFT_TIMEOUT_MS };
+  return netnsPath ? runCommand('nsenter', [`--net=${netnsPath}`, '--', nft, ...args], o) : runCommand(nft, args, o);
+}
+
 /** Guard tables of bridges that no longer exist (`exists` answers per bridge); removes them. */
 export async function sweepStaleGuards(
   keep: string,
@@ -430,7 +436,7 @@ export async function sweepStaleGuards(
 ): Promise<string[]> {
   const nft = opts.nft ?? 'nft';
   const args = ['list', 'tables'];
-  const res = await (opts.netnsPath ? runCommand('nsenter', [`--net=${opts.netnsPath}`, '--', nft, ...args], { signal: opts.signal, timeoutMs: NFT_TIMEOUT_MS }) : runCommand(nft, args, { signal: opts.signal, timeoutMs: NFT_TIMEOUT_MS }));
+  const res = await runNft(nft, opts.netnsPath, args, { signal: opts.signal });
   if (res.code !== 0) return [];
   const bridges = new Set<string>();
   for (const line of res.stdout.split('\n')) {
