@@ -204,8 +204,16 @@ export class SqliteStore implements Store {
   async get(key: string, opts: { revision?: number; signal?: AbortSignal } = {}): Promise<KeyValue | undefined> {
     this.checkOpen(opts.signal);
     const at = resolveReadRevision(opts.revision, this.rev, this.compacted);
-    const row = this.stmts.getAt.get(key, at);
-    return row === undefined || row.deleted === 1 ? undefined : toKv(row);
+    const row = this.rowAt(key, at);
+    return row === undefined ? undefined : toKv(row);
+  }
+
+  /** the live row holding `key`'s value at revision `at` (see KEYS_AT in schema.ts) */
+  private rowAt(key: string, at: number): LogRow | undefined {
+    // Reads run synchronously between commits, so at === this.rev means `current` is exactly that state.
+    const next = at === this.rev ? undefined : this.stmts.firstAfter.get(at, key);
+    if (next === undefined) return this.stmts.latest.get(key);
+    return next.created === 1 ? undefined : this.stmts.byId.get(next.prev_revision);
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
@@ -220,13 +228,13 @@ export class SqliteStore implements Store {
     const latest = at === this.rev;
     const rows = latest
       ? this.stmts.listCurrent.all(lo, hi, limit > 0 ? limit + 1 : -1)
-      : this.stmts.list.all(lo, hi, at, limit > 0 ? limit + 1 : -1);
+      : this.stmts.list.all({ lo, hi, at, limit: limit > 0 ? limit + 1 : -1 });
     if (limit > 0 && rows.length > limit) {
       const items = rows.slice(0, limit).map(toKv);
       const last = items[items.length - 1].key;
       const remaining = latest
         ? (this.stmts.countCurrent.get(last + '\0', hi)?.n ?? 0)
-        : (this.stmts.count.get(last + '\0', hi, at)?.n ?? 0);
+        : (this.stmts.count.get({ lo: last + '\0', hi, at })?.n ?? 0);
       return { items, revision: at, more: true, remaining };
     }
     return { items: rows.map(toKv), revision: at, more: false, remaining: 0 };
@@ -443,11 +451,12 @@ export class SqliteStore implements Store {
   /** Applies one write inside the open transaction; returns its event, or the error that refuses it. */
   private apply(op: WriteOp, rev: number): ChangeEvent | HedgeError {
     const row = this.stmts.latest.get(op.key);
-    const current = row !== undefined && row.deleted === 0 ? toKv(row) : undefined;
+    const current = row === undefined ? undefined : toKv(row);
     switch (op.kind) {
       case 'create': {
         if (current !== undefined) return new HedgeError('AlreadyExists', `key "${op.key}" already exists`);
-        this.stmts.insert.run(rev, op.key, 1, 0, rev, row?.id ?? 0, sqliteValue(op.value));
+        // a create supersedes no live row (a tombstone before it is compacted on its own)
+        this.stmts.insert.run(rev, op.key, 1, 0, rev, 0, sqliteValue(op.value));
         this.stmts.setCurrent.run(op.key, rev);
         return { type: 'put', kv: { key: op.key, value: op.value, createRevision: rev, modRevision: rev } };
       }
@@ -538,10 +547,11 @@ function prepareStatements(db: Database.Database) {
     getMeta: db.prepare<[string], { value: number }>(SQL.getMeta),
     setMeta: db.prepare<[string, number]>(SQL.setMeta),
     latest: db.prepare<[string], LogRow>(SQL.latest),
-    getAt: db.prepare<[string, number], LogRow>(SQL.getAt),
+    firstAfter: db.prepare<[number, string], LogRow>(SQL.firstAfter),
+    byId: db.prepare<[number], LogRow>(SQL.byId),
     insert: db.prepare<[number, string, number, number, number, number, string | Buffer]>(SQL.insert),
-    list: db.prepare<[string, string, number, number], KvRow>(SQL.list),
-    count: db.prepare<[string, string, number], { n: number }>(SQL.count),
+    list: db.prepare<[{ lo: string; hi: string; at: number; limit: number }], KvRow>(SQL.list),
+    count: db.prepare<[{ lo: string; hi: string; at: number }], { n: number }>(SQL.count),
     listCurrent: db.prepare<[string, string, number], KvRow>(SQL.listCurrent),
     countCurrent: db.prepare<[string, string], { n: number }>(SQL.countCurrent),
     setCurrent: db.prepare<[string, number]>(SQL.setCurrent),
