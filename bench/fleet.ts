@@ -260,7 +260,9 @@ function slowSeconds(starts: number[], ms: number[], windowStart: number): strin
   });
   const slow = ms.filter((m) => m >= 100).length;
   const worst = [...bySecond].sort((a, b) => b[1].n - a[1].n).slice(0, 6);
-  return `  renewals ≥ 100 ms: ${slow} of ${ms.length}; by start second of the window: ${worst.map(([s, b]) => `${s}s ${b.n} (max ${Math.round(b.max)})`).join(', ') || '-'}\n`;
+  // the window's start on the wall clock, to find those seconds in the servers' logs
+  const began = new Date(Date.now() - (performance.now() - windowStart)).toISOString().slice(11, 23);
+  return `  renewals ≥ 100 ms: ${slow} of ${ms.length}; by start second of the window (which began ${began} UTC): ${worst.map(([s, b]) => `${s}s ${b.n} (max ${Math.round(b.max)})`).join(', ') || '-'}\n`;
 }
 
 /**
