@@ -227,6 +227,23 @@ describe('metrics.k8s.io', () => {
     });
     await waitFor(async () => (await t.json(path, { headers: { authorization: 'Bearer user-viewer' } })).status === 200);
   });
+
+  it('follows a node between rounds: Ready, NotReady, Ready again, deleted', async () => {
+    const round = async (): Promise<boolean> => {
+      nodes.seen.length = 0;
+      await scrape();
+      return nodes.seen.includes('down/metrics/resource');
+    };
+    await ready('down', 'True');
+    assert.equal(await round(), true, 'scraped once Ready');
+    await ready('down', 'False');
+    assert.equal(await round(), false, 'not scraped once NotReady');
+    await ready('down', 'True');
+    assert.equal(await round(), true, 'scraped again');
+    const del = await t.json('/api/v1/nodes/down', { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    assert.equal(await round(), false, 'not scraped once deleted');
+  });
 });
 
 describe('metrics storage', () => {
