@@ -10,7 +10,7 @@
  * instead of grouping the whole history under a prefix.
  *
  * The log has no index by key. A write would have to insert into it, and a compaction delete from
- * it, at a random place for every row: ~30 % of a write's CPU and three quarters of a
+ * it, at a random place for every row: about a quarter of a write's CPU and three quarters of a
  * compaction's (bench/store-history.ts). So a read at an older revision starts from `current` and
  * undoes what was written since: a key unchanged since that revision has its current row; a key
  * written since has, as its value then, the row its first later write superseded (prev_revision),
