@@ -39,7 +39,7 @@ import { tokenRequestProvider } from './serviceaccount/token-request.ts';
 import { STALE_TOKEN_ANNOTATION, withServiceAccountTokens } from './serviceaccount/authenticator.ts';
 import { annotateAuthentication } from './auth/request-annotations.ts';
 import { withAnonymous, withOidcTokens } from './auth/authenticator.ts';
-import { LEGACY_TOKEN_LAST_USED_LABEL, ServiceAccountTokenValidator, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
+import { LEGACY_TOKEN_LAST_USED_LABEL, ServiceAccountTokenValidator, tokenNodeFields, tokenSecretFields, type TokenObjectGetter } from './serviceaccount/token-validator.ts';
 import { AuthMetrics } from './auth/auth-metrics.ts';
 import { DefaultAccountController } from './serviceaccount/default-account-controller.ts';
 import { TokensController } from './serviceaccount/tokens-controller.ts';
@@ -326,7 +326,7 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   const namespaces = followed(nsDef);
   // what service account tokens are bound to (token-validator.ts); the pods are the node authorizer's too
   const pods = followed(podDef);
-  const nodes = followed(nodeDef);
+  const nodes = followed(nodeDef, undefined, tokenNodeFields);
   const secrets = followed(secretDef, undefined, tokenSecretFields);
   const webhookCaches = {
     mutating: followed(webhookDefs.mutating, () => webhooks.mutating.changed()),

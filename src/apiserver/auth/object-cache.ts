@@ -22,7 +22,8 @@ export interface ObjectCacheOptions<T extends KubeObject> {
   retryMs?: number;
   /**
    * what is kept of each object (default: the decoded object): a cache that needs a few fields of
-   * a heavy kind (the service account token validator's Secrets) keeps only those
+   * a heavy kind (the service account token validator's Secrets and Nodes) keeps only those; the
+   * object it is made from is not kept in the decode cache either (`ObjectCodec.peek`)
    */
   project?: (obj: KubeObject) => T;
 }
@@ -161,8 +162,11 @@ export class ObjectCache<T extends KubeObject = KubeObject> {
    * gets the error there.
    */
   #decoded(kv: KeyValue): T | undefined {
+    const { codec } = this.#opts.registry;
     try {
-      return this.#kept(this.#opts.registry.codec.decode(kv).obj);
+      // a projection keeps a few fields: the whole object, parsed for it, is not kept in the decode cache either
+      const { project } = this.#opts;
+      return project ? project(codec.peek(kv)) : (codec.decode(kv).obj as T);
     } catch (err) {
       this.#opts.logger.warn({ err, key: kv.key, resource: this.#opts.def.plural }, 'object cache: value cannot be decoded; left out');
       return undefined;

@@ -97,6 +97,17 @@ export function formatDuration(ms: number): string {
 
 const rfc3339 = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
+/** the fields of a Node the scrape loop reads: its name, its Ready condition, where its kubelet listens */
+function scrapeView(node: KubeObject): KubeObject {
+  const status = (node.status ?? {}) as { conditions?: { type?: string }[]; addresses?: unknown; daemonEndpoints?: unknown };
+  return {
+    apiVersion: node.apiVersion,
+    kind: node.kind,
+    metadata: { name: node.metadata.name, uid: node.metadata.uid, resourceVersion: node.metadata.resourceVersion },
+    status: { conditions: status.conditions?.filter((c) => c.type === 'Ready'), addresses: status.addresses, daemonEndpoints: status.daemonEndpoints },
+  };
+}
+
 function isReady(node: KubeObject): boolean {
   const conds = (node as { status?: { conditions?: { type?: string; status?: string }[] } }).status?.conditions ?? [];
   return conds.some((c) => c.type === 'Ready' && c.status === 'True');
@@ -129,7 +140,34 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
     if (!def) return [];
     const rs = registry.storeFor(def);
     const listed = await rs.list(namespace, {});
-    return listed.items.map((kv) => rs.codec.decode(kv).obj);
+    // read once per request: parses the decode cache does not keep (see scrapeViews)
+    return listed.items.map((kv) => rs.codec.peek(kv));
+  };
+
+  /**
+   * What the scrape loop keeps of each Node, by key: the revision it read and `scrapeView` of it,
+   * made once per revision from a parse the decode cache does not keep (`ObjectCodec.peek`): read
+   * as `.obj`, every Node of a fleet stayed parsed there between its status reports (~100 objects
+   * each), which every major GC of the apiserver marks.
+   */
+  const scrapeViews = new Map<string, { rev: number; node: KubeObject }>();
+  const scrapeTargets = async (registry: Registry): Promise<KubeObject[]> => {
+    const def = registry.resources.lookup('', 'v1', 'nodes');
+    if (!def) return [];
+    const rs = registry.storeFor(def);
+    const listed = await rs.list(undefined, {});
+    const seen = new Set<string>();
+    const nodes = listed.items.map((kv) => {
+      seen.add(kv.key);
+      let v = scrapeViews.get(kv.key);
+      if (v?.rev !== kv.modRevision) {
+        v = { rev: kv.modRevision, node: scrapeView(rs.codec.peek(kv)) };
+        scrapeViews.set(kv.key, v);
+      }
+      return v.node;
+    });
+    for (const key of scrapeViews.keys()) if (!seen.has(key)) scrapeViews.delete(key);
+    return nodes;
   };
 
   const object = async (registry: Registry, plural: 'nodes' | 'pods', namespace: string, name: string): Promise<KubeObject | undefined> => {
@@ -184,7 +222,7 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
   const scrapeOnce = async (signal: AbortSignal): Promise<void> => {
     if (!deps) return;
     const d = deps;
-    const nodes = await objects(d.registry, 'nodes');
+    const nodes = await scrapeTargets(d.registry);
     const names = new Set(nodes.map((n) => n.metadata.name ?? ''));
     storage.expire(now(), names);
     for (const name of failing) if (!names.has(name)) failing.delete(name);

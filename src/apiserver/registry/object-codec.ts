@@ -26,6 +26,12 @@ export interface Decoded {
   buf(): Buffer;
   /** a private deep copy of `obj`, parsed from the stored text (one JSON.stringify cheaper than a clone) */
   copy(): KubeObject;
+  /**
+   * `obj` if it is parsed already, else a parse of it that this value does not keep: for a reader
+   * that keeps a few fields (a projection) and would otherwise leave the whole object parsed in
+   * the cache until its next write, where every major GC marks it. Read-only like `obj`.
+   */
+  peek(): KubeObject;
 }
 
 /**
@@ -186,6 +192,7 @@ export class ObjectCodec {
       json: () => bytes.toString('utf8'),
       buf: () => bytes,
       copy: () => this.#object(key, value, rev),
+      peek: () => obj ?? (JSON.parse(bytes.toString('utf8')) as KubeObject),
     };
   }
 
@@ -228,6 +235,18 @@ export class ObjectCodec {
     return this.#parse(key, { plain, stale: false }, rev);
   }
 
+  /**
+   * The object of `kv` for a reader that keeps only a few fields of it (see `Decoded.peek`): the
+   * cached value's when it is at this revision, else a decode that is not cached (a decode would
+   * keep its parse).
+   */
+  peek(kv: KeyValue): KubeObject {
+    this.#rotated();
+    const hit = this.#cache.get(kv.key);
+    if (hit && hit.rev === kv.modRevision) return hit.peek();
+    return this.decodeUncached(kv.key, kv.value, kv.modRevision).obj;
+  }
+
   forget(key: string): void {
     this.#cache.delete(key);
   }
@@ -252,6 +271,7 @@ export class ObjectCodec {
       json: () => buf().toString('utf8'),
       buf,
       copy: () => this.#object(key, value, rev),
+      peek: () => obj,
     };
   }
 

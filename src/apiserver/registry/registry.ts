@@ -172,7 +172,8 @@ export class Registry {
         throw err;
       }
       await finish?.(true);
-      if (!ctx.dryRun && this.hooks.afterCreate) await this.hooks.afterCreate(def, created.obj);
+      // the object as written (not `created.obj`: that would parse what was just stored, and keep the parse)
+      if (!ctx.dryRun && this.hooks.afterCreate) await this.hooks.afterCreate(def, obj);
       return created;
     }
   }

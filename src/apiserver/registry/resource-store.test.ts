@@ -177,6 +177,30 @@ describe('ObjectCodec.encodeWrite / decodeWritten', () => {
     assert.equal(JSON.parse(d.json()).apiVersion, 'example.com/v2');
   });
 
+  it('peek reads a cached value without keeping a parse; once parsed (or decoded from the store), it is the shared object', async () => {
+    const { rs } = await setup();
+    await rs.guaranteedUpdate('kube-node-lease', 'n1', renew('p1'), { dryRun: false });
+    const kv = await rs.store.get(rs.key('kube-node-lease', 'n1'));
+    assert.ok(kv);
+    const a = rs.codec.peek(kv);
+    const b = rs.codec.peek(kv);
+    assert.equal(renewTimeOf(a), 'p1');
+    assert.equal(a.metadata.resourceVersion, String(kv.modRevision));
+    assert.notEqual(a, b, 'a written value not yet parsed: each peek parses afresh, none kept');
+    assert.deepEqual(a, b);
+    const shared = rs.codec.decode(kv).obj;
+    assert.notEqual(shared, a);
+    assert.equal(rs.codec.peek(kv), shared, 'once parsed, peek gives the shared object');
+    // a revision not in the cache: decoded, not cached
+    rs.codec.forget(kv.key);
+    const c = rs.codec.peek(kv);
+    assert.deepEqual(c, shared);
+    assert.equal(rs.codec.latest(kv.key), undefined, 'peek caches nothing');
+    // a value another writer stored: decode parses eagerly, and peek then gives that parse
+    const fromStore = rs.codec.decode(kv);
+    assert.equal(rs.codec.peek(kv), fromStore.obj);
+  });
+
   it('a written object is cached: a decode of the same revision is it', async () => {
     const { rs } = await setup();
     const out = await rs.guaranteedUpdate('kube-node-lease', 'n1', renew('t1'), { dryRun: false });

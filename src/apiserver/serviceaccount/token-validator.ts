@@ -158,6 +158,18 @@ export class ServiceAccountTokenValidator {
 }
 
 /**
+ * What the apiserver's Node cache keeps of a Node: what a node-bound token is checked against
+ * (its UID, its deletion). A fleet's Nodes are large (images, conditions, addresses); kept whole
+ * they were the bulk of what each major GC of the apiserver marks.
+ */
+export function tokenNodeFields(obj: KubeObject): KubeObject {
+  const { name, uid, deletionTimestamp } = obj.metadata;
+  const metadata: KubeObject['metadata'] = { name, uid };
+  if (deletionTimestamp) metadata.deletionTimestamp = deletionTimestamp;
+  return { apiVersion: 'v1', kind: 'Node', metadata };
+}
+
+/**
  * What the apiserver's Secret cache keeps of a Secret: identity, deletion, and of
  * service-account-token Secrets the legacy token labels, the account annotations and the token
  * (the validator's and the tokens controller's part). Every Secret may be a bound object, but
