@@ -320,26 +320,53 @@ for (const rc of CASES) {
 
     test('escape attempts are refused or contained (prints the table)', async () => {
       // each line: <attempt>=<refused|ALLOWED>; the host has a block device 8:0 or 253:0 or 254:0 on most machines
-      const script = [
-        'try() { n=$1; shift; if ( "$@" ) >/dev/null 2>&1; then echo "$n=ALLOWED"; else echo "$n=refused"; fi; }',
-        'try mount mount -t tmpfs none /tmp',
-        'try mknod-read-block sh -c "mknod /tmp/blk b 8 0 2>/dev/null || true; head -c1 /tmp/blk"',
-        'try host-pids sh -c "test $(ls /proc | grep -c \'^[0-9]\') -gt 20"',
-        'try sysrq-trigger sh -c "echo h > /proc/sysrq-trigger"',
-        'try dev-kmsg head -c1 /dev/kmsg',
-        'try kernel-module sh -c "echo x > /tmp/m.ko; insmod /tmp/m.ko"',
-        'try new-namespaces unshare -U -n true',
-        'try fork-bomb-beyond-pids sh -c "for i in $(seq 150); do sleep 3 & done; wait"',
-      ].join('\n');
-      const { id, logPath } = await newContainer(['sh', '-c', script]);
-      await h.start(id, signal());
-      await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 30_000, signal: signal(), what: 'exit' });
-      let lines = readFileSync(logPath, 'utf8').split('\n').map((l) => l.split(' ').slice(3).join(' ')).filter((l) => /^[a-z-]+=(refused|ALLOWED)$/.test(l));
+      const attempts: [string, string][] = [
+        ['mount', 'mount -t tmpfs none /tmp'],
+        ['mknod-read-block', 'sh -c "mknod /tmp/blk b 8 0 2>/dev/null || true; head -c1 /tmp/blk"'],
+        ['host-pids', 'sh -c "test $(ls /proc | grep -c \'^[0-9]\') -gt 20"'],
+        ['sysrq-trigger', 'sh -c "echo h > /proc/sysrq-trigger"'],
+        ['dev-kmsg', 'head -c1 /dev/kmsg'],
+        ['kernel-module', 'sh -c "echo x > /tmp/m.ko; insmod /tmp/m.ko"'],
+        ['new-namespaces', 'unshare -U -n true'],
+        ['fork-bomb-beyond-pids', 'sh -c "for i in $(seq 150); do sleep 3 & done; wait"'],
+      ];
+      /** the attempts in one container: the result lines it printed, and how it ended */
+      const run = async (todo: [string, string][]): Promise<{ lines: string[]; ended: string; log: string }> => {
+        const script = ['try() { n=$1; shift; if ( "$@" ) >/dev/null 2>&1; then echo "$n=ALLOWED"; else echo "$n=refused"; fi; }', ...todo.map(([n, cmd]) => `try ${n} ${cmd}`)].join('\n');
+        const { id, logPath } = await newContainer(['sh', '-c', script]);
+        await h.start(id, signal());
+        await waitFor(async () => (await h.status(id, signal())).status.state === 'exited', { timeoutMs: 30_000, signal: signal(), what: 'exit' });
+        const st = (await h.status(id, signal())).status;
+        const log = readFileSync(logPath, 'utf8');
+        await h.remove(id, signal());
+        const lines = log.split('\n').map((l) => l.split(' ').slice(3).join(' ')).filter((l) => /^[a-z-]+=(refused|ALLOWED)$/.test(l));
+        return { lines, ended: st.state === 'exited' ? `exit ${st.exitCode} (${st.reason ?? ''})` : st.state, log };
+      };
+      // the container can end before its last attempts (seen once under gVisor on a loaded CI
+      // machine, cause unknown): the rest run in a new one; an attempt that ends that one too is
+      // reported as ending its container — no escape, and in the table for all to see
+      let lines: string[] = [];
+      let todo = attempts;
+      const endedOnce = new Set<string>();
+      const notes: string[] = [];
+      while (todo.length > 0) {
+        const r = await run(todo);
+        lines.push(...r.lines);
+        todo = todo.slice(r.lines.length);
+        if (todo.length === 0) break;
+        const next = todo[0]![0];
+        notes.push(`${next}: ${r.ended}, log ${JSON.stringify(r.log)}`);
+        process.stdout.write(`# ${rc.kind}: the escape script's container ended (${r.ended}) before ${next} reported; the rest run again\n`);
+        if (endedOnce.has(next)) {
+          lines.push(`${next}=ended its container twice`);
+          todo = todo.slice(1);
+        }
+        endedOnce.add(next);
+      }
       // gVisor's Sentry implements namespaces itself: a new user/net namespace stays inside the sandbox
       if (rc.kind === 'runsc') lines = lines.map((l) => (l === 'new-namespaces=ALLOWED' ? 'new-namespaces=contained (inside the Sentry)' : l));
-      await h.remove(id, signal());
       process.stdout.write(`# escape attempts under ${rc.kind}:\n# | attempt | result |\n# | --- | --- |\n${lines.map((l) => `# | ${l.replace('=', ' | ')} |`).join('\n')}\n`);
-      assert.equal(lines.length, 8, lines.join(', '));
+      assert.deepEqual(lines.map((l) => l.split('=')[0]), attempts.map(([n]) => n), `${lines.join(', ')}; ${notes.join('; ')}`);
       assert.deepEqual(lines.filter((l) => l.endsWith('=ALLOWED')), [], `${rc.kind}: ${lines.join(', ')}`);
     });
 
