@@ -178,22 +178,7 @@ export class ObjectCodec {
   }
 
   #written(key: string, value: string, read: { head: string; tail: string }, rev: number): Decoded {
-    const bytes = keptBufferOf(read.head + String(rev) + read.tail);
-    let obj: KubeObject | undefined;
-    return {
-      key,
-      rev,
-      get obj(): KubeObject {
-        // the same object `#object` makes of `value`: the JSON above is that object's
-        return (obj ??= JSON.parse(bytes.toString('utf8')) as KubeObject);
-      },
-      raw: value,
-      stale: false,
-      json: () => bytes.toString('utf8'),
-      buf: () => bytes,
-      copy: () => this.#object(key, value, rev),
-      peek: () => obj ?? (JSON.parse(bytes.toString('utf8')) as KubeObject),
-    };
+    return new WrittenValue(key, rev, value, keptBufferOf(read.head + String(rev) + read.tail), this.#apiVersion);
   }
 
   #remember(kv: KeyValue, d: Decoded): Decoded {
@@ -257,35 +242,100 @@ export class ObjectCodec {
   }
 
   #parse(key: string, opened: { plain: string; stale: boolean }, rev: number): Decoded {
-    const value = opened.plain;
-    const obj = this.#object(key, value, rev);
-    // only the bytes are kept: the string form is cheap to recover and rarely needed twice
-    let bytes: Buffer | undefined;
-    const buf = (): Buffer => (bytes ??= keptBufferOf(JSON.stringify(obj)));
-    return {
-      key,
-      rev,
-      obj,
-      raw: value,
-      stale: opened.stale,
-      json: () => buf().toString('utf8'),
-      buf,
-      copy: () => this.#object(key, value, rev),
-      peek: () => obj,
-    };
+    return new ParsedValue(key, rev, opened.plain, opened.stale, this.#apiVersion);
+  }
+}
+
+/**
+ * The object a stored value (JSON without resourceVersion) reads as at `rev`: resourceVersion
+ * filled in, and the served apiVersion when the codec has one.
+ */
+function storedObject(key: string, value: string, rev: number, apiVersion: string | undefined): KubeObject {
+  let obj: KubeObject;
+  try {
+    obj = JSON.parse(value) as KubeObject;
+  } catch (err) {
+    throw new HedgeError('Internal', `stored object at ${key} is not valid JSON`, { cause: err });
+  }
+  if (typeof obj !== 'object' || obj === null) throw new HedgeError('Internal', `stored object at ${key} is not an object`);
+  obj.metadata ??= {};
+  mutableMeta(obj).resourceVersion = String(rev);
+  if (apiVersion !== undefined && obj.apiVersion !== apiVersion) obj.apiVersion = apiVersion;
+  return obj;
+}
+
+// The two kinds of decoded value are classes, not object literals of closures: the decode cache
+// holds one per key, and closures cost five functions and a context per value (at 10,000 nodes,
+// over 100,000 objects that every major GC marks).
+
+/** A value read from the store: parsed at once; its bytes are made when a list or watch asks. */
+class ParsedValue implements Decoded {
+  readonly obj: KubeObject;
+  /** only the bytes are kept: the string form is cheap to recover and rarely needed twice */
+  #bytes: Buffer | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly rev: number,
+    readonly raw: string,
+    readonly stale: boolean,
+    private readonly apiVersion: string | undefined,
+  ) {
+    this.obj = storedObject(key, raw, rev, apiVersion);
   }
 
-  #object(key: string, value: string, rev: number): KubeObject {
-    let obj: KubeObject;
-    try {
-      obj = JSON.parse(value) as KubeObject;
-    } catch (err) {
-      throw new HedgeError('Internal', `stored object at ${key} is not valid JSON`, { cause: err });
-    }
-    if (typeof obj !== 'object' || obj === null) throw new HedgeError('Internal', `stored object at ${key} is not an object`);
-    obj.metadata ??= {};
-    mutableMeta(obj).resourceVersion = String(rev);
-    if (this.#apiVersion !== undefined && obj.apiVersion !== this.#apiVersion) obj.apiVersion = this.#apiVersion;
-    return obj;
+  json(): string {
+    return this.buf().toString('utf8');
+  }
+
+  buf(): Buffer {
+    return (this.#bytes ??= keptBufferOf(JSON.stringify(this.obj)));
+  }
+
+  copy(): KubeObject {
+    return storedObject(this.key, this.raw, this.rev, this.apiVersion);
+  }
+
+  peek(): KubeObject {
+    return this.obj;
+  }
+}
+
+/**
+ * What this process just wrote: its JSON as a read gives it (`encodeWrite`'s, with the revision
+ * in) is at hand, so the object is parsed only when something asks for it (the writer's answer
+ * and watch lines need the bytes alone).
+ */
+class WrittenValue implements Decoded {
+  readonly stale = false;
+  #obj: KubeObject | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly rev: number,
+    readonly raw: string,
+    private readonly bytes: Buffer,
+    private readonly apiVersion: string | undefined,
+  ) {}
+
+  get obj(): KubeObject {
+    // the same object `storedObject` makes of `raw`: the JSON of the bytes is that object's
+    return (this.#obj ??= JSON.parse(this.bytes.toString('utf8')) as KubeObject);
+  }
+
+  json(): string {
+    return this.bytes.toString('utf8');
+  }
+
+  buf(): Buffer {
+    return this.bytes;
+  }
+
+  copy(): KubeObject {
+    return storedObject(this.key, this.raw, this.rev, this.apiVersion);
+  }
+
+  peek(): KubeObject {
+    return this.#obj ?? (JSON.parse(this.bytes.toString('utf8')) as KubeObject);
   }
 }
