@@ -135,14 +135,16 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
   /** nodes whose last scrape failed: a failure is logged at warn when it starts, then at debug until the node answers again */
   const failing = new Set<string>();
 
-  const objects = async (registry: Registry, plural: 'nodes' | 'pods', namespace?: string): Promise<KubeObject[]> => {
+  /** the stored objects of a kind as the codec's `peek` gives them: parses the decode cache does not keep (see scrapeViews) */
+  const peeked = async (registry: Registry, plural: 'nodes' | 'pods', namespace?: string): Promise<{ key: string; rev: number; read: () => KubeObject }[]> => {
     const def = registry.resources.lookup('', 'v1', plural);
     if (!def) return [];
     const rs = registry.storeFor(def);
     const listed = await rs.list(namespace, {});
-    // read once per request: parses the decode cache does not keep (see scrapeViews)
-    return listed.items.map((kv) => rs.codec.peek(kv));
+    return listed.items.map((kv) => ({ key: kv.key, rev: kv.modRevision, read: () => rs.codec.peek(kv) }));
   };
+  /** read once per request */
+  const objects = async (registry: Registry, plural: 'nodes' | 'pods', namespace?: string): Promise<KubeObject[]> => (await peeked(registry, plural, namespace)).map((o) => o.read());
 
   /**
    * What the scrape loop keeps of each Node, by key: the revision it read and `scrapeView` of it,
@@ -152,17 +154,13 @@ export function metricsApi(config: MetricsApiConfig & { logger: Logger; now?: ()
    */
   const scrapeViews = new Map<string, { rev: number; node: KubeObject }>();
   const scrapeTargets = async (registry: Registry): Promise<KubeObject[]> => {
-    const def = registry.resources.lookup('', 'v1', 'nodes');
-    if (!def) return [];
-    const rs = registry.storeFor(def);
-    const listed = await rs.list(undefined, {});
     const seen = new Set<string>();
-    const nodes = listed.items.map((kv) => {
-      seen.add(kv.key);
-      let v = scrapeViews.get(kv.key);
-      if (v?.rev !== kv.modRevision) {
-        v = { rev: kv.modRevision, node: scrapeView(rs.codec.peek(kv)) };
-        scrapeViews.set(kv.key, v);
+    const nodes = (await peeked(registry, 'nodes')).map(({ key, rev, read }) => {
+      seen.add(key);
+      let v = scrapeViews.get(key);
+      if (v?.rev !== rev) {
+        v = { rev, node: scrapeView(read()) };
+        scrapeViews.set(key, v);
       }
       return v.node;
     });

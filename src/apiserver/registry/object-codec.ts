@@ -268,19 +268,34 @@ function storedObject(key: string, value: string, rev: number, apiVersion: strin
 // holds one per key, and closures cost five functions and a context per value (at 10,000 nodes,
 // over 100,000 objects that every major GC marks).
 
+/** What both kinds share: the stored value, and a private copy parsed from it. */
+abstract class StoredValue {
+  constructor(
+    readonly key: string,
+    readonly rev: number,
+    readonly raw: string,
+    protected readonly apiVersion: string | undefined,
+  ) {}
+
+  copy(): KubeObject {
+    return storedObject(this.key, this.raw, this.rev, this.apiVersion);
+  }
+}
+
 /** A value read from the store: parsed at once; its bytes are made when a list or watch asks. */
-class ParsedValue implements Decoded {
+class ParsedValue extends StoredValue implements Decoded {
   readonly obj: KubeObject;
   /** only the bytes are kept: the string form is cheap to recover and rarely needed twice */
   #bytes: Buffer | undefined;
 
   constructor(
-    readonly key: string,
-    readonly rev: number,
-    readonly raw: string,
+    key: string,
+    rev: number,
+    raw: string,
     readonly stale: boolean,
-    private readonly apiVersion: string | undefined,
+    apiVersion: string | undefined,
   ) {
+    super(key, rev, raw, apiVersion);
     this.obj = storedObject(key, raw, rev, apiVersion);
   }
 
@@ -290,10 +305,6 @@ class ParsedValue implements Decoded {
 
   buf(): Buffer {
     return (this.#bytes ??= keptBufferOf(JSON.stringify(this.obj)));
-  }
-
-  copy(): KubeObject {
-    return storedObject(this.key, this.raw, this.rev, this.apiVersion);
   }
 
   peek(): KubeObject {
@@ -306,21 +317,22 @@ class ParsedValue implements Decoded {
  * in) is at hand, so the object is parsed only when something asks for it (the writer's answer
  * and watch lines need the bytes alone).
  */
-class WrittenValue implements Decoded {
+class WrittenValue extends StoredValue implements Decoded {
   readonly stale = false;
   #obj: KubeObject | undefined;
 
   constructor(
-    readonly key: string,
-    readonly rev: number,
-    readonly raw: string,
+    key: string,
+    rev: number,
+    raw: string,
     private readonly bytes: Buffer,
-    private readonly apiVersion: string | undefined,
-  ) {}
+    apiVersion: string | undefined,
+  ) {
+    super(key, rev, raw, apiVersion);
+  }
 
   get obj(): KubeObject {
-    // the same object `storedObject` makes of `raw`: the JSON of the bytes is that object's
-    return (this.#obj ??= JSON.parse(this.bytes.toString('utf8')) as KubeObject);
+    return (this.#obj ??= this.#parse());
   }
 
   json(): string {
@@ -331,11 +343,12 @@ class WrittenValue implements Decoded {
     return this.bytes;
   }
 
-  copy(): KubeObject {
-    return storedObject(this.key, this.raw, this.rev, this.apiVersion);
+  peek(): KubeObject {
+    return this.#obj ?? this.#parse();
   }
 
-  peek(): KubeObject {
-    return this.#obj ?? (JSON.parse(this.bytes.toString('utf8')) as KubeObject);
+  /** the same object `storedObject` makes of `raw`: the JSON of the bytes is that object's */
+  #parse(): KubeObject {
+    return JSON.parse(this.bytes.toString('utf8')) as KubeObject;
   }
 }
