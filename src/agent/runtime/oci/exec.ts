@@ -1,9 +1,10 @@
 /**
- * `runtime exec` as a child process whose stdio is the exec request's streams. With a TTY,
- * `runtime exec --tty` wants a terminal on its own stdio: it runs under pty-run (pty/), whose
- * terminal takes the client's size from the resize channel (the runtime copies it to the
- * container's terminal on SIGWINCH), or under script(1), whose terminal has no size, when the
- * helper could not be built.
+ * `runtime exec` as a child process whose stdio is the exec request's streams. With a TTY it runs
+ * under pty-run (pty/), which sizes the terminal from the client's resize channel: crun sends it
+ * the container terminal's master through `--console-socket` and pty-run relays and sizes that
+ * terminal itself; runc and runsc run on a terminal of pty-run's and copy its size to the
+ * container's on SIGWINCH. Without the helper (no compiler) `runtime exec --tty` runs under
+ * script(1), whose terminal has no size.
  */
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
@@ -11,16 +12,23 @@ import { HedgeError } from '../../../lib/errors.ts';
 import { shellQuote } from '../../host/run-command.ts';
 import type { ExecRequest, TerminalSize } from '../types.ts';
 
-/** Resolves with the exit code; an abort kills the process and rejects with Timeout. `ptyRun`: the built pty-run helper. */
-export function runExec(runtimeCmd: string, runtimeArgv: string[], req: ExecRequest, ptyRun?: string): Promise<number> {
+/** pty-run for a TTY exec: the built helper, and the console socket the runtime's argv names (crun) */
+export interface PtyRun {
+  helper: string;
+  consoleSocket?: string;
+}
+
+/** Resolves with the exit code; an abort kills the process and rejects with Timeout. */
+export function runExec(runtimeCmd: string, runtimeArgv: string[], req: ExecRequest, pty?: PtyRun): Promise<number> {
   let cmd = runtimeCmd;
   let argv = runtimeArgv;
+  const ptyRun = pty?.helper;
   // sizes before the start are given on the command line, later ones as lines on fd 3
   let size: TerminalSize | undefined;
   let sizes: Writable | undefined;
   const unsize = req.tty && ptyRun ? req.terminalSizes?.onResize((s) => (sizes ? sizes.write(`${s.height} ${s.width}\n`) : (size = s))) : undefined;
   if (req.tty && ptyRun) {
-    argv = [String(size?.height ?? 0), String(size?.width ?? 0), cmd, ...argv];
+    argv = [...(pty?.consoleSocket ? ['-c', pty.consoleSocket] : []), String(size?.height ?? 0), String(size?.width ?? 0), cmd, ...argv];
     cmd = ptyRun;
   } else if (req.tty) {
     argv = ['-qfec', [cmd, ...argv].map(shellQuote).join(' '), '/dev/null'];

@@ -250,9 +250,7 @@ for (const rc of CASES) {
     test('exec --tty: the terminal has the client\'s size from the start and follows a resize; input, output and the exit code pass', async () => {
       const { id } = await newContainer(['sleep', '60']);
       await h.start(id, signal());
-      // crun (1.8) sizes its exec's terminal from ours at the start only: it does not handle SIGWINCH
-      const follows = rc.kind !== 'crun';
-      const want = follows ? '40 120' : '30 100';
+      const want = '40 120';
       const sizes = new TerminalSizeFeed();
       sizes.push({ width: 100, height: 30 });
       const stdin = new PassThrough();
@@ -270,7 +268,7 @@ for (const rc of CASES) {
       await waitFor(async () => text.includes('30 100'), { timeoutMs: 20_000, signal: signal(), what: 'the first size' }).catch((err: Error) => {
         throw new Error(`${err.message}; output so far ${JSON.stringify(text)}`);
       });
-      if (follows) sizes.push({ width: 120, height: 40 });
+      sizes.push({ width: 120, height: 40 });
       stdin.write('hi\n');
       assert.equal(await done, 3, text);
       assert.match(text, /^30 100\r\n/);

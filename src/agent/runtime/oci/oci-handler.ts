@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { HedgeError, notFound } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -901,8 +902,20 @@ export class OciRuntimeHandler implements RuntimeHandler {
     // the runtime's own refusal would come back as an exit code; say it as the microVM handler does
     if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
     if (req.tty && this.#o.runtime.kind === 'runsc') return this.#runscTtyExec(id, sandbox.netnsPath, req);
+    const helper = req.tty ? await this.#ptyRun(req.signal) : undefined;
+    if (helper && this.#o.runtime.kind === 'crun') {
+      // crun does not follow SIGWINCH: the container's terminal comes to pty-run, which sizes it
+      // itself (runc takes a console socket only with --detach; it follows pty-run's terminal)
+      const consoleSocket = join(tmpdir(), `hedge-pty-${randomUUID()}.sock`);
+      const [cmd, argv] = await this.#cli.command(['exec', '--tty', '--console-socket', consoleSocket, id, ...req.command], sandbox.netnsPath);
+      try {
+        return await runExec(cmd, argv, req, { helper, consoleSocket });
+      } finally {
+        await rm(consoleSocket, { force: true }); // pty-run removes it once used; not if it was killed
+      }
+    }
     const [cmd, argv] = await this.#cli.command(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
-    return runExec(cmd, argv, req, req.tty ? await this.#ptyRun(req.signal) : undefined);
+    return runExec(cmd, argv, req, helper ? { helper } : undefined);
   }
 
   /**
@@ -916,7 +929,8 @@ export class OciRuntimeHandler implements RuntimeHandler {
     await writeFile(file, JSON.stringify({ ...spec.process, args: req.command, terminal: true }));
     try {
       const [cmd, argv] = await this.#cli.command(['exec', '--process', file, id], netnsPath);
-      return await runExec(cmd, argv, req, await this.#ptyRun(req.signal));
+      const helper = await this.#ptyRun(req.signal);
+      return await runExec(cmd, argv, req, helper ? { helper } : undefined);
     } finally {
       await rm(file, { force: true });
     }
