@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,4 +139,28 @@ test('the balancer for real (IPv4, IPv6, v4-mapped): a pod-cgroup socket reaches
   assert.equal(existsSync(cgroup), false, 'the cgroup2 directory is removed when empty');
   await rmdir(cgroup).catch(() => undefined);
   assert.deepEqual((await readdir('/sys/fs/bpf')).filter((n) => n.includes(run)), []);
+});
+
+test('a start cut short by its signal (the node stopped while the programs load) leaves no pins', { skip }, async () => {
+  const run = randomSuffix();
+  const cgroup = join(cg2!, `hedge-socklb-test-${run}`);
+  const dir = await mkdtemp(join(tmpdir(), 'hedge-socklb-'));
+  // bpftool as it is, but `prog loadall` takes its time after pinning: the abort lands then
+  const bpftool = join(dir, 'bpftool');
+  await writeFile(bpftool, `#!/bin/sh\n/usr/sbin/bpftool "$@"; rc=$?\n[ "$1" = prog ] && sleep 30\nexit $rc\n`, { mode: 0o755 });
+  const lb = new SocketBalancer({ name: `socklb-test-${run}`, cgroup, cacheDir: join(dir, 'cache'), bpftool, logger: silentLogger() });
+  const ac = new AbortController();
+  try {
+    const started = lb.start(ac.signal);
+    const pinned = join(lb.pinDir, 'prog');
+    for (let i = 0; i < 600 && (await readdir(pinned).catch(() => [])).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.notEqual((await readdir(pinned)).length, 0, 'the programs were pinned');
+    ac.abort();
+    await assert.rejects(started);
+    assert.equal(existsSync(lb.pinDir), false, 'pins left behind');
+  } finally {
+    await lb.close();
+    await rm(dir, { recursive: true, force: true });
+    await rmdir(cgroup).catch(() => undefined);
+  }
 });

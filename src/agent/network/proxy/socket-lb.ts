@@ -147,7 +147,6 @@ export class SocketBalancer implements SocketLb {
   readonly #bpftool: string;
   /** what the maps hold, as far as the last successful batch says; undefined: read them back first */
   #have: SocketLbMaps | undefined;
-  #attached = false;
 
   constructor(o: SocketBalancerOptions) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(o.name)) throw new HedgeError('Invalid', `socket balancer name ${o.name}: letters, digits, . _ - only`);
@@ -203,7 +202,6 @@ export class SocketBalancer implements SocketLb {
     try {
       await run(this.#bpftool, ['prog', 'loadall', obj, join(this.pinDir, 'prog'), 'pinmaps', join(this.pinDir, 'maps')], { signal });
       const batch = SOCKET_LB_HOOKS.map((h) => `cgroup attach ${this.#o.cgroup} ${h} pinned ${join(this.pinDir, 'prog', `hedge_${h}`)} multi`).join('\n');
-      this.#attached = true;
       await run(this.#bpftool, ['batch', 'file', '-'], { input: `${batch}\n`, signal });
     } catch (err) {
       await this.close();
@@ -234,10 +232,13 @@ export class SocketBalancer implements SocketLb {
     return want.v4.size + want.v6.size;
   }
 
-  /** detach, unpin; the node's cgroup2 directory goes too when no pod is left in it */
+  /**
+   * detach, unpin; the node's cgroup2 directory goes too when no pod is left in it. Whatever this
+   * run got to: a start cut short by its signal (a node stopped while the balancer loads) may have
+   * made the pin directory, or pinned some programs, before it knew (no pins: a readdir and an rm)
+   */
   async close(): Promise<void> {
-    if (this.#attached || this.#have) await this.#cleanup().catch((err: unknown) => this.#o.logger.warn({ err }, 'socket balancer: cleanup failed'));
-    this.#attached = false;
+    await this.#cleanup().catch((err: unknown) => this.#o.logger.warn({ err }, 'socket balancer: cleanup failed'));
     this.#have = undefined;
     await rmdir(this.#o.cgroup).catch(() => undefined);
   }
