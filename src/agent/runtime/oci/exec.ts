@@ -18,6 +18,13 @@ export interface PtyRun {
   consoleSocket?: string;
 }
 
+/** the client's terminal size as last sent before now, if any */
+export function latestTerminalSize(req: ExecRequest): TerminalSize | undefined {
+  let size: TerminalSize | undefined;
+  req.terminalSizes?.onResize((s) => (size = s))();
+  return size;
+}
+
 /** Resolves with the exit code; an abort kills the process and rejects with Timeout. */
 export function runExec(runtimeCmd: string, runtimeArgv: string[], req: ExecRequest, pty?: PtyRun): Promise<number> {
   let cmd = runtimeCmd;

@@ -27,7 +27,7 @@ import { isMountpoint, mountOne } from '../../host/mount.ts';
 import { hardNofileLimit, procStartTime, procStartTimeSync, ProcStatFile, processRunning, waitFor, withTimeout } from '../../host/process.ts';
 import { runChecked, runCommand } from '../../host/run-command.ts';
 import type { Spawner } from '../../host/spawner.ts';
-import { runExec } from './exec.ts';
+import { latestTerminalSize, runExec } from './exec.ts';
 import { resizeMessage } from './attach/attach-frames.ts';
 import { ATTACH_HELPER } from './attach/attach-helper.ts';
 import { attachToConmon } from './attach/attach-session.ts';
@@ -901,38 +901,32 @@ export class OciRuntimeHandler implements RuntimeHandler {
     const sandbox = await this.#sandbox(meta.config.sandboxId);
     // the runtime's own refusal would come back as an exit code; say it as the microVM handler does
     if ((await this.#state(meta, req.signal)).state !== 'running') throw new HedgeError('Conflict', `container ${id} is not running`);
-    if (req.tty && this.#o.runtime.kind === 'runsc') return this.#runscTtyExec(id, sandbox.netnsPath, req);
-    const helper = req.tty ? await this.#ptyRun(req.signal) : undefined;
-    if (helper && this.#o.runtime.kind === 'crun') {
-      // crun does not follow SIGWINCH: the container's terminal comes to pty-run, which sizes it
-      // itself (runc takes a console socket only with --detach; it follows pty-run's terminal)
-      const consoleSocket = join(tmpdir(), `hedge-pty-${randomUUID()}.sock`);
-      const [cmd, argv] = await this.#cli.command(['exec', '--tty', '--console-socket', consoleSocket, id, ...req.command], sandbox.netnsPath);
-      try {
-        return await runExec(cmd, argv, req, { helper, consoleSocket });
-      } finally {
-        await rm(consoleSocket, { force: true }); // pty-run removes it once used; not if it was killed
-      }
-    }
-    const [cmd, argv] = await this.#cli.command(['exec', ...(req.tty ? ['--tty'] : []), id, ...req.command], sandbox.netnsPath);
-    return runExec(cmd, argv, req, helper ? { helper } : undefined);
+    if (req.tty) return this.#ttyExec(id, sandbox.netnsPath, req);
+    const [cmd, argv] = await this.#cli.command(['exec', id, ...req.command], sandbox.netnsPath);
+    return runExec(cmd, argv, req);
   }
 
   /**
-   * runsc exec has no --tty: a terminal exec is a process file with `terminal: true` (the container's
-   * own process settings, as `runc exec` takes them, with the command's args), its stdio the
-   * terminal pty-run (or script) gives it; runsc sizes the sandbox's terminal from that one
+   * A terminal exec is a process file (the container's own process settings, as `runc exec` takes
+   * them, with the command's args, `terminal: true` and the client's size as `consoleSize` when
+   * known, which the runtime sets before the command runs: `--tty` alone sized the terminal only
+   * after the start, so a command's first look could find 0 × 0). runsc has no `--tty` either. Its
+   * terminal: pty-run's, whose size runc and runsc copy on SIGWINCH; under crun (which ignores
+   * SIGWINCH) the container's own, sent to pty-run through `--console-socket` and sized there.
    */
-  async #runscTtyExec(id: ContainerId, netnsPath: string | undefined, req: ExecRequest): Promise<number> {
+  async #ttyExec(id: ContainerId, netnsPath: string | undefined, req: ExecRequest): Promise<number> {
     const spec = JSON.parse(await readFile(join(this.#bundle(id), 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+    const size = latestTerminalSize(req);
     const file = join(this.#bundle(id), `exec-${randomUUID()}.json`);
-    await writeFile(file, JSON.stringify({ ...spec.process, args: req.command, terminal: true }));
+    await writeFile(file, JSON.stringify({ ...spec.process, args: req.command, terminal: true, ...(size ? { consoleSize: { height: size.height, width: size.width } } : {}) }));
+    const helper = await this.#ptyRun(req.signal);
+    const consoleSocket = helper && this.#o.runtime.kind === 'crun' ? join(tmpdir(), `hedge-pty-${randomUUID()}.sock`) : undefined;
     try {
-      const [cmd, argv] = await this.#cli.command(['exec', '--process', file, id], netnsPath);
-      const helper = await this.#ptyRun(req.signal);
-      return await runExec(cmd, argv, req, helper ? { helper } : undefined);
+      const [cmd, argv] = await this.#cli.command(['exec', '--process', file, ...(consoleSocket ? ['--console-socket', consoleSocket] : []), id], netnsPath);
+      return await runExec(cmd, argv, req, helper ? { helper, consoleSocket } : undefined);
     } finally {
-      await rm(file, { force: true });
+      // pty-run removes the socket once used; not if it was killed
+      await Promise.all([rm(file, { force: true }), ...(consoleSocket ? [rm(consoleSocket, { force: true })] : [])]);
     }
   }
 

@@ -113,6 +113,43 @@ static size_t apply_sizes(char *buf, size_t len)
 	}
 }
 
+/* CMD's stdio on the terminal way: the slave, also its controlling terminal in a session of its own */
+static int stdio_on_terminal(int slave)
+{
+	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) {
+		fprintf(stderr, "pty-run: cannot make the terminal controlling: %s\n", strerror(errno));
+		return -1;
+	}
+	return dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0 ? -1 : 0;
+}
+
+/* CMD's stdio on the console-socket way: stdin /dev/null, its output on our stderr */
+static int stdio_beside(int unused)
+{
+	(void)unused;
+	int null = open("/dev/null", O_RDONLY);
+	return null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0 ? -1 : 0;
+}
+
+/* forks CMD with its stdio set by `stdio(arg)` in the child; -1 if it cannot fork */
+static pid_t spawn(char **cmd, int (*stdio)(int), int arg)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "pty-run: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		if (stdio(arg) < 0)
+			_exit(1);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "pty-run: cannot run %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
 /* the terminal way: a new pseudo-terminal whose slave is CMD's stdio and controlling terminal */
 static pid_t run_on_terminal(char **cmd)
 {
@@ -128,45 +165,8 @@ static pid_t run_on_terminal(char **cmd)
 		return -1;
 	}
 	set_size(&want_size);
-	pid_t pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "pty-run: fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		signal(SIGPIPE, SIG_DFL);
-		/* a session of its own with the terminal as its controlling terminal */
-		if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) {
-			fprintf(stderr, "pty-run: cannot make the terminal controlling: %s\n", strerror(errno));
-			_exit(1);
-		}
-		if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
-			_exit(1);
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "pty-run: cannot run %s: %s\n", cmd[0], strerror(errno));
-		_exit(127);
-	}
+	pid_t pid = spawn(cmd, stdio_on_terminal, slave);
 	close(slave);
-	return pid;
-}
-
-/* the console-socket way: CMD runs with stdin /dev/null and its output on our stderr */
-static pid_t run_with_console_socket(char **cmd)
-{
-	pid_t pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "pty-run: fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		signal(SIGPIPE, SIG_DFL);
-		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
-			_exit(1);
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "pty-run: cannot run %s: %s\n", cmd[0], strerror(errno));
-		_exit(127);
-	}
 	return pid;
 }
 
@@ -247,7 +247,7 @@ int main(int argc, char **argv)
 	int listener = -1;
 	if (socket_path != NULL && (listener = listen_on(socket_path)) < 0)
 		return 1;
-	pid_t pid = socket_path != NULL ? run_with_console_socket(cmd) : run_on_terminal(cmd);
+	pid_t pid = socket_path != NULL ? spawn(cmd, stdio_beside, 0) : run_on_terminal(cmd);
 	if (pid < 0) {
 		if (socket_path != NULL)
 			unlink(socket_path);
