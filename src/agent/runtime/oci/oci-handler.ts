@@ -915,11 +915,11 @@ export class OciRuntimeHandler implements RuntimeHandler {
    * SIGWINCH) the container's own, sent to pty-run through `--console-socket` and sized there.
    */
   async #ttyExec(id: ContainerId, netnsPath: string | undefined, req: ExecRequest): Promise<number> {
+    const helper = await this.#ptyRun(req.signal);
     const spec = JSON.parse(await readFile(join(this.#bundle(id), 'config.json'), 'utf8')) as { process: Record<string, unknown> };
     const size = latestTerminalSize(req);
     const file = join(this.#bundle(id), `exec-${randomUUID()}.json`);
     await writeFile(file, JSON.stringify({ ...spec.process, args: req.command, terminal: true, ...(size ? { consoleSize: { height: size.height, width: size.width } } : {}) }));
-    const helper = await this.#ptyRun(req.signal);
     const consoleSocket = helper && this.#o.runtime.kind === 'crun' ? join(tmpdir(), `hedge-pty-${randomUUID()}.sock`) : undefined;
     try {
       const [cmd, argv] = await this.#cli.command(['exec', '--process', file, ...(consoleSocket ? ['--console-socket', consoleSocket] : []), id], netnsPath);
