@@ -3,8 +3,8 @@
  * under pty-run (pty/), which sizes the terminal from the client's resize channel: crun sends it
  * the container terminal's master through `--console-socket` and pty-run relays and sizes that
  * terminal itself; runc and runsc run on a terminal of pty-run's and copy its size to the
- * container's on SIGWINCH. Without the helper (no compiler) `runtime exec --tty` runs under
- * script(1), whose terminal has no size.
+ * container's on SIGWINCH. Without the helper (no compiler) the terminal exec runs under
+ * script(1), whose terminal has no size (beyond the process file's `consoleSize`).
  */
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';

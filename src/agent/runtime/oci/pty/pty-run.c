@@ -1,5 +1,5 @@
 /*
- * pty-run: runs `runtime exec --tty` (runc, crun, runsc) on a terminal its caller can size while
+ * pty-run: runs a terminal `runtime exec` (runc, crun, runsc) on a terminal its caller can size while
  * it runs. Two ways (see ../README.md):
  *
  *   pty-run ROWS COLS CMD [ARG...]
@@ -8,7 +8,7 @@
  *     start and on each SIGWINCH).
  *   pty-run -c SOCKET ROWS COLS CMD [ARG...]
  *     the console-socket way (crun, which copies the size at the start only): CMD is `crun exec
- *     --tty --console-socket SOCKET ...`. pty-run listens on SOCKET (a path that must not exist;
+ *     --process FILE --console-socket SOCKET ID` (FILE with terminal: true). pty-run listens on SOCKET (a path that must not exist;
  *     removed once used), the runtime sends it the container terminal's master (SCM_RIGHTS, as
  *     the OCI runtime spec's console socket says) and pty-run relays that terminal and sizes it
  *     itself. CMD's own stdout and stderr (the runtime's errors) go to pty-run's stderr, its
