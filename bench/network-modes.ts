@@ -278,7 +278,7 @@ async function perRuntime(o: { run: string; dataDir: string; hostNs: string; pai
     console.log(`| ${label} | ${pct(m.pingMs / host.pingMs)} | ${pct(m.gbits128 / host.gbits128)} | ${pct(m.gbits1024 / host.gbits1024)} | ${pct(m.rrPerSec / host.rrPerSec)} | ${pct(m.udpRrPerSec / host.udpRrPerSec)} | ${SOURCE[label.split(' ')[0]!] ?? '—'} |`);
   }
   if (skipped.length) console.log(`\nNot measured: ${skipped.join('; ')}.`);
-  console.log('gVisor runs with --network=host inside the pod netns (its own netstack does not start on this kernel), so its ICMP is answered by the netns kernel; n/a ping = no ICMP socket in that workload.');
+  console.log('gVisor runs with --network=host inside the pod netns (its own netstack needs one sandbox per pod: docs/decisions/0004), so its ICMP is answered by the netns kernel; n/a ping = no ICMP socket in that workload.');
 }
 
 const HOSTS_LINK = "hosts' own link (veth underlay, host A → host B)";

@@ -264,7 +264,8 @@ export function buildSpec(opts: BuildSpecOptions): OciSpec {
     { type: 'mount' },
   ];
   // runsc runs with --network=host inside the pod netns (docs/host-notes.md): a network entry would make it
-  // try its own netstack, which fails on this kernel.
+  // try its own netstack, which this runsc refuses here and which needs one sandbox per pod
+  // (docs/decisions/0004, "Revisited").
   // No entry at all means host network (hostNetwork pods have no netnsPath).
   if (kind !== 'runsc' && s.netnsPath) namespaces.push({ type: 'network', path: s.netnsPath });
   if (opts.cgroupNamespace && kind !== 'runsc' && !c.security.privileged) namespaces.push({ type: 'cgroup' });
