@@ -77,7 +77,7 @@ interface RuntimeBinary {
 /** Where each handler's runtime lives (Debian paths) and the flags docs/host-notes.md explains. */
 export const RUNTIME_BINARIES: Record<Exclude<NodeRuntime, 'microvm'>, RuntimeBinary> = {
   runc: { binary: '/usr/sbin/runc', kind: 'runc', globalArgs: [] },
-  // gVisor's own network stack does not start on this kernel; it runs in the pod netns with the host stack
+  // gVisor runs in the pod netns on its host stack: its own netstack needs one sandbox per pod (docs/decisions/0004)
   gvisor: { binary: '/usr/bin/runsc', kind: 'runsc', globalArgs: ['--network=host', '--platform=ptrace'] },
 };
 
