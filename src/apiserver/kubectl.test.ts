@@ -329,6 +329,22 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     await ok(['delete', 'namespace', 'ing-ns', '--wait=false']);
   });
 
+  it('kubectl autoscale (autoscaling/v1, protobuf) makes an HPA that v2 reads; a v1 manifest applies client- and server-side', async () => {
+    await ok(['create', 'namespace', 'hpa-ns']);
+    await ok(['create', 'deployment', 'web', '--image=busybox', '-n', 'hpa-ns']);
+    assert.match(await ok(['autoscale', 'deployment', 'web', '--min=2', '--max=5', '--cpu-percent=60', '-n', 'hpa-ns']), /horizontalpodautoscaler.autoscaling\/web autoscaled/);
+    assert.match(await ok(['get', 'hpa', '-n', 'hpa-ns']), /^NAME\s+REFERENCE\s+TARGETS\s+MINPODS\s+MAXPODS\s+REPLICAS\s+AGE\nweb\s+Deployment\/web\s+cpu: <unknown>\/60%\s+2\s+5\s+/);
+    assert.equal(await ok(['get', 'hpa', 'web', '-n', 'hpa-ns', '-o', 'jsonpath={.apiVersion} {.spec.metrics[0].resource.target.averageUtilization}']), 'autoscaling/v2 60');
+    const manifest = (max: number): string =>
+      `apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: h1\n  namespace: hpa-ns\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  maxReplicas: ${max}\n  targetCPUUtilizationPercentage: 40\n`;
+    assert.match(await ok(['apply', '-f', '-'], manifest(4)), /created/);
+    assert.match(await ok(['apply', '-f', '-'], manifest(6)), /configured/);
+    assert.match(await ok(['apply', '--server-side', '--force-conflicts', '-f', '-'], manifest(7)), /serverside-applied/);
+    assert.equal(await ok(['get', 'hpa', 'h1', '-n', 'hpa-ns', '-o', 'jsonpath={.spec.maxReplicas} {.spec.metrics[0].resource.target.averageUtilization}']), '7 40');
+    assert.equal((await kubectl(['diff', '-f', '-'], manifest(7))).code, 0);
+    assert.match(await ok(['delete', 'namespace', 'hpa-ns']), /deleted/);
+  });
+
   it('reports server errors the way kubectl users know them', async () => {
     const nf = await kubectl(['get', 'pod', 'missing']);
     assert.notEqual(nf.code, 0);

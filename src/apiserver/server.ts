@@ -461,7 +461,8 @@ export async function createApiServer(config: ApiServerConfig): Promise<RunningA
   if (fc.enablePriorityAndFairness !== false && fsDef && plDef) {
     // the stored objects of each type, counted every minute, for the LIST work estimate
     const objectCounts = new ObjectCountTracker(
-      () => resources.all().map((def) => ({ group: def.group, resource: def.plural, count: () => registry.store.count(registry.storeFor(def).prefix()) })),
+      // a version served over another's objects (autoscaling/v1) would count them twice
+      () => resources.all().filter((def) => !def.conversion).map((def) => ({ group: def.group, resource: def.plural, count: () => registry.store.count(registry.storeFor(def).prefix()) })),
       { logger: log.child({ component: 'flowcontrol' }) },
     );
     void objectCounts.start(closing.signal);

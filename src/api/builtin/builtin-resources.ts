@@ -63,6 +63,7 @@ import {
 } from '../table/index.ts';
 import type { ResourceDef, Verb } from '../resources/types.ts';
 import { builtinDef } from './builtin-def.ts';
+import { horizontalPodAutoscalerV1Def } from './autoscaling-v1.ts';
 import { rbacResources } from './rbac.ts';
 import { admissionRegistrationResources } from './admission-registration.ts';
 import { flowcontrolResources } from './flowcontrol.ts';
@@ -277,6 +278,21 @@ function storageResources(): ResourceDef[] {
  * controllers write, with upstream's discovery facts (short names, `all` category, subresources).
  */
 function workloadResources(): ResourceDef[] {
+  const hpaV2 = builtinDef({
+    group: 'autoscaling',
+    version: 'v2',
+    namespaced: true,
+    kind: 'HorizontalPodAutoscaler',
+    table: horizontalPodAutoscalerTable,
+    plural: 'horizontalpodautoscalers',
+    singular: 'horizontalpodautoscaler',
+    shortNames: ['hpa'],
+    categories: ['all'],
+    subresources: ['status'],
+    hasStatus: true,
+    defaults: defaultHorizontalPodAutoscaler,
+    spec: validateHorizontalPodAutoscaler,
+  });
   const apps = { group: 'apps', version: 'v1', namespaced: true } as const;
   const batch = { group: 'batch', version: 'v1', namespaced: true } as const;
   const scalable = { subresources: ['status', 'scale'], hasStatus: true };
@@ -356,21 +372,9 @@ function workloadResources(): ResourceDef[] {
       defaults: defaultJob,
       spec: validateJob,
     }),
-    builtinDef({
-      group: 'autoscaling',
-      version: 'v2',
-      namespaced: true,
-      kind: 'HorizontalPodAutoscaler',
-      table: horizontalPodAutoscalerTable,
-      plural: 'horizontalpodautoscalers',
-      singular: 'horizontalpodautoscaler',
-      shortNames: ['hpa'],
-      categories: ['all'],
-      subresources: ['status'],
-      hasStatus: true,
-      defaults: defaultHorizontalPodAutoscaler,
-      spec: validateHorizontalPodAutoscaler,
-    }),
+    // v2 first: the group's preferred version, and the stored one
+    hpaV2,
+    horizontalPodAutoscalerV1Def(hpaV2),
     builtinDef({
       group: 'policy',
       version: 'v1',

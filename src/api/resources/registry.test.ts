@@ -32,9 +32,9 @@ test('discovery facts match upstream', () => {
   assert.equal(reg.lookup('', 'v1', 'endpoints')?.singular, 'endpoints');
   assert.equal(reg.lookup('', 'v1', 'configmaps')?.listKind, 'ConfigMapList');
   const short = reg.all().flatMap((d) => d.shortNames).sort();
-  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'ing', 'limits', 'net-attach-def', 'netpol', 'no', 'ns', 'pc', 'pdb', 'po', 'pv', 'pvc', 'quota', 'rs', 'sa', 'sc', 'sts', 'svc']);
+  assert.deepEqual(short, ['cj', 'cm', 'crd', 'crds', 'deploy', 'ds', 'ep', 'ev', 'hpa', 'hpa', 'ing', 'limits', 'net-attach-def', 'netpol', 'no', 'ns', 'pc', 'pdb', 'po', 'pv', 'pvc', 'quota', 'rs', 'sa', 'sc', 'sts', 'svc']);
   const inAll = reg.all().filter((d) => d.categories.includes('all')).map((d) => d.plural).sort();
-  assert.deepEqual(inAll, ['cronjobs', 'daemonsets', 'deployments', 'horizontalpodautoscalers', 'jobs', 'pods', 'replicasets', 'services', 'statefulsets']);
+  assert.deepEqual(inAll, ['cronjobs', 'daemonsets', 'deployments', 'horizontalpodautoscalers', 'horizontalpodautoscalers', 'jobs', 'pods', 'replicasets', 'services', 'statefulsets']);
 });
 
 test('byGroupVersion and groups', () => {
@@ -48,7 +48,7 @@ test('byGroupVersion and groups', () => {
     { group: 'rbac.authorization.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'apps', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'batch', versions: ['v1'], preferredVersion: 'v1' },
-    { group: 'autoscaling', versions: ['v2'], preferredVersion: 'v2' },
+    { group: 'autoscaling', versions: ['v2', 'v1'], preferredVersion: 'v2' },
     { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'networking.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
     { group: 'k8s.cni.cncf.io', versions: ['v1'], preferredVersion: 'v1' },

@@ -56,6 +56,20 @@ export interface ResourceDef {
   openapiDefinitions?: Record<string, Record<string, unknown>>;
   /** set for the versions of a CustomResourceDefinition (served from its schema) */
   custom?: CustomResourceInfo;
+  /** set for a version served over another version's stored objects (autoscaling/v1 over v2) */
+  conversion?: VersionConversion;
+}
+
+/**
+ * How a served version reads and writes objects stored as another version: every read (get,
+ * list, watch, a write's answer) goes through `fromStorage`, every write through `toStorage`.
+ * Both return new objects and keep metadata as it is (resourceVersion included).
+ */
+export interface VersionConversion {
+  /** the apiVersion of the stored objects */
+  storageApiVersion: string;
+  fromStorage(obj: KubeObject): KubeObject;
+  toStorage(obj: KubeObject): KubeObject;
 }
 
 /** What a custom resource's ResourceDef carries beyond the generic hooks. */

@@ -1,6 +1,6 @@
 /**
  * Field numbers of the few types kubectl sends as protobuf (`kubectl create namespace|configmap|
- * secret|serviceaccount`), from k8s.io/api and k8s.io/apimachinery generated.proto.
+ * secret|serviceaccount|...`, `kubectl autoscale`), from k8s.io/api and k8s.io/apimachinery generated.proto.
  */
 export type FieldType =
   | { t: 'string' }
@@ -247,6 +247,22 @@ export const schemas: Record<string, Schema> = {
   IngressLoadBalancerStatus: { 1: msg('ingress', 'IngressLoadBalancerIngress', true) },
   IngressLoadBalancerIngress: { 1: s('ip'), 2: s('hostname'), 4: msg('ports', 'IngressPortStatus', true) },
   IngressPortStatus: { 1: { name: 'port', type: { t: 'int32' } }, 2: s('protocol'), 3: s('error') },
+  // `kubectl autoscale` (k8s.io/api/autoscaling/v1 generated.proto)
+  HorizontalPodAutoscaler: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'HorizontalPodAutoscalerSpec'), 3: msg('status', 'HorizontalPodAutoscalerStatus') },
+  HorizontalPodAutoscalerSpec: {
+    1: msg('scaleTargetRef', 'CrossVersionObjectReference'),
+    2: { name: 'minReplicas', type: { t: 'int32' } },
+    3: { name: 'maxReplicas', type: { t: 'int32' } },
+    4: { name: 'targetCPUUtilizationPercentage', type: { t: 'int32' } },
+  },
+  CrossVersionObjectReference: { 1: s('kind'), 2: s('name'), 3: s('apiVersion') },
+  HorizontalPodAutoscalerStatus: {
+    1: { name: 'observedGeneration', type: { t: 'int64' } },
+    2: { name: 'lastScaleTime', type: { t: 'time' } },
+    3: { name: 'currentReplicas', type: { t: 'int32' } },
+    4: { name: 'desiredReplicas', type: { t: 'int32' } },
+    5: { name: 'currentCPUUtilizationPercentage', type: { t: 'int32' } },
+  },
 };
 
 /** apiVersion/kind → schema name for the object types we accept as protobuf */
@@ -274,4 +290,5 @@ export const protobufKinds: Record<string, string> = {
   'v1/ResourceQuota': 'ResourceQuota',
   'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
   'networking.k8s.io/v1/Ingress': 'Ingress',
+  'autoscaling/v1/HorizontalPodAutoscaler': 'HorizontalPodAutoscaler',
 };

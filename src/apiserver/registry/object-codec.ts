@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../api/object.ts';
+import type { VersionConversion } from '../../api/resources/types.ts';
 import { mutableMeta } from './mutable-meta.ts';
 import { HedgeError } from '../../lib/errors.ts';
 import { keptBufferOf } from '../../lib/kept-buffer.ts';
 import type { KeyValue } from '../../store/types.ts';
 import { isBinaryValue } from '../../store/stored-bytes.ts';
 import { describePrefix, type EncryptionAtRest } from '../encryption/transformer.ts';
+
+/** the version a codec serves: its apiVersion, and how to get there from the stored objects' */
+interface CodecView {
+  apiVersion: string;
+  conversion: VersionConversion | undefined;
+}
 
 /** An object read from the store, with resourceVersion filled in. Treat `obj` as read-only: it is shared. */
 export interface Decoded {
@@ -63,19 +70,21 @@ export class ObjectCodec {
   readonly #deleted = new Map<string, Decoded>();
   readonly #max: number;
 
-  readonly #apiVersion: string | undefined;
+  readonly #view: CodecView | undefined;
   readonly #encryption: EncryptionAtRest | undefined;
 
   /**
    * `apiVersion`: decoded objects report this apiVersion whatever version wrote them (a custom
    * resource served at several versions with `None` conversion: only apiVersion differs).
+   * `conversion` (with `apiVersion`): a version served over another's stored objects; decoded
+   * objects are converted from storage, encoded ones to it.
    * `encryption`: the resources encrypted at rest (--encryption-provider-config); values are
    * encrypted in `seal` and decrypted here, above the store, so every read path (get, list,
    * watch, the decode cache) sees plaintext and the store only ever holds the sealed bytes.
    */
-  constructor(opts: { maxCached?: number; apiVersion?: string; encryption?: EncryptionAtRest } = {}) {
+  constructor(opts: { maxCached?: number; apiVersion?: string; conversion?: VersionConversion; encryption?: EncryptionAtRest } = {}) {
     this.#max = opts.maxCached ?? 50_000;
-    this.#apiVersion = opts.apiVersion;
+    this.#view = opts.apiVersion === undefined ? undefined : { apiVersion: opts.apiVersion, conversion: opts.conversion };
     this.#encryption = opts.encryption;
   }
 
@@ -107,7 +116,9 @@ export class ObjectCodec {
     }
   }
 
-  encode(obj: KubeObject): string {
+  encode(served: KubeObject): string {
+    const c = this.#view?.conversion;
+    const obj = c && served.apiVersion !== c.storageApiVersion ? c.toStorage(served) : served;
     const rv = obj.metadata.resourceVersion;
     if (rv === undefined) return JSON.stringify(obj);
     const m = mutableMeta(obj);
@@ -125,8 +136,9 @@ export class ObjectCodec {
    * answer and watch events then need no parse and no second JSON.stringify of what it just wrote.
    */
   encodeWrite(obj: KubeObject): Encoded {
-    // a served version other than the written one is set by `decode`: read back, it differs
-    if (this.#apiVersion !== undefined && obj.apiVersion !== this.#apiVersion) return { value: this.encode(obj) };
+    // a served version other than the written one is set by `decode`: read back, it differs (and
+    // a converted one differs in more than that)
+    if (this.#view !== undefined && (this.#view.conversion || obj.apiVersion !== this.#view.apiVersion)) return { value: this.encode(obj) };
     const m = mutableMeta(obj);
     const rv = m.resourceVersion;
     delete m.resourceVersion;
@@ -178,7 +190,7 @@ export class ObjectCodec {
   }
 
   #written(key: string, value: string, read: { head: string; tail: string }, rev: number): Decoded {
-    return new WrittenValue(key, rev, value, keptBufferOf(read.head + String(rev) + read.tail), this.#apiVersion);
+    return new WrittenValue(key, rev, value, keptBufferOf(read.head + String(rev) + read.tail), this.#view);
   }
 
   #remember(kv: KeyValue, d: Decoded): Decoded {
@@ -242,15 +254,15 @@ export class ObjectCodec {
   }
 
   #parse(key: string, opened: { plain: string; stale: boolean }, rev: number): Decoded {
-    return new ParsedValue(key, rev, opened.plain, opened.stale, this.#apiVersion);
+    return new ParsedValue(key, rev, opened.plain, opened.stale, this.#view);
   }
 }
 
 /**
  * The object a stored value (JSON without resourceVersion) reads as at `rev`: resourceVersion
- * filled in, and the served apiVersion when the codec has one.
+ * filled in, and the served apiVersion (converted to it, when it has a conversion) when the codec has one.
  */
-function storedObject(key: string, value: string, rev: number, apiVersion: string | undefined): KubeObject {
+function storedObject(key: string, value: string, rev: number, view: CodecView | undefined): KubeObject {
   let obj: KubeObject;
   try {
     obj = JSON.parse(value) as KubeObject;
@@ -260,7 +272,9 @@ function storedObject(key: string, value: string, rev: number, apiVersion: strin
   if (typeof obj !== 'object' || obj === null) throw new HedgeError('Internal', `stored object at ${key} is not an object`);
   obj.metadata ??= {};
   mutableMeta(obj).resourceVersion = String(rev);
-  if (apiVersion !== undefined && obj.apiVersion !== apiVersion) obj.apiVersion = apiVersion;
+  if (view === undefined) return obj;
+  if (view.conversion && obj.apiVersion === view.conversion.storageApiVersion) obj = view.conversion.fromStorage(obj);
+  if (obj.apiVersion !== view.apiVersion) obj.apiVersion = view.apiVersion;
   return obj;
 }
 
@@ -274,11 +288,11 @@ abstract class StoredValue {
     readonly key: string,
     readonly rev: number,
     readonly raw: string,
-    protected readonly apiVersion: string | undefined,
+    protected readonly view: CodecView | undefined,
   ) {}
 
   copy(): KubeObject {
-    return storedObject(this.key, this.raw, this.rev, this.apiVersion);
+    return storedObject(this.key, this.raw, this.rev, this.view);
   }
 }
 
@@ -293,10 +307,10 @@ class ParsedValue extends StoredValue implements Decoded {
     rev: number,
     raw: string,
     readonly stale: boolean,
-    apiVersion: string | undefined,
+    view: CodecView | undefined,
   ) {
-    super(key, rev, raw, apiVersion);
-    this.obj = storedObject(key, raw, rev, apiVersion);
+    super(key, rev, raw, view);
+    this.obj = storedObject(key, raw, rev, view);
   }
 
   json(): string {
@@ -326,9 +340,9 @@ class WrittenValue extends StoredValue implements Decoded {
     rev: number,
     raw: string,
     private readonly bytes: Buffer,
-    apiVersion: string | undefined,
+    view: CodecView | undefined,
   ) {
-    super(key, rev, raw, apiVersion);
+    super(key, rev, raw, view);
   }
 
   get obj(): KubeObject {

@@ -107,7 +107,7 @@ export class Registry {
     this.#admission = opts.admission;
     this.#now = opts.now ?? (() => new Date());
     this.hooks = opts.hooks ?? {};
-    for (const def of opts.resources.all()) this.#stores.set(def, new ResourceStore(def, opts.store, this.codec));
+    for (const def of opts.resources.all()) this.storeFor(def);
   }
 
   now(): Date {
@@ -129,8 +129,12 @@ export class Registry {
   storeFor(def: ResourceDef): ResourceStore {
     let rs = this.#stores.get(def);
     if (!rs) {
-      // each served version of a custom resource decodes with its own apiVersion (conversion None)
-      const codec = def.custom ? new ObjectCodec({ maxCached: 5_000, apiVersion: apiVersionOf(def), encryption: this.#encryption }) : this.codec;
+      // each served version of a custom resource decodes with its own apiVersion (conversion None);
+      // a built-in version served over another's objects converts them (autoscaling/v1 over v2)
+      const codec =
+        def.custom || def.conversion
+          ? new ObjectCodec({ maxCached: 5_000, apiVersion: apiVersionOf(def), conversion: def.conversion, encryption: this.#encryption })
+          : this.codec;
       rs = new ResourceStore(def, this.store, codec);
       this.#stores.set(def, rs);
     }
