@@ -172,6 +172,18 @@ describe('real kubectl', { skip: kubectlPath ? false : 'kubectl not installed' }
     assert.equal(sec.type, 'Opaque');
     assert.match(await ok(['get', 'sa', '-n', 'team-a']), /^robot\b/m);
     assert.match(await ok(['get', 'sa', '-n', 'team-a']), /^default\b/m);
+    // Services: each type, a target port given and not, headless, a fixed node port
+    assert.match(await ok(['create', 'service', 'clusterip', 'web', '--tcp=80:8080', '-n', 'team-a']), /service\/web created/);
+    assert.match(await ok(['create', 'service', 'clusterip', 'same', '--tcp=81', '-n', 'team-a']), /created/);
+    assert.match(await ok(['create', 'service', 'clusterip', 'hl', '--clusterip=None', '--tcp=80', '-n', 'team-a']), /created/);
+    assert.match(await ok(['create', 'service', 'nodeport', 'np', '--tcp=80:8080', '--node-port=30081', '-n', 'team-a']), /created/);
+    assert.match(await ok(['create', 'service', 'externalname', 'ext', '--external-name=example.com', '-n', 'team-a']), /created/);
+    const svc = (name: string): Promise<string> => ok(['get', 'svc', name, '-n', 'team-a', '-o', 'jsonpath={.spec.type} {.spec.clusterIP} {.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.ports[0].nodePort} {.spec.selector.app} {.spec.externalName}']);
+    assert.match(await svc('web'), /^ClusterIP 10\.\d+\.\d+\.\d+ 80 8080 {2}web $/);
+    assert.match(await svc('same'), /^ClusterIP \S+ 81 81 {2}same $/);
+    assert.match(await svc('hl'), /^ClusterIP None 80 80 {2}hl $/);
+    assert.match(await svc('np'), /^NodePort \S+ 80 8080 30081 np $/);
+    assert.equal(await svc('ext'), 'ExternalName     ext example.com');
     assert.match(await ok(['delete', 'namespace', 'team-a']), /deleted/);
   });
 

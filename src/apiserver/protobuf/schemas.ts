@@ -247,6 +247,32 @@ export const schemas: Record<string, Schema> = {
   IngressLoadBalancerStatus: { 1: msg('ingress', 'IngressLoadBalancerIngress', true) },
   IngressLoadBalancerIngress: { 1: s('ip'), 2: s('hostname'), 4: msg('ports', 'IngressPortStatus', true) },
   IngressPortStatus: { 1: { name: 'port', type: { t: 'int32' } }, 2: s('protocol'), 3: s('error') },
+  // `kubectl create service clusterip|nodeport|loadbalancer|externalname`, `kubectl expose` (k8s.io/api/core/v1 generated.proto)
+  Service: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'ServiceSpec'), 3: msg('status', 'ServiceStatus') },
+  ServiceSpec: {
+    1: msg('ports', 'ServicePort', true),
+    2: { name: 'selector', type: { t: 'map', value: 'string' } },
+    3: s('clusterIP'),
+    4: s('type'),
+    5: { name: 'externalIPs', type: { t: 'string' }, repeated: true },
+    7: s('sessionAffinity'),
+    8: s('loadBalancerIP'),
+    9: { name: 'loadBalancerSourceRanges', type: { t: 'string' }, repeated: true },
+    10: s('externalName'),
+    11: s('externalTrafficPolicy'),
+    12: { name: 'healthCheckNodePort', type: { t: 'int32' }, omitZero: true },
+    13: { name: 'publishNotReadyAddresses', type: { t: 'bool' }, omitZero: true },
+  },
+  ServicePort: {
+    1: s('name'),
+    2: s('protocol'),
+    3: { name: 'port', type: { t: 'int32' } },
+    4: { name: 'targetPort', type: { t: 'intstr' } },
+    5: { name: 'nodePort', type: { t: 'int32' }, omitZero: true },
+    6: s('appProtocol'),
+  },
+  // what the server sets; a client's is dropped on create
+  ServiceStatus: {},
   // `kubectl autoscale` (k8s.io/api/autoscaling/v1 generated.proto)
   HorizontalPodAutoscaler: { 1: msg('metadata', 'ObjectMeta'), 2: msg('spec', 'HorizontalPodAutoscalerSpec'), 3: msg('status', 'HorizontalPodAutoscalerStatus') },
   HorizontalPodAutoscalerSpec: {
@@ -288,6 +314,7 @@ export const protobufKinds: Record<string, string> = {
   'batch/v1/CronJob': 'CronJob',
   'policy/v1/PodDisruptionBudget': 'PodDisruptionBudget',
   'v1/ResourceQuota': 'ResourceQuota',
+  'v1/Service': 'Service',
   'scheduling.k8s.io/v1/PriorityClass': 'PriorityClass',
   'networking.k8s.io/v1/Ingress': 'Ingress',
   'autoscaling/v1/HorizontalPodAutoscaler': 'HorizontalPodAutoscaler',
