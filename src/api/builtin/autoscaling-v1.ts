@@ -195,20 +195,15 @@ function metricSpecFromV1(m: Json): MetricSpec {
   switch (type) {
     case 'Resource': {
       const r = obj(m.resource);
-      const u = num(r.targetAverageUtilization);
-      return { type, resource: { name: str(r.name) ?? '', target: defined<MetricTarget>({ type: u === undefined ? 'AverageValue' : 'Utilization', averageUtilization: u, averageValue: str(r.targetAverageValue) }) } };
+      return { type, resource: { name: str(r.name) ?? '', target: resourceTarget(r) } };
     }
     case 'ContainerResource': {
       const r = obj(m.containerResource);
-      const u = num(r.targetAverageUtilization);
-      return {
-        type,
-        containerResource: { name: str(r.name) ?? '', container: str(r.container) ?? '', target: defined<MetricTarget>({ type: u === undefined ? 'AverageValue' : 'Utilization', averageUtilization: u, averageValue: str(r.targetAverageValue) }) },
-      };
+      return { type, containerResource: { name: str(r.name) ?? '', container: str(r.container) ?? '', target: resourceTarget(r) } };
     }
     case 'Pods': {
       const p = obj(m.pods);
-      return { type, pods: { metric: defined<MetricIdentifier>({ name: str(p.metricName) ?? '', selector: p.selector as Selector }), target: { type: 'AverageValue', averageValue: str(p.targetAverageValue) ?? '0' } } };
+      return { type, pods: { metric: identifier(p.metricName, p.selector), target: { type: 'AverageValue', averageValue: str(p.targetAverageValue) ?? '0' } } };
     }
     case 'Object': {
       const o = obj(m.object);
@@ -217,7 +212,7 @@ function metricSpecFromV1(m: Json): MetricSpec {
         type,
         object: {
           describedObject: o.target as NonNullable<MetricSpec['object']>['describedObject'],
-          metric: defined<MetricIdentifier>({ name: str(o.metricName) ?? '', selector: o.selector as Selector }),
+          metric: identifier(o.metricName, o.selector),
           target: defined<MetricTarget>({ type: average === undefined ? 'Value' : 'AverageValue', value: str(o.targetValue) ?? '0', averageValue: average }),
         },
       };
@@ -228,7 +223,7 @@ function metricSpecFromV1(m: Json): MetricSpec {
       return {
         type,
         external: {
-          metric: defined<MetricIdentifier>({ name: str(e.metricName) ?? '', selector: e.metricSelector as Selector }),
+          metric: identifier(e.metricName, e.metricSelector),
           target: defined<MetricTarget>({ type: value === undefined ? 'AverageValue' : 'Value', value, averageValue: str(e.targetAverageValue) }),
         },
       };
@@ -239,6 +234,14 @@ function metricSpecFromV1(m: Json): MetricSpec {
 }
 
 type MetricTarget = NonNullable<MetricSpec['resource']>['target'];
+
+const identifier = (name: unknown, selector: unknown): MetricIdentifier => defined<MetricIdentifier>({ name: str(name) ?? '', selector: selector as Selector });
+
+/** a v1 resource metric's target: a utilization when it has one, else an average value */
+function resourceTarget(r: Json): MetricTarget {
+  const u = num(r.targetAverageUtilization);
+  return defined<MetricTarget>({ type: u === undefined ? 'AverageValue' : 'Utilization', averageUtilization: u, averageValue: str(r.targetAverageValue) });
+}
 type MetricIdentifier = NonNullable<MetricSpec['pods']>['metric'];
 type MetricValueStatus = NonNullable<MetricStatus['resource']>['current'];
 
@@ -280,7 +283,7 @@ function metricStatusFromV1(m: Json): MetricStatus {
     }
     case 'Pods': {
       const p = obj(m.pods);
-      return { type, pods: { metric: defined<MetricIdentifier>({ name: str(p.metricName) ?? '', selector: p.selector as Selector }), current: current({ averageValue: str(p.currentAverageValue) ?? '0' }) } };
+      return { type, pods: { metric: identifier(p.metricName, p.selector), current: current({ averageValue: str(p.currentAverageValue) ?? '0' }) } };
     }
     case 'Object': {
       const o = obj(m.object);
@@ -288,7 +291,7 @@ function metricStatusFromV1(m: Json): MetricStatus {
         type,
         object: {
           describedObject: o.target as NonNullable<MetricStatus['object']>['describedObject'],
-          metric: defined<MetricIdentifier>({ name: str(o.metricName) ?? '', selector: o.selector as Selector }),
+          metric: identifier(o.metricName, o.selector),
           current: current({ value: str(o.currentValue) ?? '0', averageValue: str(o.averageValue) }),
         },
       };
@@ -297,7 +300,7 @@ function metricStatusFromV1(m: Json): MetricStatus {
       const e = obj(m.external);
       return {
         type,
-        external: { metric: defined<MetricIdentifier>({ name: str(e.metricName) ?? '', selector: e.metricSelector as Selector }), current: current({ value: str(e.currentValue) ?? '0', averageValue: str(e.currentAverageValue) }) },
+        external: { metric: identifier(e.metricName, e.metricSelector), current: current({ value: str(e.currentValue) ?? '0', averageValue: str(e.currentAverageValue) }) },
       };
     }
     default:
