@@ -31,8 +31,9 @@ export const HPA_CONDITIONS_ANNOTATION = 'autoscaling.alpha.kubernetes.io/condit
 const ROUND_TRIP = [HPA_METRICS_ANNOTATION, HPA_CURRENT_METRICS_ANNOTATION, HPA_BEHAVIOR_ANNOTATION, HPA_CONDITIONS_ANNOTATION];
 
 const V1 = 'autoscaling/v1';
-const DEFAULT_CPU_UTILIZATION = 80;
 const V2 = 'autoscaling/v2';
+/** v1's target when it names none */
+const DEFAULT_CPU_UTILIZATION = 80;
 
 type Json = Record<string, unknown>;
 type Selector = LabelSelector;
