@@ -22,7 +22,7 @@ import { LocalImageStore, type RemoveStep } from '../../src/agent/image/local-im
 import { imagesInUse } from '../../src/agent/podsync/images-in-use.ts';
 import { Labels } from '../../src/agent/podsync/labels.ts';
 import { OciRuntimeHandler } from '../../src/agent/runtime/oci/oci-handler.ts';
-import { canRunContainers, containerConfig, sandboxConfig } from '../../src/agent/runtime/oci/test-support.ts';
+import { canRunContainers, containerConfig, removeTestCgroupParent, sandboxConfig } from '../../src/agent/runtime/oci/test-support.ts';
 import type { ContainerId, RuntimeHandler, SandboxId } from '../../src/agent/runtime/types.ts';
 import { OverlaySnapshotter } from '../../src/agent/snapshot/overlay-snapshotter.ts';
 import { buildTestImages, type TestImages } from '../fixtures/images/build.ts';
@@ -44,6 +44,7 @@ describe('image GC on the real store', { skip, concurrency: false }, () => {
   });
   after(async () => {
     await reg?.stop();
+    removeTestCgroupParent();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -19,7 +19,7 @@ import { Resources } from '../../client/resources.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { waitFor } from '../host/process.ts';
 import { OciRuntimeHandler } from '../runtime/oci/oci-handler.ts';
-import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from '../runtime/oci/test-support.ts';
+import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, removeTestCgroupParent, sandboxConfig } from '../runtime/oci/test-support.ts';
 import type { ContainerId, SandboxId } from '../runtime/types.ts';
 import { startNodeServer } from '../server/node-server.ts';
 import { LocalPathVolumes } from './local-path.ts';
@@ -46,6 +46,7 @@ describe('local-path PVC with runc', { skip, concurrency: false }, () => {
   after(async () => {
     for (const id of sandboxes) await h.removeSandbox(id, signal()).catch(() => undefined);
     delNetns(netnsName);
+    removeTestCgroupParent();
     rmSync(tmp, { recursive: true, force: true });
   });
 

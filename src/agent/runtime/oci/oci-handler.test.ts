@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -19,7 +19,7 @@ import { OciRuntimeHandler } from './oci-handler.ts';
 import { isUnifiedCgroup } from '../../host/cgroup.ts';
 import { runCommand } from '../../host/run-command.ts';
 import type { OciRuntimeKind } from './spec.ts';
-import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, sandboxConfig } from './test-support.ts';
+import { addNetns, canRunContainers, containerConfig, delNetns, makeBusyboxRootfs, removeTestCgroupParent, sandboxConfig } from './test-support.ts';
 
 interface RuntimeCase {
   kind: OciRuntimeKind;
@@ -549,13 +549,7 @@ for (const rc of CASES) {
       }
       await h.removeSandbox(sandboxId, ac).catch(() => undefined);
       delNetns(netnsName);
-      for (const ctl of V2 ? ['unified'] : ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd']) {
-        try {
-          rmdirSync(cgDir(ctl, 'hedge-test'));
-        } catch {
-          /* shared with other suites or already gone */
-        }
-      }
+      removeTestCgroupParent(CGROOT);
       rmSync(tmp, { recursive: true, force: true });
     });
   });

@@ -1,7 +1,8 @@
 /** Fixtures for the real runtime tests and the bench: busybox rootfs, throwaway netns, configs. */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { isUnifiedCgroup } from '../../host/cgroup.ts';
 import type { ContainerConfig, ContainerId, SandboxConfig, SandboxId } from '../types.ts';
 
 const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'true', 'false', 'ls', 'id', 'hostname', 'dd', 'head', 'grep', 'unshare', 'mount', 'mknod', 'insmod', 'seq', 'wc', 'stty'];
@@ -44,6 +45,25 @@ export function delNetns(name: string): void {
     execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
   } catch {
     /* already gone */
+  }
+}
+
+/** the cgroup parent the real runtime tests put their pods under (`hedge-test/<pod>`) */
+export const TEST_CGROUP_PARENT = 'hedge-test';
+const V1_CONTROLLERS = ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd', 'unified'];
+
+/**
+ * Removes the shared test cgroup parent in every hierarchy once it is empty. Several suites share
+ * it, so each tries after its own teardown: whichever finishes last removes it, the others find a
+ * child still there and leave it.
+ */
+export function removeTestCgroupParent(root = '/sys/fs/cgroup'): void {
+  for (const dir of isUnifiedCgroup(root) ? [join(root, TEST_CGROUP_PARENT)] : V1_CONTROLLERS.map((c) => join(root, c, TEST_CGROUP_PARENT))) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* not empty (another suite's pods), or already gone */
+    }
   }
 }
 
