@@ -27,16 +27,10 @@ describe('stats accuracy against ground truth, per runtime', { skip, timeout: 1_
   const measured = new Map<string, Promise<{ rows: AccuracyRow[] } | { err: unknown }>>();
   before(async () => {
     const s = (stack = await startAccuracyStack(`acc-${process.pid}`, runtimes));
-    let previous: Promise<unknown> = Promise.resolve();
-    for (const group of [runtimes.filter((r) => r === 'gvisor'), runtimes.filter((r) => r !== 'gvisor')]) {
-      const start = previous;
-      const done = group.map((runtime) => {
-        const result = start.then(() => measureAccuracy(s, runtime)).then((rows) => ({ rows }), (err: unknown) => ({ err }));
-        measured.set(runtime, result);
-        return result;
-      });
-      previous = Promise.all(done);
-    }
+    const settle = (rows: Promise<AccuracyRow[]>) => rows.then((r) => ({ rows: r }), (err: unknown) => ({ err }));
+    const alone = settle(measureAccuracy(s, 'gvisor'));
+    measured.set('gvisor', alone);
+    for (const runtime of runtimes.filter((r) => r !== 'gvisor')) measured.set(runtime, settle(alone.then(() => measureAccuracy(s, runtime))));
   });
   after(async () => {
     await Promise.all(measured.values());

@@ -49,7 +49,7 @@ export function delNetns(name: string): void {
 }
 
 /** the cgroup parent the real runtime tests put their pods under (`hedge-test/<pod>`) */
-export const TEST_CGROUP_PARENT = 'hedge-test';
+const TEST_CGROUP_PARENT = 'hedge-test';
 const V1_CONTROLLERS = ['memory', 'cpu', 'pids', 'cpuacct', 'blkio', 'freezer', 'devices', 'cpuset', 'systemd', 'unified'];
 
 /**

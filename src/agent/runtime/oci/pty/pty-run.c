@@ -11,8 +11,9 @@
  *     --process FILE --console-socket SOCKET ID` (FILE with terminal: true). pty-run listens on
  *     SOCKET (a path that must not exist; removed once used), the runtime sends it the container
  *     terminal's master (SCM_RIGHTS, as the OCI runtime spec's console socket says) and pty-run
- *     relays that terminal and sizes it itself. CMD's own stdout and stderr (the runtime's errors) go to pty-run's stderr, its
- *     stdin is /dev/null. (runc takes a console socket only with --detach.)
+ *     relays that terminal and sizes it itself. CMD's own stdout and stderr (the runtime's
+ *     errors) go to pty-run's stderr, its stdin is /dev/null. (runc takes a console socket only
+ *     with --detach.)
  *
  * ROWS COLS: the terminal's size at the start (0 0: not known yet).
  * fd 0: input typed at the terminal; its end sends the terminal's end-of-file character once.
